@@ -1,0 +1,99 @@
+/**
+ * The typed, validated configuration sluice runs on, loaded from /etc/config/sluice (UCI).
+ * Durations are milliseconds, amounts in the asset's smallest unit are bigint. docs/configuration.md documents every
+ * option with its UCI name, default and range; keep the two in step.
+ */
+
+export type PortalFlavour = 'auto' | 'opennds' | 'nodogsplash';
+export type Metric = 'bytes' | 'seconds';
+
+export interface MainConfig {
+  enabled: boolean;
+  /** Directory on flash for the session journal (`main.state_dir`). */
+  stateDir: string;
+  /** ndsctl command as argv: a path, optionally followed by arguments (e.g. a wrapper entering a netns). */
+  ndsctl: readonly string[];
+  portal: PortalFlavour;
+  /** `main.poll_interval` (seconds in UCI, may be fractional). */
+  pollIntervalMs: number;
+  /** `main.checkpoint_interval` (seconds in UCI): how often usage is written to flash. */
+  checkpointIntervalMs: number;
+  /** `main.ndsctl_timeout` (seconds in UCI). */
+  ndsctlTimeoutMs: number;
+  /** Piscina worker threads for the usage engine (`main.workers`). */
+  workers: number;
+  /** Identifies this router upstream (RADIUS NAS-Identifier, MQTT topic). */
+  routerId: string;
+  /** `main.ubus_socket`. */
+  ubusSocket: string;
+  /** `main.log_level`. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */
+export interface PricingPlan {
+  id: string;
+  metric: Metric;
+  /** Bytes or seconds per step. */
+  stepSize: bigint;
+  /** Price of one step in the asset's smallest unit. */
+  pricePerStep: bigint;
+  asset: string;
+  currency: string;
+  decimals: number;
+  minSteps: bigint;
+  maxSteps: bigint;
+}
+
+export interface RadiusConfig {
+  enabled: boolean;
+  server: string;
+  authPort: number;
+  acctPort: number;
+  secret: string;
+  nasIdentifier: string;
+  interimIntervalMs: number;
+  /** Port sluice listens on for Disconnect/CoA requests (RFC 5176, default 3799). */
+  coaPort: number;
+}
+
+export interface MqttConfig {
+  enabled: boolean;
+  url: string;
+  username: string;
+  password: string;
+  topicPrefix: string;
+  qos: 0 | 1 | 2;
+}
+
+export interface EscrowConfig {
+  enabled: boolean;
+  facilitatorUrl: string;
+  chainId: number;
+  rpcUrl: string;
+  keyFile: string;
+  receiver: string;
+}
+
+export interface HookConfig {
+  enabled: boolean;
+  url: string;
+  secret: string;
+}
+
+export interface LimitsConfig {
+  /** 0 = unlimited. */
+  maxDevicesPerUser: number;
+  /** Upper bound on concurrently active sessions (0 = unlimited). */
+  maxSessions: number;
+}
+
+export interface Config {
+  main: MainConfig;
+  pricing: readonly PricingPlan[];
+  radius: RadiusConfig;
+  mqtt: MqttConfig;
+  escrow: EscrowConfig;
+  hook: HookConfig;
+  limits: LimitsConfig;
+}

@@ -1,0 +1,176 @@
+/**
+ * libubox `blob_attr` framing: a bounds-checked reader over a byte range and a growable writer with nesting
+ * (the blob_buf idea). Header word, big-endian: bit 31 EXTENDED, bits 30..24 id, bits 23..0 length including
+ * the 4-byte header but not the padding to 4.
+ */
+import {
+  BLOB_ATTR_ALIGN, BLOB_ATTR_EXTENDED, BLOB_ATTR_ID_MASK, BLOB_ATTR_ID_SHIFT, BLOB_ATTR_LEN_MASK,
+} from './constants.ts';
+import { UbusCodecError } from './error.ts';
+
+export const pad4 = (n: number): number => (n + BLOB_ATTR_ALIGN - 1) & ~(BLOB_ATTR_ALIGN - 1);
+
+/** One attr found in a buffer; offsets are absolute into `buf`. */
+export interface BlobAttrView {
+  id: number;
+  extended: boolean;
+  /** Offset of the 4-byte header. */
+  start: number;
+  /** Unpadded length including the header. */
+  len: number;
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+export function readU32(buf: Uint8Array, off: number): number {
+  if (off < 0 || off + 4 > buf.length) throw new UbusCodecError(`read past end (u32 at ${off}, length ${buf.length})`);
+  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
+}
+
+export function readU16(buf: Uint8Array, off: number): number {
+  if (off < 0 || off + 2 > buf.length) throw new UbusCodecError(`read past end (u16 at ${off}, length ${buf.length})`);
+  return (buf[off]! << 8) | buf[off + 1]!;
+}
+
+/**
+ * Splits [start, end) into attrs. Unlike libubox (which silently stops at the first bad attr) this throws:
+ * a codec that hides truncation makes bugs invisible. The last attr may omit its padding.
+ */
+export function readBlobAttrs(buf: Uint8Array, start: number, end: number): BlobAttrView[] {
+  if (start < 0 || end > buf.length || start > end) throw new UbusCodecError('blob range out of bounds');
+  const out: BlobAttrView[] = [];
+  let off = start;
+  while (off < end) {
+    if (end - off < 4) throw new UbusCodecError(`truncated blob attr header at ${off}`);
+    const word = readU32(buf, off);
+    const len = word & BLOB_ATTR_LEN_MASK;
+    if (len < 4) throw new UbusCodecError(`blob attr length ${len} < 4 at ${off}`);
+    if (off + len > end) throw new UbusCodecError(`blob attr at ${off} (length ${len}) runs past its container`);
+    out.push({
+      id: (word & BLOB_ATTR_ID_MASK) >>> BLOB_ATTR_ID_SHIFT,
+      extended: (word & BLOB_ATTR_EXTENDED) !== 0,
+      start: off,
+      len,
+      payloadStart: off + 4,
+      payloadEnd: off + len,
+    });
+    off += pad4(len);
+  }
+  return out;
+}
+
+/** Growable big-endian writer with libubox-style nest start/end (lengths patched when the nest closes). */
+export class BlobWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initialSize = 256) {
+    this.buf = Buffer.alloc(initialSize);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  private ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.alloc(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  bytes(data: Uint8Array): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v & 0xff;
+  }
+
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v & 0xffff, this.pos);
+    this.pos += 2;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  /** Zero bytes up to the next multiple of 4 (the buffer is zero-filled, so only the cursor moves). */
+  align(): void {
+    const target = pad4(this.pos);
+    this.ensure(target - this.pos);
+    this.buf.fill(0, this.pos, target);
+    this.pos = target;
+  }
+
+  /** Starts an attr; returns a token for `end()`. */
+  start(id: number, extended: boolean): number {
+    if (!Number.isInteger(id) || id < 0 || id > 127) throw new UbusCodecError(`blob attr id ${id} out of range 0..127`);
+    this.align();
+    const at = this.pos;
+    this.u32((extended ? BLOB_ATTR_EXTENDED : 0) | (id << BLOB_ATTR_ID_SHIFT));
+    return at;
+  }
+
+  /** Closes an attr: its length is everything written since `start` (unpadded), then pads. */
+  end(token: number): void {
+    const len = this.pos - token;
+    if (len > BLOB_ATTR_LEN_MASK) throw new UbusCodecError(`blob attr too long (${len} bytes)`);
+    const word = this.buf.readUInt32BE(token);
+    this.buf.writeUInt32BE(((word & ~BLOB_ATTR_LEN_MASK) | len) >>> 0, token);
+    this.align();
+  }
+
+  put(id: number, extended: boolean, payload: Uint8Array): void {
+    const t = this.start(id, extended);
+    this.bytes(payload);
+    this.end(t);
+  }
+
+  putU32(id: number, v: number): void {
+    const t = this.start(id, false);
+    this.u32(v);
+    this.end(t);
+  }
+
+  putU8(id: number, v: number): void {
+    const t = this.start(id, false);
+    this.u8(v);
+    this.end(t);
+  }
+
+  putString(id: number, s: string): void {
+    const t = this.start(id, false);
+    this.bytes(Buffer.from(s, 'utf8'));
+    this.u8(0);
+    this.end(t);
+  }
+
+  /** A copy of the bytes written so far. */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+const utf8 = new TextDecoder('utf-8');
+export function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
+  return utf8.decode(buf.subarray(start, end));
+}
+
+/** A NUL-terminated string payload (libubox blob_check_type STRING: non-empty, last byte 0). */
+export function readCString(buf: Uint8Array, start: number, end: number, what: string): string {
+  if (end <= start || buf[end - 1] !== 0) throw new UbusCodecError(`${what}: string is not NUL-terminated`);
+  let nul = start;
+  while (buf[nul] !== 0) nul++;
+  return decodeUtf8(buf, start, nul);
+}

@@ -1,0 +1,284 @@
+/**
+ * blobmsg (libubox blobmsg.h): the JSON-like payload of ubus DATA/SIGNATURE. Two layers:
+ * - lossless nodes (`BlobmsgNode`) that keep names, wire types and leaf payload bytes, so decode → encode
+ *   reproduces the input exactly (fixture tests, forwarding);
+ * - plain JS values (`BlobmsgTable`), mapped like the reference CLI (libubox blobmsg_json).
+ * A "table body" is concatenated named elements with no outer header: what DATA carries.
+ */
+import { BlobWriter, decodeUtf8, readBlobAttrs, readCString, readU16 } from './blob.ts';
+import { BLOBMSG_TYPE_LAST, BlobmsgType, blobmsgTypeName } from './constants.ts';
+import { UbusCodecError } from './error.ts';
+
+export type BlobmsgValue = null | boolean | number | bigint | string | BlobmsgValue[] | BlobmsgTable;
+export interface BlobmsgTable {
+  [key: string]: BlobmsgValue;
+}
+export type BlobmsgScalar = null | boolean | number | bigint | string;
+
+/** One blobmsg element. Containers have `children`; leaves have `value` and (after decode) `payload`. */
+export interface BlobmsgNode {
+  name: string;
+  /** BlobmsgType number (INT8 and BOOL share 7). */
+  type: number;
+  /** Leaf value as on the wire: INT8 stays a number here (the JS layer turns it into a boolean). */
+  value?: BlobmsgScalar;
+  children?: BlobmsgNode[];
+  /** Exact leaf payload bytes; when set, encode writes them instead of `value`. */
+  payload?: Uint8Array;
+}
+
+/** A per-key wire type that overrides the automatic JS → blobmsg mapping (a BlobmsgType number). */
+export type BlobmsgPolicy = Record<string, number>;
+
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const U64_MAX = (1n << 64n) - 1n;
+
+// ---------------------------------------------------------------------------------------------- decode
+
+export function decodeBlobmsgNodes(body: Uint8Array): BlobmsgNode[] {
+  return decodeChildren(body, 0, body.length, 0);
+}
+
+const MAX_DEPTH = 64;
+
+function decodeChildren(buf: Uint8Array, start: number, end: number, depth: number): BlobmsgNode[] {
+  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+  const out: BlobmsgNode[] = [];
+  for (const a of readBlobAttrs(buf, start, end)) {
+    if (!a.extended) throw new UbusCodecError(`blobmsg element at ${a.start} lacks the EXTENDED bit`);
+    if (a.id > BLOBMSG_TYPE_LAST) throw new UbusCodecError(`blobmsg type ${a.id} at ${a.start} is unknown`);
+    if (a.payloadEnd - a.payloadStart < 4) throw new UbusCodecError(`blobmsg element at ${a.start} too short for its name header`);
+    const namelen = readU16(buf, a.payloadStart);
+    const hdrlen = (2 + namelen + 1 + 3) & ~3;
+    const nameStart = a.payloadStart + 2;
+    if (a.payloadStart + hdrlen > a.payloadEnd) throw new UbusCodecError(`blobmsg name at ${a.start} runs past the element`);
+    if (buf[nameStart + namelen] !== 0) throw new UbusCodecError(`blobmsg name at ${a.start} is not NUL-terminated`);
+    const name = decodeUtf8(buf, nameStart, nameStart + namelen);
+    const ps = a.payloadStart + hdrlen;
+    const pe = a.payloadEnd;
+    if (a.id === BlobmsgType.ARRAY || a.id === BlobmsgType.TABLE) {
+      out.push({ name, type: a.id, children: decodeChildren(buf, ps, pe, depth + 1) });
+    } else {
+      const payload = buf.slice(ps, pe);
+      out.push({ name, type: a.id, value: decodeScalar(a.id, payload, a.start), payload });
+    }
+  }
+  return out;
+}
+
+function decodeScalar(type: number, p: Uint8Array, at: number): BlobmsgScalar {
+  const need = (n: number): void => {
+    if (p.length !== n) throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
+  };
+  const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  switch (type) {
+    case BlobmsgType.UNSPEC:
+      return null;
+    case BlobmsgType.STRING:
+      return readCString(p, 0, p.length, `blobmsg STRING at ${at}`);
+    case BlobmsgType.INT8:
+      need(1);
+      return dv.getInt8(0);
+    case BlobmsgType.INT16:
+      need(2);
+      return dv.getInt16(0);
+    case BlobmsgType.INT32:
+      need(4);
+      return dv.getInt32(0);
+    case BlobmsgType.INT64: {
+      need(8);
+      const v = dv.getBigInt64(0);
+      return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    }
+    case BlobmsgType.DOUBLE:
+      need(8);
+      return dv.getFloat64(0);
+    default:
+      throw new UbusCodecError(`blobmsg type ${type} at ${at} is not a scalar`);
+  }
+}
+
+/** Nodes → JS: INT8 → boolean (as the CLI prints it), ints signed, INT64 → bigint only beyond 2^53. */
+export function nodeToValue(node: BlobmsgNode): BlobmsgValue {
+  if (node.type === BlobmsgType.TABLE) return nodesToTable(node.children ?? []);
+  if (node.type === BlobmsgType.ARRAY) return (node.children ?? []).map(nodeToValue);
+  if (node.type === BlobmsgType.INT8) return node.value !== 0;
+  return node.value ?? null;
+}
+
+/** Duplicate names: the last one wins, as in libubox blobmsg_parse. */
+export function nodesToTable(nodes: readonly BlobmsgNode[]): BlobmsgTable {
+  const out: BlobmsgTable = {};
+  for (const n of nodes) {
+    // defineProperty so a key named "__proto__" stays data instead of replacing the prototype.
+    Object.defineProperty(out, n.name, { value: nodeToValue(n), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+export function decodeBlobmsgTable(body: Uint8Array): BlobmsgTable {
+  return nodesToTable(decodeBlobmsgNodes(body));
+}
+
+/** Decodes an ARRAY body (unnamed elements) into JS values. */
+export function decodeBlobmsgArray(body: Uint8Array): BlobmsgValue[] {
+  return decodeBlobmsgNodes(body).map(nodeToValue);
+}
+
+// ---------------------------------------------------------------------------------------------- encode
+
+export function encodeBlobmsgNodes(nodes: readonly BlobmsgNode[]): Uint8Array {
+  const w = new BlobWriter();
+  for (const n of nodes) writeNode(w, n, 0);
+  return w.finish();
+}
+
+function writeName(w: BlobWriter, name: string): void {
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.length > 0xffff) throw new UbusCodecError(`blobmsg name longer than 65535 bytes`);
+  w.u16(bytes.length);
+  w.bytes(bytes);
+  w.u8(0);
+  w.align();
+}
+
+function writeNode(w: BlobWriter, n: BlobmsgNode, depth: number): void {
+  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+  if (!Number.isInteger(n.type) || n.type < 0 || n.type > BLOBMSG_TYPE_LAST) throw new UbusCodecError(`blobmsg type ${n.type} is unknown`);
+  const t = w.start(n.type, true);
+  writeName(w, n.name);
+  if (n.type === BlobmsgType.ARRAY || n.type === BlobmsgType.TABLE) {
+    for (const c of n.children ?? []) writeNode(w, c, depth + 1);
+  } else if (n.payload !== undefined) {
+    w.bytes(n.payload);
+  } else {
+    writeScalar(w, n.type, n.value ?? null, n.name);
+  }
+  w.end(t);
+}
+
+function integerOf(v: BlobmsgScalar, key: string, type: number): bigint {
+  if (typeof v === 'boolean') return v ? 1n : 0n;
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  throw new UbusCodecError(`"${key}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key });
+}
+
+function checkRange(v: bigint, min: bigint, max: bigint, key: string, type: number): bigint {
+  if (v < min || v > max) throw new UbusCodecError(`"${key}": ${v} is out of range for ${blobmsgTypeName(type)}`, { key });
+  return v;
+}
+
+/**
+ * Integer types accept both the signed and the unsigned range of their width and write the bit pattern:
+ * object ids are u32 but must travel as INT32 (ubusd's event `register` policy rejects INT64).
+ */
+function writeScalar(w: BlobWriter, type: number, v: BlobmsgScalar, key: string): void {
+  switch (type) {
+    case BlobmsgType.UNSPEC:
+      if (v !== null) throw new UbusCodecError(`"${key}": UNSPEC only carries null`, { key });
+      return;
+    case BlobmsgType.STRING:
+      if (typeof v !== 'string') throw new UbusCodecError(`"${key}": ${describe(v)} is not a string`, { key });
+      w.bytes(Buffer.from(v, 'utf8'));
+      w.u8(0);
+      return;
+    case BlobmsgType.INT8:
+      w.u8(Number(checkRange(integerOf(v, key, type), -128n, 255n, key, type)));
+      return;
+    case BlobmsgType.INT16:
+      w.u16(Number(checkRange(integerOf(v, key, type), -32768n, 65535n, key, type)));
+      return;
+    case BlobmsgType.INT32:
+      w.u32(Number(BigInt.asUintN(32, checkRange(integerOf(v, key, type), -(1n << 31n), (1n << 32n) - 1n, key, type))));
+      return;
+    case BlobmsgType.INT64: {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt.asUintN(64, checkRange(integerOf(v, key, type), INT64_MIN, U64_MAX, key, type)));
+      w.bytes(b);
+      return;
+    }
+    case BlobmsgType.DOUBLE: {
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new UbusCodecError(`"${key}": ${describe(v)} is not a number`, { key });
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(Number(v));
+      w.bytes(b);
+      return;
+    }
+    default:
+      throw new UbusCodecError(`"${key}": type ${blobmsgTypeName(type)} is not a scalar`, { key });
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `string "${v.length > 20 ? `${v.slice(0, 20)}…` : v}"` : `${typeof v} ${String(v)}`;
+}
+
+/** The type the reference CLI would pick for a JS value (blobmsg_add_json_element). */
+export function autoBlobmsgType(v: unknown, key = ''): number {
+  if (v === null) return BlobmsgType.UNSPEC;
+  switch (typeof v) {
+    case 'boolean':
+      return BlobmsgType.INT8;
+    case 'string':
+      return BlobmsgType.STRING;
+    case 'bigint':
+      return BlobmsgType.INT64;
+    case 'number':
+      if (!Number.isInteger(v)) return BlobmsgType.DOUBLE;
+      if (v >= INT32_MIN && v <= INT32_MAX) return BlobmsgType.INT32;
+      // json-c keeps integers as int64; larger ones only exist as doubles.
+      return BigInt(v) >= INT64_MIN && BigInt(v) <= INT64_MAX ? BlobmsgType.INT64 : BlobmsgType.DOUBLE;
+    case 'object':
+      return Array.isArray(v) ? BlobmsgType.ARRAY : BlobmsgType.TABLE;
+    default:
+      throw new UbusCodecError(`"${key}": ${typeof v} has no blobmsg representation`, { key });
+  }
+}
+
+/** JS value → node. `type` forces the wire type (policy); containers recurse with the automatic mapping. */
+export function valueToNode(name: string, v: BlobmsgValue, type: number = autoBlobmsgType(v, name), depth = 0): BlobmsgNode {
+  if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
+  if (type === BlobmsgType.TABLE) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
+    return { name, type, children: tableToNodes(v, undefined, depth + 1) };
+  }
+  if (type === BlobmsgType.ARRAY) {
+    if (!Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not an array`, { key: name });
+    return { name, type, children: v.map((item) => valueToNode('', item, autoBlobmsgType(item, name), depth + 1)) };
+  }
+  if (typeof v === 'object' && v !== null) throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
+  // Validate now so errors name the key even when the node is encoded later.
+  writeScalar(new BlobWriter(16), type, v, name);
+  return { name, type, value: v };
+}
+
+export function tableToNodes(table: BlobmsgTable, policy?: BlobmsgPolicy, depth = 0): BlobmsgNode[] {
+  const out: BlobmsgNode[] = [];
+  for (const [key, v] of Object.entries(table)) {
+    if (v === undefined) continue; // like JSON.stringify: absent optional fields are simply left out
+    const forced = policy !== undefined && Object.hasOwn(policy, key) ? policy[key] : undefined;
+    out.push(valueToNode(key, v, forced ?? autoBlobmsgType(v, key), depth));
+  }
+  return out;
+}
+
+/** JS table → table body (named elements, no outer header). */
+export function encodeBlobmsgTable(table: BlobmsgTable, policy?: BlobmsgPolicy): Uint8Array {
+  return encodeBlobmsgNodes(tableToNodes(table, policy));
+}
+
+/** JS array → ARRAY body (unnamed but EXTENDED elements). */
+export function encodeBlobmsgArray(items: readonly BlobmsgValue[]): Uint8Array {
+  return encodeBlobmsgNodes(items.map((v) => valueToNode('', v)));
+}
+
+/** Reads an INT32 that holds a u32 (object ids): blobmsg decodes INT32 as signed. */
+export function asU32(v: BlobmsgValue | undefined): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= 0xffffffff ? v >>> 0 : undefined;
+}

@@ -1,0 +1,13 @@
+export * from './constants.ts';
+export { UbusCodecError } from './error.ts';
+export { BlobWriter, pad4, readBlobAttrs } from './blob.ts';
+export type { BlobAttrView } from './blob.ts';
+export {
+  asU32, autoBlobmsgType, decodeBlobmsgArray, decodeBlobmsgNodes, decodeBlobmsgTable, encodeBlobmsgArray,
+  encodeBlobmsgNodes, encodeBlobmsgTable, nodeToValue, nodesToTable, tableToNodes, valueToNode,
+} from './blobmsg.ts';
+export type { BlobmsgNode, BlobmsgPolicy, BlobmsgScalar, BlobmsgTable, BlobmsgValue } from './blobmsg.ts';
+export {
+  decodeHeader, decodeMessage, decodeMonitor, encodeMessage, encodeMonitorAttrs, encodeSignature,
+} from './message.ts';
+export type { UbusAttrs, UbusHeader, UbusMessage, UbusMonitorRecord, UbusRawAttr, UbusSignature } from './message.ts';

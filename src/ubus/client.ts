@@ -1,0 +1,402 @@
+/**
+ * The ubus client: calls, lookups, events, subscriptions and served objects over one UbusConnection, plus
+ * libubus-style auto-reconnect (new client id, every object/listener/subscription registered again).
+ */
+import { EventEmitter } from 'node:events';
+import { MsgType, Status, UBUS_DEFAULT_SOCKET, UBUS_SYSTEM_OBJECT_EVENT } from './codec/index.ts';
+import type { BlobmsgTable, UbusAttrs, UbusMessage, UbusSignature } from './codec/index.ts';
+import { UbusConnection, realTimers } from './connection.ts';
+import type { RequestResult, Timers } from './connection.ts';
+import { UbusError, UbusStatusError, closedError, disconnectedError } from './errors.ts';
+import { ObjectDispatcher, ServedObject, signatureOf, tablesOf } from './server.ts';
+import type { Served, ServerLink, UbusObjectDef, UbusObjectHandle } from './server.ts';
+
+export type UbusClientState = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
+
+export interface ReconnectOptions {
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface UbusClientOptions {
+  /** Default /var/run/ubus/ubus.sock. */
+  socketPath?: string;
+  /** Default per-request timeout (ubusd has none); 0 waits forever. Default 30 s like the ubus CLI. */
+  timeoutMs?: number;
+  /** Reconnect after the socket drops (ubusd restart). The first connect is never retried: it fails fast. */
+  reconnect?: boolean | ReconnectOptions;
+  /** For tests on fake time. */
+  timers?: Timers;
+}
+
+export interface UbusObjectInfo {
+  path: string;
+  id: number;
+  typeId: number;
+  signature: UbusSignature;
+}
+
+export interface UbusCallOptions {
+  timeoutMs?: number;
+}
+
+export interface UbusRemovable {
+  remove(): Promise<void>;
+}
+
+/** Something registered with ubusd that has to be registered again after a reconnect. */
+interface Registration {
+  /** (Re-)registers on the current connection; returns the new object id. */
+  register(): Promise<number>;
+  id: number;
+  served: Served;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class UbusClient extends EventEmitter {
+  private stateValue: UbusClientState = 'connecting';
+  private conn: UbusConnection | undefined;
+  private readonly socketPath: string;
+  private readonly timeoutMs: number;
+  private readonly reconnectDelays: { min: number; max: number } | undefined;
+  private readonly timers: Timers;
+  private readonly dispatcher: ObjectDispatcher;
+  private readonly registrations = new Set<Registration>();
+  /** path → object id; an INVOKE answered NOT_FOUND drops the entry and looks the path up once more. */
+  private readonly idCache = new Map<string, number>();
+  private reconnectTimer: unknown;
+  /** 'closed' after close()/destroy() (ERR_UBUS_CLOSED) vs after a lost connection without reconnect (ERR_UBUS_DISCONNECTED). */
+  private closedByOwner = false;
+  private readonly link: ServerLink;
+
+  private constructor(opts: UbusClientOptions) {
+    super();
+    this.socketPath = opts.socketPath ?? UBUS_DEFAULT_SOCKET;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timers = opts.timers ?? realTimers;
+    const r = opts.reconnect;
+    this.reconnectDelays = r === undefined || r === false ? undefined
+      : { min: (r === true ? undefined : r.minDelayMs) ?? 100, max: (r === true ? undefined : r.maxDelayMs) ?? 5_000 };
+    this.link = {
+      request: (type, peer, attrs, what) => this.request(type, peer, attrs, what),
+      post: (msg, what) => this.readyConn(what).post(msg, what),
+      warn: (err) => this.emit('warning', err),
+      removeObject: (id, what) => this.removeObjectById(id, what),
+    };
+    this.dispatcher = new ObjectDispatcher(this.link);
+  }
+
+  static async connect(opts: UbusClientOptions = {}): Promise<UbusClient> {
+    const client = new UbusClient(opts);
+    client.conn = await client.openConnection();
+    client.setState('ready');
+    return client;
+  }
+
+  get state(): UbusClientState {
+    return this.stateValue;
+  }
+
+  /** The id ubusd gave this connection in HELLO (changes after a reconnect). */
+  get clientId(): number {
+    return this.conn?.clientId ?? 0;
+  }
+
+  // ------------------------------------------------------------------------------------------ requests
+
+  /** All objects (no path), one exact path, or a prefix ("a.*"). A path that matches nothing rejects with status 4. */
+  async lookup(path?: string): Promise<UbusObjectInfo[]> {
+    const attrs: UbusAttrs = path === undefined ? {} : { objpath: path };
+    const { status, replies } = await this.request(MsgType.LOOKUP, 0, attrs, `lookup ${path ?? '*'}`);
+    if (status !== Status.OK) throw new UbusStatusError(status, `lookup ${path ?? '*'}`);
+    const out: UbusObjectInfo[] = [];
+    for (const r of replies) {
+      const a = r.attrs;
+      if (a.objpath === undefined || a.objid === undefined) continue;
+      out.push({ path: a.objpath, id: a.objid, typeId: a.objtype ?? 0, signature: a.signature ?? {} });
+    }
+    return out;
+  }
+
+  /** Object id of an exact path. ACLs can hide an object behind STATUS 0 with no DATA: that is NOT_FOUND too. */
+  async lookupId(path: string): Promise<number> {
+    const cached = this.idCache.get(path);
+    if (cached !== undefined) return cached;
+    const found = (await this.lookup(path)).find((o) => o.path === path);
+    if (found === undefined) throw new UbusStatusError(Status.NOT_FOUND, `lookup ${path}`);
+    this.idCache.set(path, found.id);
+    return found.id;
+  }
+
+  /**
+   * Calls a method; resolves with the reply data. Several DATA replies are merged into one table (later keys
+   * win); use callAll() to get each one. No DATA at all → undefined.
+   */
+  async call(path: string | number, method: string, args: BlobmsgTable = {}, opts: UbusCallOptions = {}): Promise<BlobmsgTable | undefined> {
+    const tables = await this.callAll(path, method, args, opts);
+    if (tables.length === 0) return undefined;
+    if (tables.length === 1) return tables[0];
+    return Object.assign({}, ...tables) as BlobmsgTable;
+  }
+
+  /** Like call(), but returns every DATA reply in order (what the ubus CLI prints one by one). */
+  async callAll(path: string | number, method: string, args: BlobmsgTable = {}, opts: UbusCallOptions = {}): Promise<BlobmsgTable[]> {
+    return tablesOf(await this.callMessages(path, method, args, opts));
+  }
+
+  /**
+   * The DATA messages of a call, undecoded beyond the codec (attrs.dataRaw keeps the exact body). `args` may be
+   * a pre-encoded blobmsg table body. A non-zero status rejects with UbusStatusError.
+   */
+  async callMessages(path: string | number, method: string, args: BlobmsgTable | Uint8Array = {}, opts: UbusCallOptions = {}): Promise<UbusMessage[]> {
+    const what = `call ${String(path)} ${method}`;
+    const body: UbusAttrs = args instanceof Uint8Array ? { dataRaw: args } : { data: args };
+    const invoke = async (id: number): Promise<RequestResult> =>
+      this.request(MsgType.INVOKE, id, { objid: id, method, ...body }, what, opts.timeoutMs);
+    let result: RequestResult;
+    if (typeof path === 'number') {
+      result = await invoke(path);
+    } else {
+      const wasCached = this.idCache.has(path);
+      result = await invoke(await this.lookupId(path));
+      if (result.status === Status.NOT_FOUND && wasCached) {
+        // The object was re-registered under a new id since we cached it.
+        this.idCache.delete(path);
+        result = await invoke(await this.lookupId(path));
+      }
+    }
+    if (result.status !== Status.OK) throw new UbusStatusError(result.status, what, tablesOf(result.replies));
+    return result.replies;
+  }
+
+  /** Sends an event through ubusd's event object (ubus send). Names starting with "ubus." are reserved (→ 6). */
+  async send(event: string, data: BlobmsgTable = {}): Promise<void> {
+    await this.eventCall('send', { id: event, data }, `send ${event}`);
+  }
+
+  /**
+   * Listens for events; a pattern ending in '*' matches by prefix. One anonymous object per listen() call.
+   * `msg` is the raw INVOKE (attrs.dataRaw holds the exact body).
+   */
+  async listen(patterns: string | string[], onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+    const list = typeof patterns === 'string' ? [patterns] : [...patterns];
+    if (list.length === 0) list.push('*');
+    const reg = this.newRegistration({ kind: 'listener', onEvent }, async () => {
+      const id = await this.addAnonymousObject('listen');
+      this.bind(reg, id);
+      // The register call wants the object id as INT32 even above 2^31 (ubusd rejects INT64): `| 0` keeps the
+      // u32 bit pattern in a signed int32, which the codec writes as INT32.
+      for (const pattern of list) await this.eventCall('register', { object: id | 0, pattern }, `listen ${pattern}`);
+      return id;
+    });
+    await this.addRegistration(reg);
+    return { remove: () => this.removeRegistration(reg, 'listen') };
+  }
+
+  /** Subscribes to an object's notifications. If the object goes away the client emits 'unsubscribed' (path). */
+  async subscribe(path: string, onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+    const reg = this.newRegistration({
+      kind: 'subscriber',
+      onNotify,
+      onUnsubscribe: () => this.emit('unsubscribed', path),
+    }, async () => {
+      const id = await this.addAnonymousObject(`subscribe ${path}`);
+      this.bind(reg, id);
+      this.idCache.delete(path);
+      const target = await this.lookupId(path);
+      const { status } = await this.request(MsgType.SUBSCRIBE, 0, { objid: id, target }, `subscribe ${path}`);
+      if (status !== Status.OK) throw new UbusStatusError(status, `subscribe ${path}`);
+      return id;
+    });
+    await this.addRegistration(reg);
+    return { remove: () => this.removeRegistration(reg, `subscribe ${path}`) };
+  }
+
+  /** Registers an object with methods. Handlers see only their policy's keys (see server.ts). */
+  async addObject(def: UbusObjectDef): Promise<UbusObjectHandle> {
+    const object = new ServedObject(def, 0, this.link);
+    const reg = this.newRegistration({ kind: 'object', object }, async () => {
+      const what = `add object ${def.path}`;
+      const { status, replies } = await this.request(MsgType.ADD_OBJECT, 0, { objpath: def.path, signature: signatureOf(def) }, what);
+      const id = replies[0]?.attrs.objid;
+      if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
+      object.id = id;
+      object.subscriberCount = 0;
+      this.bind(reg, id);
+      return id;
+    });
+    await this.addRegistration(reg);
+    return object;
+  }
+
+  async ping(): Promise<void> {
+    const { status } = await this.request(MsgType.PING, 0, {}, 'ping');
+    if (status !== Status.OK) throw new UbusStatusError(status, 'ping');
+  }
+
+  // ------------------------------------------------------------------------------------------ lifecycle
+
+  /** Waits for pending requests (each bounded by its timeout), then closes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    this.closedByOwner = true;
+    if (this.stateValue !== 'closing') {
+      this.setState('closing');
+      this.timers.clearTimeout(this.reconnectTimer);
+    }
+    await this.conn?.close();
+    this.finishClose();
+  }
+
+  /** Aborts: pending requests fail with ERR_UBUS_CLOSED at once. Idempotent. */
+  destroy(): void {
+    if (this.stateValue === 'closed') return;
+    this.closedByOwner = true;
+    this.timers.clearTimeout(this.reconnectTimer);
+    this.setState('closing');
+    this.conn?.destroy();
+    this.finishClose();
+  }
+
+  private finishClose(): void {
+    if (this.stateValue === 'closed') return;
+    this.dispatcher.byId.clear();
+    this.registrations.clear();
+    this.setState('closed');
+  }
+
+  private setState(next: UbusClientState): void {
+    if (this.stateValue === next) return;
+    const prev = this.stateValue;
+    this.stateValue = next;
+    this.emit('state', next, prev);
+  }
+
+  private openConnection(): Promise<UbusConnection> {
+    return UbusConnection.open({
+      socketPath: this.socketPath,
+      connectTimeoutMs: this.timeoutMs > 0 ? Math.min(this.timeoutMs, 10_000) : 10_000,
+      timers: this.timers,
+      onObjectMessage: (msg: UbusMessage, conn: UbusConnection) => this.dispatcher.dispatch(msg, conn),
+      onClose: (conn, err) => this.onConnectionClosed(conn, err),
+      onWarning: (err) => this.emit('warning', err),
+    });
+  }
+
+  private onConnectionClosed(conn: UbusConnection, err: Error | undefined): void {
+    if (conn !== this.conn) return;
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+    this.emit('disconnect', err);
+    if (this.reconnectDelays === undefined) {
+      this.finishClose();
+      return;
+    }
+    this.setState('reconnecting');
+    this.scheduleReconnect(this.reconnectDelays.min);
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    this.reconnectTimer = this.timers.setTimeout(() => void this.reconnect(delayMs), delayMs);
+  }
+
+  private async reconnect(delayMs: number): Promise<void> {
+    if (this.stateValue !== 'reconnecting') return;
+    const next = Math.min(delayMs * 2, this.reconnectDelays!.max);
+    let conn: UbusConnection;
+    try {
+      conn = await this.openConnection();
+    } catch {
+      if (this.stateValue === 'reconnecting') this.scheduleReconnect(next);
+      return;
+    }
+    if (this.stateValue !== 'reconnecting') {
+      conn.destroy();
+      return;
+    }
+    this.conn = conn;
+    this.idCache.clear();
+    this.dispatcher.byId.clear();
+    for (const reg of [...this.registrations]) {
+      try {
+        await reg.register();
+      } catch (err) {
+        if (conn.state !== 'ready') return; // dropped again: onConnectionClosed has scheduled the next attempt
+        this.emit('warning', new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: re-registration after reconnect failed', { cause: err }));
+      }
+    }
+    if (conn === this.conn && conn.state === 'ready' && this.stateValue === 'reconnecting') this.setState('ready');
+  }
+
+  // ------------------------------------------------------------------------------------------ internals
+
+  private readyConn(what: string): UbusConnection {
+    if (this.stateValue === 'closing' || (this.stateValue === 'closed' && this.closedByOwner)) throw closedError(what);
+    const conn = this.conn;
+    if (conn === undefined || conn.state !== 'ready') throw disconnectedError(what);
+    return conn;
+  }
+
+  /**
+   * User requests fail fast while reconnecting; re-registration runs in state 'reconnecting' and is let through
+   * as long as the new connection itself is up.
+   */
+  private request(type: number, peer: number, attrs: UbusAttrs, what: string, timeoutMs = this.timeoutMs): Promise<RequestResult> {
+    let conn: UbusConnection;
+    try {
+      conn = this.readyConn(what);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return conn.request(type, peer, attrs, timeoutMs, what);
+  }
+
+  private async eventCall(method: 'send' | 'register', data: BlobmsgTable, what: string): Promise<void> {
+    const id = UBUS_SYSTEM_OBJECT_EVENT;
+    const { status } = await this.request(MsgType.INVOKE, id, { objid: id, method, data }, what);
+    if (status !== Status.OK) throw new UbusStatusError(status, what);
+  }
+
+  private async addAnonymousObject(what: string): Promise<number> {
+    const { status, replies } = await this.request(MsgType.ADD_OBJECT, 0, {}, what);
+    const id = replies[0]?.attrs.objid;
+    if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
+    return id;
+  }
+
+  private newRegistration(served: Served, register: () => Promise<number>): Registration {
+    return { id: 0, served, register };
+  }
+
+  private bind(reg: Registration, id: number): void {
+    reg.id = id;
+    this.dispatcher.byId.set(id, reg.served);
+  }
+
+  private async addRegistration(reg: Registration): Promise<void> {
+    try {
+      await reg.register();
+    } catch (err) {
+      // A half-made registration (object added, pattern refused) must not linger on the bus.
+      if (reg.id !== 0) await this.dropObject(reg.id).catch(() => undefined);
+      throw err;
+    }
+    this.registrations.add(reg);
+  }
+
+  private async removeRegistration(reg: Registration, what: string): Promise<void> {
+    if (!this.registrations.delete(reg)) return;
+    await this.dropObject(reg.id, what);
+  }
+
+  private async removeObjectById(id: number, what: string): Promise<void> {
+    for (const reg of this.registrations) if (reg.id === id) return this.removeRegistration(reg, what);
+  }
+
+  private async dropObject(id: number, what = 'remove'): Promise<void> {
+    this.dispatcher.byId.delete(id);
+    if (this.stateValue !== 'ready') return; // ubusd forgot it with the old connection
+    const { status } = await this.request(MsgType.REMOVE_OBJECT, 0, { objid: id }, what);
+    if (status !== Status.OK && status !== Status.NOT_FOUND) throw new UbusStatusError(status, what);
+  }
+}

@@ -1,0 +1,34 @@
+import { SluiceError } from '../errors.ts';
+
+const SEPARATED = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/;
+const CISCO_DOTTED = /^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/;
+const BARE = /^[0-9a-fA-F]{12}$/;
+
+/**
+ * Canonical MAC form used everywhere in sluice and by the portals themselves: lowercase `aa:bb:cc:dd:ee:ff`
+ * (openNDS and nodogsplash look clients up by exact string, and both store lowercase).
+ * Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff` and `aabbccddeeff`; mixed separators are refused.
+ * Only the syntax is checked: multicast, broadcast and all-zero addresses pass, since refusing them is a policy
+ * decision for the caller, not a parsing one.
+ */
+export function normalizeMac(input: string): string {
+  if (typeof input !== 'string') {
+    throw new SluiceError('ERR_INVALID_MAC', `MAC address must be a string, got ${typeof input}`);
+  }
+  let hex: string;
+  if (SEPARATED.test(input)) hex = input.replace(/[:-]/g, '');
+  else if (CISCO_DOTTED.test(input)) hex = input.replace(/\./g, '');
+  else if (BARE.test(input)) hex = input;
+  else throw new SluiceError('ERR_INVALID_MAC', `not a MAC address: ${JSON.stringify(input.slice(0, 40))}`);
+  hex = hex.toLowerCase();
+  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
+}
+
+/** Like normalizeMac, but answers null instead of throwing (for filtering untrusted lists). */
+export function tryNormalizeMac(input: string): string | null {
+  try {
+    return normalizeMac(input);
+  } catch {
+    return null;
+  }
+}

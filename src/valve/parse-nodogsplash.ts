@@ -1,0 +1,81 @@
+import type { PortalClient, PortalSnapshot } from './types.ts';
+import { isJsonObject, parseJsonText, PortalParseError, type JsonObject } from './parse-error.ts';
+import { tryNormalizeMac } from './mac.ts';
+
+/**
+ * nodogsplash 5.0.2 `ndsctl json`: unquoted numbers, `downloaded`/`uploaded` = floor(bytes / 1000) (decimal kB,
+ * src/util.c ndsctl_json_client). Right after a splash-page auth `avg_*_speed` divide by a zero duration and print
+ * `inf`/`nan`, which makes the whole text invalid JSON: that reading is rejected (PortalParseError) and skipped.
+ */
+const KB = 1000;
+
+function integer(o: JsonObject, name: string, mac: string): number {
+  const raw = o[name];
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
+    throw new PortalParseError(`nodogsplash client ${mac}: ${name} is not a non-negative integer: ${JSON.stringify(raw)}`, {
+      mac,
+      field: name,
+    });
+  }
+  return raw;
+}
+
+function kbToBytes(o: JsonObject, name: string, mac: string): number {
+  const bytes = integer(o, name, mac) * KB;
+  if (!Number.isSafeInteger(bytes)) throw new PortalParseError(`nodogsplash client ${mac}: ${name} too large`, { mac, field: name });
+  return bytes;
+}
+
+function text(o: JsonObject, name: string, mac: string): string {
+  const raw = o[name];
+  if (typeof raw !== 'string') throw new PortalParseError(`nodogsplash client ${mac}: ${name} is not a string`, { mac, field: name });
+  return raw;
+}
+
+export function parseNodogsplashClientObject(o: unknown, key?: string): PortalClient {
+  if (!isJsonObject(o)) throw new PortalParseError(`nodogsplash client ${key ?? ''} is not an object`.trim());
+  const rawMac = o['mac'];
+  const mac = typeof rawMac === 'string' ? tryNormalizeMac(rawMac) : null;
+  if (mac === null) throw new PortalParseError(`nodogsplash client has no valid mac: ${JSON.stringify(rawMac)}`, { key });
+  if (key !== undefined && tryNormalizeMac(key) !== mac) {
+    throw new PortalParseError(`nodogsplash client listed under ${key} reports mac ${mac}`, { key, mac });
+  }
+  const state = text(o, 'state', mac);
+  if (state.length === 0) throw new PortalParseError(`nodogsplash client ${mac}: empty state`, { mac });
+  const ip = text(o, 'ip', mac);
+  const token = text(o, 'token', mac);
+  // `added` stays 0 after `ndsctl auth` (only the splash path sets it), so 0 means "unknown", not 1970.
+  const added = integer(o, 'added', mac);
+  const active = integer(o, 'active', mac);
+  return {
+    mac,
+    ip: ip === '' || ip === 'null' ? null : ip,
+    token: token === '' || token === 'none' ? null : token,
+    state,
+    downloadBytes: kbToBytes(o, 'downloaded', mac),
+    uploadBytes: kbToBytes(o, 'uploaded', mac),
+    sessionStart: added === 0 ? null : added,
+    sessionEnd: null,
+    lastActive: active === 0 ? null : active,
+  };
+}
+
+export function parseNodogsplashSnapshotText(source: string): PortalSnapshot {
+  const doc = parseJsonText(source, 'nodogsplash client list');
+  if (!isJsonObject(doc)) throw new PortalParseError('nodogsplash client list is not a JSON object');
+  const declaredCount = doc['client_length'];
+  if (typeof declaredCount !== 'number' || !Number.isSafeInteger(declaredCount) || declaredCount < 0) {
+    throw new PortalParseError(`nodogsplash client_length missing or invalid: ${JSON.stringify(declaredCount)}`);
+  }
+  const list = doc['clients'];
+  if (!isJsonObject(list)) throw new PortalParseError('nodogsplash clients is not an object');
+  const clients: PortalClient[] = [];
+  for (const key in list) clients.push(parseNodogsplashClientObject(list[key], key));
+  if (clients.length !== declaredCount) {
+    throw new PortalParseError(`nodogsplash declares ${declaredCount} clients but lists ${clients.length}`, {
+      declaredCount,
+      listed: clients.length,
+    });
+  }
+  return { flavour: 'nodogsplash', clients, declaredCount };
+}

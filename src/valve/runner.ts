@@ -1,0 +1,340 @@
+import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { SluiceError } from '../errors.ts';
+
+/**
+ * Runs ndsctl one call at a time. ndsctl takes a lock: a second ndsctl running concurrently exits 4 ("busy"),
+ * so every call in the process goes through ONE FIFO queue, each attempt is bounded in time (the child is killed,
+ * with its process group, and reaped before the next call starts), and "busy" (4, which the portal itself can cause,
+ * e.g. from its BinAuth script) is retried with a short growing backoff. Only stdout is read: Debian's ndsctl leaks
+ * pgrep warnings on stderr. Output is collected in chunks without a fixed buffer limit (an `ndsctl json` at 100k
+ * clients is ~100 MB), only a sanity cap.
+ */
+
+export type SpawnFn = (file: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+
+export interface RunnerTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export type RunnerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void;
+
+export interface NdsctlRunnerOptions {
+  /** argv prefix, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
+  command: readonly string[];
+  /** Per attempt. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Attempts per call while ndsctl answers "busy" (exit 4). Default 6. */
+  maxAttempts?: number;
+  /** Backoff after the n-th busy answer is n × this. Default 100 ms (one ndsctl call takes ~0.1 s). */
+  busyBackoffMs?: number;
+  /** Sanity cap on stdout. Default 512 MiB (V8 strings top out near there). */
+  maxOutputBytes?: number;
+  spawn?: SpawnFn;
+  timers?: RunnerTimers;
+  env?: NodeJS.ProcessEnv;
+  log?: RunnerLog;
+}
+
+export interface NdsctlResult {
+  stdout: string;
+  /** Tail of stderr, for diagnostics only. */
+  stderr: string;
+  /** 1 unless "busy" answers were retried. */
+  attempts: number;
+}
+
+/** Runs ndsctl with these arguments without queueing: valid only inside the runExclusive callback that got it. */
+export type NdsctlExec = (args: readonly string[]) => Promise<NdsctlResult>;
+
+type RunnerState = 'ready' | 'draining' | 'closed';
+
+interface Job {
+  fn: (exec: NdsctlExec) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+const STDERR_TAIL = 4096;
+const REAP_GRACE_MS = 2000;
+
+/** ndsctl exit codes (openNDS / nodogsplash src/ndsctl.c). */
+export const NDSCTL_EXIT = { ok: 0, no: 1, abnormalReply: 2, cannotConnect: 3, busy: 4 } as const;
+
+export class NdsctlRunner {
+  readonly #command: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #busyBackoffMs: number;
+  readonly #maxOutputBytes: number;
+  readonly #spawn: SpawnFn;
+  readonly #timers: RunnerTimers;
+  readonly #env: NodeJS.ProcessEnv | undefined;
+  readonly #log: RunnerLog;
+  readonly #queue: Job[] = [];
+  #busy = false;
+  #state: RunnerState = 'ready';
+  #inFlight: { kill: () => void } | null = null;
+  #drained: Array<() => void> = [];
+
+  constructor(opts: NdsctlRunnerOptions) {
+    if (!Array.isArray(opts.command) || opts.command.length === 0 || !opts.command.every((s) => typeof s === 'string' && s.length > 0)) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl command must be a non-empty list of non-empty strings');
+    }
+    this.#command = [...opts.command];
+    this.#timeoutMs = positive(opts.timeoutMs, 5000, 'timeoutMs');
+    this.#maxAttempts = Math.floor(positive(opts.maxAttempts, 6, 'maxAttempts'));
+    this.#busyBackoffMs = opts.busyBackoffMs === undefined ? 100 : Math.max(0, opts.busyBackoffMs);
+    this.#maxOutputBytes = positive(opts.maxOutputBytes, 512 * 1024 * 1024, 'maxOutputBytes');
+    this.#spawn = opts.spawn ?? (nodeSpawn as SpawnFn);
+    this.#timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.#env = opts.env;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  get state(): RunnerState {
+    return this.#state;
+  }
+
+  /** Queue one ndsctl call. Rejects with a SluiceError whose code tells what happened (see NdsctlRunner docs). */
+  run(args: readonly string[]): Promise<NdsctlResult> {
+    return this.runExclusive((exec) => exec(args));
+  }
+
+  /**
+   * Holds the queue while `fn` runs: no other ndsctl call starts until it settles. `fn` may run ndsctl through
+   * the `exec` it receives, or spawn ndsctl by other means (the usage engine's worker does).
+   */
+  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>): Promise<T> {
+    if (this.#state !== 'ready') return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#pump();
+    });
+  }
+
+  /** Lets queued calls finish, refuses new ones. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.#state === 'ready') this.#state = 'draining';
+    if (!this.#busy && this.#queue.length === 0) {
+      this.#state = 'closed';
+      return;
+    }
+    await new Promise<void>((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Kills the running ndsctl (if any), rejects queued calls. Idempotent. */
+  async destroy(): Promise<void> {
+    this.#state = 'closed';
+    for (const job of this.#queue.splice(0)) job.reject(closedError());
+    this.#inFlight?.kill();
+    if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
+  }
+
+  #pump(): void {
+    if (this.#busy) return;
+    const job = this.#queue.shift();
+    if (job === undefined) {
+      if (this.#state === 'draining') this.#state = 'closed';
+      for (const resolve of this.#drained.splice(0)) resolve();
+      return;
+    }
+    this.#busy = true;
+    let held = true;
+    const exec: NdsctlExec = (args) => {
+      if (!held) return Promise.reject(new SluiceError('ERR_INTERNAL', 'ndsctl exec used after its exclusive section ended'));
+      if (this.#state === 'closed') return Promise.reject(closedError());
+      return this.#execWithRetry(args);
+    };
+    let settled: Promise<unknown>;
+    try {
+      settled = Promise.resolve(job.fn(exec));
+    } catch (err) {
+      settled = Promise.reject(err);
+    }
+    settled.then(job.resolve, job.reject).finally(() => {
+      held = false;
+      this.#busy = false;
+      this.#pump();
+    });
+  }
+
+  async #execWithRetry(args: readonly string[]): Promise<NdsctlResult> {
+    if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl arguments must be strings');
+    }
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#execOnce(args);
+      if (outcome.code === NDSCTL_EXIT.busy && outcome.signal === null) {
+        if (attempt >= this.#maxAttempts) {
+          throw new SluiceError('ERR_NDSCTL_BUSY', `ndsctl ${args[0] ?? ''} still busy after ${attempt} attempts`, {
+            details: { args: [...args], attempts: attempt },
+          });
+        }
+        this.#log('debug', 'ndsctl busy, retrying', { args: [...args], attempt });
+        await this.#sleep(this.#busyBackoffMs * attempt);
+        if (this.#state === 'closed') throw closedError();
+        continue;
+      }
+      return mapOutcome(args, outcome, attempt);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = this.#timers.setTimeout(() => {
+        this.#inFlight = null;
+        resolve();
+      }, ms);
+      this.#inFlight = {
+        kill: () => {
+          this.#timers.clearTimeout(handle);
+          this.#inFlight = null;
+          resolve();
+        },
+      };
+    });
+  }
+
+  #execOnce(args: readonly string[]): Promise<RawOutcome> {
+    const [file, ...prefix] = this.#command as [string, ...string[]];
+    const argv = [...prefix, ...args];
+    return new Promise<RawOutcome>((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = this.#spawn(file, argv, {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          // Own process group, so a timeout also kills whatever a wrapper (sh, ip netns exec) started.
+          detached: true,
+          ...(this.#env === undefined ? {} : { env: this.#env }),
+        });
+      } catch (err) {
+        reject(spawnError(file, err));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let outBytes = 0;
+      let errTail = '';
+      let done = false;
+      let killedFor: 'timeout' | 'output' | 'destroy' | null = null;
+      let reapTimer: unknown = null;
+
+      const finish = (fn: () => void): void => {
+        if (done) return;
+        done = true;
+        this.#timers.clearTimeout(timer);
+        if (reapTimer !== null) this.#timers.clearTimeout(reapTimer);
+        this.#inFlight = null;
+        fn();
+      };
+      const kill = (why: 'timeout' | 'output' | 'destroy'): void => {
+        if (killedFor !== null || done) return;
+        killedFor = why;
+        killTree(child);
+        // A process stuck in the kernel may never close its pipes; do not hold the queue forever for it.
+        reapTimer = this.#timers.setTimeout(() => finish(() => reject(killedError(killedFor, args, this.#timeoutMs))), REAP_GRACE_MS);
+      };
+      const timer = this.#timers.setTimeout(() => kill('timeout'), this.#timeoutMs);
+      this.#inFlight = { kill: () => kill('destroy') };
+
+      child.stdout?.on('data', (chunk: Buffer) => {
+        outBytes += chunk.length;
+        if (outBytes > this.#maxOutputBytes) kill('output');
+        else chunks.push(chunk);
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        errTail = (errTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+      });
+      child.on('error', (err) => {
+        // Spawn failures (ENOENT, EACCES) arrive here without a process; kill failures are ignored.
+        if (child.pid === undefined) finish(() => reject(spawnError(file, err)));
+      });
+      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        if (killedFor !== null) {
+          finish(() => reject(killedError(killedFor, args, this.#timeoutMs)));
+          return;
+        }
+        finish(() => resolve({ code, signal, stdout: Buffer.concat(chunks, outBytes).toString('utf8'), stderr: errTail }));
+      });
+    });
+  }
+}
+
+interface RawOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): NdsctlResult {
+  if (o.code === NDSCTL_EXIT.ok) return { stdout: o.stdout, stderr: o.stderr, attempts };
+  const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
+  const said = firstLine(o.stdout) || firstLine(o.stderr);
+  const details = { args: [...args], exitCode: o.code, signal: o.signal, stdout: o.stdout.slice(0, 200), stderr: o.stderr.slice(-500) };
+  if (o.signal !== null) return fail('ERR_NDSCTL_FAILED', `${what}: killed by ${o.signal}`);
+  switch (o.code) {
+    case NDSCTL_EXIT.no:
+      return fail('ERR_NDSCTL_REJECTED', `${what}: ${said || 'refused (exit 1)'}`);
+    case NDSCTL_EXIT.abnormalReply:
+      return fail('ERR_NDSCTL_FAILED', `${what}: abnormal reply from the portal (exit 2)${said ? `: ${said}` : ''}`);
+    case NDSCTL_EXIT.cannotConnect:
+      return fail('ERR_PORTAL_DOWN', `${what}: cannot reach the portal (exit 3)${said ? `: ${said}` : ''}`);
+    case 126:
+    case 127:
+      // Shell conventions, when the command is a wrapper script whose ndsctl is missing or not executable.
+      return fail('ERR_NDSCTL_MISSING', `${what}: command not found or not executable (exit ${o.code})${said ? `: ${said}` : ''}`);
+    default:
+      return fail('ERR_NDSCTL_FAILED', `${what}: exit ${o.code}${said ? `: ${said}` : ''}`);
+  }
+  function fail(code: string, message: string): never {
+    throw new SluiceError(code, message, { details });
+  }
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((line) => line.trim() !== '') ?? '').trim().slice(0, 200);
+}
+
+function killTree(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    }
+  } catch {
+    // Not a group leader (injected spawn) or already gone: fall back to the child alone.
+  }
+  try {
+    child.kill('SIGKILL');
+  } catch {
+    // Already exited.
+  }
+}
+
+function killedError(why: 'timeout' | 'output' | 'destroy' | null, args: readonly string[], timeoutMs: number): SluiceError {
+  const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
+  if (why === 'timeout') return new SluiceError('ERR_NDSCTL_TIMEOUT', `${what}: no answer within ${timeoutMs} ms, killed`, { details: { args: [...args], timeoutMs } });
+  if (why === 'output') return new SluiceError('ERR_NDSCTL_FAILED', `${what}: output exceeds the size cap, killed`, { details: { args: [...args] } });
+  return closedError();
+}
+
+function spawnError(file: string, err: unknown): SluiceError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR') {
+    return new SluiceError('ERR_NDSCTL_MISSING', `cannot run ${file}: ${code}`, { cause: err, details: { file, errno: code } });
+  }
+  return new SluiceError('ERR_NDSCTL_FAILED', `cannot run ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+function closedError(): SluiceError {
+  return new SluiceError('ERR_VALVE_CLOSED', 'the ndsctl runner is shut down');
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a positive number`);
+  }
+  return value;
+}

@@ -1,0 +1,35 @@
+/** Which captive portal prints the `ndsctl json` we read: their formats and units differ (docs: captive-portal.md). */
+export type PortalFlavour = 'opennds' | 'nodogsplash';
+
+/** One client as the portal reports it, in sluice's units (bytes, unix seconds). */
+export interface PortalClient {
+  /** Lowercase, colon-separated (aa:bb:cc:dd:ee:ff). */
+  mac: string;
+  ip: string | null;
+  token: string | null;
+  /** The portal's own word: 'Preauthenticated' | 'Authenticated' | 'Trusted' | 'Blocked' | 'AuthBlocked' | … */
+  state: string;
+  /** Bytes counted since this client's last auth (counters are per auth epoch). IP-level, IPv4 only on openNDS. */
+  downloadBytes: number;
+  uploadBytes: number;
+  /** Unix seconds; null when the portal reports none (openNDS "0"/"null", nodogsplash 0). */
+  sessionStart: number | null;
+  sessionEnd: number | null;
+  lastActive: number | null;
+}
+
+export interface PortalSnapshot {
+  flavour: PortalFlavour;
+  clients: PortalClient[];
+  /** `client_list_length` (openNDS) or `client_length` (nodogsplash); always equals clients.length once parsed. */
+  declaredCount: number;
+}
+
+/** Optional per-auth limits handed to the portal so it closes the gate by itself if sluice is gone. */
+export interface SafetyNet {
+  sessionMinutes?: number;
+  downloadQuotaKiB?: number;
+  uploadQuotaKiB?: number;
+  /** Free text the portal stores with the client (openNDS `custom`); no commas, quotes, backslashes or control chars. */
+  custom?: string;
+}

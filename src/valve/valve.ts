@@ -1,0 +1,161 @@
+import { SluiceError } from '../errors.ts';
+import { normalizeMac } from './mac.ts';
+import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
+import { openNdsAuthArgs } from './auth-args.ts';
+import { NdsctlRunner, type NdsctlExec, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
+import type { PortalClient, PortalFlavour, PortalSnapshot, SafetyNet } from './types.ts';
+
+export interface ValveOptions {
+  /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
+  command: readonly string[];
+  /** Per ndsctl attempt. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Default 'auto': detected from the first output and then kept. */
+  flavour?: PortalFlavour | 'auto';
+  /** openNDS 10.x `allow_preemptive_authentication`: lets open() try a MAC the portal has not seen yet. */
+  preemptive?: boolean;
+  maxAttempts?: number;
+  busyBackoffMs?: number;
+  spawn?: SpawnFn;
+  timers?: RunnerTimers;
+  env?: NodeJS.ProcessEnv;
+  log?: RunnerLog;
+}
+
+export type OpenResult = 'opened' | 'already-open';
+export type CloseResult = 'closed' | 'not-found';
+
+/** States in which the gate is already open: auth would fail (rc 1) and must not be tried. */
+const OPEN_STATES = new Set(['Authenticated', 'AuthBlocked', 'Trusted']);
+const BLOCKED_STATES = new Set(['Blocked']);
+
+/**
+ * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one
+ * serialized ndsctl runner (also lent to the usage engine via runExclusive).
+ */
+export class Valve {
+  readonly runner: NdsctlRunner;
+  readonly #preemptive: boolean;
+  readonly #log: RunnerLog;
+  #flavour: PortalFlavour | 'auto';
+
+  constructor(opts: ValveOptions) {
+    this.runner = new NdsctlRunner({
+      command: opts.command,
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      ...(opts.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
+      ...(opts.busyBackoffMs === undefined ? {} : { busyBackoffMs: opts.busyBackoffMs }),
+      ...(opts.spawn === undefined ? {} : { spawn: opts.spawn }),
+      ...(opts.timers === undefined ? {} : { timers: opts.timers }),
+      ...(opts.env === undefined ? {} : { env: opts.env }),
+      ...(opts.log === undefined ? {} : { log: opts.log }),
+    });
+    this.#flavour = opts.flavour ?? 'auto';
+    this.#preemptive = opts.preemptive ?? false;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
+  get flavour(): PortalFlavour | 'auto' {
+    return this.#flavour;
+  }
+
+  /**
+   * Opens the gate for `mac`. Checks the client's state first, in the same queue slot as the auth:
+   * - Preauthenticated → `ndsctl auth` with the safety net → 'opened';
+   * - already open (Authenticated, AuthBlocked, Trusted) → 'already-open' and NO auth (openNDS refuses to auth an
+   *   authenticated client, and a re-auth would reset its counters: a top-up must never re-auth);
+   * - unknown MAC → ERR_PORTAL_CLIENT_UNKNOWN (openNDS 9 only auths clients it has seen: keep the session and open
+   *   again when the client shows up), unless `preemptive` is set;
+   * - Blocked → ERR_PORTAL_CLIENT_BLOCKED.
+   */
+  open(mac: string, safetyNet?: SafetyNet): Promise<OpenResult> {
+    const canonical = normalizeMac(mac);
+    return this.runner.runExclusive(async (exec) => {
+      const before = await this.#client(exec, canonical);
+      if (before !== null && OPEN_STATES.has(before.state)) return 'already-open';
+      if (before !== null && BLOCKED_STATES.has(before.state)) {
+        throw new SluiceError('ERR_PORTAL_CLIENT_BLOCKED', `client ${canonical} is blocked in the portal`, { details: { mac: canonical } });
+      }
+      if (before === null && !this.#preemptive) {
+        throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal has not seen client ${canonical} yet`, { details: { mac: canonical } });
+      }
+      if (before !== null && before.state !== 'Preauthenticated') {
+        throw new SluiceError('ERR_PORTAL_CLIENT_STATE', `client ${canonical} is in portal state ${before.state}`, {
+          details: { mac: canonical, state: before.state },
+        });
+      }
+      const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour;
+      // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
+      const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
+      if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log('debug', 'nodogsplash has no per-client safety net', { mac: canonical });
+      try {
+        await exec(args);
+        return 'opened';
+      } catch (err) {
+        if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
+        // The portal may have changed the client between our look and our auth (splash page, departure).
+        const after = await this.#client(exec, canonical);
+        if (after !== null && OPEN_STATES.has(after.state)) return 'already-open';
+        if (after === null) {
+          throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, { cause: err, details: { mac: canonical } });
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Closes the gate: `ndsctl deauth`. 'not-found' when the portal answers no (exit 1): unknown MAC, or a client that
+   * is not authenticated (openNDS answers "not found" for those too). Either way the gate is shut.
+   */
+  close(mac: string): Promise<CloseResult> {
+    const canonical = normalizeMac(mac);
+    return this.runner.runExclusive(async (exec) => {
+      try {
+        await exec(['deauth', canonical]);
+        return 'closed';
+      } catch (err) {
+        if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_REJECTED') return 'not-found';
+        throw err;
+      }
+    });
+  }
+
+  /** One client (`ndsctl json <mac>`), null when the portal does not know it. */
+  client(mac: string): Promise<PortalClient | null> {
+    const canonical = normalizeMac(mac);
+    return this.runner.runExclusive((exec) => this.#client(exec, canonical));
+  }
+
+  /** Every client in one `ndsctl json`. */
+  snapshot(): Promise<PortalSnapshot> {
+    return this.runner.runExclusive(async (exec) => {
+      const { stdout } = await exec(['json']);
+      const snapshot = parseSnapshot(stdout, this.#flavour);
+      this.#flavour = snapshot.flavour;
+      return snapshot;
+    });
+  }
+
+  /** Holds the ndsctl queue while `fn` runs (the usage engine spawns its own `ndsctl json` inside). */
+  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>): Promise<T> {
+    return this.runner.runExclusive(fn);
+  }
+
+  /** Lets queued calls finish, then refuses new ones. */
+  shutdown(): Promise<void> {
+    return this.runner.shutdown();
+  }
+
+  /** Kills an in-flight ndsctl and rejects queued calls (ERR_VALVE_CLOSED). */
+  destroy(): Promise<void> {
+    return this.runner.destroy();
+  }
+
+  async #client(exec: NdsctlExec, mac: string): Promise<PortalClient | null> {
+    const { stdout } = await exec(['json', mac]);
+    if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
+    return parseClient(stdout, this.#flavour);
+  }
+}

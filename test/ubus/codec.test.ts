@@ -18,6 +18,7 @@ const capture = captureFrames();
 function typedOnly(m: UbusMessage): UbusMessage {
   const attrs = { ...m.attrs };
   if (attrs.data !== undefined) delete attrs.dataRaw;
+  if (attrs.signature !== undefined) delete attrs.signatureRaw;
   return { type: m.type, seq: m.seq, peer: m.peer, attrs };
 }
 

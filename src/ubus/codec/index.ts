@@ -11,3 +11,4 @@ export {
   decodeHeader, decodeMessage, decodeMonitor, encodeMessage, encodeMonitorAttrs, encodeSignature,
 } from './message.ts';
 export type { UbusAttrs, UbusHeader, UbusMessage, UbusMonitorRecord, UbusRawAttr, UbusSignature } from './message.ts';
+export { UbusFrameReader } from './framer.ts';

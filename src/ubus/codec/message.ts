@@ -20,6 +20,8 @@ export interface UbusAttrs {
   method?: string;
   objtype?: number;
   signature?: UbusSignature;
+  /** SIGNATURE body bytes: always filled on decode; used verbatim on encode when set (wins over `signature`). */
+  signatureRaw?: Uint8Array;
   /** Decoded DATA body; unset when the body is not valid blobmsg (then only `dataRaw` is there). */
   data?: BlobmsgTable;
   /** DATA body bytes: always filled on decode; used verbatim on encode when set (wins over `data`). */
@@ -117,6 +119,7 @@ function typedAttrs(raw: readonly UbusRawAttr[]): UbusAttrs {
         const nodes = tryBlobmsgNodes(a.payload);
         if (nodes !== undefined) out.signature = signatureFromNodes(nodes);
         else delete out.signature;
+        out.signatureRaw = a.payload;
         break;
       }
       case Attr.DATA: {
@@ -189,7 +192,8 @@ function writeTypedAttrs(w: BlobWriter, type: number, a: UbusAttrs): void {
   if (a.method !== undefined) w.putString(Attr.METHOD, a.method);
   if (a.noReply !== undefined && noReplyAfterMethod) w.putU8(Attr.NO_REPLY, a.noReply ? 1 : 0);
   if (a.objtype !== undefined) w.putU32(Attr.OBJTYPE, a.objtype);
-  if (a.signature !== undefined) w.put(Attr.SIGNATURE, false, encodeSignature(a.signature));
+  if (a.signatureRaw !== undefined) w.put(Attr.SIGNATURE, false, a.signatureRaw);
+  else if (a.signature !== undefined) w.put(Attr.SIGNATURE, false, encodeSignature(a.signature));
   if (a.target !== undefined) w.putU32(Attr.TARGET, a.target);
   if (a.active !== undefined) w.putU8(Attr.ACTIVE, a.active ? 1 : 0);
   if (a.subscribers !== undefined) {

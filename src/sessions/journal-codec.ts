@@ -1,0 +1,145 @@
+/**
+ * The journal's line format: `<crc32 of the JSON, 8 lowercase hex> <JSON>\n`, one record per line.
+ * Readable with `cut -c10- | jq`, and the CRC tells a torn or bit-rotted line from a good one. Bigints are decimal
+ * strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
+ */
+import { crc32 } from './crc32.ts';
+import { END_CAUSES } from './model.ts';
+import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
+import type { StoreRecord } from './store.ts';
+
+/** First line of a snapshot: which journal generation continues it. */
+export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number }
+/** A payment key kept in a snapshot after its session was dropped by retention. */
+export interface RefRecord { t: 'ref'; key: string; at: number }
+export type JournalLine = StoreRecord | SnapshotHeader | RefRecord;
+
+const STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
+
+function paymentToJson(p: PaymentRef): Record<string, unknown> {
+  const out: Record<string, unknown> = { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
+  if (p.steps !== undefined) out['steps'] = p.steps.toString();
+  return out;
+}
+
+function sessionToJson(s: Session): Record<string, unknown> {
+  return {
+    id: s.id, mac: s.mac, ip: s.ip, user: s.user, plan: s.plan, metric: s.metric,
+    allotment: s.allotment.toString(), used: s.used.toString(), bytes: s.bytes.toString(),
+    createdAt: s.createdAt, startedAt: s.startedAt, expiresAt: s.expiresAt, endedAt: s.endedAt,
+    state: s.state, endCause: s.endCause, payments: s.payments.map(paymentToJson),
+  };
+}
+
+function toJson(line: JournalLine): unknown {
+  switch (line.t) {
+    case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
+    case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys };
+    case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: line.used.toString(), bytes: line.bytes.toString() };
+    case 'usage': return { t: 'usage', at: line.at, u: line.entries.map(([id, used, bytes]) => [id, used.toString(), bytes.toString()]) };
+    case 'snap': return line;
+    case 'ref': return { t: 'ref', k: line.key, at: line.at };
+  }
+}
+
+export function encodeLine(line: JournalLine): string {
+  const json = JSON.stringify(toJson(line));
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+class Invalid extends Error {}
+
+function obj(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Invalid('not an object');
+  return v as Record<string, unknown>;
+}
+function str(v: unknown): string {
+  if (typeof v !== 'string') throw new Invalid('not a string');
+  return v;
+}
+function strOrNull(v: unknown): string | null {
+  return v === null ? null : str(v);
+}
+function int(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new Invalid('not an integer');
+  return v;
+}
+function intOrNull(v: unknown): number | null {
+  return v === null ? null : int(v);
+}
+function big(v: unknown): bigint {
+  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v)) throw new Invalid('not a non-negative decimal');
+  return BigInt(v);
+}
+function oneOf<T extends string>(v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new Invalid(`not one of ${allowed.join('|')}`);
+  return v as T;
+}
+function strings(v: unknown): string[] {
+  if (!Array.isArray(v)) throw new Invalid('not an array');
+  return v.map(str);
+}
+
+function paymentFromJson(v: unknown): PaymentRef {
+  const o = obj(v);
+  const p: PaymentRef = { method: str(o['method']), reference: str(o['reference']), amount: big(o['amount']), asset: str(o['asset']), at: int(o['at']) };
+  if (o['steps'] !== undefined) p.steps = big(o['steps']);
+  return p;
+}
+
+function sessionFromJson(v: unknown): Session {
+  const o = obj(v);
+  if (!Array.isArray(o['payments'])) throw new Invalid('payments not an array');
+  return {
+    id: str(o['id']), mac: str(o['mac']), ip: strOrNull(o['ip']), user: strOrNull(o['user']), plan: strOrNull(o['plan']),
+    metric: oneOf(o['metric'], ['bytes', 'seconds'] as const),
+    allotment: big(o['allotment']), used: big(o['used']), bytes: big(o['bytes']),
+    createdAt: int(o['createdAt']), startedAt: intOrNull(o['startedAt']), expiresAt: intOrNull(o['expiresAt']), endedAt: intOrNull(o['endedAt']),
+    state: oneOf(o['state'], STATES),
+    endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
+    payments: o['payments'].map(paymentFromJson),
+  };
+}
+
+function fromJson(v: unknown): JournalLine {
+  const o = obj(v);
+  switch (o['t']) {
+    case 'open': return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
+    case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']) };
+    case 'end': return {
+      t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
+      cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: big(o['used']), bytes: big(o['bytes']),
+    };
+    case 'usage': {
+      if (!Array.isArray(o['u'])) throw new Invalid('u not an array');
+      const entries = o['u'].map((e): [string, bigint, bigint] => {
+        if (!Array.isArray(e) || e.length !== 3) throw new Invalid('bad usage entry');
+        return [str(e[0]), big(e[1]), big(e[2])];
+      });
+      return { t: 'usage', at: int(o['at']), entries };
+    }
+    case 'snap':
+      if (o['v'] !== 1) throw new Invalid('unknown snapshot version');
+      return { t: 'snap', v: 1, gen: int(o['gen']), at: int(o['at']) };
+    case 'ref': return { t: 'ref', key: str(o['k']), at: int(o['at']) };
+    default: throw new Invalid('unknown record type');
+  }
+}
+
+/** Decodes one line (without its `\n`); returns the reason instead of throwing, for the recovery report. */
+export function decodeLine(line: string): { ok: true; value: JournalLine } | { ok: false; reason: string } {
+  if (line.length < 10 || line[8] !== ' ' || !/^[0-9a-f]{8}$/.test(line.slice(0, 8))) return { ok: false, reason: 'bad frame' };
+  const json = line.slice(9);
+  if (crc32(json) !== parseInt(line.slice(0, 8), 16)) return { ok: false, reason: 'checksum mismatch' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    return { ok: false, reason: 'bad JSON' };
+  }
+  try {
+    return { ok: true, value: fromJson(parsed) };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Invalid ? err.message : 'bad record' };
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The flash store: an append-only journal plus a snapshot, in `main.state_dir`.
+ *
+ *   sessions.snapshot          header {gen} + every kept session + every kept payment key (written atomically)
+ *   sessions.<gen>.journal     records appended since that snapshot (line format: journal-codec.ts)
+ *
+ * Appends that arrive while a write is in flight are grouped into the next write + fdatasync (group commit), so a
+ * burst of purchases costs a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
+ * snapshot of generation gen+1 (temp + fsync + rename + fsync dir), then switches to an empty journal gen+1 and
+ * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
+ * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
+ */
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, truncate } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SluiceError } from '../errors.ts';
+import { fsyncDir } from './atomic-file.ts';
+import { encodeLine } from './journal-codec.ts';
+import type { JournalLine } from './journal-codec.ts';
+import { readJournalText } from './journal-read.ts';
+import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
+import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
+
+export type CrashPoint = 'snapshot-temp-written' | 'snapshot-renamed' | 'journal-switched';
+
+export interface JournalOptions {
+  dir: string;
+  retention?: Partial<RetentionPolicy>;
+  /** Compact once the journal passes this many bytes (default 1 MiB). */
+  compactBytes?: number;
+  /** …or this many records (default 10 000). */
+  compactRecords?: number;
+  now?: () => number;
+  /** Problems worked around at run time (a failed compaction that left the journal intact). */
+  onWarning?: (err: SluiceError) => void;
+  /** Tests only: called at each compaction step, to kill the process there. */
+  crashPoint?: (step: CrashPoint) => void | Promise<void>;
+}
+
+export interface JournalStats { gen: number; journalBytes: number; journalRecords: number; writes: number; fsyncs: number; compactions: number }
+
+const SNAPSHOT = 'sessions.snapshot';
+const JOURNAL_RE = /^sessions\.(\d+)\.journal$/;
+const journalName = (gen: number): string => `sessions.${gen}.journal`;
+
+interface Pending { text: string; records: StoreRecord[]; resolve: () => void; reject: (err: unknown) => void }
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+export class JournalStore implements SessionStore {
+  private readonly dir: string;
+  private readonly retention: RetentionPolicy;
+  private readonly compactBytes: number;
+  private readonly compactRecords: number;
+  private readonly now: () => number;
+  private state: StoreState = emptyState();
+  private gen = 0;
+  private handle: FileHandle | null = null;
+  private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private failed: SluiceError | null = null;
+  private pending: Pending[] = [];
+  private compactWaiters: Array<{ now: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private running: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  private readonly counters = { journalBytes: 0, journalRecords: 0, writes: 0, fsyncs: 0, compactions: 0 };
+
+  constructor(private readonly options: JournalOptions) {
+    this.dir = options.dir;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.compactBytes = options.compactBytes ?? 1024 * 1024;
+    this.compactRecords = options.compactRecords ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  stats(): JournalStats {
+    return { gen: this.gen, ...this.counters };
+  }
+
+  async load(): Promise<LoadResult> {
+    if (this.phase !== 'new') throw new SluiceError('ERR_STORE_CLOSED', 'journal store can only be loaded once');
+    const warnings: SluiceError[] = [];
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
+    await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
+
+    const journals = (await readdir(this.dir)).flatMap((name) => {
+      const m = JOURNAL_RE.exec(name);
+      return m ? [Number(m[1])] : [];
+    }).sort((a, b) => a - b);
+
+    let snapshotText: Buffer | null = null;
+    try {
+      snapshotText = await readFile(join(this.dir, SNAPSHOT));
+    } catch (err) {
+      if (!isMissing(err)) throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
+    }
+    let needsRewrite = false;
+    if (snapshotText) {
+      const read = readJournalText(snapshotText);
+      const header = read.lines[0];
+      if (header?.t === 'snap') this.gen = header.gen;
+      else {
+        // Without its header we cannot tell which journal continues this snapshot: take the newest one.
+        this.gen = journals.at(-1) ?? 0;
+        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${SNAPSHOT} has no valid header; continuing with journal ${this.gen}`));
+      }
+      if (read.corrupt.length > 0 || read.tornBytes > 0) {
+        needsRewrite = true;
+        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${SNAPSHOT}: ${read.corrupt.length + (read.tornBytes > 0 ? 1 : 0)} damaged line(s) skipped`, {
+          details: { file: SNAPSHOT, problems: read.corrupt },
+        }));
+      }
+      for (const line of read.lines) this.applySnapshotLine(line);
+    }
+
+    for (const gen of journals) {
+      const name = journalName(gen);
+      if (gen < this.gen) {
+        await rm(join(this.dir, name), { force: true });
+        continue;
+      }
+      if (gen > this.gen) {
+        needsRewrite = true;
+        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
+      }
+      needsRewrite = (await this.replayJournal(gen, warnings)) || needsRewrite;
+    }
+    this.gen = Math.max(this.gen, journals.at(-1) ?? 0);
+
+    const path = join(this.dir, journalName(this.gen));
+    this.handle = await open(path, 'a', 0o600);
+    await fsyncDir(this.dir);
+    this.phase = 'open';
+    // Damage in the middle is rewritten away at once so that new appends do not sit behind it.
+    if (needsRewrite) await this.compact(this.now());
+    return { ...copyState(this.state), warnings };
+  }
+
+  private applySnapshotLine(line: JournalLine): void {
+    if (line.t === 'open') applyRecord(this.state, { t: 'open', session: line.session, keys: [] });
+    else if (line.t === 'ref') this.state.refs.set(line.key, line.at);
+  }
+
+  /** Applies one journal file; returns whether it had damage in the middle (torn tails are cut here). */
+  private async replayJournal(gen: number, warnings: SluiceError[]): Promise<boolean> {
+    const name = journalName(gen);
+    const path = join(this.dir, name);
+    const buf = await readFile(path);
+    const read = readJournalText(buf);
+    for (const line of read.lines) if (line.t !== 'snap' && line.t !== 'ref') applyRecord(this.state, line);
+    if (read.tornBytes > 0) {
+      // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
+      await truncate(path, read.goodLength);
+      warnings.push(new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
+        details: { file: name, offset: read.goodLength },
+      }));
+    }
+    this.counters.journalBytes = read.goodLength;
+    this.counters.journalRecords = read.lines.length;
+    if (read.corrupt.length === 0) return false;
+    warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: ${read.corrupt.length} corrupt record(s) skipped; the records around them were kept`, {
+      details: { file: name, problems: read.corrupt },
+    }));
+    // Keep a copy of the damaged file for a post-mortem; the rewrite that follows load() retires the original.
+    await copyFile(path, `${path}.corrupt`).catch(() => undefined);
+    return true;
+  }
+
+  append(records: readonly StoreRecord[]): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
+    if (records.length === 0) return Promise.resolve();
+    // Encode and copy now: the caller may mutate its objects after this call returns.
+    const text = records.map((r) => encodeLine(r)).join('');
+    const copies = structuredClone(records as StoreRecord[]);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ text, records: copies, resolve, reject });
+      this.kick();
+    });
+  }
+
+  compact(now: number): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
+    return new Promise<void>((resolve, reject) => {
+      this.compactWaiters.push({ now, resolve, reject });
+      this.kick();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      if (this.phase === 'open') this.phase = 'closing';
+      while (this.running) await this.running;
+      await this.handle?.close().catch(() => undefined);
+      this.handle = null;
+      this.phase = 'closed';
+    })();
+    return this.closing;
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      if (this.pending.length > 0 || this.compactWaiters.length > 0) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.compactWaiters.length > 0) {
+      if (this.pending.length > 0) await this.flush(this.pending.splice(0));
+      if (this.failed) {
+        for (const w of this.compactWaiters.splice(0)) w.reject(this.failed);
+        continue;
+      }
+      const waiters = this.compactWaiters.splice(0);
+      const auto = this.counters.journalBytes > this.compactBytes || this.counters.journalRecords > this.compactRecords;
+      if (waiters.length === 0 && !auto) continue;
+      try {
+        await this.compactNow(Math.max(this.now(), ...waiters.map((w) => w.now)));
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        const wrapped = err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', `journal compaction failed: ${String(err)}`, { cause: err });
+        for (const w of waiters) w.reject(wrapped);
+        if (waiters.length === 0) this.options.onWarning?.(wrapped);
+      }
+    }
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    const handle = this.handle;
+    try {
+      if (!handle) throw new Error('journal file is not open');
+      const buf = Buffer.from(batch.map((p) => p.text).join(''), 'utf8');
+      // O_APPEND: a short write's remainder goes after what was written.
+      for (let off = 0; off < buf.length;) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+      this.counters.writes++;
+      await handle.datasync();
+      this.counters.fsyncs++;
+      this.counters.journalBytes += buf.length;
+    } catch (err) {
+      // After a failed write or fsync the file's content is unknown (the kernel may have dropped dirty pages):
+      // refuse further appends rather than answer "yes" on top of it.
+      this.failed = new SluiceError('ERR_JOURNAL_WRITE', `journal write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      for (const p of batch) p.reject(this.failed);
+      for (const p of this.pending.splice(0)) p.reject(this.failed);
+      return;
+    }
+    for (const p of batch) {
+      for (const record of p.records) applyRecord(this.state, record);
+      this.counters.journalRecords += p.records.length;
+    }
+    for (const p of batch) p.resolve();
+  }
+
+  private async compactNow(now: number): Promise<void> {
+    pruneState(this.state, now, this.retention);
+    const next = this.gen + 1;
+    const lines: string[] = [encodeLine({ t: 'snap', v: 1, gen: next, at: now })];
+    for (const session of this.state.sessions.values()) lines.push(encodeLine({ t: 'open', session, keys: [] }));
+    for (const [key, at] of this.state.refs) lines.push(encodeLine({ t: 'ref', key, at }));
+    const snapshot = join(this.dir, SNAPSHOT);
+    const tmp = `${snapshot}.tmp`;
+    try {
+      const out = await open(tmp, 'w', 0o600);
+      try {
+        await out.writeFile(lines.join(''));
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await this.options.crashPoint?.('snapshot-temp-written');
+    } catch (err) {
+      // Nothing was replaced: the current snapshot + journal are intact, keep appending to them.
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new SluiceError('ERR_JOURNAL_COMPACT', `cannot write the snapshot: ${String(err)}`, { cause: err });
+    }
+    try {
+      await rename(tmp, snapshot);
+      await fsyncDir(this.dir);
+      await this.options.crashPoint?.('snapshot-renamed');
+      const previous = this.handle;
+      this.handle = await open(join(this.dir, journalName(next)), 'a', 0o600);
+      await fsyncDir(this.dir);
+      await previous?.close();
+      await this.options.crashPoint?.('journal-switched');
+      await rm(join(this.dir, journalName(this.gen)), { force: true });
+      this.gen = next;
+      this.counters.journalBytes = 0;
+      this.counters.journalRecords = 0;
+      this.counters.compactions++;
+    } catch (err) {
+      // The new snapshot may be in place without its journal being ours: stop rather than append to the wrong file.
+      this.failed = new SluiceError('ERR_JOURNAL_WRITE', `journal switch failed: ${String(err)}`, { cause: err });
+      throw this.failed;
+    }
+  }
+}

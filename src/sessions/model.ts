@@ -1,0 +1,123 @@
+/**
+ * The session record sluice sells and enforces. Pure data plus helpers: no I/O, no clock (callers pass `now`).
+ * Units: `allotment` and `used` are in the session's metric (bytes or seconds); times are ms since the epoch.
+ */
+import { randomBytes } from 'node:crypto';
+import { SluiceError } from '../errors.ts';
+import type { Metric } from '../config/types.ts';
+
+export type { Metric };
+export type SessionState = 'PENDING' | 'ACTIVE' | 'EXPIRED' | 'TERMINATED';
+/** `time-limit` and `data-limit` make a session EXPIRED; every other cause makes it TERMINATED. */
+export type LimitCause = 'time-limit' | 'data-limit';
+export type TerminateCause = 'admin' | 'disconnect' | 'pc-logout' | 'device-limit' | 'portal-lost';
+export type EndCause = LimitCause | TerminateCause;
+
+export const LIMIT_CAUSES: readonly LimitCause[] = ['time-limit', 'data-limit'];
+export const TERMINATE_CAUSES: readonly TerminateCause[] = ['admin', 'disconnect', 'pc-logout', 'device-limit', 'portal-lost'];
+export const END_CAUSES: readonly EndCause[] = [...LIMIT_CAUSES, ...TERMINATE_CAUSES];
+
+/** One payment applied to a session (the purchase or a top-up). `amount` is in the asset's smallest unit. */
+export interface PaymentRef {
+  method: string;
+  /** Unique per payment within its method (escrow session id, voucher serial, grant id). */
+  reference: string;
+  amount: bigint;
+  asset: string;
+  steps?: bigint;
+  at: number;
+}
+
+export interface Session {
+  /** 16 lowercase hex characters. */
+  id: string;
+  /** Lowercase, colon-separated. */
+  mac: string;
+  ip: string | null;
+  user: string | null;
+  plan: string | null;
+  metric: Metric;
+  /** Bytes or seconds bought so far (grows with top-ups). */
+  allotment: bigint;
+  /** In the metric's unit: bytes metered for data sessions; for time sessions seconds elapsed, derived from the clock. */
+  used: bigint;
+  /** Bytes metered whatever the metric (upstream accounting wants octets for time sessions too). */
+  bytes: bigint;
+  createdAt: number;
+  startedAt: number | null;
+  /** Time sessions only: startedAt + allotment seconds (top-ups extend it). */
+  expiresAt: number | null;
+  endedAt: number | null;
+  state: SessionState;
+  endCause: EndCause | null;
+  payments: PaymentRef[];
+}
+
+export function isLive(session: Pick<Session, 'state'>): boolean {
+  return session.state === 'ACTIVE' || session.state === 'PENDING';
+}
+
+export function newSessionId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/;
+
+/** `AA-BB-CC-DD-EE-FF`, `aabbccddeeff` and `aa:bb:…` all become `aa:bb:cc:dd:ee:ff`; anything else is ERR_INVALID_MAC. */
+export function normalizeMac(input: unknown): string {
+  if (typeof input !== 'string') throw new SluiceError('ERR_INVALID_MAC', 'MAC address must be a string');
+  const lower = input.trim().toLowerCase();
+  if (!MAC_RE.test(lower)) throw new SluiceError('ERR_INVALID_MAC', `not a MAC address: ${JSON.stringify(input.slice(0, 40))}`);
+  const hex = lower.replace(/[:-]/g, '');
+  return hex.match(/../g)!.join(':');
+}
+
+/** Seconds of a time session consumed at `now` (never negative, never past the allotment). */
+function elapsedSeconds(session: Session, now: number): bigint {
+  if (session.startedAt === null) return 0n;
+  const until = session.endedAt ?? now;
+  const seconds = BigInt(Math.max(0, Math.floor((until - session.startedAt) / 1000)));
+  return seconds > session.allotment ? session.allotment : seconds;
+}
+
+/** `used` in the metric's unit at `now`: stored bytes for data sessions, clock-derived seconds for time sessions. */
+export function usedAt(session: Session, now: number): bigint {
+  return session.metric === 'seconds' ? elapsedSeconds(session, now) : session.used;
+}
+
+/** What is left at `now`, in the metric's unit; 0 once spent or ended. */
+export function remaining(session: Session, now: number): bigint {
+  if (session.state === 'EXPIRED' || session.state === 'TERMINATED') return 0n;
+  if (session.metric === 'seconds') {
+    if (session.expiresAt === null) return session.allotment;
+    const ms = session.expiresAt - now;
+    // Rounded up so a session shows "1 s left" rather than 0 while it is still open.
+    return ms <= 0 ? 0n : BigInt(Math.ceil(ms / 1000));
+  }
+  const left = session.allotment - session.used;
+  return left > 0n ? left : 0n;
+}
+
+/** Whether the session has consumed its allotment at `now` (and which limit). */
+export function limitReached(session: Session, now: number): LimitCause | null {
+  if (session.metric === 'seconds') return session.expiresAt !== null && session.expiresAt <= now ? 'time-limit' : null;
+  return session.used >= session.allotment ? 'data-limit' : null;
+}
+
+export function copySession(session: Session): Session {
+  return { ...session, payments: session.payments.map((p) => ({ ...p })) };
+}
+
+/** A copy with `used` brought up to `now` for time sessions: what callers outside the manager see. */
+export function viewSession(session: Session, now: number): Session {
+  const view = copySession(session);
+  view.used = usedAt(session, now);
+  return view;
+}
+
+/** Keys under which a payment is remembered to refuse replays: the method's reference and the caller's idempotency key. */
+export function paymentKeys(payment: Pick<PaymentRef, 'method' | 'reference'>, idempotencyKey?: string): string[] {
+  const keys = [`ref:${payment.method}:${payment.reference}`];
+  if (idempotencyKey !== undefined && idempotencyKey !== '') keys.push(`idem:${idempotencyKey}`);
+  return keys;
+}

@@ -1,0 +1,137 @@
+/**
+ * Where sessions live across restarts. The manager appends small records; a store folds them into state with the
+ * one reducer below, so the in-memory and the flash journal stores cannot disagree about what a record means.
+ *
+ * Records (bigints stay bigint here; the journal encodes them as decimal strings):
+ *   open   a new session, in full, with the payment keys it consumed        (durable before resolve)
+ *   topup  allotment added to a session + the payment + its keys            (durable before resolve)
+ *   end    final state, cause, time and usage of a session
+ *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
+ */
+import { copySession } from './model.ts';
+import type { EndCause, PaymentRef, Session } from './model.ts';
+import type { SluiceError } from '../errors.ts';
+
+export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
+export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[] }
+export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: bigint; bytes: bigint }
+export interface UsageRecord { t: 'usage'; at: number; entries: Array<[id: string, used: bigint, bytes: bigint]> }
+export type StoreRecord = OpenRecord | TopupRecord | EndRecord | UsageRecord;
+
+export interface StoreState {
+  sessions: Map<string, Session>;
+  /** Payment keys already applied (see model.paymentKeys) → when. */
+  refs: Map<string, number>;
+}
+
+export interface LoadResult extends StoreState {
+  /** Problems recovery worked around (ERR_JOURNAL_CORRUPT, a torn tail truncated…): for the log, never fatal. */
+  warnings: SluiceError[];
+}
+
+export interface SessionStore {
+  /** Reads everything back. Called once, before the first append. Returns copies the caller owns. */
+  load(): Promise<LoadResult>;
+  /** Resolves once the records are durable (on flash for the journal). Records are applied in call order. */
+  append(records: readonly StoreRecord[]): Promise<void>;
+  /** Drops ended sessions and old payment keys past the retention (and rewrites the journal, if any). */
+  compact(now: number): Promise<void>;
+  /** Waits for pending appends, then releases the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * How long ended sessions and payment keys stay. Ended sessions: those ended in the last 24 h, at most the 1000 most
+ * recent, so `session {mac}` can still show why a client was cut off this morning while flash stays bounded.
+ * Payment keys: 90 days, far past any x402 authorization's validBefore or a voucher's life, so a replay is refused.
+ */
+export interface RetentionPolicy {
+  endedMax: number;
+  endedMaxAgeMs: number;
+  refsMaxAgeMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  endedMax: 1000,
+  endedMaxAgeMs: 24 * 3600_000,
+  refsMaxAgeMs: 90 * 24 * 3600_000,
+};
+
+export function emptyState(): StoreState {
+  return { sessions: new Map(), refs: new Map() };
+}
+
+/**
+ * Folds one record into the state (mutating it). Records about unknown sessions are ignored: they can only follow a
+ * record lost to corruption, and inventing a session from a fragment would be worse.
+ */
+export function applyRecord(state: StoreState, record: StoreRecord): void {
+  switch (record.t) {
+    case 'open': {
+      state.sessions.set(record.session.id, copySession(record.session));
+      const at = record.session.payments[0]?.at ?? record.session.createdAt;
+      for (const key of record.keys) state.refs.set(key, at);
+      return;
+    }
+    case 'topup': {
+      for (const key of record.keys) state.refs.set(key, record.payment.at);
+      const session = state.sessions.get(record.id);
+      if (!session) return;
+      session.allotment += record.add;
+      if (session.expiresAt !== null) session.expiresAt += Number(record.add) * 1000;
+      session.payments.push({ ...record.payment });
+      return;
+    }
+    case 'end': {
+      const session = state.sessions.get(record.id);
+      if (!session) return;
+      session.state = record.state;
+      session.endCause = record.cause;
+      session.endedAt = record.at;
+      session.used = record.used;
+      session.bytes = record.bytes;
+      return;
+    }
+    case 'usage': {
+      for (const [id, used, bytes] of record.entries) {
+        const session = state.sessions.get(id);
+        // A checkpoint never rewinds: a late usage record cannot undo an end record's final figures.
+        if (!session || session.endedAt !== null) continue;
+        if (used > session.used) session.used = used;
+        if (bytes > session.bytes) session.bytes = bytes;
+      }
+      return;
+    }
+  }
+}
+
+/** Ended sessions and payment keys that the retention policy no longer keeps. */
+export function expiredByRetention(
+  sessions: Iterable<Session>,
+  refs: Map<string, number>,
+  now: number,
+  policy: RetentionPolicy,
+): { sessionIds: string[]; refKeys: string[] } {
+  const ended: Session[] = [];
+  for (const s of sessions) if (s.endedAt !== null) ended.push(s);
+  ended.sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0));
+  const sessionIds: string[] = [];
+  ended.forEach((s, index) => {
+    if (index >= policy.endedMax || now - (s.endedAt ?? 0) > policy.endedMaxAgeMs) sessionIds.push(s.id);
+  });
+  const refKeys: string[] = [];
+  for (const [key, at] of refs) if (now - at > policy.refsMaxAgeMs) refKeys.push(key);
+  return { sessionIds, refKeys };
+}
+
+export function pruneState(state: StoreState, now: number, policy: RetentionPolicy): void {
+  const { sessionIds, refKeys } = expiredByRetention(state.sessions.values(), state.refs, now, policy);
+  for (const id of sessionIds) state.sessions.delete(id);
+  for (const key of refKeys) state.refs.delete(key);
+}
+
+export function copyState(state: StoreState): StoreState {
+  const sessions = new Map<string, Session>();
+  for (const [id, s] of state.sessions) sessions.set(id, copySession(s));
+  return { sessions, refs: new Map(state.refs) };
+}

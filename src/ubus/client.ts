@@ -166,7 +166,7 @@ export class UbusClient extends EventEmitter {
         result = await invoke(await this.lookupId(path));
       }
     }
-    if (result.status !== Status.OK) throw new UbusStatusError(result.status, what, tablesOf(result.replies));
+    if (result.status !== Status.OK) throw new UbusStatusError(result.status, what, tablesOf(result.replies), result.replies);
     return result.replies;
   }
 

@@ -5,7 +5,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import {
-  MsgType, Status, UBUS_HEADER_LEN, UBUS_MAX_MSGLEN, decodeHeader, decodeMessage, encodeMessage,
+  MsgType, Status, UBUS_MAX_MSGLEN, UbusFrameReader, decodeHeader, decodeMessage, encodeMessage,
 } from './codec/index.ts';
 import type { UbusAttrs, UbusMessage } from './codec/index.ts';
 import { UbusError, closedError, disconnectedError, timeoutError } from './errors.ts';
@@ -18,46 +18,6 @@ export const realTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
-
-/**
- * Splits a byte stream into whole ubus frames. The header is validated (decodeHeader throws on a bad or
- * oversized length) before any body byte is awaited, so a hostile length never makes us buffer 16 MiB.
- */
-export class FrameReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Total length of the frame being assembled, once its header has been read. */
-  private need = 0;
-
-  push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    const frames: Buffer[] = [];
-    for (;;) {
-      if (this.need === 0) {
-        if (this.buffered < UBUS_HEADER_LEN) break;
-        this.need = decodeHeader(this.peek(UBUS_HEADER_LEN)).totalLength;
-      }
-      if (this.buffered < this.need) break;
-      frames.push(this.take(this.need));
-      this.need = 0;
-    }
-    return frames;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const frame = all.subarray(0, n);
-    this.chunks = all.length > n ? [all.subarray(n)] : [];
-    this.buffered -= n;
-    return frame;
-  }
-}
 
 export type ConnectionState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -97,7 +57,7 @@ export class UbusConnection {
   state: ConnectionState = 'connecting';
   clientId = 0;
   private readonly socket: Socket;
-  private readonly reader = new FrameReader();
+  private readonly reader = new UbusFrameReader();
   private readonly pending = new Map<number, Pending>();
   private readonly timers: Timers;
   private seq = 0;
@@ -135,13 +95,15 @@ export class UbusConnection {
         else conn.onSocketClosed();
       });
       socket.on('data', (chunk: Buffer) => {
+        // A bad header (length < 4 or > 1 MiB) cannot be resynchronised: deliver what came before it, then close.
         let frames: Buffer[];
+        let bad: Error | undefined;
         try {
           frames = conn.reader.push(chunk);
         } catch (err) {
-          if (!settled) return fail('bad frame header', err);
-          conn.destroy(new UbusError('ERR_UBUS_PROTOCOL', Status.INVALID_ARGUMENT, `ubus: bad frame from ubusd, closing: ${(err as Error).message}`, { cause: err }));
-          return;
+          bad = err as Error;
+          const before = (err as { details?: { frames?: unknown } }).details?.frames;
+          frames = Array.isArray(before) ? (before as Buffer[]) : [];
         }
         for (const frame of frames) {
           if (settled) {
@@ -155,6 +117,10 @@ export class UbusConnection {
           conn.clientId = hdr.peer;
           conn.state = 'ready';
           resolve(conn);
+        }
+        if (bad !== undefined) {
+          if (!settled) return fail('bad frame header', bad);
+          conn.destroy(new UbusError('ERR_UBUS_PROTOCOL', Status.INVALID_ARGUMENT, `ubus: bad frame from ubusd, closing: ${bad.message}`, { cause: bad }));
         }
       });
     });

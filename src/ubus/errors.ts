@@ -1,6 +1,6 @@
 import { SluiceError } from '../errors.ts';
 import { Status, statusName } from './codec/index.ts';
-import type { BlobmsgTable } from './codec/index.ts';
+import type { BlobmsgTable, UbusMessage } from './codec/index.ts';
 
 /**
  * Error codes of the ubus client/server (the codec has its own ERR_UBUS_CODEC):
@@ -34,12 +34,18 @@ export class UbusError extends SluiceError {
 
 /** The remote side answered with a non-zero status. `replies` are the DATA tables that came before it. */
 export class UbusStatusError extends UbusError {
+  /** What was asked, e.g. "call sluice purchase", "listen foo.*". */
+  readonly context: string;
   readonly replies: BlobmsgTable[];
+  /** The raw DATA messages behind `replies` (attrs.dataRaw keeps the exact bytes). */
+  readonly messages: UbusMessage[];
 
-  constructor(status: number, context: string, replies: BlobmsgTable[] = []) {
+  constructor(status: number, context: string, replies: BlobmsgTable[] = [], messages: UbusMessage[] = []) {
     super('ERR_UBUS_STATUS', status, `${context}: ${statusText(status)} (${statusName(status)})`, { details: { status } });
     this.name = 'UbusStatusError';
+    this.context = context;
     this.replies = replies;
+    this.messages = messages;
   }
 }
 

@@ -1,0 +1,17 @@
+/** Configuration: UCI parsing and writing, atomic file replacement, the typed loader. */
+export type {
+  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig,
+} from './types.ts';
+export {
+  parseUci, findSection, sectionsOfType, anonymousSectionName, isValidUciName, isValidUciType, UciParseError,
+  type UciPackage, type UciSection, type UciValue,
+} from './uci.ts';
+export { serializeUci, quoteUci } from './serialize.ts';
+export { writeUci } from './write.ts';
+export { writeFileAtomic, type AtomicWriteFs, type AtomicFileHandle, type WriteFileAtomicOptions } from './atomic-write.ts';
+export {
+  loadConfig, configFromUci, ConfigError, DEFAULTS, type ConfigFromUciOptions, type LoadConfigOptions,
+} from './load.ts';
+export { formatProblem, type ConfigProblem } from './reader.ts';
+export { redactConfig, type RedactedConfig, type JsonSafe } from './redact.ts';
+export { splitCommand, parseQuantity, parseBool } from './values.ts';

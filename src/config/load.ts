@@ -1,0 +1,242 @@
+/**
+ * UCI package → typed, validated Config. Every option has a default (docs/configuration.md); a bad value is a
+ * ConfigError (ERR_CONFIG_INVALID) listing every problem as `section.option: reason, got "text"`, so one reload
+ * attempt shows the admin everything to fix. `configFromUci` is pure (the hostname comes in as an argument).
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { SluiceError } from '../errors.ts';
+import type {
+  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
+} from './types.ts';
+import { formatProblem, SectionReader, type ConfigProblem } from './reader.ts';
+import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
+import {
+  isAbsolutePath, isEvmAddress, isHost, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
+  parseUrl, splitCommand, UINT128_MAX, type Parsed,
+} from './values.ts';
+
+export class ConfigError extends SluiceError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[], file?: string) {
+    const head = file === undefined ? '' : `${file}: `;
+    super('ERR_CONFIG_INVALID', `${head}${problems.map(formatProblem).join('; ')}`, {
+      details: { problems, ...(file === undefined ? {} : { file }) },
+    });
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Defaults in UCI units (seconds, text), as documented; the loader converts them. */
+export const DEFAULTS = {
+  main: {
+    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', portal: 'auto', poll_interval: 2,
+    checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
+  },
+  pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
+  radius: { auth_port: 1812, acct_port: 1813, interim_interval: 300, coa_port: 3799 },
+  mqtt: { topic_prefix: 'sluice', qos: 1 },
+  escrow: { chain_id: 8453 },
+  limits: { max_devices_per_user: 0, max_sessions: 0 },
+} as const;
+
+/** Allotments stay exact as JS numbers (the meter and timers work in numbers). */
+const MAX_ALLOTMENT = BigInt(Number.MAX_SAFE_INTEGER);
+
+const bool = parseBool;
+const int = (min: number, max: number) => (v: string) => parseInteger(v, min, max);
+const seconds = (min: number, max: number) => (v: string) => parseSecondsToMs(v, min, max);
+const check = (test: (v: string) => boolean, reason: string) => (v: string): string | undefined => (test(v) ? undefined : reason);
+const url = (schemes: readonly string[]) => (v: string) => parseUrl(v, schemes);
+const HTTP = ['http:', 'https:'];
+const text = (test: (v: string) => boolean, reason: string) => (v: string): Parsed<string> =>
+  test(v) ? { ok: true, value: v } : { ok: false, reason };
+
+/** The section of a singleton type: the one with the canonical name, else the first of its type. */
+function singleton(pkg: UciPackage, type: string, name: string): UciSection | undefined {
+  return pkg.sections.find((s) => s.name === name && s.type === type) ?? sectionsOfType(pkg, type)[0];
+}
+
+function readMain(r: SectionReader, hostname: string): MainConfig {
+  const d = DEFAULTS.main;
+  const fallbackId = /^[A-Za-z0-9._-]{1,64}$/.test(hostname) ? hostname : 'sluice';
+  const rawNdsctl = r.raw('ndsctl');
+  let ndsctl: string[] = [d.ndsctl];
+  if (Array.isArray(rawNdsctl)) {
+    // `list ndsctl` is argv as is; empty items (`list ndsctl ''`) are dropped.
+    const argv = rawNdsctl.filter((a) => a !== '');
+    if (argv.length > 0) ndsctl = argv;
+  } else if (rawNdsctl !== undefined) {
+    ndsctl = r.parsed('ndsctl', ndsctl, splitCommand);
+  }
+  return {
+    enabled: r.parsed('enabled', d.enabled, bool),
+    stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
+    ndsctl,
+    portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
+    pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
+    checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),
+    ndsctlTimeoutMs: r.parsed('ndsctl_timeout', d.ndsctl_timeout * 1000, seconds(0.5, 300)),
+    workers: r.parsed('workers', d.workers, int(1, 16)),
+    routerId: r.string('router_id', fallbackId,
+      check((v) => /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1 to 64 characters from A-Z a-z 0-9 . _ -')),
+    ubusSocket: r.string('ubus_socket', d.ubus_socket, check(isAbsolutePath, 'must be an absolute path')),
+    logLevel: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, d.log_level),
+  };
+}
+
+function readPlan(section: UciSection, problems: ConfigProblem[]): PricingPlan {
+  const r = new SectionReader(section, `pricing[${section.anonymous ? `@pricing[${section.index}]` : section.name}]`, problems);
+  const d = DEFAULTS.pricing;
+  if (section.anonymous) r.report('name', "a plan needs a name, its id: config pricing '<id>'");
+  const metric = r.oneOf('metric', ['seconds', 'bytes'] as const, d.metric);
+  const stepSize = r.parsed('step_size', d.step_size[metric], (v) => parseQuantity(v, metric));
+  const pricePerStep = r.required('price_per_step', 0n,
+    (v) => parseUnsignedBigInt(v, UINT128_MAX, 'must be a non-negative integer (smallest unit of the asset)'),
+    'is required: a non-negative integer (smallest unit of the asset)');
+  const stepsReason = 'must be a whole number of steps, at least 1';
+  const minSteps = r.parsed('min_steps', d.min_steps, (v) => {
+    const p = parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason);
+    return p.ok && p.value < 1n ? { ok: false, reason: stepsReason } : p;
+  });
+  const maxSteps = r.parsed('max_steps', minSteps > d.max_steps ? minSteps : d.max_steps,
+    (v) => parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason));
+  if (maxSteps < minSteps) r.report('max_steps', `must be at least min_steps (${minSteps})`, String(maxSteps));
+  else if (stepSize * maxSteps > MAX_ALLOTMENT) {
+    r.report('max_steps', `step_size × max_steps must be at most ${MAX_ALLOTMENT} ${metric}`, String(maxSteps));
+  }
+  return {
+    id: section.name,
+    metric,
+    stepSize,
+    pricePerStep,
+    asset: r.string('asset', d.asset, check((v) => isEvmAddress(v), 'must be a token contract address (0x and 40 hex digits)')),
+    currency: r.string('currency', d.currency, check((v) => /^[A-Za-z0-9._-]{1,16}$/.test(v), 'must be 1 to 16 characters from A-Z a-z 0-9 . _ -')),
+    decimals: r.parsed('decimals', d.decimals, int(0, 36)),
+    minSteps,
+    maxSteps,
+  };
+}
+
+/** Upstream sections are validated only when enabled; a disabled one keeps whatever parses and defaults the rest. */
+function upstreamReader(pkg: UciPackage, type: string, problems: ConfigProblem[], secrets: string[]): { r: SectionReader; enabled: boolean } {
+  const section = singleton(pkg, type, type);
+  const probe = new SectionReader(section, type, problems);
+  const enabled = probe.parsed('enabled', false, bool);
+  return { r: new SectionReader(section, type, enabled ? problems : [], new Set(secrets)), enabled };
+}
+
+function readRadius(pkg: UciPackage, problems: ConfigProblem[], routerId: string): RadiusConfig {
+  const { r, enabled } = upstreamReader(pkg, 'radius', problems, ['secret']);
+  const d = DEFAULTS.radius;
+  const port = int(1, 65535);
+  return {
+    enabled,
+    server: r.required('server', '', text(isHost, 'must be a host name or IP address')),
+    authPort: r.parsed('auth_port', d.auth_port, port),
+    acctPort: r.parsed('acct_port', d.acct_port, port),
+    secret: r.required('secret', '', (v) => ({ ok: true, value: v }), 'is required (the RADIUS shared secret)'),
+    nasIdentifier: r.string('nas_identifier', routerId, check((v) => v.length <= 253, 'must be at most 253 characters')),
+    interimIntervalMs: r.parsed('interim_interval', d.interim_interval * 1000, seconds(10, 86400)),
+    coaPort: r.parsed('coa_port', d.coa_port, int(0, 65535)),
+  };
+}
+
+function readMqtt(pkg: UciPackage, problems: ConfigProblem[]): MqttConfig {
+  const { r, enabled } = upstreamReader(pkg, 'mqtt', problems, ['password']);
+  const d = DEFAULTS.mqtt;
+  const qos = r.parsed('qos', d.qos, int(0, 2));
+  return {
+    enabled,
+    url: r.required('url', '', url(['mqtt:', 'mqtts:', 'ws:', 'wss:'])),
+    username: r.string('username', ''),
+    password: r.string('password', ''),
+    topicPrefix: r.string('topic_prefix', d.topic_prefix,
+      check((v) => !/[+#\0]/.test(v) && !v.startsWith('/') && !v.endsWith('/'), 'must be an MQTT topic without + # or a leading/trailing /')),
+    qos: qos === 0 || qos === 2 ? qos : 1,
+  };
+}
+
+function readEscrow(pkg: UciPackage, problems: ConfigProblem[]): EscrowConfig {
+  const { r, enabled } = upstreamReader(pkg, 'escrow', problems, ['key_file']);
+  return {
+    enabled,
+    facilitatorUrl: r.required('facilitator_url', '', url(HTTP)),
+    chainId: r.parsed('chain_id', DEFAULTS.escrow.chain_id, int(1, Number.MAX_SAFE_INTEGER)),
+    rpcUrl: r.parsed('rpc_url', '', url(HTTP)),
+    keyFile: r.string('key_file', '', check(isAbsolutePath, 'must be an absolute path')),
+    receiver: r.required('receiver', '', text(isEvmAddress, 'must be an address (0x and 40 hex digits)')),
+  };
+}
+
+function readHook(pkg: UciPackage, problems: ConfigProblem[]): HookConfig {
+  const { r, enabled } = upstreamReader(pkg, 'hook', problems, ['secret']);
+  return { enabled, url: r.required('url', '', url(HTTP)), secret: r.string('secret', '') };
+}
+
+function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
+  const r = new SectionReader(singleton(pkg, 'limits', 'limits'), 'limits', problems);
+  const d = DEFAULTS.limits;
+  return {
+    maxDevicesPerUser: r.parsed('max_devices_per_user', d.max_devices_per_user, int(0, 1_000_000)),
+    maxSessions: r.parsed('max_sessions', d.max_sessions, int(0, 100_000_000)),
+  };
+}
+
+export interface ConfigFromUciOptions {
+  /** Default for main.router_id (loadConfig passes os.hostname()). */
+  hostname?: string;
+}
+
+/** Pure: a parsed UCI package → Config, or ConfigError with every problem. */
+export function configFromUci(pkg: UciPackage, options: ConfigFromUciOptions = {}): Config {
+  const problems: ConfigProblem[] = [];
+  const main = readMain(new SectionReader(singleton(pkg, 'sluice', 'main'), 'main', problems), options.hostname ?? 'sluice');
+  const planSections = sectionsOfType(pkg, 'pricing');
+  if (planSections.length === 0) {
+    problems.push({ path: 'pricing', section: 'pricing', option: '', reason: "no plan: add at least one config pricing '<id>' section" });
+  }
+  const pricing = planSections.map((s) => readPlan(s, problems));
+  const radius = readRadius(pkg, problems, main.routerId);
+  const mqtt = readMqtt(pkg, problems);
+  const escrow = readEscrow(pkg, problems);
+  const hook = readHook(pkg, problems);
+  const limits = readLimits(pkg, problems);
+  if (escrow.enabled) {
+    for (const plan of pricing) {
+      if (plan.asset === '') {
+        problems.push({
+          path: `pricing[${plan.id}].asset`, section: plan.id, option: 'asset',
+          reason: 'is required while escrow is enabled (the token contract address customers pay with)',
+        });
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { main, pricing, radius, mqtt, escrow, hook, limits };
+}
+
+export interface LoadConfigOptions extends ConfigFromUciOptions {
+  readFile?: (path: string) => Promise<string>;
+}
+
+/** Reads, parses and validates a UCI file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
+export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
+  let data: string;
+  try {
+    data = await (options.readFile ?? ((p: string) => readFile(p, 'utf8')))(path);
+  } catch (err) {
+    throw new SluiceError('ERR_CONFIG_READ', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err, details: { file: path },
+    });
+  }
+  const pkg = parseUci(data, path);
+  try {
+    return configFromUci(pkg, { hostname: options.hostname ?? osHostname() });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.problems, path);
+    throw err;
+  }
+}

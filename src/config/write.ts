@@ -1,0 +1,8 @@
+/** Writes a UCI package to disk the way `uci commit` does: canonical text, atomically replaced. */
+import { writeFileAtomic, type WriteFileAtomicOptions } from './atomic-write.ts';
+import { serializeUci } from './serialize.ts';
+import type { UciPackage } from './uci.ts';
+
+export async function writeUci(path: string, pkg: Pick<UciPackage, 'sections'>, options: WriteFileAtomicOptions = {}): Promise<void> {
+  await writeFileAtomic(path, serializeUci(pkg), options);
+}

@@ -1,0 +1,449 @@
+/**
+ * The single owner of sessions in memory. Decisions (top-up or new, replay, device limit) are made synchronously so
+ * concurrent purchases cannot race; durability is awaited afterwards, and only then does anyone hear "yes"
+ * (`started`/`topup` events, the resolved promise). A new session is PENDING while its purchase is being written,
+ * ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended` exactly once.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { LimitsConfig } from '../config/types.ts';
+import { DeadlineScheduler } from './deadlines.ts';
+import { Emitter } from './events.ts';
+import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
+import { copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
+import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
+import { Registry } from './registry.ts';
+import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
+import type { RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
+import { systemClock, systemTimers } from './time.ts';
+import type { Clock, TimerHandle, Timers } from './time.ts';
+import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';
+import type { Grant, ValidGrant } from './grant.ts';
+
+export interface SessionManagerOptions {
+  store: SessionStore;
+  clock?: Clock;
+  timers?: Timers;
+  limits?: Partial<LimitsConfig>;
+  /** `main.checkpoint_interval`: usage reaches the store at most this often (default 5 min). */
+  checkpointIntervalMs?: number;
+  retention?: Partial<RetentionPolicy>;
+  /** Longest the deadline timer sleeps before re-reading the clock (default 30 s). */
+  maxSleepMs?: number;
+}
+
+export type SessionEvents = {
+  started: [session: Session];
+  topup: [session: Session, payment: PaymentRef];
+  ended: [session: Session];
+  /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
+  warning: [err: SluiceError];
+};
+
+export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
+export interface RecoveryReport { active: Session[]; ended: Session[]; warnings: SluiceError[] }
+export interface SessionStats {
+  live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
+  started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
+}
+
+export class SessionManager {
+  private readonly store: SessionStore;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private limits: LimitsConfig;
+  private checkpointIntervalMs: number;
+  private readonly retention: RetentionPolicy;
+  private readonly reg = new Registry();
+  private readonly scheduler: DeadlineScheduler;
+  private readonly events = new Emitter<SessionEvents>((err, event) =>
+    event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
+  private readonly dirty = new Set<string>();
+  private checkpointTimer: TimerHandle | null = null;
+  private readonly writes = new Set<Promise<void>>();
+  private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private closing: Promise<void> | null = null;
+  private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
+  recovery: RecoveryReport | null = null;
+
+  constructor(options: SessionManagerOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? systemTimers;
+    this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 300_000;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.scheduler = new DeadlineScheduler({
+      clock: this.clock,
+      timers: this.timers,
+      maxSleepMs: options.maxSleepMs ?? 30_000,
+      onDue: (ids, now) => this.onDeadlines(ids, now),
+    });
+  }
+
+  /** new + recover(): listeners attached afterwards miss the ends recovery made (they are in `recovery.ended`). */
+  static async open(options: SessionManagerOptions): Promise<SessionManager> {
+    const manager = new SessionManager(options);
+    await manager.recover();
+    return manager;
+  }
+
+  on<K extends keyof SessionEvents>(event: K, listener: (...args: SessionEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  configure(options: { limits?: Partial<LimitsConfig>; checkpointIntervalMs?: number }): void {
+    if (options.limits) this.limits = { ...this.limits, ...options.limits };
+    if (options.checkpointIntervalMs !== undefined) this.checkpointIntervalMs = options.checkpointIntervalMs;
+  }
+
+  /**
+   * Loads the store. Time sessions whose deadline passed while sluice was down end as `time-limit`; data sessions
+   * resume from their last checkpoint (and end as `data-limit` if that already reached the allotment).
+   */
+  async recover(): Promise<RecoveryReport> {
+    if (this.phase !== 'new') throw new SluiceError('ERR_SESSIONS_STATE', 'recover() runs once, before anything else');
+    const loaded = await this.store.load();
+    for (const [key, at] of loaded.refs) this.reg.refs.set(key, at);
+    for (const stored of loaded.sessions.values()) {
+      // The store only ever records purchases that completed, so a PENDING session there is ACTIVE.
+      this.reg.install(stored.state === 'PENDING' ? toActive(stored) : stored);
+    }
+    this.phase = 'open';
+    const now = this.clock.now();
+    const report: RecoveryReport = { active: [], ended: [], warnings: loaded.warnings };
+    for (const session of [...this.reg.live()]) {
+      const cause = limitReached(session, now);
+      if (cause) {
+        const ended = this.endNow(session.id, cause, now);
+        if (ended) report.ended.push(ended);
+      } else {
+        if (session.expiresAt !== null) this.scheduler.set(session.id, session.expiresAt);
+        report.active.push(viewSession(session, now));
+      }
+    }
+    for (const w of loaded.warnings) this.events.emit('warning', w);
+    this.prune(now);
+    this.recovery = report;
+    return report;
+  }
+
+  /** Sells a session or tops one up. Resolves once the purchase is durable in the store. */
+  async activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }> {
+    this.assertOpen();
+    const g = validateGrant(grant);
+    const now = this.clock.now();
+    const keys = paymentKeys(g.payment, g.idempotencyKey);
+    const replayed = keys.find((k) => this.reg.refs.has(k));
+    if (replayed !== undefined) {
+      throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${replayed.replace(/^(ref|idem):/, '')})`, { details: { key: replayed } });
+    }
+    let existing = this.reg.liveFor(g.mac);
+    if (existing?.state === 'ACTIVE') {
+      // Spent but not yet ended (the deadline timer or the next tick would do it): a new purchase starts afresh
+      // rather than topping up a session whose remaining allotment is already negative.
+      const cause = limitReached(existing, now);
+      if (cause) {
+        this.endNow(existing.id, cause, now);
+        existing = undefined;
+      }
+    }
+    if (existing) return this.topUp(existing, g, keys);
+    return this.create(g, keys, now);
+  }
+
+  private async topUp(existing: Session, g: ValidGrant, keys: string[]): Promise<{ session: Session; toppedUp: boolean }> {
+    if (existing.metric !== g.metric) {
+      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
+        `${g.mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${g.metric}`,
+        { details: { id: existing.id, metric: existing.metric, requested: g.metric } });
+    }
+    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
+    if (existing.allotment + g.allotment > max) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
+    }
+    const id = existing.id;
+    for (const k of keys) this.reg.refs.set(k, g.payment.at);
+    existing.allotment += g.allotment;
+    if (existing.expiresAt !== null) {
+      existing.expiresAt += Number(g.allotment) * 1000;
+      if (existing.state === 'ACTIVE') this.scheduler.set(id, existing.expiresAt);
+    }
+    existing.payments.push({ ...g.payment });
+    try {
+      await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys }]);
+    } catch (err) {
+      for (const k of keys) this.reg.refs.delete(k);
+      const current = this.reg.sessions.get(id);
+      if (current && isLive(current)) {
+        current.allotment -= g.allotment;
+        if (current.expiresAt !== null) {
+          current.expiresAt -= Number(g.allotment) * 1000;
+          if (current.state === 'ACTIVE') this.scheduler.set(id, current.expiresAt);
+        }
+        const index = current.payments.findIndex((p) => p.method === g.payment.method && p.reference === g.payment.reference);
+        if (index >= 0) current.payments.splice(index, 1);
+      }
+      throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
+    }
+    this.counters.toppedUp++;
+    const view = viewSession(this.reg.sessions.get(id) ?? existing, this.clock.now());
+    this.events.emit('topup', view, { ...g.payment });
+    return { session: view, toppedUp: true };
+  }
+
+  private async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
+    if (this.limits.maxSessions > 0 && this.reg.liveCount() >= this.limits.maxSessions) {
+      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
+    }
+    if (g.user !== null && this.limits.maxDevicesPerUser > 0) {
+      // The user's sessions on other devices, oldest first; end enough of them that the new one fits.
+      const others = [...this.reg.liveOfUser(g.user)].sort((a, b) => a.createdAt - b.createdAt);
+      for (let i = 0; i <= others.length - this.limits.maxDevicesPerUser; i++) this.endNow(others[i]!.id, 'device-limit', now);
+    }
+    const session: Session = {
+      id: this.reg.freshId(newSessionId),
+      mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
+      allotment: g.allotment, used: 0n, bytes: 0n,
+      createdAt: now, startedAt: now,
+      expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : null,
+      endedAt: null, state: 'PENDING', endCause: null,
+      payments: [{ ...g.payment }],
+    };
+    this.reg.install(session);
+    for (const k of keys) this.reg.refs.set(k, g.payment.at);
+    try {
+      await this.store.append([{ t: 'open', session: { ...copySession(session), state: 'ACTIVE' }, keys }]);
+    } catch (err) {
+      for (const k of keys) this.reg.refs.delete(k);
+      const current = this.reg.sessions.get(session.id);
+      if (current?.state === 'PENDING') this.reg.remove(current);
+      throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
+    }
+    const current = this.reg.sessions.get(session.id)!;
+    // Ended while its purchase was being written (an admin terminate, a device limit): it stays ended, no `started`.
+    if (current.state !== 'PENDING') return { session: viewSession(current, this.clock.now()), toppedUp: false };
+    const active = toActive(current);
+    this.reg.replace(active);
+    if (active.expiresAt !== null) this.scheduler.set(active.id, active.expiresAt);
+    this.counters.started++;
+    const view = viewSession(active, this.clock.now());
+    this.events.emit('started', view);
+    return { session: view, toppedUp: false };
+  }
+
+  /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
+  async end(id: string, cause: EndCause): Promise<Session | null> {
+    const ended = this.endWithWrite(id, cause, this.clock.now());
+    if (!ended) return null;
+    await ended.written;
+    return ended.session;
+  }
+
+  /** Ends all live sessions of a user (PC logout). */
+  async endUser(user: string, cause: EndCause = 'pc-logout'): Promise<Session[]> {
+    const now = this.clock.now();
+    const ended = [...this.reg.liveOfUser(user)].flatMap((s) => this.endWithWrite(s.id, cause, now) ?? []);
+    await Promise.all(ended.map((e) => e.written));
+    return ended.map((e) => e.session);
+  }
+
+  /**
+   * Synchronous core of every end: transition, indexes, `ended` event, end record queued (a failure to write it is
+   * a warning: the gate must close regardless). Returns the ended session's view, or null if it was not live.
+   */
+  endNow(id: string, cause: EndCause, now = this.clock.now()): Session | null {
+    return this.endWithWrite(id, cause, now)?.session ?? null;
+  }
+
+  private endWithWrite(id: string, cause: EndCause, now: number): { session: Session; written: Promise<void> } | null {
+    if (!isEndCause(cause)) throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
+    const session = this.reg.sessions.get(id);
+    if (!session || !isLive(session)) return null;
+    const ended = endSession(session, cause, now);
+    ended.used = usedAt(session, now);
+    this.reg.replace(ended);
+    this.scheduler.delete(id);
+    this.dirty.delete(id);
+    this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
+    const written = this.track(this.store.append([{
+      t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes,
+    }]), 'end record');
+    const view = copySession(ended);
+    this.events.emit('ended', view);
+    if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
+    return { session: view, written };
+  }
+
+  /**
+   * Adds metered bytes (from the meter, per tick) to the ACTIVE sessions of those MACs. Memory only: the store sees
+   * usage at the next checkpoint. Data sessions at or past their allotment end with `data-limit` and are returned.
+   * Negative, fractional or non-numeric deltas are dropped (usage never goes down) and counted in stats.
+   */
+  applyUsage(deltas: Iterable<readonly [mac: string, bytes: number]>, now = this.clock.now()): Session[] {
+    if (this.phase !== 'open') return [];
+    const ended: Session[] = [];
+    for (const [mac, bytes] of deltas) {
+      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
+        this.counters.rejectedDeltas++;
+        continue;
+      }
+      if (bytes === 0) continue;
+      const session = this.reg.liveFor(mac);
+      if (!session || session.state !== 'ACTIVE') continue;
+      const add = BigInt(bytes);
+      session.bytes += add;
+      if (session.metric === 'bytes') session.used += add;
+      this.dirty.add(session.id);
+      if (session.metric === 'bytes' && session.used >= session.allotment) {
+        const e = this.endNow(session.id, 'data-limit', now);
+        if (e) ended.push(e);
+      }
+    }
+    if (this.dirty.size > 0) this.armCheckpoint();
+    return ended;
+  }
+
+  /** The meter's fast read path: every ACTIVE data session with what it may still use. */
+  *activeDataSessions(): Iterable<{ id: string; mac: string; remainingBytes: number }> {
+    for (const s of this.reg.live()) {
+      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: Number(s.allotment - s.used) };
+    }
+  }
+
+  /** MACs whose gate should be open (ACTIVE sessions of either metric). */
+  *activeMacs(): Iterable<string> {
+    for (const s of this.reg.live()) if (s.state === 'ACTIVE') yield s.mac;
+  }
+
+  get(id: string): Session | null {
+    const s = this.reg.sessions.get(id);
+    return s ? viewSession(s, this.clock.now()) : null;
+  }
+
+  /** The MAC's live session, or else its most recent ended one still retained. Throws ERR_INVALID_MAC on a bad MAC. */
+  byMac(mac: string): Session | null {
+    const s = this.reg.latestFor(normalizeMac(mac));
+    return s ? viewSession(s, this.clock.now()) : null;
+  }
+
+  list(filter: SessionFilter = {}): Session[] {
+    const mac = filter.mac === undefined ? undefined : normalizeMac(filter.mac);
+    const now = this.clock.now();
+    const out: Session[] = [];
+    for (const s of this.reg.sessions.values()) {
+      if (filter.state !== undefined && s.state !== filter.state) continue;
+      if (filter.user !== undefined && s.user !== filter.user) continue;
+      if (mac !== undefined && s.mac !== mac) continue;
+      out.push(viewSession(s, now));
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  remaining(id: string): bigint | null {
+    const s = this.reg.sessions.get(id);
+    return s ? remaining(s, this.clock.now()) : null;
+  }
+
+  stats(): SessionStats {
+    let pending = 0, activeTime = 0, activeData = 0;
+    for (const s of this.reg.live()) {
+      if (s.state === 'PENDING') pending++;
+      else if (s.metric === 'seconds') activeTime++;
+      else activeData++;
+    }
+    return {
+      live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
+      retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
+      ended: { ...this.counters.ended }, rejectedDeltas: this.counters.rejectedDeltas, checkpoints: this.counters.checkpoints,
+    };
+  }
+
+  /** Writes the usage changed since the last checkpoint (runs by itself every checkpointIntervalMs). */
+  async checkpoint(): Promise<void> {
+    this.disarmCheckpoint();
+    if (this.dirty.size === 0) return;
+    const now = this.clock.now();
+    const entries: Array<[string, bigint, bigint]> = [];
+    for (const id of this.dirty) {
+      const s = this.reg.sessions.get(id);
+      if (s?.state === 'ACTIVE') entries.push([id, usedAt(s, now), s.bytes]);
+    }
+    this.dirty.clear();
+    this.prune(now);
+    if (entries.length === 0) return;
+    this.counters.checkpoints++;
+    const record: StoreRecord = { t: 'usage', at: now, entries };
+    await this.track(this.store.append([record]), 'usage checkpoint');
+  }
+
+  /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      const wasOpen = this.phase === 'open';
+      this.phase = 'closing';
+      this.scheduler.stop();
+      if (wasOpen) await this.checkpoint();
+      this.disarmCheckpoint();
+      await this.settleWrites();
+      await this.store.close();
+      this.phase = 'closed';
+    })();
+    return this.closing;
+  }
+
+  private onDeadlines(ids: string[], now: number): void {
+    for (const id of ids) {
+      const s = this.reg.sessions.get(id);
+      // Re-checked against the clock: a top-up may have moved the deadline since the timer was armed.
+      if (s?.state === 'ACTIVE' && limitReached(s, now) === 'time-limit') this.endNow(id, 'time-limit', now);
+      else if (s?.state === 'ACTIVE' && s.expiresAt !== null) this.scheduler.set(id, s.expiresAt);
+    }
+  }
+
+  private armCheckpoint(): void {
+    if (this.checkpointTimer !== null || this.phase !== 'open') return;
+    this.checkpointTimer = this.timers.setTimeout(() => {
+      this.checkpointTimer = null;
+      void this.checkpoint();
+    }, this.checkpointIntervalMs);
+  }
+
+  private disarmCheckpoint(): void {
+    if (this.checkpointTimer !== null) this.timers.clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = null;
+  }
+
+  private prune(now: number): void {
+    const { sessionIds, refKeys } = expiredByRetention(this.reg.ended(), this.reg.refs, now, this.retention);
+    for (const id of sessionIds) {
+      const s = this.reg.sessions.get(id);
+      if (s) this.reg.remove(s);
+    }
+    for (const key of refKeys) this.reg.refs.delete(key);
+  }
+
+  /** Background writes (ends, checkpoints): failures become warnings, close() waits for them. */
+  private track(write: Promise<void>, what: string): Promise<void> {
+    const tracked = write.then(
+      () => undefined,
+      (err: unknown) => this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written`),
+    ).finally(() => this.writes.delete(tracked));
+    this.writes.add(tracked);
+    return tracked;
+  }
+
+  private async settleWrites(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all([...this.writes]);
+  }
+
+  private warn(err: SluiceError, context: string): void {
+    const wrapped = new SluiceError(err.code, `${context}: ${err.message}`, { cause: err });
+    this.events.emit('warning', wrapped);
+  }
+
+  private assertOpen(): void {
+    if (this.phase === 'new') throw new SluiceError('ERR_SESSIONS_STATE', 'session manager not recovered yet (call recover())');
+    if (this.phase !== 'open') throw new SluiceError('ERR_SESSIONS_CLOSED', 'session manager is closed');
+  }
+}

@@ -1,4 +1,12 @@
-// Piscina worker for the usage engine (see src/meter). Placeholder until the meter lands.
-export default function usage(): null {
-  return null;
+// Piscina worker of the usage engine (src/meter): fetches one `ndsctl json` snapshot, scans it, accounts counter
+// epochs in the shared table and returns only what changed. Bundled to dist/usage-worker.mjs.
+// The accountant is only a cache of the shared table (its MAC index): any thread, including a replacement for one that
+// crashed, rebuilds it from the table, so no state is lost with a thread.
+import { EpochAccountant } from '../src/meter/epochs.ts';
+import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
+
+const accountant = new EpochAccountant();
+
+export default function usage(task: UsageTask): Promise<UsageResult> {
+  return runUsageTask(task, accountant);
 }

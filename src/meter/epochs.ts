@@ -1,0 +1,249 @@
+/**
+ * Per-MAC counter-epoch accounting over the shared table (runs in the usage worker; pure: no I/O).
+ *
+ * Portal counters are per authentication: they start at 0 on every auth, and openNDS drops a deauthed client from
+ * the list altogether. So usage is the sum over epochs of what each epoch counted, and a new epoch starts when
+ *   - a reading is lower than the last committed one (either direction),
+ *   - the token changed (re-auth),
+ *   - a client that was known, vanished and came back.
+ * A new epoch's counter started at 0 after our last observation, so everything it shows is new usage (counting it from
+ * 0 is what "never forgiven" means; the old epoch's bytes after our last reading are unknowable and so not billed).
+ * A MAC this meter has never seen present gets its first reading as the base and no delta: those bytes may already be
+ * on someone's books (a sluice restart), and bytes before a purchase are never billed.
+ */
+import {
+  type CounterTable, FLAG_PRESENT, FLOAT_STRIDE, F_C_DOWN, F_C_UP, F_P_DOWN, F_P_UP, growTable, HEADER_INTS,
+  H_COMMITTED_TICK, H_SLOT_COUNT, INT_STRIDE, I_C_FLAGS, I_C_TICK, I_C_TOKEN, I_MAC_HI, I_MAC_LO, I_P_FLAGS, I_P_TICK,
+  I_P_TOKEN, tableCapacity,
+} from './table.ts';
+
+/** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
+const FLAG_KNOWN = 16;
+const MAC_HI_SCALE = 4294967296;
+
+export interface TickDeltas {
+  /**
+   * Clients that used bytes this tick as triples [slot, downloadBytes, uploadBytes], on a SharedArrayBuffer so that
+   * handing it to the main thread copies nothing.
+   */
+  deltas: Float64Array;
+  /** Number of triples. */
+  count: number;
+  /** Clients in the snapshot. */
+  clients: number;
+  newEpochs: number;
+  arrivals: number;
+  departures: number;
+}
+
+export class EpochAccountant {
+  private table: CounterTable | undefined;
+  private ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private floats: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  /** mac (48-bit number) → slot; a cache of what the table holds, rebuilt whenever this thread sees a new table. */
+  private readonly index = new Map<number, number>();
+  private indexedCount = 0;
+  private tick = 0;
+  private committed = 0;
+  private clients = 0;
+  private newEpochs = 0;
+  private arrivals = 0;
+  private grown = false;
+  private deltaSlots = new Uint32Array(256);
+  private deltaDown = new Float64Array(256);
+  private deltaUp = new Float64Array(256);
+  private deltaCount = 0;
+  /** Worker-local marks of the clients seen in the current pass (a tick re-run by the fallback is a new pass). */
+  private seen = new Int32Array(1024);
+  private pass = 0;
+
+  /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
+  attach(table: CounterTable): void {
+    if (this.table !== undefined && this.table.ints === table.ints && this.table.floats === table.floats) {
+      this.indexNewSlots();
+      return;
+    }
+    this.table = table;
+    this.ints = new Int32Array(table.ints);
+    this.floats = new Float64Array(table.floats);
+    this.index.clear();
+    this.indexedCount = 0;
+    this.grown = false;
+    this.indexNewSlots();
+  }
+
+  /** The table this tick ended up writing to: a new generation when it had to grow (the main thread adopts it). */
+  get currentTable(): CounterTable | undefined { return this.table; }
+  get tableGrew(): boolean { return this.grown; }
+
+  beginTick(tick: number): void {
+    this.tick = tick;
+    this.committed = Atomics.load(this.ints, H_COMMITTED_TICK);
+    this.grown = false;
+    this.resetTick();
+  }
+
+  /** Forget this tick's partial results (the caller re-runs it, e.g. with the JSON.parse fallback). */
+  resetTick(): void {
+    this.pass++;
+    this.clients = 0;
+    this.newEpochs = 0;
+    this.arrivals = 0;
+    this.deltaCount = 0;
+  }
+
+  /**
+   * One client of the snapshot, counters already in bytes. Returns false for a MAC seen twice in one snapshot (the
+   * caller treats the snapshot as suspicious).
+   */
+  observe(macHi: number, macLo: number, token: number, state: number, down: number, up: number): boolean {
+    const key = macHi * MAC_HI_SCALE + (macLo >>> 0);
+    let slot = this.index.get(key);
+    const pFlags = FLAG_PRESENT | ((state & 7) << 1);
+    this.clients++;
+    if (slot === undefined) {
+      slot = this.allocate(key, macHi, macLo);
+      this.markSeen(slot);
+      this.writePending(slot, pFlags, token, down, up);
+      this.arrivals++;
+      return true;
+    }
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    if (this.seen[slot] === this.pass) return false;
+    this.markSeen(slot);
+    this.promote(slot, ib);
+    const cFlags = this.ints[ib + I_C_FLAGS]!;
+    const fb = slot * FLOAT_STRIDE;
+    if (this.ints[ib + I_C_TICK] === 0 || (cFlags & (FLAG_PRESENT | FLAG_KNOWN)) === 0) {
+      // Never committed present: a first sighting (possibly repeated after a failed tick). Base only.
+      this.writePending(slot, pFlags, token, down, up);
+      this.arrivals++;
+      return true;
+    }
+    let usedDown: number;
+    let usedUp: number;
+    const baseDown = this.floats[fb + F_C_DOWN]!;
+    const baseUp = this.floats[fb + F_C_UP]!;
+    if ((cFlags & FLAG_PRESENT) === 0 || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
+      usedDown = down;
+      usedUp = up;
+      this.newEpochs++;
+      if ((cFlags & FLAG_PRESENT) === 0) this.arrivals++;
+    } else {
+      usedDown = down - baseDown;
+      usedUp = up - baseUp;
+    }
+    this.writePending(slot, pFlags | FLAG_KNOWN, token, down, up);
+    if (usedDown > 0 || usedUp > 0) this.pushDelta(slot, usedDown, usedUp);
+    return true;
+  }
+
+  /** Marks every slot missing from the snapshot as absent and hands back this tick's deltas. */
+  finish(): TickDeltas {
+    const count = this.indexedCount;
+    let departures = 0;
+    for (let slot = 0; slot < count; slot++) {
+      const ib = HEADER_INTS + slot * INT_STRIDE;
+      if (this.seen[slot] === this.pass) continue;
+      this.promote(slot, ib);
+      const cFlags = this.ints[ib + I_C_FLAGS]!;
+      if (cFlags & FLAG_PRESENT) departures++;
+      const fb = slot * FLOAT_STRIDE;
+      this.floats[fb + F_P_DOWN] = this.floats[fb + F_C_DOWN]!;
+      this.floats[fb + F_P_UP] = this.floats[fb + F_C_UP]!;
+      this.ints[ib + I_P_TOKEN] = this.ints[ib + I_C_TOKEN]!;
+      this.ints[ib + I_P_FLAGS] = (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0 ? FLAG_KNOWN : 0;
+      this.ints[ib + I_P_TICK] = this.tick;
+    }
+    const n = this.deltaCount;
+    const deltas = new Float64Array(new SharedArrayBuffer(Math.max(1, n * 3) * 8));
+    for (let k = 0; k < n; k++) {
+      deltas[k * 3] = this.deltaSlots[k]!;
+      deltas[k * 3 + 1] = this.deltaDown[k]!;
+      deltas[k * 3 + 2] = this.deltaUp[k]!;
+    }
+    return {
+      deltas,
+      count: n,
+      clients: this.clients,
+      newEpochs: this.newEpochs,
+      arrivals: this.arrivals,
+      departures,
+    };
+  }
+
+  private markSeen(slot: number): void {
+    if (slot >= this.seen.length) {
+      const next = new Int32Array(Math.max(slot + 1, this.seen.length * 2));
+      next.set(this.seen);
+      this.seen = next;
+    }
+    this.seen[slot] = this.pass;
+  }
+
+  private indexNewSlots(): void {
+    const count = Atomics.load(this.ints, H_SLOT_COUNT);
+    for (let slot = this.indexedCount; slot < count; slot++) {
+      const ib = HEADER_INTS + slot * INT_STRIDE;
+      this.index.set(this.ints[ib + I_MAC_HI]! * MAC_HI_SCALE + (this.ints[ib + I_MAC_LO]! >>> 0), slot);
+    }
+    this.indexedCount = count;
+  }
+
+  /** A pending reading from a committed tick becomes the base (lazily, the first time a later tick touches it). */
+  private promote(slot: number, ib: number): void {
+    const pTick = this.ints[ib + I_P_TICK]!;
+    if (pTick === 0 || pTick > this.committed || pTick <= this.ints[ib + I_C_TICK]!) return;
+    const fb = slot * FLOAT_STRIDE;
+    this.ints[ib + I_C_TICK] = pTick;
+    this.ints[ib + I_C_FLAGS] = this.ints[ib + I_P_FLAGS]!;
+    this.ints[ib + I_C_TOKEN] = this.ints[ib + I_P_TOKEN]!;
+    this.floats[fb + F_C_DOWN] = this.floats[fb + F_P_DOWN]!;
+    this.floats[fb + F_C_UP] = this.floats[fb + F_P_UP]!;
+  }
+
+  private writePending(slot: number, flags: number, token: number, down: number, up: number): void {
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const fb = slot * FLOAT_STRIDE;
+    this.floats[fb + F_P_DOWN] = down;
+    this.floats[fb + F_P_UP] = up;
+    this.ints[ib + I_P_TOKEN] = token;
+    this.ints[ib + I_P_FLAGS] = flags;
+    this.ints[ib + I_P_TICK] = this.tick;
+  }
+
+  private allocate(key: number, macHi: number, macLo: number): number {
+    const slot = this.indexedCount;
+    if (slot >= tableCapacity(this.table!)) {
+      // Writes so far this tick went to the old generation and are copied; the old one stays valid for the main thread
+      // if this tick never commits.
+      const next = growTable(this.table!, slot + 1);
+      this.table = next;
+      this.ints = new Int32Array(next.ints);
+      this.floats = new Float64Array(next.floats);
+      this.grown = true;
+    }
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    this.ints.fill(0, ib, ib + INT_STRIDE);
+    this.floats.fill(0, slot * FLOAT_STRIDE, (slot + 1) * FLOAT_STRIDE);
+    this.ints[ib + I_MAC_HI] = macHi;
+    this.ints[ib + I_MAC_LO] = macLo | 0;
+    this.index.set(key, slot);
+    this.indexedCount = slot + 1;
+    Atomics.store(this.ints, H_SLOT_COUNT, slot + 1);
+    return slot;
+  }
+
+  private pushDelta(slot: number, down: number, up: number): void {
+    if (this.deltaCount === this.deltaSlots.length) {
+      const size = this.deltaSlots.length * 2;
+      const slots = new Uint32Array(size); slots.set(this.deltaSlots); this.deltaSlots = slots;
+      const d = new Float64Array(size); d.set(this.deltaDown); this.deltaDown = d;
+      const u = new Float64Array(size); u.set(this.deltaUp); this.deltaUp = u;
+    }
+    this.deltaSlots[this.deltaCount] = slot;
+    this.deltaDown[this.deltaCount] = down;
+    this.deltaUp[this.deltaCount] = up;
+    this.deltaCount++;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The counter table shared between the main thread and the usage workers (SharedArrayBuffer).
+ *
+ * Why shared memory: a Piscina task may land on any worker thread, and a worker that crashes loses its heap. The
+ * per-MAC epoch state must survive both, and handing 100k per-client objects to the main thread costs it 60–90 ms.
+ * The main thread owns the table; workers read and write it; only tick results that changed travel back.
+ *
+ * Crash safety is a two-phase commit per slot: a worker writes this tick's reading into the "pending" half (P) stamped
+ * with the tick number; the main thread, after it has applied the tick's deltas, stores that tick number as
+ * `committedTick`. A pending reading counts as the base for the next tick only if its tick was committed; a tick that
+ * failed (worker crash, timeout, thrown error) leaves its pending halves uncommitted, so the next tick recomputes the
+ * same bytes from the last committed reading: nothing is lost, nothing is counted twice.
+ *
+ * Layout (one Int32 and one Float64 SharedArrayBuffer per table generation; growth makes a new generation):
+ *   ints[0..HEADER_INTS)               header: committedTick, slotCount
+ *   ints[HEADER_INTS + slot*INT_STRIDE] macHi(16 bits) macLo(32 bits) cTick cFlags cToken pTick pFlags pToken
+ *   floats[slot*FLOAT_STRIDE]           cDown cUp pDown pUp   (bytes, exact integers below 2^53)
+ * flags: bit 0 = present in that snapshot, bits 1..3 = portal state code (STATE_CODES).
+ */
+
+export const HEADER_INTS = 4;
+export const H_COMMITTED_TICK = 0;
+export const H_SLOT_COUNT = 1;
+
+export const INT_STRIDE = 8;
+export const I_MAC_HI = 0;
+export const I_MAC_LO = 1;
+export const I_C_TICK = 2;
+export const I_C_FLAGS = 3;
+export const I_C_TOKEN = 4;
+export const I_P_TICK = 5;
+export const I_P_FLAGS = 6;
+export const I_P_TOKEN = 7;
+
+export const FLOAT_STRIDE = 4;
+export const F_C_DOWN = 0;
+export const F_C_UP = 1;
+export const F_P_DOWN = 2;
+export const F_P_UP = 3;
+
+export const FLAG_PRESENT = 1;
+
+/** Portal client states as small codes (openNDS: Preauthenticated/Authenticated/Trusted/Blocked/AuthBlocked). */
+export const STATE_CODES = {
+  other: 0,
+  Preauthenticated: 1,
+  Authenticated: 2,
+  Trusted: 3,
+  Blocked: 4,
+  AuthBlocked: 5,
+} as const;
+export type PortalStateName = keyof typeof STATE_CODES;
+export const STATE_NAMES: readonly PortalStateName[] = Object.entries(STATE_CODES)
+  .sort((a, b) => a[1] - b[1])
+  .map(([name]) => name as PortalStateName);
+
+export interface CounterTable {
+  ints: SharedArrayBuffer;
+  floats: SharedArrayBuffer;
+}
+
+export function createTable(capacity: number): CounterTable {
+  const slots = Math.max(16, Math.ceil(capacity));
+  return {
+    ints: new SharedArrayBuffer((HEADER_INTS + slots * INT_STRIDE) * 4),
+    floats: new SharedArrayBuffer(slots * FLOAT_STRIDE * 8),
+  };
+}
+
+export function tableCapacity(table: CounterTable): number {
+  return table.floats.byteLength / 8 / FLOAT_STRIDE;
+}
+
+/** A bigger generation holding a copy of every slot and the header. */
+export function growTable(table: CounterTable, minCapacity: number): CounterTable {
+  const next = createTable(Math.max(minCapacity, tableCapacity(table) * 2));
+  new Int32Array(next.ints).set(new Int32Array(table.ints));
+  new Float64Array(next.floats).set(new Float64Array(table.floats));
+  return next;
+}
+
+/** 48-bit MAC as two integers; lowercase colon form is what both portals print and what sessions key on. */
+export function macToParts(mac: string): [hi: number, lo: number] | undefined {
+  if (mac.length !== 17) return undefined;
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < 6; i++) {
+    const h = hexValue(mac.charCodeAt(i * 3));
+    const l = hexValue(mac.charCodeAt(i * 3 + 1));
+    if (h < 0 || l < 0 || (i < 5 && mac.charCodeAt(i * 3 + 2) !== 0x3a)) return undefined;
+    const byte = h * 16 + l;
+    if (i < 2) hi = hi * 256 + byte;
+    else lo = lo * 256 + byte;
+  }
+  return [hi, lo];
+}
+
+export function macFromParts(hi: number, lo: number): string {
+  const hex = (hi.toString(16).padStart(4, '0') + (lo >>> 0).toString(16).padStart(8, '0'));
+  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
+}
+
+export function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/** What the main thread reads from a committed tick: where each slot's client is and what state it is in. */
+export class TableView {
+  readonly ints: Int32Array;
+  readonly floats: Float64Array;
+  constructor(readonly table: CounterTable) {
+    this.ints = new Int32Array(table.ints);
+    this.floats = new Float64Array(table.floats);
+  }
+  get committedTick(): number { return Atomics.load(this.ints, H_COMMITTED_TICK); }
+  commit(tick: number): void { Atomics.store(this.ints, H_COMMITTED_TICK, tick); }
+  get slotCount(): number { return Atomics.load(this.ints, H_SLOT_COUNT); }
+  mac(slot: number): string {
+    const base = HEADER_INTS + slot * INT_STRIDE;
+    return macFromParts(this.ints[base + I_MAC_HI]!, this.ints[base + I_MAC_LO]!);
+  }
+  /** Presence and state as of `tick` (the pending half, which the main thread reads right after that tick). */
+  observation(slot: number, tick: number): { present: boolean; state: PortalStateName } | undefined {
+    const base = HEADER_INTS + slot * INT_STRIDE;
+    if (this.ints[base + I_P_TICK] !== tick) return undefined;
+    const flags = this.ints[base + I_P_FLAGS]!;
+    return { present: (flags & FLAG_PRESENT) !== 0, state: STATE_NAMES[(flags >> 1) & 7] ?? 'other' };
+  }
+  /** Last counter reading (bytes) as of `tick`, for diagnostics and tests. */
+  reading(slot: number, tick: number): { down: number; up: number } | undefined {
+    const base = HEADER_INTS + slot * INT_STRIDE;
+    if (this.ints[base + I_P_TICK] !== tick) return undefined;
+    return { down: this.floats[slot * FLOAT_STRIDE + F_P_DOWN]!, up: this.floats[slot * FLOAT_STRIDE + F_P_UP]! };
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * One usage tick as the worker runs it: fetch the snapshot, scan it (JSON.parse fallback), account epochs in the
+ * shared table, return only the clients whose usage changed. Exported for workers/usage.ts and for in-process tests.
+ */
+import { EpochAccountant } from './epochs.ts';
+import { parseSnapshotFallback, type SnapshotProblem } from './fallback.ts';
+import { fetchSnapshot, type FetchProblem, type SnapshotSource } from './fetch.ts';
+import { COUNTER_UNIT, scanSnapshot, type Flavour, type SinkFor } from './scan.ts';
+import type { CounterTable } from './table.ts';
+
+/** Everything that can make a tick skip its snapshot (keys of `stats.skipped`). */
+export type SkipReason = FetchProblem | SnapshotProblem | 'worker-error';
+
+/** `inline` hands the snapshot bytes in directly (tests, and callers that already hold the text). */
+export type TaskSource = SnapshotSource | { kind: 'inline'; text: string };
+
+export interface UsageTask {
+  tick: number;
+  table: CounterTable;
+  source: TaskSource;
+  flavour: Flavour | 'auto';
+  timeoutMs: number;
+  /** Int32Array(1) on a SharedArrayBuffer: the worker stores `tick` there and notifies as soon as the fetch is over,
+   *  so the main thread can release the portal's ndsctl queue before the scan. */
+  fetchSignal?: SharedArrayBuffer;
+  /** Test hook: fail after the table was written, to prove an uncommitted tick is recomputed, not lost or doubled. */
+  fault?: 'exit' | 'throw';
+}
+
+export type UsageResult =
+  | {
+    tick: number;
+    ok: true;
+    flavour: Flavour;
+    clients: number;
+    /** True when the scanner stopped and JSON.parse read the snapshot. */
+    fallback: boolean;
+    scanStop?: string;
+    /** [slot, downloadBytes, uploadBytes] triples (SharedArrayBuffer). */
+    deltas: Float64Array;
+    count: number;
+    newEpochs: number;
+    arrivals: number;
+    departures: number;
+    /** Present when the table had to grow: the main thread adopts this generation on commit. */
+    table?: CounterTable;
+    snapshotBytes: number;
+    fetchMs: number;
+    scanMs: number;
+  }
+  | { tick: number; ok: false; problem: SkipReason; message: string; fetchMs: number };
+
+export async function runUsageTask(task: UsageTask, accountant: EpochAccountant): Promise<UsageResult> {
+  const started = performance.now();
+  let bytes: Uint8Array;
+  if (task.source.kind === 'inline') {
+    bytes = Buffer.from(task.source.text, 'utf8');
+  } else {
+    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs });
+    if (!fetched.ok) {
+      signalFetched(task);
+      return { tick: task.tick, ok: false, problem: fetched.problem, message: fetched.message, fetchMs: performance.now() - started };
+    }
+    bytes = fetched.bytes;
+  }
+  signalFetched(task);
+  const fetchMs = performance.now() - started;
+
+  accountant.attach(task.table);
+  accountant.beginTick(task.tick);
+  const sinkFor: SinkFor = (flavour) => {
+    const unit = COUNTER_UNIT[flavour];
+    return (hi, lo, token, state, down, up) => accountant.observe(hi, lo, token, state, down * unit, up * unit);
+  };
+  let flavour: Flavour;
+  let fallback = false;
+  let scanStop: string | undefined;
+  const scanned = scanSnapshot(bytes, task.flavour, sinkFor);
+  if (scanned.ok) {
+    flavour = scanned.flavour;
+  } else {
+    fallback = true;
+    scanStop = `${scanned.why} at byte ${scanned.at}`;
+    accountant.resetTick();
+    const parsed = parseSnapshotFallback(bytes, task.flavour, sinkFor);
+    if (!parsed.ok) return { tick: task.tick, ok: false, problem: parsed.problem, message: parsed.message, fetchMs };
+    flavour = parsed.flavour;
+  }
+  const result = accountant.finish();
+  if (task.fault === 'exit') process.exit(70);
+  if (task.fault === 'throw') throw new Error('injected fault after accounting');
+  return {
+    tick: task.tick,
+    ok: true,
+    flavour,
+    clients: result.clients,
+    fallback,
+    ...(scanStop === undefined ? {} : { scanStop }),
+    deltas: result.deltas,
+    count: result.count,
+    newEpochs: result.newEpochs,
+    arrivals: result.arrivals,
+    departures: result.departures,
+    ...(accountant.tableGrew && accountant.currentTable ? { table: accountant.currentTable } : {}),
+    snapshotBytes: bytes.length,
+    fetchMs,
+    scanMs: performance.now() - started - fetchMs,
+  };
+}
+
+function signalFetched(task: UsageTask): void {
+  if (task.fetchSignal === undefined) return;
+  const cell = new Int32Array(task.fetchSignal);
+  Atomics.store(cell, 0, task.tick);
+  Atomics.notify(cell, 0);
+}

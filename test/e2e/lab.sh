@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
+#
+#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID]   → prints the lab dir
+#   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
+#   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
+#   lab.sh opennds-stop|opennds-start <labdir>
+#   lab.sh rt <labdir> <cmd...>              run a command inside the router (network + private mount namespace)
+#
+# Namespaces are named sl-<id>-{up,rt,c1,c2,c3}; <id> is 6 random hex digits, so a stale lab never collides.
+# The router's anchor process (`sleep infinity` under `ip netns exec` + `unshare -m`) holds a mount namespace with a
+# private tmpfs /tmp (ndsctl.sock, ndsctl.lock, dhcp.leases, openNDS state) and /etc/netns/<rt>/ bound over /etc;
+# everything in the router, ndsctl included, enters it with `nsenter -t <anchor> -m -n`, so labs can coexist.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PREFIX=sl-
+LAN_NET=10.77.0 WAN_NET=10.77.1
+NCLIENTS=3
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+load() {
+  LABDIR=${1:?lab dir}
+  [ -f "$LABDIR/lab.env" ] || die "$LABDIR is not a lab dir"
+  # shellcheck disable=SC1091
+  . "$LABDIR/lab.env"
+}
+
+rt() { nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- "$@"; }
+
+wait_for() { # wait_for <seconds> <description> <cmd...>
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"
+    sleep 0.1
+  done
+}
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+stop_pid() { # stop_pid <pidfile>: TERM, wait up to 5 s, then KILL
+  local file=$1 pid
+  pid=$(cat "$file" 2>/dev/null) || return 0
+  if pid_alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+    pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+write_opennds_conf() {
+  mkdir -p "$1"
+  cat >"$1/opennds.conf" <<EOF
+gatewayinterface br-lan
+gatewayname sluice-lab
+gatewayfqdn disable
+dhcp_default_url_enable 0
+gatewayport 2050
+checkinterval $CHECKINTERVAL
+sessiontimeout 1440
+preauthidletimeout 30
+authidletimeout 120
+allow_preemptive_authentication 1
+
+FirewallRuleSet authenticated-users {
+}
+FirewallRuleSet preauthenticated-users {
+}
+FirewallRuleSet users-to-router {
+    FirewallRule allow udp port 53
+    FirewallRule allow tcp port 53
+    FirewallRule allow udp port 67
+    FirewallRule allow tcp port 22
+    FirewallRule allow tcp port 80
+    FirewallRule allow tcp port 443
+}
+EOF
+}
+
+opennds_start() {
+  load "$1"
+  local pid offset
+  offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
+  # setsid/nsenter/env all exec, so $! is openNDS itself.
+  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="$HERE/iptables-wrapper:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
+    </dev/null >>"$LABDIR/opennds.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$LABDIR/opennds.pid"
+  local deadline=$((SECONDS + 30))
+  # ndsctl answers before the firewall is complete; "now running" comes after it.
+  until tail -c +"$((offset + 1))" "$LABDIR/opennds.log" 2>/dev/null | grep -q 'openNDS is now running'; do
+    pid_alive "$pid" || die "openNDS exited during start (see $LABDIR/opennds.log)"
+    [ "$SECONDS" -lt "$deadline" ] || die "openNDS did not come up in 30 s (see $LABDIR/opennds.log)"
+    sleep 0.2
+  done
+  log "openNDS running (pid $pid)"
+}
+
+opennds_stop() {
+  load "$1"
+  stop_pid "$LABDIR/opennds.pid"
+}
+
+up() {
+  local rate=8mbit owner=$PPID
+  CHECKINTERVAL=1
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --no-shape) rate= ;;
+      --rate) rate=$2; shift ;;
+      --checkinterval) CHECKINTERVAL=$2; shift ;;
+      --owner) owner=$2; shift ;;
+      *) die "unknown option $1" ;;
+    esac
+    shift
+  done
+  local id ns i
+  id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  LABDIR=/tmp/sluice-e2e-$id
+  mkdir -m 700 "$LABDIR"
+  UP=${PREFIX}$id-up RT=${PREFIX}$id-rt
+  CLIENTS=""
+  for i in $(seq "$NCLIENTS"); do CLIENTS="$CLIENTS ${PREFIX}$id-c$i"; done
+  CLIENTS=${CLIENTS# }
+  cat >"$LABDIR/lab.env" <<EOF
+ID=$id
+UP=$UP
+RT=$RT
+CLIENTS="$CLIENTS"
+CHECKINTERVAL=$CHECKINTERVAL
+RATE=$rate
+UPSTREAM_IP=$WAN_NET.2
+ROUTER_LAN_IP=$LAN_NET.1
+EOF
+  echo "$owner" >"$LABDIR/owner.pid"
+  # Anything failing from here on leaves a half lab: take it down again.
+  trap 'rc=$?; if [ "$rc" != 0 ]; then log "bring-up failed; tearing down"; down "$LABDIR" || true; fi' EXIT
+
+  for ns in "$UP" "$RT" $CLIENTS; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+
+  # WAN: router "wan" <-> upstream "eth0".
+  ip -n "$RT" link add wan type veth peer name eth0 netns "$UP"
+  ip -n "$RT" addr add "$WAN_NET.1/24" dev wan
+  ip -n "$UP" addr add "$WAN_NET.2/24" dev eth0
+  ip -n "$RT" link set wan up
+  ip -n "$UP" link set eth0 up
+  ip -n "$UP" route add "$LAN_NET.0/24" via "$WAN_NET.1"
+  # openNDS reports itself offline without a default route.
+  ip -n "$RT" route add default via "$WAN_NET.2"
+  ip netns exec "$RT" sysctl -qw net.ipv4.ip_forward=1
+  # openNDS calls itself offline until the upstream gateway has a neighbour entry.
+  ip netns exec "$RT" busybox ping -c 1 -W 2 "$WAN_NET.2" >/dev/null
+  # The shaper sits on the upstream's side of the uplink, i.e. BEFORE the gate: packets queued in it still have
+  # to pass openNDS's firewall, so closing the gate stops them (a shaper after the gate would leak its queue).
+  if [ -n "$rate" ]; then
+    ip netns exec "$UP" tc qdisc add dev eth0 root tbf rate "$rate" burst 32kbit latency 400ms
+  fi
+
+  # LAN: br-lan with one veth per client; fixed client MACs 02:00:00:00:0c:0N.
+  ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
+  ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
+  ip -n "$RT" link set br-lan up
+  i=0
+  for ns in $CLIENTS; do
+    i=$((i + 1))
+    ip -n "$RT" link add "lan$i" type veth peer name eth0 netns "$ns"
+    ip -n "$ns" link set eth0 address "02:00:00:00:0c:0$i"
+    ip -n "$RT" link set "lan$i" master br-lan up
+    ip -n "$ns" link set eth0 up
+  done
+
+  # Private /etc pieces for the router (ip netns exec binds /etc/netns/<ns>/* over /etc/*).
+  mkdir -p "/etc/netns/$RT"
+  cp -a /etc/opennds "/etc/netns/$RT/opennds"
+  write_opennds_conf "/etc/netns/$RT/opennds"
+  cp /etc/hosts "/etc/netns/$RT/hosts"
+
+  # The router's anchor: holds the mount namespace with the private /tmp.
+  setsid ip netns exec "$RT" unshare -m --propagation private \
+    sh -c 'mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
+    </dev/null >/dev/null 2>>"$LABDIR/lab.log" &
+  echo $! >"$LABDIR/anchor.pid"
+  wait_for 10 "router mount namespace" rt test -e /tmp/.lab-ready
+
+  # DHCP: openNDS 9.x only admits clients whose address is in a leases file.
+  local hosts=() mac
+  for i in $(seq "$NCLIENTS"); do hosts+=("--dhcp-host=02:00:00:00:0c:0$i,$LAN_NET.10$i"); done
+  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --interface=br-lan --except-interface=lo --dhcp-authoritative \
+    --dhcp-range="$LAN_NET.100,$LAN_NET.199,255.255.255.0,12h" "${hosts[@]}" \
+    --dhcp-leasefile=/tmp/dhcp.leases --address=/upstream.lab/"$WAN_NET.2" --pid-file=/tmp/dnsmasq.pid \
+    --log-facility=- </dev/null >>"$LABDIR/dnsmasq.log" 2>&1 &
+  echo $! >"$LABDIR/dnsmasq.pid"
+
+  # The upstream HTTP server (bounded generated files; counts bytes sent and acknowledged per client IP).
+  setsid ip netns exec "$UP" node "$HERE/upstream-server.mjs" --port 80 \
+    </dev/null >>"$LABDIR/upstream.log" 2>&1 &
+  echo $! >"$LABDIR/upstream.pid"
+  wait_for 10 "the upstream HTTP server" ip netns exec "$UP" curl -sf --max-time 1 "http://127.0.0.1/ping"
+
+  # Clients lease their addresses before openNDS starts so it finds them in the leases file.
+  for ns in $CLIENTS; do
+    ip netns exec "$ns" busybox udhcpc -i eth0 -s "$HERE/udhcpc-hook.sh" -q -n -t 10 -T 1 >>"$LABDIR/udhcpc.log" 2>&1 ||
+      die "DHCP failed in $ns"
+  done
+
+  opennds_start "$LABDIR"
+
+  # sluice's `list ndsctl` is argv; one generated script keeps it to one element.
+  printf '#!/bin/sh\nexec %q %q "$@"\n' "$HERE/ndsctl-wrapper" "$LABDIR" >"$LABDIR/ndsctl"
+  chmod +x "$LABDIR/ndsctl"
+  trap - EXIT
+  log "lab $id up in $LABDIR"
+  echo "$LABDIR"
+}
+
+down() {
+  LABDIR=$1
+  local ns pid
+  [ -f "$LABDIR/lab.env" ] && . "$LABDIR/lab.env"
+  # openNDS first, gracefully, so it removes its firewall while the namespace still exists.
+  stop_pid "$LABDIR/opennds.pid"
+  for f in dnsmasq upstream anchor; do stop_pid "$LABDIR/$f.pid"; done
+  for ns in ${UP:-} ${RT:-} ${CLIENTS:-}; do
+    # Whatever else still runs in a lab namespace was started by this lab (curl loops, udhcpc, sluice children).
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  [ -n "${RT:-}" ] && rm -rf "/etc/netns/${RT:?}"
+  rm -rf "$LABDIR"
+  log "lab ${ID:-?} down"
+}
+
+cleanup_stale() {
+  local dir owner ns id
+  for dir in /tmp/sluice-e2e-*; do
+    [ -d "$dir" ] || continue
+    owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
+    if pid_alive "$owner"; then continue; fi
+    log "removing stale lab $dir"
+    down "$dir"
+  done
+  # Namespaces whose lab dir is already gone.
+  for ns in $(ip netns list | awk '{print $1}' | grep "^${PREFIX}[0-9a-f]\{6\}-" || true); do
+    id=${ns#"$PREFIX"}; id=${id%%-*}
+    [ -d "/tmp/sluice-e2e-$id" ] && continue
+    log "removing stale namespace $ns"
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/${ns:?}"
+  done
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  up) up "$@" ;;
+  down) down "${1:?lab dir}" ;;
+  cleanup-stale) cleanup_stale ;;
+  opennds-start) opennds_start "${1:?lab dir}" ;;
+  opennds-stop) opennds_stop "${1:?lab dir}" ;;
+  rt) load "${1:?lab dir}"; shift; rt "$@" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -68,6 +68,9 @@ export class UbusClient extends EventEmitter {
   private reconnectTimer: unknown;
   /** 'closed' after close()/destroy() (ERR_UBUS_CLOSED) vs after a lost connection without reconnect (ERR_UBUS_DISCONNECTED). */
   private closedByOwner = false;
+  /** Public operations started and not yet finished (close() waits for them). */
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
   private readonly link: ServerLink;
 
   private constructor(opts: UbusClientOptions) {
@@ -106,7 +109,16 @@ export class UbusClient extends EventEmitter {
   // ------------------------------------------------------------------------------------------ requests
 
   /** All objects (no path), one exact path, or a prefix ("a.*"). A path that matches nothing rejects with status 4. */
-  async lookup(path?: string): Promise<UbusObjectInfo[]> {
+  lookup(path?: string): Promise<UbusObjectInfo[]> {
+    return this.op(`lookup ${path ?? '*'}`, () => this.lookupObjects(path));
+  }
+
+  /** Object id of an exact path. ACLs can hide an object behind STATUS 0 with no DATA: that is NOT_FOUND too. */
+  lookupId(path: string): Promise<number> {
+    return this.op(`lookup ${path}`, () => this.resolveId(path));
+  }
+
+  private async lookupObjects(path: string | undefined): Promise<UbusObjectInfo[]> {
     const attrs: UbusAttrs = path === undefined ? {} : { objpath: path };
     const { status, replies } = await this.request(MsgType.LOOKUP, 0, attrs, `lookup ${path ?? '*'}`);
     if (status !== Status.OK) throw new UbusStatusError(status, `lookup ${path ?? '*'}`);
@@ -119,11 +131,10 @@ export class UbusClient extends EventEmitter {
     return out;
   }
 
-  /** Object id of an exact path. ACLs can hide an object behind STATUS 0 with no DATA: that is NOT_FOUND too. */
-  async lookupId(path: string): Promise<number> {
+  private async resolveId(path: string): Promise<number> {
     const cached = this.idCache.get(path);
     if (cached !== undefined) return cached;
-    const found = (await this.lookup(path)).find((o) => o.path === path);
+    const found = (await this.lookupObjects(path)).find((o) => o.path === path);
     if (found === undefined) throw new UbusStatusError(Status.NOT_FOUND, `lookup ${path}`);
     this.idCache.set(path, found.id);
     return found.id;
@@ -149,8 +160,12 @@ export class UbusClient extends EventEmitter {
    * The DATA messages of a call, undecoded beyond the codec (attrs.dataRaw keeps the exact body). `args` may be
    * a pre-encoded blobmsg table body. A non-zero status rejects with UbusStatusError.
    */
-  async callMessages(path: string | number, method: string, args: BlobmsgTable | Uint8Array = {}, opts: UbusCallOptions = {}): Promise<UbusMessage[]> {
+  callMessages(path: string | number, method: string, args: BlobmsgTable | Uint8Array = {}, opts: UbusCallOptions = {}): Promise<UbusMessage[]> {
     const what = `call ${String(path)} ${method}`;
+    return this.op(what, () => this.invokeMessages(what, path, method, args, opts));
+  }
+
+  private async invokeMessages(what: string, path: string | number, method: string, args: BlobmsgTable | Uint8Array, opts: UbusCallOptions): Promise<UbusMessage[]> {
     const body: UbusAttrs = args instanceof Uint8Array ? { dataRaw: args } : { data: args };
     const invoke = async (id: number): Promise<RequestResult> =>
       this.request(MsgType.INVOKE, id, { objid: id, method, ...body }, what, opts.timeoutMs);
@@ -159,11 +174,11 @@ export class UbusClient extends EventEmitter {
       result = await invoke(path);
     } else {
       const wasCached = this.idCache.has(path);
-      result = await invoke(await this.lookupId(path));
+      result = await invoke(await this.resolveId(path));
       if (result.status === Status.NOT_FOUND && wasCached) {
         // The object was re-registered under a new id since we cached it.
         this.idCache.delete(path);
-        result = await invoke(await this.lookupId(path));
+        result = await invoke(await this.resolveId(path));
       }
     }
     if (result.status !== Status.OK) throw new UbusStatusError(result.status, what, tablesOf(result.replies), result.replies);
@@ -171,8 +186,8 @@ export class UbusClient extends EventEmitter {
   }
 
   /** Sends an event through ubusd's event object (ubus send). Names starting with "ubus." are reserved (→ 6). */
-  async send(event: string, data: BlobmsgTable = {}): Promise<void> {
-    await this.eventCall('send', { id: event, data }, `send ${event}`);
+  send(event: string, data: BlobmsgTable = {}): Promise<void> {
+    return this.op(`send ${event}`, () => this.eventCall('send', { id: event, data }, `send ${event}`));
   }
 
   /**
@@ -190,7 +205,7 @@ export class UbusClient extends EventEmitter {
       for (const pattern of list) await this.eventCall('register', { object: id | 0, pattern }, `listen ${pattern}`);
       return id;
     });
-    await this.addRegistration(reg);
+    await this.op('listen', () => this.addRegistration(reg));
     return { remove: () => this.removeRegistration(reg, 'listen') };
   }
 
@@ -204,12 +219,12 @@ export class UbusClient extends EventEmitter {
       const id = await this.addAnonymousObject(`subscribe ${path}`);
       this.bind(reg, id);
       this.idCache.delete(path);
-      const target = await this.lookupId(path);
+      const target = await this.resolveId(path);
       const { status } = await this.request(MsgType.SUBSCRIBE, 0, { objid: id, target }, `subscribe ${path}`);
       if (status !== Status.OK) throw new UbusStatusError(status, `subscribe ${path}`);
       return id;
     });
-    await this.addRegistration(reg);
+    await this.op(`subscribe ${path}`, () => this.addRegistration(reg));
     return { remove: () => this.removeRegistration(reg, `subscribe ${path}`) };
   }
 
@@ -226,18 +241,23 @@ export class UbusClient extends EventEmitter {
       this.bind(reg, id);
       return id;
     });
-    await this.addRegistration(reg);
+    await this.op(`add object ${def.path}`, () => this.addRegistration(reg));
     return object;
   }
 
-  async ping(): Promise<void> {
-    const { status } = await this.request(MsgType.PING, 0, {}, 'ping');
-    if (status !== Status.OK) throw new UbusStatusError(status, 'ping');
+  ping(): Promise<void> {
+    return this.op('ping', async () => {
+      const { status } = await this.request(MsgType.PING, 0, {}, 'ping');
+      if (status !== Status.OK) throw new UbusStatusError(status, 'ping');
+    });
   }
 
   // ------------------------------------------------------------------------------------------ lifecycle
 
-  /** Waits for pending requests (each bounded by its timeout), then closes. Idempotent. */
+  /**
+   * Refuses new operations, lets the ones already started finish (each request bounded by its timeout), then
+   * closes the socket. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
     this.closedByOwner = true;
@@ -245,6 +265,7 @@ export class UbusClient extends EventEmitter {
       this.setState('closing');
       this.timers.clearTimeout(this.reconnectTimer);
     }
+    if (this.inflight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.conn?.close();
     this.finishClose();
   }
@@ -330,8 +351,21 @@ export class UbusClient extends EventEmitter {
 
   // ------------------------------------------------------------------------------------------ internals
 
+  /** Every public operation runs through here: refused once closing, counted so close() can wait for it. */
+  private async op<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') {
+      throw this.closedByOwner ? closedError(what) : disconnectedError(what);
+    }
+    this.inflight++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
   private readyConn(what: string): UbusConnection {
-    if (this.stateValue === 'closing' || (this.stateValue === 'closed' && this.closedByOwner)) throw closedError(what);
+    if (this.stateValue === 'closed' && this.closedByOwner) throw closedError(what);
     const conn = this.conn;
     if (conn === undefined || conn.state !== 'ready') throw disconnectedError(what);
     return conn;

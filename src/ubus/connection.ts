@@ -5,7 +5,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import {
-  MsgType, Status, UBUS_MAX_MSGLEN, UbusFrameReader, decodeHeader, decodeMessage, encodeMessage,
+  MsgType, Status, UBUS_MAX_MSGLEN, UbusCodecError, UbusFrameReader, decodeHeader, decodeMessage, encodeMessage,
 } from './codec/index.ts';
 import type { UbusAttrs, UbusMessage } from './codec/index.ts';
 import { UbusError, closedError, disconnectedError, timeoutError } from './errors.ts';
@@ -200,7 +200,16 @@ export class UbusConnection {
 
   /** Encodes and enforces UBUS_MAX_MSGLEN, which libubus also checks before sending (→ INVALID_ARGUMENT). */
   encode(msg: UbusMessage, what: string): Buffer {
-    const frame = encodeMessage(msg);
+    let frame: Buffer;
+    try {
+      frame = encodeMessage(msg);
+    } catch (err) {
+      // The codec refuses oversized messages itself; give that case our own code (anything else is ERR_UBUS_CODEC).
+      if (err instanceof UbusCodecError && / exceeds \d+$/.test(err.message)) {
+        throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT, `${what}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
     // UBUS_MAX_MSGLEN counts the blob (its 4-byte header included), not the 8-byte message header.
     if (frame.length - 8 > UBUS_MAX_MSGLEN) {
       throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT,

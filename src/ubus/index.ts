@@ -17,3 +17,5 @@ export { UbusError, UbusStatusError, statusText } from './errors.ts';
 export type { UbusErrorCode } from './errors.ts';
 export { runUbusCli } from './cli.ts';
 export type { UbusCliIo } from './cli.ts';
+export { UbusBroker, runUbusd } from './broker/index.ts';
+export type { RunUbusdIo, UbusBrokerOptions } from './broker/index.ts';

@@ -56,7 +56,9 @@ export class UbusBroker {
     try {
       await listenOn(server, opts.socketPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || opts.removeStale === false || (await isLive(opts.socketPath))) {
+      const stale = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && opts.removeStale !== false && isSocketFile(opts.socketPath)
+        && !(await isLive(opts.socketPath));
+      if (!stale) {
         throw new SluiceError('ERR_UBUS_BROKER_LISTEN', `cannot listen on ${opts.socketPath}: ${(err as Error).message}`, { cause: err });
       }
       unlinkSync(opts.socketPath);
@@ -164,6 +166,14 @@ function listenOn(server: Server, path: string): Promise<void> {
       resolve();
     });
   });
+}
+
+function isSocketFile(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** Whether something answers on an existing socket file (then it is not stale and must not be removed). */

@@ -221,7 +221,7 @@ export class JournalStore implements SessionStore {
       const auto = this.counters.journalBytes > this.compactBytes || this.counters.journalRecords > this.compactRecords;
       if (waiters.length === 0 && !auto) continue;
       try {
-        await this.compactNow(Math.max(this.now(), ...waiters.map((w) => w.now)));
+        await this.compactNow(waiters.length > 0 ? Math.max(...waiters.map((w) => w.now)) : this.now());
         for (const w of waiters) w.resolve();
       } catch (err) {
         const wrapped = err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', `journal compaction failed: ${String(err)}`, { cause: err });

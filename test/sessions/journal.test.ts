@@ -1,0 +1,218 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JournalStore } from '../../src/sessions/journal.ts';
+import { SessionManager } from '../../src/sessions/manager.ts';
+import type { PaymentRef } from '../../src/sessions/model.ts';
+import { isSluiceError } from '../../src/errors.ts';
+import { makeSession, openRecord } from './store-suite.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-journal-'));
+  dirs.push(dir);
+  return dir;
+}
+test.after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const journalFile = (dir: string): string => join(dir, readdirSync(dir).find((n) => /^sessions\.\d+\.journal$/.test(n))!);
+
+async function loadAt(dir: string) {
+  const store = new JournalStore({ dir });
+  const loaded = await store.load();
+  return { store, loaded };
+}
+
+test('journal lines are `crc32hex json`, bigints as decimal strings', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const s = makeSession({ allotment: 12345678901234567890n });
+  await store.append([openRecord(s)]);
+  await store.close();
+  const lines = readFileSync(journalFile(dir), 'utf8').split('\n');
+  assert.is(lines.at(-1), '', 'every record ends with a newline');
+  const [crc, json] = [lines[0]!.slice(0, 8), lines[0]!.slice(9)];
+  assert.match(crc, /^[0-9a-f]{8}$/);
+  const parsed = JSON.parse(json) as { t: string; s: { allotment: string } };
+  assert.is(parsed.t, 'open');
+  assert.is(parsed.s.allotment, '12345678901234567890');
+});
+
+test('a torn last record, cut at every byte offset, recovers the state before it', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const s = makeSession({ metric: 'seconds', allotment: 60n, expiresAt: 1_000_060_000 });
+  await store.append([openRecord(s)]);
+  await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3n, 4096n]] }]);
+  const before = statSync(journalFile(dir)).size;
+  await store.append([{ t: 'topup', id: s.id, add: 120n, keys: ['ref:x:last', 'idem:last'], payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 } }]);
+  await store.close();
+  const full = statSync(journalFile(dir)).size;
+  assert.ok(full > before + 50);
+  for (let cut = before; cut < full; cut++) {
+    const copy = tempDir();
+    cpSync(dir, copy, { recursive: true });
+    truncateSync(journalFile(copy), cut);
+    const { store: reopened, loaded } = await loadAt(copy);
+    const got = loaded.sessions.get(s.id)!;
+    assert.is(got.allotment, 60n, `cut at ${cut}`);
+    assert.is(got.bytes, 4096n, `cut at ${cut}`);
+    assert.not.ok(loaded.refs.has('idem:last'), `cut at ${cut}`);
+    assert.is(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'), cut > before, `cut at ${cut}`);
+    assert.is(statSync(journalFile(copy)).size, before, 'the torn tail is cut off the file');
+    // Appends after recovery land on a clean line boundary.
+    await reopened.append([{ t: 'usage', at: 10, entries: [[s.id, 5n, 8192n]] }]);
+    await reopened.close();
+    const again = await loadAt(copy);
+    assert.is(again.loaded.sessions.get(s.id)!.bytes, 8192n);
+    assert.equal(again.loaded.warnings, []);
+    await again.store.close();
+    rmSync(copy, { recursive: true, force: true });
+  }
+  const intact = await loadAt(dir);
+  assert.is(intact.loaded.sessions.get(s.id)!.allotment, 180n, 'the uncut file has the top-up');
+  await intact.store.close();
+});
+
+test('a corrupt record in the middle is reported, the records around it kept, and the file rewritten', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const [a, b, c] = [makeSession(), makeSession(), makeSession()];
+  await store.append([openRecord(a)]);
+  await store.append([openRecord(b)]);
+  await store.append([openRecord(c)]);
+  await store.close();
+  const path = journalFile(dir);
+  const text = readFileSync(path, 'utf8');
+  const secondLine = text.indexOf('\n') + 1;
+  const flip = secondLine + 40;
+  writeFileSync(path, text.slice(0, flip) + (text[flip] === '1' ? '2' : '1') + text.slice(flip + 1));
+  const { store: reopened, loaded } = await loadAt(dir);
+  const corrupt = loaded.warnings.find((w) => w.code === 'ERR_JOURNAL_CORRUPT');
+  assert.ok(corrupt, 'corruption reported');
+  assert.ok(loaded.sessions.has(a.id), 'earlier data kept');
+  assert.not.ok(loaded.sessions.has(b.id));
+  assert.ok(loaded.sessions.has(c.id), 'later acknowledged purchases kept');
+  assert.ok(readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')), 'a copy is kept for a post-mortem');
+  await reopened.append([openRecord(makeSession())]);
+  await reopened.close();
+  const again = await loadAt(dir);
+  assert.equal(again.loaded.warnings, [], 'the damage is gone after the rewrite');
+  assert.is(again.loaded.sessions.size, 3);
+  await again.store.close();
+});
+
+for (const step of ['snapshot-temp-written', 'snapshot-renamed', 'journal-switched'] as const) {
+  test(`a process killed mid-compaction (${step}) loses nothing and leaves no stray file in use`, async () => {
+    const dir = tempDir();
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), dir, step, '50'], { encoding: 'utf8' });
+    assert.is(child.signal, 'SIGKILL', child.stderr);
+    assert.not.match(child.stdout, 'compacted');
+    const ids = JSON.parse(child.stdout.split('\n')[0]!) as string[];
+    const { store, loaded } = await loadAt(dir);
+    assert.is(loaded.sessions.size, 50);
+    ids.forEach((id, i) => assert.is(loaded.sessions.get(id)!.used, BigInt(i + 1)));
+    assert.not.ok(existsSync(join(dir, 'sessions.snapshot.tmp')), 'the temp snapshot is ignored and removed');
+    assert.is(readdirSync(dir).filter((n) => n.endsWith('.journal')).length, 1, 'one journal in use');
+    await store.append([openRecord(makeSession())]);
+    await store.close();
+    const again = await loadAt(dir);
+    assert.is(again.loaded.sessions.size, 51);
+    await again.store.close();
+  });
+}
+
+test('a garbage temp snapshot left behind is ignored', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const s = makeSession();
+  await store.append([openRecord(s)]);
+  await store.compact(Date.now());
+  await store.close();
+  writeFileSync(join(dir, 'sessions.snapshot.tmp'), 'half a snaps');
+  const { store: reopened, loaded } = await loadAt(dir);
+  assert.ok(loaded.sessions.has(s.id));
+  assert.equal(loaded.warnings, []);
+  await reopened.close();
+});
+
+test('compaction runs by itself past the size threshold and the state survives it', async () => {
+  const dir = tempDir();
+  const store = new JournalStore({ dir, compactBytes: 2000 });
+  await store.load();
+  const sessions = Array.from({ length: 40 }, () => makeSession());
+  for (const s of sessions) await store.append([openRecord(s)]);
+  assert.ok(store.stats().compactions > 0);
+  assert.ok(store.stats().journalBytes <= 2000 + 1000);
+  await store.close();
+  const { store: reopened, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, 40);
+  await reopened.close();
+});
+
+const pay = (reference: string): PaymentRef => ({ method: 'x402', reference, amount: 100n, asset: 'USDC', at: Date.now() });
+
+test('200 concurrent activates are all durable, with fewer fsyncs than purchases, and all recovered', async () => {
+  const dir = tempDir();
+  const store = new JournalStore({ dir });
+  const manager = await SessionManager.open({ store });
+  const macs = Array.from({ length: 200 }, (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  const results = await Promise.all(macs.map((mac, i) => manager.activate({ mac, metric: 'bytes', allotment: 1_000_000n, payment: pay(`p${i}`) })));
+  assert.is(results.filter((r) => r.session.state === 'ACTIVE').length, 200);
+  assert.ok(store.stats().fsyncs < 200, `group commit: ${store.stats().fsyncs} fsyncs`);
+  await manager.close();
+  const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
+  assert.is(reopened.list({ state: 'ACTIVE' }).length, 200);
+  assert.equal(reopened.list().map((s) => s.mac).sort(), [...macs].sort());
+  await reopened.close();
+});
+
+test('a replayed payment reference or idempotency key is refused after a restart', async () => {
+  const dir = tempDir();
+  const manager = await SessionManager.open({ store: new JournalStore({ dir }) });
+  await manager.activate({ mac: '02:00:00:00:00:01', metric: 'seconds', allotment: 60n, payment: pay('once'), idempotencyKey: 'req-1' });
+  await manager.close();
+  const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
+  for (const attempt of [
+    { payment: pay('once') },
+    { payment: pay('other'), idempotencyKey: 'req-1' },
+  ]) {
+    try {
+      await reopened.activate({ mac: '02:00:00:00:00:02', metric: 'seconds', allotment: 60n, ...attempt });
+      assert.unreachable('replay accepted');
+    } catch (err) {
+      assert.ok(isSluiceError(err, 'ERR_PAYMENT_REPLAYED'), String(err));
+    }
+  }
+  assert.is(reopened.byMac('02:00:00:00:00:02'), null, 'nothing granted');
+  await reopened.close();
+});
+
+test('a failed journal write grants nothing, says no, and refuses further appends', async () => {
+  const dir = tempDir();
+  const store = new JournalStore({ dir });
+  const manager = await SessionManager.open({ store });
+  const started: string[] = [];
+  manager.on('started', (s) => started.push(s.id));
+  // Pull the file out from under the store: the next write fails like a dying flash chip would.
+  await (store as unknown as { handle: { close(): Promise<void> } }).handle.close();
+  for (const mac of ['02:00:00:00:00:0a', '02:00:00:00:00:0b']) {
+    try {
+      await manager.activate({ mac, metric: 'bytes', allotment: 10n, payment: pay(mac) });
+      assert.unreachable('purchase answered yes without a durable write');
+    } catch (err) {
+      assert.ok(isSluiceError(err, 'ERR_JOURNAL_WRITE'), String(err));
+    }
+    assert.is(manager.byMac(mac), null);
+  }
+  assert.equal(started, []);
+  assert.is(manager.stats().live, 0);
+  await manager.close();
+});
+
+test.run();

@@ -74,7 +74,7 @@ function runCommand(argv: readonly string[], timeoutMs: number, maxBytes: number
       finish({ ok: false, problem: err.code === 'ENOENT' ? 'unreachable' : 'failed', message: `cannot run ${file}: ${err.message}` });
     });
     child.on('close', (code, signal) => {
-      if (code === 0) finish({ ok: true, bytes: Buffer.concat(chunks, size) });
+      if (code === 0) finish({ ok: true, bytes: withSentinel(chunks, size) });
       else if (code === NDSCTL_BUSY) finish({ ok: false, problem: 'busy', message: 'ndsctl is busy (exit 4)' });
       else if (code === NDSCTL_CANNOT_CONNECT) finish({ ok: false, problem: 'unreachable', message: 'ndsctl cannot reach the portal (exit 3)' });
       else finish({ ok: false, problem: 'failed', message: `ndsctl json exited with ${code ?? signal}` });
@@ -102,10 +102,17 @@ function readSocket(path: string, timeoutMs: number, maxBytes: number): Promise<
       if (size > maxBytes) { finish({ ok: false, problem: 'failed', message: `output over ${maxBytes} bytes` }); return; }
       chunks.push(chunk);
     });
-    socket.on('end', () => finish({ ok: true, bytes: Buffer.concat(chunks, size) }));
+    socket.on('end', () => finish({ ok: true, bytes: withSentinel(chunks, size) }));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const unreachable = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
       finish({ ok: false, problem: unreachable ? 'unreachable' : 'failed', message: `${path}: ${err.message}` });
     });
   });
+}
+
+/** The scanner wants a '"' right after the snapshot (so its string loop needs no bounds check): leave room for it. */
+function withSentinel(chunks: Buffer[], size: number): Buffer {
+  const all = Buffer.concat(chunks, size + 1);
+  all[size] = 0x22;
+  return all.subarray(0, size);
 }

@@ -63,157 +63,213 @@ function equalsKey(buf: Uint8Array, start: number, end: number, key: Uint8Array)
 class Stop { constructor(readonly why: string, readonly at: number) {} }
 
 export function scanSnapshot(buf: Uint8Array, expected: Flavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+  const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
+  // hashing tokens on raw bytes is exact, and a quote always ends a string.
+  const escape = view.indexOf(0x5c);
+  if (escape >= 0) return { ok: false, why: 'escape in snapshot', at: escape };
   try {
-    return scan(buf, expected, sinkFor);
+    return scan(withSentinel(view), view.length, expected, sinkFor);
   } catch (err) {
     if (err instanceof Stop) return { ok: false, why: err.why, at: err.at };
     throw err;
   }
 }
 
-function scan(buf: Uint8Array, expected: Flavour | 'auto', sinkFor: SinkFor): ScanOutcome {
-  const n = buf.length;
-  let i = 0;
+function ws(buf: Uint8Array, i: number): number {
+  let c = buf[i];
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+  return i;
+}
+
+/** i is the first byte of a string's content; returns the closing quote's index. */
+function stringEnd(buf: Uint8Array, i: number, n: number): number {
+  // buf[n] is a quote (sentinel, see withSentinel): the loop stops without a bounds check per byte.
+  if (i > n) throw new Stop('truncated', n);
+  while (buf[i] !== 0x22) i++;
+  if (i >= n) throw new Stop('truncated', i);
+  return i;
+}
+
+/** i is at a value; returns the end of a plain number (digits, optional minus and fraction). */
+function numberEnd(buf: Uint8Array, i: number, n: number): number {
+  const start = i;
+  if (buf[i] === 0x2d) i++;
+  let c = buf[i];
+  const digits = i;
+  while (c !== undefined && c >= 0x30 && c <= 0x39) c = buf[++i];
+  if (i === digits) throw new Stop(i >= n ? 'truncated' : 'not a plain value', start);
+  if (c === 0x2e) {
+    const frac = ++i;
+    c = buf[i];
+    while (c !== undefined && c >= 0x30 && c <= 0x39) c = buf[++i];
+    if (i === frac) throw new Stop('bad number', i);
+  }
+  if (c === 0x65 || c === 0x45) throw new Stop('exponent', i);
+  if (i >= n) throw new Stop('truncated', i);
+  return i;
+}
+
+function unsigned(buf: Uint8Array, start: number, end: number, what: string): number {
+  if (end <= start || end - start > 15) throw new Stop(`bad ${what}`, start);
+  let v = 0;
+  for (let k = start; k < end; k++) {
+    const d = buf[k]! - 0x30;
+    if (d < 0 || d > 9) throw new Stop(`bad ${what}`, k);
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/** After a member: returns the index after a comma (more members) or -1 - index after the closing bracket. */
+function next(buf: Uint8Array, i: number, n: number, close: number): number {
+  i = ws(buf, i);
+  const c = buf[i];
+  if (c === 0x2c) return i + 1;
+  if (c === close) return -2 - i;
+  throw new Stop(i >= n ? 'truncated' : 'expected , or closing bracket', i);
+}
+
+function expect(buf: Uint8Array, i: number, n: number, c: number): number {
+  i = ws(buf, i);
+  if (i >= n || buf[i] !== c) throw new Stop(i >= n ? 'truncated' : `expected ${String.fromCharCode(c)}`, i);
+  return i + 1;
+}
+
+/** A string or plain number at i (after whitespace); returns [contentStart, contentEnd, indexAfter]. */
+function scalar(buf: Uint8Array, i: number, n: number, out: Int32Array): void {
+  i = ws(buf, i);
+  if (buf[i] === 0x22) {
+    if (i >= n) throw new Stop('truncated', i);
+    const end = stringEnd(buf, i + 1, n);
+    out[0] = i + 1; out[1] = end; out[2] = end + 1;
+  } else {
+    const end = numberEnd(buf, i, n);
+    out[0] = i; out[1] = end; out[2] = end;
+  }
+}
+
+/**
+ * The bytes followed by one '"' past the end. fetchSnapshot leaves that byte in the allocation; otherwise this copies.
+ */
+function withSentinel(view: Buffer): Buffer {
+  const n = view.length;
+  if (view.byteOffset + n < view.buffer.byteLength) {
+    const extended = Buffer.from(view.buffer, view.byteOffset, n + 1);
+    if (extended[n] === 0x22) return extended;
+  }
+  const copy = Buffer.allocUnsafe(n + 1);
+  view.copy(copy);
+  copy[n] = 0x22;
+  return copy;
+}
+
+/** buf holds the snapshot in [0, n) and a sentinel quote at n. */
+function scan(buf: Buffer, n: number, expected: Flavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+  const v = new Int32Array(3);
   let flavour: Flavour | undefined;
   let declared = -1;
   let clients = -1;
-
-  const ws = (): void => {
-    for (let c = buf[i]; c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = buf[++i]);
-  };
-  const expect = (c: number, what: string): void => {
-    ws();
-    if (i >= n) throw new Stop('truncated', i);
-    if (buf[i] !== c) throw new Stop(`expected ${what}`, i);
-    i++;
-  };
-  /** Positions i after the closing quote; returns the content's start (content ends at i - 1). */
-  const string = (): number => {
-    expect(0x22, 'string');
-    const start = i;
-    for (;;) {
-      if (i >= n) throw new Stop('truncated', i);
-      const c = buf[i]!;
-      if (c === 0x22) break;
-      if (c === 0x5c || c < 0x20) throw new Stop('escape or control character in string', i);
-      i++;
-    }
-    i++;
-    return start;
-  };
-  /** A plain JSON number or a string; returns [start, end) of the number/string content. */
-  const scalar = (): [number, number] => {
-    ws();
-    if (i >= n) throw new Stop('truncated', i);
-    if (buf[i] === 0x22) { const s = string(); return [s, i - 1]; }
-    const start = i;
-    if (buf[i] === 0x2d) i++;
-    let digits = 0;
-    for (let c = buf[i]; c !== undefined && c >= 0x30 && c <= 0x39; c = buf[++i]) digits++;
-    if (digits === 0) throw new Stop(i >= n ? 'truncated' : 'not a plain value', i);
-    if (buf[i] === 0x2e) { i++; let frac = 0; for (let c = buf[i]; c !== undefined && c >= 0x30 && c <= 0x39; c = buf[++i]) frac++; if (frac === 0) throw new Stop('bad number', i); }
-    if (buf[i] === 0x65 || buf[i] === 0x45) throw new Stop('exponent', i);
-    if (i >= n) throw new Stop('truncated', i);
-    return [start, i];
-  };
-  const unsigned = (start: number, end: number, what: string): number => {
-    if (end <= start || end - start > 15) throw new Stop(`bad ${what}`, start);
-    let v = 0;
-    for (let k = start; k < end; k++) {
-      const d = buf[k]! - 0x30;
-      if (d < 0 || d > 9) throw new Stop(`bad ${what}`, k);
-      v = v * 10 + d;
-    }
-    return v;
-  };
-  const setFlavour = (f: Flavour): void => {
-    if (flavour !== undefined && flavour !== f) throw new Stop('both formats', i);
-    if (expected !== 'auto' && expected !== f) throw new Stop(`not ${expected}`, i);
+  const setFlavour = (f: Flavour, at: number): void => {
+    if (flavour !== undefined && flavour !== f) throw new Stop('both formats', at);
+    if (expected !== 'auto' && expected !== f) throw new Stop(`not ${expected}`, at);
     flavour = f;
   };
-  const clientsObject = (): number => {
-    if (flavour === undefined) throw new Stop('clients before count', i);
-    const [kDown, kUp] = COUNTER_KEYS[flavour];
-    const sink = sinkFor(flavour);
-    let count = 0;
-    expect(0x7b, '{');
-    ws();
-    if (buf[i] === 0x7d) { i++; return 0; }
-    for (;;) {
-      const ms = string();
-      if (i - 1 - ms !== 17) throw new Stop('client key is not a MAC', ms);
-      let hi = 0;
-      let lo = 0;
-      for (let b = 0; b < 6; b++) {
-        const p = ms + b * 3;
-        const h = hexValue(buf[p]!);
-        const l = hexValue(buf[p + 1]!);
-        if (h < 0 || l < 0 || (b < 5 && buf[p + 2] !== 0x3a)) throw new Stop('client key is not a MAC', ms);
-        if (b < 2) hi = hi * 256 + h * 16 + l; else lo = lo * 256 + h * 16 + l;
-      }
-      expect(0x3a, ':');
-      expect(0x7b, '{');
-      let token = 0, state = 0, down = -1, up = -1, haveToken = false, haveState = false;
-      ws();
-      if (buf[i] !== 0x7d) {
-        for (;;) {
-          const ks = string();
-          const ke = i - 1;
-          expect(0x3a, ':');
-          const [vs, ve] = scalar();
-          const klen = ke - ks;
-          if (klen === kDown.length && equalsKey(buf, ks, ke, kDown)) { if (down >= 0) throw new Stop('duplicate field', ks); down = unsigned(vs, ve, 'download counter'); }
-          else if (klen === kUp.length && equalsKey(buf, ks, ke, kUp)) { if (up >= 0) throw new Stop('duplicate field', ks); up = unsigned(vs, ve, 'upload counter'); }
-          else if (klen === 5 && equalsKey(buf, ks, ke, K_TOKEN)) { if (haveToken) throw new Stop('duplicate field', ks); token = hashBytes(buf, vs, ve); haveToken = true; }
-          else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) { if (haveState) throw new Stop('duplicate field', ks); state = stateCode(buf, vs, ve); haveState = true; }
-          ws();
-          if (buf[i] === 0x2c) { i++; continue; }
-          if (buf[i] === 0x7d) break;
-          throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
-        }
-      }
-      i++;
-      if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
-      if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
-      count++;
-      ws();
-      if (buf[i] === 0x2c) { i++; continue; }
-      if (buf[i] === 0x7d) { i++; return count; }
-      throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
-    }
-  };
-  const stringArray = (): void => {
-    expect(0x5b, '[');
-    ws();
-    if (buf[i] === 0x5d) { i++; return; }
-    for (;;) {
-      string();
-      ws();
-      if (buf[i] === 0x2c) { i++; continue; }
-      if (buf[i] === 0x5d) { i++; return; }
-      throw new Stop(i >= n ? 'truncated' : 'expected , or ]', i);
-    }
-  };
 
-  expect(0x7b, '{');
+  let i = expect(buf, 0, n, 0x7b);
   for (;;) {
-    const ks = string();
-    const ke = i - 1;
-    expect(0x3a, ':');
-    if (equalsKey(buf, ks, ke, K_OPENNDS_COUNT)) { setFlavour('opennds'); const [s, e] = scalar(); declared = unsigned(s, e, 'client count'); }
-    else if (equalsKey(buf, ks, ke, K_NDS_COUNT)) { setFlavour('nodogsplash'); const [s, e] = scalar(); declared = unsigned(s, e, 'client count'); }
-    else if (equalsKey(buf, ks, ke, K_CLIENTS)) { if (clients >= 0) throw new Stop('duplicate clients', ks); clients = clientsObject(); }
-    else if (equalsKey(buf, ks, ke, K_TRUSTED_COUNT)) scalar();
-    else if (equalsKey(buf, ks, ke, K_TRUSTED)) stringArray();
-    else throw new Stop('unexpected top-level key', ks);
-    ws();
-    if (buf[i] === 0x2c) { i++; continue; }
-    if (buf[i] === 0x7d) { i++; break; }
-    throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
+    i = expect(buf, i, n, 0x22);
+    const ks = i;
+    const ke = stringEnd(buf, i, n);
+    i = expect(buf, ke + 1, n, 0x3a);
+    if (equalsKey(buf, ks, ke, K_OPENNDS_COUNT) || equalsKey(buf, ks, ke, K_NDS_COUNT)) {
+      setFlavour(ke - ks === K_OPENNDS_COUNT.length ? 'opennds' : 'nodogsplash', ks);
+      scalar(buf, i, n, v);
+      declared = unsigned(buf, v[0]!, v[1]!, 'client count');
+      i = v[2]!;
+    } else if (equalsKey(buf, ks, ke, K_CLIENTS)) {
+      if (clients >= 0) throw new Stop('duplicate clients', ks);
+      if (flavour === undefined) throw new Stop('clients before count', ks);
+      i = clientsObject(buf, i, n, flavour, sinkFor(flavour), v);
+      clients = v[0]!;
+    } else if (equalsKey(buf, ks, ke, K_TRUSTED_COUNT)) {
+      scalar(buf, i, n, v);
+      i = v[2]!;
+    } else if (equalsKey(buf, ks, ke, K_TRUSTED)) {
+      i = expect(buf, i, n, 0x5b);
+      i = ws(buf, i);
+      if (buf[i] === 0x5d) i++;
+      else for (;;) {
+        i = expect(buf, i, n, 0x22);
+        i = stringEnd(buf, i, n) + 1;
+        i = next(buf, i, n, 0x5d);
+        if (i < 0) { i = -2 - i + 1; break; }
+      }
+    } else {
+      throw new Stop('unexpected top-level key', ks);
+    }
+    i = next(buf, i, n, 0x7d);
+    if (i < 0) { i = -2 - i + 1; break; }
   }
-  ws();
+  i = ws(buf, i);
   if (i !== n) throw new Stop('bytes after the snapshot', i);
   if (flavour === undefined || declared < 0 || clients < 0) throw new Stop('no client count or list', i);
   if (declared !== clients) throw new Stop(`count ${clients} != declared ${declared}`, i);
   return { ok: true, flavour, clients, declared };
+}
+
+/** Reads the "clients" object at i; returns the index after it and leaves the client count in v[0]. */
+function clientsObject(buf: Buffer, i: number, n: number, flavour: Flavour, sink: ClientSink, v: Int32Array): number {
+  const [kDown, kUp] = COUNTER_KEYS[flavour];
+  const downLen = kDown.length;
+  const upLen = kUp.length;
+  let count = 0;
+  i = expect(buf, i, n, 0x7b);
+  i = ws(buf, i);
+  if (buf[i] === 0x7d) { v[0] = 0; return i + 1; }
+  for (;;) {
+    i = expect(buf, i, n, 0x22);
+    const ms = i;
+    const me = stringEnd(buf, i, n);
+    if (me - ms !== 17) throw new Stop('client key is not a MAC', ms);
+    let hi = 0;
+    let lo = 0;
+    for (let b = 0; b < 6; b++) {
+      const p = ms + b * 3;
+      const h = hexValue(buf[p]!);
+      const l = hexValue(buf[p + 1]!);
+      if (h < 0 || l < 0 || (b < 5 && buf[p + 2] !== 0x3a)) throw new Stop('client key is not a MAC', ms);
+      if (b < 2) hi = hi * 256 + h * 16 + l; else lo = lo * 256 + h * 16 + l;
+    }
+    i = expect(buf, me + 1, n, 0x3a);
+    i = expect(buf, i, n, 0x7b);
+    let token = 0, state = 0, down = -1, up = -1, haveToken = false, haveState = false;
+    i = ws(buf, i);
+    if (buf[i] === 0x7d) i++;
+    else for (;;) {
+      if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? 'truncated' : 'expected "', i);
+      const ks = i + 1;
+      const ke = stringEnd(buf, ks, n);
+      i = ke + 1;
+      if (buf[i] !== 0x3a) i = expect(buf, i, n, 0x3a); else i++;
+      let vs: number, ve: number;
+      if (buf[i] === 0x22 && i < n) { vs = i + 1; ve = stringEnd(buf, vs, n); i = ve + 1; }
+      else { scalar(buf, i, n, v); vs = v[0]!; ve = v[1]!; i = v[2]!; }
+      const klen = ke - ks;
+      if (klen === downLen && equalsKey(buf, ks, ke, kDown)) { if (down >= 0) throw new Stop('duplicate field', ks); down = unsigned(buf, vs, ve, 'download counter'); }
+      else if (klen === upLen && equalsKey(buf, ks, ke, kUp)) { if (up >= 0) throw new Stop('duplicate field', ks); up = unsigned(buf, vs, ve, 'upload counter'); }
+      else if (klen === 5 && equalsKey(buf, ks, ke, K_TOKEN)) { if (haveToken) throw new Stop('duplicate field', ks); token = hashBytes(buf, vs, ve); haveToken = true; }
+      else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) { if (haveState) throw new Stop('duplicate field', ks); state = stateCode(buf, vs, ve); haveState = true; }
+      let c = buf[i];
+      if (c !== 0x2c && c !== 0x7d) { i = ws(buf, i); c = buf[i]; }
+      if (c === 0x2c) { i = ws(buf, i + 1); continue; }
+      if (c === 0x7d) { i++; break; }
+      throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
+    }
+    if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
+    if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
+    count++;
+    i = next(buf, i, n, 0x7d);
+    if (i < 0) { v[0] = count; return -2 - i + 1; }
+  }
 }

@@ -300,6 +300,17 @@ test('well-framed messages with malformed attrs get INVALID_ARGUMENT and the cli
   assert.is((await c.request(MsgType.PING, {})).status.attrs.status, 0);
 });
 
+test('a client that half-closes after its request still gets the replies', async () => {
+  const c = await client();
+  for (let i = 0; i < 5; i++) await addObject(c, `obj.${i}`);
+  const seq = c.send(MsgType.LOOKUP, {});
+  c.socket.end();
+  const got: UbusMessage[] = [];
+  for (let i = 0; i < 6; i++) got.push(await c.next());
+  assert.equal(got.map((m) => [m.type, m.seq]), [...Array(5).fill([MsgType.DATA, seq]), [MsgType.STATUS, seq]]);
+  await c.waitClosed();
+});
+
 test('a client that disconnects mid-call: the late reply is dropped, nothing breaks', async () => {
   const server = await client();
   const caller = await client();

@@ -102,7 +102,8 @@ export class UbusBroker {
     const conn: Conn = { id: 0, socket, reader: new UbusFrameReader() };
     socket.on('error', () => this.drop(conn, null)); // EPIPE/ECONNRESET: the peer is gone, nothing to report
     socket.on('close', () => this.drop(conn, null));
-    socket.on('end', () => this.drop(conn, null));
+    // EOF from the peer: what was already queued for it still goes out (ubusd flushes its tx queue first).
+    socket.on('end', () => this.drop(conn, null, true));
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     this.core.connect((id) => {
       conn.id = id;
@@ -141,14 +142,18 @@ export class UbusBroker {
     conn.socket.write(frame);
   }
 
-  private drop(conn: Conn, reason: string | null): void {
+  private drop(conn: Conn, reason: string | null, flush = false): void {
+    const close = (): void => {
+      if (flush) conn.socket.end();
+      else conn.socket.destroy();
+    };
     if (!this.conns.has(conn.id)) {
-      conn.socket.destroy();
+      close();
       return;
     }
     this.conns.delete(conn.id);
     if (reason) this.opts.log?.(`ubus broker: dropping client ${hex(conn.id)}: ${reason}`);
-    conn.socket.destroy();
+    close();
     this.core.disconnect(conn.id);
   }
 }

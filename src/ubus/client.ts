@@ -3,13 +3,17 @@
  * libubus-style auto-reconnect (new client id, every object/listener/subscription registered again).
  */
 import { EventEmitter } from 'node:events';
-import { MsgType, Status, UBUS_DEFAULT_SOCKET, UBUS_SYSTEM_OBJECT_EVENT } from './codec/index.ts';
+import { MsgType, Status, UBUS_DEFAULT_SOCKET } from './codec/index.ts';
 import type { BlobmsgTable, UbusAttrs, UbusMessage, UbusSignature } from './codec/index.ts';
 import { UbusConnection, realTimers } from './connection.ts';
 import type { RequestResult, Timers } from './connection.ts';
-import { UbusError, UbusStatusError, closedError, disconnectedError } from './errors.ts';
-import { ObjectDispatcher, ServedObject, signatureOf, tablesOf } from './server.ts';
-import type { Served, ServerLink, UbusObjectDef, UbusObjectHandle } from './server.ts';
+import { UbusStatusError, closedError, disconnectedError } from './errors.ts';
+import { Registry } from './registry.ts';
+import type { UbusRemovable } from './registry.ts';
+import { tablesOf } from './server.ts';
+import type { UbusObjectDef, UbusObjectHandle } from './server.ts';
+
+export type { UbusRemovable } from './registry.ts';
 
 export type UbusClientState = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 
@@ -40,18 +44,6 @@ export interface UbusCallOptions {
   timeoutMs?: number;
 }
 
-export interface UbusRemovable {
-  remove(): Promise<void>;
-}
-
-/** Something registered with ubusd that has to be registered again after a reconnect. */
-interface Registration {
-  /** (Re-)registers on the current connection; returns the new object id. */
-  register(): Promise<number>;
-  id: number;
-  served: Served;
-}
-
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class UbusClient extends EventEmitter {
@@ -61,8 +53,7 @@ export class UbusClient extends EventEmitter {
   private readonly timeoutMs: number;
   private readonly reconnectDelays: { min: number; max: number } | undefined;
   private readonly timers: Timers;
-  private readonly dispatcher: ObjectDispatcher;
-  private readonly registrations = new Set<Registration>();
+  private readonly registry: Registry;
   /** path → object id; an INVOKE answered NOT_FOUND drops the entry and looks the path up once more. */
   private readonly idCache = new Map<string, number>();
   private reconnectTimer: unknown;
@@ -71,7 +62,6 @@ export class UbusClient extends EventEmitter {
   /** Public operations started and not yet finished (close() waits for them). */
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
-  private readonly link: ServerLink;
 
   private constructor(opts: UbusClientOptions) {
     super();
@@ -81,13 +71,17 @@ export class UbusClient extends EventEmitter {
     const r = opts.reconnect;
     this.reconnectDelays = r === undefined || r === false ? undefined
       : { min: (r === true ? undefined : r.minDelayMs) ?? 100, max: (r === true ? undefined : r.maxDelayMs) ?? 5_000 };
-    this.link = {
+    this.registry = new Registry({
       request: (type, peer, attrs, what) => this.request(type, peer, attrs, what),
       post: (msg, what) => this.readyConn(what).post(msg, what),
       warn: (err) => this.emit('warning', err),
-      removeObject: (id, what) => this.removeObjectById(id, what),
-    };
-    this.dispatcher = new ObjectDispatcher(this.link);
+      // remove() after close() is a no-op: the registry is empty by then.
+      removeObject: (id, what) => this.registry.removeObject(id, what),
+      resolveId: (path) => this.resolveId(path),
+      forgetId: (path) => this.idCache.delete(path),
+      connected: () => this.stateValue !== 'closed' && this.conn?.state === 'ready',
+      emit: (event, ...args) => this.emit(event, ...args),
+    });
   }
 
   static async connect(opts: UbusClientOptions = {}): Promise<UbusClient> {
@@ -187,7 +181,7 @@ export class UbusClient extends EventEmitter {
 
   /** Sends an event through ubusd's event object (ubus send). Names starting with "ubus." are reserved (→ 6). */
   send(event: string, data: BlobmsgTable = {}): Promise<void> {
-    return this.op(`send ${event}`, () => this.eventCall('send', { id: event, data }, `send ${event}`));
+    return this.op(`send ${event}`, () => this.registry.eventCall('send', { id: event, data }, `send ${event}`));
   }
 
   /**
@@ -197,52 +191,20 @@ export class UbusClient extends EventEmitter {
   async listen(patterns: string | string[], onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
     const list = typeof patterns === 'string' ? [patterns] : [...patterns];
     if (list.length === 0) list.push('*');
-    const reg = this.newRegistration({ kind: 'listener', onEvent }, async () => {
-      const id = await this.addAnonymousObject('listen');
-      this.bind(reg, id);
-      // The register call wants the object id as INT32 even above 2^31 (ubusd rejects INT64): `| 0` keeps the
-      // u32 bit pattern in a signed int32, which the codec writes as INT32.
-      for (const pattern of list) await this.eventCall('register', { object: id | 0, pattern }, `listen ${pattern}`);
-      return id;
-    });
-    await this.op('listen', () => this.addRegistration(reg));
-    return { remove: () => this.removeRegistration(reg, 'listen') };
+    return this.op(`listen ${list.join(' ')}`, () => this.registry.listen(list, onEvent));
   }
 
-  /** Subscribes to an object's notifications. If the object goes away the client emits 'unsubscribed' (path). */
+  /**
+   * Subscribes to an object's notifications (rejects with status 4 if it does not exist). When the object goes
+   * away the client emits 'unsubscribed' (path) and re-attaches, emitting 'resubscribed', once it is back.
+   */
   async subscribe(path: string, onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
-    const reg = this.newRegistration({
-      kind: 'subscriber',
-      onNotify,
-      onUnsubscribe: () => this.emit('unsubscribed', path),
-    }, async () => {
-      const id = await this.addAnonymousObject(`subscribe ${path}`);
-      this.bind(reg, id);
-      this.idCache.delete(path);
-      const target = await this.resolveId(path);
-      const { status } = await this.request(MsgType.SUBSCRIBE, 0, { objid: id, target }, `subscribe ${path}`);
-      if (status !== Status.OK) throw new UbusStatusError(status, `subscribe ${path}`);
-      return id;
-    });
-    await this.op(`subscribe ${path}`, () => this.addRegistration(reg));
-    return { remove: () => this.removeRegistration(reg, `subscribe ${path}`) };
+    return this.op(`subscribe ${path}`, () => this.registry.subscribe(path, onNotify));
   }
 
   /** Registers an object with methods. Handlers see only their policy's keys (see server.ts). */
-  async addObject(def: UbusObjectDef): Promise<UbusObjectHandle> {
-    const object = new ServedObject(def, 0, this.link);
-    const reg = this.newRegistration({ kind: 'object', object }, async () => {
-      const what = `add object ${def.path}`;
-      const { status, replies } = await this.request(MsgType.ADD_OBJECT, 0, { objpath: def.path, signature: signatureOf(def) }, what);
-      const id = replies[0]?.attrs.objid;
-      if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
-      object.id = id;
-      object.subscriberCount = 0;
-      this.bind(reg, id);
-      return id;
-    });
-    await this.op(`add object ${def.path}`, () => this.addRegistration(reg));
-    return object;
+  addObject(def: UbusObjectDef): Promise<UbusObjectHandle> {
+    return this.op(`add object ${def.path}`, () => this.registry.addObject(def));
   }
 
   ping(): Promise<void> {
@@ -282,8 +244,7 @@ export class UbusClient extends EventEmitter {
 
   private finishClose(): void {
     if (this.stateValue === 'closed') return;
-    this.dispatcher.byId.clear();
-    this.registrations.clear();
+    this.registry.clear();
     this.setState('closed');
   }
 
@@ -299,7 +260,7 @@ export class UbusClient extends EventEmitter {
       socketPath: this.socketPath,
       connectTimeoutMs: this.timeoutMs > 0 ? Math.min(this.timeoutMs, 10_000) : 10_000,
       timers: this.timers,
-      onObjectMessage: (msg: UbusMessage, conn: UbusConnection) => this.dispatcher.dispatch(msg, conn),
+      onObjectMessage: (msg: UbusMessage, conn: UbusConnection) => this.registry.dispatcher.dispatch(msg, conn),
       onClose: (conn, err) => this.onConnectionClosed(conn, err),
       onWarning: (err) => this.emit('warning', err),
     });
@@ -337,15 +298,8 @@ export class UbusClient extends EventEmitter {
     }
     this.conn = conn;
     this.idCache.clear();
-    this.dispatcher.byId.clear();
-    for (const reg of [...this.registrations]) {
-      try {
-        await reg.register();
-      } catch (err) {
-        if (conn.state !== 'ready') return; // dropped again: onConnectionClosed has scheduled the next attempt
-        this.emit('warning', new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: re-registration after reconnect failed', { cause: err }));
-      }
-    }
+    // If the new connection drops meanwhile, onConnectionClosed has already scheduled the next attempt.
+    await this.registry.reRegisterAll(() => conn === this.conn && conn.state === 'ready');
     if (conn === this.conn && conn.state === 'ready' && this.stateValue === 'reconnecting') this.setState('ready');
   }
 
@@ -383,54 +337,5 @@ export class UbusClient extends EventEmitter {
       return Promise.reject(err);
     }
     return conn.request(type, peer, attrs, timeoutMs, what);
-  }
-
-  private async eventCall(method: 'send' | 'register', data: BlobmsgTable, what: string): Promise<void> {
-    const id = UBUS_SYSTEM_OBJECT_EVENT;
-    const { status } = await this.request(MsgType.INVOKE, id, { objid: id, method, data }, what);
-    if (status !== Status.OK) throw new UbusStatusError(status, what);
-  }
-
-  private async addAnonymousObject(what: string): Promise<number> {
-    const { status, replies } = await this.request(MsgType.ADD_OBJECT, 0, {}, what);
-    const id = replies[0]?.attrs.objid;
-    if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
-    return id;
-  }
-
-  private newRegistration(served: Served, register: () => Promise<number>): Registration {
-    return { id: 0, served, register };
-  }
-
-  private bind(reg: Registration, id: number): void {
-    reg.id = id;
-    this.dispatcher.byId.set(id, reg.served);
-  }
-
-  private async addRegistration(reg: Registration): Promise<void> {
-    try {
-      await reg.register();
-    } catch (err) {
-      // A half-made registration (object added, pattern refused) must not linger on the bus.
-      if (reg.id !== 0) await this.dropObject(reg.id).catch(() => undefined);
-      throw err;
-    }
-    this.registrations.add(reg);
-  }
-
-  private async removeRegistration(reg: Registration, what: string): Promise<void> {
-    if (!this.registrations.delete(reg)) return;
-    await this.dropObject(reg.id, what);
-  }
-
-  private async removeObjectById(id: number, what: string): Promise<void> {
-    for (const reg of this.registrations) if (reg.id === id) return this.removeRegistration(reg, what);
-  }
-
-  private async dropObject(id: number, what = 'remove'): Promise<void> {
-    this.dispatcher.byId.delete(id);
-    if (this.stateValue !== 'ready') return; // ubusd forgot it with the old connection
-    const { status } = await this.request(MsgType.REMOVE_OBJECT, 0, { objid: id }, what);
-    if (status !== Status.OK && status !== Status.NOT_FOUND) throw new UbusStatusError(status, what);
   }
 }

@@ -34,7 +34,7 @@ function sessionToJson(s: Session): Record<string, unknown> {
 function toJson(line: JournalLine): unknown {
   switch (line.t) {
     case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
-    case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys };
+    case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: line.used.toString(), bytes: line.bytes.toString() };
     case 'usage': return { t: 'usage', at: line.at, u: line.entries.map(([id, used, bytes]) => [id, used.toString(), bytes.toString()]) };
     case 'snap': return line;
@@ -105,7 +105,7 @@ function fromJson(v: unknown): JournalLine {
   const o = obj(v);
   switch (o['t']) {
     case 'open': return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
-    case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']) };
+    case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']), at: int(o['at']) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
       cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: big(o['used']), bytes: big(o['bytes']),

@@ -147,11 +147,11 @@ export class SessionManager {
         existing = undefined;
       }
     }
-    if (existing) return this.topUp(existing, g, keys);
+    if (existing) return this.topUp(existing, g, keys, now);
     return this.create(g, keys, now);
   }
 
-  private async topUp(existing: Session, g: ValidGrant, keys: string[]): Promise<{ session: Session; toppedUp: boolean }> {
+  private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
     if (existing.metric !== g.metric) {
       throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
         `${g.mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${g.metric}`,
@@ -162,7 +162,7 @@ export class SessionManager {
       throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
     }
     const id = existing.id;
-    for (const k of keys) this.reg.refs.set(k, g.payment.at);
+    for (const k of keys) this.reg.refs.set(k, now);
     existing.allotment += g.allotment;
     if (existing.expiresAt !== null) {
       existing.expiresAt += Number(g.allotment) * 1000;
@@ -170,7 +170,7 @@ export class SessionManager {
     }
     existing.payments.push({ ...g.payment });
     try {
-      await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys }]);
+      await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys, at: now }]);
     } catch (err) {
       for (const k of keys) this.reg.refs.delete(k);
       const current = this.reg.sessions.get(id);
@@ -210,7 +210,7 @@ export class SessionManager {
       payments: [{ ...g.payment }],
     };
     this.reg.install(session);
-    for (const k of keys) this.reg.refs.set(k, g.payment.at);
+    for (const k of keys) this.reg.refs.set(k, now);
     try {
       await this.store.append([{ t: 'open', session: { ...copySession(session), state: 'ACTIVE' }, keys }]);
     } catch (err) {

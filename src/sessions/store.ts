@@ -4,7 +4,7 @@
  *
  * Records (bigints stay bigint here; the journal encodes them as decimal strings):
  *   open   a new session, in full, with the payment keys it consumed        (durable before resolve)
- *   topup  allotment added to a session + the payment + its keys            (durable before resolve)
+ *   topup  allotment added to a session + the payment + its keys + when     (durable before resolve)
  *   end    final state, cause, time and usage of a session
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  */
@@ -13,7 +13,7 @@ import type { EndCause, PaymentRef, Session } from './model.ts';
 import type { SluiceError } from '../errors.ts';
 
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
-export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[] }
+export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
 export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: bigint; bytes: bigint }
 export interface UsageRecord { t: 'usage'; at: number; entries: Array<[id: string, used: bigint, bytes: bigint]> }
 export type StoreRecord = OpenRecord | TopupRecord | EndRecord | UsageRecord;
@@ -69,12 +69,11 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
   switch (record.t) {
     case 'open': {
       state.sessions.set(record.session.id, copySession(record.session));
-      const at = record.session.payments[0]?.at ?? record.session.createdAt;
-      for (const key of record.keys) state.refs.set(key, at);
+      for (const key of record.keys) state.refs.set(key, record.session.createdAt);
       return;
     }
     case 'topup': {
-      for (const key of record.keys) state.refs.set(key, record.payment.at);
+      for (const key of record.keys) state.refs.set(key, record.at);
       const session = state.sessions.get(record.id);
       if (!session) return;
       session.allotment += record.add;

@@ -50,7 +50,7 @@ test('a torn last record, cut at every byte offset, recovers the state before it
   await store.append([openRecord(s)]);
   await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3n, 4096n]] }]);
   const before = statSync(journalFile(dir)).size;
-  await store.append([{ t: 'topup', id: s.id, add: 120n, keys: ['ref:x:last', 'idem:last'], payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 } }]);
+  await store.append([{ t: 'topup', id: s.id, add: 120n, keys: ['ref:x:last', 'idem:last'], at: 9, payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 } }]);
   await store.close();
   const full = statSync(journalFile(dir)).size;
   assert.ok(full > before + 50);

@@ -63,7 +63,7 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     const time = makeSession({ metric: 'seconds', allotment: 600n, expiresAt: T0 + 600_000, user: 'alice' });
     const data = makeSession({ allotment: (1n << 70n) + 3n });
     await ctx.store.append([openRecord(time), openRecord(data)]);
-    await ctx.store.append([{ t: 'topup', id: time.id, add: 300n, keys: ['ref:x:1', 'idem:k1'], payment: { method: 'x', reference: '1', amount: 123456789012345678901234567890n, asset: 'USDC', steps: 3n, at: T0 + 5 } }]);
+    await ctx.store.append([{ t: 'topup', id: time.id, add: 300n, keys: ['ref:x:1', 'idem:k1'], at: T0 + 5, payment: { method: 'x', reference: '1', amount: 123456789012345678901234567890n, asset: 'USDC', steps: 3n, at: T0 + 5 } }]);
     await ctx.store.append([{ t: 'usage', at: T0 + 10, entries: [[data.id, 5000n, 5000n], [time.id, 10n, 777n]] }]);
     await ctx.store.append([{ t: 'end', id: data.id, state: 'EXPIRED', cause: 'data-limit', at: T0 + 20, used: (1n << 70n) + 9n, bytes: (1n << 70n) + 9n }]);
     const loaded = await reopen(ctx);
@@ -144,7 +144,7 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
       const at = i === 0 ? T0 - 7_200_000 : T0 - 60_000 + i;
       await ctx.store.append([openRecord(s), { t: 'end', id: s.id, state: 'TERMINATED', cause: 'admin', at, used: 0n, bytes: 0n }]);
     }
-    await ctx.store.append([{ t: 'topup', id: live.id, add: 1n, keys: ['idem:old'], payment: { method: 'x', reference: 'old', amount: 1n, asset: 'A', at: T0 - 2 * 86_400_000 } }]);
+    await ctx.store.append([{ t: 'topup', id: live.id, add: 1n, keys: ['idem:old'], at: T0 - 2 * 86_400_000, payment: { method: 'x', reference: 'old', amount: 1n, asset: 'A', at: T0 - 2 * 86_400_000 } }]);
     await ctx.store.compact(T0);
     const loaded = await reopen(ctx, { endedMax: 3, endedMaxAgeMs: 3_600_000, refsMaxAgeMs: 86_400_000 });
     assert.ok(loaded.sessions.has(live.id), 'a live session is never dropped, however old');

@@ -1,0 +1,310 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isSluiceError } from '../../src/errors.ts';
+import { FakeTime, settle } from './fake-time.ts';
+import { CountingStore, mac, payment, setup } from './helpers.ts';
+
+async function rejects(promise: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isSluiceError(err, code), `expected ${code}, got ${String(err)}`);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test('time sessions end with time-limit within 1 s of their deadline, from a single armed timer', async () => {
+  const { time, manager, events } = await setup();
+  const sessions = [];
+  for (let i = 0; i < 60; i++) {
+    const { session } = await manager.activate({ mac: mac(i), metric: 'seconds', allotment: BigInt(30 + ((i * 37) % 90)), payment: payment() });
+    sessions.push(session);
+  }
+  assert.is(time.pending(), 1, 'one timer for 60 sessions');
+  const start = time.now();
+  for (const s of [...sessions].sort((a, b) => a.expiresAt! - b.expiresAt!)) {
+    await time.advance(s.expiresAt! - 1 - time.now());
+    assert.is(manager.get(s.id)!.state, 'ACTIVE', 'not before its deadline');
+    assert.ok(time.pending() <= 1);
+    await time.advance(1000);
+    const ended = manager.get(s.id)!;
+    assert.is(ended.state, 'EXPIRED');
+    assert.is(ended.endCause, 'time-limit');
+    assert.ok(ended.endedAt! - s.expiresAt! < 1000 && ended.endedAt! >= s.expiresAt!);
+    assert.is(ended.used, s.allotment, 'a time session used all of its seconds');
+  }
+  assert.ok(time.now() - start < 130_000);
+  assert.is(events.ended.length, 60);
+  assert.is(new Set(events.ended).size, 60, 'each ended exactly once');
+  assert.is(time.pending(), 0, 'no timer left once nothing is scheduled');
+  await manager.close();
+});
+
+test('a top-up extends a time session: same id, start kept, expiry moved, topup event, no second start', async () => {
+  const { time, manager, events } = await setup();
+  const { session } = await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment() });
+  await time.advance(30_000);
+  const topped = await manager.activate({ mac: '02-00-00-00-00-01', metric: 'seconds', allotment: 60n, payment: payment() });
+  assert.ok(topped.toppedUp);
+  assert.is(topped.session.id, session.id);
+  assert.is(topped.session.startedAt, session.startedAt);
+  assert.is(topped.session.allotment, 120n);
+  assert.is(topped.session.expiresAt, session.startedAt! + 120_000);
+  assert.is(topped.session.used, 30n);
+  assert.is(topped.session.payments.length, 2);
+  assert.equal(events.started, [session.id]);
+  assert.equal(events.topup, [session.id]);
+  await time.advance(89_000);
+  assert.is(manager.get(session.id)!.state, 'ACTIVE', 'still open after the original deadline');
+  await time.advance(1000);
+  assert.is(manager.get(session.id)!.endCause, 'time-limit');
+  assert.is(time.pending(), 0);
+  await manager.close();
+});
+
+test('a data top-up keeps usage and grows the allotment; a metric mismatch is refused clearly', async () => {
+  const { manager } = await setup();
+  const { session } = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment() });
+  manager.applyUsage([[mac(2), 600]]);
+  const topped = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment() });
+  assert.is(topped.session.id, session.id);
+  assert.is(topped.session.used, 600n);
+  assert.is(topped.session.allotment, 2000n);
+  await rejects(manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment() }), 'ERR_SESSION_METRIC_MISMATCH');
+  assert.is(manager.get(session.id)!.allotment, 2000n, 'the refused purchase changed nothing');
+  await manager.close();
+});
+
+test('data sessions end with data-limit at their allotment; usage is never negative', async () => {
+  const { manager, events } = await setup();
+  const { session } = await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 10_000n, payment: payment() });
+  assert.equal(manager.applyUsage([[mac(3), 4000], [mac(3), -5000], [mac(3), 1.5], [mac(3), Number.NaN]]), []);
+  assert.is(manager.get(session.id)!.used, 4000n);
+  assert.is(manager.stats().rejectedDeltas, 3);
+  assert.equal([...manager.activeDataSessions()], [{ id: session.id, mac: mac(3), remainingBytes: 6000 }]);
+  const ended = manager.applyUsage([[mac(3), 6500], [mac(99), 100]]);
+  assert.is(ended.length, 1);
+  assert.is(ended[0]!.endCause, 'data-limit');
+  assert.is(ended[0]!.state, 'EXPIRED');
+  assert.is(ended[0]!.used, 10_500n, 'the overshoot is counted, not forgiven');
+  assert.equal(events.ended, [session.id]);
+  assert.equal(manager.applyUsage([[mac(3), 100]]), [], 'no usage after the end');
+  assert.is(manager.get(session.id)!.used, 10_500n);
+  assert.equal([...manager.activeDataSessions()], []);
+  await manager.close();
+});
+
+test('time sessions count bytes for accounting but are not ended by them', async () => {
+  const { manager } = await setup();
+  const { session } = await manager.activate({ mac: mac(4), metric: 'seconds', allotment: 600n, payment: payment() });
+  assert.equal(manager.applyUsage([['02:00:00:00:00:04', 5_000_000_000]]), []);
+  assert.is(manager.get(session.id)!.bytes, 5_000_000_000n);
+  assert.is(manager.get(session.id)!.state, 'ACTIVE');
+  await manager.close();
+});
+
+test('device limit: a user on a new device ends their oldest session first', async () => {
+  const { time, manager, events } = await setup({ limits: { maxDevicesPerUser: 2 } });
+  const a = await manager.activate({ mac: mac(10), user: 'alice', metric: 'seconds', allotment: 600n, payment: payment() });
+  await time.advance(1000);
+  const b = await manager.activate({ mac: mac(11), user: 'alice', metric: 'seconds', allotment: 600n, payment: payment() });
+  await time.advance(1000);
+  await manager.activate({ mac: mac(20), user: 'bob', metric: 'seconds', allotment: 600n, payment: payment() });
+  const c = await manager.activate({ mac: mac(12), user: 'alice', metric: 'bytes', allotment: 1000n, payment: payment() });
+  assert.is(manager.get(a.session.id)!.endCause, 'device-limit');
+  assert.is(manager.get(a.session.id)!.state, 'TERMINATED');
+  assert.is(manager.get(b.session.id)!.state, 'ACTIVE');
+  assert.is(manager.get(c.session.id)!.state, 'ACTIVE');
+  assert.is(events.ended.indexOf(a.session.id), 0);
+  assert.ok(events.started.indexOf(c.session.id) > -1);
+  assert.is(manager.list({ user: 'alice', state: 'ACTIVE' }).length, 2);
+  // A top-up on a device already counted is not a new device.
+  await manager.activate({ mac: mac(11), user: 'alice', metric: 'seconds', allotment: 60n, payment: payment() });
+  assert.is(manager.list({ user: 'alice', state: 'ACTIVE' }).length, 2);
+  manager.configure({ limits: { maxDevicesPerUser: 1 } });
+  const d = await manager.activate({ mac: mac(13), user: 'alice', metric: 'seconds', allotment: 60n, payment: payment() });
+  assert.equal(manager.list({ user: 'alice', state: 'ACTIVE' }).map((s) => s.id), [d.session.id]);
+  assert.is(manager.list({ user: 'bob', state: 'ACTIVE' }).length, 1, 'other users are untouched');
+  await manager.close();
+});
+
+test('two causes racing end a session exactly once', async () => {
+  const { time, manager, events } = await setup();
+  const data = await manager.activate({ mac: mac(30), metric: 'bytes', allotment: 100n, payment: payment() });
+  const [admin, limit] = [manager.end(data.session.id, 'admin'), manager.applyUsage([[mac(30), 500]])];
+  assert.equal(limit, []);
+  assert.is((await admin)!.endCause, 'admin');
+  assert.is(await manager.end(data.session.id, 'portal-lost'), null, 'ending an ended session is a no-op');
+  const timed = await manager.activate({ mac: mac(31), metric: 'seconds', allotment: 10n, payment: payment() });
+  await time.advance(9_999);
+  const racing = Promise.all([manager.end(timed.session.id, 'disconnect'), time.advance(2000)]);
+  await racing;
+  assert.is(manager.get(timed.session.id)!.endCause, 'disconnect');
+  assert.equal(events.ended, [data.session.id, timed.session.id]);
+  assert.is(await manager.end('no-such-session', 'admin'), null);
+  await rejects(manager.end(timed.session.id, 'bogus' as never), 'ERR_INVALID_END_CAUSE');
+  await manager.close();
+});
+
+test('endUser ends every live session of a user (pc-logout)', async () => {
+  const { manager } = await setup();
+  await manager.activate({ mac: mac(40), user: 'carol', metric: 'seconds', allotment: 60n, payment: payment() });
+  await manager.activate({ mac: mac(41), user: 'carol', metric: 'bytes', allotment: 60n, payment: payment() });
+  await manager.activate({ mac: mac(42), user: 'dave', metric: 'bytes', allotment: 60n, payment: payment() });
+  const ended = await manager.endUser('carol', 'pc-logout');
+  assert.is(ended.length, 2);
+  assert.ok(ended.every((s) => s.endCause === 'pc-logout' && s.state === 'TERMINATED'));
+  assert.is(manager.list({ state: 'ACTIVE' }).length, 1);
+  assert.equal(await manager.endUser('carol'), []);
+  await manager.close();
+});
+
+test('usage reaches the store only at checkpoints, then on close', async () => {
+  const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
+  const { session } = await manager.activate({ mac: mac(50), metric: 'bytes', allotment: 10n ** 12n, payment: payment() });
+  const afterPurchase = store.count();
+  for (let second = 1; second <= 299; second++) {
+    manager.applyUsage([[mac(50), 1000]]);
+    await time.advance(1000);
+  }
+  assert.is(store.count(), afterPurchase, 'no write while usage flows between checkpoints');
+  manager.applyUsage([[mac(50), 1000]]);
+  await time.advance(1000);
+  assert.is(store.count('usage'), 1, 'one checkpoint after the interval');
+  for (let second = 1; second <= 120; second++) {
+    manager.applyUsage([[mac(50), 1000]]);
+    await time.advance(1000);
+  }
+  assert.is(store.count('usage'), 1);
+  await time.advance(600_000);
+  assert.is(store.count('usage'), 2, 'the pending usage is written once the interval is up');
+  await time.advance(600_000);
+  assert.is(store.count('usage'), 2, 'no checkpoint when nothing changed');
+  manager.applyUsage([[mac(50), 5]]);
+  await manager.close();
+  await manager.close();
+  assert.is(store.count('usage'), 3, 'close writes the last checkpoint');
+  const reopened = await setup({ store: new CountingStore(store.inner) });
+  assert.is(reopened.manager.get(session.id)!.used, 300_000n + 120_000n + 5n);
+  await reopened.manager.close();
+});
+
+test('recovery: time spent while down ends sessions; data sessions resume from the last checkpoint', async () => {
+  const store = new CountingStore();
+  const first = await setup({ store, checkpointIntervalMs: 60_000 });
+  const short = await first.manager.activate({ mac: mac(60), metric: 'seconds', allotment: 120n, payment: payment() });
+  const long = await first.manager.activate({ mac: mac(61), metric: 'seconds', allotment: 3600n, payment: payment() });
+  const data = await first.manager.activate({ mac: mac(62), metric: 'bytes', allotment: 1_000_000n, payment: payment() });
+  const full = await first.manager.activate({ mac: mac(63), metric: 'bytes', allotment: 1000n, payment: payment() });
+  first.manager.applyUsage([[mac(62), 4000], [mac(63), 999]]);
+  await first.time.advance(60_000);
+  first.manager.applyUsage([[mac(62), 7000]]);
+  // Power cut: no close(). 10 minutes pass.
+  const time = new FakeTime(first.time.now() + 600_000);
+  const second = await setup({ store: new CountingStore(store.inner), time });
+  assert.equal(second.recovery.ended.map((s) => [s.id, s.endCause]), [[short.session.id, 'time-limit']]);
+  assert.is(second.manager.get(short.session.id)!.state, 'EXPIRED');
+  assert.is(second.manager.get(long.session.id)!.state, 'ACTIVE');
+  assert.is(second.manager.get(long.session.id)!.expiresAt, long.session.expiresAt);
+  assert.is(second.manager.get(data.session.id)!.used, 4000n, 'usage after the last checkpoint is lost, earlier kept');
+  assert.is(second.manager.get(full.session.id)!.used, 999n);
+  assert.is(time.pending(), 1, 'the surviving time session is scheduled');
+  await time.advance(long.session.expiresAt! - time.now());
+  assert.is(second.manager.get(long.session.id)!.endCause, 'time-limit');
+  await rejects(second.manager.activate({ mac: mac(64), metric: 'bytes', allotment: 1n, payment: short.session.payments[0]! }), 'ERR_PAYMENT_REPLAYED');
+  await second.manager.close();
+});
+
+test('nobody hears "yes" before the purchase is durable: PENDING until then, no usage, no start event', async () => {
+  const { store, manager, events } = await setup();
+  store.hold = true;
+  const purchase = manager.activate({ mac: mac(70), metric: 'bytes', allotment: 1000n, payment: payment() });
+  await settle();
+  const pending = manager.byMac(mac(70))!;
+  assert.is(pending.state, 'PENDING');
+  assert.equal(events.started, []);
+  assert.equal(manager.applyUsage([[mac(70), 5000]]), []);
+  assert.is(manager.byMac(mac(70))!.used, 0n);
+  // A second purchase for the same MAC while the first is being written tops it up.
+  const second = manager.activate({ mac: mac(70), metric: 'bytes', allotment: 500n, payment: payment() });
+  await settle();
+  store.release();
+  const [a, b] = await Promise.all([purchase, second]);
+  assert.is(a.session.state, 'ACTIVE');
+  assert.ok(b.toppedUp);
+  assert.is(b.session.allotment, 1500n);
+  assert.equal(events.started, [a.session.id]);
+  assert.equal(events.topup, [a.session.id]);
+  await manager.close();
+});
+
+test('a purchase on a spent session that has not ended yet starts a new session', async () => {
+  const { time, manager } = await setup({ maxSleepMs: 30_000 });
+  const { session } = await manager.activate({ mac: mac(80), metric: 'seconds', allotment: 10n, payment: payment() });
+  // The wall clock jumps 1 h ahead (NTP at boot): the deadline passed but the monotonic timer has not fired.
+  time.jumpWall(3_600_000);
+  const next = await manager.activate({ mac: mac(80), metric: 'seconds', allotment: 10n, payment: payment() });
+  assert.not.ok(next.toppedUp);
+  assert.is.not(next.session.id, session.id);
+  assert.is(manager.get(session.id)!.endCause, 'time-limit');
+  await manager.close();
+});
+
+test('clock jumps: forward ends due sessions within maxSleepMs; backward never ends early', async () => {
+  const { time, manager } = await setup({ maxSleepMs: 30_000 });
+  const a = await manager.activate({ mac: mac(90), metric: 'seconds', allotment: 3600n, payment: payment() });
+  time.jumpWall(2 * 3_600_000);
+  await time.advance(30_000);
+  assert.is(manager.get(a.session.id)!.endCause, 'time-limit');
+  const b = await manager.activate({ mac: mac(91), metric: 'seconds', allotment: 120n, payment: payment() });
+  time.jumpWall(-60_000);
+  await time.advance(120_000);
+  assert.is(manager.get(b.session.id)!.state, 'ACTIVE', 'the wall clock says 60 s are left');
+  await time.advance(60_000);
+  assert.is(manager.get(b.session.id)!.endCause, 'time-limit');
+  await manager.close();
+});
+
+test('bad grants, limits and a closed manager are refused with codes', async () => {
+  const { manager } = await setup({ limits: { maxSessions: 1 } });
+  await rejects(manager.activate({ mac: 'nope', metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_INVALID_MAC');
+  await rejects(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 0n, payment: payment() }), 'ERR_INVALID_AMOUNT');
+  await rejects(manager.activate({ mac: mac(1), metric: 'seconds', allotment: 10n ** 12n, payment: payment() }), 'ERR_INVALID_AMOUNT');
+  await rejects(manager.activate({ mac: mac(1), metric: 'hours' as never, allotment: 1n, payment: payment() }), 'ERR_INVALID_GRANT');
+  await rejects(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: { method: 'x' } as never }), 'ERR_INVALID_GRANT');
+  await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: payment() });
+  await rejects(manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSION_LIMIT');
+  await manager.close();
+  await rejects(manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSIONS_CLOSED');
+  assert.equal(manager.applyUsage([[mac(1), 1]]), []);
+});
+
+test('a throwing listener is reported and does not stop other listeners', async () => {
+  const { manager, events } = await setup();
+  manager.on('started', () => {
+    throw new Error('sink broke');
+  });
+  const { session } = await manager.activate({ mac: mac(5), metric: 'bytes', allotment: 1n, payment: payment() });
+  assert.equal(events.started, [session.id]);
+  assert.equal(events.warning, ['ERR_LISTENER']);
+  await manager.close();
+});
+
+test('byMac shows the live session, else the most recent end; list filters', async () => {
+  const { time, manager } = await setup();
+  const first = await manager.activate({ mac: mac(6), metric: 'bytes', allotment: 10n, payment: payment() });
+  manager.applyUsage([[mac(6), 10]]);
+  await time.advance(1000);
+  assert.is(manager.byMac('02:00:00:00:00:06')!.endCause, 'data-limit');
+  const second = await manager.activate({ mac: mac(6), metric: 'seconds', allotment: 10n, payment: payment() });
+  assert.is(manager.byMac(mac(6))!.id, second.session.id);
+  await manager.end(second.session.id, 'admin');
+  assert.is(manager.byMac(mac(6))!.id, second.session.id);
+  assert.equal(manager.list({ mac: '02-00-00-00-00-06' }).map((s) => s.id), [first.session.id, second.session.id]);
+  assert.equal(manager.list({ state: 'EXPIRED' }).map((s) => s.id), [first.session.id]);
+  assert.is(manager.byMac(mac(7)), null);
+  await manager.close();
+});
+
+test.run();

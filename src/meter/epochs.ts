@@ -14,7 +14,7 @@
 import {
   type CounterTable, FLAG_PRESENT, FLOAT_STRIDE, F_C_DOWN, F_C_UP, F_P_DOWN, F_P_UP, growTable, HEADER_INTS,
   H_COMMITTED_TICK, H_SLOT_COUNT, INT_STRIDE, I_C_FLAGS, I_C_TICK, I_C_TOKEN, I_MAC_HI, I_MAC_LO, I_P_FLAGS, I_P_TICK,
-  I_P_TOKEN, tableCapacity,
+  I_P_TOKEN, tableCapacity, tableId,
 } from './table.ts';
 
 /** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
@@ -38,6 +38,7 @@ export interface TickDeltas {
 
 export class EpochAccountant {
   private table: CounterTable | undefined;
+  private attachedId = 0;
   private ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private floats: Float64Array<ArrayBufferLike> = new Float64Array(0);
   /** mac (48-bit number) → slot; a cache of what the table holds, rebuilt whenever this thread sees a new table. */
@@ -59,10 +60,12 @@ export class EpochAccountant {
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
   attach(table: CounterTable): void {
-    if (this.table !== undefined && this.table.ints === table.ints && this.table.floats === table.floats) {
+    const id = tableId(table);
+    if (this.table !== undefined && this.attachedId === id) {
       this.indexNewSlots();
       return;
     }
+    this.attachedId = id;
     this.table = table;
     this.ints = new Int32Array(table.ints);
     this.floats = new Float64Array(table.floats);
@@ -219,6 +222,7 @@ export class EpochAccountant {
       // if this tick never commits.
       const next = growTable(this.table!, slot + 1);
       this.table = next;
+      this.attachedId = tableId(next);
       this.ints = new Int32Array(next.ints);
       this.floats = new Float64Array(next.floats);
       this.grown = true;

@@ -12,7 +12,7 @@
  * same bytes from the last committed reading: nothing is lost, nothing is counted twice.
  *
  * Layout (one Int32 and one Float64 SharedArrayBuffer per table generation; growth makes a new generation):
- *   ints[0..HEADER_INTS)               header: committedTick, slotCount
+ *   ints[0..HEADER_INTS)               header: committedTick, slotCount, tableId
  *   ints[HEADER_INTS + slot*INT_STRIDE] macHi(16 bits) macLo(32 bits) cTick cFlags cToken pTick pFlags pToken
  *   floats[slot*FLOAT_STRIDE]           cDown cUp pDown pUp   (bytes, exact integers below 2^53)
  * flags: bit 0 = present in that snapshot, bits 1..3 = portal state code (STATE_CODES).
@@ -21,6 +21,9 @@
 export const HEADER_INTS = 4;
 export const H_COMMITTED_TICK = 0;
 export const H_SLOT_COUNT = 1;
+/** Random id of a table generation: a SharedArrayBuffer arrives in a worker as a new object every task, so threads
+ *  recognise "the same table" by this id, not by identity. */
+export const H_TABLE_ID = 2;
 
 export const INT_STRIDE = 8;
 export const I_MAC_HI = 0;
@@ -61,10 +64,20 @@ export interface CounterTable {
 
 export function createTable(capacity: number): CounterTable {
   const slots = Math.max(16, Math.ceil(capacity));
-  return {
+  const table = {
     ints: new SharedArrayBuffer((HEADER_INTS + slots * INT_STRIDE) * 4),
     floats: new SharedArrayBuffer(slots * FLOAT_STRIDE * 8),
   };
+  new Int32Array(table.ints)[H_TABLE_ID] = newTableId();
+  return table;
+}
+
+function newTableId(): number {
+  return (Math.random() * 0x7fffffff) | 1;
+}
+
+export function tableId(table: CounterTable): number {
+  return Atomics.load(new Int32Array(table.ints, 0, HEADER_INTS), H_TABLE_ID);
 }
 
 export function tableCapacity(table: CounterTable): number {
@@ -74,7 +87,10 @@ export function tableCapacity(table: CounterTable): number {
 /** A bigger generation holding a copy of every slot and the header. */
 export function growTable(table: CounterTable, minCapacity: number): CounterTable {
   const next = createTable(Math.max(minCapacity, tableCapacity(table) * 2));
-  new Int32Array(next.ints).set(new Int32Array(table.ints));
+  const ints = new Int32Array(next.ints);
+  const id = ints[H_TABLE_ID]!;
+  ints.set(new Int32Array(table.ints));
+  ints[H_TABLE_ID] = id;
   new Float64Array(next.floats).set(new Float64Array(table.floats));
   return next;
 }

@@ -1,0 +1,344 @@
+/**
+ * The usage engine's main-thread half: schedules ticks, hands each to the worker pool (which fetches and scans the
+ * snapshot itself), commits the shared table, applies the deltas of paying clients to their sessions, and reports.
+ *
+ * Billing rules (docs/performance.md, "Baseline"):
+ *  - Only data sessions are billed; a delta for a MAC without an active data session is dropped.
+ *  - A delta covers (previous committed tick, this tick]. It is billed only if the previous tick was dispatched at or
+ *    after the session's start, so bytes before a purchase are never billed. `sessionStarted(mac)` asks for a tick at
+ *    once, so the bytes forgiven after a purchase are one fetch's worth, not one poll interval's.
+ *  - The table is committed before the deltas are applied: if applying throws, those bytes are lost rather than ever
+ *    counted twice.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Flavour } from './scan.ts';
+import { createPoolRunner } from './pool.ts';
+import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
+import { MeterStatsRecorder, type MeterStats } from './stats.ts';
+import { createTable, TableView, type CounterTable } from './table.ts';
+import type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
+
+export interface MeterOptions {
+  /** Where the worker fetches snapshots: `{kind:'command', argv: main.ndsctl}` or `{kind:'socket', path}`. */
+  source: TaskSource;
+  /** `main.portal`: 'auto' detects the format per snapshot. */
+  flavour?: Flavour | 'auto';
+  /** `main.poll_interval`. */
+  pollIntervalMs: number;
+  /** `main.ndsctl_timeout`: bound on one fetch (busy retries included). Default 5000. */
+  fetchTimeoutMs?: number;
+  /** Adaptive precision never ticks more often than this. Default 200 ms. */
+  minIntervalMs?: number;
+  sessions: SessionsPort;
+  /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
+  portal?: ExclusivePort;
+  /** Pool settings (ignored when `runner` is given). */
+  workers?: number;
+  workerPath?: string | URL;
+  workerExecArgv?: string[];
+  runner?: UsageTaskRunner;
+  clock?: () => number;
+  timers?: Timers;
+  /** Initial table capacity (clients); it grows on demand. */
+  initialCapacity?: number;
+  /** A paying client seen unauthenticated is reported for re-opening at most this often. Default 5000. */
+  reopenBackoffMs?: number;
+  /** Sessions younger than this are not judged gone/closed: their gate may still be opening. Default fetchTimeoutMs. */
+  newSessionGraceMs?: number;
+  /** One batch per tick with every billed data session. */
+  onUsage?: (batch: UsageReport[]) => void;
+  /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
+  onPayingClientNeedsGate?: (mac: string) => void;
+  /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
+  onTick?: (report: TickReport) => void;
+  onError?: (err: SluiceError) => void;
+}
+
+export interface TickReport {
+  tick: number;
+  ok: boolean;
+  skipped?: SkipReason;
+  message?: string;
+  clients: number;
+  usage: UsageReport[];
+  /** Paying clients present but not authenticated: re-open (same calls as onPayingClientNeedsGate). */
+  reopen: string[];
+  /** Paying clients absent from the portal (portal-lost grace applies); `goneSince(mac)` says since when. */
+  gone: string[];
+  /** Deltas of clients without an active data session, dropped. */
+  dropped: number;
+  /** Deltas of sessions whose previous reading predates their start, dropped (the purchase baseline). */
+  baselined: number;
+  durationMs: number;
+  fetchMs: number;
+  /** Delay chosen for the next tick (shorter than poll_interval when a session is about to run out). */
+  nextInMs: number;
+}
+
+type State = 'idle' | 'running' | 'closing' | 'closed';
+
+export class Meter {
+  private state: State = 'idle';
+  private readonly runner: UsageTaskRunner;
+  private readonly clock: () => number;
+  private readonly timers: Timers;
+  private readonly fetchTimeoutMs: number;
+  private readonly minIntervalMs: number;
+  private readonly reopenBackoffMs: number;
+  private readonly graceMs: number;
+  private table: CounterTable;
+  private view: TableView;
+  private readonly fetchSignal = new SharedArrayBuffer(4);
+  private readonly slotMacs: string[] = [];
+  private readonly macToSlot = new Map<string, number>();
+  private readonly goneAt = new Map<string, number>();
+  private readonly reopenedAt = new Map<string, number>();
+  private readonly statsRecorder = new MeterStatsRecorder();
+  private seq = 0;
+  private lastCommittedDispatchAt: number | undefined;
+  private timer: unknown;
+  private running: Promise<TickReport> | undefined;
+  private again = false;
+  private lastFetchMs = 0;
+
+  constructor(private readonly options: MeterOptions) {
+    this.runner = options.runner ?? createPoolRunner({
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
+      ...(options.workerPath === undefined ? {} : { workerPath: options.workerPath }),
+      ...(options.workerExecArgv === undefined ? {} : { execArgv: options.workerExecArgv }),
+    });
+    this.clock = options.clock ?? Date.now;
+    this.timers = options.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.fetchTimeoutMs = options.fetchTimeoutMs ?? 5000;
+    this.minIntervalMs = options.minIntervalMs ?? 200;
+    this.reopenBackoffMs = options.reopenBackoffMs ?? 5000;
+    this.graceMs = options.newSessionGraceMs ?? this.fetchTimeoutMs;
+    this.table = createTable(options.initialCapacity ?? 1024);
+    this.view = new TableView(this.table);
+  }
+
+  /** Starts ticking: the first tick runs at once. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'running';
+    this.schedule(0);
+  }
+
+  /** Ticks as soon as possible (after the tick in flight, if any). */
+  requestTick(): void {
+    if (this.state !== 'running') return;
+    if (this.running) { this.again = true; return; }
+    this.schedule(0);
+  }
+
+  /**
+   * A data session just became ACTIVE for this MAC (after its gate opened): tick now, so the base reading of its
+   * billing is taken right away. Top-ups need no call.
+   */
+  sessionStarted(_mac: string): void {
+    this.requestTick();
+  }
+
+  /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
+  goneSince(mac: string): number | undefined {
+    return this.goneAt.get(mac.toLowerCase());
+  }
+
+  stats(): MeterStats {
+    return this.statsRecorder.snapshot(this.view.slotCount);
+  }
+
+  /** Stops ticking and waits for the tick in flight, then stops the worker threads. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.timers.clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    await this.runner.close();
+    this.state = 'closed';
+  }
+
+  /** Stops at once; a tick in flight is abandoned (uncommitted, so nothing is lost for a later meter on this table). */
+  async destroy(): Promise<void> {
+    this.state = 'closed';
+    this.timers.clearTimeout(this.timer);
+    await this.runner.destroy();
+  }
+
+  /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
+  tick(): Promise<TickReport> {
+    if (this.running) return this.running.then(() => this.tick());
+    const run = this.runTick().finally(() => { this.running = undefined; });
+    this.running = run;
+    return run;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timers.clearTimeout(this.timer);
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      void this.tick().then((report) => {
+        if (this.state !== 'running') return;
+        if (this.again) { this.again = false; this.schedule(0); }
+        else this.schedule(report.nextInMs);
+      });
+    }, delayMs);
+  }
+
+  private async runTick(): Promise<TickReport> {
+    const tick = ++this.seq;
+    const started = performance.now();
+    const task: UsageTask = {
+      tick,
+      table: this.table,
+      source: this.options.source,
+      flavour: this.options.flavour ?? 'auto',
+      timeoutMs: this.fetchTimeoutMs,
+      fetchSignal: this.fetchSignal,
+    };
+    let dispatchAt = this.clock();
+    let result: UsageResult;
+    try {
+      result = await this.dispatch(task, (at) => { dispatchAt = at; });
+    } catch (err) {
+      const error = toSluiceError(err, 'ERR_METER_WORKER');
+      this.options.onError?.(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
+      result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
+    }
+    const report = result.ok ? this.apply(result, dispatchAt) : this.skip(result);
+    report.durationMs = performance.now() - started;
+    this.statsRecorder.recordTick(report, this.clock(), result.ok ? result : undefined);
+    this.options.onTick?.(report);
+    return report;
+  }
+
+  /** Runs the task; with a portal queue, holds it only until the worker reports the fetch finished. */
+  private async dispatch(task: UsageTask, onDispatch: (at: number) => void): Promise<UsageResult> {
+    const portal = this.options.portal;
+    if (portal === undefined || task.source.kind === 'inline') {
+      onDispatch(this.clock());
+      return this.runner.run(task);
+    }
+    let result: Promise<UsageResult> | undefined;
+    await portal.runExclusive(async () => {
+      const cell = new Int32Array(this.fetchSignal);
+      Atomics.store(cell, 0, 0);
+      onDispatch(this.clock());
+      result = this.runner.run(task);
+      const settled = result.then(() => undefined, () => undefined);
+      const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })
+        .waitAsync(cell, 0, 0, this.fetchTimeoutMs * 2);
+      await Promise.race([settled, waiter.async ? waiter.value : undefined]);
+    });
+    return result!;
+  }
+
+  private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
+    return {
+      tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [],
+      dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, nextInMs: this.options.pollIntervalMs,
+    };
+  }
+
+  private apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number): TickReport {
+    if (result.table) {
+      this.table = result.table;
+      this.view = new TableView(result.table);
+    }
+    this.syncSlots();
+    this.view.commit(result.tick);
+    const since = this.lastCommittedDispatchAt;
+    this.lastCommittedDispatchAt = dispatchAt;
+    this.lastFetchMs = result.fetchMs;
+
+    const sessions = new Map<string, MeteredSession>();
+    for (const s of this.options.sessions.activeSessions()) sessions.set(s.mac.toLowerCase(), s);
+
+    const billed: Array<readonly [string, number]> = [];
+    const usage: UsageReport[] = [];
+    let dropped = 0;
+    let baselined = 0;
+    let nextInMs = this.options.pollIntervalMs;
+    const elapsed = since === undefined ? 0 : dispatchAt - since;
+    const deltas = result.deltas;
+    for (let k = 0; k < result.count; k++) {
+      const mac = this.slotMacs[deltas[k * 3]!]!;
+      const session = sessions.get(mac);
+      if (session === undefined || session.metric !== 'bytes') { dropped++; continue; }
+      if (since === undefined || since < session.startedAt) { baselined++; continue; }
+      const down = deltas[k * 3 + 1]!;
+      const up = deltas[k * 3 + 2]!;
+      const bytes = down + up;
+      billed.push([mac, bytes]);
+      const usedBytes = session.usedBytes + bytes;
+      const remainingBytes = Math.max(0, session.allotmentBytes - usedBytes);
+      usage.push({
+        mac, sessionId: session.id, deltaBytes: bytes, deltaDownloadBytes: down, deltaUploadBytes: up,
+        usedBytes, allotmentBytes: session.allotmentBytes, remainingBytes, exhausted: remainingBytes === 0,
+      });
+      // Adaptive precision: at this session's current rate, when will it run out? Tick a fetch-time before that.
+      if (remainingBytes > 0 && elapsed > 0) {
+        const msLeft = (remainingBytes / bytes) * elapsed - this.lastFetchMs;
+        if (msLeft < nextInMs) nextInMs = msLeft;
+      }
+    }
+    nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, nextInMs));
+    if (billed.length > 0) {
+      try {
+        this.options.sessions.applyUsage(billed);
+      } catch (err) {
+        this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+      }
+      this.options.onUsage?.(usage);
+    }
+
+    const { reopen, gone } = this.checkGates(sessions.values(), result.tick, dispatchAt);
+    for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
+    return {
+      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, dropped, baselined,
+      durationMs: 0, fetchMs: result.fetchMs, nextInMs,
+    };
+  }
+
+  /** Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen). */
+  private checkGates(sessions: Iterable<MeteredSession>, tick: number, dispatchAt: number): { reopen: string[]; gone: string[] } {
+    const reopen: string[] = [];
+    const gone: string[] = [];
+    const now = this.clock();
+    const paying = new Set<string>();
+    for (const session of sessions) {
+      const mac = session.mac.toLowerCase();
+      paying.add(mac);
+      if (session.startedAt > dispatchAt - this.graceMs) continue;
+      const slot = this.macToSlot.get(mac);
+      const seen = slot === undefined ? undefined : this.view.observation(slot, tick);
+      if (seen === undefined || !seen.present) {
+        if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
+        gone.push(mac);
+        continue;
+      }
+      this.goneAt.delete(mac);
+      if (seen.state === 'Preauthenticated') {
+        const last = this.reopenedAt.get(mac);
+        if (last === undefined || now - last >= this.reopenBackoffMs) {
+          this.reopenedAt.set(mac, now);
+          reopen.push(mac);
+        }
+      } else {
+        this.reopenedAt.delete(mac);
+      }
+    }
+    for (const mac of this.goneAt.keys()) if (!paying.has(mac)) this.goneAt.delete(mac);
+    for (const mac of this.reopenedAt.keys()) if (!paying.has(mac)) this.reopenedAt.delete(mac);
+    return { reopen, gone };
+  }
+
+  private syncSlots(): void {
+    const count = this.view.slotCount;
+    for (let slot = this.slotMacs.length; slot < count; slot++) {
+      const mac = this.view.mac(slot);
+      this.slotMacs.push(mac);
+      this.macToSlot.set(mac, slot);
+    }
+  }
+}

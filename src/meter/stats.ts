@@ -1,0 +1,92 @@
+/** The engine's figures for `ubus call sluice stats` (field names are the reply's, snake_case). */
+import type { TickReport } from './meter.ts';
+import type { SkipReason, UsageResult } from './task.ts';
+
+export interface MeterStats {
+  ticks: number;
+  ticks_ok: number;
+  /** Skipped snapshots by reason (busy, timeout, unreachable, failed, truncated, invalid-number, invalid-json, …). */
+  skipped: Partial<Record<SkipReason, number>>;
+  /** Clients in the last good snapshot. */
+  clients: number;
+  /** Distinct MACs in the counter table. */
+  clients_tracked: number;
+  tick_ms_last: number;
+  tick_ms_p50: number;
+  tick_ms_p90: number;
+  fetch_ms_last: number;
+  snapshot_bytes_last: number;
+  /** Milliseconds since the epoch of the last tick's end (0 before the first). */
+  last_tick_at: number;
+  /** Snapshots the scanner handed to JSON.parse. */
+  fallbacks: number;
+  new_epochs: number;
+  flavour: string;
+  next_tick_in_ms: number;
+}
+
+const WINDOW = 128;
+
+export class MeterStatsRecorder {
+  private ticks = 0;
+  private ok = 0;
+  private readonly skipped: Partial<Record<SkipReason, number>> = {};
+  private clients = 0;
+  private readonly durations: number[] = [];
+  private lastDuration = 0;
+  private lastFetch = 0;
+  private lastBytes = 0;
+  private lastAt = 0;
+  private fallbacks = 0;
+  private newEpochs = 0;
+  private flavour = 'unknown';
+  private nextIn = 0;
+
+  recordTick(report: TickReport, now: number, result: Extract<UsageResult, { ok: true }> | undefined): void {
+    this.ticks++;
+    this.lastDuration = report.durationMs;
+    this.lastFetch = report.fetchMs;
+    this.lastAt = now;
+    this.nextIn = report.nextInMs;
+    this.durations.push(report.durationMs);
+    if (this.durations.length > WINDOW) this.durations.shift();
+    if (report.skipped !== undefined) {
+      this.skipped[report.skipped] = (this.skipped[report.skipped] ?? 0) + 1;
+      return;
+    }
+    this.ok++;
+    this.clients = report.clients;
+    if (result) {
+      this.lastBytes = result.snapshotBytes;
+      if (result.fallback) this.fallbacks++;
+      this.newEpochs += result.newEpochs;
+      this.flavour = result.flavour;
+    }
+  }
+
+  snapshot(tracked: number): MeterStats {
+    const sorted = [...this.durations].sort((a, b) => a - b);
+    const pick = (q: number): number => (sorted.length === 0 ? 0 : round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!));
+    return {
+      ticks: this.ticks,
+      ticks_ok: this.ok,
+      skipped: { ...this.skipped },
+      clients: this.clients,
+      clients_tracked: tracked,
+      tick_ms_last: round(this.lastDuration),
+      tick_ms_p50: pick(0.5),
+      tick_ms_p90: pick(0.9),
+      fetch_ms_last: round(this.lastFetch),
+      snapshot_bytes_last: this.lastBytes,
+      last_tick_at: this.lastAt,
+      fallbacks: this.fallbacks,
+      new_epochs: this.newEpochs,
+      flavour: this.flavour,
+      next_tick_in_ms: Math.round(this.nextIn),
+    };
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

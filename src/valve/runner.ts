@@ -152,11 +152,22 @@ export class NdsctlRunner {
     } catch (err) {
       settled = Promise.reject(err);
     }
-    settled.then(job.resolve, job.reject).finally(() => {
+    // The section ends before the caller hears the result, so an exec kept past it is refused.
+    const release = (): void => {
       held = false;
       this.#busy = false;
       this.#pump();
-    });
+    };
+    settled.then(
+      (value) => {
+        release();
+        job.resolve(value);
+      },
+      (err: unknown) => {
+        release();
+        job.reject(err);
+      },
+    );
   }
 
   async #execWithRetry(args: readonly string[]): Promise<NdsctlResult> {

@@ -69,7 +69,7 @@ export class Valve {
    *   again when the client shows up), unless `preemptive` is set;
    * - Blocked → ERR_PORTAL_CLIENT_BLOCKED.
    */
-  open(mac: string, safetyNet?: SafetyNet): Promise<OpenResult> {
+  async open(mac: string, safetyNet?: SafetyNet): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       const before = await this.#client(exec, canonical);
@@ -109,7 +109,7 @@ export class Valve {
    * Closes the gate: `ndsctl deauth`. 'not-found' when the portal answers no (exit 1): unknown MAC, or a client that
    * is not authenticated (openNDS answers "not found" for those too). Either way the gate is shut.
    */
-  close(mac: string): Promise<CloseResult> {
+  async close(mac: string): Promise<CloseResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       try {
@@ -123,7 +123,7 @@ export class Valve {
   }
 
   /** One client (`ndsctl json <mac>`), null when the portal does not know it. */
-  client(mac: string): Promise<PortalClient | null> {
+  async client(mac: string): Promise<PortalClient | null> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive((exec) => this.#client(exec, canonical));
   }

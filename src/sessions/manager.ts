@@ -127,6 +127,13 @@ export class SessionManager {
     return report;
   }
 
+  /** Whether a payment (by method + reference) or an idempotency key was already applied: lets a caller refuse a
+   * replay before it takes money. activate() checks again, atomically. */
+  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean {
+    const keys = payment ? paymentKeys(payment, idempotencyKey) : idempotencyKey ? [`idem:${idempotencyKey}`] : [];
+    return keys.some((k) => this.reg.refs.has(k));
+  }
+
   /** Sells a session or tops one up. Resolves once the purchase is durable in the store. */
   async activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }> {
     this.assertOpen();

@@ -1,0 +1,135 @@
+/**
+ * Purchase orchestration: quote → the payment method authorizes → Grant → sessions.activate. Checks that can fail
+ * without money moving (bad MAC, plan, amount, method, metric clash, replayed idempotency key) run before the payment
+ * method is called; if the grant still fails afterwards, the method's `release` is asked to undo the payment.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Grant } from '../sessions/grant.ts';
+import { normalizeMac } from '../sessions/model.ts';
+import type { PaymentRef, Session } from '../sessions/model.ts';
+import { grantReference } from '../payments/grant.ts';
+import type { PaymentRegistry } from '../payments/registry.ts';
+import { parseUnits } from './amount.ts';
+import type { Pricing } from './pricing.ts';
+import type { GrantRequest, PurchaseRequest, PurchaseResult, Quote, Receipt } from './types.ts';
+
+/** The part of SessionManager the merchant uses. */
+export interface SessionsPort {
+  activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
+  byMac(mac: string): Session | null;
+  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean;
+}
+
+export interface MerchantOptions {
+  pricing: Pricing;
+  sessions: SessionsPort;
+  payments: PaymentRegistry;
+  now?: () => number;
+}
+
+/** Admin grant bounds: 10 years of time, 1 PiB of data. */
+export const MAX_GRANT_SECONDS = 3653n * 86_400n;
+export const MAX_GRANT_BYTES = 1n << 50n;
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`);
+  return value;
+}
+
+export class Merchant {
+  private readonly now: () => number;
+
+  constructor(private readonly options: MerchantOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  quote(planId?: string | null, input: { amount?: string | bigint | number; steps?: string | bigint | number } = {}): Quote {
+    return this.options.pricing.quote(planId, input);
+  }
+
+  /** `admin: true` only from admin-only entry points (ubus ACL): it unlocks admin-only payment methods. */
+  async purchase(request: PurchaseRequest, context: { admin?: boolean } = {}): Promise<PurchaseResult> {
+    if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'purchase request must be an object');
+    const mac = normalizeMac(request.mac);
+    const idempotencyKey = optionalString(request.idempotencyKey, 'idempotencyKey');
+    const q = this.options.pricing.quote(optionalString(request.plan, 'plan'), { amount: request.amount, steps: request.steps });
+    if (typeof request.payment !== 'object' || request.payment === null) {
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment must be an object with a method');
+    }
+    const method = this.options.payments.get(request.payment.method);
+    if (method.adminOnly && context.admin !== true) {
+      throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
+    }
+    const live = this.options.sessions.byMac(mac);
+    if (live && (live.state === 'ACTIVE' || live.state === 'PENDING') && live.metric !== q.metric) {
+      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${q.plan} sells ${q.metric}`);
+    }
+    if (idempotencyKey !== undefined && this.options.sessions.isApplied(null, idempotencyKey)) {
+      throw new SluiceError('ERR_PAYMENT_REPLAYED', `purchase ${idempotencyKey} was already applied`);
+    }
+
+    const paid = await method.authorize({ quote: q, request, now: this.now() });
+    if (paid.method !== method.name || (!method.adminOnly && paid.amount < q.price)) {
+      const err = new SluiceError('ERR_PAYMENT_INSUFFICIENT', `payment method ${method.name} collected ${paid.amount} of ${q.price}`);
+      await this.release(method.name, paid, err);
+      throw err;
+    }
+    const payment: PaymentRef = { ...paid, steps: q.steps };
+    const grant: Grant = { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment };
+    const ip = optionalString(request.ip, 'ip');
+    const user = optionalString(request.user, 'user');
+    if (ip !== undefined) grant.ip = ip;
+    if (user !== undefined) grant.user = user;
+    if (idempotencyKey !== undefined) grant.idempotencyKey = idempotencyKey;
+    let result: { session: Session; toppedUp: boolean };
+    try {
+      result = await this.options.sessions.activate(grant);
+    } catch (err) {
+      await this.release(method.name, payment, toSluiceError(err));
+      throw err;
+    }
+    return { ...result, quote: q, receipt: receipt(result.session, result.toppedUp, q.allotment, payment) };
+  }
+
+  /** The admin's free grant: time or data straight to a MAC, no pricing. */
+  async grant(request: GrantRequest): Promise<PurchaseResult> {
+    if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'grant request must be an object');
+    const mac = normalizeMac(request.mac);
+    const hasSeconds = request.seconds !== undefined && request.seconds !== null;
+    const hasBytes = request.bytes !== undefined && request.bytes !== null;
+    if (hasSeconds === hasBytes) throw new SluiceError('ERR_INVALID_AMOUNT', 'grant needs exactly one of seconds or bytes');
+    const metric = hasSeconds ? 'seconds' : 'bytes';
+    const allotment = parseUnits(hasSeconds ? request.seconds : request.bytes, metric);
+    const max = hasSeconds ? MAX_GRANT_SECONDS : MAX_GRANT_BYTES;
+    if (allotment <= 0n || allotment > max) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `${metric} must be between 1 and ${max}`);
+    }
+    const payment = grantReference('', this.now());
+    const grant: Grant = { mac, metric, allotment, payment };
+    const ip = optionalString(request.ip, 'ip');
+    const user = optionalString(request.user, 'user');
+    if (ip !== undefined) grant.ip = ip;
+    if (user !== undefined) grant.user = user;
+    const result = await this.options.sessions.activate(grant);
+    return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };
+  }
+
+  private async release(methodName: string, ref: PaymentRef, reason: Error): Promise<void> {
+    const method = this.options.payments.get(methodName);
+    if (!method.release) return;
+    try {
+      await method.release(ref, reason);
+    } catch {
+      // The purchase already failed with `reason`; a failed release is the method's to retry and report.
+    }
+  }
+}
+
+function receipt(session: Session, toppedUp: boolean, allotment: bigint, payment: PaymentRef): Receipt {
+  return {
+    sessionId: session.id, mac: session.mac, plan: session.plan, metric: session.metric,
+    allotment, totalAllotment: session.allotment, expiresAt: session.expiresAt, toppedUp,
+    method: payment.method, reference: payment.reference, paid: payment.amount, asset: payment.asset, at: payment.at,
+  };
+}

@@ -1,0 +1,69 @@
+/** Shapes the merchant trades in. Amounts are bigint in the asset's smallest unit (10^-decimals). */
+import type { Metric } from '../config/types.ts';
+import type { PaymentRef, Session } from '../sessions/model.ts';
+
+export interface Quote {
+  plan: string;
+  metric: Metric;
+  steps: bigint;
+  /** Bytes or seconds this purchase buys: steps × stepSize. */
+  allotment: bigint;
+  /** What is charged: steps × pricePerStep (never more than the amount offered). */
+  price: bigint;
+  asset: string;
+  currency: string;
+  decimals: number;
+  stepSize: bigint;
+  pricePerStep: bigint;
+}
+
+export interface QuoteInput {
+  /** Smallest-unit integer: a decimal string of digits ("1500000"), a bigint, or a safe integer number. */
+  amount?: string | bigint | number | undefined;
+  steps?: string | bigint | number | undefined;
+}
+
+export interface PurchaseRequest extends QuoteInput {
+  mac: string;
+  ip?: string | undefined;
+  user?: string | undefined;
+  plan?: string | undefined;
+  /** `method` picks the payment method; the other fields are that method's (signature, voucher code, …). */
+  payment: { method: string; [field: string]: unknown };
+  idempotencyKey?: string | undefined;
+}
+
+export interface GrantRequest {
+  mac: string;
+  seconds?: string | bigint | number | undefined;
+  bytes?: string | bigint | number | undefined;
+  ip?: string | undefined;
+  user?: string | undefined;
+}
+
+export interface Receipt {
+  sessionId: string;
+  mac: string;
+  plan: string | null;
+  metric: Metric;
+  /** Added by this purchase. */
+  allotment: bigint;
+  /** The session's allotment after it (differs on a top-up). */
+  totalAllotment: bigint;
+  expiresAt: number | null;
+  toppedUp: boolean;
+  method: string;
+  reference: string;
+  paid: bigint;
+  asset: string;
+  at: number;
+}
+
+export interface PurchaseResult {
+  session: Session;
+  toppedUp: boolean;
+  quote: Quote | null;
+  receipt: Receipt;
+}
+
+export type { PaymentRef };

@@ -7,7 +7,7 @@
 #   lab.sh opennds-stop|opennds-start <labdir>
 #   lab.sh rt <labdir> <cmd...>              run a command inside the router (network + private mount namespace)
 #
-# Namespaces are named sl-<id>-{up,rt,c1,c2,c3}; <id> is 6 random hex digits, so a stale lab never collides.
+# Namespaces are named sl-<id>-{up,rt,c1..c4}; <id> is 6 random hex digits, so a stale lab never collides.
 # The router's anchor process (`sleep infinity` under `ip netns exec` + `unshare -m`) holds a mount namespace with a
 # private tmpfs /tmp (ndsctl.sock, ndsctl.lock, dhcp.leases, openNDS state) and /etc/netns/<rt>/ bound over /etc;
 # everything in the router, ndsctl included, enters it with `nsenter -t <anchor> -m -n`, so labs can coexist.
@@ -16,7 +16,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PREFIX=sl-
 LAN_NET=10.77.0 WAN_NET=10.77.1
-NCLIENTS=3
+NCLIENTS=4
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -164,7 +164,8 @@ EOF
     ip netns exec "$UP" tc qdisc add dev eth0 root tbf rate "$rate" burst 32kbit latency 400ms
   fi
 
-  # LAN: br-lan with one veth per client; fixed client MACs 02:00:00:00:0c:0N.
+  # LAN: br-lan with one veth per client; fixed client MACs 02:00:00:00:0c:0N. Each client counts the IP bytes it
+  # received from the upstream (nft counter "from_upstream"): what really passed the gate, at the level openNDS counts.
   ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
   ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
   ip -n "$RT" link set br-lan up
@@ -175,6 +176,15 @@ EOF
     ip -n "$ns" link set eth0 address "02:00:00:00:0c:0$i"
     ip -n "$RT" link set "lan$i" master br-lan up
     ip -n "$ns" link set eth0 up
+    ip netns exec "$ns" nft -f - <<EOF
+table ip lab {
+  counter from_upstream {}
+  chain in {
+    type filter hook input priority 0; policy accept;
+    ip saddr $WAN_NET.2 counter name from_upstream
+  }
+}
+EOF
   done
 
   # Private /etc pieces for the router (ip netns exec binds /etc/netns/<ns>/* over /etc/*).

@@ -1,0 +1,258 @@
+/**
+ * TypeScript side of the e2e lab (test/e2e/lab.sh does the namespaces): bring it up and down, run things in the
+ * clients, read what passed (upstream server's acked bytes, clients' IP-level counters) and what openNDS says.
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const E2E_DIR = fileURLToPath(new URL('.', import.meta.url));
+export const LAB_SH = join(E2E_DIR, 'lab.sh');
+export const UPSTREAM_IP = '10.77.1.2';
+export const ROUTER_LAN_IP = '10.77.0.1';
+export const MiB = 1024 * 1024;
+
+export interface Client {
+  index: number;
+  ns: string;
+  mac: string;
+  ip: string;
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * MiB, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Why the lab cannot run here, or null when it can. */
+export function labUnavailableReason(): string | null {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (process.getuid?.() !== 0) return 'not root (network namespaces need root)';
+  const tools: Record<string, string> = {
+    ip: 'iproute2', nsenter: 'util-linux', unshare: 'util-linux', opennds: 'opennds', ndsctl: 'opennds',
+    dnsmasq: 'dnsmasq-base', busybox: 'busybox', nft: 'nftables', 'iptables-nft': 'iptables',
+    'iptables-translate': 'iptables', curl: 'curl', tc: 'iproute2', ss: 'iproute2',
+  };
+  const missing = Object.entries(tools).filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
+  if (missing.length) return `missing ${missing.map(([b, p]) => `${b} (${p})`).join(', ')}`;
+  const probe = `sl-probe-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (add.status !== 0) return `ip netns does not work here: ${add.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', probe]);
+  return null;
+}
+
+export interface LabOptions {
+  /** tbf rate on the uplink (before the gate); null = unshaped */
+  rate?: string | null;
+  checkinterval?: number;
+}
+
+export interface FetchResult {
+  /** curl's exit code (0 ok, 28 timed out, 63 max filesize, 7 refused…) */
+  exit: number | null;
+  http: number;
+  bytes: number;
+  redirect: string;
+  /** wall-clock ms when curl finished */
+  endedAt: number;
+}
+
+export class Lab {
+  readonly dir: string;
+  readonly id: string;
+  readonly upNs: string;
+  readonly rtNs: string;
+  readonly clients: Client[];
+  /** the argv[0] for sluice's `list ndsctl`: runs ndsctl inside this lab's router */
+  readonly ndsctlPath: string;
+  private downed = false;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    const env = Object.fromEntries(
+      readFileSync(join(dir, 'lab.env'), 'utf8').split('\n').filter(Boolean)
+        .map((l) => { const i = l.indexOf('='); return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')]; }),
+    ) as Record<string, string>;
+    this.id = env.ID ?? '';
+    this.upNs = env.UP ?? '';
+    this.rtNs = env.RT ?? '';
+    this.clients = (env.CLIENTS ?? '').split(' ').filter(Boolean).map((ns, i) => ({
+      index: i + 1, ns, mac: `02:00:00:00:0c:0${i + 1}`, ip: `10.77.0.10${i + 1}`,
+    }));
+    this.ndsctlPath = join(dir, 'ndsctl');
+  }
+
+  /** Removes labs left by runs that died, then brings a new one up. Tears it down on process exit. */
+  static async up(opts: LabOptions = {}): Promise<Lab> {
+    await run(LAB_SH, ['cleanup-stale'], 60_000);
+    const args = ['up', '--owner', String(process.pid)];
+    if (opts.rate === null) args.push('--no-shape');
+    else if (opts.rate !== undefined) args.push('--rate', opts.rate);
+    if (opts.checkinterval !== undefined) args.push('--checkinterval', String(opts.checkinterval));
+    const r = await run(LAB_SH, args, 120_000);
+    const dir = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {
+      throw new Error(`lab up failed (exit ${r.code}):\n${r.stderr}`);
+    }
+    const lab = new Lab(dir);
+    // Last resort if the test dies: spawnSync works inside an exit handler.
+    process.once('exit', () => { if (!lab.downed) spawnSync(LAB_SH, ['down', dir], { stdio: 'ignore' }); });
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+    return lab;
+  }
+
+  async down(): Promise<void> {
+    if (this.downed) return;
+    this.downed = true;
+    const r = await run(LAB_SH, ['down', this.dir], 60_000);
+    if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr}\n`);
+  }
+
+  client(index: number): Client {
+    const c = this.clients[index - 1];
+    if (!c) throw new Error(`no client ${index}`);
+    return c;
+  }
+
+  /** ndsctl in the router; retried while openNDS answers "busy" (exit 4: someone else — sluice — holds the lock). */
+  async ndsctl(...args: string[]): Promise<Run> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await run(this.ndsctlPath, args, 10_000);
+      if (r.code !== 4 || attempt >= 40) return r;
+      await sleep(50 + Math.random() * 50);
+    }
+  }
+
+  /** openNDS's client list keyed by MAC (values are strings, as openNDS prints them); null if unreadable. */
+  async portalClients(): Promise<Record<string, Record<string, string>> | null> {
+    const r = await this.ndsctl('json');
+    if (r.code !== 0) return null;
+    try {
+      return (JSON.parse(r.stdout) as { clients: Record<string, Record<string, string>> }).clients;
+    } catch {
+      return null;
+    }
+  }
+
+  async portalState(mac: string): Promise<string> {
+    const clients = await this.portalClients();
+    if (!clients) return 'unreadable';
+    return clients[mac]?.state ?? 'absent';
+  }
+
+  /** Per client IP: bytes the upstream sent (handed to its kernel) and that the client's TCP acknowledged. */
+  async upstreamStats(): Promise<Record<string, { requests: number; sent: number; acked: number; open: number }>> {
+    const r = await run('ip', ['netns', 'exec', this.upNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1/__stats']);
+    if (r.code !== 0) throw new Error(`upstream stats: curl exit ${r.code}`);
+    return (JSON.parse(r.stdout) as { clients: Record<string, { requests: number; sent: number; acked: number; open: number }> }).clients;
+  }
+
+  async upstreamAcked(client: Client): Promise<number> {
+    return (await this.upstreamStats())[client.ip]?.acked ?? 0;
+  }
+
+  async upstreamRequests(client: Client): Promise<number> {
+    return (await this.upstreamStats())[client.ip]?.requests ?? 0;
+  }
+
+  /** IP-level bytes the client received from the upstream (nft counter in the client namespace). */
+  async clientIpBytes(client: Client): Promise<number> {
+    const r = await run('ip', ['netns', 'exec', client.ns, 'nft', 'list', 'counter', 'ip', 'lab', 'from_upstream']);
+    const m = /bytes (\d+)/.exec(r.stdout);
+    if (r.code !== 0 || !m) throw new Error(`client counter: ${r.stderr}`);
+    return Number(m[1]);
+  }
+
+  private curlArgs(client: Client, path: string, maxTimeS: number, out: string): string[] {
+    return ['netns', 'exec', client.ns, 'curl', '-s', '-o', out, '--max-time', String(maxTimeS),
+      '--connect-timeout', String(Math.min(maxTimeS, 3)), '--max-filesize', String(64 * MiB),
+      '-w', '%{http_code} %{size_download} %{redirect_url}', `http://${UPSTREAM_IP}${path}`];
+  }
+
+  /** One bounded HTTP GET from a client to the upstream. */
+  async fetch(client: Client, path: string, maxTimeS = 3): Promise<FetchResult> {
+    const r = await run('ip', this.curlArgs(client, path, maxTimeS, '/dev/null'), (maxTimeS + 5) * 1000);
+    return parseCurl(r, Date.now());
+  }
+
+  /** A download in the background, written to `file` so its progress can be watched. */
+  download(client: Client, path: string, file: string, maxTimeS: number): Download {
+    const child = spawn('ip', this.curlArgs(client, path, maxTimeS, file), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const done = new Promise<FetchResult>((resolve) => {
+      child.on('close', (code) => resolve(parseCurl({ code, stdout, stderr: '' }, Date.now())));
+    });
+    return {
+      done,
+      received: () => { try { return statSync(file).size; } catch { return 0; } },
+      kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
+    };
+  }
+
+  async stopOpennds(): Promise<void> {
+    const r = await run(LAB_SH, ['opennds-stop', this.dir], 30_000);
+    if (r.code !== 0) throw new Error(`opennds-stop: ${r.stderr}`);
+  }
+
+  async startOpennds(): Promise<void> {
+    const r = await run(LAB_SH, ['opennds-start', this.dir], 60_000);
+    if (r.code !== 0) throw new Error(`opennds-start: ${r.stderr}`);
+  }
+
+  logTail(name: string, lines = 40): string {
+    try {
+      return readFileSync(join(this.dir, name), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return `(no ${name})`;
+    }
+  }
+}
+
+export interface Download {
+  done: Promise<FetchResult>;
+  /** bytes written to the output file so far */
+  received(): number;
+  kill(): void;
+}
+
+function parseCurl(r: Run, endedAt: number): FetchResult {
+  const [http, bytes, redirect] = r.stdout.trim().split(' ');
+  return { exit: r.code, http: Number(http) || 0, bytes: Number(bytes) || 0, redirect: redirect ?? '', endedAt };
+}
+
+/** Polls `probe` every `everyMs` until it returns a value that is not undefined, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * IP-level bytes for a TCP payload, as openNDS counts them: every full-size segment carries 20 bytes of IP and
+ * 32 of TCP header (timestamps on), MSS 1448 on this 1500-byte link. Handshake/ACK-only packets add a few hundred.
+ */
+export function ipBytesForPayload(payload: number, mss = 1448, headers = 52): number {
+  return payload + Math.ceil(payload / mss) * headers;
+}
+
+export const fmt = (bytes: number): string => `${bytes} B (${(bytes / 1024).toFixed(1)} KiB)`;
+export const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;

@@ -1,0 +1,182 @@
+/**
+ * Runs the built sluice (dist/sluice.mjs) against a lab: the embedded ubus broker and the daemon, both inside the
+ * lab's router network namespace (so `lab.sh down` also catches them if a test dies), and calls it over ubus with
+ * sluice's own `ubus` CLI, as a portal or an admin script would.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { E2E_DIR, run, sleep, waitFor } from './lab.ts';
+import type { Lab } from './lab.ts';
+
+export const SLUICE = join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
+
+/** Why the daemon cannot be driven yet, or null when it can. */
+export function daemonUnavailableReason(): string | null {
+  if (!existsSync(SLUICE)) return 'dist/sluice.mjs is not built (npm run build)';
+  for (const cmd of ['ubusd', 'daemon', 'ubus']) {
+    // A real command either runs (and is killed by the timeout) or prints its own usage; the placeholder CLI
+    // answers every unknown command with the top-level usage and exit 2.
+    const r = spawnSync(process.execPath, [SLUICE, cmd, '--help'], { encoding: 'utf8', timeout: 5000 });
+    if (r.status === 2 && /usage: sluice <command>/.test(`${r.stdout}${r.stderr}`)) {
+      return `dist/sluice.mjs has no \`${cmd}\` command yet`;
+    }
+  }
+  return null;
+}
+
+export interface SessionView {
+  id: string;
+  mac: string;
+  state: string;
+  metric: string;
+  allotment: number;
+  used: number;
+  remaining: number;
+  raw: Record<string, unknown>;
+}
+
+export interface SluiceOptions {
+  pollInterval?: number;
+  checkpointInterval?: number;
+}
+
+export class Sluice {
+  readonly dir: string;
+  readonly socket: string;
+  readonly config: string;
+  private broker: ChildProcess | null = null;
+  private daemon: ChildProcess | null = null;
+  private readonly lab: Lab;
+
+  private constructor(lab: Lab, opts: SluiceOptions) {
+    this.lab = lab;
+    this.dir = join(lab.dir, 'sluice');
+    mkdirSync(join(this.dir, 'state'), { recursive: true });
+    this.socket = join(this.dir, 'ubus.sock');
+    this.config = join(this.dir, 'sluice.conf');
+    writeFileSync(this.config, [
+      `config sluice 'main'`,
+      `\toption state_dir '${join(this.dir, 'state')}'`,
+      `\tlist ndsctl '${lab.ndsctlPath}'`,
+      `\toption portal 'opennds'`,
+      `\toption poll_interval '${opts.pollInterval ?? 1}'`,
+      `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
+      ``,
+      `config pricing 'data'`,
+      `\toption metric 'bytes'`,
+      `\toption step_size '1048576'`,
+      `\toption price_per_step '1000'`,
+      `\toption decimals '6'`,
+      `\toption min_steps '1'`,
+      `\toption max_steps '1000'`,
+      ``,
+      `config pricing 'time'`,
+      `\toption metric 'seconds'`,
+      `\toption step_size '60'`,
+      `\toption price_per_step '1000'`,
+      `\toption min_steps '1'`,
+      `\toption max_steps '1440'`,
+      ``,
+    ].join('\n'));
+  }
+
+  static async start(lab: Lab, opts: SluiceOptions = {}): Promise<Sluice> {
+    const s = new Sluice(lab, opts);
+    s.broker = s.spawnInRouter(['ubusd', '-s', s.socket], 'ubusd.log');
+    await waitFor('the ubus broker socket', 10_000, async () => (existsSync(s.socket) ? true : undefined), 100);
+    await s.startDaemon();
+    return s;
+  }
+
+  private spawnInRouter(args: string[], log: string): ChildProcess {
+    const fd = openSync(join(this.dir, log), 'a');
+    const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, SLUICE, ...args], {
+      stdio: ['ignore', fd, fd],
+    });
+    process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    return child;
+  }
+
+  async startDaemon(): Promise<void> {
+    this.daemon = this.spawnInRouter(['daemon', '--config', this.config, '--ubus-socket', this.socket], 'daemon.log');
+    const daemon = this.daemon;
+    await waitFor('the sluice object on ubus', 20_000, async () => {
+      if (daemon.exitCode !== null) throw new Error(`sluice daemon exited with ${daemon.exitCode}:\n${this.logTail()}`);
+      const r = await this.ubus(['list', 'sluice']);
+      return r.code === 0 && r.stdout.includes('sluice') ? true : undefined;
+    }, 200);
+  }
+
+  /** SIGKILL: no clean stop, no final checkpoint. */
+  async kill9(): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null) return;
+    const exited = new Promise((r) => d.once('exit', r));
+    d.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Clean stop (SIGTERM), then the broker. */
+  async stop(): Promise<void> {
+    for (const child of [this.daemon, this.broker]) {
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  }
+
+  ubus(args: string[]): ReturnType<typeof run> {
+    return run(process.execPath, [SLUICE, 'ubus', '-s', this.socket, '-t', '10', ...args], 20_000);
+  }
+
+  /** `ubus call sluice <method> <args>`: the parsed reply, or an error carrying the exit code and output. */
+  async call(method: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const r = await this.ubus(['call', 'sluice', method, JSON.stringify(args)]);
+    if (r.code !== 0) {
+      throw Object.assign(new Error(`ubus call sluice ${method} ${JSON.stringify(args)} → exit ${r.code}: ${r.stdout}${r.stderr}`), {
+        exit: r.code, stdout: r.stdout,
+      });
+    }
+    return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
+  }
+
+  async session(mac: string): Promise<SessionView | null> {
+    let reply: Record<string, unknown>;
+    try {
+      reply = await this.call('session', { mac });
+    } catch (err) {
+      if ((err as { exit?: number }).exit === 4) return null; // NOT_FOUND
+      throw err;
+    }
+    const s = reply.session as Record<string, unknown> | undefined;
+    if (!s) return null;
+    const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? NaN));
+    return {
+      id: String(s.id), mac: String(s.mac), state: String(s.state), metric: String(s.metric),
+      allotment: num(s.allotment), used: num(s.used), remaining: num(s.remaining), raw: s,
+    };
+  }
+
+  /** Polls the session until `pred` holds. */
+  async waitSession(mac: string, what: string, timeoutMs: number, pred: (s: SessionView) => boolean, everyMs = 250): Promise<SessionView> {
+    return waitFor(what, timeoutMs, async () => {
+      const s = await this.session(mac);
+      return s && pred(s) ? s : undefined;
+    }, everyMs);
+  }
+
+  logTail(lines = 60): string {
+    try {
+      return readFileSync(join(this.dir, 'daemon.log'), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no daemon.log)';
+    }
+  }
+}
+
+export { sleep };

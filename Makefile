@@ -1,0 +1,111 @@
+# sluice: OpenWrt package Makefile, and developer targets outside an OpenWrt SDK.
+#
+# In an SDK (24.10 → .ipk, 25.12 → .apk): put this checkout (with dist/ built by `npm ci && npm run build`)
+# under package/sluice and run `make package/sluice/compile`. Nothing is compiled for the target: sluice is
+# plain JavaScript bundled by esbuild, so the package is PKGARCH all. It needs a node >= 20 runtime on the
+# router: openwrt-24.10's packages feed has `node` (x86_64, i386, arm/aarch64 with FPU, no MIPS); from 25.12
+# on, lang/node is host-only, so the runtime must come from another feed.
+#
+# Outside an SDK (no TOPDIR): `make build`, `make test`, `make package-files` (see the bottom half).
+
+ifneq ($(TOPDIR),)
+
+include $(TOPDIR)/rules.mk
+
+PKG_NAME:=sluice
+PKG_VERSION:=0.1.0
+PKG_RELEASE:=1
+PKG_LICENSE:=MIT
+
+include $(INCLUDE_DIR)/package.mk
+
+define Package/sluice
+	SECTION:=net
+	CATEGORY:=Network
+	SUBMENU:=Captive Portals
+	TITLE:=Pay-per-use WiFi: time and data sessions through openNDS
+	DEPENDS:=+node
+	PKGARCH:=all
+endef
+
+define Package/sluice/description
+sluice sells time- or data-based WiFi sessions (x402 escrow, RADIUS voucher or admin grant), opens the
+captive portal's gate (openNDS / nodogsplash) for the paying client, meters that client's usage and closes
+the gate when the allotment is spent. Driven over ubus (object `sluice`); syncs to RADIUS, MQTT and escrow.
+endef
+
+define Package/sluice/conffiles
+/etc/config/sluice
+endef
+
+define Build/Prepare
+	mkdir -p $(PKG_BUILD_DIR)
+endef
+
+define Build/Configure
+endef
+
+# The bundle is built in the checkout (npm is not part of the SDK); refuse to package without it.
+define Build/Compile
+	@test -f ./dist/sluice.mjs -a -f ./dist/usage-worker.mjs || \
+		{ echo "sluice: dist/ is missing: run 'npm ci && npm run build' in the checkout first" >&2; exit 1; }
+endef
+
+define Package/sluice/install
+	$(INSTALL_DIR) $(1)/usr/share/sluice
+	$(INSTALL_DATA) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
+	$(INSTALL_DATA) ./dist/usage-worker.mjs $(1)/usr/share/sluice/usage-worker.mjs
+
+	# The bundle starts with `#!/usr/bin/env node`; node resolves the link, so the worker is found next to it.
+	$(INSTALL_DIR) $(1)/usr/bin
+	$(LN) ../share/sluice/sluice.mjs $(1)/usr/bin/sluice
+
+	$(INSTALL_DIR) $(1)/etc/init.d
+	$(INSTALL_BIN) ./files/etc/init.d/sluice $(1)/etc/init.d/sluice
+
+	$(INSTALL_DIR) $(1)/etc/config
+	$(INSTALL_CONF) ./files/etc/config/sluice $(1)/etc/config/sluice
+endef
+
+$(eval $(call BuildPackage,sluice))
+
+else
+# ---------------------------------------------------------------------------------------------------------
+# Developer targets (no OpenWrt SDK).
+
+NPM ?= npm
+# Where package-files stages the router's file tree (dist/ is ignored by git).
+STAGE ?= dist/root
+
+.PHONY: all build test package-files clean help
+
+all: build
+
+help:
+	@echo "make build          bundle dist/sluice.mjs and dist/usage-worker.mjs (npm run build)"
+	@echo "make test           typecheck, bundle and run every test (npm test)"
+	@echo "make package-files  stage the files of sluice and luci-app-sluice as on the router under $(STAGE)/"
+
+build:
+	$(NPM) run build
+
+test:
+	$(NPM) test
+
+# The same layout as the two packages install (modes as INSTALL_BIN / INSTALL_CONF / INSTALL_DATA).
+package-files: build
+	rm -rf $(STAGE)
+	install -d $(STAGE)/usr/share/sluice $(STAGE)/usr/bin $(STAGE)/etc/init.d $(STAGE)/etc/config
+	install -m 0644 dist/sluice.mjs dist/usage-worker.mjs $(STAGE)/usr/share/sluice/
+	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
+	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
+	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
+	install -d $(STAGE)/www
+	cp -R luci-app/htdocs/. $(STAGE)/www/
+	cp -R luci-app/root/. $(STAGE)/
+	@echo "staged in $(STAGE)/"
+
+clean:
+	rm -rf $(STAGE)
+
+endif

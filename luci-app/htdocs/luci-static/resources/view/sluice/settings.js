@@ -1,0 +1,327 @@
+'use strict';
+'require view';
+'require form';
+'require uci';
+
+// Validation mirrors the daemon's loader (src/config/load.ts, docs/configuration.md): what LuCI accepts, the
+// daemon accepts. A value the daemon still rejects is logged on reload and the previous config stays active.
+
+var BYTE_UNITS = {
+	'': 1, 'B': 1, 'k': 1e3, 'kB': 1e3, 'K': 1e3, 'KB': 1e3, 'M': 1e6, 'MB': 1e6, 'G': 1e9, 'GB': 1e9, 'T': 1e12, 'TB': 1e12,
+	'Ki': 1024, 'KiB': 1024, 'Mi': 1048576, 'MiB': 1048576, 'Gi': 1073741824, 'GiB': 1073741824,
+	'Ti': 1099511627776, 'TiB': 1099511627776
+};
+var SECOND_UNITS = { '': 1, 's': 1, 'm': 60, 'min': 60, 'h': 3600, 'd': 86400 };
+var UINT128_MAX = '340282366920938463463374607431768211455';
+
+/* A whole positive quantity with an optional unit; a fraction only where the result is whole. */
+function quantity(value, metric) {
+	var m = /^(\d{1,30})(?:\.(\d{1,30}))? ?([A-Za-z]*)$/.exec(value);
+	var units = metric === 'bytes' ? BYTE_UNITS : SECOND_UNITS;
+	if (!m || !Object.prototype.hasOwnProperty.call(units, m[3]))
+		return null;
+	var fraction = m[2] || '';
+	var scaled = BigInt(m[1] + fraction) * BigInt(units[m[3]]);
+	var divisor = BigInt('1' + '0'.repeat(fraction.length));
+	if (scaled % divisor !== BigInt(0) || scaled === BigInt(0))
+		return null;
+	return scaled / divisor;
+}
+
+function validateUrl(schemes, required) {
+	return function(section_id, value) {
+		if (value === '' || value == null)
+			return required ? _('Required') : true;
+		try {
+			var u = new URL(value);
+			if (schemes.indexOf(u.protocol) >= 0 && u.hostname !== '' && !/\s/.test(value))
+				return true;
+		}
+		catch (e) {}
+		return _('Expecting a URL starting with %s').format(schemes.map(function(s) { return s + '//'; }).join(' ' + _('or') + ' '));
+	};
+}
+
+function validateAddress(section_id, value) {
+	return (value === '' || /^0x[0-9a-fA-F]{40}$/.test(value)) ? true : _('Expecting an address: 0x and 40 hex digits');
+}
+
+function validateSeconds(min, max) {
+	return function(section_id, value) {
+		if (value === '')
+			return true;
+		var n = Number(value);
+		return (/^\d{1,9}(\.\d{1,9})?$/.test(value) && n >= min && n <= max)
+			? true : _('Expecting seconds from %s to %s').format(min, max);
+	};
+}
+
+/* Shown only while the section is enabled; kept in the file while disabled, so nothing is lost by switching off. */
+function upstream(o) {
+	o.depends('enabled', '1');
+	o.retain = true;
+	return o;
+}
+
+function validateRequired(section_id, value) {
+	return (value !== '' && value != null) ? true : _('Required');
+}
+
+return view.extend({
+	load: function() {
+		return uci.load('sluice');
+	},
+
+	render: function() {
+		var m, s, o;
+
+		m = new form.Map('sluice', _('Sluice'),
+			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon; if it rejects the new settings it logs why and keeps running on the previous ones.'));
+
+		/* main */
+		s = m.section(form.NamedSection, 'main', 'sluice', _('Service'));
+		s.addremove = false;
+		s.tab('general', _('General'));
+		s.tab('advanced', _('Advanced'));
+
+		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'));
+		o.default = '1';
+		o.rmempty = false;
+
+		o = s.taboption('general', form.ListValue, 'portal', _('Captive portal'),
+			_('Auto detects openNDS or nodogsplash from the output of <code>ndsctl json</code>.'));
+		o.value('auto', _('Auto'));
+		o.value('opennds', 'openNDS');
+		o.value('nodogsplash', 'nodogsplash');
+		o.default = 'auto';
+
+		o = s.taboption('general', form.Value, 'ndsctl', _('ndsctl command'),
+			_('Path of the portal\'s control program, optionally followed by arguments, split like a shell word list (quotes respected, nothing expanded).'));
+		o.placeholder = '/usr/bin/ndsctl';
+		o.validate = function(section_id, value) {
+			return (value === '' || /\S/.test(value)) ? true : _('Expecting a command');
+		};
+
+		o = s.taboption('general', form.Value, 'router_id', _('Router ID'),
+			_('Identifies this router upstream (RADIUS NAS-Identifier, MQTT topic). 1 to 64 characters from A-Z a-z 0-9 . _ -; empty = the hostname.'));
+		o.datatype = 'and(minlength(1),maxlength(64))';
+		o.validate = function(section_id, value) {
+			return (value === '' || /^[A-Za-z0-9._-]{1,64}$/.test(value)) ? true : _('Only A-Z a-z 0-9 . _ - allowed');
+		};
+
+		o = s.taboption('general', form.ListValue, 'log_level', _('Log level'));
+		['debug', 'info', 'warn', 'error'].forEach(function(l) { o.value(l); });
+		o.default = 'info';
+
+		o = s.taboption('advanced', form.Value, 'state_dir', _('State directory'),
+			_('Session journal. Keep it on flash (the default /etc/sluice) so paid sessions survive a reboot.'));
+		o.placeholder = '/etc/sluice';
+		o.validate = function(section_id, value) {
+			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
+		};
+
+		o = s.taboption('advanced', form.Value, 'poll_interval', _('Poll interval'),
+			_('Seconds between usage polls of the portal, 0.2 to 3600 (fractions allowed).'));
+		o.placeholder = '2';
+		o.validate = validateSeconds(0.2, 3600);
+
+		o = s.taboption('advanced', form.Value, 'checkpoint_interval', _('Checkpoint interval'),
+			_('Seconds between writes of usage to flash, 5 to 86400. Purchases are written at once; after a power cut at most this much usage is lost on the router.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(5, 86400);
+
+		o = s.taboption('advanced', form.Value, 'ndsctl_timeout', _('ndsctl timeout'),
+			_('Seconds one ndsctl call may take, 0.5 to 300.'));
+		o.placeholder = '5';
+		o.validate = validateSeconds(0.5, 300);
+
+		o = s.taboption('advanced', form.Value, 'workers', _('Worker threads'),
+			_('Threads parsing portal snapshots, 1 to 16.'));
+		o.placeholder = '1';
+		o.datatype = 'range(1,16)';
+
+		o = s.taboption('advanced', form.Value, 'ubus_socket', _('ubus socket'));
+		o.placeholder = '/var/run/ubus/ubus.sock';
+		o.validate = function(section_id, value) {
+			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
+		};
+
+		/* pricing plans */
+		s = m.section(form.GridSection, 'pricing', _('Pricing plans'),
+			_('The plan ID is what customers and the portal ask for. The first plan is the default: drag to reorder. Prices are whole numbers in the smallest unit of the asset (with 6 decimals, 250000 = 0.25).'));
+		s.anonymous = false;
+		s.addremove = true;
+		s.sortable = true;
+		s.nodescriptions = true;
+		s.addbtntitle = _('Add plan…');
+
+		o = s.option(form.ListValue, 'metric', _('Sells'));
+		o.value('seconds', _('Time'));
+		o.value('bytes', _('Data'));
+		o.default = 'seconds';
+
+		o = s.option(form.Value, 'step_size', _('Step'),
+			_('Time: seconds, or with a unit s, m (or min), h, d, e.g. 15m. Data: bytes, or with a unit k M G T (powers of 1000) or Ki Mi Gi Ti (powers of 1024), B optional, e.g. 100MiB. Empty = 60 s or 1 MiB.'));
+		o.placeholder = '15m';
+		o.validate = function(section_id, value) {
+			if (value === '')
+				return true;
+			var metric = this.section.formvalue(section_id, 'metric') || 'seconds';
+			return quantity(value, metric) !== null ? true
+				: (metric === 'bytes' ? _('Expecting bytes, e.g. 104857600 or 100MiB') : _('Expecting seconds, e.g. 900 or 15m'));
+		};
+
+		o = s.option(form.Value, 'price_per_step', _('Price per step'));
+		o.rmempty = false;
+		o.validate = function(section_id, value) {
+			if (!/^\d{1,39}$/.test(value) || BigInt(value) > BigInt(UINT128_MAX))
+				return _('Expecting a non-negative whole number in the smallest unit of the asset');
+			return true;
+		};
+
+		o = s.option(form.Value, 'currency', _('Currency'));
+		o.placeholder = 'USDC';
+		o.validate = function(section_id, value) {
+			return (value === '' || /^[A-Za-z0-9._-]{1,16}$/.test(value)) ? true : _('1 to 16 characters from A-Z a-z 0-9 . _ -');
+		};
+
+		o = s.option(form.Value, 'decimals', _('Decimals'));
+		o.placeholder = '6';
+		o.datatype = 'range(0,36)';
+
+		o = s.option(form.Value, 'asset', _('Asset'),
+			_('Token contract address the customer pays with (x402 escrow); required while escrow is enabled.'));
+		o.modalonly = true;
+		o.validate = validateAddress;
+
+		o = s.option(form.Value, 'min_steps', _('Minimum steps'));
+		o.placeholder = '1';
+		o.datatype = 'min(1)';
+
+		o = s.option(form.Value, 'max_steps', _('Maximum steps'),
+			_('At least the minimum; step × maximum must stay below 2^53.'));
+		o.placeholder = '100';
+		o.datatype = 'min(1)';
+		o.validate = function(section_id, value) {
+			var min = Number(this.section.formvalue(section_id, 'min_steps') || 1);
+			return (value === '' || Number(value) >= min) ? true : _('Must be at least the minimum steps');
+		};
+
+		/* limits */
+		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));
+		s.addremove = true;
+
+		o = s.option(form.Value, 'max_devices_per_user', _('Devices per user'),
+			_('When a user logs in on one device too many, their oldest session ends. 0 = unlimited.'));
+		o.placeholder = '0';
+		o.datatype = 'uinteger';
+
+		o = s.option(form.Value, 'max_sessions', _('Active sessions'),
+			_('Upper bound on concurrently active sessions. 0 = unlimited.'));
+		o.placeholder = '0';
+		o.datatype = 'uinteger';
+
+		/* upstreams: each section is optional; its fields are checked only while it is enabled */
+		s = m.section(form.NamedSection, 'radius', 'radius', _('RADIUS'),
+			_('Accounting (Start, Interim-Update, Stop) to a RADIUS server, and Disconnect/CoA requests from it.'));
+		s.addremove = true;
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.rmempty = false;
+		o = s.option(form.Value, 'server', _('Server'));
+		o.datatype = 'host';
+		upstream(o);
+		o.validate = validateRequired;
+		o = s.option(form.Value, 'secret', _('Shared secret'));
+		o.password = true;
+		upstream(o);
+		o.validate = validateRequired;
+		o = s.option(form.Value, 'auth_port', _('Authentication port'));
+		o.datatype = 'port';
+		o.placeholder = '1812';
+		upstream(o);
+		o = s.option(form.Value, 'acct_port', _('Accounting port'));
+		o.datatype = 'port';
+		o.placeholder = '1813';
+		upstream(o);
+		o = s.option(form.Value, 'nas_identifier', _('NAS-Identifier'), _('Empty = the router ID.'));
+		upstream(o);
+		o = s.option(form.Value, 'interim_interval', _('Interim interval'), _('Seconds, 10 to 86400.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(10, 86400);
+		upstream(o);
+		o = s.option(form.Value, 'coa_port', _('Disconnect/CoA port'),
+			_('UDP port sluice listens on for Disconnect/CoA requests (RFC 5176). 0 = do not listen.'));
+		o.datatype = 'range(0,65535)';
+		o.placeholder = '3799';
+		upstream(o);
+
+		s = m.section(form.NamedSection, 'mqtt', 'mqtt', _('MQTT'),
+			_('Session events and usage reports to an MQTT broker.'));
+		s.addremove = true;
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.rmempty = false;
+		o = s.option(form.Value, 'url', _('Broker URL'), _('mqtt://, mqtts://, ws:// or wss://'));
+		o.placeholder = 'mqtts://broker.example.net:8883';
+		o.validate = validateUrl(['mqtt:', 'mqtts:', 'ws:', 'wss:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'username', _('Username'));
+		upstream(o);
+		o = s.option(form.Value, 'password', _('Password'));
+		o.password = true;
+		upstream(o);
+		o = s.option(form.Value, 'topic_prefix', _('Topic prefix'), _('Every topic sluice publishes starts with this.'));
+		o.placeholder = 'sluice';
+		o.validate = function(section_id, value) {
+			return (value === '' || (!/[+#]/.test(value) && value.charAt(0) !== '/' && value.charAt(value.length - 1) !== '/'))
+				? true : _('No + or #, no leading or trailing /');
+		};
+		upstream(o);
+		o = s.option(form.ListValue, 'qos', _('QoS'));
+		o.value('0');
+		o.value('1');
+		o.value('2');
+		o.default = '1';
+		upstream(o);
+
+		s = m.section(form.NamedSection, 'escrow', 'escrow', _('x402 escrow'),
+			_('Payments held by an escrow facilitator and settled for the usage actually consumed.'));
+		s.addremove = true;
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.rmempty = false;
+		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'));
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'chain_id', _('Chain ID'), _('8453 = Base, 84532 = Base Sepolia.'));
+		o.datatype = 'min(1)';
+		o.placeholder = '8453';
+		upstream(o);
+		o = s.option(form.Value, 'rpc_url', _('RPC URL'), _('Optional chain RPC endpoint.'));
+		o.validate = validateUrl(['http:', 'https:'], false);
+		upstream(o);
+		o = s.option(form.Value, 'receiver', _('Receiver address'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'key_file', _('Key file'), _('Absolute path of the key file; never shown by sluice.'));
+		o.password = true;
+		o.validate = function(section_id, value) {
+			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
+		};
+		upstream(o);
+
+		s = m.section(form.NamedSection, 'hook', 'hook', _('PC-sync webhook'),
+			_('PC-sync: a web hook shared with a PC/kiosk management system. The secret authenticates it; empty = none.'));
+		s.addremove = true;
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.rmempty = false;
+		o = s.option(form.Value, 'url', _('URL'));
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'secret', _('Secret'));
+		o.password = true;
+		upstream(o);
+
+		return m.render();
+	}
+});

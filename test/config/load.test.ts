@@ -1,0 +1,198 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isSluiceError } from '../../src/errors.ts';
+import { ConfigError, configFromUci, loadConfig, parseUci, redactConfig, type Config } from '../../src/config/index.ts';
+
+const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
+const load = (text: string, hostname = 'router1'): Config => configFromUci(parseUci(text), { hostname });
+
+/** Every problem path of the ConfigError thrown for `text`. */
+function problems(text: string): { path: string; reason: string; value?: string }[] {
+  try {
+    load(text);
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.is((err as ConfigError).code, 'ERR_CONFIG_INVALID');
+    return [...(err as ConfigError).problems];
+  }
+  throw new assert.Assertion({ message: `expected a ConfigError for ${JSON.stringify(text)}` });
+}
+const paths = (text: string) => problems(text).map((p) => p.path);
+
+test('defaults: a file with one priced plan and nothing else', () => {
+  const c = load(PLAN);
+  assert.equal(c.main, {
+    enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], portal: 'auto', pollIntervalMs: 2000,
+    checkpointIntervalMs: 300_000, ndsctlTimeoutMs: 5000, workers: 1, routerId: 'router1',
+    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info',
+  });
+  assert.equal(c.pricing, [{
+    id: 'p', metric: 'seconds', stepSize: 60n, pricePerStep: 5n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 100n,
+  }]);
+  assert.equal(c.radius, {
+    enabled: false, server: '', authPort: 1812, acctPort: 1813, secret: '', nasIdentifier: 'router1', interimIntervalMs: 300_000, coaPort: 3799,
+  });
+  assert.equal(c.mqtt, { enabled: false, url: '', username: '', password: '', topicPrefix: 'sluice', qos: 1 });
+  assert.equal(c.escrow, { enabled: false, facilitatorUrl: '', chainId: 8453, rpcUrl: '', keyFile: '', receiver: '' });
+  assert.equal(c.hook, { enabled: false, url: '', secret: '' });
+  assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });
+});
+
+test('router_id falls back to the hostname, or "sluice" when the hostname is unusable', () => {
+  assert.is(load(PLAN, 'cafe-7').main.routerId, 'cafe-7');
+  assert.is(load(PLAN, 'bad host name').main.routerId, 'sluice');
+  assert.is(load(`config sluice 'main'\n\toption router_id 'r.9'\n${PLAN}`, 'x').main.routerId, 'r.9');
+});
+
+test('main values: seconds to ms with fractions, booleans in every spelling, enums', () => {
+  const c = load(`config sluice 'main'\n\toption poll_interval '0.25'\n\toption checkpoint_interval 5\n\toption ndsctl_timeout 1.5\n` +
+    `\toption workers 16\n\toption portal nodogsplash\n\toption log_level debug\n\toption enabled off\n${PLAN}`);
+  assert.equal([c.main.pollIntervalMs, c.main.checkpointIntervalMs, c.main.ndsctlTimeoutMs, c.main.workers], [250, 5000, 1500, 16]);
+  assert.equal([c.main.portal, c.main.logLevel, c.main.enabled], ['nodogsplash', 'debug', false]);
+  for (const [word, value] of [['1', true], ['yes', true], ['on', true], ['true', true], ['enabled', true],
+    ['0', false], ['no', false], ['off', false], ['false', false], ['disabled', false]] as const) {
+    assert.is(load(`config sluice 'main'\n\toption enabled '${word}'\n${PLAN}`).main.enabled, value, word);
+  }
+});
+
+test('main is found as @sluice[0] when it is not named main', () => {
+  assert.is(load(`config sluice\n\toption workers 3\n${PLAN}`).main.workers, 3);
+});
+
+test('ndsctl: shell-split option, or list as argv', () => {
+  const opt = load(`config sluice 'main'\n\toption ndsctl "/usr/bin/ip netns exec 'lab ns' /usr/bin/ndsctl"\n${PLAN}`);
+  assert.equal(opt.main.ndsctl, ['/usr/bin/ip', 'netns', 'exec', 'lab ns', '/usr/bin/ndsctl']);
+  const esc = load(`config sluice 'main'\n\toption ndsctl '/bin/x "a b" c\\ d $HOME'\n${PLAN}`);
+  assert.equal(esc.main.ndsctl, ['/bin/x', 'a b', 'c d', '$HOME']);
+  const list = load(`config sluice 'main'\n\tlist ndsctl '/usr/bin/ip'\n\tlist ndsctl 'netns exec'\n${PLAN}`);
+  assert.equal(list.main.ndsctl, ['/usr/bin/ip', 'netns exec']);
+  assert.equal(paths(`config sluice 'main'\n\toption ndsctl "/bin/x 'open"\n${PLAN}`), ['main.ndsctl']);
+  assert.equal(paths(`config sluice 'main'\n\toption ndsctl '   '\n${PLAN}`), ['main.ndsctl']);
+});
+
+test('pricing: step_size units, bigint prices, order of plans kept', () => {
+  const c = load(`config pricing 'data'\n\toption metric bytes\n\toption step_size 100MiB\n\toption price_per_step ${2n ** 128n - 1n}\n` +
+    `config pricing 't'\n\toption step_size 15m\n\toption price_per_step 0\n` +
+    `config pricing 'k'\n\toption metric bytes\n\toption step_size 1.5KiB\n\toption price_per_step 1\n` +
+    `config pricing 'g'\n\toption metric bytes\n\toption step_size '2 G'\n\toption price_per_step 1\n\toption max_steps 10\n`);
+  assert.equal(c.pricing.map((p) => p.id), ['data', 't', 'k', 'g']);
+  assert.equal(c.pricing.map((p) => p.stepSize), [104_857_600n, 900n, 1536n, 2_000_000_000n]);
+  assert.is(c.pricing[0]!.pricePerStep, 2n ** 128n - 1n);
+  assert.is(c.pricing[1]!.pricePerStep, 0n);
+});
+
+test('pricing problems are named pricing[<id>].<option> with the reason and the text', () => {
+  const found = problems(`config pricing 'data'\n\toption price_per_step '1.5'\n`);
+  assert.equal(found, [{
+    path: 'pricing[data].price_per_step', section: 'data', option: 'price_per_step',
+    reason: 'must be a non-negative integer (smallest unit of the asset)', value: '1.5',
+  }] as unknown as typeof found);
+  const err = (() => { try { load(`config pricing 'data'\n\toption price_per_step '1.5'\n`); } catch (e) { return e as ConfigError; } })()!;
+  assert.is(err.message, 'pricing[data].price_per_step: must be a non-negative integer (smallest unit of the asset), got "1.5"');
+  const bad = (options: string) => paths(`config pricing 'x'\n${options}`);
+  assert.equal(bad(`\toption price_per_step -1\n`), ['pricing[x].price_per_step']);
+  assert.equal(bad(`\toption price_per_step ${2n ** 128n}\n`), ['pricing[x].price_per_step']);
+  assert.equal(bad(`\toption price_per_step 1e3\n`), ['pricing[x].price_per_step']);
+  assert.equal(bad(`\toption metric bytes\n`), ['pricing[x].price_per_step'], 'price is required');
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric liters\n`), ['pricing[x].metric']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption step_size 0\n`), ['pricing[x].step_size']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption step_size 1MiB\n`), ['pricing[x].step_size'], 'byte unit on a time plan');
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption step_size 15m\n`), ['pricing[x].step_size']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption step_size 0.5B\n`), ['pricing[x].step_size']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption decimals 37\n`), ['pricing[x].decimals']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption min_steps 0\n`), ['pricing[x].min_steps']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption min_steps 5\n\toption max_steps 4\n`), ['pricing[x].max_steps']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption step_size 1TiB\n\toption max_steps 10000\n`), ['pricing[x].max_steps']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption asset USDC\n`), ['pricing[x].asset']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption currency 'US Dollar'\n`), ['pricing[x].currency']);
+  assert.equal(bad(`\toption price_per_step 1\n\tlist currency a\n`), ['pricing[x].currency']);
+});
+
+test('pricing: no plan, or an unnamed plan, is a problem', () => {
+  assert.equal(paths(''), ['pricing']);
+  assert.equal(paths(`config pricing\n\toption price_per_step 1\n`), ['pricing[@pricing[0]].name']);
+});
+
+test('main problems name main.<option>', () => {
+  const cases: [string, string][] = [
+    ['enabled maybe', 'main.enabled'], ['state_dir relative/dir', 'main.state_dir'], ['portal coova', 'main.portal'],
+    ['poll_interval 0.1', 'main.poll_interval'], ['poll_interval 3601', 'main.poll_interval'], ['poll_interval 2s', 'main.poll_interval'],
+    ['checkpoint_interval 4', 'main.checkpoint_interval'], ['ndsctl_timeout 0', 'main.ndsctl_timeout'],
+    ['workers 0', 'main.workers'], ['workers 17', 'main.workers'], ['workers 1.5', 'main.workers'],
+    ["router_id 'a b'", 'main.router_id'], ['ubus_socket ubus.sock', 'main.ubus_socket'], ['log_level trace', 'main.log_level'],
+  ];
+  for (const [option, path] of cases) assert.equal(paths(`config sluice 'main'\n\toption ${option}\n${PLAN}`), [path], option);
+});
+
+test('every problem is reported at once', () => {
+  const found = paths(`config sluice 'main'\n\toption workers 99\n\toption portal x\n` +
+    `config pricing 'a'\n\toption price_per_step x\nconfig pricing 'b'\n\toption decimals 99\n\toption price_per_step 1\n` +
+    `config radius 'radius'\n\toption enabled 1\nconfig limits 'limits'\n\toption max_devices_per_user -1\n`);
+  assert.equal(found.sort(), ['limits.max_devices_per_user', 'main.portal', 'main.workers', 'pricing[a].price_per_step',
+    'pricing[b].decimals', 'radius.secret', 'radius.server']);
+});
+
+test('upstreams: absent or disabled = defaults, no validation; enabled = required fields checked', () => {
+  assert.is(load(`${PLAN}config radius 'radius'\n\toption enabled 0\n\toption auth_port banana\n`).radius.authPort, 1812);
+  assert.equal(paths(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server 'not a host'\n\toption secret s\n\toption auth_port 0\n\toption acct_port 65536\n\toption interim_interval 5\n`),
+    ['radius.server', 'radius.auth_port', 'radius.acct_port', 'radius.interim_interval']);
+  const r = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server fd00::1\n\toption secret 's3cr3t'\n\toption coa_port 0\n`).radius;
+  assert.equal([r.enabled, r.server, r.secret, r.coaPort], [true, 'fd00::1', 's3cr3t', 0]);
+  assert.equal(paths(`${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url 'http://broker'\n\toption qos 3\n\toption topic_prefix 'a/#'\n`).sort(),
+    ['mqtt.qos', 'mqtt.topic_prefix', 'mqtt.url']);
+  for (const u of ['mqtt://b:1883', 'mqtts://b', 'ws://b/mqtt', 'wss://b:443/mqtt']) {
+    assert.is(load(`${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${u}'\n`).mqtt.url, u);
+  }
+  assert.equal(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url ftp://x\n\toption chain_id 0\n\toption key_file rel\n`),
+    ['escrow.facilitator_url', 'escrow.chain_id', 'escrow.key_file', 'escrow.receiver', 'pricing[p].asset']);
+  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'mailto:x@y'\n`), ['hook.url']);
+  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n`), ['hook.url']);
+  const h = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n`).hook;
+  assert.equal(h, { enabled: true, url: 'https://pc.example/h', secret: '' });
+});
+
+test('secrets are never echoed in problems', () => {
+  const found = problems(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\tlist secret 'hunter2'\n`);
+  assert.equal(found.map((p) => p.path), ['radius.secret']);
+  assert.not.ok(JSON.stringify(found).includes('hunter2'));
+});
+
+test('unknown options and unknown section types are ignored', () => {
+  const c = load(`config sluice 'main'\n\toption future_knob 7\nconfig gadget 'g'\n\toption x y\n${PLAN}`);
+  assert.is(c.main.workers, 1);
+});
+
+test('redactConfig masks secrets, stringifies bigints, is JSON-safe', () => {
+  const c = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret 'hunter2'\n` +
+    `config mqtt 'mqtt'\n\toption password 'pw'\nconfig hook 'hook'\n\toption secret 'hs'\n` +
+    `config escrow 'escrow'\n\toption key_file '/etc/sluice/k'\n`);
+  const view = redactConfig(c);
+  const json = JSON.stringify(view);
+  for (const secret of ['hunter2', 'pw', 'hs', '/etc/sluice/k']) assert.not.ok(json.includes(`"${secret}"`), secret);
+  assert.equal([view.radius.secret, view.mqtt.password, view.hook.secret, view.escrow.keyFile], ['***', '***', '***', '***']);
+  assert.is(view.pricing[0]!.pricePerStep, '5');
+  assert.is(view.pricing[0]!.stepSize, '60');
+  assert.is(c.radius.secret, 'hunter2', 'the original is untouched');
+  assert.is(redactConfig(load(PLAN)).radius.secret, '', 'an unset secret stays empty');
+});
+
+test('loadConfig: read errors, parse errors and config errors carry the file', async () => {
+  const files: Record<string, string> = { '/c/ok': PLAN, '/c/syntax': `config t 's'\n\toption a 'x\n`, '/c/bad': `config pricing 'p'\n` };
+  const readFile = async (p: string) => {
+    const t = files[p];
+    if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+    return t;
+  };
+  assert.is((await loadConfig('/c/ok', { readFile, hostname: 'h' })).main.routerId, 'h');
+  for (const [path, code] of [['/c/missing', 'ERR_CONFIG_READ'], ['/c/syntax', 'ERR_UCI_PARSE'], ['/c/bad', 'ERR_CONFIG_INVALID']] as const) {
+    try {
+      await loadConfig(path, { readFile });
+      assert.unreachable(path);
+    } catch (err) {
+      assert.ok(isSluiceError(err, code), `${path}: ${String(err)}`);
+      assert.ok((err as Error).message.includes(`${path}:`), (err as Error).message);
+    }
+  }
+});
+
+test.run();

@@ -1,0 +1,145 @@
+// luci-app-sluice: the JSON files parse, every ubus method a view declares is granted by the ACL, the views
+// pass `node --check` (wrapped the way LuCI's loader wraps them: a function body), and the settings view's
+// validators accept exactly what the daemon's loader accepts.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import vm from 'node:vm';
+import { ConfigError, configFromUci, parseUci } from '../../src/config/index.ts';
+
+const app = new URL('../../luci-app/', import.meta.url).pathname;
+const viewDir = join(app, 'htdocs/luci-static/resources/view/sluice');
+const views = readdirSync(viewDir).filter((f) => f.endsWith('.js'));
+const readJson = (rel: string) => JSON.parse(readFileSync(join(app, rel), 'utf8')) as Record<string, any>;
+
+test('menu and ACL JSON parse; menu points at existing views and the ACL', () => {
+  const menu = readJson('root/usr/share/luci/menu.d/luci-app-sluice.json');
+  const acl = readJson('root/usr/share/rpcd/acl.d/luci-app-sluice.json');
+  assert.equal(menu['admin/services/sluice'].action, { type: 'alias', path: 'admin/services/sluice/sessions' });
+  assert.equal(menu['admin/services/sluice'].depends.acl, ['luci-app-sluice']);
+  for (const [path, entry] of Object.entries(menu)) {
+    if (entry.action.type === 'view') assert.ok(views.includes(`${entry.action.path.replace('sluice/', '')}.js`), path);
+    if (entry.action.type === 'alias') assert.ok(entry.action.path in menu, path);
+  }
+  const a = acl['luci-app-sluice'];
+  assert.equal(a.read.ubus.sluice.sort(), ['pricing', 'quote', 'session', 'sessions', 'stats']);
+  assert.equal(a.write.ubus.sluice.sort(), ['grant', 'logout', 'reload', 'terminate']);
+  assert.equal(a.read.uci, ['sluice']);
+  assert.equal(a.write.uci, ['sluice']);
+});
+
+test('every rpc.declare in the views names a sluice method granted by the ACL', () => {
+  const acl = readJson('root/usr/share/rpcd/acl.d/luci-app-sluice.json')['luci-app-sluice'];
+  const granted = new Set<string>([...acl.read.ubus.sluice, ...acl.write.ubus.sluice]);
+  const known = ['purchase', 'quote', 'session', 'sessions', 'terminate', 'grant', 'logout', 'pricing', 'stats', 'reload'];
+  let declared = 0;
+  for (const file of views) {
+    const src = readFileSync(join(viewDir, file), 'utf8');
+    for (const m of src.matchAll(/rpc\.declare\(\{([^}]*)\}/g)) {
+      const object = /object:\s*'([^']+)'/.exec(m[1]!)?.[1];
+      const method = /method:\s*'([^']+)'/.exec(m[1]!)?.[1];
+      assert.ok(object && method, `${file}: ${m[0]}`);
+      if (object !== 'sluice') continue;
+      declared++;
+      assert.ok(known.includes(method!), `${file}: ${method} is a sluice method`);
+      assert.ok(granted.has(method!), `${file}: ${method} is granted`);
+    }
+  }
+  assert.ok(declared >= 3, 'sessions, terminate, grant are declared');
+});
+
+test('node --check passes on each view wrapped as LuCI loads it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-luci-'));
+  try {
+    for (const file of views) {
+      const src = readFileSync(join(viewDir, file), 'utf8');
+      assert.ok(src.startsWith("'use strict';\n'require view';"), file);
+      const wrapped = join(dir, file);
+      writeFileSync(wrapped, `(function (L, _, E, view, form, rpc, poll, uci, ui, dom) {\n${src}\n});\n`);
+      execFileSync(process.execPath, ['--check', wrapped]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs settings.js against stub LuCI classes and returns its options by `section.option`. */
+function settingsOptions(): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
+  const options = new Map<string, any>();
+  let formValues: Record<string, string> = {};
+  class Option { constructor(readonly section: any, readonly name: string) {} value() {} depends() {} }
+  class Section {
+    constructor(readonly name: string) {}
+    tab() {}
+    taboption(_tab: string, cls: any, name: string) { return this.option(cls, name); }
+    option(_cls: any, name: string) { const o = new Option(this, name); options.set(`${this.name}.${name}`, o); return o; }
+    formvalue(_sid: string, opt: string) { return formValues[opt]; }
+  }
+  class FormMap { section(_cls: any, name: string) { return new Section(name); } render() { return this; } }
+  const form = { Map: FormMap, NamedSection: Section, GridSection: Section, Flag: Option, ListValue: Option, Value: Option };
+  const context = vm.createContext({
+    _: (s: string) => s, form, uci: { load: () => Promise.resolve() }, view: { extend: (o: unknown) => o }, URL, BigInt,
+  });
+  vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
+  const src = readFileSync(join(viewDir, 'settings.js'), 'utf8');
+  const v = vm.runInContext(`(function () {\n${src}\n})()`, context) as { render(): unknown };
+  v.render();
+  (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
+  return options;
+}
+
+test('settings.js validators agree with the loader', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const PLAN = `config pricing 'p'\n\toption price_per_step 1\n`;
+  // [luci section.option, uci text builder, loader path, values to try, form context]
+  const cases: [string, (v: string) => string, string, string[], Record<string, string>][] = [
+    ['main.poll_interval', (v) => `config sluice 'main'\n\toption poll_interval '${v}'\n${PLAN}`, 'main.poll_interval', ['0.2', '0.19', '3600', '3601', '2.5', 'x', '1e1'], {}],
+    ['main.checkpoint_interval', (v) => `config sluice 'main'\n\toption checkpoint_interval '${v}'\n${PLAN}`, 'main.checkpoint_interval', ['5', '4.9', '86400', '86401'], {}],
+    ['main.ndsctl_timeout', (v) => `config sluice 'main'\n\toption ndsctl_timeout '${v}'\n${PLAN}`, 'main.ndsctl_timeout', ['0.5', '0.4', '300', '301'], {}],
+    ['main.router_id', (v) => `config sluice 'main'\n\toption router_id '${v}'\n${PLAN}`, 'main.router_id', ['cafe-1', 'a b', 'x'.repeat(64), 'x'.repeat(65), 'ü'], {}],
+    ['main.state_dir', (v) => `config sluice 'main'\n\toption state_dir '${v}'\n${PLAN}`, 'main.state_dir', ['/etc/sluice', 'etc'], {}],
+    ['pricing.step_size', (v) => `config pricing 'p'\n\toption metric bytes\n\toption price_per_step 1\n\toption max_steps 1\n\toption step_size '${v}'\n`, 'pricing[p].step_size',
+      ['100MiB', '1.5KiB', '0.5B', '1M', '15m', '2 G', '1mb', '0', '1.5', '10GB'], { metric: 'bytes' }],
+    ['pricing.step_size', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption step_size '${v}'\n`, 'pricing[p].step_size',
+      ['15m', '900', '1h', '1d', '1MiB', '0.5m', '0.1m', '1.5h'], { metric: 'seconds' }],
+    ['pricing.price_per_step', (v) => `config pricing 'p'\n\toption price_per_step '${v}'\n`, 'pricing[p].price_per_step',
+      ['0', '250000', '1.5', '-1', String(2n ** 128n - 1n), String(2n ** 128n)], {}],
+    ['pricing.currency', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption currency '${v}'\n`, 'pricing[p].currency', ['USDC', 'US Dollar', 'x'.repeat(17)], {}],
+    ['pricing.asset', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption asset '${v}'\n`, 'pricing[p].asset', [`0x${'a'.repeat(40)}`, '0x12', 'USDC'], {}],
+    ['mqtt.topic_prefix', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\n\toption topic_prefix '${v}'\n`, 'mqtt.topic_prefix', ['sluice', 'a/b', 'a/#', '/a', 'a/'], {}],
+    ['mqtt.url', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${v}'\n`, 'mqtt.url', ['mqtt://b', 'wss://b/x', 'http://b', 'b:1883'], {}],
+    ['hook.url', (v) => `${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url '${v}'\n`, 'hook.url', ['https://x/y', 'http://x', 'ftp://x', 'x'], {}],
+    ['escrow.receiver', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver '${v}'\n`, 'escrow.receiver', [`0x${'B'.repeat(40)}`, '0x1'], {}],
+    ['radius.interim_interval', (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption interim_interval '${v}'\n`, 'radius.interim_interval', ['10', '9', '86400', '86401'], {}],
+  ];
+  for (const [key, build, path, values, ctx] of cases) {
+    const o = options.get(key);
+    assert.ok(o?.validate, `${key} has a validator`);
+    setForm(ctx);
+    for (const value of values) {
+      const luciOk = o.validate!('p', value) === true;
+      let loaderOk = true;
+      try {
+        configFromUci(parseUci(build(value)));
+      } catch (err) {
+        assert.instance(err, ConfigError);
+        loaderOk = !(err as ConfigError).problems.some((p) => p.path === path);
+      }
+      assert.is(luciOk, loaderOk, `${key} = ${JSON.stringify(value)}: LuCI ${luciOk ? 'accepts' : 'rejects'}, loader ${loaderOk ? 'accepts' : 'rejects'}`);
+    }
+  }
+});
+
+test('settings.js only edits options the loader knows and docs/configuration.md documents', () => {
+  const docs = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  for (const key of settingsOptions().keys()) {
+    const option = key.split('.')[1]!;
+    assert.ok(docs.includes(`\`${option}\``), `${key} is documented`);
+  }
+});
+
+test.run();

@@ -15,7 +15,7 @@ function problems(text: string): { path: string; reason: string; value?: string 
     assert.is((err as ConfigError).code, 'ERR_CONFIG_INVALID');
     return [...(err as ConfigError).problems];
   }
-  throw new assert.Assertion({ message: `expected a ConfigError for ${JSON.stringify(text)}` });
+  throw new Error(`expected a ConfigError for ${JSON.stringify(text)}`);
 }
 const paths = (text: string) => problems(text).map((p) => p.path);
 

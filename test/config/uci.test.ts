@@ -18,7 +18,7 @@ function parseError(text: string): UciParseError {
     assert.instance(err, UciParseError);
     return err as UciParseError;
   }
-  throw new assert.Assertion({ message: `expected a parse error for ${JSON.stringify(text)}` });
+  throw new Error(`expected a parse error for ${JSON.stringify(text)}`);
 }
 
 test('config, option, list with the three quoting styles and bare words', () => {

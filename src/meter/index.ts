@@ -6,3 +6,4 @@ export { createInlineRunner, createPoolRunner, defaultWorkerPath, type PoolOptio
 export type { SnapshotSource } from './fetch.ts';
 export type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 export { COUNTER_UNIT, scanSnapshot, type Flavour } from './scan.ts';
+export { sessionManagerPort, type ManagedSessionsPort, type ManagerForMeter } from './sessions-port.ts';

@@ -3,7 +3,8 @@
  * snapshot itself), commits the shared table, applies the deltas of paying clients to their sessions, and reports.
  *
  * Billing rules (docs/performance.md, "Baseline"):
- *  - Only data sessions are billed; a delta for a MAC without an active data session is dropped.
+ *  - Only paying clients are billed: a delta for a MAC without an ACTIVE session is dropped. Data sessions are
+ *    enforced; time sessions get their octets counted too (upstream accounting).
  *  - A delta covers (previous committed tick, this tick]. It is billed only if the previous tick was dispatched at or
  *    after the session's start, so bytes before a purchase are never billed. `sessionStarted(mac)` asks for a tick at
  *    once, so the bytes forgiven after a purchase are one fetch's worth, not one poll interval's.
@@ -251,48 +252,52 @@ export class Meter {
     this.lastCommittedDispatchAt = dispatchAt;
     this.lastFetchMs = result.fetchMs;
 
-    const sessions = new Map<string, MeteredSession>();
-    for (const s of this.options.sessions.activeSessions()) sessions.set(s.mac.toLowerCase(), s);
-
+    const port = this.options.sessions;
     const billed: Array<readonly [string, number]> = [];
-    const usage: UsageReport[] = [];
+    const billedSessions: MeteredSession[] = [];
+    const billedDeltas: number[] = [];
     let dropped = 0;
     let baselined = 0;
-    let nextInMs = this.options.pollIntervalMs;
-    const elapsed = since === undefined ? 0 : dispatchAt - since;
     const deltas = result.deltas;
     for (let k = 0; k < result.count; k++) {
       const mac = this.slotMacs[deltas[k * 3]!]!;
-      const session = sessions.get(mac);
-      if (session === undefined || session.metric !== 'bytes') { dropped++; continue; }
+      const session = port.active(mac);
+      if (session === undefined) { dropped++; continue; }
       if (since === undefined || since < session.startedAt) { baselined++; continue; }
-      const down = deltas[k * 3 + 1]!;
-      const up = deltas[k * 3 + 2]!;
-      const bytes = down + up;
-      billed.push([mac, bytes]);
-      const usedBytes = session.usedBytes + bytes;
-      const remainingBytes = Math.max(0, session.allotmentBytes - usedBytes);
+      billed.push([mac, deltas[k * 3 + 1]! + deltas[k * 3 + 2]!]);
+      billedSessions.push(session);
+      billedDeltas.push(k);
+    }
+    if (billed.length > 0) {
+      try {
+        port.applyUsage(billed);
+      } catch (err) {
+        this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+      }
+    }
+    const usage: UsageReport[] = [];
+    let nextInMs = this.options.pollIntervalMs;
+    const elapsed = since === undefined ? 0 : dispatchAt - since;
+    for (let b = 0; b < billed.length; b++) {
+      const session = billedSessions[b]!;
+      const k = billedDeltas[b]!;
+      const bytes = billed[b]![1];
+      const remainingBytes = session.metric === 'bytes' ? port.remainingBytes(session.id) : Infinity;
       usage.push({
-        mac, sessionId: session.id, deltaBytes: bytes, deltaDownloadBytes: down, deltaUploadBytes: up,
-        usedBytes, allotmentBytes: session.allotmentBytes, remainingBytes, exhausted: remainingBytes === 0,
+        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes,
+        deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
+        remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
-      // Adaptive precision: at this session's current rate, when will it run out? Tick a fetch-time before that.
-      if (remainingBytes > 0 && elapsed > 0) {
+      // Adaptive precision: at this session's current rate, when will it run out? Tick one fetch-time before that.
+      if (session.metric === 'bytes' && remainingBytes > 0 && elapsed > 0) {
         const msLeft = (remainingBytes / bytes) * elapsed - this.lastFetchMs;
         if (msLeft < nextInMs) nextInMs = msLeft;
       }
     }
     nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, nextInMs));
-    if (billed.length > 0) {
-      try {
-        this.options.sessions.applyUsage(billed);
-      } catch (err) {
-        this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
-      }
-      this.options.onUsage?.(usage);
-    }
+    if (usage.length > 0) this.options.onUsage?.(usage);
 
-    const { reopen, gone } = this.checkGates(sessions.values(), result.tick, dispatchAt);
+    const { reopen, gone } = this.checkGates(port.activeSessions(), result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
     return {
       tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, dropped, baselined,

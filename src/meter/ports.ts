@@ -4,7 +4,8 @@
  */
 import type { UsageResult, UsageTask } from './task.ts';
 
-/** An ACTIVE session, as the meter sees it. Time sessions matter too: their gates must stay open. */
+/** An ACTIVE session, as the meter sees it. Time sessions count too: their gates must stay open, and upstream
+ *  accounting wants their octets. */
 export interface MeteredSession {
   id: string;
   /** Lowercase colon form, as both portals print it. */
@@ -12,18 +13,20 @@ export interface MeteredSession {
   metric: 'bytes' | 'seconds';
   /** When the session became ACTIVE: bytes the portal counted before this are never billed. */
   startedAt: number;
-  /** Data sessions: bytes used so far and bytes bought (top-ups included). Ignored for time sessions. */
-  usedBytes: number;
-  allotmentBytes: number;
 }
 
 export interface SessionsPort {
+  /** The ACTIVE session of this MAC (lowercase colon form), if any. */
+  active(mac: string): MeteredSession | undefined;
+  /** Every ACTIVE session (gate checks, once per tick). */
   activeSessions(): Iterable<MeteredSession>;
   /**
-   * Adds bytes to the active data sessions of these MACs and ends those at or past their allotment with `data-limit`
-   * (which closes the gate through the valve). MACs without an active data session are ignored.
+   * Adds bytes to the ACTIVE sessions of these MACs and ends data sessions at or past their allotment with
+   * `data-limit` (which closes the gate through the valve). MACs without an active session are ignored.
    */
   applyUsage(deltas: Iterable<readonly [mac: string, bytes: number]>): unknown;
+  /** Bytes a data session may still use (0 once ended; Infinity for time sessions). */
+  remainingBytes(sessionId: string): number;
 }
 
 /** The valve's serialized ndsctl queue: `fn` runs when no other portal call is in flight. */
@@ -44,18 +47,17 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-/** One data session's usage in a tick (the lead turns a batch into `sluice.session {event:'usage', …}`). */
+/** One session's usage in a tick (the lead turns a batch into `sluice.session {event:'usage', …}`). */
 export interface UsageReport {
   mac: string;
   sessionId: string;
-  /** Bytes added this tick (download + upload). */
+  metric: 'bytes' | 'seconds';
+  /** Bytes added this tick (download + upload; IP-level, as the portal counts them). */
   deltaBytes: number;
   deltaDownloadBytes: number;
   deltaUploadBytes: number;
-  /** Session totals after this tick. */
-  usedBytes: number;
-  allotmentBytes: number;
+  /** Data sessions: bytes left after this tick (Infinity for time sessions). */
   remainingBytes: number;
-  /** usedBytes >= allotmentBytes: applyUsage ended it with data-limit. */
+  /** A data session that reached its allotment this tick: applyUsage ended it with data-limit. */
   exhausted: boolean;
 }

@@ -1,0 +1,60 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PaymentRegistry, builtinPaymentMethods, createPaymentRegistry, grantMethod } from '../../src/payments/index.ts';
+import type { PaymentMethod } from '../../src/payments/index.ts';
+import type { Quote } from '../../src/merchant/index.ts';
+import { isSluiceError } from '../../src/errors.ts';
+
+const quote: Quote = {
+  plan: 'p', metric: 'seconds', steps: 2n, allotment: 120n, price: 10n, asset: 'USDC', currency: 'USD', decimals: 6, stepSize: 60n, pricePerStep: 5n,
+};
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return isSluiceError(err) ? err.code : String(err);
+  }
+  return 'no error';
+}
+
+test('the builtin registry has the admin-only grant method', () => {
+  const registry = createPaymentRegistry();
+  assert.equal(registry.list(), [{ name: 'grant', adminOnly: true }]);
+  assert.is(registry.get('grant'), grantMethod);
+  assert.equal(builtinPaymentMethods().map((m) => m.name), ['grant']);
+});
+
+test('unknown names, duplicates and bad names are refused with codes', () => {
+  const registry = createPaymentRegistry();
+  assert.is(code(() => registry.get('x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(code(() => registry.get(undefined)), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(code(() => registry.get('__proto__')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(code(() => registry.register(grantMethod)), 'ERR_PAYMENT_METHOD_INVALID');
+  assert.is(code(() => new PaymentRegistry([{ ...grantMethod, name: 'Bad Name' }])), 'ERR_PAYMENT_METHOD_INVALID');
+});
+
+test('adding a method is one object: it is then found by name', () => {
+  const voucher: PaymentMethod = {
+    name: 'voucher', adminOnly: false,
+    async authorize({ quote: q, now }) {
+      return { method: 'voucher', reference: 'V-1', amount: q.price, asset: q.asset, at: now };
+    },
+  };
+  const registry = createPaymentRegistry([voucher]);
+  assert.is(registry.get('voucher'), voucher);
+  assert.ok(registry.has('grant'));
+});
+
+test('grant authorizes for nothing with a fresh reference each time', async () => {
+  const request = { mac: '02:00:00:00:00:01', payment: { method: 'grant' } };
+  const a = await grantMethod.authorize({ quote, request, now: 1234 });
+  const b = await grantMethod.authorize({ quote, request, now: 1234 });
+  assert.is(a.method, 'grant');
+  assert.is(a.amount, 0n);
+  assert.is(a.steps, 2n);
+  assert.is(a.at, 1234);
+  assert.is.not(a.reference, b.reference);
+});
+
+test.run();

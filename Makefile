@@ -53,10 +53,11 @@ endef
 
 define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/sluice
-	$(INSTALL_DATA) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
+	$(INSTALL_BIN) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
 	$(INSTALL_DATA) ./dist/usage-worker.mjs $(1)/usr/share/sluice/usage-worker.mjs
 
-	# The bundle starts with `#!/usr/bin/env node`; node resolves the link, so the worker is found next to it.
+	# The bundle is executable and starts with `#!/usr/bin/env node`; node resolves the link, so the worker
+	# is found next to it.
 	$(INSTALL_DIR) $(1)/usr/bin
 	$(LN) ../share/sluice/sluice.mjs $(1)/usr/bin/sluice
 
@@ -96,7 +97,8 @@ test:
 package-files: build
 	rm -rf $(STAGE)
 	install -d $(STAGE)/usr/share/sluice $(STAGE)/usr/bin $(STAGE)/etc/init.d $(STAGE)/etc/config
-	install -m 0644 dist/sluice.mjs dist/usage-worker.mjs $(STAGE)/usr/share/sluice/
+	install -m 0755 dist/sluice.mjs $(STAGE)/usr/share/sluice/
+	install -m 0644 dist/usage-worker.mjs $(STAGE)/usr/share/sluice/
 	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
 	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice

@@ -1,0 +1,181 @@
+// Counter-epoch accounting over the shared table, driven through the worker's task with real snapshot text.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EpochAccountant } from '../../src/meter/epochs.ts';
+import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
+import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+
+/** The main thread's part, reduced: run a tick, commit it if it worked, sum usage per MAC. */
+class Harness {
+  table: CounterTable = createTable(16);
+  tick = 0;
+  accountant = new EpochAccountant();
+  used = new Map<string, number>();
+  constructor(readonly portal: PortalModel) {}
+  async run(opts: { commit?: boolean; text?: string; accountant?: EpochAccountant } = {}): Promise<UsageResult> {
+    const r = await runUsageTask({
+      tick: ++this.tick, table: this.table, source: { kind: 'inline', text: opts.text ?? this.portal.renderJson() },
+      flavour: 'auto', timeoutMs: 1000,
+    }, opts.accountant ?? this.accountant);
+    if (r.ok && opts.commit !== false) {
+      if (r.table) this.table = r.table;
+      const view = new TableView(this.table);
+      for (let k = 0; k < r.count; k++) {
+        const mac = view.mac(r.deltas[k * 3]!);
+        this.used.set(mac, (this.used.get(mac) ?? 0) + r.deltas[k * 3 + 1]! + r.deltas[k * 3 + 2]!);
+      }
+      view.commit(r.tick);
+    }
+    return r;
+  }
+  usage(mac: string): number { return this.used.get(mac) ?? 0; }
+}
+
+function portal(flavour: 'opennds' | 'nodogsplash' = 'opennds'): PortalModel {
+  const p = new PortalModel({ flavour }, { now: () => 1_795_221_800 });
+  p.addClient(A, '10.0.0.10');
+  p.addClient(B, '10.0.0.11');
+  p.auth(A);
+  p.auth(B);
+  return p;
+}
+
+test('first sighting is the base: bytes counted before the meter saw the client are not billed', async () => {
+  const p = portal();
+  p.addTraffic(A, 5 * 1024 * 1024, 0);
+  const h = new Harness(p);
+  await h.run();
+  assert.is(h.usage(A), 0);
+  p.addTraffic(A, 10 * 1024, 2 * 1024);
+  await h.run();
+  assert.is(h.usage(A), 12 * 1024);
+});
+
+test('units: openNDS counts KiB (1024), nodogsplash kB (1000), and the floor telescopes to exact totals', async () => {
+  for (const [flavour, unit] of [['opennds', 1024], ['nodogsplash', 1000]] as const) {
+    const p = portal(flavour);
+    const h = new Harness(p);
+    await h.run();
+    let total = 0;
+    for (const step of [700, 1500, 333, 100_000, 1]) {
+      p.addTraffic(A, step, 0);
+      total += step;
+      await h.run();
+    }
+    assert.is(h.usage(A), Math.floor(total / unit) * unit, flavour);
+  }
+});
+
+test('a reading lower than the last one starts a new epoch counted from 0 (never negative)', async () => {
+  const p = portal('nodogsplash');
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 50_000, 0);
+  await h.run();
+  // nodogsplash re-auth keeps the token in this fake edit; only the counter drops.
+  const text = p.renderJson().replace(/"downloaded":50,/, '"downloaded":7,');
+  await h.run({ text });
+  assert.is(h.usage(A), 50_000 + 7_000);
+});
+
+test('a changed token starts a new epoch even when the counter is higher', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 10 * 1024, 0);
+  await h.run();
+  p.deauth(A); // openNDS: the client leaves the list and comes back with a new token, counters at 0
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 30 * 1024, 0);
+  const r = await h.run();
+  assert.ok(r.ok && r.newEpochs === 1);
+  assert.is(h.usage(A), 40 * 1024);
+});
+
+test('vanished and came back: a new epoch, nothing charged across the gap, nothing counted twice', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 4 * 1024, 0);
+  await h.run();
+  p.restart(); // portal restart: everyone gone
+  const gone = await h.run();
+  assert.ok(gone.ok && gone.departures === 2 && gone.clients === 0);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 3 * 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 7 * 1024);
+  p.addTraffic(A, 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 8 * 1024);
+  assert.is(h.usage(B), 0);
+});
+
+test('a bad snapshot changes nothing: the next good one counts exactly what happened', async () => {
+  const p = portal('nodogsplash');
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 20_000, 0);
+  for (const text of ['', '{"client_length": 2, "clients":{', p.renderJson().replace('"avg_down_speed":0.00', '"avg_down_speed":inf'), 'ndsctl thread is busy, please try later.\n']) {
+    const r = await h.run({ text });
+    assert.not.ok(r.ok);
+  }
+  p.addTraffic(A, 5_000, 0);
+  await h.run();
+  assert.is(h.usage(A), 25_000);
+});
+
+test('an uncommitted tick (worker died after writing the table) is recomputed, not lost or doubled', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 10 * 1024, 0);
+  await h.run({ commit: false });
+  p.addTraffic(A, 5 * 1024, 0);
+  // A fresh accountant: what a replacement worker thread starts with.
+  await h.run({ accountant: new EpochAccountant() });
+  assert.is(h.usage(A), 15 * 1024);
+  // And an uncommitted tick across a reset.
+  p.deauth(A); p.addClient(A, '10.0.0.10'); p.auth(A); p.addTraffic(A, 2 * 1024, 0);
+  await h.run({ commit: false });
+  p.addTraffic(A, 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 18 * 1024);
+});
+
+test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {
+  const p = new PortalModel({}, { now: () => 1_795_221_800 });
+  const macs: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const mac = `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`;
+    macs.push(mac); p.addClient(mac, `10.0.1.${i}`); p.auth(mac);
+  }
+  const h = new Harness(p);
+  await h.run({ commit: false }); // grows, never adopted
+  await h.run();
+  for (const mac of macs) p.addTraffic(mac, 2048, 1024);
+  await h.run();
+  for (const mac of macs) assert.is(h.usage(mac), 3072);
+  assert.ok(new TableView(h.table).slotCount === 100);
+});
+
+test('a preauthenticated client that is authed later: its counter restarts at 0 and counts from there', async () => {
+  const p = new PortalModel({}, { now: () => 1_795_221_800 });
+  p.addClient(A, '10.0.0.10');
+  const h = new Harness(p);
+  await h.run();
+  p.auth(A);
+  p.addTraffic(A, 6 * 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 6 * 1024);
+  const view = new TableView(h.table);
+  assert.is(view.observation(0, h.tick)?.state, 'Authenticated');
+});
+
+test.run();

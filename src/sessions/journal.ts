@@ -134,7 +134,11 @@ export class JournalStore implements SessionStore {
     await fsyncDir(this.dir);
     this.phase = 'open';
     // Damage in the middle is rewritten away at once so that new appends do not sit behind it.
-    if (needsRewrite) await this.compact(this.now());
+    if (needsRewrite) {
+      await this.compact(this.now()).catch((err: unknown) => {
+        warnings.push(err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', String(err), { cause: err }));
+      });
+    }
     return { ...copyState(this.state), warnings };
   }
 

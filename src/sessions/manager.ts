@@ -15,7 +15,8 @@ import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
 import type { RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
-import type { Clock, TimerHandle, Timers } from './time.ts';
+import type { Clock, Timers } from './time.ts';
+import { CheckpointSchedule } from './checkpoints.ts';
 import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';
 import type { Grant, ValidGrant } from './grant.ts';
 
@@ -51,14 +52,12 @@ export class SessionManager {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private limits: LimitsConfig;
-  private checkpointIntervalMs: number;
   private readonly retention: RetentionPolicy;
   private readonly reg = new Registry();
   private readonly scheduler: DeadlineScheduler;
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
-  private readonly dirty = new Set<string>();
-  private checkpointTimer: TimerHandle | null = null;
+  private readonly checkpoints: CheckpointSchedule;
   private readonly writes = new Set<Promise<void>>();
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
@@ -70,8 +69,8 @@ export class SessionManager {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
-    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 300_000;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
       timers: this.timers,
@@ -93,7 +92,7 @@ export class SessionManager {
 
   configure(options: { limits?: Partial<LimitsConfig>; checkpointIntervalMs?: number }): void {
     if (options.limits) this.limits = { ...this.limits, ...options.limits };
-    if (options.checkpointIntervalMs !== undefined) this.checkpointIntervalMs = options.checkpointIntervalMs;
+    if (options.checkpointIntervalMs !== undefined) this.checkpoints.setInterval(options.checkpointIntervalMs);
   }
 
   /**
@@ -226,7 +225,7 @@ export class SessionManager {
       if (current?.state === 'PENDING') this.reg.remove(current);
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }
-    const current = this.reg.sessions.get(session.id)!;
+    const current = this.reg.sessions.get(session.id) ?? session;
     // Ended while its purchase was being written (an admin terminate, a device limit): it stays ended, no `started`.
     if (current.state !== 'PENDING') return { session: viewSession(current, this.clock.now()), toppedUp: false };
     const active = toActive(current);
@@ -270,7 +269,7 @@ export class SessionManager {
     ended.used = usedAt(session, now);
     this.reg.replace(ended);
     this.scheduler.delete(id);
-    this.dirty.delete(id);
+    this.checkpoints.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
     const written = this.track(this.store.append([{
       t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes,
@@ -300,20 +299,19 @@ export class SessionManager {
       const add = BigInt(bytes);
       session.bytes += add;
       if (session.metric === 'bytes') session.used += add;
-      this.dirty.add(session.id);
+      this.checkpoints.mark(session.id);
       if (session.metric === 'bytes' && session.used >= session.allotment) {
         const e = this.endNow(session.id, 'data-limit', now);
         if (e) ended.push(e);
       }
     }
-    if (this.dirty.size > 0) this.armCheckpoint();
     return ended;
   }
 
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */
   *activeDataSessions(): Iterable<{ id: string; mac: string; remainingBytes: number }> {
     for (const s of this.reg.live()) {
-      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: Number(s.allotment - s.used) };
+      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: s.used >= s.allotment ? 0 : Number(s.allotment - s.used) };
     }
   }
 
@@ -367,15 +365,13 @@ export class SessionManager {
 
   /** Writes the usage changed since the last checkpoint (runs by itself every checkpointIntervalMs). */
   async checkpoint(): Promise<void> {
-    this.disarmCheckpoint();
-    if (this.dirty.size === 0) return;
+    const ids = this.checkpoints.take();
     const now = this.clock.now();
     const entries: Array<[string, bigint, bigint]> = [];
-    for (const id of this.dirty) {
+    for (const id of ids) {
       const s = this.reg.sessions.get(id);
       if (s?.state === 'ACTIVE') entries.push([id, usedAt(s, now), s.bytes]);
     }
-    this.dirty.clear();
     this.prune(now);
     if (entries.length === 0) return;
     this.counters.checkpoints++;
@@ -391,7 +387,7 @@ export class SessionManager {
       this.phase = 'closing';
       this.scheduler.stop();
       if (wasOpen) await this.checkpoint();
-      this.disarmCheckpoint();
+      this.checkpoints.stop();
       await this.settleWrites();
       await this.store.close();
       this.phase = 'closed';
@@ -406,19 +402,6 @@ export class SessionManager {
       if (s?.state === 'ACTIVE' && limitReached(s, now) === 'time-limit') this.endNow(id, 'time-limit', now);
       else if (s?.state === 'ACTIVE' && s.expiresAt !== null) this.scheduler.set(id, s.expiresAt);
     }
-  }
-
-  private armCheckpoint(): void {
-    if (this.checkpointTimer !== null || this.phase !== 'open') return;
-    this.checkpointTimer = this.timers.setTimeout(() => {
-      this.checkpointTimer = null;
-      void this.checkpoint();
-    }, this.checkpointIntervalMs);
-  }
-
-  private disarmCheckpoint(): void {
-    if (this.checkpointTimer !== null) this.timers.clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = null;
   }
 
   private prune(now: number): void {

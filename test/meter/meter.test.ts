@@ -1,0 +1,191 @@
+// The Meter end to end on one thread: a simulated portal behind a real ndsctl.sock server, the worker's task run
+// in-process, and the real SessionManager (memory store) as the sessions port.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInlineRunner, Meter, sessionManagerPort, type TickReport, type UsageReport } from '../../src/meter/index.ts';
+import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const MiB = 1024 * 1024;
+
+interface Rig {
+  portal: PortalModel; meter: Meter; manager: SessionManager; server: NdsctlSocketServer; dir: string;
+  now: { t: number }; usage: UsageReport[][]; ended: Session[]; reopened: string[]; ticks: TickReport[];
+  buy(mac: string, bytes: number): Promise<Session>;
+  close(): Promise<void>;
+}
+
+async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
+  const now = { t: 1_795_221_800_000 };
+  const portal = new PortalModel({ flavour }, { now: () => Math.floor(now.t / 1000) });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
+  const usage: UsageReport[][] = [];
+  const ended: Session[] = [];
+  const reopened: string[] = [];
+  const ticks: TickReport[] = [];
+  manager.on('ended', (s) => { ended.push(s); portal.deauth(s.mac); });
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(manager),
+    runner: createInlineRunner(), clock: () => now.t, newSessionGraceMs: 0,
+    onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
+  });
+  let n = 0;
+  return {
+    portal, meter, manager, server, dir, now, usage, ended, reopened, ticks,
+    async buy(mac, bytes) {
+      const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: `g${++n}`, amount: 1n, asset: 'X', at: now.t } });
+      if (portal.get(mac)?.state !== 'Authenticated') portal.auth(mac);
+      meter.sessionStarted(mac);
+      return session;
+    },
+    async close() { await meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+test('bytes before the purchase are never billed: a client with 5 MiB on its counter buys 10 MiB', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A); // authenticated by someone else earlier: its counter already runs
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  await r.meter.tick();
+  r.portal.addTraffic(A, 3 * MiB, 0); // 5 MiB on the counter now, all before the purchase
+  r.now.t += 1000;
+  const s = await r.buy(A, 10 * MiB);
+  r.now.t += 10;
+  const baseline = await r.meter.tick(); // the tick sessionStarted asked for: takes the base
+  assert.is(baseline.baselined, 1);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  await r.close();
+});
+
+test('a delta for a MAC without an active session is dropped; usage event batches the billed ones', async () => {
+  const r = await rig();
+  for (const mac of [A, B]) { r.portal.addClient(mac, mac === A ? '10.0.0.10' : '10.0.0.11'); }
+  r.now.t += 1000;
+  await r.buy(A, 100 * MiB);
+  r.portal.auth(B);
+  r.now.t += 10;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 300 * 1024, 100 * 1024);
+  r.portal.addTraffic(B, 300 * 1024, 0);
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is(t.dropped, 1);
+  assert.is(r.usage.length, 1);
+  assert.equal(r.usage[0]!.map((u) => [u.mac, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes]),
+    [[A, 400 * 1024, 300 * 1024, 100 * 1024, 100 * MiB - 400 * 1024]]);
+  await r.close();
+});
+
+test('enforcement: the session ends with data-limit at its allotment; a top-up mid-epoch extends it', async () => {
+  const r = await rig('nodogsplash');
+  r.portal.addClient(A, '10.0.0.10');
+  r.now.t += 1000;
+  const s = await r.buy(A, 1_000_000);
+  r.now.t += 10;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 600_000, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  await r.buy(A, 1_000_000); // top-up: same session, same epoch, no re-auth
+  r.portal.addTraffic(A, 900_000, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(r.manager.get(s.id)!.used, 1_500_000n);
+  r.portal.addTraffic(A, 500_000, 0);
+  r.now.t += 1000;
+  const last = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.endCause, 'data-limit');
+  assert.is(r.manager.get(s.id)!.used, 2_000_000n);
+  assert.ok(last.usage[0]!.exhausted);
+  assert.is(r.ended.length, 1);
+  await r.close();
+});
+
+test('portal restart: the paying client is reported gone, then re-opened when it shows up again, as a new epoch', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.now.t += 1000;
+  const s = await r.buy(A, 100 * MiB);
+  r.now.t += 10;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  r.portal.restart();
+  r.now.t += 1000;
+  const gone = await r.meter.tick();
+  assert.equal(gone.gone, [A]);
+  assert.is(r.meter.goneSince(A), r.now.t);
+  r.portal.addClient(A, '10.0.0.10'); // back, unauthenticated
+  r.now.t += 1000;
+  const back = await r.meter.tick();
+  assert.equal(back.reopen, [A]);
+  assert.equal(r.reopened, [A]);
+  assert.is(r.meter.goneSince(A), undefined);
+  r.portal.auth(A); // the lead's wiring: valve.open
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(3 * MiB));
+  await r.close();
+});
+
+test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.now.t += 1000;
+  const s = await r.buy(A, 100 * MiB);
+  r.now.t += 10;
+  await r.meter.tick();
+  r.portal.addTraffic(A, MiB, 0);
+  r.portal.stop(); // the stand-in drops the connection: an empty answer
+  const skipped = await r.meter.tick();
+  assert.is(skipped.skipped, 'truncated');
+  assert.equal(skipped.gone, []);
+  r.portal.start();
+  r.portal.addClient(A, '10.0.0.10'); r.portal.auth(A); r.portal.addTraffic(A, MiB, 0);
+  await r.server.close();
+  const unreachable = await r.meter.tick();
+  assert.is(unreachable.skipped, 'unreachable');
+  assert.is(r.manager.get(s.id)!.used, 0n);
+  const stats = r.meter.stats();
+  assert.equal(stats.skipped, { truncated: 1, unreachable: 1 });
+  assert.is(stats.ticks, 3);
+  assert.is(stats.ticks_ok, 1);
+  await r.meter.close(); await r.manager.close(); rmSync(r.dir, { recursive: true, force: true });
+});
+
+test('adaptive precision: a session about to run out gets an earlier next tick', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.now.t += 1000;
+  await r.buy(A, 10 * MiB);
+  r.now.t += 10;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 4 * MiB, 0);
+  r.now.t += 10_000;
+  const slow = await r.meter.tick(); // 6 MiB left at 4 MiB / 10 s: runs out in 15 s, after the next tick
+  assert.is(slow.nextInMs, 10_000);
+  r.portal.addTraffic(A, 4 * MiB, 0);
+  r.now.t += 10_000;
+  const fast = await r.meter.tick(); // 2 MiB left: runs out in ~5 s
+  assert.ok(fast.nextInMs < 6_000 && fast.nextInMs >= 200, String(fast.nextInMs));
+  await r.close();
+});
+
+test.run();

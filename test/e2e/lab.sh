@@ -38,7 +38,11 @@ wait_for() { # wait_for <seconds> <description> <cmd...>
   done
 }
 
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# A zombie counts as gone: our daemons are re-parented to PID 1, which may reap them late.
+pid_alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  case "$(ps -o stat= -p "$1" 2>/dev/null)" in Z*|'') return 1 ;; esac
+}
 
 stop_pid() { # stop_pid <pidfile>: TERM, wait up to 5 s, then KILL
   local file=$1 pid

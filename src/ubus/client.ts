@@ -217,8 +217,8 @@ export class UbusClient extends EventEmitter {
   // ------------------------------------------------------------------------------------------ lifecycle
 
   /**
-   * Refuses new operations, lets the ones already started finish (each request bounded by its timeout), then
-   * closes the socket. Idempotent.
+   * Refuses new operations, lets the ones already started finish (each request bounded by its timeout) and the
+   * async handlers still serving calls reply (bounded by timeoutMs), then closes the socket. Idempotent.
    */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
@@ -228,6 +228,8 @@ export class UbusClient extends EventEmitter {
       this.timers.clearTimeout(this.reconnectTimer);
     }
     if (this.inflight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // Replies of async handlers still running get out too, within one request timeout.
+    await this.registry.dispatcher.idle(this.timeoutMs > 0 ? this.timeoutMs : DEFAULT_TIMEOUT_MS);
     await this.conn?.close();
     this.finishClose();
   }

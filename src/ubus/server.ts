@@ -134,8 +134,23 @@ export function tablesOf(replies: UbusMessage[]): BlobmsgTable[] {
 /** Routes INVOKE/NOTIFY/UNSUBSCRIBE to the object named by OBJID. */
 export class ObjectDispatcher {
   readonly byId = new Map<number, Served>();
+  /** Async handlers still running (deferred requests). */
+  private deferred = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly link: Pick<ServerLink, 'warn'>) {}
+
+  /** Resolves once no deferred request is running, or after `maxWaitMs` (a handler may never settle). */
+  idle(maxWaitMs: number): Promise<void> {
+    if (this.deferred === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, maxWaitMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 
   dispatch(msg: UbusMessage, conn: UbusConnection): void {
     const objid = msg.attrs.objid;
@@ -193,7 +208,10 @@ export class ObjectDispatcher {
       return fail(err);
     }
     if (result instanceof Promise) {
-      result.then((r) => this.finish(r, reply, fail), fail);
+      this.deferred++;
+      result.then((r) => this.finish(r, reply, fail), fail).finally(() => {
+        if (--this.deferred === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
     } else {
       this.finish(result, reply, fail);
     }

@@ -258,5 +258,19 @@ for (const kind of busKinds('client.test.ts')) {
     assert.is(c2.state, 'closed');
   });
 
+  t('a serving client that closes still sends the replies of its running handlers', async () => {
+    const srv = await UbusClient.connect({ socketPath: bus.socketPath });
+    let started!: () => void;
+    const inHandler = new Promise<void>((r) => (started = r));
+    await srv.addObject({
+      path: 'test.closing',
+      methods: { slow: { handler: async () => { started(); await new Promise((r) => setTimeout(r, 30)); return { data: { done: true } }; } } },
+    });
+    const reply = caller.call('test.closing', 'slow');
+    await inHandler;
+    await srv.close();
+    assert.equal(await reply, { done: true });
+  });
+
   t.run();
 }

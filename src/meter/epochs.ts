@@ -128,8 +128,8 @@ export class EpochAccountant {
     const baseDown = this.floats[fb + F_C_DOWN]!;
     const baseUp = this.floats[fb + F_C_UP]!;
     if ((cFlags & FLAG_PRESENT) === 0 || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
-      usedDown = down;
-      usedUp = up;
+      usedDown = down + this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
+      usedUp = up + this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
       this.newEpochs++;
       if ((cFlags & FLAG_PRESENT) === 0) this.arrivals++;
     } else {
@@ -151,6 +151,9 @@ export class EpochAccountant {
       this.promote(slot, ib);
       const cFlags = this.ints[ib + I_C_FLAGS]!;
       if (cFlags & FLAG_PRESENT) departures++;
+      const tailDown = this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
+      const tailUp = this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
+      if (tailDown > 0 || tailUp > 0) this.pushDelta(slot, tailDown, tailUp);
       const fb = slot * FLOAT_STRIDE;
       this.floats[fb + F_P_DOWN] = this.floats[fb + F_C_DOWN]!;
       this.floats[fb + F_P_UP] = this.floats[fb + F_C_UP]!;
@@ -191,6 +194,23 @@ export class EpochAccountant {
       this.index.set(this.ints[ib + I_MAC_HI]! * MAC_HI_SCALE + (this.ints[ib + I_MAC_LO]! >>> 0), slot);
     }
     this.indexedCount = count;
+  }
+
+  /**
+   * When an epoch ends (reset, token change, departure) right after a tick that never committed (its worker died),
+   * that tick's reading of the old epoch is still in the pending half: a true observation nobody billed. Its growth over
+   * the base is the old epoch's tail, counted now instead of lost.
+   */
+  private uncommittedTail(slot: number, ib: number, pending: number, committed: number): number {
+    const pTick = this.ints[ib + I_P_TICK]!;
+    if (pTick <= this.committed || pTick === this.tick) return 0;
+    if ((this.ints[ib + I_P_FLAGS]! & FLAG_PRESENT) === 0 || (this.ints[ib + I_C_FLAGS]! & FLAG_PRESENT) === 0) return 0;
+    if (this.ints[ib + I_P_TOKEN] !== this.ints[ib + I_C_TOKEN]) return 0;
+    const fb = slot * FLOAT_STRIDE;
+    const pDown = this.floats[fb + F_P_DOWN]!, cDown = this.floats[fb + F_C_DOWN]!;
+    const pUp = this.floats[fb + F_P_UP]!, cUp = this.floats[fb + F_C_UP]!;
+    if (pDown < cDown || pUp < cUp) return 0;
+    return this.floats[fb + pending]! - this.floats[fb + committed]!;
   }
 
   /** A pending reading from a committed tick becomes the base (lazily, the first time a later tick touches it). */

@@ -19,7 +19,6 @@ import {
 
 /** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
 const FLAG_KNOWN = 16;
-const MAC_HI_SCALE = 4294967296;
 
 export interface TickDeltas {
   /**
@@ -41,8 +40,12 @@ export class EpochAccountant {
   private attachedId = 0;
   private ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private floats: Float64Array<ArrayBufferLike> = new Float64Array(0);
-  /** mac (48-bit number) → slot; a cache of what the table holds, rebuilt whenever this thread sees a new table. */
-  private readonly index = new Map<number, number>();
+  /**
+   * MAC → slot: open addressing over (macHi, macLo) in a typed array (slot + 1, 0 = empty), a cache of what the table
+   * holds, rebuilt whenever this thread sees a new table. No Map: a 48-bit key would be a boxed double per lookup.
+   */
+  private buckets = new Int32Array(2048);
+  private mask = 2047;
   private indexedCount = 0;
   private tick = 0;
   private committed = 0;
@@ -69,7 +72,8 @@ export class EpochAccountant {
     this.table = table;
     this.ints = new Int32Array(table.ints);
     this.floats = new Float64Array(table.floats);
-    this.index.clear();
+    this.buckets = new Int32Array(2048);
+    this.mask = 2047;
     this.indexedCount = 0;
     this.grown = false;
     this.indexNewSlots();
@@ -100,12 +104,11 @@ export class EpochAccountant {
    * caller treats the snapshot as suspicious).
    */
   observe(macHi: number, macLo: number, token: number, state: number, down: number, up: number): boolean {
-    const key = macHi * MAC_HI_SCALE + (macLo >>> 0);
-    let slot = this.index.get(key);
+    let slot = this.find(macHi, macLo | 0);
     const pFlags = FLAG_PRESENT | ((state & 7) << 1);
     this.clients++;
-    if (slot === undefined) {
-      slot = this.allocate(key, macHi, macLo);
+    if (slot < 0) {
+      slot = this.allocate(macHi, macLo);
       this.markSeen(slot);
       this.writePending(slot, pFlags, token, down, up);
       this.arrivals++;
@@ -189,11 +192,44 @@ export class EpochAccountant {
 
   private indexNewSlots(): void {
     const count = Atomics.load(this.ints, H_SLOT_COUNT);
-    for (let slot = this.indexedCount; slot < count; slot++) {
-      const ib = HEADER_INTS + slot * INT_STRIDE;
-      this.index.set(this.ints[ib + I_MAC_HI]! * MAC_HI_SCALE + (this.ints[ib + I_MAC_LO]! >>> 0), slot);
-    }
+    for (let slot = this.indexedCount; slot < count; slot++) this.insert(slot);
     this.indexedCount = count;
+  }
+
+  private static hash(hi: number, lo: number): number {
+    return Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) ^ (lo >>> 15);
+  }
+
+  /** The slot holding this MAC, or -1. */
+  private find(hi: number, lo: number): number {
+    const mask = this.mask;
+    const buckets = this.buckets;
+    const ints = this.ints;
+    for (let b = EpochAccountant.hash(hi, lo) & mask; ; b = (b + 1) & mask) {
+      const entry = buckets[b]!;
+      if (entry === 0) return -1;
+      const ib = HEADER_INTS + (entry - 1) * INT_STRIDE;
+      if (ints[ib + I_MAC_LO] === lo && ints[ib + I_MAC_HI] === hi) return entry - 1;
+    }
+  }
+
+  private insert(slot: number): void {
+    if ((slot + 1) * 2 > this.mask) {
+      // Keep the load under one half: rebuild at twice the size.
+      const size = (this.mask + 1) * 2;
+      this.buckets = new Int32Array(size);
+      this.mask = size - 1;
+      for (let s = 0; s < slot; s++) this.place(s);
+    }
+    this.place(slot);
+  }
+
+  private place(slot: number): void {
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const mask = this.mask;
+    let b = EpochAccountant.hash(this.ints[ib + I_MAC_HI]!, this.ints[ib + I_MAC_LO]!) & mask;
+    while (this.buckets[b] !== 0) b = (b + 1) & mask;
+    this.buckets[b] = slot + 1;
   }
 
   /**
@@ -235,7 +271,7 @@ export class EpochAccountant {
     this.ints[ib + I_P_TICK] = this.tick;
   }
 
-  private allocate(key: number, macHi: number, macLo: number): number {
+  private allocate(macHi: number, macLo: number): number {
     const slot = this.indexedCount;
     if (slot >= tableCapacity(this.table!)) {
       // Writes so far this tick went to the old generation and are copied; the old one stays valid for the main thread
@@ -252,7 +288,7 @@ export class EpochAccountant {
     this.floats.fill(0, slot * FLOAT_STRIDE, (slot + 1) * FLOAT_STRIDE);
     this.ints[ib + I_MAC_HI] = macHi;
     this.ints[ib + I_MAC_LO] = macLo | 0;
-    this.index.set(key, slot);
+    this.insert(slot);
     this.indexedCount = slot + 1;
     Atomics.store(this.ints, H_SLOT_COUNT, slot + 1);
     return slot;

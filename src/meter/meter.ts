@@ -16,7 +16,7 @@ import type { Flavour } from './scan.ts';
 import { createPoolRunner } from './pool.ts';
 import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
 import { MeterStatsRecorder, type MeterStats } from './stats.ts';
-import { createTable, TableView, type CounterTable } from './table.ts';
+import { createTable, FLAG_PRESENT, STATE_CODES, TableView, type CounterTable } from './table.ts';
 import type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 
 export interface MeterOptions {
@@ -71,12 +71,22 @@ export interface TickReport {
   /** Deltas of sessions whose previous reading predates their start, dropped (the purchase baseline). */
   baselined: number;
   durationMs: number;
+  /** Worker: fetching the snapshot, then scanning + accounting it; main thread: applying the result. */
   fetchMs: number;
+  scanMs: number;
+  applyMs: number;
   /** Delay chosen for the next tick (shorter than poll_interval when a session is about to run out). */
   nextInMs: number;
 }
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
+
+/**
+ * The main thread's share of a tick is split into slices of this many clients with a macrotask turn between them,
+ * so a ubus call waits for one slice (~1 ms), not for a whole 100k-client tick.
+ */
+const YIELD_EVERY = 2048;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Meter {
   private state: State = 'idle';
@@ -206,7 +216,9 @@ export class Meter {
       this.options.onError?.(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
       result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
     }
-    const report = result.ok ? this.apply(result, dispatchAt) : this.skip(result);
+    const applyStarted = performance.now();
+    const report = result.ok ? await this.apply(result, dispatchAt) : this.skip(result);
+    report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;
     this.statsRecorder.recordTick(report, this.clock(), result.ok ? result : undefined);
     this.options.onTick?.(report);
@@ -237,11 +249,11 @@ export class Meter {
   private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
     return {
       tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [],
-      dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, nextInMs: this.options.pollIntervalMs,
+      dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, scanMs: 0, applyMs: 0, nextInMs: this.options.pollIntervalMs,
     };
   }
 
-  private apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number): TickReport {
+  private async apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number): Promise<TickReport> {
     if (result.table) {
       this.table = result.table;
       this.view = new TableView(result.table);
@@ -260,6 +272,7 @@ export class Meter {
     let baselined = 0;
     const deltas = result.deltas;
     for (let k = 0; k < result.count; k++) {
+      if (k % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
       const mac = this.slotMacs[deltas[k * 3]!]!;
       const session = port.active(mac);
       if (session === undefined) { dropped++; continue; }
@@ -279,6 +292,7 @@ export class Meter {
     let nextInMs = this.options.pollIntervalMs;
     const elapsed = since === undefined ? 0 : dispatchAt - since;
     for (let b = 0; b < billed.length; b++) {
+      if (b % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
       const session = billedSessions[b]!;
       const k = billedDeltas[b]!;
       const bytes = billed[b]![1];
@@ -297,44 +311,48 @@ export class Meter {
     nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, nextInMs));
     if (usage.length > 0) this.options.onUsage?.(usage);
 
-    const { reopen, gone } = this.checkGates(port.activeSessions(), result.tick, dispatchAt);
+    const { reopen, gone } = await this.checkGates(port.activeSessions(), result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
     return {
       tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, dropped, baselined,
-      durationMs: 0, fetchMs: result.fetchMs, nextInMs,
+      durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
     };
   }
 
   /** Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen). */
-  private checkGates(sessions: Iterable<MeteredSession>, tick: number, dispatchAt: number): { reopen: string[]; gone: string[] } {
+  private async checkGates(sessions: Iterable<MeteredSession>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
     const now = this.clock();
-    const paying = new Set<string>();
-    for (const session of sessions) {
-      const mac = session.mac.toLowerCase();
-      paying.add(mac);
-      if (session.startedAt > dispatchAt - this.graceMs) continue;
+    const newest = dispatchAt - this.graceMs;
+    const view = this.view;
+    let n = 0;
+    for (const session of [...sessions]) {
+      if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
+      if (session.startedAt > newest) continue;
+      const mac = session.mac;
       const slot = this.macToSlot.get(mac);
-      const seen = slot === undefined ? undefined : this.view.observation(slot, tick);
-      if (seen === undefined || !seen.present) {
+      const flags = slot === undefined ? -1 : view.flags(slot, tick);
+      if (flags < 0 || (flags & FLAG_PRESENT) === 0) {
         if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
         gone.push(mac);
         continue;
       }
-      this.goneAt.delete(mac);
-      if (seen.state === 'Preauthenticated') {
+      if (this.goneAt.size > 0) this.goneAt.delete(mac);
+      if (flags >> 1 === STATE_CODES.Preauthenticated) {
         const last = this.reopenedAt.get(mac);
         if (last === undefined || now - last >= this.reopenBackoffMs) {
           this.reopenedAt.set(mac, now);
           reopen.push(mac);
         }
-      } else {
+      } else if (this.reopenedAt.size > 0) {
         this.reopenedAt.delete(mac);
       }
     }
-    for (const mac of this.goneAt.keys()) if (!paying.has(mac)) this.goneAt.delete(mac);
-    for (const mac of this.reopenedAt.keys()) if (!paying.has(mac)) this.reopenedAt.delete(mac);
+    // Forget clients that stopped paying (both maps hold only a few entries at a time).
+    const port = this.options.sessions;
+    for (const mac of this.goneAt.keys()) if (port.active(mac) === undefined) this.goneAt.delete(mac);
+    for (const mac of this.reopenedAt.keys()) if (port.active(mac) === undefined) this.reopenedAt.delete(mac);
     return { reopen, gone };
   }
 

@@ -140,10 +140,15 @@ export class TableView {
   }
   /** Presence and state as of `tick` (the pending half, which the main thread reads right after that tick). */
   observation(slot: number, tick: number): { present: boolean; state: PortalStateName } | undefined {
-    const base = HEADER_INTS + slot * INT_STRIDE;
-    if (this.ints[base + I_P_TICK] !== tick) return undefined;
-    const flags = this.ints[base + I_P_FLAGS]!;
+    const flags = this.flags(slot, tick);
+    if (flags < 0) return undefined;
     return { present: (flags & FLAG_PRESENT) !== 0, state: STATE_NAMES[(flags >> 1) & 7] ?? 'other' };
+  }
+  /** Raw flags as of `tick` (FLAG_PRESENT | state code << 1), -1 if the slot was not written by that tick. */
+  flags(slot: number, tick: number): number {
+    const base = HEADER_INTS + slot * INT_STRIDE;
+    if (this.ints[base + I_P_TICK] !== tick) return -1;
+    return this.ints[base + I_P_FLAGS]! & 15;
   }
   /** Last counter reading (bytes) as of `tick`, for diagnostics and tests. */
   reading(slot: number, tick: number): { down: number; up: number } | undefined {

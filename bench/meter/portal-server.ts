@@ -1,0 +1,35 @@
+// Child process of `npm run bench -- meter`: a simulated portal serving `json` over an ndsctl.sock-style socket.
+// Frames are rendered up front (TrafficSimulator on a PortalModel, one poll interval apart), so that serving one costs
+// what openNDS's socket costs (write the bytes) and rendering never competes with the meter during measurement.
+// argv: <socketPath> <clients> <opennds|nodogsplash> <frames> <seed>
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket } from '../../src/sim/socket.ts';
+import { TrafficSimulator } from '../../src/sim/traffic.ts';
+
+const [socketPath, clientsArg, format, framesArg, seedArg] = process.argv.slice(2);
+const clients = Number(clientsArg);
+const flavour = format === 'nodogsplash' ? 'nodogsplash' : 'opennds';
+let now = 1_795_221_800;
+const portal = new PortalModel({ flavour }, { now: () => now });
+const sim = new TrafficSimulator(portal, {
+  clients, seed: Number(seedArg ?? 1), authenticatedShare: 0.6,
+  // Per simulated second; one frame is 10 s apart: ~1% of clients reset, leave or arrive between frames.
+  resetChance: 0.001, departureChance: 0.001,
+});
+sim.populate();
+const frames: Buffer[] = [];
+for (let f = 0; f < Number(framesArg); f++) {
+  sim.step(10_000);
+  now += 10;
+  frames.push(Buffer.from(portal.renderJson(flavour)));
+}
+let next = 0;
+await listenNdsctlSocket(socketPath!, (line) => {
+  if (!line.startsWith('json')) return 'No';
+  const frame = frames[Math.min(next, frames.length - 1)]!;
+  next++;
+  return frame;
+});
+process.stdout.write(`ready ${frames[0]!.length}\n`);
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));

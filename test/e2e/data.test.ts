@@ -80,7 +80,7 @@ scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB downloa
 
 const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
-  sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 });
+  try { sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 }); } catch (err) { failed = true; throw err; }
 });
 
 scenario('1 data purchase of 2 MiB, 20 MiB download: the gate closes at the allotment', needDaemon, async () => {

@@ -50,7 +50,7 @@ if (pre.lab) {
 
 const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
-  sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: CHECKPOINT_S });
+  try { sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: CHECKPOINT_S }); } catch (err) { failed = true; throw err; }
 });
 
 scenario('6 time purchase of 60 s: traffic stops within 2 s of the deadline', needDaemon, async () => {

@@ -102,8 +102,10 @@ export class Sluice {
   async startDaemon(): Promise<void> {
     this.daemon = this.spawnInRouter(['daemon', '--config', this.config, '--ubus-socket', this.socket], 'daemon.log');
     const daemon = this.daemon;
-    await waitFor('the sluice object on ubus', 20_000, async () => {
+    await waitFor(`the sluice object on ubus (log: ${join(this.dir, 'daemon.log')})`, 20_000, async () => {
       if (daemon.exitCode !== null) throw new Error(`sluice daemon exited with ${daemon.exitCode}:\n${this.logTail()}`);
+      // A daemon that reported a fatal start error but did not exit would otherwise cost the whole timeout.
+      if (/cannot start/.test(this.logTail())) throw new Error(`sluice daemon failed to start (still running):\n${this.logTail()}`);
       const r = await this.ubus(['list', 'sluice']);
       return r.code === 0 && r.stdout.includes('sluice') ? true : undefined;
     }, 200);

@@ -1,6 +1,6 @@
 // Bundles the daemon/CLI and the usage worker into dist/ with esbuild: no node_modules on the router.
 import { build } from 'esbuild';
-import { statSync, mkdirSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
 const common = {
@@ -14,15 +14,30 @@ const common = {
   sourcemap: false,
   // msgpackr-extract is an optional native accelerator; msgpackr falls back to pure JS without it.
   external: ['msgpackr-extract'],
-  // ESM bundles of CommonJS deps need require(); give them one.
-  banner: { js: "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);" },
+    // ESM bundles of CommonJS deps (piscina, mqtt…) need require/__filename/__dirname; give them the real ones.
+  banner: {
+    js: [
+      "import { createRequire as __sluiceCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __sluiceFileURLToPath } from 'node:url';",
+      "import { dirname as __sluiceDirname } from 'node:path';",
+      'const require = __sluiceCreateRequire(import.meta.url);',
+      'const __filename = __sluiceFileURLToPath(import.meta.url);',
+      'const __dirname = __sluiceDirname(__filename);',
+    ].join(' '),
+  },
   logLevel: 'warning',
 };
 
 await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs',
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
 await build({ ...common, entryPoints: ['workers/usage.ts'], outfile: 'dist/usage-worker.mjs' });
+// Piscina starts every thread on its own bootstrap script, `worker.js` next to the code that loaded it (here: the
+// bundle), which then imports our usage worker. Ship it bundled as CommonJS; dist/package.json keeps `.js` CommonJS
+// inside the repo (whose package.json says "module"), as it is by default on the router.
+await build({ ...common, banner: {}, format: 'cjs', entryPoints: ['node_modules/piscina/dist/worker.js'], outfile: 'dist/worker.js',
+  external: ['@napi-rs/nice'] });
+writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/sluice.mjs', 0o755);
-for (const file of ['dist/sluice.mjs', 'dist/usage-worker.mjs']) {
+for (const file of ['dist/sluice.mjs', 'dist/usage-worker.mjs', 'dist/worker.js']) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }

@@ -1,16 +1,30 @@
-// CLI entry: `sluice <command>`; argument parsing and wiring only. Commands are added by their subsystems.
+// CLI entry: `sluice <command>`; argument parsing and wiring only.
+import { runDaemon } from './daemon.ts';
+import { runUbusCli, runUbusd } from './ubus/index.ts';
+
 const USAGE = `usage: sluice <command> [options]
 
 commands:
-  daemon   run the sluice daemon
-  demo     run the embedded demo
-  ubusd    run the embedded ubus broker
-  ubus     talk to a ubus bus like the ubus CLI
+  daemon [--config FILE] [--ubus-socket SOCK]   run the sluice daemon
+  demo [--clients N] [--seconds S]              the embedded demo: broker, simulated portal, daemon, live view
+  ubusd [-s SOCK]                               run the embedded ubus broker (a ubus bus anywhere)
+  ubus [-s SOCK] [-t TIMEOUT] list|call|listen|send ...
+                                                talk to a ubus bus like the ubus CLI
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
+    case 'daemon':
+      return runDaemon(rest);
+    case 'demo': {
+      const { runDemo } = await import('./demo/index.ts');
+      return runDemo(rest);
+    }
+    case 'ubusd':
+      return runUbusd(rest);
+    case 'ubus':
+      return runUbusCli(rest);
     default:
       process.stderr.write(USAGE);
       return command === undefined || command === '-h' || command === '--help' ? 0 : 2;

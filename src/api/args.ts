@@ -1,0 +1,121 @@
+/**
+ * Argument policies for the `sluice` ubus methods, declared as data (like rpcd's blobmsg_policy tables) and checked
+ * once, before any handler runs. ubus carries no types a caller must respect (the `ubus` CLI turns `"1"` into a string
+ * and `1` into an INT32), so each spec says what it accepts and normalises it: MACs to lowercase colon form, amounts
+ * to bigint from a decimal string or a non-negative integer.
+ */
+import { SluiceError } from '../errors.ts';
+import { BlobmsgType } from '../ubus/codec/index.ts';
+import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
+import { normalizeMac } from '../valve/index.ts';
+
+export type ArgKind = 'mac' | 'string' | 'amount' | 'count' | 'table' | 'boolean';
+
+export interface ArgSpec {
+  kind: ArgKind;
+  required?: boolean;
+  /** For `string`: allowed values. */
+  oneOf?: readonly string[];
+  /** For `string`: maximum length in characters. */
+  maxLength?: number;
+}
+
+export type ArgSpecs = Readonly<Record<string, ArgSpec>>;
+
+/** The blobmsg type announced in the object's signature for each kind (informational: ubusd does not enforce it). */
+const SIGNATURE_TYPE: Record<ArgKind, number> = {
+  mac: BlobmsgType.STRING,
+  string: BlobmsgType.STRING,
+  amount: BlobmsgType.STRING,
+  count: BlobmsgType.INT64,
+  table: BlobmsgType.TABLE,
+  boolean: BlobmsgType.BOOL,
+};
+
+export function signatureOf(specs: ArgSpecs): Record<string, number> {
+  return Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, SIGNATURE_TYPE[spec.kind]]));
+}
+
+export class InvalidArgumentError extends SluiceError {
+  constructor(argument: string, reason: string) {
+    super('ERR_INVALID_ARGUMENT', `${argument}: ${reason}`, { details: { argument } });
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+/** 2^128: larger amounts are certainly a mistake or an attack, and would make bigint arithmetic unbounded. */
+const AMOUNT_LIMIT = 1n << 128n;
+/** Counts (seconds, bytes) must stay exact as JS numbers in the places that turn them into timers and counters. */
+const COUNT_LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+
+function describe(value: BlobmsgValue): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'a table';
+  return `${typeof value} ${JSON.stringify(typeof value === 'bigint' ? value.toString() : value)}`;
+}
+
+function toBigintCount(name: string, value: BlobmsgValue, limit: bigint, what: string): bigint {
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new InvalidArgumentError(name, `must be a whole number of ${what}, got ${value}`);
+    n = BigInt(value);
+  } else if (typeof value === 'string') {
+    const text = value.trim();
+    if (!DECIMAL.test(text)) throw new InvalidArgumentError(name, `must be a non-negative integer in decimal, got ${JSON.stringify(value)}`);
+    n = BigInt(text);
+  } else throw new InvalidArgumentError(name, `must be a non-negative integer, got ${describe(value)}`);
+  if (n < 0n) throw new InvalidArgumentError(name, `must not be negative, got ${n}`);
+  if (n > limit) throw new InvalidArgumentError(name, `is too large (limit ${limit}), got ${n}`);
+  return n;
+}
+
+export type CheckedArgs = Record<string, string | bigint | boolean | BlobmsgTable>;
+
+/** Validates `args` against `specs`; unknown arguments (e.g. uhttpd's `ubus_rpc_session`) are ignored. */
+export function checkArgs(specs: ArgSpecs, args: BlobmsgTable): CheckedArgs {
+  const out: CheckedArgs = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = args[name];
+    if (value === undefined || value === null || value === '') {
+      if (spec.required) throw new InvalidArgumentError(name, 'is required');
+      continue;
+    }
+    switch (spec.kind) {
+      case 'mac':
+        if (typeof value !== 'string') throw new InvalidArgumentError(name, `must be a MAC address string, got ${describe(value)}`);
+        try {
+          out[name] = normalizeMac(value);
+        } catch {
+          throw new InvalidArgumentError(name, `is not a MAC address: ${JSON.stringify(value)}`);
+        }
+        break;
+      case 'string':
+        if (typeof value !== 'string') throw new InvalidArgumentError(name, `must be a string, got ${describe(value)}`);
+        if (spec.maxLength !== undefined && value.length > spec.maxLength)
+          throw new InvalidArgumentError(name, `is longer than ${spec.maxLength} characters`);
+        if (spec.oneOf && !spec.oneOf.includes(value))
+          throw new InvalidArgumentError(name, `must be one of ${spec.oneOf.join(', ')}, got ${JSON.stringify(value)}`);
+        out[name] = value;
+        break;
+      case 'amount':
+        out[name] = toBigintCount(name, value, AMOUNT_LIMIT, "the asset's smallest unit");
+        break;
+      case 'count':
+        out[name] = toBigintCount(name, value, COUNT_LIMIT, 'units');
+        break;
+      case 'boolean':
+        if (typeof value !== 'boolean') throw new InvalidArgumentError(name, `must be a boolean, got ${describe(value)}`);
+        out[name] = value;
+        break;
+      case 'table':
+        if (typeof value !== 'object' || Array.isArray(value) || typeof value === 'bigint')
+          throw new InvalidArgumentError(name, `must be a table, got ${describe(value)}`);
+        out[name] = value;
+        break;
+    }
+  }
+  return out;
+}

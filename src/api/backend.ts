@@ -1,0 +1,58 @@
+/**
+ * What the `sluice` ubus object needs from the rest of the daemon. The daemon implements it by composing the
+ * merchant, sessions, valve and meter; tests implement it directly. Keeping the API on this seam means the wire
+ * contract (docs/ubus-api.md) is tested without a portal.
+ */
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type { PricingPlan } from '../config/types.ts';
+import type { Quote } from '../merchant/index.ts';
+import { END_CAUSES, type EndCause, type Session, type SessionState } from '../sessions/index.ts';
+
+export const SESSION_STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
+export { END_CAUSES };
+export type { EndCause, Session, SessionState };
+
+/** What `quote` and `purchase` show of a price (the merchant's Quote). */
+export type QuoteRecord = Quote;
+
+export type GateState = 'opened' | 'already-open' | 'opening' | 'pending';
+
+export interface PurchaseOutcome {
+  session: Session;
+  toppedUp: boolean;
+  gate: GateState;
+  quote?: QuoteRecord;
+}
+
+export interface PurchaseRequest {
+  mac: string;
+  ip?: string;
+  user?: string;
+  plan?: string;
+  amount?: bigint;
+  steps?: bigint;
+  payment: BlobmsgTable;
+}
+
+export interface GrantRequest {
+  mac: string;
+  seconds?: bigint;
+  bytes?: bigint;
+  ip?: string;
+  user?: string;
+}
+
+export interface SluiceBackend {
+  now(): number;
+  purchase(req: PurchaseRequest): Promise<PurchaseOutcome>;
+  grant(req: GrantRequest): Promise<PurchaseOutcome>;
+  quote(req: { plan?: string; amount?: bigint; steps?: bigint }): QuoteRecord;
+  session(query: { mac?: string; id?: string }): Session | undefined;
+  sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[];
+  /** Ends the MAC's active session; throws ERR_SESSION_NOT_FOUND when there is none. */
+  terminate(mac: string, cause: EndCause): Promise<Session>;
+  logout(user: string): Promise<Session[]>;
+  pricing(): readonly PricingPlan[];
+  stats(): BlobmsgTable;
+  reload(): Promise<BlobmsgTable>;
+}

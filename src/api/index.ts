@@ -1,0 +1,12 @@
+export { sluiceObject, invokeMethod, errorReply, OBJECT_PATH } from './object.ts';
+export type { ApiObjectOptions } from './object.ts';
+export { METHODS } from './methods.ts';
+export type { ApiMethod } from './methods.ts';
+export { checkArgs, signatureOf, InvalidArgumentError } from './args.ts';
+export type { ArgSpec, ArgSpecs, ArgKind, CheckedArgs } from './args.ts';
+export { statusForCode } from './status.ts';
+export { sessionView, quoteView, planView } from './view.ts';
+export { SESSION_STATES, END_CAUSES } from './backend.ts';
+export type {
+  SluiceBackend, Session, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, SessionState, EndCause,
+} from './backend.ts';

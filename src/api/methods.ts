@@ -1,0 +1,149 @@
+/**
+ * The `sluice` ubus object as a table: each method declares its arguments (checked once, before the handler) and
+ * whether it is admin-only. Admin methods are separate methods, not flags on shared ones, so an rpcd/ubusd ACL can
+ * give a portal `purchase`, `quote` and `session` without `terminate` or `grant`.
+ */
+import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type CheckedArgs } from './args.ts';
+import { SluiceError } from '../errors.ts';
+import { planView, quoteView, sessionView } from './view.ts';
+import type { SluiceBackend } from './backend.ts';
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import { END_CAUSES, SESSION_STATES, type EndCause, type SessionState } from './backend.ts';
+
+export interface ApiMethod {
+  args: ArgSpecs;
+  adminOnly: boolean;
+  handler(args: CheckedArgs, backend: SluiceBackend): Promise<BlobmsgTable> | BlobmsgTable;
+}
+
+const mac = { kind: 'mac', required: true } as const;
+const optionalText = { kind: 'string', maxLength: 253 } as const;
+
+const PURCHASE_ARGS: ArgSpecs = {
+  mac,
+  ip: optionalText,
+  user: optionalText,
+  plan: { kind: 'string', maxLength: 64 },
+  amount: { kind: 'amount' },
+  steps: { kind: 'count' },
+  payment: { kind: 'table', required: true },
+};
+
+export const METHODS: Readonly<Record<string, ApiMethod>> = {
+  purchase: {
+    args: PURCHASE_ARGS,
+    adminOnly: false,
+    async handler(a, backend) {
+      const outcome = await backend.purchase({
+        mac: a.mac as string,
+        ...(a.ip !== undefined && { ip: a.ip as string }),
+        ...(a.user !== undefined && { user: a.user as string }),
+        ...(a.plan !== undefined && { plan: a.plan as string }),
+        ...(a.amount !== undefined && { amount: a.amount as bigint }),
+        ...(a.steps !== undefined && { steps: a.steps as bigint }),
+        payment: a.payment as BlobmsgTable,
+      });
+      return {
+        session: sessionView(outcome.session, backend.now()),
+        topped_up: outcome.toppedUp,
+        gate: outcome.gate,
+        ...(outcome.quote && { quote: quoteView(outcome.quote) }),
+      };
+    },
+  },
+  quote: {
+    args: { plan: { kind: 'string', maxLength: 64 }, amount: { kind: 'amount' }, steps: { kind: 'count' } },
+    adminOnly: false,
+    handler(a, backend) {
+      const quote = backend.quote({
+        ...(a.plan !== undefined && { plan: a.plan as string }),
+        ...(a.amount !== undefined && { amount: a.amount as bigint }),
+        ...(a.steps !== undefined && { steps: a.steps as bigint }),
+      });
+      return { quote: quoteView(quote) };
+    },
+  },
+  session: {
+    args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 } },
+    adminOnly: false,
+    handler(a, backend) {
+      if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
+      const session = backend.session({
+        ...(a.mac !== undefined && { mac: a.mac as string }),
+        ...(a.id !== undefined && { id: a.id as string }),
+      });
+      if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${(a.mac ?? a.id) as string}`);
+      return { session: sessionView(session, backend.now()) };
+    },
+  },
+  sessions: {
+    args: { state: { kind: 'string', oneOf: SESSION_STATES }, user: optionalText, mac: { kind: 'mac' } },
+    adminOnly: false,
+    handler(a, backend) {
+      const now = backend.now();
+      const list = backend.sessions({
+        ...(a.state !== undefined && { state: a.state as SessionState }),
+        ...(a.user !== undefined && { user: a.user as string }),
+        ...(a.mac !== undefined && { mac: a.mac as string }),
+      });
+      return { sessions: list.map((s) => sessionView(s, now)) };
+    },
+  },
+  terminate: {
+    args: { mac, cause: { kind: 'string', oneOf: END_CAUSES.filter((c) => c !== 'time-limit' && c !== 'data-limit') } },
+    adminOnly: true,
+    async handler(a, backend) {
+      const session = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
+      return { session: sessionView(session, backend.now()) };
+    },
+  },
+  grant: {
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText },
+    adminOnly: true,
+    async handler(a, backend) {
+      if ((a.seconds === undefined) === (a.bytes === undefined))
+        throw new InvalidArgumentError('seconds', 'exactly one of seconds or bytes is required');
+      const outcome = await backend.grant({
+        mac: a.mac as string,
+        ...(a.seconds !== undefined && { seconds: a.seconds as bigint }),
+        ...(a.bytes !== undefined && { bytes: a.bytes as bigint }),
+        ...(a.ip !== undefined && { ip: a.ip as string }),
+        ...(a.user !== undefined && { user: a.user as string }),
+      });
+      return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
+    },
+  },
+  logout: {
+    args: { user: { kind: 'string', required: true, maxLength: 253 } },
+    adminOnly: true,
+    async handler(a, backend) {
+      const ended = await backend.logout(a.user as string);
+      const now = backend.now();
+      return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)) };
+    },
+  },
+  pricing: {
+    args: {},
+    adminOnly: false,
+    handler(_a, backend) {
+      const plans = backend.pricing();
+      return { default: plans[0]?.id ?? null, plans: plans.map(planView) };
+    },
+  },
+  stats: {
+    args: {},
+    adminOnly: false,
+    handler(_a, backend) {
+      return backend.stats();
+    },
+  },
+  reload: {
+    args: {},
+    adminOnly: true,
+    async handler(_a, backend) {
+      return { reloaded: true, ...(await backend.reload()) };
+    },
+  },
+};
+
+export { checkArgs, signatureOf };

@@ -1,0 +1,51 @@
+/**
+ * Turns the method table into a ubus object definition. Every reply is a table; a failure is answered the way the
+ * DESIGN fixes it: a data reply `{error: {code, message}}` followed by the matching non-zero ubus status, so both
+ * `ubus call` users (who see the status) and programs (which read the code) learn why.
+ */
+import { toSluiceError } from '../errors.ts';
+import type { UbusObjectDef, UbusReply } from '../ubus/index.ts';
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import { checkArgs, signatureOf } from './args.ts';
+import { METHODS } from './methods.ts';
+import { statusForCode } from './status.ts';
+import type { SluiceBackend } from './backend.ts';
+
+export const OBJECT_PATH = 'sluice';
+
+export interface ApiObjectOptions {
+  /** Called for every failed call (the daemon logs it); never for successes, which would flood logread. */
+  onError?: (method: string, code: string, message: string) => void;
+}
+
+export function errorReply(err: unknown): UbusReply {
+  const e = toSluiceError(err);
+  return { status: statusForCode(e.code), data: { error: { code: e.code, message: e.message } } };
+}
+
+export async function invokeMethod(backend: SluiceBackend, name: string, args: BlobmsgTable): Promise<UbusReply> {
+  const method = METHODS[name];
+  if (!method) return errorReply(new Error(`unknown method ${name}`));
+  const checked = checkArgs(method.args, args);
+  return { data: await method.handler(checked, backend) };
+}
+
+export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions = {}): UbusObjectDef {
+  const methods: UbusObjectDef['methods'] = {};
+  for (const [name, method] of Object.entries(METHODS)) {
+    methods[name] = {
+      policy: signatureOf(method.args),
+      handler: async (args: BlobmsgTable): Promise<UbusReply> => {
+        try {
+          return await invokeMethod(backend, name, args);
+        } catch (err) {
+          const reply = errorReply(err);
+          const error = (reply.data as { error: { code: string; message: string } }).error;
+          options.onError?.(name, error.code, error.message);
+          return reply;
+        }
+      },
+    };
+  }
+  return { path: OBJECT_PATH, methods };
+}

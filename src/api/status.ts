@@ -1,0 +1,40 @@
+/**
+ * Which ubus status a SluiceError code is answered with. Callers see both: a data reply `{error: {code, message}}`
+ * (why) followed by the non-zero status (the standard ubus verdict, which is all `ubus call` and LuCI's rpc show
+ * without reading the data). Codes not listed map by prefix, then to UNKNOWN_ERROR.
+ */
+import { Status } from '../ubus/codec/index.ts';
+
+const BY_CODE: Readonly<Record<string, number>> = {
+  ERR_INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  ERR_INVALID_MAC: Status.INVALID_ARGUMENT,
+  ERR_INVALID_AMOUNT: Status.INVALID_ARGUMENT,
+  ERR_AMOUNT_TOO_SMALL: Status.INVALID_ARGUMENT,
+  ERR_AMOUNT_TOO_LARGE: Status.INVALID_ARGUMENT,
+  ERR_UNKNOWN_PLAN: Status.INVALID_ARGUMENT,
+  ERR_UNKNOWN_PAYMENT_METHOD: Status.INVALID_ARGUMENT,
+  ERR_SESSION_METRIC_MISMATCH: Status.INVALID_ARGUMENT,
+  ERR_PAYMENT_REPLAYED: Status.INVALID_ARGUMENT,
+  ERR_PAYMENT_REJECTED: Status.PERMISSION_DENIED,
+  ERR_PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  ERR_PAYMENT_METHOD_ADMIN_ONLY: Status.PERMISSION_DENIED,
+  ERR_PAYMENT_INSUFFICIENT: Status.PERMISSION_DENIED,
+  ERR_SESSION_NOT_FOUND: Status.NOT_FOUND,
+  ERR_NOT_FOUND: Status.NOT_FOUND,
+  ERR_SESSION_STATE: Status.INVALID_ARGUMENT,
+  ERR_CONFIG_INVALID: Status.INVALID_ARGUMENT,
+  ERR_UCI_PARSE: Status.PARSE_ERROR,
+  ERR_NDSCTL_TIMEOUT: Status.TIMEOUT,
+  ERR_PORTAL_DOWN: Status.CONNECTION_FAILED,
+  ERR_SESSION_LIMIT: Status.NO_MEMORY,
+  ERR_SESSIONS_CLOSED: Status.NOT_SUPPORTED,
+  ERR_JOURNAL_WRITE: Status.SYSTEM_ERROR,
+};
+
+export function statusForCode(code: string): number {
+  const direct = BY_CODE[code];
+  if (direct !== undefined) return direct;
+  if (code.startsWith('ERR_INVALID_')) return Status.INVALID_ARGUMENT;
+  if (code.startsWith('ERR_JOURNAL_')) return Status.SYSTEM_ERROR;
+  return Status.UNKNOWN_ERROR;
+}

@@ -1,0 +1,58 @@
+/**
+ * Wire shapes of sessions, quotes and plans. Byte counts and amounts are decimal strings: they are bigints in sluice,
+ * and a JSON number loses precision past 2^53 in LuCI's JavaScript; times are unix seconds.
+ */
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type { PricingPlan } from '../config/types.ts';
+import type { QuoteRecord } from './backend.ts';
+import { remaining, usedAt, type Session } from '../sessions/index.ts';
+
+const unixSeconds = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
+
+export function sessionView(session: Session, now: number): BlobmsgTable {
+  return {
+    id: session.id,
+    mac: session.mac,
+    ip: session.ip,
+    user: session.user,
+    plan: session.plan,
+    state: session.state,
+    metric: session.metric,
+    allotment: session.allotment.toString(),
+    used: usedAt(session, now).toString(),
+    remaining: remaining(session, now).toString(),
+    created_at: unixSeconds(session.createdAt),
+    started_at: unixSeconds(session.startedAt),
+    expires_at: unixSeconds(session.expiresAt),
+    ended_at: unixSeconds(session.endedAt),
+    end_cause: session.endCause,
+    payments: session.payments.map((p) => ({ method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset })),
+  };
+}
+
+export function quoteView(quote: QuoteRecord): BlobmsgTable {
+  return {
+    plan: quote.plan,
+    metric: quote.metric,
+    steps: quote.steps.toString(),
+    allotment: quote.allotment.toString(),
+    price: quote.price.toString(),
+    asset: quote.asset,
+    currency: quote.currency,
+    decimals: quote.decimals,
+  };
+}
+
+export function planView(plan: PricingPlan): BlobmsgTable {
+  return {
+    id: plan.id,
+    metric: plan.metric,
+    step_size: plan.stepSize.toString(),
+    price_per_step: plan.pricePerStep.toString(),
+    asset: plan.asset,
+    currency: plan.currency,
+    decimals: plan.decimals,
+    min_steps: plan.minSteps.toString(),
+    max_steps: plan.maxSteps.toString(),
+  };
+}

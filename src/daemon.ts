@@ -1,0 +1,318 @@
+/**
+ * Composes the subsystems (like rpcd's main.c: wiring, signals, shutdown order). Start order: config → journal and
+ * sessions (recovery) → valve → merchant → ubus (object) → reconcile with the portal → meter. Stop is the reverse:
+ * meter, ubus object, sessions checkpoint, journal, valve.
+ */
+import { loadConfig, redactConfig, type Config } from './config/index.ts';
+import { toSluiceError, SluiceError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { JournalStore, SessionManager, remaining, usedAt, type Session } from './sessions/index.ts';
+import { Merchant, Pricing } from './merchant/index.ts';
+import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
+import { Valve } from './valve/index.ts';
+import { Meter, sessionManagerPort, type TaskSource, type TickReport, type UsageReport } from './meter/index.ts';
+import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
+import { sluiceObject, sessionView } from './api/index.ts';
+import { DaemonBackend } from './engine/backend.ts';
+import { Gatekeeper } from './engine/gatekeeper.ts';
+import { toBlobmsgTable } from './engine/plain.ts';
+import type { BlobmsgTable } from './ubus/codec/index.ts';
+
+export const SESSION_EVENT = 'sluice.session';
+/** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
+const USAGE_EVENT_CHUNK = 2000;
+
+export interface DaemonOptions {
+  configPath: string;
+  /** Overrides `main.ubus_socket`. */
+  ubusSocket?: string;
+  log?: Logger;
+  /** Extra payment methods (the demo's simulated payments); production has only the built-in ones. */
+  paymentMethods?: PaymentMethod[];
+  /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
+  meterSource?: TaskSource;
+  /** Overrides the worker bundle (tests running from TS sources). */
+  workerPath?: string | URL;
+  workerExecArgv?: string[];
+  /** Called with each tick report (the demo's live view). */
+  onTick?: (report: TickReport) => void;
+}
+
+/** Options of main that need a restart: the rest is applied live on reload. */
+const RESTART_OPTIONS = ['stateDir', 'ndsctl', 'portal', 'pollIntervalMs', 'ndsctlTimeoutMs', 'workers', 'ubusSocket'] as const;
+
+export class Daemon {
+  private readonly startedAt = Date.now();
+  private state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting';
+  private object: UbusObjectHandle | undefined;
+  private stopping: Promise<void> | undefined;
+  private reloading: Promise<BlobmsgTable> | undefined;
+
+  private constructor(
+    private config: Config,
+    private readonly options: DaemonOptions,
+    readonly log: Logger,
+    readonly sessions: SessionManager,
+    private readonly store: JournalStore,
+    readonly valve: Valve,
+    private readonly pricing: Pricing,
+    private readonly merchant: Merchant,
+    readonly gates: Gatekeeper,
+    readonly ubus: UbusClient,
+    readonly meter: Meter,
+  ) {}
+
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const log = options.log ?? createLogger();
+    const config = await loadConfig(options.configPath);
+    log.level = config.main.logLevel;
+    const store = new JournalStore({
+      dir: config.main.stateDir,
+      onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
+    });
+    const sessions = new SessionManager({
+      store,
+      limits: config.limits,
+      checkpointIntervalMs: config.main.checkpointIntervalMs,
+    });
+    const recovery = await sessions.recover();
+    for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
+    log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
+
+    const valve = new Valve({
+      command: config.main.ndsctl,
+      timeoutMs: config.main.ndsctlTimeoutMs,
+      flavour: config.main.portal,
+      log: (line: string) => log.debug(line),
+    });
+    const pricing = new Pricing(config.pricing);
+    const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });
+    const gates = new Gatekeeper({ valve, sessions, log });
+
+    const socketPath = options.ubusSocket ?? config.main.ubusSocket;
+    const ubus = await connectUbus(socketPath, log);
+    const port = sessionManagerPort(sessions);
+    let daemon: Daemon | undefined;
+    const meter = new Meter({
+      source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
+      flavour: config.main.portal,
+      pollIntervalMs: config.main.pollIntervalMs,
+      fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      sessions: port,
+      portal: valve,
+      workers: config.main.workers,
+      ...(options.workerPath !== undefined && { workerPath: options.workerPath }),
+      ...(options.workerExecArgv !== undefined && { workerExecArgv: options.workerExecArgv }),
+      onUsage: (batch) => daemon?.sendUsage(batch),
+      onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
+      onTick: (report) => {
+        void gates.retryCloses();
+        if (!report.ok) log.debug('tick skipped', { reason: report.skipped, message: report.message });
+        options.onTick?.(report);
+      },
+      onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
+    });
+
+    daemon = new Daemon(config, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter);
+    await daemon.run(recovery.ended);
+    return daemon;
+  }
+
+  private async run(endedWhileDown: Session[]): Promise<void> {
+    const { sessions, gates, log } = this;
+    sessions.on('started', (s) => {
+      log.info('session started', { id: s.id, mac: s.mac, metric: s.metric, allotment: s.allotment, user: s.user ?? undefined });
+      this.sendEvent({ event: 'started', session: sessionView(s, Date.now()) });
+    });
+    sessions.on('topup', (s, payment) => {
+      log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
+      this.sendEvent({
+        event: 'topup',
+        session: sessionView(s, Date.now()),
+        payment: { method: payment.method, reference: payment.reference, amount: payment.amount.toString(), asset: payment.asset },
+      });
+    });
+    sessions.on('ended', (s) => {
+      log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
+      this.sendEvent({ event: 'ended', session: sessionView(s, Date.now()) });
+      void gates.close(s.mac);
+    });
+    sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
+
+    const backend = new DaemonBackend({
+      merchant: () => this.merchant,
+      plans: () => this.config.pricing,
+      sessions,
+      gates,
+      stats: () => this.stats(),
+      reload: () => this.reload(),
+      onGateOpened: (s) => this.meter.sessionStarted(s.mac),
+    });
+    this.object = await this.ubus.addObject(
+      sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
+    );
+    log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+
+    // Sessions that ran out while sluice was down: their gates may still be open.
+    for (const s of endedWhileDown) await gates.close(s.mac);
+    try {
+      const report = await gates.reconcile();
+      log.info('reconciled with portal', {
+        deauthed: report.deauthed.length, reopened: report.reopened.length, pending: report.pending.length, open: report.alreadyOpen,
+      });
+    } catch (err) {
+      const e = toSluiceError(err);
+      // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
+      log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
+    }
+    this.meter.start();
+    this.state = 'running';
+    log.info('sluice running', { router: this.config.main.routerId, poll_interval_ms: this.config.main.pollIntervalMs });
+  }
+
+  /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */
+  reload(): Promise<BlobmsgTable> {
+    this.reloading ??= this.doReload().finally(() => { this.reloading = undefined; });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<BlobmsgTable> {
+    let next: Config;
+    try {
+      next = await loadConfig(this.options.configPath);
+    } catch (err) {
+      const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
+      this.log.error('reload rejected, keeping the running config', { code: e.code, reason: e.message });
+      throw e;
+    }
+    const restartRequired = RESTART_OPTIONS.filter((k) => JSON.stringify(next.main[k]) !== JSON.stringify(this.config.main[k]));
+    this.pricing.setPlans(next.pricing);
+    this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
+    this.log.level = next.main.logLevel;
+    this.config = next;
+    this.log.info('config reloaded', { plans: next.pricing.length, restart_required: restartRequired.join(',') || undefined });
+    return { plans: next.pricing.length, restart_required: restartRequired };
+  }
+
+  stats(): BlobmsgTable {
+    const mem = process.memoryUsage();
+    return toBlobmsgTable({
+      router_id: this.config.main.routerId,
+      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      rss_mb: Math.round((mem.rss / 1048576) * 10) / 10,
+      sessions: this.sessions.stats(),
+      meter: this.meter.stats(),
+      gates: this.gates.stats(),
+      journal: this.store.stats(),
+      config: redactConfig(this.config).main,
+    });
+  }
+
+  private sendEvent(data: BlobmsgTable): void {
+    if (this.ubus.state !== 'ready') return;
+    this.ubus.send(SESSION_EVENT, data).catch((err: unknown) => {
+      this.log.debug('event not sent', { reason: toSluiceError(err).message });
+    });
+  }
+
+  private sendUsage(batch: UsageReport[]): void {
+    if (batch.length === 0) return;
+    const now = Date.now();
+    for (let i = 0; i < batch.length; i += USAGE_EVENT_CHUNK) {
+      const sessions = batch.slice(i, i + USAGE_EVENT_CHUNK).map((u) => {
+        const s = this.sessions.get(u.sessionId);
+        return {
+          id: u.sessionId,
+          mac: u.mac,
+          metric: u.metric,
+          delta: u.deltaBytes,
+          used: s ? usedAt(s, now).toString() : null,
+          remaining: s ? remaining(s, now).toString() : null,
+          exhausted: u.exhausted,
+        };
+      });
+      this.sendEvent({ event: 'usage', sessions });
+    }
+  }
+
+  /** Clean stop: meter, ubus object, checkpoint, journal, valve. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.state = 'stopping';
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn(`stop: ${what} failed`, { reason: toSluiceError(err).message });
+      }
+    };
+    await step('meter', () => this.meter.close());
+    await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
+    await step('ubus', () => this.ubus.close());
+    await step('sessions', () => this.sessions.close());
+    await step('valve', () => this.valve.shutdown());
+    this.state = 'stopped';
+    this.log.info('sluice stopped');
+  }
+}
+
+async function connectUbus(socketPath: string, log: Logger): Promise<UbusClient> {
+  // ubusd normally starts long before sluice (START=95), but after a crash of both procd restarts them in any order.
+  let delay = 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await UbusClient.connect({ socketPath, reconnect: { minDelayMs: 100, maxDelayMs: 5000 } });
+    } catch (err) {
+      if (attempt >= 30) throw new SluiceError('ERR_UBUS_CONNECT', `cannot connect to ubus at ${socketPath}`, { cause: err });
+      if (attempt === 1) log.warn('ubus not reachable yet, retrying', { socket: socketPath, reason: toSluiceError(err).message });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */
+export async function runDaemon(argv: string[]): Promise<number> {
+  let configPath = '/etc/config/sluice';
+  let ubusSocket: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = argv[i + 1];
+    if ((arg === '--config' || arg === '-c') && value !== undefined) { configPath = value; i++; }
+    else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { ubusSocket = value; i++; }
+    else if (arg === '-h' || arg === '--help') {
+      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]\n');
+      return 0;
+    } else {
+      process.stderr.write(`sluice daemon: unexpected argument ${JSON.stringify(arg)}\n`);
+      return 2;
+    }
+  }
+  const log = createLogger();
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ configPath, ...(ubusSocket !== undefined && { ubusSocket }), log });
+  } catch (err) {
+    const e = toSluiceError(err);
+    log.error('cannot start', { code: e.code, reason: e.message });
+    return 1;
+  }
+  // The daemon never crashes on input; a bug that escapes a handler is logged, not fatal.
+  process.on('uncaughtException', (err) => log.error('uncaught exception', { reason: err.stack ?? String(err) }));
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { reason: toSluiceError(err).message }));
+  process.on('SIGHUP', () => {
+    daemon.reload().catch(() => undefined);
+  });
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info('stopping', { signal });
+      daemon.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

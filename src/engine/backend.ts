@@ -1,0 +1,126 @@
+/**
+ * The daemon's implementation of the API seam: merchant for money, sessions for state, gatekeeper for the portal.
+ * Order of a purchase (DESIGN "Purchase"): quote → payment → journal (durable) → reply is only sent after the gate
+ * was asked to open; a gate that cannot open now does not undo the purchase (it is `pending`).
+ */
+import { SluiceError } from '../errors.ts';
+import type { Merchant, PurchaseResult } from '../merchant/index.ts';
+import type { Session, SessionManager } from '../sessions/index.ts';
+import { isLive } from '../sessions/index.ts';
+import type { PricingPlan } from '../config/types.ts';
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type {
+  EndCause, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SessionState, SluiceBackend,
+} from '../api/index.ts';
+import type { Gatekeeper } from './gatekeeper.ts';
+
+/** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
+export const GATE_REPLY_WAIT_MS = 3000;
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
+}
+
+export interface BackendParts {
+  merchant: () => Merchant;
+  plans: () => readonly PricingPlan[];
+  sessions: SessionManager;
+  gates: Gatekeeper;
+  stats: () => BlobmsgTable;
+  reload: () => Promise<BlobmsgTable>;
+  /** Told when a data session's gate opened, so the meter takes its base reading at once. */
+  onGateOpened?: (session: Session) => void;
+  now?: () => number;
+  gateReplyWaitMs?: number;
+}
+
+export class DaemonBackend implements SluiceBackend {
+  constructor(private readonly parts: BackendParts) {}
+
+  now(): number {
+    return (this.parts.now ?? Date.now)();
+  }
+
+  async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {
+    const payment = req.payment;
+    if (typeof payment.method !== 'string') {
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
+    }
+    const idempotencyKey = typeof payment.idempotency_key === 'string' ? payment.idempotency_key : undefined;
+    const result = await this.parts.merchant().purchase({
+      mac: req.mac,
+      ip: req.ip,
+      user: req.user,
+      plan: req.plan,
+      amount: req.amount,
+      steps: req.steps,
+      payment: { ...payment, method: payment.method },
+      idempotencyKey,
+    });
+    return this.afterActivation(result);
+  }
+
+  async grant(req: GrantRequest): Promise<PurchaseOutcome> {
+    return this.afterActivation(await this.parts.merchant().grant(req));
+  }
+
+  quote(req: { plan?: string; amount?: bigint; steps?: bigint }): QuoteRecord {
+    return this.parts.merchant().quote(req.plan ?? null, {
+      ...(req.amount !== undefined && { amount: req.amount }),
+      ...(req.steps !== undefined && { steps: req.steps }),
+    });
+  }
+
+  session(query: { mac?: string; id?: string }): Session | undefined {
+    if (query.id !== undefined) return this.parts.sessions.get(query.id) ?? undefined;
+    if (query.mac === undefined) return undefined;
+    const live = this.parts.sessions.byMac(query.mac);
+    if (live) return live;
+    // No live session: the most recent one the journal still holds, so "why was I cut off" has an answer.
+    const past = this.parts.sessions.list({ mac: query.mac });
+    return past.sort((a, b) => (b.endedAt ?? b.createdAt) - (a.endedAt ?? a.createdAt))[0];
+  }
+
+  sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[] {
+    return this.parts.sessions.list(filter);
+  }
+
+  async terminate(mac: string, cause: EndCause): Promise<Session> {
+    const live = this.parts.sessions.byMac(mac);
+    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no active session for ${mac}`);
+    return (await this.parts.sessions.end(live.id, cause)) ?? live;
+  }
+
+  logout(user: string): Promise<Session[]> {
+    return this.parts.sessions.endUser(user, 'pc-logout');
+  }
+
+  pricing(): readonly PricingPlan[] {
+    return this.parts.plans();
+  }
+
+  stats(): BlobmsgTable {
+    return this.parts.stats();
+  }
+
+  reload(): Promise<BlobmsgTable> {
+    return this.parts.reload();
+  }
+
+  private async afterActivation(result: PurchaseResult): Promise<PurchaseOutcome> {
+    let gate: GateState;
+    if (result.toppedUp) gate = this.parts.gates.gateOf(result.session.mac);
+    else {
+      const opening = this.parts.gates.open(result.session).then((state) => {
+        if (state !== 'pending') this.parts.onGateOpened?.(result.session);
+        return state;
+      });
+      // ndsctl calls are serialized (~0.1 s each on a router): in a burst the last gate opens long after its purchase
+      // is safe on flash. Answer after a bounded wait; the gate keeps opening in order.
+      gate = await Promise.race([opening, delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+    }
+    // Re-read: the session may have ended (or been topped up again) while the gate opened.
+    const session = this.parts.sessions.get(result.session.id) ?? result.session;
+    return { session, toppedUp: result.toppedUp, gate, ...(result.quote && { quote: result.quote }) };
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * One line per event on stdout (info/debug) or stderr (warn/error); procd forwards both to logread, which adds its own
+ * timestamp, so lines carry none unless asked. Fields are `key=value`, values quoted when they contain spaces.
+ * Secrets never reach here: callers log ids, MACs and codes, not configs.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogFields = Record<string, string | number | bigint | boolean | null | undefined>;
+
+export interface Logger {
+  level: LogLevel;
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+function format(fields: LogFields | undefined): string {
+  if (!fields) return '';
+  let out = '';
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const text = String(value);
+    out += ` ${key}=${/[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text}`;
+  }
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  timestamps?: boolean;
+  write?: (level: LogLevel, line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const write = options.write ?? ((level: LogLevel, line: string) => (RANK[level] >= RANK.warn ? process.stderr : process.stdout).write(line + '\n'));
+  const logger: Logger = {
+    level: options.level ?? 'info',
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+  function emit(level: LogLevel, msg: string, fields?: LogFields): void {
+    if (RANK[level] < RANK[logger.level]) return;
+    const stamp = options.timestamps ? `${new Date().toISOString()} ` : '';
+    write(level, `${stamp}${level}: ${msg}${format(fields)}`);
+  }
+  return logger;
+}
+
+export const silentLogger: Logger = { level: 'error', debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,186 @@
+/**
+ * The real daemon process against the embedded broker and the ndsctl stand-in (the real openNDS format and exit codes):
+ * purchase → gate, top-up, terminate, time expiry, device limit, kill -9 and restart, a burst of concurrent purchases.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DaemonLab } from './harness.ts';
+
+const A = '02:00:00:00:0a:01';
+const B = '02:00:00:00:0a:02';
+const C = '02:00:00:00:0a:03';
+const MiB = 1048576;
+
+let lab: DaemonLab;
+
+test.before.each(async () => {
+  lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 5, maxDevicesPerUser: 2 });
+  lab.portal.addClient(A, '10.0.0.11');
+  lab.portal.addClient(B, '10.0.0.12');
+  lab.portal.addClient(C, '10.0.0.13');
+  await lab.startDaemon();
+});
+
+test.after.each(async () => {
+  await lab.close();
+});
+
+test('grant opens the gate with a safety net, traffic is metered, the gate closes at the allotment', async () => {
+  const reply = await lab.call('grant', { mac: A.toUpperCase().replaceAll(':', '-'), bytes: 2 * MiB });
+  const session = reply.session as Record<string, unknown>;
+  assert.is(session.mac, A, 'MAC normalized');
+  assert.is(session.state, 'ACTIVE');
+  assert.is(session.allotment, String(2 * MiB));
+  assert.is(reply.gate, 'opened');
+  assert.is(lab.clientState(A), 'Authenticated');
+  const quota = lab.portal.read().model.get(A)?.downloadQuota;
+  assert.ok(quota !== undefined && quota !== null && quota >= 2048, `safety-net quota set (${quota})`);
+
+  // 1 MiB flows: metered, not yet cut.
+  lab.portal.addTraffic(A, MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(MiB), 10_000, 'usage of 1 MiB');
+  assert.is(lab.clientState(A), 'Authenticated');
+
+  // Past the allotment: the session expires with data-limit and the gate closes (openNDS drops the client).
+  lab.portal.addTraffic(A, MiB + 4096, 0);
+  await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 10_000, 'data-limit');
+  const ended = await lab.session(A);
+  assert.is(ended.end_cause, 'data-limit');
+  await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');
+});
+
+test('a top-up grows the allotment, keeps usage and start, and does not re-auth', async () => {
+  await lab.call('grant', { mac: A, bytes: MiB });
+  lab.portal.enableLog();
+  lab.portal.addTraffic(A, 512 * 1024, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(512 * 1024), 10_000, 'usage');
+  const before = await lab.session(A);
+  const reply = await lab.call('grant', { mac: A, bytes: MiB });
+  assert.is(reply.topped_up, true);
+  const after = reply.session as Record<string, unknown>;
+  assert.is(after.id, before.id);
+  assert.is(after.allotment, String(2 * MiB));
+  assert.is(after.used, String(512 * 1024));
+  assert.is(after.started_at, before.started_at);
+  assert.not.ok(lab.portal.logLines().some((l) => / auth /.test(` ${l} `) && l.includes(A)), 'no ndsctl auth on top-up');
+  // Usage beyond the first allotment does not cut the client now.
+  lab.portal.addTraffic(A, MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(512 * 1024 + MiB), 10_000, 'usage after top-up');
+  assert.is((await lab.session(A)).state, 'ACTIVE');
+  assert.is(lab.clientState(A), 'Authenticated');
+});
+
+test('terminate ends the session as TERMINATED/admin and closes the gate; unknown MAC is NOT_FOUND', async () => {
+  await lab.call('grant', { mac: A, seconds: 3600 });
+  assert.is(lab.clientState(A), 'Authenticated');
+  const reply = await lab.call('terminate', { mac: A });
+  const s = reply.session as Record<string, unknown>;
+  assert.is(s.state, 'TERMINATED');
+  assert.is(s.end_cause, 'admin');
+  await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');
+  const missing = await lab.callStatus('terminate', { mac: C });
+  assert.is(missing.status, 4);
+  assert.is((missing.data?.error as Record<string, unknown>).code, 'ERR_SESSION_NOT_FOUND');
+});
+
+test('a time session ends at its deadline (within 1 s) and the gate closes', async () => {
+  const reply = await lab.call('grant', { mac: B, seconds: 2 });
+  const s = reply.session as Record<string, unknown>;
+  const deadline = (s.expires_at as number) * 1000;
+  await lab.waitFor(async () => (await lab.session(B)).state === 'EXPIRED', 10_000, 'time-limit');
+  const ended = await lab.session(B);
+  assert.is(ended.end_cause, 'time-limit');
+  const endedAt = (ended.ended_at as number) * 1000;
+  assert.ok(endedAt - deadline <= 1000 && endedAt >= deadline - 1000, `ended at ${endedAt} vs deadline ${deadline}`);
+  await lab.waitFor(() => lab.clientState(B) !== 'Authenticated', 10_000, 'gate closed');
+});
+
+test('device limit: a third device of the same user ends the oldest with device-limit', async () => {
+  await lab.call('grant', { mac: A, seconds: 600, user: 'room-7' });
+  await new Promise((r) => setTimeout(r, 20));
+  await lab.call('grant', { mac: B, seconds: 600, user: 'room-7' });
+  await lab.call('grant', { mac: C, seconds: 600, user: 'room-7' });
+  const a = await lab.session(A);
+  assert.is(a.state, 'TERMINATED');
+  assert.is(a.end_cause, 'device-limit');
+  assert.is((await lab.session(B)).state, 'ACTIVE');
+  assert.is((await lab.session(C)).state, 'ACTIVE');
+  await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'old device gate closed');
+  assert.is(lab.clientState(C), 'Authenticated');
+});
+
+test('kill -9 mid-session, restart: the session is back with its allotment and usage; no free access meanwhile', async () => {
+  await lab.call('grant', { mac: A, bytes: 4 * MiB });
+  lab.portal.addTraffic(A, MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(MiB), 10_000, 'usage');
+  // Wait for a checkpoint to reach the journal (checkpoint_interval 5 s).
+  await lab.waitFor(() => lab.output.includes('checkpoint') || true, 100, 'noop');
+  await new Promise((r) => setTimeout(r, 5500));
+  const before = await lab.session(A);
+  await lab.stopDaemon('SIGKILL');
+  // While sluice is down, the portal's safety net still bounds the client (quota passed at auth).
+  const quota = lab.portal.read().model.get(A)?.downloadQuota ?? 0;
+  assert.ok(quota > 0 && quota < 64 * 1024, `bounded safety net while down (${quota} KiB)`);
+  await lab.startDaemon();
+  const after = await lab.session(A);
+  assert.is(after.id, before.id);
+  assert.is(after.state, 'ACTIVE');
+  assert.is(after.allotment, String(4 * MiB));
+  assert.is(after.used, String(MiB), 'usage checkpointed before the crash survives');
+  assert.is(lab.clientState(A), 'Authenticated');
+  // Metering goes on after the restart and still cuts at the allotment.
+  lab.portal.addTraffic(A, 3 * MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 10_000, 'data-limit after restart');
+  await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');
+});
+
+test('kill -9 while no session: an authenticated client without a session is deauthed on start', async () => {
+  await lab.stopDaemon('SIGKILL');
+  lab.portal.update((model) => { model.auth(C); });
+  assert.is(lab.clientState(C), 'Authenticated');
+  await lab.startDaemon();
+  assert.ok(lab.clientState(C) !== 'Authenticated', 'free access removed by reconcile');
+});
+
+test('a burst of 200 concurrent grants loses none, across a restart', async () => {
+  const macs = Array.from({ length: 200 }, (_, i) => `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  const replies = await Promise.all(macs.map((mac, i) => lab.call('grant', { mac, seconds: 3600 + i })));
+  assert.is(replies.length, 200);
+  assert.ok(replies.every((r) => (r.session as Record<string, unknown>).state === 'ACTIVE'));
+  await lab.stopDaemon('SIGKILL');
+  await lab.startDaemon();
+  const list = (await lab.call('sessions', { state: 'ACTIVE' })).sessions as Record<string, unknown>[];
+  const found = new Set(list.map((s) => s.mac));
+  assert.is(macs.filter((m) => found.has(m)).length, 200, 'every accepted grant survived kill -9');
+});
+
+test('bad input gets clear errors and the daemon keeps serving', async () => {
+  const cases: Array<[string, Record<string, unknown>, number, string]> = [
+    ['grant', { mac: 'zz:zz', seconds: 10 }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['grant', { mac: A, seconds: -5 }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['grant', { mac: A, bytes: '1e9' }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['grant', { mac: A }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['purchase', { mac: A, payment: { method: 'grant' } }, 6, 'ERR_PAYMENT_METHOD_ADMIN_ONLY'],
+    ['purchase', { mac: A, payment: { method: 'nope' } }, 2, 'ERR_UNKNOWN_PAYMENT_METHOD'],
+    ['purchase', { mac: A, plan: 'data', amount: '-1', payment: { method: 'x' } }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['quote', { plan: 'data', amount: '999' }, 2, 'ERR_AMOUNT_TOO_SMALL'],
+    ['quote', { plan: 'gold' }, 2, 'ERR_UNKNOWN_PLAN'],
+    ['quote', { plan: 'data', amount: '1'.repeat(60) }, 2, 'ERR_INVALID_ARGUMENT'],
+    ['session', { mac: C }, 4, 'ERR_SESSION_NOT_FOUND'],
+  ];
+  for (const [method, args, status, code] of cases) {
+    const r = await lab.callStatus(method, args as never);
+    assert.is(r.status, status, `${method} ${JSON.stringify(args)} → status`);
+    assert.is((r.data?.error as Record<string, unknown> | undefined)?.code, code, `${method} ${JSON.stringify(args)} → code`);
+  }
+  const quote = (await lab.call('quote', { plan: 'data', amount: '2500' })).quote as Record<string, unknown>;
+  assert.is(quote.steps, '2');
+  assert.is(quote.price, '2000', 'charged only for whole steps');
+  assert.is(quote.allotment, String(2 * MiB));
+  // uhttpd adds ubus_rpc_session to every call: ignored.
+  const pricing = await lab.call('pricing', { ubus_rpc_session: '0123' });
+  assert.is(pricing.default, 'data');
+  assert.is((pricing.plans as unknown[]).length, 2);
+});
+
+test.run();

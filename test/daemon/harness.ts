@@ -1,0 +1,150 @@
+/**
+ * Runs the real daemon process (dist/sluice.mjs) against the embedded ubus broker and the ndsctl stand-in, and talks to
+ * it over ubus like a portal or LuCI would.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
+import { PortalStateFile } from '../peers/ndsctl-state.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BUNDLE = join(ROOT, 'dist', 'sluice.mjs');
+
+/** Builds the bundle once per file when run on its own (npm test builds before running tests). */
+export function ensureBuilt(): void {
+  if (existsSync(BUNDLE) && process.env.SLUICE_TEST_REBUILD !== '1') return;
+  const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('build failed');
+}
+
+export interface LabOptions {
+  pollInterval?: number;
+  checkpointInterval?: number;
+  maxDevicesPerUser?: number;
+  extraConfig?: string;
+  latencyMs?: number;
+}
+
+export class DaemonLab {
+  readonly dir: string;
+  readonly socket: string;
+  readonly configPath: string;
+  readonly portal: PortalStateFile;
+  broker!: UbusBroker;
+  client!: UbusClient;
+  daemon: ChildProcess | undefined;
+  output = '';
+
+  private constructor(readonly options: LabOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), 'sluice-daemon-'));
+    this.socket = join(this.dir, 'ubus.sock');
+    this.configPath = join(this.dir, 'sluice.uci');
+    mkdirSync(join(this.dir, 'portal'));
+    this.portal = PortalStateFile.create({ dir: join(this.dir, 'portal'), knobs: { latencyMs: options.latencyMs ?? 0 } });
+  }
+
+  static async create(options: LabOptions = {}): Promise<DaemonLab> {
+    ensureBuilt();
+    const lab = new DaemonLab(options);
+    lab.writeConfig();
+    lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
+    lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
+    return lab;
+  }
+
+  writeConfig(extra = ''): void {
+    const o = this.options;
+    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl '${a}'`).join('\n');
+    writeFileSync(this.configPath, `
+config sluice 'main'
+\toption state_dir '${join(this.dir, 'state')}'
+${ndsctl}
+\toption portal 'opennds'
+\toption poll_interval '${o.pollInterval ?? 0.5}'
+\toption checkpoint_interval '${o.checkpointInterval ?? 5}'
+\toption log_level 'debug'
+
+config pricing 'data'
+\toption metric 'bytes'
+\toption step_size '1048576'
+\toption price_per_step '1000'
+\toption min_steps '1'
+\toption max_steps '1000'
+
+config pricing 'time'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '500'
+\toption min_steps '1'
+\toption max_steps '1440'
+
+config limits 'limits'
+\toption max_devices_per_user '${o.maxDevicesPerUser ?? 0}'
+${o.extraConfig ?? ''}
+${extra}
+`);
+  }
+
+  async startDaemon(): Promise<void> {
+    this.output = '';
+    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.daemon = child;
+    child.stdout!.on('data', (d) => (this.output += d));
+    child.stderr!.on('data', (d) => (this.output += d));
+    await this.waitFor(() => this.output.includes('sluice running'), 20_000, 'daemon start');
+  }
+
+  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.daemon;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.daemon = undefined;
+    return code;
+  }
+
+  call(method: string, args: BlobmsgTable = {}): Promise<BlobmsgTable> {
+    return this.client.call('sluice', method, args).then((r) => r ?? {});
+  }
+
+  /** Calls and returns the status and error data of a failing call (or status 0 and the data). */
+  async callStatus(method: string, args: BlobmsgTable = {}): Promise<{ status: number; data: BlobmsgTable | undefined }> {
+    try {
+      return { status: 0, data: await this.call(method, args) };
+    } catch (err) {
+      if (err instanceof UbusStatusError) return { status: err.status, data: err.replies[0] };
+      throw err;
+    }
+  }
+
+  async session(mac: string): Promise<Record<string, unknown>> {
+    return (await this.call('session', { mac })).session as Record<string, unknown>;
+  }
+
+  clientState(mac: string): string | undefined {
+    const { model } = this.portal.read();
+    return model.get(mac)?.state;
+  }
+
+  async waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.stopDaemon('SIGKILL').catch(() => undefined);
+    this.client?.destroy();
+    await this.broker?.close().catch(() => undefined);
+    this.portal.cleanup();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -99,11 +99,27 @@ export default async function (argv: string[]): Promise<void> {
         }
       }
     }
+    const idle = await idleRssMb(dir);
+    if (asJson) console.log(JSON.stringify({ design: 'idle-daemon-pool', rss_mb: idle }));
+    else console.log(`idle: a Meter with its worker pool (bundled, plain node) after one tick: RSS ${idle.toFixed(0)} MB`);
   } finally {
     await ubus.close();
     probe.stdin!.end();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function idleRssMb(dir: string): Promise<number> {
+  const { build } = await import('esbuild');
+  const out = join(dir, 'idle.mjs');
+  await build({
+    entryPoints: [join(here, 'meter', 'idle.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    logLevel: 'warning', external: ['msgpackr-extract'],
+    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+  });
+  const child = spawn(process.execPath, [out, WORKER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await lines(child)();
+  return Number(line);
 }
 
 async function measure(design: 'worker' | 'main-json', format: string, clients: number, ticks: number, dir: string,

@@ -169,7 +169,8 @@ EOF
   fi
 
   # LAN: br-lan with one veth per client; fixed client MACs 02:00:00:00:0c:0N. Each client counts the IP bytes it
-  # received from the upstream (nft counter "from_upstream"): what really passed the gate, at the level openNDS counts.
+  # exchanged with the upstream (nft counters from_upstream/to_upstream): what really passed the gate, at the level
+  # openNDS counts.
   ip -n "$RT" link add br-lan type bridge forward_delay 0 stp_state 0
   ip -n "$RT" addr add "$LAN_NET.1/24" dev br-lan
   ip -n "$RT" link set br-lan up
@@ -183,13 +184,28 @@ EOF
     ip netns exec "$ns" nft -f - <<EOF
 table ip lab {
   counter from_upstream {}
+  counter to_upstream {}
   chain in {
     type filter hook input priority 0; policy accept;
     ip saddr $WAN_NET.2 counter name from_upstream
   }
+  chain out {
+    type filter hook output priority 0; policy accept;
+    ip daddr $WAN_NET.2 counter name to_upstream
+  }
 }
 EOF
   done
+  # The upstream counts the IP bytes each client's packets brought it: the upload that passed the gate.
+  {
+    echo 'table ip lab {'
+    for i in $(seq "$NCLIENTS"); do echo "  counter from_c$i {}"; done
+    echo '  chain in {'
+    echo '    type filter hook input priority 0; policy accept;'
+    for i in $(seq "$NCLIENTS"); do echo "    ip saddr $LAN_NET.10$i counter name from_c$i"; done
+    echo '  }'
+    echo '}'
+  } | ip netns exec "$UP" nft -f -
 
   # Private /etc pieces for the router (ip netns exec binds /etc/netns/<ns>/* over /etc/*).
   mkdir -p "/etc/netns/$RT"

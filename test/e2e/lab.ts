@@ -169,12 +169,27 @@ export class Lab {
     return (await this.upstreamStats())[client.ip]?.requests ?? 0;
   }
 
-  /** IP-level bytes the client received from the upstream (nft counter in the client namespace). */
-  async clientIpBytes(client: Client): Promise<number> {
-    const r = await run('ip', ['netns', 'exec', client.ns, 'nft', 'list', 'counter', 'ip', 'lab', 'from_upstream']);
-    const m = /bytes (\d+)/.exec(r.stdout);
-    if (r.code !== 0 || !m) throw new Error(`client counter: ${r.stderr}`);
-    return Number(m[1]);
+  /** IP-level bytes the client exchanged with the upstream (nft counters in the client namespace). */
+  async clientIpBytes(client: Client, direction: 'from_upstream' | 'to_upstream' = 'from_upstream'): Promise<number> {
+    return nftCounter(client.ns, direction);
+  }
+
+  /** IP-level bytes of the client's packets that reached the upstream (nft counter in the upstream namespace). */
+  async upstreamIpFrom(client: Client): Promise<number> {
+    return nftCounter(this.upNs, `from_c${client.index}`);
+  }
+
+  /**
+   * Everything that passed the gate for `client`, both ways, at openNDS's level (IP bytes), as seen from the
+   * upstream: download = acknowledged TCP payload + IP/TCP headers (ipBytesForPayload), upload = the IP bytes
+   * of the client's packets that arrived. And the same from the client's own counters, as a cross-check.
+   */
+  async passed(client: Client): Promise<{ ackedPayload: number; upstreamView: number; clientView: number }> {
+    const [ackedPayload, upIn, cIn, cOut] = await Promise.all([
+      this.upstreamAcked(client), this.upstreamIpFrom(client),
+      this.clientIpBytes(client, 'from_upstream'), this.clientIpBytes(client, 'to_upstream'),
+    ]);
+    return { ackedPayload, upstreamView: ipBytesForPayload(ackedPayload) + upIn, clientView: cIn + cOut };
   }
 
   private curlArgs(client: Client, path: string, maxTimeS: number, out: string): string[] {
@@ -204,6 +219,19 @@ export class Lab {
     };
   }
 
+  /**
+   * What a customer does before buying: open a web page, get the portal's redirect. openNDS lists a client only
+   * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
+   */
+  async visitPortal(client: Client): Promise<void> {
+    await waitFor(`openNDS to list ${client.mac}`, 10_000, async () => {
+      const state = await this.portalState(client.mac);
+      if (state === 'Preauthenticated' || state === 'Authenticated') return true;
+      await this.fetch(client, '/ping', 1);
+      return undefined;
+    }, 100);
+  }
+
   async stopOpennds(): Promise<void> {
     const r = await run(LAB_SH, ['opennds-stop', this.dir], 30_000);
     if (r.code !== 0) throw new Error(`opennds-stop: ${r.stderr}`);
@@ -228,6 +256,13 @@ export interface Download {
   /** bytes written to the output file so far */
   received(): number;
   kill(): void;
+}
+
+async function nftCounter(ns: string, name: string): Promise<number> {
+  const r = await run('ip', ['netns', 'exec', ns, 'nft', 'list', 'counter', 'ip', 'lab', name]);
+  const m = /bytes (\d+)/.exec(r.stdout);
+  if (r.code !== 0 || !m) throw new Error(`nft counter ${name} in ${ns}: ${r.stderr}`);
+  return Number(m[1]);
 }
 
 function parseCurl(r: Run, endedAt: number): FetchResult {

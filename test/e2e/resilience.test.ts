@@ -2,7 +2,10 @@
  * End to end, time sessions and failures: one lab (uplink shaped to 8 Mbit/s), the built sluice on its embedded
  * ubus broker (docs/testing.md).
  *
- *   6 time purchase of 60 s → the client's traffic stops within 2 s of the deadline (and not before it)
+ * Sessions are opened with the admin `grant` method (`purchase` refuses admin-only payment methods and the lab has
+ * no payment backend); before each grant the client opens a page and gets the portal's redirect, like a customer.
+ *
+ *   6 time session of 60 s → the client's traffic stops within 2 s of the deadline (and not before it)
  *   7 kill -9 of sluice during a data session, restart → usage resumes (≤ one checkpoint interval lost), the
  *     portal's safety net was set at auth (never unlimited), the meter continues and ends the session
  *   8 openNDS restarted during a session (9.x deauths everyone) → sluice re-opens the paid session as a new counter
@@ -12,7 +15,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Lab, MiB, fmt, ipBytesForPayload, pct, sleep, waitFor } from './lab.ts';
+import { Lab, MiB, fmt, pct, sleep, waitFor } from './lab.ts';
 import { Prober, dumpLogs, figure, prerequisites, scenario } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -53,18 +56,19 @@ scenario('sluice daemon starts against the lab', needDaemon, async () => {
   try { sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: CHECKPOINT_S }); } catch (err) { failed = true; throw err; }
 });
 
-scenario('6 time purchase of 60 s: traffic stops within 2 s of the deadline', needDaemon, async () => {
+scenario('6 time session of 60 s: traffic stops within 2 s of the deadline', needDaemon, async () => {
   const c = L().client(1);
   try {
+    await L().visitPortal(c);
     const requestedAt = Date.now();
-    const reply = await S().call('purchase', { mac: c.mac, plan: 'time', amount: '1000', payment: { method: 'grant' } });
+    const reply = await S().call('grant', { mac: c.mac, seconds: 60 });
     const repliedAt = Date.now();
-    figure(`6 purchase reply (${repliedAt - requestedAt} ms): ${JSON.stringify(reply)}`);
+    figure(`6 grant reply (${repliedAt - requestedAt} ms): ${JSON.stringify(reply)}`);
     await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
     const s0 = await S().session(c.mac);
     assert.is(s0?.metric, 'seconds');
     assert.is(s0?.allotment, 60);
-    // The paid minute starts at the latest when the purchase was answered.
+    // The paid minute starts at the latest when the grant was answered.
     const deadline = repliedAt + 60_000;
     const prober = new Prober(L(), c, '/ping', 100, 1).start();
     await sleep(deadline + 6000 - Date.now());
@@ -75,7 +79,7 @@ scenario('6 time purchase of 60 s: traffic stops within 2 s of the deadline', ne
     const s = await S().session(c.mac);
     const delta = lastOk - deadline;
     figure(`6 time 60 s: ${results.length} requests, ${ok.length} passed; last success ${(delta / 1000).toFixed(2)} s ` +
-      `relative to the deadline (purchase reply + 60 s; the request was sent ${repliedAt - requestedAt} ms earlier); ` +
+      `relative to the deadline (grant reply + 60 s; the request was sent ${repliedAt - requestedAt} ms earlier); ` +
       `first failure ${firstFail ? ((firstFail.endedAt - deadline) / 1000).toFixed(2) : 'none'} s; state ${s?.state}; session ${JSON.stringify(s?.raw)}`);
     assert.is(s?.state, 'EXPIRED');
     assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
@@ -88,6 +92,7 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   const c = L().client(2);
   const allotment = 12 * MiB;
   try {
+    await L().visitPortal(c);
     await S().call('grant', { mac: c.mac, bytes: allotment });
     await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
     const net = (await L().portalClients())?.[c.mac];
@@ -98,14 +103,13 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
     assert.ok(Number.isFinite(quota) && quota > 0 && quota * 1024 <= allotment + 2 * MiB,
       `openNDS download quota is a real limit near the allotment (${net!.download_quota} KiB)`);
 
-    const acked0 = await L().upstreamAcked(c);
-    const ip0 = await L().clientIpBytes(c);
+    const p0 = await L().passed(c);
     const t0 = Date.now();
     const dl = L().download(c, '/20MiB', tmp('s7.bin'), 60);
     // Kill once a checkpoint has surely been written with real usage in it.
     await sleep((CHECKPOINT_S + 1) * 1000);
     const before = await S().session(c.mac);
-    const ipAtKill = (await L().clientIpBytes(c)) - ip0;
+    const ipAtKill = (await L().passed(c)).clientView - p0.clientView;
     await S().kill9();
     const killedAt = Date.now();
     const rate = ipAtKill / ((killedAt - t0) / 1000);
@@ -118,16 +122,17 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
     await sleep(1500);
     dl.kill();
     const final = (await S().session(c.mac)) ?? ended;
-    const ip = (await L().clientIpBytes(c)) - ip0;
-    const acked = (await L().upstreamAcked(c)) - acked0;
+    const p1 = await L().passed(c);
+    const ip = p1.upstreamView - p0.upstreamView;
+    const acked = p1.ackedPayload - p0.ackedPayload;
     const lost = (before?.used ?? 0) - (resumed?.used ?? 0);
     const maxLoss = rate * CHECKPOINT_S;
-    figure(`7 before kill: used ${before ? fmt(before.used) : '?'} (client IP ${fmt(ipAtKill)}, ${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
+    figure(`7 before kill: used ${before ? fmt(before.used) : '?'} (client IP down+up ${fmt(ipAtKill)}, ${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
       `while dead ${(restartedAt - killedAt) / 1000} s: openNDS state ${during?.state}, quota ${during?.download_quota} KiB, ` +
       `counter ${during?.download_this_session} KiB`);
     figure(`7 after restart: used ${resumed ? fmt(resumed.used) : '?'} → usage lost ${fmt(lost)} (one checkpoint interval at this rate: ` +
-      `${fmt(Math.round(maxLoss))}); final ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; client got ${fmt(ip)} IP-level ` +
-      `(${fmt(acked)} payload), i.e. ${fmt(ip - final.used)} unbilled`);
+      `${fmt(Math.round(maxLoss))}); final ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(ip)} IP down+up ` +
+      `(${fmt(acked)} download payload), i.e. ${fmt(ip - final.used)} unbilled`);
     assert.ok(resumed, 'the session survived the crash');
     assert.is(resumed!.id, before!.id, 'same session after the restart');
     assert.ok(lost <= maxLoss, `lost ${lost} B of usage, at most one checkpoint interval (${Math.round(maxLoss)} B)`);
@@ -139,11 +144,12 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
 scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgiven or double-charged', needDaemon, async () => {
   const c = L().client(3);
   try {
+    await L().visitPortal(c);
     await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
     await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
     const token0 = (await L().portalClients())?.[c.mac]?.token;
     const s0 = await S().session(c.mac);
-    const acked0 = await L().upstreamAcked(c);
+    const p0 = await L().passed(c);
 
     const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
     assert.is(a.exit, 0, 'first download before the restart');
@@ -168,14 +174,14 @@ scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgi
     assert.is(b.exit, 0, 'second download after the restart');
     await sleep(POLL_S * 2500);
     const s2 = await S().session(c.mac);
-    const acked = (await L().upstreamAcked(c)) - acked0;
+    const p1 = await L().passed(c);
+    const passedIp = p1.upstreamView - p0.upstreamView;
     const used = (s2?.used ?? 0) - (s0?.used ?? 0);
-    const expected = ipBytesForPayload(acked);
-    const err = (used - expected) / expected;
+    const err = (used - passedIp) / passedIp;
     figure(`8 openNDS restart took ${((startedAt - stoppedAt) / 1000).toFixed(1)} s; sluice re-opened the gate ` +
       `${((reopenedAt - startedAt) / 1000).toFixed(1)} s after openNDS was back; token ${token0} → ${token1}`);
     figure(`8 usage: before restart ${s1 ? fmt(s1.used) : '?'}, at the end ${s2 ? fmt(s2.used) : '?'} (${s2?.state}); ` +
-      `upstream acked ${fmt(acked)} payload → ${fmt(expected)} with headers; used vs that ${pct(err)}`);
+      `passed ${fmt(passedIp)} IP down+up (from the upstream), ${fmt(p1.clientView - p0.clientView)} (client); used vs upstream ${pct(err)}`);
     assert.ok(s2, 'session readable');
     assert.is(s2!.id, s0!.id, 'the same paid session continued');
     assert.is(s2!.state, 'ACTIVE');

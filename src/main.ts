@@ -21,6 +21,10 @@ async function main(argv: string[]): Promise<number> {
       const { runDemo } = await import('./demo/index.ts');
       return runDemo(rest);
     }
+    case 'demo-ndsctl': {
+      const { runDemoNdsctl } = await import('./demo/ndsctl-client.ts');
+      return runDemoNdsctl(rest);
+    }
     case 'ubusd':
       return runUbusd(rest);
     case 'ubus':

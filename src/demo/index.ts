@@ -1,1 +1,257 @@
-export async function runDemo(_argv: string[]): Promise<number> { process.stderr.write('demo: not built yet\n'); return 1; }
+/**
+ * `sluice demo [--clients N] [--seconds S]`: the real daemon against the embedded ubus broker and a simulated openNDS
+ * (realistic traffic, resets, departures, arrivals) reached through an ndsctl-compatible interface; purchases made over
+ * ubus as a portal would; a live view from the `sluice.session` events. Ends after S seconds or on Ctrl-C.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../daemon.ts';
+import { createLogger } from '../log.ts';
+import { PortalModel } from '../sim/portal.ts';
+import { TrafficSimulator } from '../sim/traffic.ts';
+import { listenNdsctlSocket, portalRequestHandler } from '../sim/socket.ts';
+import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../ubus/index.ts';
+import { demoPaymentMethod } from './payment.ts';
+import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
+
+interface DemoOptions { clients: number; seconds: number }
+
+function parseArgs(argv: string[]): DemoOptions | string {
+  const o: DemoOptions = { clients: 200, seconds: 60 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = Number(argv[i + 1]);
+    if (flag === '--clients' && Number.isInteger(value) && value >= 1 && value <= 100_000) { o.clients = value; i++; }
+    else if (flag === '--seconds' && Number.isFinite(value) && value >= 1 && value <= 86_400) { o.seconds = value; i++; }
+    else return `unexpected argument ${JSON.stringify(flag)}`;
+  }
+  return o;
+}
+
+const pick = <T>(items: readonly T[], random: () => number): T | undefined => items[Math.floor(random() * items.length)];
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (typeof parsed === 'string') {
+    process.stderr.write(`sluice demo: ${parsed}\nusage: sluice demo [--clients N] [--seconds S]\n`);
+    return 2;
+  }
+  const { clients, seconds } = parsed;
+  const tty = process.stdout.isTTY === true;
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-demo-'));
+  const ubusSocket = join(dir, 'ubus.sock');
+  const portalSocket = join(dir, 'ndsctl.sock');
+  const configPath = join(dir, 'sluice.uci');
+  // The valve runs ndsctl as a command: this very program, in its ndsctl role.
+  const self = [process.execPath, ...process.execArgv, process.argv[1] ?? 'sluice'];
+  const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl '${a.replaceAll("'", "'\\''")}'`).join('\n');
+  writeFileSync(configPath, `config sluice 'main'
+\toption state_dir '${join(dir, 'state')}'
+${ndsctl}
+\toption portal 'opennds'
+\toption poll_interval '1'
+\toption checkpoint_interval '10'
+\toption log_level 'info'
+
+config pricing 'data'
+\toption metric 'bytes'
+\toption step_size '1MiB'
+\toption price_per_step '10000'
+\toption min_steps '1'
+\toption max_steps '50'
+
+config pricing 'time'
+\toption metric 'seconds'
+\toption step_size '10'
+\toption price_per_step '1000'
+\toption min_steps '1'
+\toption max_steps '60'
+
+config limits 'limits'
+\toption max_devices_per_user '2'
+`);
+
+  const totals: ViewTotals = {
+    clients, purchases: 0, topups: 0, terminates: 0, rejected: 0, ended: {}, tickMs: 0, ticks: 0, meteredBytes: 0, rssMb: 0, events: [],
+  };
+  const sessions = new Map<string, ViewSession>();
+  const event = (text: string): void => {
+    const line = `${new Date().toISOString().slice(11, 19)} ${text}`;
+    totals.events.push(line);
+    if (totals.events.length > 200) totals.events.splice(0, 100);
+    if (!tty) process.stdout.write(line + '\n');
+  };
+
+  const random = mulberry32(7);
+  const model = new PortalModel({ flavour: 'opennds', gatewayName: 'sluice-demo' });
+  const traffic = new TrafficSimulator(model, { clients, seed: 11, authenticatedShare: 0.03, medianRateBps: 60_000, burstChance: 0.002, departureChance: 0.002, resetChance: 0.002 });
+  traffic.populate();
+  const portal = await listenNdsctlSocket(portalSocket, portalRequestHandler(model));
+  const broker = await UbusBroker.listen({ socketPath: ubusSocket });
+  const log = createLogger({ level: 'info', write: (_level, line) => { if (/gate closed|reconciled|portal lost|cannot|failed/.test(line)) event(line); } });
+  let daemon: Daemon | undefined;
+  let client: UbusClient | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  let stopRequested: (() => void) | undefined;
+  const stopped = new Promise<void>((r) => { stopRequested = r; });
+  const onSigint = (): void => stopRequested?.();
+  process.on('SIGINT', onSigint);
+  const started = Date.now();
+  let code = 0;
+  try {
+    daemon = await Daemon.start({
+      configPath, ubusSocket, log, paymentMethods: [demoPaymentMethod], meterSource: { kind: 'socket', path: portalSocket },
+    });
+    client = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 15_000 });
+    const bus = client;
+    await bus.listen('sluice.session', (_type, data) => applyEvent(data, sessions, totals, event));
+    event(`daemon up: ${clients} clients on the simulated portal, ${Math.round(seconds)} s`);
+
+    // Traffic flows in real time.
+    let last = Date.now();
+    timers.push(setInterval(() => { const now = Date.now(); traffic.step(now - last); last = now; }, 250));
+
+    // A portal's purchases: spread over the first 60% of the run, data and time, some top-ups, one admin terminate.
+    const purchaseTarget = Math.max(8, Math.min(clients, Math.round(clients * 0.6)));
+    const every = Math.max(50, (seconds * 600) / purchaseTarget);
+    let reference = 0;
+    let terminated = false;
+    timers.push(setInterval(() => {
+      if (Date.now() - started > seconds * 600) return;
+      const active = [...sessions.values()].filter((s) => s.state === 'ACTIVE');
+      if (active.length > 0 && random() < 0.15) {
+        const s = pick(active, random)!;
+        const args = s.metric === 'bytes' ? { plan: 'data', steps: 1 + Math.floor(random() * 3) } : { plan: 'time', steps: 1 + Math.floor(random() * 3) };
+        void buy(s.mac, args, true);
+        return;
+      }
+      if (!terminated && Date.now() - started > seconds * 400 && active.length > 0) {
+        terminated = true;
+        const s = pick(active, random)!;
+        void bus.call('sluice', 'terminate', { mac: s.mac }).then(() => { totals.terminates++; event(`admin terminate ${s.mac}`); }, () => undefined);
+        return;
+      }
+      const busy = new Set(active.map((s) => s.mac));
+      const candidates = model.clients().filter((c) => c.state === 'Preauthenticated' && !busy.has(c.mac)).map((c) => c.mac);
+      const mac = pick(candidates, random);
+      if (mac === undefined) return;
+      const args = random() < 0.65 ? { plan: 'data', steps: 1 + Math.floor(random() * 8) } : { plan: 'time', steps: 2 + Math.floor(random() * 8) };
+      void buy(mac, args, false);
+    }, every));
+    // One refused purchase, as a portal with a bug would send: below the plan's minimum.
+    timers.push(setTimeout(() => void buy('02:de:ad:be:ef:00', { plan: 'data', amount: '10' }, false), 1500));
+
+    async function buy(mac: string, args: BlobmsgTable, topup: boolean): Promise<void> {
+      try {
+        await bus.call('sluice', 'purchase', { mac, ...args, payment: { method: 'demo', reference: `demo-${process.pid}-${++reference}` } });
+        if (topup) totals.topups++;
+        else totals.purchases++;
+      } catch (err) {
+        totals.rejected++;
+        const why = err instanceof UbusStatusError ? (err.replies[0]?.error as { code?: string } | undefined)?.code ?? err.message : String(err);
+        event(`purchase refused for ${mac}: ${why}`);
+      }
+    }
+
+    timers.push(setInterval(() => {
+      void bus.call('sluice', 'stats').then((stats) => {
+        const meter = (stats?.meter ?? {}) as Record<string, number>;
+        totals.tickMs = meter.tick_ms_last ?? 0;
+        totals.ticks = meter.ticks ?? 0;
+        totals.rssMb = (stats?.rss_mb as number | undefined) ?? 0;
+      }, () => undefined);
+    }, 1000));
+
+    if (tty) {
+      process.stdout.write('\x1b[?1049h\x1b[?25l');
+      timers.push(setInterval(() => {
+        const view = renderView(sessions.values(), totals, {
+          now: Date.now(), rows: process.stdout.rows ?? 40, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
+        });
+        process.stdout.write(`\x1b[H\x1b[2J${view}`);
+      }, 500));
+    } else {
+      timers.push(setInterval(() => {
+        const active = [...sessions.values()].filter((s) => s.state === 'ACTIVE').length;
+        process.stdout.write(`-- ${Math.floor((Date.now() - started) / 1000)}s: ${active} active, ${totals.purchases} purchases, ${totals.topups} top-ups, tick ${totals.tickMs.toFixed(1)} ms\n`);
+      }, 5000));
+    }
+    timers.push(setTimeout(() => stopRequested?.(), seconds * 1000));
+    await stopped;
+  } catch (err) {
+    code = 1;
+    process.stderr.write(`sluice demo: ${err instanceof Error ? err.message : String(err)}\n`);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    if (tty) process.stdout.write('\x1b[?25h\x1b[?1049l');
+    process.off('SIGINT', onSigint);
+    await daemon?.stop();
+    client?.destroy();
+    await portal.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (code === 0) process.stdout.write(summary(sessions, totals, (Date.now() - started) / 1000));
+  return code;
+}
+
+function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, totals: ViewTotals, event: (t: string) => void): void {
+  const kind = data.event;
+  if (kind === 'usage') {
+    for (const u of (data.sessions ?? []) as BlobmsgTable[]) {
+      const s = sessions.get(u.id as string);
+      if (!s) continue;
+      s.used = Number(u.used ?? s.used);
+      s.remaining = Number(u.remaining ?? s.remaining);
+      totals.meteredBytes += Number(u.delta ?? 0);
+    }
+    return;
+  }
+  const t = data.session as BlobmsgTable | undefined;
+  if (!t) return;
+  const id = t.id as string;
+  const prev = sessions.get(id);
+  const s: ViewSession = {
+    id, mac: t.mac as string, metric: t.metric as 'bytes' | 'seconds', allotment: Number(t.allotment), used: Number(t.used),
+    remaining: Number(t.remaining), expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000, state: t.state as string,
+    endCause: (t.end_cause as string | null) ?? null, topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
+    endedAt: t.ended_at === null ? null : Number(t.ended_at) * 1000,
+  };
+  sessions.set(id, s);
+  if (kind === 'started') event(`+ ${s.mac} bought ${formatAmount(s.metric, s.allotment)} of ${s.metric === 'bytes' ? 'data' : 'time'}`);
+  if (kind === 'topup') event(`^ ${s.mac} topped up to ${formatAmount(s.metric, s.allotment)}`);
+  if (kind === 'ended') {
+    totals.ended[s.endCause ?? '?'] = (totals.ended[s.endCause ?? '?'] ?? 0) + 1;
+    event(`- ${s.mac} ${s.endCause}: used ${formatAmount(s.metric, s.used)} of ${formatAmount(s.metric, s.allotment)}`);
+  }
+}
+
+function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, elapsedS: number): string {
+  const all = [...sessions.values()];
+  const dataEnded = all.filter((s) => s.endCause === 'data-limit');
+  const overshoot = dataEnded.map((s) => s.used - s.allotment);
+  const avg = overshoot.length ? overshoot.reduce((a, b) => a + b, 0) / overshoot.length : 0;
+  const max = overshoot.length ? Math.max(...overshoot) : 0;
+  const ended = Object.entries(totals.ended).map(([c, n]) => `${c} ${n}`).join(', ') || 'none';
+  return [
+    '',
+    `sluice demo summary (${elapsedS.toFixed(0)} s, ${totals.clients} clients)`,
+    `  purchases ${totals.purchases}, top-ups ${totals.topups}, admin terminates ${totals.terminates}, refused ${totals.rejected}`,
+    `  sessions ${all.length}: still active ${all.filter((s) => s.state === 'ACTIVE').length}; ended: ${ended}`,
+    `  data sessions cut at their allotment: ${dataEnded.length}, overshoot avg ${formatAmount('bytes', avg)}, max ${formatAmount('bytes', max)}`,
+    `  metered ${formatAmount('bytes', totals.meteredBytes)} in ${totals.ticks} ticks (last tick ${totals.tickMs.toFixed(1)} ms), daemon RSS ${totals.rssMb.toFixed(0)} MB`,
+    '',
+  ].join('\n');
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -29,7 +29,7 @@ export function quote(plan: PricingPlan, input: QuoteInput = {}): Quote {
     steps = amount / plan.pricePerStep;
   } else steps = minSteps;
   if (steps < minSteps) {
-    throw new SluiceError('ERR_AMOUNT_TOO_SMALL', `plan ${plan.id} sells at least ${minSteps} step(s) of ${plan.stepSize} ${plan.metric} for ${minSteps * plan.pricePerStep} (smallest unit of ${plan.asset})`, {
+    throw new SluiceError('ERR_AMOUNT_TOO_SMALL', `plan ${plan.id} sells at least ${minSteps} step(s) of ${plan.stepSize} ${plan.metric} for ${minSteps * plan.pricePerStep} (smallest unit of ${plan.asset || plan.currency})`, {
       details: { plan: plan.id, minSteps: minSteps.toString(), minPrice: (minSteps * plan.pricePerStep).toString() },
     });
   }

@@ -1,0 +1,44 @@
+/**
+ * `sluice demo-ndsctl --socket PATH <command> [args…]`: an ndsctl for the demo's simulated portal. It does what the
+ * real ndsctl does (openNDS src/ndsctl.c): join the arguments with commas, send `<command> <args>\r\n\r\n` to the
+ * portal's control socket, print the answer; `auth`/`deauth` turn the portal's `Yes`/`No` into ndsctl's messages
+ * and exit codes (0 yes, 1 no, 3 cannot connect), so the valve drives it exactly like the real one.
+ */
+import { createConnection } from 'node:net';
+
+export async function runDemoNdsctl(argv: string[]): Promise<number> {
+  const at = argv.indexOf('--socket');
+  const path = at >= 0 ? argv[at + 1] : undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  const [command, ...args] = rest;
+  if (path === undefined || command === undefined) {
+    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
+    return 2;
+  }
+  const request = `${command}${args.length ? ` ${args.join(',')}` : ''}\r\n\r\n`;
+  let answer: string;
+  try {
+    answer = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const socket = createConnection(path, () => socket.write(request));
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      socket.on('error', reject);
+    });
+  } catch {
+    process.stderr.write('ndsctl: unable to connect to the portal\n');
+    return 3;
+  }
+  if (command === 'auth' || command === 'deauth') {
+    const target = args[0] ?? '';
+    if (answer.startsWith('Yes')) {
+      process.stdout.write(command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n`);
+      return 0;
+    }
+    process.stdout.write(command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n`);
+    return 1;
+  }
+  if (answer === '') return 2;
+  process.stdout.write(answer);
+  return 0;
+}

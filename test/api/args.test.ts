@@ -1,0 +1,66 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkArgs, signatureOf, METHODS, statusForCode, type ArgSpecs } from '../../src/api/index.ts';
+import { BlobmsgType, Status } from '../../src/ubus/index.ts';
+
+const specs: ArgSpecs = {
+  mac: { kind: 'mac', required: true },
+  amount: { kind: 'amount' },
+  seconds: { kind: 'count' },
+  plan: { kind: 'string', maxLength: 8 },
+  cause: { kind: 'string', oneOf: ['admin', 'pc-logout'] },
+  payment: { kind: 'table' },
+};
+
+const code = (fn: () => unknown): string | undefined => {
+  try { fn(); } catch (err) { return (err as { code?: string }).code; }
+  return undefined;
+};
+
+test('MACs in any common notation normalize to lowercase colon form', () => {
+  for (const mac of ['02-00-00-00-0C-01', '02:00:00:00:0c:01', '020000000c01', '0200.0000.0c01'.replaceAll('.', '')]) {
+    assert.is(checkArgs(specs, { mac }).mac, '02:00:00:00:0c:01', mac);
+  }
+  for (const mac of ['02:00:00:00:0c', 'zz:00:00:00:0c:01', '02:00:00:00:0c:01:ff', 42 as never, '']) {
+    assert.is(code(() => checkArgs(specs, { mac })), 'ERR_INVALID_ARGUMENT', String(mac));
+  }
+});
+
+test('amounts: decimal strings and non-negative integers become bigint; negatives, fractions, junk and huge values are refused', () => {
+  assert.is(checkArgs(specs, { mac: '020000000c01', amount: '1500000' }).amount, 1500000n);
+  assert.is(checkArgs(specs, { mac: '020000000c01', amount: 42 }).amount, 42n);
+  assert.is(checkArgs(specs, { mac: '020000000c01', amount: 5n ** 40n }).amount, 5n ** 40n);
+  for (const amount of ['-1', -1, '1.5', 1.5, '1e6', '0x10', ' ', 'NaN', '1'.repeat(50), true as never, [] as never, {} as never]) {
+    assert.is(code(() => checkArgs(specs, { mac: '020000000c01', amount })), 'ERR_INVALID_ARGUMENT', JSON.stringify(amount));
+  }
+  assert.is(code(() => checkArgs(specs, { mac: '020000000c01', seconds: 2 ** 60 })), 'ERR_INVALID_ARGUMENT', 'counts stay exact');
+});
+
+test('unknown arguments (ubus_rpc_session) are ignored; strings are checked for length and allowed values', () => {
+  const args = checkArgs(specs, { mac: '020000000c01', ubus_rpc_session: 'abc', plan: 'data', cause: 'admin' });
+  assert.equal(Object.keys(args).sort(), ['cause', 'mac', 'plan']);
+  assert.is(code(() => checkArgs(specs, { mac: '020000000c01', plan: 'x'.repeat(9) })), 'ERR_INVALID_ARGUMENT');
+  assert.is(code(() => checkArgs(specs, { mac: '020000000c01', cause: 'time-limit' })), 'ERR_INVALID_ARGUMENT');
+  assert.is(code(() => checkArgs(specs, { mac: '020000000c01', payment: 'cash' })), 'ERR_INVALID_ARGUMENT');
+  assert.is(code(() => checkArgs(specs, {})), 'ERR_INVALID_ARGUMENT');
+});
+
+test('the signature announces the blobmsg type of each argument; admin methods are the ones LuCI writes', () => {
+  assert.equal(signatureOf(specs), {
+    mac: BlobmsgType.STRING, amount: BlobmsgType.STRING, seconds: BlobmsgType.INT64, plan: BlobmsgType.STRING,
+    cause: BlobmsgType.STRING, payment: BlobmsgType.TABLE,
+  });
+  const admin = Object.entries(METHODS).filter(([, m]) => m.adminOnly).map(([n]) => n).sort();
+  assert.equal(admin, ['grant', 'logout', 'reload', 'terminate']);
+});
+
+test('error codes map to the standard ubus statuses', () => {
+  assert.is(statusForCode('ERR_INVALID_MAC'), Status.INVALID_ARGUMENT);
+  assert.is(statusForCode('ERR_SESSION_NOT_FOUND'), Status.NOT_FOUND);
+  assert.is(statusForCode('ERR_PAYMENT_METHOD_ADMIN_ONLY'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_JOURNAL_WRITE'), Status.SYSTEM_ERROR);
+  assert.is(statusForCode('ERR_NDSCTL_TIMEOUT'), Status.TIMEOUT);
+  assert.is(statusForCode('ERR_SOMETHING_NEW'), Status.UNKNOWN_ERROR);
+});
+
+test.run();

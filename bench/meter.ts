@@ -112,10 +112,16 @@ export default async function (argv: string[]): Promise<void> {
 async function idleRssMb(dir: string): Promise<number> {
   const { build } = await import('esbuild');
   const out = join(dir, 'idle.mjs');
+  // Piscina starts its threads on `resolve(__dirname, 'worker.js')`: an ESM bundle needs a __dirname and that file next
+  // to it (scripts/build.mjs must do the same for dist/sluice.mjs).
   await build({
     entryPoints: [join(here, 'meter', 'idle.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20',
     logLevel: 'warning', external: ['msgpackr-extract'],
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+    banner: { js: "import { createRequire as __r } from 'node:module'; import { fileURLToPath as __f } from 'node:url'; import { dirname as __d } from 'node:path'; const require = __r(import.meta.url); const __dirname = __d(__f(import.meta.url));" },
+  });
+  await build({
+    entryPoints: [join(root, 'node_modules', 'piscina', 'dist', 'worker.js')], outfile: join(dir, 'worker.js'), bundle: true,
+    platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning', external: ['@napi-rs/nice'],
   });
   const child = spawn(process.execPath, [out, WORKER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await lines(child)();

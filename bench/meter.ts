@@ -124,8 +124,8 @@ async function idleRssMb(dir: string): Promise<number> {
     platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning', external: ['@napi-rs/nice'],
   });
   const child = spawn(process.execPath, [out, WORKER], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await lines(child)();
-  return Number(line);
+  const exited = new Promise<string>((resolve) => child.once('exit', () => resolve('NaN')));
+  return Number(await Promise.race([lines(child)(), exited]));
 }
 
 async function measure(design: 'worker' | 'main-json', format: string, clients: number, ticks: number, dir: string,

@@ -46,7 +46,9 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig>
       meter.sessionStarted(mac);
       return session;
     },
-    async close() { await meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
+    async close() {
+      try { await meter.close(); await manager.close(); await server.close(); } finally { rmSync(dir, { recursive: true, force: true }); }
+    },
   };
 }
 

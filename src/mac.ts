@@ -1,4 +1,4 @@
-import { SluiceError } from '../errors.ts';
+import { SluiceError } from './errors.ts';
 
 const SEPARATED = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/;
 const CISCO_DOTTED = /^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/;

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { normalizeMac, tryNormalizeMac } from '../../src/valve/index.ts';
-import { isSluiceError } from '../../src/errors.ts';
+import { normalizeMac, tryNormalizeMac } from '../src/mac.ts';
+import { isSluiceError } from '../src/errors.ts';
 
 test('accepted spellings all give lowercase colon form', () => {
   for (const input of ['aa:bb:cc:dd:ee:0f', 'AA:BB:CC:DD:EE:0F', 'aa-bb-cc-dd-ee-0f', 'AA-BB-CC-DD-EE-0F', 'aabb.ccdd.ee0f', 'AABB.CCDD.EE0F', 'aabbccddee0f', 'AaBbCcDdEe0F']) {

@@ -1,10 +1,8 @@
 /**
- * Durable file replacement, the uci commit recipe plus the step uci omits: write `<path>.tmp`, fsync it, rename over
- * `<path>`, fsync the directory so the rename itself survives a power cut. A crash leaves either the old file or the
- * new one, never a mix; a stray `.tmp` is ignored by readers and overwritten by the next write.
+ * fsync of a directory: makes a rename or a new file in it survive a power cut (the step uci's commit omits).
+ * The journal does its own temp + fsync + rename between crash-test points, then calls this.
  */
-import { open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open } from 'node:fs/promises';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -13,17 +11,4 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-export async function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const handle = await open(tmp, 'w', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-  await fsyncDir(dirname(path));
 }

@@ -3,7 +3,7 @@
  * Units: `allotment` and `used` are in the session's metric (bytes or seconds); times are ms since the epoch.
  */
 import { randomBytes } from 'node:crypto';
-import { SluiceError } from '../errors.ts';
+export { normalizeMac } from '../mac.ts';
 import type { Metric } from '../config/types.ts';
 
 export type { Metric };
@@ -59,17 +59,6 @@ export function isLive(session: Pick<Session, 'state'>): boolean {
 
 export function newSessionId(): string {
   return randomBytes(8).toString('hex');
-}
-
-const MAC_RE = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/;
-
-/** `AA-BB-CC-DD-EE-FF`, `aabbccddeeff` and `aa:bb:…` all become `aa:bb:cc:dd:ee:ff`; anything else is ERR_INVALID_MAC. */
-export function normalizeMac(input: unknown): string {
-  if (typeof input !== 'string') throw new SluiceError('ERR_INVALID_MAC', 'MAC address must be a string');
-  const lower = input.trim().toLowerCase();
-  if (!MAC_RE.test(lower)) throw new SluiceError('ERR_INVALID_MAC', `not a MAC address: ${JSON.stringify(input.slice(0, 40))}`);
-  const hex = lower.replace(/[:-]/g, '');
-  return hex.match(/../g)!.join(':');
 }
 
 /** Seconds of a time session consumed at `now` (never negative, never past the allotment). */

@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.ts';
-import { normalizeMac } from '../valve/mac.ts';
+import { normalizeMac } from '../mac.ts';
 import type { PortalFlavour } from '../valve/types.ts';
 import {
   renderJsonFor,

@@ -1,5 +1,5 @@
 export type { PortalClient, PortalFlavour, PortalSnapshot, SafetyNet } from './types.ts';
-export { normalizeMac, tryNormalizeMac } from './mac.ts';
+export { normalizeMac, tryNormalizeMac } from '../mac.ts';
 export { detectFlavour, parseClient, parseSnapshot, PortalParseError } from './parse.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 export { NdsctlRunner, NDSCTL_EXIT } from './runner.ts';

@@ -1,6 +1,6 @@
 import type { PortalClient, PortalSnapshot } from './types.ts';
 import { isJsonObject, parseJsonText, PortalParseError, type JsonObject } from './parse-error.ts';
-import { tryNormalizeMac } from './mac.ts';
+import { tryNormalizeMac } from '../mac.ts';
 
 /**
  * nodogsplash 5.0.2 `ndsctl json`: unquoted numbers, `downloaded`/`uploaded` = floor(bytes / 1000) (decimal kB,

@@ -1,6 +1,6 @@
 import type { PortalClient, PortalSnapshot } from './types.ts';
 import { isJsonObject, parseJsonText, PortalParseError, type JsonObject } from './parse-error.ts';
-import { tryNormalizeMac } from './mac.ts';
+import { tryNormalizeMac } from '../mac.ts';
 
 /**
  * openNDS (9.x–11) `ndsctl json`. Every value is a JSON string and "no value" is the string "null"

@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.ts';
-import { normalizeMac } from './mac.ts';
+import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
 import { NdsctlRunner, type NdsctlExec, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';

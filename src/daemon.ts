@@ -5,7 +5,7 @@
  */
 import { loadConfig, redactConfig, type Config } from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, remaining, usedAt, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
@@ -83,7 +83,7 @@ export class Daemon {
       command: config.main.ndsctl,
       timeoutMs: config.main.ndsctlTimeoutMs,
       flavour: config.main.portal,
-      log: (line: string) => log.debug(line),
+      log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
     const pricing = new Pricing(config.pricing);
     const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });

@@ -27,6 +27,17 @@ function format(fields: LogFields | undefined): string {
   return out;
 }
 
+/** Flattens arbitrary details (arrays, objects) into loggable fields. */
+export function toLogFields(details: Record<string, unknown>): LogFields {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(details)) {
+    out[key] = value === null || ['string', 'number', 'bigint', 'boolean', 'undefined'].includes(typeof value)
+      ? (value as LogFields[string])
+      : JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  }
+  return out;
+}
+
 export interface LoggerOptions {
   level?: LogLevel;
   timestamps?: boolean;

@@ -81,6 +81,13 @@ export interface TickReport {
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
 
+const OPEN_STATES: ReadonlySet<number> = new Set([STATE_CODES.Authenticated, STATE_CODES.Trusted, STATE_CODES.AuthBlocked]);
+
+/** Present in the previous reading, in a state whose traffic the portal does not let through (and does not count). */
+function gateWasClosed(previousFlags: number): boolean {
+  return previousFlags >= 0 && (previousFlags & FLAG_PRESENT) !== 0 && !OPEN_STATES.has(previousFlags >> 1);
+}
+
 /**
  * The main thread's share of a tick is split into slices of this many clients with a macrotask turn between them,
  * so a ubus call waits for one slice (~1 ms), not for a whole 100k-client tick.
@@ -273,10 +280,17 @@ export class Meter {
     const deltas = result.deltas;
     for (let k = 0; k < result.count; k++) {
       if (k % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
-      const mac = this.slotMacs[deltas[k * 3]!]!;
+      const slot = deltas[k * 3]!;
+      const mac = this.slotMacs[slot]!;
       const session = port.active(mac);
       if (session === undefined) { dropped++; continue; }
-      if (since === undefined || since < session.startedAt) { baselined++; continue; }
+      // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
+      // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
+      // opened it came later, for this session): then every byte of the delta was bought.
+      if ((since === undefined || since < session.startedAt) && !gateWasClosed(this.view.previousFlags(slot))) {
+        baselined++;
+        continue;
+      }
       billed.push([mac, deltas[k * 3 + 1]! + deltas[k * 3 + 2]!]);
       billedSessions.push(session);
       billedDeltas.push(k);

@@ -150,6 +150,15 @@ export class TableView {
     if (this.ints[base + I_P_TICK] !== tick) return -1;
     return this.ints[base + I_P_FLAGS]! & 15;
   }
+  /**
+   * Flags of the reading before the one just written (the committed half), -1 if there is none. Tells whether the
+   * gate was closed at the previous tick: then every byte of this tick's delta passed after a later auth.
+   */
+  previousFlags(slot: number): number {
+    const base = HEADER_INTS + slot * INT_STRIDE;
+    if (this.ints[base + I_C_TICK] === 0) return -1;
+    return this.ints[base + I_C_FLAGS]! & 15;
+  }
   /** Last counter reading (bytes) as of `tick`, for diagnostics and tests. */
   reading(slot: number, tick: number): { down: number; up: number } | undefined {
     const base = HEADER_INTS + slot * INT_STRIDE;

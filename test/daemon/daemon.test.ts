@@ -113,8 +113,7 @@ test('kill -9 mid-session, restart: the session is back with its allotment and u
   await lab.call('grant', { mac: A, bytes: 4 * MiB });
   lab.portal.addTraffic(A, MiB, 0);
   await lab.waitFor(async () => (await lab.session(A)).used === String(MiB), 10_000, 'usage');
-  // Wait for a checkpoint to reach the journal (checkpoint_interval 5 s).
-  await lab.waitFor(() => lab.output.includes('checkpoint') || true, 100, 'noop');
+  // Let a checkpoint reach the journal (checkpoint_interval 5 s).
   await new Promise((r) => setTimeout(r, 5500));
   const before = await lab.session(A);
   await lab.stopDaemon('SIGKILL');
@@ -128,7 +127,9 @@ test('kill -9 mid-session, restart: the session is back with its allotment and u
   assert.is(after.allotment, String(4 * MiB));
   assert.is(after.used, String(MiB), 'usage checkpointed before the crash survives');
   assert.is(lab.clientState(A), 'Authenticated');
-  // Metering goes on after the restart and still cuts at the allotment.
+  // Metering goes on after the restart and still cuts at the allotment. (The first reading after a restart is the new
+  // base: bytes that passed while sluice was down are not billed; docs/operations.md says so.)
+  await lab.waitFor(async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok >= 2, 10_000, 'first ticks');
   lab.portal.addTraffic(A, 3 * MiB, 0);
   await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 10_000, 'data-limit after restart');
   await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');

@@ -18,8 +18,16 @@ export function prerequisites(): Prerequisites {
   return { lab, daemon: lab ?? daemonUnavailableReason() };
 }
 
-/** Registers a scenario, or a visible skip: `SKIP <name>: <reason>` is printed even when the run is green. */
+/**
+ * Registers a scenario, or a visible skip: `SKIP <name>: <reason>` is printed even when the run is green.
+ * SLUICE_E2E_ONLY="1,4" runs only the scenarios whose name starts with one of those words (setup steps always run).
+ */
 export function scenario(name: string, skipReason: string | null, fn: () => Promise<void>): void {
+  const only = (process.env.SLUICE_E2E_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const numbered = /^\d/.test(name);
+  if (!skipReason && only.length && numbered && !only.some((o) => name.startsWith(`${o} `))) {
+    skipReason = `not selected (SLUICE_E2E_ONLY=${only.join(',')})`;
+  }
   if (skipReason) {
     console.log(`SKIP ${name}: ${skipReason}`);
     test.skip(name, () => {});

@@ -47,7 +47,7 @@ endef
 
 # The bundle is built in the checkout (npm is not part of the SDK); refuse to package without it.
 define Build/Compile
-	@test -f ./dist/sluice.mjs -a -f ./dist/usage-worker.mjs || \
+	@test -f ./dist/sluice.mjs -a -f ./dist/usage-worker.mjs -a -f ./dist/worker.js || \
 		{ echo "sluice: dist/ is missing: run 'npm ci && npm run build' in the checkout first" >&2; exit 1; }
 endef
 
@@ -55,6 +55,8 @@ define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/sluice
 	$(INSTALL_BIN) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
 	$(INSTALL_DATA) ./dist/usage-worker.mjs $(1)/usr/share/sluice/usage-worker.mjs
+	# Piscina's thread bootstrap (CommonJS), loaded from next to the bundle.
+	$(INSTALL_DATA) ./dist/worker.js $(1)/usr/share/sluice/worker.js
 
 	# The bundle is executable and starts with `#!/usr/bin/env node`; node resolves the link, so the worker
 	# is found next to it.
@@ -98,7 +100,7 @@ package-files: build
 	rm -rf $(STAGE)
 	install -d $(STAGE)/usr/share/sluice $(STAGE)/usr/bin $(STAGE)/etc/init.d $(STAGE)/etc/config
 	install -m 0755 dist/sluice.mjs $(STAGE)/usr/share/sluice/
-	install -m 0644 dist/usage-worker.mjs $(STAGE)/usr/share/sluice/
+	install -m 0644 dist/usage-worker.mjs dist/worker.js $(STAGE)/usr/share/sluice/
 	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
 	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice

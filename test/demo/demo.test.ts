@@ -2,6 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BUNDLE, ensureBuilt } from '../daemon/harness.ts';
 
 test('the demo runs headless for a few seconds and exits 0 with a summary', () => {
@@ -17,6 +20,22 @@ test('the demo runs headless for a few seconds and exits 0 with a summary', () =
   assert.match(out, /purchase refused for 02:de:ad:be:ef:00: ERR_AMOUNT_TOO_SMALL/, 'a bad purchase gets its error code');
   assert.match(out, /admin terminate/);
   assert.not.match(out, /uncaught|unhandled/i);
+});
+
+test('the bundle runs on its own, as installed on a router: three files, no node_modules, no package.json', () => {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-router-'));
+  try {
+    for (const file of ['sluice.mjs', 'usage-worker.mjs', 'worker.js']) copyFileSync(join(dirname(BUNDLE), file), join(dir, file));
+    const run = spawnSync(process.execPath, [join(dir, 'sluice.mjs'), 'demo', '--clients', '10', '--seconds', '4'], {
+      encoding: 'utf8', timeout: 60_000, cwd: dir,
+    });
+    assert.is(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /sluice demo summary/);
+    assert.ok(!/Cannot find (module|package)/.test(run.stderr), run.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the demo rejects bad arguments with a usage line', () => {

@@ -184,4 +184,43 @@ test('bad input gets clear errors and the daemon keeps serving', async () => {
   assert.is((pricing.plans as unknown[]).length, 2);
 });
 
+test('reload: a bad config is refused with every problem named and the old one kept; a good one applies; SIGHUP too', async () => {
+  const good = (await lab.call('pricing')).plans as Record<string, unknown>[];
+  assert.is(good[0]!.price_per_step, '1000');
+  lab.writeConfig(`config pricing 'data'\n\toption price_per_step '1.5'\n`);
+  const bad = await lab.callStatus('reload');
+  assert.is(bad.status, 2);
+  const error = bad.data?.error as { code: string; message: string };
+  assert.is(error.code, 'ERR_CONFIG_INVALID');
+  assert.match(error.message, /price_per_step/);
+  assert.is(((await lab.call('pricing')).plans as Record<string, unknown>[])[0]!.price_per_step, '1000', 'old config kept');
+  // Still serving purchases on the old config.
+  assert.is(((await lab.call('grant', { mac: A, seconds: 60 })).session as Record<string, unknown>).state, 'ACTIVE');
+
+  lab.options.extraConfig = `config pricing 'promo'\n\toption metric 'seconds'\n\toption step_size '60'\n\toption price_per_step '1'\n`;
+  lab.writeConfig();
+  const ok = await lab.call('reload');
+  assert.is(ok.reloaded, true);
+  assert.is(((await lab.call('pricing')).plans as unknown[]).length, 3);
+
+  lab.options.extraConfig = '';
+  lab.writeConfig();
+  lab.daemon!.kill('SIGHUP');
+  await lab.waitFor(async () => ((await lab.call('pricing')).plans as unknown[]).length === 2, 10_000, 'SIGHUP reload');
+  assert.is(lab.daemon!.exitCode, null, 'SIGHUP does not stop the daemon');
+});
+
+test('SIGTERM checkpoints usage and exits 0; the usage is there after a restart', async () => {
+  await lab.call('grant', { mac: A, bytes: 8 * MiB });
+  await lab.waitFor(async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok >= 2, 10_000, 'ticks');
+  lab.portal.addTraffic(A, 3 * MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(3 * MiB), 10_000, 'usage');
+  // Stopped long before the 5 s checkpoint interval: only the clean-stop checkpoint can have saved it.
+  const code = await lab.stopDaemon('SIGTERM');
+  assert.is(code, 0);
+  assert.match(lab.output, /sluice stopped/);
+  await lab.startDaemon();
+  assert.is((await lab.session(A)).used, String(3 * MiB));
+});
+
 test.run();

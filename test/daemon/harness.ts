@@ -96,7 +96,12 @@ ${extra}
     this.daemon = child;
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
-    await this.waitFor(() => this.output.includes('sluice running'), 20_000, 'daemon start');
+    let exited: string | undefined;
+    child.once('exit', (code, signal) => { exited = `daemon exited (code ${code}, signal ${signal})`; });
+    await this.waitFor(() => {
+      if (exited !== undefined) throw new Error(`${exited}\n--- daemon output ---\n${this.output}`);
+      return this.output.includes('sluice running');
+    }, 60_000, 'daemon start');
   }
 
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

@@ -13,6 +13,7 @@ import { TrafficSimulator } from '../sim/traffic.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../sim/socket.ts';
 import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../ubus/index.ts';
 import { demoPaymentMethod } from './payment.ts';
+import { prng } from '../prng.ts';
 import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
 
 interface DemoOptions { clients: number; seconds: number }
@@ -83,7 +84,7 @@ config limits 'limits'
     if (!tty) process.stdout.write(line + '\n');
   };
 
-  const random = mulberry32(7);
+  const random = prng(7);
   const model = new PortalModel({ flavour: 'opennds', gatewayName: 'sluice-demo' });
   const traffic = new TrafficSimulator(model, { clients, seed: 11, authenticatedShare: 0.03, medianRateBps: 60_000, burstChance: 0.002, departureChance: 0.002, resetChance: 0.002 });
   traffic.populate();
@@ -243,15 +244,4 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, elapsed
     `  metered ${formatAmount('bytes', totals.meteredBytes)} in ${totals.ticks} ticks (last tick ${totals.tickMs.toFixed(1)} ms), daemon RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
   ].join('\n');
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -6,6 +6,7 @@
  * authenticate theirs through the ndsctl interface, and traffic flows for every authenticated client alike.
  */
 import type { PortalModel } from './portal.ts';
+import { prng } from '../prng.ts';
 
 export interface TrafficOptions {
   /** Devices to create at populate(). */
@@ -38,18 +39,6 @@ interface Device {
   rateBps: number;
   idle: boolean;
   present: boolean;
-}
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Locally administered MACs 02:xx:… derived from an index, so runs are reproducible. */

@@ -4,8 +4,9 @@ import { Merchant, MAX_GRANT_BYTES, MAX_GRANT_SECONDS, Pricing } from '../../src
 import { PaymentRegistry, createPaymentRegistry } from '../../src/payments/index.ts';
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
-import { SluiceError, isSluiceError } from '../../src/errors.ts';
+import { SluiceError } from '../../src/errors.ts';
 import { setup } from '../sessions/helpers.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
 
 const hourly: PricingPlan = {
   id: 'hourly', metric: 'seconds', stepSize: 3600n, pricePerStep: 500_000n, asset: 'USDC', currency: 'USD', decimals: 6, minSteps: 1n, maxSteps: 24n,
@@ -42,15 +43,6 @@ async function make(behaviour: Parameters<typeof fakeCash>[0] = {}) {
   return { ...env, cash, merchant };
 }
 
-async function rejects(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isSluiceError(err, code), `expected ${code}, got ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 test('purchase: quote → authorize → session; receipt says what was paid and granted', async () => {
   const { merchant, cash, manager, events } = await make();
@@ -78,16 +70,16 @@ test('purchase: quote → authorize → session; receipt says what was paid and 
 
 test('nothing is granted (and no money asked) when checks fail before payment', async () => {
   const { merchant, cash, manager } = await make();
-  await rejects(merchant.purchase({ mac: 'zz', payment: { method: 'cash' } }), 'ERR_INVALID_MAC');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', plan: 'nope', payment: { method: 'cash' } }), 'ERR_UNKNOWN_PLAN');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', amount: '1', payment: { method: 'cash' } }), 'ERR_AMOUNT_TOO_SMALL');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', amount: 'lots', payment: { method: 'cash' } }), 'ERR_INVALID_AMOUNT');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'bitcoin' } }), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: null as never }), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'grant' } }), 'ERR_PAYMENT_METHOD_ADMIN_ONLY');
+  await rejectsWithCode(merchant.purchase({ mac: 'zz', payment: { method: 'cash' } }), 'ERR_INVALID_MAC');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', plan: 'nope', payment: { method: 'cash' } }), 'ERR_UNKNOWN_PLAN');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', amount: '1', payment: { method: 'cash' } }), 'ERR_AMOUNT_TOO_SMALL');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', amount: 'lots', payment: { method: 'cash' } }), 'ERR_INVALID_AMOUNT');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'bitcoin' } }), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: null as never }), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'grant' } }), 'ERR_PAYMENT_METHOD_ADMIN_ONLY');
   await merchant.purchase({ mac: '02:00:00:00:00:02', plan: 'data', payment: { method: 'cash' }, idempotencyKey: 'k1' });
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:02', plan: 'hourly', payment: { method: 'cash' } }), 'ERR_SESSION_METRIC_MISMATCH');
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:03', payment: { method: 'cash' }, idempotencyKey: 'k1' }), 'ERR_PAYMENT_REPLAYED');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:02', plan: 'hourly', payment: { method: 'cash' } }), 'ERR_SESSION_METRIC_MISMATCH');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:03', payment: { method: 'cash' }, idempotencyKey: 'k1' }), 'ERR_PAYMENT_REPLAYED');
   assert.is(cash.calls.length, 1, 'only the one good purchase reached the payment method');
   assert.is(manager.list().length, 1);
   await manager.close();
@@ -95,7 +87,7 @@ test('nothing is granted (and no money asked) when checks fail before payment', 
 
 test('a failing payment method propagates its code and grants nothing', async () => {
   const { merchant, manager, events } = await make({ fail: 'ERR_X402_SIGNATURE' });
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_X402_SIGNATURE');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_X402_SIGNATURE');
   assert.is(manager.list().length, 0);
   assert.equal(events.started, []);
   await manager.close();
@@ -103,7 +95,7 @@ test('a failing payment method propagates its code and grants nothing', async ()
 
 test('a method that collects less than the price is refused and released', async () => {
   const { merchant, manager, cash } = await make({ shortBy: 1n });
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_PAYMENT_INSUFFICIENT');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_PAYMENT_INSUFFICIENT');
   assert.equal(cash.released, ['tx-1']);
   assert.is(manager.list().length, 0);
   await manager.close();
@@ -112,7 +104,7 @@ test('a method that collects less than the price is refused and released', async
 test('a grant that fails after payment asks the method to release it', async () => {
   const { merchant, manager, cash } = await make();
   await manager.close();
-  await rejects(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_SESSIONS_CLOSED');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_SESSIONS_CLOSED');
   assert.equal(cash.released, ['tx-1']);
 });
 
@@ -134,11 +126,11 @@ test('admin grant: seconds or bytes straight to a MAC, bounded, through the same
     {}, { seconds: 0 }, { seconds: -5 }, { seconds: 1.5 }, { seconds: 'soon' }, { seconds: 10, bytes: 10 },
     { seconds: MAX_GRANT_SECONDS + 1n }, { bytes: MAX_GRANT_BYTES + 1n }, { bytes: '' },
   ]) {
-    await rejects(merchant.grant({ mac: '02:00:00:00:00:09', ...bad }), 'ERR_INVALID_AMOUNT');
+    await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:09', ...bad }), 'ERR_INVALID_AMOUNT');
   }
   assert.ok(await merchant.grant({ mac: '02:00:00:00:00:08', bytes: MAX_GRANT_BYTES }));
-  await rejects(merchant.grant({ mac: 'nope', seconds: 1 }), 'ERR_INVALID_MAC');
-  await rejects(merchant.grant({ mac: '02:00:00:00:00:02', seconds: 1 }), 'ERR_SESSION_METRIC_MISMATCH');
+  await rejectsWithCode(merchant.grant({ mac: 'nope', seconds: 1 }), 'ERR_INVALID_MAC');
+  await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:02', seconds: 1 }), 'ERR_SESSION_METRIC_MISMATCH');
   await manager.close();
 });
 

@@ -1,18 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isSluiceError } from '../../src/errors.ts';
 import { FakeTime, settle } from './fake-time.ts';
 import { CountingStore, mac, payment, setup } from './helpers.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
 
-async function rejects(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isSluiceError(err, code), `expected ${code}, got ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 test('time sessions end with time-limit within 1 s of their deadline, from a single armed timer', async () => {
   const { time, manager, events } = await setup();
@@ -71,7 +62,7 @@ test('a data top-up keeps usage and grows the allotment; a metric mismatch is re
   assert.is(topped.session.id, session.id);
   assert.is(topped.session.used, 600n);
   assert.is(topped.session.allotment, 2000n);
-  await rejects(manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment() }), 'ERR_SESSION_METRIC_MISMATCH');
+  await rejectsWithCode(manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment() }), 'ERR_SESSION_METRIC_MISMATCH');
   assert.is(manager.get(session.id)!.allotment, 2000n, 'the refused purchase changed nothing');
   await manager.close();
 });
@@ -143,7 +134,7 @@ test('two causes racing end a session exactly once', async () => {
   assert.is(manager.get(timed.session.id)!.endCause, 'disconnect');
   assert.equal(events.ended, [data.session.id, timed.session.id]);
   assert.is(await manager.end('no-such-session', 'admin'), null);
-  await rejects(manager.end(timed.session.id, 'bogus' as never), 'ERR_INVALID_END_CAUSE');
+  await rejectsWithCode(manager.end(timed.session.id, 'bogus' as never), 'ERR_INVALID_END_CAUSE');
   await manager.close();
 });
 
@@ -212,7 +203,7 @@ test('recovery: time spent while down ends sessions; data sessions resume from t
   assert.is(time.pending(), 1, 'the surviving time session is scheduled');
   await time.advance(long.session.expiresAt! - time.now());
   assert.is(second.manager.get(long.session.id)!.endCause, 'time-limit');
-  await rejects(second.manager.activate({ mac: mac(64), metric: 'bytes', allotment: 1n, payment: short.session.payments[0]! }), 'ERR_PAYMENT_REPLAYED');
+  await rejectsWithCode(second.manager.activate({ mac: mac(64), metric: 'bytes', allotment: 1n, payment: short.session.payments[0]! }), 'ERR_PAYMENT_REPLAYED');
   await second.manager.close();
 });
 
@@ -268,15 +259,15 @@ test('clock jumps: forward ends due sessions within maxSleepMs; backward never e
 
 test('bad grants, limits and a closed manager are refused with codes', async () => {
   const { manager } = await setup({ limits: { maxSessions: 1 } });
-  await rejects(manager.activate({ mac: 'nope', metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_INVALID_MAC');
-  await rejects(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 0n, payment: payment() }), 'ERR_INVALID_AMOUNT');
-  await rejects(manager.activate({ mac: mac(1), metric: 'seconds', allotment: 10n ** 12n, payment: payment() }), 'ERR_INVALID_AMOUNT');
-  await rejects(manager.activate({ mac: mac(1), metric: 'hours' as never, allotment: 1n, payment: payment() }), 'ERR_INVALID_GRANT');
-  await rejects(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: { method: 'x' } as never }), 'ERR_INVALID_GRANT');
+  await rejectsWithCode(manager.activate({ mac: 'nope', metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_INVALID_MAC');
+  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 0n, payment: payment() }), 'ERR_INVALID_AMOUNT');
+  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'seconds', allotment: 10n ** 12n, payment: payment() }), 'ERR_INVALID_AMOUNT');
+  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'hours' as never, allotment: 1n, payment: payment() }), 'ERR_INVALID_GRANT');
+  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: { method: 'x' } as never }), 'ERR_INVALID_GRANT');
   await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: payment() });
-  await rejects(manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSION_LIMIT');
+  await rejectsWithCode(manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSION_LIMIT');
   await manager.close();
-  await rejects(manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSIONS_CLOSED');
+  await rejectsWithCode(manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSIONS_CLOSED');
   assert.equal(manager.applyUsage([[mac(1), 1]]), []);
 });
 

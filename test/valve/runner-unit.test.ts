@@ -3,16 +3,8 @@ import * as assert from 'uvu/assert';
 import { NdsctlRunner } from '../../src/valve/index.ts';
 import { fakeSpawn } from './fake-spawn.ts';
 import { isSluiceError } from '../../src/errors.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isSluiceError(err, code), `expected ${code}, got ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 test('argv = command prefix + arguments; chunks are joined', async () => {
   const fake = fakeSpawn([{ stdout: ['{"a"', ':1}'] }]);
@@ -30,25 +22,25 @@ test('busy twice then ok: three spawns', async () => {
 });
 
 test('spawn errors: ENOENT/EACCES → ERR_NDSCTL_MISSING', async () => {
-  await rejectsWith(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([{ spawnError: 'ENOENT' }]).spawn }).run(['json']), 'ERR_NDSCTL_MISSING');
-  await rejectsWith(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([{ spawnError: 'EACCES' }]).spawn }).run(['json']), 'ERR_NDSCTL_MISSING');
+  await rejectsWithCode(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([{ spawnError: 'ENOENT' }]).spawn }).run(['json']), 'ERR_NDSCTL_MISSING');
+  await rejectsWithCode(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([{ spawnError: 'EACCES' }]).spawn }).run(['json']), 'ERR_NDSCTL_MISSING');
 });
 
 test('output beyond the cap kills the child → ERR_NDSCTL_FAILED', async () => {
   const fake = fakeSpawn([{ stdout: ['0123456789', '0123456789'], hang: true }]);
-  await rejectsWith(new NdsctlRunner({ command: ['x'], spawn: fake.spawn, maxOutputBytes: 15 }).run(['json']), 'ERR_NDSCTL_FAILED');
+  await rejectsWithCode(new NdsctlRunner({ command: ['x'], spawn: fake.spawn, maxOutputBytes: 15 }).run(['json']), 'ERR_NDSCTL_FAILED');
   assert.is(fake.kills, 1);
 });
 
 test('destroy kills the in-flight call and rejects queued ones; later calls refused', async () => {
   const fake = fakeSpawn([{ hang: true }]);
   const r = new NdsctlRunner({ command: ['x'], spawn: fake.spawn });
-  const first = rejectsWith(r.run(['json']), 'ERR_VALVE_CLOSED');
-  const second = rejectsWith(r.run(['json']), 'ERR_VALVE_CLOSED');
+  const first = rejectsWithCode(r.run(['json']), 'ERR_VALVE_CLOSED');
+  const second = rejectsWithCode(r.run(['json']), 'ERR_VALVE_CLOSED');
   await new Promise((resolve) => setImmediate(resolve));
   await r.destroy();
   await Promise.all([first, second]);
-  await rejectsWith(r.run(['json']), 'ERR_VALVE_CLOSED');
+  await rejectsWithCode(r.run(['json']), 'ERR_VALVE_CLOSED');
   assert.is(fake.kills, 1);
   assert.is(fake.calls.length, 1);
   assert.is(r.state, 'closed');
@@ -60,7 +52,7 @@ test('shutdown lets queued calls finish, then refuses', async () => {
   const calls = [r.run(['json']), r.run(['json'])];
   await r.shutdown();
   assert.equal((await Promise.all(calls)).map((c) => c.stdout), ['a', 'b']);
-  await rejectsWith(r.run(['json']), 'ERR_VALVE_CLOSED');
+  await rejectsWithCode(r.run(['json']), 'ERR_VALVE_CLOSED');
   await r.shutdown();
 });
 
@@ -71,7 +63,7 @@ test('exec handed to runExclusive cannot be used after the section ended; errors
   await r.runExclusive(async (exec) => {
     leaked = exec;
   });
-  await rejectsWith((leaked as unknown as (a: string[]) => Promise<unknown>)(['json']), 'ERR_INTERNAL');
+  await rejectsWithCode((leaked as unknown as (a: string[]) => Promise<unknown>)(['json']), 'ERR_INTERNAL');
   await r.runExclusive(async () => {
     throw new Error('boom');
   }).catch(() => {});
@@ -83,7 +75,7 @@ test('bad options and arguments are refused with ERR_INVALID_ARGUMENT', async ()
     assert.throws(() => new NdsctlRunner({ command: command as string[] }), (err: unknown) => isSluiceError(err, 'ERR_INVALID_ARGUMENT'));
   }
   assert.throws(() => new NdsctlRunner({ command: ['x'], timeoutMs: 0 }), (err: unknown) => isSluiceError(err, 'ERR_INVALID_ARGUMENT'));
-  await rejectsWith(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([]).spawn }).run([1 as unknown as string]), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([]).spawn }).run([1 as unknown as string]), 'ERR_INVALID_ARGUMENT');
 });
 
 test.run();

@@ -5,6 +5,7 @@ import { PortalModel } from '../../src/sim/index.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { PortalStateFile, readStateFile, writeStateFile } from '../peers/ndsctl-state.ts';
 import { fakeSpawn } from './fake-spawn.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -25,15 +26,6 @@ function calls(file: PortalStateFile): string[] {
   return file.logLines().map((l) => l.split(' ').slice(4).join(' '));
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(isSluiceError(err, code), `expected ${code}, got ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 test.after(async () => {
   for (const v of valves) await v.destroy();
@@ -79,7 +71,7 @@ test('open on an Authenticated client → already-open, NO auth call, counters u
 
 test('open on an unknown MAC → ERR_PORTAL_CLIENT_UNKNOWN without an auth attempt', async () => {
   const { file, valve } = setup();
-  await rejectsWith(valve.open(B), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  await rejectsWithCode(valve.open(B), 'ERR_PORTAL_CLIENT_UNKNOWN');
   assert.equal(calls(file), [`json ${B}`]);
 });
 
@@ -95,19 +87,19 @@ test('open on a Blocked client → ERR_PORTAL_CLIENT_BLOCKED', async () => {
   const state = readStateFile(file.path);
   (state.portal.clients[0] as { state: string }).state = 'Blocked';
   writeStateFile(file.path, state);
-  await rejectsWith(valve.open(A), 'ERR_PORTAL_CLIENT_BLOCKED');
+  await rejectsWithCode(valve.open(A), 'ERR_PORTAL_CLIENT_BLOCKED');
 });
 
 test('bad input is refused before any ndsctl call', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');
-  await rejectsWith(valve.open('nope'), 'ERR_INVALID_MAC');
-  await rejectsWith(valve.close('nope'), 'ERR_INVALID_MAC');
-  await rejectsWith(valve.client('nope'), 'ERR_INVALID_MAC');
-  await rejectsWith(valve.open(A, { custom: 'a,b' }), 'ERR_INVALID_ARGUMENT');
-  await rejectsWith(valve.open(A, { custom: 'say "hi"' }), 'ERR_INVALID_ARGUMENT');
-  await rejectsWith(valve.open(A, { sessionMinutes: 0 }), 'ERR_INVALID_ARGUMENT');
-  await rejectsWith(valve.open(A, { downloadQuotaKiB: -1 }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.close('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.client('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.open(A, { custom: 'a,b' }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { custom: 'say "hi"' }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { sessionMinutes: 0 }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { downloadQuotaKiB: -1 }), 'ERR_INVALID_ARGUMENT');
   assert.is(file.read().model.get(A)?.state, 'Preauthenticated');
   assert.not.ok(calls(file).some((c) => c.startsWith('auth')));
 });
@@ -144,8 +136,8 @@ test('portal down → ERR_PORTAL_DOWN; busy portal is retried transparently', as
   file.setKnobs({ busyCalls: 2 });
   assert.is(await valve.open(A), 'opened');
   file.setDown(true);
-  await rejectsWith(valve.snapshot(), 'ERR_PORTAL_DOWN');
-  await rejectsWith(valve.open(A), 'ERR_PORTAL_DOWN');
+  await rejectsWithCode(valve.snapshot(), 'ERR_PORTAL_DOWN');
+  await rejectsWithCode(valve.open(A), 'ERR_PORTAL_DOWN');
 });
 
 test('nodogsplash: auth without arguments (it has no safety net), close keeps the client Preauthenticated', async () => {
@@ -178,7 +170,7 @@ test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () 
   const model = new PortalModel({}, { now: () => 1795221700 });
   model.addClient(A, '10.0.0.2');
   const fake = fakeSpawn([{ stdout: model.renderJson('opennds', A) }, { code: 1 }, { stdout: '{}\n' }]);
-  await rejectsWith(new Valve({ command: ['ndsctl'], spawn: fake.spawn }).open(A), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: fake.spawn }).open(A), 'ERR_PORTAL_CLIENT_UNKNOWN');
 });
 
 test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length bounded', () => {

@@ -1,39 +1,95 @@
-// The design the meter is measured against: everything on the main thread. Fetch over the socket, JSON.parse the
-// whole snapshot, per-MAC epoch accounting in a Map of objects, then the same sessions port as the Meter.
+// The design the meter is measured against: everything on the main thread, written plainly. Per tick it
+//  - fetches the snapshot over the same ndsctl.sock socket (chunks, concat, one utf8 string),
+//  - JSON.parses all of it,
+//  - accounts counter epochs per MAC in a Map of objects (same rules as src/meter/epochs.ts: first sighting is a base,
+//    a lower reading / new token / return after absence starts a new epoch counted from 0),
+//  - bills paying clients with the same purchase-baseline rule and applies the deltas through the same SessionsPort
+//    call the Meter uses, builds the same per-tick UsageReport batch,
+//  - and runs the same gate checks (paying clients absent or back unauthenticated).
+// It does not slice its work across event-loop turns (JSON.parse cannot be sliced anyway).
 import { createConnection } from 'node:net';
-import type { SessionsPort } from '../../src/meter/index.ts';
+import type { MeteredSession, SessionsPort, UsageReport } from '../../src/meter/index.ts';
 
-interface Epoch { down: number; up: number; token: string; seen: number }
+interface Epoch { down: number; up: number; token: string; state: string; seen: number }
+
+const OPEN = new Set(['Authenticated', 'Trusted', 'AuthBlocked']);
 
 export class MainThreadJsonMeter {
   private readonly epochs = new Map<string, Epoch>();
+  private readonly goneAt = new Map<string, number>();
+  private readonly reopenedAt = new Map<string, number>();
   private tickNo = 0;
-  constructor(private readonly socketPath: string, private readonly sessions: SessionsPort) {}
+  private lastDispatchAt: number | undefined;
+  constructor(private readonly socketPath: string, private readonly sessions: SessionsPort, private readonly onUsage: (batch: UsageReport[]) => void) {}
+
+  stats(): Record<string, number> { return { ticks: this.tickNo, clients_tracked: this.epochs.size }; }
 
   async tick(): Promise<{ clients: number; billed: number }> {
+    const dispatchAt = Date.now();
     const text = await fetchText(this.socketPath);
     const doc = JSON.parse(text) as { client_list_length?: string; client_length?: number; clients: Record<string, Record<string, string | number>> };
     const opennds = doc.client_list_length !== undefined;
     const unit = opennds ? 1024 : 1000;
     const [dk, uk] = opennds ? ['download_this_session', 'upload_this_session'] : ['downloaded', 'uploaded'];
     const tick = ++this.tickNo;
+    const since = this.lastDispatchAt;
+    this.lastDispatchAt = dispatchAt;
     const billed: Array<[string, number]> = [];
+    const billedSessions: MeteredSession[] = [];
+    const billedDown: number[] = [];
+    const billedUp: number[] = [];
     let clients = 0;
     for (const [mac, c] of Object.entries(doc.clients)) {
       clients++;
       const down = Number(c[dk]) * unit;
       const up = Number(c[uk]) * unit;
       const token = String(c['token']);
+      const state = String(c['state']);
       const e = this.epochs.get(mac);
-      let used = 0;
-      if (e === undefined) this.epochs.set(mac, { down, up, token, seen: tick });
+      let usedDown = 0;
+      let usedUp = 0;
+      let previousState: string | undefined;
+      if (e === undefined) this.epochs.set(mac, { down, up, token, state, seen: tick });
       else {
-        used = e.seen !== tick - 1 || e.token !== token || down < e.down || up < e.up ? down + up : down - e.down + up - e.up;
-        e.down = down; e.up = up; e.token = token; e.seen = tick;
+        previousState = e.seen === tick - 1 ? e.state : undefined;
+        if (e.seen !== tick - 1 || e.token !== token || down < e.down || up < e.up) { usedDown = down; usedUp = up; }
+        else { usedDown = down - e.down; usedUp = up - e.up; }
+        e.down = down; e.up = up; e.token = token; e.state = state; e.seen = tick;
       }
-      if (used > 0 && this.sessions.active(mac) !== undefined) billed.push([mac, used]);
+      if (usedDown + usedUp <= 0) continue;
+      const session = this.sessions.active(mac);
+      if (session === undefined) continue;
+      if ((since === undefined || since < session.startedAt) && (previousState === undefined || OPEN.has(previousState))) continue;
+      billed.push([mac, usedDown + usedUp]);
+      billedSessions.push(session);
+      billedDown.push(usedDown);
+      billedUp.push(usedUp);
     }
-    this.sessions.applyUsage(billed);
+    if (billed.length > 0) this.sessions.applyUsage(billed);
+    const usage: UsageReport[] = [];
+    for (let b = 0; b < billed.length; b++) {
+      const session = billedSessions[b]!;
+      const remainingBytes = session.metric === 'bytes' ? this.sessions.remainingBytes(session.id) : Infinity;
+      usage.push({
+        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: billed[b]![1],
+        deltaDownloadBytes: billedDown[b]!, deltaUploadBytes: billedUp[b]!, remainingBytes,
+        exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+      });
+    }
+    if (usage.length > 0) this.onUsage(usage);
+    const now = Date.now();
+    for (const session of this.sessions.activeSessions()) {
+      const e = this.epochs.get(session.mac);
+      if (e === undefined || e.seen !== tick) {
+        if (!this.goneAt.has(session.mac)) this.goneAt.set(session.mac, now);
+        continue;
+      }
+      this.goneAt.delete(session.mac);
+      if (e.state === 'Preauthenticated') {
+        const last = this.reopenedAt.get(session.mac);
+        if (last === undefined || now - last >= 5000) this.reopenedAt.set(session.mac, now);
+      }
+    }
     return { clients, billed: billed.length };
   }
 }

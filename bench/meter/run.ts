@@ -1,0 +1,103 @@
+// The measured process of `npm run bench -- meter`, bundled with esbuild and run with plain node (as the daemon runs
+// from dist/), so its RSS and GC are the product's, not the TypeScript loader's. Both designs run here the same way.
+// It serves `sluice stats` on the bench's ubus broker (the probe calls it), holds the real SessionManager (memory
+// store) with a data session for every simulated device, warms up, then on "go" runs ticks back to back and prints
+// one JSON line: tick durations, per-phase figures, event-loop delay and its own peak RSS.
+// argv: <worker|main-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs>
+import { readFileSync, writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
+import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { simulatedMac } from '../../src/sim/traffic.ts';
+import { UbusClient, type BlobmsgTable } from '../../src/ubus/index.ts';
+import { MainThreadJsonMeter } from './baseline.ts';
+
+const [design, socketPath, ubusPath, clientsArg, ticksArg, workerPath] = process.argv.slice(2);
+const clients = Number(clientsArg);
+const ticks = Number(ticksArg);
+const WARMUP = 3;
+
+function resetPeakRss(): void { try { writeFileSync('/proc/self/clear_refs', '5'); } catch { /* not Linux */ } }
+function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch { /* fall through */ }
+  return process.memoryUsage.rss() / 1024 / 1024;
+}
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
+
+// Every simulated device (arrivals included: their indices run past `clients`) has a data session bought long before
+// the measurement with an allotment it never reaches, so every delta is billed and nothing ends.
+const manager = await SessionManager.open({ store: new MemoryStore(), checkpointIntervalMs: 3_600_000 });
+for (let i = 0; i < clients * 1.2; i++) {
+  await manager.activate({
+    mac: simulatedMac(i), metric: 'bytes', allotment: 1n << 60n,
+    payment: { method: 'grant', reference: `bench-${i}`, amount: 1n, asset: 'X', at: Date.now() },
+  });
+}
+const port = sessionManagerPort(manager);
+let usageRows = 0;
+const reports: TickReport[] = [];
+
+let tickOnce: () => Promise<void>;
+let stats: () => BlobmsgTable;
+let close: () => Promise<void>;
+if (design === 'worker') {
+  const meter = new Meter({
+    source: { kind: 'socket', path: socketPath! }, pollIntervalMs: 10_000, sessions: port, workerPath: workerPath!,
+    fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
+    onUsage: (batch) => { usageRows += batch.length; },
+  });
+  tickOnce = async () => {
+    const r = await meter.tick();
+    if (!r.ok) throw new Error(`tick skipped: ${r.skipped} ${r.message}`);
+    reports.push(r);
+  };
+  stats = () => meter.stats() as unknown as BlobmsgTable;
+  close = () => meter.close();
+} else {
+  const base = new MainThreadJsonMeter(socketPath!, port, (batch) => { usageRows += batch.length; });
+  tickOnce = async () => { await base.tick(); };
+  stats = () => base.stats();
+  close = async () => {};
+}
+
+const ubus = await UbusClient.connect({ socketPath: ubusPath!, timeoutMs: 30_000 });
+await ubus.addObject({ path: 'sluice', methods: { stats: { handler: () => ({ data: stats() }) } } });
+
+for (let i = 0; i < WARMUP; i++) await tickOnce();
+reports.length = 0;
+usageRows = 0;
+(globalThis as { gc?: () => void }).gc?.();
+resetPeakRss();
+process.stdout.write('ready\n');
+const input = createInterface({ input: process.stdin });
+for await (const line of input) if (line === 'go') break;
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const durations: number[] = [];
+for (let i = 0; i < ticks; i++) {
+  const t0 = performance.now();
+  await tickOnce();
+  durations.push(performance.now() - t0);
+}
+loopDelay.disable();
+const rss = peakRssMb();
+process.stdout.write(JSON.stringify({
+  durations,
+  rss_peak_mb: rss,
+  usage_rows_per_tick: usageRows / ticks,
+  fetch_ms: reports.length ? median(reports.map((r) => r.fetchMs)) : null,
+  scan_ms: reports.length ? median(reports.map((r) => r.scanMs)) : null,
+  apply_ms: reports.length ? median(reports.map((r) => r.applyMs)) : null,
+  loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
+  loop_delay_max_ms: loopDelay.max / 1e6,
+}) + '\n');
+input.close();
+await close();
+await ubus.close();
+await manager.close();
+process.exit(0);

@@ -33,12 +33,16 @@ export function scenario(name: string, skipReason: string | null, fn: () => Prom
     test.skip(name, () => {});
     return;
   }
-  test(name, fn);
+  test(name, async () => { midLine = true; await fn(); });
 }
 
-/** A figure line: shown by test/run.mjs even for a passing file. */
+/** uvu prints a test's progress mark without a newline: a figure must not be glued to it. */
+let midLine = true;
+
+/** A figure line: shown by test/run.mjs even for a passing file (it must start the line). */
 export function figure(text: string): void {
-  console.log(`[e2e] ${text}`);
+  console.log(`${midLine ? '\n' : ''}[e2e] ${text}`);
+  midLine = false;
 }
 
 /** Fetches `path` from a client over and over (one request at a time) until stopped; keeps every result. */

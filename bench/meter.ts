@@ -18,7 +18,7 @@ interface Row {
   design: string; baseline: boolean; format: string; clients: number; snapshot_mb: number;
   tick_p50_ms: number; tick_p90_ms: number; probe_p50_ms: number; probe_p99_ms: number; probe_max_ms: number;
   probe_calls: number; rss_peak_mb: number; fetch_ms: number | null; scan_ms: number | null; apply_ms: number | null;
-  loop_delay_p99_ms: number; loop_delay_max_ms: number;
+  loop_delay_p99_ms: number; loop_delay_max_ms: number; gc_count: number; gc_total_ms: number; gc_max_ms: number;
 }
 
 function arg(argv: string[], name: string): string | undefined {
@@ -112,14 +112,19 @@ async function measure(runner: string, design: 'worker' | 'main-json', format: s
   const serverLine = lines(server);
   const ready = (await serverLine()).split(' ');
   const snapshotBytes = Number(ready[1]);
-  const measured = spawn(process.execPath, [runner, design, socketPath, join(dir, 'ubus.sock'), String(clients), String(ticks), WORKER],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: root });
+  // SLUICE_BENCH_NODE_ARGS (e.g. "--trace-gc" or "--cpu-prof") goes to the measured process, for diagnosis.
+  const nodeArgs = (process.env['SLUICE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const measured = spawn(process.execPath, [...nodeArgs, runner, design, socketPath, join(dir, 'ubus.sock'), String(clients), String(ticks), WORKER],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: process.env['SLUICE_BENCH_CWD'] ?? root });
   const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
   const measuredLine = lines(measured);
   const next = async (): Promise<string> => {
-    const l = await Promise.race([measuredLine(), exited]);
-    if (l.startsWith('exit ')) throw new Error(`measured process ended early (${l})`);
-    return l;
+    for (;;) {
+      const l = await Promise.race([measuredLine(), exited]);
+      if (l.startsWith('exit ')) throw new Error(`measured process ended early (${l})`);
+      if (l === 'ready' || l.startsWith('{')) return l;
+      process.stderr.write(`${l}\n`); // diagnostics the node flags print on stdout (--trace-gc)
+    }
   };
   try {
     await next();
@@ -127,7 +132,7 @@ async function measure(runner: string, design: 'worker' | 'main-json', format: s
     measured.stdin!.write('go\n');
     const m = JSON.parse(await next()) as {
       durations: number[]; rss_peak_mb: number; fetch_ms: number | null; scan_ms: number | null; apply_ms: number | null;
-      loop_delay_p99_ms: number; loop_delay_max_ms: number;
+      loop_delay_p99_ms: number; loop_delay_max_ms: number; gc_count: number; gc_total_ms: number; gc_max_ms: number;
     };
     probe.stdin!.write('stop\n');
     const p = JSON.parse(await probeLine()) as { n: number; p50: number; p99: number; max: number };
@@ -139,6 +144,7 @@ async function measure(runner: string, design: 'worker' | 'main-json', format: s
       probe_p50_ms: Math.round(p.p50 * 100) / 100, probe_p99_ms: Math.round(p.p99 * 100) / 100, probe_max_ms: r1(p.max),
       probe_calls: p.n, rss_peak_mb: Math.round(m.rss_peak_mb), fetch_ms: n(m.fetch_ms), scan_ms: n(m.scan_ms), apply_ms: n(m.apply_ms),
       loop_delay_p99_ms: r1(m.loop_delay_p99_ms), loop_delay_max_ms: r1(m.loop_delay_max_ms),
+      gc_count: m.gc_count, gc_total_ms: r1(m.gc_total_ms), gc_max_ms: r1(m.gc_max_ms),
     };
   } finally {
     measured.kill();

@@ -3,10 +3,12 @@
 // The accountant is only a cache of the shared table (its MAC index): any thread, including a replacement for one that
 // crashed, rebuilds it from the table, so no state is lost with a thread.
 import { EpochAccountant } from '../src/meter/epochs.ts';
+import { SnapshotBuffer } from '../src/meter/fetch.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
 
 const accountant = new EpochAccountant();
+const buffer = new SnapshotBuffer();
 
 export default function usage(task: UsageTask): Promise<UsageResult> {
-  return runUsageTask(task, accountant);
+  return runUsageTask(task, accountant, buffer);
 }

@@ -5,7 +5,7 @@
 // one JSON line: tick durations, per-phase figures, event-loop delay and its own peak RSS.
 // argv: <worker|main-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs>
 import { readFileSync, writeFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
@@ -38,6 +38,8 @@ for (let i = 0; i < clients * 1.2; i++) {
   });
 }
 const port = sessionManagerPort(manager);
+const debug = (what: string): void => { if (process.env['SLUICE_BENCH_DEBUG']) { const m = process.memoryUsage(); process.stderr.write(`${design} ${what}: rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)}/${(m.heapTotal / 1048576).toFixed(0)} ext ${(m.external / 1048576).toFixed(0)} ab ${(m.arrayBuffers / 1048576).toFixed(0)} hwm ${peakRssMb().toFixed(0)}\n`); } };
+debug('sessions');
 let usageRows = 0;
 const reports: TickReport[] = [];
 
@@ -68,6 +70,7 @@ const ubus = await UbusClient.connect({ socketPath: ubusPath!, timeoutMs: 30_000
 await ubus.addObject({ path: 'sluice', methods: { stats: { handler: () => ({ data: stats() }) } } });
 
 for (let i = 0; i < WARMUP; i++) await tickOnce();
+debug('warm');
 reports.length = 0;
 usageRows = 0;
 (globalThis as { gc?: () => void }).gc?.();
@@ -78,6 +81,10 @@ for await (const line of input) if (line === 'go') break;
 
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
+// Main-thread GC pauses during the measured ticks (the worker's isolate has its own heap and does not block ubus).
+const gcPauses: number[] = [];
+const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcPauses.push(e.duration); });
+gcObserver.observe({ entryTypes: ['gc'] });
 const durations: number[] = [];
 for (let i = 0; i < ticks; i++) {
   const t0 = performance.now();
@@ -85,7 +92,9 @@ for (let i = 0; i < ticks; i++) {
   durations.push(performance.now() - t0);
 }
 loopDelay.disable();
+gcObserver.disconnect();
 const rss = peakRssMb();
+debug('end');
 process.stdout.write(JSON.stringify({
   durations,
   rss_peak_mb: rss,
@@ -95,6 +104,9 @@ process.stdout.write(JSON.stringify({
   apply_ms: reports.length ? median(reports.map((r) => r.applyMs)) : null,
   loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
   loop_delay_max_ms: loopDelay.max / 1e6,
+  gc_count: gcPauses.length,
+  gc_total_ms: gcPauses.reduce((a, b) => a + b, 0),
+  gc_max_ms: Math.max(0, ...gcPauses),
 }) + '\n');
 input.close();
 await close();

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
+import { SnapshotBuffer } from './fetch.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from './task.ts';
 
 export interface PoolOptions {
@@ -44,8 +45,9 @@ export function createPoolRunner(options: PoolOptions = {}): UsageTaskRunner {
 /** Runs tasks on the calling thread (tests; a fallback where worker threads are unavailable). */
 export function createInlineRunner(): UsageTaskRunner {
   const accountant = new EpochAccountant();
+  const buffer = new SnapshotBuffer();
   return {
-    run: (task) => runUsageTask(task, accountant),
+    run: (task) => runUsageTask(task, accountant, buffer),
     close: async () => {},
     destroy: async () => {},
   };

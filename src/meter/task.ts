@@ -4,7 +4,7 @@
  */
 import { EpochAccountant } from './epochs.ts';
 import { parseSnapshotFallback, type SnapshotProblem } from './fallback.ts';
-import { fetchSnapshot, type FetchProblem, type SnapshotSource } from './fetch.ts';
+import { fetchSnapshot, SnapshotBuffer, type FetchProblem, type SnapshotSource } from './fetch.ts';
 import { COUNTER_UNIT, scanSnapshot, type Flavour, type SinkFor } from './scan.ts';
 import type { CounterTable } from './table.ts';
 
@@ -50,13 +50,14 @@ export type UsageResult =
   }
   | { tick: number; ok: false; problem: SkipReason; message: string; fetchMs: number };
 
-export async function runUsageTask(task: UsageTask, accountant: EpochAccountant): Promise<UsageResult> {
+/** `buffer`: the thread's snapshot buffer, kept across tasks (one task at a time per thread). */
+export async function runUsageTask(task: UsageTask, accountant: EpochAccountant, buffer?: SnapshotBuffer): Promise<UsageResult> {
   const started = performance.now();
   let bytes: Uint8Array;
   if (task.source.kind === 'inline') {
     bytes = Buffer.from(task.source.text, 'utf8');
   } else {
-    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs });
+    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs, into: buffer ?? new SnapshotBuffer() });
     if (!fetched.ok) {
       signalFetched(task);
       return { tick: task.tick, ok: false, problem: fetched.problem, message: fetched.message, fetchMs: performance.now() - started };

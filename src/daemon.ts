@@ -15,6 +15,7 @@ import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { sluiceObject, sessionView } from './api/index.ts';
 import { DaemonBackend } from './engine/backend.ts';
 import { Gatekeeper } from './engine/gatekeeper.ts';
+import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 
@@ -70,8 +71,14 @@ export class Daemon {
       dir: config.main.stateDir,
       onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
+    let meterRef: Meter | undefined;
+    let sessionsRef: SessionManager | undefined;
+    const markingStore = new MarkingStore(store, () => meterRef && sessionsRef && {
+      marks: meterRef.marks(),
+      macOf: (id: string) => sessionsRef?.get(id)?.mac,
+    });
     const sessions = new SessionManager({
-      store,
+      store: markingStore,
       limits: config.limits,
       checkpointIntervalMs: config.main.checkpointIntervalMs,
     });
@@ -111,7 +118,10 @@ export class Daemon {
         options.onTick?.(report);
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
+      initialMarks: sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     });
+    meterRef = meter;
+    sessionsRef = sessions;
 
     daemon = new Daemon(config, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter);
     await daemon.run(recovery.ended);

@@ -12,13 +12,11 @@
  * on someone's books (a sluice restart), and bytes before a purchase are never billed.
  */
 import {
-  type CounterTable, FLAG_PRESENT, FLOAT_STRIDE, F_C_DOWN, F_C_UP, F_P_DOWN, F_P_UP, growTable, HEADER_INTS,
+  type CounterTable, FLAG_KNOWN, FLAG_PRESENT, FLOAT_STRIDE, F_C_DOWN, F_C_UP, F_P_DOWN, F_P_UP, growTable, HEADER_INTS,
   H_COMMITTED_TICK, H_SLOT_COUNT, INT_STRIDE, I_C_FLAGS, I_C_TICK, I_C_TOKEN, I_MAC_HI, I_MAC_LO, I_P_FLAGS, I_P_TICK,
   I_P_TOKEN, tableCapacity, tableId,
 } from './table.ts';
 
-/** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
-const FLAG_KNOWN = 16;
 
 export interface TickDeltas {
   /**

@@ -6,4 +6,5 @@ export { createInlineRunner, createPoolRunner, defaultWorkerPath, type PoolOptio
 export type { SnapshotSource } from './fetch.ts';
 export type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 export { COUNTER_UNIT, scanSnapshot, type Flavour } from './scan.ts';
+export type { CounterMark } from './table.ts';
 export { sessionManagerPort, type ManagedSessionsPort, type ManagerForMeter } from './sessions-port.ts';

@@ -16,7 +16,7 @@ import type { Flavour } from './scan.ts';
 import { createPoolRunner } from './pool.ts';
 import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
 import { MeterStatsRecorder, type MeterStats } from './stats.ts';
-import { createTable, FLAG_PRESENT, STATE_CODES, TableView, type CounterTable } from './table.ts';
+import { committedMarks, createTable, FLAG_PRESENT, seedTable, STATE_CODES, TableView, type CounterMark, type CounterTable } from './table.ts';
 import type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 
 export interface MeterOptions {
@@ -42,6 +42,11 @@ export interface MeterOptions {
   timers?: Timers;
   /** Initial table capacity (clients); it grows on demand. */
   initialCapacity?: number;
+  /**
+   * Counter readings persisted with the last usage checkpoint (sessions' meterMark), by MAC: after a restart the meter
+   * continues those epochs, so the bytes that passed while sluice was down are billed.
+   */
+  initialMarks?: ReadonlyArray<readonly [mac: string, mark: CounterMark]>;
   /** A paying client seen unauthenticated is reported for re-opening at most this often. Default 5000. */
   reopenBackoffMs?: number;
   /** Sessions younger than this are not judged gone/closed: their gate may still be opening. Default fetchTimeoutMs. */
@@ -118,6 +123,14 @@ export class Meter {
   private running: Promise<TickReport> | undefined;
   private again = false;
   private lastFetchMs = 0;
+  /** One slice's billed clients, reused every slice (see apply). */
+  private readonly batch = {
+    sessions: new Array<MeteredSession | undefined>(YIELD_EVERY),
+    ids: new Array<string>(YIELD_EVERY).fill(''),
+    k: new Int32Array(YIELD_EVERY),
+    bytes: new Float64Array(YIELD_EVERY),
+    remaining: new Float64Array(YIELD_EVERY),
+  };
 
   constructor(private readonly options: MeterOptions) {
     this.runner = options.runner ?? createPoolRunner({
@@ -131,7 +144,15 @@ export class Meter {
     this.minIntervalMs = options.minIntervalMs ?? 200;
     this.reopenBackoffMs = options.reopenBackoffMs ?? 5000;
     this.graceMs = options.newSessionGraceMs ?? this.fetchTimeoutMs;
-    this.table = createTable(options.initialCapacity ?? 1024);
+    const marks = options.initialMarks ?? [];
+    if (marks.length > 0) {
+      // Tick 1 is the restored readings, committed as of now: every later delta is billable to sessions started before.
+      this.table = seedTable(marks, options.initialCapacity ?? 1024, 1);
+      this.seq = 1;
+      this.lastCommittedDispatchAt = this.clock();
+    } else {
+      this.table = createTable(options.initialCapacity ?? 1024);
+    }
     this.view = new TableView(this.table);
   }
 
@@ -160,6 +181,11 @@ export class Meter {
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
   goneSince(mac: string): number | undefined {
     return this.goneAt.get(mac.toLowerCase());
+  }
+
+  /** The last committed reading of every present client (what a usage checkpoint persists). */
+  marks(): Map<string, CounterMark> {
+    return committedMarks(this.table);
   }
 
   stats(): MeterStats {
@@ -272,55 +298,55 @@ export class Meter {
     this.lastFetchMs = result.fetchMs;
 
     const port = this.options.sessions;
-    const billed: Array<readonly [string, number]> = [];
-    const billedSessions: MeteredSession[] = [];
-    const billedDeltas: number[] = [];
+    const batch = this.batch;
     let dropped = 0;
     let baselined = 0;
-    const deltas = result.deltas;
-    for (let k = 0; k < result.count; k++) {
-      if (k % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
-      const slot = deltas[k * 3]!;
-      const mac = this.slotMacs[slot]!;
-      const session = port.active(mac);
-      if (session === undefined) { dropped++; continue; }
-      // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
-      // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
-      // opened it came later, for this session): then every byte of the delta was bought.
-      if ((since === undefined || since < session.startedAt) && !gateWasClosed(this.view.previousFlags(slot))) {
-        baselined++;
-        continue;
-      }
-      billed.push([mac, deltas[k * 3 + 1]! + deltas[k * 3 + 2]!]);
-      billedSessions.push(session);
-      billedDeltas.push(k);
-    }
-    if (billed.length > 0) {
-      try {
-        port.applyUsage(billed);
-      } catch (err) {
-        this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
-      }
-    }
     const usage: UsageReport[] = [];
     let nextInMs = this.options.pollIntervalMs;
     const elapsed = since === undefined ? 0 : dispatchAt - since;
-    for (let b = 0; b < billed.length; b++) {
-      if (b % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
-      const session = billedSessions[b]!;
-      const k = billedDeltas[b]!;
-      const bytes = billed[b]![1];
-      const remainingBytes = session.metric === 'bytes' ? port.remainingBytes(session.id) : Infinity;
-      usage.push({
-        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes,
-        deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
-        remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
-      });
-      // Adaptive precision: at this session's current rate, when will it run out? Tick one fetch-time before that.
-      if (session.metric === 'bytes' && remainingBytes > 0 && elapsed > 0) {
-        const msLeft = (remainingBytes / bytes) * elapsed - this.lastFetchMs;
-        if (msLeft < nextInMs) nextInMs = msLeft;
+    const deltas = result.deltas;
+    // One slice at a time: look the sessions up, bill, apply, report, then give the event loop a turn. A slice
+    // allocates nothing per client besides its UsageReport (the batch buffers are reused).
+    for (let start = 0; start < result.count; start += YIELD_EVERY) {
+      if (start > 0) await yieldToEventLoop();
+      const end = Math.min(result.count, start + YIELD_EVERY);
+      let n = 0;
+      for (let k = start; k < end; k++) {
+        const slot = deltas[k * 3]!;
+        const session = port.active(this.slotMacs[slot]!);
+        if (session === undefined) { dropped++; continue; }
+        // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
+        // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
+        // opened it came later, for this session): then every byte of the delta was bought.
+        if ((since === undefined || since < session.startedAt) && !gateWasClosed(this.view.previousFlags(slot))) {
+          baselined++;
+          continue;
+        }
+        batch.sessions[n] = session;
+        batch.ids[n] = session.id;
+        batch.k[n] = k;
+        batch.bytes[n] = deltas[k * 3 + 1]! + deltas[k * 3 + 2]!;
+        n++;
       }
+      if (n === 0) continue;
+      this.applySlice(port, n);
+      for (let b = 0; b < n; b++) {
+        const session = batch.sessions[b]!;
+        const k = batch.k[b]!;
+        const bytes = batch.bytes[b]!;
+        const remainingBytes = session.metric === 'bytes' ? batch.remaining[b]! : Infinity;
+        usage.push({
+          mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes,
+          deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
+          remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+        });
+        // Adaptive precision: at this session's current rate, when will it run out? Tick one fetch-time before that.
+        if (session.metric === 'bytes' && remainingBytes > 0 && elapsed > 0) {
+          const msLeft = (remainingBytes / bytes) * elapsed - this.lastFetchMs;
+          if (msLeft < nextInMs) nextInMs = msLeft;
+        }
+      }
+      batch.sessions.fill(undefined, 0, n);
     }
     nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, nextInMs));
     if (usage.length > 0) this.options.onUsage?.(usage);
@@ -333,6 +359,30 @@ export class Meter {
     };
   }
 
+  /**
+   * Adds the slice's bytes to the sessions (ending the data sessions that ran out) and fills `batch.remaining`.
+   * A throw loses this slice's bytes rather than ever counting them twice: the table is already committed.
+   */
+  private applySlice(port: SessionsPort, n: number): void {
+    const batch = this.batch;
+    try {
+      if (port.applyUsageBatch !== undefined) {
+        port.applyUsageBatch(batch.ids, batch.bytes, n, batch.remaining);
+        return;
+      }
+      const tuples: Array<readonly [string, number]> = [];
+      for (let b = 0; b < n; b++) tuples.push([batch.sessions[b]!.mac, batch.bytes[b]!]);
+      port.applyUsage(tuples);
+    } catch (err) {
+      this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+    }
+    if (port.applyUsageBatch !== undefined) return;
+    for (let b = 0; b < n; b++) {
+      const session = batch.sessions[b]!;
+      batch.remaining[b] = session.metric === 'bytes' ? port.remainingBytes(session.id) : Infinity;
+    }
+  }
+
   /** Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen). */
   private async checkGates(sessions: Iterable<MeteredSession>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
@@ -341,7 +391,8 @@ export class Meter {
     const newest = dispatchAt - this.graceMs;
     const view = this.view;
     let n = 0;
-    for (const session of [...sessions]) {
+    // No copy of the sessions: a Map iterator survives entries added or deleted between slices.
+    for (const session of sessions) {
       if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
       if (session.startedAt > newest) continue;
       const mac = session.mac;

@@ -25,6 +25,12 @@ export interface SessionsPort {
    * `data-limit` (which closes the gate through the valve). MACs without an active session are ignored.
    */
   applyUsage(deltas: Iterable<readonly [mac: string, bytes: number]>): unknown;
+  /**
+   * Optional fast path, used instead of applyUsage/remainingBytes when present: entry i adds `bytes[i]` to the session
+   * with id `ids[i]` if it is still ACTIVE (same ending rule), and writes what that data session may still use into
+   * `remainingBytesOut[i]` (0 once ended). No object per client: a tick at 100k clients stays free of GC pauses.
+   */
+  applyUsageBatch?(ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): unknown;
   /** Bytes a data session may still use (0 once ended; Infinity for time sessions). */
   remainingBytes(sessionId: string): number;
 }

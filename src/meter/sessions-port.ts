@@ -5,7 +5,7 @@
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
-export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'remaining'>;
+export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'applyUsageBatch' | 'remaining'>;
 
 export interface ManagedSessionsPort extends SessionsPort {
   /** Stops following the manager's events. */
@@ -27,6 +27,7 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
     applyUsage: (deltas) => manager.applyUsage(deltas),
+    applyUsageBatch: (ids, bytes, count, remainingBytesOut) => manager.applyUsageBatch(ids, bytes, count, remainingBytesOut),
     remainingBytes: (id) => {
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);

@@ -42,6 +42,8 @@ export const F_P_DOWN = 2;
 export const F_P_UP = 3;
 
 export const FLAG_PRESENT = 1;
+/** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
+export const FLAG_KNOWN = 16;
 
 /** Portal client states as small codes (openNDS: Preauthenticated/Authenticated/Trusted/Blocked/AuthBlocked). */
 export const STATE_CODES = {
@@ -93,6 +95,67 @@ export function growTable(table: CounterTable, minCapacity: number): CounterTabl
   ints[H_TABLE_ID] = id;
   new Float64Array(next.floats).set(new Float64Array(table.floats));
   return next;
+}
+
+/** A client's last committed counter reading, as checkpoints persist it (sessions' MeterMark). */
+export interface CounterMark {
+  token: number;
+  down: number;
+  up: number;
+}
+
+/**
+ * The last committed reading of every present client. A checkpoint stores it next to the usage it already includes,
+ * so a restarted meter bills from there instead of taking its first reading as a new base (which would forgive the
+ * bytes that passed while sluice was down).
+ */
+export function committedMarks(table: CounterTable): Map<string, CounterMark> {
+  const ints = new Int32Array(table.ints);
+  const floats = new Float64Array(table.floats);
+  const committed = Atomics.load(ints, H_COMMITTED_TICK);
+  const count = Atomics.load(ints, H_SLOT_COUNT);
+  const marks = new Map<string, CounterMark>();
+  for (let slot = 0; slot < count; slot++) {
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const fb = slot * FLOAT_STRIDE;
+    const pTick = ints[ib + I_P_TICK]!;
+    const pending = pTick !== 0 && pTick <= committed && pTick > ints[ib + I_C_TICK]!;
+    const tick = pending ? pTick : ints[ib + I_C_TICK]!;
+    const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
+    if (tick === 0 || (flags & FLAG_PRESENT) === 0) continue;
+    marks.set(macFromParts(ints[ib + I_MAC_HI]!, ints[ib + I_MAC_LO]!), {
+      token: ints[ib + (pending ? I_P_TOKEN : I_C_TOKEN)]!,
+      down: floats[fb + (pending ? F_P_DOWN : F_C_DOWN)]!,
+      up: floats[fb + (pending ? F_P_UP : F_C_UP)]!,
+    });
+  }
+  return marks;
+}
+
+/**
+ * A table whose slots start from persisted marks, committed at `tick` as present, authenticated and known: the next
+ * reading with the same token continues the epoch (delta = reading − mark); a changed token or a lower reading starts
+ * a new one, as always.
+ */
+export function seedTable(marks: ReadonlyArray<readonly [mac: string, mark: CounterMark]>, capacity: number, tick: number): CounterTable {
+  const valid = marks.filter(([mac]) => macToParts(mac) !== undefined);
+  const table = createTable(Math.max(capacity, valid.length * 2));
+  const ints = new Int32Array(table.ints);
+  const floats = new Float64Array(table.floats);
+  valid.forEach(([mac, mark], slot) => {
+    const [hi, lo] = macToParts(mac)!;
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    ints[ib + I_MAC_HI] = hi;
+    ints[ib + I_MAC_LO] = lo | 0;
+    ints[ib + I_C_TICK] = tick;
+    ints[ib + I_C_FLAGS] = FLAG_PRESENT | (STATE_CODES.Authenticated << 1) | FLAG_KNOWN;
+    ints[ib + I_C_TOKEN] = mark.token;
+    floats[slot * FLOAT_STRIDE + F_C_DOWN] = mark.down;
+    floats[slot * FLOAT_STRIDE + F_C_UP] = mark.up;
+  });
+  ints[H_SLOT_COUNT] = valid.length;
+  ints[H_COMMITTED_TICK] = tick;
+  return table;
 }
 
 /** 48-bit MAC as two integers; lowercase colon form is what both portals print and what sessions key on. */

@@ -1,5 +1,5 @@
 /** Public surface of the sessions area: model, lifecycle, manager, stores. */
-export type { EndCause, LimitCause, Metric, PaymentRef, Session, SessionState, TerminateCause } from './model.ts';
+export type { EndCause, LimitCause, MeterMark, Metric, PaymentRef, Session, SessionState, TerminateCause } from './model.ts';
 export { END_CAUSES, LIMIT_CAUSES, TERMINATE_CAUSES, isLive, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
 export { activate, endSession, expire, isEndCause, isLimitCause, stateForCause, terminate } from './lifecycle.ts';
 export type { Grant } from './grant.ts';
@@ -9,7 +9,7 @@ export type { RecoveryReport, SessionEvents, SessionFilter, SessionManagerOption
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';
 export { systemClock, systemTimers } from './time.ts';
-export type { LoadResult, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
+export type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, UsageEntry } from './store.ts';
 export { DEFAULT_RETENTION } from './store.ts';
 export { MemoryStore } from './memory-store.ts';
 export { JournalStore } from './journal.ts';

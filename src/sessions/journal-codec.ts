@@ -5,8 +5,8 @@
  */
 import { crc32 } from './crc32.ts';
 import { END_CAUSES } from './model.ts';
-import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
-import type { StoreRecord } from './store.ts';
+import type { EndCause, MeterMark, PaymentRef, Session, SessionState } from './model.ts';
+import type { StoreRecord, UsageEntry } from './store.ts';
 
 /** First line of a snapshot: which journal generation continues it. */
 export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number }
@@ -28,7 +28,17 @@ function sessionToJson(s: Session): Record<string, unknown> {
     allotment: s.allotment.toString(), used: s.used.toString(), bytes: s.bytes.toString(),
     createdAt: s.createdAt, startedAt: s.startedAt, expiresAt: s.expiresAt, endedAt: s.endedAt,
     state: s.state, endCause: s.endCause, payments: s.payments.map(paymentToJson),
+    ...(s.meterMark && { mark: markToJson(s.meterMark) }),
   };
+}
+
+function markToJson(m: MeterMark): [number, number, number] {
+  return [m.token, m.down, m.up];
+}
+
+function markFromJson(v: unknown): MeterMark {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Invalid('bad meter mark');
+  return { token: v[0] as number, down: v[1] as number, up: v[2] as number };
 }
 
 function toJson(line: JournalLine): unknown {
@@ -36,7 +46,10 @@ function toJson(line: JournalLine): unknown {
     case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
     case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: line.used.toString(), bytes: line.bytes.toString() };
-    case 'usage': return { t: 'usage', at: line.at, u: line.entries.map(([id, used, bytes]) => [id, used.toString(), bytes.toString()]) };
+    case 'usage': return {
+      t: 'usage', at: line.at,
+      u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, used.toString(), bytes.toString(), markToJson(mark)] : [id, used.toString(), bytes.toString()])),
+    };
     case 'snap': return line;
     case 'ref': return { t: 'ref', k: line.key, at: line.at };
   }
@@ -98,6 +111,7 @@ function sessionFromJson(v: unknown): Session {
     state: oneOf(o['state'], STATES),
     endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
     payments: o['payments'].map(paymentFromJson),
+    ...(o['mark'] !== undefined && { meterMark: markFromJson(o['mark']) }),
   };
 }
 
@@ -112,9 +126,9 @@ function fromJson(v: unknown): JournalLine {
     };
     case 'usage': {
       if (!Array.isArray(o['u'])) throw new Invalid('u not an array');
-      const entries = o['u'].map((e): [string, bigint, bigint] => {
-        if (!Array.isArray(e) || e.length !== 3) throw new Invalid('bad usage entry');
-        return [str(e[0]), big(e[1]), big(e[2])];
+      const entries = o['u'].map((e): UsageEntry => {
+        if (!Array.isArray(e) || (e.length !== 3 && e.length !== 4)) throw new Invalid('bad usage entry');
+        return e.length === 4 ? [str(e[0]), big(e[1]), big(e[2]), markFromJson(e[3])] : [str(e[0]), big(e[1]), big(e[2])];
       });
       return { t: 'usage', at: int(o['at']), entries };
     }

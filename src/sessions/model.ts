@@ -28,6 +28,17 @@ export interface PaymentRef {
   at: number;
 }
 
+/**
+ * The portal counter reading that a checkpointed `used` already includes (opaque to sessions: the meter's token hash
+ * and byte counters). After a crash the meter continues billing from it when the portal's epoch is unchanged, so the
+ * bytes that passed while sluice was down are billed, not forgiven.
+ */
+export interface MeterMark {
+  token: number;
+  down: number;
+  up: number;
+}
+
 export interface Session {
   /** 16 lowercase hex characters. */
   id: string;
@@ -51,6 +62,8 @@ export interface Session {
   state: SessionState;
   endCause: EndCause | null;
   payments: PaymentRef[];
+  /** Set by usage checkpoints (see MeterMark); absent until the first one. */
+  meterMark?: MeterMark;
 }
 
 export function isLive(session: Pick<Session, 'state'>): boolean {
@@ -94,7 +107,9 @@ export function limitReached(session: Session, now: number): LimitCause | null {
 }
 
 export function copySession(session: Session): Session {
-  return { ...session, payments: session.payments.map((p) => ({ ...p })) };
+  const copy: Session = { ...session, payments: session.payments.map((p) => ({ ...p })) };
+  if (session.meterMark) copy.meterMark = { ...session.meterMark };
+  return copy;
 }
 
 /** A copy with `used` brought up to `now` for time sessions: what callers outside the manager see. */

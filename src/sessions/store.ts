@@ -9,13 +9,14 @@
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  */
 import { copySession } from './model.ts';
-import type { EndCause, PaymentRef, Session } from './model.ts';
+import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { SluiceError } from '../errors.ts';
 
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
 export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
 export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: bigint; bytes: bigint }
-export interface UsageRecord { t: 'usage'; at: number; entries: Array<[id: string, used: bigint, bytes: bigint]> }
+export type UsageEntry = [id: string, used: bigint, bytes: bigint, mark?: MeterMark];
+export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
 export type StoreRecord = OpenRecord | TopupRecord | EndRecord | UsageRecord;
 
 export interface StoreState {
@@ -92,12 +93,13 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       return;
     }
     case 'usage': {
-      for (const [id, used, bytes] of record.entries) {
+      for (const [id, used, bytes, mark] of record.entries) {
         const session = state.sessions.get(id);
         // A checkpoint never rewinds: a late usage record cannot undo an end record's final figures.
         if (!session || session.endedAt !== null) continue;
         if (used > session.used) session.used = used;
         if (bytes > session.bytes) session.bytes = bytes;
+        if (mark) session.meterMark = { ...mark };
       }
       return;
     }

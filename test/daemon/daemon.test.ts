@@ -117,22 +117,23 @@ test('kill -9 mid-session, restart: the session is back with its allotment and u
   await new Promise((r) => setTimeout(r, 5500));
   const before = await lab.session(A);
   await lab.stopDaemon('SIGKILL');
-  // While sluice is down, the portal's safety net still bounds the client (quota passed at auth).
+  // While sluice is down, the portal's safety net still bounds the client (quota passed at auth)…
   const quota = lab.portal.read().model.get(A)?.downloadQuota ?? 0;
   assert.ok(quota > 0 && quota < 64 * 1024, `bounded safety net while down (${quota} KiB)`);
+  // …and the client keeps using its open gate: those bytes must be billed after the restart, not forgiven.
+  lab.portal.addTraffic(A, MiB, 0);
   await lab.startDaemon();
   const after = await lab.session(A);
   assert.is(after.id, before.id);
   assert.is(after.state, 'ACTIVE');
   assert.is(after.allotment, String(4 * MiB));
-  assert.is(after.used, String(MiB), 'usage checkpointed before the crash survives');
   assert.is(lab.clientState(A), 'Authenticated');
-  // Metering goes on after the restart and still cuts at the allotment. (The first reading after a restart is the new
-  // base: bytes that passed while sluice was down are not billed; docs/operations.md says so.)
-  await lab.waitFor(async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok >= 2, 10_000, 'first ticks');
-  lab.portal.addTraffic(A, 3 * MiB, 0);
+  await lab.waitFor(async () => (await lab.session(A)).used === String(2 * MiB), 10_000, 'downtime usage billed from the checkpointed mark');
+  // Metering goes on and still cuts at the allotment.
+  lab.portal.addTraffic(A, 2 * MiB, 0);
   await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 10_000, 'data-limit after restart');
   await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');
+  assert.is((await lab.session(A)).used, String(4 * MiB));
 });
 
 test('kill -9 while no session: an authenticated client without a session is deauthed on start', async () => {

@@ -58,6 +58,20 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     assert.equal(loaded.warnings, []);
   });
 
+  it('a usage checkpoint keeps the meter mark it includes, across a reopen and a compaction', async (ctx) => {
+    await ctx.store.load();
+    const data = makeSession({ allotment: 10_000_000n });
+    await ctx.store.append([openRecord(data)]);
+    await ctx.store.append([{ t: 'usage', at: T0 + 10, entries: [[data.id, 5000n, 5000n, { token: -123456, down: 4096, up: 1024 }]] }]);
+    await ctx.store.append([{ t: 'usage', at: T0 + 20, entries: [[data.id, 6000n, 6000n, { token: -123456, down: 5120, up: 1024 }]] }]);
+    let loaded = await reopen(ctx);
+    assert.equal(loaded.sessions.get(data.id)!.meterMark, { token: -123456, down: 5120, up: 1024 });
+    assert.is(loaded.sessions.get(data.id)!.used, 6000n);
+    await ctx.store.compact(T0 + 30);
+    loaded = await reopen(ctx);
+    assert.equal(loaded.sessions.get(data.id)!.meterMark, { token: -123456, down: 5120, up: 1024 }, 'kept by compaction');
+  });
+
   it('open, top-up, usage and end survive a reopen with bigints intact', async (ctx) => {
     await ctx.store.load();
     const time = makeSession({ metric: 'seconds', allotment: 600n, expiresAt: T0 + 600_000, user: 'alice' });

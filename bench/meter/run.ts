@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
+import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
 import { simulatedMac } from '../../src/sim/traffic.ts';
 import { UbusClient, type BlobmsgTable } from '../../src/ubus/index.ts';
@@ -41,7 +41,8 @@ const port = sessionManagerPort(manager);
 const debug = (what: string): void => { if (process.env['SLUICE_BENCH_DEBUG']) { const m = process.memoryUsage(); process.stderr.write(`${design} ${what}: rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)}/${(m.heapTotal / 1048576).toFixed(0)} ext ${(m.external / 1048576).toFixed(0)} ab ${(m.arrayBuffers / 1048576).toFixed(0)} hwm ${peakRssMb().toFixed(0)}\n`); } };
 debug('sessions');
 let usageRows = 0;
-const reports: TickReport[] = [];
+// Only the figures: keeping whole TickReports (each with its usage batch) would grow the heap the bench measures.
+const reports: Array<{ fetchMs: number; scanMs: number; applyMs: number }> = [];
 
 let tickOnce: () => Promise<void>;
 let stats: () => BlobmsgTable;
@@ -55,7 +56,7 @@ if (design === 'worker') {
   tickOnce = async () => {
     const r = await meter.tick();
     if (!r.ok) throw new Error(`tick skipped: ${r.skipped} ${r.message}`);
-    reports.push(r);
+    reports.push({ fetchMs: r.fetchMs, scanMs: r.scanMs, applyMs: r.applyMs });
   };
   stats = () => meter.stats() as unknown as BlobmsgTable;
   close = () => meter.close();
@@ -83,7 +84,13 @@ const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 // Main-thread GC pauses during the measured ticks (the worker's isolate has its own heap and does not block ubus).
 const gcPauses: number[] = [];
-const gcObserver = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcPauses.push(e.duration); });
+const gcKinds: string[] = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcPauses.push(e.duration);
+    gcKinds.push(`${(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? '?'}:${e.duration.toFixed(1)}`);
+  }
+});
 gcObserver.observe({ entryTypes: ['gc'] });
 const durations: number[] = [];
 for (let i = 0; i < ticks; i++) {
@@ -95,6 +102,7 @@ loopDelay.disable();
 gcObserver.disconnect();
 const rss = peakRssMb();
 debug('end');
+if (process.env['SLUICE_BENCH_DEBUG']) process.stderr.write(`gc kind:ms (1 minor, 2 major, 4 incremental, 8 weakcb) ${gcKinds.join(' ')}\n`);
 process.stdout.write(JSON.stringify({
   durations,
   rss_peak_mb: rss,

@@ -94,11 +94,23 @@ function gateWasClosed(previousFlags: number): boolean {
 }
 
 /**
- * The main thread's share of a tick is split into slices of this many clients with a macrotask turn between them,
- * so a ubus call waits for one slice (~1 ms), not for a whole 100k-client tick.
+ * The main thread's share of a tick is split into slices of this many clients, and it gives the event loop a turn
+ * (setImmediate: I/O such as a ubus call runs in between) whenever a slice ends more than SLICE_BUDGET_MS after the
+ * last turn: a ubus call waits about a millisecond, not for a whole 100k-client tick, on a fast or a slow router alike.
  */
-const YIELD_EVERY = 2048;
+const SLICE = 256;
+const SLICE_BUDGET_MS = 1;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Yields when the current turn has run past the budget. */
+class TurnBudget {
+  private since = performance.now();
+  async pause(): Promise<void> {
+    if (performance.now() - this.since < SLICE_BUDGET_MS) return;
+    await yieldToEventLoop();
+    this.since = performance.now();
+  }
+}
 
 export class Meter {
   private state: State = 'idle';
@@ -125,11 +137,11 @@ export class Meter {
   private lastFetchMs = 0;
   /** One slice's billed clients, reused every slice (see apply). */
   private readonly batch = {
-    sessions: new Array<MeteredSession | undefined>(YIELD_EVERY),
-    ids: new Array<string>(YIELD_EVERY).fill(''),
-    k: new Int32Array(YIELD_EVERY),
-    bytes: new Float64Array(YIELD_EVERY),
-    remaining: new Float64Array(YIELD_EVERY),
+    sessions: new Array<MeteredSession | undefined>(SLICE),
+    ids: new Array<string>(SLICE).fill(''),
+    k: new Int32Array(SLICE),
+    bytes: new Float64Array(SLICE),
+    remaining: new Float64Array(SLICE),
   };
 
   constructor(private readonly options: MeterOptions) {
@@ -307,9 +319,10 @@ export class Meter {
     const deltas = result.deltas;
     // One slice at a time: look the sessions up, bill, apply, report, then give the event loop a turn. A slice
     // allocates nothing per client besides its UsageReport (the batch buffers are reused).
-    for (let start = 0; start < result.count; start += YIELD_EVERY) {
-      if (start > 0) await yieldToEventLoop();
-      const end = Math.min(result.count, start + YIELD_EVERY);
+    const turn = new TurnBudget();
+    for (let start = 0; start < result.count; start += SLICE) {
+      if (start > 0) await turn.pause();
+      const end = Math.min(result.count, start + SLICE);
       let n = 0;
       for (let k = start; k < end; k++) {
         const slot = deltas[k * 3]!;
@@ -391,9 +404,10 @@ export class Meter {
     const newest = dispatchAt - this.graceMs;
     const view = this.view;
     let n = 0;
+    const turn = new TurnBudget();
     // No copy of the sessions: a Map iterator survives entries added or deleted between slices.
     for (const session of sessions) {
-      if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
+      if (++n % SLICE === 0) await turn.pause();
       if (session.startedAt > newest) continue;
       const mac = session.mac;
       const slot = this.macToSlot.get(mac);
@@ -414,9 +428,12 @@ export class Meter {
         this.reopenedAt.delete(mac);
       }
     }
-    // Forget clients that stopped paying (both maps hold only a few entries at a time).
+    // Forget clients that stopped paying (reopenedAt holds a few entries at a time; goneAt all absent paying clients).
     const port = this.options.sessions;
-    for (const mac of this.goneAt.keys()) if (port.active(mac) === undefined) this.goneAt.delete(mac);
+    for (const mac of this.goneAt.keys()) {
+      if (++n % SLICE === 0) await turn.pause();
+      if (port.active(mac) === undefined) this.goneAt.delete(mac);
+    }
     for (const mac of this.reopenedAt.keys()) if (port.active(mac) === undefined) this.reopenedAt.delete(mac);
     return { reopen, gone };
   }

@@ -1,0 +1,147 @@
+// The meter's allocation-free usage path: SessionManager.applyUsageBatch (by session id, numbers in arrays) keeps
+// applyUsage's rules, and a Meter on the fast port bills exactly what a Meter on the tuple port bills, across slices.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInlineRunner, Meter, sessionManagerPort, type SessionsPort, type TickReport } from '../../src/meter/index.ts';
+import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const C = '02:00:00:00:00:0c';
+
+async function manager(now = { t: 1_795_221_800_000 }): Promise<SessionManager> {
+  return SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
+}
+
+let ref = 0;
+async function buy(m: SessionManager, mac: string, allotment: bigint, metric: 'bytes' | 'seconds' = 'bytes'): Promise<Session> {
+  const { session } = await m.activate({ mac, metric, allotment, payment: { method: 'grant', reference: `r${++ref}`, amount: 1n, asset: 'X', at: 1 } });
+  return session;
+}
+
+test('applyUsageBatch adds bytes by session id exactly as applyUsage does by MAC', async () => {
+  const byMac = await manager();
+  const byId = await manager();
+  const ids: string[] = [];
+  for (const m of [byMac, byId]) {
+    await buy(m, A, 10_000n);
+    await buy(m, B, 3600n, 'seconds');
+  }
+  for (const s of byId.list()) ids[s.mac === A ? 0 : 1] = s.id;
+  byMac.applyUsage([[A, 1234], [B, 999]]);
+  const remaining = new Float64Array(2);
+  const ended = byId.applyUsageBatch(ids, new Float64Array([1234, 999]), 2, remaining);
+  assert.equal(ended, []);
+  for (const mac of [A, B]) {
+    assert.is(byId.byMac(mac)!.used, byMac.byMac(mac)!.used);
+    assert.is(byId.byMac(mac)!.bytes, byMac.byMac(mac)!.bytes);
+  }
+  assert.is(byId.byMac(A)!.used, 1234n);
+  assert.is(byId.byMac(B)!.bytes, 999n);
+  assert.is(remaining[0], 10_000 - 1234);
+  assert.is(remaining[1], Infinity, 'a time session has no byte limit');
+  await byMac.close();
+  await byId.close();
+});
+
+test('applyUsageBatch ends a data session at its allotment with data-limit and reports 0 left', async () => {
+  const m = await manager();
+  const s = await buy(m, A, 1000n);
+  const remaining = new Float64Array(1);
+  const ended = m.applyUsageBatch([s.id], [1500], 1, remaining);
+  assert.is(ended.length, 1);
+  assert.is(ended[0]!.endCause, 'data-limit');
+  assert.is(m.get(s.id)!.state, 'EXPIRED');
+  assert.is(m.get(s.id)!.used, 1500n, 'the overshoot is billed, not forgiven');
+  assert.is(remaining[0], 0);
+  // Later bytes for the ended session go nowhere.
+  m.applyUsageBatch([s.id], [10], 1, remaining);
+  assert.is(m.get(s.id)!.used, 1500n);
+  await m.close();
+});
+
+test('applyUsageBatch: bad deltas are rejected and counted; unknown or replaced sessions get nothing', async () => {
+  const m = await manager();
+  const old = await buy(m, A, 1000n);
+  m.endNow(old.id, 'admin');
+  const fresh = await buy(m, A, 5000n); // a new purchase on the same MAC since the meter looked the old one up
+  const remaining = new Float64Array(5).fill(-1);
+  m.applyUsageBatch([old.id, 'no-such-id', fresh.id, fresh.id, fresh.id], [700, 700, -1, 1.5, Number.NaN], 5, remaining);
+  assert.is(m.get(old.id)!.used, 0n);
+  assert.is(m.get(fresh.id)!.used, 0n);
+  assert.is(m.stats().rejectedDeltas, 3);
+  assert.equal([...remaining], [0, 0, 5000, 5000, 5000]);
+  await m.close();
+});
+
+test('applyUsageBatch does nothing after close, like applyUsage', async () => {
+  const m = await manager();
+  const s = await buy(m, A, 1000n);
+  await m.close();
+  m.applyUsageBatch([s.id], [10], 1);
+  assert.is(m.get(s.id)!.used, 0n);
+});
+
+/** The same portal read by two meters: one on the fast port, one on the tuple port (no applyUsageBatch). */
+test('a Meter on the fast port bills, reports and ends exactly like one on the tuple port, across many slices', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
+  const now = { t: 1_795_221_800_000 };
+  const portal = new PortalModel({ flavour: 'opennds' }, { now: () => Math.floor(now.t / 1000) });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  const fast = await manager(now);
+  const slow = await manager(now);
+  const fastPort = sessionManagerPort(fast);
+  const slowBase = sessionManagerPort(slow);
+  const slowPort: SessionsPort = {
+    active: slowBase.active, activeSessions: slowBase.activeSessions, applyUsage: slowBase.applyUsage, remainingBytes: slowBase.remainingBytes,
+  };
+  const meters = [fastPort, slowPort].map((sessions) => new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions, runner: createInlineRunner(),
+    clock: () => now.t, newSessionGraceMs: 0,
+  }));
+  try {
+    const macs: string[] = [];
+    for (let i = 0; i < 1500; i++) {
+      const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      macs.push(mac);
+      portal.addClient(mac, `10.1.${i >> 8}.${i & 255}`);
+    }
+    now.t += 1000;
+    for (const [i, mac] of macs.entries()) {
+      if (i % 5 === 4) continue; // some clients never pay
+      const time = i % 11 === 0;
+      for (const m of [fast, slow]) await buy(m, mac, time ? 3600n : i % 7 === 0 ? 50_000n : 10n ** 12n, time ? 'seconds' : 'bytes');
+      portal.auth(mac);
+    }
+    now.t += 10;
+    for (const m of meters) await m.tick();
+    const reports: TickReport[][] = [[], []];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, mac] of macs.entries()) portal.addTraffic(mac, 1024 * (1 + ((i * 7 + round) % 40)), 1024 * (i % 3));
+      now.t += 1000;
+      for (const [k, m] of meters.entries()) reports[k]!.push(await m.tick());
+    }
+    const summary = (r: TickReport): unknown => ({
+      dropped: r.dropped, baselined: r.baselined, nextInMs: r.nextInMs,
+      usage: r.usage.map((u) => [u.mac, u.metric, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes, u.exhausted]),
+    });
+    assert.equal(reports[0]!.map(summary), reports[1]!.map(summary));
+    assert.ok(reports[0]![0]!.usage.length > 1000, 'the tick crossed several slices');
+    const view = (m: SessionManager): unknown => m.list().map((s) => [s.mac, s.state, s.endCause, s.used, s.bytes]);
+    assert.equal(view(fast), view(slow));
+    assert.ok(fast.list().some((s) => s.endCause === 'data-limit'), 'some sessions ran out');
+  } finally {
+    for (const m of meters) await m.close();
+    await fast.close();
+    await slow.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -36,6 +36,9 @@ export class Registry {
   private readonly regs = new Set<Registration>();
   /** Subscriptions whose target is currently missing → the target's path. */
   private readonly orphans = new Map<Registration, string>();
+  /** Orphans with a SUBSCRIBE in flight: the object-add watch and retryOrphans must not both re-attach one (ubusd
+   *  accepts duplicate subscriptions, so notifications would then arrive twice). */
+  private readonly attaching = new Set<Registration>();
   private watch: Registration | undefined;
 
   constructor(private readonly link: RegistryLink) {
@@ -210,22 +213,30 @@ export class Registry {
   }
 
   private reattach(reg: Registration, path: string, target?: number): void {
-    this.attach(reg, path, target).then(
-      () => this.link.emit('resubscribed', path),
-      (err: unknown) => {
-        if (!(err instanceof UbusStatusError && err.status === Status.NOT_FOUND)) this.link.warn(err as Error);
-      },
-    );
+    this.attachOrphan(reg, path, target).catch((err: unknown) => {
+      if (!(err instanceof UbusStatusError && err.status === Status.NOT_FOUND)) this.link.warn(err as Error);
+    });
   }
 
   private async retryOrphans(): Promise<void> {
     for (const [reg, path] of [...this.orphans]) {
       try {
-        await this.attach(reg, path);
-        this.link.emit('resubscribed', path);
+        await this.attachOrphan(reg, path);
       } catch {
         // still missing: the watch will see it appear
       }
     }
+  }
+
+  /** Re-attaches an orphan once, whichever path asks first; emits 'resubscribed' only for the attach that did it. */
+  private async attachOrphan(reg: Registration, path: string, target?: number): Promise<void> {
+    if (this.attaching.has(reg) || !this.orphans.has(reg)) return;
+    this.attaching.add(reg);
+    try {
+      await this.attach(reg, path, target);
+    } finally {
+      this.attaching.delete(reg);
+    }
+    this.link.emit('resubscribed', path);
   }
 }

@@ -6,7 +6,7 @@
 import { loadConfig, redactConfig, type Config } from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, toLogFields, type Logger } from './log.ts';
-import { JournalStore, SessionManager, remaining, usedAt, type Session } from './sessions/index.ts';
+import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
 import { Valve } from './valve/index.ts';
@@ -21,7 +21,7 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
-const USAGE_EVENT_CHUNK = 2000;
+const USAGE_EVENT_CHUNK = 1000;
 
 export interface DaemonOptions {
   configPath: string;
@@ -225,24 +225,33 @@ export class Daemon {
     });
   }
 
+  /**
+   * One `usage` event per tick, in chunks far below ubus's 1 MiB message limit; each chunk is built in its own
+   * event-loop turn so a tick with tens of thousands of billed sessions never holds the main thread for long.
+   */
   private sendUsage(batch: UsageReport[]): void {
-    if (batch.length === 0) return;
-    const now = Date.now();
-    for (let i = 0; i < batch.length; i += USAGE_EVENT_CHUNK) {
-      const sessions = batch.slice(i, i + USAGE_EVENT_CHUNK).map((u) => {
-        const s = this.sessions.get(u.sessionId);
-        return {
+    if (batch.length === 0 || this.ubus.state !== 'ready') return;
+    const sendChunk = (from: number): void => {
+      const now = Date.now();
+      const end = Math.min(batch.length, from + USAGE_EVENT_CHUNK);
+      const sessions: BlobmsgTable[] = [];
+      for (let i = from; i < end; i++) {
+        const u = batch[i]!;
+        const figures = this.sessions.usageOf(u.sessionId, now);
+        sessions.push({
           id: u.sessionId,
           mac: u.mac,
           metric: u.metric,
           delta: u.deltaBytes,
-          used: s ? usedAt(s, now).toString() : null,
-          remaining: s ? remaining(s, now).toString() : null,
+          used: figures ? figures.used.toString() : null,
+          remaining: figures ? figures.remaining.toString() : null,
           exhausted: u.exhausted,
-        };
-      });
+        });
+      }
       this.sendEvent({ event: 'usage', sessions });
-    }
+      if (end < batch.length) setImmediate(sendChunk, end);
+    };
+    sendChunk(0);
   }
 
   /** Clean stop: meter, ubus object, checkpoint, journal, valve. Idempotent. */

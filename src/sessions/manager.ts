@@ -388,6 +388,12 @@ export class SessionManager {
     return s ? remaining(s, this.clock.now()) : null;
   }
 
+  /** Used and remaining of one session without copying it (the per-tick usage event reads every billed session). */
+  usageOf(id: string, now = this.clock.now()): { used: bigint; remaining: bigint } | null {
+    const s = this.reg.sessions.get(id);
+    return s ? { used: usedAt(s, now), remaining: remaining(s, now) } : null;
+  }
+
   stats(): SessionStats {
     let pending = 0, activeTime = 0, activeData = 0;
     for (const s of this.reg.live()) {

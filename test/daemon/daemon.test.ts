@@ -26,6 +26,8 @@ test.after.each(async () => {
 });
 
 test('grant opens the gate with a safety net, traffic is metered, the gate closes at the allotment', async () => {
+  const events: Array<Record<string, unknown>> = [];
+  const listener = await lab.client.listen('sluice.*', (type, data) => events.push({ type, ...data }));
   const reply = await lab.call('grant', { mac: A.toUpperCase().replaceAll(':', '-'), bytes: 2 * MiB });
   const session = reply.session as Record<string, unknown>;
   assert.is(session.mac, A, 'MAC normalized');
@@ -47,6 +49,19 @@ test('grant opens the gate with a safety net, traffic is metered, the gate close
   const ended = await lab.session(A);
   assert.is(ended.end_cause, 'data-limit');
   await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'gate closed');
+
+  // ubus events: started and ended exactly once, usage batches in between carrying the session's figures.
+  await lab.waitFor(() => events.some((e) => e.event === 'ended'), 5_000, 'ended event');
+  await listener.remove();
+  const kinds = events.filter((e) => e.type === 'sluice.session').map((e) => e.event);
+  assert.is(kinds.filter((k) => k === 'started').length, 1);
+  assert.is(kinds.filter((k) => k === 'ended').length, 1);
+  const usage = events.filter((e) => e.event === 'usage').flatMap((e) => e.sessions as Array<Record<string, unknown>>);
+  assert.ok(usage.length >= 2, 'usage batches');
+  assert.ok(usage.every((u) => u.id === session.id && u.mac === A));
+  assert.is(usage.at(-1)!.remaining, '0');
+  const endedEvent = events.find((e) => e.event === 'ended')!.session as Record<string, unknown>;
+  assert.is(endedEvent.end_cause, 'data-limit');
 });
 
 test('a top-up grows the allotment, keeps usage and start, and does not re-auth', async () => {

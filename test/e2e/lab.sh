@@ -90,7 +90,7 @@ opennds_start() {
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
   # setsid/nsenter/env all exec, so $! is openNDS itself.
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="$HERE/iptables-wrapper:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
+    env PATH="/run/sluice-lab/iptables-wrapper:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
     </dev/null >>"$LABDIR/opennds.log" 2>&1 &
   pid=$!
   echo "$pid" >"$LABDIR/opennds.pid"
@@ -213,9 +213,14 @@ EOF
   write_opennds_conf "/etc/netns/$RT/opennds"
   cp /etc/hosts "/etc/netns/$RT/hosts"
 
-  # The router's anchor: holds the mount namespace with the private /tmp.
+  # The router's anchor: holds the mount namespace with the private /tmp. The checkout may itself live under /tmp
+  # (a CI clone), which that tmpfs hides: the iptables wrapper openNDS needs is copied first into a private tmpfs on
+  # /run/sluice-lab (the empty directory is the only trace in the host's /run).
+  mkdir -p /run/sluice-lab
   setsid ip netns exec "$RT" unshare -m --propagation private \
-    sh -c 'mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
+    env WRAPPERS="$HERE/iptables-wrapper" sh -c 'mount -t tmpfs -o size=1m sluice-lab-bin /run/sluice-lab &&
+      cp -r "$WRAPPERS" /run/sluice-lab/iptables-wrapper &&
+      mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
     </dev/null >/dev/null 2>>"$LABDIR/lab.log" &
   echo $! >"$LABDIR/anchor.pid"
   wait_for 10 "router mount namespace" rt test -e /tmp/.lab-ready

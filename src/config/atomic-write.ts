@@ -62,17 +62,27 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     });
   }
   // The data is safely in place; failing to persist the directory entry is still reported, as the caller may
-  // have promised durability (the session journal does).
-  let dirHandle: AtomicFileHandle | undefined;
+  // have promised durability.
   try {
-    dirHandle = await fs.open(dir, 'r');
-    await dirHandle.sync();
+    await fsyncDir(dir, fs);
   } catch (err) {
     throw new SluiceError('ERR_WRITE_FAILED', `cannot fsync directory ${dir}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
       details: { path },
     });
+  }
+}
+
+/**
+ * fsync of a directory: makes a rename or a new file in it survive a power cut (the step uci's commit omits).
+ * The session journal calls it directly: it does its own temp + fsync + rename with crash-test points between.
+ */
+export async function fsyncDir(dir: string, fs: Pick<AtomicWriteFs, 'open'> = nodeFs): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
   } finally {
-    await dirHandle?.close().catch(() => undefined);
+    // After a successful sync the entry is durable; a failing close of a read-only directory handle changes nothing.
+    await handle.close().catch(() => undefined);
   }
 }

@@ -14,4 +14,3 @@ export { DEFAULT_RETENTION } from './store.ts';
 export { MemoryStore } from './memory-store.ts';
 export { JournalStore } from './journal.ts';
 export type { JournalOptions, JournalStats } from './journal.ts';
-export { fsyncDir } from './atomic-file.ts';

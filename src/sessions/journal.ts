@@ -14,7 +14,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, truncate } from '
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir } from './atomic-file.ts';
+import { fsyncDir } from '../config/atomic-write.ts';
 import { encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
 import { readJournalText } from './journal-read.ts';

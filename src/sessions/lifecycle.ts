@@ -6,7 +6,7 @@
  * Anything else throws ERR_SESSION_STATE. Functions return a new object; the input is not touched.
  */
 import { SluiceError } from '../errors.ts';
-import { LIMIT_CAUSES, TERMINATE_CAUSES, copySession } from './model.ts';
+import { END_CAUSES, LIMIT_CAUSES, TERMINATE_CAUSES, copySession } from './model.ts';
 import type { EndCause, LimitCause, Session, SessionState, TerminateCause } from './model.ts';
 
 function illegal(session: Session, to: SessionState, detail = ''): SluiceError {
@@ -20,12 +20,7 @@ export function isLimitCause(cause: EndCause): cause is LimitCause {
 }
 
 export function isEndCause(value: unknown): value is EndCause {
-  return typeof value === 'string' && ((LIMIT_CAUSES as readonly string[]).includes(value) || (TERMINATE_CAUSES as readonly string[]).includes(value));
-}
-
-/** The state a cause leads to: EXPIRED for the limits, TERMINATED for the rest. */
-export function stateForCause(cause: EndCause): 'EXPIRED' | 'TERMINATED' {
-  return isLimitCause(cause) ? 'EXPIRED' : 'TERMINATED';
+  return typeof value === 'string' && (END_CAUSES as readonly string[]).includes(value);
 }
 
 /** PENDING → ACTIVE. `startedAt` and `expiresAt` are fixed when the purchase is made, not here. */
@@ -36,15 +31,19 @@ export function activate(session: Session): Session {
   return next;
 }
 
+function ended(session: Session, state: 'EXPIRED' | 'TERMINATED', cause: EndCause, now: number): Session {
+  const next = copySession(session);
+  next.state = state;
+  next.endCause = cause;
+  next.endedAt = now;
+  return next;
+}
+
 /** ACTIVE → EXPIRED for a limit cause. */
 export function expire(session: Session, cause: LimitCause, now: number): Session {
   if (!isLimitCause(cause)) throw illegal(session, 'EXPIRED', ` (cause ${String(cause)} is not a limit)`);
   if (session.state !== 'ACTIVE') throw illegal(session, 'EXPIRED');
-  const next = copySession(session);
-  next.state = 'EXPIRED';
-  next.endCause = cause;
-  next.endedAt = now;
-  return next;
+  return ended(session, 'EXPIRED', cause, now);
 }
 
 /** ACTIVE | PENDING → TERMINATED for a non-limit cause. */
@@ -52,11 +51,7 @@ export function terminate(session: Session, cause: TerminateCause, now: number):
   if (isLimitCause(cause as EndCause)) throw illegal(session, 'TERMINATED', ` (cause ${cause} is a limit)`);
   if (!(TERMINATE_CAUSES as readonly string[]).includes(cause)) throw illegal(session, 'TERMINATED', ` (unknown cause ${String(cause)})`);
   if (session.state !== 'ACTIVE' && session.state !== 'PENDING') throw illegal(session, 'TERMINATED');
-  const next = copySession(session);
-  next.state = 'TERMINATED';
-  next.endCause = cause;
-  next.endedAt = now;
-  return next;
+  return ended(session, 'TERMINATED', cause, now);
 }
 
 /** The one way to end: picks expire or terminate from the cause. A limit on a PENDING session is illegal. */

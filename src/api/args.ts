@@ -7,7 +7,8 @@
 import { SluiceError } from '../errors.ts';
 import { BlobmsgType } from '../ubus/codec/index.ts';
 import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
-import { normalizeMac } from '../valve/index.ts';
+import { normalizeMac } from '../mac.ts';
+import { MAX_UNITS, parseUnits } from '../merchant/index.ts';
 
 export type ArgKind = 'mac' | 'string' | 'amount' | 'count' | 'table' | 'boolean';
 
@@ -43,11 +44,8 @@ export class InvalidArgumentError extends SluiceError {
   }
 }
 
-/** 2^128: larger amounts are certainly a mistake or an attack, and would make bigint arithmetic unbounded. */
-const AMOUNT_LIMIT = 1n << 128n;
-/** Counts (seconds, bytes) must stay exact as JS numbers in the places that turn them into timers and counters. */
+/** Counts (seconds, bytes) must stay exact as JS numbers where they become timers and counters. */
 const COUNT_LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
-const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
 function describe(value: BlobmsgValue): string {
   if (value === null) return 'null';
@@ -56,18 +54,15 @@ function describe(value: BlobmsgValue): string {
   return `${typeof value} ${JSON.stringify(typeof value === 'bigint' ? value.toString() : value)}`;
 }
 
-function toBigintCount(name: string, value: BlobmsgValue, limit: bigint, what: string): bigint {
+/** The merchant's one amount rule (digits, bigint or safe integer; no sign, point or exponent), reported per argument. */
+function toBigint(name: string, value: BlobmsgValue, limit: bigint): bigint {
   let n: bigint;
-  if (typeof value === 'bigint') n = value;
-  else if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new InvalidArgumentError(name, `must be a whole number of ${what}, got ${value}`);
-    n = BigInt(value);
-  } else if (typeof value === 'string') {
-    const text = value.trim();
-    if (!DECIMAL.test(text)) throw new InvalidArgumentError(name, `must be a non-negative integer in decimal, got ${JSON.stringify(value)}`);
-    n = BigInt(text);
-  } else throw new InvalidArgumentError(name, `must be a non-negative integer, got ${describe(value)}`);
-  if (n < 0n) throw new InvalidArgumentError(name, `must not be negative, got ${n}`);
+  try {
+    n = parseUnits(value, name);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new InvalidArgumentError(name, message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message);
+  }
   if (n > limit) throw new InvalidArgumentError(name, `is too large (limit ${limit}), got ${n}`);
   return n;
 }
@@ -101,10 +96,10 @@ export function checkArgs(specs: ArgSpecs, args: BlobmsgTable): CheckedArgs {
         out[name] = value;
         break;
       case 'amount':
-        out[name] = toBigintCount(name, value, AMOUNT_LIMIT, "the asset's smallest unit");
+        out[name] = toBigint(name, value, MAX_UNITS);
         break;
       case 'count':
-        out[name] = toBigintCount(name, value, COUNT_LIMIT, 'units');
+        out[name] = toBigint(name, value, COUNT_LIMIT);
         break;
       case 'boolean':
         if (typeof value !== 'boolean') throw new InvalidArgumentError(name, `must be a boolean, got ${describe(value)}`);

@@ -6,11 +6,7 @@
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
 import type { PricingPlan } from '../config/types.ts';
 import type { Quote } from '../merchant/index.ts';
-import { END_CAUSES, type EndCause, type Session, type SessionState } from '../sessions/index.ts';
-
-export const SESSION_STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
-export { END_CAUSES };
-export type { EndCause, Session, SessionState };
+import type { EndCause, Session, SessionState } from '../sessions/index.ts';
 
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
 export type QuoteRecord = Quote;

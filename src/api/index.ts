@@ -6,7 +6,6 @@ export { checkArgs, signatureOf, InvalidArgumentError } from './args.ts';
 export type { ArgSpec, ArgSpecs, ArgKind, CheckedArgs } from './args.ts';
 export { statusForCode } from './status.ts';
 export { sessionView, quoteView, planView } from './view.ts';
-export { SESSION_STATES, END_CAUSES } from './backend.ts';
 export type {
-  SluiceBackend, Session, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, SessionState, EndCause,
+  SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState,
 } from './backend.ts';

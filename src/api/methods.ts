@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import { END_CAUSES, SESSION_STATES, type EndCause, type SessionState } from './backend.ts';
+import { SESSION_STATES, TERMINATE_CAUSES, type EndCause, type SessionState } from '../sessions/index.ts';
 
 export interface ApiMethod {
   args: ArgSpecs;
@@ -90,7 +90,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   },
   terminate: {
-    args: { mac, cause: { kind: 'string', oneOf: END_CAUSES.filter((c) => c !== 'time-limit' && c !== 'data-limit') } },
+    args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,
     async handler(a, backend) {
       const session = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');

@@ -9,9 +9,8 @@ import type { Session, SessionManager } from '../sessions/index.ts';
 import { isLive } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/types.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import type {
-  EndCause, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SessionState, SluiceBackend,
-} from '../api/index.ts';
+import type { EndCause, SessionState } from '../sessions/index.ts';
+import type { GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from '../api/index.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */

@@ -4,8 +4,8 @@
  * strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
  */
 import { crc32 } from './crc32.ts';
-import { END_CAUSES } from './model.ts';
-import type { EndCause, MeterMark, PaymentRef, Session, SessionState } from './model.ts';
+import { END_CAUSES, SESSION_STATES } from './model.ts';
+import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
 
 /** First line of a snapshot: which journal generation continues it. */
@@ -14,7 +14,6 @@ export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number }
 export interface RefRecord { t: 'ref'; key: string; at: number }
 export type JournalLine = StoreRecord | SnapshotHeader | RefRecord;
 
-const STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
 
 function paymentToJson(p: PaymentRef): Record<string, unknown> {
   const out: Record<string, unknown> = { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
@@ -108,7 +107,7 @@ function sessionFromJson(v: unknown): Session {
     metric: oneOf(o['metric'], ['bytes', 'seconds'] as const),
     allotment: big(o['allotment']), used: big(o['used']), bytes: big(o['bytes']),
     createdAt: int(o['createdAt']), startedAt: intOrNull(o['startedAt']), expiresAt: intOrNull(o['expiresAt']), endedAt: intOrNull(o['endedAt']),
-    state: oneOf(o['state'], STATES),
+    state: oneOf(o['state'], SESSION_STATES),
     endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
     payments: o['payments'].map(paymentFromJson),
     ...(o['mark'] !== undefined && { meterMark: markFromJson(o['mark']) }),

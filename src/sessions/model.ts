@@ -8,6 +8,7 @@ import type { Metric } from '../config/types.ts';
 
 export type { Metric };
 export type SessionState = 'PENDING' | 'ACTIVE' | 'EXPIRED' | 'TERMINATED';
+export const SESSION_STATES: readonly SessionState[] = ['PENDING', 'ACTIVE', 'EXPIRED', 'TERMINATED'];
 /** `time-limit` and `data-limit` make a session EXPIRED; every other cause makes it TERMINATED. */
 export type LimitCause = 'time-limit' | 'data-limit';
 export type TerminateCause = 'admin' | 'disconnect' | 'pc-logout' | 'device-limit' | 'portal-lost';

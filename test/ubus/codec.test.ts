@@ -113,6 +113,25 @@ test('every fixture and capture frame re-encodes byte for byte (lossless and fro
   assert.ok(typed > 100);
 });
 
+test('blobmsg: false keeps DATA and SIGNATURE as bytes only, and the frame still re-encodes byte for byte', () => {
+  let withData = 0;
+  let withSignature = 0;
+  for (const c of capture) {
+    const buf = unhex(c.hex);
+    const full = decodeMessage(buf);
+    const m = decodeMessage(buf, { blobmsg: false });
+    if (m.type === MsgType.MONITOR) continue;
+    assert.is(m.attrs.data, undefined, `capture line ${c.line}`);
+    assert.is(m.attrs.signature, undefined, `capture line ${c.line}`);
+    if (full.attrs.dataRaw !== undefined) withData++;
+    if (full.attrs.signatureRaw !== undefined) withSignature++;
+    const { data: _data, signature: _signature, ...rest } = full.attrs;
+    assert.equal(m.attrs, rest, `capture line ${c.line}: other attrs as in a full decode`);
+    assert.is(hex(encodeMessage({ type: m.type, seq: m.seq, peer: m.peer, attrs: m.attrs })), c.hex, `capture line ${c.line}: typed`);
+  }
+  assert.ok(withData > 10 && withSignature > 0);
+});
+
 test('the ubus CLI monitor request carries plain attrs as DATA: kept raw, not an error', () => {
   const c = capture.find((f) => f.hex.startsWith('000500010000000300'))!;
   const m = decodeMessage(unhex(c.hex));

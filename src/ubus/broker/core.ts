@@ -72,7 +72,8 @@ export class BrokerCore {
     const peer = frame.readUInt32BE(4);
     let msg: UbusMessage;
     try {
-      msg = decodeMessage(frame);
+      // DATA and SIGNATURE stay bytes: the broker forwards DATA verbatim and checks signatures in createType.
+      msg = decodeMessage(frame, { blobmsg: false });
     } catch (err) {
       if (!(err instanceof UbusCodecError)) throw err;
       // ubusd parses attrs leniently and a request with unusable attrs ends in INVALID_ARGUMENT; replies are dropped.

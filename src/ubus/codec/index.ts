@@ -10,5 +10,5 @@ export type { BlobmsgNode, BlobmsgPolicy, BlobmsgScalar, BlobmsgTable, BlobmsgVa
 export {
   decodeHeader, decodeMessage, decodeMonitor, encodeMessage, encodeMonitorAttrs, encodeSignature,
 } from './message.ts';
-export type { UbusAttrs, UbusHeader, UbusMessage, UbusMonitorRecord, UbusRawAttr, UbusSignature } from './message.ts';
+export type { DecodeOptions, UbusAttrs, UbusHeader, UbusMessage, UbusMonitorRecord, UbusRawAttr, UbusSignature } from './message.ts';
 export { UbusFrameReader } from './framer.ts';

@@ -75,7 +75,15 @@ export function decodeHeader(buf: Uint8Array): UbusHeader {
   return { version: buf[0]!, type: buf[1]!, seq: readU16(buf, 2), peer: readU32(buf, 4), totalLength: UBUS_MSGHDR_LEN + blobLen };
 }
 
-export function decodeMessage(buf: Uint8Array): UbusMessage {
+export interface DecodeOptions {
+  /**
+   * Default true. false leaves DATA and SIGNATURE as bytes only (`dataRaw`, `signatureRaw`): a broker forwards
+   * them untouched, and decoding blobmsg is most of the cost of decoding a message.
+   */
+  blobmsg?: boolean;
+}
+
+export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): UbusMessage {
   const h = decodeHeader(buf);
   if (buf.length < h.totalLength) throw new UbusCodecError(`truncated ubus message: ${buf.length} of ${h.totalLength} bytes`);
   if (buf.length > h.totalLength) throw new UbusCodecError(`${buf.length - h.totalLength} bytes after the ubus message`);
@@ -86,7 +94,7 @@ export function decodeMessage(buf: Uint8Array): UbusMessage {
     rawAttrs.push(raw);
   }
   // MONITOR frames reuse attr ids with other meanings (see decodeMonitor), so they get no typed view.
-  const attrs = h.type === MsgType.MONITOR ? {} : typedAttrs(rawAttrs);
+  const attrs = h.type === MsgType.MONITOR ? {} : typedAttrs(rawAttrs, opts.blobmsg !== false);
   return { type: h.type, seq: h.seq, peer: h.peer, attrs, version: h.version, rawAttrs };
 }
 
@@ -105,7 +113,7 @@ function stringOf(a: UbusRawAttr, what: string): string {
 }
 
 /** Repeated ids: the last one wins, as in libubox blob_parse. Unknown ids are kept only in rawAttrs. */
-function typedAttrs(raw: readonly UbusRawAttr[]): UbusAttrs {
+function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
   const out: UbusAttrs = {};
   for (const a of raw) {
     switch (a.id) {
@@ -116,7 +124,7 @@ function typedAttrs(raw: readonly UbusRawAttr[]): UbusAttrs {
       case Attr.OBJTYPE: out.objtype = u32Of(a, 'OBJTYPE'); break;
       case Attr.SIGNATURE: {
         // ubusd accepts a bad signature and creates the object without a type; mirror that leniency.
-        const nodes = tryBlobmsgNodes(a.payload);
+        const nodes = blobmsg ? tryBlobmsgNodes(a.payload) : undefined;
         if (nodes !== undefined) out.signature = signatureFromNodes(nodes);
         else delete out.signature;
         out.signatureRaw = a.payload;
@@ -125,7 +133,7 @@ function typedAttrs(raw: readonly UbusRawAttr[]): UbusAttrs {
       case Attr.DATA: {
         // DATA is opaque to ubusd, and real peers send non-blobmsg bodies (the `ubus monitor` CLI puts plain
         // attrs there), so a body that is not blobmsg leaves `data` unset instead of failing the message.
-        const nodes = tryBlobmsgNodes(a.payload);
+        const nodes = blobmsg ? tryBlobmsgNodes(a.payload) : undefined;
         if (nodes !== undefined) out.data = nodesToTable(nodes);
         else delete out.data;
         out.dataRaw = a.payload;

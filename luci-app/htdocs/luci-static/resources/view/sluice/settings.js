@@ -67,6 +67,19 @@ function validateRequired(section_id, value) {
 	return (value !== '' && value != null) ? true : _('Required');
 }
 
+function validateAbsolutePath(section_id, value) {
+	return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
+}
+
+/* An optional upstream section with its Enabled flag; the options added to it use upstream(). */
+function upstreamSection(m, name, title, description) {
+	var s = m.section(form.NamedSection, name, name, title, description);
+	s.addremove = true;
+	var o = s.option(form.Flag, 'enabled', _('Enabled'));
+	o.rmempty = false;
+	return s;
+}
+
 return view.extend({
 	load: function() {
 		return uci.load('sluice');
@@ -116,9 +129,7 @@ return view.extend({
 		o = s.taboption('advanced', form.Value, 'state_dir', _('State directory'),
 			_('Session journal. Keep it on flash (the default /etc/sluice) so paid sessions survive a reboot.'));
 		o.placeholder = '/etc/sluice';
-		o.validate = function(section_id, value) {
-			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
-		};
+		o.validate = validateAbsolutePath;
 
 		o = s.taboption('advanced', form.Value, 'poll_interval', _('Poll interval'),
 			_('Seconds between usage polls of the portal, 0.2 to 3600 (fractions allowed).'));
@@ -138,13 +149,11 @@ return view.extend({
 		o = s.taboption('advanced', form.Value, 'workers', _('Worker threads'),
 			_('Threads parsing portal snapshots, 1 to 16.'));
 		o.placeholder = '1';
-		o.datatype = 'range(1,16)';
+		o.datatype = 'and(uinteger,range(1,16))';
 
 		o = s.taboption('advanced', form.Value, 'ubus_socket', _('ubus socket'));
 		o.placeholder = '/var/run/ubus/ubus.sock';
-		o.validate = function(section_id, value) {
-			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
-		};
+		o.validate = validateAbsolutePath;
 
 		/* pricing plans */
 		s = m.section(form.GridSection, 'pricing', _('Pricing plans'),
@@ -187,7 +196,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'decimals', _('Decimals'));
 		o.placeholder = '6';
-		o.datatype = 'range(0,36)';
+		o.datatype = 'and(uinteger,range(0,36))';
 
 		o = s.option(form.Value, 'asset', _('Asset'),
 			_('Token contract address the customer pays with (x402 escrow); required while escrow is enabled.'));
@@ -196,12 +205,12 @@ return view.extend({
 
 		o = s.option(form.Value, 'min_steps', _('Minimum steps'));
 		o.placeholder = '1';
-		o.datatype = 'min(1)';
+		o.datatype = 'and(uinteger,min(1))';
 
 		o = s.option(form.Value, 'max_steps', _('Maximum steps'),
 			_('At least the minimum; step × maximum must stay below 2^53.'));
 		o.placeholder = '100';
-		o.datatype = 'min(1)';
+		o.datatype = 'and(uinteger,min(1))';
 		o.validate = function(section_id, value) {
 			var min = Number(this.section.formvalue(section_id, 'min_steps') || 1);
 			return (value === '' || Number(value) >= min) ? true : _('Must be at least the minimum steps');
@@ -214,19 +223,16 @@ return view.extend({
 		o = s.option(form.Value, 'max_devices_per_user', _('Devices per user'),
 			_('When a user logs in on one device too many, their oldest session ends. 0 = unlimited.'));
 		o.placeholder = '0';
-		o.datatype = 'uinteger';
+		o.datatype = 'and(uinteger,max(1000000))';
 
 		o = s.option(form.Value, 'max_sessions', _('Active sessions'),
 			_('Upper bound on concurrently active sessions. 0 = unlimited.'));
 		o.placeholder = '0';
-		o.datatype = 'uinteger';
+		o.datatype = 'and(uinteger,max(100000000))';
 
 		/* upstreams: each section is optional; its fields are checked only while it is enabled */
-		s = m.section(form.NamedSection, 'radius', 'radius', _('RADIUS'),
+		s = upstreamSection(m, 'radius', _('RADIUS'),
 			_('Accounting (Start, Interim-Update, Stop) to a RADIUS server, and Disconnect/CoA requests from it.'));
-		s.addremove = true;
-		o = s.option(form.Flag, 'enabled', _('Enabled'));
-		o.rmempty = false;
 		o = s.option(form.Value, 'server', _('Server'));
 		o.datatype = 'host';
 		upstream(o);
@@ -236,14 +242,15 @@ return view.extend({
 		upstream(o);
 		o.validate = validateRequired;
 		o = s.option(form.Value, 'auth_port', _('Authentication port'));
-		o.datatype = 'port';
+		o.datatype = 'and(port,min(1))';
 		o.placeholder = '1812';
 		upstream(o);
 		o = s.option(form.Value, 'acct_port', _('Accounting port'));
-		o.datatype = 'port';
+		o.datatype = 'and(port,min(1))';
 		o.placeholder = '1813';
 		upstream(o);
 		o = s.option(form.Value, 'nas_identifier', _('NAS-Identifier'), _('Empty = the router ID.'));
+		o.datatype = 'maxlength(253)';
 		upstream(o);
 		o = s.option(form.Value, 'interim_interval', _('Interim interval'), _('Seconds, 10 to 86400.'));
 		o.placeholder = '300';
@@ -251,15 +258,11 @@ return view.extend({
 		upstream(o);
 		o = s.option(form.Value, 'coa_port', _('Disconnect/CoA port'),
 			_('UDP port sluice listens on for Disconnect/CoA requests (RFC 5176). 0 = do not listen.'));
-		o.datatype = 'range(0,65535)';
+		o.datatype = 'port';
 		o.placeholder = '3799';
 		upstream(o);
 
-		s = m.section(form.NamedSection, 'mqtt', 'mqtt', _('MQTT'),
-			_('Session events and usage reports to an MQTT broker.'));
-		s.addremove = true;
-		o = s.option(form.Flag, 'enabled', _('Enabled'));
-		o.rmempty = false;
+		s = upstreamSection(m, 'mqtt', _('MQTT'), _('Session events and usage reports to an MQTT broker.'));
 		o = s.option(form.Value, 'url', _('Broker URL'), _('mqtt://, mqtts://, ws:// or wss://'));
 		o.placeholder = 'mqtts://broker.example.net:8883';
 		o.validate = validateUrl(['mqtt:', 'mqtts:', 'ws:', 'wss:'], true);
@@ -283,16 +286,13 @@ return view.extend({
 		o.default = '1';
 		upstream(o);
 
-		s = m.section(form.NamedSection, 'escrow', 'escrow', _('x402 escrow'),
+		s = upstreamSection(m, 'escrow', _('x402 escrow'),
 			_('Payments held by an escrow facilitator and settled for the usage actually consumed.'));
-		s.addremove = true;
-		o = s.option(form.Flag, 'enabled', _('Enabled'));
-		o.rmempty = false;
 		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'));
 		o.validate = validateUrl(['http:', 'https:'], true);
 		upstream(o);
 		o = s.option(form.Value, 'chain_id', _('Chain ID'), _('8453 = Base, 84532 = Base Sepolia.'));
-		o.datatype = 'min(1)';
+		o.datatype = 'and(uinteger,min(1))';
 		o.placeholder = '8453';
 		upstream(o);
 		o = s.option(form.Value, 'rpc_url', _('RPC URL'), _('Optional chain RPC endpoint.'));
@@ -305,16 +305,11 @@ return view.extend({
 		upstream(o);
 		o = s.option(form.Value, 'key_file', _('Key file'), _('Absolute path of the key file; never shown by sluice.'));
 		o.password = true;
-		o.validate = function(section_id, value) {
-			return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
-		};
+		o.validate = validateAbsolutePath;
 		upstream(o);
 
-		s = m.section(form.NamedSection, 'hook', 'hook', _('PC-sync webhook'),
+		s = upstreamSection(m, 'hook', _('PC-sync webhook'),
 			_('PC-sync: a web hook shared with a PC/kiosk management system. The secret authenticates it; empty = none.'));
-		s.addremove = true;
-		o = s.option(form.Flag, 'enabled', _('Enabled'));
-		o.rmempty = false;
 		o = s.option(form.Value, 'url', _('URL'));
 		o.validate = validateUrl(['http:', 'https:'], true);
 		upstream(o);

@@ -9,10 +9,11 @@
 // It does not slice its work across event-loop turns (JSON.parse cannot be sliced anyway).
 import { createConnection } from 'node:net';
 import type { MeteredSession, SessionsPort, UsageReport } from '../../src/meter/index.ts';
+import { GATE_OPEN_STATES } from '../../src/valve/types.ts';
 
 interface Epoch { down: number; up: number; token: string; state: string; seen: number }
 
-const OPEN = new Set(['Authenticated', 'Trusted', 'AuthBlocked']);
+const OPEN: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 
 export class MainThreadJsonMeter {
   private readonly epochs = new Map<string, Epoch>();

@@ -12,6 +12,7 @@
  *    counted twice.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
+import { GATE_OPEN_STATES } from '../valve/types.ts';
 import type { Flavour } from './scan.ts';
 import { createPoolRunner } from './pool.ts';
 import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
@@ -86,7 +87,7 @@ export interface TickReport {
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
 
-const OPEN_STATES: ReadonlySet<number> = new Set([STATE_CODES.Authenticated, STATE_CODES.Trusted, STATE_CODES.AuthBlocked]);
+const OPEN_STATES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((name) => STATE_CODES[name]));
 
 /** Present in the previous reading, in a state whose traffic the portal does not let through (and does not count). */
 function gateWasClosed(previousFlags: number): boolean {

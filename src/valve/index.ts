@@ -1,4 +1,4 @@
-export type { PortalClient, PortalFlavour, PortalSnapshot, SafetyNet } from './types.ts';
+export { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 export { normalizeMac, tryNormalizeMac } from '../mac.ts';
 export { detectFlavour, parseClient, parseSnapshot, PortalParseError } from './parse.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';

@@ -1,6 +1,12 @@
 /** Which captive portal prints the `ndsctl json` we read: their formats and units differ (docs: captive-portal.md). */
 export type PortalFlavour = 'opennds' | 'nodogsplash';
 
+/**
+ * Portal states in which the client's gate is open: its traffic passes and is counted. The valve does not auth them
+ * (openNDS refuses, and a re-auth would reset the counters); the meter treats any other state as a closed gate.
+ */
+export const GATE_OPEN_STATES = ['Authenticated', 'Trusted', 'AuthBlocked'] as const;
+
 /** One client as the portal reports it, in sluice's units (bytes, unix seconds). */
 export interface PortalClient {
   /** Lowercase, colon-separated (aa:bb:cc:dd:ee:ff). */

@@ -3,7 +3,7 @@ import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
 import { NdsctlRunner, type NdsctlExec, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
-import type { PortalClient, PortalFlavour, PortalSnapshot, SafetyNet } from './types.ts';
+import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 
 export interface ValveOptions {
   /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -26,7 +26,7 @@ export type OpenResult = 'opened' | 'already-open';
 export type CloseResult = 'closed' | 'not-found';
 
 /** States in which the gate is already open: auth would fail (rc 1) and must not be tried. */
-const OPEN_STATES = new Set(['Authenticated', 'AuthBlocked', 'Trusted']);
+const OPEN_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 const BLOCKED_STATES = new Set(['Blocked']);
 
 /**

@@ -215,24 +215,17 @@ export class UbusConnection {
     this.socket.destroy();
   }
 
-  /** Encodes and enforces UBUS_MAX_MSGLEN, which libubus also checks before sending (→ INVALID_ARGUMENT). */
+  /** Encodes; the codec refuses more than UBUS_MAX_MSGLEN, as libubus does before sending (→ INVALID_ARGUMENT). */
   encode(msg: UbusMessage, what: string): Buffer {
-    let frame: Buffer;
     try {
-      frame = encodeMessage(msg);
+      return encodeMessage(msg);
     } catch (err) {
-      // The codec refuses oversized messages itself; give that case our own code (anything else is ERR_UBUS_CODEC).
-      if (err instanceof UbusCodecError && / exceeds \d+$/.test(err.message)) {
+      // The oversized case gets its own code; anything else stays ERR_UBUS_CODEC.
+      if (err instanceof UbusCodecError && err.details?.limit === UBUS_MAX_MSGLEN) {
         throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT, `${what}: ${err.message}`, { cause: err });
       }
       throw err;
     }
-    // UBUS_MAX_MSGLEN counts the blob (its 4-byte header included), not the 8-byte message header.
-    if (frame.length - 8 > UBUS_MAX_MSGLEN) {
-      throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT,
-        `${what}: message of ${frame.length} bytes exceeds the ubus limit of ${UBUS_MAX_MSGLEN}`);
-    }
-    return frame;
   }
 
   private onFrame(frame: Buffer): void {

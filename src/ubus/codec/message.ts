@@ -71,7 +71,7 @@ export function decodeHeader(buf: Uint8Array): UbusHeader {
   if (buf.length < UBUS_HEADER_LEN) throw new UbusCodecError(`ubus header needs ${UBUS_HEADER_LEN} bytes, got ${buf.length}`);
   const blobLen = readU32(buf, 8) & BLOB_ATTR_LEN_MASK;
   if (blobLen < 4) throw new UbusCodecError(`ubus message blob length ${blobLen} < 4`);
-  if (pad4(blobLen) > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message blob length ${blobLen} exceeds ${UBUS_MAX_MSGLEN}`, { length: blobLen });
+  if (pad4(blobLen) > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message blob length ${blobLen} exceeds ${UBUS_MAX_MSGLEN}`, { length: blobLen, limit: UBUS_MAX_MSGLEN });
   return { version: buf[0]!, type: buf[1]!, seq: readU16(buf, 2), peer: readU32(buf, 4), totalLength: UBUS_MSGHDR_LEN + blobLen };
 }
 
@@ -234,8 +234,10 @@ export function encodeMessage(msg: UbusMessage): Buffer {
   if (msg.rawAttrs !== undefined) for (const r of msg.rawAttrs) w.put(r.id, r.extended === true, r.payload);
   else writeTypedAttrs(w, msg.type, msg.attrs);
   w.end(top);
-  // libubus refuses to send what ubusd would drop the connection for.
-  if (w.length - UBUS_MSGHDR_LEN > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message of ${w.length - UBUS_MSGHDR_LEN} bytes exceeds ${UBUS_MAX_MSGLEN}`);
+  // libubus refuses to send what ubusd would drop the connection for. UBUS_MAX_MSGLEN counts the blob (its 4-byte
+  // header included), not the 8-byte message header. `limit` in the details marks this case for callers.
+  const blobLen = w.length - UBUS_MSGHDR_LEN;
+  if (blobLen > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message of ${blobLen} bytes exceeds ${UBUS_MAX_MSGLEN}`, { length: blobLen, limit: UBUS_MAX_MSGLEN });
   return w.finish();
 }
 

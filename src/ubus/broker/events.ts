@@ -3,7 +3,7 @@
  * INVOKE peer 0 to matching listener objects.
  */
 import {
-  BlobmsgType, MsgType, Status, UBUS_SYSTEM_OBJECT_MAX, UbusCodecError, decodeBlobmsgNodes, encodeBlobmsgNodes, encodeBlobmsgTable,
+  BlobmsgType, MsgType, Status, UBUS_SYSTEM_OBJECT_MAX, encodeBlobmsgNodes, encodeBlobmsgTable, tryDecodeBlobmsgNodes,
 } from '../codec/index.ts';
 import type { BlobmsgNode, UbusMessage } from '../codec/index.ts';
 import type { BrokerCore } from './core.ts';
@@ -18,23 +18,16 @@ interface EventPattern {
 }
 
 /**
- * blobmsg_parse with a policy: the last element with that name wins, and it only counts when its type matches.
- * An unparsable body behaves as if the fields were missing.
+ * blobmsg_parse with a policy: the last element with a policy name counts, and only when its type matches. A
+ * missing or unparsable body behaves as if every field were missing.
  */
-function field(nodes: readonly BlobmsgNode[], name: string, type: number): BlobmsgNode | undefined {
-  let found: BlobmsgNode | undefined;
-  for (const n of nodes) if (n.name === name && n.type === type) found = n;
-  return found;
-}
-
-function parseNodes(body: Uint8Array | undefined): BlobmsgNode[] | undefined {
-  if (body === undefined) return undefined;
-  try {
-    return decodeBlobmsgNodes(body);
-  } catch (err) {
-    if (err instanceof UbusCodecError) return [];
-    throw err;
+function parsePolicy<K extends string>(body: Uint8Array | undefined, policy: Record<K, number>): Partial<Record<K, BlobmsgNode>> {
+  const out: Partial<Record<K, BlobmsgNode>> = {};
+  const nodes = body === undefined ? undefined : tryDecodeBlobmsgNodes(body);
+  for (const n of nodes ?? []) {
+    if (Object.hasOwn(policy, n.name) && policy[n.name as K] === n.type) out[n.name as K] = n;
   }
+  return out;
 }
 
 export class EventRegistry {
@@ -58,10 +51,7 @@ export class EventRegistry {
   }
 
   private register(client: BrokerClient, data: Uint8Array | undefined): number {
-    const nodes = parseNodes(data);
-    if (!nodes) return Status.INVALID_ARGUMENT;
-    const objectNode = field(nodes, 'object', BlobmsgType.INT32);
-    const patternNode = field(nodes, 'pattern', BlobmsgType.STRING);
+    const { object: objectNode, pattern: patternNode } = parsePolicy(data, { object: BlobmsgType.INT32, pattern: BlobmsgType.STRING });
     if (!objectNode || !patternNode) return Status.INVALID_ARGUMENT;
     const id = (objectNode.value as number) >>> 0;
     if (id < UBUS_SYSTEM_OBJECT_MAX) return Status.PERMISSION_DENIED;
@@ -80,10 +70,7 @@ export class EventRegistry {
   }
 
   private send(client: BrokerClient, data: Uint8Array | undefined): number {
-    const nodes = parseNodes(data);
-    if (!nodes) return Status.INVALID_ARGUMENT;
-    const idNode = field(nodes, 'id', BlobmsgType.STRING);
-    const dataNode = field(nodes, 'data', BlobmsgType.TABLE);
+    const { id: idNode, data: dataNode } = parsePolicy(data, { id: BlobmsgType.STRING, data: BlobmsgType.TABLE });
     if (!idNode || !dataNode) return Status.INVALID_ARGUMENT;
     const id = idNode.value as string;
     if (id.startsWith('ubus.')) return Status.PERMISSION_DENIED;

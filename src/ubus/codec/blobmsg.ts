@@ -42,6 +42,16 @@ export function decodeBlobmsgNodes(body: Uint8Array): BlobmsgNode[] {
   return decodeChildren(body, 0, body.length, 0);
 }
 
+/** For bodies the peer may fill with anything (DATA, SIGNATURE): undefined when they are not valid blobmsg. */
+export function tryDecodeBlobmsgNodes(body: Uint8Array): BlobmsgNode[] | undefined {
+  try {
+    return decodeBlobmsgNodes(body);
+  } catch (err) {
+    if (err instanceof UbusCodecError) return undefined;
+    throw err;
+  }
+}
+
 const MAX_DEPTH = 64;
 
 function decodeChildren(buf: Uint8Array, start: number, end: number, depth: number): BlobmsgNode[] {

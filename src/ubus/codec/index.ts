@@ -4,7 +4,7 @@ export { BlobWriter, pad4, readBlobAttrs } from './blob.ts';
 export type { BlobAttrView } from './blob.ts';
 export {
   asU32, autoBlobmsgType, decodeBlobmsgArray, decodeBlobmsgNodes, decodeBlobmsgTable, encodeBlobmsgArray,
-  encodeBlobmsgNodes, encodeBlobmsgTable, nodeToValue, nodesToTable, tableToNodes, valueToNode,
+  encodeBlobmsgNodes, encodeBlobmsgTable, nodeToValue, nodesToTable, tableToNodes, tryDecodeBlobmsgNodes, valueToNode,
 } from './blobmsg.ts';
 export type { BlobmsgNode, BlobmsgPolicy, BlobmsgScalar, BlobmsgTable, BlobmsgValue } from './blobmsg.ts';
 export {

@@ -3,7 +3,7 @@
  * blob_attr (id 0) whose payload is the plain message attributes. All big-endian.
  */
 import { BlobWriter, pad4, readBlobAttrs, readCString, readU16, readU32 } from './blob.ts';
-import { decodeBlobmsgNodes, encodeBlobmsgNodes, encodeBlobmsgTable, nodesToTable } from './blobmsg.ts';
+import { encodeBlobmsgNodes, encodeBlobmsgTable, nodesToTable, tryDecodeBlobmsgNodes } from './blobmsg.ts';
 import type { BlobmsgNode, BlobmsgTable } from './blobmsg.ts';
 import {
   Attr, BLOB_ATTR_LEN_MASK, BlobmsgType, MonitorAttr, MsgType, UBUS_HEADER_LEN, UBUS_MAX_MSGLEN, UBUS_MSGHDR_LEN,
@@ -124,7 +124,7 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
       case Attr.OBJTYPE: out.objtype = u32Of(a, 'OBJTYPE'); break;
       case Attr.SIGNATURE: {
         // ubusd accepts a bad signature and creates the object without a type; mirror that leniency.
-        const nodes = blobmsg ? tryBlobmsgNodes(a.payload) : undefined;
+        const nodes = blobmsg ? tryDecodeBlobmsgNodes(a.payload) : undefined;
         if (nodes !== undefined) out.signature = signatureFromNodes(nodes);
         else delete out.signature;
         out.signatureRaw = a.payload;
@@ -133,7 +133,7 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
       case Attr.DATA: {
         // DATA is opaque to ubusd, and real peers send non-blobmsg bodies (the `ubus monitor` CLI puts plain
         // attrs there), so a body that is not blobmsg leaves `data` unset instead of failing the message.
-        const nodes = blobmsg ? tryBlobmsgNodes(a.payload) : undefined;
+        const nodes = blobmsg ? tryDecodeBlobmsgNodes(a.payload) : undefined;
         if (nodes !== undefined) out.data = nodesToTable(nodes);
         else delete out.data;
         out.dataRaw = a.payload;
@@ -154,15 +154,6 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
     }
   }
   return out;
-}
-
-function tryBlobmsgNodes(body: Uint8Array): BlobmsgNode[] | undefined {
-  try {
-    return decodeBlobmsgNodes(body);
-  } catch (err) {
-    if (err instanceof UbusCodecError) return undefined;
-    throw err;
-  }
 }
 
 /** Only TABLE entries with integer members are methods; anything else is skipped (it stays in rawAttrs). */

@@ -10,7 +10,7 @@ import { JournalStore, SessionManager, type Session } from './sessions/index.ts'
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
 import { Valve } from './valve/index.ts';
-import { Meter, sessionManagerPort, type TaskSource, type TickReport, type UsageReport } from './meter/index.ts';
+import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { sluiceObject, sessionView } from './api/index.ts';
 import { DaemonBackend } from './engine/backend.ts';
@@ -32,11 +32,6 @@ export interface DaemonOptions {
   paymentMethods?: PaymentMethod[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
-  /** Overrides the worker bundle (tests running from TS sources). */
-  workerPath?: string | URL;
-  workerExecArgv?: string[];
-  /** Called with each tick report (the demo's live view). */
-  onTick?: (report: TickReport) => void;
 }
 
 /** Options of main that need a restart: the rest is applied live on reload. */
@@ -44,7 +39,6 @@ const RESTART_OPTIONS = ['stateDir', 'ndsctl', 'portal', 'pollIntervalMs', 'ndsc
 
 export class Daemon {
   private readonly startedAt = Date.now();
-  private state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting';
   private object: UbusObjectHandle | undefined;
   private stopping: Promise<void> | undefined;
   private reloading: Promise<BlobmsgTable> | undefined;
@@ -108,14 +102,11 @@ export class Daemon {
       sessions: port,
       portal: valve,
       workers: config.main.workers,
-      ...(options.workerPath !== undefined && { workerPath: options.workerPath }),
-      ...(options.workerExecArgv !== undefined && { workerExecArgv: options.workerExecArgv }),
       onUsage: (batch) => daemon?.sendUsage(batch),
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       onTick: (report) => {
         void gates.retryCloses();
         if (!report.ok) log.debug('tick skipped', { reason: report.skipped, message: report.message });
-        options.onTick?.(report);
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
       initialMarks: sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
@@ -176,7 +167,6 @@ export class Daemon {
       log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
     }
     this.meter.start();
-    this.state = 'running';
     log.info('sluice running', { router: this.config.main.routerId, poll_interval_ms: this.config.main.pollIntervalMs });
   }
 
@@ -261,7 +251,6 @@ export class Daemon {
   }
 
   private async doStop(): Promise<void> {
-    this.state = 'stopping';
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
         await fn();
@@ -274,7 +263,6 @@ export class Daemon {
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());
     await step('valve', () => this.valve.shutdown());
-    this.state = 'stopped';
     this.log.info('sluice stopped');
   }
 }

@@ -132,6 +132,7 @@ export class Gatekeeper {
     const snap = snapshot ?? (await this.options.valve.snapshot());
     const present = new Map(snap.clients.map((c) => [c.mac, c]));
     for (const client of snap.clients) {
+      // Trusted MACs are the admin's own free list in the portal's config: not sluice's to close.
       if (!AUTHED_STATES.has(client.state) || client.state === 'Trusted') continue;
       const session = this.options.sessions.byMac(client.mac);
       if (session && isLive(session)) continue;

@@ -97,16 +97,7 @@ export class UbusConnection {
       });
       socket.on('data', (chunk: Buffer) => {
         // A bad header (length < 4 or > 1 MiB) cannot be resynchronised: deliver what came before it, then close.
-        let frames: Buffer[];
-        let bad: Error | undefined;
-        try {
-          frames = conn.reader.push(chunk);
-        } catch (err) {
-          bad = err as Error;
-          const before = (err as { details?: { frames?: unknown } }).details?.frames;
-          frames = Array.isArray(before) ? (before as Buffer[]) : [];
-        }
-        for (const frame of frames) {
+        for (const frame of conn.reader.push(chunk)) {
           if (settled) {
             conn.onFrame(frame);
             continue;
@@ -119,7 +110,8 @@ export class UbusConnection {
           conn.state = 'ready';
           resolve(conn);
         }
-        if (bad !== undefined) {
+        const bad = conn.reader.error;
+        if (bad !== null) {
           if (!settled) return fail('bad frame header', bad);
           conn.destroy(new UbusError('ERR_UBUS_PROTOCOL', Status.INVALID_ARGUMENT, `ubus: bad frame from ubusd, closing: ${bad.message}`, { cause: bad }));
         }

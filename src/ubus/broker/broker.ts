@@ -6,7 +6,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { SluiceError } from '../../errors.ts';
-import { UBUS_CLIENT_MAX_TXQ_LEN, UbusCodecError, UbusFrameReader } from '../codec/index.ts';
+import { UBUS_CLIENT_MAX_TXQ_LEN, UbusFrameReader } from '../codec/index.ts';
 import { BrokerCore } from './core.ts';
 import { processIdentity } from './identity.ts';
 import type { RandomU32 } from './ids.ts';
@@ -113,15 +113,7 @@ export class UbusBroker {
 
   private onData(conn: Conn, chunk: Buffer): void {
     if (!this.conns.has(conn.id)) return;
-    let frames: Buffer[];
-    let bad: UbusCodecError | null = null;
-    try {
-      frames = conn.reader.push(chunk);
-    } catch (err) {
-      bad = err instanceof UbusCodecError ? err : new UbusCodecError(String(err));
-      frames = (bad.details?.frames as Buffer[] | undefined) ?? [];
-    }
-    for (const f of frames) {
+    for (const f of conn.reader.push(chunk)) {
       if (!this.conns.has(conn.id)) return;
       try {
         this.core.receive(conn.id, f);
@@ -131,7 +123,7 @@ export class UbusBroker {
         return;
       }
     }
-    if (bad) this.drop(conn, `invalid message header (${bad.message})`);
+    if (conn.reader.error) this.drop(conn, `invalid message header (${conn.reader.error.message})`);
   }
 
   private write(clientId: number, frame: Buffer): void {

@@ -11,7 +11,11 @@ export class UbusFrameReader {
   private headerFill = 0;
   private body: Buffer | null = null;
   private bodyFill = 0;
-  private failed: UbusCodecError | null = null;
+  /**
+   * Set by the first invalid header. The stream cannot be resynchronised after it, so the reader stays failed:
+   * later pushes return nothing and the owner is expected to close the connection.
+   */
+  error: UbusCodecError | null = null;
 
   /** Bytes of an unfinished frame currently held. */
   get pendingBytes(): number {
@@ -19,13 +23,12 @@ export class UbusFrameReader {
   }
 
   /**
-   * Feeds bytes; returns the frames completed by them (each a complete message: header + blob). Throws
-   * UbusCodecError on an invalid header; the reader then stays failed (the stream cannot be resynchronised),
-   * and the frames completed before the bad header are in `err.details.frames`.
+   * Feeds bytes; returns the frames completed by them (each a complete message: header + blob). On an invalid
+   * header it returns the frames completed before it and sets `error`; it never throws for bad input.
    */
   push(chunk: Uint8Array): Buffer[] {
-    if (this.failed) throw this.failed;
     const frames: Buffer[] = [];
+    if (this.error) return frames;
     let off = 0;
     while (off < chunk.length) {
       if (this.body === null) {
@@ -38,8 +41,9 @@ export class UbusFrameReader {
         try {
           total = decodeHeader(this.header).totalLength;
         } catch (err) {
-          this.failed = err instanceof UbusCodecError ? new UbusCodecError(err.message, { ...err.details, frames }) : (err as UbusCodecError);
-          throw this.failed;
+          if (!(err instanceof UbusCodecError)) throw err;
+          this.error = err;
+          return frames;
         }
         this.body = Buffer.allocUnsafe(total);
         this.header.copy(this.body, 0);

@@ -75,8 +75,6 @@ export class UbusClient extends EventEmitter {
       request: (type, peer, attrs, what) => this.request(type, peer, attrs, what),
       post: (msg, what) => this.readyConn(what).post(msg, what),
       warn: (err) => this.emit('warning', err),
-      // remove() after close() is a no-op: the registry is empty by then.
-      removeObject: (id, what) => this.registry.removeObject(id, what),
       resolveId: (path) => this.resolveId(path),
       forgetId: (path) => this.idCache.delete(path),
       connected: () => this.stateValue !== 'closed' && this.conn?.state === 'ready',

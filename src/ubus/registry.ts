@@ -46,7 +46,8 @@ export class Registry {
   }
 
   async addObject(def: UbusObjectDef): Promise<ServedObject> {
-    const object = new ServedObject(def, 0, this.link);
+    // remove() after close() is a no-op: the registry is empty by then.
+    const object = new ServedObject(def, this.link, () => this.remove(reg, `remove ${def.path}`));
     const what = `add object ${def.path}`;
     const reg: Registration = {
       id: 0,
@@ -96,10 +97,6 @@ export class Registry {
     };
     await this.add(reg);
     return { remove: () => this.remove(reg, `subscribe ${path}`) };
-  }
-
-  async removeObject(id: number, what: string): Promise<void> {
-    for (const reg of this.regs) if (reg.id === id) return this.remove(reg, what);
   }
 
   /** After a reconnect: every registration again, in the order they were made. Stops if `current()` turns false. */

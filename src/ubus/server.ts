@@ -54,8 +54,6 @@ export interface ServerLink {
   request(type: number, peer: number, attrs: UbusAttrs, what: string): Promise<RequestResult>;
   post(msg: UbusMessage, what: string): void;
   warn(err: Error): void;
-  /** Unregisters (no re-registration after a reconnect) and sends REMOVE_OBJECT if connected. */
-  removeObject(id: number, what: string): Promise<void>;
 }
 
 export function signatureOf(def: UbusObjectDef): Record<string, Record<string, number>> {
@@ -84,12 +82,16 @@ export function statusOfError(err: unknown): number {
 }
 
 export class ServedObject extends EventEmitter implements UbusObjectHandle {
-  id: number;
+  id = 0;
   subscriberCount = 0;
 
-  constructor(readonly def: UbusObjectDef, id: number, private readonly link: ServerLink) {
+  /** `unregister`: no re-registration after a reconnect, and REMOVE_OBJECT if connected. */
+  constructor(
+    readonly def: UbusObjectDef,
+    private readonly link: ServerLink,
+    private readonly unregister: () => Promise<void>,
+  ) {
     super();
-    this.id = id;
   }
 
   get path(): string {
@@ -116,7 +118,7 @@ export class ServedObject extends EventEmitter implements UbusObjectHandle {
   }
 
   remove(): Promise<void> {
-    return this.link.removeObject(this.id, `remove ${this.path}`);
+    return this.unregister();
   }
 }
 

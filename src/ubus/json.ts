@@ -82,7 +82,7 @@ function formatElement(out: string[], n: BlobmsgNode, withoutName: boolean, s: F
 }
 
 /** blobmsg_format_string: escapes only ", \ and control characters; everything else goes out as is. */
-export function formatString(str: string): string {
+function formatString(str: string): string {
   let out = '"';
   for (const ch of str) {
     const c = ch.codePointAt(0)!;
@@ -109,7 +109,7 @@ export function formatDouble(v: number): string {
 
 // ---------------------------------------------------------------------------------------------- parse
 
-export class JsonSyntaxError extends Error {}
+class JsonSyntaxError extends Error {}
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;

@@ -76,7 +76,7 @@ export function restrictToPolicy(args: BlobmsgTable, policy: Record<string, numb
 }
 
 /** A handler's error → ubus status: a numeric `ubusStatus` property wins, anything else is UNKNOWN_ERROR. */
-export function statusOfError(err: unknown): number {
+function statusOfError(err: unknown): number {
   const status = (err as { ubusStatus?: unknown } | null)?.ubusStatus;
   return typeof status === 'number' && Number.isInteger(status) && status >= 0 && status <= 0xffffffff ? status : Status.UNKNOWN_ERROR;
 }

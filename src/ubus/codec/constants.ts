@@ -19,7 +19,6 @@ export const MsgType = {
   NOTIFY: 10,
   MONITOR: 11,
 } as const;
-export type MsgTypeName = keyof typeof MsgType;
 /** `__UBUS_MSG_LAST`: ubusd answers any type >= this (and HELLO/MONITOR) with INVALID_COMMAND. */
 export const UBUS_MSG_LAST = 12;
 
@@ -40,8 +39,6 @@ export const Attr = {
   USER: 12,
   GROUP: 13,
 } as const;
-export type AttrName = keyof typeof Attr;
-export const UBUS_ATTR_MAX = 14;
 
 /** `enum ubus_monitor_attr` (ubusmsg.h): MONITOR frames reuse the attr ids with these meanings. */
 export const MonitorAttr = {
@@ -70,7 +67,6 @@ export const Status = {
   PARSE_ERROR: 12,
   SYSTEM_ERROR: 13,
 } as const;
-export type StatusName = keyof typeof Status;
 
 /** `enum blobmsg_type` (blobmsg.h). BOOL is an alias of INT8 on the wire. */
 export const BlobmsgType = {
@@ -85,7 +81,6 @@ export const BlobmsgType = {
   BOOL: 7,
   DOUBLE: 8,
 } as const;
-export type BlobmsgTypeName = keyof typeof BlobmsgType;
 /** `BLOBMSG_TYPE_LAST`: ids above this are not blobmsg types. */
 export const BLOBMSG_TYPE_LAST = 8;
 
@@ -96,10 +91,9 @@ function invert<T extends Record<string, number>>(table: T): ReadonlyMap<number,
   return out;
 }
 
-export const msgTypeNames = invert(MsgType);
-export const attrNames = invert(Attr);
-export const statusNames = invert(Status);
-export const blobmsgTypeNames = invert(BlobmsgType);
+const msgTypeNames = invert(MsgType);
+const statusNames = invert(Status);
+const blobmsgTypeNames = invert(BlobmsgType);
 
 export function msgTypeName(n: number): string {
   return msgTypeNames.get(n) ?? `UNKNOWN_${n}`;
@@ -116,15 +110,11 @@ export const UBUS_MAX_MSGLEN = 1048576;
 /** 8-byte message header + the 4-byte header of the top-level blob. */
 export const UBUS_HEADER_LEN = 12;
 export const UBUS_MSGHDR_LEN = 8;
-export const UBUS_MSG_CHUNK_SIZE = 65536;
-export const UBUS_CLIENT_ID_CHANNEL = 1;
 export const UBUS_SYSTEM_OBJECT_EVENT = 1;
 export const UBUS_SYSTEM_OBJECT_ACL = 2;
 export const UBUS_SYSTEM_OBJECT_MONITOR = 3;
 /** Every random client/object/type id is >= this. */
 export const UBUS_SYSTEM_OBJECT_MAX = 1024;
-/** libubus waits for at most this many subscriber statuses per notify. */
-export const UBUS_MAX_NOTIFY_PEERS = 16;
 /** ubusd drops messages to a client once this much is queued for it (ubusd.h UBUS_CLIENT_MAX_TXQ_LEN). */
 export const UBUS_CLIENT_MAX_TXQ_LEN = UBUS_MAX_MSGLEN;
 export const UBUS_DEFAULT_SOCKET = '/var/run/ubus/ubus.sock';

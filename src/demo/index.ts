@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../daemon.ts';
+import { quoteUci } from '../config/index.ts';
 import { createLogger } from '../log.ts';
 import { PortalModel } from '../sim/portal.ts';
 import { TrafficSimulator } from '../sim/traffic.ts';
@@ -46,9 +47,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   const configPath = join(dir, 'sluice.uci');
   // The valve runs ndsctl as a command: this very program, in its ndsctl role.
   const self = [process.execPath, ...process.execArgv, process.argv[1] ?? 'sluice'];
-  const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl '${a.replaceAll("'", "'\\''")}'`).join('\n');
+  const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
   writeFileSync(configPath, `config sluice 'main'
-\toption state_dir '${join(dir, 'state')}'
+\toption state_dir ${quoteUci(join(dir, 'state'))}
 ${ndsctl}
 \toption portal 'opennds'
 \toption poll_interval '1'

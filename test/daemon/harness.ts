@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
+import { quoteUci } from '../../src/config/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BUNDLE = join(ROOT, 'dist', 'sluice.mjs');
@@ -57,10 +58,10 @@ export class DaemonLab {
 
   writeConfig(extra = ''): void {
     const o = this.options;
-    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl '${a}'`).join('\n');
+    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
     writeFileSync(this.configPath, `
 config sluice 'main'
-\toption state_dir '${join(this.dir, 'state')}'
+\toption state_dir ${quoteUci(join(this.dir, 'state'))}
 ${ndsctl}
 \toption portal 'opennds'
 \toption poll_interval '${o.pollInterval ?? 0.5}'

@@ -3,7 +3,9 @@
  * messages and exit codes, so scripts written for one work with the other. Supported: list, call, listen,
  * subscribe, send. The exit code is what the C program's `return ret` from main becomes (ret & 0xff).
  */
-import { BlobmsgType, Status, UBUS_DEFAULT_SOCKET, decodeBlobmsgNodes, encodeBlobmsgNodes } from './codec/index.ts';
+import {
+  BlobmsgType, Status, UBUS_DEFAULT_SOCKET, UBUS_SYSTEM_OBJECT_EVENT, decodeBlobmsgNodes, encodeBlobmsgNodes,
+} from './codec/index.ts';
 import type { BlobmsgNode, UbusMessage } from './codec/index.ts';
 import { UbusClient } from './client.ts';
 import { UbusError, UbusStatusError, statusText } from './errors.ts';
@@ -256,7 +258,7 @@ async function send(client: UbusClient, args: string[], _opts: CliOptions, _io: 
   ]);
   try {
     // ubus_send_event() waits without a timeout.
-    await client.callMessages(1, 'send', body, { timeoutMs: 0 });
+    await client.callMessages(UBUS_SYSTEM_OBJECT_EVENT, 'send', body, { timeoutMs: 0 });
   } catch (err) {
     return statusOf(err);
   }

@@ -10,7 +10,8 @@ import type { BlobmsgTable, UbusMessage } from './codec/index.ts';
  * - ERR_UBUS_CONNECT: could not connect, or no HELLO arrived.
  * - ERR_UBUS_CLOSED: the client was closed by its owner.
  * - ERR_UBUS_MSG_TOO_LARGE: an outgoing message exceeds UBUS_MAX_MSGLEN (libubus: INVALID_ARGUMENT).
- * - ERR_UBUS_PROTOCOL: the peer sent something that breaks the protocol (bad header, oversized frame).
+ * - ERR_UBUS_PROTOCOL: the peer sent something that breaks the protocol (bad header, oversized frame), or no
+ *   (seq, peer) pair is free because 65535 requests to one peer are pending.
  */
 export type UbusErrorCode =
   | 'ERR_UBUS_STATUS'

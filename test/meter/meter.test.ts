@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort, type TickReport, type UsageReport } from '../../src/meter/index.ts';
+import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type TickReport, type UsageReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
@@ -18,8 +18,16 @@ interface Rig {
   portal: PortalModel; meter: Meter; manager: SessionManager; server: NdsctlSocketServer; dir: string;
   now: { t: number }; usage: UsageReport[][]; ended: Session[]; reopened: string[]; ticks: TickReport[];
   buy(mac: string, bytes: number): Promise<Session>;
+  /** A client that shows up (unauthenticated), buys a second later and has its base reading taken at once. */
+  paying(mac: string, bytes: number): Promise<Session>;
+  /** Closes the meter and starts another on the same portal and sessions, from the marks the first one committed. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Rigs not closed yet: a failed assertion skips a test's own close(), and an open socket would keep the file running. */
+const open = new Set<Rig>();
+test.after.each(async () => { for (const r of open) await r.close(); });
 
 async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
@@ -32,24 +40,42 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig>
   const reopened: string[] = [];
   const ticks: TickReport[] = [];
   manager.on('ended', (s) => { ended.push(s); portal.deauth(s.mac); });
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(manager),
+  const sessions = sessionManagerPort(manager);
+  const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
     runner: createInlineRunner(), clock: () => now.t, newSessionGraceMs: 0,
     onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
+    ...(initialMarks === undefined ? {} : { initialMarks }),
   });
   let n = 0;
-  return {
-    portal, meter, manager, server, dir, now, usage, ended, reopened, ticks,
+  const r: Rig = {
+    portal, meter: newMeter(), manager, server, dir, now, usage, ended, reopened, ticks,
     async buy(mac, bytes) {
       const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: `g${++n}`, amount: 1n, asset: 'X', at: now.t } });
       if (portal.get(mac)?.state !== 'Authenticated') portal.auth(mac);
-      meter.sessionStarted(mac);
+      r.meter.sessionStarted(mac);
       return session;
     },
+    async paying(mac, bytes) {
+      portal.addClient(mac, `10.0.0.${parseInt(mac.slice(-2), 16)}`);
+      now.t += 1000;
+      const session = await r.buy(mac, bytes);
+      now.t += 10;
+      await r.meter.tick();
+      return session;
+    },
+    async restart() {
+      const marks = [...r.meter.marks()];
+      await r.meter.close();
+      r.meter = newMeter(marks);
+    },
     async close() {
-      try { await meter.close(); await manager.close(); await server.close(); } finally { rmSync(dir, { recursive: true, force: true }); }
+      if (!open.delete(r)) return;
+      try { await r.meter.close(); await manager.close(); await server.close(); } finally { rmSync(dir, { recursive: true, force: true }); }
     },
   };
+  open.add(r);
+  return r;
 }
 
 test('bytes before the purchase are never billed: a client with 5 MiB on its counter buys 10 MiB', async () => {
@@ -67,6 +93,20 @@ test('bytes before the purchase are never billed: a client with 5 MiB on its cou
   r.portal.addTraffic(A, MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  await r.close();
+});
+
+test('the purchase path: seen with its gate closed, buys, authed: every byte after the auth is billed', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  await r.meter.tick(); // Preauthenticated: the portal neither passes nor counts its traffic
+  r.now.t += 1000;
+  const s = await r.buy(A, 10 * MiB); // the gate opens after this reading
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 10;
+  const first = await r.meter.tick();
+  assert.is(first.baselined, 0);
   assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
   await r.close();
 });
@@ -92,11 +132,7 @@ test('a delta for a MAC without an active session is dropped; usage event batche
 
 test('enforcement: the session ends with data-limit at its allotment; a top-up mid-epoch extends it', async () => {
   const r = await rig('nodogsplash');
-  r.portal.addClient(A, '10.0.0.10');
-  r.now.t += 1000;
-  const s = await r.buy(A, 1_000_000);
-  r.now.t += 10;
-  await r.meter.tick();
+  const s = await r.paying(A, 1_000_000);
   r.portal.addTraffic(A, 600_000, 0);
   r.now.t += 1000;
   await r.meter.tick();
@@ -120,11 +156,7 @@ test('enforcement: the session ends with data-limit at its allotment; a top-up m
 
 test('portal restart: the paying client is reported gone, then re-opened when it shows up again, as a new epoch', async () => {
   const r = await rig();
-  r.portal.addClient(A, '10.0.0.10');
-  r.now.t += 1000;
-  const s = await r.buy(A, 100 * MiB);
-  r.now.t += 10;
-  await r.meter.tick();
+  const s = await r.paying(A, 100 * MiB);
   r.portal.addTraffic(A, 2 * MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
@@ -149,11 +181,7 @@ test('portal restart: the paying client is reported gone, then re-opened when it
 
 test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {
   const r = await rig();
-  r.portal.addClient(A, '10.0.0.10');
-  r.now.t += 1000;
-  const s = await r.buy(A, 100 * MiB);
-  r.now.t += 10;
-  await r.meter.tick();
+  const s = await r.paying(A, 100 * MiB);
   r.portal.addTraffic(A, MiB, 0);
   r.portal.stop(); // the stand-in drops the connection: an empty answer
   const skipped = await r.meter.tick();
@@ -169,16 +197,30 @@ test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed
   assert.equal(stats.skipped, { truncated: 1, unreachable: 1 });
   assert.is(stats.ticks, 3);
   assert.is(stats.ticks_ok, 1);
-  await r.meter.close(); await r.manager.close(); rmSync(r.dir, { recursive: true, force: true });
+  await r.close();
+});
+
+test('a restarted meter continues the committed epochs: bytes that passed while it was down are billed once', async () => {
+  const r = await rig();
+  const s = await r.paying(A, 100 * MiB);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  await r.restart();
+  r.portal.addTraffic(A, 2 * MiB, 0); // while no meter ran
+  r.now.t += 5000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(3 * MiB));
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(4 * MiB));
+  await r.close();
 });
 
 test('adaptive precision: a session about to run out gets an earlier next tick', async () => {
   const r = await rig();
-  r.portal.addClient(A, '10.0.0.10');
-  r.now.t += 1000;
-  await r.buy(A, 10 * MiB);
-  r.now.t += 10;
-  await r.meter.tick();
+  await r.paying(A, 10 * MiB);
   r.portal.addTraffic(A, 4 * MiB, 0);
   r.now.t += 10_000;
   const slow = await r.meter.tick(); // 6 MiB left at 4 MiB / 10 s: runs out in 15 s, after the next tick

@@ -17,36 +17,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Lab, MiB, fmt, pct, sleep, waitFor } from './lab.ts';
-import { Prober, dumpLogs, figure, prerequisites, scenario } from './scenario.ts';
+import { MiB, fmt, pct, sleep, waitFor } from './lab.ts';
+import { Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
 const POLL_S = 1;
 const pre = prerequisites();
-let lab: Lab | null = null;
-let sluice: Sluice | null = null;
-let unpaid: Prober | null = null;
+const run = labRun('data', pre);
+const { L, S, scenario } = run;
 let baselineOvershoot: number | null = null;
-let failed = false;
-
-const L = (): Lab => { if (!lab) throw new Error('lab is not up'); return lab; };
-const S = (): Sluice => { if (!sluice) throw new Error('sluice is not running'); return sluice; };
-
-if (pre.lab) {
-  test('e2e prerequisites (data)', () => { console.log(`SKIP e2e data scenarios: ${pre.lab}`); });
-} else {
-  test.before(async () => {
-    lab = await Lab.up({ rate: '8mbit' });
-    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, openNDS checkinterval 1 s)`);
-    unpaid = new Prober(lab, lab.client(4), '/ping', 800, 2).start();
-  });
-  test.after(async () => {
-    await unpaid?.stop();
-    if (failed) dumpLogs(lab, sluice ? () => S().logTail() : null);
-    await sluice?.stop();
-    await lab?.down();
-  });
-}
 
 interface Passed { acked: number; upstreamView: number; clientView: number }
 
@@ -97,165 +76,157 @@ scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB downloa
 
 const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
-  try { sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 }); } catch (err) { failed = true; throw err; }
+  run.sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 });
 });
 
 scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allotment', needDaemon, async () => {
   const c = L().client(1);
-  try {
-    await L().visitPortal(c);
-    const m = await measure(1, async () => {
-      const reply = await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
-      figure(`1 grant reply: ${JSON.stringify(reply)}`);
-      const opened = await waitFor('the gate to open', 10_000, async () =>
-        ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
-      assert.ok(opened);
-      const dl = L().download(c, '/20MiB', tmp('s1.bin'), 40);
-      const ended = await S().waitSession(c.mac, 'the data session to end', 40_000, (s) => s.state !== 'ACTIVE');
-      await sleep(1500);
-      dl.kill();
-      return ended;
-    });
-    const s = (await S().session(c.mac)) ?? m.value;
-    const overshootPayload = m.acked - 2 * MiB;
-    const overshootIp = m.upstreamView - 2 * MiB;
-    const overshootMeter = s.used - s.allotment;
-    figure(`1 sluice 2 MiB: state ${s.state}, allotment ${fmt(s.allotment)}, used (openNDS counters, down+up) ${fmt(s.used)}`);
-    figure(`1 passed ${fmt(m.acked)} download payload (upstream acked); ${fmt(m.upstreamView)} IP-level down+up seen from ` +
-      `the upstream, ${fmt(m.clientView)} from the client`);
-    figure(`1 overshoot beyond 2 MiB: ${fmt(overshootPayload)} download payload (openNDS's own quota, download only: ` +
-      `${baselineOvershoot === null ? 'n/a' : fmt(baselineOvershoot)}), ${fmt(overshootIp)} IP-level down+up, ` +
-      `${fmt(overshootMeter)} in sluice's meter; unbilled (passed − used) ${fmt(m.upstreamView - s.used)}`);
-    assert.is(s.state, 'EXPIRED');
-    assert.ok(s.used >= s.allotment, 'the session ended because the allotment was used');
-    assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
-    const after = await L().fetch(c, '/ping', 2);
-    assert.is.not(after.http, 200, 'the upstream is unreachable after the end');
-    assert.ok(m.acked < 20 * MiB, 'the download was cut');
-    assert.ok(m.clientView >= 2 * MiB * 0.99, 'the client got what it paid for');
-  } catch (err) { failed = true; throw err; }
+  await L().visitPortal(c);
+  const m = await measure(1, async () => {
+    const reply = await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
+    figure(`1 grant reply: ${JSON.stringify(reply)}`);
+    const opened = await waitFor('the gate to open', 10_000, async () =>
+      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+    assert.ok(opened);
+    const dl = L().download(c, '/20MiB', tmp('s1.bin'), 40);
+    const ended = await S().waitSession(c.mac, 'the data session to end', 40_000, (s) => s.state !== 'ACTIVE');
+    await sleep(1500);
+    dl.kill();
+    return ended;
+  });
+  const s = (await S().session(c.mac)) ?? m.value;
+  const overshootPayload = m.acked - 2 * MiB;
+  const overshootIp = m.upstreamView - 2 * MiB;
+  const overshootMeter = s.used - s.allotment;
+  figure(`1 sluice 2 MiB: state ${s.state}, allotment ${fmt(s.allotment)}, used (openNDS counters, down+up) ${fmt(s.used)}`);
+  figure(`1 passed ${fmt(m.acked)} download payload (upstream acked); ${fmt(m.upstreamView)} IP-level down+up seen from ` +
+    `the upstream, ${fmt(m.clientView)} from the client`);
+  figure(`1 overshoot beyond 2 MiB: ${fmt(overshootPayload)} download payload (openNDS's own quota, download only: ` +
+    `${baselineOvershoot === null ? 'n/a' : fmt(baselineOvershoot)}), ${fmt(overshootIp)} IP-level down+up, ` +
+    `${fmt(overshootMeter)} in sluice's meter; unbilled (passed − used) ${fmt(m.upstreamView - s.used)}`);
+  assert.is(s.state, 'EXPIRED');
+  assert.ok(s.used >= s.allotment, 'the session ended because the allotment was used');
+  assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
+  const after = await L().fetch(c, '/ping', 2);
+  assert.is.not(after.http, 200, 'the upstream is unreachable after the end');
+  assert.ok(m.acked < 20 * MiB, 'the download was cut');
+  assert.ok(m.clientView >= 2 * MiB * 0.99, 'the client got what it paid for');
 });
 
 scenario('2 top-up during a download: same connection, allotments add, usage kept', needDaemon, async () => {
   const c = L().client(2);
-  try {
-    await L().visitPortal(c);
-    await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
-    await waitFor('the gate to open', 10_000, async () =>
-      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
-    const token0 = (await L().portalClients())?.[c.mac]?.token;
-    const m = await measure(2, async () => {
-      const dl = L().download(c, '/5MiB', tmp('s2.bin'), 40);
-      const before = await S().waitSession(c.mac, 'usage to reach 512 KiB', 20_000, (s) => s.used >= 512 * 1024, 150);
-      const topped = await S().call('grant', { mac: c.mac, bytes: 4 * MiB });
-      const after = await S().session(c.mac);
-      const result = await dl.done;
-      return { before, topped, after, result };
-    });
-    const { before, after, result } = m.value;
-    await sleep(2500); // two polls: the meter catches up with the end of the download
-    const final = await S().session(c.mac);
-    const token1 = (await L().portalClients())?.[c.mac]?.token;
-    figure(`2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
-      `${after ? fmt(after.allotment) : '?'} used ${after ? fmt(after.used) : '?'}; download curl exit ${result.exit}, ` +
-      `${fmt(result.bytes)}; final used ${final ? fmt(final.used) : '?'}; portal token ${token0} → ${token1}`);
-    assert.ok(after, 'session readable after the top-up');
-    assert.ok(final, 'session readable at the end');
-    assert.is(after!.id, before.id, 'the top-up extended the same session');
-    assert.is(after!.allotment, before.allotment + 4 * MiB, 'allotments add');
-    assert.ok(after!.used >= before.used, 'usage is kept across the top-up');
-    assert.is(result.exit, 0, 'the download in progress completed');
-    assert.is(result.bytes, 5 * MiB);
-    assert.is(final!.state, 'ACTIVE');
-    assert.is(token1, token0, 'the gate was not re-authed (same openNDS token)');
-    assert.ok(final!.used >= m.acked, `used ${final!.used} counts the whole download (${m.acked} payload)`);
-  } catch (err) { failed = true; throw err; }
+  await L().visitPortal(c);
+  await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
+  await waitFor('the gate to open', 10_000, async () =>
+    ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+  const token0 = (await L().portalClients())?.[c.mac]?.token;
+  const m = await measure(2, async () => {
+    const dl = L().download(c, '/5MiB', tmp('s2.bin'), 40);
+    const before = await S().waitSession(c.mac, 'usage to reach 512 KiB', 20_000, (s) => s.used >= 512 * 1024, 150);
+    const topped = await S().call('grant', { mac: c.mac, bytes: 4 * MiB });
+    const after = await S().session(c.mac);
+    const result = await dl.done;
+    return { before, topped, after, result };
+  });
+  const { before, after, result } = m.value;
+  await sleep(2500); // two polls: the meter catches up with the end of the download
+  const final = await S().session(c.mac);
+  const token1 = (await L().portalClients())?.[c.mac]?.token;
+  figure(`2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
+    `${after ? fmt(after.allotment) : '?'} used ${after ? fmt(after.used) : '?'}; download curl exit ${result.exit}, ` +
+    `${fmt(result.bytes)}; final used ${final ? fmt(final.used) : '?'}; portal token ${token0} → ${token1}`);
+  assert.ok(after, 'session readable after the top-up');
+  assert.ok(final, 'session readable at the end');
+  assert.is(after!.id, before.id, 'the top-up extended the same session');
+  assert.is(after!.allotment, before.allotment + 4 * MiB, 'allotments add');
+  assert.ok(after!.used >= before.used, 'usage is kept across the top-up');
+  assert.is(result.exit, 0, 'the download in progress completed');
+  assert.is(result.bytes, 5 * MiB);
+  assert.is(final!.state, 'ACTIVE');
+  assert.is(token1, token0, 'the gate was not re-authed (same openNDS token)');
+  assert.ok(final!.used >= m.acked, `used ${final!.used} counts the whole download (${m.acked} payload)`);
 });
 
 scenario('3 terminate over ubus: traffic stops within one poll interval', needDaemon, async () => {
   const c = L().client(2);
-  try {
-    await S().call('grant', { mac: c.mac, bytes: 20 * MiB }); // top-up: plenty left
-    const dl = L().download(c, '/20MiB', tmp('s3.bin'), 40);
-    await waitFor('the download to flow', 10_000, async () => (dl.received() > 1 * MiB ? true : undefined), 50);
-    const calledAt = Date.now();
-    await S().call('terminate', { mac: c.mac });
-    const repliedAt = Date.now();
-    // Watch the client's file: the last moment it grew is when traffic stopped.
-    let last = dl.received();
-    let lastGrowth = repliedAt;
-    const watchUntil = repliedAt + 4000;
-    while (Date.now() < watchUntil) {
-      await sleep(25);
-      const n = dl.received();
-      if (n > last) { last = n; lastGrowth = Date.now(); }
-    }
-    dl.kill();
-    const s = await S().session(c.mac);
-    const stopDelay = lastGrowth - repliedAt;
-    figure(`3 terminate: call took ${repliedAt - calledAt} ms; last byte reached the client ${stopDelay} ms after the reply ` +
-      `(${lastGrowth - calledAt} ms after the call); poll interval ${POLL_S * 1000} ms; state ${s?.state}`);
-    assert.is(s?.state, 'TERMINATED');
-    assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
-    assert.ok(stopDelay <= POLL_S * 1000, `traffic stopped ${stopDelay} ms after terminate (limit: one poll interval)`);
-  } catch (err) { failed = true; throw err; }
+  await S().call('grant', { mac: c.mac, bytes: 20 * MiB }); // top-up: plenty left
+  const dl = L().download(c, '/20MiB', tmp('s3.bin'), 40);
+  await waitFor('the download to flow', 10_000, async () => (dl.received() > 1 * MiB ? true : undefined), 50);
+  const calledAt = Date.now();
+  await S().call('terminate', { mac: c.mac });
+  const repliedAt = Date.now();
+  // Watch the client's file: the last moment it grew is when traffic stopped.
+  let last = dl.received();
+  let lastGrowth = repliedAt;
+  const watchUntil = repliedAt + 4000;
+  while (Date.now() < watchUntil) {
+    await sleep(25);
+    const n = dl.received();
+    if (n > last) { last = n; lastGrowth = Date.now(); }
+  }
+  dl.kill();
+  const s = await S().session(c.mac);
+  const stopDelay = lastGrowth - repliedAt;
+  figure(`3 terminate: call took ${repliedAt - calledAt} ms; last byte reached the client ${stopDelay} ms after the reply ` +
+    `(${lastGrowth - calledAt} ms after the call); poll interval ${POLL_S * 1000} ms; state ${s?.state}`);
+  assert.is(s?.state, 'TERMINATED');
+  assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
+  assert.ok(stopDelay <= POLL_S * 1000, `traffic stopped ${stopDelay} ms after terminate (limit: one poll interval)`);
 });
 
 scenario('4 three clients at once: metered within 2% each, cut each at its own allotment', needDaemon, async () => {
-  try {
-    const allot = [2 * MiB, 4 * MiB, 6 * MiB];
-    const first = [1 * MiB, 2 * MiB, 3 * MiB];
-    const cs = [1, 2, 3].map((i) => L().client(i));
-    for (const c of cs) await L().visitPortal(c);
-    for (const [i, c] of cs.entries()) await S().call('grant', { mac: c.mac, bytes: allot[i] });
-    for (const c of cs) {
-      await waitFor(`the gate of ${c.mac}`, 10_000, async () =>
-        ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
-    }
-    const p0 = await Promise.all(cs.map((c) => L().passed(c)));
-    const used0 = await Promise.all(cs.map(async (c) => (await S().session(c.mac))?.used ?? 0));
+  const allot = [2 * MiB, 4 * MiB, 6 * MiB];
+  const first = [1 * MiB, 2 * MiB, 3 * MiB];
+  const cs = [1, 2, 3].map((i) => L().client(i));
+  for (const c of cs) await L().visitPortal(c);
+  for (const [i, c] of cs.entries()) await S().call('grant', { mac: c.mac, bytes: allot[i] });
+  for (const c of cs) {
+    await waitFor(`the gate of ${c.mac}`, 10_000, async () =>
+      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+  }
+  const p0 = await Promise.all(cs.map((c) => L().passed(c)));
+  const used0 = await Promise.all(cs.map(async (c) => (await S().session(c.mac))?.used ?? 0));
 
-    // Phase 1: downloads that fit, all at once; usage must match what really passed.
-    const res = await Promise.all(cs.map((c, i) => L().download(c, `/bytes/${first[i]}`, tmp(`s4a-${i}.bin`), 40).done));
-    await sleep(POLL_S * 2500);
-    for (const [i, c] of cs.entries()) {
-      const s = await S().session(c.mac);
-      const used = (s?.used ?? 0) - (used0[i] ?? 0);
-      const p = since(p0[i]!, await L().passed(c));
-      const err = (used - p.upstreamView) / p.upstreamView;
-      figure(`4 c${c.index}: downloaded ${fmt(res[i]!.bytes)}; sluice used ${fmt(used)}; passed (IP, down+up) ` +
-        `${fmt(p.upstreamView)} seen from the upstream, ${fmt(p.clientView)} from the client; used vs upstream ${pct(err)}, ` +
-        `vs client ${pct((used - p.clientView) / p.clientView)}, vs the bare download payload ${pct((used - p.acked) / p.acked)}`);
-      assert.is(res[i]!.exit, 0, `c${c.index} download completed`);
-      assert.ok(Math.abs(err) <= 0.02, `c${c.index}: usage ${used} within 2% of ${p.upstreamView} (${pct(err)})`);
-    }
+  // Phase 1: downloads that fit, all at once; usage must match what really passed.
+  const res = await Promise.all(cs.map((c, i) => L().download(c, `/bytes/${first[i]}`, tmp(`s4a-${i}.bin`), 40).done));
+  await sleep(POLL_S * 2500);
+  for (const [i, c] of cs.entries()) {
+    const s = await S().session(c.mac);
+    const used = (s?.used ?? 0) - (used0[i] ?? 0);
+    const p = since(p0[i]!, await L().passed(c));
+    const err = (used - p.upstreamView) / p.upstreamView;
+    figure(`4 c${c.index}: downloaded ${fmt(res[i]!.bytes)}; sluice used ${fmt(used)}; passed (IP, down+up) ` +
+      `${fmt(p.upstreamView)} seen from the upstream, ${fmt(p.clientView)} from the client; used vs upstream ${pct(err)}, ` +
+      `vs client ${pct((used - p.clientView) / p.clientView)}, vs the bare download payload ${pct((used - p.acked) / p.acked)}`);
+    assert.is(res[i]!.exit, 0, `c${c.index} download completed`);
+    assert.ok(Math.abs(err) <= 0.02, `c${c.index}: usage ${used} within 2% of ${p.upstreamView} (${pct(err)})`);
+  }
 
-    // Phase 2: everyone keeps downloading; each must be cut at its own allotment.
-    const t0 = Date.now();
-    const dls = cs.map((c, i) => L().download(c, '/20MiB', tmp(`s4b-${i}.bin`), 40));
-    const ends = await Promise.all(cs.map(async (c) => {
-      const s = await S().waitSession(c.mac, `the session of ${c.mac} to end`, 45_000, (x) => x.state !== 'ACTIVE', 250);
-      return { s, at: Date.now() - t0 };
-    }));
-    await sleep(1500);
-    for (const d of dls) d.kill();
-    for (const [i, c] of cs.entries()) {
-      const { s, at } = ends[i]!;
-      const p = since(p0[i]!, await L().passed(c));
-      figure(`4 c${c.index}: ended ${s.state} after ${(at / 1000).toFixed(1)} s; allotment ${fmt(s.allotment)}, used ${fmt(s.used)}; ` +
-        `passed ${fmt(p.upstreamView)} IP down+up (${fmt(p.acked)} download payload); overshoot ${fmt(p.upstreamView - allot[i]!)}`);
-      assert.is(s.state, 'EXPIRED', `c${c.index} ended by its data limit`);
-      assert.is(s.allotment, allot[i]);
-      assert.ok(p.clientView >= allot[i]! * 0.99, `c${c.index} got what it paid for`);
-      assert.ok(p.acked < allot[i]! + 8 * MiB, `c${c.index} was cut (got ${p.acked})`);
-    }
-    const order = ends.map((e, i) => ({ i, at: e.at })).sort((a, b) => a.at - b.at).map((e) => `c${e.i + 1}`);
-    figure(`4 cut order: ${order.join(', ')}`);
-  } catch (err) { failed = true; throw err; }
+  // Phase 2: everyone keeps downloading; each must be cut at its own allotment.
+  const t0 = Date.now();
+  const dls = cs.map((c, i) => L().download(c, '/20MiB', tmp(`s4b-${i}.bin`), 40));
+  const ends = await Promise.all(cs.map(async (c) => {
+    const s = await S().waitSession(c.mac, `the session of ${c.mac} to end`, 45_000, (x) => x.state !== 'ACTIVE', 250);
+    return { s, at: Date.now() - t0 };
+  }));
+  await sleep(1500);
+  for (const d of dls) d.kill();
+  for (const [i, c] of cs.entries()) {
+    const { s, at } = ends[i]!;
+    const p = since(p0[i]!, await L().passed(c));
+    figure(`4 c${c.index}: ended ${s.state} after ${(at / 1000).toFixed(1)} s; allotment ${fmt(s.allotment)}, used ${fmt(s.used)}; ` +
+      `passed ${fmt(p.upstreamView)} IP down+up (${fmt(p.acked)} download payload); overshoot ${fmt(p.upstreamView - allot[i]!)}`);
+    assert.is(s.state, 'EXPIRED', `c${c.index} ended by its data limit`);
+    assert.is(s.allotment, allot[i]);
+    assert.ok(p.clientView >= allot[i]! * 0.99, `c${c.index} got what it paid for`);
+    assert.ok(p.acked < allot[i]! + 8 * MiB, `c${c.index} was cut (got ${p.acked})`);
+  }
+  const order = ends.map((e, i) => ({ i, at: e.at })).sort((a, b) => a.at - b.at).map((e) => `c${e.i + 1}`);
+  figure(`4 cut order: ${order.join(', ')}`);
 });
 
 scenario('5 an unpaid client stays behind the portal the whole time', pre.lab, async () => {
-  const results = await unpaid!.stop();
+  const results = await run.unpaid!.stop();
   const c = L().client(4);
   const passed = results.filter(Prober.passed).length;
   const redirected = results.filter((r) => r.http === 307 && r.redirect.includes(':2050/')).length;

@@ -16,200 +16,173 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Lab, MiB, fmt, pct, sleep, waitFor } from './lab.ts';
-import { Prober, dumpLogs, figure, prerequisites, scenario } from './scenario.ts';
+import { MiB, fmt, pct, sleep, waitFor } from './lab.ts';
+import { Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
 const POLL_S = 1;
 const CHECKPOINT_S = 5;
 const pre = prerequisites();
-let lab: Lab | null = null;
-let sluice: Sluice | null = null;
-let unpaid: Prober | null = null;
-let failed = false;
+const run = labRun('resilience', pre);
+const { L, S, scenario } = run;
 /** when openNDS was not running (its firewall is gone then: openNDS 9.x fails open while stopped) */
 const portalDown: Array<[number, number]> = [];
-
-const L = (): Lab => { if (!lab) throw new Error('lab is not up'); return lab; };
-const S = (): Sluice => { if (!sluice) throw new Error('sluice is not running'); return sluice; };
 const tmp = (name: string): string => join(L().dir, name);
 const gateOpen = (mac: string) => async (): Promise<true | undefined> =>
   ((await L().portalState(mac)) === 'Authenticated' ? true : undefined);
 
-if (pre.lab) {
-  test('e2e prerequisites (resilience)', () => { console.log(`SKIP e2e resilience scenarios: ${pre.lab}`); });
-} else {
-  test.before(async () => {
-    lab = await Lab.up({ rate: '8mbit' });
-    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, openNDS checkinterval 1 s)`);
-    unpaid = new Prober(lab, lab.client(4), '/ping', 800, 2).start();
-  });
-  test.after(async () => {
-    await unpaid?.stop();
-    if (failed) dumpLogs(lab, sluice ? () => S().logTail() : null);
-    await sluice?.stop();
-    await lab?.down();
-  });
-}
-
 const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
-  try { sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: CHECKPOINT_S }); } catch (err) { failed = true; throw err; }
+  run.sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: CHECKPOINT_S });
 });
 
 scenario('6 time session of 60 s: traffic stops within 2 s of the deadline', needDaemon, async () => {
   const c = L().client(1);
-  try {
-    await L().visitPortal(c);
-    const requestedAt = Date.now();
-    const reply = await S().call('grant', { mac: c.mac, seconds: 60 });
-    const repliedAt = Date.now();
-    figure(`6 grant reply (${repliedAt - requestedAt} ms): ${JSON.stringify(reply)}`);
-    await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-    const s0 = await S().session(c.mac);
-    assert.is(s0?.metric, 'seconds');
-    assert.is(s0?.allotment, 60);
-    // The paid minute starts at the latest when the grant was answered.
-    const deadline = repliedAt + 60_000;
-    const prober = new Prober(L(), c, '/ping', 100, 1).start();
-    await sleep(deadline + 6000 - Date.now());
-    const results = await prober.stop();
-    const ok = results.filter(Prober.passed);
-    const lastOk = ok.length ? ok[ok.length - 1]!.endedAt : 0;
-    const firstFail = results.find((r) => !Prober.passed(r) && r.startedAt > (ok[0]?.startedAt ?? 0));
-    const s = await S().session(c.mac);
-    const delta = lastOk - deadline;
-    figure(`6 time 60 s: ${results.length} requests, ${ok.length} passed; last success ${(delta / 1000).toFixed(2)} s ` +
-      `relative to the deadline (grant reply + 60 s; the request was sent ${repliedAt - requestedAt} ms earlier); ` +
-      `first failure ${firstFail ? ((firstFail.endedAt - deadline) / 1000).toFixed(2) : 'none'} s; state ${s?.state}; session ${JSON.stringify(s?.raw)}`);
-    assert.is(s?.state, 'EXPIRED');
-    assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
-    assert.ok(delta <= 2000, `traffic stopped ${delta} ms after the deadline (limit 2 s)`);
-    assert.ok(delta >= -2000 - (repliedAt - requestedAt), `the paid time was delivered (last success ${delta} ms vs deadline)`);
-  } catch (err) { failed = true; throw err; }
+  await L().visitPortal(c);
+  const requestedAt = Date.now();
+  const reply = await S().call('grant', { mac: c.mac, seconds: 60 });
+  const repliedAt = Date.now();
+  figure(`6 grant reply (${repliedAt - requestedAt} ms): ${JSON.stringify(reply)}`);
+  await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
+  const s0 = await S().session(c.mac);
+  assert.is(s0?.metric, 'seconds');
+  assert.is(s0?.allotment, 60);
+  // The paid minute starts at the latest when the grant was answered.
+  const deadline = repliedAt + 60_000;
+  const prober = new Prober(L(), c, '/ping', 100, 1).start();
+  await sleep(deadline + 6000 - Date.now());
+  const results = await prober.stop();
+  const ok = results.filter(Prober.passed);
+  const lastOk = ok.length ? ok[ok.length - 1]!.endedAt : 0;
+  const firstFail = results.find((r) => !Prober.passed(r) && r.startedAt > (ok[0]?.startedAt ?? 0));
+  const s = await S().session(c.mac);
+  const delta = lastOk - deadline;
+  figure(`6 time 60 s: ${results.length} requests, ${ok.length} passed; last success ${(delta / 1000).toFixed(2)} s ` +
+    `relative to the deadline (grant reply + 60 s; the request was sent ${repliedAt - requestedAt} ms earlier); ` +
+    `first failure ${firstFail ? ((firstFail.endedAt - deadline) / 1000).toFixed(2) : 'none'} s; state ${s?.state}; session ${JSON.stringify(s?.raw)}`);
+  assert.is(s?.state, 'EXPIRED');
+  assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
+  assert.ok(delta <= 2000, `traffic stopped ${delta} ms after the deadline (limit 2 s)`);
+  assert.ok(delta >= -2000 - (repliedAt - requestedAt), `the paid time was delivered (last success ${delta} ms vs deadline)`);
 });
 
 scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimited', needDaemon, async () => {
   const c = L().client(2);
   const allotment = 16 * MiB;
-  try {
-    await L().visitPortal(c);
-    await S().call('grant', { mac: c.mac, bytes: allotment });
-    await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-    const net = (await L().portalClients())?.[c.mac];
-    figure(`7 openNDS safety net set at auth: download_quota ${net?.download_quota} KiB, upload_quota ${net?.upload_quota} KiB, ` +
-      `session_end ${net?.session_end} (${net ? Number(net.session_end) - Math.floor(Date.now() / 1000) : '?'} s from now)`);
-    assert.ok(net, 'client listed by openNDS');
-    // A backstop, not the meter: it may carry headroom (top-ups cannot re-auth), but it must be a real limit of
-    // the order of the allotment — not openNDS's default (none) nor an "unlimited" value.
-    const quota = Number(net!.download_quota);
-    assert.ok(Number.isFinite(quota) && quota > 0 && quota * 1024 <= 4 * allotment + 16 * MiB,
-      `openNDS download quota is a real limit of the order of the allotment (${net!.download_quota} KiB)`);
+  await L().visitPortal(c);
+  await S().call('grant', { mac: c.mac, bytes: allotment });
+  await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
+  const net = (await L().portalClients())?.[c.mac];
+  figure(`7 openNDS safety net set at auth: download_quota ${net?.download_quota} KiB, upload_quota ${net?.upload_quota} KiB, ` +
+    `session_end ${net?.session_end} (${net ? Number(net.session_end) - Math.floor(Date.now() / 1000) : '?'} s from now)`);
+  assert.ok(net, 'client listed by openNDS');
+  // A backstop, not the meter: it may carry headroom (top-ups cannot re-auth), but it must be a real limit of
+  // the order of the allotment — not openNDS's default (none) nor an "unlimited" value.
+  const quota = Number(net!.download_quota);
+  assert.ok(Number.isFinite(quota) && quota > 0 && quota * 1024 <= 4 * allotment + 16 * MiB,
+    `openNDS download quota is a real limit of the order of the allotment (${net!.download_quota} KiB)`);
 
-    const p0 = await L().passed(c);
-    const t0 = Date.now();
-    const dl = L().download(c, `/bytes/${32 * MiB}`, tmp('s7.bin'), 60);
-    // Kill once a checkpoint has surely been written with real usage in it.
-    await sleep((CHECKPOINT_S + 1) * 1000);
-    const before = await S().session(c.mac);
-    const passedAtKill = (await L().passed(c)).upstreamView - p0.upstreamView;
-    await S().kill9();
-    const killedAt = Date.now();
-    const rate = passedAtKill / ((killedAt - t0) / 1000);
-    // Dead for longer than a checkpoint interval: the portal keeps counting (same auth, same counters).
-    await sleep((CHECKPOINT_S + 1) * 1000);
-    const during = (await L().portalClients())?.[c.mac];
-    await S().startDaemon();
-    const restartedAt = Date.now();
-    const resumed = await S().session(c.mac);
-    await sleep(POLL_S * 2500);
-    const settled = await S().session(c.mac);
-    const passedSettled = (await L().passed(c)).upstreamView - p0.upstreamView;
-    const ended = await S().waitSession(c.mac, 'the session to end after the restart', 40_000, (x) => x.state !== 'ACTIVE', 250);
-    await sleep(1500);
-    dl.kill();
-    const final = (await S().session(c.mac)) ?? ended;
-    const p1 = await L().passed(c);
-    const passedAll = p1.upstreamView - p0.upstreamView;
-    const acked = p1.ackedPayload - p0.ackedPayload;
-    const lost = (before?.used ?? 0) - (resumed?.used ?? 0);
-    const oneCheckpoint = rate * CHECKPOINT_S;
-    // Once the meter has caught up, what passed but is not billed may be at most one checkpoint interval of
-    // traffic (the brief's allowance) plus one poll of lag: the portal's counters survived the crash.
-    const unbilledSettled = passedSettled - (settled?.used ?? 0);
-    const allowance = rate * (CHECKPOINT_S + POLL_S);
-    const portalKiB = during ? Number(during.download_this_session) + Number(during.upload_this_session) : NaN;
-    figure(`7 before kill: used ${before ? fmt(before.used) : '?'}, passed ${fmt(passedAtKill)} (${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
-      `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: openNDS kept the gate ${during?.state}, its counters (down+up) ` +
-      `${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB`);
-    figure(`7 after restart: used ${resumed ? fmt(resumed.used) : '?'} (checkpointed usage lost ${fmt(lost)}); 2 polls later used ` +
-      `${settled ? fmt(settled.used) : '?'} vs passed ${fmt(passedSettled)} → unbilled ${fmt(unbilledSettled)} ` +
-      `(allowed: one checkpoint interval + one poll at this rate = ${fmt(Math.round(allowance))})`);
-    figure(`7 end: ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(passedAll)} IP down+up ` +
-      `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session`);
-    assert.ok(resumed, 'the session survived the crash');
-    assert.is(resumed!.id, before!.id, 'same session after the restart');
-    assert.ok(lost <= oneCheckpoint, `lost ${lost} B of checkpointed usage, at most one checkpoint interval (${Math.round(oneCheckpoint)} B)`);
-    assert.ok(unbilledSettled <= allowance,
-      `after the restart ${unbilledSettled} B that passed are not billed (allowed ${Math.round(allowance)} B): traffic while sluice was down was forgiven`);
-    assert.is(final.state, 'EXPIRED', 'the restarted meter ended the session at its allotment');
-    assert.ok(acked < 32 * MiB, 'the client never had unlimited access');
-  } catch (err) { failed = true; throw err; }
+  const p0 = await L().passed(c);
+  const t0 = Date.now();
+  const dl = L().download(c, `/bytes/${32 * MiB}`, tmp('s7.bin'), 60);
+  // Kill once a checkpoint has surely been written with real usage in it.
+  await sleep((CHECKPOINT_S + 1) * 1000);
+  const before = await S().session(c.mac);
+  const passedAtKill = (await L().passed(c)).upstreamView - p0.upstreamView;
+  await S().kill9();
+  const killedAt = Date.now();
+  const rate = passedAtKill / ((killedAt - t0) / 1000);
+  // Dead for longer than a checkpoint interval: the portal keeps counting (same auth, same counters).
+  await sleep((CHECKPOINT_S + 1) * 1000);
+  const during = (await L().portalClients())?.[c.mac];
+  await S().startDaemon();
+  const restartedAt = Date.now();
+  const resumed = await S().session(c.mac);
+  await sleep(POLL_S * 2500);
+  const settled = await S().session(c.mac);
+  const passedSettled = (await L().passed(c)).upstreamView - p0.upstreamView;
+  const ended = await S().waitSession(c.mac, 'the session to end after the restart', 40_000, (x) => x.state !== 'ACTIVE', 250);
+  await sleep(1500);
+  dl.kill();
+  const final = (await S().session(c.mac)) ?? ended;
+  const p1 = await L().passed(c);
+  const passedAll = p1.upstreamView - p0.upstreamView;
+  const acked = p1.ackedPayload - p0.ackedPayload;
+  const lost = (before?.used ?? 0) - (resumed?.used ?? 0);
+  const oneCheckpoint = rate * CHECKPOINT_S;
+  // Once the meter has caught up, what passed but is not billed may be at most one checkpoint interval of
+  // traffic (the brief's allowance) plus one poll of lag: the portal's counters survived the crash.
+  const unbilledSettled = passedSettled - (settled?.used ?? 0);
+  const allowance = rate * (CHECKPOINT_S + POLL_S);
+  const portalKiB = during ? Number(during.download_this_session) + Number(during.upload_this_session) : NaN;
+  figure(`7 before kill: used ${before ? fmt(before.used) : '?'}, passed ${fmt(passedAtKill)} (${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
+    `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: openNDS kept the gate ${during?.state}, its counters (down+up) ` +
+    `${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB`);
+  figure(`7 after restart: used ${resumed ? fmt(resumed.used) : '?'} (checkpointed usage lost ${fmt(lost)}); 2 polls later used ` +
+    `${settled ? fmt(settled.used) : '?'} vs passed ${fmt(passedSettled)} → unbilled ${fmt(unbilledSettled)} ` +
+    `(allowed: one checkpoint interval + one poll at this rate = ${fmt(Math.round(allowance))})`);
+  figure(`7 end: ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(passedAll)} IP down+up ` +
+    `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session`);
+  assert.ok(resumed, 'the session survived the crash');
+  assert.is(resumed!.id, before!.id, 'same session after the restart');
+  assert.ok(lost <= oneCheckpoint, `lost ${lost} B of checkpointed usage, at most one checkpoint interval (${Math.round(oneCheckpoint)} B)`);
+  assert.ok(unbilledSettled <= allowance,
+    `after the restart ${unbilledSettled} B that passed are not billed (allowed ${Math.round(allowance)} B): traffic while sluice was down was forgiven`);
+  assert.is(final.state, 'EXPIRED', 'the restarted meter ended the session at its allotment');
+  assert.ok(acked < 32 * MiB, 'the client never had unlimited access');
 });
 
 scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgiven or double-charged', needDaemon, async () => {
   const c = L().client(3);
-  try {
-    await L().visitPortal(c);
-    await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
-    await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-    const token0 = (await L().portalClients())?.[c.mac]?.token;
-    const s0 = await S().session(c.mac);
-    const p0 = await L().passed(c);
+  await L().visitPortal(c);
+  await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
+  await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
+  const token0 = (await L().portalClients())?.[c.mac]?.token;
+  const s0 = await S().session(c.mac);
+  const p0 = await L().passed(c);
 
-    const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
-    assert.is(a.exit, 0, 'first download before the restart');
-    await sleep(POLL_S * 2500); // sluice has read the final counters of this epoch
-    const s1 = await S().session(c.mac);
+  const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
+  assert.is(a.exit, 0, 'first download before the restart');
+  await sleep(POLL_S * 2500); // sluice has read the final counters of this epoch
+  const s1 = await S().session(c.mac);
 
-    const stoppedAt = Date.now();
-    await L().stopOpennds();
-    await L().startOpennds();
-    const startedAt = Date.now();
-    portalDown.push([stoppedAt, startedAt]);
-    // The client keeps knocking (its requests get the portal's 307 until sluice re-opens the gate).
-    const knock = new Prober(L(), c, '/ping', 300, 1).start();
-    await waitFor('sluice to re-open the gate after the openNDS restart', 30_000, gateOpen(c.mac), 200);
-    const reopenedAt = Date.now();
-    await waitFor('the client to reach the upstream again', 15_000, async () =>
-      (knock.results.some(Prober.passed) ? true : undefined), 100);
-    await knock.stop();
-    const token1 = (await L().portalClients())?.[c.mac]?.token;
+  const stoppedAt = Date.now();
+  await L().stopOpennds();
+  await L().startOpennds();
+  const startedAt = Date.now();
+  portalDown.push([stoppedAt, startedAt]);
+  // The client keeps knocking (its requests get the portal's 307 until sluice re-opens the gate).
+  const knock = new Prober(L(), c, '/ping', 300, 1).start();
+  await waitFor('sluice to re-open the gate after the openNDS restart', 30_000, gateOpen(c.mac), 200);
+  const reopenedAt = Date.now();
+  await waitFor('the client to reach the upstream again', 15_000, async () =>
+    (knock.results.some(Prober.passed) ? true : undefined), 100);
+  await knock.stop();
+  const token1 = (await L().portalClients())?.[c.mac]?.token;
 
-    const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
-    assert.is(b.exit, 0, 'second download after the restart');
-    await sleep(POLL_S * 2500);
-    const s2 = await S().session(c.mac);
-    const p1 = await L().passed(c);
-    const passedIp = p1.upstreamView - p0.upstreamView;
-    const used = (s2?.used ?? 0) - (s0?.used ?? 0);
-    const err = (used - passedIp) / passedIp;
-    figure(`8 openNDS restart took ${((startedAt - stoppedAt) / 1000).toFixed(1)} s; sluice re-opened the gate ` +
-      `${((reopenedAt - startedAt) / 1000).toFixed(1)} s after openNDS was back; token ${token0} → ${token1}`);
-    figure(`8 usage: before restart ${s1 ? fmt(s1.used) : '?'}, at the end ${s2 ? fmt(s2.used) : '?'} (${s2?.state}); ` +
-      `passed ${fmt(passedIp)} IP down+up (from the upstream), ${fmt(p1.clientView - p0.clientView)} (client); used vs upstream ${pct(err)}`);
-    assert.ok(s2, 'session readable');
-    assert.is(s2!.id, s0!.id, 'the same paid session continued');
-    assert.is(s2!.state, 'ACTIVE');
-    assert.ok(s2!.used >= s1!.used, 'usage before the restart kept');
-    assert.is.not(token1, token0, 'a new openNDS epoch (new token)');
-    assert.ok(Math.abs(err) <= 0.02, `usage across the restart within 2% of what passed (${pct(err)})`);
-    await S().call('terminate', { mac: c.mac });
-  } catch (err) { failed = true; throw err; }
+  const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
+  assert.is(b.exit, 0, 'second download after the restart');
+  await sleep(POLL_S * 2500);
+  const s2 = await S().session(c.mac);
+  const p1 = await L().passed(c);
+  const passedIp = p1.upstreamView - p0.upstreamView;
+  const used = (s2?.used ?? 0) - (s0?.used ?? 0);
+  const err = (used - passedIp) / passedIp;
+  figure(`8 openNDS restart took ${((startedAt - stoppedAt) / 1000).toFixed(1)} s; sluice re-opened the gate ` +
+    `${((reopenedAt - startedAt) / 1000).toFixed(1)} s after openNDS was back; token ${token0} → ${token1}`);
+  figure(`8 usage: before restart ${s1 ? fmt(s1.used) : '?'}, at the end ${s2 ? fmt(s2.used) : '?'} (${s2?.state}); ` +
+    `passed ${fmt(passedIp)} IP down+up (from the upstream), ${fmt(p1.clientView - p0.clientView)} (client); used vs upstream ${pct(err)}`);
+  assert.ok(s2, 'session readable');
+  assert.is(s2!.id, s0!.id, 'the same paid session continued');
+  assert.is(s2!.state, 'ACTIVE');
+  assert.ok(s2!.used >= s1!.used, 'usage before the restart kept');
+  assert.is.not(token1, token0, 'a new openNDS epoch (new token)');
+  assert.ok(Math.abs(err) <= 0.02, `usage across the restart within 2% of what passed (${pct(err)})`);
+  await S().call('terminate', { mac: c.mac });
 });
 
 scenario('9 an unpaid client stays behind the portal the whole time', pre.lab, async () => {
-  const all = await unpaid!.stop();
+  const all = await run.unpaid!.stop();
   const c = L().client(4);
   // Requests overlapping openNDS's own downtime say nothing about sluice: openNDS removes its firewall when it stops.
   const inGap = (r: { startedAt: number; endedAt: number }): boolean => portalDown.some(([a, b]) => r.endedAt >= a && r.startedAt <= b);

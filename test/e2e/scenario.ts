@@ -1,10 +1,11 @@
 /**
- * Shared pieces of the e2e scenario files: prerequisites with skip reasons, a repeating client prober, figures.
+ * Shared pieces of the e2e scenario files: prerequisites with skip reasons, the file's lab, a repeating client
+ * prober, figures.
  */
 import { test } from 'uvu';
-import { labUnavailableReason, sleep } from './lab.ts';
-import type { Client, FetchResult, Lab } from './lab.ts';
-import { daemonUnavailableReason } from './sluice.ts';
+import { Lab, labUnavailableReason, sleep } from './lab.ts';
+import type { Client, FetchResult } from './lab.ts';
+import { daemonUnavailableReason, type Sluice } from './sluice.ts';
 
 export interface Prerequisites {
   /** why no lab can run here (then nothing runs) */
@@ -34,6 +35,47 @@ export function scenario(name: string, skipReason: string | null, fn: () => Prom
     return;
   }
   test(name, async () => { midLine = true; await fn(); });
+}
+
+/** The lab a scenario file runs on, the daemon it started, and whether a scenario failed (logs are dumped then). */
+export class LabRun {
+  lab: Lab | null = null;
+  sluice: Sluice | null = null;
+  /** c4, which never pays, fetching from bring-up on: its scenario checks it never got through */
+  unpaid: Prober | null = null;
+  failed = false;
+  readonly L = (): Lab => { if (!this.lab) throw new Error('lab is not up'); return this.lab; };
+  readonly S = (): Sluice => { if (!this.sluice) throw new Error('sluice is not running'); return this.sluice; };
+  /** `scenario`, marking the run failed when it throws. */
+  readonly scenario = (name: string, skipReason: string | null, fn: () => Promise<void>): void => {
+    scenario(name, skipReason, async () => {
+      try { await fn(); } catch (err) { this.failed = true; throw err; }
+    });
+  };
+}
+
+/**
+ * One lab for the whole file (uplink shaped to 8 Mbit/s), up before the first scenario with c4 probing, down after
+ * the last; or, when no lab can run here, one visible skip.
+ */
+export function labRun(name: string, pre: Prerequisites): LabRun {
+  const run = new LabRun();
+  if (pre.lab) {
+    test(`e2e prerequisites (${name})`, () => { console.log(`SKIP e2e ${name} scenarios: ${pre.lab}`); });
+    return run;
+  }
+  test.before(async () => {
+    const lab = run.lab = await Lab.up({ rate: '8mbit' });
+    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, openNDS checkinterval 1 s)`);
+    run.unpaid = new Prober(lab, lab.client(4), '/ping', 800, 2).start();
+  });
+  test.after(async () => {
+    await run.unpaid?.stop();
+    if (run.failed) dumpLogs(run.lab, run.sluice ? () => run.S().logTail() : null);
+    await run.sluice?.stop();
+    await run.lab?.down();
+  });
+  return run;
 }
 
 /** uvu prints a test's progress mark without a newline: a figure must not be glued to it. */

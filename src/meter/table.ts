@@ -189,12 +189,9 @@ export function hexValue(c: number): number {
 /** What the main thread reads from a committed tick: where each slot's client is and what state it is in. */
 export class TableView {
   readonly ints: Int32Array;
-  readonly floats: Float64Array;
   constructor(readonly table: CounterTable) {
     this.ints = new Int32Array(table.ints);
-    this.floats = new Float64Array(table.floats);
   }
-  get committedTick(): number { return Atomics.load(this.ints, H_COMMITTED_TICK); }
   commit(tick: number): void { Atomics.store(this.ints, H_COMMITTED_TICK, tick); }
   get slotCount(): number { return Atomics.load(this.ints, H_SLOT_COUNT); }
   mac(slot: number): string {
@@ -221,11 +218,5 @@ export class TableView {
     const base = HEADER_INTS + slot * INT_STRIDE;
     if (this.ints[base + I_C_TICK] === 0) return -1;
     return this.ints[base + I_C_FLAGS]! & 15;
-  }
-  /** Last counter reading (bytes) as of `tick`, for diagnostics and tests. */
-  reading(slot: number, tick: number): { down: number; up: number } | undefined {
-    const base = HEADER_INTS + slot * INT_STRIDE;
-    if (this.ints[base + I_P_TICK] !== tick) return undefined;
-    return { down: this.floats[slot * FLOAT_STRIDE + F_P_DOWN]!, up: this.floats[slot * FLOAT_STRIDE + F_P_UP]! };
   }
 }

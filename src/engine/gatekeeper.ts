@@ -6,7 +6,7 @@
  */
 import { toSluiceError } from '../errors.ts';
 import { isLive, type Session, type SessionManager } from '../sessions/index.ts';
-import type { PortalSnapshot, Valve } from '../valve/index.ts';
+import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../valve/index.ts';
 import type { Logger } from '../log.ts';
 import type { GateState } from '../api/index.ts';
 import { safetyNetFor } from './safety-net.ts';
@@ -29,7 +29,7 @@ export interface ReconcileReport {
   alreadyOpen: number;
 }
 
-const AUTHED_STATES = new Set(['Authenticated', 'Trusted', 'AuthBlocked']);
+const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 
 export class Gatekeeper {
   private readonly now: () => number;

@@ -289,21 +289,9 @@ export class SessionManager {
     if (this.phase !== 'open') return [];
     const ended: Session[] = [];
     for (const [mac, bytes] of deltas) {
-      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
-        this.counters.rejectedDeltas++;
-        continue;
-      }
-      if (bytes === 0) continue;
-      const session = this.reg.liveFor(mac);
-      if (!session || session.state !== 'ACTIVE') continue;
-      const add = BigInt(bytes);
-      session.bytes += add;
-      if (session.metric === 'bytes') session.used += add;
-      this.checkpoints.mark(session.id);
-      if (session.metric === 'bytes' && session.used >= session.allotment) {
-        const e = this.endNow(session.id, 'data-limit', now);
-        if (e) ended.push(e);
-      }
+      // The MAC is looked up only for a delta that can bill (idle clients report 0 every tick).
+      const e = this.bill(typeof bytes === 'number' && bytes > 0 ? this.reg.liveFor(mac) : undefined, bytes, now);
+      if (e) ended.push(e);
     }
     return ended;
   }
@@ -322,21 +310,11 @@ export class SessionManager {
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
       let session = this.reg.sessions.get(id);
-      const add = bytes[i]!;
-      if (!open) {
-        // Like applyUsage: nothing is applied outside the open phase.
-      } else if (typeof add !== 'number' || !Number.isSafeInteger(add) || add < 0) {
-        this.counters.rejectedDeltas++;
-      } else if (add > 0 && session !== undefined && session.state === 'ACTIVE') {
-        const delta = BigInt(add);
-        session.bytes += delta;
-        if (session.metric === 'bytes') session.used += delta;
-        this.checkpoints.mark(id);
-        if (session.metric === 'bytes' && session.used >= session.allotment) {
-          const e = this.endNow(id, 'data-limit', now);
-          if (e) ended.push(e);
-          session = this.reg.sessions.get(id);
-        }
+      // Like applyUsage: nothing is applied outside the open phase.
+      const e = open ? this.bill(session, bytes[i]!, now) : null;
+      if (e) {
+        ended.push(e);
+        session = this.reg.sessions.get(id);
       }
       if (remainingBytesOut !== undefined) {
         remainingBytesOut[i] = session === undefined || !isLive(session) ? 0
@@ -345,6 +323,24 @@ export class SessionManager {
       }
     }
     return ended;
+  }
+
+  /**
+   * The billing rule of applyUsage and applyUsageBatch for one delta: a bad delta is counted and dropped, bytes go to
+   * ACTIVE sessions only, a data session at or past its allotment ends with `data-limit` (its view is returned).
+   */
+  private bill(session: Session | undefined, bytes: number, now: number): Session | null {
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
+      this.counters.rejectedDeltas++;
+      return null;
+    }
+    if (bytes === 0 || session === undefined || session.state !== 'ACTIVE') return null;
+    const add = BigInt(bytes);
+    session.bytes += add;
+    this.checkpoints.mark(session.id);
+    if (session.metric !== 'bytes') return null;
+    session.used += add;
+    return session.used >= session.allotment ? this.endNow(session.id, 'data-limit', now) : null;
   }
 
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */

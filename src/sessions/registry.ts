@@ -3,7 +3,8 @@
  * session per MAC (for `session {mac}` after an end), and the applied payment keys. No policy here, only bookkeeping
  * that must stay consistent whenever a session object is installed, replaced or removed.
  */
-import { isLive, normalizeMac } from './model.ts';
+import { tryNormalizeMac } from '../mac.ts';
+import { isLive } from './model.ts';
 import type { Session } from './model.ts';
 
 const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -46,11 +47,8 @@ export class Registry {
   liveFor(mac: string): Session | undefined {
     let id = this.liveByMac.get(mac);
     if (id === undefined && !NORMAL_MAC.test(mac)) {
-      try {
-        id = this.liveByMac.get(normalizeMac(mac));
-      } catch {
-        return undefined;
-      }
+      const normal = tryNormalizeMac(mac);
+      if (normal !== null) id = this.liveByMac.get(normal);
     }
     return id === undefined ? undefined : this.sessions.get(id);
   }

@@ -5,7 +5,7 @@
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Grant } from '../sessions/grant.ts';
-import { normalizeMac } from '../sessions/model.ts';
+import { isLive, normalizeMac } from '../sessions/model.ts';
 import type { PaymentRef, Session } from '../sessions/model.ts';
 import { grantReference } from '../payments/grant.ts';
 import type { PaymentRegistry } from '../payments/registry.ts';
@@ -37,6 +37,13 @@ function optionalString(value: unknown, name: string): string | undefined {
   return value;
 }
 
+/** The optional client fields a purchase or grant passes on to the session. */
+function clientOf(request: { ip?: unknown; user?: unknown }): Pick<Grant, 'ip' | 'user'> {
+  const ip = optionalString(request.ip, 'ip');
+  const user = optionalString(request.user, 'user');
+  return { ...(ip !== undefined && { ip }), ...(user !== undefined && { user }) };
+}
+
 export class Merchant {
   private readonly now: () => number;
 
@@ -53,6 +60,7 @@ export class Merchant {
     if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'purchase request must be an object');
     const mac = normalizeMac(request.mac);
     const idempotencyKey = optionalString(request.idempotencyKey, 'idempotencyKey');
+    const client = clientOf(request);
     const q = this.options.pricing.quote(optionalString(request.plan, 'plan'), { amount: request.amount, steps: request.steps });
     if (typeof request.payment !== 'object' || request.payment === null) {
       throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment must be an object with a method');
@@ -62,7 +70,7 @@ export class Merchant {
       throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
     }
     const live = this.options.sessions.byMac(mac);
-    if (live && (live.state === 'ACTIVE' || live.state === 'PENDING') && live.metric !== q.metric) {
+    if (live && isLive(live) && live.metric !== q.metric) {
       throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${q.plan} sells ${q.metric}`);
     }
     if (idempotencyKey !== undefined && this.options.sessions.isApplied(null, idempotencyKey)) {
@@ -76,11 +84,7 @@ export class Merchant {
       throw err;
     }
     const payment: PaymentRef = { ...paid, steps: q.steps };
-    const grant: Grant = { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment };
-    const ip = optionalString(request.ip, 'ip');
-    const user = optionalString(request.user, 'user');
-    if (ip !== undefined) grant.ip = ip;
-    if (user !== undefined) grant.user = user;
+    const grant: Grant = { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
     if (idempotencyKey !== undefined) grant.idempotencyKey = idempotencyKey;
     let result: { session: Session; toppedUp: boolean };
     try {
@@ -106,11 +110,7 @@ export class Merchant {
       throw new SluiceError('ERR_INVALID_AMOUNT', `${metric} must be between 1 and ${max}`);
     }
     const payment = grantReference('', this.now());
-    const grant: Grant = { mac, metric, allotment, payment };
-    const ip = optionalString(request.ip, 'ip');
-    const user = optionalString(request.user, 'user');
-    if (ip !== undefined) grant.ip = ip;
-    if (user !== undefined) grant.user = user;
+    const grant: Grant = { mac, metric, allotment, payment, ...clientOf(request) };
     const result = await this.options.sessions.activate(grant);
     return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };
   }

@@ -77,6 +77,9 @@ test('nothing is granted (and no money asked) when checks fail before payment', 
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'bitcoin' } }), 'ERR_UNKNOWN_PAYMENT_METHOD');
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: null as never }), 'ERR_UNKNOWN_PAYMENT_METHOD');
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'grant' } }), 'ERR_PAYMENT_METHOD_ADMIN_ONLY');
+  // A bad ip or user used to be found only after the payment method had collected (and was never released).
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', ip: 42 as never, payment: { method: 'cash' } }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', user: {} as never, payment: { method: 'cash' } }), 'ERR_INVALID_ARGUMENT');
   await merchant.purchase({ mac: '02:00:00:00:00:02', plan: 'data', payment: { method: 'cash' }, idempotencyKey: 'k1' });
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:02', plan: 'hourly', payment: { method: 'cash' } }), 'ERR_SESSION_METRIC_MISMATCH');
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:03', payment: { method: 'cash' }, idempotencyKey: 'k1' }), 'ERR_PAYMENT_REPLAYED');

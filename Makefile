@@ -85,7 +85,7 @@ STAGE ?= dist/root
 all: build
 
 help:
-	@echo "make build          bundle dist/sluice.mjs and dist/usage-worker.mjs (npm run build)"
+	@echo "make build          bundle dist/ (sluice.mjs, usage-worker.mjs, worker.js) (npm run build)"
 	@echo "make test           typecheck, bundle and run every test (npm test)"
 	@echo "make package-files  stage the files of sluice and luci-app-sluice as on the router under $(STAGE)/"
 

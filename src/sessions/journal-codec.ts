@@ -14,7 +14,6 @@ export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number }
 export interface RefRecord { t: 'ref'; key: string; at: number }
 export type JournalLine = StoreRecord | SnapshotHeader | RefRecord;
 
-
 function paymentToJson(p: PaymentRef): Record<string, unknown> {
   const out: Record<string, unknown> = { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
   if (p.steps !== undefined) out['steps'] = p.steps.toString();

@@ -11,3 +11,14 @@ export async function rejectsWithCode(promise: Promise<unknown>, code: string): 
   }
   assert.unreachable(`expected ${code}`);
 }
+
+/** Runs `fn` and returns the SluiceError code it throws, or 'no error' (for tables of bad inputs). */
+export function thrownCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isSluiceError(err), `expected a SluiceError, got ${String(err)}`);
+    return err.code;
+  }
+  return 'no error';
+}

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Pricing, formatUnits, parseUnits, quote } from '../../src/merchant/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
-import { isSluiceError } from '../../src/errors.ts';
+import { thrownCode } from '../helpers/assert.ts';
 
 const hourly: PricingPlan = {
   id: 'hourly', metric: 'seconds', stepSize: 3600n, pricePerStep: 500_000n, asset: 'USDC', currency: 'USD', decimals: 6, minSteps: 1n, maxSteps: 24n,
@@ -12,15 +12,6 @@ const data: PricingPlan = {
 };
 const free: PricingPlan = { ...hourly, id: 'free', stepSize: 900n, pricePerStep: 0n, minSteps: 1n, maxSteps: 1n };
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(isSluiceError(err), String(err));
-    return (err as { code: string }).code;
-  }
-  return 'no error';
-}
 
 test('amount = steps × price per step; allotment = steps × step size', () => {
   const q = quote(hourly, { steps: 3n });
@@ -61,24 +52,24 @@ test('huge values stay exact in bigint', () => {
 });
 
 test('each error has its code', () => {
-  assert.is(code(() => quote(hourly, { amount: '499999' })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(code(() => quote(hourly, { steps: 0n })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(code(() => quote(data, { steps: 1n })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(code(() => quote(hourly, { steps: 25n })), 'ERR_AMOUNT_TOO_LARGE');
-  assert.is(code(() => quote(hourly, { amount: (25n * 500_000n).toString() })), 'ERR_AMOUNT_TOO_LARGE');
-  assert.is(code(() => quote(data, { amount: (2n ** 128n).toString() })), 'ERR_AMOUNT_TOO_LARGE', 'no cap configured: the allotment bound applies');
+  assert.is(thrownCode(() => quote(hourly, { amount: '499999' })), 'ERR_AMOUNT_TOO_SMALL');
+  assert.is(thrownCode(() => quote(hourly, { steps: 0n })), 'ERR_AMOUNT_TOO_SMALL');
+  assert.is(thrownCode(() => quote(data, { steps: 1n })), 'ERR_AMOUNT_TOO_SMALL');
+  assert.is(thrownCode(() => quote(hourly, { steps: 25n })), 'ERR_AMOUNT_TOO_LARGE');
+  assert.is(thrownCode(() => quote(hourly, { amount: (25n * 500_000n).toString() })), 'ERR_AMOUNT_TOO_LARGE');
+  assert.is(thrownCode(() => quote(data, { amount: (2n ** 128n).toString() })), 'ERR_AMOUNT_TOO_LARGE', 'no cap configured: the allotment bound applies');
   for (const amount of ['-1', '1.5', '1.', '.5', '', '   ', 'abc', '1e6', '0x10', '+5', '١٢', (2n ** 128n + 1n).toString(), '9'.repeat(100)]) {
-    assert.is(code(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${JSON.stringify(amount)}`);
+    assert.is(thrownCode(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${JSON.stringify(amount)}`);
   }
   for (const amount of [-1n, -1, 1.5, Number.NaN, Infinity, 2 ** 60, {} as never, [] as never, true as never]) {
-    assert.is(code(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${String(amount)}`);
+    assert.is(thrownCode(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${String(amount)}`);
   }
-  assert.is(code(() => quote(hourly, { steps: '-3' })), 'ERR_INVALID_AMOUNT');
-  assert.is(code(() => quote(hourly, { amount: '500000', steps: 1n })), 'ERR_INVALID_AMOUNT');
+  assert.is(thrownCode(() => quote(hourly, { steps: '-3' })), 'ERR_INVALID_AMOUNT');
+  assert.is(thrownCode(() => quote(hourly, { amount: '500000', steps: 1n })), 'ERR_INVALID_AMOUNT');
   const pricing = new Pricing([hourly, data]);
-  assert.is(code(() => pricing.quote('monthly')), 'ERR_UNKNOWN_PLAN');
-  assert.is(code(() => new Pricing([]).quote(undefined)), 'ERR_UNKNOWN_PLAN');
-  assert.is(code(() => quote({ ...hourly, stepSize: 0n })), 'ERR_PLAN_INVALID');
+  assert.is(thrownCode(() => pricing.quote('monthly')), 'ERR_UNKNOWN_PLAN');
+  assert.is(thrownCode(() => new Pricing([]).quote(undefined)), 'ERR_UNKNOWN_PLAN');
+  assert.is(thrownCode(() => quote({ ...hourly, stepSize: 0n })), 'ERR_PLAN_INVALID');
 });
 
 test('plans are selected by id, the first is the default', () => {
@@ -95,7 +86,7 @@ test('free plans quote by steps at price 0 and refuse an amount', () => {
   assert.is(q.price, 0n);
   assert.is(q.allotment, 900n);
   assert.is(quote(free).price, 0n);
-  assert.is(code(() => quote(free, { amount: '0' })), 'ERR_INVALID_AMOUNT');
+  assert.is(thrownCode(() => quote(free, { amount: '0' })), 'ERR_INVALID_AMOUNT');
 });
 
 test('parseUnits and formatUnits', () => {

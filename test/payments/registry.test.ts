@@ -3,20 +3,12 @@ import * as assert from 'uvu/assert';
 import { PaymentRegistry, builtinPaymentMethods, createPaymentRegistry, grantMethod } from '../../src/payments/index.ts';
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { Quote } from '../../src/merchant/index.ts';
-import { isSluiceError } from '../../src/errors.ts';
+import { thrownCode } from '../helpers/assert.ts';
 
 const quote: Quote = {
   plan: 'p', metric: 'seconds', steps: 2n, allotment: 120n, price: 10n, asset: 'USDC', currency: 'USD', decimals: 6, stepSize: 60n, pricePerStep: 5n,
 };
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return isSluiceError(err) ? err.code : String(err);
-  }
-  return 'no error';
-}
 
 test('the builtin registry has the admin-only grant method', () => {
   const registry = createPaymentRegistry();
@@ -27,11 +19,11 @@ test('the builtin registry has the admin-only grant method', () => {
 
 test('unknown names, duplicates and bad names are refused with codes', () => {
   const registry = createPaymentRegistry();
-  assert.is(code(() => registry.get('x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(code(() => registry.get(undefined)), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(code(() => registry.get('__proto__')), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(code(() => registry.register(grantMethod)), 'ERR_PAYMENT_METHOD_INVALID');
-  assert.is(code(() => new PaymentRegistry([{ ...grantMethod, name: 'Bad Name' }])), 'ERR_PAYMENT_METHOD_INVALID');
+  assert.is(thrownCode(() => registry.get('x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(thrownCode(() => registry.get(undefined)), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(thrownCode(() => registry.get('__proto__')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  assert.is(thrownCode(() => registry.register(grantMethod)), 'ERR_PAYMENT_METHOD_INVALID');
+  assert.is(thrownCode(() => new PaymentRegistry([{ ...grantMethod, name: 'Bad Name' }])), 'ERR_PAYMENT_METHOD_INVALID');
 });
 
 test('adding a method is one object: it is then found by name', () => {

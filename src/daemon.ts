@@ -34,8 +34,11 @@ export interface DaemonOptions {
   meterSource?: TaskSource;
 }
 
-/** Options of main that need a restart: the rest is applied live on reload. */
-const RESTART_OPTIONS = ['stateDir', 'ndsctl', 'portal', 'pollIntervalMs', 'ndsctlTimeoutMs', 'workers', 'ubusSocket'] as const;
+/** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
+const RESTART_OPTIONS = {
+  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
+  ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
+} as const satisfies Partial<Record<keyof Config['main'], string>>;
 
 export class Daemon {
   private readonly startedAt = Date.now();
@@ -185,7 +188,9 @@ export class Daemon {
       this.log.error('reload rejected, keeping the running config', { code: e.code, reason: e.message });
       throw e;
     }
-    const restartRequired = RESTART_OPTIONS.filter((k) => JSON.stringify(next.main[k]) !== JSON.stringify(this.config.main[k]));
+    const restartRequired = Object.entries(RESTART_OPTIONS)
+      .filter(([key]) => JSON.stringify(next.main[key as keyof Config['main']]) !== JSON.stringify(this.config.main[key as keyof Config['main']]))
+      .map(([, option]) => option);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;

@@ -217,8 +217,13 @@ test('reload: a bad config is refused with every problem named and the old one k
   lab.writeConfig();
   const ok = await lab.call('reload');
   assert.is(ok.reloaded, true);
+  assert.equal(ok.restart_required, [], 'a new plan applies live');
   assert.is(((await lab.call('pricing')).plans as unknown[]).length, 3);
 
+  lab.options.pollInterval = 0.7;
+  lab.writeConfig();
+  assert.equal((await lab.call('reload')).restart_required, ['main.poll_interval'], 'engine options are reported, not applied');
+  lab.options.pollInterval = 0.3;
   lab.options.extraConfig = '';
   lab.writeConfig();
   lab.daemon!.kill('SIGHUP');

@@ -12,7 +12,6 @@ import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.t
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
-const C = '02:00:00:00:00:0c';
 
 async function manager(now = { t: 1_795_221_800_000 }): Promise<SessionManager> {
   return SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });

@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   Attr, BlobmsgType, MsgType, UbusCodecError, blobmsgTypeName, decodeBlobmsgNodes, decodeBlobmsgTable, decodeHeader,
-  decodeMessage, decodeMonitor, encodeBlobmsgArray, encodeBlobmsgNodes, encodeBlobmsgTable, encodeMessage, msgTypeName,
-  statusName, Status, UBUS_MAX_MSGLEN,
+  decodeMessage, decodeMonitor, encodeBlobmsgArray, encodeBlobmsgTable, encodeMessage, msgTypeName,
+  statusName, Status,
 } from '../../src/ubus/codec/index.ts';
 import type { BlobmsgNode, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
 import { captureFrames, loadFrameFiles } from './codec-fixtures.ts';

@@ -114,7 +114,8 @@ export class FreeRadius {
 export function radclient(target: string, command: 'disconnect' | 'coa' | 'acct' | 'auth', secret: string, attributes: string,
   options: { timeoutS?: number; retries?: number } = {}): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/radclient', ['-x', '-r', String(options.retries ?? 1), '-t', String(options.timeoutS ?? 2), target, command, secret],
+    // -d: the fixture's dictionary adds ChilliSpot's gigaword attributes to Debian's.
+    const child = spawn('/usr/bin/radclient', ['-d', FIXTURES, '-x', '-r', String(options.retries ?? 1), '-t', String(options.timeoutS ?? 2), target, command, secret],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => { output += d.toString(); });

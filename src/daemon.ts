@@ -18,6 +18,7 @@ import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
+import { createSinks, SinkHost } from './upstream/index.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -58,6 +59,7 @@ export class Daemon {
     readonly gates: Gatekeeper,
     readonly ubus: UbusClient,
     readonly meter: Meter,
+    readonly upstream: SinkHost,
   ) {}
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -93,6 +95,10 @@ export class Daemon {
     const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });
     const gates = new Gatekeeper({ valve, sessions, log });
 
+    const upstream = new SinkHost({ log });
+    for (const sink of createSinks(config, { log })) upstream.add(sink);
+    upstream.attach(sessions);
+
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
@@ -105,7 +111,10 @@ export class Daemon {
       sessions: port,
       portal: valve,
       workers: config.main.workers,
-      onUsage: (batch) => daemon?.sendUsage(batch),
+      onUsage: (batch) => {
+        daemon?.sendUsage(batch);
+        upstream.usage(batch);
+      },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       onTick: (report) => {
         void gates.retryCloses();
@@ -117,7 +126,7 @@ export class Daemon {
     meterRef = meter;
     sessionsRef = sessions;
 
-    daemon = new Daemon(config, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter);
+    daemon = new Daemon(config, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     await daemon.run(recovery.ended);
     return daemon;
   }
@@ -169,6 +178,7 @@ export class Daemon {
       // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
       log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
     }
+    await this.upstream.start();
     this.meter.start();
     log.info('sluice running', { router: this.config.main.routerId, poll_interval_ms: this.config.main.pollIntervalMs });
   }
@@ -194,6 +204,7 @@ export class Daemon {
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
+    await this.upstream.reload(next);
     this.config = next;
     this.log.info('config reloaded', { plans: next.pricing.length, restart_required: restartRequired.join(',') || undefined });
     return { plans: next.pricing.length, restart_required: restartRequired };
@@ -209,6 +220,7 @@ export class Daemon {
       meter: this.meter.stats(),
       gates: this.gates.stats(),
       journal: this.store.stats(),
+      upstream: this.upstream.stats(),
       config: redactConfig(this.config).main,
     });
   }
@@ -264,6 +276,7 @@ export class Daemon {
       }
     };
     await step('meter', () => this.meter.close());
+    await step('upstream', () => this.upstream.close());
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

@@ -3,7 +3,7 @@
  * sessions (recovery) → valve → merchant → ubus (object) → reconcile with the portal → meter. Stop is the reverse:
  * meter, ubus object, sessions checkpoint, journal, valve.
  */
-import { loadConfig, redactConfig, type Config } from './config/index.ts';
+import { formatProblem, loadConfigPartial, redactConfig, type Config, type ConfigProblem } from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
@@ -33,6 +33,8 @@ export interface DaemonOptions {
   paymentMethods?: PaymentMethod[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
+  /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
+  onDisabled?: () => void;
 }
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
@@ -40,15 +42,41 @@ const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
+type RestartKey = keyof typeof RESTART_OPTIONS;
+
+/** The restart-only options whose value in `next` differs from what the engine was started with. */
+function restartRequired(running: Config['main'], next: Config['main']): string[] {
+  return (Object.keys(RESTART_OPTIONS) as RestartKey[])
+    .filter((key) => JSON.stringify(next[key]) !== JSON.stringify(running[key]))
+    .map((key) => RESTART_OPTIONS[key]);
+}
+
+/** `next` with the restart-only options as the engine runs them, so `stats` never shows a value not in use. */
+function asRunning(next: Config, running: Config['main']): Config {
+  const main = { ...next.main };
+  for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[]) (main as Record<RestartKey, unknown>)[key] = running[key];
+  return { ...next, main };
+}
+
+/** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
+function logProblems(log: Logger, problems: readonly ConfigProblem[], when: string): void {
+  for (const p of problems) {
+    log.error('config problem ignored', { when, problem: formatProblem(p), effect: p.effect });
+  }
+}
 
 export class Daemon {
   private readonly startedAt = Date.now();
   private object: UbusObjectHandle | undefined;
   private stopping: Promise<void> | undefined;
   private reloading: Promise<BlobmsgTable> | undefined;
+  /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
+  private readonly running: Config['main'];
+  private pendingRestart: string[] = [];
 
   private constructor(
     private config: Config,
+    private problems: readonly ConfigProblem[],
     private readonly options: DaemonOptions,
     readonly log: Logger,
     readonly sessions: SessionManager,
@@ -60,12 +88,16 @@ export class Daemon {
     readonly ubus: UbusClient,
     readonly meter: Meter,
     readonly upstream: SinkHost,
-  ) {}
+  ) {
+    this.running = config.main;
+  }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const log = options.log ?? createLogger();
-    const config = await loadConfig(options.configPath);
+    // A router must not lose the service over one bad value: run on the valid part and say what was left out.
+    const { config, problems } = await loadConfigPartial(options.configPath);
     log.level = config.main.logLevel;
+    logProblems(log, problems, 'start');
     const store = new JournalStore({
       dir: config.main.stateDir,
       onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
@@ -126,7 +158,7 @@ export class Daemon {
     meterRef = meter;
     sessionsRef = sessions;
 
-    daemon = new Daemon(config, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
+    daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     await daemon.run(recovery.ended);
     return daemon;
   }
@@ -191,23 +223,33 @@ export class Daemon {
 
   private async doReload(): Promise<BlobmsgTable> {
     let next: Config;
+    let problems: ConfigProblem[];
     try {
-      next = await loadConfig(this.options.configPath);
+      ({ config: next, problems } = await loadConfigPartial(this.options.configPath));
     } catch (err) {
+      // Unreadable or not UCI at all: nothing to take a valid part from.
       const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
       this.log.error('reload rejected, keeping the running config', { code: e.code, reason: e.message });
       throw e;
     }
-    const restartRequired = Object.entries(RESTART_OPTIONS)
-      .filter(([key]) => JSON.stringify(next.main[key as keyof Config['main']]) !== JSON.stringify(this.config.main[key as keyof Config['main']]))
-      .map(([, option]) => option);
+    logProblems(this.log, problems, 'reload');
+    this.problems = problems;
+    const problemList = problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
+    if (!next.main.enabled) {
+      this.log.warn('main.enabled is 0: stopping');
+      if (this.options.onDisabled) setImmediate(this.options.onDisabled);
+      return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
+    }
+    this.pendingRestart = restartRequired(this.running, next.main);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
     await this.upstream.reload(next);
-    this.config = next;
-    this.log.info('config reloaded', { plans: next.pricing.length, restart_required: restartRequired.join(',') || undefined });
-    return { plans: next.pricing.length, restart_required: restartRequired };
+    this.config = asRunning(next, this.running);
+    this.log.info('config reloaded', {
+      plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
+    });
+    return { plans: next.pricing.length, restart_required: [...this.pendingRestart], problems: problemList };
   }
 
   stats(): BlobmsgTable {
@@ -222,6 +264,9 @@ export class Daemon {
       journal: this.store.stats(),
       upstream: this.upstream.stats(),
       config: redactConfig(this.config).main,
+      // Options changed in the file that only a restart applies (the values above are the running ones).
+      restart_required: this.pendingRestart,
+      config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
     });
   }
 
@@ -318,9 +363,17 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
   }
   const log = createLogger();
+  const pre = await loadConfigPartial(configPath).catch(() => undefined);
+  if (pre && !pre.config.main.enabled) {
+    log.info('main.enabled is 0: not starting');
+    return 0;
+  }
   let daemon: Daemon;
+  let stopOnDisabled = (): void => undefined;
   try {
-    daemon = await Daemon.start({ configPath, ...(ubusSocket !== undefined && { ubusSocket }), log });
+    daemon = await Daemon.start({
+      configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
+    });
   } catch (err) {
     const e = toSluiceError(err);
     log.error('cannot start', { code: e.code, reason: e.message });
@@ -337,6 +390,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       log.info('stopping', { signal });
       daemon.stop().then(() => resolve(0), () => resolve(1));
     };
+    stopOnDisabled = () => stop('main.enabled 0');
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

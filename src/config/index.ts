@@ -10,8 +10,10 @@ export { serializeUci, quoteUci } from './serialize.ts';
 export { writeUci } from './write.ts';
 export { writeFileAtomic, type AtomicWriteFs, type AtomicFileHandle, type WriteFileAtomicOptions } from './atomic-write.ts';
 export {
-  loadConfig, configFromUci, ConfigError, DEFAULTS, type ConfigFromUciOptions, type LoadConfigOptions,
+  loadConfig, loadConfigPartial, configFromUci, configFromUciPartial, ConfigError, DEFAULTS, type ConfigFromUciOptions,
+  type LoadConfigOptions, type PartialConfig,
 } from './load.ts';
-export { formatProblem, type ConfigProblem } from './reader.ts';
+export { formatProblem, type ConfigProblem, type ProblemEffect } from './reader.ts';
+export { CROSS_RULES, crossRuleViolations, type CrossRule } from './rules.ts';
 export { redactConfig, type RedactedConfig, type JsonSafe } from './redact.ts';
 export { splitCommand, parseQuantity, parseBool } from './values.ts';

@@ -1,7 +1,10 @@
 /**
- * UCI package → typed, validated Config. Every option has a default (docs/configuration.md); a bad value is a
- * ConfigError (ERR_CONFIG_INVALID) listing every problem as `section.option: reason, got "text"`, so one reload
- * attempt shows the admin everything to fix. `configFromUci` is pure (the hostname comes in as an argument).
+ * UCI package → typed, validated Config. Every option has a default (docs/configuration.md). Every problem is named
+ * `section.option: reason, got "text"`, so one attempt shows the admin everything to fix. A router must not lose its
+ * service over one bad value, so the daemon runs on the valid part (`configFromUciPartial`): a bad `main`/`limits`
+ * option falls back to its default, a bad plan is left out, a bad enabled upstream section is disabled, and each
+ * problem says which of those happened. `configFromUci` is the strict form (any problem → ConfigError). Pure (the
+ * hostname comes in as an argument).
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
@@ -9,7 +12,8 @@ import { SluiceError } from '../errors.ts';
 import type {
   Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
-import { formatProblem, SectionReader, type ConfigProblem } from './reader.ts';
+import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
+import { crossRuleViolations } from './rules.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, isHost, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -87,7 +91,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
   };
 }
 
-function readPlan(section: UciSection, problems: ConfigProblem[]): PricingPlan {
+function readPlan(section: UciSection, problems: ConfigProblem[], context: Readonly<Record<string, boolean>>): PricingPlan {
   const r = new SectionReader(section, `pricing[${section.anonymous ? `@pricing[${section.index}]` : section.name}]`, problems);
   const d = DEFAULTS.pricing;
   if (section.anonymous) r.report('name', "a plan needs a name, its id: config pricing '<id>'");
@@ -103,11 +107,7 @@ function readPlan(section: UciSection, problems: ConfigProblem[]): PricingPlan {
   });
   const maxSteps = r.parsed('max_steps', minSteps > d.max_steps ? minSteps : d.max_steps,
     (v) => parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason));
-  if (maxSteps < minSteps) r.report('max_steps', `must be at least min_steps (${minSteps})`, String(maxSteps));
-  else if (stepSize * maxSteps > MAX_ALLOTMENT) {
-    r.report('max_steps', `step_size × max_steps must be at most ${MAX_ALLOTMENT} ${metric}`, String(maxSteps));
-  }
-  return {
+  const plan: PricingPlan = {
     id: section.name,
     metric,
     stepSize,
@@ -118,6 +118,13 @@ function readPlan(section: UciSection, problems: ConfigProblem[]): PricingPlan {
     minSteps,
     maxSteps,
   };
+  const invalid = new Set(problems.map((p) => p.option));
+  const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
+  for (const v of crossRuleViolations('pricing', { values, context, invalid })) {
+    const text = r.raw(v.option);
+    r.report(v.option, v.reason, typeof text === 'string' ? text : undefined);
+  }
+  return plan;
 }
 
 /** Upstream sections are validated only when enabled; a disabled one keeps whatever parses and defaults the rest. */
@@ -190,40 +197,82 @@ export interface ConfigFromUciOptions {
   hostname?: string;
 }
 
-/** Pure: a parsed UCI package → Config, or ConfigError with every problem. */
-export function configFromUci(pkg: UciPackage, options: ConfigFromUciOptions = {}): Config {
-  const problems: ConfigProblem[] = [];
-  const main = readMain(new SectionReader(singleton(pkg, 'sluice', 'main'), 'main', problems), options.hostname ?? 'sluice');
+export interface PartialConfig {
+  /** What the daemon runs on: every valid part, defaults where a value was bad. */
+  config: Config;
+  /** Every problem, each with what was done about it (`effect`); empty for a clean file. */
+  problems: ConfigProblem[];
+}
+
+const withEffect = (list: ConfigProblem[], effect: ProblemEffect): ConfigProblem[] => list.map((p) => ({ ...p, effect }));
+
+/**
+ * Pure: a parsed UCI package → the config to run on and every problem. A bad `main` or `limits` option falls back to
+ * its default; a plan with any problem is left out; an enabled upstream section with any problem is disabled.
+ */
+export function configFromUciPartial(pkg: UciPackage, options: ConfigFromUciOptions = {}): PartialConfig {
+  return readAll(pkg, options, 'effective');
+}
+
+/**
+ * `rulesSee`: whether cross-field rules see an upstream as configured (strict: report everything the file says, as
+ * LuCI's form does) or as it will run (partial: a plan is not left out for a section that was disabled anyway).
+ */
+function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'configured' | 'effective'): PartialConfig {
+  const mainProblems: ConfigProblem[] = [];
+  const main = readMain(new SectionReader(singleton(pkg, 'sluice', 'main'), 'main', mainProblems), options.hostname ?? 'sluice');
+
+  /** An upstream section with a problem is switched off rather than run half-configured. */
+  const upstreamProblems: ConfigProblem[] = [];
+  const upstream = <T extends { enabled: boolean }>(read: (sink: ConfigProblem[]) => T): T => {
+    const sink: ConfigProblem[] = [];
+    const section = read(sink);
+    if (sink.length === 0) return section;
+    upstreamProblems.push(...withEffect(sink, 'section-disabled'));
+    return { ...section, enabled: false };
+  };
+  const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
+  const mqtt = upstream((sink) => readMqtt(pkg, sink));
+  const escrow = upstream((sink) => readEscrow(pkg, sink));
+  const hook = upstream((sink) => readHook(pkg, sink));
+
+  const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
   if (planSections.length === 0) {
-    problems.push({ path: 'pricing', section: 'pricing', option: '', reason: "no plan: add at least one config pricing '<id>' section" });
+    planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: "no plan: add at least one config pricing '<id>' section", effect: 'no-plan' });
   }
-  const pricing = planSections.map((s) => readPlan(s, problems));
-  const radius = readRadius(pkg, problems, main.routerId);
-  const mqtt = readMqtt(pkg, problems);
-  const escrow = readEscrow(pkg, problems);
-  const hook = readHook(pkg, problems);
-  const limits = readLimits(pkg, problems);
-  if (escrow.enabled) {
-    for (const plan of pricing) {
-      if (plan.asset === '') {
-        problems.push({
-          path: `pricing[${plan.id}].asset`, section: plan.id, option: 'asset',
-          reason: 'is required while escrow is enabled (the token contract address customers pay with)',
-        });
-      }
-    }
+  const escrowConfigured = upstreamReader(pkg, 'escrow', [], []).enabled;
+  const context = { 'escrow.enabled': rulesSee === 'configured' ? escrowConfigured : escrow.enabled };
+  const pricing: PricingPlan[] = [];
+  for (const s of planSections) {
+    const sink: ConfigProblem[] = [];
+    const plan = readPlan(s, sink, context);
+    if (sink.length === 0) pricing.push(plan);
+    else planProblems.push(...withEffect(sink, 'plan-left-out'));
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { main, pricing, radius, mqtt, escrow, hook, limits };
+  if (rulesSee === 'effective' && planSections.length > 0 && pricing.length === 0) {
+    planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: 'no valid plan: every plan was left out', effect: 'no-plan' });
+  }
+  const limitsProblems: ConfigProblem[] = [];
+  const limits = readLimits(pkg, limitsProblems);
+  const problems = [
+    ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
+  ];
+  return { config: { main, pricing, radius, mqtt, escrow, hook, limits }, problems };
+}
+
+/** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */
+export function configFromUci(pkg: UciPackage, options: ConfigFromUciOptions = {}): Config {
+  const { config, problems } = readAll(pkg, options, 'configured');
+  if (problems.length > 0) throw new ConfigError(problems.map(({ effect: _effect, ...p }) => p));
+  return config;
 }
 
 export interface LoadConfigOptions extends ConfigFromUciOptions {
   readFile?: (path: string) => Promise<string>;
 }
 
-/** Reads, parses and validates a UCI file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
-export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
+async function readUci(path: string, options: LoadConfigOptions): Promise<UciPackage> {
   let data: string;
   try {
     data = await (options.readFile ?? ((p: string) => readFile(p, 'utf8')))(path);
@@ -232,11 +281,21 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
       cause: err, details: { file: path },
     });
   }
-  const pkg = parseUci(data, path);
+  return parseUci(data, path);
+}
+
+/** Reads, parses and validates a UCI file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
+export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
+  const pkg = await readUci(path, options);
   try {
     return configFromUci(pkg, { hostname: options.hostname ?? osHostname() });
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.problems, path);
     throw err;
   }
+}
+
+/** Reads and parses a UCI file and keeps its valid part (configFromUciPartial). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE. */
+export async function loadConfigPartial(path: string, options: LoadConfigOptions = {}): Promise<PartialConfig> {
+  return configFromUciPartial(await readUci(path, options), { hostname: options.hostname ?? osHostname() });
 }

@@ -5,6 +5,9 @@
 import type { UciSection } from './uci.ts';
 import type { Parsed } from './values.ts';
 
+/** What the daemon did about a problem when it runs on the valid part of a file. */
+export type ProblemEffect = 'default-used' | 'plan-left-out' | 'section-disabled' | 'no-plan';
+
 export interface ConfigProblem {
   /** `section.option` as printed, e.g. `main.poll_interval` or `pricing[data].step_size`. */
   path: string;
@@ -14,6 +17,8 @@ export interface ConfigProblem {
   reason: string;
   /** The offending text; omitted for secrets. */
   value?: string;
+  /** Set by configFromUciPartial: the default was used, the plan left out, the section disabled. */
+  effect?: ProblemEffect;
 }
 
 export function formatProblem(p: ConfigProblem): string {

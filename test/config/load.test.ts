@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError } from '../../src/errors.ts';
-import { ConfigError, configFromUci, loadConfig, parseUci, redactConfig, type Config } from '../../src/config/index.ts';
+import { ConfigError, configFromUci, configFromUciPartial, loadConfig, loadConfigPartial, parseUci, redactConfig, type Config } from '../../src/config/index.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
 const load = (text: string, hostname = 'router1'): Config => configFromUci(parseUci(text), { hostname });
@@ -144,7 +144,7 @@ test('upstreams: absent or disabled = defaults, no validation; enabled = require
     assert.is(load(`${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${u}'\n`).mqtt.url, u);
   }
   assert.equal(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url ftp://x\n\toption chain_id 0\n\toption key_file rel\n`),
-    ['escrow.facilitator_url', 'escrow.chain_id', 'escrow.key_file', 'escrow.receiver', 'pricing[p].asset']);
+    ['pricing[p].asset', 'escrow.facilitator_url', 'escrow.chain_id', 'escrow.key_file', 'escrow.receiver']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'mailto:x@y'\n`), ['hook.url']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n`), ['hook.url']);
   const h = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n`).hook;
@@ -193,6 +193,69 @@ test('loadConfig: read errors, parse errors and config errors carry the file', a
       assert.ok((err as Error).message.includes(`${path}:`), (err as Error).message);
     }
   }
+});
+
+const partial = (text: string) => configFromUciPartial(parseUci(text), { hostname: 'r' });
+const effects = (text: string) => partial(text).problems.map((p) => `${p.path}:${p.effect}`);
+
+test('partial: a bad plan is left out, the good ones stay in order, and the problem says so', () => {
+  const { config, problems } = partial(`config pricing 'a'\n\toption price_per_step 1\n` +
+    `config pricing 'big'\n\toption metric bytes\n\toption step_size 1TiB\n\toption max_steps 10000\n\toption price_per_step 1\n` +
+    `config pricing 'b'\n\toption price_per_step 2\n\toption metric bytes\n`);
+  assert.equal(config.pricing.map((p) => p.id), ['a', 'b']);
+  assert.equal(problems.map((p) => [p.path, p.effect, p.value]), [['pricing[big].max_steps', 'plan-left-out', '10000']]);
+  assert.match(problems[0]!.reason, /step_size × max_steps must be at most 9007199254740991 bytes/);
+});
+
+test('partial: bad main and limits options fall back to their defaults; the rest of main applies', () => {
+  const { config, problems } = partial(`config sluice 'main'\n\toption poll_interval 0.01\n\toption workers 3\n\toption state_dir rel\n` +
+    `${PLAN}config limits 'limits'\n\toption max_sessions x\n\toption max_devices_per_user 2\n`);
+  assert.equal([config.main.pollIntervalMs, config.main.workers, config.main.stateDir], [2000, 3, '/etc/sluice']);
+  assert.equal([config.limits.maxSessions, config.limits.maxDevicesPerUser], [0, 2]);
+  assert.equal(problems.map((p) => `${p.path}:${p.effect}`),
+    ['main.state_dir:default-used', 'main.poll_interval:default-used', 'limits.max_sessions:default-used']);
+});
+
+test('partial: an enabled upstream with a problem is disabled; a disabled one is never checked', () => {
+  const { config, problems } = partial(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n` +
+    `config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\nconfig hook 'hook'\n\toption enabled 0\n\toption url x\n`);
+  assert.equal([config.radius.enabled, config.mqtt.enabled, config.hook.enabled], [false, true, false]);
+  assert.is(config.radius.server, 'h', 'the parsed values stay, only enabled is switched off');
+  assert.equal(problems.map((p) => `${p.path}:${p.effect}`), ['radius.secret:section-disabled']);
+});
+
+test('partial: escrow with a plan lacking an asset leaves that plan out; escrow itself broken leaves the plans alone', () => {
+  const escrow = `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver 0x${'b'.repeat(40)}\n`;
+  const withAsset = `config pricing 'x'\n\toption price_per_step 1\n\toption asset 0x${'a'.repeat(40)}\n`;
+  const r = partial(`${PLAN}${withAsset}${escrow}`);
+  assert.equal([r.config.escrow.enabled, r.config.pricing.map((p) => p.id)], [true, ['x']]);
+  assert.equal(effects(`${PLAN}${withAsset}${escrow}`), ['pricing[p].asset:plan-left-out']);
+  const broken = partial(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n`);
+  assert.equal([broken.config.escrow.enabled, broken.config.pricing.map((p) => p.id)], [false, ['p']]);
+  // The strict form reports the asset too (what LuCI's form checks: escrow as configured).
+  assert.ok(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n`).includes('pricing[p].asset'));
+});
+
+test('partial: no plan left is reported as such; a clean file has no problems', () => {
+  assert.equal(effects(`config pricing 'p'\n\toption price_per_step x\n`), ['pricing[p].price_per_step:plan-left-out', 'pricing:no-plan']);
+  assert.equal(effects(''), ['pricing:no-plan']);
+  assert.equal(partial(PLAN).problems, []);
+});
+
+test('loadConfigPartial: read and parse errors still throw (nothing to run on)', async () => {
+  for (const [readFile, code] of [
+    [async () => { throw new Error('ENOENT'); }, 'ERR_CONFIG_READ'],
+    [async () => "config sluice 'main\n", 'ERR_UCI_PARSE'],
+  ] as const) {
+    try {
+      await loadConfigPartial('/c', { readFile, hostname: 'h' });
+      assert.unreachable('should throw');
+    } catch (err) {
+      assert.ok(isSluiceError(err) && err.code === code, String(err));
+    }
+  }
+  const ok = await loadConfigPartial('/c', { readFile: async () => `config pricing 'p'\n\toption price_per_step 1\n\toption decimals x\n`, hostname: 'h' });
+  assert.equal(ok.config.pricing, []);
 });
 
 test.run();

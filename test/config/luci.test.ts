@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { ConfigError, configFromUci, parseUci } from '../../src/config/index.ts';
+import { ConfigError, configFromUci, CROSS_RULES, parseUci } from '../../src/config/index.ts';
 
 const app = new URL('../../luci-app/', import.meta.url).pathname;
 const viewDir = join(app, 'htdocs/luci-static/resources/view/sluice');
@@ -70,23 +70,36 @@ test('node --check passes on each view wrapped as LuCI loads it', () => {
 function settingsOptions(): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
   const options = new Map<string, any>();
   let formValues: Record<string, string> = {};
-  class Option { constructor(readonly section: any, readonly name: string) {} value() {} depends() {} }
+  class Option {
+    constructor(readonly section: any, readonly name: string) {}
+    value() {}
+    depends() {}
+    formvalue(sid: string) { return formValues[`${sid}.${this.name}`]; }
+  }
+  let map: FormMap;
   class Section {
+    readonly map = map;
     constructor(readonly name: string) {}
     tab() {}
     taboption(_tab: string, cls: any, name: string) { return this.option(cls, name); }
     option(_cls: any, name: string) { const o = new Option(this, name); options.set(`${this.name}.${name}`, o); return o; }
     formvalue(_sid: string, opt: string) { return formValues[opt]; }
   }
-  class FormMap { section(_cls: any, name: string) { return new Section(name); } render() { return this; } }
+  class FormMap {
+    constructor() { map = this; }
+    section(_cls: any, name: string) { return new Section(name); }
+    render() { return this; }
+    /** As LuCI's form.Map: [option, section id] of a NamedSection's option. */
+    lookupOption(name: string, sid: string) { const o = options.get(`${sid}.${name}`); return o ? [o, sid] : null; }
+  }
   const form = { Map: FormMap, NamedSection: Section, GridSection: Section, Flag: Option, ListValue: Option, Value: Option };
   const context = vm.createContext({
-    _: (s: string) => s, form, uci: { load: () => Promise.resolve() }, view: { extend: (o: unknown) => o }, URL, BigInt,
+    _: (s: string) => s, form, uci: { load: () => Promise.resolve(), get: () => undefined }, view: { extend: (o: unknown) => o }, URL, BigInt,
   });
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
   const src = readFileSync(join(viewDir, 'settings.js'), 'utf8');
-  const v = vm.runInContext(`(function () {\n${src}\n})()`, context) as { render(): unknown };
-  v.render();
+  const v = vm.runInContext(`(function () {\n${src}\n})()`, context) as { render(data: unknown): unknown };
+  v.render([null, JSON.parse(readFileSync(join(app, 'htdocs/luci-static/resources/sluice/rules.json'), 'utf8'))]);
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
   return options;
 }
@@ -185,6 +198,47 @@ test('settings.js only edits options the loader knows and docs/configuration.md 
     const option = key.split('.')[1]!;
     assert.ok(docs.includes(`\`${option}\``), `${key} is documented`);
   }
+});
+
+test('cross-field rules (sluice/rules.json): LuCI rejects a plan value exactly when the loader does, both ways', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const fired = new Set<string>();
+  let combos = 0;
+  for (const metric of ['bytes', 'seconds']) {
+    for (const step of ['', '1', '1TiB', '100MiB', '1d', 'x']) {
+      for (const min of ['', '1', '5', '200', '0']) {
+        for (const max of ['', '3', '150', '10000', '9007199254740991', 'y']) {
+          for (const escrow of ['0', '1']) {
+            for (const asset of ['', ASSET]) {
+              combos++;
+              const form: Record<string, string> = { metric, step_size: step, min_steps: min, max_steps: max, asset, 'escrow.enabled': escrow };
+              setForm(form);
+              const uci = `config pricing 'p'\n\toption price_per_step 1\n\toption metric ${metric}\n` +
+                Object.entries({ step_size: step, min_steps: min, max_steps: max, asset }).map(([k, v]) => (v === '' ? '' : `\toption ${k} '${v}'\n`)).join('') +
+                `config escrow 'escrow'\n\toption enabled ${escrow}\n\toption facilitator_url http://f\n\toption receiver ${ASSET}\n`;
+              let problems: { path: string; reason: string }[] = [];
+              try { configFromUci(parseUci(uci)); } catch (err) { problems = [...(err as ConfigError).problems]; }
+              for (const option of ['max_steps', 'asset']) {
+                const o = options.get(`pricing.${option}`)!;
+                const loader = problems.filter((p) => p.path === `pricing[p].${option}`).map((p) => p.reason);
+                const datatypeOk = typeof o.datatype !== 'string' || form[option] === '' || luciDatatypeAccepts(o.datatype as string, form[option]!);
+                const verdict = datatypeOk ? o.validate!('p', form[option]!) : 'datatype';
+                assert.is(verdict === true, loader.length === 0, `${JSON.stringify(form)} ${option}: LuCI ${String(verdict)}, loader ${JSON.stringify(loader)}`);
+                for (const rule of CROSS_RULES) if (loader.some((r) => r.startsWith(rule.reason.split('%s')[0]!))) fired.add(rule.id);
+                if (typeof verdict === 'string' && verdict !== 'datatype') {
+                  assert.ok(loader.includes(verdict) || loader.length > 0, `${option}: LuCI says ${verdict}; loader ${JSON.stringify(loader)}`);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  assert.ok(combos > 1000, String(combos));
+  assert.equal([...fired].sort(), CROSS_RULES.map((r) => r.id).sort(), 'every rule in the table was exercised');
 });
 
 test.run();

@@ -200,35 +200,94 @@ test('bad input gets clear errors and the daemon keeps serving', async () => {
   assert.is((pricing.plans as unknown[]).length, 2);
 });
 
-test('reload: a bad config is refused with every problem named and the old one kept; a good one applies; SIGHUP too', async () => {
+test('reload: a bad plan is left out and named, the rest applies; an unparsable file is refused, old config kept; SIGHUP too', async () => {
   const good = (await lab.call('pricing')).plans as Record<string, unknown>[];
   assert.is(good[0]!.price_per_step, '1000');
   lab.writeConfig(`config pricing 'data'\n\toption price_per_step '1.5'\n`);
+  const partly = await lab.call('reload');
+  assert.is(partly.reloaded, true);
+  assert.equal(partly.problems, [{
+    path: 'pricing[data].price_per_step', reason: 'must be a non-negative integer (smallest unit of the asset)', effect: 'plan-left-out',
+  }]);
+  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['time'], 'the good plan stays on sale');
+  assert.equal(((await lab.call('stats')).config_problems as Record<string, unknown>[]).map((p) => p.path), ['pricing[data].price_per_step']);
+  assert.match(lab.output, /config problem ignored.*pricing\[data\]\.price_per_step/);
+
+  lab.writeConfig(`config pricing 'broken\n`);
   const bad = await lab.callStatus('reload');
-  assert.is(bad.status, 2);
-  const error = bad.data?.error as { code: string; message: string };
-  assert.is(error.code, 'ERR_CONFIG_INVALID');
-  assert.match(error.message, /price_per_step/);
-  assert.is(((await lab.call('pricing')).plans as Record<string, unknown>[])[0]!.price_per_step, '1000', 'old config kept');
-  // Still serving purchases on the old config.
+  assert.is(bad.status, 12, 'UBUS_STATUS_PARSE_ERROR');
+  assert.is((bad.data?.error as { code: string }).code, 'ERR_UCI_PARSE');
+  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['time'], 'running config kept');
   assert.is(((await lab.call('grant', { mac: A, seconds: 60 })).session as Record<string, unknown>).state, 'ACTIVE');
 
   lab.options.extraConfig = `config pricing 'promo'\n\toption metric 'seconds'\n\toption step_size '60'\n\toption price_per_step '1'\n`;
   lab.writeConfig();
   const ok = await lab.call('reload');
-  assert.is(ok.reloaded, true);
-  assert.equal(ok.restart_required, [], 'a new plan applies live');
+  assert.equal([ok.restart_required, ok.problems], [[], []], 'a new plan applies live');
   assert.is(((await lab.call('pricing')).plans as unknown[]).length, 3);
+  assert.equal((await lab.call('stats')).config_problems, []);
 
-  lab.options.pollInterval = 0.7;
-  lab.writeConfig();
-  assert.equal((await lab.call('reload')).restart_required, ['main.poll_interval'], 'engine options are reported, not applied');
-  lab.options.pollInterval = 0.3;
   lab.options.extraConfig = '';
   lab.writeConfig();
   lab.daemon!.kill('SIGHUP');
   await lab.waitFor(async () => ((await lab.call('pricing')).plans as unknown[]).length === 2, 10_000, 'SIGHUP reload');
   assert.is(lab.daemon!.exitCode, null, 'SIGHUP does not stop the daemon');
+});
+
+test('reload: restart_required compares with the running engine, stays until reverted, and stats shows the running value', async () => {
+  const runningDir = ((await lab.call('stats')).config as Record<string, unknown>).stateDir;
+  const main = (options: string) => `config sluice 'main'\n${options}`;
+  lab.writeConfig(main(`\toption state_dir '/tmp/sluice-not-in-use'\n`));
+  assert.equal((await lab.call('reload')).restart_required, ['main.state_dir']);
+  assert.equal((await lab.call('reload')).restart_required, ['main.state_dir'], 'a second reload still reports it');
+  const stats = await lab.call('stats');
+  assert.is((stats.config as Record<string, unknown>).stateDir, runningDir, 'stats shows the path in use');
+  assert.equal(stats.restart_required, ['main.state_dir']);
+
+  lab.writeConfig(main(`\toption poll_interval '0.7'\n\toption log_level 'info'\n`));
+  assert.equal((await lab.call('reload')).restart_required, ['main.poll_interval'], 'state_dir reverted, poll_interval changed');
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).pollIntervalMs, 300);
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).logLevel, 'info', 'reloadable options do apply');
+  lab.writeConfig();
+  assert.equal((await lab.call('reload')).restart_required, [], 'back to the running values');
+  assert.equal((await lab.call('stats')).restart_required, []);
+});
+
+test('start on a partly bad config: bad plan left out, bad upstream disabled, bad main option defaulted; stats and log say so', async () => {
+  await lab.stopDaemon();
+  lab.writeConfig(`config sluice 'main'\n\toption workers '99'\n` +
+    `config pricing 'huge'\n\toption metric 'bytes'\n\toption step_size '1TiB'\n\toption max_steps '10000'\n\toption price_per_step '1'\n` +
+    `config radius 'radius'\n\toption enabled '1'\n\toption server 'not a host'\n\toption secret 's'\n`);
+  await lab.startDaemon();
+  const stats = await lab.call('stats');
+  assert.equal((stats.config_problems as Record<string, unknown>[]).map((p) => `${p.path} ${p.effect}`),
+    ['main.workers default-used', 'pricing[huge].max_steps plan-left-out', 'radius.server section-disabled']);
+  assert.is((stats.config as Record<string, unknown>).workers, 1);
+  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['data', 'time']);
+  for (const path of ['main.workers', 'pricing\\[huge\\].max_steps', 'radius.server']) {
+    assert.match(lab.output, new RegExp(`config problem ignored.*${path}`));
+  }
+  assert.is(((await lab.call('grant', { mac: A, bytes: MiB })).session as Record<string, unknown>).state, 'ACTIVE', 'and it serves');
+});
+
+test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with it exits 0 at once', async () => {
+  await lab.call('grant', { mac: A, seconds: 600 });
+  lab.writeConfig(`config sluice 'main'\n\toption enabled '0'\n`);
+  const exited = new Promise<number | null>((r) => lab.daemon!.once('exit', (code) => r(code)));
+  const reply = await lab.call('reload');
+  assert.is(reply.stopping, true);
+  assert.is(await exited, 0);
+  assert.match(lab.output, /main\.enabled is 0: stopping/);
+  assert.match(lab.output, /sluice stopped/);
+  lab.daemon = undefined;
+
+  let failure = '';
+  await lab.startDaemon().catch((err: Error) => { failure = err.message; });
+  assert.match(failure, /daemon exited \(code 0/);
+  assert.match(lab.output, /main\.enabled is 0: not starting/);
+  lab.writeConfig();
+  await lab.startDaemon();
+  assert.is((await lab.session(A)).state, 'ACTIVE', 'the paid session survived the disabled period');
 });
 
 test('SIGTERM checkpoints usage and exits 0; the usage is there after a restart', async () => {

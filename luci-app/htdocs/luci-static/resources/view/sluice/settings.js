@@ -2,6 +2,7 @@
 'require view';
 'require form';
 'require uci';
+'require request';
 
 // Validation mirrors the daemon's loader (src/config/load.ts, docs/configuration.md): what LuCI accepts, the
 // daemon accepts. A value the daemon still rejects is logged on reload and the previous config stays active.
@@ -26,6 +27,70 @@ function quantity(value, metric) {
 	if (scaled % divisor !== BigInt(0) || scaled === BigInt(0))
 		return null;
 	return scaled / divisor;
+}
+
+/* Cross-field rules: the table the daemon's loader reads too (sluice/rules.json, src/config/rules.ts). */
+var crossRules = [];
+
+function bigOrNull(text) {
+	return /^\d{1,80}$/.test(text) ? BigInt(text) : null;
+}
+
+/* The parsed values of one plan as the loader sees them (its defaults for empty fields); null where a value is bad. */
+function planValues(section, section_id, override) {
+	function get(name) {
+		var v = Object.prototype.hasOwnProperty.call(override, name) ? override[name] : section.formvalue(section_id, name);
+		return v == null ? '' : String(v);
+	}
+	var metric = get('metric') || 'seconds';
+	var min = get('min_steps') === '' ? BigInt(1) : bigOrNull(get('min_steps'));
+	var max = get('max_steps') === '' ? (min !== null && min > BigInt(100) ? min : BigInt(100)) : bigOrNull(get('max_steps'));
+	return {
+		metric: metric,
+		step_size: get('step_size') === '' ? (metric === 'bytes' ? BigInt(1048576) : BigInt(60)) : quantity(get('step_size'), metric),
+		min_steps: min,
+		max_steps: max,
+		asset: get('asset')
+	};
+}
+
+function enabledInForm(map, name) {
+	var found = map.lookupOption('enabled', name);
+	var v = found ? found[0].formvalue(found[1]) : uci.get('sluice', name, 'enabled');
+	return ['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(v)) >= 0;
+}
+
+/* The reason the first rule on section.option broken by these values gives, or null. */
+function crossRuleViolation(sectionType, option, values, context) {
+	for (var i = 0; i < crossRules.length; i++) {
+		var r = crossRules[i];
+		if (r.section !== sectionType || r.option !== option)
+			continue;
+		if (r.kind === 'at_least') {
+			if (values[r.option] != null && values[r.other] != null && values[r.option] < values[r.other])
+				return r.reason.replace('%s', String(values[r.other]));
+		}
+		else if (r.kind === 'product_at_most') {
+			var product = BigInt(1), known = true;
+			r.factors.forEach(function(f) { if (values[f] == null) known = false; else product *= values[f]; });
+			if (known && product > BigInt(r.limit))
+				return r.reason.replace('%s', values.metric);
+		}
+		else if (r.kind === 'required_while') {
+			if (context[r['while']] && (values[r.option] == null || values[r.option] === ''))
+				return r.reason;
+		}
+	}
+	return null;
+}
+
+/* A plan option's validator: the cross-field rules on it, evaluated over the plan's current form values. */
+function validatePlanRules(option) {
+	return function(section_id, value) {
+		var values = planValues(this.section, section_id, (function() { var o = {}; o[option] = value; return o; })());
+		var reason = crossRuleViolation('pricing', option, values, { 'escrow.enabled': enabledInForm(this.section.map, 'escrow') });
+		return reason === null ? true : _(reason);
+	};
 }
 
 function validateUrl(schemes, required) {
@@ -82,11 +147,16 @@ function upstreamSection(m, name, title, description) {
 
 return view.extend({
 	load: function() {
-		return uci.load('sluice');
+		return Promise.all([
+			uci.load('sluice'),
+			request.get(L.resource('sluice/rules.json')).then(function(res) { return res.json(); })
+		]);
 	},
 
-	render: function() {
+	render: function(data) {
 		var m, s, o;
+
+		crossRules = (data && data[1] && data[1].rules) || [];
 
 		m = new form.Map('sluice', _('Sluice'),
 			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon; if it rejects the new settings it logs why and keeps running on the previous ones.'));
@@ -201,7 +271,10 @@ return view.extend({
 		o = s.option(form.Value, 'asset', _('Asset'),
 			_('Token contract address the customer pays with (x402 escrow); required while escrow is enabled.'));
 		o.modalonly = true;
-		o.validate = validateAddress;
+		o.validate = function(section_id, value) {
+			var own = validateAddress(section_id, value);
+			return own !== true ? own : validatePlanRules('asset').call(this, section_id, value);
+		};
 
 		o = s.option(form.Value, 'min_steps', _('Minimum steps'));
 		o.placeholder = '1';
@@ -211,10 +284,7 @@ return view.extend({
 			_('At least the minimum; step × maximum must stay below 2^53.'));
 		o.placeholder = '100';
 		o.datatype = 'and(uinteger,min(1))';
-		o.validate = function(section_id, value) {
-			var min = Number(this.section.formvalue(section_id, 'min_steps') || 1);
-			return (value === '' || Number(value) >= min) ? true : _('Must be at least the minimum steps');
-		};
+		o.validate = validatePlanRules('max_steps');
 
 		/* limits */
 		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));

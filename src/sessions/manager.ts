@@ -42,6 +42,10 @@ export type SessionEvents = {
 
 export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
 export interface RecoveryReport { active: Session[]; ended: Session[]; warnings: SluiceError[] }
+/** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */
+export interface SessionFigures {
+  user: string | null; metric: Session['metric']; allotment: bigint; used: bigint; remaining: bigint; bytes: bigint; state: SessionState;
+}
 export interface SessionStats {
   live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
   started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
@@ -429,6 +433,12 @@ export class SessionManager {
   usageOf(id: string, now = this.clock.now()): { used: bigint; remaining: bigint } | null {
     const s = this.reg.sessions.get(id);
     return s ? { used: usedAt(s, now), remaining: remaining(s, now) } : null;
+  }
+
+  /** A session's report figures without copying it (upstream usage reports read every billed session per tick). */
+  figuresOf(id: string, now = this.clock.now()): SessionFigures | null {
+    const s = this.reg.sessions.get(id);
+    return s ? { user: s.user, metric: s.metric, allotment: s.allotment, used: usedAt(s, now), remaining: remaining(s, now), bytes: s.bytes, state: s.state } : null;
   }
 
   stats(): SessionStats {

@@ -18,6 +18,7 @@ import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
+import { createSinks, SinkHost } from './upstream/index.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -86,6 +87,7 @@ export class Daemon {
     readonly gates: Gatekeeper,
     readonly ubus: UbusClient,
     readonly meter: Meter,
+    readonly upstream: SinkHost,
   ) {
     this.running = config.main;
   }
@@ -125,6 +127,10 @@ export class Daemon {
     const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });
     const gates = new Gatekeeper({ valve, sessions, log });
 
+    const upstream = new SinkHost({ log });
+    for (const sink of createSinks(config, { log })) upstream.add(sink);
+    upstream.attach(sessions);
+
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
@@ -137,7 +143,10 @@ export class Daemon {
       sessions: port,
       portal: valve,
       workers: config.main.workers,
-      onUsage: (batch) => daemon?.sendUsage(batch),
+      onUsage: (batch) => {
+        daemon?.sendUsage(batch);
+        upstream.usage(batch);
+      },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       onTick: (report) => {
         void gates.retryCloses();
@@ -149,7 +158,7 @@ export class Daemon {
     meterRef = meter;
     sessionsRef = sessions;
 
-    daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter);
+    daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     await daemon.run(recovery.ended);
     return daemon;
   }
@@ -201,6 +210,7 @@ export class Daemon {
       // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
       log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
     }
+    await this.upstream.start();
     this.meter.start();
     log.info('sluice running', { router: this.config.main.routerId, poll_interval_ms: this.config.main.pollIntervalMs });
   }
@@ -234,6 +244,7 @@ export class Daemon {
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
+    await this.upstream.reload(next);
     this.config = asRunning(next, this.running);
     this.log.info('config reloaded', {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
@@ -251,6 +262,7 @@ export class Daemon {
       meter: this.meter.stats(),
       gates: this.gates.stats(),
       journal: this.store.stats(),
+      upstream: this.upstream.stats(),
       config: redactConfig(this.config).main,
       // Options changed in the file that only a restart applies (the values above are the running ones).
       restart_required: this.pendingRestart,
@@ -309,6 +321,7 @@ export class Daemon {
       }
     };
     await step('meter', () => this.meter.close());
+    await step('upstream', () => this.upstream.close());
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

@@ -1,0 +1,132 @@
+/**
+ * Hands session events to the upstream sinks: the daemon wires it with a few lines (attach to the session manager,
+ * pass each tick's usage batch, start/reload/stats/close). A sink that throws is logged and skipped; it can never
+ * stop the others, a purchase or a tick.
+ */
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { UsageReport } from '../meter/ports.ts';
+import type { PaymentRef, Session } from '../sessions/model.ts';
+import { toSluiceError } from '../errors.ts';
+import type { SessionFigures, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+
+/** What the host needs from the session manager. */
+export interface SessionSource {
+  on(event: 'started', listener: (s: Session) => void): () => void;
+  on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
+  on(event: 'ended', listener: (s: Session) => void): () => void;
+  figuresOf(id: string, now?: number): SessionFigures | null;
+}
+
+export interface SinkHostOptions {
+  log: Logger;
+  now?: () => number;
+}
+
+export class SinkHost {
+  private readonly sinks: UpstreamSink[] = [];
+  private readonly now: () => number;
+  private source: SessionSource | undefined;
+  private readonly detach: Array<() => void> = [];
+  private state: 'idle' | 'running' | 'closing' | 'closed' = 'idle';
+
+  constructor(private readonly options: SinkHostOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.sinks.length;
+  }
+
+  add(sink: UpstreamSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** Subscribes to the manager's session events. */
+  attach(source: SessionSource): void {
+    this.source = source;
+    this.detach.push(
+      source.on('started', (session) => this.emit({ type: 'started', at: this.now(), session })),
+      source.on('topup', (session, payment) => this.emit({ type: 'topup', at: this.now(), session, payment })),
+      source.on('ended', (session) => this.emit({ type: 'ended', at: this.now(), session })),
+    );
+  }
+
+  /** One tick's usage batch (the meter's onUsage). */
+  usage(batch: readonly UsageReport[]): void {
+    if (batch.length === 0 || this.sinks.length === 0 || !this.source) return;
+    const source = this.source;
+    const at = this.now();
+    this.emit({ type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at) });
+  }
+
+  private emit(event: SinkEvent): void {
+    if (this.state === 'closed') return;
+    for (const sink of this.sinks) {
+      try {
+        sink.onEvent(event);
+      } catch (err) {
+        const e = toSluiceError(err);
+        this.options.log.warn('upstream sink failed on an event', { sink: sink.name, event: event.type, code: e.code, reason: e.message });
+      }
+    }
+  }
+
+  /** Starts every sink; one that cannot start is logged and left out (the daemon runs without it). */
+  async start(): Promise<void> {
+    this.state = 'running';
+    const failed: UpstreamSink[] = [];
+    for (const sink of this.sinks) {
+      try {
+        await sink.start();
+        this.options.log.info('upstream sink started', { sink: sink.name });
+      } catch (err) {
+        const e = toSluiceError(err);
+        this.options.log.error('upstream sink cannot start', { sink: sink.name, code: e.code, reason: e.message });
+        failed.push(sink);
+      }
+    }
+    for (const sink of failed) {
+      this.sinks.splice(this.sinks.indexOf(sink), 1);
+      sink.destroy();
+    }
+  }
+
+  async reload(config: Config): Promise<void> {
+    for (const sink of this.sinks) {
+      try {
+        await sink.reload?.(config);
+      } catch (err) {
+        const e = toSluiceError(err);
+        this.options.log.warn('upstream sink reload failed', { sink: sink.name, code: e.code, reason: e.message });
+      }
+    }
+  }
+
+  stats(): Record<string, SinkStats> {
+    const out: Record<string, SinkStats> = {};
+    for (const sink of this.sinks) {
+      try {
+        out[sink.name] = sink.stats();
+      } catch (err) {
+        out[sink.name] = { error: toSluiceError(err).message };
+      }
+    }
+    return out;
+  }
+
+  /** Detaches, then drains every sink in parallel. */
+  async close(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    for (const d of this.detach.splice(0)) d();
+    await Promise.all(this.sinks.map(async (sink) => {
+      try {
+        await sink.close();
+      } catch (err) {
+        this.options.log.warn('upstream sink close failed', { sink: sink.name, reason: toSluiceError(err).message });
+      }
+    }));
+    this.state = 'closed';
+  }
+}

@@ -1,0 +1,619 @@
+/**
+ * The one durable, bounded, append-only outbox every upstream sink queues through (MQTT reports, RADIUS accounting,
+ * escrow consume/close). Records are opaque payloads with a sequence number, a `durable` flag and a small type tag.
+ *
+ *   <dir>/seg-<first seq, 16 digits>.log   records (outbox-codec.ts), appended; the last one is the active segment
+ *   <dir>/cursor-<consumer>                {"floor": n}: every record ≤ n was acknowledged by that consumer
+ *   <dir>/seq                              sequence numbers reserved ahead (see below), the boot id, a clean-close mark
+ *
+ * Flash: each append is one write() to the page cache (so a crash of the process — kill -9 — loses nothing); fsync
+ * happens at most every `syncIntervalMs` for droppable records, and before append() resolves for durable ones
+ * (group commit: appends that arrive while an fsync runs share the next one). Cursors are written every
+ * `cursorIntervalMs` and on close, so after a crash up to that much acknowledged work is delivered again:
+ * delivery is at least once, consumers deduplicate by sequence number.
+ * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten without their acknowledged
+ * records, then without their droppable ones (counted as dropped); durable records are never dropped — if only
+ * they remain, the store grows past the bound and `overLimitBytes` says by how much.
+ * Sequence numbers never repeat: after a clean close or a process crash (same boot: the page cache kept every write)
+ * the next one follows the last record found; after a power cut, records appended since the last fsync may have
+ * been delivered and then lost from flash, so numbering resumes after the block reserved ahead in `seq` (one small
+ * write per SEQ_RESERVE appends) and consumers see a gap, which is the truth: records may be missing there.
+ * RAM: unacknowledged payloads stay in memory too (reads never touch flash), so RAM use follows `maxBytes`.
+ */
+import { closeSync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as openFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SluiceError } from '../errors.ts';
+import { fsyncDir, writeFileAtomic } from '../config/atomic-write.ts';
+import { decodeSegment, encodeRecord, MAX_RECORD_PAYLOAD, type OutboxRecord } from './outbox-codec.ts';
+
+export type { OutboxRecord } from './outbox-codec.ts';
+
+const fsyncFd = promisify(fsync);
+
+export interface OutboxOptions {
+  dir: string;
+  /** Bound on the bytes of all segment files (durable records may exceed it, see above). */
+  maxBytes: number;
+  /** Named readers, each with its own acknowledgements and persisted cursor (1 to 30). */
+  consumers: readonly string[];
+  /** Size at which the active segment is closed and a new one started. Default maxBytes/8, within 4 KiB … 1 MiB. */
+  segmentBytes?: number;
+  /** Longest a droppable record waits for its fsync. Default 5000. */
+  syncIntervalMs?: number;
+  /** How often changed cursors are written. Default 30000. */
+  cursorIntervalMs?: number;
+  now?: () => number;
+  /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
+  onWarning?: (err: SluiceError) => void;
+}
+
+export interface AppendOptions {
+  /** Durable records are fsynced before append() resolves and never dropped to make room. */
+  durable: boolean;
+  /** 0 … 255, the consumer's own tag. Default 0. */
+  type?: number;
+}
+
+export interface OutboxConsumerStats { pending: number; floor: number }
+
+export interface OutboxStats {
+  /** Records not yet finished (acknowledged by every consumer or dropped). */
+  records: number;
+  bytes: number;
+  maxBytes: number;
+  overLimitBytes: number;
+  segments: number;
+  /** The sequence number the next append gets. */
+  nextSeq: number;
+  appended: number;
+  dropped: number;
+  droppedBytes: number;
+  writes: number;
+  fsyncs: number;
+  compactions: number;
+  cursorWrites: number;
+  consumers: Record<string, OutboxConsumerStats>;
+}
+
+interface Segment {
+  firstSeq: number;
+  path: string;
+  bytes: number;
+  /** Records neither acknowledged by all consumers nor dropped. */
+  live: number;
+  /** Live records that may be dropped. */
+  droppable: number;
+  /** Bytes of finished records still in the file (reclaimable by a rewrite without loss). */
+  finishedBytes: number;
+  /** Open for appending (active), or retired and waiting for its last fsync. */
+  fd: number | null;
+  compacting: boolean;
+}
+
+interface Entry extends OutboxRecord {
+  bytes: number;
+  seg: Segment;
+  /** Bit i: acknowledged by consumer i. */
+  acked: number;
+  finished: boolean;
+}
+
+interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
+
+const SEQ_RESERVE = 4096;
+const SEQ_FILE = 'seq';
+const SEGMENT_RE = /^seg-(\d{16})\.log$/;
+const segmentName = (firstSeq: number): string => `seg-${String(firstSeq).padStart(16, '0')}.log`;
+const cursorName = (consumer: string): string => `cursor-${consumer}`;
+const CONSUMER_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+export class Outbox {
+  private readonly dir: string;
+  private maxBytes: number;
+  private readonly segmentBytes: number;
+  private readonly syncIntervalMs: number;
+  private readonly cursorIntervalMs: number;
+  private readonly now: () => number;
+  private readonly consumers: Map<string, Consumer>;
+  private readonly allMask: number;
+  private entries: Entry[] = [];
+  private head = 0;
+  private segments: Segment[] = [];
+  private active!: Segment;
+  private seq = 1;
+  private diskBytes = 0;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private dirty = false;
+  private dirDirty = false;
+  private retiredFds: number[] = [];
+  private syncing: Promise<void> | null = null;
+  private syncQueued: Promise<void> | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private cursorTimer: NodeJS.Timeout | null = null;
+  private cursorsDirty = false;
+  private io: Promise<void> = Promise.resolve();
+  private reservedUntil = 0;
+  private reserving = false;
+  private bootId = '';
+  private readonly listeners = new Set<() => void>();
+  private readonly counters = { appended: 0, dropped: 0, droppedBytes: 0, writes: 0, fsyncs: 0, compactions: 0, cursorWrites: 0 };
+
+  private constructor(private readonly options: OutboxOptions) {
+    this.dir = options.dir;
+    this.maxBytes = options.maxBytes;
+    this.segmentBytes = options.segmentBytes ?? Math.min(1 << 20, Math.max(4096, Math.floor(options.maxBytes / 8)));
+    this.syncIntervalMs = options.syncIntervalMs ?? 5000;
+    this.cursorIntervalMs = options.cursorIntervalMs ?? 30_000;
+    this.now = options.now ?? Date.now;
+    this.consumers = new Map(options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]));
+    this.allMask = (1 << options.consumers.length) - 1;
+  }
+
+  /** Opens (creating) the store: recovers every record, cuts a torn tail, restores cursors and the next sequence number. */
+  static async open(options: OutboxOptions): Promise<Outbox> {
+    if (options.consumers.length < 1 || options.consumers.length > 30 || new Set(options.consumers).size !== options.consumers.length
+      || !options.consumers.every((c) => CONSUMER_RE.test(c))) {
+      throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox consumers must be 1 to 30 distinct names [a-z0-9_-], got ${JSON.stringify(options.consumers)}`);
+    }
+    if (!(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 4096)) {
+      throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox maxBytes must be at least 4096, got ${options.maxBytes}`);
+    }
+    const box = new Outbox(options);
+    try {
+      await box.recover();
+    } catch (err) {
+      if (err instanceof SluiceError) throw err;
+      throw new SluiceError('ERR_OUTBOX_OPEN', `cannot open the outbox in ${options.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    return box;
+  }
+
+  private warn(code: string, message: string, cause?: unknown): void {
+    this.options.onWarning?.(new SluiceError(code, message, cause === undefined ? {} : { cause }));
+  }
+
+  private async recover(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const names = await readdir(this.dir);
+    for (const n of names) if (n.includes('.tmp')) await unlink(join(this.dir, n)).catch(() => undefined);
+    const floors = new Map<string, number>();
+    for (const c of this.consumers.values()) {
+      let floor = 0;
+      try {
+        const parsed = JSON.parse(await readFile(join(this.dir, cursorName(c.name)), 'utf8')) as { floor?: unknown };
+        if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0) floor = parsed.floor;
+        else this.warn('ERR_OUTBOX_CORRUPT', `cursor of ${c.name} is malformed: delivering everything stored again`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.warn('ERR_OUTBOX_CORRUPT', `cursor of ${c.name} is unreadable: delivering everything stored again`, err);
+        }
+      }
+      c.persistedFloor = floor;
+      floors.set(c.name, floor);
+    }
+    const segNames = names.filter((n) => SEGMENT_RE.test(n)).sort();
+    let lastSeq = 0;
+    for (let i = 0; i < segNames.length; i++) {
+      const name = segNames[i]!;
+      const path = join(this.dir, name);
+      const firstSeq = Number(SEGMENT_RE.exec(name)![1]);
+      const data = await readFile(path);
+      const decoded = decodeSegment(data, lastSeq);
+      if (!decoded.ok) {
+        if (decoded.reason === 'torn' && i === segNames.length - 1) {
+          this.warn('ERR_OUTBOX_TORN', `${name}: a torn last record (crash mid-append) was cut off at byte ${decoded.end}`);
+        } else {
+          await copyFile(path, `${path}.corrupt`).catch(() => undefined);
+          this.warn('ERR_OUTBOX_CORRUPT',
+            `${name}: ${decoded.reason} record at byte ${decoded.end}; ${data.length - decoded.end} bytes after it skipped (copy in ${name}.corrupt)`);
+        }
+        await truncate(path, decoded.end);
+      }
+      const seg: Segment = { firstSeq, path, bytes: decoded.end, live: 0, droppable: 0, finishedBytes: 0, fd: null, compacting: false };
+      this.segments.push(seg);
+      this.diskBytes += seg.bytes;
+      for (const r of decoded.records) {
+        let acked = 0;
+        for (const c of this.consumers.values()) if (r.seq <= floors.get(c.name)!) acked |= c.bit;
+        const finished = acked === this.allMask;
+        const entry: Entry = { ...r, seg, acked, finished };
+        if (finished) seg.finishedBytes += r.bytes;
+        else {
+          seg.live++;
+          if (!r.durable) seg.droppable++;
+          for (const c of this.consumers.values()) if ((acked & c.bit) === 0) c.pending++;
+          this.entries.push(entry);
+        }
+        lastSeq = r.seq;
+      }
+      lastSeq = Math.max(lastSeq, firstSeq - 1);
+    }
+    this.bootId = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((t) => t.trim(), () => '');
+    const mark = await readFile(join(this.dir, SEQ_FILE), 'utf8').then((t): Record<string, unknown> => {
+      const parsed: unknown = JSON.parse(t);
+      return parsed !== null && typeof parsed === 'object' ? parsed as Record<string, unknown> : {};
+    }).catch((): Record<string, unknown> => ({}));
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
+    let resumeAt = 0;
+    if (mark['clean'] === true) resumeAt = num(mark['next']);
+    else if (this.bootId === '' || mark['boot'] !== this.bootId) resumeAt = num(mark['reserved']);
+    this.seq = Math.max(lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
+    await this.writeSeqMark(false);
+    const last = this.segments.at(-1);
+    if (last && last.bytes < this.segmentBytes && last.firstSeq <= this.seq) {
+      last.fd = openSync(last.path, 'a');
+      this.active = last;
+    } else {
+      this.active = this.newSegment();
+    }
+    for (const seg of [...this.segments]) if (seg !== this.active && seg.live === 0) this.deleteSegment(seg);
+    this.enforceBound();
+    await this.io;
+  }
+
+  /** Calls `listener` after every append (consumers wake up to send). Returns the function that removes it. */
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The sequence number the next append gets (sequence numbers start at 1 and never repeat, across restarts too). */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Appends one record. `payload` may be a function of the record's sequence number (to put it inside the payload).
+   * Resolves with the sequence number: for durable records once fsynced, for droppable ones at once (fsynced within
+   * syncIntervalMs). Rejects with ERR_OUTBOX_CLOSED, ERR_OUTBOX_RECORD_TOO_LARGE or ERR_OUTBOX_WRITE (nothing stored,
+   * no sequence number used) or ERR_OUTBOX_SYNC (durable record written but its fsync failed).
+   */
+  append(payload: Uint8Array | ((seq: number) => Uint8Array), options: AppendOptions): Promise<number> {
+    try {
+      const entry = this.appendEntry(payload, options);
+      if (!entry.durable) return Promise.resolve(entry.seq);
+      return this.syncNow().then(() => entry.seq, (err: unknown) => {
+        throw new SluiceError('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, { cause: err });
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private appendEntry(payload: Uint8Array | ((seq: number) => Uint8Array), options: AppendOptions): Entry {
+    if (this.state !== 'open') throw new SluiceError('ERR_OUTBOX_CLOSED', 'the outbox is closed');
+    const seq = this.seq;
+    const bytes = typeof payload === 'function' ? payload(seq) : payload;
+    if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + 28 > this.maxBytes) {
+      throw new SluiceError('ERR_OUTBOX_RECORD_TOO_LARGE', `an outbox record of ${bytes.length} bytes exceeds the store's bound`);
+    }
+    if (this.active.bytes >= this.segmentBytes) this.rotate();
+    const record: OutboxRecord = { seq, durable: options.durable, type: options.type ?? 0, at: this.now(), payload: bytes };
+    const buf = encodeRecord(record);
+    const seg = this.active;
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(seg.fd!, buf, off, buf.length - off);
+    } catch (err) {
+      // Put the file back as it was, so the next append does not follow a partial record.
+      try { ftruncateSync(seg.fd!, seg.bytes); } catch { this.rotate(); }
+      throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(err as Error).message}`, { cause: err });
+    }
+    this.counters.writes++;
+    this.counters.appended++;
+    this.seq = seq + 1;
+    if (this.seq + SEQ_RESERVE / 2 > this.reservedUntil && !this.reserving) {
+      this.reserving = true;
+      this.onIo(() => this.writeSeqMark(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
+    }
+    const entry: Entry = { ...record, bytes: buf.length, seg, acked: 0, finished: false };
+    this.entries.push(entry);
+    seg.bytes += buf.length;
+    seg.live++;
+    if (!entry.durable) seg.droppable++;
+    this.diskBytes += buf.length;
+    for (const c of this.consumers.values()) c.pending++;
+    this.dirty = true;
+    this.enforceBound();
+    if (!entry.durable) this.scheduleSync();
+    for (const l of [...this.listeners]) {
+      try { l(); } catch (err) { this.warn('ERR_LISTENER', 'an outbox listener threw', err); }
+    }
+    return entry;
+  }
+
+  /**
+   * Up to `limit` records (and about `maxBytes` of payload, at least one record) that `consumer` has not acknowledged,
+   * in sequence order, starting after sequence number `after` (default: from the oldest).
+   */
+  pending(consumer: string, options: { after?: number; limit?: number; maxBytes?: number } = {}): OutboxRecord[] {
+    const c = this.consumer(consumer);
+    const limit = options.limit ?? 1000;
+    const maxBytes = options.maxBytes ?? Infinity;
+    const out: OutboxRecord[] = [];
+    let bytes = 0;
+    for (let i = this.indexAfter(options.after ?? 0); i < this.entries.length && out.length < limit; i++) {
+      const e = this.entries[i]!;
+      if (e.finished || (e.acked & c.bit) !== 0) continue;
+      if (out.length > 0 && bytes + e.payload.length > maxBytes) break;
+      bytes += e.payload.length;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Acknowledges one record for `consumer` (any order; unknown or dropped sequence numbers are ignored). */
+  ack(consumer: string, seq: number): void {
+    const c = this.consumer(consumer);
+    const i = this.indexAfter(seq - 1);
+    const e = this.entries[i];
+    if (!e || e.seq !== seq || e.finished || (e.acked & c.bit) !== 0) return;
+    e.acked |= c.bit;
+    c.pending--;
+    this.cursorsDirty = true;
+    this.scheduleCursors();
+    if (e.acked === this.allMask) this.finish(e);
+    this.advanceHead();
+  }
+
+  /** Changes the bound (a reload); drops at once if the store is now over it. */
+  setMaxBytes(maxBytes: number): void {
+    this.maxBytes = Math.max(4096, maxBytes);
+    this.enforceBound();
+  }
+
+  stats(): OutboxStats {
+    const consumers: Record<string, OutboxConsumerStats> = {};
+    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.floorOf(c) };
+    let records = 0;
+    for (const s of this.segments) records += s.live;
+    return {
+      records, bytes: this.diskBytes, maxBytes: this.maxBytes, overLimitBytes: Math.max(0, this.diskBytes - this.maxBytes),
+      segments: this.segments.length, nextSeq: this.seq, ...this.counters, consumers,
+    };
+  }
+
+  /** fsyncs what is written and writes changed cursors now. */
+  async flush(): Promise<void> {
+    await this.syncNow();
+    await this.writeCursors();
+    await this.io;
+  }
+
+  /** Flushes, then closes the files. Idempotent; appends after it are refused. */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.cursorTimer) clearTimeout(this.cursorTimer);
+    this.syncTimer = this.cursorTimer = null;
+    try {
+      await this.flush();
+      await this.writeSeqMark(true);
+    } finally {
+      if (this.active.fd !== null) closeSync(this.active.fd);
+      this.active.fd = null;
+      for (const fd of this.retiredFds.splice(0)) closeSync(fd);
+      this.state = 'closed';
+    }
+  }
+
+  // ---- internals ----
+
+  private consumer(name: string): Consumer {
+    const c = this.consumers.get(name);
+    if (!c) throw new SluiceError('ERR_OUTBOX_OPTIONS', `unknown outbox consumer ${JSON.stringify(name)}`);
+    return c;
+  }
+
+  /** Index of the first entry with seq > after (binary search; entries are in sequence order). */
+  private indexAfter(after: number): number {
+    let lo = this.head, hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.seq <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private floorOf(c: Consumer): number {
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (!e.finished && (e.acked & c.bit) === 0) return e.seq - 1;
+    }
+    return this.seq - 1;
+  }
+
+  private advanceHead(): void {
+    while (this.head < this.entries.length && this.entries[this.head]!.finished) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private finish(e: Entry): void {
+    e.finished = true;
+    const seg = e.seg;
+    seg.live--;
+    if (!e.durable) seg.droppable--;
+    seg.finishedBytes += e.bytes;
+    if (seg.live === 0 && seg !== this.active) this.deleteSegment(seg);
+  }
+
+  private newSegment(): Segment {
+    const path = join(this.dir, segmentName(this.seq));
+    const seg: Segment = { firstSeq: this.seq, path, bytes: 0, live: 0, droppable: 0, finishedBytes: 0, fd: openSync(path, 'a'), compacting: false };
+    this.segments.push(seg);
+    this.dirDirty = true;
+    return seg;
+  }
+
+  private rotate(): void {
+    const old = this.active;
+    if (old.fd !== null) {
+      // Its last records may still wait for their fsync: the next sync covers this fd, then closes it.
+      this.retiredFds.push(old.fd);
+      old.fd = null;
+    }
+    this.active = this.newSegment();
+    if (old.live === 0) this.deleteSegment(old);
+  }
+
+  private deleteSegment(seg: Segment): void {
+    const i = this.segments.indexOf(seg);
+    if (i < 0) return;
+    this.segments.splice(i, 1);
+    this.diskBytes -= seg.bytes;
+    this.dirDirty = true;
+    this.onIo(() => unlink(seg.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }), `cannot delete ${seg.path}`);
+  }
+
+  /** Serialized background file work; a failure is a warning (the in-memory state stays right). */
+  private onIo(work: () => Promise<unknown>, what: string): void {
+    this.io = this.io.then(work).then(() => undefined, (err: unknown) => {
+      this.warn('ERR_OUTBOX_IO', `${what}: ${(err as Error).message}`, err);
+    });
+  }
+
+  /** Lossless rewrites of old segments first, then dropping their droppable records, oldest segment first. */
+  private enforceBound(): void {
+    while (this.diskBytes > this.maxBytes) {
+      const old = this.segments.filter((s) => s !== this.active && !s.compacting);
+      const lossless = old.find((s) => s.finishedBytes > 0);
+      if (lossless) { this.compact(lossless, false); continue; }
+      const lossy = old.find((s) => s.droppable > 0);
+      if (lossy) { this.compact(lossy, true); continue; }
+      if (this.active.live > 0 && (this.active.droppable > 0 || this.active.finishedBytes > 0)) { this.rotate(); continue; }
+      break;
+    }
+  }
+
+  private compact(seg: Segment, drop: boolean): void {
+    const first = this.indexAfter(seg.firstSeq - 1);
+    const keep: Entry[] = [];
+    let droppedAny = false;
+    for (let i = first; i < this.entries.length && this.entries[i]!.seg === seg; i++) {
+      const e = this.entries[i]!;
+      if (e.finished) continue;
+      if (drop && !e.durable) {
+        for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
+        this.counters.dropped++;
+        this.counters.droppedBytes += e.payload.length;
+        e.payload = new Uint8Array(0);
+        droppedAny = true;
+        this.finish(e);
+      } else {
+        keep.push(e);
+      }
+    }
+    if (droppedAny) {
+      // Dropped entries leave the index at once: a long outage behind one unacknowledged durable record must not
+      // keep a growing tail of dead entries in RAM.
+      this.entries = this.entries.slice(this.head).filter((e) => !e.finished);
+      this.head = 0;
+    }
+    if (seg.live === 0) return; // finish() deleted it
+    const data = Buffer.concat(keep.map((e) => encodeRecord(e)));
+    this.diskBytes -= seg.bytes - data.length;
+    seg.bytes = data.length;
+    seg.finishedBytes = 0;
+    seg.compacting = true;
+    this.counters.compactions++;
+    const temp = `${seg.path}.tmp`;
+    this.onIo(async () => {
+      try {
+        const handle = await openFile(temp, 'w');
+        try {
+          await handle.writeFile(data);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        // A crash before the rename leaves the old file: its records come back after a restart (delivered twice at
+        // worst, never lost).
+        if (this.segments.includes(seg)) await rename(temp, seg.path);
+        else await unlink(temp);
+        this.dirDirty = true;
+      } finally {
+        seg.compacting = false;
+      }
+    }, `cannot rewrite ${seg.path}`);
+  }
+
+  private scheduleSync(): void {
+    if (this.syncTimer || this.state !== 'open') return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = null;
+      this.syncNow().catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
+    }, this.syncIntervalMs);
+    this.syncTimer.unref();
+  }
+
+  private scheduleCursors(): void {
+    if (this.cursorTimer || this.state !== 'open') return;
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = null;
+      this.writeCursors().catch((err: unknown) => this.warn('ERR_OUTBOX_IO', `cannot write a cursor: ${(err as Error).message}`, err));
+    }, this.cursorIntervalMs);
+    this.cursorTimer.unref();
+  }
+
+  /** fsync of everything written so far; concurrent callers share one fsync, later ones the next. */
+  private syncNow(): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = this.doSync().finally(() => { this.syncing = null; });
+      return this.syncing;
+    }
+    this.syncQueued ??= this.syncing.catch(() => undefined).then(() => {
+      this.syncQueued = null;
+      return this.syncNow();
+    });
+    return this.syncQueued;
+  }
+
+  private async doSync(): Promise<void> {
+    const retired = this.retiredFds.splice(0);
+    const fds = [...retired];
+    if (this.dirty && this.active.fd !== null) fds.push(this.active.fd);
+    this.dirty = false;
+    const dirDirty = this.dirDirty;
+    this.dirDirty = false;
+    if (this.syncTimer) { clearTimeout(this.syncTimer); this.syncTimer = null; }
+    try {
+      await Promise.all(fds.map((fd) => fsyncFd(fd)));
+      if (dirDirty) await fsyncDir(this.dir);
+      if (fds.length > 0 || dirDirty) this.counters.fsyncs++;
+    } catch (err) {
+      this.dirty = true;
+      this.dirDirty ||= dirDirty;
+      throw err;
+    } finally {
+      for (const fd of retired) { try { closeSync(fd); } catch { /* already closed */ } }
+    }
+  }
+
+  /** Reserves the next SEQ_RESERVE sequence numbers (clean: records the exact next one at close). */
+  private async writeSeqMark(clean: boolean): Promise<void> {
+    const reserved = this.seq + SEQ_RESERVE;
+    const mark = clean ? { next: this.seq, reserved, boot: this.bootId, clean } : { reserved, boot: this.bootId, clean };
+    await writeFileAtomic(join(this.dir, SEQ_FILE), `${JSON.stringify(mark)}\n`, { mode: 0o644 });
+    this.reservedUntil = reserved;
+  }
+
+  private async writeCursors(): Promise<void> {
+    if (!this.cursorsDirty) return;
+    this.cursorsDirty = false;
+    for (const c of this.consumers.values()) {
+      const floor = this.floorOf(c);
+      if (floor === c.persistedFloor) continue;
+      await writeFileAtomic(join(this.dir, cursorName(c.name)), `${JSON.stringify({ floor })}\n`, { mode: 0o644 });
+      c.persistedFloor = floor;
+      this.counters.cursorWrites++;
+    }
+  }
+}

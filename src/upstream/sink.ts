@@ -1,0 +1,36 @@
+/**
+ * The one interface every upstream (RADIUS accounting, MQTT, escrow) implements, and the events it hears.
+ * A sink never blocks purchases or metering: onEvent is synchronous and returns at once (queue, then send in the
+ * background); what must not be lost goes through an Outbox (outbox.ts) before anything is sent.
+ */
+import type { Config } from '../config/types.ts';
+import type { PaymentRef, Session, SessionFigures } from '../sessions/index.ts';
+
+export type { SessionFigures };
+import type { UsageReport } from '../meter/ports.ts';
+
+export type SinkEvent =
+  | { type: 'started'; at: number; session: Session }
+  | { type: 'topup'; at: number; session: Session; payment: PaymentRef }
+  | { type: 'ended'; at: number; session: Session }
+  /** One per meter tick with usage; `figures` reads a session's live totals: call it inside onEvent. */
+  | { type: 'usage'; at: number; usage: readonly UsageReport[]; figures: (sessionId: string) => SessionFigures | null };
+
+export type SinkStats = Record<string, unknown>;
+
+export interface UpstreamSink {
+  /** Short and stable: the key under `stats.upstream` and in log lines (`mqtt`, `radius`, `escrow`). */
+  readonly name: string;
+  /** Opens local state (its outbox) and starts connecting in the background; an unreachable peer is not an error. */
+  start(): Promise<void>;
+  /** Hears every session event once, in order. Must return at once; a throw is logged and ignored by the host. */
+  onEvent(event: SinkEvent): void;
+  /** Applies a new config after a reload (the host calls it only when loading succeeded). */
+  reload?(config: Config): Promise<void>;
+  /** Plain JSON-able figures for `ubus call sluice stats` (never secrets). */
+  stats(): SinkStats;
+  /** Drains: flushes queued records to flash, says goodbye to the peer within a short bound. Idempotent. */
+  close(): Promise<void>;
+  /** Aborts: drops connections at once (queued records stay on flash). Idempotent. */
+  destroy(): void;
+}

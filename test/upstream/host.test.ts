@@ -1,0 +1,90 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SinkHost } from '../../src/upstream/host.ts';
+import type { SinkEvent, UpstreamSink } from '../../src/upstream/sink.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
+import { mac, payment, setup } from '../sessions/helpers.ts';
+
+function quietLog(lines: string[]): Logger {
+  const log = createLogger();
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    log[level] = (msg, fields) => { lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`); };
+  }
+  return log;
+}
+
+class RecordingSink implements UpstreamSink {
+  events: SinkEvent[] = [];
+  /** Figures read during onEvent (the lookup reads live state, so sinks read it there). */
+  figures: unknown[] = [];
+  closed = 0;
+  destroyed = 0;
+  constructor(readonly name: string, private readonly failOn?: SinkEvent['type'], private readonly failStart = false) {}
+  async start(): Promise<void> {
+    if (this.failStart) throw new Error('no flash');
+  }
+  onEvent(event: SinkEvent): void {
+    if (event.type === this.failOn) throw new Error(`broken on ${event.type}`);
+    this.events.push(event);
+    if (event.type === 'usage') this.figures.push(...event.usage.map((u) => event.figures(u.sessionId)), event.figures('nope'));
+  }
+  stats() {
+    return { events: this.events.length };
+  }
+  async close(): Promise<void> {
+    this.closed++;
+  }
+  destroy(): void {
+    this.destroyed++;
+  }
+}
+
+test('sinks hear started, topup, usage (with figures) and ended in order; a throwing sink stops nobody', async () => {
+  const { manager, time } = await setup();
+  const lines: string[] = [];
+  const host = new SinkHost({ log: quietLog(lines), now: () => time.now() });
+  const broken = new RecordingSink('broken', 'started');
+  const good = new RecordingSink('good');
+  host.add(broken);
+  host.add(good);
+  host.attach(manager);
+  await host.start();
+  const { session } = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment('p1') });
+  await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment('p2') });
+  manager.applyUsage([[mac(1), 600]]);
+  host.usage([{ mac: mac(1), sessionId: session.id, metric: 'bytes', deltaBytes: 600, deltaDownloadBytes: 500, deltaUploadBytes: 100, remainingBytes: 900, exhausted: false }]);
+  await manager.end(session.id, 'admin');
+  assert.equal(good.events.map((e) => e.type), ['started', 'topup', 'usage', 'ended']);
+  assert.equal(broken.events.map((e) => e.type), ['topup', 'usage', 'ended']);
+  assert.ok(lines.some((l) => l.includes('upstream sink failed on an event') && l.includes('"sink":"broken"')));
+  assert.equal(good.figures, [{ user: null, metric: 'bytes', allotment: 1500n, used: 600n, remaining: 900n, bytes: 600n, state: 'ACTIVE' }, null]);
+  const topup = good.events[1]!;
+  assert.is(topup.type === 'topup' && topup.payment.reference, 'p2');
+  assert.equal(host.stats(), { broken: { events: 3 }, good: { events: 4 } });
+  await host.close();
+  await host.close();
+  assert.is(good.closed, 1, 'close is idempotent');
+  await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment('p3') });
+  assert.is(good.events.length, 4, 'detached after close');
+});
+
+test('a sink that cannot start is logged, destroyed and left out', async () => {
+  const { manager } = await setup();
+  const lines: string[] = [];
+  const host = new SinkHost({ log: quietLog(lines) });
+  const bad = new RecordingSink('bad', undefined, true);
+  const good = new RecordingSink('good');
+  host.add(bad);
+  host.add(good);
+  host.attach(manager);
+  await host.start();
+  assert.is(host.size, 1);
+  assert.is(bad.destroyed, 1);
+  assert.ok(lines.some((l) => l.startsWith('error upstream sink cannot start')));
+  await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment() });
+  assert.is(good.events.length, 1);
+  assert.is(bad.events.length, 0);
+  await host.close();
+});
+
+test.run();

@@ -105,7 +105,8 @@ test('luci-app-sluice ipk: control, paths under /www and /usr/share, every file 
   assert.is(control.Section, 'luci');
   const paths = files.filter((e) => !e.mode.startsWith('d')).map((e) => e.path);
   for (const p of ['./www/luci-static/resources/view/sluice/sessions.js', './www/luci-static/resources/view/sluice/settings.js',
-    './www/luci-static/resources/sluice/rules.json', './usr/share/luci/menu.d/luci-app-sluice.json',
+    './www/luci-static/resources/sluice/rules.json', './www/luci-static/resources/sluice/common.js',
+    './www/luci-static/resources/view/status/include/90_sluice.js', './usr/share/luci/menu.d/luci-app-sluice.json',
     './usr/share/rpcd/acl.d/luci-app-sluice.json']) {
     assert.ok(paths.includes(p), p);
   }

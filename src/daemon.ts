@@ -19,6 +19,7 @@ import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost } from './upstream/index.ts';
+import { RadiusUpstream } from './upstream/radius/index.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -124,11 +125,18 @@ export class Daemon {
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
     const pricing = new Pricing(config.pricing);
-    const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });
+    // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
+    const radius = RadiusUpstream.fromConfig(config, {
+      log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
+    });
+    const merchant = new Merchant({
+      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+    });
     const gates = new Gatekeeper({ valve, sessions, log });
 
     const upstream = new SinkHost({ log });
     for (const sink of createSinks(config, { log })) upstream.add(sink);
+    if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;

@@ -61,7 +61,7 @@ export function termsFromAccept(reply: AttributeReader, user: string, now: numbe
 }
 
 export interface VoucherMethodOptions {
-  client: RadiusClient;
+  client: Pick<RadiusClient, 'request'>;
   nas: () => NasIdentity;
   /** Told about every accepted voucher (the accounting sink keeps Acct-Interim-Interval and Class per payment). */
   onAccepted?: (reference: string, terms: VoucherTerms) => void;

@@ -78,8 +78,10 @@ function planValues(section, section_id, override) {
 	};
 }
 
+/* A section's Enabled flag as currently in the form; the plan editor is a modal with its own map, whose parent is
+ * the page's map; without either, the value loaded from UCI. */
 function enabledInForm(map, name) {
-	var found = map.lookupOption('enabled', name);
+	var found = map.lookupOption('enabled', name) || (map.parent && map.parent.lookupOption ? map.parent.lookupOption('enabled', name) : null);
 	var v = found ? found[0].formvalue(found[1]) : uci.get('sluice', name, 'enabled');
 	return ['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(v)) >= 0;
 }

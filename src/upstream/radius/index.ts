@@ -133,8 +133,9 @@ export class RadiusUpstream implements UpstreamSink {
   async reload(config: Config): Promise<void> {
     const next = config.radius;
     const prev = this.config;
-    this.config = next;
+    // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
     if (!next.enabled) return;
+    this.config = next;
     if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
       !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
       const [oldAcct, oldAuth] = [this.acctClient, this.authClient];

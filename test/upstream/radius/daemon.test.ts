@@ -89,6 +89,12 @@ t('Interim-Update on top-up and by interval carry the usage so far; the voucher 
   await lab.waitFor(() => lines(c, 'Interim').some((l) => l.includes(id)), 10_000, 'Interim-Update after top-up');
   const interim = c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update').at(-1)!;
   assert.equal([interim['Acct-Input-Octets'], interim['Acct-Output-Octets']], [String(MiB), String(3 * MiB)]);
+  // A time-only voucher: a time session; the Accept's Class comes back in its accounting.
+  const tv = await lab.call('purchase', { mac: mac(4), payment: { method: 'voucher', code: 'timeuser', password: 'timepass' } });
+  const tvs = tv.session as Record<string, unknown>;
+  assert.equal([tvs.metric, tvs.allotment, tvs.user], ['seconds', '600', 'timeuser']);
+  await lab.waitFor(() => c.radius.detail().some((r) => r['Acct-Session-Id'] === tvs.id && r['Acct-Status-Type'] === 'Start'), 10_000, 'Start of the time voucher');
+  assert.is(c.radius.detail().find((r) => r['Acct-Session-Id'] === tvs.id)!['Class'], '0x62696c6c696e672d3432');
   // The same voucher on a second device (limits.max_devices_per_user 1): the first session ends, Port-Preempted.
   const first = await lab.call('purchase', { mac: mac(6), payment: { method: 'voucher', code: 'testuser', password: 'testpass' } });
   const firstId = (first.session as Record<string, unknown>).id as string;

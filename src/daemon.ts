@@ -249,6 +249,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
+    if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;

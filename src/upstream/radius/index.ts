@@ -38,6 +38,9 @@ export interface RadiusDeps {
   closeGate: (mac: string) => Promise<unknown>;
 }
 
+/** Longest a Disconnect-ACK waits for the portal to close the gates. */
+const GATE_WAIT_MS = 1500;
+
 export class RadiusUpstream implements UpstreamSink {
   readonly name = 'radius';
   readonly voucher: VoucherMethod;
@@ -105,7 +108,16 @@ export class RadiusUpstream implements UpstreamSink {
         sessions: this.deps.sessions,
         userNameOf: accountingUserName,
         nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
-        closeGates: async (ended) => { await Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))); },
+        // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
+        // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
+        closeGates: async (ended) => {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
+            new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
+          ]);
+          clearTimeout(timer);
+        },
         log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
       });
     } catch (err) {
@@ -121,8 +133,9 @@ export class RadiusUpstream implements UpstreamSink {
   async reload(config: Config): Promise<void> {
     const next = config.radius;
     const prev = this.config;
-    this.config = next;
+    // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
     if (!next.enabled) return;
+    this.config = next;
     if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
       !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
       const [oldAcct, oldAuth] = [this.acctClient, this.authClient];

@@ -48,8 +48,8 @@ function planPreview(section, section_id) {
 		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
 	};
 	return [
-		E('div', _('Smallest purchase (%s steps): %s').format(String(values.min_steps), show(values.min_steps))),
-		E('div', _('Largest purchase (%s steps): %s').format(String(values.max_steps), show(values.max_steps)))
+		E('div', _('Smallest purchase, %s × step: %s').format(String(values.min_steps), show(values.min_steps))),
+		E('div', _('Largest purchase, %s × step: %s').format(String(values.max_steps), show(values.max_steps)))
 	];
 }
 
@@ -343,7 +343,8 @@ return view.extend({
 				}
 				dom.content(node, planPreview(section, section_id));
 			};
-			update();
+			/* after the editor's other fields exist, so their values can be read */
+			window.setTimeout(update, 0);
 			document.addEventListener('input', update, true);
 			document.addEventListener('change', update, true);
 			return node;

@@ -20,6 +20,7 @@ import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
+import { X402Method } from './payments/x402.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -74,6 +75,8 @@ export class Daemon {
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
   private pendingRestart: string[] = [];
+  /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
+  readonly closers: Array<() => Promise<void>> = [];
 
   private constructor(
     private config: Config,
@@ -129,8 +132,11 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
     });
+    // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
+    const x402 = config.x402.enabled ? await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log }) : null;
     const merchant = new Merchant({
-      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+      pricing, sessions,
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
     });
     const gates = new Gatekeeper({ valve, sessions, log });
 
@@ -167,7 +173,9 @@ export class Daemon {
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
+    if (x402) daemon.closers.push(() => x402.close());
     await daemon.run(recovery.ended);
+    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
 
@@ -330,6 +338,7 @@ export class Daemon {
     };
     await step('meter', () => this.meter.close());
     await step('upstream', () => this.upstream.close());
+    for (const close of this.closers) await step('payment method', close);
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

@@ -27,6 +27,7 @@ export function redactConfig(config: Config): RedactedConfig {
   const view = jsonSafe(config);
   view.radius.secret = mask(config.radius.secret);
   view.mqtt.password = mask(config.mqtt.password);
+  view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
   view.hook.secret = mask(config.hook.secret);
   view.escrow.keyFile = mask(config.escrow.keyFile);
   return view;

@@ -57,14 +57,8 @@ export interface RadiusConfig {
   coaPort: number;
 }
 
-export interface MqttConfig {
-  enabled: boolean;
-  url: string;
-  username: string;
-  password: string;
-  topicPrefix: string;
-  qos: 0 | 1 | 2;
-}
+export type { MqttConfig } from './mqtt.ts';
+import type { MqttConfig } from './mqtt.ts';
 
 export interface EscrowConfig {
   enabled: boolean;

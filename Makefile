@@ -6,7 +6,7 @@
 # router: openwrt-24.10's packages feed has `node` (x86_64, i386, arm/aarch64 with FPU, no MIPS); from 25.12
 # on, lang/node is host-only, so the runtime must come from another feed.
 #
-# Outside an SDK (no TOPDIR): `make build`, `make test`, `make package-files` (see the bottom half).
+# Outside an SDK (no TOPDIR): `make build`, `make test`, `make ipk`, `make package-files` (see the bottom half).
 
 ifneq ($(TOPDIR),)
 
@@ -26,6 +26,9 @@ define Package/sluice
 	TITLE:=Pay-per-use WiFi: time and data sessions through openNDS
 	DEPENDS:=+node
 	PKGARCH:=all
+	# Members of this group may call the portal's methods (purchase, quote, session, pricing) on ubus without
+	# being root: /usr/share/acl.d/sluice.json. Run a portal CGI or FAS script as this user.
+	USERID:=sluice-portal=472:sluice-portal=472
 endef
 
 define Package/sluice/description
@@ -68,6 +71,10 @@ define Package/sluice/install
 
 	$(INSTALL_DIR) $(1)/etc/config
 	$(INSTALL_CONF) ./files/etc/config/sluice $(1)/etc/config/sluice
+
+	# ubusd's ACL for non-root callers (the portal user): root-owned, not group/world writable, or ubusd skips it.
+	$(INSTALL_DIR) $(1)/usr/share/acl.d
+	$(INSTALL_DATA) ./files/usr/share/acl.d/sluice.json $(1)/usr/share/acl.d/sluice.json
 endef
 
 $(eval $(call BuildPackage,sluice))
@@ -80,13 +87,14 @@ NPM ?= npm
 # Where package-files stages the router's file tree (dist/ is ignored by git).
 STAGE ?= dist/root
 
-.PHONY: all build test package-files clean help
+.PHONY: all build test ipk package-files clean help
 
 all: build
 
 help:
 	@echo "make build          bundle dist/ (sluice.mjs, usage-worker.mjs, worker.js) (npm run build)"
 	@echo "make test           typecheck, bundle and run every test (npm test)"
+	@echo "make ipk            dist/ipk/sluice_*_all.ipk and luci-app-sluice_*_all.ipk for OpenWrt 24.10 (opkg), no SDK"
 	@echo "make package-files  stage the files of sluice and luci-app-sluice as on the router under $(STAGE)/"
 
 build:
@@ -94,6 +102,11 @@ build:
 
 test:
 	$(NPM) test
+
+# Installable packages for OpenWrt 24.10's opkg, built without an SDK (scripts/package.mjs reads this Makefile
+# and luci-app/Makefile for versions, dependencies and conffiles). Install: opkg install ./sluice_*.ipk
+ipk: build
+	node scripts/package.mjs dist/ipk
 
 # The same layout as the two packages install (modes as INSTALL_BIN / INSTALL_CONF / INSTALL_DATA).
 package-files: build
@@ -104,6 +117,8 @@ package-files: build
 	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
 	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
+	install -d $(STAGE)/usr/share/acl.d
+	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/www
 	cp -R luci-app/htdocs/. $(STAGE)/www/
 	cp -R luci-app/root/. $(STAGE)/

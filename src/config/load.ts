@@ -15,9 +15,10 @@ import type {
 import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
+import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
-  isAbsolutePath, isEvmAddress, isHost, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
+  isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
   parseUrl, splitCommand, UINT128_MAX, type Parsed,
 } from './values.ts';
 
@@ -41,7 +42,7 @@ export const DEFAULTS = {
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
-  radius: { auth_port: 1812, acct_port: 1813, interim_interval: 300, coa_port: 3799 },
+  radius: RADIUS_DEFAULTS,
   mqtt: { topic_prefix: 'sluice', qos: 1 },
   escrow: { chain_id: 8453 },
   limits: { max_devices_per_user: 0, max_sessions: 0 },
@@ -137,19 +138,8 @@ function upstreamReader(pkg: UciPackage, type: string, problems: ConfigProblem[]
 }
 
 function readRadius(pkg: UciPackage, problems: ConfigProblem[], routerId: string): RadiusConfig {
-  const { r, enabled } = upstreamReader(pkg, 'radius', problems, ['secret']);
-  const d = DEFAULTS.radius;
-  const port = int(1, 65535);
-  return {
-    enabled,
-    server: r.required('server', '', text(isHost, 'must be a host name or IP address')),
-    authPort: r.parsed('auth_port', d.auth_port, port),
-    acctPort: r.parsed('acct_port', d.acct_port, port),
-    secret: r.required('secret', '', (v) => ({ ok: true, value: v }), 'is required (the RADIUS shared secret)'),
-    nasIdentifier: r.string('nas_identifier', routerId, check((v) => v.length <= 253, 'must be at most 253 characters')),
-    interimIntervalMs: r.parsed('interim_interval', d.interim_interval * 1000, seconds(10, 86400)),
-    coaPort: r.parsed('coa_port', d.coa_port, int(0, 65535)),
-  };
+  const { r, enabled } = upstreamReader(pkg, 'radius', problems, ['secret', 'das_secret']);
+  return readRadiusSection(r, enabled, routerId);
 }
 
 function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string): MqttConfig {

@@ -26,6 +26,7 @@ function jsonSafe<T>(value: T): JsonSafe<T> {
 export function redactConfig(config: Config): RedactedConfig {
   const view = jsonSafe(config);
   view.radius.secret = mask(config.radius.secret);
+  view.radius.dasSecret = mask(config.radius.dasSecret);
   view.mqtt.password = mask(config.mqtt.password);
   view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
   view.hook.secret = mask(config.hook.secret);

@@ -45,17 +45,8 @@ export interface PricingPlan {
   maxSteps: bigint;
 }
 
-export interface RadiusConfig {
-  enabled: boolean;
-  server: string;
-  authPort: number;
-  acctPort: number;
-  secret: string;
-  nasIdentifier: string;
-  interimIntervalMs: number;
-  /** Port sluice listens on for Disconnect/CoA requests (RFC 5176, default 3799). */
-  coaPort: number;
-}
+export type { RadiusConfig } from './radius.ts';
+import type { RadiusConfig } from './radius.ts';
 
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';

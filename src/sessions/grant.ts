@@ -17,11 +17,15 @@ export interface Grant {
   payment: PaymentRef;
   /** The caller's retry key: a second purchase with the same key is refused (ERR_PAYMENT_REPLAYED). */
   idempotencyKey?: string;
+  /** Data sessions only: a hard deadline (ms since the epoch) at which the session ends as `time-limit`. */
+  expiresAt?: number | null;
 }
 
 export interface ValidGrant {
   mac: string; ip: string | null; user: string | null; plan: string | null;
   metric: Metric; allotment: bigint; payment: PaymentRef; idempotencyKey?: string;
+  /** Data sessions: the hard deadline, or null. */
+  deadline: number | null;
 }
 
 /** 100 years: keeps `expiresAt` (ms) far inside Number.MAX_SAFE_INTEGER, even after many top-ups. */
@@ -57,8 +61,13 @@ export function validateGrant(grant: Grant): ValidGrant {
   if (p.steps !== undefined) payment.steps = p.steps;
   const out: ValidGrant = {
     mac, ip: optionalText(grant.ip, 'ip', 45), user: optionalText(grant.user, 'user'), plan: optionalText(grant.plan, 'plan', 64),
-    metric: grant.metric, allotment: grant.allotment, payment,
+    metric: grant.metric, allotment: grant.allotment, payment, deadline: null,
   };
+  if (grant.expiresAt !== undefined && grant.expiresAt !== null) {
+    if (grant.metric !== 'bytes') throw bad('a deadline (expiresAt) is for data sessions; a time session ends by its allotment');
+    if (!Number.isSafeInteger(grant.expiresAt) || grant.expiresAt <= 0 || grant.expiresAt > Date.UTC(9999, 0)) throw bad('expiresAt must be a time in ms since the epoch');
+    out.deadline = grant.expiresAt;
+  }
   const key = optionalText(grant.idempotencyKey, 'idempotencyKey', 200);
   if (key !== null) out.idempotencyKey = key;
   return out;

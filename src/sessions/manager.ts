@@ -174,7 +174,8 @@ export class SessionManager {
     const id = existing.id;
     for (const k of keys) this.reg.refs.set(k, now);
     existing.allotment += g.allotment;
-    if (existing.expiresAt !== null) {
+    // A data session's deadline (a voucher's Session-Timeout) stays where it is: bytes do not buy time.
+    if (existing.expiresAt !== null && existing.metric === 'seconds') {
       existing.expiresAt += Number(g.allotment) * 1000;
       if (existing.state === 'ACTIVE') this.scheduler.set(id, existing.expiresAt);
     }
@@ -186,7 +187,7 @@ export class SessionManager {
       const current = this.reg.sessions.get(id);
       if (current && isLive(current)) {
         current.allotment -= g.allotment;
-        if (current.expiresAt !== null) {
+        if (current.expiresAt !== null && current.metric === 'seconds') {
           current.expiresAt -= Number(g.allotment) * 1000;
           if (current.state === 'ACTIVE') this.scheduler.set(id, current.expiresAt);
         }
@@ -215,7 +216,7 @@ export class SessionManager {
       mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
       allotment: g.allotment, used: 0n, bytes: 0n,
       createdAt: now, startedAt: now,
-      expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : null,
+      expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : g.deadline,
       endedAt: null, state: 'PENDING', endCause: null,
       payments: [{ ...g.payment }],
     };
@@ -239,6 +240,46 @@ export class SessionManager {
     const view = viewSession(active, this.clock.now());
     this.events.emit('started', view);
     return { session: view, toppedUp: false };
+  }
+
+  /**
+   * Sets a live session's limits anew (a RADIUS CoA-Request), as totals from the session's start: `seconds` is a time
+   * session's allotment (its deadline moves to startedAt + seconds) or a data session's hard deadline; `bytes` is a data
+   * session's allotment (a time session has none: ERR_SESSION_METRIC_MISMATCH). Written before it applies; a session
+   * already past its new limits ends at once (`time-limit` / `data-limit`). Resolves with the session's view.
+   */
+  async setLimits(id: string, change: { seconds?: bigint; bytes?: bigint }): Promise<Session> {
+    this.assertOpen();
+    const session = this.reg.sessions.get(id);
+    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    if (change.bytes !== undefined && session.metric !== 'bytes') {
+      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `session ${id} is a time session: it has no byte limit to set`);
+    }
+    const check = (v: bigint | undefined, max: bigint, what: string): void => {
+      if (v !== undefined && (v < 0n || v > max)) throw new SluiceError('ERR_INVALID_AMOUNT', `${what} must be between 0 and ${max}`);
+    };
+    check(change.seconds, MAX_ALLOTMENT_SECONDS, 'seconds');
+    check(change.bytes, MAX_ALLOTMENT_BYTES, 'bytes');
+    const start = session.startedAt ?? session.createdAt;
+    let allotment = session.allotment;
+    let expiresAt = session.expiresAt;
+    if (change.seconds !== undefined) {
+      expiresAt = start + Number(change.seconds) * 1000;
+      if (session.metric === 'seconds') allotment = change.seconds;
+    }
+    if (change.bytes !== undefined) allotment = change.bytes;
+    const now = this.clock.now();
+    await this.store.append([{ t: 'limits', id, allotment, expiresAt, at: now }]);
+    const current = this.reg.sessions.get(id);
+    if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+    current.allotment = allotment;
+    current.expiresAt = expiresAt;
+    const at = this.clock.now();
+    const cause = current.state === 'ACTIVE' ? limitReached(current, at) : null;
+    if (cause) return this.endNow(id, cause, at) ?? viewSession(current, at);
+    if (expiresAt !== null && current.state === 'ACTIVE') this.scheduler.set(id, expiresAt);
+    else this.scheduler.delete(id);
+    return viewSession(current, at);
   }
 
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */

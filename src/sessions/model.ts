@@ -57,7 +57,10 @@ export interface Session {
   bytes: bigint;
   createdAt: number;
   startedAt: number | null;
-  /** Time sessions only: startedAt + allotment seconds (top-ups extend it). */
+  /**
+   * Time sessions: startedAt + allotment seconds (top-ups extend it). Data sessions: null, or a hard deadline that ends
+   * the session as `time-limit` whatever is left (a RADIUS voucher with both a byte limit and a Session-Timeout).
+   */
   expiresAt: number | null;
   endedAt: number | null;
   state: SessionState;
@@ -104,7 +107,8 @@ export function remaining(session: Session, now: number): bigint {
 /** Whether the session has consumed its allotment at `now` (and which limit). */
 export function limitReached(session: Session, now: number): LimitCause | null {
   if (session.metric === 'seconds') return session.expiresAt !== null && session.expiresAt <= now ? 'time-limit' : null;
-  return session.used >= session.allotment ? 'data-limit' : null;
+  if (session.used >= session.allotment) return 'data-limit';
+  return session.expiresAt !== null && session.expiresAt <= now ? 'time-limit' : null;
 }
 
 export function copySession(session: Session): Session {

@@ -5,6 +5,7 @@
  * Records (bigints stay bigint here; the journal encodes them as decimal strings):
  *   open   a new session, in full, with the payment keys it consumed        (durable before resolve)
  *   topup  allotment added to a session + the payment + its keys + when     (durable before resolve)
+ *   limits a session's allotment and deadline set anew (a RADIUS CoA-Request)
  *   end    final state, cause, time and usage of a session
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  */
@@ -14,10 +15,11 @@ import type { SluiceError } from '../errors.ts';
 
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
 export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
+export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number }
 export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: bigint; bytes: bigint }
 export type UsageEntry = [id: string, used: bigint, bytes: bigint, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
-export type StoreRecord = OpenRecord | TopupRecord | EndRecord | UsageRecord;
+export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord;
 
 export interface StoreState {
   sessions: Map<string, Session>;
@@ -78,8 +80,15 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       const session = state.sessions.get(record.id);
       if (!session) return;
       session.allotment += record.add;
-      if (session.expiresAt !== null) session.expiresAt += Number(record.add) * 1000;
+      if (session.expiresAt !== null && session.metric === 'seconds') session.expiresAt += Number(record.add) * 1000;
       session.payments.push({ ...record.payment });
+      return;
+    }
+    case 'limits': {
+      const session = state.sessions.get(record.id);
+      if (!session || session.endedAt !== null) return;
+      session.allotment = record.allotment;
+      session.expiresAt = record.expiresAt;
       return;
     }
     case 'end': {

@@ -2,7 +2,7 @@
 // essentials, and the package Makefile installs what the init script runs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadConfig, parseUci, serializeUci } from '../../src/config/index.ts';
 
@@ -39,6 +39,18 @@ test('init script: sh -n passes and the procd essentials are there', () => {
   }
   assert.ok(text.includes('PROG=/usr/share/sluice/sluice.mjs'));
   assert.ok(text.includes('CONFIG=/etc/config/sluice'));
+  // reload: enabled 0 stops; otherwise the daemon's own reload, and a restart when it names restart-only options.
+  const reload = /reload_service\(\) \{\n([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
+  for (const line of ['config_get_bool enabled main enabled 1', 'stop', 'ubus -t 30 call sluice reload',
+    "jsonfilter -e '@.restart_required[*]'", 'start']) {
+    assert.ok(reload.includes(line), `reload_service: ${line}`);
+  }
+});
+
+test('init script passes shellcheck (Debian shellcheck)', () => {
+  const r = spawnSync('shellcheck', ['--severity=style', INIT], { encoding: 'utf8' });
+  assert.ok(!r.error, 'shellcheck is installed (.ci/run installs it)');
+  assert.is(r.status, 0, r.stdout);
 });
 
 test('package Makefile installs the bundle, worker, wrapper, init script and conffile', () => {

@@ -30,7 +30,9 @@ test('defaults: a file with one priced plan and nothing else', () => {
     id: 'p', metric: 'seconds', stepSize: 60n, pricePerStep: 5n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 100n,
   }]);
   assert.equal(c.radius, {
-    enabled: false, server: '', authPort: 1812, acctPort: 1813, secret: '', nasIdentifier: 'router1', interimIntervalMs: 300_000, coaPort: 3799,
+    enabled: false, servers: [], authPort: 1812, acctPort: 1813, secret: '', nasIdentifier: 'router1', nasIp: '', calledStationId: '',
+    interimIntervalMs: 300_000, coaPort: 3799, coaListen: '', dasClients: [], dasSecret: '', timeoutMs: 3000, retries: 2, maxInFlight: 32,
+    queueMaxBytes: 1 << 20,
   });
   assert.equal(c.mqtt, {
     enabled: false, url: '', username: '', password: '', clientId: 'sluice-router1', keepaliveMs: 60_000, protocol: 'auto', caFile: '',
@@ -138,10 +140,16 @@ test('every problem is reported at once', () => {
 
 test('upstreams: absent or disabled = defaults, no validation; enabled = required fields checked', () => {
   assert.is(load(`${PLAN}config radius 'radius'\n\toption enabled 0\n\toption auth_port banana\n`).radius.authPort, 1812);
-  assert.equal(paths(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server 'not a host'\n\toption secret s\n\toption auth_port 0\n\toption acct_port 65536\n\toption interim_interval 5\n`),
+  assert.equal(paths(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server 'not_a host!'\n\toption secret s\n\toption auth_port 0\n\toption acct_port 65536\n\toption interim_interval 5\n`),
     ['radius.server', 'radius.auth_port', 'radius.acct_port', 'radius.interim_interval']);
   const r = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server fd00::1\n\toption secret 's3cr3t'\n\toption coa_port 0\n`).radius;
-  assert.equal([r.enabled, r.server, r.secret, r.coaPort], [true, 'fd00::1', 's3cr3t', 0]);
+  assert.equal([r.enabled, r.servers, r.secret, r.coaPort], [true, ['fd00::1'], 's3cr3t', 0]);
+  const two = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server '10.0.0.1 radius2.example'\n\toption secret s\n`).radius;
+  assert.equal(two.servers, ['10.0.0.1', 'radius2.example']);
+  const listed = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\tlist server '10.0.0.1'\n\tlist server '[fd00::2]'\n\toption secret s\n\tlist das_client 10.0.0.9\n`).radius;
+  assert.equal([listed.servers, listed.dasClients], [['10.0.0.1', 'fd00::2'], ['10.0.0.9']]);
+  assert.equal(paths(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server '10.0.0.1 bad_host!'\n\toption secret s\n\toption nas_ip nope\n\toption max_inflight 0\n`),
+    ['radius.server', 'radius.nas_ip', 'radius.max_inflight']);
   assert.equal(paths(`${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url 'http://broker'\n\toption qos 3\n\toption topic_prefix 'a/#'\n`).sort(),
     ['mqtt.qos', 'mqtt.topic_prefix', 'mqtt.url']);
   for (const u of ['mqtt://b:1883', 'mqtts://b', 'ws://b/mqtt', 'wss://b:443/mqtt']) {
@@ -224,7 +232,7 @@ test('partial: an enabled upstream with a problem is disabled; a disabled one is
   const { config, problems } = partial(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n` +
     `config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\nconfig hook 'hook'\n\toption enabled 0\n\toption url x\n`);
   assert.equal([config.radius.enabled, config.mqtt.enabled, config.hook.enabled], [false, true, false]);
-  assert.is(config.radius.server, 'h', 'the parsed values stay, only enabled is switched off');
+  assert.equal(config.radius.servers, ['h'], 'the parsed values stay, only enabled is switched off');
   assert.equal(problems.map((p) => `${p.path}:${p.effect}`), ['radius.secret:section-disabled']);
 });
 

@@ -27,6 +27,8 @@ export interface LabOptions {
   maxDevicesPerUser?: number;
   extraConfig?: string;
   latencyMs?: number;
+  /** Another copy of the bundle to run (e.g. the one unpacked from the .ipk); default dist/sluice.mjs. */
+  bundle?: string;
 }
 
 export class DaemonLab {
@@ -91,7 +93,7 @@ ${extra}
 
   async startDaemon(): Promise<void> {
     this.output = '';
-    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket], {
+    const child = spawn(process.execPath, [this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.daemon = child;

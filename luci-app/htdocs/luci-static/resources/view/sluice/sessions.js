@@ -2,60 +2,58 @@
 'require view';
 'require dom';
 'require poll';
-'require rpc';
 'require ui';
+'require sluice.common as common';
 
-var callSessions = rpc.declare({
-	object: 'sluice',
-	method: 'sessions',
-	expect: { sessions: [] }
-});
-
-var callTerminate = rpc.declare({
-	object: 'sluice',
-	method: 'terminate',
-	params: [ 'mac' ],
-	reject: true
-});
-
-var callGrantSeconds = rpc.declare({
-	object: 'sluice',
-	method: 'grant',
-	params: [ 'mac', 'seconds' ],
-	reject: true
-});
-
-var callGrantBytes = rpc.declare({
-	object: 'sluice',
-	method: 'grant',
-	params: [ 'mac', 'bytes' ],
-	reject: true
-});
-
-/* Grant units: value in seconds or bytes per unit (bytes as the binary multiples LuCI prints). */
-var GRANT_UNITS = [
+/* Grant and extend units: seconds or bytes per unit (bytes as the binary multiples LuCI prints). */
+var UNITS = [
 	[ 'min', 'seconds', 60, _('minutes') ],
 	[ 'h', 'seconds', 3600, _('hours') ],
+	[ 'd', 'seconds', 86400, _('days') ],
 	[ 'MiB', 'bytes', 1048576, _('MiB') ],
 	[ 'GiB', 'bytes', 1073741824, _('GiB') ]
 ];
 
-/* Bytes arrive as decimal strings (they may exceed 2^53 in principle); seconds as numbers. */
-function amount(metric, value) {
-	if (value == null || value === '')
-		return '-';
-	var n = Number(value);
-	if (!isFinite(n))
-		return String(value);
-	return metric === 'bytes' ? '%1024.2mB'.format(n) : '%t'.format(Math.floor(n));
-}
+var FILTERS = [
+	[ 'live', _('Active and pending') ],
+	[ 'ended', _('Ended') ],
+	[ 'all', _('All') ]
+];
 
-function timestamp(unixSeconds) {
-	return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : '-';
+function notify(text, kind) {
+	ui.addNotification(null, E('p', text), kind || 'info');
 }
 
 function failure(err) {
-	ui.addNotification(null, E('p', _('sluice: %s').format(err && err.message ? err.message : String(err))), 'danger');
+	notify(_('sluice: %s').format(err && err.message ? err.message : String(err)), 'danger');
+}
+
+function isLive(s) {
+	return s.state === 'ACTIVE' || s.state === 'PENDING';
+}
+
+/* "1 hours" → "1 h" style text for a granted amount. */
+function unitText(count, unit) {
+	return count + ' ' + unit[3];
+}
+
+function unitSelect(name, metric) {
+	return E('select', { 'class': 'cbi-input-select', 'name': name },
+		UNITS.filter(function(u) { return !metric || u[1] === metric; })
+			.map(function(u) { return E('option', { 'value': u[0] }, u[3]); }));
+}
+
+/* What was paid for a session: granted, or the sum of its payments in the plan's currency. */
+function paid(s, plans) {
+	var payments = Array.isArray(s.payments) ? s.payments : [];
+	if (payments.length === 0)
+		return '-';
+	if (payments.every(function(p) { return p.method === 'grant'; }))
+		return _('Granted');
+	var plan = plans[s.plan] || {};
+	var total = BigInt(0);
+	payments.forEach(function(p) { if (/^\d+$/.test(p.amount || '')) total += BigInt(p.amount); });
+	return common.price(total.toString(), plan.decimals != null ? plan.decimals : 0, plan.currency || '');
 }
 
 return view.extend({
@@ -63,17 +61,84 @@ return view.extend({
 	handleSaveApply: null,
 	handleReset: null,
 
+	filter: 'live',
+	plans: {},
+
+	/* Never rejects: with the daemon down the page still renders and says so. */
 	load: function() {
-		return callSessions();
+		return Promise.all([
+			common.sessions().catch(function(e) { return e; }),
+			common.stats().catch(function(e) { return e; }),
+			common.pricing().catch(function() { return null; }),
+			common.service()
+		]);
 	},
 
-	handleDisconnect: function(mac, ev) {
-		var button = ev.currentTarget;
-		dom.parent(button, '.tr').style.opacity = 0.5;
-		button.classList.add('spinning');
-		button.disabled = true;
-		button.blur();
-		return callTerminate(mac).catch(failure).then(L.bind(this.refresh, this));
+	handleService: function(action, ev) {
+		var labels = { start: _('Starting'), stop: _('Stopping'), restart: _('Restarting'), reload: _('Reloading') };
+		notify(_('%s sluice…').format(labels[action]));
+		var done = action === 'reload'
+			? common.reload().then(function(r) {
+				if (r && r.restart_required && r.restart_required.length)
+					notify(_('Reloaded. These options apply only after a restart: %s').format(r.restart_required.join(', ')), 'warning');
+			  })
+			: common.serviceAction(action);
+		return done.catch(failure).then(L.bind(function() {
+			return new Promise(function(resolve) { window.setTimeout(resolve, 1500); });
+		}, this)).then(L.bind(this.refresh, this));
+	},
+
+	handleDisconnect: function(s, ev) {
+		var self = this;
+		ui.showModal(_('Disconnect %s?').format(s.mac), [
+			E('p', _('The session ends now and the device loses access; what is left of it is not refunded.')),
+			E('div', { 'class': 'right' }, [
+				E('button', { 'class': 'btn', 'click': ui.hideModal }, _('Cancel')),
+				' ',
+				E('button', {
+					'class': 'btn cbi-button-negative',
+					'click': ui.createHandlerFn(self, function() {
+						ui.hideModal();
+						return common.terminate(s.mac).then(function() {
+							notify(_('Disconnected %s').format(s.mac));
+						}).catch(failure).then(L.bind(self.refresh, self));
+					})
+				}, _('Disconnect'))
+			])
+		]);
+	},
+
+	handleExtend: function(s, ev) {
+		var self = this;
+		var body = E('div', {}, [
+			E('p', _('Adds to the session of %s without payment.').format(s.mac)),
+			E('div', {}, [
+				E('input', { 'class': 'cbi-input-text', 'name': 'extend_amount', 'type': 'number', 'min': '1', 'value': '1' }),
+				' ',
+				unitSelect('extend_unit', s.metric)
+			])
+		]);
+		ui.showModal(_('Extend %s').format(s.mac), [
+			body,
+			E('div', { 'class': 'right' }, [
+				E('button', { 'class': 'btn', 'click': ui.hideModal }, _('Cancel')),
+				' ',
+				E('button', {
+					'class': 'btn cbi-button-apply',
+					'click': ui.createHandlerFn(self, function() {
+						var count = body.querySelector('[name="extend_amount"]').value.trim();
+						var unitName = body.querySelector('[name="extend_unit"]').value;
+						var unit = UNITS.filter(function(u) { return u[0] === unitName; })[0];
+						if (!/^\d+$/.test(count) || Number(count) < 1 || !unit)
+							return failure(new Error(_('Expecting a whole number of at least 1')));
+						ui.hideModal();
+						return common.grant(s.mac, unit[1], Number(count) * unit[2]).then(function() {
+							notify(_('Added %s to the session of %s').format(unitText(count, unit), s.mac));
+						}).catch(failure).then(L.bind(self.refresh, self));
+					})
+				}, _('Extend'))
+			])
+		]);
 	},
 
 	handleGrant: function(ev) {
@@ -81,60 +146,168 @@ return view.extend({
 		var mac = form.querySelector('[name="grant_mac"]').value.trim();
 		var count = form.querySelector('[name="grant_amount"]').value.trim();
 		var unitName = form.querySelector('[name="grant_unit"]').value;
-		var unit = GRANT_UNITS.filter(function(u) { return u[0] === unitName; })[0];
+		var unit = UNITS.filter(function(u) { return u[0] === unitName; })[0];
 
 		if (!/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(mac))
 			return failure(new Error(_('Expecting a MAC address like aa:bb:cc:dd:ee:ff')));
 		if (!/^\d+$/.test(count) || Number(count) < 1 || !unit)
 			return failure(new Error(_('Expecting a whole number of at least 1')));
 
-		var value = Number(count) * unit[2];
-		var call = unit[1] === 'seconds' ? callGrantSeconds : callGrantBytes;
-		return call(mac.toLowerCase().replace(/-/g, ':'), value).then(function() {
-			ui.addNotification(null, E('p', _('Granted %s to %s').format(count + ' ' + unit[3], mac)), 'info');
+		mac = mac.toLowerCase().replace(/-/g, ':');
+		return common.grant(mac, unit[1], Number(count) * unit[2]).then(function(r) {
+			var what = unitText(count, unit);
+			if (r.topped_up)
+				notify(_('Added %s to the session of %s').format(what, mac));
+			else if (r.gate === 'pending')
+				notify(_('Granted %s to %s. The device is not on the portal yet: its access starts when it joins.').format(what, mac), 'warning');
+			else
+				notify(_('Granted %s to %s').format(what, mac));
 		}).catch(failure).then(L.bind(this.refresh, this));
 	},
 
+	handleFilter: function(ev) {
+		this.filter = ev.currentTarget.value;
+		return this.refresh();
+	},
+
 	refresh: function() {
-		return callSessions().then(L.bind(this.updateTable, this));
+		return this.load().then(L.bind(this.update, this));
+	},
+
+	update: function(data) {
+		var sessions = data[0], stats = data[1], pricing = data[2], service = data[3];
+		var up = !(stats instanceof Error);
+		if (pricing && Array.isArray(pricing.plans)) {
+			var plans = {};
+			pricing.plans.forEach(function(p) { plans[p.id] = p; });
+			this.plans = plans;
+		}
+		this.updateStatus(up ? stats : null, service, up ? null : stats);
+		if (!Array.isArray(sessions)) {
+			cbi_update_table(this.table, [], E('em', up ? _('Cannot list sessions: %s').format(sessions.message) : _('sluice is not running.')));
+			return;
+		}
+		this.updateTable(sessions);
+	},
+
+	updateStatus: function(stats, service, error) {
+		var writable = common.writable();
+		var running = stats != null;
+		var rows = [
+			[ _('Service'), running ? _('Running') : (service && service.running ? _('Starting or not answering') : _('Not running')) ]
+		];
+		if (running) {
+			var s = stats.sessions || {}, m = stats.meter || {};
+			rows.push([ _('Uptime'), '%t'.format(stats.uptime_s || 0) ]);
+			rows.push([ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) +
+				' · ' + _('%d clients seen').format(m.clients || 0) ]);
+			rows.push([ _('Sessions'), _('%d active, %d pending, %d ended (kept)').format(s.active || 0, s.pending || 0, s.retainedEnded || 0) ]);
+			rows.push([ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? m.tick_ms_last : '-') ]);
+		}
+		else if (error && error.message) {
+			rows.push([ _('ubus'), error.message ]);
+		}
+
+		var notices = [];
+		if (running && Array.isArray(stats.restart_required) && stats.restart_required.length)
+			notices.push(E('div', { 'class': 'alert-message warning' }, [
+				E('p', _('Changed settings that apply only after a restart: %s').format(stats.restart_required.join(', '))),
+				writable ? E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleService', 'restart') }, _('Restart now')) : ''
+			]));
+		if (running && Array.isArray(stats.config_problems) && stats.config_problems.length)
+			notices.push(E('div', { 'class': 'alert-message warning' }, [
+				E('p', _('sluice runs without these settings of /etc/config/sluice:')),
+				E('ul', {}, stats.config_problems.map(function(p) {
+					return E('li', '%s: %s (%s)'.format(p.path, p.reason, p.effect || ''));
+				}))
+			]));
+
+		var buttons = writable ? E('div', { 'class': 'cbi-page-actions' }, [
+			E('button', { 'class': 'btn cbi-button-apply', 'disabled': running ? '' : null, 'click': ui.createHandlerFn(this, 'handleService', 'start') }, _('Start')),
+			' ',
+			E('button', { 'class': 'btn cbi-button-negative', 'disabled': running ? null : '', 'click': ui.createHandlerFn(this, 'handleService', 'stop') }, _('Stop')),
+			' ',
+			E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleService', 'restart') }, _('Restart')),
+			' ',
+			E('button', { 'class': 'btn cbi-button-action', 'disabled': running ? null : '', 'click': ui.createHandlerFn(this, 'handleService', 'reload') }, _('Reload'))
+		]) : '';
+
+		dom.content(this.status, [
+			E('table', { 'class': 'table', 'id': 'sluice_status' }, rows.map(function(r) {
+				return E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'width': '33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]);
+			})),
+			notices,
+			buttons
+		]);
 	},
 
 	updateTable: function(sessions) {
-		var list = Array.isArray(sessions) ? sessions : [];
+		var writable = common.writable();
+		var filter = this.filter, plans = this.plans;
+		var list = sessions.filter(function(s) {
+			return filter === 'all' || (filter === 'live') === isLive(s);
+		});
 		var rows = list.map(L.bind(function(s) {
-			return [
-				s.mac,
-				s.user || '-',
-				(s.plan || '-') + ' (' + (s.metric === 'bytes' ? _('data') : _('time')) + ')',
-				amount(s.metric, s.used) + ' / ' + amount(s.metric, s.allotment),
-				amount(s.metric, s.remaining),
-				s.state,
-				timestamp(s.started_at),
+			var live = isLive(s);
+			var actions = (live && writable) ? [
+				E('button', {
+					'class': 'btn cbi-button-action',
+					'click': ui.createHandlerFn(this, 'handleExtend', s),
+					'title': _('Add time or data to this session')
+				}, [ _('Extend') ]),
+				' ',
 				E('button', {
 					'class': 'btn cbi-button-remove',
-					'click': L.bind(this.handleDisconnect, this, s.mac),
+					'click': ui.createHandlerFn(this, 'handleDisconnect', s),
 					'title': _('End this session and close the portal for this device')
 				}, [ _('Disconnect') ])
+			] : [];
+			return [
+				s.mac,
+				s.ip || '-',
+				s.user || '-',
+				(s.plan || _('grant')) + ' (' + common.metricName(s.metric) + ')',
+				common.amount(s.metric, s.used) + ' / ' + common.amount(s.metric, s.allotment),
+				live ? common.amount(s.metric, s.remaining) : '-',
+				common.stateName(s.state),
+				common.timestamp(s.started_at),
+				live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at),
+				common.causeName(s.end_cause),
+				paid(s, plans),
+				E('div', {}, actions)
 			];
 		}, this));
-		cbi_update_table(this.table, rows, E('em', _('No sessions.')));
+		cbi_update_table(this.table, rows, E('em', filter === 'ended' ? _('No ended sessions.') : _('No sessions.')));
 	},
 
-	render: function(sessions) {
+	render: function(data) {
+		var writable = common.writable();
+		this.status = E('div', { 'class': 'cbi-section', 'id': 'sluice_service' });
 		var table = this.table = E('table', { 'class': 'table', 'id': 'sluice_sessions' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('MAC')),
+				E('th', { 'class': 'th' }, _('IP')),
 				E('th', { 'class': 'th' }, _('User')),
 				E('th', { 'class': 'th' }, _('Plan')),
 				E('th', { 'class': 'th' }, _('Used / allotment')),
 				E('th', { 'class': 'th' }, _('Remaining')),
 				E('th', { 'class': 'th' }, _('State')),
 				E('th', { 'class': 'th' }, _('Started')),
+				E('th', { 'class': 'th' }, _('Expires / ended')),
+				E('th', { 'class': 'th' }, _('End cause')),
+				E('th', { 'class': 'th' }, _('Paid')),
 				E('th', { 'class': 'th cbi-section-actions' }, '')
 			])
 		]);
 
-		var grant = E('div', { 'class': 'cbi-section' }, [
+		var filter = E('div', { 'class': 'cbi-value' }, [
+			E('label', { 'class': 'cbi-value-title' }, _('Show')),
+			E('div', { 'class': 'cbi-value-field' },
+				E('select', { 'class': 'cbi-input-select', 'name': 'sessions_filter', 'change': ui.createHandlerFn(this, 'handleFilter') },
+					FILTERS.map(L.bind(function(f) { return E('option', { 'value': f[0], 'selected': f[0] === this.filter ? '' : null }, f[1]); }, this))))
+		]);
+
+		var grant = writable ? E('div', { 'class': 'cbi-section' }, [
 			E('h3', _('Grant free access')),
 			E('p', { 'class': 'cbi-section-descr' },
 				_('Opens the portal for a device without payment. A device with an active session of the same kind gets a top-up.')),
@@ -148,24 +321,24 @@ return view.extend({
 				E('div', { 'class': 'cbi-value-field' }, [
 					E('input', { 'class': 'cbi-input-text', 'name': 'grant_amount', 'type': 'number', 'min': '1', 'value': '1' }),
 					' ',
-					E('select', { 'class': 'cbi-input-select', 'name': 'grant_unit' },
-						GRANT_UNITS.map(function(u) { return E('option', { 'value': u[0] }, u[3]); }))
+					unitSelect('grant_unit')
 				])
 			]),
 			E('div', { 'class': 'cbi-value' }, [
 				E('div', { 'class': 'cbi-value-field' },
 					E('button', { 'class': 'btn cbi-button-apply', 'click': ui.createHandlerFn(this, 'handleGrant') }, [ _('Grant') ]))
 			])
-		]);
+		]) : '';
 
 		var nodes = E([], [
 			E('h2', _('Sluice sessions')),
 			E('div', { 'class': 'cbi-map-descr' }, _('Sessions sold or granted on this router, refreshed every 5 seconds.')),
-			E('div', { 'class': 'cbi-section' }, [ table ]),
+			this.status,
+			E('div', { 'class': 'cbi-section' }, [ filter, table ]),
 			grant
 		]);
 
-		this.updateTable(sessions);
+		this.update(data);
 		poll.add(L.bind(this.refresh, this), 5);
 		return nodes;
 	}

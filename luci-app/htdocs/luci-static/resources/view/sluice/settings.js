@@ -2,10 +2,14 @@
 'require view';
 'require form';
 'require uci';
+'require dom';
 'require request';
+'require ui';
+'require sluice.common as common';
 
 // Validation mirrors the daemon's loader (src/config/load.ts, docs/configuration.md): what LuCI accepts, the
-// daemon accepts. A value the daemon still rejects is logged on reload and the previous config stays active.
+// daemon accepts; cross-field rules come from the same table (sluice/rules.json). Should the daemon still find a
+// problem, it runs without that part (a plan left out, a section disabled) and this page lists it at the top.
 
 var BYTE_UNITS = {
 	'': 1, 'B': 1, 'k': 1e3, 'kB': 1e3, 'K': 1e3, 'KB': 1e3, 'M': 1e6, 'MB': 1e6, 'G': 1e9, 'GB': 1e9, 'T': 1e12, 'TB': 1e12,
@@ -27,6 +31,26 @@ function quantity(value, metric) {
 	if (scaled % divisor !== BigInt(0) || scaled === BigInt(0))
 		return null;
 	return scaled / divisor;
+}
+
+/* "1 step = 15 min for 0.25 USDC · 1 to 96 steps: 15 min to 24 h for 0.25 to 24 USDC", from the editor's values. */
+function planPreview(section, section_id) {
+	var values = planValues(section, section_id, {});
+	var pps = section.formvalue(section_id, 'price_per_step');
+	var decimals = section.formvalue(section_id, 'decimals') || '6';
+	var currency = section.formvalue(section_id, 'currency') || 'USDC';
+	if (values.step_size == null || values.min_steps == null || values.max_steps == null || !/^\d{1,39}$/.test(pps || '') || !/^\d{1,2}$/.test(decimals))
+		return _('Fill in step, price and steps to see what customers pay.');
+	var price = BigInt(pps);
+	var show = function(steps) {
+		var size = values.step_size * steps;
+		var what = values.metric === 'bytes' ? '%1024.2mB'.format(Number(size)) : '%t'.format(Number(size));
+		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
+	};
+	return [
+		E('div', _('Smallest purchase (%s steps): %s').format(String(values.min_steps), show(values.min_steps))),
+		E('div', _('Largest purchase (%s steps): %s').format(String(values.max_steps), show(values.max_steps)))
+	];
 }
 
 /* Cross-field rules: the table the daemon's loader reads too (sluice/rules.json, src/config/rules.ts). */
@@ -68,17 +92,17 @@ function crossRuleViolation(sectionType, option, values, context) {
 			continue;
 		if (r.kind === 'at_least') {
 			if (values[r.option] != null && values[r.other] != null && values[r.option] < values[r.other])
-				return r.reason.replace('%s', String(values[r.other]));
+				return _(r.reason).replace('%s', String(values[r.other]));
 		}
 		else if (r.kind === 'product_at_most') {
 			var product = BigInt(1), known = true;
 			r.factors.forEach(function(f) { if (values[f] == null) known = false; else product *= values[f]; });
 			if (known && product > BigInt(r.limit))
-				return r.reason.replace('%s', values.metric);
+				return _(r.reason).replace('%s', values.metric);
 		}
 		else if (r.kind === 'required_while') {
 			if (context[r['while']] && (values[r.option] == null || values[r.option] === ''))
-				return r.reason;
+				return _(r.reason);
 		}
 	}
 	return null;
@@ -89,7 +113,7 @@ function validatePlanRules(option) {
 	return function(section_id, value) {
 		var values = planValues(this.section, section_id, (function() { var o = {}; o[option] = value; return o; })());
 		var reason = crossRuleViolation('pricing', option, values, { 'escrow.enabled': enabledInForm(this.section.map, 'escrow') });
-		return reason === null ? true : _(reason);
+		return reason === null ? true : reason;
 	};
 }
 
@@ -149,7 +173,8 @@ return view.extend({
 	load: function() {
 		return Promise.all([
 			uci.load('sluice'),
-			request.get(L.resource('sluice/rules.json')).then(function(res) { return res.json(); })
+			request.get(L.resource('sluice/rules.json')).then(function(res) { return res.json(); }),
+			common.stats().catch(function() { return null; })
 		]);
 	},
 
@@ -159,7 +184,16 @@ return view.extend({
 		crossRules = (data && data[1] && data[1].rules) || [];
 
 		m = new form.Map('sluice', _('Sluice'),
-			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon; if it rejects the new settings it logs why and keeps running on the previous ones.'));
+			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon, and restarts it when an option that applies only at start changed.'));
+
+		var stats = data && data[2];
+		if (stats && Array.isArray(stats.restart_required) && stats.restart_required.length)
+			ui.addNotification(null, E('p', _('These settings are saved but not in use until sluice restarts: %s').format(stats.restart_required.join(', '))), 'warning');
+		if (stats && Array.isArray(stats.config_problems) && stats.config_problems.length)
+			ui.addNotification(null, [
+				E('p', _('sluice runs without these settings of /etc/config/sluice:')),
+				E('ul', {}, stats.config_problems.map(function(p) { return E('li', '%s: %s'.format(p.path, p.reason)); }))
+			], 'warning');
 
 		/* main */
 		s = m.section(form.NamedSection, 'main', 'sluice', _('Service'));
@@ -238,6 +272,9 @@ return view.extend({
 		o.value('seconds', _('Time'));
 		o.value('bytes', _('Data'));
 		o.default = 'seconds';
+		o.textvalue = function(section_id) {
+			return this.cfgvalue(section_id) === 'bytes' ? _('Data') : _('Time');
+		};
 
 		o = s.option(form.Value, 'step_size', _('Step'),
 			_('Time: seconds, or with a unit s, m (or min), h, d, e.g. 15m. Data: bytes, or with a unit k M G T (powers of 1000) or Ki Mi Gi Ti (powers of 1024), B optional, e.g. 100MiB. Empty = 60 s or 1 MiB.'));
@@ -250,8 +287,15 @@ return view.extend({
 				: (metric === 'bytes' ? _('Expecting bytes, e.g. 104857600 or 100MiB') : _('Expecting seconds, e.g. 900 or 15m'));
 		};
 
-		o = s.option(form.Value, 'price_per_step', _('Price per step'));
+		o = s.option(form.Value, 'price_per_step', _('Price per step'),
+			_('A whole number in the smallest unit of the asset: with 6 decimals, 250000 is 0.25.'));
 		o.rmempty = false;
+		/* The grid shows the price as people read it: amount ÷ 10^decimals and the currency. */
+		o.textvalue = function(section_id) {
+			var v = this.cfgvalue(section_id);
+			var decimals = uci.get('sluice', section_id, 'decimals') || '6';
+			return v == null ? '-' : common.price(v, decimals, uci.get('sluice', section_id, 'currency') || 'USDC');
+		};
 		o.validate = function(section_id, value) {
 			if (!/^\d{1,39}$/.test(value) || BigInt(value) > BigInt(UINT128_MAX))
 				return _('Expecting a non-negative whole number in the smallest unit of the asset');
@@ -279,6 +323,29 @@ return view.extend({
 		o = s.option(form.Value, 'min_steps', _('Minimum steps'));
 		o.placeholder = '1';
 		o.datatype = 'and(uinteger,min(1))';
+
+		/* Live preview in the plan editor, from the values being typed (not yet saved). */
+		o = s.option(form.DummyValue, '_preview', _('Customers pay'));
+		o.modalonly = true;
+		o.rawhtml = true;
+		o.cfgvalue = function() { return ''; };
+		o.renderWidget = function(section_id) {
+			var section = this.section;
+			var node = E('div', { 'class': 'cbi-value-description', 'id': 'sluice_quote_preview' });
+			var update = function(ev) {
+				if (ev && !node.isConnected) {
+					/* the editor was closed: stop listening */
+					document.removeEventListener('input', update, true);
+					document.removeEventListener('change', update, true);
+					return;
+				}
+				dom.content(node, planPreview(section, section_id));
+			};
+			update();
+			document.addEventListener('input', update, true);
+			document.addEventListener('change', update, true);
+			return node;
+		};
 
 		o = s.option(form.Value, 'max_steps', _('Maximum steps'),
 			_('At least the minimum; step × maximum must stay below 2^53.'));

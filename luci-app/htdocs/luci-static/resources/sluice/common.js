@@ -1,0 +1,136 @@
+'use strict';
+'require baseclass';
+'require fs';
+'require rpc';
+
+/*
+ * What the Sessions, Settings and Overview views share: the ubus calls (each one's errors turned into the daemon's own
+ * message), the service's state (rpcd's `rc list`) and control (its own init script only: the ACL grants exec of
+ * /etc/init.d/sluice, not rc's `init`, which would start or stop any service), and formatting of prices, amounts, states and causes.
+ */
+
+/* No `expect`/`reject`: a failing call then resolves to the reply's {error: {code, message}} (or a bare status number)
+ * instead of LuCI's generic "failed with ubus code 2", and unwrap() raises it with the daemon's words. */
+var callStats = rpc.declare({ object: 'sluice', method: 'stats' });
+var callSessions = rpc.declare({ object: 'sluice', method: 'sessions' });
+var callPricing = rpc.declare({ object: 'sluice', method: 'pricing' });
+var callQuote = rpc.declare({ object: 'sluice', method: 'quote', params: [ 'plan', 'steps' ] });
+var callTerminate = rpc.declare({ object: 'sluice', method: 'terminate', params: [ 'mac' ] });
+var callGrantSeconds = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'seconds' ] });
+var callGrantBytes = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'bytes' ] });
+var callReload = rpc.declare({ object: 'sluice', method: 'reload' });
+var callRcList = rpc.declare({ object: 'rc', method: 'list', params: [ 'name' ], expect: { '': {} } });
+
+var STATES = {
+	PENDING: _('Pending'),
+	ACTIVE: _('Active'),
+	EXPIRED: _('Expired'),
+	TERMINATED: _('Ended')
+};
+
+/* Every end cause the daemon has (src/sessions/model.ts END_CAUSES; test/config/luci.test.ts keeps them in step). */
+var CAUSES = {
+	'time-limit': _('Time used up'),
+	'data-limit': _('Data used up'),
+	'admin': _('Disconnected by admin'),
+	'disconnect': _('Disconnected upstream (RADIUS)'),
+	'pc-logout': _('Logged out'),
+	'device-limit': _('Device limit reached'),
+	'portal-lost': _('Left the portal')
+};
+
+function SluiceCallError(message, code) {
+	var e = new Error(message);
+	e.name = 'SluiceCallError';
+	e.code = code;
+	return e;
+}
+
+/* A call's result, or an Error carrying the daemon's message and code. */
+function unwrap(res) {
+	if (typeof res === 'number')
+		throw SluiceCallError(res === 0 ? _('Empty reply') : rpc.getStatusText(res), res);
+	if (res && typeof res.error === 'object' && res.error !== null)
+		throw SluiceCallError(res.error.message || res.error.code, res.error.code);
+	return res;
+}
+
+/* value ÷ 10^decimals with every digit kept (BigInt): 250000, 6 → "0.25". */
+function formatUnits(value, decimals) {
+	if (value == null || !/^\d+$/.test(String(value)))
+		return String(value);
+	var d = Number(decimals) || 0;
+	var s = String(value).replace(/^0+(?=\d)/, '');
+	if (d === 0)
+		return s;
+	s = s.length <= d ? '0'.repeat(d - s.length + 1) + s : s;
+	var whole = s.slice(0, s.length - d), frac = s.slice(s.length - d).replace(/0+$/, '');
+	return frac ? whole + '.' + frac : whole;
+}
+
+function price(value, decimals, currency) {
+	return formatUnits(value, decimals) + (currency ? ' ' + currency : '');
+}
+
+/* Bytes arrive as decimal strings (they may exceed 2^53 in principle); seconds as decimal strings or numbers. */
+function amount(metric, value) {
+	if (value == null || value === '')
+		return '-';
+	var n = Number(value);
+	if (!isFinite(n))
+		return String(value);
+	return metric === 'bytes' ? '%1024.2mB'.format(n) : '%t'.format(Math.floor(n));
+}
+
+function metricName(metric) {
+	return metric === 'bytes' ? _('Data') : _('Time');
+}
+
+function timestamp(unixSeconds) {
+	return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : '-';
+}
+
+/* Whether this user may change things here (LuCI's ACL: read-only users get false). */
+function writable() {
+	return typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
+}
+
+return baseclass.extend({
+	STATES: STATES,
+	CAUSES: CAUSES,
+	unwrap: unwrap,
+	formatUnits: formatUnits,
+	price: price,
+	amount: amount,
+	metricName: metricName,
+	timestamp: timestamp,
+	writable: writable,
+
+	stateName: function(state) { return STATES[state] || state; },
+	causeName: function(cause) { return cause ? (CAUSES[cause] || cause) : '-'; },
+
+	stats: function() { return callStats().then(unwrap); },
+	sessions: function() { return callSessions().then(unwrap).then(function(r) { return r.sessions || []; }); },
+	pricing: function() { return callPricing().then(unwrap); },
+	quote: function(plan, steps) { return callQuote(plan, String(steps)).then(unwrap).then(function(r) { return r.quote; }); },
+	terminate: function(mac) { return callTerminate(mac).then(unwrap); },
+	grant: function(mac, metric, value) {
+		return (metric === 'bytes' ? callGrantBytes : callGrantSeconds)(mac, value).then(unwrap);
+	},
+	reload: function() { return callReload().then(unwrap); },
+
+	/* {running, enabled} from rpcd's rc object; null when rc is not there. */
+	service: function() {
+		return callRcList('sluice').then(function(r) {
+			var s = r && r.sluice;
+			return s ? { running: !!s.running, enabled: !!s.enabled } : null;
+		}).catch(function() { return null; });
+	},
+	serviceAction: function(action) {
+		return fs.exec('/etc/init.d/sluice', [ action ]).then(function(res) {
+			if (res.code !== 0)
+				throw SluiceCallError((res.stderr || res.stdout || '').trim() || _('/etc/init.d/sluice %s failed (exit %d)').format(action, res.code), res.code);
+			return res;
+		});
+	}
+});

@@ -1,0 +1,71 @@
+'use strict';
+'require baseclass';
+'require sluice.common as common';
+
+/* Status → Overview: sluice at a glance. Revenue today is summed from the sessions the daemon still lists (started
+ * today, paid with anything but a grant), per currency. */
+
+function startOfToday() {
+	var d = new Date();
+	d.setHours(0, 0, 0, 0);
+	return d.getTime() / 1000;
+}
+
+function revenueToday(sessions, plans) {
+	var since = startOfToday(), totals = {};
+	sessions.forEach(function(s) {
+		var plan = plans[s.plan];
+		(s.payments || []).forEach(function(p) {
+			if (p.method === 'grant' || !/^\d+$/.test(p.amount || '') || (s.created_at || 0) < since || !plan)
+				return;
+			var key = plan.currency + '/' + plan.decimals;
+			totals[key] = (totals[key] || BigInt(0)) + BigInt(p.amount);
+		});
+	});
+	var parts = Object.keys(totals).map(function(k) {
+		var cd = k.split('/');
+		return common.price(totals[k].toString(), Number(cd[1]), cd[0]);
+	});
+	return parts.length ? parts.join(', ') : '0';
+}
+
+return baseclass.extend({
+	title: _('Sluice'),
+
+	load: function() {
+		return Promise.all([
+			common.stats().catch(function(e) { return e; }),
+			common.sessions().catch(function() { return []; }),
+			common.pricing().catch(function() { return { plans: [] }; })
+		]);
+	},
+
+	render: function(data) {
+		var stats = data[0], sessions = data[1], pricing = data[2];
+		var rows;
+		if (stats instanceof Error) {
+			rows = [ [ _('Service'), _('Not running') ] ];
+		}
+		else {
+			var plans = {};
+			(pricing.plans || []).forEach(function(p) { plans[p.id] = p; });
+			var s = stats.sessions || {}, m = stats.meter || {};
+			rows = [
+				[ _('Active sessions'), String(s.active || 0) + (s.pending ? ' ' + _('(%d pending)').format(s.pending) : '') ],
+				[ _('Revenue today'), revenueToday(sessions, plans) ],
+				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? m.tick_ms_last : '-') ],
+				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
+			];
+			if (Array.isArray(stats.restart_required) && stats.restart_required.length)
+				rows.push([ _('Restart needed'), stats.restart_required.join(', ') ]);
+			if (Array.isArray(stats.config_problems) && stats.config_problems.length)
+				rows.push([ _('Settings ignored'), _('%d (see Services → Sluice)').format(stats.config_problems.length) ]);
+		}
+		return E('table', { 'class': 'table', 'id': 'sluice_overview' }, rows.map(function(r) {
+			return E('tr', { 'class': 'tr' }, [
+				E('td', { 'class': 'td left', 'width': '33%' }, r[0]),
+				E('td', { 'class': 'td left' }, r[1])
+			]);
+		}));
+	}
+});

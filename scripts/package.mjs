@@ -1,0 +1,171 @@
+// `make ipk`: builds sluice_<v>_all.ipk and luci-app-sluice_<v>_all.ipk for OpenWrt 24.10's opkg without an SDK.
+// The layout is what OpenWrt's ipkg-build produces: a gzipped tar of ./debian-binary ("2.0"), ./data.tar.gz and
+// ./control.tar.gz, every member owned by 0:0, names sorted, one fixed mtime, gzip without name or time (zlib's
+// header), so a rebuild of the same tree is byte-identical. Versions, dependencies, titles and conffiles are read from
+// the two package Makefiles, so the SDK build and this one cannot drift; test/package/ipk.test.ts unpacks the result.
+// Usage: node scripts/package.mjs [outdir]   (needs `npm run build` first; GNU tar)
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gzipSync, gunzipSync } from 'node:zlib';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const out = process.argv[2] ?? join(ROOT, 'dist', 'ipk');
+// Reproducible: the last commit's time when in git, else a fixed epoch.
+const epoch = (() => {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'log', '-1', '--format=%ct'], { encoding: 'utf8' }).trim() || '1700000000';
+  } catch {
+    return '1700000000';
+  }
+})();
+
+/** `NAME:=value` from a Makefile (first match), or `define NAME … endef` bodies. */
+function mkVar(text, name) {
+  const m = new RegExp(`^\\s*${name.replace(/[/$()]/g, '\\$&')}:=(.*)$`, 'm').exec(text);
+  return m ? m[1].trim() : undefined;
+}
+function mkDefine(text, name) {
+  const m = new RegExp(`^define ${name.replace(/[/$()]/g, '\\$&')}\\n([\\s\\S]*?)^endef`, 'm').exec(text);
+  return m ? m[1] : undefined;
+}
+/** OpenWrt DEPENDS (`+node +luci-base`) → control Depends (libc first, as the buildroot adds it). */
+const depends = (spec) => ['libc', ...spec.split(/\s+/).filter(Boolean).map((d) => d.replace(/^\+/, ''))].join(', ');
+
+const mainMk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
+const luciMk = readFileSync(join(ROOT, 'luci-app', 'Makefile'), 'utf8');
+const version = `${mkVar(mainMk, 'PKG_VERSION')}-r${mkVar(mainMk, 'PKG_RELEASE')}`;
+
+for (const f of ['sluice.mjs', 'usage-worker.mjs', 'worker.js']) {
+  if (!existsSync(join(ROOT, 'dist', f))) {
+    console.error(`package: dist/${f} is missing: run 'npm run build' first`);
+    process.exit(1);
+  }
+}
+
+/** install(1) with a mode, creating parents. */
+function put(stage, from, to, mode) {
+  const dest = join(stage, to);
+  mkdirSync(dirname(dest), { recursive: true });
+  cpSync(join(ROOT, from), dest);
+  chmodSync(dest, mode);
+}
+function copyTree(stage, from, to) {
+  const walk = (rel) => {
+    for (const name of readdirSync(join(ROOT, from, rel)).sort()) {
+      const r = join(rel, name);
+      if (statSync(join(ROOT, from, r)).isDirectory()) walk(r);
+      else put(stage, join(from, r), join(to, r), 0o644);
+    }
+  };
+  walk('');
+}
+
+const POSTINST = `#!/bin/sh
+[ "\${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s "\${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0
+. "\${IPKG_INSTROOT}/lib/functions.sh"
+default_postinst "$0" "$@"
+`;
+const PRERM = `#!/bin/sh
+[ -s "\${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0
+. "\${IPKG_INSTROOT}/lib/functions.sh"
+default_prerm "$0" "$@"
+`;
+// As luci.mk's postinst: drop LuCI's caches and make rpcd re-read the ACLs, so the new menu shows at once.
+const LUCI_POSTINST = `#!/bin/sh
+[ -n "\${IPKG_INSTROOT}" ] || {
+	rm -f /tmp/luci-indexcache.*
+	rm -rf /tmp/luci-modulecache/
+	killall -HUP rpcd 2>/dev/null
+	exit 0
+}
+`;
+
+const packages = [
+  {
+    name: 'sluice',
+    fields: {
+      Depends: depends(mkVar(mainMk, 'DEPENDS')),
+      Source: 'sluice',
+      SourceName: 'sluice',
+      License: mkVar(mainMk, 'PKG_LICENSE'),
+      Section: mkVar(mainMk, 'SECTION'),
+      'Require-User': mkVar(mainMk, 'USERID'),
+    },
+    title: mkVar(mainMk, 'TITLE'),
+    description: mkDefine(mainMk, 'Package/sluice/description'),
+    conffiles: mkDefine(mainMk, 'Package/sluice/conffiles'),
+    scripts: { postinst: POSTINST, prerm: PRERM },
+    stage(s) {
+      put(s, 'dist/sluice.mjs', 'usr/share/sluice/sluice.mjs', 0o755);
+      put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
+      put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);
+      mkdirSync(join(s, 'usr/bin'), { recursive: true });
+      symlinkSync('../share/sluice/sluice.mjs', join(s, 'usr/bin/sluice'));
+      put(s, 'files/etc/init.d/sluice', 'etc/init.d/sluice', 0o755);
+      put(s, 'files/etc/config/sluice', 'etc/config/sluice', 0o600);
+      put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
+    },
+  },
+  {
+    name: 'luci-app-sluice',
+    fields: {
+      Depends: depends(mkVar(luciMk, 'LUCI_DEPENDS')),
+      Source: 'luci-app-sluice',
+      SourceName: 'luci-app-sluice',
+      License: mkVar(luciMk, 'PKG_LICENSE'),
+      Section: 'luci',
+    },
+    title: mkVar(luciMk, 'LUCI_TITLE'),
+    description: mkVar(luciMk, 'LUCI_TITLE'),
+    conffiles: undefined,
+    scripts: { postinst: LUCI_POSTINST },
+    stage(s) {
+      copyTree(s, 'luci-app/htdocs', 'www');
+      copyTree(s, 'luci-app/root', '');
+    },
+  },
+];
+
+mkdirSync(out, { recursive: true });
+const tar = (cwd, members) => execFileSync('tar', [
+  '--format=gnu', '--numeric-owner', '--owner=0', '--group=0', '--sort=name', `--mtime=@${epoch}`, '-cf', '-', ...members,
+], { cwd, maxBuffer: 256 << 20 });
+for (const pkg of packages) {
+  const work = mkdtempSync(join(tmpdir(), `ipk-${pkg.name}-`));
+  try {
+    const data = join(work, 'data');
+    const control = join(work, 'control');
+    mkdirSync(data);
+    mkdirSync(control);
+    pkg.stage(data);
+    const dataTgz = gzipSync(tar(data, ['.']), { level: 9 });
+    const installedSize = gunzipSync(dataTgz).length;
+    const description = (pkg.description ?? pkg.title).trim().split('\n').map((l, i) => (i === 0 ? l : ` ${l.trim() || '.'}`)).join('\n');
+    const fields = {
+      Package: pkg.name, Version: version, ...pkg.fields, SourceDateEpoch: epoch, Architecture: 'all',
+      'Installed-Size': String(installedSize), Description: `${pkg.title}\n ${description.replace(/\n/g, '\n')}`,
+    };
+    writeFileSync(join(control, 'control'), Object.entries(fields).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+    if (pkg.conffiles) writeFileSync(join(control, 'conffiles'), pkg.conffiles.trim().split('\n').map((l) => l.trim()).sort().join('\n') + '\n');
+    for (const [name, text] of Object.entries(pkg.scripts)) {
+      writeFileSync(join(control, name), text);
+      chmodSync(join(control, name), 0o755);
+    }
+    const pkgDir = join(work, 'pkg');
+    mkdirSync(pkgDir);
+    writeFileSync(join(pkgDir, 'debian-binary'), '2.0\n');
+    writeFileSync(join(pkgDir, 'data.tar.gz'), dataTgz);
+    writeFileSync(join(pkgDir, 'control.tar.gz'), gzipSync(tar(control, ['.']), { level: 9 }));
+    for (const f of ['debian-binary', 'data.tar.gz', 'control.tar.gz']) chmodSync(join(pkgDir, f), 0o644);
+    const file = join(out, `${pkg.name}_${version}_all.ipk`);
+    writeFileSync(file, gzipSync(tar(pkgDir, ['./debian-binary', './data.tar.gz', './control.tar.gz']), { level: 9 }));
+    console.log(`${file} ${(statSync(file).size / 1024).toFixed(1)} KiB (installed ${(installedSize / 1024).toFixed(0)} KiB)`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * `voucher`: a code (and optional password) checked by the RADIUS server with a PAP Access-Request. The Access-Accept
+ * decides the session, not the pricing plan: Session-Timeout → a time session of that many seconds; a byte limit
+ * (ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords; the smaller if both) → a data session;
+ * both → a data session that also ends at the Session-Timeout deadline. The voucher's User-Name becomes the session's
+ * user, so limits.max_devices_per_user applies per voucher. Nothing is granted unless a verified Access-Accept arrived.
+ */
+import { randomBytes } from 'node:crypto';
+import { SluiceError } from '../errors.ts';
+import type { Metric } from '../config/types.ts';
+import type { RadiusClient } from '../upstream/radius/client.ts';
+import { nasAttributes, rfc3580Mac, type NasIdentity } from '../upstream/radius/nas.ts';
+import { AttributeReader, CODE, encodeRequest, RadiusPacketError, type AttributeInput, type RadiusPacket } from '../upstream/radius/packet.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
+
+/** What the Access-Accept granted. */
+export interface VoucherTerms {
+  metric: Metric;
+  /** Seconds or bytes. */
+  allotment: bigint;
+  /** A hard deadline (ms since the epoch) for a data voucher that also carried Session-Timeout; null otherwise. */
+  expiresAt: number | null;
+  user: string;
+  /** Acct-Interim-Interval from the Accept (seconds, at least 60), if any. */
+  interimIntervalS: number | null;
+  /** Class attributes to echo in accounting (RFC 2865 §5.25). */
+  classes: Buffer[];
+  replyMessage: string | null;
+}
+
+const MIN_INTERIM_S = 60;
+
+/** Pure: an Access-Accept's attributes → terms (ERR_VOUCHER_INVALID when it grants nothing sluice can enforce). */
+export function termsFromAccept(reply: AttributeReader, user: string, now: number): VoucherTerms {
+  let timeout: number | undefined;
+  let chilli: bigint | undefined;
+  let mikrotik: bigint | undefined;
+  let interim: number | undefined;
+  try {
+    timeout = reply.integer('Session-Timeout');
+    chilli = reply.octets('ChilliSpot-Max-Total-Octets', 'ChilliSpot-Max-Total-Gigawords');
+    mikrotik = reply.octets('Mikrotik-Total-Limit', 'Mikrotik-Total-Limit-Gigawords');
+    interim = reply.integer('Acct-Interim-Interval');
+  } catch (err) {
+    throw new SluiceError('ERR_VOUCHER_INVALID', `Access-Accept has a malformed limit: ${(err as Error).message}`);
+  }
+  const limits = [chilli, mikrotik].filter((v): v is bigint => v !== undefined && v > 0n);
+  const bytes = limits.length === 0 ? undefined : limits.reduce((a, b) => (a < b ? a : b));
+  const seconds = timeout !== undefined && timeout > 0 ? BigInt(timeout) : undefined;
+  const base = {
+    user: reply.string('User-Name') || user,
+    interimIntervalS: interim === undefined || interim === 0 ? null : Math.max(MIN_INTERIM_S, interim),
+    classes: reply.all('Class'),
+    replyMessage: reply.string('Reply-Message') ?? null,
+  };
+  if (bytes !== undefined) {
+    return { ...base, metric: 'bytes', allotment: bytes, expiresAt: seconds === undefined ? null : now + Number(seconds) * 1000 };
+  }
+  if (seconds !== undefined) return { ...base, metric: 'seconds', allotment: seconds, expiresAt: null };
+  throw new SluiceError('ERR_VOUCHER_INVALID', 'Access-Accept carries neither Session-Timeout nor a byte limit: nothing to enforce');
+}
+
+export interface VoucherMethodOptions {
+  client: RadiusClient;
+  nas: () => NasIdentity;
+  /** Told about every accepted voucher (the accounting sink keeps Acct-Interim-Interval and Class per payment). */
+  onAccepted?: (reference: string, terms: VoucherTerms) => void;
+}
+
+/** A PaymentRef that also says what the voucher grants (the merchant uses it instead of the plan). */
+export interface VoucherPayment extends PaymentRef {
+  terms: VoucherTerms;
+}
+
+function field(payment: Record<string, unknown>, name: string, required: boolean): string | undefined {
+  const v = payment[name];
+  if (!required && (v === undefined || v === null || v === '')) return undefined;
+  if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > (name === 'code' ? 253 : 128) || v.includes('\0')) {
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `payment.${name} must be a non-empty string (${name === 'code' ? 253 : 128} bytes at most)`);
+  }
+  return v;
+}
+
+export class VoucherMethod implements PaymentMethod {
+  readonly name = 'voucher';
+  readonly adminOnly = false;
+  readonly setsTerms = true;
+  private readonly counters = { accepted: 0, rejected: 0, unavailable: 0 };
+
+  constructor(private readonly options: VoucherMethodOptions) {}
+
+  /** The checks that need no network: run before anything else (the merchant's precheck). */
+  precheck(ctx: Pick<PaymentContext, 'request'>): void {
+    const payment = ctx.request.payment as Record<string, unknown>;
+    field(payment, 'code', true);
+    field(payment, 'password', false);
+  }
+
+  async authorize(ctx: PaymentContext): Promise<VoucherPayment> {
+    const payment = ctx.request.payment as Record<string, unknown>;
+    const code = field(payment, 'code', true)!;
+    const password = field(payment, 'password', false) ?? code;
+    const attributes: AttributeInput[] = [
+      ['User-Name', code],
+      ['Service-Type', 'Login'],
+      ...nasAttributes(this.options.nas()),
+      ['Calling-Station-Id', rfc3580Mac(ctx.request.mac.toLowerCase())],
+    ];
+    if (typeof ctx.request.ip === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(ctx.request.ip)) attributes.push(['Framed-IP-Address', ctx.request.ip]);
+    let reply: RadiusPacket;
+    try {
+      reply = await this.options.client.request(({ identifier, server }) =>
+        encodeRequest({ code: 'Access-Request', identifier, attributes, secret: server.secret, password, messageAuthenticator: true }));
+    } catch (err) {
+      this.counters.unavailable++;
+      if (err instanceof RadiusPacketError) throw new SluiceError('ERR_INVALID_ARGUMENT', `voucher: ${err.message}`);
+      throw err instanceof SluiceError ? err : new SluiceError('ERR_UPSTREAM_UNAVAILABLE', String(err));
+    }
+    const attrs = new AttributeReader(reply.attributes);
+    if (reply.code !== CODE['Access-Accept']) {
+      this.counters.rejected++;
+      const message = reply.code === CODE['Access-Reject'] ? attrs.string('Reply-Message') ?? 'voucher rejected' : 'the RADIUS server asked for more (Access-Challenge is not supported)';
+      throw new SluiceError('ERR_VOUCHER_REJECTED', message, { details: { reply_message: attrs.string('Reply-Message') ?? null } });
+    }
+    const terms = termsFromAccept(attrs, code, ctx.now);
+    this.counters.accepted++;
+    const reference = `${terms.user}/${randomBytes(6).toString('hex')}`;
+    this.options.onAccepted?.(reference, terms);
+    return { method: this.name, reference, amount: 0n, asset: ctx.quote.asset, at: ctx.now, terms };
+  }
+
+  stats(): { accepted: number; rejected: number; unavailable: number } {
+    return { ...this.counters };
+  }
+}

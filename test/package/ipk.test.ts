@@ -1,0 +1,157 @@
+// `make ipk`'s packages, unpacked as opkg does: outer tar.gz of debian-binary, control.tar.gz, data.tar.gz; control
+// fields and conffiles as the Makefiles say; every file's path, mode and owner; ubusd's ACL; and the bundle inside
+// runs as the daemon (workers found next to it) against the ubus broker.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { METHODS } from '../../src/api/index.ts';
+import { DaemonLab, ensureBuilt } from '../daemon/harness.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'sluice-ipk-'));
+const mk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
+const version = `${/^PKG_VERSION:=(.*)$/m.exec(mk)![1]}-r${/^PKG_RELEASE:=(.*)$/m.exec(mk)![1]}`;
+
+interface Entry { mode: string; owner: string; size: number; path: string; link?: string }
+
+/** `tar tvzf` of a tar.gz buffer or file: mode string, owner, size, path, link target. */
+function listing(file: string): Entry[] {
+  return execFileSync('tar', ['--numeric-owner', '-tvzf', file], { encoding: 'utf8' }).trim().split('\n').map((line) => {
+    const m = /^(\S+) (\S+)\s+(\d+) \S+ \S+ (.+?)(?: -> (.+))?$/.exec(line)!;
+    return { mode: m[1]!, owner: m[2]!, size: Number(m[3]), path: m[4]!, ...(m[5] !== undefined && { link: m[5] }) };
+  });
+}
+
+function unpack(name: string): { dir: string; control: Record<string, string>; files: Entry[]; controlFiles: Entry[] } {
+  const ipk = join(work, 'out', `${name}_${version}_all.ipk`);
+  const dir = join(work, name);
+  execFileSync('mkdir', ['-p', join(dir, 'pkg'), join(dir, 'control'), join(dir, 'root')]);
+  assert.equal(listing(ipk).map((e) => e.path), ['./debian-binary', './data.tar.gz', './control.tar.gz'], 'outer members, in ipkg-build order');
+  execFileSync('tar', ['-xzf', ipk, '-C', join(dir, 'pkg')]);
+  assert.is(readFileSync(join(dir, 'pkg', 'debian-binary'), 'utf8'), '2.0\n');
+  execFileSync('tar', ['-xzf', join(dir, 'pkg', 'control.tar.gz'), '-C', join(dir, 'control')]);
+  execFileSync('tar', ['-xzf', join(dir, 'pkg', 'data.tar.gz'), '-C', join(dir, 'root')]);
+  const control: Record<string, string> = {};
+  let last = '';
+  for (const line of readFileSync(join(dir, 'control', 'control'), 'utf8').split('\n')) {
+    if (line.startsWith(' ')) control[last] += `\n${line.slice(1)}`;
+    else if (line) {
+      const i = line.indexOf(': ');
+      last = line.slice(0, i);
+      control[last] = line.slice(i + 2);
+    }
+  }
+  return { dir, control, files: listing(join(dir, 'pkg', 'data.tar.gz')), controlFiles: listing(join(dir, 'pkg', 'control.tar.gz')) };
+}
+
+test.before(() => {
+  ensureBuilt();
+  execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), join(work, 'out')], { cwd: ROOT, stdio: 'pipe' });
+});
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+test('sluice ipk: control fields, conffiles, maintainer scripts', () => {
+  const { control, controlFiles, dir } = unpack('sluice');
+  assert.equal(Object.keys(control), ['Package', 'Version', 'Depends', 'Source', 'SourceName', 'License', 'Section', 'Require-User',
+    'SourceDateEpoch', 'Architecture', 'Installed-Size', 'Description']);
+  assert.is(control.Package, 'sluice');
+  assert.is(control.Version, version);
+  assert.is(control.Depends, 'libc, node');
+  assert.is(control.Architecture, 'all');
+  assert.is(control.Section, 'net');
+  assert.is(control['Require-User'], 'sluice-portal=472:sluice-portal=472');
+  const dataSize = execFileSync('sh', ['-c', `zcat < '${join(dir, 'pkg', 'data.tar.gz')}' | wc -c`], { encoding: 'utf8' }).trim();
+  assert.is(control['Installed-Size'], dataSize, 'Installed-Size is the data tar size, as ipkg-build computes it');
+  assert.match(control.Description!, /^Pay-per-use WiFi[^\n]*\n[\s\S]*openNDS/);
+  assert.is(readFileSync(join(dir, 'control', 'conffiles'), 'utf8'), '/etc/config/sluice\n');
+  const modes = Object.fromEntries(controlFiles.map((e) => [e.path, `${e.mode} ${e.owner}`]));
+  assert.equal(modes, {
+    './': 'drwxr-xr-x 0/0', './conffiles': '-rw-r--r-- 0/0', './control': '-rw-r--r-- 0/0',
+    './postinst': '-rwxr-xr-x 0/0', './prerm': '-rwxr-xr-x 0/0',
+  });
+  const postinst = readFileSync(join(dir, 'control', 'postinst'), 'utf8');
+  assert.match(postinst, /default_postinst "\$0" "\$@"/, 'enables the service and adds the portal user (Require-User)');
+  execFileSync('sh', ['-n', join(dir, 'control', 'postinst')]);
+  execFileSync('sh', ['-n', join(dir, 'control', 'prerm')]);
+});
+
+test('sluice ipk: every path with its mode and owner; what the SDK recipe installs is there too', () => {
+  const { files } = unpack('sluice');
+  const got = files.filter((e) => !e.mode.startsWith('d')).map((e) => `${e.mode} ${e.owner} ${e.path}${e.link ? ` -> ${e.link}` : ''}`);
+  assert.equal(got.sort(), [
+    '-rw------- 0/0 ./etc/config/sluice',
+    '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
+    '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
+    '-rwxr-xr-x 0/0 ./usr/share/sluice/sluice.mjs',
+    'lrwxrwxrwx 0/0 ./usr/bin/sluice -> ../share/sluice/sluice.mjs',
+  ]);
+  for (const e of files.filter((f) => f.mode.startsWith('d'))) assert.is(`${e.mode} ${e.owner}`, 'drwxr-xr-x 0/0', e.path);
+  // Package/sluice/install of the SDK recipe names the same destinations.
+  const install = /define Package\/sluice\/install\n([\s\S]*?)^endef/m.exec(mk)![1]!;
+  const destinations = [...install.matchAll(/\$\(1\)(\/\S+)/g)].map((m) => m[1]!).filter((p) => !install.includes(`$(INSTALL_DIR) $(1)${p}\n`));
+  for (const d of destinations) assert.ok(files.some((f) => f.path === `.${d}`), `${d} from the Makefile is in the ipk`);
+  assert.ok(destinations.length >= 7, destinations.join(' '));
+});
+
+test('luci-app-sluice ipk: control, paths under /www and /usr/share, every file 0644 root', () => {
+  const { control, files } = unpack('luci-app-sluice');
+  assert.is(control.Package, 'luci-app-sluice');
+  assert.is(control.Depends, 'libc, luci-base, sluice');
+  assert.is(control.Section, 'luci');
+  const paths = files.filter((e) => !e.mode.startsWith('d')).map((e) => e.path);
+  for (const p of ['./www/luci-static/resources/view/sluice/sessions.js', './www/luci-static/resources/view/sluice/settings.js',
+    './www/luci-static/resources/sluice/rules.json', './www/luci-static/resources/sluice/common.js',
+    './www/luci-static/resources/view/status/include/90_sluice.js', './usr/share/luci/menu.d/luci-app-sluice.json',
+    './usr/share/rpcd/acl.d/luci-app-sluice.json']) {
+    assert.ok(paths.includes(p), p);
+  }
+  for (const e of files) assert.is(`${e.mode} ${e.owner}`, e.mode.startsWith('d') ? 'drwxr-xr-x 0/0' : '-rw-r--r-- 0/0', e.path);
+});
+
+test('two builds of the same tree are byte-identical (fixed mtime, owners, order, gzip headers)', () => {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), join(work, 'again')], { cwd: ROOT, stdio: 'pipe' });
+  for (const f of readdirSync(join(work, 'out'))) {
+    assert.ok(readFileSync(join(work, 'out', f)).equals(readFileSync(join(work, 'again', f))), f);
+  }
+});
+
+test("ubusd ACL: a group, only the portal's methods, each one a sluice method; root-owned and not writable by others", () => {
+  const { dir, files } = unpack('sluice');
+  const acl = JSON.parse(readFileSync(join(dir, 'root', 'usr/share/acl.d/sluice.json'), 'utf8'));
+  // The keys ubusd_acl.c reads: user or group, access.<object>.methods (also subscribe/publish/listen/send: none here).
+  assert.equal(Object.keys(acl).sort(), ['access', 'group']);
+  assert.is(acl.group, 'sluice-portal');
+  assert.equal(Object.keys(acl.access), ['sluice']);
+  assert.equal(acl.access.sluice.methods, ['purchase', 'quote', 'session', 'pricing']);
+  for (const m of acl.access.sluice.methods) {
+    assert.ok(METHODS[m], `${m} exists`);
+    assert.is(METHODS[m]!.adminOnly, false, `${m} is not an admin method`);
+  }
+  // ubusd skips a file not owned by root:root or writable by group/others, or executable by others.
+  const entry = files.find((f) => f.path === './usr/share/acl.d/sluice.json')!;
+  assert.is(entry.owner, '0/0');
+  assert.not.match(entry.mode.slice(4), /w|x/);
+  assert.is(statSync(join(ROOT, 'files/usr/share/acl.d/sluice.json')).isFile(), true);
+});
+
+test('the bundle unpacked from the ipk runs the daemon: starts, serves ubus, meters with its workers', async () => {
+  const { dir } = unpack('sluice');
+  const lab = await DaemonLab.create({ bundle: join(dir, 'root', 'usr/share/sluice/sluice.mjs'), pollInterval: 0.3 });
+  try {
+    lab.portal.addClient('02:00:00:00:0b:01', '10.0.0.21');
+    await lab.startDaemon();
+    await lab.call('grant', { mac: '02:00:00:00:0b:01', bytes: 1048576 });
+    lab.portal.addTraffic('02:00:00:00:0b:01', 200 * 1024, 0);
+    await lab.waitFor(async () => (await lab.session('02:00:00:00:0b:01')).used === String(200 * 1024), 15_000, 'metered usage');
+    assert.ok(Number((((await lab.call('stats')).meter) as Record<string, unknown>).ticks) > 0, 'the meter ticks with the shipped worker');
+  } finally {
+    await lab.close();
+  }
+});
+
+test.run();

@@ -1,0 +1,127 @@
+/**
+ * A real FreeRADIUS (Debian's `freeradius -X`, installed by .ci/run) on private ports, with the test config in
+ * test/fixtures/freeradius (vouchers testuser/testpass and biguser/bigpass; accounting to <run>/detail and
+ * <run>/acct.log). stop() + start() keeps the ports and files, so tests can cut the server and bring it back.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const FIXTURES = new URL('../fixtures/freeradius/', import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface DetailRecord { [attribute: string]: string }
+
+export class FreeRadius {
+  private child: ChildProcess | undefined;
+  output = '';
+
+  private constructor(readonly dir: string, readonly authPort: number, readonly acctPort: number, readonly secret: string,
+    private readonly env: Record<string, string>) {}
+
+  static available(): boolean {
+    return existsSync('/usr/sbin/freeradius');
+  }
+
+  static async start(options: { secret?: string; replyMessageAuthenticator?: boolean } = {}): Promise<FreeRadius> {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-radiusd-'));
+    for (const f of ['radiusd.conf', 'users', 'dictionary']) copyFileSync(join(FIXTURES, f), join(dir, f));
+    writeFileSync(join(dir, 'acct_users'), '');
+    mkdirSync(join(dir, 'run'));
+    const env = { RADIUS_REPLY_MA: options.replyMessageAuthenticator ? 'yes' : 'no' };
+    const peer = new FreeRadius(dir, await freePort(), await freePort(), options.secret ?? 'testing123', env);
+    await peer.start();
+    return peer;
+  }
+
+  get runDir(): string {
+    return join(this.dir, 'run');
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const child = spawn('/usr/sbin/freeradius', ['-X', '-f', '-d', this.dir], {
+      env: {
+        ...process.env, ...this.env, RADIUS_RADDB: this.dir, RADIUS_RUNDIR: this.runDir, RADIUS_SECRET: this.secret,
+        RADIUS_AUTH_PORT: String(this.authPort), RADIUS_ACCT_PORT: String(this.acctPort),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`freeradius not ready in 10 s:\n${this.output.slice(-2000)}`)), 10_000);
+      const onData = (d: Buffer): void => {
+        this.output += d.toString();
+        if (this.output.length > 1_000_000) this.output = this.output.slice(-200_000);
+        if (this.output.includes('Ready to process requests')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); this.child = undefined; reject(new Error(`freeradius exited ${code}:\n${this.output.slice(-2000)}`)); });
+    });
+    child.removeAllListeners('exit');
+    child.once('exit', () => { this.child = undefined; });
+    this.output = '';
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+    this.child = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** One line per accounting packet (the fixture's linelog format). */
+  acctLines(): string[] {
+    const f = join(this.runDir, 'acct.log');
+    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : [];
+  }
+
+  /** The detail file's records, attribute → value as FreeRADIUS printed it (quotes removed). */
+  detail(): DetailRecord[] {
+    const f = join(this.runDir, 'detail');
+    if (!existsSync(f)) return [];
+    const records: DetailRecord[] = [];
+    let current: DetailRecord | undefined;
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (line === '') { current = undefined; continue; }
+      if (!line.startsWith('\t')) { current = {}; records.push(current); continue; }
+      const m = /^\t(\S+) = (.*)$/.exec(line);
+      if (m && current) current[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+    }
+    return records;
+  }
+}
+
+/** Runs radclient (freeradius-utils) with attribute lines on stdin; returns its exit code and output. */
+export function radclient(target: string, command: 'disconnect' | 'coa' | 'acct' | 'auth', secret: string, attributes: string,
+  options: { timeoutS?: number; retries?: number } = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    // -d: the fixture's dictionary adds ChilliSpot's gigaword attributes to Debian's.
+    const child = spawn('/usr/bin/radclient', ['-d', FIXTURES, '-x', '-r', String(options.retries ?? 1), '-t', String(options.timeoutS ?? 2), target, command, secret],
+      { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, output }));
+    child.stdin.end(attributes + '\n');
+  });
+}

@@ -1,0 +1,95 @@
+// Data sessions with a hard deadline (a voucher with both limits) and limits set anew (a RADIUS CoA-Request).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mac, payment, setup } from './helpers.ts';
+import { FakeTime } from './fake-time.ts';
+import { JournalStore } from '../../src/sessions/journal.ts';
+import { SessionManager } from '../../src/sessions/manager.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
+
+test('a data session with a deadline ends as time-limit at the deadline; a data top-up does not move it', async () => {
+  const { time, manager, events } = await setup();
+  const deadline = time.now() + 60_000;
+  const { session } = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment(), expiresAt: deadline });
+  assert.is(session.expiresAt, deadline);
+  const topped = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment() });
+  assert.is(topped.session.allotment, 1500n);
+  assert.is(topped.session.expiresAt, deadline, 'bytes do not buy time');
+  manager.applyUsage([[mac(1), 100]]);
+  await time.advance(59_000);
+  assert.is(manager.get(session.id)!.state, 'ACTIVE');
+  await time.advance(1_500);
+  const ended = manager.get(session.id)!;
+  assert.equal([ended.state, ended.endCause, ended.used], ['EXPIRED', 'time-limit', 100n]);
+  assert.equal(events.ended, [session.id]);
+  await manager.close();
+});
+
+test('the data limit still ends a session with a deadline first when it comes first', async () => {
+  const { time, manager } = await setup();
+  const { session } = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment(), expiresAt: time.now() + 60_000 });
+  const ended = manager.applyUsage([[mac(2), 1000]]);
+  assert.equal(ended.map((s) => [s.id, s.endCause]), [[session.id, 'data-limit']]);
+  await manager.close();
+});
+
+test('a deadline on a time session is refused', async () => {
+  const { time, manager } = await setup();
+  await rejectsWithCode(manager.activate({ mac: mac(3), metric: 'seconds', allotment: 10n, payment: payment(), expiresAt: time.now() + 1 }), 'ERR_INVALID_GRANT');
+  await manager.close();
+});
+
+test('setLimits: a time session shortened past now ends at once; lengthened it moves its deadline', async () => {
+  const { time, manager } = await setup();
+  const a = (await manager.activate({ mac: mac(4), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+  const b = (await manager.activate({ mac: mac(5), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+  await time.advance(120_000);
+  const shortened = await manager.setLimits(a.id, { seconds: 60n });
+  assert.equal([shortened.state, shortened.endCause], ['EXPIRED', 'time-limit']);
+  const longer = await manager.setLimits(b.id, { seconds: 900n });
+  assert.equal([longer.allotment, longer.expiresAt], [900n, b.startedAt! + 900_000]);
+  const shorter = await manager.setLimits(b.id, { seconds: 180n });
+  assert.is(shorter.state, 'ACTIVE');
+  await time.advance(61_000);
+  assert.equal(manager.get(b.id)!.endCause, 'time-limit');
+  await manager.close();
+});
+
+test('setLimits: bytes on a data session; bytes on a time session refused; unknown session refused', async () => {
+  const { manager } = await setup();
+  const d = (await manager.activate({ mac: mac(6), metric: 'bytes', allotment: 10_000n, payment: payment() })).session;
+  const t = (await manager.activate({ mac: mac(7), metric: 'seconds', allotment: 60n, payment: payment() })).session;
+  manager.applyUsage([[mac(6), 4000]]);
+  assert.is((await manager.setLimits(d.id, { bytes: 5000n })).allotment, 5000n);
+  assert.equal(manager.applyUsage([[mac(6), 1000]]).map((s) => s.endCause), ['data-limit']);
+  await rejectsWithCode(manager.setLimits(t.id, { bytes: 5n }), 'ERR_SESSION_METRIC_MISMATCH');
+  await rejectsWithCode(manager.setLimits('0000000000000000', { seconds: 5n }), 'ERR_SESSION_NOT_FOUND');
+  await manager.close();
+});
+
+test('limits and deadlines survive a restart on the journal', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
+  try {
+    const time = new FakeTime();
+    const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    const deadline = time.now() + 3600_000;
+    const d = (await first.activate({ mac: mac(8), metric: 'bytes', allotment: 10_000n, payment: payment(), expiresAt: deadline })).session;
+    const t = (await first.activate({ mac: mac(9), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+    await first.setLimits(d.id, { bytes: 7000n, seconds: 1800n });
+    await first.setLimits(t.id, { seconds: 1200n });
+    await first.close();
+    const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    const d2 = second.get(d.id)!;
+    const t2 = second.get(t.id)!;
+    assert.equal([d2.allotment, d2.expiresAt], [7000n, d.startedAt! + 1800_000]);
+    assert.equal([t2.allotment, t2.expiresAt], [1200n, t.startedAt! + 1200_000]);
+    await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -1,0 +1,157 @@
+// The Disconnect/CoA server against radclient (freeradius-utils), with real sessions (SessionManager on a memory store).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSocket } from 'node:dgram';
+import { SessionManager } from '../../../src/sessions/manager.ts';
+import { MemoryStore } from '../../../src/sessions/memory-store.ts';
+import type { Session } from '../../../src/sessions/model.ts';
+import { DasServer } from '../../../src/upstream/radius/das-server.ts';
+import { decodePacket, encodeRequest, AttributeReader, CODE } from '../../../src/upstream/radius/packet.ts';
+import { radclient } from '../../peers/freeradius.ts';
+
+const SECRET = 'das-secret';
+interface Ctx { sessions: SessionManager; das: DasServer; closed: string[]; setLimitsCalls: number }
+const t = suite<Ctx>('das', {} as Ctx);
+
+let n = 0;
+const mac = () => `02:00:00:00:0a:${(++n).toString(16).padStart(2, '0')}`;
+async function buy(c: Ctx, metric: 'seconds' | 'bytes', allotment: bigint, user?: string, ip?: string): Promise<Session> {
+  const { session } = await c.sessions.activate({ mac: mac(), metric, allotment, payment: { method: 't', reference: `r${n}`, amount: 0n, asset: '', at: Date.now() },
+    ...(user !== undefined && { user }), ...(ip !== undefined && { ip }) });
+  return session;
+}
+
+t.before.each(async (c) => {
+  c.sessions = await SessionManager.open({ store: new MemoryStore() });
+  c.closed = [];
+  c.setLimitsCalls = 0;
+  const sessions = c.sessions;
+  c.das = await DasServer.start({
+    port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }],
+    sessions: {
+      get: (id) => sessions.get(id), byMac: (m) => sessions.byMac(m), list: (f) => sessions.list(f), end: (id, cause) => sessions.end(id, cause),
+      setLimits: (id, change) => { c.setLimitsCalls++; return sessions.setLimits(id, change); },
+    },
+    userNameOf: (s) => s.user ?? s.mac.toUpperCase().replace(/:/g, '-'),
+    nasIdentifier: 'router-test', nasIp: '127.0.0.1',
+    closeGates: async (ended) => { c.closed.push(...ended.map((s) => s.mac)); },
+  });
+});
+t.after.each(async (c) => {
+  await c.das.close();
+  await c.sessions.close();
+});
+
+const target = (c: Ctx) => `127.0.0.1:${c.das.port}`;
+
+t('Disconnect by Acct-Session-Id + User-Name: ACK, session ended as disconnect, gate closed first', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'testuser');
+  const r = await radclient(target(c), 'disconnect', SECRET, `Acct-Session-Id="${s.id}", User-Name="testuser"`);
+  assert.is(r.code, 0, r.output);
+  assert.match(r.output, /Received Disconnect-ACK/);
+  const ended = c.sessions.get(s.id)!;
+  assert.equal([ended.state, ended.endCause], ['TERMINATED', 'disconnect']);
+  assert.equal(c.closed, [s.mac]);
+});
+
+t('Disconnect by Calling-Station-Id (RFC 3580 form) and by Framed-IP-Address, signed with Message-Authenticator', async (c) => {
+  const a = await buy(c, 'seconds', 3600n);
+  const b = await buy(c, 'bytes', 10n ** 9n, undefined, '192.168.9.20');
+  let r = await radclient(target(c), 'disconnect', SECRET, `Calling-Station-Id="${a.mac.toUpperCase().replace(/:/g, '-')}", Message-Authenticator=0x00`);
+  assert.match(r.output, /Received Disconnect-ACK/);
+  r = await radclient(target(c), 'disconnect', SECRET, 'Framed-IP-Address=192.168.9.20');
+  assert.match(r.output, /Received Disconnect-ACK/);
+  assert.equal([c.sessions.get(a.id)!.endCause, c.sessions.get(b.id)!.endCause], ['disconnect', 'disconnect']);
+});
+
+t('NAK 503 when nothing matches (all given attributes must match), NAK 402 without an identifying attribute', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'alice');
+  let r = await radclient(target(c), 'disconnect', SECRET, `Acct-Session-Id="${s.id}", User-Name="bob"`);
+  assert.is(r.code, 1);
+  assert.match(r.output, /Received Disconnect-NAK[\s\S]*Error-Cause = Session-Context-Not-Found/);
+  r = await radclient(target(c), 'disconnect', SECRET, `Event-Timestamp = ${Math.floor(Date.now() / 1000)}`);
+  assert.match(r.output, /Error-Cause = Missing-Attribute/);
+  r = await radclient(target(c), 'disconnect', SECRET, 'User-Name="alice", NAS-Identifier="another-router"');
+  assert.match(r.output, /Error-Cause = NAS-Identification-Mismatch/);
+  assert.is(c.sessions.get(s.id)!.state, 'ACTIVE');
+});
+
+t('a wrong secret or an unknown client is ignored silently (no reply), counted', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'alice');
+  const r = await radclient(target(c), 'disconnect', 'not-the-secret', 'User-Name="alice"', { timeoutS: 1, retries: 1 });
+  assert.is(r.code, 1);
+  assert.match(r.output, /No reply from server/);
+  assert.is(c.sessions.get(s.id)!.state, 'ACTIVE');
+  assert.ok(c.das.stats().droppedBadAuthenticator >= 1);
+});
+
+t('CoA shortening a time session ends it at the new limit; lengthening moves the deadline; bytes on a data session', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'carol');
+  let r = await radclient(target(c), 'coa', SECRET, `User-Name="carol", Session-Timeout=7200`);
+  assert.match(r.output, /Received CoA-ACK/);
+  assert.is(c.sessions.get(s.id)!.expiresAt, s.startedAt! + 7200_000);
+  r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", Session-Timeout=2`);
+  assert.match(r.output, /Received CoA-ACK/);
+  await new Promise((res) => setTimeout(res, 2500));
+  assert.equal([c.sessions.get(s.id)!.state, c.sessions.get(s.id)!.endCause], ['EXPIRED', 'time-limit']);
+  const d = await buy(c, 'bytes', 10n ** 9n, 'dave');
+  r = await radclient(target(c), 'coa', SECRET, 'User-Name="dave", ChilliSpot-Max-Total-Octets=1073741824, ChilliSpot-Max-Total-Gigawords=1');
+  assert.match(r.output, /Received CoA-ACK/, r.output);
+  assert.is(c.sessions.get(d.id)!.allotment, 5n * 1024n ** 3n);
+});
+
+t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time session 401', async (c) => {
+  await buy(c, 'seconds', 3600n, 'erin');
+  let r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Filter-Id="gold"');
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
+  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Service-Type=Authorize-Only');
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Service/);
+  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Mikrotik-Total-Limit=1000');
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
+  assert.is(c.setLimitsCalls, 0);
+});
+
+/** One client socket (fixed source port, as a retransmitting server has): send `count` copies, collect replies. */
+const client = createSocket('udp4');
+let inbox: Buffer[] = [];
+client.on('message', (m) => inbox.push(m));
+const bound = new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+async function exchange(port: number, packet: Buffer, count: number, waitMs = 200): Promise<Buffer[]> {
+  await bound;
+  inbox = [];
+  for (let i = 0; i < count; i++) client.send(packet, port, '127.0.0.1');
+  await new Promise((r) => setTimeout(r, waitMs));
+  return inbox;
+}
+
+t('a retransmitted request gets the same answer again, not a second action; garbage is dropped and counted', async (c) => {
+  const s = await buy(c, 'bytes', 10n ** 9n, 'frank');
+  const coa = encodeRequest({ code: 'CoA-Request', identifier: 77, secret: SECRET, attributes: [['User-Name', 'frank'], ['Mikrotik-Total-Limit', 5000000]] });
+  const first = await exchange(c.das.port, coa, 1);
+  const again = await exchange(c.das.port, coa, 2);
+  assert.is(first.length, 1);
+  assert.is(again.length, 2);
+  assert.ok(again.every((r) => r.equals(first[0]!)));
+  assert.is(decodePacket(first[0]!).code, CODE['CoA-ACK']);
+  assert.is(c.setLimitsCalls, 1);
+  assert.is(c.das.stats().duplicates, 2);
+  // Disconnect retransmitted: ACK twice, not ACK then NAK 503.
+  const disc = encodeRequest({ code: 'Disconnect-Request', identifier: 78, secret: SECRET, attributes: [['Acct-Session-Id', s.id]] });
+  const d = await exchange(c.das.port, disc, 3);
+  assert.equal(d.map((r) => decodePacket(r).code), [CODE['Disconnect-ACK'], CODE['Disconnect-ACK'], CODE['Disconnect-ACK']]);
+  const before = c.das.stats();
+  for (let i = 0; i < 500; i++) {
+    const junk = Buffer.from(coa);
+    junk[Math.floor(Math.random() * junk.length)]! ^= 1 + Math.floor(Math.random() * 255);
+    await exchange(c.das.port, i % 2 ? junk : Buffer.alloc(i % 40, i), 1, 2).then((r) => assert.ok(r.length <= 1));
+  }
+  const after = c.das.stats();
+  assert.is(after.received - before.received, 500);
+  assert.ok(after.droppedMalformed + after.droppedBadAuthenticator > before.droppedMalformed + before.droppedBadAuthenticator);
+  const nak = new AttributeReader(decodePacket((await exchange(c.das.port,
+    encodeRequest({ code: 'Disconnect-Request', identifier: 90, secret: SECRET, attributes: [['User-Name', 'nobody']] }), 1))[0]!).attributes);
+  assert.is(nak.integer('Error-Cause'), 503, 'still answering after the garbage');
+});
+
+t.after(() => { client.close(); });
+t.run();

@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/mqtt.ts';
 import type { UsageReport } from '../../meter/ports.ts';
 import { remaining, type PaymentRef, type Session, type SessionFigures } from '../../sessions/index.ts';
-import { MsgpackWriter, patchArray32, patchUint64 } from './writer.ts';
+import { MsgpackWriter, patchArray32, patchUint32, withUint } from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
 /** Outbox record types (the topic a stored record goes to). */
@@ -18,10 +18,23 @@ export const RECORD_TYPE = { usage: 1, session: 2 } as const;
 export const USAGE_FIELDS = ['id', 'mac', 'user', 'metric', 'up', 'down', 'bytes', 'used', 'allotment', 'remaining', 'state'] as const;
 
 // useRecords off: msgpackr's record extension is not MessagePack every decoder reads (Python's msgpack would not).
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+// int64AsType 'number': uint64 values (timestamps, byte totals) decode as numbers, not bigints.
+const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
+
+/** msgpackr writes integers above 32 bits as float64; as bigints it writes them as MessagePack integers. */
+function integersAsInt64(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x80000000) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map(integersAsInt64);
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = integersAsInt64(v);
+    return out;
+  }
+  return value;
+}
 
 export function encode(format: MqttFormat, value: unknown): Buffer {
-  return format === 'json' ? Buffer.from(JSON.stringify(value)) : packr.pack(value);
+  return format === 'json' ? Buffer.from(JSON.stringify(value)) : packr.pack(integersAsInt64(value));
 }
 
 /** Decodes a JSON (first byte `{`) or MessagePack payload; throws on garbage. */
@@ -99,22 +112,22 @@ export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
 
 function usagePartsMsgpack(input: UsageInput): UsagePart[] {
   const { router, at, usage, figures, maxPayload } = input;
-  interface Open { w: MsgpackWriter; seqAt: number; partAt: number; partsAt: number; rowsAt: number; rows: number }
+  interface Open { w: MsgpackWriter; seqAt: number; partsAt: number; rowsAt: number; rows: number }
   const parts: Open[] = [];
   const open = (): Open => {
     const w = new MsgpackWriter(Math.min(maxPayload + 1024, 64 + usage.length * 160));
     w.mapHeader(9);
     w.ascii('v'); w.uint(MESSAGE_VERSION);
     w.ascii('router'); w.str(router);
-    w.ascii('seq'); const seqAt = w.pos; w.uint64(0);
+    w.ascii('seq'); const seqAt = w.uint32Slot();
     w.ascii('type'); w.ascii('usage');
     w.ascii('at'); w.uint(at);
-    w.ascii('part'); const partAt = w.pos; w.uint64(parts.length);
-    w.ascii('parts'); const partsAt = w.pos; w.uint64(0);
+    w.ascii('part'); w.uint(parts.length);
+    w.ascii('parts'); const partsAt = w.uint32Slot();
     w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
     for (const f of USAGE_FIELDS) w.ascii(f);
     w.ascii('sessions');
-    const part: Open = { w, seqAt, partAt, partsAt, rowsAt: w.array32Slot(), rows: 0 };
+    const part: Open = { w, seqAt, partsAt, rowsAt: w.array32Slot(), rows: 0 };
     parts.push(part);
     return part;
   };
@@ -146,9 +159,9 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
   }
   return parts.map((p) => {
     patchArray32(p.w.buf, p.rowsAt, p.rows);
-    patchUint64(p.w.buf, p.partsAt, parts.length);
+    patchUint32(p.w.buf, p.partsAt, parts.length);
     const buf = p.w.buf.subarray(0, p.w.pos);
-    return { rows: p.rows, payload: (seq: number) => { patchUint64(buf, p.seqAt, seq); return buf; } };
+    return { rows: p.rows, payload: (seq: number) => withUint(buf, p.seqAt, seq) };
   });
 }
 

@@ -2,7 +2,8 @@
  * A minimal MessagePack writer (spec: github.com/msgpack/msgpack/blob/master/spec.md) for the one hot message, the
  * per-tick usage report: it writes rows straight into one buffer, so 10k sessions cost no intermediate objects and
  * a part can be closed exactly at `max_payload`. Everything else is packed with msgpackr. Only what reports need:
- * nil, non-negative integers up to 2^53, strings, fixed-size array/map headers.
+ * nil, non-negative integers up to 2^53 (uint64 above 32 bits, as MessagePack says; msgpackr itself would write a
+ * float64), strings, fixed-size array/map headers.
  */
 export class MsgpackWriter {
   buf: Buffer;
@@ -35,7 +36,6 @@ export class MsgpackWriter {
     else this.uint64(n);
   }
 
-  /** Always 9 bytes (0xcf + u64): a slot that can be patched later (patchUint64). */
   uint64(n: number): void {
     this.ensure(9);
     this.buf[this.pos] = 0xcf;
@@ -93,6 +93,16 @@ export class MsgpackWriter {
     else { this.buf[this.pos] = 0xdd; this.buf.writeUInt32BE(n, this.pos + 1); this.pos += 5; }
   }
 
+  /** Always 5 bytes (0xce + u32): a slot patched later (patchUint32). */
+  uint32Slot(): number {
+    this.ensure(5);
+    const at = this.pos;
+    this.buf[at] = 0xce;
+    this.buf.writeUInt32BE(0, at + 1);
+    this.pos += 5;
+    return at;
+  }
+
   /** Always 5 bytes (array32): a count patched once the rows are written. Valid MessagePack for any count. */
   array32Slot(): number {
     this.ensure(5);
@@ -107,8 +117,22 @@ export function patchArray32(buf: Buffer, at: number, n: number): void {
   buf.writeUInt32BE(n, at + 1);
 }
 
-/** Rewrites a uint64() slot at `at` (the 0xcf byte). */
-export function patchUint64(buf: Buffer, at: number, n: number): void {
-  buf.writeUInt32BE(Math.floor(n / 0x100000000), at + 1);
-  buf.writeUInt32BE(n >>> 0, at + 5);
+export function patchUint32(buf: Buffer, at: number, n: number): void {
+  buf.writeUInt32BE(n, at + 1);
+}
+
+/**
+ * `buf` with the uint32Slot at `at` holding `n`: patched in place while n fits 32 bits, else a copy with the slot
+ * widened to uint64 (4 billion messages: never on one router, but correct if it happens).
+ */
+export function withUint(buf: Buffer, at: number, n: number): Buffer {
+  if (n <= 0xffffffff) {
+    buf.writeUInt32BE(n, at + 1);
+    return buf;
+  }
+  const wide = Buffer.allocUnsafe(9);
+  wide[0] = 0xcf;
+  wide.writeUInt32BE(Math.floor(n / 0x100000000), 1);
+  wide.writeUInt32BE(n >>> 0, 5);
+  return Buffer.concat([buf.subarray(0, at), wide, buf.subarray(at + 5)]);
 }

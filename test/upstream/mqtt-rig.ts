@@ -90,17 +90,19 @@ export class Subscriber {
 export function seqReport(seqs: readonly number[], first: number, last: number) {
   const seen = new Set<number>();
   let duplicated = 0;
+  const duplicates: number[] = [];
   let outOfOrder = 0;
   let prev = 0;
   for (const s of seqs) {
-    if (seen.has(s)) { duplicated++; continue; }
+    if (s < first || s > last) continue;
+    if (seen.has(s)) { duplicated++; duplicates.push(s); continue; }
     if (s < prev) outOfOrder++;
     prev = s;
     seen.add(s);
   }
   const missing: number[] = [];
   for (let s = first; s <= last; s++) if (!seen.has(s)) missing.push(s);
-  return { produced: last - first + 1, delivered: seen.size, duplicated, outOfOrder, missing };
+  return { produced: last - first + 1, delivered: seen.size, duplicated, duplicates, outOfOrder, missing };
 }
 
 let n = 0;

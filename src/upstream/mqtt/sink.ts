@@ -63,6 +63,8 @@ export class MqttSink implements UpstreamSink {
   private retryTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
+  /** A backlog (from an outage) is being sent: its cursor is saved once it drains. */
+  private backlog = false;
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly verifier: CommandVerifier;
@@ -308,6 +310,7 @@ export class MqttSink implements UpstreamSink {
     this.inflight = 0;
     this.lastSent = 0;
     this.lastError = null;
+    this.backlog = (this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0) > 0;
     this.deps.log.info('mqtt connected', { url: this.config.url, protocol: this.protocolVersion === 5 ? '5' : '3.1.1' });
     this.publishStatus();
     this.startStatusTimer();
@@ -322,6 +325,8 @@ export class MqttSink implements UpstreamSink {
   private onClosed(client: MqttClient): void {
     if (this.state === 'ready') {
       this.counters.disconnects++;
+      // Once per outage: what was acknowledged so far is not sent twice if the router crashes before it reconnects.
+      this.outbox?.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
       this.deps.log.warn('mqtt connection lost; queueing', { pending: this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0 });
     }
     this.generation++;
@@ -425,6 +430,11 @@ export class MqttSink implements UpstreamSink {
         }
         this.counters.acknowledged++;
         box.ack(CONSUMER, r.seq);
+        if (this.backlog && this.inflight === 0 && box.pending(CONSUMER, { limit: 1 }).length === 0) {
+          // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
+          this.backlog = false;
+          box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
+        }
         this.schedulePump();
       });
     }

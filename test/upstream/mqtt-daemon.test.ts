@@ -145,7 +145,7 @@ test('broker down during metering, then the daemon killed -9 while it is down: e
   await sub.waitFor(() => new Set(sub.seqs()).size >= afterOutage, 30_000, `messages up to ${afterOutage}`);
   const phase1 = seqReport(sub.seqs(), 1, afterOutage);
   const sent1 = (await mqttStats(lab)).published;
-  console.log(`# outage (daemon): produced ${phase1.produced}, queued while down ${during.queue.pending}, delivered ${phase1.delivered}, subscriber duplicates ${phase1.duplicated}, publishes ${sent1}, out of order ${phase1.outOfOrder}, missing ${phase1.missing.length}, dropped ${during.queue.dropped}`);
+  console.log(`\n# outage (daemon): produced ${phase1.produced}, queued while down ${during.queue.pending}, delivered ${phase1.delivered}, subscriber duplicates ${phase1.duplicated}, publishes ${sent1}, out of order ${phase1.outOfOrder}, missing ${phase1.missing.length}, dropped ${during.queue.dropped}`);
   assert.ok(during.queue.pending >= 5, `queued while the broker was down: ${during.queue.pending}`);
   assert.equal(phase1.missing, []);
   assert.is(phase1.outOfOrder, 0);

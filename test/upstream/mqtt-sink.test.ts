@@ -136,7 +136,7 @@ test('broker stopped and restarted while reports flow: every message arrives onc
   const last = stat(sink).queue['next_seq']! - 1;
   await sub.waitFor(() => new Set(sub.seqs()).size >= last, 15_000, `all ${last} messages`);
   const report = seqReport(sub.seqs(), 1, last);
-  console.log(`# outage (sink): produced ${report.produced}, queued during outage ${queued}, delivered ${report.delivered}, duplicated ${report.duplicated}, out of order ${report.outOfOrder}, dropped ${stat(sink).queue['dropped']}`);
+  console.log(`\n# outage (sink): produced ${report.produced}, queued during outage ${queued}, delivered ${report.delivered}, duplicated ${report.duplicated}, out of order ${report.outOfOrder}, dropped ${stat(sink).queue['dropped']}`);
   assert.ok(queued > 10, `messages queued while the broker was down (${queued})`);
   assert.equal(report.missing, []);
   assert.is(report.outOfOrder, 0);

@@ -87,7 +87,7 @@ NPM ?= npm
 # Where package-files stages the router's file tree (dist/ is ignored by git).
 STAGE ?= dist/root
 
-.PHONY: all build test ipk package-files clean help
+.PHONY: all build test ipk apk package-files clean help
 
 all: build
 
@@ -95,6 +95,7 @@ help:
 	@echo "make build          bundle dist/ (sluice.mjs, usage-worker.mjs, worker.js) (npm run build)"
 	@echo "make test           typecheck, bundle and run every test (npm test)"
 	@echo "make ipk            dist/ipk/sluice_*_all.ipk and luci-app-sluice_*_all.ipk for OpenWrt 24.10 (opkg), no SDK"
+	@echo "make apk APK=...    dist/apk/*.apk for OpenWrt 25.12 with apk-tools 3's 'apk mkpkg' (not shipped here)"
 	@echo "make package-files  stage the files of sluice and luci-app-sluice as on the router under $(STAGE)/"
 
 build:
@@ -107,6 +108,12 @@ test:
 # and luci-app/Makefile for versions, dependencies and conffiles). Install: opkg install ./sluice_*.ipk
 ipk: build
 	node scripts/package.mjs dist/ipk
+
+# OpenWrt 25.12 packages (APKv3) the way the SDK's package-pack.mk builds them; needs apk-tools 3 (`apk mkpkg`),
+# e.g. built from its public source: make apk APK=/path/to/apk. Unsigned: install with --allow-untrusted.
+APK ?= apk
+apk: build
+	APK=$(APK) node scripts/package.mjs --apk dist/apk
 
 # The same layout as the two packages install (modes as INSTALL_BIN / INSTALL_CONF / INSTALL_DATA).
 package-files: build

@@ -4,6 +4,9 @@
 // header), so a rebuild of the same tree is byte-identical. Versions, dependencies, titles and conffiles are read from
 // the two package Makefiles, so the SDK build and this one cannot drift; test/package/ipk.test.ts unpacks the result.
 // Usage: node scripts/package.mjs [outdir]   (needs `npm run build` first; GNU tar)
+//        node scripts/package.mjs --apk [outdir]   OpenWrt 25.12 .apk (APKv3) with `apk mkpkg` from apk-tools 3
+//        ($APK or `apk` in PATH), the way OpenWrt's include/package-pack.mk calls it: unsigned (OpenWrt signs the
+//        feed index, not packages; install a local file with --allow-untrusted).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync,
@@ -11,9 +14,11 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync, gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const out = process.argv[2] ?? join(ROOT, 'dist', 'ipk');
+const apkMode = process.argv.includes('--apk');
+const out = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? join(ROOT, 'dist', apkMode ? 'apk' : 'ipk');
 // Reproducible: the last commit's time when in git, else a fixed epoch.
 const epoch = (() => {
   try {
@@ -135,6 +140,52 @@ mkdirSync(out, { recursive: true });
 const tar = (cwd, members) => execFileSync('tar', [
   '--format=gnu', '--numeric-owner', '--owner=0', '--group=0', '--sort=name', `--mtime=@${epoch}`, '-cf', '-', ...members,
 ], { cwd, maxBuffer: 256 << 20 });
+const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const listFiles = (dir, rel = '') => readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) =>
+  e.isDirectory() ? listFiles(dir, join(rel, e.name)) : [`/${join(rel, e.name)}`]).sort();
+
+/** The .apk as package-pack.mk makes it: lib/apk/packages/<pkg>.{list,conffiles,conffiles_static,rusers} and scripts. */
+function buildApk(pkg, data, work) {
+  const meta = join(data, 'lib/apk/packages');
+  mkdirSync(meta, { recursive: true });
+  if (pkg.fields['Require-User']) writeFileSync(join(meta, `${pkg.name}.rusers`), `${pkg.fields['Require-User']}\n`);
+  writeFileSync(join(meta, `${pkg.name}.list`), listFiles(data).join('\n') + '\n');
+  if (pkg.conffiles) {
+    const files = pkg.conffiles.trim().split('\n').map((l) => l.trim());
+    writeFileSync(join(meta, `${pkg.name}.conffiles`), files.join('\n') + '\n');
+    writeFileSync(join(meta, `${pkg.name}.conffiles_static`), files.map((f) => `${f} ${sha256(join(data, f))}`).join('\n') + '\n');
+  }
+  for (const f of readdirSync(meta)) chmodSync(join(meta, f), 0o644);
+  const scripts = join(work, 'scripts');
+  mkdirSync(scripts);
+  const common = `[ -s "\${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0\n. "\${IPKG_INSTROOT}/lib/functions.sh"\nexport root="\${IPKG_INSTROOT}"\nexport pkgname="${pkg.name}"\n`;
+  const postInstall = pkg.name === 'luci-app-sluice'
+    ? LUCI_POSTINST.replace('#!/bin/sh\n', '')
+    : `[ "\${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n${common}add_group_and_user\ndefault_postinst\n`;
+  const files = {
+    'post-install': `#!/bin/sh\n${postInstall}`,
+    'post-upgrade': `#!/bin/sh\nexport PKG_UPGRADE=1\n${postInstall}`,
+    'pre-deinstall': `#!/bin/sh\n${common}default_prerm\n`,
+  };
+  const args = ['mkpkg',
+    '--info', `name:${pkg.name}`, '--info', `version:${version}`,
+    '--info', `description:${(pkg.description ?? pkg.title).trim().replace(/\s+/g, ' ')}`,
+    '--info', 'arch:noarch', '--info', `license:${pkg.fields.License}`, '--info', `origin:${pkg.name}`,
+    '--info', `depends:${pkg.fields.Depends.split(', ').join(' ')}`];
+  for (const [type, text] of Object.entries(files)) {
+    writeFileSync(join(scripts, type), text);
+    chmodSync(join(scripts, type), 0o755);
+    args.push('--script', `${type}:${join(scripts, type)}`);
+  }
+  const file = join(out, `${pkg.name}-${version}.apk`);
+  args.push('--files', data, '--output', file);
+  const apk = process.env.APK || 'apk';
+  // Owners come from the file system: as root they are 0:0 already; otherwise under fakeroot, as the SDK does.
+  const asRoot = process.getuid?.() === 0;
+  execFileSync(asRoot ? apk : 'fakeroot', asRoot ? args : [apk, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  console.log(`${file} ${(statSync(file).size / 1024).toFixed(1)} KiB`);
+}
+
 for (const pkg of packages) {
   const work = mkdtempSync(join(tmpdir(), `ipk-${pkg.name}-`));
   try {
@@ -143,6 +194,10 @@ for (const pkg of packages) {
     mkdirSync(data);
     mkdirSync(control);
     pkg.stage(data);
+    if (apkMode) {
+      buildApk(pkg, data, work);
+      continue;
+    }
     const dataTgz = gzipSync(tar(data, ['.']), { level: 9 });
     const installedSize = gunzipSync(dataTgz).length;
     const description = (pkg.description ?? pkg.title).trim().split('\n').map((l, i) => (i === 0 ? l : ` ${l.trim() || '.'}`)).join('\n');

@@ -19,6 +19,7 @@ import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
+import { RadiusUpstream } from './upstream/radius/index.ts';
 import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
@@ -126,7 +127,13 @@ export class Daemon {
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
     const pricing = new Pricing(config.pricing);
-    const merchant = new Merchant({ pricing, sessions, payments: createPaymentRegistry(options.paymentMethods ?? []) });
+    // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
+    const radius = RadiusUpstream.fromConfig(config, {
+      log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
+    });
+    const merchant = new Merchant({
+      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+    });
     const gates = new Gatekeeper({ valve, sessions, log });
 
     const upstream = new SinkHost({ log });
@@ -136,6 +143,7 @@ export class Daemon {
       command: (name: string, args: Record<string, unknown>) => daemon ? daemon.adminCommand(name, args) : Promise.reject(new Error('starting')),
     };
     for (const sink of createSinks(config, upstreamDeps)) upstream.add(sink);
+    if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
@@ -249,6 +257,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
+    if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;

@@ -29,6 +29,9 @@ const BY_CODE: Readonly<Record<string, number>> = {
   ERR_SESSION_LIMIT: Status.NO_MEMORY,
   ERR_SESSIONS_CLOSED: Status.NOT_SUPPORTED,
   ERR_JOURNAL_WRITE: Status.SYSTEM_ERROR,
+  ERR_VOUCHER_REJECTED: Status.PERMISSION_DENIED,
+  ERR_VOUCHER_INVALID: Status.NOT_SUPPORTED,
+  ERR_UPSTREAM_UNAVAILABLE: Status.CONNECTION_FAILED,
 };
 
 export function statusForCode(code: string): number {

@@ -33,13 +33,15 @@ export interface RadiusConfig {
   retries: number;
   /** Accounting requests in flight at once. */
   maxInFlight: number;
+  /** Longest pause between delivery attempts while no server answers (the backoff doubles up to it). */
+  backoffMaxMs: number;
   /** Bytes the durable accounting queue may hold on flash before the oldest Interim-Updates are dropped. */
   queueMaxBytes: number;
 }
 
 export const RADIUS_DEFAULTS = {
   auth_port: 1812, acct_port: 1813, interim_interval: 300, coa_port: 3799, timeout: 3, retries: 2, max_inflight: 32,
-  queue_max: 1 << 20,
+  queue_max: 1 << 20, backoff_max: 60,
 } as const;
 
 const port = (min: number) => (v: string): Parsed<number> => parseInteger(v, min, 65535);
@@ -81,6 +83,7 @@ export function readRadiusSection(r: SectionReader, enabled: boolean, routerId: 
     timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 0.1, 60)),
     retries: r.parsed('retries', d.retries, (v) => parseInteger(v, 0, 10)),
     maxInFlight: r.parsed('max_inflight', d.max_inflight, (v) => parseInteger(v, 1, 128)),
+    backoffMaxMs: r.parsed('backoff_max', d.backoff_max * 1000, (v) => parseSecondsToMs(v, 1, 3600)),
     queueMaxBytes: r.parsed('queue_max', d.queue_max, (v) => parseInteger(v, 64 * 1024, 64 * 1024 * 1024)),
   };
 }

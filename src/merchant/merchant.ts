@@ -69,22 +69,25 @@ export class Merchant {
     if (method.adminOnly && context.admin !== true) {
       throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
     }
+    const setsTerms = method.setsTerms === true;
     const live = this.options.sessions.byMac(mac);
-    if (live && isLive(live) && live.metric !== q.metric) {
+    if (!setsTerms && live && isLive(live) && live.metric !== q.metric) {
       throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${q.plan} sells ${q.metric}`);
     }
     if (idempotencyKey !== undefined && this.options.sessions.isApplied(null, idempotencyKey)) {
       throw new SluiceError('ERR_PAYMENT_REPLAYED', `purchase ${idempotencyKey} was already applied`);
     }
 
-    const paid = await method.authorize({ quote: q, request, now: this.now() });
-    if (paid.method !== method.name || (!method.adminOnly && paid.amount < q.price)) {
+    const { terms, ...paid } = await method.authorize({ quote: q, request, now: this.now() });
+    if (paid.method !== method.name || (setsTerms && terms === undefined) || (!method.adminOnly && !setsTerms && paid.amount < q.price)) {
       const err = new SluiceError('ERR_PAYMENT_INSUFFICIENT', `payment method ${method.name} collected ${paid.amount} of ${q.price}`);
       await this.release(method.name, paid, err);
       throw err;
     }
-    const payment: PaymentRef = { ...paid, steps: q.steps };
-    const grant: Grant = { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
+    const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
+    const grant: Grant = terms
+      ? { mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user }
+      : { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
     if (idempotencyKey !== undefined) grant.idempotencyKey = idempotencyKey;
     let result: { session: Session; toppedUp: boolean };
     try {
@@ -93,7 +96,7 @@ export class Merchant {
       await this.release(method.name, payment, toSluiceError(err));
       throw err;
     }
-    return { ...result, quote: q, receipt: receipt(result.session, result.toppedUp, q.allotment, payment) };
+    return { ...result, quote: terms ? null : q, receipt: receipt(result.session, result.toppedUp, terms ? terms.allotment : q.allotment, payment) };
   }
 
   /** The admin's free grant: time or data straight to a MAC, no pricing. */

@@ -32,7 +32,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
   assert.equal(c.radius, {
     enabled: false, servers: [], authPort: 1812, acctPort: 1813, secret: '', nasIdentifier: 'router1', nasIp: '', calledStationId: '',
     interimIntervalMs: 300_000, coaPort: 3799, coaListen: '', dasClients: [], dasSecret: '', timeoutMs: 3000, retries: 2, maxInFlight: 32,
-    queueMaxBytes: 1 << 20,
+    backoffMaxMs: 60_000, queueMaxBytes: 1 << 20,
   });
   assert.equal(c.mqtt, {
     enabled: false, url: '', username: '', password: '', clientId: 'sluice-router1', keepaliveMs: 60_000, protocol: 'auto', caFile: '',

@@ -257,7 +257,7 @@ test('start on a partly bad config: bad plan left out, bad upstream disabled, ba
   await lab.stopDaemon();
   lab.writeConfig(`config sluice 'main'\n\toption workers '99'\n` +
     `config pricing 'huge'\n\toption metric 'bytes'\n\toption step_size '1TiB'\n\toption max_steps '10000'\n\toption price_per_step '1'\n` +
-    `config radius 'radius'\n\toption enabled '1'\n\toption server 'not a host'\n\toption secret 's'\n`);
+    `config radius 'radius'\n\toption enabled '1'\n\toption server 'not_a host!'\n\toption secret 's'\n`);
   await lab.startDaemon();
   const stats = await lab.call('stats');
   assert.equal((stats.config_problems as Record<string, unknown>[]).map((p) => `${p.path} ${p.effect}`),

@@ -48,8 +48,8 @@ function planPreview(section, section_id) {
 		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
 	};
 	return [
-		E('div', _('Smallest purchase (%s steps): %s').format(String(values.min_steps), show(values.min_steps))),
-		E('div', _('Largest purchase (%s steps): %s').format(String(values.max_steps), show(values.max_steps)))
+		E('div', _('Smallest purchase, %s × step: %s').format(String(values.min_steps), show(values.min_steps))),
+		E('div', _('Largest purchase, %s × step: %s').format(String(values.max_steps), show(values.max_steps)))
 	];
 }
 
@@ -78,8 +78,10 @@ function planValues(section, section_id, override) {
 	};
 }
 
+/* A section's Enabled flag as currently in the form; the plan editor is a modal with its own map, whose parent is
+ * the page's map; without either, the value loaded from UCI. */
 function enabledInForm(map, name) {
-	var found = map.lookupOption('enabled', name);
+	var found = map.lookupOption('enabled', name) || (map.parent && map.parent.lookupOption ? map.parent.lookupOption('enabled', name) : null);
 	var v = found ? found[0].formvalue(found[1]) : uci.get('sluice', name, 'enabled');
 	return ['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(v)) >= 0;
 }
@@ -351,7 +353,8 @@ return view.extend({
 				}
 				dom.content(node, planPreview(section, section_id));
 			};
-			update();
+			/* after the editor's other fields exist, so their values can be read */
+			window.setTimeout(update, 0);
 			document.addEventListener('input', update, true);
 			document.addEventListener('change', update, true);
 			return node;
@@ -380,7 +383,8 @@ return view.extend({
 		/* upstreams: each section is optional; its fields are checked only while it is enabled */
 		s = upstreamSection(m, 'radius', _('RADIUS'),
 			_('Accounting (Start, Interim-Update, Stop) to a RADIUS server, and Disconnect/CoA requests from it.'));
-		o = s.option(form.Value, 'server', _('Server'));
+		o = s.option(form.DynamicList, 'server', _('Servers'),
+			_('The first is primary; the others are tried in order when it does not answer.'));
 		o.datatype = 'host';
 		upstream(o);
 		o.validate = validateRequired;
@@ -407,6 +411,43 @@ return view.extend({
 			_('UDP port sluice listens on for Disconnect/CoA requests (RFC 5176). 0 = do not listen.'));
 		o.datatype = 'port';
 		o.placeholder = '3799';
+		upstream(o);
+		o = s.option(form.Value, 'coa_listen', _('Disconnect/CoA address'), _('Address the listener binds. Empty = all.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.DynamicList, 'das_client', _('Disconnect/CoA clients'),
+			_('Addresses allowed to send Disconnect/CoA. Empty = the servers.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.Value, 'das_secret', _('Disconnect/CoA secret'), _('Empty = the shared secret.'));
+		o.password = true;
+		upstream(o);
+		o = s.option(form.Value, 'nas_ip', _('NAS-IP-Address'), _('Empty = the local address that reaches the first server.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.Value, 'called_station_id', _('Called-Station-Id'), _('Empty = the NAS-Identifier.'));
+		o.datatype = 'maxlength(253)';
+		upstream(o);
+		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds before the first retransmission (doubles per retry), 0.1 to 60.'));
+		o.placeholder = '3';
+		o.validate = validateSeconds(0.1, 60);
+		upstream(o);
+		o = s.option(form.Value, 'retries', _('Retries'), _('Per server, before failing over to the next one.'));
+		o.datatype = 'and(uinteger,max(10))';
+		o.placeholder = '2';
+		upstream(o);
+		o = s.option(form.Value, 'max_inflight', _('Requests in flight'));
+		o.datatype = 'and(uinteger,range(1,128))';
+		o.placeholder = '32';
+		upstream(o);
+		o = s.option(form.Value, 'backoff_max', _('Longest retry pause'), _('Seconds between attempts while no server answers, 1 to 3600.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(1, 3600);
+		upstream(o);
+		o = s.option(form.Value, 'queue_max', _('Accounting queue'),
+			_('Bytes on flash; when full the oldest Interim-Updates are dropped, never a Start or Stop.'));
+		o.datatype = 'and(uinteger,range(65536,67108864))';
+		o.placeholder = '1048576';
 		upstream(o);
 
 		s = upstreamSection(m, 'mqtt', _('MQTT'), _('Session events and usage reports to an MQTT broker.'));

@@ -1,0 +1,401 @@
+/**
+ * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
+ * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
+ * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (ack-log.ts), so a
+ * restart or kill -9 resends nothing the server already has. Sending never blocks the caller: records go out in the
+ * background, at most `maxInFlight` at a time, and while no server answers the sender backs off (up to a minute)
+ * and the queue waits on flash for as long as the outage lasts.
+ *
+ * Per-session figures: Acct-Session-Time from the session's start; octets from the NAS's point of view (input = from
+ * the client); the total is sluice's metered `bytes`, split by the portal's per-direction counters.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { Session, SessionFigures } from '../../sessions/index.ts';
+import { writeFileAtomic } from '../../config/atomic-write.ts';
+import { Outbox, type OutboxRecord } from '../outbox.ts';
+import type { SinkEvent } from '../sink.ts';
+import { AckLog } from './ack-log.ts';
+import type { RadiusClient } from './client.ts';
+import type { NasIdentity } from './nas.ts';
+import { rfc3580Mac } from './nas.ts';
+import { CODE, encodeRequest } from './packet.ts';
+import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
+
+const CONSUMER = 'radius';
+const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
+const STATE_FILE = 'sessions.json';
+const STATE_SAVE_MS = 60_000;
+
+/** What accounting remembers of a live session between events. */
+interface Tracked {
+  id: string;
+  user: string;
+  mac: string;
+  ip: string | null;
+  startedAt: number;
+  /** null = radius.interim_interval. */
+  interimMs: number | null;
+  nextInterimAt: number;
+  classes: string[];
+  /** Bytes from the client (upload) and to it (download), from the meter's per-direction deltas. */
+  up: bigint;
+  down: bigint;
+}
+
+/** Per payment reference: what the voucher's Access-Accept said (kept until the session starts). */
+export interface VoucherAccounting {
+  interimIntervalS: number | null;
+  classes: Buffer[];
+}
+
+export interface AccountingOptions {
+  dir: string;
+  maxBytes: number;
+  client: () => RadiusClient;
+  nas: () => NasIdentity;
+  interimMs: () => number;
+  maxInFlight: number;
+  /** Longest pause between attempts while no server answers. Default 60 s. */
+  maxBackoffMs?: number;
+  log: Logger;
+  /** Live figures of a session (SessionManager.figuresOf). */
+  figuresOf: (id: string) => SessionFigures | null;
+  /** A session by id, live or retained after its end (SessionManager.get). */
+  session: (id: string) => Session | null;
+  /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
+  recovered: () => { active: readonly Session[]; ended: readonly Session[] };
+  now?: () => number;
+  syncIntervalMs?: number;
+  cursorIntervalMs?: number;
+}
+
+export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
+  return s.user ?? rfc3580Mac(s.mac);
+}
+
+export class RadiusAccounting {
+  private outbox: Outbox | undefined;
+  private ackLog: AckLog | undefined;
+  private readonly acked = new Set<number>();
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly vouchers = new Map<string, VoucherAccounting>();
+  private readonly early: SinkEvent[] = [];
+  private readonly inFlight = new Set<number>();
+  private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
+  private backoffMs = 0;
+  private blockedUntil = 0;
+  private wake: NodeJS.Timeout | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private stateDirty = false;
+  private lastStateSave = 0;
+  private readonly now: () => number;
+  private readonly counters = {
+    produced: { Start: 0, 'Interim-Update': 0, Stop: 0 }, delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
+    failures: 0, unreadable: 0, queueErrors: 0, unexpectedReplies: 0,
+  };
+
+  constructor(private readonly options: AccountingOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The voucher method tells us what an Accept said; the session that payment starts picks it up. */
+  rememberVoucher(reference: string, info: VoucherAccounting): void {
+    this.vouchers.set(reference, info);
+    if (this.vouchers.size > 10_000) this.vouchers.delete(this.vouchers.keys().next().value!);
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.options.dir, { recursive: true });
+    this.outbox = await Outbox.open({
+      dir: join(this.options.dir, 'outbox'), maxBytes: this.options.maxBytes, consumers: [CONSUMER],
+      ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),
+      ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
+      onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
+    });
+    const { log, acked } = AckLog.open(join(this.options.dir, 'acked'));
+    this.ackLog = log;
+    for (const seq of acked) {
+      this.outbox.ack(CONSUMER, seq);
+      this.acked.add(seq);
+    }
+    this.restore();
+    this.state = 'running';
+    for (const e of this.early.splice(0)) this.onEvent(e);
+    this.outbox.onAppend(() => this.pump());
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+    this.pump();
+  }
+
+  /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
+  private restore(): void {
+    const now = this.now();
+    let saved: Record<string, { user: string; mac: string; ip: string | null; startedAt: number; interimMs: number | null; classes: string[]; up: string; down: string }> = {};
+    try {
+      saved = JSON.parse(readFileSync(join(this.options.dir, STATE_FILE), 'utf8')) as typeof saved;
+    } catch {
+      // First start, or unreadable: sessions are tracked from now with the configured interval.
+    }
+    const { active, ended } = this.options.recovered();
+    const interval = this.options.interimMs();
+    for (const s of active) {
+      const prev = saved[s.id];
+      const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
+      if (prev) {
+        t.up = BigInt(prev.up);
+        t.down = BigInt(prev.down);
+      }
+      // Restarted sessions do not all report at once: spread over one interval.
+      t.nextInterimAt = now + Math.floor(Math.random() * (t.interimMs ?? interval));
+    }
+    for (const s of ended) {
+      const prev = saved[s.id];
+      const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
+      if (prev) { t.up = BigInt(prev.up); t.down = BigInt(prev.down); }
+      this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
+    }
+    for (const [id, prev] of Object.entries(saved)) {
+      if (this.tracked.has(id) || ended.some((s) => s.id === id)) continue;
+      // Accounting had started it, and the session store no longer knows it (state lost or reset): it did not survive
+      // the restart, so its accounting ends with NAS-Reboot. (A session ended normally is still retained: its Stop was
+      // queued when it ended.)
+      if (this.options.session(id) !== null) continue;
+      const at = now;
+      this.append({
+        kind: 'Stop', sessionId: id, user: prev.user, mac: prev.mac, ip: prev.ip, at,
+        sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)), inputOctets: BigInt(prev.up), outputOctets: BigInt(prev.down),
+        cause: 'NAS-Reboot', classes: prev.classes,
+      }, true);
+    }
+    this.stateDirty = true;
+  }
+
+  private track(s: Session, interimMs: number | null, classes: string[]): Tracked {
+    const startedAt = s.startedAt ?? s.createdAt;
+    const t: Tracked = {
+      id: s.id, user: accountingUserName(s), mac: s.mac, ip: s.ip, startedAt, interimMs, classes,
+      nextInterimAt: startedAt + (interimMs ?? this.options.interimMs()), up: 0n, down: 0n,
+    };
+    this.tracked.set(s.id, t);
+    return t;
+  }
+
+  onEvent(event: SinkEvent): void {
+    if (this.state === 'new') {
+      this.early.push(event);
+      return;
+    }
+    if (this.state !== 'running') return;
+    switch (event.type) {
+      case 'started': {
+        const s = event.session;
+        const voucher = s.payments.map((p) => this.vouchers.get(p.reference)).find((v) => v !== undefined);
+        const t = this.track(s, voucher?.interimIntervalS ? voucher.interimIntervalS * 1000 : null,
+          (voucher?.classes ?? []).map((c) => c.toString('base64')));
+        for (const p of s.payments) this.vouchers.delete(p.reference);
+        this.append(this.recordOf(t, 'Start', t.startedAt, null), true);
+        this.stateDirty = true;
+        return;
+      }
+      case 'topup': {
+        // The back end hears of the new allotment's usage so far at once rather than at the next interval.
+        const t = this.tracked.get(event.session.id);
+        if (t) this.interim(t, event.at);
+        return;
+      }
+      case 'usage': {
+        for (const u of event.usage) {
+          const t = this.tracked.get(u.sessionId);
+          if (!t) continue;
+          if (u.deltaUploadBytes > 0) t.up += BigInt(Math.round(u.deltaUploadBytes));
+          if (u.deltaDownloadBytes > 0) t.down += BigInt(Math.round(u.deltaDownloadBytes));
+        }
+        this.stateDirty = true;
+        return;
+      }
+      case 'ended': {
+        const s = event.session;
+        if (!this.tracked.has(s.id)) this.track(s, null, []);
+        this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
+        return;
+      }
+    }
+  }
+
+  private stop(s: Session, cause: NonNullable<AcctRecord['cause']>): void {
+    const t = this.tracked.get(s.id)!;
+    this.tracked.delete(s.id);
+    const at = s.endedAt ?? this.now();
+    this.append({ ...this.recordOf(t, 'Stop', at, s.bytes), cause }, true);
+    this.stateDirty = true;
+  }
+
+  /** The record for `t` at `at`; `total` is sluice's metered byte count (null: only what the meter's deltas said). */
+  private recordOf(t: Tracked, kind: AcctKind, at: number, total: bigint | null): AcctRecord {
+    let input = t.up;
+    let output = t.down;
+    if (total !== null) {
+      // sluice's own total is the truth; the per-direction counters only split it.
+      if (input > total) input = total;
+      output = total - input;
+    }
+    const r: AcctRecord = {
+      kind, sessionId: t.id, user: t.user, mac: t.mac, ip: t.ip, at,
+      sessionTime: kind === 'Start' ? 0 : Math.max(0, Math.floor((at - t.startedAt) / 1000)),
+      inputOctets: kind === 'Start' ? 0n : input, outputOctets: kind === 'Start' ? 0n : output,
+    };
+    if (t.classes.length > 0) r.classes = t.classes;
+    return r;
+  }
+
+  private interim(t: Tracked, at: number): void {
+    const figures = this.options.figuresOf(t.id);
+    this.append(this.recordOf(t, 'Interim-Update', at, figures ? figures.bytes : null), false);
+    t.nextInterimAt = at + (t.interimMs ?? this.options.interimMs());
+  }
+
+  private tick(): void {
+    const now = this.now();
+    for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
+    if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
+    this.compactAckLog();
+    this.pump();
+  }
+
+  private append(r: AcctRecord, durable: boolean): void {
+    this.counters.produced[r.kind]++;
+    this.outbox!.append(encodeRecord(r), { durable, type: TYPE_OF[r.kind] }).catch((err: unknown) => {
+      // A durable record is on the page cache even when its fsync failed; a refused one is lost: say so loudly.
+      this.counters.queueErrors++;
+      const e = toSluiceError(err);
+      this.options.log.error('radius: accounting record not queued', { kind: r.kind, session: r.sessionId, code: e.code, reason: e.message });
+    });
+  }
+
+  /** Sends what is queued, oldest first, up to maxInFlight at a time; nothing while backing off. */
+  private pump(): void {
+    if (this.state !== 'running' || !this.outbox) return;
+    const now = this.now();
+    if (now < this.blockedUntil) {
+      this.wake ??= setTimeout(() => { this.wake = null; this.pump(); }, this.blockedUntil - now);
+      return;
+    }
+    const room = this.options.maxInFlight - this.inFlight.size;
+    if (room <= 0) return;
+    const batch = this.outbox.pending(CONSUMER, { limit: room + this.inFlight.size }).filter((r) => !this.inFlight.has(r.seq)).slice(0, room);
+    for (const record of batch) void this.send(record);
+  }
+
+  private async send(record: OutboxRecord): Promise<void> {
+    let r: AcctRecord;
+    try {
+      r = decodeRecord(record.payload);
+    } catch {
+      this.counters.unreadable++;
+      this.ack(record.seq);
+      return;
+    }
+    this.inFlight.add(record.seq);
+    try {
+      const reply = await this.options.client().request(({ identifier, server }) => encodeRequest({
+        code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
+        attributes: accountingAttributes(r, this.options.nas(), this.now()),
+      }));
+      if (reply.code !== CODE['Accounting-Response']) {
+        this.counters.unexpectedReplies++;
+        throw new SluiceError('ERR_UPSTREAM_UNAVAILABLE', `RADIUS server answered an Accounting-Request with code ${reply.code}`);
+      }
+      this.ack(record.seq);
+      this.counters.delivered[r.kind]++;
+      this.backoffMs = 0;
+    } catch (err) {
+      this.counters.failures++;
+      const max = this.options.maxBackoffMs ?? 60_000;
+      this.backoffMs = Math.min(max, this.backoffMs === 0 ? Math.min(1000, max) : this.backoffMs * 2);
+      this.blockedUntil = this.now() + this.backoffMs;
+      if (this.counters.failures === 1 || this.backoffMs === max) {
+        this.options.log.warn('radius: accounting not delivered, queued on flash', { reason: toSluiceError(err).message, retry_in_ms: this.backoffMs });
+      }
+    } finally {
+      this.inFlight.delete(record.seq);
+      this.pump();
+    }
+  }
+
+  private ack(seq: number): void {
+    if (this.state === 'closed') return;
+    this.ackLog?.append(seq);
+    this.acked.add(seq);
+    this.outbox?.ack(CONSUMER, seq);
+  }
+
+  /** Keeps the ack log small: once it holds many, flush the outbox's cursor and keep only what the cursor lacks. */
+  private compacting = false;
+  private compactAckLog(): void {
+    if (this.compacting || !this.ackLog || !this.outbox || this.ackLog.size < 4096) return;
+    this.compacting = true;
+    const floor = this.outbox.stats().consumers[CONSUMER]?.floor ?? 0;
+    this.outbox.flush().then(() => {
+      for (const s of this.acked) if (s <= floor) this.acked.delete(s);
+      this.ackLog?.rewrite([...this.acked]);
+    }).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
+      .finally(() => { this.compacting = false; });
+  }
+
+  private async saveState(): Promise<void> {
+    this.stateDirty = false;
+    this.lastStateSave = this.now();
+    const out: Record<string, unknown> = {};
+    for (const t of this.tracked.values()) {
+      out[t.id] = { user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up.toString(), down: t.down.toString() };
+    }
+    try {
+      await writeFileAtomic(join(this.options.dir, STATE_FILE), JSON.stringify(out));
+    } catch (err) {
+      this.stateDirty = true;
+      this.options.log.warn('radius: session state not saved', { reason: toSluiceError(err).message });
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    const box = this.outbox?.stats();
+    return {
+      produced: { ...this.counters.produced }, delivered: { ...this.counters.delivered },
+      queued: box?.consumers[CONSUMER]?.pending ?? 0, in_flight: this.inFlight.size,
+      dropped_interim: box?.dropped ?? 0, queue_bytes: box?.bytes ?? 0, failures: this.counters.failures,
+      unreadable: this.counters.unreadable, queue_errors: this.counters.queueErrors, tracked: this.tracked.size,
+      backing_off_ms: Math.max(0, this.blockedUntil - this.now()),
+    };
+  }
+
+  /** Outbox records still waiting (for tests and the bench). */
+  pendingCount(): number {
+    return this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'closing';
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.wake) clearTimeout(this.wake);
+    if (wasRunning) await this.saveState();
+    await this.outbox?.close();
+    const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;
+    for (const s of this.acked) if (s <= floor) this.acked.delete(s);
+    try { this.ackLog?.rewrite([...this.acked]); } catch { /* the full log stays: still correct */ }
+    this.ackLog?.close();
+    this.state = 'closed';
+  }
+
+  destroy(): void {
+    this.state = 'closed';
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.wake) clearTimeout(this.wake);
+    this.ackLog?.close();
+  }
+}

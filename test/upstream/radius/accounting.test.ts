@@ -82,7 +82,8 @@ t('an outage with a small queue: the oldest Interim-Updates are dropped and coun
   // ~10 Interim-Updates per second per session pile up while the server is down.
   await until(() => Number((c.acct.stats() as Record<string, number>).dropped_interim) > 20, 20_000, 'interims dropped');
   for (const id of ids) await c.sessions.end(id, 'admin');
-  await new Promise((r) => setTimeout(r, 300));
+  // The Stops wait at least 1.5 s for the server.
+  await new Promise((r) => setTimeout(r, 1500));
   const produced = c.acct.stats() as Record<string, Record<string, number>>;
   assert.is(produced.produced!.Start, 6);
   assert.is(produced.produced!.Stop, 6);
@@ -94,6 +95,29 @@ t('an outage with a small queue: the oldest Interim-Updates are dropped and coun
   assert.equal(mine('Stop'), [...ids].sort(), 'each Stop exactly once');
   const stats = c.acct.stats() as Record<string, number>;
   assert.ok(stats.dropped_interim! > 20, `dropped ${stats.dropped_interim}`);
+  // The Stops waited out the outage: Acct-Delay-Time says so (it is recomputed for every attempt).
+  const delays = c.radius.detail().filter((r) => r['Acct-Status-Type'] === 'Stop' && ids.includes(r['Acct-Session-Id']!)).map((r) => Number(r['Acct-Delay-Time']));
+  assert.is(delays.length, 6);
+  assert.ok(delays.every((d) => d >= 0) && Math.max(...delays) >= 1, `Acct-Delay-Time ${delays.join(',')}`);
+});
+
+t('a session accounting had started that the restarted daemon no longer has gets a Stop with NAS-Reboot', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const { session } = await c.sessions.activate({ mac: mac(30), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'nr', amount: 0n, asset: '', at: Date.now() } });
+  await until(() => lines(c, 'Start').some((l) => l.includes(session.id)), 5000, 'Start');
+  await c.acct.close();
+  // A new daemon whose session store lost that session (state reset): its accounting must not stay open for ever.
+  const again = new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 3_600_000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: () => null, session: () => null, recovered: () => ({ active: [], ended: [] }),
+  });
+  await again.start();
+  try {
+    await until(() => lines(c, 'Stop').some((l) => l.includes(session.id)), 5000, 'Stop NAS-Reboot');
+    assert.ok(lines(c, 'Stop').find((l) => l.includes(session.id))!.endsWith('NAS-Reboot'));
+  } finally {
+    await again.close();
+  }
 });
 
 t.run();

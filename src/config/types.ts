@@ -50,14 +50,8 @@ import type { RadiusConfig } from './radius.ts';
 export type { X402Config } from './x402.ts';
 import type { X402Config } from './x402.ts';
 
-export interface MqttConfig {
-  enabled: boolean;
-  url: string;
-  username: string;
-  password: string;
-  topicPrefix: string;
-  qos: 0 | 1 | 2;
-}
+export type { MqttConfig } from './mqtt.ts';
+import type { MqttConfig } from './mqtt.ts';
 
 export interface EscrowConfig {
   enabled: boolean;

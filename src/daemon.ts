@@ -135,7 +135,11 @@ export class Daemon {
       log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
     });
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
-    const x402 = config.x402.enabled ? await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log }) : null;
+    let daemon: Daemon | undefined;
+    const x402 = config.x402.enabled ? await X402Method.open({
+      config: config.x402, stateDir: config.main.stateDir, sessions, log,
+      onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
+    }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
@@ -155,7 +159,6 @@ export class Daemon {
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
-    let daemon: Daemon | undefined;
     const meter = new Meter({
       source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
       flavour: config.main.portal,

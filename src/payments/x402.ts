@@ -42,6 +42,8 @@ export interface X402MethodOptions {
   /** Sessions: the resolver grants purchases whose settle was confirmed late. */
   sessions: X402SessionsPort;
   log?: X402Log;
+  /** A session the resolver granted (not through a purchase call): open its gate as a purchase would. */
+  onLateGrant?: (session: Session, toppedUp: boolean) => void;
   now?: () => number;
   fetch?: typeof fetch;
 }
@@ -265,10 +267,11 @@ export class X402Method implements PaymentMethod {
     const payment: PaymentRef = { method: this.name, reference: r.key, amount: BigInt(r.value), asset: r.asset, at: r.at, steps: BigInt(r.steps) };
     if (!this.options.sessions.isApplied(payment)) {
       try {
-        await this.options.sessions.activate({
+        const result = await this.options.sessions.activate({
           mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }),
         });
         this.options.log?.info('x402 purchase granted after a late settle', { key: r.key, mac: r.mac });
+        this.options.onLateGrant?.(result.session, result.toppedUp);
       } catch (err) {
         const e = toSluiceError(err);
         if (e.code !== 'ERR_PAYMENT_REPLAYED') {

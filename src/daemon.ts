@@ -12,14 +12,15 @@ import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
 import { Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
-import { sluiceObject, sessionView } from './api/index.ts';
+import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
 import { DaemonBackend } from './engine/backend.ts';
 import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
-import { createSinks, SinkHost } from './upstream/index.ts';
+import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
+import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -71,6 +72,7 @@ export class Daemon {
   private object: UbusObjectHandle | undefined;
   private stopping: Promise<void> | undefined;
   private reloading: Promise<BlobmsgTable> | undefined;
+  private backend: DaemonBackend | undefined;
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
   private pendingRestart: string[] = [];
@@ -135,7 +137,12 @@ export class Daemon {
     const gates = new Gatekeeper({ valve, sessions, log });
 
     const upstream = new SinkHost({ log });
-    for (const sink of createSinks(config, { log })) upstream.add(sink);
+    const upstreamDeps = {
+      log,
+      status: () => daemon?.upstreamStatus() ?? null,
+      command: (name: string, args: Record<string, unknown>) => daemon ? daemon.adminCommand(name, args) : Promise.reject(new Error('starting')),
+    };
+    for (const sink of createSinks(config, upstreamDeps)) upstream.add(sink);
     if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
@@ -201,6 +208,7 @@ export class Daemon {
       reload: () => this.reload(),
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
     });
+    this.backend = backend;
     this.object = await this.ubus.addObject(
       sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
@@ -260,6 +268,20 @@ export class Daemon {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });
     return { plans: next.pricing.length, restart_required: [...this.pendingRestart], problems: problemList };
+  }
+
+  /** What upstream status reports tell (MQTT's retained status). */
+  upstreamStatus(): StatusInfo {
+    return {
+      version: VERSION, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      sessions: { ...this.sessions.stats() }, pricing: this.config.pricing.map(planView),
+    };
+  }
+
+  /** An admin method run for an upstream command channel (MQTT): arguments checked exactly like a ubus call. */
+  async adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
+    if (!this.backend) throw new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting');
+    return (await invokeMethod(this.backend, name, args as BlobmsgTable)).data;
   }
 
   stats(): BlobmsgTable {

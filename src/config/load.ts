@@ -12,6 +12,7 @@ import { SluiceError } from '../errors.ts';
 import type {
   Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
+import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
@@ -141,19 +142,9 @@ function readRadius(pkg: UciPackage, problems: ConfigProblem[], routerId: string
   return readRadiusSection(r, enabled, routerId);
 }
 
-function readMqtt(pkg: UciPackage, problems: ConfigProblem[]): MqttConfig {
-  const { r, enabled } = upstreamReader(pkg, 'mqtt', problems, ['password']);
-  const d = DEFAULTS.mqtt;
-  const qos = r.parsed('qos', d.qos, int(0, 2));
-  return {
-    enabled,
-    url: r.required('url', '', url(['mqtt:', 'mqtts:', 'ws:', 'wss:'])),
-    username: r.string('username', ''),
-    password: r.string('password', ''),
-    topicPrefix: r.string('topic_prefix', d.topic_prefix,
-      check((v) => !/[+#\0]/.test(v) && !v.startsWith('/') && !v.endsWith('/'), 'must be an MQTT topic without + # or a leading/trailing /')),
-    qos: qos === 0 || qos === 2 ? qos : 1,
-  };
+function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string): MqttConfig {
+  const { r, enabled } = upstreamReader(pkg, 'mqtt', problems, ['password', 'command_secret']);
+  return readMqttSection(r, enabled, routerId);
 }
 
 function readEscrow(pkg: UciPackage, problems: ConfigProblem[]): EscrowConfig {
@@ -222,7 +213,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     return { ...section, enabled: false };
   };
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
-  const mqtt = upstream((sink) => readMqtt(pkg, sink));
+  const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => readEscrow(pkg, sink));
   const hook = upstream((sink) => readHook(pkg, sink));
 

@@ -48,14 +48,8 @@ export interface PricingPlan {
 export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
 
-export interface MqttConfig {
-  enabled: boolean;
-  url: string;
-  username: string;
-  password: string;
-  topicPrefix: string;
-  qos: 0 | 1 | 2;
-}
+export type { MqttConfig } from './mqtt.ts';
+import type { MqttConfig } from './mqtt.ts';
 
 export interface EscrowConfig {
   enabled: boolean;

@@ -22,7 +22,7 @@
  * reference precheck did not announce) can still refuse the purchase.
  */
 import type { Metric, PaymentRef } from '../sessions/model.ts';
-import type { PurchaseRequest, Quote } from '../merchant/types.ts';
+import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 
 export type { PaymentRef };
 
@@ -68,6 +68,11 @@ export interface PaymentMethod {
    * grants those terms and does not compare an amount with the plan's price. No money moves (a voucher).
    */
   readonly setsTerms?: boolean;
+  /**
+   * Optional: the method decides what the payment buys (x402: the whole steps the signed value pays for) using the
+   * plan's `quote`. Runs before authorize, so anything it throws refuses the purchase before money moves.
+   */
+  quoteFor?(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote;
   /**
    * Optional: undo an authorization whose session could not be granted (the journal failed, the price was not met):
    * refund, release the escrow, return the voucher. Never called for a reference some session holds (a replay).

@@ -133,6 +133,16 @@ function validateUrl(schemes, required) {
 	};
 }
 
+function validateBytes(min, max) {
+	return function(section_id, value) {
+		if (value === '')
+			return true;
+		var n = quantity(value, 'bytes');
+		return (n !== null && n >= BigInt(min) && n <= BigInt(max))
+			? true : _('Expecting %s to %s bytes (units like KiB, MiB allowed)').format(min, max);
+	};
+}
+
 function validateAddress(section_id, value) {
 	return (value === '' || /^0x[0-9a-fA-F]{40}$/.test(value)) ? true : _('Expecting an address: 0x and 40 hex digits');
 }
@@ -462,6 +472,71 @@ return view.extend({
 		o.value('1');
 		o.value('2');
 		o.default = '1';
+		upstream(o);
+		o = s.option(form.Value, 'client_id', _('Client ID'), _('Empty = sluice-<router ID>.'));
+		o.validate = function(section_id, value) {
+			return (value === '' || /^[\x21-\x7e]{1,128}$/.test(value)) ? true : _('1 to 128 printable ASCII characters, no spaces');
+		};
+		upstream(o);
+		o = s.option(form.ListValue, 'protocol', _('Protocol'), _('Auto: MQTT 5, or 3.1.1 when the broker refuses 5.'));
+		o.value('auto', _('Auto'));
+		o.value('5', 'MQTT 5');
+		o.value('3.1.1', 'MQTT 3.1.1');
+		o.default = 'auto';
+		upstream(o);
+		o = s.option(form.Value, 'keepalive', _('Keepalive'), _('Seconds, 5 to 3600.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(5, 3600);
+		upstream(o);
+		o = s.option(form.Value, 'ca_file', _('CA certificate file'), _('PEM file the broker certificate must chain to (TLS).'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'cert_file', _('Client certificate file'), _('PEM; needs the key file too.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'key_file', _('Client key file'), _('PEM; needs the certificate file too.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.ListValue, 'format', _('Payload format'));
+		o.value('msgpack', 'MessagePack');
+		o.value('json', 'JSON');
+		o.default = 'msgpack';
+		upstream(o);
+		o = s.option(form.Value, 'max_payload', _('Largest message'), _('Bytes (units like KiB allowed); bigger usage reports are split.'));
+		o.placeholder = '64KiB';
+		o.validate = validateBytes(1024, 268435456);
+		upstream(o);
+		o = s.option(form.Value, 'max_inflight', _('Messages in flight'), _('Published but not yet acknowledged, at most.'));
+		o.placeholder = '100';
+		o.datatype = 'and(uinteger,min(1),max(65535))';
+		upstream(o);
+		o = s.option(form.Value, 'queue_dir', _('Queue directory'), _('Where messages wait while the broker is unreachable. Empty = <state directory>/mqtt-outbox.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'queue_max', _('Queue size'), _('Bytes; when full the oldest usage reports are dropped (counted), session events never.'));
+		o.placeholder = '1MiB';
+		o.validate = validateBytes(65536, 1073741824);
+		upstream(o);
+		o = s.option(form.Value, 'usage_expiry', _('Usage report expiry'), _('Seconds a usage report stays deliverable (MQTT 5). 0 = forever.'));
+		o.placeholder = '3600';
+		o.validate = validateSeconds(0, 2592000);
+		upstream(o);
+		o = s.option(form.Value, 'status_interval', _('Status interval'), _('Seconds between retained status updates.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(5, 86400);
+		upstream(o);
+		o = s.option(form.Flag, 'commands', _('Command channel'), _('Accept signed terminate and grant commands on <prefix>/<router ID>/cmd.'));
+		upstream(o);
+		o = s.option(form.Value, 'command_secret', _('Command secret'), _('HMAC-SHA256 key of commands, at least 16 characters.'));
+		o.password = true;
+		o.validate = function(section_id, value) {
+			var on = this.section.formvalue(section_id, 'commands');
+			return (on !== '1' || (value || '').length >= 16) ? true : _('At least 16 characters while commands are on');
+		};
+		upstream(o);
+		o = s.option(form.Value, 'command_window', _('Command window'), _('Seconds a command timestamp may differ from the router clock.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(5, 3600);
 		upstream(o);
 
 		s = upstreamSection(m, 'escrow', _('x402 escrow'),

@@ -196,6 +196,10 @@ export class Daemon {
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
+    if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
+      await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
     const backend = new DaemonBackend({
       merchant: () => this.merchant,
       plans: () => this.config.pricing,

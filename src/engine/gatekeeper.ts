@@ -29,7 +29,7 @@ export interface AuthObserver {
 
 export interface GatekeeperOptions {
   valve: GateValve;
-  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end'>;
+  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end'> & Partial<Pick<SessionManager, 'startClock'>>;
   log: Logger;
   now?: () => number;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
@@ -102,6 +102,8 @@ export class Gatekeeper {
       const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.now()));
       this.auth?.authFinished(session.mac, session.id, result);
       this.ours.add(session.mac);
+      // A time session's clock starts now that its gate is open (not at the request).
+      if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.now()).catch(() => undefined);
       // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
       if (!this.isStillLive(session)) {
         await this.close(session.mac);

@@ -12,14 +12,16 @@ import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
 import { Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
-import { sluiceObject, sessionView } from './api/index.ts';
+import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
 import { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './engine/backend.ts';
 import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
-import { createSinks, SinkHost } from './upstream/index.ts';
+import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
+import { X402Method } from './payments/x402.ts';
+import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
@@ -72,9 +74,12 @@ export class Daemon {
   private object: UbusObjectHandle | undefined;
   private stopping: Promise<void> | undefined;
   private reloading: Promise<BlobmsgTable> | undefined;
+  private backend: DaemonBackend | undefined;
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
   private pendingRestart: string[] = [];
+  /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
+  readonly closers: Array<() => Promise<void>> = [];
 
   private constructor(
     private config: Config,
@@ -130,20 +135,31 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
     });
+    // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
+    let daemon: Daemon | undefined;
+    const x402 = config.x402.enabled ? await X402Method.open({
+      config: config.x402, stateDir: config.main.stateDir, sessions, log,
+      onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
+    }) : null;
     const merchant = new Merchant({
-      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+      pricing, sessions,
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
     });
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: config.main.leaveForeignClients });
 
     const upstream = new SinkHost({ log });
-    for (const sink of createSinks(config, { log })) upstream.add(sink);
+    const upstreamDeps = {
+      log,
+      status: () => daemon?.upstreamStatus() ?? null,
+      command: (name: string, args: Record<string, unknown>) => daemon ? daemon.adminCommand(name, args) : Promise.reject(new Error('starting')),
+    };
+    for (const sink of createSinks(config, upstreamDeps)) upstream.add(sink);
     if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
-    let daemon: Daemon | undefined;
     const meter = new Meter({
       source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
       flavour: config.main.portal,
@@ -169,7 +185,9 @@ export class Daemon {
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
+    if (x402) daemon.closers.push(() => x402.close());
     await daemon.run(recovery.ended);
+    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
 
@@ -209,6 +227,7 @@ export class Daemon {
       reload: () => this.reload(),
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
     });
+    this.backend = backend;
     this.object = await this.ubus.addObject(
       sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
@@ -257,6 +276,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
+    if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
@@ -266,6 +287,20 @@ export class Daemon {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });
     return { plans: next.pricing.length, restart_required: [...this.pendingRestart], problems: problemList };
+  }
+
+  /** What upstream status reports tell (MQTT's retained status). */
+  upstreamStatus(): StatusInfo {
+    return {
+      version: VERSION, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      sessions: { ...this.sessions.stats() }, pricing: this.config.pricing.map(planView),
+    };
+  }
+
+  /** An admin method run for an upstream command channel (MQTT): arguments checked exactly like a ubus call. */
+  async adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
+    if (!this.backend) throw new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting');
+    return (await invokeMethod(this.backend, name, args as BlobmsgTable)).data;
   }
 
   stats(): BlobmsgTable {
@@ -338,6 +373,7 @@ export class Daemon {
     };
     await step('meter', () => this.meter.close());
     await step('upstream', () => this.upstream.close());
+    for (const close of this.closers) await step('payment method', close);
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

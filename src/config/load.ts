@@ -12,9 +12,11 @@ import { SluiceError } from '../errors.ts';
 import type {
   Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
+import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
+import { readX402Section } from './x402.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -143,19 +145,9 @@ function readRadius(pkg: UciPackage, problems: ConfigProblem[], routerId: string
   return readRadiusSection(r, enabled, routerId);
 }
 
-function readMqtt(pkg: UciPackage, problems: ConfigProblem[]): MqttConfig {
-  const { r, enabled } = upstreamReader(pkg, 'mqtt', problems, ['password']);
-  const d = DEFAULTS.mqtt;
-  const qos = r.parsed('qos', d.qos, int(0, 2));
-  return {
-    enabled,
-    url: r.required('url', '', url(['mqtt:', 'mqtts:', 'ws:', 'wss:'])),
-    username: r.string('username', ''),
-    password: r.string('password', ''),
-    topicPrefix: r.string('topic_prefix', d.topic_prefix,
-      check((v) => !/[+#\0]/.test(v) && !v.startsWith('/') && !v.endsWith('/'), 'must be an MQTT topic without + # or a leading/trailing /')),
-    qos: qos === 0 || qos === 2 ? qos : 1,
-  };
+function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string): MqttConfig {
+  const { r, enabled } = upstreamReader(pkg, 'mqtt', problems, ['password', 'command_secret']);
+  return readMqttSection(r, enabled, routerId);
 }
 
 function readEscrow(pkg: UciPackage, problems: ConfigProblem[]): EscrowConfig {
@@ -224,9 +216,10 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     return { ...section, enabled: false };
   };
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
-  const mqtt = upstream((sink) => readMqtt(pkg, sink));
+  const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => readEscrow(pkg, sink));
   const hook = upstream((sink) => readHook(pkg, sink));
+  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -250,7 +243,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -28,6 +28,7 @@ export function redactConfig(config: Config): RedactedConfig {
   view.radius.secret = mask(config.radius.secret);
   view.radius.dasSecret = mask(config.radius.dasSecret);
   view.mqtt.password = mask(config.mqtt.password);
+  view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
   view.hook.secret = mask(config.hook.secret);
   view.escrow.keyFile = mask(config.escrow.keyFile);
   return view;

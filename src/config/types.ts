@@ -49,15 +49,11 @@ export interface PricingPlan {
 
 export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
+export type { X402Config } from './x402.ts';
+import type { X402Config } from './x402.ts';
 
-export interface MqttConfig {
-  enabled: boolean;
-  url: string;
-  username: string;
-  password: string;
-  topicPrefix: string;
-  qos: 0 | 1 | 2;
-}
+export type { MqttConfig } from './mqtt.ts';
+import type { MqttConfig } from './mqtt.ts';
 
 export interface EscrowConfig {
   enabled: boolean;
@@ -87,6 +83,7 @@ export interface Config {
   radius: RadiusConfig;
   mqtt: MqttConfig;
   escrow: EscrowConfig;
+  x402: X402Config;
   hook: HookConfig;
   limits: LimitsConfig;
 }

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../errors.ts';
+import { normalizeMac } from '../mac.ts';
 import type { Metric } from '../config/types.ts';
 import type { RadiusClient } from '../upstream/radius/client.ts';
 import { nasAttributes, rfc3580Mac, type NasIdentity } from '../upstream/radius/nas.ts';
@@ -104,7 +105,7 @@ export class VoucherMethod implements PaymentMethod {
       ['User-Name', code],
       ['Service-Type', 'Login'],
       ...nasAttributes(this.options.nas()),
-      ['Calling-Station-Id', rfc3580Mac(ctx.request.mac.toLowerCase())],
+      ['Calling-Station-Id', rfc3580Mac(normalizeMac(ctx.request.mac))],
     ];
     if (typeof ctx.request.ip === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(ctx.request.ip)) attributes.push(['Framed-IP-Address', ctx.request.ip]);
     let reply: RadiusPacket;

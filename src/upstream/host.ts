@@ -38,6 +38,11 @@ export class SinkHost {
     return this.sinks.length;
   }
 
+  /** Whether a sink of that name runs (was added and started). */
+  has(name: string): boolean {
+    return this.sinks.some((s) => s.name === name);
+  }
+
   add(sink: UpstreamSink): void {
     this.sinks.push(sink);
   }

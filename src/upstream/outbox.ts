@@ -374,6 +374,11 @@ export class Outbox {
     };
   }
 
+  /** Writes changed cursors now (a consumer that just drained a backlog: fewer duplicates after a crash). */
+  saveCursors(): Promise<void> {
+    return this.writeCursors();
+  }
+
   /** fsyncs what is written and writes changed cursors now. */
   async flush(): Promise<void> {
     await this.syncNow();

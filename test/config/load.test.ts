@@ -34,7 +34,11 @@ test('defaults: a file with one priced plan and nothing else', () => {
     interimIntervalMs: 300_000, coaPort: 3799, coaListen: '', dasClients: [], dasSecret: '', timeoutMs: 3000, retries: 2, maxInFlight: 32,
     backoffMaxMs: 60_000, queueMaxBytes: 1 << 20,
   });
-  assert.equal(c.mqtt, { enabled: false, url: '', username: '', password: '', topicPrefix: 'sluice', qos: 1 });
+  assert.equal(c.mqtt, {
+    enabled: false, url: '', username: '', password: '', clientId: 'sluice-router1', keepaliveMs: 60_000, protocol: 'auto', caFile: '',
+    certFile: '', keyFile: '', topicPrefix: 'sluice', qos: 1, format: 'msgpack', maxPayload: 65536, maxInflight: 100, queueDir: '',
+    queueMax: 1048576, usageExpiryMs: 3_600_000, statusIntervalMs: 60_000, commands: false, commandSecret: '', commandWindowMs: 300_000,
+  });
   assert.equal(c.escrow, { enabled: false, facilitatorUrl: '', chainId: 8453, rpcUrl: '', keyFile: '', receiver: '' });
   assert.equal(c.hook, { enabled: false, url: '', secret: '' });
   assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });

@@ -127,7 +127,7 @@ function settingsOptions(): Map<string, { validate?: (sid: string, v: string) =>
     /** As LuCI's form.Map: [option, section id] of a NamedSection's option. */
     lookupOption(name: string, sid: string) { const o = options.get(`${sid}.${name}`); return o ? [o, sid] : null; }
   }
-  const form = { Map: FormMap, NamedSection: Section, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option };
+  const form = { Map: FormMap, NamedSection: Section, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
   const context = vm.createContext({
     _: (s: string) => s, form, ui: { addNotification() {} }, uci: { load: () => Promise.resolve(), get: () => undefined }, view: { extend: (o: unknown) => o }, URL, BigInt,
   });
@@ -207,6 +207,9 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ...(['auth_port', 'acct_port', 'coa_port'] as const).map((option): [string, (v: string) => string, string, string[], Record<string, string>] =>
       [`radius.${option}`, (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption ${option} '${v}'\n`, `radius.${option}`, ['0', '1', '65535', '65536', '1.5'], {}]),
     ['radius.nas_identifier', (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption nas_identifier '${v}'\n`, 'radius.nas_identifier', ['nas-1', 'x'.repeat(253), 'x'.repeat(254)], {}],
+    ...([['retries', ['0', '10', '11', '1.5', '-1']], ['max_inflight', ['1', '128', '0', '129', '2.5']], ['queue_max', ['65536', '67108864', '65535', '67108865', '70000.5']],
+      ['timeout', ['0.1', '0.09', '60', '61', '2.5']], ['backoff_max', ['1', '0.5', '3600', '3601']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`radius.${option}`, (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption ${option} '${v}'\n`, `radius.${option}`, [...values], {}]),
     ['escrow.chain_id', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver 0x${'b'.repeat(40)}\n\toption chain_id '${v}'\n`, 'escrow.chain_id', ['1', '8453', '0', '1.5'], {}],
   ];
   for (const [key, build, path, values, ctx] of cases) {
@@ -256,9 +259,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     assert.ok(docs.includes(`\`${option}\``), `${key} is documented`);
   }
   // Options the page leaves to the file on purpose, each with its reason.
-  const pendingRadius = 'RADIUS options landing now (issue 13: LuCI fields follow once src/config/radius.ts settles)';
-  const notInLuci: Record<string, string> = Object.fromEntries(['nas_ip', 'called_station_id', 'coa_listen', 'das_client',
-    'das_secret', 'timeout', 'retries', 'max_inflight', 'queue_max'].map((o) => [`radius.${o}`, pendingRadius]));
+  const notInLuci: Record<string, string> = {};
   const loader = loaderOptions();
   for (const [type, options] of luci) {
     for (const o of options) assert.ok(loader.get(type)?.has(o), `Settings writes ${type}.${o}: the loader reads it`);

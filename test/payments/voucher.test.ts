@@ -48,6 +48,16 @@ t('time voucher: Session-Timeout + byte limit → data session with a hard deadl
   assert.match(ref.reference, /^testuser\/[0-9a-f]{12}$/);
 });
 
+t('a Session-Timeout-only voucher is a time session; a byte-only voucher a data session without deadline', async (c) => {
+  const m = method(c, [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }]);
+  const time = await m.authorize(ctx('timeuser', 'timepass'));
+  assert.equal([time.terms.metric, time.terms.allotment, time.terms.expiresAt, time.terms.interimIntervalS], ['seconds', 600n, null, null]);
+  assert.equal(time.terms.classes.map((b) => b.toString()), ['billing-42'], 'Class kept for accounting');
+  const data = await m.authorize(ctx('datauser', 'datapass'));
+  assert.equal([data.terms.metric, data.terms.allotment, data.terms.expiresAt], ['bytes', 52428800n, null]);
+  assert.is(data.terms.interimIntervalS, 60, 'Acct-Interim-Interval below 60 s is raised to 60 (as CoovaChilli)');
+});
+
 t('a > 4 GiB voucher arrives through gigawords', async (c) => {
   const m = method(c, [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }]);
   const ref = await m.authorize(ctx('biguser', 'bigpass'));

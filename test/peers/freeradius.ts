@@ -26,19 +26,20 @@ export class FreeRadius {
   output = '';
 
   private constructor(readonly dir: string, readonly authPort: number, readonly acctPort: number, readonly secret: string,
-    private readonly env: Record<string, string>) {}
+    private readonly env: Record<string, string>, private readonly debug = true) {}
 
   static available(): boolean {
     return existsSync('/usr/sbin/freeradius');
   }
 
-  static async start(options: { secret?: string; replyMessageAuthenticator?: boolean } = {}): Promise<FreeRadius> {
+  /** `debug: false` runs it threaded without -X (what a benchmark needs); tests keep -X for its per-packet log. */
+  static async start(options: { secret?: string; replyMessageAuthenticator?: boolean; debug?: boolean } = {}): Promise<FreeRadius> {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-radiusd-'));
     for (const f of ['radiusd.conf', 'users', 'dictionary']) copyFileSync(join(FIXTURES, f), join(dir, f));
     writeFileSync(join(dir, 'acct_users'), '');
     mkdirSync(join(dir, 'run'));
     const env = { RADIUS_REPLY_MA: options.replyMessageAuthenticator ? 'yes' : 'no' };
-    const peer = new FreeRadius(dir, await freePort(), await freePort(), options.secret ?? 'testing123', env);
+    const peer = new FreeRadius(dir, await freePort(), await freePort(), options.secret ?? 'testing123', env, options.debug ?? true);
     await peer.start();
     return peer;
   }
@@ -49,7 +50,7 @@ export class FreeRadius {
 
   async start(): Promise<void> {
     if (this.child) return;
-    const child = spawn('/usr/sbin/freeradius', ['-X', '-f', '-d', this.dir], {
+    const child = spawn('/usr/sbin/freeradius', [...(this.debug ? ['-X'] : ['-f', '-l', 'stdout']), '-d', this.dir], {
       env: {
         ...process.env, ...this.env, RADIUS_RADDB: this.dir, RADIUS_RUNDIR: this.runDir, RADIUS_SECRET: this.secret,
         RADIUS_AUTH_PORT: String(this.authPort), RADIUS_ACCT_PORT: String(this.acctPort),

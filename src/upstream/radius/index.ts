@@ -4,6 +4,8 @@
  * `radius.enabled` is 0 (fromConfig returns null). A RADIUS outage never blocks a purchase or a tick: accounting
  * queues on flash, a voucher purchase fails with ERR_UPSTREAM_UNAVAILABLE and nothing else.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../config/types.ts';
 import type { RadiusConfig } from '../../config/radius.ts';
@@ -37,6 +39,9 @@ export interface RadiusDeps {
   /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
   closeGate: (mac: string) => Promise<unknown>;
 }
+
+/** Longest a Disconnect-ACK waits for the portal to close the gates. */
+const GATE_WAIT_MS = 1500;
 
 export class RadiusUpstream implements UpstreamSink {
   readonly name = 'radius';
@@ -98,14 +103,28 @@ export class RadiusUpstream implements UpstreamSink {
     const c = this.config;
     if (c.coaPort === 0) return;
     const secret = c.dasSecret || c.secret;
-    const clients = (c.dasClients.length > 0 ? c.dasClients : c.servers).map((address) => ({ address, secret }));
+    // A server given by name is matched by its addresses (requests come from an address).
+    const hosts = c.dasClients.length > 0 ? c.dasClients : c.servers;
+    const addresses = (await Promise.all(hosts.map((h) => (isIP(h) ? [h] : lookup(h, { all: true })
+      .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
+      .flat();
+    const clients = addresses.map((address) => ({ address, secret }));
     try {
       this.das = await DasServer.start({
         port: c.coaPort, host: c.coaListen, clients,
         sessions: this.deps.sessions,
         userNameOf: accountingUserName,
         nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
-        closeGates: async (ended) => { await Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))); },
+        // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
+        // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
+        closeGates: async (ended) => {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
+            new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
+          ]);
+          clearTimeout(timer);
+        },
         log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
       });
     } catch (err) {
@@ -121,8 +140,9 @@ export class RadiusUpstream implements UpstreamSink {
   async reload(config: Config): Promise<void> {
     const next = config.radius;
     const prev = this.config;
-    this.config = next;
+    // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
     if (!next.enabled) return;
+    this.config = next;
     if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
       !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
       const [oldAcct, oldAuth] = [this.acctClient, this.authClient];

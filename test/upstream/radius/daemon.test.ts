@@ -62,7 +62,7 @@ t('voucher purchases: time+data voucher → data session with deadline; > 4 GiB 
   assert.is((big.session as Record<string, unknown>).allotment, String(5 * GiB));
   // 4.25 GiB down (to the client) and 0.5 GiB up (from it).
   lab.portal.addTraffic(mac(3), 4 * GiB + GiB / 4, GiB / 2);
-  await lab.waitFor(async () => BigInt((await lab.session(mac(3))).used as string) >= BigInt(4 * GiB), 15_000, 'metered > 4 GiB');
+  await lab.waitFor(async () => BigInt((await lab.session(mac(3))).used as string) >= BigInt(4 * GiB), 30_000, 'metered > 4 GiB');
   const metered = BigInt((await lab.session(mac(3))).used as string);
   await lab.call('terminate', { mac: mac(3) });
   await lab.waitFor(() => lines(c, 'Stop').some((l) => l.includes(bigId)), 10_000, 'Stop of the big session');
@@ -89,6 +89,12 @@ t('Interim-Update on top-up and by interval carry the usage so far; the voucher 
   await lab.waitFor(() => lines(c, 'Interim').some((l) => l.includes(id)), 10_000, 'Interim-Update after top-up');
   const interim = c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update').at(-1)!;
   assert.equal([interim['Acct-Input-Octets'], interim['Acct-Output-Octets']], [String(MiB), String(3 * MiB)]);
+  // A time-only voucher: a time session; the Accept's Class comes back in its accounting.
+  const tv = await lab.call('purchase', { mac: mac(4), payment: { method: 'voucher', code: 'timeuser', password: 'timepass' } });
+  const tvs = tv.session as Record<string, unknown>;
+  assert.equal([tvs.metric, tvs.allotment, tvs.user], ['seconds', '600', 'timeuser']);
+  await lab.waitFor(() => c.radius.detail().some((r) => r['Acct-Session-Id'] === tvs.id && r['Acct-Status-Type'] === 'Start'), 10_000, 'Start of the time voucher');
+  assert.is(c.radius.detail().find((r) => r['Acct-Session-Id'] === tvs.id)!['Class'], '0x62696c6c696e672d3432');
   // The same voucher on a second device (limits.max_devices_per_user 1): the first session ends, Port-Preempted.
   const first = await lab.call('purchase', { mac: mac(6), payment: { method: 'voucher', code: 'testuser', password: 'testpass' } });
   const firstId = (first.session as Record<string, unknown>).id as string;
@@ -104,21 +110,21 @@ t('radclient Disconnect ends a voucher session and closes its gate; CoA shortens
   const v = await lab.call('purchase', { mac: mac(8), payment: { method: 'voucher', code: 'testuser', password: 'testpass' } });
   const id = (v.session as Record<string, unknown>).id as string;
   const target = `127.0.0.1:${c.coaPort}`;
-  let r = await radclient(target, 'disconnect', c.radius.secret, `Acct-Session-Id="${id}", User-Name="testuser", Message-Authenticator=0x00`);
+  let r = await radclient(target, 'disconnect', c.radius.secret, `Acct-Session-Id="${id}", User-Name="testuser", Message-Authenticator=0x00`, { timeoutS: 5 });
   assert.match(r.output, /Received Disconnect-ACK/, r.output);
   assert.is((await lab.session(mac(8))).end_cause, 'disconnect');
-  assert.is.not(lab.clientState(mac(8)), 'Authenticated', 'gate closed before the ACK');
+  await lab.waitFor(() => lab.clientState(mac(8)) !== 'Authenticated', 10_000, 'gate closed');
   await lab.waitFor(() => lines(c, 'Stop').some((l) => l.includes(id) && l.endsWith('Admin-Reset')), 10_000, 'Stop Admin-Reset');
-  r = await radclient(target, 'disconnect', c.radius.secret, `Acct-Session-Id="${id}"`);
+  r = await radclient(target, 'disconnect', c.radius.secret, `Acct-Session-Id="${id}"`, { timeoutS: 5 });
   assert.match(r.output, /Disconnect-NAK[\s\S]*Session-Context-Not-Found/);
-  r = await radclient(target, 'disconnect', c.radius.secret, `NAS-Identifier="router-test"`);
+  r = await radclient(target, 'disconnect', c.radius.secret, `NAS-Identifier="router-test"`, { timeoutS: 5 });
   assert.match(r.output, /Disconnect-NAK[\s\S]*Missing-Attribute/);
   r = await radclient(target, 'disconnect', 'wrong-secret', `User-Name="testuser"`, { timeoutS: 1 });
   assert.match(r.output, /No reply from server/);
 
   const g = await lab.call('grant', { mac: mac(9), seconds: 3600 });
   const gid = (g.session as Record<string, unknown>).id as string;
-  r = await radclient(target, 'coa', c.radius.secret, `Acct-Session-Id="${gid}", Session-Timeout=3`);
+  r = await radclient(target, 'coa', c.radius.secret, `Acct-Session-Id="${gid}", Session-Timeout=3`, { timeoutS: 5 });
   assert.match(r.output, /Received CoA-ACK/);
   await lab.waitFor(async () => (await lab.session(mac(9))).state === 'EXPIRED', 10_000, 'CoA limit reached');
   assert.is((await lab.session(mac(9))).end_cause, 'time-limit');

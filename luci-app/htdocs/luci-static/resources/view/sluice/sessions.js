@@ -202,10 +202,11 @@ return view.extend({
 			rows.push([ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) +
 				' · ' + _('%d clients seen').format(m.clients || 0) ]);
 			rows.push([ _('Sessions'), _('%d active, %d pending, %d ended (kept)').format(s.active || 0, s.pending || 0, s.retainedEnded || 0) ]);
-			rows.push([ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? m.tick_ms_last : '-') ]);
+			rows.push([ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ]);
 		}
-		else if (error && error.message) {
-			rows.push([ _('ubus'), error.message ]);
+		else if (error && error.code != null && !/Object not found/.test(error.message || '')) {
+			/* reachable but failing (not merely stopped): the daemon's own words, without LuCI's stack text */
+			rows.push([ _('Error'), String(error.message).replace(/ at .*$/s, '') ]);
 		}
 
 		var notices = [];
@@ -232,13 +233,12 @@ return view.extend({
 			E('button', { 'class': 'btn cbi-button-action', 'disabled': running ? null : '', 'click': ui.createHandlerFn(this, 'handleService', 'reload') }, _('Reload'))
 		]) : '';
 
+		/* dom.content takes one level of nodes: no nested arrays */
 		dom.content(this.status, [
 			E('table', { 'class': 'table', 'id': 'sluice_status' }, rows.map(function(r) {
 				return E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'width': '33%' }, r[0]), E('td', { 'class': 'td left' }, r[1]) ]);
-			})),
-			notices,
-			buttons
-		]);
+			}))
+		].concat(notices, [ buttons ]));
 	},
 
 	updateTable: function(sessions) {

@@ -48,8 +48,8 @@ function planPreview(section, section_id) {
 		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
 	};
 	return [
-		E('div', _('Smallest purchase (%s steps): %s').format(String(values.min_steps), show(values.min_steps))),
-		E('div', _('Largest purchase (%s steps): %s').format(String(values.max_steps), show(values.max_steps)))
+		E('div', _('Smallest purchase, %s × step: %s').format(String(values.min_steps), show(values.min_steps))),
+		E('div', _('Largest purchase, %s × step: %s').format(String(values.max_steps), show(values.max_steps)))
 	];
 }
 
@@ -130,6 +130,16 @@ function validateUrl(schemes, required) {
 		}
 		catch (e) {}
 		return _('Expecting a URL starting with %s').format(schemes.map(function(s) { return s + '//'; }).join(' ' + _('or') + ' '));
+	};
+}
+
+function validateBytes(min, max) {
+	return function(section_id, value) {
+		if (value === '')
+			return true;
+		var n = quantity(value, 'bytes');
+		return (n !== null && n >= BigInt(min) && n <= BigInt(max))
+			? true : _('Expecting %s to %s bytes (units like KiB, MiB allowed)').format(min, max);
 	};
 }
 
@@ -347,7 +357,8 @@ return view.extend({
 				}
 				dom.content(node, planPreview(section, section_id));
 			};
-			update();
+			/* after the editor's other fields exist, so their values can be read */
+			window.setTimeout(update, 0);
 			document.addEventListener('input', update, true);
 			document.addEventListener('change', update, true);
 			return node;
@@ -376,7 +387,8 @@ return view.extend({
 		/* upstreams: each section is optional; its fields are checked only while it is enabled */
 		s = upstreamSection(m, 'radius', _('RADIUS'),
 			_('Accounting (Start, Interim-Update, Stop) to a RADIUS server, and Disconnect/CoA requests from it.'));
-		o = s.option(form.Value, 'server', _('Server'));
+		o = s.option(form.DynamicList, 'server', _('Servers'),
+			_('The first is primary; the others are tried in order when it does not answer.'));
 		o.datatype = 'host';
 		upstream(o);
 		o.validate = validateRequired;
@@ -404,6 +416,43 @@ return view.extend({
 		o.datatype = 'port';
 		o.placeholder = '3799';
 		upstream(o);
+		o = s.option(form.Value, 'coa_listen', _('Disconnect/CoA address'), _('Address the listener binds. Empty = all.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.DynamicList, 'das_client', _('Disconnect/CoA clients'),
+			_('Addresses allowed to send Disconnect/CoA. Empty = the servers.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.Value, 'das_secret', _('Disconnect/CoA secret'), _('Empty = the shared secret.'));
+		o.password = true;
+		upstream(o);
+		o = s.option(form.Value, 'nas_ip', _('NAS-IP-Address'), _('Empty = the local address that reaches the first server.'));
+		o.datatype = 'ipaddr';
+		upstream(o);
+		o = s.option(form.Value, 'called_station_id', _('Called-Station-Id'), _('Empty = the NAS-Identifier.'));
+		o.datatype = 'maxlength(253)';
+		upstream(o);
+		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds before the first retransmission (doubles per retry), 0.1 to 60.'));
+		o.placeholder = '3';
+		o.validate = validateSeconds(0.1, 60);
+		upstream(o);
+		o = s.option(form.Value, 'retries', _('Retries'), _('Per server, before failing over to the next one.'));
+		o.datatype = 'and(uinteger,max(10))';
+		o.placeholder = '2';
+		upstream(o);
+		o = s.option(form.Value, 'max_inflight', _('Requests in flight'));
+		o.datatype = 'and(uinteger,range(1,128))';
+		o.placeholder = '32';
+		upstream(o);
+		o = s.option(form.Value, 'backoff_max', _('Longest retry pause'), _('Seconds between attempts while no server answers, 1 to 3600.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(1, 3600);
+		upstream(o);
+		o = s.option(form.Value, 'queue_max', _('Accounting queue'),
+			_('Bytes on flash; when full the oldest Interim-Updates are dropped, never a Start or Stop.'));
+		o.datatype = 'and(uinteger,range(65536,67108864))';
+		o.placeholder = '1048576';
+		upstream(o);
 
 		s = upstreamSection(m, 'mqtt', _('MQTT'), _('Session events and usage reports to an MQTT broker.'));
 		o = s.option(form.Value, 'url', _('Broker URL'), _('mqtt://, mqtts://, ws:// or wss://'));
@@ -427,6 +476,71 @@ return view.extend({
 		o.value('1');
 		o.value('2');
 		o.default = '1';
+		upstream(o);
+		o = s.option(form.Value, 'client_id', _('Client ID'), _('Empty = sluice-<router ID>.'));
+		o.validate = function(section_id, value) {
+			return (value === '' || /^[\x21-\x7e]{1,128}$/.test(value)) ? true : _('1 to 128 printable ASCII characters, no spaces');
+		};
+		upstream(o);
+		o = s.option(form.ListValue, 'protocol', _('Protocol'), _('Auto: MQTT 5, or 3.1.1 when the broker refuses 5.'));
+		o.value('auto', _('Auto'));
+		o.value('5', 'MQTT 5');
+		o.value('3.1.1', 'MQTT 3.1.1');
+		o.default = 'auto';
+		upstream(o);
+		o = s.option(form.Value, 'keepalive', _('Keepalive'), _('Seconds, 5 to 3600.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(5, 3600);
+		upstream(o);
+		o = s.option(form.Value, 'ca_file', _('CA certificate file'), _('PEM file the broker certificate must chain to (TLS).'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'cert_file', _('Client certificate file'), _('PEM; needs the key file too.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'key_file', _('Client key file'), _('PEM; needs the certificate file too.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.ListValue, 'format', _('Payload format'));
+		o.value('msgpack', 'MessagePack');
+		o.value('json', 'JSON');
+		o.default = 'msgpack';
+		upstream(o);
+		o = s.option(form.Value, 'max_payload', _('Largest message'), _('Bytes (units like KiB allowed); bigger usage reports are split.'));
+		o.placeholder = '64KiB';
+		o.validate = validateBytes(1024, 268435456);
+		upstream(o);
+		o = s.option(form.Value, 'max_inflight', _('Messages in flight'), _('Published but not yet acknowledged, at most.'));
+		o.placeholder = '100';
+		o.datatype = 'and(uinteger,min(1),max(65535))';
+		upstream(o);
+		o = s.option(form.Value, 'queue_dir', _('Queue directory'), _('Where messages wait while the broker is unreachable. Empty = <state directory>/mqtt-outbox.'));
+		o.validate = validateAbsolutePath;
+		upstream(o);
+		o = s.option(form.Value, 'queue_max', _('Queue size'), _('Bytes; when full the oldest usage reports are dropped (counted), session events never.'));
+		o.placeholder = '1MiB';
+		o.validate = validateBytes(65536, 1073741824);
+		upstream(o);
+		o = s.option(form.Value, 'usage_expiry', _('Usage report expiry'), _('Seconds a usage report stays deliverable (MQTT 5). 0 = forever.'));
+		o.placeholder = '3600';
+		o.validate = validateSeconds(0, 2592000);
+		upstream(o);
+		o = s.option(form.Value, 'status_interval', _('Status interval'), _('Seconds between retained status updates.'));
+		o.placeholder = '60';
+		o.validate = validateSeconds(5, 86400);
+		upstream(o);
+		o = s.option(form.Flag, 'commands', _('Command channel'), _('Accept signed terminate and grant commands on <prefix>/<router ID>/cmd.'));
+		upstream(o);
+		o = s.option(form.Value, 'command_secret', _('Command secret'), _('HMAC-SHA256 key of commands, at least 16 characters.'));
+		o.password = true;
+		o.validate = function(section_id, value) {
+			var on = this.section.formvalue(section_id, 'commands');
+			return (on !== '1' || (value || '').length >= 16) ? true : _('At least 16 characters while commands are on');
+		};
+		upstream(o);
+		o = s.option(form.Value, 'command_window', _('Command window'), _('Seconds a command timestamp may differ from the router clock.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(5, 3600);
 		upstream(o);
 
 		s = upstreamSection(m, 'escrow', _('x402 escrow'),

@@ -53,7 +53,7 @@ return baseclass.extend({
 			rows = [
 				[ _('Active sessions'), String(s.active || 0) + (s.pending ? ' ' + _('(%d pending)').format(s.pending) : '') ],
 				[ _('Revenue today'), revenueToday(sessions, plans) ],
-				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? m.tick_ms_last : '-') ],
+				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
 			];
 			if (Array.isArray(stats.restart_required) && stats.restart_required.length)

@@ -1,0 +1,186 @@
+/**
+ * What sluice publishes, as pure builders (docs/mqtt.md has the schemas). Every message is a map that starts with
+ * the envelope {v, router, seq, type, at}. `seq` is the outbox's sequence number for usage and session messages (one
+ * series per router, persisted, so a consumer deduplicates and sees gaps); status and command replies are not part of
+ * that series and carry the last number it reached. Integers are plain numbers (all below 2^53); payment amounts,
+ * which may not be, are decimal strings.
+ */
+import { Packr } from 'msgpackr';
+import type { MqttFormat } from '../../config/mqtt.ts';
+import type { UsageReport } from '../../meter/ports.ts';
+import { remaining, type PaymentRef, type Session, type SessionFigures } from '../../sessions/index.ts';
+import { MsgpackWriter, patchArray32, patchUint32, withUint, writeUsageRow } from './writer.ts';
+
+export const MESSAGE_VERSION = 1;
+/** Outbox record types (the topic a stored record goes to). */
+export const RECORD_TYPE = { usage: 1, session: 2 } as const;
+/** Columns of a usage row, in order. up/down: bytes from/to the client since the previous report. */
+export const USAGE_FIELDS = ['id', 'mac', 'user', 'metric', 'up', 'down', 'bytes', 'used', 'allotment', 'remaining', 'state'] as const;
+
+// useRecords off: msgpackr's record extension is not MessagePack every decoder reads (Python's msgpack would not).
+// int64AsType 'number': uint64 values (timestamps, byte totals) decode as numbers, not bigints.
+const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
+
+/** msgpackr writes integers above 32 bits as float64; as bigints it writes them as MessagePack integers. */
+function integersAsInt64(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x80000000) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map(integersAsInt64);
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = integersAsInt64(v);
+    return out;
+  }
+  return value;
+}
+
+export function encode(format: MqttFormat, value: unknown): Buffer {
+  return format === 'json' ? Buffer.from(JSON.stringify(value)) : packr.pack(integersAsInt64(value));
+}
+
+/** Decodes a JSON (first byte `{`) or MessagePack payload; throws on garbage. */
+export function decode(payload: Uint8Array): unknown {
+  if (payload.length > 0 && payload[0] === 0x7b) return JSON.parse(Buffer.from(payload).toString('utf8'));
+  return packr.unpack(payload);
+}
+
+export const contentType = (format: MqttFormat): string => (format === 'json' ? 'application/json' : 'application/msgpack');
+
+const num = (v: bigint | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
+
+export interface Envelope { v: number; router: string; seq: number; type: string; at: number }
+
+function envelope(router: string, seq: number, type: string, at: number): Envelope {
+  return { v: MESSAGE_VERSION, router, seq, type, at };
+}
+
+function sessionBody(s: Session, now: number) {
+  return {
+    id: s.id, mac: s.mac, ip: s.ip, user: s.user, plan: s.plan, metric: s.metric, state: s.state, cause: s.endCause,
+    allotment: Number(s.allotment), used: Number(s.used), bytes: Number(s.bytes),
+    remaining: Number(remaining(s, now)),
+    started_at: s.startedAt, expires_at: s.expiresAt, ended_at: s.endedAt, at: now,
+  };
+}
+
+function paymentBody(p: PaymentRef) {
+  return { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
+}
+
+export type SessionEventKind = 'started' | 'topup' | 'ended';
+
+/** A session message as a function of its sequence number (the outbox assigns it). */
+export function sessionMessage(
+  format: MqttFormat, router: string, at: number, event: SessionEventKind, session: Session, payment?: PaymentRef,
+): (seq: number) => Buffer {
+  const body: Record<string, unknown> = { event, session: sessionBody(session, at) };
+  if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
+  if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
+  if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));
+  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+}
+
+export interface StatusInfo {
+  version: string;
+  uptime_s: number;
+  sessions: Record<string, unknown>;
+  pricing: unknown[];
+}
+
+export function statusMessage(format: MqttFormat, router: string, lastSeq: number, at: number, fields: Record<string, unknown>): Buffer {
+  return encode(format, { ...envelope(router, lastSeq, 'status', at), ...fields });
+}
+
+/** One part of a usage report, with the offset of its `seq` slot (msgpack) or the text around it (json). */
+export interface UsagePart {
+  rows: number;
+  /** The payload for sequence number `seq` (patched in place for msgpack: call once per append). */
+  payload(seq: number): Buffer;
+}
+
+export interface UsageInput {
+  router: string;
+  at: number;
+  usage: readonly UsageReport[];
+  figures: (sessionId: string) => SessionFigures | null;
+  maxPayload: number;
+}
+
+/** The tick's usage report, split so no part exceeds maxPayload (one row larger than that gets a part of its own). */
+export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
+  return format === 'json' ? usagePartsJson(input) : usagePartsMsgpack(input);
+}
+
+function usagePartsMsgpack(input: UsageInput): UsagePart[] {
+  const { router, at, usage, figures, maxPayload } = input;
+  interface Open { w: MsgpackWriter; seqAt: number; partsAt: number; rowsAt: number; rows: number }
+  const parts: Open[] = [];
+  const open = (): Open => {
+    const w = new MsgpackWriter(Math.min(maxPayload + 1024, 64 + usage.length * 160));
+    w.mapHeader(9);
+    w.ascii('v'); w.uint(MESSAGE_VERSION);
+    w.ascii('router'); w.str(router);
+    w.ascii('seq'); const seqAt = w.uint32Slot();
+    w.ascii('type'); w.ascii('usage');
+    w.ascii('at'); w.uint(at);
+    w.ascii('part'); w.uint(parts.length);
+    w.ascii('parts'); const partsAt = w.uint32Slot();
+    w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
+    for (const f of USAGE_FIELDS) w.ascii(f);
+    w.ascii('sessions');
+    const part: Open = { w, seqAt, partsAt, rowsAt: w.array32Slot(), rows: 0 };
+    parts.push(part);
+    return part;
+  };
+  const row = (w: MsgpackWriter, u: UsageReport, f: SessionFigures | null): void => {
+    writeUsageRow(w, u.sessionId, u.mac, f?.user ?? null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes, f && {
+      bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining), state: f.state,
+    });
+  };
+  let part = open();
+  for (const u of usage) {
+    const f = figures(u.sessionId);
+    const start = part.w.pos;
+    row(part.w, u, f);
+    if (part.w.pos > maxPayload && part.rows > 0) {
+      part.w.pos = start;
+      part = open();
+      row(part.w, u, f);
+    }
+    part.rows++;
+  }
+  return parts.map((p) => {
+    patchArray32(p.w.buf, p.rowsAt, p.rows);
+    patchUint32(p.w.buf, p.partsAt, parts.length);
+    const buf = p.w.buf.subarray(0, p.w.pos);
+    return { rows: p.rows, payload: (seq: number) => withUint(buf, p.seqAt, seq) };
+  });
+}
+
+function usagePartsJson(input: UsageInput): UsagePart[] {
+  const { router, at, usage, figures, maxPayload } = input;
+  const rows = usage.map((u) => {
+    const f = figures(u.sessionId);
+    return JSON.stringify([u.sessionId, u.mac, f?.user ?? null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes,
+      num(f?.bytes), num(f?.used), num(f?.allotment), num(f?.remaining), f?.state ?? null]);
+  });
+  const head = `{"v":${MESSAGE_VERSION},"router":${JSON.stringify(router)},"seq":`;
+  const fields = JSON.stringify(USAGE_FIELDS);
+  // Room for the widest seq/part/parts numbers.
+  const overhead = head.length + fields.length + 120 + Buffer.byteLength(router);
+  const groups: string[][] = [[]];
+  let size = overhead;
+  for (const r of rows) {
+    const n = Buffer.byteLength(r) + 1;
+    if (size + n > maxPayload && groups.at(-1)!.length > 0) { groups.push([]); size = overhead; }
+    groups.at(-1)!.push(r);
+    size += n;
+  }
+  return groups.map((g, i) => {
+    const tail = `,"type":"usage","at":${at},"part":${i},"parts":${groups.length},"fields":${fields},"sessions":[${g.join(',')}]}`;
+    return { rows: g.length, payload: (seq: number) => Buffer.from(`${head}${seq}${tail}`) };
+  });
+}
+
+export function replyMessage(format: MqttFormat, router: string, lastSeq: number, at: number, fields: Record<string, unknown>): Buffer {
+  return encode(format, { ...envelope(router, lastSeq, 'reply', at), ...fields });
+}

@@ -1,0 +1,554 @@
+/**
+ * The MQTT upstream: usage reports and session events go through the outbox (flash) and leave it only when the
+ * broker acknowledged them; the retained status (with a Last-Will saying offline) and command replies go straight to
+ * the broker. One mqtt.js client per connection, its own reconnect off: a fresh client never resends a stale in-memory
+ * queue, so what is sent again after a reconnect is exactly what the outbox still holds, in order.
+ * docs/mqtt.md describes topics, payloads and guarantees.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { Config } from '../../config/types.ts';
+import type { MqttConfig } from '../../config/mqtt.ts';
+import { writeFileAtomic } from '../../config/atomic-write.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { Outbox, type OutboxRecord } from '../outbox.ts';
+import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
+import { CommandError, CommandVerifier } from './commands.ts';
+import { contentType, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
+
+export interface MqttSinkDeps {
+  log: Logger;
+  routerId: string;
+  /** `main.state_dir`: the queue lives in `<state_dir>/mqtt-outbox` unless mqtt.queue_dir says otherwise. */
+  stateDir: string;
+  /** What the retained status message tells (sessions, pricing, version, uptime). */
+  status?: () => StatusInfo | null;
+  /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
+  command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
+  now?: () => number;
+  /** Reconnect delays: doubling from minMs to maxMs, ±20 % jitter. Default 1 s … 60 s. */
+  backoff?: { minMs: number; maxMs: number };
+  /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
+  drainMs?: number;
+}
+
+type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing' | 'closed';
+
+/** The options whose change needs a new connection. */
+const CONNECTION_OPTIONS = [
+  'url', 'username', 'password', 'clientId', 'keepaliveMs', 'protocol', 'caFile', 'certFile', 'keyFile', 'topicPrefix', 'commands', 'format',
+] as const satisfies ReadonlyArray<keyof MqttConfig>;
+
+const CONSUMER = 'mqtt';
+
+export class MqttSink implements UpstreamSink {
+  readonly name = 'mqtt';
+  private config: MqttConfig;
+  private routerId: string;
+  private outbox: Outbox | undefined;
+  private queueDir = '';
+  private client: MqttClient | null = null;
+  /** Bumped per connection: callbacks of an older client are ignored. */
+  private generation = 0;
+  private state: State = 'idle';
+  /** 5 or 4 (3.1.1); `auto` starts at 5 and falls back once the broker refuses it. */
+  private protocolVersion: 4 | 5;
+  private fallbackPending = false;
+  private inflight = 0;
+  private lastSent = 0;
+  private backoffMs: number;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
+  /** A backlog (from an outage) is being sent: its cursor is saved once it drains. */
+  private backlog = false;
+  private readonly now: () => number;
+  private readonly startedAt: number;
+  private readonly verifier: CommandVerifier;
+  private lastError: string | null = null;
+  private connectedAt: number | null = null;
+  private readonly counters = {
+    usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
+    connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0,
+  };
+
+  constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
+    this.config = config;
+    this.routerId = deps.routerId;
+    this.now = deps.now ?? Date.now;
+    this.startedAt = this.now();
+    this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
+    this.backoffMs = this.minBackoff;
+    this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.now);
+  }
+
+  private get minBackoff(): number {
+    return this.deps.backoff?.minMs ?? 1000;
+  }
+
+  private topic(suffix: string): string {
+    return `${this.config.topicPrefix}/${this.routerId}/${suffix}`;
+  }
+
+  // ---- lifecycle ----
+
+  async start(): Promise<void> {
+    if (!this.config.enabled) {
+      this.state = 'disabled';
+      return;
+    }
+    await this.openQueue();
+    this.connect();
+  }
+
+  private async openQueue(): Promise<void> {
+    if (this.outbox) return;
+    this.queueDir = this.config.queueDir || join(this.deps.stateDir, 'mqtt-outbox');
+    this.outbox = await Outbox.open({
+      dir: this.queueDir,
+      maxBytes: this.config.queueMax,
+      consumers: [CONSUMER],
+      onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
+    });
+    this.outbox.onAppend(() => this.schedulePump());
+    try {
+      const saved = JSON.parse(await readFile(join(this.queueDir, 'nonces.json'), 'utf8')) as unknown;
+      if (Array.isArray(saved)) this.verifier.restore(saved as Array<[string, number]>);
+    } catch {
+      // None yet.
+    }
+  }
+
+  async reload(config: Config): Promise<void> {
+    const next = config.mqtt;
+    const prev = this.config;
+    const routerChanged = config.main.routerId !== this.routerId;
+    this.config = next;
+    this.routerId = config.main.routerId;
+    this.verifier.configure(next.commandSecret, next.commandWindowMs);
+    if (!next.enabled) {
+      if (this.state !== 'disabled' && this.state !== 'idle') {
+        this.deps.log.info('mqtt disabled by reload');
+        await this.disconnect('disabled');
+      }
+      this.state = 'disabled';
+      return;
+    }
+    if (this.outbox) {
+      this.outbox.setMaxBytes(next.queueMax);
+      const dir = next.queueDir || join(this.deps.stateDir, 'mqtt-outbox');
+      if (dir !== this.queueDir) {
+        this.deps.log.warn('mqtt.queue_dir changes at the next restart; the queue stays where it is until then', { queue_dir: this.queueDir });
+      }
+    } else {
+      await this.openQueue();
+    }
+    const changed: string[] = CONNECTION_OPTIONS.filter((k) => prev[k] !== next[k]);
+    if (routerChanged) changed.push('router_id');
+    if (this.state === 'disabled' || this.state === 'idle') {
+      this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
+      this.connect();
+    } else if (changed.length > 0) {
+      this.deps.log.info('mqtt settings changed: reconnecting; queued messages are kept', { changed: changed.join(',') });
+      await this.disconnect('reload');
+      this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
+      this.backoffMs = this.minBackoff;
+      this.connect();
+    } else if (prev.statusIntervalMs !== next.statusIntervalMs && this.state === 'ready') {
+      this.startStatusTimer();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    await this.disconnect('stopped');
+    this.state = 'closing';
+    await this.saveNonces();
+    await this.outbox?.close();
+    this.state = 'closed';
+  }
+
+  destroy(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.clearTimers();
+    this.generation++;
+    this.client?.end(true);
+    this.client = null;
+    this.outbox?.close().catch(() => undefined);
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.retryTimer = this.statusTimer = null;
+  }
+
+  /**
+   * Ends the connection cleanly: waits (bounded) for in-flight acknowledgements so they are not sent twice, says
+   * offline in the retained status, then DISCONNECTs (the broker does not publish the Last-Will after a clean one).
+   */
+  private async disconnect(reason: string): Promise<void> {
+    this.clearTimers();
+    const client = this.client;
+    const wasReady = this.state === 'ready';
+    this.state = 'waiting';
+    if (!client) return;
+    const drainMs = this.deps.drainMs ?? 2000;
+    const deadline = this.now() + drainMs;
+    if (wasReady) {
+      while (this.inflight > 0 && this.now() < deadline) await sleep(20);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(100, deadline - this.now()));
+        client.publish(this.topic('status'), this.statusPayload(false, reason), this.statusOptions(), () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.generation++;
+    this.client = null;
+    this.inflight = 0;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.now()));
+      client.end(false, {}, () => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  // ---- connection ----
+
+  private connect(): void {
+    if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled' && !this.config.enabled) return;
+    const cfg = this.config;
+    const gen = ++this.generation;
+    const v5 = this.protocolVersion === 5;
+    const tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
+    for (const [option, key, file] of [['ca_file', 'ca', cfg.caFile], ['cert_file', 'cert', cfg.certFile], ['key_file', 'key', cfg.keyFile]] as const) {
+      if (file === '') continue;
+      try {
+        tls[key] = readFileSync(file);
+      } catch (err) {
+        this.fail(`mqtt.${option}: cannot read ${file}: ${(err as Error).message}`);
+        this.scheduleReconnect();
+        return;
+      }
+    }
+    const options: IClientOptions = {
+      protocolVersion: this.protocolVersion,
+      clientId: cfg.clientId,
+      keepalive: Math.round(cfg.keepaliveMs / 1000),
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      queueQoSZero: false,
+      resubscribe: false,
+      will: {
+        topic: this.topic('status'),
+        payload: this.statusPayload(false, 'lost'),
+        qos: 1,
+        retain: true,
+        ...(v5 && { properties: { contentType: contentType(cfg.format) } }),
+      },
+      ...(cfg.username !== '' && { username: cfg.username }),
+      ...(cfg.password !== '' && { password: cfg.password }),
+      ...tls,
+      rejectUnauthorized: true,
+    };
+    this.state = 'connecting';
+    this.fallbackPending = false;
+    let client: MqttClient;
+    try {
+      client = mqtt.connect(cfg.url, options);
+    } catch (err) {
+      this.fail(`mqtt.url: ${(err as Error).message}`);
+      this.scheduleReconnect();
+      return;
+    }
+    this.client = client;
+    client.on('connect', () => {
+      if (gen === this.generation) this.onConnected(client);
+    });
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (gen !== this.generation) return;
+      this.onError(err);
+    });
+    client.on('close', () => {
+      if (gen === this.generation) this.onClosed(client);
+    });
+    client.on('message', (topic, payload) => {
+      if (gen === this.generation) void this.onMessage(client, topic, payload);
+    });
+  }
+
+  private onError(err: Error & { code?: unknown }): void {
+    const code = typeof err.code === 'number' ? err.code : null;
+    // 1 (3.1.1) / 132 (5): unacceptable protocol version.
+    if (this.config.protocol === 'auto' && this.protocolVersion === 5 && (code === 1 || code === 132)) {
+      this.fallbackPending = true;
+      return;
+    }
+    let hint = 'mqtt.url';
+    if (code === 4 || code === 5 || code === 134 || code === 135) hint = 'mqtt.username/mqtt.password';
+    else if (code === 2 || code === 133) hint = 'mqtt.client_id';
+    else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
+    this.fail(`${hint}: ${err.message}`);
+  }
+
+  private fail(message: string): void {
+    if (message !== this.lastError) this.deps.log.warn('mqtt', { reason: message });
+    this.lastError = message;
+  }
+
+  private onConnected(client: MqttClient): void {
+    this.state = 'ready';
+    this.connectedAt = this.now();
+    this.counters.connects++;
+    this.backoffMs = this.minBackoff;
+    this.inflight = 0;
+    this.lastSent = 0;
+    this.lastError = null;
+    this.backlog = (this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0) > 0;
+    this.deps.log.info('mqtt connected', { url: this.config.url, protocol: this.protocolVersion === 5 ? '5' : '3.1.1' });
+    this.publishStatus();
+    this.startStatusTimer();
+    if (this.config.commands) {
+      client.subscribe(this.topic('cmd'), { qos: 1 }, (err) => {
+        if (err) this.fail(`cannot subscribe to ${this.topic('cmd')}: ${err.message}`);
+      });
+    }
+    this.schedulePump();
+  }
+
+  private onClosed(client: MqttClient): void {
+    if (this.state === 'ready') {
+      this.counters.disconnects++;
+      // Once per outage: what was acknowledged so far is not sent twice if the router crashes before it reconnects.
+      this.outbox?.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
+      this.deps.log.warn('mqtt connection lost; queueing', { pending: this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0 });
+    }
+    this.generation++;
+    client.end(true);
+    this.client = null;
+    this.inflight = 0;
+    this.lastSent = 0;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusTimer = null;
+    if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled') return;
+    this.state = 'waiting';
+    if (this.fallbackPending) {
+      this.deps.log.info('mqtt broker refused MQTT 5: using 3.1.1');
+      this.protocolVersion = 4;
+      this.connect();
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.retryTimer || this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'waiting';
+    const delay = Math.round(this.backoffMs * (0.8 + Math.random() * 0.4));
+    this.backoffMs = Math.min(this.backoffMs * 2, this.deps.backoff?.maxMs ?? 60_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  // ---- sending ----
+
+  onEvent(event: SinkEvent): void {
+    const box = this.outbox;
+    if (!box || this.state === 'disabled' || this.state === 'closing' || this.state === 'closed') return;
+    const { format } = this.config;
+    const router = this.routerId;
+    const failed = (err: unknown): void => {
+      this.counters.queue_failures++;
+      const e = toSluiceError(err);
+      this.deps.log.warn('mqtt message not queued', { event: event.type, code: e.code, reason: e.message });
+    };
+    if (event.type === 'usage') {
+      const parts = usageParts(format, { router, at: event.at, usage: event.usage, figures: event.figures, maxPayload: this.config.maxPayload });
+      this.counters.usage_reports++;
+      for (const part of parts) {
+        this.counters.usage_messages++;
+        box.append((seq) => part.payload(seq), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
+      }
+      return;
+    }
+    this.counters.session_events++;
+    const build = sessionMessage(format, router, event.at, event.type, event.session, event.type === 'topup' ? event.payment : undefined);
+    box.append(build, { durable: true, type: RECORD_TYPE.session }).catch(failed);
+  }
+
+  /** Publishing happens in its own event-loop turn: a tick only builds and queues. */
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.state !== 'ready') return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const client = this.client;
+    const box = this.outbox;
+    if (this.state !== 'ready' || !client || !box) return;
+    const room = this.config.maxInflight - this.inflight;
+    if (room <= 0) return;
+    const gen = this.generation;
+    const v5 = this.protocolVersion === 5;
+    for (const r of box.pending(CONSUMER, { after: this.lastSent, limit: room })) {
+      this.lastSent = r.seq;
+      const options: IClientPublishOptions = { qos: this.config.qos };
+      if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
+        const left = this.config.usageExpiryMs - (this.now() - r.at);
+        if (left <= 0) {
+          // It would expire at the broker anyway: count it and move on.
+          this.counters.expired++;
+          box.ack(CONSUMER, r.seq);
+          continue;
+        }
+        if (v5) options.properties = { contentType: contentType(this.config.format), messageExpiryInterval: Math.ceil(left / 1000) };
+      } else if (v5) {
+        options.properties = { contentType: contentType(this.config.format) };
+      }
+      this.inflight++;
+      this.counters.published++;
+      client.publish(this.topicOf(r), toBuffer(r.payload), options, (err) => {
+        if (gen !== this.generation) return;
+        this.inflight--;
+        if (err) {
+          // The connection is going: the outbox still holds it, and it is sent again after the reconnect.
+          this.fail(`publish failed: ${err.message}`);
+          return;
+        }
+        this.counters.acknowledged++;
+        box.ack(CONSUMER, r.seq);
+        if (this.backlog && this.inflight === 0 && box.pending(CONSUMER, { limit: 1 }).length === 0) {
+          // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
+          this.backlog = false;
+          box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
+        }
+        this.schedulePump();
+      });
+    }
+  }
+
+  private topicOf(r: OutboxRecord): string {
+    return this.topic(r.type === RECORD_TYPE.usage ? 'usage' : 'session');
+  }
+
+  // ---- status ----
+
+  private statusOptions(): IClientPublishOptions {
+    return {
+      qos: 1, retain: true,
+      ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
+    };
+  }
+
+  private statusPayload(online: boolean, reason?: string): Buffer {
+    const at = this.now();
+    const q = this.outbox?.stats();
+    const info = online ? this.deps.status?.() ?? null : null;
+    return statusMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, at, {
+      online,
+      ...(reason !== undefined && { reason }),
+      ...(info ?? { uptime_s: Math.floor((at - this.startedAt) / 1000) }),
+      queue: q ? { pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, dropped: q.dropped } : null,
+    });
+  }
+
+  private publishStatus(): void {
+    const client = this.client;
+    if (!client || this.state !== 'ready') return;
+    this.counters.status_published++;
+    client.publish(this.topic('status'), this.statusPayload(true), this.statusOptions(), () => undefined);
+  }
+
+  private startStatusTimer(): void {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusTimer = setInterval(() => this.publishStatus(), this.config.statusIntervalMs);
+    this.statusTimer.unref();
+  }
+
+  // ---- commands ----
+
+  private async onMessage(client: MqttClient, topic: string, payload: Buffer): Promise<void> {
+    if (topic !== this.topic('cmd') || !this.config.commands) return;
+    let reply: Record<string, unknown>;
+    try {
+      const cmd = this.verifier.verify(payload);
+      void this.saveNonces();
+      try {
+        const result = await this.runCommand(cmd.cmd, cmd.args);
+        this.counters.commands_accepted++;
+        this.deps.log.info('mqtt command', { cmd: cmd.cmd, id: cmd.id ?? undefined });
+        reply = { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: true, result };
+      } catch (err) {
+        const e = toSluiceError(err);
+        this.counters.commands_accepted++;
+        reply = { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: e.code, message: e.message } };
+      }
+    } catch (err) {
+      const e = err instanceof CommandError ? err : new CommandError('ERR_MQTT_COMMAND_INVALID', toSluiceError(err).message);
+      this.counters.commands_refused++;
+      this.deps.log.warn('mqtt command refused', { code: e.code, reason: e.message });
+      reply = { id: e.id, nonce: e.nonce, ok: false, error: { code: e.code, message: e.message } };
+    }
+    if (this.client !== client) return;
+    const body = replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply);
+    client.publish(this.topic('cmd/reply'), body, {
+      qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
+    }, () => undefined);
+  }
+
+  private async runCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
+    if (!this.deps.command) throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', 'this daemon runs no commands');
+    const result = await this.deps.command(name, args);
+    // Replies are JSON-able whatever the format: bigints become decimal strings.
+    return JSON.parse(JSON.stringify(result ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
+  }
+
+  private async saveNonces(): Promise<void> {
+    if (!this.outbox || !this.config.commands) return;
+    try {
+      await writeFileAtomic(join(this.queueDir, 'nonces.json'), JSON.stringify(this.verifier.nonces()), { mode: 0o600 });
+    } catch (err) {
+      this.deps.log.warn('mqtt: cannot persist command nonces', { reason: toSluiceError(err).message });
+    }
+  }
+
+  // ---- stats ----
+
+  stats(): SinkStats {
+    const q = this.outbox?.stats();
+    return {
+      state: this.state,
+      url: this.config.url,
+      protocol: this.protocolVersion === 5 ? '5' : '3.1.1',
+      connected_since: this.connectedAt,
+      inflight: this.inflight,
+      last_error: this.lastError,
+      ...this.counters,
+      queue: q ? {
+        pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, max_bytes: q.maxBytes, over_limit_bytes: q.overLimitBytes,
+        dropped: q.dropped, next_seq: q.nextSeq, fsyncs: q.fsyncs, writes: q.writes,
+      } : null,
+    };
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,76 @@
+/**
+ * A real local chain for the tests: anvil from the npm package @foundry-rs/anvil (its binary comes in the
+ * per-platform package, e.g. @foundry-rs/anvil-linux-amd64), started on a free port, automining, stopped by the test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** The anvil binary inside the platform package npm installed next to @foundry-rs/anvil. */
+export function anvilBinary(): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch];
+  if (!arch) throw new Error(`anvil: no @foundry-rs package for ${process.platform}/${process.arch}`);
+  const pkg = `@foundry-rs/anvil-${process.platform}-${arch}`;
+  let path: string;
+  try {
+    path = join(dirname(require.resolve(`${pkg}/package.json`)), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
+  } catch {
+    throw new Error(`anvil: ${pkg} is not installed (npm ci installs it as an optional dependency of @foundry-rs/anvil)`);
+  }
+  if (!existsSync(path)) throw new Error(`anvil: ${path} missing`);
+  return path;
+}
+
+export interface AnvilProcess {
+  rpcUrl: string;
+  port: number;
+  /** Everything anvil printed (for failure messages). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface AnvilOptions {
+  chainId?: number;
+  /** Extra command-line arguments (e.g. ['--block-time', '1']). */
+  args?: string[];
+}
+
+/** Starts anvil on a free port (it binds port 0 and prints the one it got) and resolves once it listens. */
+export function startAnvil(options: AnvilOptions = {}): Promise<AnvilProcess> {
+  const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', String(options.chainId ?? 31337),
+    '--accounts', '1', ...(options.args ?? [])];
+  const child: ChildProcess = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`anvil did not start in 20 s:\n${out}`)); }, 20_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (out.length > 200_000) out = out.slice(-100_000);
+      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      // Keep draining so a chatty anvil never blocks on a full pipe.
+      child.stdout?.on('data', (more: Buffer) => { out = (out + more.toString()).slice(-100_000); });
+      const port = Number(m[1]);
+      resolve({
+        rpcUrl: `http://127.0.0.1:${port}`,
+        port,
+        output: () => out,
+        stop: () => new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+        }),
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`anvil exited (${code}) before listening:\n${out}`)); });
+  });
+}

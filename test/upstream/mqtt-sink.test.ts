@@ -1,0 +1,242 @@
+/** The MQTT sink against a real mosquitto: payloads, splitting, outages, reload, TLS, passwords, commands. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rmSync } from 'node:fs';
+import { Mosquitto, type MosquittoOptions } from '../peers/mosquitto.ts';
+import { readFileSync } from 'node:fs';
+import { MqttSink, type MqttSinkDeps } from '../../src/upstream/mqtt/sink.ts';
+import { signCommand } from '../../src/upstream/mqtt/commands.ts';
+import { USAGE_FIELDS } from '../../src/upstream/mqtt/messages.ts';
+import type { Config } from '../../src/config/types.ts';
+import type { MqttConfig } from '../../src/config/mqtt.ts';
+import { fakeSession, mqttConfig, recordingLog, rows, seqReport, Subscriber, tempDir, usageEvent } from './mqtt-rig.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+test.after.each(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function sinkFor(cfg: MqttConfig, extra: Partial<MqttSinkDeps> = {}, stateDir = tempDir()) {
+  const lines: string[] = [];
+  const sink = new MqttSink(cfg, { log: recordingLog(lines), routerId: 'r1', stateDir, backoff: { minMs: 100, maxMs: 400 }, ...extra });
+  cleanups.push(async () => { await sink.close(); rmSync(stateDir, { recursive: true, force: true }); });
+  return { sink, lines, stateDir };
+}
+
+async function broker(options: MosquittoOptions = {}) {
+  const m = await Mosquitto.create(options);
+  cleanups.push(() => m.close());
+  return m;
+}
+
+async function subscriber(url: string, options: Parameters<typeof Subscriber.connect>[1] = {}) {
+  const s = await Subscriber.connect(url, options);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+const stat = (sink: MqttSink) => sink.stats() as Record<string, unknown> & { queue: Record<string, number> };
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('usage rows, session events and the retained status arrive decoded; big reports split under max_payload', async () => {
+  const m = await broker();
+  const sub = await subscriber(m.url);
+  const { sink } = sinkFor(mqttConfig(m.url, { maxPayload: 4096 }), {
+    status: () => ({ version: '9.9.9', uptime_s: 5, sessions: { active: 300 }, pricing: [{ id: 'data' }] }),
+  });
+  await sink.start();
+  await sub.waitFor(() => sub.on('status').some((s) => s.body['online'] === true), 5000, 'online status');
+  const sessions = Array.from({ length: 300 }, () => fakeSession());
+  sessions[0]!.user = 'alice ü';
+  sink.onEvent({ type: 'started', at: Date.now(), session: sessions[0]! });
+  sink.onEvent(usageEvent(sessions, 1000));
+  sink.onEvent({ type: 'ended', at: Date.now(), session: { ...sessions[0]!, state: 'TERMINATED', endCause: 'admin', endedAt: Date.now() } });
+  await sub.waitFor(() => sub.on('session').length === 2, 5000, 'two session events');
+  const usage = sub.on('usage');
+  const total = usage.reduce((a, u) => a + u.bytes, 0);
+  assert.ok(usage.length >= Math.ceil(total / 4096) && usage.length > 1, `split into ${usage.length} messages (${total} bytes)`);
+  for (const u of usage) {
+    assert.ok(u.bytes <= 4096, `${u.bytes} bytes`);
+    assert.is(u.contentType, 'application/msgpack');
+    assert.ok(u.expiry !== undefined && u.expiry > 3500 && u.expiry <= 3600, `expiry ${u.expiry}`);
+    assert.equal(u.body['fields'], [...USAGE_FIELDS]);
+    assert.is(u.body['router'], 'r1');
+    assert.is(u.body['parts'], usage.length);
+  }
+  assert.equal(usage.map((u) => u.body['part']), usage.map((_, i) => i));
+  const all = usage.flatMap((u) => rows(u.body));
+  assert.is(all.length, 300);
+  assert.equal(all[0], {
+    id: sessions[0]!.id, mac: sessions[0]!.mac, user: 'alice ü', metric: 'bytes', up: 250, down: 750, bytes: 1000, used: 1000,
+    allotment: 10_000_000, remaining: 9_999_000, state: 'ACTIVE',
+  });
+  assert.equal(all.map((r) => r['id']), sessions.map((s) => s.id));
+  const seqs = sub.seqs();
+  assert.equal(seqs, seqs.map((_, i) => i + 1), 'one series, from 1, in order');
+  const [started, ended] = sub.on('session').map((s) => s.body);
+  assert.is(started!['event'], 'started');
+  assert.equal((started!['payment'] as Record<string, unknown>)['reference'], sessions[0]!.payments[0]!.reference);
+  assert.is(ended!['event'], 'ended');
+  assert.equal((ended!['session'] as Record<string, unknown>)['cause'], 'admin');
+  const status = sub.on('status').find((s) => s.body['online'] === true)!;
+  assert.ok(status.retain || sub.on('status').length > 0);
+  assert.equal([status.body['version'], status.body['router'], status.body['type']], ['9.9.9', 'r1', 'status']);
+  await until(() => stat(sink).queue['pending'] === 0, 5000, 'queue drained');
+  // A late subscriber sees the retained status.
+  const late = await subscriber(m.url, { topic: 'sluice/r1/status' });
+  await late.waitFor(() => late.messages.length === 1, 5000, 'retained status');
+  assert.is(late.messages[0]!.retain, true);
+  assert.is(late.messages[0]!.body['online'], true);
+});
+
+test('json format and MQTT 3.1.1: same schema, no MQTT 5 properties', async () => {
+  const m = await broker();
+  const sub = await subscriber(m.url);
+  const { sink } = sinkFor(mqttConfig(m.url, { format: 'json', protocol: '3.1.1', maxPayload: 2048 }));
+  await sink.start();
+  const sessions = Array.from({ length: 40 }, () => fakeSession());
+  sink.onEvent(usageEvent(sessions, 4096));
+  await sub.waitFor(() => rows0(sub).length === 40, 5000, '40 rows');
+  for (const u of sub.on('usage')) {
+    assert.ok(u.bytes <= 2048, `${u.bytes}`);
+    assert.is(u.contentType, undefined);
+  }
+  assert.is(rows0(sub)[39]!['used'], 4096);
+  assert.is(stat(sink)['protocol'], '3.1.1');
+});
+const rows0 = (sub: Subscriber) => sub.on('usage').flatMap((u) => rows(u.body));
+
+test('broker stopped and restarted while reports flow: every message arrives once, in order', async () => {
+  const m = await broker({ persistence: true });
+  const sub = await subscriber(m.url, { clientId: 'outage-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+  const { sink } = sinkFor(mqttConfig(m.url));
+  await sink.start();
+  await until(() => stat(sink)['state'] === 'ready', 5000, 'connected');
+  const sessions = Array.from({ length: 20 }, () => fakeSession());
+  let produced = 0;
+  const timer = setInterval(() => {
+    sink.onEvent(usageEvent(sessions, 100));
+    if (produced % 10 === 0) sink.onEvent({ type: 'topup', at: Date.now(), session: sessions[0]!, payment: sessions[0]!.payments[0]! });
+    produced++;
+  }, 20);
+  await new Promise((r) => setTimeout(r, 500));
+  await m.stop();
+  await new Promise((r) => setTimeout(r, 1500));
+  const queued = stat(sink).queue['pending']!;
+  await m.start();
+  await new Promise((r) => setTimeout(r, 500));
+  clearInterval(timer);
+  const last = stat(sink).queue['next_seq']! - 1;
+  await sub.waitFor(() => new Set(sub.seqs()).size >= last, 15_000, `all ${last} messages`);
+  const report = seqReport(sub.seqs(), 1, last);
+  console.log(`\n# outage (sink): produced ${report.produced}, queued during outage ${queued}, delivered ${report.delivered}, duplicated ${report.duplicated}, out of order ${report.outOfOrder}, dropped ${stat(sink).queue['dropped']}`);
+  assert.ok(queued > 10, `messages queued while the broker was down (${queued})`);
+  assert.equal(report.missing, []);
+  assert.is(report.outOfOrder, 0);
+  // At least once: a message the broker took just before it stopped, whose acknowledgement never came back, is sent
+  // again (consumers drop it by seq). Never more than were in flight at the cut.
+  assert.ok(report.duplicated <= 100, `${report.duplicated} duplicates`);
+  assert.is(stat(sink).queue['dropped'], 0);
+});
+
+test('a reload that changes the broker reconnects there and loses nothing queued', async () => {
+  const a = await broker();
+  const b = await broker();
+  const subB = await subscriber(b.url);
+  const stateDir = tempDir();
+  const cfg = mqttConfig(a.url);
+  const { sink } = sinkFor(cfg, {}, stateDir);
+  await sink.start();
+  await until(() => stat(sink)['state'] === 'ready', 5000, 'connected to a');
+  await a.stop();
+  const sessions = Array.from({ length: 5 }, () => fakeSession());
+  for (let i = 0; i < 30; i++) sink.onEvent(usageEvent(sessions, 10));
+  sink.onEvent({ type: 'ended', at: Date.now(), session: sessions[0]! });
+  await sink.reload({ main: { routerId: 'r1' }, mqtt: { ...cfg, url: b.url } } as unknown as Config);
+  await subB.waitFor(() => subB.seqs().length >= 31, 10_000, '31 messages at b');
+  assert.equal(subB.seqs(), Array.from({ length: 31 }, (_, i) => i + 1));
+  assert.is(stat(sink)['url'], b.url);
+});
+
+test('password: refused credentials are reported as mqtt.username/mqtt.password and nothing is lost until they are right', async () => {
+  const m = await broker({ password: { user: 'sluice', pass: 's3cret' } });
+  const sub = await subscriber(m.url, { username: 'sluice', password: 's3cret' });
+  const cfg = mqttConfig(m.url, { username: 'sluice', password: 'wrong' });
+  const { sink, lines } = sinkFor(cfg);
+  await sink.start();
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() });
+  await until(() => String(stat(sink)['last_error']).startsWith('mqtt.username/mqtt.password'), 5000, 'auth error');
+  assert.ok(lines.some((l) => l.includes('mqtt.username/mqtt.password')));
+  assert.not.ok(lines.some((l) => l.includes('wrong')), 'the password is never logged');
+  await sink.reload({ main: { routerId: 'r1' }, mqtt: { ...cfg, password: 's3cret' } } as unknown as Config);
+  await sub.waitFor(() => sub.on('session').length === 1, 5000, 'the queued event');
+  assert.is(sub.on('session')[0]!.body['seq'], 1);
+});
+
+test('TLS: the broker certificate is checked against mqtt.ca_file', async () => {
+  const m = await broker({ tls: true });
+  const sub = await subscriber(m.url, { ca: [readFileSync(m.caFile)] });
+  const { sink } = sinkFor(mqttConfig(m.url, { caFile: m.caFile }));
+  await sink.start();
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() });
+  await sub.waitFor(() => sub.on('session').length === 1, 5000, 'event over TLS');
+  const other = sinkFor(mqttConfig(m.url, { caFile: m.otherCa() }));
+  await other.sink.start();
+  await until(() => String(stat(other.sink)['last_error']).startsWith('mqtt.ca_file'), 5000, 'certificate refused');
+  assert.is(stat(other.sink)['state'], 'waiting');
+});
+
+test('commands: a signed terminate runs and is answered; a bad signature, a replay (also after a restart) and a stale one are refused', async () => {
+  const m = await broker();
+  const sub = await subscriber(m.url);
+  const secret = 'a-long-shared-secret-1234';
+  const ran: Array<[string, Record<string, unknown>]> = [];
+  const stateDir = tempDir();
+  const cfg = mqttConfig(m.url, { commands: true, commandSecret: secret, format: 'json' });
+  const deps = { command: async (name: string, args: Record<string, unknown>) => { ran.push([name, args]); return { session: { state: 'TERMINATED', used: 5n } }; } };
+  const first = new MqttSink(cfg, { log: recordingLog([]), routerId: 'r1', stateDir, backoff: { minMs: 100, maxMs: 400 }, ...deps });
+  await first.start();
+  await until(() => stat(first)['state'] === 'ready', 5000, 'connected');
+  await new Promise((r) => setTimeout(r, 200)); // the cmd subscription
+  const command = (body: Record<string, unknown>, key = secret): string => {
+    const text = JSON.stringify(body);
+    return JSON.stringify({ command: text, sig: signCommand(key, text) });
+  };
+  const good = command({ cmd: 'terminate', args: { mac: '02:00:00:00:00:01' }, ts: Date.now(), nonce: 'nonce-0001', id: 'req-1' });
+  await sub.client.publishAsync('sluice/r1/cmd', good, { qos: 1 });
+  await sub.waitFor(() => sub.on('reply').length === 1, 5000, 'reply');
+  assert.equal(ran, [['terminate', { mac: '02:00:00:00:00:01' }]]);
+  assert.equal(sub.on('reply')[0]!.body['ok'], true);
+  assert.equal(sub.on('reply')[0]!.body['id'], 'req-1');
+  assert.equal(sub.on('reply')[0]!.body['result'], { session: { state: 'TERMINATED', used: '5' } });
+
+  await sub.client.publishAsync('sluice/r1/cmd', command({ cmd: 'terminate', args: { mac: '02:00:00:00:00:02' }, ts: Date.now(), nonce: 'nonce-0002', id: 'req-2' }, 'not-the-secret-at-all'), { qos: 1 });
+  await sub.client.publishAsync('sluice/r1/cmd', good, { qos: 1 });
+  await sub.client.publishAsync('sluice/r1/cmd', command({ cmd: 'terminate', args: {}, ts: Date.now() - 3_600_000, nonce: 'nonce-0003', id: 'req-3' }), { qos: 1 });
+  await sub.client.publishAsync('sluice/r1/cmd', 'garbage', { qos: 1 });
+  await sub.waitFor(() => sub.on('reply').length === 5, 5000, 'four refusals');
+  assert.equal(sub.on('reply').slice(1).map((r) => (r.body['error'] as Record<string, unknown>)['code']),
+    ['ERR_MQTT_COMMAND_SIGNATURE', 'ERR_MQTT_COMMAND_REPLAYED', 'ERR_MQTT_COMMAND_EXPIRED', 'ERR_MQTT_COMMAND_INVALID']);
+  assert.is(ran.length, 1, 'only the good one ran');
+  assert.equal([stat(first)['commands_accepted'], stat(first)['commands_refused']], [1, 4]);
+  await first.close();
+
+  const second = new MqttSink(cfg, { log: recordingLog([]), routerId: 'r1', stateDir, backoff: { minMs: 100, maxMs: 400 }, ...deps });
+  cleanups.push(() => second.close());
+  await second.start();
+  await until(() => stat(second)['state'] === 'ready', 5000, 'connected again');
+  await new Promise((r) => setTimeout(r, 200));
+  await sub.client.publishAsync('sluice/r1/cmd', good, { qos: 1 });
+  await sub.waitFor(() => sub.on('reply').length === 6, 5000, 'reply after restart');
+  assert.equal((sub.on('reply')[5]!.body['error'] as Record<string, unknown>)['code'], 'ERR_MQTT_COMMAND_REPLAYED');
+  assert.is(ran.length, 1);
+});
+
+test.run();

@@ -1,0 +1,123 @@
+// The accounting sink on its own against a real FreeRADIUS: Interim-Updates by interval with the figures so far, and a
+// full queue during an outage drops the oldest Interim-Updates (counted), never a Start or a Stop.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../../src/log.ts';
+import { MemoryStore, SessionManager } from '../../../src/sessions/index.ts';
+import { SinkHost } from '../../../src/upstream/index.ts';
+import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
+import { RadiusClient } from '../../../src/upstream/radius/client.ts';
+import type { UsageReport } from '../../../src/meter/ports.ts';
+import { FreeRadius } from '../../peers/freeradius.ts';
+
+interface Ctx { radius: FreeRadius; dir: string; sessions: SessionManager; host: SinkHost; acct: RadiusAccounting; client: RadiusClient }
+const t = suite<Ctx>('radius accounting', {} as Ctx);
+const log = createLogger({ level: 'error' });
+const mac = (n: number) => `02:00:00:00:0c:${n.toString(16).padStart(2, '0')}`;
+
+async function setup(c: Ctx, options: { interimMs: number; maxBytes?: number }): Promise<void> {
+  c.dir = mkdtempSync(join(tmpdir(), 'sluice-acct-'));
+  c.sessions = await SessionManager.open({ store: new MemoryStore() });
+  c.client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: c.radius.acctPort, secret: c.radius.secret }], timeoutMs: 200, retries: 0 });
+  const sessions = c.sessions;
+  c.acct = new RadiusAccounting({
+    dir: c.dir, maxBytes: options.maxBytes ?? 1 << 20, client: () => c.client,
+    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => options.interimMs, maxInFlight: 8, maxBackoffMs: 500, log,
+    figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id), recovered: () => ({ active: [], ended: [] }),
+    syncIntervalMs: 50,
+  });
+  c.host = new SinkHost({ log });
+  c.host.add({ name: 'radius', start: () => c.acct.start(), onEvent: (e) => c.acct.onEvent(e), stats: () => c.acct.stats(), close: () => c.acct.close(), destroy: () => c.acct.destroy() });
+  c.host.attach(sessions);
+  await c.host.start();
+}
+
+t.before(async (c) => { c.radius = await FreeRadius.start(); });
+t.after(async (c) => { await c.radius.close(); });
+t.after.each(async (c) => {
+  await c.host.close();
+  await c.client.close();
+  await c.sessions.close();
+  rmSync(c.dir, { recursive: true, force: true });
+});
+
+const lines = (c: Ctx, kind: string) => c.radius.acctLines().filter((l) => l.startsWith(`${kind} `));
+const until = async (cond: () => boolean, ms: number, what: string) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+t('Interim-Update every interval with the usage so far (NAS view: input = upload)', async (c) => {
+  await setup(c, { interimMs: 1500 });
+  const { session } = await c.sessions.activate({ mac: mac(1), metric: 'bytes', allotment: 1n << 40n, payment: { method: 't', reference: 'i1', amount: 0n, asset: '', at: Date.now() } });
+  const report = (down: number, up: number): UsageReport => ({ mac: mac(1), sessionId: session.id, metric: 'bytes', deltaBytes: down + up, deltaDownloadBytes: down, deltaUploadBytes: up, remainingBytes: 1e12, exhausted: false });
+  c.sessions.applyUsage([[mac(1), 3000 + 700]]);
+  c.host.usage([report(3000, 700)]);
+  await until(() => lines(c, 'Interim').length >= 1, 5000, 'first Interim');
+  c.sessions.applyUsage([[mac(1), 5000]]);
+  c.host.usage([report(5000, 0)]);
+  await until(() => lines(c, 'Interim').length >= 2, 5000, 'second Interim');
+  const [first, second] = lines(c, 'Interim').map((l) => l.split(' '));
+  // linelog: Interim user sid time in out in-gw out-gw
+  assert.equal([first![4], first![5]], ['700', '3000']);
+  assert.equal([second![4], second![5]], ['700', '8000']);
+  assert.ok(Number(second![3]) >= 2, 'Acct-Session-Time grows');
+});
+
+t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {
+  await setup(c, { interimMs: 100, maxBytes: 16384 });
+  await c.radius.stop();
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const { session } = await c.sessions.activate({ mac: mac(10 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `o${i}`, amount: 0n, asset: '', at: Date.now() } });
+    ids.push(session.id);
+  }
+  // ~10 Interim-Updates per second per session pile up while the server is down.
+  await until(() => Number((c.acct.stats() as Record<string, number>).dropped_interim) > 20, 20_000, 'interims dropped');
+  for (const id of ids) await c.sessions.end(id, 'admin');
+  // The Stops wait at least 1.5 s for the server.
+  await new Promise((r) => setTimeout(r, 1500));
+  const produced = c.acct.stats() as Record<string, Record<string, number>>;
+  assert.is(produced.produced!.Start, 6);
+  assert.is(produced.produced!.Stop, 6);
+  await c.radius.start();
+  const mine = (kind: string) => lines(c, kind).map((l) => l.split(' ')[2]!).filter((id) => ids.includes(id)).sort();
+  await until(() => mine('Stop').length >= 6, 20_000, 'Stops after the outage');
+  await until(() => c.acct.pendingCount() === 0, 20_000, 'queue drained');
+  assert.equal(mine('Start'), [...ids].sort(), 'each Start exactly once');
+  assert.equal(mine('Stop'), [...ids].sort(), 'each Stop exactly once');
+  const stats = c.acct.stats() as Record<string, number>;
+  assert.ok(stats.dropped_interim! > 20, `dropped ${stats.dropped_interim}`);
+  // The Stops waited out the outage: Acct-Delay-Time says so (it is recomputed for every attempt).
+  const delays = c.radius.detail().filter((r) => r['Acct-Status-Type'] === 'Stop' && ids.includes(r['Acct-Session-Id']!)).map((r) => Number(r['Acct-Delay-Time']));
+  assert.is(delays.length, 6);
+  assert.ok(delays.every((d) => d >= 0) && Math.max(...delays) >= 1, `Acct-Delay-Time ${delays.join(',')}`);
+});
+
+t('a session accounting had started that the restarted daemon no longer has gets a Stop with NAS-Reboot', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const { session } = await c.sessions.activate({ mac: mac(30), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'nr', amount: 0n, asset: '', at: Date.now() } });
+  await until(() => lines(c, 'Start').some((l) => l.includes(session.id)), 5000, 'Start');
+  await c.acct.close();
+  // A new daemon whose session store lost that session (state reset): its accounting must not stay open for ever.
+  const again = new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 3_600_000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: () => null, session: () => null, recovered: () => ({ active: [], ended: [] }),
+  });
+  await again.start();
+  try {
+    await until(() => lines(c, 'Stop').some((l) => l.includes(session.id)), 5000, 'Stop NAS-Reboot');
+    assert.ok(lines(c, 'Stop').find((l) => l.includes(session.id))!.endsWith('NAS-Reboot'));
+  } finally {
+    await again.close();
+  }
+});
+
+t.run();

@@ -20,6 +20,7 @@ import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
+import { X402Method } from './payments/x402.ts';
 import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
@@ -76,6 +77,8 @@ export class Daemon {
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
   private pendingRestart: string[] = [];
+  /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
+  readonly closers: Array<() => Promise<void>> = [];
 
   private constructor(
     private config: Config,
@@ -131,8 +134,15 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
     });
+    // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
+    let daemon: Daemon | undefined;
+    const x402 = config.x402.enabled ? await X402Method.open({
+      config: config.x402, stateDir: config.main.stateDir, sessions, log,
+      onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
+    }) : null;
     const merchant = new Merchant({
-      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+      pricing, sessions,
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
     });
     const gates = new Gatekeeper({ valve, sessions, log });
 
@@ -149,7 +159,6 @@ export class Daemon {
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
-    let daemon: Daemon | undefined;
     const meter = new Meter({
       source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
       flavour: config.main.portal,
@@ -174,7 +183,9 @@ export class Daemon {
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
+    if (x402) daemon.closers.push(() => x402.close());
     await daemon.run(recovery.ended);
+    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
 
@@ -354,6 +365,7 @@ export class Daemon {
     };
     await step('meter', () => this.meter.close());
     await step('upstream', () => this.upstream.close());
+    for (const close of this.closers) await step('payment method', close);
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

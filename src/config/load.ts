@@ -16,6 +16,7 @@ import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
+import { readX402Section } from './x402.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -216,6 +217,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => readEscrow(pkg, sink));
   const hook = upstream((sink) => readHook(pkg, sink));
+  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -239,7 +241,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

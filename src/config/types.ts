@@ -47,6 +47,8 @@ export interface PricingPlan {
 
 export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
+export type { X402Config } from './x402.ts';
+import type { X402Config } from './x402.ts';
 
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
@@ -79,6 +81,7 @@ export interface Config {
   radius: RadiusConfig;
   mqtt: MqttConfig;
   escrow: EscrowConfig;
+  x402: X402Config;
   hook: HookConfig;
   limits: LimitsConfig;
 }

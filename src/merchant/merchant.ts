@@ -61,11 +61,14 @@ export class Merchant {
     const mac = normalizeMac(request.mac);
     const idempotencyKey = optionalString(request.idempotencyKey, 'idempotencyKey');
     const client = clientOf(request);
-    const q = this.options.pricing.quote(optionalString(request.plan, 'plan'), { amount: request.amount, steps: request.steps });
+    const planId = optionalString(request.plan, 'plan');
     if (typeof request.payment !== 'object' || request.payment === null) {
       throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment must be an object with a method');
     }
     const method = this.options.payments.get(request.payment.method);
+    const q = method.quoteFor
+      ? method.quoteFor(request, (input) => this.options.pricing.quote(planId, input))
+      : this.options.pricing.quote(planId, { amount: request.amount, steps: request.steps });
     if (method.adminOnly && context.admin !== true) {
       throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
     }

@@ -3,7 +3,7 @@
  * Adding a method = one file exporting a PaymentMethod + one line in builtin.ts.
  */
 import type { Metric, PaymentRef } from '../sessions/model.ts';
-import type { PurchaseRequest, Quote } from '../merchant/types.ts';
+import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 
 export type { PaymentRef };
 
@@ -38,6 +38,11 @@ export interface PaymentMethod {
    * grants those terms and does not compare an amount with the plan's price. No money moves (a voucher).
    */
   readonly setsTerms?: boolean;
+  /**
+   * Optional: the method decides what the payment buys (x402: the whole steps the signed value pays for) using the
+   * plan's `quote`. Runs before authorize, so anything it throws refuses the purchase before money moves.
+   */
+  quoteFor?(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote;
   /**
    * Optional: undo an authorization whose session could not be granted (the journal failed, a replay was found):
    * refund, release the escrow, return the voucher. Best effort; the purchase fails either way.

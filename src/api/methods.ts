@@ -93,8 +93,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,
     async handler(a, backend) {
-      const session = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
-      return { session: sessionView(session, backend.now()) };
+      const { session, gate } = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
+      return { session: sessionView(session, backend.now()), gate };
     },
   },
   grant: {
@@ -118,9 +118,9 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { user: { kind: 'string', required: true, maxLength: 253 } },
     adminOnly: true,
     async handler(a, backend) {
-      const ended = await backend.logout(a.user as string);
+      const { sessions: ended, gate } = await backend.logout(a.user as string);
       const now = backend.now();
-      return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)) };
+      return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)), gate };
     },
   },
   pricing: {

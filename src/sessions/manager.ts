@@ -71,6 +71,8 @@ export class SessionManager {
   private readonly reg = new Registry();
   private readonly holds = new Holds();
   private readonly scheduler: DeadlineScheduler;
+  /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
+  private readonly clockStarted = new Set<string>();
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
@@ -348,6 +350,27 @@ export class SessionManager {
     return viewSession(current, at);
   }
 
+  /**
+   * A time session's clock starts when its gate opens, not at the request: its deadline moves by the time the gate took
+   * (rounded up to a whole second, so `expires_at` is the real end, never before it). Once per session; written as a
+   * `limits` record (one more journal line per time purchase). A no-op for data sessions and ended ones.
+   */
+  async startClock(id: string, at: number): Promise<void> {
+    const session = this.reg.sessions.get(id);
+    if (!session || session.state !== 'ACTIVE' || session.metric !== 'seconds' || session.expiresAt === null) return;
+    if (this.clockStarted.has(id) || session.startedAt === null) return;
+    this.clockStarted.add(id);
+    // A recovered session whose clock was already moved (its deadline is past start + allotment) keeps it.
+    if (session.expiresAt !== session.startedAt + Number(session.allotment) * 1000 || at <= session.startedAt) return;
+    const expiresAt = Math.ceil((session.expiresAt + (at - session.startedAt)) / 1000) * 1000;
+    await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at }]);
+    const current = this.reg.sessions.get(id);
+    if (!current || current.state !== 'ACTIVE') return;
+    current.startedAt = at;
+    current.expiresAt = expiresAt;
+    this.scheduler.set(id, expiresAt);
+  }
+
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
   async end(id: string, cause: EndCause): Promise<Session | null> {
     const ended = this.endWithWrite(id, cause, this.clock.now());
@@ -374,6 +397,7 @@ export class SessionManager {
 
   private endWithWrite(id: string, cause: EndCause, now: number): { session: Session; written: Promise<void> } | null {
     if (!isEndCause(cause)) throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
+    this.clockStarted.delete(id);
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) return null;
     const ended = endSession(session, cause, now);

@@ -45,7 +45,7 @@ function statusOf(code: string): number {
   if (code === 'ERR_X402_SETTLEMENT_PENDING') return 504;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
-  if (code === 'ERR_SESSION_NOT_FOUND' || code === 'ERR_NOT_FOUND') return 404;
+  if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
 }
@@ -90,7 +90,7 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
-      return send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'GET /, /buy or /session' } });
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy or /session' } });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });

@@ -13,7 +13,7 @@ import { Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
-import { DaemonBackend } from './engine/backend.ts';
+import { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './engine/backend.ts';
 import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
@@ -45,6 +45,7 @@ export interface DaemonOptions {
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
+  leaveForeignClients: 'main.leave_foreign_clients',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -147,7 +148,7 @@ export class Daemon {
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
     });
-    const gates = new Gatekeeper({ valve, sessions, log });
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: config.main.leaveForeignClients });
 
     const upstream = new SinkHost({ log });
     const upstreamDeps = {
@@ -176,13 +177,14 @@ export class Daemon {
       },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       onTick: (report) => {
-        void gates.retryCloses();
+        if (report.ok) void gates.enforce(report.openUnpaid, report.at);
         if (!report.ok) log.debug('tick skipped', { reason: report.skipped, message: report.message });
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
       initialMarks: sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     });
     meterRef = meter;
+    gates.auth = meter;
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
@@ -208,11 +210,17 @@ export class Daemon {
     });
     sessions.on('ended', (s) => {
       log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
-      this.sendEvent({ event: 'ended', session: sessionView(s, Date.now()) });
-      void gates.close(s.mac);
+      // The event says whether the gate closed: it is sent once the portal answered the deauth (bounded wait).
+      void waitForClose(gates, s.mac, GATE_REPLY_WAIT_MS).then((gate) => {
+        this.sendEvent({ event: 'ended', session: sessionView(s, Date.now()), gate });
+      });
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
+    if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
+      await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
     const backend = new DaemonBackend({
       merchant: () => this.merchant,
       plans: () => this.config.pricing,

@@ -42,6 +42,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
+    leave_foreign_clients: false,
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -92,6 +93,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       check((v) => /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1 to 64 characters from A-Z a-z 0-9 . _ -')),
     ubusSocket: r.string('ubus_socket', d.ubus_socket, check(isAbsolutePath, 'must be an absolute path')),
     logLevel: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, d.log_level),
+    leaveForeignClients: r.parsed('leave_foreign_clients', d.leave_foreign_clients, bool),
   };
 }
 

@@ -28,6 +28,8 @@ export interface MainConfig {
   ubusSocket: string;
   /** `main.log_level`. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `main.leave_foreign_clients`: do not deauth clients authenticated in the portal by other means (default off). */
+  leaveForeignClients: boolean;
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { poToLmo } from './lmo.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const apkMode = process.argv.includes('--apk');
@@ -90,6 +91,9 @@ const LUCI_POSTINST = `#!/bin/sh
 }
 `;
 
+/** luci.mk's language titles for the languages we translate. */
+const LANGUAGES = { de: 'Deutsch (German)' };
+
 const packages = [
   {
     name: 'sluice',
@@ -134,6 +138,27 @@ const packages = [
       copyTree(s, 'luci-app/root', '');
     },
   },
+  // One translation package per luci-app/po/<lang>, as luci.mk makes luci-i18n-<app>-<lang>.
+  ...readdirSync(join(ROOT, 'luci-app', 'po')).filter((lang) => lang !== 'templates').sort().map((lang) => ({
+    name: `luci-i18n-sluice-${lang}`,
+    fields: {
+      Depends: depends('+luci-app-sluice'),
+      Source: 'luci-app-sluice',
+      SourceName: 'luci-app-sluice',
+      License: mkVar(luciMk, 'PKG_LICENSE'),
+      Section: 'luci',
+    },
+    title: `${LANGUAGES[lang] ?? lang} translation for luci-app-sluice`,
+    description: undefined,
+    conffiles: undefined,
+    scripts: { postinst: LUCI_POSTINST },
+    stage(s) {
+      const dest = join(s, 'usr/lib/lua/luci/i18n', `sluice.${lang}.lmo`);
+      mkdirSync(dirname(dest), { recursive: true });
+      writeFileSync(dest, poToLmo(readFileSync(join(ROOT, 'luci-app', 'po', lang, 'sluice.po'), 'utf8')));
+      chmodSync(dest, 0o644);
+    },
+  })),
 ];
 
 mkdirSync(out, { recursive: true });

@@ -13,13 +13,15 @@ import { Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
-import { DaemonBackend } from './engine/backend.ts';
+import { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './engine/backend.ts';
 import { Gatekeeper } from './engine/gatekeeper.ts';
 import { MarkingStore } from './engine/marking-store.ts';
 import { toBlobmsgTable } from './engine/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
+import { X402Method } from './payments/x402.ts';
+import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
@@ -43,6 +45,7 @@ export interface DaemonOptions {
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
+  leaveForeignClients: 'main.leave_foreign_clients',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -76,6 +79,10 @@ export class Daemon {
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
   private pendingRestart: string[] = [];
+  /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
+  readonly closers: Array<() => Promise<void>> = [];
+  /** The x402 payment method when x402.enabled (the LAN HTTP endpoint sells through it). */
+  x402: X402Method | null = null;
 
   private constructor(
     private config: Config,
@@ -131,10 +138,17 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: config.main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.close(mac),
     });
+    // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
+    let daemon: Daemon | undefined;
+    const x402 = config.x402.enabled ? await X402Method.open({
+      config: config.x402, stateDir: config.main.stateDir, sessions, log,
+      onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
+    }) : null;
     const merchant = new Merchant({
-      pricing, sessions, payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : [])]),
+      pricing, sessions,
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
     });
-    const gates = new Gatekeeper({ valve, sessions, log });
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: config.main.leaveForeignClients });
 
     const upstream = new SinkHost({ log });
     const upstreamDeps = {
@@ -149,7 +163,6 @@ export class Daemon {
     const socketPath = options.ubusSocket ?? config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
-    let daemon: Daemon | undefined;
     const meter = new Meter({
       source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
       flavour: config.main.portal,
@@ -164,17 +177,20 @@ export class Daemon {
       },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       onTick: (report) => {
-        void gates.retryCloses();
+        if (report.ok) void gates.enforce(report.openUnpaid, report.at);
         if (!report.ok) log.debug('tick skipped', { reason: report.skipped, message: report.message });
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
       initialMarks: sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     });
     meterRef = meter;
+    gates.auth = meter;
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
+    if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
     await daemon.run(recovery.ended);
+    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
 
@@ -194,11 +210,17 @@ export class Daemon {
     });
     sessions.on('ended', (s) => {
       log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
-      this.sendEvent({ event: 'ended', session: sessionView(s, Date.now()) });
-      void gates.close(s.mac);
+      // The event says whether the gate closed: it is sent once the portal answered the deauth (bounded wait).
+      void waitForClose(gates, s.mac, GATE_REPLY_WAIT_MS).then((gate) => {
+        this.sendEvent({ event: 'ended', session: sessionView(s, Date.now()), gate });
+      });
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
+    if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
+      await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
     const backend = new DaemonBackend({
       merchant: () => this.merchant,
       plans: () => this.config.pricing,
@@ -213,6 +235,9 @@ export class Daemon {
       sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+    // x402 over HTTP on the LAN (http.listen): off by default.
+    const lan = await startLanEndpoint(this.config, this.x402, backend, this.valve, log);
+    if (lan) this.closers.unshift(() => lan.close());
 
     // Sessions that ran out while sluice was down: their gates may still be open.
     for (const s of endedWhileDown) await gates.close(s.mac);
@@ -354,6 +379,7 @@ export class Daemon {
     };
     await step('meter', () => this.meter.close());
     await step('upstream', () => this.upstream.close());
+    for (const close of this.closers) await step('payment method', close);
     await step('ubus object', async () => { if (this.ubus.state === 'ready') await this.object?.remove(); });
     await step('ubus', () => this.ubus.close());
     await step('sessions', () => this.sessions.close());

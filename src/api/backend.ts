@@ -13,6 +13,13 @@ export type QuoteRecord = Quote;
 
 export type GateState = 'opened' | 'already-open' | 'opening' | 'pending';
 
+/**
+ * A closing gate after a session ended (terminate, logout, the `ended` event): `closed` once the portal answered the
+ * deauth, `closing` when it did not answer within the reply's bounded wait (it keeps trying), `failed` when it refused
+ * or could not be reached (retried on every tick until the portal's list shows the gate shut).
+ */
+export type GateCloseState = 'closed' | 'closing' | 'failed';
+
 export interface PurchaseOutcome {
   session: Session;
   toppedUp: boolean;
@@ -36,6 +43,8 @@ export interface GrantRequest {
   bytes?: bigint;
   ip?: string;
   user?: string;
+  /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
+  idempotencyKey?: string;
 }
 
 export interface SluiceBackend {
@@ -46,8 +55,9 @@ export interface SluiceBackend {
   session(query: { mac?: string; id?: string }): Session | undefined;
   sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[];
   /** Ends the MAC's active session; throws ERR_SESSION_NOT_FOUND when there is none. */
-  terminate(mac: string, cause: EndCause): Promise<Session>;
-  logout(user: string): Promise<Session[]>;
+  terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }>;
+  /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
+  logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;

@@ -7,5 +7,5 @@ export type { ArgSpec, ArgSpecs, ArgKind, CheckedArgs } from './args.ts';
 export { statusForCode } from './status.ts';
 export { sessionView, quoteView, planView } from './view.ts';
 export type {
-  SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState,
+  SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, GateCloseState,
 } from './backend.ts';

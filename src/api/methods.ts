@@ -93,12 +93,12 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,
     async handler(a, backend) {
-      const session = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
-      return { session: sessionView(session, backend.now()) };
+      const { session, gate } = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
+      return { session: sessionView(session, backend.now()), gate };
     },
   },
   grant: {
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
       if ((a.seconds === undefined) === (a.bytes === undefined))
@@ -109,6 +109,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.bytes !== undefined && { bytes: a.bytes as bigint }),
         ...(a.ip !== undefined && { ip: a.ip as string }),
         ...(a.user !== undefined && { user: a.user as string }),
+        ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key as string }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },
@@ -117,9 +118,9 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { user: { kind: 'string', required: true, maxLength: 253 } },
     adminOnly: true,
     async handler(a, backend) {
-      const ended = await backend.logout(a.user as string);
+      const { sessions: ended, gate } = await backend.logout(a.user as string);
       const now = backend.now();
-      return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)) };
+      return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)), gate };
     },
   },
   pricing: {

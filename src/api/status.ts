@@ -15,6 +15,7 @@ const BY_CODE: Readonly<Record<string, number>> = {
   ERR_UNKNOWN_PAYMENT_METHOD: Status.INVALID_ARGUMENT,
   ERR_SESSION_METRIC_MISMATCH: Status.INVALID_ARGUMENT,
   ERR_PAYMENT_REPLAYED: Status.INVALID_ARGUMENT,
+  ERR_PAYMENT_IN_PROGRESS: Status.INVALID_ARGUMENT,
   ERR_PAYMENT_REJECTED: Status.PERMISSION_DENIED,
   ERR_PERMISSION_DENIED: Status.PERMISSION_DENIED,
   ERR_PAYMENT_METHOD_ADMIN_ONLY: Status.PERMISSION_DENIED,
@@ -29,6 +30,10 @@ const BY_CODE: Readonly<Record<string, number>> = {
   ERR_SESSION_LIMIT: Status.NO_MEMORY,
   ERR_SESSIONS_CLOSED: Status.NOT_SUPPORTED,
   ERR_JOURNAL_WRITE: Status.SYSTEM_ERROR,
+  ERR_X402_PAYLOAD_INVALID: Status.INVALID_ARGUMENT,
+  ERR_X402_FACILITATOR_UNAVAILABLE: Status.CONNECTION_FAILED,
+  ERR_X402_SETTLEMENT_PENDING: Status.TIMEOUT,
+  ERR_X402_STORE: Status.SYSTEM_ERROR,
   ERR_VOUCHER_REJECTED: Status.PERMISSION_DENIED,
   ERR_VOUCHER_INVALID: Status.NOT_SUPPORTED,
   ERR_UPSTREAM_UNAVAILABLE: Status.CONNECTION_FAILED,
@@ -39,5 +44,7 @@ export function statusForCode(code: string): number {
   if (direct !== undefined) return direct;
   if (code.startsWith('ERR_INVALID_')) return Status.INVALID_ARGUMENT;
   if (code.startsWith('ERR_JOURNAL_')) return Status.SYSTEM_ERROR;
+  // Every other x402 refusal: the payment is not good for this router (docs/x402.md lists them).
+  if (code.startsWith('ERR_X402_')) return Status.PERMISSION_DENIED;
   return Status.UNKNOWN_ERROR;
 }

@@ -16,6 +16,8 @@ import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
+import { readX402Section } from './x402.ts';
+import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -40,6 +42,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
+    leave_foreign_clients: false,
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -90,6 +93,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       check((v) => /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1 to 64 characters from A-Z a-z 0-9 . _ -')),
     ubusSocket: r.string('ubus_socket', d.ubus_socket, check(isAbsolutePath, 'must be an absolute path')),
     logLevel: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, d.log_level),
+    leaveForeignClients: r.parsed('leave_foreign_clients', d.leave_foreign_clients, bool),
   };
 }
 
@@ -216,6 +220,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => readEscrow(pkg, sink));
   const hook = upstream((sink) => readHook(pkg, sink));
+  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -236,10 +241,11 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   }
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
+  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

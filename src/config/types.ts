@@ -28,6 +28,8 @@ export interface MainConfig {
   ubusSocket: string;
   /** `main.log_level`. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `main.leave_foreign_clients`: do not deauth clients authenticated in the portal by other means (default off). */
+  leaveForeignClients: boolean;
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */
@@ -47,6 +49,10 @@ export interface PricingPlan {
 
 export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
+export type { X402Config } from './x402.ts';
+import type { X402Config } from './x402.ts';
+export type { HttpConfig } from './http.ts';
+import type { HttpConfig } from './http.ts';
 
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
@@ -79,6 +85,8 @@ export interface Config {
   radius: RadiusConfig;
   mqtt: MqttConfig;
   escrow: EscrowConfig;
+  x402: X402Config;
+  http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;
 }

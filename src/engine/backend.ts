@@ -10,7 +10,7 @@ import { isLive } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/types.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
 import type { EndCause, SessionState } from '../sessions/index.ts';
-import type { GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from '../api/index.ts';
+import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from '../api/index.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
@@ -18,6 +18,13 @@ export const GATE_REPLY_WAIT_MS = 3000;
 
 function delay<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
+}
+
+/** The close of `mac`'s gate as a reply field, waiting at most `waitMs` (the close itself goes on). */
+export async function waitForClose(gates: Pick<Gatekeeper, 'close' | 'closeInFlight'>, mac: string, waitMs: number): Promise<GateCloseState> {
+  const closing = gates.closeInFlight(mac) ?? gates.close(mac);
+  const outcome = await Promise.race([closing, delay(waitMs, 'closing' as const)]);
+  return outcome === 'kept-open' ? 'closed' : outcome;
 }
 
 export interface BackendParts {
@@ -45,7 +52,8 @@ export class DaemonBackend implements SluiceBackend {
     if (typeof payment.method !== 'string') {
       throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
     }
-    const idempotencyKey = typeof payment.idempotency_key === 'string' ? payment.idempotency_key : undefined;
+    // Passed on whatever its type: the merchant refuses a non-string key rather than ignoring it (a retry would pay twice).
+    const idempotencyKey = payment.idempotency_key as string | undefined;
     const result = await this.parts.merchant().purchase({
       mac: req.mac,
       ip: req.ip,
@@ -84,14 +92,27 @@ export class DaemonBackend implements SluiceBackend {
     return this.parts.sessions.list(filter);
   }
 
-  async terminate(mac: string, cause: EndCause): Promise<Session> {
+  /** Ends the session, then answers once its gate is closed (or after the same bounded wait as a purchase). */
+  async terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }> {
     const live = this.parts.sessions.byMac(mac);
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no active session for ${mac}`);
-    return (await this.parts.sessions.end(live.id, cause)) ?? live;
+    const session = (await this.parts.sessions.end(live.id, cause)) ?? live;
+    return { session, gate: await this.gateClosed(session.mac) };
   }
 
-  logout(user: string): Promise<Session[]> {
-    return this.parts.sessions.endUser(user, 'pc-logout');
+  async logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }> {
+    const sessions = await this.parts.sessions.endUser(user, 'pc-logout');
+    const gates = await Promise.all(sessions.map((s) => this.gateClosed(s.mac)));
+    const gate = gates.includes('failed') ? 'failed' : gates.includes('closing') ? 'closing' : 'closed';
+    return { sessions, gate };
+  }
+
+  /**
+   * Waits (bounded) for the close of this MAC's gate: the one the `ended` handler started, or a new one. A close kept
+   * open by a newer live session of the same MAC counts as closed for the session that ended.
+   */
+  gateClosed(mac: string): Promise<GateCloseState> {
+    return waitForClose(this.parts.gates, mac, this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS);
   }
 
   pricing(): readonly PricingPlan[] {

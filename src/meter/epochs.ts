@@ -33,6 +33,14 @@ export interface TickDeltas {
   departures: number;
 }
 
+/**
+ * A same-token reading below half the base is a real reset (the portal's counting rules were re-created under the same
+ * client, e.g. a firewall restart): a new epoch counted from 0. Anything above that is a glitch (see observe()).
+ */
+function isReset(reading: number, base: number): boolean {
+  return reading < base / 2;
+}
+
 export class EpochAccountant {
   private table: CounterTable | undefined;
   private attachedId = 0;
@@ -128,6 +136,17 @@ export class EpochAccountant {
     let usedUp: number;
     const baseDown = this.floats[fb + F_C_DOWN]!;
     const baseUp = this.floats[fb + F_C_UP]!;
+    if ((cFlags & FLAG_PRESENT) !== 0 && token === this.ints[ib + I_C_TOKEN] && (down < baseDown || up < baseUp)
+      && !isReset(down, baseDown) && !isReset(up, baseUp)) {
+      // Same token, a little lower: a glitch of the portal's counting, not a new epoch (neither portal keeps a token
+      // across a re-auth). Only what is proven is billed: the base stays at the highest reading (a high-water mark)
+      // and nothing is billed until the counter passes it again.
+      const highDown = Math.max(down, baseDown);
+      const highUp = Math.max(up, baseUp);
+      this.writePending(slot, pFlags | FLAG_KNOWN, token, highDown, highUp);
+      if (highDown > baseDown || highUp > baseUp) this.pushDelta(slot, highDown - baseDown, highUp - baseUp);
+      return true;
+    }
     if ((cFlags & FLAG_PRESENT) === 0 || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
       usedDown = down + this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
       usedUp = up + this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);

@@ -29,8 +29,13 @@ export interface MeterOptions {
   pollIntervalMs: number;
   /** `main.ndsctl_timeout`: bound on one fetch (busy retries included). Default 5000. */
   fetchTimeoutMs?: number;
-  /** Adaptive precision never ticks more often than this. Default 200 ms. */
+  /**
+   * Adaptive precision never ticks more often than this, nor more often than twice the last tick's duration (so the
+   * meter never spends more than half its time ticking). Default 20 ms.
+   */
   minIntervalMs?: number;
+  /** A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000. */
+  firstReadingMs?: number;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;
@@ -50,7 +55,11 @@ export interface MeterOptions {
   initialMarks?: ReadonlyArray<readonly [mac: string, mark: CounterMark]>;
   /** A paying client seen unauthenticated is reported for re-opening at most this often. Default 5000. */
   reopenBackoffMs?: number;
-  /** Sessions younger than this are not judged gone/closed: their gate may still be opening. Default fetchTimeoutMs. */
+  /**
+   * Sessions younger than this are not judged gone/closed. Default 0: a session whose gate is being opened is told
+   * apart by `authStarting`/`authFinished`, not by age (an age-based grace delayed the gate of a client the portal
+   * had not listed yet by that long).
+   */
   newSessionGraceMs?: number;
   /** One batch per tick with every billed data session. */
   onUsage?: (batch: UsageReport[]) => void;
@@ -72,6 +81,13 @@ export interface TickReport {
   reopen: string[];
   /** Paying clients absent from the portal (portal-lost grace applies); `goneSince(mac)` says since when. */
   gone: string[];
+  /**
+   * Clients this snapshot showed with an open gate (Authenticated, AuthBlocked; never Trusted) and no ACTIVE session:
+   * the gatekeeper closes them (Gatekeeper.enforce). Empty for a skipped tick.
+   */
+  openUnpaid: string[];
+  /** When the snapshot was asked for (clock ms): a close that ended after this is not judged by it. */
+  at: number;
   /** Deltas of clients without an active data session, dropped. */
   dropped: number;
   /** Deltas of sessions whose previous reading predates their start, dropped (the purchase baseline). */
@@ -86,6 +102,26 @@ export interface TickReport {
 }
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
+
+interface FirstReading { session: MeteredSession; down: number; up: number; since: number }
+
+/**
+ * A gate that sluice opens with `auth`. Both portals start a client's counters at 0 when they authenticate it
+ * (openNDS iptables_fw_authenticate zeroes them and adds fresh counting rules; nodogsplash counts only through the
+ * rules auth adds, on counters client_reset zeroed at deauth or creation), so the first reading that shows the gate
+ * open is entirely usage of this session: it is billed in full, whatever the meter saw (or did not see) before.
+ */
+interface AuthWatch {
+  sessionId: string;
+  /** 'expected': the auth is in flight (a reading taken now is held until its outcome is known); 'opened': it worked. */
+  state: 'expected' | 'opened';
+  /** When the auth was started: the epoch's bytes accumulated since then (the first rate estimate). */
+  at: number;
+  /** The epoch's first reading, taken while the auth's outcome was unknown. */
+  held?: { down: number; up: number; at: number };
+  /** Tick that consumed this watch's reading (the normal billing skips that slot in that tick). */
+  tick?: number;
+}
 
 const OPEN_STATES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((name) => STATE_CODES[name]));
 
@@ -122,6 +158,11 @@ export class Meter {
   private readonly minIntervalMs: number;
   private readonly reopenBackoffMs: number;
   private readonly graceMs: number;
+  private readonly firstReadingMs: number;
+  private readonly authWatch = new Map<string, AuthWatch>();
+  /** When the scheduled tick fires (clock ms), for scheduleBy(). */
+  private dueAt = Infinity;
+  private lastDurationMs = 0;
   private table: CounterTable;
   private view: TableView;
   private readonly fetchSignal = new SharedArrayBuffer(4);
@@ -135,6 +176,8 @@ export class Meter {
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
   private again = false;
+  /** A tick asked for (scheduleBy) while one ran: the next one starts no later than this (clock ms). */
+  private nextBy = Infinity;
   private lastFetchMs = 0;
   /** One slice's billed clients, reused every slice (see apply). */
   private readonly batch = {
@@ -154,9 +197,10 @@ export class Meter {
     this.clock = options.clock ?? Date.now;
     this.timers = options.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
     this.fetchTimeoutMs = options.fetchTimeoutMs ?? 5000;
-    this.minIntervalMs = options.minIntervalMs ?? 200;
+    this.minIntervalMs = options.minIntervalMs ?? 20;
+    this.firstReadingMs = options.firstReadingMs ?? 1000;
     this.reopenBackoffMs = options.reopenBackoffMs ?? 5000;
-    this.graceMs = options.newSessionGraceMs ?? this.fetchTimeoutMs;
+    this.graceMs = options.newSessionGraceMs ?? 0;
     const marks = options.initialMarks ?? [];
     if (marks.length > 0) {
       // Tick 1 is the restored readings, committed as of now: every later delta is billable to sessions started before.
@@ -189,6 +233,37 @@ export class Meter {
    */
   sessionStarted(_mac: string): void {
     this.requestTick();
+  }
+
+  /**
+   * The gatekeeper is about to `auth` this MAC for this session: the counters will start at 0, and the first reading
+   * that shows the gate open is billed in full (held until authFinished says the auth was ours).
+   */
+  authStarting(mac: string, sessionId: string): void {
+    this.authWatch.set(mac.toLowerCase(), { sessionId, state: 'expected', at: this.clock() });
+  }
+
+  /**
+   * The outcome of that auth. 'opened': bill the held first reading if a tick already took it, else the next one;
+   * read again within `firstReadingMs`. 'already-open' (the portal had it open before: its counters predate this
+   * session) or 'failed': forget the watch; the ordinary purchase baseline applies.
+   */
+  authFinished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): void {
+    const key = mac.toLowerCase();
+    const watch = this.authWatch.get(key);
+    if (watch === undefined || watch.sessionId !== sessionId) return;
+    if (result !== 'opened') {
+      this.authWatch.delete(key);
+      return;
+    }
+    watch.state = 'opened';
+    if (watch.held !== undefined) {
+      this.authWatch.delete(key);
+      const session = this.options.sessions.active(key);
+      if (session !== undefined && session.id === sessionId) this.billFirstReadings([{ session, ...watch.held, since: watch.at }], watch.held.at);
+    }
+    this.scheduleBy(0);
+    this.scheduleBy(this.firstReadingMs);
   }
 
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
@@ -230,14 +305,32 @@ export class Meter {
     return run;
   }
 
+  /**
+   * Makes sure a tick starts within `delayMs` (sooner if one is due sooner); when a tick is running, the one after it
+   * is brought forward instead.
+   */
+  private scheduleBy(delayMs: number): void {
+    if (this.state !== 'running') return;
+    const at = this.clock() + delayMs;
+    if (this.running) {
+      this.nextBy = Math.min(this.nextBy, at);
+      return;
+    }
+    if (at < this.dueAt) this.schedule(delayMs);
+  }
+
   private schedule(delayMs: number): void {
     this.timers.clearTimeout(this.timer);
+    this.dueAt = this.clock() + delayMs;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
+      this.dueAt = Infinity;
       void this.tick().then((report) => {
         if (this.state !== 'running') return;
+        const by = this.nextBy - this.clock();
+        this.nextBy = Infinity;
         if (this.again) { this.again = false; this.schedule(0); }
-        else this.schedule(report.nextInMs);
+        else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
       });
     }, delayMs);
   }
@@ -266,6 +359,7 @@ export class Meter {
     const report = result.ok ? await this.apply(result, dispatchAt) : this.skip(result);
     report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;
+    if (result.ok) this.lastDurationMs = report.durationMs;
     this.statsRecorder.recordTick(report, this.clock(), result.ok ? result : undefined);
     this.options.onTick?.(report);
     return report;
@@ -294,7 +388,7 @@ export class Meter {
 
   private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
     return {
-      tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [],
+      tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [], openUnpaid: [], at: 0,
       dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, scanMs: 0, applyMs: 0, nextInMs: this.options.pollIntervalMs,
     };
   }
@@ -318,6 +412,7 @@ export class Meter {
     let nextInMs = this.options.pollIntervalMs;
     const elapsed = since === undefined ? 0 : dispatchAt - since;
     const deltas = result.deltas;
+    const firsts = this.authWatch.size > 0 ? this.settleAuthWatch(result.tick, dispatchAt) : [];
     // One slice at a time: look the sessions up, bill, apply, report, then give the event loop a turn. A slice
     // allocates nothing per client besides its UsageReport (the batch buffers are reused).
     const turn = new TurnBudget();
@@ -329,6 +424,8 @@ export class Meter {
         const slot = deltas[k * 3]!;
         const session = port.active(this.slotMacs[slot]!);
         if (session === undefined) { dropped++; continue; }
+        // This reading opened the epoch of a gate sluice authed: billed in full by billFirstReadings, not here.
+        if (firsts.length > 0 && this.authWatch.get(session.mac)?.tick === result.tick) continue;
         // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
         // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
         // opened it came later, for this session): then every byte of the delta was bought.
@@ -354,23 +451,95 @@ export class Meter {
           deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
           remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         });
-        // Adaptive precision: at this session's current rate, when will it run out? Tick one fetch-time before that.
-        if (session.metric === 'bytes' && remainingBytes > 0 && elapsed > 0) {
-          const msLeft = (remainingBytes / bytes) * elapsed - this.lastFetchMs;
-          if (msLeft < nextInMs) nextInMs = msLeft;
-        }
+        if (session.metric === 'bytes' && remainingBytes > 0) nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, bytes, elapsed));
       }
       batch.sessions.fill(undefined, 0, n);
     }
-    nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, nextInMs));
     if (usage.length > 0) this.options.onUsage?.(usage);
+    for (const w of firsts) this.authWatch.delete(w.session.mac);
+    if (firsts.length > 0) nextInMs = Math.min(nextInMs, this.billFirstReadings(firsts, dispatchAt));
+    // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
+    if (this.authWatch.size > 0) nextInMs = Math.min(nextInMs, this.firstReadingMs);
+    nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, 2 * this.lastDurationMs, nextInMs));
 
     const { reopen, gone } = await this.checkGates(port.activeSessions(), result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
+    const openUnpaid = await this.openUnpaid(result.tick);
     return {
-      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, dropped, baselined,
+      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: dispatchAt, dropped, baselined,
       durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
     };
+  }
+
+  /**
+   * Cut at the crossing: at this rate (bytes over elapsed ms), when will the allotment run out? The next tick is
+   * dispatched then, less half a fetch (the portal reads its counters mid-fetch), so that reading lands on the crossing
+   * and the session ends with it, instead of at the next poll.
+   */
+  private crossingInMs(remainingBytes: number, bytes: number, elapsedMs: number): number {
+    if (bytes <= 0 || elapsedMs <= 0) return Infinity;
+    return (remainingBytes / bytes) * elapsedMs - this.lastFetchMs / 2;
+  }
+
+  /**
+   * The watched gates whose first open reading is in this tick: with the auth known to be sluice's, that reading is
+   * returned to be billed in full; while the auth is still in flight it is held (authFinished bills it).
+   */
+  private settleAuthWatch(tick: number, dispatchAt: number): FirstReading[] {
+    const port = this.options.sessions;
+    const view = this.view;
+    const firsts: FirstReading[] = [];
+    for (const [mac, watch] of this.authWatch) {
+      const session = port.active(mac);
+      if (session === undefined || session.id !== watch.sessionId) { this.authWatch.delete(mac); continue; }
+      const slot = this.macToSlot.get(mac);
+      if (slot === undefined) continue;
+      const flags = view.flags(slot, tick);
+      if (flags < 0 || (flags & FLAG_PRESENT) === 0 || !OPEN_STATES.has(flags >> 1)) continue;
+      if (!view.startsEpoch(slot)) {
+        // Open and continuing what an earlier reading saw: that reading (held, or billed) was the epoch's first.
+        if (watch.held === undefined) this.authWatch.delete(mac);
+        continue;
+      }
+      const [down, up] = view.readingParts(slot);
+      watch.tick = tick;
+      if (watch.state === 'expected') watch.held = { down, up, at: dispatchAt };
+      else firsts.push({ session, down, up, since: watch.at });
+    }
+    return firsts;
+  }
+
+  /** Bills epochs' first readings in full; returns the earliest predicted crossing among them (ms from now). */
+  private billFirstReadings(firsts: FirstReading[], at: number): number {
+    const port = this.options.sessions;
+    const usage: UsageReport[] = [];
+    let next = Infinity;
+    for (const f of firsts) {
+      const bytes = f.down + f.up;
+      if (bytes <= 0) continue;
+      const session = f.session;
+      let remainingBytes = Infinity;
+      try {
+        if (port.applyUsageBatch !== undefined) {
+          const out = new Float64Array(1);
+          port.applyUsageBatch([session.id], Float64Array.of(bytes), 1, out);
+          remainingBytes = session.metric === 'bytes' ? out[0]! : Infinity;
+        } else {
+          port.applyUsage([[session.mac, bytes]]);
+          remainingBytes = session.metric === 'bytes' ? port.remainingBytes(session.id) : Infinity;
+        }
+      } catch (err) {
+        this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+        continue;
+      }
+      usage.push({
+        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
+        deltaUploadBytes: f.up, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+      });
+      if (session.metric === 'bytes' && remainingBytes > 0) next = Math.min(next, this.crossingInMs(remainingBytes, bytes, at - f.since));
+    }
+    if (usage.length > 0) this.options.onUsage?.(usage);
+    return next;
   }
 
   /**
@@ -437,6 +606,25 @@ export class Meter {
     }
     for (const mac of this.reopenedAt.keys()) if (port.active(mac) === undefined) this.reopenedAt.delete(mac);
     return { reopen, gone };
+  }
+
+  /** Clients present with an open gate (not Trusted: the portal admin's own list) and no ACTIVE session. */
+  private async openUnpaid(tick: number): Promise<string[]> {
+    const out: string[] = [];
+    const view = this.view;
+    const port = this.options.sessions;
+    const count = view.slotCount;
+    const turn = new TurnBudget();
+    for (let slot = 0; slot < count; slot++) {
+      if ((slot & (SLICE - 1)) === SLICE - 1) await turn.pause();
+      const flags = view.flags(slot, tick);
+      if (flags < 0 || (flags & FLAG_PRESENT) === 0) continue;
+      const state = flags >> 1;
+      if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.AuthBlocked) continue;
+      const mac = this.slotMacs[slot]!;
+      if (port.active(mac) === undefined) out.push(mac);
+    }
+    return out;
   }
 
   private syncSlots(): void {

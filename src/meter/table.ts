@@ -189,8 +189,10 @@ export function hexValue(c: number): number {
 /** What the main thread reads from a committed tick: where each slot's client is and what state it is in. */
 export class TableView {
   readonly ints: Int32Array;
+  readonly floats: Float64Array;
   constructor(readonly table: CounterTable) {
     this.ints = new Int32Array(table.ints);
+    this.floats = new Float64Array(table.floats);
   }
   commit(tick: number): void { Atomics.store(this.ints, H_COMMITTED_TICK, tick); }
   get slotCount(): number { return Atomics.load(this.ints, H_SLOT_COUNT); }
@@ -209,6 +211,26 @@ export class TableView {
     const base = HEADER_INTS + slot * INT_STRIDE;
     if (this.ints[base + I_P_TICK] !== tick) return -1;
     return this.ints[base + I_P_FLAGS]! & 15;
+  }
+  /** [download, upload] bytes of the reading just written (the pending half). */
+  readingParts(slot: number): [down: number, up: number] {
+    return [this.floats[slot * FLOAT_STRIDE + F_P_DOWN]!, this.floats[slot * FLOAT_STRIDE + F_P_UP]!];
+  }
+  /**
+   * Whether the reading just written begins a counter epoch: nothing committed before it, or the previous reading had
+   * the client absent or with its gate closed, or the token changed, or a counter went down (the epoch rules of
+   * epochs.ts, which a glitch-sized same-token dip does not meet).
+   */
+  startsEpoch(slot: number): boolean {
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const fb = slot * FLOAT_STRIDE;
+    const ints = this.ints;
+    const cFlags = ints[ib + I_C_FLAGS]!;
+    if (ints[ib + I_C_TICK] === 0 || (cFlags & FLAG_PRESENT) === 0) return true;
+    const state = (cFlags >> 1) & 7;
+    if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.Trusted && state !== STATE_CODES.AuthBlocked) return true;
+    if (ints[ib + I_P_TOKEN] !== ints[ib + I_C_TOKEN]) return true;
+    return this.floats[fb + F_P_DOWN]! < this.floats[fb + F_C_DOWN]! || this.floats[fb + F_P_UP]! < this.floats[fb + F_C_UP]!;
   }
   /**
    * Flags of the reading before the one just written (the committed half), -1 if there is none. Tells whether the

@@ -17,8 +17,19 @@ import type { RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
 import type { Clock, Timers } from './time.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
-import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';
+import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateClient, validateGrant } from './grant.ts';
 import type { Grant, ValidGrant } from './grant.ts';
+import { Holds, inProgress } from './holds.ts';
+import type { Hold } from './holds.ts';
+import type { Metric } from './model.ts';
+
+/** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
+export interface GrantDraft extends Pick<Grant, 'mac' | 'ip' | 'user' | 'plan' | 'idempotencyKey'> {
+  metric?: Metric;
+  allotment?: bigint;
+  /** The payment's reference, when known before it is collected. */
+  payment?: Pick<PaymentRef, 'method' | 'reference'>;
+}
 
 export interface SessionManagerOptions {
   store: SessionStore;
@@ -58,7 +69,10 @@ export class SessionManager {
   private limits: LimitsConfig;
   private readonly retention: RetentionPolicy;
   private readonly reg = new Registry();
+  private readonly holds = new Holds();
   private readonly scheduler: DeadlineScheduler;
+  /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
+  private readonly clockStarted = new Set<string>();
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
@@ -137,40 +151,97 @@ export class SessionManager {
     return keys.some((k) => this.reg.refs.has(k));
   }
 
-  /** Sells a session or tops one up. Resolves once the purchase is durable in the store. */
-  async activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }> {
+  /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
+  holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean {
+    const [key] = paymentKeys(payment);
+    return this.reg.refs.has(key!) || this.holds.heldByOther(key!, self);
+  }
+
+  /**
+   * Every check activate() would make that needs no money, made before a payment method collects, and a hold on what
+   * the purchase will need: its idempotency key and payment reference (a concurrent purchase with either is refused
+   * with ERR_PAYMENT_IN_PROGRESS, a finished one with ERR_PAYMENT_REPLAYED) and, if it starts a new session, a slot
+   * under max_sessions. The caller passes the hold to activate() and releases it when the purchase is over (either way).
+   */
+  prepare(draft: GrantDraft): Hold {
+    this.assertOpen();
+    const client = validateClient(draft);
+    const keys: string[] = [];
+    if (draft.payment) keys.push(...paymentKeys(draft.payment));
+    if (client.idempotencyKey !== undefined) keys.push(`idem:${client.idempotencyKey}`);
+    this.assertNotApplied(keys);
+    const now = this.clock.now();
+    const existing = this.liveUnspent(client.mac, now);
+    if (existing && draft.metric !== undefined) this.assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
+    if (draft.allotment !== undefined) {
+      const max = draft.metric === 'bytes' ? MAX_ALLOTMENT_BYTES : MAX_ALLOTMENT_SECONDS;
+      if (draft.allotment <= 0n || draft.allotment > max) throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number up to ${max}`);
+    }
+    if (!existing) this.assertSlotFree(client.mac);
+    return this.holds.take(client.mac, keys, !existing);
+  }
+
+  /**
+   * Sells a session or tops one up. Resolves once the purchase is durable in the store. `hold` is what prepare()
+   * returned for this purchase: its keys and slot count as this purchase's own, not as a concurrent one's.
+   */
+  async activate(grant: Grant, hold?: Hold): Promise<{ session: Session; toppedUp: boolean }> {
     this.assertOpen();
     const g = validateGrant(grant);
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
+    this.assertNotApplied(keys, hold);
+    const existing = this.liveUnspent(g.mac, now, true);
+    if (existing) return this.topUp(existing, g, keys, now);
+    this.assertSlotFree(g.mac);
+    return this.create(g, keys, now);
+  }
+
+  private assertNotApplied(keys: readonly string[], hold?: Hold): void {
     const replayed = keys.find((k) => this.reg.refs.has(k));
     if (replayed !== undefined) {
       throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${replayed.replace(/^(ref|idem):/, '')})`, { details: { key: replayed } });
     }
-    let existing = this.reg.liveFor(g.mac);
-    if (existing?.state === 'ACTIVE') {
-      // Spent but not yet ended (the deadline timer or the next tick would do it): a new purchase starts afresh
-      // rather than topping up a session whose remaining allotment is already negative.
-      const cause = limitReached(existing, now);
-      if (cause) {
-        this.endNow(existing.id, cause, now);
-        existing = undefined;
-      }
+    const busy = keys.find((k) => this.holds.heldByOther(k, hold));
+    if (busy !== undefined) throw inProgress(busy);
+  }
+
+  /**
+   * The MAC's live session if a purchase would top it up. A spent ACTIVE one (the deadline timer or the next tick would
+   * end it) does not count: a new purchase starts afresh rather than topping up a negative remainder (`end` ends it).
+   */
+  private liveUnspent(mac: string, now: number, end = false): Session | undefined {
+    const existing = this.reg.liveFor(mac);
+    if (existing?.state !== 'ACTIVE') return existing;
+    const cause = limitReached(existing, now);
+    if (!cause) return existing;
+    if (end) this.endNow(existing.id, cause, now);
+    return undefined;
+  }
+
+  private assertTopUpFits(existing: Session, metric: Metric, add: bigint, mac: string): void {
+    if (existing.metric !== metric) {
+      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
+        `${mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${metric}`,
+        { details: { id: existing.id, metric: existing.metric, requested: metric } });
     }
-    if (existing) return this.topUp(existing, g, keys, now);
-    return this.create(g, keys, now);
+    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
+    if (existing.allotment + add > max) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
+    }
+  }
+
+  /** A new session for `mac` fits under max_sessions, counting slots other in-flight purchases have reserved. */
+  private assertSlotFree(mac: string): void {
+    if (this.limits.maxSessions <= 0) return;
+    const taken = this.reg.liveCount() + this.holds.reservedSlots(mac, (m) => this.reg.liveFor(m) !== undefined);
+    if (taken >= this.limits.maxSessions) {
+      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
+    }
   }
 
   private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (existing.metric !== g.metric) {
-      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
-        `${g.mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${g.metric}`,
-        { details: { id: existing.id, metric: existing.metric, requested: g.metric } });
-    }
-    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
-    if (existing.allotment + g.allotment > max) {
-      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
-    }
+    this.assertTopUpFits(existing, g.metric, g.allotment, g.mac);
     const id = existing.id;
     for (const k of keys) this.reg.refs.set(k, now);
     existing.allotment += g.allotment;
@@ -203,9 +274,6 @@ export class SessionManager {
   }
 
   private async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (this.limits.maxSessions > 0 && this.reg.liveCount() >= this.limits.maxSessions) {
-      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
-    }
     if (g.user !== null && this.limits.maxDevicesPerUser > 0) {
       // The user's sessions on other devices, oldest first; end enough of them that the new one fits.
       const others = [...this.reg.liveOfUser(g.user)].sort((a, b) => a.createdAt - b.createdAt);
@@ -282,6 +350,27 @@ export class SessionManager {
     return viewSession(current, at);
   }
 
+  /**
+   * A time session's clock starts when its gate opens, not at the request: its deadline moves by the time the gate took
+   * (rounded up to a whole second, so `expires_at` is the real end, never before it). Once per session; written as a
+   * `limits` record (one more journal line per time purchase). A no-op for data sessions and ended ones.
+   */
+  async startClock(id: string, at: number): Promise<void> {
+    const session = this.reg.sessions.get(id);
+    if (!session || session.state !== 'ACTIVE' || session.metric !== 'seconds' || session.expiresAt === null) return;
+    if (this.clockStarted.has(id) || session.startedAt === null) return;
+    this.clockStarted.add(id);
+    // A recovered session whose clock was already moved (its deadline is past start + allotment) keeps it.
+    if (session.expiresAt !== session.startedAt + Number(session.allotment) * 1000 || at <= session.startedAt) return;
+    const expiresAt = Math.ceil((session.expiresAt + (at - session.startedAt)) / 1000) * 1000;
+    await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at }]);
+    const current = this.reg.sessions.get(id);
+    if (!current || current.state !== 'ACTIVE') return;
+    current.startedAt = at;
+    current.expiresAt = expiresAt;
+    this.scheduler.set(id, expiresAt);
+  }
+
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
   async end(id: string, cause: EndCause): Promise<Session | null> {
     const ended = this.endWithWrite(id, cause, this.clock.now());
@@ -308,6 +397,7 @@ export class SessionManager {
 
   private endWithWrite(id: string, cause: EndCause, now: number): { session: Session; written: Promise<void> } | null {
     if (!isEndCause(cause)) throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
+    this.clockStarted.delete(id);
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) return null;
     const ended = endSession(session, cause, now);

@@ -11,7 +11,13 @@
  *   20      8     appended at, ms since the epoch (f64 LE)
  *   28      n     payload
  */
-import { crc32 } from '../sessions/crc32.ts';
+import * as zlib from 'node:zlib';
+import { crc32 as crc32Js } from '../sessions/crc32.ts';
+
+// zlib.crc32 (Node ≥ 20.15 / 22.2) is ~40× faster than the table loop on a tick's 850 KB of usage reports; the
+// JS loop stays for older Node builds on OpenWrt feeds. Same polynomial, same values.
+const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+const crc32 = (data: Uint8Array): number => (zlibCrc32 ? zlibCrc32(data) >>> 0 : crc32Js(data));
 
 export const RECORD_HEADER_BYTES = 28;
 /** A record longer than this is refused (and a length field beyond it marks a torn or corrupt record). */

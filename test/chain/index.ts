@@ -145,7 +145,7 @@ export interface AuthorizationOptions {
   value: bigint;
   /** Unix seconds; default now − 600 (as x402 clients do, tolerating clock skew). */
   validAfter?: bigint;
-  /** Unix seconds; default now + 600. */
+  /** Unix seconds; default now + 300 (an x402 client uses now + the offer's maxTimeoutSeconds). */
   validBefore?: bigint;
   /** 32 bytes hex; default random. */
   nonce?: Hex;
@@ -176,7 +176,7 @@ export async function signAuthorization(
     to: getAddress(options.to),
     value: options.value,
     validAfter: options.validAfter ?? now - 600n,
-    validBefore: options.validBefore ?? now + 600n,
+    validBefore: options.validBefore ?? now + 300n,
     nonce: options.nonce ?? randomNonce(),
   };
   const primaryType = options.primaryType ?? 'TransferWithAuthorization';

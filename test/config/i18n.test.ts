@@ -4,6 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+// @ts-expect-error plain JavaScript build script without types
+import { poToLmo, readLmo, sfhHash } from '../../scripts/lmo.mjs';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -38,6 +40,24 @@ test('the German translation covers every string, placeholders intact, nothing s
   }
   assert.is(de.get('Disconnect'), 'Trennen');
   assert.match(readFileSync(`${ROOT}luci-app/po/de/sluice.po`, 'utf8'), /"Language: de\\n"/);
+});
+
+test('lmo: the hash is luci-base\'s SuperFastHash (vectors from po2lmo output), and every translation is found by its msgid', () => {
+  // Key ids read out of .lmo files written by luci-base's po2lmo (built from source, 2026-11-22); scripts/lmo.mjs
+  // wrote byte-identical files for po/de/sluice.po and for luci-base's own 2244-entry German catalog.
+  const vectors: [string, number][] = [['Disconnect', 1767020655], ['a', 291415938], ['ab', 1366002500], ['abc', 3535673738],
+    ['Größter Kauf', 3069957295], ['Ü', 1157347250], ['', 0]];
+  for (const [text, hash] of vectors) assert.is(sfhHash(Buffer.from(text)), hash, text);
+  const lmo: Map<number, string> = readLmo(poToLmo(readFileSync(`${ROOT}luci-app/po/de/sluice.po`, 'utf8')));
+  const de = readPo(`${ROOT}luci-app/po/de/sluice.po`);
+  let found = 0;
+  for (const [id, text] of de) {
+    if (sfhHash(Buffer.from(id)) === sfhHash(Buffer.from(text))) continue; // unchanged text: po2lmo leaves it out
+    assert.is(lmo.get(sfhHash(Buffer.from(id))), text, id);
+    found++;
+  }
+  assert.ok(found > 150, String(found));
+  assert.is(lmo.get(0), 'nplurals=2; plural=n != 1;', 'the Plural-Forms entry (key 0)');
 });
 
 test.run();

@@ -82,6 +82,24 @@ test('a reading lower than the last one starts a new epoch counted from 0 (never
   assert.is(h.usage(A), 50_000 + 7_000);
 });
 
+test('a same-token counter that steps back 1 MiB is a glitch, not a new epoch: 50 MiB used is not billed twice', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 50 * 1024 * 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 50 * 1024 * 1024);
+  const dipped = p.renderJson().replace(/"download_this_session":"51200"/, '"download_this_session":"50176"'); // 49 MiB, same token
+  assert.ok(dipped !== p.renderJson(), 'the fake dip applies');
+  const r = await h.run({ text: dipped });
+  assert.ok(r.ok && r.newEpochs === 0);
+  assert.is(h.usage(A), 50 * 1024 * 1024);
+  // Only what is proven: nothing until the counter passes its highest reading again, then exactly the excess.
+  p.addTraffic(A, 1024 * 1024, 0); // 51 MiB
+  await h.run();
+  assert.is(h.usage(A), 51 * 1024 * 1024);
+});
+
 test('a changed token starts a new epoch even when the counter is higher', async () => {
   const p = portal();
   const h = new Harness(p);

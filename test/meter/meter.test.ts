@@ -218,6 +218,107 @@ test('a restarted meter continues the committed epochs: bytes that passed while 
   await r.close();
 });
 
+/** What the gatekeeper does around an auth it runs for a session (Gatekeeper.open). */
+function gatekeeperAuth(r: Rig, s: Session): void {
+  r.meter.authStarting(s.mac, s.id);
+  r.portal.auth(s.mac);
+  r.meter.authFinished(s.mac, s.id, 'opened');
+}
+
+async function grant(r: Rig, mac: string, bytes: number): Promise<Session> {
+  const { session } = await r.manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: `g-${mac}-${r.now.t}`, amount: 1n, asset: 'X', at: r.now.t } });
+  return session;
+}
+
+/** 1000 KiB: whole in both portals' units (openNDS prints KiB, nodogsplash kB). */
+const K = 1_024_000;
+
+for (const flavour of ['opennds', 'nodogsplash'] as const) {
+  test(`${flavour}: grant, then 1 MB downloaded before the next tick, to a client the meter never saw: billed from the first byte`, async () => {
+    const r = await rig(flavour);
+    r.portal.addClient(A, '10.0.0.10'); // joined after the last tick: no reading of it exists
+    const s = await grant(r, A, 10 * MiB);
+    gatekeeperAuth(r, s);
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 700;
+    const t = await r.meter.tick();
+    assert.is(t.baselined, 0);
+    assert.is(r.manager.get(s.id)!.used, BigInt(K));
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, BigInt(2 * K));
+    await r.close();
+  });
+
+  test(`${flavour}: a reading taken while the auth was in flight is held, then billed once the auth is known to be ours`, async () => {
+    const r = await rig(flavour);
+    r.portal.addClient(A, '10.0.0.10');
+    const s = await grant(r, A, 10 * MiB);
+    r.meter.authStarting(A, s.id);
+    r.portal.auth(A);
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 300;
+    await r.meter.tick(); // ndsctl auth has not answered yet
+    assert.is(r.manager.get(s.id)!.used, 0n);
+    r.meter.authFinished(A, s.id, 'opened');
+    assert.is(r.manager.get(s.id)!.used, BigInt(K));
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, BigInt(2 * K));
+    await r.close();
+  });
+}
+
+test('a gate the portal already had open (auth not ours): its counter predates the session and is not billed', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A); // authenticated behind sluice's back
+  r.portal.addTraffic(A, 3 * MiB, 0);
+  const s = await grant(r, A, 10 * MiB);
+  r.meter.authStarting(A, s.id);
+  r.now.t += 300;
+  await r.meter.tick();
+  r.meter.authFinished(A, s.id, 'already-open');
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  await r.close();
+});
+
+test('a repeat purchase right after a data-limit end, with no tick between (openNDS re-lists the client): billed from the first byte', async () => {
+  const r = await rig();
+  const first = await r.paying(A, MiB);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(first.id)!.state, 'EXPIRED'); // the rig deauths: openNDS drops the client from its list
+  r.portal.addClient(A, '10.0.0.10');
+  const s = await grant(r, A, 10 * MiB);
+  gatekeeperAuth(r, s);
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.now.t += 500;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(2 * MiB));
+  await r.close();
+});
+
+test('a tick reports clients with an open gate and no session (Trusted ones excepted), for the gatekeeper to close', async () => {
+  const r = await rig();
+  await r.paying(A, 10 * MiB);
+  r.portal.addClient(B, '10.0.0.11');
+  r.portal.auth(B); // behind sluice's back
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.equal(t.openUnpaid, [B]);
+  r.portal.deauth(B);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).openUnpaid, []);
+  await r.close();
+});
+
 test('adaptive precision: a session about to run out gets an earlier next tick', async () => {
   const r = await rig();
   await r.paying(A, 10 * MiB);

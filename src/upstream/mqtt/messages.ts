@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/mqtt.ts';
 import type { UsageReport } from '../../meter/ports.ts';
 import { remaining, type PaymentRef, type Session, type SessionFigures } from '../../sessions/index.ts';
-import { MsgpackWriter, patchArray32, patchUint32, withUint } from './writer.ts';
+import { MsgpackWriter, patchArray32, patchUint32, withUint, writeUsageRow } from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
 /** Outbox record types (the topic a stored record goes to). */
@@ -132,18 +132,9 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
     return part;
   };
   const row = (w: MsgpackWriter, u: UsageReport, f: SessionFigures | null): void => {
-    w.arrayHeader(USAGE_FIELDS.length);
-    w.ascii(u.sessionId);
-    w.ascii(u.mac);
-    if (f?.user == null) w.nil(); else w.str(f.user);
-    w.ascii(u.metric);
-    w.uint(u.deltaUploadBytes);
-    w.uint(u.deltaDownloadBytes);
-    if (f) {
-      w.uint(Number(f.bytes)); w.uint(Number(f.used)); w.uint(Number(f.allotment)); w.uint(Number(f.remaining)); w.ascii(f.state);
-    } else {
-      w.nil(); w.nil(); w.nil(); w.nil(); w.nil();
-    }
+    writeUsageRow(w, u.sessionId, u.mac, f?.user ?? null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes, f && {
+      bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining), state: f.state,
+    });
   };
   let part = open();
   for (const u of usage) {

@@ -29,11 +29,14 @@ export class MsgpackWriter {
   uint(n: number): void {
     this.ensure(9);
     const b = this.buf;
-    if (n < 0x80) b[this.pos++] = n;
-    else if (n < 0x100) { b[this.pos++] = 0xcc; b[this.pos++] = n; }
-    else if (n < 0x10000) { b[this.pos++] = 0xcd; b.writeUInt16BE(n, this.pos); this.pos += 2; }
-    else if (n < 0x100000000) { b[this.pos++] = 0xce; b.writeUInt32BE(n, this.pos); this.pos += 4; }
-    else this.uint64(n);
+    let p = this.pos;
+    // Byte stores, not Buffer.writeUInt*: no range checks on the hot path (n is a non-negative integer here).
+    if (n < 0x80) b[p++] = n;
+    else if (n < 0x100) { b[p++] = 0xcc; b[p++] = n; }
+    else if (n < 0x10000) { b[p++] = 0xcd; b[p++] = n >>> 8; b[p++] = n & 0xff; }
+    else if (n < 0x100000000) { b[p++] = 0xce; b[p++] = n >>> 24; b[p++] = (n >>> 16) & 0xff; b[p++] = (n >>> 8) & 0xff; b[p++] = n & 0xff; }
+    else { this.uint64(n); return; }
+    this.pos = p;
   }
 
   uint64(n: number): void {
@@ -77,8 +80,10 @@ export class MsgpackWriter {
     if (n >= 32) return this.str(s);
     this.ensure(n + 1);
     const b = this.buf;
-    b[this.pos++] = 0xa0 | n;
-    for (let i = 0; i < n; i++) b[this.pos++] = s.charCodeAt(i);
+    let p = this.pos;
+    b[p++] = 0xa0 | n;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
   }
 
   mapHeader(n: number): void {
@@ -111,6 +116,72 @@ export class MsgpackWriter {
     this.pos += 5;
     return at;
   }
+}
+
+/** Writes an ASCII string at b[p] (fixstr, < 32 chars: ids, MACs, states); returns the new position. */
+function asciiAt(b: Buffer, p: number, s: string): number {
+  const n = s.length;
+  b[p++] = 0xa0 | n;
+  for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** Writes a non-negative integer < 2^53 at b[p]; returns the new position. */
+function uintAt(b: Buffer, p: number, n: number): number {
+  if (n < 0x80) b[p++] = n;
+  else if (n < 0x100) { b[p++] = 0xcc; b[p++] = n; }
+  else if (n < 0x10000) { b[p++] = 0xcd; b[p++] = n >>> 8; b[p++] = n & 0xff; }
+  else if (n < 0x100000000) { b[p++] = 0xce; b[p++] = n >>> 24; b[p++] = (n >>> 16) & 0xff; b[p++] = (n >>> 8) & 0xff; b[p++] = n & 0xff; }
+  else {
+    const hi = Math.floor(n / 0x100000000), lo = n >>> 0;
+    b[p++] = 0xcf;
+    b[p++] = hi >>> 24; b[p++] = (hi >>> 16) & 0xff; b[p++] = (hi >>> 8) & 0xff; b[p++] = hi & 0xff;
+    b[p++] = lo >>> 24; b[p++] = (lo >>> 16) & 0xff; b[p++] = (lo >>> 8) & 0xff; b[p++] = lo & 0xff;
+  }
+  return p;
+}
+
+/** Bytes a usage row may take besides its user name (ids and MACs are < 32 ASCII characters; 6 uint64s). */
+const ROW_FIXED_MAX = 1 + 33 + 33 + 9 + 6 * 9 + 12;
+
+/**
+ * One usage row, the hot loop of a tick: [id, mac, user, metric, up, down, bytes, used, allotment, remaining, state]
+ * with one bounds check for the whole row. `user === undefined` writes nil; `totals === null` writes nil for the
+ * five figures.
+ */
+export function writeUsageRow(
+  w: MsgpackWriter, id: string, mac: string, user: string | null, metric: string, up: number, down: number,
+  totals: { bytes: number; used: number; allotment: number; remaining: number; state: string } | null,
+): void {
+  if (user !== null || id.length >= 32 || mac.length >= 32) {
+    // Rare shapes take the general path.
+    w.arrayHeader(11); w.ascii(id); w.ascii(mac);
+    if (user === null) w.nil(); else w.str(user);
+    w.ascii(metric); w.uint(up); w.uint(down);
+    if (totals) { w.uint(totals.bytes); w.uint(totals.used); w.uint(totals.allotment); w.uint(totals.remaining); w.ascii(totals.state); }
+    else { w.nil(); w.nil(); w.nil(); w.nil(); w.nil(); }
+    return;
+  }
+  w.ensure(ROW_FIXED_MAX);
+  const b = w.buf;
+  let p = w.pos;
+  b[p++] = 0x90 | 11;
+  p = asciiAt(b, p, id);
+  p = asciiAt(b, p, mac);
+  b[p++] = 0xc0;
+  p = asciiAt(b, p, metric);
+  p = uintAt(b, p, up);
+  p = uintAt(b, p, down);
+  if (totals) {
+    p = uintAt(b, p, totals.bytes);
+    p = uintAt(b, p, totals.used);
+    p = uintAt(b, p, totals.allotment);
+    p = uintAt(b, p, totals.remaining);
+    p = asciiAt(b, p, totals.state);
+  } else {
+    for (let i = 0; i < 5; i++) b[p++] = 0xc0;
+  }
+  w.pos = p;
 }
 
 export function patchArray32(buf: Buffer, at: number, n: number): void {

@@ -242,6 +242,10 @@ return view.extend({
 		['debug', 'info', 'warn', 'error'].forEach(function(l) { o.value(l); });
 		o.default = 'info';
 
+		o = s.taboption('advanced', form.Flag, 'leave_foreign_clients', _('Leave other authenticated clients alone'),
+			_('Off (default): clients the portal shows authenticated without a sluice session are deauthenticated on every poll. On: only gates sluice opened are closed (for a free tier run by other means). The portal\'s Trusted list is never touched. Needs a restart.'));
+		o.default = '0';
+
 		o = s.taboption('advanced', form.Value, 'state_dir', _('State directory'),
 			_('Session journal. Keep it on flash (the default /etc/sluice) so paid sessions survive a reboot.'));
 		o.placeholder = '/etc/sluice';

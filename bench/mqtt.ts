@@ -1,0 +1,123 @@
+// `npm run bench -- mqtt [--messages N] [--ticks N] [--sessions 1000,10000]`
+// 1. messages/s from the MQTT sink (outbox → mqtt.js → a real mosquitto, QoS 1, 100 in flight) until all acknowledged;
+// 2. main-thread time per tick spent building and queuing the usage report (SinkHost → MqttSink: figures lookup,
+//    msgpack rows, outbox append with CRC and write()) at 1k and 10k billed sessions of a real SessionManager;
+// 3. bytes per session per report, msgpack and json.
+import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { Mosquitto } from '../test/peers/mosquitto.ts';
+import { MqttSink } from '../src/upstream/mqtt/sink.ts';
+import { SinkHost } from '../src/upstream/host.ts';
+import { SessionManager, MemoryStore } from '../src/sessions/index.ts';
+import { createLogger } from '../src/log.ts';
+import { usageParts } from '../src/upstream/mqtt/messages.ts';
+import type { UsageReport } from '../src/meter/ports.ts';
+import { mqttConfig, tempDir } from '../test/upstream/mqtt-rig.ts';
+
+function arg(argv: string[], name: string, fallback: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+}
+
+const quiet = () => {
+  const log = createLogger();
+  log.level = 'error';
+  return log;
+};
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function throughput(messages: number): Promise<void> {
+  const broker = await Mosquitto.create();
+  const dir = tempDir('sluice-bench-mqtt-');
+  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 64 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  try {
+    await sink.start();
+    await until(() => (sink.stats() as { state: string }).state === 'ready', 5000);
+    const sessions = await billedSessions(1);
+    const host = new SinkHost({ log: quiet() });
+    host.add(sink);
+    host.attach(sessions.manager);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < messages; i++) host.usage(sessions.batch);
+    await until(() => (sink.stats() as { acknowledged: number }).acknowledged >= messages, 120_000);
+    const s = Number(process.hrtime.bigint() - started) / 1e9;
+    const bytes = (sink.stats() as { queue: { bytes: number } }).queue.bytes;
+    console.log(`  throughput         ${(messages / s).toFixed(0).padStart(7)} msg/s   (${messages} usage messages of 1 session, QoS 1, max_inflight 100, ${s.toFixed(2)} s; queue ${bytes} B after)`);
+    await host.close();
+  } finally {
+    sink.destroy();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `n` ACTIVE data sessions in a real SessionManager and one tick's usage batch for all of them. */
+async function billedSessions(n: number): Promise<{ manager: SessionManager; batch: UsageReport[] }> {
+  const manager = new SessionManager({ store: new MemoryStore(), checkpointIntervalMs: 3_600_000 });
+  await manager.recover();
+  const batch: UsageReport[] = [];
+  for (let i = 0; i < n; i++) {
+    const mac = `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+    const { session } = await manager.activate({
+      mac, metric: 'bytes', allotment: 1n << 32n, ...(i % 3 === 0 && { user: `user-${i}` }),
+      payment: { method: 'bench', reference: `ref-${i}`, amount: 1n, asset: 'USDC', at: Date.now() },
+    });
+    batch.push({ mac, sessionId: session.id, metric: 'bytes', deltaBytes: 150_000 + i, deltaDownloadBytes: 120_000 + i, deltaUploadBytes: 30_000, remainingBytes: 1e9, exhausted: false });
+  }
+  manager.applyUsage(batch.map((u) => [u.mac, 1_234_567] as const));
+  return { manager, batch };
+}
+
+async function tickCost(n: number, ticks: number): Promise<void> {
+  const dir = tempDir('sluice-bench-mqtt-');
+  // A broker that is not there: the sink queues (the tick's cost is the same connected; sending is a later turn).
+  const sink = new MqttSink(mqttConfig('mqtt://127.0.0.1:1', { queueMax: 256 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  await sink.start();
+  const { manager, batch } = await billedSessions(n);
+  const host = new SinkHost({ log: quiet() });
+  host.add(sink);
+  host.attach(manager);
+  const ms: number[] = [];
+  const cpu: number[] = [];
+  for (let t = 0; t < ticks; t++) {
+    const start = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    host.usage(batch);
+    const c = process.cpuUsage(cpu0);
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+    cpu.push((c.user + c.system) / 1000);
+    await new Promise((r) => setImmediate(r));
+  }
+  const stats = sink.stats() as { usage_messages: number; queue: { bytes: number } };
+  const warm = ms.slice(Math.min(5, ms.length - 1)).sort((a, b) => a - b);
+  const warmCpu = cpu.slice(Math.min(5, cpu.length - 1)).sort((a, b) => a - b);
+  console.log(`  tick ${String(n).padStart(6)} sessions  wall median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
+    ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick)`);
+  for (const format of ['msgpack', 'json'] as const) {
+    const parts = usageParts(format, { router: 'bench', at: Date.now(), usage: batch, figures: (id) => manager.figuresOf(id), maxPayload: 65536 });
+    const bytes = parts.reduce((a, p) => a + p.payload(123456).length, 0);
+    console.log(`    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} messages, ${bytes} bytes)`);
+  }
+  await host.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export default async function main(argv: string[]): Promise<void> {
+  const messages = Number(arg(argv, 'messages', '20000'));
+  const ticks = Number(arg(argv, 'ticks', '40'));
+  const sizes = arg(argv, 'sessions', '1000,10000').split(',').map(Number);
+  console.log(`mqtt: ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures are noisy on a shared machine)`);
+  await throughput(messages);
+  for (const n of sizes) await tickCost(n, ticks);
+}

@@ -1,0 +1,53 @@
+/**
+ * The `x402` section: customers pay with x402 `exact` payments (EIP-3009 signed stablecoin transfers) settled by a
+ * facilitator. Validated only when enabled, like every upstream section. docs/x402.md explains each option.
+ */
+import { chainIdOf, toCaip2 } from '../payments/x402/networks.ts';
+import type { SectionReader } from './reader.ts';
+import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+
+export interface X402Config {
+  enabled: boolean;
+  /** Base URL of the facilitator's /verify, /settle, /supported. */
+  facilitatorUrl: string;
+  /** CAIP-2 (`eip155:8453`); v1 names (`base`) are accepted in UCI and stored in this form. */
+  network: string;
+  chainId: number;
+  /** Lower-case address the customers pay (`x402.pay_to`). */
+  payTo: string;
+  /** Longest validity window of an authorization (validBefore − now) sluice accepts; also what 402 answers offer. */
+  maxTimeoutSeconds: number;
+  /** Per facilitator request. */
+  timeoutMs: number;
+  /** Optional JSON-RPC URL of the chain: resolves a settle that timed out by asking the token whether the nonce was used. */
+  rpcUrl: string;
+  /** EIP-712 domain of plan assets sluice does not know (its table has USDC on Base and Base Sepolia). */
+  tokenName: string;
+  tokenVersion: string;
+}
+
+export const X402_DEFAULTS = { max_timeout_seconds: 300, timeout: 10, token_version: '2' } as const;
+
+const network = (v: string): Parsed<string> => {
+  const caip2 = toCaip2(v);
+  return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
+};
+
+export function readX402Section(r: SectionReader, enabled: boolean): X402Config {
+  const d = X402_DEFAULTS;
+  const net = r.required('network', 'eip155:8453', network, 'is required: eip155:<chain id>, e.g. eip155:8453 for Base');
+  const payTo = r.required('pay_to', '', (v) => (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' }),
+    'is required: the address customers pay');
+  return {
+    enabled,
+    facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
+    network: net,
+    chainId: chainIdOf(net) ?? 8453,
+    payTo,
+    maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) => parseInteger(v, 30, 3600)),
+    timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
+    rpcUrl: r.parsed('rpc_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
+    tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
+    tokenVersion: r.string('token_version', d.token_version, (v) => (v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters')),
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * A real x402 facilitator for the tests: @x402/core's x402Facilitator with @x402/evm's exact scheme (v2 and v1),
+ * settling on the test chain with its own funded key, served over the standard HTTP API (POST /verify, POST /settle,
+ * GET /supported). Faults are injected at the HTTP edge, never inside the verification: `down` (connection refused),
+ * `settleFails` (answers success:false without touching the chain), `settleDelayMs` (settles on chain, then holds
+ * the answer: a client timeout with the money moved), and `dialect: 'x402-rs'` (refusals as HTTP 400 with
+ * x402-rs's reason names).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { x402Facilitator } from '@x402/core/facilitator';
+import { toFacilitatorEvmSigner } from '@x402/evm';
+import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { createWalletClient, http, publicActions } from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import type { TestChain } from './index.ts';
+
+export interface FacilitatorFaults {
+  settleFails?: boolean;
+  settleDelayMs?: number;
+  verifyDelayMs?: number;
+  dialect?: 'spec' | 'x402-rs';
+}
+
+export interface TestFacilitator {
+  url: string;
+  account: PrivateKeyAccount;
+  faults: FacilitatorFaults;
+  calls: { verify: number; settle: number; supported: number };
+  /** Stops listening (connection refused) until up(). */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** x402-rs names for the spec's reasons (its 400 answers carry these). */
+const X402RS_REASONS: Record<string, string> = {
+  invalid_exact_evm_payload_signature: 'invalid_signature',
+  invalid_exact_evm_payload_authorization_valid_before: 'invalid_payment_expired',
+  invalid_exact_evm_payload_authorization_valid_after: 'invalid_payment_early',
+  invalid_exact_evm_payload_recipient_mismatch: 'invalid_payment_recipient',
+};
+
+export async function startFacilitator(chain: TestChain, options: { networks?: string[]; faults?: FacilitatorFaults } = {}): Promise<TestFacilitator> {
+  const account = chain.newAccount();
+  await chain.fund(account.address);
+  const client = createWalletClient({ account, chain: chain.chain, transport: http(chain.rpcUrl, { retryCount: 0 }), pollingInterval: 50 })
+    .extend(publicActions);
+  const signer = toFacilitatorEvmSigner({
+    address: account.address,
+    readContract: (args: never) => client.readContract(args),
+    verifyTypedData: (args: never) => client.verifyTypedData(args),
+    writeContract: (args: never) => client.writeContract(args),
+    sendTransaction: (args: never) => client.sendTransaction(args),
+    waitForTransactionReceipt: (args: never) => client.waitForTransactionReceipt(args),
+    getCode: (args: { address: `0x${string}` }) => client.getCode(args),
+  } as never);
+  const facilitator = new x402Facilitator();
+  registerExactEvmScheme(facilitator, { signer, networks: (options.networks ?? [`eip155:${chain.chainId}`]) as never });
+
+  const faults: FacilitatorFaults = options.faults ?? {};
+  const calls = { verify: 0, settle: 0, supported: 0 };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+    let body = '';
+    for await (const chunk of req) {
+      body += chunk;
+      if (body.length > 1 << 20) throw new Error('body too large');
+    }
+    return JSON.parse(body) as Record<string, unknown>;
+  }
+
+  function send(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+  }
+
+  function refusal(res: ServerResponse, kind: 'verify' | 'settle', reason: string, message: string | undefined, extra: Record<string, unknown>): void {
+    if (faults.dialect === 'x402-rs') {
+      const rs = X402RS_REASONS[reason] ?? reason;
+      send(res, 400, kind === 'verify'
+        ? { isValid: false, invalidReason: rs, invalidReasonDetails: message ?? rs, ...extra }
+        : { success: false, errorReason: rs, errorMessage: message ?? rs, ...extra });
+      return;
+    }
+    send(res, 200, kind === 'verify'
+      ? { isValid: false, invalidReason: reason, invalidMessage: message, ...extra }
+      : { success: false, errorReason: reason, errorMessage: message, transaction: '', ...extra });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/supported') {
+      calls.supported++;
+      return send(res, 200, facilitator.getSupported());
+    }
+    if (req.method !== 'POST' || (req.url !== '/verify' && req.url !== '/settle')) return send(res, 404, { error: 'not found' });
+    let body: Record<string, unknown>;
+    try {
+      body = await readJson(req);
+    } catch {
+      return send(res, 400, { error: 'invalid request' });
+    }
+    const payload = body.paymentPayload as never;
+    const requirements = body.paymentRequirements as never;
+    if (!payload || !requirements) return send(res, 400, { error: 'invalid request' });
+    if (req.url === '/verify') {
+      calls.verify++;
+      if (faults.verifyDelayMs) await sleep(faults.verifyDelayMs);
+      const r = await facilitator.verify(payload, requirements);
+      if (!r.isValid) return refusal(res, 'verify', r.invalidReason ?? 'invalid', r.invalidMessage, { payer: r.payer });
+      return send(res, 200, r);
+    }
+    calls.settle++;
+    if (faults.settleFails) return refusal(res, 'settle', 'unexpected_settle_error', 'settlement failed (injected)', {});
+    const r = await facilitator.settle(payload, requirements);
+    if (faults.settleDelayMs) await sleep(faults.settleDelayMs);
+    if (!r.success) return refusal(res, 'settle', r.errorReason ?? 'settle_failed', r.errorMessage, { transaction: r.transaction, network: r.network });
+    return send(res, 200, r);
+  }
+
+  let server: Server | undefined;
+  let port = 0;
+  const up = () => new Promise<void>((resolve, reject) => {
+    const s = createServer((req, res) => {
+      handle(req, res).catch((err: unknown) => { if (!res.headersSent) send(res, 500, { error: String((err as Error).message ?? err) }); });
+    });
+    s.once('error', reject);
+    s.listen(port, '127.0.0.1', () => {
+      port = (s.address() as AddressInfo).port;
+      server = s;
+      resolve();
+    });
+  });
+  const down = () => new Promise<void>((resolve) => {
+    if (!server) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+    server = undefined;
+  });
+  await up();
+  return { url: `http://127.0.0.1:${port}`, account, faults, calls, up, down, stop: down };
+}

@@ -1,0 +1,13 @@
+import { DaemonLab } from './harness.ts';
+const A = '02:00:00:00:0a:01';
+const lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 5, maxDevicesPerUser: 2 });
+lab.portal.addClient(A, '10.0.0.11');
+await lab.startDaemon();
+const t0 = Date.now();
+const reply = await lab.call('grant', { mac: A, bytes: 2 * 1048576 });
+console.log('gate', reply.gate, Date.now() - t0);
+await new Promise((r) => setTimeout(r, 3000));
+const st = await lab.call('stats', {});
+console.log(JSON.stringify(st.meter), JSON.stringify(st.gates));
+console.log(lab.output.split('\n').slice(-30).join('\n'));
+await lab.close();

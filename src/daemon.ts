@@ -21,6 +21,7 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
+import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
@@ -80,6 +81,8 @@ export class Daemon {
   private pendingRestart: string[] = [];
   /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
   readonly closers: Array<() => Promise<void>> = [];
+  /** The x402 payment method when x402.enabled (the LAN HTTP endpoint sells through it). */
+  x402: X402Method | null = null;
 
   private constructor(
     private config: Config,
@@ -185,7 +188,7 @@ export class Daemon {
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
-    if (x402) daemon.closers.push(() => x402.close());
+    if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
     await daemon.run(recovery.ended);
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
@@ -232,6 +235,9 @@ export class Daemon {
       sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+    // x402 over HTTP on the LAN (http.listen): off by default.
+    const lan = await startLanEndpoint(this.config, this.x402, backend, this.valve, log);
+    if (lan) this.closers.unshift(() => lan.close());
 
     // Sessions that ran out while sluice was down: their gates may still be open.
     for (const s of endedWhileDown) await gates.close(s.mac);

@@ -426,8 +426,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.info('main.enabled is 0: not starting');
     return 0;
   }
-  let daemon: Daemon;
+  let daemon: Daemon | undefined;
   let stopOnDisabled = (): void => undefined;
+  // Installed before start: procd (or an admin) may send SIGHUP while recovery runs, and Node's default for an
+  // unhandled SIGHUP is to die. A reload asked for during start-up runs once the daemon is up.
+  let reloadAfterStart = false;
+  process.on('SIGHUP', () => {
+    if (daemon) daemon.reload().catch(() => undefined);
+    else reloadAfterStart = true;
+  });
   try {
     daemon = await Daemon.start({
       configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
@@ -435,18 +442,20 @@ export async function runDaemon(argv: string[]): Promise<number> {
   } catch (err) {
     const e = toSluiceError(err);
     log.error('cannot start', { code: e.code, reason: e.message });
+    // Exit non-zero even if something opened during the failed start (a ubus reconnect timer, a worker) would keep
+    // the event loop alive: procd must see the failure to respawn or give up.
+    setTimeout(() => process.exit(1), 200).unref();
     return 1;
   }
+  const running = daemon;
   // The daemon never crashes on input; a bug that escapes a handler is logged, not fatal.
   process.on('uncaughtException', (err) => log.error('uncaught exception', { reason: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log.error('unhandled rejection', { reason: toSluiceError(err).message }));
-  process.on('SIGHUP', () => {
-    daemon.reload().catch(() => undefined);
-  });
+  if (reloadAfterStart) running.reload().catch(() => undefined);
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info('stopping', { signal });
-      daemon.stop().then(() => resolve(0), () => resolve(1));
+      running.stop().then(() => resolve(0), () => resolve(1));
     };
     stopOnDisabled = () => stop('main.enabled 0');
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -41,6 +41,8 @@ export interface SessionManagerOptions {
   retention?: Partial<RetentionPolicy>;
   /** Longest the deadline timer sleeps before re-reading the clock (default 30 s). */
   maxSleepMs?: number;
+  /** How often end records the store refused are retried (default 5 s). */
+  endRetryMs?: number;
 }
 
 export type SessionEvents = {
@@ -60,6 +62,8 @@ export interface SessionFigures {
 export interface SessionStats {
   live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
   started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
+  /** Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again. */
+  unwrittenEnds: number;
 }
 
 export class SessionManager {
@@ -77,6 +81,10 @@ export class SessionManager {
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
   private readonly writes = new Set<Promise<void>>();
+  /** End records the store refused (a full state_dir): the sessions stay ended in memory and these are retried. */
+  private readonly unwrittenEnds = new Map<string, StoreRecord>();
+  private endRetry: unknown = null;
+  private readonly endRetryMs: number;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
   private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
@@ -88,6 +96,7 @@ export class SessionManager {
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.endRetryMs = options.endRetryMs ?? 5000;
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
@@ -406,9 +415,8 @@ export class SessionManager {
     this.scheduler.delete(id);
     this.checkpoints.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
-    const written = this.track(this.store.append([{
-      t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes,
-    }]), 'end record');
+    const record: StoreRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
+    const written = this.track(this.store.append([record]), 'end record', () => this.keepEnd(record));
     const view = copySession(ended);
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
@@ -542,6 +550,7 @@ export class SessionManager {
       live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
       retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
       ended: { ...this.counters.ended }, rejectedDeltas: this.counters.rejectedDeltas, checkpoints: this.counters.checkpoints,
+      unwrittenEnds: this.unwrittenEnds.size,
     };
   }
 
@@ -558,7 +567,8 @@ export class SessionManager {
     if (entries.length === 0) return;
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
-    await this.track(this.store.append([record]), 'usage checkpoint');
+    // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
+    await this.track(this.store.append([record]), 'usage checkpoint', () => { for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id); });
   }
 
   /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
@@ -571,6 +581,12 @@ export class SessionManager {
       if (wasOpen) await this.checkpoint();
       this.checkpoints.stop();
       await this.settleWrites();
+      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
+      this.endRetry = null;
+      // A last try for ends the store refused (the store may have recovered since the last retry).
+      await this.retryEnds().catch(() => undefined);
+      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
+      this.endRetry = null;
       await this.store.close();
       this.phase = 'closed';
     })();
@@ -595,11 +611,45 @@ export class SessionManager {
     for (const key of refKeys) this.reg.refs.delete(key);
   }
 
+  /**
+   * An end the store refused: the session stays ended here (its gate stays closed) and the record is retried until it
+   * is written, so a restart after the store recovered does not bring the session back.
+   */
+  private keepEnd(record: StoreRecord): void {
+    if (record.t !== 'end') return;
+    this.unwrittenEnds.set(record.id, record);
+    this.armEndRetry();
+  }
+
+  private armEndRetry(): void {
+    if (this.endRetry !== null || this.unwrittenEnds.size === 0 || this.phase === 'closed') return;
+    this.endRetry = this.timers.setTimeout(() => {
+      this.endRetry = null;
+      void this.retryEnds();
+    }, this.endRetryMs);
+  }
+
+  /** Writes the ends the store refused before, in one append; on failure they wait for the next try. */
+  async retryEnds(): Promise<void> {
+    if (this.unwrittenEnds.size === 0) return;
+    const records = [...this.unwrittenEnds.values()];
+    try {
+      await this.store.append(records);
+      for (const r of records) if (r.t === 'end' && this.unwrittenEnds.get(r.id) === r) this.unwrittenEnds.delete(r.id);
+    } catch {
+      // Still failing (the journal reports its own condition in stats): try again later.
+    }
+    this.armEndRetry();
+  }
+
   /** Background writes (ends, checkpoints): failures become warnings, close() waits for them. */
-  private track(write: Promise<void>, what: string): Promise<void> {
+  private track(write: Promise<void>, what: string, onFailure?: () => void): Promise<void> {
     const tracked = write.then(
       () => undefined,
-      (err: unknown) => this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written`),
+      (err: unknown) => {
+        onFailure?.();
+        this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written${onFailure ? ' (kept in memory, retried)' : ''}`);
+      },
     ).finally(() => this.writes.delete(tracked));
     this.writes.add(tracked);
     return tracked;

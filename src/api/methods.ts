@@ -98,7 +98,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   },
   grant: {
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
       if ((a.seconds === undefined) === (a.bytes === undefined))
@@ -109,6 +109,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.bytes !== undefined && { bytes: a.bytes as bigint }),
         ...(a.ip !== undefined && { ip: a.ip as string }),
         ...(a.user !== undefined && { user: a.user as string }),
+        ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key as string }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },

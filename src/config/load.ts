@@ -17,6 +17,7 @@ import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } 
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
+import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -242,10 +243,11 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   }
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
+  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -57,6 +57,8 @@ export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
 export type { X402Config } from './x402.ts';
 import type { X402Config } from './x402.ts';
+export type { HttpConfig } from './http.ts';
+import type { HttpConfig } from './http.ts';
 
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
@@ -90,6 +92,7 @@ export interface Config {
   mqtt: MqttConfig;
   escrow: EscrowConfig;
   x402: X402Config;
+  http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;
 }

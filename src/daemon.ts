@@ -9,7 +9,7 @@ import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
-import { Valve } from './valve/index.ts';
+import { portalSocketResolver, Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
@@ -43,7 +43,7 @@ export interface DaemonOptions {
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
 const RESTART_OPTIONS = {
-  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
+  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
   leaveForeignClients: 'main.leave_foreign_clients',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
@@ -127,8 +127,12 @@ export class Daemon {
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
 
+    const portalSocket = portalSocketResolver(config.main);
+    const startSocket = portalSocket();
+    log.info('portal control', { via: startSocket ?? 'command', ndsctl_socket: config.main.ndsctlSocket });
     const valve = new Valve({
       command: config.main.ndsctl,
+      socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
@@ -164,7 +168,8 @@ export class Daemon {
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
-      source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
+      // The worker appends `json` itself (fetch.ts): the argv is the bare command.
+      source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...config.main.ndsctl] }),
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,

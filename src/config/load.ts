@@ -40,7 +40,7 @@ export class ConfigError extends SluiceError {
 /** Defaults in UCI units (seconds, text), as documented; the loader converts them. */
 export const DEFAULTS = {
   main: {
-    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', portal: 'auto', poll_interval: 2,
+    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
     leave_foreign_clients: false,
   },
@@ -84,6 +84,8 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     enabled: r.parsed('enabled', d.enabled, bool),
     stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
     ndsctl,
+    ndsctlSocket: r.string('ndsctl_socket', d.ndsctl_socket,
+      check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path")),
     portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
     pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
     checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),

@@ -13,6 +13,12 @@ export interface MainConfig {
   stateDir: string;
   /** ndsctl command as argv: a path, optionally followed by arguments (e.g. a wrapper entering a netns). */
   ndsctl: readonly string[];
+  /**
+   * `main.ndsctl_socket`: the portal's control socket, spoken directly instead of spawning ndsctl. 'auto' looks in
+   * the portals' default places (only while `ndsctl` is the stock command), 'off' always runs the command, a path
+   * uses that socket (the command is the fallback while it is absent).
+   */
+  ndsctlSocket: string;
   portal: PortalFlavour;
   /** `main.poll_interval` (seconds in UCI, may be fractional). */
   pollIntervalMs: number;

@@ -9,7 +9,7 @@ import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
-import { Valve } from './valve/index.ts';
+import { Valve, type SpawnFn } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
@@ -36,6 +36,8 @@ export interface DaemonOptions {
   paymentMethods?: PaymentMethod[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
+  /** Overrides how the valve runs ndsctl (the demo: the same request over the portal's socket, no process). */
+  valveSpawn?: SpawnFn;
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
 }
@@ -129,6 +131,7 @@ export class Daemon {
       timeoutMs: config.main.ndsctlTimeoutMs,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
+      ...(options.valveSpawn && { spawn: options.valveSpawn }),
     });
     const pricing = new Pricing(config.pricing);
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.

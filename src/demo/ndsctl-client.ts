@@ -5,16 +5,13 @@
  * and exit codes (0 yes, 1 no, 3 cannot connect), so the valve drives it exactly like the real one.
  */
 import { createConnection } from 'node:net';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
+import type { SpawnFn } from '../valve/index.ts';
 
-export async function runDemoNdsctl(argv: string[]): Promise<number> {
-  const at = argv.indexOf('--socket');
-  const path = at >= 0 ? argv[at + 1] : undefined;
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
-  const [command, ...args] = rest;
-  if (path === undefined || command === undefined) {
-    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
-    return 2;
-  }
+/** One ndsctl call over the portal's control socket, as ndsctl.c makes it: exit code and stdout. */
+export async function ndsctlOverSocket(path: string, command: string, args: readonly string[]): Promise<{ code: number; stdout: string }> {
   const request = `${command}${args.length ? ` ${args.join(',')}` : ''}\r\n\r\n`;
   let answer: string;
   try {
@@ -26,19 +23,53 @@ export async function runDemoNdsctl(argv: string[]): Promise<number> {
       socket.on('error', reject);
     });
   } catch {
-    process.stderr.write('ndsctl: unable to connect to the portal\n');
-    return 3;
+    return { code: 3, stdout: '' };
   }
   if (command === 'auth' || command === 'deauth') {
     const target = args[0] ?? '';
     if (answer.startsWith('Yes')) {
-      process.stdout.write(command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n`);
-      return 0;
+      return { code: 0, stdout: command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n` };
     }
-    process.stdout.write(command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n`);
-    return 1;
+    return { code: 1, stdout: command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n` };
   }
-  if (answer === '') return 2;
-  process.stdout.write(answer);
-  return 0;
+  if (answer === '') return { code: 2, stdout: '' };
+  return { code: 0, stdout: answer };
+}
+
+/**
+ * The valve's ndsctl without a process per call: each "spawn" makes the same socket request ndsctl would, in-process.
+ * The demo uses it so purchases do not queue behind process spawns (until the valve speaks the socket itself).
+ */
+export function socketSpawn(path: string): SpawnFn {
+  return (_file, args) => {
+    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
+    child.stdout = new PassThrough();
+    child.stderr = new PassThrough();
+    child.pid = undefined;
+    child.kill = () => true;
+    // The configured ndsctl is `sluice demo-ndsctl --socket PATH`: the call's own arguments follow PATH.
+    const at = args.indexOf('--socket');
+    const [command = '', ...rest] = at >= 0 ? args.slice(at + 2) : args;
+    void ndsctlOverSocket(path, command, rest).then(({ code, stdout }) => {
+      if (stdout !== '') child.stdout.end(stdout); else child.stdout.end();
+      child.stderr.end();
+      setImmediate(() => child.emit('close', code, null));
+    });
+    return child as unknown as ChildProcess;
+  };
+}
+
+export async function runDemoNdsctl(argv: string[]): Promise<number> {
+  const at = argv.indexOf('--socket');
+  const path = at >= 0 ? argv[at + 1] : undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  const [command, ...args] = rest;
+  if (path === undefined || command === undefined) {
+    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
+    return 2;
+  }
+  const { code, stdout } = await ndsctlOverSocket(path, command, args);
+  if (code === 3) process.stderr.write('ndsctl: unable to connect to the portal\n');
+  process.stdout.write(stdout);
+  return code;
 }

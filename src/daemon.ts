@@ -9,7 +9,7 @@ import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
-import { Valve, type SpawnFn } from './valve/index.ts';
+import { portalSocketResolver, Valve } from './valve/index.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
@@ -21,6 +21,7 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
+import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
 export const SESSION_EVENT = 'sluice.session';
@@ -36,15 +37,13 @@ export interface DaemonOptions {
   paymentMethods?: PaymentMethod[];
   /** Overrides where the meter's worker fetches snapshots (default: run `main.ndsctl json`). */
   meterSource?: TaskSource;
-  /** Overrides how the valve runs ndsctl (the demo: the same request over the portal's socket, no process). */
-  valveSpawn?: SpawnFn;
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
 }
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
 const RESTART_OPTIONS = {
-  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
+  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
   leaveForeignClients: 'main.leave_foreign_clients',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
@@ -82,6 +81,8 @@ export class Daemon {
   private pendingRestart: string[] = [];
   /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
   readonly closers: Array<() => Promise<void>> = [];
+  /** The x402 payment method when x402.enabled (the LAN HTTP endpoint sells through it). */
+  x402: X402Method | null = null;
 
   private constructor(
     private config: Config,
@@ -126,12 +127,15 @@ export class Daemon {
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
 
+    const portalSocket = portalSocketResolver(config.main);
+    const startSocket = portalSocket();
+    log.info('portal control', { via: startSocket ?? 'command', ndsctl_socket: config.main.ndsctlSocket });
     const valve = new Valve({
       command: config.main.ndsctl,
+      socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
-      ...(options.valveSpawn && { spawn: options.valveSpawn }),
     });
     const pricing = new Pricing(config.pricing);
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
@@ -164,7 +168,8 @@ export class Daemon {
     const ubus = await connectUbus(socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
-      source: options.meterSource ?? { kind: 'command', argv: [...config.main.ndsctl, 'json'] },
+      // The worker appends `json` itself (fetch.ts): the argv is the bare command.
+      source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...config.main.ndsctl] }),
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
@@ -188,7 +193,7 @@ export class Daemon {
     sessionsRef = sessions;
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
-    if (x402) daemon.closers.push(() => x402.close());
+    if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
     await daemon.run(recovery.ended);
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
@@ -235,6 +240,9 @@ export class Daemon {
       sluiceObject(backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
+    // x402 over HTTP on the LAN (http.listen): off by default.
+    const lan = await startLanEndpoint(this.config, this.x402, backend, this.valve, log);
+    if (lan) this.closers.unshift(() => lan.close());
 
     // Sessions that ran out while sluice was down: their gates may still be open.
     for (const s of endedWhileDown) await gates.close(s.mac);
@@ -423,8 +431,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.info('main.enabled is 0: not starting');
     return 0;
   }
-  let daemon: Daemon;
+  let daemon: Daemon | undefined;
   let stopOnDisabled = (): void => undefined;
+  // Installed before start: procd (or an admin) may send SIGHUP while recovery runs, and Node's default for an
+  // unhandled SIGHUP is to die. A reload asked for during start-up runs once the daemon is up.
+  let reloadAfterStart = false;
+  process.on('SIGHUP', () => {
+    if (daemon) daemon.reload().catch(() => undefined);
+    else reloadAfterStart = true;
+  });
   try {
     daemon = await Daemon.start({
       configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
@@ -432,18 +447,20 @@ export async function runDaemon(argv: string[]): Promise<number> {
   } catch (err) {
     const e = toSluiceError(err);
     log.error('cannot start', { code: e.code, reason: e.message });
+    // Exit non-zero even if something opened during the failed start (a ubus reconnect timer, a worker) would keep
+    // the event loop alive: procd must see the failure to respawn or give up.
+    setTimeout(() => process.exit(1), 200).unref();
     return 1;
   }
+  const running = daemon;
   // The daemon never crashes on input; a bug that escapes a handler is logged, not fatal.
   process.on('uncaughtException', (err) => log.error('uncaught exception', { reason: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log.error('unhandled rejection', { reason: toSluiceError(err).message }));
-  process.on('SIGHUP', () => {
-    daemon.reload().catch(() => undefined);
-  });
+  if (reloadAfterStart) running.reload().catch(() => undefined);
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info('stopping', { signal });
-      daemon.stop().then(() => resolve(0), () => resolve(1));
+      running.stop().then(() => resolve(0), () => resolve(1));
     };
     stopOnDisabled = () => stop('main.enabled 0');
     process.once('SIGTERM', () => stop('SIGTERM'));

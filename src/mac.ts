@@ -32,3 +32,15 @@ export function tryNormalizeMac(input: string): string | null {
     return null;
   }
 }
+
+/**
+ * The policy half of a client MAC: a session is sold only to a unicast station address. The all-zero address,
+ * broadcast and every multicast address (the low bit of the first octet set) name no single client; a portal would
+ * never report one as its client, and a grant to one is free access nobody can meter. Takes the normal form.
+ */
+export function assertClientMac(mac: string): void {
+  if (mac === '00:00:00:00:00:00') throw new SluiceError('ERR_INVALID_MAC', 'the all-zero MAC address is not a client');
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+    throw new SluiceError('ERR_INVALID_MAC', `${mac} is a ${mac === 'ff:ff:ff:ff:ff:ff' ? 'broadcast' : 'multicast'} address, not a client`);
+  }
+}

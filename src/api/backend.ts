@@ -43,6 +43,8 @@ export interface GrantRequest {
   bytes?: bigint;
   ip?: string;
   user?: string;
+  /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
+  idempotencyKey?: string;
 }
 
 export interface SluiceBackend {

@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import { SESSION_STATES, TERMINATE_CAUSES, type EndCause, type SessionState } from '../sessions/index.ts';
+import { SESSION_STATES, TERMINATE_CAUSES, isLive, type EndCause, type SessionState } from '../sessions/index.ts';
 
 export interface ApiMethod {
   args: ArgSpecs;
@@ -17,6 +17,14 @@ export interface ApiMethod {
 }
 
 const mac = { kind: 'mac', required: true } as const;
+
+/** `sessions` pages: a reply of the default size always fits a ubus message (1 MiB), and so does the largest. */
+export const SESSIONS_DEFAULT_LIMIT = 100;
+export const SESSIONS_MAX_LIMIT = 500;
+/** `state` filters beyond the four states: LIVE = PENDING or ACTIVE, ENDED = EXPIRED or TERMINATED. */
+const SESSION_GROUPS = ['LIVE', 'ENDED'] as const;
+type SessionGroup = (typeof SESSION_GROUPS)[number];
+const isGroup = (s: string): s is SessionGroup => (SESSION_GROUPS as readonly string[]).includes(s);
 const optionalText = { kind: 'string', maxLength: 253 } as const;
 
 const PURCHASE_ARGS: ArgSpecs = {
@@ -77,16 +85,31 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   },
   sessions: {
-    args: { state: { kind: 'string', oneOf: SESSION_STATES }, user: optionalText, mac: { kind: 'mac' } },
+    args: {
+      state: { kind: 'string', oneOf: [...SESSION_STATES, ...SESSION_GROUPS] }, user: optionalText, mac: { kind: 'mac' },
+      offset: { kind: 'count' }, limit: { kind: 'count' },
+    },
     adminOnly: false,
     handler(a, backend) {
       const now = backend.now();
-      const list = backend.sessions({
-        ...(a.state !== undefined && { state: a.state as SessionState }),
+      const state = a.state as SessionState | SessionGroup | undefined;
+      const offset = Number((a.offset as bigint | undefined) ?? 0n);
+      const requested = a.limit as bigint | undefined;
+      if (requested !== undefined && (requested < 1n || requested > BigInt(SESSIONS_MAX_LIMIT))) {
+        throw new InvalidArgumentError('limit', `must be between 1 and ${SESSIONS_MAX_LIMIT}`);
+      }
+      const limit = requested === undefined ? SESSIONS_DEFAULT_LIMIT : Number(requested);
+      let list = backend.sessions({
+        ...(state !== undefined && !isGroup(state) && { state }),
         ...(a.user !== undefined && { user: a.user as string }),
         ...(a.mac !== undefined && { mac: a.mac as string }),
       });
-      return { sessions: list.map((s) => sessionView(s, now)) };
+      if (state !== undefined && isGroup(state)) list = list.filter((s) => (state === 'LIVE') === isLive(s));
+      const page = list.slice(offset, offset + limit);
+      return {
+        sessions: page.map((s) => sessionView(s, now)),
+        total: list.length, offset, limit, more: offset + page.length < list.length,
+      };
     },
   },
   terminate: {
@@ -98,7 +121,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   },
   grant: {
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
       if ((a.seconds === undefined) === (a.bytes === undefined))
@@ -109,6 +132,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.bytes !== undefined && { bytes: a.bytes as bigint }),
         ...(a.ip !== undefined && { ip: a.ip as string }),
         ...(a.user !== undefined && { user: a.user as string }),
+        ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key as string }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },

@@ -3,8 +3,9 @@
  * DESIGN fixes it: a data reply `{error: {code, message}}` followed by the matching non-zero ubus status, so both
  * `ubus call` users (who see the status) and programs (which read the code) learn why.
  */
-import { toSluiceError } from '../errors.ts';
+import { SluiceError, toSluiceError } from '../errors.ts';
 import type { UbusObjectDef, UbusReply } from '../ubus/index.ts';
+import { UBUS_MAX_MSGLEN, encodeBlobmsgTable } from '../ubus/codec/index.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
 import { checkArgs, signatureOf } from './args.ts';
 import { METHODS } from './methods.ts';
@@ -27,7 +28,14 @@ export async function invokeMethod(backend: SluiceBackend, name: string, args: B
   const method = METHODS[name];
   if (!method) return errorReply(new Error(`unknown method ${name}`));
   const checked = checkArgs(method.args, args);
-  return { data: await method.handler(checked, backend) };
+  const data = await method.handler(checked, backend);
+  // A reply past ubus's message limit would fail in the connection with a bare status and no body (`sessions` at
+  // ~2,400 sessions did): say so with a code instead. Leaves room for the message header and attributes.
+  const size = encodeBlobmsgTable(data).length;
+  if (size > UBUS_MAX_MSGLEN - 4096) {
+    throw new SluiceError('ERR_REPLY_TOO_LARGE', `the ${name} reply would be ${size} bytes, past the ubus message limit; ask for less (sessions: limit, offset, state)`, { details: { size } });
+  }
+  return { data };
 }
 
 export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions = {}): UbusObjectDef {

@@ -17,6 +17,7 @@ import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } 
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
+import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
@@ -39,7 +40,7 @@ export class ConfigError extends SluiceError {
 /** Defaults in UCI units (seconds, text), as documented; the loader converts them. */
 export const DEFAULTS = {
   main: {
-    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', portal: 'auto', poll_interval: 2,
+    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
     leave_foreign_clients: false,
   },
@@ -83,6 +84,8 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     enabled: r.parsed('enabled', d.enabled, bool),
     stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
     ndsctl,
+    ndsctlSocket: r.string('ndsctl_socket', d.ndsctl_socket,
+      check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path")),
     portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
     pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
     checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),
@@ -240,10 +243,11 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   }
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
+  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -13,6 +13,12 @@ export interface MainConfig {
   stateDir: string;
   /** ndsctl command as argv: a path, optionally followed by arguments (e.g. a wrapper entering a netns). */
   ndsctl: readonly string[];
+  /**
+   * `main.ndsctl_socket`: the portal's control socket, spoken directly instead of spawning ndsctl. 'auto' looks in
+   * the portals' default places (only while `ndsctl` is the stock command), 'off' always runs the command, a path
+   * uses that socket (the command is the fallback while it is absent).
+   */
+  ndsctlSocket: string;
   portal: PortalFlavour;
   /** `main.poll_interval` (seconds in UCI, may be fractional). */
   pollIntervalMs: number;
@@ -51,6 +57,8 @@ export type { RadiusConfig } from './radius.ts';
 import type { RadiusConfig } from './radius.ts';
 export type { X402Config } from './x402.ts';
 import type { X402Config } from './x402.ts';
+export type { HttpConfig } from './http.ts';
+import type { HttpConfig } from './http.ts';
 
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
@@ -84,6 +92,7 @@ export interface Config {
   mqtt: MqttConfig;
   escrow: EscrowConfig;
   x402: X402Config;
+  http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;
 }

@@ -16,7 +16,6 @@ import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../u
 import { demoPaymentMethod } from './payment.ts';
 import { prng } from '../prng.ts';
 import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
-import { socketSpawn } from './ndsctl-client.ts';
 
 const POLL_S = 1;
 
@@ -48,12 +47,14 @@ export async function runDemo(argv: string[]): Promise<number> {
   const ubusSocket = join(dir, 'ubus.sock');
   const portalSocket = join(dir, 'ndsctl.sock');
   const configPath = join(dir, 'sluice.uci');
-  // The valve runs ndsctl as a command: this very program, in its ndsctl role.
+  // The valve speaks the simulated portal's control socket (main.ndsctl_socket), as with a real portal; ndsctl (this very
+  // program in its ndsctl role) stays configured as the fallback.
   const self = [process.execPath, ...process.execArgv, process.argv[1] ?? 'sluice'];
   const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
   writeFileSync(configPath, `config sluice 'main'
 \toption state_dir ${quoteUci(join(dir, 'state'))}
 ${ndsctl}
+\toption ndsctl_socket ${quoteUci(portalSocket)}
 \toption portal 'opennds'
 \toption poll_interval '${POLL_S}'
 \toption checkpoint_interval '10'
@@ -108,7 +109,6 @@ config limits 'limits'
   try {
     daemon = await Daemon.start({
       configPath, ubusSocket, log, paymentMethods: [demoPaymentMethod], meterSource: { kind: 'socket', path: portalSocket },
-      valveSpawn: socketSpawn(portalSocket),
     });
     daemon.meter.observe((r) => {
       const start = performance.now() - r.durationMs;

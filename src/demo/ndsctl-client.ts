@@ -5,10 +5,6 @@
  * and exit codes (0 yes, 1 no, 3 cannot connect), so the valve drives it exactly like the real one.
  */
 import { createConnection } from 'node:net';
-import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
-import type { ChildProcess } from 'node:child_process';
-import type { SpawnFn } from '../valve/index.ts';
 
 /** One ndsctl call over the portal's control socket, as ndsctl.c makes it: exit code and stdout. */
 export async function ndsctlOverSocket(path: string, command: string, args: readonly string[]): Promise<{ code: number; stdout: string }> {
@@ -34,29 +30,6 @@ export async function ndsctlOverSocket(path: string, command: string, args: read
   }
   if (answer === '') return { code: 2, stdout: '' };
   return { code: 0, stdout: answer };
-}
-
-/**
- * The valve's ndsctl without a process per call: each "spawn" makes the same socket request ndsctl would, in-process.
- * The demo uses it so purchases do not queue behind process spawns (until the valve speaks the socket itself).
- */
-export function socketSpawn(path: string): SpawnFn {
-  return (_file, args) => {
-    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
-    child.stdout = new PassThrough();
-    child.stderr = new PassThrough();
-    child.pid = undefined;
-    child.kill = () => true;
-    // The configured ndsctl is `sluice demo-ndsctl --socket PATH`: the call's own arguments follow PATH.
-    const at = args.indexOf('--socket');
-    const [command = '', ...rest] = at >= 0 ? args.slice(at + 2) : args;
-    void ndsctlOverSocket(path, command, rest).then(({ code, stdout }) => {
-      if (stdout !== '') child.stdout.end(stdout); else child.stdout.end();
-      child.stderr.end();
-      setImmediate(() => child.emit('close', code, null));
-    });
-    return child as unknown as ChildProcess;
-  };
 }
 
 export async function runDemoNdsctl(argv: string[]): Promise<number> {

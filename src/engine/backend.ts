@@ -52,7 +52,8 @@ export class DaemonBackend implements SluiceBackend {
     if (typeof payment.method !== 'string') {
       throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
     }
-    const idempotencyKey = typeof payment.idempotency_key === 'string' ? payment.idempotency_key : undefined;
+    // Passed on whatever its type: the merchant refuses a non-string key rather than ignoring it (a retry would pay twice).
+    const idempotencyKey = payment.idempotency_key as string | undefined;
     const result = await this.parts.merchant().purchase({
       mac: req.mac,
       ip: req.ip,

@@ -1,11 +1,13 @@
 /**
- * Purchase orchestration: quote → the payment method authorizes → Grant → sessions.activate. Checks that can fail
- * without money moving (bad MAC, plan, amount, method, metric clash, replayed idempotency key) run before the payment
- * method is called; if the grant still fails afterwards, the method's `release` is asked to undo the payment.
+ * Purchase orchestration: quote → checks → the payment method authorizes → Grant → sessions.activate. Every check that
+ * can fail without money moving runs before the method is called (see the order in src/payments/types.ts): bad MAC,
+ * ip, user or idempotency key, plan, amount, method, metric clash, a replayed or in-flight idempotency key or reference,
+ * the session limit, the method's own precheck. If the grant still fails afterwards, the method's `release` is asked to
+ * undo the payment, unless some session holds that reference (a replay: releasing it would undo the other purchase).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Grant } from '../sessions/grant.ts';
-import { isLive, normalizeMac } from '../sessions/model.ts';
+import type { GrantDraft, Hold } from '../sessions/index.ts';
 import type { PaymentRef, Session } from '../sessions/model.ts';
 import { grantReference } from '../payments/grant.ts';
 import type { PaymentRegistry } from '../payments/registry.ts';
@@ -15,8 +17,9 @@ import type { GrantRequest, PurchaseRequest, PurchaseResult, Quote, Receipt } fr
 
 /** The part of SessionManager the merchant uses. */
 export interface SessionsPort {
-  activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
-  byMac(mac: string): Session | null;
+  prepare(draft: GrantDraft): Hold;
+  activate(grant: Grant, hold?: Hold): Promise<{ session: Session; toppedUp: boolean }>;
+  holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean;
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean;
 }
 
@@ -33,15 +36,23 @@ export const MAX_GRANT_BYTES = 1n << 50n;
 
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`);
+  if (typeof value !== 'string') throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
   return value;
 }
 
-/** The optional client fields a purchase or grant passes on to the session. */
-function clientOf(request: { ip?: unknown; user?: unknown }): Pick<Grant, 'ip' | 'user'> {
+/** The optional client fields a purchase or grant passes on to the session (sessions.prepare checks them further). */
+function clientOf(request: { ip?: unknown; user?: unknown; idempotencyKey?: unknown }): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
   const ip = optionalString(request.ip, 'ip');
   const user = optionalString(request.user, 'user');
-  return { ...(ip !== undefined && { ip }), ...(user !== undefined && { user }) };
+  const idempotencyKey = optionalString(request.idempotencyKey, 'idempotency_key');
+  return { ...(ip !== undefined && { ip }), ...(user !== undefined && { user }), ...(idempotencyKey !== undefined && { idempotencyKey }) };
+}
+
+function referenceKey(method: string, reference: unknown): Pick<PaymentRef, 'method' | 'reference'> {
+  if (typeof reference !== 'string' || reference === '' || reference.length > 256) {
+    throw new SluiceError('ERR_PAYMENT_METHOD_INVALID', `payment method ${method} announced a bad reference`);
+  }
+  return { method, reference };
 }
 
 export class Merchant {
@@ -58,8 +69,6 @@ export class Merchant {
   /** `admin: true` only from admin-only entry points (ubus ACL): it unlocks admin-only payment methods. */
   async purchase(request: PurchaseRequest, context: { admin?: boolean } = {}): Promise<PurchaseResult> {
     if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'purchase request must be an object');
-    const mac = normalizeMac(request.mac);
-    const idempotencyKey = optionalString(request.idempotencyKey, 'idempotencyKey');
     const client = clientOf(request);
     const planId = optionalString(request.plan, 'plan');
     if (typeof request.payment !== 'object' || request.payment === null) {
@@ -73,39 +82,49 @@ export class Merchant {
       throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
     }
     const setsTerms = method.setsTerms === true;
-    const live = this.options.sessions.byMac(mac);
-    if (!setsTerms && live && isLive(live) && live.metric !== q.metric) {
-      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${q.plan} sells ${q.metric}`);
-    }
-    if (idempotencyKey !== undefined && this.options.sessions.isApplied(null, idempotencyKey)) {
-      throw new SluiceError('ERR_PAYMENT_REPLAYED', `purchase ${idempotencyKey} was already applied`);
-    }
-
-    const { terms, ...paid } = await method.authorize({ quote: q, request, now: this.now() });
-    if (paid.method !== method.name || (setsTerms && terms === undefined) || (!method.adminOnly && !setsTerms && paid.amount < q.price)) {
-      const err = new SluiceError('ERR_PAYMENT_INSUFFICIENT', `payment method ${method.name} collected ${paid.amount} of ${q.price}`);
-      await this.release(method.name, paid, err);
-      throw err;
-    }
-    const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
-    const grant: Grant = terms
-      ? { mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user }
-      : { mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
-    if (idempotencyKey !== undefined) grant.idempotencyKey = idempotencyKey;
-    let result: { session: Session; toppedUp: boolean };
+    const hold = this.options.sessions.prepare({
+      mac: request.mac, ...client, ...(!setsTerms && { plan: q.plan, metric: q.metric, allotment: q.allotment }),
+    });
     try {
-      result = await this.options.sessions.activate(grant);
-    } catch (err) {
-      await this.release(method.name, payment, toSluiceError(err));
-      throw err;
+      const ctx = { quote: q, request, now: this.now() };
+      const announced = await method.precheck?.(ctx);
+      const expected = announced?.reference === undefined ? null : referenceKey(method.name, announced.reference);
+      if (expected) {
+        if (this.options.sessions.isApplied(expected)) throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment ${expected.reference} was already applied`);
+        hold.claim(`ref:${expected.method}:${expected.reference}`);
+      }
+
+      const { terms, ...paid } = await method.authorize(ctx);
+      if (expected && (paid.method !== expected.method || paid.reference !== expected.reference)) {
+        const err = new SluiceError('ERR_PAYMENT_METHOD_INVALID', `payment method ${method.name} authorized ${paid.reference}, not the announced ${expected.reference}`);
+        await this.release(method.name, paid, err, hold);
+        throw err;
+      }
+      if (paid.method !== method.name || (setsTerms && terms === undefined) || (!method.adminOnly && !setsTerms && paid.amount < q.price)) {
+        const err = new SluiceError('ERR_PAYMENT_INSUFFICIENT', `payment method ${method.name} collected ${paid.amount} of ${q.price}`);
+        await this.release(method.name, paid, err, hold);
+        throw err;
+      }
+      const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
+      const grant: Grant = terms
+        ? { mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user }
+        : { mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
+      let result: { session: Session; toppedUp: boolean };
+      try {
+        result = await this.options.sessions.activate(grant, hold);
+      } catch (err) {
+        await this.release(method.name, payment, toSluiceError(err), hold);
+        throw err;
+      }
+      return { ...result, quote: terms ? null : q, receipt: receipt(result.session, result.toppedUp, terms ? terms.allotment : q.allotment, payment) };
+    } finally {
+      hold.release();
     }
-    return { ...result, quote: terms ? null : q, receipt: receipt(result.session, result.toppedUp, terms ? terms.allotment : q.allotment, payment) };
   }
 
-  /** The admin's free grant: time or data straight to a MAC, no pricing. */
+  /** The admin's free grant: time or data straight to a MAC, no pricing. `idempotencyKey` makes a retry safe. */
   async grant(request: GrantRequest): Promise<PurchaseResult> {
     if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'grant request must be an object');
-    const mac = normalizeMac(request.mac);
     const hasSeconds = request.seconds !== undefined && request.seconds !== null;
     const hasBytes = request.bytes !== undefined && request.bytes !== null;
     if (hasSeconds === hasBytes) throw new SluiceError('ERR_INVALID_AMOUNT', 'grant needs exactly one of seconds or bytes');
@@ -115,15 +134,23 @@ export class Merchant {
     if (allotment <= 0n || allotment > max) {
       throw new SluiceError('ERR_INVALID_AMOUNT', `${metric} must be between 1 and ${max}`);
     }
-    const payment = grantReference('', this.now());
-    const grant: Grant = { mac, metric, allotment, payment, ...clientOf(request) };
-    const result = await this.options.sessions.activate(grant);
-    return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };
+    const client = clientOf(request);
+    const hold = this.options.sessions.prepare({ mac: request.mac, ...client, metric, allotment });
+    try {
+      const payment = grantReference('', this.now());
+      const grant: Grant = { mac: request.mac, metric, allotment, payment, ...client };
+      const result = await this.options.sessions.activate(grant, hold);
+      return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };
+    } finally {
+      hold.release();
+    }
   }
 
-  private async release(methodName: string, ref: PaymentRef, reason: Error): Promise<void> {
+  private async release(methodName: string, ref: PaymentRef, reason: Error, hold: Hold): Promise<void> {
     const method = this.options.payments.get(methodName);
     if (!method.release) return;
+    // A reference some session (or another purchase in flight) holds is that purchase's money: never undo it.
+    if (this.options.sessions.holdsReference(ref, hold)) return;
     try {
       await method.release(ref, reason);
     } catch {

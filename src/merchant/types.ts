@@ -39,6 +39,8 @@ export interface GrantRequest {
   bytes?: string | bigint | number | undefined;
   ip?: string | undefined;
   user?: string | undefined;
+  /** The admin's retry key: a second grant with the same key is refused (ERR_PAYMENT_REPLAYED), not granted twice. */
+  idempotencyKey?: string | undefined;
 }
 
 export interface Receipt {

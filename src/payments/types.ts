@@ -1,6 +1,25 @@
 /**
  * A payment method turns a quote into money (or a voucher, or an admin's word) and says so with a PaymentRef.
  * Adding a method = one file exporting a PaymentMethod + one line in builtin.ts.
+ *
+ * The merchant's order for one purchase (src/merchant/merchant.ts), and what a method may rely on:
+ *  1. Its own checks: MAC (unicast), `ip` (an address), `user`, `idempotency_key` (a string ≤ 200 chars), plan and
+ *     quote, the method exists and the caller may use it.
+ *  2. sessions.prepare(): the idempotency key not applied and not held by a concurrent purchase, no metric clash with
+ *     the MAC's live session, a top-up within the largest allotment, a slot under `limits.max_sessions`. These are
+ *     then HELD for this purchase until it ends: a concurrent purchase with the same key gets ERR_PAYMENT_IN_PROGRESS
+ *     before its method is called (50 concurrent purchases sharing a key → one authorize).
+ *  3. `precheck(ctx)` — the method's checks that move no money: field syntax, a signature, a facilitator's /verify.
+ *     If the payment already names its reference (an x402 authorization nonce, an escrow payment id), precheck returns
+ *     it: a reference some session holds is refused as ERR_PAYMENT_REPLAYED and one a concurrent purchase holds as
+ *     ERR_PAYMENT_IN_PROGRESS, both before authorize. Throw to refuse; nothing has moved.
+ *  4. `authorize(ctx)` — moves the money. A two-phase method makes its own intent durable before the irreversible step
+ *     (x402: journal "settling" before /settle; escrow: the facilitator-side session id) so a crash between the two is
+ *     recoverable by the method; the reference it returns must be the one precheck announced, if any.
+ *  5. The session is activated (journaled). If that fails, `release(ref)` is asked to undo — never for a reference
+ *     that some session holds (a replay found after authorize is refused without release).
+ * Every check that can fail without money moving is in 1–3; after 4 only the journal write (and a replay of a
+ * reference precheck did not announce) can still refuse the purchase.
  */
 import type { Metric, PaymentRef } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
@@ -24,10 +43,21 @@ export interface GrantTerms {
   user: string;
 }
 
+/** What precheck may tell the merchant before any money moves. */
+export interface PrecheckResult {
+  /** The reference authorize will return, when the payment already names it: checked for replay and held. */
+  reference?: string;
+}
+
 export interface PaymentMethod {
   readonly name: string;
   /** Admin-only methods are refused on the public purchase path (the portal may call `purchase`, not `grant`). */
   readonly adminOnly: boolean;
+  /**
+   * Optional: the method's checks that move no money (step 3 above), after the merchant's and the session checks and
+   * before authorize. Throws a SluiceError to refuse. May return the payment's reference if it is known already.
+   */
+  precheck?(ctx: PaymentContext): PrecheckResult | void | Promise<PrecheckResult | void>;
   /**
    * Collects at least `quote.price` of `quote.asset` (or proves it was collected) and returns the reference.
    * Throws a SluiceError with the method's own code when it cannot; nothing is granted then.
@@ -44,8 +74,9 @@ export interface PaymentMethod {
    */
   quoteFor?(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote;
   /**
-   * Optional: undo an authorization whose session could not be granted (the journal failed, a replay was found):
-   * refund, release the escrow, return the voucher. Best effort; the purchase fails either way.
+   * Optional: undo an authorization whose session could not be granted (the journal failed, the price was not met):
+   * refund, release the escrow, return the voucher. Never called for a reference some session holds (a replay).
+   * Best effort; the purchase fails either way.
    */
   release?(ref: PaymentRef, reason: Error): Promise<void>;
 }

@@ -332,6 +332,22 @@ export class X402Method implements PaymentMethod {
     this.timer.unref();
   }
 
+  /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
+  requirementsFor(quote: Quote): Record<string, unknown> {
+    const domain = this.domainOf(quote.asset);
+    return {
+      scheme: 'exact', network: this.config.network, amount: quote.price.toString(), asset: quote.asset.toLowerCase(),
+      payTo: this.config.payTo, maxTimeoutSeconds: this.config.maxTimeoutSeconds, extra: { name: domain.name, version: domain.version },
+    };
+  }
+
+  /** The settlement of a payment reference, as an x402 SettleResponse (for PAYMENT-RESPONSE). */
+  settlementOf(reference: string): { success: true; transaction: string; network: string; payer: string } | null {
+    const r = this.store.get(reference);
+    if (!r || r.state === 'settling') return null;
+    return { success: true, transaction: r.transaction ?? '', network: r.network, payer: r.key.split(':')[0] ?? '' };
+  }
+
   /** Purchases waiting for their settlement to be confirmed. */
   stats(): { pending: number; remembered: number } {
     return { pending: this.store.list('settling').length + this.store.list('settled').length, remembered: this.store.size };

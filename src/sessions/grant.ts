@@ -2,7 +2,9 @@
  * A Grant is what the merchant hands the session manager once a payment is authorized: who, which metric, how much.
  * Validated here as the last gate before anything is sold, whatever the caller checked before.
  */
+import { isIP } from 'node:net';
 import { SluiceError } from '../errors.ts';
+import { assertClientMac } from '../mac.ts';
 import { normalizeMac } from './model.ts';
 import type { Metric, PaymentRef } from './model.ts';
 
@@ -37,15 +39,46 @@ function bad(message: string): SluiceError {
   return new SluiceError('ERR_INVALID_GRANT', message);
 }
 
-function optionalText(value: unknown, name: string, max = 253): string | null {
+/** Caller-supplied text: refused as an argument (the caller's mistake), not as a malformed grant (a bug). */
+function clientText(value: unknown, name: string, max: number): string | null {
   if (value === undefined || value === null || value === '') return null;
-  if (typeof value !== 'string' || value.length > max) throw bad(`${name} must be a string of at most ${max} characters`);
+  if (typeof value !== 'string' || value.length > max) {
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string of at most ${max} characters`, { details: { argument: name } });
+  }
   return value;
+}
+
+/** The longest idempotency key kept (it is journaled with the purchase and remembered for the retention time). */
+export const MAX_IDEMPOTENCY_KEY = 200;
+
+/** Who a grant is for and its retry key: everything about a grant that is known before any payment. */
+export interface GrantClient { mac: string; ip: string | null; user: string | null; plan: string | null; idempotencyKey?: string }
+
+/**
+ * The client half of validateGrant, usable before a payment: a unicast MAC, `ip` an IPv4 or IPv6 address, `user` and
+ * `plan` bounded, `idempotencyKey` a string of at most 200 characters (anything else is refused, never ignored: an
+ * ignored key is a second charge on retry).
+ */
+export function validateClient(grant: Pick<Grant, 'mac' | 'ip' | 'user' | 'plan' | 'idempotencyKey'>): GrantClient {
+  const mac = normalizeMac(grant.mac);
+  assertClientMac(mac);
+  const ip = clientText(grant.ip, 'ip', 45);
+  if (ip !== null && isIP(ip) === 0) throw new SluiceError('ERR_INVALID_ARGUMENT', `ip is not an IPv4 or IPv6 address: ${JSON.stringify(ip)}`, { details: { argument: 'ip' } });
+  const out: GrantClient = { mac, ip, user: clientText(grant.user, 'user', 253), plan: clientText(grant.plan, 'plan', 64) };
+  const key = grant.idempotencyKey as unknown;
+  if (key !== undefined && key !== null && key !== '') {
+    if (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `idempotency_key must be a string of at most ${MAX_IDEMPOTENCY_KEY} characters`, { details: { argument: 'idempotency_key' } });
+    }
+    out.idempotencyKey = key;
+  }
+  return out;
 }
 
 export function validateGrant(grant: Grant): ValidGrant {
   if (typeof grant !== 'object' || grant === null) throw bad('grant must be an object');
-  const mac = normalizeMac(grant.mac);
+  const client = validateClient(grant);
+  const mac = client.mac;
   if (grant.metric !== 'bytes' && grant.metric !== 'seconds') throw bad(`metric must be bytes or seconds, not ${String(grant.metric)}`);
   const max = grant.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
   if (typeof grant.allotment !== 'bigint' || grant.allotment <= 0n || grant.allotment > max) {
@@ -60,7 +93,7 @@ export function validateGrant(grant: Grant): ValidGrant {
   const payment: PaymentRef = { method: p.method, reference: p.reference, amount: p.amount, asset: p.asset, at: p.at };
   if (p.steps !== undefined) payment.steps = p.steps;
   const out: ValidGrant = {
-    mac, ip: optionalText(grant.ip, 'ip', 45), user: optionalText(grant.user, 'user'), plan: optionalText(grant.plan, 'plan', 64),
+    mac, ip: client.ip, user: client.user, plan: client.plan,
     metric: grant.metric, allotment: grant.allotment, payment, deadline: null,
   };
   if (grant.expiresAt !== undefined && grant.expiresAt !== null) {
@@ -68,7 +101,6 @@ export function validateGrant(grant: Grant): ValidGrant {
     if (!Number.isSafeInteger(grant.expiresAt) || grant.expiresAt <= 0 || grant.expiresAt > Date.UTC(9999, 0)) throw bad('expiresAt must be a time in ms since the epoch');
     out.deadline = grant.expiresAt;
   }
-  const key = optionalText(grant.idempotencyKey, 'idempotencyKey', 200);
-  if (key !== null) out.idempotencyKey = key;
+  if (client.idempotencyKey !== undefined) out.idempotencyKey = client.idempotencyKey;
   return out;
 }

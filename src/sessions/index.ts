@@ -5,6 +5,8 @@ export { activate, endSession, expire, isEndCause, isLimitCause, terminate } fro
 export type { Grant } from './grant.ts';
 export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';
 export { SessionManager } from './manager.ts';
+export type { GrantDraft } from './manager.ts';
+export type { Hold } from './holds.ts';
 export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionStats } from './manager.ts';
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';

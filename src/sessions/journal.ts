@@ -18,6 +18,7 @@ import { fsyncDir } from '../config/atomic-write.ts';
 import { encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
 import { readJournalText } from './journal-read.ts';
+import { lockStateDir } from './state-lock.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
 
@@ -37,7 +38,25 @@ export interface JournalOptions {
   crashPoint?: (step: CrashPoint) => void | Promise<void>;
 }
 
-export interface JournalStats { gen: number; journalBytes: number; journalRecords: number; writes: number; fsyncs: number; compactions: number }
+export interface JournalStats {
+  gen: number; journalBytes: number; journalRecords: number; writes: number; fsyncs: number; compactions: number;
+  /** Set while appends are refused after a failed write (ENOSPC, EIO): the code, and when it began (ms). */
+  failing: { code: string; message: string; since: number } | null;
+  /** Failed writes since start, and recoveries (a fresh snapshot + journal written once space returned). */
+  writeFailures: number; recoveries: number;
+}
+
+/** How often a failed journal tries to recover (a fresh snapshot + journal), at most. */
+export const RECOVER_INTERVAL_MS = 2000;
+
+/** An errno at start (state_dir missing, a file, read-only, under /proc) as a stable code rather than ERR_INTERNAL. */
+function stateDirError(dir: string, err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? 'EIO';
+  return new SluiceError('ERR_STATE_DIR', `main.state_dir ${dir} is not usable (${code}): ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err, details: { dir, errno: code },
+  });
+}
 
 const SNAPSHOT = 'sessions.snapshot';
 const JOURNAL_RE = /^sessions\.(\d+)\.journal$/;
@@ -60,11 +79,14 @@ export class JournalStore implements SessionStore {
   private handle: FileHandle | null = null;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private failed: SluiceError | null = null;
+  private failedSince = 0;
+  private lastRecoverAttempt = 0;
+  private unlock: (() => Promise<void>) | null = null;
   private pending: Pending[] = [];
   private compactWaiters: Array<{ now: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private readonly counters = { journalBytes: 0, journalRecords: 0, writes: 0, fsyncs: 0, compactions: 0 };
+  private readonly counters = { journalBytes: 0, journalRecords: 0, writes: 0, fsyncs: 0, compactions: 0, writeFailures: 0, recoveries: 0 };
 
   constructor(private readonly options: JournalOptions) {
     this.dir = options.dir;
@@ -75,13 +97,30 @@ export class JournalStore implements SessionStore {
   }
 
   stats(): JournalStats {
-    return { gen: this.gen, ...this.counters };
+    const failing = this.failed ? { code: this.failed.code, message: this.failed.message, since: this.failedSince } : null;
+    return { gen: this.gen, ...this.counters, failing };
   }
 
   async load(): Promise<LoadResult> {
     if (this.phase !== 'new') throw new SluiceError('ERR_STORE_CLOSED', 'journal store can only be loaded once');
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // One daemon per state_dir, before anything is read: a second one must not replay or rewrite a live journal.
+      this.unlock = await lockStateDir(this.dir);
+    } catch (err) {
+      throw stateDirError(this.dir, err);
+    }
+    try {
+      return await this.loadLocked();
+    } catch (err) {
+      await this.unlock?.().catch(() => undefined);
+      this.unlock = null;
+      throw stateDirError(this.dir, err);
+    }
+  }
+
+  private async loadLocked(): Promise<LoadResult> {
     const warnings: SluiceError[] = [];
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
     await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
 
@@ -173,8 +212,8 @@ export class JournalStore implements SessionStore {
   }
 
   append(records: readonly StoreRecord[]): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
     if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
+    if (this.failed && !this.recoverDue()) return Promise.reject(this.failed);
     if (records.length === 0) return Promise.resolve();
     // Encode and copy now: the caller may mutate its objects after this call returns.
     const text = records.map((r) => encodeLine(r)).join('');
@@ -186,7 +225,7 @@ export class JournalStore implements SessionStore {
   }
 
   compact(now: number): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
+    if (this.failed && !this.recoverDue()) return Promise.reject(this.failed);
     if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
     return new Promise<void>((resolve, reject) => {
       this.compactWaiters.push({ now, resolve, reject });
@@ -201,6 +240,8 @@ export class JournalStore implements SessionStore {
       while (this.running) await this.running;
       await this.handle?.close().catch(() => undefined);
       this.handle = null;
+      await this.unlock?.().catch(() => undefined);
+      this.unlock = null;
       this.phase = 'closed';
     })();
     return this.closing;
@@ -214,8 +255,42 @@ export class JournalStore implements SessionStore {
     });
   }
 
+  /** Whether a failed journal should try to recover now (rate-limited: a full disk is not hammered per request). */
+  private recoverDue(): boolean {
+    const now = Date.now();
+    if (now - this.lastRecoverAttempt < RECOVER_INTERVAL_MS) return false;
+    this.lastRecoverAttempt = now;
+    return true;
+  }
+
+  /**
+   * After a failed write the journal file's tail is unknown, so it is never appended to again: recovery writes what
+   * is known durable (this.state: every acknowledged record) as a fresh snapshot of the next generation and switches
+   * to an empty journal — the same steps as a compaction. Until that succeeds, appends are refused.
+   */
+  private async recover(): Promise<void> {
+    const failed = this.failed;
+    if (!failed) return;
+    this.failed = null;
+    try {
+      await this.compactNow(this.now());
+      this.counters.recoveries++;
+      this.options.onWarning?.(new SluiceError('ERR_JOURNAL_RECOVERED', `journal writable again after ${Math.round((Date.now() - this.failedSince) / 1000)} s (${failed.message})`));
+    } catch (err) {
+      this.failed = failed.code === 'ERR_JOURNAL_WRITE' ? new SluiceError('ERR_JOURNAL_WRITE', `${failed.message}; recovery failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }) : failed;
+    }
+  }
+
   private async drain(): Promise<void> {
     while (this.pending.length > 0 || this.compactWaiters.length > 0) {
+      if (this.failed) {
+        await this.recover();
+        if (this.failed) {
+          for (const p of this.pending.splice(0)) p.reject(this.failed);
+          for (const w of this.compactWaiters.splice(0)) w.reject(this.failed);
+          continue;
+        }
+      }
       if (this.pending.length > 0) await this.flush(this.pending.splice(0));
       if (this.failed) {
         for (const w of this.compactWaiters.splice(0)) w.reject(this.failed);
@@ -250,6 +325,9 @@ export class JournalStore implements SessionStore {
       // After a failed write or fsync the file's content is unknown (the kernel may have dropped dirty pages):
       // refuse further appends rather than answer "yes" on top of it.
       this.failed = new SluiceError('ERR_JOURNAL_WRITE', `journal write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.failedSince = Date.now();
+      this.lastRecoverAttempt = this.failedSince;
+      this.counters.writeFailures++;
       for (const p of batch) p.reject(this.failed);
       for (const p of this.pending.splice(0)) p.reject(this.failed);
       return;
@@ -299,7 +377,11 @@ export class JournalStore implements SessionStore {
       this.counters.compactions++;
     } catch (err) {
       // The new snapshot may be in place without its journal being ours: stop rather than append to the wrong file.
+      // (Recovery later writes a newer generation from memory, which supersedes whatever this left.)
       this.failed = new SluiceError('ERR_JOURNAL_WRITE', `journal switch failed: ${String(err)}`, { cause: err });
+      this.failedSince = Date.now();
+      this.lastRecoverAttempt = this.failedSince;
+      this.counters.writeFailures++;
       throw this.failed;
     }
   }

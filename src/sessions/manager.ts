@@ -17,8 +17,19 @@ import type { RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
 import type { Clock, Timers } from './time.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
-import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';
+import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateClient, validateGrant } from './grant.ts';
 import type { Grant, ValidGrant } from './grant.ts';
+import { Holds, inProgress } from './holds.ts';
+import type { Hold } from './holds.ts';
+import type { Metric } from './model.ts';
+
+/** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
+export interface GrantDraft extends Pick<Grant, 'mac' | 'ip' | 'user' | 'plan' | 'idempotencyKey'> {
+  metric?: Metric;
+  allotment?: bigint;
+  /** The payment's reference, when known before it is collected. */
+  payment?: Pick<PaymentRef, 'method' | 'reference'>;
+}
 
 export interface SessionManagerOptions {
   store: SessionStore;
@@ -30,6 +41,8 @@ export interface SessionManagerOptions {
   retention?: Partial<RetentionPolicy>;
   /** Longest the deadline timer sleeps before re-reading the clock (default 30 s). */
   maxSleepMs?: number;
+  /** How often end records the store refused are retried (default 5 s). */
+  endRetryMs?: number;
 }
 
 export type SessionEvents = {
@@ -49,6 +62,8 @@ export interface SessionFigures {
 export interface SessionStats {
   live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
   started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
+  /** Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again. */
+  unwrittenEnds: number;
 }
 
 export class SessionManager {
@@ -58,6 +73,7 @@ export class SessionManager {
   private limits: LimitsConfig;
   private readonly retention: RetentionPolicy;
   private readonly reg = new Registry();
+  private readonly holds = new Holds();
   private readonly scheduler: DeadlineScheduler;
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
@@ -65,6 +81,10 @@ export class SessionManager {
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
   private readonly writes = new Set<Promise<void>>();
+  /** End records the store refused (a full state_dir): the sessions stay ended in memory and these are retried. */
+  private readonly unwrittenEnds = new Map<string, StoreRecord>();
+  private endRetry: unknown = null;
+  private readonly endRetryMs: number;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
   private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
@@ -76,6 +96,7 @@ export class SessionManager {
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.endRetryMs = options.endRetryMs ?? 5000;
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
@@ -139,40 +160,97 @@ export class SessionManager {
     return keys.some((k) => this.reg.refs.has(k));
   }
 
-  /** Sells a session or tops one up. Resolves once the purchase is durable in the store. */
-  async activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }> {
+  /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
+  holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean {
+    const [key] = paymentKeys(payment);
+    return this.reg.refs.has(key!) || this.holds.heldByOther(key!, self);
+  }
+
+  /**
+   * Every check activate() would make that needs no money, made before a payment method collects, and a hold on what
+   * the purchase will need: its idempotency key and payment reference (a concurrent purchase with either is refused
+   * with ERR_PAYMENT_IN_PROGRESS, a finished one with ERR_PAYMENT_REPLAYED) and, if it starts a new session, a slot
+   * under max_sessions. The caller passes the hold to activate() and releases it when the purchase is over (either way).
+   */
+  prepare(draft: GrantDraft): Hold {
+    this.assertOpen();
+    const client = validateClient(draft);
+    const keys: string[] = [];
+    if (draft.payment) keys.push(...paymentKeys(draft.payment));
+    if (client.idempotencyKey !== undefined) keys.push(`idem:${client.idempotencyKey}`);
+    this.assertNotApplied(keys);
+    const now = this.clock.now();
+    const existing = this.liveUnspent(client.mac, now);
+    if (existing && draft.metric !== undefined) this.assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
+    if (draft.allotment !== undefined) {
+      const max = draft.metric === 'bytes' ? MAX_ALLOTMENT_BYTES : MAX_ALLOTMENT_SECONDS;
+      if (draft.allotment <= 0n || draft.allotment > max) throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number up to ${max}`);
+    }
+    if (!existing) this.assertSlotFree(client.mac);
+    return this.holds.take(client.mac, keys, !existing);
+  }
+
+  /**
+   * Sells a session or tops one up. Resolves once the purchase is durable in the store. `hold` is what prepare()
+   * returned for this purchase: its keys and slot count as this purchase's own, not as a concurrent one's.
+   */
+  async activate(grant: Grant, hold?: Hold): Promise<{ session: Session; toppedUp: boolean }> {
     this.assertOpen();
     const g = validateGrant(grant);
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
+    this.assertNotApplied(keys, hold);
+    const existing = this.liveUnspent(g.mac, now, true);
+    if (existing) return this.topUp(existing, g, keys, now);
+    this.assertSlotFree(g.mac);
+    return this.create(g, keys, now);
+  }
+
+  private assertNotApplied(keys: readonly string[], hold?: Hold): void {
     const replayed = keys.find((k) => this.reg.refs.has(k));
     if (replayed !== undefined) {
       throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${replayed.replace(/^(ref|idem):/, '')})`, { details: { key: replayed } });
     }
-    let existing = this.reg.liveFor(g.mac);
-    if (existing?.state === 'ACTIVE') {
-      // Spent but not yet ended (the deadline timer or the next tick would do it): a new purchase starts afresh
-      // rather than topping up a session whose remaining allotment is already negative.
-      const cause = limitReached(existing, now);
-      if (cause) {
-        this.endNow(existing.id, cause, now);
-        existing = undefined;
-      }
+    const busy = keys.find((k) => this.holds.heldByOther(k, hold));
+    if (busy !== undefined) throw inProgress(busy);
+  }
+
+  /**
+   * The MAC's live session if a purchase would top it up. A spent ACTIVE one (the deadline timer or the next tick would
+   * end it) does not count: a new purchase starts afresh rather than topping up a negative remainder (`end` ends it).
+   */
+  private liveUnspent(mac: string, now: number, end = false): Session | undefined {
+    const existing = this.reg.liveFor(mac);
+    if (existing?.state !== 'ACTIVE') return existing;
+    const cause = limitReached(existing, now);
+    if (!cause) return existing;
+    if (end) this.endNow(existing.id, cause, now);
+    return undefined;
+  }
+
+  private assertTopUpFits(existing: Session, metric: Metric, add: bigint, mac: string): void {
+    if (existing.metric !== metric) {
+      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
+        `${mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${metric}`,
+        { details: { id: existing.id, metric: existing.metric, requested: metric } });
     }
-    if (existing) return this.topUp(existing, g, keys, now);
-    return this.create(g, keys, now);
+    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
+    if (existing.allotment + add > max) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
+    }
+  }
+
+  /** A new session for `mac` fits under max_sessions, counting slots other in-flight purchases have reserved. */
+  private assertSlotFree(mac: string): void {
+    if (this.limits.maxSessions <= 0) return;
+    const taken = this.reg.liveCount() + this.holds.reservedSlots(mac, (m) => this.reg.liveFor(m) !== undefined);
+    if (taken >= this.limits.maxSessions) {
+      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
+    }
   }
 
   private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (existing.metric !== g.metric) {
-      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
-        `${g.mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${g.metric}`,
-        { details: { id: existing.id, metric: existing.metric, requested: g.metric } });
-    }
-    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
-    if (existing.allotment + g.allotment > max) {
-      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
-    }
+    this.assertTopUpFits(existing, g.metric, g.allotment, g.mac);
     const id = existing.id;
     for (const k of keys) this.reg.refs.set(k, now);
     existing.allotment += g.allotment;
@@ -205,9 +283,6 @@ export class SessionManager {
   }
 
   private async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (this.limits.maxSessions > 0 && this.reg.liveCount() >= this.limits.maxSessions) {
-      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
-    }
     if (g.user !== null && this.limits.maxDevicesPerUser > 0) {
       // The user's sessions on other devices, oldest first; end enough of them that the new one fits.
       const others = [...this.reg.liveOfUser(g.user)].sort((a, b) => a.createdAt - b.createdAt);
@@ -340,9 +415,8 @@ export class SessionManager {
     this.scheduler.delete(id);
     this.checkpoints.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
-    const written = this.track(this.store.append([{
-      t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes,
-    }]), 'end record');
+    const record: StoreRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
+    const written = this.track(this.store.append([record]), 'end record', () => this.keepEnd(record));
     const view = copySession(ended);
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
@@ -476,6 +550,7 @@ export class SessionManager {
       live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
       retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
       ended: { ...this.counters.ended }, rejectedDeltas: this.counters.rejectedDeltas, checkpoints: this.counters.checkpoints,
+      unwrittenEnds: this.unwrittenEnds.size,
     };
   }
 
@@ -492,7 +567,8 @@ export class SessionManager {
     if (entries.length === 0) return;
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
-    await this.track(this.store.append([record]), 'usage checkpoint');
+    // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
+    await this.track(this.store.append([record]), 'usage checkpoint', () => { for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id); });
   }
 
   /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
@@ -505,6 +581,12 @@ export class SessionManager {
       if (wasOpen) await this.checkpoint();
       this.checkpoints.stop();
       await this.settleWrites();
+      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
+      this.endRetry = null;
+      // A last try for ends the store refused (the store may have recovered since the last retry).
+      await this.retryEnds().catch(() => undefined);
+      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
+      this.endRetry = null;
       await this.store.close();
       this.phase = 'closed';
     })();
@@ -529,11 +611,45 @@ export class SessionManager {
     for (const key of refKeys) this.reg.refs.delete(key);
   }
 
+  /**
+   * An end the store refused: the session stays ended here (its gate stays closed) and the record is retried until it
+   * is written, so a restart after the store recovered does not bring the session back.
+   */
+  private keepEnd(record: StoreRecord): void {
+    if (record.t !== 'end') return;
+    this.unwrittenEnds.set(record.id, record);
+    this.armEndRetry();
+  }
+
+  private armEndRetry(): void {
+    if (this.endRetry !== null || this.unwrittenEnds.size === 0 || this.phase === 'closed') return;
+    this.endRetry = this.timers.setTimeout(() => {
+      this.endRetry = null;
+      void this.retryEnds();
+    }, this.endRetryMs);
+  }
+
+  /** Writes the ends the store refused before, in one append; on failure they wait for the next try. */
+  async retryEnds(): Promise<void> {
+    if (this.unwrittenEnds.size === 0) return;
+    const records = [...this.unwrittenEnds.values()];
+    try {
+      await this.store.append(records);
+      for (const r of records) if (r.t === 'end' && this.unwrittenEnds.get(r.id) === r) this.unwrittenEnds.delete(r.id);
+    } catch {
+      // Still failing (the journal reports its own condition in stats): try again later.
+    }
+    this.armEndRetry();
+  }
+
   /** Background writes (ends, checkpoints): failures become warnings, close() waits for them. */
-  private track(write: Promise<void>, what: string): Promise<void> {
+  private track(write: Promise<void>, what: string, onFailure?: () => void): Promise<void> {
     const tracked = write.then(
       () => undefined,
-      (err: unknown) => this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written`),
+      (err: unknown) => {
+        onFailure?.();
+        this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written${onFailure ? ' (kept in memory, retried)' : ''}`);
+      },
     ).finally(() => this.writes.delete(tracked));
     this.writes.add(tracked);
     return tracked;

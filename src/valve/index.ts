@@ -6,3 +6,6 @@ export { NdsctlRunner, NDSCTL_EXIT } from './runner.ts';
 export type { NdsctlExec, NdsctlResult, NdsctlRunnerOptions, RunnerLog, RunnerTimers, SpawnFn } from './runner.ts';
 export { Valve } from './valve.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
+export type { NdsctlPriority } from './runner.ts';
+export { portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
+export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';

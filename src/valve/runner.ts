@@ -1,5 +1,6 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { SluiceError } from '../errors.ts';
+import { socketCall } from './socket-transport.ts';
 
 /**
  * Runs ndsctl one call at a time. ndsctl takes a lock: a second ndsctl running concurrently exits 4 ("busy"),
@@ -34,7 +35,19 @@ export interface NdsctlRunnerOptions {
   timers?: RunnerTimers;
   env?: NodeJS.ProcessEnv;
   log?: RunnerLog;
+  /**
+   * The portal's control socket, asked before each call: when it returns a path, the call goes over that socket
+   * (socket-transport.ts) instead of spawning ndsctl; undefined falls back to the command.
+   */
+  socketPath?: () => string | undefined;
 }
+
+/**
+ * Which queued call goes next: a deauth of an exhausted or terminated session before the tick's snapshot, the
+ * snapshot before auths and lookups, so a burst of purchases never delays metering or a cut. FIFO within a class.
+ */
+export type NdsctlPriority = 'deauth' | 'snapshot' | 'auth';
+const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, snapshot: 1, auth: 2 };
 
 export interface NdsctlResult {
   stdout: string;
@@ -50,6 +63,7 @@ export type NdsctlExec = (args: readonly string[]) => Promise<NdsctlResult>;
 type RunnerState = 'ready' | 'draining' | 'closed';
 
 interface Job {
+  rank: number;
   fn: (exec: NdsctlExec) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
@@ -71,6 +85,7 @@ export class NdsctlRunner {
   readonly #timers: RunnerTimers;
   readonly #env: NodeJS.ProcessEnv | undefined;
   readonly #log: RunnerLog;
+  readonly #socketPath: (() => string | undefined) | undefined;
   readonly #queue: Job[] = [];
   #busy = false;
   #state: RunnerState = 'ready';
@@ -90,6 +105,12 @@ export class NdsctlRunner {
     this.#timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
     this.#env = opts.env;
     this.#log = opts.log ?? (() => {});
+    this.#socketPath = opts.socketPath;
+  }
+
+  /** Calls waiting (not counting the one in flight). */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   get state(): RunnerState {
@@ -97,18 +118,22 @@ export class NdsctlRunner {
   }
 
   /** Queue one ndsctl call. Rejects with a SluiceError whose code tells what happened (see NdsctlRunner docs). */
-  run(args: readonly string[]): Promise<NdsctlResult> {
-    return this.runExclusive((exec) => exec(args));
+  run(args: readonly string[], priority: NdsctlPriority = 'auth'): Promise<NdsctlResult> {
+    return this.runExclusive((exec) => exec(args), priority);
   }
 
   /**
    * Holds the queue while `fn` runs: no other ndsctl call starts until it settles. `fn` may run ndsctl through
    * the `exec` it receives, or spawn ndsctl by other means (the usage engine's worker does).
    */
-  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>): Promise<T> {
+  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>, priority: NdsctlPriority = 'auth'): Promise<T> {
     if (this.#state !== 'ready') return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      const rank = PRIORITY_RANK[priority] ?? PRIORITY_RANK.auth;
+      const job: Job = { rank, fn, resolve: resolve as (value: unknown) => void, reject };
+      const at = this.#queue.findIndex((queued) => queued.rank > rank);
+      if (at < 0) this.#queue.push(job);
+      else this.#queue.splice(at, 0, job);
       this.#pump();
     });
   }
@@ -208,6 +233,8 @@ export class NdsctlRunner {
   }
 
   #execOnce(args: readonly string[]): Promise<RawOutcome> {
+    const socket = this.#socketPath?.();
+    if (socket !== undefined) return this.#execSocket(socket, args);
     const [file, ...prefix] = this.#command as [string, ...string[]];
     const argv = [...prefix, ...args];
     return new Promise<RawOutcome>((resolve, reject) => {
@@ -267,6 +294,26 @@ export class NdsctlRunner {
         }
         finish(() => resolve({ code, signal, stdout: Buffer.concat(chunks, outBytes).toString('utf8'), stderr: errTail }));
       });
+    });
+  }
+
+  #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
+    return new Promise<RawOutcome>((resolve, reject) => {
+      const call = socketCall(path, args, this.#maxOutputBytes);
+      const timer = this.#timers.setTimeout(() => call.abort(killedError('timeout', args, this.#timeoutMs)), this.#timeoutMs);
+      this.#inFlight = { kill: () => call.abort(closedError()) };
+      call.promise.then(
+        (o) => {
+          this.#timers.clearTimeout(timer);
+          this.#inFlight = null;
+          resolve({ code: o.code, signal: null, stdout: o.stdout, stderr: o.stderr });
+        },
+        (err: unknown) => {
+          this.#timers.clearTimeout(timer);
+          this.#inFlight = null;
+          reject(err instanceof RangeError ? killedError('output', args, this.#timeoutMs) : err);
+        },
+      );
     });
   }
 }

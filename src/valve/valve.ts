@@ -2,7 +2,7 @@ import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
-import { NdsctlRunner, type NdsctlExec, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
+import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
 import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 
 export interface ValveOptions {
@@ -20,6 +20,8 @@ export interface ValveOptions {
   timers?: RunnerTimers;
   env?: NodeJS.ProcessEnv;
   log?: RunnerLog;
+  /** The portal's control socket, asked per call (see portal-socket.ts); undefined → run the command. */
+  socketPath?: () => string | undefined;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -49,6 +51,7 @@ export class Valve {
       ...(opts.timers === undefined ? {} : { timers: opts.timers }),
       ...(opts.env === undefined ? {} : { env: opts.env }),
       ...(opts.log === undefined ? {} : { log: opts.log }),
+      ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
     });
     this.#flavour = opts.flavour ?? 'auto';
     this.#preemptive = opts.preemptive ?? false;
@@ -119,7 +122,7 @@ export class Valve {
         if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_REJECTED') return 'not-found';
         throw err;
       }
-    });
+    }, 'deauth');
   }
 
   /** One client (`ndsctl json <mac>`), null when the portal does not know it. */
@@ -135,12 +138,15 @@ export class Valve {
       const snapshot = parseSnapshot(stdout, this.#flavour);
       this.#flavour = snapshot.flavour;
       return snapshot;
-    });
+    }, 'snapshot');
   }
 
-  /** Holds the ndsctl queue while `fn` runs (the usage engine spawns its own `ndsctl json` inside). */
-  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>): Promise<T> {
-    return this.runner.runExclusive(fn);
+  /**
+   * Holds the ndsctl queue while `fn` runs (the usage engine fetches its own `ndsctl json` inside). Lent to the
+   * usage engine for the tick's snapshot, so it ranks as 'snapshot' unless told otherwise.
+   */
+  runExclusive<T>(fn: (exec: NdsctlExec) => Promise<T>, priority: NdsctlPriority = 'snapshot'): Promise<T> {
+    return this.runner.runExclusive(fn, priority);
   }
 
   /** Lets queued calls finish, then refuses new ones. */

@@ -12,7 +12,7 @@ import { x402Facilitator } from '@x402/core/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
 import { createWalletClient, http, publicActions } from 'viem';
-import type { PrivateKeyAccount } from 'viem/accounts';
+import { generatePrivateKey, nonceManager, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { TestChain } from './index.ts';
 
 export interface FacilitatorFaults {
@@ -42,7 +42,8 @@ const X402RS_REASONS: Record<string, string> = {
 };
 
 export async function startFacilitator(chain: TestChain, options: { networks?: string[]; faults?: FacilitatorFaults } = {}): Promise<TestFacilitator> {
-  const account = chain.newAccount();
+  // One signer settles concurrent payments: viem's nonce manager hands out transaction nonces without collisions.
+  const account = privateKeyToAccount(generatePrivateKey(), { nonceManager });
   await chain.fund(account.address);
   const client = createWalletClient({ account, chain: chain.chain, transport: http(chain.rpcUrl, { retryCount: 0 }), pollingInterval: 50 })
     .extend(publicActions);

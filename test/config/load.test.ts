@@ -22,7 +22,7 @@ const paths = (text: string) => problems(text).map((p) => p.path);
 test('defaults: a file with one priced plan and nothing else', () => {
   const c = load(PLAN);
   assert.equal(c.main, {
-    enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], portal: 'auto', pollIntervalMs: 2000,
+    enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'auto', portal: 'auto', pollIntervalMs: 2000,
     checkpointIntervalMs: 300_000, ndsctlTimeoutMs: 5000, workers: 1, routerId: 'router1',
     ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false,
   });

@@ -166,7 +166,7 @@ test('a burst of 200 concurrent grants loses none, across a restart', async () =
   assert.ok(replies.every((r) => (r.session as Record<string, unknown>).state === 'ACTIVE'));
   await lab.stopDaemon('SIGKILL');
   await lab.startDaemon();
-  const list = (await lab.call('sessions', { state: 'ACTIVE' })).sessions as Record<string, unknown>[];
+  const list = (await lab.call('sessions', { state: 'ACTIVE', limit: 500 })).sessions as Record<string, unknown>[];
   const found = new Set(list.map((s) => s.mac));
   assert.is(macs.filter((m) => found.has(m)).length, 200, 'every accepted grant survived kill -9');
 });

@@ -104,11 +104,171 @@ test('a method that collects less than the price is refused and released', async
   await manager.close();
 });
 
-test('a grant that fails after payment asks the method to release it', async () => {
+test('a grant whose journal write fails after payment asks the method to release it', async () => {
+  const { merchant, manager, cash, store } = await make();
+  store.append = async () => { throw new SluiceError('ERR_JOURNAL_WRITE', 'ENOSPC'); };
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_JOURNAL_WRITE');
+  assert.equal(cash.released, ['tx-1']);
+  assert.is(manager.list().length, 0);
+});
+
+test('a closed session manager refuses before the payment method is asked', async () => {
   const { merchant, manager, cash } = await make();
   await manager.close();
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_SESSIONS_CLOSED');
-  assert.equal(cash.released, ['tx-1']);
+  assert.equal(cash.calls, []);
+  assert.equal(cash.released, []);
+});
+
+/** A method whose payment names its reference up front (like an x402 authorization's nonce): precheck announces it. */
+function namedCash() {
+  const log: string[] = [];
+  const method: PaymentMethod = {
+    name: 'named',
+    adminOnly: false,
+    precheck({ request }) {
+      log.push(`precheck ${String(request.payment['ref'])}`);
+      return { reference: String(request.payment['ref']) };
+    },
+    async authorize({ quote, request, now }) {
+      log.push(`authorize ${String(request.payment['ref'])}`);
+      await new Promise((r) => setTimeout(r, 5));
+      return { method: 'named', reference: String(request.payment['ref']), amount: quote.price, asset: quote.asset, at: now };
+    },
+    async release(ref) {
+      log.push(`release ${ref.reference}`);
+    },
+  };
+  return { method, log };
+}
+
+test('a replayed payment reference is refused before authorize and never releases the payment a session holds', async () => {
+  const env = await setup();
+  const named = namedCash();
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), now: () => env.time.now() });
+  const first = await merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'named', ref: 'r1' } });
+  assert.is(first.session.state, 'ACTIVE');
+  // 20 concurrent replays of the same reference for other MACs: once all, one after the other.
+  const replays = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
+    merchant.purchase({ mac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, payment: { method: 'named', ref: 'r1' } })));
+  assert.ok(replays.every((r) => r.status === 'rejected' && (r.reason as SluiceError).code === 'ERR_PAYMENT_REPLAYED'));
+  assert.equal(named.log.filter((l) => l.startsWith('authorize')), ['authorize r1'], 'only the first purchase was authorized');
+  assert.equal(named.log.filter((l) => l.startsWith('release')), [], 'nothing released');
+  assert.is(env.manager.get(first.session.id)!.state, 'ACTIVE');
+  await env.manager.close();
+});
+
+test('concurrent purchases announcing the same fresh reference: one authorize, the rest in progress', async () => {
+  const env = await setup();
+  const named = namedCash();
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), now: () => env.time.now() });
+  const all = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
+    merchant.purchase({ mac: `02:00:00:00:02:${i.toString(16).padStart(2, '0')}`, payment: { method: 'named', ref: 'fresh' } })));
+  assert.is(all.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.ok(all.every((r) => r.status === 'fulfilled' || (r.reason as SluiceError).code === 'ERR_PAYMENT_IN_PROGRESS'));
+  assert.equal(named.log.filter((l) => l.startsWith('authorize')), ['authorize fresh']);
+  assert.equal(named.log.filter((l) => l.startsWith('release')), []);
+  await env.manager.close();
+});
+
+test('a replay found only after authorize (reference not announced) is refused without releasing the held payment', async () => {
+  const env = await setup();
+  const released: string[] = [];
+  const method: PaymentMethod = {
+    name: 'late', adminOnly: false,
+    async authorize({ quote, now }) { return { method: 'late', reference: 'same', amount: quote.price, asset: quote.asset, at: now }; },
+    async release(ref) { released.push(ref.reference); },
+  };
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  await merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'late' } });
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:02', payment: { method: 'late' } }), 'ERR_PAYMENT_REPLAYED');
+  assert.equal(released, []);
+  await env.manager.close();
+});
+
+test('checks that used to run after the money was collected now run before authorize', async () => {
+  const { merchant, manager, cash, time } = await make();
+  manager.configure({ limits: { maxSessions: 1 } });
+  const bad: Array<[Record<string, unknown>, string]> = [
+    [{ ip: '1'.repeat(46) }, 'ERR_INVALID_ARGUMENT'],
+    [{ ip: 'not-an-ip' }, 'ERR_INVALID_ARGUMENT'],
+    [{ ip: '10.0.0.256' }, 'ERR_INVALID_ARGUMENT'],
+    [{ idempotencyKey: 'k'.repeat(201) }, 'ERR_INVALID_ARGUMENT'],
+    [{ idempotencyKey: 12345 }, 'ERR_INVALID_ARGUMENT'],
+    [{ idempotencyKey: { k: 1 } }, 'ERR_INVALID_ARGUMENT'],
+    [{ mac: 'ff:ff:ff:ff:ff:ff' }, 'ERR_INVALID_MAC'],
+    [{ mac: '01:00:5e:00:00:01' }, 'ERR_INVALID_MAC'],
+    [{ mac: '00:00:00:00:00:00' }, 'ERR_INVALID_MAC'],
+  ];
+  for (const [fields, code] of bad) {
+    await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' }, ...fields } as never), code);
+  }
+  assert.equal(cash.calls, [], 'no bad purchase reached the payment method');
+  await merchant.purchase({ mac: '02:00:00:00:00:01', ip: 'fe80::1', payment: { method: 'cash', token: 'ok' } });
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:02', payment: { method: 'cash', token: 'over' } }), 'ERR_SESSION_LIMIT');
+  assert.equal(cash.calls, ['ok'], 'the session limit refused before payment');
+  assert.equal(cash.released, []);
+  // A top-up of the one live session is still sold at the limit.
+  time.advance(1000);
+  assert.ok((await merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash', token: 'top' } })).toppedUp);
+  await manager.close();
+});
+
+test('50 concurrent purchases sharing one idempotency key make one authorization', async () => {
+  const env = await setup();
+  let authorizations = 0;
+  const method: PaymentMethod = {
+    name: 'slow', adminOnly: false,
+    async authorize({ quote, now }) {
+      const n = ++authorizations;
+      await new Promise((r) => setTimeout(r, 10));
+      return { method: 'slow', reference: `tx-${n}`, amount: quote.price, asset: quote.asset, at: now };
+    },
+  };
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  const all = await Promise.allSettled(Array.from({ length: 50 }, () =>
+    merchant.purchase({ mac: '02:00:00:00:00:01', idempotencyKey: 'same-key', payment: { method: 'slow' } })));
+  assert.is(authorizations, 1);
+  assert.is(all.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.ok(all.every((r) => r.status === 'fulfilled' || (r.reason as SluiceError).code === 'ERR_PAYMENT_IN_PROGRESS'));
+  // Once it finished, a retry is a replay (refused before authorize again).
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', idempotencyKey: 'same-key', payment: { method: 'slow' } }), 'ERR_PAYMENT_REPLAYED');
+  assert.is(authorizations, 1);
+  await env.manager.close();
+});
+
+test('concurrent purchases cannot together overrun max_sessions after paying', async () => {
+  const env = await setup({ limits: { maxSessions: 3 } });
+  let authorizations = 0;
+  const released: string[] = [];
+  const method: PaymentMethod = {
+    name: 'slow', adminOnly: false,
+    async authorize({ quote, now }) {
+      const n = ++authorizations;
+      await new Promise((r) => setTimeout(r, 10));
+      return { method: 'slow', reference: `tx-${n}`, amount: quote.price, asset: quote.asset, at: now };
+    },
+    async release(ref) { released.push(ref.reference); },
+  };
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  const all = await Promise.allSettled(Array.from({ length: 10 }, (_, i) =>
+    merchant.purchase({ mac: `02:00:00:00:03:0${i}`, payment: { method: 'slow' } })));
+  assert.is(all.filter((r) => r.status === 'fulfilled').length, 3);
+  assert.is(authorizations, 3, 'the 7 over the limit were refused before authorize');
+  assert.equal(released, []);
+  await env.manager.close();
+});
+
+test('grant takes an idempotency key: a retried grant is refused, not granted twice', async () => {
+  const { merchant, manager } = await make();
+  const first = await merchant.grant({ mac: '02:00:00:00:00:01', seconds: 600, idempotencyKey: 'g-1' });
+  await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:01', seconds: 600, idempotencyKey: 'g-1' }), 'ERR_PAYMENT_REPLAYED');
+  assert.is(manager.get(first.session.id)!.allotment, 600n);
+  const burst = await Promise.allSettled(Array.from({ length: 10 }, () => merchant.grant({ mac: '02:00:00:00:00:02', bytes: 1000, idempotencyKey: 'g-2' })));
+  assert.is(burst.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.is(manager.byMac('02:00:00:00:00:02')!.allotment, 1000n);
+  await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:03', seconds: 1, idempotencyKey: 7 as never }), 'ERR_INVALID_ARGUMENT');
+  await manager.close();
 });
 
 test('admin grant: seconds or bytes straight to a MAC, bounded, through the same session path', async () => {

@@ -315,9 +315,12 @@ export class RadiusAccounting {
     } catch (err) {
       this.counters.failures++;
       const max = this.options.maxBackoffMs ?? 60_000;
-      this.backoffMs = Math.min(max, this.backoffMs === 0 ? Math.min(1000, max) : this.backoffMs * 2);
+      // Many requests in flight fail together: the pause grows once per round, not once per request.
+      if (this.now() < this.blockedUntil) return;
+      const first = this.backoffMs === 0;
+      this.backoffMs = Math.min(max, first ? Math.min(1000, max) : this.backoffMs * 2);
       this.blockedUntil = this.now() + this.backoffMs;
-      if (this.counters.failures === 1 || this.backoffMs === max) {
+      if (first || this.backoffMs === max) {
         this.options.log.warn('radius: accounting not delivered, queued on flash', { reason: toSluiceError(err).message, retry_in_ms: this.backoffMs });
       }
     } finally {
@@ -330,7 +333,7 @@ export class RadiusAccounting {
     if (this.state === 'closed') return;
     this.ackLog?.append(seq);
     this.acked.add(seq);
-    this.outbox?.ack(CONSUMER, seq);
+    if (this.state === 'running') this.outbox?.ack(CONSUMER, seq);
   }
 
   /** Keeps the ack log small: once it holds many, flush the outbox's cursor and keep only what the cursor lacks. */
@@ -383,6 +386,8 @@ export class RadiusAccounting {
     this.state = 'closing';
     if (this.ticker) clearInterval(this.ticker);
     if (this.wake) clearTimeout(this.wake);
+    // Requests already sent get a moment to be acknowledged (else the server may see them again after the restart).
+    for (let waited = 0; this.inFlight.size > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     if (wasRunning) await this.saveState();
     await this.outbox?.close();
     const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;

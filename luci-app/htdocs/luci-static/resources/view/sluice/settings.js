@@ -231,6 +231,13 @@ return view.extend({
 			return (value === '' || /\S/.test(value)) ? true : _('Expecting a command');
 		};
 
+		o = s.taboption('general', form.Value, 'ndsctl_socket', _('Portal control socket'),
+			_('Speak the portal\'s control socket directly instead of running ndsctl for every call: <code>auto</code> finds openNDS\'s or nodogsplash\'s ndsctl.sock (only with the stock ndsctl command), <code>off</code> always runs the command, or an absolute path. The command stays the fallback while the socket is absent. Needs a restart.'));
+		o.placeholder = 'auto';
+		o.validate = function(section_id, value) {
+			return (value === '' || value === 'auto' || value === 'off' || /^\//.test(value)) ? true : _('Expecting auto, off or an absolute path');
+		};
+
 		o = s.taboption('general', form.Value, 'router_id', _('Router ID'),
 			_('Identifies this router upstream (RADIUS NAS-Identifier, MQTT topic). 1 to 64 characters from A-Z a-z 0-9 . _ -; empty = the hostname.'));
 		o.datatype = 'and(minlength(1),maxlength(64))';

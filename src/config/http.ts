@@ -1,0 +1,27 @@
+/**
+ * The `http` section: the x402 HTTP endpoint on the LAN (docs/x402.md). Off unless `listen` names an address:port;
+ * it needs x402.enabled. The package's firewall include keeps it off the WAN (files/etc/config/sluice says how).
+ */
+import type { SectionReader } from './reader.ts';
+import { isHost, parseInteger, type Parsed } from './values.ts';
+
+export interface HttpConfig {
+  /** Empty = off. */
+  host: string;
+  port: number;
+  /** Requests per minute one client IP may make (a burst of the same size is allowed). */
+  rateLimit: number;
+}
+
+function listen(v: string): Parsed<{ host: string; port: number }> {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):([0-9]{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : 0;
+  const host = m ? m[1]!.replace(/^\[|\]$/g, '') : '';
+  if (!m || port < 1 || port > 65535 || !isHost(host)) return { ok: false, reason: 'must be address:port, e.g. 192.168.1.1:2122 (the LAN address, not 0.0.0.0 on a router)' };
+  return { ok: true, value: { host, port } };
+}
+
+export function readHttpSection(r: SectionReader): HttpConfig {
+  const l = r.parsed('listen', { host: '', port: 0 }, (v) => (v === '' ? { ok: true, value: { host: '', port: 0 } } : listen(v)));
+  return { host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)) };
+}

@@ -1,0 +1,31 @@
+/** The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402 is enabled, else says why not. */
+import type { SluiceBackend } from '../api/backend.ts';
+import type { Config } from '../config/types.ts';
+import { toSluiceError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { X402Method } from '../payments/x402.ts';
+import type { Valve } from '../valve/index.ts';
+import { HttpEndpoint } from './server.ts';
+
+export { HttpEndpoint } from './server.ts';
+
+export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Logger): Promise<HttpEndpoint | null> {
+  if (config.http.host === '') return null;
+  if (!x402) {
+    log.warn('http.listen is set but x402 is not enabled: the LAN endpoint stays off');
+    return null;
+  }
+  try {
+    const endpoint = await HttpEndpoint.start({
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
+      macOf: async (ip) => (await valve.snapshot()).clients.find((c) => c.ip === ip)?.mac ?? null,
+      log: { info: (m, f) => log.info(m, f as never), warn: (m, f) => log.warn(m, f as never) },
+    });
+    log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port });
+    return endpoint;
+  } catch (err) {
+    const e = toSluiceError(err);
+    log.error('x402 LAN endpoint not started', { code: e.code, reason: e.message });
+    return null;
+  }
+}

@@ -1,0 +1,23 @@
+/** A token bucket per client IP: `perMinute` requests a minute, bursts up to the same. Bounded: at most 4096 IPs tracked. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now, private readonly maxIps = 4096) {}
+
+  take(ip: string): boolean {
+    const now = this.now();
+    let b = this.buckets.get(ip);
+    if (b) {
+      b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) * this.perMinute) / 60_000);
+      b.at = now;
+      this.buckets.delete(ip); // re-insert: the Map's order is least recently used first
+    } else {
+      b = { tokens: this.perMinute, at: now };
+      if (this.buckets.size >= this.maxIps) this.buckets.delete(this.buckets.keys().next().value!);
+    }
+    this.buckets.set(ip, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}

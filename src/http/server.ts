@@ -1,0 +1,163 @@
+/**
+ * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
+ * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
+ *   GET /                  the plans (JSON)
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price; with PAYMENT-SIGNATURE: buys the
+ *                          session for the MAC that owns the request's source IP, 200 + PAYMENT-RESPONSE + the session
+ *   GET /session           the caller's own session
+ * Only GET, no bodies, headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
+import type { SluiceBackend } from '../api/backend.ts';
+import { sessionView } from '../api/view.ts';
+import type { X402Method } from '../payments/x402.ts';
+import { encodeHeader } from '../payments/x402/payload.ts';
+import { RateLimiter } from './rate-limit.ts';
+
+export interface HttpEndpointOptions {
+  host: string;
+  port: number;
+  rateLimitPerMinute: number;
+  backend: SluiceBackend;
+  x402: X402Method;
+  /** The MAC of the portal client with this IP, or null (portal client list). */
+  macOf(ip: string): Promise<string | null>;
+  log?: { info(m: string, f?: Record<string, unknown>): void; warn(m: string, f?: Record<string, unknown>): void };
+}
+
+const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_URL = 512;
+
+function plain(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(plain(body));
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(text);
+}
+
+/** The HTTP status for a refused purchase: payment problems are 402 (pay again), the rest say what they are. */
+function statusOf(code: string): number {
+  if (code === 'ERR_X402_FACILITATOR_UNAVAILABLE') return 503;
+  if (code === 'ERR_X402_SETTLEMENT_PENDING') return 504;
+  if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
+  if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
+  if (code === 'ERR_SESSION_NOT_FOUND') return 404;
+  if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
+  return 500;
+}
+
+export class HttpEndpoint {
+  private readonly limiter: RateLimiter;
+
+  private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
+    this.limiter = new RateLimiter(options.rateLimitPerMinute);
+  }
+
+  static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {
+    let endpoint: HttpEndpoint | undefined;
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      endpoint!.handle(req, res).catch((err: unknown) => {
+        options.log?.warn('http handler failed', { reason: toSluiceError(err).message });
+        if (!res.headersSent) send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
+      });
+    });
+    server.maxRequestsPerSocket = 100;
+    endpoint = new HttpEndpoint(server, options);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
+      server.listen(options.port, options.host, () => resolve());
+    });
+    return endpoint;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (!this.limiter.take(ip)) return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, { 'retry-after': '10' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET' } }, { allow: 'GET' });
+    if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
+    // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://sluice.invalid');
+    try {
+      if (url.pathname === '/') return send(res, 200, this.plans());
+      if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
+      if (url.pathname === '/session') return await this.session(res, ip);
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy or /session' } });
+    } catch (err) {
+      const e = toSluiceError(err);
+      return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
+    }
+  }
+
+  private plans(): unknown {
+    const { backend, x402 } = this.options;
+    return {
+      plans: backend.pricing().map((p) => {
+        let x402Offer: unknown = null;
+        try { x402Offer = x402.requirementsFor(backend.quote({ plan: p.id })); } catch { /* a plan x402 cannot sell */ }
+        return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
+          min_steps: p.minSteps, max_steps: p.maxSteps, x402: x402Offer };
+      }),
+    };
+  }
+
+  private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
+    const { backend, x402 } = this.options;
+    const plan = url.searchParams.get('plan') ?? undefined;
+    const stepsText = url.searchParams.get('steps');
+    if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
+    const steps = stepsText === null ? undefined : BigInt(stepsText);
+    const quote = backend.quote({ ...(plan !== undefined && { plan }), ...(steps !== undefined && { steps }) });
+    const required = (error?: string) => ({
+      x402Version: 2,
+      ...(error !== undefined && { error }),
+      resource: { url: `http://${req.headers.host ?? 'sluice'}${url.pathname}${url.search}`, description: `WiFi: ${quote.allotment} ${quote.metric} (plan ${quote.plan})`, mimeType: 'application/json' },
+      accepts: [x402.requirementsFor(quote)],
+    });
+    const signature = req.headers['payment-signature'];
+    if (typeof signature !== 'string' || signature === '') {
+      const body = required();
+      return send(res, 402, body, { 'payment-required': encodeHeader(body) });
+    }
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    try {
+      const outcome = await backend.purchase({
+        mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method: 'x402', payload: signature },
+      });
+      const paid = outcome.session.payments.at(-1);
+      const settlement = paid ? x402.settlementOf(paid.reference) : null;
+      const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
+      this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
+      return send(res, 200, { session: sessionView(outcome.session, backend.now()), gate: outcome.gate }, headers);
+    } catch (err) {
+      if (!isSluiceError(err) || statusOf(err.code) !== 402) throw err;
+      // A refused payment: the client may pay again, so say what is required along with why.
+      const body = { ...required(`${err.code}: ${err.message}`), code: err.code };
+      return send(res, 402, body, { 'payment-required': encodeHeader(required(err.code)) });
+    }
+  }
+
+  private async session(res: ServerResponse, ip: string): Promise<void> {
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
+    const s = this.options.backend.session({ mac });
+    if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
+    return send(res, 200, { session: sessionView(s, this.options.backend.now()) });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}

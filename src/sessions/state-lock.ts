@@ -1,0 +1,59 @@
+/**
+ * One daemon per state_dir: a lock file `sluice.lock` holding the owner's pid, created with O_EXCL before recovery
+ * reads anything. A second daemon on the same config would otherwise replay (and truncate, compact) the journal the
+ * first is appending to. Pure JS has no flock(2), so a stale lock (the owner was kill -9'd, or the router rebooted)
+ * is recognised by its pid: not running, or running something that is not sluice (a pid reused after a reboot).
+ */
+import { open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SluiceError } from '../errors.ts';
+
+export const LOCK_FILE = 'sluice.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function looksLikeSluice(pid: number): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return /sluice|node/.test(cmdline);
+  } catch {
+    // No /proc (not Linux) or it went away: trust kill(0).
+    return alive(pid);
+  }
+}
+
+/** Takes the lock or throws ERR_STATE_LOCKED naming the owner. Returns the release function. */
+export async function lockStateDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return async () => {
+        const owner = await readFile(path, 'utf8').catch(() => '');
+        if (Number.parseInt(owner, 10) === process.pid) await rm(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    // Our own pid: a store reopened in this process (tests model a restart that way); an unreadable or stale lock.
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && await looksLikeSluice(pid)) {
+      throw new SluiceError('ERR_STATE_LOCKED', `state_dir ${dir} is in use by another sluice (pid ${pid})`, { details: { pid, dir } });
+    }
+    await rm(path, { force: true });
+  }
+  throw new SluiceError('ERR_STATE_LOCKED', `cannot take the lock ${path}`, { details: { dir } });
+}

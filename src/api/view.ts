@@ -5,7 +5,7 @@
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
 import type { PricingPlan } from '../config/types.ts';
 import type { QuoteRecord } from './backend.ts';
-import { remaining, usedAt, type Session } from '../sessions/index.ts';
+import { paymentTotals, remaining, usedAt, type Session } from '../sessions/index.ts';
 
 const unixSeconds = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -27,6 +27,9 @@ export function sessionView(session: Session, now: number): BlobmsgTable {
     ended_at: unixSeconds(session.endedAt),
     end_cause: session.endCause,
     payments: session.payments.map((p) => ({ method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset })),
+    // Totals over every payment: `payments` lists only the first and the most recent few.
+    payment_count: paymentTotals(session).count,
+    paid_total: paymentTotals(session).paid.toString(),
   };
 }
 

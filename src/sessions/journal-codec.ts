@@ -26,6 +26,8 @@ function sessionToJson(s: Session): Record<string, unknown> {
     allotment: s.allotment.toString(), used: s.used.toString(), bytes: s.bytes.toString(),
     createdAt: s.createdAt, startedAt: s.startedAt, expiresAt: s.expiresAt, endedAt: s.endedAt,
     state: s.state, endCause: s.endCause, payments: s.payments.map(paymentToJson),
+    ...(s.paymentCount !== undefined && { pc: s.paymentCount }),
+    ...(s.paidTotal !== undefined && { paid: s.paidTotal.toString() }),
     ...(s.meterMark && { mark: markToJson(s.meterMark) }),
   };
 }
@@ -110,6 +112,8 @@ function sessionFromJson(v: unknown): Session {
     state: oneOf(o['state'], SESSION_STATES),
     endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
     payments: o['payments'].map(paymentFromJson),
+    ...(o['pc'] !== undefined && { paymentCount: int(o['pc']) }),
+    ...(o['paid'] !== undefined && { paidTotal: big(o['paid']) }),
     ...(o['mark'] !== undefined && { meterMark: markFromJson(o['mark']) }),
   };
 }

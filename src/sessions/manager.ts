@@ -9,7 +9,7 @@ import type { LimitsConfig } from '../config/types.ts';
 import { DeadlineScheduler } from './deadlines.ts';
 import { Emitter } from './events.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
-import { copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
+import { addPayment, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -259,7 +259,8 @@ export class SessionManager {
       existing.expiresAt += Number(g.allotment) * 1000;
       if (existing.state === 'ACTIVE') this.scheduler.set(id, existing.expiresAt);
     }
-    existing.payments.push({ ...g.payment });
+    const paymentsBefore = { list: existing.payments.slice(), count: existing.paymentCount, paid: existing.paidTotal };
+    addPayment(existing, g.payment);
     try {
       await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys, at: now }]);
     } catch (err) {
@@ -271,8 +272,11 @@ export class SessionManager {
           current.expiresAt -= Number(g.allotment) * 1000;
           if (current.state === 'ACTIVE') this.scheduler.set(id, current.expiresAt);
         }
-        const index = current.payments.findIndex((p) => p.method === g.payment.method && p.reference === g.payment.reference);
-        if (index >= 0) current.payments.splice(index, 1);
+        if (current === existing) {
+          current.payments = paymentsBefore.list;
+          if (paymentsBefore.count === undefined) delete current.paymentCount; else current.paymentCount = paymentsBefore.count;
+          if (paymentsBefore.paid === undefined) delete current.paidTotal; else current.paidTotal = paymentsBefore.paid;
+        }
       }
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }

@@ -65,9 +65,35 @@ export interface Session {
   endedAt: number | null;
   state: SessionState;
   endCause: EndCause | null;
+  /**
+   * The first payment (a voucher's, which upstream accounting looks up) and the most recent ones: at most
+   * KEPT_PAYMENTS. A session topped up thousands of times used to carry (and journal, and reply with) every one.
+   */
   payments: PaymentRef[];
+  /** Totals over every payment, including those no longer in `payments`; absent = `payments` is all of them. */
+  paymentCount?: number;
+  paidTotal?: bigint;
   /** Set by usage checkpoints (see MeterMark); absent until the first one. */
   meterMark?: MeterMark;
+}
+
+/** How many payments a session keeps in `payments`: the first plus the last KEPT_PAYMENTS - 1. */
+export const KEPT_PAYMENTS = 6;
+
+/** Adds a top-up's payment: totals grow, the list keeps the first and the most recent ones. */
+export function addPayment(session: Session, payment: PaymentRef): void {
+  session.paymentCount = (session.paymentCount ?? session.payments.length) + 1;
+  session.paidTotal = (session.paidTotal ?? session.payments.reduce((sum, p) => sum + p.amount, 0n)) + payment.amount;
+  session.payments.push({ ...payment });
+  if (session.payments.length > KEPT_PAYMENTS) session.payments.splice(1, session.payments.length - KEPT_PAYMENTS);
+}
+
+/** Every payment's count and sum, whether or not still listed. */
+export function paymentTotals(session: Session): { count: number; paid: bigint } {
+  return {
+    count: session.paymentCount ?? session.payments.length,
+    paid: session.paidTotal ?? session.payments.reduce((sum, p) => sum + p.amount, 0n),
+  };
 }
 
 export function isLive(session: Pick<Session, 'state'>): boolean {

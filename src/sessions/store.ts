@@ -9,7 +9,7 @@
  *   end    final state, cause, time and usage of a session
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  */
-import { copySession } from './model.ts';
+import { addPayment, copySession } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { SluiceError } from '../errors.ts';
 
@@ -81,7 +81,7 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       if (!session) return;
       session.allotment += record.add;
       if (session.expiresAt !== null && session.metric === 'seconds') session.expiresAt += Number(record.add) * 1000;
-      session.payments.push({ ...record.payment });
+      addPayment(session, record.payment);
       return;
     }
     case 'limits': {

@@ -50,7 +50,11 @@ export class FreeRadius {
 
   async start(): Promise<void> {
     if (this.child) return;
-    const child = spawn('/usr/sbin/freeradius', [...(this.debug ? ['-X'] : ['-f', '-l', 'stdout']), '-d', this.dir], {
+    // Through a small sh watchdog: if this test process dies (the runner's timeout kills it with SIGKILL), FreeRADIUS
+    // goes too instead of lingering on its ports. SIGTERM to the watchdog stops FreeRADIUS at once.
+    const watchdog = `"$@" & c=$!; trap 'kill -9 $c 2>/dev/null; exit 0' TERM; ` +
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.2; done; kill -9 $c 2>/dev/null; wait $c`;
+    const child = spawn('/bin/sh', ['-c', watchdog, 'sh', '/usr/sbin/freeradius', ...(this.debug ? ['-X'] : ['-f', '-l', 'stdout']), '-d', this.dir], {
       env: {
         ...process.env, ...this.env, RADIUS_RADDB: this.dir, RADIUS_RUNDIR: this.runDir, RADIUS_SECRET: this.secret,
         RADIUS_AUTH_PORT: String(this.authPort), RADIUS_ACCT_PORT: String(this.acctPort),
@@ -79,7 +83,7 @@ export class FreeRadius {
     if (!child) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
     });
     this.child = undefined;
   }

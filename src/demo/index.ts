@@ -17,6 +17,8 @@ import { demoPaymentMethod } from './payment.ts';
 import { prng } from '../prng.ts';
 import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
 
+const POLL_S = 1;
+
 interface DemoOptions { clients: number; seconds: number }
 
 function parseArgs(argv: string[]): DemoOptions | string {
@@ -45,20 +47,22 @@ export async function runDemo(argv: string[]): Promise<number> {
   const ubusSocket = join(dir, 'ubus.sock');
   const portalSocket = join(dir, 'ndsctl.sock');
   const configPath = join(dir, 'sluice.uci');
-  // The valve runs ndsctl as a command: this very program, in its ndsctl role.
+  // The valve speaks the simulated portal's control socket (main.ndsctl_socket), as with a real portal; ndsctl (this very
+  // program in its ndsctl role) stays configured as the fallback.
   const self = [process.execPath, ...process.execArgv, process.argv[1] ?? 'sluice'];
   const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
   writeFileSync(configPath, `config sluice 'main'
 \toption state_dir ${quoteUci(join(dir, 'state'))}
 ${ndsctl}
+\toption ndsctl_socket ${quoteUci(portalSocket)}
 \toption portal 'opennds'
-\toption poll_interval '1'
+\toption poll_interval '${POLL_S}'
 \toption checkpoint_interval '10'
 \toption log_level 'info'
 
 config pricing 'data'
 \toption metric 'bytes'
-\toption step_size '1MiB'
+\toption step_size '256KiB'
 \toption price_per_step '10000'
 \toption min_steps '1'
 \toption max_steps '50'
@@ -78,6 +82,7 @@ config limits 'limits'
     clients, purchases: 0, topups: 0, terminates: 0, rejected: 0, ended: {}, tickMs: 0, ticks: 0, meteredBytes: 0, rssMb: 0, events: [],
   };
   const sessions = new Map<string, ViewSession>();
+  const figures: Figures = { tickGaps: [], tickMs: [], gateMs: [], gateLate: 0, lastTickStart: undefined };
   const event = (text: string): void => {
     const line = `${new Date().toISOString().slice(11, 19)} ${text}`;
     totals.events.push(line);
@@ -105,6 +110,12 @@ config limits 'limits'
     daemon = await Daemon.start({
       configPath, ubusSocket, log, paymentMethods: [demoPaymentMethod], meterSource: { kind: 'socket', path: portalSocket },
     });
+    daemon.meter.observe((r) => {
+      const start = performance.now() - r.durationMs;
+      if (figures.lastTickStart !== undefined) figures.tickGaps.push(start - figures.lastTickStart);
+      figures.lastTickStart = start;
+      figures.tickMs.push(r.durationMs);
+    });
     client = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 15_000 });
     const bus = client;
     await bus.listen('sluice.session', (_type, data) => applyEvent(data, sessions, totals, event));
@@ -112,7 +123,7 @@ config limits 'limits'
 
     // Traffic flows in real time.
     let last = Date.now();
-    timers.push(setInterval(() => { const now = Date.now(); traffic.step(now - last); last = now; }, 250));
+    timers.push(setInterval(() => { const now = Date.now(); traffic.step(now - last); last = now; }, clients > 500 ? 250 : 100)); // finer steps, finer cuts; the sim shares the daemon's thread
 
     // A portal's purchases: spread over the first 60% of the run, data and time, some top-ups, one admin terminate.
     const purchaseTarget = Math.max(8, Math.min(clients, Math.round(clients * 0.6)));
@@ -146,9 +157,15 @@ config limits 'limits'
 
     async function buy(mac: string, args: BlobmsgTable, topup: boolean): Promise<void> {
       try {
-        await bus.call('sluice', 'purchase', { mac, ...args, payment: { method: 'demo', reference: `demo-${process.pid}-${++reference}` } });
+        const asked = performance.now();
+        const reply = await bus.call('sluice', 'purchase', { mac, ...args, payment: { method: 'demo', reference: `demo-${process.pid}-${++reference}` } });
         if (topup) totals.topups++;
-        else totals.purchases++;
+        else {
+          totals.purchases++;
+          // The reply waits for the gate (bounded): its arrival is when the customer's traffic can pass.
+          if (reply?.gate === 'opened' || reply?.gate === 'already-open') figures.gateMs.push(performance.now() - asked);
+          else figures.gateLate++;
+        }
       } catch (err) {
         totals.rejected++;
         const why = err instanceof UbusStatusError ? (err.replies[0]?.error as { code?: string } | undefined)?.code ?? err.message : String(err);
@@ -171,7 +188,8 @@ config limits 'limits'
         const view = renderView(sessions.values(), totals, {
           now: Date.now(), rows: process.stdout.rows ?? 40, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
         });
-        process.stdout.write(`\x1b[H\x1b[2J${view}`);
+        // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
+        process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
       }, 500));
     } else {
       timers.push(setInterval(() => {
@@ -194,16 +212,20 @@ config limits 'limits'
     await broker.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  if (code === 0) process.stdout.write(summary(sessions, totals, (Date.now() - started) / 1000));
+  if (code === 0) process.stdout.write(summary(sessions, totals, figures, (Date.now() - started) / 1000));
   return code;
 }
 
 function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, totals: ViewTotals, event: (t: string) => void): void {
   const kind = data.event;
   if (kind === 'usage') {
+    const now = performance.now();
     for (const u of (data.sessions ?? []) as BlobmsgTable[]) {
       const s = sessions.get(u.id as string);
       if (!s) continue;
+      const delta = Number(u.delta ?? 0);
+      if (s.lastUsageAt !== undefined && now > s.lastUsageAt) s.rateBps = (delta * 1000) / (now - s.lastUsageAt);
+      s.lastUsageAt = now;
       s.used = Number(u.used ?? s.used);
       s.remaining = Number(u.remaining ?? s.remaining);
       totals.meteredBytes += Number(u.delta ?? 0);
@@ -215,6 +237,8 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   const id = t.id as string;
   const prev = sessions.get(id);
   const s: ViewSession = {
+    startedMs: prev?.startedMs ?? performance.now(), endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
+    rateBps: prev?.rateBps ?? 0, ...(prev?.lastUsageAt !== undefined && { lastUsageAt: prev.lastUsageAt }),
     id, mac: t.mac as string, metric: t.metric as 'bytes' | 'seconds', allotment: Number(t.allotment), used: Number(t.used),
     remaining: Number(t.remaining), expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000, state: t.state as string,
     endCause: (t.end_cause as string | null) ?? null, topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
@@ -229,20 +253,54 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   }
 }
 
-function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, elapsedS: number): string {
+interface Figures {
+  /** ms between the starts of consecutive ticks, and each tick's duration. */
+  tickGaps: number[];
+  tickMs: number[];
+  /** ms from a purchase call to its reply with the gate open (the reply waits for the gate, bounded). */
+  gateMs: number[];
+  /** Purchases answered before their gate opened ("opening" or "pending"). */
+  gateLate: number;
+  lastTickStart: number | undefined;
+}
+
+function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const ms = (v: number): string => (Number.isNaN(v) ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
+
+function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures: Figures, elapsedS: number): string {
   const all = [...sessions.values()];
-  const dataEnded = all.filter((s) => s.endCause === 'data-limit');
-  const overshoot = dataEnded.map((s) => s.used - s.allotment);
-  const avg = overshoot.length ? overshoot.reduce((a, b) => a + b, 0) / overshoot.length : 0;
-  const max = overshoot.length ? Math.max(...overshoot) : 0;
+  const cut = all.filter((s) => s.endCause === 'data-limit');
+  // Overshoot of a cut session: what was billed past its allotment, also as seconds of that client's own traffic
+  // (its average rate over the session) and against the goal rate × (poll_interval + 0.5 s).
+  const over = cut.map((s) => {
+    const seconds = Math.max(0.001, ((s.endedMs ?? performance.now()) - s.startedMs) / 1000);
+    const rate = s.used / seconds;
+    const bytes = s.used - s.allotment;
+    return { bytes, seconds: rate > 0 ? bytes / rate : 0, withinGoal: bytes <= rate * (POLL_S + 0.5) };
+  });
   const ended = Object.entries(totals.ended).map(([c, n]) => `${c} ${n}`).join(', ') || 'none';
+  const gaps = figures.tickGaps;
+  const overLine = over.length === 0 ? 'none this run' :
+    `overshoot p50 ${formatAmount('bytes', percentile(over.map((o) => o.bytes), 0.5))} ` +
+    `(${percentile(over.map((o) => o.seconds), 0.5).toFixed(2)} s of its traffic), ` +
+    `max ${formatAmount('bytes', Math.max(...over.map((o) => o.bytes)))} (${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
+    `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}`;
   return [
     '',
-    `sluice demo summary (${elapsedS.toFixed(0)} s, ${totals.clients} clients)`,
+    `sluice demo summary (${elapsedS.toFixed(1)} s, ${totals.clients} clients, poll_interval ${POLL_S} s)`,
     `  purchases ${totals.purchases}, top-ups ${totals.topups}, admin terminates ${totals.terminates}, refused ${totals.rejected}`,
     `  sessions ${all.length}: still active ${all.filter((s) => s.state === 'ACTIVE').length}; ended: ${ended}`,
-    `  data sessions cut at their allotment: ${dataEnded.length}, overshoot avg ${formatAmount('bytes', avg)}, max ${formatAmount('bytes', max)}`,
-    `  metered ${formatAmount('bytes', totals.meteredBytes)} in ${totals.ticks} ticks (last tick ${totals.tickMs.toFixed(1)} ms), daemon RSS ${totals.rssMb.toFixed(0)} MB`,
+    `  ticks ${figures.tickMs.length}: every p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
+      `(goal ≤ ${ms(1500 * POLL_S)}); each took p50 ${ms(percentile(figures.tickMs, 0.5))}, p99 ${ms(percentile(figures.tickMs, 0.99))}`,
+    `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
+      `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
+    `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
+    `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
   ].join('\n');
 }

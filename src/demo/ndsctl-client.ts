@@ -6,15 +6,8 @@
  */
 import { createConnection } from 'node:net';
 
-export async function runDemoNdsctl(argv: string[]): Promise<number> {
-  const at = argv.indexOf('--socket');
-  const path = at >= 0 ? argv[at + 1] : undefined;
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
-  const [command, ...args] = rest;
-  if (path === undefined || command === undefined) {
-    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
-    return 2;
-  }
+/** One ndsctl call over the portal's control socket, as ndsctl.c makes it: exit code and stdout. */
+export async function ndsctlOverSocket(path: string, command: string, args: readonly string[]): Promise<{ code: number; stdout: string }> {
   const request = `${command}${args.length ? ` ${args.join(',')}` : ''}\r\n\r\n`;
   let answer: string;
   try {
@@ -26,19 +19,30 @@ export async function runDemoNdsctl(argv: string[]): Promise<number> {
       socket.on('error', reject);
     });
   } catch {
-    process.stderr.write('ndsctl: unable to connect to the portal\n');
-    return 3;
+    return { code: 3, stdout: '' };
   }
   if (command === 'auth' || command === 'deauth') {
     const target = args[0] ?? '';
     if (answer.startsWith('Yes')) {
-      process.stdout.write(command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n`);
-      return 0;
+      return { code: 0, stdout: command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n` };
     }
-    process.stdout.write(command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n`);
-    return 1;
+    return { code: 1, stdout: command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n` };
   }
-  if (answer === '') return 2;
-  process.stdout.write(answer);
-  return 0;
+  if (answer === '') return { code: 2, stdout: '' };
+  return { code: 0, stdout: answer };
+}
+
+export async function runDemoNdsctl(argv: string[]): Promise<number> {
+  const at = argv.indexOf('--socket');
+  const path = at >= 0 ? argv[at + 1] : undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  const [command, ...args] = rest;
+  if (path === undefined || command === undefined) {
+    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
+    return 2;
+  }
+  const { code, stdout } = await ndsctlOverSocket(path, command, args);
+  if (code === 3) process.stderr.write('ndsctl: unable to connect to the portal\n');
+  process.stdout.write(stdout);
+  return code;
 }

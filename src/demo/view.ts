@@ -14,6 +14,12 @@ export interface ViewSession {
   endCause: string | null;
   topups: number;
   endedAt: number | null;
+  /** Bytes/s between the last two usage events (data and time sessions alike). */
+  rateBps: number;
+  lastUsageAt?: number;
+  /** performance.now() when the demo saw it start / end. */
+  startedMs: number;
+  endedMs?: number | undefined;
 }
 
 export interface ViewTotals {
@@ -51,13 +57,15 @@ function sessionLine(s: ViewSession, now: number): string {
   const usedFraction = s.allotment > 0 ? used / s.allotment : 0;
   const kind = s.metric === 'bytes' ? 'data' : 'time';
   const status = s.state === 'ACTIVE' ? `${formatAmount(s.metric, left)} left` : `${s.state.toLowerCase()} (${s.endCause})`;
-  const topup = s.topups > 0 ? ` +${s.topups} top-up` : '';
-  return `${s.mac} ${kind} ${bar(usedFraction, 24)} ${formatAmount(s.metric, used).padStart(8)} / ${formatAmount(s.metric, s.allotment).padEnd(8)} ${status}${topup}`;
+  const topup = s.topups > 0 ? ` +${s.topups}` : '';
+  const rate = s.state === 'ACTIVE' ? `${formatAmount('bytes', s.rateBps)}/s` : '';
+  return `${s.mac} ${kind} ${bar(usedFraction, 20)} ${formatAmount(s.metric, used).padStart(8)} / ${formatAmount(s.metric, s.allotment).padEnd(8)} ${rate.padStart(10)}  ${status}${topup}`;
 }
 
 export function renderView(sessions: Iterable<ViewSession>, totals: ViewTotals, opts: { now: number; rows: number; elapsedS: number; totalS: number }): string {
   const all = [...sessions];
-  const active = all.filter((s) => s.state === 'ACTIVE').sort((a, b) => b.used / b.allotment - a.used / a.allotment);
+  // The busiest first: what a newcomer wants to watch is the meter keeping up with the fastest clients.
+  const active = all.filter((s) => s.state === 'ACTIVE').sort((a, b) => b.rateBps - a.rateBps);
   const ended = all.filter((s) => s.state !== 'ACTIVE').sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0));
   const endedText = Object.entries(totals.ended).map(([cause, n]) => `${cause} ${n}`).join(', ') || 'none yet';
   const lines = [
@@ -70,6 +78,7 @@ export function renderView(sessions: Iterable<ViewSession>, totals: ViewTotals, 
   const eventRows = Math.min(8, Math.max(3, Math.floor(opts.rows / 4)));
   const sessionRows = Math.max(3, opts.rows - lines.length - eventRows - 3);
   const shown = [...active, ...ended].slice(0, sessionRows);
+  lines.push(`${'client'.padEnd(17)} kind ${'used / allotment'.padEnd(20)} ${'used'.padStart(8)} / ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`);
   for (const s of shown) lines.push(sessionLine(s, opts.now));
   if (all.length > shown.length) lines.push(`… ${all.length - shown.length} more`);
   lines.push('', 'recent:');

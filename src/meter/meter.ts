@@ -160,6 +160,7 @@ export class Meter {
   private readonly graceMs: number;
   private readonly firstReadingMs: number;
   private readonly authWatch = new Map<string, AuthWatch>();
+  private readonly observers = new Set<(report: TickReport) => void>();
   /** When the scheduled tick fires (clock ms), for scheduleBy(). */
   private dueAt = Infinity;
   private lastDurationMs = 0;
@@ -228,11 +229,11 @@ export class Meter {
   }
 
   /**
-   * A data session just became ACTIVE for this MAC (after its gate opened): tick now, so the base reading of its
-   * billing is taken right away. Top-ups need no call.
+   * A session's gate just opened: its first reading is taken within `firstReadingMs` (its base is the auth's zero, see
+   * authStarting, so no tick is needed at once: a burst of purchases does not turn into a burst of ticks).
    */
   sessionStarted(_mac: string): void {
-    this.requestTick();
+    this.scheduleBy(this.firstReadingMs);
   }
 
   /**
@@ -262,8 +263,13 @@ export class Meter {
       const session = this.options.sessions.active(key);
       if (session !== undefined && session.id === sessionId) this.billFirstReadings([{ session, ...watch.held, since: watch.at }], watch.held.at);
     }
-    this.scheduleBy(0);
     this.scheduleBy(this.firstReadingMs);
+  }
+
+  /** Also told of every tick's report (after onTick); returns the unsubscribe (the demo's tick figures). */
+  observe(fn: (report: TickReport) => void): () => void {
+    this.observers.add(fn);
+    return () => { this.observers.delete(fn); };
   }
 
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
@@ -362,6 +368,7 @@ export class Meter {
     if (result.ok) this.lastDurationMs = report.durationMs;
     this.statsRecorder.recordTick(report, this.clock(), result.ok ? result : undefined);
     this.options.onTick?.(report);
+    for (const observer of this.observers) observer(report);
     return report;
   }
 

@@ -65,6 +65,8 @@ export class X402Method implements PaymentMethod {
   private readonly inFlight = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
+  /** The local check of a purchase, shared by its precheck and authorize (same context object). */
+  private readonly checked = new WeakMap<PaymentContext, Promise<ExactPayment>>();
   private timer: NodeJS.Timeout | undefined;
   private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
@@ -123,16 +125,43 @@ export class X402Method implements PaymentMethod {
     return { x402Version: p.x402Version, paymentPayload: p.raw, paymentRequirements };
   }
 
+  /** Every check that moves no money; announces the reference (`from:nonce`) so the merchant holds it. */
+  async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
+    const p = await this.verified(ctx);
+    const key = `${p.authorization.from}:${p.authorization.nonce}`;
+    const known = this.store.get(key);
+    // A payment already applied (or done here and remembered) is this method's replay, with its own code.
+    if (this.inFlight.has(key) || known?.state === 'applied' || this.options.sessions.isApplied({ method: this.name, reference: key })) {
+      throw new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
+    }
+    return { reference: key };
+  }
+
+  /** Parses and checks the payment locally once per purchase (precheck and authorize share the result). */
+  private verified(ctx: PaymentContext): Promise<ExactPayment> {
+    let pending = this.checked.get(ctx);
+    if (!pending) {
+      pending = (async () => {
+        if (this.closed) throw new SluiceError('ERR_X402_CLOSED', 'x402 payments are shutting down');
+        const p = parseExactPayment(ctx.request.payment?.payload);
+        const asset = ctx.quote.asset.toLowerCase() as Address;
+        await verifyLocally(p, {
+          network: this.config.network, chainId: this.config.chainId, asset, domain: this.domainOf(asset), payTo: this.config.payTo as Address,
+          price: ctx.quote.price, now: BigInt(Math.floor(ctx.now / 1000)), marginSeconds: WINDOW_MARGIN_SECONDS,
+          maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
+        });
+        return p;
+      })();
+      this.checked.set(ctx, pending);
+    }
+    return pending;
+  }
+
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    if (this.closed) throw new SluiceError('ERR_X402_CLOSED', 'x402 payments are shutting down');
-    const p = parseExactPayment(ctx.request.payment?.payload);
+    const p = await this.verified(ctx);
     const asset = ctx.quote.asset.toLowerCase() as Address;
     const domain = this.domainOf(asset);
     const nowSeconds = BigInt(Math.floor(ctx.now / 1000));
-    await verifyLocally(p, {
-      network: this.config.network, chainId: this.config.chainId, asset, domain, payTo: this.config.payTo as Address,
-      price: ctx.quote.price, now: nowSeconds, marginSeconds: WINDOW_MARGIN_SECONDS, maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
-    });
     const key = `${p.authorization.from}:${p.authorization.nonce}`;
     const ref = (record: PurchaseRecord): PaymentRef =>
       ({ method: this.name, reference: key, amount: BigInt(record.value), asset: record.asset, at: record.at, steps: BigInt(record.steps) });

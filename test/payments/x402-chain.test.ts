@@ -89,7 +89,7 @@ async function purchase(mac: string, p: unknown, extra: Record<string, unknown> 
 }
 
 /** The gate opens at once, or (a client the portal listed after sluice's last look) on the meter's next tick. */
-const gateOpens = (mac: string) => lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 10_000, `gate of ${mac} open`);
+const gateOpens = (mac: string) => lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, `gate of ${mac} open`);
 
 const code = (r: { data: Record<string, unknown> | undefined }) => (r.data?.error as { code?: string } | undefined)?.code;
 
@@ -247,7 +247,7 @@ test('settle times out but succeeded on chain: pending, then the session appears
   await lab.stopDaemon();
   await lab.startDaemon();
   await lab.waitFor(async () => (await lab.callStatus('session', { mac: mac2 })).status === 0, 20_000, 'late grant after restart');
-  await lab.waitFor(() => lab.clientState(mac2) === 'Authenticated', 10_000, 'gate opened');
+  await lab.waitFor(() => lab.clientState(mac2) === 'Authenticated', 30_000, 'gate opened');
   assert.is(await usdc.balanceOf(buyer2.address), 1_000_000n - PRICE);
 });
 

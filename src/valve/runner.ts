@@ -63,6 +63,7 @@ export type NdsctlExec = (args: readonly string[]) => Promise<NdsctlResult>;
 type RunnerState = 'ready' | 'draining' | 'closed';
 
 interface Job {
+  /** Lowered when a more urgent call overtakes this one (see runExclusive). */
   rank: number;
   fn: (exec: NdsctlExec) => Promise<unknown>;
   resolve: (value: unknown) => void;
@@ -133,7 +134,12 @@ export class NdsctlRunner {
       const job: Job = { rank, fn, resolve: resolve as (value: unknown) => void, reject };
       const at = this.#queue.findIndex((queued) => queued.rank > rank);
       if (at < 0) this.#queue.push(job);
-      else this.#queue.splice(at, 0, job);
+      else {
+        this.#queue.splice(at, 0, job);
+        // Aging: a call is overtaken at most once per class. What was jumped now ranks like the jumper, so
+        // back-to-back ticks (adaptive precision polls often) cannot starve a purchase's auth.
+        for (let i = at + 1; i < this.#queue.length; i++) this.#queue[i]!.rank = Math.min(this.#queue[i]!.rank, rank);
+      }
       this.#pump();
     });
   }

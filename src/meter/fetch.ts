@@ -105,14 +105,19 @@ function runCommand(argv: readonly string[], timeoutMs: number, maxBytes: number
     let size = 0;
     let settled = false;
     const finish = (r: Attempt): void => { if (!settled) { settled = true; clearTimeout(timer); resolve(r); } };
-    const child = spawn(file, [...args, 'json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Own process group, killed whole: a wrapper (sh, ip netns exec) that hangs would otherwise leave its child
+    // behind on every tick (issue 14 #7); the valve's runner does the same.
+    const child = spawn(file, [...args, 'json'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    const killGroup = (): void => {
+      try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    };
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      killGroup();
       finish({ ok: false, problem: 'timeout', message: `ndsctl json took longer than ${timeoutMs} ms` });
     }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) { child.kill('SIGKILL'); finish({ ok: false, problem: 'failed', message: `output over ${maxBytes} bytes` }); return; }
+      if (size > maxBytes) { killGroup(); finish({ ok: false, problem: 'failed', message: `output over ${maxBytes} bytes` }); return; }
       into.append(chunk);
     });
     child.on('error', (err: NodeJS.ErrnoException) => {

@@ -2,9 +2,14 @@
 // Runs every test/**/*.test.ts in its own node process (isolation: one leaked handle or crash cannot hide
 // another file's result), two at a time, then test/e2e serially. Prints one closing line
 // "N passed, N failed, N skipped" counted from uvu's per-file totals.
+// Each file runs in its own process group (detached: a new session) and the runner signals the whole group, so the
+// daemons, brokers and peers a file spawned die with it: on the timeout, when the file exits with children still
+// running, and when the runner itself is interrupted. (Node has no PR_SET_PDEATHSIG; a SIGKILL to the file alone
+// used to orphan its sluice daemons.) A peer that setsid()s itself (the e2e lab's openNDS) escapes the group; the
+// lab removes those itself (lab.sh cleanup-stale).
 // Usage: node test/run.mjs [substring...]
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -27,6 +32,38 @@ const all = walk(root).filter((f) => filters.length === 0 || filters.some((s) =>
 const e2e = all.filter((f) => relative(root, f).startsWith('e2e/'));
 const unit = all.filter((f) => !e2e.includes(f));
 
+/** Grace between SIGTERM and SIGKILL on a timeout: lets a file's exit handlers run (the e2e lab tears itself down). */
+const KILL_GRACE_MS = 15_000;
+/** Process groups (= pids of the test files) still running, for the runner's own exit. */
+const liveGroups = new Set();
+
+/** Signals every process of a group; false when none is left. */
+function signalGroup(pgid, signal) {
+  try { process.kill(-pgid, signal); return true; } catch { return false; }
+}
+
+/** Command lines of the live processes in group pgid other than its leader (Linux /proc; empty elsewhere). */
+function groupMembers(pgid) {
+  const out = [];
+  let pids = [];
+  try { pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return out; }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) !== pgid || state === 'Z' || Number(pid) === pgid) continue;
+      out.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 160)}`);
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => { console.log(`\n[run] ${sig}: stopping ${liveGroups.size} running file(s)`); process.exit(130); });
+}
+process.on('exit', () => { for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL'); });
+
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedFiles = [];
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -38,18 +75,38 @@ function runFile(file, timeoutMs) {
       cwd: join(root, '..'),
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    const pgid = child.pid;
+    liveGroups.add(pgid);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => { out += `\n[run] timed out after ${timeoutMs} ms\n`; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('close', (code, signal) => {
+    let grace;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      out += `\n[run] timed out after ${timeoutMs} ms: SIGTERM to its process group, SIGKILL ${KILL_GRACE_MS} ms later\n`;
+      signalGroup(pgid, 'SIGTERM');
+      grace = setTimeout(() => signalGroup(pgid, 'SIGKILL'), KILL_GRACE_MS);
+    }, timeoutMs);
+    // On 'exit' rather than 'close': a leftover child holding the file's stdout would hold off 'close' forever.
+    child.once('exit', () => {
       clearTimeout(timer);
+      clearTimeout(grace);
+      const left = groupMembers(pgid);
+      signalGroup(pgid, 'SIGKILL');
+      if (left.length > 0) {
+        console.log(`[run] ${relative(root, file)} left processes running; killed:\n${left.map((l) => `     ${l}`).join('\n')}`);
+      }
+      liveGroups.delete(pgid);
+    });
+    child.on('close', (code, signal) => {
       const text = strip(out);
       const n = (label) => { const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))]; return m.reduce((a, x) => a + Number(x[1]), 0); };
       const total = n('Total'), passed = n('Passed'), skipped = n('Skipped');
       // uvu exits 0 when a before/after hook throws, reporting the file's tests as neither passed nor skipped.
-      const ok = code === 0 && signal === null && total > 0 && passed + skipped === total;
+      const ok = !timedOut && code === 0 && signal === null && total > 0 && passed + skipped === total;
       const failed = ok ? 0 : Math.max(1, total - passed - skipped);
       totals.passed += passed; totals.skipped += skipped; totals.failed += failed;
       const name = relative(root, file);

@@ -238,4 +238,52 @@ test('commands: a signed terminate runs and is answered; a bad signature, a repl
   assert.is(ran.length, 1);
 });
 
+/**
+ * What an MQTT 3.1.1-only broker (mosquitto 1.4, many appliances) does with an MQTT 5 CONNECT: CONNACK with return
+ * code 1 (unacceptable protocol version) and close. Anything else is passed through to the real mosquitto.
+ */
+async function v311Only(upstreamPort: number): Promise<{ url: string; refused: number; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const state = { refused: 0 };
+  const server = createServer((socket) => {
+    socket.once('data', (first: Buffer) => {
+      // fixed header byte, remaining length (1–4 bytes), then 00 04 'MQTT' and the protocol level.
+      let i = 1;
+      while (first[i]! & 0x80) i++;
+      const level = first[i + 1 + 6];
+      if (level === 5) {
+        state.refused++;
+        socket.end(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+        return;
+      }
+      const up = connect(upstreamPort, '127.0.0.1', () => { up.write(first); socket.pipe(up); up.pipe(socket); });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    get refused() { return state.refused; },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+test('protocol auto: a broker that refuses MQTT 5 gets 3.1.1, and the queued messages', async () => {
+  const m = await broker();
+  const old = await v311Only(m.port);
+  cleanups.push(() => old.close());
+  const sub = await subscriber(m.url);
+  const { sink, lines } = sinkFor(mqttConfig(old.url));
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() }); // before start: ignored (no queue yet)
+  await sink.start();
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() });
+  await sub.waitFor(() => sub.on('session').length === 1, 10_000, 'the event through a 3.1.1 connection');
+  assert.is(old.refused, 1, 'one MQTT 5 attempt, then 3.1.1');
+  assert.is(stat(sink)['protocol'], '3.1.1');
+  assert.is(sub.on('session')[0]!.contentType, undefined, 'no MQTT 5 properties');
+  assert.ok(lines.some((l) => l.includes('refused MQTT 5')));
+});
+
 test.run();

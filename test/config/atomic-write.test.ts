@@ -1,18 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fsp from 'node:fs/promises';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSluiceError } from '../../src/errors.ts';
 import { parseUci, writeFileAtomic, writeUci, type AtomicWriteFs } from '../../src/config/index.ts';
+import { tempDirs } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-atomic-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('sluice-atomic-', test.after);
 
 /** Real fs, with one step made to fail. */
 function failing(step: 'write' | 'sync' | 'rename' | 'dirsync'): AtomicWriteFs & { calls: string[] } {
@@ -109,8 +104,5 @@ test('writeUci writes what parseUci reads back', async () => {
   assert.equal([...back.sections[0]!.options], [['state_dir', "/tmp/it's"], ['ndsctl', ['a']]]);
 });
 
-test.after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
 test.run();

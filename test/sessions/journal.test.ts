@@ -1,24 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
 import type { PaymentRef } from '../../src/sessions/model.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { makeSession, openRecord } from './store-suite.ts';
+import { tempDirs } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-journal-'));
-  dirs.push(dir);
-  return dir;
-}
-test.after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('sluice-journal-', test.after);
 
 const journalFile = (dir: string): string => join(dir, readdirSync(dir).find((n) => /^sessions\.\d+\.journal$/.test(n))!);
 

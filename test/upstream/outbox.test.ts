@@ -1,23 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Outbox, type OutboxOptions } from '../../src/upstream/outbox.ts';
 import { decodeSegment, encodeRecord, RECORD_HEADER_BYTES } from '../../src/upstream/outbox-codec.ts';
 import type { SluiceError } from '../../src/errors.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
+import { tempDirs } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-outbox-'));
-  dirs.push(dir);
-  return dir;
-}
-test.after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('sluice-outbox-', test.after);
 
 const segments = (dir: string): string[] => readdirSync(dir).filter((n) => /^seg-\d{16}\.log$/.test(n)).sort();
 const text = (p: Uint8Array): string => Buffer.from(p).toString();

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lines } from './lib/child-lines.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
@@ -24,14 +24,6 @@ interface Row {
 function arg(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
-}
-
-function lines(child: ChildProcess): () => Promise<string> {
-  const rl = createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  const waiters: Array<(l: string) => void> = [];
-  rl.on('line', (l) => { const w = waiters.shift(); if (w) w(l); else queue.push(l); });
-  return () => new Promise((resolve) => { const l = queue.shift(); if (l !== undefined) resolve(l); else waiters.push(resolve); });
 }
 
 function tsxChild(script: string, args: string[]): ChildProcess {

@@ -4,12 +4,12 @@
 // 2. Disconnect: Disconnect-Request → Disconnect-ACK round trip (p50/p99) measured by a prober in another process,
 //    while the real Meter ticks `clients` clients back to back (worker pool, a simulated portal in a third process)
 //    and every tick's usage goes to the RADIUS sink. Prints figures; asserts nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lines } from './lib/child-lines.ts';
 import { createLogger } from '../src/log.ts';
 import { MemoryStore, SessionManager, type Session } from '../src/sessions/index.ts';
 import { Meter, sessionManagerPort } from '../src/meter/index.ts';
@@ -54,14 +54,6 @@ async function accountingThroughput(radius: FreeRadius, records: number, infligh
   await client.close();
   rmSync(dir, { recursive: true, force: true });
   return { perSecond: records / seconds, seconds };
-}
-
-function lines(child: ChildProcess): () => Promise<string> {
-  const rl = createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  const waiters: Array<(l: string) => void> = [];
-  rl.on('line', (l) => { const w = waiters.shift(); if (w) w(l); else queue.push(l); });
-  return () => new Promise((resolve) => { const l = queue.shift(); if (l !== undefined) resolve(l); else waiters.push(resolve); });
 }
 
 async function disconnectLatency(radius: FreeRadius, clients: number, disconnects: number): Promise<Record<string, number>> {

@@ -35,65 +35,55 @@ export const ERROR_CAUSE = {
   'Session-Context-Not-Removable': 504, 'Proxy-Processing-Error': 505, 'Resources-Unavailable': 506, 'Request-Initiated': 507,
 } as const;
 
-const std = (name: string, type: number, kind: AttributeKind, values?: Record<string, number>): AttributeDef =>
-  values ? { name, type, vendor: 0, kind, values } : { name, type, vendor: 0, kind };
-const vsa = (vendor: number, name: string, type: number, kind: AttributeKind): AttributeDef => ({ name, type, vendor, kind });
+/** Named integer values, by attribute. */
+const VALUES: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  'Service-Type': { Login: 1, Framed: 2, 'Authorize-Only': 17 },
+  'Acct-Status-Type': ACCT_STATUS,
+  'Acct-Authentic': { RADIUS: 1, Local: 2, Remote: 3 },
+  'Acct-Terminate-Cause': TERMINATE_CAUSE,
+  'NAS-Port-Type': { 'Wireless-802.11': 19 },
+  'Error-Cause': ERROR_CAUSE,
+};
 
-export const ATTRIBUTES: readonly AttributeDef[] = [
-  std('User-Name', 1, 'string'),
-  std('User-Password', 2, 'octets'),
-  std('NAS-IP-Address', 4, 'ipaddr'),
-  std('NAS-Port', 5, 'integer'),
-  std('Service-Type', 6, 'integer', { Login: 1, Framed: 2, 'Authorize-Only': 17 }),
-  std('Framed-IP-Address', 8, 'ipaddr'),
-  std('Filter-Id', 11, 'string'),
-  std('Reply-Message', 18, 'string'),
-  std('State', 24, 'octets'),
-  std('Class', 25, 'octets'),
-  std('Vendor-Specific', 26, 'octets'),
-  std('Session-Timeout', 27, 'integer'),
-  std('Idle-Timeout', 28, 'integer'),
-  std('Termination-Action', 29, 'integer'),
-  std('Called-Station-Id', 30, 'string'),
-  std('Calling-Station-Id', 31, 'string'),
-  std('NAS-Identifier', 32, 'string'),
-  std('Proxy-State', 33, 'octets'),
-  std('Acct-Status-Type', 40, 'integer', ACCT_STATUS),
-  std('Acct-Delay-Time', 41, 'integer'),
-  std('Acct-Input-Octets', 42, 'integer'),
-  std('Acct-Output-Octets', 43, 'integer'),
-  std('Acct-Session-Id', 44, 'string'),
-  std('Acct-Authentic', 45, 'integer', { RADIUS: 1, Local: 2, Remote: 3 }),
-  std('Acct-Session-Time', 46, 'integer'),
-  std('Acct-Input-Packets', 47, 'integer'),
-  std('Acct-Output-Packets', 48, 'integer'),
-  std('Acct-Terminate-Cause', 49, 'integer', TERMINATE_CAUSE),
-  std('Acct-Multi-Session-Id', 50, 'string'),
-  std('Acct-Input-Gigawords', 52, 'integer'),
-  std('Acct-Output-Gigawords', 53, 'integer'),
-  std('Event-Timestamp', 55, 'date'),
-  std('NAS-Port-Type', 61, 'integer', { 'Wireless-802.11': 19 }),
-  std('Message-Authenticator', 80, 'octets'),
-  std('Acct-Interim-Interval', 85, 'integer'),
-  std('NAS-Port-Id', 87, 'string'),
-  std('NAS-IPv6-Address', 95, 'ipv6addr'),
-  std('Error-Cause', 101, 'integer', ERROR_CAUSE),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Input-Octets', 1, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Output-Octets', 2, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Total-Octets', 3, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Bandwidth-Max-Up', 4, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Bandwidth-Max-Down', 5, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Input-Gigawords', 21, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Output-Gigawords', 22, 'integer'),
-  vsa(VENDOR_CHILLISPOT, 'ChilliSpot-Max-Total-Gigawords', 23, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Recv-Limit', 1, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Xmit-Limit', 2, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Rate-Limit', 8, 'string'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Recv-Limit-Gigawords', 14, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Xmit-Limit-Gigawords', 15, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Total-Limit', 17, 'integer'),
-  vsa(VENDOR_MIKROTIK, 'Mikrotik-Total-Limit-Gigawords', 18, 'integer'),
+/** Attribute numbers by vendor (0: standard) and kind. */
+const NUMBERS: ReadonlyArray<readonly [vendor: number, byKind: Partial<Record<AttributeKind, Record<string, number>>>]> = [
+  [0, {
+    string: {
+      'User-Name': 1, 'Filter-Id': 11, 'Reply-Message': 18, 'Called-Station-Id': 30, 'Calling-Station-Id': 31, 'NAS-Identifier': 32,
+      'Acct-Session-Id': 44, 'Acct-Multi-Session-Id': 50, 'NAS-Port-Id': 87,
+    },
+    octets: { 'User-Password': 2, State: 24, Class: 25, 'Vendor-Specific': 26, 'Proxy-State': 33, 'Message-Authenticator': 80 },
+    integer: {
+      'NAS-Port': 5, 'Service-Type': 6, 'Session-Timeout': 27, 'Idle-Timeout': 28, 'Termination-Action': 29, 'Acct-Status-Type': 40,
+      'Acct-Delay-Time': 41, 'Acct-Input-Octets': 42, 'Acct-Output-Octets': 43, 'Acct-Authentic': 45, 'Acct-Session-Time': 46,
+      'Acct-Input-Packets': 47, 'Acct-Output-Packets': 48, 'Acct-Terminate-Cause': 49, 'Acct-Input-Gigawords': 52,
+      'Acct-Output-Gigawords': 53, 'NAS-Port-Type': 61, 'Acct-Interim-Interval': 85, 'Error-Cause': 101,
+    },
+    ipaddr: { 'NAS-IP-Address': 4, 'Framed-IP-Address': 8 },
+    ipv6addr: { 'NAS-IPv6-Address': 95 },
+    date: { 'Event-Timestamp': 55 },
+  }],
+  [VENDOR_CHILLISPOT, {
+    integer: {
+      'ChilliSpot-Max-Input-Octets': 1, 'ChilliSpot-Max-Output-Octets': 2, 'ChilliSpot-Max-Total-Octets': 3,
+      'ChilliSpot-Bandwidth-Max-Up': 4, 'ChilliSpot-Bandwidth-Max-Down': 5, 'ChilliSpot-Max-Input-Gigawords': 21,
+      'ChilliSpot-Max-Output-Gigawords': 22, 'ChilliSpot-Max-Total-Gigawords': 23,
+    },
+  }],
+  [VENDOR_MIKROTIK, {
+    integer: {
+      'Mikrotik-Recv-Limit': 1, 'Mikrotik-Xmit-Limit': 2, 'Mikrotik-Recv-Limit-Gigawords': 14, 'Mikrotik-Xmit-Limit-Gigawords': 15,
+      'Mikrotik-Total-Limit': 17, 'Mikrotik-Total-Limit-Gigawords': 18,
+    },
+    string: { 'Mikrotik-Rate-Limit': 8 },
+  }],
 ];
+
+export const ATTRIBUTES: readonly AttributeDef[] = NUMBERS.flatMap(([vendor, byKind]) =>
+  Object.entries(byKind).flatMap(([kind, numbers]) => Object.entries(numbers).map(([name, type]): AttributeDef => {
+    const values = VALUES[name];
+    return values ? { name, type, vendor, kind: kind as AttributeKind, values } : { name, type, vendor, kind: kind as AttributeKind };
+  })));
 
 export type AttributeName = (typeof ATTRIBUTES)[number]['name'];
 

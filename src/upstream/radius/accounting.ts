@@ -2,8 +2,10 @@
  * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
  * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
  * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
- * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (ack-log.ts), so a
- * restart or kill -9 resends nothing the server already has. Sending never blocks the caller: records go out in the
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (line-log.ts), so a
+ * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
+ * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
+ * session journal yet) gets no second one. Sending never blocks the caller: records go out in the
  * background, at most `maxInFlight` at a time, and while no server answers the sender backs off (up to a minute)
  * and the queue waits on flash for as long as the outage lasts.
  *
@@ -18,7 +20,7 @@ import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../config/atomic-write.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
-import { AckLog } from './ack-log.ts';
+import { LineLog } from './line-log.ts';
 import type { RadiusClient } from './client.ts';
 import type { NasIdentity } from './nas.ts';
 import { rfc3580Mac } from './nas.ts';
@@ -29,6 +31,8 @@ const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
 const STATE_FILE = 'sessions.json';
 const STATE_SAVE_MS = 60_000;
+const ACK_LINE = /^\d{1,15}$/;
+const SESSION_ID_LINE = /^[\x21-\x7e]{1,128}$/;
 
 /** What accounting remembers of a live session between events. */
 interface Tracked {
@@ -79,8 +83,12 @@ export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
 
 export class RadiusAccounting {
   private outbox: Outbox | undefined;
-  private ackLog: AckLog | undefined;
+  private ackLog: LineLog | undefined;
   private readonly acked = new Set<number>();
+  private stopLog: LineLog | undefined;
+  /** Sessions whose Stop was queued (delivered or not): they never get another. */
+  private readonly stopped = new Set<string>();
+  private stopLogKept = 0;
   private readonly tracked = new Map<string, Tracked>();
   private readonly vouchers = new Map<string, VoucherAccounting>();
   private readonly early: SinkEvent[] = [];
@@ -116,9 +124,19 @@ export class RadiusAccounting {
       ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
       onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
     });
-    const { log, acked } = AckLog.open(join(this.options.dir, 'acked'));
-    this.ackLog = log;
-    for (const seq of acked) {
+    const stops = LineLog.open(join(this.options.dir, 'stopped'), SESSION_ID_LINE);
+    this.stopLog = stops.log;
+    for (const id of stops.lines) this.stopped.add(id);
+    // A crash between queuing a Stop and logging its mark loses the mark, not the Stop: the outbox still holds it.
+    for (const r of this.outbox.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER })) {
+      if (r.type !== TYPE_OF.Stop) continue;
+      try { this.stopped.add(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
+    }
+    this.stopLogKept = this.stopped.size;
+    const acks = LineLog.open(join(this.options.dir, 'acked'), ACK_LINE);
+    this.ackLog = acks.log;
+    for (const line of acks.lines) {
+      const seq = Number(line);
       this.outbox.ack(CONSUMER, seq);
       this.acked.add(seq);
     }
@@ -143,6 +161,12 @@ export class RadiusAccounting {
     const { active, ended } = this.options.recovered();
     const interval = this.options.interimMs();
     for (const s of active) {
+      if (this.stopped.has(s.id)) {
+        // Ended and its Stop queued, then back after a crash (the end had not reached the journal): the server has its
+        // Stop, so accounting for it is over; Interims or a second Stop would contradict it.
+        this.options.log.warn('radius: a session resumed after its Stop was sent; no more accounting for it', { session: s.id });
+        continue;
+      }
       const prev = saved[s.id];
       const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
       if (prev) {
@@ -159,7 +183,7 @@ export class RadiusAccounting {
       this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
     }
     for (const [id, prev] of Object.entries(saved)) {
-      if (this.tracked.has(id) || ended.some((s) => s.id === id)) continue;
+      if (this.tracked.has(id) || this.stopped.has(id) || ended.some((s) => s.id === id)) continue;
       // Accounting had started it, and the session store no longer knows it (state lost or reset): it did not survive
       // the restart, so its accounting ends with NAS-Reboot. (A session ended normally is still retained: its Stop was
       // queued when it ended.)
@@ -170,6 +194,7 @@ export class RadiusAccounting {
         sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)), inputOctets: BigInt(prev.up), outputOctets: BigInt(prev.down),
         cause: 'NAS-Reboot', classes: prev.classes,
       }, true);
+      this.markStopped(id);
     }
     this.stateDirty = true;
   }
@@ -229,9 +254,18 @@ export class RadiusAccounting {
   private stop(s: Session, cause: NonNullable<AcctRecord['cause']>): void {
     const t = this.tracked.get(s.id)!;
     this.tracked.delete(s.id);
+    this.stateDirty = true;
+    // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
+    if (this.stopped.has(s.id)) return;
     const at = s.endedAt ?? this.now();
     this.append({ ...this.recordOf(t, 'Stop', at, s.bytes), cause }, true);
-    this.stateDirty = true;
+    this.markStopped(s.id);
+  }
+
+  /** After the Stop's append (a crash in between leaves the Stop in the outbox, where start() finds it). */
+  private markStopped(id: string): void {
+    this.stopped.add(id);
+    this.stopLog?.append(id);
   }
 
   /** The record for `t` at `at`; `total` is sluice's metered byte count (null: only what the meter's deltas said). */
@@ -263,6 +297,7 @@ export class RadiusAccounting {
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
     if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
     this.compactAckLog();
+    if (this.stopLog && this.stopLog.size > Math.max(1024, 2 * this.stopLogKept)) this.compactStopLog();
     this.pump();
   }
 
@@ -331,7 +366,7 @@ export class RadiusAccounting {
 
   private ack(seq: number): void {
     if (this.state === 'closed') return;
-    this.ackLog?.append(seq);
+    this.ackLog?.append(String(seq));
     this.acked.add(seq);
     if (this.state === 'running') this.outbox?.ack(CONSUMER, seq);
   }
@@ -344,9 +379,23 @@ export class RadiusAccounting {
     const floor = this.outbox.stats().consumers[CONSUMER]?.floor ?? 0;
     this.outbox.flush().then(() => {
       for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-      this.ackLog?.rewrite([...this.acked]);
+      this.ackLog?.rewrite([...this.acked].map(String));
     }).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
       .finally(() => { this.compacting = false; });
+  }
+
+  /**
+   * Keeps the marks of sessions the session manager still knows (live, or ended and retained): a session it has let go
+   * of ended long enough ago that its end is in the journal, so recovery cannot end it again.
+   */
+  private compactStopLog(): void {
+    for (const id of this.stopped) if (this.options.session(id) === null) this.stopped.delete(id);
+    try {
+      this.stopLog?.rewrite([...this.stopped]);
+    } catch (err) {
+      this.options.log.warn('radius: stop log not compacted', { reason: toSluiceError(err).message });
+    }
+    this.stopLogKept = this.stopped.size;
   }
 
   private async saveState(): Promise<void> {
@@ -392,8 +441,10 @@ export class RadiusAccounting {
     await this.outbox?.close();
     const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;
     for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-    try { this.ackLog?.rewrite([...this.acked]); } catch { /* the full log stays: still correct */ }
+    try { this.ackLog?.rewrite([...this.acked].map(String)); } catch { /* the full log stays: still correct */ }
     this.ackLog?.close();
+    this.compactStopLog();
+    this.stopLog?.close();
     this.state = 'closed';
   }
 
@@ -402,5 +453,6 @@ export class RadiusAccounting {
     if (this.ticker) clearInterval(this.ticker);
     if (this.wake) clearTimeout(this.wake);
     this.ackLog?.close();
+    this.stopLog?.close();
   }
 }

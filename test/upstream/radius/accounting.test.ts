@@ -120,4 +120,45 @@ t('a session accounting had started that the restarted daemon no longer has gets
   }
 });
 
+t('a session recovery ends again after a crash (its end never reached the journal) gets no second Stop, delivered or queued', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const { session } = await c.sessions.activate({ mac: mac(40 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `re${i}`, amount: 0n, asset: '', at: Date.now() } });
+    ids.push(session.id);
+  }
+  await until(() => ids.every((id) => lines(c, 'Start').some((l) => l.includes(id))), 5000, 'both Starts');
+  // The first Stop reaches the server; the second waits in the queue (server down) when the process dies.
+  c.sessions.endNow(ids[0]!, 'admin');
+  await until(() => lines(c, 'Stop').some((l) => l.includes(ids[0]!)), 5000, 'first Stop');
+  await c.radius.stop();
+  c.sessions.endNow(ids[1]!, 'admin');
+  await until(() => c.acct.pendingCount() >= 1, 5000, 'second Stop queued');
+  c.acct.destroy(); // kill -9: nothing flushed beyond what each write() put in the page cache
+  const stopsOf = (id: string) => lines(c, 'Stop').filter((l) => l.includes(id)).length;
+  // The restarted daemon's journal lacked both ends: recovery ends both sessions again.
+  const restart = () => new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 3_600_000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: () => null, session: (id) => c.sessions.get(id),
+    recovered: () => ({ active: [], ended: ids.map((id) => ({ ...c.sessions.get(id)!, endedAt: Date.now() })) }),
+  });
+  let again = restart();
+  await again.start();
+  try {
+    await c.radius.start();
+    await until(() => stopsOf(ids[1]!) >= 1, 10_000, 'queued Stop delivered after the restart');
+    await until(() => again.pendingCount() === 0, 10_000, 'queue drained');
+    await again.close();
+    // And once more, after a clean close compacted the logs.
+    again = restart();
+    await again.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.is(again.pendingCount(), 0, 'nothing queued');
+    assert.equal(ids.map(stopsOf), [1, 1], 'one Stop per session');
+    assert.equal((again.stats().produced as Record<string, number>).Stop, 0);
+  } finally {
+    await again.close();
+  }
+});
+
 t.run();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
+import type { NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,6 +30,12 @@ export interface LabOptions {
   latencyMs?: number;
   /** Another copy of the bundle to run (e.g. the one unpacked from the .ipk); default dist/sluice.mjs. */
   bundle?: string;
+  /**
+   * Serve the portal over its control socket from this process (main.ndsctl_socket) instead of the ndsctl stand-in
+   * command: the same portal state and answers, without a node process per call (each costs ~0.7 s of CPU, so a tick
+   * every 0.3 s keeps a core busy). For tests about something other than the command path.
+   */
+  portalSocket?: boolean;
 }
 
 export class DaemonLab {
@@ -40,6 +47,7 @@ export class DaemonLab {
   client!: UbusClient;
   daemon: ChildProcess | undefined;
   output = '';
+  private portalServer: NdsctlSocketServer | undefined;
 
   private constructor(readonly options: LabOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'sluice-daemon-'));
@@ -53,14 +61,20 @@ export class DaemonLab {
     ensureBuilt();
     const lab = new DaemonLab(options);
     lab.writeConfig();
+    if (options.portalSocket) lab.portalServer = await lab.portal.serve(lab.portalSocketPath);
     lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
     lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
     return lab;
   }
 
+  get portalSocketPath(): string {
+    return join(this.dir, 'portal', 'ndsctl.sock');
+  }
+
   writeConfig(extra = ''): void {
     const o = this.options;
-    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
+    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n')
+      + (o.portalSocket ? `\n\toption ndsctl_socket ${quoteUci(this.portalSocketPath)}` : '');
     writeFileSync(this.configPath, `
 config sluice 'main'
 \toption state_dir ${quoteUci(join(this.dir, 'state'))}
@@ -152,6 +166,7 @@ ${extra}
     await this.stopDaemon('SIGKILL').catch(() => undefined);
     this.client?.destroy();
     await this.broker?.close().catch(() => undefined);
+    await this.portalServer?.close();
     this.portal.cleanup();
     rmSync(this.dir, { recursive: true, force: true });
   }

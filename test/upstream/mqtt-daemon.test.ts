@@ -21,8 +21,11 @@ const SECRET = 'daemon-test-command-secret';
 let lab: DaemonLab | undefined;
 let broker: Mosquitto | undefined;
 const subs: Subscriber[] = [];
+/** Background work a test started (its traffic loop): ended before the lab goes, even when the test failed midway. */
+const stops: Array<() => Promise<void>> = [];
 
 test.after.each(async () => {
+  for (const stop of stops.splice(0)) await stop();
   for (const s of subs.splice(0)) await s.close();
   await lab?.close();
   await broker?.close();
@@ -36,6 +39,7 @@ async function setup(options: { persistence?: boolean } = {}) {
   subs.push(sub);
   lab = await DaemonLab.create({
     pollInterval: 0.3,
+    portalSocket: true,
     extraConfig: `
 config mqtt 'mqtt'
 \toption enabled '1'
@@ -129,6 +133,7 @@ test('broker down during metering, then the daemon killed -9 while it is down: e
       await new Promise((r) => setTimeout(r, 150));
     }
   })();
+  stops.push(async () => { flowing = false; await traffic; });
   await new Promise((r) => setTimeout(r, 1500));
   // Phase 1: the broker stops while metering goes on, then comes back.
   await m.stop();

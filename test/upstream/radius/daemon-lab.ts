@@ -14,7 +14,7 @@ export function radiusDaemonSuite(name: string): Test<RadiusLab> {
   t.before.each(async (c) => {
     c.radius = await FreeRadius.start();
     c.coaPort = await freePort();
-    c.lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 5, maxDevicesPerUser: 1, extraConfig: `
+    c.lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 5, maxDevicesPerUser: 1, portalSocket: true, extraConfig: `
 config radius 'radius'
 \toption enabled '1'
 \toption server '127.0.0.1'

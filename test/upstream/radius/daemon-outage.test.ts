@@ -35,12 +35,12 @@ t('outage: Stops made while FreeRADIUS is down, across a kill -9, each arrive ex
   for (const l of stops) perSession.set(l.split(' ')[2]!, (perSession.get(l.split(' ')[2]!) ?? 0) + 1);
   const delivered = perSession.size;
   const duplicated = stops.length - delivered;
-  console.log(`# outage test: Stops produced ${produced}, delivered ${delivered}, duplicated ${duplicated}; Starts ${acctLines(c, 'Start').length} for 15 sessions`);
+  console.log(`\n# outage test: Stops produced ${produced}, delivered ${delivered}, duplicated ${duplicated}; Starts ${acctLines(c, 'Start').length} for 15 sessions`);
   if (duplicated > 0) {
     // Which window let it through: one record sent twice (same Event-Timestamp, other Acct-Delay-Time) or two Stops made.
     const twice = [...perSession].filter(([, n]) => n > 1).map(([id]) => id);
     for (const r of radius.detail().filter((d) => d['Acct-Status-Type'] === 'Stop' && twice.includes(d['Acct-Session-Id']!))) {
-      console.log(`# duplicate Stop: ${['Acct-Session-Id', 'Event-Timestamp', 'Acct-Delay-Time', 'Acct-Session-Time', 'Acct-Terminate-Cause', 'Timestamp'].map((k) => `${k}=${r[k]}`).join(' ')}`);
+      console.log(`\n# duplicate Stop: ${['Acct-Session-Id', 'Event-Timestamp', 'Acct-Delay-Time', 'Acct-Session-Time', 'Acct-Terminate-Cause', 'Timestamp'].map((k) => `${k}=${r[k]}`).join(' ')}`);
     }
   }
   assert.is(delivered, produced);

@@ -145,6 +145,39 @@ test('broker stopped and restarted while reports flow: every message arrives onc
   assert.is(stat(sink).queue['dropped'], 0);
 });
 
+test('a full queue during an outage drops the oldest usage reports, counted in stats and in the status; every session event arrives', async () => {
+  // A persistent session at a persistent broker: the subscriber misses nothing the sink sends while it reconnects.
+  const m = await broker({ persistence: true });
+  const sub = await subscriber(m.url, { clientId: 'full-queue-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+  const { sink } = sinkFor(mqttConfig(m.url, { queueMax: 16384 }));
+  await sink.start();
+  await until(() => stat(sink)['state'] === 'ready', 5000, 'connected');
+  await m.stop();
+  await until(() => stat(sink)['state'] !== 'ready', 5000, 'connection lost');
+  const sessions = Array.from({ length: 5 }, () => fakeSession());
+  let events = 0;
+  for (let i = 0; i < 200; i++) {
+    sink.onEvent(usageEvent(sessions, 100));
+    if (i % 20 === 0) { sink.onEvent({ type: 'topup', at: Date.now(), session: sessions[0]!, payment: sessions[0]!.payments[0]! }); events++; }
+  }
+  const dropped = stat(sink).queue['dropped']!;
+  const last = stat(sink).queue['next_seq']! - 1;
+  assert.ok(dropped > 0, 'the 16 KiB queue overflowed');
+  await m.start();
+  await until(() => stat(sink)['state'] === 'ready' && stat(sink).queue['pending'] === 0, 15_000, 'backlog delivered');
+  await sub.waitFor(() => new Set(sub.seqs()).size >= last - dropped, 10_000, `${last - dropped} messages`);
+  const got = new Set(sub.seqs());
+  const missing = Array.from({ length: last }, (_, i) => i + 1).filter((q) => !got.has(q));
+  console.log(`\n# full queue (sink): produced ${last}, dropped ${dropped}, delivered ${got.size}, missing ${missing.length}`);
+  assert.is(missing.length, dropped, 'each message missing at the consumer is one counted as dropped');
+  assert.is(sub.on('session').length, events, 'no session event dropped');
+  const usage = sub.on('usage').map((x) => x.body['seq'] as number).sort((a, b) => a - b);
+  assert.ok(Math.max(...missing) < usage.at(-1)!, 'the newest reports survive');
+  assert.ok(missing.every((q) => q < usage.slice(-10)[0]!), 'the oldest go first');
+  await sub.waitFor(() => sub.on('status').some((x) => x.body['online'] === true && (x.body['queue'] as Record<string, number>)['dropped'] === dropped),
+    10_000, 'the status after the reconnect says how many were dropped');
+});
+
 test('a reload that changes the broker reconnects there and loses nothing queued', async () => {
   const a = await broker();
   const b = await broker();

@@ -461,7 +461,7 @@ export class MqttSink implements UpstreamSink {
       online,
       ...(reason !== undefined && { reason }),
       ...(info ?? { uptime_s: Math.floor((at - this.startedAt) / 1000) }),
-      queue: q ? { pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, dropped: q.dropped } : null,
+      queue: q ? { pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, dropped: q.dropped, expired: this.counters.expired } : null,
     });
   }
 

@@ -1,7 +1,9 @@
-// `npm run bench -- mqtt [--messages N] [--ticks N] [--sessions 1000,10000]`
+// `npm run bench -- mqtt [--messages N] [--ticks N] [--sessions 1000,10000] [--changed 1,0.25]`
 // 1. messages/s from the MQTT sink (outbox → mqtt.js → a real mosquitto, QoS 1, 100 in flight) until all acknowledged;
 // 2. main-thread time per tick spent building and queuing the usage report (SinkHost → MqttSink: figures lookup,
-//    msgpack rows, outbox append with CRC and write()) at 1k and 10k billed sessions of a real SessionManager;
+//    msgpack rows, outbox append with CRC and write()) at 1k and 10k active sessions of a real SessionManager, with
+//    every session billed in every tick (changed 1: the worst case) or a fraction of them (a report has a row only
+//    for a session the tick billed), then where the time of the largest goes (figures, rows, append);
 // 3. bytes per session per report, msgpack and json.
 import { rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -79,12 +81,14 @@ async function billedSessions(n: number): Promise<{ manager: SessionManager; bat
   return { manager, batch };
 }
 
-async function tickCost(n: number, ticks: number): Promise<void> {
+async function tickCost(n: number, ticks: number, changed: number): Promise<void> {
   const dir = tempDir('sluice-bench-mqtt-');
   // A broker that is not there: the sink queues (the tick's cost is the same connected; sending is a later turn).
   const sink = new MqttSink(mqttConfig('mqtt://127.0.0.1:1', { queueMax: 256 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
   await sink.start();
   const { manager, batch } = await billedSessions(n);
+  // Which sessions a tick billed varies from tick to tick: a few random subsets, used in turn.
+  const batches = changed >= 1 ? [batch] : Array.from({ length: 8 }, () => batch.filter(() => Math.random() < changed));
   const host = new SinkHost({ log: quiet() });
   host.add(sink);
   host.attach(manager);
@@ -93,7 +97,7 @@ async function tickCost(n: number, ticks: number): Promise<void> {
   for (let t = 0; t < ticks; t++) {
     const start = process.hrtime.bigint();
     const cpu0 = process.cpuUsage();
-    host.usage(batch);
+    host.usage(batches[t % batches.length]!);
     const c = process.cpuUsage(cpu0);
     ms.push(Number(process.hrtime.bigint() - start) / 1e6);
     cpu.push((c.user + c.system) / 1000);
@@ -102,10 +106,34 @@ async function tickCost(n: number, ticks: number): Promise<void> {
   const stats = sink.stats() as { usage_messages: number; queue: { bytes: number } };
   const warm = ms.slice(Math.min(5, ms.length - 1)).sort((a, b) => a - b);
   const warmCpu = cpu.slice(Math.min(5, cpu.length - 1)).sort((a, b) => a - b);
-  console.log(`  tick ${String(n).padStart(6)} sessions  wall median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
+  const rows = Math.round(batches.reduce((a, b) => a + b.length, 0) / batches.length);
+  console.log(`  tick ${String(n).padStart(6)} active, ${String(rows).padStart(6)} rows  wall median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
     ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick)`);
+  if (changed < 1) {
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  // Where the time goes (CPU min of `ticks` runs each, same batch): the figures alone, the rows with their figures.
+  const at = Date.now();
+  const scratch = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  const prefixes = new Map<string, Uint8Array>();
+  const minCpu = (f: () => void): number => {
+    let best = Infinity;
+    for (let t = 0; t < ticks; t++) {
+      const c0 = process.cpuUsage();
+      f();
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, (c.user + c.system) / 1000);
+    }
+    return best;
+  };
+  const figures = minCpu(() => { for (const u of batch) manager.figuresInto(u.sessionId, at, scratch); });
+  const build = minCpu(() => usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto: (id, out) => manager.figuresInto(id, at, out), maxPayload: 65536, prefixes }));
+  console.log(`    CPU min: figures ${figures.toFixed(2)} ms, rows ${(build - figures).toFixed(2)} ms, outbox append ${(warmCpu[0]! - build).toFixed(2)} ms (the tick's min less the build's)`);
   for (const format of ['msgpack', 'json'] as const) {
-    const parts = usageParts(format, { router: 'bench', at: Date.now(), usage: batch, figures: (id) => manager.figuresOf(id), maxPayload: 65536 });
+    const at = Date.now();
+    const parts = usageParts(format, { router: 'bench', at, usage: batch, figuresInto: (id, out) => manager.figuresInto(id, at, out), maxPayload: 65536 });
     const bytes = parts.reduce((a, p) => a + p.payload(123456).length, 0);
     console.log(`    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} messages, ${bytes} bytes)`);
   }
@@ -117,7 +145,8 @@ export default async function main(argv: string[]): Promise<void> {
   const messages = Number(arg(argv, 'messages', '20000'));
   const ticks = Number(arg(argv, 'ticks', '40'));
   const sizes = arg(argv, 'sessions', '1000,10000').split(',').map(Number);
+  const changed = arg(argv, 'changed', '1,0.25').split(',').map(Number);
   console.log(`mqtt: ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures are noisy on a shared machine)`);
   await throughput(messages);
-  for (const n of sizes) await tickCost(n, ticks);
+  for (const n of sizes) for (const f of changed) await tickCost(n, ticks, f);
 }

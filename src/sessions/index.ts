@@ -7,7 +7,7 @@ export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './gra
 export { SessionManager } from './manager.ts';
 export type { GrantDraft } from './manager.ts';
 export type { Hold } from './holds.ts';
-export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionStats } from './manager.ts';
+export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionNumbers, SessionManagerOptions, SessionStats } from './manager.ts';
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';
 export { systemClock, systemTimers } from './time.ts';

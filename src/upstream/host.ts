@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import type { UsageReport } from '../meter/ports.ts';
 import type { PaymentRef, Session } from '../sessions/model.ts';
 import { toSluiceError } from '../errors.ts';
-import type { SessionFigures, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+import type { SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 
 /** What the host needs from the session manager. */
 export interface SessionSource {
@@ -16,6 +16,7 @@ export interface SessionSource {
   on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
   on(event: 'ended', listener: (s: Session) => void): () => void;
   figuresOf(id: string, now?: number): SessionFigures | null;
+  figuresInto(id: string, now: number, out: SessionNumbers): boolean;
 }
 
 export interface SinkHostOptions {
@@ -62,7 +63,9 @@ export class SinkHost {
     if (batch.length === 0 || this.sinks.length === 0 || !this.source) return;
     const source = this.source;
     const at = this.now();
-    this.emit({ type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at) });
+    this.emit({
+      type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at), figuresInto: (id, out) => source.figuresInto(id, at, out),
+    });
   }
 
   private emit(event: SinkEvent): void {

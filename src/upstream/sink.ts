@@ -4,17 +4,24 @@
  * background); what must not be lost goes through an Outbox (outbox.ts) before anything is sent.
  */
 import type { Config } from '../config/types.ts';
-import type { PaymentRef, Session, SessionFigures } from '../sessions/index.ts';
+import type { PaymentRef, Session, SessionFigures, SessionNumbers } from '../sessions/index.ts';
 
-export type { SessionFigures };
+export type { SessionFigures, SessionNumbers };
 import type { UsageReport } from '../meter/ports.ts';
 
 export type SinkEvent =
   | { type: 'started'; at: number; session: Session }
   | { type: 'topup'; at: number; session: Session; payment: PaymentRef }
   | { type: 'ended'; at: number; session: Session }
-  /** One per meter tick with usage; `figures` reads a session's live totals: call it inside onEvent. */
-  | { type: 'usage'; at: number; usage: readonly UsageReport[]; figures: (sessionId: string) => SessionFigures | null };
+  /**
+   * One per meter tick with usage; `figures` reads a session's live totals, `figuresInto` the same as numbers into a
+   * reused object (the hot path: one call per billed session per tick). Call them inside onEvent.
+   */
+  | {
+    type: 'usage'; at: number; usage: readonly UsageReport[];
+    figures: (sessionId: string) => SessionFigures | null;
+    figuresInto: (sessionId: string, out: SessionNumbers) => boolean;
+  };
 
 export type SinkStats = Record<string, unknown>;
 

@@ -68,6 +68,28 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   assert.is(good.events.length, 4, 'detached after close');
 });
 
+test('figuresInto gives figuresOf as numbers for every kind of session: data, time (clock-derived), ended, unknown', async () => {
+  const { manager, time } = await setup();
+  const data = (await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 5n << 32n, payment: payment(), user: 'alice' })).session;
+  const clock = (await manager.activate({ mac: mac(2), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+  const spent = (await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1000n, payment: payment() })).session;
+  manager.applyUsage([[mac(1), 3 * 2 ** 32 + 17], [mac(2), 4096], [mac(3), 400]]);
+  await time.advance(61_500);
+  await manager.end(spent.id, 'admin');
+  const out = { user: null, allotment: -1, used: -1, remaining: -1, bytes: -1, state: 'PENDING' } as Parameters<typeof manager.figuresInto>[2];
+  for (const id of [data.id, clock.id, spent.id]) {
+    const f = manager.figuresOf(id, time.now())!;
+    assert.ok(manager.figuresInto(id, time.now(), out), id);
+    assert.equal({ ...out }, {
+      user: f.user, state: f.state, bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining),
+    }, id);
+  }
+  assert.equal([out.used, out.remaining, out.state], [400, 0, 'TERMINATED']);
+  assert.ok(manager.figuresInto(clock.id, time.now(), out));
+  assert.equal([out.used, out.remaining, out.bytes], [61, 539, 4096]);
+  assert.is(manager.figuresInto('nope', time.now(), out), false);
+});
+
 test('a sink that cannot start is logged, destroyed and left out', async () => {
   const { manager } = await setup();
   const lines: string[] = [];

@@ -126,7 +126,15 @@ export function usageEvent(sessions: readonly Session[], delta: number, at = Dat
     const up = Math.floor(delta / 4);
     return { mac: s.mac, sessionId: s.id, metric: s.metric, deltaBytes: delta, deltaDownloadBytes: delta - up, deltaUploadBytes: up, remainingBytes: Number(s.allotment - s.used), exhausted: false };
   });
-  return { type: 'usage', at, usage, figures: (id) => figures.get(id) ?? null };
+  return {
+    type: 'usage', at, usage, figures: (id) => figures.get(id) ?? null,
+    figuresInto: (id, out) => {
+      const f = figures.get(id);
+      if (!f) return false;
+      Object.assign(out, { user: f.user, state: f.state, bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining) });
+      return true;
+    },
+  };
 }
 
 /** Rows of a decoded usage message as objects keyed by its `fields`. */

@@ -8,8 +8,8 @@
 import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/mqtt.ts';
 import type { UsageReport } from '../../meter/ports.ts';
-import { remaining, type PaymentRef, type Session, type SessionFigures } from '../../sessions/index.ts';
-import { MsgpackWriter, patchArray32, patchUint32, withUint, writeUsageRow } from './writer.ts';
+import { remaining, type PaymentRef, type Session, type SessionNumbers } from '../../sessions/index.ts';
+import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow } from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
 /** Outbox record types (the topic a stored record goes to). */
@@ -44,8 +44,6 @@ export function decode(payload: Uint8Array): unknown {
 }
 
 export const contentType = (format: MqttFormat): string => (format === 'json' ? 'application/json' : 'application/msgpack');
-
-const num = (v: bigint | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
 
 export interface Envelope { v: number; router: string; seq: number; type: string; at: number }
 
@@ -101,9 +99,18 @@ export interface UsageInput {
   router: string;
   at: number;
   usage: readonly UsageReport[];
-  figures: (sessionId: string) => SessionFigures | null;
+  /** A session's figures at `at` into `out`; false when sluice no longer knows it (the row's figures are nil). */
+  figuresInto: (sessionId: string, out: SessionNumbers) => boolean;
   maxPayload: number;
+  /**
+   * msgpack: the encoded start of each session's row ([id, mac, user, metric] never change), kept between ticks by
+   * the caller, which deletes a session's entry when it ends. Absent: encoded afresh.
+   */
+  prefixes?: Map<string, Uint8Array>;
 }
+
+/** One reused figures object per process: filled per row, never kept. */
+const scratch: SessionNumbers = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' };
 
 /** The tick's usage report, split so no part exceeds maxPayload (one row larger than that gets a part of its own). */
 export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
@@ -111,7 +118,7 @@ export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
 }
 
 function usagePartsMsgpack(input: UsageInput): UsagePart[] {
-  const { router, at, usage, figures, maxPayload } = input;
+  const { router, at, usage, figuresInto, maxPayload, prefixes } = input;
   interface Open { w: MsgpackWriter; seqAt: number; partsAt: number; rowsAt: number; rows: number }
   const parts: Open[] = [];
   const open = (): Open => {
@@ -131,20 +138,22 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
     parts.push(part);
     return part;
   };
-  const row = (w: MsgpackWriter, u: UsageReport, f: SessionFigures | null): void => {
-    writeUsageRow(w, u.sessionId, u.mac, f?.user ?? null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes, f && {
-      bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining), state: f.state,
-    });
-  };
   let part = open();
   for (const u of usage) {
-    const f = figures(u.sessionId);
+    const known = figuresInto(u.sessionId, scratch);
+    let prefix = prefixes?.get(u.sessionId);
+    if (prefix === undefined) {
+      prefix = rowPrefix(u.sessionId, u.mac, known ? scratch.user : null, u.metric);
+      // Kept for live sessions only: the caller forgets a session when it ends (an ended one's row is its last), and an
+      // unknown one's user is not known to be null.
+      if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING')) prefixes?.set(u.sessionId, prefix);
+    }
     const start = part.w.pos;
-    row(part.w, u, f);
+    writeUsageRow(part.w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
     if (part.w.pos > maxPayload && part.rows > 0) {
       part.w.pos = start;
       part = open();
-      row(part.w, u, f);
+      writeUsageRow(part.w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
     }
     part.rows++;
   }
@@ -157,11 +166,11 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
 }
 
 function usagePartsJson(input: UsageInput): UsagePart[] {
-  const { router, at, usage, figures, maxPayload } = input;
+  const { router, at, usage, figuresInto, maxPayload } = input;
   const rows = usage.map((u) => {
-    const f = figures(u.sessionId);
-    return JSON.stringify([u.sessionId, u.mac, f?.user ?? null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes,
-      num(f?.bytes), num(f?.used), num(f?.allotment), num(f?.remaining), f?.state ?? null]);
+    const f = figuresInto(u.sessionId, scratch) ? scratch : null;
+    return JSON.stringify([u.sessionId, u.mac, f ? f.user : null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes,
+      f ? f.bytes : null, f ? f.used : null, f ? f.allotment : null, f ? f.remaining : null, f ? f.state : null]);
   });
   const head = `{"v":${MESSAGE_VERSION},"router":${JSON.stringify(router)},"seq":`;
   const fields = JSON.stringify(USAGE_FIELDS);

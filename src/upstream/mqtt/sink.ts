@@ -70,6 +70,8 @@ export class MqttSink implements UpstreamSink {
   private readonly verifier: CommandVerifier;
   private lastError: string | null = null;
   private connectedAt: number | null = null;
+  /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
+  private readonly rowPrefixes = new Map<string, Uint8Array>();
   private readonly counters = {
     usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
     connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0,
@@ -362,6 +364,7 @@ export class MqttSink implements UpstreamSink {
   // ---- sending ----
 
   onEvent(event: SinkEvent): void {
+    if (event.type === 'ended') this.rowPrefixes.delete(event.session.id);
     const box = this.outbox;
     if (!box || this.state === 'disabled' || this.state === 'closing' || this.state === 'closed') return;
     const { format } = this.config;
@@ -372,7 +375,11 @@ export class MqttSink implements UpstreamSink {
       this.deps.log.warn('mqtt message not queued', { event: event.type, code: e.code, reason: e.message });
     };
     if (event.type === 'usage') {
-      const parts = usageParts(format, { router, at: event.at, usage: event.usage, figures: event.figures, maxPayload: this.config.maxPayload });
+      // Ends heard while this sink was off leave entries behind: a bound keeps that from growing for ever.
+      if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
+      const parts = usageParts(format, {
+        router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload: this.config.maxPayload, prefixes: this.rowPrefixes,
+      });
       this.counters.usage_reports++;
       for (const part of parts) {
         this.counters.usage_messages++;

@@ -141,35 +141,38 @@ function uintAt(b: Buffer, p: number, n: number): number {
   return p;
 }
 
-/** Bytes a usage row may take besides its user name (ids and MACs are < 32 ASCII characters; 6 uint64s). */
-const ROW_FIXED_MAX = 1 + 33 + 33 + 9 + 6 * 9 + 12;
+/**
+ * The start of a usage row that never changes during a session, encoded once: the array header and
+ * [id, mac, user, metric]. The caller keeps it per session, so a tick writes no strings but the state.
+ */
+export function rowPrefix(id: string, mac: string, user: string | null, metric: string): Uint8Array {
+  const w = new MsgpackWriter(16 + id.length + mac.length + (user === null ? 1 : user.length * 3 + 5) + metric.length);
+  w.arrayHeader(USAGE_ROW_LENGTH);
+  w.ascii(id);
+  w.ascii(mac);
+  if (user === null) w.nil(); else w.str(user);
+  w.ascii(metric);
+  return w.buf.subarray(0, w.pos);
+}
+
+/** Columns of a usage row (messages.ts USAGE_FIELDS). */
+const USAGE_ROW_LENGTH = 11;
+/** Bytes a row may take after its prefix: 6 uint64s and a state (< 32 ASCII characters). */
+const ROW_TAIL_MAX = 6 * 9 + 33;
 
 /**
- * One usage row, the hot loop of a tick: [id, mac, user, metric, up, down, bytes, used, allotment, remaining, state]
- * with one bounds check for the whole row. `user === undefined` writes nil; `totals === null` writes nil for the
- * five figures.
+ * One usage row, the hot loop of a tick: the session's prefix (rowPrefix), then up, down, bytes, used, allotment,
+ * remaining, state, with one bounds check for the whole row. `totals === null` (a session sluice no longer knows)
+ * writes nil for the five figures.
  */
 export function writeUsageRow(
-  w: MsgpackWriter, id: string, mac: string, user: string | null, metric: string, up: number, down: number,
+  w: MsgpackWriter, prefix: Uint8Array, up: number, down: number,
   totals: { bytes: number; used: number; allotment: number; remaining: number; state: string } | null,
 ): void {
-  if (user !== null || id.length >= 32 || mac.length >= 32) {
-    // Rare shapes take the general path.
-    w.arrayHeader(11); w.ascii(id); w.ascii(mac);
-    if (user === null) w.nil(); else w.str(user);
-    w.ascii(metric); w.uint(up); w.uint(down);
-    if (totals) { w.uint(totals.bytes); w.uint(totals.used); w.uint(totals.allotment); w.uint(totals.remaining); w.ascii(totals.state); }
-    else { w.nil(); w.nil(); w.nil(); w.nil(); w.nil(); }
-    return;
-  }
-  w.ensure(ROW_FIXED_MAX);
+  w.ensure(prefix.length + ROW_TAIL_MAX);
   const b = w.buf;
-  let p = w.pos;
-  b[p++] = 0x90 | 11;
-  p = asciiAt(b, p, id);
-  p = asciiAt(b, p, mac);
-  b[p++] = 0xc0;
-  p = asciiAt(b, p, metric);
+  b.set(prefix, w.pos);
+  let p = w.pos + prefix.length;
   p = uintAt(b, p, up);
   p = uintAt(b, p, down);
   if (totals) {

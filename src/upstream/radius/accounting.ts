@@ -5,9 +5,9 @@
  * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (line-log.ts), so a
  * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
  * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
- * session journal yet) gets no second one. Sending never blocks the caller: records go out in the
- * background, at most `maxInFlight` at a time, and while no server answers the sender backs off (up to a minute)
- * and the queue waits on flash for as long as the outage lasts.
+ * session journal yet) gets no second one. Sending never blocks the caller: records go out in the background, at
+ * most `maxInFlight` at a time (one after a failure, one more per acknowledgement), and while no server answers the
+ * sender backs off (up to a minute) and the queue waits on flash for as long as the outage lasts.
  *
  * Per-session figures: Acct-Session-Time from the session's start; octets from the NAS's point of view (input = from
  * the client); the total is sluice's metered `bytes`, split by the portal's per-direction counters.
@@ -96,6 +96,13 @@ export class RadiusAccounting {
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private backoffMs = 0;
   private blockedUntil = 0;
+  /**
+   * Requests allowed in flight now: maxInFlight normally; 1 after a round failed, then one more per acknowledgement
+   * (doubling per round trip). A server coming back from an outage is not hit by the whole backlog at once, which
+   * would queue the last requests behind the first past radius.timeout, and every retry of a request the server had
+   * already recorded is a second record there.
+   */
+  private window: number;
   private wake: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private stateDirty = false;
@@ -108,6 +115,7 @@ export class RadiusAccounting {
 
   constructor(private readonly options: AccountingOptions) {
     this.now = options.now ?? Date.now;
+    this.window = options.maxInFlight;
   }
 
   /** The voucher method tells us what an Accept said; the session that payment starts picks it up. */
@@ -319,7 +327,7 @@ export class RadiusAccounting {
       this.wake ??= setTimeout(() => { this.wake = null; this.pump(); }, this.blockedUntil - now);
       return;
     }
-    const room = this.options.maxInFlight - this.inFlight.size;
+    const room = this.window - this.inFlight.size;
     if (room <= 0) return;
     const batch = this.outbox.pending(CONSUMER, { limit: room + this.inFlight.size }).filter((r) => !this.inFlight.has(r.seq)).slice(0, room);
     for (const record of batch) void this.send(record);
@@ -347,8 +355,10 @@ export class RadiusAccounting {
       this.ack(record.seq);
       this.counters.delivered[r.kind]++;
       this.backoffMs = 0;
+      this.window = Math.min(this.options.maxInFlight, this.window + 1);
     } catch (err) {
       this.counters.failures++;
+      this.window = 1;
       const max = this.options.maxBackoffMs ?? 60_000;
       // Many requests in flight fail together: the pause grows once per round, not once per request.
       if (this.now() < this.blockedUntil) return;
@@ -420,7 +430,7 @@ export class RadiusAccounting {
       queued: box?.consumers[CONSUMER]?.pending ?? 0, in_flight: this.inFlight.size,
       dropped_interim: box?.dropped ?? 0, queue_bytes: box?.bytes ?? 0, failures: this.counters.failures,
       unreadable: this.counters.unreadable, queue_errors: this.counters.queueErrors, tracked: this.tracked.size,
-      backing_off_ms: Math.max(0, this.blockedUntil - this.now()),
+      backing_off_ms: Math.max(0, this.blockedUntil - this.now()), window: this.window,
     };
   }
 

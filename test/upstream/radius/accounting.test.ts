@@ -87,6 +87,10 @@ t('an outage with a small queue: the oldest Interim-Updates are dropped and coun
   const produced = c.acct.stats() as Record<string, Record<string, number>>;
   assert.is(produced.produced!.Start, 6);
   assert.is(produced.produced!.Stop, 6);
+  // While no server answers, one request at a time probes; the backlog does not hit the server all at once.
+  const during = c.acct.stats() as Record<string, number>;
+  assert.is(during.window, 1);
+  assert.ok(during.in_flight! <= 1, `in flight ${during.in_flight}`);
   await c.radius.start();
   const mine = (kind: string) => lines(c, kind).map((l) => l.split(' ')[2]!).filter((id) => ids.includes(id)).sort();
   await until(() => mine('Stop').length >= 6, 20_000, 'Stops after the outage');
@@ -95,6 +99,7 @@ t('an outage with a small queue: the oldest Interim-Updates are dropped and coun
   assert.equal(mine('Stop'), [...ids].sort(), 'each Stop exactly once');
   const stats = c.acct.stats() as Record<string, number>;
   assert.ok(stats.dropped_interim! > 20, `dropped ${stats.dropped_interim}`);
+  assert.is(stats.window, 8, 'back to max_inflight once the server answers');
   // The Stops waited out the outage: Acct-Delay-Time says so (it is recomputed for every attempt).
   const delays = c.radius.detail().filter((r) => r['Acct-Status-Type'] === 'Stop' && ids.includes(r['Acct-Session-Id']!)).map((r) => Number(r['Acct-Delay-Time']));
   assert.is(delays.length, 6);

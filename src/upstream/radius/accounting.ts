@@ -103,6 +103,7 @@ export class RadiusAccounting {
    * already recorded is a second record there.
    */
   private window: number;
+  private limits: { maxInFlight: number; maxBackoffMs: number };
   private wake: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private stateDirty = false;
@@ -116,6 +117,24 @@ export class RadiusAccounting {
   constructor(private readonly options: AccountingOptions) {
     this.now = options.now ?? Date.now;
     this.window = options.maxInFlight;
+    this.limits = { maxInFlight: options.maxInFlight, maxBackoffMs: options.maxBackoffMs ?? 60_000 };
+  }
+
+  /** A reload's new bounds: in-flight requests, the longest pause, the queue's size (dropping at once if over). */
+  configure(next: { maxInFlight: number; maxBackoffMs: number; maxBytes: number }): void {
+    this.limits = { maxInFlight: next.maxInFlight, maxBackoffMs: next.maxBackoffMs };
+    this.window = Math.min(this.window, next.maxInFlight);
+    this.outbox?.setMaxBytes(next.maxBytes);
+    this.pump();
+  }
+
+  /** Ends the current pause and sends now (a reload pointed accounting at other servers: no reason to wait for them). */
+  retryNow(): void {
+    this.backoffMs = 0;
+    this.blockedUntil = 0;
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = null;
+    this.pump();
   }
 
   /** The voucher method tells us what an Accept said; the session that payment starts picks it up. */
@@ -355,11 +374,11 @@ export class RadiusAccounting {
       this.ack(record.seq);
       this.counters.delivered[r.kind]++;
       this.backoffMs = 0;
-      this.window = Math.min(this.options.maxInFlight, this.window + 1);
+      this.window = Math.min(this.limits.maxInFlight, this.window + 1);
     } catch (err) {
       this.counters.failures++;
       this.window = 1;
-      const max = this.options.maxBackoffMs ?? 60_000;
+      const max = this.limits.maxBackoffMs;
       // Many requests in flight fail together: the pause grows once per round, not once per request.
       if (this.now() < this.blockedUntil) return;
       const first = this.backoffMs === 0;

@@ -49,6 +49,8 @@ export class RadiusUpstream implements UpstreamSink {
   private readonly accounting: RadiusAccounting;
   private acctClient: RadiusClient;
   private authClient: RadiusClient;
+  /** Clients a reload replaced, kept a minute for their in-flight requests. */
+  private readonly retired = new Set<RadiusClient>();
   private das: DasServer | undefined;
   private nasIp: string;
 
@@ -145,12 +147,17 @@ export class RadiusUpstream implements UpstreamSink {
     this.config = next;
     if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
       !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
-      const [oldAcct, oldAuth] = [this.acctClient, this.authClient];
+      const retired = [this.acctClient, this.authClient];
       this.acctClient = this.client(next, next.acctPort);
       this.authClient = this.client(next, next.authPort);
-      // In-flight requests finish on the old sockets first.
-      setTimeout(() => { void oldAcct.close(); void oldAuth.close(); }, 60_000).unref();
+      // In-flight requests finish on the old sockets first (a stop closes them at once: their open sockets would hold
+      // the process).
+      for (const old of retired) this.retired.add(old);
+      setTimeout(() => { for (const old of retired) { this.retired.delete(old); void old.close(); } }, 60_000).unref();
+      // Records queued through an outage of the old servers go to the new ones now, not after the old pause.
+      this.accounting.retryNow();
     }
+    this.accounting.configure({ maxInFlight: next.maxInFlight, maxBackoffMs: next.backoffMaxMs, maxBytes: next.queueMaxBytes });
     if (next.nasIp !== prev.nasIp) this.nasIp = next.nasIp || await localAddressToward(next.servers[0]!, next.acctPort);
     if (JSON.stringify([next.coaPort, next.coaListen, next.dasClients, next.dasSecret, next.secret, next.servers, next.nasIdentifier])
       !== JSON.stringify([prev.coaPort, prev.coaListen, prev.dasClients, prev.dasSecret, prev.secret, prev.servers, prev.nasIdentifier])) {
@@ -172,14 +179,14 @@ export class RadiusUpstream implements UpstreamSink {
   async close(): Promise<void> {
     await this.das?.close();
     await this.accounting.close();
-    await this.acctClient.close();
-    await this.authClient.close();
+    for (const c of [this.acctClient, this.authClient, ...this.retired]) await c.close();
+    this.retired.clear();
   }
 
   destroy(): void {
     void this.das?.close();
     this.accounting.destroy();
-    void this.acctClient.close();
-    void this.authClient.close();
+    for (const c of [this.acctClient, this.authClient, ...this.retired]) void c.close();
+    this.retired.clear();
   }
 }

@@ -10,6 +10,9 @@ import { MemoryStore, SessionManager } from '../../../src/sessions/index.ts';
 import { SinkHost } from '../../../src/upstream/index.ts';
 import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
 import { RadiusClient } from '../../../src/upstream/radius/client.ts';
+import { RadiusUpstream } from '../../../src/upstream/radius/index.ts';
+import { configFromUci } from '../../../src/config/load.ts';
+import { parseUci } from '../../../src/config/uci.ts';
 import type { UsageReport } from '../../../src/meter/ports.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
 
@@ -163,6 +166,48 @@ t('a session recovery ends again after a crash (its end never reached the journa
     assert.equal((again.stats().produced as Record<string, number>).Stop, 0);
   } finally {
     await again.close();
+  }
+});
+
+t('a reload to another server in an outage sends the queued Stops there, each once, without waiting out the pause', async (c) => {
+  const other = await FreeRadius.start();
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-acct-reload-'));
+  const sessions = await SessionManager.open({ store: new MemoryStore() });
+  const config = (port: number) => configFromUci(parseUci(`config sluice 'main'\n\toption state_dir '${dir}'\nconfig pricing 'p'\n\toption price_per_step 1\n` +
+    `config radius 'radius'\n\toption enabled 1\n\toption server 127.0.0.1\n\toption acct_port ${port}\n\toption secret ${c.radius.secret}\n` +
+    `\toption coa_port 0\n\toption nas_ip 127.0.0.1\n\toption timeout 0.2\n\toption retries 0\n\toption backoff_max 60\n`, 'test'));
+  const upstream = RadiusUpstream.fromConfig(config(c.radius.acctPort), {
+    log, stateDir: dir, sessions, recovered: () => ({ active: [], ended: [] }), closeGate: async () => undefined,
+  })!;
+  const host = new SinkHost({ log });
+  host.add(upstream);
+  host.attach(sessions);
+  await host.start();
+  const acct = () => (upstream.stats() as { accounting: Record<string, number> }).accounting;
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await sessions.activate({ mac: mac(50 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `rl${i}`, amount: 0n, asset: '', at: Date.now() } })).session.id);
+    }
+    await until(() => ids.every((id) => lines(c, 'Start').some((l) => l.includes(id))), 5000, 'Starts at the first server');
+    await c.radius.stop();
+    for (const id of ids) await sessions.end(id, 'admin');
+    // The pause between rounds has grown past what the rest of the test waits for the new server.
+    await until(() => acct().backing_off_ms! > 3000, 20_000, 'a long pause');
+    await host.reload(config(other.acctPort));
+    // No waiting out the old pause: the new servers are tried at once.
+    assert.is(acct().backing_off_ms, 0);
+    const stopsAt = (id: string) => other.acctLines().filter((l) => l.startsWith('Stop ') && l.includes(id)).length;
+    await until(() => ids.every((id) => stopsAt(id) >= 1), 20_000, 'Stops at the new server');
+    await until(() => acct().queued === 0, 5000, 'queue drained');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ids.map(stopsAt), [1, 1, 1]);
+  } finally {
+    await host.close();
+    await sessions.close();
+    await other.close();
+    await c.radius.start();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

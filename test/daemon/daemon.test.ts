@@ -121,7 +121,8 @@ test('device limit: a third device of the same user ends the oldest with device-
   assert.is((await lab.session(B)).state, 'ACTIVE');
   assert.is((await lab.session(C)).state, 'ACTIVE');
   await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 10_000, 'old device gate closed');
-  assert.is(lab.clientState(C), 'Authenticated');
+  // A grant answers within a bounded wait even when the portal is slower (a loaded machine): wait for the gate.
+  await lab.waitFor(() => lab.clientState(C) === 'Authenticated', 10_000, 'new device gate open');
 });
 
 test('kill -9 mid-session, restart: the session is back with its allotment and usage; no free access meanwhile', async () => {

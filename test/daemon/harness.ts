@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
-import type { NdsctlSocketServer } from '../../src/sim/socket.ts';
+import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,7 +61,11 @@ export class DaemonLab {
     ensureBuilt();
     const lab = new DaemonLab(options);
     lab.writeConfig();
-    if (options.portalSocket) lab.portalServer = await lab.portal.serve(lab.portalSocketPath);
+    // Each request under the stand-in's lock on the same state file, like a stand-in call (kept out of the stand-in's
+    // own modules: every ndsctl call loads them).
+    if (options.portalSocket) {
+      lab.portalServer = await listenNdsctlSocket(lab.portalSocketPath, (line) => lab.portal.update((model) => portalRequestHandler(model)(line)));
+    }
     lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
     lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
     return lab;

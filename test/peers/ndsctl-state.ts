@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PortalModel, type PortalConfig, type PortalModelJson } from '../../src/sim/portal.ts';
 import { lockBlocking, unlock } from './ndsctl-lock.ts';
-import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 
 /** Executable ndsctl stand-in; argv for sluice's `main.ndsctl`: [NDSCTL_STANDIN, '--state', <file>]. */
 export const NDSCTL_STANDIN = fileURLToPath(new URL('./ndsctl', import.meta.url));
@@ -95,14 +94,6 @@ export class PortalStateFile {
     } finally {
       unlock(lock);
     }
-  }
-
-  /**
-   * Serves this state over a portal control socket at `path` (what `main.ndsctl_socket` names), each request under the
-   * lock like a stand-in call: the daemon then reads and gates the portal without spawning a process per call.
-   */
-  serve(path: string): Promise<NdsctlSocketServer> {
-    return listenNdsctlSocket(path, (line) => this.update((model) => portalRequestHandler(model)(line)));
   }
 
   addClient(mac: string, ip: string): void {

@@ -191,6 +191,8 @@ export class Meter {
    * reading. Each tick is scheduled no later than the earliest of these would run out at the peak rate.
    */
   private readonly nearEnd = new Map<string, NearEnd>();
+  /** Cuts scheduled between ticks (session id → timer): see scheduleCut. */
+  private readonly cuts = new Map<string, unknown>();
   private readonly authWatch = new Map<string, AuthWatch>();
   private readonly observers = new Set<(report: TickReport) => void>();
   /** When the scheduled tick fires (clock ms), for scheduleBy(). */
@@ -331,6 +333,7 @@ export class Meter {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.timers.clearTimeout(this.timer);
+    for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.running?.catch(() => undefined);
     await this.runner.close();
     this.state = 'closed';
@@ -340,6 +343,7 @@ export class Meter {
   async destroy(): Promise<void> {
     this.state = 'closed';
     this.timers.clearTimeout(this.timer);
+    for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.runner.destroy();
   }
 
@@ -503,8 +507,12 @@ export class Meter {
         usage.push(report);
         if (session.metric === 'bytes') {
           const rate = this.smoothedRate(session.id, bytes, elapsed);
+          this.cancelCut(session.id);
           if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, rate)) ahead.push(report);
-          else if (remainingBytes > 0) nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, rate));
+          else if (remainingBytes > 0) {
+            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, rate));
+            this.maybeScheduleCut(session, remainingBytes, rate);
+          }
           this.watchRemaining(session, remainingBytes, rate);
         }
       }
@@ -552,9 +560,48 @@ export class Meter {
    * ending it at the next reading instead would let that reading's lateness plus the close run past the allotment.
    */
   private endsWhileClosing(remainingBytes: number, rate: number): boolean {
-    if (rate <= 0) return false;
-    const latency = this.options.closeLatencyMs?.() ?? 1.5 * this.lastFetchMs;
-    return remainingBytes <= rate * latency;
+    return rate > 0 && remainingBytes <= rate * this.closeLatencyMs();
+  }
+
+  private closeLatencyMs(): number {
+    return this.options.closeLatencyMs?.() ?? 1.5 * this.lastFetchMs;
+  }
+
+  /**
+   * Cut at the crossing, between ticks: when the next reading cannot come before the moment to start closing the gate
+   * (the crossing less the close latency), the cut is scheduled for that moment instead of waiting for a reading that
+   * would already be past it. A reading before then re-decides (cancelCut).
+   */
+  private maybeScheduleCut(session: MeteredSession, remainingBytes: number, rate: number): void {
+    if (rate <= 0) return;
+    const cutInMs = remainingBytes / rate - this.closeLatencyMs();
+    const soonestReadingMs = Math.max(this.minIntervalMs, 2 * this.lastDurationMs) + this.lastFetchMs / 2;
+    if (cutInMs >= soonestReadingMs) return;
+    const { id, mac } = session;
+    this.cuts.set(id, this.timers.setTimeout(() => this.cutNow(id, mac), Math.max(0, cutInMs)));
+  }
+
+  private cancelCut(sessionId: string): void {
+    if (this.cuts.size === 0) return;
+    const handle = this.cuts.get(sessionId);
+    if (handle === undefined) return;
+    this.timers.clearTimeout(handle);
+    this.cuts.delete(sessionId);
+  }
+
+  /** A scheduled cut is due: the session's remainder is billed ahead and the session ends (its gate closes). */
+  private cutNow(sessionId: string, mac: string): void {
+    this.cuts.delete(sessionId);
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const port = this.options.sessions;
+    if (port.active(mac)?.id !== sessionId) return;
+    const remainingBytes = port.remainingBytes(sessionId);
+    if (remainingBytes <= 0) return;
+    const report: UsageReport = {
+      mac, sessionId, metric: 'bytes', deltaBytes: 0, deltaDownloadBytes: 0, deltaUploadBytes: 0, remainingBytes, exhausted: false,
+    };
+    this.billAhead(port, [report]);
+    if (report.exhausted) this.options.onUsage?.([report]);
   }
 
   /**

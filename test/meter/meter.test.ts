@@ -387,4 +387,46 @@ test('a remainder that outlasts the close is not billed ahead: the next reading 
   await r.close();
 });
 
+test('cut between ticks: when the next reading would come after the moment to start closing, the cut is scheduled for that moment', async () => {
+  const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
+  let clockNow = (): number => 0;
+  const timers = {
+    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, at: clockNow() + ms, cleared: false }; pending.push(t); return t; },
+    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+  };
+  // Readings at most once a second; closing a gate takes 100 ms.
+  const r = await rig('opennds', { closeLatencyMs: () => 100, minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers });
+  clockNow = () => r.now.t;
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  const cut = pending.filter((p) => !p.cleared);
+  assert.is(cut.length, 1, 'one cut scheduled');
+  assert.ok(cut[0]!.ms > 0 && cut[0]!.ms < 250, `cut in ${cut[0]!.ms} ms: before the crossing, by the close latency`);
+  cut[0]!.fn();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
+  assert.is(billed.billedAheadBytes, 2 * MiB);
+  assert.ok(billed.exhausted);
+  assert.ok(t.nextInMs > 0);
+  // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old time.
+  const s2 = await r.paying(B, 12 * MiB);
+  r.portal.addTraffic(B, 8 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  const cutB = pending.filter((p) => !p.cleared).at(-1)!;
+  r.portal.addTraffic(B, 2 * MiB, 0); // it slowed down
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.ok(cutB.cleared, 'the earlier cut was cancelled by the new reading');
+  assert.is(r.manager.get(s2.id)!.state, 'ACTIVE');
+  const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
+  assert.ok(later.length > 0, 'a new cut for B');
+  assert.ok(later.every((p) => p.at > cutB.at), 'rescheduled later, at the slower rate');
+  await r.close();
+});
+
 test.run();

@@ -159,6 +159,8 @@ export class Daemon {
       log,
       status: () => daemon?.upstreamStatus() ?? null,
       command: (name: string, args: Record<string, unknown>) => daemon ? daemon.adminCommand(name, args) : Promise.reject(new Error('starting')),
+      recovered: () => recovery,
+      session: (id: string) => sessions.get(id),
     };
     for (const sink of createSinks(config, upstreamDeps)) upstream.add(sink);
     if (radius) upstream.add(radius);

@@ -36,6 +36,19 @@ export interface MeterOptions {
   minIntervalMs?: number;
   /** A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000. */
   firstReadingMs?: number;
+  /**
+   * The fastest a client is assumed able to go (bytes/s) until a faster one is seen: a data session is read again no
+   * later than its remaining bytes would last at that rate, so a client that was idle at its last reading (or at its
+   * first) and then downloads at full speed cannot run far past its allotment unseen. Default 12.5e6 (100 Mbit/s).
+   */
+  peakRateBytesPerS?: number;
+  /**
+   * How long a gate takes to close after the reading that ends its session (the reading's share of a fetch, applying
+   * it, the deauth until the portal stops the client's traffic). A data session whose remaining bytes would pass in
+   * that time at its own rate is ended at that reading, its remainder billed ahead: the bytes that pass while the gate
+   * closes fill the allotment instead of running past it. Default: 1.5 × the last fetch.
+   */
+  closeLatencyMs?: () => number;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;
@@ -105,6 +118,18 @@ type State = 'idle' | 'running' | 'closing' | 'closed';
 
 interface FirstReading { session: MeteredSession; down: number; up: number; since: number }
 
+/** A data session that could run out within a poll interval at the peak rate. */
+interface NearEnd {
+  mac: string;
+  /** bytes left at its last reading */
+  remaining: number;
+  /** bytes/ms, smoothed over its readings (RATE_SMOOTHING_MS): one reading 20 ms after another is mostly noise */
+  rate: number;
+}
+
+/** Time constant of a near-end session's rate average. */
+const RATE_SMOOTHING_MS = 500;
+
 /**
  * A gate that sluice opens with `auth`. Both portals start a client's counters at 0 when they authenticate it
  * (openNDS iptables_fw_authenticate zeroes them and adds fresh counting rules; nodogsplash counts only through the
@@ -159,6 +184,15 @@ export class Meter {
   private readonly reopenBackoffMs: number;
   private readonly graceMs: number;
   private readonly firstReadingMs: number;
+  /** bytes/ms: the assumed or highest seen rate of one client (peakRateBytesPerS) */
+  private peakRate: number;
+  /**
+   * Data sessions that could run out within a poll interval at the peak rate, by session id: bytes left at their last
+   * reading. Each tick is scheduled no later than the earliest of these would run out at the peak rate.
+   */
+  private readonly nearEnd = new Map<string, NearEnd>();
+  /** Cuts scheduled between ticks (session id → timer): see scheduleCut. */
+  private readonly cuts = new Map<string, unknown>();
   private readonly authWatch = new Map<string, AuthWatch>();
   private readonly observers = new Set<(report: TickReport) => void>();
   /** When the scheduled tick fires (clock ms), for scheduleBy(). */
@@ -200,6 +234,7 @@ export class Meter {
     this.fetchTimeoutMs = options.fetchTimeoutMs ?? 5000;
     this.minIntervalMs = options.minIntervalMs ?? 20;
     this.firstReadingMs = options.firstReadingMs ?? 1000;
+    this.peakRate = (options.peakRateBytesPerS ?? 12.5e6) / 1000;
     this.reopenBackoffMs = options.reopenBackoffMs ?? 5000;
     this.graceMs = options.newSessionGraceMs ?? 0;
     const marks = options.initialMarks ?? [];
@@ -230,9 +265,12 @@ export class Meter {
 
   /**
    * A session's gate just opened: its first reading is taken within `firstReadingMs` (its base is the auth's zero, see
-   * authStarting, so no tick is needed at once: a burst of purchases does not turn into a burst of ticks).
+   * authStarting, so no tick is needed at once: a burst of purchases does not turn into a burst of ticks), and later
+   * ones before it could run out at the peak rate.
    */
-  sessionStarted(_mac: string): void {
+  sessionStarted(mac: string): void {
+    const session = this.options.sessions.active(mac.toLowerCase());
+    if (session !== undefined && session.metric === 'bytes') this.watchRemaining(session, this.options.sessions.remainingBytes(session.id), 0);
     this.scheduleBy(this.firstReadingMs);
   }
 
@@ -258,6 +296,10 @@ export class Meter {
       return;
     }
     watch.state = 'opened';
+    const opened = this.options.sessions.active(key);
+    if (opened !== undefined && opened.id === sessionId && opened.metric === 'bytes') {
+      this.watchRemaining(opened, this.options.sessions.remainingBytes(sessionId), 0);
+    }
     if (watch.held !== undefined) {
       this.authWatch.delete(key);
       const session = this.options.sessions.active(key);
@@ -291,6 +333,7 @@ export class Meter {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.timers.clearTimeout(this.timer);
+    for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.running?.catch(() => undefined);
     await this.runner.close();
     this.state = 'closed';
@@ -300,6 +343,7 @@ export class Meter {
   async destroy(): Promise<void> {
     this.state = 'closed';
     this.timers.clearTimeout(this.timer);
+    for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.runner.destroy();
   }
 
@@ -420,6 +464,8 @@ export class Meter {
     const elapsed = since === undefined ? 0 : dispatchAt - since;
     const deltas = result.deltas;
     const firsts = this.authWatch.size > 0 ? this.settleAuthWatch(result.tick, dispatchAt) : [];
+    /** Reports of data sessions whose remainder passes while their gate closes: billed ahead below. */
+    const ahead: UsageReport[] = [];
     // One slice at a time: look the sessions up, bill, apply, report, then give the event loop a turn. A slice
     // allocates nothing per client besides its UsageReport (the batch buffers are reused).
     const turn = new TurnBudget();
@@ -453,20 +499,32 @@ export class Meter {
         const k = batch.k[b]!;
         const bytes = batch.bytes[b]!;
         const remainingBytes = session.metric === 'bytes' ? batch.remaining[b]! : Infinity;
-        usage.push({
+        const report: UsageReport = {
           mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes,
           deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
           remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
-        });
-        if (session.metric === 'bytes' && remainingBytes > 0) nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, bytes, elapsed));
+        };
+        usage.push(report);
+        if (session.metric === 'bytes') {
+          const rate = this.smoothedRate(session.id, bytes, elapsed);
+          this.cancelCut(session.id);
+          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, rate)) ahead.push(report);
+          else if (remainingBytes > 0) {
+            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, rate));
+            this.maybeScheduleCut(session, remainingBytes, rate);
+          }
+          this.watchRemaining(session, remainingBytes, rate);
+        }
       }
       batch.sessions.fill(undefined, 0, n);
     }
+    if (ahead.length > 0) this.billAhead(port, ahead);
     if (usage.length > 0) this.options.onUsage?.(usage);
     for (const w of firsts) this.authWatch.delete(w.session.mac);
     if (firsts.length > 0) nextInMs = Math.min(nextInMs, this.billFirstReadings(firsts, dispatchAt));
     // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
     if (this.authWatch.size > 0) nextInMs = Math.min(nextInMs, this.firstReadingMs);
+    nextInMs = Math.min(nextInMs, this.peakCrossingInMs());
     nextInMs = Math.min(this.options.pollIntervalMs, Math.max(this.minIntervalMs, 2 * this.lastDurationMs, nextInMs));
 
     const { reopen, gone } = await this.checkGates(port.activeSessions(), result.tick, dispatchAt);
@@ -483,9 +541,111 @@ export class Meter {
    * dispatched then, less half a fetch (the portal reads its counters mid-fetch), so that reading lands on the crossing
    * and the session ends with it, instead of at the next poll.
    */
-  private crossingInMs(remainingBytes: number, bytes: number, elapsedMs: number): number {
-    if (bytes <= 0 || elapsedMs <= 0) return Infinity;
-    return (remainingBytes / bytes) * elapsedMs - this.lastFetchMs / 2;
+  private crossingInMs(remainingBytes: number, rate: number): number {
+    if (rate <= 0) return Infinity;
+    return remainingBytes / rate - this.lastFetchMs / 2;
+  }
+
+  /** This reading's rate (bytes/ms), averaged with the session's earlier ones if it is near its end. */
+  private smoothedRate(sessionId: string, bytes: number, elapsedMs: number): number {
+    const now = elapsedMs > 0 ? bytes / elapsedMs : 0;
+    const before = this.nearEnd.get(sessionId);
+    if (before === undefined || elapsedMs <= 0) return now;
+    const weight = elapsedMs / (elapsedMs + RATE_SMOOTHING_MS);
+    return weight * now + (1 - weight) * before.rate;
+  }
+
+  /**
+   * A data session whose remaining bytes pass, at its rate in this tick, within the time its gate takes to close:
+   * ending it at the next reading instead would let that reading's lateness plus the close run past the allotment.
+   */
+  private endsWhileClosing(remainingBytes: number, rate: number): boolean {
+    return rate > 0 && remainingBytes <= rate * this.closeLatencyMs();
+  }
+
+  private closeLatencyMs(): number {
+    return this.options.closeLatencyMs?.() ?? 1.5 * this.lastFetchMs;
+  }
+
+  /**
+   * Cut at the crossing, between ticks: when the next reading cannot come before the moment to start closing the gate
+   * (the crossing less the close latency), the cut is scheduled for that moment instead of waiting for a reading that
+   * would already be past it. A reading before then re-decides (cancelCut).
+   */
+  private maybeScheduleCut(session: MeteredSession, remainingBytes: number, rate: number): void {
+    if (rate <= 0) return;
+    const cutInMs = remainingBytes / rate - this.closeLatencyMs();
+    const soonestReadingMs = Math.max(this.minIntervalMs, 2 * this.lastDurationMs) + this.lastFetchMs / 2;
+    if (cutInMs >= soonestReadingMs) return;
+    const { id, mac } = session;
+    this.cuts.set(id, this.timers.setTimeout(() => this.cutNow(id, mac), Math.max(0, cutInMs)));
+  }
+
+  private cancelCut(sessionId: string): void {
+    if (this.cuts.size === 0) return;
+    const handle = this.cuts.get(sessionId);
+    if (handle === undefined) return;
+    this.timers.clearTimeout(handle);
+    this.cuts.delete(sessionId);
+  }
+
+  /** A scheduled cut is due: the session's remainder is billed ahead and the session ends (its gate closes). */
+  private cutNow(sessionId: string, mac: string): void {
+    this.cuts.delete(sessionId);
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const port = this.options.sessions;
+    if (port.active(mac)?.id !== sessionId) return;
+    const remainingBytes = port.remainingBytes(sessionId);
+    if (remainingBytes <= 0) return;
+    const report: UsageReport = {
+      mac, sessionId, metric: 'bytes', deltaBytes: 0, deltaDownloadBytes: 0, deltaUploadBytes: 0, remainingBytes, exhausted: false,
+    };
+    this.billAhead(port, [report]);
+    if (report.exhausted) this.options.onUsage?.([report]);
+  }
+
+  /**
+   * Ends those sessions now, billing their remainder (the bytes that will pass while the gate closes; the next
+   * readings of that client are dropped, as for any client without a session, so nothing is billed twice).
+   */
+  private billAhead(port: SessionsPort, reports: UsageReport[]): void {
+    const ids = reports.map((r) => r.sessionId);
+    const bytes = Float64Array.from(reports, (r) => r.remainingBytes);
+    try {
+      if (port.applyUsageBatch !== undefined) port.applyUsageBatch(ids, bytes, reports.length, new Float64Array(reports.length));
+      else port.applyUsage(reports.map((r, i) => [r.mac, bytes[i]!] as const));
+    } catch (err) {
+      this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+      return;
+    }
+    for (const [i, r] of reports.entries()) {
+      r.deltaBytes += bytes[i]!;
+      r.deltaDownloadBytes += bytes[i]!;
+      r.billedAheadBytes = bytes[i]!;
+      r.remainingBytes = 0;
+      r.exhausted = true;
+      this.nearEnd.delete(r.sessionId);
+    }
+  }
+
+  /** Remembers a data session's bytes left if it could run out within a poll interval at the peak rate. */
+  private watchRemaining(session: MeteredSession, remainingBytes: number, rate: number): void {
+    this.peakRate = Math.max(this.peakRate, rate);
+    if (remainingBytes > 0 && remainingBytes < this.peakRate * this.options.pollIntervalMs) {
+      this.nearEnd.set(session.id, { mac: session.mac, remaining: remainingBytes, rate });
+    } else {
+      this.nearEnd.delete(session.id);
+    }
+  }
+
+  /** When the first near-end session could run out at the peak rate (ms from now); forgets ended sessions. */
+  private peakCrossingInMs(): number {
+    let least = Infinity;
+    for (const [id, e] of this.nearEnd) {
+      if (this.options.sessions.active(e.mac)?.id !== id) { this.nearEnd.delete(id); continue; }
+      least = Math.min(least, e.remaining / this.peakRate);
+    }
+    return least;
   }
 
   /**
@@ -543,7 +703,11 @@ export class Meter {
         mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
         deltaUploadBytes: f.up, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
-      if (session.metric === 'bytes' && remainingBytes > 0) next = Math.min(next, this.crossingInMs(remainingBytes, bytes, at - f.since));
+      if (session.metric === 'bytes') {
+        const rate = at > f.since ? bytes / (at - f.since) : 0;
+        if (remainingBytes > 0) next = Math.min(next, this.crossingInMs(remainingBytes, rate));
+        this.watchRemaining(session, remainingBytes, rate);
+      }
     }
     if (usage.length > 0) this.options.onUsage?.(usage);
     return next;

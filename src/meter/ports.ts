@@ -66,4 +66,9 @@ export interface UsageReport {
   remainingBytes: number;
   /** A data session that reached its allotment this tick: applyUsage ended it with data-limit. */
   exhausted: boolean;
+  /**
+   * Part of deltaBytes (counted as download) not read but billed ahead: the session's remainder, which passes while its
+   * gate closes (Meter option closeLatencyMs). Absent when every byte was read.
+   */
+  billedAheadBytes?: number;
 }

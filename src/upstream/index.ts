@@ -2,6 +2,7 @@
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { UpstreamSink } from './sink.ts';
+import type { Session } from '../sessions/index.ts';
 import { MqttSink } from './mqtt/sink.ts';
 import type { StatusInfo } from './mqtt/messages.ts';
 
@@ -18,6 +19,10 @@ export interface SinkDeps {
   status?: () => StatusInfo | null;
   /** Runs an admin ubus method by name (MQTT's signed command channel); resolves with its reply data. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
+  /** Sessions the daemon's recovery ended (they ran out while it was down): their end is reported at start. */
+  recovered?: () => { ended: readonly Session[] };
+  /** A session by id, live or retained after its end (SessionManager.get). */
+  session?: (id: string) => Session | null;
 }
 
 /** The sinks the config enables, not started yet (the daemon adds them to its SinkHost). One line per upstream. */
@@ -27,6 +32,7 @@ export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
   sinks.push(new MqttSink(config.mqtt, {
     log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
     ...(deps.status && { status: deps.status }), ...(deps.command && { command: deps.command }),
+    ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
   }));
   return sinks;
 }

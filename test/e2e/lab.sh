@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
 #
-#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID]   → prints the lab dir
+#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN]   → prints the lab dir
+#     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
-#   lab.sh opennds-stop|opennds-start <labdir>
+#   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
 #   lab.sh rt <labdir> <cmd...>              run a command inside the router (network + private mount namespace)
 #
 # Namespaces are named sl-<id>-{up,rt,c1..c4}; <id> is 6 random hex digits, so a stale lab never collides.
@@ -84,8 +85,58 @@ FirewallRuleSet users-to-router {
 EOF
 }
 
+# nodogsplash 5.0.2: no DHCP leases needed (a client is listed once it hits the splash page); all rule sets explicit.
+write_nodogsplash_conf() {
+  cat >"$1" <<EOF
+GatewayInterface br-lan
+GatewayAddress $LAN_NET.1
+GatewayPort 2050
+WebRoot /run/sluice-lab/htdocs
+CheckInterval $CHECKINTERVAL
+MaxClients 64
+PreauthIdleTimeout 30
+AuthIdleTimeout 120
+FirewallRuleSet authenticated-users {
+  FirewallRule allow all
+}
+FirewallRuleSet preauthenticated-users {
+  FirewallRule allow tcp port 53
+  FirewallRule allow udp port 53
+}
+FirewallRuleSet users-to-router {
+  FirewallRule allow udp port 53
+  FirewallRule allow tcp port 53
+  FirewallRule allow udp port 67
+  FirewallRule allow tcp port 22
+  FirewallRule allow tcp port 80
+  FirewallRule allow tcp port 443
+}
+EOF
+  mkdir -p "$2"
+  echo '<html><body>sluice lab splash</body></html>' >"$2/splash.html"
+  cp "$2/splash.html" "$2/status.html"
+}
+
+nodogsplash_start() {
+  local pid
+  setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
+    env PATH="/usr/sbin:/usr/bin:/sbin:/bin" /run/sluice-lab/bin/nodogsplash -f -d 3 -c /run/sluice-lab/nodogsplash.conf \
+    </dev/null >>"$LABDIR/opennds.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$LABDIR/opennds.pid"
+  local deadline=$((SECONDS + 30))
+  # The control thread starts after the firewall is complete: an answer on the socket means it is up.
+  until rt /run/sluice-lab/bin/ndsctl json >/dev/null 2>&1; do
+    pid_alive "$pid" || { tail -n 20 "$LABDIR/opennds.log" >&2; die "nodogsplash exited during start"; }
+    [ "$SECONDS" -lt "$deadline" ] || die "nodogsplash did not come up in 30 s (see $LABDIR/opennds.log)"
+    sleep 0.2
+  done
+  log "nodogsplash running (pid $pid)"
+}
+
 opennds_start() {
   load "$1"
+  if [ "${PORTAL:-opennds}" = nodogsplash ]; then nodogsplash_start; return; fi
   local pid offset
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
   # setsid/nsenter/env all exec, so $! is openNDS itself.
@@ -110,14 +161,16 @@ opennds_stop() {
 }
 
 up() {
-  local rate=8mbit owner=$PPID
+  local rate=8mbit owner=$PPID nds_bin=
   CHECKINTERVAL=1
+  PORTAL=opennds
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-shape) rate= ;;
       --rate) rate=$2; shift ;;
       --checkinterval) CHECKINTERVAL=$2; shift ;;
       --owner) owner=$2; shift ;;
+      --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
       *) die "unknown option $1" ;;
     esac
     shift
@@ -137,6 +190,7 @@ RT=$RT
 CLIENTS="$CLIENTS"
 CHECKINTERVAL=$CHECKINTERVAL
 RATE=$rate
+PORTAL=$PORTAL
 UPSTREAM_IP=$WAN_NET.2
 ROUTER_LAN_IP=$LAN_NET.1
 EOF
@@ -212,14 +266,26 @@ EOF
   cp -a /etc/opennds "/etc/netns/$RT/opennds"
   write_opennds_conf "/etc/netns/$RT/opennds"
   cp /etc/hosts "/etc/netns/$RT/hosts"
+  # nodogsplash: its binary, ndsctl, config and splash page go into the router's private /run/sluice-lab (below).
+  local extra="$LABDIR/run-extra"
+  mkdir -p "$extra"
+  if [ "$PORTAL" = nodogsplash ]; then
+    if [ ! -x "$nds_bin" ] || [ ! -x "$(dirname "$nds_bin")/ndsctl" ]; then
+      die "--nodogsplash $nds_bin: need the binary and ndsctl next to it"
+    fi
+    mkdir -p "$extra/bin"
+    cp "$nds_bin" "$extra/bin/nodogsplash"
+    cp "$(dirname "$nds_bin")/ndsctl" "$extra/bin/ndsctl"
+    write_nodogsplash_conf "$extra/nodogsplash.conf" "$extra/htdocs"
+  fi
 
   # The router's anchor: holds the mount namespace with the private /tmp. The checkout may itself live under /tmp
   # (a CI clone), which that tmpfs hides: the iptables wrapper openNDS needs is copied first into a private tmpfs on
   # /run/sluice-lab (the empty directory is the only trace in the host's /run).
   mkdir -p /run/sluice-lab
   setsid ip netns exec "$RT" unshare -m --propagation private \
-    env WRAPPERS="$HERE/iptables-wrapper" sh -c 'mount -t tmpfs -o size=1m sluice-lab-bin /run/sluice-lab &&
-      cp -r "$WRAPPERS" /run/sluice-lab/iptables-wrapper &&
+    env WRAPPERS="$HERE/iptables-wrapper" EXTRA="$extra" sh -c 'mount -t tmpfs -o size=4m sluice-lab-bin /run/sluice-lab &&
+      cp -r "$WRAPPERS" /run/sluice-lab/iptables-wrapper && cp -r "$EXTRA"/. /run/sluice-lab/ &&
       mount -t tmpfs -o size=32m,mode=1777 sluice-lab /tmp && touch /tmp/.lab-ready && exec sleep infinity' \
     </dev/null >/dev/null 2>>"$LABDIR/lab.log" &
   echo $! >"$LABDIR/anchor.pid"

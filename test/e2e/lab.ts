@@ -79,6 +79,8 @@ export class Lab {
   readonly clients: Client[];
   /** the argv[0] for sluice's `list ndsctl`: runs ndsctl inside this lab's router */
   readonly ndsctlPath: string;
+  /** which portal gates the lab (`main.portal`) */
+  readonly portal: 'opennds' | 'nodogsplash' = 'opennds';
   private downed = false;
 
   private constructor(dir: string) {
@@ -120,6 +122,15 @@ export class Lab {
     this.downed = true;
     const r = await run(LAB_SH, ['down', this.dir], 60_000);
     if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr}\n`);
+  }
+
+  /**
+   * The portal's control socket as a process outside the router's private mount namespace reaches it: through the
+   * anchor's root (/proc/<pid>/root), so sluice (started with `ip netns exec`, which does not enter that mount
+   * namespace) speaks the socket like on a router instead of spawning the ndsctl wrapper.
+   */
+  get portalSocketPath(): string {
+    return `/proc/${readFileSync(join(this.dir, 'anchor.pid'), 'utf8').trim()}/root/tmp/ndsctl.sock`;
   }
 
   client(index: number): Client {

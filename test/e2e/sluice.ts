@@ -40,6 +40,11 @@ export interface SessionView {
 export interface SluiceOptions {
   pollInterval?: number;
   checkpointInterval?: number;
+  /**
+   * How sluice reaches the portal: 'socket' (default; its control socket, the production path) or 'command' (the
+   * ndsctl wrapper). SLUICE_E2E_PORTAL_VIA overrides it.
+   */
+  via?: 'socket' | 'command';
 }
 
 export class Sluice {
@@ -50,8 +55,13 @@ export class Sluice {
   private daemon: ChildProcess | null = null;
   private readonly lab: Lab;
 
+  /** how this daemon reaches the portal */
+  readonly via: 'socket' | 'command';
+
   private constructor(lab: Lab, opts: SluiceOptions) {
     this.lab = lab;
+    const env = process.env["SLUICE_E2E_PORTAL_VIA"];
+    const via = this.via = env === 'command' || env === 'socket' ? env : opts.via ?? 'socket';
     this.dir = join(lab.dir, 'sluice');
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     this.socket = join(this.dir, 'ubus.sock');
@@ -60,7 +70,8 @@ export class Sluice {
       `config sluice 'main'`,
       `\toption state_dir '${join(this.dir, 'state')}'`,
       `\tlist ndsctl '${lab.ndsctlPath}'`,
-      `\toption portal 'opennds'`,
+      `\toption portal '${lab.portal}'`,
+      `\toption ndsctl_socket '${via === 'socket' ? lab.portalSocketPath : 'off'}'`,
       `\toption poll_interval '${opts.pollInterval ?? 1}'`,
       `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
       ``,

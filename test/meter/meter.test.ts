@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type TickReport, type UsageReport } from '../../src/meter/index.ts';
+import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type MeterOptions, type TickReport, type UsageReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
@@ -29,7 +29,7 @@ interface Rig {
 const open = new Set<Rig>();
 test.after.each(async () => { for (const r of open) await r.close(); });
 
-async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig> {
+async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partial<MeterOptions> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
   const now = { t: 1_795_221_800_000 };
   const portal = new PortalModel({ flavour }, { now: () => Math.floor(now.t / 1000) });
@@ -46,6 +46,7 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<Rig>
     runner: createInlineRunner(), clock: () => now.t, newSessionGraceMs: 0,
     onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
     ...(initialMarks === undefined ? {} : { initialMarks }),
+    ...extra,
   });
   let n = 0;
   const r: Rig = {
@@ -320,7 +321,8 @@ test('a tick reports clients with an open gate and no session (Trusted ones exce
 });
 
 test('adaptive precision: a session about to run out gets an earlier next tick', async () => {
-  const r = await rig();
+  // A peak rate below this client's: only the client's own rate schedules the next tick.
+  const r = await rig('opennds', { peakRateBytesPerS: 100_000 });
   await r.paying(A, 10 * MiB);
   r.portal.addTraffic(A, 4 * MiB, 0);
   r.now.t += 10_000;
@@ -330,6 +332,100 @@ test('adaptive precision: a session about to run out gets an earlier next tick',
   r.now.t += 10_000;
   const fast = await r.meter.tick(); // 2 MiB left: runs out in ~5 s
   assert.ok(fast.nextInMs < 6_000 && fast.nextInMs >= 200, String(fast.nextInMs));
+  await r.close();
+});
+
+test('no blind interval: a session that showed no traffic yet is read again before it could run out at the peak rate', async () => {
+  const r = await rig('opennds', { peakRateBytesPerS: MiB });
+  const s = await r.paying(A, 2 * MiB); // its first reading: gate open, nothing used
+  r.now.t += 100;
+  const idle = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 0n);
+  // 2 MiB at 1 MiB/s lasts 2 s: the next reading comes before that, not a 10 s poll interval later.
+  assert.ok(idle.nextInMs <= 2000, `next tick in ${idle.nextInMs} ms`);
+  // A session that could not run out within the poll interval even at the peak rate waits for it.
+  const r2 = await rig('opennds', { peakRateBytesPerS: MiB });
+  await r2.paying(A, 100 * MiB);
+  r2.now.t += 100;
+  assert.is((await r2.meter.tick()).nextInMs, 10_000);
+  await r.close();
+  await r2.close();
+});
+
+test('a remainder that passes while the gate closes is billed ahead: the session ends at this reading, at its allotment, nothing billed twice', async () => {
+  const r = await rig('opennds', { closeLatencyMs: () => 200 });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0); // 10 MiB/s: the last 100 KiB pass in 10 ms, well within a 200 ms close
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  const report = t.usage.find((u) => u.sessionId === s.id)!;
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  assert.is(report.billedAheadBytes, 100 * 1024);
+  assert.is(report.deltaBytes, 10 * MiB);
+  assert.ok(report.exhausted);
+  assert.is(r.ended.length, 1);
+  // What passes while the gate closes is the remainder already billed: the next reading bills nothing.
+  r.portal.addTraffic(A, 100 * 1024, 0);
+  r.now.t += 100;
+  const after = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  assert.is(after.usage.length, 0);
+  await r.close();
+});
+
+test('a remainder that outlasts the close is not billed ahead: the next reading is taken at the predicted crossing', async () => {
+  const r = await rig('opennds', { closeLatencyMs: () => 200, peakRateBytesPerS: 100_000 });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at ~8.4 kB/ms: 250 ms, longer than the 200 ms close
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(r.manager.get(s.id)!.used, BigInt(8 * MiB));
+  assert.is(t.usage[0]!.billedAheadBytes, undefined);
+  assert.ok(t.nextInMs > 0 && t.nextInMs <= 250, `next tick in ${t.nextInMs} ms`);
+  await r.close();
+});
+
+test('cut between ticks: when the next reading would come after the moment to start closing, the cut is scheduled for that moment', async () => {
+  const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
+  let clockNow = (): number => 0;
+  const timers = {
+    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, at: clockNow() + ms, cleared: false }; pending.push(t); return t; },
+    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+  };
+  // Readings at most once a second; closing a gate takes 100 ms.
+  const r = await rig('opennds', { closeLatencyMs: () => 100, minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers });
+  clockNow = () => r.now.t;
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  const cut = pending.filter((p) => !p.cleared);
+  assert.is(cut.length, 1, 'one cut scheduled');
+  assert.ok(cut[0]!.ms > 0 && cut[0]!.ms < 250, `cut in ${cut[0]!.ms} ms: before the crossing, by the close latency`);
+  cut[0]!.fn();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
+  assert.is(billed.billedAheadBytes, 2 * MiB);
+  assert.ok(billed.exhausted);
+  assert.ok(t.nextInMs > 0);
+  // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old time.
+  const s2 = await r.paying(B, 12 * MiB);
+  r.portal.addTraffic(B, 8 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  const cutB = pending.filter((p) => !p.cleared).at(-1)!;
+  r.portal.addTraffic(B, 2 * MiB, 0); // it slowed down
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.ok(cutB.cleared, 'the earlier cut was cancelled by the new reading');
+  assert.is(r.manager.get(s2.id)!.state, 'ACTIVE');
+  const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
+  assert.ok(later.length > 0, 'a new cut for B');
+  assert.ok(later.every((p) => p.at > cutB.at), 'rescheduled later, at the slower rate');
   await r.close();
 });
 

@@ -102,6 +102,9 @@ test('a Meter on the fast port bills, reports and ends exactly like one on the t
   const meters = [fastPort, slowPort].map((sessions) => new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions, runner: createInlineRunner(),
     clock: () => now.t, newSessionGraceMs: 0,
+    // Billing is compared, not timing: no bill-ahead (it depends on each meter's real fetch time), and cuts scheduled
+    // between ticks never fire.
+    closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
   }));
   try {
     const macs: string[] = [];

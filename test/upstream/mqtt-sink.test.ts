@@ -178,6 +178,36 @@ test('a full queue during an outage drops the oldest usage reports, counted in s
     10_000, 'the status after the reconnect says how many were dropped');
 });
 
+test('an end is reported once: sessions recovery ended get theirs at start, and none twice across a crash or a restart', async () => {
+  const m = await broker();
+  const sub = await subscriber(m.url);
+  const stateDir = tempDir();
+  const cfg = mqttConfig(m.url);
+  const a = fakeSession({ state: 'EXPIRED', endCause: 'time-limit', endedAt: Date.now() });
+  const b = fakeSession({ state: 'TERMINATED', endCause: 'admin', endedAt: Date.now() });
+  // Distinct messages (by seq): a message sent again after a crash has its old seq, and consumers drop it.
+  const endsOf = (id: string) => new Set(sub.on('session')
+    .filter((x) => x.body['event'] === 'ended' && (x.body['session'] as Record<string, unknown>)['id'] === id).map((x) => x.body['seq'])).size;
+  const first = sinkFor(cfg, { recovered: () => ({ ended: [] }) }, stateDir).sink;
+  await first.start();
+  await until(() => stat(first)['state'] === 'ready', 5000, 'connected');
+  first.onEvent({ type: 'ended', at: Date.now(), session: b });
+  await sub.waitFor(() => endsOf(b.id) === 1, 5000, 'b ended');
+  first.destroy(); // a crash: b's end had not reached the journal, so the restarted daemon's recovery ends b again, and a
+  const restart = async () => {
+    const { sink } = sinkFor(cfg, { recovered: () => ({ ended: [a, b] }) }, stateDir);
+    await sink.start();
+    await until(() => stat(sink)['state'] === 'ready' && stat(sink).queue['pending'] === 0, 5000, 'connected, queue empty');
+    return sink;
+  };
+  const second = await restart();
+  await sub.waitFor(() => endsOf(a.id) === 1, 5000, 'a ended (recovery)');
+  await second.close();
+  await restart();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal([endsOf(a.id), endsOf(b.id)], [1, 1]);
+});
+
 test('a reload that changes the broker reconnects there and loses nothing queued', async () => {
   const a = await broker();
   const b = await broker();

@@ -14,10 +14,12 @@ import type { MqttConfig } from '../../config/mqtt.ts';
 import { writeFileAtomic } from '../../config/atomic-write.ts';
 import { toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { EndMarks } from '../end-marks.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
+import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandError, CommandVerifier } from './commands.ts';
-import { contentType, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
+import { contentType, decode, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -33,6 +35,10 @@ export interface MqttSinkDeps {
   backoff?: { minMs: number; maxMs: number };
   /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
   drainMs?: number;
+  /** Sessions the daemon's recovery ended (they ran out while it was down): their `ended` message is due. */
+  recovered?: () => { ended: readonly Session[] };
+  /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
+  session?: (id: string) => Session | null;
 }
 
 type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing' | 'closed';
@@ -70,6 +76,8 @@ export class MqttSink implements UpstreamSink {
   private readonly verifier: CommandVerifier;
   private lastError: string | null = null;
   private connectedAt: number | null = null;
+  /** Sessions whose `ended` message is queued or sent: none gets a second (end-marks.ts). */
+  private ended: EndMarks | undefined;
   /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
   private readonly rowPrefixes = new Map<string, Uint8Array>();
   private readonly counters = {
@@ -116,6 +124,8 @@ export class MqttSink implements UpstreamSink {
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
     });
     this.outbox.onAppend(() => this.schedulePump());
+    this.ended = EndMarks.open(join(this.queueDir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
+    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.now());
     try {
       const saved = JSON.parse(await readFile(join(this.queueDir, 'nonces.json'), 'utf8')) as unknown;
       if (Array.isArray(saved)) this.verifier.restore(saved as Array<[string, number]>);
@@ -170,6 +180,7 @@ export class MqttSink implements UpstreamSink {
     this.state = 'closing';
     await this.saveNonces();
     await this.outbox?.close();
+    this.ended?.close();
     this.state = 'closed';
   }
 
@@ -181,6 +192,7 @@ export class MqttSink implements UpstreamSink {
     this.client?.end(true);
     this.client = null;
     this.outbox?.close().catch(() => undefined);
+    this.ended?.abandon();
   }
 
   private clearTimers(): void {
@@ -387,9 +399,36 @@ export class MqttSink implements UpstreamSink {
       }
       return;
     }
+    this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);
+  }
+
+  /** Queues a session message (durable); an `ended` one only once per session, ever. */
+  private queueSessionEvent(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: Session['payments'][number]): void {
+    const box = this.outbox;
+    if (!box) return;
+    if (kind === 'ended' && this.ended?.has(session.id)) return;
     this.counters.session_events++;
-    const build = sessionMessage(format, router, event.at, event.type, event.session, event.type === 'topup' ? event.payment : undefined);
-    box.append(build, { durable: true, type: RECORD_TYPE.session }).catch(failed);
+    box.append(sessionMessage(this.config.format, this.routerId, at, kind, session, payment), { durable: true, type: RECORD_TYPE.session }).catch((err: unknown) => {
+      this.counters.queue_failures++;
+      const e = toSluiceError(err);
+      this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
+    });
+    if (kind === 'ended') this.ended?.mark(session.id);
+  }
+
+  /** Ids of the sessions whose `ended` message the queue holds (a crash may have come before its mark). */
+  private queuedEnds(): string[] {
+    const ids: string[] = [];
+    for (const r of this.outbox?.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER }) ?? []) {
+      if (r.type !== RECORD_TYPE.session) continue;
+      try {
+        const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
+        if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);
+      } catch {
+        // Not readable: it is sent as it is.
+      }
+    }
+    return ids;
   }
 
   /** Publishing happens in its own event-loop turn: a tick only builds and queues. */

@@ -2,7 +2,7 @@
  * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
  * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
  * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
- * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (line-log.ts), so a
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (../line-log.ts), so a
  * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
  * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
  * session journal yet) gets no second one. Sending never blocks the caller: records go out in the background, at
@@ -20,7 +20,8 @@ import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../config/atomic-write.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
-import { LineLog } from './line-log.ts';
+import { EndMarks } from '../end-marks.ts';
+import { LineLog } from '../line-log.ts';
 import type { RadiusClient } from './client.ts';
 import type { NasIdentity } from './nas.ts';
 import { rfc3580Mac } from './nas.ts';
@@ -32,7 +33,6 @@ const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop:
 const STATE_FILE = 'sessions.json';
 const STATE_SAVE_MS = 60_000;
 const ACK_LINE = /^\d{1,15}$/;
-const SESSION_ID_LINE = /^[\x21-\x7e]{1,128}$/;
 
 /** What accounting remembers of a live session between events. */
 interface Tracked {
@@ -85,10 +85,8 @@ export class RadiusAccounting {
   private outbox: Outbox | undefined;
   private ackLog: LineLog | undefined;
   private readonly acked = new Set<number>();
-  private stopLog: LineLog | undefined;
   /** Sessions whose Stop was queued (delivered or not): they never get another. */
-  private readonly stopped = new Set<string>();
-  private stopLogKept = 0;
+  private stopped: EndMarks | undefined;
   private readonly tracked = new Map<string, Tracked>();
   private readonly vouchers = new Map<string, VoucherAccounting>();
   private readonly early: SinkEvent[] = [];
@@ -151,15 +149,13 @@ export class RadiusAccounting {
       ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
       onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
     });
-    const stops = LineLog.open(join(this.options.dir, 'stopped'), SESSION_ID_LINE);
-    this.stopLog = stops.log;
-    for (const id of stops.lines) this.stopped.add(id);
-    // A crash between queuing a Stop and logging its mark loses the mark, not the Stop: the outbox still holds it.
+    // A crash between queuing a Stop and its mark loses the mark, not the Stop: the outbox still holds it.
+    const queuedStops: string[] = [];
     for (const r of this.outbox.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER })) {
       if (r.type !== TYPE_OF.Stop) continue;
-      try { this.stopped.add(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
+      try { queuedStops.push(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
     }
-    this.stopLogKept = this.stopped.size;
+    this.stopped = EndMarks.open(join(this.options.dir, 'stopped'), queuedStops, (id) => this.options.session(id) !== null);
     const acks = LineLog.open(join(this.options.dir, 'acked'), ACK_LINE);
     this.ackLog = acks.log;
     for (const line of acks.lines) {
@@ -188,7 +184,7 @@ export class RadiusAccounting {
     const { active, ended } = this.options.recovered();
     const interval = this.options.interimMs();
     for (const s of active) {
-      if (this.stopped.has(s.id)) {
+      if (this.stopped!.has(s.id)) {
         // Ended and its Stop queued, then back after a crash (the end had not reached the journal): the server has its
         // Stop, so accounting for it is over; Interims or a second Stop would contradict it.
         this.options.log.warn('radius: a session resumed after its Stop was sent; no more accounting for it', { session: s.id });
@@ -210,7 +206,7 @@ export class RadiusAccounting {
       this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
     }
     for (const [id, prev] of Object.entries(saved)) {
-      if (this.tracked.has(id) || this.stopped.has(id) || ended.some((s) => s.id === id)) continue;
+      if (this.tracked.has(id) || this.stopped!.has(id) || ended.some((s) => s.id === id)) continue;
       // Accounting had started it, and the session store no longer knows it (state lost or reset): it did not survive
       // the restart, so its accounting ends with NAS-Reboot. (A session ended normally is still retained: its Stop was
       // queued when it ended.)
@@ -283,7 +279,7 @@ export class RadiusAccounting {
     this.tracked.delete(s.id);
     this.stateDirty = true;
     // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
-    if (this.stopped.has(s.id)) return;
+    if (this.stopped?.has(s.id)) return;
     const at = s.endedAt ?? this.now();
     this.append({ ...this.recordOf(t, 'Stop', at, s.bytes), cause }, true);
     this.markStopped(s.id);
@@ -291,8 +287,7 @@ export class RadiusAccounting {
 
   /** After the Stop's append (a crash in between leaves the Stop in the outbox, where start() finds it). */
   private markStopped(id: string): void {
-    this.stopped.add(id);
-    this.stopLog?.append(id);
+    this.stopped?.mark(id);
   }
 
   /** The record for `t` at `at`; `total` is sluice's metered byte count (null: only what the meter's deltas said). */
@@ -324,7 +319,6 @@ export class RadiusAccounting {
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
     if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
     this.compactAckLog();
-    if (this.stopLog && this.stopLog.size > Math.max(1024, 2 * this.stopLogKept)) this.compactStopLog();
     this.pump();
   }
 
@@ -413,20 +407,6 @@ export class RadiusAccounting {
       .finally(() => { this.compacting = false; });
   }
 
-  /**
-   * Keeps the marks of sessions the session manager still knows (live, or ended and retained): a session it has let go
-   * of ended long enough ago that its end is in the journal, so recovery cannot end it again.
-   */
-  private compactStopLog(): void {
-    for (const id of this.stopped) if (this.options.session(id) === null) this.stopped.delete(id);
-    try {
-      this.stopLog?.rewrite([...this.stopped]);
-    } catch (err) {
-      this.options.log.warn('radius: stop log not compacted', { reason: toSluiceError(err).message });
-    }
-    this.stopLogKept = this.stopped.size;
-  }
-
   private async saveState(): Promise<void> {
     this.stateDirty = false;
     this.lastStateSave = this.now();
@@ -472,8 +452,7 @@ export class RadiusAccounting {
     for (const s of this.acked) if (s <= floor) this.acked.delete(s);
     try { this.ackLog?.rewrite([...this.acked].map(String)); } catch { /* the full log stays: still correct */ }
     this.ackLog?.close();
-    this.compactStopLog();
-    this.stopLog?.close();
+    this.stopped?.close();
     this.state = 'closed';
   }
 
@@ -482,6 +461,6 @@ export class RadiusAccounting {
     if (this.ticker) clearInterval(this.ticker);
     if (this.wake) clearTimeout(this.wake);
     this.ackLog?.close();
-    this.stopLog?.close();
+    this.stopped?.abandon();
   }
 }

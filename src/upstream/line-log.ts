@@ -1,15 +1,13 @@
 /**
  * A small append-only file of marks that must survive a kill -9 the moment they are made: one line per mark, each
  * appended with one write() (in the page cache at once; fsynced in batches against power cuts), read back whole at
- * open, and rewritten small when most of it is no longer needed. Accounting keeps two (accounting.ts):
+ * open, and rewritten small when most of it is no longer needed. Used for:
  *
- *   acked    sequence numbers of records the RADIUS server acknowledged. FreeRADIUS does not deduplicate (a resent
- *            record is a second detail record), while the outbox persists its cursor only now and then and only as a
- *            floor; so each acknowledgement is written here when the Accounting-Response arrives and applied to the
- *            outbox when it opens.
- *   stopped  ids of the sessions whose Stop was queued. The session journal writes a session's end a little after
- *            the Stop is queued: a crash in between brings the session back, recovery ends it again, and without
- *            this mark it would get a second Stop.
+ *   radius/acked  sequence numbers of records the RADIUS server acknowledged. FreeRADIUS does not deduplicate (a
+ *                 resent record is a second detail record), while the outbox persists its cursor only now and then
+ *                 and only as a floor; so each acknowledgement is written here when the Accounting-Response arrives
+ *                 and applied to the outbox when it opens (radius/accounting.ts).
+ *   end marks     sessions a sink already reported as ended (end-marks.ts).
  */
 import { closeSync, fsync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 

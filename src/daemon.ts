@@ -21,6 +21,7 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
+import { X402SessionMethod } from './payments/x402-session.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
@@ -150,7 +151,8 @@ export class Daemon {
     }) : null;
     const merchant = new Merchant({
       pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
+        ...(config.escrow.enabled ? [new X402SessionMethod(config.escrow)] : [])]),
     });
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: config.main.leaveForeignClients });
 

@@ -1,0 +1,157 @@
+/**
+ * Payment method `x402-session` end to end on a real chain: a buyer key signs a deposit (ReceiveWithAuthorization to
+ * the SessionEscrow, nonce = the terms' hash) → `ubus call sluice purchase` on the real daemon → the reference escrow
+ * facilitator creates the session on anvil → the gate opens, the session's allotment is maxUnits steps and its payment
+ * reference is the escrow session id. Every refusal leaves the buyer's balance unchanged and the gate closed.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Address, Hex } from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
+import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
+import { DaemonLab } from '../daemon/harness.ts';
+import { sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+
+const test = suite('x402-session on a real chain');
+const PRICE = 50_000n; // 0.05 USDC per MiB
+const NET = 'eip155:84532';
+let chain: TestChain; let usdc: TestToken; let artifact: Artifact; let escrow: Address;
+let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
+let macCounter = 0x10;
+
+test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  artifact = compileEscrow();
+  escrow = await chain.deploy(artifact, [3600n]);
+  seller = chain.newAccount(); const operator = chain.newAccount();
+  await chain.fund(seller.address); await chain.fund(operator.address);
+  const h = await chain.wallet(seller).writeContract({ address: escrow, abi: artifact.abi, functionName: 'setOperator', args: [operator.address, true] as never });
+  await chain.publicClient.waitForTransactionReceipt({ hash: h });
+  fac = await startEscrowFacilitator(chain, { escrow, artifact, operator, token: usdc.address });
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+config pricing 'wifi'
+\toption metric 'bytes'
+\toption step_size '1MiB'
+\toption price_per_step '${PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
+config escrow 'escrow'
+\toption enabled '1'
+\toption facilitator_url '${fac.url}'
+\toption network '${NET}'
+\toption address '${escrow}'
+\toption seller '${seller.address}'
+\toption credit_steps '1'
+` });
+  await lab.startDaemon();
+});
+
+test.after(async () => { await lab?.close(); await fac?.stop(); await chain?.stop(); });
+
+async function newBuyer(funds = 10_000_000n): Promise<PrivateKeyAccount> {
+  const buyer = chain.newAccount();
+  await usdc.mint(buyer.address, funds);
+  return buyer;
+}
+
+function newClient(): string {
+  const mac = `02:00:00:00:0e:${(macCounter++).toString(16).padStart(2, '0')}`;
+  lab.portal.addClient(mac, `10.0.2.${macCounter}`);
+  return mac;
+}
+
+interface DepositOptions { maxUnits?: bigint; value?: bigint; price?: bigint; seller?: Address; signer?: PrivateKeyAccount; validBefore?: bigint; nonce?: Hex; duration?: bigint }
+
+/** What a wallet sends: an x402 v2 payload paying the escrow, with the session terms in extensions.session. */
+async function deposit(buyer: PrivateKeyAccount, o: DepositOptions = {}) {
+  const maxUnits = o.maxUnits ?? 10n; const price = o.price ?? PRICE;
+  const terms = { seller: o.seller ?? seller.address, pricePerUnit: price, maxUnits, duration: o.duration ?? 3600n, salt: randomNonce() };
+  const value = o.value ?? price * maxUnits;
+  const { authorization, signature } = await signAuthorization(o.signer ?? buyer, usdc, {
+    to: escrow, value, nonce: o.nonce ?? termsNonce(escrow, terms), primaryType: 'ReceiveWithAuthorization',
+    ...(o.validBefore !== undefined && { validBefore: o.validBefore }) });
+  authorization.from = buyer.address;
+  return {
+    x402Version: 2,
+    accepted: { scheme: 'exact', network: NET, amount: value.toString(), asset: usdc.address, payTo: escrow, maxTimeoutSeconds: 300, extra: { name: 'USDC', version: '2' } },
+    payload: { signature, authorization },
+    extensions: { session: { type: 'prepaid', pricePerUnit: String(price), maxUnits: String(maxUnits), duration: String(terms.duration), seller: terms.seller, salt: terms.salt } },
+  };
+}
+
+const purchase = (mac: string, p: unknown) =>
+  lab.callStatus('purchase', { mac, plan: 'wifi', payment: { method: 'x402-session', payload: p } } as never);
+const code = (r: { data: Record<string, unknown> | undefined }) => (r.data?.error as { code?: string } | undefined)?.code;
+const gateOpens = (mac: string) => lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, `gate of ${mac} open`);
+
+async function refused(mac: string, buyer: Address, p: unknown, expected: string): Promise<void> {
+  const before = [await usdc.balanceOf(buyer), await usdc.balanceOf(escrow)];
+  const r = await purchase(mac, p);
+  assert.is(code(r), expected, `expected ${expected}, got ${JSON.stringify(r.data)}`);
+  assert.equal([await usdc.balanceOf(buyer), await usdc.balanceOf(escrow)], before, 'nothing taken');
+  assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'gate closed');
+}
+
+test('a deposit opens a session: escrow holds maxUnits × price, gate open, allotment maxUnits steps, reference = escrow session id', async () => {
+  const buyer = await newBuyer();
+  const mac = newClient();
+  const b0 = await usdc.balanceOf(buyer.address); const e0 = await usdc.balanceOf(escrow);
+  const p = await deposit(buyer, { maxUnits: 10n });
+  const r = await purchase(mac, p);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  const session = r.data!.session as Record<string, unknown>;
+  assert.is(session.state, 'ACTIVE');
+  assert.is(session.allotment, String(10n * 1048576n), 'ten steps of 1 MiB');
+  await gateOpens(mac);
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 10n * PRICE);
+  assert.is(await usdc.balanceOf(escrow) - e0, 10n * PRICE);
+  const paid = (session.payments as Array<Record<string, unknown>>)[0]!;
+  assert.is(paid.method, 'x402-session');
+  assert.is(paid.reference, sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce));
+  assert.is(paid.amount, String(10n * PRICE));
+  // The same deposit again is a replay, refused before any call to the facilitator.
+  const calls = fac.calls.length;
+  await refused(newClient(), buyer.address, p, 'ERR_PAYMENT_REPLAYED');
+  assert.is(fac.calls.length, calls, 'no facilitator call for a replay');
+});
+
+test('refused before any facilitator call, nothing taken, gate closed: forged, expired, underpaid, wrong seller/price, nonce not the terms hash', async () => {
+  const buyer = await newBuyer();
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const calls = fac.calls.length;
+  await refused(newClient(), buyer.address, await deposit(buyer, { signer: chain.newAccount() }), 'ERR_X402_SIGNATURE_INVALID');
+  await refused(newClient(), buyer.address, await deposit(buyer, { validBefore: now + 2n }), 'ERR_X402_EXPIRED');
+  await refused(newClient(), buyer.address, await deposit(buyer, { value: 10n * PRICE - 1n }), 'ERR_X402_UNDERPAID');
+  await refused(newClient(), buyer.address, await deposit(buyer, { seller: chain.newAccount().address }), 'ERR_ESCROW_TERMS_MISMATCH');
+  await refused(newClient(), buyer.address, await deposit(buyer, { price: PRICE / 2n, value: 10n * PRICE }), 'ERR_ESCROW_TERMS_MISMATCH');
+  await refused(newClient(), buyer.address, await deposit(buyer, { nonce: randomNonce() }), 'ERR_ESCROW_TERMS_MISMATCH');
+  assert.is(fac.calls.length, calls, 'the facilitator was never asked');
+});
+
+test('refused by the chain (the buyer cannot pay): nothing taken, gate closed', async () => {
+  const poor = await newBuyer(1n);
+  await refused(newClient(), poor.address, await deposit(poor), 'ERR_ESCROW_CREATE_REFUSED');
+});
+
+test('facilitator down at purchase: refused, nothing taken, gate closed; the same deposit works once it is back', async () => {
+  const buyer = await newBuyer();
+  const p = await deposit(buyer);
+  await fac.down();
+  try {
+    await refused(newClient(), buyer.address, p, 'ERR_ESCROW_FACILITATOR_UNAVAILABLE');
+  } finally {
+    await fac.up();
+  }
+  const mac = newClient();
+  const r = await purchase(mac, p);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  await gateOpens(mac);
+});
+
+test.run();

@@ -507,11 +507,15 @@ export class Meter {
         usage.push(report);
         if (session.metric === 'bytes') {
           const rate = this.smoothedRate(session.id, bytes, elapsed);
+          const now = elapsed > 0 ? bytes / elapsed : 0;
+          // Billing ahead errs on the late side (a client that just slowed down is not cut early: the lower of this
+          // reading's rate and the average); the next reading on the early side (the higher).
+          const cutRate = Math.min(rate, now);
           this.cancelCut(session.id);
-          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, rate)) ahead.push(report);
+          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) ahead.push(report);
           else if (remainingBytes > 0) {
-            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, rate));
-            this.maybeScheduleCut(session, remainingBytes, rate);
+            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, Math.max(rate, now)));
+            this.maybeScheduleCut(session, remainingBytes, cutRate);
           }
           this.watchRemaining(session, remainingBytes, rate);
         }

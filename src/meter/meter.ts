@@ -76,6 +76,13 @@ export interface MeterOptions {
   newSessionGraceMs?: number;
   /** One batch per tick with every billed data session. */
   onUsage?: (batch: UsageReport[]) => void;
+  /**
+   * The safety net for a portal whose auth takes no limits (nodogsplash): metering has lagged (no reading for two poll
+   * intervals) past the moment these data sessions could have used up what they had left (at twice their last rate,
+   * or the peak rate): close their gates now. Their sessions stay ACTIVE; once readings resume, the gate is re-opened
+   * like any paying client's (onPayingClientNeedsGate). Checked every poll interval while the meter runs.
+   */
+  onBlindOverdue?: (macs: string[]) => void;
   /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
   onPayingClientNeedsGate?: (mac: string) => void;
   /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
@@ -193,6 +200,9 @@ export class Meter {
   private readonly nearEnd = new Map<string, NearEnd>();
   /** Cuts scheduled between ticks (session id → timer): see scheduleCut. */
   private readonly cuts = new Map<string, unknown>();
+  /** Sessions the safety net reported since the last committed tick (reported once each). */
+  private readonly blindClosed = new Set<string>();
+  private blindTimer: unknown;
   private readonly authWatch = new Map<string, AuthWatch>();
   private readonly observers = new Set<(report: TickReport) => void>();
   /** When the scheduled tick fires (clock ms), for scheduleBy(). */
@@ -254,6 +264,39 @@ export class Meter {
     if (this.state !== 'idle') return;
     this.state = 'running';
     this.schedule(0);
+    if (this.options.onBlindOverdue !== undefined) this.armBlindWatch();
+  }
+
+  /**
+   * The safety net's check (run every poll interval once started; tests call it directly): the data sessions whose
+   * gates must close because metering lags. Each is returned once until a tick commits again.
+   */
+  checkBlind(): string[] {
+    const since = this.lastCommittedDispatchAt;
+    if (since === undefined) return [];
+    const blindMs = this.clock() - since;
+    if (blindMs < 2 * this.options.pollIntervalMs) return [];
+    const port = this.options.sessions;
+    const out: string[] = [];
+    for (const session of port.activeSessions()) {
+      if (session.metric !== 'bytes' || this.blindClosed.has(session.id)) continue;
+      const near = this.nearEnd.get(session.id);
+      const remaining = near?.remaining ?? port.remainingBytes(session.id);
+      const rate = near !== undefined && near.rate > 0 ? 2 * near.rate : this.peakRate;
+      if (remaining / rate > blindMs) continue;
+      this.blindClosed.add(session.id);
+      out.push(session.mac);
+    }
+    return out;
+  }
+
+  private armBlindWatch(): void {
+    this.blindTimer = this.timers.setTimeout(() => {
+      if (this.state !== 'running') return;
+      const macs = this.checkBlind();
+      if (macs.length > 0) this.options.onBlindOverdue?.(macs);
+      this.armBlindWatch();
+    }, this.options.pollIntervalMs);
   }
 
   /** Ticks as soon as possible (after the tick in flight, if any). */
@@ -333,6 +376,7 @@ export class Meter {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.blindTimer);
     for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.running?.catch(() => undefined);
     await this.runner.close();
@@ -343,6 +387,7 @@ export class Meter {
   async destroy(): Promise<void> {
     this.state = 'closed';
     this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.blindTimer);
     for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.runner.destroy();
   }
@@ -451,6 +496,7 @@ export class Meter {
     }
     this.syncSlots();
     this.view.commit(result.tick);
+    this.blindClosed.clear();
     const since = this.lastCommittedDispatchAt;
     this.lastCommittedDispatchAt = dispatchAt;
     this.lastFetchMs = result.fetchMs;

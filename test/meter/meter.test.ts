@@ -429,4 +429,34 @@ test('cut between ticks: when the next reading would come after the moment to st
   await r.close();
 });
 
+test('safety net: when metering lags past the moment a data session could have used up its remainder, its gate is reported for closing (once), and not before', async () => {
+  const r = await rig('opennds', { peakRateBytesPerS: 100 * MiB });
+  const near = await r.paying(A, 3 * MiB);
+  const far = await r.paying(B, 1000 * MiB);
+  r.portal.addTraffic(A, 2 * MiB, 0); // 1 MiB left at 0.2 MiB/s (2 × its rate: 0.4 MiB/s → 2.5 s)
+  r.portal.addTraffic(B, 2 * MiB, 0);
+  r.now.t += 10_000;
+  await r.meter.tick();
+  assert.equal(r.meter.checkBlind(), [], 'readings are current');
+  await r.server.close(); // the portal stops answering: ticks fail, metering lags
+  r.now.t += 15_000;
+  const failed = await r.meter.tick();
+  assert.is(failed.ok, false);
+  assert.equal(r.meter.checkBlind(), [], 'one poll interval and a half without a reading is not yet a lag');
+  r.now.t += 10_000; // 25 s blind: A could have used its 1 MiB; B (998 MiB at the 100 MiB/s peak) could not
+  assert.equal(r.meter.checkBlind(), [A]);
+  assert.equal(r.meter.checkBlind(), [], 'reported once');
+  assert.is(r.manager.get(near.id)!.state, 'ACTIVE', 'the session stays active: its gate re-opens when readings resume');
+  assert.is(r.manager.get(far.id)!.state, 'ACTIVE');
+  const again = await listenNdsctlSocket(r.server.path, portalRequestHandler(r.portal));
+  try {
+    r.now.t += 1000;
+    assert.ok((await r.meter.tick()).ok);
+    assert.equal(r.meter.checkBlind(), [], 'readings resumed');
+  } finally {
+    await again.close();
+  }
+  await r.close();
+});
+
 test.run();

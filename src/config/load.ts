@@ -10,18 +10,19 @@ import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { SluiceError } from '../errors.ts';
 import type {
-  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
+  Config, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
 import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
+import { readEscrowSection } from './escrow.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
-  parseUrl, splitCommand, UINT128_MAX, type Parsed,
+  parseUrl, splitCommand, UINT128_MAX,
 } from './values.ts';
 
 export class ConfigError extends SluiceError {
@@ -47,7 +48,6 @@ export const DEFAULTS = {
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
   mqtt: { topic_prefix: 'sluice', qos: 1 },
-  escrow: { chain_id: 8453 },
   limits: { max_devices_per_user: 0, max_sessions: 0 },
 } as const;
 
@@ -60,8 +60,6 @@ const seconds = (min: number, max: number) => (v: string) => parseSecondsToMs(v,
 const check = (test: (v: string) => boolean, reason: string) => (v: string): string | undefined => (test(v) ? undefined : reason);
 const url = (schemes: readonly string[]) => (v: string) => parseUrl(v, schemes);
 const HTTP = ['http:', 'https:'];
-const text = (test: (v: string) => boolean, reason: string) => (v: string): Parsed<string> =>
-  test(v) ? { ok: true, value: v } : { ok: false, reason };
 
 /** The section of a singleton type: the one with the canonical name, else the first of its type. */
 function singleton(pkg: UciPackage, type: string, name: string): UciSection | undefined {
@@ -153,18 +151,6 @@ function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string):
   return readMqttSection(r, enabled, routerId);
 }
 
-function readEscrow(pkg: UciPackage, problems: ConfigProblem[]): EscrowConfig {
-  const { r, enabled } = upstreamReader(pkg, 'escrow', problems, ['key_file']);
-  return {
-    enabled,
-    facilitatorUrl: r.required('facilitator_url', '', url(HTTP)),
-    chainId: r.parsed('chain_id', DEFAULTS.escrow.chain_id, int(1, Number.MAX_SAFE_INTEGER)),
-    rpcUrl: r.parsed('rpc_url', '', url(HTTP)),
-    keyFile: r.string('key_file', '', check(isAbsolutePath, 'must be an absolute path')),
-    receiver: r.required('receiver', '', text(isEvmAddress, 'must be an address (0x and 40 hex digits)')),
-  };
-}
-
 function readHook(pkg: UciPackage, problems: ConfigProblem[]): HookConfig {
   const { r, enabled } = upstreamReader(pkg, 'hook', problems, ['secret']);
   return { enabled, url: r.required('url', '', url(HTTP)), secret: r.string('secret', '') };
@@ -220,7 +206,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   };
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
-  const escrow = upstream((sink) => readEscrow(pkg, sink));
+  const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
   const hook = upstream((sink) => readHook(pkg, sink));
   const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
 

@@ -30,6 +30,5 @@ export function redactConfig(config: Config): RedactedConfig {
   view.mqtt.password = mask(config.mqtt.password);
   view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
   view.hook.secret = mask(config.hook.secret);
-  view.escrow.keyFile = mask(config.escrow.keyFile);
   return view;
 }

@@ -63,14 +63,8 @@ import type { HttpConfig } from './http.ts';
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
 
-export interface EscrowConfig {
-  enabled: boolean;
-  facilitatorUrl: string;
-  chainId: number;
-  rpcUrl: string;
-  keyFile: string;
-  receiver: string;
-}
+export type { EscrowConfig } from './escrow.ts';
+import type { EscrowConfig } from './escrow.ts';
 
 export interface HookConfig {
   enabled: boolean;

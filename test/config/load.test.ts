@@ -39,7 +39,11 @@ test('defaults: a file with one priced plan and nothing else', () => {
     certFile: '', keyFile: '', topicPrefix: 'sluice', qos: 1, format: 'msgpack', maxPayload: 65536, maxInflight: 100, queueDir: '',
     queueMax: 1048576, usageExpiryMs: 3_600_000, statusIntervalMs: 60_000, commands: false, commandSecret: '', commandWindowMs: 300_000,
   });
-  assert.equal(c.escrow, { enabled: false, facilitatorUrl: '', chainId: 8453, rpcUrl: '', keyFile: '', receiver: '' });
+  assert.equal(c.escrow, { enabled: false, facilitatorUrl: '', network: 'eip155:8453', chainId: 8453, address: '', seller: '', creditSteps: 1, closeGraceMs: 30_000 });
+  const e = load(`${PLAN.replace("option price_per_step", `option asset 0x${'a'.repeat(40)}\n\toption price_per_step`)}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f:1/\n` +
+    `\toption network base-sepolia\n\toption address 0x${'B'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n\toption credit_steps 0\n\toption close_grace 2.5\n`).escrow;
+  assert.equal(e, { enabled: true, facilitatorUrl: 'http://f:1/', network: 'eip155:84532', chainId: 84532, address: `0x${'b'.repeat(40)}`,
+    seller: `0x${'c'.repeat(40)}`, creditSteps: 0, closeGraceMs: 2500 });
   assert.equal(c.hook, { enabled: false, url: '', secret: '' });
   assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });
 });
@@ -155,8 +159,8 @@ test('upstreams: absent or disabled = defaults, no validation; enabled = require
   for (const u of ['mqtt://b:1883', 'mqtts://b', 'ws://b/mqtt', 'wss://b:443/mqtt']) {
     assert.is(load(`${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${u}'\n`).mqtt.url, u);
   }
-  assert.equal(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url ftp://x\n\toption chain_id 0\n\toption key_file rel\n`),
-    ['pricing[p].asset', 'escrow.facilitator_url', 'escrow.chain_id', 'escrow.key_file', 'escrow.receiver']);
+  assert.equal(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url ftp://x\n\toption network solana\n\toption seller 0x1\n\toption credit_steps -1\n\toption close_grace 9999\n`),
+    ['pricing[p].asset', 'escrow.facilitator_url', 'escrow.network', 'escrow.address', 'escrow.seller', 'escrow.credit_steps', 'escrow.close_grace']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'mailto:x@y'\n`), ['hook.url']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n`), ['hook.url']);
   const h = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n`).hook;
@@ -176,12 +180,11 @@ test('unknown options and unknown section types are ignored', () => {
 
 test('redactConfig masks secrets, stringifies bigints, is JSON-safe', () => {
   const c = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret 'hunter2'\n` +
-    `config mqtt 'mqtt'\n\toption password 'pw'\nconfig hook 'hook'\n\toption secret 'hs'\n` +
-    `config escrow 'escrow'\n\toption key_file '/etc/sluice/k'\n`);
+    `config mqtt 'mqtt'\n\toption password 'pw'\nconfig hook 'hook'\n\toption secret 'hs'\n`);
   const view = redactConfig(c);
   const json = JSON.stringify(view);
-  for (const secret of ['hunter2', 'pw', 'hs', '/etc/sluice/k']) assert.not.ok(json.includes(`"${secret}"`), secret);
-  assert.equal([view.radius.secret, view.mqtt.password, view.hook.secret, view.escrow.keyFile], ['***', '***', '***', '***']);
+  for (const secret of ['hunter2', 'pw', 'hs']) assert.not.ok(json.includes(`"${secret}"`), secret);
+  assert.equal([view.radius.secret, view.mqtt.password, view.hook.secret], ['***', '***', '***']);
   assert.is(view.pricing[0]!.pricePerStep, '5');
   assert.is(view.pricing[0]!.stepSize, '60');
   assert.is(c.radius.secret, 'hunter2', 'the original is untouched');
@@ -237,7 +240,7 @@ test('partial: an enabled upstream with a problem is disabled; a disabled one is
 });
 
 test('partial: escrow with a plan lacking an asset leaves that plan out; escrow itself broken leaves the plans alone', () => {
-  const escrow = `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver 0x${'b'.repeat(40)}\n`;
+  const escrow = `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address 0x${'b'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n`;
   const withAsset = `config pricing 'x'\n\toption price_per_step 1\n\toption asset 0x${'a'.repeat(40)}\n`;
   const r = partial(`${PLAN}${withAsset}${escrow}`);
   assert.equal([r.config.escrow.enabled, r.config.pricing.map((p) => p.id)], [true, ['x']]);

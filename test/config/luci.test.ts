@@ -196,7 +196,8 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ['mqtt.topic_prefix', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\n\toption topic_prefix '${v}'\n`, 'mqtt.topic_prefix', ['sluice', 'a/b', 'a/#', '/a', 'a/'], {}],
     ['mqtt.url', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${v}'\n`, 'mqtt.url', ['mqtt://b', 'wss://b/x', 'http://b', 'b:1883'], {}],
     ['hook.url', (v) => `${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url '${v}'\n`, 'hook.url', ['https://x/y', 'http://x', 'ftp://x', 'x'], {}],
-    ['escrow.receiver', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver '${v}'\n`, 'escrow.receiver', [`0x${'B'.repeat(40)}`, '0x1'], {}],
+    ['escrow.address', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption seller 0x${'b'.repeat(40)}\n\toption address '${v}'\n`, 'escrow.address', [`0x${'B'.repeat(40)}`, '0x1', ''], {}],
+    ['escrow.seller', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address 0x${'b'.repeat(40)}\n\toption seller '${v}'\n`, 'escrow.seller', [`0x${'B'.repeat(40)}`, '0x1', ''], {}],
     ['radius.interim_interval', (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption interim_interval '${v}'\n`, 'radius.interim_interval', ['10', '9', '86400', '86401'], {}],
     ['main.workers', (v) => `config sluice 'main'\n\toption workers '${v}'\n${PLAN}`, 'main.workers', ['1', '16', '0', '17', '1.5', 'x'], {}],
     ['pricing.decimals', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption decimals '${v}'\n`, 'pricing[p].decimals', ['0', '36', '37', '1.5'], {}],
@@ -210,7 +211,9 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ...([['retries', ['0', '10', '11', '1.5', '-1']], ['max_inflight', ['1', '128', '0', '129', '2.5']], ['queue_max', ['65536', '67108864', '65535', '67108865', '70000.5']],
       ['timeout', ['0.1', '0.09', '60', '61', '2.5']], ['backoff_max', ['1', '0.5', '3600', '3601']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
       [`radius.${option}`, (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption ${option} '${v}'\n`, `radius.${option}`, [...values], {}]),
-    ['escrow.chain_id', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver 0x${'b'.repeat(40)}\n\toption chain_id '${v}'\n`, 'escrow.chain_id', ['1', '8453', '0', '1.5'], {}],
+    ...([['network', ['eip155:1', 'eip155:84532', 'base-sepolia', 'arbitrum', 'eip155:0', 'solana', 'eip155:x']], ['credit_steps', ['0', '1000', '1001', '1.5', '-1']],
+      ['close_grace', ['0', '2.5', '3600', '3601', 'x']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`escrow.${option}`, (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address 0x${'b'.repeat(40)}\n\toption seller 0x${'b'.repeat(40)}\n\toption ${option} '${v}'\n`, `escrow.${option}`, [...values], {}]),
   ];
   for (const [key, build, path, values, ctx] of cases) {
     const o = options.get(key);
@@ -288,7 +291,7 @@ test('cross-field rules (sluice/rules.json): LuCI rejects a plan value exactly w
               setForm(form);
               const uci = `config pricing 'p'\n\toption price_per_step 1\n\toption metric ${metric}\n` +
                 Object.entries({ step_size: step, min_steps: min, max_steps: max, asset }).map(([k, v]) => (v === '' ? '' : `\toption ${k} '${v}'\n`)).join('') +
-                `config escrow 'escrow'\n\toption enabled ${escrow}\n\toption facilitator_url http://f\n\toption receiver ${ASSET}\n`;
+                `config escrow 'escrow'\n\toption enabled ${escrow}\n\toption facilitator_url http://f\n\toption address ${ASSET}\n\toption seller ${ASSET}\n`;
               let problems: { path: string; reason: string }[] = [];
               try { configFromUci(parseUci(uci)); } catch (err) { problems = [...(err as ConfigError).problems]; }
               for (const option of ['max_steps', 'asset']) {

@@ -8,9 +8,8 @@
  * (timeout, reset, 5xx) is UNKNOWN: the money may have moved, so the caller keeps the purchase pending and resolves it.
  */
 import { SluiceError } from '../../errors.ts';
+import { jsonClient } from '../../upstream/http-json.ts';
 
-/** Bodies larger than this are not facilitator answers. */
-const MAX_RESPONSE_BYTES = 65_536;
 
 export interface FacilitatorRequest {
   x402Version: 1 | 2;
@@ -36,8 +35,6 @@ export interface FacilitatorClientOptions {
   fetch?: typeof fetch;
 }
 
-type Answer = { kind: 'json'; status: number; body: Record<string, unknown> } | { kind: 'none'; message: string };
-
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined;
 }
@@ -50,43 +47,10 @@ export function refusalOf(body: Record<string, unknown>, status: number): { reas
 }
 
 export class FacilitatorClient {
-  private readonly base: string;
-  private readonly fetchImpl: typeof fetch;
+  private readonly call: ReturnType<typeof jsonClient>;
 
-  constructor(private readonly options: FacilitatorClientOptions) {
-    this.base = options.url.replace(/\/+$/, '');
-    this.fetchImpl = options.fetch ?? fetch;
-  }
-
-  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.base}${path}`, {
-        method,
-        headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        redirect: 'error',
-      });
-    } catch (err) {
-      const e = err as Error;
-      return { kind: 'none', message: e.name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms` : e.message };
-    }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      return { kind: 'none', message: `reading the answer failed: ${(err as Error).message}` };
-    }
-    if (text.length > MAX_RESPONSE_BYTES) return { kind: 'none', message: `answer larger than ${MAX_RESPONSE_BYTES} bytes (HTTP ${res.status})` };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return { kind: 'none', message: `HTTP ${res.status} without a JSON body` };
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { kind: 'none', message: `HTTP ${res.status}: not a JSON object` };
-    return { kind: 'json', status: res.status, body: parsed as Record<string, unknown> };
+  constructor(options: FacilitatorClientOptions) {
+    this.call = jsonClient(options);
   }
 
   async verify(request: FacilitatorRequest): Promise<VerifyOutcome> {

@@ -8,8 +8,8 @@
  * unknown; create is not retried here: its id is known beforehand, so the caller asks `get` instead.
  */
 import { refusalOf } from '../../payments/x402/facilitator.ts';
+import { jsonClient } from '../http-json.ts';
 
-const MAX_RESPONSE_BYTES = 65_536;
 
 export interface EscrowClientOptions {
   url: string;
@@ -39,40 +39,13 @@ export interface EscrowSessionView {
 }
 export interface EscrowStats { total: number; active: number; completed: number; expired: number }
 
-type Answer = { kind: 'json'; status: number; body: Record<string, unknown> } | { kind: 'none'; message: string };
-
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : typeof v === 'number' || typeof v === 'bigint' ? String(v) : null);
 
 export class EscrowFacilitatorClient {
-  private readonly base: string;
-  private readonly fetchImpl: typeof fetch;
+  private readonly call: ReturnType<typeof jsonClient>;
 
   constructor(private readonly options: EscrowClientOptions) {
-    this.base = options.url.replace(/\/+$/, '');
-    this.fetchImpl = options.fetch ?? fetch;
-  }
-
-  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.base}${path}`, {
-        method,
-        headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        redirect: 'error',
-      });
-    } catch (err) {
-      const e = err as Error;
-      return { kind: 'none', message: e.name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms` : e.message };
-    }
-    let raw: string;
-    try { raw = await res.text(); } catch (err) { return { kind: 'none', message: `reading the answer failed: ${(err as Error).message}` }; }
-    if (raw.length > MAX_RESPONSE_BYTES) return { kind: 'none', message: `answer larger than ${MAX_RESPONSE_BYTES} bytes` };
-    let parsed: unknown;
-    try { parsed = JSON.parse(raw); } catch { return { kind: 'none', message: `HTTP ${res.status} without a JSON body` }; }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { kind: 'none', message: `HTTP ${res.status}: not a JSON object` };
-    return { kind: 'json', status: res.status, body: parsed as Record<string, unknown> };
+    this.call = jsonClient(options);
   }
 
   /** One request → outcome; `ok` turns a success body into the value (null: a success missing its figures = unknown). */

@@ -555,21 +555,29 @@ return view.extend({
 		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'));
 		o.validate = validateUrl(['http:', 'https:'], true);
 		upstream(o);
-		o = s.option(form.Value, 'chain_id', _('Chain ID'), _('8453 = Base, 84532 = Base Sepolia.'));
-		o.datatype = 'and(uinteger,min(1))';
-		o.placeholder = '8453';
+		o = s.option(form.Value, 'network', _('Network'), _('eip155:<chain id>: eip155:8453 = Base, eip155:84532 = Base Sepolia.'));
+		o.placeholder = 'eip155:8453';
+		o.validate = function(section_id, value) {
+			return (value === '' || /^(eip155:[1-9][0-9]{0,15}|base|base-sepolia|ethereum|sepolia|polygon|polygon-amoy|avalanche|avalanche-fuji|optimism|optimism-sepolia|arbitrum|arbitrum-sepolia)$/.test(value)) ? true : _('Expecting eip155:<chain id>');
+		};
 		upstream(o);
-		o = s.option(form.Value, 'rpc_url', _('RPC URL'), _('Optional chain RPC endpoint.'));
-		o.validate = validateUrl(['http:', 'https:'], false);
-		upstream(o);
-		o = s.option(form.Value, 'receiver', _('Receiver address'));
+		o = s.option(form.Value, 'address', _('Escrow contract'), _('Address of the SessionEscrow contract holding the deposits.'));
 		o.validate = function(section_id, value) {
 			return value === '' ? _('Required') : validateAddress(section_id, value);
 		};
 		upstream(o);
-		o = s.option(form.Value, 'key_file', _('Key file'), _('Absolute path of the key file; never shown by sluice.'));
-		o.password = true;
-		o.validate = validateAbsolutePath;
+		o = s.option(form.Value, 'seller', _('Seller address'), _('Address paid for the units consumed.'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'credit_steps', _('Credit steps'), _('Steps of usage allowed ahead of the customer\'s latest signed receipt before the gate closes.'));
+		o.datatype = 'and(uinteger,max(1000))';
+		o.placeholder = '1';
+		upstream(o);
+		o = s.option(form.Value, 'close_grace', _('Close grace'), _('Seconds a final receipt may still arrive after a session ends before the escrow session is closed.'));
+		o.placeholder = '30';
+		o.validate = validateSeconds(0, 3600);
 		upstream(o);
 
 		s = upstreamSection(m, 'hook', _('PC-sync webhook'),

@@ -179,6 +179,9 @@ export class Daemon {
       portal: valve,
       workers: config.main.workers,
       onUsage: (batch) => {
+        for (const u of batch) {
+          if (u.billedAheadBytes !== undefined) log.info('cut at the crossing', { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes });
+        }
         daemon?.sendUsage(batch);
         upstream.usage(batch);
       },

@@ -619,12 +619,14 @@ export class Meter {
 
   /**
    * Cut at the crossing, between ticks: when the next reading cannot come before the moment to start closing the gate
-   * (the crossing less the close latency), the cut is scheduled for that moment instead of waiting for a reading that
-   * would already be past it. A reading before then re-decides (cancelCut).
+   * (the crossing less the close latency), a final reading is scheduled for that moment less a fetch, instead of
+   * waiting for a tick that would already be past it; that reading bills what passed and ends the session with its
+   * remainder billed ahead (endsWhileClosing), so only the close itself is predicted. A reading before then re-decides
+   * (cancelCut).
    */
   private maybeScheduleCut(session: MeteredSession, remainingBytes: number, rate: number): void {
     if (rate <= 0) return;
-    const cutInMs = remainingBytes / rate - this.closeLatencyMs();
+    const cutInMs = remainingBytes / rate - this.closeLatencyMs() - this.lastFetchMs;
     const soonestReadingMs = Math.max(this.minIntervalMs, 2 * this.lastDurationMs) + this.lastFetchMs / 2;
     if (cutInMs >= soonestReadingMs) return;
     const { id, mac } = session;
@@ -639,19 +641,11 @@ export class Meter {
     this.cuts.delete(sessionId);
   }
 
-  /** A scheduled cut is due: the session's remainder is billed ahead and the session ends (its gate closes). */
+  /** A scheduled cut is due: take the final reading now (a tick at once, not bound by the adaptive minimum). */
   private cutNow(sessionId: string, mac: string): void {
     this.cuts.delete(sessionId);
-    if (this.state === 'closed' || this.state === 'closing') return;
-    const port = this.options.sessions;
-    if (port.active(mac)?.id !== sessionId) return;
-    const remainingBytes = port.remainingBytes(sessionId);
-    if (remainingBytes <= 0) return;
-    const report: UsageReport = {
-      mac, sessionId, metric: 'bytes', deltaBytes: 0, deltaDownloadBytes: 0, deltaUploadBytes: 0, remainingBytes, exhausted: false,
-    };
-    this.billAhead(port, [report]);
-    if (report.exhausted) this.options.onUsage?.([report]);
+    if (this.options.sessions.active(mac)?.id !== sessionId) return;
+    this.requestTick();
   }
 
   /**

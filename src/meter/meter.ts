@@ -218,6 +218,11 @@ export class Meter {
   private readonly statsRecorder = new MeterStatsRecorder();
   private seq = 0;
   private lastCommittedDispatchAt: number | undefined;
+  /**
+   * The committed readings are restored marks (initialMarks), taken at some checkpoint before a restart, not at
+   * lastCommittedDispatchAt: the next tick's deltas bill normally but say nothing about rates.
+   */
+  private restoredReadings = false;
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
   private again = false;
@@ -253,6 +258,7 @@ export class Meter {
       this.table = seedTable(marks, options.initialCapacity ?? 1024, 1);
       this.seq = 1;
       this.lastCommittedDispatchAt = this.clock();
+      this.restoredReadings = true;
     } else {
       this.table = createTable(options.initialCapacity ?? 1024);
     }
@@ -507,7 +513,10 @@ export class Meter {
     let baselined = 0;
     const usage: UsageReport[] = [];
     let nextInMs = this.options.pollIntervalMs;
-    const elapsed = since === undefined ? 0 : dispatchAt - since;
+    // No rate from restored readings: the bytes since the checkpoint over the ms since the restart would be a rate
+    // many times too high, and bill a remainder ahead that never passed.
+    const elapsed = since === undefined || this.restoredReadings ? 0 : dispatchAt - since;
+    this.restoredReadings = false;
     const deltas = result.deltas;
     const firsts = this.authWatch.size > 0 ? this.settleAuthWatch(result.tick, dispatchAt) : [];
     /** Reports of data sessions whose remainder passes while their gate closes: billed ahead below. */

@@ -467,4 +467,21 @@ test('safety net: when metering lags past the moment a data session could have u
   await r.close();
 });
 
+test('after a restart from checkpoint marks, the bytes that passed while sluice was down are billed but give no rate: nothing is billed ahead', async () => {
+  const r = await rig('opennds', { closeLatencyMs: () => 200 });
+  const s = await r.paying(A, 16 * MiB);
+  r.portal.addTraffic(A, 4 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  await r.restart(); // the new meter starts from the last committed readings
+  r.portal.addTraffic(A, 8 * MiB, 0); // passed while sluice was down
+  r.now.t += 50; // 50 ms after the restart: 8 MiB / 50 ms would be 160 MiB/s, and 4 MiB "pass within the close"
+  const t = await r.meter.tick();
+  assert.ok(t.ok);
+  assert.is(r.manager.get(s.id)!.used, BigInt(12 * MiB), 'exactly what passed');
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(t.usage[0]!.billedAheadBytes, undefined);
+  await r.close();
+});
+
 test.run();

@@ -181,10 +181,23 @@ export class Daemon {
       portal: valve,
       workers: config.main.workers,
       onUsage: (batch) => {
+        for (const u of batch) {
+          if (u.billedAheadBytes !== undefined) log.info('cut at the crossing', { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes });
+        }
         daemon?.sendUsage(batch);
         upstream.usage(batch);
       },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
+      // nodogsplash's auth takes no limits, so nothing but sluice cuts a client while metering lags (docs/operations.md).
+      onBlindOverdue: (macs) => {
+        if ((config.main.portal === 'auto' ? meterRef?.stats().flavour : config.main.portal) !== 'nodogsplash') return;
+        // The valve itself: the gatekeeper keeps a live session's gate open. The session stays ACTIVE and its gate
+        // re-opens through the paying-client path once readings resume.
+        for (const mac of macs) {
+          log.warn('metering lags: safety net closes the gate', { mac });
+          void valve.close(mac).catch((err: unknown) => log.warn('safety net close failed', { mac, reason: toSluiceError(err).message }));
+        }
+      },
       onTick: (report) => {
         if (report.ok) void gates.enforce(report.openUnpaid, report.at);
         if (!report.ok) log.debug('tick skipped', { reason: report.skipped, message: report.message });

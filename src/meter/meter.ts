@@ -76,6 +76,13 @@ export interface MeterOptions {
   newSessionGraceMs?: number;
   /** One batch per tick with every billed data session. */
   onUsage?: (batch: UsageReport[]) => void;
+  /**
+   * The safety net for a portal whose auth takes no limits (nodogsplash): metering has lagged (no reading for two poll
+   * intervals) past the moment these data sessions could have used up what they had left (at twice their last rate,
+   * or the peak rate): close their gates now. Their sessions stay ACTIVE; once readings resume, the gate is re-opened
+   * like any paying client's (onPayingClientNeedsGate). Checked every poll interval while the meter runs.
+   */
+  onBlindOverdue?: (macs: string[]) => void;
   /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
   onPayingClientNeedsGate?: (mac: string) => void;
   /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
@@ -193,6 +200,9 @@ export class Meter {
   private readonly nearEnd = new Map<string, NearEnd>();
   /** Cuts scheduled between ticks (session id → timer): see scheduleCut. */
   private readonly cuts = new Map<string, unknown>();
+  /** Sessions the safety net reported since the last committed tick (reported once each). */
+  private readonly blindClosed = new Set<string>();
+  private blindTimer: unknown;
   private readonly authWatch = new Map<string, AuthWatch>();
   private readonly observers = new Set<(report: TickReport) => void>();
   /** When the scheduled tick fires (clock ms), for scheduleBy(). */
@@ -208,6 +218,11 @@ export class Meter {
   private readonly statsRecorder = new MeterStatsRecorder();
   private seq = 0;
   private lastCommittedDispatchAt: number | undefined;
+  /**
+   * The committed readings are restored marks (initialMarks), taken at some checkpoint before a restart, not at
+   * lastCommittedDispatchAt: the next tick's deltas bill normally but say nothing about rates.
+   */
+  private restoredReadings = false;
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
   private again = false;
@@ -243,6 +258,7 @@ export class Meter {
       this.table = seedTable(marks, options.initialCapacity ?? 1024, 1);
       this.seq = 1;
       this.lastCommittedDispatchAt = this.clock();
+      this.restoredReadings = true;
     } else {
       this.table = createTable(options.initialCapacity ?? 1024);
     }
@@ -254,6 +270,39 @@ export class Meter {
     if (this.state !== 'idle') return;
     this.state = 'running';
     this.schedule(0);
+    if (this.options.onBlindOverdue !== undefined) this.armBlindWatch();
+  }
+
+  /**
+   * The safety net's check (run every poll interval once started; tests call it directly): the data sessions whose
+   * gates must close because metering lags. Each is returned once until a tick commits again.
+   */
+  checkBlind(): string[] {
+    const since = this.lastCommittedDispatchAt;
+    if (since === undefined) return [];
+    const blindMs = this.clock() - since;
+    if (blindMs < 2 * this.options.pollIntervalMs) return [];
+    const port = this.options.sessions;
+    const out: string[] = [];
+    for (const session of port.activeSessions()) {
+      if (session.metric !== 'bytes' || this.blindClosed.has(session.id)) continue;
+      const near = this.nearEnd.get(session.id);
+      const remaining = near?.remaining ?? port.remainingBytes(session.id);
+      const rate = near !== undefined && near.rate > 0 ? 2 * near.rate : this.peakRate;
+      if (remaining / rate > blindMs) continue;
+      this.blindClosed.add(session.id);
+      out.push(session.mac);
+    }
+    return out;
+  }
+
+  private armBlindWatch(): void {
+    this.blindTimer = this.timers.setTimeout(() => {
+      if (this.state !== 'running') return;
+      const macs = this.checkBlind();
+      if (macs.length > 0) this.options.onBlindOverdue?.(macs);
+      this.armBlindWatch();
+    }, this.options.pollIntervalMs);
   }
 
   /** Ticks as soon as possible (after the tick in flight, if any). */
@@ -333,6 +382,7 @@ export class Meter {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.blindTimer);
     for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.running?.catch(() => undefined);
     await this.runner.close();
@@ -343,6 +393,7 @@ export class Meter {
   async destroy(): Promise<void> {
     this.state = 'closed';
     this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.blindTimer);
     for (const id of [...this.cuts.keys()]) this.cancelCut(id);
     await this.runner.destroy();
   }
@@ -451,6 +502,7 @@ export class Meter {
     }
     this.syncSlots();
     this.view.commit(result.tick);
+    this.blindClosed.clear();
     const since = this.lastCommittedDispatchAt;
     this.lastCommittedDispatchAt = dispatchAt;
     this.lastFetchMs = result.fetchMs;
@@ -461,7 +513,10 @@ export class Meter {
     let baselined = 0;
     const usage: UsageReport[] = [];
     let nextInMs = this.options.pollIntervalMs;
-    const elapsed = since === undefined ? 0 : dispatchAt - since;
+    // No rate from restored readings: the bytes since the checkpoint over the ms since the restart would be a rate
+    // many times too high, and bill a remainder ahead that never passed.
+    const elapsed = since === undefined || this.restoredReadings ? 0 : dispatchAt - since;
+    this.restoredReadings = false;
     const deltas = result.deltas;
     const firsts = this.authWatch.size > 0 ? this.settleAuthWatch(result.tick, dispatchAt) : [];
     /** Reports of data sessions whose remainder passes while their gate closes: billed ahead below. */
@@ -507,11 +562,15 @@ export class Meter {
         usage.push(report);
         if (session.metric === 'bytes') {
           const rate = this.smoothedRate(session.id, bytes, elapsed);
+          const now = elapsed > 0 ? bytes / elapsed : 0;
+          // Billing ahead errs on the late side (a client that just slowed down is not cut early: the lower of this
+          // reading's rate and the average); the next reading on the early side (the higher).
+          const cutRate = Math.min(rate, now);
           this.cancelCut(session.id);
-          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, rate)) ahead.push(report);
+          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) ahead.push(report);
           else if (remainingBytes > 0) {
-            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, rate));
-            this.maybeScheduleCut(session, remainingBytes, rate);
+            nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, Math.max(rate, now)));
+            this.maybeScheduleCut(session, remainingBytes, cutRate);
           }
           this.watchRemaining(session, remainingBytes, rate);
         }
@@ -569,12 +628,14 @@ export class Meter {
 
   /**
    * Cut at the crossing, between ticks: when the next reading cannot come before the moment to start closing the gate
-   * (the crossing less the close latency), the cut is scheduled for that moment instead of waiting for a reading that
-   * would already be past it. A reading before then re-decides (cancelCut).
+   * (the crossing less the close latency), a final reading is scheduled for that moment less a fetch, instead of
+   * waiting for a tick that would already be past it; that reading bills what passed and ends the session with its
+   * remainder billed ahead (endsWhileClosing), so only the close itself is predicted. A reading before then re-decides
+   * (cancelCut).
    */
   private maybeScheduleCut(session: MeteredSession, remainingBytes: number, rate: number): void {
     if (rate <= 0) return;
-    const cutInMs = remainingBytes / rate - this.closeLatencyMs();
+    const cutInMs = remainingBytes / rate - this.closeLatencyMs() - this.lastFetchMs;
     const soonestReadingMs = Math.max(this.minIntervalMs, 2 * this.lastDurationMs) + this.lastFetchMs / 2;
     if (cutInMs >= soonestReadingMs) return;
     const { id, mac } = session;
@@ -589,19 +650,11 @@ export class Meter {
     this.cuts.delete(sessionId);
   }
 
-  /** A scheduled cut is due: the session's remainder is billed ahead and the session ends (its gate closes). */
+  /** A scheduled cut is due: take the final reading now (a tick at once, not bound by the adaptive minimum). */
   private cutNow(sessionId: string, mac: string): void {
     this.cuts.delete(sessionId);
-    if (this.state === 'closed' || this.state === 'closing') return;
-    const port = this.options.sessions;
-    if (port.active(mac)?.id !== sessionId) return;
-    const remainingBytes = port.remainingBytes(sessionId);
-    if (remainingBytes <= 0) return;
-    const report: UsageReport = {
-      mac, sessionId, metric: 'bytes', deltaBytes: 0, deltaDownloadBytes: 0, deltaUploadBytes: 0, remainingBytes, exhausted: false,
-    };
-    this.billAhead(port, [report]);
-    if (report.exhausted) this.options.onUsage?.([report]);
+    if (this.options.sessions.active(mac)?.id !== sessionId) return;
+    this.requestTick();
   }
 
   /**

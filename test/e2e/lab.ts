@@ -59,6 +59,8 @@ export interface LabOptions {
   /** tbf rate on the uplink (before the gate); null = unshaped */
   rate?: string | null;
   checkinterval?: number;
+  /** a nodogsplash binary (a local build, ndsctl next to it) to run as the portal instead of openNDS */
+  nodogsplash?: string;
 }
 
 export interface FetchResult {
@@ -80,7 +82,7 @@ export class Lab {
   /** the argv[0] for sluice's `list ndsctl`: runs ndsctl inside this lab's router */
   readonly ndsctlPath: string;
   /** which portal gates the lab (`main.portal`) */
-  readonly portal: 'opennds' | 'nodogsplash' = 'opennds';
+  readonly portal: 'opennds' | 'nodogsplash';
   private downed = false;
 
   private constructor(dir: string) {
@@ -96,6 +98,7 @@ export class Lab {
       index: i + 1, ns, mac: `02:00:00:00:0c:0${i + 1}`, ip: `10.77.0.10${i + 1}`,
     }));
     this.ndsctlPath = join(dir, 'ndsctl');
+    this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
   }
 
   /** Removes labs left by runs that died, then brings a new one up. Tears it down on process exit. */
@@ -105,6 +108,7 @@ export class Lab {
     if (opts.rate === null) args.push('--no-shape');
     else if (opts.rate !== undefined) args.push('--rate', opts.rate);
     if (opts.checkinterval !== undefined) args.push('--checkinterval', String(opts.checkinterval));
+    if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
     const r = await run(LAB_SH, args, 120_000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {

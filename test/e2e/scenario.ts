@@ -3,9 +3,17 @@
  * prober, figures.
  */
 import { test } from 'uvu';
+import { accessSync, constants } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Lab, labUnavailableReason, sleep } from './lab.ts';
 import type { Client, FetchResult } from './lab.ts';
 import { daemonUnavailableReason, type Sluice } from './sluice.ts';
+
+/**
+ * The portal the lab runs: openNDS (Debian's package), or nodogsplash when a scenario file for it (nodogsplash-*.test.ts)
+ * set SLUICE_E2E_LAB_PORTAL and SLUICE_E2E_NODOGSPLASH names a local build.
+ */
+export const LAB_PORTAL: 'opennds' | 'nodogsplash' = process.env["SLUICE_E2E_LAB_PORTAL"] === 'nodogsplash' ? 'nodogsplash' : 'opennds';
 
 export interface Prerequisites {
   /** why no lab can run here (then nothing runs) */
@@ -15,7 +23,7 @@ export interface Prerequisites {
 }
 
 export function prerequisites(): Prerequisites {
-  const lab = labUnavailableReason();
+  const lab = labUnavailableReason() ?? (LAB_PORTAL === 'nodogsplash' ? nodogsplashUnavailableReason() : null);
   return { lab, daemon: lab ?? daemonUnavailableReason() };
 }
 
@@ -35,6 +43,16 @@ export function scenario(name: string, skipReason: string | null, fn: () => Prom
     return;
   }
   test(name, async () => { midLine = true; await fn(); });
+}
+
+/** Why a nodogsplash lab cannot run (SLUICE_E2E_NODOGSPLASH unset or not a binary with ndsctl beside it), or null. */
+function nodogsplashUnavailableReason(): string | null {
+  const bin = process.env["SLUICE_E2E_NODOGSPLASH"];
+  if (!bin) return 'SLUICE_E2E_NODOGSPLASH is not set (the path of a nodogsplash 5.0.2 binary built from its public source, ndsctl next to it)';
+  for (const f of [bin, join(dirname(bin), 'ndsctl')]) {
+    try { accessSync(f, constants.X_OK); } catch { return `SLUICE_E2E_NODOGSPLASH: ${f} is not an executable`; }
+  }
+  return null;
 }
 
 /** The lab a scenario file runs on, the daemon it started, and whether a scenario failed (logs are dumped then). */
@@ -65,8 +83,8 @@ export function labRun(name: string, pre: Prerequisites): LabRun {
     return run;
   }
   test.before(async () => {
-    const lab = run.lab = await Lab.up({ rate: '8mbit' });
-    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, openNDS checkinterval 1 s)`);
+    const lab = run.lab = await Lab.up({ rate: '8mbit', ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
+    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval 1 s)`);
     run.unpaid = new Prober(lab, lab.client(4), '/ping', 800, 2).start();
   });
   test.after(async () => {

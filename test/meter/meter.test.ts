@@ -387,7 +387,7 @@ test('a remainder that outlasts the close is not billed ahead: the next reading 
   await r.close();
 });
 
-test('cut between ticks: when the next reading would come after the moment to start closing, the cut is scheduled for that moment', async () => {
+test('cut between ticks: when the next reading would come after the moment to start closing, a final reading is scheduled for that moment, and it ends the session', async () => {
   const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
   let clockNow = (): number => 0;
   const timers = {
@@ -398,18 +398,26 @@ test('cut between ticks: when the next reading would come after the moment to st
   const r = await rig('opennds', { closeLatencyMs: () => 100, minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers });
   clockNow = () => r.now.t;
   const s = await r.paying(A, 10 * MiB);
+  r.meter.start(); // its ticks are fake timers too: the test runs them by hand
   r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
   r.now.t += 1000;
   const t = await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  const cut = pending.filter((p) => !p.cleared);
+  const cut = pending.filter((p) => !p.cleared && p.ms > 0);
   assert.is(cut.length, 1, 'one cut scheduled');
-  assert.ok(cut[0]!.ms > 0 && cut[0]!.ms < 250, `cut in ${cut[0]!.ms} ms: before the crossing, by the close latency`);
+  assert.ok(cut[0]!.ms < 150, `cut in ${cut[0]!.ms} ms: before the crossing (250 ms), by the close latency and a fetch`);
+  const before = pending.length;
   cut[0]!.fn();
+  assert.ok(pending.slice(before).some((p) => p.ms === 0 && !p.cleared), 'the cut asks for a reading at once');
+  // The final reading: the client went on at its rate and has 8 KiB left, which pass within the 100 ms close: the
+  // session ends at this reading, only those 8 KiB billed ahead.
+  r.portal.addTraffic(A, 2 * MiB - 8 * 1024, 0);
+  r.now.t += 250;
+  await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
   assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
   const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
-  assert.is(billed.billedAheadBytes, 2 * MiB);
+  assert.is(billed.billedAheadBytes, 8 * 1024, 'only the bytes of the close are billed ahead');
   assert.ok(billed.exhausted);
   assert.ok(t.nextInMs > 0);
   // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old time.
@@ -426,6 +434,53 @@ test('cut between ticks: when the next reading would come after the moment to st
   const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
   assert.ok(later.length > 0, 'a new cut for B');
   assert.ok(later.every((p) => p.at > cutB.at), 'rescheduled later, at the slower rate');
+  await r.close();
+});
+
+test('safety net: when metering lags past the moment a data session could have used up its remainder, its gate is reported for closing (once), and not before', async () => {
+  const r = await rig('opennds', { peakRateBytesPerS: 100 * MiB });
+  const near = await r.paying(A, 3 * MiB);
+  const far = await r.paying(B, 1000 * MiB);
+  r.portal.addTraffic(A, 2 * MiB, 0); // 1 MiB left at 0.2 MiB/s (2 × its rate: 0.4 MiB/s → 2.5 s)
+  r.portal.addTraffic(B, 2 * MiB, 0);
+  r.now.t += 10_000;
+  await r.meter.tick();
+  assert.equal(r.meter.checkBlind(), [], 'readings are current');
+  await r.server.close(); // the portal stops answering: ticks fail, metering lags
+  r.now.t += 15_000;
+  const failed = await r.meter.tick();
+  assert.is(failed.ok, false);
+  assert.equal(r.meter.checkBlind(), [], 'one poll interval and a half without a reading is not yet a lag');
+  r.now.t += 10_000; // 25 s blind: A could have used its 1 MiB; B (998 MiB at the 100 MiB/s peak) could not
+  assert.equal(r.meter.checkBlind(), [A]);
+  assert.equal(r.meter.checkBlind(), [], 'reported once');
+  assert.is(r.manager.get(near.id)!.state, 'ACTIVE', 'the session stays active: its gate re-opens when readings resume');
+  assert.is(r.manager.get(far.id)!.state, 'ACTIVE');
+  const again = await listenNdsctlSocket(r.server.path, portalRequestHandler(r.portal));
+  try {
+    r.now.t += 1000;
+    assert.ok((await r.meter.tick()).ok);
+    assert.equal(r.meter.checkBlind(), [], 'readings resumed');
+  } finally {
+    await again.close();
+  }
+  await r.close();
+});
+
+test('after a restart from checkpoint marks, the bytes that passed while sluice was down are billed but give no rate: nothing is billed ahead', async () => {
+  const r = await rig('opennds', { closeLatencyMs: () => 200 });
+  const s = await r.paying(A, 16 * MiB);
+  r.portal.addTraffic(A, 4 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  await r.restart(); // the new meter starts from the last committed readings
+  r.portal.addTraffic(A, 8 * MiB, 0); // passed while sluice was down
+  r.now.t += 50; // 50 ms after the restart: 8 MiB / 50 ms would be 160 MiB/s, and 4 MiB "pass within the close"
+  const t = await r.meter.tick();
+  assert.ok(t.ok);
+  assert.is(r.manager.get(s.id)!.used, BigInt(12 * MiB), 'exactly what passed');
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(t.usage[0]!.billedAheadBytes, undefined);
   await r.close();
 });
 

@@ -18,6 +18,7 @@ import type { PaymentRef } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
 import { sessionIdOf, termsNonce, type SessionTerms } from './escrow/receipt.ts';
+import type { EscrowLedger } from './escrow/ledger.ts';
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { verifyLocally } from './x402/verify.ts';
@@ -43,6 +44,8 @@ export interface SessionDeposit {
 
 export interface X402SessionOptions {
   config: EscrowConfig;
+  /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
+  ledger?: EscrowLedger;
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
@@ -162,6 +165,7 @@ export class X402SessionMethod implements PaymentMethod {
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
     const d = await this.verified(ctx);
     const ref: PaymentRef = { method: this.name, reference: d.sessionId, amount: d.payment.authorization.value, asset: d.asset, at: ctx.now, steps: d.terms.maxUnits };
+    await this.options.ledger?.record({ sessionId: d.sessionId, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits });
     const created = await this.client.create({
       x402Version: 2, paymentPayload: d.payment.raw,
       paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
@@ -185,6 +189,26 @@ export class X402SessionMethod implements PaymentMethod {
     throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE',
       `escrow facilitator unreachable (${created.message}); if the deposit went through, the buyer can reclaim it after the session's duration`,
       { details: { reference: d.sessionId } });
+  }
+
+  /**
+   * A buyer-signed usage receipt (ubus `receipt`): for the escrow session `session_id`, or the one the MAC's live session
+   * was bought with. Kept when higher than the last; a lower or equal one changes nothing.
+   */
+  async receipt(input: Record<string, unknown>, sessionOfMac: (mac: string) => string | undefined): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+    const ledger = this.options.ledger;
+    if (!ledger) throw new SluiceError('ERR_RECEIPT_SESSION', 'this router keeps no escrow sessions');
+    let sessionId = typeof input.session_id === 'string' ? input.session_id.toLowerCase() : undefined;
+    if (typeof input.mac === 'string') {
+      const ofMac = sessionOfMac(input.mac);
+      if (!ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', `no live escrow session for ${input.mac}`);
+      if (sessionId !== undefined && sessionId !== ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', 'receipt is for another escrow session than the MAC\'s');
+      sessionId = ofMac;
+    }
+    if (sessionId === undefined) throw new SluiceError('ERR_RECEIPT_INVALID', 'mac or session_id is required');
+    const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
+      { ...input, session_id: input.session_id ?? sessionId });
+    return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
   }
 
   reconfigure(config: EscrowConfig): void {

@@ -11,7 +11,7 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
-import { sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
 
 const test = suite('x402-session on a real chain');
 const PRICE = 50_000n; // 0.05 USDC per MiB
@@ -152,6 +152,39 @@ test('facilitator down at purchase: refused, nothing taken, gate closed; the sam
   const r = await purchase(mac, p);
   assert.is(r.status, 0, JSON.stringify(r.data));
   await gateOpens(mac);
+});
+
+async function signReceipt(signer: PrivateKeyAccount, sessionId: Hex, units: bigint): Promise<Hex> {
+  return signer.signTypedData(receiptTypedData({ chainId: chain.chainId, escrow }, { sessionId, cumulativeUnits: units, nonce: units }));
+}
+
+test('receipts: the buyer\'s are kept when higher (by mac or session id, durable); another signer, another session, above maxUnits refused', async () => {
+  const buyer = await newBuyer(); const other = await newBuyer();
+  const mac = newClient(); const otherMac = newClient();
+  const p = await deposit(buyer, { maxUnits: 5n });
+  assert.is((await purchase(mac, p)).status, 0);
+  assert.is((await purchase(otherMac, await deposit(other, { maxUnits: 5n }))).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  const send = (args: Record<string, unknown>) => lab.callStatus('receipt', args as never);
+  const r2 = await send({ mac, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) });
+  assert.is(r2.status, 0, JSON.stringify(r2.data));
+  assert.equal(r2.data, { session_id: id, cumulative_units: '2', advanced: true });
+  const r3 = await send({ session_id: id, cumulative_units: 3, nonce: 3, signature: await signReceipt(buyer, id, 3n) });
+  assert.equal(r3.data, { session_id: id, cumulative_units: '3', advanced: true });
+  // Lower or equal: a no-op, the highest stays.
+  const r1 = await send({ mac, cumulative_units: 1, nonce: 1, signature: await signReceipt(buyer, id, 1n) });
+  assert.equal([r1.status, r1.data], [0, { session_id: id, cumulative_units: '3', advanced: false }]);
+  // Signed by someone else (the other session's buyer), for another session, above maxUnits, garbage.
+  assert.is(code(await send({ mac, cumulative_units: 4, nonce: 4, signature: await signReceipt(other, id, 4n) })), 'ERR_RECEIPT_SIGNER');
+  assert.is(code(await send({ mac: otherMac, session_id: id, cumulative_units: 4, nonce: 4, signature: await signReceipt(buyer, id, 4n) })), 'ERR_RECEIPT_SESSION');
+  assert.is(code(await send({ session_id: `0x${'1'.repeat(64)}`, cumulative_units: 4, nonce: 4, signature: await signReceipt(buyer, id, 4n) })), 'ERR_RECEIPT_SESSION');
+  assert.is(code(await send({ mac, cumulative_units: 6, nonce: 6, signature: await signReceipt(buyer, id, 6n) })), 'ERR_RECEIPT_INVALID');
+  assert.is(code(await send({ mac, cumulative_units: 4, signature: '0x1234' })), 'ERR_RECEIPT_INVALID');
+  // The kept receipt survives a restart (kill -9): a lower one is still a no-op afterwards.
+  await lab.stopDaemon('SIGKILL');
+  await lab.startDaemon();
+  const after = await send({ session_id: id, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) });
+  assert.equal(after.data, { session_id: id, cumulative_units: '3', advanced: false });
 });
 
 test.run();

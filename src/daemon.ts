@@ -155,7 +155,7 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir) }) : null;
+      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -219,6 +219,13 @@ export class Daemon {
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
     daemon.escrowSessions = escrowSessions;
+    if (escrowSessions) {
+      sessions.on('ended', (s) => {
+        for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
+      });
+      escrowSessions.start();
+      daemon.closers.push(async () => escrowSessions.stop());
+    }
     await daemon.run(recovery.ended);
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;

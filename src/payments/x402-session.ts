@@ -30,6 +30,8 @@ export const METHOD_NAME = 'x402-session';
 export const MAX_WINDOW_SECONDS = 600n;
 /** A session's escrow lasts at most this long (the buyer's money is locked until then if the router vanishes). */
 export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
+/** How often a close without an answer is tried again. */
+export const CLOSE_RETRY_MS = 3000;
 const UINT_TEXT = /^(0|[1-9][0-9]{0,77})$/;
 
 /** A session deposit after every local check: what create sends and what the session records. */
@@ -46,6 +48,7 @@ export interface X402SessionOptions {
   config: EscrowConfig;
   /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
   ledger?: EscrowLedger;
+  log?: { info(message: string, fields?: Record<string, unknown>): void; warn(message: string, fields?: Record<string, unknown>): void };
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
@@ -81,6 +84,8 @@ export class X402SessionMethod implements PaymentMethod {
   readonly adminOnly = false;
   private client: EscrowFacilitatorClient;
   private readonly checked = new WeakMap<PaymentContext, Promise<SessionDeposit>>();
+  private closing: Promise<number> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
     this.client = this.clientFor(config);
@@ -209,6 +214,65 @@ export class X402SessionMethod implements PaymentMethod {
     const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
       { ...input, session_id: input.session_id ?? sessionId });
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
+  }
+
+  /** A sluice session bought with this method ended: close its escrow session after `close_grace` (durably). */
+  async sessionEnded(reference: string, at: number): Promise<void> {
+    if (await this.options.ledger?.ended(reference, at)) this.schedule(this.config.closeGraceMs);
+  }
+
+  /**
+   * Closes every escrow session that is due, with the highest receipt: done → seller and buyer amounts recorded; a
+   * session the chain already closed (a close whose answer was lost) → its figures asked for; no answer → retried
+   * later (every CLOSE_RETRY_MS, and at start). Serialised, so a session is closed at most once from here.
+   */
+  closeDue(): Promise<number> {
+    this.closing ??= this.doClose().finally(() => { this.closing = undefined; });
+    return this.closing;
+  }
+
+  private async doClose(): Promise<number> {
+    const ledger = this.options.ledger;
+    if (!ledger) return 0;
+    let pending = 0;
+    const now = Date.now();
+    for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
+      const r = e.receipt;
+      const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
+        ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
+      if (out.status === 'done') {
+        await ledger.closed(e.sessionId, out.value);
+        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units: r?.cumulativeUnits ?? 0n, ...out.value });
+        continue;
+      }
+      if (out.status === 'refused') {
+        const view = await this.client.get(this.config.network, e.sessionId);
+        if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
+          await ledger.closed(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount, buyerRefund: view.value.remainingAmount });
+          continue;
+        }
+        this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
+      }
+      pending++;
+    }
+    if (pending > 0) this.schedule(CLOSE_RETRY_MS);
+    return pending;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
+    this.timer.unref();
+  }
+
+  /** At start: closes what a restart or an outage left. */
+  start(): void {
+    void this.closeDue();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   reconfigure(config: EscrowConfig): void {

@@ -11,6 +11,8 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
 
 const test = suite('x402-session on a real chain');
@@ -47,6 +49,7 @@ config escrow 'escrow'
 \toption address '${escrow}'
 \toption seller '${seller.address}'
 \toption credit_steps '1'
+\toption close_grace '0'
 ` });
   await lab.startDaemon();
 });
@@ -185,6 +188,59 @@ test('receipts: the buyer\'s are kept when higher (by mac or session id, durable
   await lab.startDaemon();
   const after = await send({ session_id: id, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) });
   assert.equal(after.data, { session_id: id, cumulative_units: '3', advanced: false });
+});
+
+/** Buys maxUnits steps and sends the buyer's receipt for `units`; returns what the close must pay out. */
+async function sessionWithReceipt(maxUnits: bigint, units: bigint) {
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer, { maxUnits });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  const r = await lab.callStatus('receipt', { mac, cumulative_units: Number(units), nonce: Number(units), signature: await signReceipt(buyer, id, units) } as never);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  return { buyer, mac, id, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
+}
+
+async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, maxUnits: bigint, units: bigint): Promise<void> {
+  const entryOf = () => (existsSync(ledgerPath()) ? JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, any>> : []).find((e) => e.sessionId === s.id);
+  await lab.waitFor(() => entryOf()?.closed !== undefined, 60_000, 'the escrow session closed and recorded');
+  assert.is(await usdc.balanceOf(seller.address) - s.before.seller, units * PRICE, 'seller paid units × price');
+  assert.is(await usdc.balanceOf(s.buyer.address) - s.before.buyer, (maxUnits - units) * PRICE, 'buyer refunded the rest');
+  assert.is(s.before.escrow - await usdc.balanceOf(escrow), maxUnits * PRICE, 'escrow keeps nothing of it');
+  const entry = entryOf()!;
+  assert.match(entry.closed.transaction, /^0x[0-9a-f]{64}$/);
+  assert.is(entry.closed.sellerAmount, String(units * PRICE));
+  assert.is(entry.closed.buyerRefund, String((maxUnits - units) * PRICE));
+}
+
+const ledgerPath = () => join(lab.dir, 'state', 'escrow.json');
+
+test('the session ends → the escrow session is closed with the highest receipt: seller paid units × price, buyer refunded the rest', async () => {
+  const s = await sessionWithReceipt(5n, 3n);
+  const t = await lab.callStatus('terminate', { mac: s.mac });
+  assert.is(t.status, 0, JSON.stringify(t.data));
+  await closedExactly(s, 5n, 3n);
+});
+
+test('facilitator down at close: retried until done, across a kill -9 of the daemon, paid exactly once', async () => {
+  const s = await sessionWithReceipt(4n, 1n);
+  await fac.down();
+  try {
+    assert.is((await lab.callStatus('terminate', { mac: s.mac })).status, 0);
+    // The close is due and durable before anything is sent.
+    await lab.waitFor(() => existsSync(ledgerPath()) && (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>)
+      .some((e) => e.sessionId === s.id && typeof e.endedAt === 'number'), 30_000, 'close recorded as due');
+    await lab.stopDaemon('SIGKILL');
+    assert.is(await usdc.balanceOf(seller.address), s.before.seller, 'nothing paid while the facilitator is down');
+  } finally {
+    await fac.up();
+  }
+  await lab.startDaemon();
+  await closedExactly(s, 4n, 1n);
+  // Exactly once: a later restart does not close again (the chain would refuse; the ledger says closed).
+  const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
+  await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
+  assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
 });
 
 test.run();

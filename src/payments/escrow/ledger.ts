@@ -16,9 +16,18 @@ export interface EscrowEntry {
   buyer: Address;
   maxUnits: bigint;
   receipt?: UsageReceipt;
+  /** When the sluice session ended (ms): the escrow session is closed `close_grace` later, retried until done. */
+  endedAt?: number;
+  /** The close on chain: what the seller got and the buyer got back. */
+  closed?: EscrowClose;
 }
 
-interface EntryJson { sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string } }
+export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string }
+
+interface EntryJson {
+  sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
+  endedAt?: number; closed?: EscrowClose;
+}
 
 export class EscrowLedger {
   private writing: Promise<void> = Promise.resolve();
@@ -35,6 +44,7 @@ export class EscrowLedger {
         const sessionId = e.sessionId as Hex;
         entries.set(sessionId, {
           sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
+          ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
           ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
         });
       }
@@ -53,6 +63,27 @@ export class EscrowLedger {
     await this.flush();
   }
 
+  /** The sluice session ended: its escrow session is now due to be closed (durable before anything is sent). */
+  async ended(sessionId: string, at: number): Promise<boolean> {
+    const e = this.get(sessionId);
+    if (!e || e.endedAt !== undefined) return false;
+    e.endedAt = at;
+    await this.flush();
+    return true;
+  }
+
+  async closed(sessionId: string, close: EscrowClose): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e || e.closed) return;
+    e.closed = close;
+    await this.flush();
+  }
+
+  /** Ended, not yet closed, and past `graceMs`. */
+  dueToClose(now: number, graceMs: number): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
+  }
+
   async forget(sessionId: string): Promise<void> {
     if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
   }
@@ -64,6 +95,7 @@ export class EscrowLedger {
   async accept(domain: EscrowDomain, sessionId: string, input: Record<string, unknown>): Promise<{ entry: EscrowEntry; advanced: boolean }> {
     const entry = this.get(sessionId);
     if (!entry) throw new SluiceError('ERR_RECEIPT_SESSION', `no escrow session ${sessionId} on this router`);
+    if (entry.closed) throw new SluiceError('ERR_RECEIPT_SESSION', `escrow session ${sessionId} is closed`);
     const r = parseReceipt(input);
     await verifyReceipt(domain, r, { sessionId: entry.sessionId, buyer: entry.buyer, maxUnits: entry.maxUnits });
     const { receipt, advanced } = keepHighest(entry.receipt, r);
@@ -77,6 +109,7 @@ export class EscrowLedger {
   private flush(): Promise<void> {
     const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
       sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
       ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
     })));
     // Serialised: each write carries everything known when it starts.

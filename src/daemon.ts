@@ -21,6 +21,9 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
+import { X402SessionMethod } from './payments/x402-session.ts';
+import { EscrowLedger } from './payments/escrow/ledger.ts';
+import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
@@ -83,6 +86,8 @@ export class Daemon {
   readonly closers: Array<() => Promise<void>> = [];
   /** The x402 payment method when x402.enabled (the LAN HTTP endpoint sells through it). */
   x402: X402Method | null = null;
+  /** The x402-session payment method when escrow.enabled (ubus `receipt` goes to it). */
+  escrowSessions: X402SessionMethod | null = null;
 
   private constructor(
     private config: Config,
@@ -148,9 +153,13 @@ export class Daemon {
       config: config.x402, stateDir: config.main.stateDir, sessions, log,
       onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
     }) : null;
+    // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
+    const escrowSessions = config.escrow.enabled
+      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
     const merchant = new Merchant({
       pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : [])]),
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
+        ...(escrowSessions ? [escrowSessions] : [])]),
     });
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: config.main.leaveForeignClients });
 
@@ -209,6 +218,14 @@ export class Daemon {
 
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
+    daemon.escrowSessions = escrowSessions;
+    if (escrowSessions) {
+      sessions.on('ended', (s) => {
+        for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
+      });
+      escrowSessions.start();
+      daemon.closers.push(async () => escrowSessions.stop());
+    }
     await daemon.run(recovery.ended);
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
@@ -249,6 +266,11 @@ export class Daemon {
       stats: () => this.stats(),
       reload: () => this.reload(),
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
+      receipt: async (args) => {
+        if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+        return this.escrowSessions.receipt(args, (mac) => sessions.list({ mac }).filter(isLive)
+          .flatMap((s) => s.payments.filter((p) => p.method === 'x402-session')).at(-1)?.reference);
+      },
     });
     this.backend = backend;
     this.object = await this.ubus.addObject(

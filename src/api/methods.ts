@@ -112,6 +112,22 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       };
     },
   },
+  receipt: {
+    args: {
+      mac: { kind: 'mac' }, session_id: { kind: 'string', maxLength: 66 }, cumulative_units: { kind: 'count', required: true },
+      nonce: { kind: 'count' }, signature: { kind: 'string', maxLength: 132, required: true },
+    },
+    adminOnly: false,
+    async handler(a, backend) {
+      if (a.mac === undefined && a.session_id === undefined) throw new InvalidArgumentError('mac', 'mac or session_id is required');
+      if (!backend.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+      const r = await backend.receipt({
+        ...(a.mac !== undefined && { mac: a.mac }), ...(a.session_id !== undefined && { session_id: a.session_id }),
+        cumulative_units: String(a.cumulative_units), ...(a.nonce !== undefined && { nonce: String(a.nonce) }), signature: a.signature,
+      });
+      return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
+    },
+  },
   terminate: {
     args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,

@@ -38,6 +38,8 @@ export interface BackendParts {
   onGateOpened?: (session: Session) => void;
   now?: () => number;
   gateReplyWaitMs?: number;
+  /** Escrow usage receipts (x402-session); absent: refused. */
+  receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -65,6 +67,11 @@ export class DaemonBackend implements SluiceBackend {
       idempotencyKey,
     });
     return this.afterActivation(result);
+  }
+
+  async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+    if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+    return this.parts.receipt(args);
   }
 
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {

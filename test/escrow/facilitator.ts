@@ -86,18 +86,21 @@ export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: A
         expiresAt: String(s.expiresAt), status: s.status === 1 ? 'active' : 'completed' } };
     }
     if (method !== 'POST') throw new Refusal('not_found', 'no such route', 404);
-    need(body.network === network || (body.paymentPayload as Record<string, unknown> | undefined)?.network === network, 'unsupported network');
+    need(body.network === network || (body.paymentPayload as Record<string, unknown> | undefined)?.network === network ||
+      (body.paymentRequirements as Record<string, unknown> | undefined)?.network === network, 'unsupported network');
     if (path === '/session/create') {
       const p = body.paymentPayload as Record<string, unknown>; const req = body.paymentRequirements as Record<string, unknown>;
       need(p && req, 'paymentPayload and paymentRequirements required');
-      const a = p.authorization as Record<string, unknown>; const sess = (p.extensions as Record<string, unknown> | undefined)?.session as Record<string, unknown> | undefined;
+      // x402 v2 carries {payload: {authorization, signature}}; the plan's flat form has them at the top.
+      const inner = (typeof p.payload === 'object' && p.payload !== null ? p.payload : p) as Record<string, unknown>;
+      const a = inner.authorization as Record<string, unknown>; const sess = (p.extensions as Record<string, unknown> | undefined)?.session as Record<string, unknown> | undefined;
       if (!a || !sess || sess.type !== 'prepaid') throw new Refusal('invalid_request', 'authorization and extensions.session (prepaid) required');
       need(typeof req.asset === 'string' && getAddress(req.asset as string) === getAddress(opts.token), 'unsupported asset');
       need(getAddress(a.to as string) === getAddress(escrow), 'authorization does not pay the escrow');
       const terms = { seller: getAddress(sess.seller as string), pricePerUnit: big(sess.pricePerUnit, 'pricePerUnit'), maxUnits: big(sess.maxUnits, 'maxUnits'), duration: big(sess.duration, 'duration'), salt: hex32(sess.salt, 'salt') };
       need(termsNonce(escrow, terms) === (a.nonce as string).toLowerCase(), 'authorization nonce is not the terms nonce');
       const buyer = getAddress(a.from as string);
-      const tx = await send('createSession', [opts.token, buyer, big(a.value, 'value'), big(a.validAfter, 'validAfter'), big(a.validBefore, 'validBefore'), terms, p.signature]);
+      const tx = await send('createSession', [opts.token, buyer, big(a.value, 'value'), big(a.validAfter, 'validAfter'), big(a.validBefore, 'validBefore'), terms, inner.signature]);
       const sessionId = sessionIdOf(opts.token, buyer, a.nonce as Hex); known.add(sessionId);
       return { success: true, sessionId, transaction: tx };
     }

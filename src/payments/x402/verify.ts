@@ -25,7 +25,14 @@ export interface LocalRequirements {
   marginSeconds: bigint;
   /** validBefore at most this far ahead: bounds how long a nonce must be remembered. */
   maxTimeoutSeconds: bigint;
+  /**
+   * What the signature authorizes: a transfer anyone may submit (x402 `exact`), or one only the payee (`payTo`, a
+   * contract) may receive (an escrow deposit, pulled inside the contract's own call). Default TransferWithAuthorization.
+   */
+  primaryType?: AuthorizationType;
 }
+
+export type AuthorizationType = 'TransferWithAuthorization' | 'ReceiveWithAuthorization';
 
 export const AUTHORIZATION_TYPES = {
   TransferWithAuthorization: [
@@ -65,12 +72,14 @@ export function checkTerms(p: ExactPayment, req: LocalRequirements): void {
 }
 
 /** The address the EIP-3009 signature recovers to, under the token's domain on the configured chain. */
-export function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain'>): Promise<Address> {
+export function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain' | 'primaryType'>): Promise<Address> {
   const a = p.authorization;
+  const primaryType = req.primaryType ?? 'TransferWithAuthorization';
   return recoverTypedDataAddress({
     domain: { name: req.domain.name, version: req.domain.version, chainId: req.chainId, verifyingContract: req.asset },
-    types: AUTHORIZATION_TYPES,
-    primaryType: 'TransferWithAuthorization',
+    // Both EIP-3009 types have the same fields; only the name (and so the digest) differs.
+    types: { [primaryType]: AUTHORIZATION_TYPES.TransferWithAuthorization } as Record<AuthorizationType, typeof AUTHORIZATION_TYPES.TransferWithAuthorization>,
+    primaryType,
     message: { from: a.from, to: a.to, value: a.value, validAfter: a.validAfter, validBefore: a.validBefore, nonce: a.nonce },
     signature: p.signature,
   }) as Promise<Address>;

@@ -1,0 +1,119 @@
+/**
+ * What the router keeps per escrow session: the buyer and maxUnits (to verify receipts) and the highest receipt the
+ * buyer signed (what sluice may claim at consume/close). One small JSON file, `<state_dir>/escrow.json`, rewritten
+ * atomically only when something changes (a purchase, a higher receipt): a lower or equal receipt writes nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Address, Hex } from 'viem';
+import { writeFileAtomic } from '../../config/atomic-write.ts';
+import { SluiceError } from '../../errors.ts';
+import { keepHighest, parseReceipt, verifyReceipt, type EscrowDomain, type UsageReceipt } from './receipt.ts';
+
+export interface EscrowEntry {
+  sessionId: Hex;
+  mac: string;
+  buyer: Address;
+  maxUnits: bigint;
+  receipt?: UsageReceipt;
+  /** When the sluice session ended (ms): the escrow session is closed `close_grace` later, retried until done. */
+  endedAt?: number;
+  /** The close on chain: what the seller got and the buyer got back. */
+  closed?: EscrowClose;
+}
+
+export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string }
+
+interface EntryJson {
+  sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
+  endedAt?: number; closed?: EscrowClose;
+}
+
+export class EscrowLedger {
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly path: string, private readonly entries: Map<string, EscrowEntry>) {}
+
+  static async open(stateDir: string): Promise<EscrowLedger> {
+    const path = join(stateDir, 'escrow.json');
+    const entries = new Map<string, EscrowEntry>();
+    let text: string | null = null;
+    try { text = await readFile(path, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+    if (text !== null) {
+      for (const e of JSON.parse(text) as EntryJson[]) {
+        const sessionId = e.sessionId as Hex;
+        entries.set(sessionId, {
+          sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
+          ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+          ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
+        });
+      }
+    }
+    return new EscrowLedger(path, entries);
+  }
+
+  get(sessionId: string): EscrowEntry | undefined {
+    return this.entries.get(sessionId.toLowerCase());
+  }
+
+  /** Recorded before the deposit can move (the create call), so a receipt can be checked whatever happens next. */
+  async record(entry: Omit<EscrowEntry, 'receipt'>): Promise<void> {
+    if (this.entries.has(entry.sessionId)) return;
+    this.entries.set(entry.sessionId, { ...entry });
+    await this.flush();
+  }
+
+  /** The sluice session ended: its escrow session is now due to be closed (durable before anything is sent). */
+  async ended(sessionId: string, at: number): Promise<boolean> {
+    const e = this.get(sessionId);
+    if (!e || e.endedAt !== undefined) return false;
+    e.endedAt = at;
+    await this.flush();
+    return true;
+  }
+
+  async closed(sessionId: string, close: EscrowClose): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e || e.closed) return;
+    e.closed = close;
+    await this.flush();
+  }
+
+  /** Ended, not yet closed, and past `graceMs`. */
+  dueToClose(now: number, graceMs: number): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
+  }
+
+  async forget(sessionId: string): Promise<void> {
+    if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
+  }
+
+  /**
+   * Verifies a receipt for `sessionId` (signer = its buyer, ≤ maxUnits) and keeps it when it is higher than the last.
+   * Throws ERR_RECEIPT_SESSION for a session this router did not sell, ERR_RECEIPT_* for a bad receipt.
+   */
+  async accept(domain: EscrowDomain, sessionId: string, input: Record<string, unknown>): Promise<{ entry: EscrowEntry; advanced: boolean }> {
+    const entry = this.get(sessionId);
+    if (!entry) throw new SluiceError('ERR_RECEIPT_SESSION', `no escrow session ${sessionId} on this router`);
+    if (entry.closed) throw new SluiceError('ERR_RECEIPT_SESSION', `escrow session ${sessionId} is closed`);
+    const r = parseReceipt(input);
+    await verifyReceipt(domain, r, { sessionId: entry.sessionId, buyer: entry.buyer, maxUnits: entry.maxUnits });
+    const { receipt, advanced } = keepHighest(entry.receipt, r);
+    if (advanced) {
+      entry.receipt = receipt;
+      await this.flush();
+    }
+    return { entry, advanced };
+  }
+
+  private flush(): Promise<void> {
+    const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
+      sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+      ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
+    })));
+    // Serialised: each write carries everything known when it starts.
+    this.writing = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, snapshot()));
+    return this.writing;
+  }
+}

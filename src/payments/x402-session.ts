@@ -1,0 +1,282 @@
+/**
+ * Payment method `x402-session`: the customer deposits into a SessionEscrow contract through an escrow facilitator
+ * (docs/escrow.md). The payload is an x402 v2 payment whose EIP-3009 ReceiveWithAuthorization pays the escrow and whose
+ * `extensions.session` states the terms {type "prepaid", pricePerUnit, maxUnits, duration, seller, salt}; the
+ * authorization's nonce must be the terms' hash (termsNonce), so the buyer's one signature binds the terms on chain.
+ *
+ * Order, each step refusing before the next can move money:
+ *   parse (x402's parser) → x402's local checks (network, asset + domain, payee = the escrow, amount ≥ maxUnits ×
+ *   price, window, signature) → the session terms against the plan and `escrow.*` → precheck announces the escrow
+ *   session id (known before the transaction) so a replay is refused by the merchant → /session/create.
+ * A create without an answer is asked about by id (GET /session/:network/:id): the session exists (granted) or not
+ * (refused, nothing taken).
+ */
+import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
+import { SluiceError } from '../errors.ts';
+import type { EscrowConfig } from '../config/escrow.ts';
+import type { PaymentRef } from '../sessions/model.ts';
+import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
+import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
+import { sessionIdOf, termsNonce, type SessionTerms } from './escrow/receipt.ts';
+import type { EscrowLedger } from './escrow/ledger.ts';
+import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
+import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
+import { verifyLocally } from './x402/verify.ts';
+import { WINDOW_MARGIN_SECONDS } from './x402.ts';
+import type { PaymentContext, PaymentMethod } from './types.ts';
+
+export const METHOD_NAME = 'x402-session';
+/** validBefore at most this far ahead (the facilitator creates the session at once). */
+export const MAX_WINDOW_SECONDS = 600n;
+/** A session's escrow lasts at most this long (the buyer's money is locked until then if the router vanishes). */
+export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
+/** How often a close without an answer is tried again. */
+export const CLOSE_RETRY_MS = 3000;
+const UINT_TEXT = /^(0|[1-9][0-9]{0,77})$/;
+
+/** A session deposit after every local check: what create sends and what the session records. */
+export interface SessionDeposit {
+  payment: ExactPayment;
+  terms: SessionTerms;
+  /** The escrow session id (SessionEscrow.sessionIdOf). */
+  sessionId: ViemHex;
+  buyer: Address;
+  asset: Address;
+}
+
+export interface X402SessionOptions {
+  config: EscrowConfig;
+  /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
+  ledger?: EscrowLedger;
+  log?: { info(message: string, fields?: Record<string, unknown>): void; warn(message: string, fields?: Record<string, unknown>): void };
+  fetch?: typeof fetch;
+  /** Facilitator request timeout (tests shorten it). */
+  timeoutMs?: number;
+}
+
+function mismatch(message: string, details?: Record<string, unknown>): never {
+  throw new SluiceError('ERR_ESCROW_TERMS_MISMATCH', message, details ? { details } : {});
+}
+
+/** `extensions.session` of a parsed payload, syntax only. */
+export function parseSessionTerms(raw: Record<string, unknown>): SessionTerms & { type: string } {
+  const ext = raw.extensions;
+  const s = typeof ext === 'object' && ext !== null ? (ext as Record<string, unknown>).session : undefined;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) mismatch('payload has no extensions.session');
+  const r = s as Record<string, unknown>;
+  const uint = (k: string): bigint => {
+    const v = r[k];
+    if (typeof v === 'string' && UINT_TEXT.test(v)) return BigInt(v);
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+    return mismatch(`extensions.session.${k} must be a non-negative integer (decimal string)`);
+  };
+  if (r.type !== 'prepaid') mismatch(`extensions.session.type ${JSON.stringify(r.type)} is not "prepaid"`);
+  if (typeof r.seller !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.seller)) mismatch('extensions.session.seller must be an address');
+  if (typeof r.salt !== 'string' || !isHex(r.salt) || r.salt.length !== 66) mismatch('extensions.session.salt must be 32 bytes hex');
+  return {
+    type: 'prepaid', seller: (r.seller as string).toLowerCase() as ViemAddress, pricePerUnit: uint('pricePerUnit'), maxUnits: uint('maxUnits'),
+    duration: uint('duration'), salt: (r.salt as string).toLowerCase() as ViemHex,
+  };
+}
+
+export class X402SessionMethod implements PaymentMethod {
+  readonly name = METHOD_NAME;
+  readonly adminOnly = false;
+  private client: EscrowFacilitatorClient;
+  private readonly checked = new WeakMap<PaymentContext, Promise<SessionDeposit>>();
+  private closing: Promise<number> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
+    this.client = this.clientFor(config);
+  }
+
+  private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
+    return new EscrowFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? 10_000, retries: 2,
+      ...(this.options.fetch && { fetch: this.options.fetch }) });
+  }
+
+  get facilitator(): EscrowFacilitatorClient { return this.client; }
+
+  /** The session's allotment is maxUnits steps: the deposit buys them all up front, the unused ones come back. */
+  quoteFor(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote {
+    const payment = parseExactPayment(request.payment?.payload);
+    const terms = parseSessionTerms(payment.raw);
+    if (terms.maxUnits === 0n) mismatch('extensions.session.maxUnits must be at least 1');
+    if (request.steps !== undefined && BigInt(String(request.steps)) !== terms.maxUnits) {
+      mismatch(`steps ${String(request.steps)} differ from the session's maxUnits ${terms.maxUnits}`);
+    }
+    return quote({ steps: terms.maxUnits });
+  }
+
+  /** The EIP-712 domain of the plan's token: sluice's table, else what the payload's `accepted.extra` names (the signature is then checked under it). */
+  private domainOf(asset: string, p: ExactPayment): TokenDomain {
+    const known = knownTokenDomain(this.config.network, asset);
+    if (known) return known;
+    const { name, version } = p.accepted?.extra ?? {};
+    if (name === undefined || version === undefined) {
+      throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED', `plan asset ${asset} on ${this.config.network} has no known EIP-712 domain: the payload's accepted.extra must name it`);
+    }
+    return { name, version };
+  }
+
+  async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
+    const d = await this.verified(ctx);
+    return { reference: d.sessionId };
+  }
+
+  /** x402's local checks (payee = the escrow, ReceiveWithAuthorization) and the terms' consistency; once per purchase. */
+  verified(ctx: PaymentContext): Promise<SessionDeposit> {
+    let pending = this.checked.get(ctx);
+    if (!pending) {
+      pending = this.check(ctx);
+      this.checked.set(ctx, pending);
+    }
+    return pending;
+  }
+
+  private async check(ctx: PaymentContext): Promise<SessionDeposit> {
+    const c = this.config;
+    const p = parseExactPayment(ctx.request.payment?.payload);
+    if (p.x402Version !== 2) mismatch('an escrow session needs an x402 v2 payload (extensions.session)');
+    const terms = parseSessionTerms(p.raw);
+    const asset = ctx.quote.asset.toLowerCase() as Address;
+    const now = BigInt(Math.floor(ctx.now / 1000));
+    await verifyLocally(p, {
+      network: c.network, chainId: c.chainId, asset, domain: this.domainOf(asset, p), payTo: c.address as Address,
+      price: ctx.quote.price, now, marginSeconds: WINDOW_MARGIN_SECONDS, maxTimeoutSeconds: MAX_WINDOW_SECONDS,
+      primaryType: 'ReceiveWithAuthorization',
+    });
+    if (terms.seller !== c.seller) mismatch(`session seller ${terms.seller} is not this router's seller ${c.seller}`);
+    if (terms.pricePerUnit !== ctx.quote.pricePerStep) {
+      mismatch(`session pricePerUnit ${terms.pricePerUnit} differs from the plan's price per step ${ctx.quote.pricePerStep}`,
+        { pricePerUnit: terms.pricePerUnit.toString(), pricePerStep: ctx.quote.pricePerStep.toString() });
+    }
+    if (terms.maxUnits !== ctx.quote.steps) mismatch(`session maxUnits ${terms.maxUnits} differs from the steps bought ${ctx.quote.steps}`);
+    if (p.authorization.value !== terms.pricePerUnit * terms.maxUnits) {
+      mismatch(`deposit ${p.authorization.value} is not maxUnits × pricePerUnit = ${terms.pricePerUnit * terms.maxUnits}`);
+    }
+    const minDuration = ctx.quote.metric === 'seconds' ? ctx.quote.allotment : 60n;
+    if (terms.duration < minDuration || terms.duration > MAX_DURATION_SECONDS) {
+      mismatch(`session duration ${terms.duration} s must be from ${minDuration} to ${MAX_DURATION_SECONDS} s`);
+    }
+    if (termsNonce(c.address as ViemAddress, terms) !== p.authorization.nonce) {
+      mismatch('the authorization nonce is not the hash of the session terms (termsNonce)');
+    }
+    const buyer = p.authorization.from;
+    return { payment: p, terms, sessionId: sessionIdOf(asset as ViemAddress, buyer as ViemAddress, p.authorization.nonce as ViemHex), buyer, asset };
+  }
+
+  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    const d = await this.verified(ctx);
+    const ref: PaymentRef = { method: this.name, reference: d.sessionId, amount: d.payment.authorization.value, asset: d.asset, at: ctx.now, steps: d.terms.maxUnits };
+    await this.options.ledger?.record({ sessionId: d.sessionId, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits });
+    const created = await this.client.create({
+      x402Version: 2, paymentPayload: d.payment.raw,
+      paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
+    });
+    if (created.status === 'done') {
+      if (created.value.sessionId.toLowerCase() !== d.sessionId) {
+        throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `facilitator created session ${created.value.sessionId}, not ${d.sessionId}`);
+      }
+      return ref;
+    }
+    if (created.status === 'refused') {
+      throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
+        { details: { reason: created.reason } });
+    }
+    // No answer: the session id is known, so ask whether it exists (a deposit moves money only inside createSession).
+    const view = await this.client.get(this.config.network, d.sessionId);
+    if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return ref;
+    if (view.status === 'refused') {
+      throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE', `escrow facilitator did not create the session (${created.message}); nothing was taken`);
+    }
+    throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE',
+      `escrow facilitator unreachable (${created.message}); if the deposit went through, the buyer can reclaim it after the session's duration`,
+      { details: { reference: d.sessionId } });
+  }
+
+  /**
+   * A buyer-signed usage receipt (ubus `receipt`): for the escrow session `session_id`, or the one the MAC's live session
+   * was bought with. Kept when higher than the last; a lower or equal one changes nothing.
+   */
+  async receipt(input: Record<string, unknown>, sessionOfMac: (mac: string) => string | undefined): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+    const ledger = this.options.ledger;
+    if (!ledger) throw new SluiceError('ERR_RECEIPT_SESSION', 'this router keeps no escrow sessions');
+    let sessionId = typeof input.session_id === 'string' ? input.session_id.toLowerCase() : undefined;
+    if (typeof input.mac === 'string') {
+      const ofMac = sessionOfMac(input.mac);
+      if (!ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', `no live escrow session for ${input.mac}`);
+      if (sessionId !== undefined && sessionId !== ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', 'receipt is for another escrow session than the MAC\'s');
+      sessionId = ofMac;
+    }
+    if (sessionId === undefined) throw new SluiceError('ERR_RECEIPT_INVALID', 'mac or session_id is required');
+    const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
+      { ...input, session_id: input.session_id ?? sessionId });
+    return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
+  }
+
+  /** A sluice session bought with this method ended: close its escrow session after `close_grace` (durably). */
+  async sessionEnded(reference: string, at: number): Promise<void> {
+    if (await this.options.ledger?.ended(reference, at)) this.schedule(this.config.closeGraceMs);
+  }
+
+  /**
+   * Closes every escrow session that is due, with the highest receipt: done → seller and buyer amounts recorded; a
+   * session the chain already closed (a close whose answer was lost) → its figures asked for; no answer → retried
+   * later (every CLOSE_RETRY_MS, and at start). Serialised, so a session is closed at most once from here.
+   */
+  closeDue(): Promise<number> {
+    this.closing ??= this.doClose().finally(() => { this.closing = undefined; });
+    return this.closing;
+  }
+
+  private async doClose(): Promise<number> {
+    const ledger = this.options.ledger;
+    if (!ledger) return 0;
+    let pending = 0;
+    const now = Date.now();
+    for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
+      const r = e.receipt;
+      const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
+        ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
+      if (out.status === 'done') {
+        await ledger.closed(e.sessionId, out.value);
+        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units: r?.cumulativeUnits ?? 0n, ...out.value });
+        continue;
+      }
+      if (out.status === 'refused') {
+        const view = await this.client.get(this.config.network, e.sessionId);
+        if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
+          await ledger.closed(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount, buyerRefund: view.value.remainingAmount });
+          continue;
+        }
+        this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
+      }
+      pending++;
+    }
+    if (pending > 0) this.schedule(CLOSE_RETRY_MS);
+    return pending;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
+    this.timer.unref();
+  }
+
+  /** At start: closes what a restart or an outage left. */
+  start(): void {
+    void this.closeDue();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  reconfigure(config: EscrowConfig): void {
+    this.config = config;
+    this.client = this.clientFor(config);
+  }
+}

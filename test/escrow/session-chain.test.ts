@@ -1,0 +1,246 @@
+/**
+ * Payment method `x402-session` end to end on a real chain: a buyer key signs a deposit (ReceiveWithAuthorization to
+ * the SessionEscrow, nonce = the terms' hash) → `ubus call sluice purchase` on the real daemon → the reference escrow
+ * facilitator creates the session on anvil → the gate opens, the session's allotment is maxUnits steps and its payment
+ * reference is the escrow session id. Every refusal leaves the buyer's balance unchanged and the gate closed.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Address, Hex } from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
+import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
+import { DaemonLab } from '../daemon/harness.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+
+const test = suite('x402-session on a real chain');
+const PRICE = 50_000n; // 0.05 USDC per MiB
+const NET = 'eip155:84532';
+let chain: TestChain; let usdc: TestToken; let artifact: Artifact; let escrow: Address;
+let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
+let macCounter = 0x10;
+
+test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  artifact = compileEscrow();
+  escrow = await chain.deploy(artifact, [3600n]);
+  seller = chain.newAccount(); const operator = chain.newAccount();
+  await chain.fund(seller.address); await chain.fund(operator.address);
+  const h = await chain.wallet(seller).writeContract({ address: escrow, abi: artifact.abi, functionName: 'setOperator', args: [operator.address, true] as never });
+  await chain.publicClient.waitForTransactionReceipt({ hash: h });
+  fac = await startEscrowFacilitator(chain, { escrow, artifact, operator, token: usdc.address });
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+config pricing 'wifi'
+\toption metric 'bytes'
+\toption step_size '1MiB'
+\toption price_per_step '${PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
+config escrow 'escrow'
+\toption enabled '1'
+\toption facilitator_url '${fac.url}'
+\toption network '${NET}'
+\toption address '${escrow}'
+\toption seller '${seller.address}'
+\toption credit_steps '1'
+\toption close_grace '0'
+` });
+  await lab.startDaemon();
+});
+
+test.after(async () => { await lab?.close(); await fac?.stop(); await chain?.stop(); });
+
+async function newBuyer(funds = 10_000_000n): Promise<PrivateKeyAccount> {
+  const buyer = chain.newAccount();
+  await usdc.mint(buyer.address, funds);
+  return buyer;
+}
+
+function newClient(): string {
+  const mac = `02:00:00:00:0e:${(macCounter++).toString(16).padStart(2, '0')}`;
+  lab.portal.addClient(mac, `10.0.2.${macCounter}`);
+  return mac;
+}
+
+interface DepositOptions { maxUnits?: bigint; value?: bigint; price?: bigint; seller?: Address; signer?: PrivateKeyAccount; validBefore?: bigint; nonce?: Hex; duration?: bigint }
+
+/** What a wallet sends: an x402 v2 payload paying the escrow, with the session terms in extensions.session. */
+async function deposit(buyer: PrivateKeyAccount, o: DepositOptions = {}) {
+  const maxUnits = o.maxUnits ?? 10n; const price = o.price ?? PRICE;
+  const terms = { seller: o.seller ?? seller.address, pricePerUnit: price, maxUnits, duration: o.duration ?? 3600n, salt: randomNonce() };
+  const value = o.value ?? price * maxUnits;
+  const { authorization, signature } = await signAuthorization(o.signer ?? buyer, usdc, {
+    to: escrow, value, nonce: o.nonce ?? termsNonce(escrow, terms), primaryType: 'ReceiveWithAuthorization',
+    ...(o.validBefore !== undefined && { validBefore: o.validBefore }) });
+  authorization.from = buyer.address;
+  return {
+    x402Version: 2,
+    accepted: { scheme: 'exact', network: NET, amount: value.toString(), asset: usdc.address, payTo: escrow, maxTimeoutSeconds: 300, extra: { name: 'USDC', version: '2' } },
+    payload: { signature, authorization },
+    extensions: { session: { type: 'prepaid', pricePerUnit: String(price), maxUnits: String(maxUnits), duration: String(terms.duration), seller: terms.seller, salt: terms.salt } },
+  };
+}
+
+const purchase = (mac: string, p: unknown) =>
+  lab.callStatus('purchase', { mac, plan: 'wifi', payment: { method: 'x402-session', payload: p } } as never);
+const code = (r: { data: Record<string, unknown> | undefined }) => (r.data?.error as { code?: string } | undefined)?.code;
+const gateOpens = (mac: string) => lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, `gate of ${mac} open`);
+
+async function refused(mac: string, buyer: Address, p: unknown, expected: string): Promise<void> {
+  const before = [await usdc.balanceOf(buyer), await usdc.balanceOf(escrow)];
+  const r = await purchase(mac, p);
+  assert.is(code(r), expected, `expected ${expected}, got ${JSON.stringify(r.data)}`);
+  assert.equal([await usdc.balanceOf(buyer), await usdc.balanceOf(escrow)], before, 'nothing taken');
+  assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'gate closed');
+}
+
+test('a deposit opens a session: escrow holds maxUnits × price, gate open, allotment maxUnits steps, reference = escrow session id', async () => {
+  const buyer = await newBuyer();
+  const mac = newClient();
+  const b0 = await usdc.balanceOf(buyer.address); const e0 = await usdc.balanceOf(escrow);
+  const p = await deposit(buyer, { maxUnits: 10n });
+  const r = await purchase(mac, p);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  const session = r.data!.session as Record<string, unknown>;
+  assert.is(session.state, 'ACTIVE');
+  assert.is(session.allotment, String(10n * 1048576n), 'ten steps of 1 MiB');
+  await gateOpens(mac);
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 10n * PRICE);
+  assert.is(await usdc.balanceOf(escrow) - e0, 10n * PRICE);
+  const paid = (session.payments as Array<Record<string, unknown>>)[0]!;
+  assert.is(paid.method, 'x402-session');
+  assert.is(paid.reference, sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce));
+  assert.is(paid.amount, String(10n * PRICE));
+  // The same deposit again is a replay, refused before any call to the facilitator.
+  const calls = fac.calls.length;
+  await refused(newClient(), buyer.address, p, 'ERR_PAYMENT_REPLAYED');
+  assert.is(fac.calls.length, calls, 'no facilitator call for a replay');
+});
+
+test('refused before any facilitator call, nothing taken, gate closed: forged, expired, underpaid, wrong seller/price, nonce not the terms hash', async () => {
+  const buyer = await newBuyer();
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const calls = fac.calls.length;
+  await refused(newClient(), buyer.address, await deposit(buyer, { signer: chain.newAccount() }), 'ERR_X402_SIGNATURE_INVALID');
+  await refused(newClient(), buyer.address, await deposit(buyer, { validBefore: now + 2n }), 'ERR_X402_EXPIRED');
+  await refused(newClient(), buyer.address, await deposit(buyer, { value: 10n * PRICE - 1n }), 'ERR_X402_UNDERPAID');
+  await refused(newClient(), buyer.address, await deposit(buyer, { seller: chain.newAccount().address }), 'ERR_ESCROW_TERMS_MISMATCH');
+  await refused(newClient(), buyer.address, await deposit(buyer, { price: PRICE / 2n, value: 10n * PRICE }), 'ERR_ESCROW_TERMS_MISMATCH');
+  await refused(newClient(), buyer.address, await deposit(buyer, { nonce: randomNonce() }), 'ERR_ESCROW_TERMS_MISMATCH');
+  assert.is(fac.calls.length, calls, 'the facilitator was never asked');
+});
+
+test('refused by the chain (the buyer cannot pay): nothing taken, gate closed', async () => {
+  const poor = await newBuyer(1n);
+  await refused(newClient(), poor.address, await deposit(poor), 'ERR_ESCROW_CREATE_REFUSED');
+});
+
+test('facilitator down at purchase: refused, nothing taken, gate closed; the same deposit works once it is back', async () => {
+  const buyer = await newBuyer();
+  const p = await deposit(buyer);
+  await fac.down();
+  try {
+    await refused(newClient(), buyer.address, p, 'ERR_ESCROW_FACILITATOR_UNAVAILABLE');
+  } finally {
+    await fac.up();
+  }
+  const mac = newClient();
+  const r = await purchase(mac, p);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  await gateOpens(mac);
+});
+
+async function signReceipt(signer: PrivateKeyAccount, sessionId: Hex, units: bigint): Promise<Hex> {
+  return signer.signTypedData(receiptTypedData({ chainId: chain.chainId, escrow }, { sessionId, cumulativeUnits: units, nonce: units }));
+}
+
+test('receipts: the buyer\'s are kept when higher (by mac or session id, durable); another signer, another session, above maxUnits refused', async () => {
+  const buyer = await newBuyer(); const other = await newBuyer();
+  const mac = newClient(); const otherMac = newClient();
+  const p = await deposit(buyer, { maxUnits: 5n });
+  assert.is((await purchase(mac, p)).status, 0);
+  assert.is((await purchase(otherMac, await deposit(other, { maxUnits: 5n }))).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  const send = (args: Record<string, unknown>) => lab.callStatus('receipt', args as never);
+  const r2 = await send({ mac, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) });
+  assert.is(r2.status, 0, JSON.stringify(r2.data));
+  assert.equal(r2.data, { session_id: id, cumulative_units: '2', advanced: true });
+  const r3 = await send({ session_id: id, cumulative_units: 3, nonce: 3, signature: await signReceipt(buyer, id, 3n) });
+  assert.equal(r3.data, { session_id: id, cumulative_units: '3', advanced: true });
+  // Lower or equal: a no-op, the highest stays.
+  const r1 = await send({ mac, cumulative_units: 1, nonce: 1, signature: await signReceipt(buyer, id, 1n) });
+  assert.equal([r1.status, r1.data], [0, { session_id: id, cumulative_units: '3', advanced: false }]);
+  // Signed by someone else (the other session's buyer), for another session, above maxUnits, garbage.
+  assert.is(code(await send({ mac, cumulative_units: 4, nonce: 4, signature: await signReceipt(other, id, 4n) })), 'ERR_RECEIPT_SIGNER');
+  assert.is(code(await send({ mac: otherMac, session_id: id, cumulative_units: 4, nonce: 4, signature: await signReceipt(buyer, id, 4n) })), 'ERR_RECEIPT_SESSION');
+  assert.is(code(await send({ session_id: `0x${'1'.repeat(64)}`, cumulative_units: 4, nonce: 4, signature: await signReceipt(buyer, id, 4n) })), 'ERR_RECEIPT_SESSION');
+  assert.is(code(await send({ mac, cumulative_units: 6, nonce: 6, signature: await signReceipt(buyer, id, 6n) })), 'ERR_RECEIPT_INVALID');
+  assert.is(code(await send({ mac, cumulative_units: 4, signature: '0x1234' })), 'ERR_RECEIPT_INVALID');
+  // The kept receipt survives a restart (kill -9): a lower one is still a no-op afterwards.
+  await lab.stopDaemon('SIGKILL');
+  await lab.startDaemon();
+  const after = await send({ session_id: id, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) });
+  assert.equal(after.data, { session_id: id, cumulative_units: '3', advanced: false });
+});
+
+/** Buys maxUnits steps and sends the buyer's receipt for `units`; returns what the close must pay out. */
+async function sessionWithReceipt(maxUnits: bigint, units: bigint) {
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer, { maxUnits });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  const r = await lab.callStatus('receipt', { mac, cumulative_units: Number(units), nonce: Number(units), signature: await signReceipt(buyer, id, units) } as never);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  return { buyer, mac, id, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
+}
+
+async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, maxUnits: bigint, units: bigint): Promise<void> {
+  const entryOf = () => (existsSync(ledgerPath()) ? JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, any>> : []).find((e) => e.sessionId === s.id);
+  await lab.waitFor(() => entryOf()?.closed !== undefined, 60_000, 'the escrow session closed and recorded');
+  assert.is(await usdc.balanceOf(seller.address) - s.before.seller, units * PRICE, 'seller paid units × price');
+  assert.is(await usdc.balanceOf(s.buyer.address) - s.before.buyer, (maxUnits - units) * PRICE, 'buyer refunded the rest');
+  assert.is(s.before.escrow - await usdc.balanceOf(escrow), maxUnits * PRICE, 'escrow keeps nothing of it');
+  const entry = entryOf()!;
+  assert.match(entry.closed.transaction, /^0x[0-9a-f]{64}$/);
+  assert.is(entry.closed.sellerAmount, String(units * PRICE));
+  assert.is(entry.closed.buyerRefund, String((maxUnits - units) * PRICE));
+}
+
+const ledgerPath = () => join(lab.dir, 'state', 'escrow.json');
+
+test('the session ends → the escrow session is closed with the highest receipt: seller paid units × price, buyer refunded the rest', async () => {
+  const s = await sessionWithReceipt(5n, 3n);
+  const t = await lab.callStatus('terminate', { mac: s.mac });
+  assert.is(t.status, 0, JSON.stringify(t.data));
+  await closedExactly(s, 5n, 3n);
+});
+
+test('facilitator down at close: retried until done, across a kill -9 of the daemon, paid exactly once', async () => {
+  const s = await sessionWithReceipt(4n, 1n);
+  await fac.down();
+  try {
+    assert.is((await lab.callStatus('terminate', { mac: s.mac })).status, 0);
+    // The close is due and durable before anything is sent.
+    await lab.waitFor(() => existsSync(ledgerPath()) && (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>)
+      .some((e) => e.sessionId === s.id && typeof e.endedAt === 'number'), 30_000, 'close recorded as due');
+    await lab.stopDaemon('SIGKILL');
+    assert.is(await usdc.balanceOf(seller.address), s.before.seller, 'nothing paid while the facilitator is down');
+  } finally {
+    await fac.up();
+  }
+  await lab.startDaemon();
+  await closedExactly(s, 4n, 1n);
+  // Exactly once: a later restart does not close again (the chain would refuse; the ledger says closed).
+  const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
+  await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
+  assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
+});
+
+test.run();

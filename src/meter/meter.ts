@@ -561,11 +561,13 @@ export class Meter {
         };
         usage.push(report);
         if (session.metric === 'bytes') {
+          const before = this.nearEnd.get(session.id)?.rate ?? 0;
           const rate = this.smoothedRate(session.id, bytes, elapsed);
           const now = elapsed > 0 ? bytes / elapsed : 0;
-          // Billing ahead errs on the late side (a client that just slowed down is not cut early: the lower of this
-          // reading's rate and the average); the next reading on the early side (the higher).
-          const cutRate = Math.min(rate, now);
+          // Billing ahead errs on the late side: only a flow the previous reading saw too (one burst, then nothing, is
+          // not a rate to predict from), at the lowest of its rates (a client that just slowed down is not cut
+          // early). The next reading errs on the early side (the higher).
+          const cutRate = before > 0 ? Math.min(rate, now, before) : 0;
           this.cancelCut(session.id);
           if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) ahead.push(report);
           else if (remainingBytes > 0) {
@@ -609,7 +611,8 @@ export class Meter {
   private smoothedRate(sessionId: string, bytes: number, elapsedMs: number): number {
     const now = elapsedMs > 0 ? bytes / elapsedMs : 0;
     const before = this.nearEnd.get(sessionId);
-    if (before === undefined || elapsedMs <= 0) return now;
+    // rate 0: none known yet (a gate just opened); an idle client has no delta and never comes here.
+    if (before === undefined || before.rate <= 0 || elapsedMs <= 0) return now;
     const weight = elapsedMs / (elapsedMs + RATE_SMOOTHING_MS);
     return weight * now + (1 - weight) * before.rate;
   }

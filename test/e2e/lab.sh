@@ -56,6 +56,16 @@ stop_pid() { # stop_pid <pidfile>: TERM, wait up to 5 s, then KILL
   rm -f "$file"
 }
 
+# What clients may reach on the router itself: the same rule set (and syntax) for openNDS and nodogsplash.
+USERS_TO_ROUTER='FirewallRuleSet users-to-router {
+    FirewallRule allow udp port 53
+    FirewallRule allow tcp port 53
+    FirewallRule allow udp port 67
+    FirewallRule allow tcp port 22
+    FirewallRule allow tcp port 80
+    FirewallRule allow tcp port 443
+}'
+
 write_opennds_conf() {
   mkdir -p "$1"
   cat >"$1/opennds.conf" <<EOF
@@ -74,14 +84,7 @@ FirewallRuleSet authenticated-users {
 }
 FirewallRuleSet preauthenticated-users {
 }
-FirewallRuleSet users-to-router {
-    FirewallRule allow udp port 53
-    FirewallRule allow tcp port 53
-    FirewallRule allow udp port 67
-    FirewallRule allow tcp port 22
-    FirewallRule allow tcp port 80
-    FirewallRule allow tcp port 443
-}
+$USERS_TO_ROUTER
 EOF
 }
 
@@ -103,14 +106,7 @@ FirewallRuleSet preauthenticated-users {
   FirewallRule allow tcp port 53
   FirewallRule allow udp port 53
 }
-FirewallRuleSet users-to-router {
-  FirewallRule allow udp port 53
-  FirewallRule allow tcp port 53
-  FirewallRule allow udp port 67
-  FirewallRule allow tcp port 22
-  FirewallRule allow tcp port 80
-  FirewallRule allow tcp port 443
-}
+$USERS_TO_ROUTER
 EOF
   mkdir -p "$2"
   echo '<html><body>sluice lab splash</body></html>' >"$2/splash.html"

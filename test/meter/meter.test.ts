@@ -355,18 +355,22 @@ test('no blind interval: a session that showed no traffic yet is read again befo
 test('a remainder that passes while the gate closes is billed ahead: the session ends at this reading, at its allotment, nothing billed twice', async () => {
   const r = await rig('opennds', { closeLatencyMs: () => 200 });
   const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0); // 10 MiB/s: the last 100 KiB pass in 10 ms, well within a 200 ms close
+  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0); // one burst: 100 KiB left
   r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one burst is not a rate to bill ahead from');
+  r.portal.addTraffic(A, 50 * 1024, 0); // the flow goes on at 0.5 MiB/s: the last 50 KiB pass in 100 ms, within a 200 ms close
+  r.now.t += 100;
   const t = await r.meter.tick();
   const report = t.usage.find((u) => u.sessionId === s.id)!;
   assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
   assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
-  assert.is(report.billedAheadBytes, 100 * 1024);
-  assert.is(report.deltaBytes, 10 * MiB);
+  assert.is(report.billedAheadBytes, 50 * 1024);
+  assert.is(report.deltaBytes, 100 * 1024);
   assert.ok(report.exhausted);
   assert.is(r.ended.length, 1);
   // What passes while the gate closes is the remainder already billed: the next reading bills nothing.
-  r.portal.addTraffic(A, 100 * 1024, 0);
+  r.portal.addTraffic(A, 50 * 1024, 0);
   r.now.t += 100;
   const after = await r.meter.tick();
   assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
@@ -399,8 +403,11 @@ test('cut between ticks: when the next reading would come after the moment to st
   clockNow = () => r.now.t;
   const s = await r.paying(A, 10 * MiB);
   r.meter.start(); // its ticks are fake timers too: the test runs them by hand
-  r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
-  r.now.t += 1000;
+  r.portal.addTraffic(A, MiB, 0); // a flow at 8 MiB/s
+  r.now.t += 125;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 7 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
+  r.now.t += 875;
   const t = await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
   const cut = pending.filter((p) => !p.cleared && p.ms > 0);
@@ -422,8 +429,11 @@ test('cut between ticks: when the next reading would come after the moment to st
   assert.ok(t.nextInMs > 0);
   // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old time.
   const s2 = await r.paying(B, 12 * MiB);
-  r.portal.addTraffic(B, 8 * MiB, 0);
-  r.now.t += 1000;
+  r.portal.addTraffic(B, MiB, 0);
+  r.now.t += 125;
+  await r.meter.tick();
+  r.portal.addTraffic(B, 7 * MiB, 0);
+  r.now.t += 875;
   await r.meter.tick();
   const cutB = pending.filter((p) => !p.cleared).at(-1)!;
   r.portal.addTraffic(B, 2 * MiB, 0); // it slowed down

@@ -193,6 +193,7 @@ export class Daemon {
         }
         daemon?.sendUsage(batch);
         upstream.usage(batch);
+        if (escrowSessions) for (const u of batch) void daemon?.checkCredit(u.sessionId);
       },
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
       // nodogsplash's auth takes no limits, so nothing but sluice cuts a client while metering lags (docs/operations.md).
@@ -268,8 +269,12 @@ export class Daemon {
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
-        return this.escrowSessions.receipt(args, (mac) => sessions.list({ mac }).filter(isLive)
-          .flatMap((s) => s.payments.filter((p) => p.method === 'x402-session')).at(-1)?.reference);
+        const live = (mac: string) => sessions.list({ mac }).find(isLive);
+        const r = await this.escrowSessions.receipt(args, (mac) =>
+          live(mac)?.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference);
+        const session = sessions.list({}).find((s) => isLive(s) && s.payments.some((p) => p.reference === r.sessionId));
+        if (session) await this.checkCredit(session.id);
+        return r;
       },
     });
     this.backend = backend;
@@ -367,6 +372,29 @@ export class Daemon {
       restart_required: this.pendingRestart,
       config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
     });
+  }
+
+  /**
+   * Escrow credit gating for one session: past escrow.credit_steps beyond the latest receipt its gate is held closed
+   * (event `awaiting-receipt`); a receipt that covers the usage releases it at once (event `receipt`).
+   */
+  async checkCredit(sessionId: string): Promise<void> {
+    const method = this.escrowSessions;
+    const s = method ? this.sessions.get(sessionId) : undefined;
+    if (!method || !s || !isLive(s)) return;
+    const ref = s.payments.filter((p) => p.method === method.name).at(-1)?.reference;
+    const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+    if (ref === undefined || stepSize === undefined) return;
+    const credit = method.creditOf(ref, s.used, stepSize);
+    if (!credit) return;
+    const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
+    if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {
+      this.log.info('escrow credit exhausted: gate held until a receipt', figures);
+      this.sendEvent({ event: 'awaiting-receipt', ...figures });
+    } else if (credit.state === 'open' && await this.gates.release(s.mac)) {
+      this.log.info('escrow receipt: gate re-opened', figures);
+      this.sendEvent({ event: 'receipt', ...figures });
+    }
   }
 
   private sendEvent(data: BlobmsgTable): void {

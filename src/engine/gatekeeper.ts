@@ -62,6 +62,8 @@ export class Gatekeeper {
   private readonly closing = new Map<string, Promise<CloseOutcome>>();
   /** Opens in flight, by MAC: the meter's re-open request for a gate that is being opened is not a second auth. */
   private readonly opening = new Map<string, Promise<GateState>>();
+  /** Live sessions whose gate is kept closed on purpose (escrow credit exhausted): reopen() leaves them alone. */
+  private readonly held = new Set<string>();
   /** MACs whose gate sluice opened (leaveForeign: the only ones enforce() closes). */
   private readonly ours = new Set<string>();
   /** Outcome of the last close of each MAC still awaiting confirmation. */
@@ -147,7 +149,7 @@ export class Gatekeeper {
 
   private async doClose(mac: string): Promise<CloseOutcome> {
     const live = this.options.sessions.byMac(mac);
-    if (live && isLive(live)) return 'kept-open';
+    if (live && isLive(live) && !this.held.has(mac)) return 'kept-open';
     this.gates.delete(mac);
     this.failingSince.delete(mac);
     // Unconfirmed until a portal listing no longer shows it open (ndsctl's answer alone can be wrong: garbage, exit 0).
@@ -174,11 +176,31 @@ export class Gatekeeper {
     return gate === 'open' ? 'already-open' : 'pending';
   }
 
+  /** Closes a live session's gate and keeps it closed (the meter's re-open skips it) until release(). */
+  async hold(mac: string): Promise<boolean> {
+    if (this.held.has(mac)) return false;
+    this.held.add(mac);
+    await this.close(mac);
+    return true;
+  }
+
+  /** Ends a hold and re-opens the gate at once. */
+  async release(mac: string): Promise<boolean> {
+    if (!this.held.delete(mac)) return false;
+    await this.reopen(mac);
+    return true;
+  }
+
+  isHeld(mac: string): boolean {
+    return this.held.has(mac);
+  }
+
   /**
    * The meter saw a paying client present but unauthenticated (portal restart, the portal's idle timeout, a net that
    * a top-up outgrew): re-open it as a new counter epoch.
    */
   async reopen(mac: string): Promise<void> {
+    if (this.held.has(mac)) return; // credit gating keeps it closed until release()
     const session = this.options.sessions.byMac(mac);
     if (!session || !isLive(session)) return;
     if (this.opening.has(mac)) return; // its gate is being opened right now

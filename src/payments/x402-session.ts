@@ -17,7 +17,7 @@ import type { EscrowConfig } from '../config/escrow.ts';
 import type { PaymentRef } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
-import { sessionIdOf, termsNonce, type SessionTerms } from './escrow/receipt.ts';
+import { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from './escrow/receipt.ts';
 import type { EscrowLedger } from './escrow/ledger.ts';
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
@@ -214,6 +214,18 @@ export class X402SessionMethod implements PaymentMethod {
     const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
       { ...input, session_id: input.session_id ?? sessionId });
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
+  }
+
+  /**
+   * The credit rule for the escrow session `reference`: metered usage in steps (a started step counts) may run ahead of
+   * the buyer's latest receipt by at most escrow.credit_steps. null for a session this router does not know.
+   */
+  creditOf(reference: string, used: bigint, stepSize: bigint): { state: CreditState; metered: bigint; receipted: bigint } | null {
+    const e = this.options.ledger?.get(reference);
+    if (!e || e.closed) return null;
+    const metered = meteredSteps(used, stepSize, e.maxUnits);
+    const receipted = e.receipt?.cumulativeUnits ?? 0n;
+    return { state: creditState(metered, receipted, BigInt(this.config.creditSteps)), metered, receipted };
   }
 
   /** A sluice session bought with this method ended: close its escrow session after `close_grace` (durably). */

@@ -21,6 +21,7 @@ const NET = 'eip155:84532';
 let chain: TestChain; let usdc: TestToken; let artifact: Artifact; let escrow: Address;
 let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
 let macCounter = 0x10;
+const ips = new Map<string, string>();
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });
@@ -64,7 +65,8 @@ async function newBuyer(funds = 10_000_000n): Promise<PrivateKeyAccount> {
 
 function newClient(): string {
   const mac = `02:00:00:00:0e:${(macCounter++).toString(16).padStart(2, '0')}`;
-  lab.portal.addClient(mac, `10.0.2.${macCounter}`);
+  ips.set(mac, `10.0.2.${macCounter}`);
+  lab.portal.addClient(mac, ips.get(mac)!);
   return mac;
 }
 
@@ -241,6 +243,52 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
   await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
+});
+
+test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {
+  const MiB = 1048576;
+  const buyer = await newBuyer(); const mac = newClient();
+  const b0 = await usdc.balanceOf(buyer.address); const s0 = await usdc.balanceOf(seller.address);
+  const p = await deposit(buyer, { maxUnits: 10n });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  await gateOpens(mac);
+  const used = async () => BigInt((await lab.callStatus('session', { mac })).data!.session ? ((await lab.callStatus('session', { mac })).data!.session as Record<string, string>).used! : '0');
+  const receipt = async (units: bigint) => {
+    const r = await lab.callStatus('receipt', { mac, cumulative_units: Number(units), nonce: Number(units), signature: await signReceipt(buyer, id, units) } as never);
+    assert.is(r.status, 0, JSON.stringify(r.data));
+  };
+  let receipts = 0;
+  // Wait for the meter's base reading before traffic flows (bytes before it are not billed).
+  await lab.waitFor(async () => (await lab.callStatus('session', { mac })).status === 0, 10_000, 'session');
+  await new Promise((r) => setTimeout(r, 1500));
+  // One step within the credit: the gate stays open.
+  lab.portal.addTraffic(mac, MiB, 0);
+  await lab.waitFor(async () => (await used()) === BigInt(MiB), 30_000, '1 MiB metered');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.is(lab.clientState(mac), 'Authenticated', 'one step ahead of the receipts is within the credit');
+  // The second step without a receipt: past the credit, the gate closes.
+  lab.portal.addTraffic(mac, MiB, 0);
+  await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held awaiting a receipt');
+  // A receipt covering the usage re-opens it at once.
+  // openNDS forgets a deauthed client; the device is still associated, so the portal lists it again (unauthenticated).
+  lab.portal.addClient(mac, ips.get(mac)!);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'the meter does not re-open a held gate');
+  await receipt(2n); receipts++;
+  await gateOpens(mac);
+  // 1.5 MiB more: 3.5 MiB = 4 started steps, 2 ahead → held; a receipt for 4 re-opens.
+  lab.portal.addTraffic(mac, MiB + MiB / 2, 0);
+  await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held again');
+  lab.portal.addClient(mac, ips.get(mac)!);
+  const metered = await used();
+  await receipt(4n); receipts++;
+  await gateOpens(mac);
+  assert.is((await lab.callStatus('terminate', { mac })).status, 0);
+  await lab.waitFor(async () => (await usdc.balanceOf(seller.address)) - s0 === 4n * PRICE, 60_000, 'seller paid 4 steps');
+  assert.is(await usdc.balanceOf(buyer.address) - (b0 - 10n * PRICE), 6n * PRICE, 'buyer refunded the 6 unused steps');
+  assert.is((metered + BigInt(MiB) - 1n) / BigInt(MiB), 4n, 'the seller was paid exactly the metered steps');
+  console.log(`e2e figures: deposit ${10n * PRICE}, metered ${metered} bytes = 4 steps, receipts ${receipts}, seller paid ${4n * PRICE}, buyer refunded ${6n * PRICE}, gas ${JSON.stringify(Object.fromEntries(Object.entries(fac.gas).map(([k, v]) => [k, v.map(String)])))}`);
 });
 
 test.run();

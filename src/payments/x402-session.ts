@@ -30,6 +30,8 @@ export const METHOD_NAME = 'x402-session';
 export const MAX_WINDOW_SECONDS = 600n;
 /** A session's escrow lasts at most this long (the buyer's money is locked until then if the router vanishes). */
 export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
+/** A receipt that advanced is submitted to /session/consume this much later (receipts arriving meanwhile ride along). */
+export const CONSUME_DELAY_MS = 5000;
 /** How often a close without an answer is tried again. */
 export const CLOSE_RETRY_MS = 3000;
 const UINT_TEXT = /^(0|[1-9][0-9]{0,77})$/;
@@ -213,6 +215,7 @@ export class X402SessionMethod implements PaymentMethod {
     if (sessionId === undefined) throw new SluiceError('ERR_RECEIPT_INVALID', 'mac or session_id is required');
     const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
       { ...input, session_id: input.session_id ?? sessionId });
+    if (advanced) this.schedule(CONSUME_DELAY_MS);
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
   }
 
@@ -248,6 +251,16 @@ export class X402SessionMethod implements PaymentMethod {
     if (!ledger) return 0;
     let pending = 0;
     const now = Date.now();
+    // Periodic consume: the latest receipt of a live session goes on chain (cumulative, so a retry or a replay of an
+    // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
+    for (const e of ledger.dueToConsume()) {
+      const r = e.receipt!;
+      const out = await this.client.consume({ sessionId: e.sessionId, network: this.config.network, units: r.cumulativeUnits.toString(),
+        nonce: r.nonce.toString(), buyerSignature: r.signature });
+      if (out.status === 'done') await ledger.consumed(e.sessionId, r.cumulativeUnits);
+      else if (out.status === 'refused') this.options.log?.warn('escrow consume refused; the close carries the receipt', { session: e.sessionId, reason: out.reason });
+      else { pending++; this.options.log?.warn('escrow consume not done; will retry', { session: e.sessionId, reason: out.message }); }
+    }
     for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
       const r = e.receipt;
       const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,

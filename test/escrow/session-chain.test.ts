@@ -279,6 +279,8 @@ test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow
   assert.is((await post('x'.repeat(4096))).status, 400, 'a large body is refused');
   assert.is((await fetch(`${lanBase}/buy`, { method: 'POST' })).status, 405, 'POST only for /receipt');
   await lab.callStatus('terminate', { mac });
+  // Its close settles before the next test reads the seller's balance.
+  await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
 });
 
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {
@@ -313,6 +315,10 @@ test('end to end: metered usage gated on receipts (credit 1 step), close pays th
   assert.is.not(lab.clientState(mac), 'Authenticated', 'the meter does not re-open a held gate');
   await receipt(2n); receipts++;
   await gateOpens(mac);
+  // The receipt goes on chain while the session runs (periodic /session/consume).
+  const unitsOnChain = async () => ((await chain.publicClient.readContract({ address: escrow, abi: artifact.abi, functionName: 'sessions', args: [id] as never })) as readonly unknown[])[6] as bigint;
+  await lab.waitFor(async () => (await unitsOnChain()) === 2n, 30_000, 'consume of 2 units on chain');
+  assert.is(await usdc.balanceOf(seller.address), s0, 'consume records units; the seller is paid at close');
   // 1.5 MiB more: 3.5 MiB = 4 started steps, 2 ahead → held; a receipt for 4 re-opens.
   lab.portal.addTraffic(mac, MiB + MiB / 2, 0);
   await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held again');

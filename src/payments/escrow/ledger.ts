@@ -16,6 +16,8 @@ export interface EscrowEntry {
   buyer: Address;
   maxUnits: bigint;
   receipt?: UsageReceipt;
+  /** Units the chain has recorded through /session/consume (the seller's claim so far). */
+  consumedUnits?: bigint;
   /** When the sluice session ended (ms): the escrow session is closed `close_grace` later, retried until done. */
   endedAt?: number;
   /** The close on chain: what the seller got and the buyer got back. */
@@ -26,7 +28,7 @@ export interface EscrowClose { transaction: string; sellerAmount: string; buyerR
 
 interface EntryJson {
   sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
-  endedAt?: number; closed?: EscrowClose;
+  endedAt?: number; closed?: EscrowClose; consumedUnits?: string;
 }
 
 export class EscrowLedger {
@@ -45,6 +47,7 @@ export class EscrowLedger {
         entries.set(sessionId, {
           sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
           ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }),
           ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
         });
       }
@@ -79,6 +82,19 @@ export class EscrowLedger {
     await this.flush();
   }
 
+  /** Live sessions holding a receipt the chain has not recorded yet. */
+  dueToConsume(): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt === undefined && !e.closed && e.receipt !== undefined &&
+      e.receipt.cumulativeUnits > (e.consumedUnits ?? 0n));
+  }
+
+  async consumed(sessionId: string, units: bigint): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e || (e.consumedUnits ?? 0n) >= units) return;
+    e.consumedUnits = units;
+    await this.flush();
+  }
+
   /** Ended, not yet closed, and past `graceMs`. */
   dueToClose(now: number, graceMs: number): EscrowEntry[] {
     return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
@@ -110,6 +126,7 @@ export class EscrowLedger {
     const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
       sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
       ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }),
       ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
     })));
     // Serialised: each write carries everything known when it starts.

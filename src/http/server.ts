@@ -5,7 +5,9 @@
  *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price; with PAYMENT-SIGNATURE: buys the
  *                          session for the MAC that owns the request's source IP, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
- * Only GET, no bodies, headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
+ *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
+ *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
+ * GET, and POST only for /receipt; headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +31,25 @@ export interface HttpEndpointOptions {
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
+const MAX_RECEIPT_BYTES = 2048;
+
+/** A JSON object body of at most `max` bytes; anything else is ERR_RECEIPT_INVALID (a larger body is not read). */
+function readJsonBody(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const bad = (m: string) => new SluiceError('ERR_RECEIPT_INVALID', m);
+    if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }
+    const chunks: Buffer[] = []; let size = 0;
+    req.on('data', (c: Buffer) => { size += c.length; if (size > max) { req.destroy(); reject(bad(`body larger than ${max} bytes`)); } else chunks.push(c); });
+    req.on('error', reject);
+    req.on('end', () => {
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        resolve(v as Record<string, unknown>);
+      } catch { reject(bad('body must be a JSON object {cumulative_units, nonce?, signature}')); }
+    });
+  });
+}
 
 function plain(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
@@ -46,6 +67,8 @@ function statusOf(code: string): number {
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
+  if (code === 'ERR_RECEIPT_INVALID') return 400;
+  if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
 }
@@ -81,8 +104,16 @@ export class HttpEndpoint {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!this.limiter.take(ip)) return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, { 'retry-after': '10' });
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET' } }, { allow: 'GET' });
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
+    if (req.method === 'POST' && (req.url ?? '').split('?')[0] === '/receipt') {
+      try {
+        return await this.receipt(req, res, ip);
+      } catch (err) {
+        const e = toSluiceError(err);
+        return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
+      }
+    }
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -144,6 +175,16 @@ export class HttpEndpoint {
       const body = { ...required(`${err.code}: ${err.message}`), code: err.code };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(err.code)) });
     }
+  }
+
+  private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_RECEIPT_BYTES);
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
+    if (!this.options.backend.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+    const { session_id, cumulative_units, nonce, signature } = body;
+    const r = await this.options.backend.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
+    return send(res, 200, { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced });
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {

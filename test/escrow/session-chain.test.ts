@@ -13,6 +13,7 @@ import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from '.
 import { DaemonLab } from '../daemon/harness.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
 
 const test = suite('x402-session on a real chain');
@@ -21,6 +22,7 @@ const NET = 'eip155:84532';
 let chain: TestChain; let usdc: TestToken; let artifact: Artifact; let escrow: Address;
 let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
 let macCounter = 0x10;
+let lanBase = '';
 const ips = new Map<string, string>();
 
 test.before(async () => {
@@ -33,6 +35,11 @@ test.before(async () => {
   const h = await chain.wallet(seller).writeContract({ address: escrow, abi: artifact.abi, functionName: 'setOperator', args: [operator.address, true] as never });
   await chain.publicClient.waitForTransactionReceipt({ hash: h });
   fac = await startEscrowFacilitator(chain, { escrow, artifact, operator, token: usdc.address });
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  lanBase = `http://127.0.0.1:${port}`;
   lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'wifi'
 \toption metric 'bytes'
@@ -51,6 +58,15 @@ config escrow 'escrow'
 \toption seller '${seller.address}'
 \toption credit_steps '1'
 \toption close_grace '0'
+
+config x402 'x402'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:9'
+\toption network '${NET}'
+\toption pay_to '${seller.address}'
+
+config http 'http'
+\toption listen '127.0.0.1:${port}'
 ` });
   await lab.startDaemon();
 });
@@ -243,6 +259,26 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
   await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
+});
+
+test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow session, checked like ubus receipt', async () => {
+  const buyer = await newBuyer(); const mac = '02:00:00:00:0e:f0';
+  lab.portal.addClient(mac, '127.0.0.1');
+  const p = await deposit(buyer, { maxUnits: 3n });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  const post = (body: unknown) => fetch(`${lanBase}/receipt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const ok = await post({ cumulative_units: '1', nonce: '1', signature: await signReceipt(buyer, id, 1n) });
+  assert.is(ok.status, 200);
+  assert.equal(await ok.json(), { session_id: id, cumulative_units: '1', advanced: true });
+  const other = await post({ cumulative_units: '2', nonce: '2', signature: await signReceipt(chain.newAccount(), id, 2n) });
+  assert.is(other.status, 403);
+  assert.is(((await other.json()) as { error: { code: string } }).error.code, 'ERR_RECEIPT_SIGNER');
+  const garbage = await post('{"cumulative_units":');
+  assert.is(garbage.status, 400);
+  assert.is((await post('x'.repeat(4096))).status, 400, 'a large body is refused');
+  assert.is((await fetch(`${lanBase}/buy`, { method: 'POST' })).status, 405, 'POST only for /receipt');
+  await lab.callStatus('terminate', { mac });
 });
 
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {

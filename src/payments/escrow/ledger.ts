@@ -10,6 +10,9 @@ import { writeFileAtomic } from '../../config/atomic-write.ts';
 import { SluiceError } from '../../errors.ts';
 import { keepHighest, parseReceipt, verifyReceipt, type EscrowDomain, type UsageReceipt } from './receipt.ts';
 
+/** Closed sessions kept in escrow.json (oldest dropped first); open ones are always kept. */
+export const KEEP_CLOSED = 256;
+
 export interface EscrowEntry {
   sessionId: Hex;
   mac: string;
@@ -79,7 +82,14 @@ export class EscrowLedger {
     const e = this.get(sessionId);
     if (!e || e.closed) return;
     e.closed = close;
+    // Flash and RAM are small: only the most recent closed sessions are kept (for the operator to look up).
+    const closed = [...this.entries.values()].filter((x) => x.closed);
+    for (const old of closed.slice(0, Math.max(0, closed.length - KEEP_CLOSED))) this.entries.delete(old.sessionId);
     await this.flush();
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Live sessions holding a receipt the chain has not recorded yet. */

@@ -1,0 +1,37 @@
+// The escrow ledger (<state_dir>/escrow.json): survives a reopen, and keeps only the most recent KEEP_CLOSED closed
+// sessions while every open one stays.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Hex } from 'viem';
+import { EscrowLedger, KEEP_CLOSED } from '../../src/payments/escrow/ledger.ts';
+
+const id = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
+const BUYER = `0x${'a'.repeat(40)}` as const;
+
+test('closed sessions beyond KEEP_CLOSED are dropped oldest first; open ones and the state survive a reopen', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
+  try {
+    const ledger = await EscrowLedger.open(dir);
+    const n = KEEP_CLOSED + 5;
+    for (let i = 1; i <= n + 2; i++) await ledger.record({ sessionId: id(i), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
+    for (let i = 1; i <= n; i++) {
+      await ledger.ended(id(i), i);
+      await ledger.closed(id(i), { transaction: '0x1', sellerAmount: String(i), buyerRefund: '0' });
+    }
+    assert.is(ledger.size, KEEP_CLOSED + 2);
+    assert.is(ledger.get(id(5)), undefined, 'oldest closed dropped');
+    assert.is(ledger.get(id(6))?.closed?.sellerAmount, '6');
+    assert.ok(ledger.get(id(n + 1)) && !ledger.get(id(n + 1))!.closed, 'open sessions kept');
+    const again = await EscrowLedger.open(dir);
+    assert.is(again.size, KEEP_CLOSED + 2);
+    assert.is(again.get(id(n))?.closed?.sellerAmount, String(n));
+    assert.is(again.dueToClose(Number.MAX_SAFE_INTEGER, 0).length, 0, 'nothing closed twice');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -22,7 +22,7 @@ import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowEntry } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -155,7 +155,7 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
+      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log, onClosed: (e) => daemon?.escrowClosed(e) }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -267,6 +267,7 @@ export class Daemon {
       stats: () => this.stats(),
       reload: () => this.reload(),
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
+      escrow: (s) => this.escrowView(s),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
         const live = (mac: string) => sessions.list({ mac }).find(isLive);
@@ -395,6 +396,28 @@ export class Daemon {
       this.log.info('escrow receipt: gate re-opened', figures);
       this.sendEvent({ event: 'receipt', ...figures });
     }
+  }
+
+  /** The escrow part of a session bought with x402-session (ubus `session`): null for any other session. */
+  escrowView(s: Session): BlobmsgTable | null {
+    const method = this.escrowSessions;
+    const ref = method ? s.payments.filter((p) => p.method === method.name).at(-1)?.reference : undefined;
+    if (!method || ref === undefined) return null;
+    const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+    return method.viewOf(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : null);
+  }
+
+  /** An escrow session closed on chain: the event `escrow-closed` (ubus) and the upstream sinks (MQTT session topic). */
+  escrowClosed(e: EscrowEntry): void {
+    const close = e.closed;
+    if (!close) return;
+    const session = this.sessions.list({ mac: e.mac }).find((s) => s.payments.some((p) => p.reference === e.sessionId)) ?? null;
+    const figures = { sessionId: e.sessionId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund };
+    this.sendEvent({
+      event: 'escrow-closed', session: session?.id ?? null, mac: e.mac, escrow_session: e.sessionId, units: figures.units,
+      transaction: figures.transaction, seller_amount: close.sellerAmount, buyer_refund: close.buyerRefund,
+    });
+    this.upstream.escrowClosed(session, e.mac, figures);
   }
 
   private sendEvent(data: BlobmsgTable): void {

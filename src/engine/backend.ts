@@ -38,6 +38,8 @@ export interface BackendParts {
   onGateOpened?: (session: Session) => void;
   now?: () => number;
   gateReplyWaitMs?: number;
+  /** The escrow part of a session bought with x402-session (null for others); absent: escrow not enabled. */
+  escrow?: (session: Session) => BlobmsgTable | null;
   /** Escrow usage receipts (x402-session); absent: refused. */
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
 }
@@ -72,6 +74,10 @@ export class DaemonBackend implements SluiceBackend {
   async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
     return this.parts.receipt(args);
+  }
+
+  escrowOf(session: Session): BlobmsgTable | null {
+    return this.parts.escrow?.(session) ?? null;
   }
 
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {

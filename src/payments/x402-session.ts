@@ -18,7 +18,7 @@ import type { PaymentRef } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
 import { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from './escrow/receipt.ts';
-import type { EscrowLedger } from './escrow/ledger.ts';
+import type { EscrowEntry, EscrowLedger } from './escrow/ledger.ts';
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { verifyLocally } from './x402/verify.ts';
@@ -54,6 +54,8 @@ export interface X402SessionOptions {
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
+  /** An escrow session was closed on chain (its ledger entry now holds the transaction and the amounts). */
+  onClosed?: (entry: EscrowEntry) => void;
 }
 
 function mismatch(message: string, details?: Record<string, unknown>): never {
@@ -266,14 +268,17 @@ export class X402SessionMethod implements PaymentMethod {
       const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
         ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
       if (out.status === 'done') {
-        await ledger.closed(e.sessionId, out.value);
-        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units: r?.cumulativeUnits ?? 0n, ...out.value });
+        const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
+        await this.settled(e, { ...out.value, units });
+        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units, ...out.value });
         continue;
       }
       if (out.status === 'refused') {
         const view = await this.client.get(this.config.network, e.sessionId);
         if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
-          await ledger.closed(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount, buyerRefund: view.value.remainingAmount });
+          // Closed by a close whose answer was lost: the chain's figures (its transaction is not known here).
+          await this.settled(e, { transaction: '', sellerAmount: view.value.consumedAmount,
+            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(), units: view.value.unitsUsed });
           continue;
         }
         this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
@@ -282,6 +287,29 @@ export class X402SessionMethod implements PaymentMethod {
     }
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
     return pending;
+  }
+
+  private async settled(e: EscrowEntry, close: NonNullable<EscrowEntry['closed']>): Promise<void> {
+    await this.options.ledger!.closed(e.sessionId, close);
+    try { this.options.onClosed?.(e); } catch { /* a listener's failure is not the close's */ }
+  }
+
+  /**
+   * What ubus `session` shows of an escrow session: its id, maxUnits, the highest receipt, the units the chain
+   * recorded, the credit state (live sessions), and once closed the transaction and the seller/buyer amounts.
+   */
+  viewOf(reference: string, live: { used: bigint; stepSize: bigint } | null): Record<string, string | null> | null {
+    const e = this.options.ledger?.get(reference);
+    if (!e) return null;
+    const credit = live && !e.closed && e.endedAt === undefined ? this.creditOf(reference, live.used, live.stepSize) : null;
+    return {
+      session_id: e.sessionId, max_units: e.maxUnits.toString(), receipt_units: (e.receipt?.cumulativeUnits ?? 0n).toString(),
+      consumed_units: (e.consumedUnits ?? 0n).toString(),
+      state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : credit?.state ?? 'open',
+      close_transaction: e.closed ? e.closed.transaction || null : null,
+      seller_amount: e.closed?.sellerAmount ?? null, buyer_refund: e.closed?.buyerRefund ?? null,
+      closed_units: e.closed?.units ?? null,
+    };
   }
 
   private schedule(ms: number): void {

@@ -15,6 +15,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+import { Mosquitto } from '../peers/mosquitto.ts';
+import { Subscriber } from '../upstream/mqtt-rig.ts';
 
 const test = suite('x402-session on a real chain');
 const PRICE = 50_000n; // 0.05 USDC per MiB
@@ -24,6 +26,9 @@ let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
 let macCounter = 0x10;
 let lanBase = '';
 const ips = new Map<string, string>();
+let broker: Mosquitto; let sub: Subscriber;
+/** Every ubus event the daemon sent (sluice.*), across restarts. */
+const events: Array<Record<string, unknown>> = [];
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });
@@ -40,6 +45,8 @@ test.before(async () => {
   const port = (probe.address() as { port: number }).port;
   await new Promise<void>((r) => probe.close(() => r()));
   lanBase = `http://127.0.0.1:${port}`;
+  broker = await Mosquitto.create();
+  sub = await Subscriber.connect(broker.url);
   lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'wifi'
 \toption metric 'bytes'
@@ -67,11 +74,17 @@ config x402 'x402'
 
 config http 'http'
 \toption listen '127.0.0.1:${port}'
+
+config mqtt 'mqtt'
+\toption enabled '1'
+\toption url '${broker.url}'
+\toption format 'json'
 ` });
+  await lab.client.listen('sluice.*', (type, data) => { events.push({ type, ...data }); });
   await lab.startDaemon();
 });
 
-test.after(async () => { await lab?.close(); await fac?.stop(); await chain?.stop(); });
+test.after(async () => { await sub?.close(); await lab?.close(); await broker?.close(); await fac?.stop(); await chain?.stop(); });
 
 async function newBuyer(funds = 10_000_000n): Promise<PrivateKeyAccount> {
   const buyer = chain.newAccount();
@@ -229,6 +242,28 @@ async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, 
   assert.match(entry.closed.transaction, /^0x[0-9a-f]{64}$/);
   assert.is(entry.closed.sellerAmount, String(units * PRICE));
   assert.is(entry.closed.buyerRefund, String((maxUnits - units) * PRICE));
+  // The session records what the chain paid: ubus `session`, the escrow-closed event, the MQTT session topic.
+  const session = await lab.session(s.mac);
+  assert.equal(session.escrow, {
+    session_id: s.id, max_units: String(maxUnits), receipt_units: String(units), consumed_units: (session.escrow as Record<string, string>).consumed_units,
+    state: 'closed', close_transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE),
+    closed_units: String(units),
+  });
+  await lab.waitFor(() => events.some((e) => e.event === 'escrow-closed' && e.escrow_session === s.id), 10_000, 'escrow-closed event');
+  const closedEvents = events.filter((e) => e.event === 'escrow-closed' && e.escrow_session === s.id);
+  assert.is(closedEvents.length, 1, 'one escrow-closed event');
+  assert.equal(closedEvents[0], { type: 'sluice.session', event: 'escrow-closed', session: session.id, mac: s.mac, escrow_session: s.id, units: String(units),
+    transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE) });
+  const mqttOf = () => sub.on('session').map((m) => m.body).filter((b) => (b.escrow as Record<string, unknown> | undefined)?.session_id === s.id);
+  await sub.waitFor(() => mqttOf().length > 0, 10_000, 'escrow-closed on MQTT');
+  const m = mqttOf()[0]!;
+  assert.is(m.event, 'escrow-closed');
+  assert.is((m.session as Record<string, unknown>).id, session.id);
+  assert.equal(m.escrow, { session_id: s.id, units: String(units), transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE) });
+  // The escrow id rides on the MQTT session messages: `started` names it as the payment reference, `ended` among the payments.
+  const ofSession = sub.on('session').map((x) => x.body).filter((b) => (b.session as Record<string, unknown> | null)?.id === session.id);
+  assert.is((ofSession.find((b) => b.event === 'started')?.payment as Record<string, unknown>).reference, s.id);
+  assert.equal((ofSession.find((b) => b.event === 'ended')?.payments as unknown[]), [{ method: 'x402-session', reference: s.id }]);
 }
 
 const ledgerPath = () => join(lab.dir, 'state', 'escrow.json');
@@ -329,6 +364,14 @@ test('end to end: metered usage gated on receipts (credit 1 step), close pays th
   assert.is((await lab.callStatus('terminate', { mac })).status, 0);
   await lab.waitFor(async () => (await usdc.balanceOf(seller.address)) - s0 === 4n * PRICE, 60_000, 'seller paid 4 steps');
   assert.is(await usdc.balanceOf(buyer.address) - (b0 - 10n * PRICE), 6n * PRICE, 'buyer refunded the 6 unused steps');
+  // What the session records equals what moved on chain.
+  await lab.waitFor(async () => ((await lab.session(mac)).escrow as Record<string, unknown>).state === 'closed', 30_000, 'close recorded');
+  const recorded = (await lab.session(mac)).escrow as Record<string, string>;
+  assert.is(BigInt(recorded.seller_amount!), await usdc.balanceOf(seller.address) - s0, 'seller amount on the session = on chain');
+  assert.is(BigInt(recorded.buyer_refund!), await usdc.balanceOf(buyer.address) - (b0 - 10n * PRICE), 'buyer refund on the session = on chain');
+  assert.is(recorded.closed_units, '4');
+  const tx = await chain.publicClient.getTransactionReceipt({ hash: recorded.close_transaction as Hex });
+  assert.is(tx.status, 'success', 'the recorded close transaction is on chain');
   assert.is((metered + BigInt(MiB) - 1n) / BigInt(MiB), 4n, 'the seller was paid exactly the metered steps');
   console.log(`e2e figures: deposit ${10n * PRICE}, metered ${metered} bytes = 4 steps, receipts ${receipts}, seller paid ${4n * PRICE}, buyer refunded ${6n * PRICE}, gas ${JSON.stringify(Object.fromEntries(Object.entries(fac.gas).map(([k, v]) => [k, v.map(String)])))}`);
 });

@@ -66,6 +66,15 @@ function asRunning(next: Config, running: Config['main']): Config {
   return { ...next, main };
 }
 
+/**
+ * The config as the daemon runs it given its command line: `--ubus-socket` replaces `main.ubus_socket`, so `stats`
+ * shows the socket in use and a reload never reports the file's (overridden) value as needing a restart.
+ */
+function withOverrides(config: Config, options: DaemonOptions): Config {
+  if (options.ubusSocket === undefined) return config;
+  return { ...config, main: { ...config.main, ubusSocket: options.ubusSocket } };
+}
+
 /** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
 function logProblems(log: Logger, problems: readonly ConfigProblem[], when: string): void {
   for (const p of problems) {
@@ -110,7 +119,9 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const log = options.log ?? createLogger();
     // A router must not lose the service over one bad value: run on the valid part and say what was left out.
-    const { config, problems } = await loadConfigPartial(options.configPath);
+    const loaded = await loadConfigPartial(options.configPath);
+    const config = withOverrides(loaded.config, options);
+    const { problems } = loaded;
     log.level = config.main.logLevel;
     logProblems(log, problems, 'start');
     const store = new JournalStore({
@@ -175,8 +186,9 @@ export class Daemon {
     if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
-    const socketPath = options.ubusSocket ?? config.main.ubusSocket;
+    const socketPath = config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
+    logUbusConnection(ubus, socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
       // The worker appends `json` itself (fetch.ts): the argv is the bare command.
@@ -314,6 +326,7 @@ export class Daemon {
     let problems: ConfigProblem[];
     try {
       ({ config: next, problems } = await loadConfigPartial(this.options.configPath));
+      next = withOverrides(next, this.options);
     } catch (err) {
       // Unreadable or not UCI at all: nothing to take a valid part from.
       const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
@@ -471,6 +484,22 @@ async function connectUbus(socketPath: string, log: Logger): Promise<UbusClient>
       delay = Math.min(delay * 2, 2000);
     }
   }
+}
+
+/**
+ * One line when the ubus connection is lost and one when it is back (the client retries silently with backoff in
+ * between), so a restarted ubusd shows as a pair in logread instead of a line per attempt or nothing at all.
+ */
+function logUbusConnection(ubus: UbusClient, socketPath: string, log: Logger): void {
+  let lostAt = 0;
+  ubus.on('state', (next: string, prev: string) => {
+    if (next === 'reconnecting' && prev === 'ready') {
+      lostAt = Date.now();
+      log.warn('ubus connection lost, reconnecting', { socket: socketPath });
+    } else if (next === 'ready' && prev === 'reconnecting') {
+      log.info('ubus connection re-established', { socket: socketPath, down_ms: Date.now() - lostAt });
+    }
+  });
 }
 
 /** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */

@@ -48,7 +48,7 @@ export interface DaemonOptions {
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -150,6 +150,7 @@ export class Daemon {
       command: config.main.ndsctl,
       socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
+      maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
@@ -196,6 +197,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
       workers: config.main.workers,

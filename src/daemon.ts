@@ -167,7 +167,10 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
+      ? new X402SessionMethod(config.escrow, {
+        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        onClosed: (escrowId) => daemon?.escrowClosed(escrowId),
+      }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -280,6 +283,10 @@ export class Daemon {
       gates,
       stats: () => this.stats(),
       reload: () => this.reload(),
+      escrowOf: (s) => {
+        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        return ref === undefined ? null : this.escrowSessions?.escrowView(ref) ?? null;
+      },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
@@ -387,6 +394,14 @@ export class Daemon {
       restart_required: this.pendingRestart,
       config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
     });
+  }
+
+  /** The escrow session behind a sluice session was closed on chain: say so with the amounts (event `escrow-closed`). */
+  escrowClosed(escrowId: string): void {
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const escrow = this.escrowSessions?.escrowView(escrowId);
+    if (!escrow) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id, mac: s.mac }), escrow });
   }
 
   /**

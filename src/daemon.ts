@@ -353,6 +353,11 @@ export class Daemon {
     this.pendingRestart = restartRequired(this.running, next.main);
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
+    // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+    if (next.x402.enabled !== (this.x402 !== null)) this.pendingRestart.push('x402.enabled');
+    else this.x402?.reconfigure(next.x402);
+    if (next.escrow.enabled !== (this.escrowSessions !== null)) this.pendingRestart.push('escrow.enabled');
+    else this.escrowSessions?.reconfigure(next.escrow);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;

@@ -11,7 +11,7 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
@@ -298,6 +298,29 @@ test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow
   await lab.callStatus('terminate', { mac });
   // Its close settles before the next test reads the seller's balance.
   await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
+});
+
+test('reload applies escrow settings at once (a dead facilitator_url refuses, nothing taken; restored, the same deposit works); escrow off asks for a restart', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer);
+  const before = await usdc.balanceOf(buyer.address);
+  try {
+    writeFileSync(lab.configPath, original.replace(`option facilitator_url '${fac.url}'`, "option facilitator_url 'http://127.0.0.1:9'"));
+    assert.equal((await lab.call('reload')).restart_required, []);
+    const refused = await purchase(mac, p);
+    assert.is(code(refused), 'ERR_ESCROW_FACILITATOR_UNAVAILABLE', JSON.stringify(refused.data));
+    assert.is(await usdc.balanceOf(buyer.address), before, 'nothing taken');
+    writeFileSync(lab.configPath, original.replace(/(config escrow 'escrow'\n\toption enabled) '1'/, "$1 '0'"));
+    assert.equal((await lab.call('reload')).restart_required, ['escrow.enabled']);
+  } finally {
+    writeFileSync(lab.configPath, original);
+  }
+  assert.equal((await lab.call('reload')).restart_required, []);
+  const ok = await purchase(mac, p);
+  assert.is(ok.status, 0, JSON.stringify(ok.data));
+  assert.is(before - await usdc.balanceOf(buyer.address), 10n * PRICE);
+  await lab.callStatus('terminate', { mac });
 });
 
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {

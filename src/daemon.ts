@@ -48,7 +48,7 @@ export interface DaemonOptions {
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -150,6 +150,7 @@ export class Daemon {
       command: config.main.ndsctl,
       socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
+      maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
@@ -166,7 +167,10 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
+      ? new X402SessionMethod(config.escrow, {
+        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        onClosed: (escrowId) => daemon?.escrowClosed(escrowId),
+      }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -196,6 +200,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
       workers: config.main.workers,
@@ -278,6 +283,10 @@ export class Daemon {
       gates,
       stats: () => this.stats(),
       reload: () => this.reload(),
+      escrowOf: (s) => {
+        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        return ref === undefined ? null : this.escrowSessions?.escrowView(ref) ?? null;
+      },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
@@ -344,6 +353,11 @@ export class Daemon {
     this.pendingRestart = restartRequired(this.running, next.main);
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
+    // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+    if (next.x402.enabled !== (this.x402 !== null)) this.pendingRestart.push('x402.enabled');
+    else this.x402?.reconfigure(next.x402);
+    if (next.escrow.enabled !== (this.escrowSessions !== null)) this.pendingRestart.push('escrow.enabled');
+    else this.escrowSessions?.reconfigure(next.escrow);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
@@ -385,6 +399,14 @@ export class Daemon {
       restart_required: this.pendingRestart,
       config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
     });
+  }
+
+  /** The escrow session behind a sluice session was closed on chain: say so with the amounts (event `escrow-closed`). */
+  escrowClosed(escrowId: string): void {
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const escrow = this.escrowSessions?.escrowView(escrowId);
+    if (!escrow) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id, mac: s.mac }), escrow });
   }
 
   /**

@@ -81,7 +81,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.id !== undefined && { id: a.id as string }),
       });
       if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${(a.mac ?? a.id) as string}`);
-      return { session: sessionView(session, backend.now()) };
+      const escrow = backend.escrowOf?.(session) ?? null;
+      return { session: { ...sessionView(session, backend.now()), ...(escrow && { escrow }) } };
     },
   },
   sessions: {

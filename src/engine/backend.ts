@@ -40,6 +40,8 @@ export interface BackendParts {
   gateReplyWaitMs?: number;
   /** Escrow usage receipts (x402-session); absent: refused. */
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of an x402-session session (ubus `session`). */
+  escrowOf?: (session: Session) => BlobmsgTable | null;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -72,6 +74,10 @@ export class DaemonBackend implements SluiceBackend {
   async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
     return this.parts.receipt(args);
+  }
+
+  escrowOf(session: Session): BlobmsgTable | null {
+    return this.parts.escrowOf?.(session) ?? null;
   }
 
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {

@@ -22,7 +22,7 @@ import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger, type EscrowEntry } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -48,7 +48,7 @@ export interface DaemonOptions {
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -64,6 +64,15 @@ function asRunning(next: Config, running: Config['main']): Config {
   const main = { ...next.main };
   for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[]) (main as Record<RestartKey, unknown>)[key] = running[key];
   return { ...next, main };
+}
+
+/**
+ * The config as the daemon runs it given its command line: `--ubus-socket` replaces `main.ubus_socket`, so `stats`
+ * shows the socket in use and a reload never reports the file's (overridden) value as needing a restart.
+ */
+function withOverrides(config: Config, options: DaemonOptions): Config {
+  if (options.ubusSocket === undefined) return config;
+  return { ...config, main: { ...config.main, ubusSocket: options.ubusSocket } };
 }
 
 /** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
@@ -110,7 +119,9 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const log = options.log ?? createLogger();
     // A router must not lose the service over one bad value: run on the valid part and say what was left out.
-    const { config, problems } = await loadConfigPartial(options.configPath);
+    const loaded = await loadConfigPartial(options.configPath);
+    const config = withOverrides(loaded.config, options);
+    const { problems } = loaded;
     log.level = config.main.logLevel;
     logProblems(log, problems, 'start');
     const store = new JournalStore({
@@ -139,6 +150,7 @@ export class Daemon {
       command: config.main.ndsctl,
       socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
+      maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
@@ -155,7 +167,10 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log, onClosed: (e) => daemon?.escrowClosed(e) }) : null;
+      ? new X402SessionMethod(config.escrow, {
+        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
+      }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -175,8 +190,9 @@ export class Daemon {
     if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
-    const socketPath = options.ubusSocket ?? config.main.ubusSocket;
+    const socketPath = config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
+    logUbusConnection(ubus, socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
       // The worker appends `json` itself (fetch.ts): the argv is the bare command.
@@ -184,6 +200,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
       workers: config.main.workers,
@@ -266,8 +283,13 @@ export class Daemon {
       gates,
       stats: () => this.stats(),
       reload: () => this.reload(),
+      escrowOf: (s) => {
+        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+        return ref === undefined ? null
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+      },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
-      escrow: (s) => this.escrowView(s),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
         const live = (mac: string) => sessions.list({ mac }).find(isLive);
@@ -315,6 +337,7 @@ export class Daemon {
     let problems: ConfigProblem[];
     try {
       ({ config: next, problems } = await loadConfigPartial(this.options.configPath));
+      next = withOverrides(next, this.options);
     } catch (err) {
       // Unreadable or not UCI at all: nothing to take a valid part from.
       const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
@@ -332,6 +355,11 @@ export class Daemon {
     this.pendingRestart = restartRequired(this.running, next.main);
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
+    // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+    if (next.x402.enabled !== (this.x402 !== null)) this.pendingRestart.push('x402.enabled');
+    else this.x402?.reconfigure(next.x402);
+    if (next.escrow.enabled !== (this.escrowSessions !== null)) this.pendingRestart.push('escrow.enabled');
+    else this.escrowSessions?.reconfigure(next.escrow);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
@@ -376,6 +404,21 @@ export class Daemon {
   }
 
   /**
+   * The escrow session behind a sluice session was closed on chain: say so with the amounts (ubus event
+   * `escrow-closed`, and the upstream sinks: MQTT's session topic).
+   */
+  escrowClosed(escrowId: string, close: EscrowClose): void {
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const escrow = this.escrowSessions?.escrowView(escrowId);
+    const mac = s?.mac ?? this.escrowSessions?.macOf(escrowId);
+    if (!escrow || mac === undefined) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id }), mac, escrow });
+    this.upstream.escrowClosed(s ?? null, mac, {
+      sessionId: escrowId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund,
+    });
+  }
+
+  /**
    * Escrow credit gating for one session: past escrow.credit_steps beyond the latest receipt its gate is held closed
    * (event `awaiting-receipt`); a receipt that covers the usage releases it at once (event `receipt`).
    */
@@ -396,28 +439,6 @@ export class Daemon {
       this.log.info('escrow receipt: gate re-opened', figures);
       this.sendEvent({ event: 'receipt', ...figures });
     }
-  }
-
-  /** The escrow part of a session bought with x402-session (ubus `session`): null for any other session. */
-  escrowView(s: Session): BlobmsgTable | null {
-    const method = this.escrowSessions;
-    const ref = method ? s.payments.filter((p) => p.method === method.name).at(-1)?.reference : undefined;
-    if (!method || ref === undefined) return null;
-    const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
-    return method.viewOf(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : null);
-  }
-
-  /** An escrow session closed on chain: the event `escrow-closed` (ubus) and the upstream sinks (MQTT session topic). */
-  escrowClosed(e: EscrowEntry): void {
-    const close = e.closed;
-    if (!close) return;
-    const session = this.sessions.list({ mac: e.mac }).find((s) => s.payments.some((p) => p.reference === e.sessionId)) ?? null;
-    const figures = { sessionId: e.sessionId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund };
-    this.sendEvent({
-      event: 'escrow-closed', session: session?.id ?? null, mac: e.mac, escrow_session: e.sessionId, units: figures.units,
-      transaction: figures.transaction, seller_amount: close.sellerAmount, buyer_refund: close.buyerRefund,
-    });
-    this.upstream.escrowClosed(session, e.mac, figures);
   }
 
   private sendEvent(data: BlobmsgTable): void {
@@ -494,6 +515,22 @@ async function connectUbus(socketPath: string, log: Logger): Promise<UbusClient>
       delay = Math.min(delay * 2, 2000);
     }
   }
+}
+
+/**
+ * One line when the ubus connection is lost and one when it is back (the client retries silently with backoff in
+ * between), so a restarted ubusd shows as a pair in logread instead of a line per attempt or nothing at all.
+ */
+function logUbusConnection(ubus: UbusClient, socketPath: string, log: Logger): void {
+  let lostAt = 0;
+  ubus.on('state', (next: string, prev: string) => {
+    if (next === 'reconnecting' && prev === 'ready') {
+      lostAt = Date.now();
+      log.warn('ubus connection lost, reconnecting', { socket: socketPath });
+    } else if (next === 'ready' && prev === 'reconnecting') {
+      log.info('ubus connection re-established', { socket: socketPath, down_ms: Date.now() - lostAt });
+    }
+  });
 }
 
 /** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */

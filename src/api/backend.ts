@@ -63,6 +63,8 @@ export interface SluiceBackend {
   escrowOf?(session: Session): BlobmsgTable | null;
   /** A buyer-signed escrow usage receipt (`receipt`): kept when higher than the session's last. */
   receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */
+  escrowOf?(session: Session): BlobmsgTable | null;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

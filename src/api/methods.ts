@@ -81,10 +81,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.id !== undefined && { id: a.id as string }),
       });
       if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${(a.mac ?? a.id) as string}`);
-      const view = sessionView(session, backend.now());
-      const escrow = backend.escrowOf?.(session);
-      if (escrow) view.escrow = escrow;
-      return { session: view };
+      const escrow = backend.escrowOf?.(session) ?? null;
+      return { session: { ...sessionView(session, backend.now()), ...(escrow && { escrow }) } };
     },
   },
   sessions: {

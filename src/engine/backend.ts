@@ -38,10 +38,10 @@ export interface BackendParts {
   onGateOpened?: (session: Session) => void;
   now?: () => number;
   gateReplyWaitMs?: number;
-  /** The escrow part of a session bought with x402-session (null for others); absent: escrow not enabled. */
-  escrow?: (session: Session) => BlobmsgTable | null;
   /** Escrow usage receipts (x402-session); absent: refused. */
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of an x402-session session (ubus `session`). */
+  escrowOf?: (session: Session) => BlobmsgTable | null;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -77,7 +77,7 @@ export class DaemonBackend implements SluiceBackend {
   }
 
   escrowOf(session: Session): BlobmsgTable | null {
-    return this.parts.escrow?.(session) ?? null;
+    return this.parts.escrowOf?.(session) ?? null;
   }
 
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {

@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from './harness.ts';
+import { UbusBroker, UbusClient } from '../../src/ubus/index.ts';
 
 const A = '02:00:00:00:0a:01';
 const B = '02:00:00:00:0a:02';
@@ -289,6 +290,27 @@ test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with i
   lab.writeConfig();
   await lab.startDaemon();
   assert.is((await lab.session(A)).state, 'ACTIVE', 'the paid session survived the disabled period');
+});
+
+test('stats shows the ubus socket in use (--ubus-socket), not the file\'s; a restarted ubusd is logged once each way and sluice is back on it', async () => {
+  const config = (await lab.call('stats')).config as Record<string, unknown>;
+  assert.is(config.ubusSocket, lab.socket, 'the --ubus-socket the daemon was started with');
+  lab.writeConfig(`config sluice 'main'\n\toption ubus_socket '/tmp/sluice-not-this.sock'\n`);
+  assert.equal((await lab.call('reload')).restart_required, [], 'the command line wins over the file, so a restart would change nothing');
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket);
+
+  // ubusd goes away for a while (procd restarts it on a router): sluice retries silently and registers again.
+  lab.client.destroy();
+  await lab.broker.close();
+  await new Promise((r) => setTimeout(r, 1500));
+  lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
+  await lab.waitFor(() => lab.output.includes('ubus connection re-established'), 20_000, 'the reconnect log line');
+  lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
+  await lab.waitFor(async () => (await lab.client.lookup('sluice')).length === 1, 10_000, 'sluice registered again');
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket, 'and answers');
+  const count = (needle: string) => lab.output.split(needle).length - 1;
+  assert.is(count('ubus connection lost'), 1, 'one line when lost');
+  assert.is(count('ubus connection re-established'), 1, 'one line when back');
 });
 
 test('SIGTERM checkpoints usage and exits 0; the usage is there after a restart', async () => {

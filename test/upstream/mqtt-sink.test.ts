@@ -255,6 +255,22 @@ test('TLS: the broker certificate is checked against mqtt.ca_file', async () => 
   assert.is(stat(other.sink)['state'], 'waiting');
 });
 
+test('TLS with a client certificate: refused without one (reported as mqtt.cert_file/mqtt.key_file), the queued event goes out after a reload adds it', async () => {
+  const m = await broker({ tls: true, clientCert: true });
+  const sub = await subscriber(m.url, { ca: [readFileSync(m.caFile)], cert: readFileSync(m.clientCert.certFile), key: readFileSync(m.clientCert.keyFile) });
+  const cfg = mqttConfig(m.url, { caFile: m.caFile });
+  const { sink, lines } = sinkFor(cfg);
+  await sink.start();
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() });
+  await until(() => String(stat(sink)['last_error']).startsWith('mqtt.cert_file/mqtt.key_file'), 5000, 'client certificate required');
+  assert.is(stat(sink)['state'], 'waiting');
+  assert.ok(lines.some((l) => l.includes('mqtt.cert_file/mqtt.key_file')));
+  await sink.reload({ main: { routerId: 'r1' }, mqtt: { ...cfg, certFile: m.clientCert.certFile, keyFile: m.clientCert.keyFile } } as unknown as Config);
+  await sub.waitFor(() => sub.on('session').length === 1, 10_000, 'the queued event over mutual TLS');
+  assert.is(sub.on('session')[0]!.body['seq'], 1);
+  assert.is(stat(sink)['last_error'], null);
+});
+
 test('commands: a signed terminate runs and is answered; a bad signature, a replay (also after a restart) and a stale one are refused', async () => {
   const m = await broker();
   const sub = await subscriber(m.url);

@@ -124,6 +124,18 @@ t('every end cause reaches FreeRADIUS as its Acct-Terminate-Cause; every attribu
   }
 });
 
+t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not radius.interim_interval; its Class is echoed", async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  // What the voucher method hands over after an Accept (voucher.test.ts checks it reads Acct-Interim-Interval, ≥ 60 s).
+  c.acct.rememberVoucher('v-77', { interimIntervalS: 1, classes: [Buffer.from('plan-7')] });
+  const voucher = await c.sessions.activate({ mac: mac(40), user: 'v-77', metric: 'seconds', allotment: 3600n, payment: { method: 'voucher', reference: 'v-77', amount: 0n, asset: '', at: Date.now() } });
+  const other = await c.sessions.activate({ mac: mac(41), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'not-a-voucher', amount: 0n, asset: '', at: Date.now() } });
+  const interims = (id: string) => c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update');
+  await until(() => interims(voucher.session.id).length >= 2, 10_000, 'two Interim-Updates of the voucher session');
+  assert.is(interims(other.session.id).length, 0, 'the other session waits for radius.interim_interval (1 h)');
+  assert.is(interims(voucher.session.id)[0]!['Class'], `0x${Buffer.from('plan-7').toString('hex')}`);
+});
+
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {
   await setup(c, { interimMs: 100, maxBytes: 16384 });
   await c.radius.stop();

@@ -42,6 +42,8 @@ export interface DaemonOptions {
   meterSource?: TaskSource;
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
+  /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
+  resetState?: boolean;
 }
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
@@ -126,6 +128,7 @@ export class Daemon {
     logProblems(log, problems, 'start');
     const store = new JournalStore({
       dir: config.main.stateDir,
+      ...(options.resetState === true && { resetState: true }),
       onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
     let meterRef: Meter | undefined;
@@ -524,17 +527,19 @@ function logUbusConnection(ubus: UbusClient, socketPath: string, log: Logger): v
   });
 }
 
-/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */
+/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. */
 export async function runDaemon(argv: string[]): Promise<number> {
   let configPath = '/etc/config/sluice';
   let ubusSocket: string | undefined;
+  let resetState = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
     if ((arg === '--config' || arg === '-c') && value !== undefined) { configPath = value; i++; }
     else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { ubusSocket = value; i++; }
+    else if (arg === '--reset-state') resetState = true;
     else if (arg === '-h' || arg === '--help') {
-      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]\n');
+      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n');
       return 0;
     } else {
       process.stderr.write(`sluice daemon: unexpected argument ${JSON.stringify(arg)}\n`);
@@ -558,7 +563,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   });
   try {
     daemon = await Daemon.start({
-      configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
+      configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),
     });
   } catch (err) {
     const e = toSluiceError(err);

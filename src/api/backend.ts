@@ -63,6 +63,12 @@ export interface SluiceBackend {
   receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */
   escrowOf?(session: Session): BlobmsgTable | null;
+  /**
+   * A live session's portal gate: `open`, or `pending` while the portal has not let the device through yet (a grant
+   * or purchase for a MAC not on the portal: retried every tick). Lists show it so a paid-for device that is not
+   * online yet is not shown as plainly active.
+   */
+  gateOf?(mac: string): 'open' | 'pending';
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -105,6 +105,10 @@ export class DaemonBackend implements SluiceBackend {
     return this.parts.sessions.list(filter);
   }
 
+  gateOf(mac: string): 'open' | 'pending' {
+    return this.parts.gates.gateOf(mac) === 'already-open' ? 'open' : 'pending';
+  }
+
   /** Ends the session, then answers once its gate is closed (or after the same bounded wait as a purchase). */
   async terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }> {
     const live = this.parts.sessions.byMac(mac);

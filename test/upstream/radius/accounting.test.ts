@@ -190,6 +190,33 @@ t('a session accounting had started that the restarted daemon no longer has gets
   }
 });
 
+t('after a restart the running sessions report their first Interim-Update spread over one interval, not all at once', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    ids.push((await c.sessions.activate({ mac: mac(80 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `sp${i}`, amount: 0n, asset: '', at: Date.now() } })).session.id);
+  }
+  await until(() => ids.every((id) => lines(c, 'Start').some((l) => l.includes(id))), 5000, 'Starts');
+  await c.acct.close();
+  // The restarted daemon: the same 12 sessions live (all started in the same second), a 4 s interval.
+  const sessions = c.sessions;
+  const again = new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 4000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id),
+    recovered: () => ({ active: ids.map((id) => sessions.get(id)!), ended: [] }),
+  });
+  await again.start();
+  try {
+    const first = () => ids.map((id) => c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update'));
+    await until(() => first().every((r) => r !== undefined), 10_000, 'a first Interim-Update of each');
+    // Sent as each one's random point comes (Event-Timestamp, seconds): without the spread all 12 share one tick.
+    const seconds = new Set(first().map((r) => r!['Event-Timestamp']));
+    assert.ok(seconds.size >= 2, `first Interim-Updates in ${seconds.size} distinct second(s)`);
+  } finally {
+    await again.close();
+  }
+});
+
 t('a session recovery ends again after a crash (its end never reached the journal) gets no second Stop, delivered or queued', async (c) => {
   await setup(c, { interimMs: 3_600_000 });
   const ids: string[] = [];

@@ -22,7 +22,7 @@ import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -172,7 +172,7 @@ export class Daemon {
     const escrowSessions = config.escrow.enabled
       ? new X402SessionMethod(config.escrow, {
         ledger: await EscrowLedger.open(config.main.stateDir), log,
-        onClosed: (escrowId) => daemon?.escrowClosed(escrowId),
+        onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
       }) : null;
     const merchant = new Merchant({
       pricing, sessions,
@@ -288,7 +288,9 @@ export class Daemon {
       reload: () => this.reload(),
       escrowOf: (s) => {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
-        return ref === undefined ? null : this.escrowSessions?.escrowView(ref) ?? null;
+        const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+        return ref === undefined ? null
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
@@ -404,12 +406,19 @@ export class Daemon {
     });
   }
 
-  /** The escrow session behind a sluice session was closed on chain: say so with the amounts (event `escrow-closed`). */
-  escrowClosed(escrowId: string): void {
+  /**
+   * The escrow session behind a sluice session was closed on chain: say so with the amounts (ubus event
+   * `escrow-closed`, and the upstream sinks: MQTT's session topic).
+   */
+  escrowClosed(escrowId: string, close: EscrowClose): void {
     const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
     const escrow = this.escrowSessions?.escrowView(escrowId);
-    if (!escrow) return;
-    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id, mac: s.mac }), escrow });
+    const mac = s?.mac ?? this.escrowSessions?.macOf(escrowId);
+    if (!escrow || mac === undefined) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id }), mac, escrow });
+    this.upstream.escrowClosed(s ?? null, mac, {
+      sessionId: escrowId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund,
+    });
   }
 
   /**

@@ -92,6 +92,8 @@ export class Daemon {
   private backend: DaemonBackend | undefined;
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
+  /** The LAN endpoint is bound at start (address, port, rate limiter): its section takes a restart. */
+  private readonly runningHttp: Config['http'];
   private pendingRestart: string[] = [];
   /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
   readonly closers: Array<() => Promise<void>> = [];
@@ -116,6 +118,7 @@ export class Daemon {
     readonly upstream: SinkHost,
   ) {
     this.running = config.main;
+    this.runningHttp = config.http;
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -356,6 +359,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    if (next.http.host !== this.runningHttp.host || next.http.port !== this.runningHttp.port) this.pendingRestart.push('http.listen');
+    if (next.http.rateLimit !== this.runningHttp.rateLimit) this.pendingRestart.push('http.rate_limit');
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
@@ -367,7 +372,7 @@ export class Daemon {
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
     await this.upstream.reload(next);
-    this.config = asRunning(next, this.running);
+    this.config = { ...asRunning(next, this.running), http: this.runningHttp };
     this.log.info('config reloaded', {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });

@@ -1,17 +1,27 @@
 // Child process of `npm run bench -- portal`: a simulated openNDS answering on an ndsctl.sock-style socket
 // (src/sim/socket.ts: the portals' request/reply text, one connection at a time) over a live PortalModel, so `json`
 // renders the current client list and `auth` / `deauth` change it, as the portal's ndsctl thread does.
-// argv: <socketPath> <clients> <seed>. Prints `ready <bytes of json-all> <preauthenticated MACs, comma-separated>`.
+// argv: <socketPath> <clients> <seed> [live]. With `live`, traffic advances in real time: each `json` of all clients
+// first steps the simulator by the time since the last one (the meter bench's purchases row). Prints `ready <bytes of json-all> <preauthenticated MACs, comma-separated>`.
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 
-const [socketPath, clientsArg, seedArg] = process.argv.slice(2);
+const [socketPath, clientsArg, seedArg, mode] = process.argv.slice(2);
 const portal = new PortalModel({ flavour: 'opennds' });
 const sim = new TrafficSimulator(portal, { clients: Number(clientsArg), seed: Number(seedArg ?? 1), authenticatedShare: 0.6 });
 sim.populate();
 sim.step(10_000);
-await listenNdsctlSocket(socketPath!, portalRequestHandler(portal));
+const answer = portalRequestHandler(portal);
+let last = performance.now();
+await listenNdsctlSocket(socketPath!, mode !== 'live' ? answer : (line) => {
+  if (line === 'json') {
+    const now = performance.now();
+    sim.step(now - last);
+    last = now;
+  }
+  return answer(line);
+});
 const preauth = portal.clients().filter((c) => c.state === 'Preauthenticated').map((c) => c.mac);
 process.stdout.write(`ready ${Buffer.byteLength(portal.renderJson('opennds'))} ${preauth.join(',')}\n`);
 process.stdin.resume();

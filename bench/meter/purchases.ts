@@ -4,7 +4,10 @@
 // pool fetching over the same socket. A data session for every simulated device but the purchase MACs; after warm-up,
 // `purchases` purchases of 1–8 MiB (activate → gate open → meter.sessionStarted, as the daemon's backend does) arrive
 // evenly over `seconds`, and data-limit ends close their gates. Prints one JSON line: tick gaps (start to start) and
-// durations during that window, gate-open latencies, cuts.
+// durations during that window (and the fetch part of each: the simulated portal renders its whole list in JavaScript
+// for every `json`, a cost the portal's, not sluice's), gate-open latencies (a purchase's auth waits for a tick's
+// fetch in progress: the portal serves one request at a time), cuts; `pending` purchases are for clients the portal
+// dropped meanwhile (the simulator's departures).
 // argv: <ndsctl.sock> <clients> <purchase MACs file> <purchases> <seconds> <usage-worker.mjs>
 import { readFileSync } from 'node:fs';
 import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
@@ -35,6 +38,7 @@ const valve = new Valve({ command: ['/usr/bin/ndsctl'], socketPath: () => socket
 const gates = new Gatekeeper({ valve, sessions: manager, log });
 const starts: number[] = [];
 const durations: number[] = [];
+const fetches: number[] = [];
 let measuring = false;
 const meter = new Meter({
   source: { kind: 'socket', path: socketPath! }, flavour: 'opennds', pollIntervalMs: POLL_MS, sessions: sessionManagerPort(manager),
@@ -43,6 +47,7 @@ const meter = new Meter({
     if (!measuring) return;
     starts.push(performance.now() - r.durationMs);
     durations.push(r.durationMs);
+    fetches.push(r.fetchMs);
   },
 });
 gates.auth = meter;
@@ -82,5 +87,5 @@ await meter.close();
 await valve.shutdown();
 await manager.close();
 const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-process.stdout.write(JSON.stringify({ gaps, durations, gateMs, pending, cuts, windowS, poll_ms: POLL_MS }) + '\n');
+process.stdout.write(JSON.stringify({ gaps, durations, fetches, gateMs, pending, cuts, windowS, poll_ms: POLL_MS }) + '\n');
 process.exit(0);

@@ -42,13 +42,15 @@ export interface DaemonOptions {
   meterSource?: TaskSource;
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
+  /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
+  resetState?: boolean;
 }
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -64,6 +66,15 @@ function asRunning(next: Config, running: Config['main']): Config {
   const main = { ...next.main };
   for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[]) (main as Record<RestartKey, unknown>)[key] = running[key];
   return { ...next, main };
+}
+
+/**
+ * The config as the daemon runs it given its command line: `--ubus-socket` replaces `main.ubus_socket`, so `stats`
+ * shows the socket in use and a reload never reports the file's (overridden) value as needing a restart.
+ */
+function withOverrides(config: Config, options: DaemonOptions): Config {
+  if (options.ubusSocket === undefined) return config;
+  return { ...config, main: { ...config.main, ubusSocket: options.ubusSocket } };
 }
 
 /** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
@@ -110,11 +121,14 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const log = options.log ?? createLogger();
     // A router must not lose the service over one bad value: run on the valid part and say what was left out.
-    const { config, problems } = await loadConfigPartial(options.configPath);
+    const loaded = await loadConfigPartial(options.configPath);
+    const config = withOverrides(loaded.config, options);
+    const { problems } = loaded;
     log.level = config.main.logLevel;
     logProblems(log, problems, 'start');
     const store = new JournalStore({
       dir: config.main.stateDir,
+      ...(options.resetState === true && { resetState: true }),
       onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
     let meterRef: Meter | undefined;
@@ -139,6 +153,7 @@ export class Daemon {
       command: config.main.ndsctl,
       socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
+      maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
@@ -155,7 +170,10 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
+      ? new X402SessionMethod(config.escrow, {
+        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        onClosed: (escrowId) => daemon?.escrowClosed(escrowId),
+      }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -175,8 +193,9 @@ export class Daemon {
     if (radius) upstream.add(radius);
     upstream.attach(sessions);
 
-    const socketPath = options.ubusSocket ?? config.main.ubusSocket;
+    const socketPath = config.main.ubusSocket;
     const ubus = await connectUbus(socketPath, log);
+    logUbusConnection(ubus, socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
       // The worker appends `json` itself (fetch.ts): the argv is the bare command.
@@ -184,6 +203,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
       workers: config.main.workers,
@@ -266,6 +286,10 @@ export class Daemon {
       gates,
       stats: () => this.stats(),
       reload: () => this.reload(),
+      escrowOf: (s) => {
+        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        return ref === undefined ? null : this.escrowSessions?.escrowView(ref) ?? null;
+      },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
@@ -314,6 +338,7 @@ export class Daemon {
     let problems: ConfigProblem[];
     try {
       ({ config: next, problems } = await loadConfigPartial(this.options.configPath));
+      next = withOverrides(next, this.options);
     } catch (err) {
       // Unreadable or not UCI at all: nothing to take a valid part from.
       const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
@@ -331,6 +356,11 @@ export class Daemon {
     this.pendingRestart = restartRequired(this.running, next.main);
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
+    // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+    if (next.x402.enabled !== (this.x402 !== null)) this.pendingRestart.push('x402.enabled');
+    else this.x402?.reconfigure(next.x402);
+    if (next.escrow.enabled !== (this.escrowSessions !== null)) this.pendingRestart.push('escrow.enabled');
+    else this.escrowSessions?.reconfigure(next.escrow);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
@@ -372,6 +402,14 @@ export class Daemon {
       restart_required: this.pendingRestart,
       config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
     });
+  }
+
+  /** The escrow session behind a sluice session was closed on chain: say so with the amounts (event `escrow-closed`). */
+  escrowClosed(escrowId: string): void {
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const escrow = this.escrowSessions?.escrowView(escrowId);
+    if (!escrow) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id, mac: s.mac }), escrow });
   }
 
   /**
@@ -473,17 +511,35 @@ async function connectUbus(socketPath: string, log: Logger): Promise<UbusClient>
   }
 }
 
-/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */
+/**
+ * One line when the ubus connection is lost and one when it is back (the client retries silently with backoff in
+ * between), so a restarted ubusd shows as a pair in logread instead of a line per attempt or nothing at all.
+ */
+function logUbusConnection(ubus: UbusClient, socketPath: string, log: Logger): void {
+  let lostAt = 0;
+  ubus.on('state', (next: string, prev: string) => {
+    if (next === 'reconnecting' && prev === 'ready') {
+      lostAt = Date.now();
+      log.warn('ubus connection lost, reconnecting', { socket: socketPath });
+    } else if (next === 'ready' && prev === 'reconnecting') {
+      log.info('ubus connection re-established', { socket: socketPath, down_ms: Date.now() - lostAt });
+    }
+  });
+}
+
+/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. */
 export async function runDaemon(argv: string[]): Promise<number> {
   let configPath = '/etc/config/sluice';
   let ubusSocket: string | undefined;
+  let resetState = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
     if ((arg === '--config' || arg === '-c') && value !== undefined) { configPath = value; i++; }
     else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { ubusSocket = value; i++; }
+    else if (arg === '--reset-state') resetState = true;
     else if (arg === '-h' || arg === '--help') {
-      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]\n');
+      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n');
       return 0;
     } else {
       process.stderr.write(`sluice daemon: unexpected argument ${JSON.stringify(arg)}\n`);
@@ -507,7 +563,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   });
   try {
     daemon = await Daemon.start({
-      configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
+      configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),
     });
   } catch (err) {
     const e = toSluiceError(err);

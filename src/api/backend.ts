@@ -61,6 +61,14 @@ export interface SluiceBackend {
   pricing(): readonly PricingPlan[];
   /** A buyer-signed escrow usage receipt (`receipt`): kept when higher than the session's last. */
   receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */
+  escrowOf?(session: Session): BlobmsgTable | null;
+  /**
+   * A live session's portal gate: `open`, or `pending` while the portal has not let the device through yet (a grant
+   * or purchase for a MAC not on the portal: retried every tick). Lists show it so a paid-for device that is not
+   * online yet is not shown as plainly active.
+   */
+  gateOf?(mac: string): 'open' | 'pending';
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -329,7 +329,10 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
     `sluice demo summary (${elapsedS.toFixed(1)} s, ${totals.clients} clients, poll_interval ${POLL_S} s)`,
     `  purchases ${totals.purchases}, top-ups ${totals.topups}, admin terminates ${totals.terminates}, refused ${totals.rejected}`,
     `  sessions ${all.length}: still active ${all.filter((s) => s.state === 'ACTIVE').length}; ended: ${ended}`,
-    `  ticks ${figures.tickMs.length}: every p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
+    // More ticks than seconds is by design: the meter reads again early as a session nears its allotment (cut at the
+    // crossing), so the gap's median is short; the goal is about its maximum (no reading later than 1.5 × poll).
+    `  ticks ${figures.tickMs.length} (every ${POLL_S} s, and early readings as sessions near their allotment): ` +
+      `gap p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
       `(goal ≤ ${ms(1500 * POLL_S)}); each took p50 ${ms(percentile(figures.tickMs, 0.5))}, p99 ${ms(percentile(figures.tickMs, 0.99))}`,
     '    (sooner than poll_interval while a data session could run out before the next tick: cut at the crossing)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, p99 ${ms(percentile(figures.gateMs, 0.99))} ` +

@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const INIT = new URL('../../files/etc/init.d/sluice', import.meta.url).pathname;
 
@@ -45,6 +46,49 @@ test('restart-only options changed: the service is restarted and the log says wh
 
 test('the daemon does not answer on ubus (stopped, or refusing the file): start (procd starts it or sends SIGHUP)', () => {
   assert.equal(reload('1', undefined), ['config_load sluice', 'ubus -t 30 call sluice reload', 'start']);
+});
+
+/** start_service with `http.listen` set to `listen`: the procd and json calls it makes, in order. */
+function start(listen: string): string[] {
+  const stubs = `
+calls="$(mktemp)"
+note() { printf '|%s' "$*" >> "$calls"; }
+config_load() { :; }
+config_get_bool() { eval "$1=1"; }
+# state_dir: an existing directory, so start_service creates nothing
+config_get() { if [ "$2.$3" = http.listen ]; then eval "$1='${listen}'"; else eval "$1=/tmp"; fi; }
+procd_open_instance() { note open_instance; }
+procd_close_instance() { note close_instance; }
+procd_set_param() { :; }
+procd_open_data() { note open_data; }
+procd_close_data() { note close_data; }
+json_add_array() { note "array $1"; }
+json_close_array() { note close_array; }
+json_add_object() { note object; }
+json_close_object() { note close_object; }
+json_add_string() { note "$1=$2"; }
+`;
+  const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nstart_service\ncat "$calls"; rm -f "$calls"`], { encoding: 'utf8', env: { ...process.env, TMPDIR: '/tmp' } });
+  assert.is(r.status, 0, r.stderr);
+  return r.stdout.split('|').filter(Boolean);
+}
+
+test('http.listen set: the instance carries a fw4 rule rejecting its port from the wan zone', () => {
+  const rule = ['open_data', 'array firewall', 'object', 'type=rule', 'name=sluice-x402-no-wan', 'src=wan', 'proto=tcp',
+    'dest_port=2122', 'target=REJECT', 'close_object', 'close_array', 'close_data'];
+  assert.equal(start('192.168.1.1:2122'), ['open_instance', ...rule, 'close_instance']);
+  assert.equal(start('[fd00::1]:8402'), ['open_instance', ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)), 'close_instance']);
+});
+
+test('http.listen empty (the endpoint is off): no firewall data', () => {
+  assert.equal(start(''), ['open_instance', 'close_instance']);
+});
+
+test('fw4 is told to re-read service rules when the service starts and stops', () => {
+  const text = readFileSync(INIT, 'utf8');
+  for (const fn of ['service_started', 'service_stopped']) {
+    assert.match(text, new RegExp(`${fn}\\(\\) \\{\\n\\tprocd_set_config_changed firewall\\n\\}`), fn);
+  }
 });
 
 test.run();

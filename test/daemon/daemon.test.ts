@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from './harness.ts';
+import { UbusBroker, UbusClient } from '../../src/ubus/index.ts';
 
 const A = '02:00:00:00:0a:01';
 const B = '02:00:00:00:0a:02';
@@ -83,6 +84,24 @@ test('a top-up grows the allotment, keeps usage and start, and does not re-auth'
   await lab.waitFor(async () => (await lab.session(A)).used === String(512 * 1024 + MiB), 10_000, 'usage after top-up');
   assert.is((await lab.session(A)).state, 'ACTIVE');
   assert.is(lab.clientState(A), 'Authenticated');
+});
+
+test('a grant to a device not on the portal: gate pending in the reply, in session and sessions, until it joins', async () => {
+  const D = '02:00:00:00:0a:04';
+  const reply = await lab.call('grant', { mac: D, seconds: 3600 });
+  assert.is(reply.gate, 'pending');
+  assert.is((reply.session as Record<string, unknown>).state, 'ACTIVE');
+  assert.is((await lab.session(D)).gate, 'pending');
+  const listed = (await lab.call('sessions', { state: 'LIVE' })).sessions as Array<Record<string, unknown>>;
+  assert.is(listed.find((s) => s.mac === D)!.gate, 'pending');
+  assert.is(listed.find((s) => s.mac === D)!.state, 'ACTIVE');
+  // The device joins: the next tick opens its gate and the lists say so.
+  lab.portal.addClient(D, '10.0.0.14');
+  await lab.waitFor(() => lab.clientState(D) === 'Authenticated', 10_000, 'gate opened once the device joined');
+  await lab.waitFor(async () => (await lab.session(D)).gate === 'open', 10_000, 'gate open in session');
+  // An ended session has no gate.
+  await lab.call('terminate', { mac: D });
+  assert.is((await lab.session(D)).gate, undefined);
 });
 
 test('terminate ends the session as TERMINATED/admin and closes the gate; unknown MAC is NOT_FOUND', async () => {
@@ -289,6 +308,27 @@ test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with i
   lab.writeConfig();
   await lab.startDaemon();
   assert.is((await lab.session(A)).state, 'ACTIVE', 'the paid session survived the disabled period');
+});
+
+test('stats shows the ubus socket in use (--ubus-socket), not the file\'s; a restarted ubusd is logged once each way and sluice is back on it', async () => {
+  const config = (await lab.call('stats')).config as Record<string, unknown>;
+  assert.is(config.ubusSocket, lab.socket, 'the --ubus-socket the daemon was started with');
+  lab.writeConfig(`config sluice 'main'\n\toption ubus_socket '/tmp/sluice-not-this.sock'\n`);
+  assert.equal((await lab.call('reload')).restart_required, [], 'the command line wins over the file, so a restart would change nothing');
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket);
+
+  // ubusd goes away for a while (procd restarts it on a router): sluice retries silently and registers again.
+  lab.client.destroy();
+  await lab.broker.close();
+  await new Promise((r) => setTimeout(r, 1500));
+  lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
+  await lab.waitFor(() => lab.output.includes('ubus connection re-established'), 20_000, 'the reconnect log line');
+  lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
+  await lab.waitFor(async () => (await lab.client.lookup('sluice')).length === 1, 10_000, 'sluice registered again');
+  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket, 'and answers');
+  const count = (needle: string) => lab.output.split(needle).length - 1;
+  assert.is(count('ubus connection lost'), 1, 'one line when lost');
+  assert.is(count('ubus connection re-established'), 1, 'one line when back');
 });
 
 test('SIGTERM checkpoints usage and exits 0; the usage is there after a restart', async () => {

@@ -11,7 +11,7 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
@@ -24,6 +24,8 @@ let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
 let macCounter = 0x10;
 let lanBase = '';
 const ips = new Map<string, string>();
+/** Every sluice.* ubus event seen (the broker outlives daemon restarts, so this listener sees them all). */
+const events: Array<Record<string, any>> = [];
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });
@@ -69,6 +71,7 @@ config http 'http'
 \toption listen '127.0.0.1:${port}'
 ` });
   await lab.startDaemon();
+  await lab.client.listen('sluice.*', (_type, data) => events.push(data as Record<string, any>));
 });
 
 test.after(async () => { await lab?.close(); await fac?.stop(); await chain?.stop(); });
@@ -212,11 +215,13 @@ test('receipts: the buyer\'s are kept when higher (by mac or session id, durable
 async function sessionWithReceipt(maxUnits: bigint, units: bigint) {
   const buyer = await newBuyer(); const mac = newClient();
   const p = await deposit(buyer, { maxUnits });
-  assert.is((await purchase(mac, p)).status, 0);
+  const bought = await purchase(mac, p);
+  assert.is(bought.status, 0);
+  const sluiceId = (bought.data!.session as Record<string, unknown>).id as string;
   const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
   const r = await lab.callStatus('receipt', { mac, cumulative_units: Number(units), nonce: Number(units), signature: await signReceipt(buyer, id, units) } as never);
   assert.is(r.status, 0, JSON.stringify(r.data));
-  return { buyer, mac, id, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
+  return { buyer, mac, id, sluiceId, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
 }
 
 async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, maxUnits: bigint, units: bigint): Promise<void> {
@@ -229,6 +234,18 @@ async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, 
   assert.match(entry.closed.transaction, /^0x[0-9a-f]{64}$/);
   assert.is(entry.closed.sellerAmount, String(units * PRICE));
   assert.is(entry.closed.buyerRefund, String((maxUnits - units) * PRICE));
+  // The same figures on the sluice session (ubus session) and in the escrow-closed event.
+  const escrowView = ((await lab.call('session', { id: s.sluiceId })).session as Record<string, any>).escrow;
+  assert.equal(escrowView, {
+    escrow_session: s.id, buyer: s.buyer.address.toLowerCase(), max_units: String(maxUnits), receipt_units: String(units),
+    consumed_units: escrowView.consumed_units, state: 'closed',
+    close: { transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE) },
+  });
+  await lab.waitFor(() => events.some((e) => e.event === 'escrow-closed' && e.escrow?.escrow_session === s.id), 10_000, 'the escrow-closed event');
+  const ev = events.find((e) => e.event === 'escrow-closed' && e.escrow?.escrow_session === s.id)!;
+  assert.is(ev.session, s.sluiceId);
+  assert.is(ev.mac, s.mac);
+  assert.equal(ev.escrow.close, escrowView.close);
 }
 
 const ledgerPath = () => join(lab.dir, 'state', 'escrow.json');
@@ -281,6 +298,29 @@ test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow
   await lab.callStatus('terminate', { mac });
   // Its close settles before the next test reads the seller's balance.
   await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
+});
+
+test('reload applies escrow settings at once (a dead facilitator_url refuses, nothing taken; restored, the same deposit works); escrow off asks for a restart', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer);
+  const before = await usdc.balanceOf(buyer.address);
+  try {
+    writeFileSync(lab.configPath, original.replace(`option facilitator_url '${fac.url}'`, "option facilitator_url 'http://127.0.0.1:9'"));
+    assert.equal((await lab.call('reload')).restart_required, []);
+    const refused = await purchase(mac, p);
+    assert.is(code(refused), 'ERR_ESCROW_FACILITATOR_UNAVAILABLE', JSON.stringify(refused.data));
+    assert.is(await usdc.balanceOf(buyer.address), before, 'nothing taken');
+    writeFileSync(lab.configPath, original.replace(/(config escrow 'escrow'\n\toption enabled) '1'/, "$1 '0'"));
+    assert.equal((await lab.call('reload')).restart_required, ['escrow.enabled']);
+  } finally {
+    writeFileSync(lab.configPath, original);
+  }
+  assert.equal((await lab.call('reload')).restart_required, []);
+  const ok = await purchase(mac, p);
+  assert.is(ok.status, 0, JSON.stringify(ok.data));
+  assert.is(before - await usdc.balanceOf(buyer.address), 10n * PRICE);
+  await lab.callStatus('terminate', { mac });
 });
 
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {

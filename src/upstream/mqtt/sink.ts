@@ -307,6 +307,9 @@ export class MqttSink implements UpstreamSink {
     let hint = 'mqtt.url';
     if (code === 4 || code === 5 || code === 134 || code === 135) hint = 'mqtt.username/mqtt.password';
     else if (code === 2 || code === 133) hint = 'mqtt.client_id';
+    // A TLS alert is the broker refusing us (no client certificate, or one it does not trust); anything else about
+    // certificates is ours refusing the broker's.
+    else if (/alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
     else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
     this.fail(`${hint}: ${err.message}`);
   }

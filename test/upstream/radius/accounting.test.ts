@@ -1,5 +1,6 @@
-// The accounting sink on its own against a real FreeRADIUS: Interim-Updates by interval with the figures so far, and a
-// full queue during an outage drops the oldest Interim-Updates (counted), never a Start or a Stop.
+// The accounting sink on its own against a real FreeRADIUS: Interim-Updates by interval with the figures so far, every end
+// cause and attribute as FreeRADIUS stored it, and a full queue during an outage drops the oldest Interim-Updates
+// (counted), never a Start or a Stop.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { RadiusUpstream } from '../../../src/upstream/radius/index.ts';
 import { configFromUci } from '../../../src/config/load.ts';
 import { parseUci } from '../../../src/config/uci.ts';
 import type { UsageReport } from '../../../src/meter/ports.ts';
+import type { NasIdentity } from '../../../src/upstream/radius/nas.ts';
+import { TERMINATE_CAUSES, LIMIT_CAUSES, type EndCause } from '../../../src/sessions/model.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
 
 interface Ctx { radius: FreeRadius; dir: string; sessions: SessionManager; host: SinkHost; acct: RadiusAccounting; client: RadiusClient }
@@ -21,14 +24,14 @@ const t = suite<Ctx>('radius accounting', {} as Ctx);
 const log = createLogger({ level: 'error' });
 const mac = (n: number) => `02:00:00:00:0c:${n.toString(16).padStart(2, '0')}`;
 
-async function setup(c: Ctx, options: { interimMs: number; maxBytes?: number }): Promise<void> {
+async function setup(c: Ctx, options: { interimMs: number; maxBytes?: number; nas?: NasIdentity }): Promise<void> {
   c.dir = mkdtempSync(join(tmpdir(), 'sluice-acct-'));
   c.sessions = await SessionManager.open({ store: new MemoryStore() });
   c.client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: c.radius.acctPort, secret: c.radius.secret }], timeoutMs: 200, retries: 0 });
   const sessions = c.sessions;
   c.acct = new RadiusAccounting({
     dir: c.dir, maxBytes: options.maxBytes ?? 1 << 20, client: () => c.client,
-    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    nas: () => options.nas ?? { identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' },
     interimMs: () => options.interimMs, maxInFlight: 8, maxBackoffMs: 500, log,
     figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id), recovered: () => ({ active: [], ended: [] }),
     syncIntervalMs: 50,
@@ -72,6 +75,65 @@ t('Interim-Update every interval with the usage so far (NAS view: input = upload
   assert.equal([first![4], first![5]], ['700', '3000']);
   assert.equal([second![4], second![5]], ['700', '8000']);
   assert.ok(Number(second![3]) >= 2, 'Acct-Session-Time grows');
+});
+
+t('every end cause reaches FreeRADIUS as its Acct-Terminate-Cause; every attribute of Start and Stop as documented (NAS-IPv6-Address)', async (c) => {
+  const nas: NasIdentity = { identifier: 'nas-v6', ip: '2001:db8::1', calledStationId: 'AA-BB-CC-DD-EE-FF:hotspot' };
+  await setup(c, { interimMs: 3_600_000, nas });
+  // docs/radius.md's table; the test fails if a cause is added without a row here.
+  const expected: Record<EndCause, string> = {
+    'time-limit': 'Session-Timeout', 'data-limit': 'Session-Timeout', admin: 'Admin-Reset', disconnect: 'Admin-Reset',
+    'pc-logout': 'User-Request', 'device-limit': 'Port-Preempted', 'portal-lost': 'Lost-Carrier',
+  };
+  const causes = [...LIMIT_CAUSES, ...TERMINATE_CAUSES];
+  assert.equal(Object.keys(expected).sort(), [...causes].sort());
+  const ids = new Map<EndCause, { id: string; mac: string; startedAt: number }>();
+  for (const [i, cause] of causes.entries()) {
+    const { session } = await c.sessions.activate({
+      mac: mac(60 + i), ip: `10.9.0.${i + 1}`, metric: 'bytes', allotment: 1n << 30n, ...(i % 2 === 0 && { user: `u-${cause}` }),
+      payment: { method: 't', reference: `cause-${cause}`, amount: 0n, asset: '', at: Date.now() },
+    });
+    ids.set(cause, { id: session.id, mac: session.mac, startedAt: session.startedAt! });
+    c.sessions.applyUsage([[session.mac, 1000 + i]]);
+    c.host.usage([{ mac: session.mac, sessionId: session.id, metric: 'bytes', deltaBytes: 1000 + i, deltaDownloadBytes: 800 + i, deltaUploadBytes: 200, remainingBytes: 1e9, exhausted: false }]);
+  }
+  for (const cause of causes) await c.sessions.end(ids.get(cause)!.id, cause);
+  const record = (id: string, kind: string) => c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === kind);
+  await until(() => causes.every((cause) => record(ids.get(cause)!.id, 'Stop') !== undefined), 10_000, 'a Stop per cause');
+  for (const [i, cause] of causes.entries()) {
+    const { id, mac: m, startedAt } = ids.get(cause)!;
+    assert.match(id, /^[0-9a-f]{16}$/);
+    const start = record(id, 'Start')!;
+    const stop = record(id, 'Stop')!;
+    const ended = c.sessions.get(id)!;
+    assert.is(stop['Acct-Terminate-Cause'], expected[cause], cause);
+    for (const r of [start, stop]) {
+      assert.equal([r['User-Name'], r['Calling-Station-Id'], r['Called-Station-Id'], r['NAS-Identifier'], r['NAS-IPv6-Address'], r['NAS-IP-Address'],
+        r['NAS-Port-Type'], r['Acct-Authentic'], r['Framed-IP-Address']],
+      [i % 2 === 0 ? `u-${cause}` : m.toUpperCase().replaceAll(':', '-'), m.toUpperCase().replaceAll(':', '-'), 'AA-BB-CC-DD-EE-FF:hotspot', 'nas-v6', '2001:db8::1', undefined,
+        'Wireless-802.11', 'RADIUS', `10.9.0.${i + 1}`], `${cause} ${r['Acct-Status-Type']}`);
+    }
+    // Event-Timestamp is when it happened (FreeRADIUS prints it as a date): the start, then the end.
+    assert.is(Date.parse(start['Event-Timestamp']!) / 1000, Math.floor(startedAt / 1000), `${cause} Start Event-Timestamp`);
+    assert.is(Date.parse(stop['Event-Timestamp']!) / 1000, Math.floor(ended.endedAt! / 1000), `${cause} Stop Event-Timestamp`);
+    assert.is(start['Acct-Input-Octets'], undefined, 'no octets in a Start');
+    // NAS view: input = from the client.
+    assert.equal([stop['Acct-Input-Octets'], stop['Acct-Output-Octets'], stop['Acct-Input-Gigawords'], stop['Acct-Output-Gigawords']],
+      ['200', String(800 + i), '0', '0'], `${cause} octets`);
+    assert.ok(Number(stop['Acct-Session-Time']) >= 0 && Number(stop['Acct-Delay-Time']) >= 0);
+  }
+});
+
+t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not radius.interim_interval; its Class is echoed", async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  // What the voucher method hands over after an Accept (voucher.test.ts checks it reads Acct-Interim-Interval, ≥ 60 s).
+  c.acct.rememberVoucher('v-77', { interimIntervalS: 1, classes: [Buffer.from('plan-7')] });
+  const voucher = await c.sessions.activate({ mac: mac(40), user: 'v-77', metric: 'seconds', allotment: 3600n, payment: { method: 'voucher', reference: 'v-77', amount: 0n, asset: '', at: Date.now() } });
+  const other = await c.sessions.activate({ mac: mac(41), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'not-a-voucher', amount: 0n, asset: '', at: Date.now() } });
+  const interims = (id: string) => c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update');
+  await until(() => interims(voucher.session.id).length >= 2, 10_000, 'two Interim-Updates of the voucher session');
+  assert.is(interims(other.session.id).length, 0, 'the other session waits for radius.interim_interval (1 h)');
+  assert.is(interims(voucher.session.id)[0]!['Class'], `0x${Buffer.from('plan-7').toString('hex')}`);
 });
 
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {

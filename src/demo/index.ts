@@ -334,7 +334,6 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
     `  ticks ${figures.tickMs.length} (every ${POLL_S} s, and early readings as sessions near their allotment): ` +
       `gap p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
       `(goal ≤ ${ms(1500 * POLL_S)}); each took p50 ${ms(percentile(figures.tickMs, 0.5))}, p99 ${ms(percentile(figures.tickMs, 0.99))}`,
-    '    (sooner than poll_interval while a data session could run out before the next tick: cut at the crossing)',
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,

@@ -22,7 +22,7 @@ import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -172,7 +172,7 @@ export class Daemon {
     const escrowSessions = config.escrow.enabled
       ? new X402SessionMethod(config.escrow, {
         ledger: await EscrowLedger.open(config.main.stateDir), log,
-        onClosed: (escrowId) => daemon?.escrowClosed(escrowId),
+        onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
       }) : null;
     const merchant = new Merchant({
       pricing, sessions,
@@ -244,10 +244,15 @@ export class Daemon {
       sessions.on('ended', (s) => {
         for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
       });
-      escrowSessions.start();
+      // Sessions that ended while sluice was down: their escrow sessions are due to close too.
+      for (const s of recovery.ended) {
+        for (const p of s.payments) if (p.method === escrowSessions.name) await escrowSessions.sessionEnded(p.reference, s.endedAt ?? Date.now());
+      }
       daemon.closers.push(async () => escrowSessions.stop());
     }
     await daemon.run(recovery.ended);
+    // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
+    escrowSessions?.start();
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
@@ -275,6 +280,10 @@ export class Daemon {
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Escrow holds are not stored: they follow from the ledger (the latest receipt) and the journal (metered usage,
+    // checkpointed at every hold), so they are re-evaluated first, before the start tick and the reconcile could
+    // re-open a paying client: a session that was awaiting a receipt when sluice stopped stays held.
+    if (this.escrowSessions) for (const s of sessions.list({ state: 'ACTIVE' })) await this.checkCredit(s.id);
     // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -288,7 +297,9 @@ export class Daemon {
       reload: () => this.reload(),
       escrowOf: (s) => {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
-        return ref === undefined ? null : this.escrowSessions?.escrowView(ref) ?? null;
+        const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+        return ref === undefined ? null
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
@@ -404,12 +415,19 @@ export class Daemon {
     });
   }
 
-  /** The escrow session behind a sluice session was closed on chain: say so with the amounts (event `escrow-closed`). */
-  escrowClosed(escrowId: string): void {
+  /**
+   * The escrow session behind a sluice session was closed on chain: say so with the amounts (ubus event
+   * `escrow-closed`, and the upstream sinks: MQTT's session topic).
+   */
+  escrowClosed(escrowId: string, close: EscrowClose): void {
     const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
     const escrow = this.escrowSessions?.escrowView(escrowId);
-    if (!escrow) return;
-    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id, mac: s.mac }), escrow });
+    const mac = s?.mac ?? this.escrowSessions?.macOf(escrowId);
+    if (!escrow || mac === undefined) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id }), mac, escrow });
+    this.upstream.escrowClosed(s ?? null, mac, {
+      sessionId: escrowId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund,
+    });
   }
 
   /**
@@ -427,6 +445,9 @@ export class Daemon {
     if (!credit) return;
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {
+      // The hold is not stored, it is re-evaluated at start from the usage on flash: write that usage now (one
+      // checkpoint per hold), or a kill -9 before the next checkpoint would re-open the gate with the usage lost.
+      await this.sessions.checkpoint().catch(() => undefined);
       this.log.info('escrow credit exhausted: gate held until a receipt', figures);
       this.sendEvent({ event: 'awaiting-receipt', ...figures });
     } else if (credit.state === 'open' && await this.gates.release(s.mac)) {

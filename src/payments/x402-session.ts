@@ -238,18 +238,28 @@ export class X402SessionMethod implements PaymentMethod {
    * units receipted and recorded on chain, and once closed the transaction and what the seller got and the buyer got
    * back. Null for a reference this router does not keep (another method, or closed long ago: KEEP_CLOSED).
    */
-  escrowView(reference: string): Record<string, string | Record<string, string> | null> | null {
+  escrowView(reference: string, live?: { used: bigint; stepSize: bigint }): Record<string, string | Record<string, string> | null> | null {
     const e = this.options.ledger?.get(reference);
     if (!e) return null;
+    // A live session's gate may be held for a receipt (the credit rule, from the ledger and the metered usage).
+    const credit = live && !e.closed && e.endedAt === undefined ? this.creditOf(reference, live.used, live.stepSize) : null;
     return {
       escrow_session: e.sessionId,
       buyer: e.buyer,
       max_units: e.maxUnits.toString(),
       receipt_units: (e.receipt?.cumulativeUnits ?? 0n).toString(),
       consumed_units: (e.consumedUnits ?? 0n).toString(),
-      state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : 'open',
-      close: e.closed ? { transaction: e.closed.transaction, seller_amount: e.closed.sellerAmount, buyer_refund: e.closed.buyerRefund } : null,
+      state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : credit?.state ?? 'open',
+      close: e.closed ? {
+        transaction: e.closed.transaction, seller_amount: e.closed.sellerAmount, buyer_refund: e.closed.buyerRefund,
+        ...(e.closed.units !== undefined && { units: e.closed.units }),
+      } : null,
     };
+  }
+
+  /** The MAC an escrow session was sold to. */
+  macOf(reference: string): string | undefined {
+    return this.options.ledger?.get(reference)?.mac;
   }
 
   /** A sluice session bought with this method ended: close its escrow session after `close_grace` (durably). */
@@ -287,17 +297,18 @@ export class X402SessionMethod implements PaymentMethod {
       const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
         ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
       if (out.status === 'done') {
-        await ledger.closed(e.sessionId, out.value);
-        this.options.onClosed?.(e.sessionId, out.value);
-        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units: r?.cumulativeUnits ?? 0n, ...out.value });
+        const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
+        await this.settled(e.sessionId, { ...out.value, units });
+        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units, ...out.value });
         continue;
       }
       if (out.status === 'refused') {
         const view = await this.client.get(this.config.network, e.sessionId);
         if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
-          const close = { transaction: '', sellerAmount: view.value.consumedAmount, buyerRefund: view.value.remainingAmount };
-          await ledger.closed(e.sessionId, close);
-          this.options.onClosed?.(e.sessionId, close);
+          // Closed by a close whose answer was lost: the chain's figures, its transaction unknown here. The buyer got
+          // the deposit minus what was consumed (remainingAmount is 0 once the session is closed).
+          await this.settled(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount,
+            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(), units: view.value.unitsUsed });
           continue;
         }
         this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
@@ -306,6 +317,11 @@ export class X402SessionMethod implements PaymentMethod {
     }
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
     return pending;
+  }
+
+  private async settled(sessionId: string, close: EscrowClose): Promise<void> {
+    await this.options.ledger!.closed(sessionId, close);
+    try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
   }
 
   private schedule(ms: number): void {

@@ -19,7 +19,7 @@ import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandError, CommandVerifier } from './commands.ts';
-import { contentType, decode, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
+import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -400,6 +400,13 @@ export class MqttSink implements UpstreamSink {
         this.counters.usage_messages++;
         box.append((seq) => part.payload(seq), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
       }
+      return;
+    }
+    if (event.type === 'escrow-closed') {
+      // Money settled: durable like every session message.
+      this.counters.session_events++;
+      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
+        .catch(failed);
       return;
     }
     this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);

@@ -3,6 +3,7 @@
 // (counted), never a Start or a Stop.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +137,26 @@ t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not r
   assert.is(interims(voucher.session.id)[0]!['Class'], `0x${Buffer.from('plan-7').toString('hex')}`);
 });
 
+t('accounting fails over to the second server of radius.server when the first is silent; each record once', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  await c.client.close();
+  // The first server: a port where nothing answers (bound and closed again).
+  const dead = createSocket('udp4');
+  await new Promise<void>((r) => dead.bind(0, '127.0.0.1', () => r()));
+  const deadPort = dead.address().port;
+  dead.close();
+  c.client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: deadPort, secret: c.radius.secret }, { host: '127.0.0.1', port: c.radius.acctPort, secret: c.radius.secret }], timeoutMs: 200, retries: 1 });
+  const { session } = await c.sessions.activate({ mac: mac(45), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'fo', amount: 0n, asset: '', at: Date.now() } });
+  await c.sessions.end(session.id, 'admin');
+  const mine = (kind: string) => lines(c, kind).filter((l) => l.includes(session.id)).length;
+  await until(() => mine('Stop') >= 1, 10_000, 'the Stop at the second server');
+  await until(() => c.acct.pendingCount() === 0, 5000, 'queue drained');
+  assert.equal([mine('Start'), mine('Stop')], [1, 1]);
+  const stats = c.client.stats();
+  assert.ok(stats.failovers >= 1, `failovers ${stats.failovers}`);
+  assert.is(stats.server, 1, 'the silent first server is skipped for now');
+});
+
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {
   await setup(c, { interimMs: 100, maxBytes: 16384 });
   await c.radius.stop();
@@ -185,6 +206,33 @@ t('a session accounting had started that the restarted daemon no longer has gets
   try {
     await until(() => lines(c, 'Stop').some((l) => l.includes(session.id)), 5000, 'Stop NAS-Reboot');
     assert.ok(lines(c, 'Stop').find((l) => l.includes(session.id))!.endsWith('NAS-Reboot'));
+  } finally {
+    await again.close();
+  }
+});
+
+t('after a restart the running sessions report their first Interim-Update spread over one interval, not all at once', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    ids.push((await c.sessions.activate({ mac: mac(80 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `sp${i}`, amount: 0n, asset: '', at: Date.now() } })).session.id);
+  }
+  await until(() => ids.every((id) => lines(c, 'Start').some((l) => l.includes(id))), 5000, 'Starts');
+  await c.acct.close();
+  // The restarted daemon: the same 12 sessions live (all started in the same second), a 4 s interval.
+  const sessions = c.sessions;
+  const again = new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 4000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id),
+    recovered: () => ({ active: ids.map((id) => sessions.get(id)!), ended: [] }),
+  });
+  await again.start();
+  try {
+    const first = () => ids.map((id) => c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update'));
+    await until(() => first().every((r) => r !== undefined), 10_000, 'a first Interim-Update of each');
+    // Sent as each one's random point comes (Event-Timestamp, seconds): without the spread all 12 share one tick.
+    const seconds = new Set(first().map((r) => r!['Event-Timestamp']));
+    assert.ok(seconds.size >= 2, `first Interim-Updates in ${seconds.size} distinct second(s)`);
   } finally {
     await again.close();
   }

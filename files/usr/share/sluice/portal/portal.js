@@ -37,6 +37,24 @@
 		return value + (metric === 'bytes' ? ' B' : ' s');
 	}
 
+	/* What is left, rounded for reading: "1 h 59 min", "12 min", "1.5 GiB", "300 MiB". */
+	function leftText(metric, value) {
+		var n = Number(value);
+		if (metric === 'bytes') {
+			var units = [ [ 1099511627776, 'TiB' ], [ 1073741824, 'GiB' ], [ 1048576, 'MiB' ], [ 1024, 'KiB' ] ];
+			for (var i = 0; i < units.length; i++)
+				if (n >= units[i][0])
+					return (Math.floor(n / units[i][0] * 10) / 10) + ' ' + units[i][1];
+			return n + ' B';
+		}
+		var d = Math.floor(n / 86400), h = Math.floor(n % 86400 / 3600), m = Math.floor(n % 3600 / 60);
+		if (d > 0)
+			return d + ' d' + (h ? ' ' + h + ' h' : '');
+		if (h > 0)
+			return h + ' h' + (m ? ' ' + m + ' min' : '');
+		return m > 0 ? m + ' min' : n + ' s';
+	}
+
 	/* What a plan card shows; `payable` when the endpoint offered an x402 payment for it. */
 	function planView(plan) {
 		var minSteps = Number(plan.min_steps) || 1, maxSteps = Number(plan.max_steps) || minSteps;
@@ -130,12 +148,12 @@
 		var state = { PENDING: 'waiting to start', ACTIVE: 'active', EXPIRED: 'used up', TERMINATED: 'ended' }[s.state] || s.state;
 		var text = 'Your access is ' + state;
 		if (s.state === 'ACTIVE' || s.state === 'PENDING')
-			text += ': ' + amountText(s.metric, s.remaining) + ' left of ' + amountText(s.metric, s.allotment);
+			text += ': ' + leftText(s.metric, s.remaining) + ' left of ' + amountText(s.metric, s.allotment);
 		return text + '.';
 	}
 
 	var api = {
-		formatUnits: formatUnits, amountText: amountText, planView: planView, totalText: totalText, chainIdOf: chainIdOf,
+		formatUnits: formatUnits, amountText: amountText, leftText: leftText, planView: planView, totalText: totalText, chainIdOf: chainIdOf,
 		typedData: typedData, paymentPayload: paymentPayload, encodeHeader: encodeHeader, randomNonce: randomNonce,
 		errorText: errorText, sessionText: sessionText
 	};
@@ -283,6 +301,8 @@
 				method: 'POST', headers: { 'Content-Type': 'application/json' },
 				body: JSON.stringify(password ? { code: code, password: password } : { code: code })
 			}).then(function(r) {
+				if (r.status === 501)
+					throw new Error('this router does not take vouchers');
 				if (r.status !== 200)
 					throw new Error(errorText(r.status, r.body));
 				return done(r);

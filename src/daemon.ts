@@ -247,10 +247,15 @@ export class Daemon {
       sessions.on('ended', (s) => {
         for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
       });
-      escrowSessions.start();
+      // Sessions that ended while sluice was down: their escrow sessions are due to close too.
+      for (const s of recovery.ended) {
+        for (const p of s.payments) if (p.method === escrowSessions.name) await escrowSessions.sessionEnded(p.reference, s.endedAt ?? Date.now());
+      }
       daemon.closers.push(async () => escrowSessions.stop());
     }
     await daemon.run(recovery.ended);
+    // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
+    escrowSessions?.start();
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
@@ -278,6 +283,10 @@ export class Daemon {
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Escrow holds are not stored: they follow from the ledger (the latest receipt) and the journal (metered usage,
+    // checkpointed at every hold), so they are re-evaluated first, before the start tick and the reconcile could
+    // re-open a paying client: a session that was awaiting a receipt when sluice stopped stays held.
+    if (this.escrowSessions) for (const s of sessions.list({ state: 'ACTIVE' })) await this.checkCredit(s.id);
     // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -441,6 +450,9 @@ export class Daemon {
     if (!credit) return;
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {
+      // The hold is not stored, it is re-evaluated at start from the usage on flash: write that usage now (one
+      // checkpoint per hold), or a kill -9 before the next checkpoint would re-open the gate with the usage lost.
+      await this.sessions.checkpoint().catch(() => undefined);
       this.log.info('escrow credit exhausted: gate held until a receipt', figures);
       this.sendEvent({ event: 'awaiting-receipt', ...figures });
     } else if (credit.state === 'open' && await this.gates.release(s.mac)) {

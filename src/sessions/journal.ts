@@ -11,9 +11,9 @@
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { fsyncDir } from '../config/atomic-write.ts';
 import { encodeLine } from './journal-codec.ts';
@@ -74,6 +74,31 @@ interface Pending { text: string; records: StoreRecord[]; resolve: () => void; r
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/**
+ * mkdir -p without `recursive: true`: Node's recursive mkdir retries forever where a parent exists but refuses the
+ * child with ENOENT (under /proc), which spun the daemon at 80% CPU without a log line. Each level is tried once.
+ */
+async function ensureDir(dir: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'EEXIST') {
+      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw err;
+  }
+  await ensureDir(dirname(dir), depth + 1);
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code !== 'EEXIST') throw err;
+  }
 }
 
 /** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */
@@ -148,7 +173,7 @@ export class JournalStore implements SessionStore {
   async load(): Promise<LoadResult> {
     if (this.phase !== 'new') throw new SluiceError('ERR_STORE_CLOSED', 'journal store can only be loaded once');
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await ensureDir(this.dir);
       // One daemon per state_dir, before anything is read: a second one must not replay or rewrite a live journal.
       this.unlock = await lockStateDir(this.dir);
     } catch (err) {

@@ -163,8 +163,10 @@ export function remainingNumber(session: Session, now: number): number {
     const ms = session.expiresAt - now;
     return ms <= 0 ? 0 : Math.ceil(ms / 1000);
   }
-  if (session.used >= session.allotment) return 0;
+  // Compared as numbers (a number/bigint comparison is a slow path): rounding only matters past 2^53, where `used`
+  // (at most MAX_COUNTER) is below the rounded allotment anyway.
   const allotment = Number(session.allotment);
+  if (session.used >= allotment) return 0;
   return allotment > MAX_COUNTER ? MAX_COUNTER : allotment - session.used;
 }
 

@@ -147,4 +147,41 @@ test('a Meter on the fast port bills, reports and ends exactly like one on the t
   }
 });
 
+test('counters are numbers that saturate at 2^53 - 1 rather than lose exactness; the bigint remainder stays exact', async () => {
+  const m = await manager();
+  const s = await buy(m, A, 1n << 80n);
+  const remaining = new Float64Array(1);
+  m.applyUsageBatch([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
+  m.applyUsageBatch([s.id], [1000], 1, remaining);
+  const view = m.get(s.id)!;
+  assert.equal([view.state, view.used, view.bytes], ['ACTIVE', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
+  assert.is(m.remaining(s.id), (1n << 80n) - BigInt(Number.MAX_SAFE_INTEGER));
+  assert.is(remaining[0], Number.MAX_SAFE_INTEGER, 'the per-tick remainder is clamped, not rounded');
+  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  assert.ok(m.figuresInto(s.id, 0, out));
+  assert.equal([out.allotment, out.used, out.remaining], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
+});
+
+test('a live session keeps its slot from purchase to end; a reused slot never shows another session\'s figures', async () => {
+  const m = await manager();
+  const a = await buy(m, A, 1000n);
+  const slot = m.slotOf(a.id);
+  assert.ok(slot >= 0);
+  const port = sessionManagerPort(m);
+  assert.is(port.active(A)!.slot, slot, 'the meter\'s view carries it');
+  m.applyUsage([[A, 1500]]);
+  assert.is(m.slotOf(a.id), -1, 'freed at the end');
+  const b = await buy(m, B, 5000n);
+  assert.is(m.slotOf(b.id), slot, 'reused by the next purchase');
+  m.applyUsage([[B, 200]]);
+  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  // A usage batch from before the reuse names `a` with the old slot: its own (ended) figures, found by id.
+  assert.ok(m.figuresInto(a.id, 0, out, slot));
+  assert.equal([out.state, out.used, out.remaining], ['EXPIRED', 1500, 0]);
+  assert.ok(m.figuresInto(b.id, 0, out, slot));
+  assert.equal([out.state, out.used, out.remaining], ['ACTIVE', 200, 4800]);
+  assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
+  port.dispose();
+});
+
 test.run();

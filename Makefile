@@ -75,6 +75,15 @@ define Package/sluice/install
 	# ubusd's ACL for non-root callers (the portal user): root-owned, not group/world writable, or ubusd skips it.
 	$(INSTALL_DIR) $(1)/usr/share/acl.d
 	$(INSTALL_DATA) ./files/usr/share/acl.d/sluice.json $(1)/usr/share/acl.d/sluice.json
+
+	# The customer's pay page, served by the LAN x402 endpoint at /portal (found next to the bundle).
+	$(INSTALL_DIR) $(1)/usr/share/sluice/portal
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/index.html $(1)/usr/share/sluice/portal/index.html
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/portal.js $(1)/usr/share/sluice/portal/portal.js
+
+	# openNDS ThemeSpec that sends a new client to the pay page (opennds: login_option_enabled 3, themespec_path).
+	$(INSTALL_DIR) $(1)/usr/lib/opennds
+	$(INSTALL_BIN) ./files/usr/lib/opennds/theme_sluice.sh $(1)/usr/lib/opennds/theme_sluice.sh
 endef
 
 $(eval $(call BuildPackage,sluice))
@@ -126,6 +135,9 @@ package-files: build
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
+	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds
+	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js $(STAGE)/usr/share/sluice/portal/
+	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
 	install -d $(STAGE)/www
 	cp -R luci-app/htdocs/. $(STAGE)/www/
 	cp -R luci-app/root/. $(STAGE)/

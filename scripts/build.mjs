@@ -1,6 +1,6 @@
 // Bundles the daemon/CLI and the usage worker into dist/ with esbuild: no node_modules on the router.
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
 const common = {
@@ -38,6 +38,9 @@ await build({ ...common, banner: {}, format: 'cjs', entryPoints: ['node_modules/
   external: ['@napi-rs/nice'] });
 writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/sluice.mjs', 0o755);
+// The customer's pay page, next to the bundle as on the router (/usr/share/sluice/portal): the LAN endpoint serves it.
+rmSync('dist/portal', { recursive: true, force: true });
+cpSync('files/usr/share/sluice/portal', 'dist/portal', { recursive: true });
 for (const file of ['dist/sluice.mjs', 'dist/usage-worker.mjs', 'dist/worker.js']) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }

@@ -118,6 +118,9 @@ const packages = [
       put(s, 'files/etc/init.d/sluice', 'etc/init.d/sluice', 0o755);
       put(s, 'files/etc/config/sluice', 'etc/config/sluice', 0o600);
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
+      put(s, 'files/usr/share/sluice/portal/index.html', 'usr/share/sluice/portal/index.html', 0o644);
+      put(s, 'files/usr/share/sluice/portal/portal.js', 'usr/share/sluice/portal/portal.js', 0o644);
+      put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
     },
   },
   {

@@ -22,7 +22,7 @@ import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -42,13 +42,15 @@ export interface DaemonOptions {
   meterSource?: TaskSource;
   /** A reload found `main.enabled` 0: the owner stops the daemon (runDaemon exits 0). */
   onDisabled?: () => void;
+  /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
+  resetState?: boolean;
 }
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
 const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -126,6 +128,7 @@ export class Daemon {
     logProblems(log, problems, 'start');
     const store = new JournalStore({
       dir: config.main.stateDir,
+      ...(options.resetState === true && { resetState: true }),
       onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
     let meterRef: Meter | undefined;
@@ -150,6 +153,7 @@ export class Daemon {
       command: config.main.ndsctl,
       socketPath: portalSocket,
       timeoutMs: config.main.ndsctlTimeoutMs,
+      maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
     });
@@ -166,7 +170,10 @@ export class Daemon {
     }) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
-      ? new X402SessionMethod(config.escrow, { ledger: await EscrowLedger.open(config.main.stateDir), log }) : null;
+      ? new X402SessionMethod(config.escrow, {
+        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
+      }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
@@ -196,6 +203,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
+      maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
       workers: config.main.workers,
@@ -278,6 +286,12 @@ export class Daemon {
       gates,
       stats: () => this.stats(),
       reload: () => this.reload(),
+      escrowOf: (s) => {
+        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
+        return ref === undefined ? null
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+      },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
@@ -344,6 +358,11 @@ export class Daemon {
     this.pendingRestart = restartRequired(this.running, next.main);
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
+    // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+    if (next.x402.enabled !== (this.x402 !== null)) this.pendingRestart.push('x402.enabled');
+    else this.x402?.reconfigure(next.x402);
+    if (next.escrow.enabled !== (this.escrowSessions !== null)) this.pendingRestart.push('escrow.enabled');
+    else this.escrowSessions?.reconfigure(next.escrow);
     this.pricing.setPlans(next.pricing);
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
@@ -384,6 +403,21 @@ export class Daemon {
       // Options changed in the file that only a restart applies (the values above are the running ones).
       restart_required: this.pendingRestart,
       config_problems: this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
+    });
+  }
+
+  /**
+   * The escrow session behind a sluice session was closed on chain: say so with the amounts (ubus event
+   * `escrow-closed`, and the upstream sinks: MQTT's session topic).
+   */
+  escrowClosed(escrowId: string, close: EscrowClose): void {
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const escrow = this.escrowSessions?.escrowView(escrowId);
+    const mac = s?.mac ?? this.escrowSessions?.macOf(escrowId);
+    if (!escrow || mac === undefined) return;
+    this.sendEvent({ event: 'escrow-closed', ...(s && { session: s.id }), mac, escrow });
+    this.upstream.escrowClosed(s ?? null, mac, {
+      sessionId: escrowId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund,
     });
   }
 
@@ -502,17 +536,19 @@ function logUbusConnection(ubus: UbusClient, socketPath: string, log: Logger): v
   });
 }
 
-/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]`. */
+/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. */
 export async function runDaemon(argv: string[]): Promise<number> {
   let configPath = '/etc/config/sluice';
   let ubusSocket: string | undefined;
+  let resetState = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
     if ((arg === '--config' || arg === '-c') && value !== undefined) { configPath = value; i++; }
     else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { ubusSocket = value; i++; }
+    else if (arg === '--reset-state') resetState = true;
     else if (arg === '-h' || arg === '--help') {
-      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock]\n');
+      process.stdout.write('usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n');
       return 0;
     } else {
       process.stderr.write(`sluice daemon: unexpected argument ${JSON.stringify(arg)}\n`);
@@ -536,7 +572,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   });
   try {
     daemon = await Daemon.start({
-      configPath, ...(ubusSocket !== undefined && { ubusSocket }), log, onDisabled: () => stopOnDisabled(),
+      configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),
     });
   } catch (err) {
     const e = toSluiceError(err);

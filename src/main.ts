@@ -5,7 +5,9 @@ import { runUbusCli, runUbusd } from './ubus/index.ts';
 const USAGE = `usage: sluice <command> [options]
 
 commands:
-  daemon [--config FILE] [--ubus-socket SOCK]   run the sluice daemon
+  daemon [--config FILE] [--ubus-socket SOCK] [--reset-state]
+                                                run the sluice daemon (--reset-state: once, to start
+                                                after ERR_STATE_LOST with what could be read)
   demo [--clients N] [--seconds S]              the embedded demo: broker, simulated portal, daemon, live view
   ubusd [-s SOCK]                               run the embedded ubus broker (a ubus bus anywhere)
   ubus [-s SOCK] [-t TIMEOUT] list|call|listen|send ...

@@ -50,7 +50,8 @@ let close: () => Promise<void>;
 if (design === 'worker') {
   const meter = new Meter({
     source: { kind: 'socket', path: socketPath! }, pollIntervalMs: 10_000, sessions: port, workerPath: workerPath!,
-    fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
+    // A 100k-client snapshot (~90 MB) is past the router default cap (main.portal_output_max 32 MiB).
+    fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3, maxSnapshotBytes: 1 << 30,
     onUsage: (batch) => { usageRows += batch.length; },
   });
   tickOnce = async () => {

@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import { SESSION_STATES, TERMINATE_CAUSES, isLive, type EndCause, type SessionState } from '../sessions/index.ts';
+import { SESSION_STATES, TERMINATE_CAUSES, isLive, type EndCause, type Session, type SessionState } from '../sessions/index.ts';
 
 export interface ApiMethod {
   args: ArgSpecs;
@@ -26,6 +26,11 @@ const SESSION_GROUPS = ['LIVE', 'ENDED'] as const;
 type SessionGroup = (typeof SESSION_GROUPS)[number];
 const isGroup = (s: string): s is SessionGroup => (SESSION_GROUPS as readonly string[]).includes(s);
 const optionalText = { kind: 'string', maxLength: 253 } as const;
+
+/** `gate` of a live session (open / pending) in `session` and `sessions`; ended sessions have none. */
+function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending' } {
+  return isLive(session) && backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
+}
 
 const PURCHASE_ARGS: ArgSpecs = {
   mac,
@@ -81,7 +86,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.id !== undefined && { id: a.id as string }),
       });
       if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${(a.mac ?? a.id) as string}`);
-      return { session: sessionView(session, backend.now()) };
+      const escrow = backend.escrowOf?.(session) ?? null;
+      return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend), ...(escrow && { escrow }) } };
     },
   },
   sessions: {
@@ -107,7 +113,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       if (state !== undefined && isGroup(state)) list = list.filter((s) => (state === 'LIVE') === isLive(s));
       const page = list.slice(offset, offset + limit);
       return {
-        sessions: page.map((s) => sessionView(s, now)),
+        sessions: page.map((s) => ({ ...sessionView(s, now), ...gateField(s, backend) })),
         total: list.length, offset, limit, more: offset + page.length < list.length,
       };
     },

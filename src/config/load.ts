@@ -43,7 +43,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
-    leave_foreign_clients: false,
+    leave_foreign_clients: false, portal_output_max: '32MiB',
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -94,6 +94,11 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     ubusSocket: r.string('ubus_socket', d.ubus_socket, check(isAbsolutePath, 'must be an absolute path')),
     logLevel: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, d.log_level),
     leaveForeignClients: r.parsed('leave_foreign_clients', d.leave_foreign_clients, bool),
+    portalOutputMax: r.parsed('portal_output_max', 32 * 1024 * 1024, (v) => {
+      const q = parseQuantity(v, 'bytes');
+      const reason = 'must be a size from 1MiB to 1GiB (a number of bytes, optionally with a unit: 64MiB)';
+      return q.ok && q.value >= 1n << 20n && q.value <= 1n << 30n ? { ok: true, value: Number(q.value) } : { ok: false, reason };
+    }),
   };
 }
 

@@ -36,6 +36,8 @@ export interface MainConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** `main.leave_foreign_clients`: do not deauth clients authenticated in the portal by other means (default off). */
   leaveForeignClients: boolean;
+  /** `main.portal_output_max` in bytes: the most one portal answer (`json`) may have (issue 14 #8). */
+  portalOutputMax: number;
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */

@@ -40,6 +40,8 @@ export interface BackendParts {
   gateReplyWaitMs?: number;
   /** Escrow usage receipts (x402-session); absent: refused. */
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of an x402-session session (ubus `session`). */
+  escrowOf?: (session: Session) => BlobmsgTable | null;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -74,6 +76,10 @@ export class DaemonBackend implements SluiceBackend {
     return this.parts.receipt(args);
   }
 
+  escrowOf(session: Session): BlobmsgTable | null {
+    return this.parts.escrowOf?.(session) ?? null;
+  }
+
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {
     return this.afterActivation(await this.parts.merchant().grant(req));
   }
@@ -97,6 +103,10 @@ export class DaemonBackend implements SluiceBackend {
 
   sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[] {
     return this.parts.sessions.list(filter);
+  }
+
+  gateOf(mac: string): 'open' | 'pending' {
+    return this.parts.gates.gateOf(mac) === 'already-open' ? 'open' : 'pending';
   }
 
   /** Ends the session, then answers once its gate is closed (or after the same bounded wait as a purchase). */

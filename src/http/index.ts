@@ -5,9 +5,18 @@ import { toSluiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { X402Method } from '../payments/x402.ts';
 import type { Valve } from '../valve/index.ts';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HttpEndpoint } from './server.ts';
 
 export { HttpEndpoint } from './server.ts';
+
+/** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
+function portalDir(): string | null {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'portal');
+  return existsSync(join(dir, 'index.html')) ? dir : null;
+}
 
 export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Logger): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
@@ -18,6 +27,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
   try {
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
+      portalDir: portalDir(),
       macOf: async (ip) => (await valve.snapshot()).clients.find((c) => c.ip === ip)?.mac ?? null,
       log: { info: (m, f) => log.info(m, f as never), warn: (m, f) => log.warn(m, f as never) },
     });

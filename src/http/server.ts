@@ -5,11 +5,17 @@
  *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price; with PAYMENT-SIGNATURE: buys the
  *                          session for the MAC that owns the request's source IP, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
+ *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
+ *                          payment.method `voucher`; radius.enabled)
+ *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
+ *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
- * GET, and POST only for /receipt; headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
+ * GET, and POST only for /receipt and /voucher; headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { SluiceBackend } from '../api/backend.ts';
@@ -26,17 +32,25 @@ export interface HttpEndpointOptions {
   x402: X402Method;
   /** The MAC of the portal client with this IP, or null (portal client list). */
   macOf(ip: string): Promise<string | null>;
+  /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
+  portalDir?: string | null;
   log?: { info(m: string, f?: Record<string, unknown>): void; warn(m: string, f?: Record<string, unknown>): void };
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
+const MAX_VOUCHER_BYTES = 1024;
+/** The pay page's files and their types; nothing else in portalDir is served. */
+const PORTAL_FILES: Record<string, [string, string]> = {
+  '/portal': ['index.html', 'text/html; charset=utf-8'],
+  '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+};
 
-/** A JSON object body of at most `max` bytes; anything else is ERR_RECEIPT_INVALID (a larger body is not read). */
-function readJsonBody(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
+/** A JSON object body of at most `max` bytes; anything else is `code` (a larger body is not read). */
+function readJsonBody(req: IncomingMessage, max: number, code = 'ERR_RECEIPT_INVALID', shape = '{cumulative_units, nonce?, signature}'): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const bad = (m: string) => new SluiceError('ERR_RECEIPT_INVALID', m);
+    const bad = (m: string) => new SluiceError(code, m);
     if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }
     const chunks: Buffer[] = []; let size = 0;
     req.on('data', (c: Buffer) => { size += c.length; if (size > max) { req.destroy(); reject(bad(`body larger than ${max} bytes`)); } else chunks.push(c); });
@@ -46,7 +60,7 @@ function readJsonBody(req: IncomingMessage, max: number): Promise<Record<string,
         const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
         resolve(v as Record<string, unknown>);
-      } catch { reject(bad('body must be a JSON object {cumulative_units, nonce?, signature}')); }
+      } catch { reject(bad(`body must be a JSON object ${shape}`)); }
     });
   });
 }
@@ -67,7 +81,10 @@ function statusOf(code: string): number {
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
-  if (code === 'ERR_RECEIPT_INVALID') return 400;
+  if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
+  if (code === 'ERR_VOUCHER_REJECTED') return 403;
+  if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
+  if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
@@ -105,15 +122,16 @@ export class HttpEndpoint {
     const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!this.limiter.take(ip)) return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, { 'retry-after': '10' });
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (req.method === 'POST' && (req.url ?? '').split('?')[0] === '/receipt') {
+    const postPath = req.method === 'POST' ? (req.url ?? '').split('?')[0] : '';
+    if (postPath === '/receipt' || postPath === '/voucher') {
       try {
-        return await this.receipt(req, res, ip);
+        return await (postPath === '/receipt' ? this.receipt(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
         return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -121,7 +139,8 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy or /session' } });
+      if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
@@ -185,6 +204,37 @@ export class HttpEndpoint {
     const { session_id, cumulative_units, nonce, signature } = body;
     const r = await this.options.backend.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
     return send(res, 200, { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced });
+  }
+
+  /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
+  private async voucher(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?}');
+    const { code, password } = body;
+    if (typeof code !== 'string' || code === '' || code.length > 253) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
+    if (password !== undefined && (typeof password !== 'string' || password.length > 128)) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    const outcome = await this.options.backend.purchase({
+      mac, ip, payment: { method: 'voucher', code, ...(password !== undefined && password !== '' && { password }) },
+    });
+    this.options.log?.info('http voucher purchase', { mac, ip });
+    return send(res, 200, { session: sessionView(outcome.session, this.options.backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate });
+  }
+
+  private async portalFile(res: ServerResponse, [file, type]: [string, string]): Promise<void> {
+    const dir = this.options.portalDir;
+    let text: Buffer;
+    try {
+      if (!dir) throw new Error('no portal directory');
+      text = await readFile(join(dir, file));
+    } catch {
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'the pay page is not installed' } });
+    }
+    // The page talks only to this endpoint; a wallet extension's injected provider is not a fetch, so it still works.
+    res.writeHead(200, {
+      'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    }).end(text);
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {

@@ -10,6 +10,7 @@
  *    openNDS: `<tmpfs mountpoint>/ndsctl.sock` (mountpoint is the first tmpfs of /tmp /run /var; option ndsctlsocket);
  *    nodogsplash: /tmp/ndsctl.sock. It skips ndsctl's lock file and process, not the portal's own one-at-a-time handling.
  */
+import { DEFAULT_OUTPUT_CAP, OutputGuard } from './output-bound.ts';
 import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 
@@ -27,7 +28,10 @@ export interface FetchOptions {
   timeoutMs: number;
   /** Pause between attempts while ndsctl reports busy. */
   busyRetryMs?: number;
-  /** Larger output is refused (a 100k-client openNDS snapshot is ~75 MB). */
+  /**
+   * The cap on one snapshot (`main.portal_output_max`); below it, output past what its declared client count can
+   * need is refused as it arrives (output-bound.ts). A 100k-client openNDS snapshot is ~90 MB.
+   */
   maxBytes?: number;
   /** Where to read the bytes (reused tick after tick by the worker); a fresh one if absent. */
   into?: SnapshotBuffer;
@@ -65,6 +69,10 @@ export class SnapshotBuffer {
     else this.buf.set(chunk.subarray(0, length), this.size);
     this.size += length;
   }
+  /** The bytes read so far (no sentinel), valid until the next append or reset(). */
+  head(): Uint8Array {
+    return this.buf.subarray(0, this.size);
+  }
   /** The snapshot, valid until the next reset(); the byte after it is a '"' (see scan.ts). */
   bytes(): Buffer {
     this.buf[this.size] = 0x22;
@@ -80,7 +88,7 @@ const NDSCTL_CANNOT_CONNECT = 3;
 
 export async function fetchSnapshot(source: SnapshotSource, options: FetchOptions): Promise<FetchOutcome> {
   const deadline = Date.now() + options.timeoutMs;
-  const maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
+  const maxBytes = options.maxBytes ?? DEFAULT_OUTPUT_CAP;
   const into = options.into ?? new SnapshotBuffer();
   if (source.kind === 'socket') {
     const r = await readSocket(source.path, options.timeoutMs, maxBytes, into);
@@ -102,6 +110,7 @@ function runCommand(argv: readonly string[], timeoutMs: number, maxBytes: number
     const [file, ...args] = argv;
     if (file === undefined) { resolve({ ok: false, problem: 'failed', message: 'empty ndsctl command' }); return; }
     into.reset(into.length);
+    const guard = new OutputGuard(maxBytes);
     let size = 0;
     let settled = false;
     const finish = (r: Attempt): void => { if (!settled) { settled = true; clearTimeout(timer); resolve(r); } };
@@ -116,9 +125,11 @@ function runCommand(argv: readonly string[], timeoutMs: number, maxBytes: number
       finish({ ok: false, problem: 'timeout', message: `ndsctl json took longer than ${timeoutMs} ms` });
     }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
-      if (size > maxBytes) { killGroup(); finish({ ok: false, problem: 'failed', message: `output over ${maxBytes} bytes` }); return; }
       into.append(chunk);
+      const refused = guard.check(size, () => into.head());
+      if (refused !== undefined) { killGroup(); finish({ ok: false, problem: 'failed', message: refused }); }
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
       finish({ ok: false, problem: err.code === 'ENOENT' ? 'unreachable' : 'failed', message: `cannot run ${file}: ${err.message}` });
@@ -135,6 +146,7 @@ function runCommand(argv: readonly string[], timeoutMs: number, maxBytes: number
 function readSocket(path: string, timeoutMs: number, maxBytes: number, into: SnapshotBuffer): Promise<Attempt> {
   return new Promise((resolve) => {
     into.reset(into.length);
+    const guard = new OutputGuard(maxBytes);
     let size = 0;
     let settled = false;
     const socket = createConnection({
@@ -144,8 +156,9 @@ function readSocket(path: string, timeoutMs: number, maxBytes: number, into: Sna
         callback: (n: number, chunk: Uint8Array): boolean => {
           if (settled) return false;
           size += n;
-          if (size > maxBytes) { finish({ ok: false, problem: 'failed', message: `output over ${maxBytes} bytes` }); return false; }
           into.append(chunk, n);
+          const refused = guard.check(size, () => into.head());
+          if (refused !== undefined) { finish({ ok: false, problem: 'failed', message: refused }); return false; }
           return true;
         },
       },

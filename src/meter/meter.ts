@@ -29,6 +29,8 @@ export interface MeterOptions {
   pollIntervalMs: number;
   /** `main.ndsctl_timeout`: bound on one fetch (busy retries included). Default 5000. */
   fetchTimeoutMs?: number;
+  /** The most bytes one snapshot may have (`main.portal_output_max`); default 32 MiB (output-bound.ts). */
+  maxSnapshotBytes?: number;
   /**
    * Adaptive precision never ticks more often than this, nor more often than twice the last tick's duration (so the
    * meter never spends more than half its time ticking). Default 20 ms.
@@ -445,6 +447,7 @@ export class Meter {
       source: this.options.source,
       flavour: this.options.flavour ?? 'auto',
       timeoutMs: this.fetchTimeoutMs,
+      ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
       fetchSignal: this.fetchSignal,
     };
     let dispatchAt = this.clock();

@@ -20,6 +20,8 @@ export interface UsageTask {
   source: TaskSource;
   flavour: Flavour | 'auto';
   timeoutMs: number;
+  /** The cap on one snapshot (`main.portal_output_max`); fetch.ts bounds it further by the declared client count. */
+  maxBytes?: number;
   /** Int32Array(1) on a SharedArrayBuffer: the worker stores `tick` there and notifies as soon as the fetch is over,
    *  so the main thread can release the portal's ndsctl queue before the scan. */
   fetchSignal?: SharedArrayBuffer;
@@ -57,7 +59,7 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
   if (task.source.kind === 'inline') {
     bytes = Buffer.from(task.source.text, 'utf8');
   } else {
-    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs, into: buffer ?? new SnapshotBuffer() });
+    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs, ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }), into: buffer ?? new SnapshotBuffer() });
     if (!fetched.ok) {
       signalFetched(task);
       return { tick: task.tick, ok: false, problem: fetched.problem, message: fetched.message, fetchMs: performance.now() - started };

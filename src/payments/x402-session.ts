@@ -18,7 +18,7 @@ import type { PaymentRef } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
 import { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from './escrow/receipt.ts';
-import type { EscrowLedger } from './escrow/ledger.ts';
+import type { EscrowClose, EscrowLedger } from './escrow/ledger.ts';
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { verifyLocally } from './x402/verify.ts';
@@ -54,6 +54,8 @@ export interface X402SessionOptions {
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
+  /** An escrow session was closed on chain (or found closed): what the seller got and the buyer got back. */
+  onClosed?: (escrowSessionId: string, close: EscrowClose) => void;
 }
 
 function mismatch(message: string, details?: Record<string, unknown>): never {
@@ -231,6 +233,35 @@ export class X402SessionMethod implements PaymentMethod {
     return { state: creditState(metered, receipted, BigInt(this.config.creditSteps)), metered, receipted };
   }
 
+  /**
+   * The escrow side of a session bought with this method (ubus `session`, the `escrow-closed` event): the buyer, the
+   * units receipted and recorded on chain, and once closed the transaction and what the seller got and the buyer got
+   * back. Null for a reference this router does not keep (another method, or closed long ago: KEEP_CLOSED).
+   */
+  escrowView(reference: string, live?: { used: bigint; stepSize: bigint }): Record<string, string | Record<string, string> | null> | null {
+    const e = this.options.ledger?.get(reference);
+    if (!e) return null;
+    // A live session's gate may be held for a receipt (the credit rule, from the ledger and the metered usage).
+    const credit = live && !e.closed && e.endedAt === undefined ? this.creditOf(reference, live.used, live.stepSize) : null;
+    return {
+      escrow_session: e.sessionId,
+      buyer: e.buyer,
+      max_units: e.maxUnits.toString(),
+      receipt_units: (e.receipt?.cumulativeUnits ?? 0n).toString(),
+      consumed_units: (e.consumedUnits ?? 0n).toString(),
+      state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : credit?.state ?? 'open',
+      close: e.closed ? {
+        transaction: e.closed.transaction, seller_amount: e.closed.sellerAmount, buyer_refund: e.closed.buyerRefund,
+        ...(e.closed.units !== undefined && { units: e.closed.units }),
+      } : null,
+    };
+  }
+
+  /** The MAC an escrow session was sold to. */
+  macOf(reference: string): string | undefined {
+    return this.options.ledger?.get(reference)?.mac;
+  }
+
   /** A sluice session bought with this method ended: close its escrow session after `close_grace` (durably). */
   async sessionEnded(reference: string, at: number): Promise<void> {
     if (await this.options.ledger?.ended(reference, at)) this.schedule(this.config.closeGraceMs);
@@ -266,14 +297,18 @@ export class X402SessionMethod implements PaymentMethod {
       const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
         ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
       if (out.status === 'done') {
-        await ledger.closed(e.sessionId, out.value);
-        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units: r?.cumulativeUnits ?? 0n, ...out.value });
+        const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
+        await this.settled(e.sessionId, { ...out.value, units });
+        this.options.log?.info('escrow session closed', { session: e.sessionId, mac: e.mac, units, ...out.value });
         continue;
       }
       if (out.status === 'refused') {
         const view = await this.client.get(this.config.network, e.sessionId);
         if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
-          await ledger.closed(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount, buyerRefund: view.value.remainingAmount });
+          // Closed by a close whose answer was lost: the chain's figures, its transaction unknown here. The buyer got
+          // the deposit minus what was consumed (remainingAmount is 0 once the session is closed).
+          await this.settled(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount,
+            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(), units: view.value.unitsUsed });
           continue;
         }
         this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
@@ -282,6 +317,11 @@ export class X402SessionMethod implements PaymentMethod {
     }
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
     return pending;
+  }
+
+  private async settled(sessionId: string, close: EscrowClose): Promise<void> {
+    await this.options.ledger!.closed(sessionId, close);
+    try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
   }
 
   private schedule(ms: number): void {

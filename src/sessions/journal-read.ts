@@ -1,42 +1,120 @@
 /**
  * Reading a journal or snapshot file back: splits complete lines, decodes each, and says what to do with damage.
- * A last line without its `\n` was never acknowledged (appends resolve only after the newline is fsynced), so it is a
- * torn write to cut off; a bad line that is followed by good ones is corruption to report.
+ *
+ * Two kinds of damage, told apart by what the bytes look like, not by where they are:
+ * - a torn append: the bytes after the last `\n` look like the start of a record (`crc32hex {…` without control
+ *   characters). Appends resolve only after the newline is fsynced, so that record was never acknowledged and cutting
+ *   it loses nothing promised.
+ * - corruption: a complete line that fails its CRC or schema (a bit flip in the last record is corruption too: it was
+ *   acknowledged), or a tail that cannot be the start of a record (zeros, garbage: a zero-filled file is not a torn
+ *   write). A damaged line may hide whole records (a lost `\n` joins two lines, a zeroed block swallows the newlines
+ *   around it): the reader resynchronises on the record framing — every `<8 hex> {` inside the damaged bytes is tried as
+ *   the start of a record, ending at the next such start or the line's end — and keeps every record whose CRC checks.
  */
 import { decodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
 
 export interface ReadProblem {
-  /** Byte offset of the bad line in the file. */
+  /** Byte offset of the damaged line (or tail) in the file. */
   offset: number;
+  /** Its length in bytes, the newline included. */
+  length: number;
   reason: string;
+  /** Records found inside it by resynchronising on the framing (kept). */
+  recovered: number;
 }
 
 export interface ReadResult {
   lines: JournalLine[];
-  /** Bad complete lines (skipped). */
+  /** Damaged complete lines and a tail that is not a torn append (skipped, except records recovered inside them). */
   corrupt: ReadProblem[];
-  /** Length of the file up to and including the last good line (the torn tail and bad trailing lines cut off). */
+  /** Bytes in damaged regions that no recovered record accounts for. */
+  lostBytes: number;
+  /** Length of the file up to and including its last `\n` (where a torn tail is cut). */
   goodLength: number;
-  /** Bytes after goodLength: a torn tail, or bad last lines (a power cut can leave a whole garbled block). */
+  /** Bytes of a torn append after goodLength (0 when the tail is damage instead, or there is none). */
   tornBytes: number;
+}
+
+const HEX = new Uint8Array(256);
+for (const c of '0123456789abcdef') HEX[c.charCodeAt(0)] = 1;
+const SPACE = 0x20;
+const BRACE = 0x7b;
+
+/** Whether buf[at…] starts like a record: 8 lowercase hex digits, a space, `{`. */
+function frameAt(buf: Buffer, at: number, end: number): boolean {
+  if (at + 10 > end || buf[at + 8] !== SPACE || buf[at + 9] !== BRACE) return false;
+  for (let i = at; i < at + 8; i++) if (HEX[buf[i]!] !== 1) return false;
+  return true;
+}
+
+/** Whether the tail could be an unfinished encoded line: a hex prefix, then a space and JSON text (no controls). */
+function looksTorn(tail: Buffer): boolean {
+  let i = 0;
+  while (i < tail.length && i < 8 && HEX[tail[i]!] === 1) i++;
+  if (i === tail.length) return true;
+  if (i < 8 || tail[8] !== SPACE) return false;
+  if (tail.length > 9 && tail[9] !== BRACE) return false;
+  for (let j = 9; j < tail.length; j++) if (tail[j]! < 0x20 || tail[j] === 0x7f) return false;
+  return true;
+}
+
+/** How many later frame starts a record may span (a `<hex> {` inside a string value is not a record start). */
+const MAX_SPAN = 8;
+
+/** Records found inside the damaged bytes [start, end) by their framing, in file order, and the bytes they cover. */
+function resync(buf: Buffer, start: number, end: number): { lines: JournalLine[]; covered: number } {
+  const starts: number[] = [];
+  for (let at = buf.indexOf(BRACE, start); at !== -1 && at < end; at = buf.indexOf(BRACE, at + 1)) {
+    if (at - 9 >= start && frameAt(buf, at - 9, end)) starts.push(at - 9);
+  }
+  const lines: JournalLine[] = [];
+  let covered = 0;
+  let cursor = start;
+  for (let i = 0; i < starts.length; i++) {
+    const from = starts[i]!;
+    if (from < cursor) continue;
+    // Bounded work on a file whose newlines are all gone: the line's end only once it is within MAX_SPAN starts.
+    const next = starts.slice(i + 1, i + 1 + MAX_SPAN);
+    const ends = next.length < MAX_SPAN ? [...next, end] : next;
+    for (const to of ends) {
+      // A record ends with its object's `}`: a byte that replaced the newline (or junk before the next start) is not
+      // part of it.
+      const close = buf.lastIndexOf(0x7d, to - 1);
+      if (close < from) continue;
+      const decoded = decodeLine(buf.toString('utf8', from, close + 1));
+      if (decoded.ok) {
+        lines.push(decoded.value);
+        covered += close + 1 - from;
+        cursor = to;
+        break;
+      }
+    }
+  }
+  return { lines, covered };
 }
 
 export function readJournalText(buf: Buffer): ReadResult {
   const lines: JournalLine[] = [];
-  const bad: ReadProblem[] = [];
-  let goodLength = 0;
+  const corrupt: ReadProblem[] = [];
+  let lostBytes = 0;
   let start = 0;
+  const damaged = (from: number, to: number, length: number, reason: string): void => {
+    const found = resync(buf, from, to);
+    lines.push(...found.lines);
+    corrupt.push({ offset: from, length, reason, recovered: found.lines.length });
+    lostBytes += length - found.covered;
+  };
   for (let nl = buf.indexOf(0x0a, start); nl !== -1; start = nl + 1, nl = buf.indexOf(0x0a, start)) {
     const decoded = decodeLine(buf.toString('utf8', start, nl));
-    if (decoded.ok) {
-      lines.push(decoded.value);
-      goodLength = nl + 1;
-    } else {
-      bad.push({ offset: start, reason: decoded.reason });
-    }
+    if (decoded.ok) lines.push(decoded.value);
+    else damaged(start, nl, nl + 1 - start, decoded.reason);
   }
-  // Bad lines after the last good one belong to the torn tail, not to the middle.
-  const corrupt = bad.filter((p) => p.offset < goodLength);
-  return { lines, corrupt, goodLength, tornBytes: buf.length - goodLength };
+  const goodLength = start;
+  let tornBytes = buf.length - goodLength;
+  if (tornBytes > 0 && !looksTorn(buf.subarray(goodLength))) {
+    damaged(goodLength, buf.length, tornBytes, 'damaged tail (not an unfinished record)');
+    tornBytes = 0;
+  }
+  return { lines, corrupt, lostBytes, goodLength, tornBytes };
 }

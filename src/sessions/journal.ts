@@ -10,14 +10,16 @@
  * deletes journal gen. A crash at any step leaves either the old snapshot with its journal, or the new snapshot
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, truncate } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { fsyncDir } from '../config/atomic-write.ts';
 import { encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
 import { readJournalText } from './journal-read.ts';
+import type { ReadResult } from './journal-read.ts';
 import { lockStateDir } from './state-lock.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
@@ -34,6 +36,12 @@ export interface JournalOptions {
   now?: () => number;
   /** Problems worked around at run time (a failed compaction that left the journal intact). */
   onWarning?: (err: SluiceError) => void;
+  /**
+   * Start even though the state files show sessions that cannot be read back (`sluice daemon --reset-state`): with
+   * the sessions that could be read, the damaged files kept as `.corrupt` copies. Without it such a start fails with
+   * ERR_STATE_LOST and changes nothing.
+   */
+  resetState?: boolean;
   /** Tests only: called at each compaction step, to kill the process there. */
   crashPoint?: (step: CrashPoint) => void | Promise<void>;
 }
@@ -66,6 +74,67 @@ interface Pending { text: string; records: StoreRecord[]; resolve: () => void; r
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/**
+ * mkdir -p without `recursive: true`: Node's recursive mkdir retries forever where a parent exists but refuses the
+ * child with ENOENT (under /proc), which spun the daemon at 80% CPU without a log line. Each level is tried once.
+ */
+async function ensureDir(dir: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'EEXIST') {
+      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw err;
+  }
+  await ensureDir(dirname(dir), depth + 1);
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code !== 'EEXIST') throw err;
+  }
+}
+
+/** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */
+function idsOf(record: StoreRecord): string[] {
+  switch (record.t) {
+    case 'open': return [];
+    case 'usage': return record.entries.map((e) => e[0]);
+    default: return [record.id];
+  }
+}
+
+/** One warning per damaged file: where, how many bytes are unreadable, how many records resync found inside. */
+function damageWarning(file: string, read: ReadResult): SluiceError {
+  const recovered = read.corrupt.reduce((n, p) => n + p.recovered, 0);
+  return new SluiceError('ERR_JOURNAL_CORRUPT', `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, `
+    + `${recovered} record(s) recovered inside them by their framing; the records around them were kept`, {
+    details: { file, lostBytes: read.lostBytes, recovered, problems: read.corrupt.slice(0, 20) },
+  });
+}
+
+/** How many evidence copies of one file are kept (a flash partition is small; the first ones tell the story). */
+const MAX_COPIES = 5;
+
+/** Copies `name` to `name.corrupt` (or `.corrupt-2`…), never over an earlier copy; null when none was made. */
+async function keepCopy(dir: string, name: string): Promise<string | null> {
+  for (let n = 1; n <= MAX_COPIES; n++) {
+    const copy = n === 1 ? `${name}.corrupt` : `${name}.corrupt-${n}`;
+    try {
+      await copyFile(join(dir, name), join(dir, copy), fsConstants.COPYFILE_EXCL);
+      return copy;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (code !== 'EEXIST') return null;
+    }
+  }
+  return null;
 }
 
 export class JournalStore implements SessionStore {
@@ -104,7 +173,7 @@ export class JournalStore implements SessionStore {
   async load(): Promise<LoadResult> {
     if (this.phase !== 'new') throw new SluiceError('ERR_STORE_CLOSED', 'journal store can only be loaded once');
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await ensureDir(this.dir);
       // One daemon per state_dir, before anything is read: a second one must not replay or rewrite a live journal.
       this.unlock = await lockStateDir(this.dir);
     } catch (err) {
@@ -121,9 +190,7 @@ export class JournalStore implements SessionStore {
 
   private async loadLocked(): Promise<LoadResult> {
     const warnings: SluiceError[] = [];
-    // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
-    await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
-
+    // Read everything before touching anything: a start refused for lost state must leave the files as they were.
     const journals = (await readdir(this.dir)).flatMap((name) => {
       const m = JOURNAL_RE.exec(name);
       return m ? [Number(m[1])] : [];
@@ -135,6 +202,10 @@ export class JournalStore implements SessionStore {
     } catch (err) {
       if (!isMissing(err)) throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
     }
+    /** Files with damage: a copy of each is kept before anything rewrites or deletes them. */
+    const damaged = new Set<string>();
+    /** Why the snapshot cannot be trusted to hold the state (most sessions live only there after a compaction). */
+    let snapshotLost: string | null = null;
     let needsRewrite = false;
     if (snapshotText) {
       const read = readJournalText(snapshotText);
@@ -143,36 +214,94 @@ export class JournalStore implements SessionStore {
       else {
         // Without its header we cannot tell which journal continues this snapshot: take the newest one.
         this.gen = journals.at(-1) ?? 0;
-        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${SNAPSHOT} has no valid header; continuing with journal ${this.gen}`));
+        snapshotLost = `${SNAPSHOT} (${snapshotText.length} bytes) has no valid header`;
+        damaged.add(SNAPSHOT);
       }
       if (read.corrupt.length > 0 || read.tornBytes > 0) {
         needsRewrite = true;
-        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${SNAPSHOT}: ${read.corrupt.length + (read.tornBytes > 0 ? 1 : 0)} damaged line(s) skipped`, {
-          details: { file: SNAPSHOT, problems: read.corrupt },
-        }));
+        damaged.add(SNAPSHOT);
+        warnings.push(damageWarning(SNAPSHOT, read));
       }
       for (const line of read.lines) this.applySnapshotLine(line);
+    } else if ((journals.at(-1) ?? 0) > 0) {
+      // Journal generations start at 0 and move on only by writing a snapshot: a later one without it lost the snapshot.
+      snapshotLost = `${SNAPSHOT} is missing while journal generation ${journals.at(-1)} exists`;
+    }
+    if (snapshotLost) {
+      needsRewrite = true;
+      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${snapshotLost}; continuing with journal ${this.gen}`));
     }
 
+    const stale = journals.filter((gen) => gen < this.gen);
+    const torn: Array<{ name: string; length: number }> = [];
+    const unknown = new Set<string>();
     for (const gen of journals) {
+      if (gen < this.gen) continue;
       const name = journalName(gen);
-      if (gen < this.gen) {
-        await rm(join(this.dir, name), { force: true });
-        continue;
-      }
-      if (gen > this.gen) {
+      if (gen > this.gen && !snapshotLost) {
         needsRewrite = true;
         warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
       }
-      needsRewrite = (await this.replayJournal(gen, warnings)) || needsRewrite;
+      const read = readJournalText(await readFile(join(this.dir, name)));
+      for (const line of read.lines) {
+        if (line.t === 'snap' || line.t === 'ref') continue;
+        for (const id of idsOf(line)) if (!this.state.sessions.has(id)) unknown.add(id);
+        applyRecord(this.state, line);
+      }
+      if (read.tornBytes > 0) {
+        // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
+        torn.push({ name, length: read.goodLength });
+        warnings.push(new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
+          details: { file: name, offset: read.goodLength },
+        }));
+      }
+      this.counters.journalBytes = read.goodLength;
+      this.counters.journalRecords = read.lines.length;
+      if (read.corrupt.length > 0) {
+        needsRewrite = true;
+        damaged.add(name);
+        warnings.push(damageWarning(name, read));
+      }
     }
     this.gen = Math.max(this.gen, journals.at(-1) ?? 0);
+    if (unknown.size > 0) {
+      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `the journal has records of ${unknown.size} session(s) that could not be read back (lost with the damaged records)`, {
+        details: { sessions: [...unknown].slice(0, 20) },
+      }));
+    }
+
+    // Refuse to start empty-handed, or without the snapshot, when the files show there were sessions: a start would
+    // rewrite them away, and every paying client would lose their session. The operator decides (--reset-state).
+    const lost = snapshotLost ?? (this.state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
+      ? `no session could be read back from damaged state files (${[...damaged].join(', ') || `records of ${unknown.size} unknown session(s)`})`
+      : null);
+    if (lost && !this.options.resetState) {
+      throw new SluiceError('ERR_STATE_LOST', `${lost} in ${this.dir}; nothing was changed. Keep a copy of the directory, then start once with \`sluice daemon --reset-state\` to accept the loss`, {
+        details: { dir: this.dir, damaged: [...damaged], unknownSessions: unknown.size },
+      });
+    }
+    if (lost) {
+      // Everything that could hold the lost sessions is evidence, the older journals included.
+      if (snapshotText) damaged.add(SNAPSHOT);
+      for (const gen of journals) damaged.add(journalName(gen));
+      warnings.push(new SluiceError('ERR_STATE_RESET', `--reset-state: starting with the ${this.state.sessions.size} session(s) that could be read (${lost})`));
+    }
+
+    // Now the changes, evidence first: never delete or overwrite what a post-mortem needs.
+    for (const name of damaged) {
+      const copy = await keepCopy(this.dir, name);
+      if (copy) warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `kept a copy of the damaged ${name} as ${copy}`, { details: { file: name, copy } }));
+    }
+    // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
+    await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
+    for (const gen of stale) await rm(join(this.dir, journalName(gen)), { force: true });
+    for (const t of torn) await truncate(join(this.dir, t.name), t.length);
 
     const path = join(this.dir, journalName(this.gen));
     this.handle = await open(path, 'a', 0o600);
     await fsyncDir(this.dir);
     this.phase = 'open';
-    // Damage in the middle is rewritten away at once so that new appends do not sit behind it.
+    // Damage is rewritten away at once so that new appends do not sit behind it.
     if (needsRewrite) {
       await this.compact(this.now()).catch((err: unknown) => {
         warnings.push(err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', String(err), { cause: err }));
@@ -184,31 +313,6 @@ export class JournalStore implements SessionStore {
   private applySnapshotLine(line: JournalLine): void {
     if (line.t === 'open') applyRecord(this.state, { t: 'open', session: line.session, keys: [] });
     else if (line.t === 'ref') this.state.refs.set(line.key, line.at);
-  }
-
-  /** Applies one journal file; returns whether it had damage in the middle (torn tails are cut here). */
-  private async replayJournal(gen: number, warnings: SluiceError[]): Promise<boolean> {
-    const name = journalName(gen);
-    const path = join(this.dir, name);
-    const buf = await readFile(path);
-    const read = readJournalText(buf);
-    for (const line of read.lines) if (line.t !== 'snap' && line.t !== 'ref') applyRecord(this.state, line);
-    if (read.tornBytes > 0) {
-      // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
-      await truncate(path, read.goodLength);
-      warnings.push(new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
-        details: { file: name, offset: read.goodLength },
-      }));
-    }
-    this.counters.journalBytes = read.goodLength;
-    this.counters.journalRecords = read.lines.length;
-    if (read.corrupt.length === 0) return false;
-    warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: ${read.corrupt.length} corrupt record(s) skipped; the records around them were kept`, {
-      details: { file: name, problems: read.corrupt },
-    }));
-    // Keep a copy of the damaged file for a post-mortem; the rewrite that follows load() retires the original.
-    await copyFile(path, `${path}.corrupt`).catch(() => undefined);
-    return true;
   }
 
   append(records: readonly StoreRecord[]): Promise<void> {

@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import type { UsageReport } from '../meter/ports.ts';
 import type { PaymentRef, Session } from '../sessions/model.ts';
 import { toSluiceError } from '../errors.ts';
-import type { SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+import type { EscrowClosed, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 
 /** What the host needs from the session manager. */
 export interface SessionSource {
@@ -56,6 +56,11 @@ export class SinkHost {
       source.on('topup', (session, payment) => this.emit({ type: 'topup', at: this.now(), session, payment })),
       source.on('ended', (session) => this.emit({ type: 'ended', at: this.now(), session })),
     );
+  }
+
+  /** An escrow session closed on chain (the x402-session method's close). */
+  escrowClosed(session: Session | null, mac: string, escrow: EscrowClosed): void {
+    this.emit({ type: 'escrow-closed', at: this.now(), session, mac, escrow });
   }
 
   /** One tick's usage batch (the meter's onUsage). */

@@ -14,6 +14,12 @@ export type SinkEvent =
   | { type: 'topup'; at: number; session: Session; payment: PaymentRef }
   | { type: 'ended'; at: number; session: Session }
   /**
+   * An escrow session (payment method x402-session) was closed on chain, usually `escrow.close_grace` after its
+   * sluice session ended: what the seller was paid and the buyer got back. `session` is null when the journal no
+   * longer holds the sluice session (a close retried for long).
+   */
+  | { type: 'escrow-closed'; at: number; session: Session | null; mac: string; escrow: EscrowClosed }
+  /**
    * One per meter tick with usage; `figures` reads a session's live totals, `figuresInto` the same as numbers into a
    * reused object (the hot path: one call per billed session per tick; pass the report's `slot` when it has one).
    * Call them inside onEvent.
@@ -23,6 +29,15 @@ export type SinkEvent =
     figures: (sessionId: string) => SessionFigures | null;
     figuresInto: (sessionId: string, out: SessionNumbers, slot?: number) => boolean;
   };
+
+/** The figures of an escrow close (amounts in the asset's smallest unit, decimal strings). */
+export interface EscrowClosed {
+  sessionId: string;
+  units: string;
+  transaction: string | null;
+  sellerAmount: string;
+  buyerRefund: string;
+}
 
 export type SinkStats = Record<string, unknown>;
 

@@ -22,6 +22,8 @@ export interface ValveOptions {
   log?: RunnerLog;
   /** The portal's control socket, asked per call (see portal-socket.ts); undefined → run the command. */
   socketPath?: () => string | undefined;
+  /** The most output one ndsctl call may print (`main.portal_output_max`); default 512 MiB. */
+  maxOutputBytes?: number;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -52,6 +54,7 @@ export class Valve {
       ...(opts.env === undefined ? {} : { env: opts.env }),
       ...(opts.log === undefined ? {} : { log: opts.log }),
       ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
+      ...(opts.maxOutputBytes === undefined ? {} : { maxOutputBytes: opts.maxOutputBytes }),
     });
     this.#flavour = opts.flavour ?? 'auto';
     this.#preemptive = opts.preemptive ?? false;

@@ -36,6 +36,25 @@ test('amounts: decimal strings and non-negative integers become bigint; negative
   assert.is(code(() => checkArgs(specs, { mac: '020000000c01', seconds: 2 ** 60 })), 'ERR_INVALID_ARGUMENT', 'counts stay exact');
 });
 
+test('counts and amounts: surrounding whitespace and leading zeros are the same number (documented); a whole DOUBLE is its integer; fractions, exponents in strings and signs are refused', () => {
+  // Issue 14 item 11: these used to pass undocumented. They name the same count a person meant, so they are kept
+  // and documented in docs/ubus-api.md rather than refused; a DOUBLE 60.0 (json-c turns 60.0 and 1e3 into DOUBLE)
+  // reaches checkArgs as the number 60.
+  for (const seconds of [' 60 ', '60\n', '0060', 60, 60.0]) {
+    assert.is(checkArgs(specs, { mac: '020000000c01', seconds }).seconds, 60n, JSON.stringify(seconds));
+  }
+  assert.is(checkArgs(specs, { mac: '020000000c01', seconds: 1e3 }).seconds, 1000n);
+  for (const seconds of ['60.0', '1e3', '+60', '6 0', 60.5, -60, '']) {
+    if (seconds === '') continue; // an empty string is "not given" (ubus CLI), checked by the required rule
+    assert.is(code(() => checkArgs(specs, { mac: '020000000c01', seconds })), 'ERR_INVALID_ARGUMENT', JSON.stringify(seconds));
+  }
+});
+
+test('ERR_CONFIG_READ is a system error (the file could not be read), not the status kept for bugs', () => {
+  assert.is(statusForCode('ERR_CONFIG_READ'), Status.SYSTEM_ERROR);
+  assert.is.not(statusForCode('ERR_CONFIG_READ'), statusForCode('ERR_INTERNAL'));
+});
+
 test('unknown arguments (ubus_rpc_session) are ignored; strings are checked for length and allowed values', () => {
   const args = checkArgs(specs, { mac: '020000000c01', ubus_rpc_session: 'abc', plan: 'data', cause: 'admin' });
   assert.equal(Object.keys(args).sort(), ['cause', 'mac', 'plan']);

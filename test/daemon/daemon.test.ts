@@ -86,6 +86,24 @@ test('a top-up grows the allotment, keeps usage and start, and does not re-auth'
   assert.is(lab.clientState(A), 'Authenticated');
 });
 
+test('a grant to a device not on the portal: gate pending in the reply, in session and sessions, until it joins', async () => {
+  const D = '02:00:00:00:0a:04';
+  const reply = await lab.call('grant', { mac: D, seconds: 3600 });
+  assert.is(reply.gate, 'pending');
+  assert.is((reply.session as Record<string, unknown>).state, 'ACTIVE');
+  assert.is((await lab.session(D)).gate, 'pending');
+  const listed = (await lab.call('sessions', { state: 'LIVE' })).sessions as Array<Record<string, unknown>>;
+  assert.is(listed.find((s) => s.mac === D)!.gate, 'pending');
+  assert.is(listed.find((s) => s.mac === D)!.state, 'ACTIVE');
+  // The device joins: the next tick opens its gate and the lists say so.
+  lab.portal.addClient(D, '10.0.0.14');
+  await lab.waitFor(() => lab.clientState(D) === 'Authenticated', 10_000, 'gate opened once the device joined');
+  await lab.waitFor(async () => (await lab.session(D)).gate === 'open', 10_000, 'gate open in session');
+  // An ended session has no gate.
+  await lab.call('terminate', { mac: D });
+  assert.is((await lab.session(D)).gate, undefined);
+});
+
 test('terminate ends the session as TERMINATED/admin and closes the gate; unknown MAC is NOT_FOUND', async () => {
   await lab.call('grant', { mac: A, seconds: 3600 });
   assert.is(lab.clientState(A), 'Authenticated');

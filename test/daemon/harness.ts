@@ -109,9 +109,9 @@ ${extra}
 `);
   }
 
-  async startDaemon(): Promise<void> {
+  async startDaemon(extraArgs: readonly string[] = []): Promise<void> {
     this.output = '';
-    const child = spawn(process.execPath, [this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket], {
+    const child = spawn(process.execPath, [this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.daemon = child;

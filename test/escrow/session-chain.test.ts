@@ -11,10 +11,12 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+import { Mosquitto } from '../peers/mosquitto.ts';
+import { Subscriber } from '../upstream/mqtt-rig.ts';
 
 const test = suite('x402-session on a real chain');
 const PRICE = 50_000n; // 0.05 USDC per MiB
@@ -24,6 +26,10 @@ let seller: PrivateKeyAccount; let fac: EscrowFacilitator; let lab: DaemonLab;
 let macCounter = 0x10;
 let lanBase = '';
 const ips = new Map<string, string>();
+/** Every sluice.* ubus event seen (the broker outlives daemon restarts, so this listener sees them all). */
+const events: Array<Record<string, any>> = [];
+/** A real mosquitto and a subscriber: the daemon's MQTT session messages (escrow id, escrow-closed). */
+let broker: Mosquitto; let sub: Subscriber;
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });
@@ -40,6 +46,8 @@ test.before(async () => {
   const port = (probe.address() as { port: number }).port;
   await new Promise<void>((r) => probe.close(() => r()));
   lanBase = `http://127.0.0.1:${port}`;
+  broker = await Mosquitto.create();
+  sub = await Subscriber.connect(broker.url);
   lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'wifi'
 \toption metric 'bytes'
@@ -67,11 +75,17 @@ config x402 'x402'
 
 config http 'http'
 \toption listen '127.0.0.1:${port}'
+
+config mqtt 'mqtt'
+\toption enabled '1'
+\toption url '${broker.url}'
+\toption format 'json'
 ` });
   await lab.startDaemon();
+  await lab.client.listen('sluice.*', (_type, data) => events.push(data as Record<string, any>));
 });
 
-test.after(async () => { await lab?.close(); await fac?.stop(); await chain?.stop(); });
+test.after(async () => { await sub?.close(); await lab?.close(); await broker?.close(); await fac?.stop(); await chain?.stop(); });
 
 async function newBuyer(funds = 10_000_000n): Promise<PrivateKeyAccount> {
   const buyer = chain.newAccount();
@@ -212,11 +226,13 @@ test('receipts: the buyer\'s are kept when higher (by mac or session id, durable
 async function sessionWithReceipt(maxUnits: bigint, units: bigint) {
   const buyer = await newBuyer(); const mac = newClient();
   const p = await deposit(buyer, { maxUnits });
-  assert.is((await purchase(mac, p)).status, 0);
+  const bought = await purchase(mac, p);
+  assert.is(bought.status, 0);
+  const sluiceId = (bought.data!.session as Record<string, unknown>).id as string;
   const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
   const r = await lab.callStatus('receipt', { mac, cumulative_units: Number(units), nonce: Number(units), signature: await signReceipt(buyer, id, units) } as never);
   assert.is(r.status, 0, JSON.stringify(r.data));
-  return { buyer, mac, id, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
+  return { buyer, mac, id, sluiceId, before: { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(seller.address), escrow: await usdc.balanceOf(escrow) } };
 }
 
 async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, maxUnits: bigint, units: bigint): Promise<void> {
@@ -229,6 +245,30 @@ async function closedExactly(s: Awaited<ReturnType<typeof sessionWithReceipt>>, 
   assert.match(entry.closed.transaction, /^0x[0-9a-f]{64}$/);
   assert.is(entry.closed.sellerAmount, String(units * PRICE));
   assert.is(entry.closed.buyerRefund, String((maxUnits - units) * PRICE));
+  // The same figures on the sluice session (ubus session) and in the escrow-closed event.
+  const escrowView = ((await lab.call('session', { id: s.sluiceId })).session as Record<string, any>).escrow;
+  assert.equal(escrowView, {
+    escrow_session: s.id, buyer: s.buyer.address.toLowerCase(), max_units: String(maxUnits), receipt_units: String(units),
+    consumed_units: escrowView.consumed_units, state: 'closed',
+    close: { transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE), units: String(units) },
+  });
+  await lab.waitFor(() => events.some((e) => e.event === 'escrow-closed' && e.escrow?.escrow_session === s.id), 10_000, 'the escrow-closed event');
+  const ev = events.find((e) => e.event === 'escrow-closed' && e.escrow?.escrow_session === s.id)!;
+  assert.is(ev.session, s.sluiceId);
+  assert.is(ev.mac, s.mac);
+  assert.equal(ev.escrow.close, escrowView.close);
+  assert.is(events.filter((e) => e.event === 'escrow-closed' && e.escrow?.escrow_session === s.id).length, 1, 'one escrow-closed event');
+  // The same on MQTT's session topic (durable, so also after a kill -9), and the escrow id on the session's messages.
+  const mqttOf = () => sub.on('session').map((m) => m.body).filter((b) => (b.escrow as Record<string, unknown> | undefined)?.session_id === s.id);
+  await sub.waitFor(() => mqttOf().length > 0, 10_000, 'escrow-closed on MQTT');
+  const m = mqttOf()[0]!;
+  assert.is(m.event, 'escrow-closed');
+  assert.is((m.session as Record<string, unknown>).id, s.sluiceId);
+  assert.is(m.mac, s.mac);
+  assert.equal(m.escrow, { session_id: s.id, units: String(units), transaction: entry.closed.transaction, seller_amount: String(units * PRICE), buyer_refund: String((maxUnits - units) * PRICE) });
+  const ofSession = sub.on('session').map((x) => x.body).filter((b) => (b.session as Record<string, unknown> | null)?.id === s.sluiceId);
+  assert.is((ofSession.find((b) => b.event === 'started')?.payment as Record<string, unknown>).reference, s.id, 'MQTT started names the escrow id');
+  assert.equal(ofSession.find((b) => b.event === 'ended')?.payments, [{ method: 'x402-session', reference: s.id }], 'MQTT ended names it');
 }
 
 const ledgerPath = () => join(lab.dir, 'state', 'escrow.json');
@@ -283,6 +323,29 @@ test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow
   await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
 });
 
+test('reload applies escrow settings at once (a dead facilitator_url refuses, nothing taken; restored, the same deposit works); escrow off asks for a restart', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer);
+  const before = await usdc.balanceOf(buyer.address);
+  try {
+    writeFileSync(lab.configPath, original.replace(`option facilitator_url '${fac.url}'`, "option facilitator_url 'http://127.0.0.1:9'"));
+    assert.equal((await lab.call('reload')).restart_required, []);
+    const refused = await purchase(mac, p);
+    assert.is(code(refused), 'ERR_ESCROW_FACILITATOR_UNAVAILABLE', JSON.stringify(refused.data));
+    assert.is(await usdc.balanceOf(buyer.address), before, 'nothing taken');
+    writeFileSync(lab.configPath, original.replace(/(config escrow 'escrow'\n\toption enabled) '1'/, "$1 '0'"));
+    assert.equal((await lab.call('reload')).restart_required, ['escrow.enabled']);
+  } finally {
+    writeFileSync(lab.configPath, original);
+  }
+  assert.equal((await lab.call('reload')).restart_required, []);
+  const ok = await purchase(mac, p);
+  assert.is(ok.status, 0, JSON.stringify(ok.data));
+  assert.is(before - await usdc.balanceOf(buyer.address), 10n * PRICE);
+  await lab.callStatus('terminate', { mac });
+});
+
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {
   const MiB = 1048576;
   const buyer = await newBuyer(); const mac = newClient();
@@ -329,6 +392,13 @@ test('end to end: metered usage gated on receipts (credit 1 step), close pays th
   assert.is((await lab.callStatus('terminate', { mac })).status, 0);
   await lab.waitFor(async () => (await usdc.balanceOf(seller.address)) - s0 === 4n * PRICE, 60_000, 'seller paid 4 steps');
   assert.is(await usdc.balanceOf(buyer.address) - (b0 - 10n * PRICE), 6n * PRICE, 'buyer refunded the 6 unused steps');
+  // What the session records equals what moved on chain, and the recorded transaction is the close on chain.
+  await lab.waitFor(async () => ((await lab.session(mac)).escrow as Record<string, unknown>).state === 'closed', 30_000, 'close recorded');
+  const recorded = ((await lab.session(mac)).escrow as Record<string, Record<string, string>>).close!;
+  assert.is(BigInt(recorded.seller_amount!), await usdc.balanceOf(seller.address) - s0, 'seller amount on the session = on chain');
+  assert.is(BigInt(recorded.buyer_refund!), await usdc.balanceOf(buyer.address) - (b0 - 10n * PRICE), 'buyer refund on the session = on chain');
+  assert.is(recorded.units, '4');
+  assert.is((await chain.publicClient.getTransactionReceipt({ hash: recorded.transaction as Hex })).status, 'success', 'the recorded close is on chain');
   assert.is((metered + BigInt(MiB) - 1n) / BigInt(MiB), 4n, 'the seller was paid exactly the metered steps');
   console.log(`e2e figures: deposit ${10n * PRICE}, metered ${metered} bytes = 4 steps, receipts ${receipts}, seller paid ${4n * PRICE}, buyer refunded ${6n * PRICE}, gas ${JSON.stringify(Object.fromEntries(Object.entries(fac.gas).map(([k, v]) => [k, v.map(String)])))}`);
 });

@@ -60,6 +60,9 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(mode('etc/init.d/sluice'), '755 0:0');
   assert.is(mode('usr/share/sluice/sluice.mjs'), '755 0:0');
   assert.is(mode('usr/share/sluice/worker.js'), '644 0:0');
+  assert.is(mode('usr/share/sluice/portal/index.html'), '644 0:0');
+  assert.is(mode('usr/share/sluice/portal/portal.js'), '644 0:0');
+  assert.is(mode('usr/lib/opennds/theme_sluice.sh'), '755 0:0');
   assert.is(mode('usr/share/acl.d/sluice.json'), '644 0:0');
   assert.is(mode('www/luci-static/resources/view/sluice/sessions.js'), '644 0:0');
   assert.is(readlinkSync(join(root, 'usr/bin/sluice')), '../share/sluice/sluice.mjs');

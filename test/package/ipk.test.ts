@@ -86,9 +86,12 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   assert.equal(got.sort(), [
     '-rw------- 0/0 ./etc/config/sluice',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/index.html',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/portal.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
     '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
+    '-rwxr-xr-x 0/0 ./usr/lib/opennds/theme_sluice.sh',
     '-rwxr-xr-x 0/0 ./usr/share/sluice/sluice.mjs',
     'lrwxrwxrwx 0/0 ./usr/bin/sluice -> ../share/sluice/sluice.mjs',
   ]);

@@ -1,6 +1,7 @@
 /**
  * A real mosquitto (Debian's) for MQTT tests: a private config in a temp dir, a free port on 127.0.0.1, optional
- * password file, TLS (a throwaway CA and server certificate made with openssl, SAN 127.0.0.1) and persistence (so a
+ * password file, TLS (a throwaway CA and server certificate made with openssl, SAN 127.0.0.1; optionally a required client
+ * certificate from the same CA) and persistence (so a
  * subscriber's persistent session survives a broker restart). stop()/start() keep the port and the files.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,8 @@ export interface MosquittoOptions {
   /** Require this user and password (allow_anonymous false). */
   password?: { user: string; pass: string };
   tls?: boolean;
+  /** With tls: require a client certificate signed by the test CA (require_certificate); one is made in `clientCert`. */
+  clientCert?: boolean;
   /** Keep subscriptions and queued messages across stop()/start(). */
   persistence?: boolean;
 }
@@ -43,6 +46,8 @@ export class Mosquitto {
   output = '';
   private child: ChildProcess | undefined;
   caFile = '';
+  /** With `clientCert`: a certificate and key the broker accepts. */
+  clientCert = { certFile: '', keyFile: '' };
 
   private constructor(readonly options: MosquittoOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'sluice-mosquitto-'));
@@ -91,6 +96,12 @@ export class Mosquitto {
         '-days', '2', '-extfile', 'san.ext'], this.dir);
       this.caFile = join(this.dir, 'ca.pem');
       lines.push(`cafile ${this.caFile}`, `certfile ${join(this.dir, 'server.pem')}`, `keyfile ${join(this.dir, 'server.key')}`);
+      if (o.clientCert) {
+        run('openssl', ['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=sluice-router'], this.dir);
+        run('openssl', ['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2'], this.dir);
+        this.clientCert = { certFile: join(this.dir, 'client.pem'), keyFile: join(this.dir, 'client.key') };
+        lines.push('require_certificate true');
+      }
     }
     writeFileSync(join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
   }

@@ -69,6 +69,9 @@ test('reports a subscriber decodes match what sluice metered; commands; the Last
   const online = sub.on('status').find((m) => m.body['online'] === true)!.body;
   assert.is(online['router'], 'vm' === online['router'] ? 'vm' : online['router']);
   assert.ok(Array.isArray(online['pricing']) && (online['pricing'] as unknown[]).length === 2, 'pricing summary');
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+  assert.is(online['version'], pkg.version);
+  assert.ok(typeof online['uptime_s'] === 'number' && typeof (online['sessions'] as Record<string, unknown>)['active'] === 'number', 'uptime and session counters');
 
   await lab.call('grant', { mac: A, bytes: 8 * MiB });
   // grant answers within 3 s even when the portal is slower (a loaded machine): traffic counts once the gate is open.
@@ -109,6 +112,16 @@ test('reports a subscriber decodes match what sluice metered; commands; the Last
   assert.equal(sub.on('reply').slice(1).map((m) => (m.body['error'] as Record<string, unknown>)['code']),
     ['ERR_MQTT_COMMAND_REPLAYED', 'ERR_MQTT_COMMAND_SIGNATURE', 'ERR_INVALID_ARGUMENT']);
   assert.is((await lab.session(B)).state, 'ACTIVE', 'the forged command did nothing');
+  // A signed grant tops B up: the reply carries the session, and a topup event follows with the payment.
+  await sub.client.publishAsync(`sluice/${online['router']}/cmd`,
+    command({ cmd: 'grant', args: { mac: B, bytes: MiB }, ts: Date.now(), nonce: 'daemon-nonce-4', id: 'g1' }), { qos: 1 });
+  await sub.waitFor(() => sub.on('reply').length === 5, 10_000, 'grant reply');
+  const granted = sub.on('reply')[4]!.body;
+  assert.equal([granted['ok'], granted['cmd'], granted['id']], [true, 'grant', 'g1']);
+  assert.is(((granted['result'] as Record<string, unknown>)['session'] as Record<string, unknown>)['allotment'], String(2 * MiB));
+  await sub.waitFor(() => sub.on('session').some((m) => m.body['event'] === 'topup'), 10_000, 'topup event');
+  const topup = sub.on('session').find((m) => m.body['event'] === 'topup')!.body;
+  assert.equal([(topup['session'] as Record<string, unknown>)['allotment'], (topup['payment'] as Record<string, unknown>)['method']], [2 * MiB, 'grant']);
 
   // kill -9: the broker publishes the Last-Will, retained.
   await lab.stopDaemon('SIGKILL');

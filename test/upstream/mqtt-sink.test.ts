@@ -145,6 +145,30 @@ test('broker stopped and restarted while reports flow: every message arrives onc
   assert.is(stat(sink).queue['dropped'], 0);
 });
 
+test('publishes awaiting PUBACK never exceed mqtt.max_inflight, also when a backlog drains after an outage', async () => {
+  const m = await broker({ persistence: true });
+  const sub = await subscriber(m.url, { clientId: 'inflight-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+  const { sink } = sinkFor(mqttConfig(m.url, { maxInflight: 4 }));
+  await sink.start();
+  await until(() => stat(sink)['state'] === 'ready', 5000, 'connected');
+  await m.stop();
+  const sessions = Array.from({ length: 5 }, () => fakeSession());
+  for (let i = 0; i < 200; i++) sink.onEvent(usageEvent(sessions, 100));
+  for (let i = 0; i < 20; i++) sink.onEvent({ type: 'topup', at: Date.now(), session: sessions[0]!, payment: sessions[0]!.payments[0]! });
+  await m.start();
+  // mqtt.js's own store of QoS 1 publishes not yet acknowledged, read while the backlog drains.
+  const outgoing = () => Object.keys((sink as unknown as { client?: { outgoing?: Record<string, unknown> } }).client?.outgoing ?? {}).length;
+  let most = 0;
+  const deadline = Date.now() + 20_000;
+  while (new Set(sub.seqs()).size < 220) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${new Set(sub.seqs()).size} of 220 arrived`);
+    most = Math.max(most, outgoing());
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(most >= 1 && most <= 4, `at most ${most} in flight`);
+  assert.equal(seqReport(sub.seqs(), 1, 220).missing, []);
+});
+
 test('a full queue during an outage drops the oldest usage reports, counted in stats and in the status; every session event arrives', async () => {
   // A persistent session at a persistent broker: the subscriber misses nothing the sink sends while it reconnects.
   const m = await broker({ persistence: true });
@@ -253,6 +277,22 @@ test('TLS: the broker certificate is checked against mqtt.ca_file', async () => 
   await other.sink.start();
   await until(() => String(stat(other.sink)['last_error']).startsWith('mqtt.ca_file'), 5000, 'certificate refused');
   assert.is(stat(other.sink)['state'], 'waiting');
+});
+
+test('TLS with a client certificate: refused without one (reported as mqtt.cert_file/mqtt.key_file), the queued event goes out after a reload adds it', async () => {
+  const m = await broker({ tls: true, clientCert: true });
+  const sub = await subscriber(m.url, { ca: [readFileSync(m.caFile)], cert: readFileSync(m.clientCert.certFile), key: readFileSync(m.clientCert.keyFile) });
+  const cfg = mqttConfig(m.url, { caFile: m.caFile });
+  const { sink, lines } = sinkFor(cfg);
+  await sink.start();
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession() });
+  await until(() => String(stat(sink)['last_error']).startsWith('mqtt.cert_file/mqtt.key_file'), 5000, 'client certificate required');
+  assert.is(stat(sink)['state'], 'waiting');
+  assert.ok(lines.some((l) => l.includes('mqtt.cert_file/mqtt.key_file')));
+  await sink.reload({ main: { routerId: 'r1' }, mqtt: { ...cfg, certFile: m.clientCert.certFile, keyFile: m.clientCert.keyFile } } as unknown as Config);
+  await sub.waitFor(() => sub.on('session').length === 1, 10_000, 'the queued event over mutual TLS');
+  assert.is(sub.on('session')[0]!.body['seq'], 1);
+  assert.is(stat(sink)['last_error'], null);
 });
 
 test('commands: a signed terminate runs and is answered; a bad signature, a replay (also after a restart) and a stale one are refused', async () => {

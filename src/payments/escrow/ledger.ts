@@ -27,7 +27,8 @@ export interface EscrowEntry {
   closed?: EscrowClose;
 }
 
-export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string }
+/** A close as the chain settled it: `units` the seller was paid for (the receipt recorded on chain). */
+export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string; units?: string }
 
 interface EntryJson {
   sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };

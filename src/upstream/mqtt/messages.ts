@@ -77,6 +77,20 @@ export function sessionMessage(
   return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
 }
 
+/**
+ * The escrow close of an x402-session session, on the session topic: `event` "escrow-closed", the sluice session as
+ * it ended (nil when the journal no longer holds it; `mac` says whose it was) and `escrow` {`session_id`, `units`,
+ * `transaction`, `seller_amount`, `buyer_refund`} (amounts as decimal strings in the asset's smallest unit).
+ */
+export function escrowClosedMessage(format: MqttFormat, router: string, at: number, session: Session | null, mac: string,
+  e: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string }): (seq: number) => Buffer {
+  const body = {
+    event: 'escrow-closed', session: session ? sessionBody(session, at) : null, mac,
+    escrow: { session_id: e.sessionId, units: e.units, transaction: e.transaction, seller_amount: e.sellerAmount, buyer_refund: e.buyerRefund },
+  };
+  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+}
+
 export interface StatusInfo {
   version: string;
   uptime_s: number;

@@ -19,7 +19,7 @@ import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandError, CommandVerifier } from './commands.ts';
-import { contentType, decode, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
+import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
 import { RowPrefixes } from './writer.ts';
 
 export interface MqttSinkDeps {
@@ -308,6 +308,9 @@ export class MqttSink implements UpstreamSink {
     let hint = 'mqtt.url';
     if (code === 4 || code === 5 || code === 134 || code === 135) hint = 'mqtt.username/mqtt.password';
     else if (code === 2 || code === 133) hint = 'mqtt.client_id';
+    // A TLS alert is the broker refusing us (no client certificate, or one it does not trust); anything else about
+    // certificates is ours refusing the broker's.
+    else if (/alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
     else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
     this.fail(`${hint}: ${err.message}`);
   }
@@ -398,6 +401,13 @@ export class MqttSink implements UpstreamSink {
         this.counters.usage_messages++;
         box.append((seq) => part.payload(seq), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
       }
+      return;
+    }
+    if (event.type === 'escrow-closed') {
+      // Money settled: durable like every session message.
+      this.counters.session_events++;
+      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
+        .catch(failed);
       return;
     }
     this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);

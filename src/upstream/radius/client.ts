@@ -5,6 +5,11 @@
  * earlier attempt of the same request also completes it (the server did record that one). Retries back off
  * exponentially; after `retries` retries a server is marked down for `deadTimeMs` and the next one in the list is tried.
  * Replies are accepted only from the server asked, with a matching Identifier, and verified (constant time).
+ *
+ * The first timeout is `timeoutMs` or, for a server measured slower than that, twice its smoothed round trip (at most
+ * 8 × timeoutMs; RFC 6298 estimator; each reply is timed against the attempt whose Identifier it carries, so late replies count too). A
+ * retry is a new packet that FreeRADIUS records a second time if it had recorded the first; not retrying a server
+ * known to be slow before its usual answer time keeps that from happening whenever it is merely slow.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -38,6 +43,12 @@ export interface Attempt {
   attempt: number;
 }
 
+/** Smoothed round trip of one server (RFC 6298 §2), ms. */
+interface RoundTrip {
+  srtt: number;
+  rttvar: number;
+}
+
 export interface RadiusClientStats {
   sent: number;
   retransmits: number;
@@ -49,11 +60,17 @@ export interface RadiusClientStats {
   queued: number;
   /** Index in `servers` of the server currently preferred. */
   server: number;
+  /** First timeout towards the preferred server now, ms (timeoutMs unless it was measured slower). */
+  timeoutMs: number;
+  /** Its smoothed round trip, ms; null before its first reply. */
+  srttMs: number | null;
 }
 
 /** One attempt in flight, by Identifier: where it went and its bytes (needed to verify the reply). */
 interface Pending {
   server: RadiusServer;
+  index: number;
+  sentAt: number;
   packet: Buffer;
   resolve: (p: RadiusPacket) => void;
 }
@@ -68,6 +85,7 @@ export class RadiusClient {
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: Array<() => void> = [];
   private readonly deadUntil: number[];
+  private readonly rtt: Array<RoundTrip | null>;
   private nextId = Math.floor(Math.random() * 256);
   private inFlight = 0;
   private closed = false;
@@ -81,6 +99,25 @@ export class RadiusClient {
     this.deadTimeMs = options.deadTimeMs ?? 30_000;
     this.maxInFlight = Math.min(255, options.maxInFlight ?? 32);
     this.deadUntil = options.servers.map(() => 0);
+    this.rtt = options.servers.map(() => null);
+  }
+
+  /** The first timeout for server `index`: timeoutMs, or twice its smoothed round trip when that is longer. */
+  timeoutFor(index: number): number {
+    const r = this.rtt[index];
+    if (!r) return this.timeoutMs;
+    // At most 8× the configured timeout: a server that slow is more likely failing, and failover should not wait long.
+    return Math.min(this.maxTimeoutMs, 8 * this.timeoutMs, Math.max(this.timeoutMs, 2 * r.srtt, r.srtt + 4 * r.rttvar));
+  }
+
+  private sample(index: number, ms: number): void {
+    const r = this.rtt[index];
+    if (!r) {
+      this.rtt[index] = { srtt: ms, rttvar: ms / 2 };
+      return;
+    }
+    r.rttvar = 0.75 * r.rttvar + 0.25 * Math.abs(r.srtt - ms);
+    r.srtt = 0.875 * r.srtt + 0.125 * ms;
   }
 
   /**
@@ -98,9 +135,8 @@ export class RadiusClient {
       const order = this.serverOrder();
       for (let k = 0; k < order.length; k++) {
         const index = order[k]!;
-        const server = this.options.servers[index]!;
         if (k > 0) this.counters.failovers++;
-        const reply = await this.tryServer(server, build, ids, replied, resolveReply);
+        const reply = await this.tryServer(index, build, ids, replied, resolveReply);
         if (reply) {
           this.deadUntil[index] = 0;
           return reply;
@@ -118,15 +154,16 @@ export class RadiusClient {
   }
 
   private async tryServer(
-    server: RadiusServer, build: (a: Attempt) => Buffer, ids: number[], replied: Promise<RadiusPacket>, resolve: (p: RadiusPacket) => void,
+    index: number, build: (a: Attempt) => Buffer, ids: number[], replied: Promise<RadiusPacket>, resolve: (p: RadiusPacket) => void,
   ): Promise<RadiusPacket | null> {
+    const server = this.options.servers[index]!;
     const socket = await this.socketFor(server.host);
-    let timeout = this.timeoutMs;
+    let timeout = this.timeoutFor(index);
     for (let attempt = 0; attempt <= this.retries && !this.closed; attempt++) {
       const identifier = this.allocateId();
       ids.push(identifier);
       const packet = build({ identifier, server, attempt });
-      this.pending.set(identifier, { server, packet, resolve });
+      this.pending.set(identifier, { server, index, sentAt: Date.now(), packet, resolve });
       if (attempt > 0) this.counters.retransmits++;
       this.counters.sent++;
       socket.send(packet, server.port, server.host, () => undefined);
@@ -214,6 +251,7 @@ export class RadiusClient {
       return;
     }
     this.counters.replies++;
+    this.sample(entry.index, Date.now() - entry.sentAt);
     entry.resolve(packet);
   }
 
@@ -224,8 +262,13 @@ export class RadiusClient {
 
   stats(): RadiusClientStats {
     const now = Date.now();
-    const preferred = this.deadUntil.findIndex((t) => t <= now);
-    return { ...this.counters, inFlight: this.inFlight, queued: this.waiting.length, server: preferred < 0 ? 0 : preferred };
+    const found = this.deadUntil.findIndex((t) => t <= now);
+    const preferred = found < 0 ? 0 : found;
+    const r = this.rtt[preferred];
+    return {
+      ...this.counters, inFlight: this.inFlight, queued: this.waiting.length, server: preferred,
+      timeoutMs: Math.round(this.timeoutFor(preferred)), srttMs: r ? Math.round(r.srtt) : null,
+    };
   }
 
   async close(): Promise<void> {

@@ -124,6 +124,18 @@ t('every end cause reaches FreeRADIUS as its Acct-Terminate-Cause; every attribu
   }
 });
 
+t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not radius.interim_interval; its Class is echoed", async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  // What the voucher method hands over after an Accept (voucher.test.ts checks it reads Acct-Interim-Interval, ≥ 60 s).
+  c.acct.rememberVoucher('v-77', { interimIntervalS: 1, classes: [Buffer.from('plan-7')] });
+  const voucher = await c.sessions.activate({ mac: mac(40), user: 'v-77', metric: 'seconds', allotment: 3600n, payment: { method: 'voucher', reference: 'v-77', amount: 0n, asset: '', at: Date.now() } });
+  const other = await c.sessions.activate({ mac: mac(41), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'not-a-voucher', amount: 0n, asset: '', at: Date.now() } });
+  const interims = (id: string) => c.radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update');
+  await until(() => interims(voucher.session.id).length >= 2, 10_000, 'two Interim-Updates of the voucher session');
+  assert.is(interims(other.session.id).length, 0, 'the other session waits for radius.interim_interval (1 h)');
+  assert.is(interims(voucher.session.id)[0]!['Class'], `0x${Buffer.from('plan-7').toString('hex')}`);
+});
+
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {
   await setup(c, { interimMs: 100, maxBytes: 16384 });
   await c.radius.stop();
@@ -173,6 +185,33 @@ t('a session accounting had started that the restarted daemon no longer has gets
   try {
     await until(() => lines(c, 'Stop').some((l) => l.includes(session.id)), 5000, 'Stop NAS-Reboot');
     assert.ok(lines(c, 'Stop').find((l) => l.includes(session.id))!.endsWith('NAS-Reboot'));
+  } finally {
+    await again.close();
+  }
+});
+
+t('after a restart the running sessions report their first Interim-Update spread over one interval, not all at once', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    ids.push((await c.sessions.activate({ mac: mac(80 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `sp${i}`, amount: 0n, asset: '', at: Date.now() } })).session.id);
+  }
+  await until(() => ids.every((id) => lines(c, 'Start').some((l) => l.includes(id))), 5000, 'Starts');
+  await c.acct.close();
+  // The restarted daemon: the same 12 sessions live (all started in the same second), a 4 s interval.
+  const sessions = c.sessions;
+  const again = new RadiusAccounting({
+    dir: c.dir, maxBytes: 1 << 20, client: () => c.client, nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+    interimMs: () => 4000, maxInFlight: 8, maxBackoffMs: 500, log, figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id),
+    recovered: () => ({ active: ids.map((id) => sessions.get(id)!), ended: [] }),
+  });
+  await again.start();
+  try {
+    const first = () => ids.map((id) => c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === 'Interim-Update'));
+    await until(() => first().every((r) => r !== undefined), 10_000, 'a first Interim-Update of each');
+    // Sent as each one's random point comes (Event-Timestamp, seconds): without the spread all 12 share one tick.
+    const seconds = new Set(first().map((r) => r!['Event-Timestamp']));
+    assert.ok(seconds.size >= 2, `first Interim-Updates in ${seconds.size} distinct second(s)`);
   } finally {
     await again.close();
   }

@@ -10,8 +10,11 @@ import { rejectsWithCode } from '../../helpers/assert.ts';
 
 const SECRET = 'scripted';
 
-/** A UDP peer that verifies each Accounting-Request like FreeRADIUS and lets the test decide what to answer. */
-async function peer(answer: (p: RadiusPacket, n: number, reply: (secret?: string) => Buffer) => Buffer | null | 'later'):
+/**
+ * A UDP peer that verifies each Accounting-Request like FreeRADIUS and lets the test decide what to answer: a packet,
+ * nothing, 'later' (when the test says), or a number: the right reply after that many ms.
+ */
+async function peer(answer: (p: RadiusPacket, n: number, reply: (secret?: string) => Buffer) => Buffer | null | 'later' | number):
   Promise<{ socket: Socket; port: number; seen: RadiusPacket[]; later: Array<() => void> }> {
   const socket = createSocket('udp4');
   const seen: RadiusPacket[] = [];
@@ -23,6 +26,11 @@ async function peer(answer: (p: RadiusPacket, n: number, reply: (secret?: string
     const reply = (secret = SECRET) => encodeResponse({ code: 'Accounting-Response', request: p, attributes: [], secret });
     const out = answer(p, seen.length, reply);
     if (out === 'later') later.push(() => socket.send(reply(), rinfo.port, rinfo.address));
+    else if (typeof out === 'number') {
+      setTimeout(() => {
+        try { socket.send(reply(), rinfo.port, rinfo.address); } catch { /* the test is over: socket closed */ }
+      }, out);
+    }
     else if (out) socket.send(out, rinfo.port, rinfo.address);
   });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
@@ -62,6 +70,27 @@ test('a late reply to the first attempt completes the request; a reply signed wi
     p.later[0]!();
     const reply = await pending;
     assert.is(reply.identifier, p.seen[0]!.identifier, 'answered by the reply to attempt 1');
+  } finally {
+    await client.close();
+    p.socket.close();
+  }
+});
+
+test('a server measured slower than the timeout is given its usual answer time before a retry: no second packet', async () => {
+  // Answers every attempt 300 ms late (a loaded server): with a fixed 100 ms timeout each request would be sent 2-3
+  // times, and a real FreeRADIUS would record every copy.
+  const p = await peer(() => 300);
+  const client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: p.port, secret: SECRET }], timeoutMs: 100, retries: 5 });
+  try {
+    await client.request(build(at));
+    assert.ok(client.stats().retransmits >= 1, 'the first request, before any measurement, was retried');
+    assert.ok(client.stats().srttMs! >= 300, `measured ${client.stats().srttMs} ms`);
+    assert.ok(client.stats().timeoutMs >= 600, `timeout now ${client.stats().timeoutMs} ms`);
+    // Counted at the client: the first request's last retries may still be on their way to the peer.
+    const before = { sent: client.stats().sent, retransmits: client.stats().retransmits };
+    for (let i = 0; i < 5; i++) await client.request(build(at));
+    assert.is(client.stats().sent - before.sent, 5, 'one packet per request');
+    assert.is(client.stats().retransmits, before.retransmits);
   } finally {
     await client.close();
     p.socket.close();

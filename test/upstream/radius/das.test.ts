@@ -100,7 +100,7 @@ t('CoA shortening a time session ends it at the new limit; lengthening moves the
   assert.is(c.sessions.get(d.id)!.allotment, 5n * 1024n ** 3n);
 });
 
-t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time session 401', async (c) => {
+t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time session 401, nothing to change 404', async (c) => {
   await buy(c, 'seconds', 3600n, 'erin');
   let r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Filter-Id="gold"');
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
@@ -108,6 +108,8 @@ t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time ses
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Service/);
   r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Mikrotik-Total-Limit=1000');
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
+  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin"');
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Invalid-Request/, 'nothing to change: 404');
   assert.is(c.setLimitsCalls, 0);
 });
 

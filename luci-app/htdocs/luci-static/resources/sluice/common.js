@@ -12,7 +12,7 @@
 /* No `expect`/`reject`: a failing call then resolves to the reply's {error: {code, message}} (or a bare status number)
  * instead of LuCI's generic "failed with ubus code 2", and unwrap() raises it with the daemon's words. */
 var callStats = rpc.declare({ object: 'sluice', method: 'stats' });
-var callSessions = rpc.declare({ object: 'sluice', method: 'sessions' });
+var callSessions = rpc.declare({ object: 'sluice', method: 'sessions', params: [ 'state', 'offset', 'limit' ] });
 var callPricing = rpc.declare({ object: 'sluice', method: 'pricing' });
 var callQuote = rpc.declare({ object: 'sluice', method: 'quote', params: [ 'plan', 'steps' ] });
 var callTerminate = rpc.declare({ object: 'sluice', method: 'terminate', params: [ 'mac' ] });
@@ -110,7 +110,10 @@ return baseclass.extend({
 	causeName: function(cause) { return cause ? (CAUSES[cause] || cause) : '-'; },
 
 	stats: function() { return callStats().then(unwrap); },
-	sessions: function() { return callSessions().then(unwrap).then(function(r) { return r.sessions || []; }); },
+	/* One page: {sessions, total, offset, limit, more}. state: LIVE, ENDED or undefined (all); undefined arguments are not sent. */
+	sessions: function(state, offset, limit) { return callSessions(state, offset, limit).then(unwrap); },
+	/* A live session whose device the portal has not let through yet (a grant to a MAC not on the portal). */
+	gatePending: function(s) { return (s.state === 'ACTIVE' || s.state === 'PENDING') && s.gate === 'pending'; },
 	pricing: function() { return callPricing().then(unwrap); },
 	quote: function(plan, steps) { return callQuote(plan, String(steps)).then(unwrap).then(function(r) { return r.quote; }); },
 	terminate: function(mac) { return callTerminate(mac).then(unwrap); },

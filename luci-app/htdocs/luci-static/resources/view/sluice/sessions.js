@@ -14,11 +14,15 @@ var UNITS = [
 	[ 'GiB', 'bytes', 1073741824, _('GiB') ]
 ];
 
+/* Filter → the `state` argument of `sessions` (the daemon filters and pages; thousands of sessions stay cheap). */
 var FILTERS = [
-	[ 'live', _('Active and pending') ],
-	[ 'ended', _('Ended') ],
-	[ 'all', _('All') ]
+	[ 'live', _('Active and pending'), 'LIVE' ],
+	[ 'ended', _('Ended'), 'ENDED' ],
+	[ 'all', _('All'), null ]
 ];
+
+/* Rows per page (the daemon's default page size; at most 500). */
+var PAGE = 100;
 
 function notify(text, kind) {
 	ui.addNotification(null, E('p', text), kind || 'info');
@@ -43,17 +47,17 @@ function unitSelect(name, metric) {
 			.map(function(u) { return E('option', { 'value': u[0] }, u[3]); }));
 }
 
-/* What was paid for a session: granted, or the sum of its payments in the plan's currency. */
+/* What was paid for a session: granted, or paid_total (every payment; `payments` lists only the first and latest few)
+ * in the plan's currency. */
 function paid(s, plans) {
 	var payments = Array.isArray(s.payments) ? s.payments : [];
 	if (payments.length === 0)
 		return '-';
-	if (payments.every(function(p) { return p.method === 'grant'; }))
+	if (payments.every(function(p) { return p.method === 'grant'; }) && (s.paid_total == null || s.paid_total === '0'))
 		return _('Granted');
 	var plan = plans[s.plan] || {};
-	var total = BigInt(0);
-	payments.forEach(function(p) { if (/^\d+$/.test(p.amount || '')) total += BigInt(p.amount); });
-	return common.price(total.toString(), plan.decimals != null ? plan.decimals : 0, plan.currency || '');
+	var total = /^\d+$/.test(s.paid_total || '') ? s.paid_total : '0';
+	return common.price(total, plan.decimals != null ? plan.decimals : 0, plan.currency || '');
 }
 
 return view.extend({
@@ -62,12 +66,14 @@ return view.extend({
 	handleReset: null,
 
 	filter: 'live',
+	offset: 0,
 	plans: {},
 
 	/* Never rejects: with the daemon down the page still renders and says so. */
 	load: function() {
+		var f = FILTERS.filter(L.bind(function(x) { return x[0] === this.filter; }, this))[0] || FILTERS[0];
 		return Promise.all([
-			common.sessions().catch(function(e) { return e; }),
+			common.sessions(f[2] || undefined, this.offset || 0, PAGE).catch(function(e) { return e; }),
 			common.stats().catch(function(e) { return e; }),
 			common.pricing().catch(function() { return null; }),
 			common.service()
@@ -159,7 +165,7 @@ return view.extend({
 			if (r.topped_up)
 				notify(_('Added %s to the session of %s').format(what, mac));
 			else if (r.gate === 'pending')
-				notify(_('Granted %s to %s. The device is not on the portal yet: its access starts when it joins.').format(what, mac), 'warning');
+				notify(_('Gate pending: %s is not on the portal yet. Its %s start when it joins.').format(mac, what), 'warning');
 			else
 				notify(_('Granted %s to %s').format(what, mac));
 		}).catch(failure).then(L.bind(this.refresh, this));
@@ -167,6 +173,12 @@ return view.extend({
 
 	handleFilter: function(ev) {
 		this.filter = ev.currentTarget.value;
+		this.offset = 0;
+		return this.refresh();
+	},
+
+	handlePage: function(step, ev) {
+		this.offset = Math.max(0, (this.offset || 0) + step * PAGE);
 		return this.refresh();
 	},
 
@@ -183,11 +195,18 @@ return view.extend({
 			this.plans = plans;
 		}
 		this.updateStatus(up ? stats : null, service, up ? null : stats);
-		if (!Array.isArray(sessions)) {
-			cbi_update_table(this.table, [], E('em', up ? _('Cannot list sessions: %s').format(sessions.message) : _('sluice is not running.')));
+		if (sessions instanceof Error || !sessions || !Array.isArray(sessions.sessions)) {
+			cbi_update_table(this.table, [], E('em', up ? _('Cannot list sessions: %s').format(sessions && sessions.message) : _('sluice is not running.')));
+			this.updatePager(null);
 			return;
 		}
-		this.updateTable(sessions);
+		/* Sessions ended since the last refresh can leave this page past the end: go back to the last page. */
+		if (sessions.sessions.length === 0 && sessions.total > 0 && this.offset > 0) {
+			this.offset = Math.floor((sessions.total - 1) / PAGE) * PAGE;
+			return this.refresh();
+		}
+		this.updateTable(sessions.sessions);
+		this.updatePager(sessions);
 	},
 
 	updateStatus: function(stats, service, error) {
@@ -241,12 +260,24 @@ return view.extend({
 		].concat(notices, [ buttons ]));
 	},
 
-	updateTable: function(sessions) {
+	updatePager: function(page) {
+		if (!page || page.total <= page.sessions.length) {
+			dom.content(this.pager, '');
+			return;
+		}
+		var first = page.offset + 1, last = page.offset + page.sessions.length;
+		dom.content(this.pager, [
+			E('button', { 'class': 'btn', 'disabled': page.offset > 0 ? null : '', 'click': ui.createHandlerFn(this, 'handlePage', -1) }, _('« Previous')),
+			' ',
+			E('span', {}, _('%d–%d of %d').format(first, last, page.total)),
+			' ',
+			E('button', { 'class': 'btn', 'disabled': page.more ? null : '', 'click': ui.createHandlerFn(this, 'handlePage', 1) }, _('Next »'))
+		]);
+	},
+
+	updateTable: function(list) {
 		var writable = common.writable();
 		var filter = this.filter, plans = this.plans;
-		var list = sessions.filter(function(s) {
-			return filter === 'all' || (filter === 'live') === isLive(s);
-		});
 		var rows = list.map(L.bind(function(s) {
 			var live = isLive(s);
 			var actions = (live && writable) ? [
@@ -269,7 +300,9 @@ return view.extend({
 				(s.plan || _('grant')) + ' (' + common.metricName(s.metric) + ')',
 				common.amount(s.metric, s.used) + ' / ' + common.amount(s.metric, s.allotment),
 				live ? common.amount(s.metric, s.remaining) : '-',
-				common.stateName(s.state),
+				common.gatePending(s)
+					? E('span', { 'title': _('Paid or granted, but the portal has not let the device through yet (it is not connected, or the portal is not answering); sluice retries every poll.') }, _('Gate pending'))
+					: common.stateName(s.state),
 				common.timestamp(s.started_at),
 				live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at),
 				common.causeName(s.end_cause),
@@ -283,6 +316,7 @@ return view.extend({
 	render: function(data) {
 		var writable = common.writable();
 		this.status = E('div', { 'class': 'cbi-section', 'id': 'sluice_service' });
+		this.pager = E('div', { 'class': 'cbi-page-actions', 'id': 'sluice_pager' });
 		var table = this.table = E('table', { 'class': 'table', 'id': 'sluice_sessions' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('MAC')),
@@ -334,7 +368,7 @@ return view.extend({
 			E('h2', _('Sluice sessions')),
 			E('div', { 'class': 'cbi-map-descr' }, _('Sessions sold or granted on this router, refreshed every 5 seconds.')),
 			this.status,
-			E('div', { 'class': 'cbi-section' }, [ filter, table ]),
+			E('div', { 'class': 'cbi-section' }, [ filter, table, this.pager ]),
 			grant
 		]);
 

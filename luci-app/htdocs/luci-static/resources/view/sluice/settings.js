@@ -439,7 +439,7 @@ return view.extend({
 		o = s.option(form.Value, 'called_station_id', _('Called-Station-Id'), _('Empty = the NAS-Identifier.'));
 		o.datatype = 'maxlength(253)';
 		upstream(o);
-		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds before the first retransmission (doubles per retry), 0.1 to 60.'));
+		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds before the first retransmission (doubles per retry), 0.1 to 60. A server measured slower is waited for longer (up to 8×).'));
 		o.placeholder = '3';
 		o.validate = validateSeconds(0.1, 60);
 		upstream(o);

@@ -3,7 +3,24 @@
 'require sluice.common as common';
 
 /* Status → Overview: sluice at a glance. Revenue today is summed from the sessions the daemon still lists (started
- * today, paid with anything but a grant), per currency. */
+ * today; paid_total, which covers every payment of a session, grants count 0), per currency. */
+
+/* Up to this many sessions are read (pages of 500, oldest first) for the revenue; past it the figure says so. */
+var MAX_PAGES = 20;
+
+/* Every session the daemon lists, page by page; {sessions, complete}. */
+function allSessions() {
+	var out = [];
+	function next(offset, pages) {
+		return common.sessions(undefined, offset, 500).then(function(page) {
+			out = out.concat(page.sessions || []);
+			if (page.more && pages + 1 < MAX_PAGES)
+				return next(offset + (page.sessions || []).length, pages + 1);
+			return { sessions: out, complete: !page.more };
+		});
+	}
+	return next(0, 0);
+}
 
 function startOfToday() {
 	var d = new Date();
@@ -15,12 +32,10 @@ function revenueToday(sessions, plans) {
 	var since = startOfToday(), totals = {};
 	sessions.forEach(function(s) {
 		var plan = plans[s.plan];
-		(s.payments || []).forEach(function(p) {
-			if (p.method === 'grant' || !/^\d+$/.test(p.amount || '') || (s.created_at || 0) < since || !plan)
-				return;
-			var key = plan.currency + '/' + plan.decimals;
-			totals[key] = (totals[key] || BigInt(0)) + BigInt(p.amount);
-		});
+		if (!plan || (s.created_at || 0) < since || !/^\d+$/.test(s.paid_total || '') || s.paid_total === '0')
+			return;
+		var key = plan.currency + '/' + plan.decimals;
+		totals[key] = (totals[key] || BigInt(0)) + BigInt(s.paid_total);
 	});
 	var parts = Object.keys(totals).map(function(k) {
 		var cd = k.split('/');
@@ -35,7 +50,7 @@ return baseclass.extend({
 	load: function() {
 		return Promise.all([
 			common.stats().catch(function(e) { return e; }),
-			common.sessions().catch(function() { return []; }),
+			allSessions().catch(function() { return { sessions: [], complete: true }; }),
 			common.pricing().catch(function() { return { plans: [] }; })
 		]);
 	},
@@ -52,7 +67,7 @@ return baseclass.extend({
 			var s = stats.sessions || {}, m = stats.meter || {};
 			rows = [
 				[ _('Active sessions'), String(s.active || 0) + (s.pending ? ' ' + _('(%d pending)').format(s.pending) : '') ],
-				[ _('Revenue today'), revenueToday(sessions, plans) ],
+				[ _('Revenue today'), revenueToday(sessions.sessions, plans) + (sessions.complete ? '' : ' ' + _('(first %d sessions)').format(sessions.sessions.length)) ],
 				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
 			];

@@ -1,0 +1,54 @@
+/**
+ * Issue 14 item 12 with the real daemon binary: a zero-filled state_dir used to start with 0 sessions and rewrite the
+ * journal away. Now the start fails with ERR_STATE_LOST and exit 1 (procd gives up after its retries) and leaves the
+ * files as they were; `sluice daemon --reset-state` is the operator's way to start anyway, with a `.corrupt` copy kept.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUNDLE, DaemonLab } from './harness.ts';
+
+function runToExit(lab: DaemonLab, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', lab.configPath, '--ubus-socket', lab.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`daemon still running after ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
+const stateFiles = (dir: string): Record<string, string> => Object.fromEntries(readdirSync(dir)
+  .filter((n) => n.startsWith('sessions.')).sort().map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
+
+test('zero-filled state files: the daemon exits 1 with ERR_STATE_LOST and changes nothing; --reset-state starts it', async () => {
+  const lab = await DaemonLab.create();
+  try {
+    await lab.startDaemon();
+    for (let i = 1; i <= 5; i++) await lab.call('grant', { mac: `02:00:00:00:0f:0${i}`, seconds: 600 });
+    await lab.stopDaemon('SIGKILL');
+    const state = join(lab.dir, 'state');
+    for (const name of readdirSync(state).filter((n) => n.startsWith('sessions.'))) {
+      writeFileSync(join(state, name), Buffer.alloc(readFileSync(join(state, name)).length));
+    }
+    const before = stateFiles(state);
+    const refused = await runToExit(lab);
+    assert.is(refused.code, 1, refused.output);
+    assert.match(refused.output, /ERR_STATE_LOST/);
+    assert.match(refused.output, /--reset-state/, 'the log says what the operator can do');
+    assert.equal(stateFiles(state), before, 'the refused start left the files as they were');
+
+    await lab.startDaemon(['--reset-state']);
+    assert.match(lab.output, /ERR_STATE_RESET/);
+    assert.ok(readdirSync(state).some((n) => n.endsWith('.corrupt')), 'a copy of the damaged files is kept');
+    const r = await lab.call('grant', { mac: '02:00:00:00:0f:09', seconds: 60 });
+    assert.ok(r, 'it serves');
+  } finally {
+    await lab.close();
+  }
+});
+
+test.run();

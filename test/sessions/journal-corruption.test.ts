@@ -1,0 +1,181 @@
+/**
+ * Issue 14 item 12: corrupted state files. What broke: a bit flip in the last complete record was cut as a torn write
+ * with no copy kept (a top-up lost without trace); a zero-filled journal was truncated to 0 bytes (0 of 60 sessions);
+ * 4 KiB zeroed in the middle lost 10 sessions while the log said one corrupt record; a zero-filled or deleted snapshot
+ * started with 0 sessions and deleted the journal. Now: evidence is copied before anything is rewritten, the reader
+ * resynchronises on the record framing, and a start that would come up empty-handed (or without its snapshot) is
+ * refused with ERR_STATE_LOST, changing nothing, unless the operator asks for it (resetState / --reset-state).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JournalStore } from '../../src/sessions/journal.ts';
+import type { Session } from '../../src/sessions/model.ts';
+import { isSluiceError } from '../../src/errors.ts';
+import { makeSession, openRecord } from './store-suite.ts';
+import { tempDirs } from '../helpers/temp.ts';
+
+const tempDir = tempDirs('sluice-corrupt-', test.after);
+const journalName = (dir: string): string => readdirSync(dir).find((n) => /^sessions\.\d+\.journal$/.test(n))!;
+
+async function loadAt(dir: string, resetState = false) {
+  const store = new JournalStore({ dir, ...(resetState && { resetState }) });
+  const loaded = await store.load();
+  return { store, loaded };
+}
+
+/** A state_dir with `n` sessions, one record each, optionally compacted into the snapshot. */
+async function withSessions(n: number, compacted: boolean): Promise<{ dir: string; sessions: Session[] }> {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const sessions = Array.from({ length: n }, () => makeSession());
+  for (const s of sessions) await store.append([openRecord(s)]);
+  if (compacted) {
+    await store.compact(Date.now());
+    // A record after the snapshot, so the new journal is not empty.
+    await store.append([{ t: 'usage', at: Date.now(), entries: sessions.slice(0, 3).map((s) => [s.id, 7n, 7n] as [string, bigint, bigint]) }]);
+  }
+  await store.close();
+  return { dir, sessions };
+}
+
+/** Every file in dir with its bytes: a refused start must leave exactly this. */
+function files(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).filter((n) => n !== 'sluice.lock').sort().map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
+}
+
+async function refusedWithStateLost(dir: string): Promise<void> {
+  const before = files(dir);
+  const store = new JournalStore({ dir });
+  let code: string | undefined;
+  try {
+    await store.load();
+  } catch (err) {
+    code = isSluiceError(err) ? err.code : String(err);
+  }
+  await store.close();
+  assert.is(code, 'ERR_STATE_LOST');
+  assert.equal(files(dir), before, 'a refused start changes nothing');
+}
+
+test('a bit flip in the last complete record is corruption, not a torn write: reported, and a .corrupt copy kept', async () => {
+  const { dir, sessions } = await withSessions(3, false);
+  const name = journalName(dir);
+  const text = readFileSync(join(dir, name), 'utf8');
+  const last = text.lastIndexOf('\n', text.length - 2) + 1;
+  const flip = last + 40;
+  const damaged = text.slice(0, flip) + (text[flip] === '1' ? '2' : '1') + text.slice(flip + 1);
+  writeFileSync(join(dir, name), damaged);
+  const { store, loaded } = await loadAt(dir);
+  assert.not.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'), 'not mistaken for a torn write');
+  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT'));
+  assert.is(readFileSync(join(dir, `${name}.corrupt`), 'utf8'), damaged, 'the damaged file is kept byte for byte');
+  assert.ok(loaded.sessions.has(sessions[0]!.id) && loaded.sessions.has(sessions[1]!.id));
+  await store.close();
+});
+
+test('a zero-filled journal (60 sessions) is refused with ERR_STATE_LOST, nothing changed; reset-state starts, a copy kept', async () => {
+  const { dir } = await withSessions(60, false);
+  const name = journalName(dir);
+  const size = readFileSync(join(dir, name)).length;
+  writeFileSync(join(dir, name), Buffer.alloc(size));
+  await refusedWithStateLost(dir);
+  const { store, loaded } = await loadAt(dir, true);
+  assert.is(loaded.sessions.size, 0);
+  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+  assert.equal(readFileSync(join(dir, `${name}.corrupt`)), Buffer.alloc(size), 'the zeroed file is kept, not truncated away');
+  await store.close();
+  const again = await loadAt(dir);
+  assert.equal(again.loaded.warnings, [], 'after the reset the state is clean');
+  await again.store.close();
+});
+
+test('4 KiB zeroed in the middle: every record outside the zeroes is kept, the loss is counted in bytes, not "one record"', async () => {
+  const { dir, sessions } = await withSessions(60, false);
+  const name = journalName(dir);
+  const buf = readFileSync(join(dir, name));
+  const from = Math.floor(buf.length / 2);
+  buf.fill(0, from, from + 4096);
+  writeFileSync(join(dir, name), buf);
+  // What a perfect reader could still get: every line untouched by the zeroes.
+  const intact = sessions.filter((s) => {
+    const at = buf.indexOf(s.id);
+    const lineStart = buf.lastIndexOf(0x0a, at) + 1;
+    const lineEnd = buf.indexOf(0x0a, at);
+    return at !== -1 && lineEnd !== -1 && (lineEnd < from || lineStart >= from + 4096);
+  });
+  const { store, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, intact.length, 'exactly the untouched records are read back');
+  const warning = loaded.warnings.find((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /unreadable/.test(w.message));
+  assert.ok(warning, 'damage reported');
+  const lost = (warning!.details as { lostBytes: number }).lostBytes;
+  assert.ok(lost >= 4096, `the unreadable bytes are counted: ${lost}`);
+  assert.ok(readdirSync(dir).includes(`${name}.corrupt`));
+  await store.close();
+});
+
+test('a lost newline joins two records: resync on the framing keeps both', async () => {
+  const { dir, sessions } = await withSessions(4, false);
+  const name = journalName(dir);
+  const text = readFileSync(join(dir, name), 'utf8');
+  const nl = text.indexOf('\n', text.indexOf('\n') + 1); // end of the second record
+  writeFileSync(join(dir, name), `${text.slice(0, nl)}X${text.slice(nl + 1)}`);
+  const { store, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, 4, 'no record lost');
+  for (const s of sessions) assert.ok(loaded.sessions.has(s.id));
+  const warning = loaded.warnings.find((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /unreadable/.test(w.message));
+  assert.ok(warning);
+  assert.is((warning!.details as { recovered: number }).recovered, 2);
+  await store.close();
+});
+
+test('a zero-filled snapshot is refused with ERR_STATE_LOST and the journal is not deleted; reset-state keeps copies of both', async () => {
+  const { dir } = await withSessions(60, true);
+  const snapshot = readFileSync(join(dir, 'sessions.snapshot'));
+  writeFileSync(join(dir, 'sessions.snapshot'), Buffer.alloc(snapshot.length));
+  const name = journalName(dir);
+  const journal = readFileSync(join(dir, name));
+  await refusedWithStateLost(dir);
+  const { store, loaded } = await loadAt(dir, true);
+  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+  assert.equal(readFileSync(join(dir, 'sessions.snapshot.corrupt')), Buffer.alloc(snapshot.length));
+  assert.equal(readFileSync(join(dir, `${name}.corrupt`)), journal, 'the journal is kept as evidence');
+  await store.close();
+});
+
+test('a deleted snapshot is refused with ERR_STATE_LOST (its journal shows there were sessions), nothing changed', async () => {
+  const { dir } = await withSessions(60, true);
+  rmSync(join(dir, 'sessions.snapshot'));
+  await refusedWithStateLost(dir);
+  const { store, loaded } = await loadAt(dir, true);
+  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+  assert.ok(readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')));
+  await store.close();
+});
+
+test('a damaged snapshot line loses only that session; the others start, a copy of the snapshot is kept', async () => {
+  const { dir, sessions } = await withSessions(10, true);
+  const text = readFileSync(join(dir, 'sessions.snapshot'), 'utf8');
+  const at = text.indexOf(sessions[5]!.id);
+  writeFileSync(join(dir, 'sessions.snapshot'), text.slice(0, at) + 'Z' + text.slice(at + 1));
+  const { store, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, 9);
+  assert.not.ok(loaded.sessions.has(sessions[5]!.id));
+  assert.ok(readdirSync(dir).includes('sessions.snapshot.corrupt'));
+  await store.close();
+});
+
+test('evidence copies never overwrite an earlier one', async () => {
+  const { dir } = await withSessions(3, false);
+  const name = journalName(dir);
+  writeFileSync(join(dir, `${name}.corrupt`), 'an earlier incident');
+  const text = readFileSync(join(dir, name), 'utf8');
+  writeFileSync(join(dir, name), `${text}0000000a {"garbage":1}\n${text}`);
+  const { store } = await loadAt(dir);
+  await store.close();
+  assert.is(readFileSync(join(dir, `${name}.corrupt`), 'utf8'), 'an earlier incident');
+  assert.match(readFileSync(join(dir, `${name}.corrupt-2`), 'utf8'), '"garbage":1');
+});
+
+test.run();

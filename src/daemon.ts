@@ -290,7 +290,7 @@ export class Daemon {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
         const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
         return ref === undefined ? null
-          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {

@@ -63,7 +63,7 @@ function command(body: Record<string, unknown>, key = SECRET): string {
   return JSON.stringify({ command: text, sig: signCommand(key, text) });
 }
 
-test('reports a subscriber decodes match what sluice metered; commands; the Last-Will on kill -9', async () => {
+test('reports a subscriber decodes match what sluice metered; commands; a bad option on reload; the Last-Will on kill -9', async () => {
   const { sub, lab } = await setup();
   await sub.waitFor(() => sub.on('status').some((m) => m.body['online'] === true), 10_000, 'online status');
   const online = sub.on('status').find((m) => m.body['online'] === true)!.body;
@@ -123,10 +123,24 @@ test('reports a subscriber decodes match what sluice metered; commands; the Last
   const topup = sub.on('session').find((m) => m.body['event'] === 'topup')!.body;
   assert.equal([(topup['session'] as Record<string, unknown>)['allotment'], (topup['payment'] as Record<string, unknown>)['method']], [2 * MiB, 'grant']);
 
+  // A reload with a bad mqtt option: named as mqtt.<option>, the section disabled (status offline, "disabled"), the
+  // rest of the daemon unaffected; the good file again brings it back online.
+  lab.writeConfig(`config mqtt 'mqtt'\n\toption qos '7'\n`);
+  const bad = await lab.call('reload');
+  assert.equal((bad.problems as Array<Record<string, unknown>>).map((p) => [p.path, p.effect]), [['mqtt.qos', 'section-disabled']]);
+  await lab.waitFor(async () => (await mqttStats(lab)).state === 'disabled', 10_000, 'mqtt disabled');
+  await sub.waitFor(() => sub.on('status').some((m) => m.body['reason'] === 'disabled'), 10_000, 'offline status, disabled');
+  lab.writeConfig();
+  assert.equal((await lab.call('reload')).problems, []);
+  const onlineBefore = sub.on('status').filter((m) => m.body['online'] === true).length;
+  await sub.waitFor(() => sub.on('status').filter((m) => m.body['online'] === true).length > onlineBefore, 10_000, 'online again');
+  assert.is((await lab.session(B)).state, 'ACTIVE');
+
   // kill -9: the broker publishes the Last-Will, retained.
   await lab.stopDaemon('SIGKILL');
-  await sub.waitFor(() => sub.on('status').some((m) => m.body['online'] === false), 10_000, 'Last-Will');
-  const will = sub.on('status').find((m) => m.body['online'] === false)!;
+  await sub.waitFor(() => sub.on('status').some((m) => m.body['reason'] === 'lost'), 10_000, 'Last-Will');
+  const will = sub.on('status').find((m) => m.body['reason'] === 'lost')!;
+  assert.is(will.body['online'], false);
   assert.is(will.body['reason'], 'lost');
   assert.is(will.retain, false, 'delivered live; a late subscriber gets it retained:');
   const late = await Subscriber.connect(broker!.url, { topic: `sluice/${online['router']}/status` });

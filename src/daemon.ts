@@ -302,7 +302,7 @@ export class Daemon {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
         const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
         return ref === undefined ? null
-          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
@@ -446,7 +446,7 @@ export class Daemon {
     const ref = s.payments.filter((p) => p.method === method.name).at(-1)?.reference;
     const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
     if (ref === undefined || stepSize === undefined) return;
-    const credit = method.creditOf(ref, s.used, stepSize);
+    const credit = method.creditOf(ref, BigInt(s.used), stepSize);
     if (!credit) return;
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {

@@ -92,6 +92,8 @@ export class Daemon {
   private backend: DaemonBackend | undefined;
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
+  /** The LAN endpoint is bound at start (address, port, rate limiter): its section takes a restart. */
+  private readonly runningHttp: Config['http'];
   private pendingRestart: string[] = [];
   /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
   readonly closers: Array<() => Promise<void>> = [];
@@ -116,6 +118,7 @@ export class Daemon {
     readonly upstream: SinkHost,
   ) {
     this.running = config.main;
+    this.runningHttp = config.http;
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -244,10 +247,15 @@ export class Daemon {
       sessions.on('ended', (s) => {
         for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
       });
-      escrowSessions.start();
+      // Sessions that ended while sluice was down: their escrow sessions are due to close too.
+      for (const s of recovery.ended) {
+        for (const p of s.payments) if (p.method === escrowSessions.name) await escrowSessions.sessionEnded(p.reference, s.endedAt ?? Date.now());
+      }
       daemon.closers.push(async () => escrowSessions.stop());
     }
     await daemon.run(recovery.ended);
+    // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
+    escrowSessions?.start();
     if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
@@ -275,6 +283,10 @@ export class Daemon {
     });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
+    // Escrow holds are not stored: they follow from the ledger (the latest receipt) and the journal (metered usage,
+    // checkpointed at every hold), so they are re-evaluated first, before the start tick and the reconcile could
+    // re-open a paying client: a session that was awaiting a receipt when sluice stopped stays held.
+    if (this.escrowSessions) for (const s of sessions.list({ state: 'ACTIVE' })) await this.checkCredit(s.id);
     // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([this.meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -290,7 +302,7 @@ export class Daemon {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
         const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
         return ref === undefined ? null
-          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
@@ -356,6 +368,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    if (next.http.host !== this.runningHttp.host || next.http.port !== this.runningHttp.port) this.pendingRestart.push('http.listen');
+    if (next.http.rateLimit !== this.runningHttp.rateLimit) this.pendingRestart.push('http.rate_limit');
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
@@ -367,7 +381,7 @@ export class Daemon {
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
     await this.upstream.reload(next);
-    this.config = asRunning(next, this.running);
+    this.config = { ...asRunning(next, this.running), http: this.runningHttp };
     this.log.info('config reloaded', {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });
@@ -432,10 +446,13 @@ export class Daemon {
     const ref = s.payments.filter((p) => p.method === method.name).at(-1)?.reference;
     const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
     if (ref === undefined || stepSize === undefined) return;
-    const credit = method.creditOf(ref, s.used, stepSize);
+    const credit = method.creditOf(ref, BigInt(s.used), stepSize);
     if (!credit) return;
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {
+      // The hold is not stored, it is re-evaluated at start from the usage on flash: write that usage now (one
+      // checkpoint per hold), or a kill -9 before the next checkpoint would re-open the gate with the usage lost.
+      await this.sessions.checkpoint().catch(() => undefined);
       this.log.info('escrow credit exhausted: gate held until a receipt', figures);
       this.sendEvent({ event: 'awaiting-receipt', ...figures });
     } else if (credit.state === 'open' && await this.gates.release(s.mac)) {

@@ -268,6 +268,12 @@ export class Gatekeeper {
     }
     for (const session of this.options.sessions.list({ state: 'ACTIVE' })) {
       const client = present.get(session.mac);
+      if (this.held.has(session.mac)) {
+        // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is closed).
+        if (client && AUTHED_STATES.has(client.state)) await this.close(session.mac);
+        report.pending.push(session.mac);
+        continue;
+      }
       if (client && AUTHED_STATES.has(client.state)) {
         this.gates.set(session.mac, 'open');
         report.alreadyOpen++;

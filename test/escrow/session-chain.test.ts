@@ -346,6 +346,37 @@ test('reload applies escrow settings at once (a dead facilitator_url refuses, no
   await lab.callStatus('terminate', { mac });
 });
 
+test('a gate held for a receipt stays held across a kill -9 (re-evaluated at start from the ledger and the journal), a receipt re-opens it', async () => {
+  const MiB = 1048576;
+  const buyer = await newBuyer(); const mac = newClient();
+  const p = await deposit(buyer, { maxUnits: 5n });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  await gateOpens(mac);
+  await new Promise((r) => setTimeout(r, 1500)); // the meter's base reading
+  // Two steps without a receipt: past the credit of one, held.
+  lab.portal.addTraffic(mac, 2 * MiB, 0);
+  await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held awaiting a receipt');
+  await lab.waitFor(async () => ((await lab.session(mac)).escrow as Record<string, unknown>).state === 'awaiting-receipt', 10_000, 'state awaiting-receipt');
+  await lab.stopDaemon('SIGKILL');
+  // The device is still associated: the portal lists it (unauthenticated), which a reconcile would re-open.
+  lab.portal.addClient(mac, ips.get(mac)!);
+  const heldEvents = events.filter((e) => e.event === 'awaiting-receipt' && e.escrow_session === id).length;
+  await lab.startDaemon();
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'not re-opened by the start-up reconcile');
+  assert.is(((await lab.session(mac)).escrow as Record<string, unknown>).state, 'awaiting-receipt');
+  await lab.waitFor(() => events.filter((e) => e.event === 'awaiting-receipt' && e.escrow_session === id).length > heldEvents, 10_000, 'awaiting-receipt said again');
+  await new Promise((r) => setTimeout(r, 1500)); // several meter readings: the meter does not re-open it either
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'still held after the restart');
+  const r = await lab.callStatus('receipt', { mac, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) } as never);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  lab.portal.addClient(mac, ips.get(mac)!); // openNDS forgets a deauthed client until it shows up again
+  await gateOpens(mac);
+  assert.is(((await lab.session(mac)).escrow as Record<string, unknown>).state, 'open');
+  await lab.callStatus('terminate', { mac });
+  await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
+});
+
 test('end to end: metered usage gated on receipts (credit 1 step), close pays the seller exactly the metered steps', async () => {
   const MiB = 1048576;
   const buyer = await newBuyer(); const mac = newClient();

@@ -3,6 +3,7 @@
 // (counted), never a Start or a Stop.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +135,26 @@ t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not r
   await until(() => interims(voucher.session.id).length >= 2, 10_000, 'two Interim-Updates of the voucher session');
   assert.is(interims(other.session.id).length, 0, 'the other session waits for radius.interim_interval (1 h)');
   assert.is(interims(voucher.session.id)[0]!['Class'], `0x${Buffer.from('plan-7').toString('hex')}`);
+});
+
+t('accounting fails over to the second server of radius.server when the first is silent; each record once', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  await c.client.close();
+  // The first server: a port where nothing answers (bound and closed again).
+  const dead = createSocket('udp4');
+  await new Promise<void>((r) => dead.bind(0, '127.0.0.1', () => r()));
+  const deadPort = dead.address().port;
+  dead.close();
+  c.client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: deadPort, secret: c.radius.secret }, { host: '127.0.0.1', port: c.radius.acctPort, secret: c.radius.secret }], timeoutMs: 200, retries: 1 });
+  const { session } = await c.sessions.activate({ mac: mac(45), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: 'fo', amount: 0n, asset: '', at: Date.now() } });
+  await c.sessions.end(session.id, 'admin');
+  const mine = (kind: string) => lines(c, kind).filter((l) => l.includes(session.id)).length;
+  await until(() => mine('Stop') >= 1, 10_000, 'the Stop at the second server');
+  await until(() => c.acct.pendingCount() === 0, 5000, 'queue drained');
+  assert.equal([mine('Start'), mine('Stop')], [1, 1]);
+  const stats = c.client.stats();
+  assert.ok(stats.failovers >= 1, `failovers ${stats.failovers}`);
+  assert.is(stats.server, 1, 'the silent first server is skipped for now');
 });
 
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {

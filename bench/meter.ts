@@ -1,10 +1,13 @@
 // `npm run bench -- meter [--clients 1000,10000,100000] [--format opennds|nodogsplash|both] [--ticks N] [--json]
-//   [--designs worker,main-json] [--no-idle]`
+//   [--designs worker,main-json] [--no-idle] [--purchases 500] [--purchase-clients 10000] [--purchase-seconds 10]
+//   [--no-purchases] [--only-purchases]`
 // Ticks back to back against a simulated portal in another process (fetch over its ndsctl.sock), for the Meter
 // (worker pool fetches + scans + accounts in shared memory) and the main-thread JSON.parse baseline, while a ubus
 // caller in a third process measures how fast the main thread answers `sluice stats`. See docs/performance.md.
+// The purchases row: the Meter on its own schedule (poll_interval 1 s) while purchases arrive and open gates through
+// the Valve on the same portal socket (bench/meter/purchases.ts against a live simulated portal).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,9 +69,9 @@ export default async function (argv: string[]): Promise<void> {
   const probe = tsxChild('probe.ts', [join(dir, 'ubus.sock'), '5']);
   const probeLine = lines(probe);
   await probeLine();
-  if (!asJson) console.log('design        format       clients  snap MB  tick p50  tick p90  probe p50  probe p99  probe max  RSS peak MB');
+  if (!asJson && !argv.includes('--only-purchases')) console.log('design        format       clients  snap MB  tick p50  tick p90  probe p50  probe p99  probe max  RSS peak MB');
   try {
-    for (const clients of sizes) {
+    for (const clients of argv.includes('--only-purchases') ? [] : sizes) {
       const ticks = Number(arg(argv, '--ticks') ?? (clients >= 100_000 ? 12 : clients >= 10_000 ? 60 : 80));
       for (const format of formats) {
         for (const design of designs) {
@@ -78,7 +81,17 @@ export default async function (argv: string[]): Promise<void> {
         }
       }
     }
-    if (!argv.includes('--no-idle')) {
+    if (!argv.includes('--no-purchases')) {
+      const row = await purchasesRow(dir, Number(arg(argv, '--purchase-clients') ?? 10_000), Number(arg(argv, '--purchases') ?? 500),
+        Number(arg(argv, '--purchase-seconds') ?? 10));
+      if (asJson) console.log(JSON.stringify(row));
+      else {
+        console.log(`purchases row: ${row.purchases} purchases over ${row.window_s} s at ${row.clients} clients, poll_interval ${row.poll_ms} ms (goal: tick p99 ≤ ${1.5 * row.poll_ms} ms)`);
+        console.log(`  ticks ${row.ticks}: every p50 ${row.gap_p50_ms} ms, p99 ${row.gap_p99_ms} ms, max ${row.gap_max_ms} ms; took p50 ${row.tick_p50_ms} ms (fetch ${row.fetch_p50_ms}), p99 ${row.tick_p99_ms} ms, max ${row.tick_max_ms} ms`);
+        console.log(`  gate open after the purchase p50 ${row.gate_p50_ms} ms, p99 ${row.gate_p99_ms} ms (${row.pending} pending); data-limit cuts ${row.cuts}`);
+      }
+    }
+    if (!argv.includes('--only-purchases') && !argv.includes('--no-idle')) {
       const idle = await idleRssMb(dir);
       if (asJson) console.log(JSON.stringify({ design: 'idle-daemon-pool', rss_mb: idle }));
       else console.log(`idle: a Meter with its worker pool (bundled, plain node) after one tick: RSS ${idle.toFixed(0)} MB`);
@@ -86,6 +99,41 @@ export default async function (argv: string[]): Promise<void> {
   } finally {
     probe.stdin!.end();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface PurchasesRow {
+  design: string; clients: number; purchases: number; window_s: number; poll_ms: number; ticks: number;
+  gap_p50_ms: number; gap_p99_ms: number; gap_max_ms: number; tick_p50_ms: number; tick_p99_ms: number; tick_max_ms: number; fetch_p50_ms: number;
+  gate_p50_ms: number; gate_p99_ms: number; pending: number; cuts: number;
+}
+
+async function purchasesRow(dir: string, clients: number, purchases: number, seconds: number): Promise<PurchasesRow> {
+  const out = await bundle('purchases.ts', dir);
+  const socketPath = join(dir, 'ndsctl-purchases.sock');
+  const server = spawn(process.execPath, ['--import', 'tsx', join(here, 'portal', 'socket-server.ts'), socketPath, String(clients), '1', 'live'],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: root });
+  try {
+    const macs = (await lines(server)()).split(' ')[2] ?? '';
+    const macsFile = join(dir, 'buyers.txt');
+    writeFileSync(macsFile, macs);
+    const measured = spawn(process.execPath, [out, socketPath, String(clients), macsFile, String(purchases), String(seconds), WORKER],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+    const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
+    const line = await Promise.race([lines(measured)(), exited]);
+    if (line.startsWith('exit ')) throw new Error(`purchases process ended early (${line})`);
+    const m = JSON.parse(line) as { gaps: number[]; durations: number[]; fetches: number[]; gateMs: number[]; pending: number; cuts: number; windowS: number; poll_ms: number };
+    await exited;
+    return {
+      design: 'worker-socket+purchases', clients, purchases, window_s: r1(m.windowS), poll_ms: m.poll_ms, ticks: m.durations.length,
+      gap_p50_ms: r1(q(m.gaps, 0.5)), gap_p99_ms: r1(q(m.gaps, 0.99)), gap_max_ms: r1(Math.max(...m.gaps)),
+      tick_p50_ms: r1(q(m.durations, 0.5)), tick_p99_ms: r1(q(m.durations, 0.99)), tick_max_ms: r1(Math.max(...m.durations)),
+      fetch_p50_ms: r1(q(m.fetches, 0.5)),
+      gate_p50_ms: r1(q(m.gateMs, 0.5)), gate_p99_ms: r1(q(m.gateMs, 0.99)), pending: m.pending, cuts: m.cuts,
+    };
+  } finally {
+    server.stdin!.end();
+    await new Promise((r) => server.once('exit', r));
   }
 }
 

@@ -18,6 +18,8 @@ import { prng } from '../prng.ts';
 import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
 
 const POLL_S = 1;
+/** The live view's rate column averages over this window. */
+const RATE_WINDOW_MS = 2000;
 
 interface DemoOptions { clients: number; seconds: number }
 
@@ -94,9 +96,25 @@ config limits 'limits'
   const model = new PortalModel({ flavour: 'opennds', gatewayName: 'sluice-demo' });
   const traffic = new TrafficSimulator(model, { clients, seed: 11, authenticatedShare: 0.03, medianRateBps: 60_000, burstChance: 0.002, departureChance: 0.002, resetChance: 0.002 });
   traffic.populate();
-  const portal = await listenNdsctlSocket(portalSocket, portalRequestHandler(model));
+  // What passed through each gate up to its deauth (the portal's own counters, bytes both ways), so the summary reports
+  // the real overshoot of a cut session, not only what was billed: bytes that pass between the last reading and the
+  // deauth are never billed (openNDS drops the client's counters at deauth).
+  const deauths: Deauth[] = [];
+  const answer = portalRequestHandler(model);
+  const portal = await listenNdsctlSocket(portalSocket, (line) => {
+    if (line.startsWith('deauth ')) {
+      const c = model.get(line.slice('deauth '.length));
+      if (c !== undefined && c.state === 'Authenticated') deauths.push({ mac: c.mac, atMs: performance.now(), bytes: c.downloadBytes + c.uploadBytes });
+    }
+    return answer(line);
+  });
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
-  const log = createLogger({ level: 'info', write: (_level, line) => { if (/gate closed|reconciled|portal lost|cannot|failed/.test(line)) event(line); } });
+  // Until the daemon is up, its start-up reconcile deauths the portal's unpaid clients one by one: its summary line says
+  // how many, the per-client lines would only bury the start of the run.
+  let up = false;
+  const log = createLogger({ level: 'info', write: (_level, line) => {
+    if (/gate closed|reconciled|portal lost|cannot|failed/.test(line) && (up || !/gate closed/.test(line))) event(line);
+  } });
   let daemon: Daemon | undefined;
   let client: UbusClient | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -119,6 +137,7 @@ config limits 'limits'
     client = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 15_000 });
     const bus = client;
     await bus.listen('sluice.session', (_type, data) => applyEvent(data, sessions, totals, event));
+    up = true;
     event(`daemon up: ${clients} clients on the simulated portal, ${Math.round(seconds)} s`);
 
     // Traffic flows in real time.
@@ -186,7 +205,8 @@ config limits 'limits'
       process.stdout.write('\x1b[?1049h\x1b[?25l');
       timers.push(setInterval(() => {
         const view = renderView(sessions.values(), totals, {
-          now: Date.now(), rows: process.stdout.rows ?? 40, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
+          // rows is 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40.
+          now: Date.now(), rows: process.stdout.rows || 40, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
         });
         // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
         process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
@@ -212,7 +232,7 @@ config limits 'limits'
     await broker.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  if (code === 0) process.stdout.write(summary(sessions, totals, figures, (Date.now() - started) / 1000));
+  if (code === 0) process.stdout.write(summary(sessions, totals, figures, deauths, (Date.now() - started) / 1000));
   return code;
 }
 
@@ -223,10 +243,13 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
     for (const u of (data.sessions ?? []) as BlobmsgTable[]) {
       const s = sessions.get(u.id as string);
       if (!s) continue;
-      const delta = Number(u.delta ?? 0);
-      if (s.lastUsageAt !== undefined && now > s.lastUsageAt) s.rateBps = (delta * 1000) / (now - s.lastUsageAt);
-      s.lastUsageAt = now;
       s.used = Number(u.used ?? s.used);
+      const samples = (s.usageSamples ??= [[s.startedMs, 0]]);
+      // Bytes both ways for data and time sessions alike: the running sum of the deltas (`used` of a time session is seconds).
+      samples.push([now, samples[samples.length - 1]![1] + Number(u.delta ?? 0)]);
+      while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
+      const [t0, b0] = samples[0]!;
+      if (now > t0) s.rateBps = ((samples[samples.length - 1]![1] - b0) * 1000) / (now - t0);
       s.remaining = Number(u.remaining ?? s.remaining);
       totals.meteredBytes += Number(u.delta ?? 0);
     }
@@ -238,7 +261,7 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   const prev = sessions.get(id);
   const s: ViewSession = {
     startedMs: prev?.startedMs ?? performance.now(), endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
-    rateBps: prev?.rateBps ?? 0, ...(prev?.lastUsageAt !== undefined && { lastUsageAt: prev.lastUsageAt }),
+    rateBps: prev?.rateBps ?? 0, ...(prev?.usageSamples !== undefined && { usageSamples: prev.usageSamples }),
     id, mac: t.mac as string, metric: t.metric as 'bytes' | 'seconds', allotment: Number(t.allotment), used: Number(t.used),
     remaining: Number(t.remaining), expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000, state: t.state as string,
     endCause: (t.end_cause as string | null) ?? null, topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
@@ -252,6 +275,9 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
     event(`- ${s.mac} ${s.endCause}: used ${formatAmount(s.metric, s.used)} of ${formatAmount(s.metric, s.allotment)}`);
   }
 }
+
+/** A deauth the simulated portal served for an authenticated client: its counters (bytes since auth) at that moment. */
+interface Deauth { mac: string; atMs: number; bytes: number }
 
 interface Figures {
   /** ms between the starts of consecutive ticks, and each tick's duration. */
@@ -270,26 +296,34 @@ function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** Bytes as KiB/MiB, negative when the cut came before the allotment was used up. */
+const signedAmount = (n: number): string => (n < 0 ? `-${formatAmount('bytes', -n)}` : formatAmount('bytes', n));
+
 const ms = (v: number): string => (Number.isNaN(v) ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
 
-function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures: Figures, elapsedS: number): string {
+function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures: Figures, deauths: readonly Deauth[], elapsedS: number): string {
   const all = [...sessions.values()];
   const cut = all.filter((s) => s.endCause === 'data-limit');
-  // Overshoot of a cut session: what was billed past its allotment, also as seconds of that client's own traffic
-  // (its average rate over the session) and against the goal rate × (poll_interval + 0.5 s).
+  // Overshoot of a cut session: what passed its gate beyond the allotment, read from the portal's counters when the
+  // deauth arrived (the first deauth of that MAC after the session started; the demo's purchases auth a fresh client,
+  // whose counters start at 0); also as seconds of that client's own traffic (its average rate over the session) and
+  // against the goal rate × (poll_interval + 0.5 s). What was billed beyond it is reported next to it.
   const over = cut.map((s) => {
-    const seconds = Math.max(0.001, ((s.endedMs ?? performance.now()) - s.startedMs) / 1000);
-    const rate = s.used / seconds;
-    const bytes = s.used - s.allotment;
-    return { bytes, seconds: rate > 0 ? bytes / rate : 0, withinGoal: bytes <= rate * (POLL_S + 0.5) };
+    const d = deauths.find((x) => x.mac === s.mac && x.atMs >= s.startedMs);
+    const passed = d?.bytes ?? s.used;
+    const seconds = Math.max(0.001, ((d?.atMs ?? s.endedMs ?? performance.now()) - s.startedMs) / 1000);
+    const rate = passed / seconds;
+    const bytes = passed - s.allotment;
+    return { bytes, billed: s.used - s.allotment, seconds: rate > 0 ? bytes / rate : 0, withinGoal: bytes <= rate * (POLL_S + 0.5) };
   });
   const ended = Object.entries(totals.ended).map(([c, n]) => `${c} ${n}`).join(', ') || 'none';
   const gaps = figures.tickGaps;
   const overLine = over.length === 0 ? 'none this run' :
-    `overshoot p50 ${formatAmount('bytes', percentile(over.map((o) => o.bytes), 0.5))} ` +
+    `passed beyond the allotment p50 ${signedAmount(percentile(over.map((o) => o.bytes), 0.5))} ` +
     `(${percentile(over.map((o) => o.seconds), 0.5).toFixed(2)} s of its traffic), ` +
-    `max ${formatAmount('bytes', Math.max(...over.map((o) => o.bytes)))} (${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
-    `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}`;
+    `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} (${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
+    `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
+    `billed beyond it p50 ${signedAmount(percentile(over.map((o) => o.billed), 0.5))}, max ${signedAmount(Math.max(...over.map((o) => o.billed)))}`;
   return [
     '',
     `sluice demo summary (${elapsedS.toFixed(1)} s, ${totals.clients} clients, poll_interval ${POLL_S} s)`,

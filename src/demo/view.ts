@@ -14,9 +14,13 @@ export interface ViewSession {
   endCause: string | null;
   topups: number;
   endedAt: number | null;
-  /** Bytes/s between the last two usage events (data and time sessions alike). */
+  /**
+   * Bytes/s over the last ~2 s of usage events (data and time sessions alike). Over one tick (tens of ms while data
+   * sessions near their end) the portal's 1 KiB counters make the rate jump and give many clients the same value.
+   */
   rateBps: number;
-  lastUsageAt?: number;
+  /** [performance.now(), bytes billed so far] at the usage events in that window, oldest first. */
+  usageSamples?: Array<[number, number]>;
   /** performance.now() when the demo saw it start / end. */
   startedMs: number;
   endedMs?: number | undefined;

@@ -19,6 +19,8 @@ test('the demo runs headless for a few seconds and exits 0 with a summary', () =
   assert.match(out, /\+ 02:00:00:00:[0-9a-f]{2}:5a bought/, 'sessions started and were reported over ubus events');
   assert.match(out, /purchase refused for 02:de:ad:be:ef:00: ERR_AMOUNT_TOO_SMALL/, 'a bad purchase gets its error code');
   assert.match(out, /admin terminate/);
+  // A cut session's overshoot is what passed its gate (the portal's counters at the deauth), next to what was billed.
+  assert.match(out, /data sessions cut at their allotment: (0; none this run|\d+; passed beyond the allotment p50 -?[\d.]+(KiB|MiB) .*billed beyond it p50)/);
   assert.not.match(out, /uncaught|unhandled/i);
 });
 

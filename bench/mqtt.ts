@@ -13,6 +13,7 @@ import { SinkHost } from '../src/upstream/host.ts';
 import { SessionManager, MemoryStore } from '../src/sessions/index.ts';
 import { createLogger } from '../src/log.ts';
 import { usageParts } from '../src/upstream/mqtt/messages.ts';
+import { RowPrefixes } from '../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../src/meter/ports.ts';
 import { mqttConfig, tempDir } from '../test/upstream/mqtt-rig.ts';
 
@@ -75,7 +76,8 @@ async function billedSessions(n: number): Promise<{ manager: SessionManager; bat
       mac, metric: 'bytes', allotment: 1n << 32n, ...(i % 3 === 0 && { user: `user-${i}` }),
       payment: { method: 'bench', reference: `ref-${i}`, amount: 1n, asset: 'USDC', at: Date.now() },
     });
-    batch.push({ mac, sessionId: session.id, metric: 'bytes', deltaBytes: 150_000 + i, deltaDownloadBytes: 120_000 + i, deltaUploadBytes: 30_000, remainingBytes: 1e9, exhausted: false });
+    // The slot is what the meter's usage batch carries (sessionManagerPort takes it from the manager).
+    batch.push({ mac, sessionId: session.id, slot: manager.slotOf(session.id), metric: 'bytes', deltaBytes: 150_000 + i, deltaDownloadBytes: 120_000 + i, deltaUploadBytes: 30_000, remainingBytes: 1e9, exhausted: false });
   }
   manager.applyUsage(batch.map((u) => [u.mac, 1_234_567] as const));
   return { manager, batch };
@@ -117,7 +119,7 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   // Where the time goes (CPU min of `ticks` runs each, same batch): the figures alone, the rows with their figures.
   const at = Date.now();
   const scratch = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
-  const prefixes = new Map<string, Uint8Array>();
+  const prefixes = new RowPrefixes();
   const minCpu = (f: () => void): number => {
     let best = Infinity;
     for (let t = 0; t < ticks; t++) {
@@ -128,12 +130,12 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
     }
     return best;
   };
-  const figures = minCpu(() => { for (const u of batch) manager.figuresInto(u.sessionId, at, scratch); });
-  const build = minCpu(() => usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto: (id, out) => manager.figuresInto(id, at, out), maxPayload: 65536, prefixes }));
+  const figures = minCpu(() => { for (const u of batch) manager.figuresInto(u.sessionId, at, scratch, u.slot); });
+  const build = minCpu(() => usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot), maxPayload: 65536, prefixes }));
   console.log(`    CPU min: figures ${figures.toFixed(2)} ms, rows ${(build - figures).toFixed(2)} ms, outbox append ${(warmCpu[0]! - build).toFixed(2)} ms (the tick's min less the build's)`);
   for (const format of ['msgpack', 'json'] as const) {
     const at = Date.now();
-    const parts = usageParts(format, { router: 'bench', at, usage: batch, figuresInto: (id, out) => manager.figuresInto(id, at, out), maxPayload: 65536 });
+    const parts = usageParts(format, { router: 'bench', at, usage: batch, figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot), maxPayload: 65536 });
     const bytes = parts.reduce((a, p) => a + p.payload(123456).length, 0);
     console.log(`    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} messages, ${bytes} bytes)`);
   }

@@ -31,7 +31,7 @@ const quiet = createLogger({ level: 'error' });
 function session(i: number, now: number): Session {
   return {
     id: i.toString(16).padStart(16, '0'), mac: simulatedMac(i), ip: null, user: null, plan: null, metric: 'bytes',
-    allotment: 1n << 30n, used: 5n << 30n, bytes: BigInt(i) * 1000n + (5n << 30n), createdAt: now - 60_000, startedAt: now - 60_000,
+    allotment: 1n << 30n, used: 5 * 2 ** 30, bytes: i * 1000 + 5 * 2 ** 30, createdAt: now - 60_000, startedAt: now - 60_000,
     expiresAt: null, endedAt: now, state: 'EXPIRED', endCause: 'data-limit', payments: [],
   };
 }

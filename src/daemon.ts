@@ -92,6 +92,8 @@ export class Daemon {
   private backend: DaemonBackend | undefined;
   /** The engine's `main` as started: restart-only options are compared with these, not with the last reload. */
   private readonly running: Config['main'];
+  /** The LAN endpoint is bound at start (address, port, rate limiter): its section takes a restart. */
+  private readonly runningHttp: Config['http'];
   private pendingRestart: string[] = [];
   /** Payment methods and other parts that hold state to flush on stop (before sessions close). */
   readonly closers: Array<() => Promise<void>> = [];
@@ -116,6 +118,7 @@ export class Daemon {
     readonly upstream: SinkHost,
   ) {
     this.running = config.main;
+    this.runningHttp = config.http;
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -171,7 +174,8 @@ export class Daemon {
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
       ? new X402SessionMethod(config.escrow, {
-        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        ledger: await EscrowLedger.open(config.main.stateDir), log, sessions,
+        onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
         onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
       }) : null;
     const merchant = new Merchant({
@@ -299,7 +303,7 @@ export class Daemon {
         const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
         const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
         return ref === undefined ? null
-          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: s.used, stepSize } : undefined) ?? null;
+          : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined) ?? null;
       },
       onGateOpened: (s) => this.meter.sessionStarted(s.mac),
       receipt: async (args) => {
@@ -365,6 +369,8 @@ export class Daemon {
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
     }
     this.pendingRestart = restartRequired(this.running, next.main);
+    if (next.http.host !== this.runningHttp.host || next.http.port !== this.runningHttp.port) this.pendingRestart.push('http.listen');
+    if (next.http.rateLimit !== this.runningHttp.rateLimit) this.pendingRestart.push('http.rate_limit');
     // RADIUS is built at start (its payment method, listener and queue): switching it on or off takes a restart.
     if (next.radius.enabled !== this.upstream.has('radius')) this.pendingRestart.push('radius.enabled');
     // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
@@ -376,7 +382,7 @@ export class Daemon {
     this.sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
     this.log.level = next.main.logLevel;
     await this.upstream.reload(next);
-    this.config = asRunning(next, this.running);
+    this.config = { ...asRunning(next, this.running), http: this.runningHttp };
     this.log.info('config reloaded', {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });
@@ -441,7 +447,7 @@ export class Daemon {
     const ref = s.payments.filter((p) => p.method === method.name).at(-1)?.reference;
     const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
     if (ref === undefined || stepSize === undefined) return;
-    const credit = method.creditOf(ref, s.used, stepSize);
+    const credit = method.creditOf(ref, BigInt(s.used), stepSize);
     if (!credit) return;
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {

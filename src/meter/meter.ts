@@ -558,7 +558,7 @@ export class Meter {
         const bytes = batch.bytes[b]!;
         const remainingBytes = session.metric === 'bytes' ? batch.remaining[b]! : Infinity;
         const report: UsageReport = {
-          mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes,
+          mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes,
           deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
           remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         };
@@ -759,7 +759,7 @@ export class Meter {
         continue;
       }
       usage.push({
-        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
+        mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
         deltaUploadBytes: f.up, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
       if (session.metric === 'bytes') {

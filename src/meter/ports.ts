@@ -13,6 +13,8 @@ export interface MeteredSession {
   metric: 'bytes' | 'seconds';
   /** When the session became ACTIVE: bytes the portal counted before this are never billed. */
   startedAt: number;
+  /** The session manager's slot for it (SessionManager.slotOf), passed on in UsageReport; -1 if unknown. */
+  slot?: number;
 }
 
 export interface SessionsPort {
@@ -57,6 +59,11 @@ export interface Timers {
 export interface UsageReport {
   mac: string;
   sessionId: string;
+  /**
+   * The session's slot in the session manager (-1 or absent: none): readers of the batch pass it to
+   * SessionManager.figuresInto, which then finds the session by index instead of by id.
+   */
+  slot?: number;
   metric: 'bytes' | 'seconds';
   /** Bytes added this tick (download + upload; IP-level, as the portal counts them). */
   deltaBytes: number;

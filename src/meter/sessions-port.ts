@@ -5,7 +5,7 @@
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
-export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'applyUsageBatch' | 'remaining'>;
+export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'applyUsageBatch' | 'remaining'> & Partial<Pick<SessionManager, 'slotOf'>>;
 
 export interface ManagedSessionsPort extends SessionsPort {
   /** Stops following the manager's events. */
@@ -16,7 +16,7 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
   const byMac = new Map<string, MeteredSession>();
   const track = (s: Session): void => {
     if (s.state !== 'ACTIVE' || s.startedAt === null) return;
-    byMac.set(s.mac, { id: s.id, mac: s.mac, metric: s.metric, startedAt: s.startedAt });
+    byMac.set(s.mac, { id: s.id, mac: s.mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
   };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);

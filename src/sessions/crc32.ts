@@ -12,9 +12,10 @@ const TABLE = (() => {
   return table;
 })();
 
-export function crc32(input: string | Uint8Array): number {
+/** `value`: the CRC of the bytes before `input`, to continue it (as zlib's crc32(data, value)). */
+export function crc32(input: string | Uint8Array, value = 0): number {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  let crc = 0xffffffff;
+  let crc = (value ^ 0xffffffff) >>> 0;
   for (let i = 0; i < bytes.length; i++) crc = TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }

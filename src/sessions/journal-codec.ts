@@ -1,10 +1,10 @@
 /**
  * The journal's line format: `<crc32 of the JSON, 8 lowercase hex> <JSON>\n`, one record per line.
- * Readable with `cut -c10- | jq`, and the CRC tells a torn or bit-rotted line from a good one. Bigints are decimal
- * strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
+ * Readable with `cut -c10- | jq`, and the CRC tells a torn or bit-rotted line from a good one. Bigints and usage
+ * counters are decimal strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
  */
 import { crc32 } from './crc32.ts';
-import { END_CAUSES, SESSION_STATES } from './model.ts';
+import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
 
@@ -23,7 +23,7 @@ function paymentToJson(p: PaymentRef): Record<string, unknown> {
 function sessionToJson(s: Session): Record<string, unknown> {
   return {
     id: s.id, mac: s.mac, ip: s.ip, user: s.user, plan: s.plan, metric: s.metric,
-    allotment: s.allotment.toString(), used: s.used.toString(), bytes: s.bytes.toString(),
+    allotment: s.allotment.toString(), used: String(s.used), bytes: String(s.bytes),
     createdAt: s.createdAt, startedAt: s.startedAt, expiresAt: s.expiresAt, endedAt: s.endedAt,
     state: s.state, endCause: s.endCause, payments: s.payments.map(paymentToJson),
     ...(s.paymentCount !== undefined && { pc: s.paymentCount }),
@@ -46,10 +46,10 @@ function toJson(line: JournalLine): unknown {
     case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
     case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
     case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at };
-    case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: line.used.toString(), bytes: line.bytes.toString() };
+    case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
     case 'usage': return {
       t: 'usage', at: line.at,
-      u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, used.toString(), bytes.toString(), markToJson(mark)] : [id, used.toString(), bytes.toString()])),
+      u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, String(used), String(bytes), markToJson(mark)] : [id, String(used), String(bytes)])),
     };
     case 'snap': return line;
     case 'ref': return { t: 'ref', k: line.key, at: line.at };
@@ -85,6 +85,13 @@ function big(v: unknown): bigint {
   if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v)) throw new Invalid('not a non-negative decimal');
   return BigInt(v);
 }
+/**
+ * A usage counter (`used`, `bytes`): written as a decimal string like every bigint, so journals from before counters
+ * were numbers read the same; a value past 2^53 (never reached in practice) saturates at MAX_COUNTER.
+ */
+function counter(v: unknown): number {
+  return counterFromBigint(big(v));
+}
 function oneOf<T extends string>(v: unknown, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new Invalid(`not one of ${allowed.join('|')}`);
   return v as T;
@@ -107,7 +114,7 @@ function sessionFromJson(v: unknown): Session {
   return {
     id: str(o['id']), mac: str(o['mac']), ip: strOrNull(o['ip']), user: strOrNull(o['user']), plan: strOrNull(o['plan']),
     metric: oneOf(o['metric'], ['bytes', 'seconds'] as const),
-    allotment: big(o['allotment']), used: big(o['used']), bytes: big(o['bytes']),
+    allotment: big(o['allotment']), used: counter(o['used']), bytes: counter(o['bytes']),
     createdAt: int(o['createdAt']), startedAt: intOrNull(o['startedAt']), expiresAt: intOrNull(o['expiresAt']), endedAt: intOrNull(o['endedAt']),
     state: oneOf(o['state'], SESSION_STATES),
     endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
@@ -126,13 +133,13 @@ function fromJson(v: unknown): JournalLine {
     case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
-      cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: big(o['used']), bytes: big(o['bytes']),
+      cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: counter(o['used']), bytes: counter(o['bytes']),
     };
     case 'usage': {
       if (!Array.isArray(o['u'])) throw new Invalid('u not an array');
       const entries = o['u'].map((e): UsageEntry => {
         if (!Array.isArray(e) || (e.length !== 3 && e.length !== 4)) throw new Invalid('bad usage entry');
-        return e.length === 4 ? [str(e[0]), big(e[1]), big(e[2]), markFromJson(e[3])] : [str(e[0]), big(e[1]), big(e[2])];
+        return e.length === 4 ? [str(e[0]), counter(e[1]), counter(e[2]), markFromJson(e[3])] : [str(e[0]), counter(e[1]), counter(e[2])];
       });
       return { t: 'usage', at: int(o['at']), entries };
     }

@@ -9,7 +9,7 @@ import type { LimitsConfig } from '../config/types.ts';
 import { DeadlineScheduler } from './deadlines.ts';
 import { Emitter } from './events.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
-import { addPayment, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
+import { MAX_COUNTER, addCounter, addPayment, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -59,7 +59,8 @@ export interface RecoveryReport { active: Session[]; ended: Session[]; warnings:
 export interface SessionFigures {
   user: string | null; metric: Session['metric']; allotment: bigint; used: bigint; remaining: bigint; bytes: bigint; state: SessionState;
 }
-/** SessionFigures as plain numbers (exact: every figure is below 2^53), filled in place by figuresInto. */
+/** SessionFigures as plain numbers, filled in place by figuresInto (exact below 2^53; a larger allotment or remainder
+ * is reported as MAX_COUNTER, 2^53 - 1). */
 export interface SessionNumbers {
   user: string | null; allotment: number; used: number; remaining: number; bytes: number; state: SessionState;
 }
@@ -299,7 +300,7 @@ export class SessionManager {
     const session: Session = {
       id: this.reg.freshId(newSessionId),
       mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
-      allotment: g.allotment, used: 0n, bytes: 0n,
+      allotment: g.allotment, used: 0, bytes: 0,
       createdAt: now, startedAt: now,
       expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : g.deadline,
       endedAt: null, state: 'PENDING', endCause: null,
@@ -470,7 +471,7 @@ export class SessionManager {
       if (remainingBytesOut !== undefined) {
         remainingBytesOut[i] = session === undefined || !isLive(session) ? 0
           : session.metric === 'seconds' ? Infinity
-          : session.used < session.allotment ? Number(session.allotment - session.used) : 0;
+          : remainingNumber(session, now);
       }
     }
     return ended;
@@ -486,18 +487,19 @@ export class SessionManager {
       return null;
     }
     if (bytes === 0 || session === undefined || session.state !== 'ACTIVE') return null;
-    const add = BigInt(bytes);
-    session.bytes += add;
+    // Numbers updated in place: nothing allocated per client per tick (a bigint here was three allocations).
+    session.bytes = addCounter(session.bytes, bytes);
     this.checkpoints.mark(session.id);
     if (session.metric !== 'bytes') return null;
-    session.used += add;
+    session.used = addCounter(session.used, bytes);
+    // A number/bigint comparison: exact, and unlike Number(allotment) it allocates nothing.
     return session.used >= session.allotment ? this.endNow(session.id, 'data-limit', now) : null;
   }
 
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */
   *activeDataSessions(): Iterable<{ id: string; mac: string; remainingBytes: number }> {
     for (const s of this.reg.live()) {
-      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: s.used >= s.allotment ? 0 : Number(s.allotment - s.used) };
+      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: remainingNumber(s, 0) };
     }
   }
 
@@ -536,7 +538,7 @@ export class SessionManager {
   }
 
   /** Used and remaining of one session without copying it (the per-tick usage event reads every billed session). */
-  usageOf(id: string, now = this.clock.now()): { used: bigint; remaining: bigint } | null {
+  usageOf(id: string, now = this.clock.now()): { used: number; remaining: bigint } | null {
     const s = this.reg.sessions.get(id);
     return s ? { used: usedAt(s, now), remaining: remaining(s, now) } : null;
   }
@@ -544,28 +546,39 @@ export class SessionManager {
   /** A session's report figures without copying it (upstream usage reports read every billed session per tick). */
   figuresOf(id: string, now = this.clock.now()): SessionFigures | null {
     const s = this.reg.sessions.get(id);
-    return s ? { user: s.user, metric: s.metric, allotment: s.allotment, used: usedAt(s, now), remaining: remaining(s, now), bytes: s.bytes, state: s.state } : null;
+    return s ? { user: s.user, metric: s.metric, allotment: s.allotment, used: BigInt(usedAt(s, now)), remaining: remaining(s, now), bytes: BigInt(s.bytes), state: s.state } : null;
+  }
+
+  /**
+   * A live session's slot (-1 once ended or unknown): the meter carries it in its usage batch, so figuresInto finds
+   * the session by index (docs/performance.md).
+   */
+  slotOf(id: string): number {
+    return this.reg.slotOf(id);
   }
 
   /**
    * figuresOf as numbers, written into `out`: no object and no bigint arithmetic per call, for the per-tick usage
-   * report (10k billed sessions a tick). False if the session is unknown.
+   * report (10k billed sessions a tick). `slot` (the usage batch's, or -1) saves the id lookup while it still holds
+   * this session. False if the session is unknown.
    */
-  figuresInto(id: string, now: number, out: SessionNumbers): boolean {
-    const s = this.reg.sessions.get(id);
+  figuresInto(id: string, now: number, out: SessionNumbers, slot = -1): boolean {
+    const s = this.reg.atSlot(slot, id);
     if (s === undefined) return false;
     out.user = s.user;
     out.state = s.state;
-    out.bytes = Number(s.bytes);
-    out.allotment = Number(s.allotment);
+    out.bytes = s.bytes;
+    // An allotment past 2^53 (MAX_ALLOTMENT_BYTES is 2^80) is reported as MAX_COUNTER: reports carry exact integers only.
+    const allotment = Number(s.allotment);
+    out.allotment = allotment > MAX_COUNTER ? MAX_COUNTER : allotment;
     if (s.metric === 'bytes') {
-      // A data session's used and bytes grow together (bill()): comparing is cheaper than converting again.
-      out.used = s.used === s.bytes ? out.bytes : Number(s.used);
-      // remaining(): 0 once ended or spent, else allotment - used.
-      out.remaining = s.state === 'EXPIRED' || s.state === 'TERMINATED' || out.used >= out.allotment ? 0 : out.allotment - out.used;
+      out.used = s.used;
+      // remainingNumber() with the allotment already converted (no number/bigint comparison).
+      out.remaining = s.state === 'EXPIRED' || s.state === 'TERMINATED' || s.used >= allotment ? 0
+        : allotment > MAX_COUNTER ? MAX_COUNTER : allotment - s.used;
     } else {
-      out.used = Number(usedAt(s, now));
-      out.remaining = Number(remaining(s, now));
+      out.used = usedAt(s, now);
+      out.remaining = remainingNumber(s, now);
     }
     return true;
   }
@@ -589,7 +602,7 @@ export class SessionManager {
   async checkpoint(): Promise<void> {
     const ids = this.checkpoints.take();
     const now = this.clock.now();
-    const entries: Array<[string, bigint, bigint]> = [];
+    const entries: Array<[string, number, number]> = [];
     for (const id of ids) {
       const s = this.reg.sessions.get(id);
       if (s?.state === 'ACTIVE') entries.push([id, usedAt(s, now), s.bytes]);

@@ -51,10 +51,15 @@ export interface Session {
   metric: Metric;
   /** Bytes or seconds bought so far (grows with top-ups). */
   allotment: bigint;
-  /** In the metric's unit: bytes metered for data sessions; for time sessions seconds elapsed, derived from the clock. */
-  used: bigint;
+  /**
+   * In the metric's unit: bytes metered for data sessions; for time sessions seconds elapsed, derived from the clock.
+   * A plain number, like `bytes`: exact below 2^53 (9 PB, far past any session), and billing a tick adds to it in place
+   * instead of allocating a bigint per client (at 100k clients those made the main thread's scavenges). Counters
+   * saturate at MAX_COUNTER rather than lose exactness silently (see addCounter).
+   */
+  used: number;
   /** Bytes metered whatever the metric (upstream accounting wants octets for time sessions too). */
-  bytes: bigint;
+  bytes: number;
   createdAt: number;
   startedAt: number | null;
   /**
@@ -75,6 +80,20 @@ export interface Session {
   paidTotal?: bigint;
   /** Set by usage checkpoints (see MeterMark); absent until the first one. */
   meterMark?: MeterMark;
+}
+
+/** The largest value a usage counter holds (2^53 - 1): beyond it a number is no longer exact, so counters stop there. */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+
+/** `counter + add`, saturating at MAX_COUNTER (both non-negative safe integers). */
+export function addCounter(counter: number, add: number): number {
+  const sum = counter + add;
+  return sum <= MAX_COUNTER ? sum : MAX_COUNTER;
+}
+
+/** A counter from a stored decimal (the journal keeps bigints as strings): exact below 2^53, MAX_COUNTER above. */
+export function counterFromBigint(v: bigint): number {
+  return v <= BigInt(MAX_COUNTER) ? Number(v) : MAX_COUNTER;
 }
 
 /** How many payments a session keeps in `payments`: the first plus the last KEPT_PAYMENTS - 1. */
@@ -105,15 +124,16 @@ export function newSessionId(): string {
 }
 
 /** Seconds of a time session consumed at `now` (never negative, never past the allotment). */
-function elapsedSeconds(session: Session, now: number): bigint {
-  if (session.startedAt === null) return 0n;
+function elapsedSeconds(session: Session, now: number): number {
+  if (session.startedAt === null) return 0;
   const until = session.endedAt ?? now;
-  const seconds = BigInt(Math.max(0, Math.floor((until - session.startedAt) / 1000)));
-  return seconds > session.allotment ? session.allotment : seconds;
+  const seconds = Math.max(0, Math.floor((until - session.startedAt) / 1000));
+  // A time allotment is at most MAX_ALLOTMENT_SECONDS (100 years), so Number() of it is exact.
+  return seconds > session.allotment ? Number(session.allotment) : seconds;
 }
 
 /** `used` in the metric's unit at `now`: stored bytes for data sessions, clock-derived seconds for time sessions. */
-export function usedAt(session: Session, now: number): bigint {
+export function usedAt(session: Session, now: number): number {
   return session.metric === 'seconds' ? elapsedSeconds(session, now) : session.used;
 }
 
@@ -126,8 +146,28 @@ export function remaining(session: Session, now: number): bigint {
     // Rounded up so a session shows "1 s left" rather than 0 while it is still open.
     return ms <= 0 ? 0n : BigInt(Math.ceil(ms / 1000));
   }
-  const left = session.allotment - session.used;
+  // The allotment may be past 2^53 (MAX_ALLOTMENT_BYTES is 2^80): bigint arithmetic keeps what is left exact.
+  if (session.used >= session.allotment) return 0n;
+  const left = session.allotment - BigInt(session.used);
   return left > 0n ? left : 0n;
+}
+
+/**
+ * remaining() as a number for the per-tick paths (the meter's cut prediction, usage reports): no bigint allocated.
+ * Exact while the allotment is below 2^53; above, clamped to MAX_COUNTER (that much is never used up anyway).
+ */
+export function remainingNumber(session: Session, now: number): number {
+  if (session.state === 'EXPIRED' || session.state === 'TERMINATED') return 0;
+  if (session.metric === 'seconds') {
+    if (session.expiresAt === null) return Number(session.allotment);
+    const ms = session.expiresAt - now;
+    return ms <= 0 ? 0 : Math.ceil(ms / 1000);
+  }
+  // Compared as numbers (a number/bigint comparison is a slow path): rounding only matters past 2^53, where `used`
+  // (at most MAX_COUNTER) is below the rounded allotment anyway.
+  const allotment = Number(session.allotment);
+  if (session.used >= allotment) return 0;
+  return allotment > MAX_COUNTER ? MAX_COUNTER : allotment - session.used;
 }
 
 /** Whether the session has consumed its allotment at `now` (and which limit). */

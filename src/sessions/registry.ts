@@ -16,6 +16,14 @@ export class Registry {
   private readonly liveByUser = new Map<string, Set<string>>();
   private readonly lastEndedByMac = new Map<string, string>();
   private readonly endedIds = new Set<string>();
+  /**
+   * Live sessions by slot: a small integer a live session keeps from install to end (a PENDING → ACTIVE replace keeps
+   * it), reused after. The meter's usage batch carries it, so the per-tick reports read a session by array index
+   * instead of a Map lookup; readers check the id, since a slot freed this tick may already hold a new session.
+   */
+  readonly bySlot: Array<Session | undefined> = [];
+  private readonly slots = new Map<string, number>();
+  private readonly freeSlots: number[] = [];
 
   install(session: Session): void {
     this.sessions.set(session.id, session);
@@ -34,6 +42,17 @@ export class Registry {
     this.sessions.delete(session.id);
     this.unindex(session);
     if (this.lastEndedByMac.get(session.mac) === session.id) this.lastEndedByMac.delete(session.mac);
+  }
+
+  /** The slot of a live session, -1 for an ended or unknown one. */
+  slotOf(id: string): number {
+    return this.slots.get(id) ?? -1;
+  }
+
+  /** The session in `slot` if it is still `id`'s, else `id`'s by lookup (ended since, or no slot given). */
+  atSlot(slot: number, id: string): Session | undefined {
+    const s = slot >= 0 ? this.bySlot[slot] : undefined;
+    return s !== undefined && s.id === id ? s : this.sessions.get(id);
   }
 
   freshId(generate: () => string): string {
@@ -89,6 +108,12 @@ export class Registry {
 
   private index(s: Session): void {
     if (isLive(s)) {
+      let slot = this.slots.get(s.id);
+      if (slot === undefined) {
+        slot = this.freeSlots.pop() ?? this.bySlot.length;
+        this.slots.set(s.id, slot);
+      }
+      this.bySlot[slot] = s;
       this.liveByMac.set(s.mac, s.id);
       if (s.user !== null) {
         let set = this.liveByUser.get(s.user);
@@ -105,6 +130,13 @@ export class Registry {
 
   private unindex(s: Session): void {
     if (isLive(s)) {
+      const slot = this.slots.get(s.id);
+      if (slot !== undefined) {
+        // Freed here; a replace with the next live state of the same session takes it back at once (index()).
+        this.slots.delete(s.id);
+        this.bySlot[slot] = undefined;
+        this.freeSlots.push(slot);
+      }
       if (this.liveByMac.get(s.mac) === s.id) this.liveByMac.delete(s.mac);
       const set = s.user === null ? undefined : this.liveByUser.get(s.user);
       if (set) {

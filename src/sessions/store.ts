@@ -2,7 +2,8 @@
  * Where sessions live across restarts. The manager appends small records; a store folds them into state with the
  * one reducer below, so the in-memory and the flash journal stores cannot disagree about what a record means.
  *
- * Records (bigints stay bigint here; the journal encodes them as decimal strings):
+ * Records (bigints stay bigint here, usage counters are numbers as in Session; the journal writes both as decimal
+ * strings, so its lines read the same as before counters became numbers):
  *   open   a new session, in full, with the payment keys it consumed        (durable before resolve)
  *   topup  allotment added to a session + the payment + its keys + when     (durable before resolve)
  *   limits a session's allotment and deadline set anew (a RADIUS CoA-Request)
@@ -16,8 +17,8 @@ import type { SluiceError } from '../errors.ts';
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
 export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
 export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number }
-export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: bigint; bytes: bigint }
-export type UsageEntry = [id: string, used: bigint, bytes: bigint, mark?: MeterMark];
+export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: number; bytes: number }
+export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
 export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord;
 

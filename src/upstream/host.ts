@@ -16,7 +16,7 @@ export interface SessionSource {
   on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
   on(event: 'ended', listener: (s: Session) => void): () => void;
   figuresOf(id: string, now?: number): SessionFigures | null;
-  figuresInto(id: string, now: number, out: SessionNumbers): boolean;
+  figuresInto(id: string, now: number, out: SessionNumbers, slot?: number): boolean;
 }
 
 export interface SinkHostOptions {
@@ -69,7 +69,7 @@ export class SinkHost {
     const source = this.source;
     const at = this.now();
     this.emit({
-      type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at), figuresInto: (id, out) => source.figuresInto(id, at, out),
+      type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at), figuresInto: (id, out, slot) => source.figuresInto(id, at, out, slot),
     });
   }
 

@@ -16,8 +16,9 @@ import { crc32 as crc32Js } from '../sessions/crc32.ts';
 
 // zlib.crc32 (Node ≥ 20.15 / 22.2) is ~40× faster than the table loop on a tick's 850 KB of usage reports; the
 // JS loop stays for older Node builds on OpenWrt feeds. Same polynomial, same values.
-const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-const crc32 = (data: Uint8Array): number => (zlibCrc32 ? zlibCrc32(data) >>> 0 : crc32Js(data));
+const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+/** CRC-32 of `data`, continuing from `value` (the CRC of the bytes before it) when given. */
+const crc32 = (data: Uint8Array, value = 0): number => (zlibCrc32 ? zlibCrc32(data, value) >>> 0 : crc32Js(data, value));
 
 export const RECORD_HEADER_BYTES = 28;
 /** A record longer than this is refused (and a length field beyond it marks a torn or corrupt record). */
@@ -33,17 +34,26 @@ export interface OutboxRecord {
   payload: Uint8Array;
 }
 
-export function encodeRecord(r: OutboxRecord): Buffer {
-  const buf = Buffer.allocUnsafe(RECORD_HEADER_BYTES + r.payload.length);
+/**
+ * A record's header, its CRC covering the payload too: the outbox writes it and the payload with one writev, so a
+ * tick's 850 KB of usage reports are not copied into a fresh buffer first (that copy cost ~1 ms a tick at 10k rows).
+ */
+export function encodeHeader(r: OutboxRecord): Buffer {
+  const buf = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
   buf.writeUInt32LE(r.payload.length, 0);
-  buf.writeBigUInt64LE(BigInt(r.seq), 8);
+  buf.writeUInt32LE(r.seq >>> 0, 8);
+  buf.writeUInt32LE(Math.floor(r.seq / 0x100000000), 12);
   buf.writeUInt8(r.durable ? FLAG_DURABLE : 0, 16);
   buf.writeUInt8(r.type & 0xff, 17);
   buf.writeUInt16LE(0, 18);
   buf.writeDoubleLE(r.at, 20);
-  buf.set(r.payload, RECORD_HEADER_BYTES);
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  buf.writeUInt32LE(crc32(r.payload, crc32(buf.subarray(8))), 4);
   return buf;
+}
+
+/** Header and payload in one buffer (what encodeHeader + the payload put on flash). */
+export function encodeRecord(r: OutboxRecord): Buffer {
+  return Buffer.concat([encodeHeader(r), r.payload]);
 }
 
 export type DecodeResult =

@@ -20,13 +20,13 @@
  * write per SEQ_RESERVE appends) and consumers see a gap, which is the truth: records may be missing there.
  * RAM: unacknowledged payloads stay in memory too (reads never touch flash), so RAM use follows `maxBytes`.
  */
-import { closeSync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../errors.ts';
 import { fsyncDir, writeFileAtomic } from '../config/atomic-write.ts';
-import { decodeSegment, encodeRecord, MAX_RECORD_PAYLOAD, type OutboxRecord } from './outbox-codec.ts';
+import { decodeSegment, encodeHeader, encodeRecord, MAX_RECORD_PAYLOAD, type OutboxRecord } from './outbox-codec.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
 
@@ -291,10 +291,16 @@ export class Outbox {
     }
     if (this.active.bytes >= this.segmentBytes) this.rotate();
     const record: OutboxRecord = { seq, durable: options.durable, type: options.type ?? 0, at: this.now(), payload: bytes };
-    const buf = encodeRecord(record);
+    const header = encodeHeader(record);
+    const size = header.length + bytes.length;
     const seg = this.active;
     try {
-      for (let off = 0; off < buf.length;) off += writeSync(seg.fd!, buf, off, buf.length - off);
+      // One writev, no copy of the payload; should a write fall short (not on a regular file), the rest follows.
+      let off = writevSync(seg.fd!, [header, bytes]);
+      if (off < size) {
+        const buf = Buffer.concat([header, bytes]);
+        while (off < size) off += writeSync(seg.fd!, buf, off, size - off);
+      }
     } catch (err) {
       // Put the file back as it was, so the next append does not follow a partial record.
       try { ftruncateSync(seg.fd!, seg.bytes); } catch { this.rotate(); }
@@ -307,12 +313,12 @@ export class Outbox {
       this.reserving = true;
       this.onIo(() => this.writeSeqMark(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
     }
-    const entry: Entry = { ...record, bytes: buf.length, seg, acked: 0, finished: false };
+    const entry: Entry = { ...record, bytes: size, seg, acked: 0, finished: false };
     this.entries.push(entry);
-    seg.bytes += buf.length;
+    seg.bytes += size;
     seg.live++;
     if (!entry.durable) seg.droppable++;
-    this.diskBytes += buf.length;
+    this.diskBytes += size;
     for (const c of this.consumers.values()) c.pending++;
     this.dirty = true;
     this.enforceBound();

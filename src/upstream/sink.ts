@@ -21,12 +21,13 @@ export type SinkEvent =
   | { type: 'escrow-closed'; at: number; session: Session | null; mac: string; escrow: EscrowClosed }
   /**
    * One per meter tick with usage; `figures` reads a session's live totals, `figuresInto` the same as numbers into a
-   * reused object (the hot path: one call per billed session per tick). Call them inside onEvent.
+   * reused object (the hot path: one call per billed session per tick; pass the report's `slot` when it has one).
+   * Call them inside onEvent.
    */
   | {
     type: 'usage'; at: number; usage: readonly UsageReport[];
     figures: (sessionId: string) => SessionFigures | null;
-    figuresInto: (sessionId: string, out: SessionNumbers) => boolean;
+    figuresInto: (sessionId: string, out: SessionNumbers, slot?: number) => boolean;
   };
 
 /** The figures of an escrow close (amounts in the asset's smallest unit, decimal strings). */

@@ -89,9 +89,10 @@ test('a top-up grows the allotment, keeps usage and start, and does not re-auth'
 test('a grant to a device not on the portal: gate pending in the reply, in session and sessions, until it joins', async () => {
   const D = '02:00:00:00:0a:04';
   const reply = await lab.call('grant', { mac: D, seconds: 3600 });
-  assert.is(reply.gate, 'pending');
+  // 'opening' when ndsctl has not answered within the reply's bounded wait (a loaded machine); then it fails.
+  assert.ok(reply.gate === 'pending' || reply.gate === 'opening', String(reply.gate));
   assert.is((reply.session as Record<string, unknown>).state, 'ACTIVE');
-  assert.is((await lab.session(D)).gate, 'pending');
+  await lab.waitFor(async () => (await lab.session(D)).gate === 'pending', 10_000, 'gate pending in session');
   const listed = (await lab.call('sessions', { state: 'LIVE' })).sessions as Array<Record<string, unknown>>;
   assert.is(listed.find((s) => s.mac === D)!.gate, 'pending');
   assert.is(listed.find((s) => s.mac === D)!.state, 'ACTIVE');
@@ -268,6 +269,11 @@ test('reload: restart_required compares with the running engine, stays until rev
   assert.equal((await lab.call('reload')).restart_required, ['main.poll_interval'], 'state_dir reverted, poll_interval changed');
   assert.is(((await lab.call('stats')).config as Record<string, unknown>).pollIntervalMs, 300);
   assert.is(((await lab.call('stats')).config as Record<string, unknown>).logLevel, 'info', 'reloadable options do apply');
+  // The LAN endpoint binds at start: a new listen address (or rate limit) waits for the restart, and the init
+  // script's restart also moves its WAN firewall rule.
+  lab.writeConfig(`config http 'http'\n\toption listen '127.0.0.1:2122'\n\toption rate_limit '60'\n`);
+  assert.equal((await lab.call('reload')).restart_required, ['http.listen', 'http.rate_limit']);
+  assert.equal((await lab.call('stats')).restart_required, ['http.listen', 'http.rate_limit']);
   lab.writeConfig();
   assert.equal((await lab.call('reload')).restart_required, [], 'back to the running values');
   assert.equal((await lab.call('stats')).restart_required, []);

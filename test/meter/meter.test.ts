@@ -94,7 +94,7 @@ test('bytes before the purchase are never billed: a client with 5 MiB on its cou
   r.portal.addTraffic(A, MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  assert.is(r.manager.get(s.id)!.used, MiB);
   await r.close();
 });
 
@@ -108,7 +108,7 @@ test('the purchase path: seen with its gate closed, buys, authed: every byte aft
   r.now.t += 10;
   const first = await r.meter.tick();
   assert.is(first.baselined, 0);
-  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  assert.is(r.manager.get(s.id)!.used, MiB);
   await r.close();
 });
 
@@ -143,13 +143,13 @@ test('enforcement: the session ends with data-limit at its allotment; a top-up m
   r.now.t += 1000;
   await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(s.id)!.used, 1_500_000n);
+  assert.is(r.manager.get(s.id)!.used, 1_500_000);
   r.portal.addTraffic(A, 500_000, 0);
   r.now.t += 1000;
   const last = await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
   assert.is(r.manager.get(s.id)!.endCause, 'data-limit');
-  assert.is(r.manager.get(s.id)!.used, 2_000_000n);
+  assert.is(r.manager.get(s.id)!.used, 2_000_000);
   assert.ok(last.usage[0]!.exhausted);
   assert.is(r.ended.length, 1);
   await r.close();
@@ -176,7 +176,7 @@ test('portal restart: the paying client is reported gone, then re-opened when it
   r.portal.addTraffic(A, MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(3 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 3 * MiB);
   await r.close();
 });
 
@@ -193,7 +193,7 @@ test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed
   await r.server.close();
   const unreachable = await r.meter.tick();
   assert.is(unreachable.skipped, 'unreachable');
-  assert.is(r.manager.get(s.id)!.used, 0n);
+  assert.is(r.manager.get(s.id)!.used, 0);
   const stats = r.meter.stats();
   assert.equal(stats.skipped, { truncated: 1, unreachable: 1 });
   assert.is(stats.ticks, 3);
@@ -211,11 +211,11 @@ test('a restarted meter continues the committed epochs: bytes that passed while 
   r.portal.addTraffic(A, 2 * MiB, 0); // while no meter ran
   r.now.t += 5000;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(3 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 3 * MiB);
   r.portal.addTraffic(A, MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(4 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 4 * MiB);
   await r.close();
 });
 
@@ -244,11 +244,11 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
     r.now.t += 700;
     const t = await r.meter.tick();
     assert.is(t.baselined, 0);
-    assert.is(r.manager.get(s.id)!.used, BigInt(K));
+    assert.is(r.manager.get(s.id)!.used, K);
     r.portal.addTraffic(A, K, 0);
     r.now.t += 1000;
     await r.meter.tick();
-    assert.is(r.manager.get(s.id)!.used, BigInt(2 * K));
+    assert.is(r.manager.get(s.id)!.used, 2 * K);
     await r.close();
   });
 
@@ -261,13 +261,13 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
     r.portal.addTraffic(A, K, 0);
     r.now.t += 300;
     await r.meter.tick(); // ndsctl auth has not answered yet
-    assert.is(r.manager.get(s.id)!.used, 0n);
+    assert.is(r.manager.get(s.id)!.used, 0);
     r.meter.authFinished(A, s.id, 'opened');
-    assert.is(r.manager.get(s.id)!.used, BigInt(K));
+    assert.is(r.manager.get(s.id)!.used, K);
     r.portal.addTraffic(A, K, 0);
     r.now.t += 1000;
     await r.meter.tick();
-    assert.is(r.manager.get(s.id)!.used, BigInt(2 * K));
+    assert.is(r.manager.get(s.id)!.used, 2 * K);
     await r.close();
   });
 }
@@ -285,7 +285,7 @@ test('a gate the portal already had open (auth not ours): its counter predates t
   r.portal.addTraffic(A, MiB, 0);
   r.now.t += 1000;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(MiB));
+  assert.is(r.manager.get(s.id)!.used, MiB);
   await r.close();
 });
 
@@ -302,7 +302,7 @@ test('a repeat purchase right after a data-limit end, with no tick between (open
   r.portal.addTraffic(A, 2 * MiB, 0);
   r.now.t += 500;
   await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(2 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 2 * MiB);
   await r.close();
 });
 
@@ -340,7 +340,7 @@ test('no blind interval: a session that showed no traffic yet is read again befo
   const s = await r.paying(A, 2 * MiB); // its first reading: gate open, nothing used
   r.now.t += 100;
   const idle = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 0n);
+  assert.is(r.manager.get(s.id)!.used, 0);
   // 2 MiB at 1 MiB/s lasts 2 s: the next reading comes before that, not a 10 s poll interval later.
   assert.ok(idle.nextInMs <= 2000, `next tick in ${idle.nextInMs} ms`);
   // A session that could not run out within the poll interval even at the peak rate waits for it.
@@ -364,7 +364,7 @@ test('a remainder that passes while the gate closes is billed ahead: the session
   const t = await r.meter.tick();
   const report = t.usage.find((u) => u.sessionId === s.id)!;
   assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
   assert.is(report.billedAheadBytes, 50 * 1024);
   assert.is(report.deltaBytes, 100 * 1024);
   assert.ok(report.exhausted);
@@ -373,7 +373,7 @@ test('a remainder that passes while the gate closes is billed ahead: the session
   r.portal.addTraffic(A, 50 * 1024, 0);
   r.now.t += 100;
   const after = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
   assert.is(after.usage.length, 0);
   await r.close();
 });
@@ -385,7 +385,7 @@ test('a remainder that outlasts the close is not billed ahead: the next reading 
   r.now.t += 1000;
   const t = await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(s.id)!.used, BigInt(8 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 8 * MiB);
   assert.is(t.usage[0]!.billedAheadBytes, undefined);
   assert.ok(t.nextInMs > 0 && t.nextInMs <= 250, `next tick in ${t.nextInMs} ms`);
   await r.close();
@@ -422,7 +422,7 @@ test('cut between ticks: when the next reading would come after the moment to st
   r.now.t += 250;
   await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, BigInt(10 * MiB));
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
   const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
   assert.is(billed.billedAheadBytes, 8 * 1024, 'only the bytes of the close are billed ahead');
   assert.ok(billed.exhausted);
@@ -488,7 +488,7 @@ test('after a restart from checkpoint marks, the bytes that passed while sluice 
   r.now.t += 50; // 50 ms after the restart: 8 MiB / 50 ms would be 160 MiB/s, and 4 MiB "pass within the close"
   const t = await r.meter.tick();
   assert.ok(t.ok);
-  assert.is(r.manager.get(s.id)!.used, BigInt(12 * MiB), 'exactly what passed');
+  assert.is(r.manager.get(s.id)!.used, 12 * MiB, 'exactly what passed');
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
   assert.is(t.usage[0]!.billedAheadBytes, undefined);
   await r.close();

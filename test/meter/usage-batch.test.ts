@@ -40,8 +40,8 @@ test('applyUsageBatch adds bytes by session id exactly as applyUsage does by MAC
     assert.is(byId.byMac(mac)!.used, byMac.byMac(mac)!.used);
     assert.is(byId.byMac(mac)!.bytes, byMac.byMac(mac)!.bytes);
   }
-  assert.is(byId.byMac(A)!.used, 1234n);
-  assert.is(byId.byMac(B)!.bytes, 999n);
+  assert.is(byId.byMac(A)!.used, 1234);
+  assert.is(byId.byMac(B)!.bytes, 999);
   assert.is(remaining[0], 10_000 - 1234);
   assert.is(remaining[1], Infinity, 'a time session has no byte limit');
   await byMac.close();
@@ -56,11 +56,11 @@ test('applyUsageBatch ends a data session at its allotment with data-limit and r
   assert.is(ended.length, 1);
   assert.is(ended[0]!.endCause, 'data-limit');
   assert.is(m.get(s.id)!.state, 'EXPIRED');
-  assert.is(m.get(s.id)!.used, 1500n, 'the overshoot is billed, not forgiven');
+  assert.is(m.get(s.id)!.used, 1500, 'the overshoot is billed, not forgiven');
   assert.is(remaining[0], 0);
   // Later bytes for the ended session go nowhere.
   m.applyUsageBatch([s.id], [10], 1, remaining);
-  assert.is(m.get(s.id)!.used, 1500n);
+  assert.is(m.get(s.id)!.used, 1500);
   await m.close();
 });
 
@@ -71,8 +71,8 @@ test('applyUsageBatch: bad deltas are rejected and counted; unknown or replaced 
   const fresh = await buy(m, A, 5000n); // a new purchase on the same MAC since the meter looked the old one up
   const remaining = new Float64Array(5).fill(-1);
   m.applyUsageBatch([old.id, 'no-such-id', fresh.id, fresh.id, fresh.id], [700, 700, -1, 1.5, Number.NaN], 5, remaining);
-  assert.is(m.get(old.id)!.used, 0n);
-  assert.is(m.get(fresh.id)!.used, 0n);
+  assert.is(m.get(old.id)!.used, 0);
+  assert.is(m.get(fresh.id)!.used, 0);
   assert.is(m.stats().rejectedDeltas, 3);
   assert.equal([...remaining], [0, 0, 5000, 5000, 5000]);
   await m.close();
@@ -83,7 +83,7 @@ test('applyUsageBatch does nothing after close, like applyUsage', async () => {
   const s = await buy(m, A, 1000n);
   await m.close();
   m.applyUsageBatch([s.id], [10], 1);
-  assert.is(m.get(s.id)!.used, 0n);
+  assert.is(m.get(s.id)!.used, 0);
 });
 
 /** The same portal read by two meters: one on the fast port, one on the tuple port (no applyUsageBatch). */
@@ -145,6 +145,43 @@ test('a Meter on the fast port bills, reports and ends exactly like one on the t
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('counters are numbers that saturate at 2^53 - 1 rather than lose exactness; the bigint remainder stays exact', async () => {
+  const m = await manager();
+  const s = await buy(m, A, 1n << 80n);
+  const remaining = new Float64Array(1);
+  m.applyUsageBatch([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
+  m.applyUsageBatch([s.id], [1000], 1, remaining);
+  const view = m.get(s.id)!;
+  assert.equal([view.state, view.used, view.bytes], ['ACTIVE', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
+  assert.is(m.remaining(s.id), (1n << 80n) - BigInt(Number.MAX_SAFE_INTEGER));
+  assert.is(remaining[0], Number.MAX_SAFE_INTEGER, 'the per-tick remainder is clamped, not rounded');
+  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  assert.ok(m.figuresInto(s.id, 0, out));
+  assert.equal([out.allotment, out.used, out.remaining], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
+});
+
+test('a live session keeps its slot from purchase to end; a reused slot never shows another session\'s figures', async () => {
+  const m = await manager();
+  const a = await buy(m, A, 1000n);
+  const slot = m.slotOf(a.id);
+  assert.ok(slot >= 0);
+  const port = sessionManagerPort(m);
+  assert.is(port.active(A)!.slot, slot, 'the meter\'s view carries it');
+  m.applyUsage([[A, 1500]]);
+  assert.is(m.slotOf(a.id), -1, 'freed at the end');
+  const b = await buy(m, B, 5000n);
+  assert.is(m.slotOf(b.id), slot, 'reused by the next purchase');
+  m.applyUsage([[B, 200]]);
+  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  // A usage batch from before the reuse names `a` with the old slot: its own (ended) figures, found by id.
+  assert.ok(m.figuresInto(a.id, 0, out, slot));
+  assert.equal([out.state, out.used, out.remaining], ['EXPIRED', 1500, 0]);
+  assert.ok(m.figuresInto(b.id, 0, out, slot));
+  assert.equal([out.state, out.used, out.remaining], ['ACTIVE', 200, 4800]);
+  assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
+  port.dispose();
 });
 
 test.run();

@@ -34,7 +34,7 @@ async function withSessions(n: number, compacted: boolean): Promise<{ dir: strin
   if (compacted) {
     await store.compact(Date.now());
     // A record after the snapshot, so the new journal is not empty.
-    await store.append([{ t: 'usage', at: Date.now(), entries: sessions.slice(0, 3).map((s) => [s.id, 7n, 7n] as [string, bigint, bigint]) }]);
+    await store.append([{ t: 'usage', at: Date.now(), entries: sessions.slice(0, 3).map((s) => [s.id, 7, 7] as [string, number, number]) }]);
   }
   await store.close();
   return { dir, sessions };

@@ -16,7 +16,7 @@ const store = new JournalStore({
 await store.load();
 const sessions = Array.from({ length: Number(count) }, () => makeSession());
 await Promise.all(sessions.map((s) => store.append([openRecord(s)])));
-await store.append([{ t: 'usage', at: 1, entries: sessions.map((s, i) => [s.id, BigInt(i + 1), BigInt(i + 1)]) }]);
+await store.append([{ t: 'usage', at: 1, entries: sessions.map((s, i) => [s.id, i + 1, i + 1]) }]);
 // Tell the parent what is on flash before the compaction starts.
 process.stdout.write(JSON.stringify(sessions.map((s) => s.id)) + '\n');
 await store.compact(Date.now());

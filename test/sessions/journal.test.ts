@@ -40,7 +40,7 @@ test('a torn last record, cut at every byte offset, recovers the state before it
   const { store } = await loadAt(dir);
   const s = makeSession({ metric: 'seconds', allotment: 60n, expiresAt: 1_000_060_000 });
   await store.append([openRecord(s)]);
-  await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3n, 4096n]] }]);
+  await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3, 4096]] }]);
   const before = statSync(journalFile(dir)).size;
   await store.append([{ t: 'topup', id: s.id, add: 120n, keys: ['ref:x:last', 'idem:last'], at: 9, payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 } }]);
   await store.close();
@@ -53,15 +53,15 @@ test('a torn last record, cut at every byte offset, recovers the state before it
     const { store: reopened, loaded } = await loadAt(copy);
     const got = loaded.sessions.get(s.id)!;
     assert.is(got.allotment, 60n, `cut at ${cut}`);
-    assert.is(got.bytes, 4096n, `cut at ${cut}`);
+    assert.is(got.bytes, 4096, `cut at ${cut}`);
     assert.not.ok(loaded.refs.has('idem:last'), `cut at ${cut}`);
     assert.is(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'), cut > before, `cut at ${cut}`);
     assert.is(statSync(journalFile(copy)).size, before, 'the torn tail is cut off the file');
     // Appends after recovery land on a clean line boundary.
-    await reopened.append([{ t: 'usage', at: 10, entries: [[s.id, 5n, 8192n]] }]);
+    await reopened.append([{ t: 'usage', at: 10, entries: [[s.id, 5, 8192]] }]);
     await reopened.close();
     const again = await loadAt(copy);
-    assert.is(again.loaded.sessions.get(s.id)!.bytes, 8192n);
+    assert.is(again.loaded.sessions.get(s.id)!.bytes, 8192);
     assert.equal(again.loaded.warnings, []);
     await again.store.close();
     rmSync(copy, { recursive: true, force: true });
@@ -108,7 +108,7 @@ for (const step of ['snapshot-temp-written', 'snapshot-renamed', 'journal-switch
     const ids = JSON.parse(child.stdout.split('\n')[0]!) as string[];
     const { store, loaded } = await loadAt(dir);
     assert.is(loaded.sessions.size, 50);
-    ids.forEach((id, i) => assert.is(loaded.sessions.get(id)!.used, BigInt(i + 1)));
+    ids.forEach((id, i) => assert.is(loaded.sessions.get(id)!.used, i + 1));
     assert.not.ok(existsSync(join(dir, 'sessions.snapshot.tmp')), 'the temp snapshot is ignored and removed');
     assert.is(readdirSync(dir).filter((n) => n.endsWith('.journal')).length, 1, 'one journal in use');
     await store.append([openRecord(makeSession())]);
@@ -205,6 +205,34 @@ test('a failed journal write grants nothing, says no, and refuses further append
   assert.equal(started, []);
   assert.is(manager.stats().live, 0);
   await manager.close();
+});
+
+
+// Written by the code before usage counters became numbers (bigints as decimal strings, one counter past 2^53 and
+// one end record at 2^60 + 1): the same line format, so it must recover unchanged; counters past 2^53 saturate.
+test('a journal written when counters were bigints recovers: exact below 2^53, MAX_SAFE_INTEGER above', async () => {
+  const dir = tempDir();
+  cpSync(new URL('../fixtures/journal-bigint-counters/', import.meta.url).pathname, dir, { recursive: true });
+  const { store, loaded } = await loadAt(dir);
+  assert.equal(loaded.warnings, []);
+  const a = loaded.sessions.get('00000000000000a1')!;
+  assert.equal([a.state, a.used, a.bytes, a.allotment], ['ACTIVE', 4_500_000, 4_500_000, 10_000_000n]);
+  assert.equal(a.meterMark, { token: 7, down: 4_000_000, up: 500_000 });
+  const b = loaded.sessions.get('00000000000000b2')!;
+  assert.equal([b.state, b.used, b.bytes, b.allotment], ['TERMINATED', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1n << 70n]);
+  await store.close();
+
+  const manager = await SessionManager.open({ store: new JournalStore({ dir }) });
+  assert.is(manager.get('00000000000000a1')!.used, 4_500_000);
+  assert.is(manager.remaining('00000000000000a1'), 5_500_000n);
+  assert.equal(manager.applyUsage([['02:00:00:00:00:a1', 1000]]), []);
+  await manager.close();
+  const last = readFileSync(journalFile(dir), 'utf8').trimEnd().split('\n').at(-1)!;
+  assert.equal(JSON.parse(last.slice(9)), { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']] },
+    'new lines keep counters as decimal strings');
+  const again = await loadAt(dir);
+  assert.is(again.loaded.sessions.get('00000000000000a1')!.used, 4_501_000);
+  await again.store.close();
 });
 
 test.run();

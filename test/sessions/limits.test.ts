@@ -23,7 +23,7 @@ test('a data session with a deadline ends as time-limit at the deadline; a data 
   assert.is(manager.get(session.id)!.state, 'ACTIVE');
   await time.advance(1_500);
   const ended = manager.get(session.id)!;
-  assert.equal([ended.state, ended.endCause, ended.used], ['EXPIRED', 'time-limit', 100n]);
+  assert.equal([ended.state, ended.endCause, ended.used], ['EXPIRED', 'time-limit', 100]);
   assert.equal(events.ended, [session.id]);
   await manager.close();
 });

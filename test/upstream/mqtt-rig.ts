@@ -110,7 +110,7 @@ export function fakeSession(overrides: Partial<Session> = {}): Session {
   n++;
   return {
     id: (0x1000 + n).toString(16).padStart(16, '0'), mac: `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
-    ip: '10.0.0.2', user: null, plan: 'data', metric: 'bytes', allotment: 10_000_000n, used: 0n, bytes: 0n, createdAt: 1000, startedAt: 1000,
+    ip: '10.0.0.2', user: null, plan: 'data', metric: 'bytes', allotment: 10_000_000n, used: 0, bytes: 0, createdAt: 1000, startedAt: 1000,
     expiresAt: null, endedAt: null, state: 'ACTIVE', endCause: null,
     payments: [{ method: 'grant', reference: `g-${n}`, amount: 0n, asset: '', at: 1000 }], ...overrides,
   };
@@ -120,11 +120,11 @@ export function fakeSession(overrides: Partial<Session> = {}): Session {
 export function usageEvent(sessions: readonly Session[], delta: number, at = Date.now()): SinkEvent {
   const figures = new Map<string, SessionFigures>();
   const usage: UsageReport[] = sessions.map((s) => {
-    s.used += BigInt(delta);
-    s.bytes += BigInt(delta);
-    figures.set(s.id, { user: s.user, metric: s.metric, allotment: s.allotment, used: s.used, remaining: s.allotment - s.used, bytes: s.bytes, state: s.state });
+    s.used += delta;
+    s.bytes += delta;
+    figures.set(s.id, { user: s.user, metric: s.metric, allotment: s.allotment, used: BigInt(s.used), remaining: s.allotment - BigInt(s.used), bytes: BigInt(s.bytes), state: s.state });
     const up = Math.floor(delta / 4);
-    return { mac: s.mac, sessionId: s.id, metric: s.metric, deltaBytes: delta, deltaDownloadBytes: delta - up, deltaUploadBytes: up, remainingBytes: Number(s.allotment - s.used), exhausted: false };
+    return { mac: s.mac, sessionId: s.id, metric: s.metric, deltaBytes: delta, deltaDownloadBytes: delta - up, deltaUploadBytes: up, remainingBytes: Number(s.allotment) - s.used, exhausted: false };
   });
   return {
     type: 'usage', at, usage, figures: (id) => figures.get(id) ?? null,

@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/mqtt.ts';
 import type { UsageReport } from '../../meter/ports.ts';
 import { remaining, type PaymentRef, type Session, type SessionNumbers } from '../../sessions/index.ts';
-import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow } from './writer.ts';
+import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow, type RowPrefixes } from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
 /** Outbox record types (the topic a stored record goes to). */
@@ -113,14 +113,17 @@ export interface UsageInput {
   router: string;
   at: number;
   usage: readonly UsageReport[];
-  /** A session's figures at `at` into `out`; false when sluice no longer knows it (the row's figures are nil). */
-  figuresInto: (sessionId: string, out: SessionNumbers) => boolean;
+  /**
+   * A session's figures at `at` into `out`; false when sluice no longer knows it (the row's figures are nil). `slot`
+   * is the report's (UsageReport.slot, -1 if none).
+   */
+  figuresInto: (sessionId: string, out: SessionNumbers, slot: number) => boolean;
   maxPayload: number;
   /**
    * msgpack: the encoded start of each session's row ([id, mac, user, metric] never change), kept between ticks by
    * the caller, which deletes a session's entry when it ends. Absent: encoded afresh.
    */
-  prefixes?: Map<string, Uint8Array>;
+  prefixes?: RowPrefixes;
 }
 
 /** One reused figures object per process: filled per row, never kept. */
@@ -153,14 +156,16 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
     return part;
   };
   let part = open();
-  for (const u of usage) {
-    const known = figuresInto(u.sessionId, scratch);
-    let prefix = prefixes?.get(u.sessionId);
+  for (let i = 0; i < usage.length; i++) {
+    const u = usage[i]!;
+    const slot = u.slot ?? -1;
+    const known = figuresInto(u.sessionId, scratch, slot);
+    let prefix = prefixes?.get(slot, u.sessionId);
     if (prefix === undefined) {
       prefix = rowPrefix(u.sessionId, u.mac, known ? scratch.user : null, u.metric);
       // Kept for live sessions only: the caller forgets a session when it ends (an ended one's row is its last), and an
       // unknown one's user is not known to be null.
-      if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING')) prefixes?.set(u.sessionId, prefix);
+      if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING')) prefixes?.set(slot, u.sessionId, prefix);
     }
     const start = part.w.pos;
     writeUsageRow(part.w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
@@ -182,7 +187,7 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
 function usagePartsJson(input: UsageInput): UsagePart[] {
   const { router, at, usage, figuresInto, maxPayload } = input;
   const rows = usage.map((u) => {
-    const f = figuresInto(u.sessionId, scratch) ? scratch : null;
+    const f = figuresInto(u.sessionId, scratch, u.slot ?? -1) ? scratch : null;
     return JSON.stringify([u.sessionId, u.mac, f ? f.user : null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes,
       f ? f.bytes : null, f ? f.used : null, f ? f.allotment : null, f ? f.remaining : null, f ? f.state : null]);
   });

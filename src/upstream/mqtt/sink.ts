@@ -20,6 +20,7 @@ import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandError, CommandVerifier } from './commands.ts';
 import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
+import { RowPrefixes } from './writer.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -79,7 +80,7 @@ export class MqttSink implements UpstreamSink {
   /** Sessions whose `ended` message is queued or sent: none gets a second (end-marks.ts). */
   private ended: EndMarks | undefined;
   /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
-  private readonly rowPrefixes = new Map<string, Uint8Array>();
+  private readonly rowPrefixes = new RowPrefixes();
   private readonly counters = {
     usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
     connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0,

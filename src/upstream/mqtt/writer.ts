@@ -155,6 +155,55 @@ export function rowPrefix(id: string, mac: string, user: string | null, metric: 
   return w.buf.subarray(0, w.pos);
 }
 
+/**
+ * Encoded row starts (rowPrefix) kept between ticks, by the session's slot (UsageReport.slot: an array index, no Map
+ * lookup per row; the id is checked, a slot being reused after its session ended) or, without one, by id.
+ */
+export class RowPrefixes {
+  private readonly bySlot: Array<Uint8Array | undefined> = [];
+  private readonly idBySlot: Array<string | undefined> = [];
+  private readonly slotById = new Map<string, number>();
+  private readonly byId = new Map<string, Uint8Array>();
+
+  get(slot: number, id: string): Uint8Array | undefined {
+    if (slot < 0) return this.byId.get(id);
+    return this.idBySlot[slot] === id ? this.bySlot[slot] : undefined;
+  }
+
+  set(slot: number, id: string, prefix: Uint8Array): void {
+    if (slot < 0) {
+      this.byId.set(id, prefix);
+      return;
+    }
+    const previous = this.idBySlot[slot];
+    if (previous !== undefined) this.slotById.delete(previous);
+    this.idBySlot[slot] = id;
+    this.bySlot[slot] = prefix;
+    this.slotById.set(id, slot);
+  }
+
+  /** Forgets a session (it ended: its last row has been written). */
+  delete(id: string): void {
+    this.byId.delete(id);
+    const slot = this.slotById.get(id);
+    if (slot === undefined) return;
+    this.slotById.delete(id);
+    this.idBySlot[slot] = undefined;
+    this.bySlot[slot] = undefined;
+  }
+
+  get size(): number {
+    return this.byId.size + this.slotById.size;
+  }
+
+  clear(): void {
+    this.byId.clear();
+    this.slotById.clear();
+    this.idBySlot.length = 0;
+    this.bySlot.length = 0;
+  }
+}
+
 /** Columns of a usage row (messages.ts USAGE_FIELDS). */
 const USAGE_ROW_LENGTH = 11;
 /** Bytes a row may take after its prefix: 6 uint64s and a state (< 32 ASCII characters). */
@@ -171,6 +220,7 @@ export function writeUsageRow(
 ): void {
   w.ensure(prefix.length + ROW_TAIL_MAX);
   const b = w.buf;
+  // TypedArray.set, not a byte loop: measured faster even for a ~40-byte prefix.
   b.set(prefix, w.pos);
   let p = w.pos + prefix.length;
   p = uintAt(b, p, up);

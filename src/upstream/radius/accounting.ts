@@ -281,7 +281,7 @@ export class RadiusAccounting {
     // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
     if (this.stopped?.has(s.id)) return;
     const at = s.endedAt ?? this.now();
-    this.append({ ...this.recordOf(t, 'Stop', at, s.bytes), cause }, true);
+    this.append({ ...this.recordOf(t, 'Stop', at, BigInt(s.bytes)), cause }, true);
     this.markStopped(s.id);
   }
 

@@ -1,0 +1,45 @@
+// The usage report's row cache (RowPrefixes) is keyed by the session manager's slot, which a new session reuses once
+// the old one ended: a reused slot must never put the old session's id, MAC or user on the new one's row.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { decode, usageParts } from '../../src/upstream/mqtt/messages.ts';
+import { RowPrefixes } from '../../src/upstream/mqtt/writer.ts';
+import type { UsageReport } from '../../src/meter/ports.ts';
+import { rows } from './mqtt-rig.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+
+function report(m: SessionManager, mac: string, id: string, delta: number): UsageReport {
+  return { mac, sessionId: id, slot: m.slotOf(id), metric: 'bytes', deltaBytes: delta, deltaDownloadBytes: delta, deltaUploadBytes: 0, remainingBytes: 0, exhausted: false };
+}
+
+function tick(m: SessionManager, prefixes: RowPrefixes, usage: UsageReport[]): Array<Record<string, unknown>> {
+  const parts = usageParts('msgpack', { router: 'r', at: 1, usage, figuresInto: (id, out, slot) => m.figuresInto(id, 1, out, slot), maxPayload: 65536, prefixes });
+  return parts.flatMap((p) => rows(decode(p.payload(1)) as Record<string, unknown>));
+}
+
+test('a slot reused by a new session gets a row of its own, by slot and without one', async () => {
+  const m = await SessionManager.open({ store: new MemoryStore() });
+  const pay = (r: string) => ({ method: 'grant', reference: r, amount: 1n, asset: 'X', at: 1 });
+  const a = (await m.activate({ mac: A, user: 'alice', metric: 'bytes', allotment: 1000n, payment: pay('a') })).session;
+  const prefixes = new RowPrefixes();
+  m.applyUsage([[A, 100]]);
+  assert.equal(tick(m, prefixes, [report(m, A, a.id, 100)]).map((r) => [r['id'], r['mac'], r['user'], r['used'], r['state']]), [[a.id, A, 'alice', 100, 'ACTIVE']]);
+  const slot = m.slotOf(a.id);
+  m.applyUsage([[A, 2000]]);
+  const last = { ...report(m, A, a.id, 2000), slot };
+  const b = (await m.activate({ mac: B, metric: 'bytes', allotment: 5000n, payment: pay('b') })).session;
+  assert.is(m.slotOf(b.id), slot);
+  m.applyUsage([[B, 300]]);
+  // The tick that ended `a` is reported after `b` took its slot; then `b` alone, with and without the slot.
+  const got = tick(m, prefixes, [last, report(m, B, b.id, 300)]);
+  assert.equal(got.map((r) => [r['id'], r['mac'], r['user'], r['used'], r['state']]), [[a.id, A, 'alice', 2100, 'EXPIRED'], [b.id, B, null, 300, 'ACTIVE']]);
+  prefixes.delete(a.id);
+  assert.equal(tick(m, prefixes, [report(m, B, b.id, 0)]).map((r) => [r['id'], r['user']]), [[b.id, null]]);
+  assert.equal(tick(m, prefixes, [{ ...report(m, B, b.id, 0), slot: -1 }]).map((r) => [r['id'], r['user']]), [[b.id, null]]);
+  await m.close();
+});
+
+test.run();

@@ -383,6 +383,8 @@ export class Daemon {
     this.log.level = next.main.logLevel;
     await this.upstream.reload(next);
     this.config = { ...asRunning(next, this.running), http: this.runningHttp };
+    // escrow.credit_steps (or a plan's step size) may have changed: held gates are re-evaluated now, not at the next reading.
+    if (this.escrowSessions) for (const s of this.sessions.list({ state: 'ACTIVE' })) await this.checkCredit(s.id);
     this.log.info('config reloaded', {
       plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.pendingRestart.join(',') || undefined,
     });

@@ -191,14 +191,15 @@ export class X402SessionMethod implements PaymentMethod {
       const known = ledger?.get(id);
       if (known?.pending) {
         // The customer retries a purchase whose create had no answer: ask about it now (never a second create).
-        const view = await this.client.get(this.config.network, id);
+        const view = await this.client.get(this.networkOf(known), id);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
           await ledger!.setPending(id, undefined);
           return ref;
         }
         throw pendingError(id);
       }
-      await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits });
+      await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits,
+        escrow: this.config.address, network: this.config.network, chainId: this.config.chainId });
       const created = await this.client.create({
         x402Version: 2, paymentPayload: d.payment.raw,
         paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
@@ -274,7 +275,7 @@ export class X402SessionMethod implements PaymentMethod {
       if (this.inFlight.has(e.sessionId)) { pending++; continue; }
       this.inFlight.add(e.sessionId);
       try {
-        const view = await this.client.get(this.config.network, e.sessionId);
+        const view = await this.client.get(this.networkOf(e), e.sessionId);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
           if (!(await this.lateGrant(e))) pending++;
         } else if (view.status === 'refused' && (view.httpStatus === 404 || view.reason === 'session_not_found')
@@ -307,7 +308,9 @@ export class X402SessionMethod implements PaymentMethod {
       sessionId = ofMac;
     }
     if (sessionId === undefined) throw new SluiceError('ERR_RECEIPT_INVALID', 'mac or session_id is required');
-    const { entry, advanced } = await ledger.accept({ chainId: this.config.chainId, escrow: this.config.address as ViemAddress }, sessionId,
+    const sold = ledger.get(sessionId);
+    const domain = { chainId: sold?.chainId ?? this.config.chainId, escrow: (sold?.escrow ?? this.config.address) as ViemAddress };
+    const { entry, advanced } = await ledger.accept(domain, sessionId,
       { ...input, session_id: input.session_id ?? sessionId });
     if (advanced) this.schedule(CONSUME_DELAY_MS);
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
@@ -378,7 +381,7 @@ export class X402SessionMethod implements PaymentMethod {
     // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
     for (const e of ledger.dueToConsume()) {
       const r = e.receipt!;
-      const out = await this.client.consume({ sessionId: e.sessionId, network: this.config.network, units: r.cumulativeUnits.toString(),
+      const out = await this.client.consume({ sessionId: e.sessionId, network: this.networkOf(e), units: r.cumulativeUnits.toString(),
         nonce: r.nonce.toString(), buyerSignature: r.signature });
       if (out.status === 'done') await ledger.consumed(e.sessionId, r.cumulativeUnits);
       else if (out.status === 'refused') this.options.log?.warn('escrow consume refused; the close carries the receipt', { session: e.sessionId, reason: out.reason });
@@ -386,7 +389,7 @@ export class X402SessionMethod implements PaymentMethod {
     }
     for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
       const r = e.receipt;
-      const out = await this.client.close({ sessionId: e.sessionId, network: this.config.network,
+      const out = await this.client.close({ sessionId: e.sessionId, network: this.networkOf(e),
         ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
       if (out.status === 'done') {
         const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
@@ -395,7 +398,7 @@ export class X402SessionMethod implements PaymentMethod {
         continue;
       }
       if (out.status === 'refused') {
-        const view = await this.client.get(this.config.network, e.sessionId);
+        const view = await this.client.get(this.networkOf(e), e.sessionId);
         if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
           // Closed by a close whose answer was lost: the chain's figures, its transaction unknown here. The buyer got
           // the deposit minus what was consumed (remainingAmount is 0 once the session is closed).
@@ -438,6 +441,11 @@ export class X402SessionMethod implements PaymentMethod {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** The network an entry's session was sold on (entries from before this was recorded: the config's). */
+  private networkOf(e: EscrowEntry): string {
+    return e.network ?? this.config.network;
   }
 
   reconfigure(config: EscrowConfig): void {

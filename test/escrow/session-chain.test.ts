@@ -352,6 +352,37 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
 });
 
+test('reload: a larger credit_steps releases a held gate at once; sessions sold before an escrow.address change keep their contract (receipts, close)', async () => {
+  const MiB = 1048576;
+  const original = readFileSync(lab.configPath, 'utf8');
+  const buyer = await newBuyer(); const mac = newClient();
+  const s0 = await usdc.balanceOf(seller.address);
+  const p = await deposit(buyer, { maxUnits: 5n });
+  assert.is((await purchase(mac, p)).status, 0);
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  await gateOpens(mac);
+  await new Promise((r) => setTimeout(r, 1500)); // the meter's base reading
+  lab.portal.addTraffic(mac, 2 * MiB, 0);
+  await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held awaiting a receipt');
+  lab.portal.addClient(mac, ips.get(mac)!);
+  try {
+    writeFileSync(lab.configPath, original.replace("option credit_steps '1'", "option credit_steps '3'")
+      .replace(`option address '${escrow}'`, `option address '${chain.newAccount().address}'`));
+    assert.equal((await lab.call('reload')).restart_required, []);
+    await gateOpens(mac);
+    assert.is(((await lab.session(mac)).escrow as Record<string, unknown>).state, 'open', 'within the new credit');
+    // Signed for the contract the session was sold on, not the new escrow.address.
+    const r = await lab.callStatus('receipt', { mac, cumulative_units: 2, nonce: 2, signature: await signReceipt(buyer, id, 2n) } as never);
+    assert.equal([r.status, r.data], [0, { session_id: id, cumulative_units: '2', advanced: true }]);
+    assert.is((await lab.callStatus('terminate', { mac })).status, 0);
+    await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed on its own contract');
+    assert.is(await usdc.balanceOf(seller.address) - s0, 2n * PRICE, 'seller paid the receipted units');
+  } finally {
+    writeFileSync(lab.configPath, original);
+    await lab.call('reload');
+  }
+});
+
 test('close_grace longer than the consume delay: a receipt just before the end does not leave the close waiting', async () => {
   const original = readFileSync(lab.configPath, 'utf8');
   writeFileSync(lab.configPath, original.replace("option close_grace '0'", "option close_grace '8'"));

@@ -19,6 +19,13 @@ export interface EscrowEntry {
   buyer: Address;
   maxUnits: bigint;
   receipt?: UsageReceipt;
+  /**
+   * The escrow contract and network the session was sold on (a reload may change escrow.address/network: receipts,
+   * consumes and the close of sessions sold before still go to theirs). Absent in entries written before: the config's.
+   */
+  escrow?: string;
+  network?: string;
+  chainId?: number;
   /** Units the chain has recorded through /session/consume (the seller's claim so far). */
   consumedUnits?: bigint;
   /** When the sluice session ended (ms): the escrow session is closed `close_grace` later, retried until done. */
@@ -46,7 +53,7 @@ export interface EscrowClose { transaction: string; sellerAmount: string; buyerR
 
 interface EntryJson {
   sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
-  endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant;
+  endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
 }
 
 export class EscrowLedger {
@@ -66,6 +73,8 @@ export class EscrowLedger {
           sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
           ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
           ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
+          ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+          ...(e.chainId !== undefined && { chainId: e.chainId }),
           ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
         });
       }
@@ -176,6 +185,8 @@ export class EscrowLedger {
       sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
       ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
       ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+      ...(e.chainId !== undefined && { chainId: e.chainId }),
       ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
     })));
     // Serialised: each write carries everything known when it starts.

@@ -98,6 +98,7 @@ export class X402SessionMethod implements PaymentMethod {
   private readonly inFlight = new Set<string>();
   private closing: Promise<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
 
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
     this.client = this.clientFor(config);
@@ -407,6 +408,10 @@ export class X402SessionMethod implements PaymentMethod {
       pending++;
     }
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
+    // Ended sessions still in their close_grace: woken when the first is due (an earlier wake-up, a consume's, must
+    // not leave them waiting for the next event or restart).
+    const next = ledger.nextCloseDue(Date.now(), this.config.closeGraceMs);
+    if (next !== undefined) this.schedule(next - Date.now() + 1);
     return pending;
   }
 
@@ -415,8 +420,12 @@ export class X402SessionMethod implements PaymentMethod {
     try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
   }
 
+  /** One timer for consumes, closes and pending purchases, at the earliest time any of them asks for. */
   private schedule(ms: number): void {
-    if (this.timer) return;
+    const at = Date.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
     this.timer.unref();
   }

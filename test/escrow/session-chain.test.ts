@@ -352,6 +352,20 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
 });
 
+test('close_grace longer than the consume delay: a receipt just before the end does not leave the close waiting', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  writeFileSync(lab.configPath, original.replace("option close_grace '0'", "option close_grace '8'"));
+  try {
+    assert.equal((await lab.call('reload')).restart_required, []);
+    const s = await sessionWithReceipt(3n, 2n); // the receipt's consume is due in 5 s
+    assert.is((await lab.callStatus('terminate', { mac: s.mac })).status, 0); // the close in 8 s
+    await closedExactly(s, 3n, 2n);
+  } finally {
+    writeFileSync(lab.configPath, original);
+    await lab.call('reload');
+  }
+});
+
 test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow session, checked like ubus receipt', async () => {
   const buyer = await newBuyer(); const mac = '02:00:00:00:0e:f0';
   lab.portal.addClient(mac, '127.0.0.1');

@@ -139,6 +139,16 @@ export class EscrowLedger {
     await this.flush();
   }
 
+  /** When the first ended session not yet due (`now`) becomes due to close (ms), or undefined. */
+  nextCloseDue(now: number, graceMs: number): number | undefined {
+    let next: number | undefined;
+    for (const e of this.entries.values()) {
+      const due = e.endedAt === undefined || e.closed ? undefined : e.endedAt + graceMs;
+      if (due !== undefined && due > now && (next === undefined || due < next)) next = due;
+    }
+    return next;
+  }
+
   async forget(sessionId: string): Promise<void> {
     if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
   }

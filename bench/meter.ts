@@ -87,7 +87,7 @@ export default async function (argv: string[]): Promise<void> {
       if (asJson) console.log(JSON.stringify(row));
       else {
         console.log(`purchases row: ${row.purchases} purchases over ${row.window_s} s at ${row.clients} clients, poll_interval ${row.poll_ms} ms (goal: tick p99 ≤ ${1.5 * row.poll_ms} ms)`);
-        console.log(`  ticks ${row.ticks}: every p50 ${row.gap_p50_ms} ms, p99 ${row.gap_p99_ms} ms, max ${row.gap_max_ms} ms; took p50 ${row.tick_p50_ms} ms (fetch ${row.fetch_p50_ms}), p99 ${row.tick_p99_ms} ms, max ${row.tick_max_ms} ms`);
+        console.log(`  ticks ${row.ticks}: every p50 ${row.gap_p50_ms} ms, p99 ${row.gap_p99_ms} ms, max ${row.gap_max_ms} ms; took p50 ${row.tick_p50_ms} ms (fetch ${row.fetch_p50_ms}), p99 ${row.tick_p99_ms} ms, max ${row.tick_max_ms} ms; waited for the portal queue p50 ${row.queue_wait_p50_ms} ms, max ${row.queue_wait_max_ms} ms`);
         console.log(`  gate open after the purchase p50 ${row.gate_p50_ms} ms, p99 ${row.gate_p99_ms} ms (${row.pending} pending); data-limit cuts ${row.cuts}`);
       }
     }
@@ -104,7 +104,7 @@ export default async function (argv: string[]): Promise<void> {
 
 interface PurchasesRow {
   design: string; clients: number; purchases: number; window_s: number; poll_ms: number; ticks: number;
-  gap_p50_ms: number; gap_p99_ms: number; gap_max_ms: number; tick_p50_ms: number; tick_p99_ms: number; tick_max_ms: number; fetch_p50_ms: number;
+  gap_p50_ms: number; gap_p99_ms: number; gap_max_ms: number; tick_p50_ms: number; tick_p99_ms: number; tick_max_ms: number; fetch_p50_ms: number; queue_wait_p50_ms: number; queue_wait_max_ms: number;
   gate_p50_ms: number; gate_p99_ms: number; pending: number; cuts: number;
 }
 
@@ -122,13 +122,13 @@ async function purchasesRow(dir: string, clients: number, purchases: number, sec
     const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
     const line = await Promise.race([lines(measured)(), exited]);
     if (line.startsWith('exit ')) throw new Error(`purchases process ended early (${line})`);
-    const m = JSON.parse(line) as { gaps: number[]; durations: number[]; fetches: number[]; gateMs: number[]; pending: number; cuts: number; windowS: number; poll_ms: number };
+    const m = JSON.parse(line) as { gaps: number[]; durations: number[]; fetches: number[]; waits: number[]; gateMs: number[]; pending: number; cuts: number; windowS: number; poll_ms: number };
     await exited;
     return {
       design: 'worker-socket+purchases', clients, purchases, window_s: r1(m.windowS), poll_ms: m.poll_ms, ticks: m.durations.length,
       gap_p50_ms: r1(q(m.gaps, 0.5)), gap_p99_ms: r1(q(m.gaps, 0.99)), gap_max_ms: r1(Math.max(...m.gaps)),
       tick_p50_ms: r1(q(m.durations, 0.5)), tick_p99_ms: r1(q(m.durations, 0.99)), tick_max_ms: r1(Math.max(...m.durations)),
-      fetch_p50_ms: r1(q(m.fetches, 0.5)),
+      fetch_p50_ms: r1(q(m.fetches, 0.5)), queue_wait_p50_ms: r1(q(m.waits, 0.5)), queue_wait_max_ms: r1(Math.max(...m.waits)),
       gate_p50_ms: r1(q(m.gateMs, 0.5)), gate_p99_ms: r1(q(m.gateMs, 0.99)), pending: m.pending, cuts: m.cuts,
     };
   } finally {

@@ -174,7 +174,8 @@ export class Daemon {
     // Escrow sessions (escrow.enabled): payment method x402-session and the receipts of the sessions it sold.
     const escrowSessions = config.escrow.enabled
       ? new X402SessionMethod(config.escrow, {
-        ledger: await EscrowLedger.open(config.main.stateDir), log,
+        ledger: await EscrowLedger.open(config.main.stateDir), log, sessions,
+        onLateGrant: (s, toppedUp) => { if (!toppedUp) void gates.open(s).then((g) => { if (g !== 'pending') daemon?.meter.sessionStarted(s.mac); }); },
         onClosed: (escrowId, close) => daemon?.escrowClosed(escrowId, close),
       }) : null;
     const merchant = new Merchant({

@@ -39,6 +39,8 @@ const gates = new Gatekeeper({ valve, sessions: manager, log });
 const starts: number[] = [];
 const durations: number[] = [];
 const fetches: number[] = [];
+/** From the tick's start to when its snapshot was asked for: the wait for the portal queue (calls ahead of it). */
+const waits: number[] = [];
 let measuring = false;
 const meter = new Meter({
   source: { kind: 'socket', path: socketPath! }, flavour: 'opennds', pollIntervalMs: POLL_MS, sessions: sessionManagerPort(manager),
@@ -48,6 +50,7 @@ const meter = new Meter({
     starts.push(performance.now() - r.durationMs);
     durations.push(r.durationMs);
     fetches.push(r.fetchMs);
+    waits.push(Math.max(0, r.at - (Date.now() - r.durationMs)));
   },
 });
 gates.auth = meter;
@@ -87,5 +90,5 @@ await meter.close();
 await valve.shutdown();
 await manager.close();
 const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-process.stdout.write(JSON.stringify({ gaps, durations, fetches, gateMs, pending, cuts, windowS, poll_ms: POLL_MS }) + '\n');
+process.stdout.write(JSON.stringify({ gaps, durations, fetches, waits, gateMs, pending, cuts, windowS, poll_ms: POLL_MS }) + '\n');
 process.exit(0);

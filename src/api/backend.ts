@@ -11,7 +11,8 @@ import type { EndCause, Session, SessionState } from '../sessions/index.ts';
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
 export type QuoteRecord = Quote;
 
-export type GateState = 'opened' | 'already-open' | 'opening' | 'pending';
+/** `closed`: the session ended while its purchase or top-up was written (a racing terminate); it has no gate. */
+export type GateState = 'opened' | 'already-open' | 'opening' | 'pending' | 'closed';
 
 /**
  * A closing gate after a session ended (terminate, logout, the `ended` event): `closed` once the portal answered the

@@ -100,11 +100,21 @@ config limits 'limits'
   // the real overshoot of a cut session, not only what was billed: bytes that pass between the last reading and the
   // deauth are never billed (openNDS drops the client's counters at deauth).
   const deauths: Deauth[] = [];
+  /** Per authenticated client, its counters (bytes both ways) after each traffic step of the last ~1.5 s. */
+  const recent = new Map<string, Array<[number, number]>>();
   const answer = portalRequestHandler(model);
   const portal = await listenNdsctlSocket(portalSocket, (line) => {
     if (line.startsWith('deauth ')) {
       const c = model.get(line.slice('deauth '.length));
-      if (c !== undefined && c.state === 'Authenticated') deauths.push({ mac: c.mac, atMs: performance.now(), bytes: c.downloadBytes + c.uploadBytes });
+      if (c !== undefined && c.state === 'Authenticated') {
+        const now = performance.now();
+        const bytes = c.downloadBytes + c.uploadBytes;
+        // Its rate in the last second before the cut: the simulator's bursts land up to 20 s of a client's average
+        // traffic in one step, which no reading can cut inside; "its rate" is the rate those bytes came at.
+        const before = (recent.get(c.mac) ?? []).find(([at]) => now - at <= 1000);
+        const lastSecondBps = before !== undefined && now > before[0] ? ((bytes - before[1]) * 1000) / (now - before[0]) : 0;
+        deauths.push({ mac: c.mac, atMs: now, bytes, lastSecondBps });
+      }
     }
     return answer(line);
   });
@@ -142,7 +152,22 @@ config limits 'limits'
 
     // Traffic flows in real time.
     let last = Date.now();
-    timers.push(setInterval(() => { const now = Date.now(); traffic.step(now - last); last = now; }, clients > 500 ? 250 : 100)); // finer steps, finer cuts; the sim shares the daemon's thread
+    timers.push(setInterval(() => {
+      const now = Date.now();
+      traffic.step(now - last);
+      last = now;
+      // Remember the counters of the paying clients (only theirs: the others are never cut) for the summary's rate.
+      const at = performance.now();
+      for (const s of sessions.values()) {
+        if (s.state !== 'ACTIVE' || s.metric !== 'bytes') continue;
+        const c = model.get(s.mac);
+        if (c === undefined || c.state !== 'Authenticated') continue;
+        const list = recent.get(s.mac) ?? [];
+        list.push([at, c.downloadBytes + c.uploadBytes]);
+        while (list.length > 0 && at - list[0]![0] > 1500) list.shift();
+        recent.set(s.mac, list);
+      }
+    }, clients > 500 ? 250 : 100)); // finer steps, finer cuts; the sim shares the daemon's thread
 
     // A portal's purchases: spread over the first 60% of the run, data and time, some top-ups, one admin terminate.
     const purchaseTarget = Math.max(8, Math.min(clients, Math.round(clients * 0.6)));
@@ -277,7 +302,7 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
 }
 
 /** A deauth the simulated portal served for an authenticated client: its counters (bytes since auth) at that moment. */
-interface Deauth { mac: string; atMs: number; bytes: number }
+interface Deauth { mac: string; atMs: number; bytes: number; lastSecondBps: number }
 
 interface Figures {
   /** ms between the starts of consecutive ticks, and each tick's duration. */
@@ -306,13 +331,15 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
   const cut = all.filter((s) => s.endCause === 'data-limit');
   // Overshoot of a cut session: what passed its gate beyond the allotment, read from the portal's counters when the
   // deauth arrived (the first deauth of that MAC after the session started; the demo's purchases auth a fresh client,
-  // whose counters start at 0); also as seconds of that client's own traffic (its average rate over the session) and
-  // against the goal rate × (poll_interval + 0.5 s). What was billed beyond it is reported next to it.
+  // whose counters start at 0); also as seconds of that client's own traffic and against the goal rate × (poll_interval
+  // + 0.5 s), its rate being the higher of its average over the session and its rate in the last second before the cut
+  // (a simulated burst lands many seconds of average traffic at once). What was billed beyond it is reported next to it.
   const over = cut.map((s) => {
     const d = deauths.find((x) => x.mac === s.mac && x.atMs >= s.startedMs);
     const passed = d?.bytes ?? s.used;
     const seconds = Math.max(0.001, ((d?.atMs ?? s.endedMs ?? performance.now()) - s.startedMs) / 1000);
-    const rate = passed / seconds;
+    // The higher of its average over the session and its rate in the last second before the cut (a burst).
+    const rate = Math.max(passed / seconds, d?.lastSecondBps ?? 0);
     const bytes = passed - s.allotment;
     return { bytes, billed: s.used - s.allotment, seconds: rate > 0 ? bytes / rate : 0, withinGoal: bytes <= rate * (POLL_S + 0.5) };
   });

@@ -158,6 +158,8 @@ export class DaemonBackend implements SluiceBackend {
     }
     // Re-read: the session may have ended (or been topped up again) while the gate opened.
     const session = this.parts.sessions.get(result.session.id) ?? result.session;
+    // An ended session has no gate, whatever the portal's list said a moment ago (its close may still be in flight).
+    if (!isLive(session)) gate = 'closed';
     return { session, toppedUp: result.toppedUp, gate, ...(result.quote && { quote: result.quote }) };
   }
 }

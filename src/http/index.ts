@@ -1,4 +1,4 @@
-/** The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402 is enabled, else says why not. */
+/** The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402 or radius is enabled, else says why not. */
 import type { SluiceBackend } from '../api/backend.ts';
 import type { Config } from '../config/types.ts';
 import { toSluiceError } from '../errors.ts';
@@ -20,8 +20,9 @@ function portalDir(): string | null {
 
 export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Logger): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
-  if (!x402) {
-    log.warn('http.listen is set but x402 is not enabled: the LAN endpoint stays off');
+  // The endpoint sells with x402, and its pay page also takes RADIUS vouchers: either one is reason to run it.
+  if (!x402 && !config.radius.enabled) {
+    log.warn('http.listen is set but neither x402 nor radius is enabled: the LAN endpoint stays off');
     return null;
   }
   try {

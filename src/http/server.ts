@@ -29,7 +29,8 @@ export interface HttpEndpointOptions {
   port: number;
   rateLimitPerMinute: number;
   backend: SluiceBackend;
-  x402: X402Method;
+  /** null on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501. */
+  x402: X402Method | null;
   /** The MAC of the portal client with this IP, or null (portal client list). */
   macOf(ip: string): Promise<string | null>;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
@@ -152,7 +153,7 @@ export class HttpEndpoint {
     return {
       plans: backend.pricing().map((p) => {
         let x402Offer: unknown = null;
-        try { x402Offer = x402.requirementsFor(backend.quote({ plan: p.id })); } catch { /* a plan x402 cannot sell */ }
+        try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, x402: x402Offer };
       }),
@@ -161,6 +162,7 @@ export class HttpEndpoint {
 
   private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
     const { backend, x402 } = this.options;
+    if (!x402) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
     if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');

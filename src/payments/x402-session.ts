@@ -12,17 +12,17 @@
  * (refused, nothing taken).
  */
 import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/escrow.ts';
-import type { PaymentRef } from '../sessions/model.ts';
+import type { PaymentRef, Session } from '../sessions/model.ts';
 import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
 import { EscrowFacilitatorClient } from '../upstream/escrow/client.ts';
 import { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from './escrow/receipt.ts';
-import type { EscrowClose, EscrowLedger } from './escrow/ledger.ts';
+import type { EscrowClose, EscrowEntry, EscrowLedger } from './escrow/ledger.ts';
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { verifyLocally } from './x402/verify.ts';
-import { WINDOW_MARGIN_SECONDS } from './x402.ts';
+import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from './x402.ts';
 import type { PaymentContext, PaymentMethod } from './types.ts';
 
 export const METHOD_NAME = 'x402-session';
@@ -34,6 +34,8 @@ export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
 export const CONSUME_DELAY_MS = 5000;
 /** How often a close without an answer is tried again. */
 export const CLOSE_RETRY_MS = 3000;
+/** A pending purchase is dropped only this long after its authorization's validBefore (local vs chain clock). */
+export const PENDING_MARGIN_SECONDS = 60n;
 const UINT_TEXT = /^(0|[1-9][0-9]{0,77})$/;
 
 /** A session deposit after every local check: what create sends and what the session records. */
@@ -54,6 +56,10 @@ export interface X402SessionOptions {
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
+  /** Sessions: the resolver grants purchases whose create was confirmed late. */
+  sessions?: X402SessionsPort;
+  /** A session the resolver granted (not through a purchase call): open its gate as a purchase would. */
+  onLateGrant?: (session: Session, toppedUp: boolean) => void;
   /** An escrow session was closed on chain (or found closed): what the seller got and the buyer got back. */
   onClosed?: (escrowSessionId: string, close: EscrowClose) => void;
 }
@@ -88,8 +94,11 @@ export class X402SessionMethod implements PaymentMethod {
   readonly adminOnly = false;
   private client: EscrowFacilitatorClient;
   private readonly checked = new WeakMap<PaymentContext, Promise<SessionDeposit>>();
+  /** Escrow session ids a purchase or the resolver is working on (never two at once: one grant per deposit). */
+  private readonly inFlight = new Set<string>();
   private closing: Promise<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
 
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
     this.client = this.clientFor(config);
@@ -173,31 +182,114 @@ export class X402SessionMethod implements PaymentMethod {
 
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
     const d = await this.verified(ctx);
-    const ref: PaymentRef = { method: this.name, reference: d.sessionId, amount: d.payment.authorization.value, asset: d.asset, at: ctx.now, steps: d.terms.maxUnits };
-    await this.options.ledger?.record({ sessionId: d.sessionId, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits });
-    const created = await this.client.create({
-      x402Version: 2, paymentPayload: d.payment.raw,
-      paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
-    });
-    if (created.status === 'done') {
-      if (created.value.sessionId.toLowerCase() !== d.sessionId) {
-        throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `facilitator created session ${created.value.sessionId}, not ${d.sessionId}`);
+    const id = d.sessionId;
+    const ref: PaymentRef = { method: this.name, reference: id, amount: d.payment.authorization.value, asset: d.asset, at: ctx.now, steps: d.terms.maxUnits };
+    const ledger = this.options.ledger;
+    if (this.inFlight.has(id)) throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', `escrow session ${id} is being resolved; try again shortly`);
+    this.inFlight.add(id);
+    try {
+      const known = ledger?.get(id);
+      if (known?.pending) {
+        // The customer retries a purchase whose create had no answer: ask about it now (never a second create).
+        const view = await this.client.get(this.config.network, id);
+        if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
+          await ledger!.setPending(id, undefined);
+          return ref;
+        }
+        throw pendingError(id);
       }
-      return ref;
+      await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits });
+      const created = await this.client.create({
+        x402Version: 2, paymentPayload: d.payment.raw,
+        paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
+      });
+      if (created.status === 'done') {
+        if (created.value.sessionId.toLowerCase() !== id) {
+          throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `facilitator created session ${created.value.sessionId}, not ${id}`);
+        }
+        return ref;
+      }
+      // A definite "no" (or a request that never left): nothing was taken, the entry recorded for it goes.
+      if (created.status === 'refused' || created.unsent) {
+        if (!known) await ledger?.forget(id);
+        if (created.status === 'refused') {
+          throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
+            { details: { reason: created.reason } });
+        }
+        throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE', `escrow facilitator unreachable (${created.message}); nothing was taken`);
+      }
+      // No answer: the deposit may have landed (or may still land, until validBefore). The session id is known, so ask.
+      const view = await this.client.get(this.config.network, id);
+      if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return ref;
+      // Not found (yet) or not answered: kept durably and asked about until it is found (granted then, once) or the
+      // authorization has expired unused (nothing can be taken any more).
+      const q = ctx.quote;
+      await ledger?.setPending(id, {
+        plan: q.plan, metric: q.metric, allotment: q.allotment.toString(), steps: q.steps.toString(), amount: ref.amount.toString(), asset: d.asset,
+        at: ctx.now, validBefore: d.payment.authorization.validBefore.toString(),
+        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+      });
+      this.options.log?.warn('escrow create unanswered; resolving later', { session: id, reason: created.message });
+      this.schedule(CLOSE_RETRY_MS);
+      throw pendingError(id);
+    } finally {
+      this.inFlight.delete(id);
     }
-    if (created.status === 'refused') {
-      throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
-        { details: { reason: created.reason } });
+  }
+
+  /** The session could not be granted after the deposit landed: close the escrow session at once (full refund). */
+  async release(ref: PaymentRef, reason: Error): Promise<void> {
+    this.options.log?.warn('escrow deposit not granted; closing it with a full refund', { session: ref.reference, reason: reason.message });
+    if (await this.options.ledger?.ended(ref.reference, Date.now() - this.config.closeGraceMs)) this.schedule(0);
+  }
+
+  /** A pending purchase whose deposit landed: grant it (once: a session holding the reference is not granted again). */
+  private async lateGrant(e: EscrowEntry): Promise<boolean> {
+    const p = e.pending!;
+    const sessions = this.options.sessions;
+    if (!sessions) return false;
+    const payment: PaymentRef = { method: this.name, reference: e.sessionId, amount: BigInt(p.amount), asset: p.asset, at: p.at, steps: BigInt(p.steps) };
+    if (!sessions.isApplied(payment)) {
+      try {
+        const result = await sessions.activate({ mac: e.mac, metric: p.metric, allotment: BigInt(p.allotment), plan: p.plan, payment, ...(p.ip !== undefined && { ip: p.ip }) });
+        this.options.log?.info('escrow purchase granted after a late create', { session: e.sessionId, mac: e.mac });
+        this.options.onLateGrant?.(result.session, result.toppedUp);
+      } catch (err) {
+        const c = toSluiceError(err);
+        if (c.code !== 'ERR_PAYMENT_REPLAYED') {
+          this.options.log?.warn('escrow late grant failed; will retry', { session: e.sessionId, code: c.code, reason: c.message });
+          return false;
+        }
+      }
     }
-    // No answer: the session id is known, so ask whether it exists (a deposit moves money only inside createSession).
-    const view = await this.client.get(this.config.network, d.sessionId);
-    if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return ref;
-    if (view.status === 'refused') {
-      throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE', `escrow facilitator did not create the session (${created.message}); nothing was taken`);
+    await this.options.ledger!.setPending(e.sessionId, undefined);
+    return true;
+  }
+
+  /** Pending purchases: found → granted; not found after validBefore (+ a margin for clocks) → dropped, nothing taken. */
+  private async resolvePending(now: number): Promise<number> {
+    const ledger = this.options.ledger!;
+    let pending = 0;
+    for (const e of ledger.pendingGrants()) {
+      if (this.inFlight.has(e.sessionId)) { pending++; continue; }
+      this.inFlight.add(e.sessionId);
+      try {
+        const view = await this.client.get(this.config.network, e.sessionId);
+        if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
+          if (!(await this.lateGrant(e))) pending++;
+        } else if (view.status === 'refused' && (view.httpStatus === 404 || view.reason === 'session_not_found')
+          && BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))) {
+          await ledger.forget(e.sessionId);
+          this.options.log?.info('escrow pending purchase failed; nothing was taken', { session: e.sessionId });
+        } else pending++;
+      } catch (err) {
+        pending++;
+        this.options.log?.warn('escrow pending purchase: resolve failed', { session: e.sessionId, reason: toSluiceError(err).message });
+      } finally {
+        this.inFlight.delete(e.sessionId);
+      }
     }
-    throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE',
-      `escrow facilitator unreachable (${created.message}); if the deposit went through, the buyer can reclaim it after the session's duration`,
-      { details: { reference: d.sessionId } });
+    return pending;
   }
 
   /**
@@ -280,8 +372,8 @@ export class X402SessionMethod implements PaymentMethod {
   private async doClose(): Promise<number> {
     const ledger = this.options.ledger;
     if (!ledger) return 0;
-    let pending = 0;
     const now = Date.now();
+    let pending = await this.resolvePending(now);
     // Periodic consume: the latest receipt of a live session goes on chain (cumulative, so a retry or a replay of an
     // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
     for (const e of ledger.dueToConsume()) {
@@ -316,6 +408,10 @@ export class X402SessionMethod implements PaymentMethod {
       pending++;
     }
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
+    // Ended sessions still in their close_grace: woken when the first is due (an earlier wake-up, a consume's, must
+    // not leave them waiting for the next event or restart).
+    const next = ledger.nextCloseDue(Date.now(), this.config.closeGraceMs);
+    if (next !== undefined) this.schedule(next - Date.now() + 1);
     return pending;
   }
 
@@ -324,8 +420,12 @@ export class X402SessionMethod implements PaymentMethod {
     try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
   }
 
+  /** One timer for consumes, closes and pending purchases, at the earliest time any of them asks for. */
   private schedule(ms: number): void {
-    if (this.timer) return;
+    const at = Date.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
     this.timer.unref();
   }
@@ -344,4 +444,10 @@ export class X402SessionMethod implements PaymentMethod {
     this.config = config;
     this.client = this.clientFor(config);
   }
+}
+
+function pendingError(id: string): SluiceError {
+  return new SluiceError('ERR_ESCROW_CREATE_PENDING',
+    'the escrow facilitator did not confirm the deposit in time; sluice keeps asking and grants the session once if it landed (retry the same request to ask again)',
+    { details: { reference: id } });
 }

@@ -7,7 +7,10 @@
 /** Bodies larger than this are not facilitator answers. */
 export const MAX_RESPONSE_BYTES = 65_536;
 
-export type JsonAnswer = { kind: 'json'; status: number; body: Record<string, unknown> } | { kind: 'none'; message: string };
+/** `unsent`: the connection was refused or the host not found, so the request never reached the peer. */
+export type JsonAnswer = { kind: 'json'; status: number; body: Record<string, unknown> } | { kind: 'none'; message: string; unsent?: true };
+
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export interface JsonClientOptions {
   /** Base URL; trailing slashes are dropped. */
@@ -31,8 +34,10 @@ export function jsonClient(options: JsonClientOptions): (method: 'GET' | 'POST',
         redirect: 'error',
       });
     } catch (err) {
-      const e = err as Error;
-      return { kind: 'none', message: e.name === 'TimeoutError' ? `no answer in ${options.timeoutMs} ms` : e.message };
+      const e = err as Error & { cause?: { code?: unknown; message?: unknown } };
+      // fetch refuses the "bad ports" of the Fetch standard (9, 25, …) before connecting.
+      const unsent = (typeof e.cause?.code === 'string' && NOT_SENT.has(e.cause.code)) || e.cause?.message === 'bad port';
+      return { kind: 'none', message: e.name === 'TimeoutError' ? `no answer in ${options.timeoutMs} ms` : e.message, ...(unsent && { unsent: true as const }) };
     }
     let text: string;
     try {

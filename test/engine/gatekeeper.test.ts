@@ -17,6 +17,9 @@ import { Valve, type SpawnFn } from '../../src/valve/index.ts';
 import { Gatekeeper } from '../../src/engine/gatekeeper.ts';
 import { DaemonBackend } from '../../src/engine/backend.ts';
 import { createLogger } from '../../src/log.ts';
+import type { SessionStore } from '../../src/sessions/index.ts';
+import type { Merchant } from '../../src/merchant/index.ts';
+import { CountingStore } from '../sessions/helpers.ts';
 
 const A = '02:00:00:00:0e:01';
 const B = '02:00:00:00:0e:02';
@@ -48,13 +51,13 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(opts: { leaveForeign?: boolean } = {}): Promise<Rig> {
+async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-gates-'));
   const portal = new PortalModel({ flavour: 'opennds', trustedMacs: [T] }); // the portal's own free list
   const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const fault: Rig['fault'] = {};
   const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal, (args) => (args[0] === 'deauth' ? fault.deauth : undefined)) });
-  const sessions = await SessionManager.open({ store: new MemoryStore() });
+  const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
   const log = createLogger({ write: () => undefined });
   const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
   sessions.on('ended', (s) => void gates.close(s.mac));
@@ -157,6 +160,30 @@ test('terminate answers after the gate closed: gate "closed" and the client is n
   r.fault.deauth = { code: 3, stdout: '' }; // the portal is not running
   assert.is((await r.backend.terminate(B, 'admin')).gate, 'failed');
   await r.close();
+});
+
+test('a top-up raced by a terminate: the reply shows the session ended and gate "closed", not the portal\'s stale "already-open"', async () => {
+  const store = new CountingStore();
+  const r = await rig({ store });
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  const topUp = () => r.sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: { method: 'grant', reference: 'g-top', amount: 0n, asset: '', at: Date.now() } });
+  const backend = new DaemonBackend({
+    merchant: () => ({ grant: topUp }) as unknown as Merchant, plans: () => [], sessions: r.sessions, gates: r.gates, stats: () => ({}), reload: async () => ({}),
+  });
+  try {
+    store.hold = true;
+    const reply = backend.grant({ mac: A, seconds: undefined, bytes: 1000n } as never);
+    await new Promise((resolve) => setImmediate(resolve));
+    const terminated = r.backend.terminate(A, 'admin');
+    store.release();
+    const [outcome] = await Promise.all([reply, terminated]);
+    assert.ok(outcome.toppedUp, 'the top-up was applied');
+    assert.is(outcome.session.state, 'TERMINATED');
+    assert.is(outcome.gate, 'closed');
+  } finally {
+    await r.close();
+  }
 });
 
 test('a time session\'s clock starts when its gate opens, and its deadline is a whole second (expires_at is the real end)', async () => {

@@ -20,7 +20,11 @@ export function compileEscrow(): Artifact {
 export interface EscrowFacilitator {
   url: string;
   network: string;
-  faults: { dialect: 'spec' | 'x402-rs'; http500: number };
+  /**
+   * dropCreateReply: that many /session/create calls act (the session is created on chain) and then drop the
+   * connection without an answer; downAfterDrop: the facilitator also goes down right after dropping it.
+   */
+  faults: { dialect: 'spec' | 'x402-rs'; http500: number; dropCreateReply: number; downAfterDrop: boolean };
   calls: string[];
   gas: Record<string, bigint[]>;
   down(): Promise<void>;
@@ -44,7 +48,7 @@ function reasonOf(err: unknown): Refusal {
 export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: Address; artifact: Artifact; operator: PrivateKeyAccount; token: Address }): Promise<EscrowFacilitator> {
   const network = `eip155:${chain.chainId}`;
   const { escrow, artifact, operator } = opts;
-  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0 };
+  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0, dropCreateReply: 0, downAfterDrop: false };
   const calls: string[] = [];
   const gas: Record<string, bigint[]> = {};
 
@@ -147,6 +151,12 @@ export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: A
           const r = err instanceof Refusal ? err : reasonOf(err);
           status = r.http;
           out = faults.dialect === 'spec' ? { success: false, error: r.reason, errorMessage: r.message } : { reason: r.reason, errorMessage: r.message };
+        }
+        if (path === '/session/create' && status === 200 && faults.dropCreateReply > 0) {
+          faults.dropCreateReply--;
+          req.socket.destroy();
+          if (faults.downAfterDrop) { faults.downAfterDrop = false; await close(); }
+          return;
         }
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
       });

@@ -189,6 +189,57 @@ test('facilitator down at purchase: refused, nothing taken, gate closed; the sam
   await gateOpens(mac);
 });
 
+test('a create whose answer is lost after the facilitator acted: found by id and granted; with the facilitator gone too, kept pending on flash across a kill -9 and granted once it answers; charged once', async () => {
+  const sessionsOf = async (ref: string) => ((await lab.call('sessions', {})).sessions as Array<Record<string, any>>)
+    .filter((x) => (x.payments as Array<Record<string, unknown>>).some((p) => p.reference === ref));
+  // 1. The reply is dropped, the facilitator stays up: GET /session/:network/:id finds the session at once.
+  {
+    const buyer = await newBuyer(); const mac = newClient();
+    const b0 = await usdc.balanceOf(buyer.address);
+    const p = await deposit(buyer, { maxUnits: 3n });
+    fac.faults.dropCreateReply = 1;
+    const r = await purchase(mac, p);
+    assert.is(r.status, 0, JSON.stringify(r.data));
+    await gateOpens(mac);
+    assert.is(b0 - await usdc.balanceOf(buyer.address), 3n * PRICE, 'charged once');
+    assert.is(code(await purchase(newClient(), p)), 'ERR_PAYMENT_REPLAYED');
+    await lab.callStatus('terminate', { mac });
+  }
+  // 2. The reply is dropped and the facilitator goes down: pending (on flash), not refused; the deposit is on chain.
+  const buyer = await newBuyer(); const mac = newClient();
+  const b0 = await usdc.balanceOf(buyer.address);
+  const p = await deposit(buyer, { maxUnits: 4n });
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  fac.faults.dropCreateReply = 1; fac.faults.downAfterDrop = true;
+  try {
+    const r = await purchase(mac, p);
+    assert.is(code(r), 'ERR_ESCROW_CREATE_PENDING', JSON.stringify(r.data));
+    assert.is(b0 - await usdc.balanceOf(buyer.address), 4n * PRICE, 'the deposit landed');
+    assert.is(lab.clientState(mac) === 'Authenticated', false, 'no gate yet');
+    // The same payload again while the facilitator is still down: still pending, never a second create.
+    assert.is(code(await purchase(mac, p)), 'ERR_ESCROW_CREATE_PENDING');
+    assert.ok((JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, any>>).some((e) => e.sessionId === id && e.pending), 'pending on flash');
+    await lab.stopDaemon('SIGKILL');
+  } finally {
+    await fac.up();
+  }
+  const creates = fac.calls.filter((c) => c === 'POST /session/create').length;
+  await lab.startDaemon();
+  // 3. Resolved after the restart: the session is granted once, the gate opens, nothing charged twice.
+  await gateOpens(mac);
+  const granted = await sessionsOf(id);
+  assert.is(granted.length, 1, 'one session for the deposit');
+  assert.is(granted[0]!.allotment, String(4n * 1048576n));
+  assert.is(((await lab.session(mac)).escrow as Record<string, unknown>).escrow_session, id);
+  assert.is(code(await purchase(mac, p)), 'ERR_PAYMENT_REPLAYED', 'a retry after the grant is a replay');
+  assert.is(fac.calls.filter((c) => c === 'POST /session/create').length, creates, 'no second create');
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 4n * PRICE, 'charged once');
+  assert.not.ok((JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, any>>).find((e) => e.sessionId === id)?.pending, 'no longer pending');
+  await lab.callStatus('terminate', { mac });
+  await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 0n, 'no receipt: the whole deposit came back');
+});
+
 async function signReceipt(signer: PrivateKeyAccount, sessionId: Hex, units: bigint): Promise<Hex> {
   return signer.signTypedData(receiptTypedData({ chainId: chain.chainId, escrow }, { sessionId, cumulativeUnits: units, nonce: units }));
 }
@@ -299,6 +350,20 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
   await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
+});
+
+test('close_grace longer than the consume delay: a receipt just before the end does not leave the close waiting', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  writeFileSync(lab.configPath, original.replace("option close_grace '0'", "option close_grace '8'"));
+  try {
+    assert.equal((await lab.call('reload')).restart_required, []);
+    const s = await sessionWithReceipt(3n, 2n); // the receipt's consume is due in 5 s
+    assert.is((await lab.callStatus('terminate', { mac: s.mac })).status, 0); // the close in 8 s
+    await closedExactly(s, 3n, 2n);
+  } finally {
+    writeFileSync(lab.configPath, original);
+    await lab.call('reload');
+  }
 });
 
 test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow session, checked like ubus receipt', async () => {

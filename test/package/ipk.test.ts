@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { METHODS } from '../../src/api/index.ts';
 import { DaemonLab, ensureBuilt } from '../daemon/harness.ts';
+import { freePort } from '../peers/freeradius.ts';
 // @ts-expect-error plain JavaScript build script without types
 import { readLmo, sfhHash } from '../../scripts/lmo.mjs';
 
@@ -154,12 +155,35 @@ test("ubusd ACL: a group, only the portal's methods, each one a sluice method; r
   assert.is(statSync(join(ROOT, 'files/usr/share/acl.d/sluice.json')).isFile(), true);
 });
 
-test('the bundle unpacked from the ipk runs the daemon: starts, serves ubus, meters with its workers', async () => {
+test('the bundle unpacked from the ipk runs the daemon: starts, serves ubus and the packaged pay page, meters with its workers', async () => {
   const { dir } = unpack('sluice');
-  const lab = await DaemonLab.create({ bundle: join(dir, 'root', 'usr/share/sluice/sluice.mjs'), pollInterval: 0.3 });
+  const port = await freePort();
+  // x402 and the LAN endpoint on (the facilitator is never asked here): the pay page is found next to the bundle.
+  const lab = await DaemonLab.create({ bundle: join(dir, 'root', 'usr/share/sluice/sluice.mjs'), pollInterval: 0.3, extraConfig: `
+config pricing 'wifi'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '10000'
+\toption asset '0x036CbD53842c5426634e7929541eC2318f3dCF7e'
+
+config x402 'x402'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:9'
+\toption network 'eip155:84532'
+\toption pay_to '0x000000000000000000000000000000000000dEaD'
+\toption token_name 'USDC'
+
+config http 'http'
+\toption listen '127.0.0.1:${port}'
+` });
   try {
     lab.portal.addClient('02:00:00:00:0b:01', '10.0.0.21');
     await lab.startDaemon();
+    for (const [path, file] of [['/portal', 'index.html'], ['/portal.js', 'portal.js']] as const) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      assert.is(res.status, 200, path);
+      assert.is(await res.text(), readFileSync(join(dir, 'root', 'usr/share/sluice/portal', file), 'utf8'), `${path} is the packaged file`);
+    }
     await lab.call('grant', { mac: '02:00:00:00:0b:01', bytes: 1048576 });
     lab.portal.addTraffic('02:00:00:00:0b:01', 200 * 1024, 0);
     await lab.waitFor(async () => (await lab.session('02:00:00:00:0b:01')).used === String(200 * 1024), 90_000, 'metered usage (a liveness bound: the ndsctl stand-in is a node process per tick, slow on a loaded machine)');

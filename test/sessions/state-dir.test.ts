@@ -5,7 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { isSluiceError } from '../../src/errors.ts';
@@ -32,6 +33,26 @@ test('state_dir under /proc, a file, below a file, or /proc itself: ERR_STATE_DI
     const { code, errno } = await loadError(dir);
     assert.is(code, 'ERR_STATE_DIR', dir);
     assert.type(errno, 'string', `${dir}: the errno is named`);
+  }
+});
+
+test('state_dir on a read-only filesystem (a tmpfs mounted ro; root only): ERR_STATE_DIR with EROFS', async () => {
+  const mount = join(tempDir(), 'ro');
+  mkdirSync(mount);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', mount], { stdio: 'ignore' });
+  } catch {
+    console.log('skipped: cannot mount a tmpfs (not root)');
+    return;
+  }
+  try {
+    for (const dir of [mount, join(mount, 'state')]) {
+      const { code, errno } = await loadError(dir);
+      assert.is(code, 'ERR_STATE_DIR', dir);
+      assert.is(errno, 'EROFS', dir);
+    }
+  } finally {
+    execFileSync('umount', [mount]);
   }
 });
 

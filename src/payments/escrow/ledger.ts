@@ -25,6 +25,20 @@ export interface EscrowEntry {
   endedAt?: number;
   /** The close on chain: what the seller got and the buyer got back. */
   closed?: EscrowClose;
+  /**
+   * A purchase whose /session/create got no answer and whose session was not found yet: what to grant if the deposit
+   * turns out to have landed (asked about until the authorization's validBefore has passed; then nothing can land).
+   */
+  pending?: PendingGrant;
+}
+
+export interface PendingGrant {
+  plan: string; metric: 'bytes' | 'seconds'; allotment: string; steps: string; amount: string; asset: string;
+  /** When the purchase was made (ms). */
+  at: number;
+  ip?: string;
+  /** The authorization's validBefore (unix seconds). */
+  validBefore: string;
 }
 
 /** A close as the chain settled it: `units` the seller was paid for (the receipt recorded on chain). */
@@ -32,7 +46,7 @@ export interface EscrowClose { transaction: string; sellerAmount: string; buyerR
 
 interface EntryJson {
   sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
-  endedAt?: number; closed?: EscrowClose; consumedUnits?: string;
+  endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant;
 }
 
 export class EscrowLedger {
@@ -51,7 +65,7 @@ export class EscrowLedger {
         entries.set(sessionId, {
           sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
           ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }),
+          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
           ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
         });
       }
@@ -111,6 +125,30 @@ export class EscrowLedger {
     return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
   }
 
+  /** Purchases waiting to learn whether their deposit landed. */
+  pendingGrants(): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.pending !== undefined);
+  }
+
+  /** Durable before the purchase is answered "pending": a restart keeps asking. */
+  async setPending(sessionId: string, pending: PendingGrant | undefined): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e) return;
+    if (pending) e.pending = pending;
+    else delete e.pending;
+    await this.flush();
+  }
+
+  /** When the first ended session not yet due (`now`) becomes due to close (ms), or undefined. */
+  nextCloseDue(now: number, graceMs: number): number | undefined {
+    let next: number | undefined;
+    for (const e of this.entries.values()) {
+      const due = e.endedAt === undefined || e.closed ? undefined : e.endedAt + graceMs;
+      if (due !== undefined && due > now && (next === undefined || due < next)) next = due;
+    }
+    return next;
+  }
+
   async forget(sessionId: string): Promise<void> {
     if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
   }
@@ -137,7 +175,7 @@ export class EscrowLedger {
     const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
       sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
       ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
       ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
     })));
     // Serialised: each write carries everything known when it starts.

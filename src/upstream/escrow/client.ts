@@ -23,7 +23,8 @@ export interface EscrowClientOptions {
 export type Outcome<T> =
   | { status: 'done'; value: T }
   | { status: 'refused'; reason: string; message: string; httpStatus: number }
-  | { status: 'unknown'; message: string };
+  /** `unsent`: the request never reached the facilitator (connection refused, no such host): nothing happened. */
+  | { status: 'unknown'; message: string; unsent?: true };
 
 export interface CreateRequest {
   x402Version: 2;
@@ -51,7 +52,7 @@ export class EscrowFacilitatorClient {
   /** One request → outcome; `ok` turns a success body into the value (null: a success missing its figures = unknown). */
   private async once<T>(method: 'GET' | 'POST', path: string, body: unknown, ok: (b: Record<string, unknown>) => T | null): Promise<Outcome<T>> {
     const a = await this.call(method, path, body);
-    if (a.kind === 'none') return { status: 'unknown', message: a.message };
+    if (a.kind === 'none') return { status: 'unknown', message: a.message, ...(a.unsent && { unsent: true as const }) };
     if (a.status >= 500) return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
     const success = a.body.success;
     if (a.status === 200 && success !== false) {

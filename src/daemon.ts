@@ -51,6 +51,7 @@ const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
   leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
+  minReadIntervalMs: 'main.min_read_interval',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -206,6 +207,7 @@ export class Daemon {
       source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...config.main.ndsctl] }),
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
+      minIntervalMs: config.main.minReadIntervalMs,
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
       maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,

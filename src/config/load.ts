@@ -43,7 +43,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
-    leave_foreign_clients: false, portal_output_max: '32MiB',
+    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02,
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -86,6 +86,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path")),
     portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
     pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
+    minReadIntervalMs: r.parsed('min_read_interval', d.min_read_interval * 1000, seconds(0.02, 3600)),
     checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),
     ndsctlTimeoutMs: r.parsed('ndsctl_timeout', d.ndsctl_timeout * 1000, seconds(0.5, 300)),
     workers: r.parsed('workers', d.workers, int(1, 16)),

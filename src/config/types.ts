@@ -36,6 +36,12 @@ export interface MainConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** `main.leave_foreign_clients`: do not deauth clients authenticated in the portal by other means (default off). */
   leaveForeignClients: boolean;
+  /**
+   * `main.min_read_interval` (seconds in UCI): the shortest gap between two readings of the portal when the meter reads
+   * early (a session nearing its allotment). Each `json` costs the portal work (openNDS runs iptables -L twice), so a
+   * weak router may trade cut precision for CPU here; scheduled cuts at the predicted crossing are not bound by it.
+   */
+  minReadIntervalMs: number;
   /** `main.portal_output_max` in bytes: the most one portal answer (`json`) may have (issue 14 #8). */
   portalOutputMax: number;
 }

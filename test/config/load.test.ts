@@ -24,7 +24,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
   assert.equal(c.main, {
     enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'auto', portal: 'auto', pollIntervalMs: 2000,
     checkpointIntervalMs: 300_000, ndsctlTimeoutMs: 5000, workers: 1, routerId: 'router1',
-    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024,
+    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024, minReadIntervalMs: 20,
   });
   assert.equal(c.pricing, [{
     id: 'p', metric: 'seconds', stepSize: 60n, pricePerStep: 5n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 100n,
@@ -128,7 +128,7 @@ test('main problems name main.<option>', () => {
     ['enabled maybe', 'main.enabled'], ['state_dir relative/dir', 'main.state_dir'], ['portal coova', 'main.portal'],
     ['poll_interval 0.1', 'main.poll_interval'], ['poll_interval 3601', 'main.poll_interval'], ['poll_interval 2s', 'main.poll_interval'],
     ['checkpoint_interval 4', 'main.checkpoint_interval'], ['ndsctl_timeout 0', 'main.ndsctl_timeout'],
-    ['workers 0', 'main.workers'], ['workers 17', 'main.workers'], ['workers 1.5', 'main.workers'], ['portal_output_max 1000', 'main.portal_output_max'], ['portal_output_max 2GiB', 'main.portal_output_max'],
+    ['workers 0', 'main.workers'], ['workers 17', 'main.workers'], ['workers 1.5', 'main.workers'], ['portal_output_max 1000', 'main.portal_output_max'], ['portal_output_max 2GiB', 'main.portal_output_max'], ['min_read_interval 0.01', 'main.min_read_interval'],
     ["router_id 'a b'", 'main.router_id'], ['ubus_socket ubus.sock', 'main.ubus_socket'], ['log_level trace', 'main.log_level'],
   ];
   for (const [option, path] of cases) assert.equal(paths(`config sluice 'main'\n\toption ${option}\n${PLAN}`), [path], option);

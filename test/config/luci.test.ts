@@ -263,6 +263,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
   }
   // Options the page leaves to the file on purpose, each with its reason.
   const notInLuci: Record<string, string> = {
+    'sluice.min_read_interval': 'a CPU-for-precision trade for weak routers, documented in docs/operations.md; the default suits most',
     'sluice.portal_output_max': 'a safety cap against a broken or hostile portal; the default fits any router, so the page does not offer it',
   };
   const loader = loaderOptions();

@@ -10,6 +10,7 @@ import { loadavg } from 'node:os';
 import { startChain, signAuthorization } from '../test/chain/index.ts';
 import { startFacilitator } from '../test/chain/facilitator.ts';
 import { DaemonLab } from '../test/daemon/harness.ts';
+import { timePlanSection, x402Section } from '../test/helpers/uci-sections.ts';
 import { parseExactPayment } from '../src/payments/x402/payload.ts';
 import { checkTerms, verifyLocally, type LocalRequirements } from '../src/payments/x402/verify.ts';
 
@@ -59,22 +60,7 @@ export default async function main(argv: string[]): Promise<void> {
     const facilitator = await startFacilitator(chain);
     const lab = await DaemonLab.create({
       pollInterval: 1,
-      extraConfig: `
-config pricing 'wifi'
-\toption metric 'seconds'
-\toption step_size '60'
-\toption price_per_step '10000'
-\toption asset '${usdc.address}'
-\toption max_steps '100'
-
-config x402 'x402'
-\toption enabled '1'
-\toption facilitator_url '${facilitator.url}'
-\toption network 'eip155:84532'
-\toption pay_to '${payTo}'
-\toption token_name 'USDC'
-\toption timeout '30'
-`,
+      extraConfig: timePlanSection({ asset: usdc.address, price: 10000 }) + x402Section({ facilitatorUrl: facilitator.url, payTo, timeoutS: 30 }),
     });
     try {
       const total = buyers * each;

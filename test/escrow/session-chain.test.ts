@@ -352,18 +352,26 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
 });
 
-test('reload: a larger credit_steps releases a held gate at once; sessions sold before an escrow.address change keep their contract (receipts, close)', async () => {
-  const MiB = 1048576;
-  const original = readFileSync(lab.configPath, 'utf8');
+/**
+ * A 5-step escrow session whose client used 2 MiB (2 steps) without sending a receipt: past the credit of one step,
+ * its gate is held awaiting a receipt.
+ */
+async function heldForReceipt() {
   const buyer = await newBuyer(); const mac = newClient();
-  const s0 = await usdc.balanceOf(seller.address);
   const p = await deposit(buyer, { maxUnits: 5n });
   assert.is((await purchase(mac, p)).status, 0);
   const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
   await gateOpens(mac);
   await new Promise((r) => setTimeout(r, 1500)); // the meter's base reading
-  lab.portal.addTraffic(mac, 2 * MiB, 0);
+  lab.portal.addTraffic(mac, 2 * 1048576, 0);
   await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held awaiting a receipt');
+  return { buyer, mac, p, id };
+}
+
+test('reload: a larger credit_steps releases a held gate at once; sessions sold before an escrow.address change keep their contract (receipts, close)', async () => {
+  const original = readFileSync(lab.configPath, 'utf8');
+  const s0 = await usdc.balanceOf(seller.address);
+  const { buyer, mac, id } = await heldForReceipt();
   lab.portal.addClient(mac, ips.get(mac)!);
   try {
     writeFileSync(lab.configPath, original.replace("option credit_steps '1'", "option credit_steps '3'")
@@ -443,16 +451,7 @@ test('reload applies escrow settings at once (a dead facilitator_url refuses, no
 });
 
 test('a gate held for a receipt stays held across a kill -9 (re-evaluated at start from the ledger and the journal), a receipt re-opens it', async () => {
-  const MiB = 1048576;
-  const buyer = await newBuyer(); const mac = newClient();
-  const p = await deposit(buyer, { maxUnits: 5n });
-  assert.is((await purchase(mac, p)).status, 0);
-  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
-  await gateOpens(mac);
-  await new Promise((r) => setTimeout(r, 1500)); // the meter's base reading
-  // Two steps without a receipt: past the credit of one, held.
-  lab.portal.addTraffic(mac, 2 * MiB, 0);
-  await lab.waitFor(() => lab.clientState(mac) !== 'Authenticated', 30_000, 'gate held awaiting a receipt');
+  const { buyer, mac, id } = await heldForReceipt();
   await lab.waitFor(async () => ((await lab.session(mac)).escrow as Record<string, unknown>).state === 'awaiting-receipt', 10_000, 'state awaiting-receipt');
   await lab.stopDaemon('SIGKILL');
   // The device is still associated: the portal lists it (unauthenticated), which a reconcile would re-open.

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { request } from 'node:http';
 import { FreeRadius, freePort } from '../peers/freeradius.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, radiusSection } from '../helpers/uci-sections.ts';
 
 const test = suite('pay page, vouchers only');
 const MAC = '02:00:00:00:0d:11';
@@ -19,21 +20,7 @@ test.before(async () => {
   radius = await FreeRadius.start();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: `
-config radius 'radius'
-\toption enabled '1'
-\toption server '127.0.0.1'
-\toption auth_port '${radius.authPort}'
-\toption acct_port '${radius.acctPort}'
-\toption secret '${radius.secret}'
-\toption nas_identifier 'router-test'
-\toption nas_ip '127.0.0.1'
-\toption timeout '0.3'
-\toption retries '1'
-
-config http 'http'
-\toption listen '127.0.0.1:${port}'
-` });
+  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: radiusSection(radius) + httpSection(port) });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();
 });

@@ -18,6 +18,7 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { FreeRadius, freePort } from '../peers/freeradius.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, radiusSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('pay page');
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -61,36 +62,8 @@ test.before(async () => {
   base = `http://127.0.0.1:${port}`;
   lab = await DaemonLab.create({
     pollInterval: 0.3,
-    extraConfig: `
-config pricing 'wifi'
-\toption metric 'seconds'
-\toption step_size '60'
-\toption price_per_step '${PRICE}'
-\toption asset '${usdc.address}'
-\toption max_steps '100'
-
-config x402 'x402'
-\toption enabled '1'
-\toption facilitator_url '${facilitator.url}'
-\toption network 'eip155:84532'
-\toption pay_to '${payTo}'
-\toption token_name 'USDC'
-
-config radius 'radius'
-\toption enabled '1'
-\toption server '127.0.0.1'
-\toption auth_port '${radius.authPort}'
-\toption acct_port '${radius.acctPort}'
-\toption secret '${radius.secret}'
-\toption nas_identifier 'router-test'
-\toption nas_ip '127.0.0.1'
-\toption timeout '0.3'
-\toption retries '1'
-
-config http 'http'
-\toption listen '127.0.0.1:${port}'
-\toption rate_limit '60'
-`,
+    extraConfig: timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo }) +
+      radiusSection(radius) + httpSection(port, 60),
   });
   lab.portal.addClient(MAC, '127.0.0.1');
   lab.portal.addClient(VOUCHER_MAC, '127.0.0.2');

@@ -14,6 +14,7 @@ import type { Address } from 'viem';
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('x402 LAN endpoint');
 const PRICE = 10_000n;
@@ -42,25 +43,7 @@ test.before(async () => {
   base = `http://127.0.0.1:${port}`;
   lab = await DaemonLab.create({
     pollInterval: 0.3,
-    extraConfig: `
-config pricing 'wifi'
-\toption metric 'seconds'
-\toption step_size '60'
-\toption price_per_step '${PRICE}'
-\toption asset '${usdc.address}'
-\toption max_steps '100'
-
-config x402 'x402'
-\toption enabled '1'
-\toption facilitator_url '${facilitator.url}'
-\toption network 'eip155:84532'
-\toption pay_to '${payTo}'
-\toption token_name 'USDC'
-
-config http 'http'
-\toption listen '127.0.0.1:${port}'
-\toption rate_limit '20'
-`,
+    extraConfig: timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo }) + httpSection(port, 20),
   });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();

@@ -22,6 +22,7 @@ import type { EscrowClose, EscrowEntry, EscrowLedger } from './escrow/ledger.ts'
 import { knownTokenDomain, type TokenDomain } from './x402/networks.ts';
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { verifyLocally } from './x402/verify.ts';
+import { grantLate } from './late-grant.ts';
 import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from './x402.ts';
 import type { PaymentContext, PaymentMethod } from './types.ts';
 
@@ -250,19 +251,11 @@ export class X402SessionMethod implements PaymentMethod {
     const sessions = this.options.sessions;
     if (!sessions) return false;
     const payment: PaymentRef = { method: this.name, reference: e.sessionId, amount: BigInt(p.amount), asset: p.asset, at: p.at, steps: BigInt(p.steps) };
-    if (!sessions.isApplied(payment)) {
-      try {
-        const result = await sessions.activate({ mac: e.mac, metric: p.metric, allotment: BigInt(p.allotment), plan: p.plan, payment, ...(p.ip !== undefined && { ip: p.ip }) });
-        this.options.log?.info('escrow purchase granted after a late create', { session: e.sessionId, mac: e.mac });
-        this.options.onLateGrant?.(result.session, result.toppedUp);
-      } catch (err) {
-        const c = toSluiceError(err);
-        if (c.code !== 'ERR_PAYMENT_REPLAYED') {
-          this.options.log?.warn('escrow late grant failed; will retry', { session: e.sessionId, code: c.code, reason: c.message });
-          return false;
-        }
-      }
-    }
+    const grant = { mac: e.mac, metric: p.metric, allotment: BigInt(p.allotment), plan: p.plan, payment, ...(p.ip !== undefined && { ip: p.ip }) };
+    const done = await grantLate(sessions, grant,
+      { granted: 'escrow purchase granted after a late create', failed: 'escrow late grant failed; will retry', fields: { session: e.sessionId } },
+      { log: this.options.log, onGranted: this.options.onLateGrant });
+    if (!done) return false;
     await this.options.ledger!.setPending(e.sessionId, undefined);
     return true;
   }

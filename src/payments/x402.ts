@@ -19,6 +19,7 @@ import { knownTokenDomain, v1NameOf, type TokenDomain } from './x402/networks.ts
 import { parseExactPayment, type Address, type ExactPayment } from './x402/payload.ts';
 import { X402Store, type PurchaseRecord } from './x402/store.ts';
 import { verifyLocally } from './x402/verify.ts';
+import { grantLate } from './late-grant.ts';
 import type { PaymentContext, PaymentMethod } from './types.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
@@ -294,21 +295,11 @@ export class X402Method implements PaymentMethod {
 
   private async grant(r: PurchaseRecord): Promise<boolean> {
     const payment: PaymentRef = { method: this.name, reference: r.key, amount: BigInt(r.value), asset: r.asset, at: r.at, steps: BigInt(r.steps) };
-    if (!this.options.sessions.isApplied(payment)) {
-      try {
-        const result = await this.options.sessions.activate({
-          mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }),
-        });
-        this.options.log?.info('x402 purchase granted after a late settle', { key: r.key, mac: r.mac });
-        this.options.onLateGrant?.(result.session, result.toppedUp);
-      } catch (err) {
-        const e = toSluiceError(err);
-        if (e.code !== 'ERR_PAYMENT_REPLAYED') {
-          this.options.log?.warn('x402 late grant failed; will retry', { key: r.key, code: e.code, reason: e.message });
-          return false;
-        }
-      }
-    }
+    const grant = { mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }) };
+    const done = await grantLate(this.options.sessions, grant,
+      { granted: 'x402 purchase granted after a late settle', failed: 'x402 late grant failed; will retry', fields: { key: r.key } },
+      { log: this.options.log, onGranted: this.options.onLateGrant });
+    if (!done) return false;
     await this.store.put({ ...r, state: 'applied' });
     return true;
   }

@@ -21,7 +21,7 @@ import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
-import { X402SessionMethod } from './payments/x402-session.ts';
+import { METHOD_NAME as ESCROW_METHOD, X402SessionMethod } from './payments/x402-session.ts';
 import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
 import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
@@ -76,6 +76,11 @@ function asRunning(next: Config, running: Config['main']): Config {
 function withOverrides(config: Config, options: DaemonOptions): Config {
   if (options.ubusSocket === undefined) return config;
   return { ...config, main: { ...config.main, ubusSocket: options.ubusSocket } };
+}
+
+/** The escrow session id a session was last paid through (x402-session), if any. */
+function escrowRefOf(s: Session): string | undefined {
+  return s.payments.filter((p) => p.method === ESCROW_METHOD).at(-1)?.reference;
 }
 
 /** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
@@ -302,7 +307,7 @@ export class Daemon {
       stats: () => this.stats(),
       reload: () => this.reload(),
       escrowOf: (s) => {
-        const ref = s.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference;
+        const ref = escrowRefOf(s);
         const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
         return ref === undefined ? null
           : this.escrowSessions?.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined) ?? null;
@@ -311,8 +316,7 @@ export class Daemon {
       receipt: async (args) => {
         if (!this.escrowSessions) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
         const live = (mac: string) => sessions.list({ mac }).find(isLive);
-        const r = await this.escrowSessions.receipt(args, (mac) =>
-          live(mac)?.payments.filter((p) => p.method === 'x402-session').at(-1)?.reference);
+        const r = await this.escrowSessions.receipt(args, (mac) => { const s = live(mac); return s && escrowRefOf(s); });
         const session = sessions.list({}).find((s) => isLive(s) && s.payments.some((p) => p.reference === r.sessionId));
         if (session) await this.checkCredit(session.id);
         return r;
@@ -430,7 +434,7 @@ export class Daemon {
    * `escrow-closed`, and the upstream sinks: MQTT's session topic).
    */
   escrowClosed(escrowId: string, close: EscrowClose): void {
-    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === 'x402-session' && p.reference === escrowId));
+    const s = this.sessions.list({}).find((x) => x.payments.some((p) => p.method === ESCROW_METHOD && p.reference === escrowId));
     const escrow = this.escrowSessions?.escrowView(escrowId);
     const mac = s?.mac ?? this.escrowSessions?.macOf(escrowId);
     if (!escrow || mac === undefined) return;
@@ -448,7 +452,7 @@ export class Daemon {
     const method = this.escrowSessions;
     const s = method ? this.sessions.get(sessionId) : undefined;
     if (!method || !s || !isLive(s)) return;
-    const ref = s.payments.filter((p) => p.method === method.name).at(-1)?.reference;
+    const ref = escrowRefOf(s);
     const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
     if (ref === undefined || stepSize === undefined) return;
     const credit = method.creditOf(ref, BigInt(s.used), stepSize);

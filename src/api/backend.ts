@@ -60,8 +60,6 @@ export interface SluiceBackend {
   /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
   logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];
-  /** The escrow part of a session bought with x402-session (`session` shows it as `escrow`); null for others. */
-  escrowOf?(session: Session): BlobmsgTable | null;
   /** A buyer-signed escrow usage receipt (`receipt`): kept when higher than the session's last. */
   receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */

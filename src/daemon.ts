@@ -213,6 +213,7 @@ export class Daemon {
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,
       minIntervalMs: config.main.minReadIntervalMs,
+      gateHeld: (mac) => gates.isHeld(mac),
       fetchTimeoutMs: config.main.ndsctlTimeoutMs,
       maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,

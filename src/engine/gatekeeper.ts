@@ -221,8 +221,8 @@ export class Gatekeeper {
   }
 
   /**
-   * After every good tick, with the clients that snapshot showed with an open gate and no live session (Trusted ones
-   * excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take, and counts it.
+   * After every good tick, with the clients that snapshot showed with an open gate and no live session, or a held one
+   * (Trusted ones excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take, and counts it.
    * A MAC awaiting confirmation that is no longer among them is confirmed closed. A listing taken before a close
    * ended says nothing about it.
    */
@@ -234,10 +234,11 @@ export class Gatekeeper {
     for (const mac of openUnpaid) {
       if (this.closing.has(mac)) continue;
       const live = this.options.sessions.byMac(mac);
-      if (live && isLive(live)) continue;
+      if (live && isLive(live) && !this.held.has(mac)) continue;
       const endedAt = this.toClose.get(mac);
       if (endedAt !== undefined && endedAt > snapshotAt) continue;
       if (endedAt !== undefined) this.counters.closeRetries++;
+      else if (this.held.has(mac)) this.options.log.warn('held gate found open: closing', { mac });
       else if (this.options.leaveForeign && !this.ours.has(mac)) continue;
       else {
         this.counters.unpaidClosed++;

@@ -36,6 +36,11 @@ export interface MeterOptions {
    * meter never spends more than half its time ticking). Default 20 ms.
    */
   minIntervalMs?: number;
+  /**
+   * A live session whose gate must stay closed for now (escrow credit: Gatekeeper.hold): reported with the open unpaid
+   * clients when the portal shows it open, so the tick's enforce closes it again like any gate that did not take.
+   */
+  gateHeld?: (mac: string) => boolean;
   /** A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000. */
   firstReadingMs?: number;
   /**
@@ -852,7 +857,7 @@ export class Meter {
       const state = flags >> 1;
       if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.AuthBlocked) continue;
       const mac = this.slotMacs[slot]!;
-      if (port.active(mac) === undefined) out.push(mac);
+      if (port.active(mac) === undefined || this.options.gateHeld?.(mac) === true) out.push(mac);
     }
     return out;
   }

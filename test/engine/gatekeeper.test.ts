@@ -61,7 +61,8 @@ async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}):
   const log = createLogger({ write: () => undefined });
   const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
   sessions.on('ended', (s) => void gates.close(s.mac));
-  const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner() });
+  const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
+    gateHeld: (mac) => gates.isHeld(mac) });
   gates.auth = meter;
   const backend = new DaemonBackend({
     merchant: () => { throw new Error('not used'); }, plans: () => [], sessions, gates, stats: () => ({}), reload: async () => ({}),
@@ -146,6 +147,29 @@ for (const [what, deauth] of [
     await r.close();
   });
 }
+
+test('a hold whose deauth fails (ndsctl exit 1) is closed by the next tick once ndsctl works; the session stays live, release re-opens', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  await r.tick();
+  r.fault.deauth = { code: 1, stdout: '' };
+  assert.ok(await r.gates.hold(A));
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'the fault left the held gate open');
+  await r.tick();
+  assert.is(r.portal.get(A)!.state, 'Authenticated');
+  r.fault.deauth = undefined; // ndsctl recovers
+  await r.tick();
+  assert.is(r.portal.get(A)?.state ?? 'gone', 'gone', 'closed by a tick, not only by hold()');
+  assert.is(r.sessions.byMac(A)?.state, 'ACTIVE', 'held, not ended');
+  assert.is(r.gates.stats().unpaidClosed, 0, 'not counted as free access');
+  r.portal.addClient(A, '10.0.0.1');
+  assert.ok(await r.gates.release(A));
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'release re-opens');
+  await r.tick();
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'a released gate is left open');
+  await r.close();
+});
 
 test('terminate answers after the gate closed: gate "closed" and the client is no longer authenticated at the reply', async () => {
   const r = await rig();

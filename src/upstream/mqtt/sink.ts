@@ -65,6 +65,8 @@ export class MqttSink implements UpstreamSink {
   private protocolVersion: 4 | 5;
   private fallbackPending = false;
   private inflight = 0;
+  /** A status publish waiting for room under mqtt.max_inflight. */
+  private statusDue = false;
   private lastSent = 0;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -456,6 +458,7 @@ export class MqttSink implements UpstreamSink {
     const client = this.client;
     const box = this.outbox;
     if (this.state !== 'ready' || !client || !box) return;
+    if (this.statusDue) this.publishStatus();
     const room = this.config.maxInflight - this.inflight;
     if (room <= 0) return;
     const gen = this.generation;
@@ -525,8 +528,18 @@ export class MqttSink implements UpstreamSink {
   private publishStatus(): void {
     const client = this.client;
     if (!client || this.state !== 'ready') return;
+    // Counted with the queue's publishes, so mqtt.max_inflight bounds every unacknowledged publish; at the cap the
+    // status goes out as soon as one is acknowledged (pump).
+    if (this.inflight >= this.config.maxInflight) { this.statusDue = true; return; }
+    this.statusDue = false;
+    const gen = this.generation;
+    this.inflight++;
     this.counters.status_published++;
-    client.publish(this.topic('status'), this.statusPayload(true), this.statusOptions(), () => undefined);
+    client.publish(this.topic('status'), this.statusPayload(true), this.statusOptions(), () => {
+      if (gen !== this.generation) return;
+      this.inflight--;
+      this.schedulePump();
+    });
   }
 
   private startStatusTimer(): void {

@@ -6,9 +6,10 @@
  *   <dir>/cursor-<consumer>                {"floor": n}: every record ≤ n was acknowledged by that consumer
  *   <dir>/seq                              sequence numbers reserved ahead (see below), the boot id, a clean-close mark
  *
- * Flash: each append is one write() to the page cache (so a crash of the process — kill -9 — loses nothing); fsync
- * happens at most every `syncIntervalMs` for droppable records, and before append() resolves for durable ones
- * (group commit: appends that arrive while an fsync runs share the next one). Cursors are written every
+ * Flash: each append is one write() to the page cache, and so is each appendMany batch (per segment it lands in), so
+ * a crash of the process — kill -9 — loses nothing once the call returned; fsync happens at most every
+ * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit: appends that
+ * arrive while an fsync runs share the next one). Cursors are written every
  * `cursorIntervalMs` and on close, so after a crash up to that much acknowledged work is delivered again:
  * delivery is at least once, consumers deduplicate by sequence number.
  * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten without their acknowledged
@@ -26,7 +27,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../errors.ts';
 import { fsyncDir, writeFileAtomic } from '../config/atomic-write.ts';
-import { decodeSegment, encodeHeader, encodeRecord, MAX_RECORD_PAYLOAD, type OutboxRecord } from './outbox-codec.ts';
+import { decodeSegment, encodeHeader, encodeRecord, MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
 
@@ -48,6 +49,9 @@ export interface OutboxOptions {
   /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
   onWarning?: (err: SluiceError) => void;
 }
+
+/** A record's bytes, or a function of its sequence number that returns them. */
+export type Payload = Uint8Array | ((seq: number) => Uint8Array);
 
 export interface AppendOptions {
   /** Durable records are fsynced before append() resolves and never dropped to make room. */
@@ -103,6 +107,8 @@ interface Entry extends OutboxRecord {
 interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
 
 const SEQ_RESERVE = 4096;
+/** iovecs per writev (Linux IOV_MAX is 1024). */
+const MAX_IOV = 1024;
 const SEQ_FILE = 'seq';
 const SEGMENT_RE = /^seg-(\d{16})\.log$/;
 const segmentName = (firstSeq: number): string => `seg-${String(firstSeq).padStart(16, '0')}.log`;
@@ -270,11 +276,23 @@ export class Outbox {
    * syncIntervalMs). Rejects with ERR_OUTBOX_CLOSED, ERR_OUTBOX_RECORD_TOO_LARGE or ERR_OUTBOX_WRITE (nothing stored,
    * no sequence number used) or ERR_OUTBOX_SYNC (durable record written but its fsync failed).
    */
-  append(payload: Uint8Array | ((seq: number) => Uint8Array), options: AppendOptions): Promise<number> {
+  append(payload: Payload, options: AppendOptions): Promise<number> {
+    return this.appendMany([payload], options).then((seqs) => seqs[0]!);
+  }
+
+  /**
+   * Appends records with consecutive sequence numbers, like `append` each, with one write per segment they land in
+   * rather than one per record (a tick's usage report at 10k sessions is 13 records of 64 KiB: 13 writes and their
+   * bookkeeping were ~0.5 ms of the tick). Resolves with their sequence numbers. Every payload is checked before
+   * anything is written: a record too large refuses the whole batch. A write that fails stores nothing of its
+   * segment's part of the batch; parts written to earlier segments stay (each record stands alone) and the
+   * ERR_OUTBOX_WRITE says how many.
+   */
+  appendMany(payloads: readonly Payload[], options: AppendOptions): Promise<number[]> {
     try {
-      const entry = this.appendEntry(payload, options);
-      if (!entry.durable) return Promise.resolve(entry.seq);
-      return this.syncNow().then(() => entry.seq, (err: unknown) => {
+      const seqs = this.appendEntries(payloads, options);
+      if (!options.durable || seqs.length === 0) return Promise.resolve(seqs);
+      return this.syncNow().then(() => seqs, (err: unknown) => {
         throw new SluiceError('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, { cause: err });
       });
     } catch (err) {
@@ -282,51 +300,81 @@ export class Outbox {
     }
   }
 
-  private appendEntry(payload: Uint8Array | ((seq: number) => Uint8Array), options: AppendOptions): Entry {
+  private appendEntries(payloads: readonly Payload[], options: AppendOptions): number[] {
     if (this.state !== 'open') throw new SluiceError('ERR_OUTBOX_CLOSED', 'the outbox is closed');
-    const seq = this.seq;
-    const bytes = typeof payload === 'function' ? payload(seq) : payload;
-    if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + 28 > this.maxBytes) {
-      throw new SluiceError('ERR_OUTBOX_RECORD_TOO_LARGE', `an outbox record of ${bytes.length} bytes exceeds the store's bound`);
-    }
-    if (this.active.bytes >= this.segmentBytes) this.rotate();
-    const record: OutboxRecord = { seq, durable: options.durable, type: options.type ?? 0, at: this.now(), payload: bytes };
-    const header = encodeHeader(record);
-    const size = header.length + bytes.length;
-    const seg = this.active;
-    try {
-      // One writev, no copy of the payload; should a write fall short (not on a regular file), the rest follows.
-      let off = writevSync(seg.fd!, [header, bytes]);
-      if (off < size) {
-        const buf = Buffer.concat([header, bytes]);
-        while (off < size) off += writeSync(seg.fd!, buf, off, size - off);
+    const durable = options.durable;
+    const type = options.type ?? 0;
+    const at = this.now();
+    const records: OutboxRecord[] = [];
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      const seq = this.seq + i;
+      const bytes = typeof payload === 'function' ? payload(seq) : payload;
+      if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + RECORD_HEADER_BYTES > this.maxBytes) {
+        throw new SluiceError('ERR_OUTBOX_RECORD_TOO_LARGE', `an outbox record of ${bytes.length} bytes exceeds the store's bound`);
       }
-    } catch (err) {
-      // Put the file back as it was, so the next append does not follow a partial record.
-      try { ftruncateSync(seg.fd!, seg.bytes); } catch { this.rotate(); }
-      throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(err as Error).message}`, { cause: err });
+      records.push({ seq, durable, type, at, payload: bytes });
     }
-    this.counters.writes++;
-    this.counters.appended++;
-    this.seq = seq + 1;
+    const seqs: number[] = [];
+    for (let i = 0; i < records.length;) {
+      if (this.active.bytes >= this.segmentBytes) this.rotate();
+      const seg = this.active;
+      // This segment's share: records up to its size (at least one), at most MAX_IOV / 2 of them.
+      const iov: Uint8Array[] = [];
+      let size = 0;
+      const first = i;
+      do {
+        const r = records[i++]!;
+        const header = encodeHeader(r);
+        iov.push(header, r.payload);
+        size += header.length + r.payload.length;
+      } while (i < records.length && seg.bytes + size < this.segmentBytes && iov.length < MAX_IOV);
+      try {
+        // One writev, no copy of the payloads; should a write fall short (not on a regular file), the rest follows.
+        let off = writevSync(seg.fd!, iov);
+        if (off < size) {
+          const buf = Buffer.concat(iov);
+          while (off < size) off += writeSync(seg.fd!, buf, off, size - off);
+        }
+      } catch (err) {
+        // Put the file back as it was, so the next append does not follow a partial record.
+        try { ftruncateSync(seg.fd!, seg.bytes); } catch { this.rotate(); }
+        if (seqs.length > 0) this.afterAppend(durable);
+        const stored = seqs.length > 0 ? ` (${seqs.length} of the batch's ${records.length} records were stored before it)` : '';
+        throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(err as Error).message}${stored}`, { cause: err });
+      }
+      this.counters.writes++;
+      for (let k = first; k < i; k++) {
+        const r = records[k]!;
+        const bytes = iov[2 * (k - first)]!.length + r.payload.length;
+        this.entries.push({ ...r, bytes, seg, acked: 0, finished: false });
+        seqs.push(r.seq);
+      }
+      const n = i - first;
+      this.counters.appended += n;
+      this.seq += n;
+      seg.bytes += size;
+      seg.live += n;
+      if (!durable) seg.droppable += n;
+      this.diskBytes += size;
+      for (const c of this.consumers.values()) c.pending += n;
+      this.dirty = true;
+    }
+    if (seqs.length > 0) this.afterAppend(durable);
+    return seqs;
+  }
+
+  /** After records were written: sequence numbers reserved ahead, the bound, the fsync timer, the listeners. */
+  private afterAppend(durable: boolean): void {
     if (this.seq + SEQ_RESERVE / 2 > this.reservedUntil && !this.reserving) {
       this.reserving = true;
       this.onIo(() => this.writeSeqMark(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
     }
-    const entry: Entry = { ...record, bytes: size, seg, acked: 0, finished: false };
-    this.entries.push(entry);
-    seg.bytes += size;
-    seg.live++;
-    if (!entry.durable) seg.droppable++;
-    this.diskBytes += size;
-    for (const c of this.consumers.values()) c.pending++;
-    this.dirty = true;
     this.enforceBound();
-    if (!entry.durable) this.scheduleSync();
+    if (!durable) this.scheduleSync();
     for (const l of [...this.listeners]) {
       try { l(); } catch (err) { this.warn('ERR_LISTENER', 'an outbox listener threw', err); }
     }
-    return entry;
   }
 
   /**

@@ -82,6 +82,34 @@ test('each consumer has its own acknowledgements; a segment goes when every cons
   await box.close();
 });
 
+test('appendMany: consecutive sequence numbers, one write per segment it lands in, the same records after a reopen', async () => {
+  const dir = tempDir();
+  const { box } = await openAt(dir, { segmentBytes: 4096 });
+  let woke = 0;
+  box.onAppend(() => woke++);
+  assert.equal(await box.append(Buffer.from('first'), { durable: true }), 1);
+  const writes = box.stats().writes;
+  const payloads = Array.from({ length: 5 }, (_, i) => (seq: number) => Buffer.from(`part ${i} seq ${seq}`));
+  assert.equal(await box.appendMany(payloads, { durable: false, type: 4 }), [2, 3, 4, 5, 6]);
+  assert.is(box.stats().writes - writes, 1, 'one write for the batch');
+  assert.is(woke, 2, 'listeners once per batch');
+  // 3 records of 1500 bytes per 4 KiB segment: a batch of 7 spans three segments, three writes.
+  const before = segments(dir).length;
+  assert.equal(await box.appendMany(Array.from({ length: 7 }, (_, i) => Buffer.alloc(1500, i)), { durable: false }), [7, 8, 9, 10, 11, 12, 13]);
+  assert.is(box.stats().writes - writes, 4);
+  assert.is(segments(dir).length, before + 2);
+  await rejectsWithCode(box.appendMany([Buffer.from('ok'), Buffer.alloc(2 << 20)], { durable: false }), 'ERR_OUTBOX_RECORD_TOO_LARGE');
+  assert.is(box.nextSeq, 14, 'a batch with a record too large stores nothing and uses no sequence number');
+  assert.equal(await box.appendMany([], { durable: true }), []);
+  const all = box.pending('a', { limit: 100 });
+  assert.equal(all.map((r) => r.seq), Array.from({ length: 13 }, (_, i) => i + 1));
+  assert.equal(all.slice(1, 6).map((r) => [text(r.payload), r.type, r.durable]), [0, 1, 2, 3, 4].map((i) => [`part ${i} seq ${i + 2}`, 4, false]));
+  await box.close();
+  const { box: again } = await openAt(dir, { segmentBytes: 4096 });
+  assert.equal(again.pending('a', { limit: 100 }).map((r) => [r.seq, Buffer.from(r.payload).toString('hex')]), all.map((r) => [r.seq, Buffer.from(r.payload).toString('hex')]));
+  await again.close();
+});
+
 test('droppable appends share one fsync per interval; a durable append waits for its own', async () => {
   const dir = tempDir();
   const { box } = await openAt(dir);

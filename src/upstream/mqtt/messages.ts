@@ -105,7 +105,10 @@ export function statusMessage(format: MqttFormat, router: string, lastSeq: numbe
 /** One part of a usage report, with the offset of its `seq` slot (msgpack) or the text around it (json). */
 export interface UsagePart {
   rows: number;
-  /** The payload for sequence number `seq` (patched in place for msgpack: call once per append). */
+  /**
+   * The payload for sequence number `seq` (patched in place for msgpack: call once per append; with
+   * UsageInput.writer, valid until that writer's next report).
+   */
   payload(seq: number): Buffer;
 }
 
@@ -124,6 +127,13 @@ export interface UsageInput {
    * the caller, which deletes a session's entry when it ends. Absent: encoded afresh.
    */
   prefixes?: RowPrefixes;
+  /**
+   * msgpack: the buffer to write the report into, kept by the caller between ticks (already paged in and warm:
+   * a fresh 850 KB buffer per tick cost ~0.5 ms of page faults at 10k sessions). The parts' payloads are views of it,
+   * valid until the next call with the same writer: the MQTT sink appends them to the outbox (which copies them to
+   * the file and keeps none) before that. Absent: a new buffer.
+   */
+  writer?: MsgpackWriter;
 }
 
 /** One reused figures object per process: filled per row, never kept. */
@@ -136,22 +146,25 @@ export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
 
 function usagePartsMsgpack(input: UsageInput): UsagePart[] {
   const { router, at, usage, figuresInto, maxPayload, prefixes } = input;
-  interface Open { w: MsgpackWriter; seqAt: number; partsAt: number; rowsAt: number; rows: number }
+  // Every part in one buffer, one after the other; with input.writer the same buffer every tick.
+  const w = input.writer ?? new MsgpackWriter(256 + usage.length * 100);
+  w.pos = 0;
+  interface Open { start: number; seqAt: number; partsAt: number; rowsAt: number; rows: number }
   const parts: Open[] = [];
   const open = (): Open => {
-    const w = new MsgpackWriter(Math.min(maxPayload + 1024, 64 + usage.length * 160));
+    const start = w.pos;
     w.mapHeader(9);
     w.ascii('v'); w.uint(MESSAGE_VERSION);
     w.ascii('router'); w.str(router);
-    w.ascii('seq'); const seqAt = w.uint32Slot();
+    w.ascii('seq'); const seqAt = w.uint32Slot() - start;
     w.ascii('type'); w.ascii('usage');
     w.ascii('at'); w.uint(at);
     w.ascii('part'); w.uint(parts.length);
-    w.ascii('parts'); const partsAt = w.uint32Slot();
+    w.ascii('parts'); const partsAt = w.uint32Slot() - start;
     w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
     for (const f of USAGE_FIELDS) w.ascii(f);
     w.ascii('sessions');
-    const part: Open = { w, seqAt, partsAt, rowsAt: w.array32Slot(), rows: 0 };
+    const part: Open = { start, seqAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
     parts.push(part);
     return part;
   };
@@ -167,19 +180,19 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
       // unknown one's user is not known to be null.
       if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING')) prefixes?.set(slot, u.sessionId, prefix);
     }
-    const start = part.w.pos;
-    writeUsageRow(part.w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
-    if (part.w.pos > maxPayload && part.rows > 0) {
-      part.w.pos = start;
+    const rowAt = w.pos;
+    writeUsageRow(w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
+    if (w.pos - part.start > maxPayload && part.rows > 0) {
+      w.pos = rowAt;
       part = open();
-      writeUsageRow(part.w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
+      writeUsageRow(w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
     }
     part.rows++;
   }
-  return parts.map((p) => {
-    patchArray32(p.w.buf, p.rowsAt, p.rows);
-    patchUint32(p.w.buf, p.partsAt, parts.length);
-    const buf = p.w.buf.subarray(0, p.w.pos);
+  return parts.map((p, i) => {
+    const buf = w.buf.subarray(p.start, i + 1 < parts.length ? parts[i + 1]!.start : w.pos);
+    patchArray32(buf, p.rowsAt, p.rows);
+    patchUint32(buf, p.partsAt, parts.length);
     return { rows: p.rows, payload: (seq: number) => withUint(buf, p.seqAt, seq) };
   });
 }

@@ -464,6 +464,11 @@ export class Outbox {
     seg.readFd = null;
   }
 
+  /** How many records `consumer` has not acknowledged (nothing read). */
+  pendingCount(consumer: string): number {
+    return this.consumer(consumer).pending;
+  }
+
   /** Acknowledges one record for `consumer` (any order; unknown or dropped sequence numbers are ignored). */
   ack(consumer: string, seq: number): void {
     const c = this.consumer(consumer);

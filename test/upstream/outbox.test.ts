@@ -103,6 +103,7 @@ test('appendMany: consecutive sequence numbers, one write per segment it lands i
   assert.equal(await box.appendMany([], { durable: true }), []);
   const all = box.pending('a', { limit: 100 });
   assert.equal(all.map((r) => r.seq), Array.from({ length: 13 }, (_, i) => i + 1));
+  assert.is(box.pendingCount('a'), 13);
   assert.equal(all.slice(1, 6).map((r) => [text(r.payload), r.type, r.durable]), [0, 1, 2, 3, 4].map((i) => [`part ${i} seq ${i + 2}`, 4, false]));
   await box.close();
   const { box: again } = await openAt(dir, { segmentBytes: 4096 });

@@ -493,7 +493,7 @@ export class MqttSink implements UpstreamSink {
         }
         this.counters.acknowledged++;
         box.ack(CONSUMER, r.seq);
-        if (this.backlog && this.inflight === 0 && box.pending(CONSUMER, { limit: 1 }).length === 0) {
+        if (this.backlog && this.inflight === 0 && box.pendingCount(CONSUMER) === 0) {
           // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
           this.backlog = false;
           box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));

@@ -136,12 +136,42 @@ export interface UsageInput {
   writer?: MsgpackWriter;
 }
 
-/** One reused figures object per process: filled per row, never kept. */
-const scratch: SessionNumbers = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' };
+/**
+ * One reused figures object per process: filled per row, never kept. Its numbers start as doubles (2^53 - 1, not 0):
+ * a field that starts as a small integer and later holds 2^32 changes the object's layout, which deoptimized the
+ * row loop in the first ticks.
+ */
+const scratch: SessionNumbers = {
+  user: null, allotment: Number.MAX_SAFE_INTEGER, used: Number.MAX_SAFE_INTEGER, remaining: Number.MAX_SAFE_INTEGER,
+  bytes: Number.MAX_SAFE_INTEGER, state: 'ACTIVE',
+};
 
 /** The tick's usage report, split so no part exceeds maxPayload (one row larger than that gets a part of its own). */
 export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
   return format === 'json' ? usagePartsJson(input) : usagePartsMsgpack(input);
+}
+
+interface OpenPart { start: number; seqAt: number; partsAt: number; rowsAt: number; rows: number }
+
+/**
+ * Starts part number `index` of a report at w.pos: the envelope and the columns, up to the rows' array header. A
+ * module function, not a closure made per report: V8 inlines a call whose target stays the same, and a new closure
+ * each tick deoptimized the row loop.
+ */
+function openPart(w: MsgpackWriter, router: string, at: number, index: number): OpenPart {
+  const start = w.pos;
+  w.mapHeader(9);
+  w.ascii('v'); w.uint(MESSAGE_VERSION);
+  w.ascii('router'); w.str(router);
+  w.ascii('seq'); const seqAt = w.uint32Slot() - start;
+  w.ascii('type'); w.ascii('usage');
+  w.ascii('at'); w.uint(at);
+  w.ascii('part'); w.uint(index);
+  w.ascii('parts'); const partsAt = w.uint32Slot() - start;
+  w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
+  for (const f of USAGE_FIELDS) w.ascii(f);
+  w.ascii('sessions');
+  return { start, seqAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
 }
 
 function usagePartsMsgpack(input: UsageInput): UsagePart[] {
@@ -149,26 +179,9 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
   // Every part in one buffer, one after the other; with input.writer the same buffer every tick.
   const w = input.writer ?? new MsgpackWriter(256 + usage.length * 100);
   w.pos = 0;
-  interface Open { start: number; seqAt: number; partsAt: number; rowsAt: number; rows: number }
-  const parts: Open[] = [];
-  const open = (): Open => {
-    const start = w.pos;
-    w.mapHeader(9);
-    w.ascii('v'); w.uint(MESSAGE_VERSION);
-    w.ascii('router'); w.str(router);
-    w.ascii('seq'); const seqAt = w.uint32Slot() - start;
-    w.ascii('type'); w.ascii('usage');
-    w.ascii('at'); w.uint(at);
-    w.ascii('part'); w.uint(parts.length);
-    w.ascii('parts'); const partsAt = w.uint32Slot() - start;
-    w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
-    for (const f of USAGE_FIELDS) w.ascii(f);
-    w.ascii('sessions');
-    const part: Open = { start, seqAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
-    parts.push(part);
-    return part;
-  };
-  let part = open();
+  const parts: OpenPart[] = [];
+  let part = openPart(w, router, at, 0);
+  parts.push(part);
   for (let i = 0; i < usage.length; i++) {
     const u = usage[i]!;
     const slot = u.slot ?? -1;
@@ -184,17 +197,25 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
     writeUsageRow(w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
     if (w.pos - part.start > maxPayload && part.rows > 0) {
       w.pos = rowAt;
-      part = open();
+      part = openPart(w, router, at, parts.length);
+      parts.push(part);
       writeUsageRow(w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
     }
     part.rows++;
   }
-  return parts.map((p, i) => {
+  const out: UsagePart[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
     const buf = w.buf.subarray(p.start, i + 1 < parts.length ? parts[i + 1]!.start : w.pos);
     patchArray32(buf, p.rowsAt, p.rows);
     patchUint32(buf, p.partsAt, parts.length);
-    return { rows: p.rows, payload: (seq: number) => withUint(buf, p.seqAt, seq) };
-  });
+    out.push(usagePart(buf, p.rows, p.seqAt));
+  }
+  return out;
+}
+
+function usagePart(buf: Buffer, rows: number, seqAt: number): UsagePart {
+  return { rows, payload: (seq: number) => withUint(buf, seqAt, seq) };
 }
 
 function usagePartsJson(input: UsageInput): UsagePart[] {

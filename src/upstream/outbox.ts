@@ -122,6 +122,8 @@ interface Entry {
 interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
 
 const SEQ_RESERVE = 4096;
+/** Read descriptors kept open (readAt). */
+const MAX_READERS = 16;
 /** iovecs per writev (Linux IOV_MAX is 1024). */
 const MAX_IOV = 1024;
 const SEQ_FILE = 'seq';
@@ -149,6 +151,8 @@ export class Outbox {
   private dirty = false;
   private dirDirty = false;
   private retiredFds: number[] = [];
+  /** Segments with a read descriptor open, oldest first (readAt). */
+  private readers: Segment[] = [];
   private syncing: Promise<void> | null = null;
   private syncQueued: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -447,7 +451,17 @@ export class Outbox {
 
   /** `length` bytes of a segment file from `offset`. */
   private readAt(seg: Segment, offset: number, length: number): Buffer {
-    seg.readFd ??= openSync(seg.path, 'r');
+    if (seg.readFd === null) {
+      // A long outage can leave many segments (each kept by a session event): at most MAX_READERS descriptors stay
+      // open, the least recently opened closed first, except a segment being rewritten (its descriptor holds the old
+      // file, whose offsets the index keeps until the new file is in place).
+      if (this.readers.length >= MAX_READERS) {
+        const victim = this.readers.find((r) => !r.compacting);
+        if (victim) this.closeReader(victim);
+      }
+      seg.readFd = openSync(seg.path, 'r');
+      this.readers.push(seg);
+    }
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
@@ -462,6 +476,8 @@ export class Outbox {
     if (seg.readFd === null) return;
     try { closeSync(seg.readFd); } catch { /* already closed */ }
     seg.readFd = null;
+    const i = this.readers.indexOf(seg);
+    if (i >= 0) this.readers.splice(i, 1);
   }
 
   /** How many records `consumer` has not acknowledged (nothing read). */

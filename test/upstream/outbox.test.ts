@@ -145,6 +145,25 @@ test('payloads are read back from the files: the caller may reuse its buffer, an
   await again.close();
 });
 
+test('more segments than read descriptors kept open: every payload still reads back, in order', async () => {
+  const dir = tempDir();
+  const { box } = await openAt(dir, { maxBytes: 1 << 20, segmentBytes: 4096 });
+  const body = (seq: number): string => `event ${seq} `.padEnd(1500, String.fromCharCode(97 + (seq % 26)));
+  for (let i = 0; i < 90; i++) await box.append((q) => Buffer.from(body(q)), { durable: true });
+  assert.ok(segments(dir).length >= 30, `${segments(dir).length} segments`);
+  const fds = readdirSync('/proc/self/fd').length;
+  for (let round = 0; round < 2; round++) {
+    const got = box.pending('a', { limit: 1000 });
+    assert.equal(got.map((r) => r.seq), Array.from({ length: 90 }, (_, i) => i + 1));
+    for (const r of got) assert.is(text(r.payload), body(r.seq));
+    // Backwards, one at a time: each read may need a descriptor another one's read closed.
+    for (let q = 90; q >= 1; q -= 7) assert.is(text(box.pending('a', { after: q - 1, limit: 1 })[0]!.payload), body(q));
+  }
+  const opened = readdirSync('/proc/self/fd').length - fds;
+  assert.ok(opened <= 16, `${opened} more descriptors open after reading ${segments(dir).length} segments`);
+  await box.close();
+});
+
 test('droppable appends share one fsync per interval; a durable append waits for its own', async () => {
   const dir = tempDir();
   const { box } = await openAt(dir);

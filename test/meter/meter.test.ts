@@ -579,6 +579,39 @@ test('final reading: a tick that read the client meanwhile decides instead, and 
   await r.close();
 });
 
+test('final reading: one that never answers does not stop metering (a tick waits for it at most one fetch timeout)', async () => {
+  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
+  const timers = {
+    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
+    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+  };
+  let asked = 0;
+  const r = await rig('opennds', {
+    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers, fetchTimeoutMs: 100,
+    readClient: () => { asked++; return new Promise(() => {}); }, // a portal call that hangs
+    portal: { runExclusive: (fn) => fn() }, // the valve's queue: a tick's fetch goes through it (and waits for cuts)
+  });
+  const s = await r.paying(A, 10 * MiB);
+  r.meter.start();
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 125;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 7 * MiB, 0);
+  r.now.t += 875;
+  await r.meter.tick();
+  const cut = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
+  assert.is(cut.length, 1, 'a cut is planned');
+  cut[0]!.cleared = true;
+  cut[0]!.fn();
+  assert.is(asked, 1, 'the final reading was asked for');
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.now.t += 250;
+  const t = await r.meter.tick(); // waits for the hung reading, then reads anyway
+  assert.ok(t.ok);
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the tick read the client past its allotment and ended the session');
+  await r.close();
+});
+
 test('safety net: when metering lags past the moment a data session could have used up its remainder, its gate is reported for closing (once), and not before', async () => {
   const r = await rig('opennds', { peakRateBytesPerS: 100 * MiB });
   const near = await r.paying(A, 3 * MiB);

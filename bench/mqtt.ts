@@ -1,19 +1,24 @@
-// `npm run bench -- mqtt [--messages N] [--ticks N] [--sessions 1000,10000] [--changed 1,0.25]`
+// `npm run bench -- mqtt [--messages N] [--ticks N] [--sessions 1000,10000] [--changed 1,0.25] [--no-connected]`
 // 1. messages/s from the MQTT sink (outbox → mqtt.js → a real mosquitto, QoS 1, 100 in flight) until all acknowledged;
 // 2. main-thread time per tick spent building and queuing the usage report (SinkHost → MqttSink: figures lookup,
-//    msgpack rows, outbox append with CRC and write()) at 1k and 10k active sessions of a real SessionManager, with
-//    every session billed in every tick (changed 1: the worst case) or a fraction of them (a report has a row only
-//    for a session the tick billed), then where the time of the largest goes (figures, rows, append);
-// 3. bytes per session per report, msgpack and json.
+//    msgpack rows into the sink's reused buffer, outbox appendMany: CRC and one write()) at 1k and 10k active sessions
+//    of a real SessionManager, with every session billed in every tick (changed 1: the worst case) or a fraction of
+//    them (a report has a row only for a session the tick billed), then where the time of the largest goes (figures,
+//    rows, append), and the JS memory the queued reports hold (the outbox keeps an index, not the payloads);
+//    the broker is away (an outage: every report goes to the store and stays there, the worst case for the append);
+// 3. bytes per session per report, msgpack and json;
+// 4. the same tick with the broker connected: its CPU, and the CPU until the broker acknowledged its report.
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { Mosquitto } from '../test/peers/mosquitto.ts';
 import { MqttSink } from '../src/upstream/mqtt/sink.ts';
 import { SinkHost } from '../src/upstream/host.ts';
 import { SessionManager, MemoryStore } from '../src/sessions/index.ts';
 import { createLogger } from '../src/log.ts';
-import { usageParts } from '../src/upstream/mqtt/messages.ts';
-import { RowPrefixes } from '../src/upstream/mqtt/writer.ts';
+import { RECORD_TYPE, usageParts } from '../src/upstream/mqtt/messages.ts';
+import { Outbox } from '../src/upstream/outbox.ts';
+import { MsgpackWriter, RowPrefixes } from '../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../src/meter/ports.ts';
 import { mqttConfig, tempDir } from '../test/upstream/mqtt-rig.ts';
 
@@ -96,6 +101,7 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   host.attach(manager);
   const ms: number[] = [];
   const cpu: number[] = [];
+  const buffers0 = process.memoryUsage().arrayBuffers;
   for (let t = 0; t < ticks; t++) {
     const start = process.hrtime.bigint();
     const cpu0 = process.cpuUsage();
@@ -105,34 +111,50 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
     cpu.push((c.user + c.system) / 1000);
     await new Promise((r) => setImmediate(r));
   }
+  const buffers1 = process.memoryUsage().arrayBuffers;
   const stats = sink.stats() as { usage_messages: number; queue: { bytes: number } };
   const warm = ms.slice(Math.min(5, ms.length - 1)).sort((a, b) => a - b);
   const warmCpu = cpu.slice(Math.min(5, cpu.length - 1)).sort((a, b) => a - b);
   const rows = Math.round(batches.reduce((a, b) => a + b.length, 0) / batches.length);
   console.log(`  tick ${String(n).padStart(6)} active, ${String(rows).padStart(6)} rows  wall median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
-    ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick)`);
+    ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick;` +
+    ` queued ${(stats.queue.bytes / 1e6).toFixed(1)} MB on disk; ArrayBuffer memory ${(buffers0 / 1e6).toFixed(1)} → ${(buffers1 / 1e6).toFixed(1)} MB over the ${ticks} ticks)`);
   if (changed < 1) {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
     return;
   }
-  // Where the time goes (CPU min of `ticks` runs each, same batch): the figures alone, the rows with their figures.
-  const at = Date.now();
-  const scratch = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  // Where the time goes: the sink's steps done by hand in each of `ticks` more ticks (same batch, an outbox of its
+  // own, the broker still away), each step timed apart: the figures alone, then the report (figures and rows) into a
+  // reused writer, then the outbox appendMany.
+  const box = await Outbox.open({ dir: join(dir, 'split'), maxBytes: 256 << 20, consumers: ['mqtt'] });
+  // As the sink has them: numbers that start as doubles, one figuresInto function for every tick (messages.ts, host.ts).
+  const big = Number.MAX_SAFE_INTEGER;
+  const scratch = { user: null, allotment: big, used: big, remaining: big, bytes: big, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  let at = 0;
+  const figuresInto = (id: string, out: typeof scratch, slot?: number): boolean => manager.figuresInto(id, at, out, slot);
   const prefixes = new RowPrefixes();
-  const minCpu = (f: () => void): number => {
-    let best = Infinity;
-    for (let t = 0; t < ticks; t++) {
-      const c0 = process.cpuUsage();
-      f();
-      const c = process.cpuUsage(c0);
-      best = Math.min(best, (c.user + c.system) / 1000);
-    }
-    return best;
-  };
-  const figures = minCpu(() => { for (const u of batch) manager.figuresInto(u.sessionId, at, scratch, u.slot); });
-  const build = minCpu(() => usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot), maxPayload: 65536, prefixes }));
-  console.log(`    CPU min: figures ${figures.toFixed(2)} ms, rows ${(build - figures).toFixed(2)} ms, outbox append ${(warmCpu[0]! - build).toFixed(2)} ms (the tick's min less the build's)`);
+  const writer = new MsgpackWriter(1024);
+  const cpuMs = (c0: NodeJS.CpuUsage): number => { const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; };
+  const figures: number[] = [], report: number[] = [], append: number[] = [];
+  for (let t = 0; t < ticks; t++) {
+    at = Date.now();
+    let c0 = process.cpuUsage();
+    for (const u of batch) figuresInto(u.sessionId, scratch, u.slot);
+    const f = cpuMs(c0);
+    c0 = process.cpuUsage();
+    const parts = usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto, maxPayload: 65536, prefixes, writer });
+    const b = cpuMs(c0);
+    c0 = process.cpuUsage();
+    box.appendMany(parts.map((p) => (seq: number) => p.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(() => undefined);
+    append.push(cpuMs(c0));
+    figures.push(f);
+    report.push(b);
+    await new Promise((r) => setImmediate(r));
+  }
+  await box.close();
+  const med = (v: number[]): string => { const w = v.slice(Math.min(5, v.length - 1)).sort((a, b) => a - b); return `${pct(w, 50).toFixed(2)} (min ${w[0]!.toFixed(2)})`; };
+  console.log(`    CPU median per step: the report ${med(report)} ms (of which reading the figures alone takes ${med(figures)}), outbox append ${med(append)} ms`);
   for (const format of ['msgpack', 'json'] as const) {
     const at = Date.now();
     const parts = usageParts(format, { router: 'bench', at, usage: batch, figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot), maxPayload: 65536 });
@@ -143,6 +165,50 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * The same tick with the broker connected (normal operation): the tick's CPU (building and queuing, as above) and
+ * the process's CPU from the tick's start until the broker acknowledged every part of its report (the tick, then
+ * reading the parts back from the outbox and publishing them in later turns), so moving work out of the tick
+ * shows up here.
+ */
+async function connectedCost(n: number, ticks: number): Promise<void> {
+  const broker = await Mosquitto.create();
+  const dir = tempDir('sluice-bench-mqtt-');
+  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 256 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  const host = new SinkHost({ log: quiet() });
+  try {
+    await sink.start();
+    await until(() => (sink.stats() as { state: string }).state === 'ready', 5000);
+    const { manager, batch } = await billedSessions(n);
+    host.add(sink);
+    host.attach(manager);
+    const tick: number[] = [];
+    const total: number[] = [];
+    const acked = (): number => (sink.stats() as { acknowledged: number }).acknowledged;
+    for (let t = 0; t < ticks; t++) {
+      const messages = (): number => (sink.stats() as { usage_messages: number }).usage_messages;
+      const [before, queued] = [acked(), messages()];
+      const c0 = process.cpuUsage();
+      host.usage(batch);
+      const c1 = process.cpuUsage(c0);
+      const target = before + messages() - queued;
+      await until(() => acked() >= target, 30_000);
+      const c2 = process.cpuUsage(c0);
+      tick.push((c1.user + c1.system) / 1000);
+      total.push((c2.user + c2.system) / 1000);
+    }
+    const w = (v: number[]) => v.slice(Math.min(5, v.length - 1)).sort((a, b) => a - b);
+    const [tk, tt] = [w(tick), w(total)];
+    console.log(`  connected ${String(n).padStart(6)} active, all billed: tick CPU median ${pct(tk, 50).toFixed(2)} ms (min ${tk[0]!.toFixed(2)})` +
+      ` | tick + sending its report until acknowledged: CPU median ${pct(tt, 50).toFixed(2)} ms (min ${tt[0]!.toFixed(2)})`);
+  } finally {
+    await host.close();
+    sink.destroy();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export default async function main(argv: string[]): Promise<void> {
   const messages = Number(arg(argv, 'messages', '20000'));
   const ticks = Number(arg(argv, 'ticks', '40'));
@@ -151,4 +217,5 @@ export default async function main(argv: string[]): Promise<void> {
   console.log(`mqtt: ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures are noisy on a shared machine)`);
   await throughput(messages);
   for (const n of sizes) for (const f of changed) await tickCost(n, ticks, f);
+  if (!argv.includes('--no-connected')) for (const n of sizes) await connectedCost(n, ticks);
 }

@@ -218,10 +218,15 @@ export class Daemon {
       maxSnapshotBytes: config.main.portalOutputMax,
       sessions: port,
       portal: valve,
+      readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
       workers: config.main.workers,
       onUsage: (batch) => {
         for (const u of batch) {
-          if (u.billedAheadBytes !== undefined) log.info('cut at the crossing', { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes });
+          if (u.billedAheadBytes === undefined) continue;
+          log.info('cut at the crossing', {
+            mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes,
+            rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0),
+          });
         }
         daemon?.sendUsage(batch);
         upstream.usage(batch);

@@ -154,12 +154,13 @@ export class Gatekeeper {
     this.failingSince.delete(mac);
     // Unconfirmed until a portal listing no longer shows it open (ndsctl's answer alone can be wrong: garbage, exit 0).
     this.toClose.set(mac, Infinity);
+    const startedAt = performance.now();
     try {
       const result = await this.options.valve.close(mac);
       this.toClose.set(mac, this.now());
       this.lastClose.set(mac, 'closed');
       this.counters.closed++;
-      this.options.log.info('gate closed', { mac, result });
+      this.options.log.info('gate closed', { mac, result, took_ms: Math.round(performance.now() - startedAt) });
       return 'closed';
     } catch (err) {
       const e = toSluiceError(err);

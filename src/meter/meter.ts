@@ -56,6 +56,12 @@ export interface MeterOptions {
    * closes fill the allotment instead of running past it. Default: 1.5 × the last fetch.
    */
   closeLatencyMs?: () => number;
+  /**
+   * One client's reading (`ndsctl json <mac>`, ranked after the deauths, before the snapshots): the final reading of a cut between ticks.
+   * Without it that reading is a whole tick. On openNDS a snapshot runs a script per client (get_client_interface.sh)
+   * after reading the counters, so one client's reading is fresher and cheaper than a tick's by the number of clients.
+   */
+  readClient?: (mac: string, onStart: () => void) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;
@@ -139,6 +145,8 @@ interface NearEnd {
   remaining: number;
   /** bytes/ms, smoothed over its readings (RATE_SMOOTHING_MS): one reading 20 ms after another is mostly noise */
   rate: number;
+  /** The portal's counters at that reading (the base of a final reading between ticks), and when it was asked for. */
+  reading?: { down: number; up: number; at: number };
 }
 
 /** Time constant of a near-end session's rate average. */
@@ -188,6 +196,32 @@ class TurnBudget {
   }
 }
 
+/**
+ * How long a gate takes to close after a reading that took `readMs`: the reading's age when it is decided on (both
+ * portals sample their counters early in the call: openNDS runs `iptables -L` first, then a script per client) plus
+ * the deauth until the portal stops the client (its first `iptables` calls). Fitted in the openNDS lab: what passed
+ * after the reading was 1.0–1.2 × the fetch (44–60 ms after fetches of 43–60 ms, one client at 8 Mbit/s); the earlier
+ * 1.5 × the last fetch cut early by up to 62 KiB after one slow fetch.
+ */
+function closeOf(readMs: number): number {
+  return 1.1 * readMs + 5;
+}
+
+/** The median of the last few durations (ms). */
+class RecentTimes {
+  private readonly times: number[] = [];
+  constructor(private readonly size: number) {}
+  add(ms: number): void {
+    this.times.push(ms);
+    if (this.times.length > this.size) this.times.shift();
+  }
+  median(fallback: number): number {
+    if (this.times.length === 0) return fallback;
+    const sorted = [...this.times].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1]!;
+  }
+}
+
 export class Meter {
   private state: State = 'idle';
   private readonly runner: UsageTaskRunner;
@@ -207,6 +241,12 @@ export class Meter {
   private readonly nearEnd = new Map<string, NearEnd>();
   /** Cuts scheduled between ticks (session id → timer): see scheduleCut. */
   private readonly cuts = new Map<string, unknown>();
+  /** One client's reading (readClient): its time, averaged, and how many were taken. */
+  private readonly readTimes = new RecentTimes(5);
+  private finalReadings = 0;
+  /** Final readings under way, and the timed ends due (clock ms): a tick's fetch waits for both (waitForCuts). */
+  private readonly finalReadsInFlight = new Set<Promise<void>>();
+  private readonly timedEnds = new Map<string, number>();
   /** Sessions the safety net reported since the last committed tick (reported once each). */
   private readonly blindClosed = new Set<string>();
   private blindTimer: unknown;
@@ -236,6 +276,8 @@ export class Meter {
   /** A tick asked for (scheduleBy) while one ran: the next one starts no later than this (clock ms). */
   private nextBy = Infinity;
   private lastFetchMs = 0;
+  /** The last few fetches' times: the close latency follows their median, not one slow fetch. */
+  private readonly fetchTimes = new RecentTimes(5);
   /** One slice's billed clients, reused every slice (see apply). */
   private readonly batch = {
     sessions: new Array<MeteredSession | undefined>(SLICE),
@@ -381,7 +423,7 @@ export class Meter {
   }
 
   stats(): MeterStats {
-    return this.statsRecorder.snapshot(this.view.slotCount);
+    return { ...this.statsRecorder.snapshot(this.view.slotCount), final_readings: this.finalReadings, final_read_ms: Math.round(this.readTimes.median(0) * 10) / 10 };
   }
 
   /** Stops ticking and waits for the tick in flight, then stops the worker threads. */
@@ -482,6 +524,7 @@ export class Meter {
       onDispatch(this.clock());
       return this.runner.run(task);
     }
+    await this.waitForCuts();
     let result: Promise<UsageResult> | undefined;
     await portal.runExclusive(async () => {
       const cell = new Int32Array(this.fetchSignal);
@@ -494,6 +537,24 @@ export class Meter {
       await Promise.race([settled, waiter.async ? waiter.value : undefined]);
     });
     return result!;
+  }
+
+  /**
+   * A snapshot holds the portal for a whole fetch, and a deauth queued behind one waits for it (the portal takes one
+   * call at a time): seen in the openNDS lab, a cut's deauth took 258 ms instead of 121, and 96 KiB more passed. So a
+   * tick is not dispatched while a final reading is under way (its deauth, if it ends the session, is queued by the
+   * time the reading's promise settles) nor when a timed end is due before its fetch would be over.
+   */
+  private async waitForCuts(): Promise<void> {
+    for (let round = 0; round < 4; round++) {
+      if (this.finalReadsInFlight.size > 0) { await Promise.all([...this.finalReadsInFlight]); continue; }
+      let due = Infinity;
+      for (const at of this.timedEnds.values()) due = Math.min(due, at);
+      const waitMs = due - this.clock();
+      if (!(waitMs >= 0 && waitMs < this.lastFetchMs)) return;
+      // A real timer: at most one fetch's time, and it must pass even where the meter's own timers are a test's.
+      await new Promise<void>((resolve) => setTimeout(resolve, waitMs + 1));
+    }
   }
 
   private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
@@ -514,6 +575,7 @@ export class Meter {
     const since = this.lastCommittedDispatchAt;
     this.lastCommittedDispatchAt = dispatchAt;
     this.lastFetchMs = result.fetchMs;
+    this.fetchTimes.add(result.fetchMs);
 
     const port = this.options.sessions;
     const batch = this.batch;
@@ -577,12 +639,21 @@ export class Meter {
           // early). The next reading errs on the early side (the higher).
           const cutRate = before > 0 ? Math.min(rate, now, before) : 0;
           this.cancelCut(session.id);
-          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) ahead.push(report);
+          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) {
+            report.cutRate = cutRate;
+            report.cutCloseMs = this.closeLatencyMs();
+            ahead.push(report);
+          }
           else if (remainingBytes > 0) {
             nextInMs = Math.min(nextInMs, this.crossingInMs(remainingBytes, Math.max(rate, now)));
-            this.maybeScheduleCut(session, remainingBytes, cutRate);
+            this.maybeScheduleCut(session, remainingBytes, this.options.readClient !== undefined ? Math.max(rate, now) : cutRate);
           }
           this.watchRemaining(session, remainingBytes, rate);
+          const watched = this.nearEnd.get(session.id);
+          if (watched !== undefined) {
+            const [down, up] = this.view.readingParts(deltas[k * 3]!);
+            watched.reading = { down, up, at: dispatchAt };
+          }
         }
       }
       batch.sessions.fill(undefined, 0, n);
@@ -606,13 +677,15 @@ export class Meter {
   }
 
   /**
-   * Cut at the crossing: at this rate (bytes over elapsed ms), when will the allotment run out? The next tick is
-   * dispatched then, less half a fetch (the portal reads its counters mid-fetch), so that reading lands on the crossing
-   * and the session ends with it, instead of at the next poll.
+   * Cut at the crossing: at this rate (bytes over elapsed ms), when must the reading that ends the session be taken?
+   * The crossing less the close latency (its remainder then passes while the gate closes and is billed ahead:
+   * endsWhileClosing), less half a fetch (the portal reads its counters mid-fetch). A tick aimed at the crossing itself
+   * let the whole close run past the allotment (seen in the openNDS lab: 129 KiB unbilled with 1 KiB left at the
+   * reading).
    */
   private crossingInMs(remainingBytes: number, rate: number): number {
     if (rate <= 0) return Infinity;
-    return remainingBytes / rate - this.lastFetchMs / 2;
+    return remainingBytes / rate - this.closeLatencyMs() - this.lastFetchMs / 2;
   }
 
   /** This reading's rate (bytes/ms), averaged with the session's earlier ones if it is near its end. */
@@ -634,7 +707,7 @@ export class Meter {
   }
 
   private closeLatencyMs(): number {
-    return this.options.closeLatencyMs?.() ?? 1.5 * this.lastFetchMs;
+    return this.options.closeLatencyMs?.() ?? closeOf(this.fetchTimes.median(this.lastFetchMs));
   }
 
   /**
@@ -646,7 +719,11 @@ export class Meter {
    */
   private maybeScheduleCut(session: MeteredSession, remainingBytes: number, rate: number): void {
     if (rate <= 0) return;
-    const cutInMs = remainingBytes / rate - this.closeLatencyMs() - this.lastFetchMs;
+    // With one client's reading, it is the one to time: asked for a close and a read before the crossing, and at the
+    // higher rate (a read that comes early only re-decides; one that comes late is an overshoot).
+    const cutInMs = this.options.readClient !== undefined
+      ? remainingBytes / rate - 2.5 * this.finalReadMs()
+      : remainingBytes / rate - this.closeLatencyMs() - this.lastFetchMs;
     const soonestReadingMs = Math.max(this.minIntervalMs, 2 * this.lastDurationMs) + this.lastFetchMs / 2;
     if (cutInMs >= soonestReadingMs) return;
     const { id, mac } = session;
@@ -655,17 +732,110 @@ export class Meter {
 
   private cancelCut(sessionId: string): void {
     if (this.cuts.size === 0) return;
+    this.timedEnds.delete(sessionId);
     const handle = this.cuts.get(sessionId);
     if (handle === undefined) return;
     this.timers.clearTimeout(handle);
     this.cuts.delete(sessionId);
   }
 
-  /** A scheduled cut is due: take the final reading now (a tick at once, not bound by the adaptive minimum). */
+  /**
+   * A scheduled cut is due: take the final reading now (one client's reading where the portal port gives one, else a
+   * tick at once, not bound by the adaptive minimum).
+   */
   private cutNow(sessionId: string, mac: string): void {
     this.cuts.delete(sessionId);
     if (this.options.sessions.active(mac)?.id !== sessionId) return;
-    this.requestTick();
+    if (this.options.readClient !== undefined && this.nearEnd.get(sessionId)?.reading !== undefined) {
+      const reading: Promise<void> = this.finalReading(sessionId, mac).finally(() => this.finalReadsInFlight.delete(reading));
+      this.finalReadsInFlight.add(reading);
+    } else this.requestTick();
+  }
+
+  /** How long one client's reading takes (ms, averaged); the last tick's fetch until one was timed. */
+  private finalReadMs(): number {
+    return this.readTimes.median(Math.max(this.fetchTimes.median(this.lastFetchMs), 1));
+  }
+
+  /**
+   * The final reading of a cut between ticks: one client's counters against its last tick's reading. Its remainder
+   * passes within the close (1.5 × a reading's time: the reading's age when it is decided on, and the deauth until the
+   * portal stops the client) → the session ends now, the remainder billed ahead. Otherwise the end is timed: another
+   * reading while one can still come in time, or, when the moment to close is nearer than a reading takes, a timer
+   * that ends it at that moment without one (a short horizon, so a change of rate moves little). Every branch that
+   * cannot judge (a tick read it meanwhile, a new counter epoch, the client gone or closed, the read failed) leaves it
+   * to the ticks.
+   */
+  private async finalReading(sessionId: string, mac: string): Promise<void> {
+    const port = this.options.sessions;
+    const base = this.nearEnd.get(sessionId)?.reading;
+    if (base === undefined) return;
+    // Timed from when the portal takes the call, not from the queue: a reading that waited behind a snapshot is not slow.
+    let askedAt = this.clock();
+    let started = performance.now();
+    let client: Awaited<ReturnType<NonNullable<MeterOptions['readClient']>>>;
+    try {
+      client = await this.options.readClient!(mac, () => { askedAt = this.clock(); started = performance.now(); });
+    } catch {
+      this.requestTick();
+      return;
+    }
+    const readMs = performance.now() - started;
+    this.readTimes.add(readMs);
+    this.finalReadings++;
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (port.active(mac)?.id !== sessionId || this.nearEnd.get(sessionId)?.reading !== base || this.cuts.has(sessionId)) return;
+    if (client === null || !(GATE_OPEN_STATES as readonly string[]).includes(client.state)) { this.requestTick(); return; }
+    const down = client.downloadBytes - base.down;
+    const up = client.uploadBytes - base.up;
+    if (down < 0 || up < 0) { this.requestTick(); return; }
+    const read = down + up;
+    const elapsed = askedAt - base.at;
+    const rate = elapsed > 0 ? read / elapsed : 0;
+    if (rate <= 0) return; // idle since the tick's reading: the ticks go on watching it
+    const remaining = port.remainingBytes(sessionId) - read;
+    const closeMs = closeOf(this.finalReadMs());
+    if (remaining <= rate * closeMs) { this.endAhead(sessionId, mac, down, up, rate, closeMs); return; }
+    // From now: the moment the deauth must go out (the crossing less the deauth's share of the close).
+    const endInMs = askedAt + remaining / rate - (closeMs - this.finalReadMs()) - this.clock();
+    const reading = this.finalReadMs();
+    if (endInMs < 2 * reading) {
+      const dueAt = this.clock() + Math.max(0, endInMs);
+      this.timedEnds.set(sessionId, dueAt);
+      this.cuts.set(sessionId, this.timers.setTimeout(() => {
+        this.cuts.delete(sessionId);
+        this.timedEnds.delete(sessionId);
+        this.endAhead(sessionId, mac, down, up, rate, closeMs);
+      }, Math.max(0, endInMs)));
+    } else {
+      this.cuts.set(sessionId, this.timers.setTimeout(() => this.cutNow(sessionId, mac), endInMs - 1.5 * reading));
+    }
+  }
+
+  /**
+   * Ends a data session between ticks, at its allotment: `read` bytes seen by a final reading and the rest billed ahead
+   * (or all of it, for a timed end). Its next readings are dropped like any client's without a session.
+   */
+  private endAhead(sessionId: string, mac: string, readDown: number, readUp: number, rate: number, closeMs: number): void {
+    const port = this.options.sessions;
+    const session = port.active(mac);
+    if (session?.id !== sessionId) return;
+    const remaining = port.remainingBytes(sessionId);
+    if (!(remaining > 0)) return;
+    const read = readDown + readUp;
+    const bill = Math.max(remaining, read);
+    try {
+      if (port.applyUsageBatch !== undefined) port.applyUsageBatch([sessionId], Float64Array.of(bill), 1, new Float64Array(1));
+      else port.applyUsage([[mac, bill]]);
+    } catch (err) {
+      this.options.onError?.(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+      return;
+    }
+    this.nearEnd.delete(sessionId);
+    this.options.onUsage?.([{
+      mac, sessionId, slot: session.slot ?? -1, metric: 'bytes', deltaBytes: bill, deltaDownloadBytes: bill - readUp,
+      deltaUploadBytes: readUp, remainingBytes: 0, exhausted: true, billedAheadBytes: bill - read, cutRate: rate, cutCloseMs: closeMs,
+    }]);
   }
 
   /**

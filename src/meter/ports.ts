@@ -78,4 +78,7 @@ export interface UsageReport {
    * gate closes (Meter option closeLatencyMs). Absent when every byte was read.
    */
   billedAheadBytes?: number;
+  /** With billedAheadBytes: the rate (bytes/ms) and close latency (ms) the decision used, for the log. */
+  cutRate?: number;
+  cutCloseMs?: number;
 }

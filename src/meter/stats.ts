@@ -23,6 +23,9 @@ export interface MeterStats {
   new_epochs: number;
   flavour: string;
   next_tick_in_ms: number;
+  /** One client's readings taken to cut a data session between ticks (Meter option readClient), and their time. */
+  final_readings: number;
+  final_read_ms: number;
 }
 
 const WINDOW = 128;
@@ -83,6 +86,8 @@ export class MeterStatsRecorder {
       new_epochs: this.newEpochs,
       flavour: this.flavour,
       next_tick_in_ms: Math.round(this.nextIn),
+      final_readings: 0,
+      final_read_ms: 0,
     };
   }
 }

@@ -43,11 +43,12 @@ export interface NdsctlRunnerOptions {
 }
 
 /**
- * Which queued call goes next: a deauth of an exhausted or terminated session before the tick's snapshot, the
- * snapshot before auths and lookups, so a burst of purchases never delays metering or a cut. FIFO within a class.
+ * Which queued call goes next: a deauth of an exhausted or terminated session first, then the meter's final reading
+ * of one client about to run out ('read': it decides a cut, but a gate already due to close goes before it), the
+ * tick's snapshot, then auths and lookups, so a burst of purchases never delays metering or a cut. FIFO within a class.
  */
-export type NdsctlPriority = 'deauth' | 'snapshot' | 'auth';
-const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, snapshot: 1, auth: 2 };
+export type NdsctlPriority = 'deauth' | 'read' | 'snapshot' | 'auth';
+const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, snapshot: 2, auth: 3 };
 
 export interface NdsctlResult {
   stdout: string;

@@ -128,10 +128,14 @@ export class Valve {
     }, 'deauth');
   }
 
-  /** One client (`ndsctl json <mac>`), null when the portal does not know it. */
-  async client(mac: string): Promise<PortalClient | null> {
+  /**
+   * One client (`ndsctl json <mac>`), null when the portal does not know it. `priority` 'read' for the meter's final
+   * reading of a cut: it goes after the deauths and before the tick's snapshot and the auths. `onStart`: called when
+   * the call leaves the queue (the meter times the reading itself, not its wait).
+   */
+  async client(mac: string, priority: NdsctlPriority = 'auth', onStart?: () => void): Promise<PortalClient | null> {
     const canonical = normalizeMac(mac);
-    return this.runner.runExclusive((exec) => this.#client(exec, canonical));
+    return this.runner.runExclusive((exec) => { onStart?.(); return this.#client(exec, canonical); }, priority);
   }
 
   /** Every client in one `ndsctl json`. */

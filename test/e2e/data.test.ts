@@ -55,6 +55,9 @@ const tmp = (name: string): string => join(L().dir, name);
 const noQuota = LAB_PORTAL === 'nodogsplash' ? "nodogsplash's auth takes no limits: no portal quota to compare" : null;
 scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB download', pre.lab ?? noQuota, async () => {
   const c = L().client(1);
+  // openNDS authenticates only a client it lists (one that sent it traffic): without this the auth raced the
+  // client's first packets and failed ("Failed to authenticate client") in ~1 of 10 runs.
+  await L().visitPortal(c);
   // ndsctl auth <mac> <minutes> <up_rate> <down_rate> <up_quota_KiB> <down_quota_KiB>; 0 would mean "default".
   const auth = await L().ndsctl('auth', c.mac, '10', '0', '0', '1099511627776', '2048');
   assert.is(auth.code, 0, `ndsctl auth: ${auth.stdout}`);

@@ -5,10 +5,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { E2E_DIR, run, sleep, waitFor } from './lab.ts';
 import type { Lab } from './lab.ts';
+import { UbusClient } from '../../src/ubus/client.ts';
+import { UbusStatusError } from '../../src/ubus/errors.ts';
 
 export const SLUICE = join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
 
@@ -49,6 +51,7 @@ export interface SluiceOptions {
 
 export class Sluice {
   readonly dir: string;
+  private client: Promise<UbusClient> | undefined;
   readonly socket: string;
   readonly config: string;
   private broker: ChildProcess | null = null;
@@ -133,6 +136,9 @@ export class Sluice {
 
   /** Clean stop (SIGTERM), then the broker. */
   async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.then((c) => c.close()).catch(() => undefined);
     for (const child of [this.daemon, this.broker]) {
       if (!child || child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((r) => child.once('exit', r));
@@ -140,6 +146,12 @@ export class Sluice {
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(t);
+    }
+    // SLUICE_E2E_LOG_DIR: keep the daemon's log (the lab's directory goes with the lab) to read its cut decisions.
+    const keep = process.env['SLUICE_E2E_LOG_DIR'];
+    if (keep && existsSync(join(this.dir, 'daemon.log'))) {
+      mkdirSync(keep, { recursive: true });
+      copyFileSync(join(this.dir, 'daemon.log'), join(keep, `daemon-${process.pid}-${Date.now()}.log`));
     }
   }
 
@@ -158,12 +170,21 @@ export class Sluice {
     return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
   }
 
+  /**
+   * `ubus call sluice session` over one in-process connection: the scenarios poll it every 250 ms, and a `sluice ubus`
+   * process per poll (~100 ms of CPU each) took a core from the portal and sluice under test on a 2-core machine.
+   */
   async session(mac: string): Promise<SessionView | null> {
     let reply: Record<string, unknown>;
     try {
-      reply = await this.call('session', { mac });
+      this.client ??= UbusClient.connect({ socketPath: this.socket, timeoutMs: 10_000 });
+      reply = (await (await this.client).call('sluice', 'session', { mac })) ?? {};
     } catch (err) {
-      if ((err as { exit?: number }).exit === 4) return null; // NOT_FOUND
+      if (err instanceof UbusStatusError && err.status === 4) return null; // NOT_FOUND
+      // A restarted daemon or broker: connect again on the next poll.
+      const stale = this.client;
+      this.client = undefined;
+      void stale?.then((c) => c.close()).catch(() => undefined);
       throw err;
     }
     const s = reply.session as Record<string, unknown> | undefined;

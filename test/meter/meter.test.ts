@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type MeterOptions, type TickReport, type UsageReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
+import { Valve } from '../../src/valve/valve.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 
 const A = '02:00:00:00:00:0a';
@@ -23,6 +24,14 @@ interface Rig {
   /** Closes the meter and starts another on the same portal and sessions, from the marks the first one committed. */
   restart(): Promise<void>;
   close(): Promise<void>;
+}
+
+async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((res) => setTimeout(res, 2));
+  }
 }
 
 /** Rigs not closed yet: a failed assertion skips a test's own close(), and an open socket would keep the file running. */
@@ -444,6 +453,129 @@ test('cut between ticks: when the next reading would come after the moment to st
   const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
   assert.ok(later.length > 0, 'a new cut for B');
   assert.ok(later.every((p) => p.at > cutB.at), 'rescheduled later, at the slower rate');
+  await r.close();
+});
+
+test('final reading of one client: a cut between ticks reads only that client (json <mac> over the socket), ends the session at its allotment, and bills nothing twice', async () => {
+  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
+  const timers = {
+    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
+    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+  };
+  const dueCut = (): { fn: () => void; ms: number; cleared: boolean } => {
+    const live = pending.filter((p) => !p.cleared && p.ms > 0);
+    assert.is(live.length, 1, 'one cut pending');
+    live[0]!.cleared = true;
+    return live[0]!;
+  };
+  let valve: Valve | undefined;
+  const reads: string[] = [];
+  const r = await rig('opennds', {
+    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers,
+    readClient: (mac, onStart) => { reads.push(mac); return valve!.client(mac, 'read', onStart); },
+  });
+  valve = new Valve({ command: ['/nonexistent/ndsctl'], socketPath: () => r.server.path, timeoutMs: 2000 });
+  const s = await r.paying(A, 10 * MiB);
+  await r.paying(B, 100 * MiB); // another client: the final reading must not bill or move it
+  r.meter.start();
+  r.portal.addTraffic(A, MiB, 0); // 8 MiB/s
+  r.portal.addTraffic(B, MiB, 0);
+  r.now.t += 125;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 7 * MiB, 0); // 2 MiB left at 8 MiB/s: 250 ms, before the next tick may come
+  r.portal.addTraffic(B, 7 * MiB, 0);
+  r.now.t += 875;
+  await r.meter.tick();
+  const ticksBefore = r.ticks.length;
+  const usedB = r.manager.list({ mac: B })[0]!.used;
+  // The first final reading comes early: 1.5 MiB more passed, 0.5 MiB left is 62 ms at this rate, longer than the close
+  // (1.1 × the reading's time + 5 ms, a few ms here): it plans the next step instead of ending the session.
+  r.portal.addTraffic(A, 1.5 * MiB, 0);
+  r.now.t += 187;
+  dueCut().fn();
+  await waitUntil(() => reads.length === 1 && pending.some((p) => !p.cleared && p.ms > 0));
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(r.manager.get(s.id)!.used, 8 * MiB, 'a final reading that does not end the session bills nothing');
+  // The second: 8 KiB left, which pass within the close: the session ends at this reading, those 8 KiB billed ahead.
+  r.portal.addTraffic(A, 0.5 * MiB - 8 * 1024, 0);
+  r.now.t += 62;
+  const next = pending.filter((p) => !p.cleared && p.ms > 0).at(-1)!;
+  next.cleared = true;
+  next.fn();
+  await waitUntil(() => r.manager.get(s.id)!.state !== 'ACTIVE');
+  assert.equal(reads, [A, A], 'only A was read, by itself');
+  assert.is(r.ticks.length, ticksBefore, 'no tick was taken for it');
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+  const billed = r.usage.at(-1)!;
+  assert.is(billed.length, 1);
+  assert.is(billed[0]!.sessionId, s.id);
+  assert.is(billed[0]!.deltaBytes, 2 * MiB, 'what passed since the last tick and the remainder, together the allotment');
+  assert.is(billed[0]!.billedAheadBytes, 8 * 1024);
+  assert.ok(billed[0]!.exhausted);
+  assert.is(r.manager.list({ mac: B })[0]!.used, usedB, 'B is billed by the ticks only');
+  // The next tick sees A's counters with no session: nothing more is billed; B's bytes are.
+  r.portal.addTraffic(A, 100 * 1024, 0);
+  r.portal.addTraffic(B, MiB, 0);
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+  assert.ok(t.usage.every((u) => u.sessionId !== s.id));
+  assert.is(r.manager.list({ mac: B })[0]!.used, usedB + MiB, 'B: the bytes since its last tick');
+  assert.is(r.meter.stats().final_readings, 2);
+  await valve.shutdown();
+  await r.close();
+});
+
+test('final reading: a tick that read the client meanwhile decides instead, and a client the portal no longer lists is left to the ticks', async () => {
+  let release: (() => void) | undefined;
+  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
+  const timers = {
+    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
+    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+  };
+  const r = await rig('opennds', {
+    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers,
+    // The reading is held until the test lets it answer: a tick runs in between.
+    readClient: async (mac) => {
+      const c = r.portal.get(mac);
+      const answer = c ? { downloadBytes: c.downloadBytes, uploadBytes: c.uploadBytes, state: c.state } : null;
+      await new Promise<void>((resolve) => { release = resolve; });
+      return answer;
+    },
+  });
+  const s = await r.paying(A, 10 * MiB);
+  r.meter.start();
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 125;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 7 * MiB, 0);
+  r.now.t += 875;
+  await r.meter.tick();
+  r.portal.addTraffic(A, MiB, 0); // what the held reading will show: 1 MiB left
+  r.now.t += 125;
+  const first = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
+  assert.is(first.length, 1, 'a cut is planned');
+  first[0]!.cleared = true; // it fires
+  first[0]!.fn();
+  await waitUntil(() => release !== undefined);
+  await r.meter.tick(); // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
+  assert.is(r.manager.get(s.id)!.used, 9 * MiB);
+  release!();
+  await new Promise((res) => setTimeout(res, 20));
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'the stale final reading (its base is the older tick) does not end it');
+  assert.is(r.manager.get(s.id)!.used, 9 * MiB, 'and bills nothing: that megabyte was billed once, by the tick');
+  // A client the portal no longer lists: the final reading leaves it to the ticks (asks for one at once).
+  const cuts = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500); // the meter's next tick is 1000 ms away
+  assert.is(cuts.length, 1, 'the tick planned a new cut');
+  r.portal.remove(A);
+  release = undefined;
+  const zeroTimers = pending.filter((p) => p.ms === 0).length;
+  cuts[0]!.fn();
+  await waitUntil(() => release !== undefined);
+  release!();
+  await waitUntil(() => pending.filter((p) => p.ms === 0).length > zeroTimers);
+  assert.is(r.manager.get(s.id)!.used, 9 * MiB);
   await r.close();
 });
 

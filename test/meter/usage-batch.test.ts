@@ -179,7 +179,19 @@ test('a live session keeps its slot from purchase to end; a reused slot never sh
   assert.ok(m.figuresInto(a.id, 0, out, slot));
   assert.equal([out.state, out.used, out.remaining], ['EXPIRED', 1500, 0]);
   assert.ok(m.figuresInto(b.id, 0, out, slot));
-  assert.equal([out.state, out.used, out.remaining], ['ACTIVE', 200, 4800]);
+  assert.equal([out.state, out.used, out.remaining, out.allotment], ['ACTIVE', 200, 4800, 5000]);
+  // Read by slot again (the allotment's number is remembered per slot): still each one's own allotment.
+  assert.ok(m.figuresInto(a.id, 0, out, slot));
+  assert.is(out.allotment, 1000);
+  assert.ok(m.figuresInto(b.id, 0, out, slot));
+  assert.is(out.allotment, 5000);
+  // A top-up (same MAC: added to the live session) and a limit change show at once.
+  await buy(m, B, 2000n);
+  assert.ok(m.figuresInto(b.id, 0, out, slot));
+  assert.equal([out.allotment, out.remaining], [7000, 6800]);
+  await m.setLimits(b.id, { bytes: 9000n });
+  assert.ok(m.figuresInto(b.id, 0, out, slot));
+  assert.equal([out.allotment, out.remaining], [9000, 8800]);
   assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
   port.dispose();
 });

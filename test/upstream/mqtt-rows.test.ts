@@ -42,4 +42,24 @@ test('a slot reused by a new session gets a row of its own, by slot and without 
   await m.close();
 });
 
+test('row integers take their smallest MessagePack width at every boundary, up to 2^53 - 1', async () => {
+  const m = await SessionManager.open({ store: new MemoryStore() });
+  const a = (await m.activate({ mac: A, metric: 'bytes', allotment: 2n ** 60n, payment: { method: 'grant', reference: 'a', amount: 1n, asset: 'X', at: 1 } })).session;
+  const values = [0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER];
+  const width = (n: number) => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+  const prefixes = new RowPrefixes();
+  for (const v of values) {
+    const u = { ...report(m, A, a.id, 0), deltaUploadBytes: v, deltaDownloadBytes: 0 };
+    const parts = usageParts('msgpack', { router: 'r', at: 1, usage: [u], figuresInto: (id, out, slot) => m.figuresInto(id, 1, out, slot), maxPayload: 65536, prefixes });
+    const zero = usageParts('msgpack', { router: 'r', at: 1, usage: [{ ...u, deltaUploadBytes: 0 }], figuresInto: (id, out, slot) => m.figuresInto(id, 1, out, slot), maxPayload: 65536, prefixes });
+    const body = decode(parts[0]!.payload(1)) as Record<string, unknown>;
+    assert.is(rows(body)[0]!['up'], v);
+    assert.is(parts[0]!.payload(1).length - zero[0]!.payload(1).length, width(v) - 1, `${v} in ${width(v)} bytes`);
+  }
+  // The allotment (2^60) is reported as 2^53 - 1, a uint64.
+  const body = decode(usageParts('msgpack', { router: 'r', at: 1, usage: [report(m, A, a.id, 0)], figuresInto: (id, out, slot) => m.figuresInto(id, 1, out, slot), maxPayload: 65536 })[0]!.payload(1)) as Record<string, unknown>;
+  assert.is(rows(body)[0]!['allotment'], Number.MAX_SAFE_INTEGER);
+  await m.close();
+});
+
 test.run();

@@ -129,20 +129,24 @@ test('a reply larger than the cap is refused, not buffered', async () => {
   await runner.destroy();
 });
 
-test('priorities: a queued deauth goes before the tick snapshot, the snapshot before queued auths', async () => {
-  const { path, seen } = await rawServer((req) => (req.startsWith('json') ? '{"clients":{}}' : 'Yes'), 30);
+test('priorities: a queued deauth goes before a final reading, that before the tick snapshot, the snapshot before queued auths', async () => {
+  // `json <mac>` of a client openNDS does not list: `{}`.
+  const { path, seen } = await rawServer((req) => (req.startsWith('json ') ? '{}' : req.startsWith('json') ? '{"clients":{}}' : 'Yes'), 30);
   const valve = socketValve(path);
   const first = valve.runner.run(['auth', A]); // in flight while the others queue
+  let readStarted = 0;
   const queued = [
     valve.runner.run(['auth', B]),
     valve.runner.run(['auth', C]),
     valve.runExclusive((exec) => exec(['json'])), // the meter's slot
+    valve.client(B, 'read', () => { readStarted = seen.length; }), // the meter's final reading of one client
     valve.close(C),
   ];
   await Promise.all([first, ...queued]);
   assert.equal(seen.map((r) => r.trim().split(' ')[0] + (r.includes(C) ? ':C' : r.includes(B) ? ':B' : r.includes(A) ? ':A' : '')), [
-    'auth:A', 'deauth:C', 'json', 'auth:B', 'auth:C',
+    'auth:A', 'deauth:C', 'json:B', 'json', 'auth:B', 'auth:C',
   ]);
+  assert.is(readStarted, 2, 'onStart runs when the reading leaves the queue, not when it is asked for');
 });
 
 test('the resolver: off → command; auto only with the stock ndsctl; a path only while it is a socket', async () => {

@@ -20,7 +20,7 @@ import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandError, CommandVerifier } from './commands.ts';
 import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
-import { RowPrefixes } from './writer.ts';
+import { MsgpackWriter, RowPrefixes } from './writer.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -83,6 +83,8 @@ export class MqttSink implements UpstreamSink {
   private ended: EndMarks | undefined;
   /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
   private readonly rowPrefixes = new RowPrefixes();
+  /** The buffer each tick's usage report is built in (messages.ts UsageInput.writer): the outbox keeps no payload. */
+  private readonly usageWriter = new MsgpackWriter(64 * 1024);
   private readonly counters = {
     usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
     connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0,
@@ -397,12 +399,13 @@ export class MqttSink implements UpstreamSink {
       if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
       const parts = usageParts(format, {
         router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload: this.config.maxPayload, prefixes: this.rowPrefixes,
+        writer: this.usageWriter,
       });
       this.counters.usage_reports++;
-      for (const part of parts) {
-        this.counters.usage_messages++;
-        box.append((seq) => part.payload(seq), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
-      }
+      this.counters.usage_messages += parts.length;
+      // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
+      // reuses the writer's buffer.
+      box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
       return;
     }
     if (event.type === 'escrow-closed') {
@@ -432,8 +435,8 @@ export class MqttSink implements UpstreamSink {
   /** Ids of the sessions whose `ended` message the queue holds (a crash may have come before its mark). */
   private queuedEnds(): string[] {
     const ids: string[] = [];
-    for (const r of this.outbox?.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER }) ?? []) {
-      if (r.type !== RECORD_TYPE.session) continue;
+    // Session messages only: the usage reports of a long outage are not read back for this.
+    for (const r of this.outbox?.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: RECORD_TYPE.session }) ?? []) {
       try {
         const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
         if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);
@@ -490,7 +493,7 @@ export class MqttSink implements UpstreamSink {
         }
         this.counters.acknowledged++;
         box.ack(CONSUMER, r.seq);
-        if (this.backlog && this.inflight === 0 && box.pending(CONSUMER, { limit: 1 }).length === 0) {
+        if (this.backlog && this.inflight === 0 && box.pendingCount(CONSUMER) === 0) {
           // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
           this.backlog = false;
           box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));

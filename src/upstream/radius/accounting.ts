@@ -151,8 +151,7 @@ export class RadiusAccounting {
     });
     // A crash between queuing a Stop and its mark loses the mark, not the Stop: the outbox still holds it.
     const queuedStops: string[] = [];
-    for (const r of this.outbox.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER })) {
-      if (r.type !== TYPE_OF.Stop) continue;
+    for (const r of this.outbox.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: TYPE_OF.Stop })) {
       try { queuedStops.push(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
     }
     this.stopped = EndMarks.open(join(this.options.dir, 'stopped'), queuedStops, (id) => this.options.session(id) !== null);

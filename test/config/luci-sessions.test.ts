@@ -140,4 +140,37 @@ test('Sessions page: one page at a time from the daemon, filter as state, Previo
   }
 });
 
+test('Sessions page: Paid in the currency of a plan with the payment\'s asset when the session\'s plan is gone', async () => {
+  const USDC = '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913';
+  const lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: `
+config pricing 'hour'
+\toption metric 'seconds'
+\toption step_size '3600'
+\toption price_per_step '250000'
+\toption asset '${USDC}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption min_steps '1'
+\toption max_steps '24'
+` });
+  try {
+    const manager = await SessionManager.open({ store: new JournalStore({ dir: join(lab.dir, 'state') }) });
+    // Sold under a plan since renamed in Settings (asset in another case, as a wallet may write it), and one in an
+    // asset no plan has.
+    await manager.activate({ mac: macOf(1), metric: 'seconds', allotment: 7200n, plan: 'hour-old',
+      payment: { method: 'x402', reference: '0xlab1', amount: 500000n, asset: USDC.toLowerCase(), at: Date.now() } });
+    await manager.activate({ mac: macOf(2), metric: 'seconds', allotment: 3600n, plan: 'gone',
+      payment: { method: 'x402', reference: '0xlab2', amount: 700n, asset: '0x00000000000000000000000000000000000000aa', at: Date.now() } });
+    await manager.close();
+    await lab.startDaemon();
+    const { view } = loadView(lab, []);
+    view.render(await view.load());
+    const paidOf = (mac: string) => text(view.table.rows.find((r: unknown[]) => r[0] === mac)![10]);
+    assert.is(paidOf(macOf(1)), '0.5 USDC');
+    assert.is(paidOf(macOf(2)), '700 units', 'not passed off as a price');
+  } finally {
+    await lab.close();
+  }
+});
+
 test.run();

@@ -481,6 +481,10 @@ export class Meter {
         this.nextBy = Infinity;
         if (this.again) { this.again = false; this.schedule(0); }
         else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
+      }, (err: unknown) => {
+        // A tick that throws must not end metering: report it and poll again.
+        this.options.onError?.(new SluiceError('ERR_METER_WORKER', `tick failed: ${toSluiceError(err).message}`, { cause: err }));
+        if (this.state === 'running') this.schedule(this.options.pollIntervalMs);
       });
     }, delayMs);
   }
@@ -546,8 +550,18 @@ export class Meter {
    * time the reading's promise settles) nor when a timed end is due before its fetch would be over.
    */
   private async waitForCuts(): Promise<void> {
-    for (let round = 0; round < 4; round++) {
-      if (this.finalReadsInFlight.size > 0) { await Promise.all([...this.finalReadsInFlight]); continue; }
+    // Never longer than one fetch may take: a reading that hangs must not stop metering.
+    const deadline = this.clock() + this.fetchTimeoutMs;
+    for (let round = 0; round < 4 && this.clock() < deadline; round++) {
+      if (this.finalReadsInFlight.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.allSettled([...this.finalReadsInFlight]),
+          new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - this.clock())); }),
+        ]);
+        clearTimeout(timer);
+        continue;
+      }
       let due = Infinity;
       for (const at of this.timedEnds.values()) due = Math.min(due, at);
       const waitMs = due - this.clock();
@@ -747,7 +761,9 @@ export class Meter {
     this.cuts.delete(sessionId);
     if (this.options.sessions.active(mac)?.id !== sessionId) return;
     if (this.options.readClient !== undefined && this.nearEnd.get(sessionId)?.reading !== undefined) {
-      const reading: Promise<void> = this.finalReading(sessionId, mac).finally(() => this.finalReadsInFlight.delete(reading));
+      const reading: Promise<void> = this.finalReading(sessionId, mac)
+        .catch((err: unknown) => { this.options.onError?.(new SluiceError('ERR_METER_APPLY', `final reading failed: ${toSluiceError(err).message}`, { cause: err })); })
+        .finally(() => this.finalReadsInFlight.delete(reading));
       this.finalReadsInFlight.add(reading);
     } else this.requestTick();
   }

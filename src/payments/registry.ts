@@ -20,7 +20,13 @@ export class PaymentRegistry {
   get(name: unknown): PaymentMethod {
     const method = typeof name === 'string' ? this.methods.get(name) : undefined;
     if (!method) {
-      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', `unknown payment method ${JSON.stringify(String(name).slice(0, 40))}; accepted: ${[...this.methods.keys()].join(', ') || 'none'}`);
+      // Customers read this (POST /voucher, the pay page): the admin-only methods are named apart, not as ways to pay.
+      const open = [...this.methods.values()].filter((m) => !m.adminOnly).map((m) => m.name);
+      const admin = [...this.methods.values()].filter((m) => m.adminOnly).map((m) => m.name);
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD',
+        `unknown payment method ${JSON.stringify(String(name).slice(0, 40))}; purchases accept: ${open.join(', ') || 'none'}` +
+        (admin.length > 0 ? ` (admin only: ${admin.join(', ')})` : ''),
+        { details: { accepted: open, admin_only: admin } });
     }
     return method;
   }

@@ -212,8 +212,13 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
     // three clients sharing the link it ran 1.6–2.2% above both the meter and the client's own counters in some runs),
     // the client's nft counters are exact IP bytes. Usage must match one of them within 2%.
     const errClient = (used - p.clientView) / p.clientView;
-    assert.ok(Math.min(Math.abs(err), Math.abs(errClient)) <= 0.02,
-      `c${c.index}: usage ${used} within 2% of ${p.upstreamView} (upstream, ${pct(err)}) or ${p.clientView} (client, ${pct(errClient)})`);
+    if (!(Math.min(Math.abs(err), Math.abs(errClient)) <= 0.02)) {
+      // What the daemon saw, for the failure message: was it metering at all (ticks), and what does the session say?
+      const stats = await S().call('stats', {}).catch((e: unknown) => ({ error: String(e) }));
+      const meter = (stats as { meter?: Record<string, unknown> }).meter ?? stats;
+      assert.unreachable(`c${c.index}: usage ${used} within 2% of ${p.upstreamView} (upstream, ${pct(err)}) or ${p.clientView} ` +
+        `(client, ${pct(errClient)}); session ${JSON.stringify(s?.raw ?? null)}, used before ${used0[i]}; meter ${JSON.stringify(meter)}`);
+    }
   }
 
   // Phase 2: everyone keeps downloading; each must be cut at its own allotment.

@@ -34,6 +34,31 @@ async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
   }
 }
 
+/** Fake timers for the meter's own scheduling: a test fires what it wants, when it wants. */
+function fakeTimers(): { pending: Array<{ fn: () => void; ms: number; cleared: boolean }>; timers: NonNullable<MeterOptions['timers']> } {
+  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
+  return {
+    pending,
+    timers: {
+      setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
+      clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+    },
+  };
+}
+
+/**
+ * Flows of 8 MiB/s read by two ticks, 1 s apart: 8 MiB used, so a 10 MiB session has 2 MiB left, 250 ms at that rate,
+ * before the next tick may come (minIntervalMs 1000): a cut between ticks is planned.
+ */
+async function nearItsEnd(r: Rig, macs: string[]): Promise<void> {
+  for (const mac of macs) r.portal.addTraffic(mac, MiB, 0);
+  r.now.t += 125;
+  await r.meter.tick();
+  for (const mac of macs) r.portal.addTraffic(mac, 7 * MiB, 0);
+  r.now.t += 875;
+  await r.meter.tick();
+}
+
 /** Rigs not closed yet: a failed assertion skips a test's own close(), and an open socket would keep the file running. */
 const open = new Set<Rig>();
 test.after.each(async () => { for (const r of open) await r.close(); });
@@ -457,11 +482,7 @@ test('cut between ticks: when the next reading would come after the moment to st
 });
 
 test('final reading of one client: a cut between ticks reads only that client (json <mac> over the socket), ends the session at its allotment, and bills nothing twice', async () => {
-  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
-  const timers = {
-    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
-    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
-  };
+  const { pending, timers } = fakeTimers();
   const dueCut = (): { fn: () => void; ms: number; cleared: boolean } => {
     const live = pending.filter((p) => !p.cleared && p.ms > 0);
     assert.is(live.length, 1, 'one cut pending');
@@ -478,14 +499,7 @@ test('final reading of one client: a cut between ticks reads only that client (j
   const s = await r.paying(A, 10 * MiB);
   await r.paying(B, 100 * MiB); // another client: the final reading must not bill or move it
   r.meter.start();
-  r.portal.addTraffic(A, MiB, 0); // 8 MiB/s
-  r.portal.addTraffic(B, MiB, 0);
-  r.now.t += 125;
-  await r.meter.tick();
-  r.portal.addTraffic(A, 7 * MiB, 0); // 2 MiB left at 8 MiB/s: 250 ms, before the next tick may come
-  r.portal.addTraffic(B, 7 * MiB, 0);
-  r.now.t += 875;
-  await r.meter.tick();
+  await nearItsEnd(r, [A, B]);
   const ticksBefore = r.ticks.length;
   const usedB = r.manager.list({ mac: B })[0]!.used;
   // The first final reading comes early: 1.5 MiB more passed, 0.5 MiB left is 62 ms at this rate, longer than the close
@@ -529,11 +543,7 @@ test('final reading of one client: a cut between ticks reads only that client (j
 
 test('final reading: a tick that read the client meanwhile decides instead, and a client the portal no longer lists is left to the ticks', async () => {
   let release: (() => void) | undefined;
-  const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
-  const timers = {
-    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
-    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
-  };
+  const { pending, timers } = fakeTimers();
   const r = await rig('opennds', {
     minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers,
     // The reading is held until the test lets it answer: a tick runs in between.
@@ -546,12 +556,7 @@ test('final reading: a tick that read the client meanwhile decides instead, and 
   });
   const s = await r.paying(A, 10 * MiB);
   r.meter.start();
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 125;
-  await r.meter.tick();
-  r.portal.addTraffic(A, 7 * MiB, 0);
-  r.now.t += 875;
-  await r.meter.tick();
+  await nearItsEnd(r, [A]);
   r.portal.addTraffic(A, MiB, 0); // what the held reading will show: 1 MiB left
   r.now.t += 125;
   const first = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
@@ -576,6 +581,30 @@ test('final reading: a tick that read the client meanwhile decides instead, and 
   release!();
   await waitUntil(() => pending.filter((p) => p.ms === 0).length > zeroTimers);
   assert.is(r.manager.get(s.id)!.used, 9 * MiB);
+  await r.close();
+});
+
+test('final reading: one that never answers does not stop metering (a tick waits for it at most one fetch timeout)', async () => {
+  const { pending, timers } = fakeTimers();
+  let asked = 0;
+  const r = await rig('opennds', {
+    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers, fetchTimeoutMs: 100,
+    readClient: () => { asked++; return new Promise(() => {}); }, // a portal call that hangs
+    portal: { runExclusive: (fn) => fn() }, // the valve's queue: a tick's fetch goes through it (and waits for cuts)
+  });
+  const s = await r.paying(A, 10 * MiB);
+  r.meter.start();
+  await nearItsEnd(r, [A]);
+  const cut = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
+  assert.is(cut.length, 1, 'a cut is planned');
+  cut[0]!.cleared = true;
+  cut[0]!.fn();
+  assert.is(asked, 1, 'the final reading was asked for');
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.now.t += 250;
+  const t = await r.meter.tick(); // waits for the hung reading, then reads anyway
+  assert.ok(t.ok);
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the tick read the client past its allotment and ended the session');
   await r.close();
 });
 

@@ -36,6 +36,15 @@ test('adding a method is one object: it is then found by name', () => {
   const registry = createPaymentRegistry([voucher]);
   assert.is(registry.get('voucher'), voucher);
   assert.ok(registry.has('grant'));
+  // The refusal a customer reads names the ways to pay; the admin-only grant is named apart.
+  try {
+    registry.get('x402');
+    assert.unreachable('x402 is not registered');
+  } catch (err) {
+    const e = err as { message: string; details?: Record<string, unknown> };
+    assert.match(e.message, /purchases accept: voucher \(admin only: grant\)$/);
+    assert.equal(e.details, { accepted: ['voucher'], admin_only: ['grant'] });
+  }
 });
 
 test('grant authorizes for nothing with a fresh reference each time', async () => {

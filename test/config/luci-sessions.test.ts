@@ -80,7 +80,7 @@ function loadView(lab: DaemonLab, calls: Array<[string, BlobmsgTable]>) {
   };
   const view = vm.runInContext(`(function (view, dom, poll, ui, common) {\n${readFileSync(join(RES, 'view/sluice/sessions.js'), 'utf8')}\n})`, context)(
     { extend: (o: unknown) => o }, dom, { add() {} }, ui, common);
-  return { view, notifications };
+  return { view, notifications, context, common };
 }
 
 test('Sessions page: one page at a time from the daemon, filter as state, Previous/Next, Gate pending', async () => {
@@ -163,11 +163,16 @@ config pricing 'hour'
       payment: { method: 'x402', reference: '0xlab2', amount: 700n, asset: '0x00000000000000000000000000000000000000aa', at: Date.now() } });
     await manager.close();
     await lab.startDaemon();
-    const { view } = loadView(lab, []);
+    const { view, context, common } = loadView(lab, []);
     view.render(await view.load());
     const paidOf = (mac: string) => text(view.table.rows.find((r: unknown[]) => r[0] === mac)![10]);
     assert.is(paidOf(macOf(1)), '0.5 USDC');
     assert.is(paidOf(macOf(2)), '700 units', 'not passed off as a price');
+
+    // Status → Overview: both count in today's revenue (before, a session of a plan gone from Settings was left out).
+    const widget = vm.runInContext(`(function (baseclass, common) {\n${readFileSync(join(RES, 'view/status/include/90_sluice.js'), 'utf8')}\n})`, context)(
+      { extend: (o: unknown) => o }, common);
+    assert.match(text(widget.render(await widget.load())), 'Revenue today0.5 USDC, 700 units');
   } finally {
     await lab.close();
   }

@@ -90,6 +90,26 @@ function timestamp(unixSeconds) {
 	return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : '-';
 }
 
+/* The plan whose currency and decimals price what a session paid: the one it was sold under, or, when that plan was
+ * renamed or removed in Settings (sessions outlive it: ended ones are kept), a plan with the payments' asset (compared
+ * case-insensitively). null when neither is there: the amount is then in the asset's smallest units. */
+function paidPlan(s, plans) {
+	if (plans[s.plan] && plans[s.plan].decimals != null)
+		return plans[s.plan];
+	var assets = paidAssets(s);
+	for (var id in plans)
+		if (plans[id].asset && plans[id].decimals != null && assets.indexOf(String(plans[id].asset).toLowerCase()) >= 0)
+			return plans[id];
+	return null;
+}
+
+/* Assets of a session's paid (not granted) payments, lower case. */
+function paidAssets(s) {
+	return (Array.isArray(s.payments) ? s.payments : [])
+		.filter(function(p) { return p.method !== 'grant' && p.asset; })
+		.map(function(p) { return String(p.asset).toLowerCase(); });
+}
+
 /* Whether this user may change things here (LuCI's ACL: read-only users get false). */
 function writable() {
 	return typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
@@ -101,6 +121,8 @@ return baseclass.extend({
 	unwrap: unwrap,
 	formatUnits: formatUnits,
 	price: price,
+	paidPlan: paidPlan,
+	paidAssets: paidAssets,
 	amount: amount,
 	metricName: metricName,
 	timestamp: timestamp,

@@ -48,9 +48,8 @@ function unitSelect(name, metric) {
 }
 
 /* What was paid for a session: granted, or paid_total (every payment; `payments` lists only the first and latest few)
- * in the currency of the plan it was sold under. A session outlives its plan (renamed or removed in Settings, ended
- * sessions are kept): then a plan with the payments' asset gives decimals and currency, and failing that the raw
- * amount says it is in the asset's smallest units instead of passing for a price. */
+ * priced by common.paidPlan; with no plan to price it, the raw amount says it is in the asset's smallest units instead
+ * of passing for a price. */
 function paid(s, plans) {
 	var payments = Array.isArray(s.payments) ? s.payments : [];
 	if (payments.length === 0)
@@ -58,18 +57,10 @@ function paid(s, plans) {
 	if (payments.every(function(p) { return p.method === 'grant'; }) && (s.paid_total == null || s.paid_total === '0'))
 		return _('Granted');
 	var total = /^\d+$/.test(s.paid_total || '') ? s.paid_total : '0';
-	var assets = payments.filter(function(p) { return p.method !== 'grant' && p.asset; })
-		.map(function(p) { return String(p.asset).toLowerCase(); });
-	var plan = plans[s.plan];
-	if (!plan)
-		for (var id in plans)
-			if (plans[id].asset && plans[id].decimals != null && assets.indexOf(String(plans[id].asset).toLowerCase()) >= 0) {
-				plan = plans[id];
-				break;
-			}
-	if (plan && plan.decimals != null)
+	var plan = common.paidPlan(s, plans);
+	if (plan)
 		return common.price(total, plan.decimals, plan.currency || '');
-	return E('span', { 'title': assets[0] || '' }, _('%s units').format(total));
+	return E('span', { 'title': common.paidAssets(s)[0] || '' }, _('%s units').format(total));
 }
 
 return view.extend({

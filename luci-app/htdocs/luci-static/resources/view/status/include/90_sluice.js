@@ -31,15 +31,16 @@ function startOfToday() {
 function revenueToday(sessions, plans) {
 	var since = startOfToday(), totals = {};
 	sessions.forEach(function(s) {
-		var plan = plans[s.plan];
-		if (!plan || (s.created_at || 0) < since || !/^\d+$/.test(s.paid_total || '') || s.paid_total === '0')
+		if ((s.created_at || 0) < since || !/^\d+$/.test(s.paid_total || '') || s.paid_total === '0')
 			return;
-		var key = plan.currency + '/' + plan.decimals;
+		/* A session of a plan since renamed or removed still counts: priced by a plan with its asset, else in units. */
+		var plan = common.paidPlan(s, plans);
+		var key = plan ? (plan.currency || '') + '/' + plan.decimals : (common.paidAssets(s)[0] || '') + '/units';
 		totals[key] = (totals[key] || BigInt(0)) + BigInt(s.paid_total);
 	});
 	var parts = Object.keys(totals).map(function(k) {
 		var cd = k.split('/');
-		return common.price(totals[k].toString(), Number(cd[1]), cd[0]);
+		return cd[1] === 'units' ? _('%s units').format(totals[k].toString()) : common.price(totals[k].toString(), Number(cd[1]), cd[0]);
 	});
 	return parts.length ? parts.join(', ') : '0';
 }

@@ -40,9 +40,9 @@ test('defaults: a file with one priced plan and nothing else', () => {
     queueMax: 1048576, usageExpiryMs: 3_600_000, statusIntervalMs: 60_000, commands: false, commandSecret: '', commandWindowMs: 300_000,
   });
   assert.equal(c.escrow, { enabled: false, facilitatorUrl: '', network: 'eip155:8453', chainId: 8453, address: '', seller: '', creditSteps: 1, closeGraceMs: 30_000 });
-  const e = load(`${PLAN.replace("option price_per_step", `option asset 0x${'a'.repeat(40)}\n\toption price_per_step`)}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f:1/\n` +
+  const e = load(`${PLAN.replace("option price_per_step", `option asset 0x${'a'.repeat(40)}\n\toption price_per_step`)}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f:8402/\n` +
     `\toption network base-sepolia\n\toption address 0x${'B'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n\toption credit_steps 0\n\toption close_grace 2.5\n`).escrow;
-  assert.equal(e, { enabled: true, facilitatorUrl: 'http://f:1/', network: 'eip155:84532', chainId: 84532, address: `0x${'b'.repeat(40)}`,
+  assert.equal(e, { enabled: true, facilitatorUrl: 'http://f:8402/', network: 'eip155:84532', chainId: 84532, address: `0x${'b'.repeat(40)}`,
     seller: `0x${'c'.repeat(40)}`, creditSteps: 0, closeGraceMs: 2500 });
   assert.equal(c.hook, { enabled: false, url: '', secret: '' });
   assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });
@@ -161,6 +161,12 @@ test('upstreams: absent or disabled = defaults, no validation; enabled = require
   }
   assert.equal(paths(`${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url ftp://x\n\toption network solana\n\toption seller 0x1\n\toption credit_steps -1\n\toption close_grace 9999\n`),
     ['pricing[p].asset', 'escrow.facilitator_url', 'escrow.network', 'escrow.address', 'escrow.seller', 'escrow.credit_steps', 'escrow.close_grace']);
+  // A port Node's fetch refuses (the Fetch standard's bad ports) would make every facilitator call fail unsent.
+  const badPort = problems(`${PLAN.replace("option price_per_step", `option asset 0x${'a'.repeat(40)}\n\toption price_per_step`)}config escrow 'escrow'\n` +
+    `\toption enabled 1\n\toption facilitator_url http://f:6000/\n\toption address 0x${'b'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n`);
+  assert.equal(badPort.map((p) => p.path), ['escrow.facilitator_url']);
+  assert.match(badPort[0]!.reason, /port 6000 is on the Fetch standard's "bad port" list/);
+  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'http://pc:25/h'\n`), ['hook.url']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'mailto:x@y'\n`), ['hook.url']);
   assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n`), ['hook.url']);
   const h = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n`).hook;

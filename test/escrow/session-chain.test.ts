@@ -69,7 +69,7 @@ config escrow 'escrow'
 
 config x402 'x402'
 \toption enabled '1'
-\toption facilitator_url 'http://127.0.0.1:9'
+\toption facilitator_url 'http://127.0.0.1:8'
 \toption network '${NET}'
 \toption pay_to '${seller.address}'
 
@@ -433,7 +433,7 @@ test('reload applies escrow settings at once (a dead facilitator_url refuses, no
   const p = await deposit(buyer);
   const before = await usdc.balanceOf(buyer.address);
   try {
-    writeFileSync(lab.configPath, original.replace(`option facilitator_url '${fac.url}'`, "option facilitator_url 'http://127.0.0.1:9'"));
+    writeFileSync(lab.configPath, original.replace(`option facilitator_url '${fac.url}'`, "option facilitator_url 'http://127.0.0.1:8'"));
     assert.equal((await lab.call('reload')).restart_required, []);
     const refused = await purchase(mac, p);
     assert.is(code(refused), 'ERR_ESCROW_FACILITATOR_UNAVAILABLE', JSON.stringify(refused.data));

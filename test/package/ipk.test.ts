@@ -168,7 +168,7 @@ config pricing 'wifi'
 
 config x402 'x402'
 \toption enabled '1'
-\toption facilitator_url 'http://127.0.0.1:9'
+\toption facilitator_url 'http://127.0.0.1:8'
 \toption network 'eip155:84532'
 \toption pay_to '0x000000000000000000000000000000000000dEaD'
 \toption token_name 'USDC'

@@ -45,7 +45,7 @@ function toJson(line: JournalLine): unknown {
   switch (line.t) {
     case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
     case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
-    case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at };
+    case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at, ...(line.startedAt === undefined ? {} : { st: line.startedAt }) };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
     case 'usage': return {
       t: 'usage', at: line.at,
@@ -130,7 +130,7 @@ function fromJson(v: unknown): JournalLine {
   switch (o['t']) {
     case 'open': return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
     case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']), at: int(o['at']) };
-    case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']) };
+    case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']), ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
       cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: counter(o['used']), bytes: counter(o['bytes']),

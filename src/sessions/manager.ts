@@ -385,10 +385,12 @@ export class SessionManager {
     if (!session || session.state !== 'ACTIVE' || session.metric !== 'seconds' || session.expiresAt === null) return;
     if (this.clockStarted.has(id) || session.startedAt === null) return;
     this.clockStarted.add(id);
-    // A recovered session whose clock was already moved (its deadline is past start + allotment) keeps it.
-    if (session.expiresAt !== session.startedAt + Number(session.allotment) * 1000 || at <= session.startedAt) return;
+    // A recovered session whose clock was already moved keeps it: its start is no longer the purchase (the record
+    // carries it since it is journaled), or, from a journal written before that, its deadline is past start + allotment.
+    if (session.startedAt !== session.createdAt || session.expiresAt !== session.startedAt + Number(session.allotment) * 1000
+      || at <= session.startedAt) return;
     const expiresAt = Math.ceil((session.expiresAt + (at - session.startedAt)) / 1000) * 1000;
-    await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at }]);
+    await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at, startedAt: at }]);
     const current = this.reg.sessions.get(id);
     if (!current || current.state !== 'ACTIVE') return;
     current.startedAt = at;

@@ -16,7 +16,8 @@ import type { SluiceError } from '../errors.ts';
 
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
 export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
-export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number }
+/** `startedAt`: set when the record starts a time session's clock at its gate's opening (SessionManager.startClock). */
+export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number; startedAt?: number }
 export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: number; bytes: number }
 export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
@@ -90,6 +91,8 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       if (!session || session.endedAt !== null) return;
       session.allotment = record.allotment;
       session.expiresAt = record.expiresAt;
+      // Without it a restart put the start back to the purchase: `used` then counted the wait for the gate too.
+      if (record.startedAt !== undefined) session.startedAt = record.startedAt;
       return;
     }
     case 'end': {

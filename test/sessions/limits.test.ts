@@ -8,6 +8,7 @@ import { mac, payment, setup } from './helpers.ts';
 import { FakeTime } from './fake-time.ts';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
+import { usedAt } from '../../src/sessions/model.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 
 test('a data session with a deadline ends as time-limit at the deadline; a data top-up does not move it', async () => {
@@ -86,6 +87,33 @@ test('limits and deadlines survive a restart on the journal', async () => {
     const t2 = second.get(t.id)!;
     assert.equal([d2.allotment, d2.expiresAt], [7000n, d.startedAt! + 1800_000]);
     assert.equal([t2.allotment, t2.expiresAt], [1200n, t.startedAt! + 1200_000]);
+    await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a time session\'s clock start at its gate\'s opening survives a restart: used counts from then, the clock moves once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
+  try {
+    const time = new FakeTime();
+    const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    const t = (await first.activate({ mac: mac(10), metric: 'seconds', allotment: 600n, payment: payment() })).session;
+    // The device joins the portal 30 s after the purchase (a whole second: its deadline needs no rounding).
+    await time.advance(30_000);
+    await first.startClock(t.id, time.now());
+    const opened = { ...first.get(t.id)! };
+    assert.equal([opened.startedAt, opened.expiresAt], [t.createdAt + 30_000, t.createdAt + 630_000]);
+    await time.advance(60_000);
+    assert.is(usedAt(first.get(t.id)!, time.now()), 60);
+    await first.close();
+    const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+    const t2 = second.get(t.id)!;
+    // Before, the start went back to the purchase: used 90 s with 540 s left of a 600 s session.
+    assert.equal([t2.startedAt, t2.expiresAt], [opened.startedAt, opened.expiresAt]);
+    assert.is(usedAt(t2, time.now()), 60);
+    await second.startClock(t.id, time.now());
+    assert.equal([second.get(t.id)!.startedAt, second.get(t.id)!.expiresAt], [opened.startedAt, opened.expiresAt], 'not moved again');
     await second.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

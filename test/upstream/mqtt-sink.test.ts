@@ -169,6 +169,34 @@ test('publishes awaiting PUBACK never exceed mqtt.max_inflight, also when a back
   assert.equal(seqReport(sub.seqs(), 1, 220).missing, []);
 });
 
+test('command replies count against mqtt.max_inflight: sent while a backlog drains at the cap, never beyond it', async () => {
+  const m = await broker({ persistence: true });
+  const sub = await subscriber(m.url, { clientId: 'inflight-cmd-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+  const { sink } = sinkFor(mqttConfig(m.url, { maxInflight: 2, commands: true, commandSecret: 'a-long-shared-secret-1234' }));
+  await sink.start();
+  await until(() => stat(sink)['state'] === 'ready', 5000, 'connected');
+  await m.stop();
+  const sessions = Array.from({ length: 5 }, () => fakeSession());
+  for (let i = 0; i < 1500; i++) sink.onEvent(usageEvent(sessions, 100));
+  await m.start();
+  await until(() => stat(sink)['state'] === 'ready', 10_000, 'reconnected');
+  await new Promise((r) => setTimeout(r, 100)); // the cmd subscription
+  const outgoing = () => Object.keys((sink as unknown as { client?: { outgoing?: Record<string, unknown> } }).client?.outgoing ?? {}).length;
+  // Unsigned commands, each answered with a refusal, while the backlog is still draining two at a time.
+  for (let i = 0; i < 30; i++) void sub.client.publishAsync('sluice/r1/cmd', `not a command ${i}`, { qos: 1 });
+  let most = 0;
+  const deadline = Date.now() + 30_000;
+  while (sub.on('reply').length < 30 || new Set(sub.seqs()).size < 1500) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${sub.on('reply').length} replies, ${new Set(sub.seqs()).size} reports`);
+    most = Math.max(most, outgoing());
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(most >= 1 && most <= 2, `at most ${most} in flight`);
+  assert.is(sub.on('reply').length, 30, 'every command answered');
+  assert.is(stat(sink)['replies_dropped'], 0);
+  assert.equal(seqReport(sub.seqs(), 1, 1500).missing, []);
+});
+
 test('a full queue during an outage drops the oldest usage reports, counted in stats and in the status; every session event arrives', async () => {
   // A persistent session at a persistent broker: the subscriber misses nothing the sink sends while it reconnects.
   const m = await broker({ persistence: true });

@@ -50,6 +50,8 @@ const CONNECTION_OPTIONS = [
 ] as const satisfies ReadonlyArray<keyof MqttConfig>;
 
 const CONSUMER = 'mqtt';
+/** Command replies held while mqtt.max_inflight is full; past this the oldest is dropped (counted: replies_dropped). */
+const MAX_REPLIES_DUE = 256;
 
 export class MqttSink implements UpstreamSink {
   readonly name = 'mqtt';
@@ -67,6 +69,8 @@ export class MqttSink implements UpstreamSink {
   private inflight = 0;
   /** A status publish waiting for room under mqtt.max_inflight. */
   private statusDue = false;
+  /** Command replies waiting for room under mqtt.max_inflight (memory only, like the replies themselves). */
+  private readonly repliesDue: Buffer[] = [];
   private lastSent = 0;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -87,7 +91,7 @@ export class MqttSink implements UpstreamSink {
   private readonly usageWriter = new MsgpackWriter(64 * 1024);
   private readonly counters = {
     usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
-    connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0,
+    connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0, replies_dropped: 0,
   };
 
   constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
@@ -462,6 +466,7 @@ export class MqttSink implements UpstreamSink {
     const box = this.outbox;
     if (this.state !== 'ready' || !client || !box) return;
     if (this.statusDue) this.publishStatus();
+    while (this.repliesDue.length > 0 && this.inflight < this.config.maxInflight) this.publishReply(client, this.repliesDue.shift()!);
     const room = this.config.maxInflight - this.inflight;
     if (room <= 0) return;
     const gen = this.generation;
@@ -577,9 +582,23 @@ export class MqttSink implements UpstreamSink {
     }
     if (this.client !== client) return;
     const body = replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply);
+    // Counted with every other publish under mqtt.max_inflight; at the cap it waits (memory only) for an
+    // acknowledgement. A back end that floods commands gets its oldest waiting replies dropped past MAX_REPLIES_DUE.
+    if (this.inflight < this.config.maxInflight && this.repliesDue.length === 0) { this.publishReply(client, body); return; }
+    if (this.repliesDue.length >= MAX_REPLIES_DUE) { this.repliesDue.shift(); this.counters.replies_dropped++; }
+    this.repliesDue.push(body);
+  }
+
+  private publishReply(client: MqttClient, body: Buffer): void {
+    const gen = this.generation;
+    this.inflight++;
     client.publish(this.topic('cmd/reply'), body, {
       qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
-    }, () => undefined);
+    }, () => {
+      if (gen !== this.generation) return;
+      this.inflight--;
+      this.schedulePump();
+    });
   }
 
   private async runCommand(name: string, args: Record<string, unknown>): Promise<unknown> {

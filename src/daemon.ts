@@ -27,6 +27,9 @@ import { isLive } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
+/** The answer of a check with nothing to do: one settled promise, not one per call. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export const SESSION_EVENT = 'sluice.session';
 /** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
 const USAGE_EVENT_CHUNK = 1000;
@@ -454,15 +457,21 @@ export class Daemon {
    * Escrow credit gating for one session: past escrow.credit_steps beyond the latest receipt its gate is held closed
    * (event `awaiting-receipt`); a receipt that covers the usage releases it at once (event `receipt`).
    */
-  async checkCredit(sessionId: string): Promise<void> {
+  checkCredit(sessionId: string): Promise<void> {
+    // Called for every billed session on every tick while escrow is enabled: the sessions it is not about (no escrow
+    // payment, nothing to hold or release) return here without a promise of their own.
     const method = this.escrowSessions;
     const s = method ? this.sessions.get(sessionId) : undefined;
-    if (!method || !s || !isLive(s)) return;
+    if (!method || !s || !isLive(s)) return SETTLED;
     const ref = escrowRefOf(s);
     const stepSize = this.config.pricing.find((p) => p.id === s.plan)?.stepSize;
-    if (ref === undefined || stepSize === undefined) return;
+    if (ref === undefined || stepSize === undefined) return SETTLED;
     const credit = method.creditOf(ref, BigInt(s.used), stepSize);
-    if (!credit) return;
+    if (!credit) return SETTLED;
+    return this.applyCredit(s, ref, credit);
+  }
+
+  private async applyCredit(s: Session, ref: string, credit: NonNullable<ReturnType<X402SessionMethod['creditOf']>>): Promise<void> {
     const figures = { session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString() };
     if (credit.state === 'awaiting-receipt' && await this.gates.hold(s.mac)) {
       // The hold is not stored, it is re-evaluated at start from the usage on flash: write that usage now (one

@@ -48,8 +48,11 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
 };
 
-/** A JSON object body of at most `max` bytes; anything else is `code` (a larger body is not read). */
-function readJsonBody(req: IncomingMessage, max: number, code = 'ERR_RECEIPT_INVALID', shape = '{cumulative_units, nonce?, signature}'): Promise<Record<string, unknown>> {
+/**
+ * A JSON object body of at most `max` bytes (a larger one is not read); anything else is refused with the endpoint's
+ * own `code`, naming the `shape` it expects (each caller says both: no endpoint borrows another's error).
+ */
+function readJsonBody(req: IncomingMessage, max: number, code: string, shape: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const bad = (m: string) => new SluiceError(code, m);
     if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }
@@ -199,7 +202,7 @@ export class HttpEndpoint {
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    const body = await readJsonBody(req, MAX_RECEIPT_BYTES);
+    const body = await readJsonBody(req, MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
     if (!this.options.backend.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');

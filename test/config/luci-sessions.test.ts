@@ -132,6 +132,8 @@ test('Sessions page: one page at a time from the daemon, filter as state, Previo
     const row = view.table.rows.find((r: unknown[]) => r[0] === NOT_ON_PORTAL);
     assert.ok(row, 'the granted session is on the last page');
     assert.is(text(row[6]), 'Gate pending');
+    // Its clock starts when the gate opens: nothing used yet and no end time (the stub's %t prints seconds as they are).
+    assert.equal([text(row[4]), text(row[5]), text(row[8])], ['0 / 600', '600', '600 after it joins']);
     const other = view.table.rows.find((r: unknown[]) => r[0] !== NOT_ON_PORTAL);
     assert.is(text(other[6]), 'Active');
     assert.equal(notifications, []);

@@ -7,11 +7,11 @@
 
 /* Grant and extend units: seconds or bytes per unit (bytes as the binary multiples LuCI prints). */
 var UNITS = [
-	[ 'min', 'seconds', 60, _('minutes') ],
-	[ 'h', 'seconds', 3600, _('hours') ],
-	[ 'd', 'seconds', 86400, _('days') ],
-	[ 'MiB', 'bytes', 1048576, _('MiB') ],
-	[ 'GiB', 'bytes', 1073741824, _('GiB') ]
+	[ 'min', 'seconds', 60, _('minutes'), _('minute') ],
+	[ 'h', 'seconds', 3600, _('hours'), _('hour') ],
+	[ 'd', 'seconds', 86400, _('days'), _('day') ],
+	[ 'MiB', 'bytes', 1048576, _('MiB'), _('MiB') ],
+	[ 'GiB', 'bytes', 1073741824, _('GiB'), _('GiB') ]
 ];
 
 /* Filter → the `state` argument of `sessions` (the daemon filters and pages; thousands of sessions stay cheap). */
@@ -37,8 +37,16 @@ function isLive(s) {
 }
 
 /* "1 hours" → "1 h" style text for a granted amount. */
+/* Whether a time session's clock is still where the purchase put it: started_at is the purchase's and the deadline
+ * is start + allotment (the daemon moves both when the gate opens; seconds, so allow the deadline's rounding). */
+function clockNotStarted(s) {
+	return s.started_at != null && Number(s.started_at) === Number(s.created_at)
+		&& Math.abs(Number(s.expires_at) - Number(s.started_at) - Number(s.allotment)) <= 1;
+}
+
+/* "1 hour", "2 hours" (a notice said "1 hours"). */
 function unitText(count, unit) {
-	return count + ' ' + unit[3];
+	return count + ' ' + (Number(count) === 1 ? unit[4] : unit[3]);
 }
 
 function unitSelect(name, metric) {
@@ -168,7 +176,7 @@ return view.extend({
 			if (r.topped_up)
 				notify(_('Added %s to the session of %s').format(what, mac));
 			else if (r.gate === 'pending')
-				notify(_('Gate pending: %s is not on the portal yet. Its %s start when it joins.').format(mac, what), 'warning');
+				notify(_('Gate pending: %s is not on the portal yet. Granted %s, counted from when it joins.').format(mac, what), 'warning');
 			else
 				notify(_('Granted %s to %s').format(what, mac));
 		}).catch(failure).then(L.bind(this.refresh, this));
@@ -283,6 +291,9 @@ return view.extend({
 		var filter = this.filter, plans = this.plans;
 		var rows = list.map(L.bind(function(s) {
 			var live = isLive(s);
+			/* A time session's clock starts when its gate opens (the daemon then moves its deadline by the wait): until
+			 * then nothing is used and it has not got an end time yet, whatever the provisional figures say. */
+			var waiting = common.gatePending(s) && s.metric === 'seconds' && clockNotStarted(s);
 			var actions = (live && writable) ? [
 				E('button', {
 					'class': 'btn cbi-button-action',
@@ -301,13 +312,14 @@ return view.extend({
 				s.ip || '-',
 				s.user || '-',
 				(s.plan || _('grant')) + ' (' + common.metricName(s.metric) + ')',
-				common.amount(s.metric, s.used) + ' / ' + common.amount(s.metric, s.allotment),
-				live ? common.amount(s.metric, s.remaining) : '-',
+				common.amount(s.metric, waiting ? 0 : s.used) + ' / ' + common.amount(s.metric, s.allotment),
+				live ? common.amount(s.metric, waiting ? s.allotment : s.remaining) : '-',
 				common.gatePending(s)
 					? E('span', { 'title': _('Paid or granted, but the portal has not let the device through yet (it is not connected, or the portal is not answering); sluice retries every poll.') }, _('Gate pending'))
 					: common.stateName(s.state),
 				common.timestamp(s.started_at),
-				live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at),
+				waiting ? _('%s after it joins').format(common.amount(s.metric, s.allotment))
+					: live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at),
 				common.causeName(s.end_cause),
 				paid(s, plans),
 				E('div', {}, actions)

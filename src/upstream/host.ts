@@ -100,7 +100,9 @@ export class SinkHost {
     for (const sink of this.sinks) {
       try {
         await sink.start();
-        this.options.log.info('upstream sink started', { sink: sink.name });
+        // A sink kept for a reload to switch on (mqtt with `enabled 0`) says so instead of claiming to run.
+        if (sink.stats()['state'] === 'disabled') this.options.log.debug('upstream sink disabled', { sink: sink.name });
+        else this.options.log.info('upstream sink started', { sink: sink.name });
       } catch (err) {
         const e = toSluiceError(err);
         this.options.log.error('upstream sink cannot start', { sink: sink.name, code: e.code, reason: e.message });

@@ -103,9 +103,23 @@ test('a sink that cannot start is logged, destroyed and left out', async () => {
   assert.is(host.size, 1);
   assert.is(bad.destroyed, 1);
   assert.ok(lines.some((l) => l.startsWith('error upstream sink cannot start')));
+  assert.ok(lines.some((l) => l.startsWith('info upstream sink started {"sink":"good"}')));
   await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment() });
   assert.is(good.events.length, 1);
   assert.is(bad.events.length, 0);
+  await host.close();
+});
+
+test('a sink kept idle for a reload (state disabled) is not logged as started', async () => {
+  const lines: string[] = [];
+  const host = new SinkHost({ log: quietLog(lines) });
+  const idle = new RecordingSink('mqtt');
+  idle.stats = () => ({ events: 0, state: 'disabled' });
+  host.add(idle);
+  await host.start();
+  assert.is(host.size, 1, 'still there for a reload');
+  assert.not.ok(lines.some((l) => l.includes('upstream sink started')), lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('debug upstream sink disabled {"sink":"mqtt"}')));
   await host.close();
 });
 

@@ -213,14 +213,20 @@ export class HttpEndpoint {
 
   /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
   private async voucher(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?}');
-    const { code, password } = body;
+    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?, idempotency_key?}');
+    // idempotency_key: the pay page sends one per voucher typed, so a resubmission (a lost reply, a double click)
+    // is refused as a replay instead of buying again with a code the RADIUS server accepts more than once.
+    const { code, password, idempotency_key: idempotencyKey } = body;
     if (typeof code !== 'string' || code === '' || code.length > 253) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
     if (password !== undefined && (typeof password !== 'string' || password.length > 128)) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
     const outcome = await this.options.backend.purchase({
-      mac, ip, payment: { method: 'voucher', code, ...(password !== undefined && password !== '' && { password }) },
+      mac, ip, payment: {
+        method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
+        // Passed on whatever its type: the merchant refuses a key that is not a string (ERR_INVALID_ARGUMENT).
+        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey as string }),
+      },
     });
     this.options.log?.info('http voucher purchase', { mac, ip });
     return send(res, 200, { session: sessionView(outcome.session, this.options.backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate });

@@ -180,6 +180,16 @@ test('voucher form: POST /voucher buys with a RADIUS voucher for the caller; a w
   assert.is(ok.status, 200, ok.text);
   assert.equal([ok.body.session.mac, ok.body.session.metric, ok.body.session.allotment, ok.body.session.user], [VOUCHER_MAC, 'seconds', '600', 'timeuser']);
   await lab.waitFor(() => lab.clientState(VOUCHER_MAC) === 'Authenticated', 10_000, 'gate open');
+  // The pay page's key per voucher: the same POST again (a lost answer, a double click) buys nothing twice, though
+  // FreeRADIUS accepts the code every time.
+  const keyed = { code: 'timeuser', password: 'timepass', idempotency_key: 'v-test-1' };
+  const first = await post(keyed);
+  assert.is(first.status, 200, first.text);
+  assert.equal([first.body.topped_up, first.body.session.allotment], [true, '1200']);
+  const again = await post(keyed);
+  assert.is(again.body.error.code, 'ERR_PAYMENT_REPLAYED', again.text);
+  assert.ok(portal.errorText(again.status, again.body).length > 0);
+  assert.is((await post({ code: 'x', idempotency_key: 42 })).body.error.code, 'ERR_INVALID_ARGUMENT');
   const unknown = await json('/voucher', { method: 'POST', localAddress: '127.0.0.3', body: '{"code":"timeuser"}' });
   assert.is(unknown.body.error.code, 'ERR_HTTP_CLIENT_UNKNOWN');
 });

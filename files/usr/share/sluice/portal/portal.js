@@ -293,13 +293,23 @@
 	function start() {
 		$('page-url').textContent = root.location.href;
 		$('wallet-hint').hidden = !!root.ethereum;
+		// One key per voucher typed: sending the same one again (a lost answer, a second click) is refused as a replay
+		// by the router instead of buying twice.
+		var voucherKey = null, voucherKeyFor = null;
 		$('voucher').addEventListener('submit', function(ev) {
 			ev.preventDefault();
 			var code = $('voucher-code').value.trim(), password = $('voucher-password').value;
+			if (voucherKeyFor !== code + '\n' + password) {
+				voucherKeyFor = code + '\n' + password;
+				voucherKey = 'v-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 12);
+			}
+			var body = { code: code, idempotency_key: voucherKey };
+			if (password)
+				body.password = password;
 			say('Checking the voucher…');
 			getJson('/voucher', {
 				method: 'POST', headers: { 'Content-Type': 'application/json' },
-				body: JSON.stringify(password ? { code: code, password: password } : { code: code })
+				body: JSON.stringify(body)
 			}).then(function(r) {
 				if (r.status === 501)
 					throw new Error('this router does not take vouchers');

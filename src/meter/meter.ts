@@ -53,7 +53,7 @@ export interface MeterOptions {
    * How long a gate takes to close after the reading that ends its session (the reading's share of a fetch, applying
    * it, the deauth until the portal stops the client's traffic). A data session whose remaining bytes would pass in
    * that time at its own rate is ended at that reading, its remainder billed ahead: the bytes that pass while the gate
-   * closes fill the allotment instead of running past it. Default: 1.5 × the last fetch.
+   * closes fill the allotment instead of running past it. Default: closeOf(the median of the last five fetches).
    */
   closeLatencyMs?: () => number;
   /**
@@ -207,18 +207,22 @@ function closeOf(readMs: number): number {
   return 1.1 * readMs + 5;
 }
 
-/** The median of the last few durations (ms). */
+/**
+ * The median of the last few durations (ms), computed when one is added: it is read for every data session of every
+ * tick (the close latency), so reading it costs nothing.
+ */
 class RecentTimes {
   private readonly times: number[] = [];
+  private current = NaN;
   constructor(private readonly size: number) {}
   add(ms: number): void {
     this.times.push(ms);
     if (this.times.length > this.size) this.times.shift();
+    const sorted = [...this.times].sort((a, b) => a - b);
+    this.current = sorted[sorted.length >> 1]!;
   }
   median(fallback: number): number {
-    if (this.times.length === 0) return fallback;
-    const sorted = [...this.times].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1]!;
+    return this.times.length === 0 ? fallback : this.current;
   }
 }
 
@@ -775,9 +779,9 @@ export class Meter {
 
   /**
    * The final reading of a cut between ticks: one client's counters against its last tick's reading. Its remainder
-   * passes within the close (1.5 × a reading's time: the reading's age when it is decided on, and the deauth until the
+   * passes within the close (closeOf a reading's time: the reading's age when it is decided on, and the deauth until the
    * portal stops the client) → the session ends now, the remainder billed ahead. Otherwise the end is timed: another
-   * reading while one can still come in time, or, when the moment to close is nearer than a reading takes, a timer
+   * reading while one can still come in time, or, when the moment to close is nearer than two readings take, a timer
    * that ends it at that moment without one (a short horizon, so a change of rate moves little). Every branch that
    * cannot judge (a tick read it meanwhile, a new counter epoch, the client gone or closed, the read failed) leaves it
    * to the ticks.

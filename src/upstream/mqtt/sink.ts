@@ -540,10 +540,15 @@ export class MqttSink implements UpstreamSink {
     // status goes out as soon as one is acknowledged (pump).
     if (this.inflight >= this.config.maxInflight) { this.statusDue = true; return; }
     this.statusDue = false;
+    this.counters.status_published++;
+    this.publishCounted(client, this.topic('status'), this.statusPayload(true), this.statusOptions());
+  }
+
+  /** A publish outside the queue (status, command reply) counted under mqtt.max_inflight until it is acknowledged. */
+  private publishCounted(client: MqttClient, topic: string, body: Buffer, options: IClientPublishOptions): void {
     const gen = this.generation;
     this.inflight++;
-    this.counters.status_published++;
-    client.publish(this.topic('status'), this.statusPayload(true), this.statusOptions(), () => {
+    client.publish(topic, body, options, () => {
       if (gen !== this.generation) return;
       this.inflight--;
       this.schedulePump();
@@ -590,14 +595,8 @@ export class MqttSink implements UpstreamSink {
   }
 
   private publishReply(client: MqttClient, body: Buffer): void {
-    const gen = this.generation;
-    this.inflight++;
-    client.publish(this.topic('cmd/reply'), body, {
+    this.publishCounted(client, this.topic('cmd/reply'), body, {
       qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
-    }, () => {
-      if (gen !== this.generation) return;
-      this.inflight--;
-      this.schedulePump();
     });
   }
 

@@ -10,6 +10,7 @@ import { JournalStore, SessionManager, type Session } from './sessions/index.ts'
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
 import { portalSocketResolver, Valve } from './valve/index.ts';
+import { KernelQuota, nftRunner } from './valve/kernel-quota.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
@@ -23,7 +24,7 @@ import { RadiusUpstream } from './upstream/radius/index.ts';
 import { X402Method } from './payments/x402.ts';
 import { METHOD_NAME as ESCROW_METHOD, X402SessionMethod } from './payments/x402-session.ts';
 import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
-import { isLive } from './sessions/index.ts';
+import { isLive, remainingNumber } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
 
@@ -54,7 +55,7 @@ const RESTART_OPTIONS = {
   stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
   leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
-  minReadIntervalMs: 'main.min_read_interval',
+  minReadIntervalMs: 'main.min_read_interval', kernelQuota: 'main.kernel_quota', nft: 'main.nft',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -110,6 +111,8 @@ export class Daemon {
   x402: X402Method | null = null;
   /** The x402-session payment method when escrow.enabled (ubus `receipt` goes to it). */
   escrowSessions: X402SessionMethod | null = null;
+  /** main.kernel_quota: the kernel byte quota under the gates, when on. */
+  kernelQuota: KernelQuota | null = null;
 
   private constructor(
     private config: Config,
@@ -161,6 +164,15 @@ export class Daemon {
     const portalSocket = portalSocketResolver(config.main);
     const startSocket = portalSocket();
     log.info('portal control', { via: startSocket ?? 'command', ndsctl_socket: config.main.ndsctlSocket });
+    // main.kernel_quota: a kernel byte quota per data session under the portal's gate (valve/kernel-quota.ts).
+    const kernelQuota = config.main.kernelQuota ? new KernelQuota({
+      run: nftRunner(config.main.nft, config.main.ndsctlTimeoutMs),
+      log: (level, message, details) => log[level](message, details && toLogFields(details)),
+      session: (mac) => {
+        const s = sessions.byMac(mac);
+        return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
+      },
+    }) : null;
     const valve = new Valve({
       command: config.main.ndsctl,
       socketPath: portalSocket,
@@ -168,6 +180,7 @@ export class Daemon {
       maxOutputBytes: config.main.portalOutputMax,
       flavour: config.main.portal,
       log: (level, message, details) => log[level](message, details && toLogFields(details)),
+      ...(kernelQuota && { brake: { beforeAuth: (mac, ip, limit) => kernelQuota.set(mac, ip, limit), afterDeauth: (mac) => kernelQuota.remove(mac) } }),
     });
     const pricing = new Pricing(config.pricing);
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
@@ -222,11 +235,12 @@ export class Daemon {
       sessions: port,
       portal: valve,
       readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
+      ...(kernelQuota && { kernelQuota }),
       workers: config.main.workers,
       onUsage: (batch) => {
         for (const u of batch) {
           if (u.billedAheadBytes === undefined) continue;
-          log.info('cut at the crossing', {
+          log.info(u.cutRate === 0 ? 'stopped by the kernel quota' : 'cut at the crossing', {
             mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes,
             rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0),
           });
@@ -260,6 +274,7 @@ export class Daemon {
     daemon = new Daemon(config, problems, options, log, sessions, store, valve, pricing, merchant, gates, ubus, meter, upstream);
     if (x402) { daemon.x402 = x402; daemon.closers.push(() => x402.close()); }
     daemon.escrowSessions = escrowSessions;
+    daemon.kernelQuota = kernelQuota;
     if (escrowSessions) {
       sessions.on('ended', (s) => {
         for (const p of s.payments) if (p.method === escrowSessions.name) void escrowSessions.sessionEnded(p.reference, Date.now());
@@ -285,6 +300,7 @@ export class Daemon {
     });
     sessions.on('topup', (s, payment) => {
       log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
+      void this.kernelQuota?.toppedUp(s.mac);
       this.sendEvent({
         event: 'topup',
         session: sessionView(s, Date.now()),
@@ -342,8 +358,19 @@ export class Daemon {
 
     // Sessions that ran out while sluice was down: their gates may still be open.
     for (const s of endedWhileDown) await gates.close(s.mac);
+    // The kernel quota's table, empty, before any auth can ask for a quota; gates found open get theirs after the reconcile.
+    await this.kernelQuota?.start();
     try {
-      const report = await gates.reconcile();
+      const snapshot = await this.valve.snapshot();
+      const report = await gates.reconcile(snapshot);
+      if (this.kernelQuota?.enabled) {
+        for (const c of snapshot.clients) {
+          const s = sessions.byMac(c.mac);
+          if (s === null || !isLive(s) || s.metric !== 'bytes' || gates.gateOf(c.mac) !== 'already-open' || this.kernelQuota.has(c.mac)) continue;
+          // Counted from now: bytes since the meter's last reading pass on top (a late stop, never an early one).
+          await this.kernelQuota.set(c.mac, c.ip, remainingNumber(s, Date.now()));
+        }
+      }
       log.info('reconciled with portal', {
         deauthed: report.deauthed.length, reopened: report.reopened.length, pending: report.pending.length, open: report.alreadyOpen,
       });
@@ -429,6 +456,7 @@ export class Daemon {
       sessions: this.sessions.stats(),
       meter: this.meter.stats(),
       gates: this.gates.stats(),
+      kernel_quota: this.kernelQuota?.stats() ?? { enabled: false },
       journal: this.store.stats(),
       upstream: this.upstream.stats(),
       config: redactConfig(this.config).main,

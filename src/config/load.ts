@@ -43,7 +43,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
-    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02,
+    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02, kernel_quota: false, nft: 'nft',
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -66,18 +66,21 @@ function singleton(pkg: UciPackage, type: string, name: string): UciSection | un
   return pkg.sections.find((s) => s.name === name && s.type === type) ?? sectionsOfType(pkg, type)[0];
 }
 
+/** A command option: `list <name>` is argv as is (empty items dropped), `option <name>` is split like a shell line. */
+function readCommand(r: SectionReader, name: string, fallback: string): string[] {
+  const raw = r.raw(name);
+  if (Array.isArray(raw)) {
+    const argv = raw.filter((a) => a !== '');
+    return argv.length > 0 ? argv : [fallback];
+  }
+  return raw === undefined ? [fallback] : r.parsed(name, [fallback], splitCommand);
+}
+
 function readMain(r: SectionReader, hostname: string): MainConfig {
   const d = DEFAULTS.main;
   const fallbackId = /^[A-Za-z0-9._-]{1,64}$/.test(hostname) ? hostname : 'sluice';
-  const rawNdsctl = r.raw('ndsctl');
-  let ndsctl: string[] = [d.ndsctl];
-  if (Array.isArray(rawNdsctl)) {
-    // `list ndsctl` is argv as is; empty items (`list ndsctl ''`) are dropped.
-    const argv = rawNdsctl.filter((a) => a !== '');
-    if (argv.length > 0) ndsctl = argv;
-  } else if (rawNdsctl !== undefined) {
-    ndsctl = r.parsed('ndsctl', ndsctl, splitCommand);
-  }
+  const ndsctl = readCommand(r, 'ndsctl', d.ndsctl);
+  const nft = readCommand(r, 'nft', d.nft);
   return {
     enabled: r.parsed('enabled', d.enabled, bool),
     stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
@@ -100,6 +103,8 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
       const reason = 'must be a size from 1MiB to 1GiB (a number of bytes, optionally with a unit: 64MiB)';
       return q.ok && q.value >= 1n << 20n && q.value <= 1n << 30n ? { ok: true, value: Number(q.value) } : { ok: false, reason };
     }),
+    kernelQuota: r.parsed('kernel_quota', d.kernel_quota, bool),
+    nft,
   };
 }
 

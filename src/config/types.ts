@@ -44,6 +44,13 @@ export interface MainConfig {
   minReadIntervalMs: number;
   /** `main.portal_output_max` in bytes: the most one portal answer (`json`) may have (issue 14 #8). */
   portalOutputMax: number;
+  /**
+   * `main.kernel_quota`: give each data session a kernel byte quota (nftables, sluice's own table) that stops the
+   * client at its allotment to the byte, under the portal's polled gate (valve/kernel-quota.ts). Default off.
+   */
+  kernelQuota: boolean;
+  /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */
+  nft: readonly string[];
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */

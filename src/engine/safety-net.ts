@@ -18,7 +18,7 @@ export function safetyNetFor(session: Session, now: number): SafetyNet {
   const left = remaining(session, now);
   if (session.metric === 'bytes') {
     const kib = Number((2n * left + DATA_MARGIN_BYTES + 1023n) / 1024n);
-    return { downloadQuotaKiB: kib, uploadQuotaKiB: kib };
+    return { downloadQuotaKiB: kib, uploadQuotaKiB: kib, dataBytes: Number(left) };
   }
   const minutes = Number((2n * left + TIME_MARGIN_SECONDS + 59n) / 60n);
   return { sessionMinutes: Math.max(1, minutes) };

@@ -62,6 +62,12 @@ export interface MeterOptions {
    * after reading the counters, so one client's reading is fresher and cheaper than a tick's by the number of clients.
    */
   readClient?: (mac: string, onStart: () => void) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
+  /**
+   * The kernel quota (valve/kernel-quota.ts): the kernel itself stops a client with one at its allotment, so its data
+   * session is never billed ahead or cut on a prediction: it is read just after its predicted crossing and ended when
+   * its quota is used up (billing the few bytes the kernel's last dropped packet left, at most one segment).
+   */
+  kernelQuota?: KernelQuotaPort;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;
@@ -151,6 +157,21 @@ interface NearEnd {
 
 /** Time constant of a near-end session's rate average. */
 const RATE_SMOOTHING_MS = 500;
+
+/** What the meter asks of the kernel quota. */
+export interface KernelQuotaPort {
+  has(mac: string): boolean;
+  /** The clients whose quota is used up (their packets are dropped). */
+  usedUp(): Promise<ReadonlySet<string>>;
+}
+
+/**
+ * A braked session this close to its allotment is checked against the kernel: the kernel drops the packet that would
+ * cross its quota, and a router's packets are GRO/GSO segments of up to 64 KiB, so it can stop up to one segment short.
+ */
+export const KERNEL_SLACK_BYTES = 64 * 1024;
+/** A braked session is read this long after its predicted crossing: after the kernel stopped it, not just before. */
+const BRAKE_MARGIN_MS = 20;
 
 /**
  * A gate that sluice opens with `auth`. Both portals start a client's counters at 0 when they authenticate it
@@ -251,6 +272,9 @@ export class Meter {
   /** Final readings under way, and the timed ends due (clock ms): a tick's fetch waits for both (waitForCuts). */
   private readonly finalReadsInFlight = new Set<Promise<void>>();
   private readonly timedEnds = new Map<string, number>();
+  /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment: ended once the kernel says their quota is used. */
+  private readonly brakeWatch = new Map<string, string>();
+  private brakeEnds = 0;
   /** Sessions the safety net reported since the last committed tick (reported once each). */
   private readonly blindClosed = new Set<string>();
   private blindTimer: unknown;
@@ -338,7 +362,8 @@ export class Meter {
     const port = this.options.sessions;
     const out: string[] = [];
     for (const session of port.activeSessions()) {
-      if (session.metric !== 'bytes' || this.blindClosed.has(session.id)) continue;
+      // A braked session is stopped by the kernel at its allotment whether metering lags or not.
+      if (session.metric !== 'bytes' || this.blindClosed.has(session.id) || this.braked(session.mac)) continue;
       const near = this.nearEnd.get(session.id);
       const remaining = near?.remaining ?? port.remainingBytes(session.id);
       const rate = near !== undefined && near.rate > 0 ? 2 * near.rate : this.peakRate;
@@ -427,7 +452,7 @@ export class Meter {
   }
 
   stats(): MeterStats {
-    return { ...this.statsRecorder.snapshot(this.view.slotCount), final_readings: this.finalReadings, final_read_ms: Math.round(this.readTimes.median(0) * 10) / 10 };
+    return { ...this.statsRecorder.snapshot(this.view.slotCount), final_readings: this.finalReadings, kernel_quota_ends: this.brakeEnds, final_read_ms: Math.round(this.readTimes.median(0) * 10) / 10 };
   }
 
   /** Stops ticking and waits for the tick in flight, then stops the worker threads. */
@@ -657,7 +682,11 @@ export class Meter {
           // early). The next reading errs on the early side (the higher).
           const cutRate = before > 0 ? Math.min(rate, now, before) : 0;
           this.cancelCut(session.id);
-          if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) {
+          if (this.braked(session.mac)) {
+            // This interval's own rate: a reading too early only costs another, one too late only delays the end.
+            nextInMs = Math.min(nextInMs, this.brakedCrossingInMs(session, remainingBytes, now > 0 ? now : rate));
+          }
+          else if (remainingBytes > 0 && this.endsWhileClosing(remainingBytes, cutRate)) {
             report.cutRate = cutRate;
             report.cutCloseMs = this.closeLatencyMs();
             ahead.push(report);
@@ -678,6 +707,7 @@ export class Meter {
     }
     if (ahead.length > 0) this.billAhead(port, ahead);
     if (usage.length > 0) this.options.onUsage?.(usage);
+    if (this.brakeWatch.size > 0) await this.checkBrakes();
     for (const w of firsts) this.authWatch.delete(w.session.mac);
     if (firsts.length > 0) nextInMs = Math.min(nextInMs, this.billFirstReadings(firsts, dispatchAt));
     // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
@@ -692,6 +722,43 @@ export class Meter {
       tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: dispatchAt, dropped, baselined,
       durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
     };
+  }
+
+  private braked(mac: string): boolean {
+    return this.options.kernelQuota?.has(mac) === true;
+  }
+
+  /**
+   * A braked session's next reading: just after its crossing at this rate, when the kernel has stopped it (a reading
+   * before only re-aims). Within KERNEL_SLACK_BYTES it is watched: every tick asks the kernel whether it stopped it.
+   */
+  private brakedCrossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
+    if (!(remainingBytes > 0)) return Infinity;
+    if (remainingBytes <= KERNEL_SLACK_BYTES) this.brakeWatch.set(session.id, session.mac);
+    return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
+  }
+
+  /**
+   * Ends the watched braked sessions whose kernel quota is used up: the kernel drops their packets, so what the portal
+   * counted is all that passed; the few bytes left (less than the segment the kernel dropped) are billed ahead, as the
+   * allotment is spent for all the client can send. A session a top-up took out of reach, or ended, leaves the watch.
+   */
+  private async checkBrakes(): Promise<void> {
+    const port = this.options.sessions;
+    const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
+    for (const [id, mac] of this.brakeWatch) {
+      const left = leftOf(id, mac);
+      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(mac)) this.brakeWatch.delete(id);
+    }
+    if (this.brakeWatch.size === 0) return;
+    const usedUp = await this.options.kernelQuota!.usedUp();
+    if (this.state === 'closing' || this.state === 'closed') return;
+    for (const [id, mac] of [...this.brakeWatch]) {
+      if (!usedUp.has(mac) || !(leftOf(id, mac) > 0)) continue;
+      this.brakeWatch.delete(id);
+      this.brakeEnds++;
+      this.endAhead(id, mac, 0, 0, 0, 0);
+    }
   }
 
   /**
@@ -897,6 +964,7 @@ export class Meter {
     let least = Infinity;
     for (const [id, e] of this.nearEnd) {
       if (this.options.sessions.active(e.mac)?.id !== id) { this.nearEnd.delete(id); continue; }
+      if (this.braked(e.mac)) continue; // the kernel stops it however fast it goes
       least = Math.min(least, e.remaining / this.peakRate);
     }
     return least;
@@ -959,7 +1027,8 @@ export class Meter {
       });
       if (session.metric === 'bytes') {
         const rate = at > f.since ? bytes / (at - f.since) : 0;
-        if (remainingBytes > 0) next = Math.min(next, this.crossingInMs(remainingBytes, rate));
+        if (this.braked(session.mac)) next = Math.min(next, this.brakedCrossingInMs(session, remainingBytes, rate));
+        else if (remainingBytes > 0) next = Math.min(next, this.crossingInMs(remainingBytes, rate));
         this.watchRemaining(session, remainingBytes, rate);
       }
     }

@@ -25,6 +25,8 @@ export interface MeterStats {
   next_tick_in_ms: number;
   /** One client's readings taken to cut a data session between ticks (Meter option readClient), and their time. */
   final_readings: number;
+  /** Braked data sessions ended because the kernel quota stopped them (Meter option kernelQuota). */
+  kernel_quota_ends: number;
   final_read_ms: number;
 }
 
@@ -87,6 +89,7 @@ export class MeterStatsRecorder {
       flavour: this.flavour,
       next_tick_in_ms: Math.round(this.nextIn),
       final_readings: 0,
+      kernel_quota_ends: 0,
       final_read_ms: 0,
     };
   }

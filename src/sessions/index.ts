@@ -1,6 +1,6 @@
 /** Public surface of the sessions area: model, lifecycle, manager, stores. */
 export type { EndCause, LimitCause, MeterMark, Metric, PaymentRef, Session, SessionState, TerminateCause } from './model.ts';
-export { END_CAUSES, KEPT_PAYMENTS, LIMIT_CAUSES, SESSION_STATES, TERMINATE_CAUSES, addPayment, isLive, paymentTotals, normalizeMac, paymentKeys, remaining, usedAt, viewSession } from './model.ts';
+export { END_CAUSES, KEPT_PAYMENTS, LIMIT_CAUSES, SESSION_STATES, TERMINATE_CAUSES, addPayment, isLive, paymentTotals, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 export { activate, endSession, expire, isEndCause, isLimitCause, terminate } from './lifecycle.ts';
 export type { Grant } from './grant.ts';
 export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './grant.ts';

@@ -38,4 +38,16 @@ export interface SafetyNet {
   uploadQuotaKiB?: number;
   /** Free text the portal stores with the client (openNDS `custom`); no commas, quotes, backslashes or control chars. */
   custom?: string;
+  /** A data session's exact bytes left: the kernel quota's limit (GateBrake), not handed to the portal. */
+  dataBytes?: number;
+}
+
+/**
+ * A brake under the portal's gate (kernel-quota.ts): told inside the auth's queue slot just before a data session's
+ * auth (where the portal's counters start at 0) and inside the deauth's slot right after it, so a brake change never
+ * races the next auth of the same client. Must not throw.
+ */
+export interface GateBrake {
+  beforeAuth(mac: string, ip: string | null, limitBytes: number): Promise<void>;
+  afterDeauth(mac: string): Promise<void>;
 }

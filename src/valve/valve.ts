@@ -3,7 +3,7 @@ import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
-import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
+import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake } from './types.ts';
 
 export interface ValveOptions {
   /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -24,6 +24,8 @@ export interface ValveOptions {
   socketPath?: () => string | undefined;
   /** The most output one ndsctl call may print (`main.portal_output_max`); default 512 MiB. */
   maxOutputBytes?: number;
+  /** The kernel quota (`main.kernel_quota`): set before a data session's auth, removed after a deauth. */
+  brake?: GateBrake;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -41,6 +43,7 @@ export class Valve {
   readonly runner: NdsctlRunner;
   readonly #preemptive: boolean;
   readonly #log: RunnerLog;
+  readonly #brake: GateBrake | undefined;
   #flavour: PortalFlavour | 'auto';
 
   constructor(opts: ValveOptions) {
@@ -59,6 +62,7 @@ export class Valve {
     this.#flavour = opts.flavour ?? 'auto';
     this.#preemptive = opts.preemptive ?? false;
     this.#log = opts.log ?? (() => {});
+    this.#brake = opts.brake;
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -95,6 +99,7 @@ export class Valve {
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
       if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log('debug', 'nodogsplash has no per-client safety net', { mac: canonical });
+      if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, before?.ip ?? null, safetyNet.dataBytes);
       try {
         await exec(args);
         return 'opened';
@@ -118,13 +123,16 @@ export class Valve {
   async close(mac: string): Promise<CloseResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
+      let result: CloseResult;
       try {
         await exec(['deauth', canonical]);
-        return 'closed';
+        result = 'closed';
       } catch (err) {
-        if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_REJECTED') return 'not-found';
-        throw err;
+        if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
+        result = 'not-found';
       }
+      await this.#brake?.afterDeauth(canonical);
+      return result;
     }, 'deauth');
   }
 

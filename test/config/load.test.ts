@@ -24,7 +24,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
   assert.equal(c.main, {
     enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'auto', portal: 'auto', pollIntervalMs: 2000,
     checkpointIntervalMs: 300_000, ndsctlTimeoutMs: 5000, workers: 1, routerId: 'router1',
-    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024, minReadIntervalMs: 20,
+    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024, minReadIntervalMs: 20, kernelQuota: false, nft: ['nft'],
   });
   assert.equal(c.pricing, [{
     id: 'p', metric: 'seconds', stepSize: 60n, pricePerStep: 5n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 100n,

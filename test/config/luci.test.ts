@@ -265,6 +265,8 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
   const notInLuci: Record<string, string> = {
     'sluice.min_read_interval': 'a CPU-for-precision trade for weak routers, documented in docs/operations.md; the default suits most',
     'sluice.portal_output_max': 'a safety cap against a broken or hostile portal; the default fits any router, so the page does not offer it',
+    'sluice.kernel_quota': 'on in the package\'s config; off is a diagnosis step for the file (docs/operations.md), not a setting to toggle in passing',
+    'sluice.nft': 'a command for unusual setups (a wrapper entering a namespace), like ndsctl\'s list form',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

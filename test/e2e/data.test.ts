@@ -83,7 +83,7 @@ const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
   run.sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 });
   const control = /portal control.*/.exec(S().logTail(200))?.[0] ?? '(not logged)';
-  figure(`sluice poll_interval ${POLL_S} s, reaching ${L().portal} via its ${S().via}: ${control}`);
+  figure(`sluice poll_interval ${POLL_S} s, reaching ${L().portal} via its ${S().via}, kernel quota ${S().kernelQuota ? "on" : "off"}: ${control}`);
 });
 
 scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allotment', needDaemon, async () => {

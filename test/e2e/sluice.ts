@@ -47,6 +47,11 @@ export interface SluiceOptions {
    * ndsctl wrapper). SLUICE_E2E_PORTAL_VIA overrides it.
    */
   via?: 'socket' | 'command';
+  /**
+   * `main.kernel_quota` (default on, as the package ships it): sluice's nft quota per data session in the router's
+   * namespace, where the daemon runs. SLUICE_E2E_KERNEL_QUOTA=0|1 overrides it.
+   */
+  kernelQuota?: boolean;
 }
 
 export class Sluice {
@@ -60,11 +65,15 @@ export class Sluice {
 
   /** how this daemon reaches the portal */
   readonly via: 'socket' | 'command';
+  /** whether the daemon runs with main.kernel_quota */
+  readonly kernelQuota: boolean;
 
   private constructor(lab: Lab, opts: SluiceOptions) {
     this.lab = lab;
     const env = process.env["SLUICE_E2E_PORTAL_VIA"];
     const via = this.via = env === 'command' || env === 'socket' ? env : opts.via ?? 'socket';
+    const kq = process.env['SLUICE_E2E_KERNEL_QUOTA'];
+    const kernelQuota = this.kernelQuota = kq === '0' ? false : kq === '1' ? true : opts.kernelQuota ?? true;
     this.dir = join(lab.dir, 'sluice');
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     this.socket = join(this.dir, 'ubus.sock');
@@ -77,6 +86,7 @@ export class Sluice {
       `\toption ndsctl_socket '${via === 'socket' ? lab.portalSocketPath : 'off'}'`,
       `\toption poll_interval '${opts.pollInterval ?? 1}'`,
       `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
+      `\toption kernel_quota '${kernelQuota ? 1 : 0}'`,
       ``,
       `config pricing 'data'`,
       `\toption metric 'bytes'`,

@@ -425,6 +425,64 @@ test('a remainder that outlasts the close is not billed ahead: the next reading 
   await r.close();
 });
 
+test('kernel quota: a braked session is never billed ahead nor cut on a prediction; read just after its crossing, ended once the kernel says its quota is used up', async () => {
+  const usedUp = new Set<string>();
+  let asked = 0;
+  const r = await rig('opennds', {
+    closeLatencyMs: () => 200,
+    kernelQuota: { has: (mac) => mac === A, usedUp: async () => { asked++; return new Set(usedUp); } },
+  });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 50 * 1024, 0); // 0.5 MiB/s, 50 KiB left: an unbraked session is billed ahead and ended here
+  r.now.t += 100;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'the kernel stops it at its allotment: no prediction needed');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB - 50 * 1024);
+  assert.is(t.usage[0]!.billedAheadBytes, undefined);
+  assert.ok(t.nextInMs > 100 && t.nextInMs <= 130, `read just after the crossing (100 ms away), not before: ${t.nextInMs} ms`);
+  assert.is(asked, 1, 'within one segment of its allotment: the kernel is asked');
+  // The kernel drops the segment that would cross: 2 KiB short, then nothing passes.
+  r.portal.addTraffic(A, 48 * 1024, 0);
+  usedUp.add(A);
+  r.now.t += 120;
+  const end = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+  const stop = r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!;
+  assert.is(stop.billedAheadBytes, 2 * 1024, 'the bytes the dropped segment left are billed: the allotment is spent');
+  assert.is(stop.cutRate, 0);
+  assert.is(end.usage[0]!.deltaBytes, 48 * 1024);
+  assert.is(r.meter.stats().kernel_quota_ends, 1);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'nothing billed twice');
+  await r.close();
+});
+
+test('kernel quota: a braked session idle with a few KiB left is not ended while its quota is not used up, and leaves the watch when a top-up takes it out of reach', async () => {
+  let asked = 0;
+  const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => { asked++; return new Set<string>(); } } });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 10 * MiB - 4096, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(asked, 1);
+  r.now.t += 1000;
+  await r.meter.tick(); // idle: no delta, still watched
+  assert.is(asked, 2);
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB - 4096);
+  await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(MiB), payment: { method: 'grant', reference: 'top', amount: 1n, asset: 'X', at: r.now.t } });
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(asked, 2, 'a top-up took it out of the watch: the kernel is not asked again');
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+  await r.close();
+});
+
 test('cut between ticks: when the next reading would come after the moment to start closing, a final reading is scheduled for that moment, and it ends the session', async () => {
   const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
   let clockNow = (): number => 0;

@@ -1,0 +1,337 @@
+import { spawn as nodeSpawn } from 'node:child_process';
+import { SluiceError, toSluiceError } from '../errors.ts';
+import { normalizeMac } from '../mac.ts';
+import type { SpawnFn } from './runner.ts';
+
+/**
+ * The kernel's own byte quota per data session (nftables), a brake under the portal's gate: a polled cut closes the
+ * gate a reading plus a deauth after the allotment ran out (openNDS 9: tens to hundreds of KiB at 8 Mbit/s), while a
+ * kernel quota stops the client's packets at the byte, and keeps doing so while sluice is down.
+ *
+ * sluice's own table (`inet sluice_quota`, not the portal's chains, so it works the same under openNDS 9 on iptables,
+ * openNDS 10 on nftables and nodogsplash) holds one named quota per client, shared by both directions through two maps:
+ * upload by source MAC in prerouting, download by destination IPv4 address in postrouting. Both hooks run at priority
+ * raw (−300), before the portal's counting chains (mangle, −150) in the same hooks, so what the quota lets through is
+ * exactly what the portal counts, and what it drops the portal never sees: the portal's counters stop at the quota.
+ * A quota counts from when it is installed: installed just before the auth (the portal's counters start at 0 there)
+ * with the allotment left, the two count the same bytes.
+ *
+ * nft runs as a command (`main.nft`, argv), one batch (one kernel transaction) per change; changes are serialised.
+ * A batch that fails (a table changed behind sluice's back) rebuilds the whole table from what sluice knows, with each
+ * client's quota set to its session's bytes left.
+ */
+
+export const KERNEL_QUOTA_TABLE = 'sluice_quota';
+
+export interface KernelQuotaEntry {
+  /** Lowercase, colon-separated. */
+  mac: string;
+  /** The client's IPv4 address (the download side). */
+  ip: string;
+  /** Bytes the kernel lets through from now (both directions together). */
+  limitBytes: number;
+}
+
+/** The data session a quota is for, as the kernel quota needs it. */
+export interface BrakedSession {
+  /** Bytes left now. */
+  left: number;
+  /** The session's allotment (a top-up raises the quota by its growth). */
+  allotment: bigint;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isIpv4(ip: string): boolean {
+  return IPV4.test(ip);
+}
+
+/** q_ and the MAC's 12 hex digits: a valid nft object name. */
+export function quotaName(mac: string): string {
+  return `q_${mac.replace(/:/g, '')}`;
+}
+
+/** nft takes `over 0 bytes` as a quota that drops every packet; a negative or fractional left is floored at 0, and an
+ *  allotment past 2^53 (2^80 is allowed) is capped there: the kernel's 64-bit count never gets near either. */
+function limitOf(entry: KernelQuotaEntry): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(entry.limitBytes)));
+}
+
+function addLines(e: KernelQuotaEntry): string[] {
+  const q = quotaName(e.mac);
+  return [
+    `add quota inet ${KERNEL_QUOTA_TABLE} ${q} { over ${limitOf(e)} bytes }`,
+    `add element inet ${KERNEL_QUOTA_TABLE} up { ${e.mac} : "${q}" }`,
+    `add element inet ${KERNEL_QUOTA_TABLE} down { ${e.ip} : "${q}" }`,
+  ];
+}
+
+function removeLines(e: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string[] {
+  return [
+    `delete element inet ${KERNEL_QUOTA_TABLE} up { ${e.mac} }`,
+    `delete element inet ${KERNEL_QUOTA_TABLE} down { ${e.ip} }`,
+    `delete quota inet ${KERNEL_QUOTA_TABLE} ${quotaName(e.mac)}`,
+  ];
+}
+
+/**
+ * The whole table, replacing any earlier one in the same transaction (`add` then `delete` makes the delete safe when
+ * there is none). The chains drop a packet only when its client's quota is used up; a client without a quota never
+ * matches the map lookup.
+ */
+export function tableScript(entries: readonly KernelQuotaEntry[]): string {
+  const t = KERNEL_QUOTA_TABLE;
+  return [
+    `add table inet ${t}`,
+    `delete table inet ${t}`,
+    `table inet ${t} {`,
+    '  map up { type ether_addr : quota; }',
+    '  map down { type ipv4_addr : quota; }',
+    '  chain upload { type filter hook prerouting priority raw; policy accept; quota name ether saddr map @up drop; }',
+    '  chain download { type filter hook postrouting priority raw; policy accept; quota name ip daddr map @down drop; }',
+    '}',
+    ...entries.flatMap(addLines),
+    '',
+  ].join('\n');
+}
+
+/** A fresh quota for a client (its earlier one, if any, goes in the same transaction: a fresh count). */
+export function installScript(entry: KernelQuotaEntry, previous?: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string {
+  return [...(previous ? removeLines(previous) : []), ...addLines(entry), ''].join('\n');
+}
+
+/** A new limit on a client's quota: the kernel keeps what it counted so far (an update of the object). */
+export function limitScript(entry: KernelQuotaEntry): string {
+  return `add quota inet ${KERNEL_QUOTA_TABLE} ${quotaName(entry.mac)} { over ${limitOf(entry)} bytes }\n`;
+}
+
+export function removeScript(entry: Pick<KernelQuotaEntry, 'mac' | 'ip'>): string {
+  return [...removeLines(entry), ''].join('\n');
+}
+
+/** `nft -j list quotas table inet sluice_quota` → quota name → limit and bytes counted. */
+export function parseQuotaList(json: string): Map<string, { limitBytes: number; usedBytes: number }> {
+  const out = new Map<string, { limitBytes: number; usedBytes: number }>();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new SluiceError('ERR_KERNEL_QUOTA', 'nft printed something that is not JSON', { cause: err });
+  }
+  const items = (doc as { nftables?: unknown } | null)?.nftables;
+  if (!Array.isArray(items)) throw new SluiceError('ERR_KERNEL_QUOTA', 'nft JSON without an nftables array');
+  for (const item of items) {
+    const q = (item as { quota?: { name?: unknown; table?: unknown; bytes?: unknown; used?: unknown } } | null)?.quota;
+    if (q === undefined || q.table !== KERNEL_QUOTA_TABLE || typeof q.name !== 'string') continue;
+    const limitBytes = Number(q.bytes);
+    const usedBytes = Number(q.used ?? 0);
+    if (!Number.isFinite(limitBytes) || !Number.isFinite(usedBytes)) continue;
+    out.set(q.name, { limitBytes, usedBytes });
+  }
+  return out;
+}
+
+/** Runs nft with these arguments and `stdin`; resolves stdout, rejects with ERR_KERNEL_QUOTA. */
+export type NftRun = (args: readonly string[], stdin: string) => Promise<string>;
+
+export function nftRunner(command: readonly string[], timeoutMs: number, spawn: SpawnFn = nodeSpawn as SpawnFn): NftRun {
+  return (args, stdin) => new Promise<string>((resolve, reject) => {
+    const [file, ...prefix] = command;
+    if (file === undefined) { reject(new SluiceError('ERR_KERNEL_QUOTA', 'main.nft is empty')); return; }
+    const child = spawn(file, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    let done = false;
+    const finish = (fn: () => void) => { if (!done) { done = true; clearTimeout(timer); fn(); } };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(() => reject(new SluiceError('ERR_KERNEL_QUOTA', `nft did not answer within ${timeoutMs} ms`)));
+    }, timeoutMs);
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => { if (err.length < 2000) err += b.toString('utf8'); });
+    child.on('error', (e) => finish(() => reject(new SluiceError('ERR_KERNEL_QUOTA', `cannot run ${file}: ${e.message}`, { cause: e }))));
+    child.on('close', (code, signal) => finish(() => {
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new SluiceError('ERR_KERNEL_QUOTA', `nft failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(0, 3).join(' | ')}`));
+    }));
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(stdin);
+  });
+}
+
+export type KernelQuotaLog = (level: 'info' | 'warn', message: string, details?: Record<string, unknown>) => void;
+
+export interface KernelQuotaOptions {
+  run: NftRun;
+  log?: KernelQuotaLog;
+  /** A client's live data session (null: none): what a rebuild sets each quota to, and how much a top-up added. */
+  session: (mac: string) => BrakedSession | null;
+}
+
+interface Installed extends KernelQuotaEntry {
+  /** The session's allotment when the quota was last set or raised. */
+  allotment: bigint | null;
+}
+
+/**
+ * sluice's side of the table: which clients have a quota, and every change to it. Never throws: the brake failing
+ * leaves the polled cut in charge (logged); a failed change rebuilds the table.
+ */
+export class KernelQuota {
+  readonly #run: NftRun;
+  readonly #log: KernelQuotaLog;
+  readonly #session: (mac: string) => BrakedSession | null;
+  readonly #entries = new Map<string, Installed>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #enabled = false;
+  #failures = 0;
+  #changes = 0;
+
+  constructor(options: KernelQuotaOptions) {
+    this.#run = options.run;
+    this.#log = options.log ?? (() => undefined);
+    this.#session = options.session;
+  }
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** Creates (or replaces) the table with these clients' quotas. False, logged, when nft cannot. */
+  async start(entries: readonly KernelQuotaEntry[] = []): Promise<boolean> {
+    return this.#serial(async () => {
+      const valid = entries.filter((e) => isIpv4(e.ip));
+      try {
+        await this.#run(['-f', '-'], tableScript(valid));
+      } catch (err) {
+        this.#enabled = false;
+        this.#log('warn', 'kernel quota unavailable: gates close by the portal alone', { reason: toSluiceError(err).message });
+        return false;
+      }
+      this.#entries.clear();
+      for (const e of valid) this.#entries.set(e.mac, { ...e, allotment: this.#session(e.mac)?.allotment ?? null });
+      this.#enabled = true;
+      this.#log('info', 'kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: valid.length });
+      return true;
+    });
+  }
+
+  has(mac: string): boolean {
+    return this.#entries.has(mac);
+  }
+
+  /** A fresh quota of `limitBytes` for this client from now (replacing its earlier one). */
+  set(mac: string, ip: string | null, limitBytes: number): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#enabled) return;
+      const canonical = normalizeMac(mac);
+      const previous = this.#entries.get(canonical);
+      if (ip === null || !isIpv4(ip)) {
+        // No address to match downloads on: a half brake would cut uploads only; leave it to the portal.
+        if (previous) await this.#apply(removeScript(previous), () => this.#entries.delete(canonical));
+        return;
+      }
+      const entry = { mac: canonical, ip, limitBytes, allotment: this.#session(canonical)?.allotment ?? null };
+      await this.#apply(installScript(entry, previous), () => this.#entries.set(canonical, entry));
+    });
+  }
+
+  /**
+   * A client's session was topped up. While the kernel still lets it through, its quota grows by what the allotment
+   * grew, the count going on (exact while it downloads). Once its quota is used up, the kernel has counted the packets
+   * it dropped too (seen: each dropped 1000-byte packet adds 1000), so growing the limit would hand those back as
+   * short: it gets a fresh quota of the session's bytes left instead (what the portal counted; the client was stopped).
+   */
+  toppedUp(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const entry = this.#entries.get(mac);
+      const session = this.#session(mac);
+      if (!this.#enabled || entry === undefined || session === null) return;
+      const grew = entry.allotment === null ? 0 : Number(session.allotment - entry.allotment);
+      if (!(grew > 0)) return;
+      if ((await this.#readUsedUp()).has(mac)) {
+        const fresh = { ...entry, limitBytes: session.left, allotment: session.allotment };
+        await this.#apply(installScript(fresh, entry), () => this.#entries.set(mac, fresh));
+        return;
+      }
+      const next = { ...entry, limitBytes: entry.limitBytes + grew, allotment: session.allotment };
+      await this.#apply(limitScript(next), () => this.#entries.set(mac, next));
+    });
+  }
+
+  /** Removes a client's quota (its gate closed). */
+  remove(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const entry = this.#entries.get(mac);
+      if (!this.#enabled || entry === undefined) return;
+      await this.#apply(removeScript(entry), () => this.#entries.delete(mac));
+    });
+  }
+
+  /**
+   * The clients whose quota is used up (the kernel drops their packets): counted ≥ limit. Not queued behind changes
+   * (a read); empty when nft fails.
+   */
+  usedUp(): Promise<Set<string>> {
+    return this.#readUsedUp();
+  }
+
+  async #readUsedUp(): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!this.#enabled || this.#entries.size === 0) return out;
+    let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
+    try {
+      quotas = parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
+    } catch (err) {
+      this.#failures++;
+      this.#log('warn', 'kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
+      return out;
+    }
+    for (const mac of this.#entries.keys()) {
+      const q = quotas.get(quotaName(mac));
+      if (q !== undefined && q.usedBytes >= q.limitBytes) out.add(mac);
+    }
+    return out;
+  }
+
+  stats(): Record<string, number | boolean> {
+    return { enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures };
+  }
+
+  async #apply(script: string, onDone: () => void): Promise<void> {
+    try {
+      await this.#run(['-f', '-'], script);
+      this.#changes++;
+      onDone();
+    } catch (err) {
+      this.#failures++;
+      onDone();
+      this.#log('warn', 'kernel quota change failed: rebuilding the table', { reason: toSluiceError(err).message });
+      await this.#rebuild();
+    }
+  }
+
+  /** The whole table again, each client's quota set to its session's bytes left now. */
+  async #rebuild(): Promise<void> {
+    const entries: Installed[] = [];
+    for (const e of this.#entries.values()) {
+      const session = this.#session(e.mac);
+      if (session !== null) entries.push({ ...e, limitBytes: session.left, allotment: session.allotment });
+    }
+    try {
+      await this.#run(['-f', '-'], tableScript(entries));
+      this.#entries.clear();
+      for (const e of entries) this.#entries.set(e.mac, e);
+    } catch (err) {
+      this.#enabled = false;
+      this.#entries.clear();
+      this.#log('warn', 'kernel quota off: the table cannot be rebuilt', { reason: toSluiceError(err).message });
+    }
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The kernel quota against the real nft and the real kernel: a network namespace of its own (root, nftables), whose
+ * loopback carries UDP datagrams to 127.0.0.1 through the postrouting hook, so the download map (by destination
+ * address) counts and drops them. The script builders and the JSON reader are checked on their own first.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  KernelQuota, KERNEL_QUOTA_TABLE, installScript, limitScript, nftRunner, parseQuotaList, quotaName, removeScript, tableScript,
+  type BrakedSession,
+} from '../../src/valve/kernel-quota.ts';
+
+const A = '02:00:00:00:0c:01';
+
+test('scripts: one table replaced whole, a quota per client shared by both maps, changes as single batches', () => {
+  const table = tableScript([{ mac: A, ip: '10.0.0.5', limitBytes: 2097152.7 }]);
+  assert.match(table, /^add table inet sluice_quota\ndelete table inet sluice_quota\ntable inet sluice_quota \{/);
+  assert.match(table, /hook prerouting priority raw; policy accept; quota name ether saddr map @up drop;/);
+  assert.match(table, /hook postrouting priority raw; policy accept; quota name ip daddr map @down drop;/);
+  assert.match(table, /add quota inet sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
+  assert.match(table, /add element inet sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
+  assert.match(table, /add element inet sluice_quota down \{ 10\.0\.0\.5 : "q_020000000c01" \}/);
+  // A fresh quota replaces the earlier one in the same transaction (a fresh count), its old address included.
+  const again = installScript({ mac: A, ip: '10.0.0.6', limitBytes: -5 }, { mac: A, ip: '10.0.0.5' }).split('\n');
+  assert.equal(again.slice(0, 3), [
+    'delete element inet sluice_quota up { 02:00:00:00:0c:01 }',
+    'delete element inet sluice_quota down { 10.0.0.5 }',
+    'delete quota inet sluice_quota q_020000000c01',
+  ]);
+  assert.ok(again.includes('add quota inet sluice_quota q_020000000c01 { over 0 bytes }'), 'a negative left is 0: every packet dropped');
+  assert.is(limitScript({ mac: A, ip: '10.0.0.6', limitBytes: 2 ** 80 }), `add quota inet sluice_quota q_020000000c01 { over ${Number.MAX_SAFE_INTEGER} bytes }\n`);
+  assert.is(removeScript({ mac: A, ip: '10.0.0.6' }).split('\n').length, 4);
+  assert.is(quotaName('aa:bb:cc:dd:ee:ff'), 'q_aabbccddeeff');
+});
+
+test('parseQuotaList: nft -j output, other tables ignored, garbage refused with ERR_KERNEL_QUOTA', () => {
+  const json = JSON.stringify({ nftables: [
+    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+    { quota: { family: 'inet', name: 'q_020000000c01', table: KERNEL_QUOTA_TABLE, handle: 3, bytes: 5000, used: 5000, inv: true } },
+    { quota: { family: 'inet', name: 'q_020000000c02', table: KERNEL_QUOTA_TABLE, handle: 4, bytes: 5000, inv: true } },
+    { quota: { family: 'inet', name: 'q_020000000c03', table: 'fw4', handle: 5, bytes: 1, used: 9 } },
+  ] });
+  const q = parseQuotaList(json);
+  assert.equal([...q.keys()], ['q_020000000c01', 'q_020000000c02']);
+  assert.equal(q.get('q_020000000c02'), { limitBytes: 5000, usedBytes: 0 });
+  for (const bad of ['', 'nft: not json', '{"x":1}']) {
+    assert.throws(() => parseQuotaList(bad), (e: unknown) => (e as { code?: string }).code === 'ERR_KERNEL_QUOTA');
+  }
+});
+
+test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
+  const logs: string[] = [];
+  const kq = new KernelQuota({ run: nftRunner(['/nonexistent/nft'], 2000), log: (_l, m) => logs.push(m), session: () => null });
+  assert.is(await kq.start(), false);
+  assert.is(kq.enabled, false);
+  await kq.set(A, '10.0.0.5', 1000);
+  await kq.remove(A);
+  assert.is((await kq.usedUp()).size, 0);
+  assert.ok(logs.some((m) => m.startsWith('kernel quota unavailable')), logs.join('; '));
+});
+
+const root = process.getuid?.() === 0;
+const haveNft = spawnSync('nft', ['--version']).status === 0;
+const haveIp = spawnSync('ip', ['-V']).status === 0;
+
+if (!root || !haveNft || !haveIp) {
+  console.log(`SKIP kernel quota against the real kernel: needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`);
+} else {
+  const ns = `sluice-kq-${randomBytes(3).toString('hex')}`;
+  const inNs = (cmd: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
+  /**
+   * Sends `n` UDP datagrams of `ipBytes` (IP length) to a bound socket on 127.0.0.1 in the namespace (a closed port
+   * would answer with ICMP to 127.0.0.1, counted too); returns how many the kernel let out.
+   */
+  const send = (n: number, ipBytes = 1000): number => Number(inNs('python3', ['-c', `
+import socket
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(('127.0.0.1', 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ok = 0
+for i in range(${n}):
+    try:
+        s.sendto(b'x' * ${ipBytes - 28}, r.getsockname())
+        ok += 1
+    except PermissionError:
+        pass
+print(ok)`]).trim());
+
+  test.before(() => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    inNs('ip', ['link', 'set', 'lo', 'up']);
+  });
+  test.after(() => { spawnSync('ip', ['netns', 'del', ns]); });
+
+  test('real kernel: the quota lets exactly its bytes through, both ways share it, a top-up adds on, removal frees the client', async () => {
+    let allotment = 10_000n;
+    const session = (): BrakedSession => ({ left: 3000, allotment });
+    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session });
+    assert.ok(await kq.start(), 'table created');
+    await kq.set(A, '127.0.0.1', 3000);
+    assert.ok(kq.has(A));
+    assert.is(send(5), 3, 'three 1000-byte packets fit a 3000-byte quota, the rest is dropped');
+    assert.equal([...await kq.usedUp()], [A]);
+    // A top-up once the kernel stopped it: the kernel counted the two dropped packets too, so a grown limit would
+    // fall short by them; the client gets a fresh quota of its bytes left (session(): 3000) instead.
+    allotment += 2000n;
+    await kq.toppedUp(A);
+    assert.is(send(4), 3);
+    // A top-up while it still passes grows the limit and the count goes on: 1500 more of a fresh 3000 sent, +2000 → 3500 left.
+    await kq.set(A, '127.0.0.1', 3000);
+    assert.is(send(1, 1500), 1);
+    allotment += 2000n;
+    await kq.toppedUp(A);
+    assert.is(send(4), 3, '1500 + 3 × 1000 < 5000, a fourth would reach it');
+    await kq.remove(A);
+    assert.not.ok(kq.has(A));
+    assert.is(send(3), 3, 'no quota: nothing dropped');
+    assert.is((await kq.usedUp()).size, 0);
+    // A fresh quota for the same client restarts the count.
+    await kq.set(A, '127.0.0.1', 2000);
+    assert.is(send(3), 2);
+    assert.equal(kq.stats(), { enabled: true, clients: 1, changes: 6, failures: 0 });
+  });
+
+  test('real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() replaces a stale table', async () => {
+    const logs: string[] = [];
+    const kq = new KernelQuota({
+      run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: (_l, m) => logs.push(m),
+      session: () => ({ left: 1000, allotment: 1n }),
+    });
+    assert.ok(await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]), 'a stale table from a previous run is replaced');
+    inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+    await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000); // fails: no table → rebuilt with each client's bytes left (1000)
+    assert.ok(logs.some((m) => m.startsWith('kernel quota change failed: rebuilding')), logs.join('; '));
+    assert.ok(kq.enabled);
+    assert.is(send(3), 1, 'the rebuilt quota is the session\'s bytes left');
+    const listed = inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+    assert.match(listed, /q_020000000c02/);
+  });
+}
+
+test.run();

@@ -163,6 +163,8 @@ export interface KernelQuotaPort {
   has(mac: string): boolean;
   /** The clients whose quota is used up (their packets are dropped). */
   usedUp(): Promise<ReadonlySet<string>>;
+  /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
+  refill?(mac: string, limitBytes: number): Promise<void>;
 }
 
 /**
@@ -172,6 +174,13 @@ export interface KernelQuotaPort {
 export const KERNEL_SLACK_BYTES = 64 * 1024;
 /** A braked session is read this long after its predicted crossing: after the kernel stopped it, not just before. */
 const BRAKE_MARGIN_MS = 20;
+/**
+ * A braked session the kernel stopped with more than this left (the dropped segment was bigger than what was left) is
+ * not ended but given a fresh quota of exactly what is left, up to MAX_BRAKE_REFILLS times: TCP resends the lost data
+ * in smaller segments, so each stop comes closer. At most this much of an allotment is ever billed without passing.
+ */
+const BRAKE_REFILL_MIN_BYTES = 4096;
+const MAX_BRAKE_REFILLS = 3;
 
 /**
  * A gate that sluice opens with `auth`. Both portals start a client's counters at 0 when they authenticate it
@@ -274,7 +283,11 @@ export class Meter {
   private readonly timedEnds = new Map<string, number>();
   /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment: ended once the kernel says their quota is used. */
   private readonly brakeWatch = new Map<string, string>();
+  /** Watched sessions the kernel reported stopped with more than BRAKE_REFILL_MIN_BYTES left: since when (clock). */
+  private readonly brakeStops = new Map<string, number>();
+  private readonly brakeRefillCount = new Map<string, number>();
   private brakeEnds = 0;
+  private brakeRefills = 0;
   /** Sessions the safety net reported since the last committed tick (reported once each). */
   private readonly blindClosed = new Set<string>();
   private blindTimer: unknown;
@@ -452,7 +465,7 @@ export class Meter {
   }
 
   stats(): MeterStats {
-    return { ...this.statsRecorder.snapshot(this.view.slotCount), final_readings: this.finalReadings, kernel_quota_ends: this.brakeEnds, final_read_ms: Math.round(this.readTimes.median(0) * 10) / 10 };
+    return { ...this.statsRecorder.snapshot(this.view.slotCount), final_readings: this.finalReadings, kernel_quota_ends: this.brakeEnds, kernel_quota_refills: this.brakeRefills, final_read_ms: Math.round(this.readTimes.median(0) * 10) / 10 };
   }
 
   /** Stops ticking and waits for the tick in flight, then stops the worker threads. */
@@ -707,7 +720,7 @@ export class Meter {
     }
     if (ahead.length > 0) this.billAhead(port, ahead);
     if (usage.length > 0) this.options.onUsage?.(usage);
-    if (this.brakeWatch.size > 0) await this.checkBrakes();
+    if (this.brakeWatch.size > 0) nextInMs = Math.min(nextInMs, await this.checkBrakes(dispatchAt));
     for (const w of firsts) this.authWatch.delete(w.session.mac);
     if (firsts.length > 0) nextInMs = Math.min(nextInMs, this.billFirstReadings(firsts, dispatchAt));
     // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
@@ -739,26 +752,57 @@ export class Meter {
   }
 
   /**
-   * Ends the watched braked sessions whose kernel quota is used up: the kernel drops their packets, so what the portal
-   * counted is all that passed; the few bytes left (less than the segment the kernel dropped) are billed ahead, as the
-   * allotment is spent for all the client can send. A session a top-up took out of reach, or ended, leaves the watch.
+   * The watched braked sessions whose kernel quota is used up: the kernel drops their packets, so what the portal
+   * counted is all that passed. One with at most BRAKE_REFILL_MIN_BYTES left ends (those bytes billed: the allotment is
+   * spent for all the client can send). One with more left (the kernel dropped a segment bigger than the rest) waits
+   * for a reading taken after the stop, which is final, and gets a fresh quota of exactly what that reading leaves.
+   * A session a top-up took out of reach, or ended, leaves the watch. Returns when the next tick is wanted (ms).
    */
-  private async checkBrakes(): Promise<void> {
+  private async checkBrakes(dispatchAt: number): Promise<number> {
     const port = this.options.sessions;
+    const kernel = this.options.kernelQuota!;
     const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
     for (const [id, mac] of this.brakeWatch) {
       const left = leftOf(id, mac);
-      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(mac)) this.brakeWatch.delete(id);
+      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(mac)) this.forgetBrake(id);
     }
-    if (this.brakeWatch.size === 0) return;
-    const usedUp = await this.options.kernelQuota!.usedUp();
-    if (this.state === 'closing' || this.state === 'closed') return;
+    // Stopped before this tick's reading was taken: that reading is the last that passed.
     for (const [id, mac] of [...this.brakeWatch]) {
-      if (!usedUp.has(mac) || !(leftOf(id, mac) > 0)) continue;
-      this.brakeWatch.delete(id);
-      this.brakeEnds++;
-      this.endAhead(id, mac, 0, 0, 0, 0);
+      const stoppedAt = this.brakeStops.get(id);
+      if (stoppedAt === undefined || stoppedAt > dispatchAt) continue;
+      this.brakeStops.delete(id);
+      const refills = this.brakeRefillCount.get(id) ?? 0;
+      if (kernel.refill !== undefined && refills < MAX_BRAKE_REFILLS) {
+        this.brakeRefillCount.set(id, refills + 1);
+        this.brakeRefills++;
+        await kernel.refill(mac, leftOf(id, mac));
+      } else {
+        this.endBraked(id, mac);
+      }
     }
+    if (this.brakeWatch.size === 0 || this.brakeStops.size === this.brakeWatch.size) return this.brakeStops.size > 0 ? 0 : Infinity;
+    const usedUp = await kernel.usedUp();
+    if (this.state === 'closing' || this.state === 'closed') return Infinity;
+    for (const [id, mac] of [...this.brakeWatch]) {
+      if (!usedUp.has(mac) || this.brakeStops.has(id)) continue;
+      const left = leftOf(id, mac);
+      if (!(left > 0)) continue;
+      if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.endBraked(id, mac);
+      else this.brakeStops.set(id, this.clock());
+    }
+    return this.brakeStops.size > 0 ? 0 : Infinity;
+  }
+
+  private endBraked(id: string, mac: string): void {
+    this.forgetBrake(id);
+    this.brakeEnds++;
+    this.endAhead(id, mac, 0, 0, 0, 0);
+  }
+
+  private forgetBrake(id: string): void {
+    this.brakeWatch.delete(id);
+    this.brakeStops.delete(id);
+    this.brakeRefillCount.delete(id);
   }
 
   /**

@@ -259,6 +259,12 @@ export class KernelQuota {
     });
   }
 
+  /** A fresh quota of `limitBytes` from now for a client that has one (the kernel stopped it short). */
+  refill(mac: string, limitBytes: number): Promise<void> {
+    const entry = this.#entries.get(mac);
+    return entry === undefined ? Promise.resolve() : this.set(mac, entry.ip, limitBytes);
+  }
+
   /** Removes a client's quota (its gate closed). */
   remove(mac: string): Promise<void> {
     return this.#serial(async () => {

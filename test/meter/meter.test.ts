@@ -462,6 +462,37 @@ test('kernel quota: a braked session is never billed ahead nor cut on a predicti
   await r.close();
 });
 
+test('kernel quota: stopped a whole segment short, a braked session gets a fresh quota of exactly what a reading after the stop leaves, then ends at its allotment', async () => {
+  const usedUp = new Set<string>();
+  const refills: Array<[string, number]> = [];
+  const r = await rig('opennds', {
+    kernelQuota: { has: (mac) => mac === A, usedUp: async () => new Set(usedUp), refill: async (mac, bytes) => { refills.push([mac, bytes]); usedUp.delete(mac); } },
+  });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 10 * MiB - 200 * 1024, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  r.portal.addTraffic(A, 140 * 1024, 0); // 60 KiB left, and the kernel dropped a 62 KiB segment: stopped 60 KiB short
+  usedUp.add(A);
+  r.now.t += 140;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'not ended with 60 KiB unused');
+  assert.is(refills.length, 0, 'the reading may predate the stop: no refill from it');
+  assert.is(t.nextInMs, 20, 'a reading after the stop is wanted at once (the minimum interval)');
+  r.now.t += 20;
+  await r.meter.tick();
+  assert.equal(refills, [[A, 60 * 1024]], 'a fresh quota of what the reading after the stop leaves');
+  r.portal.addTraffic(A, 59 * 1024, 0); // stopped again, 1 KiB short
+  usedUp.add(A);
+  r.now.t += 120;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+  assert.is(r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!.billedAheadBytes, 1024);
+  assert.is(r.meter.stats().kernel_quota_refills, 1);
+  await r.close();
+});
+
 test('kernel quota: a braked session idle with a few KiB left is not ended while its quota is not used up, and leaves the watch when a top-up takes it out of reach', async () => {
   let asked = 0;
   const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => { asked++; return new Set<string>(); } } });

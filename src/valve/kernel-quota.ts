@@ -131,6 +131,55 @@ export function parseQuotaList(json: string): Map<string, { limitBytes: number; 
   return out;
 }
 
+/** A client's quota as an earlier run of sluice left it in the kernel. */
+export interface InheritedQuota {
+  mac: string;
+  ip: string;
+  /** The quota's limit and what the kernel counted against it. */
+  limitBytes: number;
+  usedBytes: number;
+}
+
+/** sluice's table as an earlier run left it. */
+export interface TableState {
+  /** Each client whose quota is in both maps (upload by MAC, download by address). */
+  clients: InheritedQuota[];
+  /** Both maps and both chains are there: the table can be changed in place instead of replaced. */
+  intact: boolean;
+}
+
+/**
+ * `nft -j list table inet sluice_quota` → the clients it brakes and whether its structure is whole. Clients in one map
+ * only, or without their quota object, are left out (a replaced table drops them).
+ */
+export function parseTableState(json: string): TableState {
+  const quotas = parseQuotaList(json);
+  const items = (JSON.parse(json) as { nftables: unknown[] }).nftables;
+  const ofTable = (kind: 'map' | 'chain', name: string): { elem?: unknown } | undefined => {
+    for (const item of items) {
+      const o = (item as Record<string, { name?: unknown; table?: unknown; elem?: unknown } | undefined> | null)?.[kind];
+      if (o !== undefined && o.table === KERNEL_QUOTA_TABLE && o.name === name) return o;
+    }
+    return undefined;
+  };
+  const elems = (name: string): Array<[string, string]> => {
+    const e = ofTable('map', name)?.elem;
+    return Array.isArray(e) ? e.filter((x): x is [string, string] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'string') : [];
+  };
+  const ipOf = new Map(elems('down').map(([ip, q]) => [q, ip]));
+  const clients: InheritedQuota[] = [];
+  for (const [rawMac, q] of elems('up')) {
+    const ip = ipOf.get(q);
+    const quota = quotas.get(q);
+    let mac: string;
+    try { mac = normalizeMac(rawMac); } catch { continue; }
+    if (ip === undefined || quota === undefined || !isIpv4(ip) || quotaName(mac) !== q) continue;
+    clients.push({ mac, ip, limitBytes: quota.limitBytes, usedBytes: quota.usedBytes });
+  }
+  const intact = ['up', 'down'].every((m) => ofTable('map', m) !== undefined) && ['upload', 'download'].every((c) => ofTable('chain', c) !== undefined);
+  return { clients, intact };
+}
+
 /** Runs nft with these arguments and `stdin`; resolves stdout, rejects with ERR_KERNEL_QUOTA. */
 export type NftRun = (args: readonly string[], stdin: string) => Promise<string>;
 
@@ -171,6 +220,8 @@ export interface KernelQuotaOptions {
 interface Installed extends KernelQuotaEntry {
   /** The session's allotment when the quota was last set or raised. */
   allotment: bigint | null;
+  /** Carried over from an earlier run (start()): its count went on while sluice was down. */
+  inherited?: true;
 }
 
 /**
@@ -197,23 +248,80 @@ export class KernelQuota {
     return this.#enabled;
   }
 
-  /** Creates (or replaces) the table with these clients' quotas. False, logged, when nft cannot. */
+  /**
+   * Creates the table with these clients' quotas, and carries over the quota an earlier run left for each client that
+   * still has a live data session: the kernel kept counting (and braking) while sluice was down, so what it still lets
+   * through is exact, where the journal's bytes left lag by what passed since the last checkpoint. Such a quota keeps
+   * its count (the table is changed in place: the other clients' quotas go), its limit lowered where the journal's
+   * bytes left are fewer; a top-up whose raise the crash lost leaves the kernel's the smaller, and the meter's refill
+   * hands the rest back when the kernel stops the client. A table that is not whole is replaced, each carried quota
+   * counting afresh from the lesser of the two. False, logged, when nft cannot.
+   */
   async start(entries: readonly KernelQuotaEntry[] = []): Promise<boolean> {
     return this.#serial(async () => {
-      const valid = entries.filter((e) => isIpv4(e.ip));
+      const given = entries.filter((e) => isIpv4(e.ip));
+      const table = await this.#readTable();
+      const previous = new Map((table?.clients ?? []).map((q) => [q.mac, q]));
+      /** Carried-over clients, with what their quota should still let through. */
+      const carried: Array<{ q: InheritedQuota; left: number }> = [];
+      for (const q of previous.values()) {
+        const session = given.some((e) => e.mac === q.mac) ? null : this.#session(q.mac);
+        if (session !== null) carried.push({ q, left: Math.min(Math.max(0, q.limitBytes - q.usedBytes), session.left) });
+      }
+      const inPlace = table?.intact === true;
+      const installed: Installed[] = [
+        ...given.map((e) => ({ ...e, allotment: this.#session(e.mac)?.allotment ?? null })),
+        // In place the quota object stays, its limit its count plus what is left; replaced, it counts afresh.
+        ...carried.map(({ q, left }) => ({
+          mac: q.mac, ip: q.ip, limitBytes: inPlace ? q.usedBytes + left : left, allotment: this.#session(q.mac)?.allotment ?? null, inherited: true as const,
+        })),
+      ];
       try {
-        await this.#run(['-f', '-'], tableScript(valid));
+        if (inPlace) {
+          const keep = new Set(carried.map(({ q }) => q.mac));
+          const script = [
+            ...[...previous.values()].filter((q) => !keep.has(q.mac) && !given.some((e) => e.mac === q.mac)).flatMap(removeLines),
+            ...carried.filter(({ q, left }) => left < q.limitBytes - q.usedBytes).map(({ q }) => limitScript(installed.find((e) => e.mac === q.mac)!).trimEnd()),
+            ...given.map((e) => installScript(e, previous.get(e.mac)).trimEnd()),
+          ].join('\n');
+          try {
+            if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
+          } catch (err) {
+            // Changed between the read and the change: replace it, the carried quotas counting afresh.
+            this.#log('warn', 'kernel quota: the table left by an earlier run could not be changed; replacing it', { reason: toSluiceError(err).message });
+            for (const e of installed) if (e.inherited) e.limitBytes = carried.find(({ q }) => q.mac === e.mac)!.left;
+            await this.#run(['-f', '-'], tableScript(installed));
+          }
+        } else {
+          await this.#run(['-f', '-'], tableScript(installed));
+        }
       } catch (err) {
         this.#enabled = false;
         this.#log('warn', 'kernel quota unavailable: gates close by the portal alone', { reason: toSluiceError(err).message });
         return false;
       }
       this.#entries.clear();
-      for (const e of valid) this.#entries.set(e.mac, { ...e, allotment: this.#session(e.mac)?.allotment ?? null });
+      for (const e of installed) this.#entries.set(e.mac, e);
       this.#enabled = true;
-      this.#log('info', 'kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: valid.length });
+      this.#log('info', 'kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: installed.length, carried_over: carried.length });
       return true;
     });
+  }
+
+  /** The table an earlier run left (null when there is none, or it cannot be read). */
+  async #readTable(): Promise<TableState | null> {
+    let json: string;
+    try {
+      json = await this.#run(['-j', 'list', 'table', 'inet', KERNEL_QUOTA_TABLE], '');
+    } catch {
+      return null; // no table: a first start, or a reboot
+    }
+    try {
+      return parseTableState(json);
+    } catch (err) {
+      this.#log('warn', 'kernel quota: the table left by an earlier run cannot be read; replacing it', { reason: toSluiceError(err).message });
+      return null;
+    }
   }
 
   has(mac: string): boolean {
@@ -222,6 +330,15 @@ export class KernelQuota {
 
   /** A fresh quota of `limitBytes` for this client from now (replacing its earlier one). */
   set(mac: string, ip: string | null, limitBytes: number): Promise<void> {
+    return this.#set(mac, ip, limitBytes, true);
+  }
+
+  /**
+   * `keepKernelCount`: a quota carried over from an earlier run counted what passed while sluice was down, which the
+   * caller's bytes left (from the journal) may not have billed yet, so the new quota is never more than what it still
+   * lets through. A refill (the meter read the client after the kernel stopped it: its bytes left are exact) is not.
+   */
+  #set(mac: string, ip: string | null, limitBytes: number, keepKernelCount: boolean): Promise<void> {
     return this.#serial(async () => {
       if (!this.#enabled) return;
       const canonical = normalizeMac(mac);
@@ -231,7 +348,8 @@ export class KernelQuota {
         if (previous) await this.#apply(removeScript(previous), () => this.#entries.delete(canonical));
         return;
       }
-      const entry = { mac: canonical, ip, limitBytes, allotment: this.#session(canonical)?.allotment ?? null };
+      const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(previous)) : limitBytes;
+      const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
       await this.#apply(installScript(entry, previous), () => this.#entries.set(canonical, entry));
     });
   }
@@ -262,7 +380,7 @@ export class KernelQuota {
   /** A fresh quota of `limitBytes` from now for a client that has one (the kernel stopped it short). */
   refill(mac: string, limitBytes: number): Promise<void> {
     const entry = this.#entries.get(mac);
-    return entry === undefined ? Promise.resolve() : this.set(mac, entry.ip, limitBytes);
+    return entry === undefined ? Promise.resolve() : this.#set(mac, entry.ip, limitBytes, false);
   }
 
   /** Removes a client's quota (its gate closed). */
@@ -280,6 +398,16 @@ export class KernelQuota {
    */
   usedUp(): Promise<Set<string>> {
     return this.#readUsedUp();
+  }
+
+  /** What a client's quota still lets through now (its limit when the kernel cannot be read). */
+  async #leftOf(entry: Installed): Promise<number> {
+    try {
+      const q = parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], '')).get(quotaName(entry.mac));
+      return q === undefined ? entry.limitBytes : Math.max(0, q.limitBytes - q.usedBytes);
+    } catch {
+      return entry.limitBytes;
+    }
   }
 
   async #readUsedUp(): Promise<Set<string>> {
@@ -322,7 +450,9 @@ export class KernelQuota {
     const entries: Installed[] = [];
     for (const e of this.#entries.values()) {
       const session = this.#session(e.mac);
-      if (session !== null) entries.push({ ...e, limitBytes: session.left, allotment: session.allotment });
+      // A fresh count from the journal's bytes left: no longer the one carried over from an earlier run.
+      const { inherited: _carried, ...rest } = e;
+      if (session !== null) entries.push({ ...rest, limitBytes: session.left, allotment: session.allotment });
     }
     try {
       await this.#run(['-f', '-'], tableScript(entries));

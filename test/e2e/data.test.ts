@@ -237,7 +237,8 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
     const billed = final.used - (used0[i] ?? 0);
     figure(`4 c${c.index}: ended ${s.state} after ${(at / 1000).toFixed(1)} s; allotment ${fmt(s.allotment)}, used ${fmt(final.used)}; ` +
       `passed ${fmt(p.upstreamView)} IP down+up (${fmt(p.acked)} download payload); overshoot ${fmt(p.upstreamView - allot[i]!)} ` +
-      `passed, ${fmt(final.used - final.allotment)} in sluice's meter; unbilled (passed − used) ${fmt(p.upstreamView - billed)}`);
+      `passed, ${fmt(final.used - final.allotment)} in sluice's meter; unbilled (passed − used) ${fmt(p.upstreamView - billed)}; ` +
+      `by the client's own counters: passed ${fmt(p.clientView)}, unbilled ${fmt(p.clientView - billed)}`);
     assert.is(s.state, 'EXPIRED', `c${c.index} ended by its data limit`);
     assert.is(s.allotment, allot[i]);
     assert.ok(p.clientView >= allot[i]! * 0.99, `c${c.index} got what it paid for`);

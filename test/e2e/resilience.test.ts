@@ -122,13 +122,16 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   const allowance = rate * (CHECKPOINT_S + POLL_S);
   const portalKiB = during ? Number(during.download_this_session) + Number(during.upload_this_session) : NaN;
   figure(`7 before kill: used ${before ? fmt(before.used) : '?'}, passed ${fmt(passedAtKill)} (${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
-    `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: openNDS kept the gate ${during?.state}, its counters (down+up) ` +
-    `${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB`);
+    `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: ${L().portal} kept the gate ${during?.state}` +
+    (Number.isFinite(portalKiB) ? `, its counters (down+up) ${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB` : '') +
+    `; kernel quota ${S().kernelQuota ? 'on' : 'off'}`);
   figure(`7 after restart: used ${resumed ? fmt(resumed.used) : '?'} (checkpointed usage lost ${fmt(lost)}); 2 polls later used ` +
     `${settled ? fmt(settled.used) : '?'} vs passed ${fmt(passedSettled)} → unbilled ${fmt(unbilledSettled)} ` +
     `(allowed: one checkpoint interval + one poll at this rate = ${fmt(Math.round(allowance))})`);
   figure(`7 end: ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(passedAll)} IP down+up ` +
-    `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session`);
+    `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session; by the client's own counters ` +
+    `passed ${fmt(p1.clientView - p0.clientView)}, ${fmt(p1.clientView - p0.clientView - final.allotment)} beyond the allotment, ` +
+    `${fmt(p1.clientView - p0.clientView - final.used)} unbilled`);
   assert.ok(resumed, 'the session survived the crash');
   assert.is(resumed!.id, before!.id, 'same session after the restart');
   assert.ok(lost <= oneCheckpoint, `lost ${lost} B of checkpointed usage, at most one checkpoint interval (${Math.round(oneCheckpoint)} B)`);

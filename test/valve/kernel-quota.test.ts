@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  KernelQuota, KERNEL_QUOTA_TABLE, installScript, limitScript, nftRunner, parseQuotaList, quotaName, removeScript, tableScript,
+  KernelQuota, KERNEL_QUOTA_TABLE, installScript, limitScript, nftRunner, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
   type BrakedSession,
 } from '../../src/valve/kernel-quota.ts';
 
@@ -48,6 +48,30 @@ test('parseQuotaList: nft -j output, other tables ignored, garbage refused with 
   for (const bad of ['', 'nft: not json', '{"x":1}']) {
     assert.throws(() => parseQuotaList(bad), (e: unknown) => (e as { code?: string }).code === 'ERR_KERNEL_QUOTA');
   }
+});
+
+test('parseTableState: nft -j list table → each client in both maps with what its quota still lets through', () => {
+  const map = (name: string, elem: unknown[]) => ({ map: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, type: 'x', handle: 3, map: 'quota', elem } });
+  const quota = (name: string, bytes: number, used?: number) => ({ quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, handle: 7, bytes, ...(used === undefined ? {} : { used }), inv: true } });
+  const json = JSON.stringify({ nftables: [
+    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+    { table: { family: 'inet', name: KERNEL_QUOTA_TABLE, handle: 1 } },
+    quota('q_020000000c01', 3000, 1000), quota('q_020000000c02', 5000), quota('q_020000000c03', 2000, 2600), quota('q_020000000c04', 9),
+    map('up', [['02:00:00:00:0c:01', 'q_020000000c01'], ['02:00:00:00:0C:02', 'q_020000000c02'], ['02:00:00:00:0c:03', 'q_020000000c03'], ['02:00:00:00:0c:04', 'q_020000000c04'], ['02:00:00:00:0c:05', 'q_020000000c05']]),
+    map('down', [['10.0.0.2', 'q_020000000c02'], ['10.0.0.1', 'q_020000000c01'], ['10.0.0.3', 'q_020000000c03'], ['10.0.0.5', 'q_020000000c05']]),
+  ] });
+  const state = parseTableState(json);
+  assert.equal(state.clients, [
+    { mac: '02:00:00:00:0c:01', ip: '10.0.0.1', limitBytes: 3000, usedBytes: 1000 },
+    { mac: '02:00:00:00:0c:02', ip: '10.0.0.2', limitBytes: 5000, usedBytes: 0 },
+    { mac: '02:00:00:00:0c:03', ip: '10.0.0.3', limitBytes: 2000, usedBytes: 2600 },
+  ], 'c04 has no address (no download side), c05 no quota object');
+  assert.is(state.intact, false, 'no chains: the table is replaced, not changed in place');
+  const chain = (name: string) => ({ chain: { family: 'inet', table: KERNEL_QUOTA_TABLE, name, handle: 5 } });
+  const whole = JSON.parse(json) as { nftables: unknown[] };
+  whole.nftables.push(chain('upload'), chain('download'));
+  assert.is(parseTableState(JSON.stringify(whole)).intact, true);
+  assert.equal(parseTableState(JSON.stringify({ nftables: [{ table: { family: 'inet', name: KERNEL_QUOTA_TABLE } }] })), { clients: [], intact: false });
 });
 
 test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
@@ -138,6 +162,50 @@ print(ok)`]).trim());
     assert.is(send(3), 1, 'the rebuilt quota is the session\'s bytes left');
     const listed = inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]);
     assert.match(listed, /q_020000000c02/);
+  });
+
+  test('real kernel: a restart carries over what the kernel counted while sluice was down, for live sessions only', async () => {
+    const B = '02:00:00:00:0c:02';
+    const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]); // the earlier tests' table, if any
+    const before = new KernelQuota({ run, session: () => ({ left: 5000, allotment: 5000n }) });
+    assert.ok(await before.start());
+    await before.set(A, '127.0.0.1', 5000);
+    await before.set(B, '10.9.9.9', 7000);
+    assert.is(send(2), 2, '2000 of A\'s 5000 pass before the crash');
+    // The restarted daemon: its journal's last checkpoint predates those 2000 bytes (A's left 10000 by the journal);
+    // B's session ended while it was down.
+    const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+    const after = new KernelQuota({
+      run, log: (_l, m, d) => logs.push([m, d]),
+      session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
+    });
+    assert.ok(await after.start());
+    assert.ok(after.has(A), 'A carried over');
+    assert.not.ok(after.has(B), 'B has no live session: its quota is gone');
+    assert.not.match(inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
+    assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: 1, carried_over: 1 });
+    assert.match(inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]), /over 5000 bytes used 2000 bytes/, 'changed in place: the count goes on');
+    assert.is(send(1), 1, '1000 more: 2000 left by the kernel\'s count');
+    // A re-auth (the portal lost the client meanwhile) asks for the journal's 10000: the kernel's 2000 stand.
+    await after.set(A, '127.0.0.1', 10_000);
+    assert.is(send(4), 2, 'the quota carried over still stops it where the kernel counted, not the journal');
+    // Once set afresh, the quota is the caller's again.
+    await after.set(A, '127.0.0.1', 3000);
+    assert.is(send(4), 3);
+    // A refill (the meter's exact bytes left after a stop) is never held to a carried-over count.
+    const again = new KernelQuota({ run, session: () => ({ left: 10_000, allotment: 12_000n }) });
+    assert.ok(await again.start());
+    assert.ok(again.has(A), 'carried over, used up (left 0)');
+    await again.refill(A, 2000);
+    assert.is(send(3), 2);
+    // The journal's bytes left fewer than the kernel's (a quota set from a stale journal): lowered, the count kept.
+    await again.refill(A, 5000);
+    assert.is(send(1), 1);
+    const lower = new KernelQuota({ run, session: () => ({ left: 500, allotment: 12_000n }) });
+    assert.ok(await lower.start());
+    assert.match(inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]), /over 1500 bytes used 1000 bytes/);
+    assert.is(send(1), 0, 'a 1000-byte packet no longer fits');
   });
 }
 

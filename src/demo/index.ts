@@ -333,7 +333,7 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
   // deauth arrived (the first deauth of that MAC after the session started; the demo's purchases auth a fresh client,
   // whose counters start at 0); also as seconds of that client's own traffic and against the goal rate × (poll_interval
   // + 0.5 s), its rate being the higher of its average over the session and its rate in the last second before the cut
-  // (a simulated burst lands many seconds of average traffic at once). What was billed beyond it is reported next to it.
+  // (a simulated burst multiplies its rate for a few seconds). What was billed beyond it is reported next to it.
   const over = cut.map((s) => {
     const d = deauths.find((x) => x.mac === s.mac && x.atMs >= s.startedMs);
     const passed = d?.bytes ?? s.used;
@@ -364,6 +364,8 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
     `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
+    // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
+    ...(cut.length > 0 ? ['    (cut by readings alone; on a router main.kernel_quota also stops each client in the kernel at its allotment)'] : []),
     `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
   ].join('\n');

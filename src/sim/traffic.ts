@@ -1,6 +1,7 @@
 /**
  * Realistic traffic on a simulated portal (PortalModel), advanced in steps of simulated time: per-client rates
- * (a few heavy users, many light ones, idle devices), bursts, and occasional counter resets (re-auth: new token,
+ * (a few heavy users, many light ones, idle devices), bursts (a few seconds at several times the device's rate, as when
+ * a download starts or a link frees up: bytes arrive at a rate, never all at once), and occasional counter resets (re-auth: new token,
  * counters from 0), departures (the client leaves the list) and arrivals (new or returning devices). Deterministic
  * for a seed. Clients it authenticates itself stand for devices that paid some other way; the demo's purchases
  * authenticate theirs through the ndsctl interface, and traffic flows for every authenticated client alike.
@@ -39,6 +40,9 @@ interface Device {
   rateBps: number;
   idle: boolean;
   present: boolean;
+  /** Seconds of burst left, and the rate's multiple while it lasts. */
+  burstLeftS: number;
+  burstFactor: number;
 }
 
 /** Locally administered MACs 02:xx:… derived from an index, so runs are reproducible. */
@@ -90,7 +94,13 @@ export class TrafficSimulator {
       if (chance(0.05)) d.idle = this.random() < this.o.idleShare;
       if (!d.idle) {
         let bytes = d.rateBps * seconds * (0.5 + this.random());
-        if (chance(this.o.burstChance)) bytes += d.rateBps * 20 * this.random();
+        // ~10 s of extra traffic a burst on average, spread over 1–4 s: the step's share of it, not all of it at once.
+        if (chance(this.o.burstChance)) { d.burstLeftS = 1 + 3 * this.random(); d.burstFactor = 3 + 6 * this.random(); }
+        if (d.burstLeftS > 0) {
+          const s = Math.min(seconds, d.burstLeftS);
+          bytes += d.rateBps * (d.burstFactor - 1) * s;
+          d.burstLeftS -= s;
+        }
         const down = Math.floor(bytes * 0.9);
         const up = Math.floor(bytes * 0.1);
         if (this.portal.addTraffic(d.mac, down, up)) report.bytes += down + up;
@@ -130,7 +140,7 @@ export class TrafficSimulator {
     const z = Math.sqrt(-2 * Math.log(1 - this.random())) * Math.cos(2 * Math.PI * this.random());
     const device: Device = {
       mac: simulatedMac(index), ip: simulatedIp(index), rateBps: Math.round(this.o.medianRateBps * Math.exp(1.2 * z)),
-      idle: this.random() < this.o.idleShare, present: false,
+      idle: this.random() < this.o.idleShare, present: false, burstLeftS: 0, burstFactor: 1,
     };
     this.devices.push(device);
     return device;

@@ -208,6 +208,13 @@ export function nftRunner(command: readonly string[], timeoutMs: number, spawn: 
   });
 }
 
+/**
+ * After this many failed reads of the quotas in a row the kernel quota is turned off and its table deleted: a client
+ * the kernel stopped must be seen stopped for its session to end, and a top-up or a refill needs the kernel's count,
+ * so a brake that cannot be read would leave paid sessions hanging and paying clients blocked.
+ */
+export const READ_FAILURES_OFF = 3;
+
 export type KernelQuotaLog = (level: 'info' | 'warn', message: string, details?: Record<string, unknown>) => void;
 
 export interface KernelQuotaOptions {
@@ -236,6 +243,8 @@ export class KernelQuota {
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
+  /** Reads of the quotas that failed in a row: at READ_FAILURES_OFF the brake is taken off (a stop nobody sees ends nothing). */
+  #readFailuresInRow = 0;
   #changes = 0;
 
   constructor(options: KernelQuotaOptions) {
@@ -295,11 +304,14 @@ export class KernelQuota {
         } else {
           await this.#run(['-f', '-'], tableScript(installed));
         }
+        // The meter learns of a stop only through `nft -j`: an nft without JSON output (OpenWrt's nftables-nojson)
+        // could install quotas but never tell when one is used up.
+        parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
       } catch (err) {
-        this.#enabled = false;
-        this.#log('warn', 'kernel quota unavailable: gates close by the portal alone', { reason: toSluiceError(err).message });
+        await this.#turnOff('kernel quota unavailable: gates close by the portal alone', err);
         return false;
       }
+      this.#readFailuresInRow = 0;
       this.#entries.clear();
       for (const e of installed) this.#entries.set(e.mac, e);
       this.#enabled = true;
@@ -325,7 +337,7 @@ export class KernelQuota {
   }
 
   has(mac: string): boolean {
-    return this.#entries.has(mac);
+    return this.#enabled && this.#entries.has(mac);
   }
 
   /** A fresh quota of `limitBytes` for this client from now (replacing its earlier one). */
@@ -418,9 +430,15 @@ export class KernelQuota {
       quotas = parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
     } catch (err) {
       this.#failures++;
-      this.#log('warn', 'kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
+      if (++this.#readFailuresInRow >= READ_FAILURES_OFF) {
+        // Queued, not awaited: a read may run inside a queued change (toppedUp), which would wait for itself.
+        void this.#serial(() => this.#turnOff(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row; gates close by the portal alone`, err));
+      } else {
+        this.#log('warn', 'kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
+      }
       return out;
     }
+    this.#readFailuresInRow = 0;
     for (const mac of this.#entries.keys()) {
       const q = quotas.get(quotaName(mac));
       if (q !== undefined && q.usedBytes >= q.limitBytes) out.add(mac);
@@ -459,10 +477,25 @@ export class KernelQuota {
       this.#entries.clear();
       for (const e of entries) this.#entries.set(e.mac, e);
     } catch (err) {
-      this.#enabled = false;
-      this.#entries.clear();
-      this.#log('warn', 'kernel quota off: the table cannot be rebuilt', { reason: toSluiceError(err).message });
+      await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
     }
+  }
+
+  /**
+   * Off, and the table deleted where nft still can: a table left behind would go on dropping the packets of clients
+   * whose quota is used up, a new paying session of the same device included, with nothing left to lift it.
+   */
+  async #turnOff(message: string, err: unknown): Promise<void> {
+    const wasOn = this.#enabled || this.#entries.size > 0;
+    this.#enabled = false;
+    this.#entries.clear();
+    let deleted = true;
+    try {
+      await this.#run(['delete', 'table', 'inet', KERNEL_QUOTA_TABLE], '');
+    } catch {
+      deleted = false; // none was made, or nft cannot run at all
+    }
+    this.#log('warn', message, { reason: toSluiceError(err).message, ...(wasOn || deleted ? { table_deleted: deleted } : {}) });
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

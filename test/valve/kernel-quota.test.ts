@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  KernelQuota, KERNEL_QUOTA_TABLE, installScript, limitScript, nftRunner, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
+  KernelQuota, KERNEL_QUOTA_TABLE, READ_FAILURES_OFF, installScript, limitScript, nftRunner, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
   type BrakedSession,
 } from '../../src/valve/kernel-quota.ts';
 
@@ -83,6 +83,60 @@ test('a missing nft: start() says false and logs it; every change is then a no-o
   await kq.remove(A);
   assert.is((await kq.usedUp()).size, 0);
   assert.ok(logs.some((m) => m.startsWith('kernel quota unavailable')), logs.join('; '));
+});
+
+/** An nft that answers like the real one where it works: `-f -` takes any script, `-j list quotas` lists these. */
+function fakeNft(opts: { json: () => boolean; quotas?: () => unknown[] }) {
+  const calls: string[][] = [];
+  const run = async (args: readonly string[]): Promise<string> => {
+    calls.push([...args]);
+    if (args[0] === '-j') {
+      // OpenWrt's nftables-nojson prints this and exits 1 for any -j.
+      if (!opts.json()) throw Object.assign(new Error('nft failed (exit 1): Error: JSON support not compiled-in'), { code: 'ERR_KERNEL_QUOTA' });
+      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+      return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.8' } }, ...(opts.quotas?.() ?? [])] });
+    }
+    return '';
+  };
+  return { run, calls };
+}
+
+test('an nft without JSON output (nftables-nojson): start() says false, deletes the table it made, logs why', async () => {
+  const nft = fakeNft({ json: () => false });
+  const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+  const kq = new KernelQuota({ run: nft.run, log: (_l, m, d) => logs.push([m, d]), session: () => ({ left: 1000, allotment: 1000n }) });
+  assert.is(await kq.start(), false);
+  assert.is(kq.enabled, false);
+  assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`), 'the table it had made is deleted');
+  const [message, details] = logs.at(-1)!;
+  assert.is(message, 'kernel quota unavailable: gates close by the portal alone');
+  assert.match(String(details?.reason), /JSON support not compiled-in/);
+  await kq.set(A, '10.0.0.5', 1000);
+  assert.not.ok(kq.has(A), 'no quota is set while off');
+});
+
+test(`reads that fail ${READ_FAILURES_OFF} times in a row turn the brake off and delete the table: a stop nobody sees would hang the session`, async () => {
+  let json = true;
+  const nft = fakeNft({ json: () => json });
+  const logs: string[] = [];
+  const kq = new KernelQuota({ run: nft.run, log: (_l, m) => logs.push(m), session: () => ({ left: 1000, allotment: 1000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 1000);
+  assert.ok(kq.has(A));
+  json = false;
+  for (let i = 1; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
+  json = true;
+  await kq.usedUp(); // a read that works resets the count
+  json = false;
+  for (let i = 1; i < READ_FAILURES_OFF; i++) await kq.usedUp();
+  assert.ok(kq.enabled && kq.has(A), `still on after ${READ_FAILURES_OFF - 1} failures in a row`);
+  await kq.usedUp();
+  await kq.remove('02:00:00:00:0c:09'); // queued behind the turn-off
+  assert.is(kq.enabled, false);
+  assert.not.ok(kq.has(A));
+  assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`));
+  assert.is(logs.filter((m) => m === 'kernel quota: cannot read the quotas').length, 2 * (READ_FAILURES_OFF - 1));
+  assert.ok(logs.some((m) => m.startsWith(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row`)), logs.join('; '));
 });
 
 const root = process.getuid?.() === 0;

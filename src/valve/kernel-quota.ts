@@ -87,7 +87,8 @@ export function tableScript(entries: readonly KernelQuotaEntry[]): string {
     `table inet ${t} {`,
     '  map up { type ether_addr : quota; }',
     '  map down { type ipv4_addr : quota; }',
-    '  chain upload { type filter hook prerouting priority raw; policy accept; quota name ether saddr map @up drop; }',
+    // IPv4 only, both ways, as both portals count (iptables): an IPv6 upload the portal never bills must not use up the quota.
+    '  chain upload { type filter hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop; }',
     '  chain download { type filter hook postrouting priority raw; policy accept; quota name ip daddr map @down drop; }',
     '}',
     ...entries.flatMap(addLines),

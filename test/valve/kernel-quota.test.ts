@@ -17,7 +17,7 @@ const A = '02:00:00:00:0c:01';
 test('scripts: one table replaced whole, a quota per client shared by both maps, changes as single batches', () => {
   const table = tableScript([{ mac: A, ip: '10.0.0.5', limitBytes: 2097152.7 }]);
   assert.match(table, /^add table inet sluice_quota\ndelete table inet sluice_quota\ntable inet sluice_quota \{/);
-  assert.match(table, /hook prerouting priority raw; policy accept; quota name ether saddr map @up drop;/);
+  assert.match(table, /hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop;/);
   assert.match(table, /hook postrouting priority raw; policy accept; quota name ip daddr map @down drop;/);
   assert.match(table, /add quota inet sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
   assert.match(table, /add element inet sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);

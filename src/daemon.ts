@@ -358,7 +358,8 @@ export class Daemon {
 
     // Sessions that ran out while sluice was down: their gates may still be open.
     for (const s of endedWhileDown) await gates.close(s.mac);
-    // The kernel quota's table, empty, before any auth can ask for a quota; gates found open get theirs after the reconcile.
+    // The kernel quota's table before any auth can ask for a quota (the quotas an earlier run left for live data
+    // sessions are kept, their count going on); gates found open without one get theirs after the reconcile.
     await this.kernelQuota?.start();
     try {
       const snapshot = await this.valve.snapshot();

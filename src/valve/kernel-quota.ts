@@ -270,12 +270,13 @@ export class KernelQuota {
   async start(entries: readonly KernelQuotaEntry[] = []): Promise<boolean> {
     return this.#serial(async () => {
       const given = entries.filter((e) => isIpv4(e.ip));
+      const givenMacs = new Set(given.map((e) => e.mac));
       const table = await this.#readTable();
       const previous = new Map((table?.clients ?? []).map((q) => [q.mac, q]));
       /** Carried-over clients, with what their quota should still let through. */
       const carried: Array<{ q: InheritedQuota; left: number }> = [];
       for (const q of previous.values()) {
-        const session = given.some((e) => e.mac === q.mac) ? null : this.#session(q.mac);
+        const session = givenMacs.has(q.mac) ? null : this.#session(q.mac);
         if (session !== null) carried.push({ q, left: Math.min(Math.max(0, q.limitBytes - q.usedBytes), session.left) });
       }
       const inPlace = table?.intact === true;
@@ -290,8 +291,8 @@ export class KernelQuota {
         if (inPlace) {
           const keep = new Set(carried.map(({ q }) => q.mac));
           const script = [
-            ...[...previous.values()].filter((q) => !keep.has(q.mac) && !given.some((e) => e.mac === q.mac)).flatMap(removeLines),
-            ...carried.filter(({ q, left }) => left < q.limitBytes - q.usedBytes).map(({ q }) => limitScript(installed.find((e) => e.mac === q.mac)!).trimEnd()),
+            ...[...previous.values()].filter((q) => !keep.has(q.mac) && !givenMacs.has(q.mac)).flatMap(removeLines),
+            ...carried.filter(({ q, left }) => left < q.limitBytes - q.usedBytes).map(({ q, left }) => limitScript({ mac: q.mac, ip: q.ip, limitBytes: q.usedBytes + left }).trimEnd()),
             ...given.map((e) => installScript(e, previous.get(e.mac)).trimEnd()),
           ].join('\n');
           try {
@@ -307,7 +308,7 @@ export class KernelQuota {
         }
         // The meter learns of a stop only through `nft -j`: an nft without JSON output (OpenWrt's nftables-nojson)
         // could install quotas but never tell when one is used up.
-        parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
+        await this.#listQuotas();
       } catch (err) {
         await this.#turnOff('kernel quota unavailable: gates close by the portal alone', err);
         return false;
@@ -361,7 +362,7 @@ export class KernelQuota {
         if (previous) await this.#apply(removeScript(previous), () => this.#entries.delete(canonical));
         return;
       }
-      const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(previous)) : limitBytes;
+      const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
       const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
       await this.#apply(installScript(entry, previous), () => this.#entries.set(canonical, entry));
     });
@@ -413,13 +414,18 @@ export class KernelQuota {
     return this.#readUsedUp();
   }
 
-  /** What a client's quota still lets through now (its limit when the kernel cannot be read). */
-  async #leftOf(entry: Installed): Promise<number> {
+  /** `nft -j list quotas` of sluice's table: quota name → limit and bytes counted. Throws ERR_KERNEL_QUOTA. */
+  async #listQuotas(): Promise<Map<string, { limitBytes: number; usedBytes: number }>> {
+    return parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
+  }
+
+  /** What a client's quota still lets through now; Infinity (no bound) when the kernel cannot say. */
+  async #leftOf(mac: string): Promise<number> {
     try {
-      const q = parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], '')).get(quotaName(entry.mac));
-      return q === undefined ? entry.limitBytes : Math.max(0, q.limitBytes - q.usedBytes);
+      const q = (await this.#listQuotas()).get(quotaName(mac));
+      return q === undefined ? Infinity : Math.max(0, q.limitBytes - q.usedBytes);
     } catch {
-      return entry.limitBytes;
+      return Infinity;
     }
   }
 
@@ -428,7 +434,7 @@ export class KernelQuota {
     if (!this.#enabled || this.#entries.size === 0) return out;
     let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
     try {
-      quotas = parseQuotaList(await this.#run(['-j', 'list', 'quotas', 'table', 'inet', KERNEL_QUOTA_TABLE], ''));
+      quotas = await this.#listQuotas();
     } catch (err) {
       this.#failures++;
       if (++this.#readFailuresInRow >= READ_FAILURES_OFF) {

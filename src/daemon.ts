@@ -240,10 +240,9 @@ export class Daemon {
       onUsage: (batch) => {
         for (const u of batch) {
           if (u.billedAheadBytes === undefined) continue;
-          log.info(u.cutRate === 0 ? 'stopped by the kernel quota' : 'cut at the crossing', {
-            mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes,
-            rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0),
-          });
+          const fields = { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes };
+          if (u.stoppedByKernel) log.info('stopped by the kernel quota', fields);
+          else log.info('cut at the crossing', { ...fields, rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0) });
         }
         daemon?.sendUsage(batch);
         upstream.usage(batch);

@@ -182,6 +182,13 @@ const BRAKE_MARGIN_MS = 20;
 const BRAKE_REFILL_MIN_BYTES = 4096;
 const MAX_BRAKE_REFILLS = 3;
 
+interface BrakeWatch {
+  mac: string;
+  /** When (clock) the kernel was seen to stop it with more than BRAKE_REFILL_MIN_BYTES left: a refill is due. */
+  stoppedAt?: number;
+  refills: number;
+}
+
 /**
  * A gate that sluice opens with `auth`. Both portals start a client's counters at 0 when they authenticate it
  * (openNDS iptables_fw_authenticate zeroes them and adds fresh counting rules; nodogsplash counts only through the
@@ -281,11 +288,8 @@ export class Meter {
   /** Final readings under way, and the timed ends due (clock ms): a tick's fetch waits for both (waitForCuts). */
   private readonly finalReadsInFlight = new Set<Promise<void>>();
   private readonly timedEnds = new Map<string, number>();
-  /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment: ended once the kernel says their quota is used. */
-  private readonly brakeWatch = new Map<string, string>();
-  /** Watched sessions the kernel reported stopped with more than BRAKE_REFILL_MIN_BYTES left: since when (clock). */
-  private readonly brakeStops = new Map<string, number>();
-  private readonly brakeRefillCount = new Map<string, number>();
+  /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment, by id: ended once the kernel says their quota is used. */
+  private readonly brakeWatch = new Map<string, BrakeWatch>();
   private brakeEnds = 0;
   private brakeRefills = 0;
   /** Sessions the safety net reported since the last committed tick (reported once each). */
@@ -747,7 +751,7 @@ export class Meter {
    */
   private brakedCrossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
     if (!(remainingBytes > 0)) return Infinity;
-    if (remainingBytes <= KERNEL_SLACK_BYTES) this.brakeWatch.set(session.id, session.mac);
+    if (remainingBytes <= KERNEL_SLACK_BYTES && !this.brakeWatch.has(session.id)) this.brakeWatch.set(session.id, { mac: session.mac, refills: 0 });
     return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
   }
 
@@ -762,47 +766,40 @@ export class Meter {
     const port = this.options.sessions;
     const kernel = this.options.kernelQuota!;
     const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
-    for (const [id, mac] of this.brakeWatch) {
-      const left = leftOf(id, mac);
-      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(mac)) this.forgetBrake(id);
+    for (const [id, w] of this.brakeWatch) {
+      const left = leftOf(id, w.mac);
+      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(w.mac)) this.brakeWatch.delete(id);
     }
     // Stopped before this tick's reading was taken: that reading is the last that passed.
-    for (const [id, mac] of [...this.brakeWatch]) {
-      const stoppedAt = this.brakeStops.get(id);
-      if (stoppedAt === undefined || stoppedAt > dispatchAt) continue;
-      this.brakeStops.delete(id);
-      const refills = this.brakeRefillCount.get(id) ?? 0;
-      if (kernel.refill !== undefined && refills < MAX_BRAKE_REFILLS) {
-        this.brakeRefillCount.set(id, refills + 1);
+    for (const [id, w] of [...this.brakeWatch]) {
+      if (w.stoppedAt === undefined || w.stoppedAt > dispatchAt) continue;
+      delete w.stoppedAt;
+      if (kernel.refill !== undefined && w.refills < MAX_BRAKE_REFILLS) {
+        w.refills++;
         this.brakeRefills++;
-        await kernel.refill(mac, leftOf(id, mac));
+        await kernel.refill(w.mac, leftOf(id, w.mac));
       } else {
-        this.endBraked(id, mac);
+        this.endBraked(id, w.mac);
       }
     }
-    if (this.brakeWatch.size === 0 || this.brakeStops.size === this.brakeWatch.size) return this.brakeStops.size > 0 ? 0 : Infinity;
+    const waiting = (): number => [...this.brakeWatch.values()].filter((w) => w.stoppedAt !== undefined).length;
+    if (this.brakeWatch.size === 0 || waiting() === this.brakeWatch.size) return waiting() > 0 ? 0 : Infinity;
     const usedUp = await kernel.usedUp();
     if (this.state === 'closing' || this.state === 'closed') return Infinity;
-    for (const [id, mac] of [...this.brakeWatch]) {
-      if (!usedUp.has(mac) || this.brakeStops.has(id)) continue;
-      const left = leftOf(id, mac);
+    for (const [id, w] of [...this.brakeWatch]) {
+      if (!usedUp.has(w.mac) || w.stoppedAt !== undefined) continue;
+      const left = leftOf(id, w.mac);
       if (!(left > 0)) continue;
-      if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.endBraked(id, mac);
-      else this.brakeStops.set(id, this.clock());
+      if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.endBraked(id, w.mac);
+      else w.stoppedAt = this.clock();
     }
-    return this.brakeStops.size > 0 ? 0 : Infinity;
+    return waiting() > 0 ? 0 : Infinity;
   }
 
   private endBraked(id: string, mac: string): void {
-    this.forgetBrake(id);
-    this.brakeEnds++;
-    this.endAhead(id, mac, 0, 0, 0, 0);
-  }
-
-  private forgetBrake(id: string): void {
     this.brakeWatch.delete(id);
-    this.brakeStops.delete(id);
-    this.brakeRefillCount.delete(id);
+    this.brakeEnds++;
+    this.endAhead(id, mac, 0, 0, 'kernel');
   }
 
   /**
@@ -926,7 +923,7 @@ export class Meter {
     if (rate <= 0) return; // idle since the tick's reading: the ticks go on watching it
     const remaining = port.remainingBytes(sessionId) - read;
     const closeMs = closeOf(this.finalReadMs());
-    if (remaining <= rate * closeMs) { this.endAhead(sessionId, mac, down, up, rate, closeMs); return; }
+    if (remaining <= rate * closeMs) { this.endAhead(sessionId, mac, down, up, { rate, closeMs }); return; }
     // From now: the moment the deauth must go out (the crossing less the deauth's share of the close).
     const endInMs = askedAt + remaining / rate - (closeMs - this.finalReadMs()) - this.clock();
     const reading = this.finalReadMs();
@@ -936,7 +933,7 @@ export class Meter {
       this.cuts.set(sessionId, this.timers.setTimeout(() => {
         this.cuts.delete(sessionId);
         this.timedEnds.delete(sessionId);
-        this.endAhead(sessionId, mac, down, up, rate, closeMs);
+        this.endAhead(sessionId, mac, down, up, { rate, closeMs });
       }, Math.max(0, endInMs)));
     } else {
       this.cuts.set(sessionId, this.timers.setTimeout(() => this.cutNow(sessionId, mac), endInMs - 1.5 * reading));
@@ -947,7 +944,8 @@ export class Meter {
    * Ends a data session between ticks, at its allotment: `read` bytes seen by a final reading and the rest billed ahead
    * (or all of it, for a timed end). Its next readings are dropped like any client's without a session.
    */
-  private endAhead(sessionId: string, mac: string, readDown: number, readUp: number, rate: number, closeMs: number): void {
+  /** `cut`: the rate (bytes/ms) and close latency a reading's decision used, or 'kernel' when the kernel quota stopped it. */
+  private endAhead(sessionId: string, mac: string, readDown: number, readUp: number, cut: { rate: number; closeMs: number } | 'kernel'): void {
     const port = this.options.sessions;
     const session = port.active(mac);
     if (session?.id !== sessionId) return;
@@ -965,7 +963,8 @@ export class Meter {
     this.nearEnd.delete(sessionId);
     this.options.onUsage?.([{
       mac, sessionId, slot: session.slot ?? -1, metric: 'bytes', deltaBytes: bill, deltaDownloadBytes: bill - readUp,
-      deltaUploadBytes: readUp, remainingBytes: 0, exhausted: true, billedAheadBytes: bill - read, cutRate: rate, cutCloseMs: closeMs,
+      deltaUploadBytes: readUp, remainingBytes: 0, exhausted: true, billedAheadBytes: bill - read,
+      ...(cut === 'kernel' ? { stoppedByKernel: true } : { cutRate: cut.rate, cutCloseMs: cut.closeMs }),
     }]);
   }
 

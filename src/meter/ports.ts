@@ -81,4 +81,6 @@ export interface UsageReport {
   /** With billedAheadBytes: the rate (bytes/ms) and close latency (ms) the decision used, for the log. */
   cutRate?: number;
   cutCloseMs?: number;
+  /** With billedAheadBytes: the kernel quota stopped the client (the bytes billed ahead are what it kept back). */
+  stoppedByKernel?: true;
 }

@@ -453,7 +453,8 @@ test('kernel quota: a braked session is never billed ahead nor cut on a predicti
   assert.is(r.manager.get(s.id)!.used, 10 * MiB);
   const stop = r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!;
   assert.is(stop.billedAheadBytes, 2 * 1024, 'the bytes the dropped segment left are billed: the allotment is spent');
-  assert.is(stop.cutRate, 0);
+  assert.is(stop.stoppedByKernel, true, 'reported as stopped by the kernel, not as a cut at a predicted crossing');
+  assert.is(stop.cutRate, undefined);
   assert.is(end.usage[0]!.deltaBytes, 48 * 1024);
   assert.is(r.meter.stats().kernel_quota_ends, 1);
   r.now.t += 1000;

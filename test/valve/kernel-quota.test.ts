@@ -218,6 +218,20 @@ print(ok)`]).trim());
     assert.match(listed, /q_020000000c02/);
   });
 
+  test('real kernel: a table gone behind sluice\'s back makes every read fail; the brake turns itself off rather than hang', async () => {
+    const logs: string[] = [];
+    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: (_l, m) => logs.push(m), session: () => ({ left: 1000, allotment: 1000n }) });
+    assert.ok(await kq.start());
+    await kq.set(A, '127.0.0.1', 1000);
+    inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+    for (let i = 0; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
+    await kq.remove(A); // queued behind the turn-off
+    assert.is(kq.enabled, false);
+    assert.not.ok(kq.has(A));
+    assert.ok(logs.some((m) => m.startsWith('kernel quota off:')), logs.join('; '));
+    assert.is(send(3), 3, 'nothing braked');
+  });
+
   test('real kernel: a restart carries over what the kernel counted while sluice was down, for live sessions only', async () => {
     const B = '02:00:00:00:0c:02';
     const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lines } from './lib/child-lines.ts';
-import { NdsctlRunner, openNdsAuthArgs } from '../src/valve/index.ts';
+import { NdsctlRunner, openNdsAuthArgs } from '../src/portal/index.ts';
 import { TrafficSimulator } from '../src/sim/traffic.ts';
 import { PortalStateFile } from '../test/peers/ndsctl-state.ts';
 

@@ -17,7 +17,7 @@ import { simulatedMac } from '../src/sim/traffic.ts';
 import { SinkHost } from '../src/upstream/index.ts';
 import { RadiusUpstream } from '../src/upstream/radius/index.ts';
 import { RadiusAccounting } from '../src/upstream/radius/accounting.ts';
-import { RadiusClient } from '../src/upstream/radius/client.ts';
+import { RadiusClient } from '../src/radius/client.ts';
 import { configFromUci } from '../src/config/load.ts';
 import { parseUci } from '../src/config/uci.ts';
 import { FreeRadius, freePort } from '../test/peers/freeradius.ts';

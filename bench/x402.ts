@@ -11,8 +11,8 @@ import { startChain, signAuthorization } from '../test/chain/index.ts';
 import { startFacilitator } from '../test/chain/facilitator.ts';
 import { DaemonLab } from '../test/daemon/harness.ts';
 import { timePlanSection, x402Section } from '../test/helpers/uci-sections.ts';
-import { parseExactPayment } from '../src/payments/x402/payload.ts';
-import { checkTerms, verifyLocally, type LocalRequirements } from '../src/payments/x402/verify.ts';
+import { parseExactPayment } from '../src/x402/payload.ts';
+import { checkTerms, verifyLocally, type LocalRequirements } from '../src/x402/verify.ts';
 
 const arg = (argv: string[], name: string, fallback: string): string => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1]! : fallback; };
 const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0; };

@@ -9,21 +9,21 @@ import { createLogger, toLogFields, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
-import { portalSocketResolver, Valve } from './valve/index.ts';
-import { KernelQuota, nftRunner } from './valve/kernel-quota.ts';
+import { portalSocketResolver, Valve } from './portal/index.ts';
+import { KernelQuota, nftRunner } from './portal/kernel-quota.ts';
 import { Meter, sessionManagerPort, type TaskSource, type UsageReport } from './meter/index.ts';
 import { UbusClient, type UbusObjectHandle } from './ubus/index.ts';
 import { invokeMethod, planView, sluiceObject, sessionView } from './api/index.ts';
-import { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './engine/backend.ts';
-import { Gatekeeper } from './engine/gatekeeper.ts';
-import { MarkingStore } from './engine/marking-store.ts';
-import { toBlobmsgTable } from './engine/plain.ts';
+import { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './api/daemon-backend.ts';
+import { Gatekeeper } from './gate/gatekeeper.ts';
+import { MarkingStore } from './meter/marking-store.ts';
+import { toBlobmsgTable } from './api/plain.ts';
 import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { RadiusUpstream } from './upstream/radius/index.ts';
-import { X402Method } from './payments/x402.ts';
+import { X402Method } from './payments/x402-exact.ts';
 import { METHOD_NAME as ESCROW_METHOD, X402SessionMethod } from './payments/x402-session.ts';
-import { EscrowLedger, type EscrowClose } from './payments/escrow/ledger.ts';
+import { EscrowLedger, type EscrowClose } from './escrow/ledger.ts';
 import { isLive, remainingNumber } from './sessions/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { VERSION } from './version.ts';
@@ -164,7 +164,7 @@ export class Daemon {
     const portalSocket = portalSocketResolver(config.main);
     const startSocket = portalSocket();
     log.info('portal control', { via: startSocket ?? 'command', ndsctl_socket: config.main.ndsctlSocket });
-    // main.kernel_quota: a kernel byte quota per data session under the portal's gate (valve/kernel-quota.ts).
+    // main.kernel_quota: a kernel byte quota per data session under the portal's gate (portal/kernel-quota.ts).
     const kernelQuota = config.main.kernelQuota ? new KernelQuota({
       run: nftRunner(config.main.nft, config.main.ndsctlTimeoutMs),
       log: (level, message, details) => log[level](message, details && toLogFields(details)),

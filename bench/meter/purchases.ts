@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
 import { simulatedMac } from '../../src/sim/traffic.ts';
-import { Valve } from '../../src/valve/index.ts';
-import { Gatekeeper } from '../../src/engine/gatekeeper.ts';
+import { Valve } from '../../src/portal/index.ts';
+import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
 import { createLogger } from '../../src/log.ts';
 
 const [socketPath, clientsArg, macsFile, purchasesArg, secondsArg, workerPath] = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // argv: <port> <secret> <ids.json> <gap ms>
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { decodePacket, encodeRequest, CODE } from '../../src/upstream/radius/packet.ts';
+import { decodePacket, encodeRequest, CODE } from '../../src/radius/packet.ts';
 
 const [portArg, secret, idsFile, gapArg] = process.argv.slice(2);
 const ids = JSON.parse(readFileSync(idsFile!, 'utf8')) as string[];

@@ -46,7 +46,7 @@ export interface MainConfig {
   portalOutputMax: number;
   /**
    * `main.kernel_quota`: give each data session a kernel byte quota (nftables, sluice's own table) that stops the
-   * client at its allotment to the byte, under the portal's polled gate (valve/kernel-quota.ts). Default off.
+   * client at its allotment to the byte, under the portal's polled gate (portal/kernel-quota.ts). Default off.
    */
   kernelQuota: boolean;
   /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */

@@ -12,7 +12,7 @@
  *    counted twice.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import { GATE_OPEN_STATES } from '../valve/types.ts';
+import { GATE_OPEN_STATES } from '../portal/types.ts';
 import type { Flavour } from './scan.ts';
 import { createPoolRunner } from './pool.ts';
 import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
@@ -63,7 +63,7 @@ export interface MeterOptions {
    */
   readClient?: (mac: string, onStart: () => void) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
   /**
-   * The kernel quota (valve/kernel-quota.ts): the kernel itself stops a client with one at its allotment, so its data
+   * The kernel quota (portal/kernel-quota.ts): the kernel itself stops a client with one at its allotment, so its data
    * session is never billed ahead or cut on a prediction: it is read just after its predicted crossing and ended when
    * its quota is used up (billing the few bytes the kernel's last dropped packet left, at most one segment).
    */

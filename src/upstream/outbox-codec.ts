@@ -12,7 +12,7 @@
  *   28      n     payload
  */
 import * as zlib from 'node:zlib';
-import { crc32 as crc32Js } from '../sessions/crc32.ts';
+import { crc32 as crc32Js } from '../storage/crc32.ts';
 
 // zlib.crc32 (Node ≥ 20.15 / 22.2) is ~40× faster than the table loop on a tick's 850 KB of usage reports; the
 // JS loop stays for older Node builds on OpenWrt feeds. Same polynomial, same values.

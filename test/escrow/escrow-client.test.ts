@@ -1,4 +1,4 @@
-// The facilitator client (src/upstream/escrow/client.ts) against the reference facilitator over SessionEscrow on anvil:
+// The facilitator client (src/escrow/client.ts) against the reference facilitator over SessionEscrow on anvil:
 // deposit → receipts verified on the router side → consume → close, balances exact to the step; refusals in both
 // dialects, a facilitator that is down (unknown, nothing taken) and one that fails with 5xx (retried, done once).
 import { suite } from 'uvu';
@@ -7,8 +7,8 @@ import type { Address, Hex } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken } from '../chain/index.ts';
 import { compileEscrow, startEscrowFacilitator, type EscrowFacilitator } from './facilitator.ts';
-import { EscrowFacilitatorClient } from '../../src/upstream/escrow/client.ts';
-import { creditState, keepHighest, meteredSteps, parseReceipt, receiptTypedData, termsNonce, verifyReceipt, type UsageReceipt } from '../../src/payments/escrow/receipt.ts';
+import { EscrowFacilitatorClient } from '../../src/escrow/client.ts';
+import { creditState, keepHighest, meteredSteps, parseReceipt, receiptTypedData, termsNonce, verifyReceipt, type UsageReceipt } from '../../src/escrow/receipt.ts';
 
 const test = suite('escrow facilitator client');
 let chain: TestChain; let usdc: TestToken; let artifact: Artifact; let escrow: Address;

@@ -9,7 +9,7 @@ import { getAddress, type Address, type Hex } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { compileSolidity, type Artifact, type TestChain } from '../chain/index.ts';
 import { readFileSync } from 'node:fs';
-import { sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+import { sessionIdOf, termsNonce } from '../../src/escrow/receipt.ts';
 
 export function compileEscrow(): Artifact {
   const a = compileSolidity({ 'SessionEscrow.sol': readFileSync(new URL('./SessionEscrow.sol', import.meta.url), 'utf8') })['SessionEscrow'];

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
-import { EscrowLedger, KEEP_CLOSED } from '../../src/payments/escrow/ledger.ts';
+import { EscrowLedger, KEEP_CLOSED } from '../../src/escrow/ledger.ts';
 
 const id = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
 const BUYER = `0x${'a'.repeat(40)}` as const;

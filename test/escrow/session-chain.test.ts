@@ -14,7 +14,7 @@ import { DaemonLab } from '../daemon/harness.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/payments/escrow/receipt.ts';
+import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/escrow/receipt.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { Subscriber } from '../upstream/mqtt-rig.ts';
 

@@ -1,6 +1,6 @@
 // The reference SessionEscrow on a real anvil: the deposit is pulled inside createSession and bound to the terms,
 // cumulative buyer-signed receipts are checked on chain, close pays units × price and refunds the rest, the buyer can
-// reclaim only after the timeout. The router-side receipt code (src/payments/escrow/receipt.ts) must agree with the
+// reclaim only after the timeout. The router-side receipt code (src/escrow/receipt.ts) must agree with the
 // contract on every digest, so the receipts here are signed from its typed data.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ import {
 import {
   creditState, keepHighest, meteredSteps, parseReceipt, receiptTypedData, sessionIdOf, termsNonce, verifyReceipt,
   type SessionTerms, type UsageReceipt,
-} from '../../src/payments/escrow/receipt.ts';
+} from '../../src/escrow/receipt.ts';
 import { readFileSync } from 'node:fs';
 
 const test = suite('SessionEscrow on anvil');

@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { SluiceError } from '../../errors.ts';
 import { answerDas, type DasContext } from './das.ts';
-import { AttributeReader, CODE, decodePacket, encodeResponse, verifyRequest, type RadiusPacket } from './packet.ts';
+import { AttributeReader, CODE, decodePacket, encodeResponse, verifyRequest, type RadiusPacket } from '../../radius/packet.ts';
 
 export interface DasClient {
   /** Source address (IPv4 or IPv6, as the socket reports it). */

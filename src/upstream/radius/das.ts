@@ -11,9 +11,9 @@
  */
 import type { EndCause, Session } from '../../sessions/model.ts';
 import { isLive } from '../../sessions/model.ts';
-import { attributeByCode, ERROR_CAUSE } from './dictionary.ts';
-import { AttributeReader, CODE, RadiusPacketError, type AttributeInput, type RadiusPacket } from './packet.ts';
-import { macFromStationId } from './nas.ts';
+import { attributeByCode, ERROR_CAUSE } from '../../radius/dictionary.ts';
+import { AttributeReader, CODE, RadiusPacketError, type AttributeInput, type RadiusPacket } from '../../radius/packet.ts';
+import { macFromStationId } from '../../radius/nas.ts';
 
 /** The part of the session manager the DAS needs. */
 export interface DasSessions {

@@ -15,11 +15,11 @@ import type { EndCause } from '../../sessions/model.ts';
 import { VoucherMethod } from '../../payments/voucher.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
-import { RadiusClient } from './client.ts';
+import { RadiusClient } from '../../radius/client.ts';
 import { DasServer } from './das-server.ts';
-import { localAddressToward, type NasIdentity } from './nas.ts';
+import { localAddressToward, type NasIdentity } from '../../radius/nas.ts';
 
-export { RadiusClient } from './client.ts';
+export { RadiusClient } from '../../radius/client.ts';
 export { DasServer } from './das-server.ts';
 export { RadiusAccounting, accountingUserName } from './accounting.ts';
 

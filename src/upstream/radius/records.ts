@@ -4,9 +4,9 @@
  * Acct-Delay-Time says how long the record waited (RFC 2866 §5.2), and NAS attributes follow the running config.
  */
 import type { EndCause } from '../../sessions/model.ts';
-import { nasAttributes, rfc3580Mac, type NasIdentity } from './nas.ts';
-import { splitOctets, type AttributeInput } from './packet.ts';
-import type { TERMINATE_CAUSE } from './dictionary.ts';
+import { nasAttributes, rfc3580Mac, type NasIdentity } from '../../radius/nas.ts';
+import { splitOctets, type AttributeInput } from '../../radius/packet.ts';
+import type { TERMINATE_CAUSE } from '../../radius/dictionary.ts';
 
 export type AcctKind = 'Start' | 'Interim-Update' | 'Stop';
 

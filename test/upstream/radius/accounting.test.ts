@@ -11,12 +11,12 @@ import { createLogger } from '../../../src/log.ts';
 import { MemoryStore, SessionManager } from '../../../src/sessions/index.ts';
 import { SinkHost } from '../../../src/upstream/index.ts';
 import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
-import { RadiusClient } from '../../../src/upstream/radius/client.ts';
+import { RadiusClient } from '../../../src/radius/client.ts';
 import { RadiusUpstream } from '../../../src/upstream/radius/index.ts';
 import { configFromUci } from '../../../src/config/load.ts';
 import { parseUci } from '../../../src/config/uci.ts';
 import type { UsageReport } from '../../../src/meter/ports.ts';
-import type { NasIdentity } from '../../../src/upstream/radius/nas.ts';
+import type { NasIdentity } from '../../../src/radius/nas.ts';
 import { TERMINATE_CAUSES, LIMIT_CAUSES, type EndCause } from '../../../src/sessions/model.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
 

@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket, type Socket } from 'node:dgram';
-import { RadiusClient } from '../../../src/upstream/radius/client.ts';
-import { AttributeReader, decodePacket, encodeRequest, encodeResponse, verifyRequest, type RadiusPacket } from '../../../src/upstream/radius/packet.ts';
+import { RadiusClient } from '../../../src/radius/client.ts';
+import { AttributeReader, decodePacket, encodeRequest, encodeResponse, verifyRequest, type RadiusPacket } from '../../../src/radius/packet.ts';
 import { rejectsWithCode } from '../../helpers/assert.ts';
 
 const SECRET = 'scripted';

@@ -6,7 +6,7 @@ import { SessionManager } from '../../../src/sessions/manager.ts';
 import { MemoryStore } from '../../../src/sessions/memory-store.ts';
 import type { Session } from '../../../src/sessions/model.ts';
 import { DasServer } from '../../../src/upstream/radius/das-server.ts';
-import { decodePacket, encodeRequest, AttributeReader, CODE } from '../../../src/upstream/radius/packet.ts';
+import { decodePacket, encodeRequest, AttributeReader, CODE } from '../../../src/radius/packet.ts';
 import { radclient } from '../../peers/freeradius.ts';
 
 const SECRET = 'das-secret';

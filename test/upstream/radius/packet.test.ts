@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
   AttributeReader, decodePacket, decryptPassword, encodeRequest, encodeResponse, RadiusPacketError, splitOctets, verifyRequest, verifyResponse,
-} from '../../../src/upstream/radius/packet.ts';
-import { ATTRIBUTES } from '../../../src/upstream/radius/dictionary.ts';
+} from '../../../src/radius/packet.ts';
+import { ATTRIBUTES } from '../../../src/radius/dictionary.ts';
 
 const require = createRequire(import.meta.url);
 // The `radius` package is the reference for encoding (its verification is not trusted: see docs/radius.md).

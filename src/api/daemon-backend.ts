@@ -1,0 +1,165 @@
+/**
+ * The daemon's implementation of the API seam: merchant for money, sessions for state, gatekeeper for the portal.
+ * Order of a purchase (DESIGN "Purchase"): quote → payment → journal (durable) → reply is only sent after the gate
+ * was asked to open; a gate that cannot open now does not undo the purchase (it is `pending`).
+ */
+import { SluiceError } from '../errors.ts';
+import type { Merchant, PurchaseResult } from '../merchant/index.ts';
+import type { Session, SessionManager } from '../sessions/index.ts';
+import { isLive } from '../sessions/index.ts';
+import type { PricingPlan } from '../config/types.ts';
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type { EndCause, SessionState } from '../sessions/index.ts';
+import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './index.ts';
+import type { Gatekeeper } from '../gate/gatekeeper.ts';
+
+/** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
+export const GATE_REPLY_WAIT_MS = 3000;
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
+}
+
+/** The close of `mac`'s gate as a reply field, waiting at most `waitMs` (the close itself goes on). */
+export async function waitForClose(gates: Pick<Gatekeeper, 'close' | 'closeInFlight'>, mac: string, waitMs: number): Promise<GateCloseState> {
+  const closing = gates.closeInFlight(mac) ?? gates.close(mac);
+  const outcome = await Promise.race([closing, delay(waitMs, 'closing' as const)]);
+  return outcome === 'kept-open' ? 'closed' : outcome;
+}
+
+export interface BackendParts {
+  merchant: () => Merchant;
+  plans: () => readonly PricingPlan[];
+  sessions: SessionManager;
+  gates: Gatekeeper;
+  stats: () => BlobmsgTable;
+  reload: () => Promise<BlobmsgTable>;
+  /** Told when a data session's gate opened, so the meter takes its base reading at once. */
+  onGateOpened?: (session: Session) => void;
+  now?: () => number;
+  gateReplyWaitMs?: number;
+  /** Escrow usage receipts (x402-session); absent: refused. */
+  receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+  /** The escrow side of an x402-session session (ubus `session`). */
+  escrowOf?: (session: Session) => BlobmsgTable | null;
+}
+
+export class DaemonBackend implements SluiceBackend {
+  constructor(private readonly parts: BackendParts) {}
+
+  now(): number {
+    return (this.parts.now ?? Date.now)();
+  }
+
+  async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {
+    const payment = req.payment;
+    if (typeof payment.method !== 'string') {
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
+    }
+    // Passed on whatever its type: the merchant refuses a non-string key rather than ignoring it (a retry would pay twice).
+    const idempotencyKey = payment.idempotency_key as string | undefined;
+    const result = await this.parts.merchant().purchase({
+      mac: req.mac,
+      ip: req.ip,
+      user: req.user,
+      plan: req.plan,
+      amount: req.amount,
+      steps: req.steps,
+      payment: { ...payment, method: payment.method },
+      idempotencyKey,
+    });
+    return this.afterActivation(result);
+  }
+
+  async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+    if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+    return this.parts.receipt(args);
+  }
+
+  escrowOf(session: Session): BlobmsgTable | null {
+    return this.parts.escrowOf?.(session) ?? null;
+  }
+
+  async grant(req: GrantRequest): Promise<PurchaseOutcome> {
+    return this.afterActivation(await this.parts.merchant().grant(req));
+  }
+
+  quote(req: { plan?: string; amount?: bigint; steps?: bigint }): QuoteRecord {
+    return this.parts.merchant().quote(req.plan ?? null, {
+      ...(req.amount !== undefined && { amount: req.amount }),
+      ...(req.steps !== undefined && { steps: req.steps }),
+    });
+  }
+
+  session(query: { mac?: string; id?: string }): Session | undefined {
+    if (query.id !== undefined) return this.parts.sessions.get(query.id) ?? undefined;
+    if (query.mac === undefined) return undefined;
+    const live = this.parts.sessions.byMac(query.mac);
+    if (live) return live;
+    // No live session: the most recent one the journal still holds, so "why was I cut off" has an answer.
+    const past = this.parts.sessions.list({ mac: query.mac });
+    return past.sort((a, b) => (b.endedAt ?? b.createdAt) - (a.endedAt ?? a.createdAt))[0];
+  }
+
+  sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[] {
+    return this.parts.sessions.list(filter);
+  }
+
+  gateOf(mac: string): 'open' | 'pending' {
+    return this.parts.gates.gateOf(mac) === 'already-open' ? 'open' : 'pending';
+  }
+
+  /** Ends the session, then answers once its gate is closed (or after the same bounded wait as a purchase). */
+  async terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }> {
+    const live = this.parts.sessions.byMac(mac);
+    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no active session for ${mac}`);
+    const session = (await this.parts.sessions.end(live.id, cause)) ?? live;
+    return { session, gate: await this.gateClosed(session.mac) };
+  }
+
+  async logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }> {
+    const sessions = await this.parts.sessions.endUser(user, 'pc-logout');
+    const gates = await Promise.all(sessions.map((s) => this.gateClosed(s.mac)));
+    const gate = gates.includes('failed') ? 'failed' : gates.includes('closing') ? 'closing' : 'closed';
+    return { sessions, gate };
+  }
+
+  /**
+   * Waits (bounded) for the close of this MAC's gate: the one the `ended` handler started, or a new one. A close kept
+   * open by a newer live session of the same MAC counts as closed for the session that ended.
+   */
+  gateClosed(mac: string): Promise<GateCloseState> {
+    return waitForClose(this.parts.gates, mac, this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS);
+  }
+
+  pricing(): readonly PricingPlan[] {
+    return this.parts.plans();
+  }
+
+  stats(): BlobmsgTable {
+    return this.parts.stats();
+  }
+
+  reload(): Promise<BlobmsgTable> {
+    return this.parts.reload();
+  }
+
+  private async afterActivation(result: PurchaseResult): Promise<PurchaseOutcome> {
+    let gate: GateState;
+    if (result.toppedUp) gate = this.parts.gates.gateOf(result.session.mac);
+    else {
+      const opening = this.parts.gates.open(result.session).then((state) => {
+        if (state !== 'pending') this.parts.onGateOpened?.(result.session);
+        return state;
+      });
+      // ndsctl calls are serialized (~0.1 s each on a router): in a burst the last gate opens long after its purchase
+      // is safe on flash. Answer after a bounded wait; the gate keeps opening in order.
+      gate = await Promise.race([opening, delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+    }
+    // Re-read: the session may have ended (or been topped up again) while the gate opened.
+    const session = this.parts.sessions.get(result.session.id) ?? result.session;
+    // An ended session has no gate, whatever the portal's list said a moment ago (its close may still be in flight).
+    if (!isLive(session)) gate = 'closed';
+    return { session, toppedUp: result.toppedUp, gate, ...(result.quote && { quote: result.quote }) };
+  }
+}

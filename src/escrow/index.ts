@@ -1,0 +1,4 @@
+/** Public surface of src/escrow/. */
+export * from './client.ts';
+export * from './ledger.ts';
+export * from './receipt.ts';

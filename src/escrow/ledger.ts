@@ -1,0 +1,196 @@
+/**
+ * What the router keeps per escrow session: the buyer and maxUnits (to verify receipts) and the highest receipt the
+ * buyer signed (what sluice may claim at consume/close). One small JSON file, `<state_dir>/escrow.json`, rewritten
+ * atomically only when something changes (a purchase, a higher receipt): a lower or equal receipt writes nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Address, Hex } from 'viem';
+import { writeFileAtomic } from '../storage/atomic-write.ts';
+import { SluiceError } from '../errors.ts';
+import { keepHighest, parseReceipt, verifyReceipt, type EscrowDomain, type UsageReceipt } from './receipt.ts';
+
+/** Closed sessions kept in escrow.json (oldest dropped first); open ones are always kept. */
+export const KEEP_CLOSED = 256;
+
+export interface EscrowEntry {
+  sessionId: Hex;
+  mac: string;
+  buyer: Address;
+  maxUnits: bigint;
+  receipt?: UsageReceipt;
+  /**
+   * The escrow contract and network the session was sold on (a reload may change escrow.address/network: receipts,
+   * consumes and the close of sessions sold before still go to theirs). Absent in entries written before: the config's.
+   */
+  escrow?: string;
+  network?: string;
+  chainId?: number;
+  /** Units the chain has recorded through /session/consume (the seller's claim so far). */
+  consumedUnits?: bigint;
+  /** When the sluice session ended (ms): the escrow session is closed `close_grace` later, retried until done. */
+  endedAt?: number;
+  /** The close on chain: what the seller got and the buyer got back. */
+  closed?: EscrowClose;
+  /**
+   * A purchase whose /session/create got no answer and whose session was not found yet: what to grant if the deposit
+   * turns out to have landed (asked about until the authorization's validBefore has passed; then nothing can land).
+   */
+  pending?: PendingGrant;
+}
+
+export interface PendingGrant {
+  plan: string; metric: 'bytes' | 'seconds'; allotment: string; steps: string; amount: string; asset: string;
+  /** When the purchase was made (ms). */
+  at: number;
+  ip?: string;
+  /** The authorization's validBefore (unix seconds). */
+  validBefore: string;
+}
+
+/** A close as the chain settled it: `units` the seller was paid for (the receipt recorded on chain). */
+export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string; units?: string }
+
+interface EntryJson {
+  sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
+  endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
+}
+
+export class EscrowLedger {
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly path: string, private readonly entries: Map<string, EscrowEntry>) {}
+
+  static async open(stateDir: string): Promise<EscrowLedger> {
+    const path = join(stateDir, 'escrow.json');
+    const entries = new Map<string, EscrowEntry>();
+    let text: string | null = null;
+    try { text = await readFile(path, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+    if (text !== null) {
+      for (const e of JSON.parse(text) as EntryJson[]) {
+        const sessionId = e.sessionId as Hex;
+        entries.set(sessionId, {
+          sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
+          ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
+          ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+          ...(e.chainId !== undefined && { chainId: e.chainId }),
+          ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
+        });
+      }
+    }
+    return new EscrowLedger(path, entries);
+  }
+
+  get(sessionId: string): EscrowEntry | undefined {
+    return this.entries.get(sessionId.toLowerCase());
+  }
+
+  /** Recorded before the deposit can move (the create call), so a receipt can be checked whatever happens next. */
+  async record(entry: Omit<EscrowEntry, 'receipt'>): Promise<void> {
+    if (this.entries.has(entry.sessionId)) return;
+    this.entries.set(entry.sessionId, { ...entry });
+    await this.flush();
+  }
+
+  /** The sluice session ended: its escrow session is now due to be closed (durable before anything is sent). */
+  async ended(sessionId: string, at: number): Promise<boolean> {
+    const e = this.get(sessionId);
+    if (!e || e.endedAt !== undefined) return false;
+    e.endedAt = at;
+    await this.flush();
+    return true;
+  }
+
+  async closed(sessionId: string, close: EscrowClose): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e || e.closed) return;
+    e.closed = close;
+    // Flash and RAM are small: only the most recent closed sessions are kept (for the operator to look up).
+    const closed = [...this.entries.values()].filter((x) => x.closed);
+    for (const old of closed.slice(0, Math.max(0, closed.length - KEEP_CLOSED))) this.entries.delete(old.sessionId);
+    await this.flush();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Live sessions holding a receipt the chain has not recorded yet. */
+  dueToConsume(): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt === undefined && !e.closed && e.receipt !== undefined &&
+      e.receipt.cumulativeUnits > (e.consumedUnits ?? 0n));
+  }
+
+  async consumed(sessionId: string, units: bigint): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e || (e.consumedUnits ?? 0n) >= units) return;
+    e.consumedUnits = units;
+    await this.flush();
+  }
+
+  /** Ended, not yet closed, and past `graceMs`. */
+  dueToClose(now: number, graceMs: number): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
+  }
+
+  /** Purchases waiting to learn whether their deposit landed. */
+  pendingGrants(): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.pending !== undefined);
+  }
+
+  /** Durable before the purchase is answered "pending": a restart keeps asking. */
+  async setPending(sessionId: string, pending: PendingGrant | undefined): Promise<void> {
+    const e = this.get(sessionId);
+    if (!e) return;
+    if (pending) e.pending = pending;
+    else delete e.pending;
+    await this.flush();
+  }
+
+  /** When the first ended session not yet due (`now`) becomes due to close (ms), or undefined. */
+  nextCloseDue(now: number, graceMs: number): number | undefined {
+    let next: number | undefined;
+    for (const e of this.entries.values()) {
+      const due = e.endedAt === undefined || e.closed ? undefined : e.endedAt + graceMs;
+      if (due !== undefined && due > now && (next === undefined || due < next)) next = due;
+    }
+    return next;
+  }
+
+  async forget(sessionId: string): Promise<void> {
+    if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
+  }
+
+  /**
+   * Verifies a receipt for `sessionId` (signer = its buyer, ≤ maxUnits) and keeps it when it is higher than the last.
+   * Throws ERR_RECEIPT_SESSION for a session this router did not sell, ERR_RECEIPT_* for a bad receipt.
+   */
+  async accept(domain: EscrowDomain, sessionId: string, input: Record<string, unknown>): Promise<{ entry: EscrowEntry; advanced: boolean }> {
+    const entry = this.get(sessionId);
+    if (!entry) throw new SluiceError('ERR_RECEIPT_SESSION', `no escrow session ${sessionId} on this router`);
+    if (entry.closed) throw new SluiceError('ERR_RECEIPT_SESSION', `escrow session ${sessionId} is closed`);
+    const r = parseReceipt(input);
+    await verifyReceipt(domain, r, { sessionId: entry.sessionId, buyer: entry.buyer, maxUnits: entry.maxUnits });
+    const { receipt, advanced } = keepHighest(entry.receipt, r);
+    if (advanced) {
+      entry.receipt = receipt;
+      await this.flush();
+    }
+    return { entry, advanced };
+  }
+
+  private flush(): Promise<void> {
+    const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
+      sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+      ...(e.chainId !== undefined && { chainId: e.chainId }),
+      ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
+    })));
+    // Serialised: each write carries everything known when it starts.
+    this.writing = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, snapshot()));
+    return this.writing;
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Keeps the portal's gates in step with the sessions: open for every live session, closed for everything else.
+ * The valve does the ndsctl work; this decides when. Failures never lose a paid session: a gate that cannot be opened
+ * now (the portal has not seen the MAC, or is down) is `pending` and opens when the meter sees the client again.
+ *
+ * A close is done when the portal's own list says so, not when ndsctl says so: every tick hands `enforce()` the
+ * clients the portal shows with an open gate, and any of them without a live session is deauthed (again), counted,
+ * until a listing no longer shows it open. That also closes gates opened behind sluice's back (unless
+ * `leaveForeign`), as the start-up reconcile does. The portal's Trusted clients are never touched.
+ */
+import { toSluiceError } from '../errors.ts';
+import { isLive, type Session, type SessionManager } from '../sessions/index.ts';
+import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
+import type { Logger } from '../log.ts';
+import type { GateState } from '../api/index.ts';
+import { safetyNetFor } from './safety-net.ts';
+
+export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'>;
+
+/** What a close came to: the portal confirmed it (or answered it had nothing open), it failed, or it was not sluice's
+ *  to close (a live session holds that gate). */
+export type CloseOutcome = 'closed' | 'failed' | 'kept-open';
+
+/** The meter's side of an auth: the counters start at 0 when sluice auths (see Meter.authStarting). */
+export interface AuthObserver {
+  authStarting(mac: string, sessionId: string): void;
+  authFinished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): void;
+}
+
+export interface GatekeeperOptions {
+  valve: GateValve;
+  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end'> & Partial<Pick<SessionManager, 'startClock'>>;
+  log: Logger;
+  now?: () => number;
+  /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
+  portalLostGraceMs?: number;
+  /** Told around every auth (the meter: billing from the first byte). Settable later: the meter is built after. */
+  auth?: AuthObserver;
+  /**
+   * `main.leave_foreign_clients`: leave alone clients authenticated in the portal by other means (an operator's free
+   * tier); only gates sluice opened are closed when no session holds them. Default false: every authenticated client
+   * without a live session is deauthed (Trusted ones never are).
+   */
+  leaveForeign?: boolean;
+}
+
+export interface ReconcileReport {
+  deauthed: string[];
+  reopened: string[];
+  pending: string[];
+  alreadyOpen: number;
+}
+
+const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
+
+export class Gatekeeper {
+  private readonly now: () => number;
+  private readonly gates = new Map<string, 'open' | 'pending'>();
+  /** MACs deauthed (or tried) whose closed gate no portal listing has confirmed yet → when that attempt ended. */
+  private readonly toClose = new Map<string, number>();
+  /** Closes in flight, by MAC: a second close of the same MAC waits for the first. */
+  private readonly closing = new Map<string, Promise<CloseOutcome>>();
+  /** Opens in flight, by MAC: the meter's re-open request for a gate that is being opened is not a second auth. */
+  private readonly opening = new Map<string, Promise<GateState>>();
+  /** Live sessions whose gate is kept closed on purpose (escrow credit exhausted): reopen() leaves them alone. */
+  private readonly held = new Set<string>();
+  /** MACs whose gate sluice opened (leaveForeign: the only ones enforce() closes). */
+  private readonly ours = new Set<string>();
+  /** Outcome of the last close of each MAC still awaiting confirmation. */
+  private readonly lastClose = new Map<string, CloseOutcome>();
+  /** First failed re-open of a present paying client in the current streak. */
+  private readonly failingSince = new Map<string, number>();
+  private readonly counters = {
+    opened: 0, closed: 0, openFailures: 0, closeFailures: 0, reopened: 0, portalLost: 0,
+    /** Deauths repeated because a listing still showed the gate open after an earlier close. */
+    closeRetries: 0,
+    /** Clients found authenticated without a live session by a tick (not at start-up) and deauthed. */
+    unpaidClosed: 0,
+  };
+  auth: AuthObserver | undefined;
+
+  constructor(private readonly options: GatekeeperOptions) {
+    this.now = options.now ?? Date.now;
+    this.auth = options.auth;
+  }
+
+  /** Opens the gate of a session that just started (not for top-ups: the gate is already open or pending). */
+  open(session: Session): Promise<GateState> {
+    const inFlight = this.opening.get(session.mac);
+    if (inFlight) return inFlight;
+    const run = this.doOpen(session).finally(() => { this.opening.delete(session.mac); });
+    this.opening.set(session.mac, run);
+    return run;
+  }
+
+  private async doOpen(session: Session): Promise<GateState> {
+    if (!isLive(session)) return 'pending';
+    // A close in flight for this MAC (the previous session's end) goes first: opening now would race its deauth.
+    await this.closing.get(session.mac);
+    this.toClose.delete(session.mac);
+    this.lastClose.delete(session.mac);
+    this.auth?.authStarting(session.mac, session.id);
+    try {
+      const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.now()));
+      this.auth?.authFinished(session.mac, session.id, result);
+      this.ours.add(session.mac);
+      // A time session's clock starts now that its gate is open (not at the request).
+      if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.now()).catch(() => undefined);
+      // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
+      if (!this.isStillLive(session)) {
+        await this.close(session.mac);
+        return 'pending';
+      }
+      this.gates.set(session.mac, 'open');
+      this.failingSince.delete(session.mac);
+      this.counters.opened++;
+      this.options.log.info('gate open', { mac: session.mac, session: session.id, result });
+      return result;
+    } catch (err) {
+      this.auth?.authFinished(session.mac, session.id, 'failed');
+      const e = toSluiceError(err);
+      this.gates.set(session.mac, 'pending');
+      this.counters.openFailures++;
+      const level = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN' ? 'info' : 'warn';
+      this.options.log[level]('gate pending', { mac: session.mac, session: session.id, code: e.code, reason: e.message });
+      return 'pending';
+    }
+  }
+
+  /**
+   * Closes the MAC's gate unless a live session needs it. Resolves when the portal answered: 'closed' (deauthed, or
+   * nothing open to deauth) or 'failed' (retried by enforce() on every tick until a listing confirms it).
+   */
+  close(mac: string): Promise<CloseOutcome> {
+    const inFlight = this.closing.get(mac);
+    if (inFlight) return inFlight;
+    const run = this.doClose(mac).finally(() => { this.closing.delete(mac); });
+    this.closing.set(mac, run);
+    return run;
+  }
+
+  /** The close in flight for this MAC, or the outcome of its last one while unconfirmed (terminate waits for it). */
+  closeInFlight(mac: string): Promise<CloseOutcome> | undefined {
+    const inFlight = this.closing.get(mac);
+    if (inFlight) return inFlight;
+    const last = this.lastClose.get(mac);
+    return last === undefined ? undefined : Promise.resolve(last);
+  }
+
+  private async doClose(mac: string): Promise<CloseOutcome> {
+    const live = this.options.sessions.byMac(mac);
+    if (live && isLive(live) && !this.held.has(mac)) return 'kept-open';
+    this.gates.delete(mac);
+    this.failingSince.delete(mac);
+    // Unconfirmed until a portal listing no longer shows it open (ndsctl's answer alone can be wrong: garbage, exit 0).
+    this.toClose.set(mac, Infinity);
+    const startedAt = performance.now();
+    try {
+      const result = await this.options.valve.close(mac);
+      this.toClose.set(mac, this.now());
+      this.lastClose.set(mac, 'closed');
+      this.counters.closed++;
+      this.options.log.info('gate closed', { mac, result, took_ms: Math.round(performance.now() - startedAt) });
+      return 'closed';
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.toClose.set(mac, this.now());
+      this.lastClose.set(mac, 'failed');
+      this.counters.closeFailures++;
+      this.options.log.warn('gate close failed, will retry', { mac, code: e.code, reason: e.message });
+      return 'failed';
+    }
+  }
+
+  gateOf(mac: string): GateState {
+    const gate = this.gates.get(mac);
+    return gate === 'open' ? 'already-open' : 'pending';
+  }
+
+  /** Closes a live session's gate and keeps it closed (the meter's re-open skips it) until release(). */
+  async hold(mac: string): Promise<boolean> {
+    if (this.held.has(mac)) return false;
+    this.held.add(mac);
+    await this.close(mac);
+    return true;
+  }
+
+  /** Ends a hold and re-opens the gate at once. */
+  async release(mac: string): Promise<boolean> {
+    if (!this.held.delete(mac)) return false;
+    await this.reopen(mac);
+    return true;
+  }
+
+  isHeld(mac: string): boolean {
+    return this.held.has(mac);
+  }
+
+  /**
+   * The meter saw a paying client present but unauthenticated (portal restart, the portal's idle timeout, a net that
+   * a top-up outgrew): re-open it as a new counter epoch.
+   */
+  async reopen(mac: string): Promise<void> {
+    if (this.held.has(mac)) return; // credit gating keeps it closed until release()
+    const session = this.options.sessions.byMac(mac);
+    if (!session || !isLive(session)) return;
+    if (this.opening.has(mac)) return; // its gate is being opened right now
+    const gate = await this.open(session);
+    if (gate !== 'pending') {
+      this.counters.reopened++;
+      return;
+    }
+    const since = this.failingSince.get(mac) ?? this.now();
+    this.failingSince.set(mac, since);
+    const grace = this.options.portalLostGraceMs ?? 120_000;
+    if (this.now() - since >= grace) {
+      this.counters.portalLost++;
+      this.failingSince.delete(mac);
+      this.options.log.warn('portal lost a paying client', { mac, session: session.id, since });
+      await this.options.sessions.end(session.id, 'portal-lost');
+    }
+  }
+
+  /**
+   * After every good tick, with the clients that snapshot showed with an open gate and no live session, or a held one
+   * (Trusted ones excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take, and counts it.
+   * A MAC awaiting confirmation that is no longer among them is confirmed closed. A listing taken before a close
+   * ended says nothing about it.
+   */
+  async enforce(openUnpaid: readonly string[], snapshotAt: number): Promise<void> {
+    const stillOpen = new Set(openUnpaid);
+    for (const [mac, endedAt] of this.toClose) {
+      if (!stillOpen.has(mac) && endedAt <= snapshotAt) { this.toClose.delete(mac); this.ours.delete(mac); this.lastClose.delete(mac); }
+    }
+    for (const mac of openUnpaid) {
+      if (this.closing.has(mac)) continue;
+      const live = this.options.sessions.byMac(mac);
+      if (live && isLive(live) && !this.held.has(mac)) continue;
+      const endedAt = this.toClose.get(mac);
+      if (endedAt !== undefined && endedAt > snapshotAt) continue;
+      if (endedAt !== undefined) this.counters.closeRetries++;
+      else if (this.held.has(mac)) this.options.log.warn('held gate found open: closing', { mac });
+      else if (this.options.leaveForeign && !this.ours.has(mac)) continue;
+      else {
+        this.counters.unpaidClosed++;
+        this.options.log.warn('gate open without a session: closing', { mac });
+      }
+      await this.close(mac);
+    }
+  }
+
+
+
+  /**
+   * On start: authenticated clients without a live session are deauthed (a crash must never leave free access);
+   * live sessions whose client is present but not authenticated are re-opened (a new counter epoch); live sessions
+   * whose client is absent stay pending.
+   */
+  async reconcile(snapshot?: PortalSnapshot): Promise<ReconcileReport> {
+    const report: ReconcileReport = { deauthed: [], reopened: [], pending: [], alreadyOpen: 0 };
+    const snap = snapshot ?? (await this.options.valve.snapshot());
+    const present = new Map(snap.clients.map((c) => [c.mac, c]));
+    for (const client of snap.clients) {
+      // Trusted MACs are the admin's own free list in the portal's config: not sluice's to close.
+      if (!AUTHED_STATES.has(client.state) || client.state === 'Trusted') continue;
+      const session = this.options.sessions.byMac(client.mac);
+      if (session && isLive(session)) continue;
+      await this.close(client.mac);
+      report.deauthed.push(client.mac);
+    }
+    for (const session of this.options.sessions.list({ state: 'ACTIVE' })) {
+      const client = present.get(session.mac);
+      if (this.held.has(session.mac)) {
+        // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is closed).
+        if (client && AUTHED_STATES.has(client.state)) await this.close(session.mac);
+        report.pending.push(session.mac);
+        continue;
+      }
+      if (client && AUTHED_STATES.has(client.state)) {
+        this.gates.set(session.mac, 'open');
+        report.alreadyOpen++;
+      } else if (client) {
+        const gate = await this.open(session);
+        (gate === 'pending' ? report.pending : report.reopened).push(session.mac);
+      } else {
+        this.gates.set(session.mac, 'pending');
+        report.pending.push(session.mac);
+      }
+    }
+    return report;
+  }
+
+  stats(): Record<string, number> {
+    let open = 0;
+    let pending = 0;
+    for (const g of this.gates.values()) g === 'open' ? open++ : pending++;
+    return { open, pending, closing: this.toClose.size, ...this.counters };
+  }
+
+  /** Whether sluice has a close for this MAC that no portal listing has confirmed yet. */
+  closeUnconfirmed(mac: string): boolean {
+    return this.toClose.has(mac);
+  }
+
+  private isStillLive(session: Session): boolean {
+    const current = this.options.sessions.byMac(session.mac);
+    return current !== null && current.id === session.id && isLive(current);
+  }
+}

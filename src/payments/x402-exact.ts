@@ -1,0 +1,394 @@
+/**
+ * Payment method `x402`: the customer pays with an x402 `exact` payment (an EIP-3009 authorization signed by their
+ * wallet), settled on chain by an x402 facilitator. docs/x402.md has the flow, the checks and the security argument.
+ *
+ * Order, each step refusing before the next can move money:
+ *   parse (v2 or v1) → local checks (network, asset + EIP-712 domain, payee, amount, window, signature) → replay
+ *   cache → facilitator /verify → journal `settling` (fsync) → /settle → `settled` → the merchant grants the session.
+ * A /settle without an answer leaves the purchase `settling`: the resolver (at start, every few seconds while any is
+ * pending, and when the customer retries the same payload) asks the chain (x402.rpc_url) or the facilitator whether
+ * the nonce was used, and grants the session exactly once if it was.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { X402Config } from '../config/x402.ts';
+import type { Grant } from '../sessions/grant.ts';
+import type { PaymentRef, Session } from '../sessions/model.ts';
+import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
+import { FacilitatorClient, isNonceUsedReason, type FacilitatorRequest } from '../x402/facilitator.ts';
+import { knownTokenDomain, v1NameOf, type TokenDomain } from '../x402/networks.ts';
+import { parseExactPayment, type Address, type ExactPayment } from '../x402/payload.ts';
+import { X402Store, type PurchaseRecord } from '../x402/store.ts';
+import { verifyLocally } from '../x402/verify.ts';
+import { grantLate } from './late-grant.ts';
+import type { PaymentContext, PaymentMethod } from './types.ts';
+
+/** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
+export const WINDOW_MARGIN_SECONDS = 6n;
+/** How often pending purchases are resolved while any exist. */
+export const RESOLVE_INTERVAL_MS = 5000;
+
+export interface X402SessionsPort {
+  activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
+  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
+}
+
+export interface X402Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface X402MethodOptions {
+  config: X402Config;
+  stateDir: string;
+  /** Sessions: the resolver grants purchases whose settle was confirmed late. */
+  sessions: X402SessionsPort;
+  log?: X402Log;
+  /** A session the resolver granted (not through a purchase call): open its gate as a purchase would. */
+  onLateGrant?: (session: Session, toppedUp: boolean) => void;
+  now?: () => number;
+  fetch?: typeof fetch;
+}
+
+export interface ResolveReport {
+  granted: number;
+  failed: number;
+  pending: number;
+}
+
+const AUTHORIZATION_STATE_SELECTOR = '0xe94a0102'; // authorizationState(address,bytes32)
+
+export class X402Method implements PaymentMethod {
+  readonly name = 'x402';
+  readonly adminOnly = false;
+  private facilitator: FacilitatorClient;
+  private readonly now: () => number;
+  /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
+  private readonly inFlight = new Set<string>();
+  /** Settled keys handed to the merchant and not yet seen applied or released. */
+  private readonly handedOut = new Map<string, number>();
+  /** The local check of a purchase, shared by its precheck and authorize (same context object). */
+  private readonly checked = new WeakMap<PaymentContext, Promise<ExactPayment>>();
+  private timer: NodeJS.Timeout | undefined;
+  private resolving: Promise<ResolveReport> | undefined;
+  private closed = false;
+
+  private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
+    this.now = options.now ?? Date.now;
+    this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
+  }
+
+  static async open(options: X402MethodOptions): Promise<X402Method> {
+    const store = await X402Store.open(options.stateDir);
+    return new X402Method(options.config, store, options);
+  }
+
+  /** The EIP-712 domain of `asset` on the configured network: sluice's table first, else x402.token_name/version. */
+  domainOf(asset: string): TokenDomain {
+    const known = knownTokenDomain(this.config.network, asset);
+    if (known) return known;
+    if (this.config.tokenName !== '') return { name: this.config.tokenName, version: this.config.tokenVersion };
+    throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED',
+      `plan asset ${asset || '(none)'} on ${this.config.network} has no known EIP-712 domain: set x402.token_name and token_version`);
+  }
+
+  /**
+   * The quote an x402 payment buys: the whole steps its value pays for (never more; an overpayment's remainder is not
+   * granted, an EIP-3009 transfer moves exactly `value`). A requested `steps`/`amount` is a floor: paying less is
+   * ERR_X402_UNDERPAID, before any money moves.
+   */
+  quoteFor(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote {
+    const payment = parseExactPayment(request.payment?.payload);
+    const asked = request.amount !== undefined || request.steps !== undefined ? quote({ amount: request.amount, steps: request.steps }) : null;
+    if (asked && payment.authorization.value < asked.price) {
+      throw new SluiceError('ERR_X402_UNDERPAID', `authorization value ${payment.authorization.value} is below the price ${asked.price}`,
+        { details: { value: payment.authorization.value.toString(), price: asked.price.toString() } });
+    }
+    try {
+      return quote({ amount: payment.authorization.value });
+    } catch (err) {
+      if ((err as SluiceError).code === 'ERR_AMOUNT_TOO_SMALL') {
+        throw new SluiceError('ERR_X402_UNDERPAID', `authorization value ${payment.authorization.value} does not buy the plan's minimum`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The facilitator request for a payment: requirements that match the authorization exactly (x402 needs value = amount). */
+  private requestFor(p: ExactPayment, asset: Address, domain: TokenDomain): FacilitatorRequest {
+    const a = p.authorization;
+    const extra = { name: domain.name, version: domain.version };
+    const paymentRequirements: Record<string, unknown> = p.x402Version === 2
+      ? { scheme: 'exact', network: this.config.network, amount: a.value.toString(), asset, payTo: this.config.payTo,
+          maxTimeoutSeconds: this.config.maxTimeoutSeconds, extra }
+      : { scheme: 'exact', network: v1NameOf(this.config.network) ?? this.config.network, maxAmountRequired: a.value.toString(),
+          resource: 'sluice:purchase', description: 'WiFi access', mimeType: 'application/json', payTo: this.config.payTo,
+          maxTimeoutSeconds: this.config.maxTimeoutSeconds, asset, extra };
+    return { x402Version: p.x402Version, paymentPayload: p.raw, paymentRequirements };
+  }
+
+  /** Every check that moves no money; announces the reference (`from:nonce`) so the merchant holds it. */
+  async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
+    const p = await this.verified(ctx);
+    const key = `${p.authorization.from}:${p.authorization.nonce}`;
+    const known = this.store.get(key);
+    // A payment already applied (or done here and remembered) is this method's replay, with its own code.
+    if (this.inFlight.has(key) || known?.state === 'applied' || this.options.sessions.isApplied({ method: this.name, reference: key })) {
+      throw new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
+    }
+    return { reference: key };
+  }
+
+  /** Parses and checks the payment locally once per purchase (precheck and authorize share the result). */
+  private verified(ctx: PaymentContext): Promise<ExactPayment> {
+    let pending = this.checked.get(ctx);
+    if (!pending) {
+      pending = (async () => {
+        if (this.closed) throw new SluiceError('ERR_X402_CLOSED', 'x402 payments are shutting down');
+        const p = parseExactPayment(ctx.request.payment?.payload);
+        const asset = ctx.quote.asset.toLowerCase() as Address;
+        await verifyLocally(p, {
+          network: this.config.network, chainId: this.config.chainId, asset, domain: this.domainOf(asset), payTo: this.config.payTo as Address,
+          price: ctx.quote.price, now: BigInt(Math.floor(ctx.now / 1000)), marginSeconds: WINDOW_MARGIN_SECONDS,
+          maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
+        });
+        return p;
+      })();
+      this.checked.set(ctx, pending);
+    }
+    return pending;
+  }
+
+  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    const p = await this.verified(ctx);
+    const asset = ctx.quote.asset.toLowerCase() as Address;
+    const domain = this.domainOf(asset);
+    const nowSeconds = BigInt(Math.floor(ctx.now / 1000));
+    const key = `${p.authorization.from}:${p.authorization.nonce}`;
+    const ref = (record: PurchaseRecord): PaymentRef =>
+      ({ method: this.name, reference: key, amount: BigInt(record.value), asset: record.asset, at: record.at, steps: BigInt(record.steps) });
+
+    const replayed = (): SluiceError =>
+      new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
+    if (this.inFlight.has(key)) throw replayed();
+    const known = this.store.get(key);
+    if (known?.state === 'settling') {
+      // The customer retries a purchase whose settle had no answer: resolve it now (in flight, so the resolver waits).
+      this.inFlight.add(key);
+      try {
+        const outcome = await this.resolveOne(known, { grant: false });
+        if (outcome === 'settled') { this.handedOut.set(key, this.now()); return ref(this.store.get(key) ?? known); }
+        if (outcome === 'pending') throw pendingError(key);
+        throw new SluiceError('ERR_X402_SETTLE_FAILED', 'the earlier settlement of this authorization failed; no money moved');
+      } finally {
+        this.inFlight.delete(key);
+      }
+    }
+    if (known?.state === 'settled' && !this.handedOut.has(key) && !this.options.sessions.isApplied({ method: this.name, reference: key })) {
+      this.handedOut.set(key, this.now());
+      return ref(known);
+    }
+    if (known || this.options.sessions.isApplied({ method: this.name, reference: key })) throw replayed();
+    if (!this.store.hasRoom(nowSeconds)) throw new SluiceError('ERR_X402_BUSY', 'too many x402 purchases in the last max_timeout_seconds; try again shortly');
+    this.inFlight.add(key);
+    try {
+      const request = this.requestFor(p, asset, domain);
+      const verdict = await this.facilitator.verify(request);
+      if (!verdict.ok) {
+        throw new SluiceError('ERR_X402_VERIFY_REJECTED', `facilitator refused the payment: ${verdict.reason}: ${verdict.message}`,
+          { details: { reason: verdict.reason } });
+      }
+      const record: PurchaseRecord = {
+        key, state: 'settling', validBefore: p.authorization.validBefore.toString(), at: ctx.now, network: this.config.network, asset,
+        value: p.authorization.value.toString(), mac: ctx.request.mac, plan: ctx.quote.plan, metric: ctx.quote.metric,
+        steps: ctx.quote.steps.toString(), allotment: ctx.quote.allotment.toString(), request,
+        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+      };
+      // Durable before the money can move: a crash during /settle leaves this to resolve.
+      await this.store.put(record);
+      const settled = await this.facilitator.settle(request);
+      if (settled.status === 'settled') {
+        const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
+        await this.persistBestEffort(done);
+        this.handedOut.set(key, this.now());
+        return ref(done);
+      }
+      if (settled.status === 'failed') {
+        await this.store.remove(key).catch(() => undefined);
+        throw new SluiceError('ERR_X402_SETTLE_FAILED', `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+          { details: { reason: settled.reason } });
+      }
+      this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
+      this.schedule();
+      throw pendingError(key);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  /** The session could not be granted after the money moved: keep the record `settled` for the resolver to retry. */
+  async release(ref: PaymentRef, reason: Error): Promise<void> {
+    this.handedOut.delete(ref.reference);
+    const r = this.store.get(ref.reference);
+    if (r && r.state === 'settled') {
+      this.options.log?.warn('x402 payment settled but not granted; will retry', { key: ref.reference, reason: reason.message });
+      this.schedule();
+    }
+  }
+
+  private async persistBestEffort(record: PurchaseRecord): Promise<void> {
+    try {
+      await this.store.put(record);
+    } catch (err) {
+      // The money moved: grant anyway. The file still says `settling`, which the resolver turns into this same grant.
+      this.options.log?.warn('x402 store write failed after settle', { key: record.key, reason: toSluiceError(err).message });
+    }
+  }
+
+  /** Is the authorization's nonce used on chain? null when no rpc_url is configured or the chain does not answer. */
+  private async nonceUsedOnChain(r: PurchaseRecord): Promise<boolean | null> {
+    if (this.config.rpcUrl === '') return null;
+    const [from, nonce] = r.key.split(':') as [string, string];
+    const data = `${AUTHORIZATION_STATE_SELECTOR}${from.slice(2).padStart(64, '0')}${nonce.slice(2)}`;
+    try {
+      const res = await (this.options.fetch ?? fetch)(this.config.rpcUrl, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: r.asset, data }, 'latest'] }),
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+      const body = (await res.json()) as { result?: unknown };
+      if (typeof body.result !== 'string' || !/^0x[0-9a-f]{64}$/i.test(body.result)) return null;
+      return BigInt(body.result) !== 0n;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Settles the question of one `settling` record: 'settled' (money moved: the record says so), 'failed' (it can never
+   * move: removed), or 'pending' (no answer yet). With `grant`, a settled purchase is granted here (resolver path).
+   */
+  private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<'settled' | 'failed' | 'pending'> {
+    const nowSeconds = BigInt(Math.floor(this.now() / 1000));
+    let outcome: 'settled' | 'failed' | 'pending' = 'pending';
+    let transaction: string | undefined;
+    const used = await this.nonceUsedOnChain(r);
+    if (used === true) outcome = 'settled';
+    else if (used === false && BigInt(r.validBefore) <= nowSeconds) outcome = 'failed';
+    else if (r.request) {
+      // Unused and still valid, or no chain to ask: settling again is safe (a nonce moves money at most once), and
+      // x402 facilitators answer a retried settle of an already-broadcast payment with its transaction.
+      const again = await this.facilitator.settle(r.request);
+      if (again.status === 'settled') { outcome = 'settled'; transaction = again.transaction; }
+      else if (again.status === 'failed') outcome = isNonceUsedReason(again.reason) && used !== false ? 'settled' : 'failed';
+    }
+    if (outcome === 'failed') {
+      await this.store.remove(r.key);
+      this.options.log?.info('x402 pending purchase failed; no money moved', { key: r.key });
+      return 'failed';
+    }
+    if (outcome === 'pending') return 'pending';
+    const settled: PurchaseRecord = { ...r, state: 'settled', ...(transaction && { transaction }) };
+    await this.store.put(settled);
+    if (options.grant) await this.grant(settled);
+    return 'settled';
+  }
+
+  private async grant(r: PurchaseRecord): Promise<boolean> {
+    const payment: PaymentRef = { method: this.name, reference: r.key, amount: BigInt(r.value), asset: r.asset, at: r.at, steps: BigInt(r.steps) };
+    const grant = { mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }) };
+    const done = await grantLate(this.options.sessions, grant,
+      { granted: 'x402 purchase granted after a late settle', failed: 'x402 late grant failed; will retry', fields: { key: r.key } },
+      { log: this.options.log, onGranted: this.options.onLateGrant });
+    if (!done) return false;
+    await this.store.put({ ...r, state: 'applied' });
+    return true;
+  }
+
+  /**
+   * Finishes what a crash or a silent facilitator left: `settling` records are asked about, `settled` ones not yet
+   * in a session are granted, `applied` ones past their window are dropped. Safe to call any time (serialised).
+   */
+  resolvePending(): Promise<ResolveReport> {
+    this.resolving ??= this.doResolve().finally(() => { this.resolving = undefined; });
+    return this.resolving;
+  }
+
+  private async doResolve(): Promise<ResolveReport> {
+    const report: ResolveReport = { granted: 0, failed: 0, pending: 0 };
+    for (const r of this.store.list()) {
+      if (this.inFlight.has(r.key)) continue;
+      try {
+        if (r.state === 'settling') {
+          const outcome = await this.resolveOne(r, { grant: true });
+          if (outcome === 'settled') report.granted++;
+          else if (outcome === 'failed') report.failed++;
+          else report.pending++;
+        } else if (r.state === 'settled') {
+          const handed = this.handedOut.get(r.key);
+          if (this.options.sessions.isApplied({ method: this.name, reference: r.key })) {
+            this.handedOut.delete(r.key);
+            await this.store.put({ ...r, state: 'applied' });
+          } else if (handed === undefined || this.now() - handed > 60_000) {
+            if (await this.grant(r)) report.granted++;
+            else report.pending++;
+          } else report.pending++;
+        }
+      } catch (err) {
+        report.pending++;
+        this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
+      }
+    }
+    if (this.store.prune(BigInt(Math.floor(this.now() / 1000)))) await this.store.flush().catch(() => undefined);
+    if (report.pending > 0) this.schedule();
+    return report;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.resolvePending();
+    }, RESOLVE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
+  requirementsFor(quote: Quote): Record<string, unknown> {
+    const domain = this.domainOf(quote.asset);
+    return {
+      scheme: 'exact', network: this.config.network, amount: quote.price.toString(), asset: quote.asset.toLowerCase(),
+      payTo: this.config.payTo, maxTimeoutSeconds: this.config.maxTimeoutSeconds, extra: { name: domain.name, version: domain.version },
+    };
+  }
+
+  /** The settlement of a payment reference, as an x402 SettleResponse (for PAYMENT-RESPONSE). */
+  settlementOf(reference: string): { success: true; transaction: string; network: string; payer: string } | null {
+    const r = this.store.get(reference);
+    if (!r || r.state === 'settling') return null;
+    return { success: true, transaction: r.transaction ?? '', network: r.network, payer: r.key.split(':')[0] ?? '' };
+  }
+
+  /** Purchases waiting for their settlement to be confirmed. */
+  stats(): { pending: number; remembered: number } {
+    return { pending: this.store.list('settling').length + this.store.list('settled').length, remembered: this.store.size };
+  }
+
+  reconfigure(config: X402Config): void {
+    this.config = config;
+    this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.resolving?.catch(() => undefined);
+    await this.store.flush().catch(() => undefined);
+  }
+}
+
+function pendingError(key: string): SluiceError {
+  return new SluiceError('ERR_X402_SETTLEMENT_PENDING',
+    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if the payment went through (retry the same request to ask again)',
+    { details: { reference: key } });
+}

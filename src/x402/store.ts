@@ -1,0 +1,130 @@
+/**
+ * The x402 method's own durable state, one small JSON file in main.state_dir written by atomic rename:
+ *  - the replay cache: every authorization (`from:nonce`) sluice sent to /settle, kept until its validBefore has
+ *    passed (then the chain refuses it anyway, and so does the local window check), so it is bounded by the purchase
+ *    rate × max_timeout_seconds, and capped at `maxEntries`;
+ *  - the purchases between "sent to /settle" and "session granted": `settling` is written (fsync'd) BEFORE /settle,
+ *    `settled` once the money moved, `applied` once the session has it. A crash or a settle timeout leaves a
+ *    `settling` or `settled` record that the resolver finishes, so money taken always becomes access, once.
+ * Two writes per purchase; settled/applied records drop the payload to stay small.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../storage/atomic-write.ts';
+import { SluiceError } from '../errors.ts';
+
+export type RecordState = 'settling' | 'settled' | 'applied';
+
+export interface PurchaseRecord {
+  /** `0xfrom:0xnonce`, lower case: the payment reference too. */
+  key: string;
+  state: RecordState;
+  /** Unix seconds (decimal string): after this the authorization can no longer move money. */
+  validBefore: string;
+  /** ms since the epoch when /settle was first attempted. */
+  at: number;
+  network: string;
+  asset: string;
+  value: string;
+  mac: string;
+  ip?: string;
+  plan: string;
+  metric: 'seconds' | 'bytes';
+  steps: string;
+  allotment: string;
+  transaction?: string;
+  /** The facilitator request (settling only): re-sent to /settle when resolving. */
+  request?: { x402Version: 1 | 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
+}
+
+interface FileShape {
+  version: 1;
+  records: PurchaseRecord[];
+}
+
+export const STORE_FILE = 'x402.json';
+
+export class X402Store {
+  private readonly records = new Map<string, PurchaseRecord>();
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly path: string, private readonly maxEntries: number) {}
+
+  static async open(stateDir: string, maxEntries = 4096): Promise<X402Store> {
+    const store = new X402Store(join(stateDir, STORE_FILE), maxEntries);
+    let text: string | undefined;
+    try {
+      text = await readFile(store.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new SluiceError('ERR_X402_STORE', `cannot read ${store.path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (text !== undefined) {
+      let parsed: FileShape;
+      try {
+        parsed = JSON.parse(text) as FileShape;
+      } catch (err) {
+        // Written by rename only, so a torn file means someone else wrote it: refuse to guess which nonces were used.
+        throw new SluiceError('ERR_X402_STORE', `${store.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+      }
+      for (const r of parsed.records ?? []) if (typeof r?.key === 'string') store.records.set(r.key, r);
+    }
+    return store;
+  }
+
+  get(key: string): PurchaseRecord | undefined {
+    return this.records.get(key);
+  }
+
+  list(state?: RecordState): PurchaseRecord[] {
+    return [...this.records.values()].filter((r) => state === undefined || r.state === state);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Drops applied records whose authorization can no longer be used (validBefore + margin in the past). */
+  prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
+    let changed = false;
+    for (const [k, r] of this.records) {
+      if (r.state === 'applied' && BigInt(r.validBefore) + marginSeconds < nowSeconds) {
+        this.records.delete(k);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  hasRoom(nowSeconds: bigint): boolean {
+    if (this.records.size < this.maxEntries) return true;
+    this.prune(nowSeconds);
+    return this.records.size < this.maxEntries;
+  }
+
+  /** Sets (or replaces) a record and waits until the file holding it is durable. */
+  async put(record: PurchaseRecord): Promise<void> {
+    this.records.set(record.key, record);
+    await this.flush();
+  }
+
+  async remove(key: string): Promise<void> {
+    if (this.records.delete(key)) await this.flush();
+  }
+
+  /** Writes the current records; writes are serialised and each waits for the one carrying its change. */
+  flush(): Promise<void> {
+    const next = this.writing.catch(() => undefined).then(() => {
+      const body: FileShape = {
+        version: 1,
+        records: [...this.records.values()].map((r) => (r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r))),
+      };
+      return writeFileAtomic(this.path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+    });
+    this.writing = next;
+    return next.catch((err: unknown) => {
+      throw new SluiceError('ERR_X402_STORE', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
+    });
+  }
+}

@@ -1,0 +1,226 @@
+// The gatekeeper with the real Valve, SessionManager and Meter, over one simulated portal: the valve's ndsctl calls
+// run the stand-in's command handling in-process (src/sim/ndsctl-exec.ts: the real messages and exit codes), the
+// meter reads the same portal over its control socket. Faults are injected per ndsctl call.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInlineRunner, Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
+import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
+import { Valve, type SpawnFn } from '../../src/portal/index.ts';
+import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
+import { DaemonBackend } from '../../src/api/daemon-backend.ts';
+import { createLogger } from '../../src/log.ts';
+import type { SessionStore } from '../../src/sessions/index.ts';
+import type { Merchant } from '../../src/merchant/index.ts';
+import { CountingStore } from '../sessions/helpers.ts';
+
+const A = '02:00:00:00:0e:01';
+const B = '02:00:00:00:0e:02';
+const T = '02:00:00:00:0e:03';
+
+type Fault = { code: number; stdout: string } | undefined;
+
+/** ndsctl as a child process whose behaviour is the portal model's (or an injected fault for matching calls). */
+function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Fault): SpawnFn {
+  return (_file, args) => {
+    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
+    child.stdout = new PassThrough();
+    child.stderr = new PassThrough();
+    child.pid = undefined;
+    child.kill = () => true;
+    setImmediate(() => {
+      const r = fault(args) ?? model.execute(args);
+      if (r.stdout !== '') child.stdout.write(r.stdout);
+      setImmediate(() => child.emit('close', r.code, null));
+    });
+    return child as unknown as ChildProcess;
+  };
+}
+
+interface Rig {
+  portal: PortalModel; sessions: SessionManager; gates: Gatekeeper; meter: Meter; backend: DaemonBackend;
+  fault: { deauth?: Fault };
+  tick(): Promise<TickReport>;
+  close(): Promise<void>;
+}
+
+async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-gates-'));
+  const portal = new PortalModel({ flavour: 'opennds', trustedMacs: [T] }); // the portal's own free list
+  const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  const fault: Rig['fault'] = {};
+  const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal, (args) => (args[0] === 'deauth' ? fault.deauth : undefined)) });
+  const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
+  const log = createLogger({ write: () => undefined });
+  const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
+  sessions.on('ended', (s) => void gates.close(s.mac));
+  const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
+    gateHeld: (mac) => gates.isHeld(mac) });
+  gates.auth = meter;
+  const backend = new DaemonBackend({
+    merchant: () => { throw new Error('not used'); }, plans: () => [], sessions, gates, stats: () => ({}), reload: async () => ({}),
+  });
+  return {
+    portal, sessions, gates, meter, backend, fault,
+    async tick() {
+      const report = await meter.tick();
+      if (report.ok) await gates.enforce(report.openUnpaid, report.at);
+      return report;
+    },
+    async close() {
+      await meter.close(); await sessions.close(); await valve.shutdown(); await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function grantAndOpen(r: Rig, mac: string): Promise<void> {
+  const { session } = await r.sessions.activate({ mac, metric: 'bytes', allotment: 10n ** 9n, payment: { method: 'grant', reference: `g-${mac}`, amount: 0n, asset: '', at: Date.now() } });
+  assert.is(await r.gates.open(session), 'opened');
+}
+
+test('a client authenticated behind sluice\'s back while it runs is deauthed by the next tick, and counted', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  r.portal.addClient(B, '10.0.0.2');
+  r.portal.addClient(T, '10.0.0.3');
+  await grantAndOpen(r, A);
+  await r.tick();
+  assert.is(r.portal.get(T)!.state, 'Trusted');
+  r.portal.auth(B); // e.g. `ndsctl auth` by hand, or the splash page's own FAS
+  await r.tick();
+  assert.is(r.portal.get(B)?.state ?? 'gone', 'gone', 'openNDS drops a deauthed client');
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'the paying client keeps its gate');
+  assert.is(r.portal.get(T)!.state, 'Trusted', 'Trusted is never touched');
+  assert.is(r.gates.stats().unpaidClosed, 1);
+  await r.tick();
+  assert.is(r.gates.stats().closing, 0, 'confirmed by the next listing');
+  await r.close();
+});
+
+test('leave_foreign_clients: a client authenticated by other means is left alone; gates sluice opened still close', async () => {
+  const r = await rig({ leaveForeign: true });
+  r.portal.addClient(A, '10.0.0.1');
+  r.portal.addClient(B, '10.0.0.2');
+  await grantAndOpen(r, A);
+  r.portal.auth(B);
+  await r.tick();
+  assert.is(r.portal.get(B)!.state, 'Authenticated');
+  r.fault.deauth = { code: 1, stdout: `Client ${A} not found.\n` }; // the end's deauth does not take
+  await r.backend.terminate(A, 'admin');
+  r.fault.deauth = undefined;
+  await r.tick();
+  assert.is(r.portal.get(A)?.state ?? 'gone', 'gone');
+  assert.is(r.portal.get(B)!.state, 'Authenticated');
+  await r.close();
+});
+
+for (const [what, deauth] of [
+  ['exit 1', { code: 1, stdout: '' }],
+  ['garbage with exit 0', { code: 0, stdout: '\u0000garbage' }],
+] as const) {
+  test(`terminate while ndsctl fails (${what}): the gate is deauthed again on every tick until the portal's list shows it closed, and counted`, async () => {
+    const r = await rig();
+    r.portal.addClient(A, '10.0.0.1');
+    await grantAndOpen(r, A);
+    await r.tick();
+    r.fault.deauth = deauth;
+    await r.backend.terminate(A, 'admin');
+    assert.is(r.portal.get(A)!.state, 'Authenticated', 'the fault left the gate open');
+    await r.tick();
+    await r.tick();
+    assert.is(r.gates.stats().closeRetries, 2);
+    assert.is(r.portal.get(A)!.state, 'Authenticated');
+    r.fault.deauth = undefined; // ndsctl recovers
+    await r.tick();
+    assert.is(r.portal.get(A)?.state ?? 'gone', 'gone');
+    await r.tick();
+    assert.is(r.gates.stats().closing, 0);
+    assert.is(r.gates.stats().closeRetries, 3);
+    await r.close();
+  });
+}
+
+test('a hold whose deauth fails (ndsctl exit 1) is closed by the next tick once ndsctl works; the session stays live, release re-opens', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  await r.tick();
+  r.fault.deauth = { code: 1, stdout: '' };
+  assert.ok(await r.gates.hold(A));
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'the fault left the held gate open');
+  await r.tick();
+  assert.is(r.portal.get(A)!.state, 'Authenticated');
+  r.fault.deauth = undefined; // ndsctl recovers
+  await r.tick();
+  assert.is(r.portal.get(A)?.state ?? 'gone', 'gone', 'closed by a tick, not only by hold()');
+  assert.is(r.sessions.byMac(A)?.state, 'ACTIVE', 'held, not ended');
+  assert.is(r.gates.stats().unpaidClosed, 0, 'not counted as free access');
+  r.portal.addClient(A, '10.0.0.1');
+  assert.ok(await r.gates.release(A));
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'release re-opens');
+  await r.tick();
+  assert.is(r.portal.get(A)!.state, 'Authenticated', 'a released gate is left open');
+  await r.close();
+});
+
+test('terminate answers after the gate closed: gate "closed" and the client is no longer authenticated at the reply', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  const { session, gate } = await r.backend.terminate(A, 'admin');
+  assert.is(session.state, 'TERMINATED');
+  assert.is(gate, 'closed');
+  assert.is(r.portal.get(A)?.state ?? 'gone', 'gone');
+  r.portal.addClient(B, '10.0.0.2');
+  await grantAndOpen(r, B);
+  r.fault.deauth = { code: 3, stdout: '' }; // the portal is not running
+  assert.is((await r.backend.terminate(B, 'admin')).gate, 'failed');
+  await r.close();
+});
+
+test('a top-up raced by a terminate: the reply shows the session ended and gate "closed", not the portal\'s stale "already-open"', async () => {
+  const store = new CountingStore();
+  const r = await rig({ store });
+  r.portal.addClient(A, '10.0.0.1');
+  await grantAndOpen(r, A);
+  const topUp = () => r.sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: { method: 'grant', reference: 'g-top', amount: 0n, asset: '', at: Date.now() } });
+  const backend = new DaemonBackend({
+    merchant: () => ({ grant: topUp }) as unknown as Merchant, plans: () => [], sessions: r.sessions, gates: r.gates, stats: () => ({}), reload: async () => ({}),
+  });
+  try {
+    store.hold = true;
+    const reply = backend.grant({ mac: A, seconds: undefined, bytes: 1000n } as never);
+    await new Promise((resolve) => setImmediate(resolve));
+    const terminated = r.backend.terminate(A, 'admin');
+    store.release();
+    const [outcome] = await Promise.all([reply, terminated]);
+    assert.ok(outcome.toppedUp, 'the top-up was applied');
+    assert.is(outcome.session.state, 'TERMINATED');
+    assert.is(outcome.gate, 'closed');
+  } finally {
+    await r.close();
+  }
+});
+
+test('a time session\'s clock starts when its gate opens, and its deadline is a whole second (expires_at is the real end)', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  const { session } = await r.sessions.activate({ mac: A, metric: 'seconds', allotment: 20n, payment: { method: 'grant', reference: 'g-t', amount: 0n, asset: '', at: Date.now() } });
+  await new Promise((res) => setTimeout(res, 300)); // the gate takes its time
+  const openedAt = Date.now();
+  await r.gates.open(session);
+  const s = r.sessions.get(session.id)!;
+  assert.ok(s.expiresAt! >= openedAt + 20_000 && s.expiresAt! < openedAt + 21_100, `deadline ${s.expiresAt! - openedAt} ms after the gate opened`);
+  assert.is(s.expiresAt! % 1000, 0);
+  await r.close();
+});
+
+test.run();

@@ -1,0 +1,167 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { NdsctlRunner, parseSnapshot } from '../../src/portal/index.ts';
+import { isSluiceError } from '../../src/errors.ts';
+import { NDSCTL_STANDIN, PortalStateFile, lockPathFor } from '../peers/ndsctl-state.ts';
+
+const A = '02:00:00:00:0c:01';
+const files: PortalStateFile[] = [];
+const runners: NdsctlRunner[] = [];
+
+function portal(knobs: Parameters<typeof PortalStateFile.create>[0] = {}): PortalStateFile {
+  const file = PortalStateFile.create(knobs);
+  files.push(file);
+  file.enableLog();
+  return file;
+}
+
+function runner(file: PortalStateFile | readonly string[], opts: Partial<ConstructorParameters<typeof NdsctlRunner>[0]> = {}): NdsctlRunner {
+  const r = new NdsctlRunner({ command: Array.isArray(file) ? file : (file as PortalStateFile).command, busyBackoffMs: 20, ...opts });
+  runners.push(r);
+  return r;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isSluiceError(err, code), `expected ${code}, got ${(err as { code?: string }).code}: ${String(err)}`);
+    if (pattern) assert.match((err as Error).message, pattern);
+    return err as Error;
+  }
+  throw new assert.Assertion({ message: `expected rejection with ${code}`, operator: 'rejects', expects: code, actual: 'resolved' });
+}
+
+function runStandinDirectly(file: PortalStateFile, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(NDSCTL_STANDIN, ['--state', file.path, ...args], { stdio: 'ignore' });
+    child.on('close', (code) => resolve(code));
+  });
+}
+
+test.after(async () => {
+  for (const r of runners) await r.destroy();
+  for (const f of files) f.cleanup();
+});
+
+test('control: two stand-ins started at once collide (exit 4), so overlap cannot go unnoticed', async () => {
+  const file = portal({ knobs: { latencyMs: 1500 } });
+  const codes = await Promise.all([runStandinDirectly(file, ['json']), runStandinDirectly(file, ['json'])]);
+  assert.equal([...codes].sort(), [0, 4]);
+  assert.is(file.logLines().filter((l) => l.includes(' busy-lock ')).length, 1);
+});
+
+test('many concurrent calls through one runner never overlap (no busy answer with a single attempt each)', async () => {
+  const file = portal({ knobs: { latencyMs: 40 } });
+  file.addClient(A, '10.0.0.2');
+  const r = runner(file, { maxAttempts: 1 });
+  const results = await Promise.all(Array.from({ length: 10 }, (_, i) => r.run(i % 2 === 0 ? ['json'] : ['json', A])));
+  for (const res of results) assert.is(res.attempts, 1);
+  const lines = file.logLines();
+  assert.is(lines.length, 10);
+  assert.ok(lines.every((l) => l.includes(' ok rc=0 ')), lines.join('\n'));
+  // FIFO: the stand-in saw the calls in submission order.
+  assert.equal(lines.map((l) => l.split(' ').slice(4).join(' ')), results.map((_, i) => (i % 2 === 0 ? 'json' : `json ${A}`)));
+});
+
+test('busy (exit 4) is retried with backoff: busy for 2 calls → success on the 3rd attempt', async () => {
+  const file = portal({ knobs: { busyCalls: 2 } });
+  const res = await runner(file).run(['json']);
+  assert.is(res.attempts, 3);
+  assert.is(parseSnapshot(res.stdout).clients.length, 0);
+  assert.is(file.read().knobs.busyCalls, 0);
+  assert.equal(file.logLines().map((l) => l.split(' ')[2]), ['busy-knob', 'busy-knob', 'ok']);
+});
+
+test('busy attempts are bounded → ERR_NDSCTL_BUSY', async () => {
+  const file = portal({ knobs: { busyCalls: 10 } });
+  const err = await rejectsWith(runner(file, { maxAttempts: 3 }).run(['json']), 'ERR_NDSCTL_BUSY');
+  assert.is((err as { details?: { attempts?: number } }).details?.attempts, 3);
+  assert.is(file.read().knobs.busyCalls, 7);
+});
+
+test('timeout kills the child (and its lock is taken over), the next queued call still runs', async () => {
+  const file = portal({ knobs: { latencyMs: 30_000 } });
+  const r = runner(file, { timeoutMs: 1500 });
+  const slow = r.run(['json']);
+  const next = r.runExclusive(async (exec) => {
+    file.setKnobs({ latencyMs: 0 });
+    return exec(['json']);
+  });
+  await rejectsWith(slow, 'ERR_NDSCTL_TIMEOUT', /within 1500 ms/);
+  const res = await next;
+  assert.is(res.attempts, 1, 'the stale lock of the killed stand-in did not answer busy');
+  assert.is(parseSnapshot(res.stdout).declaredCount, 0);
+  const lines = file.logLines();
+  assert.is(lines.length, 1, 'the killed call never got to answer');
+  const lock = lockPathFor(file.path);
+  assert.not.ok(existsSync(lock), 'lock released');
+});
+
+test('the killed child is really gone', async () => {
+  const file = portal({ knobs: { latencyMs: 30_000 } });
+  await rejectsWith(runner(file, { timeoutMs: 1500 }).run(['json']), 'ERR_NDSCTL_TIMEOUT');
+  const pid = Number(readFileSync(lockPathFor(file.path), 'utf8'));
+  assert.ok(pid > 0);
+  assert.throws(() => process.kill(pid, 0), (err: NodeJS.ErrnoException) => err.code === 'ESRCH');
+});
+
+test('exit codes: 1 → ERR_NDSCTL_REJECTED with the portal message, 3 → ERR_PORTAL_DOWN, 2 → ERR_NDSCTL_FAILED', async () => {
+  const file = portal();
+  const r = runner(file);
+  await rejectsWith(r.run(['deauth', A]), 'ERR_NDSCTL_REJECTED', /Client 02:00:00:00:0c:01 not found\./);
+  await rejectsWith(r.run(['auth', A]), 'ERR_NDSCTL_REJECTED', /Failed to authenticate client/);
+  await rejectsWith(r.run(['frobnicate']), 'ERR_NDSCTL_REJECTED', /Unknown command: frobnicate/);
+  await rejectsWith(r.run(['block', A]), 'ERR_NDSCTL_FAILED', /exit 2/);
+  file.setDown(true);
+  await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN', /probably not started/);
+  file.setDown(false);
+  assert.is((await r.run(['json'])).attempts, 1);
+  file.removeStateFile();
+  await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN');
+});
+
+test('missing binary → ERR_NDSCTL_MISSING; wrapper exit 127 → ERR_NDSCTL_MISSING; other codes → ERR_NDSCTL_FAILED', async () => {
+  await rejectsWith(runner(['/nonexistent/sluice/ndsctl']).run(['json']), 'ERR_NDSCTL_MISSING', /ENOENT/);
+  await rejectsWith(runner(['sh', '-c', 'echo "ndsctl: not found" >&2; exit 127', 'sh']).run(['json']), 'ERR_NDSCTL_MISSING', /not found/);
+  await rejectsWith(runner(['sh', '-c', 'exit 6', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /exit 6/);
+  await rejectsWith(runner(['sh', '-c', 'kill -9 $$', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /SIGKILL/);
+});
+
+test('stdout only: pgrep junk on stderr does not reach the parser', async () => {
+  const file = portal({ knobs: { stderrJunk: true } });
+  file.addClient(A, '10.0.0.2');
+  const res = await runner(file).run(['json']);
+  assert.match(res.stderr, /pgrep/);
+  assert.not.match(res.stdout, /pgrep/);
+  assert.is(parseSnapshot(res.stdout).clients[0]?.mac, A);
+});
+
+test('no 1 MiB limit: a multi-megabyte snapshot comes through whole', async () => {
+  const file = portal();
+  file.update((model) => {
+    for (let i = 0; i < 6000; i++) model.addClient(`02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `10.1.${(i >> 8) & 255}.${i & 255}`);
+  });
+  const res = await runner(file).run(['json']);
+  assert.ok(res.stdout.length > 4 * 1024 * 1024, `only ${res.stdout.length} bytes`);
+  assert.is(parseSnapshot(res.stdout).clients.length, 6000);
+});
+
+test('runExclusive holds the queue: a call queued meanwhile runs only after it', async () => {
+  const file = portal();
+  const r = runner(file, { maxAttempts: 1 });
+  const order: string[] = [];
+  const held = r.runExclusive(async () => {
+    order.push('exclusive-start');
+    // Like the usage engine's worker: its own ndsctl, outside the runner, while the queue is held.
+    const code = await runStandinDirectly(file, ['json']);
+    order.push(`exclusive-end:${code}`);
+  });
+  const queued = r.run(['json']).then(() => order.push('queued'));
+  await Promise.all([held, queued]);
+  assert.equal(order, ['exclusive-start', 'exclusive-end:0', 'queued']);
+});
+
+test.run();

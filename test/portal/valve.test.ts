@@ -1,0 +1,185 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES, Valve } from '../../src/portal/index.ts';
+import { PortalModel } from '../../src/sim/index.ts';
+import { isSluiceError } from '../../src/errors.ts';
+import { PortalStateFile, readStateFile, writeStateFile } from '../peers/ndsctl-state.ts';
+import { fakeSpawn } from './fake-spawn.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
+
+const A = '02:00:00:00:0c:01';
+const B = '02:00:00:00:0c:02';
+const files: PortalStateFile[] = [];
+const valves: Valve[] = [];
+
+function setup(config: Parameters<typeof PortalStateFile.create>[0] = {}, opts: Partial<ConstructorParameters<typeof Valve>[0]> = {}): { file: PortalStateFile; valve: Valve } {
+  const file = PortalStateFile.create(config);
+  file.enableLog();
+  files.push(file);
+  const valve = new Valve({ command: file.command, busyBackoffMs: 20, ...opts });
+  valves.push(valve);
+  return { file, valve };
+}
+
+/** The ndsctl subcommands the stand-in answered, in order. */
+function calls(file: PortalStateFile): string[] {
+  return file.logLines().map((l) => l.split(' ').slice(4).join(' '));
+}
+
+
+test.after(async () => {
+  for (const v of valves) await v.destroy();
+  for (const f of files) f.cleanup();
+});
+
+test('open on a Preauthenticated client → opened; the portal holds the safety net', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open('02-00-00-00-0C-01', { sessionMinutes: 90, downloadQuotaKiB: 2048.5, custom: 'sess-42' }), 'opened');
+  const c = file.read().model.get(A);
+  assert.is(c?.state, 'Authenticated');
+  assert.is(c?.downloadQuota, 2049, 'rounded up');
+  assert.is(c?.uploadQuota, UNLIMITED_QUOTA_KIB, 'unwanted limit = large explicit value, never 0 (= global default)');
+  assert.is((c?.sessionEnd ?? 0) - (c?.sessionStart ?? 0), 90 * 60);
+  assert.is(c?.custom, 'sess-42');
+  assert.is(c?.downloadRate, 0, 'no per-client rate (openNDS 9.10 freezes the upload counter under one)');
+  assert.is(c?.uploadRate, 0);
+  assert.equal(calls(file), [`json ${A}`, `auth ${A} 90 0 0 ${UNLIMITED_QUOTA_KIB} 2049 sess-42`]);
+  assert.is(valve.flavour, 'opennds');
+});
+
+test('open without a safety net passes large explicit values', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A), 'opened');
+  const c = file.read().model.get(A);
+  assert.is((c?.sessionEnd ?? 0) - (c?.sessionStart ?? 0), UNLIMITED_SESSION_MINUTES * 60);
+  assert.is(c?.downloadQuota, UNLIMITED_QUOTA_KIB);
+});
+
+test('open on an Authenticated client → already-open, NO auth call, counters untouched (top-up)', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A), 'opened');
+  file.addTraffic(A, 5 * 1024 * 1024, 4096);
+  assert.is(await valve.open(A, { sessionMinutes: 5 }), 'already-open');
+  assert.equal(calls(file).filter((c) => c.startsWith('auth')).length, 1);
+  assert.equal(calls(file).slice(-1), [`json ${A}`]);
+  assert.is(file.read().model.get(A)?.downloadBytes, 5 * 1024 * 1024);
+  assert.is((await valve.client(A))?.downloadBytes, 5 * 1024 * 1024);
+});
+
+test('open on an unknown MAC → ERR_PORTAL_CLIENT_UNKNOWN without an auth attempt', async () => {
+  const { file, valve } = setup();
+  await rejectsWithCode(valve.open(B), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  assert.equal(calls(file), [`json ${B}`]);
+});
+
+test('open with preemptive on tries the auth for an unseen MAC', async () => {
+  const { file, valve } = setup({ config: { preemptive: true } }, { preemptive: true });
+  assert.is(await valve.open(B), 'opened');
+  assert.is(file.read().model.get(B)?.state, 'Authenticated');
+});
+
+test('open on a Blocked client → ERR_PORTAL_CLIENT_BLOCKED', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  const state = readStateFile(file.path);
+  (state.portal.clients[0] as { state: string }).state = 'Blocked';
+  writeStateFile(file.path, state);
+  await rejectsWithCode(valve.open(A), 'ERR_PORTAL_CLIENT_BLOCKED');
+});
+
+test('bad input is refused before any ndsctl call', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  await rejectsWithCode(valve.open('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.close('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.client('nope'), 'ERR_INVALID_MAC');
+  await rejectsWithCode(valve.open(A, { custom: 'a,b' }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { custom: 'say "hi"' }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { sessionMinutes: 0 }), 'ERR_INVALID_ARGUMENT');
+  await rejectsWithCode(valve.open(A, { downloadQuotaKiB: -1 }), 'ERR_INVALID_ARGUMENT');
+  assert.is(file.read().model.get(A)?.state, 'Preauthenticated');
+  assert.not.ok(calls(file).some((c) => c.startsWith('auth')));
+});
+
+test('close: Authenticated → closed (openNDS drops the client); again → not-found', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  await valve.open(A);
+  assert.is(await valve.close(A), 'closed');
+  assert.is(file.read().model.get(A), undefined);
+  assert.is(await valve.client(A), null);
+  assert.is(await valve.close(A), 'not-found');
+});
+
+test('snapshot: every client in one call', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  file.addClient(B, '10.0.0.3');
+  await valve.open(B);
+  file.addTraffic(B, 10_000, 2_000);
+  const before = calls(file).length;
+  const snap = await valve.snapshot();
+  assert.is(calls(file).length, before + 1);
+  assert.is(snap.flavour, 'opennds');
+  assert.equal(snap.clients.map((c) => [c.mac, c.state, c.downloadBytes]), [
+    [A, 'Preauthenticated', 0],
+    [B, 'Authenticated', Math.floor(10_000 / 1024) * 1024],
+  ]);
+});
+
+test('portal down → ERR_PORTAL_DOWN; busy portal is retried transparently', async () => {
+  const { file, valve } = setup();
+  file.addClient(A, '10.0.0.2');
+  file.setKnobs({ busyCalls: 2 });
+  assert.is(await valve.open(A), 'opened');
+  file.setDown(true);
+  await rejectsWithCode(valve.snapshot(), 'ERR_PORTAL_DOWN');
+  await rejectsWithCode(valve.open(A), 'ERR_PORTAL_DOWN');
+});
+
+test('nodogsplash: auth without arguments (it has no safety net), close keeps the client Preauthenticated', async () => {
+  const { file, valve } = setup({ config: { flavour: 'nodogsplash' } });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { sessionMinutes: 10, downloadQuotaKiB: 100 }), 'opened');
+  assert.is(valve.flavour, 'nodogsplash');
+  assert.equal(calls(file), [`json ${A}`, `auth ${A}`]);
+  assert.is((await valve.client(A))?.state, 'Authenticated');
+  assert.is(await valve.open(A), 'already-open');
+  assert.is(await valve.close(A), 'closed');
+  assert.is((await valve.client(A))?.state, 'Preauthenticated');
+  assert.is(await valve.close(A), 'not-found');
+  assert.is((await valve.snapshot()).flavour, 'nodogsplash');
+});
+
+test('auth refused because the client changed meanwhile: re-checked, already-open', async () => {
+  const model = new PortalModel({}, { now: () => 1795221700 });
+  model.addClient(A, '10.0.0.2');
+  const preauth = model.renderJson('opennds', A);
+  model.auth(A);
+  const authed = model.renderJson('opennds', A);
+  const fake = fakeSpawn([{ stdout: preauth }, { code: 1, stdout: `Failed to authenticate client ${A}.\n` }, { stdout: authed }]);
+  const valve = new Valve({ command: ['ndsctl'], spawn: fake.spawn });
+  assert.is(await valve.open(A), 'already-open');
+  assert.equal(fake.calls.map((c) => c[1]), ['json', 'auth', 'json']);
+});
+
+test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () => {
+  const model = new PortalModel({}, { now: () => 1795221700 });
+  model.addClient(A, '10.0.0.2');
+  const fake = fakeSpawn([{ stdout: model.renderJson('opennds', A) }, { code: 1 }, { stdout: '{}\n' }]);
+  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: fake.spawn }).open(A), 'ERR_PORTAL_CLIENT_UNKNOWN');
+});
+
+test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length bounded', () => {
+  assert.equal(openNdsAuthArgs(A, { sessionMinutes: 0.5, uploadQuotaKiB: 1, downloadQuotaKiB: 1e30 }), ['auth', A, '1', '0', '0', '1', String(UNLIMITED_QUOTA_KIB)]);
+  assert.equal(openNdsAuthArgs(A, { sessionMinutes: 1e12 })[2], String(UNLIMITED_SESSION_MINUTES));
+  assert.is(openNdsAuthArgs(A, { custom: 'x'.repeat(100) }).length, 8);
+  assert.throws(() => openNdsAuthArgs(A, { custom: 'x'.repeat(101) }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
+  assert.throws(() => openNdsAuthArgs(A, { custom: 'tab\there' }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
+  assert.throws(() => openNdsAuthArgs(A, { sessionMinutes: Number.NaN }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
+});
+
+test.run();

@@ -3,7 +3,7 @@
  * Readable with `cut -c10- | jq`, and the CRC tells a torn or bit-rotted line from a good one. Bigints and usage
  * counters are decimal strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
  */
-import { crc32 } from '../storage/crc32.ts';
+import { crc32 } from '../storage/index.ts';
 import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';

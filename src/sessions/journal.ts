@@ -15,7 +15,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, truncate } 
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir } from '../storage/atomic-write.ts';
+import { fsyncDir } from '../storage/index.ts';
 import { encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
 import { readJournalText } from './journal-read.ts';

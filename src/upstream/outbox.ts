@@ -30,7 +30,7 @@ import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as o
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir, writeFileAtomic } from '../storage/atomic-write.ts';
+import { fsyncDir, writeFileAtomic } from '../storage/index.ts';
 import { decodeSegment, encodeHeader, MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';

@@ -1,6 +1,7 @@
 /**
- * The one append-only record format of sluice's flash logs (the upstream outbox's segments, the line log), pure.
- * A log file is a run of records, each
+ * The length-framed append-only record format, for logs of opaque bytes (the upstream outbox's segments, the line
+ * log), pure. The session journal, whose records are JSON, uses the CRC-framed JSON-line log instead (json-log.ts says
+ * why). A log file is a run of records, each
  *
  *   offset  size  field
  *   0       4     payload length n (u32 LE)

@@ -14,8 +14,6 @@
  */
 import { FRAME_BYTES, scanRecords, sealRecord } from '../storage/index.ts';
 
-export { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
-
 const OUTBOX_HEADER_BYTES = 20;
 export const RECORD_HEADER_BYTES = FRAME_BYTES + OUTBOX_HEADER_BYTES;
 const FLAG_DURABLE = 1;

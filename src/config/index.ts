@@ -8,7 +8,7 @@ export {
 } from './uci.ts';
 export { serializeUci, quoteUci } from './serialize.ts';
 export { writeUci } from './write.ts';
-export { writeFileAtomic, type AtomicWriteFs, type AtomicFileHandle, type WriteFileAtomicOptions } from '../storage/atomic-write.ts';
+export { writeFileAtomic, type AtomicWriteFs, type AtomicFileHandle, type WriteFileAtomicOptions } from '../storage/index.ts';
 export {
   loadConfig, loadConfigPartial, configFromUci, configFromUciPartial, ConfigError, DEFAULTS, type ConfigFromUciOptions,
   type LoadConfigOptions, type PartialConfig,

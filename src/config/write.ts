@@ -1,5 +1,5 @@
 /** Writes a UCI package to disk the way `uci commit` does: canonical text, atomically replaced. */
-import { writeFileAtomic, type WriteFileAtomicOptions } from '../storage/atomic-write.ts';
+import { writeFileAtomic, type WriteFileAtomicOptions } from '../storage/index.ts';
 import { serializeUci } from './serialize.ts';
 import type { UciPackage } from './uci.ts';
 

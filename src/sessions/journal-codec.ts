@@ -1,9 +1,10 @@
 /**
- * The journal's line format: `<crc32 of the JSON, 8 lowercase hex> <JSON>\n`, one record per line.
- * Readable with `cut -c10- | jq`, and the CRC tells a torn or bit-rotted line from a good one. Bigints and usage
- * counters are decimal strings. A decoded line is validated field by field: a line that passes its CRC but not the schema is corrupt too.
+ * What the journal's and the snapshot's records hold, as JSON objects of the storage layer's CRC-framed JSON-line log
+ * (src/storage/json-log.ts). Bigints and usage counters are decimal strings. A decoded record is validated field by
+ * field: a line that passes its CRC but not the schema is corrupt too.
  */
-import { crc32 } from '../storage/crc32.ts';
+import { encodeJsonLine } from '../storage/index.ts';
+import type { JsonDecoded } from '../storage/index.ts';
 import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
@@ -56,9 +57,9 @@ function toJson(line: JournalLine): unknown {
   }
 }
 
+/** One record, framed: `<crc32 hex> <JSON>\n`. */
 export function encodeLine(line: JournalLine): string {
-  const json = JSON.stringify(toJson(line));
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+  return encodeJsonLine(JSON.stringify(toJson(line)));
 }
 
 class Invalid extends Error {}
@@ -151,17 +152,8 @@ function fromJson(v: unknown): JournalLine {
   }
 }
 
-/** Decodes one line (without its `\n`); returns the reason instead of throwing, for the recovery report. */
-export function decodeLine(line: string): { ok: true; value: JournalLine } | { ok: false; reason: string } {
-  if (line.length < 10 || line[8] !== ' ' || !/^[0-9a-f]{8}$/.test(line.slice(0, 8))) return { ok: false, reason: 'bad frame' };
-  const json = line.slice(9);
-  if (crc32(json) !== parseInt(line.slice(0, 8), 16)) return { ok: false, reason: 'checksum mismatch' };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    return { ok: false, reason: 'bad JSON' };
-  }
+/** Checks a parsed record field by field; returns the reason instead of throwing, for the recovery report. */
+export function decodeRecord(parsed: unknown): JsonDecoded<JournalLine> {
   try {
     return { ok: true, value: fromJson(parsed) };
   } catch (err) {

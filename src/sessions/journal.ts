@@ -2,7 +2,7 @@
  * The flash store: an append-only journal plus a snapshot, in `main.state_dir`.
  *
  *   sessions.snapshot          header {gen} + every kept session + every kept payment key (written atomically)
- *   sessions.<gen>.journal     records appended since that snapshot (line format: journal-codec.ts)
+ *   sessions.<gen>.journal     records appended since that snapshot (journal-codec.ts, in storage/json-log.ts lines)
  *
  * Appends that arrive while a write is in flight are grouped into the next write + fdatasync (group commit), so a
  * burst of purchases costs a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
@@ -15,11 +15,10 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, truncate } 
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir } from '../storage/atomic-write.ts';
-import { encodeLine } from './journal-codec.ts';
+import { fsyncDir, readJsonLog } from '../storage/index.ts';
+import type { JsonLogRead } from '../storage/index.ts';
+import { decodeRecord, encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
-import { readJournalText } from './journal-read.ts';
-import type { ReadResult } from './journal-read.ts';
 import { lockStateDir } from './state-lock.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
@@ -111,7 +110,7 @@ function idsOf(record: StoreRecord): string[] {
 }
 
 /** One warning per damaged file: where, how many bytes are unreadable, how many records resync found inside. */
-function damageWarning(file: string, read: ReadResult): SluiceError {
+function damageWarning(file: string, read: JsonLogRead<JournalLine>): SluiceError {
   const recovered = read.corrupt.reduce((n, p) => n + p.recovered, 0);
   return new SluiceError('ERR_JOURNAL_CORRUPT', `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, `
     + `${recovered} record(s) recovered inside them by their framing; the records around them were kept`, {
@@ -208,7 +207,7 @@ export class JournalStore implements SessionStore {
     let snapshotLost: string | null = null;
     let needsRewrite = false;
     if (snapshotText) {
-      const read = readJournalText(snapshotText);
+      const read = readJsonLog(snapshotText, decodeRecord);
       const header = read.lines[0];
       if (header?.t === 'snap') this.gen = header.gen;
       else {
@@ -242,7 +241,7 @@ export class JournalStore implements SessionStore {
         needsRewrite = true;
         warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
       }
-      const read = readJournalText(await readFile(join(this.dir, name)));
+      const read = readJsonLog(await readFile(join(this.dir, name)), decodeRecord);
       for (const line of read.lines) {
         if (line.t === 'snap' || line.t === 'ref') continue;
         for (const id of idsOf(line)) if (!this.state.sessions.has(id)) unknown.add(id);

@@ -1,15 +1,43 @@
 /**
- * A small append-only file of marks that must survive a kill -9 the moment they are made: one line per mark, each
- * appended with one write() (in the page cache at once; fsynced in batches against power cuts), read back whole at
- * open, and rewritten small when most of it is no longer needed. Used for:
+ * A small append-only file of marks that must survive a kill -9 the moment they are made: one record per mark in the
+ * storage log format (record-log.ts, no header of its own: the mark's text is the payload), each appended with one
+ * write() (in the page cache at once; fsynced in batches against power cuts), read back whole at open, and
+ * rewritten small when most of it is no longer needed. Used for:
  *
  *   radius/acked  sequence numbers of records the RADIUS server acknowledged. FreeRADIUS does not deduplicate (a
  *                 resent record is a second detail record), while the outbox persists its cursor only now and then
  *                 and only as a floor; so each acknowledgement is written here when the Accounting-Response arrives
- *                 and applied to the outbox when it opens (radius/accounting.ts).
- *   end marks     sessions a sink already reported as ended (end-marks.ts).
+ *                 and applied to the outbox when it opens (upstream/radius/accounting.ts).
+ *   end marks     sessions a sink already reported as ended (upstream/end-marks.ts).
+ *
+ * Files written before the format was shared hold one mark per `\n`-terminated line. A mark is at most
+ * MAX_MARK_BYTES long, so a record's length field starts with a zero byte in its bytes 2 and 3, which no text line
+ * holds: that tells the two apart, and an old file is rewritten in records when it is opened.
  */
-import { closeSync, fsync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { SluiceError } from '../errors.ts';
+import { encodeRecord, scanRecords } from './record-log.ts';
+
+/** Longest mark: a session id or a sequence number is far shorter. */
+export const MAX_MARK_BYTES = 0xffff;
+
+export interface LineLogOpen {
+  log: LineLog;
+  /** Every mark in the file that `valid` accepts (a torn last record or line is not among them). */
+  lines: string[];
+  /** What was worked around: `torn` (cut off), `corrupt` (marks after the damage lost), `text` (rewritten in records). */
+  repaired: 'torn' | 'corrupt' | 'text' | null;
+}
+
+/** Marks of a file written before the record format: complete lines only (an unterminated last line is torn). */
+function readTextLines(data: Buffer): string[] {
+  const text = data.toString('utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
+}
+
+function isTextFile(data: Buffer): boolean {
+  return data.length > 0 && !data.subarray(0, 4).includes(0);
+}
 
 export class LineLog {
   private fd: number | null = null;
@@ -18,28 +46,45 @@ export class LineLog {
 
   private constructor(private readonly path: string, private readonly syncIntervalMs: number) {}
 
-  /** Opens the log and returns it with every line it holds that `valid` accepts (a torn last line is not). */
-  static open(path: string, valid: RegExp, syncIntervalMs = 2000): { log: LineLog; lines: string[] } {
+  /**
+   * Opens the log and returns it with every mark it holds that `valid` accepts. A torn last record is cut off;
+   * a corrupt one, or a file in the old line format, is rewritten with the marks read.
+   */
+  static open(path: string, valid: RegExp, syncIntervalMs = 2000): LineLogOpen {
     const log = new LineLog(path, syncIntervalMs);
-    let lines: string[] = [];
+    let data: Buffer | null = null;
     try {
-      lines = readFileSync(path, 'utf8').split('\n').filter((l) => valid.test(l));
+      data = readFileSync(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    let lines: string[] = [];
+    let repaired: LineLogOpen['repaired'] = null;
+    let cutAt: number | null = null;
+    if (data && isTextFile(data)) {
+      lines = readTextLines(data).filter((l) => valid.test(l));
+      repaired = 'text';
+    } else if (data) {
+      const scan = scanRecords(data, 0);
+      lines = scan.records.map((r) => r.payload.toString('utf8')).filter((l) => valid.test(l));
+      repaired = scan.problem;
+      if (scan.problem === 'torn') cutAt = scan.end;
+    }
     log.fd = openSync(path, 'a');
     log.count = lines.length;
-    return { log, lines };
+    if (cutAt !== null) ftruncateSync(log.fd, cutAt);
+    else if (repaired !== null) log.rewrite(lines);
+    return { log, lines, repaired };
   }
 
-  /** Lines in the file (appended since open or the last rewrite, plus those read at open). */
+  /** Marks in the file (appended since open or the last rewrite, plus those read at open). */
   get size(): number {
     return this.count;
   }
 
   append(line: string): void {
     if (this.fd === null) return;
-    writeSync(this.fd, `${line}\n`);
+    writeSync(this.fd, LineLog.encode(line));
     this.count++;
     this.syncTimer ??= setTimeout(() => {
       this.syncTimer = null;
@@ -52,7 +97,7 @@ export class LineLog {
     if (this.fd === null) return;
     // Synchronous on purpose: no append may land in the old file between the copy and the rename.
     const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, keep.map((s) => `${s}\n`).join(''));
+    writeFileSync(tmp, Buffer.concat(keep.map((s) => LineLog.encode(s))));
     const fd = openSync(tmp, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }
     renameSync(tmp, this.path);
@@ -71,5 +116,13 @@ export class LineLog {
       closeSync(this.fd);
       this.fd = null;
     }
+  }
+
+  private static encode(line: string): Buffer {
+    const bytes = Buffer.from(line, 'utf8');
+    if (bytes.length > MAX_MARK_BYTES) {
+      throw new SluiceError('ERR_LOG_RECORD_TOO_LARGE', `a line log mark of ${bytes.length} bytes exceeds ${MAX_MARK_BYTES}`);
+    }
+    return encodeRecord(bytes);
   }
 }

@@ -7,7 +7,7 @@
  * manager still knows the session (live or retained after its end): once it has let go of it, its end is long on
  * flash.
  */
-import { LineLog } from '../storage/line-log.ts';
+import { LineLog } from '../storage/index.ts';
 
 const SESSION_ID_LINE = /^[\x21-\x7e]{1,128}$/;
 

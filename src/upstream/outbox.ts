@@ -30,8 +30,8 @@ import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as o
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir, writeFileAtomic } from '../storage/atomic-write.ts';
-import { decodeSegment, encodeHeader, MAX_RECORD_PAYLOAD, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
+import { fsyncDir, MAX_RECORD_PAYLOAD, writeFileAtomic } from '../storage/index.ts';
+import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Config } from '../../config/types.ts';
 import type { MqttConfig } from '../../config/mqtt.ts';
-import { writeFileAtomic } from '../../storage/atomic-write.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
 import { toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { EndMarks } from '../end-marks.ts';

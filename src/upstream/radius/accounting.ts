@@ -2,7 +2,7 @@
  * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
  * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
  * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
- * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (../line-log.ts), so a
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (storage/line-log.ts), so a
  * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
  * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
  * session journal yet) gets no second one. Sending never blocks the caller: records go out in the background, at
@@ -17,11 +17,10 @@ import { join } from 'node:path';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
-import { writeFileAtomic } from '../../storage/atomic-write.ts';
+import { LineLog, writeFileAtomic } from '../../storage/index.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
-import { LineLog } from '../../storage/line-log.ts';
 import type { RadiusClient } from '../../radius/client.ts';
 import type { NasIdentity } from '../../radius/nas.ts';
 import { rfc3580Mac } from '../../radius/nas.ts';

@@ -4,7 +4,8 @@ import * as fsp from 'node:fs/promises';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSluiceError } from '../../src/errors.ts';
-import { parseUci, writeFileAtomic, writeUci, type AtomicWriteFs } from '../../src/config/index.ts';
+import { parseUci, writeUci } from '../../src/config/index.ts';
+import { writeFileAtomic, type AtomicWriteFs } from '../../src/storage/index.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-atomic-', test.after);

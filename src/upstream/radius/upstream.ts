@@ -1,0 +1,188 @@
+/**
+ * sluice as a RADIUS NAS: one object the daemon wires with a few lines. It is the `radius` upstream sink
+ * (accounting), owns the `voucher` payment method and the Disconnect/CoA listener. Nothing here runs when
+ * `radius.enabled` is 0 (fromConfig returns null). A RADIUS outage never blocks a purchase or a tick: accounting
+ * queues on flash, a voucher purchase fails with ERR_UPSTREAM_UNAVAILABLE and nothing else.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Config, RadiusConfig } from '../../config/index.ts';
+import type { Logger } from '../../log.ts';
+import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
+import { VoucherMethod } from '../../payments/index.ts';
+import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
+import type { SinkEvent, UpstreamSink } from '../sink.ts';
+import { accountingUserName, RadiusAccounting } from './accounting.ts';
+import { answerDas } from './das.ts';
+
+/** What the radius upstream needs from the daemon. */
+export interface RadiusDeps {
+  log: Logger;
+  stateDir: string;
+  sessions: {
+    get(id: string): Session | null;
+    byMac(mac: string): Session | null;
+    list(filter: { state: 'ACTIVE' }): Session[];
+    end(id: string, cause: EndCause): Promise<Session | null>;
+    setLimits(id: string, change: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
+    figuresOf(id: string): SessionFigures | null;
+  };
+  recovered: () => { active: readonly Session[]; ended: readonly Session[] };
+  /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
+  closeGate: (mac: string) => Promise<unknown>;
+}
+
+/** Longest a Disconnect-ACK waits for the portal to close the gates. */
+const GATE_WAIT_MS = 1500;
+
+export class RadiusUpstream implements UpstreamSink {
+  readonly name = 'radius';
+  readonly voucher: VoucherMethod;
+  private readonly accounting: RadiusAccounting;
+  private acctClient: RadiusClient;
+  private authClient: RadiusClient;
+  /** Clients a reload replaced, kept a minute for their in-flight requests. */
+  private readonly retired = new Set<RadiusClient>();
+  private das: DasServer | undefined;
+  private nasIp: string;
+
+  private constructor(private config: RadiusConfig, private readonly deps: RadiusDeps) {
+    this.nasIp = config.nasIp;
+    this.acctClient = this.client(config, config.acctPort);
+    this.authClient = this.client(config, config.authPort);
+    this.accounting = new RadiusAccounting({
+      dir: join(deps.stateDir, 'radius'),
+      maxBytes: config.queueMaxBytes,
+      client: () => this.acctClient,
+      nas: () => this.nas(),
+      interimMs: () => this.config.interimIntervalMs,
+      maxInFlight: config.maxInFlight,
+      maxBackoffMs: config.backoffMaxMs,
+      log: deps.log,
+      figuresOf: (id) => deps.sessions.figuresOf(id),
+      session: (id) => deps.sessions.get(id),
+      recovered: deps.recovered,
+    });
+    this.voucher = new VoucherMethod({
+      client: { request: (build) => this.authClient.request(build) },
+      nas: () => this.nas(),
+      onAccepted: (reference, terms) => this.accounting.rememberVoucher(reference, { interimIntervalS: terms.interimIntervalS, classes: terms.classes }),
+    });
+  }
+
+  /** null when `radius.enabled` is 0: then nothing of RADIUS exists in the daemon. */
+  static fromConfig(config: Config, deps: RadiusDeps): RadiusUpstream | null {
+    if (!config.radius.enabled || config.radius.servers.length === 0) return null;
+    return new RadiusUpstream(config.radius, deps);
+  }
+
+  private client(c: RadiusConfig, port: number): RadiusClient {
+    return new RadiusClient({
+      servers: c.servers.map((host) => ({ host, port, secret: c.secret })),
+      timeoutMs: c.timeoutMs, retries: c.retries, maxInFlight: Math.min(255, c.maxInFlight * 2),
+    });
+  }
+
+  private nas(): NasIdentity {
+    return { identifier: this.config.nasIdentifier, ip: this.nasIp, calledStationId: this.config.calledStationId || this.config.nasIdentifier };
+  }
+
+  async start(): Promise<void> {
+    if (this.nasIp === '') this.nasIp = await localAddressToward(this.config.servers[0]!, this.config.acctPort);
+    await this.accounting.start();
+    await this.startDas();
+  }
+
+  private async startDas(): Promise<void> {
+    const c = this.config;
+    if (c.coaPort === 0) return;
+    const secret = c.dasSecret || c.secret;
+    // A server given by name is matched by its addresses (requests come from an address).
+    const hosts = c.dasClients.length > 0 ? c.dasClients : c.servers;
+    const addresses = (await Promise.all(hosts.map((h) => (isIP(h) ? [h] : lookup(h, { all: true })
+      .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
+      .flat();
+    const clients = addresses.map((address) => ({ address, secret }));
+    const das = {
+      sessions: this.deps.sessions,
+      userNameOf: accountingUserName,
+      nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
+      // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
+      // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
+      closeGates: async (ended: Session[]) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
+          new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
+        ]);
+        clearTimeout(timer);
+      },
+    };
+    try {
+      this.das = await DasServer.start({
+        port: c.coaPort, host: c.coaListen, clients,
+        answer: (request) => answerDas(request, das),
+        log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
+      });
+    } catch (err) {
+      // Accounting and vouchers work without it; say why Disconnect/CoA does not.
+      this.deps.log.error('radius: Disconnect/CoA listener not started', { reason: (err as Error).message });
+    }
+  }
+
+  onEvent(event: SinkEvent): void {
+    this.accounting.onEvent(event);
+  }
+
+  async reload(config: Config): Promise<void> {
+    const next = config.radius;
+    const prev = this.config;
+    // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
+    if (!next.enabled) return;
+    this.config = next;
+    if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
+      !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
+      const retired = [this.acctClient, this.authClient];
+      this.acctClient = this.client(next, next.acctPort);
+      this.authClient = this.client(next, next.authPort);
+      // In-flight requests finish on the old sockets first (a stop closes them at once: their open sockets would hold
+      // the process).
+      for (const old of retired) this.retired.add(old);
+      setTimeout(() => { for (const old of retired) { this.retired.delete(old); void old.close(); } }, 60_000).unref();
+      // Records queued through an outage of the old servers go to the new ones now, not after the old pause.
+      this.accounting.retryNow();
+    }
+    this.accounting.configure({ maxInFlight: next.maxInFlight, maxBackoffMs: next.backoffMaxMs, maxBytes: next.queueMaxBytes });
+    if (next.nasIp !== prev.nasIp) this.nasIp = next.nasIp || await localAddressToward(next.servers[0]!, next.acctPort);
+    if (JSON.stringify([next.coaPort, next.coaListen, next.dasClients, next.dasSecret, next.secret, next.servers, next.nasIdentifier])
+      !== JSON.stringify([prev.coaPort, prev.coaListen, prev.dasClients, prev.dasSecret, prev.secret, prev.servers, prev.nasIdentifier])) {
+      await this.das?.close();
+      this.das = undefined;
+      await this.startDas();
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      accounting: this.accounting.stats(),
+      client: this.acctClient.stats(),
+      voucher: this.voucher.stats(),
+      das: this.das ? this.das.stats() : null,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.das?.close();
+    await this.accounting.close();
+    for (const c of [this.acctClient, this.authClient, ...this.retired]) await c.close();
+    this.retired.clear();
+  }
+
+  destroy(): void {
+    void this.das?.close();
+    this.accounting.destroy();
+    for (const c of [this.acctClient, this.authClient, ...this.retired]) void c.close();
+    this.retired.clear();
+  }
+}

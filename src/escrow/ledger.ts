@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Address, Hex } from 'viem';
-import { writeFileAtomic } from '../storage/atomic-write.ts';
+import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 import { keepHighest, parseReceipt, verifyReceipt, type EscrowDomain, type UsageReceipt } from './receipt.ts';
 

@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../storage/atomic-write.ts';
+import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 
 export type RecordState = 'settling' | 'settled' | 'applied';

@@ -14,7 +14,7 @@ import { VoucherMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
-import { answerDas } from './das.ts';
+import { answerDas, type DasContext } from './das.ts';
 
 /** What the radius upstream needs from the daemon. */
 export interface RadiusDeps {
@@ -104,13 +104,13 @@ export class RadiusUpstream implements UpstreamSink {
       .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
       .flat();
     const clients = addresses.map((address) => ({ address, secret }));
-    const das = {
+    const das: DasContext = {
       sessions: this.deps.sessions,
       userNameOf: accountingUserName,
       nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
       // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
       // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
-      closeGates: async (ended: Session[]) => {
+      closeGates: async (ended) => {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),

@@ -1,9 +1,9 @@
 /**
- * The folder rules of src/ (docs/architecture.md, DESIGN.md "Layout") as pure functions over an import graph, so the
- * rule test can be tried on a synthetic graph: no two folders reach each other through any chain of imports, and an
- * import from outside a folder names that folder's index.ts. A top-level file (src/errors.ts, src/daemon.ts) is not a
- * folder: importing one is never deep, and it is no node of a cycle (it may still import deep into a folder).
- * Paths are relative to src/, with '/' separators.
+ * The folder rules of src/ (the design's "Layout": one public index.ts per folder) as pure functions over an import
+ * graph, so the rule test can be tried on a synthetic graph: no two folders reach each other through any chain of
+ * imports, and an import from outside a folder names that folder's index.ts. A top-level file (src/errors.ts,
+ * src/daemon.ts) is not a folder: importing one is never deep, and it is no node of a cycle (it may still import deep
+ * into a folder). Paths are relative to src/, with '/' separators.
  */
 import ts from 'typescript';
 

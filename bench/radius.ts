@@ -15,7 +15,7 @@ import { MemoryStore, SessionManager, type Session } from '../src/sessions/index
 import { Meter, sessionManagerPort } from '../src/meter/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { SinkHost } from '../src/upstream/index.ts';
-import { RadiusUpstream } from '../src/upstream/radius/index.ts';
+import { RadiusUpstream } from '../src/upstream/radius/upstream.ts';
 import { RadiusAccounting } from '../src/upstream/radius/accounting.ts';
 import { RadiusClient } from '../src/radius/client.ts';
 import { configFromUci } from '../src/config/load.ts';

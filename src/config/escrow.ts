@@ -3,7 +3,7 @@
  * escrow contract, buyer-signed usage receipts, the unused part refunded at the end. Validated only when enabled, like
  * every upstream section. docs/escrow.md explains the flow; docs/configuration.md each option.
  */
-import { chainIdOf, toCaip2 } from '../x402/networks.ts';
+import { chainIdOf, toCaip2 } from '../x402/index.ts';
 import type { SectionReader } from './reader.ts';
 import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 

@@ -2,7 +2,7 @@
  * The `x402` section: customers pay with x402 `exact` payments (EIP-3009 signed stablecoin transfers) settled by a
  * facilitator. Validated only when enabled, like every upstream section. docs/x402.md explains each option.
  */
-import { chainIdOf, toCaip2 } from '../x402/networks.ts';
+import { chainIdOf, toCaip2 } from '../x402/index.ts';
 import type { SectionReader } from './reader.ts';
 import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 

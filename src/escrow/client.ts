@@ -7,8 +7,7 @@
  * close are safe to retry (receipts are cumulative; a closed session stays closed), so they retry `retries` times on
  * unknown; create is not retried here: its id is known beforehand, so the caller asks `get` instead.
  */
-import { refusalOf } from '../x402/facilitator.ts';
-import { jsonClient } from '../x402/http-json.ts';
+import { jsonClient, refusalOf } from '../x402/index.ts';
 
 
 export interface EscrowClientOptions {

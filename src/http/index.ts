@@ -3,7 +3,7 @@ import type { SluiceBackend } from '../api/backend.ts';
 import type { Config } from '../config/types.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { X402Method } from '../payments/x402-exact.ts';
+import type { X402Method } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

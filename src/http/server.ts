@@ -20,8 +20,8 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { SluiceBackend } from '../api/backend.ts';
 import { sessionView } from '../api/view.ts';
-import type { X402Method } from '../payments/x402-exact.ts';
-import { encodeHeader } from '../x402/payload.ts';
+import type { X402Method } from '../payments/index.ts';
+import { encodeHeader } from '../x402/index.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface HttpEndpointOptions {

@@ -6,11 +6,8 @@
  * undo the payment, unless some session holds that reference (a replay: releasing it would undo the other purchase).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Grant } from '../sessions/grant.ts';
-import type { GrantDraft, Hold } from '../sessions/index.ts';
-import type { PaymentRef, Session } from '../sessions/model.ts';
-import { grantReference } from '../payments/grant.ts';
-import type { PaymentRegistry } from '../payments/registry.ts';
+import type { Grant, GrantDraft, Hold, PaymentRef, Session } from '../sessions/index.ts';
+import { grantReference, type PaymentRegistry } from '../payments/index.ts';
 import { parseUnits } from './amount.ts';
 import type { Pricing } from './pricing.ts';
 import type { GrantRequest, PurchaseRequest, PurchaseResult, Quote, Receipt } from './types.ts';

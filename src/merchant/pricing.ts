@@ -8,8 +8,8 @@
  *    them (today only the admin `grant`).
  */
 import { SluiceError } from '../errors.ts';
-import type { PricingPlan } from '../config/types.ts';
-import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from '../sessions/grant.ts';
+import type { PricingPlan } from '../config/index.ts';
+import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from '../sessions/index.ts';
 import { parseUnits } from './amount.ts';
 import type { Quote, QuoteInput } from './types.ts';
 

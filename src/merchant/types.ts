@@ -1,37 +1,11 @@
-/** Shapes the merchant trades in. Amounts are bigint in the asset's smallest unit (10^-decimals). */
-import type { Metric } from '../config/types.ts';
-import type { PaymentRef, Session } from '../sessions/model.ts';
+/**
+ * Shapes the merchant trades in. Amounts are bigint in the asset's smallest unit (10^-decimals). A quote and a purchase
+ * request are what every payment method is handed, so they live with the methods (src/payments/types.ts).
+ */
+import type { Metric, PaymentRef, Session } from '../sessions/index.ts';
+import type { PurchaseRequest, Quote, QuoteInput } from '../payments/index.ts';
 
-export interface Quote {
-  plan: string;
-  metric: Metric;
-  steps: bigint;
-  /** Bytes or seconds this purchase buys: steps × stepSize. */
-  allotment: bigint;
-  /** What is charged: steps × pricePerStep (never more than the amount offered). */
-  price: bigint;
-  asset: string;
-  currency: string;
-  decimals: number;
-  stepSize: bigint;
-  pricePerStep: bigint;
-}
-
-export interface QuoteInput {
-  /** Smallest-unit integer: a decimal string of digits ("1500000"), a bigint, or a safe integer number. */
-  amount?: string | bigint | number | undefined;
-  steps?: string | bigint | number | undefined;
-}
-
-export interface PurchaseRequest extends QuoteInput {
-  mac: string;
-  ip?: string | undefined;
-  user?: string | undefined;
-  plan?: string | undefined;
-  /** `method` picks the payment method; the other fields are that method's (signature, voucher code, …). */
-  payment: { method: string; [field: string]: unknown };
-  idempotencyKey?: string | undefined;
-}
+export type { PurchaseRequest, Quote, QuoteInput };
 
 export interface GrantRequest {
   mac: string;

@@ -1,4 +1,7 @@
-/** Every payment method sluice ships: one line each. */
+/**
+ * The payment methods every router has whatever its config (the admin's `grant`), and the registry the merchant picks
+ * from: those plus the methods the daemon builds from config (x402, x402-session, the RADIUS voucher) and passes in.
+ */
 import { grantMethod } from './grant.ts';
 import { PaymentRegistry } from './registry.ts';
 import type { PaymentMethod } from './types.ts';

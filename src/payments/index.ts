@@ -1,5 +1,18 @@
-/** Public surface of the payments area. */
-export type { GrantTerms, PaymentContext, PaymentMethod, PaymentRef, PrecheckResult } from './types.ts';
+/**
+ * Public surface of src/payments/: the PaymentMethod contract and its registry, and one adapter per method (grant,
+ * x402 `exact`, the x402-session escrow method, the RADIUS voucher) over the leaf libraries x402/, escrow/, radius/.
+ */
+export type { GrantTerms, PaymentContext, PaymentMethod, PaymentRef, PrecheckResult, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 export { PaymentRegistry } from './registry.ts';
 export { grantMethod, grantReference } from './grant.ts';
 export { builtinPaymentMethods, createPaymentRegistry } from './builtin.ts';
+export { grantLate, type LateGrantLog, type LateGrantSessions } from './late-grant.ts';
+export {
+  RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, X402Method,
+  type ResolveReport, type X402Log, type X402MethodOptions, type X402SessionsPort,
+} from './x402-exact.ts';
+export {
+  CLOSE_RETRY_MS, CONSUME_DELAY_MS, MAX_DURATION_SECONDS, MAX_WINDOW_SECONDS, METHOD_NAME as X402_SESSION_METHOD,
+  PENDING_MARGIN_SECONDS, X402SessionMethod, parseSessionTerms, type SessionDeposit, type X402SessionOptions,
+} from './x402-session.ts';
+export { VoucherMethod, termsFromAccept, type VoucherMethodOptions, type VoucherPayment, type VoucherTerms } from './voucher.ts';

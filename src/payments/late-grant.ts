@@ -4,8 +4,7 @@
  * earlier try) means it is done; ERR_PAYMENT_REPLAYED from a race says the same.
  */
 import { toSluiceError } from '../errors.ts';
-import type { Grant } from '../sessions/grant.ts';
-import type { Session } from '../sessions/model.ts';
+import type { Grant, Session } from '../sessions/index.ts';
 
 export interface LateGrantSessions {
   activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;

@@ -1,6 +1,7 @@
 /**
  * A payment method turns a quote into money (or a voucher, or an admin's word) and says so with a PaymentRef.
- * Adding a method = one file exporting a PaymentMethod + one line in builtin.ts.
+ * Adding a method = one file exporting a PaymentMethod (and a line in index.ts); a method that needs no config is listed
+ * in builtin.ts, one built from config is passed to createPaymentRegistry by the daemon.
  *
  * The merchant's order for one purchase (src/merchant/merchant.ts), and what a method may rely on:
  *  1. Its own checks: MAC (unicast), `ip` (an address), `user`, `idempotency_key` (a string ≤ 200 chars), plan and
@@ -21,10 +22,42 @@
  * Every check that can fail without money moving is in 1–3; after 4 only the journal write (and a replay of a
  * reference precheck did not announce) can still refuse the purchase.
  */
-import type { Metric, PaymentRef } from '../sessions/model.ts';
-import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
+import type { Metric, PaymentRef } from '../sessions/index.ts';
 
 export type { PaymentRef };
+
+/** Amounts are bigint in the asset's smallest unit (10^-decimals). */
+export interface Quote {
+  plan: string;
+  metric: Metric;
+  steps: bigint;
+  /** Bytes or seconds this purchase buys: steps × stepSize. */
+  allotment: bigint;
+  /** What is charged: steps × pricePerStep (never more than the amount offered). */
+  price: bigint;
+  asset: string;
+  currency: string;
+  decimals: number;
+  stepSize: bigint;
+  pricePerStep: bigint;
+}
+
+export interface QuoteInput {
+  /** Smallest-unit integer: a decimal string of digits ("1500000"), a bigint, or a safe integer number. */
+  amount?: string | bigint | number | undefined;
+  steps?: string | bigint | number | undefined;
+}
+
+export interface PurchaseRequest extends QuoteInput {
+  mac: string;
+  ip?: string | undefined;
+  user?: string | undefined;
+  plan?: string | undefined;
+  /** `method` picks the payment method; the other fields are that method's (signature, voucher code, …). */
+  payment: { method: string; [field: string]: unknown };
+  idempotencyKey?: string | undefined;
+}
+
 
 export interface PaymentContext {
   quote: Quote;

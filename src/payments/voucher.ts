@@ -8,10 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
-import type { Metric } from '../config/types.ts';
-import type { RadiusClient } from '../radius/client.ts';
-import { nasAttributes, rfc3580Mac, type NasIdentity } from '../radius/nas.ts';
-import { AttributeReader, CODE, encodeRequest, RadiusPacketError, type AttributeInput, type RadiusPacket } from '../radius/packet.ts';
+import type { Metric } from '../config/index.ts';
+import {
+  AttributeReader, CODE, encodeRequest, nasAttributes, RadiusPacketError, rfc3580Mac, type AttributeInput, type NasIdentity,
+  type RadiusClient, type RadiusPacket,
+} from '../radius/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 
 /** What the Access-Accept granted. */

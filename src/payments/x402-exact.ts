@@ -10,17 +10,14 @@
  * the nonce was used, and grants the session exactly once if it was.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import type { X402Config } from '../config/x402.ts';
-import type { Grant } from '../sessions/grant.ts';
-import type { PaymentRef, Session } from '../sessions/model.ts';
-import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
-import { FacilitatorClient, isNonceUsedReason, type FacilitatorRequest } from '../x402/facilitator.ts';
-import { knownTokenDomain, v1NameOf, type TokenDomain } from '../x402/networks.ts';
-import { parseExactPayment, type Address, type ExactPayment } from '../x402/payload.ts';
-import { X402Store, type PurchaseRecord } from '../x402/store.ts';
-import { verifyLocally } from '../x402/verify.ts';
+import type { X402Config } from '../config/index.ts';
+import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
+import {
+  FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, v1NameOf, verifyLocally, X402Store,
+  type Address, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type TokenDomain,
+} from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
-import type { PaymentContext, PaymentMethod } from './types.ts';
+import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
 export const WINDOW_MARGIN_SECONDS = 6n;

@@ -13,18 +13,16 @@
  */
 import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../errors.ts';
-import type { EscrowConfig } from '../config/escrow.ts';
-import type { PaymentRef, Session } from '../sessions/model.ts';
-import type { PurchaseRequest, Quote, QuoteInput } from '../merchant/types.ts';
-import { EscrowFacilitatorClient } from '../escrow/client.ts';
-import { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from '../escrow/receipt.ts';
-import type { EscrowClose, EscrowEntry, EscrowLedger } from '../escrow/ledger.ts';
-import { knownTokenDomain, type TokenDomain } from '../x402/networks.ts';
-import { parseExactPayment, type Address, type ExactPayment } from '../x402/payload.ts';
-import { verifyLocally } from '../x402/verify.ts';
+import type { EscrowConfig } from '../config/index.ts';
+import type { PaymentRef, Session } from '../sessions/index.ts';
+import {
+  creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
+  type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type SessionTerms,
+} from '../escrow/index.ts';
+import { knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
 import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from './x402-exact.ts';
-import type { PaymentContext, PaymentMethod } from './types.ts';
+import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 
 export const METHOD_NAME = 'x402-session';
 /** validBefore at most this far ahead (the facilitator creates the session at once). */

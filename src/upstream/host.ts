@@ -3,10 +3,10 @@
  * pass each tick's usage batch, start/reload/stats/close). A sink that throws is logged and skipped; it can never
  * stop the others, a purchase or a tick.
  */
-import type { Config } from '../config/types.ts';
+import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
-import type { UsageReport } from '../meter/ports.ts';
-import type { PaymentRef, Session } from '../sessions/model.ts';
+import type { UsageReport } from '../meter/index.ts';
+import type { PaymentRef, Session } from '../sessions/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { EscrowClosed, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 

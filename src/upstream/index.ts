@@ -1,38 +1,9 @@
 /** Public surface of the upstream area: the sink interface, the host the daemon wires, the shared outbox, the sinks. */
-import type { Config } from '../config/types.ts';
-import type { Logger } from '../log.ts';
-import type { UpstreamSink } from './sink.ts';
-import type { Session } from '../sessions/index.ts';
-import { MqttSink } from './mqtt/sink.ts';
-import type { StatusInfo } from './mqtt/messages.ts';
-
 export type { SessionFigures, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 export { SinkHost, type SessionSource, type SinkHostOptions } from './host.ts';
 export { Outbox, type AppendOptions, type OutboxOptions, type OutboxRecord, type OutboxStats } from './outbox.ts';
 
 export { MqttSink, type MqttSinkDeps } from './mqtt/sink.ts';
+export { RadiusUpstream, type RadiusDeps } from './radius/upstream.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
-
-export interface SinkDeps {
-  log: Logger;
-  /** Facts for status reports (MQTT's retained status). */
-  status?: () => StatusInfo | null;
-  /** Runs an admin ubus method by name (MQTT's signed command channel); resolves with its reply data. */
-  command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
-  /** Sessions the daemon's recovery ended (they ran out while it was down): their end is reported at start. */
-  recovered?: () => { ended: readonly Session[] };
-  /** A session by id, live or retained after its end (SessionManager.get). */
-  session?: (id: string) => Session | null;
-}
-
-/** The sinks the config enables, not started yet (the daemon adds them to its SinkHost). One line per upstream. */
-export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
-  const sinks: UpstreamSink[] = [];
-  // Always present (idle while disabled), so a reload can switch it on.
-  sinks.push(new MqttSink(config.mqtt, {
-    log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
-    ...(deps.status && { status: deps.status }), ...(deps.command && { command: deps.command }),
-    ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
-  }));
-  return sinks;
-}
+export { createSinks, type SinkDeps } from './create-sinks.ts';

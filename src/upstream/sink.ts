@@ -1,13 +1,14 @@
 /**
- * The one interface every upstream (RADIUS accounting, MQTT, escrow) implements, and the events it hears.
+ * The one interface every upstream sink (RADIUS accounting, MQTT) implements, and the events it hears (an escrow close
+ * among them: the x402-session payment method settles with its facilitator itself, the sinks only report the close).
  * A sink never blocks purchases or metering: onEvent is synchronous and returns at once (queue, then send in the
  * background); what must not be lost goes through an Outbox (outbox.ts) before anything is sent.
  */
-import type { Config } from '../config/types.ts';
+import type { Config } from '../config/index.ts';
 import type { PaymentRef, Session, SessionFigures, SessionNumbers } from '../sessions/index.ts';
 
 export type { SessionFigures, SessionNumbers };
-import type { UsageReport } from '../meter/ports.ts';
+import type { UsageReport } from '../meter/index.ts';
 
 export type SinkEvent =
   | { type: 'started'; at: number; session: Session }
@@ -42,7 +43,7 @@ export interface EscrowClosed {
 export type SinkStats = Record<string, unknown>;
 
 export interface UpstreamSink {
-  /** Short and stable: the key under `stats.upstream` and in log lines (`mqtt`, `radius`, `escrow`). */
+  /** Short and stable: the key under `stats.upstream` and in log lines (`mqtt`, `radius`). */
   readonly name: string;
   /** Opens local state (its outbox) and starts connecting in the background; an unreachable peer is not an error. */
   start(): Promise<void>;

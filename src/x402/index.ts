@@ -1,7 +1,19 @@
-/** Public surface of src/x402/. */
-export * from './facilitator.ts';
-export * from './http-json.ts';
-export * from './networks.ts';
-export * from './payload.ts';
-export * from './store.ts';
-export * from './verify.ts';
+/**
+ * x402 as a leaf library: `exact` (EIP-3009) payment payloads and their local verification, the networks and token
+ * domains sluice knows, the facilitator client (and the one JSON-over-HTTP request it shares with escrow/), and the
+ * durable store of purchases between /settle and the grant. The payment method itself is src/payments/x402-exact.ts.
+ */
+export {
+  FacilitatorClient, isNonceUsedReason, refusalOf,
+  type FacilitatorClientOptions, type FacilitatorRequest, type SettleOutcome, type SupportedKind, type VerifyOutcome,
+} from './facilitator.ts';
+export { MAX_RESPONSE_BYTES, jsonClient, type JsonAnswer, type JsonClientOptions } from './http-json.ts';
+export { chainIdOf, knownTokenDomain, toCaip2, v1NameOf, type TokenDomain } from './networks.ts';
+export {
+  MAX_PAYLOAD_BYTES, encodeHeader, parseAddress, parseExactPayment, payloadObject,
+  type AcceptedRequirements, type Address, type ExactAuthorization, type ExactPayment, type Hex,
+} from './payload.ts';
+export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
+export {
+  AUTHORIZATION_TYPES, checkTerms, recoverSigner, verifyLocally, type AuthorizationType, type LocalRequirements,
+} from './verify.ts';

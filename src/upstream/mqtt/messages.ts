@@ -6,8 +6,8 @@
  * which may not be, are decimal strings.
  */
 import { Packr } from 'msgpackr';
-import type { MqttFormat } from '../../config/mqtt.ts';
-import type { UsageReport } from '../../meter/ports.ts';
+import type { MqttFormat } from '../../config/index.ts';
+import type { UsageReport } from '../../meter/index.ts';
 import { remaining, type PaymentRef, type Session, type SessionNumbers } from '../../sessions/index.ts';
 import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow, type RowPrefixes } from './writer.ts';
 

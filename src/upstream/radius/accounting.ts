@@ -21,10 +21,7 @@ import { LineLog, writeFileAtomic } from '../../storage/index.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
-import type { RadiusClient } from '../../radius/client.ts';
-import type { NasIdentity } from '../../radius/nas.ts';
-import { rfc3580Mac } from '../../radius/nas.ts';
-import { CODE, encodeRequest } from '../../radius/packet.ts';
+import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
 import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
 
 const CONSUMER = 'radius';

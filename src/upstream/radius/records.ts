@@ -3,10 +3,8 @@
  * (re)sent. The record keeps the facts as of the event (times, octets, cause); the packet is built per attempt so
  * Acct-Delay-Time says how long the record waited (RFC 2866 §5.2), and NAS attributes follow the running config.
  */
-import type { EndCause } from '../../sessions/model.ts';
-import { nasAttributes, rfc3580Mac, type NasIdentity } from '../../radius/nas.ts';
-import { splitOctets, type AttributeInput } from '../../radius/packet.ts';
-import type { TERMINATE_CAUSE } from '../../radius/dictionary.ts';
+import type { EndCause } from '../../sessions/index.ts';
+import { nasAttributes, rfc3580Mac, splitOctets, type AttributeInput, type NasIdentity, type TERMINATE_CAUSE } from '../../radius/index.ts';
 
 export type AcctKind = 'Start' | 'Interim-Update' | 'Stop';
 

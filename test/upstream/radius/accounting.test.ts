@@ -12,7 +12,7 @@ import { MemoryStore, SessionManager } from '../../../src/sessions/index.ts';
 import { SinkHost } from '../../../src/upstream/index.ts';
 import { RadiusAccounting } from '../../../src/upstream/radius/accounting.ts';
 import { RadiusClient } from '../../../src/radius/client.ts';
-import { RadiusUpstream } from '../../../src/upstream/radius/index.ts';
+import { RadiusUpstream } from '../../../src/upstream/radius/upstream.ts';
 import { configFromUci } from '../../../src/config/load.ts';
 import { parseUci } from '../../../src/config/uci.ts';
 import type { UsageReport } from '../../../src/meter/ports.ts';

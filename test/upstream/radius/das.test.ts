@@ -5,7 +5,8 @@ import { createSocket } from 'node:dgram';
 import { SessionManager } from '../../../src/sessions/manager.ts';
 import { MemoryStore } from '../../../src/sessions/memory-store.ts';
 import type { Session } from '../../../src/sessions/model.ts';
-import { DasServer } from '../../../src/upstream/radius/das-server.ts';
+import { DasServer } from '../../../src/radius/das-server.ts';
+import { answerDas, type DasContext } from '../../../src/upstream/radius/das.ts';
 import { decodePacket, encodeRequest, AttributeReader, CODE } from '../../../src/radius/packet.ts';
 import { radclient } from '../../peers/freeradius.ts';
 
@@ -26,8 +27,7 @@ t.before.each(async (c) => {
   c.closed = [];
   c.setLimitsCalls = 0;
   const sessions = c.sessions;
-  c.das = await DasServer.start({
-    port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }],
+  const ctx: DasContext = {
     sessions: {
       get: (id) => sessions.get(id), byMac: (m) => sessions.byMac(m), list: (f) => sessions.list(f), end: (id, cause) => sessions.end(id, cause),
       setLimits: (id, change) => { c.setLimitsCalls++; return sessions.setLimits(id, change); },
@@ -35,6 +35,10 @@ t.before.each(async (c) => {
     userNameOf: (s) => s.user ?? s.mac.toUpperCase().replace(/:/g, '-'),
     nasIdentifier: 'router-test', nasIp: '127.0.0.1',
     closeGates: async (ended) => { c.closed.push(...ended.map((s) => s.mac)); },
+  };
+  c.das = await DasServer.start({
+    port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }],
+    answer: (request) => answerDas(request, ctx),
   });
 });
 t.after.each(async (c) => {

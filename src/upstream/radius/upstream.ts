@@ -7,21 +7,14 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { Config } from '../../config/types.ts';
-import type { RadiusConfig } from '../../config/radius.ts';
+import type { Config, RadiusConfig } from '../../config/index.ts';
 import type { Logger } from '../../log.ts';
-import type { Session, SessionFigures } from '../../sessions/index.ts';
-import type { EndCause } from '../../sessions/model.ts';
-import { VoucherMethod } from '../../payments/voucher.ts';
+import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
+import { VoucherMethod } from '../../payments/index.ts';
+import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
-import { RadiusClient } from '../../radius/client.ts';
-import { DasServer } from './das-server.ts';
-import { localAddressToward, type NasIdentity } from '../../radius/nas.ts';
-
-export { RadiusClient } from '../../radius/client.ts';
-export { DasServer } from './das-server.ts';
-export { RadiusAccounting, accountingUserName } from './accounting.ts';
+import { answerDas, type DasContext } from './das.ts';
 
 /** What the radius upstream needs from the daemon. */
 export interface RadiusDeps {
@@ -111,22 +104,25 @@ export class RadiusUpstream implements UpstreamSink {
       .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
       .flat();
     const clients = addresses.map((address) => ({ address, secret }));
+    const das: DasContext = {
+      sessions: this.deps.sessions,
+      userNameOf: accountingUserName,
+      nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
+      // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
+      // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
+      closeGates: async (ended) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
+          new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
+        ]);
+        clearTimeout(timer);
+      },
+    };
     try {
       this.das = await DasServer.start({
         port: c.coaPort, host: c.coaListen, clients,
-        sessions: this.deps.sessions,
-        userNameOf: accountingUserName,
-        nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
-        // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
-        // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
-        closeGates: async (ended) => {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([
-            Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
-            new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
-          ]);
-          clearTimeout(timer);
-        },
+        answer: (request) => answerDas(request, das),
         log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
       });
     } catch (err) {

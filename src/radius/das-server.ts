@@ -1,17 +1,17 @@
 /**
- * The Disconnect/CoA listener (RFC 5176) on `radius.coa_port`. Accepts requests only from configured clients, verified
- * with their secret (Request Authenticator and, if present, Message-Authenticator); anything else is dropped silently
- * and counted, never answered and never thrown. A retransmission (same source address, port, Identifier and
- * authenticator within `duplicateWindowMs`) gets the first answer again, not a second action; one still being worked
- * on is dropped (its answer will go out). Requests whose Event-Timestamp is further than 5 min from now are dropped
- * (RFC 5176 §3.5 replay protection).
+ * The Disconnect/CoA listener (RFC 5176), the UDP side only: what a request does is the caller's `answer`. Accepts
+ * requests only from configured clients, verified with their secret (Request Authenticator and, if present,
+ * Message-Authenticator); anything else is dropped silently and counted, never answered and never thrown. A
+ * retransmission (same source address, port, Identifier and authenticator within `duplicateWindowMs`) gets the first
+ * answer again, not a second action; one still being worked on is dropped (its answer will go out). Requests whose
+ * Event-Timestamp is further than 5 min from now are dropped (RFC 5176 §3.5 replay protection).
  */
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { SluiceError } from '../../errors.ts';
-import { answerDas, type DasContext } from './das.ts';
-import { AttributeReader, CODE, decodePacket, encodeResponse, verifyRequest, type RadiusPacket } from '../../radius/packet.ts';
+import { SluiceError } from '../errors.ts';
+import type { DasAnswer } from './das.ts';
+import { AttributeReader, CODE, decodePacket, encodeResponse, verifyRequest, type RadiusPacket } from './packet.ts';
 
 export interface DasClient {
   /** Source address (IPv4 or IPv6, as the socket reports it). */
@@ -19,13 +19,15 @@ export interface DasClient {
   secret: string;
 }
 
-export interface DasServerOptions extends DasContext {
+export interface DasServerOptions {
   port: number;
   /** Bind address; '' = all (IPv6 socket with IPv4 mapped when available). */
   host?: string;
   clients: readonly DasClient[];
   duplicateWindowMs?: number;
   eventWindowS?: number;
+  /** What a verified, fresh, first-seen request does; its answer is signed and sent (and replayed to retransmissions). */
+  answer: (request: RadiusPacket) => Promise<DasAnswer>;
   log?: (level: 'debug' | 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -149,7 +151,7 @@ export class DasServer {
     }
     const entry: Cached = { at: now, key: fingerprint, reply: null };
     this.remember(key, entry);
-    const answer = await answerDas(packet, this.options);
+    const answer = await this.options.answer(packet);
     const hasMa = packet.attributes.some((a) => a.vendor === 0 && a.type === 80);
     const reply = encodeResponse({ code: answer.code, request: packet, attributes: answer.attributes, secret, messageAuthenticator: hasMa });
     entry.reply = reply;

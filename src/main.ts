@@ -1,5 +1,5 @@
-// CLI entry: `sluice <command>`; argument parsing and wiring only.
-import { runDaemon } from './daemon.ts';
+// CLI entry: `sluice <command>` picks the command; each parses its own arguments (the daemon's: cli.ts).
+import { runDaemon } from './cli.ts';
 import { runUbusCli, runUbusd } from './ubus/index.ts';
 
 const USAGE = `usage: sluice <command> [options]

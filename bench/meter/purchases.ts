@@ -53,11 +53,12 @@ const meter = new Meter({
     waits.push(Math.max(0, r.at - (Date.now() - r.durationMs)));
   },
 });
-gates.auth = meter;
+gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
+gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
+gates.on('opened', (s) => meter.sessionStarted(s.mac));
 let cuts = 0;
 manager.on('ended', (s) => {
   if (measuring && s.endCause === 'data-limit') cuts++;
-  void gates.close(s.mac);
 });
 meter.start();
 await new Promise((r) => setTimeout(r, 3 * POLL_MS)); // warm-up: a few scheduled ticks
@@ -76,9 +77,9 @@ for (let k = 0; k < purchases; k++) {
     const asked = performance.now();
     const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt((1 + (k % 8)) << 20),
       payment: { method: 'grant', reference: `buy-${k}`, amount: 1n, asset: 'X', at: Date.now() } });
-    const gate = await gates.open(session);
+    const gate = await gates.opened(session);
     if (gate === 'pending') pending++;
-    else { gateMs.push(performance.now() - asked); meter.sessionStarted(mac); }
+    else gateMs.push(performance.now() - asked);
   })());
 }
 await Promise.all(inFlight);

@@ -1,7 +1,8 @@
 /**
- * The daemon's implementation of the API seam: merchant for money, sessions for state, gatekeeper for the portal.
- * Order of a purchase (DESIGN "Purchase"): quote → payment → journal (durable) → reply is only sent after the gate
- * was asked to open; a gate that cannot open now does not undo the purchase (it is `pending`).
+ * The daemon's implementation of the API seam: merchant for money, sessions for state, the gate's outcomes for the
+ * portal. Order of a purchase (DESIGN "Purchase"): quote → payment → journal (durable) → the gate opens (the gate
+ * follows the session's start itself) → the reply, after a bounded wait for that opening; a gate that cannot open now
+ * does not undo the purchase (it is `pending`).
  */
 import { SluiceError } from '../errors.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
@@ -20,10 +21,12 @@ function delay<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
 }
 
-/** The close of `mac`'s gate as a reply field, waiting at most `waitMs` (the close itself goes on). */
-export async function waitForClose(gates: Pick<Gatekeeper, 'close' | 'closeInFlight'>, mac: string, waitMs: number): Promise<GateCloseState> {
-  const closing = gates.closeInFlight(mac) ?? gates.close(mac);
-  const outcome = await Promise.race([closing, delay(waitMs, 'closing' as const)]);
+/**
+ * The close of `mac`'s gate after its session ended, as a reply or event field, waiting at most `waitMs` (the close
+ * itself goes on). A close kept open by a newer live session of the same MAC counts as closed for the one that ended.
+ */
+export async function waitForClose(gates: Pick<Gatekeeper, 'closed'>, mac: string, waitMs: number): Promise<GateCloseState> {
+  const outcome = await Promise.race([gates.closed(mac), delay(waitMs, 'closing' as const)]);
   return outcome === 'kept-open' ? 'closed' : outcome;
 }
 
@@ -31,11 +34,9 @@ export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
   sessions: SessionManager;
-  gates: Gatekeeper;
+  gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;
-  /** Told when a data session's gate opened, so the meter takes its base reading at once. */
-  onGateOpened?: (session: Session) => void;
   now?: () => number;
   gateReplyWaitMs?: number;
   /** Escrow usage receipts (x402-session); absent: refused. */
@@ -124,10 +125,7 @@ export class DaemonBackend implements SluiceBackend {
     return { sessions, gate };
   }
 
-  /**
-   * Waits (bounded) for the close of this MAC's gate: the one the `ended` handler started, or a new one. A close kept
-   * open by a newer live session of the same MAC counts as closed for the session that ended.
-   */
+  /** Waits (bounded) for the close of this MAC's gate, which the gate started when the session ended. */
   gateClosed(mac: string): Promise<GateCloseState> {
     return waitForClose(this.parts.gates, mac, this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS);
   }
@@ -148,10 +146,7 @@ export class DaemonBackend implements SluiceBackend {
     let gate: GateState;
     if (result.toppedUp) gate = this.parts.gates.gateOf(result.session.mac);
     else {
-      const opening = this.parts.gates.open(result.session).then((state) => {
-        if (state !== 'pending') this.parts.onGateOpened?.(result.session);
-        return state;
-      });
+      const opening = this.parts.gates.opened(result.session);
       // ndsctl calls are serialized (~0.1 s each on a router): in a burst the last gate opens long after its purchase
       // is safe on flash. Answer after a bounded wait; the gate keeps opening in order.
       gate = await Promise.race([opening, delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);

@@ -9,3 +9,7 @@ export { sessionView, quoteView, planView } from './view.ts';
 export type {
   SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, GateCloseState,
 } from './backend.ts';
+export { EventPublisher, SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent } from './events.ts';
+export type { CreditFields, EscrowEventSource, EventPublisherOptions, SessionEventKind, SessionEventPayloads, UsageEntry, UsageFact } from './events.ts';
+export { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
+export type { BackendParts } from './daemon-backend.ts';

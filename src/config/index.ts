@@ -19,3 +19,7 @@ export { formatProblem, type ConfigProblem, type ProblemEffect } from './reader.
 export { CROSS_RULES, crossRuleViolations, type CrossRule } from './rules.ts';
 export { redactConfig, type RedactedConfig, type JsonSafe } from './redact.ts';
 export { splitCommand, parseQuantity, parseBool } from './values.ts';
+export {
+  RESTART_OPTIONS, asRunning, reloadDiff, restartRequired, runningConfig, withOverrides, type RunningParts,
+} from './reload-diff.ts';
+export { ConfigReloader, logProblems, type ConfigReloaderOptions, type ReloadReply } from './reloader.ts';

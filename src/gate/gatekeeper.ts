@@ -1,7 +1,10 @@
 /**
- * Keeps the portal's gates in step with the sessions: open for every live session, closed for everything else.
- * The valve does the ndsctl work; this decides when. Failures never lose a paid session: a gate that cannot be opened
- * now (the portal has not seen the MAC, or is down) is `pending` and opens when the meter sees the client again.
+ * The one owner of the portal's gates: it follows the sessions itself (a start opens, an end closes, a top-up raises
+ * the kernel quota), keeps held gates closed (escrow credit), and acts on the meter's facts (a paying client needs its
+ * gate, metering is overdue, the clients a tick saw open without a session). Nothing else opens or closes a gate; the
+ * others wait for what the gate did (opened(), closed()). The valve does the ndsctl work; this decides when. Failures
+ * never lose a paid session: a gate that cannot be opened now (the portal has not seen the MAC, or is down) is
+ * `pending` and opens when the meter sees the client again, or the session ends `portal-lost` after a grace period.
  *
  * A close is done when the portal's own list says so, not when ndsctl says so: every tick hands `enforce()` the
  * clients the portal shows with an open gate, and any of them without a live session is deauthed (again), counted,
@@ -9,7 +12,7 @@
  * `leaveForeign`), as the start-up reconcile does. The portal's Trusted clients are never touched.
  */
 import { toSluiceError } from '../errors.ts';
-import { isLive, type Session, type SessionManager } from '../sessions/index.ts';
+import { Emitter, isLive, remainingNumber, type Session, type SessionManager } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Logger } from '../log.ts';
 import type { GateState } from '../api/index.ts';
@@ -21,21 +24,35 @@ export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'>;
  *  to close (a live session holds that gate). */
 export type CloseOutcome = 'closed' | 'failed' | 'kept-open';
 
-/** The meter's side of an auth: the counters start at 0 when sluice auths (see Meter.authStarting). */
-export interface AuthObserver {
-  authStarting(mac: string, sessionId: string): void;
-  authFinished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): void;
+/**
+ * What the gate tells: around every auth (the meter's counters start at 0 when sluice auths, see Meter.authStarting),
+ * and when a session that just started has its gate open (the meter takes its first reading soon).
+ */
+export type GateEvents = {
+  'auth-starting': [mac: string, sessionId: string];
+  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
+  opened: [session: Session];
+};
+
+/** main.kernel_quota (portal/kernel-quota.ts): the valve's brake sets and removes it; the gate raises it on a top-up
+ *  and gives gates found open at start-up theirs. */
+export interface GateKernelQuota {
+  readonly enabled: boolean;
+  start(): Promise<unknown>;
+  has(mac: string): boolean;
+  set(mac: string, ip: string | null, limitBytes: number): Promise<void>;
+  toppedUp(mac: string): Promise<void>;
 }
 
 export interface GatekeeperOptions {
   valve: GateValve;
-  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end'> & Partial<Pick<SessionManager, 'startClock'>>;
+  /** The gate subscribes to its starts, top-ups and ends at construction. */
+  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end' | 'on'> & Partial<Pick<SessionManager, 'startClock'>>;
   log: Logger;
   now?: () => number;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;
-  /** Told around every auth (the meter: billing from the first byte). Settable later: the meter is built after. */
-  auth?: AuthObserver;
+  kernelQuota?: GateKernelQuota | null;
   /**
    * `main.leave_foreign_clients`: leave alone clients authenticated in the portal by other means (an operator's free
    * tier); only gates sluice opened are closed when no session holds them. Default false: every authenticated client
@@ -77,15 +94,50 @@ export class Gatekeeper {
     /** Clients found authenticated without a live session by a tick (not at start-up) and deauthed. */
     unpaidClosed: 0,
   };
-  auth: AuthObserver | undefined;
+  /** The opening of each live session's gate at its start, by session id (a purchase reply waits for it). */
+  private readonly starts = new Map<string, Promise<GateState>>();
+  private readonly events = new Emitter<GateEvents>((err, event) =>
+    this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }));
 
   constructor(private readonly options: GatekeeperOptions) {
     this.now = options.now ?? Date.now;
-    this.auth = options.auth;
+    const { sessions } = options;
+    sessions.on('started', (s) => {
+      // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
+      this.starts.set(s.id, this.open(s).then((gate) => {
+        if (gate !== 'pending') this.events.emit('opened', s);
+        return gate;
+      }));
+    });
+    sessions.on('topup', (s) => { void this.options.kernelQuota?.toppedUp(s.mac); });
+    sessions.on('ended', (s) => {
+      this.starts.delete(s.id);
+      // A close still unconfirmed (a held gate, a failed deauth) stands for this end: enforce() retries it.
+      if (this.closeInFlight(s.mac) === undefined) void this.close(s.mac);
+    });
   }
 
-  /** Opens the gate of a session that just started (not for top-ups: the gate is already open or pending). */
-  open(session: Session): Promise<GateState> {
+  on<K extends keyof GateEvents>(event: K, listener: (...args: GateEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * The gate of a session that just started, as a purchase reply shows it: the opening begun at its start (in flight
+   * or done), or `pending` when it has none (it ended before it started).
+   */
+  opened(session: Session): Promise<GateState> {
+    return this.starts.get(session.id) ?? Promise.resolve('pending');
+  }
+
+  /**
+   * The close of this MAC's gate after its session ended: the one in flight or its unconfirmed outcome, or a new one
+   * (`kept-open` when a newer live session of the same MAC holds the gate).
+   */
+  closed(mac: string): Promise<CloseOutcome> {
+    return this.closeInFlight(mac) ?? this.close(mac);
+  }
+
+  private open(session: Session): Promise<GateState> {
     const inFlight = this.opening.get(session.mac);
     if (inFlight) return inFlight;
     const run = this.doOpen(session).finally(() => { this.opening.delete(session.mac); });
@@ -99,10 +151,10 @@ export class Gatekeeper {
     await this.closing.get(session.mac);
     this.toClose.delete(session.mac);
     this.lastClose.delete(session.mac);
-    this.auth?.authStarting(session.mac, session.id);
+    this.events.emit('auth-starting', session.mac, session.id);
     try {
       const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.now()));
-      this.auth?.authFinished(session.mac, session.id, result);
+      this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       // A time session's clock starts now that its gate is open (not at the request).
       if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.now()).catch(() => undefined);
@@ -117,7 +169,7 @@ export class Gatekeeper {
       this.options.log.info('gate open', { mac: session.mac, session: session.id, result });
       return result;
     } catch (err) {
-      this.auth?.authFinished(session.mac, session.id, 'failed');
+      this.events.emit('auth-finished', session.mac, session.id, 'failed');
       const e = toSluiceError(err);
       this.gates.set(session.mac, 'pending');
       this.counters.openFailures++;
@@ -131,7 +183,7 @@ export class Gatekeeper {
    * Closes the MAC's gate unless a live session needs it. Resolves when the portal answered: 'closed' (deauthed, or
    * nothing open to deauth) or 'failed' (retried by enforce() on every tick until a listing confirms it).
    */
-  close(mac: string): Promise<CloseOutcome> {
+  private close(mac: string): Promise<CloseOutcome> {
     const inFlight = this.closing.get(mac);
     if (inFlight) return inFlight;
     const run = this.doClose(mac).finally(() => { this.closing.delete(mac); });
@@ -139,8 +191,8 @@ export class Gatekeeper {
     return run;
   }
 
-  /** The close in flight for this MAC, or the outcome of its last one while unconfirmed (terminate waits for it). */
-  closeInFlight(mac: string): Promise<CloseOutcome> | undefined {
+  /** The close in flight for this MAC, or the outcome of its last one while unconfirmed. */
+  private closeInFlight(mac: string): Promise<CloseOutcome> | undefined {
     const inFlight = this.closing.get(mac);
     if (inFlight) return inFlight;
     const last = this.lastClose.get(mac);
@@ -222,6 +274,49 @@ export class Gatekeeper {
   }
 
   /**
+   * nodogsplash's auth takes no limits, so nothing but sluice cuts a client while metering lags (docs/operations.md):
+   * the meter found these data sessions overdue. Their gates close through the valve itself (close() keeps a live
+   * session's gate open); the sessions stay ACTIVE and the gates re-open through reopen() once readings resume.
+   */
+  meteringOverdue(macs: readonly string[], flavour: string | undefined): void {
+    if (flavour !== 'nodogsplash') return;
+    for (const mac of macs) {
+      this.options.log.warn('metering lags: safety net closes the gate', { mac });
+      void this.options.valve.close(mac).catch((err: unknown) => this.options.log.warn('safety net close failed', { mac, reason: toSluiceError(err).message }));
+    }
+  }
+
+  /**
+   * At start, once escrow holds are known and the first tick billed what passed while sluice was down: the gates of
+   * sessions that ended meanwhile are closed, the kernel quota's table is read (quotas an earlier run left for live
+   * data sessions are kept, their count going on), and the portal is reconciled; gates found open without a quota get
+   * one, counted from now (bytes since the meter's last reading pass on top: a late stop, never an early one).
+   */
+  async start(endedWhileDown: readonly Session[]): Promise<void> {
+    const { log, kernelQuota } = this.options;
+    for (const s of endedWhileDown) await this.close(s.mac);
+    await kernelQuota?.start();
+    try {
+      const snapshot = await this.options.valve.snapshot();
+      const report = await this.reconcile(snapshot);
+      if (kernelQuota?.enabled) {
+        for (const c of snapshot.clients) {
+          const s = this.options.sessions.byMac(c.mac);
+          if (s === null || !isLive(s) || s.metric !== 'bytes' || this.gateOf(c.mac) !== 'already-open' || kernelQuota.has(c.mac)) continue;
+          await kernelQuota.set(c.mac, c.ip, remainingNumber(s, this.now()));
+        }
+      }
+      log.info('reconciled with portal', {
+        deauthed: report.deauthed.length, reopened: report.reopened.length, pending: report.pending.length, open: report.alreadyOpen,
+      });
+    } catch (err) {
+      const e = toSluiceError(err);
+      // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
+      log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
+    }
+  }
+
+  /**
    * After every good tick, with the clients that snapshot showed with an open gate and no live session, or a held one
    * (Trusted ones excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take, and counts it.
    * A MAC awaiting confirmation that is no longer among them is confirmed closed. A listing taken before a close
@@ -248,8 +343,6 @@ export class Gatekeeper {
       await this.close(mac);
     }
   }
-
-
 
   /**
    * On start: authenticated clients without a live session are deauthed (a crash must never leave free access);

@@ -7,12 +7,22 @@
 import type { CounterMark } from './index.ts';
 import type { LoadResult, SessionStore, StoreRecord } from '../sessions/index.ts';
 
+/** Marks by MAC (the meter's committed readings) and the MAC of a session id. */
+export interface MarkSource {
+  marks(): Map<string, CounterMark>;
+  macOf(id: string): string | undefined;
+}
+
 export class MarkingStore implements SessionStore {
-  constructor(
-    private readonly inner: SessionStore,
-    /** Marks by MAC (the meter's committed readings) and the MAC of a session id; undefined before the meter runs. */
-    private readonly source: () => { marks: Map<string, CounterMark>; macOf: (id: string) => string | undefined } | undefined,
-  ) {}
+  /** Unset until the meter is built (it is built after the sessions this store serves): checkpoints go unmarked. */
+  private source: MarkSource | undefined;
+
+  constructor(private readonly inner: SessionStore) {}
+
+  /** The meter, once built, marks every usage checkpoint from then on. */
+  markWith(source: MarkSource): void {
+    this.source = source;
+  }
 
   load(): Promise<LoadResult> {
     return this.inner.load();
@@ -20,15 +30,16 @@ export class MarkingStore implements SessionStore {
 
   append(records: readonly StoreRecord[]): Promise<void> {
     if (!records.some((r) => r.t === 'usage')) return this.inner.append(records);
-    const source = this.source();
+    const source = this.source;
     if (!source) return this.inner.append(records);
+    const marks = source.marks();
     return this.inner.append(records.map((record) => {
       if (record.t !== 'usage') return record;
       return {
         ...record,
         entries: record.entries.map(([id, used, bytes]) => {
           const mac = source.macOf(id);
-          const mark = mac === undefined ? undefined : source.marks.get(mac);
+          const mark = mac === undefined ? undefined : marks.get(mac);
           return mark ? [id, used, bytes, { ...mark }] : [id, used, bytes];
         }),
       };

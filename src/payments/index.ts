@@ -16,3 +16,7 @@ export {
   PENDING_MARGIN_SECONDS, X402SessionMethod, parseSessionTerms, type SessionDeposit, type X402SessionOptions,
 } from './x402-session.ts';
 export { VoucherMethod, termsFromAccept, type VoucherMethodOptions, type VoucherPayment, type VoucherTerms } from './voucher.ts';
+export {
+  EscrowCredit, escrowRefOf, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
+  type HoldingGate,
+} from './escrow-credit.ts';

@@ -19,13 +19,13 @@ export interface LateGrantLog {
 /** True when the payment is applied (now or before); false when the grant failed and should be retried. */
 export async function grantLate(
   sessions: LateGrantSessions, grant: Grant, what: { granted: string; failed: string; fields: Record<string, unknown> },
-  opts: { log?: LateGrantLog | undefined; onGranted?: ((session: Session, toppedUp: boolean) => void) | undefined },
+  opts: { log?: LateGrantLog | undefined },
 ): Promise<boolean> {
   if (sessions.isApplied(grant.payment)) return true;
   try {
-    const result = await sessions.activate(grant);
+    // Its gate opens like any started session's: the gate follows the session manager itself.
+    await sessions.activate(grant);
     opts.log?.info(what.granted, { ...what.fields, mac: grant.mac });
-    opts.onGranted?.(result.session, result.toppedUp);
     return true;
   } catch (err) {
     const e = toSluiceError(err);

@@ -40,8 +40,6 @@ export interface X402MethodOptions {
   /** Sessions: the resolver grants purchases whose settle was confirmed late. */
   sessions: X402SessionsPort;
   log?: X402Log;
-  /** A session the resolver granted (not through a purchase call): open its gate as a purchase would. */
-  onLateGrant?: (session: Session, toppedUp: boolean) => void;
   now?: () => number;
   fetch?: typeof fetch;
 }
@@ -295,7 +293,7 @@ export class X402Method implements PaymentMethod {
     const grant = { mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }) };
     const done = await grantLate(this.options.sessions, grant,
       { granted: 'x402 purchase granted after a late settle', failed: 'x402 late grant failed; will retry', fields: { key: r.key } },
-      { log: this.options.log, onGranted: this.options.onLateGrant });
+      { log: this.options.log });
     if (!done) return false;
     await this.store.put({ ...r, state: 'applied' });
     return true;

@@ -14,7 +14,7 @@
 import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/index.ts';
-import type { PaymentRef, Session } from '../sessions/index.ts';
+import type { PaymentRef } from '../sessions/index.ts';
 import {
   creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
   type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type SessionTerms,
@@ -57,8 +57,6 @@ export interface X402SessionOptions {
   timeoutMs?: number;
   /** Sessions: the resolver grants purchases whose create was confirmed late. */
   sessions?: X402SessionsPort;
-  /** A session the resolver granted (not through a purchase call): open its gate as a purchase would. */
-  onLateGrant?: (session: Session, toppedUp: boolean) => void;
   /** An escrow session was closed on chain (or found closed): what the seller got and the buyer got back. */
   onClosed?: (escrowSessionId: string, close: EscrowClose) => void;
 }
@@ -252,7 +250,7 @@ export class X402SessionMethod implements PaymentMethod {
     const grant = { mac: e.mac, metric: p.metric, allotment: BigInt(p.allotment), plan: p.plan, payment, ...(p.ip !== undefined && { ip: p.ip }) };
     const done = await grantLate(sessions, grant,
       { granted: 'escrow purchase granted after a late create', failed: 'escrow late grant failed; will retry', fields: { session: e.sessionId } },
-      { log: this.options.log, onGranted: this.options.onLateGrant });
+      { log: this.options.log });
     if (!done) return false;
     await this.options.ledger!.setPending(e.sessionId, undefined);
     return true;

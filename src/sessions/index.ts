@@ -16,3 +16,4 @@ export { DEFAULT_RETENTION } from './store.ts';
 export { MemoryStore } from './memory-store.ts';
 export { JournalStore } from './journal.ts';
 export type { JournalOptions, JournalStats } from './journal.ts';
+export { Emitter, type Listener } from './events.ts';

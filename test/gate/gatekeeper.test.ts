@@ -27,26 +27,27 @@ const T = '02:00:00:00:0e:03';
 
 type Fault = { code: number; stdout: string } | undefined;
 
-/** ndsctl as a child process whose behaviour is the portal model's (or an injected fault for matching calls). */
-function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Fault): SpawnFn {
+/** ndsctl as a child process whose behaviour is the portal model's (or an injected fault for matching calls), after
+ *  `delayMs(args)` (a slow auth). */
+function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Fault, delayMs: (args: readonly string[]) => number): SpawnFn {
   return (_file, args) => {
     const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
     child.stdout = new PassThrough();
     child.stderr = new PassThrough();
     child.pid = undefined;
     child.kill = () => true;
-    setImmediate(() => {
+    setTimeout(() => {
       const r = fault(args) ?? model.execute(args);
       if (r.stdout !== '') child.stdout.write(r.stdout);
       setImmediate(() => child.emit('close', r.code, null));
-    });
+    }, delayMs(args));
     return child as unknown as ChildProcess;
   };
 }
 
 interface Rig {
   portal: PortalModel; sessions: SessionManager; gates: Gatekeeper; meter: Meter; backend: DaemonBackend;
-  fault: { deauth?: Fault };
+  fault: { deauth?: Fault; authDelayMs?: number };
   tick(): Promise<TickReport>;
   close(): Promise<void>;
 }
@@ -56,14 +57,15 @@ async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}):
   const portal = new PortalModel({ flavour: 'opennds', trustedMacs: [T] }); // the portal's own free list
   const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const fault: Rig['fault'] = {};
-  const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal, (args) => (args[0] === 'deauth' ? fault.deauth : undefined)) });
+  const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal, (args) => (args[0] === 'deauth' ? fault.deauth : undefined),
+    (args) => (args[0] === 'auth' ? fault.authDelayMs ?? 0 : 0)) });
   const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
   const log = createLogger({ write: () => undefined });
   const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
-  sessions.on('ended', (s) => void gates.close(s.mac));
   const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
     gateHeld: (mac) => gates.isHeld(mac) });
-  gates.auth = meter;
+  gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
+  gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
   const backend = new DaemonBackend({
     merchant: () => { throw new Error('not used'); }, plans: () => [], sessions, gates, stats: () => ({}), reload: async () => ({}),
   });
@@ -83,7 +85,7 @@ async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}):
 
 async function grantAndOpen(r: Rig, mac: string): Promise<void> {
   const { session } = await r.sessions.activate({ mac, metric: 'bytes', allotment: 10n ** 9n, payment: { method: 'grant', reference: `g-${mac}`, amount: 0n, asset: '', at: Date.now() } });
-  assert.is(await r.gates.open(session), 'opened');
+  assert.is(await r.gates.opened(session), 'opened');
 }
 
 test('a client authenticated behind sluice\'s back while it runs is deauthed by the next tick, and counted', async () => {
@@ -213,12 +215,14 @@ test('a top-up raced by a terminate: the reply shows the session ended and gate 
 test('a time session\'s clock starts when its gate opens, and its deadline is a whole second (expires_at is the real end)', async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.1');
+  r.fault.authDelayMs = 300; // the gate takes its time
+  const asked = Date.now();
   const { session } = await r.sessions.activate({ mac: A, metric: 'seconds', allotment: 20n, payment: { method: 'grant', reference: 'g-t', amount: 0n, asset: '', at: Date.now() } });
-  await new Promise((res) => setTimeout(res, 300)); // the gate takes its time
+  assert.is(await r.gates.opened(session), 'opened');
   const openedAt = Date.now();
-  await r.gates.open(session);
   const s = r.sessions.get(session.id)!;
-  assert.ok(s.expiresAt! >= openedAt + 20_000 && s.expiresAt! < openedAt + 21_100, `deadline ${s.expiresAt! - openedAt} ms after the gate opened`);
+  assert.ok(s.expiresAt! >= asked + 300 + 20_000, `deadline ${s.expiresAt! - asked} ms after the purchase`);
+  assert.ok(s.expiresAt! < openedAt + 21_100, `deadline ${s.expiresAt! - openedAt} ms after the gate opened`);
   assert.is(s.expiresAt! % 1000, 0);
   await r.close();
 });

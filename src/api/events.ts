@@ -1,0 +1,174 @@
+/**
+ * The `sluice.session` ubus event contract (docs/ubus-api.md "Events"): one table of the kinds and their payloads,
+ * and the publisher that follows the sessions, the gate's closes, the meter's usage and the escrow subsystem and sends
+ * them (with the matching log lines, so logread tells the same story as `ubus listen`). Events are best effort (`ubus send`): while ubus is down they are dropped, never queued; what must not be lost
+ * goes to the upstream outbox instead.
+ */
+import { toSluiceError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { PaymentRef, Session, SessionManager } from '../sessions/index.ts';
+import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
+import type { UbusClient } from '../ubus/index.ts';
+import type { GateCloseState } from './backend.ts';
+import { GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
+import type { Gatekeeper } from '../gate/index.ts';
+import { sessionView } from './view.ts';
+
+export const SESSION_EVENT = 'sluice.session';
+/** Sessions per `usage` event: keeps each ubus message far below the 1 MiB limit (~120 bytes per entry). */
+export const USAGE_EVENT_CHUNK = 1000;
+
+/** One session's line of a `usage` event. */
+export interface UsageEntry {
+  id: string;
+  mac: string;
+  metric: 'bytes' | 'seconds';
+  /** Bytes read this tick. */
+  delta: number;
+  used: string | null;
+  remaining: string | null;
+  exhausted: boolean;
+}
+
+/** The figures of an escrow hold or release (decimal strings). */
+export interface CreditFields {
+  session: string;
+  mac: string;
+  escrow_session: string;
+  metered_steps: string;
+  receipt_units: string;
+}
+
+/** Each kind's payload besides `event` (sessionView tables for `session`). */
+export interface SessionEventPayloads {
+  started: { session: BlobmsgTable };
+  topup: { session: BlobmsgTable; payment: { method: string; reference: string; amount: string; asset: string } };
+  ended: { session: BlobmsgTable; gate: GateCloseState };
+  usage: { sessions: UsageEntry[] };
+  'awaiting-receipt': CreditFields;
+  receipt: CreditFields;
+  /** `session` absent when the journal no longer has it; `escrow` as in ubus `session`, with `close`. */
+  'escrow-closed': { session?: string; mac: string; escrow: BlobmsgTable };
+}
+export type SessionEventKind = keyof SessionEventPayloads;
+export const SESSION_EVENT_KINDS = [
+  'started', 'topup', 'ended', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
+] as const satisfies readonly SessionEventKind[];
+
+/** The table sent for one event: `{event: kind, ...payload}`. */
+export function sessionEvent<K extends SessionEventKind>(kind: K, payload: SessionEventPayloads[K]): BlobmsgTable {
+  return { event: kind, ...(payload as unknown as Record<string, BlobmsgValue>) };
+}
+
+/** What the meter reports per billed session (meter's UsageReport: the fields the event and the log lines show). */
+export interface UsageFact {
+  sessionId: string;
+  mac: string;
+  metric: 'bytes' | 'seconds';
+  deltaBytes: number;
+  exhausted: boolean;
+  /** A cut between readings: the remainder billed ahead of the reading (or left by the kernel quota's stop). */
+  billedAheadBytes?: number;
+  stoppedByKernel?: boolean;
+  cutRate?: number;
+  cutCloseMs?: number;
+}
+
+/** The escrow subsystem's events (payments/escrow-credit.ts), as the publisher needs them. */
+export interface EscrowEventSource {
+  on(event: 'awaiting-receipt' | 'receipt', listener: (figures: CreditFields) => void): () => void;
+  on(event: 'escrow-closed', listener: (closed: { session: Session | null; mac: string; escrow: BlobmsgTable }) => void): () => void;
+}
+
+export interface EventPublisherOptions {
+  ubus: Pick<UbusClient, 'state' | 'send'>;
+  sessions: Pick<SessionManager, 'on' | 'usageOf'>;
+  /** The `ended` event waits (bounded) for the gate's close and says how it went. */
+  gates: Pick<Gatekeeper, 'closed'>;
+  log: Logger;
+  now?: () => number;
+  gateWaitMs?: number;
+}
+
+export class EventPublisher {
+  private readonly now: () => number;
+
+  constructor(private readonly options: EventPublisherOptions) {
+    this.now = options.now ?? Date.now;
+    const { sessions, gates, log } = options;
+    sessions.on('started', (s) => {
+      log.info('session started', { id: s.id, mac: s.mac, metric: s.metric, allotment: s.allotment, user: s.user ?? undefined });
+      this.send('started', { session: sessionView(s, this.now()) });
+    });
+    sessions.on('topup', (s, payment: PaymentRef) => {
+      log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
+      this.send('topup', {
+        session: sessionView(s, this.now()),
+        payment: { method: payment.method, reference: payment.reference, amount: payment.amount.toString(), asset: payment.asset },
+      });
+    });
+    sessions.on('ended', (s) => {
+      log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
+      // Sent once the portal answered the deauth (bounded wait), so it says whether the gate closed.
+      void waitForClose(gates, s.mac, options.gateWaitMs ?? GATE_REPLY_WAIT_MS).then((gate) => {
+        this.send('ended', { session: sessionView(s, this.now()), gate });
+      });
+    });
+  }
+
+  /** Follows the escrow subsystem's holds, releases and on-chain closes. */
+  followEscrow(escrow: EscrowEventSource): void {
+    escrow.on('awaiting-receipt', (figures) => this.send('awaiting-receipt', figures));
+    escrow.on('receipt', (figures) => this.send('receipt', figures));
+    escrow.on('escrow-closed', ({ session, mac, escrow: view }) => this.send('escrow-closed', { ...(session && { session: session.id }), mac, escrow: view }));
+  }
+
+  /**
+   * One `usage` event per tick, in chunks far below ubus's 1 MiB message limit; each chunk is built in its own
+   * event-loop turn so a tick with tens of thousands of billed sessions never holds the main thread for long.
+   */
+  usage(batch: readonly UsageFact[]): void {
+    this.logCuts(batch);
+    if (batch.length === 0 || this.options.ubus.state !== 'ready') return;
+    const sendChunk = (from: number): void => {
+      const now = this.now();
+      const end = Math.min(batch.length, from + USAGE_EVENT_CHUNK);
+      const sessions: UsageEntry[] = [];
+      for (let i = from; i < end; i++) {
+        const u = batch[i]!;
+        const figures = this.options.sessions.usageOf(u.sessionId, now);
+        sessions.push({
+          id: u.sessionId,
+          mac: u.mac,
+          metric: u.metric,
+          delta: u.deltaBytes,
+          used: figures ? figures.used.toString() : null,
+          remaining: figures ? figures.remaining.toString() : null,
+          exhausted: u.exhausted,
+        });
+      }
+      this.send('usage', { sessions });
+      if (end < batch.length) setImmediate(sendChunk, end);
+    };
+    sendChunk(0);
+  }
+
+  /** The meter's cuts between readings (billed ahead, or stopped by the kernel quota), one line each. */
+  private logCuts(batch: readonly UsageFact[]): void {
+    const { log } = this.options;
+    for (const u of batch) {
+      if (u.billedAheadBytes === undefined) continue;
+      const fields = { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes };
+      if (u.stoppedByKernel) log.info('stopped by the kernel quota', fields);
+      else log.info('cut at the crossing', { ...fields, rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0) });
+    }
+  }
+
+  send<K extends SessionEventKind>(kind: K, payload: SessionEventPayloads[K]): void {
+    const { ubus, log } = this.options;
+    if (ubus.state !== 'ready') return;
+    ubus.send(SESSION_EVENT, sessionEvent(kind, payload)).catch((err: unknown) => {
+      log.debug('event not sent', { reason: toSluiceError(err).message });
+    });
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The `stats` reply: each part's own figures under its name, the config as it runs (secrets redacted: redactConfig),
+ * the options changed in the file that only a restart applies, and the problems of the config it runs on anyway.
+ */
+import { redactConfig, type Config, type ConfigProblem } from '../config/index.ts';
+import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import { toBlobmsgTable } from './plain.ts';
+
+/** A part that reports its own figures. */
+interface Figures { stats(): object }
+
+export interface StatsSources {
+  startedAt: number;
+  config: Config;
+  restartRequired: readonly string[];
+  problems: readonly ConfigProblem[];
+  sessions: Figures; meter: Figures; gates: Figures; journal: Figures; upstream: Figures;
+  kernelQuota: Figures | null;
+}
+
+export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
+  const mem = process.memoryUsage();
+  return toBlobmsgTable({
+    router_id: s.config.main.routerId,
+    uptime_s: Math.floor((now - s.startedAt) / 1000),
+    rss_mb: Math.round((mem.rss / 1048576) * 10) / 10,
+    sessions: s.sessions.stats(),
+    meter: s.meter.stats(),
+    gates: s.gates.stats(),
+    kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
+    journal: s.journal.stats(),
+    upstream: s.upstream.stats(),
+    config: redactConfig(s.config).main,
+    // The values above are the running ones.
+    restart_required: s.restartRequired,
+    config_problems: s.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null })),
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * `sluice daemon`: its command line and the process around it (signals, the handlers that keep a bug from being
+ * fatal, the exit code procd sees). The daemon itself knows nothing of the process it runs in.
+ */
+import { loadConfigPartial } from './config/index.ts';
+import { Daemon } from './daemon.ts';
+import { toSluiceError } from './errors.ts';
+import { createLogger } from './log.ts';
+
+const USAGE = 'usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n';
+
+export interface DaemonArgs {
+  configPath: string;
+  ubusSocket?: string;
+  resetState: boolean;
+}
+
+/** The daemon's arguments, `help`, or the one argument it does not understand. */
+export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | 'help' | { unexpected: string } {
+  const args: DaemonArgs = { configPath: '/etc/config/sluice', resetState: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[i + 1];
+    if ((arg === '--config' || arg === '-c') && value !== undefined) { args.configPath = value; i++; }
+    else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { args.ubusSocket = value; i++; }
+    else if (arg === '--reset-state') args.resetState = true;
+    else if (arg === '-h' || arg === '--help') return 'help';
+    else return { unexpected: arg };
+  }
+  return args;
+}
+
+/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. */
+export async function runDaemon(argv: string[]): Promise<number> {
+  const parsed = parseDaemonArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if ('unexpected' in parsed) {
+    process.stderr.write(`sluice daemon: unexpected argument ${JSON.stringify(parsed.unexpected)}\n`);
+    return 2;
+  }
+  const { configPath, ubusSocket, resetState } = parsed;
+  const log = createLogger();
+  const pre = await loadConfigPartial(configPath).catch(() => undefined);
+  if (pre && !pre.config.main.enabled) {
+    log.info('main.enabled is 0: not starting');
+    return 0;
+  }
+  let daemon: Daemon | undefined;
+  let stopOnDisabled = (): void => undefined;
+  // Installed before start: procd (or an admin) may send SIGHUP while recovery runs, and Node's default for an
+  // unhandled SIGHUP is to die. A reload asked for during start-up runs once the daemon is up.
+  let reloadAfterStart = false;
+  process.on('SIGHUP', () => {
+    if (daemon) daemon.reload().catch(() => undefined);
+    else reloadAfterStart = true;
+  });
+  try {
+    daemon = await Daemon.start({
+      configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),
+    });
+  } catch (err) {
+    const e = toSluiceError(err);
+    log.error('cannot start', { code: e.code, reason: e.message });
+    // Exit non-zero even if something opened during the failed start (a ubus reconnect timer, a worker) would keep
+    // the event loop alive: procd must see the failure to respawn or give up.
+    setTimeout(() => process.exit(1), 200).unref();
+    return 1;
+  }
+  const running = daemon;
+  // The daemon never crashes on input; a bug that escapes a handler is logged, not fatal.
+  process.on('uncaughtException', (err) => log.error('uncaught exception', { reason: err.stack ?? String(err) }));
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { reason: toSluiceError(err).message }));
+  if (reloadAfterStart) running.reload().catch(() => undefined);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info('stopping', { signal });
+      running.stop().then(() => resolve(0), () => resolve(1));
+    };
+    stopOnDisabled = () => stop('main.enabled 0');
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * What a reload may apply and what takes a restart (pure). The daemon is started with one config; a reload compares
+ * the file's new config with that one, never with the last reload, so an option changed twice and back is no longer
+ * reported.
+ */
+import type { Config } from './types.ts';
+
+/** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
+export const RESTART_OPTIONS = {
+  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
+  ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
+  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
+  minReadIntervalMs: 'main.min_read_interval', kernelQuota: 'main.kernel_quota', nft: 'main.nft',
+} as const satisfies Partial<Record<keyof Config['main'], string>>;
+type RestartKey = keyof typeof RESTART_OPTIONS;
+
+/** The restart-only options whose value in `next` differs from what the engine was started with. */
+export function restartRequired(running: Config['main'], next: Config['main']): string[] {
+  return (Object.keys(RESTART_OPTIONS) as RestartKey[])
+    .filter((key) => JSON.stringify(next[key]) !== JSON.stringify(running[key]))
+    .map((key) => RESTART_OPTIONS[key]);
+}
+
+/** `next` with the restart-only options as the engine runs them, so `stats` never shows a value not in use. */
+export function asRunning(next: Config, running: Config['main']): Config {
+  const main = { ...next.main };
+  for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[]) (main as Record<RestartKey, unknown>)[key] = running[key];
+  return { ...next, main };
+}
+
+/**
+ * The config as the daemon runs it given its command line: `--ubus-socket` replaces `main.ubus_socket`, so `stats`
+ * shows the socket in use and a reload never reports the file's (overridden) value as needing a restart.
+ */
+export function withOverrides(config: Config, overrides: { ubusSocket?: string }): Config {
+  if (overrides.ubusSocket === undefined) return config;
+  return { ...config, main: { ...config.main, ubusSocket: overrides.ubusSocket } };
+}
+
+/** What the engine was started with, beyond main: parts built once at start (their switch, their listener). */
+export interface RunningParts {
+  main: Config['main'];
+  /** The LAN endpoint is bound at start (address, port, rate limiter). */
+  http: Config['http'];
+  radius: boolean;
+  x402: boolean;
+  escrow: boolean;
+}
+
+/**
+ * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
+ * listen address and rate limit, and switching RADIUS, x402 or escrow on or off (each is built at start: its payment
+ * method, listener, queue). Their other settings apply on reload.
+ */
+export function reloadDiff(running: RunningParts, next: Config): string[] {
+  const out = restartRequired(running.main, next.main);
+  if (next.http.host !== running.http.host || next.http.port !== running.http.port) out.push('http.listen');
+  if (next.http.rateLimit !== running.http.rateLimit) out.push('http.rate_limit');
+  if (next.radius.enabled !== running.radius) out.push('radius.enabled');
+  if (next.x402.enabled !== running.x402) out.push('x402.enabled');
+  if (next.escrow.enabled !== running.escrow) out.push('escrow.enabled');
+  return out;
+}
+
+/** The config stats shows after a reload: restart-only values as running, the LAN endpoint's section as started. */
+export function runningConfig(next: Config, running: RunningParts): Config {
+  return { ...asRunning(next, running.main), http: running.http };
+}

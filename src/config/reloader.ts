@@ -1,0 +1,94 @@
+/**
+ * The config the daemon runs, and its reloads (SIGHUP, `ubus call sluice reload`): the file is read again, its
+ * problems logged, what only a restart applies noted (reload-diff.ts) while `stats` keeps showing the running values,
+ * and the rest handed to the parts that take it. A file that cannot be read at all is reported and the running config
+ * kept; `main.enabled` 0 stops the daemon. One reload at a time: a second request while one runs shares it.
+ */
+import { toSluiceError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { loadConfigPartial } from './load.ts';
+import { formatProblem, type ConfigProblem } from './reader.ts';
+import { reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
+import type { Config } from './types.ts';
+
+/** The `reload` reply (docs/ubus-api.md). A type, not an interface: it is sent as a blobmsg table. */
+export type ReloadReply = {
+  plans: number;
+  restart_required: string[];
+  stopping?: true;
+  problems: Array<{ path: string; reason: string; effect: string | null }>;
+};
+
+export interface ConfigReloaderOptions {
+  path: string;
+  /** The command line's overrides (withOverrides). */
+  overrides: { ubusSocket?: string };
+  log: Logger;
+  /** The config the daemon was started with, and its problems. */
+  started: Config;
+  problems: readonly ConfigProblem[];
+  /** Which of radius, x402 and escrow were built at start (switching one takes a restart). */
+  built: () => Omit<RunningParts, 'main' | 'http'>;
+  /** Applies what a reload applies; `next` has the restart-only values as running. */
+  apply: (next: Config, running: RunningParts) => Promise<void>;
+  /** Once the new config is in place (held escrow gates re-evaluated). */
+  applied?: () => Promise<void>;
+  /** `main.enabled` 0: the owner stops the daemon. */
+  onDisabled?: () => void;
+}
+
+/** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
+export function logProblems(log: Logger, problems: readonly ConfigProblem[], when: string): void {
+  for (const p of problems) log.error('config problem ignored', { when, problem: formatProblem(p), effect: p.effect });
+}
+
+export class ConfigReloader {
+  /** What runs now: the last good reload, restart-only options as started. */
+  config: Config;
+  problems: readonly ConfigProblem[];
+  /** Options changed in the file that only a restart applies. */
+  restartRequired: string[] = [];
+  private reloading: Promise<ReloadReply> | undefined;
+
+  constructor(private readonly options: ConfigReloaderOptions) {
+    this.config = options.started;
+    this.problems = options.problems;
+  }
+
+  reload(): Promise<ReloadReply> {
+    this.reloading ??= this.doReload().finally(() => { this.reloading = undefined; });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<ReloadReply> {
+    const { log } = this.options;
+    let next: Config;
+    let problems: ConfigProblem[];
+    try {
+      ({ config: next, problems } = await loadConfigPartial(this.options.path));
+      next = withOverrides(next, this.options.overrides);
+    } catch (err) {
+      // Unreadable or not UCI at all: nothing to take a valid part from.
+      const e = toSluiceError(err, 'ERR_CONFIG_INVALID');
+      log.error('reload rejected, keeping the running config', { code: e.code, reason: e.message });
+      throw e;
+    }
+    logProblems(log, problems, 'reload');
+    this.problems = problems;
+    const problemList = problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
+    if (!next.main.enabled) {
+      log.warn('main.enabled is 0: stopping');
+      if (this.options.onDisabled) setImmediate(this.options.onDisabled);
+      return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
+    }
+    const running: RunningParts = { main: this.options.started.main, http: this.options.started.http, ...this.options.built() };
+    this.restartRequired = reloadDiff(running, next);
+    await this.options.apply(next, running);
+    this.config = runningConfig(next, running);
+    await this.options.applied?.();
+    log.info('config reloaded', {
+      plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.restartRequired.join(',') || undefined,
+    });
+    return { plans: next.pricing.length, restart_required: [...this.restartRequired], problems: problemList };
+  }
+}

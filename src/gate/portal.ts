@@ -1,0 +1,37 @@
+/**
+ * The portal the gate drives, built from main's options: the valve (the portal's control socket when there is one,
+ * else the ndsctl command) and, with main.kernel_quota, the kernel byte quota under each data session's gate, which
+ * the valve's brake sets before an auth and removes after a deauth.
+ */
+import type { MainConfig } from '../config/index.ts';
+import { toLogFields, type Logger } from '../log.ts';
+import { portalSocketResolver, Valve } from '../portal/index.ts';
+import { KernelQuota, nftRunner } from '../portal/kernel-quota.ts';
+import { isLive, remainingNumber, type SessionManager } from '../sessions/index.ts';
+
+export interface Portal {
+  valve: Valve;
+  kernelQuota: KernelQuota | null;
+  /** The control socket found at start (the meter's worker reads snapshots through it), if any. */
+  socket: string | undefined;
+}
+
+export function openPortal(main: MainConfig, sessions: Pick<SessionManager, 'byMac'>, log: Logger): Portal {
+  const socketPath = portalSocketResolver(main);
+  const socket = socketPath();
+  log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
+  const portalLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>): void =>
+    log[level](message, details && toLogFields(details));
+  const kernelQuota = main.kernelQuota ? new KernelQuota({
+    run: nftRunner(main.nft, main.ndsctlTimeoutMs), log: portalLog,
+    session: (mac) => {
+      const s = sessions.byMac(mac);
+      return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
+    },
+  }) : null;
+  const valve = new Valve({
+    command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log: portalLog,
+    ...(kernelQuota && { brake: { beforeAuth: (mac, ip, limit) => kernelQuota.set(mac, ip, limit), afterDeauth: (mac) => kernelQuota.remove(mac) } }),
+  });
+  return { valve, kernelQuota, socket };
+}

@@ -1,0 +1,60 @@
+// The reload diff (src/config/reload-diff.ts): which changes take a restart, and what stats shows meanwhile.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { asRunning, configFromUci, parseUci, reloadDiff, restartRequired, runningConfig, withOverrides, type Config, type RunningParts } from '../../src/config/index.ts';
+
+const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
+const load = (extra = ''): Config => configFromUci(parseUci(`config sluice 'main'\n${extra}${PLAN}`), { hostname: 'router1' });
+const partsOf = (c: Config): RunningParts => ({ main: c.main, http: c.http, radius: c.radius.enabled, x402: c.x402.enabled, escrow: c.escrow.enabled });
+
+test('an unchanged config needs no restart', () => {
+  const c = load();
+  assert.equal(reloadDiff(partsOf(c), load()), []);
+});
+
+test('restart-only options of main are named by their UCI names; the others apply on reload', () => {
+  const running = load();
+  const next = load(`\toption poll_interval '5'\n\toption state_dir '/tmp/s'\n\toption checkpoint_interval '60'\n\toption log_level 'debug'\n`);
+  assert.equal(restartRequired(running.main, next.main).sort(), ['main.poll_interval', 'main.state_dir']);
+  assert.equal(reloadDiff(partsOf(running), next).sort(), ['main.poll_interval', 'main.state_dir']);
+});
+
+test('list options are compared by value (a new ndsctl argv), not by identity', () => {
+  const running = load(`\tlist ndsctl '/usr/bin/ndsctl'\n`);
+  assert.equal(restartRequired(running.main, load(`\tlist ndsctl '/usr/bin/ndsctl'\n`).main), []);
+  assert.equal(restartRequired(running.main, load(`\tlist ndsctl '/opt/ndsctl'\n`).main), ['main.ndsctl']);
+});
+
+test('switching radius, x402 or escrow on or off, and the LAN endpoint\'s listen and rate limit, take a restart', () => {
+  const c = load();
+  const parts = partsOf(c);
+  assert.equal(reloadDiff({ ...parts, radius: !parts.radius }, c), ['radius.enabled']);
+  assert.equal(reloadDiff({ ...parts, x402: !parts.x402 }, c), ['x402.enabled']);
+  assert.equal(reloadDiff({ ...parts, escrow: !parts.escrow }, c), ['escrow.enabled']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), ['http.rate_limit']);
+});
+
+test('asRunning and runningConfig show the running values of what takes a restart, the new values of the rest', () => {
+  const running = load();
+  const next = load(`\toption poll_interval '5'\n\toption log_level 'debug'\n`);
+  const shown = asRunning(next, running.main);
+  assert.is(shown.main.pollIntervalMs, running.main.pollIntervalMs);
+  assert.is(shown.main.logLevel, 'debug');
+  const parts = { ...partsOf(running), http: { ...running.http, port: 1234 } };
+  const stats = runningConfig(next, parts);
+  assert.is(stats.http.port, 1234, 'the LAN endpoint as it was started');
+  assert.is(stats.main.pollIntervalMs, running.main.pollIntervalMs);
+});
+
+test('--ubus-socket replaces main.ubus_socket, so a reload of the same file reports nothing', () => {
+  const c = load();
+  const started = withOverrides(c, { ubusSocket: '/tmp/ubus.sock' });
+  assert.is(started.main.ubusSocket, '/tmp/ubus.sock');
+  assert.is(withOverrides(c, {}), c);
+  assert.equal(restartRequired(started.main, withOverrides(load(), { ubusSocket: '/tmp/ubus.sock' }).main), []);
+  assert.equal(restartRequired(started.main, load().main), ['main.ubus_socket']);
+});
+
+test.run();

@@ -84,7 +84,7 @@ async function billedSessions(n: number): Promise<{ manager: SessionManager; bat
     // The slot is what the meter's usage batch carries (sessionManagerPort takes it from the manager).
     batch.push({ mac, sessionId: session.id, slot: manager.slotOf(session.id), metric: 'bytes', deltaBytes: 150_000 + i, deltaDownloadBytes: 120_000 + i, deltaUploadBytes: 30_000, remainingBytes: 1e9, exhausted: false });
   }
-  manager.applyUsage(batch.map((u) => [u.mac, 1_234_567] as const));
+  manager.applyUsage(batch.map((u) => u.sessionId), batch.map(() => 1_234_567), batch.length);
   return { manager, batch };
 }
 

@@ -4,7 +4,7 @@
 //  - accounts counter epochs per MAC in a Map of objects (same rules as src/meter/epochs.ts: first sighting is a base,
 //    a lower reading / new token / return after absence starts a new epoch counted from 0),
 //  - bills paying clients with the same purchase-baseline rule and applies the deltas through the same SessionsPort
-//    call the Meter uses (SessionManager.applyUsageBatch), builds the same per-tick UsageReport batch,
+//    call the Meter uses (SessionManager.applyUsage), builds the same per-tick UsageReport batch,
 //  - and runs the same gate checks (paying clients absent or back unauthenticated).
 // It does not slice its work across event-loop turns (JSON.parse cannot be sliced anyway).
 import { createConnection } from 'node:net';
@@ -66,13 +66,10 @@ export class MainThreadJsonMeter {
       billedDown.push(usedDown);
       billedUp.push(usedUp);
     }
-    // The same sessions call as the Meter: the allocation-free batch when the port has it.
+    // The same sessions call as the Meter (SessionsPort.applyUsage, by session id).
     const remaining = new Float64Array(billed.length);
-    if (billed.length > 0 && this.sessions.applyUsageBatch !== undefined) {
-      this.sessions.applyUsageBatch(billedSessions.map((s) => s.id), Float64Array.from(billed, (b) => b[1]), billed.length, remaining);
-    } else if (billed.length > 0) {
-      this.sessions.applyUsage(billed);
-      for (let b = 0; b < billed.length; b++) remaining[b] = this.sessions.remainingBytes(billedSessions[b]!.id);
+    if (billed.length > 0) {
+      this.sessions.applyUsage(billedSessions.map((s) => s.id), Float64Array.from(billed, (b) => b[1]), billed.length, remaining);
     }
     const usage: UsageReport[] = [];
     for (let b = 0; b < billed.length; b++) {

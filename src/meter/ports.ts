@@ -23,23 +23,35 @@ export interface SessionsPort {
   /** Every ACTIVE session (gate checks, once per tick). */
   activeSessions(): Iterable<MeteredSession>;
   /**
-   * Adds bytes to the ACTIVE sessions of these MACs and ends data sessions at or past their allotment with
-   * `data-limit` (which closes the gate through the valve). MACs without an active session are ignored.
+   * The one usage path: entry i (i < count) adds `bytes[i]` to the session with id `ids[i]` if it is still ACTIVE, ends
+   * a data session at or past its allotment with `data-limit` (which closes the gate through the gatekeeper), and
+   * writes what that data session may still use into `remainingBytesOut[i]` (0 once ended or unknown, Infinity for a
+   * time session). By id and in arrays: a tick at 100k clients allocates no object per client (no GC pauses), and a
+   * session replaced by a new purchase since the meter looked it up gets nothing.
    */
-  applyUsage(deltas: Iterable<readonly [mac: string, bytes: number]>): unknown;
-  /**
-   * Optional fast path, used instead of applyUsage/remainingBytes when present: entry i adds `bytes[i]` to the session
-   * with id `ids[i]` if it is still ACTIVE (same ending rule), and writes what that data session may still use into
-   * `remainingBytesOut[i]` (0 once ended). No object per client: a tick at 100k clients stays free of GC pauses.
-   */
-  applyUsageBatch?(ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): unknown;
+  applyUsage(ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): unknown;
   /** Bytes a data session may still use (0 once ended; Infinity for time sessions). */
   remainingBytes(sessionId: string): number;
 }
 
-/** The valve's serialized ndsctl queue: `fn` runs when no other portal call is in flight. */
+/** The portal's serialized ndsctl queue (portal/valve.ts): `fn` runs when no other portal call is in flight. */
 export interface ExclusivePort {
   runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * One client's reading from the portal (`ndsctl json <mac>`); `onStart` is called when the portal takes the call (a
+ * reading that waited behind a snapshot is not slow). null: the portal does not list the client.
+ */
+export type ReadClient = (mac: string, onStart: () => void) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
+
+/** What the meter asks of the kernel quota (portal/kernel-quota.ts). */
+export interface KernelQuotaPort {
+  has(mac: string): boolean;
+  /** The clients whose quota is used up (their packets are dropped). */
+  usedUp(): Promise<ReadonlySet<string>>;
+  /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
+  refill?(mac: string, limitBytes: number): Promise<void>;
 }
 
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */

@@ -5,7 +5,7 @@
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
-export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'applyUsageBatch' | 'remaining'> & Partial<Pick<SessionManager, 'slotOf'>>;
+export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'remaining'> & Partial<Pick<SessionManager, 'slotOf'>>;
 
 export interface ManagedSessionsPort extends SessionsPort {
   /** Stops following the manager's events. */
@@ -26,8 +26,7 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
   return {
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
-    applyUsage: (deltas) => manager.applyUsage(deltas),
-    applyUsageBatch: (ids, bytes, count, remainingBytesOut) => manager.applyUsageBatch(ids, bytes, count, remainingBytesOut),
+    applyUsage: (ids, bytes, count, remainingBytesOut) => manager.applyUsage(ids, bytes, count, remainingBytesOut),
     remainingBytes: (id) => {
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);

@@ -1,5 +1,5 @@
 /** The engine's figures for `ubus call sluice stats` (field names are the reply's, snake_case). */
-import type { TickReport } from './meter.ts';
+import type { TickReport } from './options.ts';
 import type { SkipReason, UsageResult } from './task.ts';
 
 export interface MeterStats {

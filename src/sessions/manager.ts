@@ -442,36 +442,21 @@ export class SessionManager {
   }
 
   /**
-   * Adds metered bytes (from the meter, per tick) to the ACTIVE sessions of those MACs. Memory only: the store sees
-   * usage at the next checkpoint. Data sessions at or past their allotment end with `data-limit` and are returned.
-   * Negative, fractional or non-numeric deltas are dropped (usage never goes down) and counted in stats.
+   * Adds metered bytes (from the meter, per tick) to ACTIVE sessions, by session id: entry i is `ids[i]`, `bytes[i]` for
+   * i < count, numbers in arrays so a tick allocates no object per client. Memory only: the store sees usage at the
+   * next checkpoint. Data sessions at or past their allotment end with `data-limit` and are returned. Negative,
+   * fractional or non-numeric deltas are dropped (usage never goes down) and counted in stats. A session that is no
+   * longer ACTIVE (ended, or replaced by a new purchase since the meter looked it up) gets nothing: bytes measured
+   * before a purchase are never billed to it. Nothing is applied outside the open phase. `remainingBytesOut[i]`, if
+   * given, receives what a data session may still use after the entry (0 once ended or unknown), Infinity for a time
+   * session.
    */
-  applyUsage(deltas: Iterable<readonly [mac: string, bytes: number]>, now = this.clock.now()): Session[] {
-    if (this.phase !== 'open') return [];
-    const ended: Session[] = [];
-    for (const [mac, bytes] of deltas) {
-      // The MAC is looked up only for a delta that can bill (idle clients report 0 every tick).
-      const e = this.bill(typeof bytes === 'number' && bytes > 0 ? this.reg.liveFor(mac) : undefined, bytes, now);
-      if (e) ended.push(e);
-    }
-    return ended;
-  }
-
-  /**
-   * The meter's per-tick fast path: the same rules as applyUsage (bytes to ACTIVE sessions only, bad deltas rejected and
-   * counted, data sessions at or past their allotment end with `data-limit`), keyed by session id rather than MAC and
-   * with numbers in arrays, so a tick allocates no object per client. Entry i is `ids[i]`, `bytes[i]` for i < count.
-   * A session that is no longer ACTIVE (ended, or replaced by a new purchase since the meter looked it up) gets nothing:
-   * bytes measured before a purchase are never billed to it. `remainingBytesOut[i]`, if given, receives what a data
-   * session may still use after the entry (0 once ended or unknown), Infinity for a time session.
-   */
-  applyUsageBatch(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut?: Float64Array, now = this.clock.now()): Session[] {
+  applyUsage(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut?: Float64Array, now = this.clock.now()): Session[] {
     const ended: Session[] = [];
     const open = this.phase === 'open';
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
       let session = this.reg.sessions.get(id);
-      // Like applyUsage: nothing is applied outside the open phase.
       const e = open ? this.bill(session, bytes[i]!, now) : null;
       if (e) {
         ended.push(e);
@@ -487,7 +472,7 @@ export class SessionManager {
   }
 
   /**
-   * The billing rule of applyUsage and applyUsageBatch for one delta: a bad delta is counted and dropped, bytes go to
+   * The billing rule of applyUsage for one delta: a bad delta is counted and dropped, bytes go to
    * ACTIVE sessions only, a data session at or past its allotment ends with `data-limit` (its view is returned).
    */
   private bill(session: Session | undefined, bytes: number, now: number): Session | null {

@@ -22,7 +22,7 @@ function sessionsFor(mac: string, used: { bytes: number }): SessionsPort {
   return {
     active: (m) => (m === mac ? s : undefined),
     activeSessions: () => [s],
-    applyUsage: (d) => { for (const [, b] of d) used.bytes += b; },
+    applyUsage: (_ids, bytes, count, left) => { for (let i = 0; i < count; i++) { used.bytes += bytes[i]!; left[i] = 1e12 - used.bytes; } },
     remainingBytes: () => 1e12 - used.bytes,
   };
 }

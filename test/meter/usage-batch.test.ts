@@ -1,11 +1,11 @@
-// The meter's allocation-free usage path: SessionManager.applyUsageBatch (by session id, numbers in arrays) keeps
-// applyUsage's rules, and a Meter on the fast port bills exactly what a Meter on the tuple port bills, across slices.
+// The one usage path: SessionManager.applyUsage (by session id, numbers in arrays, nothing allocated per client), its
+// billing rules, and a Meter on it billing exactly what the portal counted after each purchase, across slices.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort, type SessionsPort, type TickReport } from '../../src/meter/index.ts';
+import { createInlineRunner, Meter, sessionManagerPort, type TickReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
@@ -23,54 +23,44 @@ async function buy(m: SessionManager, mac: string, allotment: bigint, metric: 'b
   return session;
 }
 
-test('applyUsageBatch adds bytes by session id exactly as applyUsage does by MAC', async () => {
-  const byMac = await manager();
-  const byId = await manager();
-  const ids: string[] = [];
-  for (const m of [byMac, byId]) {
-    await buy(m, A, 10_000n);
-    await buy(m, B, 3600n, 'seconds');
-  }
-  for (const s of byId.list()) ids[s.mac === A ? 0 : 1] = s.id;
-  byMac.applyUsage([[A, 1234], [B, 999]]);
+test('applyUsage adds bytes by session id to data and time sessions and writes what each may still use', async () => {
+  const m = await manager();
+  const data = await buy(m, A, 10_000n);
+  const time = await buy(m, B, 3600n, 'seconds');
   const remaining = new Float64Array(2);
-  const ended = byId.applyUsageBatch(ids, new Float64Array([1234, 999]), 2, remaining);
+  const ended = m.applyUsage([data.id, time.id], new Float64Array([1234, 999]), 2, remaining);
   assert.equal(ended, []);
-  for (const mac of [A, B]) {
-    assert.is(byId.byMac(mac)!.used, byMac.byMac(mac)!.used);
-    assert.is(byId.byMac(mac)!.bytes, byMac.byMac(mac)!.bytes);
-  }
-  assert.is(byId.byMac(A)!.used, 1234);
-  assert.is(byId.byMac(B)!.bytes, 999);
+  assert.is(m.byMac(A)!.used, 1234);
+  assert.is(m.byMac(A)!.bytes, 1234);
+  assert.is(m.byMac(B)!.bytes, 999);
   assert.is(remaining[0], 10_000 - 1234);
   assert.is(remaining[1], Infinity, 'a time session has no byte limit');
-  await byMac.close();
-  await byId.close();
+  await m.close();
 });
 
-test('applyUsageBatch ends a data session at its allotment with data-limit and reports 0 left', async () => {
+test('applyUsage ends a data session at its allotment with data-limit and reports 0 left', async () => {
   const m = await manager();
   const s = await buy(m, A, 1000n);
   const remaining = new Float64Array(1);
-  const ended = m.applyUsageBatch([s.id], [1500], 1, remaining);
+  const ended = m.applyUsage([s.id], [1500], 1, remaining);
   assert.is(ended.length, 1);
   assert.is(ended[0]!.endCause, 'data-limit');
   assert.is(m.get(s.id)!.state, 'EXPIRED');
   assert.is(m.get(s.id)!.used, 1500, 'the overshoot is billed, not forgiven');
   assert.is(remaining[0], 0);
   // Later bytes for the ended session go nowhere.
-  m.applyUsageBatch([s.id], [10], 1, remaining);
+  m.applyUsage([s.id], [10], 1, remaining);
   assert.is(m.get(s.id)!.used, 1500);
   await m.close();
 });
 
-test('applyUsageBatch: bad deltas are rejected and counted; unknown or replaced sessions get nothing', async () => {
+test('applyUsage: bad deltas are rejected and counted; unknown or replaced sessions get nothing', async () => {
   const m = await manager();
   const old = await buy(m, A, 1000n);
   m.endNow(old.id, 'admin');
   const fresh = await buy(m, A, 5000n); // a new purchase on the same MAC since the meter looked the old one up
   const remaining = new Float64Array(5).fill(-1);
-  m.applyUsageBatch([old.id, 'no-such-id', fresh.id, fresh.id, fresh.id], [700, 700, -1, 1.5, Number.NaN], 5, remaining);
+  m.applyUsage([old.id, 'no-such-id', fresh.id, fresh.id, fresh.id], [700, 700, -1, 1.5, Number.NaN], 5, remaining);
   assert.is(m.get(old.id)!.used, 0);
   assert.is(m.get(fresh.id)!.used, 0);
   assert.is(m.stats().rejectedDeltas, 3);
@@ -78,34 +68,27 @@ test('applyUsageBatch: bad deltas are rejected and counted; unknown or replaced 
   await m.close();
 });
 
-test('applyUsageBatch does nothing after close, like applyUsage', async () => {
+test('applyUsage does nothing after close', async () => {
   const m = await manager();
   const s = await buy(m, A, 1000n);
   await m.close();
-  m.applyUsageBatch([s.id], [10], 1);
+  m.applyUsage([s.id], [10], 1);
   assert.is(m.get(s.id)!.used, 0);
 });
 
-/** The same portal read by two meters: one on the fast port, one on the tuple port (no applyUsageBatch). */
-test('a Meter on the fast port bills, reports and ends exactly like one on the tuple port, across many slices', async () => {
+test('a Meter bills, reports and ends exactly what the portal counted after each purchase, across many slices', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
   const now = { t: 1_795_221_800_000 };
   const portal = new PortalModel({ flavour: 'opennds' }, { now: () => Math.floor(now.t / 1000) });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  const fast = await manager(now);
-  const slow = await manager(now);
-  const fastPort = sessionManagerPort(fast);
-  const slowBase = sessionManagerPort(slow);
-  const slowPort: SessionsPort = {
-    active: slowBase.active, activeSessions: slowBase.activeSessions, applyUsage: slowBase.applyUsage, remainingBytes: slowBase.remainingBytes,
-  };
-  const meters = [fastPort, slowPort].map((sessions) => new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions, runner: createInlineRunner(),
+  const sessions = await manager(now);
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
     clock: () => now.t, newSessionGraceMs: 0,
-    // Billing is compared, not timing: no bill-ahead (it depends on each meter's real fetch time), and cuts scheduled
-    // between ticks never fire.
+    // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
+    // ticks never fire.
     closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-  }));
+  });
   try {
     const macs: string[] = [];
     for (let i = 0; i < 1500; i++) {
@@ -114,34 +97,52 @@ test('a Meter on the fast port bills, reports and ends exactly like one on the t
       portal.addClient(mac, `10.1.${i >> 8}.${i & 255}`);
     }
     now.t += 1000;
+    /** What each paying client may use (bytes; Infinity for a time session), and what it used so far. */
+    const allotment = new Map<string, number>();
+    const used = new Map<string, number>();
     for (const [i, mac] of macs.entries()) {
       if (i % 5 === 4) continue; // some clients never pay
       const time = i % 11 === 0;
-      for (const m of [fast, slow]) await buy(m, mac, time ? 3600n : i % 7 === 0 ? 50_000n : 10n ** 12n, time ? 'seconds' : 'bytes');
+      const bytes = time ? 3600 : i % 7 === 0 ? 50_000 : 1e12;
+      await buy(sessions, mac, BigInt(bytes), time ? 'seconds' : 'bytes');
+      allotment.set(mac, time ? Infinity : bytes);
+      used.set(mac, 0);
       portal.auth(mac);
     }
     now.t += 10;
-    for (const m of meters) await m.tick();
-    const reports: TickReport[][] = [[], []];
+    await meter.tick(); // the purchases' base readings
+    const reports: TickReport[] = [];
     for (let round = 0; round < 3; round++) {
-      for (const [i, mac] of macs.entries()) portal.addTraffic(mac, 1024 * (1 + ((i * 7 + round) % 40)), 1024 * (i % 3));
+      /** This round's expected usage reports: every paying client still ACTIVE, with what it used. */
+      const expected: unknown[] = [];
+      for (const [i, mac] of macs.entries()) {
+        const down = 1024 * (1 + ((i * 7 + round) % 40));
+        const up = 1024 * (i % 3);
+        portal.addTraffic(mac, down, up);
+        const limit = allotment.get(mac);
+        if (limit === undefined || used.get(mac)! >= limit) continue; // no session, or ended: dropped
+        used.set(mac, used.get(mac)! + down + up);
+        const remaining = limit === Infinity ? Infinity : Math.max(0, limit - used.get(mac)!);
+        expected.push([mac, limit === Infinity ? 'seconds' : 'bytes', down + up, down, up, remaining, remaining <= 0]);
+      }
       now.t += 1000;
-      for (const [k, m] of meters.entries()) reports[k]!.push(await m.tick());
+      const report = await meter.tick();
+      reports.push(report);
+      const got = report.usage.map((u) => [u.mac, u.metric, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes, u.exhausted]);
+      const byMac = (a: unknown, b: unknown): number => String((a as string[])[0]).localeCompare(String((b as string[])[0]));
+      assert.equal(got.sort(byMac), expected.sort(byMac), `round ${round}`);
     }
-    const summary = (r: TickReport): unknown => ({
-      dropped: r.dropped, baselined: r.baselined, // nextInMs depends on each tick's real duration
-
-      usage: r.usage.map((u) => [u.mac, u.metric, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes, u.exhausted]),
-    });
-    assert.equal(reports[0]!.map(summary), reports[1]!.map(summary));
-    assert.ok(reports[0]![0]!.usage.length > 1000, 'the tick crossed several slices');
-    const view = (m: SessionManager): unknown => m.list().map((s) => [s.mac, s.state, s.endCause, s.used, s.bytes]);
-    assert.equal(view(fast), view(slow));
-    assert.ok(fast.list().some((s) => s.endCause === 'data-limit'), 'some sessions ran out');
+    assert.ok(reports[0]!.usage.length > 1000, 'the tick crossed several slices');
+    for (const s of sessions.list()) {
+      const limit = allotment.get(s.mac)!;
+      assert.is(s.bytes, used.get(s.mac), s.mac);
+      assert.is(s.state, used.get(s.mac)! >= limit ? 'EXPIRED' : 'ACTIVE', s.mac);
+      if (s.state === 'EXPIRED') assert.is(s.endCause, 'data-limit');
+    }
+    assert.ok(sessions.list().some((s) => s.endCause === 'data-limit'), 'some sessions ran out');
   } finally {
-    for (const m of meters) await m.close();
-    await fast.close();
-    await slow.close();
+    await meter.close();
+    await sessions.close();
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -151,8 +152,8 @@ test('counters are numbers that saturate at 2^53 - 1 rather than lose exactness;
   const m = await manager();
   const s = await buy(m, A, 1n << 80n);
   const remaining = new Float64Array(1);
-  m.applyUsageBatch([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
-  m.applyUsageBatch([s.id], [1000], 1, remaining);
+  m.applyUsage([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
+  m.applyUsage([s.id], [1000], 1, remaining);
   const view = m.get(s.id)!;
   assert.equal([view.state, view.used, view.bytes], ['ACTIVE', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
   assert.is(m.remaining(s.id), (1n << 80n) - BigInt(Number.MAX_SAFE_INTEGER));
@@ -169,11 +170,11 @@ test('a live session keeps its slot from purchase to end; a reused slot never sh
   assert.ok(slot >= 0);
   const port = sessionManagerPort(m);
   assert.is(port.active(A)!.slot, slot, 'the meter\'s view carries it');
-  m.applyUsage([[A, 1500]]);
+  m.applyUsage([a.id], [1500], 1);
   assert.is(m.slotOf(a.id), -1, 'freed at the end');
   const b = await buy(m, B, 5000n);
   assert.is(m.slotOf(b.id), slot, 'reused by the next purchase');
-  m.applyUsage([[B, 200]]);
+  m.applyUsage([b.id], [200], 1);
   const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
   // A usage batch from before the reuse names `a` with the old slot: its own (ended) figures, found by id.
   assert.ok(m.figuresInto(a.id, 0, out, slot));

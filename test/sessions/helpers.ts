@@ -63,3 +63,13 @@ export function payment(reference = `pay-${++refs}`, at = 0): PaymentRef {
 export function mac(n: number): string {
   return `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
 }
+
+/**
+ * Bills bytes by MAC, as a meter tick would: each MAC's live session (or its latest ended one, which gets nothing) is
+ * looked up, then all entries go through the one usage path, SessionManager.applyUsage (by session id). A MAC with no
+ * session at all gets an id no session has.
+ */
+export function useBytes(manager: Pick<SessionManager, 'byMac' | 'applyUsage'>, deltas: ReadonlyArray<readonly [mac: string, bytes: number]>) {
+  const ids = deltas.map(([m]) => manager.byMac(m)?.id ?? '');
+  return manager.applyUsage(ids, deltas.map(([, bytes]) => bytes), deltas.length);
+}

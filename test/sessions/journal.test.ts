@@ -9,6 +9,7 @@ import type { PaymentRef } from '../../src/sessions/model.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { makeSession, openRecord } from './store-suite.ts';
 import { tempDirs } from '../helpers/temp.ts';
+import { useBytes } from './helpers.ts';
 
 const tempDir = tempDirs('sluice-journal-', test.after);
 
@@ -225,7 +226,7 @@ test('a journal written when counters were bigints recovers: exact below 2^53, M
   const manager = await SessionManager.open({ store: new JournalStore({ dir }) });
   assert.is(manager.get('00000000000000a1')!.used, 4_500_000);
   assert.is(manager.remaining('00000000000000a1'), 5_500_000n);
-  assert.equal(manager.applyUsage([['02:00:00:00:00:a1', 1000]]), []);
+  assert.equal(useBytes(manager, [['02:00:00:00:00:a1', 1000]]), []);
   await manager.close();
   const last = readFileSync(journalFile(dir), 'utf8').trimEnd().split('\n').at(-1)!;
   assert.equal(JSON.parse(last.slice(9)), { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']] },

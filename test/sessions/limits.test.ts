@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mac, payment, setup } from './helpers.ts';
+import { mac, payment, setup, useBytes } from './helpers.ts';
 import { FakeTime } from './fake-time.ts';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
@@ -19,7 +19,7 @@ test('a data session with a deadline ends as time-limit at the deadline; a data 
   const topped = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment() });
   assert.is(topped.session.allotment, 1500n);
   assert.is(topped.session.expiresAt, deadline, 'bytes do not buy time');
-  manager.applyUsage([[mac(1), 100]]);
+  useBytes(manager, [[mac(1), 100]]);
   await time.advance(59_000);
   assert.is(manager.get(session.id)!.state, 'ACTIVE');
   await time.advance(1_500);
@@ -32,7 +32,7 @@ test('a data session with a deadline ends as time-limit at the deadline; a data 
 test('the data limit still ends a session with a deadline first when it comes first', async () => {
   const { time, manager } = await setup();
   const { session } = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment(), expiresAt: time.now() + 60_000 });
-  const ended = manager.applyUsage([[mac(2), 1000]]);
+  const ended = useBytes(manager, [[mac(2), 1000]]);
   assert.equal(ended.map((s) => [s.id, s.endCause]), [[session.id, 'data-limit']]);
   await manager.close();
 });
@@ -63,9 +63,9 @@ test('setLimits: bytes on a data session; bytes on a time session refused; unkno
   const { manager } = await setup();
   const d = (await manager.activate({ mac: mac(6), metric: 'bytes', allotment: 10_000n, payment: payment() })).session;
   const t = (await manager.activate({ mac: mac(7), metric: 'seconds', allotment: 60n, payment: payment() })).session;
-  manager.applyUsage([[mac(6), 4000]]);
+  useBytes(manager, [[mac(6), 4000]]);
   assert.is((await manager.setLimits(d.id, { bytes: 5000n })).allotment, 5000n);
-  assert.equal(manager.applyUsage([[mac(6), 1000]]).map((s) => s.endCause), ['data-limit']);
+  assert.equal(useBytes(manager, [[mac(6), 1000]]).map((s) => s.endCause), ['data-limit']);
   await rejectsWithCode(manager.setLimits(t.id, { bytes: 5n }), 'ERR_SESSION_METRIC_MISMATCH');
   await rejectsWithCode(manager.setLimits('0000000000000000', { seconds: 5n }), 'ERR_SESSION_NOT_FOUND');
   await manager.close();

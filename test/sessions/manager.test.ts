@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeTime, settle } from './fake-time.ts';
-import { CountingStore, mac, payment, setup } from './helpers.ts';
+import { CountingStore, mac, payment, setup, useBytes } from './helpers.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 
 
@@ -57,7 +57,7 @@ test('a top-up extends a time session: same id, start kept, expiry moved, topup 
 test('a data top-up keeps usage and grows the allotment; a metric mismatch is refused clearly', async () => {
   const { manager } = await setup();
   const { session } = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment() });
-  manager.applyUsage([[mac(2), 600]]);
+  useBytes(manager, [[mac(2), 600]]);
   const topped = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment() });
   assert.is(topped.session.id, session.id);
   assert.is(topped.session.used, 600);
@@ -70,17 +70,17 @@ test('a data top-up keeps usage and grows the allotment; a metric mismatch is re
 test('data sessions end with data-limit at their allotment; usage is never negative', async () => {
   const { manager, events } = await setup();
   const { session } = await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 10_000n, payment: payment() });
-  assert.equal(manager.applyUsage([[mac(3), 4000], [mac(3), -5000], [mac(3), 1.5], [mac(3), Number.NaN]]), []);
+  assert.equal(useBytes(manager, [[mac(3), 4000], [mac(3), -5000], [mac(3), 1.5], [mac(3), Number.NaN]]), []);
   assert.is(manager.get(session.id)!.used, 4000);
   assert.is(manager.stats().rejectedDeltas, 3);
   assert.equal([...manager.activeDataSessions()], [{ id: session.id, mac: mac(3), remainingBytes: 6000 }]);
-  const ended = manager.applyUsage([[mac(3), 6500], [mac(99), 100]]);
+  const ended = useBytes(manager, [[mac(3), 6500], [mac(99), 100]]);
   assert.is(ended.length, 1);
   assert.is(ended[0]!.endCause, 'data-limit');
   assert.is(ended[0]!.state, 'EXPIRED');
   assert.is(ended[0]!.used, 10_500, 'the overshoot is counted, not forgiven');
   assert.equal(events.ended, [session.id]);
-  assert.equal(manager.applyUsage([[mac(3), 100]]), [], 'no usage after the end');
+  assert.equal(useBytes(manager, [[mac(3), 100]]), [], 'no usage after the end');
   assert.is(manager.get(session.id)!.used, 10_500);
   assert.equal([...manager.activeDataSessions()], []);
   await manager.close();
@@ -89,7 +89,7 @@ test('data sessions end with data-limit at their allotment; usage is never negat
 test('time sessions count bytes for accounting but are not ended by them', async () => {
   const { manager } = await setup();
   const { session } = await manager.activate({ mac: mac(4), metric: 'seconds', allotment: 600n, payment: payment() });
-  assert.equal(manager.applyUsage([['02:00:00:00:00:04', 5_000_000_000]]), []);
+  assert.equal(useBytes(manager, [['02:00:00:00:00:04', 5_000_000_000]]), []);
   assert.is(manager.get(session.id)!.bytes, 5_000_000_000);
   assert.is(manager.get(session.id)!.state, 'ACTIVE');
   await manager.close();
@@ -123,7 +123,7 @@ test('device limit: a user on a new device ends their oldest session first', asy
 test('two causes racing end a session exactly once', async () => {
   const { time, manager, events } = await setup();
   const data = await manager.activate({ mac: mac(30), metric: 'bytes', allotment: 100n, payment: payment() });
-  const [admin, limit] = [manager.end(data.session.id, 'admin'), manager.applyUsage([[mac(30), 500]])];
+  const [admin, limit] = [manager.end(data.session.id, 'admin'), useBytes(manager, [[mac(30), 500]])];
   assert.equal(limit, []);
   assert.is((await admin)!.endCause, 'admin');
   assert.is(await manager.end(data.session.id, 'portal-lost'), null, 'ending an ended session is a no-op');
@@ -156,15 +156,15 @@ test('usage reaches the store only at checkpoints, then on close', async () => {
   const { session } = await manager.activate({ mac: mac(50), metric: 'bytes', allotment: 10n ** 12n, payment: payment() });
   const afterPurchase = store.count();
   for (let second = 1; second <= 299; second++) {
-    manager.applyUsage([[mac(50), 1000]]);
+    useBytes(manager, [[mac(50), 1000]]);
     await time.advance(1000);
   }
   assert.is(store.count(), afterPurchase, 'no write while usage flows between checkpoints');
-  manager.applyUsage([[mac(50), 1000]]);
+  useBytes(manager, [[mac(50), 1000]]);
   await time.advance(1000);
   assert.is(store.count('usage'), 1, 'one checkpoint after the interval');
   for (let second = 1; second <= 120; second++) {
-    manager.applyUsage([[mac(50), 1000]]);
+    useBytes(manager, [[mac(50), 1000]]);
     await time.advance(1000);
   }
   assert.is(store.count('usage'), 1);
@@ -172,7 +172,7 @@ test('usage reaches the store only at checkpoints, then on close', async () => {
   assert.is(store.count('usage'), 2, 'the pending usage is written once the interval is up');
   await time.advance(600_000);
   assert.is(store.count('usage'), 2, 'no checkpoint when nothing changed');
-  manager.applyUsage([[mac(50), 5]]);
+  useBytes(manager, [[mac(50), 5]]);
   await manager.close();
   await manager.close();
   assert.is(store.count('usage'), 3, 'close writes the last checkpoint');
@@ -188,9 +188,9 @@ test('recovery: time spent while down ends sessions; data sessions resume from t
   const long = await first.manager.activate({ mac: mac(61), metric: 'seconds', allotment: 3600n, payment: payment() });
   const data = await first.manager.activate({ mac: mac(62), metric: 'bytes', allotment: 1_000_000n, payment: payment() });
   const full = await first.manager.activate({ mac: mac(63), metric: 'bytes', allotment: 1000n, payment: payment() });
-  first.manager.applyUsage([[mac(62), 4000], [mac(63), 999]]);
+  useBytes(first.manager, [[mac(62), 4000], [mac(63), 999]]);
   await first.time.advance(60_000);
-  first.manager.applyUsage([[mac(62), 7000]]);
+  useBytes(first.manager, [[mac(62), 7000]]);
   // Power cut: no close(). 10 minutes pass.
   const time = new FakeTime(first.time.now() + 600_000);
   const second = await setup({ store: new CountingStore(store.inner), time });
@@ -215,7 +215,7 @@ test('nobody hears "yes" before the purchase is durable: PENDING until then, no 
   const pending = manager.byMac(mac(70))!;
   assert.is(pending.state, 'PENDING');
   assert.equal(events.started, []);
-  assert.equal(manager.applyUsage([[mac(70), 5000]]), []);
+  assert.equal(useBytes(manager, [[mac(70), 5000]]), []);
   assert.is(manager.byMac(mac(70))!.used, 0);
   // A second purchase for the same MAC while the first is being written tops it up.
   const second = manager.activate({ mac: mac(70), metric: 'bytes', allotment: 500n, payment: payment() });
@@ -268,7 +268,7 @@ test('bad grants, limits and a closed manager are refused with codes', async () 
   await rejectsWithCode(manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSION_LIMIT');
   await manager.close();
   await rejectsWithCode(manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSIONS_CLOSED');
-  assert.equal(manager.applyUsage([[mac(1), 1]]), []);
+  assert.equal(useBytes(manager, [[mac(1), 1]]), []);
 });
 
 test('a throwing listener is reported and does not stop other listeners', async () => {
@@ -285,7 +285,7 @@ test('a throwing listener is reported and does not stop other listeners', async 
 test('byMac shows the live session, else the most recent end; list filters', async () => {
   const { time, manager } = await setup();
   const first = await manager.activate({ mac: mac(6), metric: 'bytes', allotment: 10n, payment: payment() });
-  manager.applyUsage([[mac(6), 10]]);
+  useBytes(manager, [[mac(6), 10]]);
   await time.advance(1000);
   assert.is(manager.byMac('02:00:00:00:00:06')!.endCause, 'data-limit');
   const second = await manager.activate({ mac: mac(6), metric: 'seconds', allotment: 10n, payment: payment() });

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { SinkHost } from '../../src/upstream/host.ts';
 import type { SinkEvent, UpstreamSink } from '../../src/upstream/sink.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import { mac, payment, setup } from '../sessions/helpers.ts';
+import { mac, payment, setup, useBytes } from '../sessions/helpers.ts';
 
 function quietLog(lines: string[]): Logger {
   const log = createLogger();
@@ -51,7 +51,7 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   await host.start();
   const { session } = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment('p1') });
   await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment('p2') });
-  manager.applyUsage([[mac(1), 600]]);
+  useBytes(manager, [[mac(1), 600]]);
   host.usage([{ mac: mac(1), sessionId: session.id, metric: 'bytes', deltaBytes: 600, deltaDownloadBytes: 500, deltaUploadBytes: 100, remainingBytes: 900, exhausted: false }]);
   await manager.end(session.id, 'admin');
   assert.equal(good.events.map((e) => e.type), ['started', 'topup', 'usage', 'ended']);
@@ -73,7 +73,7 @@ test('figuresInto gives figuresOf as numbers for every kind of session: data, ti
   const data = (await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 5n << 32n, payment: payment(), user: 'alice' })).session;
   const clock = (await manager.activate({ mac: mac(2), metric: 'seconds', allotment: 600n, payment: payment() })).session;
   const spent = (await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1000n, payment: payment() })).session;
-  manager.applyUsage([[mac(1), 3 * 2 ** 32 + 17], [mac(2), 4096], [mac(3), 400]]);
+  useBytes(manager, [[mac(1), 3 * 2 ** 32 + 17], [mac(2), 4096], [mac(3), 400]]);
   await time.advance(61_500);
   await manager.end(spent.id, 'admin');
   const out = { user: null, allotment: -1, used: -1, remaining: -1, bytes: -1, state: 'PENDING' } as Parameters<typeof manager.figuresInto>[2];

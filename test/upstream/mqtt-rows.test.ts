@@ -7,6 +7,7 @@ import { decode, usageParts } from '../../src/upstream/mqtt/messages.ts';
 import { RowPrefixes } from '../../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../../src/meter/ports.ts';
 import { rows } from './mqtt-rig.ts';
+import { useBytes } from '../sessions/helpers.ts';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -25,14 +26,14 @@ test('a slot reused by a new session gets a row of its own, by slot and without 
   const pay = (r: string) => ({ method: 'grant', reference: r, amount: 1n, asset: 'X', at: 1 });
   const a = (await m.activate({ mac: A, user: 'alice', metric: 'bytes', allotment: 1000n, payment: pay('a') })).session;
   const prefixes = new RowPrefixes();
-  m.applyUsage([[A, 100]]);
+  useBytes(m, [[A, 100]]);
   assert.equal(tick(m, prefixes, [report(m, A, a.id, 100)]).map((r) => [r['id'], r['mac'], r['user'], r['used'], r['state']]), [[a.id, A, 'alice', 100, 'ACTIVE']]);
   const slot = m.slotOf(a.id);
-  m.applyUsage([[A, 2000]]);
+  useBytes(m, [[A, 2000]]);
   const last = { ...report(m, A, a.id, 2000), slot };
   const b = (await m.activate({ mac: B, metric: 'bytes', allotment: 5000n, payment: pay('b') })).session;
   assert.is(m.slotOf(b.id), slot);
-  m.applyUsage([[B, 300]]);
+  useBytes(m, [[B, 300]]);
   // The tick that ended `a` is reported after `b` took its slot; then `b` alone, with and without the slot.
   const got = tick(m, prefixes, [last, report(m, B, b.id, 300)]);
   assert.equal(got.map((r) => [r['id'], r['mac'], r['user'], r['used'], r['state']]), [[a.id, A, 'alice', 2100, 'EXPIRED'], [b.id, B, null, 300, 'ACTIVE']]);

@@ -19,6 +19,7 @@ import type { UsageReport } from '../../../src/meter/ports.ts';
 import type { NasIdentity } from '../../../src/radius/nas.ts';
 import { TERMINATE_CAUSES, LIMIT_CAUSES, type EndCause } from '../../../src/sessions/model.ts';
 import { FreeRadius } from '../../peers/freeradius.ts';
+import { useBytes } from '../../sessions/helpers.ts';
 
 interface Ctx { radius: FreeRadius; dir: string; sessions: SessionManager; host: SinkHost; acct: RadiusAccounting; client: RadiusClient }
 const t = suite<Ctx>('radius accounting', {} as Ctx);
@@ -65,10 +66,10 @@ t('Interim-Update every interval with the usage so far (NAS view: input = upload
   await setup(c, { interimMs: 1500 });
   const { session } = await c.sessions.activate({ mac: mac(1), metric: 'bytes', allotment: 1n << 40n, payment: { method: 't', reference: 'i1', amount: 0n, asset: '', at: Date.now() } });
   const report = (down: number, up: number): UsageReport => ({ mac: mac(1), sessionId: session.id, metric: 'bytes', deltaBytes: down + up, deltaDownloadBytes: down, deltaUploadBytes: up, remainingBytes: 1e12, exhausted: false });
-  c.sessions.applyUsage([[mac(1), 3000 + 700]]);
+  useBytes(c.sessions, [[mac(1), 3000 + 700]]);
   c.host.usage([report(3000, 700)]);
   await until(() => lines(c, 'Interim').length >= 1, 5000, 'first Interim');
-  c.sessions.applyUsage([[mac(1), 5000]]);
+  useBytes(c.sessions, [[mac(1), 5000]]);
   c.host.usage([report(5000, 0)]);
   await until(() => lines(c, 'Interim').length >= 2, 5000, 'second Interim');
   const [first, second] = lines(c, 'Interim').map((l) => l.split(' '));
@@ -95,7 +96,7 @@ t('every end cause reaches FreeRADIUS as its Acct-Terminate-Cause; every attribu
       payment: { method: 't', reference: `cause-${cause}`, amount: 0n, asset: '', at: Date.now() },
     });
     ids.set(cause, { id: session.id, mac: session.mac, startedAt: session.startedAt! });
-    c.sessions.applyUsage([[session.mac, 1000 + i]]);
+    useBytes(c.sessions, [[session.mac, 1000 + i]]);
     c.host.usage([{ mac: session.mac, sessionId: session.id, metric: 'bytes', deltaBytes: 1000 + i, deltaDownloadBytes: 800 + i, deltaUploadBytes: 200, remainingBytes: 1e9, exhausted: false }]);
   }
   for (const cause of causes) await c.sessions.end(ids.get(cause)!.id, cause);

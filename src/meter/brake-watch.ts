@@ -1,0 +1,113 @@
+/**
+ * The kernel-quota brake watch: a client with a kernel quota (portal/kernel-quota.ts) is stopped by the kernel itself
+ * at its allotment, so its data session is never billed ahead or cut on a prediction. It is read just after its
+ * predicted crossing, and within KERNEL_SLACK_BYTES of its allotment every tick asks the kernel whether it stopped
+ * it: then it is ended (billing the few bytes the kernel's last dropped packet left, at most one segment), or given a
+ * fresh quota of what is left when the kernel stopped it well short.
+ */
+import { stopping, type MeterContext } from './context.ts';
+import type { KernelQuotaPort, MeteredSession } from './ports.ts';
+
+/**
+ * A braked session this close to its allotment is checked against the kernel: the kernel drops the packet that would
+ * cross its quota, and a router's packets are GRO/GSO segments of up to 64 KiB, so it can stop up to one segment short.
+ */
+export const KERNEL_SLACK_BYTES = 64 * 1024;
+/** A braked session is read this long after its predicted crossing: after the kernel stopped it, not just before. */
+const BRAKE_MARGIN_MS = 20;
+/**
+ * A braked session the kernel stopped with more than this left (the dropped segment was bigger than what was left) is
+ * not ended but given a fresh quota of exactly what is left, up to MAX_BRAKE_REFILLS times: TCP resends the lost data
+ * in smaller segments, so each stop comes closer. At most this much of an allotment is ever billed without passing.
+ */
+const BRAKE_REFILL_MIN_BYTES = 4096;
+const MAX_BRAKE_REFILLS = 3;
+
+interface Braked {
+  mac: string;
+  /** When (clock) the kernel was seen to stop it with more than BRAKE_REFILL_MIN_BYTES left: a refill is due. */
+  stoppedAt?: number;
+  refills: number;
+}
+
+export class BrakeWatch {
+  /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment, by id: ended once the kernel says their quota is used. */
+  private readonly watched = new Map<string, Braked>();
+  /** Sessions ended because the kernel stopped them, and fresh quotas given (MeterStats). */
+  ends = 0;
+  refills = 0;
+
+  /** `endStopped`: ends a session the kernel stopped at its allotment, billing its remainder (the cut planner's endAhead). */
+  constructor(
+    private readonly ctx: MeterContext,
+    private readonly kernel: KernelQuotaPort | undefined,
+    private readonly endStopped: (sessionId: string, mac: string) => void,
+  ) {}
+
+  braked(mac: string): boolean {
+    return this.kernel?.has(mac) === true;
+  }
+
+  /** Braked sessions near their allotment: a tick checks them (check) when there are any. */
+  get size(): number {
+    return this.watched.size;
+  }
+
+  /**
+   * A braked session's next reading: just after its crossing at this rate, when the kernel has stopped it (a reading
+   * before only re-aims). Within KERNEL_SLACK_BYTES it is watched: every tick asks the kernel whether it stopped it.
+   */
+  crossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
+    if (!(remainingBytes > 0)) return Infinity;
+    if (remainingBytes <= KERNEL_SLACK_BYTES && !this.watched.has(session.id)) this.watched.set(session.id, { mac: session.mac, refills: 0 });
+    return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
+  }
+
+  /**
+   * The watched braked sessions whose kernel quota is used up: the kernel drops their packets, so what the portal
+   * counted is all that passed. One with at most BRAKE_REFILL_MIN_BYTES left ends (those bytes billed: the allotment is
+   * spent for all the client can send). One with more left (the kernel dropped a segment bigger than the rest) waits
+   * for a reading taken after the stop, which is final, and gets a fresh quota of exactly what that reading leaves.
+   * A session a top-up took out of reach, or ended, leaves the watch. Returns when the next tick is wanted (ms).
+   */
+  async check(dispatchAt: number): Promise<number> {
+    const port = this.ctx.sessions;
+    const kernel = this.kernel;
+    if (kernel === undefined) return Infinity; // nothing is watched without one (braked() is false)
+    const leftOf = (id: string, mac: string): number => (port.active(mac)?.id === id ? port.remainingBytes(id) : 0);
+    for (const [id, w] of this.watched) {
+      const left = leftOf(id, w.mac);
+      if (!(left > 0) || left > KERNEL_SLACK_BYTES || !this.braked(w.mac)) this.watched.delete(id);
+    }
+    // Stopped before this tick's reading was taken: that reading is the last that passed.
+    for (const [id, w] of [...this.watched]) {
+      if (w.stoppedAt === undefined || w.stoppedAt > dispatchAt) continue;
+      delete w.stoppedAt;
+      if (kernel.refill !== undefined && w.refills < MAX_BRAKE_REFILLS) {
+        w.refills++;
+        this.refills++;
+        await kernel.refill(w.mac, leftOf(id, w.mac));
+      } else {
+        this.end(id, w.mac);
+      }
+    }
+    const waiting = (): number => [...this.watched.values()].filter((w) => w.stoppedAt !== undefined).length;
+    if (this.watched.size === 0 || waiting() === this.watched.size) return waiting() > 0 ? 0 : Infinity;
+    const usedUp = await kernel.usedUp();
+    if (stopping(this.ctx)) return Infinity;
+    for (const [id, w] of [...this.watched]) {
+      if (!usedUp.has(w.mac) || w.stoppedAt !== undefined) continue;
+      const left = leftOf(id, w.mac);
+      if (!(left > 0)) continue;
+      if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.end(id, w.mac);
+      else w.stoppedAt = this.ctx.clock();
+    }
+    return waiting() > 0 ? 0 : Infinity;
+  }
+
+  private end(id: string, mac: string): void {
+    this.watched.delete(id);
+    this.ends++;
+    this.endStopped(id, mac);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * What every part of the meter shares: the sessions port, one clock and timers, the reporting callbacks and the
+ * meter's state; the one way any of them bills bytes (billUsage); what an open gate is in the counter table.
+ */
+import { SluiceError } from '../errors.ts';
+import { GATE_OPEN_STATES } from '../portal/types.ts';
+import type { SessionsPort, Timers, UsageReport } from './ports.ts';
+import { STATE_CODES } from './table.ts';
+
+export type MeterState = 'idle' | 'running' | 'closing' | 'closed';
+
+export interface MeterContext {
+  readonly sessions: SessionsPort;
+  readonly clock: () => number;
+  readonly timers: Timers;
+  readonly pollIntervalMs: number;
+  /** Set by the Meter only; the parts read it (a reading that answers after close is dropped). */
+  state: MeterState;
+  onUsage(batch: UsageReport[]): void;
+  onError(err: SluiceError): void;
+  /** Ticks as soon as possible (after the tick in flight, if any). */
+  requestTick(): void;
+}
+
+/** Closing or closed: late answers (a final reading, the kernel's) are not acted on. */
+export function stopping(ctx: MeterContext): boolean {
+  return ctx.state === 'closing' || ctx.state === 'closed';
+}
+
+/**
+ * Bills entries [0, count) through the sessions port (SessionsPort.applyUsage) and fills `remainingBytesOut`. A throw
+ * is reported and loses these bytes rather than ever counting them twice (the table is already committed); returns
+ * false then.
+ */
+export function billUsage(ctx: MeterContext, ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): boolean {
+  try {
+    ctx.sessions.applyUsage(ids, bytes, count, remainingBytesOut);
+    return true;
+  } catch (err) {
+    ctx.onError(new SluiceError('ERR_METER_APPLY', 'applying usage to sessions failed', { cause: err }));
+    return false;
+  }
+}
+
+/** The table's state codes of an open gate (Authenticated, AuthBlocked: GATE_OPEN_STATES). */
+export const OPEN_GATE_CODES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((name) => STATE_CODES[name]));

@@ -1,0 +1,130 @@
+/**
+ * The first-reading watch: billing from the first byte after an auth. Both portals start a client's counters at 0
+ * when they authenticate it (openNDS iptables_fw_authenticate zeroes them and adds fresh counting rules; nodogsplash
+ * counts only through the rules auth adds, on counters client_reset zeroed at deauth or creation), so the first
+ * reading that shows a gate sluice opened is entirely usage of this session: it is billed in full, whatever the meter
+ * saw (or did not see) before. The gatekeeper says when it auths (authStarting) and how that went (authFinished).
+ */
+import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
+import type { CutPlanner } from './cut-planner.ts';
+import type { MeteredSession, UsageReport } from './ports.ts';
+import { FLAG_PRESENT, type TableView } from './table.ts';
+
+/** An epoch's first reading of a gate sluice opened, to be billed in full. */
+export interface FirstReading { session: MeteredSession; down: number; up: number; since: number }
+
+interface AuthWatch {
+  sessionId: string;
+  /** 'expected': the auth is in flight (a reading taken now is held until its outcome is known); 'opened': it worked. */
+  state: 'expected' | 'opened';
+  /** When the auth was started: the epoch's bytes accumulated since then (the first rate estimate). */
+  at: number;
+  /** The epoch's first reading, taken while the auth's outcome was unknown. */
+  held?: { down: number; up: number; at: number };
+  /** Tick that consumed this watch's reading (the tick's ordinary billing skips that client in that tick). */
+  tick?: number;
+}
+
+export class FirstReadingWatch {
+  /** By MAC (lowercase colon form). */
+  private readonly watches = new Map<string, AuthWatch>();
+
+  constructor(private readonly ctx: MeterContext, private readonly planner: CutPlanner) {}
+
+  /** Gates watched: while there are any, a tick settles them and the next comes within firstReadingMs. */
+  get size(): number {
+    return this.watches.size;
+  }
+
+  /** The gatekeeper is about to `auth` this MAC for this session: its counters will start at 0. */
+  starting(mac: string, sessionId: string): void {
+    this.watches.set(mac, { sessionId, state: 'expected', at: this.ctx.clock() });
+  }
+
+  /**
+   * The outcome of that auth. 'opened': bill the held first reading if a tick already took it, else the next one.
+   * 'already-open' (the portal had it open before: its counters predate this session) or 'failed': forget the watch;
+   * the ordinary purchase baseline applies. Returns whether the gate opened for this session (read it again soon).
+   */
+  finished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): boolean {
+    const watch = this.watches.get(mac);
+    if (watch === undefined || watch.sessionId !== sessionId) return false;
+    if (result !== 'opened') {
+      this.watches.delete(mac);
+      return false;
+    }
+    watch.state = 'opened';
+    const port = this.ctx.sessions;
+    const opened = port.active(mac);
+    if (opened !== undefined && opened.id === sessionId && opened.metric === 'bytes') {
+      this.planner.watchRemaining(opened, port.remainingBytes(sessionId), 0);
+    }
+    if (watch.held !== undefined) {
+      this.watches.delete(mac);
+      const session = port.active(mac);
+      if (session !== undefined && session.id === sessionId) this.bill([{ session, ...watch.held, since: watch.at }], watch.held.at);
+    }
+    return true;
+  }
+
+  /** This tick's reading of this MAC opened the epoch of a gate sluice authed: bill() bills it, not the tick. */
+  owns(mac: string, tick: number): boolean {
+    return this.watches.get(mac)?.tick === tick;
+  }
+
+  /**
+   * The watched gates whose first open reading is in this tick: with the auth known to be sluice's, that reading is
+   * returned to be billed in full; while the auth is still in flight it is held (finished bills it).
+   */
+  settle(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): FirstReading[] {
+    const port = this.ctx.sessions;
+    const firsts: FirstReading[] = [];
+    for (const [mac, watch] of this.watches) {
+      const session = port.active(mac);
+      if (session === undefined || session.id !== watch.sessionId) { this.watches.delete(mac); continue; }
+      const slot = macToSlot.get(mac);
+      if (slot === undefined) continue;
+      const flags = view.flags(slot, tick);
+      if (flags < 0 || (flags & FLAG_PRESENT) === 0 || !OPEN_GATE_CODES.has(flags >> 1)) continue;
+      if (!view.startsEpoch(slot)) {
+        // Open and continuing what an earlier reading saw: that reading (held, or billed) was the epoch's first.
+        if (watch.held === undefined) this.watches.delete(mac);
+        continue;
+      }
+      const [down, up] = view.readingParts(slot);
+      watch.tick = tick;
+      if (watch.state === 'expected') watch.held = { down, up, at: dispatchAt };
+      else firsts.push({ session, down, up, since: watch.at });
+    }
+    return firsts;
+  }
+
+  /** The tick billed these: their watches end. */
+  done(firsts: readonly FirstReading[]): void {
+    for (const f of firsts) this.watches.delete(f.session.mac);
+  }
+
+  /** Bills epochs' first readings in full; returns the earliest predicted crossing among them (ms from now). */
+  bill(firsts: readonly FirstReading[], at: number): number {
+    const usage: UsageReport[] = [];
+    const out = new Float64Array(1);
+    let next = Infinity;
+    for (const f of firsts) {
+      const bytes = f.down + f.up;
+      if (bytes <= 0) continue;
+      const session = f.session;
+      if (!billUsage(this.ctx, [session.id], Float64Array.of(bytes), 1, out)) continue;
+      const remainingBytes = session.metric === 'bytes' ? out[0]! : Infinity;
+      usage.push({
+        mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
+        deltaUploadBytes: f.up, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+      });
+      if (session.metric === 'bytes') {
+        const rate = at > f.since ? bytes / (at - f.since) : 0;
+        next = Math.min(next, this.planner.onFirstReading(session, remainingBytes, rate));
+      }
+    }
+    if (usage.length > 0) this.ctx.onUsage(usage);
+    return next;
+  }
+}

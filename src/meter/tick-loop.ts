@@ -1,0 +1,324 @@
+/**
+ * The tick loop: schedules ticks, hands each to the worker pool (which fetches and scans the snapshot itself),
+ * commits the shared table, bills the deltas of paying clients, and reports.
+ *
+ * Billing rules (docs/performance.md, "Baseline"):
+ *  - Only paying clients are billed: a delta for a MAC without an ACTIVE session is dropped. Data sessions are
+ *    enforced; time sessions get their octets counted too (upstream accounting).
+ *  - A delta covers (previous committed tick, this tick]. It is billed only if the previous tick was dispatched at or
+ *    after the session's start, so bytes before a purchase are never billed (the first-reading watch bills a gate
+ *    sluice opened from its first byte instead).
+ *  - The table is committed before the deltas are applied: if applying throws, those bytes are lost rather than ever
+ *    counted twice.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { BlindWatch } from './blind-watch.ts';
+import type { BrakeWatch } from './brake-watch.ts';
+import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
+import type { CutPlanner } from './cut-planner.ts';
+import type { FirstReadingWatch } from './first-readings.ts';
+import type { GateChecks } from './gate-checks.ts';
+import type { MeterOptions, TickReport } from './options.ts';
+import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
+import { MeterStatsRecorder } from './stats.ts';
+import { createTable, FLAG_PRESENT, seedTable, TableView, type CounterTable } from './table.ts';
+import type { UsageResult, UsageTask } from './task.ts';
+import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
+
+/** What the tick loop works with: the other parts of the meter, and the options it reads. */
+export interface TickLoopParts {
+  runner: UsageTaskRunner;
+  times: TickTimes;
+  planner: CutPlanner;
+  brakes: BrakeWatch;
+  firsts: FirstReadingWatch;
+  gates: GateChecks;
+  blind: BlindWatch;
+}
+
+export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks' | 'initialCapacity' | 'onPayingClientNeedsGate' | 'onTick'>
+  & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
+
+export class TickLoop {
+  private table: CounterTable;
+  view: TableView;
+  /** The MAC of each table slot, and back: grown as the workers add slots (syncSlots). */
+  private readonly slotMacs: string[] = [];
+  private readonly macToSlot = new Map<string, number>();
+  private readonly fetchSignal = new SharedArrayBuffer(4);
+  readonly observers = new Set<(report: TickReport) => void>();
+  readonly statsRecorder = new MeterStatsRecorder();
+  private seq = 0;
+  /** When the last committed tick's snapshot was asked for (clock ms). */
+  lastReadingAt: number | undefined;
+  /**
+   * The committed readings are restored marks (initialMarks), taken at some checkpoint before a restart, not at
+   * lastReadingAt: the next tick's deltas bill normally but say nothing about rates.
+   */
+  private restoredReadings = false;
+  private timer: unknown;
+  private running: Promise<TickReport> | undefined;
+  private again = false;
+  /** When the scheduled tick fires (clock ms), for scheduleBy(). */
+  private dueAt = Infinity;
+  /** A tick asked for (scheduleBy) while one ran: the next one starts no later than this (clock ms). */
+  private nextBy = Infinity;
+  /** One slice's billed clients, reused every slice (see apply). */
+  private readonly batch = {
+    sessions: new Array<MeteredSession | undefined>(SLICE),
+    ids: new Array<string>(SLICE).fill(''),
+    k: new Int32Array(SLICE),
+    bytes: new Float64Array(SLICE),
+    remaining: new Float64Array(SLICE),
+  };
+
+  constructor(private readonly ctx: MeterContext, private readonly parts: TickLoopParts, private readonly options: TickLoopOptions) {
+    const marks = options.initialMarks ?? [];
+    if (marks.length > 0) {
+      // Tick 1 is the restored readings, committed as of now: every later delta is billable to sessions started before.
+      this.table = seedTable(marks, options.initialCapacity ?? 1024, 1);
+      this.seq = 1;
+      this.lastReadingAt = ctx.clock();
+      this.restoredReadings = true;
+    } else {
+      this.table = createTable(options.initialCapacity ?? 1024);
+    }
+    this.view = new TableView(this.table);
+  }
+
+  get counterTable(): CounterTable {
+    return this.table;
+  }
+
+  /** Ticks as soon as possible (after the tick in flight, if any). */
+  requestTick(): void {
+    if (this.ctx.state !== 'running') return;
+    if (this.running) { this.again = true; return; }
+    this.schedule(0);
+  }
+
+  /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
+  tick(): Promise<TickReport> {
+    if (this.running) return this.running.then(() => this.tick());
+    const run = this.runTick().finally(() => { this.running = undefined; });
+    this.running = run;
+    return run;
+  }
+
+  /** Waits for the tick in flight, if any (its failure is the scheduler's to report). */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  stop(): void {
+    this.ctx.timers.clearTimeout(this.timer);
+  }
+
+  /**
+   * Makes sure a tick starts within `delayMs` (sooner if one is due sooner); when a tick is running, the one after it
+   * is brought forward instead.
+   */
+  scheduleBy(delayMs: number): void {
+    if (this.ctx.state !== 'running') return;
+    const at = this.ctx.clock() + delayMs;
+    if (this.running) {
+      this.nextBy = Math.min(this.nextBy, at);
+      return;
+    }
+    if (at < this.dueAt) this.schedule(delayMs);
+  }
+
+  schedule(delayMs: number): void {
+    const { ctx } = this;
+    ctx.timers.clearTimeout(this.timer);
+    this.dueAt = ctx.clock() + delayMs;
+    this.timer = ctx.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.dueAt = Infinity;
+      void this.tick().then((report) => {
+        if (ctx.state !== 'running') return;
+        const by = this.nextBy - ctx.clock();
+        this.nextBy = Infinity;
+        if (this.again) { this.again = false; this.schedule(0); }
+        else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
+      }, (err: unknown) => {
+        // A tick that throws must not end metering: report it and poll again.
+        ctx.onError(new SluiceError('ERR_METER_WORKER', `tick failed: ${toSluiceError(err).message}`, { cause: err }));
+        if (ctx.state === 'running') this.schedule(ctx.pollIntervalMs);
+      });
+    }, delayMs);
+  }
+
+  private async runTick(): Promise<TickReport> {
+    const tick = ++this.seq;
+    const started = performance.now();
+    const task: UsageTask = {
+      tick,
+      table: this.table,
+      source: this.options.source,
+      flavour: this.options.flavour ?? 'auto',
+      timeoutMs: this.options.fetchTimeoutMs,
+      ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
+      fetchSignal: this.fetchSignal,
+    };
+    let dispatchAt = this.ctx.clock();
+    let result: UsageResult;
+    try {
+      result = await this.dispatch(task, (at) => { dispatchAt = at; });
+    } catch (err) {
+      const error = toSluiceError(err, 'ERR_METER_WORKER');
+      this.ctx.onError(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
+      result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
+    }
+    const applyStarted = performance.now();
+    const report = result.ok ? await this.apply(result, dispatchAt) : this.skip(result);
+    report.applyMs = performance.now() - applyStarted;
+    report.durationMs = performance.now() - started;
+    if (result.ok) this.parts.times.lastDurationMs = report.durationMs;
+    this.statsRecorder.recordTick(report, this.ctx.clock(), result.ok ? result : undefined);
+    this.options.onTick?.(report);
+    for (const observer of this.observers) observer(report);
+    return report;
+  }
+
+  /** Runs the task; with a portal queue, holds it only until the worker reports the fetch finished. */
+  private async dispatch(task: UsageTask, onDispatch: (at: number) => void): Promise<UsageResult> {
+    const { portal } = this.options;
+    const { runner } = this.parts;
+    if (portal === undefined || task.source.kind === 'inline') {
+      onDispatch(this.ctx.clock());
+      return runner.run(task);
+    }
+    await this.parts.planner.waitForCuts(this.options.fetchTimeoutMs);
+    let result: Promise<UsageResult> | undefined;
+    await portal.runExclusive(async () => {
+      const cell = new Int32Array(this.fetchSignal);
+      Atomics.store(cell, 0, 0);
+      onDispatch(this.ctx.clock());
+      result = runner.run(task);
+      const settled = result.then(() => undefined, () => undefined);
+      const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })
+        .waitAsync(cell, 0, 0, this.options.fetchTimeoutMs * 2);
+      await Promise.race([settled, waiter.async ? waiter.value : undefined]);
+    });
+    return result!;
+  }
+
+  private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
+    return {
+      tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [], openUnpaid: [], at: 0,
+      dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, scanMs: 0, applyMs: 0, nextInMs: this.ctx.pollIntervalMs,
+    };
+  }
+
+  private async apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number): Promise<TickReport> {
+    const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
+    if (result.table) {
+      this.table = result.table;
+      this.view = new TableView(result.table);
+    }
+    this.syncSlots();
+    this.view.commit(result.tick);
+    blind.committed();
+    const since = this.lastReadingAt;
+    this.lastReadingAt = dispatchAt;
+    times.recordFetch(result.fetchMs);
+
+    const port = this.ctx.sessions;
+    const batch = this.batch;
+    let dropped = 0;
+    let baselined = 0;
+    const usage: UsageReport[] = [];
+    let nextInMs = this.ctx.pollIntervalMs;
+    // No rate from restored readings: the bytes since the checkpoint over the ms since the restart would be a rate
+    // many times too high, and bill a remainder ahead that never passed.
+    const elapsed = since === undefined || this.restoredReadings ? 0 : dispatchAt - since;
+    this.restoredReadings = false;
+    const deltas = result.deltas;
+    const firsts = firstWatch.size > 0 ? firstWatch.settle(this.view, this.macToSlot, result.tick, dispatchAt) : [];
+    /** Reports of data sessions whose remainder passes while their gate closes: billed ahead below. */
+    const ahead: UsageReport[] = [];
+    // One slice at a time: look the sessions up, bill, report, then give the event loop a turn. A slice allocates
+    // nothing per client besides its UsageReport (the batch buffers are reused).
+    const turn = new TurnBudget();
+    for (let start = 0; start < result.count; start += SLICE) {
+      if (start > 0) await turn.pause();
+      const end = Math.min(result.count, start + SLICE);
+      let n = 0;
+      for (let k = start; k < end; k++) {
+        const slot = deltas[k * 3]!;
+        const session = port.active(this.slotMacs[slot]!);
+        if (session === undefined) { dropped++; continue; }
+        // This reading opened the epoch of a gate sluice authed: billed in full by the first-reading watch, not here.
+        if (firsts.length > 0 && firstWatch.owns(session.mac, result.tick)) continue;
+        // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
+        // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
+        // opened it came later, for this session): then every byte of the delta was bought.
+        if ((since === undefined || since < session.startedAt) && !gateWasClosed(this.view.previousFlags(slot))) {
+          baselined++;
+          continue;
+        }
+        batch.sessions[n] = session;
+        batch.ids[n] = session.id;
+        batch.k[n] = k;
+        batch.bytes[n] = deltas[k * 3 + 1]! + deltas[k * 3 + 2]!;
+        n++;
+      }
+      if (n === 0) continue;
+      // Adds the slice's bytes to the sessions (ending the data sessions that ran out) and fills batch.remaining.
+      billUsage(this.ctx, batch.ids, batch.bytes, n, batch.remaining);
+      for (let b = 0; b < n; b++) {
+        const session = batch.sessions[b]!;
+        const k = batch.k[b]!;
+        const bytes = batch.bytes[b]!;
+        const remainingBytes = session.metric === 'bytes' ? batch.remaining[b]! : Infinity;
+        const report: UsageReport = {
+          mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes,
+          deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
+          remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+        };
+        usage.push(report);
+        if (session.metric === 'bytes') {
+          nextInMs = Math.min(nextInMs, planner.onReading(session, report, bytes, elapsed, remainingBytes, ahead));
+          const watched = planner.watched(session.id);
+          if (watched !== undefined) {
+            const [down, up] = this.view.readingParts(deltas[k * 3]!);
+            watched.reading = { down, up, at: dispatchAt };
+          }
+        }
+      }
+      batch.sessions.fill(undefined, 0, n);
+    }
+    if (ahead.length > 0) planner.billAhead(ahead);
+    if (usage.length > 0) this.ctx.onUsage(usage);
+    if (brakes.size > 0) nextInMs = Math.min(nextInMs, await brakes.check(dispatchAt));
+    firstWatch.done(firsts);
+    if (firsts.length > 0) nextInMs = Math.min(nextInMs, firstWatch.bill(firsts, dispatchAt));
+    // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
+    if (firstWatch.size > 0) nextInMs = Math.min(nextInMs, this.options.firstReadingMs);
+    nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
+    nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
+
+    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, result.tick, dispatchAt);
+    for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
+    const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, result.tick);
+    return {
+      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: dispatchAt, dropped, baselined,
+      durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
+    };
+  }
+
+  private syncSlots(): void {
+    const count = this.view.slotCount;
+    for (let slot = this.slotMacs.length; slot < count; slot++) {
+      const mac = this.view.mac(slot);
+      this.slotMacs.push(mac);
+      this.macToSlot.set(mac, slot);
+    }
+  }
+}
+
+/** Present in the previous reading, in a state whose traffic the portal does not let through (and does not count). */
+function gateWasClosed(previousFlags: number): boolean {
+  return previousFlags >= 0 && (previousFlags & FLAG_PRESENT) !== 0 && !OPEN_GATE_CODES.has(previousFlags >> 1);
+}

@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
+import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
 import type { SluiceBackend } from '../api/backend.ts';
 import { sessionView } from '../api/view.ts';
 import type { X402Method } from '../payments/x402-exact.ts';
@@ -52,7 +52,7 @@ const PORTAL_FILES: Record<string, [string, string]> = {
  * A JSON object body of at most `max` bytes (a larger one is not read); anything else is refused with the endpoint's
  * own `code`, naming the `shape` it expects (each caller says both: no endpoint borrows another's error).
  */
-function readJsonBody(req: IncomingMessage, max: number, code: string, shape: string): Promise<Record<string, unknown>> {
+function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const bad = (m: string) => new SluiceError(code, m);
     if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }

@@ -79,7 +79,7 @@ test('error codes map to the standard ubus statuses', () => {
   assert.is(statusForCode('ERR_PAYMENT_METHOD_ADMIN_ONLY'), Status.PERMISSION_DENIED);
   assert.is(statusForCode('ERR_JOURNAL_WRITE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_NDSCTL_TIMEOUT'), Status.TIMEOUT);
-  assert.is(statusForCode('ERR_SOMETHING_NEW'), Status.UNKNOWN_ERROR);
+  assert.is(statusForCode('ERR_INTERNAL'), Status.UNKNOWN_ERROR);
 });
 
 test.run();

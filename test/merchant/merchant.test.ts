@@ -4,7 +4,7 @@ import { Merchant, MAX_GRANT_BYTES, MAX_GRANT_SECONDS, Pricing } from '../../src
 import { PaymentRegistry, createPaymentRegistry } from '../../src/payments/index.ts';
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
-import { SluiceError } from '../../src/errors.ts';
+import { SluiceError, type ErrorCode } from '../../src/errors.ts';
 import { setup } from '../sessions/helpers.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 
@@ -16,7 +16,7 @@ const data: PricingPlan = {
 };
 
 /** A stand-in for a paying method (x402 later): collects what it is told to, can fail or short-change on demand. */
-function fakeCash(behaviour: { fail?: string; shortBy?: bigint } = {}) {
+function fakeCash(behaviour: { fail?: ErrorCode; shortBy?: bigint } = {}) {
   const calls: string[] = [];
   const released: string[] = [];
   let n = 0;
@@ -89,8 +89,8 @@ test('nothing is granted (and no money asked) when checks fail before payment', 
 });
 
 test('a failing payment method propagates its code and grants nothing', async () => {
-  const { merchant, manager, events } = await make({ fail: 'ERR_X402_SIGNATURE' });
-  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_X402_SIGNATURE');
+  const { merchant, manager, events } = await make({ fail: 'ERR_X402_SIGNATURE_INVALID' });
+  await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'cash' } }), 'ERR_X402_SIGNATURE_INVALID');
   assert.is(manager.list().length, 0);
   assert.equal(events.started, []);
   await manager.close();
@@ -189,7 +189,7 @@ test('a replay found only after authorize (reference not announced) is refused w
 test('checks that used to run after the money was collected now run before authorize', async () => {
   const { merchant, manager, cash, time } = await make();
   manager.configure({ limits: { maxSessions: 1 } });
-  const bad: Array<[Record<string, unknown>, string]> = [
+  const bad: Array<[Record<string, unknown>, ErrorCode]> = [
     [{ ip: '1'.repeat(46) }, 'ERR_INVALID_ARGUMENT'],
     [{ ip: 'not-an-ip' }, 'ERR_INVALID_ARGUMENT'],
     [{ ip: '10.0.0.256' }, 'ERR_INVALID_ARGUMENT'],

@@ -6,6 +6,7 @@
  */
 import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type ArgsOf } from './args.ts';
 import { SluiceError } from '../errors.ts';
+import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
@@ -46,7 +47,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
     adminOnly: false,
     async handler(a, backend) {
-      const outcome = await backend.purchase(a);
+      const { payment, ...fields } = a;
+      const outcome = await backend.purchase({ ...fields, ...paymentOf(payment) });
       return {
         session: sessionView(outcome.session, backend.now()),
         topped_up: outcome.toppedUp,

@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
 import type { SluiceBackend } from '../api/backend.ts';
 import { sessionView } from '../api/view.ts';
+import { paymentOf } from '../api/payment.ts';
 import type { X402Method } from '../payments/x402-exact.ts';
 import { encodeHeader } from '../x402/payload.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -222,11 +223,11 @@ export class HttpEndpoint {
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
     const outcome = await this.options.backend.purchase({
-      mac, ip, payment: {
+      mac, ip, ...paymentOf({
         method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
-        // Passed on whatever its type: the merchant refuses a key that is not a string (ERR_INVALID_ARGUMENT).
-        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey as string }),
-      },
+        // Passed on whatever its type: paymentOf refuses a key that is not a string (ERR_INVALID_ARGUMENT).
+        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
+      }),
     });
     this.options.log?.info('http voucher purchase', { mac, ip });
     return send(res, 200, { session: sessionView(outcome.session, this.options.backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate });

@@ -1,6 +1,6 @@
 /**
  * What the `sluice` ubus object needs from the rest of the daemon. The daemon implements it by composing the
- * merchant, sessions, valve and meter; tests implement it directly. Keeping the API on this seam means the wire
+ * merchant, sessions, gatekeeper and meter; tests implement it directly. Keeping the API on this seam means the wire
  * contract (docs/ubus-api.md) is tested without a portal.
  */
 import type { BlobmsgTable } from '../ubus/codec/index.ts';

@@ -39,6 +39,10 @@ function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 
   return isLive(session) && backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
 }
 
+/**
+ * Looked up by name, so each entry is seen here as ApiMethod<ArgSpecs> (a method's parameter is bivariant): sound
+ * because invokeMethod only ever hands a handler what checkArgs made of its own `args`.
+ */
 export const METHODS: Readonly<Record<string, ApiMethod>> = {
   purchase: method({
     args: {

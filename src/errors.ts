@@ -1,7 +1,7 @@
 /**
  * One error base for all of sluice. `code` is stable and is what ubus replies, logs and tests key on; the message is
  * for humans and may change. ERROR_CODES is the one list of codes: a code outside it does not compile, and
- * test/errors.test.ts keeps it and docs/errors.md in step (grouped here as there, one comment per docs section).
+ * test/errors.test.ts keeps it and docs/errors.md in step (grouped here by the sections there).
  */
 export const ERROR_CODES = [
   // Arguments and money
@@ -23,28 +23,28 @@ export const ERROR_CODES = [
   // ubus
   'ERR_UBUS_STATUS', 'ERR_UBUS_TIMEOUT', 'ERR_UBUS_DISCONNECTED', 'ERR_UBUS_CONNECT', 'ERR_UBUS_CLOSED',
   'ERR_UBUS_MSG_TOO_LARGE', 'ERR_UBUS_PROTOCOL', 'ERR_UBUS_CODEC', 'ERR_UBUS_HANDLER', 'ERR_UBUS_BROKER_LISTEN',
-  // Upstream outbox (src/upstream/outbox.ts)
+  // Upstream outbox
   'ERR_OUTBOX_OPTIONS', 'ERR_OUTBOX_OPEN', 'ERR_OUTBOX_CLOSED', 'ERR_OUTBOX_RECORD_TOO_LARGE', 'ERR_OUTBOX_WRITE',
   'ERR_OUTBOX_SYNC', 'ERR_OUTBOX_TORN', 'ERR_OUTBOX_CORRUPT', 'ERR_OUTBOX_IO', 'ERR_OUTBOX_READ',
-  // x402 payments (src/x402.ts, docs/x402.md)
+  // x402 payments
   'ERR_X402_PAYLOAD_INVALID', 'ERR_X402_SIGNATURE_UNSUPPORTED', 'ERR_X402_SCHEME_UNSUPPORTED',
   'ERR_X402_NETWORK_MISMATCH', 'ERR_X402_ASSET_UNSUPPORTED', 'ERR_X402_ASSET_MISMATCH', 'ERR_X402_DOMAIN_MISMATCH',
   'ERR_X402_PAY_TO_MISMATCH', 'ERR_X402_UNDERPAID', 'ERR_X402_EXPIRED', 'ERR_X402_NOT_YET_VALID',
   'ERR_X402_WINDOW_TOO_LONG', 'ERR_X402_SIGNATURE_INVALID', 'ERR_X402_NONCE_REPLAYED', 'ERR_X402_BUSY',
   'ERR_X402_FACILITATOR_UNAVAILABLE', 'ERR_X402_VERIFY_REJECTED', 'ERR_X402_SETTLE_FAILED',
   'ERR_X402_SETTLEMENT_PENDING', 'ERR_X402_STORE', 'ERR_X402_CLOSED',
-  // x402 LAN endpoint (src/http/, `http.listen`)
+  // x402 LAN endpoint
   'ERR_HTTP_CLIENT_UNKNOWN', 'ERR_HTTP_RATE_LIMITED', 'ERR_HTTP_METHOD', 'ERR_HTTP_NOT_FOUND',
   'ERR_VOUCHER_REQUEST_INVALID', 'ERR_HTTP_LISTEN',
-  // Escrow sessions: payment method `x402-session` (src/payments/x402-session.ts, docs/escrow.md)
+  // Escrow sessions: payment method `x402-session`
   'ERR_ESCROW_TERMS_MISMATCH', 'ERR_ESCROW_CREATE_REFUSED', 'ERR_ESCROW_FACILITATOR_UNAVAILABLE',
   'ERR_ESCROW_CREATE_PENDING',
-  // Escrow usage receipts (src/escrow/receipt.ts, docs/escrow.md)
+  // Escrow usage receipts
   'ERR_RECEIPT_INVALID', 'ERR_RECEIPT_SIGNER', 'ERR_RECEIPT_SESSION',
-  // MQTT (src/upstream/mqtt/, docs/mqtt.md)
+  // MQTT
   'ERR_MQTT_COMMAND_INVALID', 'ERR_MQTT_COMMAND_SIGNATURE', 'ERR_MQTT_COMMAND_EXPIRED', 'ERR_MQTT_COMMAND_REPLAYED',
   'ERR_MQTT_COMMAND_UNKNOWN',
-  // RADIUS (src/upstream/radius/, src/payments/voucher.ts; see [radius.md](radius.md))
+  // RADIUS
   'ERR_VOUCHER_REJECTED', 'ERR_VOUCHER_INVALID', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_RADIUS_PACKET',
   'ERR_RADIUS_DAS_LISTEN',
   // Other

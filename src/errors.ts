@@ -1,30 +1,88 @@
 /**
- * One error base for all of sluice. `code` is stable (documented in docs/errors.md) and is what ubus replies,
- * logs and tests key on; the message is for humans and may change.
+ * One error base for all of sluice. `code` is stable and is what ubus replies, logs and tests key on; the message is
+ * for humans and may change. ERROR_CODES is the one list of codes: a code outside it does not compile, and
+ * test/errors.test.ts keeps it and docs/errors.md in step (grouped here by the sections there).
  */
+export const ERROR_CODES = [
+  // Arguments and money
+  'ERR_INVALID_ARGUMENT', 'ERR_INVALID_MAC', 'ERR_INVALID_AMOUNT', 'ERR_AMOUNT_TOO_SMALL', 'ERR_AMOUNT_TOO_LARGE',
+  'ERR_UNKNOWN_PLAN', 'ERR_PLAN_INVALID', 'ERR_UNKNOWN_PAYMENT_METHOD', 'ERR_PAYMENT_METHOD_ADMIN_ONLY',
+  'ERR_PAYMENT_METHOD_INVALID', 'ERR_PAYMENT_INSUFFICIENT', 'ERR_PAYMENT_REPLAYED', 'ERR_PAYMENT_IN_PROGRESS',
+  'ERR_REPLY_TOO_LARGE', 'ERR_INVALID_GRANT',
+  // Sessions and the journal
+  'ERR_SESSION_NOT_FOUND', 'ERR_SESSION_METRIC_MISMATCH', 'ERR_SESSION_LIMIT', 'ERR_SESSION_STATE',
+  'ERR_INVALID_END_CAUSE', 'ERR_SESSIONS_STATE', 'ERR_SESSIONS_CLOSED', 'ERR_STORE_CLOSED', 'ERR_JOURNAL_WRITE',
+  'ERR_JOURNAL_READ', 'ERR_JOURNAL_TORN', 'ERR_JOURNAL_CORRUPT', 'ERR_STATE_LOST', 'ERR_STATE_RESET',
+  'ERR_JOURNAL_COMPACT', 'ERR_STATE_LOCKED', 'ERR_STATE_DIR', 'ERR_JOURNAL_RECOVERED', 'ERR_LISTENER',
+  // The captive portal
+  'ERR_NDSCTL_TIMEOUT', 'ERR_NDSCTL_BUSY', 'ERR_NDSCTL_REJECTED', 'ERR_NDSCTL_FAILED', 'ERR_KERNEL_QUOTA',
+  'ERR_NDSCTL_MISSING', 'ERR_PORTAL_DOWN', 'ERR_PORTAL_PARSE', 'ERR_PORTAL_CLIENT_UNKNOWN', 'ERR_PORTAL_CLIENT_BLOCKED',
+  'ERR_PORTAL_CLIENT_STATE', 'ERR_VALVE_CLOSED', 'ERR_METER_WORKER', 'ERR_METER_APPLY',
+  // Configuration
+  'ERR_UCI_PARSE', 'ERR_UCI_INVALID', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_WRITE_FAILED', 'ERR_LOG_RECORD_TOO_LARGE',
+  // ubus
+  'ERR_UBUS_STATUS', 'ERR_UBUS_TIMEOUT', 'ERR_UBUS_DISCONNECTED', 'ERR_UBUS_CONNECT', 'ERR_UBUS_CLOSED',
+  'ERR_UBUS_MSG_TOO_LARGE', 'ERR_UBUS_PROTOCOL', 'ERR_UBUS_CODEC', 'ERR_UBUS_HANDLER', 'ERR_UBUS_BROKER_LISTEN',
+  // Upstream outbox
+  'ERR_OUTBOX_OPTIONS', 'ERR_OUTBOX_OPEN', 'ERR_OUTBOX_CLOSED', 'ERR_OUTBOX_RECORD_TOO_LARGE', 'ERR_OUTBOX_WRITE',
+  'ERR_OUTBOX_SYNC', 'ERR_OUTBOX_TORN', 'ERR_OUTBOX_CORRUPT', 'ERR_OUTBOX_IO', 'ERR_OUTBOX_READ',
+  // x402 payments
+  'ERR_X402_PAYLOAD_INVALID', 'ERR_X402_SIGNATURE_UNSUPPORTED', 'ERR_X402_SCHEME_UNSUPPORTED',
+  'ERR_X402_NETWORK_MISMATCH', 'ERR_X402_ASSET_UNSUPPORTED', 'ERR_X402_ASSET_MISMATCH', 'ERR_X402_DOMAIN_MISMATCH',
+  'ERR_X402_PAY_TO_MISMATCH', 'ERR_X402_UNDERPAID', 'ERR_X402_EXPIRED', 'ERR_X402_NOT_YET_VALID',
+  'ERR_X402_WINDOW_TOO_LONG', 'ERR_X402_SIGNATURE_INVALID', 'ERR_X402_NONCE_REPLAYED', 'ERR_X402_BUSY',
+  'ERR_X402_FACILITATOR_UNAVAILABLE', 'ERR_X402_VERIFY_REJECTED', 'ERR_X402_SETTLE_FAILED',
+  'ERR_X402_SETTLEMENT_PENDING', 'ERR_X402_STORE', 'ERR_X402_CLOSED',
+  // x402 LAN endpoint
+  'ERR_HTTP_CLIENT_UNKNOWN', 'ERR_HTTP_RATE_LIMITED', 'ERR_HTTP_METHOD', 'ERR_HTTP_NOT_FOUND',
+  'ERR_VOUCHER_REQUEST_INVALID', 'ERR_HTTP_LISTEN',
+  // Escrow sessions: payment method `x402-session`
+  'ERR_ESCROW_TERMS_MISMATCH', 'ERR_ESCROW_CREATE_REFUSED', 'ERR_ESCROW_FACILITATOR_UNAVAILABLE',
+  'ERR_ESCROW_CREATE_PENDING',
+  // Escrow usage receipts
+  'ERR_RECEIPT_INVALID', 'ERR_RECEIPT_SIGNER', 'ERR_RECEIPT_SESSION',
+  // MQTT
+  'ERR_MQTT_COMMAND_INVALID', 'ERR_MQTT_COMMAND_SIGNATURE', 'ERR_MQTT_COMMAND_EXPIRED', 'ERR_MQTT_COMMAND_REPLAYED',
+  'ERR_MQTT_COMMAND_UNKNOWN',
+  // RADIUS
+  'ERR_VOUCHER_REJECTED', 'ERR_VOUCHER_INVALID', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_RADIUS_PACKET',
+  'ERR_RADIUS_DAS_LISTEN',
+  // Other
+  'ERR_INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** For codes that arrive as text (a peer's reply, a journal line): narrows to ErrorCode when it is one of ours. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return KNOWN.has(code);
+}
+
 export class SluiceError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   /** Extra machine-readable facts (e.g. the config option that failed); never secrets. */
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.details = options.details;
   }
 
-  toJSON(): { code: string; message: string } {
+  toJSON(): { code: ErrorCode; message: string } {
     return { code: this.code, message: this.message };
   }
 }
 
-export function isSluiceError(err: unknown, code?: string): err is SluiceError {
+export function isSluiceError(err: unknown, code?: ErrorCode): err is SluiceError {
   return err instanceof SluiceError && (code === undefined || err.code === code);
 }
 
 /** Wraps anything thrown into a SluiceError so callers can always read `code`. */
-export function toSluiceError(err: unknown, fallbackCode = 'ERR_INTERNAL'): SluiceError {
+export function toSluiceError(err: unknown, fallbackCode: ErrorCode = 'ERR_INTERNAL'): SluiceError {
   if (err instanceof SluiceError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new SluiceError(fallbackCode, message, { cause: err });

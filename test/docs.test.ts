@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { METHODS } from '../src/api/index.ts';
+import { isErrorCode } from '../src/errors.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -28,6 +29,13 @@ test('docs/errors.md lists every error code the code raises', () => {
 test('docs/ubus-api.md documents every method of the sluice object', () => {
   const doc = readFileSync(join(root, 'docs/ubus-api.md'), 'utf8');
   for (const name of Object.keys(METHODS)) assert.match(doc, new RegExp(`^### ${name}\\b`, 'm'), `method ${name}`);
+});
+
+test('docs/ubus-api.md names only codes sluice has', () => {
+  const doc = readFileSync(join(root, 'docs/ubus-api.md'), 'utf8');
+  const named = [...doc.matchAll(/\b(ERR_[A-Z0-9_]*[A-Z0-9])\b/g)].map((m) => m[1]!);
+  assert.ok(named.length > 10, `found ${named.length} codes`);
+  assert.equal(named.filter((c) => !isErrorCode(c)), [], 'codes not in ERROR_CODES');
 });
 
 test.run();

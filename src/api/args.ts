@@ -2,7 +2,8 @@
  * Argument policies for the `sluice` ubus methods, declared as data (like rpcd's blobmsg_policy tables) and checked
  * once, before any handler runs. ubus carries no types a caller must respect (the `ubus` CLI turns `"1"` into a string
  * and `1` into an INT32), so each spec says what it accepts and normalises it: MACs to lowercase colon form, amounts
- * to bigint from a decimal string or a non-negative integer.
+ * to bigint from a decimal string or a non-negative integer. A policy declared `as const` also gives its handler's
+ * argument type (ArgsOf): the checked value of each kind, a literal union for `oneOf`, optional unless `required`.
  */
 import { SluiceError } from '../errors.ts';
 import { BlobmsgType } from '../ubus/codec/index.ts';
@@ -22,6 +23,26 @@ export interface ArgSpec {
 }
 
 export type ArgSpecs = Readonly<Record<string, ArgSpec>>;
+
+/** What checkArgs makes of each kind: MACs normalised, amounts and counts as bigint. */
+interface CheckedKind {
+  mac: string;
+  string: string;
+  amount: bigint;
+  count: bigint;
+  table: BlobmsgTable;
+  boolean: boolean;
+}
+
+/** The checked value of one spec: a `oneOf` string narrows to its listed values. */
+export type ArgValue<S extends ArgSpec> = S extends { kind: 'string'; oneOf: readonly (infer V extends string)[] } ? V : CheckedKind[S['kind']];
+
+type RequiredNames<S extends ArgSpecs> = { [K in keyof S]: S[K] extends { required: true } ? K : never }[keyof S];
+
+/** The arguments a handler receives for policy `S`: required ones always present, the others absent when not given. */
+export type ArgsOf<S extends ArgSpecs> = { -readonly [K in RequiredNames<S>]: ArgValue<S[K]> } & {
+  -readonly [K in Exclude<keyof S, RequiredNames<S>>]?: ArgValue<S[K]>;
+};
 
 /** The blobmsg type announced in the object's signature for each kind (informational: ubusd does not enforce it). */
 const SIGNATURE_TYPE: Record<ArgKind, number> = {
@@ -67,10 +88,10 @@ function toBigint(name: string, value: BlobmsgValue, limit: bigint): bigint {
   return n;
 }
 
-export type CheckedArgs = Record<string, string | bigint | boolean | BlobmsgTable>;
+export type CheckedArgs = Record<string, CheckedKind[ArgKind]>;
 
 /** Validates `args` against `specs`; unknown arguments (e.g. uhttpd's `ubus_rpc_session`) are ignored. */
-export function checkArgs(specs: ArgSpecs, args: BlobmsgTable): CheckedArgs {
+export function checkArgs<const S extends ArgSpecs>(specs: S, args: BlobmsgTable): ArgsOf<S> {
   const out: CheckedArgs = {};
   for (const [name, spec] of Object.entries(specs)) {
     const value = args[name];
@@ -112,5 +133,7 @@ export function checkArgs(specs: ArgSpecs, args: BlobmsgTable): CheckedArgs {
         break;
     }
   }
-  return out;
+  // The one place the policy's types meet the checked values: each case above produced CheckedKind[spec.kind], a
+  // `oneOf` string was one of its values, and a required argument was present.
+  return out as ArgsOf<S>;
 }

@@ -1,11 +1,11 @@
 /**
  * What the `sluice` ubus object needs from the rest of the daemon. The daemon implements it by composing the
- * merchant, sessions, valve and meter; tests implement it directly. Keeping the API on this seam means the wire
+ * merchant, sessions, gatekeeper and meter; tests implement it directly. Keeping the API on this seam means the wire
  * contract (docs/ubus-api.md) is tested without a portal.
  */
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
 import type { PricingPlan } from '../config/types.ts';
-import type { Quote } from '../merchant/index.ts';
+import type { PurchaseRequest, Quote } from '../merchant/index.ts';
 import type { EndCause, Session, SessionState } from '../sessions/index.ts';
 
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
@@ -28,15 +28,8 @@ export interface PurchaseOutcome {
   quote?: QuoteRecord;
 }
 
-export interface PurchaseRequest {
-  mac: string;
-  ip?: string;
-  user?: string;
-  plan?: string;
-  amount?: bigint;
-  steps?: bigint;
-  payment: BlobmsgTable;
-}
+/** The merchant's: the API edge builds it (checkArgs, paymentOf) and nothing after checks its types again. */
+export type { PurchaseRequest };
 
 export interface GrantRequest {
   mac: string;

@@ -53,23 +53,7 @@ export class DaemonBackend implements SluiceBackend {
   }
 
   async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {
-    const payment = req.payment;
-    if (typeof payment.method !== 'string') {
-      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
-    }
-    // Passed on whatever its type: the merchant refuses a non-string key rather than ignoring it (a retry would pay twice).
-    const idempotencyKey = payment.idempotency_key as string | undefined;
-    const result = await this.parts.merchant().purchase({
-      mac: req.mac,
-      ip: req.ip,
-      user: req.user,
-      plan: req.plan,
-      amount: req.amount,
-      steps: req.steps,
-      payment: { ...payment, method: payment.method },
-      idempotencyKey,
-    });
-    return this.afterActivation(result);
+    return this.afterActivation(await this.parts.merchant().purchase(req));
   }
 
   async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {

@@ -3,7 +3,8 @@ export type { ApiObjectOptions } from './object.ts';
 export { METHODS } from './methods.ts';
 export type { ApiMethod } from './methods.ts';
 export { checkArgs, signatureOf, InvalidArgumentError } from './args.ts';
-export type { ArgSpec, ArgSpecs, ArgKind, CheckedArgs } from './args.ts';
+export { paymentOf } from './payment.ts';
+export type { ArgSpec, ArgSpecs, ArgKind, ArgsOf, ArgValue, CheckedArgs } from './args.ts';
 export { statusForCode } from './status.ts';
 export { sessionView, quoteView, planView } from './view.ts';
 export type {

@@ -1,19 +1,26 @@
 /**
  * The `sluice` ubus object as a table: each method declares its arguments (checked once, before the handler) and
  * whether it is admin-only. Admin methods are separate methods, not flags on shared ones, so an rpcd/ubusd ACL can
- * give a portal `purchase`, `quote` and `session` without `terminate` or `grant`.
+ * give a portal `purchase`, `quote` and `session` without `terminate` or `grant`. Each handler's argument type comes
+ * from its own policy (ArgsOf), so what the policy checks is what the handler may assume, without casts.
  */
-import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type CheckedArgs } from './args.ts';
+import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type ArgsOf } from './args.ts';
 import { SluiceError } from '../errors.ts';
+import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import { SESSION_STATES, TERMINATE_CAUSES, isLive, type EndCause, type Session, type SessionState } from '../sessions/index.ts';
+import { SESSION_STATES, TERMINATE_CAUSES, isLive, type Session } from '../sessions/index.ts';
 
-export interface ApiMethod {
-  args: ArgSpecs;
+export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
+  args: S;
   adminOnly: boolean;
-  handler(args: CheckedArgs, backend: SluiceBackend): Promise<BlobmsgTable> | BlobmsgTable;
+  handler(args: ArgsOf<S>, backend: SluiceBackend): Promise<BlobmsgTable> | BlobmsgTable;
+}
+
+/** Declares a method: `const` keeps the policy's literal kinds, `required` flags and `oneOf` values for ArgsOf. */
+function method<const S extends ArgSpecs>(declared: ApiMethod<S>): ApiMethod<S> {
+  return declared;
 }
 
 const mac = { kind: 'mac', required: true } as const;
@@ -32,30 +39,20 @@ function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 
   return isLive(session) && backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
 }
 
-const PURCHASE_ARGS: ArgSpecs = {
-  mac,
-  ip: optionalText,
-  user: optionalText,
-  plan: { kind: 'string', maxLength: 64 },
-  amount: { kind: 'amount' },
-  steps: { kind: 'count' },
-  payment: { kind: 'table', required: true },
-};
-
+/**
+ * Looked up by name, so each entry is seen here as ApiMethod<ArgSpecs> (a method's parameter is bivariant): sound
+ * because invokeMethod only ever hands a handler what checkArgs made of its own `args`.
+ */
 export const METHODS: Readonly<Record<string, ApiMethod>> = {
-  purchase: {
-    args: PURCHASE_ARGS,
+  purchase: method({
+    args: {
+      mac, ip: optionalText, user: optionalText, plan: { kind: 'string', maxLength: 64 }, amount: { kind: 'amount' },
+      steps: { kind: 'count' }, payment: { kind: 'table', required: true },
+    },
     adminOnly: false,
     async handler(a, backend) {
-      const outcome = await backend.purchase({
-        mac: a.mac as string,
-        ...(a.ip !== undefined && { ip: a.ip as string }),
-        ...(a.user !== undefined && { user: a.user as string }),
-        ...(a.plan !== undefined && { plan: a.plan as string }),
-        ...(a.amount !== undefined && { amount: a.amount as bigint }),
-        ...(a.steps !== undefined && { steps: a.steps as bigint }),
-        payment: a.payment as BlobmsgTable,
-      });
+      const { payment, ...fields } = a;
+      const outcome = await backend.purchase({ ...fields, ...paymentOf(payment) });
       return {
         session: sessionView(outcome.session, backend.now()),
         topped_up: outcome.toppedUp,
@@ -63,34 +60,26 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(outcome.quote && { quote: quoteView(outcome.quote) }),
       };
     },
-  },
-  quote: {
+  }),
+  quote: method({
     args: { plan: { kind: 'string', maxLength: 64 }, amount: { kind: 'amount' }, steps: { kind: 'count' } },
     adminOnly: false,
     handler(a, backend) {
-      const quote = backend.quote({
-        ...(a.plan !== undefined && { plan: a.plan as string }),
-        ...(a.amount !== undefined && { amount: a.amount as bigint }),
-        ...(a.steps !== undefined && { steps: a.steps as bigint }),
-      });
-      return { quote: quoteView(quote) };
+      return { quote: quoteView(backend.quote(a)) };
     },
-  },
-  session: {
+  }),
+  session: method({
     args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 } },
     adminOnly: false,
     handler(a, backend) {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
-      const session = backend.session({
-        ...(a.mac !== undefined && { mac: a.mac as string }),
-        ...(a.id !== undefined && { id: a.id as string }),
-      });
-      if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${(a.mac ?? a.id) as string}`);
+      const session = backend.session(a);
+      if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${a.mac ?? a.id}`);
       const escrow = backend.escrowOf?.(session) ?? null;
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend), ...(escrow && { escrow }) } };
     },
-  },
-  sessions: {
+  }),
+  sessions: method({
     args: {
       state: { kind: 'string', oneOf: [...SESSION_STATES, ...SESSION_GROUPS] }, user: optionalText, mac: { kind: 'mac' },
       offset: { kind: 'count' }, limit: { kind: 'count' },
@@ -98,17 +87,17 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     adminOnly: false,
     handler(a, backend) {
       const now = backend.now();
-      const state = a.state as SessionState | SessionGroup | undefined;
-      const offset = Number((a.offset as bigint | undefined) ?? 0n);
-      const requested = a.limit as bigint | undefined;
+      const state = a.state;
+      const offset = Number(a.offset ?? 0n);
+      const requested = a.limit;
       if (requested !== undefined && (requested < 1n || requested > BigInt(SESSIONS_MAX_LIMIT))) {
         throw new InvalidArgumentError('limit', `must be between 1 and ${SESSIONS_MAX_LIMIT}`);
       }
       const limit = requested === undefined ? SESSIONS_DEFAULT_LIMIT : Number(requested);
       let list = backend.sessions({
         ...(state !== undefined && !isGroup(state) && { state }),
-        ...(a.user !== undefined && { user: a.user as string }),
-        ...(a.mac !== undefined && { mac: a.mac as string }),
+        ...(a.user !== undefined && { user: a.user }),
+        ...(a.mac !== undefined && { mac: a.mac }),
       });
       if (state !== undefined && isGroup(state)) list = list.filter((s) => (state === 'LIVE') === isLive(s));
       const page = list.slice(offset, offset + limit);
@@ -117,8 +106,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         total: list.length, offset, limit, more: offset + page.length < list.length,
       };
     },
-  },
-  receipt: {
+  }),
+  receipt: method({
     args: {
       mac: { kind: 'mac' }, session_id: { kind: 'string', maxLength: 66 }, cumulative_units: { kind: 'count', required: true },
       nonce: { kind: 'count' }, signature: { kind: 'string', maxLength: 132, required: true },
@@ -133,63 +122,63 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       });
       return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
     },
-  },
-  terminate: {
+  }),
+  terminate: method({
     args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,
     async handler(a, backend) {
-      const { session, gate } = await backend.terminate(a.mac as string, (a.cause as EndCause) ?? 'admin');
+      const { session, gate } = await backend.terminate(a.mac, a.cause ?? 'admin');
       return { session: sessionView(session, backend.now()), gate };
     },
-  },
-  grant: {
+  }),
+  grant: method({
     args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
       if ((a.seconds === undefined) === (a.bytes === undefined))
         throw new InvalidArgumentError('seconds', 'exactly one of seconds or bytes is required');
       const outcome = await backend.grant({
-        mac: a.mac as string,
-        ...(a.seconds !== undefined && { seconds: a.seconds as bigint }),
-        ...(a.bytes !== undefined && { bytes: a.bytes as bigint }),
-        ...(a.ip !== undefined && { ip: a.ip as string }),
-        ...(a.user !== undefined && { user: a.user as string }),
-        ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key as string }),
+        mac: a.mac,
+        ...(a.seconds !== undefined && { seconds: a.seconds }),
+        ...(a.bytes !== undefined && { bytes: a.bytes }),
+        ...(a.ip !== undefined && { ip: a.ip }),
+        ...(a.user !== undefined && { user: a.user }),
+        ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },
-  },
-  logout: {
+  }),
+  logout: method({
     args: { user: { kind: 'string', required: true, maxLength: 253 } },
     adminOnly: true,
     async handler(a, backend) {
-      const { sessions: ended, gate } = await backend.logout(a.user as string);
+      const { sessions: ended, gate } = await backend.logout(a.user);
       const now = backend.now();
       return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)), gate };
     },
-  },
-  pricing: {
+  }),
+  pricing: method({
     args: {},
     adminOnly: false,
     handler(_a, backend) {
       const plans = backend.pricing();
       return { default: plans[0]?.id ?? null, plans: plans.map(planView) };
     },
-  },
-  stats: {
+  }),
+  stats: method({
     args: {},
     adminOnly: false,
     handler(_a, backend) {
       return backend.stats();
     },
-  },
-  reload: {
+  }),
+  reload: method({
     args: {},
     adminOnly: true,
     async handler(_a, backend) {
       return { reloaded: true, ...(await backend.reload()) };
     },
-  },
+  }),
 };
 
 export { checkArgs, signatureOf };

@@ -3,7 +3,7 @@
  * DESIGN fixes it: a data reply `{error: {code, message}}` followed by the matching non-zero ubus status, so both
  * `ubus call` users (who see the status) and programs (which read the code) learn why.
  */
-import { SluiceError, toSluiceError } from '../errors.ts';
+import { SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
 import type { UbusObjectDef, UbusReply } from '../ubus/index.ts';
 import { UBUS_MAX_MSGLEN, encodeBlobmsgTable } from '../ubus/codec/index.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
@@ -16,11 +16,14 @@ export const OBJECT_PATH = 'sluice';
 
 export interface ApiObjectOptions {
   /** Called for every failed call (the daemon logs it); never for successes, which would flood logread. */
-  onError?: (method: string, code: string, message: string) => void;
+  onError?: (method: string, code: ErrorCode, message: string) => void;
 }
 
 export function errorReply(err: unknown): UbusReply {
-  const e = toSluiceError(err);
+  return replyOf(toSluiceError(err));
+}
+
+function replyOf(e: SluiceError): UbusReply {
   return { status: statusForCode(e.code), data: { error: { code: e.code, message: e.message } } };
 }
 
@@ -47,10 +50,9 @@ export function sluiceObject(backend: SluiceBackend, options: ApiObjectOptions =
         try {
           return await invokeMethod(backend, name, args);
         } catch (err) {
-          const reply = errorReply(err);
-          const error = (reply.data as { error: { code: string; message: string } }).error;
-          options.onError?.(name, error.code, error.message);
-          return reply;
+          const e = toSluiceError(err);
+          options.onError?.(name, e.code, e.message);
+          return replyOf(e);
         }
       },
     };

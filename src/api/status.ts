@@ -4,8 +4,9 @@
  * without reading the data). Codes not listed map by prefix, then to UNKNOWN_ERROR.
  */
 import { Status } from '../ubus/codec/index.ts';
+import type { ErrorCode } from '../errors.ts';
 
-const BY_CODE: Readonly<Record<string, number>> = {
+const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
   ERR_INVALID_MAC: Status.INVALID_ARGUMENT,
   ERR_INVALID_AMOUNT: Status.INVALID_ARGUMENT,
@@ -16,12 +17,9 @@ const BY_CODE: Readonly<Record<string, number>> = {
   ERR_SESSION_METRIC_MISMATCH: Status.INVALID_ARGUMENT,
   ERR_PAYMENT_REPLAYED: Status.INVALID_ARGUMENT,
   ERR_PAYMENT_IN_PROGRESS: Status.INVALID_ARGUMENT,
-  ERR_PAYMENT_REJECTED: Status.PERMISSION_DENIED,
-  ERR_PERMISSION_DENIED: Status.PERMISSION_DENIED,
   ERR_PAYMENT_METHOD_ADMIN_ONLY: Status.PERMISSION_DENIED,
   ERR_PAYMENT_INSUFFICIENT: Status.PERMISSION_DENIED,
   ERR_SESSION_NOT_FOUND: Status.NOT_FOUND,
-  ERR_NOT_FOUND: Status.NOT_FOUND,
   ERR_SESSION_STATE: Status.INVALID_ARGUMENT,
   ERR_CONFIG_INVALID: Status.INVALID_ARGUMENT,
   ERR_UCI_PARSE: Status.PARSE_ERROR,
@@ -48,7 +46,7 @@ const BY_CODE: Readonly<Record<string, number>> = {
   ERR_UPSTREAM_UNAVAILABLE: Status.CONNECTION_FAILED,
 };
 
-export function statusForCode(code: string): number {
+export function statusForCode(code: ErrorCode): number {
   const direct = BY_CODE[code];
   if (direct !== undefined) return direct;
   if (code.startsWith('ERR_INVALID_')) return Status.INVALID_ARGUMENT;

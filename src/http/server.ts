@@ -17,11 +17,12 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
+import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
 import type { SluiceBackend } from '../api/backend.ts';
 import { sessionView } from '../api/view.ts';
 import type { X402Method } from '../payments/index.ts';
 import { encodeHeader } from '../x402/index.ts';
+import { paymentOf } from '../api/payment.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface HttpEndpointOptions {
@@ -52,7 +53,7 @@ const PORTAL_FILES: Record<string, [string, string]> = {
  * A JSON object body of at most `max` bytes (a larger one is not read); anything else is refused with the endpoint's
  * own `code`, naming the `shape` it expects (each caller says both: no endpoint borrows another's error).
  */
-function readJsonBody(req: IncomingMessage, max: number, code: string, shape: string): Promise<Record<string, unknown>> {
+function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const bad = (m: string) => new SluiceError(code, m);
     if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }
@@ -222,11 +223,11 @@ export class HttpEndpoint {
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
     const outcome = await this.options.backend.purchase({
-      mac, ip, payment: {
+      mac, ip, ...paymentOf({
         method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
-        // Passed on whatever its type: the merchant refuses a key that is not a string (ERR_INVALID_ARGUMENT).
-        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey as string }),
-      },
+        // Passed on whatever its type: paymentOf refuses a key that is not a string (ERR_INVALID_ARGUMENT).
+        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
+      }),
     });
     this.options.log?.info('http voucher purchase', { mac, ip });
     return send(res, 200, { session: sessionView(outcome.session, this.options.backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate });

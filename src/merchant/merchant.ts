@@ -1,9 +1,11 @@
 /**
  * Purchase orchestration: quote → checks → the payment method authorizes → Grant → sessions.activate. Every check that
- * can fail without money moving runs before the method is called (see the order in src/payments/types.ts): bad MAC,
- * ip, user or idempotency key, plan, amount, method, metric clash, a replayed or in-flight idempotency key or reference,
- * the session limit, the method's own precheck. If the grant still fails afterwards, the method's `release` is asked to
- * undo the payment, unless some session holds that reference (a replay: releasing it would undo the other purchase).
+ * can fail without money moving runs before the method is called (see the order in src/payments/types.ts): plan,
+ * amount, method, then (sessions.prepare) bad MAC, ip, user or idempotency key, metric clash, a replayed or in-flight
+ * idempotency key or reference, the session limit, then the method's own precheck. A purchase's types were checked at
+ * the API edge (PurchaseRequest); a grant's still are here. If the grant still fails afterwards, the method's `release`
+ * is asked to undo the payment, unless some session holds that reference (a replay: releasing it would undo the other
+ * purchase).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Grant, GrantDraft, Hold, PaymentRef, Session } from '../sessions/index.ts';
@@ -37,12 +39,18 @@ function optionalString(value: unknown, name: string): string | undefined {
   return value;
 }
 
-/** The optional client fields a purchase or grant passes on to the session (sessions.prepare checks them further). */
-function clientOf(request: { ip?: unknown; user?: unknown; idempotencyKey?: unknown }): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
-  const ip = optionalString(request.ip, 'ip');
-  const user = optionalString(request.user, 'user');
-  const idempotencyKey = optionalString(request.idempotencyKey, 'idempotency_key');
+/** The optional client fields a purchase or grant passes on to the session (sessions.prepare checks what they say). */
+function clientOf({ ip, user, idempotencyKey }: { ip?: string | undefined; user?: string | undefined; idempotencyKey?: string | undefined }): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
   return { ...(ip !== undefined && { ip }), ...(user !== undefined && { user }), ...(idempotencyKey !== undefined && { idempotencyKey }) };
+}
+
+/** A grant's client fields, whose types nothing before the merchant checked (the ubus grant does; not every caller). */
+function grantClientOf(request: GrantRequest): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
+  return clientOf({
+    ip: optionalString(request.ip, 'ip'),
+    user: optionalString(request.user, 'user'),
+    idempotencyKey: optionalString(request.idempotencyKey, 'idempotency_key'),
+  });
 }
 
 function referenceKey(method: string, reference: unknown): Pick<PaymentRef, 'method' | 'reference'> {
@@ -65,12 +73,8 @@ export class Merchant {
 
   /** `admin: true` only from admin-only entry points (ubus ACL): it unlocks admin-only payment methods. */
   async purchase(request: PurchaseRequest, context: { admin?: boolean } = {}): Promise<PurchaseResult> {
-    if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'purchase request must be an object');
     const client = clientOf(request);
-    const planId = optionalString(request.plan, 'plan');
-    if (typeof request.payment !== 'object' || request.payment === null) {
-      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment must be an object with a method');
-    }
+    const planId = request.plan;
     const method = this.options.payments.get(request.payment.method);
     const q = method.quoteFor
       ? method.quoteFor(request, (input) => this.options.pricing.quote(planId, input))
@@ -131,7 +135,7 @@ export class Merchant {
     if (allotment <= 0n || allotment > max) {
       throw new SluiceError('ERR_INVALID_AMOUNT', `${metric} must be between 1 and ${max}`);
     }
-    const client = clientOf(request);
+    const client = grantClientOf(request);
     const hold = this.options.sessions.prepare({ mac: request.mac, ...client, metric, allotment });
     try {
       const payment = grantReference('', this.now());

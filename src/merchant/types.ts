@@ -3,9 +3,9 @@
  * request are what every payment method is handed, so they live with the methods (src/payments/types.ts).
  */
 import type { Metric, PaymentRef, Session } from '../sessions/index.ts';
-import type { PurchaseRequest, Quote, QuoteInput } from '../payments/index.ts';
+import type { PaymentFields, PurchaseRequest, Quote, QuoteInput } from '../payments/index.ts';
 
-export type { PurchaseRequest, Quote, QuoteInput };
+export type { PaymentFields, PurchaseRequest, Quote, QuoteInput };
 
 export interface GrantRequest {
   mac: string;

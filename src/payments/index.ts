@@ -2,7 +2,7 @@
  * Public surface of src/payments/: the PaymentMethod contract and its registry, and one adapter per method (grant,
  * x402 `exact`, the x402-session escrow method, the RADIUS voucher) over the leaf libraries x402/, escrow/, radius/.
  */
-export type { GrantTerms, PaymentContext, PaymentMethod, PaymentRef, PrecheckResult, PurchaseRequest, Quote, QuoteInput } from './types.ts';
+export type { GrantTerms, PaymentContext, PaymentFields, PaymentMethod, PaymentRef, PrecheckResult, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 export { PaymentRegistry } from './registry.ts';
 export { grantMethod, grantReference } from './grant.ts';
 export { builtinPaymentMethods, createPaymentRegistry } from './builtin.ts';

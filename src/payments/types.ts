@@ -48,14 +48,28 @@ export interface QuoteInput {
   steps?: string | bigint | number | undefined;
 }
 
-export interface PurchaseRequest extends QuoteInput {
+/** `method` picks the payment method; the other fields are that method's (signature, voucher code, …). */
+export interface PaymentFields {
+  method: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A purchase, the one type from the API edge (ubus `purchase`, the LAN endpoint's routes) to the payment methods. The
+ * edge checks its types (src/api/args.ts, src/api/payment.ts) and the merchant trusts them; what the fields say (a
+ * unicast MAC, an IP address, lengths) sessions.prepare checks.
+ */
+export interface PurchaseRequest {
   mac: string;
-  ip?: string | undefined;
-  user?: string | undefined;
-  plan?: string | undefined;
-  /** `method` picks the payment method; the other fields are that method's (signature, voucher code, …). */
-  payment: { method: string; [field: string]: unknown };
-  idempotencyKey?: string | undefined;
+  ip?: string;
+  user?: string;
+  plan?: string;
+  /** Smallest units offered; the plan's price per step decides how many steps that buys. */
+  amount?: bigint;
+  steps?: bigint;
+  payment: PaymentFields;
+  /** The caller's retry key (`payment.idempotency_key` on the wire). */
+  idempotencyKey?: string;
 }
 
 

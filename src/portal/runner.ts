@@ -1,5 +1,5 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, type ErrorCode } from '../errors.ts';
 import { socketCall } from './socket-transport.ts';
 
 /**
@@ -352,7 +352,7 @@ function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): N
     default:
       return fail('ERR_NDSCTL_FAILED', `${what}: exit ${o.code}${said ? `: ${said}` : ''}`);
   }
-  function fail(code: string, message: string): never {
+  function fail(code: ErrorCode, message: string): never {
     throw new SluiceError(code, message, { details });
   }
 }

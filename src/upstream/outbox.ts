@@ -29,7 +29,7 @@ import { closeSync, fsync, ftruncateSync, openSync, readSync, writeSync, writevS
 import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, type ErrorCode } from '../errors.ts';
 import { fsyncDir, MAX_RECORD_PAYLOAD, writeFileAtomic } from '../storage/index.ts';
 import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
@@ -195,7 +195,7 @@ export class Outbox {
     return box;
   }
 
-  private warn(code: string, message: string, cause?: unknown): void {
+  private warn(code: ErrorCode, message: string, cause?: unknown): void {
     this.options.onWarning?.(new SluiceError(code, message, cause === undefined ? {} : { cause }));
   }
 

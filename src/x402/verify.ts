@@ -4,7 +4,7 @@
  * (last: recovering it is the only costly step, ~2 ms). Pure apart from the clock passed in.
  */
 import { recoverTypedDataAddress } from 'viem';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Address, ExactPayment } from './payload.ts';
 import type { TokenDomain } from './networks.ts';
 
@@ -41,7 +41,7 @@ export const AUTHORIZATION_TYPES = {
   ],
 } as const;
 
-function fail(code: string, message: string, details?: Record<string, unknown>): never {
+function fail(code: ErrorCode, message: string, details?: Record<string, unknown>): never {
   throw new SluiceError(code, message, details ? { details } : {});
 }
 

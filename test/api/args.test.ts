@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkArgs, signatureOf, METHODS, statusForCode, type ArgSpecs } from '../../src/api/index.ts';
 import { BlobmsgType, Status } from '../../src/ubus/index.ts';
+import type { BlobmsgTable } from '../../src/ubus/codec/index.ts';
 
 const specs: ArgSpecs = {
   mac: { kind: 'mac', required: true },
@@ -73,13 +74,28 @@ test('the signature announces the blobmsg type of each argument; admin methods a
   assert.equal(admin, ['grant', 'logout', 'reload', 'terminate']);
 });
 
+test('a policy declared as const types what checkArgs returns (the handlers rely on it, no casts)', () => {
+  const policy = {
+    mac: { kind: 'mac', required: true }, cause: { kind: 'string', oneOf: ['admin', 'pc-logout'] }, seconds: { kind: 'count' },
+    payment: { kind: 'table', required: true },
+  } as const;
+  const a = checkArgs(policy, { mac: '02-00-00-00-0C-01', cause: 'admin', payment: { method: 'cash' } });
+  const mac: string = a.mac;
+  const cause: 'admin' | 'pc-logout' | undefined = a.cause;
+  const payment: BlobmsgTable = a.payment;
+  // @ts-expect-error an optional argument may be absent
+  const seconds: bigint = a.seconds;
+  assert.equal({ mac, cause, payment, seconds }, { mac: '02:00:00:00:0c:01', cause: 'admin', payment: { method: 'cash' }, seconds: undefined });
+  assert.not.ok('seconds' in a, 'an argument not given is absent, not undefined');
+});
+
 test('error codes map to the standard ubus statuses', () => {
   assert.is(statusForCode('ERR_INVALID_MAC'), Status.INVALID_ARGUMENT);
   assert.is(statusForCode('ERR_SESSION_NOT_FOUND'), Status.NOT_FOUND);
   assert.is(statusForCode('ERR_PAYMENT_METHOD_ADMIN_ONLY'), Status.PERMISSION_DENIED);
   assert.is(statusForCode('ERR_JOURNAL_WRITE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_NDSCTL_TIMEOUT'), Status.TIMEOUT);
-  assert.is(statusForCode('ERR_SOMETHING_NEW'), Status.UNKNOWN_ERROR);
+  assert.is(statusForCode('ERR_INTERNAL'), Status.UNKNOWN_ERROR);
 });
 
 test.run();

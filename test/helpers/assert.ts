@@ -1,8 +1,8 @@
 import * as assert from 'uvu/assert';
-import { isSluiceError } from '../../src/errors.ts';
+import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
 
 /** Awaits `promise` and asserts it rejects with a SluiceError of `code`. */
-export async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+export async function rejectsWithCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
   try {
     await promise;
   } catch (err) {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { NdsctlRunner, parseSnapshot } from '../../src/portal/index.ts';
-import { isSluiceError } from '../../src/errors.ts';
+import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
 import { NDSCTL_STANDIN, PortalStateFile, lockPathFor } from '../peers/ndsctl-state.ts';
 
 const A = '02:00:00:00:0c:01';
@@ -23,7 +23,7 @@ function runner(file: PortalStateFile | readonly string[], opts: Partial<Constru
   return r;
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<Error> {
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<Error> {
   try {
     await promise;
   } catch (err) {

@@ -9,7 +9,7 @@
  * is refused too.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { SluiceError } from '../../errors.ts';
+import { SluiceError, type ErrorCode } from '../../errors.ts';
 import { decode } from './messages.ts';
 
 /** Commands the channel accepts: the admin ubus methods of the same names (same arguments). */
@@ -26,7 +26,7 @@ export interface Command {
 }
 
 export class CommandError extends SluiceError {
-  constructor(code: string, message: string, readonly nonce: string | null = null, readonly id: string | null = null) {
+  constructor(code: ErrorCode, message: string, readonly nonce: string | null = null, readonly id: string | null = null) {
     super(code, message);
     this.name = 'CommandError';
   }

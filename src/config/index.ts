@@ -1,6 +1,6 @@
 /** Configuration: UCI parsing and writing, atomic file replacement, the typed loader. */
 export type {
-  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig,
+  Config, EscrowConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig,
 } from './types.ts';
 export {
   parseUci, findSection, sectionsOfType, anonymousSectionName, isValidUciName, isValidUciType, UciParseError,

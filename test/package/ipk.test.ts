@@ -187,6 +187,12 @@ config http 'http'
       assert.is(await res.text(), readFileSync(join(dir, 'root', 'usr/share/sluice/portal', file), 'utf8'), `${path} is the packaged file`);
     }
     await lab.call('grant', { mac: '02:00:00:00:0b:01', bytes: 1048576 });
+    // Bytes count from the first meter tick dispatched after the session started (src/meter/meter.ts, billing rules):
+    // the gate open and that tick committed (the one in flight at the grant may predate it), then the traffic.
+    await lab.waitFor(() => lab.clientState('02:00:00:00:0b:01') === 'Authenticated', 30_000, 'gate open');
+    const ticks = async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+    const from = await ticks();
+    await lab.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
     lab.portal.addTraffic('02:00:00:00:0b:01', 200 * 1024, 0);
     await lab.waitFor(async () => (await lab.session('02:00:00:00:0b:01')).used === String(200 * 1024), 90_000, 'metered usage (a liveness bound)');
     assert.ok(Number((((await lab.call('stats')).meter) as Record<string, unknown>).ticks) > 0, 'the meter ticks with the shipped worker');

@@ -3,8 +3,8 @@
  * `section.option: reason, got "text"`, so one attempt shows the admin everything to fix. A router must not lose its
  * service over one bad value, so the daemon runs on the valid part (`configFromUciPartial`): a bad `main`/`limits`
  * option falls back to its default, a bad plan is left out, a bad enabled upstream section is disabled, a section
- * type sluice does not support yet is ignored, and each problem says which of those happened. `configFromUci` is the strict form (any problem → ConfigError). Pure (the
- * hostname comes in as an argument).
+ * type sluice does not support yet is ignored, and each problem says which of those happened. `configFromUci` is the
+ * strict form (any problem → ConfigError). Pure (the hostname comes in as an argument).
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';

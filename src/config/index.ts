@@ -1,7 +1,6 @@
 /** Configuration: UCI parsing and writing, atomic file replacement, the typed loader. */
 export type {
-  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig,
-  X402Config,
+  Config, EscrowConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig, X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
 export {

@@ -2,15 +2,15 @@
  * UCI package → typed, validated Config. Every option has a default (docs/configuration.md). Every problem is named
  * `section.option: reason, got "text"`, so one attempt shows the admin everything to fix. A router must not lose its
  * service over one bad value, so the daemon runs on the valid part (`configFromUciPartial`): a bad `main`/`limits`
- * option falls back to its default, a bad plan is left out, a bad enabled upstream section is disabled, and each
- * problem says which of those happened. `configFromUci` is the strict form (any problem → ConfigError). Pure (the
- * hostname comes in as an argument).
+ * option falls back to its default, a bad plan is left out, a bad enabled upstream section is disabled, a section
+ * type sluice does not support yet is ignored, and each problem says which of those happened. `configFromUci` is the
+ * strict form (any problem → ConfigError). Pure (the hostname comes in as an argument).
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { SluiceError } from '../errors.ts';
 import type {
-  Config, HookConfig, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
+  Config, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
 import { readMqttSection } from './mqtt.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
@@ -22,7 +22,7 @@ import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
-  parseUrl, splitCommand, UINT128_MAX,
+  splitCommand, UINT128_MAX,
 } from './values.ts';
 
 export class ConfigError extends SluiceError {
@@ -58,8 +58,6 @@ const bool = parseBool;
 const int = (min: number, max: number) => (v: string) => parseInteger(v, min, max);
 const seconds = (min: number, max: number) => (v: string) => parseSecondsToMs(v, min, max);
 const check = (test: (v: string) => boolean, reason: string) => (v: string): string | undefined => (test(v) ? undefined : reason);
-const url = (schemes: readonly string[]) => (v: string) => parseUrl(v, schemes);
-const HTTP = ['http:', 'https:'];
 
 /** The section of a singleton type: the one with the canonical name, else the first of its type. */
 function singleton(pkg: UciPackage, type: string, name: string): UciSection | undefined {
@@ -162,9 +160,18 @@ function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string):
   return readMqttSection(r, enabled, routerId);
 }
 
-function readHook(pkg: UciPackage, problems: ConfigProblem[]): HookConfig {
-  const { r, enabled } = upstreamReader(pkg, 'hook', problems, ['secret']);
-  return { enabled, url: r.required('url', '', url(HTTP)), secret: r.string('secret', '') };
+/**
+ * Section types a file may hold from an earlier release that promised them but never acted on them (the `hook`
+ * PC-sync webhook, until it gets its behaviour): the daemon runs on the rest of the file and reports each such section
+ * (effect `section-ignored`) so the admin knows nothing reads it.
+ */
+const UNSUPPORTED_SECTIONS = ['hook'] as const;
+
+function unsupportedSections(pkg: UciPackage): ConfigProblem[] {
+  return UNSUPPORTED_SECTIONS.flatMap((type) => sectionsOfType(pkg, type).map((s) => ({
+    path: type, section: s.name, option: '',
+    reason: `config ${type} is not supported yet: the section is ignored`, effect: 'section-ignored' as const,
+  })));
 }
 
 function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
@@ -218,7 +225,6 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
-  const hook = upstream((sink) => readHook(pkg, sink));
   const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
@@ -243,8 +249,9 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
+    ...unsupportedSections(pkg),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, http, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -6,7 +6,7 @@ import type { UciSection } from './uci.ts';
 import type { Parsed } from './values.ts';
 
 /** What the daemon did about a problem when it runs on the valid part of a file. */
-export type ProblemEffect = 'default-used' | 'plan-left-out' | 'section-disabled' | 'no-plan';
+export type ProblemEffect = 'default-used' | 'plan-left-out' | 'section-disabled' | 'section-ignored' | 'no-plan';
 
 export interface ConfigProblem {
   /** `section.option` as printed, e.g. `main.poll_interval` or `pricing[data].step_size`. */
@@ -17,7 +17,7 @@ export interface ConfigProblem {
   reason: string;
   /** The offending text; omitted for secrets. */
   value?: string;
-  /** Set by configFromUciPartial: the default was used, the plan left out, the section disabled. */
+  /** Set by configFromUciPartial: the default was used, the plan left out, the section disabled or ignored. */
   effect?: ProblemEffect;
 }
 

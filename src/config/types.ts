@@ -81,12 +81,6 @@ import type { MqttConfig } from './mqtt.ts';
 export type { EscrowConfig } from './escrow.ts';
 import type { EscrowConfig } from './escrow.ts';
 
-export interface HookConfig {
-  enabled: boolean;
-  url: string;
-  secret: string;
-}
-
 export interface LimitsConfig {
   /** 0 = unlimited. */
   maxDevicesPerUser: number;
@@ -102,6 +96,5 @@ export interface Config {
   escrow: EscrowConfig;
   x402: X402Config;
   http: HttpConfig;
-  hook: HookConfig;
   limits: LimitsConfig;
 }

@@ -15,7 +15,7 @@ test('files/etc/config/sluice loads cleanly; time is the default (first) plan', 
   assert.equal(c.pricing.map((p) => [p.id, p.metric]), [['time', 'seconds'], ['data', 'bytes']]);
   assert.is(c.pricing[0]!.stepSize, 15n * 60n);
   assert.is(c.pricing[1]!.stepSize, 100n * 1024n * 1024n);
-  assert.equal([c.radius.enabled, c.mqtt.enabled, c.escrow.enabled, c.hook.enabled], [false, false, false, false]);
+  assert.equal([c.radius.enabled, c.mqtt.enabled, c.escrow.enabled], [false, false, false]);
   assert.is(c.main.stateDir, '/etc/sluice');
   assert.is(c.main.routerId, 'openwrt');
 });

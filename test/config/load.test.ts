@@ -44,7 +44,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     `\toption network base-sepolia\n\toption address 0x${'B'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n\toption credit_steps 0\n\toption close_grace 2.5\n`).escrow;
   assert.equal(e, { enabled: true, facilitatorUrl: 'http://f:8402/', network: 'eip155:84532', chainId: 84532, address: `0x${'b'.repeat(40)}`,
     seller: `0x${'c'.repeat(40)}`, creditSteps: 0, closeGraceMs: 2500 });
-  assert.equal(c.hook, { enabled: false, url: '', secret: '' });
+  assert.not.ok('hook' in c, 'no hook section: PC-sync has no behaviour yet');
   assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });
 });
 
@@ -166,11 +166,6 @@ test('upstreams: absent or disabled = defaults, no validation; enabled = require
     `\toption enabled 1\n\toption facilitator_url http://f:6000/\n\toption address 0x${'b'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n`);
   assert.equal(badPort.map((p) => p.path), ['escrow.facilitator_url']);
   assert.match(badPort[0]!.reason, /port 6000 is on the Fetch standard's "bad port" list/);
-  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'http://pc:25/h'\n`), ['hook.url']);
-  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'mailto:x@y'\n`), ['hook.url']);
-  assert.equal(paths(`${PLAN}config hook 'hook'\n\toption enabled 1\n`), ['hook.url']);
-  const h = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n`).hook;
-  assert.equal(h, { enabled: true, url: 'https://pc.example/h', secret: '' });
 });
 
 test('secrets are never echoed in problems', () => {
@@ -186,11 +181,11 @@ test('unknown options and unknown section types are ignored', () => {
 
 test('redactConfig masks secrets, stringifies bigints, is JSON-safe', () => {
   const c = load(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret 'hunter2'\n` +
-    `config mqtt 'mqtt'\n\toption password 'pw'\nconfig hook 'hook'\n\toption secret 'hs'\n`);
+    `config mqtt 'mqtt'\n\toption password 'pw'\n`);
   const view = redactConfig(c);
   const json = JSON.stringify(view);
-  for (const secret of ['hunter2', 'pw', 'hs']) assert.not.ok(json.includes(`"${secret}"`), secret);
-  assert.equal([view.radius.secret, view.mqtt.password, view.hook.secret], ['***', '***', '***']);
+  for (const secret of ['hunter2', 'pw']) assert.not.ok(json.includes(`"${secret}"`), secret);
+  assert.equal([view.radius.secret, view.mqtt.password], ['***', '***']);
   assert.is(view.pricing[0]!.pricePerStep, '5');
   assert.is(view.pricing[0]!.stepSize, '60');
   assert.is(c.radius.secret, 'hunter2', 'the original is untouched');
@@ -239,10 +234,19 @@ test('partial: bad main and limits options fall back to their defaults; the rest
 
 test('partial: an enabled upstream with a problem is disabled; a disabled one is never checked', () => {
   const { config, problems } = partial(`${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n` +
-    `config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\nconfig hook 'hook'\n\toption enabled 0\n\toption url x\n`);
-  assert.equal([config.radius.enabled, config.mqtt.enabled, config.hook.enabled], [false, true, false]);
+    `config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\nconfig escrow 'escrow'\n\toption enabled 0\n\toption facilitator_url x\n`);
+  assert.equal([config.radius.enabled, config.mqtt.enabled, config.escrow.enabled], [false, true, false]);
   assert.equal(config.radius.servers, ['h'], 'the parsed values stay, only enabled is switched off');
   assert.equal(problems.map((p) => `${p.path}:${p.effect}`), ['radius.secret:section-disabled']);
+});
+
+test('partial: a hook section (PC-sync, not supported yet) is ignored and reported, enabled or not, secret unechoed; the rest applies', () => {
+  const { config, problems } = partial(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n\toption secret 'hs'\n` +
+    `config limits 'limits'\n\toption max_sessions 7\n`);
+  assert.equal([config.pricing.map((p) => p.id), config.limits.maxSessions], [['p'], 7]);
+  assert.not.ok('hook' in config);
+  assert.equal(problems, [{ path: 'hook', section: 'hook', option: '', reason: 'config hook is not supported yet: the section is ignored', effect: 'section-ignored' }]);
+  assert.equal(effects(`${PLAN}config hook 'hook'\n\toption enabled 0\n`), ['hook:section-ignored']);
 });
 
 test('partial: escrow with a plan lacking an asset leaves that plan out; escrow itself broken leaves the plans alone', () => {

@@ -84,7 +84,9 @@ function loadView(lab: DaemonLab, calls: Array<[string, BlobmsgTable]>) {
 }
 
 test('Sessions page: one page at a time from the daemon, filter as state, Previous/Next, Gate pending', async () => {
-  const lab = await DaemonLab.create({ pollInterval: 0.3 });
+  // The portal over its control socket: this page's test is not about the ndsctl command path, and 20 gates opened
+  // at start through a node process each keep the daemon from starting in time on a loaded machine.
+  const lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true });
   try {
     const manager = await SessionManager.open({ store: new JournalStore({ dir: join(lab.dir, 'state') }) });
     for (let i = 0; i < COUNT; i++) {
@@ -144,7 +146,7 @@ test('Sessions page: one page at a time from the daemon, filter as state, Previo
 
 test('Sessions page: Paid in the currency of a plan with the payment\'s asset when the session\'s plan is gone', async () => {
   const USDC = '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913';
-  const lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: `
+  const lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'hour'
 \toption metric 'seconds'
 \toption step_size '3600'

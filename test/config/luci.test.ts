@@ -195,7 +195,6 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ['pricing.asset', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption asset '${v}'\n`, 'pricing[p].asset', [`0x${'a'.repeat(40)}`, '0x12', 'USDC'], {}],
     ['mqtt.topic_prefix', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\n\toption topic_prefix '${v}'\n`, 'mqtt.topic_prefix', ['sluice', 'a/b', 'a/#', '/a', 'a/'], {}],
     ['mqtt.url', (v) => `${PLAN}config mqtt 'mqtt'\n\toption enabled 1\n\toption url '${v}'\n`, 'mqtt.url', ['mqtt://b', 'wss://b/x', 'http://b', 'b:1883'], {}],
-    ['hook.url', (v) => `${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url '${v}'\n`, 'hook.url', ['https://x/y', 'http://x', 'ftp://x', 'x'], {}],
     ['escrow.address', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption seller 0x${'b'.repeat(40)}\n\toption address '${v}'\n`, 'escrow.address', [`0x${'B'.repeat(40)}`, '0x1', ''], {}],
     ['escrow.seller', (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address 0x${'b'.repeat(40)}\n\toption seller '${v}'\n`, 'escrow.seller', [`0x${'B'.repeat(40)}`, '0x1', ''], {}],
     ['radius.interim_interval', (v) => `${PLAN}config radius 'radius'\n\toption enabled 1\n\toption server h\n\toption secret s\n\toption interim_interval '${v}'\n`, 'radius.interim_interval', ['10', '9', '86400', '86401'], {}],
@@ -245,7 +244,7 @@ function loaderOptions(): Map<string, Set<string>> {
     return { type, name, anonymous: false, index: 0, options } as any;
   };
   // Enabled upstreams, so every option of theirs is read.
-  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'hook', 'limits'].map((t) => section(t, t))] } as any;
+  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'limits'].map((t) => section(t, t))] } as any;
   for (const s of pkg.sections) if (s.type !== 'sluice' && s.type !== 'pricing' && s.type !== 'limits') s.options.get = function (k: string) { read.get(s.type)!.add(k); return k === 'enabled' ? '1' : undefined; };
   configFromUciPartial(pkg);
   return read;

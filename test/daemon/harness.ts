@@ -75,6 +75,11 @@ export class DaemonLab {
     return join(this.dir, 'portal', 'ndsctl.sock');
   }
 
+  /**
+   * ndsctl_timeout is 60 s, not the router's 5 s: each stand-in call is a node process (~0.7 s of CPU), which on a
+   * loaded test machine takes longer than 5 s, so every call would be killed and no tick would ever read the portal.
+   * No test here is about the timeout itself (test/portal covers it).
+   */
   writeConfig(extra = ''): void {
     const o = this.options;
     const ndsctl = this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n')
@@ -85,6 +90,7 @@ config sluice 'main'
 ${ndsctl}
 \toption portal 'opennds'
 \toption poll_interval '${o.pollInterval ?? 0.5}'
+\toption ndsctl_timeout '60'
 \toption checkpoint_interval '${o.checkpointInterval ?? 5}'
 \toption log_level 'debug'
 

@@ -259,7 +259,8 @@ scenario('5 an unpaid client stays behind the portal the whole time', pre.lab, a
   assert.ok(results.length > 0);
   assert.is(passed, 0, 'no request of the unpaid client got through');
   assert.is(reached, 0, 'the upstream never heard from the unpaid client');
-  assert.is(redirected, results.length, 'every HTTP request was redirected to the portal');
+  const other = results.filter((r) => !(r.http === 307 && r.redirect.includes(':2050/')));
+  assert.is(redirected, results.length, `every HTTP request was redirected to the portal; not: ${JSON.stringify(other.slice(0, 5))}`);
 });
 
 test.run();

@@ -85,7 +85,9 @@ export function labRun(name: string, pre: Prerequisites): LabRun {
   test.before(async () => {
     const lab = run.lab = await Lab.up({ rate: '8mbit', ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
     figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval 1 s)`);
-    run.unpaid = new Prober(lab, lab.client(4), '/ping', 800, 2).start();
+    // Up to 10 s per request: the portal's 307 comes from openNDS's web server, which on a loaded machine can take
+    // longer than a couple of seconds to answer; a request cut short by curl would be neither passed nor redirected.
+    run.unpaid = new Prober(lab, lab.client(4), '/ping', 800, 10).start();
   });
   test.after(async () => {
     await run.unpaid?.stop();

@@ -18,7 +18,7 @@ function portal(knobs: Parameters<typeof PortalStateFile.create>[0] = {}): Porta
 }
 
 function runner(file: PortalStateFile | readonly string[], opts: Partial<ConstructorParameters<typeof NdsctlRunner>[0]> = {}): NdsctlRunner {
-  const r = new NdsctlRunner({ command: Array.isArray(file) ? file : (file as PortalStateFile).command, busyBackoffMs: 20, ...opts });
+  const r = new NdsctlRunner({ command: Array.isArray(file) ? file : (file as PortalStateFile).command, busyBackoffMs: 20, timeoutMs: TIMEOUT_MS, ...opts });
   runners.push(r);
   return r;
 }
@@ -34,23 +34,39 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?:
   throw new assert.Assertion({ message: `expected rejection with ${code}`, operator: 'rejects', expects: code, actual: 'resolved' });
 }
 
-function runStandinDirectly(file: PortalStateFile, args: string[]): Promise<number | null> {
-  return new Promise((resolve) => {
-    const child = spawn(NDSCTL_STANDIN, ['--state', file.path, ...args], { stdio: 'ignore' });
-    child.on('close', (code) => resolve(code));
-  });
+function runStandinDirectly(file: PortalStateFile, args: string[]): { pid: number; exited: Promise<number | null> } {
+  const child = spawn(NDSCTL_STANDIN, ['--state', file.path, ...args], { stdio: 'ignore' });
+  return { pid: child.pid!, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
 }
+
+/**
+ * A runner timeout that a stand-in answering at once always meets, even on a loaded machine where starting its node
+ * process takes seconds; a stand-in with LONG_LATENCY_MS never does.
+ */
+const TIMEOUT_MS = 10_000;
+const LONG_LATENCY_MS = 120_000;
 
 test.after(async () => {
   for (const r of runners) await r.destroy();
   for (const f of files) f.cleanup();
 });
 
-test('control: two stand-ins started at once collide (exit 4), so overlap cannot go unnoticed', async () => {
-  const file = portal({ knobs: { latencyMs: 1500 } });
-  const codes = await Promise.all([runStandinDirectly(file, ['json']), runStandinDirectly(file, ['json'])]);
-  assert.equal([...codes].sort(), [0, 4]);
+test('control: a stand-in started while another answers collides (exit 4), so overlap cannot go unnoticed', async () => {
+  // The first holds the lock for as long as the test needs (no race with the second one's start-up time), then is
+  // stopped the way a timeout stops it; its handler releases the lock.
+  const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
+  const first = runStandinDirectly(file, ['json']);
+  const lock = lockPathFor(file.path);
+  const holder = () => { try { return readFileSync(lock, 'utf8'); } catch { return ''; } };
+  for (const deadline = Date.now() + 60_000; holder() !== String(first.pid);) {
+    assert.ok(Date.now() < deadline, 'the first stand-in took the lock');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.is(await runStandinDirectly(file, ['json']).exited, 4, 'the second one answered busy');
   assert.is(file.logLines().filter((l) => l.includes(' busy-lock ')).length, 1);
+  process.kill(first.pid, 'SIGTERM');
+  assert.is(await first.exited, 143);
+  assert.not.ok(existsSync(lock), 'lock released');
 });
 
 test('many concurrent calls through one runner never overlap (no busy answer with a single attempt each)', async () => {
@@ -83,14 +99,14 @@ test('busy attempts are bounded → ERR_NDSCTL_BUSY', async () => {
 });
 
 test('timeout kills the child (and its lock is taken over), the next queued call still runs', async () => {
-  const file = portal({ knobs: { latencyMs: 30_000 } });
-  const r = runner(file, { timeoutMs: 1500 });
+  const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
+  const r = runner(file, { timeoutMs: TIMEOUT_MS });
   const slow = r.run(['json']);
   const next = r.runExclusive(async (exec) => {
     file.setKnobs({ latencyMs: 0 });
     return exec(['json']);
   });
-  await rejectsWith(slow, 'ERR_NDSCTL_TIMEOUT', /within 1500 ms/);
+  await rejectsWith(slow, 'ERR_NDSCTL_TIMEOUT', new RegExp(`within ${TIMEOUT_MS} ms`));
   const res = await next;
   assert.is(res.attempts, 1, 'the stale lock of the killed stand-in did not answer busy');
   assert.is(parseSnapshot(res.stdout).declaredCount, 0);
@@ -101,8 +117,8 @@ test('timeout kills the child (and its lock is taken over), the next queued call
 });
 
 test('the killed child is really gone', async () => {
-  const file = portal({ knobs: { latencyMs: 30_000 } });
-  await rejectsWith(runner(file, { timeoutMs: 1500 }).run(['json']), 'ERR_NDSCTL_TIMEOUT');
+  const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
+  await rejectsWith(runner(file, { timeoutMs: TIMEOUT_MS }).run(['json']), 'ERR_NDSCTL_TIMEOUT');
   const pid = Number(readFileSync(lockPathFor(file.path), 'utf8'));
   assert.ok(pid > 0);
   assert.throws(() => process.kill(pid, 0), (err: NodeJS.ErrnoException) => err.code === 'ESRCH');
@@ -156,7 +172,7 @@ test('runExclusive holds the queue: a call queued meanwhile runs only after it',
   const held = r.runExclusive(async () => {
     order.push('exclusive-start');
     // Like the usage engine's worker: its own ndsctl, outside the runner, while the queue is held.
-    const code = await runStandinDirectly(file, ['json']);
+    const code = await runStandinDirectly(file, ['json']).exited;
     order.push(`exclusive-end:${code}`);
   });
   const queued = r.run(['json']).then(() => order.push('queued'));

@@ -74,8 +74,13 @@ test('reports a subscriber decodes match what sluice metered; commands; a bad op
   assert.ok(typeof online['uptime_s'] === 'number' && typeof (online['sessions'] as Record<string, unknown>)['active'] === 'number', 'uptime and session counters');
 
   await lab.call('grant', { mac: A, bytes: 8 * MiB });
-  // grant answers within 3 s even when the portal is slower (a loaded machine): traffic counts once the gate is open.
+  // grant answers within 3 s even when the portal is slower (a loaded machine): traffic counts once the gate is open
+  // and a meter tick dispatched after the start has committed (src/meter/meter.ts, billing rules; the tick in flight
+  // at the grant may predate it).
   await lab.waitFor(() => lab.clientState(A) === 'Authenticated', 30_000, 'gate open');
+  const ticks = async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+  const from = await ticks();
+  await lab.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick after the start');
   lab.portal.addTraffic(A, MiB, 256 * 1024);
   await lab.waitFor(async () => (await lab.session(A)).used === String(MiB + 256 * 1024), 30_000, 'first usage');
   lab.portal.addTraffic(A, 2 * MiB, 512 * 1024);
@@ -130,9 +135,10 @@ test('reports a subscriber decodes match what sluice metered; commands; a bad op
   assert.equal((bad.problems as Array<Record<string, unknown>>).map((p) => [p.path, p.effect]), [['mqtt.qos', 'section-disabled']]);
   await lab.waitFor(async () => (await mqttStats(lab)).state === 'disabled', 10_000, 'mqtt disabled');
   await sub.waitFor(() => sub.on('status').some((m) => m.body['reason'] === 'disabled'), 10_000, 'offline status, disabled');
+  // Counted before the reload: the sink may be back online before the reload's reply has been read.
+  const onlineBefore = sub.on('status').filter((m) => m.body['online'] === true).length;
   lab.writeConfig();
   assert.equal((await lab.call('reload')).problems, []);
-  const onlineBefore = sub.on('status').filter((m) => m.body['online'] === true).length;
   await sub.waitFor(() => sub.on('status').filter((m) => m.body['online'] === true).length > onlineBefore, 10_000, 'online again');
   assert.is((await lab.session(B)).state, 'ACTIVE');
 

@@ -580,15 +580,6 @@ return view.extend({
 		o.validate = validateSeconds(0, 3600);
 		upstream(o);
 
-		s = upstreamSection(m, 'hook', _('PC-sync webhook'),
-			_('PC-sync: a web hook shared with a PC/kiosk management system. The secret authenticates it; empty = none.'));
-		o = s.option(form.Value, 'url', _('URL'));
-		o.validate = validateUrl(['http:', 'https:'], true);
-		upstream(o);
-		o = s.option(form.Value, 'secret', _('Secret'));
-		o.password = true;
-		upstream(o);
-
 		return m.render();
 	}
 });

@@ -1,6 +1,7 @@
 /**
- * A Grant is what the merchant hands the session manager once a payment is authorized: who, which metric, how much.
- * Validated here as the last gate before anything is sold, whatever the caller checked before.
+ * A Grant is what the merchant hands the session manager once a payment is authorized: who, which metric, how much
+ * (a GrantDraft is what is known of it before the payment). Validated here as the last gate before anything is sold,
+ * whatever the caller checked before.
  */
 import { isIP } from 'node:net';
 import { SluiceError } from '../errors.ts';
@@ -28,6 +29,14 @@ export interface ValidGrant {
   metric: Metric; allotment: bigint; payment: PaymentRef; idempotencyKey?: string;
   /** Data sessions: the hard deadline, or null. */
   deadline: number | null;
+}
+
+/** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
+export interface GrantDraft extends Pick<Grant, 'mac' | 'ip' | 'user' | 'plan' | 'idempotencyKey'> {
+  metric?: Metric;
+  allotment?: bigint;
+  /** The payment's reference, when known before it is collected. */
+  payment?: Pick<PaymentRef, 'method' | 'reference'>;
 }
 
 /** 100 years: keeps `expiresAt` (ms) far inside Number.MAX_SAFE_INTEGER, even after many top-ups. */

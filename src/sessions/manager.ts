@@ -1,75 +1,34 @@
 /**
- * The single owner of sessions in memory. Decisions (top-up or new, replay, device limit) are made synchronously so
- * concurrent purchases cannot race; durability is awaited afterwards, and only then does anyone hear "yes"
- * (`started`/`topup` events, the resolved promise). A new session is PENDING while its purchase is being written,
- * ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended` exactly once.
+ * The single owner of sessions in memory, and the one place their state changes. Decisions (top-up or new, replay,
+ * device limit) are made synchronously so concurrent purchases cannot race; durability is awaited afterwards, and only
+ * then does anyone hear "yes" (`started`/`topup` events, the resolved promise). A new session is PENDING while its
+ * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
+ * exactly once. The rules it applies are apart: purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's
+ * start), reads.ts (lists, figures), background-writes.ts (end records and checkpoints nobody awaits).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import type { LimitsConfig } from '../config/types.ts';
+import type { LimitsConfig } from '../config/index.ts';
+import { BackgroundWrites } from './background-writes.ts';
+import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
 import { Emitter } from './events.ts';
-import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
-import { MAX_COUNTER, addCounter, addPayment, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
-import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
-import { Registry } from './registry.ts';
-import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
-import type { RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
-import { systemClock, systemTimers } from './time.ts';
-import type { Clock, Timers } from './time.ts';
-import { CheckpointSchedule } from './checkpoints.ts';
-import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateClient, validateGrant } from './grant.ts';
-import type { Grant, ValidGrant } from './grant.ts';
+import { validateClient, validateGrant } from './grant.ts';
+import type { Grant, GrantDraft, ValidGrant } from './grant.ts';
 import { Holds, inProgress } from './holds.ts';
 import type { Hold } from './holds.ts';
-import type { Metric } from './model.ts';
-
-/** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
-export interface GrantDraft extends Pick<Grant, 'mac' | 'ip' | 'user' | 'plan' | 'idempotencyKey'> {
-  metric?: Metric;
-  allotment?: bigint;
-  /** The payment's reference, when known before it is collected. */
-  payment?: Pick<PaymentRef, 'method' | 'reference'>;
-}
-
-export interface SessionManagerOptions {
-  store: SessionStore;
-  clock?: Clock;
-  timers?: Timers;
-  limits?: Partial<LimitsConfig>;
-  /** `main.checkpoint_interval`: usage reaches the store at most this often (default 5 min). */
-  checkpointIntervalMs?: number;
-  retention?: Partial<RetentionPolicy>;
-  /** Longest the deadline timer sleeps before re-reading the clock (default 30 s). */
-  maxSleepMs?: number;
-  /** How often end records the store refused are retried (default 5 s). */
-  endRetryMs?: number;
-}
-
-export type SessionEvents = {
-  started: [session: Session];
-  topup: [session: Session, payment: PaymentRef];
-  ended: [session: Session];
-  /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
-  warning: [err: SluiceError];
-};
-
-export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
-export interface RecoveryReport { active: Session[]; ended: Session[]; warnings: SluiceError[] }
-/** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */
-export interface SessionFigures {
-  user: string | null; metric: Session['metric']; allotment: bigint; used: bigint; remaining: bigint; bytes: bigint; state: SessionState;
-}
-/** SessionFigures as plain numbers, filled in place by figuresInto (exact below 2^53; a larger allotment or remainder
- * is reported as MAX_COUNTER, 2^53 - 1). */
-export interface SessionNumbers {
-  user: string | null; allotment: number; used: number; remaining: number; bytes: number; state: SessionState;
-}
-export interface SessionStats {
-  live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
-  started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
-  /** Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again. */
-  unwrittenEnds: number;
-}
+import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
+import { deadlineFromOpening, limitsAfter } from './limits.ts';
+import type { LimitsChange } from './limits.ts';
+import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats } from './manager-types.ts';
+import { addCounter, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
+import type { EndCause, PaymentRef, Session } from './model.ts';
+import { addTopUp, assertDraftAllotment, assertTopUpFits, devicesToEnd, draftKeys, newSession, replayed, undoTopUp } from './purchase.ts';
+import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
+import { Registry } from './registry.ts';
+import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
+import type { EndRecord, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
+import { systemClock, systemTimers } from './time.ts';
+import type { Clock, Timers } from './time.ts';
 
 export class SessionManager {
   private readonly store: SessionStore;
@@ -85,18 +44,9 @@ export class SessionManager {
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
-  /**
-   * figuresInto's Number(allotment), per slot, with the bigint it came from: an allotment changes rarely, and the
-   * conversion (a builtin call that reads the bigint object) was ~17 ns a row of the 10k-session report. A value memo:
-   * right whichever session the slot holds.
-   */
-  private readonly allotmentFrom: Array<bigint | undefined> = [];
-  private readonly allotmentNumber: number[] = [];
-  private readonly writes = new Set<Promise<void>>();
-  /** End records the store refused (a full state_dir): the sessions stay ended in memory and these are retried. */
-  private readonly unwrittenEnds = new Map<string, StoreRecord>();
-  private endRetry: unknown = null;
-  private readonly endRetryMs: number;
+  private readonly figures = new FiguresWriter();
+  /** End records and checkpoints; an end the store refused stays ended here (its gate closed) and is retried. */
+  private readonly writes: BackgroundWrites;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
   private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
@@ -108,7 +58,7 @@ export class SessionManager {
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
-    this.endRetryMs = options.endRetryMs ?? 5000;
+    this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
@@ -187,17 +137,11 @@ export class SessionManager {
   prepare(draft: GrantDraft): Hold {
     this.assertOpen();
     const client = validateClient(draft);
-    const keys: string[] = [];
-    if (draft.payment) keys.push(...paymentKeys(draft.payment));
-    if (client.idempotencyKey !== undefined) keys.push(`idem:${client.idempotencyKey}`);
+    const keys = draftKeys(draft, client);
     this.assertNotApplied(keys);
-    const now = this.clock.now();
-    const existing = this.liveUnspent(client.mac, now);
-    if (existing && draft.metric !== undefined) this.assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
-    if (draft.allotment !== undefined) {
-      const max = draft.metric === 'bytes' ? MAX_ALLOTMENT_BYTES : MAX_ALLOTMENT_SECONDS;
-      if (draft.allotment <= 0n || draft.allotment > max) throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number up to ${max}`);
-    }
+    const existing = this.liveUnspent(client.mac, this.clock.now());
+    if (existing && draft.metric !== undefined) assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
+    assertDraftAllotment(draft);
     if (!existing) this.assertSlotFree(client.mac);
     return this.holds.take(client.mac, keys, !existing);
   }
@@ -219,10 +163,8 @@ export class SessionManager {
   }
 
   private assertNotApplied(keys: readonly string[], hold?: Hold): void {
-    const replayed = keys.find((k) => this.reg.refs.has(k));
-    if (replayed !== undefined) {
-      throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${replayed.replace(/^(ref|idem):/, '')})`, { details: { key: replayed } });
-    }
+    const applied = keys.find((k) => this.reg.refs.has(k));
+    if (applied !== undefined) throw replayed(applied);
     const busy = keys.find((k) => this.holds.heldByOther(k, hold));
     if (busy !== undefined) throw inProgress(busy);
   }
@@ -240,18 +182,6 @@ export class SessionManager {
     return undefined;
   }
 
-  private assertTopUpFits(existing: Session, metric: Metric, add: bigint, mac: string): void {
-    if (existing.metric !== metric) {
-      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
-        `${mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${metric}`,
-        { details: { id: existing.id, metric: existing.metric, requested: metric } });
-    }
-    const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
-    if (existing.allotment + add > max) {
-      throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
-    }
-  }
-
   /** A new session for `mac` fits under max_sessions, counting slots other in-flight purchases have reserved. */
   private assertSlotFree(mac: string): void {
     if (this.limits.maxSessions <= 0) return;
@@ -262,33 +192,19 @@ export class SessionManager {
   }
 
   private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    this.assertTopUpFits(existing, g.metric, g.allotment, g.mac);
+    assertTopUpFits(existing, g.metric, g.allotment, g.mac);
     const id = existing.id;
     for (const k of keys) this.reg.refs.set(k, now);
-    existing.allotment += g.allotment;
-    // A data session's deadline (a voucher's Session-Timeout) stays where it is: bytes do not buy time.
-    if (existing.expiresAt !== null && existing.metric === 'seconds') {
-      existing.expiresAt += Number(g.allotment) * 1000;
-      if (existing.state === 'ACTIVE') this.scheduler.set(id, existing.expiresAt);
-    }
-    const paymentsBefore = { list: existing.payments.slice(), count: existing.paymentCount, paid: existing.paidTotal };
-    addPayment(existing, g.payment);
+    const before = addTopUp(existing, g);
+    this.rescheduleTopUp(existing);
     try {
       await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys, at: now }]);
     } catch (err) {
       for (const k of keys) this.reg.refs.delete(k);
       const current = this.reg.sessions.get(id);
       if (current && isLive(current)) {
-        current.allotment -= g.allotment;
-        if (current.expiresAt !== null && current.metric === 'seconds') {
-          current.expiresAt -= Number(g.allotment) * 1000;
-          if (current.state === 'ACTIVE') this.scheduler.set(id, current.expiresAt);
-        }
-        if (current === existing) {
-          current.payments = paymentsBefore.list;
-          if (paymentsBefore.count === undefined) delete current.paymentCount; else current.paymentCount = paymentsBefore.count;
-          if (paymentsBefore.paid === undefined) delete current.paidTotal; else current.paidTotal = paymentsBefore.paid;
-        }
+        undoTopUp(current, existing, g, before);
+        this.rescheduleTopUp(current);
       }
       throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
     }
@@ -298,21 +214,16 @@ export class SessionManager {
     return { session: view, toppedUp: true };
   }
 
+  /** A time session's deadline moved with a top-up (or its undoing): the timer follows if the session is ACTIVE. */
+  private rescheduleTopUp(session: Session): void {
+    if (session.expiresAt !== null && session.metric === 'seconds' && session.state === 'ACTIVE') this.scheduler.set(session.id, session.expiresAt);
+  }
+
   private async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (g.user !== null && this.limits.maxDevicesPerUser > 0) {
-      // The user's sessions on other devices, oldest first; end enough of them that the new one fits.
-      const others = [...this.reg.liveOfUser(g.user)].sort((a, b) => a.createdAt - b.createdAt);
-      for (let i = 0; i <= others.length - this.limits.maxDevicesPerUser; i++) this.endNow(others[i]!.id, 'device-limit', now);
+    if (g.user !== null) {
+      for (const other of devicesToEnd(this.reg.liveOfUser(g.user), this.limits.maxDevicesPerUser)) this.endNow(other.id, 'device-limit', now);
     }
-    const session: Session = {
-      id: this.reg.freshId(newSessionId),
-      mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
-      allotment: g.allotment, used: 0, bytes: 0,
-      createdAt: now, startedAt: now,
-      expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : g.deadline,
-      endedAt: null, state: 'PENDING', endCause: null,
-      payments: [{ ...g.payment }],
-    };
+    const session = newSession(g, this.reg.freshId(newSessionId), now);
     this.reg.install(session);
     for (const k of keys) this.reg.refs.set(k, now);
     try {
@@ -341,26 +252,11 @@ export class SessionManager {
    * session's allotment (a time session has none: ERR_SESSION_METRIC_MISMATCH). Written before it applies; a session
    * already past its new limits ends at once (`time-limit` / `data-limit`). Resolves with the session's view.
    */
-  async setLimits(id: string, change: { seconds?: bigint; bytes?: bigint }): Promise<Session> {
+  async setLimits(id: string, change: LimitsChange): Promise<Session> {
     this.assertOpen();
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
-    if (change.bytes !== undefined && session.metric !== 'bytes') {
-      throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `session ${id} is a time session: it has no byte limit to set`);
-    }
-    const check = (v: bigint | undefined, max: bigint, what: string): void => {
-      if (v !== undefined && (v < 0n || v > max)) throw new SluiceError('ERR_INVALID_AMOUNT', `${what} must be between 0 and ${max}`);
-    };
-    check(change.seconds, MAX_ALLOTMENT_SECONDS, 'seconds');
-    check(change.bytes, MAX_ALLOTMENT_BYTES, 'bytes');
-    const start = session.startedAt ?? session.createdAt;
-    let allotment = session.allotment;
-    let expiresAt = session.expiresAt;
-    if (change.seconds !== undefined) {
-      expiresAt = start + Number(change.seconds) * 1000;
-      if (session.metric === 'seconds') allotment = change.seconds;
-    }
-    if (change.bytes !== undefined) allotment = change.bytes;
+    const { allotment, expiresAt } = limitsAfter(session, change);
     const now = this.clock.now();
     await this.store.append([{ t: 'limits', id, allotment, expiresAt, at: now }]);
     const current = this.reg.sessions.get(id);
@@ -385,11 +281,8 @@ export class SessionManager {
     if (!session || session.state !== 'ACTIVE' || session.metric !== 'seconds' || session.expiresAt === null) return;
     if (this.clockStarted.has(id) || session.startedAt === null) return;
     this.clockStarted.add(id);
-    // A recovered session whose clock was already moved keeps it: its start is no longer the purchase (the record
-    // carries it since it is journaled), or, from a journal written before that, its deadline is past start + allotment.
-    if (session.startedAt !== session.createdAt || session.expiresAt !== session.startedAt + Number(session.allotment) * 1000
-      || at <= session.startedAt) return;
-    const expiresAt = Math.ceil((session.expiresAt + (at - session.startedAt)) / 1000) * 1000;
+    const expiresAt = deadlineFromOpening(session, at);
+    if (expiresAt === null) return;
     await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at, startedAt: at }]);
     const current = this.reg.sessions.get(id);
     if (!current || current.state !== 'ACTIVE') return;
@@ -433,8 +326,8 @@ export class SessionManager {
     this.scheduler.delete(id);
     this.checkpoints.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
-    const record: StoreRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
-    const written = this.track(this.store.append([record]), 'end record', () => this.keepEnd(record));
+    const record: EndRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
+    const written = this.writes.end(record);
     const view = copySession(ended);
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
@@ -513,17 +406,10 @@ export class SessionManager {
     return s ? viewSession(s, this.clock.now()) : null;
   }
 
+  /** Copies of the sessions `filter` matches, live and retained ended ones, oldest first. Throws ERR_INVALID_MAC on a bad MAC. */
   list(filter: SessionFilter = {}): Session[] {
     const mac = filter.mac === undefined ? undefined : normalizeMac(filter.mac);
-    const now = this.clock.now();
-    const out: Session[] = [];
-    for (const s of this.reg.sessions.values()) {
-      if (filter.state !== undefined && s.state !== filter.state) continue;
-      if (filter.user !== undefined && s.user !== filter.user) continue;
-      if (mac !== undefined && s.mac !== mac) continue;
-      out.push(viewSession(s, now));
-    }
-    return out.sort((a, b) => a.createdAt - b.createdAt);
+    return listViews(this.reg.sessions.values(), filter, mac, this.clock.now());
   }
 
   remaining(id: string): bigint | null {
@@ -540,7 +426,7 @@ export class SessionManager {
   /** A session's report figures without copying it (upstream usage reports read every billed session per tick). */
   figuresOf(id: string, now = this.clock.now()): SessionFigures | null {
     const s = this.reg.sessions.get(id);
-    return s ? { user: s.user, metric: s.metric, allotment: s.allotment, used: BigInt(usedAt(s, now)), remaining: remaining(s, now), bytes: BigInt(s.bytes), state: s.state } : null;
+    return s ? figuresOf(s, now) : null;
   }
 
   /**
@@ -559,45 +445,17 @@ export class SessionManager {
   figuresInto(id: string, now: number, out: SessionNumbers, slot = -1): boolean {
     const s = this.reg.atSlot(slot, id);
     if (s === undefined) return false;
-    out.user = s.user;
-    out.state = s.state;
-    out.bytes = s.bytes;
-    // An allotment past 2^53 (MAX_ALLOTMENT_BYTES is 2^80) is reported as MAX_COUNTER: reports carry exact integers only.
-    let allotment: number;
-    if (slot >= 0 && this.allotmentFrom[slot] === s.allotment) {
-      allotment = this.allotmentNumber[slot]!;
-    } else {
-      allotment = Number(s.allotment);
-      if (slot >= 0) {
-        this.allotmentFrom[slot] = s.allotment;
-        this.allotmentNumber[slot] = allotment;
-      }
-    }
-    out.allotment = allotment > MAX_COUNTER ? MAX_COUNTER : allotment;
-    if (s.metric === 'bytes') {
-      out.used = s.used;
-      // remainingNumber() with the allotment already converted (no number/bigint comparison).
-      out.remaining = s.state === 'EXPIRED' || s.state === 'TERMINATED' || s.used >= allotment ? 0
-        : allotment > MAX_COUNTER ? MAX_COUNTER : allotment - s.used;
-    } else {
-      out.used = usedAt(s, now);
-      out.remaining = remainingNumber(s, now);
-    }
+    this.figures.write(s, now, out, slot);
     return true;
   }
 
   stats(): SessionStats {
-    let pending = 0, activeTime = 0, activeData = 0;
-    for (const s of this.reg.live()) {
-      if (s.state === 'PENDING') pending++;
-      else if (s.metric === 'seconds') activeTime++;
-      else activeData++;
-    }
+    const { pending, activeTime, activeData } = liveCounts(this.reg.live());
     return {
       live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
       retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
       ended: { ...this.counters.ended }, rejectedDeltas: this.counters.rejectedDeltas, checkpoints: this.counters.checkpoints,
-      unwrittenEnds: this.unwrittenEnds.size,
+      unwrittenEnds: this.writes.unwrittenEndCount,
     };
   }
 
@@ -615,7 +473,7 @@ export class SessionManager {
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
     // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
-    await this.track(this.store.append([record]), 'usage checkpoint', () => { for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id); });
+    await this.writes.track(this.store.append([record]), 'usage checkpoint', () => { for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id); });
   }
 
   /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
@@ -627,15 +485,11 @@ export class SessionManager {
       this.scheduler.stop();
       if (wasOpen) await this.checkpoint();
       this.checkpoints.stop();
-      await this.settleWrites();
-      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
-      this.endRetry = null;
-      // A last try for ends the store refused (the store may have recovered since the last retry).
-      await this.retryEnds().catch(() => undefined);
-      if (this.endRetry !== null) this.timers.clearTimeout(this.endRetry);
-      this.endRetry = null;
+      await this.writes.settle();
+      await this.writes.lastTry();
       await this.store.close();
       this.phase = 'closed';
+      this.writes.stop();
     })();
     return this.closing;
   }
@@ -658,52 +512,9 @@ export class SessionManager {
     for (const key of refKeys) this.reg.refs.delete(key);
   }
 
-  /**
-   * An end the store refused: the session stays ended here (its gate stays closed) and the record is retried until it
-   * is written, so a restart after the store recovered does not bring the session back.
-   */
-  private keepEnd(record: StoreRecord): void {
-    if (record.t !== 'end') return;
-    this.unwrittenEnds.set(record.id, record);
-    this.armEndRetry();
-  }
-
-  private armEndRetry(): void {
-    if (this.endRetry !== null || this.unwrittenEnds.size === 0 || this.phase === 'closed') return;
-    this.endRetry = this.timers.setTimeout(() => {
-      this.endRetry = null;
-      void this.retryEnds();
-    }, this.endRetryMs);
-  }
-
   /** Writes the ends the store refused before, in one append; on failure they wait for the next try. */
-  async retryEnds(): Promise<void> {
-    if (this.unwrittenEnds.size === 0) return;
-    const records = [...this.unwrittenEnds.values()];
-    try {
-      await this.store.append(records);
-      for (const r of records) if (r.t === 'end' && this.unwrittenEnds.get(r.id) === r) this.unwrittenEnds.delete(r.id);
-    } catch {
-      // Still failing (the journal reports its own condition in stats): try again later.
-    }
-    this.armEndRetry();
-  }
-
-  /** Background writes (ends, checkpoints): failures become warnings, close() waits for them. */
-  private track(write: Promise<void>, what: string, onFailure?: () => void): Promise<void> {
-    const tracked = write.then(
-      () => undefined,
-      (err: unknown) => {
-        onFailure?.();
-        this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written${onFailure ? ' (kept in memory, retried)' : ''}`);
-      },
-    ).finally(() => this.writes.delete(tracked));
-    this.writes.add(tracked);
-    return tracked;
-  }
-
-  private async settleWrites(): Promise<void> {
-    while (this.writes.size > 0) await Promise.all([...this.writes]);
+  retryEnds(): Promise<void> {
+    return this.writes.retryEnds();
   }
 
   private warn(err: SluiceError, context: string): void {

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 export { normalizeMac } from '../mac.ts';
-import type { Metric } from '../config/types.ts';
+import type { Metric } from '../config/index.ts';
 
 export type { Metric };
 export type SessionState = 'PENDING' | 'ACTIVE' | 'EXPIRED' | 'TERMINATED';

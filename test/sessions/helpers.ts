@@ -1,7 +1,7 @@
 /** Shared setup for manager tests: fake time and a store that counts (and can hold back) appends. */
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { SessionManager } from '../../src/sessions/manager.ts';
-import type { SessionManagerOptions } from '../../src/sessions/manager.ts';
+import type { SessionManagerOptions } from '../../src/sessions/manager-types.ts';
 import type { PaymentRef } from '../../src/sessions/model.ts';
 import type { LoadResult, SessionStore, StoreRecord } from '../../src/sessions/store.ts';
 import { FakeTime } from './fake-time.ts';

@@ -1,0 +1,49 @@
+/**
+ * The shapes the SessionManager is built with and answers in: its options, its events, a list filter, the recovery
+ * report, the report figures (as bigints and as plain numbers) and its stats. Types only.
+ */
+import type { SluiceError } from '../errors.ts';
+import type { LimitsConfig } from '../config/index.ts';
+import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
+import type { RetentionPolicy, SessionStore } from './store.ts';
+import type { Clock, Timers } from './time.ts';
+
+export interface SessionManagerOptions {
+  store: SessionStore;
+  clock?: Clock;
+  timers?: Timers;
+  limits?: Partial<LimitsConfig>;
+  /** `main.checkpoint_interval`: usage reaches the store at most this often (default 5 min). */
+  checkpointIntervalMs?: number;
+  retention?: Partial<RetentionPolicy>;
+  /** Longest the deadline timer sleeps before re-reading the clock (default 30 s). */
+  maxSleepMs?: number;
+  /** How often end records the store refused are retried (default 5 s). */
+  endRetryMs?: number;
+}
+
+export type SessionEvents = {
+  started: [session: Session];
+  topup: [session: Session, payment: PaymentRef];
+  ended: [session: Session];
+  /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
+  warning: [err: SluiceError];
+};
+
+export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
+export interface RecoveryReport { active: Session[]; ended: Session[]; warnings: SluiceError[] }
+/** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */
+export interface SessionFigures {
+  user: string | null; metric: Session['metric']; allotment: bigint; used: bigint; remaining: bigint; bytes: bigint; state: SessionState;
+}
+/** SessionFigures as plain numbers, filled in place by figuresInto (exact below 2^53; a larger allotment or remainder
+ * is reported as MAX_COUNTER, 2^53 - 1). */
+export interface SessionNumbers {
+  user: string | null; allotment: number; used: number; remaining: number; bytes: number; state: SessionState;
+}
+export interface SessionStats {
+  live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
+  started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
+  /** Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again. */
+  unwrittenEnds: number;
+}

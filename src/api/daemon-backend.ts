@@ -6,7 +6,7 @@
  */
 import { SluiceError } from '../errors.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
-import type { Session, SessionManager } from '../sessions/index.ts';
+import type { Session, SessionControlPort, SessionReadView } from '../sessions/index.ts';
 import { isLive } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/types.ts';
 import type { BlobmsgTable } from '../ubus/codec/index.ts';
@@ -33,7 +33,7 @@ export async function waitForClose(gates: Pick<Gatekeeper, 'closed'>, mac: strin
 export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
-  sessions: SessionManager;
+  sessions: SessionReadView & SessionControlPort;
   gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;

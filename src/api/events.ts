@@ -6,7 +6,7 @@
  */
 import { toSluiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { PaymentRef, Session, SessionManager } from '../sessions/index.ts';
+import type { PaymentRef, Session, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
 import type { UbusClient } from '../ubus/index.ts';
 import type { GateCloseState } from './backend.ts';
@@ -82,7 +82,7 @@ export interface EscrowEventSource {
 
 export interface EventPublisherOptions {
   ubus: Pick<UbusClient, 'state' | 'send'>;
-  sessions: Pick<SessionManager, 'on' | 'usageOf'>;
+  sessions: SessionEventsView & Pick<SessionFiguresView, 'usageOf'>;
   /** The `ended` event waits (bounded) for the gate's close and says how it went. */
   gates: Pick<Gatekeeper, 'closed'>;
   log: Logger;

@@ -12,7 +12,9 @@
  * `leaveForeign`), as the start-up reconcile does. The portal's Trusted clients are never touched.
  */
 import { toSluiceError } from '../errors.ts';
-import { Emitter, isLive, remainingNumber, type Session, type SessionManager } from '../sessions/index.ts';
+import {
+  Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
+} from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Logger } from '../log.ts';
 import type { GateState } from '../api/index.ts';
@@ -47,7 +49,7 @@ export interface GateKernelQuota {
 export interface GatekeeperOptions {
   valve: GateValve;
   /** The gate subscribes to its starts, top-ups and ends at construction. */
-  sessions: Pick<SessionManager, 'byMac' | 'list' | 'end' | 'on'> & Partial<Pick<SessionManager, 'startClock'>>;
+  sessions: SessionReadView & SessionEventsView & SessionControlPort;
   log: Logger;
   now?: () => number;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */

@@ -7,7 +7,7 @@ import type { MainConfig } from '../config/index.ts';
 import { toLogFields, type Logger } from '../log.ts';
 import { portalSocketResolver, Valve } from '../portal/index.ts';
 import { KernelQuota, nftRunner } from '../portal/kernel-quota.ts';
-import { isLive, remainingNumber, type SessionManager } from '../sessions/index.ts';
+import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 
 export interface Portal {
   valve: Valve;
@@ -16,7 +16,7 @@ export interface Portal {
   socket: string | undefined;
 }
 
-export function openPortal(main: MainConfig, sessions: Pick<SessionManager, 'byMac'>, log: Logger): Portal {
+export function openPortal(main: MainConfig, sessions: SessionReadView, log: Logger): Portal {
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });

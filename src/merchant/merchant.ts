@@ -8,19 +8,14 @@
  * purchase).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Grant, GrantDraft, Hold, PaymentRef, Session } from '../sessions/index.ts';
+import type { Grant, Hold, PaymentRef, Session, SessionPurchasePort } from '../sessions/index.ts';
 import { grantReference, type PaymentRegistry } from '../payments/index.ts';
 import { parseUnits } from './amount.ts';
 import type { Pricing } from './pricing.ts';
 import type { GrantRequest, PurchaseRequest, PurchaseResult, Quote, Receipt } from './types.ts';
 
-/** The part of SessionManager the merchant uses. */
-export interface SessionsPort {
-  prepare(draft: GrantDraft): Hold;
-  activate(grant: Grant, hold?: Hold): Promise<{ session: Session; toppedUp: boolean }>;
-  holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean;
-  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean;
-}
+/** The part of SessionManager the merchant uses: its purchase path. */
+export type SessionsPort = SessionPurchasePort;
 
 export interface MerchantOptions {
   pricing: Pricing;

@@ -2,10 +2,10 @@
  * SessionsPort over the real SessionManager (src/sessions). Keeps its own MAC → session index from the manager's
  * events, so a tick costs Map lookups rather than copying every session (`list()` copies each one).
  */
-import type { Session, SessionManager } from '../sessions/index.ts';
+import type { Session, SessionBillingPort, SessionEventsView, SessionReadView } from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
-export type ManagerForMeter = Pick<SessionManager, 'on' | 'list' | 'applyUsage' | 'remaining'> & Partial<Pick<SessionManager, 'slotOf'>>;
+export type ManagerForMeter = SessionReadView & SessionEventsView & SessionBillingPort;
 
 export interface ManagedSessionsPort extends SessionsPort {
   /** Stops following the manager's events. */

@@ -8,7 +8,9 @@ import { toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { EscrowClose, EscrowLedger } from '../escrow/index.ts';
 import type { Logger } from '../log.ts';
-import { Emitter, isLive, type Session, type SessionManager } from '../sessions/index.ts';
+import {
+  Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
+} from '../sessions/index.ts';
 import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
 
 /** The figures of a hold or a release (ubus event fields: decimal strings). */
@@ -45,7 +47,8 @@ export interface HoldingGate {
 export interface EscrowCreditOptions {
   config: EscrowConfig;
   ledger: EscrowLedger;
-  sessions: SessionManager;
+  /** Read and followed for credit gating; the x402-session method grants through it. */
+  sessions: SessionReadView & SessionEventsView & SessionControlPort & SessionPurchasePort;
   gate: HoldingGate;
   /** The step size of a plan as configured now (escrow.credit_steps counts steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;

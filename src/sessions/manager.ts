@@ -3,18 +3,19 @@
  * device limit) are made synchronously so concurrent purchases cannot race; durability is awaited afterwards, and only
  * then does anyone hear "yes" (`started`/`topup` events, the resolved promise). A new session is PENDING while its
  * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
- * exactly once. The rules it applies are apart: purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's
- * start), reads.ts (lists, figures), background-writes.ts (end records and checkpoints nobody awaits).
+ * exactly once. What it decides with is apart: admission.ts (replays, purchases in flight, the session limit),
+ * purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's start), reads.ts (lists, figures), and
+ * background-writes.ts (end records and checkpoints nobody awaits).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
+import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
 import { Emitter } from './events.ts';
-import { validateClient, validateGrant } from './grant.ts';
+import { validateGrant } from './grant.ts';
 import type { Grant, GrantDraft, ValidGrant } from './grant.ts';
-import { Holds, inProgress } from './holds.ts';
 import type { Hold } from './holds.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
 import { deadlineFromOpening, limitsAfter } from './limits.ts';
@@ -22,7 +23,7 @@ import type { LimitsChange } from './limits.ts';
 import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats } from './manager-types.ts';
 import { addCounter, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 import type { EndCause, PaymentRef, Session } from './model.ts';
-import { addTopUp, assertDraftAllotment, assertTopUpFits, devicesToEnd, draftKeys, newSession, replayed, undoTopUp } from './purchase.ts';
+import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -37,7 +38,7 @@ export class SessionManager {
   private limits: LimitsConfig;
   private readonly retention: RetentionPolicy;
   private readonly reg = new Registry();
-  private readonly holds = new Holds();
+  private readonly admission = new Admission(this.reg, () => this.limits.maxSessions);
   private readonly scheduler: DeadlineScheduler;
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
@@ -118,14 +119,12 @@ export class SessionManager {
   /** Whether a payment (by method + reference) or an idempotency key was already applied: lets a caller refuse a
    * replay before it takes money. activate() checks again, atomically. */
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean {
-    const keys = payment ? paymentKeys(payment, idempotencyKey) : idempotencyKey ? [`idem:${idempotencyKey}`] : [];
-    return keys.some((k) => this.reg.refs.has(k));
+    return this.admission.isApplied(payment, idempotencyKey);
   }
 
   /** Whether some session holds this payment reference (applied), or an in-flight purchase has claimed it. */
   holdsReference(payment: Pick<PaymentRef, 'method' | 'reference'>, self?: Hold): boolean {
-    const [key] = paymentKeys(payment);
-    return this.reg.refs.has(key!) || this.holds.heldByOther(key!, self);
+    return this.admission.holdsReference(payment, self);
   }
 
   /**
@@ -136,14 +135,7 @@ export class SessionManager {
    */
   prepare(draft: GrantDraft): Hold {
     this.assertOpen();
-    const client = validateClient(draft);
-    const keys = draftKeys(draft, client);
-    this.assertNotApplied(keys);
-    const existing = this.liveUnspent(client.mac, this.clock.now());
-    if (existing && draft.metric !== undefined) assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
-    assertDraftAllotment(draft);
-    if (!existing) this.assertSlotFree(client.mac);
-    return this.holds.take(client.mac, keys, !existing);
+    return this.admission.prepare(draft, () => this.clock.now());
   }
 
   /**
@@ -155,40 +147,14 @@ export class SessionManager {
     const g = validateGrant(grant);
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
-    this.assertNotApplied(keys, hold);
-    const existing = this.liveUnspent(g.mac, now, true);
-    if (existing) return this.topUp(existing, g, keys, now);
-    this.assertSlotFree(g.mac);
+    this.admission.assertNotApplied(keys, hold);
+    const live = this.reg.liveFor(g.mac);
+    // A spent session is not topped up: it ends here, and the purchase starts a new one.
+    const spent = spentCause(live, now);
+    if (live && spent) this.endNow(live.id, spent, now);
+    else if (live) return this.topUp(live, g, keys, now);
+    this.admission.assertSlotFree(g.mac);
     return this.create(g, keys, now);
-  }
-
-  private assertNotApplied(keys: readonly string[], hold?: Hold): void {
-    const applied = keys.find((k) => this.reg.refs.has(k));
-    if (applied !== undefined) throw replayed(applied);
-    const busy = keys.find((k) => this.holds.heldByOther(k, hold));
-    if (busy !== undefined) throw inProgress(busy);
-  }
-
-  /**
-   * The MAC's live session if a purchase would top it up. A spent ACTIVE one (the deadline timer or the next tick would
-   * end it) does not count: a new purchase starts afresh rather than topping up a negative remainder (`end` ends it).
-   */
-  private liveUnspent(mac: string, now: number, end = false): Session | undefined {
-    const existing = this.reg.liveFor(mac);
-    if (existing?.state !== 'ACTIVE') return existing;
-    const cause = limitReached(existing, now);
-    if (!cause) return existing;
-    if (end) this.endNow(existing.id, cause, now);
-    return undefined;
-  }
-
-  /** A new session for `mac` fits under max_sessions, counting slots other in-flight purchases have reserved. */
-  private assertSlotFree(mac: string): void {
-    if (this.limits.maxSessions <= 0) return;
-    const taken = this.reg.liveCount() + this.holds.reservedSlots(mac, (m) => this.reg.liveFor(m) !== undefined);
-    if (taken >= this.limits.maxSessions) {
-      throw new SluiceError('ERR_SESSION_LIMIT', `session limit reached (${this.limits.maxSessions} active sessions)`);
-    }
   }
 
   private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {

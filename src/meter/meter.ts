@@ -12,12 +12,11 @@
  *    counted twice.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import { GATE_OPEN_STATES } from '../portal/types.ts';
-import type { Flavour } from './scan.ts';
+import { GATE_OPEN_STATES, STATE_CODES, type PortalFlavour as Flavour } from '../portal/index.ts';
 import { createPoolRunner } from './pool.ts';
 import type { ExclusivePort, MeteredSession, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
 import { MeterStatsRecorder, type MeterStats } from './stats.ts';
-import { committedMarks, createTable, FLAG_PRESENT, seedTable, STATE_CODES, TableView, type CounterMark, type CounterTable } from './table.ts';
+import { committedMarks, createTable, FLAG_PRESENT, seedTable, TableView, type CounterMark, type CounterTable } from './table.ts';
 import type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 
 export interface MeterOptions {

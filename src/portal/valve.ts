@@ -2,7 +2,8 @@ import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
-import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
+import type { RunnerTimers, SpawnFn } from './command.ts';
+import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog } from './runner.ts';
 import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake } from './types.ts';
 
 export interface ValveOptions {

@@ -2,9 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { scanSnapshot, type Flavour } from '../../src/meter/scan.ts';
-import { parseSnapshotFallback } from '../../src/meter/fallback.ts';
-import { macFromParts } from '../../src/meter/table.ts';
+import { scanSnapshot, type PortalFlavour as Flavour } from '../../src/portal/index.ts';
+import { parseSnapshotFallback } from '../../src/portal/index.ts';
+import { macFromParts } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 

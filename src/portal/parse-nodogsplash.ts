@@ -9,7 +9,7 @@ import { FORMATS } from './formats.ts';
  * `inf`/`nan`, which makes the whole text invalid JSON: that reading is rejected (PortalParseError) and skipped.
  * The snapshot's envelope is read by client-list.ts.
  */
-const { counterUnit: KB, downloadKey, uploadKey } = FORMATS.nodogsplash;
+const KB = FORMATS.nodogsplash.counterUnit;
 
 function integer(o: JsonObject, name: string, mac: string): number {
   const raw = o[name];
@@ -54,8 +54,8 @@ export function parseNodogsplashClientObject(o: unknown, key?: string): PortalCl
     ip: ip === '' || ip === 'null' ? null : ip,
     token: token === '' || token === 'none' ? null : token,
     state,
-    downloadBytes: kbToBytes(o, downloadKey, mac),
-    uploadBytes: kbToBytes(o, uploadKey, mac),
+    downloadBytes: kbToBytes(o, FORMATS.nodogsplash.downloadKey, mac),
+    uploadBytes: kbToBytes(o, FORMATS.nodogsplash.uploadKey, mac),
     sessionStart: added === 0 ? null : added,
     sessionEnd: null,
     lastActive: active === 0 ? null : active,

@@ -9,7 +9,7 @@ import { FORMATS } from './formats.ts';
  * 63,184,032 bytes counted showed as "61703". Numbers are accepted as well as digit strings so that a
  * future release that unquotes them still parses. The snapshot's envelope is read by client-list.ts.
  */
-const { counterUnit: KIB, downloadKey, uploadKey } = FORMATS.opennds;
+const KIB = FORMATS.opennds.counterUnit;
 
 function field(o: JsonObject, name: string, mac: string): unknown {
   if (!(name in o)) throw new PortalParseError(`openNDS client ${mac}: field ${name} missing`, { mac, field: name });
@@ -70,8 +70,8 @@ export function parseOpenNdsClientObject(o: unknown, key?: string): PortalClient
     ip: optionalText(o, 'ip', mac, ['null', '']),
     token: optionalText(o, 'token', mac, ['null', 'none', '']),
     state,
-    downloadBytes: kibToBytes(o, downloadKey, mac),
-    uploadBytes: kibToBytes(o, uploadKey, mac),
+    downloadBytes: kibToBytes(o, FORMATS.opennds.downloadKey, mac),
+    uploadBytes: kibToBytes(o, FORMATS.opennds.uploadKey, mac),
     sessionStart: timestamp(o, 'session_start', mac),
     sessionEnd: timestamp(o, 'session_end', mac),
     lastActive: timestamp(o, 'last_active', mac),

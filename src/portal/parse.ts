@@ -10,8 +10,6 @@ import { parseNodogsplashClientObject } from './parse-nodogsplash.ts';
 import { PORTAL_NAME, readClientList } from './client-list.ts';
 import { FLAVOURS, FORMATS } from './formats.ts';
 
-/** Keys that appear only in one portal's output; both put them at the very top, so the head is enough. */
-const MARKERS = FLAVOURS.map((flavour) => [flavour, FORMATS[flavour].markers.map((key) => `"${key}"`)] as const);
 const HEAD_CHARS = 4096;
 
 /**
@@ -22,9 +20,10 @@ export function detectFlavour(text: string): PortalFlavour {
   if (typeof text !== 'string') throw new PortalParseError(`ndsctl output: expected text, got ${typeof text}`);
   const head = text.slice(0, HEAD_CHARS);
   let best: { flavour: PortalFlavour; at: number } | null = null;
-  for (const [flavour, markers] of MARKERS) {
-    for (const marker of markers) {
-      const at = head.indexOf(marker);
+  // Keys that appear only in one portal's output; both put them at the very top, so the head is enough.
+  for (const flavour of FLAVOURS) {
+    for (const marker of FORMATS[flavour].markers) {
+      const at = head.indexOf(`"${marker}"`);
       if (at >= 0 && (best === null || at < best.at)) best = { flavour, at };
     }
   }
@@ -32,7 +31,9 @@ export function detectFlavour(text: string): PortalFlavour {
   return best.flavour;
 }
 
-const CLIENT_PARSERS = { opennds: parseOpenNdsClientObject, nodogsplash: parseNodogsplashClientObject } as const;
+function clientParser(flavour: PortalFlavour): (o: unknown, key?: string) => PortalClient {
+  return flavour === 'opennds' ? parseOpenNdsClientObject : parseNodogsplashClientObject;
+}
 
 /** `ndsctl json` (no argument): every client in one reading. */
 export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'auto'): PortalSnapshot {
@@ -44,7 +45,7 @@ export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'a
     if (list.jsonError !== undefined) throw jsonParseError(text, what, list.jsonError);
     throw new PortalParseError(list.message, { problem: list.problem });
   }
-  const parseClientObject = CLIENT_PARSERS[list.flavour];
+  const parseClientObject = clientParser(list.flavour);
   const clients = list.entries.map(([key, client]) => parseClientObject(client, key));
   return { flavour: list.flavour, clients, declaredCount: list.declared };
 }
@@ -56,5 +57,5 @@ export function parseClient(text: string, flavour: PortalFlavour | 'auto' = 'aut
   if (Object.keys(doc).length === 0) return null;
   if ('clients' in doc) throw new PortalParseError('expected one client, got a client list');
   const resolved = flavour === 'auto' ? detectFlavour(text) : flavour;
-  return CLIENT_PARSERS[resolved](doc);
+  return clientParser(resolved)(doc);
 }

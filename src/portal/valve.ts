@@ -33,8 +33,8 @@ export type OpenResult = 'opened' | 'already-open';
 export type CloseResult = 'closed' | 'not-found';
 
 /** States in which the gate is already open: auth would fail (rc 1) and must not be tried. */
-const OPEN_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
-const BLOCKED_STATES = new Set(['Blocked']);
+const OPEN_STATES: ReadonlySet<string> = /* @__PURE__ */ new Set(GATE_OPEN_STATES);
+const BLOCKED_STATES = /* @__PURE__ */ new Set(['Blocked']);
 
 /**
  * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one

@@ -223,7 +223,7 @@ export class Daemon {
     logUbusConnection(ubus, socketPath, log);
     const port = sessionManagerPort(sessions);
     const meter = new Meter({
-      // The worker appends `json` itself (fetch.ts): the argv is the bare command.
+      // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
       source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...config.main.ndsctl] }),
       flavour: config.main.portal,
       pollIntervalMs: config.main.pollIntervalMs,

@@ -72,8 +72,13 @@ export interface Exchange {
   abort(reason: Error): void;
 }
 
-/** Reads land here (one buffer per connection, reused for every read) and are handed on; a snapshot is ~90 MB at 100k. */
+/**
+ * Reads land here and are handed on at once (a snapshot is ~90 MB at 100k clients, a yes/no reply 3 bytes). One buffer
+ * per thread, allocated on first use: every read is consumed synchronously by onChunk before the next read of any
+ * connection, so connections can share it, and a call costs no 256 KiB allocation (hundreds of auths would be GC work).
+ */
 const READ_CHUNK = 256 * 1024;
+let readBuffer: Buffer | undefined;
 
 /**
  * The socket transport, for the runner's calls and the usage worker's snapshot alike: connect, write `request`, hand
@@ -85,7 +90,7 @@ export function socketExchange(path: string, request: string, onChunk: (chunk: U
   const end = new Promise<ExchangeEnd>((resolve) => {
     let received = 0;
     let settled = false;
-    const readBuffer = Buffer.allocUnsafe(READ_CHUNK);
+    readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
     const socket = createConnection({
       path,
       onread: {

@@ -3,8 +3,6 @@ export { Meter, type MeterOptions, type TickReport } from './meter.ts';
 export type { MeterStats } from './stats.ts';
 export type { ExclusivePort, KernelQuotaPort, MeteredSession, ReadClient, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
 export { createInlineRunner, createPoolRunner, defaultWorkerPath, type PoolOptions } from './pool.ts';
-export type { SnapshotSource } from './fetch.ts';
 export type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
-export { COUNTER_UNIT, scanSnapshot, type Flavour } from './scan.ts';
 export type { CounterMark } from './table.ts';
 export { sessionManagerPort, type ManagedSessionsPort, type ManagerForMeter } from './sessions-port.ts';

@@ -54,7 +54,7 @@ export interface DeliveryOptions {
   maxInFlight: () => number;
   /** Room the sink's own sends outside the outbox hold now (MQTT's status and command replies share its bound). */
   busy?: () => number;
-  /** Runs at the start of every round, before the records take the room that is left (MQTT: a due status first). */
+  /** Runs at the start of every round, paused or not, before the records take the room left (MQTT: a due status). */
   beforeRound?: () => void;
   backoff: Backoff;
   /** Acknowledges a delivered record. Default: the source's ack for `consumer`. */
@@ -105,9 +105,10 @@ export class DeliveryLoop {
 
   /**
    * A fresh start with the peer (a new connection): what was in flight is forgotten and sent again, the pause and the
-   * probing after a failure are over.
+   * probing after a failure are over. The first resume() is a start().
    */
   resume(): void {
+    if (this.state === 'idle') { this.start(); return; }
     if (this.state !== 'running' && this.state !== 'paused') return;
     this.state = 'running';
     this.generation++;
@@ -188,6 +189,8 @@ export class DeliveryLoop {
 
   private round(): void {
     if (this.state !== 'running') return;
+    // The sink's own sends do not wait out the queue's pause.
+    this.options.beforeRound?.();
     const now = this.timers.now();
     if (now < this.blockedUntil) {
       this.wake ??= this.timers.setTimeout(() => {
@@ -196,7 +199,6 @@ export class DeliveryLoop {
       }, this.blockedUntil - now);
       return;
     }
-    this.options.beforeRound?.();
     let room = this.windowSize - (this.options.busy?.() ?? 0) - this.inFlight.size;
     if (room <= 0) return;
     let skipped = 0;

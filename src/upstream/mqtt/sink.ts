@@ -13,7 +13,6 @@ import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { DeliveryLoop } from '../delivery.ts';
-import { EndMarks } from '../end-marks.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
@@ -21,8 +20,8 @@ import { CommandChannel } from './command-channel.ts';
 import { CommandVerifier } from './commands.ts';
 import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
 import { DirectPublishes } from './direct.ts';
-import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
-import { MsgpackWriter, RowPrefixes } from './writer.ts';
+import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
+import { MQTT_CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -51,7 +50,7 @@ const CONNECTION_OPTIONS = [
   'url', 'username', 'password', 'clientId', 'keepaliveMs', 'protocol', 'caFile', 'certFile', 'keyFile', 'topicPrefix', 'commands', 'format',
 ] as const satisfies ReadonlyArray<keyof MqttConfig>;
 
-const CONSUMER = 'mqtt';
+const CONSUMER = MQTT_CONSUMER;
 
 export class MqttSink implements UpstreamSink {
   readonly name = 'mqtt';
@@ -81,14 +80,10 @@ export class MqttSink implements UpstreamSink {
   private readonly commands: CommandChannel;
   private lastError: string | null = null;
   private connectedAt: number | null = null;
-  /** Sessions whose `ended` message is queued or sent: none gets a second (end-marks.ts). */
-  private ended: EndMarks | undefined;
-  /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
-  private readonly rowPrefixes = new RowPrefixes();
-  /** The buffer each tick's usage report is built in (messages.ts UsageInput.writer): the outbox keeps no payload. */
-  private readonly usageWriter = new MsgpackWriter(64 * 1024);
+  /** Session events and usage reports into the outbox. */
+  private readonly reports: MqttReports;
   private readonly counters = {
-    usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
+    published: 0, acknowledged: 0, expired: 0,
     connects: 0, disconnects: 0,
   };
 
@@ -100,6 +95,10 @@ export class MqttSink implements UpstreamSink {
     this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
     this.reconnectBackoff = this.newBackoff();
     this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.now);
+    this.reports = new MqttReports({
+      log: deps.log, now: this.now, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
+      ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
+    });
     this.commands = new CommandChannel({ verifier: this.verifier, log: deps.log, ...(deps.command && { command: deps.command }) });
     this.direct = new DirectPublishes({
       room: () => this.config.maxInflight - this.inflight,
@@ -151,8 +150,7 @@ export class MqttSink implements UpstreamSink {
       // The record stays in the outbox: retried after the pause, or sent again on the next connection.
       onFailure: (err) => this.fail(`publish failed: ${toSluiceError(err).message}`),
     });
-    this.ended = EndMarks.open(join(this.queueDir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
-    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.now());
+    this.reports.open(this.outbox, this.queueDir);
     await this.commands.open(this.queueDir);
   }
 
@@ -203,7 +201,7 @@ export class MqttSink implements UpstreamSink {
     await this.delivery?.close(0);
     if (this.config.commands) await this.commands.saveNonces();
     await this.outbox?.close();
-    this.ended?.close();
+    this.reports.close();
     this.state = 'closed';
   }
 
@@ -216,7 +214,7 @@ export class MqttSink implements UpstreamSink {
     this.client?.end(true);
     this.client = null;
     this.outbox?.close().catch(() => undefined);
-    this.ended?.abandon();
+    this.reports.abandon();
   }
 
   private clearTimers(): void {
@@ -364,67 +362,8 @@ export class MqttSink implements UpstreamSink {
   // ---- sending ----
 
   onEvent(event: SinkEvent): void {
-    if (event.type === 'ended') this.rowPrefixes.delete(event.session.id);
-    const box = this.outbox;
-    if (!box || this.state === 'disabled' || this.state === 'closing' || this.state === 'closed') return;
-    const { format } = this.config;
-    const router = this.routerId;
-    const failed = (err: unknown): void => {
-      this.counters.queue_failures++;
-      const e = toSluiceError(err);
-      this.deps.log.warn('mqtt message not queued', { event: event.type, code: e.code, reason: e.message });
-    };
-    if (event.type === 'usage') {
-      // Ends heard while this sink was off leave entries behind: a bound keeps that from growing for ever.
-      if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
-      const parts = usageParts(format, {
-        router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload: this.config.maxPayload, prefixes: this.rowPrefixes,
-        writer: this.usageWriter,
-      });
-      this.counters.usage_reports++;
-      this.counters.usage_messages += parts.length;
-      // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
-      // reuses the writer's buffer.
-      box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
-      return;
-    }
-    if (event.type === 'escrow-closed') {
-      // Money settled: durable like every session message.
-      this.counters.session_events++;
-      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
-        .catch(failed);
-      return;
-    }
-    this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);
-  }
-
-  /** Queues a session message (durable); an `ended` one only once per session, ever. */
-  private queueSessionEvent(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: Session['payments'][number]): void {
-    const box = this.outbox;
-    if (!box) return;
-    if (kind === 'ended' && this.ended?.has(session.id)) return;
-    this.counters.session_events++;
-    box.append(sessionMessage(this.config.format, this.routerId, at, kind, session, payment), { durable: true, type: RECORD_TYPE.session }).catch((err: unknown) => {
-      this.counters.queue_failures++;
-      const e = toSluiceError(err);
-      this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
-    });
-    if (kind === 'ended') this.ended?.mark(session.id);
-  }
-
-  /** Ids of the sessions whose `ended` message the queue holds (a crash may have come before its mark). */
-  private queuedEnds(): string[] {
-    const ids: string[] = [];
-    // Session messages only: the usage reports of a long outage are not read back for this.
-    for (const r of this.outbox?.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: RECORD_TYPE.session }) ?? []) {
-      try {
-        const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
-        if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);
-      } catch {
-        // Not readable: it is sent as it is.
-      }
-    }
-    return ids;
+    const accepting = this.outbox !== undefined && this.state !== 'disabled' && this.state !== 'closing' && this.state !== 'closed';
+    this.reports.onEvent(event, accepting);
   }
 
   /** One record to the broker (the delivery loop's send): resolves on its PUBACK, 'skip' when it expired unsent. */
@@ -517,6 +456,7 @@ export class MqttSink implements UpstreamSink {
       connected_since: this.connectedAt,
       inflight: this.inflight,
       last_error: this.lastError,
+      ...this.reports.counters,
       ...this.counters,
       ...this.direct.counters,
       ...this.commands.counters,

@@ -1,7 +1,8 @@
 /**
- * The outbox's segment files and its in-memory index of them (outbox.ts keeps no payload in RAM): the shapes, the file
- * names, reading payloads back with a bounded set of open descriptors, and the recovery of every segment at open
- * (a torn last record cut off, garbage in the middle reported and copied aside).
+ * The outbox's segment files: the shapes of a segment and of an index entry (where a record's payload is on file:
+ * outbox.ts keeps no payload in RAM), the file names, appending a run of records with one writev, reading payloads
+ * back with a bounded set of open descriptors, and the recovery of every segment at open (a torn last record cut off,
+ * garbage in the middle reported and copied aside).
  */
 import { closeSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 import { copyFile, readFile, truncate } from 'node:fs/promises';

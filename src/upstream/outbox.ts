@@ -4,27 +4,28 @@
  * payloads with a sequence number, a `durable` flag and a small type tag.
  *
  *   <dir>/seg-<first seq, 16 digits>.log   records (outbox-codec.ts), appended; the last one is the active segment
- *                                          (outbox-segments.ts: the index of them, reading back, recovery)
+ *                                          (outbox-segments.ts: their shapes, writing and reading back, recovery)
  *   <dir>/cursor-<consumer>, <dir>/seq     per-consumer floors, sequence numbers reserved ahead (outbox-marks.ts)
  *
  * Flash: each append is one write() to the page cache, and so is each appendMany batch (per segment it lands in), so
  * a crash of the process — kill -9 — loses nothing once the call returned; fsync happens at most every
  * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit, outbox-sync.ts:
- * appends that arrive while an fsync runs share the next one). Cursors are written every
- * `cursorIntervalMs` and on close, so after a crash up to that much acknowledged work is delivered again:
- * delivery is at least once, consumers deduplicate by sequence number.
+ * appends that arrive while an fsync runs share the next one). Cursors are written every `cursorIntervalMs` and on
+ * close, so after a crash up to that much acknowledged work is delivered again: delivery is at least once, consumers
+ * deduplicate by sequence number.
  * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten (outbox-compact.ts) without their
- * acknowledged records, then without their droppable ones (counted as dropped); durable records are never dropped — if only
- * they remain, the store grows past the bound and `overLimitBytes` says by how much.
+ * acknowledged records, then without their droppable ones (counted as dropped); durable records are never dropped —
+ * if only they remain, the store grows past the bound and `overLimitBytes` says by how much.
  * Sequence numbers never repeat: after a clean close or a process crash (same boot: the page cache kept every write)
  * the next one follows the last record found; after a power cut, records appended since the last fsync may have
  * been delivered and then lost from flash, so numbering resumes after the block reserved ahead in `seq` (one small
  * write per SEQ_RESERVE appends) and consumers see a gap, which is the truth: records may be missing there.
- * RAM: the outbox keeps an index (sequence number, flags, where the record is: ~100 bytes a record), not the payloads;
- * pending() reads them back from the segment files, which the kernel's page cache normally still holds (they were just
- * written), so a read rarely touches flash, and under memory pressure the kernel may evict them, unlike a JS copy.
- * It also means an appended payload is not kept: the caller may reuse its buffer once append/appendMany returned
- * (the MQTT usage report does: a fresh 850 KB buffer per tick cost ~0.5 ms of page faults at 10k sessions).
+ * RAM: the outbox keeps an index (outbox-index.ts: sequence number, flags, where the record is, ~100 bytes a record),
+ * not the payloads; pending() reads them back from the segment files, which the kernel's page cache normally still
+ * holds (they were just written), so a read rarely touches flash, and under memory pressure the kernel may evict them,
+ * unlike a JS copy. It also means an appended payload is not kept: the caller may reuse its buffer once
+ * append/appendMany returned (the MQTT usage report does: a fresh 850 KB buffer per tick cost ~0.5 ms of page faults
+ * at 10k sessions).
  */
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
@@ -35,6 +36,7 @@ import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { gatherKept, writeSynced } from './outbox-compact.ts';
 import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
 import { newSegment, recoverSegments, SEGMENT_RE, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
+import { RecordIndex } from './outbox-index.ts';
 import { FsyncGroup } from './outbox-sync.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
@@ -101,8 +103,7 @@ export class Outbox {
   private readonly now: () => number;
   private readonly consumers: Map<string, Consumer>;
   private readonly allMask: number;
-  private entries: Entry[] = [];
-  private head = 0;
+  private index = new RecordIndex();
   private segments: Segment[] = [];
   private active!: Segment;
   private seq = 1;
@@ -175,9 +176,9 @@ export class Outbox {
     };
     const found = await recoverSegments(this.dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, this.allMask, warn);
     this.segments = found.segments;
-    this.entries = found.entries;
+    this.index = new RecordIndex(found.entries);
     for (const seg of this.segments) this.diskBytes += seg.bytes;
-    for (const e of this.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
+    for (const e of found.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
     this.bootId = await readBootId();
     const resumeAt = await resumeSeqFrom(this.dir, this.bootId);
     this.seq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
@@ -269,7 +270,7 @@ export class Outbox {
       for (let k = first; k < i; k++) {
         const r = records[k]!;
         const length = r.payload.length;
-        this.entries.push({
+        this.index.push({
           seq: r.seq, durable, type, at: r.at, length, offset: at + RECORD_HEADER_BYTES, bytes: RECORD_HEADER_BYTES + length, seg, acked: 0, finished: false,
         });
         at += RECORD_HEADER_BYTES + length;
@@ -313,15 +314,7 @@ export class Outbox {
     const c = this.consumer(consumer);
     const limit = options.limit ?? 1000;
     const maxBytes = options.maxBytes ?? Infinity;
-    const picked: Entry[] = [];
-    let bytes = 0;
-    for (let i = this.indexAfter(options.after ?? 0); i < this.entries.length && picked.length < limit; i++) {
-      const e = this.entries[i]!;
-      if (e.finished || (e.acked & c.bit) !== 0 || (options.type !== undefined && e.type !== options.type)) continue;
-      if (picked.length > 0 && bytes + e.length > maxBytes) break;
-      bytes += e.length;
-      picked.push(e);
-    }
+    const picked = this.index.pick(options.after ?? 0, c.bit, { limit, maxBytes, ...(options.type !== undefined && { type: options.type }) });
     return this.readers.readRecords(picked, (first, last, err) => {
       this.warn('ERR_OUTBOX_READ', `cannot read records ${first.seq}…${last.seq} back from ${first.seg.path}: ${(err as Error).message}`, err);
     });
@@ -335,15 +328,14 @@ export class Outbox {
   /** Acknowledges one record for `consumer` (any order; unknown or dropped sequence numbers are ignored). */
   ack(consumer: string, seq: number): void {
     const c = this.consumer(consumer);
-    const i = this.indexAfter(seq - 1);
-    const e = this.entries[i];
-    if (!e || e.seq !== seq || e.finished || (e.acked & c.bit) !== 0) return;
+    const e = this.index.find(seq);
+    if (!e || e.finished || (e.acked & c.bit) !== 0) return;
     e.acked |= c.bit;
     c.pending--;
     this.cursorsDirty = true;
     this.scheduleCursors();
     if (e.acked === this.allMask) this.finish(e);
-    this.advanceHead();
+    this.index.advanceHead();
   }
 
   /** Changes the bound (a reload); drops at once if the store is now over it. */
@@ -354,7 +346,7 @@ export class Outbox {
 
   stats(): OutboxStats {
     const consumers: Record<string, OutboxConsumerStats> = {};
-    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.floorOf(c) };
+    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
     let records = 0;
     for (const s of this.segments) records += s.live;
     return {
@@ -400,33 +392,6 @@ export class Outbox {
     const c = this.consumers.get(name);
     if (!c) throw new SluiceError('ERR_OUTBOX_OPTIONS', `unknown outbox consumer ${JSON.stringify(name)}`);
     return c;
-  }
-
-  /** Index of the first entry with seq > after (binary search; entries are in sequence order). */
-  private indexAfter(after: number): number {
-    let lo = this.head, hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.seq <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private floorOf(c: Consumer): number {
-    for (let i = this.head; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (!e.finished && (e.acked & c.bit) === 0) return e.seq - 1;
-    }
-    return this.seq - 1;
-  }
-
-  private advanceHead(): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.finished) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
   }
 
   private finish(e: Entry): void {
@@ -489,12 +454,9 @@ export class Outbox {
   }
 
   private compact(seg: Segment, drop: boolean): void {
-    const first = this.indexAfter(seg.firstSeq - 1);
     const keep: Entry[] = [];
     let droppedAny = false;
-    for (let i = first; i < this.entries.length && this.entries[i]!.seg === seg; i++) {
-      const e = this.entries[i]!;
-      if (e.finished) continue;
+    for (const e of this.index.ofSegment(seg)) {
       if (drop && !e.durable) {
         for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
         this.counters.dropped++;
@@ -508,8 +470,7 @@ export class Outbox {
     if (droppedAny) {
       // Dropped entries leave the index at once: a long outage behind one unacknowledged durable record must not
       // keep a growing tail of dead entries in RAM.
-      this.entries = this.entries.slice(this.head).filter((e) => !e.finished);
-      this.head = 0;
+      this.index.dropFinished();
     }
     if (seg.live === 0) return; // finish() deleted it
     let kept: { data: Buffer; offsets: number[] };
@@ -576,7 +537,7 @@ export class Outbox {
     if (!this.cursorsDirty) return;
     this.cursorsDirty = false;
     for (const c of this.consumers.values()) {
-      const floor = this.floorOf(c);
+      const floor = this.index.floor(c.bit, this.seq);
       if (floor === c.persistedFloor) continue;
       await writeCursor(this.dir, c.name, floor);
       c.persistedFloor = floor;

@@ -28,12 +28,12 @@
  * at 10k sessions).
  */
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
-import { gatherKept, writeSynced } from './outbox-compact.ts';
+import { rewriteSegment } from './outbox-compact.ts';
 import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
 import { newSegment, recoverSegments, SEGMENT_RE, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
 import { RecordIndex } from './outbox-index.ts';
@@ -473,39 +473,17 @@ export class Outbox {
       this.index.dropFinished();
     }
     if (seg.live === 0) return; // finish() deleted it
-    let kept: { data: Buffer; offsets: number[] };
-    try {
-      kept = gatherKept(seg, keep, (s, offset, length) => this.readers.readAt(s, offset, length));
-    } catch (err) {
-      // Left as it is (and never picked again, so the bound loop ends): the records stay readable where they are.
-      seg.compacting = true;
-      this.warn('ERR_OUTBOX_READ', `cannot read ${seg.path} back to rewrite it: ${(err as Error).message}`, err);
-      return;
-    }
-    const { data, offsets } = kept;
-    this.diskBytes -= seg.bytes - data.length;
-    seg.bytes = data.length;
-    seg.finishedBytes = 0;
-    seg.compacting = true;
+    const shrunk = rewriteSegment(seg, keep, {
+      readAt: (s, offset, length) => this.readers.readAt(s, offset, length),
+      io: (work, what) => this.onIo(work, what),
+      alive: (s) => this.segments.includes(s),
+      closeReader: (s) => this.readers.close(s),
+      dirChanged: () => { this.fsyncs.dirDirty = true; },
+      warn: (code, message, cause) => this.warn(code, message, cause),
+    });
+    if (shrunk === null) return;
+    this.diskBytes -= shrunk;
     this.counters.compactions++;
-    const temp = `${seg.path}.tmp`;
-    this.onIo(async () => {
-      try {
-        await writeSynced(temp, data);
-        if (this.segments.includes(seg)) {
-          await rename(temp, seg.path);
-          // Reads went to the old file (its descriptor, opened by gatherKept above, still holds it) until now: from
-          // here on the new one, at the new offsets.
-          this.readers.close(seg);
-          keep.forEach((e, k) => { e.offset = offsets[k]!; });
-        } else {
-          await unlink(temp);
-        }
-        this.fsyncs.dirDirty = true;
-      } finally {
-        seg.compacting = false;
-      }
-    }, `cannot rewrite ${seg.path}`);
   }
 
   private scheduleSync(): void {

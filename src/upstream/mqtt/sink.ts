@@ -21,7 +21,7 @@ import { CommandVerifier } from './commands.ts';
 import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
 import { DirectPublishes } from './direct.ts';
 import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
-import { MQTT_CONSUMER, MqttReports } from './reports.ts';
+import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -33,7 +33,10 @@ export interface MqttSinkDeps {
   /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
   now?: () => number;
-  /** Pauses before a reconnect and before a publish the broker refused is retried: doubling from minMs to maxMs, ±20 % jitter. Default 1 s … 60 s. */
+  /**
+   * The pause before a reconnect, and before a publish the broker refused is retried: doubling from minMs to maxMs,
+   * ±20 % jitter. Default 1 s … 60 s.
+   */
   backoff?: { minMs: number; maxMs: number };
   /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
   drainMs?: number;
@@ -49,8 +52,6 @@ type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing
 const CONNECTION_OPTIONS = [
   'url', 'username', 'password', 'clientId', 'keepaliveMs', 'protocol', 'caFile', 'certFile', 'keyFile', 'topicPrefix', 'commands', 'format',
 ] as const satisfies ReadonlyArray<keyof MqttConfig>;
-
-const CONSUMER = MQTT_CONSUMER;
 
 export class MqttSink implements UpstreamSink {
   readonly name = 'mqtt';
@@ -82,10 +83,7 @@ export class MqttSink implements UpstreamSink {
   private connectedAt: number | null = null;
   /** Session events and usage reports into the outbox. */
   private readonly reports: MqttReports;
-  private readonly counters = {
-    published: 0, acknowledged: 0, expired: 0,
-    connects: 0, disconnects: 0,
-  };
+  private readonly counters = { published: 0, acknowledged: 0, expired: 0, connects: 0, disconnects: 0 };
 
   constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
     this.config = config;

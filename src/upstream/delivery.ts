@@ -1,9 +1,10 @@
 /**
  * The one delivery loop of the upstream sinks: takes a consumer's next records from the outbox, sends them with at most
  * `maxInFlight` awaiting the peer, acknowledges each in the outbox once the peer did, and retries what failed after a
- * pause (backoff.ts: capped, doubling). After a failure one request at a time probes the peer, then one more per
- * acknowledgement, up to the bound: a peer back from an outage is not hit by the whole backlog at once, which would
- * queue the last requests behind the first past their timeout and make it record retried ones twice.
+ * pause (backoff.ts: doubling up to a cap, with the jitter the sink chose). After a failure one request at a time
+ * probes the peer, then one more per acknowledgement, up to the bound: a peer back from an outage is not hit by the
+ * whole backlog at once, which would queue the last requests behind the first past their timeout and make it record
+ * retried ones twice.
  *
  * Records go out oldest first. A record is sent again only after it failed, or after resume() (a new connection: what
  * the old one had in flight may never have arrived). close() sends nothing more and waits, bounded, for the records in

@@ -2,7 +2,7 @@
  * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
  * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
  * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
- * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (storage/line-log.ts), so a
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (ack-log.ts), so a
  * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
  * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
  * session journal yet) gets no second one. Sending never blocks the caller: the delivery loop (delivery.ts) sends
@@ -19,11 +19,12 @@ import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
-import { LineLog, writeFileAtomic } from '../../storage/index.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
 import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
+import { AckLog } from './ack-log.ts';
 import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
 import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
 
@@ -31,7 +32,6 @@ const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
 const STATE_FILE = 'sessions.json';
 const STATE_SAVE_MS = 60_000;
-const ACK_LINE = /^\d{1,15}$/;
 
 /** What accounting remembers of a live session between events. */
 interface Tracked {
@@ -82,8 +82,7 @@ export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
 
 export class RadiusAccounting {
   private outbox: Outbox | undefined;
-  private ackLog: LineLog | undefined;
-  private readonly acked = new Set<number>();
+  private acks: AckLog | undefined;
   /** Sessions whose Stop was queued (delivered or not): they never get another. */
   private stopped: EndMarks | undefined;
   private readonly tracked = new Map<string, Tracked>();
@@ -143,13 +142,9 @@ export class RadiusAccounting {
       try { queuedStops.push(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
     }
     this.stopped = EndMarks.open(join(this.options.dir, 'stopped'), queuedStops, (id) => this.options.session(id) !== null);
-    const acks = LineLog.open(join(this.options.dir, 'acked'), ACK_LINE);
-    this.ackLog = acks.log;
-    for (const line of acks.lines) {
-      const seq = Number(line);
-      this.outbox.ack(CONSUMER, seq);
-      this.acked.add(seq);
-    }
+    const { acks, seqs } = AckLog.open(join(this.options.dir, 'acked'));
+    this.acks = acks;
+    for (const seq of seqs) this.outbox.ack(CONSUMER, seq);
     this.restore();
     this.state = 'running';
     for (const e of this.early.splice(0)) this.onEvent(e);
@@ -352,21 +347,17 @@ export class RadiusAccounting {
 
   private ack(seq: number): void {
     if (this.state === 'closed') return;
-    this.ackLog?.append(String(seq));
-    this.acked.add(seq);
+    this.acks?.record(seq);
     if (this.state === 'running') this.outbox?.ack(CONSUMER, seq);
   }
 
   /** Keeps the ack log small: once it holds many, flush the outbox's cursor and keep only what the cursor lacks. */
   private compacting = false;
   private compactAckLog(): void {
-    if (this.compacting || !this.ackLog || !this.outbox || this.ackLog.size < 4096) return;
+    if (this.compacting || !this.acks || !this.outbox || this.acks.size < 4096) return;
     this.compacting = true;
     const floor = this.outbox.stats().consumers[CONSUMER]?.floor ?? 0;
-    this.outbox.flush().then(() => {
-      for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-      this.ackLog?.rewrite([...this.acked].map(String));
-    }).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
+    this.outbox.flush().then(() => this.acks?.keepAbove(floor)).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
       .finally(() => { this.compacting = false; });
   }
 
@@ -411,9 +402,8 @@ export class RadiusAccounting {
     if (wasRunning) await this.saveState();
     await this.outbox?.close();
     const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;
-    for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-    try { this.ackLog?.rewrite([...this.acked].map(String)); } catch { /* the full log stays: still correct */ }
-    this.ackLog?.close();
+    try { this.acks?.keepAbove(floor); } catch { /* the full log stays: still correct */ }
+    this.acks?.close();
     this.stopped?.close();
     this.state = 'closed';
   }
@@ -422,7 +412,7 @@ export class RadiusAccounting {
     this.state = 'closed';
     if (this.ticker) clearInterval(this.ticker);
     this.delivery?.destroy();
-    this.ackLog?.close();
+    this.acks?.close();
     this.stopped?.abandon();
   }
 }

@@ -4,8 +4,8 @@
  * written to a temporary file, fsynced and renamed over the segment. A crash before the rename leaves the old file,
  * whose records come back after a restart: delivered twice at worst, never lost.
  */
-import type { ErrorCode } from '../errors.ts';
 import { open, rename, unlink } from 'node:fs/promises';
+import type { ErrorCode } from '../errors.ts';
 import { RECORD_HEADER_BYTES } from './outbox-codec.ts';
 import type { Entry, Segment } from './outbox-segments.ts';
 

@@ -9,9 +9,9 @@
  * boot, or no boot id) past the block reserved ahead, since records appended after the last fsync may have been
  * delivered and then lost from flash.
  */
-import type { ErrorCode } from '../errors.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ErrorCode } from '../errors.ts';
 import { writeFileAtomic } from '../storage/index.ts';
 
 const SEQ_FILE = 'seq';

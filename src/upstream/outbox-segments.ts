@@ -4,10 +4,10 @@
  * back with a bounded set of open descriptors, and the recovery of every segment at open (a torn last record cut off,
  * garbage in the middle reported and copied aside).
  */
-import type { ErrorCode } from '../errors.ts';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 import { copyFile, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ErrorCode } from '../errors.ts';
 import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 
 export interface Segment {

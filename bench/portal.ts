@@ -1,5 +1,5 @@
 // `npm run bench -- portal [--clients 1000,10000] [--socket-ops N] [--command-ops N] [--json]`
-// What one portal operation costs each way, through the production NdsctlRunner (src/valve/runner.ts): over the
+// What one portal operation costs each way, through the production NdsctlRunner (src/portal/runner.ts): over the
 // portal's control socket (a simulated openNDS in another process, src/sim/socket.ts: the socket protocol byte for
 // byte over a live PortalModel) and through the ndsctl command (the test stand-in test/peers/ndsctl: a node process
 // over a state file). Per portal size: `json` (all clients), `json <mac>`, `auth <mac> …` (the valve's openNDS

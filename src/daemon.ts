@@ -10,18 +10,13 @@ import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, type PaymentMethod } from './payments/index.ts';
-import type { Valve } from './portal/index.ts';
-import type { KernelQuota } from './portal/kernel-quota.ts';
-import { Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
-import { MarkingStore } from './meter/marking-store.ts';
-import type { UbusClient, UbusObjectHandle } from './ubus/index.ts';
-import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject } from './api/index.ts';
+import { createPaymentRegistry, EscrowCredit, type PaymentMethod, X402Method } from './payments/index.ts';
+import type { KernelQuota, Valve } from './portal/index.ts';
+import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
+import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
+import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
 import { Gatekeeper, openPortal } from './gate/index.ts';
-import { statsReply } from './api/stats.ts';
-import type { BlobmsgTable } from './ubus/codec/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
-import { EscrowCredit, X402Method } from './payments/index.ts';
 import { EscrowLedger } from './escrow/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
@@ -136,7 +131,7 @@ export class Daemon {
     const events = new EventPublisher({ ubus, sessions, gates, log });
     if (escrow) events.followEscrow(escrow);
     const meter = new Meter({
-      // The worker appends `json` itself (fetch.ts): the argv is the bare command.
+      // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
       source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...main.ndsctl] }),
       flavour: main.portal, pollIntervalMs: main.pollIntervalMs, minIntervalMs: main.minReadIntervalMs,
       fetchTimeoutMs: main.ndsctlTimeoutMs, maxSnapshotBytes: main.portalOutputMax, workers: main.workers,

@@ -2,8 +2,8 @@
 // epochs in the shared table and returns only what changed. Bundled to dist/usage-worker.mjs.
 // The accountant is only a cache of the shared table (its MAC index): any thread, including a replacement for one that
 // crashed, rebuilds it from the table, so no state is lost with a thread.
+import { SnapshotBuffer } from '../src/portal/index.ts';
 import { EpochAccountant } from '../src/meter/epochs.ts';
-import { SnapshotBuffer } from '../src/meter/fetch.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
 
 const accountant = new EpochAccountant();

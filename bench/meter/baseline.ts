@@ -9,7 +9,7 @@
 // It does not slice its work across event-loop turns (JSON.parse cannot be sliced anyway).
 import { createConnection } from 'node:net';
 import type { MeteredSession, SessionsPort, UsageReport } from '../../src/meter/index.ts';
-import { GATE_OPEN_STATES } from '../../src/portal/types.ts';
+import { GATE_OPEN_STATES } from '../../src/portal/index.ts';
 
 interface Epoch { down: number; up: number; token: string; state: string; seen: number }
 

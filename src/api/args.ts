@@ -6,8 +6,7 @@
  * argument type (ArgsOf): the checked value of each kind, a literal union for `oneOf`, optional unless `required`.
  */
 import { SluiceError } from '../errors.ts';
-import { BlobmsgType } from '../ubus/codec/index.ts';
-import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
+import { type BlobmsgTable, BlobmsgType, type BlobmsgValue } from '../ubus/index.ts';
 import { normalizeMac } from '../mac.ts';
 import { MAX_UNITS, parseUnits } from '../merchant/index.ts';
 

@@ -3,23 +3,16 @@
  * merchant, sessions, gatekeeper and meter; tests implement it directly. Keeping the API on this seam means the wire
  * contract (docs/ubus-api.md) is tested without a portal.
  */
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import type { PricingPlan } from '../config/types.ts';
+import type { BlobmsgTable } from '../ubus/index.ts';
+import type { PricingPlan } from '../config/index.ts';
 import type { PurchaseRequest, Quote } from '../merchant/index.ts';
 import type { EndCause, Session, SessionState } from '../sessions/index.ts';
+import type { GateCloseState, GateState } from '../gate/index.ts';
 
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
 export type QuoteRecord = Quote;
 
-/** `closed`: the session ended while its purchase or top-up was written (a racing terminate); it has no gate. */
-export type GateState = 'opened' | 'already-open' | 'opening' | 'pending' | 'closed';
-
-/**
- * A closing gate after a session ended (terminate, logout, the `ended` event): `closed` once the portal answered the
- * deauth, `closing` when it did not answer within the reply's bounded wait (it keeps trying), `failed` when it refused
- * or could not be reached (retried on every tick until the portal's list shows the gate shut).
- */
-export type GateCloseState = 'closed' | 'closing' | 'failed';
+export type { GateCloseState, GateState };
 
 export interface PurchaseOutcome {
   session: Session;

@@ -6,13 +6,11 @@
  */
 import { SluiceError } from '../errors.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
-import type { Session, SessionControlPort, SessionReadView } from '../sessions/index.ts';
-import { isLive } from '../sessions/index.ts';
-import type { PricingPlan } from '../config/types.ts';
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import type { EndCause, SessionState } from '../sessions/index.ts';
-import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './index.ts';
-import type { Gatekeeper } from '../gate/gatekeeper.ts';
+import { type EndCause, isLive, type Session, type SessionControlPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
+import type { PricingPlan } from '../config/index.ts';
+import type { BlobmsgTable } from '../ubus/index.ts';
+import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './backend.ts';
+import type { Gatekeeper } from '../gate/index.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;

@@ -7,8 +7,7 @@
 import { toSluiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PaymentRef, Session, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
-import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
-import type { UbusClient } from '../ubus/index.ts';
+import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
 import type { GateCloseState } from './backend.ts';
 import { GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';

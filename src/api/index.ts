@@ -14,3 +14,4 @@ export { EventPublisher, SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, 
 export type { CreditFields, EscrowEventSource, EventPublisherOptions, SessionEventKind, SessionEventPayloads, UsageEntry, UsageFact } from './events.ts';
 export { DaemonBackend, GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
 export type { BackendParts } from './daemon-backend.ts';
+export { statsReply, type StatsSources } from './stats.ts';

@@ -9,7 +9,7 @@ import { SluiceError } from '../errors.ts';
 import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type { BlobmsgTable } from '../ubus/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, type Session } from '../sessions/index.ts';
 
 export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {

@@ -4,9 +4,7 @@
  * `ubus call` users (who see the status) and programs (which read the code) learn why.
  */
 import { SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
-import type { UbusObjectDef, UbusReply } from '../ubus/index.ts';
-import { UBUS_MAX_MSGLEN, encodeBlobmsgTable } from '../ubus/codec/index.ts';
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import { type BlobmsgTable, encodeBlobmsgTable, UBUS_MAX_MSGLEN, type UbusObjectDef, type UbusReply } from '../ubus/index.ts';
 import { checkArgs, signatureOf } from './args.ts';
 import { METHODS } from './methods.ts';
 import { statusForCode } from './status.ts';

@@ -1,5 +1,5 @@
 /** Makes stats objects safe for blobmsg: drops undefined, turns non-finite numbers into null, Maps into tables. */
-import type { BlobmsgTable, BlobmsgValue } from '../ubus/codec/index.ts';
+import type { BlobmsgTable, BlobmsgValue } from '../ubus/index.ts';
 
 export function toBlobmsgValue(value: unknown): BlobmsgValue | undefined {
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return undefined;

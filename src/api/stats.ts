@@ -3,7 +3,7 @@
  * the options changed in the file that only a restart applies, and the problems of the config it runs on anyway.
  */
 import { redactConfig, type Config, type ConfigProblem } from '../config/index.ts';
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
+import type { BlobmsgTable } from '../ubus/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 
 /** A part that reports its own figures. */

@@ -3,7 +3,7 @@
  * (why) followed by the non-zero status (the standard ubus verdict, which is all `ubus call` and LuCI's rpc show
  * without reading the data). Codes not listed map by prefix, then to UNKNOWN_ERROR.
  */
-import { Status } from '../ubus/codec/index.ts';
+import { Status } from '../ubus/index.ts';
 import type { ErrorCode } from '../errors.ts';
 
 const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {

@@ -2,8 +2,8 @@
  * Wire shapes of sessions, quotes and plans. Byte counts and amounts are decimal strings: they are bigints in sluice,
  * and a JSON number loses precision past 2^53 in LuCI's JavaScript; times are unix seconds.
  */
-import type { BlobmsgTable } from '../ubus/codec/index.ts';
-import type { PricingPlan } from '../config/types.ts';
+import type { BlobmsgTable } from '../ubus/index.ts';
+import type { PricingPlan } from '../config/index.ts';
 import type { QuoteRecord } from './backend.ts';
 import { paymentTotals, remaining, usedAt, type Session } from '../sessions/index.ts';
 

@@ -7,14 +7,16 @@
  * close are safe to retry (receipts are cumulative; a closed session stays closed), so they retry `retries` times on
  * unknown; create is not retried here: its id is known beforehand, so the caller asks `get` instead.
  */
+import { Backoff, retrying } from '../backoff.ts';
 import { jsonClient, refusalOf } from '../x402/index.ts';
 
 
 export interface EscrowClientOptions {
   url: string;
   timeoutMs: number;
-  /** Extra attempts for consume/close/get/stats on an unknown outcome. */
+  /** Extra attempts for consume/close/get/stats on an unknown outcome. Default 2. */
   retries?: number;
+  /** The pause before the first extra attempt; it doubles for each next one. Default 500. */
   retryDelayMs?: number;
   fetch?: typeof fetch;
 }
@@ -61,14 +63,12 @@ export class EscrowFacilitatorClient {
     return { status: 'refused', httpStatus: a.status, ...refusalOf(a.body, a.status) };
   }
 
-  private async retried<T>(attempt: () => Promise<Outcome<T>>): Promise<Outcome<T>> {
-    const retries = this.options.retries ?? 2;
-    let last = await attempt();
-    for (let i = 0; i < retries && last.status === 'unknown'; i++) {
-      await new Promise((r) => setTimeout(r, (this.options.retryDelayMs ?? 500) * 2 ** i));
-      last = await attempt();
-    }
-    return last;
+  private retried<T>(attempt: () => Promise<Outcome<T>>): Promise<Outcome<T>> {
+    return retrying(attempt, {
+      retries: this.options.retries ?? 2,
+      again: (outcome) => outcome.status === 'unknown',
+      backoff: new Backoff({ minMs: this.options.retryDelayMs ?? 500, maxMs: Infinity }),
+    });
   }
 
   create(req: CreateRequest): Promise<Outcome<CreateResult>> {

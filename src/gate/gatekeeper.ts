@@ -17,7 +17,7 @@ import {
 } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Logger } from '../log.ts';
-import type { GateState } from '../api/index.ts';
+import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
 
 export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'>;

@@ -5,8 +5,7 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import { toLogFields, type Logger } from '../log.ts';
-import { portalSocketResolver, Valve } from '../portal/index.ts';
-import { KernelQuota, nftRunner } from '../portal/kernel-quota.ts';
+import { KernelQuota, nftRunner, portalSocketResolver, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 
 export interface Portal {

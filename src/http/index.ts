@@ -1,6 +1,6 @@
 /** The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402 or radius is enabled, else says why not. */
-import type { SluiceBackend } from '../api/backend.ts';
-import type { Config } from '../config/types.ts';
+import type { SluiceBackend } from '../api/index.ts';
+import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { X402Method } from '../payments/index.ts';

@@ -18,11 +18,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
-import type { SluiceBackend } from '../api/backend.ts';
-import { sessionView } from '../api/view.ts';
+import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
 import type { X402Method } from '../payments/index.ts';
 import { encodeHeader } from '../x402/index.ts';
-import { paymentOf } from '../api/payment.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface HttpEndpointOptions {

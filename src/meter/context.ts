@@ -3,9 +3,8 @@
  * meter's state; the one way any of them bills bytes (billUsage); what an open gate is in the counter table.
  */
 import { SluiceError } from '../errors.ts';
-import { GATE_OPEN_STATES } from '../portal/types.ts';
+import { GATE_OPEN_STATES, STATE_CODES } from '../portal/index.ts';
 import type { SessionsPort, Timers, UsageReport } from './ports.ts';
-import { STATE_CODES } from './table.ts';
 
 export type MeterState = 'idle' | 'running' | 'closing' | 'closed';
 

@@ -6,7 +6,7 @@
  * through the sessions port; the gatekeeper closes the gate.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
-import { GATE_OPEN_STATES } from '../portal/types.ts';
+import { GATE_OPEN_STATES } from '../portal/index.ts';
 import type { BrakeWatch } from './brake-watch.ts';
 import { billUsage, stopping, type MeterContext } from './context.ts';
 import type { MeteredSession, ReadClient, UsageReport } from './ports.ts';

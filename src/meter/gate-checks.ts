@@ -3,8 +3,9 @@
  * gone; back unauthenticated: reopen) and clients with an open gate and no ACTIVE session (openUnpaid, for the
  * gatekeeper's enforce).
  */
+import { STATE_CODES } from '../portal/index.ts';
 import type { SessionsPort } from './ports.ts';
-import { FLAG_PRESENT, STATE_CODES, type TableView } from './table.ts';
+import { FLAG_PRESENT, type TableView } from './table.ts';
 import { SLICE, TurnBudget } from './timing.ts';
 
 export interface GateCheckOptions {

@@ -5,7 +5,7 @@
  */
 import type { SluiceError } from '../errors.ts';
 import type { KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
-import type { Flavour } from './scan.ts';
+import type { PortalFlavour as Flavour } from '../portal/index.ts';
 import type { CounterMark } from './table.ts';
 import type { SkipReason, TaskSource } from './task.ts';
 

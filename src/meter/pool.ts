@@ -5,9 +5,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
-import { SnapshotBuffer } from './fetch.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from './task.ts';
 
 export interface PoolOptions {

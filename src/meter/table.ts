@@ -15,8 +15,10 @@
  *   ints[0..HEADER_INTS)               header: committedTick, slotCount, tableId
  *   ints[HEADER_INTS + slot*INT_STRIDE] macHi(16 bits) macLo(32 bits) cTick cFlags cToken pTick pFlags pToken
  *   floats[slot*FLOAT_STRIDE]           cDown cUp pDown pUp   (bytes, exact integers below 2^53)
- * flags: bit 0 = present in that snapshot, bits 1..3 = portal state code (STATE_CODES).
+ * flags: bit 0 = present in that snapshot, bits 1..3 = portal state code (STATE_CODES). MACs are stored as the two
+ * integers of macToParts (portal).
  */
+import { macFromParts, macToParts, STATE_CODES, STATE_NAMES, type PortalStateName } from '../portal/index.ts';
 
 export const HEADER_INTS = 4;
 export const H_COMMITTED_TICK = 0;
@@ -44,20 +46,6 @@ export const F_P_UP = 3;
 export const FLAG_PRESENT = 1;
 /** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */
 export const FLAG_KNOWN = 16;
-
-/** Portal client states as small codes (openNDS: Preauthenticated/Authenticated/Trusted/Blocked/AuthBlocked). */
-export const STATE_CODES = {
-  other: 0,
-  Preauthenticated: 1,
-  Authenticated: 2,
-  Trusted: 3,
-  Blocked: 4,
-  AuthBlocked: 5,
-} as const;
-export type PortalStateName = keyof typeof STATE_CODES;
-export const STATE_NAMES: readonly PortalStateName[] = Object.entries(STATE_CODES)
-  .sort((a, b) => a[1] - b[1])
-  .map(([name]) => name as PortalStateName);
 
 export interface CounterTable {
   ints: SharedArrayBuffer;
@@ -156,34 +144,6 @@ export function seedTable(marks: ReadonlyArray<readonly [mac: string, mark: Coun
   ints[H_SLOT_COUNT] = valid.length;
   ints[H_COMMITTED_TICK] = tick;
   return table;
-}
-
-/** 48-bit MAC as two integers; lowercase colon form is what both portals print and what sessions key on. */
-export function macToParts(mac: string): [hi: number, lo: number] | undefined {
-  if (mac.length !== 17) return undefined;
-  let hi = 0;
-  let lo = 0;
-  for (let i = 0; i < 6; i++) {
-    const h = hexValue(mac.charCodeAt(i * 3));
-    const l = hexValue(mac.charCodeAt(i * 3 + 1));
-    if (h < 0 || l < 0 || (i < 5 && mac.charCodeAt(i * 3 + 2) !== 0x3a)) return undefined;
-    const byte = h * 16 + l;
-    if (i < 2) hi = hi * 256 + byte;
-    else lo = lo * 256 + byte;
-  }
-  return [hi, lo];
-}
-
-export function macFromParts(hi: number, lo: number): string {
-  const hex = (hi.toString(16).padStart(4, '0') + (lo >>> 0).toString(16).padStart(8, '0'));
-  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
-}
-
-export function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
 }
 
 /** What the main thread reads from a committed tick: where each slot's client is and what state it is in. */

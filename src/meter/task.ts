@@ -2,10 +2,11 @@
  * One usage tick as the worker runs it: fetch the snapshot, scan it (JSON.parse fallback), account epochs in the
  * shared table, return only the clients whose usage changed. Exported for workers/usage.ts and for in-process tests.
  */
+import {
+  COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
+  type FetchProblem, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+} from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
-import { parseSnapshotFallback, type SnapshotProblem } from './fallback.ts';
-import { fetchSnapshot, SnapshotBuffer, type FetchProblem, type SnapshotSource } from './fetch.ts';
-import { COUNTER_UNIT, scanSnapshot, type Flavour, type SinkFor } from './scan.ts';
 import type { CounterTable } from './table.ts';
 
 /** Everything that can make a tick skip its snapshot (keys of `stats.skipped`). */
@@ -20,7 +21,7 @@ export interface UsageTask {
   source: TaskSource;
   flavour: Flavour | 'auto';
   timeoutMs: number;
-  /** The cap on one snapshot (`main.portal_output_max`); fetch.ts bounds it further by the declared client count. */
+  /** The cap on one snapshot (`main.portal_output_max`); the fetch bounds it further by the declared client count. */
   maxBytes?: number;
   /** Int32Array(1) on a SharedArrayBuffer: the worker stores `tick` there and notifies as soon as the fetch is over,
    *  so the main thread can release the portal's ndsctl queue before the scan. */

@@ -1,11 +1,23 @@
-export { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
+// Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts and src/log.ts).
+// Formats (openNDS, nodogsplash): formats.ts, read by the main thread's parser and the usage worker's scanner.
+export { GATE_OPEN_STATES, type GateBrake, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
+export { COUNTER_UNIT, FORMATS, STATE_CODES, STATE_NAMES, stateCodeOf, type PortalFormat, type PortalStateName } from './formats.ts';
 export { normalizeMac, tryNormalizeMac } from '../mac.ts';
-export { detectFlavour, parseClient, parseSnapshot, PortalParseError } from './parse.ts';
+export { macFromParts, macToParts } from './mac-parts.ts';
+export { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
+export { PortalParseError } from './parse-error.ts';
+export type { SnapshotProblem } from './client-list.ts';
+export { scanSnapshot, type ClientSink, type ScanOutcome, type SinkFor } from './scan.ts';
+export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
-export { NdsctlRunner, NDSCTL_EXIT } from './runner.ts';
-export type { NdsctlExec, NdsctlResult, NdsctlRunnerOptions, RunnerLog, RunnerTimers, SpawnFn } from './runner.ts';
-export { Valve } from './valve.ts';
-export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
-export type { NdsctlPriority } from './runner.ts';
+// Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.
+export { NDSCTL_EXIT, type RunnerTimers, type SpawnFn } from './command.ts';
+export { NdsctlRunner } from './runner.ts';
+export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions, RunnerLog } from './runner.ts';
 export { portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
 export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';
+export { fetchSnapshot, SnapshotBuffer, type FetchOptions, type FetchOutcome, type FetchProblem, type SnapshotSource } from './snapshot-fetch.ts';
+export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
+export { Valve } from './valve.ts';
+export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
+export { KernelQuota, nftRunner } from './kernel-quota.ts';

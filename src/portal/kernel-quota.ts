@@ -1,7 +1,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
-import type { SpawnFn } from './runner.ts';
+import type { SpawnFn } from './command.ts';
 
 /**
  * The kernel's own byte quota per data session (nftables), a brake under the portal's gate: a polled cut closes the

@@ -24,13 +24,17 @@ export function parseJsonText(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const at = /position (\d+)/.exec(message);
-    const position = at ? Number(at[1]) : undefined;
-    const excerpt = position === undefined ? undefined : text.slice(Math.max(0, position - 30), position + 30);
-    throw new PortalParseError(`${what} is not valid JSON (${message})`, {
-      length: text.length,
-      ...(position === undefined ? {} : { position, excerpt }),
-    });
+    throw jsonParseError(text, what, err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The error for a text JSON.parse refused with `message`. */
+export function jsonParseError(text: string, what: string, message: string): PortalParseError {
+  const at = /position (\d+)/.exec(message);
+  const position = at ? Number(at[1]) : undefined;
+  const excerpt = position === undefined ? undefined : text.slice(Math.max(0, position - 30), position + 30);
+  return new PortalParseError(`${what} is not valid JSON (${message})`, {
+    length: text.length,
+    ...(position === undefined ? {} : { position, excerpt }),
+  });
 }

@@ -1,13 +1,15 @@
-import type { PortalClient, PortalSnapshot } from './types.ts';
-import { isJsonObject, parseJsonText, PortalParseError, type JsonObject } from './parse-error.ts';
+import type { PortalClient } from './types.ts';
+import { isJsonObject, PortalParseError, type JsonObject } from './parse-error.ts';
 import { tryNormalizeMac } from '../mac.ts';
+import { FORMATS } from './formats.ts';
 
 /**
  * nodogsplash 5.0.2 `ndsctl json`: unquoted numbers, `downloaded`/`uploaded` = floor(bytes / 1000) (decimal kB,
  * src/util.c ndsctl_json_client). Right after a splash-page auth `avg_*_speed` divide by a zero duration and print
  * `inf`/`nan`, which makes the whole text invalid JSON: that reading is rejected (PortalParseError) and skipped.
+ * The snapshot's envelope is read by client-list.ts.
  */
-const KB = 1000;
+const KB = FORMATS.nodogsplash.counterUnit;
 
 function integer(o: JsonObject, name: string, mac: string): number {
   const raw = o[name];
@@ -52,30 +54,10 @@ export function parseNodogsplashClientObject(o: unknown, key?: string): PortalCl
     ip: ip === '' || ip === 'null' ? null : ip,
     token: token === '' || token === 'none' ? null : token,
     state,
-    downloadBytes: kbToBytes(o, 'downloaded', mac),
-    uploadBytes: kbToBytes(o, 'uploaded', mac),
+    downloadBytes: kbToBytes(o, FORMATS.nodogsplash.downloadKey, mac),
+    uploadBytes: kbToBytes(o, FORMATS.nodogsplash.uploadKey, mac),
     sessionStart: added === 0 ? null : added,
     sessionEnd: null,
     lastActive: active === 0 ? null : active,
   };
-}
-
-export function parseNodogsplashSnapshotText(source: string): PortalSnapshot {
-  const doc = parseJsonText(source, 'nodogsplash client list');
-  if (!isJsonObject(doc)) throw new PortalParseError('nodogsplash client list is not a JSON object');
-  const declaredCount = doc['client_length'];
-  if (typeof declaredCount !== 'number' || !Number.isSafeInteger(declaredCount) || declaredCount < 0) {
-    throw new PortalParseError(`nodogsplash client_length missing or invalid: ${JSON.stringify(declaredCount)}`);
-  }
-  const list = doc['clients'];
-  if (!isJsonObject(list)) throw new PortalParseError('nodogsplash clients is not an object');
-  const clients: PortalClient[] = [];
-  for (const key in list) clients.push(parseNodogsplashClientObject(list[key], key));
-  if (clients.length !== declaredCount) {
-    throw new PortalParseError(`nodogsplash declares ${declaredCount} clients but lists ${clients.length}`, {
-      declaredCount,
-      listed: clients.length,
-    });
-  }
-  return { flavour: 'nodogsplash', clients, declaredCount };
 }

@@ -1,14 +1,15 @@
-import type { PortalClient, PortalSnapshot } from './types.ts';
-import { isJsonObject, parseJsonText, PortalParseError, type JsonObject } from './parse-error.ts';
+import type { PortalClient } from './types.ts';
+import { isJsonObject, PortalParseError, type JsonObject } from './parse-error.ts';
 import { tryNormalizeMac } from '../mac.ts';
+import { FORMATS } from './formats.ts';
 
 /**
  * openNDS (9.x–11) `ndsctl json`. Every value is a JSON string and "no value" is the string "null"
  * (src/util.c ndsctl_json_client). `*_this_session` are floor(bytes / 1024) although its docs say kB:
  * 63,184,032 bytes counted showed as "61703". Numbers are accepted as well as digit strings so that a
- * future release that unquotes them still parses.
+ * future release that unquotes them still parses. The snapshot's envelope is read by client-list.ts.
  */
-const KIB = 1024;
+const KIB = FORMATS.opennds.counterUnit;
 
 function field(o: JsonObject, name: string, mac: string): unknown {
   if (!(name in o)) throw new PortalParseError(`openNDS client ${mac}: field ${name} missing`, { mac, field: name });
@@ -69,35 +70,10 @@ export function parseOpenNdsClientObject(o: unknown, key?: string): PortalClient
     ip: optionalText(o, 'ip', mac, ['null', '']),
     token: optionalText(o, 'token', mac, ['null', 'none', '']),
     state,
-    downloadBytes: kibToBytes(o, 'download_this_session', mac),
-    uploadBytes: kibToBytes(o, 'upload_this_session', mac),
+    downloadBytes: kibToBytes(o, FORMATS.opennds.downloadKey, mac),
+    uploadBytes: kibToBytes(o, FORMATS.opennds.uploadKey, mac),
     sessionStart: timestamp(o, 'session_start', mac),
     sessionEnd: timestamp(o, 'session_end', mac),
     lastActive: timestamp(o, 'last_active', mac),
   };
-}
-
-export function parseOpenNdsSnapshotText(text: string): PortalSnapshot {
-  const doc = parseJsonText(text, 'openNDS client list');
-  if (!isJsonObject(doc)) throw new PortalParseError('openNDS client list is not a JSON object');
-  const rawLength = doc['client_list_length'];
-  const declaredCount =
-    typeof rawLength === 'string' && /^[0-9]{1,9}$/.test(rawLength) ? Number(rawLength)
-    : typeof rawLength === 'number' && Number.isSafeInteger(rawLength) && rawLength >= 0 ? rawLength
-    : Number.NaN;
-  if (Number.isNaN(declaredCount)) {
-    throw new PortalParseError(`openNDS client_list_length missing or invalid: ${JSON.stringify(rawLength)}`);
-  }
-  const list = doc['clients'];
-  if (!isJsonObject(list)) throw new PortalParseError('openNDS clients is not an object');
-  const clients: PortalClient[] = [];
-  for (const key in list) clients.push(parseOpenNdsClientObject(list[key], key));
-  // JSON.parse keeps only the last of duplicate keys, so a doubled MAC also shows up here as a mismatch.
-  if (clients.length !== declaredCount) {
-    throw new PortalParseError(`openNDS declares ${declaredCount} clients but lists ${clients.length}`, {
-      declaredCount,
-      listed: clients.length,
-    });
-  }
-  return { flavour: 'opennds', clients, declaredCount };
 }

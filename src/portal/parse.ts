@@ -1,13 +1,15 @@
+/**
+ * The main thread's reader of `ndsctl json`: every field of every client, in sluice's units (the usage worker reads
+ * only counters, token and state, with scan.ts). Both read the keys and units of formats.ts, and a whole snapshot's
+ * envelope through client-list.ts, which the worker's fallback shares.
+ */
 import type { PortalClient, PortalFlavour, PortalSnapshot } from './types.ts';
-import { isJsonObject, parseJsonText, PortalParseError } from './parse-error.ts';
-import { parseOpenNdsClientObject, parseOpenNdsSnapshotText } from './parse-opennds.ts';
-import { parseNodogsplashClientObject, parseNodogsplashSnapshotText } from './parse-nodogsplash.ts';
+import { isJsonObject, jsonParseError, parseJsonText, PortalParseError } from './parse-error.ts';
+import { parseOpenNdsClientObject } from './parse-opennds.ts';
+import { parseNodogsplashClientObject } from './parse-nodogsplash.ts';
+import { PORTAL_NAME, readClientList } from './client-list.ts';
+import { FLAVOURS, FORMATS } from './formats.ts';
 
-export { PortalParseError } from './parse-error.ts';
-
-/** Keys that appear only in one portal's output; both put them at the very top, so the head is enough. */
-const OPENNDS_MARKERS = ['"client_list_length"', '"gatewayname"', '"download_this_session"'];
-const NODOGSPLASH_MARKERS = ['"client_length"', '"avg_down_speed"', '"downloaded"'];
 const HEAD_CHARS = 4096;
 
 /**
@@ -18,9 +20,10 @@ export function detectFlavour(text: string): PortalFlavour {
   if (typeof text !== 'string') throw new PortalParseError(`ndsctl output: expected text, got ${typeof text}`);
   const head = text.slice(0, HEAD_CHARS);
   let best: { flavour: PortalFlavour; at: number } | null = null;
-  for (const [flavour, markers] of [['opennds', OPENNDS_MARKERS], ['nodogsplash', NODOGSPLASH_MARKERS]] as const) {
-    for (const marker of markers) {
-      const at = head.indexOf(marker);
+  // Keys that appear only in one portal's output; both put them at the very top, so the head is enough.
+  for (const flavour of FLAVOURS) {
+    for (const marker of FORMATS[flavour].markers) {
+      const at = head.indexOf(`"${marker}"`);
       if (at >= 0 && (best === null || at < best.at)) best = { flavour, at };
     }
   }
@@ -28,10 +31,23 @@ export function detectFlavour(text: string): PortalFlavour {
   return best.flavour;
 }
 
+function clientParser(flavour: PortalFlavour): (o: unknown, key?: string) => PortalClient {
+  return flavour === 'opennds' ? parseOpenNdsClientObject : parseNodogsplashClientObject;
+}
+
 /** `ndsctl json` (no argument): every client in one reading. */
 export function parseSnapshot(text: string, flavour: PortalFlavour | 'auto' = 'auto'): PortalSnapshot {
   const resolved = flavour === 'auto' ? detectFlavour(text) : flavour;
-  return resolved === 'opennds' ? parseOpenNdsSnapshotText(text) : parseNodogsplashSnapshotText(text);
+  const what = `${PORTAL_NAME[resolved]} client list`;
+  if (typeof text !== 'string') throw new PortalParseError(`${what}: expected text, got ${typeof text}`);
+  const list = readClientList(text, resolved);
+  if (!list.ok) {
+    if (list.jsonError !== undefined) throw jsonParseError(text, what, list.jsonError);
+    throw new PortalParseError(list.message, { problem: list.problem });
+  }
+  const parseClientObject = clientParser(list.flavour);
+  const clients = list.entries.map(([key, client]) => parseClientObject(client, key));
+  return { flavour: list.flavour, clients, declaredCount: list.declared };
 }
 
 /** `ndsctl json <mac>`: the bare client object, or `{}` (→ null) when the portal does not know the client. */
@@ -41,5 +57,5 @@ export function parseClient(text: string, flavour: PortalFlavour | 'auto' = 'aut
   if (Object.keys(doc).length === 0) return null;
   if ('clients' in doc) throw new PortalParseError('expected one client, got a client list');
   const resolved = flavour === 'auto' ? detectFlavour(text) : flavour;
-  return resolved === 'opennds' ? parseOpenNdsClientObject(doc) : parseNodogsplashClientObject(doc);
+  return clientParser(resolved)(doc);
 }

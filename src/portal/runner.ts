@@ -1,5 +1,5 @@
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { SluiceError, type ErrorCode } from '../errors.ts';
+import { NDSCTL_EXIT, REAL_TIMERS, runCommand, type KillReason, type RunnerTimers, type SpawnFn } from './command.ts';
 import { socketCall } from './socket-transport.ts';
 
 /**
@@ -10,13 +10,6 @@ import { socketCall } from './socket-transport.ts';
  * pgrep warnings on stderr. Output is collected in chunks without a fixed buffer limit (an `ndsctl json` at 100k
  * clients is ~100 MB), only a sanity cap.
  */
-
-export type SpawnFn = (file: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
-
-export interface RunnerTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export type RunnerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void;
 
@@ -71,19 +64,13 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
-const STDERR_TAIL = 4096;
-const REAP_GRACE_MS = 2000;
-
-/** ndsctl exit codes (openNDS / nodogsplash src/ndsctl.c). */
-export const NDSCTL_EXIT = { ok: 0, no: 1, abnormalReply: 2, cannotConnect: 3, busy: 4 } as const;
-
 export class NdsctlRunner {
   readonly #command: readonly string[];
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
   readonly #busyBackoffMs: number;
   readonly #maxOutputBytes: number;
-  readonly #spawn: SpawnFn;
+  readonly #spawn: SpawnFn | undefined;
   readonly #timers: RunnerTimers;
   readonly #env: NodeJS.ProcessEnv | undefined;
   readonly #log: RunnerLog;
@@ -103,8 +90,8 @@ export class NdsctlRunner {
     this.#maxAttempts = Math.floor(positive(opts.maxAttempts, 6, 'maxAttempts'));
     this.#busyBackoffMs = opts.busyBackoffMs === undefined ? 100 : Math.max(0, opts.busyBackoffMs);
     this.#maxOutputBytes = positive(opts.maxOutputBytes, 512 * 1024 * 1024, 'maxOutputBytes');
-    this.#spawn = opts.spawn ?? (nodeSpawn as SpawnFn);
-    this.#timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.#spawn = opts.spawn;
+    this.#timers = opts.timers ?? REAL_TIMERS;
     this.#env = opts.env;
     this.#log = opts.log ?? (() => {});
     this.#socketPath = opts.socketPath;
@@ -239,69 +226,30 @@ export class NdsctlRunner {
     });
   }
 
-  #execOnce(args: readonly string[]): Promise<RawOutcome> {
+  async #execOnce(args: readonly string[]): Promise<RawOutcome> {
     const socket = this.#socketPath?.();
     if (socket !== undefined) return this.#execSocket(socket, args);
-    const [file, ...prefix] = this.#command as [string, ...string[]];
-    const argv = [...prefix, ...args];
-    return new Promise<RawOutcome>((resolve, reject) => {
-      let child: ChildProcess;
-      try {
-        child = this.#spawn(file, argv, {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          // Own process group, so a timeout also kills whatever a wrapper (sh, ip netns exec) started.
-          detached: true,
-          ...(this.#env === undefined ? {} : { env: this.#env }),
-        });
-      } catch (err) {
-        reject(spawnError(file, err));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let outBytes = 0;
-      let errTail = '';
-      let done = false;
-      let killedFor: 'timeout' | 'output' | 'destroy' | null = null;
-      let reapTimer: unknown = null;
-
-      const finish = (fn: () => void): void => {
-        if (done) return;
-        done = true;
-        this.#timers.clearTimeout(timer);
-        if (reapTimer !== null) this.#timers.clearTimeout(reapTimer);
-        this.#inFlight = null;
-        fn();
-      };
-      const kill = (why: 'timeout' | 'output' | 'destroy'): void => {
-        if (killedFor !== null || done) return;
-        killedFor = why;
-        killTree(child);
-        // A process stuck in the kernel may never close its pipes; do not hold the queue forever for it.
-        reapTimer = this.#timers.setTimeout(() => finish(() => reject(killedError(killedFor, args, this.#timeoutMs))), REAP_GRACE_MS);
-      };
-      const timer = this.#timers.setTimeout(() => kill('timeout'), this.#timeoutMs);
-      this.#inFlight = { kill: () => kill('destroy') };
-
-      child.stdout?.on('data', (chunk: Buffer) => {
+    const chunks: Buffer[] = [];
+    let outBytes = 0;
+    const run = runCommand({
+      argv: [...this.#command, ...args],
+      timeoutMs: this.#timeoutMs,
+      ...(this.#spawn === undefined ? {} : { spawn: this.#spawn }),
+      timers: this.#timers,
+      ...(this.#env === undefined ? {} : { env: this.#env }),
+      onStdout: (chunk) => {
         outBytes += chunk.length;
-        if (outBytes > this.#maxOutputBytes) kill('output');
-        else chunks.push(chunk);
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        errTail = (errTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
-      });
-      child.on('error', (err) => {
-        // Spawn failures (ENOENT, EACCES) arrive here without a process; kill failures are ignored.
-        if (child.pid === undefined) finish(() => reject(spawnError(file, err)));
-      });
-      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        if (killedFor !== null) {
-          finish(() => reject(killedError(killedFor, args, this.#timeoutMs)));
-          return;
-        }
-        finish(() => resolve({ code, signal, stdout: Buffer.concat(chunks, outBytes).toString('utf8'), stderr: errTail }));
-      });
+        if (outBytes > this.#maxOutputBytes) return 'output exceeds the size cap';
+        chunks.push(chunk);
+        return undefined;
+      },
     });
+    this.#inFlight = { kill: run.kill };
+    const outcome = await run.outcome;
+    this.#inFlight = null;
+    if (outcome.kind === 'spawn-failed') throw spawnError(this.#command[0]!, outcome.error);
+    if (outcome.kind === 'killed') throw killedError(outcome.why, args, this.#timeoutMs);
+    return { code: outcome.code, signal: outcome.signal, stdout: Buffer.concat(chunks, outBytes).toString('utf8'), stderr: outcome.stderr };
   }
 
   #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
@@ -361,23 +309,7 @@ function firstLine(text: string): string {
   return (text.split('\n').find((line) => line.trim() !== '') ?? '').trim().slice(0, 200);
 }
 
-function killTree(child: ChildProcess): void {
-  try {
-    if (child.pid !== undefined) {
-      process.kill(-child.pid, 'SIGKILL');
-      return;
-    }
-  } catch {
-    // Not a group leader (injected spawn) or already gone: fall back to the child alone.
-  }
-  try {
-    child.kill('SIGKILL');
-  } catch {
-    // Already exited.
-  }
-}
-
-function killedError(why: 'timeout' | 'output' | 'destroy' | null, args: readonly string[], timeoutMs: number): SluiceError {
+function killedError(why: KillReason, args: readonly string[], timeoutMs: number): SluiceError {
   const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
   if (why === 'timeout') return new SluiceError('ERR_NDSCTL_TIMEOUT', `${what}: no answer within ${timeoutMs} ms, killed`, { details: { args: [...args], timeoutMs } });
   if (why === 'output') return new SluiceError('ERR_NDSCTL_FAILED', `${what}: output exceeds the size cap, killed`, { details: { args: [...args] } });

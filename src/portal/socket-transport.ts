@@ -1,14 +1,14 @@
 /**
- * One ndsctl request over the portal's control socket instead of a spawned ndsctl: exactly what ndsctl itself does
- * (openNDS and nodogsplash src/ndsctl.c `ndsctl_do`): connect to the unix stream socket, send
- * `<cmd> <args joined by ','>\r\n\r\n` (or `<cmd>\r\n\r\n`), read until the portal closes. The portal
- * (src/ndsctl_thread.c) answers `Yes` / `No` (the whole reply, no newline) for the yes/no commands and the raw text
- * for `json` / `status`. The outcome is mapped to the exit code ndsctl would have returned, so the runner's one error
- * mapping serves both transports: cannot connect → 3, `Yes` → 0, `No` → 1, anything else to a yes/no command → 2.
- * No ndsctl lock is taken: the lock only serializes ndsctl processes, the portal serves its socket one connection
- * at a time by itself.
+ * The socket transport: ndsctl requests over the portal's control socket instead of a spawned ndsctl, for the
+ * runner's calls and the usage worker's snapshot alike. It does exactly what ndsctl itself does (openNDS and
+ * nodogsplash src/ndsctl.c `ndsctl_do`): connect to the unix stream socket, send `<cmd> <args joined by ','>\r\n\r\n`
+ * (or `<cmd>\r\n\r\n`), read until the portal closes. The portal (src/ndsctl_thread.c) answers `Yes` / `No` (the
+ * whole reply, no newline) for the yes/no commands and the raw text for `json` / `status`. For the runner the outcome
+ * is mapped to the exit code ndsctl would have returned, so its one error mapping serves both transports: cannot
+ * connect → 3, `Yes` → 0, `No` → 1, anything else to a yes/no command → 2. No ndsctl lock is taken: the lock only
+ * serializes ndsctl processes, the portal serves its socket one connection at a time by itself.
  */
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { statSync } from 'node:fs';
 
 /** Commands ndsctl treats as yes/no questions (openNDS: auth deauth trust untrust; nodogsplash adds block/allow). */
@@ -58,6 +58,65 @@ export function findPortalSocket(candidates: readonly string[] = DEFAULT_SOCKET_
   return candidates.find(isSocket);
 }
 
+export type ExchangeEnd =
+  | { kind: 'end' }
+  /** `received`: bytes read before the error (0: the portal was never reached). */
+  | { kind: 'error'; error: NodeJS.ErrnoException; received: number }
+  | { kind: 'refused'; why: string }
+  | { kind: 'aborted'; reason: Error };
+
+export interface Exchange {
+  /** Settles once; never rejects. */
+  end: Promise<ExchangeEnd>;
+  /** Drops the connection; `end` then settles as 'aborted' with `reason`. */
+  abort(reason: Error): void;
+}
+
+/**
+ * Reads land here and are handed on at once (a snapshot is ~90 MB at 100k clients, a yes/no reply 3 bytes). One buffer
+ * per thread, allocated on first use: every read is consumed synchronously by onChunk before the next read of any
+ * connection, so connections can share it, and a call costs no 256 KiB allocation (hundreds of auths would be GC work).
+ */
+const READ_CHUNK = 256 * 1024;
+let readBuffer: Buffer | undefined;
+
+/**
+ * The socket transport, for the runner's calls and the usage worker's snapshot alike: connect, write `request`, hand
+ * every chunk read to `onChunk` (valid only during the call) until the portal closes. A string from `onChunk`
+ * refuses the reply and drops the connection.
+ */
+export function socketExchange(path: string, request: string, onChunk: (chunk: Uint8Array) => string | undefined): Exchange {
+  let finish: (end: ExchangeEnd) => void = () => {};
+  const end = new Promise<ExchangeEnd>((resolve) => {
+    let received = 0;
+    let settled = false;
+    readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
+    const socket = createConnection({
+      path,
+      onread: {
+        buffer: readBuffer,
+        callback: (n: number, chunk: Uint8Array): boolean => {
+          if (settled) return false;
+          received += n;
+          const why = onChunk(chunk.subarray(0, n));
+          if (why !== undefined) { finish({ kind: 'refused', why }); return false; }
+          return true;
+        },
+      },
+    });
+    finish = (result) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      resolve(result);
+    };
+    socket.on('connect', () => socket.write(request));
+    socket.on('end', () => finish({ kind: 'end' }));
+    socket.on('error', (error: NodeJS.ErrnoException) => finish({ kind: 'error', error, received }));
+  });
+  return { end, abort: (reason) => finish({ kind: 'aborted', reason }) };
+}
+
 export interface SocketCall {
   promise: Promise<SocketOutcome>;
   /** Drops the connection; the promise then rejects with `reason`. */
@@ -65,43 +124,33 @@ export interface SocketCall {
 }
 
 /**
- * Sends one request. Connection failures resolve as exit 3 (what ndsctl returns when it cannot connect); `maxBytes`
- * bounds the reply (the promise rejects with a RangeError past it).
+ * Sends one request as ndsctl would. Connection failures resolve as exit 3 (what ndsctl returns when it cannot
+ * connect); `maxBytes` bounds the reply (the promise rejects with a RangeError past it).
  */
 export function socketCall(path: string, args: readonly string[], maxBytes: number): SocketCall {
   const request = socketRequest(args);
-  let socket: Socket | undefined;
-  let abort: (reason: Error) => void = () => {};
-  const promise = new Promise<SocketOutcome>((resolve, reject) => {
-    if (Buffer.byteLength(request) > MAX_SOCKET_REQUEST) {
-      reject(new RangeError(`ndsctl request longer than ${MAX_SOCKET_REQUEST} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const done = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      socket?.destroy();
-      fn();
-    };
-    abort = (reason) => done(() => reject(reason));
-    socket = createConnection({ path });
-    socket.on('connect', () => socket?.write(request));
-    socket.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) done(() => reject(new RangeError(`portal reply over ${maxBytes} bytes`)));
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => done(() => resolve(socketOutcome(args, Buffer.concat(chunks, size).toString('utf8')))));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (size === 0 && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' || err.code === 'ENOTSOCK')) {
-        done(() => resolve({ code: 3, stdout: '', stderr: `ndsctl: cannot connect to ${path}: ${err.code}` }));
-      } else {
-        done(() => resolve({ code: 3, stdout: '', stderr: `ndsctl: error reading ${path}: ${err.message}` }));
-      }
-    });
+  if (Buffer.byteLength(request) > MAX_SOCKET_REQUEST) {
+    return { promise: Promise.reject(new RangeError(`ndsctl request longer than ${MAX_SOCKET_REQUEST} bytes`)), abort: () => {} };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const exchange = socketExchange(path, request, (chunk) => {
+    size += chunk.length;
+    if (size > maxBytes) return `portal reply over ${maxBytes} bytes`;
+    chunks.push(Buffer.from(chunk));
+    return undefined;
   });
-  return { promise, abort: (reason) => abort(reason) };
+  const promise = exchange.end.then((end): SocketOutcome => {
+    switch (end.kind) {
+      case 'end': return socketOutcome(args, Buffer.concat(chunks, size).toString('utf8'));
+      case 'refused': throw new RangeError(end.why);
+      case 'aborted': throw end.reason;
+      case 'error': {
+        const { code, message } = end.error;
+        const cannotConnect = end.received === 0 && (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'ENOTSOCK');
+        return { code: 3, stdout: '', stderr: cannotConnect ? `ndsctl: cannot connect to ${path}: ${code}` : `ndsctl: error reading ${path}: ${message}` };
+      }
+    }
+  });
+  return { promise, abort: (reason) => exchange.abort(reason) };
 }

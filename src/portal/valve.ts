@@ -2,7 +2,8 @@ import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
-import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog, type RunnerTimers, type SpawnFn } from './runner.ts';
+import type { RunnerTimers, SpawnFn } from './command.ts';
+import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog } from './runner.ts';
 import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake } from './types.ts';
 
 export interface ValveOptions {
@@ -32,8 +33,8 @@ export type OpenResult = 'opened' | 'already-open';
 export type CloseResult = 'closed' | 'not-found';
 
 /** States in which the gate is already open: auth would fail (rc 1) and must not be tried. */
-const OPEN_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
-const BLOCKED_STATES = new Set(['Blocked']);
+const OPEN_STATES: ReadonlySet<string> = /* @__PURE__ */ new Set(GATE_OPEN_STATES);
+const BLOCKED_STATES = /* @__PURE__ */ new Set(['Blocked']);
 
 /**
  * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one

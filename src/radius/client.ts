@@ -13,6 +13,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { Backoff } from '../backoff.ts';
 import { SluiceError } from '../errors.ts';
 import { decodePacket, verifyResponse, type RadiusPacket } from './packet.ts';
 
@@ -158,7 +159,9 @@ export class RadiusClient {
   ): Promise<RadiusPacket | null> {
     const server = this.options.servers[index]!;
     const socket = await this.socketFor(server.host);
-    let timeout = this.timeoutFor(index);
+    // Each retransmission waits twice as long as the one before, up to maxTimeoutMs; no jitter: the wait is for this
+    // request's reply, and the server's load is bounded by maxInFlight.
+    const waits = new Backoff({ minMs: this.timeoutFor(index), maxMs: this.maxTimeoutMs });
     for (let attempt = 0; attempt <= this.retries && !this.closed; attempt++) {
       const identifier = this.allocateId();
       ids.push(identifier);
@@ -167,13 +170,13 @@ export class RadiusClient {
       if (attempt > 0) this.counters.retransmits++;
       this.counters.sent++;
       socket.send(packet, server.port, server.host, () => undefined);
+      const timeout = waits.next();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<null>((r) => { timer = setTimeout(() => r(null), timeout); });
       const got = await Promise.race([replied, timedOut]);
       clearTimeout(timer);
       if (got) return got;
       this.counters.timeouts++;
-      timeout = Math.min(timeout * 2, this.maxTimeoutMs);
     }
     // The ids stay registered: a late reply to any of these attempts still completes the request.
     return null;

@@ -1,4 +1,4 @@
-import type { PortalFlavour } from '../portal/types.ts';
+import type { PortalFlavour } from '../portal/index.ts';
 
 /**
  * Byte-compatible renderings of `ndsctl json`, following the printf calls in openNDS 9.10 src/util.c

@@ -1,6 +1,6 @@
 import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
-import type { PortalFlavour } from '../portal/types.ts';
+import type { PortalFlavour } from '../portal/index.ts';
 import {
   renderJsonFor,
   renderNodogsplashOne,

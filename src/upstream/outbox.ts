@@ -1,41 +1,45 @@
 /**
- * The one durable, bounded, append-only outbox every upstream sink queues through (MQTT reports, RADIUS accounting,
- * escrow consume/close). Records are opaque payloads with a sequence number, a `durable` flag and a small type tag.
+ * The one durable, bounded, append-only outbox format the upstream sinks queue through: each sink opens its own store
+ * (MQTT reports and session events, among them an escrow close; RADIUS accounting records). Records are opaque
+ * payloads with a sequence number, a `durable` flag and a small type tag.
  *
  *   <dir>/seg-<first seq, 16 digits>.log   records (outbox-codec.ts), appended; the last one is the active segment
- *   <dir>/cursor-<consumer>                {"floor": n}: every record ≤ n was acknowledged by that consumer
- *   <dir>/seq                              sequence numbers reserved ahead (see below), the boot id, a clean-close mark
+ *                                          (outbox-segments.ts: their shapes, writing and reading back, recovery)
+ *   <dir>/cursor-<consumer>, <dir>/seq     per-consumer floors, sequence numbers reserved ahead (outbox-marks.ts)
  *
  * Flash: each append is one write() to the page cache, and so is each appendMany batch (per segment it lands in), so
  * a crash of the process — kill -9 — loses nothing once the call returned; fsync happens at most every
- * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit: appends that
- * arrive while an fsync runs share the next one). Cursors are written every
- * `cursorIntervalMs` and on close, so after a crash up to that much acknowledged work is delivered again:
- * delivery is at least once, consumers deduplicate by sequence number.
- * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten without their acknowledged
- * records, then without their droppable ones (counted as dropped); durable records are never dropped — if only
- * they remain, the store grows past the bound and `overLimitBytes` says by how much.
+ * `syncIntervalMs` for droppable records, and before append() resolves for durable ones (group commit, outbox-sync.ts:
+ * appends that arrive while an fsync runs share the next one). Cursors are written every `cursorIntervalMs` and on
+ * close, so after a crash up to that much acknowledged work is delivered again: delivery is at least once, consumers
+ * deduplicate by sequence number.
+ * Bound: when the segment files pass `maxBytes`, the oldest segments are rewritten (outbox-compact.ts) without their
+ * acknowledged records, then without their droppable ones (counted as dropped); durable records are never dropped —
+ * if only they remain, the store grows past the bound and `overLimitBytes` says by how much.
  * Sequence numbers never repeat: after a clean close or a process crash (same boot: the page cache kept every write)
  * the next one follows the last record found; after a power cut, records appended since the last fsync may have
  * been delivered and then lost from flash, so numbering resumes after the block reserved ahead in `seq` (one small
  * write per SEQ_RESERVE appends) and consumers see a gap, which is the truth: records may be missing there.
- * RAM: the outbox keeps an index (sequence number, flags, where the record is: ~100 bytes a record), not the payloads;
- * pending() reads them back from the segment files, which the kernel's page cache normally still holds (they were just
- * written), so a read rarely touches flash, and under memory pressure the kernel may evict them, unlike a JS copy.
- * It also means an appended payload is not kept: the caller may reuse its buffer once append/appendMany returned
- * (the MQTT usage report does: a fresh 850 KB buffer per tick cost ~0.5 ms of page faults at 10k sessions).
+ * RAM: the outbox keeps an index (outbox-index.ts: sequence number, flags, where the record is, ~100 bytes a record),
+ * not the payloads; pending() reads them back from the segment files, which the kernel's page cache normally still
+ * holds (they were just written), so a read rarely touches flash, and under memory pressure the kernel may evict them,
+ * unlike a JS copy. It also means an appended payload is not kept: the caller may reuse its buffer once
+ * append/appendMany returned (the MQTT usage report does: a fresh 850 KB buffer per tick cost ~0.5 ms of page faults
+ * at 10k sessions).
  */
-import { closeSync, fsync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, truncate, unlink, open as openFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { fsyncDir, MAX_RECORD_PAYLOAD, writeFileAtomic } from '../storage/index.ts';
-import { decodeSegment, encodeHeader, RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
+import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
+import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
+import { rewriteSegment } from './outbox-compact.ts';
+import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
+import { newSegment, recoverSegments, SEGMENT_RE, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
+import { RecordIndex } from './outbox-index.ts';
+import { FsyncGroup } from './outbox-sync.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
-
-const fsyncFd = promisify(fsync);
 
 export interface OutboxOptions {
   dir: string;
@@ -85,51 +89,9 @@ export interface OutboxStats {
   consumers: Record<string, OutboxConsumerStats>;
 }
 
-interface Segment {
-  firstSeq: number;
-  path: string;
-  bytes: number;
-  /** Records neither acknowledged by all consumers nor dropped. */
-  live: number;
-  /** Live records that may be dropped. */
-  droppable: number;
-  /** Bytes of finished records still in the file (reclaimable by a rewrite without loss). */
-  finishedBytes: number;
-  /** Open for appending (active), or retired and waiting for its last fsync. */
-  fd: number | null;
-  /** Open for reading payloads back (opened on the first read, closed with the segment). */
-  readFd: number | null;
-  compacting: boolean;
-}
-
-/** A record in the index: where its payload is in its segment file, not the payload. */
-interface Entry {
-  seq: number;
-  durable: boolean;
-  type: number;
-  at: number;
-  /** Payload length, and its offset in the segment file. */
-  length: number;
-  offset: number;
-  /** Header and payload. */
-  bytes: number;
-  seg: Segment;
-  /** Bit i: acknowledged by consumer i. */
-  acked: number;
-  finished: boolean;
-}
-
 interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
 
 const SEQ_RESERVE = 4096;
-/** Read descriptors kept open (readAt). */
-const MAX_READERS = 16;
-/** iovecs per writev (Linux IOV_MAX is 1024). */
-const MAX_IOV = 1024;
-const SEQ_FILE = 'seq';
-const SEGMENT_RE = /^seg-(\d{16})\.log$/;
-const segmentName = (firstSeq: number): string => `seg-${String(firstSeq).padStart(16, '0')}.log`;
-const cursorName = (consumer: string): string => `cursor-${consumer}`;
 const CONSUMER_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export class Outbox {
@@ -141,20 +103,14 @@ export class Outbox {
   private readonly now: () => number;
   private readonly consumers: Map<string, Consumer>;
   private readonly allMask: number;
-  private entries: Entry[] = [];
-  private head = 0;
+  private index = new RecordIndex();
   private segments: Segment[] = [];
   private active!: Segment;
   private seq = 1;
   private diskBytes = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
-  private dirty = false;
-  private dirDirty = false;
-  private retiredFds: number[] = [];
-  /** Segments with a read descriptor open, oldest first (readAt). */
-  private readers: Segment[] = [];
-  private syncing: Promise<void> | null = null;
-  private syncQueued: Promise<void> | null = null;
+  private readonly readers = new SegmentReaders();
+  private readonly fsyncs: FsyncGroup;
   private syncTimer: NodeJS.Timeout | null = null;
   private cursorTimer: NodeJS.Timeout | null = null;
   private cursorsDirty = false;
@@ -163,7 +119,7 @@ export class Outbox {
   private reserving = false;
   private bootId = '';
   private readonly listeners = new Set<() => void>();
-  private readonly counters = { appended: 0, dropped: 0, droppedBytes: 0, writes: 0, fsyncs: 0, compactions: 0, cursorWrites: 0 };
+  private readonly counters = { appended: 0, dropped: 0, droppedBytes: 0, writes: 0, compactions: 0, cursorWrites: 0 };
 
   private constructor(private readonly options: OutboxOptions) {
     this.dir = options.dir;
@@ -174,6 +130,9 @@ export class Outbox {
     this.now = options.now ?? Date.now;
     this.consumers = new Map(options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]));
     this.allMask = (1 << options.consumers.length) - 1;
+    this.fsyncs = new FsyncGroup(this.dir, () => this.active.fd, () => {
+      if (this.syncTimer) { clearTimeout(this.syncTimer); this.syncTimer = null; }
+    });
   }
 
   /** Opens (creating) the store: recovers every record, cuts a torn tail, restores cursors and the next sequence number. */
@@ -204,79 +163,32 @@ export class Outbox {
     const names = await readdir(this.dir);
     for (const n of names) if (n.includes('.tmp')) await unlink(join(this.dir, n)).catch(() => undefined);
     const floors = new Map<string, number>();
+    const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
     for (const c of this.consumers.values()) {
-      let floor = 0;
-      try {
-        const parsed = JSON.parse(await readFile(join(this.dir, cursorName(c.name)), 'utf8')) as { floor?: unknown };
-        if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0) floor = parsed.floor;
-        else this.warn('ERR_OUTBOX_CORRUPT', `cursor of ${c.name} is malformed: delivering everything stored again`);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this.warn('ERR_OUTBOX_CORRUPT', `cursor of ${c.name} is unreadable: delivering everything stored again`, err);
-        }
-      }
+      const floor = await readCursor(this.dir, c.name, warn);
       c.persistedFloor = floor;
       floors.set(c.name, floor);
     }
-    const segNames = names.filter((n) => SEGMENT_RE.test(n)).sort();
-    let lastSeq = 0;
-    for (let i = 0; i < segNames.length; i++) {
-      const name = segNames[i]!;
-      const path = join(this.dir, name);
-      const firstSeq = Number(SEGMENT_RE.exec(name)![1]);
-      const data = await readFile(path);
-      const decoded = decodeSegment(data, lastSeq);
-      if (!decoded.ok) {
-        if (decoded.reason === 'torn' && i === segNames.length - 1) {
-          this.warn('ERR_OUTBOX_TORN', `${name}: a torn last record (crash mid-append) was cut off at byte ${decoded.end}`);
-        } else {
-          await copyFile(path, `${path}.corrupt`).catch(() => undefined);
-          this.warn('ERR_OUTBOX_CORRUPT',
-            `${name}: ${decoded.reason} record at byte ${decoded.end}; ${data.length - decoded.end} bytes after it skipped (copy in ${name}.corrupt)`);
-        }
-        await truncate(path, decoded.end);
-      }
-      const seg: Segment = { firstSeq, path, bytes: decoded.end, live: 0, droppable: 0, finishedBytes: 0, fd: null, readFd: null, compacting: false };
-      this.segments.push(seg);
-      this.diskBytes += seg.bytes;
-      let at = 0;
-      for (const r of decoded.records) {
-        let acked = 0;
-        for (const c of this.consumers.values()) if (r.seq <= floors.get(c.name)!) acked |= c.bit;
-        const finished = acked === this.allMask;
-        const entry: Entry = {
-          seq: r.seq, durable: r.durable, type: r.type, at: r.at, length: r.payload.length, offset: at + RECORD_HEADER_BYTES, bytes: r.bytes,
-          seg, acked, finished,
-        };
-        at += r.bytes;
-        if (finished) seg.finishedBytes += r.bytes;
-        else {
-          seg.live++;
-          if (!r.durable) seg.droppable++;
-          for (const c of this.consumers.values()) if ((acked & c.bit) === 0) c.pending++;
-          this.entries.push(entry);
-        }
-        lastSeq = r.seq;
-      }
-      lastSeq = Math.max(lastSeq, firstSeq - 1);
-    }
-    this.bootId = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((t) => t.trim(), () => '');
-    const mark = await readFile(join(this.dir, SEQ_FILE), 'utf8').then((t): Record<string, unknown> => {
-      const parsed: unknown = JSON.parse(t);
-      return parsed !== null && typeof parsed === 'object' ? parsed as Record<string, unknown> : {};
-    }).catch((): Record<string, unknown> => ({}));
-    const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
-    let resumeAt = 0;
-    if (mark['clean'] === true) resumeAt = num(mark['next']);
-    else if (this.bootId === '' || mark['boot'] !== this.bootId) resumeAt = num(mark['reserved']);
-    this.seq = Math.max(lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
-    await this.writeSeqMark(false);
+    const ackedBits = (seq: number): number => {
+      let acked = 0;
+      for (const c of this.consumers.values()) if (seq <= floors.get(c.name)!) acked |= c.bit;
+      return acked;
+    };
+    const found = await recoverSegments(this.dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, this.allMask, warn);
+    this.segments = found.segments;
+    this.index = new RecordIndex(found.entries);
+    for (const seg of this.segments) this.diskBytes += seg.bytes;
+    for (const e of found.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
+    this.bootId = await readBootId();
+    const resumeAt = await resumeSeqFrom(this.dir, this.bootId);
+    this.seq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
+    await this.reserveSeq(false);
     const last = this.segments.at(-1);
     if (last && last.bytes < this.segmentBytes && last.firstSeq <= this.seq) {
       last.fd = openSync(last.path, 'a');
       this.active = last;
     } else {
-      this.active = this.newSegment();
+      this.active = this.addSegment();
     }
     for (const seg of [...this.segments]) if (seg !== this.active && seg.live === 0) this.deleteSegment(seg);
     this.enforceBound();
@@ -316,7 +228,7 @@ export class Outbox {
     try {
       const seqs = this.appendEntries(payloads, options);
       if (!options.durable || seqs.length === 0) return Promise.resolve(seqs);
-      return this.syncNow().then(() => seqs, (err: unknown) => {
+      return this.fsyncs.sync().then(() => seqs, (err: unknown) => {
         throw new SluiceError('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, { cause: err });
       });
     } catch (err) {
@@ -343,36 +255,22 @@ export class Outbox {
     for (let i = 0; i < records.length;) {
       if (this.active.bytes >= this.segmentBytes) this.rotate();
       const seg = this.active;
-      // This segment's share: records up to its size (at least one), at most MAX_IOV / 2 of them.
-      const iov: Uint8Array[] = [];
-      let size = 0;
       const first = i;
-      do {
-        const r = records[i++]!;
-        const header = encodeHeader(r);
-        iov.push(header, r.payload);
-        size += header.length + r.payload.length;
-      } while (i < records.length && seg.bytes + size < this.segmentBytes && iov.length < MAX_IOV);
-      try {
-        // One writev, no copy of the payloads; should a write fall short (not on a regular file), the rest follows.
-        let off = writevSync(seg.fd!, iov);
-        if (off < size) {
-          const buf = Buffer.concat(iov);
-          while (off < size) off += writeSync(seg.fd!, buf, off, size - off);
-        }
-      } catch (err) {
-        // Put the file back as it was, so the next append does not follow a partial record.
-        try { ftruncateSync(seg.fd!, seg.bytes); } catch { this.rotate(); }
+      const written = writeRun(seg, records, first, this.segmentBytes);
+      if (!written.ok) {
+        if (!written.truncated) this.rotate();
         if (seqs.length > 0) this.afterAppend(durable);
         const stored = seqs.length > 0 ? ` (${seqs.length} of the batch's ${records.length} records were stored before it)` : '';
-        throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(err as Error).message}${stored}`, { cause: err });
+        throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(written.err as Error).message}${stored}`, { cause: written.err });
       }
+      const size = written.size;
+      i += written.count;
       this.counters.writes++;
       let at = seg.bytes;
       for (let k = first; k < i; k++) {
         const r = records[k]!;
         const length = r.payload.length;
-        this.entries.push({
+        this.index.push({
           seq: r.seq, durable, type, at: r.at, length, offset: at + RECORD_HEADER_BYTES, bytes: RECORD_HEADER_BYTES + length, seg, acked: 0, finished: false,
         });
         at += RECORD_HEADER_BYTES + length;
@@ -386,7 +284,7 @@ export class Outbox {
       if (!durable) seg.droppable += n;
       this.diskBytes += size;
       for (const c of this.consumers.values()) c.pending += n;
-      this.dirty = true;
+      this.fsyncs.dirty = true;
     }
     if (seqs.length > 0) this.afterAppend(durable);
     return seqs;
@@ -396,7 +294,7 @@ export class Outbox {
   private afterAppend(durable: boolean): void {
     if (this.seq + SEQ_RESERVE / 2 > this.reservedUntil && !this.reserving) {
       this.reserving = true;
-      this.onIo(() => this.writeSeqMark(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
+      this.onIo(() => this.reserveSeq(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
     }
     this.enforceBound();
     if (!durable) this.scheduleSync();
@@ -416,68 +314,10 @@ export class Outbox {
     const c = this.consumer(consumer);
     const limit = options.limit ?? 1000;
     const maxBytes = options.maxBytes ?? Infinity;
-    const picked: Entry[] = [];
-    let bytes = 0;
-    for (let i = this.indexAfter(options.after ?? 0); i < this.entries.length && picked.length < limit; i++) {
-      const e = this.entries[i]!;
-      if (e.finished || (e.acked & c.bit) !== 0 || (options.type !== undefined && e.type !== options.type)) continue;
-      if (picked.length > 0 && bytes + e.length > maxBytes) break;
-      bytes += e.length;
-      picked.push(e);
-    }
-    const out: OutboxRecord[] = [];
-    for (let i = 0; i < picked.length;) {
-      // A run: records that follow each other in the same segment file, read with one pread.
-      const first = picked[i]!;
-      let j = i + 1;
-      while (j < picked.length && picked[j]!.seg === first.seg && picked[j]!.offset === picked[j - 1]!.offset + picked[j - 1]!.length + RECORD_HEADER_BYTES) j++;
-      const last = picked[j - 1]!;
-      const span = last.offset + last.length - first.offset;
-      let buf: Buffer;
-      try {
-        buf = this.readAt(first.seg, first.offset, span);
-      } catch (err) {
-        this.warn('ERR_OUTBOX_READ', `cannot read records ${first.seq}…${last.seq} back from ${first.seg.path}: ${(err as Error).message}`, err);
-        break;
-      }
-      for (let k = i; k < j; k++) {
-        const e = picked[k]!;
-        out.push({ seq: e.seq, durable: e.durable, type: e.type, at: e.at, payload: buf.subarray(e.offset - first.offset, e.offset - first.offset + e.length) });
-      }
-      i = j;
-    }
-    return out;
-  }
-
-  /** `length` bytes of a segment file from `offset`. */
-  private readAt(seg: Segment, offset: number, length: number): Buffer {
-    if (seg.readFd === null) {
-      // A long outage can leave many segments (each kept by a session event): at most MAX_READERS descriptors stay
-      // open, the least recently opened closed first, except a segment being rewritten (its descriptor holds the old
-      // file, whose offsets the index keeps until the new file is in place).
-      if (this.readers.length >= MAX_READERS) {
-        const victim = this.readers.find((r) => !r.compacting);
-        if (victim) this.closeReader(victim);
-      }
-      seg.readFd = openSync(seg.path, 'r');
-      this.readers.push(seg);
-    }
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(seg.readFd, buf, done, length - done, offset + done);
-      if (n === 0) throw new Error(`the file ends at ${offset + done}, the record at ${offset + length}`);
-      done += n;
-    }
-    return buf;
-  }
-
-  private closeReader(seg: Segment): void {
-    if (seg.readFd === null) return;
-    try { closeSync(seg.readFd); } catch { /* already closed */ }
-    seg.readFd = null;
-    const i = this.readers.indexOf(seg);
-    if (i >= 0) this.readers.splice(i, 1);
+    const picked = this.index.pick(options.after ?? 0, c.bit, { limit, maxBytes, ...(options.type !== undefined && { type: options.type }) });
+    return this.readers.readRecords(picked, (first, last, err) => {
+      this.warn('ERR_OUTBOX_READ', `cannot read records ${first.seq}…${last.seq} back from ${first.seg.path}: ${(err as Error).message}`, err);
+    });
   }
 
   /** How many records `consumer` has not acknowledged (nothing read). */
@@ -488,15 +328,14 @@ export class Outbox {
   /** Acknowledges one record for `consumer` (any order; unknown or dropped sequence numbers are ignored). */
   ack(consumer: string, seq: number): void {
     const c = this.consumer(consumer);
-    const i = this.indexAfter(seq - 1);
-    const e = this.entries[i];
-    if (!e || e.seq !== seq || e.finished || (e.acked & c.bit) !== 0) return;
+    const e = this.index.find(seq);
+    if (!e || e.finished || (e.acked & c.bit) !== 0) return;
     e.acked |= c.bit;
     c.pending--;
     this.cursorsDirty = true;
     this.scheduleCursors();
     if (e.acked === this.allMask) this.finish(e);
-    this.advanceHead();
+    this.index.advanceHead();
   }
 
   /** Changes the bound (a reload); drops at once if the store is now over it. */
@@ -507,12 +346,12 @@ export class Outbox {
 
   stats(): OutboxStats {
     const consumers: Record<string, OutboxConsumerStats> = {};
-    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.floorOf(c) };
+    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
     let records = 0;
     for (const s of this.segments) records += s.live;
     return {
       records, bytes: this.diskBytes, maxBytes: this.maxBytes, overLimitBytes: Math.max(0, this.diskBytes - this.maxBytes),
-      segments: this.segments.length, nextSeq: this.seq, ...this.counters, consumers,
+      segments: this.segments.length, nextSeq: this.seq, ...this.counters, fsyncs: this.fsyncs.fsyncs, consumers,
     };
   }
 
@@ -523,7 +362,7 @@ export class Outbox {
 
   /** fsyncs what is written and writes changed cursors now. */
   async flush(): Promise<void> {
-    await this.syncNow();
+    await this.fsyncs.sync();
     await this.writeCursors();
     await this.io;
   }
@@ -537,12 +376,12 @@ export class Outbox {
     this.syncTimer = this.cursorTimer = null;
     try {
       await this.flush();
-      await this.writeSeqMark(true);
+      await this.reserveSeq(true);
     } finally {
       if (this.active.fd !== null) closeSync(this.active.fd);
       this.active.fd = null;
-      for (const seg of this.segments) this.closeReader(seg);
-      for (const fd of this.retiredFds.splice(0)) closeSync(fd);
+      for (const seg of this.segments) this.readers.close(seg);
+      this.fsyncs.closeRetired();
       this.state = 'closed';
     }
   }
@@ -555,33 +394,6 @@ export class Outbox {
     return c;
   }
 
-  /** Index of the first entry with seq > after (binary search; entries are in sequence order). */
-  private indexAfter(after: number): number {
-    let lo = this.head, hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.seq <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private floorOf(c: Consumer): number {
-    for (let i = this.head; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (!e.finished && (e.acked & c.bit) === 0) return e.seq - 1;
-    }
-    return this.seq - 1;
-  }
-
-  private advanceHead(): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.finished) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
-  }
-
   private finish(e: Entry): void {
     e.finished = true;
     const seg = e.seg;
@@ -591,11 +403,10 @@ export class Outbox {
     if (seg.live === 0 && seg !== this.active) this.deleteSegment(seg);
   }
 
-  private newSegment(): Segment {
-    const path = join(this.dir, segmentName(this.seq));
-    const seg: Segment = { firstSeq: this.seq, path, bytes: 0, live: 0, droppable: 0, finishedBytes: 0, fd: openSync(path, 'a'), readFd: null, compacting: false };
+  private addSegment(): Segment {
+    const seg = newSegment(this.dir, this.seq);
     this.segments.push(seg);
-    this.dirDirty = true;
+    this.fsyncs.dirDirty = true;
     return seg;
   }
 
@@ -603,10 +414,10 @@ export class Outbox {
     const old = this.active;
     if (old.fd !== null) {
       // Its last records may still wait for their fsync: the next sync covers this fd, then closes it.
-      this.retiredFds.push(old.fd);
+      this.fsyncs.retired.push(old.fd);
       old.fd = null;
     }
-    this.active = this.newSegment();
+    this.active = this.addSegment();
     if (old.live === 0) this.deleteSegment(old);
   }
 
@@ -615,8 +426,8 @@ export class Outbox {
     if (i < 0) return;
     this.segments.splice(i, 1);
     this.diskBytes -= seg.bytes;
-    this.dirDirty = true;
-    this.closeReader(seg);
+    this.fsyncs.dirDirty = true;
+    this.readers.close(seg);
     this.onIo(() => unlink(seg.path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     }), `cannot delete ${seg.path}`);
@@ -643,12 +454,9 @@ export class Outbox {
   }
 
   private compact(seg: Segment, drop: boolean): void {
-    const first = this.indexAfter(seg.firstSeq - 1);
     const keep: Entry[] = [];
     let droppedAny = false;
-    for (let i = first; i < this.entries.length && this.entries[i]!.seg === seg; i++) {
-      const e = this.entries[i]!;
-      if (e.finished) continue;
+    for (const e of this.index.ofSegment(seg)) {
       if (drop && !e.durable) {
         for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending--;
         this.counters.dropped++;
@@ -662,70 +470,27 @@ export class Outbox {
     if (droppedAny) {
       // Dropped entries leave the index at once: a long outage behind one unacknowledged durable record must not
       // keep a growing tail of dead entries in RAM.
-      this.entries = this.entries.slice(this.head).filter((e) => !e.finished);
-      this.head = 0;
+      this.index.dropFinished();
     }
     if (seg.live === 0) return; // finish() deleted it
-    // The kept records as they are on file (header and payload), read back: runs of adjacent records, one read each.
-    const chunks: Buffer[] = [];
-    const offsets: number[] = [];
-    let size = 0;
-    try {
-      for (let i = 0; i < keep.length;) {
-        let j = i + 1;
-        while (j < keep.length && keep[j]!.offset === keep[j - 1]!.offset + keep[j - 1]!.bytes) j++;
-        const start = keep[i]!.offset - RECORD_HEADER_BYTES;
-        const end = keep[j - 1]!.offset + keep[j - 1]!.length;
-        chunks.push(this.readAt(seg, start, end - start));
-        for (let k = i; k < j; k++) offsets.push(size + keep[k]!.offset - start);
-        size += end - start;
-        i = j;
-      }
-    } catch (err) {
-      // Left as it is (and never picked again, so the bound loop ends): the records stay readable where they are.
-      seg.compacting = true;
-      this.warn('ERR_OUTBOX_READ', `cannot read ${seg.path} back to rewrite it: ${(err as Error).message}`, err);
-      return;
-    }
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-    this.diskBytes -= seg.bytes - data.length;
-    seg.bytes = data.length;
-    seg.finishedBytes = 0;
-    seg.compacting = true;
+    const shrunk = rewriteSegment(seg, keep, {
+      readAt: (s, offset, length) => this.readers.readAt(s, offset, length),
+      io: (work, what) => this.onIo(work, what),
+      alive: (s) => this.segments.includes(s),
+      closeReader: (s) => this.readers.close(s),
+      dirChanged: () => { this.fsyncs.dirDirty = true; },
+      warn: (code, message, cause) => this.warn(code, message, cause),
+    });
+    if (shrunk === null) return;
+    this.diskBytes -= shrunk;
     this.counters.compactions++;
-    const temp = `${seg.path}.tmp`;
-    this.onIo(async () => {
-      try {
-        const handle = await openFile(temp, 'w');
-        try {
-          await handle.writeFile(data);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        // A crash before the rename leaves the old file: its records come back after a restart (delivered twice at
-        // worst, never lost).
-        if (this.segments.includes(seg)) {
-          await rename(temp, seg.path);
-          // Reads went to the old file (its descriptor, opened by readAt above, still holds it) until now: from here
-          // on the new one, at the new offsets.
-          this.closeReader(seg);
-          keep.forEach((e, k) => { e.offset = offsets[k]!; });
-        } else {
-          await unlink(temp);
-        }
-        this.dirDirty = true;
-      } finally {
-        seg.compacting = false;
-      }
-    }, `cannot rewrite ${seg.path}`);
   }
 
   private scheduleSync(): void {
     if (this.syncTimer || this.state !== 'open') return;
     this.syncTimer = setTimeout(() => {
       this.syncTimer = null;
-      this.syncNow().catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
+      this.fsyncs.sync().catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
     }, this.syncIntervalMs);
     this.syncTimer.unref();
   }
@@ -739,45 +504,10 @@ export class Outbox {
     this.cursorTimer.unref();
   }
 
-  /** fsync of everything written so far; concurrent callers share one fsync, later ones the next. */
-  private syncNow(): Promise<void> {
-    if (!this.syncing) {
-      this.syncing = this.doSync().finally(() => { this.syncing = null; });
-      return this.syncing;
-    }
-    this.syncQueued ??= this.syncing.catch(() => undefined).then(() => {
-      this.syncQueued = null;
-      return this.syncNow();
-    });
-    return this.syncQueued;
-  }
-
-  private async doSync(): Promise<void> {
-    const retired = this.retiredFds.splice(0);
-    const fds = [...retired];
-    if (this.dirty && this.active.fd !== null) fds.push(this.active.fd);
-    this.dirty = false;
-    const dirDirty = this.dirDirty;
-    this.dirDirty = false;
-    if (this.syncTimer) { clearTimeout(this.syncTimer); this.syncTimer = null; }
-    try {
-      await Promise.all(fds.map((fd) => fsyncFd(fd)));
-      if (dirDirty) await fsyncDir(this.dir);
-      if (fds.length > 0 || dirDirty) this.counters.fsyncs++;
-    } catch (err) {
-      this.dirty = true;
-      this.dirDirty ||= dirDirty;
-      throw err;
-    } finally {
-      for (const fd of retired) { try { closeSync(fd); } catch { /* already closed */ } }
-    }
-  }
-
   /** Reserves the next SEQ_RESERVE sequence numbers (clean: records the exact next one at close). */
-  private async writeSeqMark(clean: boolean): Promise<void> {
+  private async reserveSeq(clean: boolean): Promise<void> {
     const reserved = this.seq + SEQ_RESERVE;
-    const mark = clean ? { next: this.seq, reserved, boot: this.bootId, clean } : { reserved, boot: this.bootId, clean };
-    await writeFileAtomic(join(this.dir, SEQ_FILE), `${JSON.stringify(mark)}\n`, { mode: 0o644 });
+    await writeSeqMark(this.dir, { next: this.seq, reserved, boot: this.bootId, clean });
     this.reservedUntil = reserved;
   }
 
@@ -785,9 +515,9 @@ export class Outbox {
     if (!this.cursorsDirty) return;
     this.cursorsDirty = false;
     for (const c of this.consumers.values()) {
-      const floor = this.floorOf(c);
+      const floor = this.index.floor(c.bit, this.seq);
       if (floor === c.persistedFloor) continue;
-      await writeFileAtomic(join(this.dir, cursorName(c.name)), `${JSON.stringify({ floor })}\n`, { mode: 0o644 });
+      await writeCursor(this.dir, c.name, floor);
       c.persistedFloor = floor;
       this.counters.cursorWrites++;
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type MeterOptions, type TickReport, type UsageReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
-import { Valve } from '../../src/portal/valve.ts';
+import { Valve } from '../../src/portal/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 
 const A = '02:00:00:00:00:0a';

@@ -1,25 +1,27 @@
 /**
  * The MQTT upstream: usage reports and session events go through the outbox (flash) and leave it only when the
- * broker acknowledged them; the retained status (with a Last-Will saying offline) and command replies go straight to
- * the broker. One mqtt.js client per connection, its own reconnect off: a fresh client never resends a stale in-memory
- * queue, so what is sent again after a reconnect is exactly what the outbox still holds, in order.
- * docs/mqtt.md describes topics, payloads and guarantees.
+ * broker acknowledged them (the delivery loop, delivery.ts, paused while no connection is up and restarted from the
+ * oldest unacknowledged record on each new one); the retained status (with a Last-Will saying offline) and command
+ * replies go straight to the broker (direct.ts, command-channel.ts). One mqtt.js client per connection, its own
+ * reconnect off (connection.ts): a fresh client never resends a stale in-memory queue, so what is sent again after a
+ * reconnect is exactly what the outbox still holds, in order. docs/mqtt.md describes topics, payloads and guarantees.
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
 import { toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { EndMarks } from '../end-marks.ts';
+import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
-import { CommandError, CommandVerifier } from './commands.ts';
-import { contentType, decode, escrowClosedMessage, RECORD_TYPE, replyMessage, sessionMessage, statusMessage, usageParts, type StatusInfo } from './messages.ts';
-import { MsgpackWriter, RowPrefixes } from './writer.ts';
+import { CommandChannel } from './command-channel.ts';
+import { CommandVerifier } from './commands.ts';
+import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
+import { DirectPublishes } from './direct.ts';
+import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
+import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
   log: Logger;
@@ -31,7 +33,10 @@ export interface MqttSinkDeps {
   /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
   now?: () => number;
-  /** Reconnect delays: doubling from minMs to maxMs, ±20 % jitter. Default 1 s … 60 s. */
+  /**
+   * The pause before a reconnect, and before a publish the broker refused is retried: doubling from minMs to maxMs,
+   * ±20 % jitter. Default 1 s … 60 s.
+   */
   backoff?: { minMs: number; maxMs: number };
   /** How long close() waits for in-flight acknowledgements and the goodbye status. Default 2000. */
   drainMs?: number;
@@ -48,10 +53,6 @@ const CONNECTION_OPTIONS = [
   'url', 'username', 'password', 'clientId', 'keepaliveMs', 'protocol', 'caFile', 'certFile', 'keyFile', 'topicPrefix', 'commands', 'format',
 ] as const satisfies ReadonlyArray<keyof MqttConfig>;
 
-const CONSUMER = 'mqtt';
-/** Command replies held while mqtt.max_inflight is full; past this the oldest is dropped (counted: replies_dropped). */
-const MAX_REPLIES_DUE = 256;
-
 export class MqttSink implements UpstreamSink {
   readonly name = 'mqtt';
   private config: MqttConfig;
@@ -65,33 +66,24 @@ export class MqttSink implements UpstreamSink {
   /** 5 or 4 (3.1.1); `auto` starts at 5 and falls back once the broker refuses it. */
   private protocolVersion: 4 | 5;
   private fallbackPending = false;
-  private inflight = 0;
-  /** A status publish waiting for room under mqtt.max_inflight. */
-  private statusDue = false;
-  /** Command replies waiting for room under mqtt.max_inflight (memory only, like the replies themselves). */
-  private readonly repliesDue: Buffer[] = [];
-  private lastSent = 0;
-  private backoffMs: number;
+  /** Sends the outbox's records while a connection is up. */
+  private delivery: DeliveryLoop | undefined;
+  /** The status and command replies, counted under mqtt.max_inflight with the records. */
+  private readonly direct: DirectPublishes;
+  private readonly reconnectBackoff: Backoff;
   private retryTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
-  private pumpScheduled = false;
   /** A backlog (from an outage) is being sent: its cursor is saved once it drains. */
   private backlog = false;
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly verifier: CommandVerifier;
+  private readonly commands: CommandChannel;
   private lastError: string | null = null;
   private connectedAt: number | null = null;
-  /** Sessions whose `ended` message is queued or sent: none gets a second (end-marks.ts). */
-  private ended: EndMarks | undefined;
-  /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
-  private readonly rowPrefixes = new RowPrefixes();
-  /** The buffer each tick's usage report is built in (messages.ts UsageInput.writer): the outbox keeps no payload. */
-  private readonly usageWriter = new MsgpackWriter(64 * 1024);
-  private readonly counters = {
-    usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0, published: 0, acknowledged: 0, expired: 0,
-    connects: 0, disconnects: 0, status_published: 0, commands_accepted: 0, commands_refused: 0, replies_dropped: 0,
-  };
+  /** Session events and usage reports into the outbox. */
+  private readonly reports: MqttReports;
+  private readonly counters = { published: 0, acknowledged: 0, expired: 0, connects: 0, disconnects: 0 };
 
   constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
     this.config = config;
@@ -99,12 +91,30 @@ export class MqttSink implements UpstreamSink {
     this.now = deps.now ?? Date.now;
     this.startedAt = this.now();
     this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
-    this.backoffMs = this.minBackoff;
+    this.reconnectBackoff = this.newBackoff();
     this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.now);
+    this.reports = new MqttReports({
+      log: deps.log, now: this.now, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
+      ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
+    });
+    this.commands = new CommandChannel({ verifier: this.verifier, log: deps.log, ...(deps.command && { command: deps.command }) });
+    this.direct = new DirectPublishes({
+      room: () => this.config.maxInflight - this.inflight,
+      client: () => (this.state === 'ready' ? this.client : null),
+      topic: (suffix) => this.topic(suffix),
+      status: () => ({ body: this.statusPayload(true), options: this.statusOptions() }),
+      replyOptions: () => ({ qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }) }),
+      freed: () => this.delivery?.kick(),
+    });
   }
 
-  private get minBackoff(): number {
-    return this.deps.backoff?.minMs ?? 1000;
+  private newBackoff(): Backoff {
+    return new Backoff({ minMs: this.deps.backoff?.minMs ?? 1000, maxMs: this.deps.backoff?.maxMs ?? 60_000, jitter: 0.2 });
+  }
+
+  /** Every publish awaiting its acknowledgement: the queue's records, the status, command replies. */
+  private get inflight(): number {
+    return (this.delivery?.inFlightCount ?? 0) + this.direct.inflight;
   }
 
   private topic(suffix: string): string {
@@ -131,15 +141,15 @@ export class MqttSink implements UpstreamSink {
       consumers: [CONSUMER],
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
     });
-    this.outbox.onAppend(() => this.schedulePump());
-    this.ended = EndMarks.open(join(this.queueDir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
-    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.now());
-    try {
-      const saved = JSON.parse(await readFile(join(this.queueDir, 'nonces.json'), 'utf8')) as unknown;
-      if (Array.isArray(saved)) this.verifier.restore(saved as Array<[string, number]>);
-    } catch {
-      // None yet.
-    }
+    this.delivery = new DeliveryLoop({
+      source: this.outbox, consumer: CONSUMER, send: (r) => this.publishRecord(r), backoff: this.newBackoff(),
+      maxInFlight: () => this.config.maxInflight, busy: () => this.direct.inflight, beforeRound: () => this.direct.flushDue(),
+      onDelivered: () => this.delivered(),
+      // The record stays in the outbox: retried after the pause, or sent again on the next connection.
+      onFailure: (err) => this.fail(`publish failed: ${toSluiceError(err).message}`),
+    });
+    this.reports.open(this.outbox, this.queueDir);
+    await this.commands.open(this.queueDir);
   }
 
   async reload(config: Config): Promise<void> {
@@ -175,7 +185,7 @@ export class MqttSink implements UpstreamSink {
       this.deps.log.info('mqtt settings changed: reconnecting; queued messages are kept', { changed: changed.join(',') });
       await this.disconnect('reload');
       this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
-      this.backoffMs = this.minBackoff;
+      this.reconnectBackoff.reset();
       this.connect();
     } else if (prev.statusIntervalMs !== next.statusIntervalMs && this.state === 'ready') {
       this.startStatusTimer();
@@ -186,9 +196,10 @@ export class MqttSink implements UpstreamSink {
     if (this.state === 'closing' || this.state === 'closed') return;
     await this.disconnect('stopped');
     this.state = 'closing';
-    await this.saveNonces();
+    await this.delivery?.close(0);
+    if (this.config.commands) await this.commands.saveNonces();
     await this.outbox?.close();
-    this.ended?.close();
+    this.reports.close();
     this.state = 'closed';
   }
 
@@ -197,10 +208,11 @@ export class MqttSink implements UpstreamSink {
     this.state = 'closed';
     this.clearTimers();
     this.generation++;
+    this.delivery?.destroy();
     this.client?.end(true);
     this.client = null;
     this.outbox?.close().catch(() => undefined);
-    this.ended?.abandon();
+    this.reports.abandon();
   }
 
   private clearTimers(): void {
@@ -218,6 +230,7 @@ export class MqttSink implements UpstreamSink {
     const client = this.client;
     const wasReady = this.state === 'ready';
     this.state = 'waiting';
+    this.delivery?.pause();
     if (!client) return;
     const drainMs = this.deps.drainMs ?? 2000;
     const deadline = this.now() + drainMs;
@@ -233,7 +246,7 @@ export class MqttSink implements UpstreamSink {
     }
     this.generation++;
     this.client = null;
-    this.inflight = 0;
+    this.direct.reset();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.now()));
       client.end(false, {}, () => { clearTimeout(timer); resolve(); });
@@ -246,49 +259,18 @@ export class MqttSink implements UpstreamSink {
     if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled' && !this.config.enabled) return;
     const cfg = this.config;
     const gen = ++this.generation;
-    const v5 = this.protocolVersion === 5;
-    const tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
-    for (const [option, key, file] of [['ca_file', 'ca', cfg.caFile], ['cert_file', 'cert', cfg.certFile], ['key_file', 'key', cfg.keyFile]] as const) {
-      if (file === '') continue;
-      try {
-        tls[key] = readFileSync(file);
-      } catch (err) {
-        this.fail(`mqtt.${option}: cannot read ${file}: ${(err as Error).message}`);
-        this.scheduleReconnect();
-        return;
-      }
-    }
-    const options: IClientOptions = {
-      protocolVersion: this.protocolVersion,
-      clientId: cfg.clientId,
-      keepalive: Math.round(cfg.keepaliveMs / 1000),
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      queueQoSZero: false,
-      resubscribe: false,
-      will: {
-        topic: this.topic('status'),
-        payload: this.statusPayload(false, 'lost'),
-        qos: 1,
-        retain: true,
-        ...(v5 && { properties: { contentType: contentType(cfg.format) } }),
-      },
-      ...(cfg.username !== '' && { username: cfg.username }),
-      ...(cfg.password !== '' && { password: cfg.password }),
-      ...tls,
-      rejectUnauthorized: true,
-    };
-    this.state = 'connecting';
-    this.fallbackPending = false;
     let client: MqttClient;
     try {
-      client = mqtt.connect(cfg.url, options);
+      client = mqtt.connect(cfg.url, clientOptions(cfg, this.protocolVersion, { topic: this.topic('status'), payload: this.statusPayload(false, 'lost') }));
     } catch (err) {
-      this.fail(`mqtt.url: ${(err as Error).message}`);
+      // A TLS file that cannot be read names its option; anything else mqtt.js refuses is about the URL.
+      const e = toSluiceError(err);
+      this.fail(e.code === 'ERR_CONFIG_INVALID' ? e.message : `mqtt.url: ${e.message}`);
       this.scheduleReconnect();
       return;
     }
+    this.state = 'connecting';
+    this.fallbackPending = false;
     this.client = client;
     client.on('connect', () => {
       if (gen === this.generation) this.onConnected(client);
@@ -306,20 +288,11 @@ export class MqttSink implements UpstreamSink {
   }
 
   private onError(err: Error & { code?: unknown }): void {
-    const code = typeof err.code === 'number' ? err.code : null;
-    // 1 (3.1.1) / 132 (5): unacceptable protocol version.
-    if (this.config.protocol === 'auto' && this.protocolVersion === 5 && (code === 1 || code === 132)) {
+    if (this.config.protocol === 'auto' && this.protocolVersion === 5 && refusesVersion5(err)) {
       this.fallbackPending = true;
       return;
     }
-    let hint = 'mqtt.url';
-    if (code === 4 || code === 5 || code === 134 || code === 135) hint = 'mqtt.username/mqtt.password';
-    else if (code === 2 || code === 133) hint = 'mqtt.client_id';
-    // A TLS alert is the broker refusing us (no client certificate, or one it does not trust); anything else about
-    // certificates is ours refusing the broker's.
-    else if (/alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
-    else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
-    this.fail(`${hint}: ${err.message}`);
+    this.fail(describeConnectError(err));
   }
 
   private fail(message: string): void {
@@ -331,20 +304,21 @@ export class MqttSink implements UpstreamSink {
     this.state = 'ready';
     this.connectedAt = this.now();
     this.counters.connects++;
-    this.backoffMs = this.minBackoff;
-    this.inflight = 0;
-    this.lastSent = 0;
+    this.reconnectBackoff.reset();
     this.lastError = null;
     this.backlog = (this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0) > 0;
     this.deps.log.info('mqtt connected', { url: this.config.url, protocol: this.protocolVersion === 5 ? '5' : '3.1.1' });
-    this.publishStatus();
+    // What the last connection had in flight is sent again, the oldest unacknowledged record first (in a later turn:
+    // the status goes out before it).
+    this.delivery?.resume();
+    this.direct.reset();
+    this.direct.status();
     this.startStatusTimer();
     if (this.config.commands) {
       client.subscribe(this.topic('cmd'), { qos: 1 }, (err) => {
         if (err) this.fail(`cannot subscribe to ${this.topic('cmd')}: ${err.message}`);
       });
     }
-    this.schedulePump();
   }
 
   private onClosed(client: MqttClient): void {
@@ -355,10 +329,10 @@ export class MqttSink implements UpstreamSink {
       this.deps.log.warn('mqtt connection lost; queueing', { pending: this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0 });
     }
     this.generation++;
+    this.delivery?.pause();
     client.end(true);
     this.client = null;
-    this.inflight = 0;
-    this.lastSent = 0;
+    this.direct.reset();
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
     if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled') return;
@@ -375,8 +349,7 @@ export class MqttSink implements UpstreamSink {
   private scheduleReconnect(): void {
     if (this.retryTimer || this.state === 'closing' || this.state === 'closed') return;
     this.state = 'waiting';
-    const delay = Math.round(this.backoffMs * (0.8 + Math.random() * 0.4));
-    this.backoffMs = Math.min(this.backoffMs * 2, this.deps.backoff?.maxMs ?? 60_000);
+    const delay = this.reconnectBackoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect();
@@ -387,123 +360,46 @@ export class MqttSink implements UpstreamSink {
   // ---- sending ----
 
   onEvent(event: SinkEvent): void {
-    if (event.type === 'ended') this.rowPrefixes.delete(event.session.id);
-    const box = this.outbox;
-    if (!box || this.state === 'disabled' || this.state === 'closing' || this.state === 'closed') return;
-    const { format } = this.config;
-    const router = this.routerId;
-    const failed = (err: unknown): void => {
-      this.counters.queue_failures++;
-      const e = toSluiceError(err);
-      this.deps.log.warn('mqtt message not queued', { event: event.type, code: e.code, reason: e.message });
-    };
-    if (event.type === 'usage') {
-      // Ends heard while this sink was off leave entries behind: a bound keeps that from growing for ever.
-      if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
-      const parts = usageParts(format, {
-        router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload: this.config.maxPayload, prefixes: this.rowPrefixes,
-        writer: this.usageWriter,
-      });
-      this.counters.usage_reports++;
-      this.counters.usage_messages += parts.length;
-      // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
-      // reuses the writer's buffer.
-      box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
-      return;
-    }
-    if (event.type === 'escrow-closed') {
-      // Money settled: durable like every session message.
-      this.counters.session_events++;
-      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
-        .catch(failed);
-      return;
-    }
-    this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);
+    const accepting = this.outbox !== undefined && this.state !== 'disabled' && this.state !== 'closing' && this.state !== 'closed';
+    this.reports.onEvent(event, accepting);
   }
 
-  /** Queues a session message (durable); an `ended` one only once per session, ever. */
-  private queueSessionEvent(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: Session['payments'][number]): void {
-    const box = this.outbox;
-    if (!box) return;
-    if (kind === 'ended' && this.ended?.has(session.id)) return;
-    this.counters.session_events++;
-    box.append(sessionMessage(this.config.format, this.routerId, at, kind, session, payment), { durable: true, type: RECORD_TYPE.session }).catch((err: unknown) => {
-      this.counters.queue_failures++;
-      const e = toSluiceError(err);
-      this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
-    });
-    if (kind === 'ended') this.ended?.mark(session.id);
-  }
-
-  /** Ids of the sessions whose `ended` message the queue holds (a crash may have come before its mark). */
-  private queuedEnds(): string[] {
-    const ids: string[] = [];
-    // Session messages only: the usage reports of a long outage are not read back for this.
-    for (const r of this.outbox?.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: RECORD_TYPE.session }) ?? []) {
-      try {
-        const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
-        if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);
-      } catch {
-        // Not readable: it is sent as it is.
-      }
-    }
-    return ids;
-  }
-
-  /** Publishing happens in its own event-loop turn: a tick only builds and queues. */
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.state !== 'ready') return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
-  }
-
-  private pump(): void {
+  /** One record to the broker (the delivery loop's send): resolves on its PUBACK, 'skip' when it expired unsent. */
+  private publishRecord(r: OutboxRecord): Promise<void> | 'skip' {
     const client = this.client;
-    const box = this.outbox;
-    if (this.state !== 'ready' || !client || !box) return;
-    if (this.statusDue) this.publishStatus();
-    while (this.repliesDue.length > 0 && this.inflight < this.config.maxInflight) this.publishReply(client, this.repliesDue.shift()!);
-    const room = this.config.maxInflight - this.inflight;
-    if (room <= 0) return;
-    const gen = this.generation;
+    if (!client) return Promise.reject(new Error('not connected'));
     const v5 = this.protocolVersion === 5;
-    for (const r of box.pending(CONSUMER, { after: this.lastSent, limit: room })) {
-      this.lastSent = r.seq;
-      const options: IClientPublishOptions = { qos: this.config.qos };
-      if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
-        const left = this.config.usageExpiryMs - (this.now() - r.at);
-        if (left <= 0) {
-          // It would expire at the broker anyway: count it and move on.
-          this.counters.expired++;
-          box.ack(CONSUMER, r.seq);
-          continue;
-        }
-        if (v5) options.properties = { contentType: contentType(this.config.format), messageExpiryInterval: Math.ceil(left / 1000) };
-      } else if (v5) {
-        options.properties = { contentType: contentType(this.config.format) };
+    const options: IClientPublishOptions = { qos: this.config.qos };
+    if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
+      const left = this.config.usageExpiryMs - (this.now() - r.at);
+      if (left <= 0) {
+        // It would expire at the broker anyway: count it and move on.
+        this.counters.expired++;
+        return 'skip';
       }
-      this.inflight++;
-      this.counters.published++;
+      if (v5) options.properties = { contentType: contentType(this.config.format), messageExpiryInterval: Math.ceil(left / 1000) };
+    } else if (v5) {
+      options.properties = { contentType: contentType(this.config.format) };
+    }
+    this.counters.published++;
+    const gen = this.generation;
+    return new Promise((resolve, reject) => {
       client.publish(this.topicOf(r), toBuffer(r.payload), options, (err) => {
+        // A connection that is gone: its answers mean nothing, the next one sends the record again.
         if (gen !== this.generation) return;
-        this.inflight--;
-        if (err) {
-          // The connection is going: the outbox still holds it, and it is sent again after the reconnect.
-          this.fail(`publish failed: ${err.message}`);
-          return;
-        }
-        this.counters.acknowledged++;
-        box.ack(CONSUMER, r.seq);
-        if (this.backlog && this.inflight === 0 && box.pendingCount(CONSUMER) === 0) {
-          // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
-          this.backlog = false;
-          box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
-        }
-        this.schedulePump();
+        if (err) reject(err);
+        else resolve();
       });
+    });
+  }
+
+  private delivered(): void {
+    this.counters.acknowledged++;
+    const box = this.outbox;
+    if (box && this.backlog && this.inflight === 0 && box.pendingCount(CONSUMER) === 0) {
+      // Caught up after an outage: one cursor write now spares the whole backlog being sent twice after a crash.
+      this.backlog = false;
+      box.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
     }
   }
 
@@ -532,31 +428,9 @@ export class MqttSink implements UpstreamSink {
     });
   }
 
-  private publishStatus(): void {
-    const client = this.client;
-    if (!client || this.state !== 'ready') return;
-    // Counted with the queue's publishes, so mqtt.max_inflight bounds every unacknowledged publish; at the cap the
-    // status goes out as soon as one is acknowledged (pump).
-    if (this.inflight >= this.config.maxInflight) { this.statusDue = true; return; }
-    this.statusDue = false;
-    this.counters.status_published++;
-    this.publishCounted(client, this.topic('status'), this.statusPayload(true), this.statusOptions());
-  }
-
-  /** A publish outside the queue (status, command reply) counted under mqtt.max_inflight until it is acknowledged. */
-  private publishCounted(client: MqttClient, topic: string, body: Buffer, options: IClientPublishOptions): void {
-    const gen = this.generation;
-    this.inflight++;
-    client.publish(topic, body, options, () => {
-      if (gen !== this.generation) return;
-      this.inflight--;
-      this.schedulePump();
-    });
-  }
-
   private startStatusTimer(): void {
     if (this.statusTimer) clearInterval(this.statusTimer);
-    this.statusTimer = setInterval(() => this.publishStatus(), this.config.statusIntervalMs);
+    this.statusTimer = setInterval(() => this.direct.status(), this.config.statusIntervalMs);
     this.statusTimer.unref();
   }
 
@@ -564,55 +438,9 @@ export class MqttSink implements UpstreamSink {
 
   private async onMessage(client: MqttClient, topic: string, payload: Buffer): Promise<void> {
     if (topic !== this.topic('cmd') || !this.config.commands) return;
-    let reply: Record<string, unknown>;
-    try {
-      const cmd = this.verifier.verify(payload);
-      void this.saveNonces();
-      try {
-        const result = await this.runCommand(cmd.cmd, cmd.args);
-        this.counters.commands_accepted++;
-        this.deps.log.info('mqtt command', { cmd: cmd.cmd, id: cmd.id ?? undefined });
-        reply = { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: true, result };
-      } catch (err) {
-        const e = toSluiceError(err);
-        this.counters.commands_accepted++;
-        reply = { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: e.code, message: e.message } };
-      }
-    } catch (err) {
-      const e = err instanceof CommandError ? err : new CommandError('ERR_MQTT_COMMAND_INVALID', toSluiceError(err).message);
-      this.counters.commands_refused++;
-      this.deps.log.warn('mqtt command refused', { code: e.code, reason: e.message });
-      reply = { id: e.id, nonce: e.nonce, ok: false, error: { code: e.code, message: e.message } };
-    }
+    const reply = await this.commands.answer(payload);
     if (this.client !== client) return;
-    const body = replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply);
-    // Counted with every other publish under mqtt.max_inflight; at the cap it waits (memory only) for an
-    // acknowledgement. A back end that floods commands gets its oldest waiting replies dropped past MAX_REPLIES_DUE.
-    if (this.inflight < this.config.maxInflight && this.repliesDue.length === 0) { this.publishReply(client, body); return; }
-    if (this.repliesDue.length >= MAX_REPLIES_DUE) { this.repliesDue.shift(); this.counters.replies_dropped++; }
-    this.repliesDue.push(body);
-  }
-
-  private publishReply(client: MqttClient, body: Buffer): void {
-    this.publishCounted(client, this.topic('cmd/reply'), body, {
-      qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
-    });
-  }
-
-  private async runCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
-    if (!this.deps.command) throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', 'this daemon runs no commands');
-    const result = await this.deps.command(name, args);
-    // Replies are JSON-able whatever the format: bigints become decimal strings.
-    return JSON.parse(JSON.stringify(result ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
-  }
-
-  private async saveNonces(): Promise<void> {
-    if (!this.outbox || !this.config.commands) return;
-    try {
-      await writeFileAtomic(join(this.queueDir, 'nonces.json'), JSON.stringify(this.verifier.nonces()), { mode: 0o600 });
-    } catch (err) {
-      this.deps.log.warn('mqtt: cannot persist command nonces', { reason: toSluiceError(err).message });
-    }
+    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply));
   }
 
   // ---- stats ----
@@ -626,7 +454,10 @@ export class MqttSink implements UpstreamSink {
       connected_since: this.connectedAt,
       inflight: this.inflight,
       last_error: this.lastError,
+      ...this.reports.counters,
       ...this.counters,
+      ...this.direct.counters,
+      ...this.commands.counters,
       queue: q ? {
         pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, max_bytes: q.maxBytes, over_limit_bytes: q.overLimitBytes,
         dropped: q.dropped, next_seq: q.nextSeq, fsyncs: q.fsyncs, writes: q.writes,

@@ -2,25 +2,29 @@
  * RADIUS accounting as an upstream sink: Start when a session starts, Interim-Update every interval (the voucher's
  * Acct-Interim-Interval, else `radius.interim_interval`), Stop when it ends. Every record goes through the outbox
  * first (Start and Stop durable: fsynced before anything is sent; Interim droppable: the first to go when the queue is
- * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (storage/line-log.ts), so a
+ * full) and leaves it only once the server acknowledged it; acknowledgements are logged at once (ack-log.ts), so a
  * restart or kill -9 resends nothing the server already has. A session gets one Stop, ever: the ids of sessions whose
  * Stop was queued are logged too, so a session that recovery ends again after a crash (its end had not reached the
- * session journal yet) gets no second one. Sending never blocks the caller: records go out in the background, at
- * most `maxInFlight` at a time (one after a failure, one more per acknowledgement), and while no server answers the
- * sender backs off (up to a minute) and the queue waits on flash for as long as the outage lasts.
+ * session journal yet) gets no second one. Sending never blocks the caller: the delivery loop (delivery.ts) sends
+ * records in the background, at most `maxInFlight` at a time (one after a failure, one more per acknowledgement), and
+ * while no server answers it pauses (doubling, up to `maxBackoffMs`) and the queue waits on flash for as long as the
+ * outage lasts.
  *
  * Per-session figures: Acct-Session-Time from the session's start; octets from the NAS's point of view (input = from
  * the client); the total is sluice's metered `bytes`, split by the portal's per-direction counters.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
-import { LineLog, writeFileAtomic } from '../../storage/index.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
+import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
+import { AckLog } from './ack-log.ts';
 import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
 import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
 
@@ -28,7 +32,6 @@ const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
 const STATE_FILE = 'sessions.json';
 const STATE_SAVE_MS = 60_000;
-const ACK_LINE = /^\d{1,15}$/;
 
 /** What accounting remembers of a live session between events. */
 interface Tracked {
@@ -79,26 +82,17 @@ export function accountingUserName(s: Pick<Session, 'user' | 'mac'>): string {
 
 export class RadiusAccounting {
   private outbox: Outbox | undefined;
-  private ackLog: LineLog | undefined;
-  private readonly acked = new Set<number>();
+  private acks: AckLog | undefined;
   /** Sessions whose Stop was queued (delivered or not): they never get another. */
   private stopped: EndMarks | undefined;
   private readonly tracked = new Map<string, Tracked>();
   private readonly vouchers = new Map<string, VoucherAccounting>();
   private readonly early: SinkEvent[] = [];
-  private readonly inFlight = new Set<number>();
+  private delivery: DeliveryLoop | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
-  private backoffMs = 0;
-  private blockedUntil = 0;
-  /**
-   * Requests allowed in flight now: maxInFlight normally; 1 after a round failed, then one more per acknowledgement
-   * (doubling per round trip). A server coming back from an outage is not hit by the whole backlog at once, which
-   * would queue the last requests behind the first past radius.timeout, and every retry of a request the server had
-   * already recorded is a second record there.
-   */
-  private window: number;
-  private limits: { maxInFlight: number; maxBackoffMs: number };
-  private wake: NodeJS.Timeout | null = null;
+  private maxInFlight: number;
+  /** Exact, no jitter: one NAS's accounting, paced as it always was (1 s, doubling to radius.backoff_max). */
+  private readonly backoff: Backoff;
   private ticker: NodeJS.Timeout | null = null;
   private stateDirty = false;
   private lastStateSave = 0;
@@ -110,25 +104,22 @@ export class RadiusAccounting {
 
   constructor(private readonly options: AccountingOptions) {
     this.now = options.now ?? Date.now;
-    this.window = options.maxInFlight;
-    this.limits = { maxInFlight: options.maxInFlight, maxBackoffMs: options.maxBackoffMs ?? 60_000 };
+    this.maxInFlight = options.maxInFlight;
+    const maxMs = options.maxBackoffMs ?? 60_000;
+    this.backoff = new Backoff({ minMs: Math.min(1000, maxMs), maxMs });
   }
 
   /** A reload's new bounds: in-flight requests, the longest pause, the queue's size (dropping at once if over). */
   configure(next: { maxInFlight: number; maxBackoffMs: number; maxBytes: number }): void {
-    this.limits = { maxInFlight: next.maxInFlight, maxBackoffMs: next.maxBackoffMs };
-    this.window = Math.min(this.window, next.maxInFlight);
+    this.maxInFlight = next.maxInFlight;
+    this.backoff.configure({ minMs: Math.min(1000, next.maxBackoffMs), maxMs: next.maxBackoffMs });
     this.outbox?.setMaxBytes(next.maxBytes);
-    this.pump();
+    this.delivery?.kick();
   }
 
   /** Ends the current pause and sends now (a reload pointed accounting at other servers: no reason to wait for them). */
   retryNow(): void {
-    this.backoffMs = 0;
-    this.blockedUntil = 0;
-    if (this.wake) clearTimeout(this.wake);
-    this.wake = null;
-    this.pump();
+    this.delivery?.retryNow();
   }
 
   /** The voucher method tells us what an Accept said; the session that payment starts picks it up. */
@@ -151,20 +142,26 @@ export class RadiusAccounting {
       try { queuedStops.push(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
     }
     this.stopped = EndMarks.open(join(this.options.dir, 'stopped'), queuedStops, (id) => this.options.session(id) !== null);
-    const acks = LineLog.open(join(this.options.dir, 'acked'), ACK_LINE);
-    this.ackLog = acks.log;
-    for (const line of acks.lines) {
-      const seq = Number(line);
-      this.outbox.ack(CONSUMER, seq);
-      this.acked.add(seq);
-    }
+    const { acks, seqs } = AckLog.open(join(this.options.dir, 'acked'));
+    this.acks = acks;
+    for (const seq of seqs) this.outbox.ack(CONSUMER, seq);
     this.restore();
     this.state = 'running';
     for (const e of this.early.splice(0)) this.onEvent(e);
-    this.outbox.onAppend(() => this.pump());
+    this.delivery = new DeliveryLoop({
+      source: this.outbox, consumer: CONSUMER, maxInFlight: () => this.maxInFlight, backoff: this.backoff,
+      send: (record) => this.send(record),
+      ack: (seq) => this.ack(seq),
+      onFailure: (err, _record, pause) => {
+        this.counters.failures++;
+        if (pause && (pause.first || pause.capped)) {
+          this.options.log.warn('radius: accounting not delivered, queued on flash', { reason: toSluiceError(err).message, retry_in_ms: pause.ms });
+        }
+      },
+    });
+    this.delivery.start();
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();
-    this.pump();
   }
 
   /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
@@ -314,7 +311,7 @@ export class RadiusAccounting {
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
     if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
     this.compactAckLog();
-    this.pump();
+    this.delivery?.kick();
   }
 
   private append(r: AcctRecord, durable: boolean): void {
@@ -327,78 +324,40 @@ export class RadiusAccounting {
     });
   }
 
-  /** Sends what is queued, oldest first, up to maxInFlight at a time; nothing while backing off. */
-  private pump(): void {
-    if (this.state !== 'running' || !this.outbox) return;
-    const now = this.now();
-    if (now < this.blockedUntil) {
-      this.wake ??= setTimeout(() => { this.wake = null; this.pump(); }, this.blockedUntil - now);
-      return;
-    }
-    const room = this.window - this.inFlight.size;
-    if (room <= 0) return;
-    const batch = this.outbox.pending(CONSUMER, { limit: room + this.inFlight.size }).filter((r) => !this.inFlight.has(r.seq)).slice(0, room);
-    for (const record of batch) void this.send(record);
-  }
-
-  private async send(record: OutboxRecord): Promise<void> {
+  /** One Accounting-Request for a queued record: resolves once the server answered it ('skip': unreadable, dropped). */
+  private send(record: OutboxRecord): Promise<void> | 'skip' {
     let r: AcctRecord;
     try {
       r = decodeRecord(record.payload);
     } catch {
       this.counters.unreadable++;
-      this.ack(record.seq);
-      return;
+      return 'skip';
     }
-    this.inFlight.add(record.seq);
-    try {
-      const reply = await this.options.client().request(({ identifier, server }) => encodeRequest({
-        code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
-        attributes: accountingAttributes(r, this.options.nas(), this.now()),
-      }));
+    return this.options.client().request(({ identifier, server }) => encodeRequest({
+      code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
+      attributes: accountingAttributes(r, this.options.nas(), this.now()),
+    })).then((reply) => {
       if (reply.code !== CODE['Accounting-Response']) {
         this.counters.unexpectedReplies++;
         throw new SluiceError('ERR_UPSTREAM_UNAVAILABLE', `RADIUS server answered an Accounting-Request with code ${reply.code}`);
       }
-      this.ack(record.seq);
       this.counters.delivered[r.kind]++;
-      this.backoffMs = 0;
-      this.window = Math.min(this.limits.maxInFlight, this.window + 1);
-    } catch (err) {
-      this.counters.failures++;
-      this.window = 1;
-      const max = this.limits.maxBackoffMs;
-      // Many requests in flight fail together: the pause grows once per round, not once per request.
-      if (this.now() < this.blockedUntil) return;
-      const first = this.backoffMs === 0;
-      this.backoffMs = Math.min(max, first ? Math.min(1000, max) : this.backoffMs * 2);
-      this.blockedUntil = this.now() + this.backoffMs;
-      if (first || this.backoffMs === max) {
-        this.options.log.warn('radius: accounting not delivered, queued on flash', { reason: toSluiceError(err).message, retry_in_ms: this.backoffMs });
-      }
-    } finally {
-      this.inFlight.delete(record.seq);
-      this.pump();
-    }
+    });
   }
 
   private ack(seq: number): void {
     if (this.state === 'closed') return;
-    this.ackLog?.append(String(seq));
-    this.acked.add(seq);
+    this.acks?.record(seq);
     if (this.state === 'running') this.outbox?.ack(CONSUMER, seq);
   }
 
   /** Keeps the ack log small: once it holds many, flush the outbox's cursor and keep only what the cursor lacks. */
   private compacting = false;
   private compactAckLog(): void {
-    if (this.compacting || !this.ackLog || !this.outbox || this.ackLog.size < 4096) return;
+    if (this.compacting || !this.acks || !this.outbox || this.acks.size < 4096) return;
     this.compacting = true;
     const floor = this.outbox.stats().consumers[CONSUMER]?.floor ?? 0;
-    this.outbox.flush().then(() => {
-      for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-      this.ackLog?.rewrite([...this.acked].map(String));
-    }).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
+    this.outbox.flush().then(() => this.acks?.keepAbove(floor)).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
       .finally(() => { this.compacting = false; });
   }
 
@@ -421,10 +380,10 @@ export class RadiusAccounting {
     const box = this.outbox?.stats();
     return {
       produced: { ...this.counters.produced }, delivered: { ...this.counters.delivered },
-      queued: box?.consumers[CONSUMER]?.pending ?? 0, in_flight: this.inFlight.size,
+      queued: box?.consumers[CONSUMER]?.pending ?? 0, in_flight: this.delivery?.inFlightCount ?? 0,
       dropped_interim: box?.dropped ?? 0, queue_bytes: box?.bytes ?? 0, failures: this.counters.failures,
       unreadable: this.counters.unreadable, queue_errors: this.counters.queueErrors, tracked: this.tracked.size,
-      backing_off_ms: Math.max(0, this.blockedUntil - this.now()), window: this.window,
+      backing_off_ms: this.delivery?.pausedForMs ?? 0, window: this.delivery?.windowSize ?? this.maxInFlight,
     };
   }
 
@@ -438,15 +397,13 @@ export class RadiusAccounting {
     const wasRunning = this.state === 'running';
     this.state = 'closing';
     if (this.ticker) clearInterval(this.ticker);
-    if (this.wake) clearTimeout(this.wake);
     // Requests already sent get a moment to be acknowledged (else the server may see them again after the restart).
-    for (let waited = 0; this.inFlight.size > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await this.delivery?.close(1000);
     if (wasRunning) await this.saveState();
     await this.outbox?.close();
     const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;
-    for (const s of this.acked) if (s <= floor) this.acked.delete(s);
-    try { this.ackLog?.rewrite([...this.acked].map(String)); } catch { /* the full log stays: still correct */ }
-    this.ackLog?.close();
+    try { this.acks?.keepAbove(floor); } catch { /* the full log stays: still correct */ }
+    this.acks?.close();
     this.stopped?.close();
     this.state = 'closed';
   }
@@ -454,8 +411,8 @@ export class RadiusAccounting {
   destroy(): void {
     this.state = 'closed';
     if (this.ticker) clearInterval(this.ticker);
-    if (this.wake) clearTimeout(this.wake);
-    this.ackLog?.close();
+    this.delivery?.destroy();
+    this.acks?.close();
     this.stopped?.abandon();
   }
 }

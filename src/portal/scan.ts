@@ -7,36 +7,33 @@
  * Anything outside the subset (escapes, nested values, inf/nan, a non-MAC key, a duplicate, a missing field, a count
  * that disagrees with `client_list_length`/`client_length`, trailing bytes) stops it with a reason; the caller then
  * falls back to JSON.parse, which either explains the problem precisely or reads the unusual-but-valid snapshot.
- * Measured 3–6× faster than JSON.parse on openNDS snapshots (docs/performance.md).
+ * Measured 3–6× faster than JSON.parse on openNDS snapshots (docs/performance.md). Keys come from formats.ts.
  */
-import { hexValue, STATE_CODES } from './table.ts';
-
-export type Flavour = 'opennds' | 'nodogsplash';
-
-/** Units of the counters: openNDS prints floor(bytes/1024), nodogsplash floor(bytes/1000) (docs/captive-portal.md). */
-export const COUNTER_UNIT: Readonly<Record<Flavour, number>> = { opennds: 1024, nodogsplash: 1000 };
+import { FORMATS, STATE_CODES } from './formats.ts';
+import { hexValue } from './mac-parts.ts';
+import type { PortalFlavour } from './types.ts';
 
 /** (macHi, macLo, tokenHash, stateCode, downloadUnits, uploadUnits) → false if the client must be rejected. */
 export type ClientSink = (macHi: number, macLo: number, token: number, state: number, down: number, up: number) => boolean;
 
 /** Called once the format is known (the count key precedes "clients" in both), so the sink can pick the unit. */
-export type SinkFor = (flavour: Flavour) => ClientSink;
+export type SinkFor = (flavour: PortalFlavour) => ClientSink;
 
 export type ScanOutcome =
-  | { ok: true; flavour: Flavour; clients: number; declared: number }
+  | { ok: true; flavour: PortalFlavour; clients: number; declared: number }
   | { ok: false; why: string; at: number };
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-const K_OPENNDS_COUNT = bytes('client_list_length');
-const K_NDS_COUNT = bytes('client_length');
+const K_OPENNDS_COUNT = bytes(FORMATS.opennds.countKey);
+const K_NDS_COUNT = bytes(FORMATS.nodogsplash.countKey);
 const K_CLIENTS = bytes('clients');
 const K_TRUSTED_COUNT = bytes('trusted_list_length');
 const K_TRUSTED = bytes('trusted');
 const K_TOKEN = bytes('token');
 const K_STATE = bytes('state');
-const COUNTER_KEYS: Readonly<Record<Flavour, [down: Uint8Array, up: Uint8Array]>> = {
-  opennds: [bytes('download_this_session'), bytes('upload_this_session')],
-  nodogsplash: [bytes('downloaded'), bytes('uploaded')],
+const COUNTER_KEYS: Readonly<Record<PortalFlavour, [down: Uint8Array, up: Uint8Array]>> = {
+  opennds: [bytes(FORMATS.opennds.downloadKey), bytes(FORMATS.opennds.uploadKey)],
+  nodogsplash: [bytes(FORMATS.nodogsplash.downloadKey), bytes(FORMATS.nodogsplash.uploadKey)],
 };
 const STATES: ReadonlyArray<[Uint8Array, number]> = Object.entries(STATE_CODES)
   .filter(([name]) => name !== 'other')
@@ -62,7 +59,7 @@ function equalsKey(buf: Uint8Array, start: number, end: number, key: Uint8Array)
 
 class Stop { constructor(readonly why: string, readonly at: number) {} }
 
-export function scanSnapshot(buf: Uint8Array, expected: Flavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+export function scanSnapshot(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor): ScanOutcome {
   const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
   // hashing tokens on raw bytes is exact, and a quote always ends a string.
@@ -150,7 +147,7 @@ function scalar(buf: Uint8Array, i: number, n: number, out: Int32Array): void {
 }
 
 /**
- * The bytes followed by one '"' past the end. fetchSnapshot leaves that byte in the allocation; otherwise this copies.
+ * The bytes followed by one '"' past the end. SnapshotBuffer (snapshot-fetch.ts) leaves that byte in the allocation; otherwise this copies.
  */
 function withSentinel(view: Buffer): Buffer {
   const n = view.length;
@@ -165,12 +162,12 @@ function withSentinel(view: Buffer): Buffer {
 }
 
 /** buf holds the snapshot in [0, n) and a sentinel quote at n. */
-function scan(buf: Buffer, n: number, expected: Flavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor: SinkFor): ScanOutcome {
   const v = new Int32Array(3);
-  let flavour: Flavour | undefined;
+  let flavour: PortalFlavour | undefined;
   let declared = -1;
   let clients = -1;
-  const setFlavour = (f: Flavour, at: number): void => {
+  const setFlavour = (f: PortalFlavour, at: number): void => {
     if (flavour !== undefined && flavour !== f) throw new Stop('both formats', at);
     if (expected !== 'auto' && expected !== f) throw new Stop(`not ${expected}`, at);
     flavour = f;
@@ -219,7 +216,7 @@ function scan(buf: Buffer, n: number, expected: Flavour | 'auto', sinkFor: SinkF
 }
 
 /** Reads the "clients" object at i; returns the index after it and leaves the client count in v[0]. */
-function clientsObject(buf: Buffer, i: number, n: number, flavour: Flavour, sink: ClientSink, v: Int32Array): number {
+function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour, sink: ClientSink, v: Int32Array): number {
   const [kDown, kUp] = COUNTER_KEYS[flavour];
   const downLen = kDown.length;
   const upLen = kUp.length;

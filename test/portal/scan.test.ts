@@ -2,9 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { scanSnapshot, type Flavour } from '../../src/meter/scan.ts';
-import { parseSnapshotFallback } from '../../src/meter/fallback.ts';
-import { macFromParts } from '../../src/meter/table.ts';
+import { macFromParts, parseSnapshot, parseSnapshotFallback, PortalParseError, scanSnapshot, type PortalFlavour as Flavour } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 
@@ -151,6 +149,21 @@ test('empty client list in both formats', () => {
     const s = viaScanner(Buffer.from(text));
     assert.ok(s.out.ok);
     assert.is(s.out.ok && s.out.clients, 0);
+  }
+});
+
+test('the worker and the main thread refuse the same broken client lists, for the same reason', () => {
+  const base = fixture('opennds-9.10-all-3-clients.json').toString();
+  const cases: Array<[text: string, problem: string, flavour: Flavour | 'auto']> = [
+    [base.replace('"client_list_length":"3"', '"client_list_length":"4"'), 'count-mismatch', 'auto'],
+    [base.replace('"client_list_length":"3"', '"client_list_length":"three"'), 'malformed', 'auto'],
+    [JSON.stringify({ ...(JSON.parse(base) as object), clients: [] }), 'malformed', 'auto'],
+    [base, 'wrong-flavour', 'nodogsplash'],
+  ];
+  for (const [text, problem, flavour] of cases) {
+    const fb = viaFallback(Buffer.from(text), flavour);
+    assert.is(!fb.out.ok && fb.out.problem, problem, problem);
+    assert.throws(() => parseSnapshot(text, flavour), (err: unknown) => err instanceof PortalParseError && (err.details as { problem?: string } | undefined)?.problem === problem, problem);
   }
 });
 

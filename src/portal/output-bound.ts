@@ -5,6 +5,7 @@
  * that floods or a portal gone wrong costs a few KiB of reading, not hundreds of MB of RAM; `cap`
  * (`main.portal_output_max`) bounds even an honest but absurd count.
  */
+import { FLAVOURS, FORMATS } from './formats.ts';
 
 /** Room per declared client: openNDS's entries are ~0.9 KiB (nodogsplash's less); its `custom` string can add some. */
 export const PER_CLIENT_MAX_BYTES = 8 * 1024;
@@ -14,7 +15,8 @@ export const ENVELOPE_BYTES = 64 * 1024;
 export const HEADER_WINDOW_BYTES = 4096;
 export const DEFAULT_OUTPUT_CAP = 32 * 1024 * 1024;
 
-const COUNT = /^\s*\{\s*"(client_list_length|client_length)"\s*:\s*"?(\d{1,9})"?\s*,/;
+const COUNT_KEYS = FLAVOURS.map((flavour) => FORMATS[flavour].countKey).join('|');
+const COUNT = new RegExp(`^\\s*\\{\\s*"(${COUNT_KEYS})"\\s*:\\s*"?(\\d{1,9})"?\\s*,`);
 
 export type DeclaredCount = { kind: 'count'; clients: number } | { kind: 'pending' } | { kind: 'missing' };
 

@@ -1,4 +1,4 @@
-// The meter's own ndsctl spawn (inside the usage worker) must leave nothing behind when it gives up on ndsctl.
+// The usage worker's snapshot fetch (portal/snapshot-fetch.ts) must leave nothing behind when it gives up on ndsctl.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
@@ -6,8 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { fetchSnapshot } from '../../src/meter/fetch.ts';
-import { declaredClientCount, outputBound, DEFAULT_OUTPUT_CAP } from '../../src/meter/output-bound.ts';
+import { declaredClientCount, DEFAULT_OUTPUT_CAP, fetchSnapshot, outputBound } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-'));

@@ -1,0 +1,150 @@
+/**
+ * Fetching one `ndsctl json` snapshot of all clients, for the usage worker (so neither the spawn() cost, which grows
+ * with the caller's RSS, nor the bytes ever touch the main thread), into a buffer kept from tick to tick.
+ *
+ * Two sources, over the same transports as the runner's calls:
+ *  - `command` (command.ts): runs `<ndsctl argv> json`, reads stdout only, retries exit 4 ("busy": another ndsctl
+ *    holds the lock) until the deadline; exit 3 means the portal is not running.
+ *  - `socket` (socket-transport.ts): speaks the portal's control socket directly, which is exactly what ndsctl does.
+ *    openNDS: `<tmpfs mountpoint>/ndsctl.sock` (mountpoint is the first tmpfs of /tmp /run /var; option ndsctlsocket);
+ *    nodogsplash: /tmp/ndsctl.sock. It skips ndsctl's lock file and process, not the portal's own one-at-a-time handling.
+ * Either way the output is refused as it arrives once it runs past what its declared client count can need.
+ */
+import { NDSCTL_EXIT, runCommand } from './command.ts';
+import { DEFAULT_OUTPUT_CAP, OutputGuard } from './output-bound.ts';
+import { socketExchange, socketRequest } from './socket-transport.ts';
+
+export type SnapshotSource =
+  | { kind: 'command'; argv: readonly string[] }
+  | { kind: 'socket'; path: string };
+
+export type FetchProblem = 'busy' | 'timeout' | 'unreachable' | 'failed';
+
+export type FetchOutcome =
+  | { ok: true; bytes: Buffer; attempts: number }
+  | { ok: false; problem: FetchProblem; message: string; attempts: number };
+
+export interface FetchOptions {
+  timeoutMs: number;
+  /** Pause between attempts while ndsctl reports busy. */
+  busyRetryMs?: number;
+  /**
+   * The cap on one snapshot (`main.portal_output_max`); below it, output past what its declared client count can
+   * need is refused as it arrives (output-bound.ts). A 100k-client openNDS snapshot is ~90 MB.
+   */
+  maxBytes?: number;
+  /** Where to read the bytes (reused tick after tick by the worker); a fresh one if absent. */
+  into?: SnapshotBuffer;
+}
+
+/**
+ * The bytes of one snapshot, read into one buffer that is kept from tick to tick: a worker runs one task at a time, and
+ * chunks + concat would cost two snapshot-sized allocations per tick (18 MB at 10k clients, 180 MB at 100k) and the
+ * GC work to drop them. It grows by half again when a snapshot does not fit and shrinks when snapshots got much
+ * smaller, and always keeps one byte after the data for the scanner's sentinel quote.
+ */
+export class SnapshotBuffer {
+  private buf: Buffer;
+  private size = 0;
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(16, initialBytes));
+  }
+  get length(): number { return this.size; }
+  get capacity(): number { return this.buf.length; }
+  /** Starts a new snapshot; `expectedBytes` (the last snapshot's size) lets a much smaller buffer be released. */
+  reset(expectedBytes = 0): void {
+    if (expectedBytes > 0 && this.buf.length > 4 * 1024 * 1024 && expectedBytes * 4 < this.buf.length) {
+      this.buf = Buffer.allocUnsafe(Math.ceil(expectedBytes * 1.5) + 1);
+    }
+    this.size = 0;
+  }
+  append(chunk: Uint8Array, length = chunk.length): void {
+    const needed = this.size + length + 1;
+    if (needed > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(needed + (needed >> 1), this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.size);
+      this.buf = next;
+    }
+    if (length === chunk.length) this.buf.set(chunk, this.size);
+    else this.buf.set(chunk.subarray(0, length), this.size);
+    this.size += length;
+  }
+  /** The bytes read so far (no sentinel), valid until the next append or reset(). */
+  head(): Uint8Array {
+    return this.buf.subarray(0, this.size);
+  }
+  /** The snapshot, valid until the next reset(); the byte after it is a '"' (see scan.ts). */
+  bytes(): Buffer {
+    this.buf[this.size] = 0x22;
+    return this.buf.subarray(0, this.size);
+  }
+}
+
+export async function fetchSnapshot(source: SnapshotSource, options: FetchOptions): Promise<FetchOutcome> {
+  const deadline = Date.now() + options.timeoutMs;
+  const maxBytes = options.maxBytes ?? DEFAULT_OUTPUT_CAP;
+  const into = options.into ?? new SnapshotBuffer();
+  if (source.kind === 'socket') {
+    const r = await fetchBySocket(source.path, options.timeoutMs, maxBytes, into);
+    return { ...r, attempts: 1 };
+  }
+  for (let attempt = 1; ; attempt++) {
+    const r = await fetchByCommand(source.argv, Math.max(1, deadline - Date.now()), maxBytes, into);
+    if (r.ok || r.problem !== 'busy') return { ...r, attempts: attempt };
+    const pause = options.busyRetryMs ?? 100;
+    if (Date.now() + pause >= deadline) return { ...r, problem: 'timeout', message: `ndsctl busy until the deadline (${attempt} attempts)`, attempts: attempt };
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+type Attempt = { ok: true; bytes: Buffer } | { ok: false; problem: FetchProblem; message: string };
+
+async function fetchByCommand(argv: readonly string[], timeoutMs: number, maxBytes: number, into: SnapshotBuffer): Promise<Attempt> {
+  if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty ndsctl command' };
+  into.reset(into.length);
+  const guard = new OutputGuard(maxBytes);
+  const run = runCommand({
+    argv: [...argv, 'json'],
+    timeoutMs,
+    onStdout: (chunk) => {
+      into.append(chunk);
+      return guard.check(into.length, () => into.head());
+    },
+  });
+  const outcome = await run.outcome;
+  switch (outcome.kind) {
+    case 'spawn-failed': {
+      const err = outcome.error as NodeJS.ErrnoException;
+      return { ok: false, problem: err.code === 'ENOENT' ? 'unreachable' : 'failed', message: `cannot run ${argv[0]}: ${err.message}` };
+    }
+    case 'killed':
+      if (outcome.why === 'timeout') return { ok: false, problem: 'timeout', message: `ndsctl json took longer than ${timeoutMs} ms` };
+      return { ok: false, problem: 'failed', message: outcome.refusal ?? 'ndsctl json killed' };
+    case 'exited':
+      if (outcome.code === NDSCTL_EXIT.ok) return { ok: true, bytes: into.bytes() };
+      if (outcome.code === NDSCTL_EXIT.busy) return { ok: false, problem: 'busy', message: 'ndsctl is busy (exit 4)' };
+      if (outcome.code === NDSCTL_EXIT.cannotConnect) return { ok: false, problem: 'unreachable', message: 'ndsctl cannot reach the portal (exit 3)' };
+      return { ok: false, problem: 'failed', message: `ndsctl json exited with ${outcome.code ?? outcome.signal}` };
+  }
+}
+
+async function fetchBySocket(path: string, timeoutMs: number, maxBytes: number, into: SnapshotBuffer): Promise<Attempt> {
+  into.reset(into.length);
+  const guard = new OutputGuard(maxBytes);
+  const exchange = socketExchange(path, socketRequest(['json']), (chunk) => {
+    into.append(chunk);
+    return guard.check(into.length, () => into.head());
+  });
+  const timer = setTimeout(() => exchange.abort(new Error(`ndsctl.sock json took longer than ${timeoutMs} ms`)), timeoutMs);
+  const end = await exchange.end;
+  clearTimeout(timer);
+  switch (end.kind) {
+    case 'end': return { ok: true, bytes: into.bytes() };
+    case 'aborted': return { ok: false, problem: 'timeout', message: end.reason.message };
+    case 'refused': return { ok: false, problem: 'failed', message: end.why };
+    case 'error': {
+      const unreachable = end.error.code === 'ENOENT' || end.error.code === 'ECONNREFUSED';
+      return { ok: false, problem: unreachable ? 'unreachable' : 'failed', message: `${path}: ${end.error.message}` };
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What the MQTT sink does with a message on `<prefix>/<router>/cmd`: verify it (commands.ts), run the admin command
+ * it names, and say what the reply reports (ok with the result, or the error's code). The nonces seen are persisted in
+ * the queue directory after each verified command, so a replay after a restart is refused too.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toSluiceError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
+import { CommandError, type CommandVerifier } from './commands.ts';
+
+const NONCES_FILE = 'nonces.json';
+
+export interface CommandChannelDeps {
+  verifier: CommandVerifier;
+  log: Logger;
+  /** Runs an admin command like the ubus method of that name; resolves with its reply. */
+  command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
+}
+
+export class CommandChannel {
+  readonly counters = { commands_accepted: 0, commands_refused: 0 };
+  private dir: string | null = null;
+
+  constructor(private readonly deps: CommandChannelDeps) {}
+
+  /** Restores the nonces saved in `dir` and saves them there from now on. */
+  async open(dir: string): Promise<void> {
+    this.dir = dir;
+    try {
+      const saved = JSON.parse(await readFile(join(dir, NONCES_FILE), 'utf8')) as unknown;
+      if (Array.isArray(saved)) this.deps.verifier.restore(saved as Array<[string, number]>);
+    } catch {
+      // None yet.
+    }
+  }
+
+  /** The reply to one command message (never throws: a refusal is a reply too). */
+  async answer(payload: Buffer): Promise<Record<string, unknown>> {
+    try {
+      const cmd = this.deps.verifier.verify(payload);
+      void this.saveNonces();
+      try {
+        const result = await this.run(cmd.cmd, cmd.args);
+        this.counters.commands_accepted++;
+        this.deps.log.info('mqtt command', { cmd: cmd.cmd, id: cmd.id ?? undefined });
+        return { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: true, result };
+      } catch (err) {
+        const e = toSluiceError(err);
+        this.counters.commands_accepted++;
+        return { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: e.code, message: e.message } };
+      }
+    } catch (err) {
+      const e = err instanceof CommandError ? err : new CommandError('ERR_MQTT_COMMAND_INVALID', toSluiceError(err).message);
+      this.counters.commands_refused++;
+      this.deps.log.warn('mqtt command refused', { code: e.code, reason: e.message });
+      return { id: e.id, nonce: e.nonce, ok: false, error: { code: e.code, message: e.message } };
+    }
+  }
+
+  private async run(name: string, args: Record<string, unknown>): Promise<unknown> {
+    if (!this.deps.command) throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', 'this daemon runs no commands');
+    const result = await this.deps.command(name, args);
+    // Replies are JSON-able whatever the format: bigints become decimal strings.
+    return JSON.parse(JSON.stringify(result ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
+  }
+
+  /** Writes the nonces seen (a failure is logged: a replay after a restart would then be accepted). */
+  async saveNonces(): Promise<void> {
+    if (this.dir === null) return;
+    try {
+      await writeFileAtomic(join(this.dir, NONCES_FILE), JSON.stringify(this.deps.verifier.nonces()), { mode: 0o600 });
+    } catch (err) {
+      this.deps.log.warn('mqtt: cannot persist command nonces', { reason: toSluiceError(err).message });
+    }
+  }
+}

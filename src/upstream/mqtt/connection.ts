@@ -1,0 +1,66 @@
+/**
+ * How the MQTT sink connects: the mqtt.js client options (its own reconnect off, clean session, a retained Last-Will
+ * saying offline, TLS files read at each connect so a reload or a renewed certificate takes effect), and which setting
+ * a connection error points at, so the log names what to fix.
+ */
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import type { MqttConfig } from '../../config/index.ts';
+import { SluiceError } from '../../errors.ts';
+import { contentType } from './messages.ts';
+
+/**
+ * The options of one connection attempt. Throws ERR_CONFIG_INVALID naming the setting when a TLS file cannot be read.
+ * `will` is the retained status published by the broker if the connection is lost.
+ */
+export function clientOptions(cfg: MqttConfig, protocolVersion: 4 | 5, will: { topic: string; payload: Buffer }): IClientOptions {
+  const tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
+  for (const [option, key, file] of [['ca_file', 'ca', cfg.caFile], ['cert_file', 'cert', cfg.certFile], ['key_file', 'key', cfg.keyFile]] as const) {
+    if (file === '') continue;
+    try {
+      tls[key] = readFileSync(file);
+    } catch (err) {
+      throw new SluiceError('ERR_CONFIG_INVALID', `mqtt.${option}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return {
+    protocolVersion,
+    clientId: cfg.clientId,
+    keepalive: Math.round(cfg.keepaliveMs / 1000),
+    clean: true,
+    // A fresh client per connection never resends a stale in-memory queue: the outbox is the only queue.
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    queueQoSZero: false,
+    resubscribe: false,
+    will: {
+      topic: will.topic,
+      payload: will.payload,
+      qos: 1,
+      retain: true,
+      ...(protocolVersion === 5 && { properties: { contentType: contentType(cfg.format) } }),
+    },
+    ...(cfg.username !== '' && { username: cfg.username }),
+    ...(cfg.password !== '' && { password: cfg.password }),
+    ...tls,
+    rejectUnauthorized: true,
+  };
+}
+
+/** The CONNACK codes of a broker that refuses MQTT 5: 1 (3.1.1) / 132 (5), unacceptable protocol version. */
+export function refusesVersion5(err: Error & { code?: unknown }): boolean {
+  return err.code === 1 || err.code === 132;
+}
+
+/** `<setting>: <message>`: the setting a connection error most likely points at. */
+export function describeConnectError(err: Error & { code?: unknown }): string {
+  const code = typeof err.code === 'number' ? err.code : null;
+  let hint = 'mqtt.url';
+  if (code === 4 || code === 5 || code === 134 || code === 135) hint = 'mqtt.username/mqtt.password';
+  else if (code === 2 || code === 133) hint = 'mqtt.client_id';
+  // A TLS alert is the broker refusing us (no client certificate, or one it does not trust); anything else about
+  // certificates is ours refusing the broker's.
+  else if (/alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
+  else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
+  return `${hint}: ${err.message}`;
+}

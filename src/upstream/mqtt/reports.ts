@@ -1,0 +1,123 @@
+/**
+ * What the MQTT sink queues in its outbox for each session event: a tick's usage report (droppable, split under
+ * mqtt.max_payload, its parts in one batch) and the session messages (durable: started, topup, ended, escrow closed).
+ * A session's `ended` message is queued once, ever (end-marks.ts), also for the sessions the daemon's recovery ended.
+ */
+import { join } from 'node:path';
+import type { MqttConfig } from '../../config/index.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { Session } from '../../sessions/index.ts';
+import { EndMarks } from '../end-marks.ts';
+import type { Outbox } from '../outbox.ts';
+import type { SinkEvent } from '../sink.ts';
+import { decode, escrowClosedMessage, RECORD_TYPE, sessionMessage, usageParts } from './messages.ts';
+import { MsgpackWriter, RowPrefixes } from './writer.ts';
+
+export interface ReportsDeps {
+  log: Logger;
+  now: () => number;
+  /** The running config's say in what is written (read per event: a reload may change it). */
+  settings: () => { format: MqttConfig['format']; routerId: string; maxPayload: number };
+  /** Sessions the daemon's recovery ended (they ran out while it was down): their `ended` message is due. */
+  recovered?: () => { ended: readonly Session[] };
+  /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
+  session?: (id: string) => Session | null;
+}
+
+/** The consumer name the sink reads its outbox as. */
+export const MQTT_CONSUMER = 'mqtt';
+
+export class MqttReports {
+  private outbox: Outbox | undefined;
+  /** Sessions whose `ended` message is queued or sent: none gets a second. */
+  private ended: EndMarks | undefined;
+  /** Each reported session's encoded [id, mac, user, metric] (messages.ts UsageInput.prefixes), until it ends. */
+  private readonly rowPrefixes = new RowPrefixes();
+  /** The buffer each tick's usage report is built in (messages.ts UsageInput.writer): the outbox keeps no payload. */
+  private readonly usageWriter = new MsgpackWriter(64 * 1024);
+  readonly counters = { usage_reports: 0, usage_messages: 0, session_events: 0, queue_failures: 0 };
+
+  constructor(private readonly deps: ReportsDeps) {}
+
+  /** Starts queueing into `outbox`; the end marks live in `dir`. Queues the recovered sessions' `ended` messages. */
+  open(outbox: Outbox, dir: string): void {
+    this.outbox = outbox;
+    this.ended = EndMarks.open(join(dir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
+    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.deps.now());
+  }
+
+  /** `accepting`: whether the sink queues now (enabled and running); an end is forgotten either way. */
+  onEvent(event: SinkEvent, accepting: boolean): void {
+    if (event.type === 'ended') this.rowPrefixes.delete(event.session.id);
+    const box = this.outbox;
+    if (!box || !accepting) return;
+    const { format, routerId: router, maxPayload } = this.deps.settings();
+    const failed = (err: unknown): void => {
+      this.counters.queue_failures++;
+      const e = toSluiceError(err);
+      this.deps.log.warn('mqtt message not queued', { event: event.type, code: e.code, reason: e.message });
+    };
+    if (event.type === 'usage') {
+      // Ends heard while this sink was off leave entries behind: a bound keeps that from growing for ever.
+      if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
+      const parts = usageParts(format, {
+        router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload, prefixes: this.rowPrefixes,
+        writer: this.usageWriter,
+      });
+      this.counters.usage_reports++;
+      this.counters.usage_messages += parts.length;
+      // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
+      // reuses the writer's buffer.
+      box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
+      return;
+    }
+    if (event.type === 'escrow-closed') {
+      // Money settled: durable like every session message.
+      this.counters.session_events++;
+      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
+        .catch(failed);
+      return;
+    }
+    this.queueSessionEvent(event.type, event.session, event.at, event.type === 'topup' ? event.payment : undefined);
+  }
+
+  close(): void {
+    this.ended?.close();
+  }
+
+  /** Without compacting the end marks (a crash-like stop). */
+  abandon(): void {
+    this.ended?.abandon();
+  }
+
+  /** Queues a session message (durable); an `ended` one only once per session, ever. */
+  private queueSessionEvent(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: Session['payments'][number]): void {
+    const box = this.outbox;
+    if (!box) return;
+    if (kind === 'ended' && this.ended?.has(session.id)) return;
+    this.counters.session_events++;
+    const { format, routerId } = this.deps.settings();
+    box.append(sessionMessage(format, routerId, at, kind, session, payment), { durable: true, type: RECORD_TYPE.session }).catch((err: unknown) => {
+      this.counters.queue_failures++;
+      const e = toSluiceError(err);
+      this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
+    });
+    if (kind === 'ended') this.ended?.mark(session.id);
+  }
+
+  /** Ids of the sessions whose `ended` message the queue holds (a crash may have come before its mark). */
+  private queuedEnds(): string[] {
+    const ids: string[] = [];
+    // Session messages only: the usage reports of a long outage are not read back for this.
+    for (const r of this.outbox?.pending(MQTT_CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: RECORD_TYPE.session }) ?? []) {
+      try {
+        const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
+        if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);
+      } catch {
+        // Not readable: it is sent as it is.
+      }
+    }
+    return ids;
+  }
+}

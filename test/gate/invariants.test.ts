@@ -9,7 +9,7 @@ import { Gatekeeper, type GateValve } from '../../src/gate/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import type { PortalSnapshot } from '../../src/portal/index.ts';
-import { FakeTime } from '../sessions/fake-time.ts';
+import { FakeTime } from '../helpers/fake-time.ts';
 
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';

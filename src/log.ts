@@ -38,6 +38,12 @@ export function toLogFields(details: Record<string, unknown>): LogFields {
   return out;
 }
 
+/**
+ * What a part that logs is given: a Logger without the level knob (the daemon's, a test's recorder). Fields are flat
+ * (`toLogFields` flattens arrays and objects), so every line reads the same whoever wrote it.
+ */
+export type Log = Pick<Logger, LogLevel>;
+
 export interface LoggerOptions {
   level?: LogLevel;
   timestamps?: boolean;

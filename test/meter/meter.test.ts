@@ -77,7 +77,7 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const sessions = sessionManagerPort(manager);
   const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
-    runner: createInlineRunner(), clock: () => now.t, newSessionGraceMs: 0,
+    runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0,
     onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
     ...(initialMarks === undefined ? {} : { initialMarks }),
     ...extra,

@@ -84,7 +84,7 @@ test('a Meter bills, reports and ends exactly what the portal counted after each
   const sessions = await manager(now);
   const meter = new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
-    clock: () => now.t, newSessionGraceMs: 0,
+    clock: { now: () => now.t }, newSessionGraceMs: 0,
     // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
     // ticks never fire.
     closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },

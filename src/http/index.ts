@@ -30,7 +30,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
       portalDir: portalDir(),
       macOf: async (ip) => (await valve.snapshot()).clients.find((c) => c.ip === ip)?.mac ?? null,
-      log: { info: (m, f) => log.info(m, f as never), warn: (m, f) => log.warn(m, f as never) },
+      log,
     });
     log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port });
     return endpoint;

@@ -10,6 +10,7 @@
  * the nonce was used, and grants the session exactly once if it was.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
@@ -29,17 +30,12 @@ export interface X402SessionsPort {
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
 }
 
-export interface X402Log {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
-
 export interface X402MethodOptions {
   config: X402Config;
   stateDir: string;
   /** Sessions: the resolver grants purchases whose settle was confirmed late. */
   sessions: X402SessionsPort;
-  log?: X402Log;
+  log?: Log;
   now?: () => number;
   fetch?: typeof fetch;
 }

@@ -13,6 +13,7 @@
  */
 import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { PaymentRef } from '../sessions/index.ts';
 import {
@@ -51,7 +52,7 @@ export interface X402SessionOptions {
   config: EscrowConfig;
   /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
   ledger?: EscrowLedger;
-  log?: { info(message: string, fields?: Record<string, unknown>): void; warn(message: string, fields?: Record<string, unknown>): void };
+  log?: Log;
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;

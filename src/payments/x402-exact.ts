@@ -11,6 +11,7 @@
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
@@ -36,7 +37,7 @@ export interface X402MethodOptions {
   /** Sessions: the resolver grants purchases whose settle was confirmed late. */
   sessions: X402SessionsPort;
   log?: Log;
-  now?: () => number;
+  clock?: Clock;
   fetch?: typeof fetch;
 }
 
@@ -52,7 +53,7 @@ export class X402Method implements PaymentMethod {
   readonly name = 'x402';
   readonly adminOnly = false;
   private facilitator: FacilitatorClient;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
   private readonly inFlight = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
@@ -64,7 +65,7 @@ export class X402Method implements PaymentMethod {
   private closed = false;
 
   private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
   }
 
@@ -167,7 +168,7 @@ export class X402Method implements PaymentMethod {
       this.inFlight.add(key);
       try {
         const outcome = await this.resolveOne(known, { grant: false });
-        if (outcome === 'settled') { this.handedOut.set(key, this.now()); return ref(this.store.get(key) ?? known); }
+        if (outcome === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? known); }
         if (outcome === 'pending') throw pendingError(key);
         throw new SluiceError('ERR_X402_SETTLE_FAILED', 'the earlier settlement of this authorization failed; no money moved');
       } finally {
@@ -175,7 +176,7 @@ export class X402Method implements PaymentMethod {
       }
     }
     if (known?.state === 'settled' && !this.handedOut.has(key) && !this.options.sessions.isApplied({ method: this.name, reference: key })) {
-      this.handedOut.set(key, this.now());
+      this.handedOut.set(key, this.clock.now());
       return ref(known);
     }
     if (known || this.options.sessions.isApplied({ method: this.name, reference: key })) throw replayed();
@@ -200,7 +201,7 @@ export class X402Method implements PaymentMethod {
       if (settled.status === 'settled') {
         const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
         await this.persistBestEffort(done);
-        this.handedOut.set(key, this.now());
+        this.handedOut.set(key, this.clock.now());
         return ref(done);
       }
       if (settled.status === 'failed') {
@@ -259,7 +260,7 @@ export class X402Method implements PaymentMethod {
    * move: removed), or 'pending' (no answer yet). With `grant`, a settled purchase is granted here (resolver path).
    */
   private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<'settled' | 'failed' | 'pending'> {
-    const nowSeconds = BigInt(Math.floor(this.now() / 1000));
+    const nowSeconds = BigInt(Math.floor(this.clock.now() / 1000));
     let outcome: 'settled' | 'failed' | 'pending' = 'pending';
     let transaction: string | undefined;
     const used = await this.nonceUsedOnChain(r);
@@ -319,7 +320,7 @@ export class X402Method implements PaymentMethod {
           if (this.options.sessions.isApplied({ method: this.name, reference: r.key })) {
             this.handedOut.delete(r.key);
             await this.store.put({ ...r, state: 'applied' });
-          } else if (handed === undefined || this.now() - handed > 60_000) {
+          } else if (handed === undefined || this.clock.now() - handed > 60_000) {
             if (await this.grant(r)) report.granted++;
             else report.pending++;
           } else report.pending++;
@@ -329,7 +330,7 @@ export class X402Method implements PaymentMethod {
         this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
       }
     }
-    if (this.store.prune(BigInt(Math.floor(this.now() / 1000)))) await this.store.flush().catch(() => undefined);
+    if (this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)))) await this.store.flush().catch(() => undefined);
     if (report.pending > 0) this.schedule();
     return report;
   }

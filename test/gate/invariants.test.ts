@@ -49,7 +49,7 @@ async function rig(opts: { leaveForeign?: boolean; graceMs?: number } = {}) {
   const toppedUp: string[] = [];
   const kernelQuota = { enabled: true, start: async () => true, has: () => false, set: async () => undefined, toppedUp: async (mac: string) => { toppedUp.push(mac); } };
   const gates = new Gatekeeper({
-    valve, sessions, log: createLogger({ write: () => undefined }), now: () => time.now(), kernelQuota,
+    valve, sessions, log: createLogger({ write: () => undefined }), clock: time, kernelQuota,
     ...(opts.leaveForeign !== undefined && { leaveForeign: opts.leaveForeign }), ...(opts.graceMs !== undefined && { portalLostGraceMs: opts.graceMs }),
   });
   const events: string[] = [];

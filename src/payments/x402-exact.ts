@@ -11,7 +11,7 @@
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { systemClock, type Clock } from '../time.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
@@ -38,6 +38,8 @@ export interface X402MethodOptions {
   sessions: X402SessionsPort;
   log?: Log;
   clock?: Clock;
+  /** The resolver's retry timer; by default one that never keeps the daemon alive on its own. */
+  timers?: Timers;
   fetch?: typeof fetch;
 }
 
@@ -54,18 +56,20 @@ export class X402Method implements PaymentMethod {
   readonly adminOnly = false;
   private facilitator: FacilitatorClient;
   private readonly clock: Clock;
+  private readonly timers: Timers;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
   private readonly inFlight = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
   /** The local check of a purchase, shared by its precheck and authorize (same context object). */
   private readonly checked = new WeakMap<PaymentContext, Promise<ExactPayment>>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
 
   private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
     this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
   }
 
@@ -336,12 +340,11 @@ export class X402Method implements PaymentMethod {
   }
 
   private schedule(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       void this.resolvePending();
     }, RESOLVE_INTERVAL_MS);
-    this.timer.unref();
   }
 
   /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
@@ -372,7 +375,7 @@ export class X402Method implements PaymentMethod {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     await this.resolving?.catch(() => undefined);
     await this.store.flush().catch(() => undefined);

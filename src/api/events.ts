@@ -5,7 +5,7 @@
  * goes to the upstream outbox instead.
  */
 import { toSluiceError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { PaymentRef, Session, SessionManager } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
@@ -85,7 +85,7 @@ export interface EventPublisherOptions {
   sessions: Pick<SessionManager, 'on' | 'usageOf'>;
   /** The `ended` event waits (bounded) for the gate's close and says how it went. */
   gates: Pick<Gatekeeper, 'closed'>;
-  log: Logger;
+  log: Log;
   clock?: Clock;
   gateWaitMs?: number;
 }

@@ -14,7 +14,7 @@
 import { toSluiceError } from '../errors.ts';
 import { Emitter, isLive, remainingNumber, type Session, type SessionManager } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
@@ -49,7 +49,7 @@ export interface GatekeeperOptions {
   valve: GateValve;
   /** The gate subscribes to its starts, top-ups and ends at construction. */
   sessions: Pick<SessionManager, 'byMac' | 'list' | 'end' | 'on'> & Partial<Pick<SessionManager, 'startClock'>>;
-  log: Logger;
+  log: Log;
   clock?: Clock;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;

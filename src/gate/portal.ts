@@ -4,7 +4,7 @@
  * the valve's brake sets before an auth and removes after a deauth.
  */
 import type { MainConfig } from '../config/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { KernelQuota, nftRunner, portalSocketResolver, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionManager } from '../sessions/index.ts';
 
@@ -15,7 +15,7 @@ export interface Portal {
   socket: string | undefined;
 }
 
-export function openPortal(main: MainConfig, sessions: Pick<SessionManager, 'byMac'>, log: Logger): Portal {
+export function openPortal(main: MainConfig, sessions: Pick<SessionManager, 'byMac'>, log: Log): Portal {
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });

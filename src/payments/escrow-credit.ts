@@ -7,7 +7,7 @@
 import { toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { EscrowClose, EscrowLedger } from '../escrow/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { systemClock, type Clock, type Timers } from '../time.ts';
 import { Emitter, isLive, type Session, type SessionManager } from '../sessions/index.ts';
 import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
@@ -50,7 +50,7 @@ export interface EscrowCreditOptions {
   gate: HoldingGate;
   /** The step size of a plan as configured now (escrow.credit_steps counts steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;
-  log: Logger;
+  log: Log;
   clock?: Clock;
   /** The escrow method's close timer (X402SessionOptions.timers). */
   timers?: Timers;

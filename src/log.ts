@@ -27,16 +27,11 @@ function format(fields: LogFields | undefined): string {
   return out;
 }
 
-/** Flattens arbitrary details (arrays, objects) into loggable fields. */
-export function toLogFields(details: Record<string, unknown>): LogFields {
-  const out: LogFields = {};
-  for (const [key, value] of Object.entries(details)) {
-    out[key] = value === null || ['string', 'number', 'bigint', 'boolean', 'undefined'].includes(typeof value)
-      ? (value as LogFields[string])
-      : JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  }
-  return out;
-}
+/**
+ * What a part that logs is given: a Logger without the level knob (the daemon's, a test's recorder). Fields are flat
+ * values: a part with a list to log joins or JSON-encodes it itself, so no adapter sits between it and the line.
+ */
+export type Log = Pick<Logger, LogLevel>;
 
 export interface LoggerOptions {
   level?: LogLevel;

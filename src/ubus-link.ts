@@ -5,12 +5,12 @@
  * instead of a line per attempt or nothing at all. The ubus library itself stays free of sluice's logging.
  */
 import { SluiceError, toSluiceError } from './errors.ts';
-import type { Logger } from './log.ts';
+import type { Log } from './log.ts';
 import { UbusClient } from './ubus/index.ts';
 
 const ATTEMPTS = 30;
 
-export async function connectUbus(socketPath: string, log: Logger): Promise<UbusClient> {
+export async function connectUbus(socketPath: string, log: Log): Promise<UbusClient> {
   let delay = 100;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -26,7 +26,7 @@ export async function connectUbus(socketPath: string, log: Logger): Promise<Ubus
   }
 }
 
-function logConnection(ubus: UbusClient, socketPath: string, log: Logger): void {
+function logConnection(ubus: UbusClient, socketPath: string, log: Log): void {
   let lostAt = 0;
   ubus.on('state', (next: string, prev: string) => {
     if (next === 'reconnecting' && prev === 'ready') {

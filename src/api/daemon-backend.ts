@@ -5,6 +5,7 @@
  * does not undo the purchase (it is `pending`).
  */
 import { SluiceError } from '../errors.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
 import { type EndCause, isLive, type Session, type SessionControlPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/index.ts';
@@ -35,7 +36,7 @@ export interface BackendParts {
   gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;
-  now?: () => number;
+  clock?: Clock;
   gateReplyWaitMs?: number;
   /** Escrow usage receipts (x402-session); absent: refused. */
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
@@ -47,7 +48,7 @@ export class DaemonBackend implements SluiceBackend {
   constructor(private readonly parts: BackendParts) {}
 
   now(): number {
-    return (this.parts.now ?? Date.now)();
+    return (this.parts.clock ?? systemClock).now();
   }
 
   async purchase(req: PurchaseRequest): Promise<PurchaseOutcome> {

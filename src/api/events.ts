@@ -5,7 +5,8 @@
  * goes to the upstream outbox instead.
  */
 import { toSluiceError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { PaymentRef, Session, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
 import type { GateCloseState } from './backend.ts';
@@ -84,25 +85,25 @@ export interface EventPublisherOptions {
   sessions: SessionEventsView & Pick<SessionFiguresView, 'usageOf'>;
   /** The `ended` event waits (bounded) for the gate's close and says how it went. */
   gates: Pick<Gatekeeper, 'closed'>;
-  log: Logger;
-  now?: () => number;
+  log: Log;
+  clock?: Clock;
   gateWaitMs?: number;
 }
 
 export class EventPublisher {
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: EventPublisherOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     const { sessions, gates, log } = options;
     sessions.on('started', (s) => {
       log.info('session started', { id: s.id, mac: s.mac, metric: s.metric, allotment: s.allotment, user: s.user ?? undefined });
-      this.send('started', { session: sessionView(s, this.now()) });
+      this.send('started', { session: sessionView(s, this.clock.now()) });
     });
     sessions.on('topup', (s, payment: PaymentRef) => {
       log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
       this.send('topup', {
-        session: sessionView(s, this.now()),
+        session: sessionView(s, this.clock.now()),
         payment: { method: payment.method, reference: payment.reference, amount: payment.amount.toString(), asset: payment.asset },
       });
     });
@@ -110,7 +111,7 @@ export class EventPublisher {
       log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
       // Sent once the portal answered the deauth (bounded wait), so it says whether the gate closed.
       void waitForClose(gates, s.mac, options.gateWaitMs ?? GATE_REPLY_WAIT_MS).then((gate) => {
-        this.send('ended', { session: sessionView(s, this.now()), gate });
+        this.send('ended', { session: sessionView(s, this.clock.now()), gate });
       });
     });
   }
@@ -130,7 +131,7 @@ export class EventPublisher {
     this.logCuts(batch);
     if (batch.length === 0 || this.options.ubus.state !== 'ready') return;
     const sendChunk = (from: number): void => {
-      const now = this.now();
+      const now = this.clock.now();
       const end = Math.min(batch.length, from + USAGE_EVENT_CHUNK);
       const sessions: UsageEntry[] = [];
       for (let i = from; i < end; i++) {

@@ -5,7 +5,7 @@
  * kept; `main.enabled` 0 stops the daemon. One reload at a time: a second request while one runs shares it.
  */
 import { toSluiceError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { loadConfigPartial } from './load.ts';
 import { formatProblem, type ConfigProblem } from './reader.ts';
 import { reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
@@ -23,7 +23,7 @@ export interface ConfigReloaderOptions {
   path: string;
   /** The command line's overrides (withOverrides). */
   overrides: { ubusSocket?: string };
-  log: Logger;
+  log: Log;
   /** The config the daemon was started with, and its problems. */
   started: Config;
   problems: readonly ConfigProblem[];
@@ -38,7 +38,7 @@ export interface ConfigReloaderOptions {
 }
 
 /** Every problem of a config the daemon runs on anyway, loudly: one error line each, saying what was done. */
-export function logProblems(log: Logger, problems: readonly ConfigProblem[], when: string): void {
+export function logProblems(log: Log, problems: readonly ConfigProblem[], when: string): void {
   for (const p of problems) log.error('config problem ignored', { when, problem: formatProblem(p), effect: p.effect });
 }
 

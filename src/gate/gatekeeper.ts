@@ -16,7 +16,8 @@ import {
   Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
 } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
 
@@ -50,8 +51,8 @@ export interface GatekeeperOptions {
   valve: GateValve;
   /** The gate subscribes to its starts, top-ups and ends at construction. */
   sessions: SessionReadView & SessionEventsView & SessionControlPort;
-  log: Logger;
-  now?: () => number;
+  log: Log;
+  clock?: Clock;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;
   kernelQuota?: GateKernelQuota | null;
@@ -73,7 +74,7 @@ export interface ReconcileReport {
 const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 
 export class Gatekeeper {
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly gates = new Map<string, 'open' | 'pending'>();
   /** MACs deauthed (or tried) whose closed gate no portal listing has confirmed yet → when that attempt ended. */
   private readonly toClose = new Map<string, number>();
@@ -102,7 +103,7 @@ export class Gatekeeper {
     this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }));
 
   constructor(private readonly options: GatekeeperOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     const { sessions } = options;
     sessions.on('started', (s) => {
       // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
@@ -155,11 +156,11 @@ export class Gatekeeper {
     this.lastClose.delete(session.mac);
     this.events.emit('auth-starting', session.mac, session.id);
     try {
-      const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.now()));
+      const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.clock.now()));
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       // A time session's clock starts now that its gate is open (not at the request).
-      if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.now()).catch(() => undefined);
+      if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.clock.now()).catch(() => undefined);
       // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
       if (!this.isStillLive(session)) {
         await this.close(session.mac);
@@ -211,14 +212,14 @@ export class Gatekeeper {
     const startedAt = performance.now();
     try {
       const result = await this.options.valve.close(mac);
-      this.toClose.set(mac, this.now());
+      this.toClose.set(mac, this.clock.now());
       this.lastClose.set(mac, 'closed');
       this.counters.closed++;
       this.options.log.info('gate closed', { mac, result, took_ms: Math.round(performance.now() - startedAt) });
       return 'closed';
     } catch (err) {
       const e = toSluiceError(err);
-      this.toClose.set(mac, this.now());
+      this.toClose.set(mac, this.clock.now());
       this.lastClose.set(mac, 'failed');
       this.counters.closeFailures++;
       this.options.log.warn('gate close failed, will retry', { mac, code: e.code, reason: e.message });
@@ -264,10 +265,10 @@ export class Gatekeeper {
       this.counters.reopened++;
       return;
     }
-    const since = this.failingSince.get(mac) ?? this.now();
+    const since = this.failingSince.get(mac) ?? this.clock.now();
     this.failingSince.set(mac, since);
     const grace = this.options.portalLostGraceMs ?? 120_000;
-    if (this.now() - since >= grace) {
+    if (this.clock.now() - since >= grace) {
       this.counters.portalLost++;
       this.failingSince.delete(mac);
       this.options.log.warn('portal lost a paying client', { mac, session: session.id, since });
@@ -305,7 +306,7 @@ export class Gatekeeper {
         for (const c of snapshot.clients) {
           const s = this.options.sessions.byMac(c.mac);
           if (s === null || !isLive(s) || s.metric !== 'bytes' || this.gateOf(c.mac) !== 'already-open' || kernelQuota.has(c.mac)) continue;
-          await kernelQuota.set(c.mac, c.ip, remainingNumber(s, this.now()));
+          await kernelQuota.set(c.mac, c.ip, remainingNumber(s, this.clock.now()));
         }
       }
       log.info('reconciled with portal', {

@@ -4,7 +4,7 @@
  * the valve's brake sets before an auth and removes after a deauth.
  */
 import type { MainConfig } from '../config/index.ts';
-import { toLogFields, type Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import { KernelQuota, nftRunner, portalSocketResolver, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 
@@ -15,21 +15,19 @@ export interface Portal {
   socket: string | undefined;
 }
 
-export function openPortal(main: MainConfig, sessions: SessionReadView, log: Logger): Portal {
+export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log): Portal {
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
-  const portalLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>): void =>
-    log[level](message, details && toLogFields(details));
   const kernelQuota = main.kernelQuota ? new KernelQuota({
-    run: nftRunner(main.nft, main.ndsctlTimeoutMs), log: portalLog,
+    run: nftRunner(main.nft, main.ndsctlTimeoutMs), log,
     session: (mac) => {
       const s = sessions.byMac(mac);
       return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
     },
   }) : null;
   const valve = new Valve({
-    command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log: portalLog,
+    command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log,
     ...(kernelQuota && { brake: { beforeAuth: (mac, ip, limit) => kernelQuota.set(mac, ip, limit), afterDeauth: (mac) => kernelQuota.remove(mac) } }),
   });
   return { valve, kernelQuota, socket };

@@ -2,7 +2,7 @@
 import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import type { X402Method } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ function portalDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Logger): Promise<HttpEndpoint | null> {
+export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   // The endpoint sells with x402, and its pay page also takes RADIUS vouchers: either one is reason to run it.
   if (!x402 && !config.radius.enabled) {
@@ -30,7 +30,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
       portalDir: portalDir(),
       macOf: async (ip) => (await valve.snapshot()).clients.find((c) => c.ip === ip)?.mac ?? null,
-      log: { info: (m, f) => log.info(m, f as never), warn: (m, f) => log.warn(m, f as never) },
+      log,
     });
     log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port });
     return endpoint;

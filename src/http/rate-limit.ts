@@ -1,11 +1,13 @@
+import { systemClock, type Clock } from '../time.ts';
+
 /** A token bucket per client IP: `perMinute` requests a minute, bursts up to the same. Bounded: at most 4096 IPs tracked. */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now, private readonly maxIps = 4096) {}
+  constructor(private readonly perMinute: number, private readonly clock: Clock = systemClock, private readonly maxIps = 4096) {}
 
   take(ip: string): boolean {
-    const now = this.now();
+    const now = this.clock.now();
     let b = this.buckets.get(ip);
     if (b) {
       b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) * this.perMinute) / 60_000);

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
+import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
 import type { X402Method } from '../payments/index.ts';
 import { encodeHeader } from '../x402/index.ts';
@@ -34,7 +35,7 @@ export interface HttpEndpointOptions {
   macOf(ip: string): Promise<string | null>;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
-  log?: { info(m: string, f?: Record<string, unknown>): void; warn(m: string, f?: Record<string, unknown>): void };
+  log?: Log;
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;

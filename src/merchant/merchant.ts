@@ -8,6 +8,7 @@
  * purchase).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { Grant, Hold, PaymentRef, Session, SessionPurchasePort } from '../sessions/index.ts';
 import { grantReference, type PaymentRegistry } from '../payments/index.ts';
 import { parseUnits } from './amount.ts';
@@ -21,7 +22,7 @@ export interface MerchantOptions {
   pricing: Pricing;
   sessions: SessionsPort;
   payments: PaymentRegistry;
-  now?: () => number;
+  clock?: Clock;
 }
 
 /** Admin grant bounds: 10 years of time, 1 PiB of data. */
@@ -56,10 +57,10 @@ function referenceKey(method: string, reference: unknown): Pick<PaymentRef, 'met
 }
 
 export class Merchant {
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: MerchantOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   quote(planId?: string | null, input: { amount?: string | bigint | number; steps?: string | bigint | number } = {}): Quote {
@@ -82,7 +83,7 @@ export class Merchant {
       mac: request.mac, ...client, ...(!setsTerms && { plan: q.plan, metric: q.metric, allotment: q.allotment }),
     });
     try {
-      const ctx = { quote: q, request, now: this.now() };
+      const ctx = { quote: q, request, now: this.clock.now() };
       const announced = await method.precheck?.(ctx);
       const expected = announced?.reference === undefined ? null : referenceKey(method.name, announced.reference);
       if (expected) {
@@ -133,7 +134,7 @@ export class Merchant {
     const client = grantClientOf(request);
     const hold = this.options.sessions.prepare({ mac: request.mac, ...client, metric, allotment });
     try {
-      const payment = grantReference('', this.now());
+      const payment = grantReference('', this.clock.now());
       const grant: Grant = { mac: request.mac, metric, allotment, payment, ...client };
       const result = await this.options.sessions.activate(grant, hold);
       return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };

@@ -25,7 +25,7 @@ export class BlindWatch {
   check(): string[] {
     const since = this.lastReadingAt();
     if (since === undefined) return [];
-    const blindMs = this.ctx.clock() - since;
+    const blindMs = this.ctx.clock.now() - since;
     if (blindMs < 2 * this.ctx.pollIntervalMs) return [];
     const out: string[] = [];
     for (const session of this.ctx.sessions.activeSessions()) {

@@ -100,7 +100,7 @@ export class BrakeWatch {
       const left = leftOf(id, w.mac);
       if (!(left > 0)) continue;
       if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.end(id, w.mac);
-      else w.stoppedAt = this.ctx.clock();
+      else w.stoppedAt = this.ctx.clock.now();
     }
     return waiting() > 0 ? 0 : Infinity;
   }

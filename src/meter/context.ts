@@ -4,13 +4,14 @@
  */
 import { SluiceError } from '../errors.ts';
 import { GATE_OPEN_STATES, STATE_CODES } from '../portal/index.ts';
-import type { SessionsPort, Timers, UsageReport } from './ports.ts';
+import type { Clock, Timers } from '../time.ts';
+import type { SessionsPort, UsageReport } from './ports.ts';
 
 export type MeterState = 'idle' | 'running' | 'closing' | 'closed';
 
 export interface MeterContext {
   readonly sessions: SessionsPort;
-  readonly clock: () => number;
+  readonly clock: Clock;
   readonly timers: Timers;
   readonly pollIntervalMs: number;
   /** Set by the Meter only; the parts read it (a reading that answers after close is dropped). */

@@ -194,20 +194,20 @@ export class CutPlanner {
    */
   async waitForCuts(fetchTimeoutMs: number): Promise<void> {
     // Never longer than one fetch may take: a reading that hangs must not stop metering.
-    const deadline = this.ctx.clock() + fetchTimeoutMs;
-    for (let round = 0; round < 4 && this.ctx.clock() < deadline; round++) {
+    const deadline = this.ctx.clock.now() + fetchTimeoutMs;
+    for (let round = 0; round < 4 && this.ctx.clock.now() < deadline; round++) {
       if (this.finalReadsInFlight.size > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           Promise.allSettled([...this.finalReadsInFlight]),
-          new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - this.ctx.clock())); }),
+          new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - this.ctx.clock.now())); }),
         ]);
         clearTimeout(timer);
         continue;
       }
       let due = Infinity;
       for (const at of this.timedEnds.values()) due = Math.min(due, at);
-      const waitMs = due - this.ctx.clock();
+      const waitMs = due - this.ctx.clock.now();
       if (!(waitMs >= 0 && waitMs < this.times.lastFetchMs)) return;
       // A real timer: at most one fetch's time, and it must pass even where the meter's own timers are a test's.
       await new Promise<void>((resolve) => setTimeout(resolve, waitMs + 1));
@@ -312,11 +312,11 @@ export class CutPlanner {
     const base = this.nearEnd.get(sessionId)?.reading;
     if (base === undefined) return;
     // Timed from when the portal takes the call, not from the queue: a reading that waited behind a snapshot is not slow.
-    let askedAt = clock();
+    let askedAt = clock.now();
     let started = performance.now();
     let client: Awaited<ReturnType<ReadClient>>;
     try {
-      client = await readClient(mac, () => { askedAt = clock(); started = performance.now(); });
+      client = await readClient(mac, () => { askedAt = clock.now(); started = performance.now(); });
     } catch {
       this.ctx.requestTick();
       return;
@@ -338,10 +338,10 @@ export class CutPlanner {
     const closeMs = closeOf(this.finalReadMs());
     if (remaining <= rate * closeMs) { this.endAhead(sessionId, mac, down, up, { rate, closeMs }); return; }
     // From now: the moment the deauth must go out (the crossing less the deauth's share of the close).
-    const endInMs = askedAt + remaining / rate - (closeMs - this.finalReadMs()) - clock();
+    const endInMs = askedAt + remaining / rate - (closeMs - this.finalReadMs()) - clock.now();
     const reading = this.finalReadMs();
     if (endInMs < 2 * reading) {
-      const dueAt = clock() + Math.max(0, endInMs);
+      const dueAt = clock.now() + Math.max(0, endInMs);
       this.timedEnds.set(sessionId, dueAt);
       this.cuts.set(sessionId, this.ctx.timers.setTimeout(() => {
         this.cuts.delete(sessionId);

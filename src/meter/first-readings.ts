@@ -38,7 +38,7 @@ export class FirstReadingWatch {
 
   /** The gatekeeper is about to `auth` this MAC for this session: its counters will start at 0. */
   starting(mac: string, sessionId: string): void {
-    this.watches.set(mac, { sessionId, state: 'expected', at: this.ctx.clock() });
+    this.watches.set(mac, { sessionId, state: 'expected', at: this.ctx.clock.now() });
   }
 
   /**

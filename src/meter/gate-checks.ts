@@ -4,6 +4,7 @@
  * gatekeeper's enforce).
  */
 import { STATE_CODES } from '../portal/index.ts';
+import type { Clock } from '../time.ts';
 import type { SessionsPort } from './ports.ts';
 import { FLAG_PRESENT, type TableView } from './table.ts';
 import { SLICE, TurnBudget } from './timing.ts';
@@ -24,7 +25,7 @@ export class GateChecks {
 
   constructor(
     private readonly sessions: SessionsPort,
-    private readonly clock: () => number,
+    private readonly clock: Clock,
     private readonly options: GateCheckOptions,
   ) {}
 
@@ -37,7 +38,7 @@ export class GateChecks {
   async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
-    const now = this.clock();
+    const now = this.clock.now();
     const newest = dispatchAt - this.options.graceMs;
     let n = 0;
     const turn = new TurnBudget();

@@ -1,7 +1,7 @@
 // Public surface of the usage engine.
 export { Meter, type MeterOptions, type TickReport } from './meter.ts';
 export type { MeterStats } from './stats.ts';
-export type { ExclusivePort, KernelQuotaPort, MeteredSession, ReadClient, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
+export type { ExclusivePort, KernelQuotaPort, MeteredSession, ReadClient, SessionsPort, UsageReport, UsageTaskRunner } from './ports.ts';
 export { createInlineRunner, createPoolRunner, defaultWorkerPath, type PoolOptions } from './pool.ts';
 export type { SkipReason, TaskSource, UsageResult, UsageTask } from './task.ts';
 export type { CounterMark } from './table.ts';

@@ -9,6 +9,7 @@
  * The meter reports facts and ends sessions only through the sessions port: it never opens or closes a gate (the
  * daemon's callbacks do).
  */
+import { systemClock, systemTimers } from '../time.ts';
 import { BlindWatch } from './blind-watch.ts';
 import { BrakeWatch } from './brake-watch.ts';
 import type { MeterContext } from './context.ts';
@@ -42,8 +43,8 @@ export class Meter {
       ...(options.workerPath === undefined ? {} : { workerPath: options.workerPath }),
       ...(options.workerExecArgv === undefined ? {} : { execArgv: options.workerExecArgv }),
     });
-    const clock = options.clock ?? Date.now;
-    const timers = options.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    const clock = options.clock ?? systemClock;
+    const timers = options.timers ?? systemTimers;
     this.ctx = {
       sessions: options.sessions, clock, timers, pollIntervalMs: options.pollIntervalMs, state: 'idle',
       onUsage: (batch) => options.onUsage?.(batch),

@@ -4,7 +4,8 @@
  * gate-checks, blind-watch) reads the few it uses.
  */
 import type { SluiceError } from '../errors.ts';
-import type { KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, Timers, UsageReport, UsageTaskRunner } from './ports.ts';
+import type { Clock, Timers } from '../time.ts';
+import type { KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner } from './ports.ts';
 import type { PortalFlavour as Flavour } from '../portal/index.ts';
 import type { CounterMark } from './table.ts';
 import type { SkipReason, TaskSource } from './task.ts';
@@ -65,7 +66,7 @@ export interface MeterOptions {
   workerPath?: string | URL;
   workerExecArgv?: string[];
   runner?: UsageTaskRunner;
-  clock?: () => number;
+  clock?: Clock;
   timers?: Timers;
   /** Initial table capacity (clients); it grows on demand. */
   initialCapacity?: number;

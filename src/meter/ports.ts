@@ -1,6 +1,7 @@
 /**
  * What the meter needs from the rest of sluice, as small interfaces the daemon wires (docs/performance.md has the data
- * flow). Times are milliseconds on the clock passed to the Meter (Date.now by default), the sessions' clock too.
+ * flow). Times are milliseconds on the Clock passed to the Meter (src/time.ts; the system clock by default), the
+ * sessions' clock too.
  */
 import type { UsageResult, UsageTask } from './task.ts';
 
@@ -60,11 +61,6 @@ export interface UsageTaskRunner {
   /** Waits for running tasks, then stops the threads. */
   close(): Promise<void>;
   destroy(): Promise<void>;
-}
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 /** One session's usage in a tick (the lead turns a batch into `sluice.session {event:'usage', …}`). */

@@ -78,7 +78,7 @@ export class TickLoop {
       // Tick 1 is the restored readings, committed as of now: every later delta is billable to sessions started before.
       this.table = seedTable(marks, options.initialCapacity ?? 1024, 1);
       this.seq = 1;
-      this.lastReadingAt = ctx.clock();
+      this.lastReadingAt = ctx.clock.now();
       this.restoredReadings = true;
     } else {
       this.table = createTable(options.initialCapacity ?? 1024);
@@ -120,7 +120,7 @@ export class TickLoop {
    */
   scheduleBy(delayMs: number): void {
     if (this.ctx.state !== 'running') return;
-    const at = this.ctx.clock() + delayMs;
+    const at = this.ctx.clock.now() + delayMs;
     if (this.running) {
       this.nextBy = Math.min(this.nextBy, at);
       return;
@@ -131,13 +131,13 @@ export class TickLoop {
   schedule(delayMs: number): void {
     const { ctx } = this;
     ctx.timers.clearTimeout(this.timer);
-    this.dueAt = ctx.clock() + delayMs;
+    this.dueAt = ctx.clock.now() + delayMs;
     this.timer = ctx.timers.setTimeout(() => {
       this.timer = undefined;
       this.dueAt = Infinity;
       void this.tick().then((report) => {
         if (ctx.state !== 'running') return;
-        const by = this.nextBy - ctx.clock();
+        const by = this.nextBy - ctx.clock.now();
         this.nextBy = Infinity;
         if (this.again) { this.again = false; this.schedule(0); }
         else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
@@ -161,7 +161,7 @@ export class TickLoop {
       ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
       fetchSignal: this.fetchSignal,
     };
-    let dispatchAt = this.ctx.clock();
+    let dispatchAt = this.ctx.clock.now();
     let result: UsageResult;
     try {
       result = await this.dispatch(task, (at) => { dispatchAt = at; });
@@ -175,7 +175,7 @@ export class TickLoop {
     report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;
     if (result.ok) this.parts.times.lastDurationMs = report.durationMs;
-    this.statsRecorder.recordTick(report, this.ctx.clock(), result.ok ? result : undefined);
+    this.statsRecorder.recordTick(report, this.ctx.clock.now(), result.ok ? result : undefined);
     this.options.onTick?.(report);
     for (const observer of this.observers) observer(report);
     return report;
@@ -186,7 +186,7 @@ export class TickLoop {
     const { portal } = this.options;
     const { runner } = this.parts;
     if (portal === undefined || task.source.kind === 'inline') {
-      onDispatch(this.ctx.clock());
+      onDispatch(this.ctx.clock.now());
       return runner.run(task);
     }
     await this.parts.planner.waitForCuts(this.options.fetchTimeoutMs);
@@ -194,7 +194,7 @@ export class TickLoop {
     await portal.runExclusive(async () => {
       const cell = new Int32Array(this.fetchSignal);
       Atomics.store(cell, 0, 0);
-      onDispatch(this.ctx.clock());
+      onDispatch(this.ctx.clock.now());
       result = runner.run(task);
       const settled = result.then(() => undefined, () => undefined);
       const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })

@@ -7,7 +7,8 @@
 import { toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { EscrowClose, EscrowLedger } from '../escrow/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
+import { systemClock, type Clock, type Timers } from '../time.ts';
 import {
   Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
 } from '../sessions/index.ts';
@@ -52,7 +53,10 @@ export interface EscrowCreditOptions {
   gate: HoldingGate;
   /** The step size of a plan as configured now (escrow.credit_steps counts steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;
-  log: Logger;
+  log: Log;
+  clock?: Clock;
+  /** The escrow method's close timer (X402SessionOptions.timers). */
+  timers?: Timers;
 }
 
 /** The answer of a check with nothing to do: one settled promise, not one per call. */
@@ -67,16 +71,19 @@ export class EscrowCredit {
   /** The payment method (the merchant sells through it). */
   readonly method: X402SessionMethod;
   private readonly events: Emitter<EscrowCreditEvents>;
+  private readonly clock: Clock;
 
   constructor(private readonly options: EscrowCreditOptions) {
+    this.clock = options.clock ?? systemClock;
     const { sessions, log } = options;
     this.events = new Emitter<EscrowCreditEvents>((err, event) =>
       log.warn('escrow listener failed', { event: String(event), reason: toSluiceError(err).message }));
     this.method = new X402SessionMethod(options.config, {
-      ledger: options.ledger, log, sessions, onClosed: (escrowId, close) => this.closed(escrowId, close),
+      ledger: options.ledger, log, sessions, onClosed: (escrowId, close) => this.closed(escrowId, close), clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
     });
     sessions.on('ended', (s) => {
-      for (const p of s.payments) if (p.method === METHOD_NAME) void this.method.sessionEnded(p.reference, Date.now());
+      for (const p of s.payments) if (p.method === METHOD_NAME) void this.method.sessionEnded(p.reference, this.clock.now());
     });
   }
 
@@ -87,7 +94,7 @@ export class EscrowCredit {
   /** Sessions that ended while sluice was down: their escrow sessions are due to close too. */
   async endedWhileDown(ended: readonly Session[]): Promise<void> {
     for (const s of ended) {
-      for (const p of s.payments) if (p.method === METHOD_NAME) await this.method.sessionEnded(p.reference, s.endedAt ?? Date.now());
+      for (const p of s.payments) if (p.method === METHOD_NAME) await this.method.sessionEnded(p.reference, s.endedAt ?? this.clock.now());
     }
   }
 

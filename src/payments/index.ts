@@ -6,10 +6,10 @@ export type { GrantTerms, PaymentContext, PaymentFields, PaymentMethod, PaymentR
 export { PaymentRegistry } from './registry.ts';
 export { grantMethod, grantReference } from './grant.ts';
 export { builtinPaymentMethods, createPaymentRegistry } from './builtin.ts';
-export { grantLate, type LateGrantLog, type LateGrantSessions } from './late-grant.ts';
+export { grantLate, type LateGrantSessions } from './late-grant.ts';
 export {
   RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, X402Method,
-  type ResolveReport, type X402Log, type X402MethodOptions, type X402SessionsPort,
+  type ResolveReport, type X402MethodOptions, type X402SessionsPort,
 } from './x402-exact.ts';
 export {
   CLOSE_RETRY_MS, CONSUME_DELAY_MS, MAX_DURATION_SECONDS, MAX_WINDOW_SECONDS, METHOD_NAME as X402_SESSION_METHOD,

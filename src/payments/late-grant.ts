@@ -4,6 +4,7 @@
  * earlier try) means it is done; ERR_PAYMENT_REPLAYED from a race says the same.
  */
 import { toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
 import type { Grant, Session } from '../sessions/index.ts';
 
 export interface LateGrantSessions {
@@ -11,15 +12,10 @@ export interface LateGrantSessions {
   isApplied(payment: Grant['payment']): boolean;
 }
 
-export interface LateGrantLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
-
 /** True when the payment is applied (now or before); false when the grant failed and should be retried. */
 export async function grantLate(
   sessions: LateGrantSessions, grant: Grant, what: { granted: string; failed: string; fields: Record<string, unknown> },
-  opts: { log?: LateGrantLog | undefined },
+  opts: { log?: Log | undefined },
 ): Promise<boolean> {
   if (sessions.isApplied(grant.payment)) return true;
   try {

@@ -10,6 +10,8 @@
  * the nonce was used, and grants the session exactly once if it was.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
@@ -29,18 +31,15 @@ export interface X402SessionsPort {
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
 }
 
-export interface X402Log {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
-
 export interface X402MethodOptions {
   config: X402Config;
   stateDir: string;
   /** Sessions: the resolver grants purchases whose settle was confirmed late. */
   sessions: X402SessionsPort;
-  log?: X402Log;
-  now?: () => number;
+  log?: Log;
+  clock?: Clock;
+  /** The resolver's retry timer; by default one that never keeps the daemon alive on its own. */
+  timers?: Timers;
   fetch?: typeof fetch;
 }
 
@@ -56,19 +55,21 @@ export class X402Method implements PaymentMethod {
   readonly name = 'x402';
   readonly adminOnly = false;
   private facilitator: FacilitatorClient;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
   private readonly inFlight = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
   /** The local check of a purchase, shared by its precheck and authorize (same context object). */
   private readonly checked = new WeakMap<PaymentContext, Promise<ExactPayment>>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
 
   private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
   }
 
@@ -171,7 +172,7 @@ export class X402Method implements PaymentMethod {
       this.inFlight.add(key);
       try {
         const outcome = await this.resolveOne(known, { grant: false });
-        if (outcome === 'settled') { this.handedOut.set(key, this.now()); return ref(this.store.get(key) ?? known); }
+        if (outcome === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? known); }
         if (outcome === 'pending') throw pendingError(key);
         throw new SluiceError('ERR_X402_SETTLE_FAILED', 'the earlier settlement of this authorization failed; no money moved');
       } finally {
@@ -179,7 +180,7 @@ export class X402Method implements PaymentMethod {
       }
     }
     if (known?.state === 'settled' && !this.handedOut.has(key) && !this.options.sessions.isApplied({ method: this.name, reference: key })) {
-      this.handedOut.set(key, this.now());
+      this.handedOut.set(key, this.clock.now());
       return ref(known);
     }
     if (known || this.options.sessions.isApplied({ method: this.name, reference: key })) throw replayed();
@@ -204,7 +205,7 @@ export class X402Method implements PaymentMethod {
       if (settled.status === 'settled') {
         const done: PurchaseRecord = { ...record, state: 'settled', transaction: settled.transaction };
         await this.persistBestEffort(done);
-        this.handedOut.set(key, this.now());
+        this.handedOut.set(key, this.clock.now());
         return ref(done);
       }
       if (settled.status === 'failed') {
@@ -263,7 +264,7 @@ export class X402Method implements PaymentMethod {
    * move: removed), or 'pending' (no answer yet). With `grant`, a settled purchase is granted here (resolver path).
    */
   private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<'settled' | 'failed' | 'pending'> {
-    const nowSeconds = BigInt(Math.floor(this.now() / 1000));
+    const nowSeconds = BigInt(Math.floor(this.clock.now() / 1000));
     let outcome: 'settled' | 'failed' | 'pending' = 'pending';
     let transaction: string | undefined;
     const used = await this.nonceUsedOnChain(r);
@@ -323,7 +324,7 @@ export class X402Method implements PaymentMethod {
           if (this.options.sessions.isApplied({ method: this.name, reference: r.key })) {
             this.handedOut.delete(r.key);
             await this.store.put({ ...r, state: 'applied' });
-          } else if (handed === undefined || this.now() - handed > 60_000) {
+          } else if (handed === undefined || this.clock.now() - handed > 60_000) {
             if (await this.grant(r)) report.granted++;
             else report.pending++;
           } else report.pending++;
@@ -333,18 +334,17 @@ export class X402Method implements PaymentMethod {
         this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
       }
     }
-    if (this.store.prune(BigInt(Math.floor(this.now() / 1000)))) await this.store.flush().catch(() => undefined);
+    if (this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)))) await this.store.flush().catch(() => undefined);
     if (report.pending > 0) this.schedule();
     return report;
   }
 
   private schedule(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       void this.resolvePending();
     }, RESOLVE_INTERVAL_MS);
-    this.timer.unref();
   }
 
   /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
@@ -375,7 +375,7 @@ export class X402Method implements PaymentMethod {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     await this.resolving?.catch(() => undefined);
     await this.store.flush().catch(() => undefined);

@@ -13,6 +13,8 @@
  */
 import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { PaymentRef } from '../sessions/index.ts';
 import {
@@ -51,7 +53,7 @@ export interface X402SessionOptions {
   config: EscrowConfig;
   /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
   ledger?: EscrowLedger;
-  log?: { info(message: string, fields?: Record<string, unknown>): void; warn(message: string, fields?: Record<string, unknown>): void };
+  log?: Log;
   fetch?: typeof fetch;
   /** Facilitator request timeout (tests shorten it). */
   timeoutMs?: number;
@@ -59,6 +61,9 @@ export interface X402SessionOptions {
   sessions?: X402SessionsPort;
   /** An escrow session was closed on chain (or found closed): what the seller got and the buyer got back. */
   onClosed?: (escrowSessionId: string, close: EscrowClose) => void;
+  clock?: Clock;
+  /** The one close timer; by default one that never keeps the daemon alive on its own. */
+  timers?: Timers;
 }
 
 function mismatch(message: string, details?: Record<string, unknown>): never {
@@ -94,10 +99,15 @@ export class X402SessionMethod implements PaymentMethod {
   /** Escrow session ids a purchase or the resolver is working on (never two at once: one grant per deposit). */
   private readonly inFlight = new Set<string>();
   private closing: Promise<number> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private timerAt = 0;
 
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.client = this.clientFor(config);
   }
 
@@ -238,7 +248,7 @@ export class X402SessionMethod implements PaymentMethod {
   /** The session could not be granted after the deposit landed: close the escrow session at once (full refund). */
   async release(ref: PaymentRef, reason: Error): Promise<void> {
     this.options.log?.warn('escrow deposit not granted; closing it with a full refund', { session: ref.reference, reason: reason.message });
-    if (await this.options.ledger?.ended(ref.reference, Date.now() - this.config.closeGraceMs)) this.schedule(0);
+    if (await this.options.ledger?.ended(ref.reference, this.clock.now() - this.config.closeGraceMs)) this.schedule(0);
   }
 
   /** A pending purchase whose deposit landed: grant it (once: a session holding the reference is not granted again). */
@@ -364,7 +374,7 @@ export class X402SessionMethod implements PaymentMethod {
   private async doClose(): Promise<number> {
     const ledger = this.options.ledger;
     if (!ledger) return 0;
-    const now = Date.now();
+    const now = this.clock.now();
     let pending = await this.resolvePending(now);
     // Periodic consume: the latest receipt of a live session goes on chain (cumulative, so a retry or a replay of an
     // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
@@ -402,8 +412,8 @@ export class X402SessionMethod implements PaymentMethod {
     if (pending > 0) this.schedule(CLOSE_RETRY_MS);
     // Ended sessions still in their close_grace: woken when the first is due (an earlier wake-up, a consume's, must
     // not leave them waiting for the next event or restart).
-    const next = ledger.nextCloseDue(Date.now(), this.config.closeGraceMs);
-    if (next !== undefined) this.schedule(next - Date.now() + 1);
+    const next = ledger.nextCloseDue(this.clock.now(), this.config.closeGraceMs);
+    if (next !== undefined) this.schedule(next - this.clock.now() + 1);
     return pending;
   }
 
@@ -414,12 +424,11 @@ export class X402SessionMethod implements PaymentMethod {
 
   /** One timer for consumes, closes and pending purchases, at the earliest time any of them asks for. */
   private schedule(ms: number): void {
-    const at = Date.now() + ms;
-    if (this.timer && this.timerAt <= at) return;
-    if (this.timer) clearTimeout(this.timer);
+    const at = this.clock.now() + ms;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
-    this.timer.unref();
+    this.timer = this.timers.setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
   }
 
   /** At start: closes what a restart or an outage left. */
@@ -428,7 +437,7 @@ export class X402SessionMethod implements PaymentMethod {
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 

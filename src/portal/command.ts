@@ -7,18 +7,9 @@
  * only a tail of stderr is kept, for diagnostics (Debian's ndsctl leaks pgrep warnings there).
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { systemTimers, type Timers } from '../time.ts';
 
 export type SpawnFn = (file: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
-
-export interface RunnerTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const REAL_TIMERS: RunnerTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** ndsctl exit codes (openNDS / nodogsplash src/ndsctl.c). */
 export const NDSCTL_EXIT = { ok: 0, no: 1, abnormalReply: 2, cannotConnect: 3, busy: 4 } as const;
@@ -45,7 +36,7 @@ export interface CommandOptions {
   /** Each stdout chunk as it arrives; a returned string refuses the output and kills the run. */
   onStdout(chunk: Buffer): string | undefined;
   spawn?: SpawnFn;
-  timers?: RunnerTimers;
+  timers?: Timers;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -54,7 +45,7 @@ const REAP_GRACE_MS = 2000;
 
 export function runCommand(opts: CommandOptions): CommandRun {
   const [file, ...args] = opts.argv as [string, ...string[]];
-  const timers = opts.timers ?? REAL_TIMERS;
+  const timers = opts.timers ?? systemTimers;
   let kill: () => void = () => {};
   const outcome = new Promise<CommandOutcome>((resolve) => {
     let child: ChildProcess;

@@ -1,4 +1,5 @@
-// Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts and src/log.ts).
+// Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts, src/log.ts and
+// src/time.ts).
 // Formats (openNDS, nodogsplash): formats.ts, read by the main thread's parser and the usage worker's scanner.
 export { GATE_OPEN_STATES, type GateBrake, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 export { COUNTER_UNIT, FORMATS, STATE_CODES, STATE_NAMES, stateCodeOf, type PortalFormat, type PortalStateName } from './formats.ts';
@@ -11,9 +12,9 @@ export { scanSnapshot, type ClientSink, type ScanOutcome, type SinkFor } from '.
 export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.
-export { NDSCTL_EXIT, type RunnerTimers, type SpawnFn } from './command.ts';
+export { NDSCTL_EXIT, type SpawnFn } from './command.ts';
 export { NdsctlRunner } from './runner.ts';
-export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions, RunnerLog } from './runner.ts';
+export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
 export { portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
 export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';
 export { fetchSnapshot, SnapshotBuffer, type FetchOptions, type FetchOutcome, type FetchProblem, type SnapshotSource } from './snapshot-fetch.ts';

@@ -1,6 +1,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
+import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
 
 /**
@@ -216,11 +217,9 @@ export function nftRunner(command: readonly string[], timeoutMs: number, spawn: 
  */
 export const READ_FAILURES_OFF = 3;
 
-export type KernelQuotaLog = (level: 'info' | 'warn', message: string, details?: Record<string, unknown>) => void;
-
 export interface KernelQuotaOptions {
   run: NftRun;
-  log?: KernelQuotaLog;
+  log?: Log;
   /** A client's live data session (null: none): what a rebuild sets each quota to, and how much a top-up added. */
   session: (mac: string) => BrakedSession | null;
 }
@@ -238,7 +237,7 @@ interface Installed extends KernelQuotaEntry {
  */
 export class KernelQuota {
   readonly #run: NftRun;
-  readonly #log: KernelQuotaLog;
+  readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -250,7 +249,7 @@ export class KernelQuota {
 
   constructor(options: KernelQuotaOptions) {
     this.#run = options.run;
-    this.#log = options.log ?? (() => undefined);
+    this.#log = options.log ?? silentLogger;
     this.#session = options.session;
   }
 
@@ -299,7 +298,7 @@ export class KernelQuota {
             if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
           } catch (err) {
             // Changed between the read and the change: replace it, the carried quotas counting afresh.
-            this.#log('warn', 'kernel quota: the table left by an earlier run could not be changed; replacing it', { reason: toSluiceError(err).message });
+            this.#log.warn('kernel quota: the table left by an earlier run could not be changed; replacing it', { reason: toSluiceError(err).message });
             for (const e of installed) if (e.inherited) e.limitBytes = carried.find(({ q }) => q.mac === e.mac)!.left;
             await this.#run(['-f', '-'], tableScript(installed));
           }
@@ -317,7 +316,7 @@ export class KernelQuota {
       this.#entries.clear();
       for (const e of installed) this.#entries.set(e.mac, e);
       this.#enabled = true;
-      this.#log('info', 'kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: installed.length, carried_over: carried.length });
+      this.#log.info('kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: installed.length, carried_over: carried.length });
       return true;
     });
   }
@@ -333,7 +332,7 @@ export class KernelQuota {
     try {
       return parseTableState(json);
     } catch (err) {
-      this.#log('warn', 'kernel quota: the table left by an earlier run cannot be read; replacing it', { reason: toSluiceError(err).message });
+      this.#log.warn('kernel quota: the table left by an earlier run cannot be read; replacing it', { reason: toSluiceError(err).message });
       return null;
     }
   }
@@ -441,7 +440,7 @@ export class KernelQuota {
         // Queued, not awaited: a read may run inside a queued change (toppedUp), which would wait for itself.
         void this.#serial(() => this.#turnOff(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row; gates close by the portal alone`, err));
       } else {
-        this.#log('warn', 'kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
+        this.#log.warn('kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
       }
       return out;
     }
@@ -465,7 +464,7 @@ export class KernelQuota {
     } catch (err) {
       this.#failures++;
       onDone();
-      this.#log('warn', 'kernel quota change failed: rebuilding the table', { reason: toSluiceError(err).message });
+      this.#log.warn('kernel quota change failed: rebuilding the table', { reason: toSluiceError(err).message });
       await this.#rebuild();
     }
   }
@@ -502,7 +501,7 @@ export class KernelQuota {
     } catch {
       deleted = false; // none was made, or nft cannot run at all
     }
-    this.#log('warn', message, { reason: toSluiceError(err).message, ...(wasOn || deleted ? { table_deleted: deleted } : {}) });
+    this.#log.warn(message, { reason: toSluiceError(err).message, ...(wasOn || deleted ? { table_deleted: deleted } : {}) });
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

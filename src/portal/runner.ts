@@ -1,5 +1,7 @@
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { NDSCTL_EXIT, REAL_TIMERS, runCommand, type KillReason, type RunnerTimers, type SpawnFn } from './command.ts';
+import { silentLogger, type Log } from '../log.ts';
+import { systemTimers, type Timers } from '../time.ts';
+import { NDSCTL_EXIT, runCommand, type KillReason, type SpawnFn } from './command.ts';
 import { socketCall } from './socket-transport.ts';
 
 /**
@@ -10,8 +12,6 @@ import { socketCall } from './socket-transport.ts';
  * pgrep warnings on stderr. Output is collected in chunks without a fixed buffer limit (an `ndsctl json` at 100k
  * clients is ~100 MB), only a sanity cap.
  */
-
-export type RunnerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void;
 
 export interface NdsctlRunnerOptions {
   /** argv prefix, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -25,9 +25,9 @@ export interface NdsctlRunnerOptions {
   /** Sanity cap on stdout. Default 512 MiB (V8 strings top out near there). */
   maxOutputBytes?: number;
   spawn?: SpawnFn;
-  timers?: RunnerTimers;
+  timers?: Timers;
   env?: NodeJS.ProcessEnv;
-  log?: RunnerLog;
+  log?: Log;
   /**
    * The portal's control socket, asked before each call: when it returns a path, the call goes over that socket
    * (socket-transport.ts) instead of spawning ndsctl; undefined falls back to the command.
@@ -71,9 +71,9 @@ export class NdsctlRunner {
   readonly #busyBackoffMs: number;
   readonly #maxOutputBytes: number;
   readonly #spawn: SpawnFn | undefined;
-  readonly #timers: RunnerTimers;
+  readonly #timers: Timers;
   readonly #env: NodeJS.ProcessEnv | undefined;
-  readonly #log: RunnerLog;
+  readonly #log: Log;
   readonly #socketPath: (() => string | undefined) | undefined;
   readonly #queue: Job[] = [];
   #busy = false;
@@ -91,9 +91,9 @@ export class NdsctlRunner {
     this.#busyBackoffMs = opts.busyBackoffMs === undefined ? 100 : Math.max(0, opts.busyBackoffMs);
     this.#maxOutputBytes = positive(opts.maxOutputBytes, 512 * 1024 * 1024, 'maxOutputBytes');
     this.#spawn = opts.spawn;
-    this.#timers = opts.timers ?? REAL_TIMERS;
+    this.#timers = opts.timers ?? systemTimers;
     this.#env = opts.env;
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log ?? silentLogger;
     this.#socketPath = opts.socketPath;
   }
 
@@ -201,7 +201,7 @@ export class NdsctlRunner {
             details: { args: [...args], attempts: attempt },
           });
         }
-        this.#log('debug', 'ndsctl busy, retrying', { args: [...args], attempt });
+        this.#log.debug('ndsctl busy, retrying', { args: JSON.stringify(args), attempt });
         await this.#sleep(this.#busyBackoffMs * attempt);
         if (this.#state === 'closed') throw closedError();
         continue;

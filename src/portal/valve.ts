@@ -2,8 +2,10 @@ import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 import { openNdsAuthArgs } from './auth-args.ts';
-import type { RunnerTimers, SpawnFn } from './command.ts';
-import { NdsctlRunner, type NdsctlExec, type NdsctlPriority, type RunnerLog } from './runner.ts';
+import { silentLogger, type Log } from '../log.ts';
+import type { Timers } from '../time.ts';
+import type { SpawnFn } from './command.ts';
+import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
 import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake } from './types.ts';
 
 export interface ValveOptions {
@@ -18,9 +20,9 @@ export interface ValveOptions {
   maxAttempts?: number;
   busyBackoffMs?: number;
   spawn?: SpawnFn;
-  timers?: RunnerTimers;
+  timers?: Timers;
   env?: NodeJS.ProcessEnv;
-  log?: RunnerLog;
+  log?: Log;
   /** The portal's control socket, asked per call (see portal-socket.ts); undefined → run the command. */
   socketPath?: () => string | undefined;
   /** The most output one ndsctl call may print (`main.portal_output_max`); default 512 MiB. */
@@ -43,7 +45,7 @@ const BLOCKED_STATES = /* @__PURE__ */ new Set(['Blocked']);
 export class Valve {
   readonly runner: NdsctlRunner;
   readonly #preemptive: boolean;
-  readonly #log: RunnerLog;
+  readonly #log: Log;
   readonly #brake: GateBrake | undefined;
   #flavour: PortalFlavour | 'auto';
 
@@ -62,7 +64,7 @@ export class Valve {
     });
     this.#flavour = opts.flavour ?? 'auto';
     this.#preemptive = opts.preemptive ?? false;
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log ?? silentLogger;
     this.#brake = opts.brake;
   }
 
@@ -99,7 +101,7 @@ export class Valve {
       const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour;
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
-      if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log('debug', 'nodogsplash has no per-client safety net', { mac: canonical });
+      if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
       if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, before?.ip ?? null, safetyNet.dataBytes);
       try {
         await exec(args);

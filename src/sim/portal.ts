@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { PortalFlavour } from '../portal/index.ts';
 import {
   renderJsonFor,
@@ -60,8 +61,6 @@ export interface ExecResult {
   stderr: string;
 }
 
-export type Clock = () => number;
-
 const DEFAULT_CONFIG: PortalConfig = {
   flavour: 'opennds',
   gatewayName: 'sluice',
@@ -78,8 +77,6 @@ const DEFAULT_CONFIG: PortalConfig = {
   trustedMacs: [],
 };
 
-const unixNow: Clock = () => Math.floor(Date.now() / 1000);
-
 export class PortalModel {
   readonly config: PortalConfig;
   running = true;
@@ -87,12 +84,12 @@ export class PortalModel {
   #nextId = 1;
   #seed: number;
   #authenticatedSinceStart = 0;
-  #now: Clock;
+  #clock: Clock;
 
-  constructor(config: Partial<PortalConfig> = {}, opts: { now?: Clock; seed?: number } = {}) {
+  constructor(config: Partial<PortalConfig> = {}, opts: { clock?: Clock; seed?: number } = {}) {
     this.config = { ...DEFAULT_CONFIG, ...config, trustedMacs: [...(config.trustedMacs ?? [])] };
     if (config.version === undefined && this.config.flavour === 'nodogsplash') this.config.version = '5.0.2';
-    this.#now = opts.now ?? unixNow;
+    this.#clock = opts.clock ?? systemClock;
     this.#seed = (opts.seed ?? 0x5eed1) >>> 0 || 1;
   }
 
@@ -104,8 +101,13 @@ export class PortalModel {
     return this.#clients.size;
   }
 
-  setClock(now: Clock): void {
-    this.#now = now;
+  setClock(clock: Clock): void {
+    this.#clock = clock;
+  }
+
+  /** The portal's own time: whole unix seconds, as openNDS and nodogsplash print it. */
+  #now(): number {
+    return Math.floor(this.#clock.now() / 1000);
   }
 
   /** A copy of one client, found by MAC, IP or token like ndsctl does. */
@@ -278,11 +280,11 @@ export class PortalModel {
     };
   }
 
-  static fromJSON(json: PortalModelJson, opts: { now?: Clock } = {}): PortalModel {
+  static fromJSON(json: PortalModelJson, opts: { clock?: Clock } = {}): PortalModel {
     if (typeof json !== 'object' || json === null || !Array.isArray(json.clients) || typeof json.config !== 'object') {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'not a PortalModel state');
     }
-    const model = new PortalModel(json.config, { seed: json.seed, ...(opts.now === undefined ? {} : { now: opts.now }) });
+    const model = new PortalModel(json.config, { seed: json.seed, ...(opts.clock === undefined ? {} : { clock: opts.clock }) });
     model.running = json.running !== false;
     model.#nextId = json.nextId;
     model.#authenticatedSinceStart = json.authenticatedSinceStart ?? 0;

@@ -5,8 +5,9 @@
 import { EventEmitter } from 'node:events';
 import { MsgType, Status, UBUS_DEFAULT_SOCKET } from './codec/index.ts';
 import type { BlobmsgTable, UbusAttrs, UbusMessage, UbusSignature } from './codec/index.ts';
-import { UbusConnection, realTimers } from './connection.ts';
-import type { RequestResult, Timers } from './connection.ts';
+import { systemTimers, type Timers } from '../time.ts';
+import { UbusConnection } from './connection.ts';
+import type { RequestResult } from './connection.ts';
 import { UbusStatusError, closedError, disconnectedError } from './errors.ts';
 import { Registry } from './registry.ts';
 import type { UbusRemovable } from './registry.ts';
@@ -67,7 +68,7 @@ export class UbusClient extends EventEmitter {
     super();
     this.socketPath = opts.socketPath ?? UBUS_DEFAULT_SOCKET;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? systemTimers;
     const r = opts.reconnect;
     this.reconnectDelays = r === undefined || r === false ? undefined
       : { min: (r === true ? undefined : r.minDelayMs) ?? 100, max: (r === true ? undefined : r.maxDelayMs) ?? 5_000 };

@@ -8,16 +8,9 @@ import {
   MsgType, Status, UBUS_MAX_MSGLEN, UbusCodecError, UbusFrameReader, decodeHeader, decodeMessage, encodeMessage,
 } from './codec/index.ts';
 import type { UbusAttrs, UbusMessage } from './codec/index.ts';
+import { systemTimers, type Timers } from '../time.ts';
 import { UbusError, closedError, disconnectedError, timeoutError } from './errors.ts';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
 
 export type ConnectionState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -67,7 +60,7 @@ export class UbusConnection {
 
   private constructor(private readonly opts: ConnectionOptions, socket: Socket) {
     this.socket = socket;
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? systemTimers;
   }
 
   /** Connects and waits for HELLO; rejects with ERR_UBUS_CONNECT. */

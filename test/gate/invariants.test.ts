@@ -9,7 +9,7 @@ import { Gatekeeper, type GateValve } from '../../src/gate/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import type { PortalSnapshot } from '../../src/portal/index.ts';
-import { FakeTime } from '../sessions/fake-time.ts';
+import { FakeTime } from '../helpers/fake-time.ts';
 
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';
@@ -49,7 +49,7 @@ async function rig(opts: { leaveForeign?: boolean; graceMs?: number } = {}) {
   const toppedUp: string[] = [];
   const kernelQuota = { enabled: true, start: async () => true, has: () => false, set: async () => undefined, toppedUp: async (mac: string) => { toppedUp.push(mac); } };
   const gates = new Gatekeeper({
-    valve, sessions, log: createLogger({ write: () => undefined }), now: () => time.now(), kernelQuota,
+    valve, sessions, log: createLogger({ write: () => undefined }), clock: time, kernelQuota,
     ...(opts.leaveForeign !== undefined && { leaveForeign: opts.leaveForeign }), ...(opts.graceMs !== undefined && { portalLostGraceMs: opts.graceMs }),
   });
   const events: string[] = [];

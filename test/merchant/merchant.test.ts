@@ -39,7 +39,7 @@ async function make(behaviour: Parameters<typeof fakeCash>[0] = {}) {
   const env = await setup();
   const cash = fakeCash(behaviour);
   const payments = createPaymentRegistry([cash.method]);
-  const merchant = new Merchant({ pricing: new Pricing([hourly, data]), sessions: env.manager, payments, now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly, data]), sessions: env.manager, payments, clock: env.time });
   return { ...env, cash, merchant };
 }
 
@@ -145,7 +145,7 @@ function namedCash() {
 test('a replayed payment reference is refused before authorize and never releases the payment a session holds', async () => {
   const env = await setup();
   const named = namedCash();
-  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), clock: env.time });
   const first = await merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'named', ref: 'r1' } });
   assert.is(first.session.state, 'ACTIVE');
   // 20 concurrent replays of the same reference for other MACs: once all, one after the other.
@@ -161,7 +161,7 @@ test('a replayed payment reference is refused before authorize and never release
 test('concurrent purchases announcing the same fresh reference: one authorize, the rest in progress', async () => {
   const env = await setup();
   const named = namedCash();
-  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([named.method]), clock: env.time });
   const all = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
     merchant.purchase({ mac: `02:00:00:00:02:${i.toString(16).padStart(2, '0')}`, payment: { method: 'named', ref: 'fresh' } })));
   assert.is(all.filter((r) => r.status === 'fulfilled').length, 1);
@@ -179,7 +179,7 @@ test('a replay found only after authorize (reference not announced) is refused w
     async authorize({ quote, now }) { return { method: 'late', reference: 'same', amount: quote.price, asset: quote.asset, at: now }; },
     async release(ref) { released.push(ref.reference); },
   };
-  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), clock: env.time });
   await merchant.purchase({ mac: '02:00:00:00:00:01', payment: { method: 'late' } });
   await rejectsWithCode(merchant.purchase({ mac: '02:00:00:00:00:02', payment: { method: 'late' } }), 'ERR_PAYMENT_REPLAYED');
   assert.equal(released, []);
@@ -225,7 +225,7 @@ test('50 concurrent purchases sharing one idempotency key make one authorization
       return { method: 'slow', reference: `tx-${n}`, amount: quote.price, asset: quote.asset, at: now };
     },
   };
-  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), clock: env.time });
   const all = await Promise.allSettled(Array.from({ length: 50 }, () =>
     merchant.purchase({ mac: '02:00:00:00:00:01', idempotencyKey: 'same-key', payment: { method: 'slow' } })));
   assert.is(authorizations, 1);
@@ -250,7 +250,7 @@ test('concurrent purchases cannot together overrun max_sessions after paying', a
     },
     async release(ref) { released.push(ref.reference); },
   };
-  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), now: () => env.time.now() });
+  const merchant = new Merchant({ pricing: new Pricing([hourly]), sessions: env.manager, payments: createPaymentRegistry([method]), clock: env.time });
   const all = await Promise.allSettled(Array.from({ length: 10 }, (_, i) =>
     merchant.purchase({ mac: `02:00:00:00:03:0${i}`, payment: { method: 'slow' } })));
   assert.is(all.filter((r) => r.status === 'fulfilled').length, 3);

@@ -36,7 +36,7 @@ class Harness {
 }
 
 function portal(flavour: 'opennds' | 'nodogsplash' = 'opennds'): PortalModel {
-  const p = new PortalModel({ flavour }, { now: () => 1_795_221_800 });
+  const p = new PortalModel({ flavour }, { clock: { now: () => 1_795_221_800_000 } });
   p.addClient(A, '10.0.0.10');
   p.addClient(B, '10.0.0.11');
   p.auth(A);
@@ -168,7 +168,7 @@ test('an uncommitted tick (worker died after writing the table) is recomputed, n
 });
 
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {
-  const p = new PortalModel({}, { now: () => 1_795_221_800 });
+  const p = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const macs: string[] = [];
   for (let i = 0; i < 100; i++) {
     const mac = `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`;
@@ -184,7 +184,7 @@ test('the table grows past its capacity and keeps every client exact; an uncommi
 });
 
 test('a preauthenticated client that is authed later: its counter restarts at 0 and counts from there', async () => {
-  const p = new PortalModel({}, { now: () => 1_795_221_800 });
+  const p = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   p.addClient(A, '10.0.0.10');
   const h = new Harness(p);
   await h.run();

@@ -66,7 +66,7 @@ test.after.each(async () => { for (const r of open) await r.close(); });
 async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partial<MeterOptions> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
   const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour }, { now: () => Math.floor(now.t / 1000) });
+  const portal = new PortalModel({ flavour }, { clock: { now: () => now.t } });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const usage: UsageReport[][] = [];
@@ -77,7 +77,7 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const sessions = sessionManagerPort(manager);
   const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
-    runner: createInlineRunner(), clock: () => now.t, newSessionGraceMs: 0,
+    runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0,
     onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
     ...(initialMarks === undefined ? {} : { initialMarks }),
     ...extra,

@@ -34,7 +34,7 @@ function faulty(runner: UsageTaskRunner, faults: Map<number, 'exit' | 'throw'>):
 
 test('worker exits mid-tick (after writing the table): pool replaces it, next tick counts exactly once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  const portal = new PortalModel({}, { now: () => 1_795_221_800 });
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   portal.addClient(A, '10.0.0.10'); portal.auth(A);
   const used = { bytes: 0 };
@@ -96,7 +96,7 @@ test('command source: the worker runs `ndsctl json` (stand-in process), retries 
 
 test('the fetch runs inside the portal queue, which is released before the tick ends', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  const portal = new PortalModel({}, { now: () => 1_795_221_800 });
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const events: string[] = [];
   const meter = new Meter({

@@ -79,12 +79,12 @@ test('applyUsage does nothing after close', async () => {
 test('a Meter bills, reports and ends exactly what the portal counted after each purchase, across many slices', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
   const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour: 'opennds' }, { now: () => Math.floor(now.t / 1000) });
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const sessions = await manager(now);
   const meter = new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
-    clock: () => now.t, newSessionGraceMs: 0,
+    clock: { now: () => now.t }, newSessionGraceMs: 0,
     // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
     // ticks never fire.
     closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },

@@ -166,7 +166,7 @@ test('facilitator client: both dialects, and what counts as "no answer"', async 
 
 test('rate limiter: a burst of perMinute, then refill over time; bounded number of IPs', () => {
   let now = 0;
-  const r = new RateLimiter(3, () => now, 2);
+  const r = new RateLimiter(3, { now: () => now }, 2);
   assert.equal([r.take('a'), r.take('a'), r.take('a'), r.take('a')], [true, true, true, false]);
   now += 20_000;
   assert.is(r.take('a'), true, 'one token back after a third of a minute');

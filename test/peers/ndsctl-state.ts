@@ -44,7 +44,7 @@ export function writeStateFile(path: string, state: StandinState): void {
 
 export function modelOf(state: StandinState): PortalModel {
   const fixed = state.standin.now;
-  return PortalModel.fromJSON(state.portal, fixed === undefined ? {} : { now: () => fixed });
+  return PortalModel.fromJSON(state.portal, fixed === undefined ? {} : { clock: { now: () => fixed * 1000 } });
 }
 
 /** A portal state file in a temp dir, with helpers that edit it under the stand-in's lock. */

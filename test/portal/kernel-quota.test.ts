@@ -11,6 +11,7 @@ import {
   KernelQuota, KERNEL_QUOTA_TABLE, READ_FAILURES_OFF, installScript, limitScript, nftRunner, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
   type BrakedSession,
 } from '../../src/portal/kernel-quota.ts';
+import { recordingLog } from '../helpers/log.ts';
 
 const A = '02:00:00:00:0c:01';
 
@@ -76,7 +77,7 @@ test('parseTableState: nft -j list table → each client in both maps with what 
 
 test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
   const logs: string[] = [];
-  const kq = new KernelQuota({ run: nftRunner(['/nonexistent/nft'], 2000), log: (_l, m) => logs.push(m), session: () => null });
+  const kq = new KernelQuota({ run: nftRunner(['/nonexistent/nft'], 2000), log: recordingLog((_l, m) => logs.push(m)), session: () => null });
   assert.is(await kq.start(), false);
   assert.is(kq.enabled, false);
   await kq.set(A, '10.0.0.5', 1000);
@@ -104,7 +105,7 @@ function fakeNft(opts: { json: () => boolean; quotas?: () => unknown[] }) {
 test('an nft without JSON output (nftables-nojson): start() says false, deletes the table it made, logs why', async () => {
   const nft = fakeNft({ json: () => false });
   const logs: Array<[string, Record<string, unknown> | undefined]> = [];
-  const kq = new KernelQuota({ run: nft.run, log: (_l, m, d) => logs.push([m, d]), session: () => ({ left: 1000, allotment: 1000n }) });
+  const kq = new KernelQuota({ run: nft.run, log: recordingLog((_l, m, d) => logs.push([m, d])), session: () => ({ left: 1000, allotment: 1000n }) });
   assert.is(await kq.start(), false);
   assert.is(kq.enabled, false);
   assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`), 'the table it had made is deleted');
@@ -119,7 +120,7 @@ test(`reads that fail ${READ_FAILURES_OFF} times in a row turn the brake off and
   let json = true;
   const nft = fakeNft({ json: () => json });
   const logs: string[] = [];
-  const kq = new KernelQuota({ run: nft.run, log: (_l, m) => logs.push(m), session: () => ({ left: 1000, allotment: 1000n }) });
+  const kq = new KernelQuota({ run: nft.run, log: recordingLog((_l, m) => logs.push(m)), session: () => ({ left: 1000, allotment: 1000n }) });
   assert.ok(await kq.start());
   await kq.set(A, '10.0.0.5', 1000);
   assert.ok(kq.has(A));
@@ -205,7 +206,7 @@ print(ok)`]).trim());
   test('real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() replaces a stale table', async () => {
     const logs: string[] = [];
     const kq = new KernelQuota({
-      run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: (_l, m) => logs.push(m),
+      run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: recordingLog((_l, m) => logs.push(m)),
       session: () => ({ left: 1000, allotment: 1n }),
     });
     assert.ok(await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]), 'a stale table from a previous run is replaced');
@@ -220,7 +221,7 @@ print(ok)`]).trim());
 
   test('real kernel: a table gone behind sluice\'s back makes every read fail; the brake turns itself off rather than hang', async () => {
     const logs: string[] = [];
-    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: (_l, m) => logs.push(m), session: () => ({ left: 1000, allotment: 1000n }) });
+    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: recordingLog((_l, m) => logs.push(m)), session: () => ({ left: 1000, allotment: 1000n }) });
     assert.ok(await kq.start());
     await kq.set(A, '127.0.0.1', 1000);
     inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
@@ -245,7 +246,7 @@ print(ok)`]).trim());
     // B's session ended while it was down.
     const logs: Array<[string, Record<string, unknown> | undefined]> = [];
     const after = new KernelQuota({
-      run, log: (_l, m, d) => logs.push([m, d]),
+      run, log: recordingLog((_l, m, d) => logs.push([m, d])),
       session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
     });
     assert.ok(await after.start());

@@ -123,7 +123,7 @@ test('duplicate MAC, non-MAC key, counter "null", exponent, trailing garbage: al
 
 test('snapshots of a simulated portal: scanner and fallback agree for both formats, including trusted lists', () => {
   for (const flavour of ['opennds', 'nodogsplash'] as const) {
-    const portal = new PortalModel({ flavour, trustedMacs: flavour === 'opennds' ? ['02:aa:00:00:00:01', '02:aa:00:00:00:02'] : [] }, { now: () => 1_795_221_800 });
+    const portal = new PortalModel({ flavour, trustedMacs: flavour === 'opennds' ? ['02:aa:00:00:00:01', '02:aa:00:00:00:02'] : [] }, { clock: { now: () => 1_795_221_800_000 } });
     const sim = new TrafficSimulator(portal, { clients: 300, seed: 7, resetChance: 0.01, departureChance: 0.01 });
     sim.populate();
     for (let i = 0; i < 5; i++) {

@@ -7,9 +7,10 @@ import { ndsctlFixture } from './fixtures.ts';
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
 
-function fixedClock(start = 1795221700): { now: () => number; advance: (s: number) => void } {
+/** A Clock (ms) on whole seconds, as the portal counts: `seconds` reads it and `advance` moves it in the portal's unit. */
+function fixedClock(start = 1795221700): { now: () => number; seconds: () => number; advance: (s: number) => void } {
   let t = start;
-  return { now: () => t, advance: (s) => (t += s) };
+  return { now: () => t * 1000, seconds: () => t, advance: (s) => (t += s) };
 }
 
 function client(partial: Partial<SimClient> & Pick<SimClient, 'id' | 'mac' | 'ip' | 'token'>): SimClient {
@@ -36,13 +37,13 @@ test('the model reproduces the real 3-client capture byte for byte', () => {
       client({ id: 3, mac: '02:00:00:00:0c:03', ip: '10.77.0.150', token: '7727f673', lastActive: 1795221713 }),
     ],
   };
-  const model = PortalModel.fromJSON(state, { now: () => 1795221749 });
+  const model = PortalModel.fromJSON(state, { clock: { now: () => 1795221749_000 } });
   assert.fixture(model.renderJson(), ndsctlFixture('opennds-9.10-all-3-clients.json'));
 });
 
 test('a fresh model renders the same structure as the real captures (keys, order, all strings)', () => {
   const clock = fixedClock();
-  const model = new PortalModel({}, { now: clock.now });
+  const model = new PortalModel({}, { clock });
   model.addClient(A, '10.77.0.148');
   assert.equal(shape(JSON.parse(model.renderJson())), shape(JSON.parse(ndsctlFixture('opennds-9.10-all-1-preauth.json'))));
   assert.equal(shape(JSON.parse(model.renderJson('opennds', A))), shape(JSON.parse(ndsctlFixture('opennds-9.10-one-preauth.json'))));
@@ -65,7 +66,7 @@ test('a fresh model renders the same structure as the real captures (keys, order
 test('rendered counters re-parse to the same values (KiB and kB floors)', () => {
   for (const flavour of ['opennds', 'nodogsplash'] as const) {
     const clock = fixedClock();
-    const model = new PortalModel({ flavour }, { now: clock.now });
+    const model = new PortalModel({ flavour }, { clock });
     model.addClient(A, '10.0.0.2');
     model.addClient(B, '10.0.0.3');
     model.auth(A);
@@ -89,7 +90,7 @@ test('rendered counters re-parse to the same values (KiB and kB floors)', () => 
 
 test('openNDS: auth only from Preauthenticated, counters per auth, deauth removes, messages and exit codes', () => {
   const clock = fixedClock();
-  const model = new PortalModel({}, { now: clock.now });
+  const model = new PortalModel({}, { clock });
   model.addClient(A, '10.0.0.2');
   const token = model.get(A)?.token;
   assert.equal(model.execute(['auth', A, '30', '0', '0', '0', '2048', 'order-7']), {
@@ -98,7 +99,7 @@ test('openNDS: auth only from Preauthenticated, counters per auth, deauth remove
   const c = model.get(A);
   assert.is(c?.state, 'Authenticated');
   assert.is(c?.token, token, 'auth keeps the token');
-  assert.is(c?.sessionEnd, clock.now() + 30 * 60);
+  assert.is(c?.sessionEnd, clock.seconds() + 30 * 60);
   assert.is(c?.downloadQuota, 2048);
   assert.is(c?.uploadQuota, 0, '0 = the global default, here none');
   assert.equal(model.execute(['auth', A]), { code: 1, stdout: `Failed to authenticate client ${A}.\n`, stderr: '' });
@@ -116,16 +117,16 @@ test('openNDS: auth only from Preauthenticated, counters per auth, deauth remove
 
 test('openNDS: 0 or missing auth arguments mean the global defaults (session 1440 min)', () => {
   const clock = fixedClock();
-  const model = new PortalModel({ downloadQuotaKiB: 777 }, { now: clock.now });
+  const model = new PortalModel({ downloadQuotaKiB: 777 }, { clock });
   model.addClient(A, '10.0.0.2');
   model.execute(['auth', A, '0', '0', '0', '0', '0']);
-  assert.is(model.get(A)?.sessionEnd, clock.now() + 1440 * 60);
+  assert.is(model.get(A)?.sessionEnd, clock.seconds() + 1440 * 60);
   assert.is(model.get(A)?.downloadQuota, 777);
   assert.is(model.get(A)?.custom, 'bmE=');
 });
 
 test('openNDS: lookup by IP and token too; json with a short argument lists everyone', () => {
-  const model = new PortalModel({}, { now: fixedClock().now });
+  const model = new PortalModel({}, { clock: fixedClock() });
   model.addClient(A, '10.0.0.2');
   const token = model.get(A)?.token as string;
   assert.is(parseClient(model.execute(['json', '10.0.0.2']).stdout)?.mac, A);
@@ -134,9 +135,9 @@ test('openNDS: lookup by IP and token too; json with a short argument lists ever
 });
 
 test('openNDS preemptive authentication admits an unseen MAC only when enabled', () => {
-  const off = new PortalModel({}, { now: fixedClock().now });
+  const off = new PortalModel({}, { clock: fixedClock() });
   assert.is(off.execute(['auth', A]).code, 1);
-  const on = new PortalModel({ preemptive: true }, { now: fixedClock().now });
+  const on = new PortalModel({ preemptive: true }, { clock: fixedClock() });
   assert.is(on.execute(['auth', A]).code, 0);
   assert.is(on.get(A)?.clientType, 'preemptive');
   assert.is(on.get(A)?.state, 'Authenticated');
@@ -144,7 +145,7 @@ test('openNDS preemptive authentication admits an unseen MAC only when enabled',
 
 test('openNDS enforce(): session timeout and quota (KiB) deauth the client', () => {
   const clock = fixedClock();
-  const model = new PortalModel({}, { now: clock.now });
+  const model = new PortalModel({}, { clock });
   model.addClient(A, '10.0.0.2');
   model.addClient(B, '10.0.0.3');
   model.auth(A, { sessionMinutes: 1 });
@@ -159,7 +160,7 @@ test('openNDS enforce(): session timeout and quota (KiB) deauth the client', () 
 });
 
 test('restart/stop: the client table is gone; a stopped portal answers exit 3', () => {
-  const model = new PortalModel({}, { now: fixedClock().now });
+  const model = new PortalModel({}, { clock: fixedClock() });
   model.addClient(A, '10.0.0.2');
   model.auth(A);
   model.restart();
@@ -176,7 +177,7 @@ test('restart/stop: the client table is gone; a stopped portal answers exit 3', 
 
 test('nodogsplash: auth takes no arguments, deauth keeps the client Preauthenticated with a new token', () => {
   const clock = fixedClock();
-  const model = new PortalModel({ flavour: 'nodogsplash' }, { now: clock.now });
+  const model = new PortalModel({ flavour: 'nodogsplash' }, { clock });
   model.addClient(A, '10.0.0.2');
   const usage = model.execute(['auth', A, '60']);
   assert.is(usage.code, 1);
@@ -196,7 +197,7 @@ test('nodogsplash: auth takes no arguments, deauth keeps the client Preauthentic
 
 test('nodogsplash: a splash-page auth prints inf/-nan in its first second, which the parser rejects', () => {
   const clock = fixedClock();
-  const model = new PortalModel({ flavour: 'nodogsplash' }, { now: clock.now });
+  const model = new PortalModel({ flavour: 'nodogsplash' }, { clock });
   model.addClient(A, '10.0.0.2');
   model.authViaSplash(A);
   model.addTraffic(A, 5000, 0);
@@ -210,12 +211,12 @@ test('nodogsplash: a splash-page auth prints inf/-nan in its first second, which
 
 test('toJSON / fromJSON round trip keeps clients, order, tokens and the token generator', () => {
   const clock = fixedClock();
-  const model = new PortalModel({ gatewayName: 'x' }, { now: clock.now, seed: 99 });
+  const model = new PortalModel({ gatewayName: 'x' }, { clock, seed: 99 });
   model.addClient(B, '10.0.0.3');
   model.addClient(A, '10.0.0.2');
   model.auth(A, { downloadQuotaKiB: 5 });
   model.addTraffic(A, 12345, 678);
-  const copy = PortalModel.fromJSON(JSON.parse(JSON.stringify(model.toJSON())) as PortalModelJson, { now: clock.now });
+  const copy = PortalModel.fromJSON(JSON.parse(JSON.stringify(model.toJSON())) as PortalModelJson, { clock });
   assert.is(copy.renderJson(), model.renderJson());
   copy.remove(B);
   model.remove(B);
@@ -225,7 +226,7 @@ test('toJSON / fromJSON round trip keeps clients, order, tokens and the token ge
 });
 
 test('100k clients render to a snapshot that parses back whole', () => {
-  const model = new PortalModel({}, { now: fixedClock().now });
+  const model = new PortalModel({}, { clock: fixedClock() });
   for (let i = 0; i < 100_000; i++) {
     const mac = `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
     model.addClient(mac, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);

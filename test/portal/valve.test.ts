@@ -155,7 +155,7 @@ test('nodogsplash: auth without arguments (it has no safety net), close keeps th
 });
 
 test('auth refused because the client changed meanwhile: re-checked, already-open', async () => {
-  const model = new PortalModel({}, { now: () => 1795221700 });
+  const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');
   const preauth = model.renderJson('opennds', A);
   model.auth(A);
@@ -167,7 +167,7 @@ test('auth refused because the client changed meanwhile: re-checked, already-ope
 });
 
 test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () => {
-  const model = new PortalModel({}, { now: () => 1795221700 });
+  const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');
   const fake = fakeSpawn([{ stdout: model.renderJson('opennds', A) }, { code: 1 }, { stdout: '{}\n' }]);
   await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: fake.spawn }).open(A), 'ERR_PORTAL_CLIENT_UNKNOWN');

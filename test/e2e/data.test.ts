@@ -17,7 +17,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { MiB, fmt, pct, sleep, waitFor } from './lab.ts';
+import { MiB, fmt, pct, sleep, waitFor, type FetchResult } from './lab.ts';
 import { LAB_PORTAL, Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -252,15 +252,22 @@ scenario('5 an unpaid client stays behind the portal the whole time', pre.lab, a
   const results = await run.unpaid!.stop();
   const c = L().client(4);
   const passed = results.filter(Prober.passed).length;
-  const redirected = results.filter((r) => r.http === 307 && r.redirect.includes(':2050/')).length;
+  const toSplash = (r: FetchResult): boolean => r.http === 307 && r.redirect.includes(':2050/');
+  // openNDS itself sometimes answers a 403 of its own instead of the 307 (seen with a CPU hog at load 5–7: 1 of 59
+  // requests, 125 bytes, while the upstream saw none): that answer keeps the client behind the portal too, and the
+  // upstream count below proves nothing came from beyond the gate.
+  const refusedByPortal = (r: FetchResult): boolean => r.exit === 0 && r.http === 403;
+  const redirected = results.filter(toSplash).length;
+  const refused = results.filter(refusedByPortal).length;
   const reached = await L().upstreamRequests(c);
-  figure(`5 unpaid c4: ${results.length} requests over the run: ${redirected} got the portal's 307, ${passed} reached the upstream; ` +
-    `upstream saw ${reached} requests from ${c.ip}`);
+  figure(`5 unpaid c4: ${results.length} requests over the run: ${redirected} got the portal's 307, ${refused} the portal's 403, ` +
+    `${passed} reached the upstream; upstream saw ${reached} requests from ${c.ip}`);
   assert.ok(results.length > 0);
   assert.is(passed, 0, 'no request of the unpaid client got through');
   assert.is(reached, 0, 'the upstream never heard from the unpaid client');
-  const other = results.filter((r) => !(r.http === 307 && r.redirect.includes(':2050/')));
-  assert.is(redirected, results.length, `every HTTP request was redirected to the portal; not: ${JSON.stringify(other.slice(0, 5))}`);
+  assert.ok(redirected > 0, 'the portal redirected the unpaid client to its splash page');
+  const other = results.filter((r) => !toSplash(r) && !refusedByPortal(r));
+  assert.equal(other, [], 'every HTTP request was answered by the portal (its 307 to the splash page, or its own 403)');
 });
 
 test.run();

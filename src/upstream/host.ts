@@ -4,7 +4,7 @@
  * stop the others, a purchase or a tick.
  */
 import type { Config } from '../config/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import type { UsageReport } from '../meter/index.ts';
 import type { PaymentRef, Session } from '../sessions/index.ts';
 import { toSluiceError } from '../errors.ts';
@@ -20,7 +20,7 @@ export interface SessionSource {
 }
 
 export interface SinkHostOptions {
-  log: Logger;
+  log: Log;
   now?: () => number;
 }
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import type { Session } from '../../sessions/index.ts';
 import { EndMarks } from '../end-marks.ts';
 import type { Outbox } from '../outbox.ts';
@@ -15,7 +15,7 @@ import { decode, escrowClosedMessage, RECORD_TYPE, sessionMessage, usageParts } 
 import { MsgpackWriter, RowPrefixes } from './writer.ts';
 
 export interface ReportsDeps {
-  log: Logger;
+  log: Log;
   now: () => number;
   /** The running config's say in what is written (read per event: a reload may change it). */
   settings: () => { format: MqttConfig['format']; routerId: string; maxPayload: number };

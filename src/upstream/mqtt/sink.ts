@@ -11,7 +11,7 @@ import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
@@ -24,7 +24,7 @@ import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo 
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
-  log: Logger;
+  log: Log;
   routerId: string;
   /** `main.state_dir`: the queue lives in `<state_dir>/mqtt-outbox` unless mqtt.queue_dir says otherwise. */
   stateDir: string;

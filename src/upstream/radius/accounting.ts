@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
 import { DeliveryLoop } from '../delivery.ts';
@@ -64,7 +64,7 @@ export interface AccountingOptions {
   maxInFlight: number;
   /** Longest pause between attempts while no server answers. Default 60 s. */
   maxBackoffMs?: number;
-  log: Logger;
+  log: Log;
   /** Live figures of a session (SessionManager.figuresOf). */
   figuresOf: (id: string) => SessionFigures | null;
   /** A session by id, live or retained after its end (SessionManager.get). */

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config, RadiusConfig } from '../../config/index.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
 import { VoucherMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
@@ -18,7 +18,7 @@ import { answerDas, type DasContext } from './das.ts';
 
 /** What the radius upstream needs from the daemon. */
 export interface RadiusDeps {
-  log: Logger;
+  log: Log;
   stateDir: string;
   sessions: {
     get(id: string): Session | null;
@@ -123,7 +123,7 @@ export class RadiusUpstream implements UpstreamSink {
       this.das = await DasServer.start({
         port: c.coaPort, host: c.coaListen, clients,
         answer: (request) => answerDas(request, das),
-        log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
+        log: this.deps.log,
       });
     } catch (err) {
       // Accounting and vouchers work without it; say why Disconnect/CoA does not.

@@ -32,6 +32,7 @@ import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
+import { systemClock, type Clock } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
 import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
@@ -53,7 +54,7 @@ export interface OutboxOptions {
   syncIntervalMs?: number;
   /** How often changed cursors are written. Default 30000. */
   cursorIntervalMs?: number;
-  now?: () => number;
+  clock?: Clock;
   /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
   onWarning?: (err: SluiceError) => void;
 }
@@ -100,7 +101,7 @@ export class Outbox {
   private readonly segmentBytes: number;
   private readonly syncIntervalMs: number;
   private readonly cursorIntervalMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly consumers: Map<string, Consumer>;
   private readonly allMask: number;
   private index = new RecordIndex();
@@ -127,7 +128,7 @@ export class Outbox {
     this.segmentBytes = options.segmentBytes ?? Math.min(1 << 20, Math.max(4096, Math.floor(options.maxBytes / 8)));
     this.syncIntervalMs = options.syncIntervalMs ?? 5000;
     this.cursorIntervalMs = options.cursorIntervalMs ?? 30_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.consumers = new Map(options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]));
     this.allMask = (1 << options.consumers.length) - 1;
     this.fsyncs = new FsyncGroup(this.dir, () => this.active.fd, () => {
@@ -240,7 +241,7 @@ export class Outbox {
     if (this.state !== 'open') throw new SluiceError('ERR_OUTBOX_CLOSED', 'the outbox is closed');
     const durable = options.durable;
     const type = options.type ?? 0;
-    const at = this.now();
+    const at = this.clock.now();
     const records: OutboxRecord[] = [];
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;

@@ -12,6 +12,7 @@ import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
+import { systemClock, type Clock } from '../../time.ts';
 import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
@@ -32,7 +33,7 @@ export interface MqttSinkDeps {
   status?: () => StatusInfo | null;
   /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
-  now?: () => number;
+  clock?: Clock;
   /**
    * The pause before a reconnect, and before a publish the broker refused is retried: doubling from minMs to maxMs,
    * ±20 % jitter. Default 1 s … 60 s.
@@ -75,7 +76,7 @@ export class MqttSink implements UpstreamSink {
   private statusTimer: NodeJS.Timeout | null = null;
   /** A backlog (from an outage) is being sent: its cursor is saved once it drains. */
   private backlog = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly startedAt: number;
   private readonly verifier: CommandVerifier;
   private readonly commands: CommandChannel;
@@ -88,13 +89,13 @@ export class MqttSink implements UpstreamSink {
   constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
     this.config = config;
     this.routerId = deps.routerId;
-    this.now = deps.now ?? Date.now;
-    this.startedAt = this.now();
+    this.clock = deps.clock ?? systemClock;
+    this.startedAt = this.clock.now();
     this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
     this.reconnectBackoff = this.newBackoff();
-    this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.now);
+    this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.clock);
     this.reports = new MqttReports({
-      log: deps.log, now: this.now, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
+      log: deps.log, clock: this.clock, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
       ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
     });
     this.commands = new CommandChannel({ verifier: this.verifier, log: deps.log, ...(deps.command && { command: deps.command }) });
@@ -233,11 +234,11 @@ export class MqttSink implements UpstreamSink {
     this.delivery?.pause();
     if (!client) return;
     const drainMs = this.deps.drainMs ?? 2000;
-    const deadline = this.now() + drainMs;
+    const deadline = this.clock.now() + drainMs;
     if (wasReady) {
-      while (this.inflight > 0 && this.now() < deadline) await sleep(20);
+      while (this.inflight > 0 && this.clock.now() < deadline) await sleep(20);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(100, deadline - this.now()));
+        const timer = setTimeout(resolve, Math.max(100, deadline - this.clock.now()));
         client.publish(this.topic('status'), this.statusPayload(false, reason), this.statusOptions(), () => {
           clearTimeout(timer);
           resolve();
@@ -248,7 +249,7 @@ export class MqttSink implements UpstreamSink {
     this.client = null;
     this.direct.reset();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.now()));
+      const timer = setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.clock.now()));
       client.end(false, {}, () => { clearTimeout(timer); resolve(); });
     });
   }
@@ -302,7 +303,7 @@ export class MqttSink implements UpstreamSink {
 
   private onConnected(client: MqttClient): void {
     this.state = 'ready';
-    this.connectedAt = this.now();
+    this.connectedAt = this.clock.now();
     this.counters.connects++;
     this.reconnectBackoff.reset();
     this.lastError = null;
@@ -371,7 +372,7 @@ export class MqttSink implements UpstreamSink {
     const v5 = this.protocolVersion === 5;
     const options: IClientPublishOptions = { qos: this.config.qos };
     if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
-      const left = this.config.usageExpiryMs - (this.now() - r.at);
+      const left = this.config.usageExpiryMs - (this.clock.now() - r.at);
       if (left <= 0) {
         // It would expire at the broker anyway: count it and move on.
         this.counters.expired++;
@@ -417,7 +418,7 @@ export class MqttSink implements UpstreamSink {
   }
 
   private statusPayload(online: boolean, reason?: string): Buffer {
-    const at = this.now();
+    const at = this.clock.now();
     const q = this.outbox?.stats();
     const info = online ? this.deps.status?.() ?? null : null;
     return statusMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, at, {
@@ -440,7 +441,7 @@ export class MqttSink implements UpstreamSink {
     if (topic !== this.topic('cmd') || !this.config.commands) return;
     const reply = await this.commands.answer(payload);
     if (this.client !== client) return;
-    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply));
+    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply));
   }
 
   // ---- stats ----

@@ -20,6 +20,7 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
+import { systemClock, type Clock } from '../../time.ts';
 import { DeliveryLoop } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
@@ -71,7 +72,7 @@ export interface AccountingOptions {
   session: (id: string) => Session | null;
   /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
-  now?: () => number;
+  clock?: Clock;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
 }
@@ -96,14 +97,14 @@ export class RadiusAccounting {
   private ticker: NodeJS.Timeout | null = null;
   private stateDirty = false;
   private lastStateSave = 0;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly counters = {
     produced: { Start: 0, 'Interim-Update': 0, Stop: 0 }, delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
     failures: 0, unreadable: 0, queueErrors: 0, unexpectedReplies: 0,
   };
 
   constructor(private readonly options: AccountingOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.maxInFlight = options.maxInFlight;
     const maxMs = options.maxBackoffMs ?? 60_000;
     this.backoff = new Backoff({ minMs: Math.min(1000, maxMs), maxMs });
@@ -166,7 +167,7 @@ export class RadiusAccounting {
 
   /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
   private restore(): void {
-    const now = this.now();
+    const now = this.clock.now();
     let saved: Record<string, { user: string; mac: string; ip: string | null; startedAt: number; interimMs: number | null; classes: string[]; up: string; down: string }> = {};
     try {
       saved = JSON.parse(readFileSync(join(this.options.dir, STATE_FILE), 'utf8')) as typeof saved;
@@ -272,7 +273,7 @@ export class RadiusAccounting {
     this.stateDirty = true;
     // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
     if (this.stopped?.has(s.id)) return;
-    const at = s.endedAt ?? this.now();
+    const at = s.endedAt ?? this.clock.now();
     this.append({ ...this.recordOf(t, 'Stop', at, BigInt(s.bytes)), cause }, true);
     this.markStopped(s.id);
   }
@@ -307,7 +308,7 @@ export class RadiusAccounting {
   }
 
   private tick(): void {
-    const now = this.now();
+    const now = this.clock.now();
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
     if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
     this.compactAckLog();
@@ -335,7 +336,7 @@ export class RadiusAccounting {
     }
     return this.options.client().request(({ identifier, server }) => encodeRequest({
       code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
-      attributes: accountingAttributes(r, this.options.nas(), this.now()),
+      attributes: accountingAttributes(r, this.options.nas(), this.clock.now()),
     })).then((reply) => {
       if (reply.code !== CODE['Accounting-Response']) {
         this.counters.unexpectedReplies++;
@@ -363,7 +364,7 @@ export class RadiusAccounting {
 
   private async saveState(): Promise<void> {
     this.stateDirty = false;
-    this.lastStateSave = this.now();
+    this.lastStateSave = this.clock.now();
     const out: Record<string, unknown> = {};
     for (const t of this.tracked.values()) {
       out[t.id] = { user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up.toString(), down: t.down.toString() };

@@ -20,8 +20,8 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
-import { systemClock, type Clock } from '../../time.ts';
-import { DeliveryLoop } from '../delivery.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
@@ -73,6 +73,8 @@ export interface AccountingOptions {
   /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   clock?: Clock;
+  /** The ticker's, the queue's and the delivery loop's. Default backgroundTimers: RADIUS sockets keep the process alive, not these. */
+  timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
 }
@@ -94,10 +96,11 @@ export class RadiusAccounting {
   private maxInFlight: number;
   /** Exact, no jitter: one NAS's accounting, paced as it always was (1 s, doubling to radius.backoff_max). */
   private readonly backoff: Backoff;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
   private stateDirty = false;
   private lastStateSave = 0;
   private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly counters = {
     produced: { Start: 0, 'Interim-Update': 0, Stop: 0 }, delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
     failures: 0, unreadable: 0, queueErrors: 0, unexpectedReplies: 0,
@@ -105,6 +108,7 @@ export class RadiusAccounting {
 
   constructor(private readonly options: AccountingOptions) {
     this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.maxInFlight = options.maxInFlight;
     const maxMs = options.maxBackoffMs ?? 60_000;
     this.backoff = new Backoff({ minMs: Math.min(1000, maxMs), maxMs });
@@ -133,6 +137,7 @@ export class RadiusAccounting {
     mkdirSync(this.options.dir, { recursive: true });
     this.outbox = await Outbox.open({
       dir: join(this.options.dir, 'outbox'), maxBytes: this.options.maxBytes, consumers: [CONSUMER],
+      clock: this.clock, timers: this.timers,
       ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),
       ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
       onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
@@ -151,6 +156,7 @@ export class RadiusAccounting {
     for (const e of this.early.splice(0)) this.onEvent(e);
     this.delivery = new DeliveryLoop({
       source: this.outbox, consumer: CONSUMER, maxInFlight: () => this.maxInFlight, backoff: this.backoff,
+      timers: deliveryTimers(this.clock, this.timers),
       send: (record) => this.send(record),
       ack: (seq) => this.ack(seq),
       onFailure: (err, _record, pause) => {
@@ -161,8 +167,12 @@ export class RadiusAccounting {
       },
     });
     this.delivery.start();
-    this.ticker = setInterval(() => this.tick(), 1000);
-    this.ticker.unref();
+    // A timeout re-armed each second (Timers has timeouts only), armed before the tick runs as an interval's would be.
+    const beat = (): void => {
+      this.ticker = this.timers.setTimeout(beat, 1000);
+      this.tick();
+    };
+    this.ticker = this.timers.setTimeout(beat, 1000);
   }
 
   /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
@@ -397,7 +407,7 @@ export class RadiusAccounting {
     if (this.state === 'closing' || this.state === 'closed') return;
     const wasRunning = this.state === 'running';
     this.state = 'closing';
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.timers.clearTimeout(this.ticker);
     // Requests already sent get a moment to be acknowledged (else the server may see them again after the restart).
     await this.delivery?.close(1000);
     if (wasRunning) await this.saveState();
@@ -411,7 +421,7 @@ export class RadiusAccounting {
 
   destroy(): void {
     this.state = 'closed';
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.timers.clearTimeout(this.ticker);
     this.delivery?.destroy();
     this.acks?.close();
     this.stopped?.abandon();

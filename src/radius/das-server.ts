@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { SluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
 import type { DasAnswer } from './das.ts';
 import { AttributeReader, CODE, decodePacket, encodeResponse, verifyRequest, type RadiusPacket } from './packet.ts';
 
@@ -28,7 +29,7 @@ export interface DasServerOptions {
   eventWindowS?: number;
   /** What a verified, fresh, first-seen request does; its answer is signed and sent (and replayed to retransmissions). */
   answer: (request: RadiusPacket) => Promise<DasAnswer>;
-  log?: (level: 'debug' | 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
+  log?: Log;
 }
 
 export interface DasStats {
@@ -94,7 +95,7 @@ export class DasServer {
     const socket = createSocket({ type, reuseAddr: false });
     socket.on('message', (msg, rinfo) => {
       void this.onMessage(msg, plainAddress(rinfo.address), rinfo.port).catch((err: unknown) => {
-        this.options.log?.('warn', 'radius das: request failed', { reason: err instanceof Error ? err.message : String(err) });
+        this.options.log?.warn('radius das: request failed', { reason: err instanceof Error ? err.message : String(err) });
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -102,7 +103,7 @@ export class DasServer {
       socket.bind(this.options.port, host, () => resolve());
     });
     socket.removeAllListeners('error');
-    socket.on('error', (err) => this.options.log?.('warn', 'radius das: socket error', { reason: err.message }));
+    socket.on('error', (err) => this.options.log?.warn('radius das: socket error', { reason: err.message }));
     this.socket = socket;
   }
 
@@ -157,7 +158,7 @@ export class DasServer {
     entry.reply = reply;
     if (answer.code.endsWith('ACK')) this.counters.acked++;
     else this.counters.naked++;
-    this.options.log?.('info', `radius ${answer.code}`, { from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined });
+    this.options.log?.info(`radius ${answer.code}`, { from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined });
     this.socket?.send(reply, port, address);
   }
 

@@ -3,14 +3,14 @@
  * (RadiusUpstream.fromConfig): it also owns the voucher payment method, which the merchant needs first.
  */
 import type { Config } from '../config/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import type { Session } from '../sessions/index.ts';
 import type { StatusInfo } from './mqtt/messages.ts';
 import { MqttSink } from './mqtt/sink.ts';
 import type { UpstreamSink } from './sink.ts';
 
 export interface SinkDeps {
-  log: Logger;
+  log: Log;
   /** Facts for status reports (MQTT's retained status). */
   status?: () => StatusInfo | null;
   /** Runs an admin ubus method by name (MQTT's signed command channel); resolves with its reply data. */

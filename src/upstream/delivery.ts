@@ -11,6 +11,7 @@
  * flight; destroy() forgets them at once. Time comes in through DeliveryTimers, so the loop runs on fake time in tests.
  */
 import type { Backoff } from '../backoff.ts';
+import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { OutboxRecord } from './outbox-codec.ts';
 
 /** The part of the outbox the loop reads (Outbox implements it). */
@@ -28,17 +29,18 @@ export interface DeliveryTimers {
   defer(fn: () => void): void;
 }
 
-export const systemDeliveryTimers: DeliveryTimers = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    // The peer's socket keeps the process alive while there is work, not a pause.
-    handle.unref();
-    return handle;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  defer: (fn) => { setImmediate(fn); },
-};
+/** A sink's clock and timers as the loop takes them (the sink's timers are unref'd ones unless a test's). */
+export function deliveryTimers(clock: Clock, timers: Timers): DeliveryTimers {
+  return {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+    clearTimeout: (handle) => timers.clearTimeout(handle),
+    defer: (fn) => { setImmediate(fn); },
+  };
+}
+
+/** Unref'd: the peer's socket keeps the process alive while there is work, not a pause. */
+export const systemDeliveryTimers: DeliveryTimers = deliveryTimers(systemClock, backgroundTimers);
 
 /** A pause that a failure started: its length, whether it is the first since the last success, whether at the cap. */
 export interface Pause { ms: number; first: boolean; capped: boolean }

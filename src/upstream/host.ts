@@ -4,10 +4,11 @@
  * stop the others, a purchase or a tick.
  */
 import type { Config } from '../config/index.ts';
-import type { Logger } from '../log.ts';
+import type { Log } from '../log.ts';
 import type { UsageReport } from '../meter/index.ts';
 import type { PaymentRef, Session } from '../sessions/index.ts';
 import { toSluiceError } from '../errors.ts';
+import { systemClock, type Clock } from '../time.ts';
 import type { EscrowClosed, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 
 /** What the host needs from the session manager. */
@@ -20,13 +21,13 @@ export interface SessionSource {
 }
 
 export interface SinkHostOptions {
-  log: Logger;
-  now?: () => number;
+  log: Log;
+  clock?: Clock;
 }
 
 export class SinkHost {
   private readonly sinks: UpstreamSink[] = [];
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private source: SessionSource | undefined;
   private readonly detach: Array<() => void> = [];
   private state: 'idle' | 'running' | 'closing' | 'closed' = 'idle';
@@ -41,7 +42,7 @@ export class SinkHost {
     this.source !== undefined && this.source.figuresInto(id, this.usageAt, out, slot);
 
   constructor(private readonly options: SinkHostOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   get size(): number {
@@ -61,22 +62,22 @@ export class SinkHost {
   attach(source: SessionSource): void {
     this.source = source;
     this.detach.push(
-      source.on('started', (session) => this.emit({ type: 'started', at: this.now(), session })),
-      source.on('topup', (session, payment) => this.emit({ type: 'topup', at: this.now(), session, payment })),
-      source.on('ended', (session) => this.emit({ type: 'ended', at: this.now(), session })),
+      source.on('started', (session) => this.emit({ type: 'started', at: this.clock.now(), session })),
+      source.on('topup', (session, payment) => this.emit({ type: 'topup', at: this.clock.now(), session, payment })),
+      source.on('ended', (session) => this.emit({ type: 'ended', at: this.clock.now(), session })),
     );
   }
 
   /** An escrow session closed on chain (the x402-session method's close). */
   escrowClosed(session: Session | null, mac: string, escrow: EscrowClosed): void {
-    this.emit({ type: 'escrow-closed', at: this.now(), session, mac, escrow });
+    this.emit({ type: 'escrow-closed', at: this.clock.now(), session, mac, escrow });
   }
 
   /** One tick's usage batch (the meter's onUsage). */
   usage(batch: readonly UsageReport[]): void {
     if (batch.length === 0 || this.sinks.length === 0 || !this.source) return;
     const source = this.source;
-    const at = this.now();
+    const at = this.clock.now();
     this.usageAt = at;
     this.emit({ type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at), figuresInto: this.figuresInto });
   }

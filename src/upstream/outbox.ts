@@ -32,6 +32,7 @@ import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
 import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
@@ -53,7 +54,9 @@ export interface OutboxOptions {
   syncIntervalMs?: number;
   /** How often changed cursors are written. Default 30000. */
   cursorIntervalMs?: number;
-  now?: () => number;
+  clock?: Clock;
+  /** For the fsync and cursor timers. Default backgroundTimers: a pending write never keeps the process alive. */
+  timers?: Timers;
   /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
   onWarning?: (err: SluiceError) => void;
 }
@@ -100,7 +103,8 @@ export class Outbox {
   private readonly segmentBytes: number;
   private readonly syncIntervalMs: number;
   private readonly cursorIntervalMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly consumers: Map<string, Consumer>;
   private readonly allMask: number;
   private index = new RecordIndex();
@@ -111,8 +115,8 @@ export class Outbox {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly readers = new SegmentReaders();
   private readonly fsyncs: FsyncGroup;
-  private syncTimer: NodeJS.Timeout | null = null;
-  private cursorTimer: NodeJS.Timeout | null = null;
+  private syncTimer: TimerHandle | null = null;
+  private cursorTimer: TimerHandle | null = null;
   private cursorsDirty = false;
   private io: Promise<void> = Promise.resolve();
   private reservedUntil = 0;
@@ -127,11 +131,12 @@ export class Outbox {
     this.segmentBytes = options.segmentBytes ?? Math.min(1 << 20, Math.max(4096, Math.floor(options.maxBytes / 8)));
     this.syncIntervalMs = options.syncIntervalMs ?? 5000;
     this.cursorIntervalMs = options.cursorIntervalMs ?? 30_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.consumers = new Map(options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]));
     this.allMask = (1 << options.consumers.length) - 1;
     this.fsyncs = new FsyncGroup(this.dir, () => this.active.fd, () => {
-      if (this.syncTimer) { clearTimeout(this.syncTimer); this.syncTimer = null; }
+      if (this.syncTimer !== null) { this.timers.clearTimeout(this.syncTimer); this.syncTimer = null; }
     });
   }
 
@@ -240,7 +245,7 @@ export class Outbox {
     if (this.state !== 'open') throw new SluiceError('ERR_OUTBOX_CLOSED', 'the outbox is closed');
     const durable = options.durable;
     const type = options.type ?? 0;
-    const at = this.now();
+    const at = this.clock.now();
     const records: OutboxRecord[] = [];
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
@@ -371,8 +376,8 @@ export class Outbox {
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
-    if (this.syncTimer) clearTimeout(this.syncTimer);
-    if (this.cursorTimer) clearTimeout(this.cursorTimer);
+    if (this.syncTimer !== null) this.timers.clearTimeout(this.syncTimer);
+    if (this.cursorTimer !== null) this.timers.clearTimeout(this.cursorTimer);
     this.syncTimer = this.cursorTimer = null;
     try {
       await this.flush();
@@ -487,21 +492,19 @@ export class Outbox {
   }
 
   private scheduleSync(): void {
-    if (this.syncTimer || this.state !== 'open') return;
-    this.syncTimer = setTimeout(() => {
+    if (this.syncTimer !== null || this.state !== 'open') return;
+    this.syncTimer = this.timers.setTimeout(() => {
       this.syncTimer = null;
       this.fsyncs.sync().catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
     }, this.syncIntervalMs);
-    this.syncTimer.unref();
   }
 
   private scheduleCursors(): void {
-    if (this.cursorTimer || this.state !== 'open') return;
-    this.cursorTimer = setTimeout(() => {
+    if (this.cursorTimer !== null || this.state !== 'open') return;
+    this.cursorTimer = this.timers.setTimeout(() => {
       this.cursorTimer = null;
       this.writeCursors().catch((err: unknown) => this.warn('ERR_OUTBOX_IO', `cannot write a cursor: ${(err as Error).message}`, err));
     }, this.cursorIntervalMs);
-    this.cursorTimer.unref();
   }
 
   /** Reserves the next SEQ_RESERVE sequence numbers (clean: records the exact next one at close). */

@@ -42,7 +42,7 @@ class RecordingSink implements UpstreamSink {
 test('sinks hear started, topup, usage (with figures) and ended in order; a throwing sink stops nobody', async () => {
   const { manager, time } = await setup();
   const lines: string[] = [];
-  const host = new SinkHost({ log: quietLog(lines), now: () => time.now() });
+  const host = new SinkHost({ log: quietLog(lines), clock: time });
   const broken = new RecordingSink('broken', 'started');
   const good = new RecordingSink('good');
   host.add(broken);

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
 import { CommandError, type CommandVerifier } from './commands.ts';
 
@@ -14,7 +14,7 @@ const NONCES_FILE = 'nonces.json';
 
 export interface CommandChannelDeps {
   verifier: CommandVerifier;
-  log: Logger;
+  log: Log;
   /** Runs an admin command like the ubus method of that name; resolves with its reply. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
 }

@@ -10,6 +10,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
+import { systemClock, type Clock } from '../../time.ts';
 import { decode } from './messages.ts';
 
 /** Commands the channel accepts: the admin ubus methods of the same names (same arguments). */
@@ -40,7 +41,7 @@ export class CommandVerifier {
   /** nonce → ts, kept while within the window. */
   private readonly seen = new Map<string, number>();
 
-  constructor(private secret: string, private windowMs: number, private readonly now: () => number = Date.now) {}
+  constructor(private secret: string, private windowMs: number, private readonly clock: Clock = systemClock) {}
 
   configure(secret: string, windowMs: number): void {
     this.secret = secret;
@@ -59,7 +60,7 @@ export class CommandVerifier {
   }
 
   private prune(): void {
-    const oldest = this.now() - this.windowMs;
+    const oldest = this.clock.now() - this.windowMs;
     for (const [n, ts] of this.seen) if (ts < oldest) this.seen.delete(n);
   }
 
@@ -94,7 +95,7 @@ export class CommandVerifier {
     if (typeof c.ts !== 'number' || !Number.isFinite(c.ts)) {
       throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'ts must be a number (ms since the epoch)', nonce, id);
     }
-    const skew = Math.abs(this.now() - c.ts);
+    const skew = Math.abs(this.clock.now() - c.ts);
     if (skew > this.windowMs) {
       throw new CommandError('ERR_MQTT_COMMAND_EXPIRED', `ts is ${Math.round(skew / 1000)} s from the router's clock (window ${this.windowMs / 1000} s)`, nonce, id);
     }

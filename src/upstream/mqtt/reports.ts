@@ -6,8 +6,9 @@
 import { join } from 'node:path';
 import type { MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import type { Session } from '../../sessions/index.ts';
+import type { Clock } from '../../time.ts';
 import { EndMarks } from '../end-marks.ts';
 import type { Outbox } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
@@ -15,8 +16,8 @@ import { decode, escrowClosedMessage, RECORD_TYPE, sessionMessage, usageParts } 
 import { MsgpackWriter, RowPrefixes } from './writer.ts';
 
 export interface ReportsDeps {
-  log: Logger;
-  now: () => number;
+  log: Log;
+  clock: Clock;
   /** The running config's say in what is written (read per event: a reload may change it). */
   settings: () => { format: MqttConfig['format']; routerId: string; maxPayload: number };
   /** Sessions the daemon's recovery ended (they ran out while it was down): their `ended` message is due. */
@@ -44,7 +45,7 @@ export class MqttReports {
   open(outbox: Outbox, dir: string): void {
     this.outbox = outbox;
     this.ended = EndMarks.open(join(dir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
-    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.deps.now());
+    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.deps.clock.now());
   }
 
   /** `accepting`: whether the sink queues now (enabled and running); an end is forgotten either way. */

@@ -11,8 +11,9 @@ import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
-import { DeliveryLoop } from '../delivery.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { Session } from '../../sessions/index.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
@@ -24,7 +25,7 @@ import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo 
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
-  log: Logger;
+  log: Log;
   routerId: string;
   /** `main.state_dir`: the queue lives in `<state_dir>/mqtt-outbox` unless mqtt.queue_dir says otherwise. */
   stateDir: string;
@@ -32,7 +33,13 @@ export interface MqttSinkDeps {
   status?: () => StatusInfo | null;
   /** Runs an admin command (terminate, grant) like the ubus method of that name; resolves with its reply. */
   command?: (name: string, args: Record<string, unknown>) => Promise<unknown>;
-  now?: () => number;
+  clock?: Clock;
+  /**
+   * All of the sink's timers (a test's fake time). Default: the reconnect, status and queue timers unref'd
+   * (backgroundTimers: the broker's socket keeps the process alive, not a pause), close()'s waits plain
+   * (systemTimers: its caller awaits them).
+   */
+  timers?: Timers;
   /**
    * The pause before a reconnect, and before a publish the broker refused is retried: doubling from minMs to maxMs,
    * ±20 % jitter. Default 1 s … 60 s.
@@ -71,11 +78,14 @@ export class MqttSink implements UpstreamSink {
   /** The status and command replies, counted under mqtt.max_inflight with the records. */
   private readonly direct: DirectPublishes;
   private readonly reconnectBackoff: Backoff;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private statusTimer: NodeJS.Timeout | null = null;
+  private retryTimer: TimerHandle | null = null;
+  private statusTimer: TimerHandle | null = null;
   /** A backlog (from an outage) is being sent: its cursor is saved once it drains. */
   private backlog = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  /** For close()'s waits. */
+  private readonly waitTimers: Timers;
   private readonly startedAt: number;
   private readonly verifier: CommandVerifier;
   private readonly commands: CommandChannel;
@@ -88,13 +98,15 @@ export class MqttSink implements UpstreamSink {
   constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
     this.config = config;
     this.routerId = deps.routerId;
-    this.now = deps.now ?? Date.now;
-    this.startedAt = this.now();
+    this.clock = deps.clock ?? systemClock;
+    this.timers = deps.timers ?? backgroundTimers;
+    this.waitTimers = deps.timers ?? systemTimers;
+    this.startedAt = this.clock.now();
     this.protocolVersion = config.protocol === '3.1.1' ? 4 : 5;
     this.reconnectBackoff = this.newBackoff();
-    this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.now);
+    this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.clock);
     this.reports = new MqttReports({
-      log: deps.log, now: this.now, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
+      log: deps.log, clock: this.clock, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
       ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
     });
     this.commands = new CommandChannel({ verifier: this.verifier, log: deps.log, ...(deps.command && { command: deps.command }) });
@@ -138,11 +150,12 @@ export class MqttSink implements UpstreamSink {
     this.outbox = await Outbox.open({
       dir: this.queueDir,
       maxBytes: this.config.queueMax,
-      consumers: [CONSUMER],
+      consumers: [CONSUMER], clock: this.clock, timers: this.timers,
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
     });
     this.delivery = new DeliveryLoop({
       source: this.outbox, consumer: CONSUMER, send: (r) => this.publishRecord(r), backoff: this.newBackoff(),
+      timers: deliveryTimers(this.clock, this.timers),
       maxInFlight: () => this.config.maxInflight, busy: () => this.direct.inflight, beforeRound: () => this.direct.flushDue(),
       onDelivered: () => this.delivered(),
       // The record stays in the outbox: retried after the pause, or sent again on the next connection.
@@ -216,8 +229,8 @@ export class MqttSink implements UpstreamSink {
   }
 
   private clearTimers(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    if (this.statusTimer !== null) this.timers.clearTimeout(this.statusTimer);
     this.retryTimer = this.statusTimer = null;
   }
 
@@ -233,13 +246,13 @@ export class MqttSink implements UpstreamSink {
     this.delivery?.pause();
     if (!client) return;
     const drainMs = this.deps.drainMs ?? 2000;
-    const deadline = this.now() + drainMs;
+    const deadline = this.clock.now() + drainMs;
     if (wasReady) {
-      while (this.inflight > 0 && this.now() < deadline) await sleep(20);
+      while (this.inflight > 0 && this.clock.now() < deadline) await this.sleep(20);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(100, deadline - this.now()));
+        const timer = this.waitTimers.setTimeout(resolve, Math.max(100, deadline - this.clock.now()));
         client.publish(this.topic('status'), this.statusPayload(false, reason), this.statusOptions(), () => {
-          clearTimeout(timer);
+          this.waitTimers.clearTimeout(timer);
           resolve();
         });
       });
@@ -248,8 +261,8 @@ export class MqttSink implements UpstreamSink {
     this.client = null;
     this.direct.reset();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.now()));
-      client.end(false, {}, () => { clearTimeout(timer); resolve(); });
+      const timer = this.waitTimers.setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.clock.now()));
+      client.end(false, {}, () => { this.waitTimers.clearTimeout(timer); resolve(); });
     });
   }
 
@@ -302,7 +315,7 @@ export class MqttSink implements UpstreamSink {
 
   private onConnected(client: MqttClient): void {
     this.state = 'ready';
-    this.connectedAt = this.now();
+    this.connectedAt = this.clock.now();
     this.counters.connects++;
     this.reconnectBackoff.reset();
     this.lastError = null;
@@ -333,7 +346,7 @@ export class MqttSink implements UpstreamSink {
     client.end(true);
     this.client = null;
     this.direct.reset();
-    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.statusTimer !== null) this.timers.clearTimeout(this.statusTimer);
     this.statusTimer = null;
     if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled') return;
     this.state = 'waiting';
@@ -347,14 +360,13 @@ export class MqttSink implements UpstreamSink {
   }
 
   private scheduleReconnect(): void {
-    if (this.retryTimer || this.state === 'closing' || this.state === 'closed') return;
+    if (this.retryTimer !== null || this.state === 'closing' || this.state === 'closed') return;
     this.state = 'waiting';
     const delay = this.reconnectBackoff.next();
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = null;
       this.connect();
     }, delay);
-    this.retryTimer.unref();
   }
 
   // ---- sending ----
@@ -371,7 +383,7 @@ export class MqttSink implements UpstreamSink {
     const v5 = this.protocolVersion === 5;
     const options: IClientPublishOptions = { qos: this.config.qos };
     if (r.type === RECORD_TYPE.usage && this.config.usageExpiryMs > 0) {
-      const left = this.config.usageExpiryMs - (this.now() - r.at);
+      const left = this.config.usageExpiryMs - (this.clock.now() - r.at);
       if (left <= 0) {
         // It would expire at the broker anyway: count it and move on.
         this.counters.expired++;
@@ -417,7 +429,7 @@ export class MqttSink implements UpstreamSink {
   }
 
   private statusPayload(online: boolean, reason?: string): Buffer {
-    const at = this.now();
+    const at = this.clock.now();
     const q = this.outbox?.stats();
     const info = online ? this.deps.status?.() ?? null : null;
     return statusMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, at, {
@@ -429,9 +441,19 @@ export class MqttSink implements UpstreamSink {
   }
 
   private startStatusTimer(): void {
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    this.statusTimer = setInterval(() => this.direct.status(), this.config.statusIntervalMs);
-    this.statusTimer.unref();
+    if (this.statusTimer !== null) this.timers.clearTimeout(this.statusTimer);
+    // A timeout re-armed on each beat (Timers has timeouts only), armed before the status goes out as an interval's
+    // would be.
+    const everyMs = this.config.statusIntervalMs;
+    const beat = (): void => {
+      this.statusTimer = this.timers.setTimeout(beat, everyMs);
+      this.direct.status();
+    };
+    this.statusTimer = this.timers.setTimeout(beat, everyMs);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => { this.waitTimers.setTimeout(resolve, ms); });
   }
 
   // ---- commands ----
@@ -440,7 +462,7 @@ export class MqttSink implements UpstreamSink {
     if (topic !== this.topic('cmd') || !this.config.commands) return;
     const reply = await this.commands.answer(payload);
     if (this.client !== client) return;
-    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.now(), reply));
+    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply));
   }
 
   // ---- stats ----
@@ -468,8 +490,4 @@ export class MqttSink implements UpstreamSink {
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -17,10 +17,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
-import { DeliveryLoop } from '../delivery.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
@@ -64,14 +65,16 @@ export interface AccountingOptions {
   maxInFlight: number;
   /** Longest pause between attempts while no server answers. Default 60 s. */
   maxBackoffMs?: number;
-  log: Logger;
+  log: Log;
   /** Live figures of a session (SessionManager.figuresOf). */
   figuresOf: (id: string) => SessionFigures | null;
   /** A session by id, live or retained after its end (SessionManager.get). */
   session: (id: string) => Session | null;
   /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
-  now?: () => number;
+  clock?: Clock;
+  /** The ticker's, the queue's and the delivery loop's. Default backgroundTimers: RADIUS sockets keep the process alive, not these. */
+  timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
 }
@@ -93,17 +96,19 @@ export class RadiusAccounting {
   private maxInFlight: number;
   /** Exact, no jitter: one NAS's accounting, paced as it always was (1 s, doubling to radius.backoff_max). */
   private readonly backoff: Backoff;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
   private stateDirty = false;
   private lastStateSave = 0;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly counters = {
     produced: { Start: 0, 'Interim-Update': 0, Stop: 0 }, delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
     failures: 0, unreadable: 0, queueErrors: 0, unexpectedReplies: 0,
   };
 
   constructor(private readonly options: AccountingOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     this.maxInFlight = options.maxInFlight;
     const maxMs = options.maxBackoffMs ?? 60_000;
     this.backoff = new Backoff({ minMs: Math.min(1000, maxMs), maxMs });
@@ -132,6 +137,7 @@ export class RadiusAccounting {
     mkdirSync(this.options.dir, { recursive: true });
     this.outbox = await Outbox.open({
       dir: join(this.options.dir, 'outbox'), maxBytes: this.options.maxBytes, consumers: [CONSUMER],
+      clock: this.clock, timers: this.timers,
       ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),
       ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
       onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
@@ -150,6 +156,7 @@ export class RadiusAccounting {
     for (const e of this.early.splice(0)) this.onEvent(e);
     this.delivery = new DeliveryLoop({
       source: this.outbox, consumer: CONSUMER, maxInFlight: () => this.maxInFlight, backoff: this.backoff,
+      timers: deliveryTimers(this.clock, this.timers),
       send: (record) => this.send(record),
       ack: (seq) => this.ack(seq),
       onFailure: (err, _record, pause) => {
@@ -160,13 +167,17 @@ export class RadiusAccounting {
       },
     });
     this.delivery.start();
-    this.ticker = setInterval(() => this.tick(), 1000);
-    this.ticker.unref();
+    // A timeout re-armed each second (Timers has timeouts only), armed before the tick runs as an interval's would be.
+    const beat = (): void => {
+      this.ticker = this.timers.setTimeout(beat, 1000);
+      this.tick();
+    };
+    this.ticker = this.timers.setTimeout(beat, 1000);
   }
 
   /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
   private restore(): void {
-    const now = this.now();
+    const now = this.clock.now();
     let saved: Record<string, { user: string; mac: string; ip: string | null; startedAt: number; interimMs: number | null; classes: string[]; up: string; down: string }> = {};
     try {
       saved = JSON.parse(readFileSync(join(this.options.dir, STATE_FILE), 'utf8')) as typeof saved;
@@ -272,7 +283,7 @@ export class RadiusAccounting {
     this.stateDirty = true;
     // Recovery ends a session again when its end had not reached the journal before a crash: one Stop is all it gets.
     if (this.stopped?.has(s.id)) return;
-    const at = s.endedAt ?? this.now();
+    const at = s.endedAt ?? this.clock.now();
     this.append({ ...this.recordOf(t, 'Stop', at, BigInt(s.bytes)), cause }, true);
     this.markStopped(s.id);
   }
@@ -307,7 +318,7 @@ export class RadiusAccounting {
   }
 
   private tick(): void {
-    const now = this.now();
+    const now = this.clock.now();
     for (const t of this.tracked.values()) if (t.nextInterimAt <= now) this.interim(t, now);
     if (this.stateDirty && now - this.lastStateSave >= STATE_SAVE_MS) void this.saveState();
     this.compactAckLog();
@@ -335,7 +346,7 @@ export class RadiusAccounting {
     }
     return this.options.client().request(({ identifier, server }) => encodeRequest({
       code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
-      attributes: accountingAttributes(r, this.options.nas(), this.now()),
+      attributes: accountingAttributes(r, this.options.nas(), this.clock.now()),
     })).then((reply) => {
       if (reply.code !== CODE['Accounting-Response']) {
         this.counters.unexpectedReplies++;
@@ -363,7 +374,7 @@ export class RadiusAccounting {
 
   private async saveState(): Promise<void> {
     this.stateDirty = false;
-    this.lastStateSave = this.now();
+    this.lastStateSave = this.clock.now();
     const out: Record<string, unknown> = {};
     for (const t of this.tracked.values()) {
       out[t.id] = { user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up.toString(), down: t.down.toString() };
@@ -396,7 +407,7 @@ export class RadiusAccounting {
     if (this.state === 'closing' || this.state === 'closed') return;
     const wasRunning = this.state === 'running';
     this.state = 'closing';
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.timers.clearTimeout(this.ticker);
     // Requests already sent get a moment to be acknowledged (else the server may see them again after the restart).
     await this.delivery?.close(1000);
     if (wasRunning) await this.saveState();
@@ -410,7 +421,7 @@ export class RadiusAccounting {
 
   destroy(): void {
     this.state = 'closed';
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.timers.clearTimeout(this.ticker);
     this.delivery?.destroy();
     this.acks?.close();
     this.stopped?.abandon();

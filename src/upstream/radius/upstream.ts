@@ -8,7 +8,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config, RadiusConfig } from '../../config/index.ts';
-import type { Logger } from '../../log.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '../../time.ts';
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
 import { VoucherMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
@@ -18,7 +19,7 @@ import { answerDas, type DasContext } from './das.ts';
 
 /** What the radius upstream needs from the daemon. */
 export interface RadiusDeps {
-  log: Logger;
+  log: Log;
   stateDir: string;
   sessions: {
     get(id: string): Session | null;
@@ -31,6 +32,11 @@ export interface RadiusDeps {
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
   closeGate: (mac: string) => Promise<unknown>;
+  /**
+   * All of its timers (a test's fake time). Default: accounting's and the retired clients' unref'd (backgroundTimers:
+   * sockets keep the process alive), the Disconnect's gate wait plain (systemTimers: its answer awaits it).
+   */
+  timers?: Timers;
 }
 
 /** Longest a Disconnect-ACK waits for the portal to close the gates. */
@@ -63,6 +69,7 @@ export class RadiusUpstream implements UpstreamSink {
       figuresOf: (id) => deps.sessions.figuresOf(id),
       session: (id) => deps.sessions.get(id),
       recovered: deps.recovered,
+      ...(deps.timers && { timers: deps.timers }),
     });
     this.voucher = new VoucherMethod({
       client: { request: (build) => this.authClient.request(build) },
@@ -111,19 +118,20 @@ export class RadiusUpstream implements UpstreamSink {
       // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
       // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
       closeGates: async (ended) => {
-        let timer: NodeJS.Timeout | undefined;
+        const timers = this.deps.timers ?? systemTimers;
+        let timer: TimerHandle;
         await Promise.race([
           Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
-          new Promise((r) => { timer = setTimeout(r, GATE_WAIT_MS); }),
+          new Promise((r) => { timer = timers.setTimeout(() => r(undefined), GATE_WAIT_MS); }),
         ]);
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
       },
     };
     try {
       this.das = await DasServer.start({
         port: c.coaPort, host: c.coaListen, clients,
         answer: (request) => answerDas(request, das),
-        log: (level, message, fields) => this.deps.log[level](message, fields as Record<string, string | number | boolean | undefined>),
+        log: this.deps.log,
       });
     } catch (err) {
       // Accounting and vouchers work without it; say why Disconnect/CoA does not.
@@ -149,7 +157,9 @@ export class RadiusUpstream implements UpstreamSink {
       // In-flight requests finish on the old sockets first (a stop closes them at once: their open sockets would hold
       // the process).
       for (const old of retired) this.retired.add(old);
-      setTimeout(() => { for (const old of retired) { this.retired.delete(old); void old.close(); } }, 60_000).unref();
+      (this.deps.timers ?? backgroundTimers).setTimeout(() => {
+        for (const old of retired) { this.retired.delete(old); void old.close(); }
+      }, 60_000);
       // Records queued through an outage of the old servers go to the new ones now, not after the old pause.
       this.accounting.retryNow();
     }

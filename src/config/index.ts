@@ -1,4 +1,4 @@
-/** Configuration: UCI parsing and writing, atomic file replacement, the typed loader. */
+/** Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the reload diff. */
 export type {
   Config, EscrowConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig, X402Config,
 } from './types.ts';
@@ -9,7 +9,6 @@ export {
 } from './uci.ts';
 export { serializeUci, quoteUci } from './serialize.ts';
 export { writeUci } from './write.ts';
-export { writeFileAtomic, type AtomicWriteFs, type AtomicFileHandle, type WriteFileAtomicOptions } from '../storage/index.ts';
 export {
   loadConfig, loadConfigPartial, configFromUci, configFromUciPartial, ConfigError, DEFAULTS, type ConfigFromUciOptions,
   type LoadConfigOptions, type PartialConfig,

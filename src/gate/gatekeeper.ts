@@ -160,7 +160,7 @@ export class Gatekeeper {
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       // A time session's clock starts now that its gate is open (not at the request).
-      if (session.metric === 'seconds') await this.options.sessions.startClock?.(session.id, this.clock.now()).catch(() => undefined);
+      if (session.metric === 'seconds') await this.options.sessions.startClock(session.id, this.clock.now()).catch(() => undefined);
       // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
       if (!this.isStillLive(session)) {
         await this.close(session.mac);

@@ -1,11 +1,13 @@
 /**
  * What the MQTT sink does with a message on `<prefix>/<router>/cmd`: verify it (commands.ts), run the admin command
- * it names, and say what the reply reports (ok with the result, or the error's code). The nonces seen are persisted in
- * the queue directory after each verified command, so a replay after a restart is refused too.
+ * it names, and say what the reply reports (ok with the result, or the error's code). A verified command's nonce is
+ * on flash (nonces.json in the queue directory, fsynced) BEFORE the command runs: a kill -9 between the two loses at
+ * most a command that never ran (its sender sees no reply and sends a new one), never lets the same signed command
+ * run twice. A command whose nonce cannot be saved is not run.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { toSluiceError } from '../../errors.ts';
+import { toSluiceError, type SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import { writeFileAtomic } from '../../storage/index.ts';
 import { CommandError, type CommandVerifier } from './commands.ts';
@@ -22,6 +24,8 @@ export interface CommandChannelDeps {
 export class CommandChannel {
   readonly counters = { commands_accepted: 0, commands_refused: 0 };
   private dir: string | null = null;
+  /** Saves run one after another: each writes every nonce seen so far, so a later write never loses an earlier one. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: CommandChannelDeps) {}
 
@@ -40,7 +44,14 @@ export class CommandChannel {
   async answer(payload: Buffer): Promise<Record<string, unknown>> {
     try {
       const cmd = this.deps.verifier.verify(payload);
-      void this.saveNonces();
+      // Durable before acting. The nonce stays burned in memory even if the save fails: a replay in this run is
+      // refused too, and the sender retries with a new nonce.
+      const saved = await this.persist();
+      if (saved !== null) {
+        this.counters.commands_refused++;
+        this.deps.log.warn('mqtt command not run: its nonce could not be saved', { cmd: cmd.cmd, reason: saved.message });
+        return { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: saved.code, message: `not run: ${saved.message}` } };
+      }
       try {
         const result = await this.run(cmd.cmd, cmd.args);
         this.counters.commands_accepted++;
@@ -68,11 +79,17 @@ export class CommandChannel {
 
   /** Writes the nonces seen (a failure is logged: a replay after a restart would then be accepted). */
   async saveNonces(): Promise<void> {
-    if (this.dir === null) return;
-    try {
-      await writeFileAtomic(join(this.dir, NONCES_FILE), JSON.stringify(this.deps.verifier.nonces()), { mode: 0o600 });
-    } catch (err) {
-      this.deps.log.warn('mqtt: cannot persist command nonces', { reason: toSluiceError(err).message });
-    }
+    const err = await this.persist();
+    if (err) this.deps.log.warn('mqtt: cannot persist command nonces', { reason: err.message });
+  }
+
+  /** Queues one write of every nonce seen so far; resolves once it is on flash (null) or with why not. */
+  private persist(): Promise<SluiceError | null> {
+    const dir = this.dir;
+    if (dir === null) return Promise.resolve(null);
+    // The snapshot of the nonces is taken when the write starts, after the writes queued before it: it holds them all.
+    const write = this.saving.then(() => writeFileAtomic(join(dir, NONCES_FILE), JSON.stringify(this.deps.verifier.nonces()), { mode: 0o600 }));
+    this.saving = write.catch(() => undefined);
+    return write.then(() => null, (err: unknown) => toSluiceError(err));
   }
 }

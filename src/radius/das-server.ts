@@ -42,6 +42,8 @@ export interface DasStats {
   droppedMalformed: number;
   droppedStale: number;
   droppedUnsupportedCode: number;
+  /** Answers the socket refused to send (logged). */
+  sendFailures: number;
 }
 
 interface Cached {
@@ -52,7 +54,10 @@ interface Cached {
 
 const MAX_CACHE = 4096;
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 clients match on a dual-stack socket. */
+/**
+ * `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 clients match on a dual-stack socket. For matching only: the reply goes to
+ * the address as the socket reported it (an IPv6 socket refuses a plain IPv4 destination with EINVAL).
+ */
 function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
@@ -62,7 +67,7 @@ export class DasServer {
   private readonly cache = new Map<string, Cached>();
   private readonly counters: DasStats = {
     received: 0, acked: 0, naked: 0, duplicates: 0, droppedUnknownClient: 0, droppedBadAuthenticator: 0,
-    droppedMalformed: 0, droppedStale: 0, droppedUnsupportedCode: 0,
+    droppedMalformed: 0, droppedStale: 0, droppedUnsupportedCode: 0, sendFailures: 0,
   };
   private readonly secrets: Map<string, string>;
 
@@ -94,7 +99,7 @@ export class DasServer {
   private async bind(type: 'udp4' | 'udp6', host: string): Promise<void> {
     const socket = createSocket({ type, reuseAddr: false });
     socket.on('message', (msg, rinfo) => {
-      void this.onMessage(msg, plainAddress(rinfo.address), rinfo.port).catch((err: unknown) => {
+      void this.onMessage(msg, rinfo.address, rinfo.port).catch((err: unknown) => {
         this.options.log?.warn('radius das: request failed', { reason: err instanceof Error ? err.message : String(err) });
       });
     });
@@ -107,8 +112,10 @@ export class DasServer {
     this.socket = socket;
   }
 
-  private async onMessage(msg: Buffer, address: string, port: number): Promise<void> {
+  /** `from`: the sender as the socket reports it (where the reply goes). */
+  private async onMessage(msg: Buffer, from: string, port: number): Promise<void> {
     this.counters.received++;
+    const address = plainAddress(from);
     const secret = this.secrets.get(address);
     if (secret === undefined) {
       this.counters.droppedUnknownClient++;
@@ -132,7 +139,7 @@ export class DasServer {
     const seen = this.cache.get(key);
     if (seen && seen.key === fingerprint && now - seen.at <= (this.options.duplicateWindowMs ?? 5000)) {
       this.counters.duplicates++;
-      if (seen.reply) this.socket?.send(seen.reply, port, address);
+      if (seen.reply) this.reply(seen.reply, from, port);
       return;
     }
     if (!verifyRequest(packet, secret).ok) {
@@ -159,7 +166,18 @@ export class DasServer {
     if (answer.code.endsWith('ACK')) this.counters.acked++;
     else this.counters.naked++;
     this.options.log?.info(`radius ${answer.code}`, { from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined });
-    this.socket?.send(reply, port, address);
+    this.reply(reply, from, port);
+  }
+
+  /** Sends an answer; a failure is counted and logged (the requester sees no reply and retransmits). */
+  private reply(packet: Buffer, to: string, port: number): void {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.send(packet, port, to, (err) => {
+      if (!err) return;
+      this.counters.sendFailures++;
+      this.options.log?.warn('radius das: cannot send the reply', { to: plainAddress(to), port, reason: err.message });
+    });
   }
 
   private remember(key: string, entry: Cached): void {

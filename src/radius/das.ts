@@ -4,7 +4,12 @@
  *
  * Identification: Acct-Session-Id, User-Name, Calling-Station-Id, Framed-IP-Address; every one given must match.
  * None given → NAK Missing-Attribute (402); a NAS-Identifier or NAS-IP-Address that is not ours → NAK
- * NAS-Identification-Mismatch (403). CoA sets new totals: Session-Timeout (seconds from the session's start),
+ * NAS-Identification-Mismatch (403).
+ *
+ * Replay (RFC 5176 §3.5): a captured request must not act on a session that did not exist when it was made. A request
+ * is bound either to the session it names by Acct-Session-Id (unique per session: a replay meets that same session,
+ * already ended or set to those same limits), or to a time by Event-Timestamp (the listener drops one more than its
+ * window off; the caller matches only sessions created by then). With neither → NAK Missing-Attribute (402). CoA sets new totals: Session-Timeout (seconds from the session's start),
  * ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords (bytes; the smaller if both). Any other
  * attribute → NAK Unsupported-Attribute (401); Service-Type Authorize-Only → NAK Unsupported-Service (405).
  */
@@ -30,6 +35,8 @@ export interface DasRequest {
   /** From Calling-Station-Id, in sluice's form (aa:bb:cc:dd:ee:ff). */
   mac: string | undefined;
   ip: string | undefined;
+  /** Event-Timestamp (s since the epoch): sessions created after it are not the ones the request means. */
+  eventTimestamp: number | undefined;
   /**
    * CoA: the new totals; null when the request carries none or a malformed one (Invalid-Request, answered only once
    * some session matched: a request for no session is Session-Context-Not-Found first). Disconnect: null.
@@ -78,8 +85,9 @@ export function readDasRequest(request: RadiusPacket, nas: DasNas): { request: D
     }
   }
   let sessionId: string | undefined, user: string | undefined, station: string | undefined, ip: string | undefined;
-  let serviceType: number | undefined, nasIp: string | undefined;
+  let serviceType: number | undefined, nasIp: string | undefined, eventTimestamp: number | undefined;
   try {
+    eventTimestamp = r.integer('Event-Timestamp');
     sessionId = r.string('Acct-Session-Id');
     user = r.string('User-Name');
     station = r.string('Calling-Station-Id');
@@ -99,9 +107,11 @@ export function readDasRequest(request: RadiusPacket, nas: DasNas): { request: D
   if (sessionId === undefined && user === undefined && station === undefined && ip === undefined) {
     return no('Missing-Attribute', 'missing-attribute');
   }
+  // Unbound: a replay of it, seconds or days later, would act on whatever session has that MAC, user or IP by then.
+  if (sessionId === undefined && eventTimestamp === undefined) return no('Missing-Attribute', 'missing-attribute');
   const mac = station === undefined ? undefined : macFromStationId(station);
   if (mac === null) return no('Session-Context-Not-Found', 'not-found');
-  return { request: { packet: request, disconnect, sessionId, user, mac, ip, limits: disconnect ? null : coaLimits(r) } };
+  return { request: { packet: request, disconnect, sessionId, user, mac, ip, eventTimestamp, limits: disconnect ? null : coaLimits(r) } };
 }
 
 function coaLimits(r: AttributeReader): { seconds?: bigint; bytes?: bigint } | null {

@@ -4,7 +4,7 @@
  * its requests. Nothing here knows sessions or config; src/upstream/radius/ and src/payments/voucher.ts adapt it.
  */
 export {
-  AttributeReader, CODE, HEADER_LENGTH, MAX_PACKET_LENGTH, RadiusPacketError, codeName, decodePacket, decryptPassword,
+  AttributeReader, CODE, HEADER_LENGTH, MAX_OCTET_LIMIT, MAX_PACKET_LENGTH, RadiusPacketError, codeName, decodePacket, decryptPassword,
   encodeAttributes, encodeRequest, encodeResponse, encryptPassword, equalConstantTime, splitOctets, verifyRequest,
   verifyResponse,
   type AttributeInput, type AttributeValue, type CodeName, type EncodeRequestOptions, type RadiusPacket, type RawAttribute,

@@ -339,6 +339,9 @@ export function decryptPassword(hidden: Buffer, secret: Buffer, authenticator: B
   return out.subarray(0, end < 0 ? out.length : end).toString('utf8');
 }
 
+/** The largest byte limit a RADIUS reply or CoA sets: 2^53 − 1, the largest integer a JSON number carries exactly. */
+export const MAX_OCTET_LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Typed reads of a decoded packet's attributes by dictionary name. */
 export class AttributeReader {
   constructor(readonly attributes: readonly RawAttribute[]) {}
@@ -372,12 +375,18 @@ export class AttributeReader {
     return [...v].join('.');
   }
 
-  /** An octet count split into a 32-bit attribute and its Gigawords companion: low + high × 2^32. */
+  /**
+   * An octet limit split into a 32-bit attribute and its Gigawords companion: low + high × 2^32, at most
+   * MAX_OCTET_LIMIT. Gigawords reach 2^64; a larger limit (0xffffffff gigawords is the usual "no limit") is clamped
+   * rather than refused: 8 PiB is past anything a router meters, and every count sluice reports (JSON, ubus, MQTT)
+   * stays exact.
+   */
   octets(lowName: string, gigawordsName: string): bigint | undefined {
     const low = this.integer(lowName);
     const high = this.integer(gigawordsName);
     if (low === undefined && high === undefined) return undefined;
-    return (BigInt(high ?? 0) << 32n) + BigInt(low ?? 0);
+    const total = (BigInt(high ?? 0) << 32n) + BigInt(low ?? 0);
+    return total > MAX_OCTET_LIMIT ? MAX_OCTET_LIMIT : total;
   }
 
   /** Attributes the dictionary does not know, as "vendor:type" (for Unsupported-Attribute answers and logs). */

@@ -1,7 +1,8 @@
 /**
  * What a verified Disconnect-Request or CoA-Request does to the live sessions (the request itself is read by
  * src/radius/das.ts; the UDP side is src/radius/das-server.ts). A request that matches no live session → NAK
- * Session-Context-Not-Found (503). Disconnect ends every matched session with cause `disconnect` and answers once their
+ * Session-Context-Not-Found (503), as does one whose Event-Timestamp is older than the session (a replay: see
+ * src/radius/das.ts). Disconnect ends every matched session with cause `disconnect` and answers once their
  * gates are closed. CoA sets the new totals on every matched session; a byte limit for a time session refuses the whole
  * request (Unsupported-Attribute) rather than apply half of it.
  */
@@ -30,13 +31,16 @@ export interface DasContext {
 export async function answerDas(packet: RadiusPacket, ctx: DasContext): Promise<DasAnswer> {
   const read = readDasRequest(packet, { identifier: ctx.nasIdentifier, ip: ctx.nasIp });
   if ('answer' in read) return read.answer;
-  const { sessionId, user, mac, ip, limits } = read.request;
+  const { sessionId, user, mac, ip, eventTimestamp, limits } = read.request;
+  // A session bought after the request was made is not the one it means (a replayed capture): Event-Timestamp has
+  // whole seconds, so anything created within that second still matches.
+  const madeBy = eventTimestamp === undefined ? Infinity : (eventTimestamp + 1) * 1000;
 
   let candidates: Session[];
   if (sessionId !== undefined) candidates = [ctx.sessions.get(sessionId)].filter((s): s is Session => s !== null);
   else if (mac) candidates = [ctx.sessions.byMac(mac)].filter((s): s is Session => s !== null);
   else candidates = ctx.sessions.list({ state: 'ACTIVE' });
-  const matched = candidates.filter((s) => isLive(s)
+  const matched = candidates.filter((s) => isLive(s) && s.createdAt < madeBy
     && (sessionId === undefined || s.id === sessionId)
     && (mac === undefined || s.mac === mac)
     && (user === undefined || ctx.userNameOf(s) === user)

@@ -30,11 +30,11 @@ test('a Disconnect names its sessions by every identifying attribute given; the 
 
 test('a CoA carries its new totals: Session-Timeout, and the smaller of the two byte limits', () => {
   const read = readDasRequest(request('CoA-Request', [
-    ['User-Name', 'alice'], ['Session-Timeout', 600], ['ChilliSpot-Max-Total-Octets', 5000], ['Mikrotik-Total-Limit', 4000],
+    ['User-Name', 'alice'], ['Session-Timeout', 600], ['ChilliSpot-Max-Total-Octets', 5000], ['Mikrotik-Total-Limit', 4000], ['Event-Timestamp', 1_700_000_000],
   ]), NAS);
   assert.ok('request' in read);
   assert.equal(read.request.limits, { seconds: 600n, bytes: 4000n });
-  const none = readDasRequest(request('CoA-Request', [['User-Name', 'alice']]), NAS);
+  const none = readDasRequest(request('CoA-Request', [['User-Name', 'alice'], ['Event-Timestamp', 1_700_000_000]]), NAS);
   assert.ok('request' in none);
   assert.is(none.request.limits, null, 'no totals: Invalid-Request once a session matched');
 });
@@ -45,7 +45,19 @@ test('the NAKs given before any session is looked at, with their Error-Cause', (
   assert.equal(nakOf(request('Disconnect-Request', [['User-Name', 'a'], ['NAS-IP-Address', '192.0.2.9']])), ['Disconnect-NAK', 'nas-mismatch', 403]);
   assert.equal(nakOf(request('Disconnect-Request', [['User-Name', 'a'], ['Session-Timeout', 60]])), ['Disconnect-NAK', 'unsupported-attribute', 401]);
   assert.equal(nakOf(request('CoA-Request', [['User-Name', 'a'], ['Service-Type', 17]])), ['CoA-NAK', 'unsupported-service', 405]);
-  assert.equal(nakOf(request('CoA-Request', [['Calling-Station-Id', 'not a mac']])), ['CoA-NAK', 'not-found', 503]);
+  assert.equal(nakOf(request('CoA-Request', [['Calling-Station-Id', 'not a mac'], ['Event-Timestamp', 1_700_000_000]])), ['CoA-NAK', 'not-found', 503]);
+});
+
+test('replay guard: a request naming its session by MAC, user or IP without Event-Timestamp is refused (402); Acct-Session-Id binds it alone', () => {
+  assert.equal(nakOf(request('Disconnect-Request', [['Calling-Station-Id', '02-00-00-00-0A-01']])), ['Disconnect-NAK', 'missing-attribute', 402]);
+  assert.equal(nakOf(request('CoA-Request', [['User-Name', 'alice'], ['Session-Timeout', 60]])), ['CoA-NAK', 'missing-attribute', 402]);
+  assert.equal(nakOf(request('Disconnect-Request', [['Framed-IP-Address', '192.168.1.20']])), ['Disconnect-NAK', 'missing-attribute', 402]);
+  const bound = readDasRequest(request('Disconnect-Request', [['Acct-Session-Id', 'abc'], ['Calling-Station-Id', '02-00-00-00-0A-01']]), NAS);
+  assert.ok('request' in bound);
+  assert.is(bound.request.eventTimestamp, undefined);
+  const timed = readDasRequest(request('Disconnect-Request', [['Calling-Station-Id', '02-00-00-00-0A-01'], ['Event-Timestamp', 1_700_000_000]]), NAS);
+  assert.ok('request' in timed);
+  assert.is(timed.request.eventTimestamp, 1_700_000_000);
 });
 
 test('ACK and NAK follow the request\'s kind', () => {

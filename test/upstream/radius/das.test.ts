@@ -7,7 +7,7 @@ import { MemoryStore } from '../../../src/sessions/memory-store.ts';
 import type { Session } from '../../../src/sessions/model.ts';
 import { DasServer } from '../../../src/radius/das-server.ts';
 import { answerDas, type DasContext } from '../../../src/upstream/radius/das.ts';
-import { decodePacket, encodeRequest, AttributeReader, CODE } from '../../../src/radius/packet.ts';
+import { decodePacket, encodeRequest, AttributeReader, CODE, MAX_OCTET_LIMIT } from '../../../src/radius/packet.ts';
 import { radclient } from '../../peers/freeradius.ts';
 
 const SECRET = 'das-secret';
@@ -22,12 +22,9 @@ async function buy(c: Ctx, metric: 'seconds' | 'bytes', allotment: bigint, user?
   return session;
 }
 
-t.before.each(async (c) => {
-  c.sessions = await SessionManager.open({ store: new MemoryStore() });
-  c.closed = [];
-  c.setLimitsCalls = 0;
+function dasContext(c: Ctx): DasContext {
   const sessions = c.sessions;
-  const ctx: DasContext = {
+  return {
     sessions: {
       get: (id) => sessions.get(id), byMac: (m) => sessions.byMac(m), list: (f) => sessions.list(f), end: (id, cause) => sessions.end(id, cause),
       setLimits: (id, change) => { c.setLimitsCalls++; return sessions.setLimits(id, change); },
@@ -36,6 +33,13 @@ t.before.each(async (c) => {
     nasIdentifier: 'router-test', nasIp: '127.0.0.1',
     closeGates: async (ended) => { c.closed.push(...ended.map((s) => s.mac)); },
   };
+}
+
+t.before.each(async (c) => {
+  c.sessions = await SessionManager.open({ store: new MemoryStore() });
+  c.closed = [];
+  c.setLimitsCalls = 0;
+  const ctx = dasContext(c);
   c.das = await DasServer.start({
     port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }],
     answer: (request) => answerDas(request, ctx),
@@ -47,6 +51,9 @@ t.after.each(async (c) => {
 });
 
 const target = (c: Ctx) => `127.0.0.1:${c.das.port}`;
+/** Requests naming a session by MAC, user or IP carry Event-Timestamp (unbound ones are refused: a replay guard). */
+const nowS = (): number => Math.floor(Date.now() / 1000);
+const now = (): string => `Event-Timestamp = ${nowS()}`;
 
 t('Disconnect by Acct-Session-Id + User-Name: ACK, session ended as disconnect, gate closed first', async (c) => {
   const s = await buy(c, 'seconds', 3600n, 'testuser');
@@ -61,9 +68,9 @@ t('Disconnect by Acct-Session-Id + User-Name: ACK, session ended as disconnect, 
 t('Disconnect by Calling-Station-Id (RFC 3580 form) and by Framed-IP-Address, signed with Message-Authenticator', async (c) => {
   const a = await buy(c, 'seconds', 3600n);
   const b = await buy(c, 'bytes', 10n ** 9n, undefined, '192.168.9.20');
-  let r = await radclient(target(c), 'disconnect', SECRET, `Calling-Station-Id="${a.mac.toUpperCase().replace(/:/g, '-')}", Message-Authenticator=0x00`);
+  let r = await radclient(target(c), 'disconnect', SECRET, `Calling-Station-Id="${a.mac.toUpperCase().replace(/:/g, '-')}", ${now()}, Message-Authenticator=0x00`);
   assert.match(r.output, /Received Disconnect-ACK/);
-  r = await radclient(target(c), 'disconnect', SECRET, 'Framed-IP-Address=192.168.9.20');
+  r = await radclient(target(c), 'disconnect', SECRET, `Framed-IP-Address=192.168.9.20, ${now()}`);
   assert.match(r.output, /Received Disconnect-ACK/);
   assert.equal([c.sessions.get(a.id)!.endCause, c.sessions.get(b.id)!.endCause], ['disconnect', 'disconnect']);
 });
@@ -91,7 +98,7 @@ t('a wrong secret or an unknown client is ignored silently (no reply), counted',
 
 t('CoA shortening a time session ends it at the new limit; lengthening moves the deadline; bytes on a data session', async (c) => {
   const s = await buy(c, 'seconds', 3600n, 'carol');
-  let r = await radclient(target(c), 'coa', SECRET, `User-Name="carol", Session-Timeout=7200`);
+  let r = await radclient(target(c), 'coa', SECRET, `User-Name="carol", Session-Timeout=7200, ${now()}`);
   assert.match(r.output, /Received CoA-ACK/);
   assert.is(c.sessions.get(s.id)!.expiresAt, s.startedAt! + 7200_000);
   r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", Session-Timeout=2`);
@@ -99,20 +106,20 @@ t('CoA shortening a time session ends it at the new limit; lengthening moves the
   await new Promise((res) => setTimeout(res, 2500));
   assert.equal([c.sessions.get(s.id)!.state, c.sessions.get(s.id)!.endCause], ['EXPIRED', 'time-limit']);
   const d = await buy(c, 'bytes', 10n ** 9n, 'dave');
-  r = await radclient(target(c), 'coa', SECRET, 'User-Name="dave", ChilliSpot-Max-Total-Octets=1073741824, ChilliSpot-Max-Total-Gigawords=1');
+  r = await radclient(target(c), 'coa', SECRET, `User-Name="dave", ChilliSpot-Max-Total-Octets=1073741824, ChilliSpot-Max-Total-Gigawords=1, ${now()}`);
   assert.match(r.output, /Received CoA-ACK/, r.output);
   assert.is(c.sessions.get(d.id)!.allotment, 5n * 1024n ** 3n);
 });
 
 t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time session 401, nothing to change 404', async (c) => {
   await buy(c, 'seconds', 3600n, 'erin');
-  let r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Filter-Id="gold"');
+  let r = await radclient(target(c), 'coa', SECRET, `User-Name="erin", Filter-Id="gold", ${now()}`);
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
-  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Service-Type=Authorize-Only');
+  r = await radclient(target(c), 'coa', SECRET, `User-Name="erin", Service-Type=Authorize-Only, ${now()}`);
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Service/);
-  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin", Mikrotik-Total-Limit=1000');
+  r = await radclient(target(c), 'coa', SECRET, `User-Name="erin", Mikrotik-Total-Limit=1000, ${now()}`);
   assert.match(r.output, /Received CoA-NAK[\s\S]*Unsupported-Attribute/);
-  r = await radclient(target(c), 'coa', SECRET, 'User-Name="erin"');
+  r = await radclient(target(c), 'coa', SECRET, `User-Name="erin", ${now()}`);
   assert.match(r.output, /Received CoA-NAK[\s\S]*Invalid-Request/, 'nothing to change: 404');
   assert.is(c.setLimitsCalls, 0);
 });
@@ -132,7 +139,7 @@ async function exchange(port: number, packet: Buffer, count: number, waitMs = 20
 
 t('a retransmitted request gets the same answer again, not a second action; garbage is dropped and counted', async (c) => {
   const s = await buy(c, 'bytes', 10n ** 9n, 'frank');
-  const coa = encodeRequest({ code: 'CoA-Request', identifier: 77, secret: SECRET, attributes: [['User-Name', 'frank'], ['Mikrotik-Total-Limit', 5000000]] });
+  const coa = encodeRequest({ code: 'CoA-Request', identifier: 77, secret: SECRET, attributes: [['User-Name', 'frank'], ['Mikrotik-Total-Limit', 5000000], ['Event-Timestamp', nowS()]] });
   const first = await exchange(c.das.port, coa, 1);
   const again = await exchange(c.das.port, coa, 2);
   assert.is(first.length, 1);
@@ -155,8 +162,58 @@ t('a retransmitted request gets the same answer again, not a second action; garb
   assert.is(after.received - before.received, 500);
   assert.ok(after.droppedMalformed + after.droppedBadAuthenticator > before.droppedMalformed + before.droppedBadAuthenticator);
   const nak = new AttributeReader(decodePacket((await exchange(c.das.port,
-    encodeRequest({ code: 'Disconnect-Request', identifier: 90, secret: SECRET, attributes: [['User-Name', 'nobody']] }), 1))[0]!).attributes);
+    encodeRequest({ code: 'Disconnect-Request', identifier: 90, secret: SECRET, attributes: [['User-Name', 'nobody'], ['Event-Timestamp', nowS()]] }), 1))[0]!).attributes);
   assert.is(nak.integer('Error-Cause'), 503, 'still answering after the garbage');
+});
+
+t('the shipped default (no coa_listen: a dual-stack socket on ::): radclient over IPv4 gets its ACK', async (c) => {
+  // Issue 23 item 11: the reply went to the sender with ::ffff: stripped, which the IPv6 socket refuses (EINVAL),
+  // and the failure was dropped unlogged: the request was acted on and radclient saw "No reply".
+  const warnings: string[] = [];
+  const log = { debug: () => undefined, info: () => undefined, warn: (m: string, f?: unknown) => { warnings.push(`${m} ${JSON.stringify(f)}`); }, error: () => undefined };
+  const ctx = dasContext(c);
+  const das = await DasServer.start({ port: 0, clients: [{ address: '127.0.0.1', secret: SECRET }], answer: (request) => answerDas(request, ctx), log });
+  try {
+    const s = await buy(c, 'seconds', 3600n, 'dual');
+    const r = await radclient(`127.0.0.1:${das.port}`, 'disconnect', SECRET, `Acct-Session-Id="${s.id}"`, { timeoutS: 2, retries: 1 });
+    assert.match(r.output, /Received Disconnect-ACK/, r.output);
+    assert.is(r.code, 0);
+    assert.equal([c.sessions.get(s.id)!.state, das.stats().sendFailures], ['TERMINATED', 0]);
+    assert.equal(warnings, []);
+  } finally {
+    await das.close();
+  }
+});
+
+t('replay guard (RFC 5176 §3.5): a Disconnect naming a MAC needs Event-Timestamp; one made before a session never ends it', async (c) => {
+  const a = await buy(c, 'seconds', 3600n);
+  const stationOf = (m: string) => m.toUpperCase().replace(/:/g, '-');
+  // Unbound (no Event-Timestamp, no Acct-Session-Id): refused, the session runs on.
+  let r = await radclient(target(c), 'disconnect', SECRET, `Calling-Station-Id="${stationOf(a.mac)}"`);
+  assert.match(r.output, /Received Disconnect-NAK[\s\S]*Error-Cause = Missing-Attribute/, r.output);
+  assert.is(c.sessions.get(a.id)!.state, 'ACTIVE');
+  // A Disconnect of this MAC captured 10 s ago (it ended the session the MAC had then), replayed now: the session
+  // bought since is not its target.
+  const captured = encodeRequest({ code: 'Disconnect-Request', identifier: 40, secret: SECRET,
+    attributes: [['Calling-Station-Id', stationOf(a.mac)], ['Event-Timestamp', nowS() - 10]] });
+  const answer = decodePacket((await exchange(c.das.port, captured, 1))[0]!);
+  assert.is(answer.code, CODE['Disconnect-NAK']);
+  assert.is(new AttributeReader(answer.attributes).integer('Error-Cause'), 503);
+  assert.is(c.sessions.get(a.id)!.state, 'ACTIVE', 'the newly paid session runs on');
+  // A fresh request (same MAC, timestamped now) does end it.
+  r = await radclient(target(c), 'disconnect', SECRET, `Calling-Station-Id="${stationOf(a.mac)}", ${now()}`);
+  assert.match(r.output, /Received Disconnect-ACK/, r.output);
+  assert.is(c.sessions.get(a.id)!.endCause, 'disconnect');
+});
+
+t('a byte limit from CoA past 2^53 - 1 (0xffffffff gigawords) is clamped to 2^53 - 1', async (c) => {
+  const d = await buy(c, 'bytes', 10n ** 9n, 'gigi');
+  const r = await radclient(target(c), 'coa', SECRET, `User-Name="gigi", ChilliSpot-Max-Total-Octets=4294967295, ChilliSpot-Max-Total-Gigawords=4294967295, ${now()}`);
+  assert.match(r.output, /Received CoA-ACK/, r.output);
+  assert.is(c.sessions.get(d.id)!.allotment, BigInt(Number.MAX_SAFE_INTEGER));
+  assert.is(new AttributeReader(decodePacket(encodeRequest({ code: 'Access-Request', identifier: 1, secret: SECRET,
+    attributes: [['Mikrotik-Total-Limit', 0xffffffff], ['Mikrotik-Total-Limit-Gigawords', 0xffffffff]] })).attributes)
+    .octets('Mikrotik-Total-Limit', 'Mikrotik-Total-Limit-Gigawords'), MAX_OCTET_LIMIT, 'the same for a voucher\'s Access-Accept');
 });
 
 t.after(() => { client.close(); });

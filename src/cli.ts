@@ -30,8 +30,11 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | 'help' | 
   return args;
 }
 
-/** `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. */
-export async function runDaemon(argv: string[]): Promise<number> {
+/**
+ * `sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]`. `held`: the
+ * SIGHUPs main.ts caught while this module loaded (a reload is owed once the daemon is up).
+ */
+export async function runDaemon(argv: string[], held?: { readonly count: number; release(): void }): Promise<number> {
   const parsed = parseDaemonArgs(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
@@ -57,6 +60,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (daemon) daemon.reload().catch(() => undefined);
     else reloadAfterStart = true;
   });
+  if (held) {
+    held.release();
+    if (held.count > 0) reloadAfterStart = true;
+  }
   try {
     daemon = await Daemon.start({
       configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),

@@ -70,7 +70,7 @@ export class Daemon {
         pricing.setPlans(next.pricing);
         sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
         log.level = next.main.logLevel;
-        await upstream.reload(next);
+        return upstream.reload(next);
       },
       // escrow.credit_steps (or a plan's step size) may have changed: held gates are re-evaluated now, not at the next reading.
       applied: async () => { await escrow?.recheckAll(); },

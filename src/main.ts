@@ -1,6 +1,21 @@
 // CLI entry: `sluice <command>` picks the command; each parses its own arguments (the daemon's: cli.ts).
-import { runDaemon } from './cli.ts';
-import { runUbusCli, runUbusd } from './ubus/index.ts';
+// Nothing is imported statically: the daemon's modules take ~100 ms to load on a router, and until a SIGHUP handler
+// exists Node's default for SIGHUP is to exit (129) — procd's reload right after a start killed the daemon. The
+// handler below is installed first; the commands load after it.
+
+/** SIGHUPs that arrived before the daemon's own handler: the daemon reloads once it is up. */
+export interface HeldHangups {
+  readonly count: number;
+  /** Stops holding (the daemon's handler has taken over). */
+  release(): void;
+}
+
+function holdHangups(): HeldHangups {
+  let count = 0;
+  const hold = (): void => { count++; };
+  process.on('SIGHUP', hold);
+  return { get count() { return count; }, release: () => { process.off('SIGHUP', hold); } };
+}
 
 const USAGE = `usage: sluice <command> [options]
 
@@ -17,8 +32,11 @@ commands:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'daemon':
-      return runDaemon(rest);
+    case 'daemon': {
+      const held = holdHangups();
+      const { runDaemon } = await import('./cli.ts');
+      return runDaemon(rest, held);
+    }
     case 'demo': {
       const { runDemo } = await import('./demo/index.ts');
       return runDemo(rest);
@@ -28,9 +46,9 @@ async function main(argv: string[]): Promise<number> {
       return runDemoNdsctl(rest);
     }
     case 'ubusd':
-      return runUbusd(rest);
+      return (await import('./ubus/index.ts')).runUbusd(rest);
     case 'ubus':
-      return runUbusCli(rest);
+      return (await import('./ubus/index.ts')).runUbusCli(rest);
     default:
       process.stderr.write(USAGE);
       return command === undefined || command === '-h' || command === '--help' ? 0 : 2;

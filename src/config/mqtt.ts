@@ -3,6 +3,7 @@
  * optional signed command channel. Validated only when enabled, like every upstream section; problems name
  * `mqtt.<option>`. docs/configuration.md and docs/mqtt.md document every option.
  */
+import { posix } from 'node:path';
 import type { SectionReader } from './reader.ts';
 import { isAbsolutePath, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 
@@ -52,6 +53,14 @@ export const MQTT_DEFAULTS = {
 
 const MIN_COMMAND_SECRET = 16;
 
+/**
+ * The kernel's virtual file systems hold no queue: nothing written there reaches flash, and creating a directory under
+ * /proc made Node's mkdir spin for ever (a start that never finished, a meter that never ticked).
+ */
+function virtualFs(dir: string): string | undefined {
+  return /^\/(proc|sys|dev)(\/|$)/.test(posix.normalize(dir)) ? 'must be on flash or a disk, not under /proc, /sys or /dev' : undefined;
+}
+
 export function readMqttSection(r: SectionReader, enabled: boolean, routerId: string): MqttConfig {
   const d = MQTT_DEFAULTS;
   const int = (min: number, max: number) => (v: string): Parsed<number> => parseInteger(v, min, max);
@@ -85,7 +94,7 @@ export function readMqttSection(r: SectionReader, enabled: boolean, routerId: st
     format: r.oneOf('format', ['msgpack', 'json'] as const, d.format),
     maxPayload: r.parsed('max_payload', d.max_payload, bytes(1024, 256 * 1024 * 1024)),
     maxInflight: r.parsed('max_inflight', d.max_inflight, int(1, 65535)),
-    queueDir: r.string('queue_dir', '', path),
+    queueDir: r.string('queue_dir', '', (v) => path(v) ?? virtualFs(v)),
     queueMax: r.parsed('queue_max', d.queue_max, bytes(64 * 1024, 1024 * 1024 * 1024)),
     usageExpiryMs: r.parsed('usage_expiry', d.usage_expiry * 1000, seconds(0, 30 * 86400)),
     statusIntervalMs: r.parsed('status_interval', d.status_interval * 1000, seconds(5, 86400)),

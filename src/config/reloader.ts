@@ -29,8 +29,12 @@ export interface ConfigReloaderOptions {
   problems: readonly ConfigProblem[];
   /** Which of radius, x402 and escrow were built at start (switching one takes a restart). */
   built: () => Omit<RunningParts, 'main' | 'http'>;
-  /** Applies what a reload applies; `next` has the restart-only values as running. */
-  apply: (next: Config, running: RunningParts) => Promise<void>;
+  /**
+   * Applies what a reload applies; `next` has the restart-only values as running. Returns what the parts could not
+   * apply (a listener's port in use): listed with the file's problems, so a reply never says all is well while a part
+   * is off.
+   */
+  apply: (next: Config, running: RunningParts) => Promise<readonly ConfigProblem[] | void>;
   /** Once the new config is in place (held escrow gates re-evaluated). */
   applied?: () => Promise<void>;
   /** `main.enabled` 0: the owner stops the daemon. */
@@ -75,20 +79,22 @@ export class ConfigReloader {
     }
     logProblems(log, problems, 'reload');
     this.problems = problems;
-    const problemList = problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
+    const problemList = (): ReloadReply['problems'] => this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
     if (!next.main.enabled) {
       log.warn('main.enabled is 0: stopping');
       if (this.options.onDisabled) setImmediate(this.options.onDisabled);
-      return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList };
+      return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList() };
     }
     const running: RunningParts = { main: this.options.started.main, http: this.options.started.http, ...this.options.built() };
     this.restartRequired = reloadDiff(running, next);
-    await this.options.apply(next, running);
+    const unapplied = (await this.options.apply(next, running)) ?? [];
+    // Already logged by the part that failed, with its own words.
+    if (unapplied.length > 0) this.problems = [...problems, ...unapplied];
     this.config = runningConfig(next, running);
     await this.options.applied?.();
     log.info('config reloaded', {
-      plans: next.pricing.length, problems: problems.length || undefined, restart_required: this.restartRequired.join(',') || undefined,
+      plans: next.pricing.length, problems: this.problems.length || undefined, restart_required: this.restartRequired.join(',') || undefined,
     });
-    return { plans: next.pricing.length, restart_required: [...this.restartRequired], problems: problemList };
+    return { plans: next.pricing.length, restart_required: [...this.restartRequired], problems: problemList() };
   }
 }

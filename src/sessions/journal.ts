@@ -11,11 +11,11 @@
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { copyFile, open, readFile, readdir, rename, rm, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { fsyncDir, readJsonLog } from '../storage/index.ts';
+import { ensureDir, fsyncDir, readJsonLog } from '../storage/index.ts';
 import type { JsonLogRead } from '../storage/index.ts';
 import { decodeRecord, encodeLine } from './journal-codec.ts';
 import type { JournalLine } from './journal-codec.ts';
@@ -73,31 +73,6 @@ interface Pending { text: string; records: StoreRecord[]; resolve: () => void; r
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-}
-
-/**
- * mkdir -p without `recursive: true`: Node's recursive mkdir retries forever where a parent exists but refuses the
- * child with ENOENT (under /proc), which spun the daemon at 80% CPU without a log line. Each level is tried once.
- */
-async function ensureDir(dir: string, depth = 0): Promise<void> {
-  try {
-    await mkdir(dir, { mode: 0o700 });
-    return;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | null)?.code;
-    if (code === 'EEXIST') {
-      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
-      return;
-    }
-    const parent = dirname(dir);
-    if (code !== 'ENOENT' || parent === dir || depth > 64) throw err;
-  }
-  await ensureDir(dirname(dir), depth + 1);
-  try {
-    await mkdir(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException | null)?.code !== 'EEXIST') throw err;
-  }
 }
 
 /** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */

@@ -1,8 +1,9 @@
 /**
- * Public surface of src/storage/: atomic replace, CRC-32, and the append-only logs: the length-framed record format
+ * Public surface of src/storage/: atomic replace, a bounded mkdir -p, CRC-32, and the append-only logs: the length-framed record format
  * (the outbox, the line log on it) and the CRC-framed JSON-line log (the session journal and snapshot).
  */
 export * from './atomic-write.ts';
+export * from './ensure-dir.ts';
 export * from './crc32.ts';
 export * from './record-log.ts';
 export * from './line-log.ts';

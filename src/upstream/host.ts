@@ -3,7 +3,7 @@
  * pass each tick's usage batch, start/reload/stats/close). A sink that throws is logged and skipped; it can never
  * stop the others, a purchase or a tick.
  */
-import type { Config } from '../config/index.ts';
+import type { Config, ConfigProblem } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { UsageReport } from '../meter/index.ts';
 import type { PaymentRef, Session } from '../sessions/index.ts';
@@ -116,15 +116,19 @@ export class SinkHost {
     }
   }
 
-  async reload(config: Config): Promise<void> {
+  /** Hands the new config to every sink; returns what they could not apply (for the reload's reply). */
+  async reload(config: Config): Promise<ConfigProblem[]> {
+    const problems: ConfigProblem[] = [];
     for (const sink of this.sinks) {
       try {
-        await sink.reload?.(config);
+        problems.push(...((await sink.reload?.(config)) ?? []));
       } catch (err) {
         const e = toSluiceError(err);
         this.options.log.warn('upstream sink reload failed', { sink: sink.name, code: e.code, reason: e.message });
+        problems.push({ path: sink.name, section: sink.name, option: '', reason: `reload failed (${e.code}): ${e.message}` });
       }
     }
+    return problems;
   }
 
   stats(): Record<string, SinkStats> {

@@ -28,10 +28,10 @@
  * at 10k sessions).
  */
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
+import { ensureDir, MAX_RECORD_PAYLOAD } from '../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
@@ -164,7 +164,8 @@ export class Outbox {
   }
 
   private async recover(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).
+    await ensureDir(this.dir);
     const names = await readdir(this.dir);
     for (const n of names) if (n.includes('.tmp')) await unlink(join(this.dir, n)).catch(() => undefined);
     const floors = new Map<string, number>();

@@ -4,7 +4,7 @@
  * A sink never blocks purchases or metering: onEvent is synchronous and returns at once (queue, then send in the
  * background); what must not be lost goes through an Outbox (outbox.ts) before anything is sent.
  */
-import type { Config } from '../config/index.ts';
+import type { Config, ConfigProblem } from '../config/index.ts';
 import type { PaymentRef, Session, SessionFigures, SessionNumbers } from '../sessions/index.ts';
 
 export type { SessionFigures, SessionNumbers };
@@ -49,8 +49,11 @@ export interface UpstreamSink {
   start(): Promise<void>;
   /** Hears every session event once, in order. Must return at once; a throw is logged and ignored by the host. */
   onEvent(event: SinkEvent): void;
-  /** Applies a new config after a reload (the host calls it only when loading succeeded). */
-  reload?(config: Config): Promise<void>;
+  /**
+   * Applies a new config after a reload (the host calls it only when loading succeeded). Returns what it could not
+   * apply (a listener's port in use), for the reload's reply beside the file's own problems.
+   */
+  reload?(config: Config): Promise<readonly ConfigProblem[] | void>;
   /** Plain JSON-able figures for `ubus call sluice stats` (never secrets). */
   stats(): SinkStats;
   /** Drains: flushes queued records to flash, says goodbye to the peer within a short bound. Idempotent. */

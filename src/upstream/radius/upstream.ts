@@ -7,7 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { Config, RadiusConfig } from '../../config/index.ts';
+import type { Config, ConfigProblem, RadiusConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
 import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '../../time.ts';
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
@@ -39,6 +39,11 @@ export interface RadiusDeps {
   timers?: Timers;
 }
 
+/** The settings a Disconnect/CoA listener is built from: a change of any of them restarts it. */
+function dasSettings(c: RadiusConfig): string {
+  return JSON.stringify([c.coaPort, c.coaListen, c.dasClients, c.dasSecret, c.secret, c.servers, c.nasIdentifier]);
+}
+
 /** Longest a Disconnect-ACK waits for the portal to close the gates. */
 const GATE_WAIT_MS = 1500;
 
@@ -51,6 +56,10 @@ export class RadiusUpstream implements UpstreamSink {
   /** Clients a reload replaced, kept a minute for their in-flight requests. */
   private readonly retired = new Set<RadiusClient>();
   private das: DasServer | undefined;
+  /** What the running listener was started with (its settings can differ from this.config after a failed move). */
+  private dasSettings: string | null = null;
+  /** Where it listens. */
+  private dasAt: { port: number; host: string } | null = null;
   private nasIp: string;
 
   private constructor(private config: RadiusConfig, private readonly deps: RadiusDeps) {
@@ -101,9 +110,10 @@ export class RadiusUpstream implements UpstreamSink {
     await this.startDas();
   }
 
-  private async startDas(): Promise<void> {
+  /** Starts the listener of this.config (this.das on success); the reason it could not listen, else null. */
+  private async startDas(): Promise<string | null> {
     const c = this.config;
-    if (c.coaPort === 0) return;
+    if (c.coaPort === 0) return null;
     const secret = c.dasSecret || c.secret;
     // A server given by name is matched by its addresses (requests come from an address).
     const hosts = c.dasClients.length > 0 ? c.dasClients : c.servers;
@@ -133,21 +143,55 @@ export class RadiusUpstream implements UpstreamSink {
         answer: (request) => answerDas(request, das),
         log: this.deps.log,
       });
+      this.dasSettings = dasSettings(c);
+      this.dasAt = { port: c.coaPort, host: c.coaListen };
     } catch (err) {
       // Accounting and vouchers work without it; say why Disconnect/CoA does not.
       this.deps.log.error('radius: Disconnect/CoA listener not started', { reason: (err as Error).message });
+      return (err as Error).message;
     }
+    return null;
+  }
+
+  /**
+   * A reload that changed the listener. Moving it (another port or address) binds the new socket first and keeps the
+   * old one if that fails (a port in use): Disconnect/CoA never goes quietly off. The same socket with new clients or
+   * secrets is closed first (it holds the port). A failure is returned as a problem for the reload's reply.
+   */
+  private async restartDas(): Promise<ConfigProblem[]> {
+    const next = this.config;
+    const old = this.das;
+    const oldAt = old ? this.dasAt : null;
+    const oldSettings = this.dasSettings;
+    const moved = oldAt === null || next.coaPort !== oldAt.port || next.coaListen !== oldAt.host;
+    this.das = undefined;
+    this.dasSettings = null;
+    if (!moved) await old?.close();
+    const failed = await this.startDas();
+    if (failed === null) {
+      if (moved) await old?.close();
+      return [];
+    }
+    if (moved && old) {
+      this.das = old;
+      this.dasSettings = oldSettings;
+    }
+    const still = moved && oldAt ? `still listening on UDP ${oldAt.host || '*'}:${oldAt.port}` : 'Disconnect/CoA is off until a reload with a usable port';
+    return [{
+      path: 'radius.coa_port', section: 'radius', option: 'coa_port', value: String(next.coaPort),
+      reason: `${failed}; ${still}`,
+    }];
   }
 
   onEvent(event: SinkEvent): void {
     this.accounting.onEvent(event);
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: Config): Promise<ConfigProblem[]> {
     const next = config.radius;
     const prev = this.config;
     // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
-    if (!next.enabled) return;
+    if (!next.enabled) return [];
     this.config = next;
     if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
       !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
@@ -165,12 +209,18 @@ export class RadiusUpstream implements UpstreamSink {
     }
     this.accounting.configure({ maxInFlight: next.maxInFlight, maxBackoffMs: next.backoffMaxMs, maxBytes: next.queueMaxBytes });
     if (next.nasIp !== prev.nasIp) this.nasIp = next.nasIp || await localAddressToward(next.servers[0]!, next.acctPort);
-    if (JSON.stringify([next.coaPort, next.coaListen, next.dasClients, next.dasSecret, next.secret, next.servers, next.nasIdentifier])
-      !== JSON.stringify([prev.coaPort, prev.coaListen, prev.dasClients, prev.dasSecret, prev.secret, prev.servers, prev.nasIdentifier])) {
-      await this.das?.close();
-      this.das = undefined;
-      await this.startDas();
+    // Against what the listener runs with, not the previous file: a move that failed is tried again at each reload.
+    if (next.coaPort === 0 ? this.das !== undefined : dasSettings(next) !== this.dasSettings) {
+      if (next.coaPort === 0) {
+        await this.das?.close();
+        this.das = undefined;
+        this.dasSettings = null;
+        this.dasAt = null;
+        return [];
+      }
+      return this.restartDas();
     }
+    return [];
   }
 
   stats(): Record<string, unknown> {

@@ -9,11 +9,23 @@ import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
 
-/** First line of a snapshot: which journal generation continues it. */
-export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number }
+/**
+ * First line of a snapshot: which journal generation continues it. `headed`: that journal begins with a JournalHeader,
+ * so a journal that is missing, empty or without its header lost records (snapshots written before headers existed
+ * lack it, and are rewritten at the next start).
+ */
+export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number; headed?: true }
+/** First line of every journal (sequence number 0): its generation. A journal without it was emptied or cut. */
+export interface JournalHeader { t: 'jnl'; v: 1; gen: number; at: number }
 /** A payment key kept in a snapshot after its session was dropped by retention. */
 export interface RefRecord { t: 'ref'; key: string; at: number }
-export type JournalLine = StoreRecord | SnapshotHeader | RefRecord;
+export type JournalLine = StoreRecord | SnapshotHeader | JournalHeader | RefRecord;
+/**
+ * A line and its sequence number in its journal (`n`: the header 0, each record one more than the one before), absent
+ * in snapshots and in journals written before numbering: replay skips a record whose number it has already passed (a
+ * duplicated line applied twice would add a top-up twice).
+ */
+export interface NumberedLine { line: JournalLine; n: number | undefined }
 
 function paymentToJson(p: PaymentRef): Record<string, unknown> {
   const out: Record<string, unknown> = { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
@@ -53,13 +65,15 @@ function toJson(line: JournalLine): unknown {
       u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, String(used), String(bytes), markToJson(mark)] : [id, String(used), String(bytes)])),
     };
     case 'snap': return line;
+    case 'jnl': return line;
     case 'ref': return { t: 'ref', k: line.key, at: line.at };
   }
 }
 
-/** One record, framed: `<crc32 hex> <JSON>\n`. */
-export function encodeLine(line: JournalLine): string {
-  return encodeJsonLine(JSON.stringify(toJson(line)));
+/** One record, framed: `<crc32 hex> <JSON>\n`; `n` is its sequence number in a journal (none in a snapshot). */
+export function encodeLine(line: JournalLine, n?: number): string {
+  const json = toJson(line) as Record<string, unknown>;
+  return encodeJsonLine(JSON.stringify(n === undefined ? json : { ...json, n }));
 }
 
 class Invalid extends Error {}
@@ -146,7 +160,10 @@ function fromJson(v: unknown): JournalLine {
     }
     case 'snap':
       if (o['v'] !== 1) throw new Invalid('unknown snapshot version');
-      return { t: 'snap', v: 1, gen: int(o['gen']), at: int(o['at']) };
+      return { t: 'snap', v: 1, gen: int(o['gen']), at: int(o['at']), ...(o['headed'] === true && { headed: true as const }) };
+    case 'jnl':
+      if (o['v'] !== 1) throw new Invalid('unknown journal version');
+      return { t: 'jnl', v: 1, gen: int(o['gen']), at: int(o['at']) };
     case 'ref': return { t: 'ref', key: str(o['k']), at: int(o['at']) };
     default: throw new Invalid('unknown record type');
   }
@@ -159,4 +176,13 @@ export function decodeRecord(parsed: unknown): JsonDecoded<JournalLine> {
   } catch (err) {
     return { ok: false, reason: err instanceof Invalid ? err.message : 'bad record' };
   }
+}
+
+/** decodeRecord, with the line's sequence number. */
+export function decodeNumbered(parsed: unknown): JsonDecoded<NumberedLine> {
+  const decoded = decodeRecord(parsed);
+  if (!decoded.ok) return decoded;
+  const n = (parsed as Record<string, unknown>)['n'];
+  if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) return { ok: false, reason: 'bad sequence number' };
+  return { ok: true, value: { line: decoded.value, n } };
 }

@@ -1,9 +1,13 @@
 /**
  * The flash store: an append-only journal plus a snapshot, in `main.state_dir`.
  *
- *   sessions.snapshot          header {gen} + every kept session + every kept payment key (written atomically)
- *   sessions.<gen>.journal     records appended since that snapshot (journal-codec.ts, in storage/json-log.ts lines)
+ *   sessions.snapshot          header {gen, headed} + every kept session + every kept payment key (written atomically)
+ *   sessions.<gen>.journal     a header {gen} (number 0), then the records appended since that snapshot, numbered 1, 2, …
+ *                              (journal-codec.ts, in storage/json-log.ts lines)
  *
+ * The first start writes journal 0 with its header and then a snapshot of generation 0, so that from then on a journal
+ * that is missing, empty or without its header is a loss (ERR_STATE_LOST), never mistaken for a first start; replay
+ * skips a record whose number it has passed (a duplicated line is applied once).
  * Appends that arrive while a write is in flight are grouped into the next write + fdatasync (group commit), so a
  * burst of purchases costs a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
  * snapshot of generation gen+1 (temp + fsync + rename + fsync dir), then switches to an empty journal gen+1 and
@@ -15,10 +19,10 @@ import { copyFile, open, readFile, readdir, rename, rm, truncate } from 'node:fs
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { ensureDir, fsyncDir, readJsonLog } from '../storage/index.ts';
+import { ensureDir, fsyncDir, readJsonLog, writeFileAtomic } from '../storage/index.ts';
 import type { JsonLogRead } from '../storage/index.ts';
-import { decodeRecord, encodeLine } from './journal-codec.ts';
-import type { JournalLine } from './journal-codec.ts';
+import { decodeNumbered, encodeLine } from './journal-codec.ts';
+import type { JournalLine, NumberedLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
@@ -69,7 +73,7 @@ const SNAPSHOT = 'sessions.snapshot';
 const JOURNAL_RE = /^sessions\.(\d+)\.journal$/;
 const journalName = (gen: number): string => `sessions.${gen}.journal`;
 
-interface Pending { text: string; records: StoreRecord[]; resolve: () => void; reject: (err: unknown) => void }
+interface Pending { records: StoreRecord[]; resolve: () => void; reject: (err: unknown) => void }
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
@@ -85,7 +89,7 @@ function idsOf(record: StoreRecord): string[] {
 }
 
 /** One warning per damaged file: where, how many bytes are unreadable, how many records resync found inside. */
-function damageWarning(file: string, read: JsonLogRead<JournalLine>): SluiceError {
+function damageWarning(file: string, read: JsonLogRead<NumberedLine>): SluiceError {
   const recovered = read.corrupt.reduce((n, p) => n + p.recovered, 0);
   return new SluiceError('ERR_JOURNAL_CORRUPT', `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, `
     + `${recovered} record(s) recovered inside them by their framing; the records around them were kept`, {
@@ -119,6 +123,8 @@ export class JournalStore implements SessionStore {
   private readonly now: () => number;
   private state: StoreState = emptyState();
   private gen = 0;
+  /** The last sequence number written to the current journal (its header is 0). */
+  private seq = 0;
   private handle: FileHandle | null = null;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private failed: SluiceError | null = null;
@@ -176,16 +182,22 @@ export class JournalStore implements SessionStore {
     } catch (err) {
       if (!isMissing(err)) throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
     }
+    // Nothing at all: a first start. (Once started, the snapshot is never deleted: only replaced by rename.)
+    const firstStart = snapshotText === null && journals.length === 0;
     /** Files with damage: a copy of each is kept before anything rewrites or deletes them. */
     const damaged = new Set<string>();
     /** Why the snapshot cannot be trusted to hold the state (most sessions live only there after a compaction). */
     let snapshotLost: string | null = null;
+    /** The snapshot says its journal begins with a header (so a journal without one lost its records). */
+    let headed = false;
     let needsRewrite = false;
     if (snapshotText) {
-      const read = readJsonLog(snapshotText, decodeRecord);
-      const header = read.lines[0];
-      if (header?.t === 'snap') this.gen = header.gen;
-      else {
+      const read = readJsonLog(snapshotText, decodeNumbered);
+      const header = read.lines[0]?.line;
+      if (header?.t === 'snap') {
+        this.gen = header.gen;
+        headed = header.headed === true;
+      } else {
         // Without its header we cannot tell which journal continues this snapshot: take the newest one.
         this.gen = journals.at(-1) ?? 0;
         snapshotLost = `${SNAPSHOT} (${snapshotText.length} bytes) has no valid header`;
@@ -196,7 +208,7 @@ export class JournalStore implements SessionStore {
         damaged.add(SNAPSHOT);
         warnings.push(damageWarning(SNAPSHOT, read));
       }
-      for (const line of read.lines) this.applySnapshotLine(line);
+      for (const { line } of read.lines) this.applySnapshotLine(line);
     } else if ((journals.at(-1) ?? 0) > 0) {
       // Journal generations start at 0 and move on only by writing a snapshot: a later one without it lost the snapshot.
       snapshotLost = `${SNAPSHOT} is missing while journal generation ${journals.at(-1)} exists`;
@@ -205,10 +217,15 @@ export class JournalStore implements SessionStore {
       needsRewrite = true;
       warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${snapshotLost}; continuing with journal ${this.gen}`));
     }
+    // State written before journals had headers (no `headed` snapshot) runs as it did until its next compaction, which
+    // writes today's form: a rewrite at start would also prune by retention, which is not a start's business.
 
+    const snapshotGen = this.gen;
     const stale = journals.filter((gen) => gen < this.gen);
     const torn: Array<{ name: string; length: number }> = [];
     const unknown = new Set<string>();
+    /** Journals whose header line was read. */
+    const withHeader = new Set<number>();
     for (const gen of journals) {
       if (gen < this.gen) continue;
       const name = journalName(gen);
@@ -216,11 +233,32 @@ export class JournalStore implements SessionStore {
         needsRewrite = true;
         warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
       }
-      const read = readJsonLog(await readFile(join(this.dir, name)), decodeRecord);
-      for (const line of read.lines) {
+      const read = readJsonLog(await readFile(join(this.dir, name)), decodeNumbered);
+      let last = -1;
+      let duplicatesHere = 0;
+      for (const { line, n } of read.lines) {
+        if (n !== undefined) {
+          // Numbers only go up in a journal: one already passed is a copy of a record applied before.
+          if (n <= last) {
+            duplicatesHere++;
+            continue;
+          }
+          last = n;
+        }
+        if (line.t === 'jnl') {
+          if (line.gen === gen) withHeader.add(gen);
+          continue;
+        }
         if (line.t === 'snap' || line.t === 'ref') continue;
         for (const id of idsOf(line)) if (!this.state.sessions.has(id)) unknown.add(id);
         applyRecord(this.state, line);
+      }
+      if (duplicatesHere > 0) {
+        needsRewrite = true;
+        damaged.add(name);
+        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: ${duplicatesHere} duplicated record(s) skipped (each applied once)`, {
+          details: { file: name, duplicates: duplicatesHere },
+        }));
       }
       if (read.tornBytes > 0) {
         // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
@@ -231,6 +269,7 @@ export class JournalStore implements SessionStore {
       }
       this.counters.journalBytes = read.goodLength;
       this.counters.journalRecords = read.lines.length;
+      this.seq = Math.max(last, 0);
       if (read.corrupt.length > 0) {
         needsRewrite = true;
         damaged.add(name);
@@ -243,10 +282,22 @@ export class JournalStore implements SessionStore {
         details: { sessions: [...unknown].slice(0, 20) },
       }));
     }
+    // A snapshot whose journal is gone, empty or headless: every record since that snapshot (all of them at generation
+    // 0) is lost — unless the previous journal is still there, which is a compaction that died between writing the
+    // snapshot and starting its journal (the snapshot then holds everything).
+    let journalLost: string | null = null;
+    if (headed && !snapshotLost && !withHeader.has(snapshotGen) && !journals.includes(snapshotGen - 1)) {
+      const name = journalName(snapshotGen);
+      journalLost = journals.includes(snapshotGen)
+        ? `${name} has lost its header (emptied or cut: the records since the last compaction are gone)`
+        : `${name} is missing (the records since the last compaction are gone)`;
+      if (journals.includes(snapshotGen)) damaged.add(name);
+    }
 
-    // Refuse to start empty-handed, or without the snapshot, when the files show there were sessions: a start would
-    // rewrite them away, and every paying client would lose their session. The operator decides (--reset-state).
-    const lost = snapshotLost ?? (this.state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
+    // Refuse to start empty-handed, without the snapshot, or without the journal, when the files show there were
+    // sessions or records: a start would rewrite them away, and every paying client would lose their session (or a
+    // top-up). The operator decides (--reset-state).
+    const lost = snapshotLost ?? journalLost ?? (this.state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
       ? `no session could be read back from damaged state files (${[...damaged].join(', ') || `records of ${unknown.size} unknown session(s)`})`
       : null);
     if (lost && !this.options.resetState) {
@@ -258,6 +309,7 @@ export class JournalStore implements SessionStore {
       // Everything that could hold the lost sessions is evidence, the older journals included.
       if (snapshotText) damaged.add(SNAPSHOT);
       for (const gen of journals) damaged.add(journalName(gen));
+      needsRewrite = true;
       warnings.push(new SluiceError('ERR_STATE_RESET', `--reset-state: starting with the ${this.state.sessions.size} session(s) that could be read (${lost})`));
     }
 
@@ -268,13 +320,15 @@ export class JournalStore implements SessionStore {
     }
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
     await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
-    for (const gen of stale) await rm(join(this.dir, journalName(gen)), { force: true });
     for (const t of torn) await truncate(join(this.dir, t.name), t.length);
-
-    const path = join(this.dir, journalName(this.gen));
-    this.handle = await open(path, 'a', 0o600);
-    await fsyncDir(this.dir);
+    // The current journal has its header before an older one goes: a crash between never looks like a lost journal.
+    this.handle = await this.openJournal(this.gen, this.now());
+    for (const gen of stale) await rm(join(this.dir, journalName(gen)), { force: true });
     this.phase = 'open';
+    if (firstStart) {
+      // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first start.
+      await writeFileAtomic(join(this.dir, SNAPSHOT), encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true }), { mode: 0o600 });
+    }
     // Damage is rewritten away at once so that new appends do not sit behind it.
     if (needsRewrite) {
       await this.compact(this.now()).catch((err: unknown) => {
@@ -282,6 +336,27 @@ export class JournalStore implements SessionStore {
       });
     }
     return { ...copyState(this.state), warnings };
+  }
+
+  /**
+   * Opens journal `gen` for appending; an empty one (new, or a compaction cut short before it was started) first gets
+   * its header, on flash before the directory entry is made durable.
+   */
+  private async openJournal(gen: number, now: number): Promise<FileHandle> {
+    const handle = await open(join(this.dir, journalName(gen)), 'a', 0o600);
+    try {
+      if ((await handle.stat()).size === 0) {
+        await handle.write(encodeLine({ t: 'jnl', v: 1, gen, at: now }, 0));
+        await handle.datasync();
+        this.seq = 0;
+        this.counters.journalRecords = 0;
+      }
+      await fsyncDir(this.dir);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    return handle;
   }
 
   private applySnapshotLine(line: JournalLine): void {
@@ -293,11 +368,10 @@ export class JournalStore implements SessionStore {
     if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
     if (this.failed && !this.recoverDue()) return Promise.reject(this.failed);
     if (records.length === 0) return Promise.resolve();
-    // Encode and copy now: the caller may mutate its objects after this call returns.
-    const text = records.map((r) => encodeLine(r)).join('');
+    // Copy now: the caller may mutate its objects after this call returns. Encoded when written, numbered in file order.
     const copies = structuredClone(records as StoreRecord[]);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ text, records: copies, resolve, reject });
+      this.pending.push({ records: copies, resolve, reject });
       this.kick();
     });
   }
@@ -392,7 +466,9 @@ export class JournalStore implements SessionStore {
     const handle = this.handle;
     try {
       if (!handle) throw new Error('journal file is not open');
-      const buf = Buffer.from(batch.map((p) => p.text).join(''), 'utf8');
+      // Numbered here, in the order written: a number is never reused in this journal, also after a failed write
+      // (which ends this journal: recovery starts a new one).
+      const buf = Buffer.from(batch.map((p) => p.records.map((r) => encodeLine(r, ++this.seq)).join('')).join(''), 'utf8');
       // O_APPEND: a short write's remainder goes after what was written.
       for (let off = 0; off < buf.length;) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
       this.counters.writes++;
@@ -420,7 +496,7 @@ export class JournalStore implements SessionStore {
   private async compactNow(now: number): Promise<void> {
     pruneState(this.state, now, this.retention);
     const next = this.gen + 1;
-    const lines: string[] = [encodeLine({ t: 'snap', v: 1, gen: next, at: now })];
+    const lines: string[] = [encodeLine({ t: 'snap', v: 1, gen: next, at: now, headed: true })];
     for (const session of this.state.sessions.values()) lines.push(encodeLine({ t: 'open', session, keys: [] }));
     for (const [key, at] of this.state.refs) lines.push(encodeLine({ t: 'ref', key, at }));
     const snapshot = join(this.dir, SNAPSHOT);
@@ -444,14 +520,14 @@ export class JournalStore implements SessionStore {
       await fsyncDir(this.dir);
       await this.options.crashPoint?.('snapshot-renamed');
       const previous = this.handle;
-      this.handle = await open(join(this.dir, journalName(next)), 'a', 0o600);
-      await fsyncDir(this.dir);
+      this.handle = await this.openJournal(next, now);
       await previous?.close();
       await this.options.crashPoint?.('journal-switched');
       await rm(join(this.dir, journalName(this.gen)), { force: true });
       this.gen = next;
       this.counters.journalBytes = 0;
       this.counters.journalRecords = 0;
+      this.seq = 0;
       this.counters.compactions++;
     } catch (err) {
       // The new snapshot may be in place without its journal being ours: stop rather than append to the wrong file.

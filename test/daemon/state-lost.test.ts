@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE, DaemonLab } from './harness.ts';
 
@@ -46,6 +46,26 @@ test('zero-filled state files: the daemon exits 1 with ERR_STATE_LOST and change
     assert.ok(readdirSync(state).some((n) => n.endsWith('.corrupt')), 'a copy of the damaged files is kept');
     const r = await lab.call('grant', { mac: '02:00:00:00:0f:09', seconds: 60 });
     assert.ok(r, 'it serves');
+  } finally {
+    await lab.close();
+  }
+});
+
+test('a deleted journal (the daemon killed -9, then its journal removed): exit 1 with ERR_STATE_LOST, nothing changed', async () => {
+  // Issue 23 item 9: the daemon started with 0 sessions, every paid session gone without a word.
+  const lab = await DaemonLab.create();
+  try {
+    await lab.startDaemon();
+    for (let i = 1; i <= 3; i++) await lab.call('grant', { mac: `02:00:00:00:0e:0${i}`, seconds: 600 });
+    await lab.stopDaemon('SIGKILL');
+    const state = join(lab.dir, 'state');
+    for (const name of readdirSync(state).filter((n) => /^sessions\.\d+\.journal$/.test(n))) rmSync(join(state, name));
+    const before = stateFiles(state);
+    const refused = await runToExit(lab);
+    assert.is(refused.code, 1, refused.output);
+    assert.match(refused.output, /ERR_STATE_LOST/);
+    assert.match(refused.output, /journal is missing/);
+    assert.equal(stateFiles(state), before, 'the refused start left the files as they were');
   } finally {
     await lab.close();
   }

@@ -178,4 +178,62 @@ test('evidence copies never overwrite an earlier one', async () => {
   assert.match(readFileSync(join(dir, `${name}.corrupt-2`), 'utf8'), '"garbage":1');
 });
 
+// Issue 23 item 9: a deleted or emptied journal started silently with the snapshot alone (every record since the last
+// compaction lost), or with nothing at generation 0; a duplicated record was applied twice.
+for (const compacted of [true, false]) {
+  const where = compacted ? 'after a compaction' : 'at generation 0 (never compacted)';
+  test(`a deleted journal ${where} is refused with ERR_STATE_LOST, nothing changed; reset-state starts`, async () => {
+    const { dir } = await withSessions(20, compacted);
+    rmSync(join(dir, journalName(dir)));
+    await refusedWithStateLost(dir);
+    const { store, loaded } = await loadAt(dir, true);
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+    await store.append([openRecord(makeSession())]);
+    await store.close();
+    const again = await loadAt(dir);
+    assert.equal(again.loaded.warnings, [], 'after the reset the state_dir starts cleanly');
+    await again.store.close();
+  });
+
+  test(`a 0-byte journal ${where} is refused with ERR_STATE_LOST, nothing changed`, async () => {
+    const { dir } = await withSessions(20, compacted);
+    writeFileSync(join(dir, journalName(dir)), '');
+    await refusedWithStateLost(dir);
+  });
+}
+
+test('a first start on an empty state_dir, and on a started one with no session yet, is not a loss', async () => {
+  const dir = tempDir();
+  const first = await loadAt(dir);
+  assert.equal([first.loaded.sessions.size, first.loaded.warnings], [0, []]);
+  await first.store.close();
+  const second = await loadAt(dir);
+  assert.equal([second.loaded.sessions.size, second.loaded.warnings], [0, []], 'a journal with only its header is whole');
+  await second.store.close();
+});
+
+test('a duplicated top-up record is applied once, reported, and rewritten away', async () => {
+  const dir = tempDir();
+  const { store } = await loadAt(dir);
+  const s = makeSession({ allotment: 1000n });
+  await store.append([openRecord(s)]);
+  await store.append([{ t: 'topup', id: s.id, add: 500n, payment: { method: 'grant', reference: 'top-1', amount: 0n, asset: '', at: Date.now() }, keys: ['ref:grant:top-1'], at: Date.now() }]);
+  await store.append([{ t: 'usage', at: Date.now(), entries: [[s.id, 10, 10]] }]);
+  await store.close();
+  const name = journalName(dir);
+  const lines = readFileSync(join(dir, name), 'utf8').split('\n');
+  const topup = lines.find((l) => l.includes('"t":"topup"'))!;
+  // The top-up line twice, once right after itself and once at the end.
+  writeFileSync(join(dir, name), `${lines.flatMap((l) => (l === topup ? [l, l] : [l])).join('\n')}${topup}\n`);
+  const { store: reopened, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.get(s.id)!.allotment, 1500n, 'the top-up counts once');
+  assert.is(loaded.sessions.get(s.id)!.payments.length, 2);
+  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /2 duplicated record/.test(w.message)), JSON.stringify(loaded.warnings.map((w) => w.message)));
+  await reopened.close();
+  const again = await loadAt(dir);
+  assert.equal(again.loaded.warnings, []);
+  assert.is(again.loaded.sessions.get(s.id)!.allotment, 1500n);
+  await again.store.close();
+});
+
 test.run();

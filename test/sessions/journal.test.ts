@@ -29,11 +29,13 @@ test('journal lines are `crc32hex json`, bigints as decimal strings', async () =
   await store.close();
   const lines = readFileSync(journalFile(dir), 'utf8').split('\n');
   assert.is(lines.at(-1), '', 'every record ends with a newline');
-  const [crc, json] = [lines[0]!.slice(0, 8), lines[0]!.slice(9)];
+  assert.equal(JSON.parse(lines[0]!.slice(9)), { t: 'jnl', v: 1, gen: 0, at: JSON.parse(lines[0]!.slice(9)).at, n: 0 }, 'a journal begins with its header');
+  const [crc, json] = [lines[1]!.slice(0, 8), lines[1]!.slice(9)];
   assert.match(crc, /^[0-9a-f]{8}$/);
-  const parsed = JSON.parse(json) as { t: string; s: { allotment: string } };
+  const parsed = JSON.parse(json) as { t: string; s: { allotment: string }; n: number };
   assert.is(parsed.t, 'open');
   assert.is(parsed.s.allotment, '12345678901234567890');
+  assert.is(parsed.n, 1, 'records are numbered in their journal');
 });
 
 test('a torn last record, cut at every byte offset, recovers the state before it', async () => {
@@ -82,7 +84,8 @@ test('a corrupt record in the middle is reported, the records around it kept, an
   await store.close();
   const path = journalFile(dir);
   const text = readFileSync(path, 'utf8');
-  const secondLine = text.indexOf('\n') + 1;
+  // The header, a's line, then b's: b's is damaged.
+  const secondLine = text.indexOf('\n', text.indexOf('\n') + 1) + 1;
   const flip = secondLine + 40;
   writeFileSync(path, text.slice(0, flip) + (text[flip] === '1' ? '2' : '1') + text.slice(flip + 1));
   const { store: reopened, loaded } = await loadAt(dir);
@@ -229,7 +232,7 @@ test('a journal written when counters were bigints recovers: exact below 2^53, M
   assert.equal(useBytes(manager, [['02:00:00:00:00:a1', 1000]]), []);
   await manager.close();
   const last = readFileSync(journalFile(dir), 'utf8').trimEnd().split('\n').at(-1)!;
-  assert.equal(JSON.parse(last.slice(9)), { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']] },
+  assert.equal(JSON.parse(last.slice(9)), { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']], n: 1 },
     'new lines keep counters as decimal strings');
   const again = await loadAt(dir);
   assert.is(again.loaded.sessions.get('00000000000000a1')!.used, 4_501_000);

@@ -4,7 +4,7 @@
 // handler below is installed first; the commands load after it.
 
 /** SIGHUPs that arrived before the daemon's own handler: the daemon reloads once it is up. */
-export interface HeldHangups {
+interface HeldHangups {
   readonly count: number;
   /** Stops holding (the daemon's handler has taken over). */
   release(): void;

@@ -154,16 +154,16 @@ export class RadiusUpstream implements UpstreamSink {
   }
 
   /**
-   * A reload that changed the listener. Moving it (another port or address) binds the new socket first and keeps the
-   * old one if that fails (a port in use): Disconnect/CoA never goes quietly off. The same socket with new clients or
-   * secrets is closed first (it holds the port). A failure is returned as a problem for the reload's reply.
+   * A reload that changed the listener. Moving it to another port binds the new socket first and keeps the old one if
+   * that fails (a port in use): Disconnect/CoA never goes quietly off. On the same port (new address, clients or
+   * secrets) the old socket is closed first: it holds the port. A failure is returned as a problem for the reply.
    */
   private async restartDas(): Promise<ConfigProblem[]> {
     const next = this.config;
     const old = this.das;
     const oldAt = old ? this.dasAt : null;
     const oldSettings = this.dasSettings;
-    const moved = oldAt === null || next.coaPort !== oldAt.port || next.coaListen !== oldAt.host;
+    const moved = oldAt === null || next.coaPort !== oldAt.port;
     this.das = undefined;
     this.dasSettings = null;
     if (!moved) await old?.close();

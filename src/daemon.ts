@@ -10,7 +10,7 @@ import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, EscrowCredit, type PaymentMethod, X402Method } from './payments/index.ts';
+import { createPaymentRegistry, EscrowCredit, type PaymentMethod, unlessStateDamaged, X402Method } from './payments/index.ts';
 import type { KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
@@ -115,10 +115,12 @@ export class Daemon {
       log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
     });
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
-    const x402 = config.x402.enabled ? await X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }) : null;
+    // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
+    const x402 = config.x402.enabled
+      ? await unlessStateDamaged('x402', () => X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }), log) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
-    const escrow = config.escrow.enabled
-      ? new EscrowCredit({ config: config.escrow, ledger: await EscrowLedger.open(main.stateDir), sessions, gate: gates, stepSizeOf, log }) : null;
+    const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
+    const escrow = ledger ? new EscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, log }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []), ...(escrow ? [escrow.method] : [])]),

@@ -56,27 +56,52 @@ interface EntryJson {
   endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
 }
 
+/** The file's entries; throws on anything that is not what flush() writes (a torn or foreign file). */
+function parseEntries(text: string): EscrowEntry[] {
+  const list: unknown = JSON.parse(text);
+  if (!Array.isArray(list)) throw new TypeError('not a list of entries');
+  return (list as EntryJson[]).map((e) => {
+    if (typeof e !== 'object' || e === null || typeof e.sessionId !== 'string' || typeof e.mac !== 'string' || typeof e.buyer !== 'string') {
+      throw new TypeError('an entry without sessionId, mac or buyer');
+    }
+    const sessionId = e.sessionId.toLowerCase() as Hex;
+    return {
+      sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+      ...(e.chainId !== undefined && { chainId: e.chainId }),
+      ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
+    };
+  });
+}
+
 export class EscrowLedger {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly path: string, private readonly entries: Map<string, EscrowEntry>) {}
 
+  /**
+   * Reads `<state_dir>/escrow.json` (absent: empty). A file that cannot be read back (not JSON, not a list of entries,
+   * a figure that is not a number) throws ERR_ESCROW_LEDGER and is left as it is: it holds what the router owes and
+   * may claim, so nothing here guesses or rewrites it (the daemon runs without escrow sessions until it is mended).
+   */
   static async open(stateDir: string): Promise<EscrowLedger> {
     const path = join(stateDir, 'escrow.json');
     const entries = new Map<string, EscrowEntry>();
     let text: string | null = null;
-    try { text = await readFile(path, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new SluiceError('ERR_ESCROW_LEDGER', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
     if (text !== null) {
-      for (const e of JSON.parse(text) as EntryJson[]) {
-        const sessionId = e.sessionId as Hex;
-        entries.set(sessionId, {
-          sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
-          ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
-          ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
-          ...(e.chainId !== undefined && { chainId: e.chainId }),
-          ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
-        });
+      try {
+        for (const e of parseEntries(text)) entries.set(e.sessionId, e);
+      } catch (err) {
+        throw new SluiceError('ERR_ESCROW_LEDGER', `${path} cannot be read back: ${(err as Error).message}`, { cause: err });
       }
     }
     return new EscrowLedger(path, entries);

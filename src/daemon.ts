@@ -2,15 +2,16 @@
  * The composition root (like rpcd's main.c): builds the parts in dependency order, each later part subscribing to
  * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal
  * (valve, kernel quota) → gate → payment methods and escrow → merchant → upstream sinks → ubus and events → meter.
- * Start: escrow holds re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and
- * the LAN endpoint → the gate's reconcile with the portal → upstream → meter. Stop is the reverse (doStop).
+ * Start: escrow sessions reconciled with the journal → escrow holds re-evaluated → a first tick billing what passed
+ * since the last checkpoint → the ubus object and the LAN endpoint → the gate's reconcile with the portal → upstream →
+ * meter. Stop is the reverse (doStop).
  */
 import { ConfigReloader, loadConfigPartial, logProblems, withOverrides, type Config, type ConfigProblem } from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, EscrowCredit, type PaymentMethod, X402Method } from './payments/index.ts';
+import { createPaymentRegistry, EndRecordsTap, EscrowCredit, type PaymentMethod, unlessStateDamaged, X402Method } from './payments/index.ts';
 import type { KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
@@ -99,7 +100,9 @@ export class Daemon {
     const store = new JournalStore({
       dir: main.stateDir, ...(options.resetState === true && { resetState: true }), onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
-    const markingStore = new MarkingStore(store);
+    // The escrow method closes an escrow session once its sluice session's end is on flash (payments/end-records.ts).
+    const endRecords = new EndRecordsTap(store);
+    const markingStore = new MarkingStore(endRecords);
     const sessions = new SessionManager({ store: markingStore, limits: config.limits, checkpointIntervalMs: main.checkpointIntervalMs });
     const recovery = await sessions.recover();
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
@@ -115,10 +118,12 @@ export class Daemon {
       log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
     });
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
-    const x402 = config.x402.enabled ? await X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }) : null;
+    // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
+    const x402 = config.x402.enabled
+      ? await unlessStateDamaged('x402', () => X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }), log) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
-    const escrow = config.escrow.enabled
-      ? new EscrowCredit({ config: config.escrow, ledger: await EscrowLedger.open(main.stateDir), sessions, gate: gates, stepSizeOf, log }) : null;
+    const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
+    const escrow = ledger ? new EscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }) : null;
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []), ...(escrow ? [escrow.method] : [])]),
@@ -160,7 +165,8 @@ export class Daemon {
 
     const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
-    await escrow?.endedWhileDown(recovery.ended);
+    // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
+    await escrow?.reconcile();
     await daemon.run(recovery.ended);
     // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
     escrow?.start();

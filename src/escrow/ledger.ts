@@ -33,8 +33,9 @@ export interface EscrowEntry {
   /** The close on chain: what the seller got and the buyer got back. */
   closed?: EscrowClose;
   /**
-   * A purchase whose /session/create got no answer and whose session was not found yet: what to grant if the deposit
-   * turns out to have landed (asked about until the authorization's validBefore has passed; then nothing can land).
+   * A purchase not yet granted: written before /session/create (so a crash during the call leaves what to grant) and
+   * cleared once a session holds the escrow session id. While set, the deposit may have landed: it is asked about by id
+   * and granted if found, dropped once the authorization's validBefore has passed unused (then nothing can land).
    */
   pending?: PendingGrant;
 }
@@ -56,27 +57,52 @@ interface EntryJson {
   endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
 }
 
+/** The file's entries; throws on anything that is not what flush() writes (a torn or foreign file). */
+function parseEntries(text: string): EscrowEntry[] {
+  const list: unknown = JSON.parse(text);
+  if (!Array.isArray(list)) throw new TypeError('not a list of entries');
+  return (list as EntryJson[]).map((e) => {
+    if (typeof e !== 'object' || e === null || typeof e.sessionId !== 'string' || typeof e.mac !== 'string' || typeof e.buyer !== 'string') {
+      throw new TypeError('an entry without sessionId, mac or buyer');
+    }
+    const sessionId = e.sessionId.toLowerCase() as Hex;
+    return {
+      sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+      ...(e.chainId !== undefined && { chainId: e.chainId }),
+      ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
+    };
+  });
+}
+
 export class EscrowLedger {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly path: string, private readonly entries: Map<string, EscrowEntry>) {}
 
+  /**
+   * Reads `<state_dir>/escrow.json` (absent: empty). A file that cannot be read back (not JSON, not a list of entries,
+   * a figure that is not a number) throws ERR_ESCROW_LEDGER and is left as it is: it holds what the router owes and
+   * may claim, so nothing here guesses or rewrites it (the daemon runs without escrow sessions until it is mended).
+   */
   static async open(stateDir: string): Promise<EscrowLedger> {
     const path = join(stateDir, 'escrow.json');
     const entries = new Map<string, EscrowEntry>();
     let text: string | null = null;
-    try { text = await readFile(path, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; }
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new SluiceError('ERR_ESCROW_LEDGER', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
     if (text !== null) {
-      for (const e of JSON.parse(text) as EntryJson[]) {
-        const sessionId = e.sessionId as Hex;
-        entries.set(sessionId, {
-          sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
-          ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-          ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
-          ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
-          ...(e.chainId !== undefined && { chainId: e.chainId }),
-          ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
-        });
+      try {
+        for (const e of parseEntries(text)) entries.set(e.sessionId, e);
+      } catch (err) {
+        throw new SluiceError('ERR_ESCROW_LEDGER', `${path} cannot be read back: ${(err as Error).message}`, { cause: err });
       }
     }
     return new EscrowLedger(path, entries);
@@ -86,20 +112,32 @@ export class EscrowLedger {
     return this.entries.get(sessionId.toLowerCase());
   }
 
-  /** Recorded before the deposit can move (the create call), so a receipt can be checked whatever happens next. */
+  /**
+   * Recorded before the deposit can move (the create call), with what to grant (`pending`), so a receipt can be
+   * checked and a crash during the call resolved whatever happens next. An entry already there keeps its state.
+   */
   async record(entry: Omit<EscrowEntry, 'receipt'>): Promise<void> {
     if (this.entries.has(entry.sessionId)) return;
     this.entries.set(entry.sessionId, { ...entry });
     await this.flush();
   }
 
-  /** The sluice session ended: its escrow session is now due to be closed (durable before anything is sent). */
+  /**
+   * The sluice session ended (its end on flash) or the deposit will never be granted: the escrow session is now due to
+   * be closed (durable before anything is sent). A purchase still pending is pending no more: it is refunded.
+   */
   async ended(sessionId: string, at: number): Promise<boolean> {
     const e = this.get(sessionId);
-    if (!e || e.endedAt !== undefined) return false;
+    if (!e || e.endedAt !== undefined || e.closed) return false;
     e.endedAt = at;
+    delete e.pending;
     await this.flush();
     return true;
+  }
+
+  /** Entries neither ended nor closed: what the start reconciles against the sessions journal. */
+  unsettled(): EscrowEntry[] {
+    return [...this.entries.values()].filter((e) => e.endedAt === undefined && !e.closed);
   }
 
   async closed(sessionId: string, close: EscrowClose): Promise<void> {
@@ -134,15 +172,15 @@ export class EscrowLedger {
     return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
   }
 
-  /** Purchases waiting to learn whether their deposit landed. */
+  /** Purchases not granted yet, waiting to learn whether their deposit landed. */
   pendingGrants(): EscrowEntry[] {
-    return [...this.entries.values()].filter((e) => e.pending !== undefined);
+    return [...this.entries.values()].filter((e) => e.pending !== undefined && e.endedAt === undefined && !e.closed);
   }
 
   /** Durable before the purchase is answered "pending": a restart keeps asking. */
   async setPending(sessionId: string, pending: PendingGrant | undefined): Promise<void> {
     const e = this.get(sessionId);
-    if (!e) return;
+    if (!e || (pending === undefined && e.pending === undefined)) return;
     if (pending) e.pending = pending;
     else delete e.pending;
     await this.flush();

@@ -11,6 +11,7 @@ import {
   type Address, type Hex,
 } from 'viem';
 import { SluiceError } from '../errors.ts';
+import { isLowS } from '../x402/index.ts';
 
 export const RECEIPT_TYPES = {
   UsageReceipt: [
@@ -76,8 +77,8 @@ export function parseReceipt(input: Record<string, unknown>): UsageReceipt {
 }
 
 /**
- * Verifies that the session's buyer signed `r` for this escrow (ERR_RECEIPT_SIGNER otherwise) and that it does not
- * claim more than the session holds (ERR_RECEIPT_INVALID).
+ * Verifies that the session's buyer signed `r` for this escrow with a low-s signature, the only form the contract
+ * accepts (ERR_RECEIPT_SIGNER otherwise), and that it does not claim more than the session holds (ERR_RECEIPT_INVALID).
  */
 export async function verifyReceipt(d: EscrowDomain, r: UsageReceipt,
   session: { sessionId: Hex; buyer: Address; maxUnits: bigint }): Promise<void> {
@@ -85,6 +86,9 @@ export async function verifyReceipt(d: EscrowDomain, r: UsageReceipt,
     throw new SluiceError('ERR_RECEIPT_SESSION', 'receipt is for another escrow session');
   }
   if (r.cumulativeUnits > session.maxUnits) bad('receipt claims more units than the session holds');
+  // The high-s twin of the buyer's receipt recovers to the buyer too, but the contract refuses it: kept, it would make
+  // every consume and the close revert (the seller never paid, the deposit left to the buyer's reclaim).
+  if (!isLowS(r.signature)) throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt signature is malleable (high s)');
   let signer: Address;
   try {
     signer = await recoverTypedDataAddress({ ...receiptTypedData(d, r), signature: r.signature });

@@ -12,6 +12,7 @@ import { systemClock, type Clock, type Timers } from '../time.ts';
 import {
   Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
 } from '../sessions/index.ts';
+import type { EndRecordsTap } from './end-records.ts';
 import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
 
 /** The figures of a hold or a release (ubus event fields: decimal strings). */
@@ -51,6 +52,8 @@ export interface EscrowCreditOptions {
   /** Read and followed for credit gating; the x402-session method grants through it. */
   sessions: SessionReadView & SessionEventsView & SessionControlPort & SessionPurchasePort;
   gate: HoldingGate;
+  /** When a session's end record is durable (EndRecordsTap): an escrow session is closed only for an end on flash. */
+  endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   /** The step size of a plan as configured now (escrow.credit_steps counts steps). */
   stepSizeOf: (plan: string | null) => bigint | undefined;
   log: Log;
@@ -72,6 +75,8 @@ export class EscrowCredit {
   readonly method: X402SessionMethod;
   private readonly events: Emitter<EscrowCreditEvents>;
   private readonly clock: Clock;
+  /** Sessions ended (event) whose end record is not durable yet: their escrow sessions and when they ended. */
+  private readonly endsUnwritten = new Map<string, { refs: string[]; at: number }>();
 
   constructor(private readonly options: EscrowCreditOptions) {
     this.clock = options.clock ?? systemClock;
@@ -82,20 +87,47 @@ export class EscrowCredit {
       ledger: options.ledger, log, sessions, onClosed: (escrowId, close) => this.closed(escrowId, close), clock: this.clock,
       ...(options.timers && { timers: options.timers }),
     });
+    // The close follows the end record on flash, not the `ended` event: closed for an end the journal then lost (a
+    // kill -9 before its fsync), the escrow would be settled while the session came back ACTIVE and ran unpaid.
     sessions.on('ended', (s) => {
-      for (const p of s.payments) if (p.method === METHOD_NAME) void this.method.sessionEnded(p.reference, this.clock.now());
+      const refs = s.payments.filter((p) => p.method === METHOD_NAME).map((p) => p.reference);
+      if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, at: s.endedAt ?? this.clock.now() });
     });
+    options.endsWritten.onEndsWritten((ids) => {
+      for (const id of ids) {
+        const end = this.endsUnwritten.get(id);
+        if (!end) continue;
+        this.endsUnwritten.delete(id);
+        for (const ref of end.refs) void this.method.sessionEnded(ref, end.at).catch((err: unknown) =>
+          log.warn('escrow close not scheduled; the next start closes it', { session: ref, reason: toSluiceError(err).message }));
+      }
+    });
+    // A purchase or top-up on flash: its escrow session is granted, no longer pending.
+    const granted = (ref: string): void => void this.method.granted(ref).catch((err: unknown) =>
+      log.warn('escrow pending mark not cleared; the next start clears it', { session: ref, reason: toSluiceError(err).message }));
+    sessions.on('started', (s) => { for (const p of s.payments) if (p.method === METHOD_NAME) granted(p.reference); });
+    sessions.on('topup', (_s, p) => { if (p.method === METHOD_NAME) granted(p.reference); });
   }
 
   on<K extends keyof EscrowCreditEvents>(event: K, listener: (...args: EscrowCreditEvents[K]) => void): () => void {
     return this.events.on(event, listener);
   }
 
-  /** Sessions that ended while sluice was down: their escrow sessions are due to close too. */
-  async endedWhileDown(ended: readonly Session[]): Promise<void> {
-    for (const s of ended) {
-      for (const p of s.payments) if (p.method === METHOD_NAME) await this.method.sessionEnded(p.reference, s.endedAt ?? this.clock.now());
+  /**
+   * At start, after the sessions' recovery: every escrow session the ledger holds open, against the journal. Ended
+   * there (before the crash, or while down) → closed; live → kept; held by no session → closed and refunded, unless
+   * its purchase is still pending (the resolver grants it or drops it). X402SessionMethod.reconcile has the rule.
+   */
+  async reconcile(): Promise<void> {
+    const holders = new Map<string, Session>();
+    // Oldest first: the latest session holding a reference wins (a reference is held by one session anyway).
+    for (const s of this.options.sessions.list({})) {
+      for (const p of s.payments) if (p.method === METHOD_NAME) holders.set(p.reference.toLowerCase(), s);
     }
+    await this.method.reconcile((ref) => {
+      const s = holders.get(ref.toLowerCase());
+      return s && { live: isLive(s), endedAt: s.endedAt };
+    });
   }
 
   /**

@@ -7,6 +7,8 @@ export { PaymentRegistry } from './registry.ts';
 export { grantMethod, grantReference } from './grant.ts';
 export { builtinPaymentMethods, createPaymentRegistry } from './builtin.ts';
 export { grantLate, type LateGrantSessions } from './late-grant.ts';
+export { DAMAGED_STATE_CODES, unlessStateDamaged } from './method-state.ts';
+export { EndRecordsTap, type EndsWrittenListener } from './end-records.ts';
 export {
   RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, X402Method,
   type ResolveReport, type X402MethodOptions, type X402SessionsPort,

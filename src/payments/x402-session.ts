@@ -19,7 +19,7 @@ import type { EscrowConfig } from '../config/index.ts';
 import type { PaymentRef } from '../sessions/index.ts';
 import {
   creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
-  type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type SessionTerms,
+  type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type Outcome, type PendingGrant, type SessionTerms,
 } from '../escrow/index.ts';
 import { knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
@@ -195,18 +195,33 @@ export class X402SessionMethod implements PaymentMethod {
     if (this.inFlight.has(id)) throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', `escrow session ${id} is being resolved; try again shortly`);
     this.inFlight.add(id);
     try {
+      const q = ctx.quote;
+      // What to grant, on flash before /session/create: a crash during the call (the deposit may land) leaves it for
+      // the resolver and for the customer's retry; cleared once a session holds the escrow session id.
+      const pending: PendingGrant = {
+        plan: q.plan, metric: q.metric, allotment: q.allotment.toString(), steps: q.steps.toString(), amount: ref.amount.toString(), asset: d.asset,
+        at: ctx.now, validBefore: d.payment.authorization.validBefore.toString(),
+        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+      };
       const known = ledger?.get(id);
-      if (known?.pending) {
-        // The customer retries a purchase whose create had no answer: ask about it now (never a second create).
+      if (known && (known.endedAt !== undefined || known.closed)) {
+        throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow session ${id} was closed on this router (its deposit refunded)`);
+      }
+      if (known) {
+        // A purchase of this deposit began before (a create without an answer, or one a kill -9 cut short): ask the
+        // chain first. Found → it is granted now. Not found → the earlier create never landed: it is sent again below
+        // (the deposit can move only once: createSession spends the buyer's one-time authorization).
         const view = await this.client.get(this.networkOf(known), id);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === known.buyer.toLowerCase()) {
-          await ledger!.setPending(id, undefined);
+          if (!known.pending) await ledger!.setPending(id, pending);
           return ref;
         }
-        throw pendingError(id);
+        if (!isNotFound(view)) throw pendingError(id);
+        if (!known.pending) await ledger!.setPending(id, pending);
+      } else {
+        await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits,
+          escrow: this.config.address, network: this.config.network, chainId: this.config.chainId, pending });
       }
-      await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits,
-        escrow: this.config.address, network: this.config.network, chainId: this.config.chainId });
       const created = await this.client.create({
         x402Version: 2, paymentPayload: d.payment.raw,
         paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
@@ -217,7 +232,8 @@ export class X402SessionMethod implements PaymentMethod {
         }
         return ref;
       }
-      // A definite "no" (or a request that never left): nothing was taken, the entry recorded for it goes.
+      // A definite "no" (or a request that never left): nothing was taken by this call. The entry recorded for it goes;
+      // one from an earlier try stays pending (that create may still land: the resolver asks until validBefore).
       if (created.status === 'refused' || created.unsent) {
         if (!known) await ledger?.forget(id);
         if (created.status === 'refused') {
@@ -229,19 +245,43 @@ export class X402SessionMethod implements PaymentMethod {
       // No answer: the deposit may have landed (or may still land, until validBefore). The session id is known, so ask.
       const view = await this.client.get(this.config.network, id);
       if (view.status === 'done' && view.value.buyer.toLowerCase() === d.buyer) return ref;
-      // Not found (yet) or not answered: kept durably and asked about until it is found (granted then, once) or the
-      // authorization has expired unused (nothing can be taken any more).
-      const q = ctx.quote;
-      await ledger?.setPending(id, {
-        plan: q.plan, metric: q.metric, allotment: q.allotment.toString(), steps: q.steps.toString(), amount: ref.amount.toString(), asset: d.asset,
-        at: ctx.now, validBefore: d.payment.authorization.validBefore.toString(),
-        ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
-      });
+      // Not found (yet) or not answered: the pending mark (on flash already) keeps it asked about until it is found
+      // (granted then, once) or the authorization has expired unused (nothing can be taken any more).
       this.options.log?.warn('escrow create unanswered; resolving later', { session: id, reason: created.message });
       this.schedule(CLOSE_RETRY_MS);
       throw pendingError(id);
     } finally {
       this.inFlight.delete(id);
+    }
+  }
+
+  /**
+   * A session now holds the escrow session `reference` (its purchase or top-up is on flash): the purchase is no longer
+   * pending. Before this, a kill -9 leaves the mark, and the start finds the session holding the reference.
+   */
+  async granted(reference: string): Promise<void> {
+    await this.options.ledger?.setPending(reference, undefined);
+  }
+
+  /**
+   * At start, every escrow session neither ended nor closed in the ledger against the sessions journal (`holderOf`: the
+   * session holding the escrow session id, live or ended, or none). Live → kept (and no longer pending); ended →
+   * closed (its end may have reached the journal but not the ledger before a crash); none and pending → left to the
+   * resolver (the deposit may have landed: granted, or dropped once it cannot); none and not pending → nothing on this
+   * router will ever use it: closed at once, the buyer refunded what no receipt claims.
+   */
+  async reconcile(holderOf: (reference: string) => { live: boolean; endedAt: number | null } | undefined): Promise<void> {
+    const ledger = this.options.ledger;
+    if (!ledger) return;
+    const now = this.clock.now();
+    for (const e of ledger.unsettled()) {
+      const holder = holderOf(e.sessionId);
+      if (holder?.live) await ledger.setPending(e.sessionId, undefined);
+      else if (holder) await ledger.ended(e.sessionId, holder.endedAt ?? now);
+      else if (e.pending === undefined) {
+        this.options.log?.warn('escrow session held by no session: closing it (refund of what no receipt claims)', { session: e.sessionId, mac: e.mac });
+        await ledger.ended(e.sessionId, now - this.config.closeGraceMs);
+      }
     }
   }
 
@@ -272,13 +312,15 @@ export class X402SessionMethod implements PaymentMethod {
     let pending = 0;
     for (const e of ledger.pendingGrants()) {
       if (this.inFlight.has(e.sessionId)) { pending++; continue; }
+      // Held by a session already (its purchase is being written or just was): the `started` event or the next
+      // start's reconcile clears the mark; nothing to ask.
+      if (this.options.sessions?.isApplied({ method: this.name, reference: e.sessionId })) continue;
       this.inFlight.add(e.sessionId);
       try {
         const view = await this.client.get(this.networkOf(e), e.sessionId);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
           if (!(await this.lateGrant(e))) pending++;
-        } else if (view.status === 'refused' && (view.httpStatus === 404 || view.reason === 'session_not_found')
-          && BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))) {
+        } else if (isNotFound(view) && BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))) {
           await ledger.forget(e.sessionId);
           this.options.log?.info('escrow pending purchase failed; nothing was taken', { session: e.sessionId });
         } else pending++;
@@ -428,12 +470,20 @@ export class X402SessionMethod implements PaymentMethod {
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = this.timers.setTimeout(() => { this.timer = undefined; void this.closeDue(); }, ms);
+    this.timer = this.timers.setTimeout(() => { this.timer = undefined; this.runDue(); }, ms);
+  }
+
+  /** A pass nobody awaits: a failure (the ledger not written: a full flash) is logged and the pass tried again later. */
+  private runDue(): void {
+    this.closeDue().catch((err: unknown) => {
+      this.options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message });
+      this.schedule(CLOSE_RETRY_MS);
+    });
   }
 
   /** At start: closes what a restart or an outage left. */
   start(): void {
-    void this.closeDue();
+    this.runDue();
   }
 
   stop(): void {
@@ -450,6 +500,11 @@ export class X402SessionMethod implements PaymentMethod {
     this.config = config;
     this.client = this.clientFor(config);
   }
+}
+
+/** The facilitator's definite "no such session" (HTTP 404 or its reason): nothing landed on chain under that id. */
+function isNotFound(view: Outcome<unknown>): boolean {
+  return view.status === 'refused' && (view.httpStatus === 404 || view.reason === 'session_not_found');
 }
 
 function pendingError(id: string): SluiceError {

@@ -13,6 +13,7 @@ export {
   MAX_PAYLOAD_BYTES, encodeHeader, parseAddress, parseExactPayment, payloadObject,
   type AcceptedRequirements, type Address, type ExactAuthorization, type ExactPayment, type Hex,
 } from './payload.ts';
+export { SECP256K1_HALF_N, isLowS } from './signature.ts';
 export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
 export {
   AUTHORIZATION_TYPES, checkTerms, recoverSigner, verifyLocally, type AuthorizationType, type LocalRequirements,

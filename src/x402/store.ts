@@ -68,7 +68,10 @@ export class X402Store {
         // Written by rename only, so a torn file means someone else wrote it: refuse to guess which nonces were used.
         throw new SluiceError('ERR_X402_STORE', `${store.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
       }
-      for (const r of parsed.records ?? []) if (typeof r?.key === 'string') store.records.set(r.key, r);
+      if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.records)) {
+        throw new SluiceError('ERR_X402_STORE', `${store.path} is not an x402 store (no records list)`);
+      }
+      for (const r of parsed.records) if (typeof r?.key === 'string') store.records.set(r.key, r);
     }
     return store;
   }

@@ -7,6 +7,7 @@ import { recoverTypedDataAddress } from 'viem';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Address, ExactPayment } from './payload.ts';
 import type { TokenDomain } from './networks.ts';
+import { isLowS } from './signature.ts';
 
 export interface LocalRequirements {
   /** CAIP-2. */
@@ -88,11 +89,8 @@ export function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'cha
 /** All local checks; resolves when the payment is good for `req`, else throws the first failure's code. */
 export async function verifyLocally(p: ExactPayment, req: LocalRequirements): Promise<void> {
   checkTerms(p, req);
-  // secp256k1n/2: a high-s signature is a malleated copy; USDC refuses it on chain, so refuse it here.
-  const s = BigInt(`0x${p.signature.slice(66, 130)}`);
-  if (s > 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n) {
-    fail('ERR_X402_SIGNATURE_INVALID', 'signature is malleable (high s)');
-  }
+  // A high-s signature is a malleated copy; USDC refuses it on chain, so refuse it here.
+  if (!isLowS(p.signature)) fail('ERR_X402_SIGNATURE_INVALID', 'signature is malleable (high s)');
   let signer: Address;
   try {
     signer = await recoverSigner(p, req);

@@ -22,9 +22,11 @@ export interface EscrowFacilitator {
   network: string;
   /**
    * dropCreateReply: that many /session/create calls act (the session is created on chain) and then drop the
-   * connection without an answer; downAfterDrop: the facilitator also goes down right after dropping it.
+   * connection without an answer; downAfterDrop: the facilitator also goes down right after dropping it;
+   * hangCreateReply: that many /session/create calls act and then never answer (the connection stays open: a caller
+   * killed while it waits).
    */
-  faults: { dialect: 'spec' | 'x402-rs'; http500: number; dropCreateReply: number; downAfterDrop: boolean };
+  faults: { dialect: 'spec' | 'x402-rs'; http500: number; dropCreateReply: number; downAfterDrop: boolean; hangCreateReply: number };
   calls: string[];
   gas: Record<string, bigint[]>;
   down(): Promise<void>;
@@ -48,7 +50,7 @@ function reasonOf(err: unknown): Refusal {
 export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: Address; artifact: Artifact; operator: PrivateKeyAccount; token: Address }): Promise<EscrowFacilitator> {
   const network = `eip155:${chain.chainId}`;
   const { escrow, artifact, operator } = opts;
-  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0, dropCreateReply: 0, downAfterDrop: false };
+  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0, dropCreateReply: 0, downAfterDrop: false, hangCreateReply: 0 };
   const calls: string[] = [];
   const gas: Record<string, bigint[]> = {};
 
@@ -158,6 +160,7 @@ export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: A
           if (faults.downAfterDrop) { faults.downAfterDrop = false; await close(); }
           return;
         }
+        if (path === '/session/create' && status === 200 && faults.hangCreateReply > 0) { faults.hangCreateReply--; return; }
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
       });
     });

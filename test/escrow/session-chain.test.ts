@@ -251,6 +251,29 @@ test('a create whose answer is lost after the facilitator acted: found by id and
   assert.is(b0 - await usdc.balanceOf(buyer.address), 0n, 'no receipt: the whole deposit came back');
 });
 
+test('kill -9 while /session/create is unanswered and the deposit lands (issue 23 item 2): the purchase was on flash before the call, the restart grants it once, a retry is a replay, charged once', async () => {
+  const buyer = await newBuyer(); const mac = newClient();
+  const b0 = await usdc.balanceOf(buyer.address);
+  const p = await deposit(buyer, { maxUnits: 3n });
+  const id = sessionIdOf(usdc.address, buyer.address, p.payload.authorization.nonce);
+  fac.faults.hangCreateReply = 1;
+  void purchase(mac, p).catch(() => undefined); // answered by nobody: the daemon dies during it
+  await lab.waitFor(async () => b0 - await usdc.balanceOf(buyer.address) === 3n * PRICE, 30_000, 'the deposit landed');
+  assert.ok((JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, any>>).some((e) => e.sessionId === id && e.pending), 'what to grant is on flash');
+  await lab.stopDaemon('SIGKILL');
+  await lab.startDaemon();
+  await gateOpens(mac);
+  const granted = ((await lab.call('sessions', {})).sessions as Array<Record<string, any>>)
+    .filter((x) => (x.payments as Array<Record<string, unknown>>).some((q) => q.reference === id));
+  assert.is(granted.length, 1, 'one session for the deposit');
+  assert.is(granted[0]!.allotment, String(3n * 1048576n));
+  assert.is(code(await purchase(mac, p)), 'ERR_PAYMENT_REPLAYED', 'the customer\'s retry finds it granted');
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 3n * PRICE, 'charged once');
+  await lab.callStatus('terminate', { mac });
+  await lab.waitFor(() => (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as Array<Record<string, unknown>>).some((e) => e.sessionId === id && e.closed), 60_000, 'closed');
+  assert.is(b0 - await usdc.balanceOf(buyer.address), 0n, 'no receipt: the whole deposit came back');
+});
+
 async function signReceipt(signer: PrivateKeyAccount, sessionId: Hex, units: bigint): Promise<Hex> {
   return signer.signTypedData(receiptTypedData({ chainId: chain.chainId, escrow }, { sessionId, cumulativeUnits: units, nonce: units }));
 }

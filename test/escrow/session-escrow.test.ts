@@ -4,7 +4,7 @@
 // contract on every digest, so the receipts here are signed from its typed data.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Address, Hex } from 'viem';
+import { recoverTypedDataAddress, type Address, type Hex } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import {
   compileSolidity, randomNonce, signAuthorization, startChain, type Artifact, type TestChain, type TestToken,
@@ -204,6 +204,31 @@ test('router-side verifyReceipt agrees with the contract: buyer ok, other signer
   // the one the router verified is the one the chain accepts
   await send(operator, 'consume', [s.id, 5n, 5n, good.signature]);
   assert.is((await onChain(s.id)).units, 5n);
+});
+
+/** The ECDSA twin (r, n − s, v flipped): recovers to the same signer, refused by EIP-2 checks (issue 23 item 3). */
+function highSTwin(signature: Hex): Hex {
+  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const s = BigInt(`0x${signature.slice(66, 130)}`);
+  const v = parseInt(signature.slice(130, 132), 16);
+  return `${signature.slice(0, 66)}${(n - s).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
+}
+
+test('the high-s twin of a buyer\'s receipt: the contract refuses it, and so does the router (verifyReceipt)', async () => {
+  const s = await open();
+  const d = { chainId: chain.chainId, escrow };
+  const session = { sessionId: s.id, buyer: s.buyer.address, maxUnits: MAX_UNITS };
+  const good = await receipt(s.buyer, s.id, 4n);
+  const twin = { ...good, signature: highSTwin(good.signature) };
+  assert.is.not(twin.signature, good.signature);
+  // The twin recovers to the buyer too (that is what makes it dangerous), yet the chain never accepts it.
+  assert.is(await recoverTypedDataAddress({ ...receiptTypedData(d, twin), signature: twin.signature }), s.buyer.address);
+  await reverts(send(operator, 'consume', [s.id, 4n, 4n, twin.signature]), /bad signature/);
+  const codeOf = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e) { return (e as { code?: string }).code; } };
+  assert.is(await codeOf(verifyReceipt(d, parseReceipt({ session_id: s.id, cumulative_units: '4', nonce: '4', signature: twin.signature }), session)), 'ERR_RECEIPT_SIGNER');
+  assert.is(await codeOf(verifyReceipt(d, good, session)), 'ok');
+  await send(operator, 'consume', [s.id, 4n, 4n, good.signature]);
+  assert.is((await onChain(s.id)).units, 4n);
 });
 
 test('credit rule and keep-highest (pure)', () => {

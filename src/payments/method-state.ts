@@ -1,0 +1,23 @@
+/**
+ * A payment method whose own state file cannot be read back at start (x402.json, escrow.json) is left out: that one
+ * method is unavailable (a purchase with it is refused as an unknown method, and reload lists it in
+ * restart_required), while the daemon, the other methods, the meter and the gates run. The file is left as it is: it
+ * records money taken or owed, which only the operator can tell how to mend (docs/errors.md).
+ */
+import { SluiceError, type ErrorCode } from '../errors.ts';
+import type { Log } from '../log.ts';
+
+/** The codes a method's state file fails to open with; anything else is a bug and stops the start as before. */
+export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER'];
+
+/** `open()`'s result, or null (logged as an error with the file's code) when the method's state cannot be read back. */
+export async function unlessStateDamaged<T>(method: string, open: () => Promise<T>, log: Log): Promise<T | null> {
+  try {
+    return await open();
+  } catch (err) {
+    if (!(err instanceof SluiceError) || !DAMAGED_STATE_CODES.includes(err.code)) throw err;
+    log.error(`payment method ${method} unavailable: its state file cannot be read back (left as it is; mend or move it, then restart)`,
+      { code: err.code, method, reason: err.message });
+    return null;
+  }
+}

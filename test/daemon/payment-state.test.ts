@@ -1,0 +1,67 @@
+/**
+ * Issue 23 item 9 with the real daemon binary: a damaged x402.json or escrow.json used to stop the whole daemon at
+ * start. Now only that payment method is unavailable (an error line with ERR_X402_STORE / ERR_ESCROW_LEDGER), the file
+ * is left as it was, and the daemon serves: grants, the meter's ticks, the other payment method.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DaemonLab } from './harness.ts';
+
+const PAYMENT_CONFIG = `
+config x402 'x402'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:8'
+\toption network 'eip155:84532'
+\toption pay_to '0x${'1'.repeat(40)}'
+
+config escrow 'escrow'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:8'
+\toption network 'eip155:84532'
+\toption address '0x${'2'.repeat(40)}'
+\toption seller '0x${'3'.repeat(40)}'
+`;
+
+const code = (r: { data: Record<string, unknown> | undefined }) => (r.data?.error as { code?: string } | undefined)?.code;
+const purchaseWith = (lab: DaemonLab, method: string) =>
+  lab.callStatus('purchase', { mac: '02:00:00:00:0d:02', plan: 'data', payment: { method, payload: {} } } as never);
+
+test('a damaged x402.json or escrow.json: that method is unavailable (logged with its code), the file untouched, the daemon serves', async () => {
+  const lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: PAYMENT_CONFIG });
+  try {
+    const state = join(lab.dir, 'state');
+    mkdirSync(state, { recursive: true });
+    writeFileSync(join(state, 'x402.json'), '{"version":1,"records":[{"key":"0xab');
+    writeFileSync(join(state, 'escrow.json'), '[{"sessionId":"0x01","mac":"02:00:00:00:0d:01","buyer":"0x0","maxUnits":"ten"}]');
+    await lab.startDaemon();
+    assert.match(lab.output, /ERR_X402_STORE/);
+    assert.match(lab.output, /ERR_ESCROW_LEDGER/);
+    // Both methods are out; the purchase names the one that is not there.
+    assert.is(code(await purchaseWith(lab, 'x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+    assert.is(code(await purchaseWith(lab, 'x402-session')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+    // The rest serves: a grant opens a gate, and the meter ticks.
+    lab.portal.addClient('02:00:00:00:0d:01', '10.0.3.1');
+    assert.is((await lab.callStatus('grant', { mac: '02:00:00:00:0d:01', seconds: 600 })).status, 0);
+    await lab.waitFor(() => lab.clientState('02:00:00:00:0d:01') === 'Authenticated', 30_000, 'gate open');
+    const ticks = async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
+    const from = await ticks();
+    await lab.waitFor(async () => (await ticks()) > from, 30_000, 'the meter ticks');
+    assert.is(readFileSync(join(state, 'x402.json'), 'utf8'), '{"version":1,"records":[{"key":"0xab', 'x402.json left as it was');
+    assert.match(readFileSync(join(state, 'escrow.json'), 'utf8'), /"maxUnits":"ten"/, 'escrow.json left as it was');
+
+    // x402.json moved away by the operator: after a restart x402 is back, the escrow method still out.
+    await lab.stopDaemon('SIGTERM');
+    rmSync(join(state, 'x402.json'));
+    await lab.startDaemon();
+    assert.not.match(lab.output, /ERR_X402_STORE/);
+    assert.match(lab.output, /ERR_ESCROW_LEDGER/);
+    assert.is.not(code(await purchaseWith(lab, 'x402')), 'ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is available again');
+    assert.is(code(await purchaseWith(lab, 'x402-session')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  } finally {
+    await lab.close();
+  }
+});
+
+test.run();

@@ -20,7 +20,7 @@ import {
   type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
 } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
-import { resolveSettle, type PendingOutcome } from './x402-resolve.ts';
+import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from './x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
@@ -264,7 +264,7 @@ export class X402Method implements PaymentMethod {
    */
   private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<PendingOutcome> {
     const outcome = await resolveSettle(r, {
-      chain: this.chain, facilitator: this.facilitator, payTo: this.config.payTo, windows: this.windows,
+      chain: this.chain, facilitator: this.facilitator, payTo: this.config.payTo, windows: this.windows, log: this.options.log,
       nowSeconds: BigInt(Math.floor(this.clock.now() / 1000)),
     });
     if (outcome.kind !== 'pending') this.windows.delete(r.key);
@@ -396,22 +396,4 @@ export class X402Method implements PaymentMethod {
     await this.resolving?.catch(() => undefined);
     await this.store.flush().catch(() => undefined);
   }
-}
-
-function unconfirmedError(key: string, reason: string): SluiceError {
-  return new SluiceError('ERR_X402_SETTLEMENT_UNCONFIRMED',
-    `the settlement of this payment cannot be confirmed (${reason}); no session is granted until it is (docs/x402.md)`,
-    { details: { reference: key } });
-}
-
-function voidError(r: PurchaseRecord): SluiceError {
-  const how = r.voided === 'spent-elsewhere' ? 'its nonce was used for another transfer' : 'it was canceled on chain';
-  return new SluiceError('ERR_X402_AUTHORIZATION_CANCELED', `this authorization never paid: ${how}; sign a new payment`,
-    { details: { reference: r.key, ...(r.transaction && { transaction: r.transaction }) } });
-}
-
-function pendingError(key: string): SluiceError {
-  return new SluiceError('ERR_X402_SETTLEMENT_PENDING',
-    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if the payment went through (retry the same request to ask again)',
-    { details: { reference: key } });
 }

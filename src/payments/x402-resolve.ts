@@ -5,8 +5,11 @@
  *  - the facilitator answering a settle (the first or a repeated one) with success and a transaction.
  * A repeated settle that the facilitator refuses says nothing about the first: the money may have moved with it
  * (x402's facilitators answer "nonce already used" then), or the buyer may have canceled. With a chain to ask, it
- * asks again later; without one, the purchase is `unconfirmed` and waits for rpc_url.
+ * asks again later; without one, the purchase is `unconfirmed` and waits for rpc_url. Also here: what the customer
+ * who sends the same payload again is told about each outcome.
  */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
 import { isNonceUsedReason, authorizationFate, type AuthorizationFate, type ChainReader, type FacilitatorClient,
   type PurchaseRecord, type SearchWindow } from '../x402/index.ts';
 
@@ -35,6 +38,7 @@ export interface ResolveDeps {
   nowSeconds: bigint;
   /** Search windows found by earlier rounds, by record key (filled here). */
   windows: Map<string, SearchWindow>;
+  log?: Log | undefined;
 }
 
 /** The chain's view of the record's authorization; null when the chain did not answer. */
@@ -49,7 +53,9 @@ async function fateOf(r: PurchaseRecord, deps: ResolveDeps & { chain: ChainReade
     }, deps.windows.get(r.key));
     if (window) deps.windows.set(r.key, window);
     return fate;
-  } catch {
+  } catch (err) {
+    const e = toSluiceError(err);
+    deps.log?.warn('x402 chain lookup failed; the purchase stays pending', { key: r.key, code: e.code, reason: e.message });
     return null;
   }
 }
@@ -82,4 +88,23 @@ export async function resolveSettle(r: PurchaseRecord, deps: ResolveDeps): Promi
   return deps.chain
     ? { kind: 'pending', reason: `settle again refused (${again.reason}); asking the chain` }
     : { kind: 'unconfirmed', reason: `settle again refused (${again.reason}) and no x402.rpc_url to look the transfer up` };
+}
+
+/** What the customer is told about an undecided, void or still pending purchase. */
+export function unconfirmedError(key: string, reason: string): SluiceError {
+  return new SluiceError('ERR_X402_SETTLEMENT_UNCONFIRMED',
+    `the settlement of this payment cannot be confirmed (${reason}); no session is granted until it is (docs/x402.md)`,
+    { details: { reference: key } });
+}
+
+export function voidError(r: PurchaseRecord): SluiceError {
+  const how = r.voided === 'spent-elsewhere' ? 'its nonce was used for another transfer' : 'it was canceled on chain';
+  return new SluiceError('ERR_X402_AUTHORIZATION_CANCELED', `this authorization never paid: ${how}; sign a new payment`,
+    { details: { reference: r.key, ...(r.transaction && { transaction: r.transaction }) } });
+}
+
+export function pendingError(key: string): SluiceError {
+  return new SluiceError('ERR_X402_SETTLEMENT_PENDING',
+    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if the payment went through (retry the same request to ask again)',
+    { details: { reference: key } });
 }

@@ -1,8 +1,8 @@
 /**
  * x402 without `rpc_url`: an unanswered settle is decided by the facilitator's answer alone, and a facilitator that
  * refuses a second settle because the nonce is used says nothing about where the money went (the buyer may have
- * canceled the authorization). Such a purchase is kept `unconfirmed` and NOT granted; setting rpc_url later decides
- * it from the chain's logs: the paid one is granted once, the canceled one refused. Real daemon, anvil, and the x402
+ * canceled the authorization). Such a purchase is kept `unconfirmed` and NOT granted; setting rpc_url later (a reload)
+ * decides it from the chain's logs: the paid one is granted once, the canceled one refused. Real daemon, anvil, and the x402
  * Foundation's facilitator over HTTP.
  */
 import { suite } from 'uvu';
@@ -130,12 +130,13 @@ test('a settle that really happened but whose answer was lost is unconfirmed too
   paid = { mac, p, buyer: buyer.address };
 });
 
-test('rpc_url set and a restart: the chain decides both: the paid one is granted once, the canceled one refused', async () => {
+test('rpc_url set by a reload: the chain decides both: the paid one is granted once, the canceled one refused', async () => {
   lab.options.extraConfig = x402Config(true);
   lab.writeConfig();
-  await lab.stopDaemon();
-  await lab.startDaemon();
-  await lab.waitFor(async () => (await lab.callStatus('session', { mac: paid.mac })).status === 0, 20_000, 'the paid purchase granted at start');
+  const reloaded = await lab.call('reload');
+  assert.is(reloaded.reloaded, true, JSON.stringify(reloaded));
+  assert.equal(reloaded.restart_required, [], 'rpc_url applies without a restart');
+  await lab.waitFor(async () => (await lab.callStatus('session', { mac: paid.mac })).status === 0, 20_000, 'the paid purchase granted on reload');
   await lab.waitFor(() => lab.clientState(paid.mac) === 'Authenticated', 30_000, 'its gate open');
   assert.is(((await lab.call('session', { mac: paid.mac })).session as Record<string, unknown>).allotment, '60', 'granted once');
   assert.is(code(await purchase(paid.mac, paid.p)), 'ERR_X402_NONCE_REPLAYED');
@@ -143,6 +144,11 @@ test('rpc_url set and a restart: the chain decides both: the paid one is granted
   await noSession(canceled.mac);
   assert.is(await usdc.balanceOf(canceled.buyer), 1_000_000n);
   assert.is(await usdc.balanceOf(payTo), PRICE);
+  // A restart finds nothing left to grant.
+  await lab.stopDaemon();
+  await lab.startDaemon();
+  assert.is(((await lab.call('session', { mac: paid.mac })).session as Record<string, unknown>).allotment, '60', 'still once');
+  await noSession(canceled.mac);
 });
 
 test.run();

@@ -253,11 +253,15 @@ test('settle times out but succeeded on chain: pending, then the session appears
   assert.is(await usdc.balanceOf(buyer2.address), 1_000_000n - PRICE);
 });
 
-/** A purchase whose /settle the facilitator takes and never answers nor settles: sluice answers pending. */
-async function stalledPurchase(mac: string, p: unknown): Promise<void> {
+/**
+ * A purchase whose /settle the facilitator takes and never answers nor settles: sluice answers pending. The
+ * facilitator keeps stalling (also the resolver's repeated settles) until `then` has run on chain.
+ */
+async function stalledPurchase(mac: string, p: unknown, then: () => Promise<unknown>): Promise<void> {
   facilitator.faults.settleStalls = true;
   try {
     assert.is(code(await purchase(mac, p)), 'ERR_X402_SETTLEMENT_PENDING');
+    await then();
   } finally {
     facilitator.faults.settleStalls = false;
   }
@@ -269,8 +273,7 @@ test('the buyer cancels the authorization while the settle is unanswered: nonce 
   const mac = newClient();
   const p = await payload(buyer, PRICE);
   const before = await balances(buyer.address);
-  await stalledPurchase(mac, p);
-  await cancelAuthorization(chain, usdc, buyer, p.payload.authorization.nonce);
+  await stalledPurchase(mac, p, () => cancelAuthorization(chain, usdc, buyer, p.payload.authorization.nonce));
   assert.is(await usdc.authorizationState(buyer.address, p.payload.authorization.nonce), true, 'the nonce reads as used');
   // The customer asks again: sluice resolves it there and then (or its resolver already did).
   const r = await purchase(mac, p);
@@ -289,10 +292,9 @@ test('the buyer spends the nonce on another transfer while the settle is unanswe
   const mac = newClient();
   const p = await payload(buyer, PRICE);
   const paid0 = await usdc.balanceOf(payTo);
-  await stalledPurchase(mac, p);
   // Same nonce, signed again to the buyer's other address: AuthorizationUsed(from, nonce) is logged, pay_to gets nothing.
   const elsewhere = await signAuthorization(buyer, usdc, { to: chain.newAccount().address, value: PRICE, nonce: p.payload.authorization.nonce });
-  await submitAuthorization(chain, usdc, chain.deployer, elsewhere);
+  await stalledPurchase(mac, p, () => submitAuthorization(chain, usdc, chain.deployer, elsewhere));
   assert.is(code(await purchase(mac, p)), 'ERR_X402_AUTHORIZATION_CANCELED');
   assert.is(await usdc.balanceOf(payTo), paid0, 'pay_to got nothing');
   assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
@@ -304,9 +306,9 @@ test('the settle is unanswered, then the facilitator settles it after all: prove
   const mac = newClient();
   const p = await payload(buyer, PRICE);
   const [b0, p0] = await balances(buyer.address);
-  await stalledPurchase(mac, p);
   // The facilitator's own late broadcast (as a queued settle landing after sluice gave up).
-  await submitAuthorization(chain, usdc, facilitator.account, { authorization: p.payload.authorization, signature: p.payload.signature });
+  await stalledPurchase(mac, p, () =>
+    submitAuthorization(chain, usdc, facilitator.account, { authorization: p.payload.authorization, signature: p.payload.signature }));
   const r = await purchase(mac, p);
   assert.is(r.status, 0, JSON.stringify(r.data));
   await gateOpens(mac);

@@ -98,13 +98,13 @@ test('the buyer cancels while the settle is unanswered: the facilitator says "no
   await chain.fund(buyer.address);
   const mac = newClient();
   const p = await payload(buyer);
-  facilitator.faults.settleStalls = true;
+  facilitator.faults.settleStalls = true; // also the resolver's repeated settles, until the cancel is mined
   try {
     assert.is(code(await purchase(mac, p)), 'ERR_X402_SETTLEMENT_PENDING');
+    await cancelAuthorization(chain, usdc, buyer, p.payload.authorization.nonce);
   } finally {
     facilitator.faults.settleStalls = false;
   }
-  await cancelAuthorization(chain, usdc, buyer, p.payload.authorization.nonce);
   const r = await purchase(mac, p);
   assert.is(code(r), 'ERR_X402_SETTLEMENT_UNCONFIRMED', JSON.stringify(r.data));
   assert.is(await usdc.balanceOf(buyer.address), 1_000_000n, 'no money moved');
@@ -131,6 +131,11 @@ test('a settle that really happened but whose answer was lost is unconfirmed too
 });
 
 test('rpc_url set by a reload: the chain decides both: the paid one is granted once, the canceled one refused', async () => {
+  // A restart without rpc_url keeps both undecided (and leaves no resolver round running before the reload).
+  await lab.stopDaemon();
+  await lab.startDaemon();
+  await lab.waitFor(() => /x402 pending purchases .*unconfirmed=2/.test(lab.output), 20_000, 'the start-up resolver done');
+  await noSession(paid.mac);
   lab.options.extraConfig = x402Config(true);
   lab.writeConfig();
   const reloaded = await lab.call('reload');

@@ -170,7 +170,7 @@ export class Daemon {
     await daemon.run(recovery.ended);
     // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
     escrow?.start();
-    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending > 0) log.info('x402 pending purchases', { ...r }); });
+    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending + r.unconfirmed > 0) log.info('x402 pending purchases', { ...r }); });
     return daemon;
   }
 

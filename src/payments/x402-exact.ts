@@ -6,8 +6,9 @@
  *   parse (v2 or v1) → local checks (network, asset + EIP-712 domain, payee, amount, window, signature) → replay
  *   cache → facilitator /verify → journal `settling` (fsync) → /settle → `settled` → the merchant grants the session.
  * A /settle without an answer leaves the purchase `settling`: the resolver (at start, every few seconds while any is
- * pending, and when the customer retries the same payload) asks the chain (x402.rpc_url) or the facilitator whether
- * the nonce was used, and grants the session exactly once if it was.
+ * pending, and when the customer retries the same payload) grants the session exactly once when it has proof the
+ * money reached pay_to (x402-resolve.ts: the transfer log on chain via x402.rpc_url, or the facilitator's success).
+ * A used nonce alone is no proof: the buyer can cancel the authorization on chain meanwhile.
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -15,10 +16,11 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
-  FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, v1NameOf, verifyLocally, X402Store,
-  type Address, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type TokenDomain,
+  FacilitatorClient, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
+  type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
 } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
+import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from './x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
@@ -45,16 +47,21 @@ export interface X402MethodOptions {
 
 export interface ResolveReport {
   granted: number;
+  /** Failed or void: no money reached pay_to. */
   failed: number;
   pending: number;
+  /** Kept undecided until a chain lookup (x402.rpc_url) decides them. */
+  unconfirmed: number;
 }
-
-const AUTHORIZATION_STATE_SELECTOR = '0xe94a0102'; // authorizationState(address,bytes32)
 
 export class X402Method implements PaymentMethod {
   readonly name = 'x402';
   readonly adminOnly = false;
   private facilitator: FacilitatorClient;
+  /** x402.rpc_url's reader; null without one. */
+  private chain: ChainReader | null;
+  /** Block windows the resolver found for pending records (so a later round does not search for them again). */
+  private readonly windows = new Map<string, SearchWindow>();
   private readonly clock: Clock;
   private readonly timers: Timers;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
@@ -71,6 +78,11 @@ export class X402Method implements PaymentMethod {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
+    this.chain = this.chainFor(config);
+  }
+
+  private chainFor(config: X402Config): ChainReader | null {
+    return config.rpcUrl === '' ? null : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   static async open(options: X402MethodOptions): Promise<X402Method> {
@@ -131,6 +143,7 @@ export class X402Method implements PaymentMethod {
     if (this.inFlight.has(key) || known?.state === 'applied' || this.options.sessions.isApplied({ method: this.name, reference: key })) {
       throw new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
     }
+    if (known?.state === 'void') throw voidError(known);
     return { reference: key };
   }
 
@@ -167,14 +180,17 @@ export class X402Method implements PaymentMethod {
       new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
     if (this.inFlight.has(key)) throw replayed();
     const known = this.store.get(key);
-    if (known?.state === 'settling') {
+    if (known?.state === 'void') throw voidError(known);
+    if (known?.state === 'settling' || known?.state === 'unconfirmed') {
       // The customer retries a purchase whose settle had no answer: resolve it now (in flight, so the resolver waits).
       this.inFlight.add(key);
       try {
         const outcome = await this.resolveOne(known, { grant: false });
-        if (outcome === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? known); }
-        if (outcome === 'pending') throw pendingError(key);
-        throw new SluiceError('ERR_X402_SETTLE_FAILED', 'the earlier settlement of this authorization failed; no money moved');
+        if (outcome.kind === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? known); }
+        if (outcome.kind === 'pending') throw pendingError(key);
+        if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
+        if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? known);
+        throw new SluiceError('ERR_X402_SETTLE_FAILED', `the earlier settlement of this authorization failed (${outcome.reason}); no money moved`);
       } finally {
         this.inFlight.delete(key);
       }
@@ -195,7 +211,7 @@ export class X402Method implements PaymentMethod {
       }
       const record: PurchaseRecord = {
         key, state: 'settling', validBefore: p.authorization.validBefore.toString(), at: ctx.now, network: this.config.network, asset,
-        value: p.authorization.value.toString(), mac: ctx.request.mac, plan: ctx.quote.plan, metric: ctx.quote.metric,
+        value: p.authorization.value.toString(), payTo: p.authorization.to.toLowerCase(), mac: ctx.request.mac, plan: ctx.quote.plan, metric: ctx.quote.metric,
         steps: ctx.quote.steps.toString(), allotment: ctx.quote.allotment.toString(), request,
         ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
       };
@@ -240,53 +256,41 @@ export class X402Method implements PaymentMethod {
     }
   }
 
-  /** Is the authorization's nonce used on chain? null when no rpc_url is configured or the chain does not answer. */
-  private async nonceUsedOnChain(r: PurchaseRecord): Promise<boolean | null> {
-    if (this.config.rpcUrl === '') return null;
-    const [from, nonce] = r.key.split(':') as [string, string];
-    const data = `${AUTHORIZATION_STATE_SELECTOR}${from.slice(2).padStart(64, '0')}${nonce.slice(2)}`;
-    try {
-      const res = await (this.options.fetch ?? fetch)(this.config.rpcUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: r.asset, data }, 'latest'] }),
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-      });
-      const body = (await res.json()) as { result?: unknown };
-      if (typeof body.result !== 'string' || !/^0x[0-9a-f]{64}$/i.test(body.result)) return null;
-      return BigInt(body.result) !== 0n;
-    } catch {
-      return null;
-    }
-  }
-
   /**
-   * Settles the question of one `settling` record: 'settled' (money moved: the record says so), 'failed' (it can never
-   * move: removed), or 'pending' (no answer yet). With `grant`, a settled purchase is granted here (resolver path).
+   * Settles the question of one `settling` or `unconfirmed` record (x402-resolve.ts) and writes the answer: `settled`
+   * (money reached pay_to), `void` (its nonce was spent without paying; kept so the same payload is refused with its
+   * reason), `unconfirmed` (kept for a chain lookup), or removed when it failed. With `grant`, a settled purchase is
+   * granted here (resolver path).
    */
-  private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<'settled' | 'failed' | 'pending'> {
-    const nowSeconds = BigInt(Math.floor(this.clock.now() / 1000));
-    let outcome: 'settled' | 'failed' | 'pending' = 'pending';
-    let transaction: string | undefined;
-    const used = await this.nonceUsedOnChain(r);
-    if (used === true) outcome = 'settled';
-    else if (used === false && BigInt(r.validBefore) <= nowSeconds) outcome = 'failed';
-    else if (r.request) {
-      // Unused and still valid, or no chain to ask: settling again is safe (a nonce moves money at most once), and
-      // x402 facilitators answer a retried settle of an already-broadcast payment with its transaction.
-      const again = await this.facilitator.settle(r.request);
-      if (again.status === 'settled') { outcome = 'settled'; transaction = again.transaction; }
-      else if (again.status === 'failed') outcome = isNonceUsedReason(again.reason) && used !== false ? 'settled' : 'failed';
-    }
-    if (outcome === 'failed') {
+  private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<PendingOutcome> {
+    const outcome = await resolveSettle(r, {
+      chain: this.chain, facilitator: this.facilitator, payTo: this.config.payTo, windows: this.windows, log: this.options.log,
+      nowSeconds: BigInt(Math.floor(this.clock.now() / 1000)),
+    });
+    if (outcome.kind !== 'pending') this.windows.delete(r.key);
+    if (outcome.kind === 'pending') return outcome;
+    if (outcome.kind === 'failed') {
       await this.store.remove(r.key);
-      this.options.log?.info('x402 pending purchase failed; no money moved', { key: r.key });
-      return 'failed';
+      this.options.log?.info('x402 pending purchase failed; no money moved', { key: r.key, reason: outcome.reason });
+      return outcome;
     }
-    if (outcome === 'pending') return 'pending';
-    const settled: PurchaseRecord = { ...r, state: 'settled', ...(transaction && { transaction }) };
+    if (outcome.kind === 'void') {
+      await this.store.put({ ...r, state: 'void', voided: outcome.how, transaction: outcome.transaction });
+      this.options.log?.warn('x402 authorization spent on chain without paying; not granted', { key: r.key, how: outcome.how, transaction: outcome.transaction });
+      return outcome;
+    }
+    if (outcome.kind === 'unconfirmed') {
+      if (r.state !== 'unconfirmed') {
+        await this.store.put({ ...r, state: 'unconfirmed' });
+        this.options.log?.warn('x402 settle cannot be confirmed; not granted until a chain lookup (x402.rpc_url) proves the transfer',
+          { key: r.key, reason: outcome.reason });
+      }
+      return outcome;
+    }
+    const settled: PurchaseRecord = { ...r, state: 'settled', ...(outcome.transaction && { transaction: outcome.transaction }) };
     await this.store.put(settled);
     if (options.grant) await this.grant(settled);
-    return 'settled';
+    return outcome;
   }
 
   private async grant(r: PurchaseRecord): Promise<boolean> {
@@ -310,15 +314,19 @@ export class X402Method implements PaymentMethod {
   }
 
   private async doResolve(): Promise<ResolveReport> {
-    const report: ResolveReport = { granted: 0, failed: 0, pending: 0 };
+    const report: ResolveReport = { granted: 0, failed: 0, pending: 0, unconfirmed: 0 };
     for (const r of this.store.list()) {
       if (this.inFlight.has(r.key)) continue;
       try {
-        if (r.state === 'settling') {
+        // An unconfirmed record is only worth a look with a chain to ask (a repeated settle already said nothing).
+        if (r.state === 'settling' || (r.state === 'unconfirmed' && this.chain)) {
           const outcome = await this.resolveOne(r, { grant: true });
-          if (outcome === 'settled') report.granted++;
-          else if (outcome === 'failed') report.failed++;
+          if (outcome.kind === 'settled') report.granted++;
+          else if (outcome.kind === 'failed' || outcome.kind === 'void') report.failed++;
+          else if (outcome.kind === 'unconfirmed') report.unconfirmed++;
           else report.pending++;
+        } else if (r.state === 'unconfirmed') {
+          report.unconfirmed++;
         } else if (r.state === 'settled') {
           const handed = this.handedOut.get(r.key);
           if (this.options.sessions.isApplied({ method: this.name, reference: r.key })) {
@@ -359,18 +367,26 @@ export class X402Method implements PaymentMethod {
   /** The settlement of a payment reference, as an x402 SettleResponse (for PAYMENT-RESPONSE). */
   settlementOf(reference: string): { success: true; transaction: string; network: string; payer: string } | null {
     const r = this.store.get(reference);
-    if (!r || r.state === 'settling') return null;
+    if (!r || (r.state !== 'settled' && r.state !== 'applied')) return null;
     return { success: true, transaction: r.transaction ?? '', network: r.network, payer: r.key.split(':')[0] ?? '' };
   }
 
   /** Purchases waiting for their settlement to be confirmed. */
-  stats(): { pending: number; remembered: number } {
-    return { pending: this.store.list('settling').length + this.store.list('settled').length, remembered: this.store.size };
+  stats(): { pending: number; unconfirmed: number; remembered: number } {
+    return {
+      pending: this.store.list('settling').length + this.store.list('settled').length, unconfirmed: this.store.list('unconfirmed').length,
+      remembered: this.store.size,
+    };
   }
 
   reconfigure(config: X402Config): void {
+    const chainAdded = config.rpcUrl !== '' && config.rpcUrl !== this.config.rpcUrl;
     this.config = config;
     this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    this.chain = this.chainFor(config);
+    this.windows.clear();
+    // A chain to ask (now or another one): purchases kept unconfirmed may be decided at last.
+    if (chainAdded && this.store.list('unconfirmed').length > 0) void this.resolvePending();
   }
 
   async close(): Promise<void> {
@@ -380,10 +396,4 @@ export class X402Method implements PaymentMethod {
     await this.resolving?.catch(() => undefined);
     await this.store.flush().catch(() => undefined);
   }
-}
-
-function pendingError(key: string): SluiceError {
-  return new SluiceError('ERR_X402_SETTLEMENT_PENDING',
-    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if the payment went through (retry the same request to ask again)',
-    { details: { reference: key } });
 }

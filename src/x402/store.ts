@@ -5,15 +5,19 @@
  *    rate × max_timeout_seconds, and capped at `maxEntries`;
  *  - the purchases between "sent to /settle" and "session granted": `settling` is written (fsync'd) BEFORE /settle,
  *    `settled` once the money moved, `applied` once the session has it. A crash or a settle timeout leaves a
- *    `settling` or `settled` record that the resolver finishes, so money taken always becomes access, once.
- * Two writes per purchase; settled/applied records drop the payload to stay small.
+ *    `settling` or `settled` record that the resolver finishes, so money taken always becomes access, once;
+ *  - the purchases that never will be: `void` (the buyer canceled the authorization on chain, or spent its nonce on
+ *    another transfer), kept like `applied` until the window closes so the same payload is refused with its reason;
+ *    `unconfirmed` (the nonce is used but nothing proves the money reached pay_to: no rpc_url to look, or no log
+ *    found), kept until a chain lookup decides it (docs/x402.md).
+ * Two writes per purchase; settled/applied/void records drop the payload to stay small.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 
-export type RecordState = 'settling' | 'settled' | 'applied';
+export type RecordState = 'settling' | 'settled' | 'applied' | 'unconfirmed' | 'void';
 
 export interface PurchaseRecord {
   /** `0xfrom:0xnonce`, lower case: the payment reference too. */
@@ -26,6 +30,8 @@ export interface PurchaseRecord {
   network: string;
   asset: string;
   value: string;
+  /** The payee the authorization pays (lower case; absent in records written before it was kept: x402.pay_to then). */
+  payTo?: string;
   mac: string;
   ip?: string;
   plan: string;
@@ -33,7 +39,9 @@ export interface PurchaseRecord {
   steps: string;
   allotment: string;
   transaction?: string;
-  /** The facilitator request (settling only): re-sent to /settle when resolving. */
+  /** `void` only: how the nonce was spent without paying (the transaction is in `transaction`). */
+  voided?: 'canceled' | 'spent-elsewhere';
+  /** The facilitator request (settling and unconfirmed): re-sent to /settle when resolving. */
   request?: { x402Version: 1 | 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
 }
 
@@ -88,11 +96,11 @@ export class X402Store {
     return this.records.size;
   }
 
-  /** Drops applied records whose authorization can no longer be used (validBefore + margin in the past). */
+  /** Drops applied and void records whose authorization can no longer be used (validBefore + margin in the past). */
   prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
     let changed = false;
     for (const [k, r] of this.records) {
-      if (r.state === 'applied' && BigInt(r.validBefore) + marginSeconds < nowSeconds) {
+      if ((r.state === 'applied' || r.state === 'void') && BigInt(r.validBefore) + marginSeconds < nowSeconds) {
         this.records.delete(k);
         changed = true;
       }
@@ -121,7 +129,7 @@ export class X402Store {
     const next = this.writing.catch(() => undefined).then(() => {
       const body: FileShape = {
         version: 1,
-        records: [...this.records.values()].map((r) => (r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r))),
+        records: [...this.records.values()].map((r) => (r.state === 'settling' || r.state === 'unconfirmed' ? r : (({ request: _r, ...rest }) => rest)(r))),
       };
       return writeFileAtomic(this.path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
     });

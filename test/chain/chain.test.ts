@@ -2,8 +2,10 @@
 // tests rely on it refusing exactly what USDC refuses).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseSignature, type Hex } from 'viem';
-import { randomNonce, signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken } from './index.ts';
+import { parseSignature, toEventSelector, type Hex } from 'viem';
+import {
+  cancelAuthorization, randomNonce, signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken,
+} from './index.ts';
 
 const test = suite('chain kit');
 let chain: TestChain;
@@ -93,6 +95,24 @@ test('refuses what USDC refuses: wrong signer, wrong domain, expired, not yet va
   const malleated = { ...good, signature: `${p.r}${s.slice(2)}${v.toString(16)}` as Hex };
   await reverts(submitAuthorization(chain, usdc, chain.deployer, malleated), /invalid signature/);
   assert.is(await usdc.balanceOf(buyer.address), 10_000n);
+  assert.is(await usdc.balanceOf(payee.address), 0n);
+});
+
+test('cancelAuthorization: the nonce becomes used and AuthorizationCanceled is logged, no token moves, the authorization is dead', async () => {
+  const buyer = chain.newAccount();
+  const payee = chain.newAccount();
+  await chain.fund(buyer.address);
+  await usdc.mint(buyer.address, 700n);
+  const auth = await signAuthorization(buyer, usdc, { to: payee.address, value: 700n });
+  const hash = await cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce);
+  assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), true);
+  const logs = (await chain.publicClient.getTransactionReceipt({ hash })).logs;
+  assert.is(logs.length, 1, 'one log, no Transfer');
+  assert.is(logs[0]!.topics[0], toEventSelector('AuthorizationCanceled(address,bytes32)'));
+  assert.is(logs[0]!.topics[2], auth.authorization.nonce);
+  await reverts(submitAuthorization(chain, usdc, chain.deployer, auth), /authorization is used or canceled/);
+  await reverts(cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce), /authorization is used or canceled/);
+  assert.is(await usdc.balanceOf(buyer.address), 700n);
   assert.is(await usdc.balanceOf(payee.address), 0n);
 });
 

@@ -3,8 +3,9 @@
  * settling on the test chain with its own funded key, served over the standard HTTP API (POST /verify, POST /settle,
  * GET /supported). Faults are injected at the HTTP edge, never inside the verification: `down` (connection refused),
  * `settleFails` (answers success:false without touching the chain), `settleDelayMs` (settles on chain, then holds
- * the answer: a client timeout with the money moved), and `dialect: 'x402-rs'` (refusals as HTTP 400 with
- * x402-rs's reason names).
+ * the answer: a client timeout with the money moved), `settleStalls` (takes the settle and never answers nor
+ * settles, until the client gives up: a client timeout with no money moved), and `dialect: 'x402-rs'` (refusals as
+ * HTTP 400 with x402-rs's reason names).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ import type { TestChain } from './index.ts';
 export interface FacilitatorFaults {
   settleFails?: boolean;
   settleDelayMs?: number;
+  settleStalls?: boolean;
   verifyDelayMs?: number;
   dialect?: 'spec' | 'x402-rs';
 }
@@ -114,6 +116,10 @@ export async function startFacilitator(chain: TestChain, options: { networks?: s
     }
     calls.settle++;
     if (faults.settleFails) return refusal(res, 'settle', 'unexpected_settle_error', 'settlement failed (injected)', {});
+    if (faults.settleStalls) {
+      await new Promise<void>((resolve) => res.once('close', () => resolve()));
+      return;
+    }
     const r = await facilitator.settle(payload, requirements);
     if (faults.settleDelayMs) await sleep(faults.settleDelayMs);
     if (!r.success) return refusal(res, 'settle', r.errorReason ?? 'settle_failed', r.errorMessage, { transaction: r.transaction, network: r.network });

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  createPublicClient, createWalletClient, defineChain, getAddress, http, parseEther, toHex,
+  createPublicClient, createWalletClient, defineChain, getAddress, http, parseEther, parseSignature, toHex,
   type Abi, type Address, type Chain, type Hex, type PublicClient, type WalletClient, type Transport,
   type Account,
 } from 'viem';
@@ -193,6 +193,28 @@ export async function signAuthorization(
     },
     signature,
   };
+}
+
+/**
+ * The buyer's way out of an authorization it signed: signs EIP-3009's CancelAuthorization(authorizer, nonce) and
+ * sends cancelAuthorization from its own account (which needs ETH for gas). The nonce is then used on chain
+ * (authorizationState = true) and AuthorizationCanceled is emitted, but no token moves.
+ */
+export async function cancelAuthorization(chain: TestChain, token: TestToken, authorizer: PrivateKeyAccount, nonce: Hex): Promise<Hex> {
+  const signature = await authorizer.signTypedData({
+    domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address },
+    types: { CancelAuthorization: [{ name: 'authorizer', type: 'address' }, { name: 'nonce', type: 'bytes32' }] },
+    primaryType: 'CancelAuthorization',
+    message: { authorizer: authorizer.address, nonce },
+  });
+  const { r, s, v, yParity } = parseSignature(signature);
+  const hash = await chain.wallet(authorizer).writeContract({
+    address: token.address, abi: token.abi, functionName: 'cancelAuthorization',
+    args: [authorizer.address, nonce, Number(v ?? BigInt(yParity + 27)), r, s],
+  });
+  const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`cancelAuthorization reverted: ${hash}`);
+  return hash;
 }
 
 /** Submits an authorization with the token's transferWithAuthorization(…, bytes signature) from `sender`. */

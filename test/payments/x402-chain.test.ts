@@ -7,7 +7,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
-import { signAuthorization, startChain, type AuthorizationOptions, type TestChain, type TestToken } from '../chain/index.ts';
+import {
+  cancelAuthorization, signAuthorization, startChain, submitAuthorization, type AuthorizationOptions, type TestChain, type TestToken,
+} from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 
@@ -249,6 +251,69 @@ test('settle times out but succeeded on chain: pending, then the session appears
   await lab.waitFor(async () => (await lab.callStatus('session', { mac: mac2 })).status === 0, 20_000, 'late grant after restart');
   await lab.waitFor(() => lab.clientState(mac2) === 'Authenticated', 30_000, 'gate opened');
   assert.is(await usdc.balanceOf(buyer2.address), 1_000_000n - PRICE);
+});
+
+/**
+ * A purchase whose /settle the facilitator takes and never answers nor settles: sluice answers pending. The
+ * facilitator keeps stalling (also the resolver's repeated settles) until `then` has run on chain.
+ */
+async function stalledPurchase(mac: string, p: unknown, then: () => Promise<unknown>): Promise<void> {
+  facilitator.faults.settleStalls = true;
+  try {
+    assert.is(code(await purchase(mac, p)), 'ERR_X402_SETTLEMENT_PENDING');
+    await then();
+  } finally {
+    facilitator.faults.settleStalls = false;
+  }
+}
+
+test('the buyer cancels the authorization while the settle is unanswered: nonce used, no money moved, NOT granted (also after a restart)', async () => {
+  const buyer = await newBuyer();
+  await chain.fund(buyer.address); // gas for its own cancelAuthorization
+  const mac = newClient();
+  const p = await payload(buyer, PRICE);
+  const before = await balances(buyer.address);
+  await stalledPurchase(mac, p, () => cancelAuthorization(chain, usdc, buyer, p.payload.authorization.nonce));
+  assert.is(await usdc.authorizationState(buyer.address, p.payload.authorization.nonce), true, 'the nonce reads as used');
+  // The customer asks again: sluice resolves it there and then (or its resolver already did).
+  const r = await purchase(mac, p);
+  assert.is(code(r), 'ERR_X402_AUTHORIZATION_CANCELED', JSON.stringify(r.data));
+  assert.equal(await balances(buyer.address), before, 'no money moved');
+  assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'gate closed');
+  await lab.stopDaemon();
+  await lab.startDaemon();
+  assert.is(code(await purchase(mac, p)), 'ERR_X402_AUTHORIZATION_CANCELED', 'remembered across a restart');
+  assert.is((await lab.callStatus('session', { mac })).status, 4, 'still no session');
+});
+
+test('the buyer spends the nonce on another transfer while the settle is unanswered: NOT granted', async () => {
+  const buyer = await newBuyer();
+  const mac = newClient();
+  const p = await payload(buyer, PRICE);
+  const paid0 = await usdc.balanceOf(payTo);
+  // Same nonce, signed again to the buyer's other address: AuthorizationUsed(from, nonce) is logged, pay_to gets nothing.
+  const elsewhere = await signAuthorization(buyer, usdc, { to: chain.newAccount().address, value: PRICE, nonce: p.payload.authorization.nonce });
+  await stalledPurchase(mac, p, () => submitAuthorization(chain, usdc, chain.deployer, elsewhere));
+  assert.is(code(await purchase(mac, p)), 'ERR_X402_AUTHORIZATION_CANCELED');
+  assert.is(await usdc.balanceOf(payTo), paid0, 'pay_to got nothing');
+  assert.is((await lab.callStatus('session', { mac })).status, 4, 'no session');
+  assert.is.not(lab.clientState(mac), 'Authenticated', 'gate closed');
+});
+
+test('the settle is unanswered, then the facilitator settles it after all: proven by the transfer log, granted once', async () => {
+  const buyer = await newBuyer();
+  const mac = newClient();
+  const p = await payload(buyer, PRICE);
+  const [b0, p0] = await balances(buyer.address);
+  // The facilitator's own late broadcast (as a queued settle landing after sluice gave up).
+  await stalledPurchase(mac, p, () =>
+    submitAuthorization(chain, usdc, facilitator.account, { authorization: p.payload.authorization, signature: p.payload.signature }));
+  const r = await purchase(mac, p);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  await gateOpens(mac);
+  assert.equal(await balances(buyer.address), [b0 - PRICE, p0 + PRICE]);
+  assert.is(code(await purchase(mac, p)), 'ERR_X402_NONCE_REPLAYED', 'once');
 });
 
 test.run();

@@ -5,6 +5,7 @@
  * it: then it is ended (billing the few bytes the kernel's last dropped packet left, at most one segment), or given a
  * fresh quota of what is left when the kernel stopped it well short.
  */
+import { SluiceError } from '../errors.ts';
 import { stopping, type MeterContext } from './context.ts';
 import type { KernelQuotaPort, MeteredSession } from './ports.ts';
 
@@ -22,6 +23,13 @@ const BRAKE_MARGIN_MS = 20;
  */
 const BRAKE_REFILL_MIN_BYTES = 4096;
 const MAX_BRAKE_REFILLS = 3;
+/**
+ * How often (ms) braked sessions far from their allotment by sluice's count are checked against the kernel. The
+ * kernel's count is the truth of what passed: a quota carried over a crash counted the bytes sluice never billed (no
+ * counter mark to bill them from), so it stops the client while sluice still sees megabytes left — an ACTIVE session
+ * whose client gets nothing. One nft read per interval while braked sessions exist.
+ */
+export const KERNEL_AUDIT_MS = 10_000;
 
 interface Braked {
   mac: string;
@@ -36,6 +44,11 @@ export class BrakeWatch {
   /** Sessions ended because the kernel stopped them, and fresh quotas given (MeterStats). */
   ends = 0;
   refills = 0;
+  /** Of `ends`, those the audit found stopped by the kernel ahead of sluice's count (bytes that passed unbilled). */
+  auditEnds = 0;
+  private auditDueAt = 0;
+  /** Far-from-the-end braked sessions the last audit found stopped by the kernel: their bytes left then, by id. */
+  private stoppedFar = new Map<string, number>();
 
   /** `endStopped`: ends a session the kernel stopped at its allotment, billing its remainder (the cut planner's endAhead). */
   constructor(
@@ -103,6 +116,43 @@ export class BrakeWatch {
       else w.stoppedAt = this.ctx.clock.now();
     }
     return waiting() > 0 ? 0 : Infinity;
+  }
+
+  /**
+   * Every KERNEL_AUDIT_MS: a braked session the kernel has stopped although sluice's count leaves it more than
+   * KERNEL_SLACK_BYTES is ended at its allotment (the rest billed: the kernel let exactly the allotment through) once
+   * two audits in a row found it stopped with the same bytes left — a top-up (more left) or late billing (less) waits
+   * for the next. Near-end sessions are check()'s.
+   */
+  async audit(now: number): Promise<void> {
+    const kernel = this.kernel;
+    if (kernel === undefined) return;
+    // The first audit comes an interval after the meter's first tick: a start-up is not an audit's business.
+    if (this.auditDueAt === 0) this.auditDueAt = now + KERNEL_AUDIT_MS;
+    if (now < this.auditDueAt) return;
+    this.auditDueAt = now + KERNEL_AUDIT_MS;
+    const port = this.ctx.sessions;
+    const far: MeteredSession[] = [];
+    for (const s of port.activeSessions()) {
+      if (s.metric === 'bytes' && !this.watched.has(s.id) && this.braked(s.mac)) far.push(s);
+    }
+    if (far.length === 0) { this.stoppedFar.clear(); return; }
+    const usedUp = await kernel.usedUp();
+    if (stopping(this.ctx)) return;
+    const stopped = new Map<string, number>();
+    for (const s of far) {
+      if (!usedUp.has(s.mac) || port.active(s.mac)?.id !== s.id) continue;
+      const left = port.remainingBytes(s.id);
+      if (!(left > KERNEL_SLACK_BYTES)) continue;
+      if (this.stoppedFar.get(s.id) === left) {
+        this.auditEnds++;
+        this.ctx.onError(new SluiceError('ERR_METER_UNBILLED', `the kernel quota let ${s.mac}'s allotment through while sluice billed ${left} B less: ended, the rest billed`));
+        this.end(s.id, s.mac);
+      } else {
+        stopped.set(s.id, left);
+      }
+    }
+    this.stoppedFar = stopped;
   }
 
   private end(id: string, mac: string): void {

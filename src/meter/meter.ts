@@ -138,6 +138,7 @@ export class Meter {
   stats(): MeterStats {
     return {
       ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount), final_readings: this.planner.finalReadings, kernel_quota_ends: this.brakes.ends,
+      kernel_quota_unbilled_ends: this.brakes.auditEnds,
       kernel_quota_refills: this.brakes.refills, final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
     };
   }

@@ -27,6 +27,8 @@ export interface MeterStats {
   final_readings: number;
   /** Braked data sessions ended because the kernel quota stopped them (Meter option kernelQuota). */
   kernel_quota_ends: number;
+  /** Of those, the ones an audit found stopped by the kernel while sluice's count left more (bytes passed unbilled). */
+  kernel_quota_unbilled_ends: number;
   /** Fresh quotas given to braked sessions the kernel stopped more than a few KiB short (a dropped big segment). */
   kernel_quota_refills: number;
   final_read_ms: number;
@@ -92,6 +94,7 @@ export class MeterStatsRecorder {
       next_tick_in_ms: Math.round(this.nextIn),
       final_readings: 0,
       kernel_quota_ends: 0,
+      kernel_quota_unbilled_ends: 0,
       kernel_quota_refills: 0,
       final_read_ms: 0,
     };

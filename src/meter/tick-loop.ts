@@ -292,6 +292,7 @@ export class TickLoop {
     if (ahead.length > 0) planner.billAhead(ahead);
     if (usage.length > 0) this.ctx.onUsage(usage);
     if (brakes.size > 0) nextInMs = Math.min(nextInMs, await brakes.check(dispatchAt));
+    await brakes.audit(this.ctx.clock.now());
     firstWatch.done(firsts);
     if (firsts.length > 0) nextInMs = Math.min(nextInMs, firstWatch.bill(firsts, dispatchAt));
     // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.

@@ -1,13 +1,20 @@
 /**
  * Usage checkpoint bookkeeping: which sessions' usage changed since the last write, and one timer that fires
  * `checkpointIntervalMs` after the first change. Armed only while there is something to write, so an idle router
- * neither wakes up nor writes, and flash sees at most one usage record per interval.
+ * neither wakes up nor writes, and flash sees at most one usage record per interval — except a data session's first
+ * usage, written within FIRST_CHECKPOINT_MS: its counter mark is what a restart bills the time sluice was down from,
+ * and a session without one would have everything from its auth to the restart forgiven (one extra write a session).
  */
 import type { TimerHandle, Timers } from './time.ts';
+
+/** A data session's first usage reaches flash this soon (ms): after the tick that billed it has finished. */
+export const FIRST_CHECKPOINT_MS = 1000;
 
 export class CheckpointSchedule {
   private readonly dirty = new Set<string>();
   private timer: TimerHandle | null = null;
+  /** The armed timer is the short one (a first usage). */
+  private soon = false;
 
   constructor(private readonly timers: Timers, private intervalMs: number, private readonly onDue: () => void) {}
 
@@ -15,14 +22,18 @@ export class CheckpointSchedule {
     this.intervalMs = ms;
   }
 
-  /** Notes a usage change and arms the timer if it is not running. */
-  mark(id: string): void {
+  /** Notes a usage change and arms the timer if it is not running; `first`: this session's first usage (write soon). */
+  mark(id: string, first = false): void {
     this.dirty.add(id);
-    if (this.timer !== null) return;
+    const soon = first && FIRST_CHECKPOINT_MS < this.intervalMs;
+    if (this.timer !== null && (this.soon || !soon)) return;
+    this.stop();
+    this.soon = soon;
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;
+      this.soon = false;
       this.onDue();
-    }, this.intervalMs);
+    }, soon ? FIRST_CHECKPOINT_MS : this.intervalMs);
   }
 
   /** An ended session's final usage goes in its end record instead. */
@@ -41,5 +52,6 @@ export class CheckpointSchedule {
   stop(): void {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
+    this.soon = false;
   }
 }

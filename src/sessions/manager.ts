@@ -45,6 +45,8 @@ export class SessionManager {
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
+  /** Data sessions billed at least once by this process: their first usage was checkpointed soon (see checkpoints.ts). */
+  private readonly billedOnce = new Set<string>();
   private readonly figures = new FiguresWriter();
   /** End records and checkpoints; an end the store refused stays ended here (its gate closed) and is retried. */
   private readonly writes: BackgroundWrites;
@@ -291,6 +293,7 @@ export class SessionManager {
     this.reg.replace(ended);
     this.scheduler.delete(id);
     this.checkpoints.forget(id);
+    this.billedOnce.delete(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
     const record: EndRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
     const written = this.writes.end(record);
@@ -342,7 +345,9 @@ export class SessionManager {
     if (bytes === 0 || session === undefined || session.state !== 'ACTIVE') return null;
     // Numbers updated in place: nothing allocated per client per tick (a bigint here was three allocations).
     session.bytes = addCounter(session.bytes, bytes);
-    this.checkpoints.mark(session.id);
+    const first = session.metric === 'bytes' && !this.billedOnce.has(session.id);
+    if (first) this.billedOnce.add(session.id);
+    this.checkpoints.mark(session.id, first);
     if (session.metric !== 'bytes') return null;
     session.used = addCounter(session.used, bytes);
     // A number/bigint comparison: exact, and unlike Number(allotment) it allocates nothing.

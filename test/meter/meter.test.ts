@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KERNEL_AUDIT_MS } from '../../src/meter/brake-watch.ts';
 import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type MeterOptions, type TickReport, type UsageReport } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
@@ -21,8 +22,9 @@ interface Rig {
   buy(mac: string, bytes: number): Promise<Session>;
   /** A client that shows up (unauthenticated), buys a second later and has its base reading taken at once. */
   paying(mac: string, bytes: number): Promise<Session>;
-  /** Closes the meter and starts another on the same portal and sessions, from the marks the first one committed. */
-  restart(): Promise<void>;
+  /** Closes the meter and starts another on the same portal and sessions, from the marks the first one committed
+   *  (`withMarks` false: none, as after a crash before the session's first checkpoint). */
+  restart(withMarks?: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -99,8 +101,8 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
       await r.meter.tick();
       return session;
     },
-    async restart() {
-      const marks = [...r.meter.marks()];
+    async restart(withMarks = true) {
+      const marks = withMarks ? [...r.meter.marks()] : [];
       await r.meter.close();
       r.meter = newMeter(marks);
     },
@@ -460,6 +462,56 @@ test('kernel quota: a braked session is never billed ahead nor cut on a predicti
   r.now.t += 1000;
   await r.meter.tick();
   assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'nothing billed twice');
+  await r.close();
+});
+
+test('kernel quota: a session the kernel stopped at its allotment while sluice billed less (a restart without a mark forgave bytes) is ended at its allotment by the audit, not left ACTIVE with nothing passing', async () => {
+  const usedUp = new Set<string>();
+  let asked = 0;
+  const r = await rig('opennds', { kernelQuota: { has: (mac) => mac === A, usedUp: async () => { asked++; return new Set(usedUp); } } });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 2 * MiB);
+  // sluice dies before any counter mark; the kernel's quota lets the rest of the allotment through, then stops it.
+  await r.restart(false);
+  r.portal.addTraffic(A, 8 * MiB, 0);
+  usedUp.add(A);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 2 * MiB, 'the first reading without a mark is a base: 8 MiB unbilled');
+  r.now.t += KERNEL_AUDIT_MS;
+  await r.meter.tick();
+  assert.is(asked, 1, 'audited once an interval after the first tick');
+  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one audit is not enough: a top-up or late billing may be under way');
+  r.now.t += KERNEL_AUDIT_MS;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'stopped by the kernel with the same bytes left two audits in a row');
+  assert.is(r.manager.get(s.id)!.endCause, 'data-limit');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'the kernel let exactly the allotment through: the rest is billed');
+  assert.is(r.meter.stats().kernel_quota_unbilled_ends, 1);
+  await r.close();
+});
+
+test('kernel quota: the audit leaves alone a braked session the kernel has not stopped, and one topped up between audits', async () => {
+  const usedUp = new Set<string>();
+  const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => new Set(usedUp) } });
+  const a = await r.paying(A, 10 * MiB);
+  const b = await r.paying(B, 10 * MiB);
+  usedUp.add(B);
+  r.now.t += KERNEL_AUDIT_MS;
+  await r.meter.tick();
+  // B was found stopped by the first audit; a top-up lands before the kernel's quota for it has been raised.
+  await r.manager.activate({ mac: B, metric: 'bytes', allotment: BigInt(MiB), payment: { method: 'grant', reference: 'top-b', amount: 1n, asset: 'X', at: r.now.t } });
+  r.now.t += KERNEL_AUDIT_MS;
+  await r.meter.tick();
+  assert.is(r.manager.get(b.id)!.state, 'ACTIVE', 'more left than at the audit before: a top-up, not a stop');
+  usedUp.delete(B);
+  for (let i = 0; i < 3; i++) { r.now.t += KERNEL_AUDIT_MS; await r.meter.tick(); }
+  assert.is(r.manager.get(b.id)!.state, 'ACTIVE');
+  assert.is(r.manager.get(a.id)!.state, 'ACTIVE', 'not stopped by the kernel: never ended by the audit');
+  assert.is(r.meter.stats().kernel_quota_unbilled_ends, 0);
   await r.close();
 });
 

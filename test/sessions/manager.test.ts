@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { FakeTime, settle } from './fake-time.ts';
 import { CountingStore, mac, payment, setup, useBytes } from './helpers.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
+import { FIRST_CHECKPOINT_MS } from '../../src/sessions/checkpoints.ts';
 
 
 test('time sessions end with time-limit within 1 s of their deadline, from a single armed timer', async () => {
@@ -151,34 +152,51 @@ test('endUser ends every live session of a user (pc-logout)', async () => {
   await manager.close();
 });
 
-test('usage reaches the store only at checkpoints, then on close', async () => {
+test('usage reaches the store only at checkpoints, then on close; a data session\'s first usage at once', async () => {
   const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
   const { session } = await manager.activate({ mac: mac(50), metric: 'bytes', allotment: 10n ** 12n, payment: payment() });
   const afterPurchase = store.count();
-  for (let second = 1; second <= 299; second++) {
+  useBytes(manager, [[mac(50), 1000]]);
+  await time.advance(FIRST_CHECKPOINT_MS - 1);
+  assert.is(store.count(), afterPurchase);
+  await time.advance(1);
+  // Its counter mark goes with it: a restart bills the time sluice was down from there, not from nothing.
+  assert.is(store.count('usage'), 1, 'the first usage of a data session is written within FIRST_CHECKPOINT_MS');
+  const afterFirst = store.count();
+  for (let second = 2; second <= 300; second++) {
     useBytes(manager, [[mac(50), 1000]]);
     await time.advance(1000);
   }
-  assert.is(store.count(), afterPurchase, 'no write while usage flows between checkpoints');
+  assert.is(store.count(), afterFirst, 'no write while usage flows between checkpoints');
   useBytes(manager, [[mac(50), 1000]]);
   await time.advance(1000);
-  assert.is(store.count('usage'), 1, 'one checkpoint after the interval');
+  assert.is(store.count('usage'), 2, 'one checkpoint after the interval');
   for (let second = 1; second <= 120; second++) {
     useBytes(manager, [[mac(50), 1000]]);
     await time.advance(1000);
   }
-  assert.is(store.count('usage'), 1);
+  assert.is(store.count('usage'), 2);
   await time.advance(600_000);
-  assert.is(store.count('usage'), 2, 'the pending usage is written once the interval is up');
+  assert.is(store.count('usage'), 3, 'the pending usage is written once the interval is up');
   await time.advance(600_000);
-  assert.is(store.count('usage'), 2, 'no checkpoint when nothing changed');
+  assert.is(store.count('usage'), 3, 'no checkpoint when nothing changed');
   useBytes(manager, [[mac(50), 5]]);
   await manager.close();
   await manager.close();
-  assert.is(store.count('usage'), 3, 'close writes the last checkpoint');
+  assert.is(store.count('usage'), 4, 'close writes the last checkpoint');
   const reopened = await setup({ store: new CountingStore(store.inner) });
-  assert.is(reopened.manager.get(session.id)!.used, 300_000 + 120_000 + 5);
+  assert.is(reopened.manager.get(session.id)!.used, 301_000 + 120_000 + 5);
   await reopened.manager.close();
+});
+
+test('a time session\'s usage waits for the interval: only a data session\'s first usage is written at once', async () => {
+  const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
+  await manager.activate({ mac: mac(51), metric: 'seconds', allotment: 3600n, payment: payment() });
+  const afterPurchase = store.count();
+  useBytes(manager, [[mac(51), 1000]]);
+  await time.advance(FIRST_CHECKPOINT_MS * 10);
+  assert.is(store.count(), afterPurchase);
+  await manager.close();
 });
 
 test('recovery: time spent while down ends sessions; data sessions resume from the last checkpoint', async () => {

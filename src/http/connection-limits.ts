@@ -5,7 +5,7 @@
  *   - in total: a quarter of the process's descriptor limit (`/proc/self/limits`), at most MAX_TOTAL;
  *   - per client IP: MAX_PER_IP (a browser opens about six to one host).
  * Connections past a bound are closed as soon as they are accepted; the ones that stay are timed out by the server
- * (headers, request, idle), so a bound once reached frees itself.
+ * (headers, request, keep-alive), so a bound once reached frees itself.
  */
 import { readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';

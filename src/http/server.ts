@@ -12,7 +12,7 @@
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, a token bucket per client IP,
- * bounded connections (connection-limits.ts) with header, request and idle timeouts; answers carry no secrets.
+ * bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -52,10 +52,13 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
-/** All headers within this, the whole request within REQUEST_TIMEOUT_MS, a silent connection closed after IDLE_MS. */
+/**
+ * A connection's headers within this, its whole request within REQUEST_TIMEOUT_MS; between requests Node's keep-alive
+ * timeout (5 s) closes it. No idle timeout beyond these: a purchase's answer may wait longer than any fixed bound on
+ * the facilitator (x402.timeout, up to 120 s per call), and cutting the connection then would lose the answer.
+ */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const IDLE_MS = 30_000;
 /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
 const TIMEOUT_CHECK_MS = 1000;
 /** The pay page's files and their types; nothing else in portalDir is served. */
@@ -109,8 +112,6 @@ export class HttpEndpoint {
       });
     });
     server.maxRequestsPerSocket = 100;
-    // A client that stops reading or sending mid-request or mid-answer: without this Node keeps the socket forever.
-    server.setTimeout(IDLE_MS);
     limitConnections(server, { total: options.maxConnections ?? MAX_TOTAL, perIp: options.maxConnectionsPerIp ?? MAX_PER_IP });
     endpoint = new HttpEndpoint(server, options);
     await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,24 @@ function listen(v: string): Parsed<{ host: string; port: number }> {
   const port = m ? Number(m[2]) : 0;
   const host = m ? m[1]!.replace(/^\[|\]$/g, '') : '';
   if (!m || port < 1 || port > 65535 || !isHost(host)) return { ok: false, reason: 'must be address:port, e.g. 192.168.1.1:2122 (the LAN address, not 0.0.0.0 on a router)' };
+  if (isUnspecified(host)) {
+    return { ok: false, reason: 'must name the LAN address, e.g. 192.168.1.1:2122: 0.0.0.0 and :: listen on every interface, the WAN too' };
+  }
   return { ok: true, value: { host, port } };
+}
+
+/**
+ * 0.0.0.0 or :: in any spelling the socket layer takes for it (`0`, `0.0`, `0x0`, `::0`, `0:0::0`, `::ffff:0.0.0.0`):
+ * the WHATWG URL parser writes each one the way inet_aton and inet_pton read it.
+ */
+function isUnspecified(host: string): boolean {
+  let canonical: string;
+  try {
+    canonical = new URL(`http://${host.includes(':') ? `[${host}]` : host}/`).hostname;
+  } catch {
+    return false;
+  }
+  return canonical === '0.0.0.0' || canonical === '[::]' || canonical === '[::ffff:0:0]';
 }
 
 export function readHttpSection(r: SectionReader): HttpConfig {

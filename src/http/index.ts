@@ -8,9 +8,21 @@ import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ClientDirectory } from './client-directory.ts';
+import { openFileLimit, totalConnectionBound } from './connection-limits.ts';
 import { HttpEndpoint } from './server.ts';
 
 export { HttpEndpoint } from './server.ts';
+export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
+export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
+
+/**
+ * IP → MAC for LAN requests: shared reads of the portal's list, queued behind every gate command and meter read
+ * ('lookup' priority), so requests neither multiply portal calls nor delay a gate.
+ */
+export function portalClientDirectory(valve: Valve): ClientDirectory {
+  return new ClientDirectory({ read: async () => (await valve.snapshot('lookup')).clients });
+}
 
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
 function portalDir(): string | null {
@@ -26,13 +38,16 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
     return null;
   }
   try {
+    const directory = portalClientDirectory(valve);
+    const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
       portalDir: portalDir(),
-      macOf: async (ip) => (await valve.snapshot()).clients.find((c) => c.ip === ip)?.mac ?? null,
+      macOf: (ip) => directory.macOf(ip),
+      maxConnections,
       log,
     });
-    log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port });
+    log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections });
     return endpoint;
   } catch (err) {
     const e = toSluiceError(err);

@@ -11,17 +11,20 @@
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
- * GET, and POST only for /receipt and /voucher; headers capped at 16 KiB, a token bucket per client IP, answers carry no secrets.
+ * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, a token bucket per client IP,
+ * bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { isSluiceError, SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
+import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
 import type { X402Method } from '../payments/index.ts';
 import { encodeHeader } from '../x402/index.ts';
+import { readJsonBody } from './body.ts';
+import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface HttpEndpointOptions {
@@ -31,8 +34,15 @@ export interface HttpEndpointOptions {
   backend: SluiceBackend;
   /** null on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501. */
   x402: X402Method | null;
-  /** The MAC of the portal client with this IP, or null (portal client list). */
+  /**
+   * The MAC of the portal client with this IP, or null (portal client list); throws ERR_HTTP_CLIENT_AMBIGUOUS when two
+   * clients have it. The daemon passes a ClientDirectory's: shared reads, never one per request.
+   */
   macOf(ip: string): Promise<string | null>;
+  /** Open connections in total; default MAX_TOTAL (the daemon passes its share of the descriptor limit). */
+  maxConnections?: number;
+  /** Open connections per client IP; default MAX_PER_IP. */
+  maxConnectionsPerIp?: number;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
   log?: Log;
@@ -42,32 +52,20 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
+/**
+ * A connection's headers within this, its whole request within REQUEST_TIMEOUT_MS; between requests Node's keep-alive
+ * timeout (5 s) closes it. No idle timeout beyond these: a purchase's answer may wait longer than any fixed bound on
+ * the facilitator (x402.timeout, up to 120 s per call), and cutting the connection then would lose the answer.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
+const TIMEOUT_CHECK_MS = 1000;
 /** The pay page's files and their types; nothing else in portalDir is served. */
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
 };
-
-/**
- * A JSON object body of at most `max` bytes (a larger one is not read); anything else is refused with the endpoint's
- * own `code`, naming the `shape` it expects (each caller says both: no endpoint borrows another's error).
- */
-function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const bad = (m: string) => new SluiceError(code, m);
-    if (Number(req.headers['content-length'] ?? 0) > max) { req.resume(); return reject(bad(`body larger than ${max} bytes`)); }
-    const chunks: Buffer[] = []; let size = 0;
-    req.on('data', (c: Buffer) => { size += c.length; if (size > max) { req.destroy(); reject(bad(`body larger than ${max} bytes`)); } else chunks.push(c); });
-    req.on('error', reject);
-    req.on('end', () => {
-      try {
-        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-        resolve(v as Record<string, unknown>);
-      } catch { reject(bad(`body must be a JSON object ${shape}`)); }
-    });
-  });
-}
 
 function plain(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
@@ -84,6 +82,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_X402_SETTLEMENT_PENDING') return 504;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
+  if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
+  if (code === 'ERR_HTTP_VERSION') return 400;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
   if (code === 'ERR_VOUCHER_REJECTED') return 403;
@@ -103,13 +103,16 @@ export class HttpEndpoint {
 
   static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {
     let endpoint: HttpEndpoint | undefined;
-    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+    const server = createServer({
+      maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    }, (req, res) => {
       endpoint!.handle(req, res).catch((err: unknown) => {
         options.log?.warn('http handler failed', { reason: toSluiceError(err).message });
         if (!res.headersSent) send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
       });
     });
     server.maxRequestsPerSocket = 100;
+    limitConnections(server, { total: options.maxConnections ?? MAX_TOTAL, perIp: options.maxConnectionsPerIp ?? MAX_PER_IP });
     endpoint = new HttpEndpoint(server, options);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
@@ -123,7 +126,11 @@ export class HttpEndpoint {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const ip = clientIpOf(req.socket);
+    // Node parses `GET /` (HTTP/0.9: no version, no headers) and `HTTP/2.0` request lines; neither is HTTP/1.x.
+    if (req.httpVersionMajor !== 1) {
+      return send(res, 400, { error: { code: 'ERR_HTTP_VERSION', message: 'HTTP/1.0 or HTTP/1.1 only' } }, { connection: 'close' });
+    }
     if (!this.limiter.take(ip)) return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, { 'retry-after': '10' });
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
     const postPath = req.method === 'POST' ? (req.url ?? '').split('?')[0] : '';
@@ -132,7 +139,9 @@ export class HttpEndpoint {
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
-        return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
+        const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : statusOf(e.code);
+        // A body the endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request).
+        return send(res, status, { error: { code: e.code, message: e.message } }, req.complete ? {} : { connection: 'close' });
       }
     }
     if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher)' } }, { allow: 'GET' });

@@ -38,10 +38,14 @@ export interface NdsctlRunnerOptions {
 /**
  * Which queued call goes next: a deauth of an exhausted or terminated session first, then the meter's final reading
  * of one client about to run out ('read': it decides a cut, but a gate already due to close goes before it), the
- * tick's snapshot, then auths and lookups, so a burst of purchases never delays metering or a cut. FIFO within a class.
+ * tick's snapshot, then auths and lookups, so a burst of purchases never delays metering or a cut. Last, 'lookup':
+ * reads on behalf of LAN requests (the HTTP endpoint's IP → MAC list), which anyone on the LAN can cause, so they
+ * never go ahead of a gate command or a meter read. FIFO within a class.
  */
-export type NdsctlPriority = 'deauth' | 'read' | 'snapshot' | 'auth';
-const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, snapshot: 2, auth: 3 };
+export type NdsctlPriority = 'deauth' | 'read' | 'snapshot' | 'auth' | 'lookup';
+const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, snapshot: 2, auth: 3, lookup: 4 };
+/** Not aged (see runExclusive): a lookup jumped by a gate command stays behind the gate commands queued after it. */
+const UNAGED_RANK = PRIORITY_RANK.lookup;
 
 export interface NdsctlResult {
   stdout: string;
@@ -125,8 +129,12 @@ export class NdsctlRunner {
       else {
         this.#queue.splice(at, 0, job);
         // Aging: a call is overtaken at most once per class. What was jumped now ranks like the jumper, so
-        // back-to-back ticks (adaptive precision polls often) cannot starve a purchase's auth.
-        for (let i = at + 1; i < this.#queue.length; i++) this.#queue[i]!.rank = Math.min(this.#queue[i]!.rank, rank);
+        // back-to-back ticks (adaptive precision polls often) cannot starve a purchase's auth. Lookups are not aged:
+        // their callers coalesce them (one queued at a time), and what they wait for is the work that must not wait.
+        for (let i = at + 1; i < this.#queue.length; i++) {
+          const queued = this.#queue[i]!;
+          if (queued.rank !== UNAGED_RANK) queued.rank = Math.min(queued.rank, rank);
+        }
       }
       this.#pump();
     });

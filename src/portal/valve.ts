@@ -149,14 +149,14 @@ export class Valve {
     return this.runner.runExclusive((exec) => { onStart?.(); return this.#client(exec, canonical); }, priority);
   }
 
-  /** Every client in one `ndsctl json`. */
-  snapshot(): Promise<PortalSnapshot> {
+  /** Every client in one `ndsctl json`; `priority` 'lookup' for reads a LAN request asked for (see NdsctlPriority). */
+  snapshot(priority: NdsctlPriority = 'snapshot'): Promise<PortalSnapshot> {
     return this.runner.runExclusive(async (exec) => {
       const { stdout } = await exec(['json']);
       const snapshot = parseSnapshot(stdout, this.#flavour);
       this.#flavour = snapshot.flavour;
       return snapshot;
-    }, 'snapshot');
+    }, priority);
   }
 
   /**

@@ -36,6 +36,11 @@ export interface LabOptions {
    * every 0.3 s keeps a core busy). For tests about something other than the command path.
    */
   portalSocket?: boolean;
+  /**
+   * Runs the daemon under `ulimit -n` of this many descriptors (soft and hard: Node raises its soft limit to the hard
+   * one), so a test can exhaust them with a few hundred sockets instead of thousands.
+   */
+  fdLimit?: number;
 }
 
 export class DaemonLab {
@@ -117,9 +122,11 @@ ${extra}
 
   async startDaemon(extraArgs: readonly string[] = []): Promise<void> {
     this.output = '';
-    const child = spawn(process.execPath, [this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const argv = [process.execPath, this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs];
+    const limit = this.options.fdLimit;
+    // sh sets the limit and execs node in its place: the pid (and so stopDaemon's signals) is the daemon's own.
+    const [file, ...args] = limit === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, ...argv];
+    const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));

@@ -21,7 +21,7 @@ import { systemClock, type Clock } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
 
-export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'>;
+export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> & Partial<Pick<Valve, 'lastIp'>>;
 
 /** What a close came to: the portal confirmed it (or answered it had nothing open), it failed, or it was not sluice's
  *  to close (a live session holds that gate). */
@@ -159,6 +159,8 @@ export class Gatekeeper {
       const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.clock.now()));
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
+      const ip = this.options.valve.lastIp?.(session.mac);
+      if (ip) this.options.sessions.noteIp(session.id, ip);
       // A time session's clock starts now that its gate is open (not at the request).
       if (session.metric === 'seconds') await this.options.sessions.startClock(session.id, this.clock.now()).catch(() => undefined);
       // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
@@ -301,6 +303,10 @@ export class Gatekeeper {
     await kernelQuota?.start();
     try {
       const snapshot = await this.options.valve.snapshot();
+      for (const c of snapshot.clients) {
+        const s = c.ip ? this.options.sessions.byMac(c.mac) : null;
+        if (s !== null && isLive(s)) this.options.sessions.noteIp(s.id, c.ip!);
+      }
       const report = await this.reconcile(snapshot);
       if (kernelQuota?.enabled) {
         for (const c of snapshot.clients) {

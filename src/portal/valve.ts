@@ -48,6 +48,8 @@ export class Valve {
   readonly #log: Log;
   readonly #brake: GateBrake | undefined;
   #flavour: PortalFlavour | 'auto';
+  /** The address each client had when the valve last looked it up (open, close, client): what the gate tells a session. */
+  readonly #ips = new Map<string, string>();
 
   constructor(opts: ValveOptions) {
     this.runner = new NdsctlRunner({
@@ -180,6 +182,14 @@ export class Valve {
   async #client(exec: NdsctlExec, mac: string): Promise<PortalClient | null> {
     const { stdout } = await exec(['json', mac]);
     if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
-    return parseClient(stdout, this.#flavour);
+    const client = parseClient(stdout, this.#flavour);
+    if (client?.ip) this.#ips.set(mac, client.ip);
+    else this.#ips.delete(mac);
+    return client;
+  }
+
+  /** The client's IPv4/IPv6 address at the valve's last look (an open, a close), or null. */
+  lastIp(mac: string): string | null {
+    return this.#ips.get(normalizeMac(mac)) ?? null;
   }
 }

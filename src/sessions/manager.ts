@@ -259,6 +259,16 @@ export class SessionManager {
     this.scheduler.set(id, expiresAt);
   }
 
+  /**
+   * The client's address as the portal lists it, for a live session that was sold without one (ubus `grant` and
+   * `purchase` take it optionally; the LAN endpoint knows it): shown by `session`, sent as Framed-IP-Address. Memory
+   * only — a restart learns it again from the portal — so a DHCP renewal or a gate opening costs no flash write.
+   */
+  noteIp(id: string, ip: string): void {
+    const session = this.reg.sessions.get(id);
+    if (session && isLive(session) && session.ip !== ip) session.ip = ip;
+  }
+
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
   async end(id: string, cause: EndCause): Promise<Session | null> {
     const ended = this.endWithWrite(id, cause, this.clock.now());

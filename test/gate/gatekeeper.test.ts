@@ -227,4 +227,24 @@ test('a time session\'s clock starts when its gate opens, and its deadline is a 
   await r.close();
 });
 
+
+test('a session sold without an IP shows the one the portal lists once its gate opens, and after a restart from the reconcile', async () => {
+  const store = new MemoryStore();
+  const r = await rig({ store });
+  r.portal.addClient(A, '10.0.0.41');
+  const { session } = await r.sessions.activate({ mac: A, metric: 'bytes', allotment: 10n ** 9n, payment: { method: 'grant', reference: 'g-ip', amount: 0n, asset: '', at: Date.now() } });
+  assert.is(session.ip, null, 'a grant without ip');
+  assert.is(await r.gates.opened(session), 'opened');
+  assert.is(r.sessions.get(session.id)!.ip, '10.0.0.41', 'the address the portal listed at the auth');
+  await r.close();
+  // Memory only: a restart learns it again from the portal's list at the start-up reconcile.
+  const again = await rig({ store });
+  again.portal.addClient(A, '10.0.0.42');
+  again.portal.auth(A);
+  assert.is(again.sessions.get(session.id)!.ip, null);
+  await again.gates.start([]);
+  assert.is(again.sessions.get(session.id)!.ip, '10.0.0.42');
+  await again.close();
+});
+
 test.run();

@@ -454,7 +454,7 @@ test('POST /receipt on the LAN endpoint: the receipt of the caller\'s own escrow
   assert.is(((await other.json()) as { error: { code: string } }).error.code, 'ERR_RECEIPT_SIGNER');
   const garbage = await post('{"cumulative_units":');
   assert.is(garbage.status, 400);
-  assert.is((await post('x'.repeat(4096))).status, 400, 'a large body is refused');
+  assert.is((await post('x'.repeat(4096))).status, 413, 'a large body is refused (Payload Too Large, read to the end first)');
   assert.is((await fetch(`${lanBase}/buy`, { method: 'POST' })).status, 405, 'POST only for /receipt');
   await lab.callStatus('terminate', { mac });
   // Its close settles before the next test reads the seller's balance.

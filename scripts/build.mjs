@@ -3,6 +3,26 @@ import { build } from 'esbuild';
 import { chmodSync, cpSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
+
+/**
+ * Code the router never runs, kept out of the bundle (docs/performance.md, "Bundle": the figures):
+ * - readable-stream is a copy of Node's own stream module for browsers; mqtt.js, mqtt-packet and bl take Node's.
+ * - worker-timers: mqtt.js's keepalive timer for browser tabs; in Node it uses the plain timers anyway.
+ * - mqtt.js's SOCKS proxy (socks, ip-address, smart-buffer): reached only through MQTTJS_SOCKS_PROXY in the
+ *   environment, which sluice does not offer; a daemon started with it set fails to connect, naming it.
+ */
+const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
+const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
+const routerOnly = {
+  name: 'router-only',
+  setup(b) {
+    b.onResolve({ filter: /^readable-stream$/ }, () => ({ path: 'node:stream', external: true }));
+    b.onResolve({ filter: /^worker-timers$/ }, () => ({ path: 'worker-timers', namespace: 'stub' }));
+    b.onResolve({ filter: /^\.\/socks$/ }, (a) => (/mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: a.path === 'mqtt-socks' ? SOCKS_STUB : WORKER_TIMERS_STUB, loader: 'js' }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -25,6 +45,7 @@ const common = {
       'const __dirname = __sluiceDirname(__filename);',
     ].join(' '),
   },
+  plugins: [routerOnly],
   logLevel: 'warning',
 };
 

@@ -49,8 +49,18 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs',
+const main = await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
+// What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
+if (process.argv.includes('--sizes')) {
+  const bytes = new Map();
+  for (const [path, { bytesInOutput }] of Object.entries(main.metafile.outputs['dist/sluice.mjs'].inputs)) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+    const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
+    bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
+  }
+  for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
+}
 await build({ ...common, entryPoints: ['workers/usage.ts'], outfile: 'dist/usage-worker.mjs' });
 // Piscina starts every thread on its own bootstrap script, `worker.js` next to the code that loaded it (here: the
 // bundle), which then imports our usage worker. Ship it bundled as CommonJS; dist/package.json keeps `.js` CommonJS

@@ -3,6 +3,26 @@ import { build } from 'esbuild';
 import { chmodSync, cpSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
+
+/**
+ * Code the router never runs, kept out of the bundle (docs/performance.md, "Bundle": the figures):
+ * - readable-stream is a copy of Node's own stream module for browsers; mqtt.js, mqtt-packet and bl take Node's.
+ * - worker-timers: mqtt.js's keepalive timer for browser tabs; in Node it uses the plain timers anyway.
+ * - mqtt.js's SOCKS proxy (socks, ip-address, smart-buffer): reached only through MQTTJS_SOCKS_PROXY in the
+ *   environment, which sluice does not offer; a daemon started with it set fails to connect, naming it.
+ */
+const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
+const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
+const routerOnly = {
+  name: 'router-only',
+  setup(b) {
+    b.onResolve({ filter: /^readable-stream$/ }, () => ({ path: 'node:stream', external: true }));
+    b.onResolve({ filter: /^worker-timers$/ }, () => ({ path: 'worker-timers', namespace: 'stub' }));
+    b.onResolve({ filter: /^\.\/socks$/ }, (a) => (/mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: a.path === 'mqtt-socks' ? SOCKS_STUB : WORKER_TIMERS_STUB, loader: 'js' }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -25,11 +45,22 @@ const common = {
       'const __dirname = __sluiceDirname(__filename);',
     ].join(' '),
   },
+  plugins: [routerOnly],
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs',
+const main = await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
+// What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
+if (process.argv.includes('--sizes')) {
+  const bytes = new Map();
+  for (const [path, { bytesInOutput }] of Object.entries(main.metafile.outputs['dist/sluice.mjs'].inputs)) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+    const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
+    bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
+  }
+  for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
+}
 await build({ ...common, entryPoints: ['workers/usage.ts'], outfile: 'dist/usage-worker.mjs' });
 // Piscina starts every thread on its own bootstrap script, `worker.js` next to the code that loaded it (here: the
 // bundle), which then imports our usage worker. Ship it bundled as CommonJS; dist/package.json keeps `.js` CommonJS

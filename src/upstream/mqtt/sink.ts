@@ -7,7 +7,7 @@
  * reconnect is exactly what the outbox still holds, in order. docs/mqtt.md describes topics, payloads and guarantees.
  */
 import { join } from 'node:path';
-import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { Backoff } from '../../backoff.ts';
 import type { Config, MqttConfig } from '../../config/index.ts';
 import { toSluiceError } from '../../errors.ts';
@@ -51,6 +51,16 @@ export interface MqttSinkDeps {
   recovered?: () => { ended: readonly Session[] };
   /** A session the session manager still knows (live or retained), for how long an `ended` mark is kept. */
   session?: (id: string) => Session | null;
+}
+
+type MqttJs = typeof import('mqtt')['default'];
+/**
+ * mqtt.js is loaded by the first start or reload that connects, not with the daemon: a router with mqtt off never
+ * loads it (about 5 MB of resident memory; docs/performance.md, "Idle memory").
+ */
+let mqttJs: MqttJs | undefined;
+async function loadMqttJs(): Promise<MqttJs> {
+  return (mqttJs ??= (await import('mqtt')).default);
 }
 
 type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing' | 'closed';
@@ -141,6 +151,7 @@ export class MqttSink implements UpstreamSink {
       return;
     }
     await this.openQueue();
+    await loadMqttJs();
     this.connect();
   }
 
@@ -193,6 +204,7 @@ export class MqttSink implements UpstreamSink {
     if (routerChanged) changed.push('router_id');
     if (this.state === 'disabled' || this.state === 'idle') {
       this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
+      await loadMqttJs();
       this.connect();
     } else if (changed.length > 0) {
       this.deps.log.info('mqtt settings changed: reconnecting; queued messages are kept', { changed: changed.join(',') });
@@ -274,7 +286,8 @@ export class MqttSink implements UpstreamSink {
     const gen = ++this.generation;
     let client: MqttClient;
     try {
-      client = mqtt.connect(cfg.url, clientOptions(cfg, this.protocolVersion, { topic: this.topic('status'), payload: this.statusPayload(false, 'lost') }));
+      if (mqttJs === undefined) throw new Error('mqtt.js is not loaded');
+      client = mqttJs.connect(cfg.url, clientOptions(cfg, this.protocolVersion, { topic: this.topic('status'), payload: this.statusPayload(false, 'lost') }));
     } catch (err) {
       // A TLS file that cannot be read names its option; anything else mqtt.js refuses is about the URL.
       const e = toSluiceError(err);

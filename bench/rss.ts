@@ -1,0 +1,105 @@
+// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs]`
+// The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
+// openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
+// the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
+// daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS, VmHWM
+// (peak) and Threads from /proc/<pid>/status. Prints each run and min / median / max, with the load average.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UbusBroker } from '../src/ubus/index.ts';
+import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } from '../src/sim/index.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Options { runs: number; idleS: number; clients: number; bundle: string }
+
+function parse(argv: string[]): Options {
+  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs') };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
+    else if (argv[i] === '--idle' && v) { o.idleS = Number(v); i++; }
+    else if (argv[i] === '--clients' && v) { o.clients = Number(v); i++; }
+    else if (argv[i] === '--bundle' && v) { o.bundle = v; i++; }
+  }
+  return o;
+}
+
+/** The package's config, its paths pointed into `dir`, x402 on and the LAN endpoint listening. */
+export function idleConfig(dir: string, ndsctlSocket: string): string {
+  const shipped = readFileSync(join(ROOT, 'files/etc/config/sluice'), 'utf8');
+  const set = (text: string, section: string, option: string, value: string): string => {
+    const re = new RegExp(`(config \\w+ '${section}'[\\s\\S]*?\\toption ${option} )'[^']*'`);
+    if (!re.test(text)) throw new Error(`no option ${section}.${option} in the package config`);
+    return text.replace(re, `$1'${value}'`);
+  };
+  let c = shipped;
+  c = set(c, 'main', 'state_dir', join(dir, 'state'));
+  c = set(c, 'main', 'ndsctl_socket', ndsctlSocket);
+  c = set(c, 'main', 'portal', 'opennds');
+  // No kernel quota off a router (no nft here); it is set per purchase, so an idle router does not use it anyway.
+  c = set(c, 'main', 'kernel_quota', '0');
+  c = set(c, 'x402', 'enabled', '1');
+  c = set(c, 'x402', 'pay_to', '0x' + '11'.repeat(20));
+  c = set(c, 'http', 'listen', '127.0.0.1:0');
+  return c;
+}
+
+function status(pid: number): { rssKb: number; hwmKb: number; threads: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
+}
+
+async function oneRun(o: Options): Promise<{ rssKb: number; hwmKb: number; threads: number; load: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-rss-'));
+  mkdirSync(join(dir, 'portal'));
+  const model = new PortalModel({ flavour: 'opennds' });
+  for (let i = 0; i < o.clients; i++) model.addClient(simulatedMac(i), `10.0.${i >> 8}.${i & 255}`);
+  const portal = await listenNdsctlSocket(join(dir, 'portal', 'ndsctl.sock'), portalRequestHandler(model));
+  const ubusSocket = join(dir, 'ubus.sock');
+  const broker = await UbusBroker.listen({ socketPath: ubusSocket });
+  const configPath = join(dir, 'sluice.uci');
+  writeFileSync(configPath, idleConfig(dir, portal.path));
+  const child = spawn(process.execPath, [o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const check = setInterval(() => {
+        if (output.includes('sluice running')) { clearInterval(check); resolve(); }
+        if (child.exitCode !== null) { clearInterval(check); reject(new Error(`daemon exited ${child.exitCode}\n${output}`)); }
+      }, 50);
+    });
+    await new Promise((r) => setTimeout(r, o.idleS * 1000));
+    const s = status(child.pid!);
+    return { ...s, load: loadavg().map((l) => l.toFixed(2)).join(' ') };
+  } finally {
+    child.kill('SIGKILL');
+    await broker.close();
+    await portal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const mb = (kb: number): string => (kb / 1024).toFixed(1);
+
+export default async function rss(argv: string[]): Promise<void> {
+  const o = parse(argv);
+  console.log(`rss: ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  const runs = [];
+  for (let i = 0; i < o.runs; i++) {
+    const r = await oneRun(o);
+    runs.push(r);
+    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB, peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
+  }
+  const spread = (xs: number[]): string => {
+    const s = [...xs].sort((a, b) => a - b);
+    return `${mb(s[0]!)} / ${mb(s[Math.floor((s.length - 1) / 2)]!)} / ${mb(s[s.length - 1]!)}`;
+  };
+  console.log(`  idle RSS min / median / max: ${spread(runs.map((r) => r.rssKb))} MB; peak ${spread(runs.map((r) => r.hwmKb))} MB`);
+}

@@ -94,29 +94,31 @@ function price(value, decimals, currency) {
 	return localNumber(formatUnits(value, decimals)) + (currency ? ' ' + currency : '');
 }
 
-/* Binary units first (how sizes are usually set: 100MiB), then decimal ones (100MB). */
+/* Binary units (how sizes are usually set: 100MiB) and decimal ones (100MB). */
 var BINARY_UNITS = [ [ 'TiB', 1099511627776 ], [ 'GiB', 1073741824 ], [ 'MiB', 1048576 ], [ 'KiB', 1024 ] ];
 var DECIMAL_UNITS = [ [ 'TB', 1e12 ], [ 'GB', 1e9 ], [ 'MB', 1e6 ], [ 'kB', 1e3 ] ];
 
-/* A byte count in the largest unit it is a whole number of ("1 GiB", not "1024.00 MiB"; "100 MB"); otherwise in the
- * largest binary unit it reaches, to two decimals ("1.5 GiB"). Exact for counts past 2^53 (BigInt). */
+/* A byte count in the largest unit that says it exactly in at most two decimals ("1 GiB", not "1024.00 MiB"; "1.5 GiB";
+ * "100 MB"); otherwise in the largest binary unit it reaches, rounded to two decimals. Exact past 2^53 (BigInt). */
 function size(bytes) {
 	if (!/^\d+$/.test(String(bytes)))
 		return String(bytes);
-	var n = BigInt(String(bytes));
-	var units = BINARY_UNITS.concat(DECIMAL_UNITS);
+	var n = BigInt(String(bytes)), hundred = BigInt(100);
+	var show = function(hundredths, unit) {
+		var text = (hundredths / hundred).toString() + '.' + (hundredths % hundred).toString().padStart(2, '0');
+		return localNumber(text.replace(/\.?0+$/, '')) + ' ' + unit;
+	};
+	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …) */
+	var units = BINARY_UNITS.concat(DECIMAL_UNITS).sort(function(x, y) { return y[1] - x[1]; });
 	for (var i = 0; i < units.length; i++) {
 		var u = BigInt(units[i][1]);
-		if (n >= u && n % u === BigInt(0))
-			return localNumber((n / u).toString()) + ' ' + units[i][0];
+		if (n >= u && (n * hundred) % u === BigInt(0))
+			return show(n * hundred / u, units[i][0]);
 	}
 	for (var j = 0; j < BINARY_UNITS.length; j++) {
 		var b = BigInt(BINARY_UNITS[j][1]);
-		if (n >= b) {
-			var hundredths = (n * BigInt(100) + b / BigInt(2)) / b;
-			var text = (hundredths / BigInt(100)).toString() + '.' + (hundredths % BigInt(100)).toString().padStart(2, '0');
-			return localNumber(text.replace(/\.?0+$/, '')) + ' ' + BINARY_UNITS[j][0];
-		}
+		if (n >= b)
+			return show((n * hundred + b / BigInt(2)) / b, BINARY_UNITS[j][0]);
 	}
 	return localNumber(n.toString()) + ' B';
 }

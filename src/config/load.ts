@@ -232,12 +232,8 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   if (planSections.length === 0) {
     planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: "no plan: add at least one config pricing '<id>' section", effect: 'no-plan' });
   }
-  const configured = (type: string) => upstreamReader(pkg, type, [], []).enabled;
-  // A payment method that prices in the plan's asset (x402 exact, x402 escrow) makes the asset required (rules.json).
-  const context = {
-    'escrow.enabled': rulesSee === 'configured' ? configured('escrow') : escrow.enabled,
-    'x402.enabled': rulesSee === 'configured' ? configured('x402') : x402.enabled,
-  };
+  const escrowConfigured = upstreamReader(pkg, 'escrow', [], []).enabled;
+  const context = { 'escrow.enabled': rulesSee === 'configured' ? escrowConfigured : escrow.enabled };
   const pricing: PricingPlan[] = [];
   for (const s of planSections) {
     const sink: ConfigProblem[] = [];

@@ -116,6 +116,8 @@ class UciStub {
   }
   set(_conf: string, sid: string, opt: string, value: string | string[]) { this.values[sid]![opt] = value; this.changes.set(`${sid}.${opt}`, value); }
   unset(_conf: string, sid: string, opt: string) { delete this.values[sid]![opt]; this.changes.set(`${sid}.${opt}`, null); }
+  /** Sections of a type, in file order, each with its `.name` (the stub holds plans only, keyed by name). */
+  sections(_conf: string, type: string) { return type === 'pricing' ? Object.entries(this.values).map(([name, o]) => ({ '.name': name, ...o })) : []; }
   load() { return Promise.resolve(); }
 }
 
@@ -130,6 +132,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
     depends() {}
     formvalue(sid: string) { return formValues[`${sid}.${this.name}`]; }
     cfgvalue(sid: string) { return uciData.get('sluice', sid, this.name); }
+    get map() { return this.section.map; }
   }
   let map: FormMap;
   class Section {
@@ -154,6 +157,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
       return s;
     }
     render() { return this; }
+    parse() { return Promise.resolve('parsed'); }
     /** As LuCI's form.Map: [option, section id] of a NamedSection's option. */
     lookupOption(name: string, sid: string) { const o = options.get(`${sid}.${name}`); return o ? [o, sid] : null; }
   }
@@ -168,6 +172,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   v.render([null, JSON.parse(readFileSync(join(app, 'htdocs/luci-static/resources/sluice/rules.json'), 'utf8'))]);
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
   (options as any).sections = sections;
+  (options as any).map = map!;
   return options;
 }
 
@@ -454,16 +459,33 @@ test('x402 and the LAN pay page are on the Settings page, every option the loade
     if (o !== 'enabled') assert.ok(options.get(`x402.${o}`)!.description, `x402.${o} has help`);
   }
   for (const o of ['listen', 'rate_limit']) assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
-  // A plan without its asset is refused while x402 is on, with the loader's reason.
+});
+
+test('switching escrow on while a plan has no asset is refused before saving, with the loader\'s reason (issue 26 item 2)', async () => {
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const data = new UciStub({ hour: { price_per_step: '1', asset: ASSET }, day: { price_per_step: '5' } });
+  const options = settingsOptions(data);
   const setForm = (options as any).setForm as (v: Record<string, string>) => void;
-  setForm({ 'x402.enabled': '1' });
-  const reason = CROSS_RULES.find((r) => r.id === 'x402-asset')!.reason;
-  assert.is(options.get('pricing.asset')!.validate!('p', ''), reason);
-  let problems: string[] = [];
-  try {
-    configFromUci(parseUci(`config pricing 'p'\n\toption price_per_step 1\nconfig x402 'x402'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption network base\n\toption pay_to 0x${'b'.repeat(40)}\n`));
-  } catch (err) { problems = (err as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`); }
-  assert.equal(problems, [`pricing[p].asset: ${reason}`]);
+  const map = (options as any).map;
+  const file = `config pricing 'hour'\n\toption price_per_step 1\n\toption asset ${ASSET}\nconfig pricing 'day'\n\toption price_per_step 5\n` +
+    `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address ${ASSET}\n\toption seller ${ASSET}\n`;
+  let loader: string[] = [];
+  try { configFromUci(parseUci(file)); } catch (err) { loader = (err as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`); }
+  assert.equal(loader, [`pricing[day].asset: ${CROSS_RULES.find((r) => r.id === 'escrow-asset')!.reason}`]);
+
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(options.get('escrow.enabled')!.validate!('escrow', '1'), loader[0], 'at the switch');
+  const refused = await map.parse().then(() => null, (e: Error) => e.message);
+  assert.ok(refused?.endsWith(`\n${loader[0]}`), String(refused));
+  assert.equal([...data.changes.keys()], [], 'nothing written');
+
+  // Off, or with every plan priced in an asset, it saves; x402 `exact` offers only plans with an asset and needs none.
+  setForm({ 'escrow.enabled': '0', 'x402.enabled': '1' });
+  assert.is(options.get('x402.enabled')!.validate!('x402', '1'), true);
+  assert.is(await map.parse(), 'parsed');
+  data.set('sluice', 'day', 'asset', ASSET);
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(await map.parse(), 'parsed');
 });
 
 test.run();

@@ -123,9 +123,44 @@ function ruleReason(r, sectionType, option, values, context) {
 	return null;
 }
 
-/* Whether each payment method that needs a plan's asset is on in the form (the rules' `while` context). */
+/* The sections whose Enabled flag a rule's `while` names (escrow.enabled), as they are in the form now. */
 function paymentContext(map) {
-	return { 'escrow.enabled': enabledInForm(map, 'escrow'), 'x402.enabled': enabledInForm(map, 'x402') };
+	var context = {};
+	crossRules.forEach(function(r) {
+		if (r.kind === 'required_while')
+			context[r['while']] = enabledInForm(map, r['while'].split('.')[0]);
+	});
+	return context;
+}
+
+/*
+ * Rules that tie a plan to another section (a plan's asset while escrow is on), over every saved plan: the plan editor
+ * checks them when a plan is edited, but switching escrow on is done outside it, and the daemon would then leave
+ * such a plan out of sale. "pricing[id].option: reason", as the daemon words it.
+ */
+function planRuleProblems(map) {
+	var context = paymentContext(map), problems = [];
+	uci.sections('sluice', 'pricing').forEach(function(plan) {
+		crossRules.forEach(function(r) {
+			if (r.section !== 'pricing' || r.kind !== 'required_while' || !context[r['while']])
+				return;
+			var v = plan[r.option];
+			if (v == null || v === '')
+				problems.push('pricing[%s].%s: %s'.format(plan['.name'], r.option, _(r.reason)));
+		});
+	});
+	return problems;
+}
+
+/* A save of the page that would leave a plan out is refused before anything is written, with the daemon's reason. */
+function refuseOrphanedPlans(m) {
+	var parse = m.parse;
+	m.parse = function() {
+		var problems = planRuleProblems(this);
+		if (problems.length)
+			return Promise.reject(new TypeError(_('Not saved: sluice would leave these plans out of sale:') + '\n' + problems.join('\n')));
+		return parse.apply(this, arguments);
+	};
 }
 
 /* A plan option's validator: the cross-field rules on it, evaluated over the plan's current form values. */
@@ -262,6 +297,13 @@ function upstreamSection(m, name, title, description) {
 	s.addremove = true;
 	var o = s.option(form.Flag, 'enabled', _('Enabled'));
 	o.rmempty = false;
+	/* switching on a method the plans are not ready for: the daemon's reason, at the switch */
+	o.validate = function(section_id, value) {
+		if (value !== '1')
+			return true;
+		var problems = planRuleProblems(this.map);
+		return problems.length ? problems.join('; ') : true;
+	};
 	return s;
 }
 
@@ -369,6 +411,8 @@ return view.extend({
 
 		m = new form.Map('sluice', _('Sluice'),
 			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon, and restarts it when an option that applies only at start changed.'));
+
+		refuseOrphanedPlans(m);
 
 		var stats = data && data[2];
 		if (stats && Array.isArray(stats.restart_required) && stats.restart_required.length)
@@ -513,7 +557,7 @@ return view.extend({
 		showDefault(o, '6');
 
 		o = s.option(form.Value, 'asset', _('Asset'),
-			_('Token contract address the customer pays with; required while x402 or x402 escrow is enabled.'));
+			_('Token contract address the customer pays with: required while x402 escrow is enabled; without it x402 does not offer this plan (vouchers still sell it).'));
 		o.modalonly = true;
 		o.validate = function(section_id, value) {
 			var own = validateAddress(section_id, value);
@@ -762,7 +806,7 @@ return view.extend({
 		upstream(o);
 
 		s = upstreamSection(m, 'x402', _('x402 payments'),
-			_('Customers pay each purchase with a USDC transfer their wallet signs (x402 <code>exact</code>), settled by an x402 facilitator; the pay page below takes them on the LAN. Every plan needs its asset while this is on.'));
+			_('Customers pay each purchase with a USDC transfer their wallet signs (x402 <code>exact</code>), settled by an x402 facilitator; the pay page below takes them on the LAN. Only plans with an asset are offered.'));
 		o = s.option(form.Value, 'pay_to', _('Pay to'), _('The address customers pay (yours).'));
 		o.validate = function(section_id, value) {
 			return value === '' ? _('Required') : validateAddress(section_id, value);

@@ -138,11 +138,11 @@ function paymentContext(map) {
  * checks them when a plan is edited, but switching escrow on is done outside it, and the daemon would then leave
  * such a plan out of sale. "pricing[id].option: reason", as the daemon words it.
  */
-function planRuleProblems(map) {
+function planRuleProblems(map, onlyWhile) {
 	var context = paymentContext(map), problems = [];
 	uci.sections('sluice', 'pricing').forEach(function(plan) {
 		crossRules.forEach(function(r) {
-			if (r.section !== 'pricing' || r.kind !== 'required_while' || !context[r['while']])
+			if (r.section !== 'pricing' || r.kind !== 'required_while' || !context[r['while']] || (onlyWhile && r['while'] !== onlyWhile))
 				return;
 			var v = plan[r.option];
 			if (v == null || v === '')
@@ -301,7 +301,7 @@ function upstreamSection(m, name, title, description) {
 	o.validate = function(section_id, value) {
 		if (value !== '1')
 			return true;
-		var problems = planRuleProblems(this.map);
+		var problems = planRuleProblems(this.map, name + '.enabled');
 		return problems.length ? problems.join('; ') : true;
 	};
 	return s;

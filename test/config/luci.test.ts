@@ -101,41 +101,78 @@ test('node --check passes on every module wrapped as LuCI loads it (a function b
   }
 });
 
+/**
+ * LuCI's uci.js as far as the views use it: get (a section's object, pending changes applied, or one option), set,
+ * unset; `changes` is what the next Save & Apply would send.
+ */
+class UciStub {
+  readonly changes = new Map<string, string | string[] | null>();
+  constructor(readonly values: Record<string, Record<string, string | string[]>> = {}) {}
+  get(_conf: string, sid: string, opt?: string): any {
+    const s = this.values[sid];
+    if (!s) return null;
+    if (opt !== undefined) return s[opt];
+    return s; // uci.js hands out its own object too
+  }
+  set(_conf: string, sid: string, opt: string, value: string | string[]) { this.values[sid]![opt] = value; this.changes.set(`${sid}.${opt}`, value); }
+  unset(_conf: string, sid: string, opt: string) { delete this.values[sid]![opt]; this.changes.set(`${sid}.${opt}`, null); }
+  /** Sections of a type, in file order, each with its `.name` (the stub holds plans only, keyed by name). */
+  sections(_conf: string, type: string) { return type === 'pricing' ? Object.entries(this.values).map(([name, o]) => ({ '.name': name, ...o })) : []; }
+  load() { return Promise.resolve(); }
+}
+
 /** Runs settings.js against stub LuCI classes and returns its options by `section.option`. */
-function settingsOptions(): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
+function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
   const options = new Map<string, any>();
+  const sections = new Map<string, any>();
   let formValues: Record<string, string> = {};
   class Option {
-    constructor(readonly section: any, readonly name: string) {}
+    constructor(readonly section: any, readonly name: string, readonly title?: string, readonly description?: string) {}
     value() {}
     depends() {}
     formvalue(sid: string) { return formValues[`${sid}.${this.name}`]; }
+    cfgvalue(sid: string) { return uciData.get('sluice', sid, this.name); }
+    get map() { return this.section.map; }
   }
   let map: FormMap;
   class Section {
     readonly map = map;
-    constructor(readonly name: string) {}
+    constructor(readonly name: string, readonly title?: string, readonly description?: string) {}
     tab() {}
-    taboption(_tab: string, cls: any, name: string) { return this.option(cls, name); }
-    option(_cls: any, name: string) { const o = new Option(this, name); options.set(`${this.name}.${name}`, o); return o; }
+    taboption(_tab: string, cls: any, name: string, title?: string, description?: string) { return this.option(cls, name, title, description); }
+    option(_cls: any, name: string, title?: string, description?: string) { const o = new Option(this, name, title, description); options.set(`${this.name}.${name}`, o); return o; }
     formvalue(_sid: string, opt: string) { return formValues[opt]; }
+    /** LuCI's GridSection: open the editor / its Dismiss (isSaving after a successful Save). */
+    renderMoreOptionsModal(sid: string) { return `editor ${sid}`; }
+    handleModalCancel() { return 'closed'; }
   }
+  class NamedSection extends Section {}
   class FormMap {
+    readonly config = 'sluice';
+    readonly data = uciData;
     constructor() { map = this; }
-    section(_cls: any, name: string) { return new Section(name); }
+    section(_cls: any, name: string, ...rest: string[]) {
+      const s = new Section(name, ...(_cls === NamedSection ? rest.slice(1) : rest));
+      sections.set(name, s);
+      return s;
+    }
     render() { return this; }
+    parse() { return Promise.resolve('parsed'); }
     /** As LuCI's form.Map: [option, section id] of a NamedSection's option. */
     lookupOption(name: string, sid: string) { const o = options.get(`${sid}.${name}`); return o ? [o, sid] : null; }
   }
-  const form = { Map: FormMap, NamedSection: Section, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
+  const form = { Map: FormMap, NamedSection, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
   const context = vm.createContext({
-    _: (s: string) => s, form, ui: { addNotification() {} }, uci: { load: () => Promise.resolve(), get: () => undefined }, view: { extend: (o: unknown) => o }, URL, BigInt,
+    _: (s: string) => s, form, ui: { addNotification() {} }, uci: uciData, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
+    common: { price: (v: string, _d: number, c: string) => `${v} ${c}`, size: (b: string) => `${b} B` },
   });
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
   const src = readFileSync(join(viewDir, 'settings.js'), 'utf8');
   const v = vm.runInContext(`(function () {\n${src}\n})()`, context) as { render(data: unknown): unknown };
   v.render([null, JSON.parse(readFileSync(join(app, 'htdocs/luci-static/resources/sluice/rules.json'), 'utf8'))]);
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
+  (options as any).sections = sections;
+  (options as any).map = map!;
   return options;
 }
 
@@ -213,13 +250,29 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ...([['network', ['eip155:1', 'eip155:84532', 'base-sepolia', 'arbitrum', 'eip155:0', 'solana', 'eip155:x']], ['credit_steps', ['0', '1000', '1001', '1.5', '-1']],
       ['close_grace', ['0', '2.5', '3600', '3601', 'x']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
       [`escrow.${option}`, (v) => `${PLAN}config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address 0x${'b'.repeat(40)}\n\toption seller 0x${'b'.repeat(40)}\n\toption ${option} '${v}'\n`, `escrow.${option}`, [...values], {}]),
+    // x402 `exact` (issue 26 item 3): every option the loader reads, with its checks.
+    ...([['pay_to', [`0x${'B'.repeat(40)}`, '0x1', 'me', '']], ['facilitator_url', ['https://f.example', 'http://f:8080/x', 'ftp://f', 'http://f:6000', 'f', '']],
+      ['network', ['eip155:8453', 'base', 'base-sepolia', 'eip155:0', 'eip155:9999999999999999', 'solana', '']],
+      ['rpc_url', ['https://mainnet.base.org', 'http://127.0.0.1:8545', 'ws://x', 'http://x:10080']], ['timeout', ['1', '0.9', '120', '121', '2.5', 'x']],
+      ['max_timeout_seconds', ['30', '29', '3600', '3601', '60.5']], ['token_name', ['USD Coin', 'x'.repeat(64), 'x'.repeat(65)]],
+      ['token_version', ['2', 'x'.repeat(16), 'x'.repeat(17)]]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`x402.${option}`, (v) => {
+        const base: Record<string, string> = { facilitator_url: 'http://f', network: 'eip155:8453', pay_to: `0x${'b'.repeat(40)}`, [option]: v };
+        // An empty required value is an absent option (LuCI removes an emptied field).
+        return `config pricing 'p'\n\toption price_per_step 1\n\toption asset 0x${'a'.repeat(40)}\nconfig x402 'x402'\n\toption enabled 1\n` +
+          Object.entries(base).filter(([, x]) => x !== '').map(([k, x]) => `\toption ${k} '${x}'\n`).join('');
+      }, `x402.${option}`, [...values], {}]),
+    // The LAN pay page (issue 26 item 3): 0.0.0.0 and :: in any spelling are refused, as by the loader.
+    ['http.listen', (v) => `${PLAN}config http 'http'\n\toption listen '${v}'\n`, 'http.listen',
+      ['192.168.1.1:2122', '[fd00::1]:2122', 'router.lan:80', '0.0.0.0:2122', '[::]:2122', '0:2122', '0x0:80', '[::ffff:0.0.0.0]:80', '192.168.1.1', '192.168.1.1:0', '192.168.1.1:65536', 'a b:1'], {}],
+    ['http.rate_limit', (v) => `${PLAN}config http 'http'\n\toption rate_limit '${v}'\n`, 'http.rate_limit', ['1', '10000', '0', '10001', '1.5'], {}],
   ];
   for (const [key, build, path, values, ctx] of cases) {
     const o = options.get(key);
     assert.ok(o?.validate || o?.datatype, `${key} has a validator or a datatype`);
     setForm(ctx);
     for (const value of values) {
-      const luciOk = (typeof o.datatype !== 'string' || luciDatatypeAccepts(o.datatype, value)) && (!o.validate || o.validate('p', value) === true);
+      const luciOk = (typeof o.datatype !== 'string' || value === '' || luciDatatypeAccepts(o.datatype, value)) && (!o.validate || o.validate('p', value) === true);
       let loaderOk = true;
       try {
         configFromUci(parseUci(build(value)));
@@ -244,8 +297,8 @@ function loaderOptions(): Map<string, Set<string>> {
     return { type, name, anonymous: false, index: 0, options } as any;
   };
   // Enabled upstreams, so every option of theirs is read.
-  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'limits'].map((t) => section(t, t))] } as any;
-  for (const s of pkg.sections) if (s.type !== 'sluice' && s.type !== 'pricing' && s.type !== 'limits') s.options.get = function (k: string) { read.get(s.type)!.add(k); return k === 'enabled' ? '1' : undefined; };
+  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'x402', 'limits', 'http'].map((t) => section(t, t))] } as any;
+  for (const s of pkg.sections) if (!['sluice', 'pricing', 'limits', 'http'].includes(s.type)) s.options.get = function (k: string) { read.get(s.type)!.add(k); return k === 'enabled' ? '1' : undefined; };
   configFromUciPartial(pkg);
   return read;
 }
@@ -278,7 +331,12 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
   }
 });
 
-test('cross-field rules (sluice/rules.json): LuCI rejects a plan value exactly when the loader does, both ways', () => {
+/** The options a cross-field rule reads (each of them refuses a value that breaks it: issue 26 item 1). */
+const ruleUses = (r: (typeof CROSS_RULES)[number]): string[] =>
+  r.kind === 'at_least' ? [r.option, r.other] : r.kind === 'product_at_most' ? [...r.factors] : [r.option];
+const ruleOfReason = (reason: string) => CROSS_RULES.find((r) => reason.startsWith(r.reason.split('%s')[0]!));
+
+test('cross-field rules (sluice/rules.json): every field a rule reads refuses exactly what the loader refuses, both ways', () => {
   const options = settingsOptions();
   const setForm = (options as any).setForm as (v: Record<string, string>) => void;
   const ASSET = `0x${'a'.repeat(40)}`;
@@ -288,25 +346,29 @@ test('cross-field rules (sluice/rules.json): LuCI rejects a plan value exactly w
     for (const step of ['', '1', '1TiB', '100MiB', '1d', 'x']) {
       for (const min of ['', '1', '5', '200', '0']) {
         for (const max of ['', '3', '150', '10000', '9007199254740991', 'y']) {
-          for (const escrow of ['0', '1']) {
+          for (const [escrow, x402] of [['0', '0'], ['1', '0'], ['0', '1']]) {
             for (const asset of ['', ASSET]) {
               combos++;
-              const form: Record<string, string> = { metric, step_size: step, min_steps: min, max_steps: max, asset, 'escrow.enabled': escrow };
+              const form: Record<string, string> = { metric, step_size: step, min_steps: min, max_steps: max, asset, 'escrow.enabled': escrow!, 'x402.enabled': x402! };
               setForm(form);
               const uci = `config pricing 'p'\n\toption price_per_step 1\n\toption metric ${metric}\n` +
                 Object.entries({ step_size: step, min_steps: min, max_steps: max, asset }).map(([k, v]) => (v === '' ? '' : `\toption ${k} '${v}'\n`)).join('') +
-                `config escrow 'escrow'\n\toption enabled ${escrow}\n\toption facilitator_url http://f\n\toption address ${ASSET}\n\toption seller ${ASSET}\n`;
+                `config escrow 'escrow'\n\toption enabled ${escrow}\n\toption facilitator_url http://f\n\toption address ${ASSET}\n\toption seller ${ASSET}\n` +
+                `config x402 'x402'\n\toption enabled ${x402}\n\toption facilitator_url http://f\n\toption network eip155:8453\n\toption pay_to ${ASSET}\n`;
               let problems: { path: string; reason: string }[] = [];
               try { configFromUci(parseUci(uci)); } catch (err) { problems = [...(err as ConfigError).problems]; }
-              for (const option of ['max_steps', 'asset']) {
+              for (const p of problems) { const r = ruleOfReason(p.reason); if (r) fired.add(r.id); }
+              for (const option of ['step_size', 'min_steps', 'max_steps', 'asset']) {
                 const o = options.get(`pricing.${option}`)!;
-                const loader = problems.filter((p) => p.path === `pricing[p].${option}`).map((p) => p.reason);
+                // The loader's problems this field is part of: its own value, or a rule that reads it.
+                const own = problems.filter((p) => p.path === `pricing[p].${option}` && !ruleOfReason(p.reason)).map((p) => p.reason);
+                const crossed = problems.filter((p) => ruleOfReason(p.reason) && ruleUses(ruleOfReason(p.reason)!).includes(option)).map((p) => p.reason);
                 const datatypeOk = typeof o.datatype !== 'string' || form[option] === '' || luciDatatypeAccepts(o.datatype as string, form[option]!);
-                const verdict = datatypeOk ? o.validate!('p', form[option]!) : 'datatype';
-                assert.is(verdict === true, loader.length === 0, `${JSON.stringify(form)} ${option}: LuCI ${String(verdict)}, loader ${JSON.stringify(loader)}`);
-                for (const rule of CROSS_RULES) if (loader.some((r) => r.startsWith(rule.reason.split('%s')[0]!))) fired.add(rule.id);
-                if (typeof verdict === 'string' && verdict !== 'datatype') {
-                  assert.ok(loader.includes(verdict) || loader.length > 0, `${option}: LuCI says ${verdict}; loader ${JSON.stringify(loader)}`);
+                const verdict = datatypeOk ? (o.validate ? o.validate('p', form[option]!) : true) : 'datatype';
+                const loaderRefuses = own.length + crossed.length > 0;
+                assert.is(verdict !== true, loaderRefuses, `${JSON.stringify(form)} ${option}: LuCI ${String(verdict)}, loader ${JSON.stringify(problems)}`);
+                if (typeof verdict === 'string' && verdict !== 'datatype' && own.length === 0) {
+                  assert.ok(crossed.some((r) => verdict.endsWith(r)), `${option}: LuCI says ${verdict}, the loader ${JSON.stringify(crossed)}`);
                 }
               }
             }
@@ -317,6 +379,113 @@ test('cross-field rules (sluice/rules.json): LuCI rejects a plan value exactly w
   }
   assert.ok(combos > 1000, String(combos));
   assert.equal([...fired].sort(), CROSS_RULES.map((r) => r.id).sort(), 'every rule in the table was exercised');
+});
+
+test('plan editor: a refused edit writes nothing, and Dismiss puts the plan back as it was (issue 26 item 1)', async () => {
+  const before = { metric: 'bytes', step_size: '100MiB', price_per_step: '100000', max_steps: '10' };
+  const data = new UciStub({ p: { ...before } });
+  const options = settingsOptions(data);
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const grid = (options as any).sections.get('pricing');
+  // The admin's edit: 1 TiB steps × 10000 (over 2^53 bytes), and a new currency that is fine on its own.
+  const edited: Record<string, string> = { ...before, step_size: '1TiB', max_steps: '10000', currency: 'EUR' };
+  setForm(edited);
+  assert.is(grid.renderMoreOptionsModal('p'), 'editor p');
+  const fields = [...options.entries()].filter(([k]) => k.startsWith('pricing.') && !k.startsWith('pricing._')).map(([, o]) => o as any);
+  const accepted = (o: any) => {
+    const v = edited[o.name] ?? '';
+    if (typeof o.datatype === 'string' && v !== '' && !luciDatatypeAccepts(o.datatype, v)) return false;
+    return !o.validate || o.validate('p', v) === true;
+  };
+  // The editor's map as LuCI builds it: its parse writes every accepted field and fails on a refused one.
+  const modalMap: any = {
+    parse: () => Promise.all(fields.map((o) => {
+      if (!accepted(o)) return Promise.reject(new TypeError(`${o.name} refused`));
+      if ((edited[o.name] ?? '') !== (data.get('sluice', 'p', o.name) ?? '') && edited[o.name] !== undefined) data.set('sluice', 'p', o.name, edited[o.name]!);
+      return Promise.resolve();
+    })),
+  };
+  const modalSection = { map: modalMap, cfgsections: () => ['p'], children: fields.map((o) => ({ option: o.name, title: o.title, isActive: () => true, isValid: () => accepted(o), getUIElement: () => null })) };
+  modalMap.children = [modalSection];
+  grid.addModalOptions(modalSection, 'p');
+  assert.equal(fields.filter((o) => !accepted(o)).map((o) => o.name).sort(), ['max_steps', 'step_size'], 'the rule refuses every field it reads');
+  const refusal = await modalMap.parse().then(() => null, (e: Error) => e.message);
+  assert.ok(refusal && refusal.includes('Step') && refusal.includes('Maximum steps'), String(refusal));
+  assert.equal([...data.changes.keys()], [], 'a refused edit writes nothing, not even the valid currency');
+
+  // Whatever an editor did write (a field LuCI saved on its own), Dismiss undoes it before Save & Apply.
+  data.set('sluice', 'p', 'step_size', '1TiB');
+  data.set('sluice', 'p', 'currency', 'EUR');
+  grid.handleModalCancel(modalMap, null, false);
+  assert.equal(data.get('sluice', 'p'), before);
+  for (const [key, value] of data.changes) assert.is(value, (before as Record<string, string>)[key.split('.')[1]!] ?? null, key);
+
+  // A Save that went through is kept: its Dismiss (isSaving) restores nothing.
+  grid.renderMoreOptionsModal('p');
+  data.set('sluice', 'p', 'max_steps', '20');
+  grid.handleModalCancel(modalMap, null, true);
+  assert.is(data.get('sluice', 'p', 'max_steps'), '20');
+});
+
+test('help texts: <placeholders> are escaped, so they show instead of vanishing as HTML tags (issue 26 item 4)', () => {
+  const options = settingsOptions();
+  const texts = [...options.values()].map((o) => o.description as string | undefined)
+    .concat([...(options as any).sections.values()].map((s: any) => s.description as string | undefined))
+    .filter((t): t is string => typeof t === 'string' && t !== '');
+  assert.ok(texts.length > 50, String(texts.length));
+  for (const t of texts) {
+    for (const m of t.matchAll(/<\/?([A-Za-z][^\s>/]*)[^>]*>/g)) assert.ok(['code', 'br', 'em', 'strong'].includes(m[1]!.toLowerCase()), `${t}: <${m[1]}> is not HTML`);
+  }
+  for (const shown of ['eip155:&lt;chain id&gt;', 'sluice-&lt;router ID&gt;', '&lt;state directory&gt;/mqtt-outbox', '&lt;prefix&gt;/&lt;router ID&gt;/cmd']) {
+    assert.ok(texts.some((t) => t.includes(shown)), shown);
+  }
+});
+
+test('plan grid: an option left empty shows the daemon\'s default, not "none" (issue 26 item 5)', () => {
+  const data = new UciStub({ p: { price_per_step: '1' }, q: { metric: 'bytes', price_per_step: '1', min_steps: '150', currency: 'EUR' } });
+  const options = settingsOptions(data);
+  const cell = (option: string, sid: string) => (options.get(`pricing.${option}`) as any).textvalue(sid);
+  assert.equal(['currency', 'decimals', 'min_steps', 'max_steps', 'step_size'].map((o) => cell(o, 'p')), ['USDC', '6', '1', '100', '60']);
+  assert.equal(['currency', 'min_steps', 'max_steps', 'step_size'].map((o) => cell(o, 'q')), ['EUR', '150', '150', '1MiB']);
+  // The loader's defaults, the same figures.
+  const plan = configFromUci(parseUci(`config pricing 'p'\n\toption price_per_step 1\n`)).pricing[0]!;
+  assert.equal([plan.currency, String(plan.decimals), String(plan.minSteps), String(plan.maxSteps), String(plan.stepSize)], ['USDC', '6', '1', '100', '60']);
+});
+
+test('x402 and the LAN pay page are on the Settings page, every option the loader reads (issue 26 item 3)', () => {
+  const options = settingsOptions();
+  for (const o of ['enabled', 'pay_to', 'facilitator_url', 'network', 'rpc_url', 'timeout', 'max_timeout_seconds', 'token_name', 'token_version']) {
+    assert.ok(options.get(`x402.${o}`), `x402.${o}`);
+    if (o !== 'enabled') assert.ok(options.get(`x402.${o}`)!.description, `x402.${o} has help`);
+  }
+  for (const o of ['listen', 'rate_limit']) assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
+});
+
+test('switching escrow on while a plan has no asset is refused before saving, with the loader\'s reason (issue 26 item 2)', async () => {
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const data = new UciStub({ hour: { price_per_step: '1', asset: ASSET }, day: { price_per_step: '5' } });
+  const options = settingsOptions(data);
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const map = (options as any).map;
+  const file = `config pricing 'hour'\n\toption price_per_step 1\n\toption asset ${ASSET}\nconfig pricing 'day'\n\toption price_per_step 5\n` +
+    `config escrow 'escrow'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption address ${ASSET}\n\toption seller ${ASSET}\n`;
+  let loader: string[] = [];
+  try { configFromUci(parseUci(file)); } catch (err) { loader = (err as ConfigError).problems.map((p) => `${p.path}: ${p.reason}`); }
+  assert.equal(loader, [`pricing[day].asset: ${CROSS_RULES.find((r) => r.id === 'escrow-asset')!.reason}`]);
+
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(options.get('escrow.enabled')!.validate!('escrow', '1'), loader[0], 'at the switch');
+  const refused = await map.parse().then(() => null, (e: Error) => e.message);
+  assert.ok(refused?.endsWith(`\n${loader[0]}`), String(refused));
+  assert.equal([...data.changes.keys()], [], 'nothing written');
+
+  // Off, or with every plan priced in an asset, it saves; x402 `exact` offers only plans with an asset and needs none.
+  setForm({ 'escrow.enabled': '0', 'x402.enabled': '1' });
+  assert.is(options.get('x402.enabled')!.validate!('x402', '1'), true);
+  assert.is(await map.parse(), 'parsed');
+  data.set('sluice', 'day', 'asset', ASSET);
+  setForm({ 'escrow.enabled': '1' });
+  assert.is(await map.parse(), 'parsed');
 });
 
 test.run();

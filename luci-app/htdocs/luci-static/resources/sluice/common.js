@@ -68,18 +68,71 @@ function formatUnits(value, decimals) {
 	return frac ? whole + '.' + frac : whole;
 }
 
+/* The UI language LuCI runs in (L.env.lang), for numbers people read. */
+function uiLanguage() {
+	return (typeof L !== 'undefined' && L.env && L.env.lang) ? String(L.env.lang).replace('_', '-') : 'en';
+}
+
+/* A plain decimal ("1234.5") as the UI language writes it ("1.234,5" in German), every digit kept. */
+function localNumber(text) {
+	var m = /^(\d+)(?:\.(\d+))?$/.exec(String(text));
+	if (!m)
+		return String(text);
+	var lang = uiLanguage(), whole, point;
+	try {
+		whole = BigInt(m[1]).toLocaleString(lang);
+		point = (1.5).toLocaleString(lang).charAt(1);
+	}
+	catch (e) {
+		whole = m[1];
+		point = '.';
+	}
+	return m[2] ? whole + point + m[2] : whole;
+}
+
 function price(value, decimals, currency) {
-	return formatUnits(value, decimals) + (currency ? ' ' + currency : '');
+	return localNumber(formatUnits(value, decimals)) + (currency ? ' ' + currency : '');
+}
+
+/* Binary units (how sizes are usually set: 100MiB) and decimal ones (100MB). */
+var BINARY_UNITS = [ [ 'TiB', 1099511627776 ], [ 'GiB', 1073741824 ], [ 'MiB', 1048576 ], [ 'KiB', 1024 ] ];
+var DECIMAL_UNITS = [ [ 'TB', 1e12 ], [ 'GB', 1e9 ], [ 'MB', 1e6 ], [ 'kB', 1e3 ] ];
+
+/* A byte count in the largest unit that says it exactly in at most two decimals ("1 GiB", not "1024.00 MiB"; "1.5 GiB";
+ * "100 MB"); otherwise in the largest binary unit it reaches, rounded to two decimals. Exact past 2^53 (BigInt). */
+function size(bytes) {
+	if (!/^\d+$/.test(String(bytes)))
+		return String(bytes);
+	var n = BigInt(String(bytes)), hundred = BigInt(100);
+	var show = function(hundredths, unit) {
+		var text = (hundredths / hundred).toString() + '.' + (hundredths % hundred).toString().padStart(2, '0');
+		return localNumber(text.replace(/\.?0+$/, '')) + ' ' + unit;
+	};
+	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …) */
+	var units = BINARY_UNITS.concat(DECIMAL_UNITS).sort(function(x, y) { return y[1] - x[1]; });
+	for (var i = 0; i < units.length; i++) {
+		var u = BigInt(units[i][1]);
+		if (n >= u && (n * hundred) % u === BigInt(0))
+			return show(n * hundred / u, units[i][0]);
+	}
+	for (var j = 0; j < BINARY_UNITS.length; j++) {
+		var b = BigInt(BINARY_UNITS[j][1]);
+		if (n >= b)
+			return show((n * hundred + b / BigInt(2)) / b, BINARY_UNITS[j][0]);
+	}
+	return localNumber(n.toString()) + ' B';
 }
 
 /* Bytes arrive as decimal strings (they may exceed 2^53 in principle); seconds as decimal strings or numbers. */
 function amount(metric, value) {
 	if (value == null || value === '')
 		return '-';
+	if (metric === 'bytes')
+		return /^\d+$/.test(String(value)) ? size(value) : String(value);
 	var n = Number(value);
 	if (!isFinite(n))
 		return String(value);
-	return metric === 'bytes' ? '%1024.2mB'.format(n) : '%t'.format(Math.floor(n));
+	return '%t'.format(Math.floor(n));
 }
 
 function metricName(metric) {
@@ -110,6 +163,12 @@ function paidAssets(s) {
 		.map(function(p) { return String(p.asset).toLowerCase(); });
 }
 
+/* An error for the admin to read: the daemon's (SluiceCallError) says so ("sluice: …"), the page's own checks do not. */
+function errorText(err) {
+	var message = err && err.message ? err.message : String(err);
+	return err && err.name === 'SluiceCallError' ? _('sluice: %s').format(message) : message;
+}
+
 /* Whether this user may change things here (LuCI's ACL: read-only users get false). */
 function writable() {
 	return typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
@@ -124,6 +183,9 @@ return baseclass.extend({
 	paidPlan: paidPlan,
 	paidAssets: paidAssets,
 	amount: amount,
+	size: size,
+	localNumber: localNumber,
+	errorText: errorText,
 	metricName: metricName,
 	timestamp: timestamp,
 	writable: writable,
@@ -136,6 +198,35 @@ return baseclass.extend({
 	sessions: function(state, offset, limit) { return callSessions(state, offset, limit).then(unwrap); },
 	/* A live session whose device the portal has not let through yet (a grant to a MAC not on the portal). */
 	gatePending: function(s) { return (s.state === 'ACTIVE' || s.state === 'PENDING') && s.gate === 'pending'; },
+	/* Live sessions by what the admin should read: active (the device is through), gate pending (paid or granted, the
+	 * portal has not let it through), pending (not started). A gate-pending session is ACTIVE to the daemon but not
+	 * active to anyone watching the router. */
+	countLive: function(list) {
+		var c = { active: 0, gatePending: 0, pending: 0 };
+		var self = this;
+		(list || []).forEach(function(s) {
+			if (self.gatePending(s))
+				c.gatePending++;
+			else if (s.state === 'ACTIVE')
+				c.active++;
+			else if (s.state === 'PENDING')
+				c.pending++;
+		});
+		return c;
+	},
+	/* countLive over every live session the daemon lists (pages of 500, at most 20). */
+	liveCounts: function() {
+		var self = this, all = [];
+		function next(offset, pages) {
+			return self.sessions('LIVE', offset, 500).then(function(page) {
+				all = all.concat(page.sessions || []);
+				if (page.more && pages + 1 < 20 && (page.sessions || []).length)
+					return next(offset + page.sessions.length, pages + 1);
+				return self.countLive(all);
+			});
+		}
+		return next(0, 0);
+	},
 	pricing: function() { return callPricing().then(unwrap); },
 	quote: function(plan, steps) { return callQuote(plan, String(steps)).then(unwrap).then(function(r) { return r.quote; }); },
 	terminate: function(mac) { return callTerminate(mac).then(unwrap); },
@@ -150,6 +241,29 @@ return baseclass.extend({
 			var s = r && r.sluice;
 			return s ? { running: !!s.running, enabled: !!s.enabled } : null;
 		}).catch(function() { return null; });
+	},
+	/*
+	 * After Start, Stop or Restart: asks rc (and, to start, the daemon) every second until the service is in the state
+	 * the action leads to, or `tries` runs out. {confirmed, running}: the state it ended in, confirmed or not.
+	 */
+	awaitService: function(action, tries) {
+		var self = this, want = action !== 'stop';
+		var wait = function(ms) { return new Promise(function(resolve) { window.setTimeout(resolve, ms); }); };
+		function check(left) {
+			return self.service().then(function(svc) {
+				var rcRunning = !!(svc && svc.running);
+				if (!want)
+					return { done: !rcRunning, running: rcRunning };
+				/* started: procd runs it and it answers on ubus */
+				return rcRunning ? self.stats().then(function() { return { done: true, running: true }; }, function() { return { done: false, running: true }; })
+					: { done: false, running: false };
+			}).then(function(state) {
+				if (state.done || left <= 1)
+					return { confirmed: state.done, running: state.running };
+				return wait(1000).then(function() { return check(left - 1); });
+			});
+		}
+		return check(tries);
 	},
 	serviceAction: function(action) {
 		return fs.exec('/etc/init.d/sluice', [ action ]).then(function(res) {

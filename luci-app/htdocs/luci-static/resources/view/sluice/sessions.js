@@ -24,12 +24,21 @@ var FILTERS = [
 /* Rows per page (the daemon's default page size; at most 500). */
 var PAGE = 100;
 
+/* Seconds Start, Stop and Restart are followed before the page says they did not take. */
+var SERVICE_TRIES = 20;
+
 function notify(text, kind) {
-	ui.addNotification(null, E('p', text), kind || 'info');
+	return ui.addNotification(null, E('p', text), kind || 'info');
 }
 
+/* The daemon's refusals say "sluice: …"; this page's own checks speak for themselves. */
 function failure(err) {
-	notify(_('sluice: %s').format(err && err.message ? err.message : String(err)), 'danger');
+	notify(common.errorText(err), 'danger');
+}
+
+function dismiss(node) {
+	if (node && node.parentNode)
+		node.parentNode.removeChild(node);
 }
 
 function isLive(s) {
@@ -87,22 +96,34 @@ return view.extend({
 			common.sessions(f[2] || undefined, this.offset || 0, PAGE).catch(function(e) { return e; }),
 			common.stats().catch(function(e) { return e; }),
 			common.pricing().catch(function() { return null; }),
-			common.service()
+			common.service(),
+			common.liveCounts().catch(function() { return null; })
 		]);
 	},
 
+	/* Start, Stop and Restart end in a state the page has seen (rc and the daemon asked until then), and say which. */
 	handleService: function(action, ev) {
 		var labels = { start: _('Starting'), stop: _('Stopping'), restart: _('Restarting'), reload: _('Reloading') };
-		notify(_('%s sluice…').format(labels[action]));
+		var busy = notify(_('%s sluice…').format(labels[action]));
 		var done = action === 'reload'
 			? common.reload().then(function(r) {
 				if (r && r.restart_required && r.restart_required.length)
 					notify(_('Reloaded. These options apply only after a restart: %s').format(r.restart_required.join(', ')), 'warning');
+				else
+					notify(_('Reloaded.'));
 			  })
-			: common.serviceAction(action);
-		return done.catch(failure).then(L.bind(function() {
-			return new Promise(function(resolve) { window.setTimeout(resolve, 1500); });
-		}, this)).then(L.bind(this.refresh, this));
+			: common.serviceAction(action).then(function() {
+				return common.awaitService(action, SERVICE_TRIES);
+			  }).then(function(state) {
+				if (state.confirmed)
+					notify(action === 'stop' ? _('sluice stopped.') : _('sluice is running.'));
+				else if (action === 'stop')
+					notify(_('sluice is still running %d s after Stop.').format(SERVICE_TRIES), 'danger');
+				else
+					notify(state.running ? _('sluice runs but does not answer %d s after Start (see logread -e sluice).').format(SERVICE_TRIES)
+						: _('sluice is not running %d s after Start (see logread -e sluice).').format(SERVICE_TRIES), 'danger');
+			  });
+		return done.catch(failure).then(function() { dismiss(busy); }).then(L.bind(this.refresh, this));
 	},
 
 	handleDisconnect: function(s, ev) {
@@ -198,14 +219,14 @@ return view.extend({
 	},
 
 	update: function(data) {
-		var sessions = data[0], stats = data[1], pricing = data[2], service = data[3];
+		var sessions = data[0], stats = data[1], pricing = data[2], service = data[3], live = data[4];
 		var up = !(stats instanceof Error);
 		if (pricing && Array.isArray(pricing.plans)) {
 			var plans = {};
 			pricing.plans.forEach(function(p) { plans[p.id] = p; });
 			this.plans = plans;
 		}
-		this.updateStatus(up ? stats : null, service, up ? null : stats);
+		this.updateStatus(up ? stats : null, service, up ? null : stats, live);
 		if (sessions instanceof Error || !sessions || !Array.isArray(sessions.sessions)) {
 			cbi_update_table(this.table, [], E('em', up ? _('Cannot list sessions: %s').format(sessions && sessions.message) : _('sluice is not running.')));
 			this.updatePager(null);
@@ -220,7 +241,7 @@ return view.extend({
 		this.updatePager(sessions);
 	},
 
-	updateStatus: function(stats, service, error) {
+	updateStatus: function(stats, service, error, live) {
 		var writable = common.writable();
 		var running = stats != null;
 		var rows = [
@@ -231,7 +252,9 @@ return view.extend({
 			rows.push([ _('Uptime'), '%t'.format(stats.uptime_s || 0) ]);
 			rows.push([ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) +
 				' · ' + _('%d clients seen').format(m.clients || 0) ]);
-			rows.push([ _('Sessions'), _('%d active, %d pending, %d ended (kept)').format(s.active || 0, s.pending || 0, s.retainedEnded || 0) ]);
+			/* gate-pending sessions are ACTIVE to the daemon's counters, not to the admin: counted apart from the list */
+			var c = live || { active: s.active || 0, gatePending: 0, pending: s.pending || 0 };
+			rows.push([ _('Sessions'), _('%d active, %d gate pending, %d pending, %d ended (kept)').format(c.active, c.gatePending, c.pending, s.retainedEnded || 0) ]);
 			rows.push([ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ]);
 		}
 		else if (error && error.code != null && !/Object not found/.test(error.message || '')) {
@@ -316,11 +339,11 @@ return view.extend({
 				live ? common.amount(s.metric, waiting ? s.allotment : s.remaining) : '-',
 				common.gatePending(s)
 					? E('span', { 'title': _('Paid or granted, but the portal has not let the device through yet (it is not connected, or the portal is not answering); sluice retries every poll.') }, _('Gate pending'))
-					: common.stateName(s.state),
-				common.timestamp(s.started_at),
-				waiting ? _('%s after it joins').format(common.amount(s.metric, s.allotment))
-					: live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at),
-				common.causeName(s.end_cause),
+					: (s.end_cause ? E('span', {}, [ common.stateName(s.state), E('br'), E('small', {}, common.causeName(s.end_cause)) ]) : common.stateName(s.state)),
+				/* start and end on two lines: one column instead of two keeps the table inside 1400 px */
+				E('span', {}, [ common.timestamp(s.started_at), E('br'),
+					waiting ? _('%s after it joins').format(common.amount(s.metric, s.allotment))
+						: live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at) ]),
 				paid(s, plans),
 				E('div', {}, actions)
 			];
@@ -341,9 +364,7 @@ return view.extend({
 				E('th', { 'class': 'th' }, _('Used / allotment')),
 				E('th', { 'class': 'th' }, _('Remaining')),
 				E('th', { 'class': 'th' }, _('State')),
-				E('th', { 'class': 'th' }, _('Started')),
-				E('th', { 'class': 'th' }, _('Expires / ended')),
-				E('th', { 'class': 'th' }, _('End cause')),
+				E('th', { 'class': 'th' }, _('Started / ends')),
 				E('th', { 'class': 'th' }, _('Paid')),
 				E('th', { 'class': 'th cbi-section-actions' }, '')
 			])

@@ -44,7 +44,7 @@ function planPreview(section, section_id) {
 	var price = BigInt(pps);
 	var show = function(steps) {
 		var size = values.step_size * steps;
-		var what = values.metric === 'bytes' ? '%1024.2mB'.format(Number(size)) : '%t'.format(Number(size));
+		var what = values.metric === 'bytes' ? common.size(size.toString()) : '%t'.format(Number(size));
 		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
 	};
 	return [
@@ -86,38 +86,97 @@ function enabledInForm(map, name) {
 	return ['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(v)) >= 0;
 }
 
-/* The reason the first rule on section.option broken by these values gives, or null. */
+/* The options a rule reads: each of them refuses a value that breaks it, not only the option the loader reports it on
+ * (LuCI writes every valid field of an editor on Save; a rule hung on one field let the others through). */
+function ruleUses(r) {
+	return r.kind === 'at_least' ? [ r.option, r.other ] : r.kind === 'product_at_most' ? r.factors : [ r.option ];
+}
+
+/* The reason the first rule involving section.option broken by these values gives, or null. On a field other than the
+ * one the loader names, the reason says which option it is about. */
 function crossRuleViolation(sectionType, option, values, context) {
 	for (var i = 0; i < crossRules.length; i++) {
-		var r = crossRules[i];
-		if (r.section !== sectionType || r.option !== option)
-			continue;
-		if (r.kind === 'at_least') {
-			if (values[r.option] != null && values[r.other] != null && values[r.option] < values[r.other])
-				return _(r.reason).replace('%s', String(values[r.other]));
-		}
-		else if (r.kind === 'product_at_most') {
-			var product = BigInt(1), known = true;
-			r.factors.forEach(function(f) { if (values[f] == null) known = false; else product *= values[f]; });
-			if (known && product > BigInt(r.limit))
-				return _(r.reason).replace('%s', values.metric);
-		}
-		else if (r.kind === 'required_while') {
-			if (context[r['while']] && (values[r.option] == null || values[r.option] === ''))
-				return _(r.reason);
-		}
+		var reason = ruleReason(crossRules[i], sectionType, option, values, context);
+		if (reason !== null)
+			return crossRules[i].option === option ? reason : '%s: %s'.format(crossRules[i].option, reason);
 	}
 	return null;
+}
+
+function ruleReason(r, sectionType, option, values, context) {
+	if (r.section !== sectionType || ruleUses(r).indexOf(option) < 0)
+		return null;
+	if (r.kind === 'at_least') {
+		if (values[r.option] != null && values[r.other] != null && values[r.option] < values[r.other])
+			return _(r.reason).replace('%s', String(values[r.other]));
+	}
+	else if (r.kind === 'product_at_most') {
+		var product = BigInt(1), known = true;
+		r.factors.forEach(function(f) { if (values[f] == null) known = false; else product *= values[f]; });
+		if (known && product > BigInt(r.limit))
+			return _(r.reason).replace('%s', values.metric);
+	}
+	else if (r.kind === 'required_while') {
+		if (context[r['while']] && (values[r.option] == null || values[r.option] === ''))
+			return _(r.reason);
+	}
+	return null;
+}
+
+/* The sections whose Enabled flag a rule's `while` names (escrow.enabled), as they are in the form now. */
+function paymentContext(map) {
+	var context = {};
+	crossRules.forEach(function(r) {
+		if (r.kind === 'required_while')
+			context[r['while']] = enabledInForm(map, r['while'].split('.')[0]);
+	});
+	return context;
+}
+
+/*
+ * Rules that tie a plan to another section (a plan's asset while escrow is on), over every saved plan: the plan editor
+ * checks them when a plan is edited, but switching escrow on is done outside it, and the daemon would then leave
+ * such a plan out of sale. "pricing[id].option: reason", as the daemon words it.
+ */
+function planRuleProblems(map, onlyWhile) {
+	var context = paymentContext(map), problems = [];
+	uci.sections('sluice', 'pricing').forEach(function(plan) {
+		crossRules.forEach(function(r) {
+			if (r.section !== 'pricing' || r.kind !== 'required_while' || !context[r['while']] || (onlyWhile && r['while'] !== onlyWhile))
+				return;
+			var v = plan[r.option];
+			if (v == null || v === '')
+				problems.push('pricing[%s].%s: %s'.format(plan['.name'], r.option, _(r.reason)));
+		});
+	});
+	return problems;
+}
+
+/* A save of the page that would leave a plan out is refused before anything is written, with the daemon's reason. */
+function refuseOrphanedPlans(m) {
+	var parse = m.parse;
+	m.parse = function() {
+		var problems = planRuleProblems(this);
+		if (problems.length)
+			return Promise.reject(new TypeError(_('Not saved: sluice would leave these plans out of sale:') + '\n' + problems.join('\n')));
+		return parse.apply(this, arguments);
+	};
 }
 
 /* A plan option's validator: the cross-field rules on it, evaluated over the plan's current form values. */
 function validatePlanRules(option) {
 	return function(section_id, value) {
 		var values = planValues(this.section, section_id, (function() { var o = {}; o[option] = value; return o; })());
-		var reason = crossRuleViolation('pricing', option, values, { 'escrow.enabled': enabledInForm(this.section.map, 'escrow') });
+		var reason = crossRuleViolation('pricing', option, values, paymentContext(this.section.map));
 		return reason === null ? true : reason;
 	};
 }
+
+/* Ports the daemon's fetch refuses (the WHATWG Fetch "bad port" list; src/config/values.ts FETCH_BAD_PORTS). */
+var FETCH_BAD_PORTS = [ 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103,
+	104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530,
+	531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+	5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080 ];
 
 function validateUrl(schemes, required) {
 	return function(section_id, value) {
@@ -125,6 +184,8 @@ function validateUrl(schemes, required) {
 			return required ? _('Required') : true;
 		try {
 			var u = new URL(value);
+			if ((u.protocol === 'http:' || u.protocol === 'https:') && u.port !== '' && FETCH_BAD_PORTS.indexOf(Number(u.port)) >= 0)
+				return _('Port %s is one fetch refuses to connect to: use another port').format(u.port);
 			if (schemes.indexOf(u.protocol) >= 0 && u.hostname !== '' && !/\s/.test(value))
 				return true;
 		}
@@ -141,6 +202,64 @@ function validateBytes(min, max) {
 		return (n !== null && n >= BigInt(min) && n <= BigInt(max))
 			? true : _('Expecting %s to %s bytes (units like KiB, MiB allowed)').format(min, max);
 	};
+}
+
+var NETWORK_HELP = _('eip155:&lt;chain id&gt;, e.g. eip155:8453 = Base, eip155:84532 = Base Sepolia; x402 v1 names such as base are accepted.');
+
+/* The loader's x402 network names (src/x402/networks.ts): eip155:<chain id> or an x402 v1 name. */
+var V1_NETWORKS = [ 'base', 'base-sepolia', 'ethereum', 'sepolia', 'polygon', 'polygon-amoy', 'avalanche', 'avalanche-fuji',
+	'optimism', 'optimism-sepolia', 'arbitrum', 'arbitrum-sepolia' ];
+
+function validateNetwork(required) {
+	return function(section_id, value) {
+		if (value === '' || value == null)
+			return required ? _('Required') : true;
+		var m = /^eip155:([1-9][0-9]{0,15})$/.exec(value);
+		return ((m && Number(m[1]) <= Number.MAX_SAFE_INTEGER) || V1_NETWORKS.indexOf(value) >= 0)
+			? true : _('Expecting eip155: and a chain id, or a name such as base');
+	};
+}
+
+/* 0.0.0.0 or :: in any spelling the socket layer takes for it (0, 0x0, ::0, ::ffff:0.0.0.0): as src/config/http.ts,
+ * through the URL parser, which writes each one the way inet_aton and inet_pton read it. */
+function unspecifiedHost(host) {
+	try {
+		var h = new URL('http://' + (host.indexOf(':') >= 0 ? '[' + host + ']' : host) + '/').hostname;
+		return h === '0.0.0.0' || h === '[::]' || h === '[::ffff:0:0]';
+	}
+	catch (e) {
+		return false;
+	}
+}
+
+var HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+var IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/* src/config/values.ts isHost: a host name, an IPv4 or an IPv6 address. */
+function isHost(text) {
+	if (IPV4.test(text) || HOSTNAME.test(text))
+		return true;
+	if (text.indexOf(':') < 0 || !/^[0-9A-Fa-f:.]+$/.test(text))
+		return false;
+	try {
+		return new URL('http://[' + text + ']/').hostname.length > 2;
+	}
+	catch (e) {
+		return false;
+	}
+}
+
+/* http.listen as src/config/http.ts reads it: address:port, the LAN address, never 0.0.0.0 or ::. */
+function validateListen(section_id, value) {
+	if (value === '' || value == null)
+		return true;
+	var m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):([0-9]{1,5})$/.exec(value);
+	var port = m ? Number(m[2]) : 0, host = m ? m[1].replace(/^\[|\]$/g, '') : '';
+	if (!m || port < 1 || port > 65535 || !isHost(host))
+		return _('Expecting address:port, e.g. 192.168.1.1:2122');
+	if (unspecifiedHost(host))
+		return _('Expecting the LAN address: 0.0.0.0 and :: listen on every interface, the WAN too');
+	return true;
 }
 
 function validateAddress(section_id, value) {
@@ -178,7 +297,102 @@ function upstreamSection(m, name, title, description) {
 	s.addremove = true;
 	var o = s.option(form.Flag, 'enabled', _('Enabled'));
 	o.rmempty = false;
+	/* switching on a method the plans are not ready for: the daemon's reason, at the switch */
+	o.validate = function(section_id, value) {
+		if (value !== '1')
+			return true;
+		var problems = planRuleProblems(this.map, name + '.enabled');
+		return problems.length ? problems.join('; ') : true;
+	};
 	return s;
+}
+
+/* One UCI section's options as uci.get gives them (pending changes applied), copied: uci.get hands out its own object. */
+function sectionSnapshot(data, config, sid) {
+	var s = data.get(config, sid), out = {};
+	if (s == null)
+		return null;
+	Object.keys(s).forEach(function(k) {
+		if (k.charAt(0) !== '.')
+			out[k] = Array.isArray(s[k]) ? s[k].slice() : s[k];
+	});
+	return out;
+}
+
+/* Puts a section's options back as snapshotted: what an abandoned editor wrote is undone before any Save & Apply. */
+function restoreSection(data, config, sid, before) {
+	var now = sectionSnapshot(data, config, sid);
+	if (now == null || before == null)
+		return;
+	Object.keys(now).forEach(function(k) {
+		if (!Object.prototype.hasOwnProperty.call(before, k))
+			data.unset(config, sid, k);
+	});
+	Object.keys(before).forEach(function(k) {
+		if (JSON.stringify(now[k]) !== JSON.stringify(before[k]))
+			data.set(config, sid, k, before[k]);
+	});
+}
+
+/* Titles of the options of a form map whose current value is refused (each field validated afresh: a field's verdict
+ * is otherwise from its own last edit, before another field it depends on changed). */
+function refusedOptions(map) {
+	var refused = [];
+	(map.children || []).forEach(function(section) {
+		section.cfgsections().forEach(function(sid) {
+			(section.children || []).forEach(function(o) {
+				var field = typeof o.getUIElement === 'function' ? o.getUIElement(sid) : null;
+				if (field && typeof field.triggerValidation === 'function')
+					field.triggerValidation();
+				if (typeof o.isActive === 'function' && !o.isActive(sid))
+					return;
+				if (typeof o.isValid === 'function' && !o.isValid(sid))
+					refused.push(o.title || o.option);
+			});
+		});
+	});
+	return refused;
+}
+
+/*
+ * The plan editor saves all or nothing. LuCI's Map.parse writes every valid field and then fails on the refused one,
+ * so a refused edit left its valid fields (a 1 TiB step) in the page's changes; Dismiss then closed the editor and the
+ * next Save & Apply wrote them. Now a refused field stops the editor's save before anything is written, and Dismiss
+ * puts back the plan as it was when the editor opened.
+ */
+function guardPlanEditor(s) {
+	s.addModalOptions = function(modalSection) {
+		var modalMap = modalSection.map, parse = modalMap.parse;
+		modalMap.parse = function() {
+			var refused = refusedOptions(this);
+			if (refused.length)
+				return Promise.reject(new TypeError(_('Nothing saved: %s refused').format(refused.join(', '))));
+			return parse.apply(this, arguments);
+		};
+	};
+	var open = s.renderMoreOptionsModal, cancel = s.handleModalCancel;
+	s.renderMoreOptionsModal = function(section_id) {
+		this.editing = { sid: section_id, before: sectionSnapshot(this.map.data, this.map.config, section_id) };
+		return open.apply(this, arguments);
+	};
+	s.handleModalCancel = function(modalMap, ev, isSaving) {
+		if (!isSaving && this.editing)
+			restoreSection(this.map.data, this.map.config, this.editing.sid, this.editing.before);
+		this.editing = null;
+		return cancel.apply(this, arguments);
+	};
+}
+
+function escapeHtml(text) {
+	return String(text).replace(/[&<>"']/g, function(c) { return '&#' + c.charCodeAt(0) + ';'; });
+}
+
+/* The grid cell of an option left empty shows what the daemon uses then (its default), not LuCI's "none". */
+function showDefault(o, fallback) {
+	o.textvalue = function(section_id) {
+		var v = this.cfgvalue(section_id);
+		return escapeHtml((v == null || v === '') ? (typeof fallback === 'function' ? fallback(section_id) : fallback) : v);
+	};
 }
 
 return view.extend({
@@ -197,6 +411,8 @@ return view.extend({
 
 		m = new form.Map('sluice', _('Sluice'),
 			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon, and restarts it when an option that applies only at start changed.'));
+
+		refuseOrphanedPlans(m);
 
 		var stats = data && data[2];
 		if (stats && Array.isArray(stats.restart_required) && stats.restart_required.length)
@@ -290,6 +506,7 @@ return view.extend({
 		s.sortable = true;
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add plan…');
+		guardPlanEditor(s);
 
 		o = s.option(form.ListValue, 'metric', _('Sells'));
 		o.value('seconds', _('Time'));
@@ -302,12 +519,14 @@ return view.extend({
 		o = s.option(form.Value, 'step_size', _('Step'),
 			_('Time: seconds, or with a unit s, m (or min), h, d, e.g. 15m. Data: bytes, or with a unit k M G T (powers of 1000) or Ki Mi Gi Ti (powers of 1024), B optional, e.g. 100MiB. Empty = 60 s or 1 MiB.'));
 		o.placeholder = '15m';
+		showDefault(o, function(section_id) { return uci.get('sluice', section_id, 'metric') === 'bytes' ? '1MiB' : '60'; });
 		o.validate = function(section_id, value) {
 			if (value === '')
-				return true;
+				return validatePlanRules('step_size').call(this, section_id, value);
 			var metric = this.section.formvalue(section_id, 'metric') || 'seconds';
-			return quantity(value, metric) !== null ? true
-				: (metric === 'bytes' ? _('Expecting bytes, e.g. 104857600 or 100MiB') : _('Expecting seconds, e.g. 900 or 15m'));
+			if (quantity(value, metric) === null)
+				return metric === 'bytes' ? _('Expecting bytes, e.g. 104857600 or 100MiB') : _('Expecting seconds, e.g. 900 or 15m');
+			return validatePlanRules('step_size').call(this, section_id, value);
 		};
 
 		o = s.option(form.Value, 'price_per_step', _('Price per step'),
@@ -327,6 +546,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'currency', _('Currency'));
 		o.placeholder = 'USDC';
+		showDefault(o, 'USDC');
 		o.validate = function(section_id, value) {
 			return (value === '' || /^[A-Za-z0-9._-]{1,16}$/.test(value)) ? true : _('1 to 16 characters from A-Z a-z 0-9 . _ -');
 		};
@@ -334,9 +554,10 @@ return view.extend({
 		o = s.option(form.Value, 'decimals', _('Decimals'));
 		o.placeholder = '6';
 		o.datatype = 'and(uinteger,range(0,36))';
+		showDefault(o, '6');
 
 		o = s.option(form.Value, 'asset', _('Asset'),
-			_('Token contract address the customer pays with (x402 escrow); required while escrow is enabled.'));
+			_('Token contract address the customer pays with: required while x402 escrow is enabled; without it x402 does not offer this plan (vouchers still sell it).'));
 		o.modalonly = true;
 		o.validate = function(section_id, value) {
 			var own = validateAddress(section_id, value);
@@ -346,6 +567,8 @@ return view.extend({
 		o = s.option(form.Value, 'min_steps', _('Minimum steps'));
 		o.placeholder = '1';
 		o.datatype = 'and(uinteger,min(1))';
+		o.validate = validatePlanRules('min_steps');
+		showDefault(o, '1');
 
 		/* Live preview in the plan editor, from the values being typed (not yet saved). */
 		o = s.option(form.DummyValue, '_preview', _('Customers pay'));
@@ -376,6 +599,10 @@ return view.extend({
 		o.placeholder = '100';
 		o.datatype = 'and(uinteger,min(1))';
 		o.validate = validatePlanRules('max_steps');
+		showDefault(o, function(section_id) {
+			var min = uci.get('sluice', section_id, 'min_steps');
+			return /^\d+$/.test(min || '') && Number(min) > 100 ? min : '100';
+		});
 
 		/* limits */
 		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));
@@ -484,7 +711,7 @@ return view.extend({
 		o.value('2');
 		o.default = '1';
 		upstream(o);
-		o = s.option(form.Value, 'client_id', _('Client ID'), _('Empty = sluice-<router ID>.'));
+		o = s.option(form.Value, 'client_id', _('Client ID'), _('Empty = sluice-&lt;router ID&gt;.'));
 		o.validate = function(section_id, value) {
 			return (value === '' || /^[\x21-\x7e]{1,128}$/.test(value)) ? true : _('1 to 128 printable ASCII characters, no spaces');
 		};
@@ -521,7 +748,7 @@ return view.extend({
 		o.placeholder = '100';
 		o.datatype = 'and(uinteger,min(1),max(65535))';
 		upstream(o);
-		o = s.option(form.Value, 'queue_dir', _('Queue directory'), _('Where messages wait while the broker is unreachable. Empty = <state directory>/mqtt-outbox.'));
+		o = s.option(form.Value, 'queue_dir', _('Queue directory'), _('Where messages wait while the broker is unreachable. Empty = &lt;state directory&gt;/mqtt-outbox.'));
 		o.validate = validateAbsolutePath;
 		upstream(o);
 		o = s.option(form.Value, 'queue_max', _('Queue size'), _('Bytes; when full the oldest usage reports are dropped (counted), session events never.'));
@@ -536,7 +763,7 @@ return view.extend({
 		o.placeholder = '60';
 		o.validate = validateSeconds(5, 86400);
 		upstream(o);
-		o = s.option(form.Flag, 'commands', _('Command channel'), _('Accept signed terminate and grant commands on <prefix>/<router ID>/cmd.'));
+		o = s.option(form.Flag, 'commands', _('Command channel'), _('Accept signed terminate and grant commands on &lt;prefix&gt;/&lt;router ID&gt;/cmd.'));
 		upstream(o);
 		o = s.option(form.Value, 'command_secret', _('Command secret'), _('HMAC-SHA256 key of commands, at least 16 characters.'));
 		o.password = true;
@@ -555,11 +782,9 @@ return view.extend({
 		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'));
 		o.validate = validateUrl(['http:', 'https:'], true);
 		upstream(o);
-		o = s.option(form.Value, 'network', _('Network'), _('eip155:<chain id>: eip155:8453 = Base, eip155:84532 = Base Sepolia.'));
+		o = s.option(form.Value, 'network', _('Network'), NETWORK_HELP);
 		o.placeholder = 'eip155:8453';
-		o.validate = function(section_id, value) {
-			return (value === '' || /^(eip155:[1-9][0-9]{0,15}|base|base-sepolia|ethereum|sepolia|polygon|polygon-amoy|avalanche|avalanche-fuji|optimism|optimism-sepolia|arbitrum|arbitrum-sepolia)$/.test(value)) ? true : _('Expecting eip155:<chain id>');
-		};
+		o.validate = validateNetwork(false);
 		upstream(o);
 		o = s.option(form.Value, 'address', _('Escrow contract'), _('Address of the SessionEscrow contract holding the deposits.'));
 		o.validate = function(section_id, value) {
@@ -579,6 +804,57 @@ return view.extend({
 		o.placeholder = '30';
 		o.validate = validateSeconds(0, 3600);
 		upstream(o);
+
+		s = upstreamSection(m, 'x402', _('x402 payments'),
+			_('Customers pay each purchase with a USDC transfer their wallet signs (x402 <code>exact</code>), settled by an x402 facilitator; the pay page below takes them on the LAN. Only plans with an asset are offered.'));
+		o = s.option(form.Value, 'pay_to', _('Pay to'), _('The address customers pay (yours).'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'), _('The x402 facilitator that verifies and settles payments (its /verify, /settle, /supported).'));
+		o.placeholder = 'https://facilitator.example.net';
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'network', _('Network'), NETWORK_HELP);
+		o.placeholder = 'eip155:8453';
+		o.validate = validateNetwork(true);
+		upstream(o);
+		o = s.option(form.Value, 'rpc_url', _('Chain RPC URL'),
+			_('Optional JSON-RPC endpoint of the chain: decides a purchase whose settle went unanswered by asking the token whether the transfer happened. Without it such purchases stay unconfirmed.'));
+		o.placeholder = 'https://mainnet.base.org';
+		o.validate = validateUrl(['http:', 'https:'], false);
+		upstream(o);
+		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
+		o.placeholder = '10';
+		o.validate = validateSeconds(1, 120);
+		upstream(o);
+		o = s.option(form.Value, 'max_timeout_seconds', _('Longest authorization'), _('Seconds a signed payment may stay valid (its validBefore from now), 30 to 3600.'));
+		o.placeholder = '300';
+		o.datatype = 'and(uinteger,range(30,3600))';
+		upstream(o);
+		o = s.option(form.Value, 'token_name', _('Token name'), _('EIP-712 name of a plan asset sluice does not know (it knows USDC on Base and Base Sepolia). At most 64 characters.'));
+		o.validate = function(section_id, value) {
+			return (value == null || value.length <= 64) ? true : _('At most 64 characters');
+		};
+		upstream(o);
+		o = s.option(form.Value, 'token_version', _('Token version'), _('EIP-712 version of that asset, 1 to 16 characters.'));
+		o.placeholder = '2';
+		o.validate = function(section_id, value) {
+			return (value === '' || value.length <= 16) ? true : _('1 to 16 characters');
+		};
+		upstream(o);
+
+		s = m.section(form.NamedSection, 'http', 'http', _('LAN pay page'),
+			_('The x402 endpoint and the customers\' pay page on the LAN (needs x402 payments on). Empty address = off. The package\'s firewall rule keeps it off the WAN.'));
+		s.addremove = true;
+		o = s.option(form.Value, 'listen', _('Address'),
+			_('The router\'s LAN address and a port, e.g. 192.168.1.1:2122 or [fd00::1]:2122. Not 0.0.0.0 or ::, which listen on the WAN too. Needs a restart.'));
+		o.placeholder = '192.168.1.1:2122';
+		o.validate = validateListen;
+		o = s.option(form.Value, 'rate_limit', _('Requests per minute'), _('Per client address, 1 to 10000 (a burst of the same size is allowed).'));
+		o.placeholder = '30';
+		o.datatype = 'and(uinteger,range(1,10000))';
 
 		return m.render();
 	}

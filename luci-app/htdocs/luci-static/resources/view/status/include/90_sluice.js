@@ -42,7 +42,11 @@ function revenueToday(sessions, plans) {
 		var cd = k.split('/');
 		return cd[1] === 'units' ? _('%s units').format(totals[k].toString()) : common.price(totals[k].toString(), Number(cd[1]), cd[0]);
 	});
-	return parts.length ? parts.join(', ') : '0';
+	if (parts.length)
+		return parts.join(', ');
+	/* nothing today: 0 in the default plan's currency (the first plan), not a bare 0 */
+	var first = plans[Object.keys(plans)[0]];
+	return first ? common.price('0', first.decimals, first.currency || '') : '0';
 }
 
 return baseclass.extend({
@@ -65,9 +69,16 @@ return baseclass.extend({
 		else {
 			var plans = {};
 			(pricing.plans || []).forEach(function(p) { plans[p.id] = p; });
-			var s = stats.sessions || {}, m = stats.meter || {};
+			var m = stats.meter || {};
+			/* from the list, not the daemon's counters: a gate-pending session is ACTIVE there but nobody is online */
+			var c = common.countLive(sessions.sessions.filter(function(x) { return x.state === 'ACTIVE' || x.state === 'PENDING'; }));
+			var waiting = [];
+			if (c.gatePending)
+				waiting.push(_('%d gate pending').format(c.gatePending));
+			if (c.pending)
+				waiting.push(_('%d pending').format(c.pending));
 			rows = [
-				[ _('Active sessions'), String(s.active || 0) + (s.pending ? ' ' + _('(%d pending)').format(s.pending) : '') ],
+				[ _('Active sessions'), String(c.active) + (waiting.length ? ' (' + waiting.join(', ') + ')' : '') ],
 				[ _('Revenue today'), revenueToday(sessions.sessions, plans) + (sessions.complete ? '' : ' ' + _('(first %d sessions)').format(sessions.sessions.length)) ],
 				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]

@@ -320,6 +320,7 @@ test('the voucher form only where vouchers are taken; the endpoint says which me
     const page = await loadPage({ base: only.base });
     assert.is(page.byId('voucher-section').hidden, false);
     assert.is(page.byId('wallet-section').hidden, true);
+    assert.is(page.byId('message').textContent, 'Enter your voucher below.');
   } finally {
     await only.endpoint.close();
   }
@@ -363,10 +364,11 @@ test('long words wrap instead of widening a phone screen; no technical address r
   }
 });
 
-test('remaining time counts down without a reload', async () => {
+test('remaining time counts down without a reload; run out, the router is asked again (not every second)', async () => {
+  let remaining = '150';
   const page = await loadPage({
     handler: (path) => (path === '/session'
-      ? { status: 200, body: { session: { id: 'a', mac: MAC, state: 'ACTIVE', metric: 'seconds', allotment: '3600', remaining: '150' } } }
+      ? { status: 200, body: { session: { id: 'a', mac: MAC, state: 'ACTIVE', metric: 'seconds', allotment: '3600', remaining } } }
       : { status: 200, body: { methods: { x402: true, voucher: false }, plans: [] } }),
   });
   const box = page.byId('session');
@@ -377,6 +379,20 @@ test('remaining time counts down without a reload', async () => {
   page.advance(60_000);
   page.fire(1000);
   assert.match(box.textContent, /: 30 sec left of 1 hr\.$/);
+  // Run out on the page's clock while the router still says ACTIVE (its tick lags): one question, not one a second.
+  const polls = () => page.fetches.filter((f) => f.path === '/session').length;
+  const before = polls();
+  remaining = '0';
+  page.advance(31_000);
+  page.fire(1000);
+  await page.settle();
+  for (let i = 0; i < 5; i++) { page.advance(1000); page.fire(1000); await page.settle(); }
+  assert.is(polls(), before + 1);
+  page.advance(5000);
+  page.fire(1000);
+  await page.settle();
+  assert.is(polls(), before + 2);
+  assert.match(box.textContent, /: 0 sec left of 1 hr\.$/);
 });
 
 test.run();

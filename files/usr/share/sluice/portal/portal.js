@@ -17,6 +17,7 @@
 	var MESSAGES = {
 		en: {
 			title: 'WiFi access', loading: 'Loading the plans…', choose: 'Choose a plan.', nothing: 'Nothing is for sale right now.',
+			enterVoucher: 'Enter your voucher below.',
 			buyWallet: 'Buy with a crypto wallet', haveVoucher: 'Have a voucher?',
 			noWallet: 'No browser wallet found. Open this page in your wallet app\'s browser:',
 			noWalletVoucher: 'Or use a voucher below.',
@@ -53,6 +54,7 @@
 		},
 		de: {
 			title: 'WLAN-Zugang', loading: 'Tarife werden geladen…', choose: 'Wählen Sie einen Tarif.', nothing: 'Im Moment wird nichts angeboten.',
+			enterVoucher: 'Geben Sie unten Ihren Gutschein ein.',
 			buyWallet: 'Mit einer Krypto-Wallet kaufen', haveVoucher: 'Haben Sie einen Gutschein?',
 			noWallet: 'Keine Browser-Wallet gefunden. Öffnen Sie diese Seite im Browser Ihrer Wallet-App:',
 			noWalletVoucher: 'Oder lösen Sie unten einen Gutschein ein.',
@@ -89,6 +91,7 @@
 		},
 		es: {
 			title: 'Acceso WiFi', loading: 'Cargando los planes…', choose: 'Elija un plan.', nothing: 'Ahora mismo no hay nada a la venta.',
+			enterVoucher: 'Escriba su bono abajo.',
 			buyWallet: 'Comprar con un monedero cripto', haveVoucher: '¿Tiene un bono?',
 			noWallet: 'No se encontró un monedero en el navegador. Abra esta página en el navegador de su app de monedero:',
 			noWalletVoucher: 'O use un bono más abajo.',
@@ -125,6 +128,7 @@
 		},
 		fr: {
 			title: 'Accès WiFi', loading: 'Chargement des offres…', choose: 'Choisissez une offre.', nothing: 'Rien n\'est en vente pour le moment.',
+			enterVoucher: 'Saisissez votre bon ci-dessous.',
 			buyWallet: 'Acheter avec un portefeuille crypto', haveVoucher: 'Vous avez un bon ?',
 			noWallet: 'Aucun portefeuille trouvé dans le navigateur. Ouvrez cette page dans le navigateur de votre application de portefeuille :',
 			noWalletVoucher: 'Ou utilisez un bon ci-dessous.',
@@ -161,6 +165,7 @@
 		},
 		pt: {
 			title: 'Acesso WiFi', loading: 'Carregando os planos…', choose: 'Escolha um plano.', nothing: 'Nada está à venda no momento.',
+			enterVoucher: 'Digite o seu voucher abaixo.',
 			buyWallet: 'Comprar com uma carteira cripto', haveVoucher: 'Tem um voucher?',
 			noWallet: 'Nenhuma carteira encontrada no navegador. Abra esta página no navegador do app da sua carteira:',
 			noWalletVoucher: 'Ou use um voucher abaixo.',
@@ -513,7 +518,9 @@
 	}
 
 	/* The last session the router reported and when: the box counts down from it and keeps it through a 429. */
-	var known = null, knownAt = 0;
+	var known = null, knownAt = 0, runOutAskedAt = -Infinity;
+	/* A session run out here is asked about again at most this often (the router's tick may lag behind the clock). */
+	var RUN_OUT_ASK_MS = 10000;
 
 	function renderSession() {
 		var box = $('session');
@@ -554,8 +561,10 @@
 		if (isLive(known) && known.metric !== 'bytes' && known.state === 'ACTIVE') {
 			renderSession();
 			// Run out here: ask the router what it says now (ended, or topped up meanwhile).
-			if (Number(known.remaining) - (Date.now() - knownAt) / 1000 <= 0)
+			if (Number(known.remaining) - (Date.now() - knownAt) / 1000 <= 0 && Date.now() - runOutAskedAt >= RUN_OUT_ASK_MS) {
+				runOutAskedAt = Date.now();
 				showSession();
+			}
 		}
 	}
 
@@ -720,7 +729,10 @@
 			$('wallet-hint-voucher').hidden = !methods.voucher;
 			var box = $('plans');
 			r.body.plans.forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
-			say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
+			if (!methods.x402)
+				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
+			else
+				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
 		}).catch(function(e) {
 			say(failureText(e), 'error');
 		});

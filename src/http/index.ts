@@ -41,7 +41,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
     const directory = portalClientDirectory(valve);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, vouchers: config.radius.enabled,
       portalDir: portalDir(),
       macOf: (ip) => directory.macOf(ip),
       maxConnections,

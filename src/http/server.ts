@@ -11,8 +11,9 @@
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
- * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, a token bucket per client IP,
- * bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
+ * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
+ * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, /receipt; a generous one for the rest,
+ * so the pay page's own loads and status polls never lock a customer out), bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -20,8 +21,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { paymentOf, sessionView, type SluiceBackend } from '../api/index.ts';
+import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
 import type { X402Method } from '../payments/index.ts';
+import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
@@ -30,10 +32,13 @@ import { RateLimiter } from './rate-limit.ts';
 export interface HttpEndpointOptions {
   host: string;
   port: number;
+  /** Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, /receipt) per minute per client IP (http.rate_limit). */
   rateLimitPerMinute: number;
   backend: SluiceBackend;
   /** null on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501. */
   x402: X402Method | null;
+  /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
+  vouchers: boolean;
   /**
    * The MAC of the portal client with this IP, or null (portal client list); throws ERR_HTTP_CLIENT_AMBIGUOUS when two
    * clients have it. The daemon passes a ClientDirectory's: shared reads, never one per request.
@@ -53,6 +58,12 @@ const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
 /**
+ * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
+ * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
+ * hurry stays far below it while a flood from one IP is still bounded.
+ */
+export const REQUESTS_PER_MINUTE = 600;
+/**
  * A connection's headers within this, its whole request within REQUEST_TIMEOUT_MS; between requests Node's keep-alive
  * timeout (5 s) closes it. No idle timeout beyond these: a purchase's answer may wait longer than any fixed bound on
  * the facilitator (x402.timeout, up to 120 s per call), and cutting the connection then would lose the answer.
@@ -62,6 +73,10 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
 const TIMEOUT_CHECK_MS = 1000;
 /** The pay page's files and their types; nothing else in portalDir is served. */
+/** What a page load past the request bound shows (no script: it may be the script that was refused). */
+const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+  + '<title>WiFi access</title></head><body style="font-family: sans-serif; padding: 1em"><p>The WiFi access page is busy. '
+  + 'Please wait a few seconds, then reload this page.</p></body></html>';
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
@@ -95,10 +110,14 @@ function statusOf(code: string): number {
 }
 
 export class HttpEndpoint {
-  private readonly limiter: RateLimiter;
+  /** Payment attempts: what an abuser repeats (signatures to verify, vouchers to try on the RADIUS server). */
+  private readonly paymentLimiter: RateLimiter;
+  /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
+  private readonly requestLimiter: RateLimiter;
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
-    this.limiter = new RateLimiter(options.rateLimitPerMinute);
+    this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
+    this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
 
   static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {
@@ -131,9 +150,11 @@ export class HttpEndpoint {
     if (req.httpVersionMajor !== 1) {
       return send(res, 400, { error: { code: 'ERR_HTTP_VERSION', message: 'HTTP/1.0 or HTTP/1.1 only' } }, { connection: 'close' });
     }
-    if (!this.limiter.take(ip)) return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, { 'retry-after': '10' });
+    const path = (req.url ?? '/').split('?')[0]!;
+    const postPath = req.method === 'POST' ? path : '';
+    const paying = postPath === '/receipt' || postPath === '/voucher' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    const postPath = req.method === 'POST' ? (req.url ?? '').split('?')[0] : '';
     if (postPath === '/receipt' || postPath === '/voucher') {
       try {
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : this.voucher(req, res, ip));
@@ -160,9 +181,25 @@ export class HttpEndpoint {
     }
   }
 
+  /**
+   * 429: JSON for the API (the page maps ERR_HTTP_RATE_LIMITED to its own calm words); a page load gets a small HTML
+   * page instead, since a browser would show JSON as it is.
+   */
+  private limited(req: IncomingMessage, res: ServerResponse, path: string, ip: string): void {
+    this.options.log?.debug('http rate limited', { ip, path });
+    const headers = { 'retry-after': '10', ...(req.complete ? {} : { connection: 'close' }) };
+    if (path === '/portal') {
+      res.writeHead(429, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(BUSY_PAGE);
+      return;
+    }
+    return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, headers);
+  }
+
   private plans(): unknown {
-    const { backend, x402 } = this.options;
+    const { backend, x402, vouchers } = this.options;
     return {
+      // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
+      methods: { x402: x402 !== null, voucher: vouchers },
       plans: backend.pricing().map((p) => {
         let x402Offer: unknown = null;
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
@@ -187,13 +224,22 @@ export class HttpEndpoint {
       accepts: [x402.requirementsFor(quote)],
     });
     const signature = req.headers['payment-signature'];
-    if (typeof signature !== 'string' || signature === '') {
-      const body = required();
-      return send(res, 402, body, { 'payment-required': encodeHeader(body) });
-    }
-    const mac = await this.options.macOf(ip);
-    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    let mac: string | null = null;
     try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (typeof signature !== 'string' || signature === '') {
+        // Before the wallet signs: refuse what would be refused after (a device the portal does not list, a plan that
+        // cannot top up the live session), so nobody signs for nothing.
+        const live = backend.session({ mac });
+        if (live && isLive(live) && live.metric !== quote.metric) {
+          throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${quote.plan} sells ${quote.metric}`,
+            { details: { metric: live.metric, requested: quote.metric } });
+        }
+        const body = required();
+        return send(res, 402, body, { 'payment-required': encodeHeader(body) });
+      }
+      const before = backend.session({ mac });
       const outcome = await backend.purchase({
         mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method: 'x402', payload: signature },
       });
@@ -201,13 +247,28 @@ export class HttpEndpoint {
       const settlement = paid ? x402.settlementOf(paid.reference) : null;
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
-      return send(res, 200, { session: sessionView(outcome.session, backend.now()), gate: outcome.gate }, headers);
+      return send(res, 200, this.purchased(outcome, before), headers);
     } catch (err) {
+      const e = toSluiceError(err);
+      // The customer's page shows its own words for the code; the admin traces a complaint with this line.
+      this.options.log?.info(typeof signature === 'string' ? 'http purchase refused' : 'http purchase refused before payment',
+        { mac, ip, plan: quote.plan, code: e.code, reason: e.message });
       if (!isSluiceError(err) || statusOf(err.code) !== 402) throw err;
       // A refused payment: the client may pay again, so say what is required along with why.
       const body = { ...required(`${err.code}: ${err.message}`), code: err.code };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(err.code)) });
     }
+  }
+
+  /**
+   * A purchase's answer: the session, whether it topped up a live one, and what this purchase added (the quote's
+   * allotment; for a voucher, whose quote the RADIUS server decides, the session's growth), so the page says both.
+   */
+  private purchased(outcome: PurchaseOutcome, before: Session | undefined): unknown {
+    const s = outcome.session;
+    const added = outcome.quote?.allotment
+      ?? (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
+    return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
@@ -222,23 +283,32 @@ export class HttpEndpoint {
 
   /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
   private async voucher(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    if (!this.options.vouchers) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'vouchers are not enabled on this router (radius.enabled)');
     const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?, idempotency_key?}');
     // idempotency_key: the pay page sends one per voucher typed, so a resubmission (a lost reply, a double click)
     // is refused as a replay instead of buying again with a code the RADIUS server accepts more than once.
     const { code, password, idempotency_key: idempotencyKey } = body;
     if (typeof code !== 'string' || code === '' || code.length > 253) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
     if (password !== undefined && (typeof password !== 'string' || password.length > 128)) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
-    const mac = await this.options.macOf(ip);
-    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
-    const outcome = await this.options.backend.purchase({
-      mac, ip, ...paymentOf({
-        method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
-        // Passed on whatever its type: paymentOf refuses a key that is not a string (ERR_INVALID_ARGUMENT).
-        ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
-      }),
-    });
-    this.options.log?.info('http voucher purchase', { mac, ip });
-    return send(res, 200, { session: sessionView(outcome.session, this.options.backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate });
+    let mac: string | null = null;
+    try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      const before = this.options.backend.session({ mac });
+      const outcome = await this.options.backend.purchase({
+        mac, ip, ...paymentOf({
+          method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
+          // Passed on whatever its type: paymentOf refuses a key that is not a string (ERR_INVALID_ARGUMENT).
+          ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
+        }),
+      });
+      this.options.log?.info('http voucher purchase', { mac, ip });
+      return send(res, 200, this.purchased(outcome, before));
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
+      throw err;
+    }
   }
 
   private async portalFile(res: ServerResponse, [file, type]: [string, string]): Promise<void> {

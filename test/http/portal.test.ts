@@ -38,7 +38,7 @@ interface Portal {
   encodeHeader(obj: unknown, btoaFn?: (s: string) => string): string;
   randomNonce(c?: unknown): string;
   errorText(status: number, body: unknown): string;
-  sessionText(s: unknown): string;
+  sessionText(s: unknown, elapsedSeconds?: number): string;
   leftText(metric: string, value: string): string;
 }
 
@@ -128,13 +128,14 @@ test('the page renders the plans the endpoint lists: names, readable prices, tot
   const wifi = plans.find((p) => p.id === 'wifi')!;
   // (JSON: the object comes from the script's own realm)
   const v = JSON.parse(JSON.stringify(portal.planView(wifi))) as unknown;
-  assert.equal(v, { id: 'wifi', title: 'Time: wifi', priceText: '0.01 USDC per 1 min', minSteps: 1, maxSteps: 100, payable: true });
+  // The plan's own name, not "Time: wifi"; units in the locale's short form (English here: no navigator).
+  assert.equal(v, { id: 'wifi', title: 'Wifi', priceText: '0.01 USDC per 1 min', minSteps: 1, maxSteps: 100, payable: true });
   assert.is(portal.totalText(wifi, 90), '90 min for 0.9 USDC');
-  assert.is(portal.totalText(wifi, 60), '1 h for 0.6 USDC');
+  assert.is(portal.totalText(wifi, 60), '1 hr for 0.6 USDC');
   assert.is(portal.totalText(wifi, 3), '3 min for 0.03 USDC');
   assert.equal([portal.leftText('seconds', '7198'), portal.leftText('seconds', '90061'), portal.leftText('seconds', '42'),
     portal.leftText('bytes', String(1.5 * 2 ** 30)), portal.leftText('bytes', String(300 * 2 ** 20))],
-  ['1 h 59 min', '1 d 1 h', '42 s', '1.5 GiB', '300 MiB']);
+  ['1 hr 59 min', '1 day 1 hr', '42 sec', '1.5\u00a0GiB', '300\u00a0MiB']);
 });
 
 test("the page's payment: the wallet signs its typed data, GET /buy with its header buys the session, settled on chain", async () => {
@@ -159,20 +160,20 @@ test("the page's payment: the wallet signs its typed data, GET /buy with its hea
   assert.is(await usdc.balanceOf(payTo) - before, 2n * PRICE);
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 10_000, 'gate open');
   const s = await json('/session');
-  assert.match(portal.sessionText(s.body.session), /^Your access is active: ([12] min|\d+ s) left of 2 min\.$/);
-  // The same header again pays nothing twice: the page shows the daemon's reason.
+  assert.match(portal.sessionText(s.body.session), /^Your access is active: ([12] min|\d+ sec) left of 2 min\.$/);
+  // The same header again pays nothing twice: the page says so in the customer's words.
   const again = await json('/buy?plan=wifi&steps=2', { headers: { 'PAYMENT-SIGNATURE': header } });
   assert.ok(again.status !== 200);
   assert.is(await usdc.balanceOf(payTo) - before, 2n * PRICE);
-  assert.ok(portal.errorText(again.status, again.body).length > 0);
+  assert.is(portal.errorText(again.status, again.body), 'This payment was already used. Your access is shown above.');
 });
 
-test('voucher form: POST /voucher buys with a RADIUS voucher for the caller; a wrong code gets the server\'s words', async () => {
+test('voucher form: POST /voucher buys with a RADIUS voucher for the caller; a wrong code gets the customer\'s words', async () => {
   const post = (body: unknown) => json('/voucher', { method: 'POST', localAddress: '127.0.0.2', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const bad = await post({ code: 'nope', password: 'x' });
   assert.is(bad.status, 403);
   assert.is(bad.body.error.code, 'ERR_VOUCHER_REJECTED');
-  assert.is(portal.errorText(bad.status, bad.body), 'Invalid voucher');
+  assert.is(portal.errorText(bad.status, bad.body), 'This voucher was not accepted. Please check the code and the password.');
   const malformed = await post({ password: 'x' });
   assert.is(malformed.status, 400);
   assert.is(malformed.body.error.code, 'ERR_VOUCHER_REQUEST_INVALID');

@@ -124,12 +124,14 @@ test('a request from an IP the portal does not list is refused; a replayed heade
   assert.is(g.body.code, 'ERR_X402_PAYLOAD_INVALID');
 });
 
-test('only GET; oversized headers refused; per-IP rate limit answers 429', async () => {
+test('only GET; oversized headers refused; per-IP rate limit on payment attempts answers 429', async () => {
   assert.is((await get('/', { method: 'POST' })).status, 405);
   const big = await get('/', { headers: { 'x-pad': 'a'.repeat(20_000) } });
   assert.is(big.status, 431);
+  // http.rate_limit (20 here) counts payment attempts; plan listings are not among them.
+  for (let i = 0; i < 30; i++) assert.is((await get('/', { localAddress: '127.0.0.3' })).status, 200);
   let limited = 0;
-  for (let i = 0; i < 30; i++) if ((await get('/', { localAddress: '127.0.0.3' })).status === 429) limited++;
+  for (let i = 0; i < 30; i++) if ((await get('/buy?plan=wifi', { localAddress: '127.0.0.3', headers: { 'payment-signature': 'e30=' } })).status === 429) limited++;
   assert.ok(limited >= 9, `rate limited ${limited} of 30`);
 });
 

@@ -1,13 +1,249 @@
 /*
  * sluice's pay page (served by the LAN x402 endpoint at /portal; openNDS's splash links here). Plain browser JS, no
- * library: the plans come from GET /, a browser wallet (window.ethereum, EIP-1193) signs the x402 `exact` payment
- * (an EIP-3009 transferWithAuthorization as EIP-712 typed data, eth_signTypedData_v4), and GET /buy carries it in
- * PAYMENT-SIGNATURE, as any x402 v2 client would. A voucher goes to POST /voucher.
- * The pure part (SluicePortal.*) is what test/http/portal.test.ts runs against a real daemon; the DOM part runs only
- * in a browser.
+ * library, no build step: the plans come from GET /, a browser wallet (window.ethereum, EIP-1193) signs the x402
+ * `exact` payment (an EIP-3009 transferWithAuthorization as EIP-712 typed data, eth_signTypedData_v4), and GET /buy
+ * carries it in PAYMENT-SIGNATURE, as any x402 v2 client would. A voucher goes to POST /voucher.
+ * Every word a customer reads comes from MESSAGES in the browser's language (navigator.languages); numbers and prices
+ * are formatted with Intl for it. The router's error codes are mapped to those words here: its technical reasons go
+ * to the router's log, never onto the page.
+ * The pure part (SluicePortal.*) is what test/http/portal.test.ts runs against a real daemon; the DOM part is run by
+ * test/http/pay-page.test.ts with a small stand-in for the document.
  */
 (function(root) {
 	'use strict';
+
+	/* ---- words ---- */
+
+	var MESSAGES = {
+		en: {
+			title: 'WiFi access', loading: 'Loading the plans…', choose: 'Choose a plan.', nothing: 'Nothing is for sale right now.',
+			enterVoucher: 'Enter your voucher below.',
+			buyWallet: 'Buy with a crypto wallet', haveVoucher: 'Have a voucher?',
+			noWallet: 'No browser wallet found. Open this page in your wallet app\'s browser:',
+			noWalletVoucher: 'Or use a voucher below.',
+			voucherCode: 'Voucher code', voucherPassword: 'Password (if your voucher has one)', useVoucher: 'Use voucher',
+			howMany: 'How many', payWallet: 'Pay with wallet', notCrypto: '(not sold for crypto here)',
+			per: '{price} per {amount}', total: '{amount} for {price}', chooseRange: 'Choose {min} to {max}',
+			askingPrice: 'Asking the router for the price…', confirmWallet: 'Confirm the payment in your wallet…',
+			paying: 'Paying…', checkingVoucher: 'Checking the voucher…',
+			paidPending: 'Paid. Your access starts as soon as the router lets your device through (a few seconds).',
+			paidOnline: 'Paid. You are online: {amount}.',
+			toppedUp: 'Added {added}. You now have {left} left in total.',
+			stateActive: 'Your access is active: {left} left of {total}.', statePending: 'Your access is starting: {left} left of {total}.',
+			stateExpired: 'Your access is used up.', stateEnded: 'Your access has ended.',
+			rateLimited: 'Too many attempts from this device. Please wait a minute, then try again.',
+			notOnPortal: 'This device is not signed in to the WiFi right now. Switch WiFi off and on again (or rejoin the network), then open this page again.',
+			ambiguous: 'The router cannot tell your device apart from another one. Please rejoin the WiFi and try again.',
+			metricMismatch: 'You already have {kind} running. Buy more {kind}, or wait until it ends to buy this plan.',
+			kindTime: 'time', kindData: 'data',
+			paymentRefused: 'The payment did not go through and nothing was charged. Please check your wallet and try again.',
+			insufficient: 'Your wallet does not hold enough {currency} for this: it has {have}, this costs {price}. Nothing was charged.',
+			facilitatorDown: 'Payments cannot be confirmed right now. Nothing was charged. Please try again in a few minutes.',
+			settlementPending: 'Your payment is still being confirmed. Please wait a minute and reload this page before paying again.',
+			replayed: 'This payment was already used. Your access is shown above.',
+			voucherRejected: 'This voucher was not accepted. Please check the code and the password.',
+			voucherInvalid: 'Please type the voucher code (and its password, if it has one).',
+			vouchersOff: 'This router does not take vouchers.',
+			upstreamDown: 'Vouchers cannot be checked right now. Please try again in a few minutes.',
+			walletCancelled: 'You cancelled in your wallet. Nothing was paid.',
+			wrongNetwork: 'This router takes payments on a network your browser wallet cannot use.',
+			planGone: 'This plan is no longer sold. Please reload the page.',
+			badAmount: 'Please choose another amount.',
+			unreachable: 'The router did not answer. Check that you are still on the WiFi, then try again.',
+			generic: 'Something went wrong. Please try again, or ask the staff for help.'
+		},
+		de: {
+			title: 'WLAN-Zugang', loading: 'Tarife werden geladen…', choose: 'Wählen Sie einen Tarif.', nothing: 'Im Moment wird nichts angeboten.',
+			enterVoucher: 'Geben Sie unten Ihren Gutschein ein.',
+			buyWallet: 'Mit einer Krypto-Wallet kaufen', haveVoucher: 'Haben Sie einen Gutschein?',
+			noWallet: 'Keine Browser-Wallet gefunden. Öffnen Sie diese Seite im Browser Ihrer Wallet-App:',
+			noWalletVoucher: 'Oder lösen Sie unten einen Gutschein ein.',
+			voucherCode: 'Gutscheincode', voucherPassword: 'Passwort (falls Ihr Gutschein eines hat)', useVoucher: 'Gutschein einlösen',
+			howMany: 'Anzahl', payWallet: 'Mit Wallet bezahlen', notCrypto: '(hier nicht mit Krypto erhältlich)',
+			per: '{price} pro {amount}', total: '{amount} für {price}', chooseRange: 'Wählen Sie {min} bis {max}',
+			askingPrice: 'Preis wird beim Router erfragt…', confirmWallet: 'Bestätigen Sie die Zahlung in Ihrer Wallet…',
+			paying: 'Zahlung läuft…', checkingVoucher: 'Gutschein wird geprüft…',
+			paidPending: 'Bezahlt. Ihr Zugang beginnt, sobald der Router Ihr Gerät freischaltet (wenige Sekunden).',
+			paidOnline: 'Bezahlt. Sie sind online: {amount}.',
+			toppedUp: '{added} hinzugefügt. Sie haben jetzt insgesamt noch {left}.',
+			stateActive: 'Ihr Zugang ist aktiv: noch {left} von {total}.', statePending: 'Ihr Zugang startet: noch {left} von {total}.',
+			stateExpired: 'Ihr Zugang ist aufgebraucht.', stateEnded: 'Ihr Zugang ist beendet.',
+			rateLimited: 'Zu viele Versuche von diesem Gerät. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.',
+			notOnPortal: 'Dieses Gerät ist gerade nicht im WLAN angemeldet. Schalten Sie das WLAN aus und wieder ein (oder verbinden Sie sich neu) und öffnen Sie diese Seite erneut.',
+			ambiguous: 'Der Router kann Ihr Gerät nicht von einem anderen unterscheiden. Bitte verbinden Sie sich neu mit dem WLAN.',
+			metricMismatch: 'Sie haben bereits {kind} gebucht. Kaufen Sie mehr {kind} oder warten Sie, bis es abläuft.',
+			kindTime: 'Zeit', kindData: 'Datenvolumen',
+			paymentRefused: 'Die Zahlung ist nicht durchgegangen, es wurde nichts abgebucht. Bitte prüfen Sie Ihre Wallet und versuchen Sie es erneut.',
+			insufficient: 'Ihre Wallet enthält nicht genug {currency}: {have} vorhanden, {price} nötig. Es wurde nichts abgebucht.',
+			facilitatorDown: 'Zahlungen können gerade nicht bestätigt werden. Es wurde nichts abgebucht. Bitte versuchen Sie es in einigen Minuten erneut.',
+			settlementPending: 'Ihre Zahlung wird noch bestätigt. Bitte warten Sie eine Minute und laden Sie die Seite neu, bevor Sie erneut zahlen.',
+			replayed: 'Diese Zahlung wurde bereits verwendet. Ihr Zugang wird oben angezeigt.',
+			voucherRejected: 'Dieser Gutschein wurde nicht angenommen. Bitte prüfen Sie Code und Passwort.',
+			voucherInvalid: 'Bitte geben Sie den Gutscheincode ein (und das Passwort, falls vorhanden).',
+			vouchersOff: 'Dieser Router nimmt keine Gutscheine an.',
+			upstreamDown: 'Gutscheine können gerade nicht geprüft werden. Bitte versuchen Sie es in einigen Minuten erneut.',
+			walletCancelled: 'Sie haben in Ihrer Wallet abgebrochen. Es wurde nichts bezahlt.',
+			wrongNetwork: 'Dieser Router nimmt Zahlungen in einem Netzwerk an, das Ihre Browser-Wallet nicht nutzen kann.',
+			planGone: 'Dieser Tarif wird nicht mehr angeboten. Bitte laden Sie die Seite neu.',
+			badAmount: 'Bitte wählen Sie eine andere Menge.',
+			unreachable: 'Der Router antwortet nicht. Prüfen Sie, ob Sie noch im WLAN sind, und versuchen Sie es erneut.',
+			generic: 'Etwas ist schiefgelaufen. Bitte versuchen Sie es erneut oder fragen Sie das Personal.'
+		},
+		es: {
+			title: 'Acceso WiFi', loading: 'Cargando los planes…', choose: 'Elija un plan.', nothing: 'Ahora mismo no hay nada a la venta.',
+			enterVoucher: 'Escriba su bono abajo.',
+			buyWallet: 'Comprar con un monedero cripto', haveVoucher: '¿Tiene un bono?',
+			noWallet: 'No se encontró un monedero en el navegador. Abra esta página en el navegador de su app de monedero:',
+			noWalletVoucher: 'O use un bono más abajo.',
+			voucherCode: 'Código del bono', voucherPassword: 'Contraseña (si su bono tiene una)', useVoucher: 'Usar bono',
+			howMany: 'Cantidad', payWallet: 'Pagar con el monedero', notCrypto: '(aquí no se vende con cripto)',
+			per: '{price} por {amount}', total: '{amount} por {price}', chooseRange: 'Elija de {min} a {max}',
+			askingPrice: 'Consultando el precio al router…', confirmWallet: 'Confirme el pago en su monedero…',
+			paying: 'Pagando…', checkingVoucher: 'Comprobando el bono…',
+			paidPending: 'Pagado. Su acceso empieza en cuanto el router deje pasar su dispositivo (unos segundos).',
+			paidOnline: 'Pagado. Ya está conectado: {amount}.',
+			toppedUp: 'Se añadieron {added}. Ahora le quedan {left} en total.',
+			stateActive: 'Su acceso está activo: quedan {left} de {total}.', statePending: 'Su acceso está empezando: quedan {left} de {total}.',
+			stateExpired: 'Su acceso se ha agotado.', stateEnded: 'Su acceso ha terminado.',
+			rateLimited: 'Demasiados intentos desde este dispositivo. Espere un minuto y vuelva a intentarlo.',
+			notOnPortal: 'Este dispositivo no está conectado al WiFi ahora mismo. Apague y encienda el WiFi (o vuelva a unirse a la red) y abra esta página de nuevo.',
+			ambiguous: 'El router no puede distinguir su dispositivo de otro. Vuelva a unirse al WiFi e inténtelo de nuevo.',
+			metricMismatch: 'Ya tiene {kind} en curso. Compre más {kind} o espere a que termine.',
+			kindTime: 'tiempo', kindData: 'datos',
+			paymentRefused: 'El pago no se completó y no se cobró nada. Revise su monedero y vuelva a intentarlo.',
+			insufficient: 'Su monedero no tiene suficiente {currency}: tiene {have} y esto cuesta {price}. No se cobró nada.',
+			facilitatorDown: 'Ahora no se pueden confirmar pagos. No se cobró nada. Vuelva a intentarlo en unos minutos.',
+			settlementPending: 'Su pago aún se está confirmando. Espere un minuto y recargue la página antes de pagar otra vez.',
+			replayed: 'Este pago ya se usó. Su acceso se muestra arriba.',
+			voucherRejected: 'Este bono no fue aceptado. Revise el código y la contraseña.',
+			voucherInvalid: 'Escriba el código del bono (y su contraseña, si tiene una).',
+			vouchersOff: 'Este router no acepta bonos.',
+			upstreamDown: 'Ahora no se pueden comprobar bonos. Vuelva a intentarlo en unos minutos.',
+			walletCancelled: 'Canceló en su monedero. No se pagó nada.',
+			wrongNetwork: 'Este router cobra en una red que su monedero del navegador no puede usar.',
+			planGone: 'Este plan ya no está a la venta. Recargue la página.',
+			badAmount: 'Elija otra cantidad.',
+			unreachable: 'El router no responde. Compruebe que sigue en el WiFi y vuelva a intentarlo.',
+			generic: 'Algo salió mal. Vuelva a intentarlo o pida ayuda al personal.'
+		},
+		fr: {
+			title: 'Accès WiFi', loading: 'Chargement des offres…', choose: 'Choisissez une offre.', nothing: 'Rien n\'est en vente pour le moment.',
+			enterVoucher: 'Saisissez votre bon ci-dessous.',
+			buyWallet: 'Acheter avec un portefeuille crypto', haveVoucher: 'Vous avez un bon ?',
+			noWallet: 'Aucun portefeuille trouvé dans le navigateur. Ouvrez cette page dans le navigateur de votre application de portefeuille :',
+			noWalletVoucher: 'Ou utilisez un bon ci-dessous.',
+			voucherCode: 'Code du bon', voucherPassword: 'Mot de passe (si votre bon en a un)', useVoucher: 'Utiliser le bon',
+			howMany: 'Quantité', payWallet: 'Payer avec le portefeuille', notCrypto: '(pas vendu en crypto ici)',
+			per: '{price} par {amount}', total: '{amount} pour {price}', chooseRange: 'Choisissez de {min} à {max}',
+			askingPrice: 'Demande du prix au routeur…', confirmWallet: 'Confirmez le paiement dans votre portefeuille…',
+			paying: 'Paiement en cours…', checkingVoucher: 'Vérification du bon…',
+			paidPending: 'Payé. Votre accès commence dès que le routeur laisse passer votre appareil (quelques secondes).',
+			paidOnline: 'Payé. Vous êtes en ligne : {amount}.',
+			toppedUp: '{added} ajouté. Il vous reste {left} au total.',
+			stateActive: 'Votre accès est actif : il reste {left} sur {total}.', statePending: 'Votre accès démarre : il reste {left} sur {total}.',
+			stateExpired: 'Votre accès est épuisé.', stateEnded: 'Votre accès est terminé.',
+			rateLimited: 'Trop de tentatives depuis cet appareil. Patientez une minute, puis réessayez.',
+			notOnPortal: 'Cet appareil n\'est pas connecté au WiFi en ce moment. Désactivez puis réactivez le WiFi (ou rejoignez le réseau), puis rouvrez cette page.',
+			ambiguous: 'Le routeur ne distingue pas votre appareil d\'un autre. Rejoignez le WiFi à nouveau et réessayez.',
+			metricMismatch: 'Vous avez déjà du {kind} en cours. Achetez plus de {kind} ou attendez qu\'il se termine.',
+			kindTime: 'temps', kindData: 'volume de données',
+			paymentRefused: 'Le paiement n\'est pas passé et rien n\'a été débité. Vérifiez votre portefeuille et réessayez.',
+			insufficient: 'Votre portefeuille ne contient pas assez de {currency} : {have} disponible, {price} nécessaire. Rien n\'a été débité.',
+			facilitatorDown: 'Les paiements ne peuvent pas être confirmés pour le moment. Rien n\'a été débité. Réessayez dans quelques minutes.',
+			settlementPending: 'Votre paiement est en cours de confirmation. Patientez une minute et rechargez la page avant de payer à nouveau.',
+			replayed: 'Ce paiement a déjà été utilisé. Votre accès est affiché ci-dessus.',
+			voucherRejected: 'Ce bon n\'a pas été accepté. Vérifiez le code et le mot de passe.',
+			voucherInvalid: 'Saisissez le code du bon (et son mot de passe s\'il en a un).',
+			vouchersOff: 'Ce routeur n\'accepte pas les bons.',
+			upstreamDown: 'Les bons ne peuvent pas être vérifiés pour le moment. Réessayez dans quelques minutes.',
+			walletCancelled: 'Vous avez annulé dans votre portefeuille. Rien n\'a été payé.',
+			wrongNetwork: 'Ce routeur encaisse sur un réseau que votre portefeuille de navigateur ne peut pas utiliser.',
+			planGone: 'Cette offre n\'est plus en vente. Rechargez la page.',
+			badAmount: 'Choisissez une autre quantité.',
+			unreachable: 'Le routeur ne répond pas. Vérifiez que vous êtes toujours sur le WiFi, puis réessayez.',
+			generic: 'Un problème est survenu. Réessayez ou demandez de l\'aide au personnel.'
+		},
+		pt: {
+			title: 'Acesso WiFi', loading: 'Carregando os planos…', choose: 'Escolha um plano.', nothing: 'Nada está à venda no momento.',
+			enterVoucher: 'Digite o seu voucher abaixo.',
+			buyWallet: 'Comprar com uma carteira cripto', haveVoucher: 'Tem um voucher?',
+			noWallet: 'Nenhuma carteira encontrada no navegador. Abra esta página no navegador do app da sua carteira:',
+			noWalletVoucher: 'Ou use um voucher abaixo.',
+			voucherCode: 'Código do voucher', voucherPassword: 'Senha (se o seu voucher tiver uma)', useVoucher: 'Usar voucher',
+			howMany: 'Quantidade', payWallet: 'Pagar com a carteira', notCrypto: '(não vendido em cripto aqui)',
+			per: '{price} por {amount}', total: '{amount} por {price}', chooseRange: 'Escolha de {min} a {max}',
+			askingPrice: 'Consultando o preço no roteador…', confirmWallet: 'Confirme o pagamento na sua carteira…',
+			paying: 'Pagando…', checkingVoucher: 'Verificando o voucher…',
+			paidPending: 'Pago. Seu acesso começa assim que o roteador liberar o seu dispositivo (alguns segundos).',
+			paidOnline: 'Pago. Você está online: {amount}.',
+			toppedUp: '{added} adicionado. Agora você tem {left} restantes no total.',
+			stateActive: 'Seu acesso está ativo: restam {left} de {total}.', statePending: 'Seu acesso está começando: restam {left} de {total}.',
+			stateExpired: 'Seu acesso acabou.', stateEnded: 'Seu acesso terminou.',
+			rateLimited: 'Muitas tentativas deste dispositivo. Aguarde um minuto e tente novamente.',
+			notOnPortal: 'Este dispositivo não está conectado ao WiFi agora. Desligue e ligue o WiFi (ou entre na rede de novo) e abra esta página outra vez.',
+			ambiguous: 'O roteador não consegue distinguir o seu dispositivo de outro. Entre no WiFi de novo e tente outra vez.',
+			metricMismatch: 'Você já tem {kind} em uso. Compre mais {kind} ou espere terminar.',
+			kindTime: 'tempo', kindData: 'dados',
+			paymentRefused: 'O pagamento não foi concluído e nada foi cobrado. Verifique sua carteira e tente novamente.',
+			insufficient: 'Sua carteira não tem {currency} suficiente: tem {have}, isto custa {price}. Nada foi cobrado.',
+			facilitatorDown: 'Os pagamentos não podem ser confirmados agora. Nada foi cobrado. Tente novamente em alguns minutos.',
+			settlementPending: 'Seu pagamento ainda está sendo confirmado. Aguarde um minuto e recarregue a página antes de pagar de novo.',
+			replayed: 'Este pagamento já foi usado. Seu acesso aparece acima.',
+			voucherRejected: 'Este voucher não foi aceito. Verifique o código e a senha.',
+			voucherInvalid: 'Digite o código do voucher (e a senha, se houver).',
+			vouchersOff: 'Este roteador não aceita vouchers.',
+			upstreamDown: 'Os vouchers não podem ser verificados agora. Tente novamente em alguns minutos.',
+			walletCancelled: 'Você cancelou na sua carteira. Nada foi pago.',
+			wrongNetwork: 'Este roteador recebe pagamentos numa rede que a carteira do seu navegador não pode usar.',
+			planGone: 'Este plano não está mais à venda. Recarregue a página.',
+			badAmount: 'Escolha outra quantidade.',
+			unreachable: 'O roteador não respondeu. Verifique se você ainda está no WiFi e tente novamente.',
+			generic: 'Algo deu errado. Tente novamente ou peça ajuda à equipe.'
+		}
+	};
+
+	/* The language in use: the first of the browser's that has a table (its full tag, e.g. pt-BR, for Intl). */
+	var lang = 'en', locale = 'en';
+
+	function setLanguages(languages) {
+		lang = 'en';
+		locale = 'en';
+		var list = languages || [];
+		for (var i = 0; i < list.length; i++) {
+			var base = String(list[i]).toLowerCase().split('-')[0];
+			if (MESSAGES[base]) {
+				lang = base;
+				locale = String(list[i]);
+				try { Intl.NumberFormat.supportedLocalesOf([ locale ]); } catch (e) { locale = base; }
+				return lang;
+			}
+		}
+		return lang;
+	}
+
+	/* The message `key` with {name} filled from `args`. */
+	function t(key, args) {
+		var text = MESSAGES[lang][key] || MESSAGES.en[key] || key;
+		return text.replace(/\{(\w+)\}/g, function(all, name) { return args && args[name] !== undefined ? String(args[name]) : all; });
+	}
+
+	/* ---- numbers ---- */
+
+	/* A whole number or a decimal string ("1234.5") in the locale's digits and separators, every digit kept. */
+	function formatNumber(text) {
+		var m = /^(\d+)(?:\.(\d+))?$/.exec(String(text));
+		if (!m || typeof Intl === 'undefined')
+			return String(text);
+		var nf = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+		var whole = typeof BigInt === 'function' ? nf.format(BigInt(m[1])) : nf.format(Number(m[1]));
+		if (!m[2])
+			return whole;
+		var sep = '.';
+		try {
+			new Intl.NumberFormat(locale).formatToParts(1.5).forEach(function(p) { if (p.type === 'decimal') sep = p.value; });
+		} catch (e) { /* formatToParts is missing only in very old browsers: keep the dot */ }
+		return whole + sep + m[2];
+	}
 
 	/* value ÷ 10^decimals with every digit kept: ("250000", 6) → "0.25". */
 	function formatUnits(value, decimals) {
@@ -22,64 +258,154 @@
 	}
 
 	function price(value, plan) {
-		return formatUnits(value, plan.decimals) + (plan.currency ? ' ' + plan.currency : '');
+		return formatNumber(formatUnits(value, plan.decimals)) + (plan.currency ? ' ' + plan.currency : '');
 	}
 
-	/* "3600" seconds → "1 h"; "1073741824" bytes → "1 GiB": the largest unit that divides the amount. */
+	/* n of a time unit in the locale's short form ("2 hr", "2 Std.", "2 h"); the symbol where Intl has no units. */
+	var TIME_UNITS = { d: 'day', h: 'hour', min: 'minute', s: 'second' };
+
+	function unitText(n, unit) {
+		if (TIME_UNITS[unit] && typeof Intl !== 'undefined') {
+			try {
+				return new Intl.NumberFormat(locale, { style: 'unit', unit: TIME_UNITS[unit], unitDisplay: 'short', maximumFractionDigits: 1 }).format(n);
+			} catch (e) { /* a browser without unit formatting */ }
+		}
+		var text = typeof Intl !== 'undefined' ? new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(n) : String(n);
+		return text + '\u00a0' + unit;
+	}
+
+	var BYTE_UNITS = [ [ 1099511627776, 'TiB' ], [ 1073741824, 'GiB' ], [ 1048576, 'MiB' ], [ 1024, 'KiB' ], [ 1, 'B' ] ];
+	var TIME_STEPS = [ [ 86400, 'd' ], [ 3600, 'h' ], [ 60, 'min' ], [ 1, 's' ] ];
+
+	/* "3600" seconds → "1 hr"; "1073741824" bytes → "1 GiB": the largest unit that divides the amount. */
 	function amountText(metric, value) {
 		var n = Number(value);
-		var units = metric === 'bytes'
-			? [ [ 1099511627776, 'TiB' ], [ 1073741824, 'GiB' ], [ 1048576, 'MiB' ], [ 1024, 'KiB' ], [ 1, 'B' ] ]
-			: [ [ 86400, 'd' ], [ 3600, 'h' ], [ 60, 'min' ], [ 1, 's' ] ];
+		var units = metric === 'bytes' ? BYTE_UNITS : TIME_STEPS;
 		for (var i = 0; i < units.length; i++)
 			if (n >= units[i][0] && n % units[i][0] === 0)
-				return (n / units[i][0]) + ' ' + units[i][1];
-		return value + (metric === 'bytes' ? ' B' : ' s');
+				return unitText(n / units[i][0], units[i][1]);
+		return unitText(n, metric === 'bytes' ? 'B' : 's');
 	}
 
-	/* What is left, rounded for reading: "1 h 59 min", "12 min", "1.5 GiB", "300 MiB". */
+	/* What is left, rounded for reading: "1 hr 59 min", "12 min", "1.5 GiB", "300 MiB". */
 	function leftText(metric, value) {
-		var n = Number(value);
+		var n = Math.max(0, Number(value));
 		if (metric === 'bytes') {
-			var units = [ [ 1099511627776, 'TiB' ], [ 1073741824, 'GiB' ], [ 1048576, 'MiB' ], [ 1024, 'KiB' ] ];
-			for (var i = 0; i < units.length; i++)
-				if (n >= units[i][0])
-					return (Math.floor(n / units[i][0] * 10) / 10) + ' ' + units[i][1];
-			return n + ' B';
+			for (var i = 0; i < BYTE_UNITS.length - 1; i++)
+				if (n >= BYTE_UNITS[i][0])
+					return unitText(Math.floor(n / BYTE_UNITS[i][0] * 10) / 10, BYTE_UNITS[i][1]);
+			return unitText(n, 'B');
 		}
 		var d = Math.floor(n / 86400), h = Math.floor(n % 86400 / 3600), m = Math.floor(n % 3600 / 60);
 		if (d > 0)
-			return d + ' d' + (h ? ' ' + h + ' h' : '');
+			return unitText(d, 'd') + (h ? ' ' + unitText(h, 'h') : '');
 		if (h > 0)
-			return h + ' h' + (m ? ' ' + m + ' min' : '');
-		return m > 0 ? m + ' min' : n + ' s';
+			return unitText(h, 'h') + (m ? ' ' + unitText(m, 'min') : '');
+		return m > 0 ? unitText(m, 'min') : unitText(n, 's');
 	}
+
+	/* ---- plans and sessions ---- */
 
 	/* What a plan card shows; `payable` when the endpoint offered an x402 payment for it. */
 	function planView(plan) {
 		var minSteps = Number(plan.min_steps) || 1, maxSteps = Number(plan.max_steps) || minSteps;
+		var name = String(plan.id);
 		return {
 			id: plan.id,
-			title: (plan.metric === 'bytes' ? 'Data' : 'Time') + ': ' + plan.id,
-			priceText: price(plan.price_per_step, plan) + ' per ' + amountText(plan.metric, plan.step_size),
+			// The admin's name for the plan (its section name), as written: the price line already says time or data.
+			title: name.charAt(0).toUpperCase() + name.slice(1),
+			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }),
 			minSteps: minSteps,
 			maxSteps: maxSteps,
 			payable: !!(plan.x402 && plan.x402.scheme === 'exact')
 		};
 	}
 
-	/* "You get 2 h for 0.5 USDC" for `steps` steps of a plan. */
+	/* "2 hr for 0.5 USDC" for `steps` steps of a plan. */
 	function totalText(plan, steps) {
 		var allotment = (BigInt(plan.step_size) * BigInt(steps)).toString();
 		var total = (BigInt(plan.price_per_step) * BigInt(steps)).toString();
-		return amountText(plan.metric, allotment) + ' for ' + price(total, plan);
+		return t('total', { amount: amountText(plan.metric, allotment), price: price(total, plan) });
 	}
+
+	function isLive(s) {
+		return !!s && (s.state === 'ACTIVE' || s.state === 'PENDING');
+	}
+
+	/* A live session of the other metric cannot be topped up with this plan: known before anyone signs. */
+	function conflictOf(session, plan) {
+		if (!isLive(session) || session.metric === plan.metric)
+			return null;
+		return t('metricMismatch', { kind: t(session.metric === 'bytes' ? 'kindData' : 'kindTime') });
+	}
+
+	/*
+	 * The session's status line; `elapsedSeconds` since it was fetched counts a time session down (the router's
+	 * figure stays the truth: the page fetches it again now and then).
+	 */
+	function sessionText(s, elapsedSeconds) {
+		if (!isLive(s))
+			return t(s.state === 'EXPIRED' ? 'stateExpired' : 'stateEnded');
+		var remaining = Number(s.remaining);
+		if (s.metric !== 'bytes' && s.state === 'ACTIVE')
+			remaining = Math.max(0, remaining - Math.floor(elapsedSeconds || 0));
+		return t(s.state === 'ACTIVE' ? 'stateActive' : 'statePending', { left: leftText(s.metric, remaining), total: amountText(s.metric, s.allotment) });
+	}
+
+	/* What a successful purchase says: a top-up names what was added and what there is now. */
+	function purchaseText(body) {
+		var s = body.session;
+		if (body.gate === 'pending' && !body.topped_up)
+			return t('paidPending');
+		if (body.topped_up)
+			return t('toppedUp', { added: amountText(s.metric, body.added !== undefined ? body.added : s.allotment), left: leftText(s.metric, s.remaining) });
+		return t('paidOnline', { amount: amountText(s.metric, body.added !== undefined ? body.added : s.allotment) });
+	}
+
+	/* The code of a failed answer: {error: {code}}, or an x402 402 body's `code`. */
+	function errorCode(body) {
+		if (body && body.error && typeof body.error === 'object')
+			return body.error.code || null;
+		if (body && typeof body.code === 'string')
+			return body.code;
+		if (body && typeof body.error === 'string') {
+			var m = /^(ERR_[A-Z0-9_]+)/.exec(body.error);
+			return m ? m[1] : null;
+		}
+		return null;
+	}
+
+	/* The customer's words for a failed answer. The router's own reason is in its log, with this device's MAC. */
+	function errorText(status, body, plan) {
+		var code = errorCode(body);
+		if (status === 429 || code === 'ERR_HTTP_RATE_LIMITED')
+			return t('rateLimited');
+		switch (code) {
+		case 'ERR_HTTP_CLIENT_UNKNOWN': return t('notOnPortal');
+		case 'ERR_HTTP_CLIENT_AMBIGUOUS': return t('ambiguous');
+		case 'ERR_SESSION_METRIC_MISMATCH':
+			return t('metricMismatch', { kind: t(plan && plan.metric === 'bytes' ? 'kindTime' : 'kindData') });
+		case 'ERR_X402_FACILITATOR_UNAVAILABLE': case 'ERR_X402_BUSY': case 'ERR_X402_RPC_UNAVAILABLE': return t('facilitatorDown');
+		case 'ERR_X402_SETTLEMENT_PENDING': case 'ERR_X402_SETTLEMENT_UNCONFIRMED': case 'ERR_PAYMENT_IN_PROGRESS': return t('settlementPending');
+		case 'ERR_PAYMENT_REPLAYED': case 'ERR_X402_NONCE_REPLAYED': return t('replayed');
+		case 'ERR_VOUCHER_REJECTED': return t('voucherRejected');
+		case 'ERR_VOUCHER_INVALID': case 'ERR_VOUCHER_REQUEST_INVALID': return t('voucherInvalid');
+		case 'ERR_UPSTREAM_UNAVAILABLE': return t('upstreamDown');
+		case 'ERR_UNKNOWN_PLAN': return t('planGone');
+		case 'ERR_INVALID_AMOUNT': case 'ERR_AMOUNT_TOO_SMALL': case 'ERR_AMOUNT_TOO_LARGE': return t('badAmount');
+		}
+		if (code && code.indexOf('ERR_X402_') === 0)
+			return t('paymentRefused');
+		return t('generic');
+	}
+
+	/* ---- the x402 payment ---- */
 
 	/* "eip155:84532" → 84532. */
 	function chainIdOf(network) {
 		var m = /^eip155:(\d+)$/.exec(String(network));
 		if (!m)
-			throw new Error('this router sells on ' + network + ', which a browser wallet cannot pay');
+			throw new Error(t('wrongNetwork'));
 		return Number(m[1]);
 	}
 
@@ -135,34 +461,27 @@
 		return '0x' + Array.prototype.map.call(bytes, function(b) { return (b < 16 ? '0' : '') + b.toString(16); }).join('');
 	}
 
-	/* The daemon's words for a failed request: {error: {code, message}}, or an x402 402 body's `error`. */
-	function errorText(status, body) {
-		if (body && body.error && typeof body.error === 'object')
-			return body.error.message || body.error.code;
-		if (body && typeof body.error === 'string')
-			return body.error.replace(/^ERR_[A-Z0-9_]+: /, '');
-		return 'the router answered HTTP ' + status;
-	}
-
-	function sessionText(s) {
-		var state = { PENDING: 'waiting to start', ACTIVE: 'active', EXPIRED: 'used up', TERMINATED: 'ended' }[s.state] || s.state;
-		var text = 'Your access is ' + state;
-		if (s.state === 'ACTIVE' || s.state === 'PENDING')
-			text += ': ' + leftText(s.metric, s.remaining) + ' left of ' + amountText(s.metric, s.allotment);
-		return text + '.';
+	/* eth_call data for the token's balanceOf(owner) (selector 0x70a08231). */
+	function balanceOfCall(owner) {
+		return '0x70a08231' + new Array(25).join('0') + String(owner).replace(/^0x/i, '').toLowerCase();
 	}
 
 	var api = {
+		MESSAGES: MESSAGES, setLanguages: setLanguages, t: t, formatNumber: formatNumber,
 		formatUnits: formatUnits, amountText: amountText, leftText: leftText, planView: planView, totalText: totalText, chainIdOf: chainIdOf,
-		typedData: typedData, paymentPayload: paymentPayload, encodeHeader: encodeHeader, randomNonce: randomNonce,
-		errorText: errorText, sessionText: sessionText
+		typedData: typedData, paymentPayload: paymentPayload, encodeHeader: encodeHeader, randomNonce: randomNonce, balanceOfCall: balanceOfCall,
+		errorCode: errorCode, errorText: errorText, sessionText: sessionText, purchaseText: purchaseText, conflictOf: conflictOf
 	};
 	root.SluicePortal = api;
+	setLanguages(root.navigator && (root.navigator.languages || [ root.navigator.language ]));
 
 	if (typeof document === 'undefined')
 		return;
 
 	/* ---- the page ---- */
+
+	/* How often the status box asks the router again (the countdown runs every second in between). */
+	var SESSION_REFRESH_MS = 30000;
 
 	function $(id) { return document.getElementById(id); }
 
@@ -172,6 +491,11 @@
 		m.className = kind || 'info';
 	}
 
+	/* A failure the customer reads: its text is already in their words. */
+	function Refusal(text) {
+		this.message = text;
+	}
+
 	function getJson(path, init) {
 		return fetch(path, init || {}).then(function(res) {
 			return res.text().then(function(text) {
@@ -179,65 +503,129 @@
 				try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
 				return { status: res.status, body: body };
 			});
+		}, function() {
+			throw new Refusal(t('unreachable'));
 		});
+	}
+
+	function failureText(e) {
+		if (e instanceof Refusal)
+			return e.message;
+		// EIP-1193: 4001 is the customer saying no in the wallet.
+		if (e && e.code === 4001)
+			return t('walletCancelled');
+		return t('generic');
+	}
+
+	/* The last session the router reported and when: the box counts down from it and keeps it through a 429. */
+	var known = null, knownAt = 0, runOutAskedAt = -Infinity;
+	/* A session run out here is asked about again at most this often (the router's tick may lag behind the clock). */
+	var RUN_OUT_ASK_MS = 10000;
+
+	function renderSession() {
+		var box = $('session');
+		if (!known) {
+			box.hidden = true;
+			return;
+		}
+		box.className = 'card';
+		box.textContent = sessionText(known, (Date.now() - knownAt) / 1000);
+		box.hidden = false;
 	}
 
 	function showSession() {
 		return getJson('/session').then(function(r) {
 			var box = $('session');
 			if (r.status === 200 && r.body && r.body.session) {
-				box.textContent = sessionText(r.body.session);
+				known = r.body.session;
+				knownAt = Date.now();
+				renderSession();
+			}
+			else if (r.status === 429)
+				renderSession(); // the last known session stays: hiding it could make a customer pay twice
+			else if (errorCode(r.body) === 'ERR_HTTP_CLIENT_UNKNOWN') {
+				// The portal forgot this device (a session ended, the phone slept): say how to come back.
+				known = null;
+				box.className = 'card notice';
+				box.textContent = t('notOnPortal');
 				box.hidden = false;
 			}
-			else
-				box.hidden = true;
-		}).catch(function() {});
+			else if (r.status === 404) {
+				known = null;
+				renderSession();
+			}
+		}).catch(function() { /* unreachable: the box keeps what it showed */ });
+	}
+
+	function tick() {
+		if (isLive(known) && known.metric !== 'bytes' && known.state === 'ACTIVE') {
+			renderSession();
+			// Run out here: ask the router what it says now (ended, or topped up meanwhile).
+			if (Number(known.remaining) - (Date.now() - knownAt) / 1000 <= 0 && Date.now() - runOutAskedAt >= RUN_OUT_ASK_MS) {
+				runOutAskedAt = Date.now();
+				showSession();
+			}
+		}
 	}
 
 	function done(r) {
-		var s = r.body.session;
-		say(r.body.gate === 'pending'
-			? 'Paid. Your access starts as soon as the router lets your device through (a few seconds).'
-			: 'Paid. You are online: ' + amountText(s.metric, s.allotment) + '.', 'ok');
+		say(purchaseText(r.body), 'ok');
+		known = r.body.session;
+		knownAt = Date.now();
+		renderSession();
 		return showSession();
+	}
+
+	/* The wallet's balance of the asset, or null when the wallet cannot say (then the router's answer will). */
+	function balanceOf(eth, asset, owner) {
+		return eth.request({ method: 'eth_call', params: [ { to: asset, data: balanceOfCall(owner) }, 'latest' ] }).then(function(hex) {
+			return /^0x[0-9a-fA-F]+$/.test(String(hex)) ? BigInt(hex) : null;
+		}, function() { return null; });
 	}
 
 	function pay(plan, steps) {
 		var eth = root.ethereum, offer, from;
-		if (!eth)
-			return Promise.reject(new Error('no browser wallet on this page'));
+		var conflict = conflictOf(known, plan);
+		if (conflict)
+			return Promise.reject(new Refusal(conflict));
 		var path = '/buy?plan=' + encodeURIComponent(plan.id) + '&steps=' + encodeURIComponent(String(steps));
-		say('Asking the router for the price…');
+		say(t('askingPrice'));
 		return getJson(path).then(function(r) {
 			if (r.status !== 402 || !r.body || !r.body.accepts || !r.body.accepts[0])
-				throw new Error(errorText(r.status, r.body));
+				throw new Refusal(errorText(r.status, r.body, plan));
 			offer = r.body;
-			say('Confirm the payment in your wallet…');
+			say(t('confirmWallet'));
 			return eth.request({ method: 'eth_requestAccounts' });
 		}).then(function(accounts) {
 			from = accounts[0];
 			return eth.request({ method: 'eth_chainId' });
 		}).then(function(chainHex) {
-			var want = chainIdOf(offer.accepts[0].network);
+			var want;
+			try { want = chainIdOf(offer.accepts[0].network); } catch (e) { throw new Refusal(e.message); }
 			if (parseInt(chainHex, 16) === want)
 				return null;
 			return eth.request({ method: 'wallet_switchEthereumChain', params: [ { chainId: '0x' + want.toString(16) } ] });
 		}).then(function() {
+			return balanceOf(eth, offer.accepts[0].asset, from);
+		}).then(function(balance) {
 			var req = offer.accepts[0];
+			// Known before the signature: a wallet that cannot cover the price is told so, and asked for nothing.
+			if (balance !== null && balance < BigInt(req.amount))
+				throw new Refusal(t('insufficient', { currency: plan.currency, have: price(balance.toString(), plan), price: price(req.amount, plan) }));
 			var data = typedData(req, from, randomNonce(), Math.floor(Date.now() / 1000));
 			return eth.request({ method: 'eth_signTypedData_v4', params: [ from, JSON.stringify(data) ] }).then(function(signature) {
-				say('Paying…');
+				say(t('paying'));
 				var header = encodeHeader(paymentPayload(req, offer.resource, data, signature));
 				return getJson(path, { headers: { 'PAYMENT-SIGNATURE': header } });
 			});
 		}).then(function(r) {
 			if (r.status !== 200)
-				throw new Error(errorText(r.status, r.body));
+				throw new Refusal(errorText(r.status, r.body, plan));
 			return done(r);
 		});
 	}
 
-	function planCard(plan) {
+	function planCard(plan, canPay) {
 		var v = planView(plan);
 		var steps = document.createElement('input');
 		steps.type = 'number';
@@ -248,19 +636,18 @@
 		var total = document.createElement('div');
 		total.className = 'total';
 		var button = document.createElement('button');
-		button.textContent = 'Pay with wallet';
-		button.disabled = !v.payable || !root.ethereum;
+		button.textContent = t('payWallet');
 		function update() {
 			var n = Number(steps.value);
 			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps;
-			total.textContent = ok ? totalText(plan, n) : 'Choose ' + v.minSteps + ' to ' + v.maxSteps;
-			button.disabled = !ok || !v.payable || !root.ethereum;
+			total.textContent = ok ? totalText(plan, n) : t('chooseRange', { min: formatNumber(v.minSteps), max: formatNumber(v.maxSteps) });
+			button.disabled = !ok || !v.payable || !canPay;
 		}
 		steps.addEventListener('input', update);
 		button.addEventListener('click', function() {
 			button.disabled = true;
 			pay(plan, Number(steps.value)).catch(function(e) {
-				say('Not paid: ' + (e && e.message ? e.message : String(e)), 'error');
+				say(failureText(e), 'error');
 			}).then(update);
 		});
 		update();
@@ -273,9 +660,9 @@
 		title.textContent = v.title;
 		var priceLine = document.createElement('div');
 		priceLine.className = 'plan-price';
-		priceLine.textContent = v.priceText + (v.payable ? '' : ' (not sold for crypto here)');
+		priceLine.textContent = v.priceText + (v.payable ? '' : ' ' + t('notCrypto'));
 		var label = document.createElement('label');
-		label.textContent = 'How many';
+		label.textContent = t('howMany');
 		var row = document.createElement('div');
 		row.className = 'row';
 		var left = document.createElement('div');
@@ -286,13 +673,21 @@
 		card.appendChild(title);
 		card.appendChild(priceLine);
 		card.appendChild(row);
-		card.appendChild(button);
+		if (v.payable)
+			card.appendChild(button);
 		return card;
 	}
 
-	function start() {
-		$('page-url').textContent = root.location.href;
-		$('wallet-hint').hidden = !!root.ethereum;
+	/* The static words of index.html, in the customer's language: elements marked data-i18n="key". */
+	function translatePage() {
+		document.documentElement.lang = lang;
+		var marked = document.querySelectorAll('[data-i18n]');
+		for (var i = 0; i < marked.length; i++)
+			marked[i].textContent = t(marked[i].getAttribute('data-i18n'));
+		document.title = t('title');
+	}
+
+	function voucherForm() {
 		// One key per voucher typed: sending the same one again (a lost answer, a second click) is refused as a replay
 		// by the router instead of buying twice.
 		var voucherKey = null, voucherKeyFor = null;
@@ -306,34 +701,57 @@
 			var body = { code: code, idempotency_key: voucherKey };
 			if (password)
 				body.password = password;
-			say('Checking the voucher…');
+			say(t('checkingVoucher'));
 			getJson('/voucher', {
 				method: 'POST', headers: { 'Content-Type': 'application/json' },
 				body: JSON.stringify(body)
 			}).then(function(r) {
 				if (r.status === 501)
-					throw new Error('this router does not take vouchers');
+					throw new Refusal(t('vouchersOff'));
 				if (r.status !== 200)
-					throw new Error(errorText(r.status, r.body));
+					throw new Refusal(errorText(r.status, r.body));
 				return done(r);
 			}).catch(function(e) {
-				say('Voucher not accepted: ' + e.message, 'error');
+				say(failureText(e), 'error');
 			});
 		});
-		getJson('/').then(function(r) {
-			if (r.status !== 200 || !r.body || !Array.isArray(r.body.plans))
-				throw new Error(errorText(r.status, r.body));
-			var box = $('plans');
-			r.body.plans.forEach(function(p) { box.appendChild(planCard(p)); });
-			say(r.body.plans.length ? 'Choose a plan.' : 'Nothing is for sale right now.', 'info');
-		}).catch(function(e) {
-			say('Cannot load the plans: ' + e.message, 'error');
-		});
-		showSession();
 	}
 
-	if (document.readyState === 'loading')
-		document.addEventListener('DOMContentLoaded', start);
-	else
-		start();
+	function loadPlans() {
+		return getJson('/').then(function(r) {
+			if (r.status !== 200 || !r.body || !Array.isArray(r.body.plans))
+				throw new Refusal(errorText(r.status, r.body));
+			var methods = r.body.methods || { x402: true, voucher: true };
+			var wallet = !!root.ethereum;
+			$('voucher-section').hidden = !methods.voucher;
+			$('wallet-section').hidden = !methods.x402;
+			$('wallet-hint').hidden = wallet || !methods.x402;
+			$('wallet-hint-voucher').hidden = !methods.voucher;
+			var box = $('plans');
+			r.body.plans.forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
+			if (!methods.x402)
+				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
+			else
+				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
+		}).catch(function(e) {
+			say(failureText(e), 'error');
+		});
+	}
+
+	function start() {
+		translatePage();
+		$('page-url').textContent = root.location.href;
+		voucherForm();
+		root.setInterval(tick, 1000);
+		root.setInterval(showSession, SESSION_REFRESH_MS);
+		return Promise.all([ loadPlans(), showSession() ]);
+	}
+
+	api.started = new Promise(function(resolve) {
+		if (document.readyState === 'loading')
+			document.addEventListener('DOMContentLoaded', function() { resolve(start()); });
+		else
+			resolve(start());
+	});
+	api.tick = tick;
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -1,0 +1,144 @@
+/**
+ * Just enough of a browser for the pay page's DOM part (portal.js) to run in node: the elements of index.html that
+ * have an id or a data-i18n key (their `hidden` as the HTML says), createElement, events, timers the test fires itself,
+ * a clock the test moves, navigator.languages, and fetch to a base URL (the real endpoint) or a test's handler.
+ */
+import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
+import { webcrypto } from 'node:crypto';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+export const PORTAL_DIR = `${ROOT}files/usr/share/sluice/portal`;
+const PORTAL_JS = readFileSync(`${PORTAL_DIR}/portal.js`, 'utf8');
+const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
+
+type Listener = (ev: { preventDefault(): void }) => void;
+
+export class FakeElement {
+  id = '';
+  textContent = '';
+  hidden = false;
+  className = '';
+  value = '';
+  disabled = false;
+  type = '';
+  min = '';
+  max = '';
+  readonly children: FakeElement[] = [];
+  private readonly attributes = new Map<string, string>();
+  private readonly listeners = new Map<string, Listener[]>();
+
+  constructor(readonly tagName: string) {}
+
+  appendChild(child: FakeElement): FakeElement { this.children.push(child); return child; }
+  setAttribute(name: string, value: string): void { this.attributes.set(name, value); }
+  getAttribute(name: string): string | null { return this.attributes.get(name) ?? null; }
+  addEventListener(type: string, fn: Listener): void { this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]); }
+  dispatch(type: string): void { for (const fn of this.listeners.get(type) ?? []) fn({ preventDefault() {} }); }
+  /** This element and everything under it. */
+  all(): FakeElement[] { return [this, ...this.children.flatMap((c) => c.all())]; }
+  /** The text of this element and its descendants, as a reader sees it. */
+  text(): string { return [this.textContent, ...this.children.map((c) => c.text())].filter((s) => s !== '').join(' '); }
+}
+
+export interface FakeResponse { status: number; body?: unknown; text?: string }
+export type FetchHandler = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<FakeResponse> | FakeResponse;
+
+export interface PageOptions {
+  /** The endpoint the page's fetches go to, or a handler answering them in the test. */
+  base?: string;
+  handler?: FetchHandler;
+  languages?: string[];
+  ethereum?: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
+}
+
+export interface FakePage {
+  byId(id: string): FakeElement;
+  /** The calls the page made, path and method. */
+  fetches: Array<{ path: string; method: string }>;
+  /** Runs the page's intervals with this period once (1000: the countdown; 30000: the status refresh). */
+  fire(periodMs: number): void;
+  /** Moves the page's clock. */
+  advance(ms: number): void;
+  portal: Record<string, any>;
+  /** Until the page's fetches so far are answered and their handlers ran. */
+  settle(): Promise<void>;
+  htmlLang(): string;
+}
+
+/** Loads portal.js against index.html's elements; resolves once the page's first loads are done. */
+export async function loadPage(o: PageOptions): Promise<FakePage> {
+  const elements = new Map<string, FakeElement>();
+  const marked: FakeElement[] = [];
+  for (const m of INDEX_HTML.matchAll(/<([a-z0-9]+)((?:\s+[a-z0-9-]+(?:="[^"]*")?)*)\s*>/g)) {
+    const attrs = new Map([...m[2]!.matchAll(/([a-z0-9-]+)(?:="([^"]*)")?/g)].map((a) => [a[1]!, a[2] ?? ''] as const));
+    if (!attrs.has('id') && !attrs.has('data-i18n')) continue;
+    const el = new FakeElement(m[1]!);
+    el.id = attrs.get('id') ?? '';
+    el.hidden = attrs.has('hidden');
+    el.className = attrs.get('class') ?? '';
+    for (const [k, v] of attrs) el.setAttribute(k, v);
+    if (el.id) elements.set(el.id, el);
+    if (attrs.has('data-i18n')) marked.push(el);
+  }
+  const documentElement = { lang: 'en' };
+  const document = {
+    readyState: 'complete',
+    documentElement,
+    title: '',
+    getElementById: (id: string) => elements.get(id) ?? null,
+    querySelectorAll: (sel: string) => { if (sel !== '[data-i18n]') throw new Error(`selector ${sel}`); return marked; },
+    createElement: (tag: string) => new FakeElement(tag),
+    addEventListener: () => undefined,
+  };
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const FakeDate = class extends Date { static override now(): number { return now; } };
+  const intervals: Array<{ fn: () => void; ms: number }> = [];
+  const fetches: Array<{ path: string; method: string }> = [];
+  const pending = new Set<Promise<unknown>>();
+  const fetchFn = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
+    fetches.push({ path, method: init.method ?? 'GET' });
+    const answer = (async () => {
+      if (o.handler) {
+        const r = await o.handler(path, init);
+        const text = r.text ?? (r.body === undefined ? '' : JSON.stringify(r.body));
+        return { status: r.status, text: async () => text };
+      }
+      const res = await fetch(`${o.base}${path}`, init);
+      const text = await res.text();
+      return { status: res.status, text: async () => text };
+    })();
+    pending.add(answer);
+    void answer.finally(() => pending.delete(answer)).catch(() => undefined);
+    return answer;
+  };
+  const sandbox: Record<string, unknown> = {
+    document, fetch: fetchFn, btoa, crypto: webcrypto, Date: FakeDate,
+    navigator: { languages: o.languages ?? ['en-US'] },
+    location: { href: 'http://192.168.1.1:2122/portal' },
+    setInterval: (fn: () => void, ms: number) => { intervals.push({ fn, ms }); return intervals.length; },
+    ...(o.ethereum && { ethereum: o.ethereum }),
+  };
+  sandbox.window = sandbox;
+  runInNewContext(PORTAL_JS, sandbox);
+  const portal = sandbox.SluicePortal as Record<string, any>;
+  await portal.started;
+  const settle = async () => {
+    // Each answer's handlers may fetch again: wait until no fetch is outstanding after a turn of the event loop.
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (pending.size === 0) break;
+      await Promise.allSettled([...pending]);
+    }
+  };
+  await settle();
+  return {
+    byId: (id) => { const el = elements.get(id); if (!el) throw new Error(`no #${id} in index.html`); return el; },
+    fetches,
+    fire: (ms) => { for (const i of intervals) if (i.ms === ms) i.fn(); },
+    advance: (ms) => { now += ms; },
+    portal,
+    settle,
+    htmlLang: () => documentElement.lang,
+  };
+}

@@ -41,8 +41,11 @@ test.before(async () => {
   payTo = chain.newAccount().address;
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  // The portal over its control socket (same answers as the stand-in, without a node process per call): the rate-limit
+  // test needs 30 payment attempts within the bucket's refill time, and each costs an IP lookup from the portal.
   lab = await DaemonLab.create({
     pollInterval: 0.3,
+    portalSocket: true,
     extraConfig: timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo }) + httpSection(port, 20),
   });
   lab.portal.addClient(MAC, '127.0.0.1');

@@ -180,8 +180,13 @@ test('command replies count against mqtt.max_inflight: sent while a backlog drai
   for (let i = 0; i < 1500; i++) sink.onEvent(usageEvent(sessions, 100));
   await m.start();
   await until(() => stat(sink)['state'] === 'ready', 10_000, 'reconnected');
-  await new Promise((r) => setTimeout(r, 100)); // the cmd subscription
-  const outgoing = () => Object.keys((sink as unknown as { client?: { outgoing?: Record<string, unknown> } }).client?.outgoing ?? {}).length;
+  // Publishes in flight (mqtt.js keeps the SUBSCRIBE to cmd, sent at each connect, in the same table until its SUBACK:
+  // it is not a publish and not under max_inflight).
+  const outgoing = () => Object.values((sink as unknown as { client?: { outgoing?: Record<string, { cmd?: string }> } }).client?.outgoing ?? {})
+    .filter((o) => o.cmd !== 'subscribe' && o.cmd !== 'unsubscribe').length;
+  const subscribing = () => Object.values((sink as unknown as { client?: { outgoing?: Record<string, { cmd?: string }> } }).client?.outgoing ?? {})
+    .some((o) => o.cmd === 'subscribe');
+  await until(() => !subscribing(), 10_000, 'the cmd subscription acknowledged');
   // Unsigned commands, each answered with a refusal, while the backlog is still draining two at a time.
   for (let i = 0; i < 30; i++) void sub.client.publishAsync('sluice/r1/cmd', `not a command ${i}`, { qos: 1 });
   let most = 0;

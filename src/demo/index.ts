@@ -19,13 +19,20 @@ const POLL_S = 1;
 /** The live view's rate column averages over this window. */
 const RATE_WINDOW_MS = 2000;
 
-interface DemoOptions { clients: number; seconds: number }
+export interface DemoOptions { clients: number; seconds: number }
 
-function parseArgs(argv: string[]): DemoOptions | string {
+export const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
+  --clients N   clients on the simulated openNDS (1..100000, default 200)
+  --seconds S   how long the demo runs (1..86400, default 60); Ctrl-C ends it sooner
+`;
+
+/** The demo's options, `help`, or what is wrong with its arguments. */
+export function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
   const o: DemoOptions = { clients: 200, seconds: 60 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = Number(argv[i + 1]);
+    if (flag === '-h' || flag === '--help') return 'help';
     if (flag === '--clients' && Number.isInteger(value) && value >= 1 && value <= 100_000) { o.clients = value; i++; }
     else if (flag === '--seconds' && Number.isFinite(value) && value >= 1 && value <= 86_400) { o.seconds = value; i++; }
     else return `unexpected argument ${JSON.stringify(flag)}`;
@@ -36,9 +43,13 @@ function parseArgs(argv: string[]): DemoOptions | string {
 const pick = <T>(items: readonly T[], random: () => number): T | undefined => items[Math.floor(random() * items.length)];
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const parsed = parseArgs(argv);
+  const parsed = parseDemoArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(DEMO_USAGE);
+    return 0;
+  }
   if (typeof parsed === 'string') {
-    process.stderr.write(`sluice demo: ${parsed}\nusage: sluice demo [--clients N] [--seconds S]\n`);
+    process.stderr.write(`sluice demo: ${parsed}\n${DEMO_USAGE}`);
     return 2;
   }
   const { clients, seconds } = parsed;

@@ -36,6 +36,7 @@ const field = (line: string, key: string): string | undefined => new RegExp(`\\b
 /**
  * The demo's event line for a daemon log line, or undefined to leave it out. "gate closed" alone says no why: the
  * session's end (its own event line, with its cause) or an unpaid open gate (the line before) does, so it is left out.
+ * The rest shown is what went wrong (a close that failed, a portal that cannot be reached), as the daemon says it.
  */
 export function explainLogLine(line: string): string | undefined {
   if (/gate open without a session: closing/.test(line)) {
@@ -44,10 +45,11 @@ export function explainLogLine(line: string): string | undefined {
   if (/reconciled with portal/.test(line)) {
     const deauthed = Number(field(line, 'deauthed') ?? 0);
     return deauthed > 0
-      ? `start-up: closed the gates of ${deauthed} clients the portal had open without a paid session (the simulator starts some clients authenticated)`
+      ? `start-up: closed the gates of ${deauthed} client${deauthed === 1 ? '' : 's'} the portal had open without a paid session (the simulator starts some clients authenticated)`
       : 'start-up: portal reconciled, no unpaid client open';
   }
-  if (/gate closed/.test(line)) return undefined;
+  // A refused call: the demo's own refusal line carries its code and the daemon's reason.
+  if (/gate closed|call failed method=purchase/.test(line)) return undefined;
   if (/portal lost|cannot|failed/.test(line)) return line;
   return undefined;
 }

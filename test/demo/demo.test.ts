@@ -92,6 +92,8 @@ test('every refusal, deauth and end the demo shows says why', () => {
   assert.match(explainLogLine('warn: gate open without a session: closing mac=02:00:00:00:00:07')!, /02:00:00:00:00:07 gate closed: open on the portal without a paid session/);
   // A bare close says no why: its session's end line or the unpaid line above says it.
   assert.is(explainLogLine('info: gate closed mac=02:00:00:00:00:07 result=deauthed took_ms=3'), undefined);
+  assert.is(explainLogLine('info: call failed method=purchase code=ERR_AMOUNT_TOO_SMALL reason="x"'), undefined, 'the refusal line says it');
+  assert.match(explainLogLine('warn: gate close failed, will retry mac=02:00:00:00:00:07 code=ERR_PORTAL_TIMEOUT')!, /gate close failed/);
   for (const cause of END_CAUSES) assert.match(endCauseText(cause), new RegExp(`^${cause}: \\w`), cause);
 });
 
@@ -106,7 +108,7 @@ test('the demo runs headless for a few seconds and exits 0 with a summary', () =
   assert.ok(purchases > 0, `made purchases (${purchases})\n${out}`);
   assert.match(out, /\+ 02:00:00:00:[0-9a-f]{2}:5a bought/, 'sessions started and were reported over ubus events');
   assert.match(out, /purchase refused for 02:de:ad:be:ef:00: ERR_AMOUNT_TOO_SMALL \(deliberate/, 'a bad purchase gets its error code and why');
-  assert.match(out, /start-up: (closed the gates of \d+ clients|portal reconciled)/, 'the start-up reconcile says what it closed and why');
+  assert.match(out, /start-up: (closed the gates of \d+ clients? the portal|portal reconciled)/, 'the start-up reconcile says what it closed and why');
   assert.not.match(out, /^\S+ info: gate closed/m, 'no close without its why');
   assert.match(out, /admin terminate/);
   // A cut session's overshoot is what passed its gate (the portal's counters at the deauth), next to what was billed.

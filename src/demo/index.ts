@@ -187,7 +187,7 @@ config limits 'limits'
       if (action === undefined) return;
       if (action.kind === 'terminate') {
         terminated = true;
-        void bus.call('sluice', 'terminate', { mac: action.mac }).then(() => { totals.terminates++; event(`admin terminate ${action.mac} (the demo's one, as an admin would)`); }, () => undefined);
+        void bus.call('sluice', 'terminate', { mac: action.mac }).then(() => { totals.terminates++; event(`admin terminate ${action.mac}: the demo ends one session as an admin would`); }, () => undefined);
       } else void buy(action.mac, action.args, action.kind === 'topup');
     }, actionIntervalMs(clients, seconds)));
     // One refused purchase, as a portal with a bug would send: below the plan's minimum.
@@ -225,7 +225,9 @@ config limits 'limits'
       timers.push(setInterval(() => {
         const view = renderView(sessions.values(), totals, {
           // 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40 × 100.
-          now: Date.now(), rows: process.stdout.rows || 40, columns: process.stdout.columns || 100, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
+          // One column spare: a line that fills the last column leaves the cursor there, and the erase-to-end after it
+          // would wipe that last character.
+          now: Date.now(), rows: process.stdout.rows || 40, columns: (process.stdout.columns || 100) - 1, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
         });
         // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
         process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);

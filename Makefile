@@ -26,15 +26,16 @@ define Package/sluice
 	TITLE:=Pay-per-use WiFi: time and data sessions through openNDS
 	DEPENDS:=+node
 	PKGARCH:=all
-	# Members of this group may call the portal's methods (purchase, quote, session, pricing) on ubus without
+	# Members of this group may call the portal's methods (purchase, receipt, quote, session, pricing) on ubus without
 	# being root: /usr/share/acl.d/sluice.json. Run a portal CGI or FAS script as this user.
 	USERID:=sluice-portal=472:sluice-portal=472
 endef
 
 define Package/sluice/description
-sluice sells time- or data-based WiFi sessions (x402 escrow, RADIUS voucher or admin grant), opens the
-captive portal's gate (openNDS / nodogsplash) for the paying client, meters that client's usage and closes
-the gate when the allotment is spent. Driven over ubus (object `sluice`); syncs to RADIUS, MQTT and escrow.
+sluice sells time- or data-based WiFi sessions (x402 USDC payments, x402 escrow sessions, RADIUS vouchers
+or an admin grant), opens the captive portal's gate (openNDS / nodogsplash) for the paying client, meters
+that client's usage and closes the gate when the allotment is spent. Driven over ubus (object `sluice`);
+a LAN pay page for customers; syncs to RADIUS and MQTT.
 endef
 
 define Package/sluice/conffiles

@@ -1,7 +1,7 @@
 // CLI entry: `sluice <command>` picks the command; each parses its own arguments (the daemon's: cli.ts).
 // Nothing is imported statically: the daemon's modules take ~100 ms to load on a router, and until a SIGHUP handler
 // exists Node's default for SIGHUP is to exit (129) — procd's reload right after a start killed the daemon. The
-// handler below is installed first; the commands load after it.
+// handler below is installed first; the commands load after it (even version.ts, so that this stays true as it grows).
 
 /** SIGHUPs that arrived before the daemon's own handler: the daemon reloads once it is up. */
 interface HeldHangups {
@@ -18,6 +18,9 @@ function holdHangups(): HeldHangups {
 }
 
 const USAGE = `usage: sluice <command> [options]
+       sluice <command> --help     that command's own usage
+       sluice --version | -V       the version
+       sluice help [<command>]     this help, or a command's
 
 commands:
   daemon [--config FILE] [--ubus-socket SOCK] [--reset-state]
@@ -28,6 +31,8 @@ commands:
   ubus [-s SOCK] [-t TIMEOUT] list|call|listen|send ...
                                                 talk to a ubus bus like the ubus CLI
 `;
+
+const isHelp = (arg: string | undefined): boolean => arg === '-h' || arg === '--help';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -47,11 +52,36 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ubusd':
       return (await import('./ubus/index.ts')).runUbusd(rest);
-    case 'ubus':
-      return (await import('./ubus/index.ts')).runUbusCli(rest);
-    default:
+    case 'ubus': {
+      const { runUbusCli } = await import('./ubus/index.ts');
+      // The ubus CLI keeps the C program's conventions (usage on stderr, exit 1, for anything it does not take), so
+      // scripts written for one work with the other; `--help` as the first argument (which the C CLI never took) is
+      // sluice's convention: the same usage, on stdout, exit 0.
+      if (isHelp(rest[0]) && rest.length === 1) {
+        await runUbusCli([], { stderr: (t) => void process.stdout.write(t) });
+        return 0;
+      }
+      return runUbusCli(rest);
+    }
+    case 'help':
+      // `sluice help <command>` is `sluice <command> --help`.
+      if (rest[0] !== undefined && rest[0] !== 'help') return main([rest[0], '--help']);
+      process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+    case '-V':
+      process.stdout.write(`sluice ${(await import('./version.ts')).VERSION}\n`);
+      return 0;
+    case undefined:
       process.stderr.write(USAGE);
-      return command === undefined || command === '-h' || command === '--help' ? 0 : 2;
+      return 2;
+    default:
+      if (isHelp(command)) {
+        process.stdout.write(USAGE);
+        return 0;
+      }
+      process.stderr.write(`sluice: unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}\n${USAGE}`);
+      return 2;
   }
 }
 

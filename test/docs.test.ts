@@ -1,8 +1,11 @@
-/** The docs stay true to the code: every error code raised is documented, every ubus method has its section. */
+/**
+ * The docs stay true to the code: every error code raised is documented, every ubus method has its section, and every
+ * doc a page or a source comment points to exists.
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { METHODS } from '../src/api/index.ts';
 import { isErrorCode } from '../src/errors.ts';
 
@@ -36,6 +39,35 @@ test('docs/ubus-api.md names only codes sluice has', () => {
   const named = [...doc.matchAll(/\b(ERR_[A-Z0-9_]*[A-Z0-9])\b/g)].map((m) => m[1]!);
   assert.ok(named.length > 10, `found ${named.length} codes`);
   assert.equal(named.filter((c) => !isErrorCode(c)), [], 'codes not in ERROR_CODES');
+});
+
+/** README.md and docs/*.md: the pages whose links a reader follows. */
+const pages = (): string[] => ['README.md', ...readdirSync(join(root, 'docs')).filter((n) => n.endsWith('.md')).map((n) => `docs/${n}`)];
+
+test('every relative link in README.md and docs/*.md leads to a file that exists', () => {
+  const broken: string[] = [];
+  for (const page of pages()) {
+    const text = readFileSync(join(root, page), 'utf8');
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1]!.split('#')[0]!;
+      if (target === '' || /^[a-z]+:/i.test(target)) continue;
+      if (!existsSync(join(root, dirname(page), target))) broken.push(`${page} → ${m[1]}`);
+    }
+  }
+  assert.equal(broken, []);
+});
+
+test('every docs/<name>.md named in README, docs or a source comment exists', () => {
+  const texts = [...pages(), ...sources(join(root, 'src')).map((p) => p.slice(root.length))];
+  const missing = new Set<string>();
+  for (const file of texts) {
+    const text = readFileSync(join(root, file), 'utf8');
+    // "docs/x.md" anywhere, and "docs: x.md" as src/portal/types.ts writes it.
+    for (const m of text.matchAll(/\bdocs(?:\/|: )([a-z0-9-]+\.md)\b/g)) {
+      if (!existsSync(join(root, 'docs', m[1]!))) missing.add(`${file}: docs/${m[1]}`);
+    }
+  }
+  assert.equal([...missing], []);
 });
 
 test.run();

@@ -13,19 +13,26 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler, TrafficSimulator
 import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../ubus/index.ts';
 import { demoPaymentMethod } from './payment.ts';
 import { prng } from '../prng.ts';
-import { renderView, formatAmount, type ViewSession, type ViewTotals } from './view.ts';
+import { renderView, formatAmount, addUsageSample, type ViewSession, type ViewTotals } from './view.ts';
+import { actionIntervalMs, nextAction } from './activity.ts';
+import { DELIBERATE_BAD_MAC, endCauseText, explainLogLine, refusalText } from './explain.ts';
 
 const POLL_S = 1;
-/** The live view's rate column averages over this window. */
-const RATE_WINDOW_MS = 2000;
 
-interface DemoOptions { clients: number; seconds: number }
+export interface DemoOptions { clients: number; seconds: number }
 
-function parseArgs(argv: string[]): DemoOptions | string {
+export const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
+  --clients N   clients on the simulated openNDS (1..100000, default 200)
+  --seconds S   how long the demo runs (1..86400, default 60); Ctrl-C ends it sooner
+`;
+
+/** The demo's options, `help`, or what is wrong with its arguments. */
+export function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
   const o: DemoOptions = { clients: 200, seconds: 60 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = Number(argv[i + 1]);
+    if (flag === '-h' || flag === '--help') return 'help';
     if (flag === '--clients' && Number.isInteger(value) && value >= 1 && value <= 100_000) { o.clients = value; i++; }
     else if (flag === '--seconds' && Number.isFinite(value) && value >= 1 && value <= 86_400) { o.seconds = value; i++; }
     else return `unexpected argument ${JSON.stringify(flag)}`;
@@ -33,12 +40,14 @@ function parseArgs(argv: string[]): DemoOptions | string {
   return o;
 }
 
-const pick = <T>(items: readonly T[], random: () => number): T | undefined => items[Math.floor(random() * items.length)];
-
 export async function runDemo(argv: string[]): Promise<number> {
-  const parsed = parseArgs(argv);
+  const parsed = parseDemoArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(DEMO_USAGE);
+    return 0;
+  }
   if (typeof parsed === 'string') {
-    process.stderr.write(`sluice demo: ${parsed}\nusage: sluice demo [--clients N] [--seconds S]\n`);
+    process.stderr.write(`sluice demo: ${parsed}\n${DEMO_USAGE}`);
     return 2;
   }
   const { clients, seconds } = parsed;
@@ -117,11 +126,11 @@ config limits 'limits'
     return answer(line);
   });
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
-  // Until the daemon is up, its start-up reconcile deauths the portal's unpaid clients one by one: its summary line says
-  // how many, the per-client lines would only bury the start of the run.
-  let up = false;
+  // The daemon's log lines worth a newcomer's attention, each with why (explain.ts): the start-up reconcile's one
+  // summary line stands for its per-client deauths, a session's end line for its gate's close.
   const log = createLogger({ level: 'info', write: (_level, line) => {
-    if (/gate closed|reconciled|portal lost|cannot|failed/.test(line) && (up || !/gate closed/.test(line))) event(line);
+    const text = explainLogLine(line);
+    if (text !== undefined) event(text);
   } });
   let daemon: Daemon | undefined;
   let client: UbusClient | undefined;
@@ -145,7 +154,6 @@ config limits 'limits'
     client = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 15_000 });
     const bus = client;
     await bus.listen('sluice.session', (_type, data) => applyEvent(data, sessions, totals, event));
-    up = true;
     event(`daemon up: ${clients} clients on the simulated portal, ${Math.round(seconds)} s`);
 
     // Traffic flows in real time.
@@ -167,35 +175,23 @@ config limits 'limits'
       }
     }, clients > 500 ? 250 : 100)); // finer steps, finer cuts; the sim shares the daemon's thread
 
-    // A portal's purchases: spread over the first 60% of the run, data and time, some top-ups, one admin terminate.
-    const purchaseTarget = Math.max(8, Math.min(clients, Math.round(clients * 0.6)));
-    const every = Math.max(50, (seconds * 600) / purchaseTarget);
+    // A portal's purchases, data and time, some top-ups, one admin terminate: to the end of the run (activity.ts).
     let reference = 0;
     let terminated = false;
     timers.push(setInterval(() => {
-      if (Date.now() - started > seconds * 600) return;
-      const active = [...sessions.values()].filter((s) => s.state === 'ACTIVE');
-      if (active.length > 0 && random() < 0.15) {
-        const s = pick(active, random)!;
-        const args = s.metric === 'bytes' ? { plan: 'data', steps: 1 + Math.floor(random() * 3) } : { plan: 'time', steps: 1 + Math.floor(random() * 3) };
-        void buy(s.mac, args, true);
-        return;
-      }
-      if (!terminated && Date.now() - started > seconds * 400 && active.length > 0) {
+      const action = nextAction({
+        elapsedMs: Date.now() - started, totalMs: seconds * 1000, terminated,
+        active: [...sessions.values()].filter((s) => s.state === 'ACTIVE'),
+        candidates: model.clients().filter((c) => c.state === 'Preauthenticated').map((c) => c.mac),
+      }, random);
+      if (action === undefined) return;
+      if (action.kind === 'terminate') {
         terminated = true;
-        const s = pick(active, random)!;
-        void bus.call('sluice', 'terminate', { mac: s.mac }).then(() => { totals.terminates++; event(`admin terminate ${s.mac}`); }, () => undefined);
-        return;
-      }
-      const busy = new Set(active.map((s) => s.mac));
-      const candidates = model.clients().filter((c) => c.state === 'Preauthenticated' && !busy.has(c.mac)).map((c) => c.mac);
-      const mac = pick(candidates, random);
-      if (mac === undefined) return;
-      const args = random() < 0.65 ? { plan: 'data', steps: 1 + Math.floor(random() * 8) } : { plan: 'time', steps: 2 + Math.floor(random() * 8) };
-      void buy(mac, args, false);
-    }, every));
+        void bus.call('sluice', 'terminate', { mac: action.mac }).then(() => { totals.terminates++; event(`admin terminate ${action.mac}: the demo ends one session as an admin would`); }, () => undefined);
+      } else void buy(action.mac, action.args, action.kind === 'topup');
+    }, actionIntervalMs(clients, seconds)));
     // One refused purchase, as a portal with a bug would send: below the plan's minimum.
-    timers.push(setTimeout(() => void buy('02:de:ad:be:ef:00', { plan: 'data', amount: '10' }, false), 1500));
+    timers.push(setTimeout(() => void buy(DELIBERATE_BAD_MAC, { plan: 'data', amount: '10' }, false), 1500));
 
     async function buy(mac: string, args: BlobmsgTable, topup: boolean): Promise<void> {
       try {
@@ -210,8 +206,8 @@ config limits 'limits'
         }
       } catch (err) {
         totals.rejected++;
-        const why = err instanceof UbusStatusError ? (err.replies[0]?.error as { code?: string } | undefined)?.code ?? err.message : String(err);
-        event(`purchase refused for ${mac}: ${why}`);
+        const error = err instanceof UbusStatusError ? err.replies[0]?.error as { code?: string; message?: string } | undefined : undefined;
+        event(refusalText(mac, error?.code ?? (err instanceof Error ? err.message : String(err)), error?.message));
       }
     }
 
@@ -228,8 +224,10 @@ config limits 'limits'
       process.stdout.write('\x1b[?1049h\x1b[?25l');
       timers.push(setInterval(() => {
         const view = renderView(sessions.values(), totals, {
-          // rows is 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40.
-          now: Date.now(), rows: process.stdout.rows || 40, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
+          // 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40 × 100.
+          // One column spare: a line that fills the last column leaves the cursor there, and the erase-to-end after it
+          // would wipe that last character.
+          now: Date.now(), rows: process.stdout.rows || 40, columns: (process.stdout.columns || 100) - 1, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
         });
         // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
         process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
@@ -262,17 +260,13 @@ config limits 'limits'
 function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, totals: ViewTotals, event: (t: string) => void): void {
   const kind = data.event;
   if (kind === 'usage') {
-    const now = performance.now();
+    const now = Date.now();
     for (const u of (data.sessions ?? []) as BlobmsgTable[]) {
       const s = sessions.get(u.id as string);
       if (!s) continue;
       s.used = Number(u.used ?? s.used);
-      const samples = (s.usageSamples ??= [[s.startedMs, 0]]);
       // Bytes both ways for data and time sessions alike: the running sum of the deltas (`used` of a time session is seconds).
-      samples.push([now, samples[samples.length - 1]![1] + Number(u.delta ?? 0)]);
-      while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
-      const [t0, b0] = samples[0]!;
-      if (now > t0) s.rateBps = ((samples[samples.length - 1]![1] - b0) * 1000) / (now - t0);
+      addUsageSample(s.usageSamples, now, Number(u.delta ?? 0));
       s.remaining = Number(u.remaining ?? s.remaining);
       totals.meteredBytes += Number(u.delta ?? 0);
     }
@@ -284,7 +278,7 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   const prev = sessions.get(id);
   const s: ViewSession = {
     startedMs: prev?.startedMs ?? performance.now(), endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
-    rateBps: prev?.rateBps ?? 0, ...(prev?.usageSamples !== undefined && { usageSamples: prev.usageSamples }),
+    usageSamples: prev?.usageSamples ?? [[Date.now(), 0]],
     id, mac: t.mac as string, metric: t.metric as 'bytes' | 'seconds', allotment: Number(t.allotment), used: Number(t.used),
     remaining: Number(t.remaining), expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000, state: t.state as string,
     endCause: (t.end_cause as string | null) ?? null, topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
@@ -295,7 +289,7 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   if (kind === 'topup') event(`^ ${s.mac} topped up to ${formatAmount(s.metric, s.allotment)}`);
   if (kind === 'ended') {
     totals.ended[s.endCause ?? '?'] = (totals.ended[s.endCause ?? '?'] ?? 0) + 1;
-    event(`- ${s.mac} ${s.endCause}: used ${formatAmount(s.metric, s.used)} of ${formatAmount(s.metric, s.allotment)}`);
+    event(`- ${s.mac} ended, ${endCauseText(s.endCause)}; used ${formatAmount(s.metric, s.used)} of ${formatAmount(s.metric, s.allotment)}`);
   }
 }
 

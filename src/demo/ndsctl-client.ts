@@ -32,13 +32,19 @@ export async function ndsctlOverSocket(path: string, command: string, args: read
   return { code: 0, stdout: answer };
 }
 
+const USAGE = 'usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n';
+
 export async function runDemoNdsctl(argv: string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const at = argv.indexOf('--socket');
   const path = at >= 0 ? argv[at + 1] : undefined;
   const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
   const [command, ...args] = rest;
   if (path === undefined || command === undefined) {
-    process.stderr.write('usage: sluice demo-ndsctl --socket PATH <json|auth|deauth|status> [args…]\n');
+    process.stderr.write(USAGE);
     return 2;
   }
   const { code, stdout } = await ndsctlOverSocket(path, command, args);

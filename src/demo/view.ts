@@ -15,12 +15,11 @@ export interface ViewSession {
   topups: number;
   endedAt: number | null;
   /**
-   * Bytes/s over the last ~2 s of usage events (data and time sessions alike). Over one tick (tens of ms while data
-   * sessions near their end) the portal's 1 KiB counters make the rate jump and give many clients the same value.
+   * [Date.now(), bytes both ways billed so far] at its start and at each usage event, oldest first, pruned to the
+   * rate window (data and time sessions alike). The rate is taken from these at render time, so it falls to 0 when the
+   * client goes quiet: usage events come only when bytes pass.
    */
-  rateBps: number;
-  /** [performance.now(), bytes billed so far] at the usage events in that window, oldest first. */
-  usageSamples?: Array<[number, number]>;
+  usageSamples: Array<[number, number]>;
   /** performance.now() when the demo saw it start / end. */
   startedMs: number;
   endedMs?: number | undefined;
@@ -42,6 +41,30 @@ export interface ViewTotals {
 
 const MiB = 1048576;
 
+/** The rate column averages over this window: over one tick (tens of ms while data sessions near their end) the
+ * portal's 1 KiB counters make the rate jump and give many clients the same value. */
+export const RATE_WINDOW_MS = 2000;
+
+/** Adds a usage event's bytes at `now`, keeping one sample at or before the window's start. */
+export function addUsageSample(samples: Array<[number, number]>, now: number, deltaBytes: number): void {
+  samples.push([now, samples[samples.length - 1]![1] + deltaBytes]);
+  while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
+}
+
+/**
+ * Bytes/s over the window ending at `now`: what was billed since its start (the bytes counted up to the window's start
+ * are the last sample at or before it), over the window, or over the session's age while it is younger.
+ */
+export function rateAt(samples: ReadonlyArray<readonly [number, number]>, now: number): number {
+  if (samples.length === 0) return 0;
+  const from = now - RATE_WINDOW_MS;
+  let base = samples[0]!;
+  for (const sample of samples) if (sample[0] <= from) base = sample;
+  const last = samples[samples.length - 1]!;
+  const span = now - Math.max(from, samples[0]![0]);
+  return span > 0 ? Math.max(0, last[1] - base[1]) * 1000 / span : 0;
+}
+
 export function formatAmount(metric: 'bytes' | 'seconds', n: number): string {
   if (metric === 'seconds') return n >= 60 ? `${Math.floor(n / 60)}m${String(Math.round(n % 60)).padStart(2, '0')}s` : `${Math.round(n)}s`;
   return n >= MiB ? `${(n / MiB).toFixed(1)}MiB` : `${Math.round(n / 1024)}KiB`;
@@ -53,7 +76,7 @@ export function bar(fraction: number, width: number): string {
   return '█'.repeat(full) + '░'.repeat(width - full);
 }
 
-function sessionLine(s: ViewSession, now: number): string {
+function sessionLine(s: ViewSession, now: number, rateBps: number): string {
   const liveTime = s.metric === 'seconds' && s.expiresAt !== null && s.state === 'ACTIVE';
   const left = liveTime ? Math.max(0, (s.expiresAt! - now) / 1000) : s.remaining;
   // Time runs between events: derive the used part from the deadline so used + left = allotment.
@@ -62,30 +85,47 @@ function sessionLine(s: ViewSession, now: number): string {
   const kind = s.metric === 'bytes' ? 'data' : 'time';
   const status = s.state === 'ACTIVE' ? `${formatAmount(s.metric, left)} left` : `${s.state.toLowerCase()} (${s.endCause})`;
   const topup = s.topups > 0 ? ` +${s.topups}` : '';
-  const rate = s.state === 'ACTIVE' ? `${formatAmount('bytes', s.rateBps)}/s` : '';
+  const rate = s.state === 'ACTIVE' ? `${formatAmount('bytes', rateBps)}/s` : '';
   return `${s.mac} ${kind} ${bar(usedFraction, 20)} ${formatAmount(s.metric, used).padStart(8)} / ${formatAmount(s.metric, s.allotment).padEnd(8)} ${rate.padStart(10)}  ${status}${topup}`;
 }
 
-export function renderView(sessions: Iterable<ViewSession>, totals: ViewTotals, opts: { now: number; rows: number; elapsedS: number; totalS: number }): string {
+/** A line cut to the terminal's width, so that no line wraps and pushes the header off the top. */
+const fit = (line: string, columns: number): string => {
+  const chars = [...line];
+  return chars.length <= columns ? line : `${chars.slice(0, Math.max(0, columns - 1)).join('')}…`;
+};
+
+/**
+ * The screen: at most `rows` lines of at most `columns` characters, the header first (a taller view scrolls the
+ * header away). `now` is Date.now() (deadlines and the rate window).
+ */
+export function renderView(
+  sessions: Iterable<ViewSession>, totals: ViewTotals, opts: { now: number; rows: number; columns: number; elapsedS: number; totalS: number },
+): string {
   const all = [...sessions];
-  // The busiest first: what a newcomer wants to watch is the meter keeping up with the fastest clients.
-  const active = all.filter((s) => s.state === 'ACTIVE').sort((a, b) => b.rateBps - a.rateBps);
+  const rate = new Map(all.map((s) => [s, s.state === 'ACTIVE' ? rateAt(s.usageSamples, opts.now) : 0]));
+  // The busiest first: what a newcomer wants to watch is the meter keeping up with the fastest clients. The rate is
+  // today's (a quiet client's falls to 0 and sinks), the newest session first among equals.
+  const active = all.filter((s) => s.state === 'ACTIVE').sort((a, b) => rate.get(b)! - rate.get(a)! || b.startedMs - a.startedMs);
   const ended = all.filter((s) => s.state !== 'ACTIVE').sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0));
   const endedText = Object.entries(totals.ended).map(([cause, n]) => `${cause} ${n}`).join(', ') || 'none yet';
-  const lines = [
+  const header = [
     `sluice demo: ${totals.clients} clients on a simulated openNDS · ${Math.floor(opts.elapsedS)}/${opts.totalS}s · Ctrl-C to stop`,
     `purchases ${totals.purchases} · top-ups ${totals.topups} · admin terminates ${totals.terminates} · refused ${totals.rejected} · active ${active.length}`,
     `ended: ${endedText}`,
     `meter: ${totals.ticks} ticks, last ${totals.tickMs.toFixed(1)} ms · metered ${formatAmount('bytes', totals.meteredBytes)} · daemon RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
+    `${'client'.padEnd(17)} kind ${'progress'.padEnd(20)} ${'used'.padStart(8)} / ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`,
   ];
-  const eventRows = Math.min(8, Math.max(3, Math.floor(opts.rows / 4)));
-  const sessionRows = Math.max(3, opts.rows - lines.length - eventRows - 3);
+  const rows = Math.max(12, opts.rows);
+  const eventRows = Math.min(8, Math.max(3, Math.floor(rows / 4)));
+  // Header, the sessions (and a "… more" line), a blank line, "recent:", the events: exactly `rows` lines at most.
+  const sessionRows = Math.max(1, rows - header.length - 1 - 2 - eventRows);
   const shown = [...active, ...ended].slice(0, sessionRows);
-  lines.push(`${'client'.padEnd(17)} kind ${'used / allotment'.padEnd(20)} ${'used'.padStart(8)} / ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`);
-  for (const s of shown) lines.push(sessionLine(s, opts.now));
+  const lines = [...header];
+  for (const s of shown) lines.push(sessionLine(s, opts.now, rate.get(s)!));
   if (all.length > shown.length) lines.push(`… ${all.length - shown.length} more`);
   lines.push('', 'recent:');
   for (const e of totals.events.slice(-eventRows)) lines.push(`  ${e}`);
-  return lines.join('\n');
+  return lines.slice(0, rows).map((l) => fit(l, Math.max(20, opts.columns))).join('\n');
 }

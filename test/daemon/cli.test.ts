@@ -1,7 +1,19 @@
-// `sluice daemon`'s command line (src/cli.ts): what it takes, and what it refuses.
+// sluice's command line: `sluice daemon`'s arguments (src/cli.ts), and the conventions every command keeps (src/main.ts):
+// --version, `help`, `<command> --help` on stdout with exit 0, and a usage error (exit 2) for what it does not know.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseDaemonArgs } from '../../src/cli.ts';
+import { VERSION } from '../../src/version.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `sluice <args>` from source, as the bundle runs it (main.ts is its entry). */
+function sluice(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 test('defaults, long and short options, --reset-state', () => {
   assert.equal(parseDaemonArgs([]), { configPath: '/etc/config/sluice', resetState: false });
@@ -15,6 +27,54 @@ test('help, an unknown argument, and an option without its value', () => {
   assert.is(parseDaemonArgs(['--config', '/tmp/c', '--help']), 'help');
   assert.equal(parseDaemonArgs(['--verbose']), { unexpected: '--verbose' });
   assert.equal(parseDaemonArgs(['--config']), { unexpected: '--config' });
+});
+
+test('--version and -V print the version and exit 0', () => {
+  for (const flag of ['--version', '-V']) {
+    const r = sluice(flag);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout, `sluice ${VERSION}\n`);
+  }
+});
+
+test('`sluice help` and `sluice --help` print the help on stdout and exit 0', () => {
+  for (const args of [['help'], ['--help'], ['-h']]) {
+    const r = sluice(...args);
+    assert.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /usage: sluice <command>/);
+    assert.match(r.stdout, /--version/);
+  }
+});
+
+test('every command answers --help with its own usage, exit 0 (and `sluice help <command>` does the same)', () => {
+  const own: Record<string, RegExp> = {
+    daemon: /usage: sluice daemon/, demo: /usage: sluice demo/, ubusd: /sluice ubusd|-s <socket>|usage/i,
+    ubus: /Usage: ubus \[<options>\] <command>/, 'demo-ndsctl': /usage: sluice demo-ndsctl/,
+  };
+  for (const [command, usage] of Object.entries(own)) {
+    const r = sluice(command, '--help');
+    assert.is(r.status, 0, `${command} --help: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, usage, `${command} --help`);
+    assert.not.match(r.stdout, /usage: sluice <command>/, `${command} --help prints its own usage, not the top-level one`);
+  }
+  const r = sluice('help', 'demo');
+  assert.is(r.status, 0);
+  assert.match(r.stdout, /usage: sluice demo/);
+});
+
+test('an unknown command, an unknown flag, or a bad command argument is a usage error: exit 2 with what was wrong', () => {
+  const command = sluice('frobnicate');
+  assert.is(command.status, 2);
+  assert.match(command.stderr, /unknown command "frobnicate"/);
+  const flag = sluice('--frobnicate');
+  assert.is(flag.status, 2);
+  assert.match(flag.stderr, /unknown option "--frobnicate"/);
+  const demo = sluice('demo', '--clients', '-3');
+  assert.is(demo.status, 2);
+  assert.match(demo.stderr, /unexpected argument "--clients"/);
+  const daemon = sluice('daemon', '--verbose');
+  assert.is(daemon.status, 2);
+  assert.match(daemon.stderr, /unexpected argument "--verbose"/);
 });
 
 test.run();

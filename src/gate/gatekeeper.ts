@@ -113,6 +113,8 @@ export class Gatekeeper {
       }));
     });
     sessions.on('topup', (s) => { void this.options.kernelQuota?.toppedUp(s.mac); });
+    // New limits (CoA-Request, ubus `change`): the quota follows the allotment, down as well as up.
+    sessions.on('limits', (s) => { if (s.metric === 'bytes') void this.options.kernelQuota?.toppedUp(s.mac); });
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
       // A close still unconfirmed (a held gate, a failed deauth) stands for this end: enforce() retries it.

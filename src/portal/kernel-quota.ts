@@ -372,6 +372,8 @@ export class KernelQuota {
    * grew, the count going on (exact while it downloads). Once its quota is used up, the kernel has counted the packets
    * it dropped too (seen: each dropped 1000-byte packet adds 1000), so growing the limit would hand those back as
    * short: it gets a fresh quota of the session's bytes left instead (what the portal counted; the client was stopped).
+   * An allotment set lower (a RADIUS CoA-Request, ubus `change`) lowers the limit by as much, the count going on: a
+   * quota used up stays used up, one with less left than the cut stops the client at the new allotment.
    */
   toppedUp(mac: string): Promise<void> {
     return this.#serial(async () => {
@@ -379,8 +381,8 @@ export class KernelQuota {
       const session = this.#session(mac);
       if (!this.#enabled || entry === undefined || session === null) return;
       const grew = entry.allotment === null ? 0 : Number(session.allotment - entry.allotment);
-      if (!(grew > 0)) return;
-      if ((await this.#readUsedUp()).has(mac)) {
+      if (grew === 0 || !Number.isFinite(grew)) return;
+      if (grew > 0 && (await this.#readUsedUp()).has(mac)) {
         const fresh = { ...entry, limitBytes: session.left, allotment: session.allotment };
         await this.#apply(installScript(fresh, entry), () => this.#entries.set(mac, fresh));
         return;

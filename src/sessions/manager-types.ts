@@ -25,6 +25,8 @@ export interface SessionManagerOptions {
 export type SessionEvents = {
   started: [session: Session];
   topup: [session: Session, payment: PaymentRef];
+  /** A live session's limits set anew (setLimits: a RADIUS CoA-Request or ubus `change`), not ended by them. */
+  limits: [session: Session];
   ended: [session: Session];
   /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
   warning: [err: SluiceError];

@@ -236,7 +236,10 @@ export class SessionManager {
     if (cause) return this.endNow(id, cause, at) ?? viewSession(current, at);
     if (expiresAt !== null && current.state === 'ACTIVE') this.scheduler.set(id, expiresAt);
     else this.scheduler.delete(id);
-    return viewSession(current, at);
+    const view = viewSession(current, at);
+    // Heard by the gate: a data session's kernel quota follows its new allotment (up or down) like a top-up's.
+    this.events.emit('limits', view);
+    return view;
   }
 
   /**

@@ -99,6 +99,20 @@ test('a top-up raises the kernel quota and never re-auths', async () => {
   assert.equal(r.valve.calls, [`open ${A}`]);
 });
 
+test('new limits (CoA-Request, ubus change) move a data session\'s kernel quota, never re-auth; a time session\'s are left alone', async () => {
+  const r = await rig();
+  r.valve.present.add(A);
+  r.valve.present.add(B);
+  const a = await r.buy(A);
+  const b = await r.buy(B, 'seconds', 600n);
+  await r.gates.opened(a);
+  await r.gates.opened(b);
+  await r.sessions.setLimits(a.id, { bytes: 5n * 10n ** 8n });
+  await r.sessions.setLimits(b.id, { seconds: 1200n });
+  assert.equal(r.toppedUp, [A]);
+  assert.equal(r.valve.calls, [`open ${A}`, `open ${B}`]);
+});
+
 test('a live session whose client is absent is pending; it opens when the client shows up (a new epoch, no `opened` event)', async () => {
   const r = await rig();
   const s = await r.buy(A);

@@ -203,6 +203,22 @@ print(ok)`]).trim());
     assert.equal(kq.stats(), { enabled: true, clients: 1, changes: 6, failures: 0 });
   });
 
+  test('real kernel: an allotment set lower (CoA-Request, ubus change) lowers the quota by as much, the count going on', async () => {
+    let allotment = 10_000n;
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]); // the earlier test's quota would be inherited
+    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session: () => ({ left: 0, allotment }) });
+    assert.ok(await kq.start());
+    await kq.set(A, '127.0.0.1', 5000);
+    assert.is(send(1), 1);
+    allotment -= 3000n; // 5000 → 2000 over the same count: 1000 sent, one more packet fits
+    await kq.toppedUp(A);
+    assert.is(send(3), 1, 'stopped at the lowered allotment, not the one the quota was installed with');
+    allotment -= 5000n; // below what passed: stays used up
+    await kq.toppedUp(A);
+    assert.is(send(2), 0);
+    await kq.remove(A);
+  });
+
   test('real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() replaces a stale table', async () => {
     const logs: string[] = [];
     const kq = new KernelQuota({

@@ -43,6 +43,12 @@ export interface SluiceBackend {
   sessions(filter: { state?: SessionState; user?: string; mac?: string }): Session[];
   /** Ends the MAC's active session; throws ERR_SESSION_NOT_FOUND when there is none. */
   terminate(mac: string, cause: EndCause): Promise<{ session: Session; gate: GateCloseState }>;
+  /**
+   * New limits for a live session (by MAC or id), totals from its start, the same path as a RADIUS CoA-Request
+   * (SessionManager.setLimits): written before they apply; a session already past them ends at once. Throws
+   * ERR_SESSION_NOT_FOUND (no live session), ERR_SESSION_METRIC_MISMATCH (bytes for a time session).
+   */
+  change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
   /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
   logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];

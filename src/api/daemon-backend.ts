@@ -101,6 +101,14 @@ export class DaemonBackend implements SluiceBackend {
     return { session, gate: await this.gateClosed(session.mac) };
   }
 
+  async change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session> {
+    const live = query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
+    if (!live || !isLive(live) || (query.mac !== undefined && live.mac !== query.mac)) {
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
+    }
+    return this.parts.sessions.setLimits(live.id, limits);
+  }
+
   async logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }> {
     const sessions = await this.parts.sessions.endUser(user, 'pc-logout');
     const gates = await Promise.all(sessions.map((s) => this.gateClosed(s.mac)));

@@ -148,6 +148,19 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },
   }),
+  change: method({
+    args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, seconds: { kind: 'count' }, bytes: { kind: 'count' } },
+    adminOnly: true,
+    async handler(a, backend) {
+      if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
+      if (a.seconds === undefined && a.bytes === undefined) throw new InvalidArgumentError('seconds', 'seconds or bytes (or both) is required');
+      const session = await backend.change(
+        { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) },
+        { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
+      );
+      return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
+    },
+  }),
   logout: method({
     args: { user: { kind: 'string', required: true, maxLength: 253 } },
     adminOnly: true,

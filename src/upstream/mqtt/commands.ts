@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../../time.ts';
 import { decode } from './messages.ts';
 
 /** Commands the channel accepts: the admin ubus methods of the same names (same arguments). */
-export const COMMANDS = ['terminate', 'grant'] as const;
+export const COMMANDS = ['terminate', 'grant', 'change', 'logout'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface Command {

@@ -13,6 +13,7 @@ import type {
   Config, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
 } from './types.ts';
 import { readMqttSection } from './mqtt.ts';
+import { readHookSection } from './hook.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
@@ -160,20 +161,6 @@ function readMqtt(pkg: UciPackage, problems: ConfigProblem[], routerId: string):
   return readMqttSection(r, enabled, routerId);
 }
 
-/**
- * Section types a file may hold from an earlier release that promised them but never acted on them (the `hook`
- * PC-sync webhook, until it gets its behaviour): the daemon runs on the rest of the file and reports each such section
- * (effect `section-ignored`) so the admin knows nothing reads it.
- */
-const UNSUPPORTED_SECTIONS = ['hook'] as const;
-
-function unsupportedSections(pkg: UciPackage): ConfigProblem[] {
-  return UNSUPPORTED_SECTIONS.flatMap((type) => sectionsOfType(pkg, type).map((s) => ({
-    path: type, section: s.name, option: '',
-    reason: `config ${type} is not supported yet: the section is ignored`, effect: 'section-ignored' as const,
-  })));
-}
-
 function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
   const r = new SectionReader(singleton(pkg, 'limits', 'limits'), 'limits', problems);
   const d = DEFAULTS.limits;
@@ -226,6 +213,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
   const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
+  const hook = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'hook', sink, ['secret']); return readHookSection(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -249,9 +237,8 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
-    ...unsupportedSections(pkg),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, http, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

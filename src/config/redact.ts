@@ -29,5 +29,6 @@ export function redactConfig(config: Config): RedactedConfig {
   view.radius.dasSecret = mask(config.radius.dasSecret);
   view.mqtt.password = mask(config.mqtt.password);
   view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
+  view.hook.secret = mask(config.hook.secret);
   return view;
 }

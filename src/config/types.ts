@@ -78,6 +78,9 @@ import type { HttpConfig } from './http.ts';
 export type { MqttConfig } from './mqtt.ts';
 import type { MqttConfig } from './mqtt.ts';
 
+export type { HookConfig } from './hook.ts';
+import type { HookConfig } from './hook.ts';
+
 export type { EscrowConfig } from './escrow.ts';
 import type { EscrowConfig } from './escrow.ts';
 
@@ -96,5 +99,6 @@ export interface Config {
   escrow: EscrowConfig;
   x402: X402Config;
   http: HttpConfig;
+  hook: HookConfig;
   limits: LimitsConfig;
 }

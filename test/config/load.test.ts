@@ -44,7 +44,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
     `\toption network base-sepolia\n\toption address 0x${'B'.repeat(40)}\n\toption seller 0x${'c'.repeat(40)}\n\toption credit_steps 0\n\toption close_grace 2.5\n`).escrow;
   assert.equal(e, { enabled: true, facilitatorUrl: 'http://f:8402/', network: 'eip155:84532', chainId: 84532, address: `0x${'b'.repeat(40)}`,
     seller: `0x${'c'.repeat(40)}`, creditSteps: 0, closeGraceMs: 2500 });
-  assert.not.ok('hook' in c, 'no hook section: PC-sync has no behaviour yet');
+  assert.equal(c.hook, { enabled: false, url: '', secret: '', timeoutMs: 10_000, backoffMaxMs: 300_000, queueMax: 1048576 });
   assert.equal(c.limits, { maxDevicesPerUser: 0, maxSessions: 0 });
 });
 
@@ -240,13 +240,18 @@ test('partial: an enabled upstream with a problem is disabled; a disabled one is
   assert.equal(problems.map((p) => `${p.path}:${p.effect}`), ['radius.secret:section-disabled']);
 });
 
-test('partial: a hook section (PC-sync, not supported yet) is ignored and reported, enabled or not, secret unechoed; the rest applies', () => {
-  const { config, problems } = partial(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n\toption secret 'hs'\n` +
-    `config limits 'limits'\n\toption max_sessions 7\n`);
-  assert.equal([config.pricing.map((p) => p.id), config.limits.maxSessions], [['p'], 7]);
-  assert.not.ok('hook' in config);
-  assert.equal(problems, [{ path: 'hook', section: 'hook', option: '', reason: 'config hook is not supported yet: the section is ignored', effect: 'section-ignored' }]);
-  assert.equal(effects(`${PLAN}config hook 'hook'\n\toption enabled 0\n`), ['hook:section-ignored']);
+test('hook: read when enabled; a bad value disables the section, named hook.<option>, the secret never echoed; the rest applies', () => {
+  const good = load(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'https://pc.example/h'\n\toption secret '${'s'.repeat(16)}'\n` +
+    `\toption timeout 5\n\toption backoff_max 60\n\toption queue_max 256KiB\n`).hook;
+  assert.equal(good, { enabled: true, url: 'https://pc.example/h', secret: 's'.repeat(16), timeoutMs: 5000, backoffMaxMs: 60_000, queueMax: 262144 });
+  const { config, problems } = partial(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'ftp://pc.example/h'\n\toption secret 'short'\n` +
+    `\toption timeout 0\n\toption backoff_max x\n\toption queue_max 1KiB\nconfig limits 'limits'\n\toption max_sessions 7\n`);
+  assert.equal([config.pricing.map((p) => p.id), config.limits.maxSessions, config.hook.enabled], [['p'], 7, false]);
+  assert.equal(problems.map((p) => `${p.path}:${p.effect}`),
+    ['hook.url:section-disabled', 'hook.timeout:section-disabled', 'hook.backoff_max:section-disabled', 'hook.queue_max:section-disabled', 'hook.secret:section-disabled']);
+  assert.not.ok(problems.some((p) => JSON.stringify(p).includes('short')), 'the secret is not echoed');
+  assert.equal(effects(`${PLAN}config hook 'hook'\n\toption enabled 0\n\toption url nonsense\n`), [], 'disabled: not validated');
+  assert.equal(effects(`${PLAN}config hook 'hook'\n\toption enabled 1\n\toption url 'http://pc.example/h'\n`), ['hook.secret:section-disabled'], 'unsigned posts are refused');
 });
 
 test('partial: escrow with a plan lacking an asset leaves that plan out; escrow itself broken leaves the plans alone', () => {

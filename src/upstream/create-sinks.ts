@@ -1,5 +1,5 @@
 /**
- * The sinks built from config alone for the daemon's SinkHost (MQTT). RadiusUpstream is built apart
+ * The sinks built from config alone for the daemon's SinkHost (MQTT, the hook). RadiusUpstream is built apart
  * (RadiusUpstream.fromConfig): it also owns the voucher payment method, which the merchant needs first.
  */
 import type { Config } from '../config/index.ts';
@@ -7,6 +7,7 @@ import type { Log } from '../log.ts';
 import type { Session } from '../sessions/index.ts';
 import type { StatusInfo } from './mqtt/messages.ts';
 import { MqttSink } from './mqtt/sink.ts';
+import { HookSink } from './hook/sink.ts';
 import type { UpstreamSink } from './sink.ts';
 
 export interface SinkDeps {
@@ -28,6 +29,11 @@ export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
   sinks.push(new MqttSink(config.mqtt, {
     log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
     ...(deps.status && { status: deps.status }), ...(deps.command && { command: deps.command }),
+    ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
+  }));
+  // Always present too (idle while disabled): the PC-sync webhook.
+  sinks.push(new HookSink(config.hook, {
+    log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
     ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
   }));
   return sinks;

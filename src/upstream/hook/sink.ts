@@ -87,7 +87,13 @@ export class HookSink implements UpstreamSink {
       this.delivery = new DeliveryLoop({
         source: this.outbox, consumer: CONSUMER, send: (r) => this.post(r), backoff: this.backoff,
         timers: deliveryTimers(this.clock, this.timers), maxInFlight: () => 1,
-        onDelivered: () => { this.counters.delivered++; this.lastError = null; },
+        onDelivered: () => {
+          this.counters.delivered++;
+          this.lastError = null;
+          // Events are few (a start, a top-up, an end): the cursor written at each keeps a crash from posting
+          // acknowledged ones again (the outbox alone writes it every 30 s).
+          this.outbox?.saveCursors().catch((e: unknown) => this.deps.log.warn('hook: cannot save the queue cursor', { reason: toSluiceError(e).message }));
+        },
         onFailure: (err, _r, pause) => {
           this.counters.failures++;
           this.lastError = toSluiceError(err).message;

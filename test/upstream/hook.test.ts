@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { HookSink, type HookSinkDeps } from '../../src/upstream/hook/sink.ts';
 import { HOOK_HEADERS, signedHeaders, verifyHookSignature } from '../../src/upstream/hook/signature.ts';
 import type { HookConfig } from '../../src/config/hook.ts';
+import type { Config } from '../../src/config/types.ts';
 import { fakeSession, recordingLog, tempDir } from './mqtt-rig.ts';
 
 const SECRET = 'hook-test-secret-0123456789';
@@ -148,6 +149,26 @@ test('queued events survive a close with the receiver down and go out after the 
   await r.next(2);
   await sink.close();
   assert.equal(r.posts.map((p) => [json(p).seq, json(p).event]), [[1, 'started'], [2, 'ended']]);
+});
+
+test('reload switches the hook on and off; events of the time it was off are not posted', async () => {
+  const r = await receiver();
+  const { sink } = sinkFor(hookConfig(r.port, { enabled: false }));
+  await sink.start();
+  assert.is(sink.stats()['state'], 'disabled');
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'off' }) });
+  const config = (hook: HookConfig) => ({ hook, main: { routerId: 'r2' } }) as unknown as Config;
+  await sink.reload(config(hookConfig(r.port)));
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'on' }) });
+  await r.next(1);
+  assert.equal([json(r.posts[0]!).session.user, json(r.posts[0]!).router], ['on', 'r2']);
+  await until(() => sink.stats()['pending'] === 0, 'acknowledged');
+  await sink.reload(config(hookConfig(r.port, { enabled: false })));
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'off again' }) });
+  await sink.reload(config(hookConfig(r.port)));
+  sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'on again' }) });
+  await r.next(2);
+  assert.equal(r.posts.map((p) => json(p).session.user), ['on', 'on again']);
 });
 
 /** The receiver block of docs/hook.md, run as written. */

@@ -14,3 +14,6 @@ export {
   termsNonce, verifyReceipt,
   type CreditState, type EscrowDomain, type SessionTerms, type UsageReceipt,
 } from './receipt.ts';
+export {
+  BATCH_CHANNELS_FILE, BatchChannelStore, type BatchChannelConfig, type ChannelRecord, type OpenCharge,
+} from './batch-channels.ts';

@@ -22,3 +22,7 @@ export {
   EscrowCredit, escrowRefOf, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
   type HoldingGate,
 } from './escrow-credit.ts';
+export {
+  BATCH_METHOD_NAME, BatchSettlementMethod, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
+} from './x402-batch.ts';
+export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';

@@ -24,3 +24,12 @@ export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './
 export {
   AUTHORIZATION_TYPES, checkTerms, recoverSigner, verifyLocally, type AuthorizationType, type LocalRequirements,
 } from './verify.ts';
+export {
+  BATCH_SETTLEMENT_CONTRACT, BATCH_SETTLEMENT_SCHEME, CLAIM_BATCH_TYPES, MAX_WITHDRAW_DELAY, MIN_WITHDRAW_DELAY, REFUND_TYPES, batchDomain,
+  channelIdOf, checkChannel, claimBatchTypedData, parseBatchPayment, refundTypedData, verifyVoucher, voucherDigest,
+  type BatchPayment, type ChannelConfig, type ChannelTerms, type ClaimRow, type SignedVoucher,
+} from './batch-settlement.ts';
+export {
+  BatchFacilitatorClient, snapshotOf,
+  type BatchFacilitatorRequest, type BatchSettleOutcome, type BatchVerifyOutcome, type ChannelSnapshot,
+} from './batch-facilitator.ts';

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { x402Facilitator } from '@x402/core/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/facilitator';
 import { createWalletClient, http, publicActions } from 'viem';
 import { generatePrivateKey, nonceManager, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { TestChain } from './index.ts';
@@ -43,7 +44,18 @@ const X402RS_REASONS: Record<string, string> = {
   invalid_exact_evm_payload_recipient_mismatch: 'invalid_payment_recipient',
 };
 
-export async function startFacilitator(chain: TestChain, options: { networks?: string[]; faults?: FacilitatorFaults } = {}): Promise<TestFacilitator> {
+export interface FacilitatorOptions {
+  networks?: string[];
+  faults?: FacilitatorFaults;
+  /**
+   * Also serve `batch-settlement` (@x402/evm's own facilitator scheme; the contracts must be in place: batch.ts).
+   * `authorizer`: the key it signs claims and refunds with for servers that delegate (advertised as
+   * receiverAuthorizer in /supported); omitted, servers must sign their own.
+   */
+  batchSettlement?: { authorizer?: PrivateKeyAccount };
+}
+
+export async function startFacilitator(chain: TestChain, options: FacilitatorOptions = {}): Promise<TestFacilitator> {
   // One signer settles concurrent payments: viem's nonce manager hands out transaction nonces without collisions.
   const account = privateKeyToAccount(generatePrivateKey(), { nonceManager });
   await chain.fund(account.address);
@@ -60,6 +72,10 @@ export async function startFacilitator(chain: TestChain, options: { networks?: s
   } as never);
   const facilitator = new x402Facilitator();
   registerExactEvmScheme(facilitator, { signer, networks: (options.networks ?? [`eip155:${chain.chainId}`]) as never });
+  if (options.batchSettlement) {
+    facilitator.register((options.networks ?? [`eip155:${chain.chainId}`]) as never,
+      new BatchSettlementEvmScheme(signer as never, options.batchSettlement.authorizer as never));
+  }
 
   const faults: FacilitatorFaults = options.faults ?? {};
   const calls = { verify: 0, settle: 0, supported: 0 };

@@ -1,0 +1,150 @@
+/**
+ * The server's per-channel state of x402 `batch-settlement` (the spec's "Per-Channel State" table), one JSON file
+ * `<state_dir>/batch-channels.json` replaced atomically (temp file, fsync, rename, directory fsync) on every change,
+ * and the write awaited before the caller acts on it: a voucher accepted is on flash before its session is granted,
+ * a charge is on flash before anything is claimed for it. Writes are serialized (one after the other, each the whole
+ * table), so the file is always one consistent table.
+ *
+ * A channel's money, in the contract's words: `balance` (deposits − withdrawals − refunds) and `totalClaimed` (what
+ * the receiver has claimed so far) are mirrored from the facilitator's answers; `charged` is sluice's own cumulative
+ * charge (what the meter counted), never above `signedMax`, the ceiling of the latest voucher the payer signed.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SluiceError } from '../errors.ts';
+import { writeFileAtomic } from '../storage/index.ts';
+
+export const BATCH_CHANNELS_FILE = 'batch-channels.json';
+
+export interface BatchChannelConfig {
+  payer: string; payerAuthorizer: string; receiver: string; receiverAuthorizer: string; token: string; withdrawDelay: number; salt: string;
+}
+
+/** The session a channel is paying for now: at most one (the spec serializes per channel). */
+export interface OpenCharge {
+  /** The payment reference the session holds (`channelId:signedMax`). */
+  reference: string;
+  /** `charged` when it opened: the session may add at most signedMax − base. */
+  base: bigint;
+  pricePerStep: bigint;
+  stepSize: bigint;
+  mac: string;
+  at: number;
+}
+
+export interface ChannelRecord {
+  channelId: string;
+  network: string;
+  chainId: number;
+  config: BatchChannelConfig;
+  charged: bigint;
+  signedMax: bigint;
+  signature: string;
+  balance: bigint;
+  totalClaimed: bigint;
+  withdrawRequestedAt: number;
+  refundNonce: bigint;
+  /** ms: when the mirrored fields were last refreshed from the facilitator. */
+  syncedAt: number;
+  lastRequestAt: number;
+  open?: OpenCharge;
+  /** ms: when the last session ended; the unused balance is refunded from then on (the refund policy). */
+  idleSince?: number;
+}
+
+const BIG_FIELDS = ['charged', 'signedMax', 'balance', 'totalClaimed', 'refundNonce'] as const;
+
+function toJson(r: ChannelRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...r };
+  for (const k of BIG_FIELDS) out[k] = r[k].toString();
+  if (r.open) out.open = { ...r.open, base: r.open.base.toString(), pricePerStep: r.open.pricePerStep.toString(), stepSize: r.open.stepSize.toString() };
+  return out;
+}
+
+function fromJson(v: unknown): ChannelRecord {
+  if (typeof v !== 'object' || v === null) throw new TypeError('a channel that is not an object');
+  const r = v as Record<string, unknown>;
+  if (typeof r.channelId !== 'string' || typeof r.network !== 'string' || typeof r.chainId !== 'number' || typeof r.signature !== 'string'
+    || typeof r.config !== 'object' || r.config === null) {
+    throw new TypeError('a channel without channelId, network, chainId, config or signature');
+  }
+  const big = (x: unknown): bigint => { if (typeof x !== 'string' || !/^[0-9]+$/.test(x)) throw new TypeError('not an amount'); return BigInt(x); };
+  const rec: ChannelRecord = {
+    channelId: r.channelId, network: r.network, chainId: r.chainId, config: r.config as BatchChannelConfig, signature: r.signature,
+    charged: big(r.charged), signedMax: big(r.signedMax), balance: big(r.balance), totalClaimed: big(r.totalClaimed), refundNonce: big(r.refundNonce),
+    withdrawRequestedAt: Number(r.withdrawRequestedAt ?? 0), syncedAt: Number(r.syncedAt ?? 0), lastRequestAt: Number(r.lastRequestAt ?? 0),
+    ...(typeof r.idleSince === 'number' && { idleSince: r.idleSince }),
+  };
+  if (typeof r.open === 'object' && r.open !== null) {
+    const o = r.open as Record<string, unknown>;
+    rec.open = { reference: String(o.reference), base: big(o.base), pricePerStep: big(o.pricePerStep), stepSize: big(o.stepSize), mac: String(o.mac), at: Number(o.at) };
+  }
+  if (rec.charged > rec.signedMax) throw new TypeError(`channel ${rec.channelId} charged above its signed ceiling`);
+  return rec;
+}
+
+export class BatchChannelStore {
+  private readonly channels = new Map<string, ChannelRecord>();
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly path: string) {}
+
+  /** Reads the table (none yet: empty). A file that is not the table is refused, never overwritten. */
+  static async open(dir: string): Promise<BatchChannelStore> {
+    const store = new BatchChannelStore(join(dir, BATCH_CHANNELS_FILE));
+    let text: string | undefined;
+    try {
+      text = await readFile(store.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(`cannot read ${store.path}`, err);
+    }
+    if (text !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== 'object' || parsed === null || (parsed as { version?: unknown }).version !== 1
+          || !Array.isArray((parsed as { channels?: unknown }).channels)) throw new TypeError('not the channel table');
+        for (const c of (parsed as { channels: unknown[] }).channels) {
+          const rec = fromJson(c);
+          store.channels.set(rec.channelId, rec);
+        }
+      } catch (err) {
+        throw storeError(`${store.path} is not a batch-settlement channel table`, err);
+      }
+    }
+    return store;
+  }
+
+  get(channelId: string): ChannelRecord | undefined {
+    const r = this.channels.get(channelId.toLowerCase());
+    return r && structuredClone(r);
+  }
+
+  list(): ChannelRecord[] {
+    return [...this.channels.values()].map((r) => structuredClone(r));
+  }
+
+  /** Replaces one channel's record and resolves once the table is on flash (a failed write leaves memory as it was). */
+  async put(record: ChannelRecord): Promise<void> {
+    if (record.charged > record.signedMax) throw storeError(`refusing to store channel ${record.channelId} charged above its ceiling`);
+    const id = record.channelId.toLowerCase();
+    const before = this.channels.get(id);
+    this.channels.set(id, structuredClone({ ...record, channelId: id }));
+    try {
+      await this.flush();
+    } catch (err) {
+      if (before) this.channels.set(id, before); else this.channels.delete(id);
+      throw err;
+    }
+  }
+
+  private flush(): Promise<void> {
+    const text = JSON.stringify({ version: 1, channels: [...this.channels.values()].map(toJson) });
+    const next = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, text));
+    this.writing = next;
+    return next.catch((err: unknown) => { throw storeError(`cannot write ${this.path}`, err); });
+  }
+}
+
+function storeError(message: string, cause?: unknown): SluiceError {
+  return new SluiceError('ERR_BATCH_STORE', cause instanceof Error ? `${message}: ${cause.message}` : message, cause === undefined ? {} : { cause });
+}

@@ -1,0 +1,189 @@
+/**
+ * The money side of `batch-settlement` after the sessions: one pass, run on a timer, that
+ *  1. claims every channel whose charge is above what is claimed on chain, all in ONE `claim` (claimWithSignature
+ *     over many channels), per receiver authorizer;
+ *  2. settles (one transfer of everything claimed to the receiver, per token);
+ *  3. refunds the unused balance of channels with no session open, as the refund policy says.
+ * Each step is harmless to repeat, which is what makes a facilitator outage or a kill -9 only a delay: a claim is
+ * cumulative (a row at or below what is claimed changes nothing), settle moves only what is claimed and unsettled,
+ * a refund spends the channel's refund nonce and asks for at most what is left. A step without an answer is simply
+ * run again at the next pass; its effects are read back from the facilitator's next answer.
+ */
+import { privateKeyToAccount } from 'viem/accounts';
+import { toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
+import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
+import { claimBatchTypedData, refundTypedData, type ClaimRow, type Hex } from '../x402/index.ts';
+import type { BatchSettlementMethod } from './x402-batch.ts';
+
+/** A charge waits this long for others to share its claim transaction. */
+export const CLAIM_BATCH_WINDOW_MS = 5000;
+/** How soon a pass that could not finish is tried again. */
+export const SETTLE_RETRY_MS = 30_000;
+
+export interface PassReport {
+  claimed: string[];
+  claimTransactions: string[];
+  settled: Array<{ token: string; amount: string; transaction: string }>;
+  refunded: Array<{ channelId: string; amount: string; transaction: string }>;
+  /** Steps that got no answer or a refusal: retried. */
+  pending: number;
+}
+
+export interface BatchSettlerOptions {
+  method: BatchSettlementMethod;
+  store: BatchChannelStore;
+  log?: Log;
+  clock?: Clock;
+  timers?: Timers;
+}
+
+export class BatchSettler {
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private timer: TimerHandle | undefined;
+  private timerAt = 0;
+  private running: Promise<PassReport> | undefined;
+
+  constructor(private readonly options: BatchSettlerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
+  }
+
+  private requirements(token: string): Record<string, unknown> {
+    return this.options.method.requirements(token, 0n);
+  }
+
+  /** Runs one pass (or joins the one running). */
+  pass(): Promise<PassReport> {
+    if (!this.running) {
+      this.running = this.run().finally(() => { this.running = undefined; });
+    }
+    return this.running;
+  }
+
+  private async run(): Promise<PassReport> {
+    const report: PassReport = { claimed: [], claimTransactions: [], settled: [], refunded: [], pending: 0 };
+    const client = this.options.method.facilitator;
+    const cfg = this.options.method.settings;
+    const store = this.options.store;
+    const signer = cfg.authorizerKey ? privateKeyToAccount(cfg.authorizerKey) : undefined;
+
+    // 1. Claims: the rows of every channel charged above its claim, one transaction per token.
+    const byToken = new Map<string, ChannelRecord[]>();
+    for (const r of store.list()) {
+      if (r.charged > r.totalClaimed) byToken.set(r.config.token, [...(byToken.get(r.config.token) ?? []), r]);
+    }
+    const toSettle = new Set<string>();
+    for (const [token, records] of byToken) {
+      const claims: ClaimRow[] = records.map((r) => ({
+        voucher: { channel: { ...r.config, withdrawDelay: r.config.withdrawDelay } as ClaimRow['voucher']['channel'], maxClaimableAmount: r.signedMax.toString() },
+        signature: r.signature as Hex, totalClaimed: r.charged.toString(),
+      }));
+      const payload: Record<string, unknown> = { type: 'claim', claims };
+      if (signer) payload.claimAuthorizerSignature = await signer.signTypedData(claimBatchTypedData(claims, cfg.chainId));
+      const out = await client.settle({ paymentPayload: this.envelope(token, payload), paymentRequirements: this.requirements(token) });
+      if (out.status !== 'settled') {
+        report.pending++;
+        this.options.log?.warn('batch-settlement claim not done; will retry', { channels: records.length, reason: out.status === 'failed' ? out.reason : out.message });
+        continue;
+      }
+      for (const r of records) {
+        const now = store.get(r.channelId);
+        if (!now) continue;
+        if (now.totalClaimed < r.charged) now.totalClaimed = r.charged;
+        await store.put(now);
+        report.claimed.push(r.channelId);
+      }
+      report.claimTransactions.push(out.transaction);
+      toSettle.add(token);
+    }
+
+    // 2. Settle what was claimed (also what an earlier pass claimed but could not settle: the facilitator says
+    //    "nothing to settle" then, which is done too).
+    for (const token of toSettle) {
+      const out = await client.settle({ paymentPayload: this.envelope(token, { type: 'settle', receiver: cfg.receiver, token }),
+        paymentRequirements: this.requirements(token) });
+      if (out.status === 'settled') report.settled.push({ token, amount: (out.amount ?? 0n).toString(), transaction: out.transaction });
+      else if (!(out.status === 'failed' && /nothing_to_settle/.test(out.reason))) report.pending++;
+    }
+
+    // 3. Refunds of what no session will use, by the policy.
+    for (const r of store.list()) {
+      if (!this.refundDue(r)) continue;
+      const amount = r.balance - r.charged;
+      if (r.totalClaimed < r.charged) { report.pending++; continue; } // claim first, or the refund would take the charge
+      const payload: Record<string, unknown> = {
+        type: 'refund', channelConfig: r.config,
+        voucher: { channelId: r.channelId, maxClaimableAmount: r.signedMax.toString(), signature: r.signature },
+        amount: amount.toString(), refundNonce: r.refundNonce.toString(), claims: [],
+      };
+      if (signer) payload.refundAuthorizerSignature = await signer.signTypedData(refundTypedData(r.channelId as Hex, r.refundNonce, amount, cfg.chainId));
+      const out = await client.settle({ paymentPayload: this.envelope(r.config.token, payload), paymentRequirements: this.requirements(r.config.token) });
+      const now = store.get(r.channelId);
+      if (!now) continue;
+      if (out.status === 'settled') {
+        const s = out.snapshot;
+        now.balance = s ? s.balance : now.balance - (out.amount ?? amount);
+        now.totalClaimed = s ? s.totalClaimed : now.totalClaimed;
+        now.refundNonce = s ? s.refundNonce : now.refundNonce + 1n;
+        now.withdrawRequestedAt = s ? s.withdrawRequestedAt : now.withdrawRequestedAt;
+        now.syncedAt = this.clock.now();
+        await store.put(now);
+        report.refunded.push({ channelId: r.channelId, amount: (out.amount ?? amount).toString(), transaction: out.transaction });
+      } else if (out.status === 'failed' && /refund_no_balance/.test(out.reason)) {
+        // Nothing left to refund: an earlier refund landed (its answer lost) or the customer withdrew.
+        now.balance = now.charged;
+        await store.put(now);
+      } else {
+        report.pending++;
+        this.options.log?.warn('batch-settlement refund not done; will retry', { channel: r.channelId, reason: out.status === 'failed' ? out.reason : out.message });
+      }
+    }
+    if (report.pending > 0) this.schedule(SETTLE_RETRY_MS);
+    return report;
+  }
+
+  private refundDue(r: ChannelRecord): boolean {
+    const cfg = this.options.method.settings;
+    if (r.open || r.balance <= r.charged || r.idleSince === undefined) return false;
+    if (cfg.refund === 'at-end') return true;
+    if (cfg.refund === 'idle') return this.clock.now() - r.idleSince >= cfg.refundIdleMs;
+    return false;
+  }
+
+  /** The x402 envelope the facilitator's /settle takes for a server-authored payload. */
+  private envelope(token: string, payload: Record<string, unknown>): Record<string, unknown> {
+    return { x402Version: 2, accepted: { ...this.requirements(token) }, payload };
+  }
+
+  /** A charge was written: its claim goes out with the others within the batch window. */
+  charged(): void {
+    this.schedule(CLAIM_BATCH_WINDOW_MS);
+  }
+
+  private schedule(ms: number): void {
+    const at = this.clock.now() + ms;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.pass().catch((err: unknown) => {
+        this.options.log?.warn('batch-settlement pass failed; will retry', { reason: toSluiceError(err).message });
+        this.schedule(SETTLE_RETRY_MS);
+      });
+    }, ms);
+  }
+
+  /** At start: what a restart or an outage left. */
+  start(): void {
+    this.schedule(0);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

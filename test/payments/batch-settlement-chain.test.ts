@@ -1,0 +1,250 @@
+/**
+ * x402 `batch-settlement` against real peers: anvil with the scheme's contracts at their canonical addresses (test
+ * contracts written from the spec, test/chain/BatchSettlement.sol), @x402/evm's OWN facilitator scheme
+ * (BatchSettlementEvmScheme over the standard HTTP API, delegated receiver authorizer) and @x402/evm's OWN client
+ * functions signing the deposit and the vouchers. sluice's method and settler are driven directly (the daemon wiring
+ * is not done yet). Balances are checked to the unit: the receiver gets exactly the metered price, the buyer the rest.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseSignature, serializeSignature, type Address, type Hex } from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
+import { computeChannelId, createBatchSettlementEIP3009DepositPayload, signVoucher } from '@x402/evm/batch-settlement/client';
+import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import { BatchChannelStore } from '../../src/escrow/index.ts';
+import { BatchSettlementMethod, BatchSettler, type BatchSettlementConfig, type PaymentContext, type Quote } from '../../src/payments/index.ts';
+import { SluiceError } from '../../src/errors.ts';
+
+const test = suite('batch-settlement on a real chain');
+const NET = 'eip155:84532';
+const STEP_PRICE = 10_000n; // 0.01 USDC per 60 s step
+const STEPS = 10n; // a session's ceiling: 10 steps = 0.10 USDC
+const DEPOSIT = 1_000_000n;
+const FUNDS = 5_000_000n;
+
+let chain: TestChain;
+let usdc: TestToken;
+let stack: BatchStack;
+let facilitator: TestFacilitator;
+let authorizer: PrivateKeyAccount;
+let receiver: Address;
+let dir: string;
+let now = Date.now();
+const clock = { now: () => now };
+
+function quote(steps = STEPS): Quote {
+  return {
+    plan: 'wifi', metric: 'seconds', steps, allotment: steps * 60n, price: steps * STEP_PRICE, asset: usdc.address.toLowerCase(),
+    currency: 'USDC', decimals: 6, stepSize: 60n, pricePerStep: STEP_PRICE,
+  };
+}
+
+function settings(over: Partial<BatchSettlementConfig> = {}): BatchSettlementConfig {
+  return {
+    network: NET, chainId: chain.chainId, facilitatorUrl: facilitator.url, receiver, receiverAuthorizer: authorizer.address, withdrawDelay: 900,
+    tokenName: usdc.name, tokenVersion: usdc.version, refund: 'idle', refundIdleMs: 3_600_000, mirrorFreshMs: 0, ...over,
+  };
+}
+
+async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir) {
+  const store = await BatchChannelStore.open(storeDir);
+  const method = new BatchSettlementMethod(settings(over), { store, clock });
+  const settler = new BatchSettler({ method, store, clock });
+  return { store, method, settler };
+}
+
+interface Buyer { wallet: PrivateKeyAccount; voucherKey: PrivateKeyAccount; salt: Hex }
+
+async function newBuyer(): Promise<Buyer> {
+  const wallet = chain.newAccount();
+  await usdc.mint(wallet.address, FUNDS);
+  await chain.fund(wallet.address);
+  const voucherKey = chain.newAccount();
+  await chain.fund(voucherKey.address);
+  return { wallet, voucherKey, salt: `0x${'0'.repeat(63)}1` };
+}
+
+function channelConfig(b: Buyer, over: Record<string, unknown> = {}) {
+  return { payer: b.wallet.address, payerAuthorizer: b.voucherKey.address, receiver, receiverAuthorizer: authorizer.address,
+    token: usdc.address, withdrawDelay: 900, salt: b.salt, ...over };
+}
+
+function requirements(method: BatchSettlementMethod, q: Quote): Record<string, unknown> {
+  return method.requirements(usdc.address, q.price);
+}
+
+/** @x402/evm's client builds the deposit payload; the envelope's `accepted` is what @x402/core's client adds. */
+async function depositPayload(method: BatchSettlementMethod, b: Buyer, ceiling: bigint, q = quote(), config = channelConfig(b)) {
+  const req = requirements(method, q);
+  const r = await createBatchSettlementEIP3009DepositPayload(b.wallet as never, 2, req as never, config as never, DEPOSIT.toString(), ceiling.toString(), b.voucherKey as never);
+  return { x402Version: 2, accepted: req, payload: r.payload };
+}
+
+async function voucherPayload(method: BatchSettlementMethod, b: Buyer, ceiling: bigint, q = quote(), signer: PrivateKeyAccount = b.voucherKey) {
+  const config = channelConfig(b);
+  const channelId = computeChannelId(config as never, NET);
+  const voucher = await signVoucher(signer as never, channelId, ceiling.toString(), NET);
+  return { x402Version: 2, accepted: requirements(method, q), payload: { type: 'voucher', channelConfig: config, voucher } };
+}
+
+function ctx(payload: unknown, q = quote(), mac = '02:00:00:00:00:01'): PaymentContext {
+  return { quote: q, request: { mac, payment: { method: 'batch-settlement', payload } }, now };
+}
+
+async function buy(method: BatchSettlementMethod, payload: unknown, q = quote()) {
+  const c = ctx(payload, q);
+  const pre = await method.precheck(c);
+  const ref = await method.authorize(c);
+  assert.is(ref.reference, pre.reference);
+  return ref;
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try { await p; } catch (err) { assert.instance(err, SluiceError); return (err as SluiceError).code; }
+  throw new assert.Assertion({ message: 'expected a refusal' });
+}
+
+async function channelOnChain(id: Hex): Promise<{ balance: bigint; totalClaimed: bigint }> {
+  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+  return { balance, totalClaimed };
+}
+
+test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  stack = await deployBatchStack(chain);
+  authorizer = chain.newAccount();
+  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
+  receiver = chain.newAccount().address;
+});
+
+test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'sluice-batch-')); });
+test.after.each(() => { rmSync(dir, { recursive: true, force: true }); });
+
+test.after(async () => {
+  await facilitator?.stop();
+  await chain?.stop();
+});
+
+test('deposit once, two sessions by voucher, charged what the meter counted; one claim; the rest refunded', async () => {
+  const { method, settler, store } = await parts();
+  const b = await newBuyer();
+  const receiverBefore = await usdc.balanceOf(receiver);
+  const ceiling1 = quote().price;
+  const ref1 = await buy(method, await depositPayload(method, b, ceiling1));
+  const id = ref1.reference.split(':')[0] as Hex;
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 0n });
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - DEPOSIT);
+  assert.is(store.get(id)?.open?.reference, ref1.reference, 'the voucher and its open charge are on flash before the grant');
+
+  // 150 s used of a 600 s ceiling: 3 steps.
+  assert.is(await method.charge(ref1.reference, 150n), 3n * STEP_PRICE);
+  assert.is(await method.charge(ref1.reference, 150n), 0n, 'a second end charges nothing');
+
+  // The next session: a voucher only (no deposit, no wallet prompt: the voucher key signs), ceiling = charged + price.
+  const ceiling2 = 3n * STEP_PRICE + quote().price;
+  const ref2 = await buy(method, await voucherPayload(method, b, ceiling2));
+  assert.is(await method.charge(ref2.reference, 241n), 5n * STEP_PRICE, '241 s is 5 steps');
+  const charged = 8n * STEP_PRICE;
+
+  const pass = await settler.pass();
+  assert.equal(pass.claimed, [id]);
+  assert.is(pass.claimTransactions.length, 1);
+  assert.equal(pass.settled.map((s) => s.amount), [charged.toString()]);
+  assert.equal(pass.refunded, [], 'refund policy idle: not yet');
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, charged, 'the receiver got exactly the metered price');
+
+  now += 3_600_000;
+  const later = await settler.pass();
+  assert.equal(later.refunded.map((r) => r.amount), [(DEPOSIT - charged).toString()]);
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - charged, 'the buyer got exactly the rest back');
+  assert.equal(await channelOnChain(id), { balance: charged, totalClaimed: charged });
+  const again = await settler.pass();
+  assert.equal([again.claimed, again.settled, again.refunded, again.pending], [[], [], [], 0], 'nothing moves twice');
+});
+
+test('refusals move no money: cumulative off by one, wrong key, high-s twin, not our channel, over the balance, busy', async () => {
+  const { method } = await parts();
+  const b = await newBuyer();
+  const ref = await buy(method, await depositPayload(method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, 2n * quote().price)))), 'ERR_BATCH_CHANNEL_BUSY');
+  await method.charge(ref.reference, 60n);
+  const before = await channelOnChain(id);
+  const right = STEP_PRICE + quote().price;
+
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, right - 1n)))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, STEP_PRICE)))), 'ERR_BATCH_CUMULATIVE_MISMATCH', 'equal to the charged amount');
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, right, quote(), b.wallet)))), 'ERR_BATCH_VOUCHER_INVALID', 'signed by the payer, not its authorizer');
+
+  const good = await voucherPayload(method, b, right);
+  const sig = parseSignature((good.payload.voucher as { signature: Hex }).signature);
+  const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const twin = serializeSignature({ r: sig.r, s: `0x${(N - BigInt(sig.s)).toString(16).padStart(64, '0')}`, yParity: sig.yParity === 0 ? 1 : 0 });
+  const high = { ...good, payload: { ...good.payload, voucher: { ...(good.payload.voucher as object), signature: twin } } };
+  assert.is(await refusal(method.precheck(ctx(high))), 'ERR_BATCH_VOUCHER_INVALID', 'the high-s twin recovers to the same key but is refused');
+
+  const foreign = await depositPayload(method, await newBuyer(), quote().price, quote(), { ...channelConfig(b), receiver: chain.newAccount().address } as never);
+  assert.is(await refusal(method.precheck(ctx(foreign))), 'ERR_BATCH_CHANNEL_MISMATCH');
+  const slow = await depositPayload(method, await newBuyer(), quote().price, quote(), { ...channelConfig(b), withdrawDelay: 901 } as never);
+  assert.is(await refusal(method.precheck(ctx(slow))), 'ERR_BATCH_CHANNEL_MISMATCH');
+
+  // 110 steps at once: a ceiling above the deposit. Local checks pass; the balance refuses it in authorize.
+  const big = quote(110n);
+  const over = await voucherPayload(method, b, STEP_PRICE + big.price, big);
+  await method.precheck(ctx(over, big));
+  assert.is(await refusal(method.authorize(ctx(over, big))), 'ERR_BATCH_VERIFY_REJECTED');
+  assert.equal(await channelOnChain(id), before, 'nothing moved');
+  assert.is((await parts()).store.get(id)?.charged, STEP_PRICE);
+});
+
+test('kill -9 after the deposit landed and before the grant: the same payload is granted once, the money moved once', async () => {
+  const b = await newBuyer();
+  const first = await parts();
+  const payload = await depositPayload(first.method, b, quote().price);
+  // The deposit lands (the facilitator's own /settle), then sluice dies before writing anything.
+  const settled = await first.method.facilitator.settle({ paymentPayload: payload, paymentRequirements: requirements(first.method, quote()) });
+  assert.is(settled.status, 'settled');
+  const id = computeChannelId(channelConfig(b) as never, NET).toLowerCase() as Hex;
+  assert.is(first.store.get(id), undefined);
+
+  const restarted = await parts();
+  const ref = await buy(restarted.method, payload);
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 0n }, 'one deposit, not two');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - DEPOSIT);
+
+  // Killed again after the grant was written: a fresh process charges and claims the voucher it finds on flash.
+  const third = await parts();
+  assert.is(third.store.get(id)?.open?.reference, ref.reference);
+  assert.is(await third.method.charge(ref.reference, 600n), quote().price, 'a full session: the ceiling, never more');
+  const receiverBefore = await usdc.balanceOf(receiver);
+  await third.settler.pass();
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, quote().price);
+});
+
+test('the customer\'s timed withdrawal: sluice claims its charge within the delay, the customer gets the rest', async () => {
+  const { method, settler } = await parts();
+  const b = await newBuyer();
+  const ref = await buy(method, await depositPayload(method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  await method.charge(ref.reference, 420n); // 7 steps
+  const config = channelConfig(b) as never;
+  // The payer's authorizer starts a withdrawal of everything unclaimed, the charge included.
+  const start = await chain.wallet(b.voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'initiateWithdraw', args: [config, DEPOSIT] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: start })).status, 'success');
+  const receiverBefore = await usdc.balanceOf(receiver);
+  await settler.pass(); // within the 900 s grace period
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, 7n * STEP_PRICE);
+  await chain.increaseTime(901);
+  const fin = await chain.wallet(b.voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'finalizeWithdraw', args: [config] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: fin })).status, 'success');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 7n * STEP_PRICE, 'the withdrawal returned exactly the unclaimed rest');
+  assert.equal(await channelOnChain(id), { balance: 7n * STEP_PRICE, totalClaimed: 7n * STEP_PRICE });
+});
+
+test.run();

@@ -26,3 +26,4 @@ export {
   BATCH_METHOD_NAME, BatchSettlementMethod, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
 } from './x402-batch.ts';
 export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';
+export { BatchSettlementEnds, type BatchEndsOptions } from './x402-batch-ends.ts';

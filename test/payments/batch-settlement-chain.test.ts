@@ -106,7 +106,7 @@ async function buy(method: BatchSettlementMethod, payload: unknown, q = quote())
 
 async function refusal(p: Promise<unknown>): Promise<string> {
   try { await p; } catch (err) { assert.instance(err, SluiceError); return (err as SluiceError).code; }
-  throw new assert.Assertion({ message: 'expected a refusal' });
+  return assert.unreachable('expected a refusal') as never;
 }
 
 async function channelOnChain(id: Hex): Promise<{ balance: bigint; totalClaimed: bigint }> {

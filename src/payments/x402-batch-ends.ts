@@ -1,0 +1,68 @@
+/**
+ * Where `batch-settlement` meets the sessions: a session paid by a voucher is charged what it used when its end is
+ * on flash (EndRecordsTap), not on the `ended` event: a charge for an end a kill -9 then lost would leave the session
+ * ACTIVE after the restart with its channel already charged and free to pay for another. At start, `reconcile`
+ * charges the open charges whose sessions ended while sluice was down, and drops those no session holds (a grant the
+ * journal never got: nothing was used, nothing is charged).
+ */
+import { toSluiceError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { isLive, type Session, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
+import type { EndRecordsTap } from './end-records.ts';
+import { BATCH_METHOD_NAME, type BatchSettlementMethod } from './x402-batch.ts';
+import type { BatchSettler } from './x402-batch-settler.ts';
+
+export interface BatchEndsOptions {
+  method: BatchSettlementMethod;
+  settler: BatchSettler;
+  sessions: SessionReadView & SessionEventsView;
+  endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
+  log: Log;
+}
+
+function batchRefsOf(s: Session): string[] {
+  return s.payments.filter((p) => p.method === BATCH_METHOD_NAME).map((p) => p.reference);
+}
+
+export class BatchSettlementEnds {
+  /** Sessions ended whose end record is not durable yet: their references and what they used. */
+  private readonly endsUnwritten = new Map<string, { refs: string[]; used: bigint }>();
+
+  constructor(private readonly options: BatchEndsOptions) {
+    options.sessions.on('ended', (s) => {
+      const refs = batchRefsOf(s);
+      if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, used: BigInt(s.used) });
+    });
+    options.endsWritten.onEndsWritten((ids) => {
+      for (const id of ids) {
+        const end = this.endsUnwritten.get(id);
+        if (!end) continue;
+        this.endsUnwritten.delete(id);
+        for (const ref of end.refs) void this.charge(ref, end.used);
+      }
+    });
+  }
+
+  private async charge(reference: string, used: bigint): Promise<void> {
+    try {
+      await this.options.method.charge(reference, used);
+      this.options.settler.charged();
+    } catch (err) {
+      // The charge stays open on flash: the next start's reconcile charges it.
+      this.options.log.warn('batch-settlement charge not written; the next start charges it', { reference, reason: toSluiceError(err).message });
+    }
+  }
+
+  /** At start, after the sessions' recovery: every open charge against the journal. */
+  async reconcile(): Promise<void> {
+    const holders = new Map<string, Session>();
+    for (const s of this.options.sessions.list({})) for (const ref of batchRefsOf(s)) holders.set(ref, s);
+    for (const { reference } of this.options.method.openCharges()) {
+      const s = holders.get(reference);
+      if (s && isLive(s)) continue;
+      if (s) await this.charge(reference, BigInt(s.used));
+      else await this.options.method.release({ method: BATCH_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
+    }
+    this.options.settler.start();
+  }
+}

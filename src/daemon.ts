@@ -11,7 +11,9 @@ import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, EndRecordsTap, EscrowCredit, type PaymentMethod, unlessStateDamaged, X402Method } from './payments/index.ts';
+import {
+  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, unlessStateDamaged, X402Method,
+} from './payments/index.ts';
 import type { KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
@@ -41,7 +43,7 @@ export interface DaemonOptions {
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; gates: Gatekeeper; pricing: Pricing;
-  x402: X402Method | null; escrow: EscrowCredit | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
+  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
 export class Daemon {
@@ -60,14 +62,15 @@ export class Daemon {
   private constructor(config: Config, problems: readonly ConfigProblem[], options: DaemonOptions,
     readonly log: Logger, private readonly parts: Parts, recovered: () => { ended: readonly Session[] }) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
-    const { upstream, sessions, escrow, x402, pricing } = parts;
+    const { upstream, sessions, escrow, x402, batch, pricing } = parts;
     this.config = new ConfigReloader({
       path: options.configPath, overrides: options, log, started: config, problems,
-      built: () => ({ radius: upstream.has('radius'), x402: x402 !== null, escrow: escrow !== null }),
+      built: () => ({ radius: upstream.has('radius'), x402: x402 !== null, escrow: escrow !== null, batchSettlement: batch !== null }),
       apply: async (next, running) => {
         // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
         if (next.x402.enabled === running.x402) x402?.reconfigure(next.x402);
         if (next.escrow.enabled === running.escrow) escrow?.reconfigure(next.escrow);
+        if (next.batchSettlement.enabled === running.batchSettlement) batch?.method.reconfigure(next.batchSettlement);
         pricing.setPlans(next.pricing);
         sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
         log.level = next.main.logLevel;
@@ -87,6 +90,7 @@ export class Daemon {
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());
+    if (batch) this.closers.push(async () => batch.settler.stop());
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -124,9 +128,13 @@ export class Daemon {
     // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
     const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
     const escrow = ledger ? new EscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }) : null;
+    // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
+    const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
+      () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
     const merchant = new Merchant({
       pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []), ...(escrow ? [escrow.method] : [])]),
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
+        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : [])]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
@@ -163,10 +171,12 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();
+    // Open batch-settlement charges against the journal (ended while down → charged), then the claim/refund pass.
+    await batch?.ends.reconcile();
     await daemon.run(recovery.ended);
     // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
     escrow?.start();

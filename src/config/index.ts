@@ -1,6 +1,7 @@
 /** Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the reload diff. */
 export type {
-  Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan, RadiusConfig, X402Config,
+  BatchRefundPolicy, BatchSettlementConfig, Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan,
+  RadiusConfig, X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
 export {

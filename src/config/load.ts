@@ -19,6 +19,7 @@ import { crossRuleViolations } from './rules.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
 import { readEscrowSection } from './escrow.ts';
+import { readBatchSettlementSection } from './batch-settlement.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
@@ -214,6 +215,10 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
   const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
   const hook = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'hook', sink, ['secret']); return readHookSection(r, enabled); });
+  const batchSettlement = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'batch_settlement', sink, []);
+    return readBatchSettlementSection(r, enabled);
+  });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -238,7 +243,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, http, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

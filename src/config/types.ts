@@ -83,6 +83,8 @@ import type { HookConfig } from './hook.ts';
 
 export type { EscrowConfig } from './escrow.ts';
 import type { EscrowConfig } from './escrow.ts';
+export type { BatchRefundPolicy, BatchSettlementConfig } from './batch-settlement.ts';
+import type { BatchSettlementConfig } from './batch-settlement.ts';
 
 export interface LimitsConfig {
   /** 0 = unlimited. */
@@ -98,6 +100,7 @@ export interface Config {
   mqtt: MqttConfig;
   escrow: EscrowConfig;
   x402: X402Config;
+  batchSettlement: BatchSettlementConfig;
   http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;

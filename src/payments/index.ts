@@ -23,7 +23,9 @@ export {
   type HoldingGate,
 } from './escrow-credit.ts';
 export {
-  BATCH_METHOD_NAME, BatchSettlementMethod, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
+  BATCH_METHOD_NAME, BatchSettlementMethod, MIRROR_FRESH_MS, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
 } from './x402-batch.ts';
 export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';
-export { BatchSettlementEnds, type BatchEndsOptions } from './x402-batch-ends.ts';
+export {
+  BatchSettlementEnds, openBatchSettlement, type BatchEndsOptions, type BatchSettlementPart, type OpenBatchSettlementOptions,
+} from './x402-batch-ends.ts';

@@ -6,11 +6,13 @@
  * journal never got: nothing was used, nothing is charged).
  */
 import { toSluiceError } from '../errors.ts';
+import type { BatchSettlementConfig } from '../config/index.ts';
+import { BatchChannelStore } from '../escrow/index.ts';
 import type { Log } from '../log.ts';
 import { isLive, type Session, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
-import { BATCH_METHOD_NAME, type BatchSettlementMethod } from './x402-batch.ts';
-import type { BatchSettler } from './x402-batch-settler.ts';
+import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
+import { BatchSettler } from './x402-batch-settler.ts';
 
 export interface BatchEndsOptions {
   method: BatchSettlementMethod;
@@ -65,4 +67,29 @@ export class BatchSettlementEnds {
     }
     this.options.settler.start();
   }
+}
+
+/** The parts of `batch-settlement` the daemon runs, built from its config section. */
+export interface BatchSettlementPart {
+  method: BatchSettlementMethod;
+  settler: BatchSettler;
+  ends: BatchSettlementEnds;
+}
+
+export interface OpenBatchSettlementOptions {
+  config: BatchSettlementConfig;
+  stateDir: string;
+  sessions: SessionReadView & SessionEventsView;
+  endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
+  log: Log;
+}
+
+/** Opens the channel table (ERR_BATCH_STORE if it cannot be read back) and builds the method, its settler and its ends. */
+export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promise<BatchSettlementPart> {
+  const store = await BatchChannelStore.open(o.stateDir);
+  let settler: BatchSettler | undefined;
+  const method = new BatchSettlementMethod(o.config, { store, log: o.log, onCharged: () => settler?.charged() });
+  settler = new BatchSettler({ method, store, log: o.log });
+  const ends = new BatchSettlementEnds({ method, settler, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
+  return { method, settler, ends };
 }

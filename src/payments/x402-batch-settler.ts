@@ -68,7 +68,8 @@ export class BatchSettler {
     const client = this.options.method.facilitator;
     const cfg = this.options.method.settings;
     const store = this.options.store;
-    const signer = cfg.authorizerKey ? privateKeyToAccount(cfg.authorizerKey) : undefined;
+    const key = this.options.method.authorizerKey;
+    const signer = key ? privateKeyToAccount(key) : undefined;
 
     // 1. Claims: the rows of every channel charged above its claim, one transaction per token.
     const byToken = new Map<string, ChannelRecord[]>();

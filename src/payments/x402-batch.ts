@@ -16,42 +16,29 @@
  */
 import { privateKeyToAccount } from 'viem/accounts';
 import { SluiceError } from '../errors.ts';
+import type { BatchSettlementConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
 import { meteredSteps, type BatchChannelStore, type ChannelRecord } from '../escrow/index.ts';
 import {
-  BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, parseBatchPayment, verifyVoucher,
+  BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, knownTokenDomain, parseBatchPayment, verifyVoucher,
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
 } from '../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
-export interface BatchSettlementConfig {
-  /** CAIP-2 network and its chain id. */
-  network: string;
-  chainId: number;
-  facilitatorUrl: string;
-  /** The channel's receiver (payTo): where settled money goes. */
-  receiver: Address;
-  /** Signs claims and refunds: sluice's own key (authorizerKey) or the facilitator's advertised address (delegated). */
-  receiverAuthorizer: Address;
-  /** 0x private key of receiverAuthorizer when sluice signs itself; absent when the facilitator signs (delegated). */
-  authorizerKey?: Hex;
-  /** Seconds the customer's timed withdrawal waits (900 – 2 592 000): sluice must claim within it. */
-  withdrawDelay: number;
-  /** Token EIP-712 domain of the plan's asset (the deposit's ERC-3009 signature is under it). */
-  tokenName: string;
-  tokenVersion: string;
-  /** When the unused balance goes back: at the end of each session, after `refundIdleMs` without a session, or never unasked. */
-  refund: 'at-end' | 'idle' | 'on-request';
-  refundIdleMs: number;
-  /** A voucher of an EOA payerAuthorizer is checked locally if the mirrored balance is younger than this; else /verify. */
-  mirrorFreshMs: number;
-}
+export type { BatchSettlementConfig };
+
+/** A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this. */
+export const MIRROR_FRESH_MS = 30_000;
 
 export interface BatchMethodOptions {
   store: BatchChannelStore;
+  /** 0x private key of receiverAuthorizer when sluice signs claims and refunds itself; absent: the facilitator signs (delegated). */
+  authorizerKey?: Hex;
+  /** Overrides MIRROR_FRESH_MS (tests: 0, always /verify). */
+  mirrorFreshMs?: number;
   log?: Log;
   fetch?: typeof fetch;
   timeoutMs?: number;
@@ -88,21 +75,39 @@ export class BatchSettlementMethod implements PaymentMethod {
 
   constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
     this.clock = options.clock ?? systemClock;
-    this.client = new BatchFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: options.timeoutMs ?? 15_000, ...(options.fetch && { fetch: options.fetch }) });
-    if (config.authorizerKey && privateKeyToAccount(config.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()) {
+    this.client = this.clientFor(config);
+    if (options.authorizerKey && privateKeyToAccount(options.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()) {
       throw new SluiceError('ERR_CONFIG_INVALID', 'batch-settlement authorizer key is not the receiverAuthorizer\'s');
     }
   }
 
+  private clientFor(config: BatchSettlementConfig): BatchFacilitatorClient {
+    return new BatchFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+  }
+
   get facilitator(): BatchFacilitatorClient { return this.client; }
   get settings(): BatchSettlementConfig { return this.config; }
+  get authorizerKey(): Hex | undefined { return this.options.authorizerKey; }
 
-  /** The payment requirements this router offers for `price` of `asset` (what a 402 would carry, and /verify takes). */
-  requirements(asset: string, price: bigint): Record<string, unknown> {
+  /** A reload: facilitator, addresses, delay and refund policy apply to the next purchase and pass. */
+  reconfigure(config: BatchSettlementConfig): void {
+    this.config = config;
+    this.client = this.clientFor(config);
+  }
+
+  /**
+   * The payment requirements this router offers for `price` of `asset` (what a 402 would carry, and /verify takes).
+   * The token's EIP-712 domain: sluice's table, else `token_name`/`token_version`, else what the payload accepted
+   * (the facilitator checks the deposit's signature under it, and the token refuses a wrong one on chain).
+   */
+  requirements(asset: string, price: bigint, accepted?: Record<string, unknown>): Record<string, unknown> {
     const c = this.config;
+    const extra = (accepted?.extra ?? {}) as { name?: unknown; version?: unknown };
+    const domain = knownTokenDomain(c.network, asset)
+      ?? (c.tokenName !== '' ? { name: c.tokenName, version: c.tokenVersion } : { name: String(extra.name ?? ''), version: String(extra.version ?? '') });
     return {
       scheme: BATCH_SETTLEMENT_SCHEME, network: c.network, amount: price.toString(), asset, payTo: c.receiver, maxTimeoutSeconds: 3600,
-      extra: { receiverAuthorizer: c.receiverAuthorizer, withdrawDelay: c.withdrawDelay, name: c.tokenName, version: c.tokenVersion },
+      extra: { receiverAuthorizer: c.receiverAuthorizer, withdrawDelay: c.withdrawDelay, name: domain.name, version: domain.version },
     };
   }
 
@@ -124,7 +129,8 @@ export class BatchSettlementMethod implements PaymentMethod {
     const c = this.config;
     const payment = parseBatchPayment(ctx.request.payment?.payload);
     if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
-    checkChannel(payment, { chainId: c.chainId, receiver: c.receiver, receiverAuthorizer: c.receiverAuthorizer, token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
+    checkChannel(payment, { chainId: c.chainId, receiver: c.receiver as Address, receiverAuthorizer: c.receiverAuthorizer as Address,
+      token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
     const r = this.options.store.get(payment.voucher.channelId);
     if (r?.open) throw busy(r.channelId);
@@ -144,10 +150,11 @@ export class BatchSettlementMethod implements PaymentMethod {
     try {
       const known = this.options.store.get(id);
       if (known?.open) throw busy(id);
-      const request = { paymentPayload: payment.raw, paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price) };
+      const request = { paymentPayload: payment.raw,
+        paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price, payment.raw.accepted as Record<string, unknown>) };
       let snapshot: ChannelSnapshot;
       const fresh = known && local === 'valid' && payment.depositAmount === null && known.withdrawRequestedAt === 0
-        && this.clock.now() - known.syncedAt <= this.config.mirrorFreshMs && ceiling <= known.balance;
+        && this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) && ceiling <= known.balance;
       if (fresh) {
         snapshot = { balance: known.balance, totalClaimed: known.totalClaimed, withdrawRequestedAt: 0, refundNonce: known.refundNonce };
       } else if (payment.type === 'deposit') {

@@ -289,3 +289,22 @@ test('loadConfigPartial: read and parse errors still throw (nothing to run on)',
 });
 
 test.run();
+
+test('batch_settlement: off by default; read when enabled; a withdraw delay outside 900 s – 30 days or no receiver disables it', () => {
+  const c = load(PLAN);
+  assert.is(c.batchSettlement.enabled, false);
+  const section = (extra: string) => `${PLAN}config batch_settlement 'batch_settlement'\n\toption enabled 1\n\toption facilitator_url http://f:4021\n` +
+    `\toption network base-sepolia\n\toption receiver 0x${'A'.repeat(40)}\n\toption receiver_authorizer 0x${'b'.repeat(40)}\n${extra}`;
+  assert.equal(load(section('\toption withdraw_delay 900\n\toption refund idle\n\toption refund_idle 60\n')).batchSettlement, {
+    enabled: true, facilitatorUrl: 'http://f:4021', network: 'eip155:84532', chainId: 84532, receiver: `0x${'a'.repeat(40)}`,
+    receiverAuthorizer: `0x${'b'.repeat(40)}`, withdrawDelay: 900, refund: 'idle', refundIdleMs: 60_000, timeoutMs: 15_000, tokenName: '', tokenVersion: '2',
+  });
+  for (const [extra, path] of [['\toption withdraw_delay 899\n', 'batch_settlement.withdraw_delay'], ['\toption withdraw_delay 2592001\n', 'batch_settlement.withdraw_delay'],
+    ['\toption refund sometimes\n', 'batch_settlement.refund']] as const) {
+    const r = configFromUciPartial(parseUci(section(extra)), { hostname: 'router1' });
+    assert.is(r.config.batchSettlement.enabled, false, extra);
+    assert.equal(r.problems.map((p) => `${p.path}:${p.effect}`), [`${path}:section-disabled`]);
+  }
+  const noReceiver = configFromUciPartial(parseUci(section('').replace(/\toption receiver 0x.*\n/, '')), { hostname: 'router1' });
+  assert.equal(noReceiver.problems.map((p) => p.path), ['batch_settlement.receiver']);
+});

@@ -5,7 +5,8 @@ import { asRunning, configFromUci, parseUci, reloadDiff, restartRequired, runnin
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
 const load = (extra = ''): Config => configFromUci(parseUci(`config sluice 'main'\n${extra}${PLAN}`), { hostname: 'router1' });
-const partsOf = (c: Config): RunningParts => ({ main: c.main, http: c.http, radius: c.radius.enabled, x402: c.x402.enabled, escrow: c.escrow.enabled });
+const partsOf = (c: Config): RunningParts => ({ main: c.main, http: c.http, radius: c.radius.enabled, x402: c.x402.enabled, escrow: c.escrow.enabled,
+  batchSettlement: c.batchSettlement.enabled });
 
 test('an unchanged config needs no restart', () => {
   const c = load();
@@ -31,6 +32,7 @@ test('switching radius, x402 or escrow on or off, and the LAN endpoint\'s listen
   assert.equal(reloadDiff({ ...parts, radius: !parts.radius }, c), ['radius.enabled']);
   assert.equal(reloadDiff({ ...parts, x402: !parts.x402 }, c), ['x402.enabled']);
   assert.equal(reloadDiff({ ...parts, escrow: !parts.escrow }, c), ['escrow.enabled']);
+  assert.equal(reloadDiff({ ...parts, batchSettlement: !parts.batchSettlement }, c), ['batch_settlement.enabled']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), ['http.rate_limit']);

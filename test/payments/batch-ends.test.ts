@@ -43,9 +43,8 @@ function session(id: string, ref: string, used: number, state: Session['state'])
 async function setup(list: Session[] = []) {
   const store = await BatchChannelStore.open(dir);
   const method = new BatchSettlementMethod({
-    network: 'eip155:84532', chainId: 84532, facilitatorUrl: 'http://127.0.0.1:9', receiver: ADDR(3) as `0x${string}`,
-    receiverAuthorizer: ADDR(4) as `0x${string}`, withdrawDelay: 900, tokenName: 'USDC', tokenVersion: '2', refund: 'on-request',
-    refundIdleMs: 0, mirrorFreshMs: 0,
+    enabled: true, network: 'eip155:84532', chainId: 84532, facilitatorUrl: 'http://127.0.0.1:9', receiver: ADDR(3), receiverAuthorizer: ADDR(4),
+    withdrawDelay: 900, tokenName: 'USDC', tokenVersion: '2', refund: 'on-request', refundIdleMs: 0, timeoutMs: 1000,
   }, { store });
   let charged = 0;
   let started = 0;

@@ -46,14 +46,15 @@ function quote(steps = STEPS): Quote {
 
 function settings(over: Partial<BatchSettlementConfig> = {}): BatchSettlementConfig {
   return {
-    network: NET, chainId: chain.chainId, facilitatorUrl: facilitator.url, receiver, receiverAuthorizer: authorizer.address, withdrawDelay: 900,
-    tokenName: usdc.name, tokenVersion: usdc.version, refund: 'idle', refundIdleMs: 3_600_000, mirrorFreshMs: 0, ...over,
+    enabled: true, network: NET, chainId: chain.chainId, facilitatorUrl: facilitator.url, receiver: receiver.toLowerCase(),
+    receiverAuthorizer: authorizer.address.toLowerCase(), withdrawDelay: 900, tokenName: usdc.name, tokenVersion: usdc.version, refund: 'idle',
+    refundIdleMs: 3_600_000, timeoutMs: 15_000, ...over,
   };
 }
 
 async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir) {
   const store = await BatchChannelStore.open(storeDir);
-  const method = new BatchSettlementMethod(settings(over), { store, clock });
+  const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0 });
   const settler = new BatchSettler({ method, store, clock });
   return { store, method, settler };
 }

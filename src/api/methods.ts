@@ -135,8 +135,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
-      if ((a.seconds === undefined) === (a.bytes === undefined))
-        throw new InvalidArgumentError('seconds', 'exactly one of seconds or bytes is required');
+      // Both: data that also ends after `seconds`, whichever comes first.
+      if (a.seconds === undefined && a.bytes === undefined) throw new InvalidArgumentError('seconds', 'seconds, bytes, or both is required');
       const outcome = await backend.grant({
         mac: a.mac,
         ...(a.seconds !== undefined && { seconds: a.seconds }),

@@ -43,6 +43,7 @@ export function quoteView(quote: QuoteRecord): BlobmsgTable {
     asset: quote.asset,
     currency: quote.currency,
     decimals: quote.decimals,
+    ...(quote.timeLimit !== undefined && { time_limit: quote.timeLimit.toString() }),
   };
 }
 
@@ -57,5 +58,6 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     decimals: plan.decimals,
     min_steps: plan.minSteps.toString(),
     max_steps: plan.maxSteps.toString(),
+    ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
   };
 }

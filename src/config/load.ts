@@ -40,6 +40,9 @@ export class ConfigError extends SluiceError {
   }
 }
 
+/** A data plan's `time_limit` cap: ten years, like the largest grant (ms deadlines stay far inside 2^53). */
+const MAX_TIME_LIMIT = 3653n * 86_400n;
+
 /** Defaults in UCI units (seconds, text), as documented; the loader converts them. */
 export const DEFAULTS = {
   main: {
@@ -135,6 +138,12 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     minSteps,
     maxSteps,
   };
+  const timeLimit = r.parsed<bigint | null>('time_limit', null, (v) => {
+    if (metric !== 'bytes') return { ok: false, reason: 'is for data plans (a time plan ends by its time): remove it, or sell data' };
+    const p = parseQuantity(v, 'seconds');
+    return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
+  });
+  if (timeLimit !== null) plan.timeLimit = timeLimit;
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {

@@ -66,6 +66,11 @@ export interface PricingPlan {
   decimals: number;
   minSteps: bigint;
   maxSteps: bigint;
+  /**
+   * `time_limit` (data plans only; seconds in UCI): a session sold by this plan also ends this long after the sale,
+   * whichever comes first — "1 GiB valid for 24 hours". A top-up adds bytes; the deadline stays. Absent: no deadline.
+   */
+  timeLimit?: bigint;
 }
 
 export type { RadiusConfig } from './radius.ts';

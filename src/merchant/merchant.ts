@@ -105,7 +105,11 @@ export class Merchant {
       const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
       const grant: Grant = terms
         ? { mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user }
-        : { mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client };
+        : {
+          mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client,
+          // A data plan with a time_limit: the session ends at whichever comes first (a top-up keeps the deadline).
+          ...(q.timeLimit !== undefined && { expiresAt: ctx.now + Number(q.timeLimit) * 1000 }),
+        };
       let result: { session: Session; toppedUp: boolean };
       try {
         result = await this.options.sessions.activate(grant, hold);
@@ -119,23 +123,33 @@ export class Merchant {
     }
   }
 
-  /** The admin's free grant: time or data straight to a MAC, no pricing. `idempotencyKey` makes a retry safe. */
+  /**
+   * The admin's free grant: time or data straight to a MAC, no pricing; both: data that also ends after that time,
+   * whichever comes first. `idempotencyKey` makes a retry safe.
+   */
   async grant(request: GrantRequest): Promise<PurchaseResult> {
     if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'grant request must be an object');
     const hasSeconds = request.seconds !== undefined && request.seconds !== null;
     const hasBytes = request.bytes !== undefined && request.bytes !== null;
-    if (hasSeconds === hasBytes) throw new SluiceError('ERR_INVALID_AMOUNT', 'grant needs exactly one of seconds or bytes');
-    const metric = hasSeconds ? 'seconds' : 'bytes';
-    const allotment = parseUnits(hasSeconds ? request.seconds : request.bytes, metric);
-    const max = hasSeconds ? MAX_GRANT_SECONDS : MAX_GRANT_BYTES;
-    if (allotment <= 0n || allotment > max) {
-      throw new SluiceError('ERR_INVALID_AMOUNT', `${metric} must be between 1 and ${max}`);
+    if (!hasSeconds && !hasBytes) throw new SluiceError('ERR_INVALID_AMOUNT', 'grant needs seconds, bytes, or both');
+    const seconds = hasSeconds ? parseUnits(request.seconds, 'seconds') : null;
+    if (seconds !== null && (seconds <= 0n || seconds > MAX_GRANT_SECONDS)) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `seconds must be between 1 and ${MAX_GRANT_SECONDS}`);
+    }
+    const metric = hasBytes ? 'bytes' : 'seconds';
+    const allotment = hasBytes ? parseUnits(request.bytes, 'bytes') : seconds!;
+    if (hasBytes && (allotment <= 0n || allotment > MAX_GRANT_BYTES)) {
+      throw new SluiceError('ERR_INVALID_AMOUNT', `bytes must be between 1 and ${MAX_GRANT_BYTES}`);
     }
     const client = grantClientOf(request);
     const hold = this.options.sessions.prepare({ mac: request.mac, ...client, metric, allotment });
     try {
-      const payment = grantReference('', this.clock.now());
-      const grant: Grant = { mac: request.mac, metric, allotment, payment, ...client };
+      const now = this.clock.now();
+      const payment = grantReference('', now);
+      const grant: Grant = {
+        mac: request.mac, metric, allotment, payment, ...client,
+        ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
+      };
       const result = await this.options.sessions.activate(grant, hold);
       return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };
     } finally {

@@ -40,6 +40,8 @@ export interface Quote {
   decimals: number;
   stepSize: bigint;
   pricePerStep: bigint;
+  /** The plan's `time_limit` (seconds): the session sold also ends this long after the sale. */
+  timeLimit?: bigint;
 }
 
 export interface QuoteInput {

@@ -116,6 +116,17 @@ test('pricing problems are named pricing[<id>].<option> with the reason and the 
   assert.equal(bad(`\toption price_per_step 1\n\toption asset USDC\n`), ['pricing[x].asset']);
   assert.equal(bad(`\toption price_per_step 1\n\toption currency 'US Dollar'\n`), ['pricing[x].currency']);
   assert.equal(bad(`\toption price_per_step 1\n\tlist currency a\n`), ['pricing[x].currency']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption time_limit 1d\n`), ['pricing[x].time_limit'], 'a time plan ends by its time');
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 1GiB\n`), ['pricing[x].time_limit']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 0\n`), ['pricing[x].time_limit']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 3654d\n`), ['pricing[x].time_limit']);
+});
+
+test('pricing: a data plan\'s time_limit (time and data in one plan, whichever comes first)', () => {
+  const c = load(`config pricing 'day'\n\toption metric bytes\n\toption step_size 1GiB\n\toption price_per_step 1\n\toption time_limit 24h\n` +
+    `config pricing 'gb'\n\toption metric bytes\n\toption price_per_step 1\n`);
+  assert.is(c.pricing[0]!.timeLimit, 86_400n);
+  assert.is(c.pricing[1]!.timeLimit, undefined, 'absent: no deadline');
 });
 
 test('pricing: no plan, or an unnamed plan, is a problem', () => {

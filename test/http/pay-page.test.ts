@@ -395,4 +395,24 @@ test('remaining time counts down without a reload; run out, the router is asked 
   assert.match(box.textContent, /: 0 sec left of 1 hr\.$/);
 });
 
+test('time and data in one: a plan with a time_limit says how long it is valid; a data session with a deadline shows the time left too', async () => {
+  const start = Date.parse('2026-01-01T00:00:00Z') / 1000;
+  const page = await loadPage({
+    handler: (path) => (path === '/session'
+      ? { status: 200, body: { session: { id: 'a', mac: MAC, state: 'ACTIVE', metric: 'bytes', allotment: String(1 << 30), remaining: String(1 << 29), expires_at: start + 7200 } } }
+      : { status: 200, body: { methods: { x402: true, voucher: false }, plans: [
+        { id: 'day', metric: 'bytes', step_size: String(1 << 30), price_per_step: '100000', currency: 'USDC', decimals: 6, min_steps: '1', max_steps: '10', time_limit: '86400', x402: null },
+        { id: 'gb', metric: 'bytes', step_size: String(1 << 30), price_per_step: '100000', currency: 'USDC', decimals: 6, min_steps: '1', max_steps: '10', x402: null },
+      ] } }),
+  });
+  const price = (plan: string) => card(page, plan).card.all().find((x) => x.className === 'plan-price')!.textContent;
+  assert.match(price('day'), /per 1\sGiB, valid for 1\sday/, price('day'));
+  assert.not.match(price('gb'), /valid for/);
+  const box = page.byId('session');
+  assert.match(box.textContent, /: 512\sMiB left of 1\sGiB\. Time left to use it: 2\shr\.$/, box.textContent);
+  page.advance(3600_000);
+  page.fire(1000);
+  assert.match(box.textContent, /Time left to use it: 1\shr\.$/, box.textContent);
+});
+
 test.run();

@@ -5,7 +5,7 @@ import { PaymentRegistry, createPaymentRegistry } from '../../src/payments/index
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { SluiceError, type ErrorCode } from '../../src/errors.ts';
-import { setup } from '../sessions/helpers.ts';
+import { setup, useBytes } from '../sessions/helpers.ts';
 import { rejectsWithCode, thrownCode } from '../helpers/assert.ts';
 
 const hourly: PricingPlan = {
@@ -14,6 +14,8 @@ const hourly: PricingPlan = {
 const data: PricingPlan = {
   id: 'data', metric: 'bytes', stepSize: 1_000_000n, pricePerStep: 1000n, asset: 'USDC', currency: 'USD', decimals: 6, minSteps: 1n, maxSteps: 1000n,
 };
+/** 1 GB valid for a day. */
+const dayPass: PricingPlan = { ...data, id: 'day-pass', stepSize: 1_000_000_000n, maxSteps: 10n, timeLimit: 86_400n };
 
 /** A stand-in for a paying method (x402 later): collects what it is told to, can fail or short-change on demand. */
 function fakeCash(behaviour: { fail?: ErrorCode; shortBy?: bigint } = {}) {
@@ -39,7 +41,7 @@ async function make(behaviour: Parameters<typeof fakeCash>[0] = {}) {
   const env = await setup();
   const cash = fakeCash(behaviour);
   const payments = createPaymentRegistry([cash.method]);
-  const merchant = new Merchant({ pricing: new Pricing([hourly, data]), sessions: env.manager, payments, clock: env.time });
+  const merchant = new Merchant({ pricing: new Pricing([hourly, data, dayPass]), sessions: env.manager, payments, clock: env.time });
   return { ...env, cash, merchant };
 }
 
@@ -286,7 +288,7 @@ test('admin grant: seconds or bytes straight to a MAC, bounded, through the same
   assert.ok(top.toppedUp);
   assert.is(top.session.allotment, 3660n);
   for (const bad of [
-    {}, { seconds: 0 }, { seconds: -5 }, { seconds: 1.5 }, { seconds: 'soon' }, { seconds: 10, bytes: 10 },
+    {}, { seconds: 0 }, { seconds: -5 }, { seconds: 1.5 }, { seconds: 'soon' }, { seconds: 0, bytes: 10 }, { seconds: 10, bytes: 0 },
     { seconds: MAX_GRANT_SECONDS + 1n }, { bytes: MAX_GRANT_BYTES + 1n }, { bytes: '' },
   ]) {
     await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:09', ...bad }), 'ERR_INVALID_AMOUNT');
@@ -294,6 +296,31 @@ test('admin grant: seconds or bytes straight to a MAC, bounded, through the same
   assert.ok(await merchant.grant({ mac: '02:00:00:00:00:08', bytes: MAX_GRANT_BYTES }));
   await rejectsWithCode(merchant.grant({ mac: 'nope', seconds: 1 }), 'ERR_INVALID_MAC');
   await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:02', seconds: 1 }), 'ERR_SESSION_METRIC_MISMATCH');
+  await manager.close();
+});
+
+test('time and data in one: a grant of both, and a data plan with a time_limit, end at whichever comes first', async () => {
+  const { merchant, manager, time } = await make();
+  const both = await merchant.grant({ mac: '02:00:00:00:00:31', bytes: 1n << 20n, seconds: 600 });
+  assert.is(both.session.metric, 'bytes');
+  assert.is(both.session.allotment, 1n << 20n);
+  assert.is(both.session.expiresAt, time.now() + 600_000, 'data with a deadline');
+  await time.advance(600_000);
+  assert.is(manager.get(both.session.id)!.state, 'EXPIRED');
+  assert.is(manager.get(both.session.id)!.endCause, 'time-limit', 'the time ran out first');
+  // A plan sold with a time_limit: the deadline comes from the sale; a top-up adds bytes and keeps it.
+  const pass = await merchant.purchase({ mac: '02:00:00:00:00:32', plan: 'day-pass', steps: 1n, payment: { method: 'cash', token: 'p1' } });
+  assert.is(pass.quote!.timeLimit, 86_400n);
+  assert.is(pass.session.allotment, 1_000_000_000n);
+  const deadline = time.now() + 86_400_000;
+  assert.is(pass.session.expiresAt, deadline);
+  await time.advance(3_600_000);
+  const top = await merchant.purchase({ mac: '02:00:00:00:00:32', plan: 'day-pass', steps: 1n, payment: { method: 'cash', token: 'p2' } });
+  assert.ok(top.toppedUp);
+  assert.is(top.session.allotment, 2_000_000_000n);
+  assert.is(top.session.expiresAt, deadline, 'bytes do not buy time');
+  useBytes(manager, [['02:00:00:00:00:32', 2_000_000_000]]);
+  assert.is(manager.get(pass.session.id)!.endCause, 'data-limit', 'the data ran out first');
   await manager.close();
 });
 

@@ -36,6 +36,7 @@
 			ambiguous: 'The router cannot tell your device apart from another one. Please rejoin the WiFi and try again.',
 			metricMismatch: 'You already have {kind} running. Buy more {kind}, or wait until it ends to buy this plan.',
 			kindTime: 'time', kindData: 'data',
+			validFor: 'valid for {time}', timeLeft: 'Time left to use it: {left}.',
 			paymentRefused: 'The payment did not go through and nothing was charged. Please check your wallet and try again.',
 			insufficient: 'Your wallet does not hold enough {currency} for this: it has {have}, this costs {price}. Nothing was charged.',
 			facilitatorDown: 'Payments cannot be confirmed right now. Nothing was charged. Please try again in a few minutes.',
@@ -73,6 +74,7 @@
 			ambiguous: 'Der Router kann Ihr Gerät nicht von einem anderen unterscheiden. Bitte verbinden Sie sich neu mit dem WLAN.',
 			metricMismatch: 'Sie haben bereits {kind} gebucht. Kaufen Sie mehr {kind} oder warten Sie, bis es abläuft.',
 			kindTime: 'Zeit', kindData: 'Datenvolumen',
+			validFor: 'gültig für {time}', timeLeft: 'Noch {left}, um es zu nutzen.',
 			paymentRefused: 'Die Zahlung ist nicht durchgegangen, es wurde nichts abgebucht. Bitte prüfen Sie Ihre Wallet und versuchen Sie es erneut.',
 			insufficient: 'Ihre Wallet enthält nicht genug {currency}: {have} vorhanden, {price} nötig. Es wurde nichts abgebucht.',
 			facilitatorDown: 'Zahlungen können gerade nicht bestätigt werden. Es wurde nichts abgebucht. Bitte versuchen Sie es in einigen Minuten erneut.',
@@ -110,6 +112,7 @@
 			ambiguous: 'El router no puede distinguir su dispositivo de otro. Vuelva a unirse al WiFi e inténtelo de nuevo.',
 			metricMismatch: 'Ya tiene {kind} en curso. Compre más {kind} o espere a que termine.',
 			kindTime: 'tiempo', kindData: 'datos',
+			validFor: 'válido durante {time}', timeLeft: 'Tiempo para usarlo: {left}.',
 			paymentRefused: 'El pago no se completó y no se cobró nada. Revise su monedero y vuelva a intentarlo.',
 			insufficient: 'Su monedero no tiene suficiente {currency}: tiene {have} y esto cuesta {price}. No se cobró nada.',
 			facilitatorDown: 'Ahora no se pueden confirmar pagos. No se cobró nada. Vuelva a intentarlo en unos minutos.',
@@ -147,6 +150,7 @@
 			ambiguous: 'Le routeur ne distingue pas votre appareil d\'un autre. Rejoignez le WiFi à nouveau et réessayez.',
 			metricMismatch: 'Vous avez déjà du {kind} en cours. Achetez plus de {kind} ou attendez qu\'il se termine.',
 			kindTime: 'temps', kindData: 'volume de données',
+			validFor: 'valable {time}', timeLeft: 'Temps restant pour l’utiliser : {left}.',
 			paymentRefused: 'Le paiement n\'est pas passé et rien n\'a été débité. Vérifiez votre portefeuille et réessayez.',
 			insufficient: 'Votre portefeuille ne contient pas assez de {currency} : {have} disponible, {price} nécessaire. Rien n\'a été débité.',
 			facilitatorDown: 'Les paiements ne peuvent pas être confirmés pour le moment. Rien n\'a été débité. Réessayez dans quelques minutes.',
@@ -184,6 +188,7 @@
 			ambiguous: 'O roteador não consegue distinguir o seu dispositivo de outro. Entre no WiFi de novo e tente outra vez.',
 			metricMismatch: 'Você já tem {kind} em uso. Compre mais {kind} ou espere terminar.',
 			kindTime: 'tempo', kindData: 'dados',
+			validFor: 'válido por {time}', timeLeft: 'Tempo restante para usar: {left}.',
 			paymentRefused: 'O pagamento não foi concluído e nada foi cobrado. Verifique sua carteira e tente novamente.',
 			insufficient: 'Sua carteira não tem {currency} suficiente: tem {have}, isto custa {price}. Nada foi cobrado.',
 			facilitatorDown: 'Os pagamentos não podem ser confirmados agora. Nada foi cobrado. Tente novamente em alguns minutos.',
@@ -314,7 +319,9 @@
 			id: plan.id,
 			// The admin's name for the plan (its section name), as written: the price line already says time or data.
 			title: name.charAt(0).toUpperCase() + name.slice(1),
-			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }),
+			// A data plan with a time_limit: the data is also valid only that long (whichever ends first).
+			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }) +
+				(plan.time_limit ? ', ' + t('validFor', { time: amountText('seconds', plan.time_limit) }) : ''),
 			minSteps: minSteps,
 			maxSteps: maxSteps,
 			payable: !!(plan.x402 && plan.x402.scheme === 'exact')
@@ -349,7 +356,11 @@
 		var remaining = Number(s.remaining);
 		if (s.metric !== 'bytes' && s.state === 'ACTIVE')
 			remaining = Math.max(0, remaining - Math.floor(elapsedSeconds || 0));
-		return t(s.state === 'ACTIVE' ? 'stateActive' : 'statePending', { left: leftText(s.metric, remaining), total: amountText(s.metric, s.allotment) });
+		var text = t(s.state === 'ACTIVE' ? 'stateActive' : 'statePending', { left: leftText(s.metric, remaining), total: amountText(s.metric, s.allotment) });
+		// Data with a deadline (a plan's time_limit, or a voucher's Session-Timeout): whichever comes first ends it.
+		if (s.metric === 'bytes' && s.expires_at)
+			text += ' ' + t('timeLeft', { left: leftText('seconds', Math.floor(Number(s.expires_at) - Date.now() / 1000)) });
+		return text;
 	}
 
 	/* What a successful purchase says: a top-up names what was added and what there is now. */
@@ -558,6 +569,9 @@
 	}
 
 	function tick() {
+		// Data with a deadline: its time left counts down too (the data left changes only with a fetch).
+		if (isLive(known) && known.metric === 'bytes' && known.expires_at && known.state === 'ACTIVE')
+			renderSession();
 		if (isLive(known) && known.metric !== 'bytes' && known.state === 'ACTIVE') {
 			renderSession();
 			// Run out here: ask the router what it says now (ended, or topped up meanwhile).

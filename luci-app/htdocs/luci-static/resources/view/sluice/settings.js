@@ -604,6 +604,18 @@ return view.extend({
 			return /^\d+$/.test(min || '') && Number(min) > 100 ? min : '100';
 		});
 
+		o = s.option(form.Value, 'time_limit', _('Valid for'),
+			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. Empty = no time limit.'));
+		o.modalonly = true;
+		o.placeholder = '24h';
+		o.depends('metric', 'bytes');
+		o.validate = function(section_id, value) {
+			if (value === '')
+				return true;
+			var q = quantity(value, 'seconds');
+			return (q !== null && q > BigInt(0) && q <= BigInt(3653 * 86400)) ? true : _('Expecting seconds, e.g. 86400 or 24h (at most 10 years)');
+		};
+
 		/* limits */
 		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));
 		s.addremove = true;

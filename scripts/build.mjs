@@ -10,16 +10,38 @@ mkdirSync('dist', { recursive: true });
  * - worker-timers: mqtt.js's keepalive timer for browser tabs; in Node it uses the plain timers anyway.
  * - mqtt.js's SOCKS proxy (socks, ip-address, smart-buffer): reached only through MQTTJS_SOCKS_PROXY in the
  *   environment, which sluice does not offer; a daemon started with it set fails to connect, naming it.
+ * - debug (and ms), mqtt.js's and mqtt-packet's trace output, shown only with DEBUG=mqttjs* in the environment:
+ *   sluice logs the MQTT sink's own events; the stub is silent.
+ * - lru-cache: mqtt.js's topic-alias table (a broker's topicAliasMaximum; sluice never asks for aliases, but the
+ *   table is made whenever a broker offers them): a Map-based LRU with the few methods that table calls.
  */
 const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
 const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
+const DEBUG_STUB = `function createDebug() { const d = function () {}; d.enabled = false; d.namespace = ''; d.log = d; d.extend = () => d; return d; }
+createDebug.enable = () => {}; createDebug.disable = () => ''; createDebug.enabled = () => false;
+module.exports = createDebug; module.exports.default = createDebug;`;
+const LRU_STUB = `class LRUCache {
+  constructor(o) { this.max = o.max; this.map = new Map(); }
+  get size() { return this.map.size; }
+  get(k) { if (!this.map.has(k)) return undefined; const v = this.map.get(k); this.map.delete(k); this.map.set(k, v); return v; }
+  set(k, v) { this.map.delete(k); this.map.set(k, v); if (this.map.size > this.max) this.map.delete(this.map.keys().next().value); return this; }
+  has(k) { return this.map.has(k); }
+  delete(k) { return this.map.delete(k); }
+  clear() { this.map.clear(); }
+  *keys() { const all = [...this.map.keys()]; for (let i = all.length - 1; i >= 0; i--) yield all[i]; }
+}
+module.exports = { LRUCache };`;
+const STUBS = { 'mqtt-socks': SOCKS_STUB, 'worker-timers': WORKER_TIMERS_STUB, debug: DEBUG_STUB, 'lru-cache': LRU_STUB };
+const fromMqtt = (dir) => /node_modules[\\/]mqtt(-packet)?([\\/]|$)/.test(dir);
 const routerOnly = {
   name: 'router-only',
   setup(b) {
     b.onResolve({ filter: /^readable-stream$/ }, () => ({ path: 'node:stream', external: true }));
     b.onResolve({ filter: /^worker-timers$/ }, () => ({ path: 'worker-timers', namespace: 'stub' }));
     b.onResolve({ filter: /^\.\/socks$/ }, (a) => (/mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: a.path === 'mqtt-socks' ? SOCKS_STUB : WORKER_TIMERS_STUB, loader: 'js' }));
+    b.onResolve({ filter: /^debug$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'debug', namespace: 'stub' } : undefined));
+    b.onResolve({ filter: /^lru-cache$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'lru-cache', namespace: 'stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: STUBS[a.path], loader: 'js' }));
   },
 };
 

@@ -5,7 +5,7 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { KernelQuota, nftRunner, portalSocketResolver, Valve } from '../portal/index.ts';
+import { KernelQuota, nftRunner, portalSocketResolver, SoftLanding, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 
 export interface Portal {
@@ -19,8 +19,9 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
+  const nft = nftRunner(main.nft, main.ndsctlTimeoutMs);
   const kernelQuota = main.kernelQuota ? new KernelQuota({
-    run: nftRunner(main.nft, main.ndsctlTimeoutMs), log,
+    run: nft, log, landing: new SoftLanding({ run: nft, log }),
     session: (mac) => {
       const s = sessions.byMac(mac);
       return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;

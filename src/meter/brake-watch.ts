@@ -30,6 +30,23 @@ const MAX_BRAKE_REFILLS = 3;
  * whose client gets nothing. One nft read per interval while braked sessions exist.
  */
 export const KERNEL_AUDIT_MS = 10_000;
+/**
+ * A braked session with this little left is slowed down (KernelQuotaPort.slow, portal/soft-landing.ts), so its TCP
+ * window has drained when the kernel cuts it: without it, what was in flight behind a lost segment is billed but never
+ * reaches the customer's application (docs/performance.md, "Soft landing"). The same figure as the landing's.
+ */
+export const SOFT_LANDING_BYTES = 256 * 1024;
+/**
+ * And with what it receives in this long at its rate: a reading comes every poll interval at most, so at 8 Mbit/s
+ * the one that finds it under SOFT_LANDING_BYTES alone might come only just before the crossing. The planner reads
+ * it at this point instead (crossingInMs).
+ */
+const SOFT_LANDING_LEAD_MS = 500;
+
+/** Bytes left at which a braked session at this rate (bytes/ms) is slowed down. */
+export function landingBytes(rate: number): number {
+  return SOFT_LANDING_BYTES + (rate > 0 && Number.isFinite(rate) ? rate * SOFT_LANDING_LEAD_MS : 0);
+}
 
 interface Braked {
   mac: string;
@@ -72,8 +89,14 @@ export class BrakeWatch {
    */
   crossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
     if (!(remainingBytes > 0)) return Infinity;
+    const land = this.kernel?.slow === undefined ? 0 : landingBytes(rate);
+    // Every reading this near (the landing does nothing for a client it slowed already): a top-up lifts it.
+    if (remainingBytes <= land) this.kernel?.slow?.(session.mac);
     if (remainingBytes <= KERNEL_SLACK_BYTES && !this.watched.has(session.id)) this.watched.set(session.id, { mac: session.mac, refills: 0 });
-    return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
+    if (!(rate > 0)) return Infinity;
+    // Read again where it is to be slowed down, if that comes first.
+    const toLanding = land > 0 && remainingBytes > land ? (remainingBytes - land) / rate : Infinity;
+    return Math.min(toLanding, remainingBytes / rate + BRAKE_MARGIN_MS);
   }
 
   /**

@@ -53,6 +53,8 @@ export interface KernelQuotaPort {
   usedUp(): Promise<ReadonlySet<string>>;
   /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
   refill?(mac: string, limitBytes: number): Promise<void>;
+  /** Slows the client down for the last bytes of its allotment (the soft landing); never throws, returns at once. */
+  slow?(mac: string): void;
 }
 
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */

@@ -22,3 +22,4 @@ export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-b
 export { Valve } from './valve.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota, nftRunner } from './kernel-quota.ts';
+export { SoftLanding } from './soft-landing.ts';

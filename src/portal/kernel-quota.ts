@@ -3,6 +3,7 @@ import { SluiceError, toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
+import type { SoftLanding } from './soft-landing.ts';
 
 /**
  * The kernel's own byte quota per data session (nftables), a brake under the portal's gate: a polled cut closes the
@@ -222,6 +223,8 @@ export interface KernelQuotaOptions {
   log?: Log;
   /** A client's live data session (null: none): what a rebuild sets each quota to, and how much a top-up added. */
   session: (mac: string) => BrakedSession | null;
+  /** The soft landing (portal/soft-landing.ts): slows a client near its allotment, lifted with its quota. */
+  landing?: SoftLanding;
 }
 
 interface Installed extends KernelQuotaEntry {
@@ -239,6 +242,7 @@ export class KernelQuota {
   readonly #run: NftRun;
   readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
+  readonly #landing: SoftLanding | undefined;
   readonly #entries = new Map<string, Installed>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
@@ -251,6 +255,7 @@ export class KernelQuota {
     this.#run = options.run;
     this.#log = options.log ?? silentLogger;
     this.#session = options.session;
+    this.#landing = options.landing;
   }
 
   get enabled(): boolean {
@@ -380,6 +385,8 @@ export class KernelQuota {
       if (!this.#enabled || entry === undefined || session === null) return;
       const grew = entry.allotment === null ? 0 : Number(session.allotment - entry.allotment);
       if (!(grew > 0)) return;
+      // Away from the end again: full speed (the meter slows it again if it is still near).
+      void this.#landing?.lift(mac);
       if ((await this.#readUsedUp()).has(mac)) {
         const fresh = { ...entry, limitBytes: session.left, allotment: session.allotment };
         await this.#apply(installScript(fresh, entry), () => this.#entries.set(mac, fresh));
@@ -396,8 +403,19 @@ export class KernelQuota {
     return entry === undefined ? Promise.resolve() : this.#set(mac, entry.ip, limitBytes, false);
   }
 
+  /**
+   * The client's session is near its allotment: its downloads slow down for the rest (portal/soft-landing.ts), so the
+   * quota's cut leaves no window of segments counted but never delivered. Not queued behind the quota's changes and
+   * never failing: the landing has its own table and queue.
+   */
+  slow(mac: string): void {
+    const entry = this.#entries.get(mac);
+    if (this.#enabled && entry !== undefined) void this.#landing?.slow(mac, entry.ip);
+  }
+
   /** Removes a client's quota (its gate closed). */
   remove(mac: string): Promise<void> {
+    void this.#landing?.lift(mac);
     return this.#serial(async () => {
       const entry = this.#entries.get(mac);
       if (!this.#enabled || entry === undefined) return;
@@ -453,7 +471,10 @@ export class KernelQuota {
   }
 
   stats(): Record<string, number | boolean> {
-    return { enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures };
+    return {
+      enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures,
+      ...(this.#landing && { slowed: this.#landing.stats().slowed as number }),
+    };
   }
 
   async #apply(script: string, onDone: () => void): Promise<void> {
@@ -493,6 +514,7 @@ export class KernelQuota {
    */
   async #turnOff(message: string, err: unknown): Promise<void> {
     const wasOn = this.#enabled || this.#entries.size > 0;
+    for (const mac of this.#entries.keys()) void this.#landing?.lift(mac);
     this.#enabled = false;
     this.#entries.clear();
     let deleted = true;

@@ -494,6 +494,27 @@ test('kernel quota: a session the kernel stopped at its allotment while sluice b
   await r.close();
 });
 
+test('kernel quota: a braked session is read where its landing starts and slowed down there (256 KiB + half a second at its rate left)', async () => {
+  const slowed: string[] = [];
+  const r = await rig('opennds', { kernelQuota: { has: (mac) => mac === A, usedUp: async () => new Set<string>(), slow: (mac) => { slowed.push(mac); } } });
+  const s = await r.paying(A, 10 * MiB);
+  r.portal.addTraffic(A, 1 * MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  // 1 MiB/s: its landing starts at 256 KiB + 512 KiB left.
+  r.portal.addTraffic(A, 8 * MiB, 0);
+  r.now.t += 8000;
+  const t = await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, 9 * MiB);
+  assert.equal(slowed, [], '1 MiB left: not yet');
+  assert.ok(t.nextInMs >= 240 && t.nextInMs <= 260, `read again where the landing starts (256 KiB away at 1 MiB/s), not at the crossing: ${t.nextInMs} ms`);
+  r.portal.addTraffic(A, 256 * 1024, 0);
+  r.now.t += 250;
+  await r.meter.tick();
+  assert.equal(slowed, [A], 'slowed for its last 768 KiB');
+  await r.close();
+});
+
 test('kernel quota: the audit leaves alone a braked session the kernel has not stopped, and one topped up between audits', async () => {
   const usedUp = new Set<string>();
   const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => new Set(usedUp) } });

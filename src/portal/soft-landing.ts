@@ -1,5 +1,5 @@
 import { toSluiceError } from '../errors.ts';
-import { normalizeMac } from '../mac.ts';
+import { tryNormalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import { isIpv4, type NftRun } from './kernel-quota.ts';
 
@@ -88,13 +88,14 @@ export class SoftLanding {
   }
 
   isSlowed(mac: string): boolean {
-    return this.#slowed.has(normalizeMac(mac));
+    const canonical = tryNormalizeMac(mac);
+    return canonical !== null && this.#slowed.has(canonical);
   }
 
   /** Slows this client's downloads (once: a later call for the same client does nothing until lift()). */
   slow(mac: string, ip: string): Promise<void> {
-    const canonical = normalizeMac(mac);
-    if (this.#slowed.has(canonical) || this.#failed.has(canonical) || this.#ready === false || !isIpv4(ip)) return Promise.resolve();
+    const canonical = tryNormalizeMac(mac);
+    if (canonical === null || this.#slowed.has(canonical) || this.#failed.has(canonical) || this.#ready === false || !isIpv4(ip)) return Promise.resolve();
     return this.#serial(async () => {
       if (this.#slowed.has(canonical) || this.#failed.has(canonical) || !(await this.#table())) return;
       try {
@@ -112,7 +113,8 @@ export class SoftLanding {
   /** Lifts a client's slow-down (its quota went: the gate closed, or a top-up took it away from the end). */
   lift(mac: string): Promise<void> {
     return this.#serial(async () => {
-      const canonical = normalizeMac(mac);
+      const canonical = tryNormalizeMac(mac);
+      if (canonical === null) return;
       this.#failed.delete(canonical);
       const ip = this.#slowed.get(canonical);
       if (ip === undefined) return;

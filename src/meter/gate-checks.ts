@@ -18,15 +18,6 @@ export interface GateCheckOptions {
   gateHeld?: ((mac: string) => boolean) | undefined;
 }
 
-/**
- * A session bought this recently whose client the portal does not list yet (a customer who paid before opening a
- * page: openNDS 9 lists a client, and takes its auth, only once it has seen traffic from it) keeps the meter reading
- * every AWAIT_LISTING_READ_MS instead of every poll interval: its gate opens on the first reading that lists it, so
- * the customer's first page comes within a fraction of a second of the portal seeing it, not up to a poll later.
- */
-export const AWAIT_LISTING_MS = 60_000;
-export const AWAIT_LISTING_READ_MS = 250;
-
 export class GateChecks {
   /** Absent paying clients: since when (clock ms), in the current absence. */
   private readonly goneAt = new Map<string, number>();
@@ -44,11 +35,9 @@ export class GateChecks {
   }
 
   /** Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen). */
-  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[]; awaitingListing: number }> {
+  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
-    /** Of `gone`, sessions bought within AWAIT_LISTING_MS: the portal has not listed their client yet. */
-    let awaitingListing = 0;
     const now = this.clock.now();
     const newest = dispatchAt - this.options.graceMs;
     let n = 0;
@@ -63,7 +52,6 @@ export class GateChecks {
       if (flags < 0 || (flags & FLAG_PRESENT) === 0) {
         if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
         gone.push(mac);
-        if (now - session.startedAt < AWAIT_LISTING_MS) awaitingListing++;
         continue;
       }
       if (this.goneAt.size > 0) this.goneAt.delete(mac);
@@ -83,7 +71,7 @@ export class GateChecks {
       if (this.sessions.active(mac) === undefined) this.goneAt.delete(mac);
     }
     for (const mac of this.reopenedAt.keys()) if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
-    return { reopen, gone, awaitingListing };
+    return { reopen, gone };
   }
 
   /** Clients present with an open gate (not Trusted: the portal admin's own list) and no ACTIVE session. */

@@ -17,7 +17,7 @@ import type { BrakeWatch } from './brake-watch.ts';
 import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
 import type { CutPlanner } from './cut-planner.ts';
 import type { FirstReadingWatch } from './first-readings.ts';
-import { AWAIT_LISTING_READ_MS, type GateChecks } from './gate-checks.ts';
+import type { GateChecks } from './gate-checks.ts';
 import type { MeterOptions, TickReport } from './options.ts';
 import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
 import { MeterStatsRecorder } from './stats.ts';
@@ -300,9 +300,7 @@ export class TickLoop {
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
     nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
 
-    const { reopen, gone, awaitingListing } = await gates.paying(this.view, this.macToSlot, result.tick, dispatchAt);
-    // A client just paid for and not listed yet: its gate opens on the reading that first lists it (gate-checks.ts).
-    if (awaitingListing > 0) nextInMs = Math.min(nextInMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, AWAIT_LISTING_READ_MS));
+    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, result.tick);
     return {

@@ -24,6 +24,8 @@ const RATE = process.env['SLUICE_E2E_RATE'] ?? '8mbit';
 const ALLOT = Number(process.env['SLUICE_E2E_ALLOT_MIB'] ?? 2) * MiB;
 /** Random loss on the uplink before the gate (netem under the tbf), e.g. `1%`: the holes the quota's cut can strand. */
 const LOSS = process.env['SLUICE_E2E_LOSS'] ?? '';
+/** The uplink shaper's queue as tbf latency (lab.sh: 400ms); a shorter queue drops sooner: tail drops before the gate. */
+const TBF_LATENCY = process.env['SLUICE_E2E_TBF_LATENCY'] ?? '';
 const pre = prerequisites();
 const run = new LabRun();
 const { L, S, scenario } = run;
@@ -40,6 +42,9 @@ if (pre.lab) {
 } else {
   test.before(async () => {
     const lab = run.lab = await Lab.up({ rate: RATE === 'none' ? null : RATE });
+    if (TBF_LATENCY !== '' && RATE !== 'none') {
+      await run_(['netns', 'exec', lab.upNs, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', RATE, 'burst', '32kbit', 'latency', TBF_LATENCY]);
+    }
     if (LOSS !== '') {
       // No netem here (sch_netem is not loaded). A drop in the upstream's own output would not be a loss (its TCP
       // holds the segment back and sends it later, in order): the router drops that share of what arrives on its WAN

@@ -494,29 +494,6 @@ test('kernel quota: a session the kernel stopped at its allotment while sluice b
   await r.close();
 });
 
-test('a client paid for before the portal lists it is read every 250 ms, not every poll interval, for up to a minute: its gate re-opens on the reading that first lists it', async () => {
-  const r = await rig();
-  await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(2 * MiB), payment: { method: 'grant', reference: 'g-early', amount: 1n, asset: 'X', at: r.now.t } });
-  r.now.t += 10;
-  const t = await r.meter.tick();
-  assert.equal(t.gone, [A]);
-  assert.ok(t.nextInMs <= 250, `next reading in ${t.nextInMs} ms (poll interval 10 s)`);
-  r.portal.addClient(A, '10.0.0.10');
-  r.now.t += 250;
-  const listed = await r.meter.tick();
-  assert.equal(listed.reopen, [A], 'the first reading that lists it asks for its gate');
-  assert.equal(r.reopened, [A]);
-  // Never listed for a minute: back to the poll interval (a customer who paid and left costs no extra readings).
-  const r2 = await rig();
-  await r2.manager.activate({ mac: B, metric: 'seconds', allotment: 3600n, payment: { method: 'grant', reference: 'g-gone', amount: 1n, asset: 'X', at: r2.now.t } });
-  r2.now.t += 61_000;
-  const late = await r2.meter.tick();
-  assert.equal(late.gone, [B]);
-  assert.is(late.nextInMs, 10_000);
-  await r.close();
-  await r2.close();
-});
-
 test('kernel quota: a braked session is read where its landing starts and slowed down there (256 KiB + half a second at its rate left)', async () => {
   const slowed: string[] = [];
   const r = await rig('opennds', { kernelQuota: { has: (mac) => mac === A, usedUp: async () => new Set<string>(), slow: (mac) => { slowed.push(mac); } } });

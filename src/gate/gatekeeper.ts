@@ -77,7 +77,7 @@ const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
  * A session whose gate could not open because the portal does not list its client yet (a customer who paid before
  * opening a page: openNDS 9 lists, and auths, a client only once it has seen traffic from it) is opened again every
  * LISTING_RETRY_MS for up to LISTING_WAIT_MS: its first page then comes a fraction of a second after the portal lists
- * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (2.3 s median in the lab,
+ * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (up to 2.6 s in the lab,
  * docs/performance.md "Soft landing and the first page"). Each try is one `ndsctl json <mac>`; after the wait, the
  * meter's readings re-open it as they do any paying client.
  */

@@ -33,7 +33,7 @@ export const KERNEL_AUDIT_MS = 10_000;
 /**
  * A braked session with this little left is slowed down (KernelQuotaPort.slow, portal/soft-landing.ts), so its TCP
  * window has drained when the kernel cuts it: without it, what was in flight behind a lost segment is billed but never
- * reaches the customer's application (docs/performance.md, "Soft landing"). The same figure as the landing's.
+ * reaches the customer's application (docs/performance.md, "Soft landing and the first page").
  */
 export const SOFT_LANDING_BYTES = 256 * 1024;
 /**

@@ -8,12 +8,13 @@ import { isIpv4, type NftRun } from './kernel-quota.ts';
  * has drained when the kernel quota cuts it.
  *
  * Why: the quota drops every packet past the allotment, retransmissions included. A download behind a congested
- * uplink always has a loss in flight somewhere, and the segments after the last hole are counted (and billed) but
+ * uplink often has a loss in flight, and the segments after the last hole are counted (and billed) but
  * wait in the client's reordering queue for a retransmission the quota then drops: the application never gets them.
- * That is up to a congestion window, ~300 KB at 8 Mbit/s behind a 200 ms queue (docs/performance.md, "Soft
- * landing"). Policed to LANDING_RATE_BYTES_PER_S for its last LANDING_BYTES, the sender's window shrinks to the
- * policer's bucket within a few round trips, and the upstream's queue drains, so the cut leaves at most about that
- * bucket undelivered.
+ * That is up to a congestion window (~300 KB at 8 Mbit/s behind a 200 ms queue, as issue 23 reported it; the lab did
+ * not reproduce it: docs/performance.md, "Soft landing and the first page"). Policed to LANDING_RATE_BYTES_PER_S for
+ * the end of its allotment (the meter decides when: meter/brake-watch.ts, SOFT_LANDING_BYTES), the sender's window
+ * shrinks to the policer's bucket within a few round trips and the upstream's queue drains, so the cut leaves at most
+ * about that bucket undelivered.
  *
  * Its own table (`inet sluice_landing`), not the quota's: a kernel without nft's limit objects, or any failure here,
  * never touches the quota (whose failed changes rebuild its table, or turn it off). Its chain runs just before the
@@ -23,9 +24,7 @@ import { isIpv4, type NftRun } from './kernel-quota.ts';
  */
 
 export const LANDING_TABLE = 'sluice_landing';
-/** A braked session this close to its allotment (bytes left) is slowed down. */
-export const LANDING_BYTES = 256 * 1024;
-/** The rate of a slowed client's downloads (1 Mbit/s): LANDING_BYTES last two seconds at least. */
+/** The rate of a slowed client's downloads (1 Mbit/s): the meter's 256 KiB landing lasts two seconds at least. */
 export const LANDING_RATE_BYTES_PER_S = 128 * 1024;
 /**
  * The policer's bucket is a second of its rate plus its burst (nft_limit: `nsecs * (rate + burst) / rate`), so no

@@ -73,6 +73,17 @@ export interface ReconcileReport {
 
 const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 
+/**
+ * A session whose gate could not open because the portal does not list its client yet (a customer who paid before
+ * opening a page: openNDS 9 lists, and auths, a client only once it has seen traffic from it) is opened again every
+ * LISTING_RETRY_MS for up to LISTING_WAIT_MS: its first page then comes a fraction of a second after the portal lists
+ * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (up to 2.6 s in the lab,
+ * docs/performance.md "Soft landing and the first page"). Each try is one `ndsctl json <mac>`; after the wait, the
+ * meter's readings re-open it as they do any paying client.
+ */
+export const LISTING_RETRY_MS = 250;
+export const LISTING_WAIT_MS = 60_000;
+
 export class Gatekeeper {
   private readonly clock: Clock;
   private readonly gates = new Map<string, 'open' | 'pending'>();
@@ -97,6 +108,8 @@ export class Gatekeeper {
     /** Clients found authenticated without a live session by a tick (not at start-up) and deauthed. */
     unpaidClosed: 0,
   };
+  /** Sessions waiting for the portal to list their client (LISTING_RETRY_MS): when the first try found it unlisted. */
+  private readonly unlisted = new Map<string, number>();
   /** The opening of each live session's gate at its start, by session id (a purchase reply waits for it). */
   private readonly starts = new Map<string, Promise<GateState>>();
   private readonly events = new Emitter<GateEvents>((err, event) =>
@@ -117,6 +130,7 @@ export class Gatekeeper {
     sessions.on('limits', (s) => { if (s.metric === 'bytes') void this.options.kernelQuota?.toppedUp(s.mac); });
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
+      this.unlisted.delete(s.id);
       // A close still unconfirmed (a held gate, a failed deauth) stands for this end: enforce() retries it.
       if (this.closeInFlight(s.mac) === undefined) void this.close(s.mac);
     });
@@ -180,10 +194,31 @@ export class Gatekeeper {
       const e = toSluiceError(err);
       this.gates.set(session.mac, 'pending');
       this.counters.openFailures++;
-      const level = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN' ? 'info' : 'warn';
-      this.options.log[level]('gate pending', { mac: session.mac, session: session.id, code: e.code, reason: e.message });
+      const unknown = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN';
+      const retrying = unknown && this.unlisted.has(session.id);
+      if (!retrying) this.options.log[unknown ? 'info' : 'warn']('gate pending', { mac: session.mac, session: session.id, code: e.code, reason: e.message });
+      if (unknown) this.awaitListing(session);
+      else this.unlisted.delete(session.id);
       return 'pending';
     }
+  }
+
+  /** Tries the gate of a session whose client the portal does not list again soon (LISTING_RETRY_MS), up to LISTING_WAIT_MS. */
+  private awaitListing(session: Session): void {
+    const now = this.clock.now();
+    const since = this.unlisted.get(session.id) ?? now;
+    if (now - since >= LISTING_WAIT_MS) { this.unlisted.delete(session.id); return; }
+    this.unlisted.set(session.id, since);
+    const timer = setTimeout(() => {
+      const mac = session.mac;
+      // Opened meanwhile (the meter's re-open), ended, held, or being opened: nothing to try.
+      if (!this.isStillLive(session) || this.held.has(mac) || this.gates.get(mac) !== 'pending' || this.opening.has(mac)) {
+        if (!this.opening.has(mac)) this.unlisted.delete(session.id);
+        return;
+      }
+      void this.open(session).then((gate) => { if (gate !== 'pending') this.unlisted.delete(session.id); });
+    }, LISTING_RETRY_MS);
+    timer.unref?.();
   }
 
   /**

@@ -455,7 +455,9 @@ export class KernelQuota {
   }
 
   stats(): Record<string, number | boolean> {
-    return { enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures };
+    return {
+      enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures,
+    };
   }
 
   async #apply(script: string, onDone: () => void): Promise<void> {

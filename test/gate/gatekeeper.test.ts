@@ -88,6 +88,23 @@ async function grantAndOpen(r: Rig, mac: string): Promise<void> {
   assert.is(await r.gates.opened(session), 'opened');
 }
 
+test('a session started before the portal lists its client gets its gate as soon as the portal lists it, without waiting for a meter reading', async () => {
+  const r = await rig();
+  const { session } = await r.sessions.activate({ mac: A, metric: 'bytes', allotment: 10n ** 9n, payment: { method: 'grant', reference: 'g-unlisted', amount: 0n, asset: '', at: Date.now() } });
+  assert.is(await r.gates.opened(session), 'pending', 'the portal has not seen the client yet');
+  const opened = new Promise<string>((resolve) => { r.gates.on('auth-finished', (mac, _id, result) => { if (mac === A && result !== 'failed') resolve(result); }); });
+  r.portal.addClient(A, '10.0.0.1'); // the customer opens a page: the portal lists it
+  // A hang guard, not a timing check: without a retry of its own the gate would wait for a tick that never comes.
+  const guard = new Promise<string>((resolve) => { setTimeout(() => resolve('never opened'), 5000).unref(); });
+  try {
+    assert.is(await Promise.race([opened, guard]), 'opened', 'the gate tried again by itself (no tick ran)');
+    assert.is(r.portal.get(A)!.state, 'Authenticated');
+    assert.is(r.gates.gateOf(A), 'already-open');
+  } finally {
+    await r.close();
+  }
+});
+
 test('a client authenticated behind sluice\'s back while it runs is deauthed by the next tick, and counted', async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.1');

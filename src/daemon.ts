@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import {
-  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, unlessStateDamaged, X402Method,
+  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
 import type { KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
@@ -43,7 +43,7 @@ export interface DaemonOptions {
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; gates: Gatekeeper; pricing: Pricing;
-  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
+  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
 export class Daemon {
@@ -131,10 +131,12 @@ export class Daemon {
     // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
     const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
       () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
+    // Free trials (plans with trial_every): the ledger of who had one when; cheap, so always there for a reload's plans.
+    const trial = await unlessStateDamaged('trial', async () => TrialMethod.open(main.stateDir), log);
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
-        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : [])]),
+        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : []), ...(trial ? [trial] : [])]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
@@ -171,7 +173,7 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, trial, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();
@@ -227,10 +229,10 @@ export class Daemon {
   }
 
   stats(): BlobmsgTable {
-    const { sessions, meter, gates, kernelQuota, store, upstream } = this.parts;
+    const { sessions, meter, gates, kernelQuota, store, upstream, trial } = this.parts;
     return statsReply({
       startedAt: this.startedAt, config: this.config.config, restartRequired: this.config.restartRequired, problems: this.config.problems,
-      sessions, meter, gates, kernelQuota, journal: store, upstream,
+      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: trial?.figures ?? null,
     });
   }
 

@@ -16,6 +16,8 @@ export interface StatsSources {
   problems: readonly ConfigProblem[];
   sessions: Figures; meter: Figures; gates: Figures; journal: Figures; upstream: Figures;
   kernelQuota: Figures | null;
+  /** Free trials granted and refused since start, and the devices the ledger remembers (null: the ledger is damaged). */
+  trials: { granted: number; refused: number; remembered: number } | null;
 }
 
 export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
@@ -28,6 +30,7 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     meter: s.meter.stats(),
     gates: s.gates.stats(),
     kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
+    trials: s.trials ? { ...s.trials } : { available: false },
     journal: s.journal.stats(),
     upstream: s.upstream.stats(),
     config: redactConfig(s.config).main,

@@ -59,5 +59,6 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     min_steps: plan.minSteps.toString(),
     max_steps: plan.maxSteps.toString(),
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
+    ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
   };
 }

@@ -144,6 +144,12 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
   });
   if (timeLimit !== null) plan.timeLimit = timeLimit;
+  const trialEvery = r.parsed<bigint | null>('trial_every', null, (v) => {
+    if (pricePerStep !== 0n) return { ok: false, reason: 'is for free plans: a trial plan has price_per_step 0' };
+    const p = parseQuantity(v, 'seconds');
+    return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
+  });
+  if (trialEvery !== null) plan.trialEvery = trialEvery;
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {

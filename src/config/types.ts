@@ -71,6 +71,11 @@ export interface PricingPlan {
    * whichever comes first — "1 GiB valid for 24 hours". A top-up adds bytes; the deadline stays. Absent: no deadline.
    */
   timeLimit?: bigint;
+  /**
+   * `trial_every` (seconds in UCI): a free trial — price 0, its allowance `min_steps` steps, once per device per this
+   * interval, sold only by the `trial` method (src/payments/trial.ts says what keys a device). Absent: not a trial.
+   */
+  trialEvery?: bigint;
 }
 
 export type { RadiusConfig } from './radius.ts';

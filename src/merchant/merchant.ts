@@ -78,6 +78,9 @@ export class Merchant {
     if (method.adminOnly && context.admin !== true) {
       throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
     }
+    if (q.trialEvery !== undefined && !method.sellsTrials && !method.adminOnly) {
+      throw new SluiceError('ERR_TRIAL_PLAN', `plan ${q.plan} is a free trial: ask for it with the trial method`);
+    }
     const setsTerms = method.setsTerms === true;
     const hold = this.options.sessions.prepare({
       mac: request.mac, ...client, ...(!setsTerms && { plan: q.plan, metric: q.metric, allotment: q.allotment }),

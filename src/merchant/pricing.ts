@@ -44,6 +44,7 @@ export function quote(plan: PricingPlan, input: QuoteInput = {}): Quote {
     plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize, price: steps * plan.pricePerStep,
     asset: plan.asset, currency: plan.currency, decimals: plan.decimals, stepSize: plan.stepSize, pricePerStep: plan.pricePerStep,
     ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
+    ...(plan.trialEvery !== undefined && { trialEvery: plan.trialEvery }),
   };
 }
 

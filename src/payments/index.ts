@@ -5,6 +5,7 @@
 export type { GrantTerms, PaymentContext, PaymentFields, PaymentMethod, PaymentRef, PrecheckResult, PurchaseRequest, Quote, QuoteInput } from './types.ts';
 export { PaymentRegistry } from './registry.ts';
 export { grantMethod, grantReference } from './grant.ts';
+export { MAX_TRIAL_KEYS, TRIAL_METHOD_NAME, TRIALS_FILE, TrialMethod, trialKeys, type TrialFigures } from './trial.ts';
 export { builtinPaymentMethods, createPaymentRegistry } from './builtin.ts';
 export { grantLate, type LateGrantSessions } from './late-grant.ts';
 export { DAMAGED_STATE_CODES, unlessStateDamaged } from './method-state.ts';

@@ -42,6 +42,8 @@ export interface Quote {
   pricePerStep: bigint;
   /** The plan's `time_limit` (seconds): the session sold also ends this long after the sale. */
   timeLimit?: bigint;
+  /** The plan's `trial_every` (seconds): a free trial, once per device per this interval (payments/trial.ts). */
+  trialEvery?: bigint;
 }
 
 export interface QuoteInput {
@@ -117,6 +119,8 @@ export interface PaymentMethod {
    * grants those terms and does not compare an amount with the plan's price. No money moves (a voucher).
    */
   readonly setsTerms?: boolean;
+  /** Sells free-trial plans (`trial_every`); every other non-admin method is refused them (ERR_TRIAL_PLAN). */
+  readonly sellsTrials?: boolean;
   /**
    * Optional: the method decides what the payment buys (x402: the whole steps the signed value pays for) using the
    * plan's `quote`. Runs before authorize, so anything it throws refuses the purchase before money moves.

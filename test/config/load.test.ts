@@ -120,6 +120,9 @@ test('pricing problems are named pricing[<id>].<option> with the reason and the 
   assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 1GiB\n`), ['pricing[x].time_limit']);
   assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 0\n`), ['pricing[x].time_limit']);
   assert.equal(bad(`\toption price_per_step 1\n\toption metric bytes\n\toption time_limit 3654d\n`), ['pricing[x].time_limit']);
+  assert.equal(bad(`\toption price_per_step 1\n\toption trial_every 1d\n`), ['pricing[x].trial_every'], 'a trial is free');
+  assert.equal(bad(`\toption price_per_step 0\n\toption trial_every soon\n`), ['pricing[x].trial_every']);
+  assert.is(load(`config pricing 'try'\n\toption price_per_step 0\n\toption step_size 15m\n\toption trial_every 1d\n`).pricing[0]!.trialEvery, 86_400n);
 });
 
 test('pricing: a data plan\'s time_limit (time and data in one plan, whichever comes first)', () => {

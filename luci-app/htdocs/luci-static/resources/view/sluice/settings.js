@@ -616,6 +616,20 @@ return view.extend({
 			return (q !== null && q > BigInt(0) && q <= BigInt(3653 * 86400)) ? true : _('Expecting seconds, e.g. 86400 or 24h (at most 10 years)');
 		};
 
+		o = s.option(form.Value, 'trial_every', _('Free trial every'),
+			_('A free trial: price 0, its allowance (minimum steps) once per device per this interval, e.g. 1d. Known by the device\'s MAC and by a token its pay page keeps: a new MAC alone gets no second trial. Empty = not a trial.'));
+		o.modalonly = true;
+		o.placeholder = '1d';
+		o.validate = function(section_id, value) {
+			if (value === '')
+				return true;
+			var q = quantity(value, 'seconds');
+			if (q === null || q <= BigInt(0) || q > BigInt(3653 * 86400))
+				return _('Expecting seconds, e.g. 86400 or 1d (at most 10 years)');
+			var pps = this.section.formvalue(section_id, 'price_per_step');
+			return (pps === '0') ? true : _('A free trial has price per step 0');
+		};
+
 		/* limits */
 		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));
 		s.addremove = true;

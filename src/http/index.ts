@@ -1,9 +1,12 @@
-/** The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402 or radius is enabled, else says why not. */
+/**
+ * The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402, batch_settlement or radius is
+ * enabled, else says why not.
+ */
 import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import type { X402Method } from '../payments/index.ts';
+import type { BatchSettlementMethod, X402Method } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,18 +33,19 @@ function portalDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log): Promise<HttpEndpoint | null> {
+export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log,
+  batch: BatchSettlementMethod | null = null): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
-  // The endpoint sells with x402, and its pay page also takes RADIUS vouchers: either one is reason to run it.
-  if (!x402 && !config.radius.enabled) {
-    log.warn('http.listen is set but neither x402 nor radius is enabled: the LAN endpoint stays off');
+  // The endpoint sells with x402 (exact, batch-settlement), and its pay page also takes RADIUS vouchers: any one is reason to run it.
+  if (!x402 && !batch && !config.radius.enabled) {
+    log.warn('http.listen is set but neither x402, batch_settlement nor radius is enabled: the LAN endpoint stays off');
     return null;
   }
   try {
     const directory = portalClientDirectory(valve);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, vouchers: config.radius.enabled,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, vouchers: config.radius.enabled,
       portalDir: portalDir(),
       macOf: (ip) => directory.macOf(ip),
       maxConnections,

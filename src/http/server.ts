@@ -2,8 +2,9 @@
  * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON)
- *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price; with PAYMENT-SIGNATURE: buys the
- *                          session for the MAC that owns the request's source IP, 200 + PAYMENT-RESPONSE + the session
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, and `batch-settlement` when
+ *                          batch_settlement is enabled); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
+ *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
@@ -22,10 +23,11 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import type { X402Method } from '../payments/index.ts';
+import type { BatchSettlementMethod, X402Method } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
+import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -37,6 +39,8 @@ export interface HttpEndpointOptions {
   backend: SluiceBackend;
   /** null on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501. */
   x402: X402Method | null;
+  /** x402 `batch-settlement` (batch_settlement.enabled), offered in the 402 beside `exact`; null when off. */
+  batch?: BatchSettlementMethod | null;
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -94,7 +98,11 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 /** The HTTP status for a refused purchase: payment problems are 402 (pay again), the rest say what they are. */
 function statusOf(code: string): number {
   if (code === 'ERR_X402_FACILITATOR_UNAVAILABLE') return 503;
-  if (code === 'ERR_X402_SETTLEMENT_PENDING') return 504;
+  if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 504;
+  // One session per channel at a time: paying again cannot help until the running session ends.
+  if (code === 'ERR_BATCH_CHANNEL_BUSY') return 409;
+  if (code === 'ERR_BATCH_STORE') return 500;
+  if (code.startsWith('ERR_BATCH_')) return 402;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
@@ -197,33 +205,48 @@ export class HttpEndpoint {
 
   private plans(): unknown {
     const { backend, x402, vouchers } = this.options;
+    const batch = this.options.batch ?? null;
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { x402: x402 !== null, voucher: vouchers },
+      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null },
       plans: backend.pricing().map((p) => {
+        const batchOffer = (plan: string): unknown => {
+          try { const q = backend.quote({ plan }); return batch!.requirements(q.asset, q.price); } catch { return null; }
+        };
         let x402Offer: unknown = null;
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
-          min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }), ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), x402: x402Offer };
+          min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), x402: x402Offer,
+          ...(batch && { batch_settlement: batchOffer(p.id) }) };
       }),
     };
   }
 
   private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
     const { backend, x402 } = this.options;
-    if (!x402) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+    const batch = this.options.batch ?? null;
+    if (!x402 && !batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
     if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
     const steps = stepsText === null ? undefined : BigInt(stepsText);
     const quote = backend.quote({ ...(plan !== undefined && { plan }), ...(steps !== undefined && { steps }) });
-    const required = (error?: string) => ({
+    // Each scheme this router takes for the quote; a plan one scheme cannot sell is offered by the other alone.
+    const offers: Array<Record<string, unknown>> = [];
+    let refusal: unknown;
+    if (x402) try { offers.push(x402.requirementsFor(quote) as unknown as Record<string, unknown>); } catch (err) { refusal = err; }
+    if (batch) offers.push(batch.requirements(quote.asset, quote.price));
+    if (offers.length === 0) throw refusal;
+    const required = (error?: string, batchExtra?: Record<string, unknown>) => ({
       x402Version: 2,
       ...(error !== undefined && { error }),
       resource: { url: `http://${req.headers.host ?? 'sluice'}${url.pathname}${url.search}`, description: `WiFi: ${quote.allotment} ${quote.metric} (plan ${quote.plan})`, mimeType: 'application/json' },
-      accepts: [x402.requirementsFor(quote)],
+      accepts: offers.map((o) => (batchExtra && o.scheme === 'batch-settlement' ? { ...o, extra: { ...(o.extra as Record<string, unknown>), ...batchExtra } } : o)),
     });
     const signature = req.headers['payment-signature'];
+    // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
+    const method = typeof signature === 'string' && batch && (!x402 || schemeOfHeader(signature) === 'batch-settlement') ? 'batch-settlement' : 'x402';
     let mac: string | null = null;
     try {
       mac = await this.options.macOf(ip);
@@ -241,10 +264,10 @@ export class HttpEndpoint {
       }
       const before = backend.session({ mac });
       const outcome = await backend.purchase({
-        mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method: 'x402', payload: signature },
+        mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method, payload: signature },
       });
       const paid = outcome.session.payments.at(-1);
-      const settlement = paid ? x402.settlementOf(paid.reference) : null;
+      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
       return send(res, 200, this.purchased(outcome, before), headers);
@@ -254,9 +277,13 @@ export class HttpEndpoint {
       this.options.log?.info(typeof signature === 'string' ? 'http purchase refused' : 'http purchase refused before payment',
         { mac, ip, plan: quote.plan, code: e.code, reason: e.message });
       if (!isSluiceError(err) || statusOf(err.code) !== 402) throw err;
-      // A refused payment: the client may pay again, so say what is required along with why.
-      const body = { ...required(`${err.code}: ${err.message}`), code: err.code };
-      return send(res, 402, body, { 'payment-required': encodeHeader(required(err.code)) });
+      // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
+      // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
+      // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
+      const reason = method === 'batch-settlement' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
+      const extra = method === 'batch-settlement' ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
+      const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
+      return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });
     }
   }
 

@@ -33,6 +33,9 @@ export type { BatchSettlementConfig };
 /** A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this. */
 export const MIRROR_FRESH_MS = 30_000;
 
+/** Deposit transactions kept for PAYMENT-RESPONSE (each is read by the answer of the request that made it). */
+const MAX_REMEMBERED_DEPOSITS = 64;
+
 export interface BatchMethodOptions {
   store: BatchChannelStore;
   /** 0x private key of receiverAuthorizer when sluice signs claims and refunds itself; absent: the facilitator signs (delegated). */
@@ -71,6 +74,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
   /** Channels a purchase is working on: the spec serializes per channel. */
   private readonly busy = new Set<string>();
+  /** Deposit transactions by payment reference, for the LAN endpoint's PAYMENT-RESPONSE (recent ones only). */
+  private readonly deposits = new Map<string, string>();
   private readonly clock: Clock;
 
   constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
@@ -158,7 +163,9 @@ export class BatchSettlementMethod implements PaymentMethod {
       if (fresh) {
         snapshot = { balance: known.balance, totalClaimed: known.totalClaimed, withdrawRequestedAt: 0, refundNonce: known.refundNonce };
       } else if (payment.type === 'deposit') {
-        snapshot = await this.deposit(payment, request);
+        const landed = await this.deposit(payment, request);
+        snapshot = landed.snapshot;
+        if (landed.transaction) this.rememberDeposit(batchReference(id, ceiling), landed.transaction);
       } else {
         const v = await this.client.verify(request);
         if (!v.ok) throw rejected(v.reason, v.message);
@@ -193,12 +200,12 @@ export class BatchSettlementMethod implements PaymentMethod {
    * deposit whose earlier settle landed (a lost answer, a crash) cannot land twice (its ERC-3009 nonce is spent): if
    * /settle says no, the same voucher is verified as a plain voucher, which holds exactly when the money is there.
    */
-  private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> }): Promise<ChannelSnapshot> {
+  private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> }): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
     const v = await this.client.verify(request);
     if (v.ok) {
       const s = await this.client.settle(request);
       if (s.status === 'settled') {
-        return s.snapshot ?? { ...v.snapshot, balance: v.snapshot.balance + (payment.depositAmount ?? 0n) };
+        return { snapshot: s.snapshot ?? { ...v.snapshot, balance: v.snapshot.balance + (payment.depositAmount ?? 0n) }, transaction: s.transaction };
       }
       this.options.log?.warn('batch-settlement deposit not confirmed; asking the channel', { channel: payment.voucher.channelId,
         reason: s.status === 'failed' ? s.reason : s.message });
@@ -206,10 +213,41 @@ export class BatchSettlementMethod implements PaymentMethod {
     const asVoucher = { ...payment.raw, payload: { type: 'voucher', channelConfig: (payment.raw.payload as Record<string, unknown>).channelConfig,
       voucher: (payment.raw.payload as Record<string, unknown>).voucher } };
     const again = await this.client.verify({ ...request, paymentPayload: asVoucher });
-    if (again.ok) return again.snapshot;
+    if (again.ok) return { snapshot: again.snapshot };
     if (!v.ok) throw rejected(v.reason, v.message);
     throw new SluiceError('ERR_BATCH_DEPOSIT_PENDING', 'the deposit is not in the channel (yet): send the same payload again to ask',
       { details: { reason: again.reason } });
+  }
+
+  private rememberDeposit(reference: string, transaction: string): void {
+    this.deposits.set(reference, transaction);
+    // Only the answer to the request being served needs it: a bound keeps a flood of deposits from growing the map.
+    for (const key of this.deposits.keys()) {
+      if (this.deposits.size <= MAX_REMEMBERED_DEPOSITS) break;
+      this.deposits.delete(key);
+    }
+  }
+
+  /**
+   * The spec's settle response for the voucher paid by `reference` (the LAN endpoint's PAYMENT-RESPONSE), or null
+   * when sluice has no such channel. `chargedAmount` is "0" and `chargedCumulativeAmount` is what was charged before
+   * this session: sluice charges at the session's end what the meter counted (never above the ceiling), not the
+   * ceiling at once as @x402/evm's server does. A returning client whose local state lags (it cannot know the metered
+   * charge) gets the spec's corrective 402 (cumulative mismatch with channelState and voucherState) and re-syncs.
+   */
+  settlementOf(reference: string): Record<string, unknown> | null {
+    const id = reference.split(':')[0] ?? '';
+    const r = this.options.store.get(id);
+    if (!r) return null;
+    const charged = r.open?.reference === reference ? r.open.base : r.charged;
+    return {
+      success: true, payer: r.config.payer.toLowerCase(), transaction: this.deposits.get(reference) ?? '', network: r.network, amount: '',
+      extra: {
+        channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
+          withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: charged.toString() },
+        chargedAmount: '0',
+      },
+    };
   }
 
   /** The session could not be granted: the open charge goes (the voucher stays: it is the channel's latest). */

@@ -1,0 +1,236 @@
+/**
+ * `batch-settlement` on the LAN endpoint with stock x402 peers: the 402 offers the scheme beside `exact`;
+ * @x402/fetch with @x402/evm's own batch-settlement client scheme deposits and signs the first voucher (one request),
+ * @x402/evm's own facilitator deposits on anvil, the daemon answers 200 with the scheme's PAYMENT-RESPONSE and the
+ * caller's MAC gets the session; at its end the receiver gets exactly the metered price. The same client returns: its
+ * local state cannot know the metered charge, so sluice answers the spec's corrective 402, the client re-syncs from
+ * it and pays by a voucher alone (no deposit). A voucher over the channel's balance is refused and moves nothing.
+ */
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Address, Hex } from 'viem';
+import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
+import { toClientEvmSigner } from '@x402/evm';
+import { BatchSettlementEvmScheme, computeChannelId, signVoucher } from '@x402/evm/batch-settlement/client';
+import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+
+const test = suite('batch-settlement on the LAN endpoint');
+const NET = 'eip155:84532';
+const STEP_PRICE = 10_000n;
+const STEPS = 10n;
+const PRICE = STEPS * STEP_PRICE;
+/** @x402/evm's client deposits 5 × the request by default (depositMultiplier). */
+const DEPOSIT = 5n * PRICE;
+const FUNDS = 5_000_000n;
+const MAC = '02:00:00:00:0c:01';
+let chain: TestChain;
+let usdc: TestToken;
+let stack: BatchStack;
+let facilitator: TestFacilitator;
+let receiver: Address;
+let lab: DaemonLab;
+let base: string;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  stack = await deployBatchStack(chain);
+  const authorizer = chain.newAccount();
+  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
+  receiver = chain.newAccount().address;
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  // refund on-request: the channel keeps its balance after a session, so the returning client pays by a voucher alone.
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+config pricing 'wifi'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '${STEP_PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url '${facilitator.url}'
+\toption network '${NET}'
+\toption receiver '${receiver}'
+\toption receiver_authorizer '${await facilitatorAuthorizer()}'
+\toption withdraw_delay '900'
+\toption refund 'on-request'
+\toption token_name 'USDC'
+\toption token_version '2'
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
+  lab.portal.addClient(MAC, '127.0.0.1');
+  await lab.startDaemon();
+});
+
+test.after(async () => {
+  await lab?.close();
+  await facilitator?.stop();
+  await chain?.stop();
+});
+
+/** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
+async function facilitatorAuthorizer(): Promise<Address> {
+  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
+  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
+  return kind.extra.receiverAuthorizer;
+}
+
+function get(path: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
+    const req = request(`${base}${path}`, { headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function decode(header: unknown): Record<string, unknown> {
+  return JSON.parse(Buffer.from(String(header), 'base64').toString()) as Record<string, unknown>;
+}
+
+async function channel(id: Hex): Promise<[bigint, bigint]> {
+  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+  return [balance, totalClaimed];
+}
+
+/** Ends the session (ubus terminate) and returns the metered charge: whole started steps × the price per step. */
+async function terminate(): Promise<bigint> {
+  // A session that used something, so its charge is not zero.
+  await lab.waitFor(async () => BigInt(String((await lab.session(MAC)).used)) > 0n, 30_000, 'the meter counted');
+  const t = await lab.callStatus('terminate', { mac: MAC });
+  assert.is(t.status, 0, JSON.stringify(t.data));
+  // The portal forgets a deauthenticated client; the device is still on the WiFi, as a returning customer is.
+  lab.portal.addClient(MAC, '127.0.0.1');
+  const used = BigInt(String((t.data!.session as Record<string, unknown>).used));
+  return ((used + 59n) / 60n) * STEP_PRICE;
+}
+
+const buyer = { account: undefined as unknown as ReturnType<TestChain['newAccount']>, voucherKey: undefined as unknown as ReturnType<TestChain['newAccount']> };
+let channelId: Hex;
+let requirements: Record<string, unknown>;
+let firstCharge = 0n;
+
+test('the 402 offers batch-settlement beside exact', async () => {
+  const r = await get(`/buy?plan=wifi&steps=${STEPS}`);
+  assert.is(r.status, 402);
+  const accepts = decode(r.headers['payment-required']).accepts as Array<Record<string, unknown>>;
+  assert.equal(accepts.map((a) => a.scheme), ['exact', 'batch-settlement']);
+  requirements = accepts[1]!;
+  assert.is(requirements.amount, String(PRICE));
+  assert.is(requirements.network, NET);
+  assert.is(String(requirements.payTo).toLowerCase(), receiver.toLowerCase());
+  const extra = requirements.extra as Record<string, unknown>;
+  assert.is(String(extra.receiverAuthorizer).toLowerCase(), (await facilitatorAuthorizer()).toLowerCase());
+  assert.is(extra.withdrawDelay, 900);
+  const plans = await get('/');
+  assert.equal((plans.body.methods as Record<string, unknown>).batch_settlement, true);
+});
+
+let payingFetch: typeof fetch;
+
+test('@x402/fetch deposits and pays: PAYMENT-RESPONSE, gate open; the session\'s end charges the metered price, to the unit', async () => {
+  buyer.account = chain.newAccount();
+  buyer.voucherKey = chain.newAccount();
+  await usdc.mint(buyer.account.address, FUNDS);
+  const signer = toClientEvmSigner(buyer.account as never, chain.publicClient as never);
+  const client = x402Client.fromConfig({ schemes: [], spendControls: { allowedAssets: true } });
+  client.register(NET as never, new BatchSettlementEvmScheme(signer, { voucherSigner: buyer.voucherKey as never }) as never);
+  payingFetch = wrapFetchWithPayment(fetch, client) as typeof fetch;
+
+  const res = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
+  const body = (await res.json()) as Record<string, unknown>;
+  assert.is(res.status, 200, JSON.stringify(body));
+  const settlement = decodePaymentResponseHeader(res.headers.get('payment-response')!) as unknown as Record<string, unknown>;
+  assert.is(settlement.success, true);
+  assert.match(String(settlement.transaction), /^0x[0-9a-f]{64}$/, 'a deposit answers with its transaction');
+  const extra = settlement.extra as Record<string, unknown>;
+  const state = extra.channelState as Record<string, unknown>;
+  // Nothing is charged until the session ends (the meter decides); the channel holds the deposit.
+  assert.is(extra.chargedAmount, '0');
+  assert.is(state.chargedCumulativeAmount, '0');
+  assert.is(state.balance, String(DEPOSIT));
+  channelId = String(state.channelId) as Hex;
+  const config = { payer: buyer.account.address, payerAuthorizer: buyer.voucherKey.address, receiver: requirements.payTo, receiverAuthorizer: (requirements.extra as Record<string, unknown>).receiverAuthorizer,
+    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(64)}` };
+  assert.is(channelId, computeChannelId(config as never, NET).toLowerCase() as Hex);
+  const session = body.session as Record<string, unknown>;
+  assert.is(session.mac, MAC);
+  assert.is(session.allotment, String(STEPS * 60n));
+  assert.is((session.payments as Array<Record<string, unknown>>)[0]!.method, 'batch-settlement');
+  await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+  assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'the deposit went into the channel');
+  assert.equal(await channel(channelId), [DEPOSIT, 0n]);
+
+  firstCharge = await terminate();
+  assert.ok(firstCharge > 0n && firstCharge <= PRICE);
+  await lab.waitFor(async () => (await usdc.balanceOf(receiver)) === firstCharge, 60_000, 'claimed and settled');
+  assert.equal(await channel(channelId), [DEPOSIT, firstCharge], 'claimed the charge; the rest stays in the channel');
+  assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'refund on-request: the rest stays in the channel');
+});
+
+test('the client returns: corrective 402, re-sync, a voucher alone (no deposit); charged the metered price again', async () => {
+  const res = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
+  const body = (await res.json()) as Record<string, unknown>;
+  assert.is(res.status, 200, JSON.stringify(body));
+  const settlement = decodePaymentResponseHeader(res.headers.get('payment-response')!) as unknown as Record<string, unknown>;
+  assert.is(settlement.success, true);
+  assert.is(settlement.transaction, '', 'a voucher moves no money now');
+  const state = (settlement.extra as Record<string, unknown>).channelState as Record<string, unknown>;
+  assert.is(state.chargedCumulativeAmount, String(firstCharge));
+  const payments = (body.session as Record<string, unknown>).payments as Array<Record<string, unknown>>;
+  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}`, 'the voucher raised the ceiling by exactly the price');
+  await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+  assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'no new deposit');
+
+  const second = await terminate();
+  await lab.waitFor(async () => (await usdc.balanceOf(receiver)) === firstCharge + second, 60_000, 'claimed and settled');
+  assert.equal(await channel(channelId), [DEPOSIT, firstCharge + second]);
+  firstCharge += second;
+});
+
+test('a voucher over the channel\'s balance: 402, nothing granted, nothing moved', async () => {
+  const steps = 100n;
+  const ceiling = firstCharge + steps * STEP_PRICE;
+  assert.ok(ceiling > DEPOSIT);
+  const unpaid = await get(`/buy?plan=wifi&steps=${steps}`);
+  assert.is(unpaid.status, 402, JSON.stringify(unpaid.body));
+  const offer = decode(unpaid.headers['payment-required']).accepts as Array<Record<string, unknown>>;
+  const accepted = offer.find((a) => a.scheme === 'batch-settlement')!;
+  const config = { payer: buyer.account.address, payerAuthorizer: buyer.voucherKey.address, receiver: accepted.payTo, receiverAuthorizer: (accepted.extra as Record<string, unknown>).receiverAuthorizer,
+    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(64)}` };
+  const voucher = await signVoucher(buyer.voucherKey as never, channelId, ceiling.toString(), NET);
+  const header = Buffer.from(JSON.stringify({ x402Version: 2, accepted, payload: { type: 'voucher', channelConfig: config, voucher } })).toString('base64');
+  const before = { buyer: await usdc.balanceOf(buyer.account.address), receiver: await usdc.balanceOf(receiver), channel: await channel(channelId) };
+  const sessionBefore = await lab.session(MAC);
+  const r = await get(`/buy?plan=wifi&steps=${steps}`, { 'payment-signature': header });
+  assert.is(r.status, 402, JSON.stringify(r.body));
+  // A ceiling above the mirrored balance always goes to the facilitator's /verify, which refuses with the spec's reason.
+  assert.is(r.body.code, 'ERR_BATCH_VERIFY_REJECTED', JSON.stringify(r.body));
+  assert.is(decode(r.headers['payment-required']).error, 'invalid_batch_settlement_evm_cumulative_exceeds_balance');
+  assert.equal(await lab.session(MAC), sessionBefore, 'no session granted');
+  assert.equal({ buyer: await usdc.balanceOf(buyer.account.address), receiver: await usdc.balanceOf(receiver), channel: await channel(channelId) }, before);
+});
+
+test.run();

@@ -78,11 +78,14 @@ const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
  * opening a page: openNDS 9 lists, and auths, a client only once it has seen traffic from it) is opened again every
  * LISTING_RETRY_MS for up to LISTING_WAIT_MS: its first page then comes a fraction of a second after the portal lists
  * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (up to 2.6 s in the lab,
- * docs/performance.md "Soft landing and the first page"). Each try is one `ndsctl json <mac>`; after the wait, the
- * meter's readings re-open it as they do any paying client.
+ * docs/performance.md "The customer's bytes at the cut, and the first page"). Each try is one `ndsctl json <mac>`; after
+ * the wait, the meter's readings re-open it as they do any paying client. At most LISTING_WAITERS sessions wait so at
+ * once (an admin granting a hundred MACs ahead of time must not become 400 portal calls a second ahead of the meter's
+ * snapshot): the others are left to the meter.
  */
 export const LISTING_RETRY_MS = 250;
 export const LISTING_WAIT_MS = 60_000;
+export const LISTING_WAITERS = 8;
 
 export class Gatekeeper {
   private readonly clock: Clock;
@@ -206,6 +209,7 @@ export class Gatekeeper {
   /** Tries the gate of a session whose client the portal does not list again soon (LISTING_RETRY_MS), up to LISTING_WAIT_MS. */
   private awaitListing(session: Session): void {
     const now = this.clock.now();
+    if (!this.unlisted.has(session.id) && this.unlisted.size >= LISTING_WAITERS) return;
     const since = this.unlisted.get(session.id) ?? now;
     if (now - since >= LISTING_WAIT_MS) { this.unlisted.delete(session.id); return; }
     this.unlisted.set(session.id, since);

@@ -14,7 +14,7 @@ import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { Valve, type SpawnFn } from '../../src/portal/index.ts';
-import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
+import { Gatekeeper, LISTING_RETRY_MS, LISTING_WAITERS } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
 import type { SessionStore } from '../../src/sessions/index.ts';
@@ -100,6 +100,25 @@ test('a session started before the portal lists its client gets its gate as soon
     assert.is(await Promise.race([opened, guard]), 'opened', 'the gate tried again by itself (no tick ran)');
     assert.is(r.portal.get(A)!.state, 'Authenticated');
     assert.is(r.gates.gateOf(A), 'already-open');
+  } finally {
+    await r.close();
+  }
+});
+
+test('at most LISTING_WAITERS unlisted sessions retry on their own; the rest are left to the meter', async () => {
+  const r = await rig();
+  const macs = Array.from({ length: LISTING_WAITERS + 4 }, (_, i) => `02:00:00:00:1f:${i.toString(16).padStart(2, '0')}`);
+  for (const mac of macs) {
+    const { session } = await r.sessions.activate({ mac, metric: 'bytes', allotment: 10n ** 9n, payment: { method: 'grant', reference: `g-${mac}`, amount: 0n, asset: '', at: Date.now() } });
+    assert.is(await r.gates.opened(session), 'pending');
+  }
+  const tried = new Set<string>();
+  r.gates.on('auth-starting', (mac) => tried.add(mac));
+  // Two retry periods: every waiter has tried again at least once (a hang guard, not a timing check).
+  await new Promise((resolve) => setTimeout(resolve, LISTING_RETRY_MS * 3));
+  try {
+    assert.is(tried.size, LISTING_WAITERS, `${tried.size} sessions retried by themselves`);
+    assert.equal([...tried].sort(), macs.slice(0, LISTING_WAITERS).sort(), 'the first ones to wait');
   } finally {
     await r.close();
   }

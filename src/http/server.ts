@@ -109,7 +109,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_HTTP_VERSION') return 400;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
-  if (code === 'ERR_VOUCHER_REJECTED') return 403;
+  if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED') return 403;
+  if (code === 'ERR_TRIAL_PLAN') return 400;
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
@@ -160,20 +161,22 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    const paying = postPath === '/receipt' || postPath === '/voucher' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher') {
+    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial') {
       try {
-        return await (postPath === '/receipt' ? this.receipt(req, res, ip) : this.voucher(req, res, ip));
+        return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
         const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : statusOf(e.code);
         // A body the endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request).
-        return send(res, status, { error: { code: e.code, message: e.message } }, req.complete ? {} : { connection: 'close' });
+        // ERR_TRIAL_USED says when the next trial may be had: the page tells the customer.
+        const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
+        return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -334,6 +337,30 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  /**
+   * A free trial (a plan with trial_every) for the caller's device: the same purchase as ubus `purchase`
+   * {payment: {method: trial, device}}. `device` is the pay page's token for this browser (payments/trial.ts).
+   */
+  private async trial(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_INVALID_ARGUMENT', '{plan, device?}');
+    const { plan, device } = body;
+    if (typeof plan !== 'string' || plan === '' || plan.length > 64) throw new SluiceError('ERR_INVALID_ARGUMENT', 'plan must be a plan id');
+    let mac: string | null = null;
+    try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      const before = this.options.backend.session({ mac });
+      // Passed on whatever its type: the trial method refuses a device token that is not one.
+      const outcome = await this.options.backend.purchase({ mac, ip, plan, ...paymentOf({ method: 'trial', ...(device !== undefined && { device }) }) });
+      this.options.log?.info('http free trial', { mac, ip, plan });
+      return send(res, 200, this.purchased(outcome, before));
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.options.log?.info('http free trial refused', { mac, ip, plan, code: e.code, reason: e.message });
       throw err;
     }
   }

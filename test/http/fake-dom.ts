@@ -49,6 +49,8 @@ export interface PageOptions {
   base?: string;
   handler?: FetchHandler;
   languages?: string[];
+  /** The browser's localStorage, kept across loads when the test passes the same map (absent: none, as in private mode). */
+  storage?: Map<string, string>;
   ethereum?: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
 }
 
@@ -118,6 +120,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     location: { href: 'http://192.168.1.1:2122/portal' },
     setInterval: (fn: () => void, ms: number) => { intervals.push({ fn, ms }); return intervals.length; },
     ...(o.ethereum && { ethereum: o.ethereum }),
+    ...(o.storage && { localStorage: { getItem: (k: string) => o.storage!.get(k) ?? null, setItem: (k: string, v: string) => { o.storage!.set(k, String(v)); } } }),
   };
   sandbox.window = sandbox;
   runInNewContext(PORTAL_JS, sandbox);

@@ -415,4 +415,70 @@ test('time and data in one: a plan with a time_limit says how long it is valid; 
   assert.match(box.textContent, /Time left to use it: 1\shr\.$/, box.textContent);
 });
 
+test('a free-trial plan: its own card and button; the browser keeps a device token; a second trial says when the next one comes', async () => {
+  const posts: Array<Record<string, unknown>> = [];
+  let used = false;
+  const storage = new Map<string, string>();
+  const handler = (path: string, init: { method?: string; body?: string }) => {
+    if (path === '/trial') {
+      posts.push(JSON.parse(init.body ?? '{}') as Record<string, unknown>);
+      if (used) return { status: 403, body: { error: { code: 'ERR_TRIAL_USED', message: 'used', next_at: Date.parse('2026-01-02T00:00:00Z') / 1000 } } };
+      used = true;
+      return { status: 200, body: { session: { id: 't', mac: MAC, state: 'ACTIVE', metric: 'seconds', allotment: '900', remaining: '900' }, topped_up: false, added: '900', gate: 'opened' } };
+    }
+    if (path === '/session') return { status: 404, body: { error: { code: 'ERR_SESSION_NOT_FOUND', message: '' } } };
+    return { status: 200, body: { methods: { x402: false, voucher: false }, plans: [
+      { id: 'try', metric: 'seconds', step_size: '900', price_per_step: '0', currency: 'USDC', decimals: 6, min_steps: '1', max_steps: '1', trial_every: '86400', x402: null },
+    ] } };
+  };
+  const page = await loadPage({ handler, storage });
+  assert.is(page.byId('trial-section').hidden, false);
+  const trialCard = (p: FakePage) => {
+    const el = p.byId('trials').children.find((x) => x.getAttribute('data-plan') === 'try')!;
+    return { card: el, button: el.all().find((x) => x.tagName === 'button') };
+  };
+  assert.equal(page.byId('plans').children.length, 0, 'not among the plans for sale');
+  const c = trialCard(page);
+  assert.match(c.card.text(), /15\smin free, once every 1\sday per device\./);
+  c.button!.dispatch('click');
+  await page.settle();
+  assert.match(page.byId('message').textContent, /^Your free trial has started: 15\smin\.$/);
+  assert.match(page.byId('session').textContent, /15\smin left/);
+  const token = storage.get('sluice-device');
+  assert.ok(token && /^[0-9a-f]{32}$/.test(token), 'a device token kept in the browser');
+  // The same browser on a new (private) MAC: the same token goes with the request, and the router refuses.
+  const again = await loadPage({ handler, storage });
+  trialCard(again).button!.dispatch('click');
+  await again.settle();
+  assert.equal(posts.map((p) => p.device), [token, token]);
+  assert.equal(posts.map((p) => p.plan), ['try', 'try']);
+  assert.match(again.byId('message').textContent, /^This device has had its free trial\. The next one from .+\.$/);
+});
+
+test('POST /trial: the caller\'s device gets the same purchase as ubus {payment: {method: trial, device}}; a used trial is a 403 with next_at; counted as a payment attempt', async () => {
+  const { endpoint, base, stage, lines } = await start({ rateLimit: 2 });
+  try {
+    const seen: Array<Record<string, any>> = [];
+    stage.purchase = async (req) => {
+      seen.push(req);
+      if (seen.length > 1) throw new SluiceError('ERR_TRIAL_USED', 'used', { details: { plan: 'try', next_at: 1767312000 } });
+      return { session: session({ allotment: 900n }), toppedUp: false, gate: 'opened' };
+    };
+    const ok = await http(base, '/trial', { method: 'POST', body: '{"plan":"try","device":"0123456789abcdef0123456789abcdef"}' });
+    assert.is(ok.status, 200, ok.text);
+    assert.is(seen[0]!.mac, MAC);
+    assert.is(seen[0]!.plan, 'try');
+    assert.equal(seen[0]!.payment, { method: 'trial', device: '0123456789abcdef0123456789abcdef' });
+    const used = await http(base, '/trial', { method: 'POST', body: '{"plan":"try"}' });
+    assert.is(used.status, 403);
+    assert.equal(used.json().error.code, 'ERR_TRIAL_USED');
+    assert.is(used.json().error.next_at, 1767312000);
+    assert.ok(lines.some((l) => l.msg === 'http free trial refused' && l.fields.code === 'ERR_TRIAL_USED' && l.fields.mac === MAC));
+    assert.is((await http(base, '/trial', { method: 'POST', body: '{"plan":"try"}' })).status, 429, 'a third attempt within the minute: rate_limit 2');
+    assert.is((await http(base, '/trial', { method: 'POST', body: '{"plan":7}' })).status, 429);
+  } finally {
+    await endpoint.close();
+  }
+});
+
 test.run();

@@ -36,7 +36,8 @@
 			ambiguous: 'The router cannot tell your device apart from another one. Please rejoin the WiFi and try again.',
 			metricMismatch: 'You already have {kind} running. Buy more {kind}, or wait until it ends to buy this plan.',
 			kindTime: 'time', kindData: 'data',
-			validFor: 'valid for {time}', timeLeft: 'Time left to use it: {left}.',
+			validFor: 'valid for {time}',
+			tryFreeTitle: 'Try it free', tryFree: 'Start my free trial', trialOffer: '{amount} free, once every {every} per device.', trialStarted: 'Your free trial has started: {amount}.', trialUsed: 'This device has had its free trial. The next one from {time}.', timeLeft: 'Time left to use it: {left}.',
 			paymentRefused: 'The payment did not go through and nothing was charged. Please check your wallet and try again.',
 			insufficient: 'Your wallet does not hold enough {currency} for this: it has {have}, this costs {price}. Nothing was charged.',
 			facilitatorDown: 'Payments cannot be confirmed right now. Nothing was charged. Please try again in a few minutes.',
@@ -74,7 +75,8 @@
 			ambiguous: 'Der Router kann Ihr Gerät nicht von einem anderen unterscheiden. Bitte verbinden Sie sich neu mit dem WLAN.',
 			metricMismatch: 'Sie haben bereits {kind} gebucht. Kaufen Sie mehr {kind} oder warten Sie, bis es abläuft.',
 			kindTime: 'Zeit', kindData: 'Datenvolumen',
-			validFor: 'gültig für {time}', timeLeft: 'Noch {left}, um es zu nutzen.',
+			validFor: 'gültig für {time}',
+			tryFreeTitle: 'Gratis testen', tryFree: 'Gratis-Test starten', trialOffer: '{amount} gratis, einmal alle {every} pro Gerät.', trialStarted: 'Ihr Gratis-Test hat begonnen: {amount}.', trialUsed: 'Dieses Gerät hatte seinen Gratis-Test schon. Der nächste ab {time}.', timeLeft: 'Noch {left}, um es zu nutzen.',
 			paymentRefused: 'Die Zahlung ist nicht durchgegangen, es wurde nichts abgebucht. Bitte prüfen Sie Ihre Wallet und versuchen Sie es erneut.',
 			insufficient: 'Ihre Wallet enthält nicht genug {currency}: {have} vorhanden, {price} nötig. Es wurde nichts abgebucht.',
 			facilitatorDown: 'Zahlungen können gerade nicht bestätigt werden. Es wurde nichts abgebucht. Bitte versuchen Sie es in einigen Minuten erneut.',
@@ -112,7 +114,8 @@
 			ambiguous: 'El router no puede distinguir su dispositivo de otro. Vuelva a unirse al WiFi e inténtelo de nuevo.',
 			metricMismatch: 'Ya tiene {kind} en curso. Compre más {kind} o espere a que termine.',
 			kindTime: 'tiempo', kindData: 'datos',
-			validFor: 'válido durante {time}', timeLeft: 'Tiempo para usarlo: {left}.',
+			validFor: 'válido durante {time}',
+			tryFreeTitle: 'Pruébelo gratis', tryFree: 'Empezar mi prueba gratis', trialOffer: '{amount} gratis, una vez cada {every} por dispositivo.', trialStarted: 'Su prueba gratis ha empezado: {amount}.', trialUsed: 'Este dispositivo ya tuvo su prueba gratis. La próxima desde {time}.', timeLeft: 'Tiempo para usarlo: {left}.',
 			paymentRefused: 'El pago no se completó y no se cobró nada. Revise su monedero y vuelva a intentarlo.',
 			insufficient: 'Su monedero no tiene suficiente {currency}: tiene {have} y esto cuesta {price}. No se cobró nada.',
 			facilitatorDown: 'Ahora no se pueden confirmar pagos. No se cobró nada. Vuelva a intentarlo en unos minutos.',
@@ -150,7 +153,8 @@
 			ambiguous: 'Le routeur ne distingue pas votre appareil d\'un autre. Rejoignez le WiFi à nouveau et réessayez.',
 			metricMismatch: 'Vous avez déjà du {kind} en cours. Achetez plus de {kind} ou attendez qu\'il se termine.',
 			kindTime: 'temps', kindData: 'volume de données',
-			validFor: 'valable {time}', timeLeft: 'Temps restant pour l’utiliser : {left}.',
+			validFor: 'valable {time}',
+			tryFreeTitle: 'Essayez gratuitement', tryFree: 'Commencer mon essai gratuit', trialOffer: '{amount} gratuits, une fois tous les {every} par appareil.', trialStarted: 'Votre essai gratuit a commencé : {amount}.', trialUsed: 'Cet appareil a déjà eu son essai gratuit. Le prochain à partir de {time}.', timeLeft: 'Temps restant pour l’utiliser : {left}.',
 			paymentRefused: 'Le paiement n\'est pas passé et rien n\'a été débité. Vérifiez votre portefeuille et réessayez.',
 			insufficient: 'Votre portefeuille ne contient pas assez de {currency} : {have} disponible, {price} nécessaire. Rien n\'a été débité.',
 			facilitatorDown: 'Les paiements ne peuvent pas être confirmés pour le moment. Rien n\'a été débité. Réessayez dans quelques minutes.',
@@ -188,7 +192,8 @@
 			ambiguous: 'O roteador não consegue distinguir o seu dispositivo de outro. Entre no WiFi de novo e tente outra vez.',
 			metricMismatch: 'Você já tem {kind} em uso. Compre mais {kind} ou espere terminar.',
 			kindTime: 'tempo', kindData: 'dados',
-			validFor: 'válido por {time}', timeLeft: 'Tempo restante para usar: {left}.',
+			validFor: 'válido por {time}',
+			tryFreeTitle: 'Experimente grátis', tryFree: 'Começar meu teste grátis', trialOffer: '{amount} grátis, uma vez a cada {every} por dispositivo.', trialStarted: 'Seu teste grátis começou: {amount}.', trialUsed: 'Este dispositivo já teve seu teste grátis. O próximo a partir de {time}.', timeLeft: 'Tempo restante para usar: {left}.',
 			paymentRefused: 'O pagamento não foi concluído e nada foi cobrado. Verifique sua carteira e tente novamente.',
 			insufficient: 'Sua carteira não tem {currency} suficiente: tem {have}, isto custa {price}. Nada foi cobrado.',
 			facilitatorDown: 'Os pagamentos não podem ser confirmados agora. Nada foi cobrado. Tente novamente em alguns minutos.',
@@ -731,6 +736,60 @@
 		});
 	}
 
+	/* This browser's device token for free trials (payments/trial.ts): kept, so a rotated MAC gets no second trial. */
+	function deviceToken() {
+		var key = 'sluice-device', token = null;
+		try { token = root.localStorage && root.localStorage.getItem(key); } catch (e) { token = null; }
+		if (!token || !/^[A-Za-z0-9_-]{16,64}$/.test(token)) {
+			var bytes = new Uint8Array(16);
+			root.crypto.getRandomValues(bytes);
+			token = Array.prototype.map.call(bytes, function(b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+			try { if (root.localStorage) root.localStorage.setItem(key, token); } catch (e) { /* private mode: the MAC still counts */ }
+		}
+		return token;
+	}
+
+	/* A free-trial plan (trial_every): its allowance, how often, and one button. */
+	function trialCard(plan) {
+		var v = planView(plan);
+		var amount = amountText(plan.metric, (BigInt(plan.step_size) * BigInt(v.minSteps)).toString());
+		var card = document.createElement('div');
+		card.className = 'card plan';
+		card.setAttribute('data-plan', v.id);
+		var title = document.createElement('div');
+		title.className = 'plan-title';
+		title.textContent = v.title;
+		var line = document.createElement('div');
+		line.className = 'plan-price';
+		line.textContent = t('trialOffer', { amount: amount, every: amountText('seconds', plan.trial_every) });
+		var button = document.createElement('button');
+		button.textContent = t('tryFree');
+		button.addEventListener('click', function() {
+			button.disabled = true;
+			getJson('/trial', {
+				method: 'POST', headers: { 'Content-Type': 'application/json' },
+				body: JSON.stringify({ plan: v.id, device: deviceToken() })
+			}).then(function(r) {
+				if (r.status === 403 && errorCode(r.body) === 'ERR_TRIAL_USED') {
+					var next = r.body && r.body.error && r.body.error.next_at;
+					throw new Refusal(t('trialUsed', { time: next ? new Date(Number(next) * 1000).toLocaleString(lang) : '' }));
+				}
+				if (r.status !== 200)
+					throw new Refusal(errorText(r.status, r.body, plan));
+				say(t('trialStarted', { amount: amount }), 'ok');
+				known = r.body.session;
+				knownAt = Date.now();
+				renderSession();
+			}).catch(function(e) {
+				say(failureText(e), 'error');
+			}).then(function() { button.disabled = false; });
+		});
+		card.appendChild(title);
+		card.appendChild(line);
+		card.appendChild(button);
+		return card;
+	}
+
 	function loadPlans() {
 		return getJson('/').then(function(r) {
 			if (r.status !== 200 || !r.body || !Array.isArray(r.body.plans))
@@ -742,7 +801,10 @@
 			$('wallet-hint').hidden = wallet || !methods.x402;
 			$('wallet-hint-voucher').hidden = !methods.voucher;
 			var box = $('plans');
-			r.body.plans.forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
+			var trials = r.body.plans.filter(function(p) { return !!p.trial_every; });
+			r.body.plans.filter(function(p) { return !p.trial_every; }).forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
+			trials.forEach(function(p) { $('trials').appendChild(trialCard(p)); });
+			$('trial-section').hidden = trials.length === 0;
 			if (!methods.x402)
 				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
 			else

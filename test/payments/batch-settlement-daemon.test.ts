@@ -34,7 +34,7 @@ test.before(async () => {
   const authorizer = chain.newAccount();
   facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
   receiver = chain.newAccount().address;
-  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: `
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'wifi'
 \toption metric 'seconds'
 \toption step_size '60'

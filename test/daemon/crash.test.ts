@@ -16,7 +16,7 @@ const BURST = Number(process.env.SLUICE_CRASH_BURST ?? 40);
 
 test(`kill -9 during bursts (${ROUNDS} rounds × ${BURST}): acknowledged grants and top-ups survive exactly, ends stay ended, retries never double-grant`, async () => {
   const random = prng(914);
-  const lab = await DaemonLab.create({ pollInterval: 1 });
+  const lab = await DaemonLab.create({ pollInterval: 1, portalSocket: true });
   /** mac → seconds acknowledged; mac → idempotency key of a grant whose reply was lost. */
   const acked = new Map<string, number>();
   const lost: Array<{ mac: string; key: string; seconds: number }> = [];

@@ -356,7 +356,8 @@ test('stats shows the ubus socket in use (--ubus-socket), not the file\'s; a res
   // ubusd goes away for a while (procd restarts it on a router): sluice retries silently and registers again.
   lab.client.destroy();
   await lab.broker.close();
-  await new Promise((r) => setTimeout(r, 1500));
+  // Away until sluice has seen it go (instead of a fixed pause): the retry, not a lucky race, brings it back.
+  await lab.waitFor(() => lab.output.includes('ubus connection lost'), 20_000, 'the loss log line');
   lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
   await lab.waitFor(() => lab.output.includes('ubus connection re-established'), 20_000, 'the reconnect log line');
   lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });

@@ -1,6 +1,6 @@
 /**
  * Fuzz (issue 14 "Deliver"): every method of the `sluice` object driven with random and hostile arguments through
- * the real broker, against the real daemon binary and the ndsctl stand-in. Seeded (SLUICE_FUZZ_SEED, SLUICE_FUZZ_CALLS)
+ * the real broker, against the real daemon binary and the stand-in portal (over its control socket). Seeded (SLUICE_FUZZ_SEED, SLUICE_FUZZ_CALLS)
  * so a failure replays. Invariants checked after every call:
  *   - the daemon never crashes and keeps answering;
  *   - every refusal carries a body {error: {code: ERR_…}} with its non-zero status, and changes no session;
@@ -53,7 +53,7 @@ test(`fuzz: ${CALLS} calls with hostile arguments (seed ${SEED}): no crash, ever
     return args;
   };
 
-  const lab = await DaemonLab.create({ pollInterval: 1 });
+  const lab = await DaemonLab.create({ pollInterval: 1, portalSocket: true });
   const counts = { calls: 0, ok: 0, refused: 0, byCode: {} as Record<string, number> };
   /** Acknowledged allotment per session id (sum of the grants whose reply said so). */
   const granted = new Map<string, bigint>();

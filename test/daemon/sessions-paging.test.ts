@@ -13,7 +13,7 @@ const COUNT = 3000;
 const macOf = (i: number): string => `02:00:00:0f:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 test(`sessions at ${COUNT} sessions: every page fits, the pages cover every session once, state filters`, async () => {
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     // The state a busy hotspot has, written the way the daemon writes it, then the daemon started on it.
     const manager = await SessionManager.open({ store: new JournalStore({ dir: join(lab.dir, 'state') }) });

@@ -23,7 +23,7 @@ function runToExit(lab: DaemonLab, configPath: string, timeoutMs = 30_000): Prom
 }
 
 test('a second daemon on the same state_dir exits 1 with ERR_STATE_LOCKED before recovery; the first keeps serving', async () => {
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     await lab.startDaemon();
     await lab.call('grant', { mac: '02:00:00:00:0e:01', seconds: 600 });
@@ -44,7 +44,7 @@ test('a second daemon on the same state_dir exits 1 with ERR_STATE_LOCKED before
 });
 
 test('SIGHUP during start-up does not kill the daemon; the reload runs once it is up', async () => {
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', lab.configPath, '--ubus-socket', lab.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
     lab.daemon = child;
@@ -64,7 +64,7 @@ test('SIGHUP during start-up does not kill the daemon; the reload runs once it i
 });
 
 test('an unusable state_dir (a file) fails the start with ERR_STATE_DIR and exit 1, not ERR_INTERNAL', async () => {
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     const file = join(lab.dir, 'not-a-dir');
     writeFileSync(file, 'x');

@@ -25,7 +25,7 @@ const stateFiles = (dir: string): Record<string, string> => Object.fromEntries(r
   .filter((n) => n.startsWith('sessions.')).sort().map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
 
 test('zero-filled state files: the daemon exits 1 with ERR_STATE_LOST and changes nothing; --reset-state starts it', async () => {
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     await lab.startDaemon();
     for (let i = 1; i <= 5; i++) await lab.call('grant', { mac: `02:00:00:00:0f:0${i}`, seconds: 600 });
@@ -53,7 +53,7 @@ test('zero-filled state files: the daemon exits 1 with ERR_STATE_LOST and change
 
 test('a deleted journal (the daemon killed -9, then its journal removed): exit 1 with ERR_STATE_LOST, nothing changed', async () => {
   // Issue 23 item 9: the daemon started with 0 sessions, every paid session gone without a word.
-  const lab = await DaemonLab.create();
+  const lab = await DaemonLab.create({ portalSocket: true });
   try {
     await lab.startDaemon();
     for (let i = 1; i <= 3; i++) await lab.call('grant', { mac: `02:00:00:00:0e:0${i}`, seconds: 600 });

@@ -20,7 +20,7 @@ test.before(async () => {
   radius = await FreeRadius.start();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: radiusSection(radius) + httpSection(port) });
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: radiusSection(radius) + httpSection(port) });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();
 });
@@ -57,7 +57,7 @@ test('the page is served; plans without an x402 offer; /buy 501; a voucher buys 
 
 test('neither x402 nor radius: the endpoint stays off and the log says why', async () => {
   const port = await freePort();
-  const off = await DaemonLab.create({ extraConfig: `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n` });
+  const off = await DaemonLab.create({ portalSocket: true, extraConfig: `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n` });
   try {
     await off.startDaemon();
     await off.waitFor(() => off.output.includes('neither x402, batch_settlement nor radius is enabled'), 10_000, 'the log line');

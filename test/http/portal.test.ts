@@ -61,7 +61,7 @@ test.before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   lab = await DaemonLab.create({
-    pollInterval: 0.3,
+    pollInterval: 0.3, portalSocket: true,
     extraConfig: timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo }) +
       radiusSection(radius) + httpSection(port, 60),
   });

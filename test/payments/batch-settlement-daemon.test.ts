@@ -34,7 +34,7 @@ test.before(async () => {
   const authorizer = chain.newAccount();
   facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
   receiver = chain.newAccount().address;
-  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: `
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
 config pricing 'wifi'
 \toption metric 'seconds'
 \toption step_size '60'
@@ -90,6 +90,8 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   await lab.stopDaemon('SIGKILL');
   await lab.startDaemon();
   assert.is((await lab.session(mac)).state, 'ACTIVE', 'the session came back');
+  // Some time used, so the charge below is a real partial one (not zero): awaited, not left to how slow the run is.
+  await lab.waitFor(async () => BigInt(String((await lab.session(mac)).used)) > 0n, 30_000, 'a second of the session used');
 
   const t = await lab.callStatus('terminate', { mac });
   assert.is(t.status, 0, JSON.stringify(t.data));

@@ -51,7 +51,7 @@ test.before(async () => {
   usdc = await chain.deployToken({ name: 'USDC', version: '2' });
   facilitator = await startFacilitator(chain);
   payTo = chain.newAccount().address;
-  lab = await DaemonLab.create({ pollInterval: 0.3, extraConfig: x402Config(facilitator) });
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: x402Config(facilitator) });
   await lab.startDaemon();
 });
 

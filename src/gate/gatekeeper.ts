@@ -17,7 +17,7 @@ import {
 } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Log } from '../log.ts';
-import { systemClock, type Clock } from '../time.ts';
+import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
 
@@ -53,6 +53,8 @@ export interface GatekeeperOptions {
   sessions: SessionReadView & SessionEventsView & SessionControlPort;
   log: Log;
   clock?: Clock;
+  /** For the unlisted-client retries (LISTING_RETRY_MS); default unref'd: nobody awaits them. */
+  timers?: Timers;
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;
   kernelQuota?: GateKernelQuota | null;
@@ -89,6 +91,7 @@ export const LISTING_WAITERS = 8;
 
 export class Gatekeeper {
   private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly gates = new Map<string, 'open' | 'pending'>();
   /** MACs deauthed (or tried) whose closed gate no portal listing has confirmed yet → when that attempt ended. */
   private readonly toClose = new Map<string, number>();
@@ -120,6 +123,7 @@ export class Gatekeeper {
 
   constructor(private readonly options: GatekeeperOptions) {
     this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     const { sessions } = options;
     sessions.on('started', (s) => {
       // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
@@ -213,7 +217,7 @@ export class Gatekeeper {
     const since = this.unlisted.get(session.id) ?? now;
     if (now - since >= LISTING_WAIT_MS) { this.unlisted.delete(session.id); return; }
     this.unlisted.set(session.id, since);
-    const timer = setTimeout(() => {
+    this.timers.setTimeout(() => {
       const mac = session.mac;
       // Opened meanwhile (the meter's re-open), ended, held, or being opened: nothing to try.
       if (!this.isStillLive(session) || this.held.has(mac) || this.gates.get(mac) !== 'pending' || this.opening.has(mac)) {
@@ -222,7 +226,6 @@ export class Gatekeeper {
       }
       void this.open(session).then((gate) => { if (gate !== 'pending') this.unlisted.delete(session.id); });
     }, LISTING_RETRY_MS);
-    timer.unref?.();
   }
 
   /**

@@ -200,7 +200,7 @@ test('the client returns: corrective 402, re-sync, a voucher alone (no deposit);
   const state = (settlement.extra as Record<string, unknown>).channelState as Record<string, unknown>;
   assert.is(state.chargedCumulativeAmount, String(firstCharge));
   const payments = (body.session as Record<string, unknown>).payments as Array<Record<string, unknown>>;
-  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}`, 'the voucher raised the ceiling by exactly the price');
+  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}:2`, 'the voucher raised the ceiling by exactly the price');
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
   assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'no new deposit');
 

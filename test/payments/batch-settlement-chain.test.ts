@@ -256,6 +256,26 @@ test('the customer\'s timed withdrawal: sluice claims its charge within the dela
   assert.equal(await channelOnChain(id), { balance: 7n * STEP_PRICE, totalClaimed: 7n * STEP_PRICE });
 });
 
+test('bad input moves nothing: another token or receiverAuthorizer, a deposit replayed (while open, after a charge)', async () => {
+  const { method } = await parts();
+  const b = await newBuyer();
+  const otherToken = await chain.deployToken({ name: 'USDC', version: '2' });
+  const foreignToken = await depositPayload(method, b, quote().price, quote(), { ...channelConfig(b), token: otherToken.address } as never);
+  assert.is(await refusal(method.precheck(ctx(foreignToken))), 'ERR_BATCH_CHANNEL_MISMATCH', 'a token that is not the plan\'s asset');
+  const foreignAuthorizer = await depositPayload(method, b, quote().price, quote(), { ...channelConfig(b), receiverAuthorizer: chain.newAccount().address } as never);
+  assert.is(await refusal(method.precheck(ctx(foreignAuthorizer))), 'ERR_BATCH_CHANNEL_MISMATCH', 'a receiverAuthorizer that is not ours');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS, 'nothing deposited');
+
+  const deposit = await depositPayload(method, b, quote().price);
+  const ref = await buy(method, deposit);
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await refusal(method.precheck(ctx(deposit))), 'ERR_BATCH_CHANNEL_BUSY', 'the same deposit while its session is open');
+  await method.charge(ref.reference, 60n);
+  assert.is(await refusal(method.precheck(ctx(deposit))), 'ERR_BATCH_CUMULATIVE_MISMATCH', 'the same deposit after a charge');
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 0n }, 'deposited once');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - DEPOSIT);
+});
+
 test('a session that used nothing, then the same steps again on the same channel: a new payment, not a replay', async () => {
   const { method, settler } = await parts();
   const b = await newBuyer();

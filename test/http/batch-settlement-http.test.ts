@@ -282,6 +282,10 @@ test('a refund request for someone else\'s channel: 403 ERR_BATCH_REFUND_FORBIDD
   const before = { buyer: await usdc.balanceOf(buyer.account.address), channel: await channel(channelId) };
   const r = await get('/batch/refund', {}, { payload: { x402Version: 2, accepted, payload: { type: 'refund', channelConfig: config, voucher } } });
   assert.equal([r.status, (r.body.error as Record<string, unknown>).code], [403, 'ERR_BATCH_REFUND_FORBIDDEN'], JSON.stringify(r.body));
+  const garbage = await get('/batch/refund', {}, { payload: 'not a payload' });
+  assert.equal([garbage.status, (garbage.body.error as Record<string, unknown>).code], [400, 'ERR_BATCH_PAYLOAD_INVALID']);
+  const voucherNotRefund = await get('/batch/refund', {}, { payload: { x402Version: 2, accepted, payload: { type: 'voucher', channelConfig: config, voucher } } });
+  assert.equal([voucherNotRefund.status, (voucherNotRefund.body.error as Record<string, unknown>).code], [400, 'ERR_BATCH_PAYLOAD_INVALID']);
   assert.equal((await get(`/batch/channel?id=${channelId}`)).body.refund, { state: 'none' });
   assert.equal({ buyer: await usdc.balanceOf(buyer.account.address), channel: await channel(channelId) }, before);
 });

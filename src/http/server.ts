@@ -10,6 +10,8 @@
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
+ *   GET /batch/channel?id=, GET|POST /batch/refund  a batch-settlement channel's state and the customer's refund
+ *                          request (batch-routes.ts; batch_settlement.enabled)
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
@@ -28,6 +30,7 @@ import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
 import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
+import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -61,6 +64,8 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
+/** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
+const MAX_REFUND_BYTES = 9 * 1024;
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -161,7 +166,8 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === '/batch/refund'
+      || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
     if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial') {
@@ -176,7 +182,8 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial)' } }, { allow: 'GET' });
+    if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -184,6 +191,7 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
+      if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
     } catch (err) {
@@ -299,6 +307,30 @@ export class HttpEndpoint {
     const added = outcome.quote?.allotment
       ?? (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
     return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
+  }
+
+  /** The batch-settlement channel routes (batch-routes.ts): 501 when batch_settlement is off. */
+  private async batchRoute(req: IncomingMessage, res: ServerResponse, post: boolean, url?: URL): Promise<void> {
+    const batch = this.options.batch ?? null;
+    let answer: RouteAnswer;
+    try {
+      if (!batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+      if (url?.pathname === '/batch/channel') {
+        answer = channelRoute(batch, url);
+      } else {
+        const header = req.headers['payment-signature'];
+        const payload = post ? (await readJsonBody(req, MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header : header;
+        // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default plan's.
+        const id = url?.searchParams.get('id') ?? null;
+        const asset = id !== null ? batch.channel(id).asset : this.options.backend.quote({}).asset;
+        answer = await refundRoute(batch, payload, batch.requirements(asset, 0n), `http://${req.headers.host ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`);
+      }
+    } catch (err) {
+      const e = toSluiceError(err);
+      const status = e.code === 'ERR_UNKNOWN_PAYMENT_METHOD' ? 501 : typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : batchRouteStatus(e.code);
+      answer = { status, body: { error: { code: e.code, message: e.message } } };
+    }
+    return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {

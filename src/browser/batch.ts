@@ -17,9 +17,6 @@ type Requirements = { scheme: string; network: string; asset: string; amount: st
 type Provider = { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
 export interface ChannelConfig { payer: Hex; payerAuthorizer: Hex; receiver: Hex; receiverAuthorizer: Hex; token: Hex; withdrawDelay: number; salt: Hex }
 
-/** One channel per payer, receiver and token: the salt is fixed, as @x402/evm's client does by default. */
-const SALT: Hex = `0x${'0'.repeat(64)}`;
-
 /** A fresh voucher key (32 random bytes from crypto.getRandomValues, as viem does). */
 export function newVoucherKey(): Hex {
   return generatePrivateKey();
@@ -37,13 +34,16 @@ function keySigner(privateKey: Hex) {
   return { address: addressOf(privateKey), signTypedData: (data: Record<string, unknown>) => signTypedData({ ...data, privateKey } as never) };
 }
 
-/** The channel the offer asks for between `payer` and this router, vouchers signed by `voucherKey`. */
-export function channelConfig(req: Requirements, payer: string, voucherKey: Hex): ChannelConfig {
+/**
+ * The channel the offer asks for between `payer` and this router, vouchers signed by `voucherKey`. The page draws a
+ * random `salt` per channel (kept with the key): its channel id cannot be guessed from the payer's address.
+ */
+export function channelConfig(req: Requirements, payer: string, voucherKey: Hex, salt: Hex): ChannelConfig {
   const extra = req.extra ?? {};
   return {
     payer: getAddress(payer), payerAuthorizer: addressOf(voucherKey), receiver: getAddress(req.payTo),
     receiverAuthorizer: getAddress(String(extra.receiverAuthorizer)), token: getAddress(req.asset),
-    withdrawDelay: Number(extra.withdrawDelay), salt: SALT,
+    withdrawDelay: Number(extra.withdrawDelay), salt,
   };
 }
 

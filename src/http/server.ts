@@ -9,7 +9,8 @@
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
- *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
+ *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it;
+ *                          /batch.js, /batch-page.js its batch-settlement part (deposit, vouchers, the refund)
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
@@ -84,6 +85,9 @@ const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+  // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
+  '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
+  '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {

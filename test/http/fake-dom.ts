@@ -57,6 +57,8 @@ export interface PageOptions {
   /** The browser's localStorage, kept across loads when the test passes the same map (absent: none, as in private mode). */
   storage?: Map<string, string>;
   ethereum?: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
+  /** The page's clock at load (default 2026-01-01); a page that signs for a real chain needs the real time. */
+  now?: number;
   /** false: the page without its batch-settlement scripts (a router whose page predates them). */
   batch?: boolean;
 }
@@ -70,6 +72,8 @@ export interface FakePage {
   /** Moves the page's clock. */
   advance(ms: number): void;
   portal: Record<string, any>;
+  /** batch-page.js's surface (SluiceBatchPage); `pending` is what its last click started. */
+  batch: Record<string, any>;
   /** Until the page's fetches so far are answered and their handlers ran. */
   settle(): Promise<void>;
   htmlLang(): string;
@@ -100,7 +104,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     createElement: (tag: string) => new FakeElement(tag),
     addEventListener: () => undefined,
   };
-  let now = Date.parse('2026-01-01T00:00:00Z');
+  let now = o.now ?? Date.parse('2026-01-01T00:00:00Z');
   const FakeDate = class extends Date { static override now(): number { return now; } };
   const intervals: Array<{ fn: () => void; ms: number }> = [];
   const fetches: Array<{ path: string; method: string }> = [];
@@ -150,6 +154,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     fire: (ms) => { for (const i of intervals) if (i.ms === ms) i.fn(); },
     advance: (ms) => { now += ms; },
     portal,
+    batch: sandbox.SluiceBatchPage as Record<string, any>,
     settle,
     htmlLang: () => documentElement.lang,
   };

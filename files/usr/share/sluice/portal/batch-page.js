@@ -269,7 +269,7 @@
 		stepsInput.addEventListener('input', update);
 		button.addEventListener('click', function() {
 			button.disabled = true;
-			pay(plan, Number(stepsInput.value)).catch(function(e) {
+			api.pending = pay(plan, Number(stepsInput.value)).catch(function(e) {
 				p.say(p.failureText(e), 'error');
 			}).then(update);
 		});
@@ -314,7 +314,7 @@
 			button.textContent = p.t('bRefundAsk');
 			button.addEventListener('click', function() {
 				button.disabled = true;
-				askRefund().catch(function(e) { p.say(p.failureText(e), 'error'); }).then(renderChannel);
+				api.pending = askRefund().catch(function(e) { p.say(p.failureText(e), 'error'); }).then(renderChannel);
 			});
 			box.appendChild(button);
 		}
@@ -378,5 +378,7 @@
 		return refreshChannel();
 	}
 
-	root.SluiceBatchPage = { WORDS: WORDS, attach: attach, offer: offer, pay: pay, refreshChannel: refreshChannel, askRefund: askRefund, STORE_KEY: STORE_KEY };
+	/* `pending`: what the last click started (a payment or a refund request), for a test to await. */
+	var api = { WORDS: WORDS, attach: attach, offer: offer, pay: pay, refreshChannel: refreshChannel, askRefund: askRefund, STORE_KEY: STORE_KEY, pending: null };
+	root.SluiceBatchPage = api;
 })(typeof window !== 'undefined' ? window : globalThis);

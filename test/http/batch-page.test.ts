@@ -217,6 +217,40 @@ test('a new channel: the wallet is asked once, cancelling or too little money mo
   assert.is(stage.signed.length, 0);
 });
 
+test('a deposit whose answer did not come is sent again as it was: one wallet signature, the same payload', async () => {
+  const calls: string[] = [];
+  const ethereum = { request: async ({ method, params }: { method: string; params?: unknown[] }) => {
+    calls.push(method);
+    if (method === 'eth_requestAccounts') return [PAYER];
+    if (method === 'eth_chainId') return '0x14a34';
+    if (method === 'eth_call') return `0x${(1_000_000n).toString(16).padStart(64, '0')}`;
+    if (method === 'eth_signTypedData_v4') return privateKeyToAccount(generatePrivateKey()).signTypedData((({ types: { EIP712Domain: _d, ...types }, ...rest }) => ({ ...rest, types }))(JSON.parse(String(params![1]))) as never);
+    throw new Error(method);
+  } };
+  const headers: string[] = [];
+  const stage: Stage = { signed: [], buy: (p) => {
+    headers.push(JSON.stringify(p));
+    return headers.length === 1 ? { status: 504, body: { error: { code: 'ERR_BATCH_DEPOSIT_PENDING', message: 'settle unconfirmed' } } } : paid;
+  } };
+  const storage = new Map<string, string>();
+  const page = await loadPage({ handler: router(stage), ethereum, storage, now: Date.now() });
+  await click(page);
+  assert.is(page.byId('message').textContent, page.portal.MESSAGES.en.bDepositPending);
+  const rec = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
+  assert.ok(rec.pending, 'the signed deposit is kept');
+  assert.is(rec.ceiling, '0', 'nothing counted as paid yet');
+  await click(page);
+  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+  assert.is(headers.length, 2);
+  assert.is(headers[1], headers[0], 'the same payload again');
+  assert.is(stage.signed[0]!.payload.type, 'deposit');
+  assert.is(calls.filter((m) => m === 'eth_signTypedData_v4').length, 1, 'the wallet signed once');
+  const after = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
+  assert.is(after.pending, undefined);
+  assert.is(after.ceiling, String(STEP_PRICE));
+  assert.is(after.balance, String(STEP_PRICE));
+});
+
 test('the channel box: charged so far, the ceiling, what comes back; the refund request is signed by the kept key; done, on its way, refused', async () => {
   const ch = storedChannel({ charged: 30_000n, ceiling: 30_000n, balance: 100_000n });
   let view: Record<string, unknown> = { channel_id: ch.channelId, network: NET, asset: ASSET, charged: '30000', ceiling: '40000', balance: '100000', claimed: '0',

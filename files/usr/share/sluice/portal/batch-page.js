@@ -218,31 +218,49 @@
 				rec = { key: key, salt: salt, config: config, network: offer.network, channelId: C.channelIdOf(config, offer.network), charged: '0', ceiling: '0', balance: '0',
 					currency: plan.currency, decimals: plan.decimals };
 				save(rec);
-				return attempt(true);
+				return attempt(true, true);
 			});
 		});
 
-		function attempt(mayResync) {
+		/*
+		 * A deposit whose answer did not come (504 ERR_BATCH_DEPOSIT_PENDING, or the router unreachable) is kept and
+		 * sent again as it is, never signed anew: its ERC-3009 nonce lands once, so a retry cannot deposit twice.
+		 */
+		function attempt(mayResync, walletReady) {
 			var price = BigInt(offer.amount), ceiling = BigInt(rec.charged) + price, missing = ceiling - BigInt(rec.balance);
-			var signed;
-			if (missing > 0n) {
-				signed = wallet(offer, missing, plan).then(function() {
+			var signed, resend = rec.pending && rec.pending.path === path ? rec.pending : null;
+			if (rec.pending && !resend)
+				delete rec.pending; // another purchase now: what that deposit did, the router's channel state will say
+			if (resend) {
+				ceiling = BigInt(resend.ceiling);
+				signed = Promise.resolve(resend.header);
+			}
+			else if (missing > 0n) {
+				// A new channel's wallet was just asked for its account and balance (the price, which is what is missing).
+				signed = (walletReady ? Promise.resolve() : wallet(offer, missing, plan)).then(function() {
 					p.say(p.t('bConfirmDeposit'));
 					return C.depositPayment(root.ethereum, offer, resource, rec.config, missing.toString(), ceiling.toString(), rec.key);
+				}).then(function(payload) {
+					rec.pending = { path: path, ceiling: ceiling.toString(), header: p.encodeHeader(payload) };
+					save(rec);
+					return rec.pending.header;
 				});
 			}
 			else
-				signed = C.voucherPayment(offer, resource, rec.config, ceiling.toString(), rec.key);
-			return signed.then(function(payload) {
+				signed = C.voucherPayment(offer, resource, rec.config, ceiling.toString(), rec.key).then(p.encodeHeader);
+			return signed.then(function(header) {
 				p.say(p.t('paying'));
-				return p.getJson(path, { headers: { 'PAYMENT-SIGNATURE': p.encodeHeader(payload) } });
+				return p.getJson(path, { headers: { 'PAYMENT-SIGNATURE': header } });
 			}).then(function(r) {
+				if (r.status !== 504)
+					delete rec.pending;
 				if (r.status === 200) {
 					rec.ceiling = ceiling.toString();
 					rec.balance = max(BigInt(rec.balance), ceiling).toString();
 					save(rec);
 					return p.done(r).then(refreshChannel);
 				}
+				save(rec);
 				if (r.status === 402 && r.body && r.body.error === MISMATCH && mayResync && resync(rec, r.body)) {
 					save(rec);
 					return attempt(false);

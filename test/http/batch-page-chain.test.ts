@@ -8,12 +8,13 @@
  * again (the captive-portal window closed meanwhile): from the stored key and channel it pays into the same channel,
  * re-syncing the charge the router's corrective 402 tells it, within what it signed before.
  */
+import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Hex } from 'viem';
 import type { TestChain } from '../chain/index.ts';
 import { startBatchLab, type BatchLab } from '../chain/batch-lab.ts';
-import { loadPage, type FakeElement, type FakePage } from './fake-dom.ts';
+import { loadPage, PORTAL_DIR, type FakeElement, type FakePage } from './fake-dom.ts';
 
 const test = suite('pay page: batch-settlement on anvil, end to end');
 const STEP_PRICE = 10_000n;
@@ -90,6 +91,16 @@ async function terminate(): Promise<bigint> {
 
 let channelId: Hex;
 let charged = 0n;
+
+test('the daemon serves the page\'s batch-settlement scripts as they are built', async () => {
+  for (const file of ['batch.js', 'batch-page.js']) {
+    const res = await fetch(`${world.base}/${file}`);
+    assert.is(res.status, 200, file);
+    assert.is(res.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.is(await res.text(), readFileSync(`${PORTAL_DIR}/${file}`, 'utf8'), file);
+  }
+  assert.match(readFileSync(`${PORTAL_DIR}/index.html`, 'utf8'), /<script src="\/batch\.js"><\/script>\s*<script src="\/batch-page\.js"><\/script>\s*<script src="\/portal\.js">/);
+});
 
 test('the page offers the deposit beside the prepaid price; one wallet signature deposits, the page\'s key signs the voucher', async () => {
   const page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });

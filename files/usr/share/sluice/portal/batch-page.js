@@ -99,6 +99,8 @@
 	/* The spec's reason for a stale cumulative base: the router says what it charged, the page signs again once. */
 	var MISMATCH = 'invalid_batch_settlement_evm_cumulative_amount_mismatch';
 
+	/* No bigint literals: a browser without BigInt then fails on this file's first payment, not on parsing it. */
+	var ZERO = typeof BigInt === 'function' ? BigInt(0) : 0;
 	var p = null; // portal.js's helpers (attach)
 	var channelView = null; // the router's last answer for the channel (GET /batch/channel)
 
@@ -235,7 +237,7 @@
 				ceiling = BigInt(resend.ceiling);
 				signed = Promise.resolve(resend.header);
 			}
-			else if (missing > 0n) {
+			else if (missing > ZERO) {
 				// A new channel's wallet was just asked for its account and balance (the price, which is what is missing).
 				signed = (walletReady ? Promise.resolve() : wallet(offer, missing, plan)).then(function() {
 					p.say(p.t('bConfirmDeposit'));
@@ -323,11 +325,11 @@
 			more.textContent = p.t('bRefundDone', { amount: plainPrice(refund.amount) });
 		else if (refund.state === 'requested')
 			more.textContent = p.t('bRefundRequested');
-		else if (BigInt(c.available || '0') > 0n)
+		else if (BigInt(c.available || '0') > ZERO)
 			more.textContent = p.t('bAvailable', { available: plainPrice(c.available) });
 		if (more.textContent)
 			box.appendChild(more);
-		if (refund.state === 'none' && !c.session_open && BigInt(c.available || '0') > 0n) {
+		if (refund.state === 'none' && !c.session_open && BigInt(c.available || '0') > ZERO) {
 			var button = root.document.createElement('button');
 			button.textContent = p.t('bRefundAsk');
 			button.addEventListener('click', function() {

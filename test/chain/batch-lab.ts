@@ -1,7 +1,7 @@
 /**
  * The real daemon selling x402 `batch-settlement` on its LAN endpoint, against @x402/evm's own facilitator on anvil
- * (the canonical contracts of batch.ts): shared by the LAN endpoint's test (test/http/batch-settlement-http.test.ts)
- * and the pay page's end-to-end test (test/http/batch-page-chain.test.ts). One plan, `wifi`: 60 s steps at
+ * (the canonical contracts of batch.ts): the set-up of the LAN endpoint's test (test/http/batch-settlement-http.test.ts,
+ * which still has its own copy) for the pay page's end-to-end test (test/http/batch-page-chain.test.ts). One plan, `wifi`: 60 s steps at
  * `stepPrice`, USDC (6 decimals) on eip155:84532; the client at `mac` is 127.0.0.1.
  */
 import { createServer } from 'node:net';

@@ -7,17 +7,21 @@
  * it and pays by a voucher alone (no deposit). A voucher over the channel's balance is refused and moves nothing.
  */
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { BatchSettlementEvmScheme, computeChannelId, signVoucher } from '@x402/evm/batch-settlement/client';
-import type { TestChain, TestToken } from '../chain/index.ts';
-import { BATCH_NET as NET, startBatchLab, type BatchLab } from '../chain/batch-lab.ts';
-import type { DaemonLab } from '../daemon/harness.ts';
+import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('batch-settlement on the LAN endpoint');
+const NET = 'eip155:84532';
 const STEP_PRICE = 10_000n;
 const STEPS = 10n;
 const PRICE = STEPS * STEP_PRICE;
@@ -25,24 +29,70 @@ const PRICE = STEPS * STEP_PRICE;
 const DEPOSIT = 5n * PRICE;
 const FUNDS = 5_000_000n;
 const MAC = '02:00:00:00:0c:01';
-let world: BatchLab;
 let chain: TestChain;
 let usdc: TestToken;
+let stack: BatchStack;
+let facilitator: TestFacilitator;
 let receiver: Address;
 let lab: DaemonLab;
 let base: string;
 
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  stack = await deployBatchStack(chain);
+  const authorizer = chain.newAccount();
+  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
+  receiver = chain.newAccount().address;
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
   // refund on-request: the channel keeps its balance after a session, so the returning client pays by a voucher alone.
-  world = await startBatchLab({ mac: MAC, stepPrice: STEP_PRICE, refund: 'on-request' });
-  ({ chain, usdc, receiver, lab, base } = world);
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+config pricing 'wifi'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '${STEP_PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url '${facilitator.url}'
+\toption network '${NET}'
+\toption receiver '${receiver}'
+\toption receiver_authorizer '${await facilitatorAuthorizer()}'
+\toption withdraw_delay '900'
+\toption refund 'on-request'
+\toption token_name 'USDC'
+\toption token_version '2'
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
+  lab.portal.addClient(MAC, '127.0.0.1');
+  await lab.startDaemon();
 });
 
 test.after(async () => {
-  await world?.close();
+  await lab?.close();
+  await facilitator?.stop();
+  await chain?.stop();
 });
 
-const facilitatorAuthorizer = (): Promise<Address> => world.authorizer();
+/** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
+async function facilitatorAuthorizer(): Promise<Address> {
+  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
+  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
+  return kind.extra.receiverAuthorizer;
+}
 
 function get(path: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
@@ -60,7 +110,10 @@ function decode(header: unknown): Record<string, unknown> {
   return JSON.parse(Buffer.from(String(header), 'base64').toString()) as Record<string, unknown>;
 }
 
-const channel = (id: Hex): Promise<[bigint, bigint]> => world.channel(id);
+async function channel(id: Hex): Promise<[bigint, bigint]> {
+  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+  return [balance, totalClaimed];
+}
 
 /** Ends the session (ubus terminate) and returns the metered charge: whole started steps × the price per step. */
 async function terminate(): Promise<bigint> {

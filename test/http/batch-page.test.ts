@@ -61,7 +61,8 @@ function router(stage: Stage, gets = plans()): FetchHandler {
     if (path === '/session') return { status: 404, body: { error: { code: 'ERR_SESSION_NOT_FOUND' } } };
     if (path.startsWith('/batch/channel')) return stage.channel ? stage.channel() : { status: 404, body: { error: { code: 'ERR_BATCH_CHANNEL_UNKNOWN' } } };
     if (path === '/batch/refund') {
-      const payload = decode(init.headers?.['PAYMENT-SIGNATURE']);
+      assert.is(init.method, 'POST');
+      const payload = (JSON.parse(String(init.body)) as { payload: Record<string, any> }).payload;
       stage.signed.push(payload);
       return stage.refund!(payload);
     }

@@ -362,7 +362,7 @@
 		}).catch(function() { /* unreachable: the box keeps what it showed */ });
 	}
 
-	/* The spec's refund request: a voucher at what was charged, signed by this browser's key (the router's proof). */
+	/* The spec's refund request (POST /batch/refund {payload}): a voucher at what was charged, signed by this browser's key (the router's proof). */
 	function askRefund() {
 		var rec = load(), C = client();
 		if (!rec || !C || !channelView)
@@ -372,7 +372,7 @@
 		var offer = { scheme: 'batch-settlement', network: rec.network, asset: rec.config.token, amount: '0', payTo: rec.config.receiver, maxTimeoutSeconds: 3600,
 			extra: { receiverAuthorizer: rec.config.receiverAuthorizer, withdrawDelay: rec.config.withdrawDelay } };
 		return C.refundPayment(offer, undefined, rec.config, String(channelView.charged), rec.key).then(function(payload) {
-			return p.getJson('/batch/refund', { method: 'POST', headers: { 'PAYMENT-SIGNATURE': p.encodeHeader(payload) } });
+			return p.getJson('/batch/refund', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ payload: payload }) });
 		}).then(function(r) {
 			if (r.status === 200 || r.status === 202) {
 				if (r.body && r.body.channel_id)

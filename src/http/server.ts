@@ -9,8 +9,7 @@
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
- *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it;
- *                          /batch.js, /batch-page.js its batch-settlement part (deposit, vouchers, the refund)
+ *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client

@@ -89,6 +89,9 @@ const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+  // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
+  '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
+  '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {

@@ -200,7 +200,7 @@ export class Daemon {
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, valve }, log } = this;
+    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, upto, valve }, log } = this;
     // Escrow holds are not stored: they follow from the ledger and the journal, so they are re-evaluated first, before
     // the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
     await escrow?.recheckAll();
@@ -213,7 +213,7 @@ export class Daemon {
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     // x402 over HTTP on the LAN (http.listen): off by default.
-    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null);
+    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null);
     if (lan) this.closers.unshift(() => lan.close());
     await gates.start(endedWhileDown);
     await upstream.start();

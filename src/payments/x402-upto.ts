@@ -62,6 +62,7 @@ export class UptoMethod implements PaymentMethod {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private retryTimer: TimerHandle | null = null;
+  private supportedTimer: TimerHandle | null = null;
   private closed = false;
 
   constructor(private config: UptoConfig, private readonly options: UptoMethodOptions) {
@@ -98,6 +99,10 @@ export class UptoMethod implements PaymentMethod {
     } catch (err) {
       this.options.log?.warn('upto: the facilitator\'s /supported cannot be read; upto is not offered until it can', { reason: toSluiceError(err).message });
       this.facilitators = [];
+      // An outage at start must not switch upto off until the next reload: ask again in the background.
+      if (this.supportedTimer === null && !this.closed) {
+        this.supportedTimer = this.timers.setTimeout(() => { this.supportedTimer = null; void this.refreshSupported(); }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+      }
     }
     return this.facilitators.length > 0;
   }
@@ -116,6 +121,31 @@ export class UptoMethod implements PaymentMethod {
       scheme: UPTO_SCHEME, network: c.network, amount: ceiling.toString(), asset, payTo: c.payTo, maxTimeoutSeconds: c.maxTimeoutSeconds,
       extra: { assetTransferMethod: 'permit2', ...(facilitatorAddress && { facilitatorAddress }), ...(domain && { name: domain.name, version: domain.version }) },
     };
+  }
+
+  /**
+   * What a 402 offers for `quote`, or null when upto cannot sell it: the facilitator does not serve upto (yet), or a
+   * session of this plan could outlast the authorization window.
+   */
+  offerFor(quote: Quote, nowMs = this.clock.now()): Record<string, unknown> | null {
+    if (!this.offered) return null;
+    const nowS = BigInt(Math.floor(nowMs / 1000));
+    const end = this.sessionEnd(quote, nowS);
+    if (end === null || end + BigInt(UPTO_SETTLE_MARGIN_S) > nowS + BigInt(this.config.maxTimeoutSeconds)) return null;
+    return this.requirements(quote.asset, quote.price);
+  }
+
+  /**
+   * The settle response for the authorization `reference` (the LAN endpoint's PAYMENT-RESPONSE), or null when sluice
+   * has no such record. At purchase time nothing has moved: `amount` is what was settled so far ("0" while the
+   * session runs; the metered amount once settled at its end) and `transaction` the settle's, empty until then.
+   */
+  settlementOf(reference: string): Record<string, unknown> | null {
+    const r = this.options.store.get(reference);
+    if (!r) return null;
+    const settled = r.state === 'settled';
+    return { success: true, payer: reference.split(':')[0], transaction: (settled && r.transaction) || '', network: r.network,
+      amount: settled ? (r.amount ?? '0') : '0' };
   }
 
   /** The latest a session bought by `quote` can end (Unix seconds), or null when nothing bounds it (a data plan without time_limit). */
@@ -279,6 +309,8 @@ export class UptoMethod implements PaymentMethod {
   close(): void {
     this.closed = true;
     if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    if (this.supportedTimer !== null) this.timers.clearTimeout(this.supportedTimer);
     this.retryTimer = null;
+    this.supportedTimer = null;
   }
 }

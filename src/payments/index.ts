@@ -34,4 +34,4 @@ export {
 export {
   UPTO_METHOD_NAME, UPTO_SETTLE_MARGIN_S, UPTO_SETTLE_RETRY_MS, UptoMethod, type UptoMethodOptions, type UptoSettleResult,
 } from './x402-upto.ts';
-export { UptoEnds, openUpto, type OpenUptoOptions, type UptoEndsOptions, type UptoPart } from './x402-upto-ends.ts';
+export { UptoEnds, allocateUsage, openUpto, type OpenUptoOptions, type UptoEndsOptions, type UptoPart } from './x402-upto-ends.ts';

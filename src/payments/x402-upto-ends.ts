@@ -25,6 +25,20 @@ function uptoRefsOf(s: Session): string[] {
   return s.payments.filter((p) => p.method === UPTO_METHOD_NAME).map((p) => p.reference);
 }
 
+/**
+ * A session's usage split across its upto authorizations in payment order, each taking at most what its ceiling
+ * buys (`capacities`, bytes or seconds), the last taking what is left: a top-up's authorization pays for usage past
+ * the first one's allotment, never for the same usage twice.
+ */
+export function allocateUsage(used: bigint, capacities: readonly bigint[]): bigint[] {
+  let left = used < 0n ? 0n : used;
+  return capacities.map((cap, i) => {
+    const share = i === capacities.length - 1 || left < cap ? left : cap;
+    left -= share;
+    return share;
+  });
+}
+
 export class UptoEnds {
   /** Sessions ended whose end record is not durable yet: their references and what they used. */
   private readonly endsUnwritten = new Map<string, { refs: string[]; used: bigint }>();
@@ -39,9 +53,14 @@ export class UptoEnds {
         const end = this.endsUnwritten.get(id);
         if (!end) continue;
         this.endsUnwritten.delete(id);
-        for (const ref of end.refs) void this.settle(ref, end.used);
+        void this.settleAll(end.refs, end.used);
       }
     });
+  }
+
+  private async settleAll(refs: readonly string[], used: bigint): Promise<void> {
+    const shares = allocateUsage(used, refs.map((r) => this.options.method.capacity(r) ?? 0n));
+    for (const [i, ref] of refs.entries()) await this.settle(ref, shares[i] ?? 0n);
   }
 
   private async settle(reference: string, used: bigint): Promise<void> {
@@ -57,12 +76,15 @@ export class UptoEnds {
   async reconcile(): Promise<void> {
     const holders = new Map<string, Session>();
     for (const s of this.options.sessions.list({})) for (const ref of uptoRefsOf(s)) holders.set(ref, s);
+    const ended = new Set<Session>();
     for (const reference of this.options.method.openReferences()) {
       const s = holders.get(reference);
       if (s && isLive(s)) continue;
-      if (s) await this.settle(reference, BigInt(s.used));
+      if (s) ended.add(s);
       else await this.options.method.release({ method: UPTO_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
+    // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles nothing).
+    for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used));
     await this.options.method.retryPending();
   }
 }

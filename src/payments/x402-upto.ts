@@ -301,6 +301,14 @@ export class UptoMethod implements PaymentMethod {
     for (const r of this.options.store.list('settling')) await this.send(r);
   }
 
+  /** Bytes or seconds the ceiling of `reference` buys (its share of a session's usage), or null when unknown. */
+  capacity(reference: string): bigint | null {
+    const r = this.options.store.get(reference);
+    if (!r) return null;
+    const pricePerStep = BigInt(r.pricePerStep);
+    return pricePerStep === 0n ? 0n : (BigInt(r.maxAmount) / pricePerStep) * BigInt(r.stepSize);
+  }
+
   /** Authorizations whose session is (or was) running: for the start's reconcile. */
   openReferences(): string[] {
     return this.options.store.list('open').map((r) => r.reference);

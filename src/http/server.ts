@@ -2,8 +2,8 @@
  * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON)
- *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, and `batch-settlement` when
- *                          batch_settlement is enabled); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, `batch-settlement` when
+ *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with

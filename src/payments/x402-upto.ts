@@ -237,7 +237,7 @@ export class UptoMethod implements PaymentMethod {
   async settle(reference: string, used: bigint): Promise<UptoSettleResult> {
     const r = this.options.store.get(reference);
     if (!r) return { status: 'none' };
-    if (r.state === 'settling') return this.send(r);
+    if (r.state === 'settling') return this.send(await this.askedAgain(r));
     if (r.state !== 'open') return { status: 'none' };
     const max = BigInt(r.maxAmount);
     const pricePerStep = BigInt(r.pricePerStep);
@@ -249,7 +249,7 @@ export class UptoMethod implements PaymentMethod {
       this.options.log?.info('upto session used nothing: nothing settled', { reference });
       return { status: 'settled', amount: 0n, transaction: null };
     }
-    const settling: UptoRecord = { ...r, state: 'settling', amount: amount.toString() };
+    const settling: UptoRecord = { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
     await this.options.store.put(settling);
     return this.send(settling);
   }
@@ -279,8 +279,15 @@ export class UptoMethod implements PaymentMethod {
       return { status: 'pending', amount, message: outcome.message };
     }
     if (outcome.status === 'failed') {
-      await this.options.store.put({ ...r, state: 'failed', reason: outcome.reason });
-      this.options.log?.error('upto settle refused: nothing moved', { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+      // A refusal of a repeated ask may be the chain refusing a nonce an earlier, unanswered ask spent: not "nothing moved".
+      const repeated = (r.asked ?? 1) > 1;
+      await this.options.store.put({ ...r, state: repeated ? 'unconfirmed' : 'failed', reason: outcome.reason });
+      if (repeated) {
+        this.options.log?.error('upto settle refused on a repeated ask: an earlier ask may have moved the amount (once); check the chain for a transfer from the payer to pay_to',
+          { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+      } else {
+        this.options.log?.error('upto settle refused: nothing moved', { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+      }
       return { status: 'failed', amount, reason: outcome.reason };
     }
     await this.options.store.put({ ...r, state: 'settled', transaction: outcome.transaction });
@@ -298,7 +305,15 @@ export class UptoMethod implements PaymentMethod {
 
   /** Asks /settle again for every amount on flash without an answer (at start, and on the retry timer). */
   async retryPending(): Promise<void> {
-    for (const r of this.options.store.list('settling')) await this.send(r);
+    for (const r of this.options.store.list('settling')) await this.send(await this.askedAgain(r));
+  }
+
+  /** Counts a repeated ask on flash before it is sent: a refusal of it is then known to be a repeat's. */
+  private async askedAgain(r: UptoRecord): Promise<UptoRecord> {
+    if (this.sending.has(r.reference)) return r;
+    const again = { ...r, asked: (r.asked ?? 1) + 1 };
+    await this.options.store.put(again);
+    return again;
   }
 
   /** Bytes or seconds the ceiling of `reference` buys (its share of a session's usage), or null when unknown. */

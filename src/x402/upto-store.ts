@@ -6,7 +6,9 @@
  *    it, and the same amount is asked again: Permit2's nonce lets the chain move it once);
  *  - `settled`: the money moved (`transaction`), or nothing was due (amount 0: no transaction at all);
  *  - `released`: the session was never granted; nothing will be settled;
- *  - `failed`: the facilitator refused to settle (its reason kept); nothing moved.
+ *  - `failed`: the facilitator refused the first ask to settle (its reason kept); nothing moved;
+ *  - `unconfirmed`: it refused a REPEATED ask (after a lost answer or a crash): an earlier ask may have moved the
+ *    money — once, Permit2's nonce sees to that — so sluice cannot say "nothing moved"; the operator checks the chain.
  * Finished records drop the payload and stay until their deadline has passed (a replayed payload is refused with
  * its state), so the file is bounded by the purchase rate × the authorization window.
  */
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 
-export type UptoState = 'open' | 'settling' | 'settled' | 'released' | 'failed';
+export type UptoState = 'open' | 'settling' | 'settled' | 'released' | 'failed' | 'unconfirmed';
 
 export interface UptoRecord {
   /** `0xpayer:nonce`: the payment reference. */
@@ -36,7 +38,9 @@ export interface UptoRecord {
   /** `settling`/`settled`: the metered amount (≤ maxAmount). */
   amount?: string;
   transaction?: string;
-  /** `failed`: the facilitator's reason. */
+  /** `settling`: how many times /settle was (or was about to be) asked, written before each ask. */
+  asked?: number;
+  /** `failed` / `unconfirmed`: the facilitator's reason. */
   reason?: string;
   /** While open or settling: what /settle is sent (paymentRequirements.amount is set to the metered amount then). */
   request?: { x402Version: 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
@@ -99,7 +103,7 @@ export class UptoStore {
   prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
     let changed = false;
     for (const [k, r] of this.records) {
-      if ((r.state === 'settled' || r.state === 'released' || r.state === 'failed') && BigInt(r.deadline) + marginSeconds < nowSeconds) {
+      if ((r.state === 'settled' || r.state === 'released' || r.state === 'failed' || r.state === 'unconfirmed') && BigInt(r.deadline) + marginSeconds < nowSeconds) {
         this.records.delete(k);
         changed = true;
       }

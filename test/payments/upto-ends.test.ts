@@ -74,7 +74,10 @@ function session(id: string, refs: string[], used: number, state: Session['state
   } as Session;
 }
 
-async function setup(list: Session[] = []) {
+const SETTLED = { status: 200, body: { success: true, transaction: `0x${'ab'.repeat(32)}`, network: 'eip155:84532', payer: ADDR(1) } };
+
+/** `answers`: the facilitator's answers to /settle in turn (then SETTLED). */
+async function setup(list: Session[] = [], answers: Array<{ status: number; body: unknown }> = []) {
   const store = await UptoStore.open(dir);
   const settles: Array<{ amount: string }> = [];
   let wake: () => void = () => {};
@@ -82,11 +85,11 @@ async function setup(list: Session[] = []) {
     const body = JSON.parse(init.body) as { paymentRequirements: { amount: string } };
     settles.push({ amount: body.paymentRequirements.amount });
     queueMicrotask(() => wake());
-    return new Response(JSON.stringify({ success: true, transaction: `0x${'ab'.repeat(32)}`, network: 'eip155:84532', payer: ADDR(1) }),
-      { status: 200, headers: { 'content-type': 'application/json' } });
+    const a = answers.shift() ?? SETTLED;
+    return new Response(JSON.stringify(a.body), { status: a.status, headers: { 'content-type': 'application/json' } });
   }) as unknown as typeof fetch;
   const method = new UptoMethod({ enabled: true, network: 'eip155:84532', chainId: 84532, facilitatorUrl: 'http://127.0.0.1:9', payTo: ADDR(4),
-    maxTimeoutSeconds: 86_400, timeoutMs: 1000 }, { store, fetch: fakeFetch });
+    maxTimeoutSeconds: 86_400, timeoutMs: 1000 }, { store, fetch: fakeFetch, timers: { setTimeout: () => 0, clearTimeout: () => {} } });
   const ended: Array<(s: Session) => void> = [];
   let written: (ids: readonly string[]) => void = () => {};
   const sessions = { on: (_e: string, l: (s: Session) => void) => { ended.push(l); return () => {}; }, list: () => list, get: () => undefined, byMac: () => undefined };
@@ -130,6 +133,21 @@ test('reconcile at start: ended while down → settled from the journal; no sess
   const reopened = await UptoStore.open(dir);
   assert.is(reopened.get('0x1:1')?.request, undefined, 'a finished record drops its payload');
   assert.is(reopened.get('0x3:1')?.request?.paymentRequirements.scheme, 'upto');
+});
+
+test('a refused first ask is failed (nothing moved); a refused repeat after a lost answer is unconfirmed (it may have moved, once)', async () => {
+  const refused = { status: 200, body: { success: false, errorReason: 'permit2_simulation_failed', transaction: '' } };
+  const t = await setup([], [refused, { status: 502, body: { error: 'bad gateway' } }, refused]);
+  await t.store.put(record('0x1:1'));
+  await t.store.put(record('0x2:1'));
+  assert.equal(await t.method.settle('0x1:1', 60n), { status: 'failed', amount: 10_000n, reason: 'permit2_simulation_failed' });
+  assert.is(t.store.get('0x1:1')?.state, 'failed');
+  assert.is((await t.method.settle('0x2:1', 60n)).status, 'pending', 'no answer: the amount stays on flash');
+  assert.equal({ state: t.store.get('0x2:1')?.state, asked: t.store.get('0x2:1')?.asked }, { state: 'settling', asked: 1 });
+  await t.method.retryPending();
+  assert.equal({ state: t.store.get('0x2:1')?.state, asked: t.store.get('0x2:1')?.asked, reason: t.store.get('0x2:1')?.reason },
+    { state: 'unconfirmed', asked: 2, reason: 'permit2_simulation_failed' });
+  assert.equal(t.settles.map((x) => x.amount), ['10000', '10000', '10000'], 'the same amount each time');
 });
 
 test.run();

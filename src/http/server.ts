@@ -111,8 +111,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 504;
   // One session per channel at a time: paying again cannot help until the running session ends.
   if (code === 'ERR_BATCH_CHANNEL_BUSY') return 409;
-  if (code === 'ERR_BATCH_STORE') return 500;
-  if (code.startsWith('ERR_BATCH_')) return 402;
+  if (code === 'ERR_BATCH_STORE' || code === 'ERR_UPTO_STORE') return 500;
+  if (code.startsWith('ERR_BATCH_') || code.startsWith('ERR_UPTO_')) return 402;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;

@@ -78,9 +78,9 @@ test.after(async () => {
   await chain?.stop();
 });
 
-function get(path: string) {
+function get(path: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, (res) => {
+    const req = request(`${base}${path}`, { headers }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
@@ -148,6 +148,22 @@ test('@x402/fetch pays with one Permit2 signature: PAYMENT-RESPONSE, gate open; 
   assert.ok(price > 0n && price <= PRICE);
   await lab.waitFor(async () => (await usdc.balanceOf(payTo)) === price, 60_000, 'settled');
   assert.is(await usdc.balanceOf(b.address), FUNDS - price, 'the buyer keeps the rest');
+});
+
+test('an authorization over the ceiling on /buy: 402 with the scheme\'s reason, no session, nothing moved', async () => {
+  // The portal forgot the device when its session ended; it is still on the WiFi.
+  lab.portal.addClient(LAN_MAC, '127.0.0.1');
+  const b = await newBuyer();
+  const sellerBefore = await usdc.balanceOf(payTo);
+  const over = { ...offer, amount: String(PRICE + 1n) };
+  const built = await new UptoEvmScheme(b as never).createPaymentPayload(2, over as never);
+  const header = Buffer.from(JSON.stringify({ x402Version: 2, accepted: over, payload: built.payload })).toString('base64');
+  const r = await get(`/buy?plan=wifi&steps=${STEPS}`, { 'payment-signature': header });
+  assert.is(r.status, 402, JSON.stringify(r.body));
+  assert.is(r.body.code, 'ERR_UPTO_AUTHORIZATION_INVALID');
+  assert.is(r.body.error, 'permit2_amount_mismatch');
+  assert.is(await usdc.balanceOf(payTo), sellerBefore);
+  assert.is(await usdc.balanceOf(b.address), FUNDS);
 });
 
 test('ubus purchase → kill -9 while the session runs → restart → terminate: settled once, to the unit', async () => {

@@ -99,6 +99,12 @@ test('error codes map to the standard ubus statuses', () => {
   assert.is(statusForCode('ERR_UPTO_AUTHORIZATION_INVALID'), Status.PERMISSION_DENIED);
   assert.is(statusForCode('ERR_UPTO_PAYLOAD_INVALID'), Status.INVALID_ARGUMENT);
   assert.is(statusForCode('ERR_UPTO_STORE'), Status.SYSTEM_ERROR);
+  // batch-settlement: a bad voucher is a refusal, a busy channel a "try again", a garbled payload the caller's.
+  assert.is(statusForCode('ERR_BATCH_VOUCHER_INVALID'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_BATCH_CUMULATIVE_MISMATCH'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_BATCH_CHANNEL_BUSY'), Status.TIMEOUT);
+  assert.is(statusForCode('ERR_BATCH_PAYLOAD_INVALID'), Status.INVALID_ARGUMENT);
+  assert.is(statusForCode('ERR_BATCH_STORE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_INTERNAL'), Status.UNKNOWN_ERROR);
 });
 

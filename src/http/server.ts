@@ -10,6 +10,8 @@
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
+ *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
+ *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
@@ -30,6 +32,8 @@ import { readJsonBody } from './body.ts';
 import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { sessionPayers } from './payers.ts';
+import { RestoreDesk } from './restore.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -61,6 +65,8 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
+const MAX_RESTORE_BYTES = 1024;
+const POST_PATHS = new Set(['/receipt', '/voucher', '/trial', '/restore', '/restore/challenge']);
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -114,6 +120,10 @@ function statusOf(code: string): number {
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
+  if (code === 'ERR_RESTORE_INVALID') return 400;
+  if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
+  if (code === 'ERR_RESTORE_NO_SESSION' || code === 'ERR_RESTORE_SESSION_ENDED') return 404;
+  if (code === 'ERR_SESSION_MOVE_TARGET' || code === 'ERR_SESSION_MOVING') return 409;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
 }
@@ -123,8 +133,10 @@ export class HttpEndpoint {
   private readonly paymentLimiter: RateLimiter;
   /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
   private readonly requestLimiter: RateLimiter;
+  private readonly restorer: RestoreDesk;
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
+    this.restorer = new RestoreDesk({ backend: options.backend, payersOf: (s) => sessionPayers(s, options.batch ?? null), ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
@@ -161,11 +173,13 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    // A restore counts as a payment attempt: each one is a signature to recover.
+    const paying = POST_PATHS.has(postPath) || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial') {
+    if (POST_PATHS.has(postPath)) {
       try {
+        if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
@@ -176,7 +190,7 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /restore, /restore/challenge)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -324,6 +338,9 @@ export class HttpEndpoint {
     try {
       mac = await this.options.macOf(ip);
       if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      // The same voucher on a new device (a rotated private address): its live session moves here, nothing is bought.
+      const restored = await this.restorer.voucherMove(code, password as string | undefined, mac);
+      if (restored) return send(res, 200, { session: sessionView(restored.session, this.options.backend.now()), restored: true, from: restored.from, gate: restored.gate });
       const before = this.options.backend.session({ mac });
       const outcome = await this.options.backend.purchase({
         mac, ip, ...paymentOf({
@@ -337,6 +354,23 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  /** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */
+  private async restore(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_RESTORE_BYTES, 'ERR_RESTORE_INVALID', path === '/restore' ? '{nonce, signature}' : '{payer}');
+    let mac: string | null = null;
+    try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (path === '/restore/challenge') return send(res, 200, this.restorer.challenge(body, mac, ip));
+      const moved = await this.restorer.restore(body, mac, ip);
+      return send(res, 200, { session: sessionView(moved.session, this.options.backend.now()), restored: true, from: moved.from, gate: moved.gate });
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', { mac, ip, code: e.code, reason: e.message });
       throw err;
     }
   }

@@ -11,6 +11,9 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export const PORTAL_DIR = `${ROOT}files/usr/share/sluice/portal`;
 const PORTAL_JS = readFileSync(`${PORTAL_DIR}/portal.js`, 'utf8');
 const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
+/** The page's other scripts (after portal.js), in the order index.html loads them. */
+const OTHER_SCRIPTS = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><\/script>/g)].map((m) => m[1]!).filter((f) => f !== 'portal.js')
+  .map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -63,6 +66,8 @@ export interface FakePage {
   /** Moves the page's clock. */
   advance(ms: number): void;
   portal: Record<string, any>;
+  /** The restore box's script (restore.js). */
+  restore: Record<string, any>;
   /** Until the page's fetches so far are answered and their handlers ran. */
   settle(): Promise<void>;
   htmlLang(): string;
@@ -124,8 +129,10 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
   };
   sandbox.window = sandbox;
   runInNewContext(PORTAL_JS, sandbox);
+  for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
   const portal = sandbox.SluicePortal as Record<string, any>;
   await portal.started;
+  await (sandbox.SluiceRestore as { started?: Promise<unknown> } | undefined)?.started;
   const settle = async () => {
     // Each answer's handlers may fetch again: wait until no fetch is outstanding after a turn of the event loop.
     for (;;) {
@@ -141,6 +148,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     fire: (ms) => { for (const i of intervals) if (i.ms === ms) i.fn(); },
     advance: (ms) => { now += ms; },
     portal,
+    restore: sandbox.SluiceRestore as Record<string, any>,
     settle,
     htmlLang: () => documentElement.lang,
   };

@@ -5,6 +5,8 @@
  * Also POST /voucher: the same voucher typed on a new device moves its live session.
  */
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -12,8 +14,10 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
 import { SessionManager, MemoryStore, isLive, type Session } from '../../src/sessions/index.ts';
 import { SECP256K1_HALF_N } from '../../src/x402/index.ts';
+import { loadPage } from './fake-dom.ts';
 
 const test = suite('restore a session on a new MAC');
+const RESTORE_JS = readFileSync(new URL('../../files/usr/share/sluice/portal/restore.js', import.meta.url), 'utf8');
 const OLD = '02:00:00:00:0f:01';
 const NEW = '02:00:00:00:0f:02';
 const BUSY = '02:00:00:00:0f:03';
@@ -184,6 +188,51 @@ test('a voucher typed again on a new device moves its live session there; nothin
   // Another code is a purchase (the stub refuses it), not a move.
   await post('/voucher', { code: 'OTHER' }, '127.0.0.3');
   assert.is(purchases, 1);
+});
+
+function wallet(account: typeof payer) {
+  return {
+    request: async ({ method, params }: { method: string; params?: unknown[] }) => {
+      if (method === 'eth_requestAccounts') return [account.address];
+      if (method === 'personal_sign') return account.signMessage({ message: { raw: params![0] as `0x${string}` } });
+      throw new Error(`unexpected ${method}`);
+    },
+  };
+}
+
+test('the pay page: its restore box shows only without a live session; the wallet signs, the session comes to this device; refusals in words', async () => {
+  const s = await sell(OLD, payer.address);
+  const base = `http://127.0.0.1:${endpoint.port}`;
+  const page = await loadPage({ base, ethereum: wallet(payer), languages: ['de-DE'] });
+  assert.is(page.byId('restore-section').hidden, false, 'shown: this device has no session');
+  assert.is(page.byId('restore-button').textContent, 'Mit meiner Wallet wiederherstellen');
+  page.byId('restore-button').dispatch('click');
+  await page.restore.running;
+  assert.is(manager.byMac(NEW)!.id, s.id, 'moved by the page');
+  assert.is(page.byId('restore-message').textContent, 'Willkommen zurück. Ihre Sitzung ist wieder auf diesem Gerät.');
+  // Now this device has a live session: a new load shows no box.
+  const again = await loadPage({ base, ethereum: wallet(payer) });
+  assert.is(again.byId('restore-section').hidden, true);
+  // No wallet: no box.
+  await manager.end(s.id, 'admin');
+  const none = await loadPage({ base });
+  assert.is(none.byId('restore-section').hidden, true);
+  // Another wallet: the router's refusal before any signature, in the customer's words.
+  const other = await loadPage({ base, ethereum: wallet(stranger) });
+  other.byId('restore-button').dispatch('click');
+  await other.restore.running;
+  assert.is(other.byId('restore-message').textContent, 'This wallet has no session running on this WiFi.');
+});
+
+test('restore.js: UTF-8 hex for personal_sign, every refusal code has words in all five languages', () => {
+  const sandbox: Record<string, unknown> = {};
+  runInNewContext(RESTORE_JS, sandbox);
+  const r = sandbox.SluiceRestore as { utf8Hex(s: string): string; refusalKey(c: string): string; words: Record<string, Record<string, string>> };
+  assert.is(r.utf8Hex('Aé\n'), '0x41c3a90a');
+  const keys = Object.keys(r.words.en!).sort();
+  for (const l of ['de', 'es', 'fr', 'pt']) assert.equal(Object.keys(r.words[l]!).sort(), keys, l);
+  for (const code of ['ERR_RESTORE_NO_SESSION', 'ERR_RESTORE_SESSION_ENDED', 'ERR_SESSION_MOVE_TARGET', 'ERR_RESTORE_EXPIRED', 'ERR_RESTORE_CHALLENGE', 'ERR_RESTORE_SIGNER', 'ERR_X'])
+    assert.ok(keys.includes(r.refusalKey(code)), code);
 });
 
 test.run();

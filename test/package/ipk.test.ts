@@ -89,6 +89,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/index.html',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/portal.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/restore.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
     '-rwxr-xr-x 0/0 ./etc/init.d/sluice',

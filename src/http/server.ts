@@ -6,6 +6,7 @@
  *                          batch_settlement is enabled); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
+ *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
@@ -34,6 +35,7 @@ import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connectio
 import { RateLimiter } from './rate-limit.ts';
 import { sessionPayers } from './payers.ts';
 import { RestoreDesk } from './restore.ts';
+import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -58,6 +60,8 @@ export interface HttpEndpointOptions {
   maxConnectionsPerIp?: number;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
+  /** What GET /captive announces (http.portal_url, or the endpoint's own /portal; http.venue_url, '' for none). */
+  captive?: { portalUrl: string; venueUrl: string };
   log?: Log;
 }
 
@@ -199,8 +203,9 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
+      if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
@@ -414,6 +419,20 @@ export class HttpEndpoint {
       'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     }).end(text);
+  }
+
+  /** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
+  private async captive(res: ServerResponse, ip: string): Promise<void> {
+    const { backend, x402, vouchers } = this.options;
+    let mac: string | null = null;
+    try { mac = await this.options.macOf(ip); } catch { /* two clients on one IP: which one is asking is unknown, so captive */ }
+    const live = mac === null ? undefined : backend.session({ mac });
+    const portalUrl = this.options.captive?.portalUrl || `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
+    const answer = captiveAnswer({
+      session: live ?? null, portalUrl, venueUrl: this.options.captive?.venueUrl ?? '',
+      canSell: x402 !== null || (this.options.batch ?? null) !== null || vouchers, now: backend.now(),
+    });
+    res.writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' }).end(JSON.stringify(answer));
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {

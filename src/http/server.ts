@@ -240,7 +240,7 @@ export class HttpEndpoint {
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), x402: x402Offer,
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), x402: x402Offer,
           ...(batch && { batch_settlement: batchOffer(p.id) }) };
       }),
     };

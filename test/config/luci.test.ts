@@ -325,6 +325,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     // TEMPORARY (issue 25, branch h-portal): new in the loader, the LuCI fields are luci-app-sluice's to add; remove then.
     'http.portal_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 user-portal-url',
     'http.venue_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 venue-info-url',
+    'pricing.display_name': 'pending in luci-app-sluice (issue 25): the plan\'s title on the pay page',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

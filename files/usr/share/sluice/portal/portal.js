@@ -322,8 +322,8 @@
 		var name = String(plan.id);
 		return {
 			id: plan.id,
-			// The admin's name for the plan (its section name), as written: the price line already says time or data.
-			title: name.charAt(0).toUpperCase() + name.slice(1),
+			// The admin's display_name as written, else the section name capitalized: the price line says time or data.
+			title: plan.display_name ? String(plan.display_name) : name.charAt(0).toUpperCase() + name.slice(1),
 			// A data plan with a time_limit: the data is also valid only that long (whichever ends first).
 			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }) +
 				(plan.time_limit ? ', ' + t('validFor', { time: amountText('seconds', plan.time_limit) }) : ''),

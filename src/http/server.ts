@@ -95,6 +95,8 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
   '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
+  '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
+  '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {

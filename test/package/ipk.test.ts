@@ -87,8 +87,10 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   assert.equal(got.sort(), [
     '-rw------- 0/0 ./etc/config/sluice',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/elsewhere.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/index.html',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/portal.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/qr.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/restore.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',

@@ -185,6 +185,9 @@ test('a voucher typed again on a new device moves its live session there; nothin
   assert.is(manager.byMac(NEW)!.id, s.id);
   assert.ok(!isLive(manager.byMac(OLD) ?? { state: 'EXPIRED' }));
   assert.is(purchases, 0);
+  // What the page says: welcome back, not "paid" (nothing was bought).
+  const page = await loadPage({ base: `http://127.0.0.1:${endpoint.port}`, languages: ['pt-BR'] });
+  assert.is(page.portal.purchaseText(r.body), 'Bem-vindo de volta. Sua sessão está neste dispositivo novamente.');
   // Another code is a purchase (the stub refuses it), not a move.
   await post('/voucher', { code: 'OTHER' }, '127.0.0.3');
   assert.is(purchases, 1);

@@ -87,6 +87,7 @@ export class Daemon {
       merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
+      ...(batch && { batch: batch.method }),
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());

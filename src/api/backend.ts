@@ -68,6 +68,10 @@ export interface SluiceBackend {
    * online yet is not shown as plainly active.
    */
   gateOf?(mac: string): 'open' | 'pending';
+  /** A batch-settlement channel's state (`batch_channel`); absent when batch_settlement is off. */
+  batchChannel?(id: string): BlobmsgTable;
+  /** The customer's refund request for a batch-settlement channel (`batch_refund`): the channel, and the settle response once done. */
+  batchRefund?(payload: unknown): Promise<BlobmsgTable>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

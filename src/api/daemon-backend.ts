@@ -12,6 +12,7 @@ import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
+import { toBlobmsgTable } from './plain.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;
@@ -42,6 +43,11 @@ export interface BackendParts {
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   /** The escrow side of an x402-session session (ubus `session`). */
   escrowOf?: (session: Session) => BlobmsgTable | null;
+  /** batch-settlement (batch_settlement.enabled): a channel's state and the customer's refund request. */
+  batch?: {
+    channel(id: unknown): object;
+    requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
+  };
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -58,6 +64,17 @@ export class DaemonBackend implements SluiceBackend {
   async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
     return this.parts.receipt(args);
+  }
+
+  batchChannel(id: string): BlobmsgTable {
+    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+    return toBlobmsgTable({ channel: this.parts.batch.channel(id) });
+  }
+
+  async batchRefund(payload: unknown): Promise<BlobmsgTable> {
+    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+    const out = await this.parts.batch.requestRefund(payload);
+    return toBlobmsgTable({ channel: out.channel, refunded: out.settlement !== null, ...(out.settlement && { settlement: out.settlement }) });
   }
 
   escrowOf(session: Session): BlobmsgTable | null {

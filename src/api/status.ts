@@ -46,6 +46,8 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_VOUCHER_REJECTED: Status.PERMISSION_DENIED,
   ERR_VOUCHER_INVALID: Status.NOT_SUPPORTED,
   ERR_UPSTREAM_UNAVAILABLE: Status.CONNECTION_FAILED,
+  ERR_BATCH_CHANNEL_UNKNOWN: Status.NOT_FOUND,
+  ERR_BATCH_REFUND_FORBIDDEN: Status.PERMISSION_DENIED,
 };
 
 export function statusForCode(code: ErrorCode): number {

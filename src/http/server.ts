@@ -11,6 +11,8 @@
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
+ *   GET /batch/channel?id=, GET|POST /batch/refund  a batch-settlement channel's state and the customer's refund
+ *                          request (batch-routes.ts; batch_settlement.enabled)
  *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
  *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
@@ -31,6 +33,7 @@ import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
 import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
+import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { sessionPayers } from './payers.ts';
@@ -69,6 +72,8 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
+/** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
+const MAX_REFUND_BYTES = 9 * 1024;
 const MAX_RESTORE_BYTES = 1024;
 const POST_PATHS = new Set(['/receipt', '/voucher', '/trial', '/restore', '/restore/challenge']);
 /**
@@ -94,6 +99,9 @@ const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+  // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
+  '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
+  '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
   '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
   '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
   '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
@@ -181,7 +189,8 @@ export class HttpEndpoint {
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
     // A restore counts as a payment attempt: each one is a signature to recover.
-    const paying = POST_PATHS.has(postPath) || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund'
+      || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
     if (POST_PATHS.has(postPath)) {
@@ -197,7 +206,8 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /restore, /restore/challenge)' } }, { allow: 'GET' });
+    if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -205,6 +215,7 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
+      if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
       if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
@@ -321,6 +332,30 @@ export class HttpEndpoint {
     const added = outcome.quote?.allotment
       ?? (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
     return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
+  }
+
+  /** The batch-settlement channel routes (batch-routes.ts): 501 when batch_settlement is off. */
+  private async batchRoute(req: IncomingMessage, res: ServerResponse, post: boolean, url?: URL): Promise<void> {
+    const batch = this.options.batch ?? null;
+    let answer: RouteAnswer;
+    try {
+      if (!batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+      if (url?.pathname === '/batch/channel') {
+        answer = channelRoute(batch, url);
+      } else {
+        const header = req.headers['payment-signature'];
+        const payload = post ? (await readJsonBody(req, MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header : header;
+        // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default plan's.
+        const id = url?.searchParams.get('id') ?? null;
+        const asset = id !== null ? batch.channel(id).asset : this.options.backend.quote({}).asset;
+        answer = await refundRoute(batch, payload, batch.requirements(asset, 0n), `http://${req.headers.host ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`);
+      }
+    } catch (err) {
+      const e = toSluiceError(err);
+      const status = e.code === 'ERR_UNKNOWN_PAYMENT_METHOD' ? 501 : typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : batchRouteStatus(e.code);
+      answer = { status, body: { error: { code: e.code, message: e.message } } };
+    }
+    return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {

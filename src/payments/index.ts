@@ -24,8 +24,9 @@ export {
   type HoldingGate,
 } from './escrow-credit.ts';
 export {
-  BATCH_METHOD_NAME, BatchSettlementMethod, MIRROR_FRESH_MS, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
+  BATCH_METHOD_NAME, BatchSettlementMethod, MIRROR_FRESH_MS, batchReference, channelOfReference, type BatchMethodOptions, type RefundOutcome, type BatchSettlementConfig,
 } from './x402-batch.ts';
+export { channelView, type ChannelView } from './x402-batch-refund.ts';
 export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';
 export {
   BatchSettlementEnds, openBatchSettlement, type BatchEndsOptions, type BatchSettlementPart, type OpenBatchSettlementOptions,

@@ -687,7 +687,9 @@
 		title.textContent = v.title;
 		var priceLine = document.createElement('div');
 		priceLine.className = 'plan-price';
-		priceLine.textContent = v.priceText + (v.payable ? '' : ' ' + t('notCrypto'));
+		// batch-settlement (batch-page.js): "deposit, pay for what you use", beside the prepaid price.
+		var batch = root.SluiceBatchPage && plan.batch_settlement ? root.SluiceBatchPage.offer(plan, steps, canPay) : null;
+		priceLine.textContent = v.priceText + (v.payable || batch ? '' : ' ' + t('notCrypto'));
 		var label = document.createElement('label');
 		label.textContent = t('howMany');
 		var row = document.createElement('div');
@@ -702,6 +704,8 @@
 		card.appendChild(row);
 		if (v.payable)
 			card.appendChild(button);
+		if (batch)
+			card.appendChild(batch);
 		return card;
 	}
 
@@ -805,15 +809,16 @@
 			var methods = r.body.methods || { x402: true, voucher: true };
 			var wallet = !!root.ethereum;
 			$('voucher-section').hidden = !methods.voucher;
-			$('wallet-section').hidden = !methods.x402;
-			$('wallet-hint').hidden = wallet || !methods.x402;
+			var cryptoPay = methods.x402 || !!methods.batch_settlement;
+			$('wallet-section').hidden = !cryptoPay;
+			$('wallet-hint').hidden = wallet || !cryptoPay;
 			$('wallet-hint-voucher').hidden = !methods.voucher;
 			var box = $('plans');
 			var trials = r.body.plans.filter(function(p) { return !!p.trial_every; });
-			r.body.plans.filter(function(p) { return !p.trial_every; }).forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
+			r.body.plans.filter(function(p) { return !p.trial_every; }).forEach(function(p) { box.appendChild(planCard(p, wallet && cryptoPay)); });
 			trials.forEach(function(p) { $('trials').appendChild(trialCard(p)); });
 			$('trial-section').hidden = trials.length === 0;
-			if (!methods.x402)
+			if (!cryptoPay)
 				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
 			else
 				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
@@ -823,12 +828,18 @@
 	}
 
 	function start() {
+		// The deposit way to pay (batch-page.js, loaded before this file): its words join MESSAGES before the page is translated.
+		var batchReady = root.SluiceBatchPage ? root.SluiceBatchPage.attach({
+			MESSAGES: MESSAGES, t: t, price: price, planView: planView, chainIdOf: chainIdOf, encodeHeader: encodeHeader, errorCode: errorCode,
+			errorText: errorText, conflictOf: conflictOf, say: say, getJson: getJson, done: done, failureText: failureText, Refusal: Refusal,
+			balanceOf: balanceOf, known: function() { return known; }
+		}) : null;
 		translatePage();
 		$('page-url').textContent = root.location.href;
 		voucherForm();
 		root.setInterval(tick, 1000);
 		root.setInterval(showSession, SESSION_REFRESH_MS);
-		return Promise.all([ loadPlans(), showSession() ]);
+		return Promise.all([ loadPlans(), showSession(), batchReady ]);
 	}
 
 	api.started = new Promise(function(resolve) {

@@ -9,13 +9,12 @@
  * again (the captive-portal window closed meanwhile): from the stored key and channel it pays into the same channel,
  * re-syncing the charge the router's corrective 402 tells it, within what it signed before.
  */
-import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Hex } from 'viem';
 import type { TestChain } from '../chain/index.ts';
 import { startBatchLab, type BatchLab } from '../chain/batch-lab.ts';
-import { loadPage, PORTAL_DIR, type FakeElement, type FakePage } from './fake-dom.ts';
+import { loadPage, type FakeElement, type FakePage } from './fake-dom.ts';
 
 const test = suite('pay page: batch-settlement on anvil, the refund the customer asks for');
 const STEP_PRICE = 10_000n;
@@ -90,14 +89,13 @@ async function terminate(): Promise<bigint> {
   return ((used + 59n) / 60n) * STEP_PRICE;
 }
 
-let channelId: Hex;
 let charged = 0n;
 
 test('deposit with the wallet; the window closes; the session ends: charged the metered price, the rest stays in the channel', async () => {
   const page = await loadPage({ base: world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
   await buy(page, STEPS);
   assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-  channelId = (JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>).channelId as Hex;
+  assert.match((JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, unknown>)['channelId'] as string, /^0x[0-9a-f]{64}$/, 'the channel is kept on the device');
   await world.lab.waitFor(() => world.lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
   charged = await terminate();
   await world.lab.waitFor(async () => (await world.usdc.balanceOf(world.receiver)) === charged, 60_000, 'claimed and settled');

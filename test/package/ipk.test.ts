@@ -148,7 +148,7 @@ test("ubusd ACL: a group, only the portal's methods, each one a sluice method; r
   assert.equal(Object.keys(acl).sort(), ['access', 'group']);
   assert.is(acl.group, 'sluice-portal');
   assert.equal(Object.keys(acl.access), ['sluice']);
-  assert.equal(acl.access.sluice.methods, ['purchase', 'receipt', 'quote', 'session', 'pricing']);
+  assert.equal(acl.access.sluice.methods, ['purchase', 'receipt', 'quote', 'session', 'pricing', 'batch_channel', 'batch_refund']);
   for (const m of acl.access.sluice.methods) {
     assert.ok(METHODS[m], `${m} exists`);
     assert.is(METHODS[m]!.adminOnly, false, `${m} is not an admin method`);

@@ -36,6 +36,8 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_X402_FACILITATOR_UNAVAILABLE: Status.CONNECTION_FAILED,
   ERR_X402_SETTLEMENT_PENDING: Status.TIMEOUT,
   ERR_X402_STORE: Status.SYSTEM_ERROR,
+  ERR_UPTO_PAYLOAD_INVALID: Status.INVALID_ARGUMENT,
+  ERR_UPTO_STORE: Status.SYSTEM_ERROR,
   ERR_ESCROW_FACILITATOR_UNAVAILABLE: Status.CONNECTION_FAILED,
   ERR_ESCROW_CREATE_PENDING: Status.TIMEOUT,
   ERR_ESCROW_TERMS_MISMATCH: Status.PERMISSION_DENIED,
@@ -56,6 +58,6 @@ export function statusForCode(code: ErrorCode): number {
   if (code.startsWith('ERR_INVALID_')) return Status.INVALID_ARGUMENT;
   if (code.startsWith('ERR_JOURNAL_')) return Status.SYSTEM_ERROR;
   // Every other x402 refusal: the payment is not good for this router (docs/x402.md lists them).
-  if (code.startsWith('ERR_X402_')) return Status.PERMISSION_DENIED;
+  if (code.startsWith('ERR_X402_') || code.startsWith('ERR_UPTO_')) return Status.PERMISSION_DENIED;
   return Status.UNKNOWN_ERROR;
 }

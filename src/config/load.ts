@@ -20,6 +20,7 @@ import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
 import { readEscrowSection } from './escrow.ts';
 import { readBatchSettlementSection } from './batch-settlement.ts';
+import { readUptoSection } from './upto.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
@@ -238,6 +239,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     const { r, enabled } = upstreamReader(pkg, 'batch_settlement', sink, []);
     return readBatchSettlementSection(r, enabled);
   });
+  const upto = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'upto', sink, []); return readUptoSection(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -262,7 +264,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, http, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -97,6 +97,8 @@ export type { EscrowConfig } from './escrow.ts';
 import type { EscrowConfig } from './escrow.ts';
 export type { BatchRefundPolicy, BatchSettlementConfig } from './batch-settlement.ts';
 import type { BatchSettlementConfig } from './batch-settlement.ts';
+export type { UptoConfig } from './upto.ts';
+import type { UptoConfig } from './upto.ts';
 
 export interface LimitsConfig {
   /** 0 = unlimited. */
@@ -113,6 +115,7 @@ export interface Config {
   escrow: EscrowConfig;
   x402: X402Config;
   batchSettlement: BatchSettlementConfig;
+  upto: UptoConfig;
   http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;

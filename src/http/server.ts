@@ -2,8 +2,8 @@
  * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON)
- *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, and `batch-settlement` when
- *                          batch_settlement is enabled); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, `batch-settlement` when
+ *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
@@ -28,7 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import type { BatchSettlementMethod, X402Method } from '../payments/index.ts';
+import type { BatchSettlementMethod, UptoMethod, X402Method } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
@@ -50,6 +50,8 @@ export interface HttpEndpointOptions {
   x402: X402Method | null;
   /** x402 `batch-settlement` (batch_settlement.enabled), offered in the 402 beside `exact`; null when off. */
   batch?: BatchSettlementMethod | null;
+  /** x402 `upto` (upto.enabled), offered beside them when the facilitator serves it (its /supported); null when off. */
+  upto?: UptoMethod | null;
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -122,8 +124,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 504;
   // One session per channel at a time: paying again cannot help until the running session ends.
   if (code === 'ERR_BATCH_CHANNEL_BUSY') return 409;
-  if (code === 'ERR_BATCH_STORE') return 500;
-  if (code.startsWith('ERR_BATCH_')) return 402;
+  if (code === 'ERR_BATCH_STORE' || code === 'ERR_UPTO_STORE') return 500;
+  if (code.startsWith('ERR_BATCH_') || code.startsWith('ERR_UPTO_')) return 402;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
@@ -242,9 +244,10 @@ export class HttpEndpoint {
   private plans(): unknown {
     const { backend, x402, vouchers } = this.options;
     const batch = this.options.batch ?? null;
+    const upto = this.options.upto ?? null;
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null },
+      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false },
       plans: backend.pricing().map((p) => {
         const batchOffer = (plan: string): unknown => {
           try { const q = backend.quote({ plan }); return batch!.requirements(q.asset, q.price); } catch { return null; }
@@ -254,7 +257,8 @@ export class HttpEndpoint {
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
           ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), x402: x402Offer,
-          ...(batch && { batch_settlement: batchOffer(p.id) }) };
+          ...(batch && { batch_settlement: batchOffer(p.id) }),
+          ...(upto && { upto: (() => { try { return upto.offerFor(backend.quote({ plan: p.id })); } catch { return null; } })() }) };
       }),
     };
   }
@@ -262,7 +266,8 @@ export class HttpEndpoint {
   private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
     const { backend, x402 } = this.options;
     const batch = this.options.batch ?? null;
-    if (!x402 && !batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+    const upto = this.options.upto ?? null;
+    if (!x402 && !batch && !upto) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
     if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
@@ -273,6 +278,8 @@ export class HttpEndpoint {
     let refusal: unknown;
     if (x402) try { offers.push(x402.requirementsFor(quote) as unknown as Record<string, unknown>); } catch (err) { refusal = err; }
     if (batch) offers.push(batch.requirements(quote.asset, quote.price));
+    const uptoOffer = upto?.offerFor(quote) ?? null;
+    if (uptoOffer) offers.push(uptoOffer);
     if (offers.length === 0) throw refusal;
     const required = (error?: string, batchExtra?: Record<string, unknown>) => ({
       x402Version: 2,
@@ -282,7 +289,9 @@ export class HttpEndpoint {
     });
     const signature = req.headers['payment-signature'];
     // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
-    const method = typeof signature === 'string' && batch && (!x402 || schemeOfHeader(signature) === 'batch-settlement') ? 'batch-settlement' : 'x402';
+    const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
+    const method = scheme === 'upto' && upto ? 'upto'
+      : typeof signature === 'string' && batch && (!x402 || scheme === 'batch-settlement') ? 'batch-settlement' : 'x402';
     let mac: string | null = null;
     try {
       mac = await this.options.macOf(ip);
@@ -303,7 +312,8 @@ export class HttpEndpoint {
         mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method, payload: signature },
       });
       const paid = outcome.session.payments.at(-1);
-      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
+      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference)
+        : method === 'upto' ? upto!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
       return send(res, 200, this.purchased(outcome, before), headers);
@@ -316,7 +326,7 @@ export class HttpEndpoint {
       // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
       // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
-      const reason = method === 'batch-settlement' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
+      const reason = method !== 'x402' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
       const extra = method === 'batch-settlement' ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
       const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });

@@ -31,3 +31,7 @@ export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettler
 export {
   BatchSettlementEnds, openBatchSettlement, type BatchEndsOptions, type BatchSettlementPart, type OpenBatchSettlementOptions,
 } from './x402-batch-ends.ts';
+export {
+  UPTO_METHOD_NAME, UPTO_SETTLE_MARGIN_S, UPTO_SETTLE_RETRY_MS, UptoMethod, type UptoMethodOptions, type UptoSettleResult,
+} from './x402-upto.ts';
+export { UptoEnds, allocateUsage, openUpto, type OpenUptoOptions, type UptoEndsOptions, type UptoPart } from './x402-upto-ends.ts';

@@ -122,7 +122,24 @@ export class BatchSettler {
       }
     }
     if (report.pending > 0) this.schedule(SETTLE_RETRY_MS);
+    // Policy `idle`: a channel not yet idle long enough is refunded by a pass at the moment it will be, not by whichever
+    // purchase or restart happens to run the next pass.
+    const nextIdle = this.nextIdleRefundAt();
+    if (nextIdle !== undefined) this.schedule(Math.max(0, nextIdle - this.clock.now()));
     return report;
+  }
+
+  /** When the earliest channel waiting out `refund_idle` becomes due, or undefined when none waits. */
+  private nextIdleRefundAt(): number | undefined {
+    const cfg = this.options.method.settings;
+    if (cfg.refund !== 'idle') return undefined;
+    let at: number | undefined;
+    for (const r of this.options.store.list()) {
+      if (r.open || r.refund?.state === 'requested' || r.balance <= r.charged || r.idleSince === undefined) continue;
+      const due = r.idleSince + cfg.refundIdleMs;
+      if (at === undefined || due < at) at = due;
+    }
+    return at;
   }
 
   private async refund(channelId: string, report: PassReport, signer: ReturnType<typeof privateKeyToAccount> | undefined): Promise<void> {

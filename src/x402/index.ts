@@ -34,3 +34,8 @@ export {
   BatchFacilitatorClient, snapshotOf,
   type BatchFacilitatorRequest, type BatchSettleOutcome, type BatchVerifyOutcome, type ChannelSnapshot,
 } from './batch-facilitator.ts';
+export {
+  PERMIT2_CONTRACT, UPTO_PERMIT2_TYPES, UPTO_PROXY_CONTRACT, UPTO_SCHEME, checkUptoTerms, parseUptoPayment, uptoDigest, uptoReference,
+  verifyUptoSignature, type UptoAuthorization, type UptoPayment, type UptoTerms,
+} from './upto.ts';
+export { UPTO_STORE_FILE, UptoStore, type UptoRecord, type UptoState } from './upto-store.ts';

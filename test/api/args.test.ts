@@ -95,6 +95,10 @@ test('error codes map to the standard ubus statuses', () => {
   assert.is(statusForCode('ERR_PAYMENT_METHOD_ADMIN_ONLY'), Status.PERMISSION_DENIED);
   assert.is(statusForCode('ERR_JOURNAL_WRITE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_NDSCTL_TIMEOUT'), Status.TIMEOUT);
+  // upto refusals: the payment is not good for this router; its table unreadable is the system's.
+  assert.is(statusForCode('ERR_UPTO_AUTHORIZATION_INVALID'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_UPTO_PAYLOAD_INVALID'), Status.INVALID_ARGUMENT);
+  assert.is(statusForCode('ERR_UPTO_STORE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_INTERNAL'), Status.UNKNOWN_ERROR);
 });
 

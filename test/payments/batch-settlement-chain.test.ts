@@ -36,6 +36,9 @@ let receiver: Address;
 let dir: string;
 let now = Date.now();
 const clock = { now: () => now };
+/** The delays the settlers asked for (the passes themselves are run by the tests). */
+const timerAt: number[] = [];
+const recordingTimers = { setTimeout: (_fn: () => void, ms: number) => { timerAt.push(ms); return 0 as never; }, clearTimeout: () => undefined };
 
 function quote(steps = STEPS): Quote {
   return {
@@ -56,7 +59,7 @@ async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir, 
   const store = await BatchChannelStore.open(storeDir);
   let settler: BatchSettler | undefined;
   const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0, ...(isLive && { isLive }), onRefundRequested: () => settler!.pass() });
-  settler = new BatchSettler({ method, store, clock });
+  settler = new BatchSettler({ method, store, clock, timers: recordingTimers });
   return { store, method, settler };
 }
 
@@ -166,6 +169,7 @@ test('deposit once, two sessions by voucher, charged what the meter counted; one
   assert.is(pass.claimTransactions.length, 1);
   assert.equal(pass.settled.map((s) => s.amount), [charged.toString()]);
   assert.equal(pass.refunded, [], 'refund policy idle: not yet');
+  assert.ok(timerAt.some((ms) => ms > 3_590_000 && ms <= 3_600_000), `a pass is set for when the channel has been idle an hour: ${timerAt}`);
   assert.is(await usdc.balanceOf(receiver) - receiverBefore, charged, 'the receiver got exactly the metered price');
 
   now += 3_600_000;

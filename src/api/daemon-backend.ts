@@ -126,6 +126,17 @@ export class DaemonBackend implements SluiceBackend {
     return this.parts.sessions.setLimits(live.id, limits);
   }
 
+  async move(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }> {
+    const live = query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
+    if (!live || !isLive(live) || (query.mac !== undefined && live.mac !== query.mac)) {
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
+    }
+    const moved = await this.parts.sessions.move(live.id, toMac);
+    const gate = await Promise.race([this.parts.gates.opened(moved), delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+    const session = this.parts.sessions.get(moved.id) ?? moved;
+    return { session, from: live.mac, gate: isLive(session) && session.mac === moved.mac ? gate : 'closed' };
+  }
+
   async logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }> {
     const sessions = await this.parts.sessions.endUser(user, 'pc-logout');
     const gates = await Promise.all(sessions.map((s) => this.gateClosed(s.mac)));

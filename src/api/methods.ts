@@ -179,6 +179,16 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
     },
   }),
+  move: method({
+    args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, to: { kind: 'mac', required: true } },
+    adminOnly: true,
+    async handler(a, backend) {
+      if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
+      if (!backend.move) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
+      const { session, from, gate } = await backend.move({ ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) }, a.to);
+      return { session: sessionView(session, backend.now()), from, gate };
+    },
+  }),
   logout: method({
     args: { user: { kind: 'string', required: true, maxLength: 253 } },
     adminOnly: true,

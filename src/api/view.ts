@@ -60,5 +60,6 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     max_steps: plan.maxSteps.toString(),
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
+    ...(plan.displayName !== undefined && { display_name: plan.displayName }),
   };
 }

@@ -3,7 +3,7 @@
  * it needs x402.enabled. The package's firewall include keeps it off the WAN (files/etc/config/sluice says how).
  */
 import type { SectionReader } from './reader.ts';
-import { isHost, parseInteger, type Parsed } from './values.ts';
+import { isHost, parseInteger, parseUrl, type Parsed } from './values.ts';
 
 export interface HttpConfig {
   /** Empty = off. */
@@ -11,6 +11,20 @@ export interface HttpConfig {
   port: number;
   /** Requests per minute one client IP may make (a burst of the same size is allowed). */
   rateLimit: number;
+  /**
+   * The pay page's URL as clients reach it, for the RFC 8908 captive portal API's `user-portal-url` (an https URL in
+   * front of the endpoint, docs/captive-portal.md); empty: http://<listen>/portal.
+   */
+  portalUrl: string;
+  /** The venue's own page (RFC 8908 `venue-info-url`); empty: not announced. */
+  venueUrl: string;
+}
+
+/** A URL a phone opens: http or https, at most 512 bytes (the endpoint's own URL bound). */
+function pageUrl(v: string): Parsed<string> {
+  if (v === '') return { ok: true, value: '' };
+  if (v.length > 512) return { ok: false, reason: 'must be at most 512 characters' };
+  return parseUrl(v, ['http:', 'https:']);
 }
 
 function listen(v: string): Parsed<{ host: string; port: number }> {
@@ -40,5 +54,8 @@ function isUnspecified(host: string): boolean {
 
 export function readHttpSection(r: SectionReader): HttpConfig {
   const l = r.parsed('listen', { host: '', port: 0 }, (v) => (v === '' ? { ok: true, value: { host: '', port: 0 } } : listen(v)));
-  return { host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)) };
+  return {
+    host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)),
+    portalUrl: r.parsed('portal_url', '', pageUrl), venueUrl: r.parsed('venue_url', '', pageUrl),
+  };
 }

@@ -151,6 +151,10 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
   });
   if (trialEvery !== null) plan.trialEvery = trialEvery;
+  // Shown on a phone and sent in JSON: printable text only (no control characters), short enough for one line.
+  const displayName = r.string('display_name', '', check((v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
+    'must be 1 to 64 characters of text, without control characters'));
+  if (displayName !== '') plan.displayName = displayName.trim();
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {

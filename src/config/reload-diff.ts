@@ -59,6 +59,8 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
   if (next.http.host !== running.http.host || next.http.port !== running.http.port) out.push('http.listen');
   if (next.http.rateLimit !== running.http.rateLimit) out.push('http.rate_limit');
+  if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
+  if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
   if (next.radius.enabled !== running.radius) out.push('radius.enabled');
   if (next.x402.enabled !== running.x402) out.push('x402.enabled');
   if (next.escrow.enabled !== running.escrow) out.push('escrow.enabled');

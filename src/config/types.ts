@@ -76,6 +76,8 @@ export interface PricingPlan {
    * interval, sold only by the `trial` method (src/payments/trial.ts says what keys a device). Absent: not a trial.
    */
   trialEvery?: bigint;
+  /** `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name. */
+  displayName?: string;
 }
 
 export type { RadiusConfig } from './radius.ts';

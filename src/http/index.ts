@@ -47,6 +47,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled,
       portalDir: portalDir(),
+      captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
       macOf: (ip) => directory.macOf(ip),
       maxConnections,
       log,

@@ -6,12 +6,15 @@
  *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
+ *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   GET /batch/channel?id=, GET|POST /batch/refund  a batch-settlement channel's state and the customer's refund
  *                          request (batch-routes.ts; batch_settlement.enabled)
+ *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
+ *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
@@ -33,6 +36,9 @@ import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { sessionPayers } from './payers.ts';
+import { RestoreDesk } from './restore.ts';
+import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -59,6 +65,8 @@ export interface HttpEndpointOptions {
   maxConnectionsPerIp?: number;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
+  /** What GET /captive announces (http.portal_url, or the endpoint's own /portal; http.venue_url, '' for none). */
+  captive?: { portalUrl: string; venueUrl: string };
   log?: Log;
 }
 
@@ -68,6 +76,8 @@ const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
 /** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
 const MAX_REFUND_BYTES = 9 * 1024;
+const MAX_RESTORE_BYTES = 1024;
+const POST_PATHS = new Set(['/receipt', '/voucher', '/trial', '/restore', '/restore/challenge']);
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -94,6 +104,9 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
   '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
   '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
+  '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
+  '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
+  '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {
@@ -124,6 +137,10 @@ function statusOf(code: string): number {
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
+  if (code === 'ERR_RESTORE_INVALID') return 400;
+  if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
+  if (code === 'ERR_RESTORE_NO_SESSION' || code === 'ERR_RESTORE_SESSION_ENDED') return 404;
+  if (code === 'ERR_SESSION_MOVE_TARGET' || code === 'ERR_SESSION_MOVING') return 409;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
 }
@@ -133,8 +150,10 @@ export class HttpEndpoint {
   private readonly paymentLimiter: RateLimiter;
   /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
   private readonly requestLimiter: RateLimiter;
+  private readonly restorer: RestoreDesk;
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
+    this.restorer = new RestoreDesk({ backend: options.backend, payersOf: (s) => sessionPayers(s, options.batch ?? null), ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
@@ -171,12 +190,14 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === '/batch/refund'
+    // A restore counts as a payment attempt: each one is a signature to recover.
+    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund'
       || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial') {
+    if (POST_PATHS.has(postPath)) {
       try {
+        if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
@@ -188,7 +209,7 @@ export class HttpEndpoint {
       }
     }
     if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -197,8 +218,9 @@ export class HttpEndpoint {
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
       if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
+      if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
@@ -234,7 +256,7 @@ export class HttpEndpoint {
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), x402: x402Offer,
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), x402: x402Offer,
           ...(batch && { batch_settlement: batchOffer(p.id) }),
           ...(upto && { upto: (() => { try { return upto.offerFor(backend.quote({ plan: p.id })); } catch { return null; } })() }) };
       }),
@@ -369,6 +391,9 @@ export class HttpEndpoint {
     try {
       mac = await this.options.macOf(ip);
       if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      // The same voucher on a new device (a rotated private address): its live session moves here, nothing is bought.
+      const restored = await this.restorer.voucherMove(code, password as string | undefined, mac);
+      if (restored) return send(res, 200, { session: sessionView(restored.session, this.options.backend.now()), restored: true, from: restored.from, gate: restored.gate });
       const before = this.options.backend.session({ mac });
       const outcome = await this.options.backend.purchase({
         mac, ip, ...paymentOf({
@@ -382,6 +407,23 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  /** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */
+  private async restore(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_RESTORE_BYTES, 'ERR_RESTORE_INVALID', path === '/restore' ? '{nonce, signature}' : '{payer}');
+    let mac: string | null = null;
+    try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (path === '/restore/challenge') return send(res, 200, this.restorer.challenge(body, mac, ip));
+      const moved = await this.restorer.restore(body, mac, ip);
+      return send(res, 200, { session: sessionView(moved.session, this.options.backend.now()), restored: true, from: moved.from, gate: moved.gate });
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', { mac, ip, code: e.code, reason: e.message });
       throw err;
     }
   }
@@ -424,6 +466,20 @@ export class HttpEndpoint {
       'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     }).end(text);
+  }
+
+  /** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
+  private async captive(res: ServerResponse, ip: string): Promise<void> {
+    const { backend, x402, vouchers } = this.options;
+    let mac: string | null = null;
+    try { mac = await this.options.macOf(ip); } catch { /* two clients on one IP: which one is asking is unknown, so captive */ }
+    const live = mac === null ? undefined : backend.session({ mac });
+    const portalUrl = this.options.captive?.portalUrl || `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
+    const answer = captiveAnswer({
+      session: live ?? null, portalUrl, venueUrl: this.options.captive?.venueUrl ?? '',
+      canSell: x402 !== null || (this.options.batch ?? null) !== null || vouchers, now: backend.now(),
+    });
+    res.writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' }).end(JSON.stringify(answer));
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {

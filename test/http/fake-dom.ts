@@ -16,6 +16,9 @@ function batchJs(): string {
   try { return readFileSync(`${PORTAL_DIR}/batch.js`, 'utf8'); } catch { throw new Error(`${PORTAL_DIR}/batch.js is missing: run node scripts/build.mjs`); }
 }
 const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
+/** The page's scripts after portal.js (restore.js, qr.js, elsewhere.js), in the order index.html loads them. */
+const SCRIPT_NAMES = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><\/script>/g)].map((m) => m[1]!);
+const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -74,6 +77,8 @@ export interface FakePage {
   portal: Record<string, any>;
   /** batch-page.js's surface (SluiceBatchPage); `pending` is what its last click started. */
   batch: Record<string, any>;
+  /** The restore box's script (restore.js). */
+  restore: Record<string, any>;
   /** Until the page's fetches so far are answered and their handlers ran. */
   settle(): Promise<void>;
   htmlLang(): string;
@@ -137,8 +142,10 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
   // In index.html's order: the batch-settlement bundle and its page logic, then portal.js.
   if (o.batch !== false) { runInNewContext(batchJs(), sandbox); runInNewContext(BATCH_PAGE_JS, sandbox); }
   runInNewContext(PORTAL_JS, sandbox);
+  for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
   const portal = sandbox.SluicePortal as Record<string, any>;
   await portal.started;
+  await (sandbox.SluiceRestore as { started?: Promise<unknown> } | undefined)?.started;
   const settle = async () => {
     // Each answer's handlers may fetch again: wait until no fetch is outstanding after a turn of the event loop.
     for (;;) {
@@ -155,6 +162,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     advance: (ms) => { now += ms; },
     portal,
     batch: sandbox.SluiceBatchPage as Record<string, any>,
+    restore: sandbox.SluiceRestore as Record<string, any>,
     settle,
     htmlLang: () => documentElement.lang,
   };

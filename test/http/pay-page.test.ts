@@ -54,6 +54,7 @@ function stubBackend(stage: Stage): SluiceBackend {
         currency: p.currency, decimals: p.decimals, stepSize: p.stepSize, pricePerStep: p.pricePerStep };
     },
     session: ({ mac }: { mac?: string }) => (mac ? stage.sessions.get(mac) : undefined),
+    sessions: () => [...stage.sessions.values()],
     purchase: async (req: Record<string, any>) => { stage.purchases++; return stage.purchase(req); },
   } as unknown as SluiceBackend;
 }

@@ -28,6 +28,7 @@
 			paying: 'Paying…', checkingVoucher: 'Checking the voucher…',
 			paidPending: 'Paid. Your access starts as soon as the router lets your device through (a few seconds).',
 			paidOnline: 'Paid. You are online: {amount}.',
+			welcomeBack: 'Welcome back. Your session is on this device again.',
 			toppedUp: 'Added {added}. You now have {left} left in total.',
 			stateActive: 'Your access is active: {left} left of {total}.', statePending: 'Your access is starting: {left} left of {total}.',
 			stateExpired: 'Your access is used up.', stateEnded: 'Your access has ended.',
@@ -67,6 +68,7 @@
 			paying: 'Zahlung läuft…', checkingVoucher: 'Gutschein wird geprüft…',
 			paidPending: 'Bezahlt. Ihr Zugang beginnt, sobald der Router Ihr Gerät freischaltet (wenige Sekunden).',
 			paidOnline: 'Bezahlt. Sie sind online: {amount}.',
+			welcomeBack: 'Willkommen zurück. Ihre Sitzung ist wieder auf diesem Gerät.',
 			toppedUp: '{added} hinzugefügt. Sie haben jetzt insgesamt noch {left}.',
 			stateActive: 'Ihr Zugang ist aktiv: noch {left} von {total}.', statePending: 'Ihr Zugang startet: noch {left} von {total}.',
 			stateExpired: 'Ihr Zugang ist aufgebraucht.', stateEnded: 'Ihr Zugang ist beendet.',
@@ -106,6 +108,7 @@
 			paying: 'Pagando…', checkingVoucher: 'Comprobando el bono…',
 			paidPending: 'Pagado. Su acceso empieza en cuanto el router deje pasar su dispositivo (unos segundos).',
 			paidOnline: 'Pagado. Ya está conectado: {amount}.',
+			welcomeBack: 'Bienvenido de nuevo. Su sesión vuelve a estar en este dispositivo.',
 			toppedUp: 'Se añadieron {added}. Ahora le quedan {left} en total.',
 			stateActive: 'Su acceso está activo: quedan {left} de {total}.', statePending: 'Su acceso está empezando: quedan {left} de {total}.',
 			stateExpired: 'Su acceso se ha agotado.', stateEnded: 'Su acceso ha terminado.',
@@ -145,6 +148,7 @@
 			paying: 'Paiement en cours…', checkingVoucher: 'Vérification du bon…',
 			paidPending: 'Payé. Votre accès commence dès que le routeur laisse passer votre appareil (quelques secondes).',
 			paidOnline: 'Payé. Vous êtes en ligne : {amount}.',
+			welcomeBack: 'Bon retour. Votre session est de nouveau sur cet appareil.',
 			toppedUp: '{added} ajouté. Il vous reste {left} au total.',
 			stateActive: 'Votre accès est actif : il reste {left} sur {total}.', statePending: 'Votre accès démarre : il reste {left} sur {total}.',
 			stateExpired: 'Votre accès est épuisé.', stateEnded: 'Votre accès est terminé.',
@@ -184,6 +188,7 @@
 			paying: 'Pagando…', checkingVoucher: 'Verificando o voucher…',
 			paidPending: 'Pago. Seu acesso começa assim que o roteador liberar o seu dispositivo (alguns segundos).',
 			paidOnline: 'Pago. Você está online: {amount}.',
+			welcomeBack: 'Bem-vindo de volta. Sua sessão está neste dispositivo novamente.',
 			toppedUp: '{added} adicionado. Agora você tem {left} restantes no total.',
 			stateActive: 'Seu acesso está ativo: restam {left} de {total}.', statePending: 'Seu acesso está começando: restam {left} de {total}.',
 			stateExpired: 'Seu acesso acabou.', stateEnded: 'Seu acesso terminou.',
@@ -322,8 +327,8 @@
 		var name = String(plan.id);
 		return {
 			id: plan.id,
-			// The admin's name for the plan (its section name), as written: the price line already says time or data.
-			title: name.charAt(0).toUpperCase() + name.slice(1),
+			// The admin's display_name as written, else the section name capitalized: the price line says time or data.
+			title: plan.display_name ? String(plan.display_name) : name.charAt(0).toUpperCase() + name.slice(1),
 			// A data plan with a time_limit: the data is also valid only that long (whichever ends first).
 			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }) +
 				(plan.time_limit ? ', ' + t('validFor', { time: amountText('seconds', plan.time_limit) }) : ''),
@@ -371,6 +376,9 @@
 	/* What a successful purchase says: a top-up names what was added and what there is now. */
 	function purchaseText(body) {
 		var s = body.session;
+		// The same voucher typed on a new device: its session moved here, nothing was bought.
+		if (body.restored)
+			return t('welcomeBack');
 		if (body.gate === 'pending' && !body.topped_up)
 			return t('paidPending');
 		if (body.topped_up)

@@ -304,7 +304,7 @@ test('the page speaks the browser\'s language: de, es, fr, pt, with Intl numbers
 test('the voucher form only where vouchers are taken; the endpoint says which methods exist', async () => {
   const off = await start({ vouchers: false });
   try {
-    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false });
+    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false, upto: false });
     const page = await loadPage({ base: off.base });
     assert.is(page.byId('voucher-section').hidden, true);
     assert.is(page.byId('wallet-hint').hidden, false, 'no wallet in this browser');
@@ -317,7 +317,7 @@ test('the voucher form only where vouchers are taken; the endpoint says which me
   }
   const only = await start({ x402: false, vouchers: true });
   try {
-    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false });
+    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false, upto: false });
     const page = await loadPage({ base: only.base });
     assert.is(page.byId('voucher-section').hidden, false);
     assert.is(page.byId('wallet-section').hidden, true);

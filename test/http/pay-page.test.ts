@@ -252,7 +252,14 @@ test('before the signature: a device the portal does not list, a plan that canno
     assert.is((await http(second.base, '/buy?plan=wifi')).status, 402, 'the same metric tops up');
     const wallet = fakeWallet(10n ** 9n);
     const page = await loadPage({ base: second.base, ethereum: wallet });
-    card(page, 'data').button!.dispatch('click');
+    await page.settle();
+    // Said on the card before any tap: its button is off and its line says why; the same metric's card still sells.
+    const data = card(page, 'data');
+    assert.ok(data.button!.disabled, 'no paying for a plan that cannot top up this session');
+    assert.ok(data.card.all().some((x) => x.textContent === 'You already have time running. Buy more time, or wait until it ends to buy this plan.'),
+      data.card.all().map((x) => x.textContent).join(' | '));
+    assert.not.ok(card(page, 'wifi').button!.disabled, 'more time can be bought');
+    data.button!.dispatch('click'); // a tap that slips through (an old browser) is still refused before the wallet
     await page.settle();
     assert.is(page.byId('message').textContent, 'You already have time running. Buy more time, or wait until it ends to buy this plan.');
     assert.equal(wallet.calls, []);

@@ -546,7 +546,12 @@
 	/* A session run out here is asked about again at most this often (the router's tick may lag behind the clock). */
 	var RUN_OUT_ASK_MS = 10000;
 
+	/* Each plan card's refresh: a card whose plan cannot top up the live session says so instead of offering to pay. */
+	var cardUpdates = [];
+
 	function renderSession() {
+		for (var i = 0; i < cardUpdates.length; i++)
+			cardUpdates[i]();
 		var box = $('session');
 		if (!known) {
 			box.hidden = true;
@@ -664,19 +669,27 @@
 		total.className = 'total';
 		var button = document.createElement('button');
 		button.textContent = t('payWallet');
+		var busy = false;
 		function update() {
 			var n = Number(steps.value);
 			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps;
-			total.textContent = ok ? totalText(plan, n) : t('chooseRange', { min: formatNumber(v.minSteps), max: formatNumber(v.maxSteps) });
-			button.disabled = !ok || !v.payable || !canPay;
+			// A live session of the other metric: this plan cannot add to it, so the card says why instead of a price.
+			var conflict = conflictOf(known, plan);
+			total.textContent = conflict || (ok ? totalText(plan, n) : t('chooseRange', { min: formatNumber(v.minSteps), max: formatNumber(v.maxSteps) }));
+			button.disabled = busy || !!conflict || !ok || !v.payable || !canPay;
 		}
 		steps.addEventListener('input', update);
 		button.addEventListener('click', function() {
-			button.disabled = true;
+			busy = true;
+			update();
 			pay(plan, Number(steps.value)).catch(function(e) {
 				say(failureText(e), 'error');
-			}).then(update);
+			}).then(function() {
+				busy = false;
+				update();
+			});
 		});
+		cardUpdates.push(update);
 		update();
 
 		var card = document.createElement('div');

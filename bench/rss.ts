@@ -1,4 +1,4 @@
-// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs]`
+// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
@@ -14,16 +14,18 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } f
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Options { runs: number; idleS: number; clients: number; bundle: string }
+interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[] }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs') };
+  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
     else if (argv[i] === '--idle' && v) { o.idleS = Number(v); i++; }
     else if (argv[i] === '--clients' && v) { o.clients = Number(v); i++; }
     else if (argv[i] === '--bundle' && v) { o.bundle = v; i++; }
+    // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
+    else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
   }
   return o;
 }
@@ -64,7 +66,7 @@ async function oneRun(o: Options): Promise<{ rssKb: number; hwmKb: number; threa
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   const configPath = join(dir, 'sluice.uci');
   writeFileSync(configPath, idleConfig(dir, portal.path));
-  const child = spawn(process.execPath, [o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -90,7 +92,7 @@ const mb = (kb: number): string => (kb / 1024).toFixed(1);
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`rss: ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);

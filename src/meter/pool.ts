@@ -93,23 +93,33 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
   const threads = Math.max(1, Math.floor(options.workers ?? 1));
   const pool = lazyPool(() => startPool(options, { min: 0, max: threads, idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS }));
   // The main thread runs the worker's own module (dist/usage-worker.mjs): the same code, and none of it in sluice.mjs.
-  let inline: Promise<(task: UsageTask) => Promise<UsageResult>> | undefined;
-  const inlineRun = async (task: UsageTask): Promise<UsageResult> => {
-    inline ??= import(workerUrl(options.workerPath ?? defaultWorkerPath()).href)
-      .then((m: { default: (task: UsageTask) => Promise<UsageResult> }) => m.default);
-    return (await inline)(task);
-  };
+  let inline: Promise<WorkerModule> | undefined;
+  const inlineModule = (): Promise<WorkerModule> => (inline ??= import(workerUrl(options.workerPath ?? defaultWorkerPath()).href));
   const inlineMax = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
   let lastBytes = 0;
   return {
     run: async (task) => {
-      const result = lastBytes <= inlineMax && !options.hasLiveSessions() ? await inlineRun(task) : await pool.run(task);
+      if (lastBytes > inlineMax || options.hasLiveSessions()) {
+        const result = await pool.run(task);
+        if (result.ok) lastBytes = result.snapshotBytes;
+        return result;
+      }
+      const worker = await inlineModule();
+      const result = await worker.default(task);
       if (result.ok) lastBytes = result.snapshotBytes;
+      // Too big to go on reading here (the next ticks go to the pool): do not keep its buffer on the main thread.
+      if (lastBytes > inlineMax) worker.releaseBuffer?.();
       return result;
     },
     close: () => pool.close(),
     destroy: () => pool.destroy(),
   };
+}
+
+/** What workers/usage.ts exports. */
+interface WorkerModule {
+  default: (task: UsageTask) => Promise<UsageResult>;
+  releaseBuffer?: () => void;
 }
 
 function workerUrl(path: string | URL): URL {

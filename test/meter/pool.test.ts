@@ -167,8 +167,10 @@ test('no live session but a portal past the inline size: the first tick on the m
   });
   const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, { bytes: 0 }), runner });
   try {
+    (globalThis as { released?: number }).released = 0;
     for (let t = 0; t < 3; t++) assert.ok((await meter.tick()).ok);
     assert.is(counter.inlineTicks, 1);
+    assert.is((globalThis as { released?: number }).released, 1, 'the big snapshot\'s buffer is not kept on the main thread');
   } finally {
     await meter.close();
     await server.close();

@@ -1,6 +1,7 @@
 // `npm run bench -- meter [--clients 1000,10000,100000] [--format opennds|nodogsplash|both] [--ticks N] [--json]
 //   [--designs worker,main-json] [--no-idle] [--purchases 500] [--purchase-clients 10000] [--purchase-seconds 10]
-//   [--no-purchases] [--only-purchases]`
+//   [--no-purchases] [--only-purchases] [--live N]`
+// --live N: the purchases row with only N live sessions before the window, half data, half time (the scale row).
 // Ticks back to back against a simulated portal in another process (fetch over its ndsctl.sock), for the Meter
 // (worker pool fetches + scans + accounts in shared memory) and the main-thread JSON.parse baseline, while a ubus
 // caller in a third process measures how fast the main thread answers `sluice stats`. See docs/performance.md.
@@ -82,13 +83,15 @@ export default async function (argv: string[]): Promise<void> {
       }
     }
     if (!argv.includes('--no-purchases')) {
+      const liveArg = arg(argv, '--live');
       const row = await purchasesRow(dir, Number(arg(argv, '--purchase-clients') ?? 10_000), Number(arg(argv, '--purchases') ?? 500),
-        Number(arg(argv, '--purchase-seconds') ?? 10));
+        Number(arg(argv, '--purchase-seconds') ?? 10), liveArg === undefined ? undefined : Number(liveArg));
       if (asJson) console.log(JSON.stringify(row));
       else {
         console.log(`purchases row: ${row.purchases} purchases over ${row.window_s} s at ${row.clients} clients, poll_interval ${row.poll_ms} ms (goal: tick p99 ≤ ${1.5 * row.poll_ms} ms)`);
         console.log(`  ticks ${row.ticks}: every p50 ${row.gap_p50_ms} ms, p99 ${row.gap_p99_ms} ms, max ${row.gap_max_ms} ms; took p50 ${row.tick_p50_ms} ms (fetch ${row.fetch_p50_ms}), p99 ${row.tick_p99_ms} ms, max ${row.tick_max_ms} ms; waited for the portal queue p50 ${row.queue_wait_p50_ms} ms, max ${row.queue_wait_max_ms} ms`);
         console.log(`  gate open after the purchase p50 ${row.gate_p50_ms} ms, p99 ${row.gate_p99_ms} ms (${row.pending} pending); data-limit cuts ${row.cuts}`);
+        console.log(`  live sessions before the window ${row.live}${row.rss_peak_mb === null ? '' : `; RSS peak ${row.rss_peak_mb} MB`}`);
       }
     }
     if (!argv.includes('--only-purchases') && !argv.includes('--no-idle')) {
@@ -105,10 +108,10 @@ export default async function (argv: string[]): Promise<void> {
 interface PurchasesRow {
   design: string; clients: number; purchases: number; window_s: number; poll_ms: number; ticks: number;
   gap_p50_ms: number; gap_p99_ms: number; gap_max_ms: number; tick_p50_ms: number; tick_p99_ms: number; tick_max_ms: number; fetch_p50_ms: number; queue_wait_p50_ms: number; queue_wait_max_ms: number;
-  gate_p50_ms: number; gate_p99_ms: number; pending: number; cuts: number;
+  gate_p50_ms: number; gate_p99_ms: number; pending: number; cuts: number; live: number; rss_peak_mb: number | null;
 }
 
-async function purchasesRow(dir: string, clients: number, purchases: number, seconds: number): Promise<PurchasesRow> {
+async function purchasesRow(dir: string, clients: number, purchases: number, seconds: number, live?: number): Promise<PurchasesRow> {
   const out = await bundle('purchases.ts', dir);
   const socketPath = join(dir, 'ndsctl-purchases.sock');
   const server = spawn(process.execPath, ['--import', 'tsx', join(here, 'portal', 'socket-server.ts'), socketPath, String(clients), '1', 'live'],
@@ -117,19 +120,19 @@ async function purchasesRow(dir: string, clients: number, purchases: number, sec
     const macs = (await lines(server)()).split(' ')[2] ?? '';
     const macsFile = join(dir, 'buyers.txt');
     writeFileSync(macsFile, macs);
-    const measured = spawn(process.execPath, [out, socketPath, String(clients), macsFile, String(purchases), String(seconds), WORKER],
+    const measured = spawn(process.execPath, [out, socketPath, String(clients), macsFile, String(purchases), String(seconds), WORKER, ...(live === undefined ? [] : [String(live)])],
       { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
     const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
     const line = await Promise.race([lines(measured)(), exited]);
     if (line.startsWith('exit ')) throw new Error(`purchases process ended early (${line})`);
-    const m = JSON.parse(line) as { gaps: number[]; durations: number[]; fetches: number[]; waits: number[]; gateMs: number[]; pending: number; cuts: number; windowS: number; poll_ms: number };
+    const m = JSON.parse(line) as { gaps: number[]; durations: number[]; fetches: number[]; waits: number[]; gateMs: number[]; pending: number; cuts: number; windowS: number; poll_ms: number; live: number; rss_peak_mb: number | null };
     await exited;
     return {
       design: 'worker-socket+purchases', clients, purchases, window_s: r1(m.windowS), poll_ms: m.poll_ms, ticks: m.durations.length,
       gap_p50_ms: r1(q(m.gaps, 0.5)), gap_p99_ms: r1(q(m.gaps, 0.99)), gap_max_ms: r1(Math.max(...m.gaps)),
       tick_p50_ms: r1(q(m.durations, 0.5)), tick_p99_ms: r1(q(m.durations, 0.99)), tick_max_ms: r1(Math.max(...m.durations)),
       fetch_p50_ms: r1(q(m.fetches, 0.5)), queue_wait_p50_ms: r1(q(m.waits, 0.5)), queue_wait_max_ms: r1(Math.max(...m.waits)),
-      gate_p50_ms: r1(q(m.gateMs, 0.5)), gate_p99_ms: r1(q(m.gateMs, 0.99)), pending: m.pending, cuts: m.cuts,
+      gate_p50_ms: r1(q(m.gateMs, 0.5)), gate_p99_ms: r1(q(m.gateMs, 0.99)), pending: m.pending, cuts: m.cuts, live: m.live, rss_peak_mb: m.rss_peak_mb,
     };
   } finally {
     server.stdin!.end();

@@ -1,29 +1,39 @@
-// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs]`
+// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"]
+//   [--purchases N] [--soak-sessions N] [--soak-seconds S]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
 // daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS, VmHWM
 // (peak) and Threads from /proc/<pid>/status. Prints each run and min / median / max, with the load average.
+// With --purchases / --soak-sessions (the leak check), each run then goes on: N admin grants through ubus (short time
+// sessions for N portal clients, which end by themselves), idle again, RSS; then a soak of M live sessions (half
+// data, half time) with traffic on the portal every second for S seconds, ended, idle again, RSS; and says whether
+// RSS came back within 10% of the figure after the purchases (the pool's thread has run by then: docs/performance.md).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UbusBroker } from '../src/ubus/index.ts';
+import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } from '../src/sim/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Options { runs: number; idleS: number; clients: number; bundle: string }
+interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs') };
+  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
     else if (argv[i] === '--idle' && v) { o.idleS = Number(v); i++; }
     else if (argv[i] === '--clients' && v) { o.clients = Number(v); i++; }
     else if (argv[i] === '--bundle' && v) { o.bundle = v; i++; }
+    else if (argv[i] === '--purchases' && v) { o.purchases = Number(v); i++; }
+    else if (argv[i] === '--soak-sessions' && v) { o.soakSessions = Number(v); i++; }
+    else if (argv[i] === '--soak-seconds' && v) { o.soakS = Number(v); i++; }
+    // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
+    else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
   }
   return o;
 }
@@ -54,7 +64,52 @@ function status(pid: number): { rssKb: number; hwmKb: number; threads: number } 
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
 }
 
-async function oneRun(o: Options): Promise<{ rssKb: number; hwmKb: number; threads: number; load: string }> {
+interface RunFigures { rssKb: number; hwmKb: number; threads: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The load phases of one run (--purchases, --soak-sessions), against the running daemon; RSS after each. */
+async function loadPhases(o: Options, pid: number, ubusSocket: string, model: PortalModel): Promise<RunFigures['phases']> {
+  const phases: RunFigures['phases'] = [];
+  const ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
+  try {
+    const macs: string[] = [];
+    const need = Math.max(o.purchases, o.soakSessions);
+    for (let i = o.clients; i < o.clients + need; i++) {
+      const mac = simulatedMac(i);
+      model.addClient(mac, `10.1.${i >> 8 & 255}.${i & 255}`);
+      macs.push(mac);
+    }
+    if (o.purchases > 0) {
+      // Short time sessions: each opens its gate and ends by itself within a few seconds.
+      for (let i = 0; i < o.purchases; i++) await ubus.call('sluice', 'grant', { mac: macs[i]!, seconds: 2 });
+      await sleep(Math.max(5, o.idleS) * 1000);
+      const s = status(pid);
+      phases.push({ name: `after ${o.purchases} purchases (ended) + idle`, rssKb: s.rssKb, threads: s.threads });
+    }
+    if (o.soakSessions > 0) {
+      const soak = macs.slice(0, o.soakSessions);
+      for (const [i, mac] of soak.entries()) {
+        await ubus.call('sluice', 'grant', i % 2 === 0 ? { mac, bytes: 1 << 30 } : { mac, seconds: o.soakS + 3600 });
+      }
+      for (let t = 0; t < o.soakS; t++) {
+        for (const mac of soak) model.addTraffic(mac, 20_000 + (t % 7) * 1000, 2_000);
+        await sleep(1000);
+      }
+      const live = status(pid);
+      phases.push({ name: `soak: ${o.soakSessions} live sessions after ${o.soakS} s`, rssKb: live.rssKb, threads: live.threads });
+      for (const mac of soak) await ubus.call('sluice', 'terminate', { mac }).catch(() => undefined);
+      await sleep(Math.max(5, o.idleS) * 1000);
+      const s = status(pid);
+      phases.push({ name: 'soak ended + idle', rssKb: s.rssKb, threads: s.threads });
+    }
+  } finally {
+    await ubus.close();
+  }
+  return phases;
+}
+
+async function oneRun(o: Options): Promise<RunFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-rss-'));
   mkdirSync(join(dir, 'portal'));
   const model = new PortalModel({ flavour: 'opennds' });
@@ -64,7 +119,7 @@ async function oneRun(o: Options): Promise<{ rssKb: number; hwmKb: number; threa
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   const configPath = join(dir, 'sluice.uci');
   writeFileSync(configPath, idleConfig(dir, portal.path));
-  const child = spawn(process.execPath, [o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -77,7 +132,8 @@ async function oneRun(o: Options): Promise<{ rssKb: number; hwmKb: number; threa
     });
     await new Promise((r) => setTimeout(r, o.idleS * 1000));
     const s = status(child.pid!);
-    return { ...s, load: loadavg().map((l) => l.toFixed(2)).join(' ') };
+    const phases = o.purchases > 0 || o.soakSessions > 0 ? await loadPhases(o, child.pid!, ubusSocket, model) : [];
+    return { ...s, load: loadavg().map((l) => l.toFixed(2)).join(' '), phases };
   } finally {
     child.kill('SIGKILL');
     await broker.close();
@@ -90,12 +146,18 @@ const mb = (kb: number): string => (kb / 1024).toFixed(1);
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`rss: ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     runs.push(r);
     console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB, peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
+    for (const p of r.phases) console.log(`    ${p.name}: RSS ${mb(p.rssKb)} MB, ${p.threads} threads`);
+    if (r.phases.length >= 2) {
+      const base = r.phases[0]!.rssKb;
+      const last = r.phases[r.phases.length - 1]!.rssKb;
+      console.log(`    leak check: RSS after the soak ${mb(last)} MB vs after the purchases ${mb(base)} MB: ${((last / base - 1) * 100).toFixed(1)}% (${last <= base * 1.1 ? 'no growth past' : 'GREW past'} 10%); vs idle: ${((last / r.rssKb - 1) * 100).toFixed(1)}%`);
+    }
   }
   const spread = (xs: number[]): string => {
     const s = [...xs].sort((a, b) => a - b);

@@ -7,8 +7,17 @@ import { EpochAccountant } from '../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
 
 const accountant = new EpochAccountant();
-const buffer = new SnapshotBuffer();
+let buffer = new SnapshotBuffer();
 
 export default function usage(task: UsageTask): Promise<UsageResult> {
   return runUsageTask(task, accountant, buffer);
+}
+
+/**
+ * Drops the kept snapshot buffer for a fresh small one. The Meter's adaptive runner imports this module on the main
+ * thread for an idle router's ticks (src/meter/pool.ts) and calls this after a snapshot too big to keep reading there:
+ * the next ones go to the pool, and the main thread should not hold a buffer of that size for nothing.
+ */
+export function releaseBuffer(): void {
+  buffer = new SnapshotBuffer();
 }

@@ -8,7 +8,9 @@
 // for every `json`, a cost the portal's, not sluice's), gate-open latencies (a purchase's auth waits for a tick's
 // fetch in progress: the portal serves one request at a time), cuts; `pending` purchases are for clients the portal
 // dropped meanwhile (the simulator's departures).
-// argv: <ndsctl.sock> <clients> <purchase MACs file> <purchases> <seconds> <usage-worker.mjs>
+// With <live> (the scale row, issue 28 item 3), only that many devices hold a session before the window, half data and
+// half time (alternating), instead of every device; the line then also carries the process's peak RSS.
+// argv: <ndsctl.sock> <clients> <purchase MACs file> <purchases> <seconds> <usage-worker.mjs> [<live>]
 import { readFileSync } from 'node:fs';
 import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
@@ -17,7 +19,8 @@ import { Valve } from '../../src/portal/index.ts';
 import { Gatekeeper } from '../../src/gate/gatekeeper.ts';
 import { createLogger } from '../../src/log.ts';
 
-const [socketPath, clientsArg, macsFile, purchasesArg, secondsArg, workerPath] = process.argv.slice(2);
+const [socketPath, clientsArg, macsFile, purchasesArg, secondsArg, workerPath, liveArg] = process.argv.slice(2);
+const live = liveArg === undefined ? Infinity : Number(liveArg);
 const clients = Number(clientsArg);
 const purchases = Number(purchasesArg);
 const seconds = Number(secondsArg);
@@ -28,11 +31,14 @@ const buyerSet = new Set(buyers);
 const log = createLogger({ level: 'error' });
 
 const manager = await SessionManager.open({ store: new MemoryStore(), checkpointIntervalMs: 3_600_000 });
-for (let i = 0; i < clients * 1.2; i++) {
+let activated = 0;
+for (let i = 0; i < clients * 1.2 && activated < live; i++) {
   const mac = simulatedMac(i);
   if (buyerSet.has(mac)) continue;
-  await manager.activate({ mac, metric: 'bytes', allotment: 1n << 60n,
+  const time = live !== Infinity && activated % 2 === 1;
+  await manager.activate({ mac, metric: time ? 'seconds' : 'bytes', allotment: time ? 86_400n : 1n << 60n,
     payment: { method: 'grant', reference: `bench-${i}`, amount: 1n, asset: 'X', at: Date.now() } });
+  activated++;
 }
 const valve = new Valve({ command: ['/usr/bin/ndsctl'], socketPath: () => socketPath!, flavour: 'opennds', timeoutMs: 30_000 });
 const gates = new Gatekeeper({ valve, sessions: manager, log });
@@ -91,5 +97,7 @@ await meter.close();
 await valve.shutdown();
 await manager.close();
 const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-process.stdout.write(JSON.stringify({ gaps, durations, fetches, waits, gateMs, pending, cuts, windowS, poll_ms: POLL_MS }) + '\n');
+const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(JSON.stringify({ gaps, durations, fetches, waits, gateMs, pending, cuts, windowS, poll_ms: POLL_MS, live: activated,
+  rss_peak_mb: hwm ? Math.round(Number(hwm[1]) / 1024) : null }) + '\n');
 process.exit(0);

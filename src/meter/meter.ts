@@ -17,7 +17,7 @@ import { CutPlanner } from './cut-planner.ts';
 import { FirstReadingWatch } from './first-readings.ts';
 import { GateChecks } from './gate-checks.ts';
 import type { MeterOptions, TickReport } from './options.ts';
-import { createPoolRunner } from './pool.ts';
+import { createAdaptiveRunner } from './pool.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import type { MeterStats } from './stats.ts';
 import { committedMarks, type CounterMark } from './table.ts';
@@ -38,7 +38,8 @@ export class Meter {
   private readonly loop: TickLoop;
 
   constructor(private readonly options: MeterOptions) {
-    this.runner = options.runner ?? createPoolRunner({
+    this.runner = options.runner ?? createAdaptiveRunner({
+      hasLiveSessions: () => { for (const _ of options.sessions.activeSessions()) return true; return false; },
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       ...(options.workerPath === undefined ? {} : { workerPath: options.workerPath }),
       ...(options.workerExecArgv === undefined ? {} : { execArgv: options.workerExecArgv }),

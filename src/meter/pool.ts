@@ -1,10 +1,8 @@
 /**
- * The Piscina pool that runs usage tasks. Threads are kept (minThreads = maxThreads) because a thread start costs
- * tens of ms and the table index is rebuilt per thread; a thread that dies is replaced by Piscina and the next tick
- * recovers from the shared table.
+ * The runners of usage tasks: the Piscina pool (the worker threads), the calling thread (tests), and the adaptive
+ * runner the Meter uses by default, which keeps no worker thread alive on an idle router.
  */
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import { pathToFileURL } from 'node:url';
 import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
@@ -23,23 +21,37 @@ export function defaultWorkerPath(): URL {
   return new URL('./usage-worker.mjs', import.meta.url);
 }
 
-export function createPoolRunner(options: PoolOptions = {}): UsageTaskRunner {
-  const path = options.workerPath ?? defaultWorkerPath();
-  const filename = typeof path === 'string' && !path.startsWith('file:') ? path : fileURLToPath(path);
-  const threads = Math.max(1, Math.floor(options.workers ?? 1));
-  const pool = new Piscina<UsageTask, UsageResult>({
-    filename,
-    minThreads: threads,
-    maxThreads: threads,
-    // Tasks wait on I/O (the fetch); message-based hand-off keeps the worker's event loop free between tasks.
-    atomics: 'disabled',
-    ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+type PiscinaPool = { run(task: UsageTask): Promise<UsageResult>; close(): Promise<void>; destroy(): Promise<void> };
+
+/**
+ * Piscina is imported when the first pool task runs, not when the daemon starts: an idle router that never needs a
+ * worker thread does not evaluate it (docs/performance.md, "Idle memory").
+ */
+async function startPool(options: PoolOptions, threads: { min: number; max: number; idleTimeoutMs?: number }): Promise<PiscinaPool> {
+  const { startPiscina } = await import('./piscina-pool.ts');
+  return startPiscina({
+    filename: options.workerPath ?? defaultWorkerPath(), ...threads, ...(options.execArgv ? { execArgv: options.execArgv } : {}),
   });
+}
+
+/** A pool made on first use (one at a time even when tasks race), that close/destroy may find never made. */
+function lazyPool(make: () => Promise<PiscinaPool>): UsageTaskRunner {
+  let pool: Promise<PiscinaPool> | undefined;
+  const get = (): Promise<PiscinaPool> => (pool ??= make());
   return {
-    run: (task) => pool.run(task),
-    close: () => pool.close(),
-    destroy: () => pool.destroy(),
+    run: async (task) => (await get()).run(task),
+    close: async () => { if (pool) await (await pool).close(); },
+    destroy: async () => { if (pool) await (await pool).destroy(); },
   };
+}
+
+/**
+ * The pool with its threads kept (minThreads = maxThreads): a thread start costs tens of ms and the table index is
+ * rebuilt per thread; a thread that dies is replaced by Piscina and the next tick recovers from the shared table.
+ */
+export function createPoolRunner(options: PoolOptions = {}): UsageTaskRunner {
+  const threads = Math.max(1, Math.floor(options.workers ?? 1));
+  return lazyPool(() => startPool(options, { min: threads, max: threads }));
 }
 
 /** Runs tasks on the calling thread (tests; a fallback where worker threads are unavailable). */
@@ -51,4 +63,65 @@ export function createInlineRunner(): UsageTaskRunner {
     close: async () => {},
     destroy: async () => {},
   };
+}
+
+/**
+ * Below this snapshot size (the last one read), a tick with no live session runs on the main thread: 64 KiB is ~70
+ * openNDS clients, a scan of well under a millisecond here (docs/performance.md: 10k clients, 8.9 MB, ~8 ms).
+ */
+export const INLINE_MAX_BYTES = 64 * 1024;
+/** A worker thread with no task for this long ends (the next pool task starts a new one, tens of ms). */
+export const POOL_IDLE_TIMEOUT_MS = 30_000;
+
+export interface AdaptiveOptions extends PoolOptions {
+  /** True while any session is live: then every tick runs on the pool. */
+  hasLiveSessions: () => boolean;
+  inlineMaxBytes?: number;
+  idleTimeoutMs?: number;
+}
+
+/**
+ * The Meter's default runner. While sessions are live, every tick is fetched, scanned and accounted on the worker
+ * pool. With none live and a small portal (the last snapshot under `inlineMaxBytes`) the tick runs on the main thread
+ * instead, and the pool's thread ends after `idleTimeoutMs` without a task: an idle router carries no worker thread
+ * (~12 MB resident, not given back once a thread has run). So the first tick with no live session runs here too,
+ * whatever the portal's size: one scan of a large list on the main thread at start-up (10k clients: ~10 ms here),
+ * after which its size sends the next ticks to the pool. Switching is safe at any tick: the state is the shared
+ * table, and each side's accountant is only a cache of it (rebuilt from the table, epochs.ts).
+ */
+export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner {
+  const threads = Math.max(1, Math.floor(options.workers ?? 1));
+  const pool = lazyPool(() => startPool(options, { min: 0, max: threads, idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS }));
+  // The main thread runs the worker's own module (dist/usage-worker.mjs): the same code, and none of it in sluice.mjs.
+  let inline: Promise<WorkerModule> | undefined;
+  const inlineModule = (): Promise<WorkerModule> => (inline ??= import(workerUrl(options.workerPath ?? defaultWorkerPath()).href));
+  const inlineMax = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
+  let lastBytes = 0;
+  return {
+    run: async (task) => {
+      if (lastBytes > inlineMax || options.hasLiveSessions()) {
+        const result = await pool.run(task);
+        if (result.ok) lastBytes = result.snapshotBytes;
+        return result;
+      }
+      const worker = await inlineModule();
+      const result = await worker.default(task);
+      if (result.ok) lastBytes = result.snapshotBytes;
+      // Too big to go on reading here (the next ticks go to the pool): do not keep its buffer on the main thread.
+      if (lastBytes > inlineMax) worker.releaseBuffer?.();
+      return result;
+    },
+    close: () => pool.close(),
+    destroy: () => pool.destroy(),
+  };
+}
+
+/** What workers/usage.ts exports. */
+interface WorkerModule {
+  default: (task: UsageTask) => Promise<UsageResult>;
+  releaseBuffer?: () => void;
+}
+
+function workerUrl(path: string | URL): URL {
+  return typeof path === 'string' && !path.startsWith('file:') ? pathToFileURL(path) : new URL(path);
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPoolRunner, Meter, type MeteredSession, type SessionsPort, type UsageTaskRunner } from '../../src/meter/index.ts';
+import { createAdaptiveRunner, createPoolRunner, Meter, type MeteredSession, type SessionsPort, type UsageTaskRunner } from '../../src/meter/index.ts';
 import type { UsageTask } from '../../src/meter/task.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
@@ -109,6 +109,68 @@ test('the fetch runs inside the portal queue, which is released before the tick 
     const r = await meter.tick();
     assert.ok(r.ok, r.message);
     assert.equal(events, ['lock', 'unlock', 'tick']);
+  } finally {
+    await meter.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('idle router: with no live session and a small portal the tick runs on the main thread; a live session sends it to the pool', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  portal.addClient(A, '10.0.0.10'); portal.auth(A);
+  const counter = globalThis as { inlineTicks?: number };
+  counter.inlineTicks = 0;
+  const used = { bytes: 0 };
+  let live = false;
+  const paying = sessionsFor(A, used);
+  const sessions: SessionsPort = { ...paying, active: (m) => (live ? paying.active(m) : undefined), activeSessions: () => (live ? paying.activeSessions() : []) };
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions,
+    workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)), workerExecArgv: ['--import', 'tsx'],
+  });
+  try {
+    for (let t = 0; t < 2; t++) assert.ok((await meter.tick()).ok);
+    assert.is(counter.inlineTicks, 2, 'no session: both ticks on the main thread');
+    live = true;
+    portal.addTraffic(A, 5 * 1024, 1024);
+    const billed = await meter.tick();
+    assert.ok(billed.ok, billed.message);
+    assert.is(counter.inlineTicks, 2, 'a live session: the pool');
+    // The pool's accountant continues the epochs the main thread's wrote in the shared table: exactly the new bytes.
+    assert.is(used.bytes, 6 * 1024);
+    portal.addTraffic(A, 2048, 0);
+    await meter.tick();
+    assert.is(used.bytes, 8 * 1024);
+    live = false;
+    await meter.tick();
+    assert.is(counter.inlineTicks, 3, 'the session gone: back on the main thread');
+  } finally {
+    await meter.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no live session but a portal past the inline size: the first tick on the main thread, the next ones on the pool', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  portal.addClient(A, '10.0.0.10');
+  const counter = globalThis as { inlineTicks?: number };
+  counter.inlineTicks = 0;
+  const runner = createAdaptiveRunner({
+    hasLiveSessions: () => false, inlineMaxBytes: 100,
+    workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)), execArgv: ['--import', 'tsx'],
+  });
+  const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, { bytes: 0 }), runner });
+  try {
+    (globalThis as { released?: number }).released = 0;
+    for (let t = 0; t < 3; t++) assert.ok((await meter.tick()).ok);
+    assert.is(counter.inlineTicks, 1);
+    assert.is((globalThis as { released?: number }).released, 1, 'the big snapshot\'s buffer is not kept on the main thread');
   } finally {
     await meter.close();
     await server.close();

@@ -1,0 +1,29 @@
+/**
+ * The Piscina pool itself, in a module of its own so that pool.ts can import it on first use: an idle router whose
+ * ticks run on the main thread never evaluates Piscina (docs/performance.md, "Idle memory").
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { UsageResult, UsageTask } from './task.ts';
+
+export interface ThreadOptions {
+  filename: string | URL;
+  min: number;
+  max: number;
+  /** A thread above `min` with no task for this long ends (Piscina's idleTimeout). */
+  idleTimeoutMs?: number;
+  execArgv?: string[];
+}
+
+export function startPiscina(o: ThreadOptions): Piscina<UsageTask, UsageResult> {
+  const filename = typeof o.filename === 'string' && !o.filename.startsWith('file:') ? o.filename : fileURLToPath(o.filename);
+  return new Piscina<UsageTask, UsageResult>({
+    filename,
+    minThreads: o.min,
+    maxThreads: o.max,
+    ...(o.idleTimeoutMs === undefined ? {} : { idleTimeout: o.idleTimeoutMs }),
+    // Tasks wait on I/O (the fetch); message-based hand-off keeps the worker's event loop free between tasks.
+    atomics: 'disabled',
+    ...(o.execArgv ? { execArgv: o.execArgv } : {}),
+  });
+}

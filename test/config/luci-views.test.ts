@@ -100,6 +100,19 @@ test('gate-pending devices are not counted as active: Sessions page and Overview
   assert.match(text(overview.render(await overview.load())), 'Active sessions1 (2 gate pending)');
 });
 
+test('free trials (stats.trials): granted, refused and remembered on the Sessions page and the Overview; a damaged ledger said so (issue 26)', async () => {
+  const ubus = daemon([], { active: 0, pending: 0 });
+  const stats = ubus['sluice.stats'];
+  let trials: unknown = { granted: 3, refused: 2, remembered: 5 };
+  ubus['sluice.stats'] = () => ({ ...stats(), trials });
+  const { sessions, overview } = load(ubus);
+  sessions.render(await sessions.load());
+  assert.match(text(sessions.status), 'Free trials3 granted, 2 refused since start; 5 devices remembered');
+  assert.match(text(overview.render(await overview.load())), 'Free trials3 granted, 2 refused since start; 5 devices remembered');
+  trials = { available: false };
+  assert.match(text(overview.render(await overview.load())), 'Free trialsunknown: the trial ledger could not be read');
+});
+
 test('Stop and Start end in a state the page has seen, and say which (issue 26 item 7)', async () => {
   // procd changes the state a few polls after the init script returns.
   let running = true;

@@ -214,6 +214,16 @@ return baseclass.extend({
 		});
 		return c;
 	},
+	/* stats.trials as the admin reads it: free trials granted and refused since the daemon started, and the devices the
+	 * trial ledger remembers; null when the daemon does not report trials. */
+	trialsText: function(stats) {
+		var t = stats && stats.trials;
+		if (!t)
+			return null;
+		if (t.available === false)
+			return _('unknown: the trial ledger could not be read (see the system log)');
+		return _('%d granted, %d refused since start; %d devices remembered').format(t.granted || 0, t.refused || 0, t.remembered || 0);
+	},
 	/* countLive over every live session the daemon lists (pages of 500, at most 20). */
 	liveCounts: function() {
 		var self = this, all = [];

@@ -36,7 +36,9 @@ function load(ubus: Record<string, Handler>, opts: { lang?: string; exec?: (acti
   const execs: string[] = [];
   const context = vm.createContext({
     _: (s: string) => s, E, BigInt,
-    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown) => fn.bind(ctx), hasViewPermission: () => true, env: { lang: opts.lang ?? 'en' } },
+    // As LuCI 24.10 runs: L.env has no lang; the UI language is <html lang> (the header template's dispatcher.lang).
+    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown) => fn.bind(ctx), hasViewPermission: () => true, env: {} },
+    document: { documentElement: { lang: opts.lang ?? 'en' } },
     cbi_update_table: (table: Node & { rows?: unknown[] }, rows: unknown[]) => { table.rows = rows; },
     // Waits of the page (between service polls) pass at once: the stub service changes state per poll, not per second.
     window: { setTimeout: (fn: () => void) => setImmediate(fn) },
@@ -155,6 +157,10 @@ test('figures: revenue with its currency, sizes in the largest whole unit, Germa
   assert.is(de.common.price('250000', 6, 'USDC'), '0,25 USDC');
   assert.is(de.common.price('1234500000', 6, 'USDC'), '1.234,5 USDC');
   assert.is(de.common.amount('bytes', '1610612736'), '1,5 GiB');
+  // Dates in the UI language too, not the browser's (a German browser on an English LuCI read German dates).
+  const at = Date.UTC(2026, 10, 23, 19, 2, 25) / 1000;
+  assert.is(de.common.timestamp(at), new Date(at * 1000).toLocaleString('de'));
+  assert.is(common.timestamp(at), new Date(at * 1000).toLocaleString('en'));
 
   // The page's own check speaks for itself; the daemon's refusal is marked as the daemon's.
   const v = load({ ...daemon([], { active: 0, pending: 0, retainedEnded: 0 }), 'sluice.grant': () => ({ error: { code: 'ERR_MAC_INVALID', message: 'ERR_MAC_INVALID: no' } }) });

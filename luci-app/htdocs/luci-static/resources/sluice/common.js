@@ -68,9 +68,13 @@ function formatUnits(value, decimals) {
 	return frac ? whole + '.' + frac : whole;
 }
 
-/* The UI language LuCI runs in (L.env.lang), for numbers people read. */
+/* The UI language LuCI runs in, for numbers and dates people read: <html lang> (LuCI 24.10's header writes its
+ * language there; its L.env has no lang), else L.env.lang, else English. Not the browser's locale: the page's words
+ * are in LuCI's language, so its figures are too. */
 function uiLanguage() {
-	return (typeof L !== 'undefined' && L.env && L.env.lang) ? String(L.env.lang).replace('_', '-') : 'en';
+	var lang = (typeof document !== 'undefined' && document.documentElement && document.documentElement.lang)
+		|| (typeof L !== 'undefined' && L.env && L.env.lang) || 'en';
+	return String(lang).replace('_', '-');
 }
 
 /* A plain decimal ("1234.5") as the UI language writes it ("1.234,5" in German), every digit kept. */
@@ -140,7 +144,15 @@ function metricName(metric) {
 }
 
 function timestamp(unixSeconds) {
-	return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : '-';
+	if (!unixSeconds)
+		return '-';
+	var d = new Date(unixSeconds * 1000);
+	try {
+		return d.toLocaleString(uiLanguage());
+	}
+	catch (e) {
+		return d.toLocaleString();
+	}
 }
 
 /* The plan whose currency and decimals price what a session paid: the one it was sold under, or, when that plan was

@@ -483,6 +483,34 @@ test('plan editor placeholders are the daemon\'s defaults, never an example that
   for (const o of ['time_limit', 'trial_every']) assert.not.ok((options.get(`pricing.${o}`) as any).placeholder, `${o} has no placeholder`);
 });
 
+test('RADIUS servers: a list with a server is not "Required" although LuCI validates the empty add field beside it (real LuCI)', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, unknown>) => void;
+  const server = options.get('radius.server')!;
+  // ui.DynamicList calls the option's validator with the text of its (empty) add field, not with the items.
+  setForm({ 'radius.server': ['192.0.2.10'] as any });
+  assert.is(server.validate!('radius', ''), true);
+  setForm({ 'radius.server': '192.0.2.10' });
+  assert.is(server.validate!('radius', ''), true);
+  setForm({ 'radius.server': [] as any });
+  assert.is(server.validate!('radius', ''), 'Required');
+  assert.is(server.validate!('radius', 'radius.example.net'), true);
+});
+
+test('MQTT client certificate and key: both or neither, refused before saving as the loader does (real LuCI: the file was written and MQTT disabled)', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const build = (cert: string, key: string) => `config pricing 'p'\n\toption price_per_step 1\nconfig mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\n` +
+    (cert ? `\toption cert_file '${cert}'\n` : '') + (key ? `\toption key_file '${key}'\n` : '');
+  for (const [cert, key] of [['/etc/c.pem', ''], ['', '/etc/k.pem'], ['/etc/c.pem', '/etc/k.pem'], ['', ''], ['c.pem', '/etc/k.pem']]) {
+    setForm({ cert_file: cert!, key_file: key! });
+    const luciOk = options.get('mqtt.cert_file')!.validate!('mqtt', cert!) === true && options.get('mqtt.key_file')!.validate!('mqtt', key!) === true;
+    let loaderOk = true;
+    try { configFromUci(parseUci(build(cert!, key!))); } catch (err) { loaderOk = !(err as ConfigError).problems.some((p) => p.path.startsWith('mqtt.')); }
+    assert.is(luciOk, loaderOk, `cert ${JSON.stringify(cert)}, key ${JSON.stringify(key)}`);
+  }
+});
+
 test('x402 batch settlement and the session-event hook are on the Settings page, with help (issue 26: every payment method and upstream)', () => {
   const options = settingsOptions();
   for (const o of ['enabled', 'facilitator_url', 'network', 'receiver', 'receiver_authorizer', 'withdraw_delay', 'refund', 'refund_idle', 'timeout', 'token_name', 'token_version']) {

@@ -291,6 +291,27 @@ function validateAbsolutePath(section_id, value) {
 	return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
 }
 
+/* A DynamicList's validator sees the empty "add" field beside the items (LuCI's ui.DynamicList), so "required"
+ * means: no item yet and nothing typed. */
+function validateListRequired(section_id, value) {
+	if (value !== '' && value != null)
+		return true;
+	var items = this.formvalue(section_id);
+	items = Array.isArray(items) ? items : (items != null && items !== '' ? [ items ] : []);
+	return items.filter(function(v) { return v !== ''; }).length ? true : _('Required');
+}
+
+/* Two paths that go together (a client certificate and its key): both or neither, as the loader wants. */
+function validatePathPair(other) {
+	return function(section_id, value) {
+		var own = validateAbsolutePath(section_id, value || '');
+		if (own !== true)
+			return own;
+		var theirs = this.section.formvalue(section_id, other) || '';
+		return ((value || '') === '') === (theirs === '') ? true : _('A client certificate needs both the certificate and the key file');
+	};
+}
+
 /* An optional upstream section with its Enabled flag; the options added to it use upstream(). */
 function upstreamSection(m, name, title, description) {
 	var s = m.section(form.NamedSection, name, name, title, description);
@@ -657,7 +678,7 @@ return view.extend({
 			_('The first is primary; the others are tried in order when it does not answer.'));
 		o.datatype = 'host';
 		upstream(o);
-		o.validate = validateRequired;
+		o.validate = validateListRequired;
 		o = s.option(form.Value, 'secret', _('Shared secret'));
 		o.password = true;
 		upstream(o);
@@ -762,10 +783,10 @@ return view.extend({
 		o.validate = validateAbsolutePath;
 		upstream(o);
 		o = s.option(form.Value, 'cert_file', _('Client certificate file'), _('PEM; needs the key file too.'));
-		o.validate = validateAbsolutePath;
+		o.validate = validatePathPair('key_file');
 		upstream(o);
 		o = s.option(form.Value, 'key_file', _('Client key file'), _('PEM; needs the certificate file too.'));
-		o.validate = validateAbsolutePath;
+		o.validate = validatePathPair('cert_file');
 		upstream(o);
 		o = s.option(form.ListValue, 'format', _('Payload format'));
 		o.value('msgpack', 'MessagePack');

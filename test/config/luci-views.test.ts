@@ -150,6 +150,8 @@ test('figures: revenue with its currency, sizes in the largest whole unit, Germa
   assert.equal(['1073741824', '104857600', '100000000', '1536', '1610612736', '1000', '512', '1099511627776'].map((b) => common.amount('bytes', b)),
     ['1 GiB', '100 MiB', '100 MB', '1.5 KiB', '1.5 GiB', '1 kB', '512 B', '1 TiB']);
   assert.is(common.amount('bytes', '1181116006'), '1.1 GiB');
+  // Usage is counted in KiB (openNDS): exact in KiB, yet read in the largest unit (real LuCI showed "1,042,327 KiB").
+  assert.equal(['1067342848', '6398976', '1048576000', '1024000'].map((b) => common.amount('bytes', b)), ['1,017.9 MiB', '6.1 MiB', '1,000 MiB', '1,000 KiB']);
   assert.is(common.price('250000', 6, 'USDC'), '0.25 USDC');
   assert.is(common.price('1234500000', 6, 'USDC'), '1,234.5 USDC');
 

@@ -112,11 +112,12 @@ function size(bytes) {
 		var text = (hundredths / hundred).toString() + '.' + (hundredths % hundred).toString().padStart(2, '0');
 		return localNumber(text.replace(/\.?0+$/, '')) + ' ' + unit;
 	};
-	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …) */
+	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …); an exact figure only below 1024 of its
+	 * unit: usage counted in KiB is exact in KiB, and "1,042,327 KiB" is not how anyone reads a gigabyte */
 	var units = BINARY_UNITS.concat(DECIMAL_UNITS).sort(function(x, y) { return y[1] - x[1]; });
 	for (var i = 0; i < units.length; i++) {
 		var u = BigInt(units[i][1]);
-		if (n >= u && (n * hundred) % u === BigInt(0))
+		if (n >= u && (i === 0 || n < u * BigInt(1024)) && (n * hundred) % u === BigInt(0))
 			return show(n * hundred / u, units[i][0]);
 	}
 	for (var j = 0; j < BINARY_UNITS.length; j++) {

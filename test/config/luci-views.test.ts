@@ -36,7 +36,9 @@ function load(ubus: Record<string, Handler>, opts: { lang?: string; exec?: (acti
   const execs: string[] = [];
   const context = vm.createContext({
     _: (s: string) => s, E, BigInt,
-    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown) => fn.bind(ctx), hasViewPermission: () => true, env: { lang: opts.lang ?? 'en' } },
+    // As LuCI 24.10 runs: L.env has no lang; the UI language is <html lang> (the header template's dispatcher.lang).
+    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown) => fn.bind(ctx), hasViewPermission: () => true, env: {} },
+    document: { documentElement: { lang: opts.lang ?? 'en' } },
     cbi_update_table: (table: Node & { rows?: unknown[] }, rows: unknown[]) => { table.rows = rows; },
     // Waits of the page (between service polls) pass at once: the stub service changes state per poll, not per second.
     window: { setTimeout: (fn: () => void) => setImmediate(fn) },
@@ -100,6 +102,19 @@ test('gate-pending devices are not counted as active: Sessions page and Overview
   assert.match(text(overview.render(await overview.load())), 'Active sessions1 (2 gate pending)');
 });
 
+test('free trials (stats.trials): granted, refused and remembered on the Sessions page and the Overview; a damaged ledger said so (issue 26)', async () => {
+  const ubus = daemon([], { active: 0, pending: 0 });
+  const stats = ubus['sluice.stats'];
+  let trials: unknown = { granted: 3, refused: 2, remembered: 5 };
+  ubus['sluice.stats'] = () => ({ ...stats(), trials });
+  const { sessions, overview } = load(ubus);
+  sessions.render(await sessions.load());
+  assert.match(text(sessions.status), 'Free trials3 granted, 2 refused since start; 5 devices remembered');
+  assert.match(text(overview.render(await overview.load())), 'Free trials3 granted, 2 refused since start; 5 devices remembered');
+  trials = { available: false };
+  assert.match(text(overview.render(await overview.load())), 'Free trialsunknown: the trial ledger could not be read');
+});
+
 test('Stop and Start end in a state the page has seen, and say which (issue 26 item 7)', async () => {
   // procd changes the state a few polls after the init script returns.
   let running = true;
@@ -135,6 +150,8 @@ test('figures: revenue with its currency, sizes in the largest whole unit, Germa
   assert.equal(['1073741824', '104857600', '100000000', '1536', '1610612736', '1000', '512', '1099511627776'].map((b) => common.amount('bytes', b)),
     ['1 GiB', '100 MiB', '100 MB', '1.5 KiB', '1.5 GiB', '1 kB', '512 B', '1 TiB']);
   assert.is(common.amount('bytes', '1181116006'), '1.1 GiB');
+  // Usage is counted in KiB (openNDS): exact in KiB, yet read in the largest unit (real LuCI showed "1,042,327 KiB").
+  assert.equal(['1067342848', '6398976', '1048576000', '1024000'].map((b) => common.amount('bytes', b)), ['1,017.9 MiB', '6.1 MiB', '1,000 MiB', '1,000 KiB']);
   assert.is(common.price('250000', 6, 'USDC'), '0.25 USDC');
   assert.is(common.price('1234500000', 6, 'USDC'), '1,234.5 USDC');
 
@@ -142,6 +159,10 @@ test('figures: revenue with its currency, sizes in the largest whole unit, Germa
   assert.is(de.common.price('250000', 6, 'USDC'), '0,25 USDC');
   assert.is(de.common.price('1234500000', 6, 'USDC'), '1.234,5 USDC');
   assert.is(de.common.amount('bytes', '1610612736'), '1,5 GiB');
+  // Dates in the UI language too, not the browser's (a German browser on an English LuCI read German dates).
+  const at = Date.UTC(2026, 10, 23, 19, 2, 25) / 1000;
+  assert.is(de.common.timestamp(at), new Date(at * 1000).toLocaleString('de'));
+  assert.is(common.timestamp(at), new Date(at * 1000).toLocaleString('en'));
 
   // The page's own check speaks for itself; the daemon's refusal is marked as the daemon's.
   const v = load({ ...daemon([], { active: 0, pending: 0, retainedEnded: 0 }), 'sluice.grant': () => ({ error: { code: 'ERR_MAC_INVALID', message: 'ERR_MAC_INVALID: no' } }) });

@@ -135,6 +135,8 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
     constructor(readonly section: any, readonly name: string, readonly title?: string, readonly description?: string) {}
     value() {}
     depends() {}
+    /** form.Value's widget, as far as the tests read it: the placeholder it shows. */
+    renderWidget(_sid: string) { return (this as any).placeholder; }
     formvalue(sid: string) { return formValues[`${sid}.${this.name}`]; }
     cfgvalue(sid: string) { return uciData.get('sluice', sid, this.name); }
     get map() { return this.section.map; }
@@ -271,6 +273,24 @@ test('settings.js validators and datatypes agree with the loader', () => {
     ['http.listen', (v) => `${PLAN}config http 'http'\n\toption listen '${v}'\n`, 'http.listen',
       ['192.168.1.1:2122', '[fd00::1]:2122', 'router.lan:80', '0.0.0.0:2122', '[::]:2122', '0:2122', '0x0:80', '[::ffff:0.0.0.0]:80', '192.168.1.1', '192.168.1.1:0', '192.168.1.1:65536', 'a b:1'], {}],
     ['http.rate_limit', (v) => `${PLAN}config http 'http'\n\toption rate_limit '${v}'\n`, 'http.rate_limit', ['1', '10000', '0', '10001', '1.5'], {}],
+    // x402 batch settlement and the session-event hook (issue 26: every payment method and upstream from LuCI).
+    ...([['facilitator_url', ['https://f.example', 'ftp://f', 'f', '']], ['network', ['eip155:8453', 'base-sepolia', 'eip155:0', 'solana']],
+      ['receiver', [`0x${'B'.repeat(40)}`, '0x1', '']], ['receiver_authorizer', [`0x${'C'.repeat(40)}`, 'x', '']],
+      ['withdraw_delay', ['900', '899', '2592000', '2592001', '1000.5', 'x']], ['refund_idle', ['0', '2.5', '2592000', '2592001', 'x']],
+      ['timeout', ['1', '0.9', '120', '121', '2.5']], ['token_name', ['USD Coin', 'x'.repeat(64), 'x'.repeat(65)]],
+      ['token_version', ['2', 'x'.repeat(16), 'x'.repeat(17)]]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`batch_settlement.${option}`, (v) => {
+        const base: Record<string, string> = { facilitator_url: 'http://f', receiver: `0x${'b'.repeat(40)}`, receiver_authorizer: `0x${'c'.repeat(40)}`, [option]: v };
+        return `${PLAN}config batch_settlement 'batch_settlement'\n\toption enabled 1\n` +
+          Object.entries(base).filter(([, x]) => x !== '').map(([k, x]) => `\toption ${k} '${x}'\n`).join('');
+      }, `batch_settlement.${option}`, [...values], {}]),
+    ...([['url', ['https://pc.example.net/sluice', 'http://10.0.0.2:8080/x', 'ftp://f', 'f', '']], ['secret', ['x'.repeat(16), 'x'.repeat(15), '']],
+      ['timeout', ['1', '0.9', '300', '301', '2.5', 'x']], ['backoff_max', ['1', '0.5', '86400', '86401']],
+      ['queue_max', ['65536', '1MiB', '1GiB', '65535', '1.5GiB', 'x']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`hook.${option}`, (v) => {
+        const base: Record<string, string> = { url: 'https://pc.example.net/sluice', secret: 's'.repeat(16), [option]: v };
+        return `${PLAN}config hook 'hook'\n\toption enabled 1\n` + Object.entries(base).filter(([, x]) => x !== '').map(([k, x]) => `\toption ${k} '${x}'\n`).join('');
+      }, `hook.${option}`, [...values], {}]),
   ];
   for (const [key, build, path, values, ctx] of cases) {
     const o = options.get(key);
@@ -302,7 +322,7 @@ function loaderOptions(): Map<string, Set<string>> {
     return { type, name, anonymous: false, index: 0, options } as any;
   };
   // Enabled upstreams, so every option of theirs is read.
-  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'x402', 'limits', 'http'].map((t) => section(t, t))] } as any;
+  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'x402', 'batch_settlement', 'hook', 'limits', 'http'].map((t) => section(t, t))] } as any;
   for (const s of pkg.sections) if (!['sluice', 'pricing', 'limits', 'http'].includes(s.type)) s.options.get = function (k: string) { read.get(s.type)!.add(k); return k === 'enabled' ? '1' : undefined; };
   configFromUciPartial(pkg);
   return read;
@@ -459,6 +479,57 @@ test('plan grid: an option left empty shows the daemon\'s default, not "none" (i
   // The loader's defaults, the same figures.
   const plan = configFromUci(parseUci(`config pricing 'p'\n\toption price_per_step 1\n`)).pricing[0]!;
   assert.equal([plan.currency, String(plan.decimals), String(plan.minSteps), String(plan.maxSteps), String(plan.stepSize)], ['USDC', '6', '1', '100', '60']);
+});
+
+test('plan editor placeholders are the daemon\'s defaults, never an example that reads as one (issue 26 item 5, real LuCI)', () => {
+  const options = settingsOptions(new UciStub({ p: { price_per_step: '1' }, q: { metric: 'bytes', price_per_step: '1' } }));
+  const step = options.get('pricing.step_size') as any;
+  // An empty step means 60 s (time) or 1 MiB (data): the greyed text in the field says that, per plan.
+  assert.is(step.renderWidget('p'), '60');
+  assert.is(step.renderWidget('q'), '1MiB');
+  // Empty validity and empty trial interval mean "none": no greyed 24h / 1d suggesting a default.
+  for (const o of ['time_limit', 'trial_every']) assert.not.ok((options.get(`pricing.${o}`) as any).placeholder, `${o} has no placeholder`);
+});
+
+test('RADIUS servers: a list with a server is not "Required" although LuCI validates the empty add field beside it (real LuCI)', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, unknown>) => void;
+  const server = options.get('radius.server')!;
+  // ui.DynamicList calls the option's validator with the text of its (empty) add field, not with the items.
+  setForm({ 'radius.server': ['192.0.2.10'] as any });
+  assert.is(server.validate!('radius', ''), true);
+  setForm({ 'radius.server': '192.0.2.10' });
+  assert.is(server.validate!('radius', ''), true);
+  setForm({ 'radius.server': [] as any });
+  assert.is(server.validate!('radius', ''), 'Required');
+  assert.is(server.validate!('radius', 'radius.example.net'), true);
+});
+
+test('MQTT client certificate and key: both or neither, refused before saving as the loader does (real LuCI: the file was written and MQTT disabled)', () => {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const build = (cert: string, key: string) => `config pricing 'p'\n\toption price_per_step 1\nconfig mqtt 'mqtt'\n\toption enabled 1\n\toption url mqtt://b\n` +
+    (cert ? `\toption cert_file '${cert}'\n` : '') + (key ? `\toption key_file '${key}'\n` : '');
+  for (const [cert, key] of [['/etc/c.pem', ''], ['', '/etc/k.pem'], ['/etc/c.pem', '/etc/k.pem'], ['', ''], ['c.pem', '/etc/k.pem']]) {
+    setForm({ cert_file: cert!, key_file: key! });
+    const luciOk = options.get('mqtt.cert_file')!.validate!('mqtt', cert!) === true && options.get('mqtt.key_file')!.validate!('mqtt', key!) === true;
+    let loaderOk = true;
+    try { configFromUci(parseUci(build(cert!, key!))); } catch (err) { loaderOk = !(err as ConfigError).problems.some((p) => p.path.startsWith('mqtt.')); }
+    assert.is(luciOk, loaderOk, `cert ${JSON.stringify(cert)}, key ${JSON.stringify(key)}`);
+  }
+});
+
+test('x402 batch settlement and the session-event hook are on the Settings page, with help (issue 26: every payment method and upstream)', () => {
+  const options = settingsOptions();
+  for (const o of ['enabled', 'facilitator_url', 'network', 'receiver', 'receiver_authorizer', 'withdraw_delay', 'refund', 'refund_idle', 'timeout', 'token_name', 'token_version']) {
+    assert.ok(options.get(`batch_settlement.${o}`), `batch_settlement.${o}`);
+    if (o !== 'enabled') assert.ok(options.get(`batch_settlement.${o}`)!.description, `batch_settlement.${o} has help`);
+  }
+  for (const o of ['enabled', 'url', 'secret', 'timeout', 'backoff_max', 'queue_max']) {
+    assert.ok(options.get(`hook.${o}`), `hook.${o}`);
+    if (o !== 'enabled') assert.ok(options.get(`hook.${o}`)!.description, `hook.${o} has help`);
+  }
+  assert.ok((options.get('hook.secret') as any).password, 'the hook secret is a password field');
 });
 
 test('x402 and the LAN pay page are on the Settings page, every option the loader reads (issue 26 item 3)', () => {

@@ -68,9 +68,13 @@ function formatUnits(value, decimals) {
 	return frac ? whole + '.' + frac : whole;
 }
 
-/* The UI language LuCI runs in (L.env.lang), for numbers people read. */
+/* The UI language LuCI runs in, for numbers and dates people read: <html lang> (LuCI 24.10's header writes its
+ * language there; its L.env has no lang), else L.env.lang, else English. Not the browser's locale: the page's words
+ * are in LuCI's language, so its figures are too. */
 function uiLanguage() {
-	return (typeof L !== 'undefined' && L.env && L.env.lang) ? String(L.env.lang).replace('_', '-') : 'en';
+	var lang = (typeof document !== 'undefined' && document.documentElement && document.documentElement.lang)
+		|| (typeof L !== 'undefined' && L.env && L.env.lang) || 'en';
+	return String(lang).replace('_', '-');
 }
 
 /* A plain decimal ("1234.5") as the UI language writes it ("1.234,5" in German), every digit kept. */
@@ -108,11 +112,12 @@ function size(bytes) {
 		var text = (hundredths / hundred).toString() + '.' + (hundredths % hundred).toString().padStart(2, '0');
 		return localNumber(text.replace(/\.?0+$/, '')) + ' ' + unit;
 	};
-	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …) */
+	/* largest first, binary and decimal interleaved (TiB, TB, GiB, GB, …); an exact figure only below 1024 of its
+	 * unit: usage counted in KiB is exact in KiB, and "1,042,327 KiB" is not how anyone reads a gigabyte */
 	var units = BINARY_UNITS.concat(DECIMAL_UNITS).sort(function(x, y) { return y[1] - x[1]; });
 	for (var i = 0; i < units.length; i++) {
 		var u = BigInt(units[i][1]);
-		if (n >= u && (n * hundred) % u === BigInt(0))
+		if (n >= u && (i === 0 || n < u * BigInt(1024)) && (n * hundred) % u === BigInt(0))
 			return show(n * hundred / u, units[i][0]);
 	}
 	for (var j = 0; j < BINARY_UNITS.length; j++) {
@@ -140,7 +145,15 @@ function metricName(metric) {
 }
 
 function timestamp(unixSeconds) {
-	return unixSeconds ? new Date(unixSeconds * 1000).toLocaleString() : '-';
+	if (!unixSeconds)
+		return '-';
+	var d = new Date(unixSeconds * 1000);
+	try {
+		return d.toLocaleString(uiLanguage());
+	}
+	catch (e) {
+		return d.toLocaleString();
+	}
 }
 
 /* The plan whose currency and decimals price what a session paid: the one it was sold under, or, when that plan was
@@ -213,6 +226,16 @@ return baseclass.extend({
 				c.pending++;
 		});
 		return c;
+	},
+	/* stats.trials as the admin reads it: free trials granted and refused since the daemon started, and the devices the
+	 * trial ledger remembers; null when the daemon does not report trials. */
+	trialsText: function(stats) {
+		var t = stats && stats.trials;
+		if (!t)
+			return null;
+		if (t.available === false)
+			return _('unknown: the trial ledger could not be read (see the system log)');
+		return _('%d granted, %d refused since start; %d devices remembered').format(t.granted || 0, t.refused || 0, t.remembered || 0);
 	},
 	/* countLive over every live session the daemon lists (pages of 500, at most 20). */
 	liveCounts: function() {

@@ -256,6 +256,9 @@ return view.extend({
 			var c = live || { active: s.active || 0, gatePending: 0, pending: s.pending || 0 };
 			rows.push([ _('Sessions'), _('%d active, %d gate pending, %d pending, %d ended (kept)').format(c.active, c.gatePending, c.pending, s.retainedEnded || 0) ]);
 			rows.push([ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ]);
+			var trials = common.trialsText(stats);
+			if (trials)
+				rows.push([ _('Free trials'), trials ]);
 		}
 		else if (error && error.code != null && !/Object not found/.test(error.message || '')) {
 			/* reachable but failing (not merely stopped): the daemon's own words, without LuCI's stack text */

@@ -291,6 +291,27 @@ function validateAbsolutePath(section_id, value) {
 	return (value === '' || value.charAt(0) === '/') ? true : _('Expecting an absolute path');
 }
 
+/* A DynamicList's validator sees the empty "add" field beside the items (LuCI's ui.DynamicList), so "required"
+ * means: no item yet and nothing typed. */
+function validateListRequired(section_id, value) {
+	if (value !== '' && value != null)
+		return true;
+	var items = this.formvalue(section_id);
+	items = Array.isArray(items) ? items : (items != null && items !== '' ? [ items ] : []);
+	return items.filter(function(v) { return v !== ''; }).length ? true : _('Required');
+}
+
+/* Two paths that go together (a client certificate and its key): both or neither, as the loader wants. */
+function validatePathPair(other) {
+	return function(section_id, value) {
+		var own = validateAbsolutePath(section_id, value || '');
+		if (own !== true)
+			return own;
+		var theirs = this.section.formvalue(section_id, other) || '';
+		return ((value || '') === '') === (theirs === '') ? true : _('A client certificate needs both the certificate and the key file');
+	};
+}
+
 /* An optional upstream section with its Enabled flag; the options added to it use upstream(). */
 function upstreamSection(m, name, title, description) {
 	var s = m.section(form.NamedSection, name, name, title, description);
@@ -518,8 +539,14 @@ return view.extend({
 
 		o = s.option(form.Value, 'step_size', _('Step'),
 			_('Time: seconds, or with a unit s, m (or min), h, d, e.g. 15m. Data: bytes, or with a unit k M G T (powers of 1000) or Ki Mi Gi Ti (powers of 1024), B optional, e.g. 100MiB. Empty = 60 s or 1 MiB.'));
-		o.placeholder = '15m';
-		showDefault(o, function(section_id) { return uci.get('sluice', section_id, 'metric') === 'bytes' ? '1MiB' : '60'; });
+		/* the placeholder is the daemon's default for the plan's metric (an empty field means it), not an example */
+		var stepDefault = function(section_id) { return uci.get('sluice', section_id, 'metric') === 'bytes' ? '1MiB' : '60'; };
+		o.placeholder = '60';
+		showDefault(o, stepDefault);
+		o.renderWidget = function(section_id) {
+			this.placeholder = stepDefault(section_id);
+			return form.Value.prototype.renderWidget.apply(this, arguments);
+		};
 		o.validate = function(section_id, value) {
 			if (value === '')
 				return validatePlanRules('step_size').call(this, section_id, value);
@@ -607,7 +634,7 @@ return view.extend({
 		o = s.option(form.Value, 'time_limit', _('Valid for'),
 			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. Empty = no time limit.'));
 		o.modalonly = true;
-		o.placeholder = '24h';
+		/* no placeholder: empty means none, and a greyed example would read as a default */
 		o.depends('metric', 'bytes');
 		o.validate = function(section_id, value) {
 			if (value === '')
@@ -619,7 +646,7 @@ return view.extend({
 		o = s.option(form.Value, 'trial_every', _('Free trial every'),
 			_('A free trial: price 0, its allowance (minimum steps) once per device per this interval, e.g. 1d. Known by the device\'s MAC and by a token its pay page keeps: a new MAC alone gets no second trial. Empty = not a trial.'));
 		o.modalonly = true;
-		o.placeholder = '1d';
+		/* no placeholder: empty means none, and a greyed example would read as a default */
 		o.validate = function(section_id, value) {
 			if (value === '')
 				return true;
@@ -651,7 +678,7 @@ return view.extend({
 			_('The first is primary; the others are tried in order when it does not answer.'));
 		o.datatype = 'host';
 		upstream(o);
-		o.validate = validateRequired;
+		o.validate = validateListRequired;
 		o = s.option(form.Value, 'secret', _('Shared secret'));
 		o.password = true;
 		upstream(o);
@@ -756,10 +783,10 @@ return view.extend({
 		o.validate = validateAbsolutePath;
 		upstream(o);
 		o = s.option(form.Value, 'cert_file', _('Client certificate file'), _('PEM; needs the key file too.'));
-		o.validate = validateAbsolutePath;
+		o.validate = validatePathPair('key_file');
 		upstream(o);
 		o = s.option(form.Value, 'key_file', _('Client key file'), _('PEM; needs the certificate file too.'));
-		o.validate = validateAbsolutePath;
+		o.validate = validatePathPair('cert_file');
 		upstream(o);
 		o = s.option(form.ListValue, 'format', _('Payload format'));
 		o.value('msgpack', 'MessagePack');
@@ -869,6 +896,82 @@ return view.extend({
 		o.validate = function(section_id, value) {
 			return (value === '' || value.length <= 16) ? true : _('1 to 16 characters');
 		};
+		upstream(o);
+
+		s = upstreamSection(m, 'batch_settlement', _('x402 batch settlement'),
+			_('Customers deposit once into their own payment channel (x402 <code>batch-settlement</code>) and sign a voucher per session; sluice charges what the meter counted and the rest goes back. Only plans with an asset are offered.'));
+		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'), _('The facilitator that verifies deposits and vouchers and settles the channels.'));
+		o.placeholder = 'https://facilitator.example.net';
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'network', _('Network'), NETWORK_HELP);
+		o.placeholder = 'eip155:8453';
+		o.validate = validateNetwork(false);
+		upstream(o);
+		o = s.option(form.Value, 'receiver', _('Receiver'), _('The address settled money goes to (yours).'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'receiver_authorizer', _('Receiver authorizer'), _('The facilitator\'s receiverAuthorizer address, as its /supported lists it: it signs the claims and refunds.'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'withdraw_delay', _('Withdrawal delay'), _('Seconds a customer\'s timed withdrawal waits, 900 to 2592000; sluice claims well within it.'));
+		o.placeholder = '86400';
+		o.datatype = 'and(uinteger,range(900,2592000))';
+		upstream(o);
+		o = s.option(form.ListValue, 'refund', _('Refund'), _('When the unused balance of a channel goes back to the customer.'));
+		o.value('at-end', _('When the session ends'));
+		o.value('idle', _('After the channel is idle'));
+		o.value('on-request', _('Only when the customer asks'));
+		o.default = 'at-end';
+		upstream(o);
+		o = s.option(form.Value, 'refund_idle', _('Idle before refund'), _('Seconds without a session before an idle channel is refunded, 0 to 2592000.'));
+		o.placeholder = '600';
+		o.validate = validateSeconds(0, 2592000);
+		o.depends({ enabled: '1', refund: 'idle' });
+		o.retain = true;
+		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
+		o.placeholder = '15';
+		o.validate = validateSeconds(1, 120);
+		upstream(o);
+		o = s.option(form.Value, 'token_name', _('Token name'), _('EIP-712 name of a plan asset sluice does not know (it knows USDC on Base and Base Sepolia). At most 64 characters.'));
+		o.validate = function(section_id, value) {
+			return (value == null || value.length <= 64) ? true : _('At most 64 characters');
+		};
+		upstream(o);
+		o = s.option(form.Value, 'token_version', _('Token version'), _('EIP-712 version of that asset, 1 to 16 characters.'));
+		o.placeholder = '2';
+		o.validate = function(section_id, value) {
+			return (value === '' || value.length <= 16) ? true : _('1 to 16 characters');
+		};
+		upstream(o);
+
+		s = upstreamSection(m, 'hook', _('Session events to a URL'),
+			_('Every session start, top-up and end (with its cause and usage) POSTed as JSON to your server, HMAC-signed, queued on flash and retried until it answers 2xx.'));
+		o = s.option(form.Value, 'url', _('URL'), _('http:// or https:// address that receives the events.'));
+		o.placeholder = 'https://pc.example.net/sluice';
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'secret', _('Secret'), _('HMAC-SHA256 key of every delivery, at least 16 characters; your server checks the signature with it.'));
+		o.password = true;
+		o.validate = function(section_id, value) {
+			return (value || '').length >= 16 ? true : _('At least 16 characters');
+		};
+		upstream(o);
+		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds one delivery may take before it counts as failed and is retried, 1 to 300.'));
+		o.placeholder = '10';
+		o.validate = validateSeconds(1, 300);
+		upstream(o);
+		o = s.option(form.Value, 'backoff_max', _('Longest retry pause'), _('Seconds between attempts while the receiver fails (doubling from 1 s), 1 to 86400.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(1, 86400);
+		upstream(o);
+		o = s.option(form.Value, 'queue_max', _('Queue size'), _('Bytes of events waiting on flash (units like KiB, MiB allowed), 64 KiB to 1 GiB. Events are never dropped: the queue grows past this rather than lose one.'));
+		o.placeholder = '1MiB';
+		o.validate = validateBytes(65536, 1073741824);
 		upstream(o);
 
 		s = m.section(form.NamedSection, 'http', 'http', _('LAN pay page'),

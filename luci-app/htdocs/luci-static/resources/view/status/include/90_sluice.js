@@ -83,6 +83,9 @@ return baseclass.extend({
 				[ _('Last usage poll'), _('%s ms').format(m.tick_ms_last != null ? Math.round(m.tick_ms_last) : '-') ],
 				[ _('Portal'), (m.flavour && m.flavour !== 'unknown' ? m.flavour : _('not answering yet')) + ' · ' + _('%d clients seen').format(m.clients || 0) ]
 			];
+			var trials = common.trialsText(stats);
+			if (trials)
+				rows.push([ _('Free trials'), trials ]);
 			if (Array.isArray(stats.restart_required) && stats.restart_required.length)
 				rows.push([ _('Restart needed'), stats.restart_required.join(', ') ]);
 			if (Array.isArray(stats.config_problems) && stats.config_problems.length)

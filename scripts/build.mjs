@@ -53,6 +53,10 @@ const common = {
   legalComments: 'none',
   minifySyntax: true,
   minifyWhitespace: true,
+  // Local names shortened (flash: ~25% of the bundle), function and class names kept: logs, errors and stack traces
+  // still name what ran.
+  minifyIdentifiers: true,
+  keepNames: true,
   sourcemap: false,
   // msgpackr-extract is an optional native accelerator; msgpackr falls back to pure JS without it.
   external: ['msgpackr-extract'],

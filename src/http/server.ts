@@ -12,7 +12,9 @@
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
- * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
+ *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
+ *                          session ends `pc-logout`
+ * GET, and POST only for /receipt, /voucher, /trial and /pcsync/logout; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
  * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, /receipt; a generous one for the rest,
  * so the pay page's own loads and status polls never lock a customer out), bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
@@ -30,6 +32,7 @@ import { readJsonBody } from './body.ts';
 import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { PCSYNC_LOGOUT_PATH, pcsyncLogout, type PcSyncOptions } from './pcsync.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -54,6 +57,8 @@ export interface HttpEndpointOptions {
   maxConnectionsPerIp?: number;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
+  /** PC-sync logouts (http.pcsync_secret set); null or absent: POST /pcsync/logout answers 404. */
+  pcsync?: PcSyncOptions | null;
   log?: Log;
 }
 
@@ -107,6 +112,10 @@ function statusOf(code: string): number {
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
   if (code === 'ERR_HTTP_VERSION') return 400;
+  if (code === 'ERR_PCSYNC_INVALID') return 400;
+  if (code === 'ERR_PCSYNC_SIGNATURE' || code === 'ERR_PCSYNC_EXPIRED') return 401;
+  if (code === 'ERR_PCSYNC_REPLAYED') return 409;
+  if (code === 'ERR_PCSYNC_STORE') return 503;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
   if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED') return 403;
@@ -161,11 +170,13 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    // A PC-sync call counts as a payment attempt: what a forger on the LAN would repeat.
+    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial') {
+    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH) {
       try {
+        if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
@@ -176,7 +187,7 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /pcsync/logout)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -361,6 +372,24 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http free trial refused', { mac, ip, plan, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  private async pcsync(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const pcsync = this.options.pcsync;
+    if (!pcsync) {
+      req.resume();
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'PC-sync is off on this router (http.pcsync_secret)' } });
+    }
+    try {
+      const answer = await pcsyncLogout(req, pcsync, this.options.backend);
+      this.options.log?.info('pcsync logout', { ip, ended: answer.ended });
+      return send(res, 200, answer);
+    } catch (err) {
+      const e = toSluiceError(err);
+      // The admin traces a refused or forged call with this line (never the body: it is the caller's).
+      this.options.log?.warn('pcsync logout refused', { ip, code: e.code, reason: e.message });
       throw err;
     }
   }

@@ -50,6 +50,8 @@ export const ERROR_CODES = [
   'ERR_MQTT_COMMAND_UNKNOWN',
   // The hook (PC-sync webhook)
   'ERR_HOOK_DELIVERY',
+  // Several devices per purchase (a plan's `devices`)
+  'ERR_DEVICE_CODE_INVALID', 'ERR_DEVICE_BUSY', 'ERR_DEVICE_LIMIT', 'ERR_DEVICE_NOT_MEMBER',
   // PC-sync, inbound (POST /pcsync/logout on the LAN endpoint)
   'ERR_PCSYNC_INVALID', 'ERR_PCSYNC_SIGNATURE', 'ERR_PCSYNC_EXPIRED', 'ERR_PCSYNC_REPLAYED', 'ERR_PCSYNC_STORE',
   // RADIUS

@@ -170,6 +170,15 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)), gate };
     },
   }),
+  remove_device: method({
+    args: { mac },
+    adminOnly: true,
+    async handler(a, backend) {
+      if (!backend.removeDevice) throw new SluiceError('ERR_DEVICE_NOT_MEMBER', 'this backend has no sessions of several devices');
+      const { session, gate } = await backend.removeDevice(a.mac);
+      return { session: sessionView(session, backend.now()), gate };
+    },
+  }),
   pricing: method({
     args: {},
     adminOnly: false,

@@ -27,6 +27,9 @@ import {
   splitCommand, UINT128_MAX,
 } from './values.ts';
 
+/** A plan's `devices` at most (sessions' MAX_DEVICES, which config cannot import: config sits below sessions). */
+export const MAX_PLAN_DEVICES = 16;
+
 export class ConfigError extends SluiceError {
   readonly problems: readonly ConfigProblem[];
 
@@ -150,6 +153,8 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
   });
   if (trialEvery !== null) plan.trialEvery = trialEvery;
+  const devices = r.parsed('devices', 1, int(1, MAX_PLAN_DEVICES));
+  if (devices > 1) plan.devices = devices;
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {

@@ -76,6 +76,11 @@ export interface PricingPlan {
    * interval, sold only by the `trial` method (src/payments/trial.ts says what keys a device). Absent: not a trial.
    */
   trialEvery?: bigint;
+  /**
+   * `devices`: how many devices one purchase covers, sharing its one allotment (the buyer's page shows a code the
+   * others type on theirs). Absent = 1 (the seed's single device, with the device-limit switch).
+   */
+  devices?: number;
 }
 
 export type { RadiusConfig } from './radius.ts';

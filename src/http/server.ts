@@ -12,6 +12,7 @@
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
+ *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
  *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
  *                          session ends `pc-logout`
  * GET, and POST only for /receipt, /voucher, /trial and /pcsync/logout; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
@@ -33,6 +34,7 @@ import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { PCSYNC_LOGOUT_PATH, pcsyncLogout, type PcSyncOptions } from './pcsync.ts';
+import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -113,6 +115,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
   if (code === 'ERR_HTTP_VERSION') return 400;
   if (code === 'ERR_PCSYNC_INVALID') return 400;
+  if (code === 'ERR_DEVICE_CODE_INVALID' || code === 'ERR_DEVICE_NOT_MEMBER') return 404;
+  if (code === 'ERR_DEVICE_BUSY' || code === 'ERR_DEVICE_LIMIT') return 409;
   if (code === 'ERR_PCSYNC_SIGNATURE' || code === 'ERR_PCSYNC_EXPIRED') return 401;
   if (code === 'ERR_PCSYNC_REPLAYED') return 409;
   if (code === 'ERR_PCSYNC_STORE') return 503;
@@ -171,12 +175,15 @@ export class HttpEndpoint {
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
     // A PC-sync call counts as a payment attempt: what a forger on the LAN would repeat.
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH
+      || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH) {
+    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH
+      || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
+        if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
@@ -187,7 +194,7 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /pcsync/logout)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /devices/join, /devices/remove, /pcsync/logout)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -195,6 +202,7 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
+      if (url.pathname === DEVICES_PATHS.list) return await this.devices(req, res, ip, url.pathname);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
     } catch (err) {
@@ -231,7 +239,7 @@ export class HttpEndpoint {
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), x402: x402Offer,
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.devices !== undefined && { devices: p.devices }), x402: x402Offer,
           ...(batch && { batch_settlement: batchOffer(p.id) }) };
       }),
     };
@@ -374,6 +382,17 @@ export class HttpEndpoint {
       this.options.log?.info('http free trial refused', { mac, ip, plan, code: e.code, reason: e.message });
       throw err;
     }
+  }
+
+  /** Several devices per purchase: each call acts for the portal client of its source IP only. */
+  private async devices(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    const { backend } = this.options;
+    if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));
+    const answer = path === DEVICES_PATHS.join ? await joinDevice(req, backend, mac) : await removeDevice(req, backend, mac);
+    this.options.log?.info(path === DEVICES_PATHS.join ? 'http device joined' : 'http device removed', { mac, ip });
+    return send(res, 200, answer);
   }
 
   private async pcsync(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {

@@ -28,6 +28,10 @@ export type SessionEvents = {
   /** A live session's limits set anew (setLimits: a RADIUS CoA-Request or ubus `change`), not ended by them. */
   limits: [session: Session];
   ended: [session: Session];
+  /** A device joined a multi-device session (on flash): the gate opens for `mac`, the meter bills it to the session. */
+  joined: [session: Session, mac: string];
+  /** A joined device was removed (on flash): its gate closes; the session and its other devices go on. */
+  left: [session: Session, mac: string];
   /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
   warning: [err: SluiceError];
 };

@@ -32,6 +32,8 @@ export interface GrantRequest {
   user?: string;
   /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
   idempotencyKey?: string;
+  /** Several devices per purchase: how many devices may share the grant (1 … 16). */
+  devices?: number;
 }
 
 export interface SluiceBackend {

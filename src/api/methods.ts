@@ -132,7 +132,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   grant: method({
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 }, devices: { kind: 'count' } },
     adminOnly: true,
     async handler(a, backend) {
       // Both: data that also ends after `seconds`, whichever comes first.
@@ -144,6 +144,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.ip !== undefined && { ip: a.ip }),
         ...(a.user !== undefined && { user: a.user }),
         ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key }),
+        ...(a.devices !== undefined && { devices: a.devices > 16n ? 17 : Number(a.devices) }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },

@@ -154,6 +154,8 @@ export class Merchant {
       const grant: Grant = {
         mac: request.mac, metric, allotment, payment, ...client,
         ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
+        // Checked by validateGrant (1 … MAX_DEVICES) before anything is written.
+        ...(request.devices !== undefined && { devices: request.devices }),
       };
       const result = await this.options.sessions.activate(grant, hold);
       return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };

@@ -81,6 +81,7 @@ define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/sluice/portal
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/index.html $(1)/usr/share/sluice/portal/index.html
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/portal.js $(1)/usr/share/sluice/portal/portal.js
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/devices.js $(1)/usr/share/sluice/portal/devices.js
 
 	# openNDS ThemeSpec that sends a new client to the pay page (opennds: login_option_enabled 3, themespec_path).
 	$(INSTALL_DIR) $(1)/usr/lib/opennds
@@ -137,7 +138,7 @@ package-files: build
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds
-	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js $(STAGE)/usr/share/sluice/portal/
+	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/devices.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
 	install -d $(STAGE)/www
 	cp -R luci-app/htdocs/. $(STAGE)/www/

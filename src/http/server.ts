@@ -91,6 +91,7 @@ const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+  '/devices.js': ['devices.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {

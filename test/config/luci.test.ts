@@ -323,6 +323,7 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     // Not a reason to keep: this helper's brief left luci-app alone. Remove these two with the LuCI fields.
     'http.pcsync_secret': 'PENDING (issue 27): the Settings page needs a password field for it, like hook.secret (docs/pc-sync.md, "LuCI")',
     'http.pcsync_window': 'PENDING (issue 27): the Settings page needs a seconds field (5 … 3600) beside pcsync_secret',
+    'pricing.devices': 'PENDING (issue 27): the plan form needs a "devices per purchase" field (1 … 16)',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {

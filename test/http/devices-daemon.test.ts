@@ -13,6 +13,7 @@ import { DaemonLab } from '../daemon/harness.ts';
 const test = suite('several devices per purchase, real daemon');
 const A = '02:00:00:00:0f:31';
 const B = '02:00:00:00:0f:32';
+const C = '02:00:00:00:0f:33';
 const MiB = 1024 * 1024;
 let lab: DaemonLab;
 let port: number;
@@ -25,6 +26,7 @@ test.before(async () => {
   });
   lab.portal.addClient(A, '127.0.0.1');
   lab.portal.addClient(B, '127.0.0.2');
+  lab.portal.addClient(C, '127.0.0.3');
   await lab.startDaemon();
 });
 
@@ -88,6 +90,35 @@ test('two devices share one data allotment: join by code, survive a kill -9, bil
   await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 30_000, 'data-limit');
   assert.is((await lab.session(B)).end_cause, 'data-limit');
   await lab.waitFor(() => lab.clientState(A) !== 'Authenticated' && lab.clientState(B) !== 'Authenticated', 30_000, 'both gates closed');
+});
+
+test('removing a device from the buyer\'s page closes its gate alone; a stranger cannot remove it; the buyer\'s MAC is refused', async () => {
+  // The end above deauthed both: openNDS forgets a deauthed client until it comes back.
+  lab.portal.addClient(A, '127.0.0.1');
+  lab.portal.addClient(B, '127.0.0.2');
+  await lab.call('grant', { mac: A, seconds: 3600, devices: 2 });
+  await lab.waitFor(() => lab.clientState(A) === 'Authenticated', 30_000, 'A\'s gate open');
+  const { code } = (await http('127.0.0.1', '/devices')).body;
+  assert.is((await http('127.0.0.2', '/devices/join', { code })).status, 200);
+  await lab.waitFor(() => lab.clientState(B) === 'Authenticated', 30_000, 'B\'s gate open');
+  const full = await http('127.0.0.3', '/devices/join', { code });
+  assert.is(full.status, 409);
+  assert.is(full.body.error.code, 'ERR_DEVICE_LIMIT');
+  const stranger = await http('127.0.0.3', '/devices/remove', { mac: B });
+  assert.is(stranger.status, 404);
+  assert.is(stranger.body.error.code, 'ERR_DEVICE_NOT_MEMBER');
+  const buyer = await lab.callStatus('remove_device', { mac: A });
+  assert.ok(buyer.status !== 0, 'the buyer\'s own MAC is not removed (terminate ends the session)');
+  const removed = await http('127.0.0.1', '/devices/remove', { mac: B });
+  assert.is(removed.status, 200, JSON.stringify(removed.body));
+  assert.equal(removed.body.session.devices, [A]);
+  await lab.waitFor(() => lab.clientState(B) !== 'Authenticated', 30_000, 'B\'s gate closed');
+  assert.is(lab.clientState(A), 'Authenticated', 'A goes on');
+  assert.is((await lab.session(A)).state, 'ACTIVE');
+  // The freed place: C joins, and ubus removes it.
+  assert.is((await http('127.0.0.3', '/devices/join', { code })).status, 200);
+  const viaUbus = await lab.call('remove_device', { mac: C });
+  assert.equal((viaUbus.session as Record<string, unknown>).devices, [A]);
 });
 
 test.run();

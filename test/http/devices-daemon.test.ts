@@ -61,6 +61,12 @@ test('two devices share one data allotment: join by code, survive a kill -9, bil
   assert.is(session.max_devices, 2);
   await lab.waitFor(() => lab.clientState(A) === 'Authenticated', 30_000, 'A\'s gate open');
 
+  // The pay page loads its devices part (its own file, same origin).
+  const page = await fetch(`http://127.0.0.1:${port}/portal`).then((r) => r.text());
+  assert.match(page, '<script src="/devices.js"></script>');
+  const script = await fetch(`http://127.0.0.1:${port}/devices.js`);
+  assert.is(script.status, 200);
+  assert.match(await script.text(), "'/devices/join'");
   const mine = await http('127.0.0.1', '/devices');
   assert.is(mine.status, 200, JSON.stringify(mine.body));
   assert.match(mine.body.code, /^[0-9A-Z]{8}$/);

@@ -51,7 +51,7 @@ endef
 
 # The bundle is built in the checkout (npm is not part of the SDK); refuse to package without it.
 define Build/Compile
-	@test -f ./dist/sluice.mjs -a -f ./dist/usage-worker.mjs -a -f ./dist/worker.js || \
+	@test -f ./dist/sluice.mjs -a -f ./dist/usage-worker.mjs -a -f ./dist/worker.js -a -f ./dist/portal/batch.js || \
 		{ echo "sluice: dist/ is missing: run 'npm ci && npm run build' in the checkout first" >&2; exit 1; }
 endef
 
@@ -81,6 +81,12 @@ define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/sluice/portal
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/index.html $(1)/usr/share/sluice/portal/index.html
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/portal.js $(1)/usr/share/sluice/portal/portal.js
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/restore.js $(1)/usr/share/sluice/portal/restore.js
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/qr.js $(1)/usr/share/sluice/portal/qr.js
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/elsewhere.js $(1)/usr/share/sluice/portal/elsewhere.js
+	# Its batch-settlement part: the page logic, and the signing bundle built from src/browser/batch.ts.
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/batch-page.js $(1)/usr/share/sluice/portal/batch-page.js
+	$(INSTALL_DATA) ./dist/portal/batch.js $(1)/usr/share/sluice/portal/batch.js
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/devices.js $(1)/usr/share/sluice/portal/devices.js
 
 	# openNDS ThemeSpec that sends a new client to the pay page (opennds: login_option_enabled 3, themespec_path).
@@ -138,7 +144,8 @@ package-files: build
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds
-	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/devices.js $(STAGE)/usr/share/sluice/portal/
+	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/batch-page.js files/usr/share/sluice/portal/restore.js files/usr/share/sluice/portal/qr.js files/usr/share/sluice/portal/elsewhere.js files/usr/share/sluice/portal/devices.js $(STAGE)/usr/share/sluice/portal/
+	install -m 0644 dist/portal/batch.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
 	install -d $(STAGE)/www
 	cp -R luci-app/htdocs/. $(STAGE)/www/

@@ -120,6 +120,11 @@ const packages = [
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
       put(s, 'files/usr/share/sluice/portal/index.html', 'usr/share/sluice/portal/index.html', 0o644);
       put(s, 'files/usr/share/sluice/portal/portal.js', 'usr/share/sluice/portal/portal.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/batch-page.js', 'usr/share/sluice/portal/batch-page.js', 0o644);
+      put(s, 'dist/portal/batch.js', 'usr/share/sluice/portal/batch.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/restore.js', 'usr/share/sluice/portal/restore.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/qr.js', 'usr/share/sluice/portal/qr.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/elsewhere.js', 'usr/share/sluice/portal/elsewhere.js', 0o644);
       put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
     },
   },

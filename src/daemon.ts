@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import {
-  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
+  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
 import type { KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
@@ -43,7 +43,7 @@ export interface DaemonOptions {
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; gates: Gatekeeper; pricing: Pricing;
-  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
+  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; upto: UptoPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
 export class Daemon {
@@ -62,15 +62,19 @@ export class Daemon {
   private constructor(config: Config, problems: readonly ConfigProblem[], options: DaemonOptions,
     readonly log: Logger, private readonly parts: Parts, recovered: () => { ended: readonly Session[] }) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
-    const { upstream, sessions, escrow, x402, batch, pricing } = parts;
+    const { upstream, sessions, escrow, x402, batch, upto, pricing } = parts;
     this.config = new ConfigReloader({
       path: options.configPath, overrides: options, log, started: config, problems,
-      built: () => ({ radius: upstream.has('radius'), x402: x402 !== null, escrow: escrow !== null, batchSettlement: batch !== null }),
+      built: () => ({ radius: upstream.has('radius'), x402: x402 !== null, escrow: escrow !== null, batchSettlement: batch !== null, upto: upto !== null }),
       apply: async (next, running) => {
         // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
         if (next.x402.enabled === running.x402) x402?.reconfigure(next.x402);
         if (next.escrow.enabled === running.escrow) escrow?.reconfigure(next.escrow);
         if (next.batchSettlement.enabled === running.batchSettlement) batch?.method.reconfigure(next.batchSettlement);
+        if (next.upto.enabled === (running.upto ?? false) && upto) {
+          upto.method.reconfigure(next.upto);
+          void upto.method.refreshSupported();
+        }
         pricing.setPlans(next.pricing);
         sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
         log.level = next.main.logLevel;
@@ -87,10 +91,12 @@ export class Daemon {
       merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
+      ...(batch && { batch: batch.method }),
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());
     if (batch) this.closers.push(async () => batch.settler.stop());
+    if (upto) this.closers.push(async () => upto.method.close());
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -131,12 +137,15 @@ export class Daemon {
     // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
     const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
       () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
+    // x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end.
+    const upto = config.upto.enabled ? await unlessStateDamaged('upto',
+      () => openUpto({ config: config.upto, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
     // Free trials (plans with trial_every): the ledger of who had one when; cheap, so always there for a reload's plans.
     const trial = await unlessStateDamaged('trial', async () => TrialMethod.open(main.stateDir), log);
     const merchant = new Merchant({
       pricing, sessions,
       payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
-        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : []), ...(trial ? [trial] : [])]),
+        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : []), ...(upto ? [upto.method] : []), ...(trial ? [trial] : [])]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
@@ -173,12 +182,16 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, trial, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, upto, trial, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();
     // Open batch-settlement charges against the journal (ended while down → charged), then the claim/refund pass.
     await batch?.ends.reconcile();
+    // Open upto authorizations against the journal (ended while down → settled once), then the settles without an answer;
+    // and whether the facilitator serves upto at all (/supported): until it says so, upto is not offered.
+    await upto?.ends.reconcile();
+    if (upto) void upto.method.refreshSupported();
     await daemon.run(recovery.ended);
     // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
     escrow?.start();
@@ -187,7 +200,7 @@ export class Daemon {
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, valve }, log } = this;
+    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, upto, valve }, log } = this;
     // Escrow holds are not stored: they follow from the ledger and the journal, so they are re-evaluated first, before
     // the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
     await escrow?.recheckAll();
@@ -200,7 +213,7 @@ export class Daemon {
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     // x402 over HTTP on the LAN (http.listen): off by default.
-    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null);
+    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null);
     if (lan) this.closers.unshift(() => lan.close());
     await gates.start(endedWhileDown);
     await upstream.start();

@@ -51,6 +51,12 @@ export interface SluiceBackend {
    * ERR_SESSION_NOT_FOUND (no live session), ERR_SESSION_METRIC_MISMATCH (bytes for a time session).
    */
   change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
+  /**
+   * Moves a live session (by MAC or id) to another MAC: the same session, usage and allotment; the old MAC's gate closes
+   * as the new one opens (SessionManager.move: on flash first). `gate` is the new MAC's, after the same bounded wait as
+   * a purchase. Throws ERR_SESSION_NOT_FOUND, ERR_SESSION_MOVE_TARGET, ERR_SESSION_MOVING.
+   */
+  move?(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }>;
   /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
   logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];
@@ -72,6 +78,10 @@ export interface SluiceBackend {
    * online yet is not shown as plainly active.
    */
   gateOf?(mac: string): 'open' | 'pending';
+  /** A batch-settlement channel's state (`batch_channel`); absent when batch_settlement is off. */
+  batchChannel?(id: string): BlobmsgTable;
+  /** The customer's refund request for a batch-settlement channel (`batch_refund`): the channel, and the settle response once done. */
+  batchRefund?(payload: unknown): Promise<BlobmsgTable>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -12,6 +12,7 @@ import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
+import { toBlobmsgTable } from './plain.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
 export const GATE_REPLY_WAIT_MS = 3000;
@@ -42,6 +43,11 @@ export interface BackendParts {
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   /** The escrow side of an x402-session session (ubus `session`). */
   escrowOf?: (session: Session) => BlobmsgTable | null;
+  /** batch-settlement (batch_settlement.enabled): a channel's state and the customer's refund request. */
+  batch?: {
+    channel(id: unknown): object;
+    requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
+  };
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -58,6 +64,17 @@ export class DaemonBackend implements SluiceBackend {
   async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
     return this.parts.receipt(args);
+  }
+
+  batchChannel(id: string): BlobmsgTable {
+    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+    return toBlobmsgTable({ channel: this.parts.batch.channel(id) });
+  }
+
+  async batchRefund(payload: unknown): Promise<BlobmsgTable> {
+    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+    const out = await this.parts.batch.requestRefund(payload);
+    return toBlobmsgTable({ channel: out.channel, refunded: out.settlement !== null, ...(out.settlement && { settlement: out.settlement }) });
   }
 
   escrowOf(session: Session): BlobmsgTable | null {
@@ -126,6 +143,17 @@ export class DaemonBackend implements SluiceBackend {
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
     const session = await this.parts.sessions.removeDevice(live.id, mac);
     return { session, gate: await this.gateClosed(mac) };
+  }
+
+  async move(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }> {
+    const live = query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
+    if (!live || !isLive(live) || (query.mac !== undefined && live.mac !== query.mac)) {
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
+    }
+    const moved = await this.parts.sessions.move(live.id, toMac);
+    const gate = await Promise.race([this.parts.gates.opened(moved), delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+    const session = this.parts.sessions.get(moved.id) ?? moved;
+    return { session, from: live.mac, gate: isLive(session) && session.mac === moved.mac ? gate : 'closed' };
   }
 
   async logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }> {

@@ -44,6 +44,8 @@ export interface SessionEventPayloads {
   started: { session: BlobmsgTable };
   topup: { session: BlobmsgTable; payment: { method: string; reference: string; amount: string; asset: string } };
   ended: { session: BlobmsgTable; gate: GateCloseState };
+  /** A live session now on another MAC (ubus `move`, a restore on the pay page); `from` is the MAC it left. */
+  moved: { session: BlobmsgTable; from: string };
   usage: { sessions: UsageEntry[] };
   'awaiting-receipt': CreditFields;
   receipt: CreditFields;
@@ -52,7 +54,7 @@ export interface SessionEventPayloads {
 }
 export type SessionEventKind = keyof SessionEventPayloads;
 export const SESSION_EVENT_KINDS = [
-  'started', 'topup', 'ended', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
+  'started', 'topup', 'ended', 'moved', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
 ] as const satisfies readonly SessionEventKind[];
 
 /** The table sent for one event: `{event: kind, ...payload}`. */
@@ -106,6 +108,10 @@ export class EventPublisher {
         session: sessionView(s, this.clock.now()),
         payment: { method: payment.method, reference: payment.reference, amount: payment.amount.toString(), asset: payment.asset },
       });
+    });
+    sessions.on('moved', (s, from) => {
+      log.info('session moved', { id: s.id, from, mac: s.mac });
+      this.send('moved', { session: sessionView(s, this.clock.now()), from });
     });
     sessions.on('ended', (s) => {
       log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });

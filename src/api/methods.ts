@@ -123,6 +123,24 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
     },
   }),
+  batch_channel: method({
+    args: { channel: { kind: 'string', maxLength: 66, required: true } },
+    adminOnly: false,
+    handler(a, backend) {
+      if (!backend.batchChannel) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+      return backend.batchChannel(a.channel);
+    },
+  }),
+  batch_refund: method({
+    // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64 JSON).
+    args: { payload: { kind: 'table' }, signature: { kind: 'string', maxLength: 12_000 } },
+    adminOnly: false,
+    async handler(a, backend) {
+      if (!backend.batchRefund) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+      if (a.payload === undefined && a.signature === undefined) throw new InvalidArgumentError('payload', 'payload or signature is required');
+      return backend.batchRefund(a.payload ?? a.signature);
+    },
+  }),
   terminate: method({
     args: { mac, cause: { kind: 'string', oneOf: TERMINATE_CAUSES } },
     adminOnly: true,
@@ -160,6 +178,16 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
       );
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
+    },
+  }),
+  move: method({
+    args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, to: { kind: 'mac', required: true } },
+    adminOnly: true,
+    async handler(a, backend) {
+      if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
+      if (!backend.move) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
+      const { session, from, gate } = await backend.move({ ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) }, a.to);
+      return { session: sessionView(session, backend.now()), from, gate };
     },
   }),
   logout: method({

@@ -25,6 +25,8 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_DEVICE_BUSY: Status.PERMISSION_DENIED,
   ERR_DEVICE_LIMIT: Status.PERMISSION_DENIED,
   ERR_SESSION_STATE: Status.INVALID_ARGUMENT,
+  ERR_SESSION_MOVE_TARGET: Status.INVALID_ARGUMENT,
+  ERR_SESSION_MOVING: Status.INVALID_ARGUMENT,
   ERR_CONFIG_INVALID: Status.INVALID_ARGUMENT,
   ERR_UCI_PARSE: Status.PARSE_ERROR,
   ERR_NDSCTL_TIMEOUT: Status.TIMEOUT,
@@ -38,6 +40,8 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_X402_FACILITATOR_UNAVAILABLE: Status.CONNECTION_FAILED,
   ERR_X402_SETTLEMENT_PENDING: Status.TIMEOUT,
   ERR_X402_STORE: Status.SYSTEM_ERROR,
+  ERR_UPTO_PAYLOAD_INVALID: Status.INVALID_ARGUMENT,
+  ERR_UPTO_STORE: Status.SYSTEM_ERROR,
   ERR_ESCROW_FACILITATOR_UNAVAILABLE: Status.CONNECTION_FAILED,
   ERR_ESCROW_CREATE_PENDING: Status.TIMEOUT,
   ERR_ESCROW_TERMS_MISMATCH: Status.PERMISSION_DENIED,
@@ -48,6 +52,13 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_VOUCHER_REJECTED: Status.PERMISSION_DENIED,
   ERR_VOUCHER_INVALID: Status.NOT_SUPPORTED,
   ERR_UPSTREAM_UNAVAILABLE: Status.CONNECTION_FAILED,
+  ERR_BATCH_CHANNEL_UNKNOWN: Status.NOT_FOUND,
+  ERR_BATCH_REFUND_FORBIDDEN: Status.PERMISSION_DENIED,
+  ERR_BATCH_PAYLOAD_INVALID: Status.INVALID_ARGUMENT,
+  ERR_BATCH_STORE: Status.SYSTEM_ERROR,
+  // Busy: the channel's previous session is not charged yet, or a refund holds it; asking again later works.
+  ERR_BATCH_CHANNEL_BUSY: Status.TIMEOUT,
+  ERR_BATCH_DEPOSIT_PENDING: Status.TIMEOUT,
 };
 
 export function statusForCode(code: ErrorCode): number {
@@ -55,7 +66,7 @@ export function statusForCode(code: ErrorCode): number {
   if (direct !== undefined) return direct;
   if (code.startsWith('ERR_INVALID_')) return Status.INVALID_ARGUMENT;
   if (code.startsWith('ERR_JOURNAL_')) return Status.SYSTEM_ERROR;
-  // Every other x402 refusal: the payment is not good for this router (docs/x402.md lists them).
-  if (code.startsWith('ERR_X402_')) return Status.PERMISSION_DENIED;
+  // Every other x402 refusal (exact, upto, batch-settlement): the payment is not good for this router (docs/errors.md).
+  if (code.startsWith('ERR_X402_') || code.startsWith('ERR_UPTO_') || code.startsWith('ERR_BATCH_')) return Status.PERMISSION_DENIED;
   return Status.UNKNOWN_ERROR;
 }

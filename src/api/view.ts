@@ -63,5 +63,6 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
     ...(plan.devices !== undefined && { devices: plan.devices }),
+    ...(plan.displayName !== undefined && { display_name: plan.displayName }),
   };
 }

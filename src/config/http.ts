@@ -3,7 +3,7 @@
  * it needs x402.enabled. The package's firewall include keeps it off the WAN (files/etc/config/sluice says how).
  */
 import type { SectionReader } from './reader.ts';
-import { isHost, parseInteger, parseSecondsToMs, type Parsed } from './values.ts';
+import { isHost, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 
 export interface HttpConfig {
   /** Empty = off. */
@@ -18,6 +18,20 @@ export interface HttpConfig {
   pcsyncSecret: string;
   /** How far a logout's timestamp may be from the router's clock, and how long its nonce is kept. */
   pcsyncWindowMs: number;
+  /**
+   * The pay page's URL as clients reach it, for the RFC 8908 captive portal API's `user-portal-url` (an https URL in
+   * front of the endpoint, docs/captive-portal.md); empty: http://<listen>/portal.
+   */
+  portalUrl: string;
+  /** The venue's own page (RFC 8908 `venue-info-url`); empty: not announced. */
+  venueUrl: string;
+}
+
+/** A URL a phone opens: http or https, at most 512 bytes (the endpoint's own URL bound). */
+function pageUrl(v: string): Parsed<string> {
+  if (v === '') return { ok: true, value: '' };
+  if (v.length > 512) return { ok: false, reason: 'must be at most 512 characters' };
+  return parseUrl(v, ['http:', 'https:']);
 }
 
 export const MIN_PCSYNC_SECRET = 16;
@@ -53,6 +67,7 @@ export function readHttpSection(r: SectionReader): HttpConfig {
   const pcsyncSecret = r.string('pcsync_secret', '', (v) => (v.length < MIN_PCSYNC_SECRET ? `must be at least ${MIN_PCSYNC_SECRET} characters (or unset: PC-sync logouts off)` : undefined));
   return {
     host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)),
+    portalUrl: r.parsed('portal_url', '', pageUrl), venueUrl: r.parsed('venue_url', '', pageUrl),
     pcsyncSecret, pcsyncWindowMs: r.parsed('pcsync_window', 300_000, (v) => parseSecondsToMs(v, 5, 3600)),
   };
 }

@@ -1,8 +1,9 @@
 /** Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the reload diff. */
 export type {
   BatchRefundPolicy, BatchSettlementConfig, Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric, MqttConfig, PortalFlavour, PricingPlan,
-  RadiusConfig, X402Config,
+  RadiusConfig, UptoConfig, X402Config,
 } from './types.ts';
+export { UPTO_DEFAULTS, UPTO_MAX_TIMEOUT_S, UPTO_MIN_TIMEOUT_S } from './upto.ts';
 export type { MqttFormat } from './mqtt.ts';
 export {
   parseUci, findSection, sectionsOfType, anonymousSectionName, isValidUciName, isValidUciType, UciParseError,

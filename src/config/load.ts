@@ -20,6 +20,7 @@ import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
 import { readEscrowSection } from './escrow.ts';
 import { readBatchSettlementSection } from './batch-settlement.ts';
+import { readUptoSection } from './upto.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import {
@@ -155,6 +156,10 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
   if (trialEvery !== null) plan.trialEvery = trialEvery;
   const devices = r.parsed('devices', 1, int(1, MAX_PLAN_DEVICES));
   if (devices > 1) plan.devices = devices;
+  // Shown on a phone and sent in JSON: printable text only (no control characters), short enough for one line.
+  const displayName = r.string('display_name', '', check((v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
+    'must be 1 to 64 characters of text, without control characters'));
+  if (displayName !== '') plan.displayName = displayName.trim();
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {
@@ -239,6 +244,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     const { r, enabled } = upstreamReader(pkg, 'batch_settlement', sink, []);
     return readBatchSettlementSection(r, enabled);
   });
+  const upto = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'upto', sink, []); return readUptoSection(r, enabled); });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
@@ -263,7 +269,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, http, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

@@ -46,11 +46,13 @@ export interface RunningParts {
   x402: boolean;
   escrow: boolean;
   batchSettlement: boolean;
+  /** Absent: the daemon predates the section (off). */
+  upto?: boolean;
 }
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, and switching RADIUS, x402, escrow or batch_settlement on or off (each is built at start: its payment
+ * listen address and rate limit, and switching RADIUS, x402, escrow, batch_settlement or upto on or off (each is built at start: its payment
  * method, listener, queue). Their other settings apply on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
@@ -60,10 +62,13 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   // The PC-sync route and its nonce file are set up with the endpoint.
   if (next.http.pcsyncSecret !== running.http.pcsyncSecret) out.push('http.pcsync_secret');
   if (next.http.pcsyncWindowMs !== running.http.pcsyncWindowMs) out.push('http.pcsync_window');
+  if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
+  if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
   if (next.radius.enabled !== running.radius) out.push('radius.enabled');
   if (next.x402.enabled !== running.x402) out.push('x402.enabled');
   if (next.escrow.enabled !== running.escrow) out.push('escrow.enabled');
   if (next.batchSettlement.enabled !== running.batchSettlement) out.push('batch_settlement.enabled');
+  if (next.upto.enabled !== (running.upto ?? false)) out.push('upto.enabled');
   return out;
 }
 

@@ -81,6 +81,8 @@ export interface PricingPlan {
    * others type on theirs). Absent = 1 (the seed's single device, with the device-limit switch).
    */
   devices?: number;
+  /** `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name. */
+  displayName?: string;
 }
 
 export type { RadiusConfig } from './radius.ts';
@@ -100,6 +102,8 @@ export type { EscrowConfig } from './escrow.ts';
 import type { EscrowConfig } from './escrow.ts';
 export type { BatchRefundPolicy, BatchSettlementConfig } from './batch-settlement.ts';
 import type { BatchSettlementConfig } from './batch-settlement.ts';
+export type { UptoConfig } from './upto.ts';
+import type { UptoConfig } from './upto.ts';
 
 export interface LimitsConfig {
   /** 0 = unlimited. */
@@ -116,6 +120,7 @@ export interface Config {
   escrow: EscrowConfig;
   x402: X402Config;
   batchSettlement: BatchSettlementConfig;
+  upto: UptoConfig;
   http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;

@@ -32,6 +32,14 @@ export interface OpenCharge {
   at: number;
 }
 
+/**
+ * The unused balance going back to the customer: asked for (by the policy's schedule or the customer's request, on
+ * flash so a restart keeps it), then done with the refund's transaction ("" when the money had already gone).
+ */
+export type RefundState =
+  | { state: 'requested'; requestedAt: number; amount?: bigint }
+  | { state: 'done'; amount: bigint; transaction: string; at: number };
+
 export interface ChannelRecord {
   channelId: string;
   network: string;
@@ -50,6 +58,12 @@ export interface ChannelRecord {
   open?: OpenCharge;
   /** ms: when the last session ended; the unused balance is refunded from then on (the refund policy). */
   idleSince?: number;
+  /**
+   * Vouchers accepted on this channel so far: numbers each purchase's payment reference, so a session that used
+   * nothing (charged stays, the next ceiling equals the last) is not taken for a replay of the one before.
+   */
+  purchases: number;
+  refund?: RefundState;
 }
 
 const BIG_FIELDS = ['charged', 'signedMax', 'balance', 'totalClaimed', 'refundNonce'] as const;
@@ -58,6 +72,7 @@ function toJson(r: ChannelRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { ...r };
   for (const k of BIG_FIELDS) out[k] = r[k].toString();
   if (r.open) out.open = { ...r.open, base: r.open.base.toString(), pricePerStep: r.open.pricePerStep.toString(), stepSize: r.open.stepSize.toString() };
+  if (r.refund) out.refund = { ...r.refund, ...(r.refund.amount !== undefined && { amount: r.refund.amount.toString() }) };
   return out;
 }
 
@@ -74,7 +89,14 @@ function fromJson(v: unknown): ChannelRecord {
     charged: big(r.charged), signedMax: big(r.signedMax), balance: big(r.balance), totalClaimed: big(r.totalClaimed), refundNonce: big(r.refundNonce),
     withdrawRequestedAt: Number(r.withdrawRequestedAt ?? 0), syncedAt: Number(r.syncedAt ?? 0), lastRequestAt: Number(r.lastRequestAt ?? 0),
     ...(typeof r.idleSince === 'number' && { idleSince: r.idleSince }),
+    purchases: Number(r.purchases ?? 0),
   };
+  if (typeof r.refund === 'object' && r.refund !== null) {
+    const f = r.refund as Record<string, unknown>;
+    if (f.state === 'requested') rec.refund = { state: 'requested', requestedAt: Number(f.requestedAt), ...(f.amount !== undefined && { amount: big(f.amount) }) };
+    else if (f.state === 'done') rec.refund = { state: 'done', amount: big(f.amount), transaction: String(f.transaction ?? ''), at: Number(f.at) };
+    else throw new TypeError(`channel ${rec.channelId}: refund state ${JSON.stringify(f.state)}`);
+  }
   if (typeof r.open === 'object' && r.open !== null) {
     const o = r.open as Record<string, unknown>;
     rec.open = { reference: String(o.reference), base: big(o.base), pricePerStep: big(o.pricePerStep), stepSize: big(o.stepSize), mac: String(o.mac), at: Number(o.at) };

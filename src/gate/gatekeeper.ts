@@ -136,6 +136,18 @@ export class Gatekeeper {
     sessions.on('topup', (s) => { for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
     // New limits (CoA-Request, ubus `change`): the quota follows the allotment, down as well as up.
     sessions.on('limits', (s) => { if (s.metric === 'bytes') for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
+    // A move (on flash already): the old MAC's gate closes (no live session holds it now) as the new one opens.
+    // A held gate (escrow credit) stays held on the new MAC: only a release opens it.
+    sessions.on('moved', (s, from) => {
+      this.unlisted.delete(s.id);
+      const held = this.held.delete(from);
+      void this.close(from);
+      if (held) { this.held.add(s.mac); this.starts.set(s.id, Promise.resolve('pending')); return; }
+      this.starts.set(s.id, this.open(s).then((gate) => {
+        if (gate !== 'pending') this.events.emit('opened', s);
+        return gate;
+      }));
+    });
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
       this.unlisted.delete(s.id);

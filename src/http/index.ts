@@ -6,7 +6,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import type { BatchSettlementMethod, X402Method } from '../payments/index.ts';
+import type { BatchSettlementMethod, UptoMethod, X402Method } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,24 +37,25 @@ function portalDir(): string | null {
 }
 
 export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log,
-  batch: BatchSettlementMethod | null = null): Promise<HttpEndpoint | null> {
+  batch: BatchSettlementMethod | null = null, upto: UptoMethod | null = null): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
-  // The endpoint sells with x402 (exact, batch-settlement), its pay page also takes RADIUS vouchers, and it takes PC-sync
-  // logouts: any one is reason to run it.
+  // The endpoint sells with x402 (exact, batch-settlement, upto), its pay page also takes RADIUS vouchers, and it takes
+  // PC-sync logouts: any one is reason to run it.
   const pcsyncOn = config.http.pcsyncSecret !== '';
-  if (!x402 && !batch && !config.radius.enabled && !pcsyncOn) {
-    log.warn('http.listen is set but neither x402, batch_settlement nor radius is enabled, nor http.pcsync_secret set: the LAN endpoint stays off');
+  if (!x402 && !batch && !upto && !config.radius.enabled && !pcsyncOn) {
+    log.warn('http.listen is set but neither x402, batch_settlement, upto nor radius is enabled, nor http.pcsync_secret set: the LAN endpoint stays off');
     return null;
   }
   try {
     const directory = portalClientDirectory(valve);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, vouchers: config.radius.enabled,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled,
       portalDir: portalDir(),
       pcsync: pcsyncOn
         ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs) }
         : null,
+      captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
       macOf: (ip) => directory.macOf(ip),
       maxConnections,
       log,

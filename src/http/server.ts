@@ -2,14 +2,19 @@
  * The x402 HTTP endpoint on the LAN (`http.listen`, off by default): any x402 client (an agent with @x402/fetch, a
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON)
- *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, and `batch-settlement` when
- *                          batch_settlement is enabled); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
+ *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, `batch-settlement` when
+ *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
+ *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
  *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
+ *   GET /batch/channel?id=, GET|POST /batch/refund  a batch-settlement channel's state and the customer's refund
+ *                          request (batch-routes.ts; batch_settlement.enabled)
+ *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
+ *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
@@ -26,15 +31,19 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import type { BatchSettlementMethod, X402Method } from '../payments/index.ts';
+import type { BatchSettlementMethod, UptoMethod, X402Method } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
 import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
+import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { PCSYNC_LOGOUT_PATH, pcsyncLogout, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
+import { sessionPayers } from './payers.ts';
+import { RestoreDesk } from './restore.ts';
+import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 
 export interface HttpEndpointOptions {
   host: string;
@@ -46,6 +55,8 @@ export interface HttpEndpointOptions {
   x402: X402Method | null;
   /** x402 `batch-settlement` (batch_settlement.enabled), offered in the 402 beside `exact`; null when off. */
   batch?: BatchSettlementMethod | null;
+  /** x402 `upto` (upto.enabled), offered beside them when the facilitator serves it (its /supported); null when off. */
+  upto?: UptoMethod | null;
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -61,6 +72,8 @@ export interface HttpEndpointOptions {
   portalDir?: string | null;
   /** PC-sync logouts (http.pcsync_secret set); null or absent: POST /pcsync/logout answers 404. */
   pcsync?: PcSyncOptions | null;
+  /** What GET /captive announces (http.portal_url, or the endpoint's own /portal; http.venue_url, '' for none). */
+  captive?: { portalUrl: string; venueUrl: string };
   log?: Log;
 }
 
@@ -68,6 +81,10 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
 const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
+/** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
+const MAX_REFUND_BYTES = 9 * 1024;
+const MAX_RESTORE_BYTES = 1024;
+const POST_PATHS = new Set(['/receipt', '/voucher', '/trial', '/restore', '/restore/challenge']);
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -92,6 +109,12 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
   '/devices.js': ['devices.js', 'text/javascript; charset=utf-8'],
+  // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
+  '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
+  '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
+  '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
+  '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
+  '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {
@@ -109,8 +132,8 @@ function statusOf(code: string): number {
   if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 504;
   // One session per channel at a time: paying again cannot help until the running session ends.
   if (code === 'ERR_BATCH_CHANNEL_BUSY') return 409;
-  if (code === 'ERR_BATCH_STORE') return 500;
-  if (code.startsWith('ERR_BATCH_')) return 402;
+  if (code === 'ERR_BATCH_STORE' || code === 'ERR_UPTO_STORE') return 500;
+  if (code.startsWith('ERR_BATCH_') || code.startsWith('ERR_UPTO_')) return 402;
   if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
@@ -128,6 +151,10 @@ function statusOf(code: string): number {
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
+  if (code === 'ERR_RESTORE_INVALID') return 400;
+  if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
+  if (code === 'ERR_RESTORE_NO_SESSION' || code === 'ERR_RESTORE_SESSION_ENDED') return 404;
+  if (code === 'ERR_SESSION_MOVE_TARGET' || code === 'ERR_SESSION_MOVING') return 409;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
 }
@@ -137,8 +164,10 @@ export class HttpEndpoint {
   private readonly paymentLimiter: RateLimiter;
   /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
   private readonly requestLimiter: RateLimiter;
+  private readonly restorer: RestoreDesk;
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
+    this.restorer = new RestoreDesk({ backend: options.backend, payersOf: (s) => sessionPayers(s, options.batch ?? null), ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
@@ -175,16 +204,18 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    // A PC-sync call counts as a payment attempt: what a forger on the LAN would repeat.
-    const paying = postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH
-      || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove || (path === '/buy' && typeof req.headers['payment-signature'] === 'string');
+    // A restore counts as a payment attempt: each one is a signature to recover; so do a PC-sync call and a device's
+    // join or removal (what a forger or a code guesser on the LAN would repeat).
+    const mine = postPath === PCSYNC_LOGOUT_PATH || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove;
+    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund' || mine
+      || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (postPath === '/receipt' || postPath === '/voucher' || postPath === '/trial' || postPath === PCSYNC_LOGOUT_PATH
-      || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) {
+    if (POST_PATHS.has(postPath) || mine) {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
         if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
+        if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
         const e = toSluiceError(err);
@@ -195,7 +226,8 @@ export class HttpEndpoint {
         return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
       }
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /devices/join, /devices/remove, /pcsync/logout)' } }, { allow: 'GET' });
+    if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge, /devices/join, /devices/remove, /pcsync/logout)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -204,8 +236,10 @@ export class HttpEndpoint {
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
       if (url.pathname === DEVICES_PATHS.list) return await this.devices(req, res, ip, url.pathname);
+      if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
+      if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session or /portal' } });
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
@@ -229,9 +263,10 @@ export class HttpEndpoint {
   private plans(): unknown {
     const { backend, x402, vouchers } = this.options;
     const batch = this.options.batch ?? null;
+    const upto = this.options.upto ?? null;
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null },
+      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false },
       plans: backend.pricing().map((p) => {
         const batchOffer = (plan: string): unknown => {
           try { const q = backend.quote({ plan }); return batch!.requirements(q.asset, q.price); } catch { return null; }
@@ -240,8 +275,9 @@ export class HttpEndpoint {
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.devices !== undefined && { devices: p.devices }), x402: x402Offer,
-          ...(batch && { batch_settlement: batchOffer(p.id) }) };
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }), x402: x402Offer,
+          ...(batch && { batch_settlement: batchOffer(p.id) }),
+          ...(upto && { upto: (() => { try { return upto.offerFor(backend.quote({ plan: p.id })); } catch { return null; } })() }) };
       }),
     };
   }
@@ -249,7 +285,8 @@ export class HttpEndpoint {
   private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
     const { backend, x402 } = this.options;
     const batch = this.options.batch ?? null;
-    if (!x402 && !batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+    const upto = this.options.upto ?? null;
+    if (!x402 && !batch && !upto) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
     if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
@@ -260,6 +297,8 @@ export class HttpEndpoint {
     let refusal: unknown;
     if (x402) try { offers.push(x402.requirementsFor(quote) as unknown as Record<string, unknown>); } catch (err) { refusal = err; }
     if (batch) offers.push(batch.requirements(quote.asset, quote.price));
+    const uptoOffer = upto?.offerFor(quote) ?? null;
+    if (uptoOffer) offers.push(uptoOffer);
     if (offers.length === 0) throw refusal;
     const required = (error?: string, batchExtra?: Record<string, unknown>) => ({
       x402Version: 2,
@@ -269,7 +308,9 @@ export class HttpEndpoint {
     });
     const signature = req.headers['payment-signature'];
     // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
-    const method = typeof signature === 'string' && batch && (!x402 || schemeOfHeader(signature) === 'batch-settlement') ? 'batch-settlement' : 'x402';
+    const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
+    const method = scheme === 'upto' && upto ? 'upto'
+      : typeof signature === 'string' && batch && (!x402 || scheme === 'batch-settlement') ? 'batch-settlement' : 'x402';
     let mac: string | null = null;
     try {
       mac = await this.options.macOf(ip);
@@ -290,7 +331,8 @@ export class HttpEndpoint {
         mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method, payload: signature },
       });
       const paid = outcome.session.payments.at(-1);
-      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
+      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference)
+        : method === 'upto' ? upto!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
       return send(res, 200, this.purchased(outcome, before), headers);
@@ -303,7 +345,7 @@ export class HttpEndpoint {
       // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
       // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
-      const reason = method === 'batch-settlement' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
+      const reason = method !== 'x402' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
       const extra = method === 'batch-settlement' ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
       const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });
@@ -319,6 +361,30 @@ export class HttpEndpoint {
     const added = outcome.quote?.allotment
       ?? (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
     return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
+  }
+
+  /** The batch-settlement channel routes (batch-routes.ts): 501 when batch_settlement is off. */
+  private async batchRoute(req: IncomingMessage, res: ServerResponse, post: boolean, url?: URL): Promise<void> {
+    const batch = this.options.batch ?? null;
+    let answer: RouteAnswer;
+    try {
+      if (!batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+      if (url?.pathname === '/batch/channel') {
+        answer = channelRoute(batch, url);
+      } else {
+        const header = req.headers['payment-signature'];
+        const payload = post ? (await readJsonBody(req, MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header : header;
+        // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default plan's.
+        const id = url?.searchParams.get('id') ?? null;
+        const asset = id !== null ? batch.channel(id).asset : this.options.backend.quote({}).asset;
+        answer = await refundRoute(batch, payload, batch.requirements(asset, 0n), `http://${req.headers.host ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`);
+      }
+    } catch (err) {
+      const e = toSluiceError(err);
+      const status = e.code === 'ERR_UNKNOWN_PAYMENT_METHOD' ? 501 : typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : batchRouteStatus(e.code);
+      answer = { status, body: { error: { code: e.code, message: e.message } } };
+    }
+    return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
@@ -344,6 +410,9 @@ export class HttpEndpoint {
     try {
       mac = await this.options.macOf(ip);
       if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      // The same voucher on a new device (a rotated private address): its live session moves here, nothing is bought.
+      const restored = await this.restorer.voucherMove(code, password as string | undefined, mac);
+      if (restored) return send(res, 200, { session: sessionView(restored.session, this.options.backend.now()), restored: true, from: restored.from, gate: restored.gate });
       const before = this.options.backend.session({ mac });
       const outcome = await this.options.backend.purchase({
         mac, ip, ...paymentOf({
@@ -357,6 +426,23 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  /** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */
+  private async restore(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
+    const body = await readJsonBody(req, MAX_RESTORE_BYTES, 'ERR_RESTORE_INVALID', path === '/restore' ? '{nonce, signature}' : '{payer}');
+    let mac: string | null = null;
+    try {
+      mac = await this.options.macOf(ip);
+      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (path === '/restore/challenge') return send(res, 200, this.restorer.challenge(body, mac, ip));
+      const moved = await this.restorer.restore(body, mac, ip);
+      return send(res, 200, { session: sessionView(moved.session, this.options.backend.now()), restored: true, from: moved.from, gate: moved.gate });
+    } catch (err) {
+      const e = toSluiceError(err);
+      this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', { mac, ip, code: e.code, reason: e.message });
       throw err;
     }
   }
@@ -428,6 +514,20 @@ export class HttpEndpoint {
       'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     }).end(text);
+  }
+
+  /** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
+  private async captive(res: ServerResponse, ip: string): Promise<void> {
+    const { backend, x402, vouchers } = this.options;
+    let mac: string | null = null;
+    try { mac = await this.options.macOf(ip); } catch { /* two clients on one IP: which one is asking is unknown, so captive */ }
+    const live = mac === null ? undefined : backend.session({ mac });
+    const portalUrl = this.options.captive?.portalUrl || `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
+    const answer = captiveAnswer({
+      session: live ?? null, portalUrl, venueUrl: this.options.captive?.venueUrl ?? '',
+      canSell: x402 !== null || (this.options.batch ?? null) !== null || vouchers, now: backend.now(),
+    });
+    res.writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' }).end(JSON.stringify(answer));
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {

@@ -24,9 +24,14 @@ export {
   type HoldingGate,
 } from './escrow-credit.ts';
 export {
-  BATCH_METHOD_NAME, BatchSettlementMethod, MIRROR_FRESH_MS, batchReference, type BatchMethodOptions, type BatchSettlementConfig,
+  BATCH_METHOD_NAME, BatchSettlementMethod, MIRROR_FRESH_MS, batchReference, channelOfReference, type BatchMethodOptions, type RefundOutcome, type BatchSettlementConfig,
 } from './x402-batch.ts';
+export { channelView, type ChannelView } from './x402-batch-refund.ts';
 export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';
 export {
   BatchSettlementEnds, openBatchSettlement, type BatchEndsOptions, type BatchSettlementPart, type OpenBatchSettlementOptions,
 } from './x402-batch-ends.ts';
+export {
+  UPTO_METHOD_NAME, UPTO_SETTLE_MARGIN_S, UPTO_SETTLE_RETRY_MS, UptoMethod, type UptoMethodOptions, type UptoSettleResult,
+} from './x402-upto.ts';
+export { UptoEnds, allocateUsage, openUpto, type OpenUptoOptions, type UptoEndsOptions, type UptoPart } from './x402-upto-ends.ts';

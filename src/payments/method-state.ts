@@ -8,7 +8,7 @@ import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 
 /** The codes a method's state file fails to open with; anything else is a bug and stops the start as before. */
-export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_TRIAL_STORE'];
+export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_UPTO_STORE', 'ERR_TRIAL_STORE'];
 
 /** `open()`'s result, or null (logged as an error with the file's code) when the method's state cannot be read back. */
 export async function unlessStateDamaged<T>(method: string, open: () => Promise<T>, log: Log): Promise<T | null> {

@@ -88,7 +88,11 @@ export interface OpenBatchSettlementOptions {
 export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promise<BatchSettlementPart> {
   const store = await BatchChannelStore.open(o.stateDir);
   let settler: BatchSettler | undefined;
-  const method = new BatchSettlementMethod(o.config, { store, log: o.log, onCharged: () => settler?.charged() });
+  const method = new BatchSettlementMethod(o.config, {
+    store, log: o.log, onCharged: () => settler?.charged(), onRefundRequested: () => settler?.pass() ?? Promise.resolve(),
+    // A voucher tops up the channel's open session only while that session is live.
+    isLive: (reference) => o.sessions.list({}).some((s) => isLive(s) && batchRefsOf(s).includes(reference)),
+  });
   settler = new BatchSettler({ method, store, log: o.log });
   const ends = new BatchSettlementEnds({ method, settler, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
   return { method, settler, ends };

@@ -110,11 +110,54 @@ export class BatchSettler {
       else if (!(out.status === 'failed' && /nothing_to_settle/.test(out.reason))) report.pending++;
     }
 
-    // 3. Refunds of what no session will use, by the policy.
-    for (const r of store.list()) {
-      if (!this.refundDue(r)) continue;
-      const amount = r.balance - r.charged;
-      if (r.totalClaimed < r.charged) { report.pending++; continue; } // claim first, or the refund would take the charge
+    // 3. Refunds of what no session will use, by the policy or because the customer asked.
+    for (const listed of store.list()) {
+      if (!this.refundDue(listed)) continue;
+      // No purchase may accept a voucher against the balance this refund is about to lower.
+      if (!this.options.method.lockChannel(listed.channelId)) { report.pending++; continue; }
+      try {
+        await this.refund(listed.channelId, report, signer);
+      } finally {
+        this.options.method.unlockChannel(listed.channelId);
+      }
+    }
+    if (report.pending > 0) this.schedule(SETTLE_RETRY_MS);
+    // Policy `idle`: a channel not yet idle long enough is refunded by a pass at the moment it will be, not by whichever
+    // purchase or restart happens to run the next pass.
+    const nextIdle = this.nextIdleRefundAt();
+    if (nextIdle !== undefined) this.schedule(Math.max(0, nextIdle - this.clock.now()));
+    return report;
+  }
+
+  /** When the earliest channel waiting out `refund_idle` becomes due, or undefined when none waits. */
+  private nextIdleRefundAt(): number | undefined {
+    const cfg = this.options.method.settings;
+    if (cfg.refund !== 'idle') return undefined;
+    let at: number | undefined;
+    for (const r of this.options.store.list()) {
+      if (r.open || r.refund?.state === 'requested' || r.balance <= r.charged || r.idleSince === undefined) continue;
+      const due = r.idleSince + cfg.refundIdleMs;
+      if (at === undefined || due < at) at = due;
+    }
+    return at;
+  }
+
+  private async refund(channelId: string, report: PassReport, signer: ReturnType<typeof privateKeyToAccount> | undefined): Promise<void> {
+    const store = this.options.store;
+    const cfg = this.options.method.settings;
+    const client = this.options.method.facilitator;
+    const r = store.get(channelId);
+    if (!r || !this.refundDue(r)) return;
+    const left = r.balance - r.charged;
+    if (left <= 0n) {
+      // Asked for, but nothing is left: done (an earlier refund or the customer's withdrawal took it).
+      await store.put({ ...r, refund: { state: 'done', amount: 0n, transaction: '', at: this.clock.now() } });
+      return;
+    }
+    const asked = r.refund?.state === 'requested' ? r.refund.amount : undefined;
+    const amount = asked !== undefined && asked < left ? asked : left;
+    if (r.totalClaimed < r.charged) { report.pending++; return; } // claim first, or the refund would take the charge
+    {
       const payload: Record<string, unknown> = {
         type: 'refund', channelConfig: r.config,
         voucher: { channelId: r.channelId, maxClaimableAmount: r.signedMax.toString(), signature: r.signature },
@@ -123,7 +166,7 @@ export class BatchSettler {
       if (signer) payload.refundAuthorizerSignature = await signer.signTypedData(refundTypedData(r.channelId as Hex, r.refundNonce, amount, cfg.chainId));
       const out = await client.settle({ paymentPayload: this.envelope(r.config.token, payload), paymentRequirements: this.requirements(r.config.token) });
       const now = store.get(r.channelId);
-      if (!now) continue;
+      if (!now) return;
       if (out.status === 'settled') {
         const s = out.snapshot;
         now.balance = s ? s.balance : now.balance - (out.amount ?? amount);
@@ -131,24 +174,27 @@ export class BatchSettler {
         now.refundNonce = s ? s.refundNonce : now.refundNonce + 1n;
         now.withdrawRequestedAt = s ? s.withdrawRequestedAt : now.withdrawRequestedAt;
         now.syncedAt = this.clock.now();
+        now.refund = { state: 'done', amount: out.amount ?? amount, transaction: out.transaction, at: this.clock.now() };
         await store.put(now);
         report.refunded.push({ channelId: r.channelId, amount: (out.amount ?? amount).toString(), transaction: out.transaction });
       } else if (out.status === 'failed' && /refund_no_balance/.test(out.reason)) {
         // Nothing left to refund: an earlier refund landed (its answer lost) or the customer withdrew.
         now.balance = now.charged;
+        now.refund = { state: 'done', amount: 0n, transaction: '', at: this.clock.now() };
         await store.put(now);
       } else {
         report.pending++;
         this.options.log?.warn('batch-settlement refund not done; will retry', { channel: r.channelId, reason: out.status === 'failed' ? out.reason : out.message });
       }
     }
-    if (report.pending > 0) this.schedule(SETTLE_RETRY_MS);
-    return report;
   }
 
   private refundDue(r: ChannelRecord): boolean {
     const cfg = this.options.method.settings;
-    if (r.open || r.balance <= r.charged || r.idleSince === undefined) return false;
+    if (r.open) return false;
+    // The customer asked (on flash): whatever the policy, until it is done.
+    if (r.refund?.state === 'requested') return true;
+    if (r.balance <= r.charged || r.idleSince === undefined) return false;
     if (cfg.refund === 'at-end') return true;
     if (cfg.refund === 'idle') return this.clock.now() - r.idleSince >= cfg.refundIdleMs;
     return false;

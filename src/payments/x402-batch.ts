@@ -25,6 +25,7 @@ import {
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
 } from '../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
+import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -48,24 +49,52 @@ export interface BatchMethodOptions {
   clock?: Clock;
   /** A charge was written: the settler batches its claim. */
   onCharged?: (record: ChannelRecord) => void;
+  /**
+   * Whether a live session holds this payment reference (the sessions' view). A voucher for a channel with an open
+   * charge tops that session up only when its session is live; absent: no top-ups (the channel is busy).
+   */
+  isLive?: (reference: string) => boolean;
+  /** A customer asked for a refund (on flash): runs the settler's pass; resolves when it is over (done or not). */
+  onRefundRequested?: () => Promise<unknown>;
 }
 
-/** The payment reference of one voucher: the channel and the ceiling it signed (each voucher buys one session). */
-export function batchReference(channelId: string, ceiling: bigint): string {
-  return `${channelId.toLowerCase()}:${ceiling}`;
+/** The answer to a customer's refund request: the channel, and the spec's settle response once the refund is done. */
+export interface RefundOutcome {
+  channel: ChannelView;
+  settlement: Record<string, unknown> | null;
 }
 
-function cumulativeMismatch(r: ChannelRecord | undefined, expected: bigint, got: bigint): SluiceError {
+/**
+ * The payment reference of one voucher: the channel, the ceiling it signed and the channel's purchase number. The
+ * number makes it unique: after a session that used nothing, the next voucher's ceiling equals the last one (the
+ * charged amount is what counts, not the prior ceiling), and it is a new payment, not a replay.
+ */
+export function batchReference(channelId: string, ceiling: bigint, purchase: number): string {
+  return `${channelId.toLowerCase()}:${ceiling}:${purchase}`;
+}
+
+/** The channel a payment reference belongs to. */
+export function channelOfReference(reference: string): string {
+  return reference.split(':')[0] ?? '';
+}
+
+/** What a channel has committed: the charged amount, or while a session is open the ceiling it may charge up to. */
+function committed(r: ChannelRecord): bigint {
+  return r.open ? r.signedMax : r.charged;
+}
+
+export function cumulativeMismatch(r: ChannelRecord | undefined, expected: bigint, got: bigint): SluiceError {
   // The spec's corrective answer: the state the client needs to re-sync (it verifies our copy of its own signature).
   return new SluiceError('ERR_BATCH_CUMULATIVE_MISMATCH',
     `voucher maxClaimableAmount ${got} is not chargedCumulativeAmount + price = ${expected}`,
     { details: { reason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch', expected: expected.toString(),
       ...(r && { channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
-        withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: r.charged.toString() },
+        withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: committed(r).toString() },
       voucherState: { signedMaxClaimable: r.signedMax.toString(), signature: r.signature } }) } });
 }
 
-interface Checked { payment: BatchPayment; local: 'valid' | 'needs-facilitator' }
+/** `purchase`: the channel's purchase number this voucher takes; `topUp`: it raises the open session's ceiling. */
+interface Checked { payment: BatchPayment; local: 'valid' | 'needs-facilitator'; purchase: number; topUp: boolean }
 
 export class BatchSettlementMethod implements PaymentMethod {
   readonly name = BATCH_METHOD_NAME;
@@ -117,8 +146,31 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
-    const { payment } = await this.verified(ctx);
-    return { reference: batchReference(payment.voucher.channelId, payment.voucher.maxClaimableAmount) };
+    const { payment, purchase } = await this.verified(ctx);
+    return { reference: batchReference(payment.voucher.channelId, payment.voucher.maxClaimableAmount, purchase) };
+  }
+
+  /**
+   * Takes the channel for a money step that must not overlap a purchase (the settler's refund): false when a
+   * purchase holds it. The spec serializes per channel; a refund computed while a voucher is being accepted would
+   * leave that voucher's ceiling above the balance.
+   */
+  lockChannel(channelId: string): boolean {
+    const id = channelId.toLowerCase();
+    if (this.busy.has(id)) return false;
+    this.busy.add(id);
+    return true;
+  }
+
+  unlockChannel(channelId: string): void {
+    this.busy.delete(channelId.toLowerCase());
+  }
+
+  /** A top-up of the channel's open session: the same device, its session live, the same price per step. */
+  private topsUp(r: ChannelRecord, ctx: PaymentContext): boolean {
+    const open = r.open;
+    return open !== undefined && this.options.isLive?.(open.reference) === true && open.mac === ctx.request.mac
+      && open.pricePerStep === ctx.quote.pricePerStep && open.stepSize === ctx.quote.stepSize;
   }
 
   private verified(ctx: PaymentContext): Promise<Checked> {
@@ -138,23 +190,24 @@ export class BatchSettlementMethod implements PaymentMethod {
       token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
     const r = this.options.store.get(payment.voucher.channelId);
-    if (r?.open) throw busy(r.channelId);
+    const topUp = r !== undefined && this.topsUp(r, ctx);
+    if (r?.open && !topUp) throw busy(r.channelId);
     // A channel sluice has no record of starts from what is claimed on chain (the spec's server-state-loss baseline):
-    // checked again in authorize, once /verify has said what that is.
-    const expected = (r?.charged ?? 0n) + ctx.quote.price;
+    // checked again in authorize, once /verify has said what that is. A top-up raises the open ceiling.
+    const expected = (r ? committed(r) : 0n) + ctx.quote.price;
     if (r && payment.voucher.maxClaimableAmount !== expected) throw cumulativeMismatch(r, expected, payment.voucher.maxClaimableAmount);
-    return { payment, local };
+    return { payment, local, purchase: (r?.purchases ?? 0) + 1, topUp };
   }
 
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
-    const { payment, local } = await this.verified(ctx);
+    const { payment, local, purchase, topUp } = await this.verified(ctx);
     const id = payment.voucher.channelId;
     const ceiling = payment.voucher.maxClaimableAmount;
-    if (this.busy.has(id)) throw busy(id);
-    this.busy.add(id);
+    if (!this.lockChannel(id)) throw busy(id);
     try {
       const known = this.options.store.get(id);
-      if (known?.open) throw busy(id);
+      // Another purchase (or a refund) went through since precheck: this voucher was checked against a state gone.
+      if ((known?.purchases ?? 0) + 1 !== purchase || (known?.open !== undefined) !== topUp) throw busy(id);
       const request = { paymentPayload: payment.raw,
         paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price, payment.raw.accepted as Record<string, unknown>) };
       let snapshot: ChannelSnapshot;
@@ -165,26 +218,33 @@ export class BatchSettlementMethod implements PaymentMethod {
       } else if (payment.type === 'deposit') {
         const landed = await this.deposit(payment, request);
         snapshot = landed.snapshot;
-        if (landed.transaction) this.rememberDeposit(batchReference(id, ceiling), landed.transaction);
+        if (landed.transaction) this.rememberDeposit(batchReference(id, ceiling, purchase), landed.transaction);
       } else {
         const v = await this.client.verify(request);
         if (!v.ok) throw rejected(v.reason, v.message);
         snapshot = v.snapshot;
       }
       const base = known?.charged ?? snapshot.totalClaimed;
-      if (ceiling !== base + ctx.quote.price) throw cumulativeMismatch(known, base + ctx.quote.price, ceiling);
+      const expected = (known ? committed(known) : base) + ctx.quote.price;
+      if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling);
       if (ceiling > snapshot.balance) {
         throw new SluiceError('ERR_BATCH_VOUCHER_INVALID', `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
           { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } });
       }
-      const reference = batchReference(id, ceiling);
+      const reference = batchReference(id, ceiling, purchase);
       const now = this.clock.now();
+      // A top-up keeps the open charge (its reference, base and price); the session is charged once, at its end,
+      // up to the raised ceiling.
+      const open = topUp && known?.open ? known.open
+        : { reference, base, pricePerStep: ctx.quote.pricePerStep, stepSize: ctx.quote.stepSize, mac: ctx.request.mac, at: ctx.now };
       const record: ChannelRecord = {
         channelId: id, network: this.config.network, chainId: this.config.chainId, config: { ...payment.config },
         charged: base, signedMax: ceiling, signature: payment.voucher.signature,
         balance: snapshot.balance, totalClaimed: snapshot.totalClaimed, withdrawRequestedAt: snapshot.withdrawRequestedAt,
-        refundNonce: snapshot.refundNonce, syncedAt: fresh ? known.syncedAt : now, lastRequestAt: now,
-        open: { reference, base, pricePerStep: ctx.quote.pricePerStep, stepSize: ctx.quote.stepSize, mac: ctx.request.mac, at: ctx.now },
+        refundNonce: snapshot.refundNonce, syncedAt: fresh ? known.syncedAt : now, lastRequestAt: now, open, purchases: purchase,
+        // A new session takes the channel back from a refund asked for; a done one stays to be shown until then.
+        ...(known?.refund?.state === 'done' && !topUp && { refund: known.refund }),
+        ...(known?.refund && topUp && { refund: known.refund }),
       };
       // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
       // sluice can claim for whatever the session used, never a session nothing pays for.
@@ -236,10 +296,11 @@ export class BatchSettlementMethod implements PaymentMethod {
    * charge) gets the spec's corrective 402 (cumulative mismatch with channelState and voucherState) and re-syncs.
    */
   settlementOf(reference: string): Record<string, unknown> | null {
-    const id = reference.split(':')[0] ?? '';
+    const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r) return null;
-    const charged = r.open?.reference === reference ? r.open.base : r.charged;
+    // While the session this voucher paid for (or topped up) is open: what was charged before it.
+    const charged = r.open ? r.open.base : r.charged;
     return {
       success: true, payer: r.config.payer.toLowerCase(), transaction: this.deposits.get(reference) ?? '', network: r.network, amount: '',
       extra: {
@@ -250,9 +311,45 @@ export class BatchSettlementMethod implements PaymentMethod {
     };
   }
 
+  /** What sluice knows of a channel (ERR_INVALID_ARGUMENT, ERR_BATCH_CHANNEL_UNKNOWN). */
+  channel(id: unknown): ChannelView {
+    return channelView(channelRecordOf(this.options.store, id), this.config.refund);
+  }
+
+  /**
+   * The customer's refund request (x402-batch-refund.ts): on flash, then the settler's pass; answers the channel and,
+   * when the refund is done, the spec's settle response (the LAN endpoint's PAYMENT-RESPONSE).
+   */
+  async requestRefund(payload: unknown): Promise<RefundOutcome> {
+    const c = this.config;
+    const recorded = await recordRefundRequest(this.options.store, c, payload, this.clock.now(), async (raw, token) => {
+      // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
+      const v = await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) });
+      return v.ok;
+    }, cumulativeMismatch);
+    if (recorded.refund?.state === 'requested') {
+      try {
+        await this.options.onRefundRequested?.();
+      } catch (err) {
+        // The request is on flash: the settler's schedule tries again.
+        this.options.log?.warn('batch-settlement refund pass failed; will retry', { channel: recorded.channelId, reason: (err as Error).message });
+      }
+    }
+    const r = this.options.store.get(recorded.channelId) ?? recorded;
+    const done = r.refund?.state === 'done' ? r.refund : null;
+    return {
+      channel: channelView(r, c.refund),
+      settlement: !done ? null : {
+        success: true, payer: r.config.payer.toLowerCase(), transaction: done.transaction, network: r.network, amount: done.amount.toString(),
+        extra: { channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
+          withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: r.charged.toString() } },
+      },
+    };
+  }
+
   /** The session could not be granted: the open charge goes (the voucher stays: it is the channel's latest). */
   async release(ref: PaymentRef): Promise<void> {
-    const id = ref.reference.split(':')[0] ?? '';
+    const id = channelOfReference(ref.reference);
     const r = this.options.store.get(id);
     if (!r?.open || r.open.reference !== ref.reference) return;
     delete r.open;
@@ -265,7 +362,7 @@ export class BatchSettlementMethod implements PaymentMethod {
    * Returns the amount charged by this call.
    */
   async charge(reference: string, used: bigint): Promise<bigint> {
-    const id = reference.split(':')[0] ?? '';
+    const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r?.open || r.open.reference !== reference) return 0n;
     const open = r.open;

@@ -60,6 +60,7 @@ function toJson(line: JournalLine): unknown {
     case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
     case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
     case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at, ...(line.startedAt === undefined ? {} : { st: line.startedAt }) };
+    case 'move': return { t: 'move', id: line.id, mac: line.mac, at: line.at };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
     case 'join':
     case 'leave': return { t: line.t, id: line.id, mac: line.mac, at: line.at };
@@ -114,6 +115,12 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new Invalid(`not one of ${allowed.join('|')}`);
   return v as T;
 }
+const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** A MAC as the manager writes it (lowercase, colon-separated): anything else in a move record is corruption. */
+function macOf(v: unknown): string {
+  if (typeof v !== 'string' || !NORMAL_MAC.test(v)) throw new Invalid('not a normal MAC');
+  return v;
+}
 function strings(v: unknown): string[] {
   if (!Array.isArray(v)) throw new Invalid('not an array');
   return v.map(str);
@@ -152,6 +159,7 @@ function fromJson(v: unknown): JournalLine {
     case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']), ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }) };
     case 'join':
     case 'leave': return { t: o['t'], id: str(o['id']), mac: str(o['mac']), at: int(o['at']) };
+    case 'move': return { t: 'move', id: str(o['id']), mac: macOf(o['mac']), at: int(o['at']) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
       cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: counter(o['used']), bytes: counter(o['bytes']),

@@ -27,6 +27,8 @@ export type SessionEvents = {
   topup: [session: Session, payment: PaymentRef];
   /** A live session's limits set anew (setLimits: a RADIUS CoA-Request or ubus `change`), not ended by them. */
   limits: [session: Session];
+  /** A live session now belongs to another MAC (move(): on flash already); `from` is the MAC it left. */
+  moved: [session: Session, from: string];
   ended: [session: Session];
   /** A device joined a multi-device session (on flash): the gate opens for `mac`, the meter bills it to the session. */
   joined: [session: Session, mac: string];

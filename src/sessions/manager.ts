@@ -44,6 +44,8 @@ export class SessionManager {
   private readonly scheduler: DeadlineScheduler;
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
+  /** Session ids and target MACs of moves being written: a purchase for such a MAC waits for the move to land. */
+  private readonly moving = new Set<string>();
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
@@ -156,6 +158,7 @@ export class SessionManager {
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
     this.admission.assertNotApplied(keys, hold);
+    if (this.moving.has(g.mac)) throw new SluiceError('ERR_SESSION_MOVING', `a session is being moved to ${g.mac}; try again`);
     const live = this.reg.liveFor(g.mac);
     // A spent session is not topped up: it ends here, and the purchase starts a new one.
     const spent = spentCause(live, now);
@@ -337,6 +340,43 @@ export class SessionManager {
       return view;
     }
     return viewSession(current ?? session, this.clock.now());
+  }
+
+  /**
+   * Moves a live session to another MAC (a returning customer's phone with a new private address, or an admin's
+   * `move`): same id, usage, allotment and deadline. The `move` record is on flash before anyone hears `moved` (the gate
+   * then closes the old MAC and opens the new one), so a crash leaves the session on exactly one MAC and the start-up
+   * reconcile closes the other. Throws ERR_SESSION_NOT_FOUND (not live), ERR_SESSION_MOVE_TARGET (the MAC has a live
+   * session of its own), ERR_SESSION_MOVING (a move of this session or to this MAC is being written).
+   */
+  async move(id: string, toMac: string): Promise<Session> {
+    this.assertOpen();
+    const mac = normalizeMac(toMac);
+    const session = this.reg.sessions.get(id);
+    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    if (session.mac === mac) return viewSession(session, this.clock.now());
+    if (this.reg.liveFor(mac)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
+    if (this.moving.has(id) || this.moving.has(mac)) throw new SluiceError('ERR_SESSION_MOVING', `a move of session ${id} or to ${mac} is being written`);
+    this.moving.add(id);
+    this.moving.add(mac);
+    try {
+      const now = this.clock.now();
+      await this.store.append([{ t: 'move', id, mac, at: now }]);
+      const current = this.reg.sessions.get(id);
+      // Ended while the move was written: the end record follows the move, so a restart agrees it is over.
+      if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+      const from = current.mac;
+      const moved = copySession(current);
+      moved.mac = mac;
+      moved.ip = null;
+      this.reg.replace(moved);
+      const view = viewSession(moved, this.clock.now());
+      this.events.emit('moved', view, from);
+      return view;
+    } finally {
+      this.moving.delete(id);
+      this.moving.delete(mac);
+    }
   }
 
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */

@@ -11,6 +11,7 @@
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
  *   join   a device joined a multi-device session                          (durable before its gate opens)
  *   leave  a joined device was removed                                     (durable before its gate closes)
+ *   move   a live session now belongs to another MAC (a returning customer's new private address, an admin's move)
  */
 import { addPayment, copySession } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
@@ -21,10 +22,12 @@ export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: Pay
 /** `startedAt`: set when the record starts a time session's clock at its gate's opening (SessionManager.startClock). */
 export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number; startedAt?: number }
 export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: number; bytes: number }
+/** The session keeps its id, usage and allotment; only its MAC changes (durable before either gate is touched). */
+export interface MoveRecord { t: 'move'; id: string; mac: string; at: number }
 export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
 export interface DeviceRecord { t: 'join' | 'leave'; id: string; mac: string; at: number }
-export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | DeviceRecord;
+export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord;
 
 export interface StoreState {
   sessions: Map<string, Session>;
@@ -96,6 +99,14 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       session.expiresAt = record.expiresAt;
       // Without it a restart put the start back to the purchase: `used` then counted the wait for the gate too.
       if (record.startedAt !== undefined) session.startedAt = record.startedAt;
+      return;
+    }
+    case 'move': {
+      const session = state.sessions.get(record.id);
+      // Only a live session moves; a move after its end (a torn order cannot produce one) changes nothing.
+      if (!session || session.endedAt !== null) return;
+      session.mac = record.mac;
+      session.ip = null;
       return;
     }
     case 'end': {

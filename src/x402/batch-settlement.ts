@@ -39,12 +39,15 @@ export interface SignedVoucher {
 }
 
 export interface BatchPayment {
-  type: 'deposit' | 'voucher';
+  /** `refund`: the customer's own refund request (a voucher at the charged amount), only where the caller allows it. */
+  type: 'deposit' | 'voucher' | 'refund';
   network: string;
   config: ChannelConfig;
   voucher: SignedVoucher;
   /** Deposit payloads: what the deposit adds to the channel. */
   depositAmount: bigint | null;
+  /** Refund payloads: the amount asked for (absent: all that is left). */
+  refundAmount?: bigint;
   /** The payload as received: forwarded to the facilitator untouched. */
   raw: Record<string, unknown>;
 }
@@ -107,8 +110,11 @@ function uint128(v: unknown, field: string): bigint {
   return n;
 }
 
-/** The payload object, or the base64 JSON a PAYMENT-SIGNATURE header carries; shape and syntax only. */
-export function parseBatchPayment(input: unknown): BatchPayment {
+/**
+ * The payload object, or the base64 JSON a PAYMENT-SIGNATURE header carries; shape and syntax only. `types`: the
+ * payload types the caller takes (a purchase: deposit or voucher; the refund request: refund).
+ */
+export function parseBatchPayment(input: unknown, types: ReadonlyArray<BatchPayment['type']> = ['deposit', 'voucher']): BatchPayment {
   let obj: unknown = input;
   if (typeof input === 'string') {
     if (input.length > MAX_PAYLOAD_BYTES) invalid('larger than a payment payload');
@@ -133,7 +139,7 @@ export function parseBatchPayment(input: unknown): BatchPayment {
   const p = raw.payload;
   if (!isRecord(p)) invalid('payload is missing');
   const body = p as Record<string, unknown>;
-  if (body.type !== 'deposit' && body.type !== 'voucher') invalid(`payload.type ${JSON.stringify(body.type)} is not deposit or voucher`);
+  if (!types.includes(body.type as BatchPayment['type'])) invalid(`payload.type ${JSON.stringify(body.type)} is not ${types.join(' or ')}`);
   const c = body.channelConfig;
   if (!isRecord(c)) invalid('payload.channelConfig is missing');
   const cc = c as Record<string, unknown>;
@@ -159,7 +165,12 @@ export function parseBatchPayment(input: unknown): BatchPayment {
     depositAmount = uint128((d as Record<string, unknown>).amount, 'deposit.amount');
     if (depositAmount === 0n) invalid('deposit.amount must be positive');
   }
-  return { type: body.type, network: acc.network as string, config, voucher, depositAmount, raw };
+  let refundAmount: bigint | undefined;
+  if (body.type === 'refund' && body.amount !== undefined) {
+    refundAmount = uint128(body.amount, 'amount');
+    if (refundAmount === 0n) invalid('amount must be positive');
+  }
+  return { type: body.type as BatchPayment['type'], network: acc.network as string, config, voucher, depositAmount, ...(refundAmount !== undefined && { refundAmount }), raw };
 }
 
 /** What the channel must be for this router: the spec's verification rules 1–5 (config hash, token, receiver, authorizer, delay). */

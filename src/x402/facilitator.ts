@@ -27,6 +27,8 @@ export interface SupportedKind {
   x402Version: number;
   scheme: string;
   network: string;
+  /** The scheme's own metadata (upto: `facilitatorAddress`, the address that will call settle). */
+  extra?: Record<string, unknown>;
 }
 
 export interface FacilitatorClientOptions {
@@ -84,7 +86,8 @@ export class FacilitatorClient {
       if (typeof k !== 'object' || k === null) return [];
       const r = k as Record<string, unknown>;
       return typeof r.scheme === 'string' && typeof r.network === 'string' && typeof r.x402Version === 'number'
-        ? [{ x402Version: r.x402Version, scheme: r.scheme, network: r.network }] : [];
+        ? [{ x402Version: r.x402Version, scheme: r.scheme, network: r.network,
+          ...(typeof r.extra === 'object' && r.extra !== null && !Array.isArray(r.extra) && { extra: r.extra as Record<string, unknown> }) }] : [];
     });
   }
 }

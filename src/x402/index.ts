@@ -20,6 +20,7 @@ export {
   type AcceptedRequirements, type Address, type ExactAuthorization, type ExactPayment, type Hex,
 } from './payload.ts';
 export { SECP256K1_HALF_N, isLowS } from './signature.ts';
+export { recoverPersonalSigner } from './personal-sign.ts';
 export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
 export {
   AUTHORIZATION_TYPES, checkTerms, recoverSigner, verifyLocally, type AuthorizationType, type LocalRequirements,
@@ -33,3 +34,8 @@ export {
   BatchFacilitatorClient, snapshotOf,
   type BatchFacilitatorRequest, type BatchSettleOutcome, type BatchVerifyOutcome, type ChannelSnapshot,
 } from './batch-facilitator.ts';
+export {
+  PERMIT2_CONTRACT, UPTO_PERMIT2_TYPES, UPTO_PROXY_CONTRACT, UPTO_SCHEME, checkUptoTerms, parseUptoPayment, uptoDigest, uptoReference,
+  verifyUptoSignature, type UptoAuthorization, type UptoPayment, type UptoTerms,
+} from './upto.ts';
+export { UPTO_STORE_FILE, UptoStore, type UptoRecord, type UptoState } from './upto-store.ts';

@@ -71,7 +71,7 @@ test('the signature announces the blobmsg type of each argument; admin methods a
     cause: BlobmsgType.STRING, payment: BlobmsgType.TABLE,
   });
   const admin = Object.entries(METHODS).filter(([, m]) => m.adminOnly).map(([n]) => n).sort();
-  assert.equal(admin, ['change', 'grant', 'logout', 'reload', 'remove_device', 'terminate']);
+  assert.equal(admin, ['change', 'grant', 'logout', 'move', 'reload', 'remove_device', 'terminate']);
 });
 
 test('a policy declared as const types what checkArgs returns (the handlers rely on it, no casts)', () => {
@@ -95,6 +95,16 @@ test('error codes map to the standard ubus statuses', () => {
   assert.is(statusForCode('ERR_PAYMENT_METHOD_ADMIN_ONLY'), Status.PERMISSION_DENIED);
   assert.is(statusForCode('ERR_JOURNAL_WRITE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_NDSCTL_TIMEOUT'), Status.TIMEOUT);
+  // upto refusals: the payment is not good for this router; its table unreadable is the system's.
+  assert.is(statusForCode('ERR_UPTO_AUTHORIZATION_INVALID'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_UPTO_PAYLOAD_INVALID'), Status.INVALID_ARGUMENT);
+  assert.is(statusForCode('ERR_UPTO_STORE'), Status.SYSTEM_ERROR);
+  // batch-settlement: a bad voucher is a refusal, a busy channel a "try again", a garbled payload the caller's.
+  assert.is(statusForCode('ERR_BATCH_VOUCHER_INVALID'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_BATCH_CUMULATIVE_MISMATCH'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_BATCH_CHANNEL_BUSY'), Status.TIMEOUT);
+  assert.is(statusForCode('ERR_BATCH_PAYLOAD_INVALID'), Status.INVALID_ARGUMENT);
+  assert.is(statusForCode('ERR_BATCH_STORE'), Status.SYSTEM_ERROR);
   assert.is(statusForCode('ERR_INTERNAL'), Status.UNKNOWN_ERROR);
 });
 

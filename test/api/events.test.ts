@@ -28,7 +28,7 @@ test('the table lists every kind docs/ubus-api.md documents, and nothing else', 
   const doc = readFileSync(new URL('../../docs/ubus-api.md', import.meta.url), 'utf8');
   const documented = [...doc.matchAll(/^\| `([a-z-]+)` \| /gm)].map((m) => m[1]);
   for (const kind of SESSION_EVENT_KINDS) assert.ok(documented.includes(kind), `${kind} is documented`);
-  assert.is(new Set(SESSION_EVENT_KINDS).size, 7);
+  assert.is(new Set(SESSION_EVENT_KINDS).size, 8);
   assert.equal(sessionEvent('receipt', { session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' }),
     { event: 'receipt', session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' });
 });
@@ -54,6 +54,20 @@ test('started, topup and ended follow the sessions; ended waits for the gate\'s 
   assert.is((ended.session as BlobmsgTable).state, 'TERMINATED');
   assert.is(ended.gate, 'failed');
   assert.ok(r.lines.some((l) => l.includes('session started')) && r.lines.some((l) => l.includes('session ended')));
+  await sessions.close();
+});
+
+test('moved: the session on its new MAC and the MAC it left, with a log line', async () => {
+  const r = rig();
+  const sessions = await manager();
+  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+  const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g-move') });
+  await sessions.move(session.id, '02:00:00:00:00:99');
+  const moved = r.sent.find((s) => s.data.event === 'moved')!.data;
+  assert.is(moved.from, A);
+  assert.is((moved.session as BlobmsgTable).mac, '02:00:00:00:00:99');
+  assert.is((moved.session as BlobmsgTable).id, session.id);
+  assert.ok(r.lines.some((l) => l.includes('session moved')));
   await sessions.close();
 });
 

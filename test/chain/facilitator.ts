@@ -5,7 +5,7 @@
  * `settleFails` (answers success:false without touching the chain), `settleDelayMs` (settles on chain, then holds
  * the answer: a client timeout with the money moved), `settleStalls` (takes the settle and never answers nor
  * settles, until the client gives up: a client timeout with no money moved), and `dialect: 'x402-rs'` (refusals as
- * HTTP 400 with x402-rs's reason names).
+ * HTTP 400 with x402-rs's reason names). Options add @x402/evm's batch-settlement and upto facilitator schemes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,7 @@ import { x402Facilitator } from '@x402/core/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { registerExactEvmScheme } from '@x402/evm/exact/facilitator';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/facilitator';
+import { UptoEvmScheme } from '@x402/evm/upto/facilitator';
 import { createWalletClient, http, publicActions } from 'viem';
 import { generatePrivateKey, nonceManager, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 import type { TestChain } from './index.ts';
@@ -53,6 +54,8 @@ export interface FacilitatorOptions {
    * receiverAuthorizer in /supported); omitted, servers must sign their own.
    */
   batchSettlement?: { authorizer?: PrivateKeyAccount };
+  /** Also serve `upto` (@x402/evm's own facilitator scheme, Permit2; the contracts must be in place: upto.ts). */
+  upto?: boolean;
 }
 
 export async function startFacilitator(chain: TestChain, options: FacilitatorOptions = {}): Promise<TestFacilitator> {
@@ -76,6 +79,7 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     facilitator.register((options.networks ?? [`eip155:${chain.chainId}`]) as never,
       new BatchSettlementEvmScheme(signer as never, options.batchSettlement.authorizer as never));
   }
+  if (options.upto) facilitator.register((options.networks ?? [`eip155:${chain.chainId}`]) as never, new UptoEvmScheme(signer as never));
 
   const faults: FacilitatorFaults = options.faults ?? {};
   const calls = { verify: 0, settle: 0, supported: 0 };

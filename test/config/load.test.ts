@@ -322,3 +322,27 @@ test('batch_settlement: off by default; read when enabled; a withdraw delay outs
   const noReceiver = configFromUciPartial(parseUci(section('').replace(/\toption receiver 0x.*\n/, '')), { hostname: 'router1' });
   assert.equal(noReceiver.problems.map((p) => p.path), ['batch_settlement.receiver']);
 });
+
+test('upto: off by default; read when enabled; a bad pay_to, network, window or URL disables it with a clear problem', () => {
+  const c = load(PLAN);
+  assert.is(c.upto.enabled, false);
+  const section = (extra: string) => `${PLAN}config upto 'upto'\n\toption enabled 1\n\toption facilitator_url http://f:4021\n` +
+    `\toption network base-sepolia\n\toption pay_to 0x${'A'.repeat(40)}\n${extra}`;
+  assert.equal(load(section('\toption max_timeout_seconds 7200\n\toption timeout 5\n')).upto, {
+    enabled: true, facilitatorUrl: 'http://f:4021', network: 'eip155:84532', chainId: 84532, payTo: `0x${'a'.repeat(40)}`,
+    maxTimeoutSeconds: 7200, timeoutMs: 5000,
+  });
+  assert.is(load(section('')).upto.maxTimeoutSeconds, 86_400);
+  for (const [extra, path] of [['\toption max_timeout_seconds 899\n', 'upto.max_timeout_seconds'], ['\toption max_timeout_seconds 2592001\n', 'upto.max_timeout_seconds'],
+    ['\toption max_timeout_seconds 1h\n', 'upto.max_timeout_seconds'], ['\toption timeout 0\n', 'upto.timeout'], ['\toption network solana\n', 'upto.network']] as const) {
+    const r = configFromUciPartial(parseUci(section(extra)), { hostname: 'router1' });
+    assert.is(r.config.upto.enabled, false, extra);
+    assert.equal(r.problems.map((p) => `${p.path}:${p.effect}`), [`${path}:section-disabled`]);
+  }
+  const noPayTo = configFromUciPartial(parseUci(section('').replace(/\toption pay_to 0x.*\n/, '')), { hostname: 'router1' });
+  assert.equal(noPayTo.problems.map((p) => `${p.path}: ${p.reason}`), ['upto.pay_to: is required: the address settled money goes to']);
+  const badPayTo = configFromUciPartial(parseUci(section('').replace(/\toption pay_to 0x.*\n/, '\toption pay_to 0x1234\n')), { hostname: 'router1' });
+  assert.equal(badPayTo.problems.map((p) => `${p.path}: ${p.reason}`), ['upto.pay_to: must be an address (0x and 40 hex digits)']);
+  const badUrl = configFromUciPartial(parseUci(section('').replace('http://f:4021', 'ftp://f')), { hostname: 'router1' });
+  assert.equal(badUrl.problems.map((p) => p.path), ['upto.facilitator_url']);
+});

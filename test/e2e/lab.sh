@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
 #
-#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN]   → prints the lab dir
+#   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN] [--theme HOST:PORT]
+#                                                                                                  → prints the lab dir
 #     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
+#     --theme: openNDS shows sluice's splash (files/usr/lib/opennds/theme_sluice.sh, login_option_enabled 3) pointing
+#              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -68,6 +71,13 @@ USERS_TO_ROUTER='FirewallRuleSet users-to-router {
 
 write_opennds_conf() {
   mkdir -p "$1"
+  local theme='' rules=$USERS_TO_ROUTER
+  if [ -n "$THEME_LISTEN" ]; then
+    theme="login_option_enabled 3
+themespec_path /run/sluice-lab/theme_sluice.sh"
+    rules="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port ${THEME_LISTEN##*:}
+}"
+  fi
   cat >"$1/opennds.conf" <<EOF
 gatewayinterface br-lan
 gatewayname sluice-lab
@@ -79,12 +89,13 @@ sessiontimeout 1440
 preauthidletimeout 30
 authidletimeout 120
 allow_preemptive_authentication 1
+$theme
 
 FirewallRuleSet authenticated-users {
 }
 FirewallRuleSet preauthenticated-users {
 }
-$USERS_TO_ROUTER
+$rules
 EOF
 }
 
@@ -137,7 +148,7 @@ opennds_start() {
   offset=$(stat -c %s "$LABDIR/opennds.log" 2>/dev/null || echo 0)
   # setsid/nsenter/env all exec, so $! is openNDS itself.
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
-    env PATH="/run/sluice-lab/iptables-wrapper:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
+    env PATH="/run/sluice-lab/iptables-wrapper:/run/sluice-lab/uci-shim:/usr/sbin:/usr/bin:/sbin:/bin" opennds -f -d 3 \
     </dev/null >>"$LABDIR/opennds.log" 2>&1 &
   pid=$!
   echo "$pid" >"$LABDIR/opennds.pid"
@@ -158,6 +169,7 @@ opennds_stop() {
 
 up() {
   local rate=8mbit owner=$PPID nds_bin=
+  THEME_LISTEN=
   CHECKINTERVAL=1
   PORTAL=opennds
   while [ $# -gt 0 ]; do
@@ -167,6 +179,7 @@ up() {
       --checkinterval) CHECKINTERVAL=$2; shift ;;
       --owner) owner=$2; shift ;;
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
+      --theme) THEME_LISTEN=$2; shift ;;
       *) die "unknown option $1" ;;
     esac
     shift
@@ -273,6 +286,15 @@ EOF
     cp "$nds_bin" "$extra/bin/nodogsplash"
     cp "$(dirname "$nds_bin")/ndsctl" "$extra/bin/ndsctl"
     write_nodogsplash_conf "$extra/nodogsplash.conf" "$extra/htdocs"
+  fi
+  if [ -n "$THEME_LISTEN" ]; then
+    [ "$PORTAL" = opennds ] || die "--theme is for openNDS"
+    cp "$HERE/../../files/usr/lib/opennds/theme_sluice.sh" "$extra/theme_sluice.sh"
+    # The theme reads sluice.http.listen with uci; the lab has no uci, so a stand-in answers that one question the way
+    # uci does (the value on stdout, exit 0; anything else: exit 1 and nothing, as `uci -q get` of a missing option).
+    mkdir -p "$extra/uci-shim"
+    printf '#!/bin/sh\n[ "$*" = "-q get sluice.http.listen" ] && { echo %q; exit 0; }\nexit 1\n' "$THEME_LISTEN" >"$extra/uci-shim/uci"
+    chmod +x "$extra/uci-shim/uci"
   fi
 
   # The router's anchor: holds the mount namespace with the private /tmp. The checkout may itself live under /tmp

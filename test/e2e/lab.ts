@@ -61,6 +61,8 @@ export interface LabOptions {
   checkinterval?: number;
   /** a nodogsplash binary (a local build, ndsctl next to it) to run as the portal instead of openNDS */
   nodogsplash?: string;
+  /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
+  theme?: string;
 }
 
 export interface FetchResult {
@@ -109,6 +111,7 @@ export class Lab {
     else if (opts.rate !== undefined) args.push('--rate', opts.rate);
     if (opts.checkinterval !== undefined) args.push('--checkinterval', String(opts.checkinterval));
     if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
+    if (opts.theme !== undefined) args.push('--theme', opts.theme);
     const r = await run(LAB_SH, args, 120_000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {

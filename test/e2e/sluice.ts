@@ -52,7 +52,14 @@ export interface SluiceOptions {
    * namespace, where the daemon runs. SLUICE_E2E_KERNEL_QUOTA=0|1 overrides it.
    */
   kernelQuota?: boolean;
+  /** The plans' `asset` (a token address): they are then for sale by x402 too, priced in USDC (6 decimals). */
+  planAsset?: string;
+  /** UCI sections appended to the config (x402, http, …). */
+  extraConfig?: string;
 }
+
+const asset = (address: string | undefined): string[] =>
+  address ? [`\toption asset '${address}'`, `\toption currency 'USDC'`] : [];
 
 export class Sluice {
   readonly dir: string;
@@ -95,6 +102,7 @@ export class Sluice {
       `\toption decimals '6'`,
       `\toption min_steps '1'`,
       `\toption max_steps '1000'`,
+      ...asset(opts.planAsset),
       ``,
       `config pricing 'time'`,
       `\toption metric 'seconds'`,
@@ -102,7 +110,9 @@ export class Sluice {
       `\toption price_per_step '1000'`,
       `\toption min_steps '1'`,
       `\toption max_steps '1440'`,
+      ...asset(opts.planAsset),
       ``,
+      opts.extraConfig ?? '',
     ].join('\n'));
   }
 

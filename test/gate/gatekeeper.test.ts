@@ -124,6 +124,37 @@ test('at most LISTING_WAITERS unlisted sessions retry on their own; the rest are
   }
 });
 
+test('a move (backend.move): the old MAC\'s gate closes, the new one opens, a tick keeps it so; a held gate stays held on the new MAC', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.1');
+  r.portal.addClient(B, '10.0.0.2');
+  try {
+    await grantAndOpen(r, A);
+    const id = r.sessions.byMac(A)!.id;
+    const moved = await r.backend.move({ mac: A }, B);
+    assert.is(moved.gate, 'opened');
+    assert.is(moved.from, A);
+    assert.is(await r.gates.closed(A), 'closed');
+    assert.is(r.portal.get(A)?.state === 'Authenticated', false, 'the old MAC is closed');
+    assert.is(r.portal.get(B)!.state, 'Authenticated');
+    assert.is(r.gates.gateOf(B), 'already-open');
+    await r.tick();
+    assert.is(r.portal.get(B)!.state, 'Authenticated', 'the tick does not take the moved session for an unpaid client');
+    assert.is(r.sessions.get(id)!.state, 'ACTIVE');
+    // Held (escrow credit): closed on purpose; a move keeps it closed until released, on the new MAC.
+    assert.ok(await r.gates.hold(B));
+    r.portal.addClient(A, '10.0.0.1');
+    const back = await r.backend.move({ mac: B }, A);
+    assert.is(back.gate, 'pending');
+    assert.ok(r.gates.isHeld(A) && !r.gates.isHeld(B));
+    assert.is(r.portal.get(A)!.state === 'Authenticated', false);
+    assert.ok(await r.gates.release(A));
+    assert.is(r.portal.get(A)!.state, 'Authenticated');
+  } finally {
+    await r.close();
+  }
+});
+
 test('a client authenticated behind sluice\'s back while it runs is deauthed by the next tick, and counted', async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.1');

@@ -5,6 +5,8 @@
  * caller's MAC gets the session; at its end the receiver gets exactly the metered price. The same client returns: its
  * local state cannot know the metered charge, so sluice answers the spec's corrective 402, the client re-syncs from
  * it and pays by a voucher alone (no deposit). A voucher over the channel's balance is refused and moves nothing.
+ * A running session is topped up by a voucher alone. GET /batch/channel shows the channel; a refund request signed
+ * by another key is refused (403); @x402/evm's own `refund(url)` gets the customer exactly the rest back.
  */
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -94,15 +96,15 @@ async function facilitatorAuthorizer(): Promise<Address> {
   return kind.extra.receiverAuthorizer;
 }
 
-function get(path: string, headers: Record<string, string> = {}) {
+function get(path: string, headers: Record<string, string> = {}, post?: unknown) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers }, (res) => {
+    const req = request(`${base}${path}`, { headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) }, method: post === undefined ? 'GET' : 'POST' }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(post === undefined ? undefined : JSON.stringify(post));
   });
 }
 
@@ -149,6 +151,7 @@ test('the 402 offers batch-settlement beside exact', async () => {
 });
 
 let payingFetch: typeof fetch;
+let scheme: BatchSettlementEvmScheme;
 
 test('@x402/fetch deposits and pays: PAYMENT-RESPONSE, gate open; the session\'s end charges the metered price, to the unit', async () => {
   buyer.account = chain.newAccount();
@@ -156,7 +159,8 @@ test('@x402/fetch deposits and pays: PAYMENT-RESPONSE, gate open; the session\'s
   await usdc.mint(buyer.account.address, FUNDS);
   const signer = toClientEvmSigner(buyer.account as never, chain.publicClient as never);
   const client = x402Client.fromConfig({ schemes: [], spendControls: { allowedAssets: true } });
-  client.register(NET as never, new BatchSettlementEvmScheme(signer, { voucherSigner: buyer.voucherKey as never }) as never);
+  scheme = new BatchSettlementEvmScheme(signer, { voucherSigner: buyer.voucherKey as never });
+  client.register(NET as never, scheme as never);
   payingFetch = wrapFetchWithPayment(fetch, client) as typeof fetch;
 
   const res = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
@@ -200,7 +204,7 @@ test('the client returns: corrective 402, re-sync, a voucher alone (no deposit);
   const state = (settlement.extra as Record<string, unknown>).channelState as Record<string, unknown>;
   assert.is(state.chargedCumulativeAmount, String(firstCharge));
   const payments = (body.session as Record<string, unknown>).payments as Array<Record<string, unknown>>;
-  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}`, 'the voucher raised the ceiling by exactly the price');
+  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}:2`, 'the voucher raised the ceiling by exactly the price');
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
   assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'no new deposit');
 
@@ -231,6 +235,73 @@ test('a voucher over the channel\'s balance: 402, nothing granted, nothing moved
   assert.is(decode(r.headers['payment-required']).error, 'invalid_batch_settlement_evm_cumulative_exceeds_balance');
   assert.equal(await lab.session(MAC), sessionBefore, 'no session granted');
   assert.equal({ buyer: await usdc.balanceOf(buyer.account.address), receiver: await usdc.balanceOf(receiver), channel: await channel(channelId) }, before);
+});
+
+test('a running session topped up by a voucher alone (no deposit, no wallet prompt): the allotment grows, charged once', async () => {
+  const first = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
+  assert.is(first.status, 200, await first.clone().text());
+  await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+  const onChain = await channel(channelId);
+  const res = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
+  const body = (await res.json()) as Record<string, unknown>;
+  assert.is(res.status, 200, JSON.stringify(body));
+  assert.is(body.topped_up, true);
+  assert.is((body.session as Record<string, unknown>).allotment, String(2n * STEPS * 60n));
+  assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'no new deposit');
+  assert.equal(await channel(channelId), onChain, 'a top-up moves no money');
+  const charge = await terminate();
+  await lab.waitFor(async () => (await usdc.balanceOf(receiver)) === firstCharge + charge, 60_000, 'claimed and settled once');
+  firstCharge += charge;
+});
+
+test('GET /batch/channel: charged, ceiling, balance, refund state; unknown and malformed ids refused', async () => {
+  const r = await get(`/batch/channel?id=${channelId}`);
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  assert.equal({ ...r.body, ceiling: undefined }, {
+    channel_id: channelId, network: NET, asset: usdc.address.toLowerCase(), payer: buyer.account.address.toLowerCase(),
+    payer_authorizer: buyer.voucherKey.address.toLowerCase(), charged: String(firstCharge), ceiling: undefined, balance: String(DEPOSIT),
+    claimed: String(firstCharge), available: String(DEPOSIT - firstCharge), session_open: false, withdraw_requested_at: 0,
+    refund_policy: 'on-request', refund: { state: 'none' },
+  });
+  assert.ok(BigInt(String(r.body.ceiling)) >= firstCharge);
+  const unknown = await get(`/batch/channel?id=0x${'ab'.repeat(32)}`);
+  assert.equal([unknown.status, (unknown.body.error as Record<string, unknown>).code], [404, 'ERR_BATCH_CHANNEL_UNKNOWN']);
+  const bad = await get('/batch/channel?id=nope');
+  assert.equal([bad.status, (bad.body.error as Record<string, unknown>).code], [400, 'ERR_INVALID_ARGUMENT']);
+});
+
+test('a refund request for someone else\'s channel: 403 ERR_BATCH_REFUND_FORBIDDEN, nothing recorded, nothing moved', async () => {
+  const probe = await get(`/batch/refund?id=${channelId}`);
+  assert.is(probe.status, 402);
+  const accepted = (decode(probe.headers['payment-required']).accepts as Array<Record<string, unknown>>)[0]!;
+  assert.is(accepted.scheme, 'batch-settlement');
+  const config = { payer: buyer.account.address, payerAuthorizer: buyer.voucherKey.address, receiver: accepted.payTo, receiverAuthorizer: (accepted.extra as Record<string, unknown>).receiverAuthorizer,
+    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(64)}` };
+  const stranger = chain.newAccount();
+  const voucher = await signVoucher(stranger as never, channelId, firstCharge.toString(), NET);
+  const before = { buyer: await usdc.balanceOf(buyer.account.address), channel: await channel(channelId) };
+  const r = await get('/batch/refund', {}, { payload: { x402Version: 2, accepted, payload: { type: 'refund', channelConfig: config, voucher } } });
+  assert.equal([r.status, (r.body.error as Record<string, unknown>).code], [403, 'ERR_BATCH_REFUND_FORBIDDEN'], JSON.stringify(r.body));
+  const garbage = await get('/batch/refund', {}, { payload: 'not a payload' });
+  assert.equal([garbage.status, (garbage.body.error as Record<string, unknown>).code], [400, 'ERR_BATCH_PAYLOAD_INVALID']);
+  const voucherNotRefund = await get('/batch/refund', {}, { payload: { x402Version: 2, accepted, payload: { type: 'voucher', channelConfig: config, voucher } } });
+  assert.equal([voucherNotRefund.status, (voucherNotRefund.body.error as Record<string, unknown>).code], [400, 'ERR_BATCH_PAYLOAD_INVALID']);
+  assert.equal((await get(`/batch/channel?id=${channelId}`)).body.refund, { state: 'none' });
+  assert.equal({ buyer: await usdc.balanceOf(buyer.account.address), channel: await channel(channelId) }, before);
+});
+
+test('@x402/evm\'s own refund(url): 200 + PAYMENT-RESPONSE, the customer gets exactly the rest back, once', async () => {
+  const settled = await scheme.refund(`${base}/batch/refund?id=${channelId}`) as unknown as Record<string, unknown>;
+  assert.is(settled.success, true, JSON.stringify(settled));
+  assert.match(String(settled.transaction), /^0x[0-9a-f]{64}$/);
+  assert.is(settled.amount, String(DEPOSIT - firstCharge));
+  assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - firstCharge, 'the buyer paid exactly what the meter counted');
+  assert.equal(await channel(channelId), [firstCharge, firstCharge]);
+  const view = await get(`/batch/channel?id=${channelId}`);
+  assert.equal({ ...(view.body.refund as Record<string, unknown>), done_at: 0 }, { state: 'done', amount: String(DEPOSIT - firstCharge), transaction: settled.transaction, done_at: 0 });
+  assert.is(view.body.available, '0');
+  // Nothing is left: asking again moves nothing.
+  assert.is(await usdc.balanceOf(receiver), firstCharge);
 });
 
 test.run();

@@ -10,7 +10,15 @@ import { webcrypto } from 'node:crypto';
 const ROOT = new URL('../../', import.meta.url).pathname;
 export const PORTAL_DIR = `${ROOT}files/usr/share/sluice/portal`;
 const PORTAL_JS = readFileSync(`${PORTAL_DIR}/portal.js`, 'utf8');
+const BATCH_PAGE_JS = readFileSync(`${PORTAL_DIR}/batch-page.js`, 'utf8');
+/** The batch-settlement signing bundle is built (scripts/build.mjs), not kept in git. */
+function batchJs(): string {
+  try { return readFileSync(`${PORTAL_DIR}/batch.js`, 'utf8'); } catch { throw new Error(`${PORTAL_DIR}/batch.js is missing: run node scripts/build.mjs`); }
+}
 const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
+/** The page's scripts after portal.js (restore.js, qr.js, elsewhere.js), in the order index.html loads them. */
+const SCRIPT_NAMES = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><\/script>/g)].map((m) => m[1]!);
+const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -52,6 +60,10 @@ export interface PageOptions {
   /** The browser's localStorage, kept across loads when the test passes the same map (absent: none, as in private mode). */
   storage?: Map<string, string>;
   ethereum?: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
+  /** The page's clock at load (default 2026-01-01); a page that signs for a real chain needs the real time. */
+  now?: number;
+  /** false: the page without its batch-settlement scripts (a router whose page predates them). */
+  batch?: boolean;
 }
 
 export interface FakePage {
@@ -63,6 +75,10 @@ export interface FakePage {
   /** Moves the page's clock. */
   advance(ms: number): void;
   portal: Record<string, any>;
+  /** batch-page.js's surface (SluiceBatchPage); `pending` is what its last click started. */
+  batch: Record<string, any>;
+  /** The restore box's script (restore.js). */
+  restore: Record<string, any>;
   /** Until the page's fetches so far are answered and their handlers ran. */
   settle(): Promise<void>;
   htmlLang(): string;
@@ -93,7 +109,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     createElement: (tag: string) => new FakeElement(tag),
     addEventListener: () => undefined,
   };
-  let now = Date.parse('2026-01-01T00:00:00Z');
+  let now = o.now ?? Date.parse('2026-01-01T00:00:00Z');
   const FakeDate = class extends Date { static override now(): number { return now; } };
   const intervals: Array<{ fn: () => void; ms: number }> = [];
   const fetches: Array<{ path: string; method: string }> = [];
@@ -115,7 +131,7 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     return answer;
   };
   const sandbox: Record<string, unknown> = {
-    document, fetch: fetchFn, btoa, crypto: webcrypto, Date: FakeDate,
+    document, fetch: fetchFn, btoa, crypto: webcrypto, Date: FakeDate, TextEncoder, TextDecoder,
     navigator: { languages: o.languages ?? ['en-US'] },
     location: { href: 'http://192.168.1.1:2122/portal' },
     setInterval: (fn: () => void, ms: number) => { intervals.push({ fn, ms }); return intervals.length; },
@@ -123,9 +139,13 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     ...(o.storage && { localStorage: { getItem: (k: string) => o.storage!.get(k) ?? null, setItem: (k: string, v: string) => { o.storage!.set(k, String(v)); } } }),
   };
   sandbox.window = sandbox;
+  // In index.html's order: the batch-settlement bundle and its page logic, then portal.js.
+  if (o.batch !== false) { runInNewContext(batchJs(), sandbox); runInNewContext(BATCH_PAGE_JS, sandbox); }
   runInNewContext(PORTAL_JS, sandbox);
+  for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
   const portal = sandbox.SluicePortal as Record<string, any>;
   await portal.started;
+  await (sandbox.SluiceRestore as { started?: Promise<unknown> } | undefined)?.started;
   const settle = async () => {
     // Each answer's handlers may fetch again: wait until no fetch is outstanding after a turn of the event loop.
     for (;;) {
@@ -141,6 +161,8 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     fire: (ms) => { for (const i of intervals) if (i.ms === ms) i.fn(); },
     advance: (ms) => { now += ms; },
     portal,
+    batch: sandbox.SluiceBatchPage as Record<string, any>,
+    restore: sandbox.SluiceRestore as Record<string, any>,
     settle,
     htmlLang: () => documentElement.lang,
   };

@@ -54,6 +54,7 @@ function stubBackend(stage: Stage): SluiceBackend {
         currency: p.currency, decimals: p.decimals, stepSize: p.stepSize, pricePerStep: p.pricePerStep };
     },
     session: ({ mac }: { mac?: string }) => (mac ? stage.sessions.get(mac) : undefined),
+    sessions: () => [...stage.sessions.values()],
     purchase: async (req: Record<string, any>) => { stage.purchases++; return stage.purchase(req); },
   } as unknown as SluiceBackend;
 }
@@ -251,7 +252,14 @@ test('before the signature: a device the portal does not list, a plan that canno
     assert.is((await http(second.base, '/buy?plan=wifi')).status, 402, 'the same metric tops up');
     const wallet = fakeWallet(10n ** 9n);
     const page = await loadPage({ base: second.base, ethereum: wallet });
-    card(page, 'data').button!.dispatch('click');
+    await page.settle();
+    // Said on the card before any tap: its button is off and its line says why; the same metric's card still sells.
+    const data = card(page, 'data');
+    assert.ok(data.button!.disabled, 'no paying for a plan that cannot top up this session');
+    assert.ok(data.card.all().some((x) => x.textContent === 'You already have time running. Buy more time, or wait until it ends to buy this plan.'),
+      data.card.all().map((x) => x.textContent).join(' | '));
+    assert.not.ok(card(page, 'wifi').button!.disabled, 'more time can be bought');
+    data.button!.dispatch('click'); // a tap that slips through (an old browser) is still refused before the wallet
     await page.settle();
     assert.is(page.byId('message').textContent, 'You already have time running. Buy more time, or wait until it ends to buy this plan.');
     assert.equal(wallet.calls, []);
@@ -303,7 +311,7 @@ test('the page speaks the browser\'s language: de, es, fr, pt, with Intl numbers
 test('the voucher form only where vouchers are taken; the endpoint says which methods exist', async () => {
   const off = await start({ vouchers: false });
   try {
-    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false });
+    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false, upto: false });
     const page = await loadPage({ base: off.base });
     assert.is(page.byId('voucher-section').hidden, true);
     assert.is(page.byId('wallet-hint').hidden, false, 'no wallet in this browser');
@@ -316,7 +324,7 @@ test('the voucher form only where vouchers are taken; the endpoint says which me
   }
   const only = await start({ x402: false, vouchers: true });
   try {
-    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false });
+    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false, upto: false });
     const page = await loadPage({ base: only.base });
     assert.is(page.byId('voucher-section').hidden, false);
     assert.is(page.byId('wallet-section').hidden, true);

@@ -87,9 +87,14 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   assert.equal(got.sort(), [
     '-rw------- 0/0 ./etc/config/sluice',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch-page.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/devices.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/elsewhere.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/index.html',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/portal.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/qr.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/restore.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
     '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
@@ -144,7 +149,7 @@ test("ubusd ACL: a group, only the portal's methods, each one a sluice method; r
   assert.equal(Object.keys(acl).sort(), ['access', 'group']);
   assert.is(acl.group, 'sluice-portal');
   assert.equal(Object.keys(acl.access), ['sluice']);
-  assert.equal(acl.access.sluice.methods, ['purchase', 'receipt', 'quote', 'session', 'pricing']);
+  assert.equal(acl.access.sluice.methods, ['purchase', 'receipt', 'quote', 'session', 'pricing', 'batch_channel', 'batch_refund']);
   for (const m of acl.access.sluice.methods) {
     assert.ok(METHODS[m], `${m} exists`);
     assert.is(METHODS[m]!.adminOnly, false, `${m} is not an admin method`);

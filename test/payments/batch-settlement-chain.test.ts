@@ -36,6 +36,9 @@ let receiver: Address;
 let dir: string;
 let now = Date.now();
 const clock = { now: () => now };
+/** The delays the settlers asked for (the passes themselves are run by the tests). */
+const timerAt: number[] = [];
+const recordingTimers = { setTimeout: (_fn: () => void, ms: number) => { timerAt.push(ms); return 0 as never; }, clearTimeout: () => undefined };
 
 function quote(steps = STEPS): Quote {
   return {
@@ -52,10 +55,11 @@ function settings(over: Partial<BatchSettlementConfig> = {}): BatchSettlementCon
   };
 }
 
-async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir) {
+async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir, isLive?: (reference: string) => boolean) {
   const store = await BatchChannelStore.open(storeDir);
-  const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0 });
-  const settler = new BatchSettler({ method, store, clock });
+  let settler: BatchSettler | undefined;
+  const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0, ...(isLive && { isLive }), onRefundRequested: () => settler!.pass() });
+  settler = new BatchSettler({ method, store, clock, timers: recordingTimers });
   return { store, method, settler };
 }
 
@@ -91,6 +95,13 @@ async function voucherPayload(method: BatchSettlementMethod, b: Buyer, ceiling: 
   const channelId = computeChannelId(config as never, NET);
   const voucher = await signVoucher(signer as never, channelId, ceiling.toString(), NET);
   return { x402Version: 2, accepted: requirements(method, q), payload: { type: 'voucher', channelConfig: config, voucher } };
+}
+
+/** The spec's client refund request (what @x402/evm's refundChannel sends): a voucher at the charged amount. */
+async function refundPayload(method: BatchSettlementMethod, b: Buyer, charged: bigint, signer: PrivateKeyAccount = b.voucherKey, amount?: bigint) {
+  const config = channelConfig(b);
+  const voucher = await signVoucher(signer as never, computeChannelId(config as never, NET), charged.toString(), NET);
+  return { x402Version: 2, accepted: method.requirements(usdc.address, 0n), payload: { type: 'refund', channelConfig: config, voucher, ...(amount !== undefined && { amount: amount.toString() }) } };
 }
 
 function ctx(payload: unknown, q = quote(), mac = '02:00:00:00:00:01'): PaymentContext {
@@ -158,6 +169,7 @@ test('deposit once, two sessions by voucher, charged what the meter counted; one
   assert.is(pass.claimTransactions.length, 1);
   assert.equal(pass.settled.map((s) => s.amount), [charged.toString()]);
   assert.equal(pass.refunded, [], 'refund policy idle: not yet');
+  assert.ok(timerAt.some((ms) => ms > 3_590_000 && ms <= 3_600_000), `a pass is set for when the channel has been idle an hour: ${timerAt}`);
   assert.is(await usdc.balanceOf(receiver) - receiverBefore, charged, 'the receiver got exactly the metered price');
 
   now += 3_600_000;
@@ -246,6 +258,135 @@ test('the customer\'s timed withdrawal: sluice claims its charge within the dela
   assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: fin })).status, 'success');
   assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 7n * STEP_PRICE, 'the withdrawal returned exactly the unclaimed rest');
   assert.equal(await channelOnChain(id), { balance: 7n * STEP_PRICE, totalClaimed: 7n * STEP_PRICE });
+});
+
+test('bad input moves nothing: another token or receiverAuthorizer, a deposit replayed (while open, after a charge)', async () => {
+  const { method } = await parts();
+  const b = await newBuyer();
+  const otherToken = await chain.deployToken({ name: 'USDC', version: '2' });
+  const foreignToken = await depositPayload(method, b, quote().price, quote(), { ...channelConfig(b), token: otherToken.address } as never);
+  assert.is(await refusal(method.precheck(ctx(foreignToken))), 'ERR_BATCH_CHANNEL_MISMATCH', 'a token that is not the plan\'s asset');
+  const foreignAuthorizer = await depositPayload(method, b, quote().price, quote(), { ...channelConfig(b), receiverAuthorizer: chain.newAccount().address } as never);
+  assert.is(await refusal(method.precheck(ctx(foreignAuthorizer))), 'ERR_BATCH_CHANNEL_MISMATCH', 'a receiverAuthorizer that is not ours');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS, 'nothing deposited');
+
+  const deposit = await depositPayload(method, b, quote().price);
+  const ref = await buy(method, deposit);
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await refusal(method.precheck(ctx(deposit))), 'ERR_BATCH_CHANNEL_BUSY', 'the same deposit while its session is open');
+  await method.charge(ref.reference, 60n);
+  assert.is(await refusal(method.precheck(ctx(deposit))), 'ERR_BATCH_CUMULATIVE_MISMATCH', 'the same deposit after a charge');
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 0n }, 'deposited once');
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - DEPOSIT);
+});
+
+test('a session that used nothing, then the same steps again on the same channel: a new payment, not a replay', async () => {
+  const { method, settler } = await parts();
+  const b = await newBuyer();
+  // What the merchant does with a reference: one some session holds is a replay (ERR_PAYMENT_REPLAYED).
+  const applied = new Set<string>();
+  const ref1 = await buy(method, await depositPayload(method, b, quote().price));
+  applied.add(ref1.reference);
+  assert.is(await method.charge(ref1.reference, 0n), 0n, 'nothing used, nothing charged');
+
+  // The charged amount is what counts: the next voucher is charged (0) + price, the same ceiling as the last one.
+  const again = ctx(await voucherPayload(method, b, quote().price));
+  const pre = await method.precheck(again);
+  assert.not.ok(applied.has(pre.reference), `a new purchase, not the last one's reference ${ref1.reference}`);
+  const ref2 = await method.authorize(again);
+  assert.is(ref2.reference, pre.reference);
+  applied.add(ref2.reference);
+  assert.is(await method.charge(ref2.reference, 120n), 2n * STEP_PRICE);
+  const receiverBefore = await usdc.balanceOf(receiver);
+  await settler.pass();
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, 2n * STEP_PRICE, 'charged what the second session used, once');
+});
+
+test('a running session topped up by a voucher alone: the ceiling rises, the session is charged once at its end', async () => {
+  let live = true;
+  const { method, store } = await parts({}, dir, () => live);
+  const b = await newBuyer();
+  const ref1 = await buy(method, await depositPayload(method, b, quote().price));
+  const id = ref1.reference.split(':')[0] as Hex;
+  // Another device cannot top up this channel's session, nor a voucher that does not raise the open ceiling.
+  const topUp = await voucherPayload(method, b, 2n * quote().price);
+  assert.is(await refusal(method.precheck(ctx(topUp, quote(), '02:00:00:00:00:99'))), 'ERR_BATCH_CHANNEL_BUSY');
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, quote().price)))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
+  const before = await channelOnChain(id);
+  const ref2 = await buy(method, topUp);
+  assert.equal(await channelOnChain(id), before, 'a top-up moves no money: no deposit');
+  assert.is(store.get(id)?.open?.reference, ref1.reference, 'still the one open charge');
+  assert.is(store.get(id)?.signedMax, 2n * quote().price);
+  // 15 steps: more than the first voucher's 10, within the topped-up 20.
+  assert.is(await method.charge(ref1.reference, 900n), 15n * STEP_PRICE);
+  assert.is(await method.charge(ref2.reference, 900n), 0n, 'the top-up\'s reference charges nothing more');
+  // A session that is no longer live is not topped up: its channel is busy until its charge is written.
+  const ref3 = await buy(method, await voucherPayload(method, b, 15n * STEP_PRICE + quote().price));
+  live = false;
+  assert.is(await refusal(method.precheck(ctx(await voucherPayload(method, b, 15n * STEP_PRICE + 2n * quote().price)))), 'ERR_BATCH_CHANNEL_BUSY');
+  await method.charge(ref3.reference, 0n);
+});
+
+test('the customer\'s refund request: only the channel\'s own key, at the charged amount, on flash first; refunded once', async () => {
+  const { method, store, settler } = await parts({ refund: 'on-request' });
+  const b = await newBuyer();
+  const ref = await buy(method, await depositPayload(method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await refusal(method.requestRefund(await refundPayload(method, b, 0n))), 'ERR_BATCH_CHANNEL_BUSY', 'a session is open');
+  await method.charge(ref.reference, 180n); // 3 steps
+  const charged = 3n * STEP_PRICE;
+  await settler.pass();
+  assert.equal(method.channel(id).refund, { state: 'none' }, 'on-request: nothing refunded unasked');
+  const onChain = await channelOnChain(id);
+
+  // Someone else's channel: a voucher signed by any other key (another customer's voucher key, the payer's wallet
+  // when a payerAuthorizer is set) is refused, nothing recorded, nothing moved.
+  const other = chain.newAccount();
+  assert.is(await refusal(method.requestRefund(await refundPayload(method, b, charged, other))), 'ERR_BATCH_REFUND_FORBIDDEN');
+  assert.is(await refusal(method.requestRefund(await refundPayload(method, b, charged, b.wallet))), 'ERR_BATCH_REFUND_FORBIDDEN');
+  assert.is(await refusal(method.requestRefund(await refundPayload(method, b, charged - 1n))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
+  assert.is(await refusal(method.requestRefund(await voucherPayload(method, b, charged))), 'ERR_BATCH_PAYLOAD_INVALID', 'a voucher payload is not a refund');
+  assert.is(await refusal(method.requestRefund(await refundPayload(method, await newBuyer(), 0n))), 'ERR_BATCH_CHANNEL_UNKNOWN');
+  assert.is(store.get(id)?.refund, undefined);
+  assert.equal(await channelOnChain(id), onChain);
+
+  const walletBefore = await usdc.balanceOf(b.wallet.address);
+  const out = await method.requestRefund(await refundPayload(method, b, charged));
+  assert.is(out.channel.refund.state, 'done');
+  assert.is(out.settlement?.amount, (DEPOSIT - charged).toString());
+  assert.is(await usdc.balanceOf(b.wallet.address) - walletBefore, DEPOSIT - charged, 'the customer got exactly the rest');
+  assert.equal(await channelOnChain(id), { balance: charged, totalClaimed: charged });
+  assert.equal({ ...method.channel(id), refund: undefined }, { ...method.channel(id), available: '0', balance: charged.toString(), refund: undefined });
+
+  // Asked again: the done state, nothing moves.
+  const twice = await method.requestRefund(await refundPayload(method, b, charged));
+  assert.is(twice.channel.refund.state, 'done');
+  const pass = await settler.pass();
+  assert.equal([pass.refunded, pass.pending], [[], 0]);
+  assert.is(await usdc.balanceOf(b.wallet.address) - walletBefore, DEPOSIT - charged, 'money moved once');
+});
+
+test('a refund asked for while the facilitator is down is on flash: a restart does it, once', async () => {
+  const b = await newBuyer();
+  const first = await parts({ refund: 'on-request' });
+  const ref = await buy(first.method, await depositPayload(first.method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  await first.method.charge(ref.reference, 60n);
+  await first.settler.pass();
+  // The facilitator is unreachable: the request is recorded (202 on the LAN endpoint), the pass cannot do it.
+  const down = await parts({ refund: 'on-request', facilitatorUrl: 'http://127.0.0.1:9', timeoutMs: 1000 });
+  const out = await down.method.requestRefund(await refundPayload(down.method, b, STEP_PRICE));
+  assert.is(out.channel.refund.state, 'requested');
+  assert.is(out.settlement, null);
+  down.settler.stop();
+  const walletBefore = await usdc.balanceOf(b.wallet.address);
+  // kill -9 and restart with the facilitator back: the request is still there, and the first pass does it.
+  const restarted = await parts({ refund: 'on-request' });
+  assert.is(restarted.store.get(id)?.refund?.state, 'requested');
+  const pass = await restarted.settler.pass();
+  assert.equal(pass.refunded.map((r) => r.amount), [(DEPOSIT - STEP_PRICE).toString()]);
+  assert.is(await usdc.balanceOf(b.wallet.address) - walletBefore, DEPOSIT - STEP_PRICE);
+  assert.equal((await restarted.settler.pass()).refunded, [], 'once');
 });
 
 test.run();

@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
-import { computeChannelId, createBatchSettlementEIP3009DepositPayload } from '@x402/evm/batch-settlement/client';
+import { computeChannelId, createBatchSettlementEIP3009DepositPayload, signVoucher } from '@x402/evm/batch-settlement/client';
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
@@ -83,7 +83,7 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   const channelId = computeChannelId(config as never, NET).toLowerCase();
   const session = r.data!.session as Record<string, unknown>;
   assert.is(session.allotment, String(STEPS * 60n), 'the ceiling buys the quote\'s allotment: the gate cannot run past it');
-  assert.is((session.payments as Array<Record<string, unknown>>)[0]!.reference, `${channelId}:${price}`);
+  assert.is((session.payments as Array<Record<string, unknown>>)[0]!.reference, `${channelId}:${price}:1`);
   await lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, 'gate open');
   assert.is(await usdc.balanceOf(buyer.address), FUNDS - DEPOSIT, 'the deposit went into the channel');
 
@@ -104,6 +104,25 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   assert.is(await usdc.balanceOf(receiver), charge, 'the receiver got exactly the metered price');
   const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [channelId as Hex] }) as [bigint, bigint];
   assert.equal([balance, totalClaimed], [charge, charge]);
+
+  // ubus batch_channel: what the pay page shows; batch_refund: only the channel's own voucher key.
+  const view = await lab.callStatus('batch_channel', { channel: channelId });
+  assert.is(view.status, 0, JSON.stringify(view.data));
+  const ch = view.data!.channel as Record<string, unknown>;
+  assert.equal([ch.charged, ch.balance, ch.claimed, ch.available, ch.session_open, ch.refund_policy], [String(charge), String(charge), String(charge), '0', false, 'at-end']);
+  assert.equal({ ...(ch.refund as Record<string, unknown>), transaction: '', done_at: 0 }, { state: 'done', amount: String(DEPOSIT - charge), transaction: '', done_at: 0 });
+  const refund = async (signer: ReturnType<TestChain['newAccount']>) => lab.callStatus('batch_refund', { payload: {
+    x402Version: 2, accepted: { ...requirements, amount: '0' },
+    payload: { type: 'refund', channelConfig: config, voucher: await signVoucher(signer as never, channelId as Hex, charge.toString(), NET) } } } as never);
+  const stranger = await refund(chain.newAccount());
+  assert.is((stranger.data!.error as Record<string, unknown>).code, 'ERR_BATCH_REFUND_FORBIDDEN', JSON.stringify(stranger.data));
+  assert.is(stranger.status, 6, 'PERMISSION_DENIED');
+  const own = await refund(voucherKey);
+  assert.is(own.status, 0, JSON.stringify(own.data));
+  assert.is(own.data!.refunded, true, 'already refunded: the done state, nothing moves again');
+  assert.is(await usdc.balanceOf(buyer.address), FUNDS - charge);
+  const unknown = await lab.callStatus('batch_channel', { channel: `0x${'cd'.repeat(32)}` });
+  assert.is((unknown.data!.error as Record<string, unknown>).code, 'ERR_BATCH_CHANNEL_UNKNOWN');
 });
 
 /** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */

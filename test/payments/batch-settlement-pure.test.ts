@@ -48,6 +48,15 @@ test('bad input is ERR_BATCH_PAYLOAD_INVALID (or the scheme refused), never a cr
   assert.is(code(() => parseBatchPayment({ ...good(), accepted: { scheme: 'exact', network: 'eip155:84532' } })), 'ERR_X402_SCHEME_UNSUPPORTED');
 });
 
+test('a refund payload parses only where refunds are taken; its amount is a positive decimal', () => {
+  const refund = (extra: Record<string, unknown> = {}) => ({ ...good(), payload: { ...good().payload, type: 'refund', ...extra } });
+  assert.is(parseBatchPayment(refund(), ['refund']).type, 'refund');
+  assert.is(parseBatchPayment(refund({ amount: '25' }), ['refund']).refundAmount, 25n);
+  assert.is(code(() => parseBatchPayment(refund())), 'ERR_BATCH_PAYLOAD_INVALID', 'not on the purchase path');
+  assert.is(code(() => parseBatchPayment(good(), ['refund'])), 'ERR_BATCH_PAYLOAD_INVALID', 'a voucher is not a refund request');
+  for (const amount of ['0', '-1', 25, '1e3']) assert.is(code(() => parseBatchPayment(refund({ amount }), ['refund'])), 'ERR_BATCH_PAYLOAD_INVALID', String(amount));
+});
+
 function answering(status: number, body: string): typeof fetch {
   return (async () => new Response(body, { status, headers: { 'content-type': 'application/json' } })) as typeof fetch;
 }

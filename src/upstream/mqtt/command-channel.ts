@@ -3,7 +3,8 @@
  * it names, and say what the reply reports (ok with the result, or the error's code). A verified command's nonce is
  * on flash (nonces.json in the queue directory, fsynced) BEFORE the command runs: a kill -9 between the two loses at
  * most a command that never ran (its sender sees no reply and sends a new one), never lets the same signed command
- * run twice. A command whose nonce cannot be saved is not run.
+ * run twice. A command whose nonce cannot be saved is not run. A damaged nonces.json (torn by a bad flash, edited by
+ * hand) is not read as "no nonces": every command signed before the daemon read it is refused instead.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,12 +33,28 @@ export class CommandChannel {
   /** Restores the nonces saved in `dir` and saves them there from now on. */
   async open(dir: string): Promise<void> {
     this.dir = dir;
+    let text: string;
     try {
-      const saved = JSON.parse(await readFile(join(dir, NONCES_FILE), 'utf8')) as unknown;
-      if (Array.isArray(saved)) this.deps.verifier.restore(saved as Array<[string, number]>);
-    } catch {
-      // None yet.
+      text = await readFile(join(dir, NONCES_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // none yet
+      return this.lost(`cannot read ${NONCES_FILE}: ${toSluiceError(err).message}`);
     }
+    let saved: unknown;
+    try {
+      saved = JSON.parse(text) as unknown;
+    } catch {
+      return this.lost(`${NONCES_FILE} is not JSON`);
+    }
+    if (!Array.isArray(saved)) return this.lost(`${NONCES_FILE} is not a list`);
+    this.deps.verifier.restore(saved as Array<[string, number]>);
+  }
+
+  private lost(reason: string): void {
+    const now = this.deps.verifier.refuseSignedUpToNow();
+    this.deps.log.error('mqtt: the record of used command nonces is damaged: commands signed before now are refused', {
+      code: 'ERR_STATE_LOST', reason, refused_up_to: new Date(now).toISOString(),
+    });
   }
 
   /** The reply to one command message (never throws: a refusal is a reply too). */

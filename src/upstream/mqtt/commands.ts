@@ -40,6 +40,8 @@ export function signCommand(secret: string, text: string): string {
 export class CommandVerifier {
   /** nonce → ts, kept while within the window. */
   private readonly seen = new Map<string, number>();
+  /** Commands signed at or before this ts are refused: the nonces seen up to then were lost (refuseSignedUpToNow). */
+  private floor = -Infinity;
 
   constructor(private secret: string, private windowMs: number, private readonly clock: Clock = systemClock) {}
 
@@ -52,6 +54,16 @@ export class CommandVerifier {
   nonces(): Array<[string, number]> {
     this.prune();
     return [...this.seen];
+  }
+
+  /**
+   * The record of used nonces was lost (a damaged file): any command signed up to now may have run already, so those
+   * are refused; a command signed later cannot have been seen before. Once now is older than the window, the window
+   * alone refuses them. Returns the ts refused up to.
+   */
+  refuseSignedUpToNow(): number {
+    this.floor = Math.max(this.floor, this.clock.now());
+    return this.floor;
   }
 
   restore(nonces: ReadonlyArray<readonly [string, number]>): void {
@@ -101,6 +113,10 @@ export class CommandVerifier {
     }
     this.prune();
     if (this.seen.has(nonce)) throw new CommandError('ERR_MQTT_COMMAND_REPLAYED', 'nonce already used: replay refused', nonce, id);
+    if (c.ts <= this.floor) {
+      throw new CommandError('ERR_MQTT_COMMAND_REPLAYED',
+        'signed before the router lost its record of used nonces (a damaged nonces.json): it may have run already; send it again with a new ts and nonce', nonce, id);
+    }
     if (typeof c.cmd !== 'string' || !(COMMANDS as readonly string[]).includes(c.cmd)) {
       throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', `cmd must be one of ${COMMANDS.join(', ')}`, nonce, id);
     }

@@ -28,6 +28,7 @@
 			paying: 'Paying…', checkingVoucher: 'Checking the voucher…',
 			paidPending: 'Paid. Your access starts as soon as the router lets your device through (a few seconds).',
 			paidOnline: 'Paid. You are online: {amount}.',
+			welcomeBack: 'Welcome back. Your session is on this device again.',
 			toppedUp: 'Added {added}. You now have {left} left in total.',
 			stateActive: 'Your access is active: {left} left of {total}.', statePending: 'Your access is starting: {left} left of {total}.',
 			stateExpired: 'Your access is used up.', stateEnded: 'Your access has ended.',
@@ -67,6 +68,7 @@
 			paying: 'Zahlung läuft…', checkingVoucher: 'Gutschein wird geprüft…',
 			paidPending: 'Bezahlt. Ihr Zugang beginnt, sobald der Router Ihr Gerät freischaltet (wenige Sekunden).',
 			paidOnline: 'Bezahlt. Sie sind online: {amount}.',
+			welcomeBack: 'Willkommen zurück. Ihre Sitzung ist wieder auf diesem Gerät.',
 			toppedUp: '{added} hinzugefügt. Sie haben jetzt insgesamt noch {left}.',
 			stateActive: 'Ihr Zugang ist aktiv: noch {left} von {total}.', statePending: 'Ihr Zugang startet: noch {left} von {total}.',
 			stateExpired: 'Ihr Zugang ist aufgebraucht.', stateEnded: 'Ihr Zugang ist beendet.',
@@ -106,6 +108,7 @@
 			paying: 'Pagando…', checkingVoucher: 'Comprobando el bono…',
 			paidPending: 'Pagado. Su acceso empieza en cuanto el router deje pasar su dispositivo (unos segundos).',
 			paidOnline: 'Pagado. Ya está conectado: {amount}.',
+			welcomeBack: 'Bienvenido de nuevo. Su sesión vuelve a estar en este dispositivo.',
 			toppedUp: 'Se añadieron {added}. Ahora le quedan {left} en total.',
 			stateActive: 'Su acceso está activo: quedan {left} de {total}.', statePending: 'Su acceso está empezando: quedan {left} de {total}.',
 			stateExpired: 'Su acceso se ha agotado.', stateEnded: 'Su acceso ha terminado.',
@@ -145,6 +148,7 @@
 			paying: 'Paiement en cours…', checkingVoucher: 'Vérification du bon…',
 			paidPending: 'Payé. Votre accès commence dès que le routeur laisse passer votre appareil (quelques secondes).',
 			paidOnline: 'Payé. Vous êtes en ligne : {amount}.',
+			welcomeBack: 'Bon retour. Votre session est de nouveau sur cet appareil.',
 			toppedUp: '{added} ajouté. Il vous reste {left} au total.',
 			stateActive: 'Votre accès est actif : il reste {left} sur {total}.', statePending: 'Votre accès démarre : il reste {left} sur {total}.',
 			stateExpired: 'Votre accès est épuisé.', stateEnded: 'Votre accès est terminé.',
@@ -184,6 +188,7 @@
 			paying: 'Pagando…', checkingVoucher: 'Verificando o voucher…',
 			paidPending: 'Pago. Seu acesso começa assim que o roteador liberar o seu dispositivo (alguns segundos).',
 			paidOnline: 'Pago. Você está online: {amount}.',
+			welcomeBack: 'Bem-vindo de volta. Sua sessão está neste dispositivo novamente.',
 			toppedUp: '{added} adicionado. Agora você tem {left} restantes no total.',
 			stateActive: 'Seu acesso está ativo: restam {left} de {total}.', statePending: 'Seu acesso está começando: restam {left} de {total}.',
 			stateExpired: 'Seu acesso acabou.', stateEnded: 'Seu acesso terminou.',
@@ -322,8 +327,8 @@
 		var name = String(plan.id);
 		return {
 			id: plan.id,
-			// The admin's name for the plan (its section name), as written: the price line already says time or data.
-			title: name.charAt(0).toUpperCase() + name.slice(1),
+			// The admin's display_name as written, else the section name capitalized: the price line says time or data.
+			title: plan.display_name ? String(plan.display_name) : name.charAt(0).toUpperCase() + name.slice(1),
 			// A data plan with a time_limit: the data is also valid only that long (whichever ends first).
 			priceText: t('per', { price: price(plan.price_per_step, plan), amount: amountText(plan.metric, plan.step_size) }) +
 				(plan.time_limit ? ', ' + t('validFor', { time: amountText('seconds', plan.time_limit) }) : ''),
@@ -371,6 +376,9 @@
 	/* What a successful purchase says: a top-up names what was added and what there is now. */
 	function purchaseText(body) {
 		var s = body.session;
+		// The same voucher typed on a new device: its session moved here, nothing was bought.
+		if (body.restored)
+			return t('welcomeBack');
 		if (body.gate === 'pending' && !body.topped_up)
 			return t('paidPending');
 		if (body.topped_up)
@@ -538,7 +546,12 @@
 	/* A session run out here is asked about again at most this often (the router's tick may lag behind the clock). */
 	var RUN_OUT_ASK_MS = 10000;
 
+	/* Each plan card's refresh: a card whose plan cannot top up the live session says so instead of offering to pay. */
+	var cardUpdates = [];
+
 	function renderSession() {
+		for (var i = 0; i < cardUpdates.length; i++)
+			cardUpdates[i]();
 		var box = $('session');
 		if (!known) {
 			box.hidden = true;
@@ -656,19 +669,27 @@
 		total.className = 'total';
 		var button = document.createElement('button');
 		button.textContent = t('payWallet');
+		var busy = false;
 		function update() {
 			var n = Number(steps.value);
 			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps;
-			total.textContent = ok ? totalText(plan, n) : t('chooseRange', { min: formatNumber(v.minSteps), max: formatNumber(v.maxSteps) });
-			button.disabled = !ok || !v.payable || !canPay;
+			// A live session of the other metric: this plan cannot add to it, so the card says why instead of a price.
+			var conflict = conflictOf(known, plan);
+			total.textContent = conflict || (ok ? totalText(plan, n) : t('chooseRange', { min: formatNumber(v.minSteps), max: formatNumber(v.maxSteps) }));
+			button.disabled = busy || !!conflict || !ok || !v.payable || !canPay;
 		}
 		steps.addEventListener('input', update);
 		button.addEventListener('click', function() {
-			button.disabled = true;
+			busy = true;
+			update();
 			pay(plan, Number(steps.value)).catch(function(e) {
 				say(failureText(e), 'error');
-			}).then(update);
+			}).then(function() {
+				busy = false;
+				update();
+			});
 		});
+		cardUpdates.push(update);
 		update();
 
 		var card = document.createElement('div');
@@ -679,7 +700,9 @@
 		title.textContent = v.title;
 		var priceLine = document.createElement('div');
 		priceLine.className = 'plan-price';
-		priceLine.textContent = v.priceText + (v.payable ? '' : ' ' + t('notCrypto'));
+		// batch-settlement (batch-page.js): "deposit, pay for what you use", beside the prepaid price.
+		var batch = root.SluiceBatchPage && plan.batch_settlement ? root.SluiceBatchPage.offer(plan, steps, canPay) : null;
+		priceLine.textContent = v.priceText + (v.payable || batch ? '' : ' ' + t('notCrypto'));
 		var label = document.createElement('label');
 		label.textContent = t('howMany');
 		var row = document.createElement('div');
@@ -694,6 +717,8 @@
 		card.appendChild(row);
 		if (v.payable)
 			card.appendChild(button);
+		if (batch)
+			card.appendChild(batch);
 		return card;
 	}
 
@@ -797,15 +822,16 @@
 			var methods = r.body.methods || { x402: true, voucher: true };
 			var wallet = !!root.ethereum;
 			$('voucher-section').hidden = !methods.voucher;
-			$('wallet-section').hidden = !methods.x402;
-			$('wallet-hint').hidden = wallet || !methods.x402;
+			var cryptoPay = methods.x402 || !!methods.batch_settlement;
+			$('wallet-section').hidden = !cryptoPay;
+			$('wallet-hint').hidden = wallet || !cryptoPay;
 			$('wallet-hint-voucher').hidden = !methods.voucher;
 			var box = $('plans');
 			var trials = r.body.plans.filter(function(p) { return !!p.trial_every; });
-			r.body.plans.filter(function(p) { return !p.trial_every; }).forEach(function(p) { box.appendChild(planCard(p, wallet && methods.x402)); });
+			r.body.plans.filter(function(p) { return !p.trial_every; }).forEach(function(p) { box.appendChild(planCard(p, wallet && cryptoPay)); });
 			trials.forEach(function(p) { $('trials').appendChild(trialCard(p)); });
 			$('trial-section').hidden = trials.length === 0;
-			if (!methods.x402)
+			if (!cryptoPay)
 				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
 			else
 				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
@@ -815,12 +841,18 @@
 	}
 
 	function start() {
+		// The deposit way to pay (batch-page.js, loaded before this file): its words join MESSAGES before the page is translated.
+		var batchReady = root.SluiceBatchPage ? root.SluiceBatchPage.attach({
+			MESSAGES: MESSAGES, t: t, price: price, planView: planView, chainIdOf: chainIdOf, encodeHeader: encodeHeader, errorCode: errorCode,
+			errorText: errorText, conflictOf: conflictOf, say: say, getJson: getJson, done: done, failureText: failureText, Refusal: Refusal,
+			balanceOf: balanceOf, known: function() { return known; }
+		}) : null;
 		translatePage();
 		$('page-url').textContent = root.location.href;
 		voucherForm();
 		root.setInterval(tick, 1000);
 		root.setInterval(showSession, SESSION_REFRESH_MS);
-		return Promise.all([ loadPlans(), showSession() ]);
+		return Promise.all([ loadPlans(), showSession(), batchReady ]);
 	}
 
 	api.started = new Promise(function(resolve) {

@@ -1,0 +1,339 @@
+/**
+ * Payment method `upto`: x402's `upto` scheme (Permit2) with sluice as the server (docs/upto.md). The customer signs
+ * ONE Permit2 authorization of a maximum = the quote's price (the ceiling); the session is granted the quote's
+ * allotment, so the gate (and the kernel quota of a data plan) never runs past what the ceiling buys; at the
+ * session's end sluice settles ONCE the metered steps × price per step (never above the ceiling), and nothing at all
+ * when nothing was used: no /settle, no transaction, the authorization simply expires.
+ *
+ * Order, each step refusing before the next can move money:
+ *   the facilitator lists upto on our network (its /supported answer gives the facilitator address the payer must
+ *   name) → parse → terms (spender = the upto proxy, witness.to = pay_to, token = plan asset, our facilitator,
+ *   maximum = the ceiling, a deadline that outlasts the session and its settle) → the payer's signature (65 bytes:
+ *   ECDSA here; longer: the facilitator) → not seen before (payer:nonce) → precheck announces the reference →
+ *   authorize: /verify (simulates the settle of the full maximum: allowance, balance, nonce) → the authorization on
+ *   flash (`open`) → granted. At the end: the amount on flash (`settling`) → /settle → `settled`.
+ */
+import { SluiceError, toSluiceError } from '../errors.ts';
+import type { UptoConfig } from '../config/index.ts';
+import type { Log } from '../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
+import { meteredSteps } from '../escrow/index.ts';
+import {
+  FacilitatorClient, UPTO_SCHEME, checkUptoTerms, knownTokenDomain, parseUptoPayment, uptoReference, verifyUptoSignature,
+  type Address, type UptoPayment, type UptoRecord, type UptoStore,
+} from '../x402/index.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from './types.ts';
+
+export const UPTO_METHOD_NAME = 'upto';
+
+/** Room after a session's longest end for its settle (and a retry or two) before the authorization's deadline. */
+export const UPTO_SETTLE_MARGIN_S = 600;
+/** A settle without an answer is asked again after this (the same amount: the chain moves it once). */
+export const UPTO_SETTLE_RETRY_MS = 30_000;
+
+export interface UptoMethodOptions {
+  store: UptoStore;
+  log?: Log;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  timers?: Timers;
+  retryMs?: number;
+}
+
+interface Checked { payment: UptoPayment; reference: string }
+
+/** What a settle did: the amount settled (0n: nothing due, no transaction), or still pending, or refused. */
+export type UptoSettleResult =
+  | { status: 'settled'; amount: bigint; transaction: string | null }
+  | { status: 'pending'; amount: bigint; message: string }
+  | { status: 'failed'; amount: bigint; reason: string }
+  | { status: 'none' };
+
+export class UptoMethod implements PaymentMethod {
+  readonly name = UPTO_METHOD_NAME;
+  readonly adminOnly = false;
+  private client: FacilitatorClient;
+  /** The facilitator addresses /supported advertised for upto on our network; empty: upto is not offered. */
+  private facilitators: Address[] = [];
+  private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
+  private readonly busy = new Set<string>();
+  /** Settles in flight: a second ask waits for the first (the chain would refuse the second anyway: one nonce). */
+  private readonly sending = new Map<string, Promise<UptoSettleResult>>();
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private retryTimer: TimerHandle | null = null;
+  private supportedTimer: TimerHandle | null = null;
+  private closed = false;
+
+  constructor(private config: UptoConfig, private readonly options: UptoMethodOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
+    this.client = this.clientFor(config);
+  }
+
+  private clientFor(config: UptoConfig): FacilitatorClient {
+    return new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+  }
+
+  get settings(): UptoConfig { return this.config; }
+
+  /** A reload: facilitator, pay_to, window apply to the next purchase; the facilitator is asked again what it serves. */
+  reconfigure(config: UptoConfig): void {
+    this.config = config;
+    this.client = this.clientFor(config);
+    this.facilitators = [];
+  }
+
+  /**
+   * Asks /supported whether the facilitator serves `upto` on our network and which address will settle. Returns
+   * whether upto is offered; a facilitator that cannot be asked leaves it unoffered until the next ask.
+   */
+  async refreshSupported(): Promise<boolean> {
+    try {
+      const kinds = await this.client.supported();
+      this.facilitators = kinds.flatMap((k) => {
+        const a = k.extra?.facilitatorAddress;
+        return k.scheme === UPTO_SCHEME && k.network === this.config.network && k.x402Version === 2
+          && typeof a === 'string' && /^0x[0-9a-fA-F]{40}$/.test(a) ? [a.toLowerCase() as Address] : [];
+      });
+    } catch (err) {
+      this.options.log?.warn('upto: the facilitator\'s /supported cannot be read; upto is not offered until it can', { reason: toSluiceError(err).message });
+      this.facilitators = [];
+      // An outage at start must not switch upto off until the next reload: ask again in the background.
+      if (this.supportedTimer === null && !this.closed) {
+        this.supportedTimer = this.timers.setTimeout(() => { this.supportedTimer = null; void this.refreshSupported(); }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+      }
+    }
+    return this.facilitators.length > 0;
+  }
+
+  get offered(): boolean { return this.facilitators.length > 0; }
+
+  /**
+   * The PaymentRequirements this router offers for a ceiling of `asset` (what a 402 carries, and /verify takes), as
+   * @x402/evm's upto server enhances them: `extra.assetTransferMethod` permit2 and the facilitator's address.
+   */
+  requirements(asset: string, ceiling: bigint): Record<string, unknown> {
+    const c = this.config;
+    const domain = knownTokenDomain(c.network, asset);
+    const facilitatorAddress = this.facilitators[0];
+    return {
+      scheme: UPTO_SCHEME, network: c.network, amount: ceiling.toString(), asset, payTo: c.payTo, maxTimeoutSeconds: c.maxTimeoutSeconds,
+      extra: { assetTransferMethod: 'permit2', ...(facilitatorAddress && { facilitatorAddress }), ...(domain && { name: domain.name, version: domain.version }) },
+    };
+  }
+
+  /**
+   * What a 402 offers for `quote`, or null when upto cannot sell it: the facilitator does not serve upto (yet), or a
+   * session of this plan could outlast the authorization window.
+   */
+  offerFor(quote: Quote, nowMs = this.clock.now()): Record<string, unknown> | null {
+    if (!this.offered) return null;
+    const nowS = BigInt(Math.floor(nowMs / 1000));
+    const end = this.sessionEnd(quote, nowS);
+    if (end === null || end + BigInt(UPTO_SETTLE_MARGIN_S) > nowS + BigInt(this.config.maxTimeoutSeconds)) return null;
+    return this.requirements(quote.asset, quote.price);
+  }
+
+  /**
+   * The settle response for the authorization `reference` (the LAN endpoint's PAYMENT-RESPONSE), or null when sluice
+   * has no such record. At purchase time nothing has moved: `amount` is what was settled so far ("0" while the
+   * session runs; the metered amount once settled at its end) and `transaction` the settle's, empty until then.
+   */
+  settlementOf(reference: string): Record<string, unknown> | null {
+    const r = this.options.store.get(reference);
+    if (!r) return null;
+    const settled = r.state === 'settled';
+    return { success: true, payer: reference.split(':')[0], transaction: (settled && r.transaction) || '', network: r.network,
+      amount: settled ? (r.amount ?? '0') : '0' };
+  }
+
+  /** The latest a session bought by `quote` can end (Unix seconds), or null when nothing bounds it (a data plan without time_limit). */
+  private sessionEnd(quote: Quote, nowS: bigint): bigint | null {
+    if (quote.metric === 'seconds') return nowS + quote.allotment;
+    return quote.timeLimit !== undefined ? nowS + quote.timeLimit : null;
+  }
+
+  async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
+    return { reference: (await this.verified(ctx)).reference };
+  }
+
+  private verified(ctx: PaymentContext): Promise<Checked> {
+    let pending = this.checked.get(ctx);
+    if (!pending) {
+      pending = this.check(ctx);
+      this.checked.set(ctx, pending);
+    }
+    return pending;
+  }
+
+  private async check(ctx: PaymentContext): Promise<Checked> {
+    const c = this.config;
+    if (!this.offered && !(await this.refreshSupported())) {
+      throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `the facilitator does not list upto on ${c.network} (GET /supported)`);
+    }
+    const payment = parseUptoPayment(ctx.request.payment?.payload);
+    if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
+    const nowS = BigInt(Math.floor(ctx.now / 1000));
+    const end = this.sessionEnd(ctx.quote, nowS);
+    if (end === null || end + BigInt(UPTO_SETTLE_MARGIN_S) > nowS + BigInt(c.maxTimeoutSeconds)) {
+      // The authorization could expire while the session runs: the router would have given what it can never collect.
+      throw new SluiceError('ERR_UPTO_AUTHORIZATION_INVALID',
+        `plan ${ctx.quote.plan}: a session could outlast upto.max_timeout_seconds (${c.maxTimeoutSeconds} s) minus ${UPTO_SETTLE_MARGIN_S} s to settle`
+        + (end === null ? ' (a data plan needs a time_limit)' : ''), { details: { reason: 'upto_session_outlasts_authorization' } });
+    }
+    checkUptoTerms(payment, {
+      chainId: c.chainId, payTo: c.payTo as Address, asset: ctx.quote.asset as Address, ceiling: ctx.quote.price,
+      facilitators: this.facilitators, now: nowS, settleableUntil: end + BigInt(UPTO_SETTLE_MARGIN_S),
+    });
+    await verifyUptoSignature(payment, c.chainId);
+    const reference = uptoReference(payment.authorization);
+    const seen = this.options.store.get(reference);
+    if (seen) throw new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} was accepted before (${seen.state})`);
+    return { payment, reference };
+  }
+
+  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    const { payment, reference } = await this.verified(ctx);
+    if (this.busy.has(reference) || this.options.store.get(reference)) {
+      throw new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} is being used already`);
+    }
+    this.busy.add(reference);
+    try {
+      const requirements = this.requirements(ctx.quote.asset, ctx.quote.price);
+      const request = { x402Version: 2 as const, paymentPayload: payment.raw, paymentRequirements: requirements };
+      const v = await this.client.verify(request);
+      if (!v.ok) {
+        throw new SluiceError('ERR_UPTO_VERIFY_REJECTED', `upto facilitator refused: ${v.reason}: ${v.message}`, { details: { reason: v.reason } });
+      }
+      const a = payment.authorization;
+      const record: UptoRecord = {
+        reference, state: 'open', network: this.config.network, asset: ctx.quote.asset, payTo: this.config.payTo,
+        maxAmount: a.maxAmount.toString(), deadline: a.deadline.toString(), pricePerStep: ctx.quote.pricePerStep.toString(),
+        stepSize: ctx.quote.stepSize.toString(), mac: ctx.request.mac, at: ctx.now, request,
+      };
+      // On flash before the session is granted: a crash after this leaves an authorization sluice can settle for what
+      // the session used, never a session nothing pays for.
+      await this.options.store.put(record);
+      this.options.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
+      return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
+    } finally {
+      this.busy.delete(reference);
+    }
+  }
+
+  /** The session could not be granted: nothing will be settled (the authorization expires unused). */
+  async release(ref: PaymentRef): Promise<void> {
+    const r = this.options.store.get(ref.reference);
+    if (r?.state !== 'open') return;
+    await this.options.store.put({ ...r, state: 'released' });
+  }
+
+  /**
+   * The session paid by `reference` ended having used `used` (bytes or seconds): settles the metered steps × price
+   * (at most the ceiling), once. The amount goes on flash before /settle; zero settles nothing. A second call, or one
+   * for an authorization already settling, charges nothing new (it asks again for a pending one).
+   */
+  async settle(reference: string, used: bigint): Promise<UptoSettleResult> {
+    const r = this.options.store.get(reference);
+    if (!r) return { status: 'none' };
+    if (r.state === 'settling') return this.send(await this.askedAgain(r));
+    if (r.state !== 'open') return { status: 'none' };
+    const max = BigInt(r.maxAmount);
+    const pricePerStep = BigInt(r.pricePerStep);
+    const steps = meteredSteps(used, BigInt(r.stepSize), pricePerStep === 0n ? 0n : max / pricePerStep);
+    let amount = steps * pricePerStep;
+    if (amount > max) amount = max;
+    if (amount === 0n) {
+      await this.options.store.put({ ...r, state: 'settled', amount: '0' });
+      this.options.log?.info('upto session used nothing: nothing settled', { reference });
+      return { status: 'settled', amount: 0n, transaction: null };
+    }
+    const settling: UptoRecord = { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
+    await this.options.store.put(settling);
+    return this.send(settling);
+  }
+
+  private send(r: UptoRecord): Promise<UptoSettleResult> {
+    let pending = this.sending.get(r.reference);
+    if (!pending) {
+      pending = this.sendOnce(r).finally(() => this.sending.delete(r.reference));
+      this.sending.set(r.reference, pending);
+    }
+    return pending;
+  }
+
+  private async sendOnce(r: UptoRecord): Promise<UptoSettleResult> {
+    const amount = BigInt(r.amount ?? '0');
+    if (!r.request) return { status: 'none' };
+    const request = { ...r.request, paymentRequirements: { ...r.request.paymentRequirements, amount: amount.toString() } };
+    let outcome;
+    try {
+      outcome = await this.client.settle(request);
+    } catch (err) {
+      outcome = { status: 'unknown' as const, message: toSluiceError(err).message };
+    }
+    if (outcome.status === 'unknown') {
+      this.options.log?.warn('upto settle without an answer; asking again later', { reference: r.reference, amount: amount.toString(), reason: outcome.message });
+      this.scheduleRetry();
+      return { status: 'pending', amount, message: outcome.message };
+    }
+    if (outcome.status === 'failed') {
+      // A refusal of a repeated ask may be the chain refusing a nonce an earlier, unanswered ask spent: not "nothing moved".
+      const repeated = (r.asked ?? 1) > 1;
+      await this.options.store.put({ ...r, state: repeated ? 'unconfirmed' : 'failed', reason: outcome.reason });
+      if (repeated) {
+        this.options.log?.error('upto settle refused on a repeated ask: an earlier ask may have moved the amount (once); check the chain for a transfer from the payer to pay_to',
+          { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+      } else {
+        this.options.log?.error('upto settle refused: nothing moved', { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+      }
+      return { status: 'failed', amount, reason: outcome.reason };
+    }
+    await this.options.store.put({ ...r, state: 'settled', transaction: outcome.transaction });
+    this.options.log?.info('upto session settled', { reference: r.reference, amount: amount.toString(), transaction: outcome.transaction });
+    return { status: 'settled', amount, transaction: outcome.transaction };
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this.closed) return;
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = null;
+      void this.retryPending();
+    }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+  }
+
+  /** Asks /settle again for every amount on flash without an answer (at start, and on the retry timer). */
+  async retryPending(): Promise<void> {
+    for (const r of this.options.store.list('settling')) await this.send(await this.askedAgain(r));
+  }
+
+  /** Counts a repeated ask on flash before it is sent: a refusal of it is then known to be a repeat's. */
+  private async askedAgain(r: UptoRecord): Promise<UptoRecord> {
+    if (this.sending.has(r.reference)) return r;
+    const again = { ...r, asked: (r.asked ?? 1) + 1 };
+    await this.options.store.put(again);
+    return again;
+  }
+
+  /** Bytes or seconds the ceiling of `reference` buys (its share of a session's usage), or null when unknown. */
+  capacity(reference: string): bigint | null {
+    const r = this.options.store.get(reference);
+    if (!r) return null;
+    const pricePerStep = BigInt(r.pricePerStep);
+    return pricePerStep === 0n ? 0n : (BigInt(r.maxAmount) / pricePerStep) * BigInt(r.stepSize);
+  }
+
+  /** Authorizations whose session is (or was) running: for the start's reconcile. */
+  openReferences(): string[] {
+    return this.options.store.list('open').map((r) => r.reference);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    if (this.supportedTimer !== null) this.timers.clearTimeout(this.supportedTimer);
+    this.retryTimer = null;
+    this.supportedTimer = null;
+  }
+}

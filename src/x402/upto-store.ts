@@ -1,0 +1,125 @@
+/**
+ * The `upto` method's durable state: one small JSON file in main.state_dir (`upto.json`), replaced atomically (temp,
+ * fsync, rename, directory fsync), writes serialized, each awaited before acting. A record per accepted authorization:
+ *  - `open`: accepted (verified) and on flash BEFORE the session is granted; holds the payload to settle later;
+ *  - `settling`: the metered amount to settle, on flash BEFORE /settle is asked (a crash or a lost answer leaves
+ *    it, and the same amount is asked again: Permit2's nonce lets the chain move it once);
+ *  - `settled`: the money moved (`transaction`), or nothing was due (amount 0: no transaction at all);
+ *  - `released`: the session was never granted; nothing will be settled;
+ *  - `failed`: the facilitator refused the first ask to settle (its reason kept); nothing moved;
+ *  - `unconfirmed`: it refused a REPEATED ask (after a lost answer or a crash): an earlier ask may have moved the
+ *    money — once, Permit2's nonce sees to that — so sluice cannot say "nothing moved"; the operator checks the chain.
+ * Finished records drop the payload and stay until their deadline has passed (a replayed payload is refused with
+ * its state), so the file is bounded by the purchase rate × the authorization window.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../storage/index.ts';
+import { SluiceError } from '../errors.ts';
+
+export type UptoState = 'open' | 'settling' | 'settled' | 'released' | 'failed' | 'unconfirmed';
+
+export interface UptoRecord {
+  /** `0xpayer:nonce`: the payment reference. */
+  reference: string;
+  state: UptoState;
+  network: string;
+  asset: string;
+  payTo: string;
+  /** The signed maximum (the ceiling), decimal. */
+  maxAmount: string;
+  /** Unix seconds, decimal: after it the authorization cannot be settled. */
+  deadline: string;
+  pricePerStep: string;
+  stepSize: string;
+  mac: string;
+  /** ms since the epoch of the purchase. */
+  at: number;
+  /** `settling`/`settled`: the metered amount (≤ maxAmount). */
+  amount?: string;
+  transaction?: string;
+  /** `settling`: how many times /settle was (or was about to be) asked, written before each ask. */
+  asked?: number;
+  /** `failed` / `unconfirmed`: the facilitator's reason. */
+  reason?: string;
+  /** While open or settling: what /settle is sent (paymentRequirements.amount is set to the metered amount then). */
+  request?: { x402Version: 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
+}
+
+interface FileShape {
+  version: 1;
+  kind: 'upto';
+  records: UptoRecord[];
+}
+
+export const UPTO_STORE_FILE = 'upto.json';
+
+export class UptoStore {
+  private readonly records = new Map<string, UptoRecord>();
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(readonly path: string) {}
+
+  static async open(stateDir: string): Promise<UptoStore> {
+    const store = new UptoStore(join(stateDir, UPTO_STORE_FILE));
+    let text: string | undefined;
+    try {
+      text = await readFile(store.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new SluiceError('ERR_UPTO_STORE', `cannot read ${store.path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (text === undefined) return store;
+    let parsed: FileShape;
+    try {
+      parsed = JSON.parse(text) as FileShape;
+    } catch (err) {
+      // Written by rename only: a torn file is someone else's, and guessing which authorizations were settled is not ours.
+      throw new SluiceError('ERR_UPTO_STORE', `${store.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof parsed !== 'object' || parsed === null || parsed.kind !== 'upto' || !Array.isArray(parsed.records)) {
+      throw new SluiceError('ERR_UPTO_STORE', `${store.path} is not an upto table`);
+    }
+    for (const r of parsed.records) if (typeof r?.reference === 'string') store.records.set(r.reference, r);
+    return store;
+  }
+
+  get(reference: string): UptoRecord | undefined {
+    return this.records.get(reference);
+  }
+
+  list(state?: UptoState): UptoRecord[] {
+    return [...this.records.values()].filter((r) => state === undefined || r.state === state);
+  }
+
+  /** Sets (or replaces) a record and resolves once the file holding it is durable. */
+  async put(record: UptoRecord): Promise<void> {
+    this.records.set(record.reference, record);
+    await this.flush();
+  }
+
+  /** Drops finished records whose authorization can no longer be settled (deadline + margin in the past). */
+  prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
+    let changed = false;
+    for (const [k, r] of this.records) {
+      if ((r.state === 'settled' || r.state === 'released' || r.state === 'failed' || r.state === 'unconfirmed') && BigInt(r.deadline) + marginSeconds < nowSeconds) {
+        this.records.delete(k);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  flush(): Promise<void> {
+    const next = this.writing.catch(() => undefined).then(() => {
+      const records = [...this.records.values()].map((r) => (r.state === 'open' || r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r)));
+      const body: FileShape = { version: 1, kind: 'upto', records };
+      return writeFileAtomic(this.path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+    });
+    this.writing = next;
+    return next.catch((err: unknown) => {
+      throw new SluiceError('ERR_UPTO_STORE', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
+    });
+  }
+}

@@ -32,6 +32,8 @@ export interface GrantRequest {
   user?: string;
   /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
   idempotencyKey?: string;
+  /** Several devices per purchase: how many devices may share the grant (1 … 16). */
+  devices?: number;
 }
 
 export interface SluiceBackend {
@@ -58,6 +60,14 @@ export interface SluiceBackend {
   /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
   logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];
+  /**
+   * Several devices per purchase (a plan's `devices`): the code other devices type to join `mac`'s live session
+   * (null when it takes one device); a device joining by code (throws ERR_DEVICE_*); a joined device removed (its gate
+   * closes, the session goes on). Absent in backends without sessions of several devices.
+   */
+  joinCode?(mac: string): { session: Session; code: string | null };
+  joinDevice?(code: string, mac: string): Promise<{ session: Session; gate: GateState }>;
+  removeDevice?(mac: string): Promise<{ session: Session; gate: GateCloseState }>;
   /** A buyer-signed escrow usage receipt (`receipt`): kept when higher than the session's last. */
   receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */

@@ -7,7 +7,7 @@
 import { SluiceError } from '../errors.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
-import { type EndCause, isLive, type Session, type SessionControlPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
+import { type EndCause, isLive, type Session, type SessionControlPort, type SessionDevicesPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './backend.ts';
@@ -33,7 +33,7 @@ export async function waitForClose(gates: Pick<Gatekeeper, 'closed'>, mac: strin
 export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
-  sessions: SessionReadView & SessionControlPort;
+  sessions: SessionReadView & SessionControlPort & SessionDevicesPort;
   gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;
@@ -124,6 +124,25 @@ export class DaemonBackend implements SluiceBackend {
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
     }
     return this.parts.sessions.setLimits(live.id, limits);
+  }
+
+  joinCode(mac: string): { session: Session; code: string | null } {
+    const live = this.parts.sessions.byMac(mac);
+    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
+    return { session: live, code: this.parts.sessions.joinCode(live.id) };
+  }
+
+  /** The join is on flash before the gate hears of it; the reply says where the device's gate is now. */
+  async joinDevice(code: string, mac: string): Promise<{ session: Session; gate: GateState }> {
+    const session = await this.parts.sessions.joinDevice(code, mac);
+    return { session, gate: this.parts.gates.gateOf(mac) };
+  }
+
+  async removeDevice(mac: string): Promise<{ session: Session; gate: GateCloseState }> {
+    const live = this.parts.sessions.byMac(mac);
+    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
+    const session = await this.parts.sessions.removeDevice(live.id, mac);
+    return { session, gate: await this.gateClosed(mac) };
   }
 
   async move(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }> {

@@ -150,7 +150,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   grant: method({
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 }, devices: { kind: 'count' } },
     adminOnly: true,
     async handler(a, backend) {
       // Both: data that also ends after `seconds`, whichever comes first.
@@ -162,6 +162,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.ip !== undefined && { ip: a.ip }),
         ...(a.user !== undefined && { user: a.user }),
         ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key }),
+        ...(a.devices !== undefined && { devices: a.devices > 16n ? 17 : Number(a.devices) }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };
     },
@@ -196,6 +197,15 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       const { sessions: ended, gate } = await backend.logout(a.user);
       const now = backend.now();
       return { ended: ended.length, sessions: ended.map((s) => sessionView(s, now)), gate };
+    },
+  }),
+  remove_device: method({
+    args: { mac },
+    adminOnly: true,
+    async handler(a, backend) {
+      if (!backend.removeDevice) throw new SluiceError('ERR_DEVICE_NOT_MEMBER', 'this backend has no sessions of several devices');
+      const { session, gate } = await backend.removeDevice(a.mac);
+      return { session: sessionView(session, backend.now()), gate };
     },
   }),
   pricing: method({

@@ -5,7 +5,7 @@
 import type { BlobmsgTable } from '../ubus/index.ts';
 import type { PricingPlan } from '../config/index.ts';
 import type { QuoteRecord } from './backend.ts';
-import { paymentTotals, remaining, usedAt, type Session } from '../sessions/index.ts';
+import { devicesOf, paymentTotals, remaining, usedAt, type Session } from '../sessions/index.ts';
 
 const unixSeconds = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -30,6 +30,8 @@ export function sessionView(session: Session, now: number): BlobmsgTable {
     // Totals over every payment: `payments` lists only the first and the most recent few.
     payment_count: paymentTotals(session).count,
     paid_total: paymentTotals(session).paid.toString(),
+    // Several devices per purchase: every MAC sharing the allotment, the buyer's first, and how many may.
+    ...(session.maxDevices !== undefined && { max_devices: session.maxDevices, devices: devicesOf(session) }),
   };
 }
 
@@ -60,6 +62,7 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     max_steps: plan.maxSteps.toString(),
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
+    ...(plan.devices !== undefined && { devices: plan.devices }),
     ...(plan.displayName !== undefined && { display_name: plan.displayName }),
   };
 }

@@ -3,7 +3,7 @@
  * it needs x402.enabled. The package's firewall include keeps it off the WAN (files/etc/config/sluice says how).
  */
 import type { SectionReader } from './reader.ts';
-import { isHost, parseInteger, parseUrl, type Parsed } from './values.ts';
+import { isHost, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 
 export interface HttpConfig {
   /** Empty = off. */
@@ -11,6 +11,13 @@ export interface HttpConfig {
   port: number;
   /** Requests per minute one client IP may make (a burst of the same size is allowed). */
   rateLimit: number;
+  /**
+   * The HMAC-SHA256 key of PC-sync logouts (`POST /pcsync/logout`, docs/pc-sync.md); empty = the route is off.
+   * At least MIN_PCSYNC_SECRET characters when set.
+   */
+  pcsyncSecret: string;
+  /** How far a logout's timestamp may be from the router's clock, and how long its nonce is kept. */
+  pcsyncWindowMs: number;
   /**
    * The pay page's URL as clients reach it, for the RFC 8908 captive portal API's `user-portal-url` (an https URL in
    * front of the endpoint, docs/captive-portal.md); empty: http://<listen>/portal.
@@ -26,6 +33,8 @@ function pageUrl(v: string): Parsed<string> {
   if (v.length > 512) return { ok: false, reason: 'must be at most 512 characters' };
   return parseUrl(v, ['http:', 'https:']);
 }
+
+export const MIN_PCSYNC_SECRET = 16;
 
 function listen(v: string): Parsed<{ host: string; port: number }> {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):([0-9]{1,5})$/.exec(v);
@@ -54,8 +63,11 @@ function isUnspecified(host: string): boolean {
 
 export function readHttpSection(r: SectionReader): HttpConfig {
   const l = r.parsed('listen', { host: '', port: 0 }, (v) => (v === '' ? { ok: true, value: { host: '', port: 0 } } : listen(v)));
+  // A short key would let a LAN guest brute-force the logout of others' sessions: refused, the route stays off.
+  const pcsyncSecret = r.string('pcsync_secret', '', (v) => (v.length < MIN_PCSYNC_SECRET ? `must be at least ${MIN_PCSYNC_SECRET} characters (or unset: PC-sync logouts off)` : undefined));
   return {
     host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)),
     portalUrl: r.parsed('portal_url', '', pageUrl), venueUrl: r.parsed('venue_url', '', pageUrl),
+    pcsyncSecret, pcsyncWindowMs: r.parsed('pcsync_window', 300_000, (v) => parseSecondsToMs(v, 5, 3600)),
   };
 }

@@ -28,6 +28,9 @@ import {
   splitCommand, UINT128_MAX,
 } from './values.ts';
 
+/** A plan's `devices` at most (sessions' MAX_DEVICES, which config cannot import: config sits below sessions). */
+export const MAX_PLAN_DEVICES = 16;
+
 export class ConfigError extends SluiceError {
   readonly problems: readonly ConfigProblem[];
 
@@ -151,6 +154,8 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
   });
   if (trialEvery !== null) plan.trialEvery = trialEvery;
+  const devices = r.parsed('devices', 1, int(1, MAX_PLAN_DEVICES));
+  if (devices > 1) plan.devices = devices;
   // Shown on a phone and sent in JSON: printable text only (no control characters), short enough for one line.
   const displayName = r.string('display_name', '', check((v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
     'must be 1 to 64 characters of text, without control characters'));
@@ -260,7 +265,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   }
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
-  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems));
+  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];

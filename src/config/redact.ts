@@ -30,5 +30,6 @@ export function redactConfig(config: Config): RedactedConfig {
   view.mqtt.password = mask(config.mqtt.password);
   view.mqtt.commandSecret = mask(config.mqtt.commandSecret);
   view.hook.secret = mask(config.hook.secret);
+  view.http.pcsyncSecret = mask(config.http.pcsyncSecret);
   return view;
 }

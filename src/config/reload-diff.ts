@@ -59,6 +59,9 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
   if (next.http.host !== running.http.host || next.http.port !== running.http.port) out.push('http.listen');
   if (next.http.rateLimit !== running.http.rateLimit) out.push('http.rate_limit');
+  // The PC-sync route and its nonce file are set up with the endpoint.
+  if (next.http.pcsyncSecret !== running.http.pcsyncSecret) out.push('http.pcsync_secret');
+  if (next.http.pcsyncWindowMs !== running.http.pcsyncWindowMs) out.push('http.pcsync_window');
   if (next.http.portalUrl !== running.http.portalUrl) out.push('http.portal_url');
   if (next.http.venueUrl !== running.http.venueUrl) out.push('http.venue_url');
   if (next.radius.enabled !== running.radius) out.push('radius.enabled');

@@ -76,6 +76,11 @@ export interface PricingPlan {
    * interval, sold only by the `trial` method (src/payments/trial.ts says what keys a device). Absent: not a trial.
    */
   trialEvery?: bigint;
+  /**
+   * `devices`: how many devices one purchase covers, sharing its one allotment (the buyer's page shows a code the
+   * others type on theirs). Absent = 1 (the seed's single device, with the device-limit switch).
+   */
+  devices?: number;
   /** `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name. */
   displayName?: string;
 }

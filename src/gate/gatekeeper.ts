@@ -13,7 +13,7 @@
  */
 import { toSluiceError } from '../errors.ts';
 import {
-  Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
+  devicesOf, Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
 } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Log } from '../log.ts';
@@ -132,9 +132,10 @@ export class Gatekeeper {
         return gate;
       }));
     });
-    sessions.on('topup', (s) => { void this.options.kernelQuota?.toppedUp(s.mac); });
+    // Every device of a multi-device session has its own kernel quota: each is raised to what the session has left.
+    sessions.on('topup', (s) => { for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
     // New limits (CoA-Request, ubus `change`): the quota follows the allotment, down as well as up.
-    sessions.on('limits', (s) => { if (s.metric === 'bytes') void this.options.kernelQuota?.toppedUp(s.mac); });
+    sessions.on('limits', (s) => { if (s.metric === 'bytes') for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
     // A move (on flash already): the old MAC's gate closes (no live session holds it now) as the new one opens.
     // A held gate (escrow credit) stays held on the new MAC: only a release opens it.
     sessions.on('moved', (s, from) => {
@@ -151,8 +152,12 @@ export class Gatekeeper {
       this.starts.delete(s.id);
       this.unlisted.delete(s.id);
       // A close still unconfirmed (a held gate, a failed deauth) stands for this end: enforce() retries it.
-      if (this.closeInFlight(s.mac) === undefined) void this.close(s.mac);
+      // Every device's gate closes at the end, as the buyer's does.
+      for (const mac of devicesOf(s)) if (this.closeInFlight(mac) === undefined) void this.close(mac);
     });
+    // A device joined a multi-device session: its gate opens as a start's does (the session seen from that device).
+    sessions.on('joined', (s, mac) => { void this.open({ ...s, mac }); });
+    sessions.on('left', (_s, mac) => { if (this.closeInFlight(mac) === undefined) void this.close(mac); });
   }
 
   on<K extends keyof GateEvents>(event: K, listener: (...args: GateEvents[K]) => void): () => void {
@@ -318,7 +323,8 @@ export class Gatekeeper {
     const session = this.options.sessions.byMac(mac);
     if (!session || !isLive(session)) return;
     if (this.opening.has(mac)) return; // its gate is being opened right now
-    const gate = await this.open(session);
+    // The session as seen from this device (a joined device of a multi-device session has its own gate).
+    const gate = await this.open({ ...session, mac });
     if (gate !== 'pending') {
       this.counters.reopened++;
       return;
@@ -327,6 +333,8 @@ export class Gatekeeper {
     this.failingSince.set(mac, since);
     const grace = this.options.portalLostGraceMs ?? 120_000;
     if (this.clock.now() - since >= grace) {
+      // A joined device that left the WiFi does not end the purchase its other devices share: it stays pending.
+      if (mac !== session.mac) return;
       this.counters.portalLost++;
       this.failingSince.delete(mac);
       this.options.log.warn('portal lost a paying client', { mac, session: session.id, since });
@@ -426,7 +434,7 @@ export class Gatekeeper {
       await this.close(client.mac);
       report.deauthed.push(client.mac);
     }
-    for (const session of this.options.sessions.list({ state: 'ACTIVE' })) {
+    for (const session of this.options.sessions.list({ state: 'ACTIVE' }).flatMap((s) => devicesOf(s).map((mac) => ({ ...s, mac })))) {
       const client = present.get(session.mac);
       if (this.held.has(session.mac)) {
         // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is closed).

@@ -20,7 +20,23 @@ export const TOO_LARGE_STATUS = 413;
  * `shape` it expects (each caller says both: no endpoint borrows another's error). A body over `max` is refused with
  * details.httpStatus 413; the caller answers with `connection: close` when `req.complete` is still false.
  */
-export function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
+export async function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
+  return parseJsonObject(await readBodyBytes(req, max, code), code, shape);
+}
+
+/** A JSON object out of `bytes`, or the endpoint's own `code` naming the `shape` it expects. */
+export function parseJsonObject(bytes: Uint8Array, code: ErrorCode, shape: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new SluiceError(code, `body must be a JSON object ${shape}`);
+  }
+}
+
+/** A body's exact bytes (at most `max`; a signed body is checked over them), refused like readJsonBody's when larger. */
+export function readBodyBytes(req: IncomingMessage, max: number, code: ErrorCode): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -43,13 +59,7 @@ export function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode,
     const onEnd = (): void => {
       done();
       if (size > max) return reject(tooLarge());
-      try {
-        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-        resolve(v as Record<string, unknown>);
-      } catch {
-        reject(new SluiceError(code, `body must be a JSON object ${shape}`));
-      }
+      resolve(Buffer.concat(chunks));
     };
     const onError = (err: Error): void => { done(); reject(err); };
     req.on('data', onData);

@@ -14,8 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { ClientDirectory } from './client-directory.ts';
 import { openFileLimit, totalConnectionBound } from './connection-limits.ts';
 import { HttpEndpoint } from './server.ts';
+import { NonceLedger } from './pcsync-nonces.ts';
 
 export { HttpEndpoint } from './server.ts';
+export { NonceLedger, PCSYNC_NONCES_FILE } from './pcsync-nonces.ts';
+export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
 export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
 export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
@@ -36,9 +39,11 @@ function portalDir(): string | null {
 export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log,
   batch: BatchSettlementMethod | null = null, upto: UptoMethod | null = null): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
-  // The endpoint sells with x402 (exact, batch-settlement), and its pay page also takes RADIUS vouchers: any one is reason to run it.
-  if (!x402 && !batch && !upto && !config.radius.enabled) {
-    log.warn('http.listen is set but neither x402, batch_settlement, upto nor radius is enabled: the LAN endpoint stays off');
+  // The endpoint sells with x402 (exact, batch-settlement, upto), its pay page also takes RADIUS vouchers, and it takes
+  // PC-sync logouts: any one is reason to run it.
+  const pcsyncOn = config.http.pcsyncSecret !== '';
+  if (!x402 && !batch && !upto && !config.radius.enabled && !pcsyncOn) {
+    log.warn('http.listen is set but neither x402, batch_settlement, upto nor radius is enabled, nor http.pcsync_secret set: the LAN endpoint stays off');
     return null;
   }
   try {
@@ -47,6 +52,9 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled,
       portalDir: portalDir(),
+      pcsync: pcsyncOn
+        ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs) }
+        : null,
       captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
       macOf: (ip) => directory.macOf(ip),
       maxConnections,

@@ -17,7 +17,10 @@
  *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
  *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
  *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
- * GET, and POST only for /receipt and /voucher; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
+ *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
+ *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
+ *                          session ends `pc-logout`
+ * GET, and POST only for /receipt, /voucher, /trial and /pcsync/logout; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
  * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, /receipt; a generous one for the rest,
  * so the pay page's own loads and status polls never lock a customer out), bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
@@ -36,6 +39,8 @@ import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
 import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { PCSYNC_LOGOUT_PATH, pcsyncLogout, type PcSyncOptions } from './pcsync.ts';
+import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 import { sessionPayers } from './payers.ts';
 import { RestoreDesk } from './restore.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
@@ -65,6 +70,8 @@ export interface HttpEndpointOptions {
   maxConnectionsPerIp?: number;
   /** Directory with the pay page (index.html, portal.js); null: /portal answers 404. */
   portalDir?: string | null;
+  /** PC-sync logouts (http.pcsync_secret set); null or absent: POST /pcsync/logout answers 404. */
+  pcsync?: PcSyncOptions | null;
   /** What GET /captive announces (http.portal_url, or the endpoint's own /portal; http.venue_url, '' for none). */
   captive?: { portalUrl: string; venueUrl: string };
   log?: Log;
@@ -101,6 +108,7 @@ const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
   '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
+  '/devices.js': ['devices.js', 'text/javascript; charset=utf-8'],
   // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
   '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
   '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
@@ -130,6 +138,12 @@ function statusOf(code: string): number {
   if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
   if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
   if (code === 'ERR_HTTP_VERSION') return 400;
+  if (code === 'ERR_PCSYNC_INVALID') return 400;
+  if (code === 'ERR_DEVICE_CODE_INVALID' || code === 'ERR_DEVICE_NOT_MEMBER') return 404;
+  if (code === 'ERR_DEVICE_BUSY' || code === 'ERR_DEVICE_LIMIT') return 409;
+  if (code === 'ERR_PCSYNC_SIGNATURE' || code === 'ERR_PCSYNC_EXPIRED') return 401;
+  if (code === 'ERR_PCSYNC_REPLAYED') return 409;
+  if (code === 'ERR_PCSYNC_STORE') return 503;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
   if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED') return 403;
@@ -190,13 +204,17 @@ export class HttpEndpoint {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
-    // A restore counts as a payment attempt: each one is a signature to recover.
-    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund'
+    // A restore counts as a payment attempt: each one is a signature to recover; so do a PC-sync call and a device's
+    // join or removal (what a forger or a code guesser on the LAN would repeat).
+    const mine = postPath === PCSYNC_LOGOUT_PATH || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove;
+    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund' || mine
       || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
-    if (POST_PATHS.has(postPath)) {
+    if (POST_PATHS.has(postPath) || mine) {
       try {
+        if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
+        if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
         if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
         return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
       } catch (err) {
@@ -209,7 +227,7 @@ export class HttpEndpoint {
       }
     }
     if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge, /devices/join, /devices/remove, /pcsync/logout)' } }, { allow: 'GET' });
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -217,6 +235,7 @@ export class HttpEndpoint {
       if (url.pathname === '/') return send(res, 200, this.plans());
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
+      if (url.pathname === DEVICES_PATHS.list) return await this.devices(req, res, ip, url.pathname);
       if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
       if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
@@ -256,7 +275,7 @@ export class HttpEndpoint {
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), x402: x402Offer,
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }), x402: x402Offer,
           ...(batch && { batch_settlement: batchOffer(p.id) }),
           ...(upto && { upto: (() => { try { return upto.offerFor(backend.quote({ plan: p.id })); } catch { return null; } })() }) };
       }),
@@ -448,6 +467,35 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info('http free trial refused', { mac, ip, plan, code: e.code, reason: e.message });
+      throw err;
+    }
+  }
+
+  /** Several devices per purchase: each call acts for the portal client of its source IP only. */
+  private async devices(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
+    const mac = await this.options.macOf(ip);
+    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    const { backend } = this.options;
+    if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));
+    const answer = path === DEVICES_PATHS.join ? await joinDevice(req, backend, mac) : await removeDevice(req, backend, mac);
+    this.options.log?.info(path === DEVICES_PATHS.join ? 'http device joined' : 'http device removed', { mac, ip });
+    return send(res, 200, answer);
+  }
+
+  private async pcsync(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const pcsync = this.options.pcsync;
+    if (!pcsync) {
+      req.resume();
+      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'PC-sync is off on this router (http.pcsync_secret)' } });
+    }
+    try {
+      const answer = await pcsyncLogout(req, pcsync, this.options.backend);
+      this.options.log?.info('pcsync logout', { ip, ended: answer.ended });
+      return send(res, 200, answer);
+    } catch (err) {
+      const e = toSluiceError(err);
+      // The admin traces a refused or forged call with this line (never the body: it is the caller's).
+      this.options.log?.warn('pcsync logout refused', { ip, code: e.code, reason: e.message });
       throw err;
     }
   }

@@ -112,6 +112,8 @@ export class Merchant {
           mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client,
           // A data plan with a time_limit: the session ends at whichever comes first (a top-up keeps the deadline).
           ...(q.timeLimit !== undefined && { expiresAt: ctx.now + Number(q.timeLimit) * 1000 }),
+          // Several devices per purchase: the session takes this many (a top-up keeps the session's own number).
+          ...(q.devices !== undefined && { devices: q.devices }),
         };
       let result: { session: Session; toppedUp: boolean };
       try {
@@ -152,6 +154,8 @@ export class Merchant {
       const grant: Grant = {
         mac: request.mac, metric, allotment, payment, ...client,
         ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
+        // Checked by validateGrant (1 … MAX_DEVICES) before anything is written.
+        ...(request.devices !== undefined && { devices: request.devices }),
       };
       const result = await this.options.sessions.activate(grant, hold);
       return { ...result, quote: null, receipt: receipt(result.session, result.toppedUp, allotment, payment) };

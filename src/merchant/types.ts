@@ -15,6 +15,8 @@ export interface GrantRequest {
   user?: string | undefined;
   /** The admin's retry key: a second grant with the same key is refused (ERR_PAYMENT_REPLAYED), not granted twice. */
   idempotencyKey?: string | undefined;
+  /** How many devices share the grant (several devices per purchase); absent = 1. */
+  devices?: number | undefined;
 }
 
 export interface Receipt {

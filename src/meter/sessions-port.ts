@@ -1,8 +1,10 @@
 /**
  * SessionsPort over the real SessionManager (src/sessions). Keeps its own MAC → session index from the manager's
- * events, so a tick costs Map lookups rather than copying every session (`list()` copies each one).
+ * events, so a tick costs Map lookups rather than copying every session (`list()` copies each one). Every device of a
+ * multi-device session maps to that one session: each device's bytes are billed to its one allotment, whose sum the
+ * manager ends at (`data-limit` for all devices at once).
  */
-import type { Session, SessionBillingPort, SessionEventsView, SessionReadView } from '../sessions/index.ts';
+import { devicesOf, type Session, type SessionBillingPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
 export type ManagerForMeter = SessionReadView & SessionEventsView & SessionBillingPort;
@@ -14,15 +16,18 @@ export interface ManagedSessionsPort extends SessionsPort {
 
 export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPort {
   const byMac = new Map<string, MeteredSession>();
-  const track = (s: Session): void => {
+  const trackDevice = (s: Session, mac: string): void => {
     if (s.state !== 'ACTIVE' || s.startedAt === null) return;
-    byMac.set(s.mac, { id: s.id, mac: s.mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
+    byMac.set(mac, { id: s.id, mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
   };
+  const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);
   const offEnded = manager.on('ended', (s) => {
-    if (byMac.get(s.mac)?.id === s.id) byMac.delete(s.mac);
+    for (const mac of devicesOf(s)) if (byMac.get(mac)?.id === s.id) byMac.delete(mac);
   });
+  const offJoined = manager.on('joined', trackDevice);
+  const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); });
   return {
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
@@ -31,6 +36,6 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);
     },
-    dispose: () => { offStarted(); offEnded(); },
+    dispose: () => { offStarted(); offEnded(); offJoined(); offLeft(); },
   };
 }

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { SluiceError } from '../errors.ts';
 import { assertClientMac } from '../mac.ts';
-import { normalizeMac } from './model.ts';
+import { MAX_DEVICES, normalizeMac } from './model.ts';
 import type { Metric, PaymentRef } from './model.ts';
 
 export interface Grant {
@@ -22,6 +22,8 @@ export interface Grant {
   idempotencyKey?: string;
   /** Data sessions only: a hard deadline (ms since the epoch) at which the session ends as `time-limit`. */
   expiresAt?: number | null;
+  /** How many devices may share the allotment (the plan's `devices`); absent = 1. */
+  devices?: number;
 }
 
 export interface ValidGrant {
@@ -29,6 +31,8 @@ export interface ValidGrant {
   metric: Metric; allotment: bigint; payment: PaymentRef; idempotencyKey?: string;
   /** Data sessions: the hard deadline, or null. */
   deadline: number | null;
+  /** 1 … MAX_DEVICES. */
+  maxDevices: number;
 }
 
 /** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
@@ -103,8 +107,12 @@ export function validateGrant(grant: Grant): ValidGrant {
   if (p.steps !== undefined) payment.steps = p.steps;
   const out: ValidGrant = {
     mac, ip: client.ip, user: client.user, plan: client.plan,
-    metric: grant.metric, allotment: grant.allotment, payment, deadline: null,
+    metric: grant.metric, allotment: grant.allotment, payment, deadline: null, maxDevices: 1,
   };
+  if (grant.devices !== undefined) {
+    if (!Number.isSafeInteger(grant.devices) || grant.devices < 1 || grant.devices > MAX_DEVICES) throw bad(`devices must be 1 to ${MAX_DEVICES}`);
+    out.maxDevices = grant.devices;
+  }
   if (grant.expiresAt !== undefined && grant.expiresAt !== null) {
     if (grant.metric !== 'bytes') throw bad('a deadline (expiresAt) is for data sessions; a time session ends by its allotment');
     if (!Number.isSafeInteger(grant.expiresAt) || grant.expiresAt <= 0 || grant.expiresAt > Date.UTC(9999, 0)) throw bad('expiresAt must be a time in ms since the epoch');

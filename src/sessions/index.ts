@@ -1,5 +1,7 @@
 /** Public surface of the sessions area: model, lifecycle, manager and the views of it other folders hold, stores. */
 export type { EndCause, LimitCause, MeterMark, Metric, PaymentRef, Session, SessionState, TerminateCause } from './model.ts';
+export { devicesOf, MAX_DEVICES } from './model.ts';
+export { JOIN_CODE_LENGTH, normalizeJoinCode } from './devices.ts';
 export { END_CAUSES, KEPT_PAYMENTS, LIMIT_CAUSES, SESSION_STATES, TERMINATE_CAUSES, addPayment, isLive, paymentTotals, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 export { activate, endSession, expire, isEndCause, isLimitCause, terminate } from './lifecycle.ts';
 export type { Grant, GrantDraft } from './grant.ts';
@@ -7,7 +9,7 @@ export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS, validateGrant } from './gra
 export { SessionManager } from './manager.ts';
 export type { Hold } from './holds.ts';
 export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionNumbers, SessionManagerOptions, SessionStats } from './manager-types.ts';
-export type { SessionBillingPort, SessionControlPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
+export type { SessionBillingPort, SessionControlPort, SessionDevicesPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
 export type { LimitsChange } from './limits.ts';
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';

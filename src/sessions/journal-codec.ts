@@ -42,6 +42,7 @@ function sessionToJson(s: Session): Record<string, unknown> {
     ...(s.paymentCount !== undefined && { pc: s.paymentCount }),
     ...(s.paidTotal !== undefined && { paid: s.paidTotal.toString() }),
     ...(s.meterMark && { mark: markToJson(s.meterMark) }),
+    ...(s.maxDevices !== undefined && { maxd: s.maxDevices, dev: s.devices ?? [] }),
   };
 }
 
@@ -61,6 +62,8 @@ function toJson(line: JournalLine): unknown {
     case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at, ...(line.startedAt === undefined ? {} : { st: line.startedAt }) };
     case 'move': return { t: 'move', id: line.id, mac: line.mac, at: line.at };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
+    case 'join':
+    case 'leave': return { t: line.t, id: line.id, mac: line.mac, at: line.at };
     case 'usage': return {
       t: 'usage', at: line.at,
       u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, String(used), String(bytes), markToJson(mark)] : [id, String(used), String(bytes)])),
@@ -144,6 +147,7 @@ function sessionFromJson(v: unknown): Session {
     ...(o['pc'] !== undefined && { paymentCount: int(o['pc']) }),
     ...(o['paid'] !== undefined && { paidTotal: big(o['paid']) }),
     ...(o['mark'] !== undefined && { meterMark: markFromJson(o['mark']) }),
+    ...(o['maxd'] !== undefined && { maxDevices: int(o['maxd']), devices: strings(o['dev']) }),
   };
 }
 
@@ -153,6 +157,8 @@ function fromJson(v: unknown): JournalLine {
     case 'open': return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
     case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']), at: int(o['at']) };
     case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']), ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }) };
+    case 'join':
+    case 'leave': return { t: o['t'], id: str(o['id']), mac: str(o['mac']), at: int(o['at']) };
     case 'move': return { t: 'move', id: str(o['id']), mac: macOf(o['mac']), at: int(o['at']) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),

@@ -30,6 +30,10 @@ export type SessionEvents = {
   /** A live session now belongs to another MAC (move(): on flash already); `from` is the MAC it left. */
   moved: [session: Session, from: string];
   ended: [session: Session];
+  /** A device joined a multi-device session (on flash): the gate opens for `mac`, the meter bills it to the session. */
+  joined: [session: Session, mac: string];
+  /** A joined device was removed (on flash): its gate closes; the session and its other devices go on. */
+  left: [session: Session, mac: string];
   /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
   warning: [err: SluiceError];
 };

@@ -24,6 +24,8 @@ import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, Sess
 import { addCounter, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 import type { EndCause, PaymentRef, Session } from './model.ts';
 import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
+import { checkJoin, isShared, joinCodeOf, normalizeJoinCode } from './devices.ts';
+import { randomBytes } from 'node:crypto';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -56,6 +58,10 @@ export class SessionManager {
   private closing: Promise<void> | null = null;
   private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
   recovery: RecoveryReport | null = null;
+  /** The key of this run's join codes (devices.ts): a restart draws a new one, so codes are never stored. */
+  private readonly joinKey = randomBytes(32);
+  /** Joins being written, by MAC → session id: each holds its place, so two joins cannot both take the last one. */
+  private readonly joining = new Map<string, string>();
 
   constructor(options: SessionManagerOptions) {
     this.store = options.store;
@@ -275,6 +281,67 @@ export class SessionManager {
     if (session && isLive(session) && session.ip !== ip) session.ip = ip;
   }
 
+  /** The code a second device types to join this live multi-device session; null for a single-device or ended one. */
+  joinCode(id: string): string | null {
+    const s = this.reg.sessions.get(id);
+    return s && isLive(s) && isShared(s) ? joinCodeOf(this.joinKey, s.id) : null;
+  }
+
+  /**
+   * `mac` joins the live multi-device session whose code is `code`: written before anyone hears of it, then its MAC
+   * finds the session (the meter bills its bytes to the one allotment) and `joined` is emitted (the gate opens it).
+   * Repeating a join is a no-op. Throws ERR_DEVICE_CODE_INVALID, ERR_DEVICE_BUSY (the device has its own session),
+   * ERR_DEVICE_LIMIT (all the purchase's devices in use).
+   */
+  async joinDevice(code: string, mac: string): Promise<Session> {
+    this.assertOpen();
+    const device = normalizeMac(mac);
+    const wanted = normalizeJoinCode(code);
+    const session = wanted === null ? undefined
+      : [...this.reg.live()].find((s) => isShared(s) && joinCodeOf(this.joinKey, s.id) === wanted);
+    if (!session) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'no live session takes devices with this code');
+    if (this.joining.has(device)) throw new SluiceError('ERR_DEVICE_BUSY', `${device} is joining a session already`);
+    const inFlight = [...this.joining.values()].filter((id) => id === session.id).length;
+    if (checkJoin(session, device, this.reg.liveFor(device), inFlight) === 'member') return viewSession(session, this.clock.now());
+    this.joining.set(device, session.id);
+    try {
+      await this.store.append([{ t: 'join', id: session.id, mac: device, at: this.clock.now() }]);
+    } finally {
+      this.joining.delete(device);
+    }
+    const current = this.reg.sessions.get(session.id);
+    // Ended while the record was written: the record is harmless (a join to an ended session is ignored on replay).
+    if (!current || !isLive(current)) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'the session ended while the device was joining');
+    current.devices = [...(current.devices ?? []), device];
+    this.reg.addDevice(current, device);
+    const view = viewSession(current, this.clock.now());
+    this.events.emit('joined', view, device);
+    return view;
+  }
+
+  /** Removes a joined device (not the buyer's: ending the session does that) from a live session; `left` follows. */
+  async removeDevice(id: string, mac: string): Promise<Session> {
+    this.assertOpen();
+    const device = normalizeMac(mac);
+    const session = this.reg.sessions.get(id);
+    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    if (!(session.devices ?? []).includes(device)) {
+      throw new SluiceError('ERR_DEVICE_NOT_MEMBER', device === session.mac
+        ? `${device} bought the session: end the session (terminate) to close every device`
+        : `${device} is not a joined device of this session`);
+    }
+    await this.store.append([{ t: 'leave', id, mac: device, at: this.clock.now() }]);
+    const current = this.reg.sessions.get(id);
+    if (current && isLive(current) && (current.devices ?? []).includes(device)) {
+      current.devices = current.devices!.filter((m) => m !== device);
+      this.reg.removeDevice(current, device);
+      const view = viewSession(current, this.clock.now());
+      this.events.emit('left', view, device);
+      return view;
+    }
+    return viewSession(current ?? session, this.clock.now());
+  }
+
   /**
    * Moves a live session to another MAC (a returning customer's phone with a new private address, or an admin's
    * `move`): same id, usage, allotment and deadline. The `move` record is on flash before anyone hears `moved` (the gate
@@ -414,9 +481,9 @@ export class SessionManager {
     }
   }
 
-  /** MACs whose gate should be open (ACTIVE sessions of either metric). */
+  /** MACs whose gate should be open (every device of ACTIVE sessions of either metric). */
   *activeMacs(): Iterable<string> {
-    for (const s of this.reg.live()) if (s.state === 'ACTIVE') yield s.mac;
+    for (const [mac, s] of this.reg.liveDevices()) if (s.state === 'ACTIVE') yield mac;
   }
 
   get(id: string): Session | null {

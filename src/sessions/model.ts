@@ -80,6 +80,21 @@ export interface Session {
   paidTotal?: bigint;
   /** Set by usage checkpoints (see MeterMark); absent until the first one. */
   meterMark?: MeterMark;
+  /**
+   * Several devices per purchase (a plan's `devices`): how many devices may share this session's one allotment,
+   * absent = 1 (the buyer's alone). `devices` are the MACs that joined besides `mac`, in join order; the meter bills
+   * every device's bytes to this one session, the gate follows each.
+   */
+  maxDevices?: number;
+  devices?: string[];
+}
+
+/** The most devices one purchase may cover (a plan's `devices`). */
+export const MAX_DEVICES = 16;
+
+/** Every MAC this session pays for: the buyer's, then the joined ones. */
+export function devicesOf(session: Pick<Session, 'mac' | 'devices'>): string[] {
+  return session.devices === undefined ? [session.mac] : [session.mac, ...session.devices];
 }
 
 /** The largest value a usage counter holds (2^53 - 1): beyond it a number is no longer exact, so counters stop there. */
@@ -179,6 +194,7 @@ export function limitReached(session: Session, now: number): LimitCause | null {
 
 export function copySession(session: Session): Session {
   const copy: Session = { ...session, payments: session.payments.map((p) => ({ ...p })) };
+  if (session.devices) copy.devices = [...session.devices];
   if (session.meterMark) copy.meterMark = { ...session.meterMark };
   return copy;
 }

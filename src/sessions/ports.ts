@@ -21,5 +21,8 @@ export type SessionBillingPort = Pick<SessionManager, 'applyUsage' | 'remaining'
  *  gate's opening, the address the portal lists, usage written now, a move to another MAC. */
 export type SessionControlPort = Pick<SessionManager, 'end' | 'endUser' | 'setLimits' | 'startClock' | 'noteIp' | 'checkpoint' | 'move'>;
 
+/** Several devices per purchase: a session's join code, a device joining by it, a joined device removed. */
+export type SessionDevicesPort = Pick<SessionManager, 'joinCode' | 'joinDevice' | 'removeDevice'>;
+
 /** The purchase path: the checks and holds before money moves, the grant, and whether a payment was applied. */
 export type SessionPurchasePort = Pick<SessionManager, 'prepare' | 'activate' | 'holdsReference' | 'isApplied'>;

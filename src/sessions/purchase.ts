@@ -59,6 +59,7 @@ export function newSession(g: ValidGrant, id: string, now: number): Session {
     expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : g.deadline,
     endedAt: null, state: 'PENDING', endCause: null,
     payments: [{ ...g.payment }],
+    ...(g.maxDevices > 1 && { maxDevices: g.maxDevices, devices: [] }),
   };
 }
 

@@ -4,7 +4,7 @@
  * that must stay consistent whenever a session object is installed, replaced or removed.
  */
 import { tryNormalizeMac } from '../mac.ts';
-import { isLive } from './model.ts';
+import { devicesOf, isLive } from './model.ts';
 import type { Session } from './model.ts';
 
 const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -41,7 +41,17 @@ export class Registry {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.unindex(session);
-    if (this.lastEndedByMac.get(session.mac) === session.id) this.lastEndedByMac.delete(session.mac);
+    for (const mac of devicesOf(session)) if (this.lastEndedByMac.get(mac) === session.id) this.lastEndedByMac.delete(mac);
+  }
+
+  /** A device joined a live session: its MAC finds the session from now on. */
+  addDevice(session: Session, mac: string): void {
+    this.liveByMac.set(mac, session.id);
+  }
+
+  /** A joined device removed from a live session. */
+  removeDevice(session: Session, mac: string): void {
+    if (this.liveByMac.get(mac) === session.id && mac !== session.mac) this.liveByMac.delete(mac);
   }
 
   /** The slot of a live session, -1 for an ended or unknown one. */
@@ -77,10 +87,19 @@ export class Registry {
     return id === undefined ? undefined : this.sessions.get(id);
   }
 
+  /** Each live session once (a multi-device session is listed under each of its MACs: yielded for its buyer's). */
   *live(): Iterable<Session> {
-    for (const id of this.liveByMac.values()) {
+    for (const [mac, id] of this.liveByMac) {
       const s = this.sessions.get(id);
-      if (s) yield s;
+      if (s && s.mac === mac) yield s;
+    }
+  }
+
+  /** Every MAC a live session pays for, with its session. */
+  *liveDevices(): Iterable<[string, Session]> {
+    for (const [mac, id] of this.liveByMac) {
+      const s = this.sessions.get(id);
+      if (s) yield [mac, s];
     }
   }
 
@@ -99,7 +118,7 @@ export class Registry {
   }
 
   liveCount(): number {
-    return this.liveByMac.size;
+    return this.slots.size;
   }
 
   endedCount(): number {
@@ -114,7 +133,7 @@ export class Registry {
         this.slots.set(s.id, slot);
       }
       this.bySlot[slot] = s;
-      this.liveByMac.set(s.mac, s.id);
+      for (const mac of devicesOf(s)) this.liveByMac.set(mac, s.id);
       if (s.user !== null) {
         let set = this.liveByUser.get(s.user);
         if (!set) this.liveByUser.set(s.user, (set = new Set()));
@@ -123,9 +142,11 @@ export class Registry {
       return;
     }
     this.endedIds.add(s.id);
-    const lastId = this.lastEndedByMac.get(s.mac);
-    const last = lastId === undefined ? undefined : this.sessions.get(lastId);
-    if (!last || (last.endedAt ?? 0) <= (s.endedAt ?? 0)) this.lastEndedByMac.set(s.mac, s.id);
+    for (const mac of devicesOf(s)) {
+      const lastId = this.lastEndedByMac.get(mac);
+      const last = lastId === undefined ? undefined : this.sessions.get(lastId);
+      if (!last || (last.endedAt ?? 0) <= (s.endedAt ?? 0)) this.lastEndedByMac.set(mac, s.id);
+    }
   }
 
   private unindex(s: Session): void {
@@ -137,7 +158,7 @@ export class Registry {
         this.bySlot[slot] = undefined;
         this.freeSlots.push(slot);
       }
-      if (this.liveByMac.get(s.mac) === s.id) this.liveByMac.delete(s.mac);
+      for (const mac of devicesOf(s)) if (this.liveByMac.get(mac) === s.id) this.liveByMac.delete(mac);
       const set = s.user === null ? undefined : this.liveByUser.get(s.user);
       if (set) {
         set.delete(s.id);

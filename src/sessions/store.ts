@@ -9,6 +9,8 @@
  *   limits a session's allotment and deadline set anew (a RADIUS CoA-Request)
  *   end    final state, cause, time and usage of a session
  *   usage  absolute `used`/`bytes` of the sessions that changed since the last checkpoint
+ *   join   a device joined a multi-device session                          (durable before its gate opens)
+ *   leave  a joined device was removed                                     (durable before its gate closes)
  *   move   a live session now belongs to another MAC (a returning customer's new private address, an admin's move)
  */
 import { addPayment, copySession } from './model.ts';
@@ -24,7 +26,8 @@ export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATE
 export interface MoveRecord { t: 'move'; id: string; mac: string; at: number }
 export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
-export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord;
+export interface DeviceRecord { t: 'join' | 'leave'; id: string; mac: string; at: number }
+export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord;
 
 export interface StoreState {
   sessions: Map<string, Session>;
@@ -114,6 +117,14 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       session.endedAt = record.at;
       session.used = record.used;
       session.bytes = record.bytes;
+      return;
+    }
+    case 'join':
+    case 'leave': {
+      const session = state.sessions.get(record.id);
+      if (!session || session.endedAt !== null) return;
+      const others = (session.devices ?? []).filter((m) => m !== record.mac);
+      session.devices = record.t === 'join' ? [...others, record.mac] : others;
       return;
     }
     case 'usage': {

@@ -71,7 +71,7 @@ test('the signature announces the blobmsg type of each argument; admin methods a
     cause: BlobmsgType.STRING, payment: BlobmsgType.TABLE,
   });
   const admin = Object.entries(METHODS).filter(([, m]) => m.adminOnly).map(([n]) => n).sort();
-  assert.equal(admin, ['change', 'grant', 'logout', 'move', 'reload', 'terminate']);
+  assert.equal(admin, ['change', 'grant', 'logout', 'move', 'reload', 'remove_device', 'terminate']);
 });
 
 test('a policy declared as const types what checkArgs returns (the handlers rely on it, no casts)', () => {

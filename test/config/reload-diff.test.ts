@@ -35,6 +35,9 @@ test('switching radius, x402 or escrow on or off, and the LAN endpoint\'s listen
   assert.equal(reloadDiff({ ...parts, batchSettlement: !parts.batchSettlement }, c), ['batch_settlement.enabled']);
   assert.equal(reloadDiff({ ...parts, upto: true }, c), ['upto.enabled']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
+  // PC-sync's route and nonce file are set up with the endpoint: its options take a restart too.
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), ['http.pcsync_secret']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncWindowMs: 60_000 } }, c), ['http.pcsync_window']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), ['http.rate_limit']);
 });

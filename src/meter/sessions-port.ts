@@ -28,6 +28,11 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
   });
   const offJoined = manager.on('joined', trackDevice);
   const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); });
+  // A session moved to another MAC (a customer's restore, ubus `move`): its bytes are the new MAC's from now on.
+  const offMoved = manager.on('moved', (s, from) => {
+    if (byMac.get(from)?.id === s.id) byMac.delete(from);
+    track(s);
+  });
   return {
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
@@ -36,6 +41,6 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);
     },
-    dispose: () => { offStarted(); offEnded(); offJoined(); offLeft(); },
+    dispose: () => { offStarted(); offEnded(); offJoined(); offLeft(); offMoved(); },
   };
 }

@@ -60,11 +60,11 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
       maxConnections,
       log,
     });
-    log.info('x402 LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections });
+    log.info('LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections });
     return endpoint;
   } catch (err) {
     const e = toSluiceError(err);
-    log.error('x402 LAN endpoint not started', { code: e.code, reason: e.message });
+    log.error('LAN endpoint not started', { code: e.code, reason: e.message });
     return null;
   }
 }

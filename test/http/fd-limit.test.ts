@@ -40,7 +40,7 @@ test('a connection flood leaves the meter ticking and the daemon answering; a fr
   let open = 0;
   try {
     await lab.startDaemon();
-    assert.match(lab.output, /x402 LAN endpoint listening.*max_connections=50/);
+    assert.match(lab.output, /LAN endpoint listening.*max_connections=50/);
     const meter = async () => (await lab.call('stats')).meter as { ticks_ok: number; skipped: Record<string, number> };
     for (let ip = 1; ip <= IPS; ip++) {
       for (let n = 0; n < PER_IP; n++) {

@@ -14,7 +14,7 @@ import { Merchant, Pricing } from './merchant/index.ts';
 import {
   createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
-import type { KernelQuota, Valve } from './portal/index.ts';
+import type { ClientRates, KernelQuota, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
@@ -113,9 +113,15 @@ export class Daemon {
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
-    const { valve, kernelQuota, socket: startSocket } = openPortal(main, sessions, log);
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota });
+    // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
+    const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
+    // A session's speed tier is its plan's, looked up when its gate opens (a reload's new rates apply to new gates).
     const pricing = new Pricing(config.pricing);
+    const ratesOf = (s: { plan: string | null }): ClientRates | null => {
+      const plan = pricing.list().find((p) => p.id === s.plan);
+      return plan === undefined ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
+    };
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, ...(shaper && { ratesOf }) });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {

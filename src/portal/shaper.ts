@@ -120,6 +120,8 @@ export class Shaper {
   readonly #entries = new Map<string, Installed>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
+  /** start() ran (or set() started it on first use); a shaper that could not start stays off. */
+  #started = false;
   #changes = 0;
   #failures = 0;
 
@@ -141,6 +143,7 @@ export class Shaper {
   /** The qdisc and the table, with these clients limited. False, logged, when tc or nft cannot. */
   start(clients: readonly ShapedClient[] = []): Promise<boolean> {
     return this.#serial(async () => {
+      this.#started = true;
       this.#entries.clear();
       for (const c of clients) this.#place(c);
       this.#enabled = await this.#rebuild();
@@ -149,9 +152,17 @@ export class Shaper {
     });
   }
 
-  /** Limits a client from now (replacing its earlier rates); rates both null: not limited any more. */
+  /**
+   * Limits a client from now (replacing its earlier rates); rates both null: not limited any more. The first call
+   * starts the shaper when start() was not called (the qdisc goes on the LAN device only once a tier is sold).
+   */
   set(client: ShapedClient): Promise<void> {
     return this.#serial(async () => {
+      if (!this.#started) {
+        this.#started = true;
+        this.#enabled = await this.#rebuild();
+        if (this.#enabled) this.#log.info('shaper on', { device: this.#o.device, table: `inet ${SHAPER_TABLE}` });
+      }
       if (!this.#enabled) return;
       const mac = normalizeMac(client.mac);
       const previous = this.#entries.get(mac);
@@ -174,6 +185,12 @@ export class Shaper {
         await this.#recover(err);
       }
     });
+  }
+
+  /** A live change (ubus `change`, RADIUS CoA-Request) of a limited client's rates, at the address it was set with. */
+  change(mac: string, rates: ClientRates): Promise<void> {
+    const e = this.#entries.get(mac);
+    return e === undefined ? Promise.resolve() : this.set({ mac, ip: e.ip, ...rates });
   }
 
   /** The client is no longer limited (its gate closed). */

@@ -30,6 +30,8 @@ export interface GrantRequest {
   bytes?: bigint;
   ip?: string;
   user?: string;
+  /** The plan the grant is of: its speed tier applies. */
+  plan?: string;
   /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
   idempotencyKey?: string;
 }

@@ -132,7 +132,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   grant: method({
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, plan: optionalText, idempotency_key: { kind: 'string', maxLength: 200 } },
     adminOnly: true,
     async handler(a, backend) {
       // Both: data that also ends after `seconds`, whichever comes first.
@@ -143,6 +143,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.bytes !== undefined && { bytes: a.bytes }),
         ...(a.ip !== undefined && { ip: a.ip }),
         ...(a.user !== undefined && { user: a.user }),
+        ...(a.plan !== undefined && { plan: a.plan }),
         ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key }),
       });
       return { session: sessionView(outcome.session, backend.now()), topped_up: outcome.toppedUp, gate: outcome.gate };

@@ -52,6 +52,8 @@ export interface SluiceOptions {
    * namespace, where the daemon runs. SLUICE_E2E_KERNEL_QUOTA=0|1 overrides it.
    */
   kernelQuota?: boolean;
+  /** More UCI sections appended to the config (e.g. plans with speed tiers). */
+  extraConfig?: string;
 }
 
 export class Sluice {
@@ -103,6 +105,7 @@ export class Sluice {
       `\toption min_steps '1'`,
       `\toption max_steps '1440'`,
       ``,
+      opts.extraConfig ?? '',
     ].join('\n'));
   }
 

@@ -60,5 +60,8 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     max_steps: plan.maxSteps.toString(),
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
+    // Bits per second (a speed tier), as numbers: far below 2^53.
+    ...(plan.rateDownBps !== undefined && { rate_down: plan.rateDownBps }),
+    ...(plan.rateUpBps !== undefined && { rate_up: plan.rateUpBps }),
   };
 }

@@ -117,7 +117,11 @@ export class Daemon {
     const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
     // A session's speed tier is its plan's, looked up when its gate opens (a reload's new rates apply to new gates).
     const pricing = new Pricing(config.pricing);
-    const ratesOf = (s: { plan: string | null }): ClientRates | null => {
+    // A voucher's Accept sets its session's rates (WISPr/MikroTik); other sessions take their plan's.
+    let voucherRates: ((reference: string) => ClientRates | null) | null = null;
+    const ratesOf = (s: Session): ClientRates | null => {
+      const first = s.payments[0];
+      if (first?.method === 'voucher' && voucherRates !== null) return voucherRates(first.reference);
       const plan = pricing.list().find((p) => p.id === s.plan);
       return plan === undefined ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
     };
@@ -127,6 +131,7 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
     });
+    if (radius) voucherRates = (reference) => radius.voucher.ratesOf(reference);
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
     // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
     const x402 = config.x402.enabled

@@ -14,7 +14,7 @@ import { Merchant, Pricing } from './merchant/index.ts';
 import {
   createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, type BatchSettlementPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
-import type { ClientRates, KernelQuota, Valve } from './portal/index.ts';
+import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
@@ -42,7 +42,7 @@ export interface DaemonOptions {
 
 /** The parts, built in this order by start(). */
 interface Parts {
-  store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; gates: Gatekeeper; pricing: Pricing;
+  store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
   x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
@@ -84,7 +84,7 @@ export class Daemon {
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
     escrow?.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
     this.backend = new DaemonBackend({
-      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
+      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates, rates: parts.shaper,
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
     });
@@ -184,7 +184,7 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, trial, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, x402, escrow, batch, trial, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();

@@ -1,3 +1,4 @@
+import type { ClientRates } from '../portal/index.ts';
 /**
  * What the `sluice` ubus object needs from the rest of the daemon. The daemon implements it by composing the
  * merchant, sessions, gatekeeper and meter; tests implement it directly. Keeping the API on this seam means the wire
@@ -64,6 +65,10 @@ export interface SluiceBackend {
    * online yet is not shown as plainly active.
    */
   gateOf?(mac: string): 'open' | 'pending';
+  /** A live session's rates in force in the kernel (speed tiers); null: not limited. */
+  ratesOf?(mac: string): ClientRates | null;
+  /** New rates for a limited client's gate, from now (ubus `change` rate_down/rate_up); kernel state, not journaled. */
+  changeRates?(mac: string, rates: ClientRates): Promise<void>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

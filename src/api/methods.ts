@@ -181,7 +181,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       let session = a.seconds === undefined && a.bytes === undefined ? backend.session(query) : await backend.change(
         query, { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
       );
-      if (session === undefined || !isLive(session) || (a.mac !== undefined && session.mac !== a.mac)) {
+      // A limits change that ended the session replies with it ended; new rates need a live one.
+      if (session === undefined || (hasRates && !isLive(session)) || (a.mac !== undefined && session.mac !== a.mac)) {
         throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${a.id ?? a.mac}`);
       }
       if (hasRates) {

@@ -14,7 +14,7 @@ import { Merchant, Pricing } from './merchant/index.ts';
 import {
   createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
-import type { KernelQuota, Valve } from './portal/index.ts';
+import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
@@ -42,7 +42,7 @@ export interface DaemonOptions {
 
 /** The parts, built in this order by start(). */
 interface Parts {
-  store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; gates: Gatekeeper; pricing: Pricing;
+  store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
   x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; upto: UptoPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
@@ -88,7 +88,7 @@ export class Daemon {
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
     escrow?.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
     this.backend = new DaemonBackend({
-      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
+      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates, rates: parts.shaper,
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
       ...(batch && { batch: batch.method }),
@@ -119,14 +119,25 @@ export class Daemon {
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
-    const { valve, kernelQuota, socket: startSocket } = openPortal(main, sessions, log);
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota });
+    // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
+    const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
+    // A session's speed tier is its plan's, looked up when its gate opens (a reload's new rates apply to new gates).
     const pricing = new Pricing(config.pricing);
+    // A voucher's Accept sets its session's rates (WISPr/MikroTik); other sessions take their plan's.
+    let voucherRates: ((reference: string) => ClientRates | null) | null = null;
+    const ratesOf = (s: Session): ClientRates | null => {
+      const first = s.payments[0];
+      if (first?.method === 'voucher' && voucherRates !== null) return voucherRates(first.reference);
+      const plan = pricing.list().find((p) => p.id === s.plan);
+      return plan === undefined ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
+    };
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, ...(shaper && { ratesOf }) });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
     });
+    if (radius) voucherRates = (reference) => radius.voucher.ratesOf(reference);
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
     // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
     const x402 = config.x402.enabled
@@ -182,7 +193,7 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, gates, pricing, x402, escrow, batch, upto, trial, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, x402, escrow, batch, upto, trial, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();

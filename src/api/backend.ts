@@ -1,3 +1,4 @@
+import type { ClientRates } from '../portal/index.ts';
 /**
  * What the `sluice` ubus object needs from the rest of the daemon. The daemon implements it by composing the
  * merchant, sessions, gatekeeper and meter; tests implement it directly. Keeping the API on this seam means the wire
@@ -30,6 +31,8 @@ export interface GrantRequest {
   bytes?: bigint;
   ip?: string;
   user?: string;
+  /** The plan the grant is of: its speed tier applies. */
+  plan?: string;
   /** A retry key: a second grant with it is refused (ERR_PAYMENT_REPLAYED) instead of granting twice. */
   idempotencyKey?: string;
   /** Several devices per purchase: how many devices may share the grant (1 … 16). */
@@ -82,6 +85,10 @@ export interface SluiceBackend {
   batchChannel?(id: string): BlobmsgTable;
   /** The customer's refund request for a batch-settlement channel (`batch_refund`): the channel, and the settle response once done. */
   batchRefund?(payload: unknown): Promise<BlobmsgTable>;
+  /** A live session's rates in force in the kernel (speed tiers); null: not limited. */
+  ratesOf?(mac: string): ClientRates | null;
+  /** New rates for a limited client's gate, from now (ubus `change` rate_down/rate_up); kernel state, not journaled. */
+  changeRates?(mac: string, rates: ClientRates): Promise<void>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -1,3 +1,4 @@
+import type { ClientRates } from '../portal/index.ts';
 /**
  * The daemon's implementation of the API seam: merchant for money, sessions for state, the gate's outcomes for the
  * portal. Order of a purchase (DESIGN "Purchase"): quote → payment → journal (durable) → the gate opens (the gate
@@ -48,6 +49,8 @@ export interface BackendParts {
     channel(id: unknown): object;
     requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
   };
+  /** The shaper (speed tiers). */
+  rates?: { ratesOf(mac: string): ClientRates | null; change(mac: string, rates: ClientRates): Promise<void> } | null;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -116,6 +119,17 @@ export class DaemonBackend implements SluiceBackend {
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no active session for ${mac}`);
     const session = (await this.parts.sessions.end(live.id, cause)) ?? live;
     return { session, gate: await this.gateClosed(session.mac) };
+  }
+
+  ratesOf(mac: string): ClientRates | null {
+    return this.parts.rates?.ratesOf(mac) ?? null;
+  }
+
+  async changeRates(mac: string, rates: ClientRates): Promise<void> {
+    if (!this.parts.rates || this.parts.rates.ratesOf(mac) === null) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `${mac} has no speed tier in force to change (its gate opened without rates)`, { details: { option: 'rate_down' } });
+    }
+    await this.parts.rates.change(mac, rates);
   }
 
   async change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session> {

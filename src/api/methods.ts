@@ -10,6 +10,7 @@ import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
+import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, type Session } from '../sessions/index.ts';
 
 export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
@@ -35,8 +36,15 @@ const isGroup = (s: string): s is SessionGroup => (SESSION_GROUPS as readonly st
 const optionalText = { kind: 'string', maxLength: 253 } as const;
 
 /** `gate` of a live session (open / pending) in `session` and `sessions`; ended sessions have none. */
-function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending' } {
-  return isLive(session) && backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
+/** A live session's gate, and its rates in force (bits per second) when it has a speed tier. */
+function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending'; rate_down?: number; rate_up?: number } {
+  if (!isLive(session)) return {};
+  const rates = backend.ratesOf?.(session.mac) ?? null;
+  return {
+    ...(backend.gateOf && { gate: backend.gateOf(session.mac) }),
+    ...(rates?.downBps != null && { rate_down: rates.downBps }),
+    ...(rates?.upBps != null && { rate_up: rates.upBps }),
+  };
 }
 
 /**
@@ -150,7 +158,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   grant: method({
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, idempotency_key: { kind: 'string', maxLength: 200 }, devices: { kind: 'count' } },
+    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, plan: optionalText, idempotency_key: { kind: 'string', maxLength: 200 }, devices: { kind: 'count' } },
     adminOnly: true,
     async handler(a, backend) {
       // Both: data that also ends after `seconds`, whichever comes first.
@@ -161,6 +169,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         ...(a.bytes !== undefined && { bytes: a.bytes }),
         ...(a.ip !== undefined && { ip: a.ip }),
         ...(a.user !== undefined && { user: a.user }),
+        ...(a.plan !== undefined && { plan: a.plan }),
         ...(a.idempotency_key !== undefined && { idempotencyKey: a.idempotency_key }),
         ...(a.devices !== undefined && { devices: a.devices > 16n ? 17 : Number(a.devices) }),
       });
@@ -168,15 +177,39 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   change: method({
-    args: { mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, seconds: { kind: 'count' }, bytes: { kind: 'count' } },
+    args: {
+      mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, seconds: { kind: 'count' }, bytes: { kind: 'count' },
+      rate_down: { kind: 'string', maxLength: 32 }, rate_up: { kind: 'string', maxLength: 32 },
+    },
     adminOnly: true,
     async handler(a, backend) {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
-      if (a.seconds === undefined && a.bytes === undefined) throw new InvalidArgumentError('seconds', 'seconds or bytes (or both) is required');
-      const session = await backend.change(
-        { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) },
-        { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
+      const rate = (name: 'rate_down' | 'rate_up', text: string | undefined): number | undefined => {
+        if (text === undefined) return undefined;
+        const p = parseRate(text);
+        if (!p.ok) throw new InvalidArgumentError(name, p.reason);
+        return p.bps;
+      };
+      const down = rate('rate_down', a.rate_down);
+      const up = rate('rate_up', a.rate_up);
+      const hasRates = down !== undefined || up !== undefined;
+      if (a.seconds === undefined && a.bytes === undefined && !hasRates) {
+        throw new InvalidArgumentError('seconds', 'seconds, bytes, rate_down or rate_up is required');
+      }
+      const query = { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) };
+      let session = a.seconds === undefined && a.bytes === undefined ? backend.session(query) : await backend.change(
+        query, { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
       );
+      // A limits change that ended the session replies with it ended; new rates need a live one.
+      if (session === undefined || (hasRates && !isLive(session)) || (a.mac !== undefined && session.mac !== a.mac)) {
+        throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${a.id ?? a.mac}`);
+      }
+      if (hasRates) {
+        if (!backend.changeRates) throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
+        const now = backend.ratesOf?.(session.mac) ?? null;
+        await backend.changeRates(session.mac, { downBps: down ?? now?.downBps ?? null, upBps: up ?? now?.upBps ?? null });
+        session = backend.session({ id: session.id }) ?? session;
+      }
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
     },
   }),

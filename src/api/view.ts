@@ -64,5 +64,8 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
     ...(plan.devices !== undefined && { devices: plan.devices }),
     ...(plan.displayName !== undefined && { display_name: plan.displayName }),
+    // Bits per second (a speed tier), as numbers: far below 2^53.
+    ...(plan.rateDownBps !== undefined && { rate_down: plan.rateDownBps }),
+    ...(plan.rateUpBps !== undefined && { rate_up: plan.rateUpBps }),
   };
 }

@@ -16,6 +16,7 @@ import { readMqttSection } from './mqtt.ts';
 import { readHookSection } from './hook.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
 import { crossRuleViolations } from './rules.ts';
+import { parseRate } from '../portal/index.ts';
 import { RADIUS_DEFAULTS, readRadiusSection } from './radius.ts';
 import { readX402Section } from './x402.ts';
 import { readEscrowSection } from './escrow.ts';
@@ -52,7 +53,7 @@ export const DEFAULTS = {
   main: {
     enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
     checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
-    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02, kernel_quota: false, nft: 'nft',
+    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02, kernel_quota: false, nft: 'nft', shape_device: 'br-lan', tc: 'tc',
   },
   pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
   radius: RADIUS_DEFAULTS,
@@ -88,6 +89,7 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
   const fallbackId = /^[A-Za-z0-9._-]{1,64}$/.test(hostname) ? hostname : 'sluice';
   const ndsctl = readCommand(r, 'ndsctl', d.ndsctl);
   const nft = readCommand(r, 'nft', d.nft);
+  const tc = readCommand(r, 'tc', d.tc);
   return {
     enabled: r.parsed('enabled', d.enabled, bool),
     stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
@@ -112,6 +114,9 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     }),
     kernelQuota: r.parsed('kernel_quota', d.kernel_quota, bool),
     nft,
+    shapeDevice: r.string('shape_device', d.shape_device,
+      check((v) => /^[A-Za-z0-9._@-]{1,15}$/.test(v), 'must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -)')),
+    tc,
   };
 }
 
@@ -160,6 +165,13 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
   const displayName = r.string('display_name', '', check((v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
     'must be 1 to 64 characters of text, without control characters'));
   if (displayName !== '') plan.displayName = displayName.trim();
+  for (const [option, key] of [['rate_down', 'rateDownBps'], ['rate_up', 'rateUpBps']] as const) {
+    const bps = r.parsed<number | null>(option, null, (v) => {
+      const p = parseRate(v);
+      return p.ok ? { ok: true, value: p.bps } : p;
+    });
+    if (bps !== null) plan[key] = bps;
+  }
   const invalid = new Set(problems.map((p) => p.option));
   const values = { metric, step_size: stepSize, min_steps: minSteps, max_steps: maxSteps, asset: plan.asset };
   for (const v of crossRuleViolations('pricing', { values, context, invalid })) {

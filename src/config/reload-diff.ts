@@ -11,6 +11,7 @@ export const RESTART_OPTIONS = {
   ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
   leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
   minReadIntervalMs: 'main.min_read_interval', kernelQuota: 'main.kernel_quota', nft: 'main.nft',
+  shapeDevice: 'main.shape_device', tc: 'main.tc',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 

@@ -51,6 +51,10 @@ export interface MainConfig {
   kernelQuota: boolean;
   /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */
   nft: readonly string[];
+  /** `main.shape_device`: the LAN device the portal gates, where plans' download rates are shaped (portal/shaper.ts). */
+  shapeDevice: string;
+  /** `main.tc`: the tc command as argv (like `nft`). */
+  tc: readonly string[];
 }
 
 /** One `config pricing '<id>'` section: a plan customers can buy. The first plan is the default. */
@@ -83,6 +87,12 @@ export interface PricingPlan {
   devices?: number;
   /** `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name. */
   displayName?: string;
+  /**
+   * `rate_down` / `rate_up` (bits per second in UCI units: `2mbit`, `512kbit`): a speed tier. The kernel limits each
+   * client of this plan from its gate opening to its close (src/portal/shaper.ts). Absent: not limited that way.
+   */
+  rateDownBps?: number;
+  rateUpBps?: number;
 }
 
 export type { RadiusConfig } from './radius.ts';

@@ -15,7 +15,7 @@ import { toSluiceError } from '../errors.ts';
 import {
   devicesOf, Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
 } from '../sessions/index.ts';
-import { GATE_OPEN_STATES, type PortalSnapshot, type Valve } from '../portal/index.ts';
+import { GATE_OPEN_STATES, hasRates, type ClientRates, type PortalSnapshot, type Valve } from '../portal/index.ts';
 import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { GateState } from './states.ts';
@@ -58,6 +58,8 @@ export interface GatekeeperOptions {
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;
   kernelQuota?: GateKernelQuota | null;
+  /** A session's speed tier (its plan's `rate_down`/`rate_up`), set in the kernel with its gate; null: unlimited. */
+  ratesOf?: (session: Session) => ClientRates | null;
   /**
    * `main.leave_foreign_clients`: leave alone clients authenticated in the portal by other means (an operator's free
    * tier); only gates sluice opened are closed when no session holds them. Default false: every authenticated client
@@ -196,7 +198,9 @@ export class Gatekeeper {
     this.lastClose.delete(session.mac);
     this.events.emit('auth-starting', session.mac, session.id);
     try {
-      const result = await this.options.valve.open(session.mac, safetyNetFor(session, this.clock.now()));
+      const rates = this.options.ratesOf?.(session) ?? null;
+      const net = safetyNetFor(session, this.clock.now());
+      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates } : net);
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);

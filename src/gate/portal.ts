@@ -5,17 +5,20 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { KernelQuota, nftRunner, portalSocketResolver, Valve } from '../portal/index.ts';
+import { KernelQuota, nftRunner, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 
 export interface Portal {
   valve: Valve;
   kernelQuota: KernelQuota | null;
+  /** Speed tiers, when a plan sells one. */
+  shaper: Shaper | null;
   /** The control socket found at start (the meter's worker reads snapshots through it), if any. */
   socket: string | undefined;
 }
 
-export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log): Portal {
+/** `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates (portal/shaper.ts). */
+export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log, shaping = false): Portal {
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
@@ -26,9 +29,15 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
     },
   }) : null;
+  const shaper = shaping ? new Shaper({
+    device: main.shapeDevice, log,
+    tc: nftRunner(main.tc, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'tc'),
+    nft: nftRunner(main.nft, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'nft'),
+  }) : null;
   const valve = new Valve({
     command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log,
     ...(kernelQuota && { brake: { beforeAuth: (mac, ip, limit) => kernelQuota.set(mac, ip, limit), afterDeauth: (mac) => kernelQuota.remove(mac) } }),
+    ...(shaper && { shaper }),
   });
-  return { valve, kernelQuota, socket };
+  return { valve, kernelQuota, shaper, socket };
 }

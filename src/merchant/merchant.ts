@@ -147,12 +147,15 @@ export class Merchant {
       throw new SluiceError('ERR_INVALID_AMOUNT', `bytes must be between 1 and ${MAX_GRANT_BYTES}`);
     }
     const client = grantClientOf(request);
+    // A grant of a plan carries that plan's speed tier (the gate looks the plan up); an unknown id is refused.
+    const plan = optionalString(request.plan, 'plan');
+    if (plan !== undefined) this.options.pricing.plan(plan);
     const hold = this.options.sessions.prepare({ mac: request.mac, ...client, metric, allotment });
     try {
       const now = this.clock.now();
       const payment = grantReference('', now);
       const grant: Grant = {
-        mac: request.mac, metric, allotment, payment, ...client,
+        mac: request.mac, metric, allotment, payment, ...client, ...(plan !== undefined && { plan }),
         ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
         // Checked by validateGrant (1 … MAX_DEVICES) before anything is written.
         ...(request.devices !== undefined && { devices: request.devices }),

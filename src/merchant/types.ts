@@ -13,6 +13,8 @@ export interface GrantRequest {
   bytes?: string | bigint | number | undefined;
   ip?: string | undefined;
   user?: string | undefined;
+  /** A plan the grant is of (its speed tier applies; its price does not): must be a configured plan's id. */
+  plan?: string | undefined;
   /** The admin's retry key: a second grant with the same key is refused (ERR_PAYMENT_REPLAYED), not granted twice. */
   idempotencyKey?: string | undefined;
   /** How many devices share the grant (several devices per purchase); absent = 1. */

@@ -14,6 +14,9 @@ import {
   type RadiusClient, type RadiusPacket,
 } from '../radius/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
+import type { ClientRates } from '../portal/index.ts';
+import { silentLogger, type Log } from '../log.ts';
+import { ratesFromAccept } from './voucher-rates.ts';
 
 /** What the Access-Accept granted. */
 export interface VoucherTerms {
@@ -28,12 +31,14 @@ export interface VoucherTerms {
   /** Class attributes to echo in accounting (RFC 2865 §5.25). */
   classes: Buffer[];
   replyMessage: string | null;
+  /** The speed tier the Accept set (WISPr-Bandwidth-Max-*, Mikrotik-Rate-Limit); null: none usable. */
+  rates: ClientRates | null;
 }
 
 const MIN_INTERIM_S = 60;
 
 /** Pure: an Access-Accept's attributes → terms (ERR_VOUCHER_INVALID when it grants nothing sluice can enforce). */
-export function termsFromAccept(reply: AttributeReader, user: string, now: number): VoucherTerms {
+export function termsFromAccept(reply: AttributeReader, user: string, now: number, log: Log = silentLogger): VoucherTerms {
   let timeout: number | undefined;
   let chilli: bigint | undefined;
   let mikrotik: bigint | undefined;
@@ -49,11 +54,14 @@ export function termsFromAccept(reply: AttributeReader, user: string, now: numbe
   const limits = [chilli, mikrotik].filter((v): v is bigint => v !== undefined && v > 0n);
   const bytes = limits.length === 0 ? undefined : limits.reduce((a, b) => (a < b ? a : b));
   const seconds = timeout !== undefined && timeout > 0 ? BigInt(timeout) : undefined;
+  const rates = ratesFromAccept(reply);
+  for (const problem of rates.problems) log.warn('voucher rate ignored', { user, reason: problem });
   const base = {
     user: reply.string('User-Name') || user,
     interimIntervalS: interim === undefined || interim === 0 ? null : Math.max(MIN_INTERIM_S, interim),
     classes: reply.all('Class'),
     replyMessage: reply.string('Reply-Message') ?? null,
+    rates: rates.rates,
   };
   if (bytes !== undefined) {
     return { ...base, metric: 'bytes', allotment: bytes, expiresAt: seconds === undefined ? null : now + Number(seconds) * 1000 };
@@ -67,7 +75,12 @@ export interface VoucherMethodOptions {
   nas: () => NasIdentity;
   /** Told about every accepted voucher (the accounting sink keeps Acct-Interim-Interval and Class per payment). */
   onAccepted?: (reference: string, terms: VoucherTerms) => void;
+  /** Where an unusable rate attribute is reported (the voucher is granted without it). */
+  log?: Log;
 }
+
+/** Voucher sessions' rates kept in memory (by payment reference) for the gate: bounded, oldest dropped first. */
+const KEPT_RATES = 10_000;
 
 /** A PaymentRef that also says what the voucher grants (the merchant uses it instead of the plan). */
 export interface VoucherPayment extends PaymentRef {
@@ -88,6 +101,7 @@ export class VoucherMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly setsTerms = true;
   private readonly counters = { accepted: 0, rejected: 0, unavailable: 0 };
+  private readonly rates = new Map<string, ClientRates>();
 
   constructor(private readonly options: VoucherMethodOptions) {}
 
@@ -124,11 +138,23 @@ export class VoucherMethod implements PaymentMethod {
       const message = reply.code === CODE['Access-Reject'] ? attrs.string('Reply-Message') ?? 'voucher rejected' : 'the RADIUS server asked for more (Access-Challenge is not supported)';
       throw new SluiceError('ERR_VOUCHER_REJECTED', message, { details: { reply_message: attrs.string('Reply-Message') ?? null } });
     }
-    const terms = termsFromAccept(attrs, code, ctx.now);
+    const terms = termsFromAccept(attrs, code, ctx.now, this.options.log);
     this.counters.accepted++;
     const reference = `${terms.user}/${randomBytes(6).toString('hex')}`;
     this.options.onAccepted?.(reference, terms);
+    if (terms.rates !== null) {
+      this.rates.set(reference, terms.rates);
+      if (this.rates.size > KEPT_RATES) this.rates.delete(this.rates.keys().next().value!);
+    }
     return { method: this.name, reference, amount: 0n, asset: ctx.quote.asset, at: ctx.now, terms };
+  }
+
+  /**
+   * The rates a voucher's Accept set, by the session's first payment reference; null when it set none. Kept in
+   * memory only: after a restart a voucher session's gate is not re-limited (docs/configuration.md, Speed tiers).
+   */
+  ratesOf(reference: string): ClientRates | null {
+    return this.rates.get(reference) ?? null;
   }
 
   stats(): { accepted: number; rejected: number; unavailable: number } {

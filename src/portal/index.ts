@@ -1,7 +1,7 @@
 // Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts, src/log.ts and
 // src/time.ts).
 // Formats (openNDS, nodogsplash): formats.ts, read by the main thread's parser and the usage worker's scanner.
-export { GATE_OPEN_STATES, type GateBrake, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
+export { GATE_OPEN_STATES, type GateBrake, type GateShaper, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 export { COUNTER_UNIT, FORMATS, STATE_CODES, STATE_NAMES, stateCodeOf, type PortalFormat, type PortalStateName } from './formats.ts';
 export { normalizeMac, tryNormalizeMac } from '../mac.ts';
 export { macFromParts, macToParts } from './mac-parts.ts';
@@ -22,3 +22,6 @@ export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-b
 export { Valve } from './valve.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota, nftRunner } from './kernel-quota.ts';
+// Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).
+export { formatRate, hasRates, MAX_RATE_BPS, MIN_RATE_BPS, NO_RATES, parseRate, RATE_REASON, type ClientRates, type RateParse } from './rates.ts';
+export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';

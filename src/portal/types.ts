@@ -1,3 +1,4 @@
+import type { ClientRates } from './rates.ts';
 /** Which captive portal prints the `ndsctl json` we read: their formats and units differ (docs: captive-portal.md). */
 export type PortalFlavour = 'opennds' | 'nodogsplash';
 
@@ -40,6 +41,8 @@ export interface SafetyNet {
   custom?: string;
   /** A data session's exact bytes left: the kernel quota's limit (GateBrake), not handed to the portal. */
   dataBytes?: number;
+  /** The session's speed tier (GateShaper): set in the kernel just before the auth, not handed to the portal. */
+  rates?: ClientRates;
 }
 
 /**
@@ -47,6 +50,15 @@ export interface SafetyNet {
  * auth (where the portal's counters start at 0) and inside the deauth's slot right after it, so a brake change never
  * races the next auth of the same client. Must not throw.
  */
+/**
+ * The per-client rates under the portal's gate (shaper.ts), told in the same queue slots as the brake: before the
+ * auth of a session with rates, after every deauth. Must not throw.
+ */
+export interface GateShaper {
+  set(client: { mac: string; ip: string; downBps: number | null; upBps: number | null }): Promise<void>;
+  remove(mac: string): Promise<void>;
+}
+
 export interface GateBrake {
   beforeAuth(mac: string, ip: string | null, limitBytes: number): Promise<void>;
   afterDeauth(mac: string): Promise<void>;

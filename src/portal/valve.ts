@@ -6,7 +6,7 @@ import { silentLogger, type Log } from '../log.ts';
 import type { Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
-import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake } from './types.ts';
+import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake, type GateShaper } from './types.ts';
 
 export interface ValveOptions {
   /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -29,6 +29,8 @@ export interface ValveOptions {
   maxOutputBytes?: number;
   /** The kernel quota (`main.kernel_quota`): set before a data session's auth, removed after a deauth. */
   brake?: GateBrake;
+  /** Speed tiers (shaper.ts): a session's rates set before its auth, removed after a deauth. */
+  shaper?: GateShaper;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -47,6 +49,7 @@ export class Valve {
   readonly #preemptive: boolean;
   readonly #log: Log;
   readonly #brake: GateBrake | undefined;
+  readonly #shaper: GateShaper | undefined;
   #flavour: PortalFlavour | 'auto';
   /** The address each client had when the valve last looked it up (open, close, client): what the gate tells a session. */
   readonly #ips = new Map<string, string>();
@@ -68,6 +71,7 @@ export class Valve {
     this.#preemptive = opts.preemptive ?? false;
     this.#log = opts.log ?? silentLogger;
     this.#brake = opts.brake;
+    this.#shaper = opts.shaper;
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -105,6 +109,9 @@ export class Valve {
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
       if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
       if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, before?.ip ?? null, safetyNet.dataBytes);
+      // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
+      const ip = before?.ip;
+      if (safetyNet?.rates !== undefined && ip !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
       try {
         await exec(args);
         return 'opened';
@@ -137,6 +144,7 @@ export class Valve {
         result = 'not-found';
       }
       await this.#brake?.afterDeauth(canonical);
+      await this.#shaper?.remove(canonical);
       return result;
     }, 'deauth');
   }

@@ -70,6 +70,10 @@ const NUMBERS: ReadonlyArray<readonly [vendor: number, byKind: Partial<Record<At
       'ChilliSpot-Max-Output-Gigawords': 22, 'ChilliSpot-Max-Total-Gigawords': 23,
     },
   }],
+  // WISPr (Wi-Fi Alliance, as CoovaChilli and FreeRADIUS's dictionary.wispr number them): rates in bits per second.
+  [VENDOR_WISPR, {
+    integer: { 'WISPr-Bandwidth-Max-Up': 7, 'WISPr-Bandwidth-Max-Down': 8 },
+  }],
   [VENDOR_MIKROTIK, {
     integer: {
       'Mikrotik-Recv-Limit': 1, 'Mikrotik-Xmit-Limit': 2, 'Mikrotik-Recv-Limit-Gigawords': 14, 'Mikrotik-Xmit-Limit-Gigawords': 15,

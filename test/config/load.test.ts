@@ -24,7 +24,7 @@ test('defaults: a file with one priced plan and nothing else', () => {
   assert.equal(c.main, {
     enabled: true, stateDir: '/etc/sluice', ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'auto', portal: 'auto', pollIntervalMs: 2000,
     checkpointIntervalMs: 300_000, ndsctlTimeoutMs: 5000, workers: 1, routerId: 'router1',
-    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024, minReadIntervalMs: 20, kernelQuota: false, nft: ['nft'],
+    ubusSocket: '/var/run/ubus/ubus.sock', logLevel: 'info', leaveForeignClients: false, portalOutputMax: 32 * 1024 * 1024, minReadIntervalMs: 20, kernelQuota: false, nft: ['nft'], shapeDevice: 'br-lan', tc: ['tc'],
   });
   assert.equal(c.pricing, [{
     id: 'p', metric: 'seconds', stepSize: 60n, pricePerStep: 5n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 100n,
@@ -345,4 +345,31 @@ test('upto: off by default; read when enabled; a bad pay_to, network, window or 
   assert.equal(badPayTo.problems.map((p) => `${p.path}: ${p.reason}`), ['upto.pay_to: must be an address (0x and 40 hex digits)']);
   const badUrl = configFromUciPartial(parseUci(section('').replace('http://f:4021', 'ftp://f')), { hostname: 'router1' });
   assert.equal(badUrl.problems.map((p) => p.path), ['upto.facilitator_url']);
+});
+
+test('pricing: a speed tier (rate_down / rate_up), validated with a clear error', () => {
+  const c = load(`config pricing 'slow'\n\toption price_per_step 1\n\toption rate_down 2mbit\n\toption rate_up 512kbit\n` +
+    `config pricing 'fast'\n\toption price_per_step 2\n\toption rate_down 8M\n` +
+    `config pricing 'free'\n\toption price_per_step 0\n\toption step_size 15m\n\toption trial_every 1d\n\toption rate_down 1mbit\n` +
+    `config pricing 'open'\n\toption price_per_step 1\n`);
+  assert.is(c.pricing[0]!.rateDownBps, 2_000_000);
+  assert.is(c.pricing[0]!.rateUpBps, 512_000);
+  assert.is(c.pricing[1]!.rateDownBps, 8_000_000);
+  assert.is(c.pricing[1]!.rateUpBps, undefined, 'absent: upload not limited');
+  assert.is(c.pricing[2]!.rateDownBps, 1_000_000, 'a trial plan may be throttled');
+  assert.is(c.pricing[3]!.rateDownBps, undefined);
+  const bad = (options: string) => paths(`config pricing 'x'\n\toption price_per_step 1\n${options}`);
+  assert.equal(bad(`\toption rate_down fast\n`), ['pricing[x].rate_down']);
+  assert.equal(bad(`\toption rate_down 0\n`), ['pricing[x].rate_down']);
+  assert.equal(bad(`\toption rate_up 2MiB\n`), ['pricing[x].rate_up'], 'a size is not a rate');
+  assert.equal(bad(`\toption rate_up 11gbit\n`), ['pricing[x].rate_up']);
+  assert.match(problems(`config pricing 'x'\n\toption price_per_step 1\n\toption rate_down -2mbit\n`)[0]!.reason, /must be a rate from 8kbit/);
+});
+
+test('main: shape_device and tc', () => {
+  const c = load(`config main 'main'\n\toption shape_device wlan0\n\toption tc '/usr/bin/ip netns exec r tc'\n${PLAN}`);
+  assert.is(c.main.shapeDevice, 'wlan0');
+  assert.equal(c.main.tc, ['/usr/bin/ip', 'netns', 'exec', 'r', 'tc']);
+  assert.is(load(PLAN).main.shapeDevice, 'br-lan');
+  assert.equal(paths(`config main 'main'\n\toption shape_device 'br lan; rm'\n${PLAN}`), ['main.shape_device']);
 });

@@ -5,6 +5,7 @@
 //
 //   GET /bytes/<n>   n bytes (n <= 64 MiB) of a fixed pseudo-random pattern; also /1MiB /5MiB /20MiB
 //   GET /ping        "ok\n"
+//   POST /upload     reads the body, answers its length
 //   GET /__stats     (from 127.0.0.1 only) {"clients":{"<ip>":{"requests","sent","acked","open"}}}
 import { createServer } from 'node:http';
 import { execFile } from 'node:child_process';
@@ -83,6 +84,13 @@ const server = createServer((req, res) => {
   }
   if (ip !== '127.0.0.1') totals(ip).requests += 1;
   if (req.url === '/ping') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+  // An upload sink (rates.test.ts): reads the body, answers its length once all of it arrived.
+  if (req.url === '/upload' && req.method === 'POST') {
+    let n = 0;
+    req.on('data', (b) => { n += b.length; });
+    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${n}\n`));
+    return;
+  }
   const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
   const size = m ? Number(m[1]) : NAMED[req.url ?? ''];
   if (size === undefined || !Number.isSafeInteger(size) || size > MAX_BYTES) { res.writeHead(404).end(); return; }

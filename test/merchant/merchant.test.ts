@@ -273,6 +273,17 @@ test('grant takes an idempotency key: a retried grant is refused, not granted tw
   await manager.close();
 });
 
+test('grant of a plan: the session is of that plan (its speed tier applies); an unknown plan is refused', async () => {
+  const { merchant, manager } = await make();
+  const g = await merchant.grant({ mac: '02:00:00:00:00:01', seconds: 600, plan: hourly.id });
+  assert.is(manager.get(g.session.id)!.plan, hourly.id);
+  await rejectsWithCode(merchant.grant({ mac: '02:00:00:00:00:02', seconds: 600, plan: 'nope' }), 'ERR_UNKNOWN_PLAN');
+  assert.is(manager.byMac('02:00:00:00:00:02'), null, 'nothing granted');
+  const plain = await merchant.grant({ mac: '02:00:00:00:00:03', seconds: 60 });
+  assert.is(manager.get(plain.session.id)!.plan, null);
+  await manager.close();
+});
+
 test('admin grant: seconds or bytes straight to a MAC, bounded, through the same session path', async () => {
   const { merchant, manager } = await make();
   const t = await merchant.grant({ mac: '02:00:00:00:00:01', seconds: 3600 });

@@ -135,6 +135,32 @@ t('failover: a dead first server, the live second answers; a silent server list 
   await rejectsWithCode(silent.authorize(ctx('testuser', 'testpass')), 'ERR_UPSTREAM_UNAVAILABLE');
 });
 
+t('speed tiers: WISPr-Bandwidth-Max-* and Mikrotik-Rate-Limit set the rates (the smaller per direction)', async (c) => {
+  const m = method(c, [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }]);
+  const ref = await m.authorize(ctx('rateuser', 'ratepass'));
+  // WISPr: down 8M, up 2M; MikroTik "1M/4M": rx (upload) 1M, tx (download) 4M.
+  assert.equal(ref.terms.rates, { downBps: 4_000_000, upBps: 1_000_000 });
+  assert.equal(m.ratesOf(ref.reference), { downBps: 4_000_000, upBps: 1_000_000 }, 'kept for the gate by reference');
+  const plain = await m.authorize(ctx('timeuser', 'timepass'));
+  assert.is(plain.terms.rates, null);
+  assert.is(m.ratesOf(plain.reference), null);
+});
+
+t('unusable rate attributes are ignored with a log; the voucher is still granted', async (c) => {
+  const warnings: string[] = [];
+  const client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }], timeoutMs: 200, retries: 1, deadTimeMs: 60_000 });
+  c.clients.push(client);
+  const log = { debug() {}, info() {}, warn: (_m: string, f?: Record<string, unknown>) => { warnings.push(String(f?.reason)); }, error() {} };
+  const m = new VoucherMethod({ client, nas: NAS, log });
+  const ref = await m.authorize(ctx('badrateuser', 'badratepass'));
+  assert.is(ref.terms.metric, 'seconds');
+  assert.is(ref.terms.allotment, 600n);
+  assert.is(ref.terms.rates, null);
+  assert.is(warnings.length, 3, warnings.join(' | '));
+  assert.ok(warnings.some((w) => /WISPr-Bandwidth-Max-Down 0 ignored/.test(w)));
+  assert.ok(warnings.some((w) => /Mikrotik-Rate-Limit rx \(upload\) "fast" ignored/.test(w)));
+});
+
 t('bad voucher arguments are refused before any packet', async (c) => {
   const m = method(c, [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }]);
   for (const payment of [{ method: 'voucher' }, { method: 'voucher', code: 7 }, { method: 'voucher', code: '' }, { method: 'voucher', code: 'x'.repeat(254) },

@@ -84,6 +84,7 @@ export class RadiusUpstream implements UpstreamSink {
       client: { request: (build) => this.authClient.request(build) },
       nas: () => this.nas(),
       onAccepted: (reference, terms) => this.accounting.rememberVoucher(reference, { interimIntervalS: terms.interimIntervalS, classes: terms.classes }),
+      log: deps.log,
     });
   }
 

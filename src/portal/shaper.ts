@@ -1,0 +1,262 @@
+import { toSluiceError } from '../errors.ts';
+import { normalizeMac } from '../mac.ts';
+import { silentLogger, type Log } from '../log.ts';
+import { isIpv4, type NftRun } from './kernel-quota.ts';
+import type { ClientRates } from './rates.ts';
+
+/**
+ * Per-client speed limits in the kernel (docs/configuration.md "Speed tiers" has the measurements behind the choice).
+ *
+ * Download is SHAPED: an HTB qdisc on the LAN device (the one the portal gates) with one class per limited client,
+ * rate = ceil = its rate. Clients are not classified by tc filters but by sluice's own nftables table
+ * (`inet sluice_rate`): `meta priority set ip daddr map @down` writes the client's class id into the packet's
+ * priority, which HTB takes as the class when its major is HTB's handle. So tc holds only classes, the table holds who
+ * is who (beside the kernel quota's table, changed by the same kind of batch), and an unlimited client's packets match
+ * no class and leave HTB's direct queue unshaped. The qdisc's size table (`stab overhead -14`) makes HTB count IP
+ * bytes, not Ethernet frames: the unit of the portal's counters and the kernel quota, and 4 % nearer the goodput a
+ * customer measures.
+ *
+ * Upload is POLICED: packets from a limited client's MAC over its rate are dropped in prerouting (a named nft `limit`
+ * per client), before the kernel quota (priority raw − 1) so a dropped packet uses no quota. Shaping upload would need
+ * an ifb device (kmod-ifb) redirecting the LAN's ingress; on the lab the redirect broke openNDS's gate, so upload is
+ * policed, which TCP tolerates less evenly (see the figures in the docs).
+ *
+ * Never throws: a failed change rebuilds everything from what sluice knows; a rebuild that fails turns the shaper off
+ * (gates and quotas go on; the clients are simply not limited), logged.
+ */
+
+export const SHAPER_TABLE = 'sluice_rate';
+/** HTB's handle on the LAN device (hex, as tc writes it): a major other tools rarely pick. */
+export const SHAPER_MAJOR = '51';
+/** Class minors 1..MAX_CLASSES (hex in tc): one per limited client. */
+export const MAX_CLASSES = 0xfffe;
+
+export interface ShapedClient extends ClientRates {
+  /** Lowercase, colon-separated. */
+  mac: string;
+  /** IPv4: the download side. */
+  ip: string;
+}
+
+interface Installed extends ShapedClient {
+  minor: number;
+}
+
+const classId = (minor: number): string => `${SHAPER_MAJOR}:${minor.toString(16)}`;
+const limitName = (mac: string): string => `u_${mac.replace(/:/g, '')}`;
+/** nft's `limit` counts bytes per second; a burst of 100 ms of the rate, at least ten full-size packets. */
+const bytesPerSecond = (bps: number): number => Math.max(1, Math.round(bps / 8));
+const burstBytes = (bps: number): number => Math.max(15_000, Math.round(bps / 8 / 10));
+
+/** The whole nft table, replacing any earlier one in the same transaction. */
+export function shaperTableScript(entries: readonly Installed[]): string {
+  const t = SHAPER_TABLE;
+  return [
+    `add table inet ${t}`,
+    `delete table inet ${t}`,
+    `table inet ${t} {`,
+    '  map down { type ipv4_addr : classid; }',
+    '  map up { type ether_addr : limit; }',
+    '  chain download { type filter hook postrouting priority raw; policy accept; meta nfproto ipv4 meta priority set ip daddr map @down; }',
+    '  chain upload { type filter hook prerouting priority raw - 1; policy accept; meta nfproto ipv4 limit name ether saddr map @up drop; }',
+    '}',
+    ...entries.flatMap(nftAddLines),
+    '',
+  ].join('\n');
+}
+
+function nftAddLines(e: Installed): string[] {
+  const t = SHAPER_TABLE;
+  const lines: string[] = [];
+  if (e.downBps !== null) lines.push(`add element inet ${t} down { ${e.ip} : ${classId(e.minor)} }`);
+  if (e.upBps !== null) {
+    lines.push(
+      `add limit inet ${t} ${limitName(e.mac)} { rate over ${bytesPerSecond(e.upBps)} bytes/second burst ${burstBytes(e.upBps)} bytes }`,
+      `add element inet ${t} up { ${e.mac} : "${limitName(e.mac)}" }`,
+    );
+  }
+  return lines;
+}
+
+/** Removes a client's elements and limit; `add` first makes each delete safe when the thing is not there. */
+function nftRemoveLines(e: Installed): string[] {
+  const t = SHAPER_TABLE;
+  return [
+    `add element inet ${t} down { ${e.ip} : ${classId(e.minor)} }`,
+    `delete element inet ${t} down { ${e.ip} }`,
+    `add limit inet ${t} ${limitName(e.mac)} { rate over 1 bytes/second }`,
+    `add element inet ${t} up { ${e.mac} : "${limitName(e.mac)}" }`,
+    `delete element inet ${t} up { ${e.mac} }`,
+    `delete limit inet ${t} ${limitName(e.mac)}`,
+  ];
+}
+
+/** tc's argv for the root qdisc (replacing whatever root qdisc the device had). */
+export function tcQdiscArgs(device: string): string[] {
+  return ['qdisc', 'replace', 'dev', device, 'root', 'handle', `${SHAPER_MAJOR}:`, 'stab', 'overhead', '-14', 'linklayer', 'ethernet', 'htb', 'r2q', '1000'];
+}
+
+/** tc's argv for a client's download class (created or changed in place). */
+export function tcClassArgs(device: string, minor: number, downBps: number): string[] {
+  const rate = `${downBps}bit`;
+  return ['class', 'replace', 'dev', device, 'parent', `${SHAPER_MAJOR}:`, 'classid', classId(minor), 'htb', 'rate', rate, 'ceil', rate, 'quantum', '1514'];
+}
+
+export function tcClassDeleteArgs(device: string, minor: number): string[] {
+  return ['class', 'del', 'dev', device, 'classid', classId(minor)];
+}
+
+export interface ShaperOptions {
+  /** The LAN device the portal gates (openNDS's gatewayinterface): download classes go on its egress. */
+  device: string;
+  tc: NftRun;
+  nft: NftRun;
+  log?: Log;
+}
+
+export class Shaper {
+  readonly #o: ShaperOptions;
+  readonly #log: Log;
+  readonly #entries = new Map<string, Installed>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #enabled = false;
+  /** start() ran (or set() started it on first use); a shaper that could not start stays off. */
+  #started = false;
+  #changes = 0;
+  #failures = 0;
+
+  constructor(options: ShaperOptions) {
+    this.#o = options;
+    this.#log = options.log ?? silentLogger;
+  }
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** The client's rates in force (null: not limited). */
+  ratesOf(mac: string): ClientRates | null {
+    const e = this.#entries.get(mac);
+    return e === undefined ? null : { downBps: e.downBps, upBps: e.upBps };
+  }
+
+  /** The qdisc and the table, with these clients limited. False, logged, when tc or nft cannot. */
+  start(clients: readonly ShapedClient[] = []): Promise<boolean> {
+    return this.#serial(async () => {
+      this.#started = true;
+      this.#entries.clear();
+      for (const c of clients) this.#place(c);
+      this.#enabled = await this.#rebuild();
+      if (this.#enabled) this.#log.info('shaper on', { device: this.#o.device, table: `inet ${SHAPER_TABLE}`, clients: this.#entries.size });
+      return this.#enabled;
+    });
+  }
+
+  /**
+   * Limits a client from now (replacing its earlier rates); rates both null: not limited any more. The first call
+   * starts the shaper when start() was not called (the qdisc goes on the LAN device only once a tier is sold).
+   */
+  set(client: ShapedClient): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#started) {
+        this.#started = true;
+        this.#enabled = await this.#rebuild();
+        if (this.#enabled) this.#log.info('shaper on', { device: this.#o.device, table: `inet ${SHAPER_TABLE}` });
+      }
+      if (!this.#enabled) return;
+      const mac = normalizeMac(client.mac);
+      const previous = this.#entries.get(mac);
+      if ((client.downBps === null && client.upBps === null) || !isIpv4(client.ip)) {
+        if (previous !== undefined) await this.#removeEntry(previous);
+        return;
+      }
+      const next = this.#place({ ...client, mac }, previous?.minor);
+      if (next === null) {
+        this.#log.warn('shaper: no class left for a client; it is not limited', { mac, classes: MAX_CLASSES });
+        return;
+      }
+      try {
+        if (previous !== undefined) await this.#o.nft(['-f', '-'], `${nftRemoveLines(previous).join('\n')}\n`);
+        if (next.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, next.minor, next.downBps), '');
+        else if (previous?.downBps != null) await this.#o.tc(tcClassDeleteArgs(this.#o.device, previous.minor), '');
+        await this.#o.nft(['-f', '-'], `${nftAddLines(next).join('\n')}\n`);
+        this.#changes++;
+      } catch (err) {
+        await this.#recover(err);
+      }
+    });
+  }
+
+  /** A live change (ubus `change`, RADIUS CoA-Request) of a limited client's rates, at the address it was set with. */
+  change(mac: string, rates: ClientRates): Promise<void> {
+    const e = this.#entries.get(mac);
+    return e === undefined ? Promise.resolve() : this.set({ mac, ip: e.ip, ...rates });
+  }
+
+  /** The client is no longer limited (its gate closed). */
+  remove(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const e = this.#entries.get(mac);
+      if (!this.#enabled || e === undefined) return;
+      await this.#removeEntry(e);
+    });
+  }
+
+  stats(): Record<string, number | boolean> {
+    return { enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures };
+  }
+
+  async #removeEntry(e: Installed): Promise<void> {
+    this.#entries.delete(e.mac);
+    try {
+      await this.#o.nft(['-f', '-'], `${nftRemoveLines(e).join('\n')}\n`);
+      if (e.downBps !== null) await this.#o.tc(tcClassDeleteArgs(this.#o.device, e.minor), '');
+      this.#changes++;
+    } catch (err) {
+      await this.#recover(err);
+    }
+  }
+
+  /** Records a client with a class minor (its own, or the lowest free); null when none is free. */
+  #place(c: ShapedClient, minor?: number): Installed | null {
+    const mac = normalizeMac(c.mac);
+    if (!isIpv4(c.ip) || (c.downBps === null && c.upBps === null)) return null;
+    let m = minor;
+    if (m === undefined) {
+      const used = new Set([...this.#entries.values()].map((e) => e.minor));
+      for (let i = 1; i <= MAX_CLASSES && m === undefined; i++) if (!used.has(i)) m = i;
+    }
+    if (m === undefined) return null;
+    const e: Installed = { mac, ip: c.ip, downBps: c.downBps, upBps: c.upBps, minor: m };
+    this.#entries.set(mac, e);
+    return e;
+  }
+
+  async #recover(err: unknown): Promise<void> {
+    this.#failures++;
+    this.#log.warn('shaper change failed: rebuilding', { reason: toSluiceError(err).message });
+    if (!(await this.#rebuild())) this.#enabled = false;
+  }
+
+  /** The qdisc (fresh: every class goes with the old one), each client's class, then the whole table. */
+  async #rebuild(): Promise<boolean> {
+    try {
+      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
+      for (const e of this.#entries.values()) if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
+      await this.#o.nft(['-f', '-'], shaperTableScript([...this.#entries.values()]));
+      return true;
+    } catch (err) {
+      this.#failures++;
+      this.#entries.clear();
+      this.#log.warn('shaper off: tc or nft cannot set the rates; clients are not limited', { reason: toSluiceError(err).message });
+      try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none, or nft cannot run */ }
+      return false;
+    }
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

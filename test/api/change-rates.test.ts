@@ -1,0 +1,52 @@
+/**
+ * ubus `change` with rate_down/rate_up: new rates for a limited client's gate from now (the shaper's change), checked
+ * like the config's rates; `session`/`sessions`/`change` replies show the rates in force.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { invokeMethod } from '../../src/api/object.ts';
+import type { SluiceBackend } from '../../src/api/backend.ts';
+import type { ClientRates } from '../../src/portal/index.ts';
+import type { Session } from '../../src/sessions/index.ts';
+
+const MAC = '02:00:00:00:0c:01';
+const live: Session = {
+  id: 'aaaaaaaaaaaaaaaa', mac: MAC, ip: '10.77.0.101', user: null, plan: 'slow', metric: 'seconds', allotment: 600n, used: 0, bytes: 0,
+  createdAt: 1_000, startedAt: 1_000, expiresAt: 601_000, endedAt: null, state: 'ACTIVE', endCause: null, payments: [],
+};
+
+function backend(initial: ClientRates | null) {
+  const rates = new Map<string, ClientRates>(initial ? [[MAC, initial]] : []);
+  const changes: Array<[string, ClientRates]> = [];
+  const b = {
+    now: () => 2_000,
+    session: (q: { mac?: string; id?: string }) => (q.mac === MAC || q.id === live.id ? live : undefined),
+    ratesOf: (mac: string) => rates.get(mac) ?? null,
+    changeRates: async (mac: string, r: ClientRates) => { changes.push([mac, r]); rates.set(mac, r); },
+    change: async () => { throw new Error('limits not asked for'); },
+  } as unknown as SluiceBackend;
+  return { b, changes };
+}
+
+test('change rate_down: the shaper gets the new download rate, the upload kept; the reply shows both', async () => {
+  const { b, changes } = backend({ downBps: 2_000_000, upBps: 1_000_000 });
+  const reply = await invokeMethod(b, 'change', { mac: MAC, rate_down: '8mbit' });
+  assert.equal(changes, [[MAC, { downBps: 8_000_000, upBps: 1_000_000 }]]);
+  const session = (reply as { data?: { session?: Record<string, unknown> } }).data?.session ?? (reply as { session?: Record<string, unknown> }).session;
+  assert.is(session?.rate_down, 8_000_000);
+  assert.is(session?.rate_up, 1_000_000);
+});
+
+test('change with a bad rate is refused before anything changes; no limit at all is refused too', async () => {
+  const { b, changes } = backend({ downBps: 2_000_000, upBps: null });
+  for (const bad of ['fast', '0', '2MiB', '99gbit']) {
+    const r = await invokeMethod(b, 'change', { mac: MAC, rate_down: bad }).catch((e: { code?: string }) => e);
+    const code = (r as { code?: string }).code ?? JSON.stringify(r);
+    assert.match(String(code), /ERR_INVALID_ARGUMENT|INVALID_ARGUMENT/, bad);
+  }
+  const none = await invokeMethod(b, 'change', { mac: MAC }).catch((e: { code?: string }) => e);
+  assert.match(JSON.stringify(none) + String((none as { code?: string }).code), /INVALID_ARGUMENT/);
+  assert.equal(changes, []);
+});
+
+test.run();

@@ -224,6 +224,11 @@ export class BatchSettlementMethod implements PaymentMethod {
         if (!v.ok) throw rejected(v.reason, v.message);
         snapshot = v.snapshot;
       }
+      if (snapshot.withdrawRequestedAt !== 0) {
+        // The customer is taking the channel's money back: a voucher now could not be claimed in time.
+        if (known) await this.options.store.put({ ...known, withdrawRequestedAt: snapshot.withdrawRequestedAt, syncedAt: this.clock.now() });
+        throw withdrawing(id, snapshot.withdrawRequestedAt);
+      }
       const base = known?.charged ?? snapshot.totalClaimed;
       const expected = (known ? committed(known) : base) + ctx.quote.price;
       if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling);
@@ -262,6 +267,8 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> }): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
     const v = await this.client.verify(request);
+    // Nothing is deposited into a channel the customer is withdrawing from.
+    if (v.ok && v.snapshot.withdrawRequestedAt !== 0) throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
     if (v.ok) {
       const s = await this.client.settle(request);
       if (s.status === 'settled') {
@@ -388,6 +395,11 @@ export class BatchSettlementMethod implements PaymentMethod {
 function busy(channelId: string): SluiceError {
   return new SluiceError('ERR_BATCH_CHANNEL_BUSY', `channel ${channelId} is paying for a session already; one at a time`,
     { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } });
+}
+
+function withdrawing(channelId: string, at: number): SluiceError {
+  return new SluiceError('ERR_BATCH_CHANNEL_WITHDRAWING', `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
+    { details: { withdrawRequestedAt: at } });
 }
 
 function rejected(reason: string, message: string): SluiceError {

@@ -137,7 +137,8 @@ export class BatchWithdrawalWatch {
     // Read again: the session may have ended (and been charged) while the facilitator answered.
     const current = store.get(channelId);
     if (!current) return null;
-    await store.put(mirrored(current, answer.snapshot, this.clock.now()));
+    // Written only when the chain moved: a router's flash need not take the whole table every interval per session.
+    if (changed(current, answer.snapshot)) await store.put(mirrored(current, answer.snapshot, this.clock.now()));
     if (answer.snapshot.withdrawRequestedAt === 0 || !current.open) return null;
     this.options.log?.warn('batch-settlement: the customer started a timed withdrawal; ending the session and claiming its charge',
       { channel: channelId, withdrawRequestedAt: answer.snapshot.withdrawRequestedAt, withdrawDelay: r.config.withdrawDelay, reference: current.open.reference });
@@ -178,6 +179,10 @@ export class BatchWithdrawalWatch {
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+function changed(r: ChannelRecord, s: ChannelSnapshot): boolean {
+  return r.balance !== s.balance || r.totalClaimed !== s.totalClaimed || r.withdrawRequestedAt !== s.withdrawRequestedAt || r.refundNonce !== s.refundNonce;
 }
 
 /** The record with the facilitator's fresh view of the chain. */

@@ -104,8 +104,9 @@ export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promis
     const s = o.sessions.list({}).find((x) => isLive(x) && batchRefsOf(x).includes(reference));
     if (!s) return false;
     // No end cause of its own yet (the causes are the sessions'): a termination by the router, the reason in the log.
-    o.log.warn('batch-settlement: session ended: its channel is being withdrawn', { session: s.id, mac: s.mac, reference, reason });
-    return (await o.sessions.end(s.id, 'admin')) !== null;
+    const ended = await o.sessions.end(s.id, 'admin');
+    if (ended) o.log.warn('batch-settlement: session ended: its channel is being withdrawn', { session: s.id, mac: s.mac, reference, reason });
+    return ended !== null;
   } });
   const ends = new BatchSettlementEnds({ method, settler, watch, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
   return { method, settler, ends, watch };

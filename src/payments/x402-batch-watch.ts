@@ -16,7 +16,7 @@
  * Durable: the schedule needs nothing on flash of its own: the open charges are on flash (batch-channels.json), and a
  * start checks them all at once, so a withdrawal started while sluice was down is seen at the next start.
  */
-import { toSluiceError } from '../errors.ts';
+import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
@@ -183,6 +183,12 @@ export class BatchWithdrawalWatch {
 
 function changed(r: ChannelRecord, s: ChannelSnapshot): boolean {
   return r.balance !== s.balance || r.totalClaimed !== s.totalClaimed || r.withdrawRequestedAt !== s.withdrawRequestedAt || r.refundNonce !== s.refundNonce;
+}
+
+/** The method's refusal of a voucher or deposit on a channel being withdrawn from. */
+export function withdrawing(channelId: string, at: number): SluiceError {
+  return new SluiceError('ERR_BATCH_CHANNEL_WITHDRAWING', `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
+    { details: { withdrawRequestedAt: at } });
 }
 
 /** The record with the facilitator's fresh view of the chain. */

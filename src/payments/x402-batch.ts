@@ -26,6 +26,7 @@ import {
 } from '../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
+import { withdrawing } from './x402-batch-watch.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -225,8 +226,9 @@ export class BatchSettlementMethod implements PaymentMethod {
         snapshot = v.snapshot;
       }
       if (snapshot.withdrawRequestedAt !== 0) {
-        // The customer is taking the channel's money back: a voucher now could not be claimed in time.
-        if (known) await this.options.store.put({ ...known, withdrawRequestedAt: snapshot.withdrawRequestedAt, syncedAt: this.clock.now() });
+        // A voucher now could not be claimed in time. Read again: a session this tops up may have ended meanwhile.
+        const current = this.options.store.get(id);
+        if (current) await this.options.store.put({ ...current, withdrawRequestedAt: snapshot.withdrawRequestedAt, syncedAt: this.clock.now() });
         throw withdrawing(id, snapshot.withdrawRequestedAt);
       }
       const base = known?.charged ?? snapshot.totalClaimed;
@@ -395,11 +397,6 @@ export class BatchSettlementMethod implements PaymentMethod {
 function busy(channelId: string): SluiceError {
   return new SluiceError('ERR_BATCH_CHANNEL_BUSY', `channel ${channelId} is paying for a session already; one at a time`,
     { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } });
-}
-
-function withdrawing(channelId: string, at: number): SluiceError {
-  return new SluiceError('ERR_BATCH_CHANNEL_WITHDRAWING', `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
-    { details: { withdrawRequestedAt: at } });
 }
 
 function rejected(reason: string, message: string): SluiceError {

@@ -299,6 +299,9 @@ test('a withdrawal started during an open session: the watch ends it, its charge
   const b = await newBuyer();
   const ref = await buy(p.method, await depositPayload(p.method, b, quote().price));
   const id = ref.reference.split(':')[0] as Hex;
+  p.method.reconfigure(settings({ withdrawDelay: 86_400 }));
+  assert.is(watch.intervalMs, 225_000, 'a reload raising the delay: the open channel keeps its own 900 s');
+  p.method.reconfigure(settings());
   const quiet = await watch.check();
   assert.equal([quiet.checked, quiet.ended, quiet.failed], [[id], [], 0], 'one read of the open channel, nothing to do');
 

@@ -71,8 +71,14 @@ export class BatchWithdrawalWatch {
     this.timers = options.timers ?? backgroundTimers;
   }
 
+  /**
+   * From the shortest delay that matters: the configured one, or an open channel's own (a channel opened before a
+   * reload raised `withdraw_delay` keeps the delay it was opened with).
+   */
   get intervalMs(): number {
-    return watchIntervalMs(this.options.method.settings.withdrawDelay);
+    let delay = this.options.method.settings.withdrawDelay;
+    for (const r of this.options.store.list()) if (r.open && r.config.withdrawDelay < delay) delay = r.config.withdrawDelay;
+    return watchIntervalMs(delay);
   }
 
   /** Checks every open channel now (or joins the check running). */

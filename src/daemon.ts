@@ -95,7 +95,7 @@ export class Daemon {
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());
-    if (batch) this.closers.push(async () => batch.settler.stop());
+    if (batch) this.closers.push(async () => { batch.watch.stop(); batch.settler.stop(); });
     if (upto) this.closers.push(async () => upto.method.close());
   }
 

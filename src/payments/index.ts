@@ -29,6 +29,9 @@ export {
 export { channelView, type ChannelView } from './x402-batch-refund.ts';
 export { BatchSettler, CLAIM_BATCH_WINDOW_MS, SETTLE_RETRY_MS, type BatchSettlerOptions, type PassReport } from './x402-batch-settler.ts';
 export {
+  BatchWithdrawalWatch, WATCH_MIN_INTERVAL_MS, watchIntervalMs, type BatchWithdrawalWatchOptions, type WatchReport,
+} from './x402-batch-watch.ts';
+export {
   BatchSettlementEnds, openBatchSettlement, type BatchEndsOptions, type BatchSettlementPart, type OpenBatchSettlementOptions,
 } from './x402-batch-ends.ts';
 export {

@@ -9,14 +9,17 @@ import { toSluiceError } from '../errors.ts';
 import type { BatchSettlementConfig } from '../config/index.ts';
 import { BatchChannelStore } from '../escrow/index.ts';
 import type { Log } from '../log.ts';
-import { isLive, type Session, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
+import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';
+import { BatchWithdrawalWatch } from './x402-batch-watch.ts';
 
 export interface BatchEndsOptions {
   method: BatchSettlementMethod;
   settler: BatchSettler;
+  /** Started after the reconcile: its first check looks at every channel still open. */
+  watch?: BatchWithdrawalWatch;
   sessions: SessionReadView & SessionEventsView;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
@@ -66,6 +69,7 @@ export class BatchSettlementEnds {
       else await this.options.method.release({ method: BATCH_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
     this.options.settler.start();
+    this.options.watch?.start();
   }
 }
 
@@ -74,12 +78,14 @@ export interface BatchSettlementPart {
   method: BatchSettlementMethod;
   settler: BatchSettler;
   ends: BatchSettlementEnds;
+  /** The customer's timed withdrawal while a session is open (x402-batch-watch.ts): stop it with the settler. */
+  watch: BatchWithdrawalWatch;
 }
 
 export interface OpenBatchSettlementOptions {
   config: BatchSettlementConfig;
   stateDir: string;
-  sessions: SessionReadView & SessionEventsView;
+  sessions: SessionReadView & SessionEventsView & Pick<SessionControlPort, 'end'>;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
 }
@@ -89,11 +95,19 @@ export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promis
   const store = await BatchChannelStore.open(o.stateDir);
   let settler: BatchSettler | undefined;
   const method = new BatchSettlementMethod(o.config, {
-    store, log: o.log, onCharged: () => settler?.charged(), onRefundRequested: () => settler?.pass() ?? Promise.resolve(),
+    store, log: o.log, onCharged: (r) => settler?.charged(r), onRefundRequested: () => settler?.pass() ?? Promise.resolve(),
     // A voucher tops up the channel's open session only while that session is live.
     isLive: (reference) => o.sessions.list({}).some((s) => isLive(s) && batchRefsOf(s).includes(reference)),
   });
   settler = new BatchSettler({ method, store, log: o.log });
-  const ends = new BatchSettlementEnds({ method, settler, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
-  return { method, settler, ends };
+  const watch = new BatchWithdrawalWatch({ method, store, log: o.log, endSession: async (reference, reason) => {
+    const s = o.sessions.list({}).find((x) => isLive(x) && batchRefsOf(x).includes(reference));
+    if (!s) return false;
+    // No end cause of its own yet (the causes are the sessions'): a termination by the router, the reason in the log.
+    const ended = await o.sessions.end(s.id, 'admin');
+    if (ended) o.log.warn('batch-settlement: session ended: its channel is being withdrawn', { session: s.id, mac: s.mac, reference, reason });
+    return ended !== null;
+  } });
+  const ends = new BatchSettlementEnds({ method, settler, watch, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
+  return { method, settler, ends, watch };
 }

@@ -205,9 +205,12 @@ export class BatchSettler {
     return { x402Version: 2, accepted: { ...this.requirements(token) }, payload };
   }
 
-  /** A charge was written: its claim goes out with the others within the batch window. */
-  charged(): void {
-    this.schedule(CLAIM_BATCH_WINDOW_MS);
+  /**
+   * A charge was written: its claim goes out with the others within the batch window — at once for a channel the
+   * customer is withdrawing from (the claim must land before the withdrawal can be finalized).
+   */
+  charged(record?: ChannelRecord): void {
+    this.schedule(record && record.withdrawRequestedAt !== 0 ? 0 : CLAIM_BATCH_WINDOW_MS);
   }
 
   private schedule(ms: number): void {

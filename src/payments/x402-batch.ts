@@ -26,6 +26,7 @@ import {
 } from '../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
+import { withdrawing } from './x402-batch-watch.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -224,6 +225,12 @@ export class BatchSettlementMethod implements PaymentMethod {
         if (!v.ok) throw rejected(v.reason, v.message);
         snapshot = v.snapshot;
       }
+      if (snapshot.withdrawRequestedAt !== 0) {
+        // A voucher now could not be claimed in time. Read again: a session this tops up may have ended meanwhile.
+        const current = this.options.store.get(id);
+        if (current) await this.options.store.put({ ...current, withdrawRequestedAt: snapshot.withdrawRequestedAt, syncedAt: this.clock.now() });
+        throw withdrawing(id, snapshot.withdrawRequestedAt);
+      }
       const base = known?.charged ?? snapshot.totalClaimed;
       const expected = (known ? committed(known) : base) + ctx.quote.price;
       if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling);
@@ -262,6 +269,8 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> }): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
     const v = await this.client.verify(request);
+    // Nothing is deposited into a channel the customer is withdrawing from.
+    if (v.ok && v.snapshot.withdrawRequestedAt !== 0) throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
     if (v.ok) {
       const s = await this.client.settle(request);
       if (s.status === 'settled') {

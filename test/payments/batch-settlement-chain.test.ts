@@ -17,7 +17,9 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { BatchChannelStore } from '../../src/escrow/index.ts';
-import { BatchSettlementMethod, BatchSettler, type BatchSettlementConfig, type PaymentContext, type Quote } from '../../src/payments/index.ts';
+import {
+  BatchSettlementMethod, BatchSettler, BatchWithdrawalWatch, watchIntervalMs, type BatchSettlementConfig, type PaymentContext, type Quote,
+} from '../../src/payments/index.ts';
 import { SluiceError } from '../../src/errors.ts';
 
 const test = suite('batch-settlement on a real chain');
@@ -55,10 +57,12 @@ function settings(over: Partial<BatchSettlementConfig> = {}): BatchSettlementCon
   };
 }
 
-async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir, isLive?: (reference: string) => boolean) {
+/** `charged`: a charge tells the settler, as in the daemon (its timer is recorded, never run: tests run the passes). */
+async function parts(over: Partial<BatchSettlementConfig> = {}, storeDir = dir, isLive?: (reference: string) => boolean, charged = false) {
   const store = await BatchChannelStore.open(storeDir);
   let settler: BatchSettler | undefined;
-  const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0, ...(isLive && { isLive }), onRefundRequested: () => settler!.pass() });
+  const method = new BatchSettlementMethod(settings(over), { store, clock, mirrorFreshMs: 0, ...(isLive && { isLive }), onRefundRequested: () => settler!.pass(),
+    ...(charged && { onCharged: (r: Parameters<BatchSettler['charged']>[0]) => settler!.charged(r) }) });
   settler = new BatchSettler({ method, store, clock, timers: recordingTimers });
   return { store, method, settler };
 }
@@ -258,6 +262,108 @@ test('the customer\'s timed withdrawal: sluice claims its charge within the dela
   assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: fin })).status, 'success');
   assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 7n * STEP_PRICE, 'the withdrawal returned exactly the unclaimed rest');
   assert.equal(await channelOnChain(id), { balance: 7n * STEP_PRICE, totalClaimed: 7n * STEP_PRICE });
+});
+
+/**
+ * The watch over `parts`, whose session end is what the daemon's is once the end record is on flash: the session's
+ * charge for `used` (x402-batch-ends.ts). `live` says whether the session still runs.
+ */
+function watchOver(p: Awaited<ReturnType<typeof parts>>, used: bigint, live: { value: boolean }, ended: string[]) {
+  return new BatchWithdrawalWatch({ method: p.method, store: p.store, clock, timers: recordingTimers, endSession: async (reference) => {
+    if (!live.value) return false;
+    live.value = false;
+    ended.push(reference);
+    await p.method.charge(reference, used);
+    return true;
+  } });
+}
+
+async function startWithdrawal(b: Buyer, amount: bigint): Promise<void> {
+  const start = await chain.wallet(b.voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'initiateWithdraw', args: [channelConfig(b) as never, amount] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: start })).status, 'success');
+}
+
+async function finalizeWithdrawal(b: Buyer): Promise<void> {
+  const fin = await chain.wallet(b.voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'finalizeWithdraw', args: [channelConfig(b) as never] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: fin })).status, 'success');
+}
+
+test('a withdrawal started during an open session: the watch ends it, its charge is claimed before the withdrawal can finalize', async () => {
+  const live = { value: true };
+  const p = await parts({}, dir, () => live.value, true);
+  const ended: string[] = [];
+  const watch = watchOver(p, 420n, live, ended); // 7 steps used when the session ends
+  assert.is(watch.intervalMs, 225_000, 'a quarter of the 900 s delay');
+  assert.is(watchIntervalMs(86_400), 21_600_000);
+  assert.is(watchIntervalMs(120), 60_000, 'never more often than a minute');
+  const b = await newBuyer();
+  const ref = await buy(p.method, await depositPayload(p.method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  p.method.reconfigure(settings({ withdrawDelay: 86_400 }));
+  assert.is(watch.intervalMs, 225_000, 'a reload raising the delay: the open channel keeps its own 900 s');
+  p.method.reconfigure(settings());
+  const quiet = await watch.check();
+  assert.equal([quiet.checked, quiet.ended, quiet.failed], [[id], [], 0], 'one read of the open channel, nothing to do');
+
+  // The customer starts the timed withdrawal of everything at the start of the session.
+  await startWithdrawal(b, DEPOSIT);
+  // A top-up of the running session on the withdrawing channel is refused, nothing moves (the mirror is older than
+  // mirrorFreshMs: the purchase asks the facilitator, which reads the chain).
+  now += 1;
+  const topUp = await voucherPayload(p.method, b, 2n * quote().price);
+  await p.method.precheck(ctx(topUp));
+  assert.is(await refusal(p.method.authorize(ctx(topUp))), 'ERR_BATCH_CHANNEL_WITHDRAWING');
+  assert.is(p.store.get(id)?.signedMax, quote().price, 'the ceiling stays the first voucher\'s');
+
+  timerAt.length = 0;
+  const seen = await watch.check();
+  assert.equal([seen.ended, ended], [[id], [ref.reference]], 'the session is ended at once');
+  assert.ok(p.store.get(id)!.withdrawRequestedAt > 0, 'the withdrawal is mirrored on flash');
+  assert.ok(timerAt.includes(0), `the claim is scheduled at once, not after the batch window: ${timerAt}`);
+  const receiverBefore = await usdc.balanceOf(receiver);
+  const pass = await p.settler.pass(); // what that timer runs
+  assert.equal(pass.claimed, [id]);
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 7n * STEP_PRICE }, 'claimed while the withdrawal still waits');
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, 7n * STEP_PRICE, 'the receiver got exactly the metered price');
+
+  // No new voucher on the channel while the withdrawal is under way.
+  const next = await voucherPayload(p.method, b, 7n * STEP_PRICE + quote().price);
+  await p.method.precheck(ctx(next));
+  assert.is(await refusal(p.method.authorize(ctx(next))), 'ERR_BATCH_CHANNEL_WITHDRAWING');
+  await chain.increaseTime(901);
+  await finalizeWithdrawal(b);
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 7n * STEP_PRICE, 'the buyer got exactly the rest after finalize');
+  assert.equal(await channelOnChain(id), { balance: 7n * STEP_PRICE, totalClaimed: 7n * STEP_PRICE });
+  assert.equal((await watch.check()).checked, [], 'no open channel: nothing read');
+});
+
+test('kill -9, a withdrawal started while sluice is down: the first check at start ends the session and claims its charge', async () => {
+  const b = await newBuyer();
+  const before = await parts({}, dir, () => true);
+  const ref = await buy(before.method, await depositPayload(before.method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  // sluice is gone (nothing stopped, nothing written); the customer starts the withdrawal meanwhile.
+  await startWithdrawal(b, DEPOSIT);
+
+  const live = { value: true };
+  const after = await parts({}, dir, () => live.value, true);
+  const ended: string[] = [];
+  const watch = watchOver(after, 300n, live, ended); // 5 steps used
+  timerAt.length = 0;
+  watch.start();
+  assert.equal(timerAt, [0], 'the start checks at once');
+  timerAt.length = 0;
+  const seen = await watch.check(); // what that timer runs
+  assert.equal([seen.ended, ended], [[id], [ref.reference]]);
+  assert.ok(timerAt.includes(0), 'and the claim goes at once');
+  const receiverBefore = await usdc.balanceOf(receiver);
+  await after.settler.pass();
+  assert.equal(await channelOnChain(id), { balance: DEPOSIT, totalClaimed: 5n * STEP_PRICE }, 'claimed before the withdrawal can finalize');
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, 5n * STEP_PRICE);
+  await chain.increaseTime(901);
+  await finalizeWithdrawal(b);
+  assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - 5n * STEP_PRICE, 'the buyer got exactly the rest');
+  watch.stop();
 });
 
 test('bad input moves nothing: another token or receiverAuthorizer, a deposit replayed (while open, after a charge)', async () => {

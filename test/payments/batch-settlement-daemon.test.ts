@@ -125,6 +125,54 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   assert.is((unknown.data!.error as Record<string, unknown>).code, 'ERR_BATCH_CHANNEL_UNKNOWN');
 });
 
+test('kill -9, the customer starts a timed withdrawal while sluice is down: at start the session ends and its charge is claimed in time', async () => {
+  const buyer = chain.newAccount();
+  const voucherKey = chain.newAccount();
+  await usdc.mint(buyer.address, FUNDS);
+  await chain.fund(voucherKey.address);
+  const mac = '02:00:00:00:0c:02';
+  lab.portal.addClient(mac, '10.0.2.2');
+  const price = STEPS * STEP_PRICE;
+  const requirements = {
+    scheme: 'batch-settlement', network: NET, amount: price.toString(), asset: usdc.address, payTo: receiver, maxTimeoutSeconds: 3600,
+    extra: { receiverAuthorizer: (await facilitatorAuthorizer()), withdrawDelay: 900, name: 'USDC', version: '2' },
+  };
+  const config = { payer: buyer.address, payerAuthorizer: voucherKey.address, receiver, receiverAuthorizer: requirements.extra.receiverAuthorizer,
+    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(63)}2` as Hex };
+  const built = await createBatchSettlementEIP3009DepositPayload(buyer as never, 2, requirements as never, config as never, DEPOSIT.toString(), price.toString(), voucherKey as never);
+  const r = await lab.callStatus('purchase', { mac, plan: 'wifi', steps: String(STEPS), payment: { method: 'batch-settlement', payload: { x402Version: 2, accepted: requirements, payload: built.payload } } } as never);
+  assert.is(r.status, 0, JSON.stringify(r.data));
+  const channelId = computeChannelId(config as never, NET).toLowerCase() as Hex;
+  await lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, 'gate open');
+  await lab.waitFor(async () => BigInt(String((await lab.session(mac)).used)) > 0n, 30_000, 'a second of the session used');
+  const receiverBefore = await usdc.balanceOf(receiver);
+
+  await lab.stopDaemon('SIGKILL');
+  // While sluice is down the customer starts the withdrawal of the whole deposit (nothing is claimed yet).
+  const start = await chain.wallet(voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'initiateWithdraw', args: [config as never, DEPOSIT] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: start })).status, 'success');
+  await lab.startDaemon();
+
+  // The watch's first check at start sees it: the session ends at once (not at its 600 s allotment).
+  await lab.waitFor(async () => (await lab.session(mac)).state !== 'ACTIVE', 60_000, 'the session ended by the withdrawal watch');
+  const ended = await lab.session(mac);
+  assert.is(ended.end_cause, 'admin', JSON.stringify(ended));
+  const used = BigInt(String(ended.used));
+  const charge = ((used + 59n) / 60n) * STEP_PRICE;
+  assert.ok(charge > 0n && charge < price, `a partial session: ${used} s`);
+  await lab.waitFor(async () => (await usdc.balanceOf(receiver)) - receiverBefore === charge, 60_000, 'the claim and settle of the charge');
+  const [, claimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [channelId] }) as [bigint, bigint];
+  assert.is(claimed, charge, 'claimed before the withdrawal can finalize (the chain\'s clock has not moved)');
+  assert.match(lab.output, /customer started a timed withdrawal/);
+
+  // The delay passes; the customer finalizes: whatever is not claimed is theirs (refund at-end gave most of it back).
+  await chain.increaseTime(901);
+  const fin = await chain.wallet(voucherKey).writeContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'finalizeWithdraw', args: [config as never] });
+  assert.is((await chain.publicClient.waitForTransactionReceipt({ hash: fin })).status, 'success');
+  assert.is(await usdc.balanceOf(buyer.address), FUNDS - charge, 'the buyer got exactly the rest');
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, charge, 'the receiver exactly the metered price');
+});
+
 /** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
 async function facilitatorAuthorizer(): Promise<Address> {
   const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };

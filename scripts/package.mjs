@@ -125,6 +125,7 @@ const packages = [
       put(s, 'files/usr/share/sluice/portal/restore.js', 'usr/share/sluice/portal/restore.js', 0o644);
       put(s, 'files/usr/share/sluice/portal/qr.js', 'usr/share/sluice/portal/qr.js', 0o644);
       put(s, 'files/usr/share/sluice/portal/elsewhere.js', 'usr/share/sluice/portal/elsewhere.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/devices.js', 'usr/share/sluice/portal/devices.js', 0o644);
       put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
     },
   },

@@ -60,7 +60,7 @@ test('neither x402 nor radius: the endpoint stays off and the log says why', asy
   const off = await DaemonLab.create({ portalSocket: true, extraConfig: `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n` });
   try {
     await off.startDaemon();
-    await off.waitFor(() => off.output.includes('neither x402, batch_settlement nor radius is enabled'), 10_000, 'the log line');
+    await off.waitFor(() => off.output.includes('neither x402, batch_settlement, upto nor radius is enabled, nor http.pcsync_secret set'), 10_000, 'the log line');
     const refused = await fetch(`http://127.0.0.1:${port}/portal`).then(() => false, () => true);
     assert.ok(refused, 'nothing listens');
   } finally {

@@ -19,7 +19,7 @@ const SECRET = 'testing123';
 
 test('the compiled-in dictionary agrees with FreeRADIUS and the radius package', () => {
   const files = ['dictionary.rfc2865', 'dictionary.rfc2866', 'dictionary.rfc2869', 'dictionary.rfc3162', 'dictionary.rfc3576',
-    'dictionary.rfc5176', 'dictionary.chillispot', 'dictionary.mikrotik'];
+    'dictionary.rfc5176', 'dictionary.chillispot', 'dictionary.mikrotik', 'dictionary.wispr'];
   const text = files.map((f) => readFileSync(`/usr/share/freeradius/${f}`, 'utf8')).join('\n')
     + readFileSync(new URL('../../fixtures/freeradius/dictionary', import.meta.url), 'utf8');
   const known = new Map<string, number>();

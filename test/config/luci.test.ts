@@ -41,11 +41,7 @@ test('menu and ACL JSON parse; menu points at existing views and the ACL', () =>
   // Read is for anyone who may look: no admin method; write holds the admin methods.
   for (const m of a.read.ubus.sluice) assert.is(METHODS[m]?.adminOnly, false, `read: ${m}`);
   for (const m of a.write.ubus.sluice) assert.is(METHODS[m]?.adminOnly, true, `write: ${m}`);
-  // TEMPORARY (issue 25, branch h-portal): `move` is new; luci-app-sluice's ACL write list gains it with its UI. Remove then.
-  const pendingInLuci = new Set(['move']);
-  // PENDING (issue 27): remove_device likewise, with the LuCI sessions page's Remove button (this branch left luci-app alone).
-  pendingInLuci.add('remove_device');
-  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m) && !pendingInLuci.has(m)).sort(),
+  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m)).sort(),
     'LuCI may call every method but the portal\'s');
   // Service control: only this package's own init script, never rc's init (which starts/stops any service).
   assert.equal(a.read.ubus.rc, ['list']);

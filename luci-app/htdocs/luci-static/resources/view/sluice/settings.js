@@ -660,7 +660,7 @@ return view.extend({
 		});
 
 		o = s.option(form.Value, 'time_limit', _('Valid for'),
-			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. Empty = no time limit.'));
+			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. x402 upto offers a data plan only with it. Empty = no time limit.'));
 		o.modalonly = true;
 		/* no placeholder: empty means none, and a greyed example would read as a default */
 		o.depends('metric', 'bytes');
@@ -977,11 +977,12 @@ return view.extend({
 		o.value('on-request', _('Only when the customer asks'));
 		o.default = 'at-end';
 		upstream(o);
-		o = s.option(form.Value, 'refund_idle', _('Idle before refund'), _('Seconds without a session before an idle channel is refunded, 0 to 2592000.'));
+		/* Shown while the section is on whatever the policy: the daemon checks it then too, and a bad value kept hidden
+		 * under another policy would switch the whole method off. */
+		o = s.option(form.Value, 'refund_idle', _('Idle before refund'), _('With the policy "After the channel is idle": seconds without a session before the channel is refunded, 0 to 2592000.'));
 		o.placeholder = '600';
 		o.validate = validateSeconds(0, 2592000);
-		o.depends({ enabled: '1', refund: 'idle' });
-		o.retain = true;
+		upstream(o);
 		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
 		o.placeholder = '15';
 		o.validate = validateSeconds(1, 120);

@@ -119,14 +119,15 @@ class UciStub {
   }
   set(_conf: string, sid: string, opt: string, value: string | string[]) { this.values[sid]![opt] = value; this.changes.set(`${sid}.${opt}`, value); }
   unset(_conf: string, sid: string, opt: string) { delete this.values[sid]![opt]; this.changes.set(`${sid}.${opt}`, null); }
-  /** Sections of a type, in file order, each with its `.name` (the stub holds plans only, keyed by name). */
-  sections(_conf: string, type: string) { return type === 'pricing' ? Object.entries(this.values).map(([name, o]) => ({ '.name': name, ...o })) : []; }
+  /** Sections of a type, in file order, each with its `.name`; a section without `.type` is a plan. */
+  sections(_conf: string, type: string) { return Object.entries(this.values).filter(([, o]) => (o['.type'] ?? 'pricing') === type).map(([name, o]) => ({ '.name': name, ...o })); }
   load() { return Promise.resolve(); }
 }
 
 /** Runs settings.js against stub LuCI classes and returns its options by `section.option`. */
 function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
   const options = new Map<string, any>();
+  const notices: unknown[] = [];
   const sections = new Map<string, any>();
   let formValues: Record<string, string> = {};
   class Option {
@@ -171,7 +172,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   }
   const form = { Map: FormMap, NamedSection, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
   const context = vm.createContext({
-    _: (s: string) => s, form, ui: { addNotification() {} }, uci: uciData, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
+    _: (s: string) => s, form, ui: { addNotification(_t: unknown, body: unknown) { notices.push(body); } }, uci: uciData, E: (...a: unknown[]) => a, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
     common: { price: (v: string, _d: number, c: string) => `${v} ${c}`, size: (b: string) => `${b} B` },
   });
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
@@ -181,6 +182,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
   (options as any).sections = sections;
   (options as any).map = map!;
+  (options as any).notices = notices;
   return options;
 }
 
@@ -653,6 +655,31 @@ test('upto: every combination of its options LuCI saves is one the loader runs, 
     max_timeout_seconds: ['', '900', '899', '2592001'], timeout: ['', '1', '121'],
   }, `config pricing 'p'\n\toption price_per_step 1\n`);
   assert.ok(combos > 300 && refused > 100, `${combos} combinations, ${refused} refused`);
+});
+
+test('x402 upto on: the page names the plans upto cannot offer (no asset, a data plan without Valid for, a session past the window), as the daemon leaves them out of its 402', () => {
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const plans = {
+    hour: { price_per_step: '1', asset: ASSET, step_size: '1h', max_steps: '12' },
+    week: { price_per_step: '1', asset: ASSET, step_size: '1d', max_steps: '7' },
+    free: { price_per_step: '0' },
+    gb: { metric: 'bytes', price_per_step: '1', asset: ASSET },
+    daypass: { metric: 'bytes', price_per_step: '1', asset: ASSET, time_limit: '24h' },
+  };
+  const shown = (upto: Record<string, string>) => {
+    const notices = (settingsOptions(new UciStub({ ...structuredClone(plans), upto: { '.type': 'upto', ...upto } } as any)) as any).notices as unknown[][];
+    return notices.map((n) => JSON.stringify(n));
+  };
+  const on = shown({ enabled: '1' });
+  assert.is(on.length, 1, on.join('\n'));
+  for (const t of ['week: a session can run past the authorization window (86400 s, less 600 s to settle)', 'free: no asset', 'gb: a data plan needs Valid for',
+    'daypass: a session can run past']) assert.ok(on[0]!.includes(t), `${t} in ${on[0]}`);
+  assert.not.ok(on[0]!.includes('hour:'), '12 h fits a 24 h window');
+  // A day pass of exactly 24 h does not fit the default 24 h window less the settle margin; a week's window takes both.
+  const wide = shown({ enabled: '1', max_timeout_seconds: '700000' })[0]!;
+  for (const t of ['week:', 'daypass:', 'hour:']) assert.not.ok(wide.includes(t), t);
+  assert.ok(wide.includes('free: no asset') && wide.includes('gb: a data plan needs Valid for'));
+  assert.equal(shown({ enabled: '0' }), [], 'off: nothing said');
 });
 
 test.run();

@@ -432,6 +432,37 @@ function guardPlanEditor(s) {
 	};
 }
 
+/*
+ * Plans x402 upto cannot offer (src/payments/x402-upto.ts offerFor): without an asset, a data plan without a time
+ * limit, or one whose longest purchase could outlast the authorization window less the 600 s to settle. Not a
+ * config error (the daemon sells them by its other methods), so a notice and not a refusal. "id: reason" each.
+ */
+function uptoUnfitPlans(data) {
+	if (['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(data.get('sluice', 'upto', 'enabled'))) < 0)
+		return [];
+	var window = Number(data.get('sluice', 'upto', 'max_timeout_seconds') || 86400);
+	var out = [];
+	data.sections('sluice', 'pricing').forEach(function(p) {
+		var id = p['.name'], metric = p.metric === 'bytes' ? 'bytes' : 'seconds', longest = null;
+		if (!p.asset)
+			return out.push(_('%s: no asset').format(id));
+		if (metric === 'bytes') {
+			longest = p.time_limit ? quantity(String(p.time_limit), 'seconds') : null;
+			if (longest === null)
+				return out.push(_('%s: a data plan needs Valid for').format(id));
+		}
+		else {
+			var step = p.step_size ? quantity(String(p.step_size), 'seconds') : BigInt(60);
+			var min = /^\d{1,15}$/.test(p.min_steps || '') ? BigInt(p.min_steps) : BigInt(1);
+			var max = /^\d{1,15}$/.test(p.max_steps || '') ? BigInt(p.max_steps) : (min > BigInt(100) ? min : BigInt(100));
+			longest = step === null ? null : step * max;
+		}
+		if (longest !== null && longest + BigInt(600) > BigInt(window))
+			out.push(_('%s: a session can run past the authorization window (%s s, less 600 s to settle)').format(id, String(window)));
+	});
+	return out;
+}
+
 function escapeHtml(text) {
 	return String(text).replace(/[&<>"']/g, function(c) { return '&#' + c.charCodeAt(0) + ';'; });
 }
@@ -470,6 +501,13 @@ return view.extend({
 			ui.addNotification(null, [
 				E('p', _('sluice runs without these settings of /etc/config/sluice:')),
 				E('ul', {}, stats.config_problems.map(function(p) { return E('li', '%s: %s'.format(p.path, p.reason)); }))
+			], 'warning');
+
+		var unfit = uptoUnfitPlans(uci);
+		if (unfit.length)
+			ui.addNotification(null, [
+				E('p', _('x402 upto is on but does not offer these plans (customers pay for them by the other methods):')),
+				E('ul', {}, unfit.map(function(t) { return E('li', t); }))
 			], 'warning');
 
 		/* main */

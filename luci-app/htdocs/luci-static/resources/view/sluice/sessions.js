@@ -420,7 +420,8 @@ return view.extend({
 					waiting ? _('%s after it joins').format(common.amount(s.metric, s.allotment))
 						: live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at) ]),
 				paid(s, plans),
-				E('div', {}, actions)
+				/* three buttons side by side pushed the table past the page at 1400 px: they wrap in a narrow cell */
+				E('div', { 'style': 'display:flex;flex-wrap:wrap;gap:2px;max-width:11em' }, actions)
 			];
 		}, this));
 		cbi_update_table(this.table, rows, E('em', filter === 'ended' ? _('No ended sessions.') : _('No sessions.')));

@@ -47,6 +47,7 @@ function loadView(lab: DaemonLab, calls: Array<[string, BlobmsgTable]>) {
     return { tag: String(tag), attrs: (attrs ?? {}) as Record<string, unknown>, children: children === undefined ? [] : Array.isArray(children) ? children : [children] };
   };
   const notifications: string[] = [];
+  const modal: { body?: unknown } = {};
   const context = vm.createContext({
     _: (s: string) => s, E,
     L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown) => fn.bind(ctx), hasViewPermission: () => true },
@@ -76,11 +77,11 @@ function loadView(lab: DaemonLab, calls: Array<[string, BlobmsgTable]>) {
   const ui = {
     addNotification: (_t: unknown, body: unknown) => { notifications.push(text(body)); },
     createHandlerFn: (ctx: any, fn: any, ...bound: unknown[]) => (...a: unknown[]) => (typeof fn === 'string' ? ctx[fn] : fn).apply(ctx, bound.concat(a)),
-    showModal() {}, hideModal() {},
+    showModal: (_t: unknown, body: unknown) => { modal.body = body; }, hideModal() {},
   };
   const view = vm.runInContext(`(function (view, dom, poll, ui, common) {\n${readFileSync(join(RES, 'view/sluice/sessions.js'), 'utf8')}\n})`, context)(
     { extend: (o: unknown) => o }, dom, { add() {} }, ui, common);
-  return { view, notifications, context, common };
+  return { view, notifications, context, common, modal };
 }
 
 test('Sessions page: one page at a time from the daemon, filter as state, Previous/Next, Gate pending', async () => {
@@ -179,6 +180,53 @@ config pricing 'hour'
     const widget = vm.runInContext(`(function (baseclass, common) {\n${readFileSync(join(RES, 'view/status/include/90_sluice.js'), 'utf8')}\n})`, context)(
       { extend: (o: unknown) => o }, common);
     assert.match(text(widget.render(await widget.load())), 'Revenue today0.5 USDC, 700 units');
+  } finally {
+    await lab.close();
+  }
+});
+
+test('Sessions page against the daemon: a purchase shared by several devices lists its joined device; Remove and Move to MAC go to the daemon, its refusals in its words', async () => {
+  const BUYER = macOf(0x101), JOINED = macOf(0x102), OTHER = macOf(0x103), NEW = macOf(0x104);
+  const lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true });
+  try {
+    const manager = await SessionManager.open({ store: new JournalStore({ dir: join(lab.dir, 'state') }) });
+    const pay = (ref: string) => ({ method: 'grant', reference: ref, amount: 0n, asset: '', at: Date.now() });
+    const { session } = await manager.activate({ mac: BUYER, metric: 'seconds', allotment: 3600n, devices: 3, payment: pay('grant-shared') });
+    await manager.joinDevice(manager.joinCode(session.id)!, JOINED);
+    await manager.activate({ mac: OTHER, metric: 'seconds', allotment: 3600n, payment: pay('grant-other') });
+    await manager.close();
+    for (const [i, mac] of [BUYER, JOINED, OTHER, NEW].entries()) lab.portal.addClient(mac, `10.2.0.${i + 10}`);
+    await lab.startDaemon();
+
+    const calls: Array<[string, BlobmsgTable]> = [];
+    const { view, notifications, modal } = loadView(lab, calls);
+    view.render(await view.load());
+    const rowOf = (mac: string) => view.table.rows.find((r: unknown[]) => r[0] === mac);
+    assert.match(text(rowOf(BUYER)[1]), `2 of 3 devices${JOINED} Remove`);
+    const click = async (b: Node | undefined) => { assert.ok(b); await (b!.attrs.click as () => unknown)(); };
+    const modalButton = (label: string) => buttons(modal.body).find((b) => text(b) === label);
+
+    // Remove: the daemon takes the joined device out; the session goes on for the buyer.
+    await click(buttons(rowOf(BUYER)[1]).find((b) => text(b) === 'Remove'));
+    await click(modalButton('Remove'));
+    assert.equal(calls.filter(([m]) => m === 'remove_device').at(-1), ['remove_device', { mac: JOINED }]);
+    assert.is(notifications.at(-1), `Removed ${JOINED} from the session of ${BUYER}`);
+    assert.equal((await lab.session(BUYER)).devices, [BUYER]);
+    assert.match(text(rowOf(BUYER)[1]), '1 of 3 devices');
+
+    // Move onto a MAC with a live session of its own: the daemon refuses, in its words; to a free MAC it moves.
+    const move = async (to: string) => {
+      await click(buttons(rowOf(BUYER) ?? rowOf(NEW)).find((b) => text(b) === 'Move'));
+      ((modal.body as unknown[])[0] as any).querySelector = () => ({ value: to });
+      await click(modalButton('Move'));
+    };
+    await move(OTHER);
+    assert.match(notifications.at(-1)!, /^sluice: .*02:00:00:0f:01:03/);
+    assert.is((await lab.session(OTHER)).mac, OTHER);
+    await move(NEW.toUpperCase().replaceAll(':', '-'));
+    assert.equal(calls.filter(([m]) => m === 'move').at(-1), ['move', { id: session.id, to: NEW }]);
+    assert.is(notifications.at(-1), `Moved the session of ${BUYER} to ${NEW}`);
+    assert.is((await lab.session(NEW)).id, session.id);
   } finally {
     await lab.close();
   }

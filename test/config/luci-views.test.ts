@@ -21,6 +21,14 @@ function text(n: unknown): string {
   return text((n as Node).children);
 }
 
+/** Buttons in a stub node tree. */
+function buttons(n: unknown): Node[] {
+  if (!n || typeof n !== 'object') return [];
+  if (Array.isArray(n)) return n.flatMap(buttons);
+  const node = n as Node;
+  return (node.tag === 'button' ? [node] : []).concat(buttons(node.children));
+}
+
 type Handler = (params: Record<string, unknown>) => unknown;
 
 /** common.js, sessions.js and the Overview widget over `ubus` (object.method → handler) and `exec` (the init script). */
@@ -69,7 +77,7 @@ function load(ubus: Record<string, Handler>, opts: { lang?: string; exec?: (acti
     { extend: (o: unknown) => o }, dom, { add() {} }, ui, common);
   const overview = vm.runInContext(`(function (baseclass, common) {\n${readFileSync(join(RES, 'view/status/include/90_sluice.js'), 'utf8')}\n})`, context)(
     { extend: (o: unknown) => o }, common);
-  return { common, sessions, overview, notifications, execs, dom };
+  return { common, sessions, overview, notifications, execs, dom, ui, context };
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -174,6 +182,61 @@ test('figures: revenue with its currency, sizes in the largest whole unit, Germa
   (v.dom as any).parent = () => form('02:00:00:00:00:09');
   await v.sessions.handleGrant({ currentTarget: {} });
   assert.is(v.notifications[1], 'sluice: ERR_MAC_INVALID: no');
+});
+
+test('several devices per purchase: joined devices listed with Remove (ubus remove_device); Move to MAC (ubus move {id, to}); refusals in the daemon\'s words (issue 27 item 4, issue 25)', async () => {
+  const BUYER = '02:00:00:00:00:01', JOINED = '02:00:00:00:00:02';
+  const list = [session(BUYER, 'ACTIVE', 'open', { id: 's-1', ip: '10.0.0.5', max_devices: 3, devices: [BUYER, JOINED] }), session('02:00:00:00:00:03', 'ACTIVE', 'open', { ip: '10.0.0.6' })];
+  const calls: [string, Record<string, unknown>][] = [];
+  let refuse = false;
+  const ubus: Record<string, Handler> = {
+    ...daemon(list, { active: 2, pending: 0 }),
+    'sluice.remove_device': (p) => { calls.push(['remove_device', p]); return refuse ? { error: { code: 'ERR_DEVICE_NOT_MEMBER', message: `ERR_DEVICE_NOT_MEMBER: ${String(p.mac)} is not a device of a live session` } } : { session: {}, gate: 'closed' }; },
+    'sluice.move': (p) => { calls.push(['move', p]); return refuse ? { error: { code: 'ERR_MAC_IN_USE', message: 'ERR_MAC_IN_USE: 02:00:00:00:00:03 has a live session' } } : { session: {}, from: BUYER, gate: 'opened' }; },
+  };
+  const v = load(ubus);
+  let modal: unknown = null;
+  (v as any).ui.showModal = (_t: unknown, body: unknown) => { modal = body; };
+  v.sessions.render(await v.sessions.load());
+  const [multi, single] = v.sessions.table.rows;
+  // The IP cell carries the devices: how many of how many, each joined one (not the buyer's) with its Remove button.
+  assert.is(text(multi[1]), `10.0.0.52 of 3 devices${JOINED} Remove`);
+  assert.is(text(single[1]), '10.0.0.6', 'a one-device session shows its IP only');
+  const remove = buttons(multi[1]);
+  assert.equal(remove.map((b) => text(b)), ['Remove']);
+  await (remove[0]!.attrs.click as () => unknown)();
+  const confirm = buttons(modal).find((b) => text(b) === 'Remove')!;
+  await (confirm.attrs.click as () => Promise<void>)();
+  assert.equal(calls.at(-1), ['remove_device', { mac: JOINED }]);
+  assert.is(v.notifications.at(-1), `Removed ${JOINED} from the session of ${BUYER}`);
+
+  // Move: a bad MAC is refused by the page (no call); a good one goes to the daemon with the session's id.
+  const move = buttons(multi.at(-1)).find((b) => text(b) === 'Move')!;
+  let typed = 'nope';
+  await (move.attrs.click as () => unknown)();
+  const modalBody = (modal as unknown[])[0] as any;
+  modalBody.querySelector = () => ({ value: typed });
+  const go = () => (buttons(modal).find((b) => text(b) === 'Move')!.attrs.click as () => Promise<void>)();
+  const before = calls.length;
+  await go();
+  assert.is(calls.length, before, 'a bad MAC is not sent');
+  assert.is(v.notifications.at(-1), 'Expecting a MAC address like aa:bb:cc:dd:ee:ff');
+  typed = '02-00-00-00-00-0A';
+  await go();
+  assert.equal(calls.at(-1), ['move', { id: 's-1', to: '02:00:00:00:00:0a' }]);
+  assert.is(v.notifications.at(-1), `Moved the session of ${BUYER} to 02:00:00:00:00:0a`);
+  // The daemon's refusal, in its words.
+  refuse = true;
+  await go();
+  assert.is(v.notifications.at(-1), 'sluice: ERR_MAC_IN_USE: 02:00:00:00:00:03 has a live session');
+  await (confirm.attrs.click as () => Promise<void>)();
+  assert.is(v.notifications.at(-1), `sluice: ERR_DEVICE_NOT_MEMBER: ${JOINED} is not a device of a live session`);
+
+  // Read-only: neither Remove nor Move.
+  const ro = load(ubus);
+  (ro.context as any).L.hasViewPermission = () => false;
+  ro.sessions.render(await ro.sessions.load());
+  assert.equal(ro.sessions.table.rows.flatMap((r: unknown[]) => buttons(r)), []);
 });
 
 test('the Sessions table has at most 10 columns, every row as many cells as the header (issue 26 item 7: 1400 px)', async () => {

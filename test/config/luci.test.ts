@@ -41,11 +41,7 @@ test('menu and ACL JSON parse; menu points at existing views and the ACL', () =>
   // Read is for anyone who may look: no admin method; write holds the admin methods.
   for (const m of a.read.ubus.sluice) assert.is(METHODS[m]?.adminOnly, false, `read: ${m}`);
   for (const m of a.write.ubus.sluice) assert.is(METHODS[m]?.adminOnly, true, `write: ${m}`);
-  // TEMPORARY (issue 25, branch h-portal): `move` is new; luci-app-sluice's ACL write list gains it with its UI. Remove then.
-  const pendingInLuci = new Set(['move']);
-  // PENDING (issue 27): remove_device likewise, with the LuCI sessions page's Remove button (this branch left luci-app alone).
-  pendingInLuci.add('remove_device');
-  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m) && !pendingInLuci.has(m)).sort(),
+  assert.equal([...a.read.ubus.sluice, ...a.write.ubus.sluice].sort(), Object.keys(METHODS).filter((m) => !PORTAL_METHODS.includes(m)).sort(),
     'LuCI may call every method but the portal\'s');
   // Service control: only this package's own init script, never rc's init (which starts/stops any service).
   assert.equal(a.read.ubus.rc, ['list']);
@@ -123,20 +119,24 @@ class UciStub {
   }
   set(_conf: string, sid: string, opt: string, value: string | string[]) { this.values[sid]![opt] = value; this.changes.set(`${sid}.${opt}`, value); }
   unset(_conf: string, sid: string, opt: string) { delete this.values[sid]![opt]; this.changes.set(`${sid}.${opt}`, null); }
-  /** Sections of a type, in file order, each with its `.name` (the stub holds plans only, keyed by name). */
-  sections(_conf: string, type: string) { return type === 'pricing' ? Object.entries(this.values).map(([name, o]) => ({ '.name': name, ...o })) : []; }
+  /** Sections of a type, in file order, each with its `.name`; a section without `.type` is a plan. */
+  sections(_conf: string, type: string) { return Object.entries(this.values).filter(([, o]) => (o['.type'] ?? 'pricing') === type).map(([name, o]) => ({ '.name': name, ...o })); }
   load() { return Promise.resolve(); }
 }
 
 /** Runs settings.js against stub LuCI classes and returns its options by `section.option`. */
 function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
   const options = new Map<string, any>();
+  const notices: unknown[] = [];
   const sections = new Map<string, any>();
   let formValues: Record<string, string> = {};
   class Option {
     constructor(readonly section: any, readonly name: string, readonly title?: string, readonly description?: string) {}
-    value() {}
-    depends() {}
+    /** ListValue choices and depends() conditions, as the tests read them. */
+    values: string[] = [];
+    deps: Record<string, string>[] = [];
+    value(v: string) { this.values.push(v); }
+    depends(d: string | Record<string, string>, v?: string) { this.deps.push(typeof d === 'string' ? { [d]: v! } : d); }
     /** form.Value's widget, as far as the tests read it: the placeholder it shows. */
     renderWidget(_sid: string) { return (this as any).placeholder; }
     formvalue(sid: string) { return formValues[`${sid}.${this.name}`]; }
@@ -172,7 +172,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   }
   const form = { Map: FormMap, NamedSection, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
   const context = vm.createContext({
-    _: (s: string) => s, form, ui: { addNotification() {} }, uci: uciData, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
+    _: (s: string) => s, form, ui: { addNotification(_t: unknown, body: unknown) { notices.push(body); } }, uci: uciData, E: (...a: unknown[]) => a, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
     common: { price: (v: string, _d: number, c: string) => `${v} ${c}`, size: (b: string) => `${b} B` },
   });
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
@@ -182,6 +182,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
   (options as any).sections = sections;
   (options as any).map = map!;
+  (options as any).notices = notices;
   return options;
 }
 
@@ -293,6 +294,27 @@ test('settings.js validators and datatypes agree with the loader', () => {
         const base: Record<string, string> = { url: 'https://pc.example.net/sluice', secret: 's'.repeat(16), [option]: v };
         return `${PLAN}config hook 'hook'\n\toption enabled 1\n` + Object.entries(base).filter(([, x]) => x !== '').map(([k, x]) => `\toption ${k} '${x}'\n`).join('');
       }, `hook.${option}`, [...values], {}]),
+    // x402 upto (issue 24 item 5): every option the loader reads, with its bounds.
+    ...([['facilitator_url', ['https://f.example', 'http://f:8080/x', 'ftp://f', 'http://f:6000', 'f', '']], ['network', ['eip155:8453', 'base-sepolia', 'eip155:0', 'solana']],
+      ['pay_to', [`0x${'B'.repeat(40)}`, '0x1', '']], ['max_timeout_seconds', ['900', '899', '86400', '2592000', '2592001', '1000.5', 'x']],
+      ['timeout', ['1', '0.9', '120', '121', '2.5', 'x']]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`upto.${option}`, (v) => {
+        const base: Record<string, string> = { facilitator_url: 'http://f', pay_to: `0x${'b'.repeat(40)}`, [option]: v };
+        return `${PLAN}config upto 'upto'\n\toption enabled 1\n` + Object.entries(base).filter(([, x]) => x !== '').map(([k, x]) => `\toption ${k} '${x}'\n`).join('');
+      }, `upto.${option}`, [...values], {}]),
+    // PC-sync and the RFC 8908 URLs on the LAN pay page (issue 27 item 6, issue 25).
+    ['http.pcsync_secret', (v) => `${PLAN}config http 'http'\n\toption pcsync_secret '${v}'\n`, 'http.pcsync_secret', ['x'.repeat(16), 'x'.repeat(15), 'ü'.repeat(16)], {}],
+    ['http.pcsync_window', (v) => `${PLAN}config http 'http'\n\toption pcsync_window '${v}'\n`, 'http.pcsync_window', ['5', '4.9', '300', '3600', '3601', '2.5', 'x'], {}],
+    ...(['portal_url', 'venue_url'] as const).map((option): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`http.${option}`, (v) => `${PLAN}config http 'http'\n\toption ${option} '${v}'\n`, `http.${option}`,
+        ['https://wifi.example.net/portal', 'http://192.168.1.1:2122/portal', 'ftp://x', 'wifi.example.net', 'http://a:6000/', `https://a.example/${'x'.repeat(480)}`, `https://a.example/${'x'.repeat(500)}`], {}]),
+    // Plan fields (issue 25, issue 27 items 1 and 4).
+    ['pricing.display_name', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption display_name '${v}'\n`, 'pricing[p].display_name',
+      ['Hour pass', 'x'.repeat(64), 'x'.repeat(65), 'ü'.repeat(64), '😀'.repeat(64), '😀'.repeat(65), '   ', 'a\tb', 'a\u0085b', 'Café – 1 h'], {}],
+    ['pricing.devices', (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption devices '${v}'\n`, 'pricing[p].devices', ['1', '3', '16', '0', '17', '1.5', 'x', '-1'], {}],
+    ...(['rate_down', 'rate_up'] as const).map((option): [string, (v: string) => string, string, string[], Record<string, string>] =>
+      [`pricing.${option}`, (v) => `config pricing 'p'\n\toption price_per_step 1\n\toption ${option} '${v}'\n`, `pricing[p].${option}`,
+        ['2mbit', '512kbit', '8M', '1.5mbit', '8000', '7999', '8kbit', '10gbit', '10.1gbit', '2 mbit', '2Mbps', 'x', '2mb', '-1mbit'], {}]),
   ];
   for (const [key, build, path, values, ctx] of cases) {
     const o = options.get(key);
@@ -324,7 +346,7 @@ function loaderOptions(): Map<string, Set<string>> {
     return { type, name, anonymous: false, index: 0, options } as any;
   };
   // Enabled upstreams, so every option of theirs is read.
-  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'x402', 'batch_settlement', 'hook', 'limits', 'http'].map((t) => section(t, t))] } as any;
+  const pkg = { sections: [section('sluice', 'main'), section('pricing', 'p'), ...['radius', 'mqtt', 'escrow', 'x402', 'batch_settlement', 'upto', 'hook', 'limits', 'http'].map((t) => section(t, t))] } as any;
   for (const s of pkg.sections) if (!['sluice', 'pricing', 'limits', 'http'].includes(s.type)) s.options.get = function (k: string) { read.get(s.type)!.add(k); return k === 'enabled' ? '1' : undefined; };
   configFromUciPartial(pkg);
   return read;
@@ -346,19 +368,8 @@ test('every UCI option the Settings page writes is one the loader reads, and vic
     'sluice.portal_output_max': 'a safety cap against a broken or hostile portal; the default fits any router, so the page does not offer it',
     'sluice.kernel_quota': 'on in the package\'s config; off is a diagnosis step for the file (docs/operations.md), not a setting to toggle in passing',
     'sluice.nft': 'a command for unusual setups (a wrapper entering a namespace), like ndsctl\'s list form',
-    // TEMPORARY (issue 25, branch h-portal): new in the loader, the LuCI fields are luci-app-sluice's to add; remove then.
-    'http.portal_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 user-portal-url',
-    'http.venue_url': 'pending in luci-app-sluice (issue 25): the RFC 8908 venue-info-url',
-    'pricing.display_name': 'pending in luci-app-sluice (issue 25): the plan\'s title on the pay page',
-    // Not a reason to keep: this helper's brief left luci-app alone. Remove these two with the LuCI fields.
-    'http.pcsync_secret': 'PENDING (issue 27): the Settings page needs a password field for it, like hook.secret (docs/pc-sync.md, "LuCI")',
-    'http.pcsync_window': 'PENDING (issue 27): the Settings page needs a seconds field (5 … 3600) beside pcsync_secret',
-    'pricing.devices': 'PENDING (issue 27): the plan form needs a "devices per purchase" field (1 … 16)',
     'sluice.tc': 'a command for unusual setups, like nft',
     'sluice.shape_device': 'br-lan on OpenWrt; another LAN device is an unusual setup for the file',
-    // TODO(LuCI owner, issue 27 #1): the plan form should offer the speed tier; until then the file sets it.
-    'pricing.rate_down': 'speed tiers: not yet on the plan form (issue 27 #1, LuCI left to its owner)',
-    'pricing.rate_up': 'speed tiers: not yet on the plan form (issue 27 #1, LuCI left to its owner)',
   };
   const loader = loaderOptions();
   for (const [type, options] of luci) {
@@ -577,6 +588,98 @@ test('switching escrow on while a plan has no asset is refused before saving, wi
   data.set('sluice', 'day', 'asset', ASSET);
   setForm({ 'escrow.enabled': '1' });
   assert.is(await map.parse(), 'parsed');
+});
+
+test('x402 upto, PC-sync, the RFC 8908 URLs and the new plan fields are on the Settings page, with help (issue 24 item 5, issue 25, issue 27)', () => {
+  const options = settingsOptions();
+  for (const o of ['enabled', 'facilitator_url', 'network', 'pay_to', 'max_timeout_seconds', 'timeout']) {
+    assert.ok(options.get(`upto.${o}`), `upto.${o}`);
+    if (o !== 'enabled') assert.ok(options.get(`upto.${o}`)!.description, `upto.${o} has help`);
+  }
+  for (const o of ['pcsync_secret', 'pcsync_window', 'portal_url', 'venue_url']) assert.ok(options.get(`http.${o}`)?.description, `http.${o}`);
+  assert.ok((options.get('http.pcsync_secret') as any).password, 'the PC-sync secret is a password field');
+  for (const o of ['display_name', 'devices', 'rate_down', 'rate_up']) assert.ok(options.get(`pricing.${o}`)?.description, `pricing.${o}`);
+  assert.ok((options.get('upto.enabled') as any).section.description.includes('upto'));
+});
+
+/** Whether an option's field is shown (LuCI validates and writes only those), from its depends() and the form values. */
+const active = (o: any, form: Record<string, string>) => o.deps.length === 0 || o.deps.some((d: Record<string, string>) => Object.entries(d).every(([k, v]) => (form[k] ?? '') === v));
+
+/** The sweep of a section: LuCI would save (every shown field valid) exactly when the loader finds nothing wrong in it. */
+function sweepSection(type: string, grid: Record<string, string[]>, plans: string) {
+  const options = settingsOptions();
+  const setForm = (options as any).setForm as (v: Record<string, string>) => void;
+  const names = Object.keys(grid);
+  let combos = 0, refused = 0;
+  const walk = (i: number, form: Record<string, string>) => {
+    if (i < names.length) { for (const v of grid[names[i]!]!) walk(i + 1, { ...form, [names[i]!]: v }); return; }
+    combos++;
+    setForm(form);
+    const luciBad = names.filter((n) => {
+      const o = options.get(`${type}.${n}`) as any;
+      if (!active(o, form)) return false;
+      const v = form[n]!;
+      if (typeof o.datatype === 'string' && v !== '' && !luciDatatypeAccepts(o.datatype, v)) return true;
+      return o.validate ? o.validate(type, v) !== true : false;
+    });
+    const uci = `${plans}config ${type} '${type}'\n` + Object.entries(form).filter(([, v]) => v !== '').map(([k, v]) => `\toption ${k} '${v}'\n`).join('');
+    let loaderBad: string[] = [];
+    try { configFromUci(parseUci(uci)); } catch (err) { loaderBad = (err as ConfigError).problems.filter((p) => p.section === type).map((p) => p.option); }
+    if (loaderBad.length) refused++;
+    assert.equal(luciBad.sort(), [...new Set(loaderBad)].sort(), `${JSON.stringify(form)}: LuCI refuses ${luciBad}, the loader ${loaderBad}`);
+  };
+  walk(0, {});
+  return { combos, refused };
+}
+
+test('batch settlement: every combination of policy, refund_idle, receiver, authorizer, delay and facilitator LuCI saves is one the loader runs, and none it refuses (issue 24 item 8)', () => {
+  const options = settingsOptions();
+  assert.equal((options.get('batch_settlement.refund') as any).values, ['at-end', 'idle', 'on-request'], 'the loader\'s three policies');
+  for (const policy of ['at-end', 'idle', 'on-request', 'later', 'AT-END']) {
+    let ok = true;
+    try { configFromUci(parseUci(`config pricing 'p'\n\toption price_per_step 1\nconfig batch_settlement 'batch_settlement'\n\toption enabled 1\n\toption facilitator_url http://f\n\toption receiver 0x${'b'.repeat(40)}\n\toption receiver_authorizer 0x${'c'.repeat(40)}\n\toption refund '${policy}'\n`)); } catch { ok = false; }
+    assert.is(ok, (options.get('batch_settlement.refund') as any).values.includes(policy), policy);
+  }
+  const A = `0x${'b'.repeat(40)}`;
+  const { combos, refused } = sweepSection('batch_settlement', {
+    enabled: ['0', '1'], refund: ['at-end', 'idle', 'on-request'], refund_idle: ['', '0', '600', '2592001', 'x'],
+    receiver: ['', A, '0x1'], receiver_authorizer: ['', A], withdraw_delay: ['', '900', '899'], facilitator_url: ['', 'https://f.example', 'ftp://f'],
+  }, `config pricing 'p'\n\toption price_per_step 1\n`);
+  assert.ok(combos > 1000 && refused > 500, `${combos} combinations, ${refused} refused`);
+});
+
+test('upto: every combination of its options LuCI saves is one the loader runs, and none it refuses (issue 24 item 5)', () => {
+  const A = `0x${'b'.repeat(40)}`;
+  const { combos, refused } = sweepSection('upto', {
+    enabled: ['0', '1'], facilitator_url: ['', 'https://f.example', 'http://f:6000'], network: ['', 'base', 'eip155:0'], pay_to: ['', A, '0x1'],
+    max_timeout_seconds: ['', '900', '899', '2592001'], timeout: ['', '1', '121'],
+  }, `config pricing 'p'\n\toption price_per_step 1\n`);
+  assert.ok(combos > 300 && refused > 100, `${combos} combinations, ${refused} refused`);
+});
+
+test('x402 upto on: the page names the plans upto cannot offer (no asset, a data plan without Valid for, a session past the window), as the daemon leaves them out of its 402', () => {
+  const ASSET = `0x${'a'.repeat(40)}`;
+  const plans = {
+    hour: { price_per_step: '1', asset: ASSET, step_size: '1h', max_steps: '12' },
+    week: { price_per_step: '1', asset: ASSET, step_size: '1d', max_steps: '7' },
+    free: { price_per_step: '0' },
+    gb: { metric: 'bytes', price_per_step: '1', asset: ASSET },
+    daypass: { metric: 'bytes', price_per_step: '1', asset: ASSET, time_limit: '24h' },
+  };
+  const shown = (upto: Record<string, string>) => {
+    const notices = (settingsOptions(new UciStub({ ...structuredClone(plans), upto: { '.type': 'upto', ...upto } } as any)) as any).notices as unknown[][];
+    return notices.map((n) => JSON.stringify(n));
+  };
+  const on = shown({ enabled: '1' });
+  assert.is(on.length, 1, on.join('\n'));
+  for (const t of ['week: a session can run past the authorization window (86400 s, less 600 s to settle)', 'free: no asset', 'gb: a data plan needs Valid for',
+    'daypass: a session can run past']) assert.ok(on[0]!.includes(t), `${t} in ${on[0]}`);
+  assert.not.ok(on[0]!.includes('hour:'), '12 h fits a 24 h window');
+  // A day pass of exactly 24 h does not fit the default 24 h window less the settle margin; a week's window takes both.
+  const wide = shown({ enabled: '1', max_timeout_seconds: '700000' })[0]!;
+  for (const t of ['week:', 'daypass:', 'hour:']) assert.not.ok(wide.includes(t), t);
+  assert.ok(wide.includes('free: no asset') && wide.includes('gb: a data plan needs Valid for'));
+  assert.equal(shown({ enabled: '0' }), [], 'off: nothing said');
 });
 
 test.run();

@@ -19,6 +19,8 @@ var callTerminate = rpc.declare({ object: 'sluice', method: 'terminate', params:
 var callGrantSeconds = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'seconds' ] });
 var callGrantBytes = rpc.declare({ object: 'sluice', method: 'grant', params: [ 'mac', 'bytes' ] });
 var callReload = rpc.declare({ object: 'sluice', method: 'reload' });
+var callMove = rpc.declare({ object: 'sluice', method: 'move', params: [ 'id', 'to' ] });
+var callRemoveDevice = rpc.declare({ object: 'sluice', method: 'remove_device', params: [ 'mac' ] });
 var callRcList = rpc.declare({ object: 'rc', method: 'list', params: [ 'name' ], expect: { '': {} } });
 
 var STATES = {
@@ -253,6 +255,10 @@ return baseclass.extend({
 	pricing: function() { return callPricing().then(unwrap); },
 	quote: function(plan, steps) { return callQuote(plan, String(steps)).then(unwrap).then(function(r) { return r.quote; }); },
 	terminate: function(mac) { return callTerminate(mac).then(unwrap); },
+	/* A session to another device (its purchase follows the MAC: a customer's new phone, a randomized MAC). */
+	move: function(id, to) { return callMove(id, to).then(unwrap); },
+	/* A joined device out of a session of several devices (not the buyer's: Disconnect ends the session). */
+	removeDevice: function(mac) { return callRemoveDevice(mac).then(unwrap); },
 	grant: function(mac, metric, value) {
 		return (metric === 'bytes' ? callGrantBytes : callGrantSeconds)(mac, value).then(unwrap);
 	},

@@ -36,6 +36,12 @@ function failure(err) {
 	notify(common.errorText(err), 'danger');
 }
 
+/* A MAC as the daemon takes it (aa:bb:cc:dd:ee:ff or with dashes), lower case with colons; null if it is not one. */
+function macOrNull(text) {
+	text = String(text || '').trim();
+	return /^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(text) ? text.toLowerCase().replace(/-/g, ':') : null;
+}
+
 function dismiss(node) {
 	if (node && node.parentNode)
 		node.parentNode.removeChild(node);
@@ -175,6 +181,55 @@ return view.extend({
 						}).catch(failure).then(L.bind(self.refresh, self));
 					})
 				}, _('Extend'))
+			])
+		]);
+	},
+
+	handleMove: function(s, ev) {
+		var self = this;
+		var body = E('div', {}, [
+			E('p', _('The session of %s, with what is left of it, goes to another device; %s loses access.').format(s.mac, s.mac)),
+			E('input', { 'class': 'cbi-input-text', 'name': 'move_to', 'placeholder': 'aa:bb:cc:dd:ee:ff' })
+		]);
+		ui.showModal(_('Move %s to another MAC').format(s.mac), [
+			body,
+			E('div', { 'class': 'right' }, [
+				E('button', { 'class': 'btn', 'click': ui.hideModal }, _('Cancel')),
+				' ',
+				E('button', {
+					'class': 'btn cbi-button-apply',
+					'click': ui.createHandlerFn(self, function() {
+						var to = macOrNull(body.querySelector('[name="move_to"]').value);
+						if (to === null)
+							return failure(new Error(_('Expecting a MAC address like aa:bb:cc:dd:ee:ff')));
+						ui.hideModal();
+						return common.move(s.id, to).then(function(r) {
+							notify(r && r.gate === 'pending'
+								? _('Moved the session of %s to %s; gate pending: %s is not on the portal yet.').format(s.mac, to, to)
+								: _('Moved the session of %s to %s').format(s.mac, to), r && r.gate === 'pending' ? 'warning' : 'info');
+						}).catch(failure).then(L.bind(self.refresh, self));
+					})
+				}, _('Move'))
+			])
+		]);
+	},
+
+	handleRemoveDevice: function(s, mac, ev) {
+		var self = this;
+		ui.showModal(_('Remove %s from the session?').format(mac), [
+			E('p', _('%s loses access; the session of %s goes on and the place is free for another device.').format(mac, s.mac)),
+			E('div', { 'class': 'right' }, [
+				E('button', { 'class': 'btn', 'click': ui.hideModal }, _('Cancel')),
+				' ',
+				E('button', {
+					'class': 'btn cbi-button-negative',
+					'click': ui.createHandlerFn(self, function() {
+						ui.hideModal();
+						return common.removeDevice(mac).then(function() {
+							notify(_('Removed %s from the session of %s').format(mac, s.mac));
+						}).catch(failure).then(L.bind(self.refresh, self));
+					})
+				}, _('Remove'))
 			])
 		]);
 	},
@@ -328,14 +383,31 @@ return view.extend({
 				}, [ _('Extend') ]),
 				' ',
 				E('button', {
+					'class': 'btn cbi-button-action',
+					'click': ui.createHandlerFn(this, 'handleMove', s),
+					'title': _('Give this session to another device (another MAC)')
+				}, [ _('Move') ]),
+				' ',
+				E('button', {
 					'class': 'btn cbi-button-remove',
 					'click': ui.createHandlerFn(this, 'handleDisconnect', s),
 					'title': _('End this session and close the portal for this device')
 				}, [ _('Disconnect') ])
 			] : [];
+			/* Several devices per purchase, under the buyer's IP (a column of its own would push the table past 1400 px):
+			 * how many of how many, each joined device (not the buyer's: Disconnect ends the session) with Remove. */
+			var joined = Array.isArray(s.devices) ? s.devices.slice(1) : [];
+			var devices = s.max_devices == null ? (s.ip || '-') : E('div', {}, [ s.ip || '-', E('br'),
+				E('small', {}, _('%d of %d devices').format(joined.length + 1, s.max_devices)) ].concat(joined.map(L.bind(function(mac) {
+				return E('div', { 'class': 'sluice-device' }, [ mac, (live && writable) ? ' ' : '', (live && writable) ? E('button', {
+					'class': 'btn cbi-button-remove',
+					'click': ui.createHandlerFn(this, 'handleRemoveDevice', s, mac),
+					'title': _('Take this device out of the session')
+				}, [ _('Remove') ]) : '' ]);
+			}, this))));
 			return [
 				s.mac,
-				s.ip || '-',
+				devices,
 				s.user || '-',
 				(s.plan || _('grant')) + ' (' + common.metricName(s.metric) + ')',
 				common.amount(s.metric, waiting ? 0 : s.used) + ' / ' + common.amount(s.metric, s.allotment),
@@ -348,7 +420,8 @@ return view.extend({
 					waiting ? _('%s after it joins').format(common.amount(s.metric, s.allotment))
 						: live ? common.timestamp(s.expires_at) : common.timestamp(s.ended_at) ]),
 				paid(s, plans),
-				E('div', {}, actions)
+				/* three buttons side by side pushed the table past the page at 1400 px: they wrap in a narrow cell */
+				E('div', { 'style': 'display:flex;flex-wrap:wrap;gap:2px;max-width:11em' }, actions)
 			];
 		}, this));
 		cbi_update_table(this.table, rows, E('em', filter === 'ended' ? _('No ended sessions.') : _('No sessions.')));
@@ -361,7 +434,7 @@ return view.extend({
 		var table = this.table = E('table', { 'class': 'table', 'id': 'sluice_sessions' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('MAC')),
-				E('th', { 'class': 'th' }, _('IP')),
+				E('th', { 'class': 'th' }, _('IP / devices')),
 				E('th', { 'class': 'th' }, _('User')),
 				E('th', { 'class': 'th' }, _('Plan')),
 				E('th', { 'class': 'th' }, _('Used / allotment')),

@@ -204,6 +204,34 @@ function validateBytes(min, max) {
 	};
 }
 
+/* A plan's speed tier as src/portal/rates.ts reads it: decimal bits per second with a tc/MikroTik unit, 8kbit to 10gbit. */
+var RATE_UNITS = { '': 1, 'bit': 1, 'bps': 1, 'k': 1e3, 'kbit': 1e3, 'kbps': 1e3, 'm': 1e6, 'mbit': 1e6, 'mbps': 1e6,
+	'g': 1e9, 'gbit': 1e9, 'gbps': 1e9 };
+
+function validateRate(section_id, value) {
+	if (value === '' || value == null)
+		return true;
+	var m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+	var unit = m ? RATE_UNITS[m[2].toLowerCase()] : undefined;
+	var bps = unit === undefined ? NaN : Math.round(Number(m[1]) * unit);
+	return (isFinite(bps) && bps >= 8000 && bps <= 1e10) ? true : _('Expecting a rate from 8kbit to 10gbit, e.g. 2mbit or 512kbit');
+}
+
+/* pricing.display_name as the loader reads it: 1 to 64 characters of text, no control characters. */
+function validateDisplayName(section_id, value) {
+	if (value === '' || value == null)
+		return true;
+	return (value.trim() !== '' && Array.from(value).length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(value))
+		? true : _('1 to 64 characters of text, without control characters');
+}
+
+/* http.portal_url / venue_url: a page a phone opens, http or https, at most 512 characters (src/config/http.ts). */
+function validatePageUrl(section_id, value) {
+	if (value != null && value.length > 512)
+		return _('At most 512 characters');
+	return validateUrl(['http:', 'https:'], false).call(this, section_id, value);
+}
+
 var NETWORK_HELP = _('eip155:&lt;chain id&gt;, e.g. eip155:8453 = Base, eip155:84532 = Base Sepolia; x402 v1 names such as base are accepted.');
 
 /* The loader's x402 network names (src/x402/networks.ts): eip155:<chain id> or an x402 v1 name. */
@@ -404,6 +432,37 @@ function guardPlanEditor(s) {
 	};
 }
 
+/*
+ * Plans x402 upto cannot offer (src/payments/x402-upto.ts offerFor): without an asset, a data plan without a time
+ * limit, or one whose longest purchase could outlast the authorization window less the 600 s to settle. Not a
+ * config error (the daemon sells them by its other methods), so a notice and not a refusal. "id: reason" each.
+ */
+function uptoUnfitPlans(data) {
+	if (['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(data.get('sluice', 'upto', 'enabled'))) < 0)
+		return [];
+	var window = Number(data.get('sluice', 'upto', 'max_timeout_seconds') || 86400);
+	var out = [];
+	data.sections('sluice', 'pricing').forEach(function(p) {
+		var id = p['.name'], metric = p.metric === 'bytes' ? 'bytes' : 'seconds', longest = null;
+		if (!p.asset)
+			return out.push(_('%s: no asset').format(id));
+		if (metric === 'bytes') {
+			longest = p.time_limit ? quantity(String(p.time_limit), 'seconds') : null;
+			if (longest === null)
+				return out.push(_('%s: a data plan needs Valid for').format(id));
+		}
+		else {
+			var step = p.step_size ? quantity(String(p.step_size), 'seconds') : BigInt(60);
+			var min = /^\d{1,15}$/.test(p.min_steps || '') ? BigInt(p.min_steps) : BigInt(1);
+			var max = /^\d{1,15}$/.test(p.max_steps || '') ? BigInt(p.max_steps) : (min > BigInt(100) ? min : BigInt(100));
+			longest = step === null ? null : step * max;
+		}
+		if (longest !== null && longest + BigInt(600) > BigInt(window))
+			out.push(_('%s: a session can run past the authorization window (%s s, less 600 s to settle)').format(id, String(window)));
+	});
+	return out;
+}
+
 function escapeHtml(text) {
 	return String(text).replace(/[&<>"']/g, function(c) { return '&#' + c.charCodeAt(0) + ';'; });
 }
@@ -442,6 +501,13 @@ return view.extend({
 			ui.addNotification(null, [
 				E('p', _('sluice runs without these settings of /etc/config/sluice:')),
 				E('ul', {}, stats.config_problems.map(function(p) { return E('li', '%s: %s'.format(p.path, p.reason)); }))
+			], 'warning');
+
+		var unfit = uptoUnfitPlans(uci);
+		if (unfit.length)
+			ui.addNotification(null, [
+				E('p', _('x402 upto is on but does not offer these plans (customers pay for them by the other methods):')),
+				E('ul', {}, unfit.map(function(t) { return E('li', t); }))
 			], 'warning');
 
 		/* main */
@@ -632,7 +698,7 @@ return view.extend({
 		});
 
 		o = s.option(form.Value, 'time_limit', _('Valid for'),
-			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. Empty = no time limit.'));
+			_('Data plans only: a session also ends this long after the sale, whichever comes first (24h: a day pass). A top-up adds data and keeps the deadline. x402 upto offers a data plan only with it. Empty = no time limit.'));
 		o.modalonly = true;
 		/* no placeholder: empty means none, and a greyed example would read as a default */
 		o.depends('metric', 'bytes');
@@ -656,6 +722,27 @@ return view.extend({
 			var pps = this.section.formvalue(section_id, 'price_per_step');
 			return (pps === '0') ? true : _('A free trial has price per step 0');
 		};
+
+		o = s.option(form.Value, 'display_name', _('Name for customers'),
+			_('The plan\'s title on the pay page, 1 to 64 characters. Empty = the plan ID, capitalized.'));
+		o.modalonly = true;
+		o.validate = validateDisplayName;
+
+		o = s.option(form.Value, 'devices', _('Devices per purchase'),
+			_('Devices sharing one purchase and its allotment, 1 to 16: the buyer\'s pay page shows a code another device enters. Empty = 1.'));
+		o.modalonly = true;
+		o.placeholder = '1';
+		o.datatype = 'and(uinteger,range(1,16))';
+
+		o = s.option(form.Value, 'rate_down', _('Download speed'),
+			_('Speed tier: each device of this plan is limited to this download rate, e.g. 2mbit or 512kbit (bits per second, 8kbit to 10gbit). Empty = not limited.'));
+		o.modalonly = true;
+		o.validate = validateRate;
+
+		o = s.option(form.Value, 'rate_up', _('Upload speed'),
+			_('The same for uploads. Empty = not limited.'));
+		o.modalonly = true;
+		o.validate = validateRate;
 
 		/* limits */
 		s = m.section(form.NamedSection, 'limits', 'limits', _('Limits'));
@@ -928,11 +1015,12 @@ return view.extend({
 		o.value('on-request', _('Only when the customer asks'));
 		o.default = 'at-end';
 		upstream(o);
-		o = s.option(form.Value, 'refund_idle', _('Idle before refund'), _('Seconds without a session before an idle channel is refunded, 0 to 2592000.'));
+		/* Shown while the section is on whatever the policy: the daemon checks it then too, and a bad value kept hidden
+		 * under another policy would switch the whole method off. */
+		o = s.option(form.Value, 'refund_idle', _('Idle before refund'), _('With the policy "After the channel is idle": seconds without a session before the channel is refunded, 0 to 2592000.'));
 		o.placeholder = '600';
 		o.validate = validateSeconds(0, 2592000);
-		o.depends({ enabled: '1', refund: 'idle' });
-		o.retain = true;
+		upstream(o);
 		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
 		o.placeholder = '15';
 		o.validate = validateSeconds(1, 120);
@@ -947,6 +1035,31 @@ return view.extend({
 		o.validate = function(section_id, value) {
 			return (value === '' || value.length <= 16) ? true : _('1 to 16 characters');
 		};
+		upstream(o);
+
+		s = upstreamSection(m, 'upto', _('x402 upto'),
+			_('Customers authorize a maximum once (x402 <code>upto</code>, a Permit2 signature); at the session\'s end sluice settles what the meter counted, nothing if nothing was used. Offered only while the facilitator lists upto, and only for plans with an asset whose session ends within the authorization window (a data plan needs Valid for).'));
+		o = s.option(form.Value, 'facilitator_url', _('Facilitator URL'), _('A facilitator that serves upto (its /verify, /settle, /supported).'));
+		o.placeholder = 'https://facilitator.example.net';
+		o.validate = validateUrl(['http:', 'https:'], true);
+		upstream(o);
+		o = s.option(form.Value, 'network', _('Network'), NETWORK_HELP);
+		o.placeholder = 'eip155:8453';
+		o.validate = validateNetwork(false);
+		upstream(o);
+		o = s.option(form.Value, 'pay_to', _('Pay to'), _('The address settled money goes to (yours).'));
+		o.validate = function(section_id, value) {
+			return value === '' ? _('Required') : validateAddress(section_id, value);
+		};
+		upstream(o);
+		o = s.option(form.Value, 'max_timeout_seconds', _('Authorization window'),
+			_('Seconds a customer\'s authorization stays valid, 900 to 2592000: the longest a session paid this way may run (less 600 s to settle). A plan whose session can end later is not offered by upto.'));
+		o.placeholder = '86400';
+		o.datatype = 'and(uinteger,range(900,2592000))';
+		upstream(o);
+		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
+		o.placeholder = '15';
+		o.validate = validateSeconds(1, 120);
 		upstream(o);
 
 		s = upstreamSection(m, 'hook', _('Session events to a URL'),
@@ -975,7 +1088,7 @@ return view.extend({
 		upstream(o);
 
 		s = m.section(form.NamedSection, 'http', 'http', _('LAN pay page'),
-			_('The x402 endpoint and the customers\' pay page on the LAN (needs x402 payments on). Empty address = off. The package\'s firewall rule keeps it off the WAN.'));
+			_('The customers\' pay page and the x402 endpoint on the LAN: on while an address is set and x402 payments, batch settlement, upto or RADIUS is on, or a PC-sync secret is set. Empty address = off. The package\'s firewall rule keeps it off the WAN.'));
 		s.addremove = true;
 		o = s.option(form.Value, 'listen', _('Address'),
 			_('The router\'s LAN address and a port, e.g. 192.168.1.1:2122 or [fd00::1]:2122. Not 0.0.0.0 or ::, which listen on the WAN too. Needs a restart.'));
@@ -984,6 +1097,23 @@ return view.extend({
 		o = s.option(form.Value, 'rate_limit', _('Requests per minute'), _('Per client address, 1 to 10000 (a burst of the same size is allowed).'));
 		o.placeholder = '30';
 		o.datatype = 'and(uinteger,range(1,10000))';
+		o = s.option(form.Value, 'portal_url', _('Pay page URL'),
+			_('The pay page as phones reach it, announced by the captive portal API (RFC 8908), e.g. an https address in front of this one. Empty = http://&lt;address&gt;/portal. Needs a restart.'));
+		o.placeholder = 'https://wifi.example.net/portal';
+		o.validate = validatePageUrl;
+		o = s.option(form.Value, 'venue_url', _('Venue page URL'),
+			_('Your venue\'s own page, announced by the captive portal API (RFC 8908). Empty = none. Needs a restart.'));
+		o.validate = validatePageUrl;
+		o = s.option(form.Value, 'pcsync_secret', _('PC-sync secret'),
+			_('HMAC-SHA256 key by which a PC system logs a user out of the WiFi (POST /pcsync/logout), at least 16 characters. Empty = off. Needs a restart.'));
+		o.password = true;
+		o.validate = function(section_id, value) {
+			return (value == null || value === '' || value.length >= 16) ? true : _('At least 16 characters (or empty: PC-sync off)');
+		};
+		o = s.option(form.Value, 'pcsync_window', _('PC-sync window'),
+			_('Seconds a PC-sync call\'s timestamp may differ from the router clock, 5 to 3600. Needs a restart.'));
+		o.placeholder = '300';
+		o.validate = validateSeconds(5, 3600);
 
 		return m.render();
 	}

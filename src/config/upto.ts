@@ -26,7 +26,7 @@ export interface UptoConfig {
   timeoutMs: number;
 }
 
-export const UPTO_DEFAULTS = { network: 'eip155:8453', max_timeout_seconds: 86_400, timeout: 15 } as const;
+export const UPTO_DEFAULTS = { network: 'eip155:8453', max_timeout_seconds: 172_800, timeout: 15 } as const;
 /** Bounds of max_timeout_seconds (as batch-settlement's withdraw delay): 15 minutes for a session and its settle, at most 30 days. */
 export const UPTO_MIN_TIMEOUT_S = 900;
 export const UPTO_MAX_TIMEOUT_S = 2_592_000;

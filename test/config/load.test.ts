@@ -332,7 +332,7 @@ test('upto: off by default; read when enabled; a bad pay_to, network, window or 
     enabled: true, facilitatorUrl: 'http://f:4021', network: 'eip155:84532', chainId: 84532, payTo: `0x${'a'.repeat(40)}`,
     maxTimeoutSeconds: 7200, timeoutMs: 5000,
   });
-  assert.is(load(section('')).upto.maxTimeoutSeconds, 86_400);
+  assert.is(load(section('')).upto.maxTimeoutSeconds, 172_800);
   for (const [extra, path] of [['\toption max_timeout_seconds 899\n', 'upto.max_timeout_seconds'], ['\toption max_timeout_seconds 2592001\n', 'upto.max_timeout_seconds'],
     ['\toption max_timeout_seconds 1h\n', 'upto.max_timeout_seconds'], ['\toption timeout 0\n', 'upto.timeout'], ['\toption network solana\n', 'upto.network']] as const) {
     const r = configFromUciPartial(parseUci(section(extra)), { hostname: 'router1' });

@@ -672,10 +672,13 @@ test('x402 upto on: the page names the plans upto cannot offer (no asset, a data
   };
   const on = shown({ enabled: '1' });
   assert.is(on.length, 1, on.join('\n'));
-  for (const t of ['week: a session can run past the authorization window (86400 s, less 600 s to settle)', 'free: no asset', 'gb: a data plan needs Valid for',
-    'daypass: a session can run past']) assert.ok(on[0]!.includes(t), `${t} in ${on[0]}`);
-  assert.not.ok(on[0]!.includes('hour:'), '12 h fits a 24 h window');
-  // A day pass of exactly 24 h does not fit the default 24 h window less the settle margin; a week's window takes both.
+  for (const t of ['week: a session can run past the authorization window (172800 s, less 600 s to settle)', 'free: no asset', 'gb: a data plan needs Valid for'])
+    assert.ok(on[0]!.includes(t), `${t} in ${on[0]}`);
+  assert.not.ok(on[0]!.includes('hour:'), '12 h fits the default 2-day window');
+  assert.not.ok(on[0]!.includes('daypass:'), 'a 24 h day pass fits the default 2-day window');
+  // A day pass of exactly 24 h does not fit a 24 h window less the settle margin; a week's window takes both.
+  const day = shown({ enabled: '1', max_timeout_seconds: '86400' })[0]!;
+  assert.ok(day.includes('daypass: a session can run past the authorization window (86400 s'), day);
   const wide = shown({ enabled: '1', max_timeout_seconds: '700000' })[0]!;
   for (const t of ['week:', 'daypass:', 'hour:']) assert.not.ok(wide.includes(t), t);
   assert.ok(wide.includes('free: no asset') && wide.includes('gb: a data plan needs Valid for'));

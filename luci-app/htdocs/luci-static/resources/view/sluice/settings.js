@@ -440,7 +440,7 @@ function guardPlanEditor(s) {
 function uptoUnfitPlans(data) {
 	if (['1', 'yes', 'on', 'true', 'enabled'].indexOf(String(data.get('sluice', 'upto', 'enabled'))) < 0)
 		return [];
-	var window = Number(data.get('sluice', 'upto', 'max_timeout_seconds') || 86400);
+	var window = Number(data.get('sluice', 'upto', 'max_timeout_seconds') || 172800);
 	var out = [];
 	data.sections('sluice', 'pricing').forEach(function(p) {
 		var id = p['.name'], metric = p.metric === 'bytes' ? 'bytes' : 'seconds', longest = null;
@@ -1054,7 +1054,7 @@ return view.extend({
 		upstream(o);
 		o = s.option(form.Value, 'max_timeout_seconds', _('Authorization window'),
 			_('Seconds a customer\'s authorization stays valid, 900 to 2592000: the longest a session paid this way may run (less 600 s to settle). A plan whose session can end later is not offered by upto.'));
-		o.placeholder = '86400';
+		o.placeholder = '172800';
 		o.datatype = 'and(uinteger,range(900,2592000))';
 		upstream(o);
 		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));

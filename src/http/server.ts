@@ -269,7 +269,8 @@ export class HttpEndpoint {
       methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false },
       plans: backend.pricing().map((p) => {
         const batchOffer = (plan: string): unknown => {
-          try { const q = backend.quote({ plan }); return batch!.requirements(q.asset, q.price); } catch { return null; }
+          // A plan with no asset has no token to deposit: not offered (as `exact` does not offer it).
+          try { const q = backend.quote({ plan }); return q.asset === '' ? null : batch!.requirements(q.asset, q.price); } catch { return null; }
         };
         let x402Offer: unknown = null;
         try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
@@ -296,7 +297,7 @@ export class HttpEndpoint {
     const offers: Array<Record<string, unknown>> = [];
     let refusal: unknown;
     if (x402) try { offers.push(x402.requirementsFor(quote) as unknown as Record<string, unknown>); } catch (err) { refusal = err; }
-    if (batch) offers.push(batch.requirements(quote.asset, quote.price));
+    if (batch && quote.asset !== '') offers.push(batch.requirements(quote.asset, quote.price));
     const uptoOffer = upto?.offerFor(quote) ?? null;
     if (uptoOffer) offers.push(uptoOffer);
     if (offers.length === 0) throw refusal;

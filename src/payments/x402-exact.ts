@@ -92,6 +92,8 @@ export class X402Method implements PaymentMethod {
 
   /** The EIP-712 domain of `asset` on the configured network: sluice's table first, else x402.token_name/version. */
   domainOf(asset: string): TokenDomain {
+    // A plan without an asset (sold for cash: grants, vouchers) has no token to pay in, whatever token_name says.
+    if (asset === '') throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED', 'the plan has no asset: not for sale by x402');
     const known = knownTokenDomain(this.config.network, asset);
     if (known) return known;
     if (this.config.tokenName !== '') return { name: this.config.tokenName, version: this.config.tokenVersion };

@@ -67,6 +67,11 @@ config pricing 'wifi'
 \toption decimals '6'
 \toption max_steps '100'
 
+config pricing 'cash'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '5'
+
 config batch_settlement 'batch_settlement'
 \toption enabled '1'
 \toption facilitator_url '${facilitator.url}'
@@ -148,6 +153,13 @@ test('the 402 offers batch-settlement beside exact', async () => {
   assert.is(extra.withdrawDelay, 900);
   const plans = await get('/');
   assert.equal((plans.body.methods as Record<string, unknown>).batch_settlement, true);
+  // A plan with no asset (sold for cash, by grant or voucher) is not offered for a deposit: there is no token to pay in.
+  const cash = (plans.body.plans as Array<Record<string, unknown>>).find((p) => p.id === 'cash')!;
+  assert.is(cash.batch_settlement, null, JSON.stringify(cash));
+  assert.is(cash.x402, null, 'nor by exact');
+  const none = await get('/buy?plan=cash&steps=1');
+  assert.is((none.body.error as Record<string, unknown>).code, 'ERR_X402_ASSET_UNSUPPORTED', 'refused with the reason, no offer');
+  assert.is(none.headers['payment-required'], undefined, JSON.stringify(none.headers));
 });
 
 let payingFetch: typeof fetch;

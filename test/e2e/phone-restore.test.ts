@@ -206,10 +206,14 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
       (await lab!.portalState(NEW_MAC)) === 'Authenticated' ? Date.now() : undefined, 50);
     await page.click('#restore-button');
     const openedAt = await gateOpen;
-    // restore.js reloads after a restore: the status box then shows the session on this device.
+    // The page says so where it says how a purchase went, and its status box shows the session on this device.
+    const welcome = await page.waitFor<string>('the welcome after the restore', `(() => { const m = document.getElementById('message'); return m && !m.hidden && m.className === 'ok' ? m.textContent : ''; })()`, 20_000);
     const box = await page.waitFor<string>('the session box after the restore', `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`, 20_000);
     const shownAt = Date.now();
-    figure(`restore: tap → ${NEW_MAC}'s gate open in ${openedAt - tappedAt} ms (openNDS's list polled every ~50 ms), → the page showing the session in ${shownAt - tappedAt} ms: "${box.replace(/\s+/g, ' ').trim()}"`);
+    figure(`restore: tap → ${NEW_MAC}'s gate open in ${openedAt - tappedAt} ms (openNDS's list polled every ~50 ms), → the page showing "${welcome}" and "${box.replace(/\s+/g, ' ').trim()}" in ${shownAt - tappedAt} ms`);
+    assert.is(welcome, 'Welcome back. Your session is on this device again.');
+    assert.match(box, /active/);
+    assert.is(await page.evaluate<boolean>(`document.getElementById('restore-section').hidden`), true, 'the box is gone: this device has its session');
 
     const sigs = wallet.signatures();
     assert.is(sigs.length, 2, 'one more signature: the restore message');
@@ -233,6 +237,7 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     }, 100);
     figure(`session ${after.id} on ${after.mac}: ${after.state}, used ${before.used} → ${after.used} s, ${after.remaining} s left, allotment ${after.allotment} s; openNDS: ${NEW_MAC} Authenticated, ${client.mac} ${oldState}`);
     await shot(page, '8-restored');
+    for (const line of sluice!.logTail(200).split('\n').filter((l) => /restor|moved|deauth/i.test(l))) figure(`daemon: ${line.slice(0, 300)}`);
 
     // The phone browses again.
     await waitFor('the upstream to answer the new MAC', 10_000, async () => {

@@ -204,6 +204,7 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     const tappedAt = Date.now();
     const gateOpen = waitFor(`openNDS to authenticate ${NEW_MAC}`, 20_000, async () =>
       (await lab!.portalState(NEW_MAC)) === 'Authenticated' ? Date.now() : undefined, 50);
+    const tapClock = await page.evaluate<number>('performance.now()');
     await page.click('#restore-button');
     const openedAt = await gateOpen;
     // The page says so where it says how a purchase went, and its status box shows the session on this device.
@@ -211,6 +212,11 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     const box = await page.waitFor<string>('the session box after the restore', `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`, 20_000);
     const shownAt = Date.now();
     figure(`restore: tap → ${NEW_MAC}'s gate open in ${openedAt - tappedAt} ms (openNDS's list polled every ~50 ms), → the page showing "${welcome}" and "${box.replace(/\s+/g, ' ').trim()}" in ${shownAt - tappedAt} ms`);
+    // Where the time went, from the page's side: its two requests (the signature is between them).
+    const calls = await page.evaluate<Array<{ name: string; start: number; end: number }>>(`performance.getEntriesByType('resource')
+      .filter((e) => /\\/restore/.test(e.name) && e.startTime >= ${tapClock})
+      .map((e) => ({ name: new URL(e.name).pathname, start: Math.round(e.startTime - ${tapClock}), end: Math.round(e.responseEnd - ${tapClock}) }))`);
+    figure(`restore timeline from the tap (ms): ${calls.map((c) => `POST ${c.name} ${c.start}→${c.end}`).join(', ')}; gate seen open at ${openedAt - tappedAt}`);
     assert.is(welcome, 'Welcome back. Your session is on this device again.');
     assert.match(box, /active/);
     assert.is(await page.evaluate<boolean>(`document.getElementById('restore-section').hidden`), true, 'the box is gone: this device has its session');

@@ -200,10 +200,12 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     await shot(page, '7-restore-offer');
     assert.is(wallet.signatures().length, 1, 'nothing asked of the wallet for showing the box');
 
-    // The tap. The gate is watched from the portal's side: openNDS's own list, polled.
+    // The tap. The gate is watched from the phone's side (a request to the upstream every 100 ms until it answers, not
+    // the portal's 307): polling openNDS's list instead contends for its control socket with sluice's own lookups and
+    // slowed the restore it measured (13 s instead of 2 s in one run).
     const tappedAt = Date.now();
-    const gateOpen = waitFor(`openNDS to authenticate ${NEW_MAC}`, 20_000, async () =>
-      (await lab!.portalState(NEW_MAC)) === 'Authenticated' ? Date.now() : undefined, 50);
+    const gateOpen = waitFor(`the upstream to answer ${NEW_MAC}`, 30_000, async () =>
+      (await lab!.fetch(client, '/ping', 1)).http === 200 ? Date.now() : undefined, 100);
     const tapClock = await page.evaluate<number>('performance.now()');
     await page.click('#restore-button');
     const openedAt = await gateOpen;
@@ -211,7 +213,7 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     const welcome = await page.waitFor<string>('the welcome after the restore', `(() => { const m = document.getElementById('message'); return m && !m.hidden && m.className === 'ok' ? m.textContent : ''; })()`, 20_000);
     const box = await page.waitFor<string>('the session box after the restore', `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`, 20_000);
     const shownAt = Date.now();
-    figure(`restore: tap → ${NEW_MAC}'s gate open in ${openedAt - tappedAt} ms (openNDS's list polled every ~50 ms), → the page showing "${welcome}" and "${box.replace(/\s+/g, ' ').trim()}" in ${shownAt - tappedAt} ms`);
+    figure(`restore: tap → ${NEW_MAC}'s gate open (the upstream answers) in ${openedAt - tappedAt} ms, → the page showing "${welcome}" and "${box.replace(/\s+/g, ' ').trim()}" in ${shownAt - tappedAt} ms`);
     // Where the time went, from the page's side: its two requests (the signature is between them).
     const calls = await page.evaluate<Array<{ name: string; start: number; end: number }>>(`performance.getEntriesByType('resource')
       .filter((e) => /\\/restore/.test(e.name) && e.startTime >= ${tapClock})

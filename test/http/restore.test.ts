@@ -212,7 +212,7 @@ test('the pay page: its restore box shows only without a live session; the walle
   page.byId('restore-button').dispatch('click');
   await page.restore.running;
   assert.is(manager.byMac(NEW)!.id, s.id, 'moved by the page');
-  assert.is(page.byId('restore-message').textContent, 'Willkommen zurück. Ihre Sitzung ist wieder auf diesem Gerät.');
+  assert.is(page.byId('message').textContent, 'Willkommen zurück. Ihre Sitzung ist wieder auf diesem Gerät.');
   // Now this device has a live session: a new load shows no box.
   const again = await loadPage({ base, ethereum: wallet(payer) });
   assert.is(again.byId('restore-section').hidden, true);
@@ -225,6 +225,25 @@ test('the pay page: its restore box shows only without a live session; the walle
   other.byId('restore-button').dispatch('click');
   await other.restore.running;
   assert.is(other.byId('restore-message').textContent, 'This wallet has no session running on this WiFi.');
+});
+
+test('the pay page after a restore: the welcome stays readable and the status box shows the session at once, without a reload', async () => {
+  const s = await sell(OLD, payer.address);
+  const base = `http://127.0.0.1:${endpoint.port}`;
+  const page = await loadPage({ base, ethereum: wallet(payer) });
+  assert.is(page.byId('session').hidden, true, 'no session on this device before');
+  page.byId('restore-button').dispatch('click');
+  await page.restore.running;
+  await page.settle();
+  assert.is(manager.byMac(NEW)!.id, s.id);
+  // The restore box goes (this device has a live session now): what the customer reads is in the page's message.
+  assert.is(page.byId('restore-section').hidden, true);
+  assert.is(page.byId('message').textContent, 'Welcome back. Your session is on this device again.');
+  assert.is(page.byId('message').className, 'ok');
+  assert.is(page.byId('message').hidden, false);
+  // Before the status box's next 30 s refresh: the session is shown now.
+  assert.is(page.byId('session').hidden, false, 'the status box shows the moved session');
+  assert.match(page.byId('session').textContent, /active/i);
 });
 
 test('restore.js: UTF-8 hex for personal_sign, every refusal code has words in all five languages', () => {

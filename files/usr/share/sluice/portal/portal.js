@@ -862,4 +862,6 @@
 			resolve(start());
 	});
 	api.tick = tick;
+	/* restore.js: the session moved here, show it now rather than at the next refresh. */
+	api.showSession = showSession;
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -4,7 +4,7 @@
  * /restore; docs/x402.md "A returning customer on a new MAC"). Shown only with a browser wallet and no live session
  * on this device. Plain browser JS like portal.js, its own words in the same five languages; a voucher customer just
  * types the voucher again in the voucher form.
- * The pure part (SluiceRestore.*) and the box run in test/http/pay-page-restore.test.ts on the stand-in DOM.
+ * The pure part (SluiceRestore.*) and the box run in test/http/restore.test.ts on the stand-in DOM.
  */
 (function(root) {
 	'use strict';
@@ -183,9 +183,17 @@
 		button.addEventListener('click', function() {
 			button.disabled = true;
 			api.running = restore(eth, function() { show(w('restoreSign')); }).then(function() {
-				show(w('restored'), 'ok');
+				// The box goes (this device has a live session now), so the welcome goes where the page says how a
+				// purchase went, and the status box asks for the session at once. No reload: in a real browser it
+				// wiped the welcome before anyone could read it.
 				$('restore-section').hidden = true;
-				// The page's status box picks the session up on its next look; a reload shows it at once.
+				$('restore-message').hidden = true;
+				var m = $('message');
+				m.textContent = w('restored');
+				m.className = 'ok';
+				if (typeof m.scrollIntoView === 'function') m.scrollIntoView({ block: 'nearest' });
+				var portal = root.SluicePortal;
+				if (portal && typeof portal.showSession === 'function') return portal.showSession();
 				if (root.location && typeof root.location.reload === 'function') root.location.reload();
 			}, function(e) {
 				show(e instanceof Refused ? w(e.key) : e && e.code === 4001 ? w('cancelled') : w('failed'), 'error');

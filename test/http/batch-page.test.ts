@@ -268,6 +268,10 @@ test('the channel box: charged so far, the ceiling, what comes back; the refund 
   view = { ...view, ceiling: '30000', available: '70000', session_open: false };
   page.fire(30_000);
   await page.settle();
+  // The access ended: no "while your access runs" ceiling any more. (The stand-in DOM keeps earlier renders' children:
+  // the last ones are what the box shows.)
+  const shown = (n: number): string[] => box.children.slice(-n).map((c) => c.textContent);
+  assert.equal(shown(3), ['Your deposit: 0.1 USDC. Charged for your access: 0.03 USDC.', 'Coming back to you: 0.07 USDC.', 'Give me the rest back now']);
   const button = box.all().find((e) => e.tagName === 'button')!;
   assert.is(button.textContent, 'Give me the rest back now');
   button.dispatch('click');
@@ -278,7 +282,15 @@ test('the channel box: charged so far, the ceiling, what comes back; the refund 
   assert.is(p.payload.voucher.maxClaimableAmount, '30000', 'a voucher at what was charged');
   assert.is(p.payload.voucher.signature, await ch.voucher(30_000n));
   assert.is(page.byId('message').textContent, '0.07 USDC came back to your wallet.');
-  assert.match(box.text(), /0\.07 USDC came back to your wallet\./);
+  assert.equal(shown(2), ['You paid 0.03 USDC for what you used.', '0.07 USDC came back to your wallet.']);
+  // After the refund the channel's balance is what was charged (as the router reports it): said as what was paid,
+  // not as "Your deposit", and no ceiling of an access that has ended.
+  const ended = view;
+  view = { ...view, balance: '30000', available: '0', refund: { state: 'done', amount: '70000', transaction: `0x${'11'.repeat(32)}`, done_at: 1 } };
+  page.fire(30_000);
+  await page.settle();
+  assert.equal(shown(2), ['You paid 0.03 USDC for what you used.', '0.07 USDC came back to your wallet.']);
+  view = ended;
 
   const refusals: Array<[FakeResponse, string]> = [
     [{ status: 202, body: { ...view, refund: { state: 'requested', requested_at: 1 } } }, 'bRefundRequested'],

@@ -17,6 +17,8 @@
 			bPay: 'Deposit and go online', bPayAgain: 'Pay from my deposit',
 			bConfirmDeposit: 'Confirm the deposit in your wallet (this is the only time it asks)…',
 			bChannel: 'Your deposit: {balance}. Charged so far: {charged} (at most {ceiling} while your access runs).',
+			bChannelEnded: 'Your deposit: {balance}. Charged for your access: {charged}.',
+			bChannelPaid: 'You paid {charged} for what you used.',
 			bAvailable: 'Coming back to you: {available}.',
 			bRefundAsk: 'Give me the rest back now',
 			bRefundRequested: 'The rest of your deposit is on its way back to your wallet.',
@@ -33,6 +35,8 @@
 			bPay: 'Hinterlegen und lossurfen', bPayAgain: 'Aus meiner Hinterlegung zahlen',
 			bConfirmDeposit: 'Bestätigen Sie die Hinterlegung in Ihrer Wallet (nur dieses eine Mal)…',
 			bChannel: 'Ihre Hinterlegung: {balance}. Bisher berechnet: {charged} (höchstens {ceiling}, solange Ihr Zugang läuft).',
+			bChannelEnded: 'Ihre Hinterlegung: {balance}. Berechnet für Ihren Zugang: {charged}.',
+			bChannelPaid: 'Sie haben {charged} für Ihre Nutzung bezahlt.',
 			bAvailable: 'Geht an Sie zurück: {available}.',
 			bRefundAsk: 'Rest jetzt zurückgeben',
 			bRefundRequested: 'Der Rest Ihrer Hinterlegung ist auf dem Weg zurück an Ihre Wallet.',
@@ -49,6 +53,8 @@
 			bPay: 'Depositar y conectarme', bPayAgain: 'Pagar con mi depósito',
 			bConfirmDeposit: 'Confirme el depósito en su monedero (es la única vez que se lo pide)…',
 			bChannel: 'Su depósito: {balance}. Cobrado hasta ahora: {charged} (como máximo {ceiling} mientras dure su acceso).',
+			bChannelEnded: 'Su depósito: {balance}. Cobrado por su acceso: {charged}.',
+			bChannelPaid: 'Pagó {charged} por lo que usó.',
 			bAvailable: 'Le vuelve: {available}.',
 			bRefundAsk: 'Devolverme el resto ahora',
 			bRefundRequested: 'El resto de su depósito está volviendo a su monedero.',
@@ -65,6 +71,8 @@
 			bPay: 'Déposer et me connecter', bPayAgain: 'Payer avec mon dépôt',
 			bConfirmDeposit: 'Confirmez le dépôt dans votre portefeuille (il ne le demande qu\'une fois)…',
 			bChannel: 'Votre dépôt : {balance}. Facturé jusqu\'ici : {charged} (au plus {ceiling} tant que votre accès dure).',
+			bChannelEnded: 'Votre dépôt : {balance}. Facturé pour votre accès : {charged}.',
+			bChannelPaid: 'Vous avez payé {charged} pour ce que vous avez utilisé.',
 			bAvailable: 'Vous revient : {available}.',
 			bRefundAsk: 'Me rendre le reste maintenant',
 			bRefundRequested: 'Le reste de votre dépôt revient vers votre portefeuille.',
@@ -81,6 +89,8 @@
 			bPay: 'Depositar e entrar', bPayAgain: 'Pagar com meu depósito',
 			bConfirmDeposit: 'Confirme o depósito na sua carteira (é a única vez que ela pede)…',
 			bChannel: 'Seu depósito: {balance}. Cobrado até agora: {charged} (no máximo {ceiling} enquanto seu acesso durar).',
+			bChannelEnded: 'Seu depósito: {balance}. Cobrado pelo seu acesso: {charged}.',
+			bChannelPaid: 'Você pagou {charged} pelo que usou.',
 			bAvailable: 'Volta para você: {available}.',
 			bRefundAsk: 'Devolver o resto agora',
 			bRefundRequested: 'O resto do seu depósito está voltando para a sua carteira.',
@@ -317,10 +327,13 @@
 			box.hidden = true;
 			return;
 		}
-		var line = root.document.createElement('div');
-		line.textContent = p.t('bChannel', { balance: plainPrice(c.balance), charged: plainPrice(c.charged), ceiling: plainPrice(c.ceiling) });
+		var refund = c.refund || { state: 'none' }, line = root.document.createElement('div');
+		// The ceiling matters only while access runs; after a refund the channel's balance is what was charged, which
+		// "Your deposit: …" would misstate: the customer is told what they paid and what came back.
+		var words = c.session_open ? 'bChannel' : refund.state === 'done' ? 'bChannelPaid' : 'bChannelEnded';
+		line.textContent = p.t(words, { balance: plainPrice(c.balance), charged: plainPrice(c.charged), ceiling: plainPrice(c.ceiling) });
 		box.appendChild(line);
-		var refund = c.refund || { state: 'none' }, more = root.document.createElement('div');
+		var more = root.document.createElement('div');
 		if (refund.state === 'done')
 			more.textContent = p.t('bRefundDone', { amount: plainPrice(refund.amount) });
 		else if (refund.state === 'requested')

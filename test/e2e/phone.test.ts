@@ -248,8 +248,10 @@ scenario('3 deposit: batch-settlement → one signature → the gate opens → t
     const gateMs = Date.now() - tappedAt;
     const text = await messageOf(page, 'ok');
     const session = await sluice!.waitSession(client.mac, 'c3 ACTIVE', 10_000, (s) => s.state === 'ACTIVE');
-    figure(`c3 deposited ${DEPOSIT} for ${STEPS} minutes: the gate open ${gateMs} ms after the tap; "${text}"; session ${session.id}, ${session.remaining} s left`);
     const signatures = wallet.signatures();
+    const signedAt = signatures[0]?.at ?? tappedAt;
+    figure(`c3 deposited ${DEPOSIT} for ${STEPS} minutes: the gate open ${gateMs} ms after the tap (the wallet asked at ${signedAt - tappedAt} ms, `
+      + `signed at once here; ${gateMs - (signedAt - tappedAt)} ms from the signature to the gate); "${text}"; session ${session.id}, ${session.remaining} s left`);
     assert.is(signatures.length, 1, `one wallet signature, the deposit: ${signatures.map((r) => r.method).join(', ')}`);
     assert.match(String(signatures[0]!.params[1]), /ReceiveWithAuthorization/, 'the wallet signed the deposit (ERC-3009)');
     assert.is(await usdc.balanceOf(buyer.address), FUNDS - DEPOSIT, 'the deposit is the price of the steps chosen');
@@ -294,6 +296,8 @@ scenario('3 deposit: batch-settlement → one signature → the gate opens → t
     assert.ok(after.includes(`You paid ${Number(charged) / 1e6} USDC for what you used.`), after);
     assert.ok(after.includes(`${rest} USDC came back to your wallet.`), after);
     assert.not.match(after, /while your access runs/, 'no ceiling of an access that has ended');
+    assert.is(await page.evaluate<string>(`document.querySelector(${JSON.stringify(deposit)}).textContent`), 'Deposit and go online',
+      'nothing is left in the deposit: the button does not promise to pay from it');
     await shot(page, '6-refunded');
     assert.is(wallet.signatures().length, 1, 'still the one signature');
   } catch (err) { failed = true; throw err; }

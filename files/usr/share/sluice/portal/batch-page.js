@@ -113,6 +113,7 @@
 	var ZERO = typeof BigInt === 'function' ? BigInt(0) : 0;
 	var p = null; // portal.js's helpers (attach)
 	var channelView = null; // the router's last answer for the channel (GET /batch/channel)
+	var updaters = []; // each plan card's deposit button: its words follow what the router says is left
 
 	function client() { return root.SluiceBatchClient || null; }
 
@@ -288,20 +289,25 @@
 		box.className = 'batch';
 		var line = root.document.createElement('div');
 		line.className = 'plan-price';
-		var button = root.document.createElement('button');
+		var button = root.document.createElement('button'), busy = false;
 		function update() {
 			var n = Number(stepsInput.value), v = p.planView(plan);
-			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps;
-			line.textContent = ok ? p.t('bOffer', { deposit: p.price((BigInt(plan.price_per_step) * BigInt(n)).toString(), plan) }) : '';
-			button.textContent = p.t(load() ? 'bPayAgain' : 'bPay');
-			button.disabled = !ok || !client() || !(canPay || load());
+			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps, rec = load();
+			var price = ok ? BigInt(plan.price_per_step) * BigInt(n) : null;
+			line.textContent = ok ? p.t('bOffer', { deposit: p.price(price.toString(), plan) }) : '';
+			// "Pay from my deposit" only when what is left in it covers the price: else pay() asks the wallet for a
+			// deposit, and the button must not promise otherwise (after a refund nothing is left).
+			var covered = !!rec && price !== null && BigInt(rec.balance || '0') - BigInt(rec.charged || '0') >= price;
+			button.textContent = p.t(covered ? 'bPayAgain' : 'bPay');
+			button.disabled = busy || !ok || !client() || !(canPay || rec);
 		}
+		updaters.push(update);
 		stepsInput.addEventListener('input', update);
 		button.addEventListener('click', function() {
-			button.disabled = true;
+			busy = button.disabled = true;
 			api.pending = pay(plan, Number(stepsInput.value)).catch(function(e) {
 				p.say(p.failureText(e), 'error');
-			}).then(update);
+			}).then(function() { busy = false; update(); });
 		});
 		update();
 		box.appendChild(line);
@@ -372,6 +378,7 @@
 			else if (r.status === 404)
 				channelView = null;
 			renderChannel();
+			updaters.forEach(function(u) { u(); });
 		}).catch(function() { /* unreachable: the box keeps what it showed */ });
 	}
 

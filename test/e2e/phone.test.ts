@@ -6,6 +6,10 @@
  *
  *   1 pay    splash → pay page → plan bought → the gate opens → the upstream answers; balances to the unit
  *   2 refuse a wallet that cannot cover the price is told so in a customer's words, before any signature; no money moves
+ *   3 deposit x402 `batch-settlement` (the one facilitator serves `exact` and `batch-settlement`): the deposit offer →
+ *            one wallet signature (the page's own key signs the voucher) → the gate opens → the upstream answers →
+ *            the session ends (ubus terminate) → the settler claims, settles and refunds (refund `at-end`, the shipped
+ *            default): the receiver has exactly the metered price, the buyer exactly the rest; the page says so
  *
  * SLUICE_E2E_SCREENSHOTS=<dir> keeps a PNG of each step (docs/pay-page/ holds the ones in the docs).
  */
@@ -16,6 +20,7 @@ import { mkdirSync } from 'node:fs';
 import type { Address } from 'viem';
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import { deployBatchStack } from '../chain/batch.ts';
 import { x402Section } from '../helpers/uci-sections.ts';
 import { Lab, ROUTER_LAN_IP, UPSTREAM_IP, waitFor } from './lab.ts';
 import { LAB_PORTAL, figure, prerequisites, scenario, dumpLogs } from './scenario.ts';
@@ -36,6 +41,8 @@ let chain: TestChain | null = null;
 let usdc: TestToken;
 let facilitator: TestFacilitator | null = null;
 let payTo: Address;
+/** batch-settlement's receiver (where the metered price is settled); apart from `exact`'s payTo. */
+let receiver: Address;
 const relays: Relay[] = [];
 const browsers: Browser[] = [];
 let failed = false;
@@ -49,6 +56,27 @@ async function shot(page: Page, name: string): Promise<void> {
 
 const portOf = (url: string): number => Number(new URL(url).port);
 
+/** The facilitator's advertised receiverAuthorizer (GET /supported), as an admin configures it. */
+async function receiverAuthorizer(url: string): Promise<Address> {
+  const s = await (await fetch(`${url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const a = s.kinds.find((k) => k.scheme === 'batch-settlement')?.extra?.receiverAuthorizer;
+  if (!a) throw new Error('no batch-settlement receiverAuthorizer in the facilitator\'s /supported');
+  return a;
+}
+
+/** `batch_settlement` as an admin sets it; `refund` left out: the shipped default (at-end) is what is tested. */
+const batchSection = (url: string, to: Address, authorizer: Address): string => `
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url '${url}'
+\toption network 'eip155:${CHAIN_ID}'
+\toption receiver '${to}'
+\toption receiver_authorizer '${authorizer}'
+\toption withdraw_delay '900'
+\toption token_name 'USDC'
+\toption token_version '2'
+`;
+
 if (skip) {
   test('e2e phone prerequisites', () => { console.log(`SKIP e2e phone scenarios: ${skip}`); });
 } else {
@@ -56,13 +84,17 @@ if (skip) {
     lab = await Lab.up({ rate: '8mbit', theme: PAY_PAGE });
     chain = await startChain({ chainId: CHAIN_ID });
     usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-    facilitator = await startFacilitator(chain);
+    // The batch contracts at their canonical addresses, and one facilitator for both schemes (as a hosted one serves them).
+    await deployBatchStack(chain);
+    facilitator = await startFacilitator(chain, { batchSettlement: { authorizer: chain.newAccount() } });
     payTo = chain.newAccount().address;
+    receiver = chain.newAccount().address;
     // sluice runs in the router's namespace: the facilitator and the chain are brought to the same ports there.
     relays.push(await relayIntoRouter(lab, portOf(facilitator.url)), await relayIntoRouter(lab, portOf(chain.rpcUrl)));
     sluice = await Sluice.start(lab, {
       planAsset: usdc.address,
-      extraConfig: `${x402Section({ facilitatorUrl: facilitator.url, payTo })}\toption rpc_url '${chain.rpcUrl}'\n\nconfig http 'http'\n\toption listen '${PAY_PAGE}'\n`,
+      extraConfig: `${x402Section({ facilitatorUrl: facilitator.url, payTo })}\toption rpc_url '${chain.rpcUrl}'\n\nconfig http 'http'\n\toption listen '${PAY_PAGE}'\n`
+        + batchSection(facilitator.url, receiver, await receiverAuthorizer(facilitator.url)),
     });
     figure(`lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, chain ${chain.rpcUrl}, facilitator ${facilitator.url}`);
   });
@@ -184,6 +216,90 @@ scenario('2 refuse: a wallet short of the price is told so before signing; no mo
     assert.is(await usdc.balanceOf(payTo), payToBefore, 'the router got nothing');
     assert.is(await sluice!.session(client.mac), null, 'no session for c2');
     assert.is(await lab!.portalState(client.mac), 'Preauthenticated', 'c2 is still behind the portal');
+  } catch (err) { failed = true; throw err; }
+});
+
+scenario('3 deposit: batch-settlement → one signature → the gate opens → the session ends → charged the metered price, the rest back', skip, async () => {
+  try {
+    const client = lab!.client(3);
+    const browser = await Browser.launch(client.ns);
+    browsers.push(browser);
+    const page = await browser.newPage(PHONE);
+    const buyer = chain!.newAccount();
+    const FUNDS = 1_000_000n;
+    await usdc.mint(buyer.address, FUNDS);
+    const wallet = await injectWallet(page, buyer, CHAIN_ID, rpc);
+    const STEPS = 5n;
+    const DEPOSIT = STEPS * PRICE_PER_MINUTE;
+
+    await arrive(page);
+    const deposit = '[data-plan="time"] .batch button';
+    await page.evaluate(`(() => {
+      const input = document.querySelector('[data-plan="time"] input.steps');
+      input.value = '${STEPS}';
+      input.dispatchEvent(new Event('input'));
+    })()`);
+    const offer = await page.waitFor<string>('the deposit offer', `(() => { const b = document.querySelector('[data-plan="time"] .batch'); return b && !b.querySelector('button').disabled ? b.textContent : ''; })()`);
+    assert.match(offer, /Or deposit 0\.005 USDC: you pay only for what you use, the rest comes back to your wallet\./);
+
+    const tappedAt = Date.now();
+    await page.click(deposit);
+    await waitFor('c3\'s gate open', 30_000, async () => ((await lab!.portalState(client.mac)) === 'Authenticated' ? true : undefined), 50);
+    const gateMs = Date.now() - tappedAt;
+    const text = await messageOf(page, 'ok');
+    const session = await sluice!.waitSession(client.mac, 'c3 ACTIVE', 10_000, (s) => s.state === 'ACTIVE');
+    const signatures = wallet.signatures();
+    const signedAt = signatures[0]?.at ?? tappedAt;
+    figure(`c3 deposited ${DEPOSIT} for ${STEPS} minutes: the gate open ${gateMs} ms after the tap (the wallet asked at ${signedAt - tappedAt} ms, `
+      + `signed at once here; ${gateMs - (signedAt - tappedAt)} ms from the signature to the gate); "${text}"; session ${session.id}, ${session.remaining} s left`);
+    assert.is(signatures.length, 1, `one wallet signature, the deposit: ${signatures.map((r) => r.method).join(', ')}`);
+    assert.match(String(signatures[0]!.params[1]), /ReceiveWithAuthorization/, 'the wallet signed the deposit (ERC-3009)');
+    assert.is(await usdc.balanceOf(buyer.address), FUNDS - DEPOSIT, 'the deposit is the price of the steps chosen');
+    assert.is(await usdc.balanceOf(receiver), 0n, 'nothing charged yet');
+
+    await waitFor('the upstream to answer c3', 10_000, async () => {
+      await page.goto(`http://${UPSTREAM_IP}/ping`);
+      return (await page.evaluate<string>('document.body.innerText')).trim() === 'ok' ? true : undefined;
+    }, 300);
+
+    // Back on the pay page: the session and the deposit, charged nothing yet, at most the ceiling.
+    await page.goto(`http://${PAY_PAGE}/portal`);
+    const box = await page.waitFor<string>('the channel box', `(() => { const c = document.getElementById('channel'); return c && !c.hidden ? c.textContent : ''; })()`);
+    figure(`c3 back on the pay page: "${box.replace(/\s+/g, ' ').trim()}"`);
+    assert.match(box, /Your deposit: 0\.005 USDC\. Charged so far: 0 USDC \(at most 0\.005 USDC while your access runs\)\./);
+    await page.waitFor('the session box', `(() => { const s = document.getElementById('session'); return s && !s.hidden; })()`).catch(async (err: Error) => {
+      // Seen once: the box stayed hidden while c3's session was ACTIVE. What /session answers now says why.
+      const now = await page.evaluate<string>(`fetch('/session').then((r) => r.text().then((t) => r.status + ' ' + t)).catch((e) => String(e))`);
+      throw new Error(`${err.message}; GET /session now: ${now}`);
+    });
+    await shot(page, '5-deposit');
+
+    // The session ends (an admin, or sluice's own end): the meter's whole started steps are the price.
+    await sluice!.waitSession(client.mac, 'the meter counted', 30_000, (s) => s.used > 0);
+    const endedAt = Date.now();
+    const ended = await sluice!.call('terminate', { mac: client.mac });
+    const used = BigInt(String((ended.session as Record<string, unknown>).used));
+    const charged = ((used + 59n) / 60n) * PRICE_PER_MINUTE;
+    assert.ok(charged > 0n && charged < DEPOSIT, `a part of the deposit: ${charged}`);
+    await waitFor('the metered price settled to the receiver', 60_000, async () => ((await usdc.balanceOf(receiver)) === charged ? true : undefined), 100);
+    await waitFor('the rest refunded to the buyer', 60_000, async () => ((await usdc.balanceOf(buyer.address)) === FUNDS - charged ? true : undefined), 100);
+    const refundMs = Date.now() - endedAt;
+    assert.is(await usdc.balanceOf(receiver), charged, 'the receiver got exactly the metered price');
+    assert.is(await usdc.balanceOf(buyer.address), FUNDS - charged, 'the buyer got exactly the rest back');
+    figure(`c3 used ${used} s: charged ${charged}, ${DEPOSIT - charged} back to the wallet ${refundMs} ms after the session ended (claim, settle, refund)`);
+
+    // The page again: what was charged and what came back, in the customer's words; no new signature.
+    await page.goto(`http://${PAY_PAGE}/portal`);
+    const rest = (Number(DEPOSIT - charged) / 1e6).toString();
+    const after = await page.waitFor<string>('the refund in the channel box', `(() => { const c = document.getElementById('channel'); return c && !c.hidden && /came back/.test(c.textContent) ? c.textContent : ''; })()`);
+    figure(`c3 on the pay page after the refund: "${after.replace(/\s+/g, ' ').trim()}"`);
+    assert.ok(after.includes(`You paid ${Number(charged) / 1e6} USDC for what you used.`), after);
+    assert.ok(after.includes(`${rest} USDC came back to your wallet.`), after);
+    assert.not.match(after, /while your access runs/, 'no ceiling of an access that has ended');
+    assert.is(await page.evaluate<string>(`document.querySelector(${JSON.stringify(deposit)}).textContent`), 'Deposit and go online',
+      'nothing is left in the deposit: the button does not promise to pay from it');
+    await shot(page, '6-refunded');
+    assert.is(wallet.signatures().length, 1, 'still the one signature');
   } catch (err) { failed = true; throw err; }
 });
 

@@ -30,7 +30,12 @@ const INJECTED = `(() => {
   };
 })();`;
 
-export interface WalletRequest { method: string; params: unknown[] }
+export interface WalletRequest {
+  method: string;
+  params: unknown[];
+  /** Date.now() when the page asked: when a customer would have seen the prompt. */
+  at: number;
+}
 
 export interface LabWallet {
   readonly requests: WalletRequest[];
@@ -80,7 +85,7 @@ export async function injectWallet(page: Page, account: PrivateKeyAccount, chain
   page.browser.on((event, p, sid) => {
     if (sid !== page.sessionId || event !== 'Runtime.bindingCalled' || p['name'] !== BINDING) return;
     const { id, method, params } = JSON.parse(String(p['payload'])) as { id: number; method: string; params: unknown[] };
-    requests.push({ method, params });
+    requests.push({ method, params, at: Date.now() });
     void answer(method, params).then(
       (value) => [true, value] as const,
       (err: Error & { code?: number }) => [false, { message: err.message, code: err.code ?? -32603 }] as const,

@@ -33,7 +33,7 @@ test('the page again without a wallet (the captive window): pays one step from t
   prompts.length = 0;
   const page = await loadPage({ base: rig.world.base, storage, languages: ['en-US'], now: Date.now() });
   const box = page.byId('channel');
-  assert.match(box.text(), new RegExp(`Charged so far: ${Number(charged) / 1e6} USDC`));
+  assert.match(box.text(), new RegExp(`Charged for your access: ${Number(charged) / 1e6} USDC`));
   await buy(page, 1n);
   assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
   assert.equal(prompts, [], 'no wallet');

@@ -138,6 +138,25 @@ test('a returning customer without a wallet (the captive window) pays by a vouch
   assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).ceiling, '50000');
 });
 
+test('"Pay from my deposit" only when what is left covers the price: after a refund the button asks for a deposit again', async () => {
+  // The record as the last visit left it (100000 deposited, 30000 charged); the router now says the rest came back.
+  const ch = storedChannel({ charged: 30_000n, ceiling: 30_000n, balance: 100_000n });
+  let view: Record<string, unknown> = { channel_id: ch.channelId, network: NET, asset: ASSET, charged: '30000', ceiling: '30000', balance: '30000', claimed: '30000',
+    available: '0', session_open: false, refund_policy: 'at-end', refund: { state: 'done', amount: '70000', transaction: `0x${'11'.repeat(32)}`, done_at: 1 } };
+  const page = await loadPage({ handler: router({ signed: [], buy: () => paid, channel: () => ({ status: 200, body: view }) }), storage: ch.storage });
+  assert.is(batchBox(page).button!.textContent, 'Deposit and go online', 'nothing left: a new deposit');
+  // A deposit that covers 7 steps but not 8 (the router's view, followed every 30 s).
+  view = { ...view, balance: '100000', available: '70000', refund: { state: 'none' } };
+  page.fire(30_000);
+  await page.settle();
+  const b = batchBox(page);
+  for (const [steps, words] of [[7, 'Pay from my deposit'], [8, 'Deposit and go online']] as const) {
+    b.steps.value = String(steps);
+    b.steps.dispatch('input');
+    assert.is(b.button!.textContent, words, `${steps} steps`);
+  }
+});
+
 test('a stale charge: re-synced from the corrective 402 and signed again once; a router claiming more than was signed gets nothing', async () => {
   const ch = storedChannel({ charged: 0n, ceiling: 100_000n, balance: 100_000n });
   const corrective = (charged: string) => ({ status: 402, body: { x402Version: 2, error: MISMATCH, code: 'ERR_BATCH_CUMULATIVE_MISMATCH', message: 'developer words',
@@ -268,6 +287,10 @@ test('the channel box: charged so far, the ceiling, what comes back; the refund 
   view = { ...view, ceiling: '30000', available: '70000', session_open: false };
   page.fire(30_000);
   await page.settle();
+  // The access ended: no "while your access runs" ceiling any more. (The stand-in DOM keeps earlier renders' children:
+  // the last ones are what the box shows.)
+  const shown = (n: number): string[] => box.children.slice(-n).map((c) => c.textContent);
+  assert.equal(shown(3), ['Your deposit: 0.1 USDC. Charged for your access: 0.03 USDC.', 'Coming back to you: 0.07 USDC.', 'Give me the rest back now']);
   const button = box.all().find((e) => e.tagName === 'button')!;
   assert.is(button.textContent, 'Give me the rest back now');
   button.dispatch('click');
@@ -278,7 +301,15 @@ test('the channel box: charged so far, the ceiling, what comes back; the refund 
   assert.is(p.payload.voucher.maxClaimableAmount, '30000', 'a voucher at what was charged');
   assert.is(p.payload.voucher.signature, await ch.voucher(30_000n));
   assert.is(page.byId('message').textContent, '0.07 USDC came back to your wallet.');
-  assert.match(box.text(), /0\.07 USDC came back to your wallet\./);
+  assert.equal(shown(2), ['You paid 0.03 USDC for what you used.', '0.07 USDC came back to your wallet.']);
+  // After the refund the channel's balance is what was charged (as the router reports it): said as what was paid,
+  // not as "Your deposit", and no ceiling of an access that has ended.
+  const ended = view;
+  view = { ...view, balance: '30000', available: '0', refund: { state: 'done', amount: '70000', transaction: `0x${'11'.repeat(32)}`, done_at: 1 } };
+  page.fire(30_000);
+  await page.settle();
+  assert.equal(shown(2), ['You paid 0.03 USDC for what you used.', '0.07 USDC came back to your wallet.']);
+  view = ended;
 
   const refusals: Array<[FakeResponse, string]> = [
     [{ status: 202, body: { ...view, refund: { state: 'requested', requested_at: 1 } } }, 'bRefundRequested'],

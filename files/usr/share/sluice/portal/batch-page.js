@@ -17,6 +17,8 @@
 			bPay: 'Deposit and go online', bPayAgain: 'Pay from my deposit',
 			bConfirmDeposit: 'Confirm the deposit in your wallet (this is the only time it asks)…',
 			bChannel: 'Your deposit: {balance}. Charged so far: {charged} (at most {ceiling} while your access runs).',
+			bChannelEnded: 'Your deposit: {balance}. Charged for your access: {charged}.',
+			bChannelPaid: 'You paid {charged} for what you used.',
 			bAvailable: 'Coming back to you: {available}.',
 			bRefundAsk: 'Give me the rest back now',
 			bRefundRequested: 'The rest of your deposit is on its way back to your wallet.',
@@ -33,6 +35,8 @@
 			bPay: 'Hinterlegen und lossurfen', bPayAgain: 'Aus meiner Hinterlegung zahlen',
 			bConfirmDeposit: 'Bestätigen Sie die Hinterlegung in Ihrer Wallet (nur dieses eine Mal)…',
 			bChannel: 'Ihre Hinterlegung: {balance}. Bisher berechnet: {charged} (höchstens {ceiling}, solange Ihr Zugang läuft).',
+			bChannelEnded: 'Ihre Hinterlegung: {balance}. Berechnet für Ihren Zugang: {charged}.',
+			bChannelPaid: 'Sie haben {charged} für Ihre Nutzung bezahlt.',
 			bAvailable: 'Geht an Sie zurück: {available}.',
 			bRefundAsk: 'Rest jetzt zurückgeben',
 			bRefundRequested: 'Der Rest Ihrer Hinterlegung ist auf dem Weg zurück an Ihre Wallet.',
@@ -49,6 +53,8 @@
 			bPay: 'Depositar y conectarme', bPayAgain: 'Pagar con mi depósito',
 			bConfirmDeposit: 'Confirme el depósito en su monedero (es la única vez que se lo pide)…',
 			bChannel: 'Su depósito: {balance}. Cobrado hasta ahora: {charged} (como máximo {ceiling} mientras dure su acceso).',
+			bChannelEnded: 'Su depósito: {balance}. Cobrado por su acceso: {charged}.',
+			bChannelPaid: 'Pagó {charged} por lo que usó.',
 			bAvailable: 'Le vuelve: {available}.',
 			bRefundAsk: 'Devolverme el resto ahora',
 			bRefundRequested: 'El resto de su depósito está volviendo a su monedero.',
@@ -65,6 +71,8 @@
 			bPay: 'Déposer et me connecter', bPayAgain: 'Payer avec mon dépôt',
 			bConfirmDeposit: 'Confirmez le dépôt dans votre portefeuille (il ne le demande qu\'une fois)…',
 			bChannel: 'Votre dépôt : {balance}. Facturé jusqu\'ici : {charged} (au plus {ceiling} tant que votre accès dure).',
+			bChannelEnded: 'Votre dépôt : {balance}. Facturé pour votre accès : {charged}.',
+			bChannelPaid: 'Vous avez payé {charged} pour ce que vous avez utilisé.',
 			bAvailable: 'Vous revient : {available}.',
 			bRefundAsk: 'Me rendre le reste maintenant',
 			bRefundRequested: 'Le reste de votre dépôt revient vers votre portefeuille.',
@@ -81,6 +89,8 @@
 			bPay: 'Depositar e entrar', bPayAgain: 'Pagar com meu depósito',
 			bConfirmDeposit: 'Confirme o depósito na sua carteira (é a única vez que ela pede)…',
 			bChannel: 'Seu depósito: {balance}. Cobrado até agora: {charged} (no máximo {ceiling} enquanto seu acesso durar).',
+			bChannelEnded: 'Seu depósito: {balance}. Cobrado pelo seu acesso: {charged}.',
+			bChannelPaid: 'Você pagou {charged} pelo que usou.',
 			bAvailable: 'Volta para você: {available}.',
 			bRefundAsk: 'Devolver o resto agora',
 			bRefundRequested: 'O resto do seu depósito está voltando para a sua carteira.',
@@ -103,6 +113,7 @@
 	var ZERO = typeof BigInt === 'function' ? BigInt(0) : 0;
 	var p = null; // portal.js's helpers (attach)
 	var channelView = null; // the router's last answer for the channel (GET /batch/channel)
+	var updaters = []; // each plan card's deposit button: its words follow what the router says is left
 
 	function client() { return root.SluiceBatchClient || null; }
 
@@ -278,20 +289,25 @@
 		box.className = 'batch';
 		var line = root.document.createElement('div');
 		line.className = 'plan-price';
-		var button = root.document.createElement('button');
+		var button = root.document.createElement('button'), busy = false;
 		function update() {
 			var n = Number(stepsInput.value), v = p.planView(plan);
-			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps;
-			line.textContent = ok ? p.t('bOffer', { deposit: p.price((BigInt(plan.price_per_step) * BigInt(n)).toString(), plan) }) : '';
-			button.textContent = p.t(load() ? 'bPayAgain' : 'bPay');
-			button.disabled = !ok || !client() || !(canPay || load());
+			var ok = Math.floor(n) === n && n >= v.minSteps && n <= v.maxSteps, rec = load();
+			var price = ok ? BigInt(plan.price_per_step) * BigInt(n) : null;
+			line.textContent = ok ? p.t('bOffer', { deposit: p.price(price.toString(), plan) }) : '';
+			// "Pay from my deposit" only when what is left in it covers the price: else pay() asks the wallet for a
+			// deposit, and the button must not promise otherwise (after a refund nothing is left).
+			var covered = !!rec && price !== null && BigInt(rec.balance || '0') - BigInt(rec.charged || '0') >= price;
+			button.textContent = p.t(covered ? 'bPayAgain' : 'bPay');
+			button.disabled = busy || !ok || !client() || !(canPay || rec);
 		}
+		updaters.push(update);
 		stepsInput.addEventListener('input', update);
 		button.addEventListener('click', function() {
-			button.disabled = true;
+			busy = button.disabled = true;
 			api.pending = pay(plan, Number(stepsInput.value)).catch(function(e) {
 				p.say(p.failureText(e), 'error');
-			}).then(update);
+			}).then(function() { busy = false; update(); });
 		});
 		update();
 		box.appendChild(line);
@@ -317,10 +333,13 @@
 			box.hidden = true;
 			return;
 		}
-		var line = root.document.createElement('div');
-		line.textContent = p.t('bChannel', { balance: plainPrice(c.balance), charged: plainPrice(c.charged), ceiling: plainPrice(c.ceiling) });
+		var refund = c.refund || { state: 'none' }, line = root.document.createElement('div');
+		// The ceiling matters only while access runs; after a refund the channel's balance is what was charged, which
+		// "Your deposit: …" would misstate: the customer is told what they paid and what came back.
+		var words = c.session_open ? 'bChannel' : refund.state === 'done' ? 'bChannelPaid' : 'bChannelEnded';
+		line.textContent = p.t(words, { balance: plainPrice(c.balance), charged: plainPrice(c.charged), ceiling: plainPrice(c.ceiling) });
 		box.appendChild(line);
-		var refund = c.refund || { state: 'none' }, more = root.document.createElement('div');
+		var more = root.document.createElement('div');
 		if (refund.state === 'done')
 			more.textContent = p.t('bRefundDone', { amount: plainPrice(refund.amount) });
 		else if (refund.state === 'requested')
@@ -359,6 +378,7 @@
 			else if (r.status === 404)
 				channelView = null;
 			renderChannel();
+			updaters.forEach(function(u) { u(); });
 		}).catch(function() { /* unreachable: the box keeps what it showed */ });
 	}
 

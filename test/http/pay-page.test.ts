@@ -372,6 +372,29 @@ test('long words wrap instead of widening a phone screen; no technical address r
   }
 });
 
+test('a status question that failed (5xx) is asked again within seconds, not at the next 30 s refresh', async () => {
+  let answers = 0;
+  const page = await loadPage({
+    handler: (path) => {
+      if (path !== '/session') return { status: 200, body: { methods: { x402: true, voucher: false }, plans: [] } };
+      answers++;
+      return answers === 1
+        ? { status: 502, body: { error: { code: 'ERR_INTERNAL', message: 'busy' } } }
+        : { status: 200, body: { session: { id: 'a', mac: MAC, state: 'ACTIVE', metric: 'seconds', allotment: '3600', remaining: '600' } } };
+    },
+  });
+  const box = page.byId('session');
+  assert.ok(box.hidden, 'nothing known yet');
+  page.advance(1000); page.fire(1000); await page.settle();
+  assert.is(answers, 1, 'not asked again every second');
+  page.advance(2500); page.fire(1000); await page.settle();
+  assert.is(answers, 2, 'asked again 3 s after the failure');
+  assert.not.ok(box.hidden);
+  assert.match(box.textContent, /10 min left/);
+  page.advance(5000); page.fire(1000); await page.settle();
+  assert.is(answers, 2, 'and then only at the regular refresh');
+});
+
 test('remaining time counts down without a reload; run out, the router is asked again (not every second)', async () => {
   let remaining = '150';
   const page = await loadPage({

@@ -506,6 +506,10 @@
 
 	/* How often the status box asks the router again (the countdown runs every second in between). */
 	var SESSION_REFRESH_MS = 30000;
+	/* A status question that failed (the router busy or restarting, the WiFi flaky) is asked again this soon, not only at
+	   the next refresh: a customer who sees no session might pay twice. */
+	var SESSION_RETRY_MS = 3000;
+	var sessionFailedAt = null;
 
 	function $(id) { return document.getElementById(id); }
 
@@ -565,6 +569,7 @@
 	function showSession() {
 		return getJson('/session').then(function(r) {
 			var box = $('session');
+			sessionFailedAt = r.status >= 500 ? Date.now() : null;
 			if (r.status === 200 && r.body && r.body.session) {
 				known = r.body.session;
 				knownAt = Date.now();
@@ -583,10 +588,17 @@
 				known = null;
 				renderSession();
 			}
-		}).catch(function() { /* unreachable: the box keeps what it showed */ });
+		}).catch(function() {
+			// Unreachable: the box keeps what it showed, and the question is asked again soon.
+			sessionFailedAt = Date.now();
+		});
 	}
 
 	function tick() {
+		if (sessionFailedAt !== null && Date.now() - sessionFailedAt >= SESSION_RETRY_MS) {
+			sessionFailedAt = null;
+			showSession();
+		}
 		// Data with a deadline: its time left counts down too (the data left changes only with a fetch).
 		if (isLive(known) && known.metric === 'bytes' && known.expires_at && known.state === 'ACTIVE')
 			renderSession();

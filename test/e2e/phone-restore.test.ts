@@ -15,110 +15,46 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import type { Address, Hex } from 'viem';
 import { hexToString } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { x402Section } from '../helpers/uci-sections.ts';
-import { E2E_DIR, Lab, ROUTER_LAN_IP, UPSTREAM_IP, run, waitFor, type Client } from './lab.ts';
-import { LAB_PORTAL, figure, prerequisites, scenario, dumpLogs } from './scenario.ts';
-import { Sluice } from './sluice.ts';
-import { Browser, browserUnavailableReason, type Page } from './browser.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
+import { E2E_DIR, UPSTREAM_IP, run, waitFor, type Client, type Lab } from './lab.ts';
+import { figure, scenario } from './scenario.ts';
+import type { Sluice } from './sluice.ts';
+import { Browser, type Page } from './browser.ts';
 import { injectWallet } from './wallet.ts';
-import { relayIntoRouter, type Relay } from './relay.ts';
+import { CHAIN_ID, PHONE, PRICE_PER_MINUTE, PhoneWorld, arrive, choose, phoneSkipReason } from './phone-kit.ts';
 
-const PAY_PAGE = `${ROUTER_LAN_IP}:2122`;
-const CHAIN_ID = 84532;
-const PHONE = { width: 390, height: 844, mobile: true };
 const NEW_MAC = '02:00:00:00:0c:33';
-const PRICE_PER_MINUTE = 1000n; // the lab's time plan: 0.001 USDC per 60 s step
-const pre = prerequisites();
-const skip = pre.daemon ?? (LAB_PORTAL !== 'opennds' ? 'the ThemeSpec splash is openNDS\'s' : null) ?? browserUnavailableReason();
-
+const skip = phoneSkipReason();
+let world: PhoneWorld | null = null;
 let lab: Lab | null = null;
 let sluice: Sluice | null = null;
 let chain: TestChain | null = null;
 let usdc: TestToken;
-let facilitator: TestFacilitator | null = null;
 let payTo: Address;
-const relays: Relay[] = [];
 const browsers: Browser[] = [];
 let failed = false;
-const shots = process.env['SLUICE_E2E_SCREENSHOTS'];
+const shot = (page: Page, name: string): Promise<void> => world!.shot(page, name);
+const rpc = (method: string, params: unknown[]): Promise<unknown> => world!.rpc(method, params);
 
 /** What scenario 1 leaves for scenario 2: the payer, the session and where it is now. */
 let paid: { buyer: PrivateKeyAccount; sessionId: string; mac: string } | null = null;
-
-async function shot(page: Page, name: string): Promise<void> {
-  const dir = shots ?? join(lab!.dir, 'screenshots');
-  mkdirSync(dir, { recursive: true });
-  await page.screenshot(join(dir, `${name}.png`));
-}
-
-const portOf = (url: string): number => Number(new URL(url).port);
 
 if (skip) {
   test('e2e phone-restore prerequisites', () => { console.log(`SKIP e2e phone-restore scenarios: ${skip}`); });
 } else {
   test.before(async () => {
-    lab = await Lab.up({ rate: '8mbit', theme: PAY_PAGE });
-    chain = await startChain({ chainId: CHAIN_ID });
-    usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-    facilitator = await startFacilitator(chain);
-    payTo = chain.newAccount().address;
-    relays.push(await relayIntoRouter(lab, portOf(facilitator.url)), await relayIntoRouter(lab, portOf(chain.rpcUrl)));
-    sluice = await Sluice.start(lab, {
-      planAsset: usdc.address,
-      extraConfig: `${x402Section({ facilitatorUrl: facilitator.url, payTo })}\toption rpc_url '${chain.rpcUrl}'\n\nconfig http 'http'\n\toption listen '${PAY_PAGE}'\n`,
-    });
-    figure(`lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, chain ${chain.rpcUrl}, facilitator ${facilitator.url}`);
+    world = await PhoneWorld.start({ batch: false });
+    ({ lab, sluice, chain, usdc, payTo } = world);
   });
 
   test.after(async () => {
-    if (failed) {
-      dumpLogs(lab, sluice ? () => sluice!.logTail() : null);
-      if (lab) console.log(`--- dnsmasq.log ---\n${lab.logTail('dnsmasq.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 30)}`);
-    }
+    if (failed && lab) console.log(`--- dnsmasq.log ---\n${lab.logTail('dnsmasq.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 30)}`);
     for (const b of browsers) await b.close().catch(() => undefined);
-    await sluice?.stop();
-    for (const r of relays) await r.close().catch(() => undefined);
-    await facilitator?.stop();
-    await chain?.stop();
-    await lab?.down();
+    await world?.close(failed);
   });
-}
-
-const rpc = (method: string, params: unknown[]): Promise<unknown> =>
-  chain!.publicClient.request({ method, params } as never);
-
-/**
- * A customer's page view: any web page (here the upstream's), which openNDS answers with a redirect to its splash,
- * whose refresh leads to the pay page. Resolves once the plans are on screen. (As phone.test.ts's: openNDS 9.10 now and
- * then answers its own splash with its 511 page; a customer taps again.)
- */
-async function arrive(page: Page): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    await page.goto(`http://${UPSTREAM_IP}/`);
-    try {
-      await page.waitFor('the pay page with its plans', `location.host === ${JSON.stringify(PAY_PAGE)} && document.querySelectorAll('.card.plan').length > 0`, 20_000);
-      return;
-    } catch (err) {
-      const title = await page.evaluate<string>('document.title').catch(() => '');
-      if (attempt < 3 && /Client Session Status/.test(title)) { figure(`openNDS answered its 511 page (attempt ${attempt}); opening the page again`); continue; }
-      throw err;
-    }
-  }
-}
-
-async function choose(page: Page, plan: string, steps: number): Promise<void> {
-  await page.evaluate(`(() => {
-    const input = document.querySelector('[data-plan="${plan}"] input.steps');
-    input.value = '${steps}';
-    input.dispatchEvent(new Event('input'));
-  })()`);
-  await page.click(`[data-plan="${plan}"] button`);
 }
 
 /** The "Paid already?" box on screen (restore.js shows it once it knows this device has no live session). */

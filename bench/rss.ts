@@ -1,4 +1,4 @@
-// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"]
+// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"] [--all-methods]
 //   [--purchases N] [--soak-sessions N] [--soak-seconds S]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
@@ -10,6 +10,7 @@
 // data, half time) with traffic on the portal every second for S seconds, ended, idle again, RSS; and says whether
 // RSS came back within 10% of the figure after the purchases (the pool's thread has run by then: docs/performance.md).
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +20,10 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } f
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number }
+interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number; allMethods: boolean }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60 };
+  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60, allMethods: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
@@ -34,12 +35,13 @@ function parse(argv: string[]): Options {
     else if (argv[i] === '--soak-seconds' && v) { o.soakS = Number(v); i++; }
     // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
     else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
+    else if (argv[i] === '--all-methods') o.allMethods = true;
   }
   return o;
 }
 
 /** The package's config, its paths pointed into `dir`, x402 on and the LAN endpoint listening. */
-export function idleConfig(dir: string, ndsctlSocket: string): string {
+export function idleConfig(dir: string, ndsctlSocket: string, allMethods = false, httpPort = 2122): string {
   const shipped = readFileSync(join(ROOT, 'files/etc/config/sluice'), 'utf8');
   const set = (text: string, section: string, option: string, value: string): string => {
     const re = new RegExp(`(config \\w+ '${section}'[\\s\\S]*?\\toption ${option} )'[^']*'`);
@@ -54,8 +56,37 @@ export function idleConfig(dir: string, ndsctlSocket: string): string {
   c = set(c, 'main', 'kernel_quota', '0');
   c = set(c, 'x402', 'enabled', '1');
   c = set(c, 'x402', 'pay_to', '0x' + '11'.repeat(20));
-  c = set(c, 'http', 'listen', '127.0.0.1:0');
+  // A real port: the loader refuses port 0 (until 2026-11-23 20:50 this bench asked for it, so its LAN endpoint was off).
+  c = set(c, 'http', 'listen', `127.0.0.1:${httpPort}`);
+  // --all-methods: x402 batch-settlement and upto on too (their facilitator unreachable: nobody buys while idle).
+  if (allMethods) {
+    c += `
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:4021'
+\toption network 'eip155:84532'
+\toption receiver '0x${'22'.repeat(20)}'
+\toption receiver_authorizer '0x${'33'.repeat(20)}'
+\toption withdraw_delay '900'
+\toption token_name 'USDC'
+\toption token_version '2'
+
+config upto 'upto'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:4021'
+\toption network 'eip155:84532'
+\toption pay_to '0x${'11'.repeat(20)}'
+`;
+  }
   return c;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 function status(pid: number): { rssKb: number; hwmKb: number; threads: number } {
@@ -118,7 +149,7 @@ async function oneRun(o: Options): Promise<RunFigures> {
   const ubusSocket = join(dir, 'ubus.sock');
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   const configPath = join(dir, 'sluice.uci');
-  writeFileSync(configPath, idleConfig(dir, portal.path));
+  writeFileSync(configPath, idleConfig(dir, portal.path, o.allMethods, await freePort()));
   const child = spawn(process.execPath, [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -146,7 +177,7 @@ const mb = (kb: number): string => (kb / 1024).toFixed(1);
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${o.allMethods ? ' + batch_settlement + upto' : ''}, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);

@@ -37,7 +37,9 @@ export class CommandChannel {
     try {
       text = await readFile(join(dir, NONCES_FILE), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // none yet
+      // None yet; or no directory to hold one (ENOTDIR: then no save can succeed either, and no command runs).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
       return this.lost(`cannot read ${NONCES_FILE}: ${toSluiceError(err).message}`);
     }
     let saved: unknown;

@@ -10,7 +10,7 @@
  */
 import { hashTypedData, recoverAddress } from 'viem';
 import { SluiceError } from '../errors.ts';
-import { MAX_PAYLOAD_BYTES, type Address, type Hex } from './payload.ts';
+import { decodeV2Envelope, type Address, type Hex } from './payload.ts';
 import { isLowS } from './signature.ts';
 
 export const BATCH_SETTLEMENT_SCHEME = 'batch-settlement';
@@ -115,23 +115,7 @@ function uint128(v: unknown, field: string): bigint {
  * payload types the caller takes (a purchase: deposit or voucher; the refund request: refund).
  */
 export function parseBatchPayment(input: unknown, types: ReadonlyArray<BatchPayment['type']> = ['deposit', 'voucher']): BatchPayment {
-  let obj: unknown = input;
-  if (typeof input === 'string') {
-    if (input.length > MAX_PAYLOAD_BYTES) invalid('larger than a payment payload');
-    try {
-      obj = JSON.parse(input.trimStart().startsWith('{') ? input : Buffer.from(input, 'base64').toString('utf8'));
-    } catch {
-      invalid('not JSON nor base64 JSON');
-    }
-  } else if (isRecord(input) && JSON.stringify(input).length > MAX_PAYLOAD_BYTES) {
-    invalid('larger than a payment payload');
-  }
-  if (!isRecord(obj)) invalid('not an object');
-  const raw = obj as Record<string, unknown>;
-  if (raw.x402Version !== 2) invalid('x402Version must be 2');
-  const accepted = raw.accepted;
-  if (!isRecord(accepted)) invalid('accepted is missing');
-  const acc = accepted as Record<string, unknown>;
+  const { raw, accepted: acc } = decodeV2Envelope(input, invalid);
   if (acc.scheme !== BATCH_SETTLEMENT_SCHEME) {
     throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `scheme ${JSON.stringify(acc.scheme)} is not ${BATCH_SETTLEMENT_SCHEME}`);
   }

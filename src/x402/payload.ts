@@ -12,6 +12,33 @@ import { toCaip2 } from './networks.ts';
 
 /** A payload larger than this is not an exact EVM payment (a real one is ~1 KB); refused before parsing. */
 export const MAX_PAYLOAD_BYTES = 8192;
+
+/**
+ * The x402 v2 envelope every scheme's payload comes in, as an object or the base64 JSON of a PAYMENT-SIGNATURE header:
+ * bounded in size, an object, `x402Version` 2, an `accepted` object. `invalid` throws the scheme's own error.
+ */
+export function decodeV2Envelope(input: unknown, invalid: (message: string) => never): { raw: Record<string, unknown>; accepted: Record<string, unknown> } {
+  let obj: unknown = input;
+  if (typeof input === 'string') {
+    if (input.length > MAX_PAYLOAD_BYTES) invalid('larger than a payment payload');
+    try {
+      obj = JSON.parse(input.trimStart().startsWith('{') ? input : Buffer.from(input, 'base64').toString('utf8'));
+    } catch {
+      invalid('not JSON nor base64 JSON');
+    }
+  } else if (isObject(input) && JSON.stringify(input).length > MAX_PAYLOAD_BYTES) {
+    invalid('larger than a payment payload');
+  }
+  if (!isObject(obj)) invalid('not an object');
+  const raw = obj as Record<string, unknown>;
+  if (raw.x402Version !== 2) invalid('x402Version must be 2');
+  if (!isObject(raw.accepted)) invalid('accepted is missing');
+  return { raw, accepted: raw.accepted as Record<string, unknown> };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 const UINT256_MAX = (1n << 256n) - 1n;
 
 export type Address = `0x${string}`;

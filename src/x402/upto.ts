@@ -12,7 +12,7 @@
  */
 import { hashTypedData, recoverAddress } from 'viem';
 import { SluiceError } from '../errors.ts';
-import { MAX_PAYLOAD_BYTES, type Address, type Hex } from './payload.ts';
+import { decodeV2Envelope, type Address, type Hex } from './payload.ts';
 
 export const UPTO_SCHEME = 'upto';
 /** Uniswap's Permit2, the same address on every chain: the EIP-712 verifying contract. */
@@ -76,22 +76,7 @@ function uint256(v: unknown, field: string): bigint {
 
 /** The payload object, or the base64 JSON a PAYMENT-SIGNATURE header carries; shape and syntax only. */
 export function parseUptoPayment(input: unknown): UptoPayment {
-  let obj: unknown = input;
-  if (typeof input === 'string') {
-    if (input.length > MAX_PAYLOAD_BYTES) invalid('larger than a payment payload');
-    try {
-      obj = JSON.parse(input.trimStart().startsWith('{') ? input : Buffer.from(input, 'base64').toString('utf8'));
-    } catch {
-      invalid('not JSON nor base64 JSON');
-    }
-  } else if (isRecord(input) && JSON.stringify(input).length > MAX_PAYLOAD_BYTES) {
-    invalid('larger than a payment payload');
-  }
-  if (!isRecord(obj)) invalid('not an object');
-  const raw = obj as Record<string, unknown>;
-  if (raw.x402Version !== 2) invalid('x402Version must be 2');
-  const acc = raw.accepted;
-  if (!isRecord(acc)) invalid('accepted is missing');
+  const { raw, accepted: acc } = decodeV2Envelope(input, invalid);
   if (acc.scheme !== UPTO_SCHEME) throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `scheme ${JSON.stringify(acc.scheme)} is not ${UPTO_SCHEME}`);
   if (typeof acc.network !== 'string') invalid('accepted.network is missing');
   const body = raw.payload;

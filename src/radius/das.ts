@@ -26,6 +26,8 @@ export interface DasAnswer {
   outcome: 'disconnected' | 'changed' | 'not-found' | 'missing-attribute' | 'unsupported-attribute' | 'unsupported-service'
     | 'nas-mismatch' | 'invalid-request' | 'failed';
   sessions: string[];
+  /** For the log: what was wrong with a refused value, when the outcome alone does not say. */
+  reason?: string;
 }
 
 /** What a well-formed request asks for: the sessions it names (every field given must match) and, for CoA, the change. */

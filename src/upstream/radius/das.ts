@@ -68,7 +68,8 @@ export async function answerDas(packet: RadiusPacket, ctx: DasContext): Promise<
   let rates: RateChange = {};
   if (read.request.rates) {
     const r = coaRates(new AttributeReader(packet.attributes));
-    if (!r.ok) return dasNak(packet, 'Invalid-Request', 'invalid-request');
+    // The reader's words are an Accept's ("… ignored"): here the whole request is refused for it.
+    if (!r.ok) return { ...dasNak(packet, 'Invalid-Request', 'invalid-request'), reason: `rate refused: ${r.reason}` };
     rates = r.change;
   }
   const setsRates = rates.downBps !== undefined || rates.upBps !== undefined;

@@ -163,6 +163,11 @@ t('CoA rates refused whole: a bad rate beside a good total 404, unknown session 
   await nak(`Acct-Session-Id="no-such-session", WISPr-Bandwidth-Max-Down=4000000`, 'Session-Context-Not-Found');
   await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, ChilliSpot-Bandwidth-Max-Down=4000`, 'Unsupported-Attribute');
   assert.equal([c.rateCalls, c.setLimitsCalls, c.sessions.get(s.id)!.expiresAt], [[], 0, s.expiresAt], 'nothing half-applied');
+  // The log line of the NAK says which value and why (the outcome alone would not).
+  const answer = await answerDas(decodePacket(encodeRequest({ code: 'CoA-Request', identifier: 9, secret: SECRET,
+    attributes: [['Acct-Session-Id', s.id], ['WISPr-Bandwidth-Max-Down', 100]] })), dasContext(c));
+  assert.equal([answer.code, answer.outcome], ['CoA-NAK', 'invalid-request']);
+  assert.match(answer.reason ?? '', /^rate refused: WISPr-Bandwidth-Max-Down 100 /);
 });
 
 t('CoA rates on a router that cannot shape: 506 Resources-Unavailable, and its totals left as they were', async (c) => {

@@ -93,6 +93,8 @@ let measuring = false;
 const meter = new Meter({
   source: { kind: 'socket', path: socketPath! }, flavour: 'opennds', pollIntervalMs: POLL_MS, sessions: sessionManagerPort(manager),
   portal: valve, workerPath: workerPath!, fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
+  // As the daemon wires it: a cut's final reading is one `json <mac>` ('read'), not a whole 10k-client tick.
+  readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
   onTick: (r) => {
     if (!measuring) return;
     starts.push(performance.now() - r.durationMs);

@@ -62,7 +62,8 @@ const FIRST_RANK = PRIORITY_RANK.read;
 const UNAGED_RANK = PRIORITY_RANK.lookup;
 /**
  * How many calls may go ahead of a waiting call before it goes next (NdsctlPriority 3). 8 purchases' gate commands
- * over the socket took ~10–40 ms on the bench machine: what a tick may wait, so that purchases need not wait its fetch.
+ * over the socket take ~10–40 ms on the bench machine (a call is 1–2 ms, more when the portal stalls): what a tick may
+ * wait, so that purchases need not wait its fetch. Over the ndsctl command (~0.1 s a spawn) that is up to ~1.5 s.
  */
 export const AGED_AFTER = 8;
 

@@ -109,7 +109,11 @@ export class BrakeWatch {
     const usedUp = await kernel.usedUp();
     if (stopping(this.ctx)) return Infinity;
     for (const [id, w] of [...this.watched]) {
-      if (!usedUp.has(w.mac) || w.stoppedAt !== undefined) continue;
+      if (w.stoppedAt !== undefined) continue;
+      // A shared session's devices each hold a share of its bytes left (shared-quota.ts): any one stopped is checked.
+      const stopped = usedUp.has(w.mac) ? w.mac : port.sharedDevices?.(id)?.find((mac) => usedUp.has(mac));
+      if (stopped === undefined) continue;
+      w.mac = stopped;
       const left = leftOf(id, w.mac);
       if (!(left > 0)) continue;
       if (left <= BRAKE_REFILL_MIN_BYTES || kernel.refill === undefined) this.end(id, w.mac);

@@ -21,6 +21,7 @@ import { createAdaptiveRunner } from './pool.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import type { MeterStats } from './stats.ts';
 import { committedMarks, type CounterMark } from './table.ts';
+import { SharedQuota } from './shared-quota.ts';
 import { TickLoop } from './tick-loop.ts';
 import { TickTimes } from './timing.ts';
 
@@ -32,6 +33,8 @@ export class Meter {
   private readonly firstReadingMs: number;
   private readonly planner: CutPlanner;
   private readonly brakes: BrakeWatch;
+  /** Splits a shared session's bytes left among its devices' kernel quotas after each tick (shared-quota.ts). */
+  private readonly shared: SharedQuota;
   private readonly firsts: FirstReadingWatch;
   private readonly gates: GateChecks;
   private readonly blind: BlindWatch;
@@ -48,13 +51,18 @@ export class Meter {
     const timers = options.timers ?? systemTimers;
     this.ctx = {
       sessions: options.sessions, clock, timers, pollIntervalMs: options.pollIntervalMs, state: 'idle',
-      onUsage: (batch) => options.onUsage?.(batch),
+      onUsage: (batch) => {
+        options.onUsage?.(batch);
+        // Queued in the kernel quota behind earlier changes; the next tick's brake check reads after it.
+        void this.shared.onUsage(batch);
+      },
       onError: (err) => options.onError?.(err),
       requestTick: () => this.loop.requestTick(),
     };
     const minIntervalMs = options.minIntervalMs ?? 20;
     this.firstReadingMs = options.firstReadingMs ?? 1000;
     const times = new TickTimes();
+    this.shared = new SharedQuota(options.sessions, options.kernelQuota);
     this.brakes = new BrakeWatch(this.ctx, options.kernelQuota, (id, mac) => this.planner.endAhead(id, mac, 0, 0, 'kernel'));
     this.planner = new CutPlanner(this.ctx, this.brakes, times, {
       readClient: options.readClient, closeLatencyMs: options.closeLatencyMs, minIntervalMs, peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
@@ -140,7 +148,7 @@ export class Meter {
     return {
       ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount), final_readings: this.planner.finalReadings, kernel_quota_ends: this.brakes.ends,
       kernel_quota_unbilled_ends: this.brakes.auditEnds,
-      kernel_quota_refills: this.brakes.refills, final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
+      kernel_quota_refills: this.brakes.refills, kernel_quota_splits: this.shared.splits, final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
     };
   }
 

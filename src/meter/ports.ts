@@ -33,6 +33,11 @@ export interface SessionsPort {
   applyUsage(ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): unknown;
   /** Bytes a data session may still use (0 once ended; Infinity for time sessions). */
   remainingBytes(sessionId: string): number;
+  /**
+   * The devices of a live session that has more than one (a plan's `devices`, after a join), in join order; undefined
+   * for a session of one device. The kernel quota splits such a session's bytes left among them (shared-quota.ts).
+   */
+  sharedDevices?(sessionId: string): readonly string[] | undefined;
 }
 
 /** The portal's serialized ndsctl queue (portal/valve.ts): `fn` runs when no other portal call is in flight. */
@@ -53,6 +58,11 @@ export interface KernelQuotaPort {
   usedUp(): Promise<ReadonlySet<string>>;
   /** A fresh quota of `limitBytes` from now for a client the kernel stopped short of its allotment. */
   refill?(mac: string, limitBytes: number): Promise<void>;
+  /**
+   * Each client's quota set to let exactly `shareBytes` more through from now (the kernel's count so far plus the
+   * share), in one read and one change: the devices of one session splitting its bytes left (shared-quota.ts).
+   */
+  share?(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void>;
 }
 
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */

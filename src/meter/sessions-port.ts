@@ -16,18 +16,26 @@ export interface ManagedSessionsPort extends SessionsPort {
 
 export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPort {
   const byMac = new Map<string, MeteredSession>();
+  /** Live sessions with more than one device: their devices (the kernel quota splits their bytes left). */
+  const shared = new Map<string, string[]>();
+  const trackShared = (s: Session): void => {
+    const devices = devicesOf(s);
+    if (s.state === 'ACTIVE' && devices.length > 1) shared.set(s.id, devices);
+    else shared.delete(s.id);
+  };
   const trackDevice = (s: Session, mac: string): void => {
     if (s.state !== 'ACTIVE' || s.startedAt === null) return;
     byMac.set(mac, { id: s.id, mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
   };
-  const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); };
+  const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); trackShared(s); };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);
   const offEnded = manager.on('ended', (s) => {
     for (const mac of devicesOf(s)) if (byMac.get(mac)?.id === s.id) byMac.delete(mac);
+    shared.delete(s.id);
   });
-  const offJoined = manager.on('joined', trackDevice);
-  const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); });
+  const offJoined = manager.on('joined', (s, mac) => { trackDevice(s, mac); trackShared(s); });
+  const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); trackShared(s); });
   // A session moved to another MAC (a customer's restore, ubus `move`): its bytes are the new MAC's from now on.
   const offMoved = manager.on('moved', (s, from) => {
     if (byMac.get(from)?.id === s.id) byMac.delete(from);
@@ -41,6 +49,7 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);
     },
+    sharedDevices: (id) => shared.get(id),
     dispose: () => { offStarted(); offEnded(); offJoined(); offLeft(); offMoved(); },
   };
 }

@@ -31,6 +31,8 @@ export interface MeterStats {
   kernel_quota_unbilled_ends: number;
   /** Fresh quotas given to braked sessions the kernel stopped more than a few KiB short (a dropped big segment). */
   kernel_quota_refills: number;
+  /** Times a shared session's bytes left were split among its devices' kernel quotas (shared-quota.ts). */
+  kernel_quota_splits: number;
   final_read_ms: number;
 }
 
@@ -95,7 +97,7 @@ export class MeterStatsRecorder {
       final_readings: 0,
       kernel_quota_ends: 0,
       kernel_quota_unbilled_ends: 0,
-      kernel_quota_refills: 0,
+      kernel_quota_refills: 0, kernel_quota_splits: 0,
       final_read_ms: 0,
     };
   }

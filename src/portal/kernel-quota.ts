@@ -396,6 +396,35 @@ export class KernelQuota {
     });
   }
 
+  /**
+   * The devices of one purchase splitting its bytes left (meter/shared-quota.ts): each client's quota is set to let
+   * exactly `shareBytes` more through from now, its limit the kernel's count so far plus the share. One read of the
+   * counts and one change for all; the count goes on (a quota used up and given a share lets the share through, the
+   * dropped packets it counted staying counted). Clients without a quota, or that the kernel does not list, are left.
+   */
+  share(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#enabled || shares.length === 0) return;
+      let quotas: Map<string, { limitBytes: number; usedBytes: number }>;
+      try {
+        quotas = await this.#listQuotas();
+      } catch (err) {
+        this.#log.warn('kernel quota: cannot read the quotas to split a shared allotment', { reason: toSluiceError(err).message });
+        return;
+      }
+      const next: Installed[] = [];
+      for (const { mac, shareBytes } of shares) {
+        const entry = this.#entries.get(mac);
+        const q = quotas.get(quotaName(mac));
+        if (entry === undefined || q === undefined) continue;
+        const limitBytes = q.usedBytes + Math.max(0, Math.floor(shareBytes));
+        if (limitBytes !== q.limitBytes) next.push({ ...entry, limitBytes });
+      }
+      if (next.length === 0) return;
+      await this.#apply(next.map(limitScript).join(''), () => { for (const e of next) this.#entries.set(e.mac, e); });
+    });
+  }
+
   /** A fresh quota of `limitBytes` from now for a client that has one (the kernel stopped it short). */
   refill(mac: string, limitBytes: number): Promise<void> {
     const entry = this.#entries.get(mac);

@@ -1,0 +1,78 @@
+/**
+ * One allotment, several devices, one kernel quota each (portal/kernel-quota.ts). A device's quota is installed at its
+ * gate's opening with the session's whole bytes left, so without more two devices sharing 10 MiB could together pass
+ * up to 20 MiB before a reading caught up. After every tick that billed a shared session, its bytes left (from the
+ * billed sum) are split among its braked devices and each quota set to let exactly its share more through from then
+ * on (the kernel's count so far plus the share): the shares add up to the bytes left, so the devices together can pass
+ * the allotment plus only what they passed between the tick's reading and the kernel's change (and the refill of a
+ * device stopped within KERNEL_SLACK_BYTES of the end: brake-watch.ts). docs/performance.md has the bound measured.
+ *
+ * The split follows demand: a quarter of the bytes left is spread evenly (a device idle last tick can start at once,
+ * without waiting a tick), three quarters by what each device passed in the tick. A device that uses up its share
+ * before the next tick waits for it (its quota stops it, and the next split hands it most of what is left).
+ */
+import type { KernelQuotaPort, SessionsPort, UsageReport } from './ports.ts';
+
+/** Of the bytes left, the part split evenly among the devices; the rest follows each device's bytes in the tick. */
+const EVEN_PART = 0.25;
+
+/**
+ * The bytes left split among `devices` (their bytes in the last tick): whole bytes, adding up to at most `left`
+ * (never more: the kernel must not let the devices together past the allotment). Pure.
+ */
+export function splitShares(left: number, devices: ReadonlyArray<{ mac: string; bytes: number }>): Map<string, number> {
+  const out = new Map<string, number>();
+  const n = devices.length;
+  if (n === 0) return out;
+  const pool = Math.max(0, Math.floor(Number.isFinite(left) ? left : 0));
+  const total = devices.reduce((sum, d) => sum + Math.max(0, d.bytes), 0);
+  const even = total > 0 ? EVEN_PART : 1;
+  for (const d of devices) {
+    const weight = even / n + (total > 0 ? (1 - EVEN_PART) * Math.max(0, d.bytes) / total : 0);
+    out.set(d.mac, Math.floor(pool * weight));
+  }
+  return out;
+}
+
+export class SharedQuota {
+  /** Splits handed to the kernel (MeterStats). */
+  splits = 0;
+
+  constructor(private readonly sessions: SessionsPort, private readonly kernel: KernelQuotaPort | undefined) {}
+
+  /**
+   * After a tick's billing (its usage reports): each shared data session billed in it has its bytes left split among
+   * its braked devices. Resolves when the kernel has the new quotas; never throws (the kernel quota logs its failures).
+   */
+  async onUsage(usage: readonly UsageReport[]): Promise<void> {
+    const kernel = this.kernel;
+    const devicesOf = this.sessions.sharedDevices?.bind(this.sessions);
+    if (kernel?.share === undefined || devicesOf === undefined) return;
+    /** Session id → device → bytes in this tick, for shared data sessions still running. */
+    let billed: Map<string, Map<string, number>> | undefined;
+    for (const u of usage) {
+      if (u.metric !== 'bytes' || u.exhausted || !(u.remainingBytes > 0)) continue;
+      const devices = devicesOf(u.sessionId);
+      if (devices === undefined) continue;
+      billed ??= new Map();
+      let byMac = billed.get(u.sessionId);
+      if (byMac === undefined) billed.set(u.sessionId, byMac = new Map());
+      byMac.set(u.mac, (byMac.get(u.mac) ?? 0) + u.deltaBytes);
+    }
+    if (billed === undefined) return;
+    const shares: Array<{ mac: string; shareBytes: number }> = [];
+    for (const [id, byMac] of billed) {
+      const devices = devicesOf(id);
+      if (devices === undefined) continue;
+      const braked = devices.filter((mac) => kernel.has(mac));
+      if (braked.length === 0) continue;
+      const left = this.sessions.remainingBytes(id);
+      for (const [mac, shareBytes] of splitShares(left, braked.map((mac) => ({ mac, bytes: byMac.get(mac) ?? 0 })))) {
+        shares.push({ mac, shareBytes });
+      }
+    }
+    if (shares.length === 0) return;
+    this.splits++;
+    await kernel.share(shares);
+  }
+}

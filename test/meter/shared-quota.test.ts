@@ -1,0 +1,154 @@
+// Several devices per purchase under the kernel quota: after each tick the session's bytes left are split among its
+// devices' quotas, so what the kernel still lets the devices through together never exceeds the session's bytes left
+// (a quota installed at each gate's opening with the whole bytes left would let two devices pass twice the allotment).
+// The kernel is a model here (count and limit per client); test/portal/kernel-quota-share.test.ts has the nft side.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
+import { splitShares } from '../../src/meter/shared-quota.ts';
+import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
+
+const A = '02:00:00:00:00:2a';
+const B = '02:00:00:00:00:2b';
+const C = '02:00:00:00:00:2c';
+const K = 1024;
+
+test('splitShares: whole bytes adding up to at most what is left, by demand, an idle device keeping a part', () => {
+  const s = splitShares(100_000, [{ mac: A, bytes: 30_000 }, { mac: B, bytes: 0 }]);
+  const sum = [...s.values()].reduce((a, b) => a + b, 0);
+  assert.ok(sum <= 100_000 && sum >= 99_998, `sum ${sum}`);
+  assert.is(s.get(B), 12_500, 'the idle device keeps an even part of a quarter');
+  assert.is(s.get(A), 87_500);
+  assert.equal([...splitShares(10, [{ mac: A, bytes: 0 }, { mac: B, bytes: 0 }, { mac: C, bytes: 0 }]).values()], [3, 3, 3]);
+  assert.equal([...splitShares(-5, [{ mac: A, bytes: 1 }]).values()], [0], 'nothing left: nothing more through');
+  assert.equal([...splitShares(7777.9, [{ mac: A, bytes: 5 }]).values()], [7777], 'one device: all of it');
+  assert.is(splitShares(1000, []).size, 0);
+});
+
+/** The kernel's quotas as a model: a count and a limit per client; `share` sets limit = count + share. */
+function kernelModel() {
+  const q = new Map<string, { used: number; limit: number }>();
+  const shares: Array<Array<{ mac: string; shareBytes: number }>> = [];
+  return {
+    q, shares,
+    install(mac: string, limit: number) { q.set(mac, { used: 0, limit }); },
+    pass(mac: string, bytes: number): number {
+      const e = q.get(mac)!;
+      const through = Math.max(0, Math.min(bytes, e.limit - e.used));
+      e.used += through;
+      return through;
+    },
+    /** What every quota still lets through, together. */
+    open(): number { return [...q.values()].reduce((sum, e) => sum + Math.max(0, e.limit - e.used), 0); },
+    port: {
+      has: (mac: string) => q.has(mac),
+      usedUp: async () => new Set([...q].filter(([, e]) => e.used >= e.limit).map(([mac]) => mac)),
+      share: async (list: ReadonlyArray<{ mac: string; shareBytes: number }>) => {
+        shares.push([...list]);
+        for (const { mac, shareBytes } of list) { const e = q.get(mac); if (e) e.limit = e.used + shareBytes; }
+      },
+    },
+  };
+}
+
+async function rig() {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-shared-quota-'));
+  const now = { t: 1_795_221_800_000 };
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
+  const port = sessionManagerPort(sessions);
+  const kernel = kernelModel();
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: port, runner: createInlineRunner(),
+    clock: { now: () => now.t }, newSessionGraceMs: 0, kernelQuota: kernel.port,
+    closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
+  });
+  /** Traffic through the kernel first, as on a router: the portal counts only what the quota let through. */
+  const traffic = (mac: string, bytes: number) => portal.addTraffic(mac, kernel.pass(mac, bytes), 0);
+  const close = async () => {
+    await meter.close();
+    await sessions.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { now, portal, sessions, port, kernel, meter, traffic, close };
+}
+
+test('two devices under the kernel quota: after a tick their quotas together let through no more than the bytes left', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.2.0.1');
+    r.portal.addClient(B, '10.2.0.2');
+    r.now.t += 1000;
+    const { session } = await r.sessions.activate({
+      mac: A, metric: 'bytes', allotment: 400n * K_BIG, devices: 2,
+      payment: { method: 'grant', reference: 'shared-q', amount: 1n, asset: 'X', at: 1 },
+    });
+    // Each gate opens with a quota of what the session has left then (the valve's brake).
+    r.kernel.install(A, Number(r.sessions.remaining(session.id)));
+    r.portal.auth(A);
+    r.now.t += 10;
+    await r.meter.tick();
+    await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
+    assert.equal(r.port.sharedDevices?.(session.id), [A, B]);
+    r.kernel.install(B, Number(r.sessions.remaining(session.id)));
+    r.portal.auth(B);
+    r.now.t += 10;
+    await r.meter.tick();
+    r.traffic(A, 100 * K);
+    r.traffic(B, 40 * K);
+    r.now.t += 1000;
+    await r.meter.tick();
+    const left = Number(r.sessions.remaining(session.id));
+    assert.is(left, 260 * K);
+    assert.ok(r.kernel.open() <= left, `the quotas let ${r.kernel.open()} B through together, ${left} B left`);
+    assert.ok(r.kernel.open() >= left - 2, 'and no less (whole bytes)');
+    // The devices then send all they can: together they stop at the allotment.
+    r.traffic(A, 10_000 * K);
+    r.traffic(B, 10_000 * K);
+    const passed = r.kernel.q.get(A)!.used + r.kernel.q.get(B)!.used;
+    assert.ok(passed <= 400 * K, `passed ${passed} B of a 400 KiB allotment`);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.ok(r.kernel.shares.length >= 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a device leaving: the session is one device again and its quota is no longer split', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.2.0.1');
+    r.portal.addClient(B, '10.2.0.2');
+    r.now.t += 1000;
+    const { session } = await r.sessions.activate({
+      mac: A, metric: 'bytes', allotment: 400n * K_BIG, devices: 2,
+      payment: { method: 'grant', reference: 'shared-r', amount: 1n, asset: 'X', at: 1 },
+    });
+    await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
+    assert.equal(r.port.sharedDevices?.(session.id), [A, B]);
+    await r.sessions.removeDevice(session.id, B);
+    assert.is(r.port.sharedDevices?.(session.id), undefined);
+    r.kernel.install(A, Number(r.sessions.remaining(session.id)));
+    r.portal.auth(A);
+    r.now.t += 10;
+    await r.meter.tick();
+    r.traffic(A, 50 * K);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.kernel.shares.length, 0, 'a single device keeps the quota of its gate opening (the single-device path)');
+  } finally {
+    await r.close();
+  }
+});
+
+const K_BIG = 1024n;
+
+test.run();

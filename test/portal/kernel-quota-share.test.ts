@@ -1,0 +1,69 @@
+/**
+ * KernelQuota.share: the devices of one purchase splitting its bytes left. Each quota's new limit is the kernel's
+ * count so far plus the device's share (one read, one batch), so what the kernel lets through from now is the share
+ * exactly, whatever each device passed since its gate opened. nft is a fake that answers like the real one.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KernelQuota, KERNEL_QUOTA_TABLE } from '../../src/portal/kernel-quota.ts';
+
+const A = '02:00:00:00:0d:01';
+const B = '02:00:00:00:0d:02';
+
+test('share: each limit set to the kernel count plus the share, both in one batch after one read', async () => {
+  const used = new Map([['q_020000000d01', 300_000], ['q_020000000d02', 50_000]]);
+  const limits = new Map<string, number>();
+  const scripts: string[] = [];
+  const calls: string[][] = [];
+  const run = async (args: readonly string[], stdin: string): Promise<string> => {
+    calls.push([...args]);
+    if (args[0] === '-j') {
+      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+      return JSON.stringify({ nftables: [...used].map(([name, u]) => ({ quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes: limits.get(name) ?? 0, used: u } })) });
+    }
+    for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g)) limits.set(m[1]!, Number(m[2]));
+    scripts.push(stdin);
+    return '';
+  };
+  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 1_000_000);
+  await kq.set(B, '10.0.0.6', 1_000_000);
+  scripts.length = 0;
+  calls.length = 0;
+  await kq.share([{ mac: A, shareBytes: 500_000.6 }, { mac: B, shareBytes: 150_000 }, { mac: '02:00:00:00:0d:09', shareBytes: 7 }]);
+  assert.is(calls.filter((c) => c[0] === '-j').length, 1, 'one read of the counts');
+  assert.is(scripts.length, 1, 'one change for both');
+  assert.is(scripts[0],
+    'add quota inet sluice_quota q_020000000d01 { over 800000 bytes }\n' +
+    'add quota inet sluice_quota q_020000000d02 { over 200000 bytes }\n');
+  // Unchanged limits are not written again.
+  scripts.length = 0;
+  await kq.share([{ mac: A, shareBytes: 500_000 }]);
+  assert.is(scripts.length, 0);
+});
+
+test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
+  let fail = false;
+  const scripts: string[] = [];
+  const run = async (args: readonly string[], stdin: string): Promise<string> => {
+    if (args[0] === '-j') {
+      if (args[2] === 'table') throw new Error('no table');
+      if (fail) throw new Error('nft failed (exit 1)');
+      return JSON.stringify({ nftables: [] });
+    }
+    scripts.push(stdin);
+    return '';
+  };
+  const kq = new KernelQuota({ run, session: () => null });
+  await kq.share([{ mac: A, shareBytes: 5 }]);
+  assert.is(scripts.length, 0, 'not started: nothing');
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 1000);
+  scripts.length = 0;
+  fail = true;
+  await kq.share([{ mac: A, shareBytes: 5 }]);
+  assert.is(scripts.length, 0);
+});
+
+test.run();

@@ -12,13 +12,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Lab, MiB, ROUTER_LAN_IP, fmt, run as sh, sleep, waitFor, type Client } from './lab.ts';
+import { HTTP_SECTION, PAY_PAGE_LISTEN, api, errorCode } from './captive-api.ts';
+import { Lab, MiB, fmt, sleep, waitFor, type Client } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
 const pre = prerequisites();
-/** The pay page's port: `lab.sh --theme` opens it to the clients in openNDS's users-to-router rules. */
-const PAGE = `${ROUTER_LAN_IP}:2122`;
+const PAGE = PAY_PAGE_LISTEN;
 const lab = new LabRun();
 const { L, S, scenario } = lab;
 if (pre.lab) {
@@ -41,18 +41,6 @@ const ALLOTMENT = 4 * MiB;
  */
 const BOUND = 128 * 1024;
 
-/** An HTTP call to sluice's captive API from a client (the server knows the client by its source address). */
-async function api(c: Client, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const args = ['netns', 'exec', c.ns, 'curl', '-s', '--max-time', '10', '-w', '\n%{http_code}',
-    ...(body === undefined ? [] : ['-H', 'content-type: application/json', '--data-binary', JSON.stringify(body)]), `http://${PAGE}${path}`];
-  const r = await sh('ip', args, 15_000);
-  const lines = r.stdout.trimEnd().split('\n');
-  const status = Number(lines.pop());
-  let json: Record<string, unknown> = {};
-  try { json = JSON.parse(lines.join('\n')) as Record<string, unknown>; } catch { json = { raw: lines.join('\n') }; }
-  return { status, json };
-}
-
 const authenticated = (c: Client): Promise<boolean> => L().portalState(c.mac).then((s) => s === 'Authenticated');
 const gateOpen = (c: Client): Promise<true> =>
   waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await authenticated(c)) ? true : undefined), 100);
@@ -65,7 +53,7 @@ async function share(a: Client, b: Client): Promise<string> {
   await gateOpen(a);
   const list = await waitFor(`sluice to know ${a.mac}`, 10_000, async () => {
     const r = await api(a, '/devices');
-    return (r.json.error as { code?: string } | undefined)?.code === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
+    return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
   }, 250);
   assert.is(list.status, 200, JSON.stringify(list.json));
   const code = String(list.json.code);
@@ -73,7 +61,7 @@ async function share(a: Client, b: Client): Promise<string> {
   // sluice learns the client list from the portal's snapshots: a device that just connected may not be in it yet.
   const joined = await waitFor(`sluice to know ${b.mac}`, 10_000, async () => {
     const r = await api(b, '/devices/join', { code });
-    return (r.json.error as { code?: string } | undefined)?.code === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
+    return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
   }, 250);
   assert.is(joined.status, 200, JSON.stringify(joined.json));
   await gateOpen(b);
@@ -81,9 +69,7 @@ async function share(a: Client, b: Client): Promise<string> {
 }
 
 scenario('sluice daemon starts against the lab (kernel quota on, pay page API)', pre.daemon, async () => {
-  lab.sluice = await Sluice.start(L(), { pollInterval: 1, extraConfig:
-    // A PC-sync secret turns the LAN endpoint on without a payment backend (the lab has none: purchases are grants).
-    `config http 'http'\n\toption listen '${PAGE}'\n\toption pcsync_secret 'lab-devices-secret-0123456789abcdef'\n` });
+  lab.sluice = await Sluice.start(L(), { pollInterval: 1, extraConfig: HTTP_SECTION });
   figure(`sluice poll 1 s via ${S().via}, kernel quota ${S().kernelQuota ? 'on' : 'off'}`);
   assert.ok(S().kernelQuota, 'this file measures the kernel quota');
 });

@@ -21,7 +21,7 @@ const BRAKE_MARGIN_MS = 20;
  * not ended but given a fresh quota of exactly what is left, up to MAX_BRAKE_REFILLS times: TCP resends the lost data
  * in smaller segments, so each stop comes closer. At most this much of an allotment is ever billed without passing.
  */
-const BRAKE_REFILL_MIN_BYTES = 4096;
+export const BRAKE_REFILL_MIN_BYTES = 4096;
 const MAX_BRAKE_REFILLS = 3;
 /**
  * How often (ms) braked sessions far from their allotment by sluice's count are checked against the kernel. The

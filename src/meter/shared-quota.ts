@@ -7,10 +7,14 @@
  * the allotment plus only what they passed between the tick's reading and the kernel's change (and the refill of a
  * device stopped within KERNEL_SLACK_BYTES of the end: brake-watch.ts). docs/performance.md has the bound measured.
  *
+ * Within BRAKE_REFILL_MIN_BYTES of the end there is no new split: the brake watch ends the session when the kernel
+ * stops any one of its devices (brake-watch.ts checks every device of a shared session).
+ *
  * The split follows demand: a quarter of the bytes left is spread evenly (a device idle last tick can start at once,
  * without waiting a tick), three quarters by what each device passed in the tick. A device that uses up its share
  * before the next tick waits for it (its quota stops it, and the next split hands it most of what is left).
  */
+import { BRAKE_REFILL_MIN_BYTES } from './brake-watch.ts';
 import type { KernelQuotaPort, SessionsPort, UsageReport } from './ports.ts';
 
 /** Of the bytes left, the part split evenly among the devices; the rest follows each device's bytes in the tick. */
@@ -67,6 +71,9 @@ export class SharedQuota {
       const braked = devices.filter((mac) => kernel.has(mac));
       if (braked.length === 0) continue;
       const left = this.sessions.remainingBytes(id);
+      // This close the brake watch ends the session once the kernel stops any of its devices: a new split would
+      // lift that stop (and the earlier shares still add up to no more than what is left).
+      if (left <= BRAKE_REFILL_MIN_BYTES) continue;
       for (const [mac, shareBytes] of splitShares(left, braked.map((mac) => ({ mac, bytes: byMac.get(mac) ?? 0 })))) {
         shares.push({ mac, shareBytes });
       }

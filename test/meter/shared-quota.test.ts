@@ -149,6 +149,36 @@ test('a device leaving: the session is one device again and its quota is no long
   }
 });
 
+test('near the end, the kernel stopping either device ends the shared session (not only the device first watched)', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.2.0.1');
+    r.portal.addClient(B, '10.2.0.2');
+    r.now.t += 1000;
+    const { session } = await r.sessions.activate({
+      mac: A, metric: 'bytes', allotment: 200n * K_BIG, devices: 2,
+      payment: { method: 'grant', reference: 'shared-e', amount: 1n, asset: 'X', at: 1 },
+    });
+    await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
+    for (const mac of [A, B]) { r.kernel.install(mac, Number(r.sessions.remaining(session.id))); r.portal.auth(mac); }
+    r.now.t += 10;
+    await r.meter.tick(); // base readings
+    r.traffic(A, 150 * K); // 50 KiB left: watched from A's reading; split 43.75 / 6.25 KiB
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.kernel.q.get(B)!.limit, 6400);
+    r.traffic(B, 10 * K); // the kernel stops B at its share
+    r.traffic(A, 40 * K);
+    r.now.t += 1000;
+    await r.meter.tick();
+    const s = r.sessions.get(session.id)!;
+    assert.is(s.state, 'EXPIRED', 'ended: B is stopped and 4 KiB is all that is left');
+    assert.is(r.meter.stats().kernel_quota_ends, 1, 'by the kernel stop');
+  } finally {
+    await r.close();
+  }
+});
+
 const K_BIG = 1024n;
 
 test.run();

@@ -35,16 +35,10 @@ type SessionGroup = (typeof SESSION_GROUPS)[number];
 const isGroup = (s: string): s is SessionGroup => (SESSION_GROUPS as readonly string[]).includes(s);
 const optionalText = { kind: 'string', maxLength: 253 } as const;
 
-/** `gate` of a live session (open / pending) in `session` and `sessions`; ended sessions have none. */
-/** A live session's gate, and its rates in force (bits per second) when it has a speed tier. */
-function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending'; rate_down?: number; rate_up?: number } {
+/** `gate` of a live session (open / pending) in `session`, `sessions` and `change`; ended sessions have none. */
+function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending' } {
   if (!isLive(session)) return {};
-  const rates = backend.ratesOf?.(session.mac) ?? null;
-  return {
-    ...(backend.gateOf && { gate: backend.gateOf(session.mac) }),
-    ...(rates?.downBps != null && { rate_down: rates.downBps }),
-    ...(rates?.upBps != null && { rate_up: rates.upBps }),
-  };
+  return backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
 }
 
 /**
@@ -206,9 +200,9 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       }
       if (hasRates) {
         if (!backend.changeRates) throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
-        const now = backend.ratesOf?.(session.mac) ?? null;
-        await backend.changeRates(session.mac, { downBps: down ?? now?.downBps ?? null, upBps: up ?? now?.upBps ?? null });
-        session = backend.session({ id: session.id }) ?? session;
+        // The direction not named keeps the session's own rate (none: not limited).
+        const now = session.rates;
+        session = await backend.changeRates(session.mac, { downBps: down ?? now?.downBps ?? null, upBps: up ?? now?.upBps ?? null });
       }
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
     },

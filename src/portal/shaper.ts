@@ -153,6 +153,18 @@ export class Shaper {
   }
 
   /**
+   * An earlier run's table, deleted while this run has not started the shaper (a daemon killed or stopped leaves its
+   * table and qdisc in the kernel): without it no packet is classed or policed, so the old entries limit no one (the
+   * qdisc stays, unclassed traffic passes it unshaped, until a start replaces it). A no-op once started.
+   */
+  dropLeftover(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#started) return;
+      try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none left, or nft cannot run */ }
+    });
+  }
+
+  /**
    * Limits a client from now (replacing its earlier rates); rates both null: not limited any more. The first call
    * starts the shaper when start() was not called (the qdisc goes on the LAN device only once a tier is sold).
    */

@@ -1,6 +1,7 @@
 /**
- * ubus `change` with rate_down/rate_up: new rates for a limited client's gate from now (the shaper's change), checked
- * like the config's rates; `session`/`sessions`/`change` replies show the rates in force.
+ * ubus `change` with rate_down/rate_up: new rates for a live session from now, through the backend's one rate path
+ * (changeRates: journaled, then the gate), checked like the config's rates; the direction not named keeps the
+ * session's own; `session`/`sessions`/`change` replies show the session's rates (null: not limited).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,13 +17,12 @@ const live: Session = {
 };
 
 function backend(initial: ClientRates | null) {
-  const rates = new Map<string, ClientRates>(initial ? [[MAC, initial]] : []);
+  let session: Session = { ...live, ...(initial && { rates: initial }) };
   const changes: Array<[string, ClientRates]> = [];
   const b = {
     now: () => 2_000,
-    session: (q: { mac?: string; id?: string }) => (q.mac === MAC || q.id === live.id ? live : undefined),
-    ratesOf: (mac: string) => rates.get(mac) ?? null,
-    changeRates: async (mac: string, r: ClientRates) => { changes.push([mac, r]); rates.set(mac, r); },
+    session: (q: { mac?: string; id?: string }) => (q.mac === MAC || q.id === live.id ? session : undefined),
+    changeRates: async (mac: string, r: ClientRates) => { changes.push([mac, r]); session = { ...session, rates: r }; return session; },
     change: async () => { throw new Error('limits not asked for'); },
   } as unknown as SluiceBackend;
   return { b, changes };
@@ -35,6 +35,15 @@ test('change rate_down: the shaper gets the new download rate, the upload kept; 
   const session = (reply as { data?: { session?: Record<string, unknown> } }).data?.session ?? (reply as { session?: Record<string, unknown> }).session;
   assert.is(session?.rate_down, 8_000_000);
   assert.is(session?.rate_up, 1_000_000);
+});
+
+test('change rate_up of a session without a tier: the download stays unlimited (null)', async () => {
+  const { b, changes } = backend(null);
+  const reply = await invokeMethod(b, 'change', { id: live.id, rate_up: '512kbit' });
+  assert.equal(changes, [[MAC, { downBps: null, upBps: 512_000 }]]);
+  const session = (reply as { data?: { session?: Record<string, unknown> } }).data?.session ?? (reply as { session?: Record<string, unknown> }).session;
+  assert.is(session?.rate_down, null);
+  assert.is(session?.rate_up, 512_000);
 });
 
 test('change with a bad rate is refused before anything changes; no limit at all is refused too', async () => {

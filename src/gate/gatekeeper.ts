@@ -169,7 +169,9 @@ export class Gatekeeper {
     // New rates (on flash already): every open gate of the session is limited anew; a pending one gets them at its auth.
     sessions.on('rates', (s) => {
       const previous = this.rateChanges.get(s.id) ?? Promise.resolve();
-      const run = previous.then(() => this.applyRates(s));
+      const run = previous.then(() => this.applyRates(s)).catch((err: unknown) => {
+        this.options.log.warn('new rates not set', { session: s.id, reason: toSluiceError(err).message });
+      });
       this.rateChanges.set(s.id, run);
       void run.finally(() => { if (this.rateChanges.get(s.id) === run) this.rateChanges.delete(s.id); });
     });

@@ -253,7 +253,7 @@ export class Shaper {
   /** The qdisc (fresh: every class goes with the old one), each client's class, then the whole table. */
   async #rebuild(): Promise<boolean> {
     try {
-      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
+      await this.#freshQdisc();
       for (const e of this.#entries.values()) if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
       await this.#o.nft(['-f', '-'], shaperTableScript([...this.#entries.values()]));
       return true;
@@ -263,6 +263,21 @@ export class Shaper {
       this.#log.warn('shaper off: tc or nft cannot set the rates; clients are not limited', { reason: toSluiceError(err).message });
       try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none, or nft cannot run */ }
       return false;
+    }
+  }
+
+  /**
+   * `replace` creates the root qdisc, or replaces another kind; but on the HTB an earlier run of sluice left (a daemon
+   * restart: the kernel keeps it) it is a change, which the kernel refuses ("Change operation not supported by
+   * specified qdisc", seen on the lab): then that one, ours by its handle, is deleted (the kernel deletes a root qdisc
+   * only when the handle matches, so an operator's own is never touched) and created anew.
+   */
+  async #freshQdisc(): Promise<void> {
+    try {
+      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
+    } catch (err) {
+      try { await this.#o.tc(['qdisc', 'del', 'dev', this.#o.device, 'root', 'handle', `${SHAPER_MAJOR}:`], ''); } catch { throw err; }
+      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
     }
   }
 

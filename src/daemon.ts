@@ -19,7 +19,7 @@ import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './mete
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
 import { Gatekeeper, openPortal } from './gate/index.ts';
-import { createSinks, RadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
+import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
 import { EscrowLedger } from './escrow/index.ts';
 import { startLanEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
@@ -134,6 +134,8 @@ export class Daemon {
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
+      // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
+      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
     });
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
     // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.

@@ -123,14 +123,15 @@ export class DaemonBackend implements SluiceBackend {
    * THE rate-change path (ubus `change` rate_down/rate_up; a RADIUS CoA-Request's rates go the same way): the MAC's live
    * session gets these rates, both directions (null: not limited that way), from now. Journaled first
    * (SessionManager.setRates: on flash before anyone acts, so a restart re-limits its gate with them); then the gate sets
-   * them on the session's open gates (a pending gate gets them at its auth). Answers after the kernel's change, or after
-   * the bounded wait of a purchase; the session's view (its `rates` the new ones).
+   * them on the session's open gates (a pending gate gets them at its auth). Resolves once the kernel has them, with the
+   * session's view (its `rates` the new ones).
    */
   async changeRates(mac: string, rates: ClientRates): Promise<Session> {
     const live = this.parts.sessions.byMac(mac);
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
     const session = await this.parts.sessions.setRates(live.id, rates);
-    await Promise.race([this.parts.gates.ratesApplied(session.id), delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, undefined)]);
+    // In force when this resolves (a CoA-ACK says so): bounded by the auth in flight, if any, and tc/nft's own timeouts.
+    await this.parts.gates.ratesApplied(session.id);
     return this.parts.sessions.get(session.id) ?? session;
   }
 

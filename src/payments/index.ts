@@ -19,6 +19,8 @@ export {
   PENDING_MARGIN_SECONDS, X402SessionMethod, parseSessionTerms, type SessionDeposit, type X402SessionOptions,
 } from './x402-session.ts';
 export { VoucherMethod, termsFromAccept, type VoucherMethodOptions, type VoucherPayment, type VoucherTerms } from './voucher.ts';
+// A CoA-Request's rates are read like an Accept's (upstream/radius/coa-rates.ts): one reader of those attributes.
+export { ratesFromAccept, type VoucherRates } from './voucher-rates.ts';
 export {
   EscrowCredit, escrowRefOf, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
   type HoldingGate,

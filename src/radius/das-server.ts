@@ -165,7 +165,9 @@ export class DasServer {
     entry.reply = reply;
     if (answer.code.endsWith('ACK')) this.counters.acked++;
     else this.counters.naked++;
-    this.options.log?.info(`radius ${answer.code}`, { from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined });
+    this.options.log?.info(`radius ${answer.code}`, {
+      from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined, reason: answer.reason,
+    });
     this.reply(reply, from, port);
   }
 

@@ -10,8 +10,10 @@
  * is bound either to the session it names by Acct-Session-Id (unique per session: a replay meets that same session,
  * already ended or set to those same limits), or to a time by Event-Timestamp (the listener drops one more than its
  * window off; the caller matches only sessions created by then). With neither → NAK Missing-Attribute (402). CoA sets new totals: Session-Timeout (seconds from the session's start),
- * ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords (bytes; the smaller if both). Any other
- * attribute → NAK Unsupported-Attribute (401); Service-Type Authorize-Only → NAK Unsupported-Service (405).
+ * ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords (bytes; the smaller if both), and new
+ * rates: WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit (read by the caller, with the voucher Accept's own reader:
+ * this library only lets them through and says they are there). Any other attribute → NAK Unsupported-Attribute (401);
+ * Service-Type Authorize-Only → NAK Unsupported-Service (405).
  */
 import { attributeByCode, ERROR_CAUSE } from './dictionary.ts';
 import { macFromStationId } from './nas.ts';
@@ -24,6 +26,8 @@ export interface DasAnswer {
   outcome: 'disconnected' | 'changed' | 'not-found' | 'missing-attribute' | 'unsupported-attribute' | 'unsupported-service'
     | 'nas-mismatch' | 'invalid-request' | 'failed';
   sessions: string[];
+  /** For the log: what was wrong with a refused value, when the outcome alone does not say. */
+  reason?: string;
 }
 
 /** What a well-formed request asks for: the sessions it names (every field given must match) and, for CoA, the change. */
@@ -38,10 +42,12 @@ export interface DasRequest {
   /** Event-Timestamp (s since the epoch): sessions created after it are not the ones the request means. */
   eventTimestamp: number | undefined;
   /**
-   * CoA: the new totals; null when the request carries none or a malformed one (Invalid-Request, answered only once
-   * some session matched: a request for no session is Session-Context-Not-Found first). Disconnect: null.
+   * CoA: the new totals, empty when it carries none; null when one is malformed (Invalid-Request, answered only once
+   * some session matched: a request for no session is Session-Context-Not-Found first). Disconnect: empty.
    */
   limits: { seconds?: bigint; bytes?: bigint } | null;
+  /** CoA: it carries a rate attribute (COA_RATE_ATTRIBUTES), for the caller to read. Disconnect: false. */
+  rates: boolean;
 }
 
 /** Our NAS identity, to refuse a request meant for another NAS. */
@@ -58,6 +64,8 @@ const NEUTRAL = new Set(['NAS-IP-Address', 'NAS-IPv6-Address', 'NAS-Identifier',
   'Reply-Message', 'Acct-Interim-Interval']);
 const COA_LIMITS = new Set(['Session-Timeout', 'ChilliSpot-Max-Total-Octets', 'ChilliSpot-Max-Total-Gigawords',
   'Mikrotik-Total-Limit', 'Mikrotik-Total-Limit-Gigawords']);
+/** A CoA's new speed tier: the attributes a voucher's Access-Accept sets it with (bits per second; MikroTik's text). */
+const COA_RATE_ATTRIBUTES: ReadonlySet<string> = new Set(['WISPr-Bandwidth-Max-Down', 'WISPr-Bandwidth-Max-Up', 'Mikrotik-Rate-Limit']);
 
 /** The NAK for a request (Disconnect-NAK or CoA-NAK), carrying its Error-Cause. */
 export function dasNak(request: RadiusPacket, cause: keyof typeof ERROR_CAUSE, outcome: DasAnswer['outcome']): DasAnswer {
@@ -80,7 +88,7 @@ export function readDasRequest(request: RadiusPacket, nas: DasNas): { request: D
 
   for (const a of request.attributes) {
     const name = attributeByCode(a.vendor, a.type)?.name;
-    if (name === undefined || !(IDENTIFYING.has(name) || NEUTRAL.has(name) || name === 'Service-Type' || (!disconnect && COA_LIMITS.has(name)))) {
+    if (name === undefined || !(IDENTIFYING.has(name) || NEUTRAL.has(name) || name === 'Service-Type' || (!disconnect && (COA_LIMITS.has(name) || COA_RATE_ATTRIBUTES.has(name))))) {
       return no('Unsupported-Attribute', 'unsupported-attribute');
     }
   }
@@ -111,7 +119,8 @@ export function readDasRequest(request: RadiusPacket, nas: DasNas): { request: D
   if (sessionId === undefined && eventTimestamp === undefined) return no('Missing-Attribute', 'missing-attribute');
   const mac = station === undefined ? undefined : macFromStationId(station);
   if (mac === null) return no('Session-Context-Not-Found', 'not-found');
-  return { request: { packet: request, disconnect, sessionId, user, mac, ip, eventTimestamp, limits: disconnect ? null : coaLimits(r) } };
+  const rates = !disconnect && request.attributes.some((a) => COA_RATE_ATTRIBUTES.has(attributeByCode(a.vendor, a.type)?.name ?? ''));
+  return { request: { packet: request, disconnect, sessionId, user, mac, ip, eventTimestamp, limits: disconnect ? {} : coaLimits(r), rates } };
 }
 
 function coaLimits(r: AttributeReader): { seconds?: bigint; bytes?: bigint } | null {
@@ -125,6 +134,5 @@ function coaLimits(r: AttributeReader): { seconds?: bigint; bytes?: bigint } | n
   } catch {
     return null;
   }
-  if (seconds === undefined && bytes === undefined) return null;
   return { ...(seconds !== undefined && { seconds: BigInt(seconds) }), ...(bytes !== undefined && { bytes }) };
 }

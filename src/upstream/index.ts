@@ -8,5 +8,6 @@ export { Outbox, type AppendOptions, type OutboxOptions, type OutboxRecord, type
 
 export { MqttSink, type MqttSinkDeps } from './mqtt/sink.ts';
 export { RadiusUpstream, type RadiusDeps } from './radius/upstream.ts';
+export { ubusChangeRates, type DasRates } from './radius/coa-rates.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { createSinks, type SinkDeps } from './create-sinks.ts';

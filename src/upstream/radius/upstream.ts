@@ -15,6 +15,7 @@ import { VoucherMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
+import type { DasRates } from './coa-rates.ts';
 import { answerDas, type DasContext } from './das.ts';
 
 /** What the radius upstream needs from the daemon. */
@@ -32,6 +33,8 @@ export interface RadiusDeps {
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   /** Closes a client's gate (Disconnect answers ACK once the gates are closed). */
   closeGate: (mac: string) => Promise<unknown>;
+  /** Speed tiers, for a CoA-Request's rates (coa-rates.ts); absent: refused (Resources-Unavailable). */
+  rates?: DasRates;
   /**
    * All of its timers (a test's fake time). Default: accounting's and the retired clients' unref'd (backgroundTimers:
    * sockets keep the process alive), the Disconnect's gate wait plain (systemTimers: its answer awaits it).
@@ -126,6 +129,7 @@ export class RadiusUpstream implements UpstreamSink {
       sessions: this.deps.sessions,
       userNameOf: accountingUserName,
       nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
+      ...(this.deps.rates && { rates: this.deps.rates }),
       // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
       // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
       closeGates: async (ended) => {

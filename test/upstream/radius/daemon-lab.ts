@@ -11,9 +11,10 @@ export interface RadiusLab { radius: FreeRadius; lab: DaemonLab; coaPort: number
 /**
  * A suite whose every test gets a fresh FreeRADIUS and daemon (40 portal clients `mac(1…40)` at 10.0.1.n). No
  * radius.coa_listen, as shipped: the listener is the dual-stack socket on `::` that radclient reaches over IPv4
- * (issue 23 item 11: with coa_listen always set, its replies going nowhere by default was never seen).
+ * (issue 23 item 11: with coa_listen always set, its replies going nowhere by default was never seen). `extraConfig`
+ * is appended to the config (a section of the same name reopens it: `config sluice 'main'` adds main options).
  */
-export function radiusDaemonSuite(name: string): Test<RadiusLab> {
+export function radiusDaemonSuite(name: string, extraConfig = ''): Test<RadiusLab> {
   const t = suite<RadiusLab>(name, {} as RadiusLab);
   t.before.each(async (c) => {
     c.radius = await FreeRadius.start();
@@ -32,7 +33,7 @@ config radius 'radius'
 \toption timeout '0.3'
 \toption retries '1'
 \toption backoff_max '2'
-` });
+${extraConfig}` });
     for (let i = 1; i <= 40; i++) c.lab.portal.addClient(mac(i), `10.0.1.${i}`);
     await c.lab.startDaemon();
   });

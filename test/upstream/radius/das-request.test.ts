@@ -23,9 +23,9 @@ test('a Disconnect names its sessions by every identifying attribute given; the 
     ['NAS-Identifier', 'router-test'],
   ]), NAS);
   assert.ok('request' in read);
-  const { disconnect, sessionId, user, mac, ip, limits } = read.request;
-  assert.equal({ disconnect, sessionId, user, mac, ip, limits },
-    { disconnect: true, sessionId: 'abc', user: 'alice', mac: '02:00:00:00:0a:01', ip: '192.168.1.20', limits: null });
+  const { disconnect, sessionId, user, mac, ip, limits, rates } = read.request;
+  assert.equal({ disconnect, sessionId, user, mac, ip, limits, rates },
+    { disconnect: true, sessionId: 'abc', user: 'alice', mac: '02:00:00:00:0a:01', ip: '192.168.1.20', limits: {}, rates: false });
 });
 
 test('a CoA carries its new totals: Session-Timeout, and the smaller of the two byte limits', () => {
@@ -36,7 +36,24 @@ test('a CoA carries its new totals: Session-Timeout, and the smaller of the two 
   assert.equal(read.request.limits, { seconds: 600n, bytes: 4000n });
   const none = readDasRequest(request('CoA-Request', [['User-Name', 'alice'], ['Event-Timestamp', 1_700_000_000]]), NAS);
   assert.ok('request' in none);
-  assert.is(none.request.limits, null, 'no totals: Invalid-Request once a session matched');
+  assert.equal([none.request.limits, none.request.rates], [{}, false], 'no totals: Invalid-Request once a session matched');
+  const bad = readDasRequest(request('CoA-Request', [['User-Name', 'alice'], ['Session-Timeout', Buffer.from([1, 2])], ['Event-Timestamp', 1_700_000_000]]), NAS);
+  assert.ok('request' in bad);
+  assert.is(bad.request.limits, null, 'a malformed total: Invalid-Request once a session matched');
+});
+
+test('a CoA may carry a speed tier (WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit): let through, for the caller to read', () => {
+  for (const attrs of [[['WISPr-Bandwidth-Max-Down', 4_000_000]], [['WISPr-Bandwidth-Max-Up', 1_000_000]], [['Mikrotik-Rate-Limit', '1M/4M']]] as AttributeInput[][]) {
+    const read = readDasRequest(request('CoA-Request', [['Acct-Session-Id', 'abc'], ...attrs]), NAS);
+    assert.ok('request' in read, JSON.stringify(attrs));
+    assert.equal([read.request.rates, read.request.limits], [true, {}]);
+  }
+  const both = readDasRequest(request('CoA-Request', [['Acct-Session-Id', 'abc'], ['Session-Timeout', 60], ['Mikrotik-Rate-Limit', '1M/4M']]), NAS);
+  assert.ok('request' in both);
+  assert.equal([both.request.rates, both.request.limits], [true, { seconds: 60n }]);
+  // A Disconnect sets nothing; CoovaChilli's own bandwidth attributes are not read (WISPr's are the ones it sends too).
+  assert.equal(nakOf(request('Disconnect-Request', [['Acct-Session-Id', 'abc'], ['WISPr-Bandwidth-Max-Down', 4_000_000]])), ['Disconnect-NAK', 'unsupported-attribute', 401]);
+  assert.equal(nakOf(request('CoA-Request', [['Acct-Session-Id', 'abc'], ['ChilliSpot-Bandwidth-Max-Down', 4_000_000]])), ['CoA-NAK', 'unsupported-attribute', 401]);
 });
 
 test('the NAKs given before any session is looked at, with their Error-Cause', () => {

@@ -7,11 +7,16 @@ import { MemoryStore } from '../../../src/sessions/memory-store.ts';
 import type { Session } from '../../../src/sessions/model.ts';
 import { DasServer } from '../../../src/radius/das-server.ts';
 import { answerDas, type DasContext } from '../../../src/upstream/radius/das.ts';
+import type { RateChange } from '../../../src/upstream/radius/coa-rates.ts';
 import { decodePacket, encodeRequest, AttributeReader, CODE, MAX_OCTET_LIMIT } from '../../../src/radius/packet.ts';
 import { radclient } from '../../peers/freeradius.ts';
 
 const SECRET = 'das-secret';
-interface Ctx { sessions: SessionManager; das: DasServer; closed: string[]; setLimitsCalls: number }
+interface Ctx {
+  sessions: SessionManager; das: DasServer; closed: string[]; setLimitsCalls: number;
+  /** The rate-change path as the DAS calls it (in the daemon: ubus `change`), and the shaper's state it reads. */
+  rateCalls: Array<[string, RateChange]>; shaperUsable: boolean; shaperFailsOnChange: boolean;
+}
 const t = suite<Ctx>('das', {} as Ctx);
 
 let n = 0;
@@ -32,6 +37,14 @@ function dasContext(c: Ctx): DasContext {
     userNameOf: (s) => s.user ?? s.mac.toUpperCase().replace(/:/g, '-'),
     nasIdentifier: 'router-test', nasIp: '127.0.0.1',
     closeGates: async (ended) => { c.closed.push(...ended.map((s) => s.mac)); },
+    rates: {
+      usable: () => c.shaperUsable,
+      change: async (s, change) => {
+        c.rateCalls.push([s.id, change]);
+        // tc refused and the rebuild too: the shaper turns itself off (portal/shaper.ts), it never throws.
+        if (c.shaperFailsOnChange) c.shaperUsable = false;
+      },
+    },
   };
 }
 
@@ -39,6 +52,9 @@ t.before.each(async (c) => {
   c.sessions = await SessionManager.open({ store: new MemoryStore() });
   c.closed = [];
   c.setLimitsCalls = 0;
+  c.rateCalls = [];
+  c.shaperUsable = true;
+  c.shaperFailsOnChange = false;
   const ctx = dasContext(c);
   c.das = await DasServer.start({
     port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }],
@@ -122,6 +138,63 @@ t('CoA NAKs: unsupported attribute 401, Authorize-Only 405, bytes for a time ses
   r = await radclient(target(c), 'coa', SECRET, `User-Name="erin", ${now()}`);
   assert.match(r.output, /Received CoA-NAK[\s\S]*Invalid-Request/, 'nothing to change: 404');
   assert.is(c.setLimitsCalls, 0);
+});
+
+t('CoA with WISPr-Bandwidth-Max-Down/-Up or Mikrotik-Rate-Limit: new rates by the change path, no deauth; with totals, both', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'rita');
+  let r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", WISPr-Bandwidth-Max-Down=4000000, WISPr-Bandwidth-Max-Up=1000000`);
+  assert.match(r.output, /Received CoA-ACK/, r.output);
+  r = await radclient(target(c), 'coa', SECRET, `User-Name="rita", Mikrotik-Rate-Limit="512k/2M", Session-Timeout=7200, ${now()}`);
+  assert.match(r.output, /Received CoA-ACK/, r.output);
+  assert.equal(c.rateCalls, [[s.id, { downBps: 4_000_000, upBps: 1_000_000 }], [s.id, { upBps: 512_000, downBps: 2_000_000 }]]);
+  assert.equal([c.sessions.get(s.id)!.state, c.sessions.get(s.id)!.expiresAt, c.closed], ['ACTIVE', s.startedAt! + 7200_000, []]);
+});
+
+t('CoA rates refused whole: a bad rate beside a good total 404, unknown session 503, CoovaChilli bandwidth 401, 0/0 alone 404', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'sam');
+  const nak = async (attrs: string, cause: string) => {
+    const r = await radclient(target(c), 'coa', SECRET, attrs);
+    assert.match(r.output, new RegExp(`Received CoA-NAK[\\s\\S]*Error-Cause = ${cause}`), `${attrs}: ${r.output}`);
+  };
+  await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, WISPr-Bandwidth-Max-Down=100`, 'Invalid-Request');
+  await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, Mikrotik-Rate-Limit="fast"`, 'Invalid-Request');
+  await nak(`Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="1M/4M", WISPr-Bandwidth-Max-Up=1`, 'Invalid-Request');
+  await nak(`Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="0/0"`, 'Invalid-Request');
+  await nak(`Acct-Session-Id="no-such-session", WISPr-Bandwidth-Max-Down=4000000`, 'Session-Context-Not-Found');
+  await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, ChilliSpot-Bandwidth-Max-Down=4000`, 'Unsupported-Attribute');
+  assert.equal([c.rateCalls, c.setLimitsCalls, c.sessions.get(s.id)!.expiresAt], [[], 0, s.expiresAt], 'nothing half-applied');
+  // The log line of the NAK says which value and why (the outcome alone would not).
+  const answer = await answerDas(decodePacket(encodeRequest({ code: 'CoA-Request', identifier: 9, secret: SECRET,
+    attributes: [['Acct-Session-Id', s.id], ['WISPr-Bandwidth-Max-Down', 100]] })), dasContext(c));
+  assert.equal([answer.code, answer.outcome], ['CoA-NAK', 'invalid-request']);
+  assert.match(answer.reason ?? '', /^rate refused: WISPr-Bandwidth-Max-Down 100 /);
+});
+
+t('CoA rates on a router that cannot shape: 506 Resources-Unavailable, and its totals left as they were', async (c) => {
+  const s = await buy(c, 'seconds', 3600n, 'tess');
+  // The shaper off (tc or nft refused at its start): refused before anything changes.
+  c.shaperUsable = false;
+  let r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", Session-Timeout=7200, WISPr-Bandwidth-Max-Down=4000000`);
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Error-Cause = Resources-Unavailable/, r.output);
+  assert.equal([c.rateCalls, c.setLimitsCalls], [[], 0]);
+  // The kernel refusing this very change: the rates are not in force, so the totals do not move either.
+  c.shaperUsable = true;
+  c.shaperFailsOnChange = true;
+  r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", Session-Timeout=7200, WISPr-Bandwidth-Max-Down=4000000`);
+  assert.match(r.output, /Received CoA-NAK[\s\S]*Error-Cause = Resources-Unavailable/, r.output);
+  assert.equal([c.rateCalls.length, c.setLimitsCalls, c.sessions.get(s.id)!.expiresAt], [1, 0, s.expiresAt]);
+  // Without a shaper at all (no rates port): the same NAK; a change of totals alone still works.
+  const ctx = { ...dasContext(c) };
+  delete ctx.rates;
+  const das = await DasServer.start({ port: 0, host: '127.0.0.1', clients: [{ address: '127.0.0.1', secret: SECRET }], answer: (request) => answerDas(request, ctx) });
+  try {
+    r = await radclient(`127.0.0.1:${das.port}`, 'coa', SECRET, `Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="1M/4M"`);
+    assert.match(r.output, /Received CoA-NAK[\s\S]*Error-Cause = Resources-Unavailable/, r.output);
+    r = await radclient(`127.0.0.1:${das.port}`, 'coa', SECRET, `Acct-Session-Id="${s.id}", Session-Timeout=7200`);
+    assert.match(r.output, /Received CoA-ACK/, r.output);
+  } finally {
+    await das.close();
+  }
 });
 
 /** One client socket (fixed source port, as a retransmitting server has): send `count` copies, collect replies. */

@@ -251,7 +251,11 @@ export class Gatekeeper {
       // The session's journaled rates (its plan's, a voucher's, or a live change's).
       const rates = this.options.shaper ? session.rates : undefined;
       const net = safetyNetFor(session, this.clock.now());
-      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net);
+      // The session's address (the LAN endpoint's purchases carry it) is its buyer's, not a joined device's: only
+      // then may the valve skip its lookup of the client (Valve.open).
+      const own = this.options.sessions.byMac(session.mac);
+      const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
+      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp);
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);

@@ -36,16 +36,36 @@ export interface NdsctlRunnerOptions {
 }
 
 /**
- * Which queued call goes next: a deauth of an exhausted or terminated session first, then the meter's final reading
- * of one client about to run out ('read': it decides a cut, but a gate already due to close goes before it), the
- * tick's snapshot, then auths and lookups, so a burst of purchases never delays metering or a cut. Last, 'lookup':
- * reads on behalf of LAN requests (the HTTP endpoint's IP → MAC list), which anyone on the LAN can cause, so they
- * never go ahead of a gate command or a meter read. FIFO within a class.
+ * Which queued call goes next (#next):
+ * 1. 'deauth' (a gate of an exhausted or terminated session), then 'read' (the meter's final reading of one client
+ *    about to run out: it decides a cut): always first, in the order asked. Nothing else ever goes ahead of them, so a
+ *    burst of purchases or a tick never delays a cut or a close by more than the call in flight. They come from
+ *    session ends and cuts (at most one each per session), so they delay the others without starving them.
+ * 2. 'auth' (a purchase's gate: its `json <mac>` and `ndsctl auth`) before 'snapshot' (the tick's list of every
+ *    client): a customer staring at the pay page should not wait for a 10k-client fetch that is merely queued, while
+ *    a tick can wait a few auths (the poll interval is a second; an auth is a few ms on the socket).
+ * 3. The aging bound: a call (any but a lookup) that has waited while AGED_AFTER others ran, of whatever class and
+ *    whether asked before or after it, goes next, ahead of the more urgent class it waited behind; only the deauths
+ *    and reads of 1. still go before it. So a burst of purchases, queued before the tick's snapshot or after it,
+ *    delays the snapshot by at most AGED_AFTER calls, and never starves it; purchases in turn wait for at most one
+ *    snapshot per AGED_AFTER of them (besides the one in flight).
+ * 4. 'lookup' last: reads on behalf of LAN requests (the HTTP endpoint's IP → MAC list), which anyone on the LAN can
+ *    cause, so they never go ahead of a gate command or a meter read; never aged (their callers coalesce them, one
+ *    queued at a time, and what they wait for is the work that must not wait).
+ * FIFO within a class.
  */
 export type NdsctlPriority = 'deauth' | 'read' | 'snapshot' | 'auth' | 'lookup';
-const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, snapshot: 2, auth: 3, lookup: 4 };
-/** Not aged (see runExclusive): a lookup jumped by a gate command stays behind the gate commands queued after it. */
+const PRIORITY_RANK: Record<NdsctlPriority, number> = { deauth: 0, read: 1, auth: 2, snapshot: 3, lookup: 4 };
+/** Ranks at or below this always go first (deauth, read) and are never overtaken, aged or not. */
+const FIRST_RANK = PRIORITY_RANK.read;
+/** Never aged (see NdsctlPriority 4). */
 const UNAGED_RANK = PRIORITY_RANK.lookup;
+/**
+ * How many calls may go ahead of a waiting call before it goes next (NdsctlPriority 3). 8 purchases' gate commands
+ * over the socket take ~10–40 ms on the bench machine (a call is 1–2 ms, more when the portal stalls): what a tick may
+ * wait, so that purchases need not wait its fetch. Over the ndsctl command (~0.1 s a spawn) that is up to ~1.5 s.
+ */
+export const AGED_AFTER = 8;
 
 export interface NdsctlResult {
   stdout: string;
@@ -61,8 +81,9 @@ export type NdsctlExec = (args: readonly string[]) => Promise<NdsctlResult>;
 type RunnerState = 'ready' | 'draining' | 'closed';
 
 interface Job {
-  /** Lowered when a more urgent call overtakes this one (see runExclusive). */
   rank: number;
+  /** Calls that started while this one waited: AGED_AFTER of them age it (NdsctlPriority 3). */
+  passed: number;
   fn: (exec: NdsctlExec) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
@@ -123,19 +144,7 @@ export class NdsctlRunner {
     if (this.#state !== 'ready') return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
       const rank = PRIORITY_RANK[priority] ?? PRIORITY_RANK.auth;
-      const job: Job = { rank, fn, resolve: resolve as (value: unknown) => void, reject };
-      const at = this.#queue.findIndex((queued) => queued.rank > rank);
-      if (at < 0) this.#queue.push(job);
-      else {
-        this.#queue.splice(at, 0, job);
-        // Aging: a call is overtaken at most once per class. What was jumped now ranks like the jumper, so
-        // back-to-back ticks (adaptive precision polls often) cannot starve a purchase's auth. Lookups are not aged:
-        // their callers coalesce them (one queued at a time), and what they wait for is the work that must not wait.
-        for (let i = at + 1; i < this.#queue.length; i++) {
-          const queued = this.#queue[i]!;
-          if (queued.rank !== UNAGED_RANK) queued.rank = Math.min(queued.rank, rank);
-        }
-      }
+      this.#queue.push({ rank, passed: 0, fn, resolve: resolve as (value: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -158,9 +167,27 @@ export class NdsctlRunner {
     if (this.#busy) await new Promise<void>((resolve) => this.#drained.push(resolve));
   }
 
+  /** Removes and returns the call that goes next (see NdsctlPriority); the queue is in the order asked. */
+  #next(): Job | undefined {
+    const queue = this.#queue;
+    let best = -1;
+    for (let i = 0; i < queue.length; i++) if (best < 0 || queue[i]!.rank < queue[best]!.rank) best = i;
+    if (best < 0) return undefined;
+    let at = best;
+    const bestRank = queue[best]!.rank;
+    if (bestRank > FIRST_RANK) {
+      // The first call that has waited out AGED_AFTER others behind a more urgent class goes before that class.
+      const aged = queue.findIndex((job) => job.rank > bestRank && job.rank !== UNAGED_RANK && job.passed >= AGED_AFTER);
+      if (aged >= 0) at = aged;
+    }
+    const [job] = queue.splice(at, 1);
+    for (const waiting of queue) waiting.passed++;
+    return job;
+  }
+
   #pump(): void {
     if (this.#busy) return;
-    const job = this.#queue.shift();
+    const job = this.#next();
     if (job === undefined) {
       if (this.#state === 'draining') this.#state = 'closed';
       for (const resolve of this.#drained.splice(0)) resolve();

@@ -87,24 +87,26 @@ export class Valve {
    * - unknown MAC → ERR_PORTAL_CLIENT_UNKNOWN (openNDS 9 only auths clients it has seen: keep the session and open
    *   again when the client shows up), unless `preemptive` is set;
    * - Blocked → ERR_PORTAL_CLIENT_BLOCKED.
+   *
+   * `knownIp`: the client's address as the caller already has it (a purchase through the LAN endpoint, whose IP → MAC
+   * came from the portal's own list). On openNDS, when nothing needs the address before the auth (no kernel quota for
+   * this gate, no speed tier: those must have the portal's own, so they keep the lookup), the check is skipped and
+   * the auth goes at once: one portal call instead of two, and openNDS's own auth is the same check (it auths only a
+   * Preauthenticated client and answers No to anything else, src/ndsctl_thread.c ndsctl_auth). A No is then looked
+   * up and classified as above. nodogsplash keeps the check.
    */
-  async open(mac: string, safetyNet?: SafetyNet): Promise<OpenResult> {
+  async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
-      const before = await this.#client(exec, canonical);
-      if (before !== null && OPEN_STATES.has(before.state)) return 'already-open';
-      if (before !== null && BLOCKED_STATES.has(before.state)) {
-        throw new SluiceError('ERR_PORTAL_CLIENT_BLOCKED', `client ${canonical} is blocked in the portal`, { details: { mac: canonical } });
+      const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined);
+      const direct = typeof knownIp === 'string' && knownIp !== '' && this.#flavour === 'opennds' && !needsIp;
+      let before: PortalClient | null = null;
+      if (!direct) {
+        before = await this.#client(exec, canonical);
+        const verdict = classify(canonical, before, this.#preemptive);
+        if (verdict !== 'auth') return verdict;
       }
-      if (before === null && !this.#preemptive) {
-        throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal has not seen client ${canonical} yet`, { details: { mac: canonical } });
-      }
-      if (before !== null && before.state !== 'Preauthenticated') {
-        throw new SluiceError('ERR_PORTAL_CLIENT_STATE', `client ${canonical} is in portal state ${before.state}`, {
-          details: { mac: canonical, state: before.state },
-        });
-      }
-      const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour;
+      const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour; // detected by the lookup, if it was 'auto'
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
       if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
@@ -114,15 +116,18 @@ export class Valve {
       if (safetyNet?.rates !== undefined && ip !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
       try {
         await exec(args);
+        if (direct) this.#ips.set(canonical, knownIp);
         return 'opened';
       } catch (err) {
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
-        // The portal may have changed the client between our look and our auth (splash page, departure).
+        // The portal may have changed the client between our look and our auth (splash page, departure), or, on
+        // the direct path, it was never Preauthenticated.
         const after = await this.#client(exec, canonical);
         if (after !== null && OPEN_STATES.has(after.state)) return 'already-open';
         if (after === null) {
           throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, { cause: err, details: { mac: canonical } });
         }
+        if (direct) classify(canonical, after, this.#preemptive, err);
         throw err;
       }
     });
@@ -200,4 +205,24 @@ export class Valve {
   lastIp(mac: string): string | null {
     return this.#ips.get(normalizeMac(mac)) ?? null;
   }
+}
+
+/**
+ * What open() does with the client's state before an auth: 'auth' (Preauthenticated, or unknown with `preemptive`),
+ * 'already-open', or an error (unknown, blocked, another state). `cause`: the auth's refusal, when asked after it.
+ */
+function classify(mac: string, client: PortalClient | null, preemptive: boolean, cause?: unknown): 'auth' | 'already-open' {
+  if (client !== null && OPEN_STATES.has(client.state)) return 'already-open';
+  const withCause = cause === undefined ? {} : { cause };
+  if (client !== null && BLOCKED_STATES.has(client.state)) {
+    throw new SluiceError('ERR_PORTAL_CLIENT_BLOCKED', `client ${mac} is blocked in the portal`, { ...withCause, details: { mac } });
+  }
+  if (client === null) {
+    if (preemptive) return 'auth';
+    throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal has not seen client ${mac} yet`, { ...withCause, details: { mac } });
+  }
+  if (client.state !== 'Preauthenticated') {
+    throw new SluiceError('ERR_PORTAL_CLIENT_STATE', `client ${mac} is in portal state ${client.state}`, { ...withCause, details: { mac, state: client.state } });
+  }
+  return 'auth';
 }

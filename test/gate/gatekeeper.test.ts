@@ -48,17 +48,22 @@ function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Faul
 interface Rig {
   portal: PortalModel; sessions: SessionManager; gates: Gatekeeper; meter: Meter; backend: DaemonBackend;
   fault: { deauth?: Fault; authDelayMs?: number };
+  /** The valve's ndsctl calls, `<command> <mac>`, in order. */
+  ndsctl: string[];
   tick(): Promise<TickReport>;
   close(): Promise<void>;
 }
 
-async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}): Promise<Rig> {
+async function rig(opts: { leaveForeign?: boolean; store?: SessionStore; flavour?: 'opennds' } = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-gates-'));
   const portal = new PortalModel({ flavour: 'opennds', trustedMacs: [T] }); // the portal's own free list
   const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const fault: Rig['fault'] = {};
-  const valve = new Valve({ command: ['ndsctl'], spawn: modelSpawn(portal, (args) => (args[0] === 'deauth' ? fault.deauth : undefined),
-    (args) => (args[0] === 'auth' ? fault.authDelayMs ?? 0 : 0)) });
+  const ndsctl: string[] = [];
+  const valve = new Valve({ command: ['ndsctl'], ...(opts.flavour && { flavour: opts.flavour }), spawn: modelSpawn(portal, (args) => {
+    ndsctl.push(args.slice(0, 2).join(' '));
+    return args[0] === 'deauth' ? fault.deauth : undefined;
+  }, (args) => (args[0] === 'auth' ? fault.authDelayMs ?? 0 : 0)) });
   const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
   const log = createLogger({ write: () => undefined });
   const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
@@ -70,7 +75,7 @@ async function rig(opts: { leaveForeign?: boolean; store?: SessionStore } = {}):
     merchant: () => { throw new Error('not used'); }, plans: () => [], sessions, gates, stats: () => ({}), reload: async () => ({}),
   });
   return {
-    portal, sessions, gates, meter, backend, fault,
+    portal, sessions, gates, meter, backend, fault, ndsctl,
     async tick() {
       const report = await meter.tick();
       if (report.ok) await gates.enforce(report.openUnpaid, report.at);
@@ -312,6 +317,34 @@ test('a session sold without an IP shows the one the portal lists once its gate 
   await again.gates.start([]);
   assert.is(again.sessions.get(session.id)!.ip, '10.0.0.42');
   await again.close();
+});
+
+test('a purchase that carries its client\'s address (openNDS) opens its gate with one portal call; one without, or a joined device, is looked up first', async () => {
+  const r = await rig({ flavour: 'opennds' });
+  try {
+    r.portal.addClient(A, '10.0.0.51');
+    r.portal.addClient(B, '10.0.0.52');
+    const pay = { method: 'grant', reference: 'g-a', amount: 0n, asset: '', at: Date.now() } as const;
+    const { session } = await r.sessions.activate({ mac: A, ip: '10.0.0.51', devices: 2, metric: 'bytes', allotment: 10n ** 9n, payment: pay });
+    assert.is(await r.gates.opened(session), 'opened');
+    assert.equal(r.ndsctl, [`auth ${A}`], 'no `json <mac>` before the auth');
+    assert.is(r.portal.get(A)!.state, 'Authenticated');
+    // A second device of the same purchase: the session's address is the buyer's, not its own.
+    const code = r.sessions.joinCode(session.id)!;
+    const joined = new Promise<void>((resolve) => { r.gates.on('auth-finished', (mac) => { if (mac === B) resolve(); }); });
+    await r.sessions.joinDevice(code, B);
+    await joined;
+    assert.equal(r.ndsctl.slice(1), [`json ${B}`, `auth ${B}`]);
+    assert.is(r.portal.get(B)!.state, 'Authenticated');
+    // Sold without an address: looked up, and the session learns it (as before).
+    r.portal.addClient(T.replace(/03$/, '04'), '10.0.0.53');
+    const other = await r.sessions.activate({ mac: T.replace(/03$/, '04'), metric: 'bytes', allotment: 10n ** 9n, payment: { ...pay, reference: 'g-c' } });
+    assert.is(await r.gates.opened(other.session), 'opened');
+    assert.equal(r.ndsctl.slice(3).map((c) => c.split(' ')[0]), ['json', 'auth']);
+    assert.is(r.sessions.get(other.session.id)!.ip, '10.0.0.53');
+  } finally {
+    await r.close();
+  }
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NdsctlRunner } from '../../src/portal/index.ts';
+import { NdsctlRunner, type NdsctlPriority } from '../../src/portal/index.ts';
+import { AGED_AFTER } from '../../src/portal/runner.ts';
 import { fakeSpawn } from './fake-spawn.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
@@ -76,6 +77,74 @@ test('bad options and arguments are refused with ERR_INVALID_ARGUMENT', async ()
   }
   assert.throws(() => new NdsctlRunner({ command: ['x'], timeoutMs: 0 }), (err: unknown) => isSluiceError(err, 'ERR_INVALID_ARGUMENT'));
   await rejectsWithCode(new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([]).spawn }).run([1 as unknown as string]), 'ERR_INVALID_ARGUMENT');
+});
+
+/**
+ * A runner whose queue is held by a call in flight until `release()`; `ask(name, priority)` queues a call that records
+ * its name when it runs. `order` lists the names in the order they ran.
+ */
+function heldQueue(): { ask: (name: string, priority: NdsctlPriority) => Promise<void>; release: () => void; order: string[] } {
+  const r = new NdsctlRunner({ command: ['x'], spawn: fakeSpawn([]).spawn });
+  const order: string[] = [];
+  let release!: () => void;
+  void r.runExclusive(() => new Promise<void>((resolve) => { release = resolve; }), 'auth');
+  const ask = (name: string, priority: NdsctlPriority): Promise<void> => r.runExclusive(async () => { order.push(name); }, priority);
+  return { ask, release: () => release(), order };
+}
+
+test('a purchase\'s auth goes before a queued tick snapshot; deauths and final readings go before both', async () => {
+  const q = heldQueue();
+  const all = [q.ask('snapshot', 'snapshot'), q.ask('lookup', 'lookup'), q.ask('auth1', 'auth'), q.ask('read', 'read'), q.ask('auth2', 'auth'), q.ask('deauth', 'deauth')];
+  q.release();
+  await Promise.all(all);
+  assert.equal(q.order, ['deauth', 'read', 'auth1', 'auth2', 'snapshot', 'lookup']);
+});
+
+test('a burst of 100 auths queued after the tick snapshot does not starve it past the bound', async () => {
+  const q = heldQueue();
+  const all = [q.ask('snapshot', 'snapshot')];
+  for (let i = 0; i < 100; i++) all.push(q.ask(`auth${i}`, 'auth'));
+  q.release();
+  await Promise.all(all);
+  assert.is(q.order.indexOf('snapshot'), AGED_AFTER, `the snapshot ran after ${AGED_AFTER} auths: ${q.order.slice(0, AGED_AFTER + 2).join(' ')}`);
+  assert.equal(q.order.filter((n) => n !== 'snapshot'), Array.from({ length: 100 }, (_, i) => `auth${i}`), 'the auths in the order asked');
+});
+
+test('a burst of 100 auths queued before the tick snapshot does not starve it past the bound either', async () => {
+  const q = heldQueue();
+  const all: Promise<void>[] = [];
+  for (let i = 0; i < 100; i++) all.push(q.ask(`auth${i}`, 'auth'));
+  all.push(q.ask('snapshot', 'snapshot'));
+  q.release();
+  await Promise.all(all);
+  assert.is(q.order.indexOf('snapshot'), AGED_AFTER);
+});
+
+test('the aged snapshot still lets deauths and final readings go first; the next snapshot waits its own bound', async () => {
+  const q = heldQueue();
+  const all = [q.ask('snapshot1', 'snapshot')];
+  for (let i = 0; i < AGED_AFTER; i++) all.push(q.ask(`auth${i}`, 'auth'));
+  all.push(q.ask('deauth', 'deauth'), q.ask('read', 'read'), q.ask('auth-late', 'auth'));
+  q.release();
+  await Promise.all(all);
+  // deauth and read first (the snapshot is not aged yet: 2 ran), then 6 auths age it, then the rest.
+  assert.equal(q.order.slice(0, AGED_AFTER + 1), ['deauth', 'read', ...Array.from({ length: AGED_AFTER - 2 }, (_, i) => `auth${i}`), 'snapshot1']);
+  const second = heldQueue();
+  const more = [second.ask('snapshot2', 'snapshot')];
+  for (let i = 0; i < 3; i++) more.push(second.ask(`auth${i}`, 'auth'));
+  second.release();
+  await Promise.all(more);
+  assert.equal(second.order, ['auth0', 'auth1', 'auth2', 'snapshot2'], 'fewer than AGED_AFTER auths: all before the snapshot');
+});
+
+test('lookups are never aged: a queued lookup waits for every gate command and snapshot', async () => {
+  const q = heldQueue();
+  const all = [q.ask('lookup', 'lookup')];
+  for (let i = 0; i < 2 * AGED_AFTER; i++) all.push(q.ask(`auth${i}`, 'auth'));
+  all.push(q.ask('snapshot', 'snapshot'));
+  q.release();
+  await Promise.all(all);
+  assert.is(q.order.at(-1), 'lookup');
 });
 
 test.run();

@@ -1,7 +1,8 @@
 /**
  * The valve over the portal's control socket (ndsctl.sock), against a server that speaks the protocol as openNDS and
  * nodogsplash do (src/sim/socket.ts: one request line, answer, close). Also: request framing as ndsctl builds it,
- * the reply → exit-code mapping, priorities (deauth before the tick's snapshot before auths) and the resolver.
+ * the reply → exit-code mapping, priorities (deauth and the meter's final reading before auths before the tick's snapshot)
+ * and the resolver.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -129,7 +130,7 @@ test('a reply larger than the cap is refused, not buffered', async () => {
   await runner.destroy();
 });
 
-test('priorities: a queued deauth goes before a final reading, that before the tick snapshot, the snapshot before queued auths', async () => {
+test('priorities: a queued deauth goes before a final reading, that before queued auths, the auths before the tick snapshot', async () => {
   // `json <mac>` of a client openNDS does not list: `{}`.
   const { path, seen } = await rawServer((req) => (req.startsWith('json ') ? '{}' : req.startsWith('json') ? '{"clients":{}}' : 'Yes'), 30);
   const valve = socketValve(path);
@@ -144,7 +145,7 @@ test('priorities: a queued deauth goes before a final reading, that before the t
   ];
   await Promise.all([first, ...queued]);
   assert.equal(seen.map((r) => r.trim().split(' ')[0] + (r.includes(C) ? ':C' : r.includes(B) ? ':B' : r.includes(A) ? ':A' : '')), [
-    'auth:A', 'deauth:C', 'json:B', 'json', 'auth:B', 'auth:C',
+    'auth:A', 'deauth:C', 'json:B', 'auth:B', 'auth:C', 'json',
   ]);
   assert.is(readStarted, 2, 'onStart runs when the reading leaves the queue, not when it is asked for');
 });

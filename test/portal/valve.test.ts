@@ -90,6 +90,49 @@ test('open on a Blocked client → ERR_PORTAL_CLIENT_BLOCKED', async () => {
   await rejectsWithCode(valve.open(A), 'ERR_PORTAL_CLIENT_BLOCKED');
 });
 
+test('open with the client\'s address known (openNDS): the auth goes at once, without the `json <mac>` lookup', async () => {
+  const { file, valve } = setup({}, { flavour: 'opennds' });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { sessionMinutes: 90 }, '10.0.0.2'), 'opened');
+  assert.equal(calls(file), [`auth ${A} 90 0 0 ${UNLIMITED_QUOTA_KIB} ${UNLIMITED_QUOTA_KIB}`]);
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
+  assert.is(valve.lastIp(A), '10.0.0.2', 'the gate tells the session the address it opened for');
+});
+
+test('open with the address known on an Authenticated client: openNDS refuses the auth, looked up → already-open, counters untouched', async () => {
+  const { file, valve } = setup({}, { flavour: 'opennds' });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A), 'opened');
+  file.addTraffic(A, 5 * 1024 * 1024, 4096);
+  assert.is(await valve.open(A, { sessionMinutes: 5 }, '10.0.0.2'), 'already-open');
+  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['auth', 'json']);
+  assert.is(file.read().model.get(A)?.downloadBytes, 5 * 1024 * 1024);
+});
+
+test('open with the address known: an unknown or Blocked client is told as without it', async () => {
+  const { file, valve } = setup({}, { flavour: 'opennds' });
+  await rejectsWithCode(valve.open(B, undefined, '10.0.0.3'), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  file.addClient(A, '10.0.0.2');
+  const state = readStateFile(file.path);
+  (state.portal.clients[0] as { state: string }).state = 'Blocked';
+  writeStateFile(file.path, state);
+  await rejectsWithCode(valve.open(A, undefined, '10.0.0.2'), 'ERR_PORTAL_CLIENT_BLOCKED');
+});
+
+test('open keeps the lookup when the address must be the portal\'s (kernel quota, speed tier) or the flavour is not known to be openNDS', async () => {
+  const braked: Array<string | null> = [];
+  const brake = { beforeAuth: async (_mac: string, ip: string | null) => { braked.push(ip); }, afterDeauth: async () => {} };
+  const { file, valve } = setup({}, { flavour: 'opennds', brake });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.9.9.9'), 'opened');
+  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['json', 'auth']);
+  assert.equal(braked, ['10.0.0.2'], 'the kernel quota gets the address the portal lists, not the one given');
+  const auto = setup();
+  auto.file.addClient(A, '10.0.0.2');
+  assert.is(await auto.valve.open(A, undefined, '10.0.0.2'), 'opened');
+  assert.equal(calls(auto.file).map((c) => c.split(' ')[0]), ['json', 'auth'], 'flavour auto: detected by the lookup');
+});
+
 test('bad input is refused before any ndsctl call', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');

@@ -50,7 +50,7 @@ export interface ShaperFigures {
 
 /**
  * The port for a daemon with a shaper: rates go through the admin method `change` exactly as a ubus call would (same
- * argument checks, same backend path, same journal once it keeps rates), each set direction as the text `change`
+ * argument checks, same backend path, the same journal: on flash before the kernel hears of it), each set direction as the text `change`
  * reads back to the same bits per second (formatRate). A shaper that never started (no tier sold yet) is usable: it
  * starts on its first client; one that started and failed is off until a restart.
  */

@@ -170,6 +170,8 @@ export class Shaper {
    */
   set(client: ShapedClient): Promise<void> {
     return this.#serial(async () => {
+      // Lifting a limit on a router that never shaped leaves tc and nft untouched.
+      if (!this.#started && client.downBps === null && client.upBps === null) return;
       if (!this.#started) {
         this.#started = true;
         this.#enabled = await this.#rebuild();

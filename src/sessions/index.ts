@@ -11,6 +11,7 @@ export type { Hold } from './holds.ts';
 export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionNumbers, SessionManagerOptions, SessionStats } from './manager-types.ts';
 export type { SessionBillingPort, SessionControlPort, SessionDevicesPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
 export type { LimitsChange } from './limits.ts';
+export { limitsAfter } from './limits.ts';
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';
 export { systemClock, systemTimers } from './time.ts';

@@ -58,4 +58,33 @@ test('change with a bad rate is refused before anything changes; no limit at all
   assert.equal(changes, []);
 });
 
+test('change rate_down none lifts the download limit (null), the upload kept', async () => {
+  const { b, changes } = backend({ downBps: 2_000_000, upBps: 1_000_000 });
+  await invokeMethod(b, 'change', { mac: MAC, rate_down: 'none' });
+  assert.equal(changes, [[MAC, { downBps: null, upBps: 1_000_000 }]]);
+});
+
+test('change with limits and rates: a limit the session cannot take refuses the whole call before the rates change', async () => {
+  // `live` is a time session: bytes is ERR_SESSION_METRIC_MISMATCH, found before the rates are touched.
+  const { b, changes } = backend({ downBps: 2_000_000, upBps: null });
+  const r = await invokeMethod(b, 'change', { mac: MAC, bytes: 1000n, rate_down: '8mbit' }).catch((e: unknown) => e);
+  assert.match(JSON.stringify(r) + String((r as { code?: string }).code), /ERR_SESSION_METRIC_MISMATCH/);
+  const big = await invokeMethod(b, 'change', { mac: MAC, seconds: 10n ** 15n, rate_down: '8mbit' }).catch((e: unknown) => e);
+  assert.match(JSON.stringify(big) + String((big as { code?: string }).code), /ERR_INVALID_AMOUNT/);
+  assert.equal(changes, []);
+});
+
+test('change with limits and rates: the rates go first, the limits (which may end the session) last', async () => {
+  const { b, changes } = backend({ downBps: 2_000_000, upBps: null });
+  const order: string[] = [];
+  const rates = b.changeRates!.bind(b);
+  (b as { changeRates: unknown }).changeRates = async (mac: string, r: ClientRates) => { order.push('rates'); return rates(mac, r); };
+  (b as { change: unknown }).change = async (q: { id?: string }, l: { seconds?: bigint }) => {
+    order.push(`limits ${q.id} ${l.seconds}`);
+    return { ...live, rates: changes.at(-1)![1], allotment: l.seconds! };
+  };
+  await invokeMethod(b, 'change', { mac: MAC, seconds: 900n, rate_down: '8mbit' });
+  assert.equal(order, ['rates', `limits ${live.id} 900`]);
+});
+
 test.run();

@@ -135,6 +135,13 @@ test('a rate-less or address-less client is not limited (and loses an earlier li
   assert.is(calls.length, n);
 });
 
+test('lifting a limit on a router that never shaped touches neither tc nor nft (ubus change rate_down none)', async () => {
+  const { shaper, calls } = rig();
+  await shaper.set({ ...A, downBps: null, upBps: null });
+  assert.equal(calls, []);
+  assert.is(shaper.stats().enabled, false);
+});
+
 test('planView shows a plan\'s rates (bits per second)', () => {
   const plan = { id: 'slow', metric: 'seconds' as const, stepSize: 60n, pricePerStep: 1n, asset: '0x', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 2n, rateDownBps: 2_000_000 };
   assert.is(planView(plan).rate_down, 2_000_000);

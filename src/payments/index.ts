@@ -20,7 +20,7 @@ export {
 } from './x402-session.ts';
 export { VoucherMethod, termsFromAccept, type VoucherMethodOptions, type VoucherPayment, type VoucherTerms } from './voucher.ts';
 export {
-  EscrowCredit, escrowRefOf, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
+  EscrowCredit, escrowRefOf, openEscrowCredit, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
   type HoldingGate,
 } from './escrow-credit.ts';
 export {

@@ -1,7 +1,7 @@
 /**
  * Issue 28 item 2: viem (with noble's curves) is not loaded by an idle daemon. It is its own file, dist/evm.mjs, which
- * the daemon imports on the first EVM signature it checks (src/x402/evm-loader.ts; scripts/build.mjs). What is checked:
- * sluice.mjs holds none of viem's code; a daemon whose evm.mjs is missing starts and serves, refuses an x402 purchase
+ * the daemon imports on the first EVM signature it checks (src/x402/evm-loader.ts; scripts/build.mjs); mqtt.js
+ * likewise (dist/mqtt.mjs, on the MQTT sink's first connection). What is checked: sluice.mjs holds none of their code; a daemon whose evm.mjs is missing starts and serves, refuses an x402 purchase
  * with ERR_MODULE_LOAD (nothing charged, no crash) and leaves out a method that needs viem to open (batch-settlement),
  * logged with that code; once the file is back, the next purchase loads it (a failed load is not kept).
  */
@@ -47,12 +47,15 @@ config batch_settlement 'batch_settlement'
 
 const VIEM = /node_modules\/(viem|@noble|abitype|ox)\//;
 
-test('sluice.mjs holds none of viem\'s or noble\'s code; evm.mjs does', () => {
+test('sluice.mjs holds none of viem\'s, noble\'s or mqtt.js\'s code; evm.mjs and mqtt.mjs do', () => {
   ensureBuilt();
   const meta = JSON.parse(readFileSync(join(DIST, 'meta.json'), 'utf8')) as Record<string, string[]>;
   assert.equal(meta['dist/sluice.mjs']!.filter((i) => VIEM.test(i)), [], 'viem in sluice.mjs');
   assert.ok(meta['dist/evm.mjs']!.some((i) => /node_modules\/viem\//.test(i)), 'viem in evm.mjs');
   assert.ok(meta['dist/evm.mjs']!.every((i) => !i.startsWith('src/') || i === 'src/x402/evm.ts'), 'no sluice code in evm.mjs (no class twice)');
+  assert.equal(meta['dist/sluice.mjs']!.filter((i) => /node_modules\/(mqtt|mqtt-packet|ws)\//.test(i)), [], 'mqtt.js in sluice.mjs');
+  assert.ok(meta['dist/mqtt.mjs']!.some((i) => /node_modules\/mqtt\//.test(i)), 'mqtt.js in mqtt.mjs');
+  assert.ok(meta['dist/mqtt.mjs']!.every((i) => !i.startsWith('src/')), 'no sluice code in mqtt.mjs');
 });
 
 async function exactPayment(value: bigint) {

@@ -9,7 +9,7 @@ import type { Log } from '../log.ts';
 
 /** The codes a method's state file fails to open with; anything else is a bug and stops the start as before. */
 export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_UPTO_STORE', 'ERR_TRIAL_STORE'];
-/** A method whose code is loaded when it opens (lazy-methods.ts) and cannot be: left out the same way. */
+/** A method that loads code when it opens (viem: x402/evm-loader.ts) and cannot: left out the same way. */
 const UNLOADABLE_CODE: ErrorCode = 'ERR_MODULE_LOAD';
 
 /** `open()`'s result, or null (logged as an error with the file's code) when the method's state cannot be read back. */

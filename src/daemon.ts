@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import {
-  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
+  createPaymentRegistry, EndRecordsTap, type EscrowCredit, openBatchSettlement, openEscrowCredit, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
 import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
@@ -143,7 +143,8 @@ export class Daemon {
       ? await unlessStateDamaged('x402', () => X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }), log) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
     const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
-    const escrow = ledger ? new EscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }) : null;
+    const escrow = ledger ? await unlessStateDamaged('x402-session',
+      () => openEscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }), log) : null;
     // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
     const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
       () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;

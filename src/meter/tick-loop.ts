@@ -246,6 +246,7 @@ export class TickLoop {
     // nothing per client besides its UsageReport (the batch buffers are reused).
     const turn = new TurnBudget();
     const index = this.index;
+    const horizonMs = planner.farHorizonMs();
     if (result.count > 0) await index.refresh(this.macToSlot, this.view.slotCount);
     for (let start = 0; start < result.count; start += SLICE) {
       if (start > 0) await turn.pause();
@@ -286,7 +287,7 @@ export class TickLoop {
           remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         };
         usage.push(report);
-        if (session.metric === 'bytes') {
+        if (session.metric === 'bytes' && !planner.farFromEnd(session, bytes, elapsed, remainingBytes, horizonMs)) {
           nextInMs = Math.min(nextInMs, planner.onReading(session, report, bytes, elapsed, remainingBytes, ahead));
           const watched = planner.watched(session.id);
           if (watched !== undefined) {

@@ -51,8 +51,8 @@ export class GateChecks {
     const now = this.clock.now();
     const newest = dispatchAt - this.options.graceMs;
     const turn = new TurnBudget();
-    // Billing may have ended sessions since the tick indexed them (data-limit): index them again.
-    if (!index.fresh()) await index.refresh(macToSlot, view.slotCount);
+    // Billing may have ended sessions since the tick indexed them (data-limit): then index them again.
+    await index.refresh(macToSlot, view.slotCount);
     if (this.marksOf !== index.generation) this.markGone(index);
     const marks = this.goneMarks;
     const count = index.slots;

@@ -247,7 +247,7 @@ export class TickLoop {
     const turn = new TurnBudget();
     const index = this.index;
     const horizonMs = planner.farHorizonMs();
-    if (result.count > 0) await index.refresh(this.macToSlot, this.view.slotCount);
+    await index.refresh(this.macToSlot, this.view.slotCount);
     for (let start = 0; start < result.count; start += SLICE) {
       if (start > 0) await turn.pause();
       const end = Math.min(result.count, start + SLICE);

@@ -26,6 +26,8 @@ export class GateChecks {
   /** 1 at a slot whose session's MAC is in goneAt (as of index generation marksOf): a present slot deletes only then. */
   private goneMarks = new Uint8Array(0);
   private marksOf = -1;
+  /** How many slots goneMarks covers. */
+  private markedSlots = 0;
   /** The index generation at the last goneAt clean-up that found the sessions unchanged. */
   private cleanedAt = -1;
 
@@ -45,15 +47,16 @@ export class GateChecks {
    * Walks the slot → session index (slot-sessions.ts), not every session with a Map lookup each: an array read per
    * slot, and the goneAt bookkeeping only for slots whose presence changed.
    */
-  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, index: SlotSessions, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
+  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, slotMacs: readonly string[], index: SlotSessions, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
     const now = this.clock.now();
     const newest = dispatchAt - this.options.graceMs;
     const turn = new TurnBudget();
     // Billing may have ended sessions since the tick indexed them (data-limit): then index them again.
-    await index.refresh(macToSlot, view.slotCount);
-    if (this.marksOf !== index.generation) this.markGone(index);
+    await index.refresh(macToSlot, slotMacs, view.slotCount);
+    if (this.marksOf !== index.generation) this.markGone(index, 0);
+    else if (this.markedSlots < index.slots) this.markGone(index, this.markedSlots);
     const marks = this.goneMarks;
     const count = index.slots;
     for (let slot = 0; slot < count; slot++) {
@@ -110,17 +113,27 @@ export class GateChecks {
     return { reopen, gone };
   }
 
-  /** goneMarks[slot] = 1 where the slot's session is in goneAt (one lookup per session, once per index rebuild). */
-  private markGone(index: SlotSessions): void {
-    const marks = this.goneMarks.length >= index.slots ? this.goneMarks.fill(0) : new Uint8Array(index.slots);
+  /**
+   * goneMarks[slot] = 1 where the slot's session is in goneAt, from slot `from` on: every slot after an index rebuild
+   * (one lookup per session), only the new ones when the index was extended.
+   */
+  private markGone(index: SlotSessions, from: number): void {
+    let marks = this.goneMarks;
+    if (marks.length < index.slots) {
+      const grown = new Uint8Array(Math.max(index.slots, 2 * marks.length));
+      grown.set(marks.subarray(0, from));
+      marks = grown;
+    }
+    marks.fill(0, from);
     if (this.goneAt.size > 0) {
-      for (let slot = 0; slot < index.slots; slot++) {
+      for (let slot = from; slot < index.slots; slot++) {
         const session = index.at(slot);
         if (session !== undefined && this.goneAt.has(session.mac)) marks[slot] = 1;
       }
     }
     this.goneMarks = marks;
     this.marksOf = index.generation;
+    this.markedSlots = index.slots;
   }
 
   /** Clients present with an open gate (not Trusted: the portal admin's own list) and no ACTIVE session. */

@@ -28,9 +28,15 @@ export class SlotSessions {
     return version !== undefined && version === this.builtVersion;
   }
 
-  /** Rebuilds the index if the port changed or the table has slots it has not seen (`slotCount`). */
-  async refresh(macToSlot: ReadonlyMap<string, number>, slotCount: number): Promise<void> {
-    if (this.fresh() && slotCount === this.builtSlots) return;
+  /**
+   * Brings the index up to date: rebuilt if the port changed; extended if only the table has new slots (`slotMacs`,
+   * `slotCount`: each new slot's MAC looked up once, as clients arrive). The generation moves only on a rebuild.
+   */
+  async refresh(macToSlot: ReadonlyMap<string, number>, slotMacs: readonly string[], slotCount: number): Promise<void> {
+    if (this.fresh()) {
+      if (slotCount > this.builtSlots) this.extend(macToSlot, slotMacs, slotCount);
+      return;
+    }
     // The version before the walk: a change during one of its turns leaves the index stale (fresh() false), not wrong.
     this.builtVersion = this.sessions.version?.();
     this.builtSlots = slotCount;
@@ -48,6 +54,21 @@ export class SlotSessions {
     }
     this.bySlot = bySlot;
     this.noSlot = noSlot;
+  }
+
+  /** Slots the table added since the index was built, the sessions unchanged: only the new slots' MACs looked up. */
+  private extend(macToSlot: ReadonlyMap<string, number>, slotMacs: readonly string[], slotCount: number): void {
+    let moved = false;
+    for (let slot = this.builtSlots; slot < slotCount; slot++) {
+      const session = this.sessions.active(slotMacs[slot]!);
+      this.bySlot[slot] = session;
+      if (session !== undefined) moved = true;
+    }
+    this.builtSlots = slotCount;
+    // A session whose MAC had no slot before has one now.
+    if (moved && this.noSlot.length > 0) {
+      this.noSlot = this.noSlot.filter((s) => { const slot = macToSlot.get(s.mac); return slot === undefined || slot >= slotCount; });
+    }
   }
 
   /** The ACTIVE session of the slot's MAC as of the last refresh. */

@@ -247,7 +247,7 @@ export class TickLoop {
     const turn = new TurnBudget();
     const index = this.index;
     const horizonMs = planner.farHorizonMs();
-    await index.refresh(this.macToSlot, this.view.slotCount);
+    await index.refresh(this.macToSlot, this.slotMacs, this.view.slotCount);
     for (let start = 0; start < result.count; start += SLICE) {
       if (start > 0) await turn.pause();
       const end = Math.min(result.count, start + SLICE);
@@ -309,7 +309,7 @@ export class TickLoop {
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
     nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
 
-    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, index, result.tick, dispatchAt);
+    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {

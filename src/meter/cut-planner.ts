@@ -111,7 +111,7 @@ export class CutPlanner {
    * Whether onReading would do nothing for this reading of a data session (its next-tick aim is past the poll
    * interval, no cut, no bill-ahead, not watched): not near its end, no cut planned, not braked, a rate no higher than
    * the peak, and a remainder the peak rate cannot use up within `horizonMs` (farHorizonMs). The tick then skips it:
-   * at 10,000 data sessions the planner's per-session work was a third of billing them (docs/performance.md).
+   * most data sessions are far from their end, and onReading costs each of them several Map lookups per tick.
    */
   farFromEnd(session: MeteredSession, bytes: number, elapsedMs: number, remainingBytes: number, horizonMs: number): boolean {
     if (!(remainingBytes > 0)) return false;

@@ -16,26 +16,33 @@ export interface ManagedSessionsPort extends SessionsPort {
 
 export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPort {
   const byMac = new Map<string, MeteredSession>();
+  /** SessionsPort.version: bumped on every change to byMac. */
+  let version = 0;
   const trackDevice = (s: Session, mac: string): void => {
     if (s.state !== 'ACTIVE' || s.startedAt === null) return;
     byMac.set(mac, { id: s.id, mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
+    version++;
+  };
+  const untrack = (s: Session, mac: string): void => {
+    if (byMac.get(mac)?.id !== s.id) return;
+    byMac.delete(mac);
+    version++;
   };
   const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);
-  const offEnded = manager.on('ended', (s) => {
-    for (const mac of devicesOf(s)) if (byMac.get(mac)?.id === s.id) byMac.delete(mac);
-  });
+  const offEnded = manager.on('ended', (s) => { for (const mac of devicesOf(s)) untrack(s, mac); });
   const offJoined = manager.on('joined', trackDevice);
-  const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); });
+  const offLeft = manager.on('left', untrack);
   // A session moved to another MAC (a customer's restore, ubus `move`): its bytes are the new MAC's from now on.
   const offMoved = manager.on('moved', (s, from) => {
-    if (byMac.get(from)?.id === s.id) byMac.delete(from);
+    untrack(s, from);
     track(s);
   });
   return {
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
+    version: () => version,
     applyUsage: (ids, bytes, count, remainingBytesOut) => manager.applyUsage(ids, bytes, count, remainingBytesOut),
     remainingBytes: (id) => {
       const left = manager.remaining(id);

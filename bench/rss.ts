@@ -4,7 +4,8 @@
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
 // daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS, VmHWM
-// (peak) and Threads from /proc/<pid>/status. Prints each run and min / median / max, with the load average.
+// (peak) and Threads from /proc/<pid>/status, and the median of VmRSS read once a second over the second half of the
+// idle time ("settled": one reading moves by ±1 MB with GC). Prints each run and min / median / max, with the load average.
 // With --purchases / --soak-sessions (the leak check), each run then goes on: N admin grants through ubus (short time
 // sessions for N portal clients, which end by themselves), idle again, RSS; then a soak of M live sessions (half
 // data, half time) with traffic on the portal every second for S seconds, ended, idle again, RSS; and says whether
@@ -95,7 +96,7 @@ function status(pid: number): { rssKb: number; hwmKb: number; threads: number } 
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
 }
 
-interface RunFigures { rssKb: number; hwmKb: number; threads: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
+interface RunFigures { rssKb: number; hwmKb: number; threads: number; settledKb: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -161,8 +162,14 @@ async function oneRun(o: Options): Promise<RunFigures> {
         if (child.exitCode !== null) { clearInterval(check); reject(new Error(`daemon exited ${child.exitCode}\n${output}`)); }
       }, 50);
     });
-    await new Promise((r) => setTimeout(r, o.idleS * 1000));
-    const s = status(child.pid!);
+    // VmRSS once a second over the second half of the idle time: one reading moves by ±1 MB with where V8's GC
+    // happens to be (2026-11-23, the same build read 54.7 and 55.5 MB); their median ("settled") is the steadier figure.
+    const samples: number[] = [];
+    for (let t = 0; t < o.idleS; t++) {
+      await sleep(1000);
+      if (t >= o.idleS / 2) samples.push(status(child.pid!).rssKb);
+    }
+    const s = { ...status(child.pid!), settledKb: median(samples) };
     const phases = o.purchases > 0 || o.soakSessions > 0 ? await loadPhases(o, child.pid!, ubusSocket, model) : [];
     return { ...s, load: loadavg().map((l) => l.toFixed(2)).join(' '), phases };
   } finally {
@@ -174,6 +181,10 @@ async function oneRun(o: Options): Promise<RunFigures> {
 }
 
 const mb = (kb: number): string => (kb / 1024).toFixed(1);
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
@@ -182,7 +193,7 @@ export default async function rss(argv: string[]): Promise<void> {
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     runs.push(r);
-    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB, peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
+    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB (settled ${mb(r.settledKb)}), peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
     for (const p of r.phases) console.log(`    ${p.name}: RSS ${mb(p.rssKb)} MB, ${p.threads} threads`);
     if (r.phases.length >= 2) {
       const base = r.phases[0]!.rssKb;
@@ -194,5 +205,5 @@ export default async function rss(argv: string[]): Promise<void> {
     const s = [...xs].sort((a, b) => a - b);
     return `${mb(s[0]!)} / ${mb(s[Math.floor((s.length - 1) / 2)]!)} / ${mb(s[s.length - 1]!)}`;
   };
-  console.log(`  idle RSS min / median / max: ${spread(runs.map((r) => r.rssKb))} MB; peak ${spread(runs.map((r) => r.hwmKb))} MB`);
+  console.log(`  idle RSS min / median / max: ${spread(runs.map((r) => r.rssKb))} MB; settled ${spread(runs.map((r) => r.settledKb))} MB; peak ${spread(runs.map((r) => r.hwmKb))} MB`);
 }

@@ -75,17 +75,49 @@ const common = {
   logLevel: 'warning',
 };
 
-const main = await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
+/**
+ * viem (with noble's curves and hashes) is a file of its own, dist/evm.mjs, that the daemon imports when it first
+ * hashes or recovers an EVM signature (src/x402/evm-loader.ts): an idle router never loads it (docs/performance.md,
+ * "Idle memory"). src/x402/evm.ts holds no sluice code (only viem's re-exports), so the two files share nothing: no
+ * class exists twice. Measured against esbuild's code splitting (`splitting: true`, 20-odd chunks), one file plus
+ * evm.mjs kept less resident: each chunk is a module the loader keeps (docs/performance.md, "Bundle").
+ */
+const EVM_FILE = 'evm.mjs';
+const evmApart = {
+  name: 'evm-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/evm\.ts$/ }, (a) => (/[\\/]src[\\/]x402$/.test(a.resolveDir) ? { path: `./${EVM_FILE}`, external: true } : undefined));
+  },
+};
+// mqtt.js (with ws, mqtt-packet, bl…) likewise: dist/mqtt.mjs, imported by the MQTT sink's first connection
+// (src/upstream/mqtt/sink.ts): a router with mqtt off never reads it.
+const MQTT_FILE = 'mqtt.mjs';
+const mqttApart = {
+  name: 'mqtt-apart',
+  setup(b) {
+    b.onResolve({ filter: /^mqtt$/ }, (a) => (a.kind === 'dynamic-import' && /[\\/]src[\\/]upstream[\\/]mqtt$/.test(a.resolveDir) ? { path: `./${MQTT_FILE}`, external: true } : undefined));
+  },
+};
+const main = await build({ ...common, plugins: [...common.plugins, evmApart, mqttApart], entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
+const evm = await build({ ...common, entryPoints: ['src/x402/evm.ts'], outfile: `dist/${EVM_FILE}`, metafile: true });
+const mqtt = await build({ ...common, stdin: { contents: "export { default } from 'mqtt';", resolveDir: 'src/upstream/mqtt', loader: 'js' },
+  outfile: `dist/${MQTT_FILE}`, metafile: true });
+// What went into which file, for test/package/bundle.test.ts (viem is not in sluice.mjs); not shipped.
+const inputsOf = (result) => Object.fromEntries(Object.entries(result.metafile.outputs).map(([out, o]) => [out, Object.keys(o.inputs)]));
+writeFileSync('dist/meta.json', JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt) }, null, 1) + '\n');
 // What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
 if (process.argv.includes('--sizes')) {
-  const bytes = new Map();
-  for (const [path, { bytesInOutput }] of Object.entries(main.metafile.outputs['dist/sluice.mjs'].inputs)) {
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
-    const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
-    bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
+  for (const [out, result] of [['dist/sluice.mjs', main], [`dist/${EVM_FILE}`, evm], [`dist/${MQTT_FILE}`, mqtt]]) {
+    console.log(out);
+    const bytes = new Map();
+    for (const [path, { bytesInOutput }] of Object.entries(result.metafile.outputs[out].inputs)) {
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+      const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
+      bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
+    }
+    for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
   }
-  for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
 }
 await build({ ...common, entryPoints: ['workers/usage.ts'], outfile: 'dist/usage-worker.mjs' });
 // Piscina starts every thread on its own bootstrap script, `worker.js` next to the code that loaded it (here: the
@@ -113,6 +145,6 @@ await build({ entryPoints: ['src/browser/batch.ts'], outfile: 'files/usr/share/s
 // The customer's pay page, next to the bundle as on the router (/usr/share/sluice/portal): the LAN endpoint serves it.
 rmSync('dist/portal', { recursive: true, force: true });
 cpSync('files/usr/share/sluice/portal', 'dist/portal', { recursive: true });
-for (const file of ['dist/sluice.mjs', 'dist/usage-worker.mjs', 'dist/worker.js', 'dist/portal/batch.js']) {
+for (const file of ['dist/sluice.mjs', `dist/${EVM_FILE}`, `dist/${MQTT_FILE}`, 'dist/usage-worker.mjs', 'dist/worker.js', 'dist/portal/batch.js']) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }

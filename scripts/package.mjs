@@ -45,7 +45,7 @@ const mainMk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
 const luciMk = readFileSync(join(ROOT, 'luci-app', 'Makefile'), 'utf8');
 const version = `${mkVar(mainMk, 'PKG_VERSION')}-r${mkVar(mainMk, 'PKG_RELEASE')}`;
 
-for (const f of ['sluice.mjs', 'usage-worker.mjs', 'worker.js']) {
+for (const f of ['sluice.mjs', 'evm.mjs', 'mqtt.mjs', 'usage-worker.mjs', 'worker.js']) {
   if (!existsSync(join(ROOT, 'dist', f))) {
     console.error(`package: dist/${f} is missing: run 'npm run build' first`);
     process.exit(1);
@@ -111,6 +111,10 @@ const packages = [
     scripts: { postinst: POSTINST, prerm: PRERM },
     stage(s) {
       put(s, 'dist/sluice.mjs', 'usr/share/sluice/sluice.mjs', 0o755);
+      // viem, loaded on the first EVM signature (scripts/build.mjs): without it every x402 purchase is ERR_MODULE_LOAD.
+      put(s, 'dist/evm.mjs', 'usr/share/sluice/evm.mjs', 0o644);
+      // mqtt.js, loaded by the MQTT sink's first connection: without it mqtt.enabled is ERR_MODULE_LOAD at start.
+      put(s, 'dist/mqtt.mjs', 'usr/share/sluice/mqtt.mjs', 0o644);
       put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
       put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);
       mkdirSync(join(s, 'usr/bin'), { recursive: true });

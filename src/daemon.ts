@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
 import {
-  createPaymentRegistry, EndRecordsTap, EscrowCredit, openBatchSettlement, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
+  createPaymentRegistry, EndRecordsTap, type EscrowCredit, openBatchSettlement, openEscrowCredit, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
 } from './payments/index.ts';
 import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
@@ -88,7 +88,7 @@ export class Daemon {
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
     escrow?.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
     this.backend = new DaemonBackend({
-      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates, rates: parts.shaper,
+      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
       ...(batch && { batch: batch.method }),
@@ -113,7 +113,15 @@ export class Daemon {
     // The escrow method closes an escrow session once its sluice session's end is on flash (payments/end-records.ts).
     const endRecords = new EndRecordsTap(store);
     const markingStore = new MarkingStore(endRecords);
-    const sessions = new SessionManager({ store: markingStore, limits: config.limits, checkpointIntervalMs: main.checkpointIntervalMs });
+    const pricing = new Pricing(config.pricing);
+    // A session's speed tier is journaled with it: its plan's at the sale (a reload's new rates apply to new sales), a
+    // voucher's own, or a live change's; a session journaled before sessions carried rates gets its plan's at recovery.
+    const planRates = (id: string): ClientRates | null => {
+      const plan = pricing.list().find((p) => p.id === id);
+      return plan === undefined || (plan.rateDownBps === undefined && plan.rateUpBps === undefined)
+        ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
+    };
+    const sessions = new SessionManager({ store: markingStore, limits: config.limits, checkpointIntervalMs: main.checkpointIntervalMs, planRates });
     const recovery = await sessions.recover();
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
@@ -121,17 +129,7 @@ export class Daemon {
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
     const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
-    // A session's speed tier is its plan's, looked up when its gate opens (a reload's new rates apply to new gates).
-    const pricing = new Pricing(config.pricing);
-    // A voucher's Accept sets its session's rates (WISPr/MikroTik); other sessions take their plan's.
-    let voucherRates: ((reference: string) => ClientRates | null) | null = null;
-    const ratesOf = (s: Session): ClientRates | null => {
-      const first = s.payments[0];
-      if (first?.method === 'voucher' && voucherRates !== null) return voucherRates(first.reference);
-      const plan = pricing.list().find((p) => p.id === s.plan);
-      return plan === undefined ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
-    };
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, ...(shaper && { ratesOf }) });
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
@@ -139,14 +137,14 @@ export class Daemon {
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
       ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
     });
-    if (radius) voucherRates = (reference) => radius.voucher.ratesOf(reference);
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
     // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
     const x402 = config.x402.enabled
       ? await unlessStateDamaged('x402', () => X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }), log) : null;
     // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
     const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
-    const escrow = ledger ? new EscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }) : null;
+    const escrow = ledger ? await unlessStateDamaged('x402-session',
+      () => openEscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }), log) : null;
     // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
     const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
       () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;

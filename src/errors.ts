@@ -64,7 +64,7 @@ export const ERROR_CODES = [
   'ERR_VOUCHER_REJECTED', 'ERR_VOUCHER_INVALID', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_RADIUS_PACKET',
   'ERR_RADIUS_DAS_LISTEN',
   // Other
-  'ERR_INTERNAL',
+  'ERR_MODULE_LOAD', 'ERR_INTERNAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -85,10 +85,11 @@ export interface SluiceBackend {
   batchChannel?(id: string): BlobmsgTable;
   /** The customer's refund request for a batch-settlement channel (`batch_refund`): the channel, and the settle response once done. */
   batchRefund?(payload: unknown): Promise<BlobmsgTable>;
-  /** A live session's rates in force in the kernel (speed tiers); null: not limited. */
-  ratesOf?(mac: string): ClientRates | null;
-  /** New rates for a limited client's gate, from now (ubus `change` rate_down/rate_up); kernel state, not journaled. */
-  changeRates?(mac: string, rates: ClientRates): Promise<void>;
+  /**
+   * New rates for the MAC's live session, both directions (null: not limited that way), from now: journaled, then set
+   * on its open gates (ubus `change` rate_down/rate_up, a RADIUS CoA-Request). Resolves with the session's view.
+   */
+  changeRates?(mac: string, rates: ClientRates): Promise<Session>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -35,7 +35,7 @@ export interface BackendParts {
   merchant: () => Merchant;
   plans: () => readonly PricingPlan[];
   sessions: SessionReadView & SessionControlPort & SessionDevicesPort;
-  gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf'>;
+  gates: Pick<Gatekeeper, 'opened' | 'closed' | 'gateOf' | 'ratesApplied'>;
   stats: () => BlobmsgTable;
   reload: () => Promise<BlobmsgTable>;
   clock?: Clock;
@@ -49,8 +49,6 @@ export interface BackendParts {
     channel(id: unknown): object;
     requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
   };
-  /** The shaper (speed tiers). */
-  rates?: { ratesOf(mac: string): ClientRates | null; change(mac: string, rates: ClientRates): Promise<void> } | null;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -121,15 +119,20 @@ export class DaemonBackend implements SluiceBackend {
     return { session, gate: await this.gateClosed(session.mac) };
   }
 
-  ratesOf(mac: string): ClientRates | null {
-    return this.parts.rates?.ratesOf(mac) ?? null;
-  }
-
-  async changeRates(mac: string, rates: ClientRates): Promise<void> {
-    if (!this.parts.rates || this.parts.rates.ratesOf(mac) === null) {
-      throw new SluiceError('ERR_INVALID_ARGUMENT', `${mac} has no speed tier in force to change (its gate opened without rates)`, { details: { option: 'rate_down' } });
-    }
-    await this.parts.rates.change(mac, rates);
+  /**
+   * THE rate-change path (ubus `change` rate_down/rate_up; a RADIUS CoA-Request's rates go the same way): the MAC's live
+   * session gets these rates, both directions (null: not limited that way), from now. Journaled first
+   * (SessionManager.setRates: on flash before anyone acts, so a restart re-limits its gate with them); then the gate sets
+   * them on the session's open gates (a pending gate gets them at its auth). Resolves once the kernel has them, with the
+   * session's view (its `rates` the new ones).
+   */
+  async changeRates(mac: string, rates: ClientRates): Promise<Session> {
+    const live = this.parts.sessions.byMac(mac);
+    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
+    const session = await this.parts.sessions.setRates(live.id, rates);
+    // In force when this resolves (a CoA-ACK says so): bounded by the auth in flight, if any, and tc/nft's own timeouts.
+    await this.parts.gates.ratesApplied(session.id);
+    return this.parts.sessions.get(session.id) ?? session;
   }
 
   async change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session> {

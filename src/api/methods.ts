@@ -11,7 +11,7 @@ import { planView, quoteView, sessionView } from './view.ts';
 import type { SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { parseRate } from '../portal/index.ts';
-import { SESSION_STATES, TERMINATE_CAUSES, isLive, type Session } from '../sessions/index.ts';
+import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
 export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
   args: S;
@@ -35,16 +35,10 @@ type SessionGroup = (typeof SESSION_GROUPS)[number];
 const isGroup = (s: string): s is SessionGroup => (SESSION_GROUPS as readonly string[]).includes(s);
 const optionalText = { kind: 'string', maxLength: 253 } as const;
 
-/** `gate` of a live session (open / pending) in `session` and `sessions`; ended sessions have none. */
-/** A live session's gate, and its rates in force (bits per second) when it has a speed tier. */
-function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending'; rate_down?: number; rate_up?: number } {
+/** `gate` of a live session (open / pending) in `session`, `sessions` and `change`; ended sessions have none. */
+function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 'pending' } {
   if (!isLive(session)) return {};
-  const rates = backend.ratesOf?.(session.mac) ?? null;
-  return {
-    ...(backend.gateOf && { gate: backend.gateOf(session.mac) }),
-    ...(rates?.downBps != null && { rate_down: rates.downBps }),
-    ...(rates?.upBps != null && { rate_up: rates.upBps }),
-  };
+  return backend.gateOf ? { gate: backend.gateOf(session.mac) } : {};
 }
 
 /**
@@ -184,32 +178,35 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     adminOnly: true,
     async handler(a, backend) {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
-      const rate = (name: 'rate_down' | 'rate_up', text: string | undefined): number | undefined => {
+      // `none` lifts the tier in that direction (null); anything else reads like the config's rates.
+      const rate = (name: 'rate_down' | 'rate_up', text: string | undefined): number | null | undefined => {
         if (text === undefined) return undefined;
+        if (text.trim().toLowerCase() === 'none') return null;
         const p = parseRate(text);
-        if (!p.ok) throw new InvalidArgumentError(name, p.reason);
+        if (!p.ok) throw new InvalidArgumentError(name, `${p.reason}, or none to lift the limit`);
         return p.bps;
       };
       const down = rate('rate_down', a.rate_down);
       const up = rate('rate_up', a.rate_up);
       const hasRates = down !== undefined || up !== undefined;
-      if (a.seconds === undefined && a.bytes === undefined && !hasRates) {
-        throw new InvalidArgumentError('seconds', 'seconds, bytes, rate_down or rate_up is required');
-      }
+      const hasLimits = a.seconds !== undefined || a.bytes !== undefined;
+      if (!hasLimits && !hasRates) throw new InvalidArgumentError('seconds', 'seconds, bytes, rate_down or rate_up is required');
+      if (hasRates && !backend.changeRates) throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
       const query = { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) };
-      let session = a.seconds === undefined && a.bytes === undefined ? backend.session(query) : await backend.change(
-        query, { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) },
-      );
-      // A limits change that ended the session replies with it ended; new rates need a live one.
-      if (session === undefined || (hasRates && !isLive(session)) || (a.mac !== undefined && session.mac !== a.mac)) {
+      let session = backend.session(query);
+      if (session === undefined || !isLive(session) || (a.mac !== undefined && session.mac !== a.mac)) {
         throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${a.id ?? a.mac}`);
       }
+      const limits = { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) };
+      // Nothing half-applied: the limits are checked before anything changes (limitsAfter throws what setLimits
+      // would), the rates (which the kernel may still refuse) go first, the limits (which can end the session) last.
+      if (hasLimits) limitsAfter(session, limits);
       if (hasRates) {
-        if (!backend.changeRates) throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
-        const now = backend.ratesOf?.(session.mac) ?? null;
-        await backend.changeRates(session.mac, { downBps: down ?? now?.downBps ?? null, upBps: up ?? now?.upBps ?? null });
-        session = backend.session({ id: session.id }) ?? session;
+        // The direction not named keeps the session's own rate (none: not limited).
+        const now = session.rates;
+        session = await backend.changeRates!(session.mac, { downBps: down !== undefined ? down : now?.downBps ?? null, upBps: up !== undefined ? up : now?.upBps ?? null });
       }
+      if (hasLimits) session = await backend.change({ id: session.id }, limits);
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
     },
   }),

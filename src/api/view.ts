@@ -32,6 +32,9 @@ export function sessionView(session: Session, now: number): BlobmsgTable {
     paid_total: paymentTotals(session).paid.toString(),
     // Several devices per purchase: every MAC sharing the allotment, the buyer's first, and how many may.
     ...(session.maxDevices !== undefined && { max_devices: session.maxDevices, devices: devicesOf(session) }),
+    // The speed tier sluice enforces on the session's gates (journaled with it), bit/s; null: not limited that way.
+    rate_down: session.rates?.downBps ?? null,
+    rate_up: session.rates?.upBps ?? null,
   };
 }
 

@@ -6,12 +6,9 @@
  * the same digest on chain. Units are cumulative, so keeping only the highest receipt loses nothing and a replayed
  * one is harmless.
  */
-import {
-  encodeAbiParameters, getAddress, isAddress, isHex, keccak256, recoverTypedDataAddress, toHex,
-  type Address, type Hex,
-} from 'viem';
+import type { Address, Hex } from 'viem';
 import { SluiceError } from '../errors.ts';
-import { isLowS } from '../x402/index.ts';
+import { evm, isLowS, loadEvm } from '../x402/index.ts';
 
 export const RECEIPT_TYPES = {
   UsageReceipt: [
@@ -35,7 +32,7 @@ export interface UsageReceipt {
 }
 
 export function receiptDomain(d: EscrowDomain): { name: 'SessionEscrow'; version: '1'; chainId: number; verifyingContract: Address } {
-  return { name: 'SessionEscrow', version: '1', chainId: d.chainId, verifyingContract: getAddress(d.escrow) };
+  return { name: 'SessionEscrow', version: '1', chainId: d.chainId, verifyingContract: evm().getAddress(d.escrow) };
 }
 
 /** The typed data a wallet signs (viem's signTypedData takes it as is). */
@@ -65,9 +62,9 @@ function uint(value: unknown, field: string): bigint {
 /** Parses a receipt as ubus / HTTP carry it (`session_id`|`sessionId`, `cumulative_units`, `nonce`, `signature`). */
 export function parseReceipt(input: Record<string, unknown>): UsageReceipt {
   const sessionId = input['session_id'] ?? input['sessionId'];
-  if (typeof sessionId !== 'string' || !isHex(sessionId) || sessionId.length !== 66) bad('session_id must be 32 bytes hex');
+  if (typeof sessionId !== 'string' || !evm().isHex(sessionId) || sessionId.length !== 66) bad('session_id must be 32 bytes hex');
   const signature = input['signature'];
-  if (typeof signature !== 'string' || !isHex(signature) || signature.length !== 132) bad('signature must be 65 bytes hex');
+  if (typeof signature !== 'string' || !evm().isHex(signature) || signature.length !== 132) bad('signature must be 65 bytes hex');
   return {
     sessionId: sessionId.toLowerCase() as Hex,
     cumulativeUnits: uint(input['cumulative_units'] ?? input['cumulativeUnits'], 'cumulative_units'),
@@ -89,13 +86,15 @@ export async function verifyReceipt(d: EscrowDomain, r: UsageReceipt,
   // The high-s twin of the buyer's receipt recovers to the buyer too, but the contract refuses it: kept, it would make
   // every consume and the close revert (the seller never paid, the deposit left to the buyer's reclaim).
   if (!isLowS(r.signature)) throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt signature is malleable (high s)');
+  // Outside the try: viem that cannot be loaded is ERR_MODULE_LOAD, not a bad receipt.
+  const { recoverTypedDataAddress } = await loadEvm();
   let signer: Address;
   try {
     signer = await recoverTypedDataAddress({ ...receiptTypedData(d, r), signature: r.signature });
   } catch (err) {
     throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt signature does not recover', { cause: err });
   }
-  if (signer !== getAddress(session.buyer)) {
+  if (signer !== evm().getAddress(session.buyer)) {
     throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt is not signed by the session\'s buyer');
   }
 }
@@ -131,23 +130,27 @@ export interface SessionTerms {
   salt: Hex;
 }
 
-const TERMS_TYPEHASH = keccak256(toHex(
-  'SessionTerms(address escrow,address seller,uint256 pricePerUnit,uint256 maxUnits,uint256 duration,bytes32 salt)'));
+const TERMS_TYPE = 'SessionTerms(address escrow,address seller,uint256 pricePerUnit,uint256 maxUnits,uint256 duration,bytes32 salt)';
+// Hashed on first use, not when the module loads: viem is loaded when first needed (x402/evm-loader.ts).
+let termsTypehash: Hex | undefined;
 
 /**
  * The EIP-3009 nonce a buyer signs for a session deposit: derived from the terms, so the one deposit signature binds
  * seller, price, units and duration (SessionEscrow.termsNonce computes the same).
  */
 export function termsNonce(escrow: Address, t: SessionTerms): Hex {
+  const { encodeAbiParameters, getAddress, isAddress, keccak256, toHex } = evm();
   if (!isAddress(t.seller)) throw new SluiceError('ERR_RECEIPT_INVALID', 'seller is not an address');
+  termsTypehash ??= keccak256(toHex(TERMS_TYPE));
   return keccak256(encodeAbiParameters(
     [{ type: 'bytes32' }, { type: 'address' }, { type: 'address' }, { type: 'uint256' }, { type: 'uint256' },
       { type: 'uint256' }, { type: 'bytes32' }],
-    [TERMS_TYPEHASH, getAddress(escrow), getAddress(t.seller), t.pricePerUnit, t.maxUnits, t.duration, t.salt]));
+    [termsTypehash, getAddress(escrow), getAddress(t.seller), t.pricePerUnit, t.maxUnits, t.duration, t.salt]));
 }
 
 /** SessionEscrow.sessionIdOf: the escrow session id is known before the create transaction. */
 export function sessionIdOf(token: Address, buyer: Address, nonce: Hex): Hex {
+  const { encodeAbiParameters, getAddress, keccak256 } = evm();
   return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'address' }, { type: 'bytes32' }],
     [getAddress(token), getAddress(buyer), nonce]));
 }

@@ -15,7 +15,7 @@ import { toSluiceError } from '../errors.ts';
 import {
   devicesOf, Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
 } from '../sessions/index.ts';
-import { GATE_OPEN_STATES, hasRates, type ClientRates, type PortalSnapshot, type Valve } from '../portal/index.ts';
+import { GATE_OPEN_STATES, hasRates, type PortalSnapshot, type ShapedClient, type Valve } from '../portal/index.ts';
 import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { GateState } from './states.ts';
@@ -58,14 +58,28 @@ export interface GatekeeperOptions {
   /** A paying client that is present but whose gate keeps failing to open ends as `portal-lost` after this. */
   portalLostGraceMs?: number;
   kernelQuota?: GateKernelQuota | null;
-  /** A session's speed tier (its plan's `rate_down`/`rate_up`), set in the kernel with its gate; null: unlimited. */
-  ratesOf?: (session: Session) => ClientRates | null;
+  /**
+   * Speed tiers (portal/shaper.ts, the one the valve sets each gate's rates with at its auth): a session's journaled
+   * rates are handed to the valve with its auth, a live change is set on its open gates, and the gates found open at
+   * start-up are limited again. Absent: no rates are set.
+   */
+  shaper?: RateShaper | null;
   /**
    * `main.leave_foreign_clients`: leave alone clients authenticated in the portal by other means (an operator's free
    * tier); only gates sluice opened are closed when no session holds them. Default false: every authenticated client
    * without a live session is deauthed (Trusted ones never are).
    */
   leaveForeign?: boolean;
+}
+
+/** The shaper as the gate drives it besides the valve's auth and deauth. Never throws (shaper.ts). */
+export interface RateShaper {
+  /** Limits a client from now (both rates null: not any more). */
+  set(client: ShapedClient): Promise<void>;
+  /** The qdisc and the table rebuilt with exactly these clients limited (what an earlier run left is replaced). */
+  start(clients: readonly ShapedClient[]): Promise<boolean>;
+  /** The table an earlier run left, dropped when nothing is to be limited now (its entries would limit strangers). */
+  dropLeftover(): Promise<void>;
 }
 
 export interface ReconcileReport {
@@ -120,6 +134,8 @@ export class Gatekeeper {
   private readonly unlisted = new Map<string, number>();
   /** The opening of each live session's gate at its start, by session id (a purchase reply waits for it). */
   private readonly starts = new Map<string, Promise<GateState>>();
+  /** The kernel's side of each session's last rate change, by session id (a `change` reply waits for it). */
+  private readonly rateChanges = new Map<string, Promise<void>>();
   private readonly events = new Emitter<GateEvents>((err, event) =>
     this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }));
 
@@ -149,6 +165,15 @@ export class Gatekeeper {
         if (gate !== 'pending') this.events.emit('opened', s);
         return gate;
       }));
+    });
+    // New rates (on flash already): every open gate of the session is limited anew; a pending one gets them at its auth.
+    sessions.on('rates', (s) => {
+      const previous = this.rateChanges.get(s.id) ?? Promise.resolve();
+      const run = previous.then(() => this.applyRates(s)).catch((err: unknown) => {
+        this.options.log.warn('new rates not set', { session: s.id, reason: toSluiceError(err).message });
+      });
+      this.rateChanges.set(s.id, run);
+      void run.finally(() => { if (this.rateChanges.get(s.id) === run) this.rateChanges.delete(s.id); });
     });
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
@@ -182,6 +207,31 @@ export class Gatekeeper {
     return this.closeInFlight(mac) ?? this.close(mac);
   }
 
+  /** The kernel's side of the session's last rate change: done (or nothing to do) when this resolves. */
+  ratesApplied(sessionId: string): Promise<void> {
+    return this.rateChanges.get(sessionId) ?? Promise.resolve();
+  }
+
+  /** Sets a session's (new) rates on each of its devices whose gate is open, after any opening in flight. */
+  private async applyRates(s: Session): Promise<void> {
+    const shaper = this.options.shaper;
+    if (!shaper || !s.rates) return;
+    for (const mac of devicesOf(s)) {
+      // An auth in flight sets the rates it was started with: the new ones go on after it.
+      await this.opening.get(mac);
+      const current = this.options.sessions.byMac(mac);
+      if (current === null || current.id !== s.id || !isLive(current) || this.gates.get(mac) !== 'open' || this.held.has(mac)) continue;
+      const ip = this.options.valve.lastIp?.(mac) ?? (mac === current.mac ? current.ip : null);
+      if (ip === null) {
+        this.options.log.warn('new rates not set: the client\'s address is unknown; they apply at its next auth', { mac, session: s.id });
+        continue;
+      }
+      const rates = current.rates ?? s.rates;
+      await shaper.set({ mac, ip, downBps: rates.downBps, upBps: rates.upBps });
+      this.options.log.info('rates set', { mac, session: s.id, down: rates.downBps, up: rates.upBps });
+    }
+  }
+
   private open(session: Session): Promise<GateState> {
     const inFlight = this.opening.get(session.mac);
     if (inFlight) return inFlight;
@@ -198,13 +248,14 @@ export class Gatekeeper {
     this.lastClose.delete(session.mac);
     this.events.emit('auth-starting', session.mac, session.id);
     try {
-      const rates = this.options.ratesOf?.(session) ?? null;
+      // The session's journaled rates (its plan's, a voucher's, or a live change's).
+      const rates = this.options.shaper ? session.rates : undefined;
       const net = safetyNetFor(session, this.clock.now());
       // The session's address (the LAN endpoint's purchases carry it) is its buyer's, not a joined device's: only
       // then may the valve skip its lookup of the client (Valve.open).
       const own = this.options.sessions.byMac(session.mac);
       const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
-      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates } : net, knownIp);
+      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp);
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);
@@ -379,6 +430,7 @@ export class Gatekeeper {
         const s = c.ip ? this.options.sessions.byMac(c.mac) : null;
         if (s !== null && isLive(s)) this.options.sessions.noteIp(s.id, c.ip!);
       }
+      await this.relimit(snapshot);
       const report = await this.reconcile(snapshot);
       if (kernelQuota?.enabled) {
         for (const c of snapshot.clients) {
@@ -395,6 +447,31 @@ export class Gatekeeper {
       // The portal may start after sluice; the meter re-opens paying clients as soon as it answers.
       log.warn('cannot reconcile with portal yet', { code: e.code, reason: e.message });
     }
+  }
+
+  /**
+   * At start, before the reconcile: the gates found open (no auth, so the valve sets no rates) are limited again with
+   * their sessions' journaled rates. The qdisc and nft table an earlier run left in the kernel survive it (a kill -9
+   * removes nothing) but describe that run's clients; the shaper's start replaces both with exactly these. With
+   * nothing to limit, the shaper stays unstarted (no qdisc put on the LAN) and only the old table is dropped. The
+   * reconcile's auths then add their own clients as every auth does.
+   */
+  private async relimit(snapshot: PortalSnapshot): Promise<void> {
+    const shaper = this.options.shaper;
+    if (!shaper) return;
+    const limited: ShapedClient[] = [];
+    for (const c of snapshot.clients) {
+      if (!AUTHED_STATES.has(c.state) || c.state === 'Trusted' || !c.ip || this.held.has(c.mac)) continue;
+      const s = this.options.sessions.byMac(c.mac);
+      if (s === null || s.state !== 'ACTIVE' || !hasRates(s.rates)) continue;
+      limited.push({ mac: c.mac, ip: c.ip, downBps: s.rates.downBps, upBps: s.rates.upBps });
+    }
+    if (limited.length === 0) {
+      await shaper.dropLeftover();
+      return;
+    }
+    const on = await shaper.start(limited);
+    this.options.log.info('rates restored', { clients: limited.length, shaper: on ? 'on' : 'off' });
   }
 
   /**

@@ -107,7 +107,11 @@ export class Merchant {
       }
       const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
       const grant: Grant = terms
-        ? { mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user }
+        ? {
+          mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user,
+          // A voucher's rates are the session's own, journaled with it (a restart re-limits its gate with them).
+          ...(terms.rates && { rates: terms.rates }),
+        }
         : {
           mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client,
           // A data plan with a time_limit: the session ends at whichever comes first (a top-up keeps the deadline).

@@ -95,6 +95,33 @@ export class CutPlanner {
     return next;
   }
 
+  /**
+   * How far a data session's remainder must reach, at the peak rate, for its reading to change nothing here
+   * (farFromEnd): past the next tick's crossing aim (a poll interval, the close latency and half a fetch) and past any
+   * cut or final reading one could plan (the soonest next reading and 2.5 readings of one client). Doubled: the
+   * fetch and reading times it reads may move while a tick yields.
+   */
+  farHorizonMs(): number {
+    const soonest = Math.max(this.options.minIntervalMs, 2 * this.times.lastDurationMs) + this.times.lastFetchMs / 2;
+    const read = this.options.readClient !== undefined ? 2.5 * this.finalReadMs() : 0;
+    return 2 * Math.max(this.ctx.pollIntervalMs + this.closeLatencyMs() + this.times.lastFetchMs / 2, soonest + read) + 1;
+  }
+
+  /**
+   * Whether onReading would do nothing for this reading of a data session (its next-tick aim is past the poll
+   * interval, no cut, no bill-ahead, not watched): not near its end, no cut planned, not braked, a rate no higher than
+   * the peak, and a remainder the peak rate cannot use up within `horizonMs` (farHorizonMs). The tick then skips it:
+   * most data sessions are far from their end, and onReading costs each of them several Map lookups per tick.
+   */
+  farFromEnd(session: MeteredSession, bytes: number, elapsedMs: number, remainingBytes: number, horizonMs: number): boolean {
+    if (!(remainingBytes > 0)) return false;
+    const rate = elapsedMs > 0 ? bytes / elapsedMs : 0;
+    if (rate > this.peakRate || remainingBytes < this.peakRate * horizonMs) return false;
+    if (this.nearEnd.size > 0 && this.nearEnd.has(session.id)) return false;
+    if (this.cuts.size > 0 && (this.cuts.has(session.id) || this.timedEnds.has(session.id))) return false;
+    return !this.brakes.braked(session.mac);
+  }
+
   /** A data session's first reading after its gate opened, billed in full: when to read it next (ms from now). */
   onFirstReading(session: MeteredSession, remainingBytes: number, rate: number): number {
     let next = Infinity;

@@ -6,6 +6,7 @@
 import { STATE_CODES } from '../portal/index.ts';
 import type { Clock } from '../time.ts';
 import type { SessionsPort } from './ports.ts';
+import type { SlotSessions } from './slot-sessions.ts';
 import { FLAG_PRESENT, type TableView } from './table.ts';
 import { SLICE, TurnBudget } from './timing.ts';
 
@@ -22,6 +23,13 @@ export class GateChecks {
   /** Absent paying clients: since when (clock ms), in the current absence. */
   private readonly goneAt = new Map<string, number>();
   private readonly reopenedAt = new Map<string, number>();
+  /** 1 at a slot whose session's MAC is in goneAt (as of index generation marksOf): a present slot deletes only then. */
+  private goneMarks = new Uint8Array(0);
+  private marksOf = -1;
+  /** How many slots goneMarks covers. */
+  private markedSlots = 0;
+  /** The index generation at the last goneAt clean-up that found the sessions unchanged. */
+  private cleanedAt = -1;
 
   constructor(
     private readonly sessions: SessionsPort,
@@ -34,27 +42,38 @@ export class GateChecks {
     return this.goneAt.get(mac);
   }
 
-  /** Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen). */
-  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
+  /**
+   * Paying clients (data and time) whose gate the portal dropped: absent (gone) or back unauthenticated (reopen).
+   * Walks the slot → session index (slot-sessions.ts), not every session with a Map lookup each: an array read per
+   * slot, and the goneAt bookkeeping only for slots whose presence changed.
+   */
+  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, slotMacs: readonly string[], index: SlotSessions, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
     const now = this.clock.now();
     const newest = dispatchAt - this.options.graceMs;
-    let n = 0;
     const turn = new TurnBudget();
-    // No copy of the sessions: a Map iterator survives entries added or deleted between slices.
-    for (const session of this.sessions.activeSessions()) {
-      if (++n % SLICE === 0) await turn.pause();
-      if (session.startedAt > newest) continue;
+    // Billing may have ended sessions since the tick indexed them (data-limit): then index them again.
+    await index.refresh(macToSlot, slotMacs, view.slotCount);
+    if (this.marksOf !== index.generation) this.markGone(index, 0);
+    else if (this.markedSlots < index.slots) this.markGone(index, this.markedSlots);
+    const marks = this.goneMarks;
+    const count = index.slots;
+    for (let slot = 0; slot < count; slot++) {
+      if ((slot & (SLICE - 1)) === SLICE - 1) await turn.pause();
+      const session = index.at(slot);
+      if (session === undefined || session.startedAt > newest) continue;
       const mac = session.mac;
-      const slot = macToSlot.get(mac);
-      const flags = slot === undefined ? -1 : view.flags(slot, tick);
+      const flags = view.flags(slot, tick);
       if (flags < 0 || (flags & FLAG_PRESENT) === 0) {
-        if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
+        if (marks[slot] === 0) {
+          if (!this.goneAt.has(mac)) this.goneAt.set(mac, now);
+          marks[slot] = 1;
+        }
         gone.push(mac);
         continue;
       }
-      if (this.goneAt.size > 0) this.goneAt.delete(mac);
+      if (marks[slot] !== 0) { this.goneAt.delete(mac); marks[slot] = 0; }
       if (flags >> 1 === STATE_CODES.Preauthenticated) {
         const last = this.reopenedAt.get(mac);
         if (last === undefined || now - last >= this.options.reopenBackoffMs) {
@@ -65,29 +84,81 @@ export class GateChecks {
         this.reopenedAt.delete(mac);
       }
     }
-    // Forget clients that stopped paying (reopenedAt holds a few entries at a time; goneAt all absent paying clients).
-    for (const mac of this.goneAt.keys()) {
-      if (++n % SLICE === 0) await turn.pause();
-      if (this.sessions.active(mac) === undefined) this.goneAt.delete(mac);
+    // Sessions whose MAC the portal has never listed: absent.
+    for (const session of index.withoutSlot()) {
+      if (session.startedAt > newest) continue;
+      if (!this.goneAt.has(session.mac)) this.goneAt.set(session.mac, now);
+      gone.push(session.mac);
     }
-    for (const mac of this.reopenedAt.keys()) if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
+    const changed = !index.fresh();
+    if (changed || this.cleanedAt !== index.generation) {
+      // A session ended during one of the walk's turns is not reported.
+      if (changed) {
+        const live = (mac: string): boolean => this.sessions.active(mac) !== undefined;
+        filterInPlace(gone, live);
+        filterInPlace(reopen, live);
+      }
+      // Forget clients that stopped paying (reopenedAt holds a few entries at a time; goneAt all absent paying
+      // clients). Only when sessions changed: otherwise every entry was checked at the last cleanup.
+      let n = 0;
+      for (const mac of this.goneAt.keys()) {
+        if (++n % SLICE === 0) await turn.pause();
+        if (this.sessions.active(mac) === undefined) this.goneAt.delete(mac);
+      }
+      for (const mac of this.reopenedAt.keys()) if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
+      // Entries deleted here may still be marked (a session the index still held): mark again at the next walk.
+      if (changed) this.marksOf = -1;
+      this.cleanedAt = changed ? -1 : index.generation;
+    }
     return { reopen, gone };
   }
 
+  /**
+   * goneMarks[slot] = 1 where the slot's session is in goneAt, from slot `from` on: every slot after an index rebuild
+   * (one lookup per session), only the new ones when the index was extended.
+   */
+  private markGone(index: SlotSessions, from: number): void {
+    let marks = this.goneMarks;
+    if (marks.length < index.slots) {
+      const grown = new Uint8Array(Math.max(index.slots, 2 * marks.length));
+      grown.set(marks.subarray(0, from));
+      marks = grown;
+    }
+    marks.fill(0, from);
+    if (this.goneAt.size > 0) {
+      for (let slot = from; slot < index.slots; slot++) {
+        const session = index.at(slot);
+        if (session !== undefined && this.goneAt.has(session.mac)) marks[slot] = 1;
+      }
+    }
+    this.goneMarks = marks;
+    this.marksOf = index.generation;
+    this.markedSlots = index.slots;
+  }
+
   /** Clients present with an open gate (not Trusted: the portal admin's own list) and no ACTIVE session. */
-  async openUnpaid(view: TableView, slotMacs: readonly string[], tick: number): Promise<string[]> {
+  async openUnpaid(view: TableView, slotMacs: readonly string[], index: SlotSessions, tick: number): Promise<string[]> {
     const out: string[] = [];
     const count = view.slotCount;
+    const held = this.options.gateHeld;
     const turn = new TurnBudget();
+    let fresh = index.fresh();
     for (let slot = 0; slot < count; slot++) {
-      if ((slot & (SLICE - 1)) === SLICE - 1) await turn.pause();
+      if ((slot & (SLICE - 1)) === SLICE - 1) { await turn.pause(); fresh = index.fresh(); }
       const flags = view.flags(slot, tick);
       if (flags < 0 || (flags & FLAG_PRESENT) === 0) continue;
       const state = flags >> 1;
       if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.AuthBlocked) continue;
-      const mac = slotMacs[slot]!;
-      if (this.sessions.active(mac) === undefined || this.options.gateHeld?.(mac) === true) out.push(mac);
+      const paying = fresh && slot < index.slots ? index.at(slot) !== undefined : this.sessions.active(slotMacs[slot]!) !== undefined;
+      if (!paying || (held !== undefined && held(slotMacs[slot]!))) out.push(slotMacs[slot]!);
     }
     return out;
   }
+}
+
+/** Keeps the entries `keep` accepts, in order. */
+function filterInPlace<T>(xs: T[], keep: (x: T) => boolean): void {
+  let j = 0;
+  for (const x of xs) if (keep(x)) xs[j++] = x;
+  xs.length = j;
 }

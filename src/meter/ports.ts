@@ -24,6 +24,12 @@ export interface SessionsPort {
   /** Every ACTIVE session (gate checks, once per tick). */
   activeSessions(): Iterable<MeteredSession>;
   /**
+   * A number that changes whenever active() or activeSessions() would answer differently (a session started, ended,
+   * joined, left or moved). The tick keeps a slot → session index while it stays the same (slot-sessions.ts); a port
+   * without it is indexed afresh every tick.
+   */
+  version?(): number;
+  /**
    * The one usage path: entry i (i < count) adds `bytes[i]` to the session with id `ids[i]` if it is still ACTIVE, ends
    * a data session at or past its allotment with `data-limit` (which closes the gate through the gatekeeper), and
    * writes what that data session may still use into `remainingBytesOut[i]` (0 once ended or unknown, Infinity for a

@@ -23,27 +23,33 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
     if (s.state === 'ACTIVE' && devices.length > 1) shared.set(s.id, devices);
     else shared.delete(s.id);
   };
+  /** SessionsPort.version: bumped on every change to byMac. */
+  let version = 0;
   const trackDevice = (s: Session, mac: string): void => {
     if (s.state !== 'ACTIVE' || s.startedAt === null) return;
     byMac.set(mac, { id: s.id, mac, metric: s.metric, startedAt: s.startedAt, slot: manager.slotOf?.(s.id) ?? -1 });
+    version++;
+  };
+  const untrack = (s: Session, mac: string): void => {
+    if (byMac.get(mac)?.id !== s.id) return;
+    byMac.delete(mac);
+    version++;
   };
   const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); trackShared(s); };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);
-  const offEnded = manager.on('ended', (s) => {
-    for (const mac of devicesOf(s)) if (byMac.get(mac)?.id === s.id) byMac.delete(mac);
-    shared.delete(s.id);
-  });
+  const offEnded = manager.on('ended', (s) => { for (const mac of devicesOf(s)) untrack(s, mac); shared.delete(s.id); });
   const offJoined = manager.on('joined', (s, mac) => { trackDevice(s, mac); trackShared(s); });
-  const offLeft = manager.on('left', (s, mac) => { if (byMac.get(mac)?.id === s.id) byMac.delete(mac); trackShared(s); });
+  const offLeft = manager.on('left', (s, mac) => { untrack(s, mac); trackShared(s); });
   // A session moved to another MAC (a customer's restore, ubus `move`): its bytes are the new MAC's from now on.
   const offMoved = manager.on('moved', (s, from) => {
-    if (byMac.get(from)?.id === s.id) byMac.delete(from);
+    untrack(s, from);
     track(s);
   });
   return {
     active: (mac) => byMac.get(mac),
     activeSessions: () => byMac.values(),
+    version: () => version,
     applyUsage: (ids, bytes, count, remainingBytesOut) => manager.applyUsage(ids, bytes, count, remainingBytesOut),
     remainingBytes: (id) => {
       const left = manager.remaining(id);

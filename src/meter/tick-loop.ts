@@ -20,6 +20,7 @@ import type { FirstReadingWatch } from './first-readings.ts';
 import type { GateChecks } from './gate-checks.ts';
 import type { MeterOptions, TickReport } from './options.ts';
 import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
+import { SlotSessions } from './slot-sessions.ts';
 import { MeterStatsRecorder } from './stats.ts';
 import { createTable, FLAG_PRESENT, seedTable, TableView, type CounterTable } from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
@@ -45,6 +46,8 @@ export class TickLoop {
   /** The MAC of each table slot, and back: grown as the workers add slots (syncSlots). */
   private readonly slotMacs: string[] = [];
   private readonly macToSlot = new Map<string, number>();
+  /** Each slot's ACTIVE session: billing and the gate checks read it instead of a lookup per client. */
+  private readonly index: SlotSessions;
   private readonly fetchSignal = new SharedArrayBuffer(4);
   readonly observers = new Set<(report: TickReport) => void>();
   readonly statsRecorder = new MeterStatsRecorder();
@@ -84,6 +87,7 @@ export class TickLoop {
       this.table = createTable(options.initialCapacity ?? 1024);
     }
     this.view = new TableView(this.table);
+    this.index = new SlotSessions(ctx.sessions);
   }
 
   get counterTable(): CounterTable {
@@ -241,13 +245,18 @@ export class TickLoop {
     // One slice at a time: look the sessions up, bill, report, then give the event loop a turn. A slice allocates
     // nothing per client besides its UsageReport (the batch buffers are reused).
     const turn = new TurnBudget();
+    const index = this.index;
+    const horizonMs = planner.farHorizonMs();
+    await index.refresh(this.macToSlot, this.slotMacs, this.view.slotCount);
     for (let start = 0; start < result.count; start += SLICE) {
       if (start > 0) await turn.pause();
       const end = Math.min(result.count, start + SLICE);
+      // Billing the last slice may have ended sessions, and a turn may have started some: then ask the port.
+      const fresh = index.fresh();
       let n = 0;
       for (let k = start; k < end; k++) {
         const slot = deltas[k * 3]!;
-        const session = port.active(this.slotMacs[slot]!);
+        const session = fresh && slot < index.slots ? index.at(slot) : port.active(this.slotMacs[slot]!);
         if (session === undefined) { dropped++; continue; }
         // This reading opened the epoch of a gate sluice authed: billed in full by the first-reading watch, not here.
         if (firsts.length > 0 && firstWatch.owns(session.mac, result.tick)) continue;
@@ -278,7 +287,7 @@ export class TickLoop {
           remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         };
         usage.push(report);
-        if (session.metric === 'bytes') {
+        if (session.metric === 'bytes' && !planner.farFromEnd(session, bytes, elapsed, remainingBytes, horizonMs)) {
           nextInMs = Math.min(nextInMs, planner.onReading(session, report, bytes, elapsed, remainingBytes, ahead));
           const watched = planner.watched(session.id);
           if (watched !== undefined) {
@@ -300,9 +309,9 @@ export class TickLoop {
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
     nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
 
-    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, result.tick, dispatchAt);
+    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, dispatchAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
-    const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, result.tick);
+    const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {
       tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: dispatchAt, dropped, baselined,
       durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,

@@ -7,6 +7,7 @@
 import { toSluiceError } from '../errors.ts';
 import type { EscrowConfig } from '../config/index.ts';
 import type { EscrowClose, EscrowLedger } from '../escrow/index.ts';
+import { loadEvm } from '../x402/index.ts';
 import type { Log } from '../log.ts';
 import { systemClock, type Clock, type Timers } from '../time.ts';
 import {
@@ -64,6 +65,15 @@ export interface EscrowCreditOptions {
 
 /** The answer of a check with nothing to do: one settled promise, not one per call. */
 const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * The daemon's way to build it: viem first (x402/evm-loader.ts), for the terms nonce, session ids and receipts hashed
+ * synchronously; loaded when the method is on, not with every daemon.
+ */
+export async function openEscrowCredit(options: EscrowCreditOptions): Promise<EscrowCredit> {
+  await loadEvm();
+  return new EscrowCredit(options);
+}
 
 /** The escrow session id a session was last paid through (x402-session), if any. */
 export function escrowRefOf(s: Session): string | undefined {

@@ -22,7 +22,7 @@ export { VoucherMethod, termsFromAccept, type VoucherMethodOptions, type Voucher
 // A CoA-Request's rates are read like an Accept's (upstream/radius/coa-rates.ts): one reader of those attributes.
 export { ratesFromAccept, type VoucherRates } from './voucher-rates.ts';
 export {
-  EscrowCredit, escrowRefOf, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
+  EscrowCredit, escrowRefOf, openEscrowCredit, type CreditFigures, type EscrowCreditEvents, type EscrowCreditOptions, type EscrowSessionClosed,
   type HoldingGate,
 } from './escrow-credit.ts';
 export {

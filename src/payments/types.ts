@@ -94,6 +94,8 @@ export interface GrantTerms {
   expiresAt: number | null;
   /** The session's user (a voucher's User-Name): the device limit applies per user. */
   user: string;
+  /** The session's speed tier (a voucher's WISPr/MikroTik rates), journaled with it; absent or null: none. */
+  rates?: { downBps: number | null; upBps: number | null } | null;
 }
 
 /** What precheck may tell the merchant before any money moves. */

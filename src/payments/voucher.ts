@@ -31,7 +31,8 @@ export interface VoucherTerms {
   /** Class attributes to echo in accounting (RFC 2865 §5.25). */
   classes: Buffer[];
   replyMessage: string | null;
-  /** The speed tier the Accept set (WISPr-Bandwidth-Max-*, Mikrotik-Rate-Limit); null: none usable. */
+  /** The speed tier the Accept set (WISPr-Bandwidth-Max-*, Mikrotik-Rate-Limit); null: none usable. The merchant
+   *  grants it with the session, which journals it (a restart re-limits the session's gate with it). */
   rates: ClientRates | null;
 }
 
@@ -79,9 +80,6 @@ export interface VoucherMethodOptions {
   log?: Log;
 }
 
-/** Voucher sessions' rates kept in memory (by payment reference) for the gate: bounded, oldest dropped first. */
-const KEPT_RATES = 10_000;
-
 /** A PaymentRef that also says what the voucher grants (the merchant uses it instead of the plan). */
 export interface VoucherPayment extends PaymentRef {
   terms: VoucherTerms;
@@ -101,7 +99,6 @@ export class VoucherMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly setsTerms = true;
   private readonly counters = { accepted: 0, rejected: 0, unavailable: 0 };
-  private readonly rates = new Map<string, ClientRates>();
 
   constructor(private readonly options: VoucherMethodOptions) {}
 
@@ -142,19 +139,7 @@ export class VoucherMethod implements PaymentMethod {
     this.counters.accepted++;
     const reference = `${terms.user}/${randomBytes(6).toString('hex')}`;
     this.options.onAccepted?.(reference, terms);
-    if (terms.rates !== null) {
-      this.rates.set(reference, terms.rates);
-      if (this.rates.size > KEPT_RATES) this.rates.delete(this.rates.keys().next().value!);
-    }
     return { method: this.name, reference, amount: 0n, asset: ctx.quote.asset, at: ctx.now, terms };
-  }
-
-  /**
-   * The rates a voucher's Accept set, by the session's first payment reference; null when it set none. Kept in
-   * memory only: after a restart a voucher session's gate is not re-limited (docs/configuration.md, Speed tiers).
-   */
-  ratesOf(reference: string): ClientRates | null {
-    return this.rates.get(reference) ?? null;
   }
 
   stats(): { accepted: number; rejected: number; unavailable: number } {

@@ -8,6 +8,7 @@
 import { toSluiceError } from '../errors.ts';
 import type { BatchSettlementConfig } from '../config/index.ts';
 import { BatchChannelStore } from '../escrow/index.ts';
+import { loadEvm } from '../x402/index.ts';
 import type { Log } from '../log.ts';
 import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
@@ -92,6 +93,8 @@ export interface OpenBatchSettlementOptions {
 
 /** Opens the channel table (ERR_BATCH_STORE if it cannot be read back) and builds the method, its settler and its ends. */
 export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promise<BatchSettlementPart> {
+  // viem, for the channel ids and digests hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
+  await loadEvm();
   const store = await BatchChannelStore.open(o.stateDir);
   let settler: BatchSettler | undefined;
   const method = new BatchSettlementMethod(o.config, {

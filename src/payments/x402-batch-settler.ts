@@ -9,12 +9,12 @@
  * a refund spends the channel's refund nonce and asks for at most what is left. A step without an answer is simply
  * run again at the next pass; its effects are read back from the facilitator's next answer.
  */
-import { privateKeyToAccount } from 'viem/accounts';
+import type { PrivateKeyAccount } from 'viem/accounts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
-import { claimBatchTypedData, refundTypedData, type ClaimRow, type Hex } from '../x402/index.ts';
+import { claimBatchTypedData, evm, refundTypedData, type ClaimRow, type Hex } from '../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
 
 /** A charge waits this long for others to share its claim transaction. */
@@ -69,7 +69,7 @@ export class BatchSettler {
     const cfg = this.options.method.settings;
     const store = this.options.store;
     const key = this.options.method.authorizerKey;
-    const signer = key ? privateKeyToAccount(key) : undefined;
+    const signer = key ? evm().privateKeyToAccount(key) : undefined;
 
     // 1. Claims: the rows of every channel charged above its claim, one transaction per token.
     const byToken = new Map<string, ChannelRecord[]>();
@@ -142,7 +142,7 @@ export class BatchSettler {
     return at;
   }
 
-  private async refund(channelId: string, report: PassReport, signer: ReturnType<typeof privateKeyToAccount> | undefined): Promise<void> {
+  private async refund(channelId: string, report: PassReport, signer: PrivateKeyAccount | undefined): Promise<void> {
     const store = this.options.store;
     const cfg = this.options.method.settings;
     const client = this.options.method.facilitator;

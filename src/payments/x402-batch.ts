@@ -14,14 +14,13 @@
  *   merchant) → authorize: /verify (a deposit: then /settle, which moves the customer's money into their own channel,
  *   not to the router) → the voucher and the open charge on flash → granted.
  */
-import { privateKeyToAccount } from 'viem/accounts';
 import { SluiceError } from '../errors.ts';
 import type { BatchSettlementConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
 import { meteredSteps, type BatchChannelStore, type ChannelRecord } from '../escrow/index.ts';
 import {
-  BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, knownTokenDomain, parseBatchPayment, verifyVoucher,
+  BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, evm, knownTokenDomain, parseBatchPayment, verifyVoucher,
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
 } from '../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
@@ -111,7 +110,7 @@ export class BatchSettlementMethod implements PaymentMethod {
   constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
     this.clock = options.clock ?? systemClock;
     this.client = this.clientFor(config);
-    if (options.authorizerKey && privateKeyToAccount(options.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()) {
+    if (options.authorizerKey && evm().privateKeyToAccount(options.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()) {
       throw new SluiceError('ERR_CONFIG_INVALID', 'batch-settlement authorizer key is not the receiverAuthorizer\'s');
     }
   }

@@ -11,7 +11,7 @@
  * A create without an answer is asked about by id (GET /session/:network/:id): the session exists (granted) or not
  * (refused, nothing taken).
  */
-import { isHex, type Address as ViemAddress, type Hex as ViemHex } from 'viem';
+import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
@@ -21,7 +21,7 @@ import {
   creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
   type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type Outcome, type PendingGrant, type SessionTerms,
 } from '../escrow/index.ts';
-import { knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../x402/index.ts';
+import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
 import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from './x402-exact.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
@@ -84,7 +84,7 @@ export function parseSessionTerms(raw: Record<string, unknown>): SessionTerms & 
   };
   if (r.type !== 'prepaid') mismatch(`extensions.session.type ${JSON.stringify(r.type)} is not "prepaid"`);
   if (typeof r.seller !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.seller)) mismatch('extensions.session.seller must be an address');
-  if (typeof r.salt !== 'string' || !isHex(r.salt) || r.salt.length !== 66) mismatch('extensions.session.salt must be 32 bytes hex');
+  if (typeof r.salt !== 'string' || !evm().isHex(r.salt) || r.salt.length !== 66) mismatch('extensions.session.salt must be 32 bytes hex');
   return {
     type: 'prepaid', seller: (r.seller as string).toLowerCase() as ViemAddress, pricePerUnit: uint('pricePerUnit'), maxUnits: uint('maxUnits'),
     duration: uint('duration'), salt: (r.salt as string).toLowerCase() as ViemHex,

@@ -9,7 +9,7 @@
 import { toSluiceError } from '../errors.ts';
 import type { UptoConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { UptoStore } from '../x402/index.ts';
+import { loadEvm, UptoStore } from '../x402/index.ts';
 import { isLive, type Session, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import { UPTO_METHOD_NAME, UptoMethod } from './x402-upto.ts';
@@ -105,6 +105,8 @@ export interface OpenUptoOptions {
 
 /** Opens the upto table (ERR_UPTO_STORE if it cannot be read back) and builds the method and its ends. */
 export async function openUpto(o: OpenUptoOptions): Promise<UptoPart> {
+  // viem, for the Permit2 digest hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
+  await loadEvm();
   const store = await UptoStore.open(o.stateDir);
   const method = new UptoMethod(o.config, { store, log: o.log });
   const ends = new UptoEnds({ method, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });

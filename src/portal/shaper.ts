@@ -153,11 +153,25 @@ export class Shaper {
   }
 
   /**
+   * An earlier run's table, deleted while this run has not started the shaper (a daemon killed or stopped leaves its
+   * table and qdisc in the kernel): without it no packet is classed or policed, so the old entries limit no one (the
+   * qdisc stays, unclassed traffic passes it unshaped, until a start replaces it). A no-op once started.
+   */
+  dropLeftover(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#started) return;
+      try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none left, or nft cannot run */ }
+    });
+  }
+
+  /**
    * Limits a client from now (replacing its earlier rates); rates both null: not limited any more. The first call
    * starts the shaper when start() was not called (the qdisc goes on the LAN device only once a tier is sold).
    */
   set(client: ShapedClient): Promise<void> {
     return this.#serial(async () => {
+      // Lifting a limit on a router that never shaped leaves tc and nft untouched.
+      if (!this.#started && client.downBps === null && client.upBps === null) return;
       if (!this.#started) {
         this.#started = true;
         this.#enabled = await this.#rebuild();
@@ -241,7 +255,7 @@ export class Shaper {
   /** The qdisc (fresh: every class goes with the old one), each client's class, then the whole table. */
   async #rebuild(): Promise<boolean> {
     try {
-      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
+      await this.#freshQdisc();
       for (const e of this.#entries.values()) if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
       await this.#o.nft(['-f', '-'], shaperTableScript([...this.#entries.values()]));
       return true;
@@ -251,6 +265,21 @@ export class Shaper {
       this.#log.warn('shaper off: tc or nft cannot set the rates; clients are not limited', { reason: toSluiceError(err).message });
       try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none, or nft cannot run */ }
       return false;
+    }
+  }
+
+  /**
+   * `replace` creates the root qdisc, or replaces another kind; but on the HTB an earlier run of sluice left (a daemon
+   * restart: the kernel keeps it) it is a change, which the kernel refuses ("Change operation not supported by
+   * specified qdisc", seen on the lab): then that one, ours by its handle, is deleted (the kernel deletes a root qdisc
+   * only when the handle matches, so an operator's own is never touched) and created anew.
+   */
+  async #freshQdisc(): Promise<void> {
+    try {
+      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
+    } catch (err) {
+      try { await this.#o.tc(['qdisc', 'del', 'dev', this.#o.device, 'root', 'handle', `${SHAPER_MAJOR}:`], ''); } catch { throw err; }
+      await this.#o.tc(tcQdiscArgs(this.#o.device), '');
     }
   }
 

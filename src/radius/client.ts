@@ -11,7 +11,8 @@
  * retry is a new packet that FreeRADIUS records a second time if it had recorded the first; not retrying a server
  * known to be slow before its usual answer time keeps that from happening whenever it is merely slow.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { createUdpSocket } from './udp.ts';
 import { isIPv6 } from 'node:net';
 import { Backoff } from '../backoff.ts';
 import { SluiceError } from '../errors.ts';
@@ -216,7 +217,7 @@ export class RadiusClient {
     let s = this.sockets.get(family);
     if (!s) {
       s = new Promise<Socket>((resolve, reject) => {
-        const socket = createSocket(family);
+        const socket = createUdpSocket(family);
         socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
         socket.on('error', () => undefined);
         socket.once('listening', () => resolve(socket));

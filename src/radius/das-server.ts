@@ -7,7 +7,8 @@
  * Event-Timestamp is further than 5 min from now are dropped (RFC 5176 §3.5 replay protection).
  */
 import { createHash } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { createUdpSocket } from './udp.ts';
 import { isIPv6 } from 'node:net';
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -97,7 +98,7 @@ export class DasServer {
   }
 
   private async bind(type: 'udp4' | 'udp6', host: string): Promise<void> {
-    const socket = createSocket({ type, reuseAddr: false });
+    const socket = createUdpSocket({ type, reuseAddr: false });
     socket.on('message', (msg, rinfo) => {
       void this.onMessage(msg, rinfo.address, rinfo.port).catch((err: unknown) => {
         this.options.log?.warn('radius das: request failed', { reason: err instanceof Error ? err.message : String(err) });

@@ -2,7 +2,7 @@
  * What every request sluice sends says about the NAS and the client: NAS-Identifier, NAS-IP(v6)-Address,
  * NAS-Port-Type Wireless-802.11, Called-Station-Id, Calling-Station-Id in RFC 3580 form (02-00-00-00-0A-01).
  */
-import { createSocket } from 'node:dgram';
+import { createUdpSocket } from './udp.ts';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { AttributeInput } from './packet.ts';
 
@@ -36,7 +36,7 @@ export function nasAttributes(nas: NasIdentity): AttributeInput[] {
 
 /** The local address the kernel would use to reach `host` (no packet is sent): the default NAS-IP-Address. */
 export async function localAddressToward(host: string, port: number): Promise<string> {
-  const socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+  const socket = createUdpSocket(isIPv6(host) ? 'udp6' : 'udp4');
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);

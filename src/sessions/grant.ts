@@ -6,8 +6,8 @@
 import { isIP } from 'node:net';
 import { SluiceError } from '../errors.ts';
 import { assertClientMac } from '../mac.ts';
-import { MAX_DEVICES, normalizeMac } from './model.ts';
-import type { Metric, PaymentRef } from './model.ts';
+import { isSessionRates, MAX_DEVICES, normalizeMac } from './model.ts';
+import type { Metric, PaymentRef, SessionRates } from './model.ts';
 
 export interface Grant {
   mac: string;
@@ -24,6 +24,8 @@ export interface Grant {
   expiresAt?: number | null;
   /** How many devices may share the allotment (the plan's `devices`); absent = 1. */
   devices?: number;
+  /** The session's own speed tier (a RADIUS voucher's Accept); absent or null: its plan's, if any. */
+  rates?: SessionRates | null;
 }
 
 export interface ValidGrant {
@@ -33,6 +35,8 @@ export interface ValidGrant {
   deadline: number | null;
   /** 1 … MAX_DEVICES. */
   maxDevices: number;
+  /** The grant's own rates; null: the plan's (the manager looks them up). */
+  rates: SessionRates | null;
 }
 
 /** What is known of a purchase before its payment: who, and (unless the payment method decides) what it buys. */
@@ -107,8 +111,12 @@ export function validateGrant(grant: Grant): ValidGrant {
   if (p.steps !== undefined) payment.steps = p.steps;
   const out: ValidGrant = {
     mac, ip: client.ip, user: client.user, plan: client.plan,
-    metric: grant.metric, allotment: grant.allotment, payment, deadline: null, maxDevices: 1,
+    metric: grant.metric, allotment: grant.allotment, payment, deadline: null, maxDevices: 1, rates: null,
   };
+  if (grant.rates !== undefined && grant.rates !== null) {
+    if (!isSessionRates(grant.rates)) throw bad('rates must be null or positive whole bits per second for each direction');
+    out.rates = { downBps: grant.rates.downBps, upBps: grant.rates.upBps };
+  }
   if (grant.devices !== undefined) {
     if (!Number.isSafeInteger(grant.devices) || grant.devices < 1 || grant.devices > MAX_DEVICES) throw bad(`devices must be 1 to ${MAX_DEVICES}`);
     out.maxDevices = grant.devices;

@@ -1,6 +1,6 @@
 /** Public surface of the sessions area: model, lifecycle, manager and the views of it other folders hold, stores. */
-export type { EndCause, LimitCause, MeterMark, Metric, PaymentRef, Session, SessionState, TerminateCause } from './model.ts';
-export { devicesOf, MAX_DEVICES } from './model.ts';
+export type { EndCause, LimitCause, MeterMark, Metric, PaymentRef, Session, SessionRates, SessionState, TerminateCause } from './model.ts';
+export { devicesOf, isSessionRates, MAX_DEVICES, UNLIMITED } from './model.ts';
 export { JOIN_CODE_LENGTH, normalizeJoinCode } from './devices.ts';
 export { END_CAUSES, KEPT_PAYMENTS, LIMIT_CAUSES, SESSION_STATES, TERMINATE_CAUSES, addPayment, isLive, paymentTotals, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
 export { activate, endSession, expire, isEndCause, isLimitCause, terminate } from './lifecycle.ts';
@@ -11,6 +11,7 @@ export type { Hold } from './holds.ts';
 export type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionNumbers, SessionManagerOptions, SessionStats } from './manager-types.ts';
 export type { SessionBillingPort, SessionControlPort, SessionDevicesPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
 export type { LimitsChange } from './limits.ts';
+export { limitsAfter } from './limits.ts';
 export { DeadlineScheduler } from './deadlines.ts';
 export type { Clock, Timers, TimerHandle } from './time.ts';
 export { systemClock, systemTimers } from './time.ts';

@@ -6,7 +6,7 @@
 import { encodeJsonLine } from '../storage/index.ts';
 import type { JsonDecoded } from '../storage/index.ts';
 import { END_CAUSES, SESSION_STATES, counterFromBigint } from './model.ts';
-import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
+import type { EndCause, MeterMark, PaymentRef, Session, SessionRates } from './model.ts';
 import type { StoreRecord, UsageEntry } from './store.ts';
 
 /**
@@ -43,7 +43,23 @@ function sessionToJson(s: Session): Record<string, unknown> {
     ...(s.paidTotal !== undefined && { paid: s.paidTotal.toString() }),
     ...(s.meterMark && { mark: markToJson(s.meterMark) }),
     ...(s.maxDevices !== undefined && { maxd: s.maxDevices, dev: s.devices ?? [] }),
+    ...(s.rates !== undefined && { rt: ratesToJson(s.rates) }),
   };
+}
+
+/** [down, up] in bit/s, null for a direction not limited. */
+function ratesToJson(r: SessionRates): [number | null, number | null] {
+  return [r.downBps, r.upBps];
+}
+
+function ratesFromJson(v: unknown): SessionRates {
+  const rate = (x: unknown): number | null => {
+    if (x === null) return null;
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x <= 0) throw new Invalid('bad rate');
+    return x;
+  };
+  if (!Array.isArray(v) || v.length !== 2) throw new Invalid('bad rates');
+  return { downBps: rate(v[0]), upBps: rate(v[1]) };
 }
 
 function markToJson(m: MeterMark): [number, number, number] {
@@ -61,6 +77,7 @@ function toJson(line: JournalLine): unknown {
     case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
     case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at, ...(line.startedAt === undefined ? {} : { st: line.startedAt }) };
     case 'move': return { t: 'move', id: line.id, mac: line.mac, at: line.at };
+    case 'rates': return { t: 'rates', id: line.id, rt: ratesToJson(line.rates), at: line.at };
     case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
     case 'join':
     case 'leave': return { t: line.t, id: line.id, mac: line.mac, at: line.at };
@@ -148,6 +165,8 @@ function sessionFromJson(v: unknown): Session {
     ...(o['paid'] !== undefined && { paidTotal: big(o['paid']) }),
     ...(o['mark'] !== undefined && { meterMark: markFromJson(o['mark']) }),
     ...(o['maxd'] !== undefined && { maxDevices: int(o['maxd']), devices: strings(o['dev']) }),
+    // Absent in journals written before sessions carried rates: recovery gives such a session its plan's.
+    ...(o['rt'] !== undefined && { rates: ratesFromJson(o['rt']) }),
   };
 }
 
@@ -160,6 +179,7 @@ function fromJson(v: unknown): JournalLine {
     case 'join':
     case 'leave': return { t: o['t'], id: str(o['id']), mac: str(o['mac']), at: int(o['at']) };
     case 'move': return { t: 'move', id: str(o['id']), mac: macOf(o['mac']), at: int(o['at']) };
+    case 'rates': return { t: 'rates', id: str(o['id']), rates: ratesFromJson(o['rt']), at: int(o['at']) };
     case 'end': return {
       t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
       cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: counter(o['used']), bytes: counter(o['bytes']),

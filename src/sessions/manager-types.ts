@@ -4,7 +4,7 @@
  */
 import type { SluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
-import type { EndCause, PaymentRef, Session, SessionState } from './model.ts';
+import type { EndCause, PaymentRef, Session, SessionRates, SessionState } from './model.ts';
 import type { RetentionPolicy, SessionStore } from './store.ts';
 import type { Clock, Timers } from './time.ts';
 
@@ -20,6 +20,11 @@ export interface SessionManagerOptions {
   maxSleepMs?: number;
   /** How often end records the store refused are retried (default 5 s). */
   endRetryMs?: number;
+  /**
+   * A plan's speed tier (`rate_down`/`rate_up`), null when it has none or is unknown: what a new session of that plan
+   * gets unless its grant brings its own, and what a session journaled before sessions carried rates gets at recovery.
+   */
+  planRates?: (plan: string) => SessionRates | null;
 }
 
 export type SessionEvents = {
@@ -27,6 +32,8 @@ export type SessionEvents = {
   topup: [session: Session, payment: PaymentRef];
   /** A live session's limits set anew (setLimits: a RADIUS CoA-Request or ubus `change`), not ended by them. */
   limits: [session: Session];
+  /** A live session's speed tier set anew (setRates), on flash already: the gate sets it in the kernel. */
+  rates: [session: Session];
   /** A live session now belongs to another MAC (move(): on flash already); `from` is the MAC it left. */
   moved: [session: Session, from: string];
   ended: [session: Session];

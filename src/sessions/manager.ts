@@ -21,8 +21,11 @@ import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
 import { deadlineFromOpening, limitsAfter } from './limits.ts';
 import type { LimitsChange } from './limits.ts';
 import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats } from './manager-types.ts';
-import { addCounter, copySession, isLive, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, usedAt, viewSession } from './model.ts';
-import type { EndCause, PaymentRef, Session } from './model.ts';
+import {
+  addCounter, copySession, isLive, isSessionRates, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
+  viewSession,
+} from './model.ts';
+import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
 import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
 import { checkJoin, isShared, joinCodeOf, normalizeJoinCode } from './devices.ts';
 import { randomBytes } from 'node:crypto';
@@ -62,6 +65,7 @@ export class SessionManager {
   private readonly joinKey = randomBytes(32);
   /** Joins being written, by MAC → session id: each holds its place, so two joins cannot both take the last one. */
   private readonly joining = new Map<string, string>();
+  private readonly planRates: (plan: string) => SessionRates | null;
 
   constructor(options: SessionManagerOptions) {
     this.store = options.store;
@@ -69,6 +73,7 @@ export class SessionManager {
     this.timers = options.timers ?? systemTimers;
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.planRates = options.planRates ?? (() => null);
     this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
@@ -105,7 +110,11 @@ export class SessionManager {
     for (const [key, at] of loaded.refs) this.reg.refs.set(key, at);
     for (const stored of loaded.sessions.values()) {
       // The store only ever records purchases that completed, so a PENDING session there is ACTIVE.
-      this.reg.install(stored.state === 'PENDING' ? toActive(stored) : stored);
+      const session = stored.state === 'PENDING' ? toActive(stored) : stored;
+      // Journaled before sessions carried rates: its plan's, as the gate looked them up then (memory only; the same
+      // lookup is made at every start until the session ends).
+      if (session.rates === undefined) session.rates = { ...(session.plan === null ? null : this.planRates(session.plan)) ?? UNLIMITED };
+      this.reg.install(session);
     }
     this.phase = 'open';
     const now = this.clock.now();
@@ -200,7 +209,7 @@ export class SessionManager {
     if (g.user !== null) {
       for (const other of devicesToEnd(this.reg.liveOfUser(g.user), this.limits.maxDevicesPerUser)) this.endNow(other.id, 'device-limit', now);
     }
-    const session = newSession(g, this.reg.freshId(newSessionId), now);
+    const session = newSession(g, this.reg.freshId(newSessionId), now, g.plan === null ? null : this.planRates(g.plan));
     this.reg.install(session);
     for (const k of keys) this.reg.refs.set(k, now);
     try {
@@ -248,6 +257,27 @@ export class SessionManager {
     const view = viewSession(current, at);
     // Heard by the gate: a data session's kernel quota follows its new allotment (up or down) like a top-up's.
     this.events.emit('limits', view);
+    return view;
+  }
+
+  /**
+   * Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request): both directions, each null for not
+   * limited. Written before it applies; then `rates` is emitted, on which the gate sets the kernel's limits of every open
+   * device of the session. Resolves with the session's view. Throws ERR_SESSION_NOT_FOUND (not live, or ended while the
+   * record was written), ERR_INVALID_ARGUMENT (not rates).
+   */
+  async setRates(id: string, rates: SessionRates): Promise<Session> {
+    this.assertOpen();
+    if (!isSessionRates(rates)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'rates must be null or positive whole bits per second for each direction');
+    const session = this.reg.sessions.get(id);
+    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    const next: SessionRates = { downBps: rates.downBps, upBps: rates.upBps };
+    await this.store.append([{ t: 'rates', id, rates: next, at: this.clock.now() }]);
+    const current = this.reg.sessions.get(id);
+    if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+    current.rates = { ...next };
+    const view = viewSession(current, this.clock.now());
+    this.events.emit('rates', view);
     return view;
   }
 

@@ -87,6 +87,31 @@ export interface Session {
    */
   maxDevices?: number;
   devices?: string[];
+  /**
+   * The speed tier in force for this session: its plan's at the sale, a RADIUS voucher's Accept's, or what a live change
+   * (ubus `change`, CoA-Request) set since; journaled, so a restart re-limits its gate with them. Absent only while a
+   * session journaled before rates were is being recovered: the manager gives it its plan's (SessionManager.recover).
+   */
+  rates?: SessionRates;
+}
+
+/**
+ * A session's speed tier in bits per second, each direction null when not limited that way (the shape of the portal's
+ * ClientRates, which sessions does not import).
+ */
+export interface SessionRates {
+  downBps: number | null;
+  upBps: number | null;
+}
+
+export const UNLIMITED: Readonly<SessionRates> = Object.freeze({ downBps: null, upBps: null });
+
+/** Whether `r` is a SessionRates: each direction null or a positive whole number of bit/s (the range is the caller's). */
+export function isSessionRates(r: unknown): r is SessionRates {
+  if (typeof r !== 'object' || r === null) return false;
+  const ok = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v > 0);
+  const o = r as Record<string, unknown>;
+  return ok(o['downBps']) && ok(o['upBps']);
 }
 
 /** The most devices one purchase may cover (a plan's `devices`). */
@@ -196,6 +221,7 @@ export function copySession(session: Session): Session {
   const copy: Session = { ...session, payments: session.payments.map((p) => ({ ...p })) };
   if (session.devices) copy.devices = [...session.devices];
   if (session.meterMark) copy.meterMark = { ...session.meterMark };
+  if (session.rates) copy.rates = { ...session.rates };
   return copy;
 }
 

@@ -7,8 +7,8 @@
 import { SluiceError } from '../errors.ts';
 import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
 import type { GrantClient, GrantDraft, ValidGrant } from './grant.ts';
-import { addPayment, paymentKeys } from './model.ts';
-import type { Metric, Session } from './model.ts';
+import { addPayment, paymentKeys, UNLIMITED } from './model.ts';
+import type { Metric, Session, SessionRates } from './model.ts';
 
 /** The keys a purchase claims before its payment: its payment reference, if known, and its idempotency key. */
 export function draftKeys(draft: GrantDraft, client: GrantClient): string[] {
@@ -49,8 +49,12 @@ export function devicesToEnd(others: Iterable<Session>, maxDevices: number): Ses
   return oldestFirst.slice(0, Math.max(0, oldestFirst.length - maxDevices + 1));
 }
 
-/** A new session as it is installed while its purchase is written: PENDING, its time clock running from the sale. */
-export function newSession(g: ValidGrant, id: string, now: number): Session {
+/**
+ * A new session as it is installed while its purchase is written: PENDING, its time clock running from the sale, its
+ * speed tier the grant's own or else `planRates` (the plan's at the sale; none: not limited).
+ */
+export function newSession(g: ValidGrant, id: string, now: number, planRates: SessionRates | null = null): Session {
+  const rates = g.rates ?? planRates ?? UNLIMITED;
   return {
     id,
     mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
@@ -60,6 +64,7 @@ export function newSession(g: ValidGrant, id: string, now: number): Session {
     endedAt: null, state: 'PENDING', endCause: null,
     payments: [{ ...g.payment }],
     ...(g.maxDevices > 1 && { maxDevices: g.maxDevices, devices: [] }),
+    rates: { downBps: rates.downBps, upBps: rates.upBps },
   };
 }
 

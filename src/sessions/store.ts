@@ -12,9 +12,10 @@
  *   join   a device joined a multi-device session                          (durable before its gate opens)
  *   leave  a joined device was removed                                     (durable before its gate closes)
  *   move   a live session now belongs to another MAC (a returning customer's new private address, an admin's move)
+ *   rates  a live session's speed tier set anew (ubus `change`, a CoA-Request)  (durable before the kernel hears of it)
  */
 import { addPayment, copySession } from './model.ts';
-import type { EndCause, MeterMark, PaymentRef, Session } from './model.ts';
+import type { EndCause, MeterMark, PaymentRef, Session, SessionRates } from './model.ts';
 import type { SluiceError } from '../errors.ts';
 
 export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
@@ -27,7 +28,9 @@ export interface MoveRecord { t: 'move'; id: string; mac: string; at: number }
 export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
 export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
 export interface DeviceRecord { t: 'join' | 'leave'; id: string; mac: string; at: number }
-export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord;
+/** The session's rates from now on (each direction null: not limited that way), replacing its plan's or earlier ones. */
+export interface RatesRecord { t: 'rates'; id: string; rates: SessionRates; at: number }
+export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord | RatesRecord;
 
 export interface StoreState {
   sessions: Map<string, Session>;
@@ -107,6 +110,12 @@ export function applyRecord(state: StoreState, record: StoreRecord): void {
       if (!session || session.endedAt !== null) return;
       session.mac = record.mac;
       session.ip = null;
+      return;
+    }
+    case 'rates': {
+      const session = state.sessions.get(record.id);
+      if (!session || session.endedAt !== null) return;
+      session.rates = { ...record.rates };
       return;
     }
     case 'end': {

@@ -1,9 +1,11 @@
 /**
  * CRC-32 (IEEE 802.3, the zlib/PNG polynomial 0xEDB88320), of a string's UTF-8 bytes or of bytes. Node's zlib.crc32
- * (≥ 20.15 / 22.2) is ~40× faster than the table loop on a tick's 850 KB of outbox usage reports; OpenWrt feeds may
- * ship an older 20.x, so the 1 KiB table stays for those. Same polynomial, same values.
+ * (≥ 20.15 / 22.2) is ~40× faster than the table loop on a tick's 850 KB of outbox usage reports, but loading zlib
+ * costs an idle router ~1.5 MB of RSS for the journal's few short records: short inputs take the 1 KiB table, and zlib
+ * is loaded (synchronously, once) on the first long one. OpenWrt feeds may ship a 20.x without zlib.crc32: the table
+ * serves those throughout. Same polynomial, same values.
  */
-import * as zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 
 const TABLE = (() => {
   const table = new Uint32Array(256);
@@ -23,9 +25,22 @@ export function crc32Table(input: string | Uint8Array, value = 0): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-const zlibCrc32 = (zlib as { crc32?: (data: string | Uint8Array, value?: number) => number }).crc32;
+/** Below this many bytes (a journal record, a short outbox line) the table loop is as quick as loading zlib is not. */
+export const CRC32_ZLIB_FROM_BYTES = 4096;
+
+type ZlibCrc32 = (data: string | Uint8Array, value?: number) => number;
+/** undefined: not looked for yet; null: this Node has none. */
+let zlibCrc32: ZlibCrc32 | null | undefined;
+
+function loadZlibCrc32(): ZlibCrc32 | null {
+  const zlib = createRequire(import.meta.url)('node:zlib') as { crc32?: ZlibCrc32 };
+  return zlib.crc32 ?? null;
+}
 
 /** `value`: the CRC of the bytes before `input`, to continue it (as zlib's crc32(data, value)). */
-export const crc32: (input: string | Uint8Array, value?: number) => number = zlibCrc32
-  ? (input, value = 0) => zlibCrc32(input, value) >>> 0
-  : crc32Table;
+export function crc32(input: string | Uint8Array, value = 0): number {
+  // A string's UTF-8 length is at least its length: a short string is short in bytes as well, or near enough.
+  if (input.length < CRC32_ZLIB_FROM_BYTES) return crc32Table(input, value);
+  if (zlibCrc32 === undefined) zlibCrc32 = loadZlibCrc32();
+  return zlibCrc32 === null ? crc32Table(input, value) : zlibCrc32(input, value) >>> 0;
+}

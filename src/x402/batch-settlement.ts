@@ -8,10 +8,10 @@
  *             payload: {type: "deposit" | "voucher", channelConfig, voucher: {channelId, maxClaimableAmount, signature},
  *                       deposit?: {amount, authorization: {erc3009Authorization | permit2Authorization}}}}
  */
-import { hashTypedData, recoverAddress } from 'viem';
 import { SluiceError } from '../errors.ts';
 import { decodeV2Envelope, type Address, type Hex } from './payload.ts';
 import { isLowS } from './signature.ts';
+import { evm, loadEvm } from './evm-loader.ts';
 
 export const BATCH_SETTLEMENT_SCHEME = 'batch-settlement';
 /** The canonical x402BatchSettlement contract (CREATE2, the same on every chain): the EIP-712 verifying contract. */
@@ -75,14 +75,14 @@ export function batchDomain(chainId: number): { name: string; version: string; c
 
 /** channelId = the EIP-712 hash of the config under the scheme's domain (bound to the chain and the contract). */
 export function channelIdOf(config: ChannelConfig, chainId: number): Hex {
-  return hashTypedData({
+  return evm().hashTypedData({
     domain: batchDomain(chainId), types: CHANNEL_CONFIG_TYPES, primaryType: 'ChannelConfig',
     message: { ...config, withdrawDelay: config.withdrawDelay },
   }).toLowerCase() as Hex;
 }
 
 export function voucherDigest(channelId: Hex, maxClaimableAmount: bigint, chainId: number): Hex {
-  return hashTypedData({ domain: batchDomain(chainId), types: VOUCHER_TYPES, primaryType: 'Voucher', message: { channelId, maxClaimableAmount } });
+  return evm().hashTypedData({ domain: batchDomain(chainId), types: VOUCHER_TYPES, primaryType: 'Voucher', message: { channelId, maxClaimableAmount } });
 }
 
 function invalid(message: string): never {
@@ -190,6 +190,8 @@ export async function verifyVoucher(config: ChannelConfig, voucher: SignedVouche
   const bad = (): never => { throw new SluiceError('ERR_BATCH_VOUCHER_INVALID', 'voucher signature is not the payerAuthorizer\'s'); };
   // The contract (like OpenZeppelin's ECDSA) refuses the high-s twin: a voucher accepted here must be claimable.
   if (!isLowS(voucher.signature)) bad();
+  // Outside the try: viem that cannot be loaded is ERR_MODULE_LOAD, not a bad signature.
+  const { recoverAddress } = await loadEvm();
   let signer: string;
   try {
     signer = await recoverAddress({ hash: voucherDigest(voucher.channelId, voucher.maxClaimableAmount, chainId), signature: voucher.signature });

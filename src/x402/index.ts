@@ -20,6 +20,7 @@ export {
   type AcceptedRequirements, type Address, type ExactAuthorization, type ExactPayment, type Hex,
 } from './payload.ts';
 export { SECP256K1_HALF_N, isLowS } from './signature.ts';
+export { evm, loadEvm, type Evm } from './evm-loader.ts';
 export { recoverPersonalSigner } from './personal-sign.ts';
 export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
 export {

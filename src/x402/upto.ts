@@ -10,9 +10,9 @@
  *             payload: {signature, permit2Authorization: {from, permitted: {token, amount}, spender, nonce, deadline,
  *                                                         witness: {to, facilitator, validAfter}}}}
  */
-import { hashTypedData, recoverAddress } from 'viem';
 import { SluiceError } from '../errors.ts';
 import { decodeV2Envelope, type Address, type Hex } from './payload.ts';
+import { evm, loadEvm } from './evm-loader.ts';
 
 export const UPTO_SCHEME = 'upto';
 /** Uniswap's Permit2, the same address on every chain: the EIP-712 verifying contract. */
@@ -140,7 +140,7 @@ export function checkUptoTerms(p: UptoPayment, t: UptoTerms): void {
 
 /** The Permit2 EIP-712 digest the payer signed (domain: name "Permit2", chainId, Permit2's address; no version). */
 export function uptoDigest(a: UptoAuthorization, chainId: number): Hex {
-  return hashTypedData({
+  return evm().hashTypedData({
     domain: { name: 'Permit2', chainId, verifyingContract: PERMIT2_CONTRACT },
     types: UPTO_PERMIT2_TYPES, primaryType: 'PermitWitnessTransferFrom',
     message: {
@@ -156,6 +156,8 @@ export function uptoDigest(a: UptoAuthorization, chainId: number): Hex {
  */
 export async function verifyUptoSignature(p: UptoPayment, chainId: number): Promise<'valid' | 'needs-facilitator'> {
   if (p.signature.length !== 132) return 'needs-facilitator';
+  // Outside the try: viem that cannot be loaded is ERR_MODULE_LOAD, not a bad signature.
+  const { recoverAddress } = await loadEvm();
   let signer: string;
   try {
     signer = await recoverAddress({ hash: uptoDigest(p.authorization, chainId), signature: p.signature });

@@ -3,11 +3,11 @@
  * its own code: scheme, network, asset and its EIP-712 domain, payee, amount, validity window, then the signature
  * (last: recovering it is the only costly step, ~2 ms). Pure apart from the clock passed in.
  */
-import { recoverTypedDataAddress } from 'viem';
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Address, ExactPayment } from './payload.ts';
 import type { TokenDomain } from './networks.ts';
 import { isLowS } from './signature.ts';
+import { loadEvm } from './evm-loader.ts';
 
 export interface LocalRequirements {
   /** CAIP-2. */
@@ -73,17 +73,18 @@ export function checkTerms(p: ExactPayment, req: LocalRequirements): void {
 }
 
 /** The address the EIP-3009 signature recovers to, under the token's domain on the configured chain. */
-export function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain' | 'primaryType'>): Promise<Address> {
+export async function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain' | 'primaryType'>): Promise<Address> {
+  const { recoverTypedDataAddress } = await loadEvm();
   const a = p.authorization;
   const primaryType = req.primaryType ?? 'TransferWithAuthorization';
-  return recoverTypedDataAddress({
+  return await recoverTypedDataAddress({
     domain: { name: req.domain.name, version: req.domain.version, chainId: req.chainId, verifyingContract: req.asset },
     // Both EIP-3009 types have the same fields; only the name (and so the digest) differs.
     types: { [primaryType]: AUTHORIZATION_TYPES.TransferWithAuthorization } as Record<AuthorizationType, typeof AUTHORIZATION_TYPES.TransferWithAuthorization>,
     primaryType,
     message: { from: a.from, to: a.to, value: a.value, validAfter: a.validAfter, validBefore: a.validBefore, nonce: a.nonce },
     signature: p.signature,
-  }) as Promise<Address>;
+  }) as Address;
 }
 
 /** All local checks; resolves when the payment is good for `req`, else throws the first failure's code. */
@@ -91,6 +92,8 @@ export async function verifyLocally(p: ExactPayment, req: LocalRequirements): Pr
   checkTerms(p, req);
   // A high-s signature is a malleated copy; USDC refuses it on chain, so refuse it here.
   if (!isLowS(p.signature)) fail('ERR_X402_SIGNATURE_INVALID', 'signature is malleable (high s)');
+  // Outside the try: viem that cannot be loaded is ERR_MODULE_LOAD (the purchase refused with it), not a bad signature.
+  await loadEvm();
   let signer: Address;
   try {
     signer = await recoverSigner(p, req);

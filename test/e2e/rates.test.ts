@@ -2,7 +2,8 @@
  * Speed tiers on the real openNDS lab (issue 27 #1): two clients bought plans of 2 and 8 Mbit/s download; each
  * downloads at once for 12 s, and the goodput curl measures at the client (bytes of the body over the transfer's
  * time) must be the plan's rate ± 5 %. Upload is policed (docs/configuration.md "Speed tiers"): its goodput, as the
- * upstream received it, is shown and must stay within policing's looser fit (under the rate + 15 %).
+ * upstream received it, is shown and must stay within policing's looser fit (under the rate + 15 %). A rate changed by
+ * ubus `change` is journaled: after kill -9 and a restart the client is limited to it again (scenario 4).
  *
  * The lab's own uplink shaper (lab.sh --rate, 8 Mbit/s by default) is off here: it would cap the two clients'
  * 10 Mbit/s together below their rates. Nothing else shapes the lab, so what limits each client is sluice's.
@@ -93,6 +94,22 @@ scenario('3 the gate closes: the client\'s class and limit go with it', pre.daem
     return r.stdout.includes('10.77.0.101') ? undefined : r.stdout;
   });
   assert.ok(tc.includes('10.77.0.102'), 'the other client keeps its class');
+});
+
+scenario('4 a changed rate survives kill -9: after the restart (and a new tier sold) the client still gets it ± 5 %', pre.daemon, async () => {
+  const fast = L().client(2);
+  const changed = await S().call('change', { mac: fast.mac, rate_down: '4mbit' });
+  assert.is((changed.session as Record<string, unknown>).rate_down, 4_000_000);
+  await S().kill9();
+  await S().startDaemon();
+  // A new client with a tier: its auth is the shaper's first use in this run. Without the journaled rates and the
+  // start-up rebuild, that use replaced the qdisc and the table with this client alone, and the 4 Mbit/s client ran free.
+  await grant(L().client(3), 'slow');
+  const view = await S().session(fast.mac);
+  assert.is(view?.raw['rate_down'], 4_000_000, 'the session\'s view after the restart');
+  const f = await downloadGoodput(fast);
+  figure(`4 after kill -9 and restart: the client changed to 4 Mbit/s downloads at ${mbit(f)}`);
+  assert.ok(within(f, 4e6, 0.05), `changed to 4 Mbit/s: ${mbit(f)}`);
 });
 
 if (pre.daemon !== null) scenario('e2e rates', pre.daemon, async () => {});

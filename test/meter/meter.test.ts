@@ -805,4 +805,89 @@ test('after a restart from checkpoint marks, the bytes that passed while sluice 
   await r.close();
 });
 
+test('a paying client that disappears, returns and disappears again is gone while absent, dated from its latest absence', async () => {
+  const r = await rig();
+  await r.paying(A, 100 * MiB);
+  await r.paying(B, 100 * MiB);
+  r.portal.remove(A);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, [A]);
+  const first = r.now.t;
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, [A]);
+  assert.is(r.meter.goneSince(A), first); // the same absence
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A);
+  r.now.t += 1000;
+  const back = await r.meter.tick();
+  assert.equal([back.gone, back.reopen], [[], []]);
+  assert.is(r.meter.goneSince(A), undefined);
+  r.portal.remove(A);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, [A]);
+  assert.is(r.meter.goneSince(A), r.now.t);
+  await r.close();
+});
+
+test('a session whose MAC the portal never listed is gone; once listed it is not, and its session ending forgets it', async () => {
+  const C = '02:00:00:00:00:0c';
+  const r = await rig();
+  await r.paying(A, 100 * MiB);
+  const s = await r.buy(C, 100 * MiB); // not on the portal's list: no table slot
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, [C]);
+  const since = r.now.t;
+  r.portal.addClient(C, '10.0.0.12');
+  r.portal.auth(C);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, []);
+  assert.is(r.meter.goneSince(C), undefined);
+  r.portal.remove(C);
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, [C]);
+  assert.ok(r.meter.goneSince(C)! > since);
+  await r.manager.end(s.id, 'admin');
+  r.now.t += 1000;
+  assert.equal((await r.meter.tick()).gone, []);
+  assert.is(r.meter.goneSince(C), undefined);
+  await r.close();
+});
+
+test('a data session that runs out in a tick\'s billing is reported open and unpaid by that same tick', async () => {
+  const r = await rig();
+  const s = await r.paying(A, MiB);
+  await r.paying(B, 100 * MiB);
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  r.portal.addTraffic(B, MiB, 0);
+  r.now.t += 1000;
+  const t = await r.meter.tick();
+  assert.is.not(r.manager.get(s.id)!.state, 'ACTIVE');
+  assert.equal(t.openUnpaid, [A]); // the portal still listed its gate open when the snapshot was taken
+  assert.equal(t.gone, []);
+  await r.close();
+});
+
+test('a tick whose sessions did not change looks none of them up by MAC (the slot index serves billing and the gate checks)', async () => {
+  // A low peak rate: no session is near its end (those the planner looks up every tick).
+  const r = await rig('opennds', { peakRateBytesPerS: 1000 });
+  await r.paying(A, 100 * MiB);
+  await r.paying(B, 100 * MiB);
+  await r.buy('02:00:00:00:00:0c', 100 * MiB); // absent: gone every tick
+  let lookups = 0;
+  const sessions = (r.meter as unknown as { options: { sessions: { active(mac: string): unknown } } }).options.sessions;
+  const active = sessions.active.bind(sessions);
+  sessions.active = (mac: string) => { lookups++; return active(mac); };
+  r.now.t += 1000;
+  await r.meter.tick(); // the first tick after the purchase: the index is rebuilt, the absent session's entry checked
+  r.portal.addTraffic(A, MiB, 0);
+  r.portal.addTraffic(B, MiB, 0);
+  r.now.t += 1000;
+  lookups = 0;
+  const t = await r.meter.tick();
+  assert.is(t.usage.length, 2);
+  assert.equal(t.gone, ['02:00:00:00:00:0c']);
+  assert.is(lookups, 0);
+  await r.close();
+});
+
 test.run();

@@ -87,6 +87,8 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   assert.equal(got.sort(), [
     '-rw------- 0/0 ./etc/config/sluice',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/evm.mjs',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/mqtt.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch-page.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/devices.js',

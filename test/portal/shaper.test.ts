@@ -94,6 +94,36 @@ test('a failed change rebuilds; a failed rebuild turns the shaper off, logged, n
   await shaper.set(A); // off: nothing, no throw
 });
 
+test('start after a restart: the HTB qdisc an earlier run left refuses `replace` (a change); ours is deleted by its handle and made anew', async () => {
+  // The kernel keeps the old run's qdisc; replacing it with the same kind is a change HTB refuses (seen on the lab).
+  const del = (c: Call) => c.tool === 'tc' && c.args.join(' ') === 'qdisc del dev br-lan root handle 51:';
+  let old = true;
+  const { calls, shaper } = rig((c) => {
+    if (del(c)) old = false;
+    return c.tool === 'tc' && c.args[0] === 'qdisc' && c.args[1] === 'replace' && old;
+  });
+  assert.ok(await shaper.start([A, B]), 'on');
+  assert.equal(calls.slice(0, 3).map((c) => c.args.slice(0, 2).join(' ')), ['qdisc replace', 'qdisc del', 'qdisc replace']);
+  assert.ok(calls.some(del), 'only the qdisc with sluice\'s handle');
+  assert.match(calls.at(-1)!.stdin, /10\.77\.0\.101 : 51:1[\s\S]*10\.77\.0\.102 : 51:2/, 'both clients in the table');
+  // A qdisc that cannot be made at all (no tc, no HTB) still turns the shaper off, not into a loop.
+  const broken = rig((c) => c.tool === 'tc');
+  assert.not.ok(await broken.shaper.start([A]));
+});
+
+test('dropLeftover: an earlier run\'s table is deleted while this run has not started the shaper; a no-op once started', async () => {
+  const { calls, shaper } = rig();
+  await shaper.dropLeftover();
+  assert.equal(calls.map((c) => c.args.join(' ')), ['delete table inet sluice_rate']);
+  await shaper.set(A);
+  const n = calls.length;
+  await shaper.dropLeftover();
+  assert.is(calls.length, n);
+  const none = rig(() => true);
+  await none.shaper.dropLeftover(); // no table, or no nft: not an error
+  assert.not.ok(none.shaper.enabled);
+});
+
 test('a rate-less or address-less client is not limited (and loses an earlier limit)', async () => {
   const { shaper, calls } = rig();
   await shaper.set(A);
@@ -103,6 +133,13 @@ test('a rate-less or address-less client is not limited (and loses an earlier li
   await shaper.set({ ...B, ip: 'fe80::1' });
   assert.is(shaper.ratesOf(B.mac), null);
   assert.is(calls.length, n);
+});
+
+test('lifting a limit on a router that never shaped touches neither tc nor nft (ubus change rate_down none)', async () => {
+  const { shaper, calls } = rig();
+  await shaper.set({ ...A, downBps: null, upBps: null });
+  assert.equal(calls, []);
+  assert.is(shaper.stats().enabled, false);
 });
 
 test('planView shows a plan\'s rates (bits per second)', () => {

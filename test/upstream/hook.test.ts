@@ -75,7 +75,7 @@ test('started, topped up, ended: posted in order as JSON, each signed over times
   const r = await receiver();
   const { sink } = sinkFor(hookConfig(r.port));
   await sink.start();
-  const s = fakeSession({ user: 'pc-7', metric: 'seconds', allotment: 3600n });
+  const s = fakeSession({ user: 'pc-7', metric: 'seconds', allotment: 3600n, rates: { downBps: 8_000_000, upBps: null } });
   sink.onEvent({ type: 'started', at: Date.now(), session: s });
   sink.onEvent({ type: 'topup', at: Date.now(), session: { ...s, allotment: 7200n }, payment: { method: 'grant', reference: 'g-top', amount: 0n, asset: '', at: Date.now() } });
   sink.onEvent({ type: 'ended', at: Date.now(), session: { ...s, allotment: 7200n, used: 1250, bytes: 73_400_320, state: 'TERMINATED', endCause: 'pc-logout', endedAt: Date.now() } });
@@ -84,6 +84,7 @@ test('started, topped up, ended: posted in order as JSON, each signed over times
   assert.equal(bodies.map((b) => [b.seq, b.event, b.router, b.type]), [[1, 'started', 'r1', 'session'], [2, 'topup', 'r1', 'session'], [3, 'ended', 'r1', 'session']]);
   assert.equal([bodies[1]!.payment.reference, bodies[2]!.session.cause, bodies[2]!.session.used, bodies[2]!.session.bytes, bodies[2]!.session.user],
     ['g-top', 'pc-logout', 1250, 73_400_320, 'pc-7']);
+  assert.equal(bodies.map((b) => [b.session.rate_down, b.session.rate_up]), [[8_000_000, null], [8_000_000, null], [8_000_000, null]], 'the speed tier (docs/hook.md)');
   for (const p of r.posts) {
     assert.is(p.headers['content-type'], 'application/json');
     const ts = Number(p.headers[HOOK_HEADERS.timestamp]);

@@ -57,6 +57,8 @@ function sessionBody(s: Session, now: number) {
     allotment: Number(s.allotment), used: Number(s.used), bytes: Number(s.bytes),
     remaining: Number(remaining(s, now)),
     started_at: s.startedAt, expires_at: s.expiresAt, ended_at: s.endedAt, at: now,
+    // The session's speed tier (journaled with it), bit/s; null: not limited that way.
+    rate_down: s.rates?.downBps ?? null, rate_up: s.rates?.upBps ?? null,
   };
 }
 

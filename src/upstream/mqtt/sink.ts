@@ -20,6 +20,7 @@ import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { CommandChannel } from './command-channel.ts';
 import { CommandVerifier } from './commands.ts';
 import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
+import { lazyPart } from '../../lazy.ts';
 import { DirectPublishes } from './direct.ts';
 import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
@@ -59,8 +60,10 @@ type MqttJs = typeof import('mqtt')['default'];
  * loads it (about 5 MB of resident memory; docs/performance.md, "Idle memory").
  */
 let mqttJs: MqttJs | undefined;
+// In the package mqtt.js is a file of its own (dist/mqtt.mjs, scripts/build.mjs): one that cannot be loaded is ERR_MODULE_LOAD.
+const importMqttJs = lazyPart('mqtt.js (the MQTT upstream)', () => import('mqtt'));
 async function loadMqttJs(): Promise<MqttJs> {
-  return (mqttJs ??= (await import('mqtt')).default);
+  return (mqttJs ??= (await importMqttJs()).default);
 }
 
 type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing' | 'closed';

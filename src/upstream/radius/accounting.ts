@@ -248,7 +248,10 @@ export class RadiusAccounting {
         const t = this.track(s, voucher?.interimIntervalS ? voucher.interimIntervalS * 1000 : null,
           (voucher?.classes ?? []).map((c) => c.toString('base64')));
         for (const p of s.payments) this.vouchers.delete(p.reference);
-        this.append(this.recordOf(t, 'Start', t.startedAt, null), true);
+        const start = this.recordOf(t, 'Start', t.startedAt, null);
+        // The speed tier it was sold with (a later change is not accounted: it is in the journal and the reports).
+        if (s.rates && (s.rates.downBps !== null || s.rates.upBps !== null)) start.rates = { down: s.rates.downBps, up: s.rates.upBps };
+        this.append(start, true);
         this.stateDirty = true;
         return;
       }

@@ -6,7 +6,7 @@
  * Where an Accept leaves a value it cannot use out (a voucher is never refused for its rate), a CoA is refused whole:
  * the server asked for a change sluice would not make, and answering ACK to half of it would tell it otherwise. A
  * direction the request does not set keeps its rate, as with ubus `change`; MikroTik's `0` ("no limit") sets nothing
- * either (sluice's change path lifts no tier: ubus `change` cannot either).
+ * either: a CoA lifts no tier (the Accept reader reads `0` as no value; ubus `change` with `none` lifts one).
  */
 import { ratesFromAccept } from '../../payments/index.ts';
 import { formatRate, type ClientRates } from '../../portal/index.ts';
@@ -50,7 +50,7 @@ export interface ShaperFigures {
 
 /**
  * The port for a daemon with a shaper: rates go through the admin method `change` exactly as a ubus call would (same
- * argument checks, same backend path, same journal once it keeps rates), each set direction as the text `change`
+ * argument checks, same backend path, the same journal: on flash before the kernel hears of it), each set direction as the text `change`
  * reads back to the same bits per second (formatRate). A shaper that never started (no tier sold yet) is usable: it
  * starts on its first client; one that started and failed is off until a restart.
  */

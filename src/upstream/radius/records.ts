@@ -25,6 +25,8 @@ export interface AcctRecord {
   cause?: keyof typeof TERMINATE_CAUSE;
   /** Class attributes from the Access-Accept, base64. */
   classes?: string[];
+  /** Start only: the session's speed tier, bits per second (null: not limited that way), as WISPr-Bandwidth-Max-*. */
+  rates?: { down: number | null; up: number | null };
 }
 
 /** RFC 2866 §5.10 causes for sluice's end causes. A data limit is Session-Timeout, as CoovaChilli reports it. */
@@ -63,6 +65,10 @@ export function decodeRecord(payload: Uint8Array): AcctRecord {
   };
   if (typeof o['cause'] === 'string') r.cause = o['cause'] as AcctRecord['cause'] & string;
   if (Array.isArray(o['classes'])) r.classes = (o['classes'] as unknown[]).filter((c): c is string => typeof c === 'string');
+  // Absent in records queued before Starts carried rates; an unreadable one is left out, the record still sent.
+  const rates = o['rates'] as { down?: unknown; up?: unknown } | undefined;
+  const rate = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= 0xffffffff ? v : null);
+  if (rates !== null && typeof rates === 'object') r.rates = { down: rate(rates.down), up: rate(rates.up) };
   return r;
 }
 
@@ -87,5 +93,11 @@ export function accountingAttributes(r: AcctRecord, nas: NasIdentity, now: numbe
       ['Acct-Input-Gigawords', inHigh], ['Acct-Output-Gigawords', outHigh]);
   }
   if (r.kind === 'Stop' && r.cause !== undefined) attrs.push(['Acct-Terminate-Cause', r.cause]);
+  // The tier the session starts with, as CoovaChilli reports it (WISPr, bits per second; a 32-bit integer: 10 Gbit/s,
+  // sluice's largest rate, does not fit and is left out).
+  if (r.kind === 'Start' && r.rates) {
+    if (r.rates.down !== null && r.rates.down <= 0xffffffff) attrs.push(['WISPr-Bandwidth-Max-Down', r.rates.down]);
+    if (r.rates.up !== null && r.rates.up <= 0xffffffff) attrs.push(['WISPr-Bandwidth-Max-Up', r.rates.up]);
+  }
   return attrs;
 }

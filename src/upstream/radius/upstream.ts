@@ -4,7 +4,6 @@
  * `radius.enabled` is 0 (fromConfig returns null). A RADIUS outage never blocks a purchase or a tick: accounting
  * queues on flash, a voucher purchase fails with ERR_UPSTREAM_UNAVAILABLE and nothing else.
  */
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config, ConfigProblem, RadiusConfig } from '../../config/index.ts';
@@ -121,7 +120,7 @@ export class RadiusUpstream implements UpstreamSink {
     const secret = c.dasSecret || c.secret;
     // A server given by name is matched by its addresses (requests come from an address).
     const hosts = c.dasClients.length > 0 ? c.dasClients : c.servers;
-    const addresses = (await Promise.all(hosts.map((h) => (isIP(h) ? [h] : lookup(h, { all: true })
+    const addresses = (await Promise.all(hosts.map((h) => (isIP(h) ? [h] : import('node:dns/promises').then(({ lookup }) => lookup(h, { all: true }))
       .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
       .flat();
     const clients = addresses.map((address) => ({ address, secret }));

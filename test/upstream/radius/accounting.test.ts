@@ -126,6 +126,25 @@ t('every end cause reaches FreeRADIUS as its Acct-Terminate-Cause; every attribu
   }
 });
 
+t('a Start carries the session\'s speed tier as WISPr-Bandwidth-Max-Down/-Up (bit/s); none without one, none in a Stop', async (c) => {
+  await setup(c, { interimMs: 3_600_000 });
+  const grant = (n: number, rates?: { downBps: number | null; upBps: number | null }) => c.sessions.activate({
+    mac: mac(n), metric: 'seconds', allotment: 600n, payment: { method: 't', reference: `tier-${n}`, amount: 0n, asset: '', at: Date.now() },
+    ...(rates && { rates }),
+  });
+  const tiered = (await grant(40, { downBps: 8_000_000, upBps: 2_000_000 })).session;
+  const down = (await grant(41, { downBps: 4_000_000, upBps: null })).session;
+  const plain = (await grant(42)).session;
+  await c.sessions.end(tiered.id, 'admin');
+  const record = (id: string, kind: string) => c.radius.detail().find((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === kind);
+  await until(() => [tiered, down, plain].every((s) => record(s.id, 'Start') !== undefined) && record(tiered.id, 'Stop') !== undefined, 10_000, 'the Starts and the Stop');
+  const tier = (id: string, kind: string) => [record(id, kind)!['WISPr-Bandwidth-Max-Down'], record(id, kind)!['WISPr-Bandwidth-Max-Up']];
+  assert.equal(tier(tiered.id, 'Start'), ['8000000', '2000000']);
+  assert.equal(tier(down.id, 'Start'), ['4000000', undefined], 'a direction not limited is left out');
+  assert.equal(tier(plain.id, 'Start'), [undefined, undefined]);
+  assert.equal(tier(tiered.id, 'Stop'), [undefined, undefined]);
+});
+
 t("a voucher session reports at its Access-Accept's Acct-Interim-Interval, not radius.interim_interval; its Class is echoed", async (c) => {
   await setup(c, { interimMs: 3_600_000 });
   // What the voucher method hands over after an Accept (voucher.test.ts checks it reads Acct-Interim-Interval, ≥ 60 s).

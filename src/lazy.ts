@@ -1,0 +1,20 @@
+/**
+ * Code the daemon loads when it is first used, not at start: viem (x402/evm-loader.ts) and mqtt.js (the MQTT sink),
+ * in the package files of their own next to sluice.mjs (evm.mjs, mqtt.mjs: scripts/build.mjs), so an idle router
+ * never reads, parses or keeps them (docs/performance.md, "Idle memory"). A file that cannot be loaded (a package
+ * installed without it, a file removed, a module that throws as it loads) is ERR_MODULE_LOAD naming the part, thrown
+ * where the part is used — a purchase refused with that code, a method or sink left out at start — and not kept:
+ * the next use tries again.
+ */
+import { SluiceError } from './errors.ts';
+
+export function lazyPart<T>(part: string, load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | undefined;
+  return () => (loading ??= load().catch((err: unknown) => {
+    loading = undefined;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new SluiceError('ERR_MODULE_LOAD', `${part}: its code could not be loaded (${why}); reinstall the sluice package`, {
+      cause: err, details: { part },
+    });
+  }));
+}

@@ -39,8 +39,26 @@ export interface LoggerOptions {
   write?: (level: LogLevel, line: string) => void;
 }
 
+/**
+ * A log stream whose reader went away (the parent that held the pipe died, `sluice daemon | head`) fails its writes
+ * with EPIPE as an 'error' event. Unheard, that event is an uncaught exception, which the daemon logs to the same
+ * dead stream: a loop at 100% CPU, seen with a test's orphaned daemon. Heard here: that stream is dropped and the
+ * daemon goes on without it.
+ */
+const deadStreams = new WeakSet<NodeJS.WritableStream>();
+const heardStreams = new WeakSet<NodeJS.WritableStream>();
+
+function writeTo(stream: NodeJS.WritableStream, line: string): void {
+  if (deadStreams.has(stream)) return;
+  if (!heardStreams.has(stream)) {
+    heardStreams.add(stream);
+    stream.on('error', () => { deadStreams.add(stream); });
+  }
+  stream.write(line);
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((level: LogLevel, line: string) => (RANK[level] >= RANK.warn ? process.stderr : process.stdout).write(line + '\n'));
+  const write = options.write ?? ((level: LogLevel, line: string) => writeTo(RANK[level] >= RANK.warn ? process.stderr : process.stdout, line + '\n'));
   const logger: Logger = {
     level: options.level ?? 'info',
     debug: (m, f) => emit('debug', m, f),

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { NdsctlRunner, parseSnapshot } from '../../src/portal/index.ts';
 import { isSluiceError, type ErrorCode } from '../../src/errors.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../../src/time.ts';
 import { NDSCTL_STANDIN, PortalStateFile, lockPathFor } from '../peers/ndsctl-state.ts';
 
 const A = '02:00:00:00:0c:01';
@@ -45,6 +46,43 @@ function runStandinDirectly(file: PortalStateFile, args: string[]): { pid: numbe
  */
 const TIMEOUT_MS = 10_000;
 const LONG_LATENCY_MS = 120_000;
+
+/**
+ * Timers whose first ndsctl timeout (TIMEOUT_MS) fires on cue instead of after 10 s: the test fires it once the hanging
+ * stand-in is seen holding its lock (so it is really running and really killed), which is what a timeout that ran out
+ * would meet. Every other timer (busy backoff, reap grace, later calls' timeouts) is real.
+ */
+function timeoutOnCue(): { timers: Timers; fire: () => void } {
+  let cued: { fn: () => void; handle: object } | null | undefined;
+  const timers: Timers = {
+    setTimeout: (fn, ms) => {
+      if (ms !== TIMEOUT_MS || cued !== undefined) return systemTimers.setTimeout(fn, ms);
+      cued = { fn, handle: {} };
+      return cued.handle as TimerHandle;
+    },
+    clearTimeout: (handle) => {
+      if (cued && handle === cued.handle) cued = null;
+      else systemTimers.clearTimeout(handle);
+    },
+  };
+  const fire = (): void => {
+    assert.ok(cued, 'the ndsctl timeout is armed');
+    const { fn } = cued;
+    cued = null;
+    fn();
+  };
+  return { timers, fire };
+}
+
+/** The stand-in of `file` holds its lock: started, past its lock, now sleeping out its latency. */
+async function holdsLock(file: PortalStateFile): Promise<void> {
+  const lock = lockPathFor(file.path);
+  const deadline = Date.now() + 60_000;
+  while (!(existsSync(lock) && Number(readFileSync(lock, 'utf8')) > 0)) {
+    if (Date.now() > deadline) throw new Error('the stand-in never took its lock');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 test.after(async () => {
   for (const r of runners) await r.destroy();
@@ -100,12 +138,15 @@ test('busy attempts are bounded → ERR_NDSCTL_BUSY', async () => {
 
 test('timeout kills the child (and its lock is taken over), the next queued call still runs', async () => {
   const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
-  const r = runner(file, { timeoutMs: TIMEOUT_MS });
+  const cue = timeoutOnCue();
+  const r = runner(file, { timeoutMs: TIMEOUT_MS, timers: cue.timers });
   const slow = r.run(['json']);
   const next = r.runExclusive(async (exec) => {
     file.setKnobs({ latencyMs: 0 });
     return exec(['json']);
   });
+  await holdsLock(file);
+  cue.fire();
   await rejectsWith(slow, 'ERR_NDSCTL_TIMEOUT', new RegExp(`within ${TIMEOUT_MS} ms`));
   const res = await next;
   assert.is(res.attempts, 1, 'the stale lock of the killed stand-in did not answer busy');
@@ -118,7 +159,11 @@ test('timeout kills the child (and its lock is taken over), the next queued call
 
 test('the killed child is really gone', async () => {
   const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
-  await rejectsWith(runner(file, { timeoutMs: TIMEOUT_MS }).run(['json']), 'ERR_NDSCTL_TIMEOUT');
+  const cue = timeoutOnCue();
+  const call = runner(file, { timeoutMs: TIMEOUT_MS, timers: cue.timers }).run(['json']);
+  await holdsLock(file);
+  cue.fire();
+  await rejectsWith(call, 'ERR_NDSCTL_TIMEOUT');
   const pid = Number(readFileSync(lockPathFor(file.path), 'utf8'));
   assert.ok(pid > 0);
   assert.throws(() => process.kill(pid, 0), (err: NodeJS.ErrnoException) => err.code === 'ESRCH');

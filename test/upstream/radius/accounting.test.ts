@@ -178,14 +178,16 @@ t('accounting fails over to the second server of radius.server when the first is
 });
 
 t('an outage with a small queue: the oldest Interim-Updates are dropped and counted, every Start and Stop survives', async (c) => {
-  await setup(c, { interimMs: 100, maxBytes: 16384 });
+  // The smallest queue (one 4 KiB segment, the outbox's minimum): drops start once the first segment is full rather
+  // than after four, which at one tick a second took ~14 s of waiting.
+  await setup(c, { interimMs: 100, maxBytes: 4096 });
   await c.radius.stop();
   const ids: string[] = [];
   for (let i = 0; i < 6; i++) {
     const { session } = await c.sessions.activate({ mac: mac(10 + i), metric: 'seconds', allotment: 3600n, payment: { method: 't', reference: `o${i}`, amount: 0n, asset: '', at: Date.now() } });
     ids.push(session.id);
   }
-  // ~10 Interim-Updates per second per session pile up while the server is down.
+  // One Interim-Update per session per tick (1 s) piles up while the server is down.
   await until(() => Number((c.acct.stats() as Record<string, number>).dropped_interim) > 20, 20_000, 'interims dropped');
   for (const id of ids) await c.sessions.end(id, 'admin');
   // The Stops wait at least 1.5 s for the server.

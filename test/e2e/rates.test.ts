@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Lab, run, waitFor, type Client } from './lab.ts';
-import { figure, prerequisites, scenario as plainScenario } from './scenario.ts';
+import { dumpLogs, figure, prerequisites, scenario as plainScenario } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
 const pre = prerequisites();
@@ -35,7 +35,7 @@ if (pre.daemon === null) {
     figure(`lab ${lab.id}: uplink unshaped, portal ${lab.portal}`);
   });
   test.after(async () => {
-    if (failed) console.log(`--- sluice daemon.log (tail) ---\n${sluice?.logTail(80) ?? ''}`);
+    if (failed) dumpLogs(lab, sluice ? () => sluice!.logTail(80) : null);
     await sluice?.stop();
     await lab?.down();
   });
@@ -61,7 +61,8 @@ async function uploadGoodput(c: Client, bps: number): Promise<number> {
 async function grant(c: Client, plan: string): Promise<void> {
   await L().visitPortal(c);
   await S().call('grant', { mac: c.mac, seconds: 600, plan });
-  await waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+  // 30 s is a hang guard: under CPU load openNDS's auth (a dozen iptables calls) and ndsctl's answers stretch to seconds.
+  await waitFor(`the gate of ${c.mac} to open`, 30_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
 }
 
 const scenario = (name: string, skip: string | null, fn: () => Promise<void>): void =>
@@ -89,7 +90,7 @@ scenario('2 upload is policed at the plan\'s rate (shown; under the rate + 15 %)
 
 scenario('3 the gate closes: the client\'s class and limit go with it', pre.daemon, async () => {
   await S().call('terminate', { mac: L().client(1).mac });
-  const tc = await waitFor('the class to go', 10_000, async () => {
+  const tc = await waitFor('the class to go', 30_000, async () => {
     const r = await run('bash', [new URL('./lab.sh', import.meta.url).pathname, 'rt', L().dir, 'nft', 'list', 'map', 'inet', 'sluice_rate', 'down']);
     return r.stdout.includes('10.77.0.101') ? undefined : r.stdout;
   });

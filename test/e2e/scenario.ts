@@ -146,8 +146,8 @@ export class Prober {
   }
 }
 
-/** Dumps what helps to understand a failure (the daemon's and openNDS's log tails). */
+/** Dumps what helps to understand a failure (the daemon's, the lab's and the portal's log tails). */
 export function dumpLogs(lab: Lab | null, daemonLog: (() => string) | null): void {
   if (daemonLog) console.log(`--- sluice daemon.log (tail) ---\n${daemonLog()}`);
-  if (lab) console.log(`--- lab.log ---\n${lab.logTail('lab.log', 20)}`);
+  if (lab) console.log(`--- lab.log ---\n${lab.logTail('lab.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 40)}`);
 }

@@ -7,6 +7,7 @@ import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { KernelQuota, nftRunner, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
+import { brakeAtOpening } from './shared-brake.ts';
 
 export interface Portal {
   valve: Valve;
@@ -36,7 +37,10 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
   }) : null;
   const valve = new Valve({
     command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log,
-    ...(kernelQuota && { brake: { beforeAuth: (mac, ip, limit) => kernelQuota.set(mac, ip, limit), afterDeauth: (mac) => kernelQuota.remove(mac) } }),
+    ...(kernelQuota && { brake: {
+      beforeAuth: (mac, ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, ip, limit),
+      afterDeauth: (mac) => kernelQuota.remove(mac),
+    } }),
     ...(shaper && { shaper }),
   });
   return { valve, kernelQuota, shaper, socket };

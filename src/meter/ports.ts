@@ -69,6 +69,8 @@ export interface KernelQuotaPort {
    * share), in one read and one change: the devices of one session splitting its bytes left (shared-quota.ts).
    */
   share?(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void>;
+  /** The meter billed `bytes` more for a device of a shared purchase: share() counts what the kernel saw beyond it. */
+  noteBilled?(mac: string, bytes: number): void;
 }
 
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */

@@ -3,9 +3,11 @@
  * gate's opening with the session's whole bytes left, so without more two devices sharing 10 MiB could together pass
  * up to 20 MiB before a reading caught up. After every tick that billed a shared session, its bytes left (from the
  * billed sum) are split among its braked devices and each quota set to let exactly its share more through from then
- * on (the kernel's count so far plus the share): the shares add up to the bytes left, so the devices together can pass
- * the allotment plus only what they passed between the tick's reading and the kernel's change (and the refill of a
- * device stopped within KERNEL_SLACK_BYTES of the end: brake-watch.ts). docs/performance.md has the bound measured.
+ * on (the kernel's count so far plus the share, less what the kernel counted beyond the bytes billed: that passed
+ * after the reading, out of the same bytes left). The shares add up to the bytes left, so the devices together pass
+ * the allotment and no more (but the refill of a device stopped within KERNEL_SLACK_BYTES of the end: brake-watch.ts).
+ * Before that charge they could pass what went through between the last split's reading and the kernel's change
+ * besides (seen in the lab: 178 and 302 KiB past a 4 MiB purchase). docs/performance.md has the bound measured.
  *
  * Within BRAKE_REFILL_MIN_BYTES of the end there is no new split: the brake watch ends the session when the kernel
  * stops any one of its devices (brake-watch.ts checks every device of a shared session).
@@ -55,9 +57,11 @@ export class SharedQuota {
     /** Session id → device → bytes in this tick, for shared data sessions still running. */
     let billed: Map<string, Map<string, number>> | undefined;
     for (const u of usage) {
-      if (u.metric !== 'bytes' || u.exhausted || !(u.remainingBytes > 0)) continue;
+      if (u.metric !== 'bytes') continue;
       const devices = devicesOf(u.sessionId);
       if (devices === undefined) continue;
+      kernel.noteBilled?.(u.mac, u.deltaBytes);
+      if (u.exhausted || !(u.remainingBytes > 0)) continue;
       billed ??= new Map();
       let byMac = billed.get(u.sessionId);
       if (byMac === undefined) billed.set(u.sessionId, byMac = new Map());

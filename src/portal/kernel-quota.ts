@@ -244,6 +244,13 @@ export class KernelQuota {
   readonly #log: Log;
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
+  /**
+   * Bytes the meter billed for a client since its quota was installed (the kernel's count starts there too), for the
+   * clients of shared purchases whose installs this run made: what the kernel counted beyond it passed after the
+   * meter's reading, and share() charges it against the client's share. Absent (a quota an earlier run left, a
+   * single-device client): unknown, nothing charged.
+   */
+  readonly #billed = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
@@ -362,12 +369,12 @@ export class KernelQuota {
       const previous = this.#entries.get(canonical);
       if (ip === null || !isIpv4(ip)) {
         // No address to match downloads on: a half brake would cut uploads only; leave it to the portal.
-        if (previous) await this.#apply(removeScript(previous), () => this.#entries.delete(canonical));
+        if (previous) await this.#apply(removeScript(previous), () => { this.#entries.delete(canonical); this.#billed.delete(canonical); });
         return;
       }
       const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
       const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
-      await this.#apply(installScript(entry, previous), () => this.#entries.set(canonical, entry));
+      await this.#apply(installScript(entry, previous), () => { this.#entries.set(canonical, entry); this.#billed.set(canonical, 0); });
     });
   }
 
@@ -388,7 +395,7 @@ export class KernelQuota {
       if (grew === 0 || !Number.isFinite(grew)) return;
       if (grew > 0 && (await this.#readUsedUp()).has(mac)) {
         const fresh = { ...entry, limitBytes: session.left, allotment: session.allotment };
-        await this.#apply(installScript(fresh, entry), () => this.#entries.set(mac, fresh));
+        await this.#apply(installScript(fresh, entry), () => { this.#entries.set(mac, fresh); this.#billed.set(mac, 0); });
         return;
       }
       const next = { ...entry, limitBytes: entry.limitBytes + grew, allotment: session.allotment };
@@ -398,7 +405,8 @@ export class KernelQuota {
 
   /**
    * The devices of one purchase splitting its bytes left (meter/shared-quota.ts): each client's quota is set to let
-   * exactly `shareBytes` more through from now, its limit the kernel's count so far plus the share. One read of the
+   * `shareBytes` more through from the meter's reading, its limit the kernel's count so far plus the share less what
+   * the kernel counted beyond the bytes billed (noteBilled: passed since the reading, so already part of the share). One read of the
    * counts and one change for all; the count goes on (a quota used up and given a share lets the share through, the
    * dropped packets it counted staying counted). Clients without a quota, or that the kernel does not list, are left.
    */
@@ -417,7 +425,11 @@ export class KernelQuota {
         const entry = this.#entries.get(mac);
         const q = quotas.get(quotaName(mac));
         if (entry === undefined || q === undefined) continue;
-        const limitBytes = q.usedBytes + Math.max(0, Math.floor(shareBytes));
+        // What the kernel counted beyond what the meter billed passed after the reading the share was computed from:
+        // it is part of the bytes left already handed out, so it comes off this client's share.
+        const billed = this.#billed.get(mac);
+        const unbilled = billed === undefined ? 0 : Math.max(0, q.usedBytes - billed);
+        const limitBytes = q.usedBytes + Math.max(0, Math.floor(shareBytes) - unbilled);
         if (limitBytes !== q.limitBytes) next.push({ ...entry, limitBytes });
       }
       if (next.length === 0) return;
@@ -436,8 +448,14 @@ export class KernelQuota {
     return this.#serial(async () => {
       const entry = this.#entries.get(mac);
       if (!this.#enabled || entry === undefined) return;
-      await this.#apply(removeScript(entry), () => this.#entries.delete(mac));
+      await this.#apply(removeScript(entry), () => { this.#entries.delete(mac); this.#billed.delete(mac); });
     });
+  }
+
+  /** The meter billed `bytes` more for this client (a device of a shared purchase), counted against its next share. */
+  noteBilled(mac: string, bytes: number): void {
+    const billed = this.#billed.get(mac);
+    if (billed !== undefined && bytes > 0) this.#billed.set(mac, billed + bytes);
   }
 
   /**

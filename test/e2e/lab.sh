@@ -170,7 +170,12 @@ opennds_stop() {
 up() {
   local rate=8mbit owner=$PPID nds_bin=
   THEME_LISTEN=
-  CHECKINTERVAL=1
+  # openNDS's own default, as routers run it. Not 1 s: openNDS 9.10 exits ("Unable to get routing configuration")
+  # when its main loop's gateway check, once per checkinterval, runs a command while its ndsctl thread runs another
+  # (each `ndsctl json` runs get_client_interface.sh per client): _execute_ret swaps the process-wide SIGCHLD handler,
+  # and the handler reaps the other thread's child (docs/captive-portal.md "Portal restarts"); at 1 s that killed
+  # openNDS in 2 of ~16 lab files. sluice's precision does not depend on it: openNDS reads its counters on every json.
+  CHECKINTERVAL=15
   PORTAL=opennds
   while [ $# -gt 0 ]; do
     case "$1" in

@@ -309,3 +309,14 @@ export function ipBytesForPayload(payload: number, mss = 1448, headers = 52): nu
 
 export const fmt = (bytes: number): string => `${bytes} B (${(bytes / 1024).toFixed(1)} KiB)`;
 export const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+
+/**
+ * curl in the client downloads for `seconds`: the body's bytes over the time from the first byte to the last, in
+ * bit/s (the goodput a speed tier gives the customer's application: rates.test.ts, trial.test.ts).
+ */
+export async function downloadGoodput(c: Client, seconds: number): Promise<number> {
+  const r = await run('ip', ['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', String(seconds),
+    '-w', '%{size_download} %{time_total} %{time_starttransfer}', 'http://10.77.1.2/bytes/60000000'], (seconds + 10) * 1000);
+  const [size, total, start] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
+  return (size * 8) / (total - start);
+}

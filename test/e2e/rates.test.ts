@@ -10,7 +10,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Lab, run, waitFor, type Client } from './lab.ts';
+import { Lab, downloadGoodput, run, waitFor, type Client } from './lab.ts';
 import { dumpLogs, figure, prerequisites, scenario as plainScenario } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -41,14 +41,6 @@ if (pre.daemon === null) {
   });
 }
 
-/** curl in the client: body bytes over the time from the first byte to the last, in bit/s. */
-async function downloadGoodput(c: Client): Promise<number> {
-  const r = await run('ip', ['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', String(SECONDS),
-    '-w', '%{size_download} %{time_total} %{time_starttransfer}', 'http://10.77.1.2/bytes/60000000'], (SECONDS + 10) * 1000);
-  const [size, total, start] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
-  return (size * 8) / (total - start);
-}
-
 /** curl uploads a body sized for ~10 s at `bps`: its size over the time until the upstream answered that it has it all. */
 async function uploadGoodput(c: Client, bps: number): Promise<number> {
   const bytes = Math.round((bps / 8) * 10);
@@ -75,7 +67,7 @@ scenario('1 two clients on 2 and 8 Mbit/s plans download at once: each gets its 
   const fast = L().client(2);
   await grant(slow, 'slow');
   await grant(fast, 'fast');
-  const [s, f] = await Promise.all([downloadGoodput(slow), downloadGoodput(fast)]);
+  const [s, f] = await Promise.all([downloadGoodput(slow, SECONDS), downloadGoodput(fast, SECONDS)]);
   figure(`1 download goodput over ${SECONDS} s: 2 Mbit/s plan ${mbit(s)}, 8 Mbit/s plan ${mbit(f)}`);
   assert.ok(within(s, 2e6, 0.05), `2 Mbit/s plan: ${mbit(s)}`);
   assert.ok(within(f, 8e6, 0.05), `8 Mbit/s plan: ${mbit(f)}`);
@@ -108,7 +100,7 @@ scenario('4 a changed rate survives kill -9: after the restart (and a new tier s
   await grant(L().client(3), 'slow');
   const view = await S().session(fast.mac);
   assert.is(view?.raw['rate_down'], 4_000_000, 'the session\'s view after the restart');
-  const f = await downloadGoodput(fast);
+  const f = await downloadGoodput(fast, SECONDS);
   figure(`4 after kill -9 and restart: the client changed to 4 Mbit/s downloads at ${mbit(f)}`);
   assert.ok(within(f, 4e6, 0.05), `changed to 4 Mbit/s: ${mbit(f)}`);
 });

@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HTTP_SECTION, PAY_PAGE_LISTEN, api, errorCode, type ApiReply } from './captive-api.ts';
-import { Lab, run, waitFor, type Client } from './lab.ts';
+import { Lab, downloadGoodput, waitFor, type Client } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
@@ -39,14 +39,6 @@ if (pre.lab) {
   });
 }
 
-/** curl in the client: body bytes over the time from the first byte to the last, in bit/s (rates.test.ts). */
-async function downloadGoodput(c: Client): Promise<number> {
-  const r = await run('ip', ['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', String(SECONDS),
-    '-w', '%{size_download} %{time_total} %{time_starttransfer}', 'http://10.77.1.2/bytes/60000000'], (SECONDS + 10) * 1000);
-  const [size, total, start] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
-  return (size * 8) / (total - start);
-}
-
 /**
  * POST /trial from the client, once sluice knows the client (it learns it from the portal): probed with GET /devices,
  * which the payment-attempt rate limit does not count, where retried trials would use it up.
@@ -68,7 +60,7 @@ scenario('1 a trial of 2 Mbit/s: the client downloads at the plan\'s rate ± 5 %
   const r = await trial(c, DEVICE);
   assert.is(r.status, 200, JSON.stringify(r.json));
   await waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
-  const bps = await downloadGoodput(c);
+  const bps = await downloadGoodput(c, SECONDS);
   figure(`1 trial download goodput over ${SECONDS} s: ${mbit(bps)} (plan 2 Mbit/s)`);
   assert.ok(Math.abs(bps - RATE) <= RATE * 0.05, `trial at ${mbit(bps)}`);
 });

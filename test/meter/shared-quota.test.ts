@@ -56,6 +56,8 @@ function kernelModel() {
   };
 }
 
+type Rig = Awaited<ReturnType<typeof rig>>;
+
 async function rig() {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-shared-quota-'));
   const now = { t: 1_795_221_800_000 };
@@ -80,16 +82,22 @@ async function rig() {
   return { now, portal, sessions, port, kernel, meter, traffic, close };
 }
 
+/** A and B listed by the portal, then a data purchase for two devices bought by A (B has not joined yet). */
+async function sharedSession(r: Rig, allotment: bigint, reference: string): Promise<{ id: string }> {
+  r.portal.addClient(A, '10.2.0.1');
+  r.portal.addClient(B, '10.2.0.2');
+  r.now.t += 1000;
+  const { session } = await r.sessions.activate({
+    mac: A, metric: 'bytes', allotment, devices: 2,
+    payment: { method: 'grant', reference, amount: 1n, asset: 'X', at: 1 },
+  });
+  return session;
+}
+
 test('two devices under the kernel quota: after a tick their quotas together let through no more than the bytes left', async () => {
   const r = await rig();
   try {
-    r.portal.addClient(A, '10.2.0.1');
-    r.portal.addClient(B, '10.2.0.2');
-    r.now.t += 1000;
-    const { session } = await r.sessions.activate({
-      mac: A, metric: 'bytes', allotment: 400n * K_BIG, devices: 2,
-      payment: { method: 'grant', reference: 'shared-q', amount: 1n, asset: 'X', at: 1 },
-    });
+    const session = await sharedSession(r, 400n * K_BIG, 'shared-q');
     // Each gate opens with a quota of what the session has left then (the valve's brake).
     r.kernel.install(A, Number(r.sessions.remaining(session.id)));
     r.portal.auth(A);
@@ -125,13 +133,7 @@ test('two devices under the kernel quota: after a tick their quotas together let
 test('a device leaving: the session is one device again and its quota is no longer split', async () => {
   const r = await rig();
   try {
-    r.portal.addClient(A, '10.2.0.1');
-    r.portal.addClient(B, '10.2.0.2');
-    r.now.t += 1000;
-    const { session } = await r.sessions.activate({
-      mac: A, metric: 'bytes', allotment: 400n * K_BIG, devices: 2,
-      payment: { method: 'grant', reference: 'shared-r', amount: 1n, asset: 'X', at: 1 },
-    });
+    const session = await sharedSession(r, 400n * K_BIG, 'shared-r');
     await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
     assert.equal(r.port.sharedDevices?.(session.id), [A, B]);
     await r.sessions.removeDevice(session.id, B);
@@ -152,13 +154,7 @@ test('a device leaving: the session is one device again and its quota is no long
 test('near the end, the kernel stopping either device ends the shared session (not only the device first watched)', async () => {
   const r = await rig();
   try {
-    r.portal.addClient(A, '10.2.0.1');
-    r.portal.addClient(B, '10.2.0.2');
-    r.now.t += 1000;
-    const { session } = await r.sessions.activate({
-      mac: A, metric: 'bytes', allotment: 200n * K_BIG, devices: 2,
-      payment: { method: 'grant', reference: 'shared-e', amount: 1n, asset: 'X', at: 1 },
-    });
+    const session = await sharedSession(r, 200n * K_BIG, 'shared-e');
     await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
     for (const mac of [A, B]) { r.kernel.install(mac, Number(r.sessions.remaining(session.id))); r.portal.auth(mac); }
     r.now.t += 10;

@@ -119,6 +119,17 @@ export class Valve {
         if (direct) this.#ips.set(canonical, knownIp);
         return 'opened';
       } catch (err) {
+        if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
+          // An abnormal reply (or a call cut short) does not say whether the auth took. Seen in the lab: openNDS 9.10
+          // logged the client authenticated while its reply to the auth was abnormal, and the gate stayed "pending"
+          // in sluice. A client open now is open by this auth (it was Preauthenticated, or the portal would have
+          // refused it with exit 1); anything else keeps the error.
+          const after = await this.#client(exec, canonical).catch(() => null);
+          if (after === null || !OPEN_STATES.has(after.state)) throw err;
+          this.#log.info('portal: auth answered abnormally but the client is open', { mac: canonical, reason: err.message });
+          if (direct) this.#ips.set(canonical, knownIp);
+          return 'opened';
+        }
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
         // The portal may have changed the client between our look and our auth (splash page, departure), or, on
         // the direct path, it was never Preauthenticated.

@@ -209,6 +209,22 @@ test('auth refused because the client changed meanwhile: re-checked, already-ope
   assert.equal(fake.calls.map((c) => c[1]), ['json', 'auth', 'json']);
 });
 
+test('auth answered abnormally (exit 2): looked up; open → opened, still Preauthenticated or no answer → the error', async () => {
+  const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
+  model.addClient(A, '10.0.0.2');
+  const preauth = model.renderJson('opennds', A);
+  model.auth(A);
+  const authed = model.renderJson('opennds', A);
+  const abnormal = { code: 2, stderr: 'ndsctl: Error: the portal sent an abnormal reply.\n' };
+  const took = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: authed }]);
+  assert.is(await new Valve({ command: ['ndsctl'], spawn: took.spawn }).open(A), 'opened');
+  assert.equal(took.calls.map((c) => c[1]), ['json', 'auth', 'json']);
+  const notTaken = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: preauth }]);
+  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: notTaken.spawn }).open(A), 'ERR_NDSCTL_FAILED');
+  const noAnswer = fakeSpawn([{ stdout: preauth }, abnormal, { code: 3, stderr: 'ndsctl: cannot connect\n' }]);
+  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: noAnswer.spawn }).open(A), 'ERR_NDSCTL_FAILED');
+});
+
 test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () => {
   const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');

@@ -90,13 +90,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function status(pid: number): { rssKb: number; hwmKb: number; threads: number } {
+/** RssAnon is the process's own memory (heap, stacks, buffers); RssFile the mapped files it touched (node's binary, libs). */
+function status(pid: number): { rssKb: number; hwmKb: number; threads: number; anonKb: number; fileKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads'), anonKb: field('RssAnon'), fileKb: field('RssFile') };
 }
 
-interface RunFigures { rssKb: number; hwmKb: number; threads: number; settledKb: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
+interface RunFigures { rssKb: number; hwmKb: number; threads: number; anonKb: number; fileKb: number; settledKb: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -193,7 +194,7 @@ export default async function rss(argv: string[]): Promise<void> {
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     runs.push(r);
-    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB (settled ${mb(r.settledKb)}), peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
+    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB (settled ${mb(r.settledKb)}; anon ${mb(r.anonKb)}, file ${mb(r.fileKb)}), peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
     for (const p of r.phases) console.log(`    ${p.name}: RSS ${mb(p.rssKb)} MB, ${p.threads} threads`);
     if (r.phases.length >= 2) {
       const base = r.phases[0]!.rssKb;

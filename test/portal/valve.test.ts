@@ -197,12 +197,17 @@ test('nodogsplash: auth without arguments (it has no safety net), close keeps th
   assert.is((await valve.snapshot()).flavour, 'nodogsplash');
 });
 
-test('auth refused because the client changed meanwhile: re-checked, already-open', async () => {
+/** openNDS's `json <mac>` for client A while Preauthenticated, and after its auth. */
+function clientBeforeAndAfterAuth(): { preauth: string; authed: string } {
   const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');
   const preauth = model.renderJson('opennds', A);
   model.auth(A);
-  const authed = model.renderJson('opennds', A);
+  return { preauth, authed: model.renderJson('opennds', A) };
+}
+
+test('auth refused because the client changed meanwhile: re-checked, already-open', async () => {
+  const { preauth, authed } = clientBeforeAndAfterAuth();
   const fake = fakeSpawn([{ stdout: preauth }, { code: 1, stdout: `Failed to authenticate client ${A}.\n` }, { stdout: authed }]);
   const valve = new Valve({ command: ['ndsctl'], spawn: fake.spawn });
   assert.is(await valve.open(A), 'already-open');
@@ -210,11 +215,7 @@ test('auth refused because the client changed meanwhile: re-checked, already-ope
 });
 
 test('auth answered abnormally (exit 2): looked up; open → opened, still Preauthenticated or no answer → the error', async () => {
-  const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
-  model.addClient(A, '10.0.0.2');
-  const preauth = model.renderJson('opennds', A);
-  model.auth(A);
-  const authed = model.renderJson('opennds', A);
+  const { preauth, authed } = clientBeforeAndAfterAuth();
   const abnormal = { code: 2, stderr: 'ndsctl: Error: the portal sent an abnormal reply.\n' };
   const took = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: authed }]);
   assert.is(await new Valve({ command: ['ndsctl'], spawn: took.spawn }).open(A), 'opened');

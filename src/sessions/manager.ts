@@ -27,8 +27,7 @@ import {
 } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
 import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
-import { checkJoin, isShared, joinCodeOf, normalizeJoinCode } from './devices.ts';
-import { randomBytes } from 'node:crypto';
+import { DeviceJoins } from './device-joins.ts';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -61,10 +60,7 @@ export class SessionManager {
   private closing: Promise<void> | null = null;
   private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
   recovery: RecoveryReport | null = null;
-  /** The key of this run's join codes (devices.ts): a restart draws a new one, so codes are never stored. */
-  private readonly joinKey = randomBytes(32);
-  /** Joins being written, by MAC → session id: each holds its place, so two joins cannot both take the last one. */
-  private readonly joining = new Map<string, string>();
+  private readonly joins: DeviceJoins;
   private readonly planRates: (plan: string) => SessionRates | null;
 
   constructor(options: SessionManagerOptions) {
@@ -74,6 +70,10 @@ export class SessionManager {
     this.limits = { maxDevicesPerUser: 0, maxSessions: 0, ...options.limits };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.planRates = options.planRates ?? (() => null);
+    this.joins = new DeviceJoins({
+      reg: this.reg, store: this.store, clock: this.clock, live: (id) => this.live(id),
+      emit: (event, session, mac) => this.events.emit(event, session, mac),
+    });
     this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
     this.scheduler = new DeadlineScheduler({
@@ -240,13 +240,11 @@ export class SessionManager {
    */
   async setLimits(id: string, change: LimitsChange): Promise<Session> {
     this.assertOpen();
-    const session = this.reg.sessions.get(id);
-    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    const session = this.live(id);
     const { allotment, expiresAt } = limitsAfter(session, change);
     const now = this.clock.now();
     await this.store.append([{ t: 'limits', id, allotment, expiresAt, at: now }]);
-    const current = this.reg.sessions.get(id);
-    if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+    const current = this.live(id, 'meanwhile');
     current.allotment = allotment;
     current.expiresAt = expiresAt;
     const at = this.clock.now();
@@ -269,12 +267,10 @@ export class SessionManager {
   async setRates(id: string, rates: SessionRates): Promise<Session> {
     this.assertOpen();
     if (!isSessionRates(rates)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'rates must be null or positive whole bits per second for each direction');
-    const session = this.reg.sessions.get(id);
-    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    this.live(id);
     const next: SessionRates = { downBps: rates.downBps, upBps: rates.upBps };
     await this.store.append([{ t: 'rates', id, rates: next, at: this.clock.now() }]);
-    const current = this.reg.sessions.get(id);
-    if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+    const current = this.live(id, 'meanwhile');
     current.rates = { ...next };
     const view = viewSession(current, this.clock.now());
     this.events.emit('rates', view);
@@ -312,65 +308,13 @@ export class SessionManager {
   }
 
   /** The code a second device types to join this live multi-device session; null for a single-device or ended one. */
-  joinCode(id: string): string | null {
-    const s = this.reg.sessions.get(id);
-    return s && isLive(s) && isShared(s) ? joinCodeOf(this.joinKey, s.id) : null;
-  }
+  joinCode(id: string): string | null { return this.joins.code(id); }
 
-  /**
-   * `mac` joins the live multi-device session whose code is `code`: written before anyone hears of it, then its MAC
-   * finds the session (the meter bills its bytes to the one allotment) and `joined` is emitted (the gate opens it).
-   * Repeating a join is a no-op. Throws ERR_DEVICE_CODE_INVALID, ERR_DEVICE_BUSY (the device has its own session),
-   * ERR_DEVICE_LIMIT (all the purchase's devices in use).
-   */
-  async joinDevice(code: string, mac: string): Promise<Session> {
-    this.assertOpen();
-    const device = normalizeMac(mac);
-    const wanted = normalizeJoinCode(code);
-    const session = wanted === null ? undefined
-      : [...this.reg.live()].find((s) => isShared(s) && joinCodeOf(this.joinKey, s.id) === wanted);
-    if (!session) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'no live session takes devices with this code');
-    if (this.joining.has(device)) throw new SluiceError('ERR_DEVICE_BUSY', `${device} is joining a session already`);
-    const inFlight = [...this.joining.values()].filter((id) => id === session.id).length;
-    if (checkJoin(session, device, this.reg.liveFor(device), inFlight) === 'member') return viewSession(session, this.clock.now());
-    this.joining.set(device, session.id);
-    try {
-      await this.store.append([{ t: 'join', id: session.id, mac: device, at: this.clock.now() }]);
-    } finally {
-      this.joining.delete(device);
-    }
-    const current = this.reg.sessions.get(session.id);
-    // Ended while the record was written: the record is harmless (a join to an ended session is ignored on replay).
-    if (!current || !isLive(current)) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'the session ended while the device was joining');
-    current.devices = [...(current.devices ?? []), device];
-    this.reg.addDevice(current, device);
-    const view = viewSession(current, this.clock.now());
-    this.events.emit('joined', view, device);
-    return view;
-  }
+  /** `mac` joins the live multi-device session whose code is `code` (device-joins.ts: the errors, the order of writes). */
+  async joinDevice(code: string, mac: string): Promise<Session> { this.assertOpen(); return this.joins.join(code, mac); }
 
-  /** Removes a joined device (not the buyer's: ending the session does that) from a live session; `left` follows. */
-  async removeDevice(id: string, mac: string): Promise<Session> {
-    this.assertOpen();
-    const device = normalizeMac(mac);
-    const session = this.reg.sessions.get(id);
-    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
-    if (!(session.devices ?? []).includes(device)) {
-      throw new SluiceError('ERR_DEVICE_NOT_MEMBER', device === session.mac
-        ? `${device} bought the session: end the session (terminate) to close every device`
-        : `${device} is not a joined device of this session`);
-    }
-    await this.store.append([{ t: 'leave', id, mac: device, at: this.clock.now() }]);
-    const current = this.reg.sessions.get(id);
-    if (current && isLive(current) && (current.devices ?? []).includes(device)) {
-      current.devices = current.devices!.filter((m) => m !== device);
-      this.reg.removeDevice(current, device);
-      const view = viewSession(current, this.clock.now());
-      this.events.emit('left', view, device);
-      return view;
-    }
-    return viewSession(current ?? session, this.clock.now());
-  }
+  /** Removes a joined device from a live session (device-joins.ts). */
+  async removeDevice(id: string, mac: string): Promise<Session> { this.assertOpen(); return this.joins.remove(id, mac); }
 
   /**
    * Moves a live session to another MAC (a returning customer's phone with a new private address, or an admin's
@@ -382,8 +326,7 @@ export class SessionManager {
   async move(id: string, toMac: string): Promise<Session> {
     this.assertOpen();
     const mac = normalizeMac(toMac);
-    const session = this.reg.sessions.get(id);
-    if (!session || !isLive(session)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session ${id}`);
+    const session = this.live(id);
     if (session.mac === mac) return viewSession(session, this.clock.now());
     if (this.reg.liveFor(mac)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
     if (this.moving.has(id) || this.moving.has(mac)) throw new SluiceError('ERR_SESSION_MOVING', `a move of session ${id} or to ${mac} is being written`);
@@ -392,9 +335,8 @@ export class SessionManager {
     try {
       const now = this.clock.now();
       await this.store.append([{ t: 'move', id, mac, at: now }]);
-      const current = this.reg.sessions.get(id);
       // Ended while the move was written: the end record follows the move, so a restart agrees it is over.
-      if (!current || !isLive(current)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `session ${id} ended meanwhile`);
+      const current = this.live(id, 'meanwhile');
       const from = current.mac;
       const moved = copySession(current);
       moved.mac = mac;
@@ -641,6 +583,13 @@ export class SessionManager {
   private warn(err: SluiceError, context: string): void {
     const wrapped = new SluiceError(err.code, `${context}: ${err.message}`, { cause: err });
     this.events.emit('warning', wrapped);
+  }
+
+  /** The live session `id`; ERR_SESSION_NOT_FOUND if there is none (`meanwhile`: it ended while a record was written). */
+  private live(id: string, meanwhile?: 'meanwhile'): Session {
+    const session = this.reg.sessions.get(id);
+    if (session && isLive(session)) return session;
+    throw new SluiceError('ERR_SESSION_NOT_FOUND', meanwhile ? `session ${id} ended meanwhile` : `no live session ${id}`);
   }
 
   private assertOpen(): void {

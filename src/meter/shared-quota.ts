@@ -1,13 +1,13 @@
 /**
  * One allotment, several devices, one kernel quota each (portal/kernel-quota.ts). A device's quota is installed at its
- * gate's opening with the session's whole bytes left, so without more two devices sharing 10 MiB could together pass
- * up to 20 MiB before a reading caught up. After every tick that billed a shared session, its bytes left (from the
- * billed sum) are split among its braked devices and each quota set to let exactly its share more through from then
- * on (the kernel's count so far plus the share, less what the kernel counted beyond the bytes billed: that passed
- * after the reading, out of the same bytes left). The shares add up to the bytes left, so the devices together pass
- * the allotment and no more (but the refill of a device stopped within KERNEL_SLACK_BYTES of the end: brake-watch.ts).
- * Before that charge they could pass what went through between the last split's reading and the kernel's change
- * besides (seen in the lab: 178 and 302 KiB past a 4 MiB purchase). docs/performance.md has the bound measured.
+ * gate's opening with an even share of the session's bytes left (gate/shared-brake.ts), and a top-up raises every
+ * device's quota by what it added; neither follows demand, and a top-up hands the addition out once per device. So
+ * after every tick that billed a shared session, its bytes left (from the billed sum) are split among its braked
+ * devices: each quota's limit is the kernel's count so far plus the device's share, less what the kernel counted beyond
+ * the bytes billed (that passed after the reading, out of the same bytes left). The shares add up to the bytes left.
+ * What can still pass beyond the allotment: a top-up's extra until the next split, the refill of a device stopped
+ * within KERNEL_SLACK_BYTES of the end (brake-watch.ts), and what the lab shows but nobody traced yet (45–75 KiB past
+ * 4 MiB; 178 and 302 KiB before the charge for the unbilled bytes). docs/performance.md has the figures.
  *
  * Within BRAKE_REFILL_MIN_BYTES of the end there is no new split: the brake watch ends the session when the kernel
  * stops any one of its devices (brake-watch.ts checks every device of a shared session).

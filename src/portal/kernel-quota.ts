@@ -245,10 +245,10 @@ export class KernelQuota {
   readonly #session: (mac: string) => BrakedSession | null;
   readonly #entries = new Map<string, Installed>();
   /**
-   * Bytes the meter billed for a client since its quota was installed (the kernel's count starts there too), for the
-   * clients of shared purchases whose installs this run made: what the kernel counted beyond it passed after the
-   * meter's reading, and share() charges it against the client's share. Absent (a quota an earlier run left, a
-   * single-device client): unknown, nothing charged.
+   * Bytes the meter billed for a client since this run installed its quota (the kernel's count starts there too):
+   * 0 at each install, raised by noteBilled, which the meter calls for the devices of shared purchases only (share()
+   * is for them alone). What the kernel counted beyond it passed after the meter's reading, and share() charges it
+   * against the client's share. Absent (a quota an earlier run left): unknown, nothing charged.
    */
   readonly #billed = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -369,12 +369,12 @@ export class KernelQuota {
       const previous = this.#entries.get(canonical);
       if (ip === null || !isIpv4(ip)) {
         // No address to match downloads on: a half brake would cut uploads only; leave it to the portal.
-        if (previous) await this.#apply(removeScript(previous), () => { this.#entries.delete(canonical); this.#billed.delete(canonical); });
+        if (previous) await this.#apply(removeScript(previous), () => this.#forget(canonical));
         return;
       }
       const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
       const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
-      await this.#apply(installScript(entry, previous), () => { this.#entries.set(canonical, entry); this.#billed.set(canonical, 0); });
+      await this.#apply(installScript(entry, previous), () => this.#installed(entry));
     });
   }
 
@@ -395,7 +395,7 @@ export class KernelQuota {
       if (grew === 0 || !Number.isFinite(grew)) return;
       if (grew > 0 && (await this.#readUsedUp()).has(mac)) {
         const fresh = { ...entry, limitBytes: session.left, allotment: session.allotment };
-        await this.#apply(installScript(fresh, entry), () => { this.#entries.set(mac, fresh); this.#billed.set(mac, 0); });
+        await this.#apply(installScript(fresh, entry), () => this.#installed(fresh));
         return;
       }
       const next = { ...entry, limitBytes: entry.limitBytes + grew, allotment: session.allotment };
@@ -448,8 +448,19 @@ export class KernelQuota {
     return this.#serial(async () => {
       const entry = this.#entries.get(mac);
       if (!this.#enabled || entry === undefined) return;
-      await this.#apply(removeScript(entry), () => { this.#entries.delete(mac); this.#billed.delete(mac); });
+      await this.#apply(removeScript(entry), () => this.#forget(mac));
     });
+  }
+
+  /** A fresh quota in the kernel (a new count): nothing billed against it yet. */
+  #installed(entry: Installed): void {
+    this.#entries.set(entry.mac, entry);
+    this.#billed.set(entry.mac, 0);
+  }
+
+  #forget(mac: string): void {
+    this.#entries.delete(mac);
+    this.#billed.delete(mac);
   }
 
   /** The meter billed `bytes` more for this client (a device of a shared purchase), counted against its next share. */
@@ -536,7 +547,8 @@ export class KernelQuota {
     try {
       await this.#run(['-f', '-'], tableScript(entries));
       this.#entries.clear();
-      for (const e of entries) this.#entries.set(e.mac, e);
+      this.#billed.clear();
+      for (const e of entries) this.#installed(e); // every count starts again
     } catch (err) {
       await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
     }
@@ -550,6 +562,7 @@ export class KernelQuota {
     const wasOn = this.#enabled || this.#entries.size > 0;
     this.#enabled = false;
     this.#entries.clear();
+    this.#billed.clear();
     let deleted = true;
     try {
       await this.#run(['delete', 'table', 'inet', KERNEL_QUOTA_TABLE], '');

@@ -3,8 +3,8 @@
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
-// daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS, VmHWM
-// (peak) and Threads from /proc/<pid>/status, and the median of VmRSS read once a second over the second half of the
+// daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS (and its
+// RssAnon / RssFile parts), VmHWM (peak) and Threads from /proc/<pid>/status, and the median of VmRSS read once a second over the second half of the
 // idle time ("settled": one reading moves by ±1 MB with GC). Prints each run and min / median / max, with the load average.
 // With --purchases / --soak-sessions (the leak check), each run then goes on: N admin grants through ubus (short time
 // sessions for N portal clients, which end by themselves), idle again, RSS; then a soak of M live sessions (half

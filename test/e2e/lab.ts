@@ -85,6 +85,8 @@ export class Lab {
   readonly ndsctlPath: string;
   /** which portal gates the lab (`main.portal`) */
   readonly portal: 'opennds' | 'nodogsplash';
+  /** the portal's `checkinterval`, in seconds, as lab.sh wrote it */
+  readonly checkinterval: number;
   private downed = false;
 
   private constructor(dir: string) {
@@ -101,6 +103,7 @@ export class Lab {
     }));
     this.ndsctlPath = join(dir, 'ndsctl');
     this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
+    this.checkinterval = Number(env.CHECKINTERVAL);
   }
 
   /** Removes labs left by runs that died, then brings a new one up. Tears it down on process exit. */

@@ -84,7 +84,7 @@ export function labRun(name: string, pre: Prerequisites, opts: { checkinterval?:
   }
   test.before(async () => {
     const lab = run.lab = await Lab.up({ rate: '8mbit', ...opts, ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
-    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval ${opts.checkinterval ?? 15} s)`);
+    figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval ${lab.checkinterval} s)`);
     // Up to 10 s per request: the portal's 307 comes from openNDS's web server, which on a loaded machine can take
     // longer than a couple of seconds to answer; a request cut short by curl would be neither passed nor redirected.
     run.unpaid = new Prober(lab, lab.client(4), '/ping', 800, 10).start();

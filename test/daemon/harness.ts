@@ -195,6 +195,8 @@ ${extra}
     await this.broker?.close().catch(() => undefined);
     await this.portalServer?.close();
     this.portal.cleanup();
-    rmSync(this.dir, { recursive: true, force: true });
+    // A file written into portal/ while it was being removed failed the teardown once (ENOTEMPTY; most likely an ndsctl
+    // stand-in the SIGKILLed daemon had spawned, not traced): rmSync retries on that.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }

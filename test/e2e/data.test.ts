@@ -24,9 +24,10 @@ import { Sluice } from './sluice.ts';
 // SLUICE_E2E_POLL_S: measure at another poll interval (docs/performance.md has figures at 1 s and 5 s).
 const POLL_S = Number(process.env["SLUICE_E2E_POLL_S"] ?? 1);
 const pre = prerequisites();
-// checkinterval 5 s: the baseline measures openNDS's own quota, which openNDS enforces once per checkinterval (at
-// 15 s it would let most of the 20 MiB through); sluice's scenarios do not depend on it (docs/testing.md).
-const run = labRun('data', pre, { checkinterval: 5 });
+// openNDS at its default checkinterval (15 s), as on routers: it checks its own quota (the baseline) that often, and a
+// shorter interval runs its gateway check, whose failure makes openNDS 9.x exit, that much more often
+// (docs/captive-portal.md "Portal restarts"). sluice's scenarios do not depend on it (docs/testing.md).
+const run = labRun('data', pre);
 const { L, S, scenario } = run;
 let baselineOvershoot: number | null = null;
 
@@ -55,7 +56,9 @@ function since(before: { ackedPayload: number; upstreamView: number; clientView:
 const tmp = (name: string): string => join(L().dir, name);
 
 const noQuota = LAB_PORTAL === 'nodogsplash' ? "nodogsplash's auth takes no limits: no portal quota to compare" : null;
-scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB download', pre.lab ?? noQuota, async () => {
+/** The baseline's download: more than openNDS lets through before its first check after the quota (up to 15 s at 8 Mbit/s). */
+const BASELINE_BYTES = 40 * MiB;
+scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 40 MiB download', pre.lab ?? noQuota, async () => {
   const c = L().client(1);
   // openNDS authenticates only a client it lists (one that sent it traffic): without this the auth raced the
   // client's first packets and failed ("Failed to authenticate client") in ~1 of 10 runs.
@@ -65,8 +68,8 @@ scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB downloa
   assert.is(auth.code, 0, `ndsctl auth: ${auth.stdout}`);
   const started = Date.now();
   const m = await measure(1, async () => {
-    const dl = L().download(c, '/20MiB', tmp('baseline.bin'), 40);
-    const cutAfter = await waitFor('openNDS to end the quota session', 40_000, async () => {
+    const dl = L().download(c, `/bytes/${BASELINE_BYTES}`, tmp('baseline.bin'), 60);
+    const cutAfter = await waitFor('openNDS to end the quota session', 45_000, async () => {
       const state = await L().portalState(c.mac);
       return state === 'Authenticated' ? undefined : Date.now() - started;
     }, 250);
@@ -77,7 +80,7 @@ scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 20 MiB downloa
   baselineOvershoot = m.acked - 2 * MiB;
   figure(`baseline openNDS download quota 2048 KiB: cut after ${(m.value / 1000).toFixed(1)} s; passed ${fmt(m.acked)} ` +
     `payload (upstream acked); overshoot ${fmt(baselineOvershoot)} payload`);
-  assert.ok(m.acked < 20 * MiB, 'openNDS stopped the download before 20 MiB');
+  assert.ok(m.acked < BASELINE_BYTES, `openNDS stopped the download before its ${BASELINE_BYTES} bytes`);
   assert.ok(m.acked >= 2 * MiB * 0.95, 'the client got about its quota');
 });
 
@@ -95,7 +98,7 @@ scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allot
     const reply = await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
     figure(`1 grant reply: ${JSON.stringify(reply)}`);
     const opened = await waitFor('the gate to open', 10_000, async () =>
-      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
     assert.ok(opened);
     const dl = L().download(c, '/20MiB', tmp('s1.bin'), 40);
     const ended = await S().waitSession(c.mac, 'the data session to end', 40_000, (s) => s.state !== 'ACTIVE');
@@ -129,8 +132,8 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
   // 2 MiB, the meter's sparse readings near the crossing (cut-at-crossing) could end the session before the top-up).
   await S().call('grant', { mac: c.mac, bytes: 4 * MiB });
   await waitFor('the gate to open', 10_000, async () =>
-    ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
-  const token0 = (await L().portalClients())?.[c.mac]?.token;
+    ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
+  const token0 = (await L().portalClient(c.mac))?.token;
   const m = await measure(2, async () => {
     const dl = L().download(c, '/5MiB', tmp('s2.bin'), 40);
     const before = await S().waitSession(c.mac, 'usage to reach 512 KiB', 20_000, (s) => s.used >= 512 * 1024, 150);
@@ -142,7 +145,7 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
   const { before, after, result } = m.value;
   await sleep(2500); // two polls: the meter catches up with the end of the download
   const final = await S().session(c.mac);
-  const token1 = (await L().portalClients())?.[c.mac]?.token;
+  const token1 = (await L().portalClient(c.mac))?.token;
   figure(`2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
     `${after ? fmt(after.allotment) : '?'} used ${after ? fmt(after.used) : '?'}; download curl exit ${result.exit}, ` +
     `${fmt(result.bytes)}; final used ${final ? fmt(final.used) : '?'}; portal token ${token0} → ${token1}`);
@@ -193,7 +196,7 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
   for (const [i, c] of cs.entries()) await S().call('grant', { mac: c.mac, bytes: allot[i] });
   for (const c of cs) {
     await waitFor(`the gate of ${c.mac}`, 10_000, async () =>
-      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
   }
   const p0 = await Promise.all(cs.map((c) => L().passed(c)));
   const used0 = await Promise.all(cs.map(async (c) => (await S().session(c.mac))?.used ?? 0));

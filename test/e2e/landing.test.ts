@@ -82,7 +82,7 @@ scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: applic
     const down0 = await L().clientIpBytes(c, 'from_upstream');
     const up0 = await L().clientIpBytes(c, 'to_upstream');
     await S().call('grant', { mac: c.mac, bytes: ALLOT });
-    await waitFor('the gate to open', 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+    await waitFor('the gate to open', 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
     const file = tmp(`l${i}.bin`);
     const dl = L().download(c, '/20MiB', file, 60);
     const ended = await S().waitSession(c.mac, 'the data session to end', 60_000, (s) => s.state !== 'ACTIVE');

@@ -123,7 +123,7 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     await arrive(page);
     const path = page.navigations.slice(-4).map((u) => new URL(u).host + new URL(u).pathname);
     assert.ok(page.navigations.slice(-4).some((u) => u.includes(':2050/opennds_preauth/')), `openNDS's splash on the way back: ${path.join(' → ')}`);
-    const listed = (await lab!.portalClients())?.[NEW_MAC];
+    const listed = await lab!.portalClient(NEW_MAC);
     figure(`openNDS lists ${NEW_MAC} as ${listed?.state} at ${listed?.ip}; the old ${client.mac} as ${await lab!.portalState(client.mac)}`);
     assert.is(listed?.state, 'Preauthenticated');
     assert.is(listed?.ip, newIp);

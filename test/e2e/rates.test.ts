@@ -54,7 +54,7 @@ async function grant(c: Client, plan: string): Promise<void> {
   await L().visitPortal(c);
   await S().call('grant', { mac: c.mac, seconds: 600, plan });
   // 30 s is a hang guard: under CPU load openNDS's auth (a dozen iptables calls) and ndsctl's answers stretch to seconds.
-  await waitFor(`the gate of ${c.mac} to open`, 30_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+  await waitFor(`the gate of ${c.mac} to open`, 30_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
 }
 
 const scenario = (name: string, skip: string | null, fn: () => Promise<void>): void =>

@@ -72,7 +72,7 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   await L().visitPortal(c);
   await S().call('grant', { mac: c.mac, bytes: allotment });
   await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-  const net = (await L().portalClients())?.[c.mac];
+  const net = await L().portalClient(c.mac);
   assert.ok(net, 'client listed by the portal');
   if (L().portal === 'nodogsplash') {
     // nodogsplash's auth takes no limits (src/ndsctl_thread.c): while sluice is dead nothing cuts the client; the
@@ -100,7 +100,7 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   const rate = passedAtKill / ((killedAt - t0) / 1000);
   // Dead for longer than a checkpoint interval: the portal keeps counting (same auth, same counters).
   await sleep((CHECKPOINT_S + 1) * 1000);
-  const during = (await L().portalClients())?.[c.mac];
+  const during = await L().portalClient(c.mac);
   await S().startDaemon();
   const restartedAt = Date.now();
   const resumed = await S().session(c.mac);
@@ -148,7 +148,7 @@ scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgi
   await L().visitPortal(c);
   await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
   await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-  const token0 = (await L().portalClients())?.[c.mac]?.token;
+  const token0 = (await L().portalClient(c.mac))?.token;
   const s0 = await S().session(c.mac);
   const p0 = await L().passed(c);
 
@@ -169,7 +169,7 @@ scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgi
   await waitFor('the client to reach the upstream again', 15_000, async () =>
     (knock.results.some(Prober.passed) ? true : undefined), 100);
   await knock.stop();
-  const token1 = (await L().portalClients())?.[c.mac]?.token;
+  const token1 = (await L().portalClient(c.mac))?.token;
 
   const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
   assert.is(b.exit, 0, 'second download after the restart');

@@ -76,14 +76,14 @@ export class LabRun {
  * One lab for the whole file (uplink shaped to 8 Mbit/s), up before the first scenario with c4 probing, down after
  * the last; or, when no lab can run here, one visible skip.
  */
-export function labRun(name: string, pre: Prerequisites, opts: { checkinterval?: number } = {}): LabRun {
+export function labRun(name: string, pre: Prerequisites): LabRun {
   const run = new LabRun();
   if (pre.lab) {
     test(`e2e prerequisites (${name})`, () => { console.log(`SKIP e2e ${name} scenarios: ${pre.lab}`); });
     return run;
   }
   test.before(async () => {
-    const lab = run.lab = await Lab.up({ rate: '8mbit', ...opts, ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
+    const lab = run.lab = await Lab.up({ rate: '8mbit', ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
     figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval ${lab.checkinterval} s)`);
     // Up to 10 s per request: the portal's 307 comes from openNDS's web server, which on a loaded machine can take
     // longer than a couple of seconds to answer; a request cut short by curl would be neither passed nor redirected.

@@ -59,7 +59,7 @@ scenario('1 a trial of 2 Mbit/s: the client downloads at the plan\'s rate ± 5 %
   await L().visitPortal(c);
   const r = await trial(c, DEVICE);
   assert.is(r.status, 200, JSON.stringify(r.json));
-  await waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 100);
+  await waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
   const bps = await downloadGoodput(c, SECONDS);
   figure(`1 trial download goodput over ${SECONDS} s: ${mbit(bps)} (plan 2 Mbit/s)`);
   assert.ok(Math.abs(bps - RATE) <= RATE * 0.05, `trial at ${mbit(bps)}`);
@@ -69,7 +69,7 @@ scenario('2 a second trial on the same device inside trial_every is refused, by 
   const c = L().client(1);
   await S().call('terminate', { mac: c.mac });
   // The deauth drops the client from openNDS's list: it comes back through the splash page, as a customer does.
-  await waitFor(`the gate of ${c.mac} to close`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? undefined : true), 100);
+  await waitFor(`the gate of ${c.mac} to close`, 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? undefined : true), 250);
   await L().visitPortal(c);
   const again = await trial(c, DEVICE);
   figure(`2 second trial, same MAC and token: ${again.status} ${JSON.stringify(again.json)}`);

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } from '../src/sim/index.ts';
+import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -61,17 +62,7 @@ export function idleConfig(dir: string, ndsctlSocket: string, allMethods = false
   c = set(c, 'http', 'listen', `127.0.0.1:${httpPort}`);
   // --all-methods: x402 batch-settlement and upto on too (their facilitator unreachable: nobody buys while idle).
   if (allMethods) {
-    c += `
-config batch_settlement 'batch_settlement'
-\toption enabled '1'
-\toption facilitator_url 'http://127.0.0.1:4021'
-\toption network 'eip155:84532'
-\toption receiver '0x${'22'.repeat(20)}'
-\toption receiver_authorizer '0x${'33'.repeat(20)}'
-\toption withdraw_delay '900'
-\toption token_name 'USDC'
-\toption token_version '2'
-
+    c += `${batchSettlementSection({ facilitatorUrl: 'http://127.0.0.1:4021' })}
 config upto 'upto'
 \toption enabled '1'
 \toption facilitator_url 'http://127.0.0.1:4021'

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { privateKeyToAccount } from 'viem/accounts';
 import { signAuthorization } from '../chain/index.ts';
+import { batchSettlementSection, x402Section } from '../helpers/uci-sections.ts';
 import { BUNDLE, DaemonLab, ensureBuilt } from './harness.ts';
 
 const DIST = join(BUNDLE, '..');
@@ -26,24 +27,7 @@ config pricing 'wifi'
 \toption price_per_step '10000'
 \toption asset '${ASSET}'
 
-config x402 'x402'
-\toption enabled '1'
-\toption facilitator_url 'http://127.0.0.1:8'
-\toption network 'eip155:84532'
-\toption pay_to '${PAY_TO}'
-\toption token_name 'USDC'
-\toption timeout '1'
-
-config batch_settlement 'batch_settlement'
-\toption enabled '1'
-\toption facilitator_url 'http://127.0.0.1:8'
-\toption network 'eip155:84532'
-\toption receiver '0x${'22'.repeat(20)}'
-\toption receiver_authorizer '0x${'33'.repeat(20)}'
-\toption withdraw_delay '900'
-\toption token_name 'USDC'
-\toption token_version '2'
-`;
+${x402Section({ facilitatorUrl: 'http://127.0.0.1:8', payTo: PAY_TO, timeoutS: 1 })}${batchSettlementSection({ facilitatorUrl: 'http://127.0.0.1:8' })}`;
 
 const VIEM = /node_modules\/(viem|@noble|abitype|ox)\//;
 

@@ -3,9 +3,6 @@
 // meter reads the same portal over its control socket. Faults are injected per ndsctl call.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,37 +10,18 @@ import { createInlineRunner, Meter, sessionManagerPort, type TickReport } from '
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
-import { Valve, type SpawnFn } from '../../src/portal/index.ts';
+import { Valve } from '../../src/portal/index.ts';
 import { Gatekeeper, LISTING_RETRY_MS, LISTING_WAITERS } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
 import type { SessionStore } from '../../src/sessions/index.ts';
 import type { Merchant } from '../../src/merchant/index.ts';
 import { CountingStore } from '../sessions/helpers.ts';
+import { modelSpawn, type Fault } from './model-spawn.ts';
 
 const A = '02:00:00:00:0e:01';
 const B = '02:00:00:00:0e:02';
 const T = '02:00:00:00:0e:03';
-
-type Fault = { code: number; stdout: string } | undefined;
-
-/** ndsctl as a child process whose behaviour is the portal model's (or an injected fault for matching calls), after
- *  `delayMs(args)` (a slow auth). */
-function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Fault, delayMs: (args: readonly string[]) => number): SpawnFn {
-  return (_file, args) => {
-    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
-    child.stdout = new PassThrough();
-    child.stderr = new PassThrough();
-    child.pid = undefined;
-    child.kill = () => true;
-    setTimeout(() => {
-      const r = fault(args) ?? model.execute(args);
-      if (r.stdout !== '') child.stdout.write(r.stdout);
-      setImmediate(() => child.emit('close', r.code, null));
-    }, delayMs(args));
-    return child as unknown as ChildProcess;
-  };
-}
 
 interface Rig {
   portal: PortalModel; sessions: SessionManager; gates: Gatekeeper; meter: Meter; backend: DaemonBackend;

@@ -6,38 +6,19 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
-import type { ChildProcess } from 'node:child_process';
 import { SessionManager, MemoryStore, type SessionRates } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
-import { Valve, type ShapedClient, type SpawnFn } from '../../src/portal/index.ts';
+import { Valve, type ShapedClient } from '../../src/portal/index.ts';
 import { Gatekeeper, type RateShaper } from '../../src/gate/gatekeeper.ts';
 import { DaemonBackend } from '../../src/api/daemon-backend.ts';
 import { createLogger } from '../../src/log.ts';
 import { CountingStore } from '../sessions/helpers.ts';
+import { modelSpawn } from './model-spawn.ts';
 
 const A = '02:00:00:00:0e:01';
 const B = '02:00:00:00:0e:02';
 const SLOW: SessionRates = { downBps: 2_000_000, upBps: 1_000_000 };
 const planRates = (plan: string): SessionRates | null => (plan === 'slow' ? SLOW : null);
-
-/** ndsctl as a child process answering from the portal model. */
-function modelSpawn(model: PortalModel): SpawnFn {
-  return (_file, args) => {
-    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
-    child.stdout = new PassThrough();
-    child.stderr = new PassThrough();
-    child.pid = undefined;
-    child.kill = () => true;
-    setImmediate(() => {
-      const r = model.execute(args);
-      if (r.stdout !== '') child.stdout.write(r.stdout);
-      setImmediate(() => child.emit('close', r.code, null));
-    });
-    return child as unknown as ChildProcess;
-  };
-}
 
 type Call = ['set', ShapedClient] | ['remove', string] | ['start', ShapedClient[]] | ['dropLeftover'];
 

@@ -27,6 +27,24 @@ config x402 'x402'
 ${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
 }
 
+/**
+ * x402 `batch-settlement` on Base Sepolia's id with USDC's EIP-712 domain; the receiver and its authorizer default to
+ * placeholder addresses (enough for a daemon that offers deposits nobody makes).
+ */
+export function batchSettlementSection(o: { facilitatorUrl: string; receiver?: string; receiverAuthorizer?: string }): string {
+  return `
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url '${o.facilitatorUrl}'
+\toption network 'eip155:84532'
+\toption receiver '${o.receiver ?? `0x${'22'.repeat(20)}`}'
+\toption receiver_authorizer '${o.receiverAuthorizer ?? `0x${'33'.repeat(20)}`}'
+\toption withdraw_delay '900'
+\toption token_name 'USDC'
+\toption token_version '2'
+`;
+}
+
 /** RADIUS against a test FreeRADIUS (short timeout, one retry: the tests' outages are deliberate). */
 export function radiusSection(r: { authPort: number; acctPort: number; secret: string }): string {
   return `

@@ -224,7 +224,11 @@ export class Daemon {
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     // x402 over HTTP on the LAN (http.listen): off by default.
-    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null);
+    // Its IP → MAC lookups take the list the ticks read (at most 1 s old, as the directory's own reads), or ask a
+    // tick for it; a tick that reads none within its fetch timeout leaves the lookup to read the portal itself.
+    const { ndsctlTimeoutMs } = this.config.config.main;
+    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null,
+      () => meter.clientAddresses(1000, ndsctlTimeoutMs + 1000));
     if (lan) this.closers.unshift(() => lan.close());
     await gates.start(endedWhileDown);
     await upstream.start();

@@ -11,7 +11,7 @@ import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClientDirectory } from './client-directory.ts';
+import { ClientDirectory, type ListedClient } from './client-directory.ts';
 import { openFileLimit, totalConnectionBound } from './connection-limits.ts';
 import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
@@ -22,12 +22,17 @@ export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
 export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
 export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
+/** Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses); null means "read it". */
+export type TickClientList = () => Promise<readonly ListedClient[] | null>;
+
 /**
- * IP → MAC for LAN requests: shared reads of the portal's list, queued behind every gate command and meter read
- * ('lookup' priority), so requests neither multiply portal calls nor delay a gate.
+ * IP → MAC for LAN requests: shared reads of the portal's list. The list the meter's ticks read anyway comes first
+ * (`fromTicks`: no portal call of its own, and openNDS runs a script per listed client for each); when the ticks give
+ * none, a read of the portal's own queued behind every gate command and meter read ('lookup' priority), so requests
+ * neither multiply portal calls nor delay a gate.
  */
-export function portalClientDirectory(valve: Valve): ClientDirectory {
-  return new ClientDirectory({ read: async () => (await valve.snapshot('lookup')).clients });
+export function portalClientDirectory(valve: Valve, fromTicks?: TickClientList): ClientDirectory {
+  return new ClientDirectory({ read: async () => (await fromTicks?.()) ?? (await valve.snapshot('lookup')).clients });
 }
 
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
@@ -37,7 +42,7 @@ function portalDir(): string | null {
 }
 
 export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log,
-  batch: BatchSettlementMethod | null = null, upto: UptoMethod | null = null): Promise<HttpEndpoint | null> {
+  batch: BatchSettlementMethod | null = null, upto: UptoMethod | null = null, fromTicks?: TickClientList): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   // The endpoint sells with x402 (exact, batch-settlement, upto), its pay page also takes RADIUS vouchers, and it takes
   // PC-sync logouts: any one is reason to run it.
@@ -47,7 +52,7 @@ export async function startLanEndpoint(config: Config, x402: X402Method | null, 
     return null;
   }
   try {
-    const directory = portalClientDirectory(valve);
+    const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled,

@@ -23,6 +23,7 @@ import type { MeterStats } from './stats.ts';
 import { committedMarks, type CounterMark } from './table.ts';
 import { SharedQuota } from './shared-quota.ts';
 import { TickLoop } from './tick-loop.ts';
+import type { ListedAddress } from './address-book.ts';
 import { TickTimes } from './timing.ts';
 
 export type { MeterOptions, TickReport } from './options.ts';
@@ -176,5 +177,14 @@ export class Meter {
   /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
   tick(): Promise<TickReport> {
     return this.loop.tick();
+  }
+
+  /**
+   * Every portal client's MAC and IP, from a tick dispatched at most `maxAgeMs` ago or the next one (asked for now);
+   * null when that tick read no list or none came within `waitMs`: the caller then reads the portal itself.
+   */
+  clientAddresses(maxAgeMs: number, waitMs: number): Promise<ListedAddress[] | null> {
+    if (this.ctx.state !== 'running') return Promise.resolve(null);
+    return this.loop.addresses.get(this.ctx.clock.now(), maxAgeMs, waitMs);
   }
 }

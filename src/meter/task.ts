@@ -3,8 +3,8 @@
  * shared table, return only the clients whose usage changed. Exported for workers/usage.ts and for in-process tests.
  */
 import {
-  COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
-  type FetchProblem, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+  clientAddresses, COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
+  type AddressSink, type FetchProblem, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
 } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { CounterTable } from './table.ts';
@@ -26,6 +26,8 @@ export interface UsageTask {
   /** Int32Array(1) on a SharedArrayBuffer: the worker stores `tick` there and notifies as soon as the fetch is over,
    *  so the main thread can release the portal's ndsctl queue before the scan. */
   fetchSignal?: SharedArrayBuffer;
+  /** Also hand back every client's MAC and IP (the LAN endpoint's lookups want them: meter/address-book.ts). */
+  addresses?: boolean;
   /** Test hook: fail after the table was written, to prove an uncommitted tick is recomputed, not lost or doubled. */
   fault?: 'exit' | 'throw';
 }
@@ -50,6 +52,8 @@ export type UsageResult =
     snapshotBytes: number;
     fetchMs: number;
     scanMs: number;
+    /** When the task asked: mac, ip, mac, ip, … ('' for no address); absent if the list could not be read whole. */
+    addresses?: string[];
   }
   | { tick: number; ok: false; problem: SkipReason; message: string; fetchMs: number };
 
@@ -79,7 +83,14 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
   let flavour: Flavour;
   let fallback = false;
   let scanStop: string | undefined;
-  const scanned = scanSnapshot(bytes, task.flavour, sinkFor);
+  // The clients' addresses ride on the scan when asked for (mac, ip pairs; '' for none): no second pass.
+  let addresses: string[] | undefined = task.addresses === true ? [] : undefined;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const addressSink: AddressSink | undefined = addresses === undefined ? undefined : (_buf, macStart, start, end) => {
+    const ip = text.toString('latin1', start, end);
+    addresses!.push(text.toString('latin1', macStart, macStart + 17).toLowerCase(), ip === 'null' ? '' : ip);
+  };
+  const scanned = scanSnapshot(bytes, task.flavour, sinkFor, addressSink);
   if (scanned.ok) {
     flavour = scanned.flavour;
   } else {
@@ -89,6 +100,7 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
     const parsed = parseSnapshotFallback(bytes, task.flavour, sinkFor);
     if (!parsed.ok) return { tick: task.tick, ok: false, problem: parsed.problem, message: parsed.message, fetchMs };
     flavour = parsed.flavour;
+    if (addresses !== undefined) addresses = clientAddresses(bytes, flavour);
   }
   const result = accountant.finish();
   if (task.fault === 'exit') process.exit(70);
@@ -109,6 +121,7 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
     snapshotBytes: bytes.length,
     fetchMs,
     scanMs: performance.now() - started - fetchMs,
+    ...(addresses === undefined ? {} : { addresses }),
   };
 }
 

@@ -21,6 +21,7 @@ import type { GateChecks } from './gate-checks.ts';
 import type { MeterOptions, TickReport } from './options.ts';
 import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
 import { SlotSessions } from './slot-sessions.ts';
+import { AddressBook } from './address-book.ts';
 import { MeterStatsRecorder } from './stats.ts';
 import { createTable, FLAG_PRESENT, seedTable, TableView, type CounterTable } from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
@@ -59,6 +60,8 @@ export class TickLoop {
    * lastReadingAt: the next tick's deltas bill normally but say nothing about rates.
    */
   private restoredReadings = false;
+  /** The clients' addresses from the ticks' own readings, for the LAN endpoint's lookups. */
+  readonly addresses: AddressBook;
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
   private again = false;
@@ -88,6 +91,7 @@ export class TickLoop {
     }
     this.view = new TableView(this.table);
     this.index = new SlotSessions(ctx.sessions);
+    this.addresses = new AddressBook(ctx.timers, () => this.requestTick());
   }
 
   get counterTable(): CounterTable {
@@ -164,6 +168,7 @@ export class TickLoop {
       timeoutMs: this.options.fetchTimeoutMs,
       ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
       fetchSignal: this.fetchSignal,
+      ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
     };
     let dispatchAt = this.ctx.clock.now();
     let result: UsageResult;
@@ -174,6 +179,7 @@ export class TickLoop {
       this.ctx.onError(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
       result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
     }
+    this.addresses.record(dispatchAt, task.addresses === true, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
     const report = result.ok ? await this.apply(result, dispatchAt) : this.skip(result);
     report.applyMs = performance.now() - applyStarted;

@@ -19,6 +19,13 @@ export type ClientSink = (macHi: number, macLo: number, token: number, state: nu
 /** Called once the format is known (the count key precedes "clients" in both), so the sink can pick the unit. */
 export type SinkFor = (flavour: PortalFlavour) => ClientSink;
 
+/**
+ * Optional: each accepted client's MAC key (17 bytes from `macStart`) and `ip` value (start === end when it has none)
+ * as byte ranges of the snapshot, after its sink call (meter/address-book.ts asks for them while the LAN endpoint's
+ * lookups want them).
+ */
+export type AddressSink = (buf: Uint8Array, macStart: number, ipStart: number, ipEnd: number) => void;
+
 export type ScanOutcome =
   | { ok: true; flavour: PortalFlavour; clients: number; declared: number }
   | { ok: false; why: string; at: number };
@@ -59,14 +66,14 @@ function equalsKey(buf: Uint8Array, start: number, end: number, key: Uint8Array)
 
 class Stop { constructor(readonly why: string, readonly at: number) {} }
 
-export function scanSnapshot(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+export function scanSnapshot(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor, addressSink?: AddressSink): ScanOutcome {
   const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
   // hashing tokens on raw bytes is exact, and a quote always ends a string.
   const escape = view.indexOf(0x5c);
   if (escape >= 0) return { ok: false, why: 'escape in snapshot', at: escape };
   try {
-    return scan(withSentinel(view), view.length, expected, sinkFor);
+    return scan(withSentinel(view), view.length, expected, sinkFor, addressSink);
   } catch (err) {
     if (err instanceof Stop) return { ok: false, why: err.why, at: err.at };
     throw err;
@@ -162,7 +169,7 @@ function withSentinel(view: Buffer): Buffer {
 }
 
 /** buf holds the snapshot in [0, n) and a sentinel quote at n. */
-function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor: SinkFor): ScanOutcome {
+function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor: SinkFor, addressSink: AddressSink | undefined): ScanOutcome {
   const v = new Int32Array(3);
   let flavour: PortalFlavour | undefined;
   let declared = -1;
@@ -187,7 +194,7 @@ function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor:
     } else if (equalsKey(buf, ks, ke, K_CLIENTS)) {
       if (clients >= 0) throw new Stop('duplicate clients', ks);
       if (flavour === undefined) throw new Stop('clients before count', ks);
-      i = clientsObject(buf, i, n, flavour, sinkFor(flavour), v);
+      i = clientsObject(buf, i, n, flavour, sinkFor(flavour), v, addressSink);
       clients = v[0]!;
     } else if (equalsKey(buf, ks, ke, K_TRUSTED_COUNT)) {
       scalar(buf, i, n, v);
@@ -216,7 +223,7 @@ function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor:
 }
 
 /** Reads the "clients" object at i; returns the index after it and leaves the client count in v[0]. */
-function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour, sink: ClientSink, v: Int32Array): number {
+function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour, sink: ClientSink, v: Int32Array, addressSink: AddressSink | undefined): number {
   const [kDown, kUp] = COUNTER_KEYS[flavour];
   const downLen = kDown.length;
   const upLen = kUp.length;
@@ -240,7 +247,7 @@ function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour
     }
     i = expect(buf, me + 1, n, 0x3a);
     i = expect(buf, i, n, 0x7b);
-    let token = 0, state = 0, down = -1, up = -1, haveToken = false, haveState = false;
+    let token = 0, state = 0, down = -1, up = -1, haveToken = false, haveState = false, ipStart = 0, ipEnd = 0;
     i = ws(buf, i);
     if (buf[i] === 0x7d) i++;
     else for (;;) {
@@ -257,6 +264,7 @@ function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour
       else if (klen === upLen && equalsKey(buf, ks, ke, kUp)) { if (up >= 0) throw new Stop('duplicate field', ks); up = unsigned(buf, vs, ve, 'upload counter'); }
       else if (klen === 5 && equalsKey(buf, ks, ke, K_TOKEN)) { if (haveToken) throw new Stop('duplicate field', ks); token = hashBytes(buf, vs, ve); haveToken = true; }
       else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) { if (haveState) throw new Stop('duplicate field', ks); state = stateCode(buf, vs, ve); haveState = true; }
+      else if (klen === 2 && addressSink !== undefined && buf[ks] === 0x69 && buf[ks + 1] === 0x70) { ipStart = vs; ipEnd = ve; }
       let c = buf[i];
       if (c !== 0x2c && c !== 0x7d) { i = ws(buf, i); c = buf[i]; }
       if (c === 0x2c) { i = ws(buf, i + 1); continue; }
@@ -265,6 +273,7 @@ function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour
     }
     if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
     if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
+    addressSink?.(buf, ms, ipStart, ipEnd);
     count++;
     i = next(buf, i, n, 0x7d);
     if (i < 0) { v[0] = count; return -2 - i + 1; }

@@ -1,0 +1,71 @@
+/**
+ * Every portal client's address as the tick's own reading of the list showed it, for the LAN endpoint's IP → MAC
+ * lookups: a lookup then needs no read of the portal's list of its own, which on openNDS runs a script per listed
+ * client (docs/captive-portal.md "What a poll costs openNDS"). While lookups come (ADDRESS_INTEREST_MS after the
+ * last), each tick's task asks the worker to hand back the MAC and IP of every client of the snapshot it read anyway.
+ * A lookup takes the list of a tick dispatched at most `maxAgeMs` ago, or asks for a tick now and takes its list;
+ * null (that tick was skipped, or none came in time) tells the caller to read the portal itself.
+ */
+import type { Timers } from '../time.ts';
+
+export interface ListedAddress {
+  mac: string;
+  ip: string | null;
+}
+
+/** How long after a lookup the ticks keep handing back addresses. */
+export const ADDRESS_INTEREST_MS = 60_000;
+
+type Waiter = (list: ListedAddress[] | null) => void;
+
+export class AddressBook {
+  #wantedUntil = 0;
+  #latest: { at: number; list: ListedAddress[] } | undefined;
+  #waiters: Waiter[] = [];
+
+  constructor(private readonly timers: Timers, private readonly requestTick: () => void) {}
+
+  /** Whether a tick dispatched at `now` should hand back addresses. */
+  wanted(now: number): boolean {
+    return now < this.#wantedUntil || this.#waiters.length > 0;
+  }
+
+  /**
+   * A tick's outcome. `asked`: its task asked for addresses; `flat`: what it handed back (mac, ip, mac, ip, …; '' for
+   * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one.
+   */
+  record(at: number, asked: boolean, flat: readonly string[] | undefined): void {
+    if (!asked) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    if (flat === undefined) {
+      for (const w of waiters) w(null);
+      return;
+    }
+    const list: ListedAddress[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) list.push({ mac: flat[i]!, ip: flat[i + 1] === '' ? null : flat[i + 1]! });
+    this.#latest = { at, list };
+    for (const w of waiters) w(list);
+  }
+
+  /** The list of a tick dispatched at most `maxAgeMs` before `now`, else the next tick's (null after `waitMs`). */
+  get(now: number, maxAgeMs: number, waitMs: number): Promise<ListedAddress[] | null> {
+    this.#wantedUntil = now + ADDRESS_INTEREST_MS;
+    if (this.#latest !== undefined && now - this.#latest.at <= maxAgeMs) return Promise.resolve(this.#latest.list);
+    return new Promise((resolve) => {
+      let done = false;
+      const finish: Waiter = (list) => {
+        if (done) return;
+        done = true;
+        this.timers.clearTimeout(timer);
+        resolve(list);
+      };
+      const timer = this.timers.setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== finish);
+        finish(null);
+      }, waitMs);
+      this.#waiters.push(finish);
+      this.requestTick();
+    });
+  }
+}

@@ -12,6 +12,9 @@
 import { SluiceError } from '../errors.ts';
 import { systemClock, type Clock } from '../time.ts';
 
+/** How long one list answers lookups, by default: also how old a list the meter's ticks read may be (daemon.ts). */
+export const LOOKUP_LIST_MAX_AGE_MS = 1000;
+
 /** What a lookup needs of a portal client. */
 export interface ListedClient {
   mac: string;
@@ -39,7 +42,7 @@ export class ClientDirectory {
 
   constructor(options: ClientDirectoryOptions) {
     this.#read = options.read;
-    this.#maxAgeMs = options.maxAgeMs ?? 1000;
+    this.#maxAgeMs = options.maxAgeMs ?? LOOKUP_LIST_MAX_AGE_MS;
     this.#clock = options.clock ?? systemClock;
   }
 

@@ -19,7 +19,7 @@ import { NonceLedger } from './pcsync-nonces.ts';
 export { HttpEndpoint } from './server.ts';
 export { NonceLedger, PCSYNC_NONCES_FILE } from './pcsync-nonces.ts';
 export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
-export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
+export { ClientDirectory, LOOKUP_LIST_MAX_AGE_MS, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
 export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
 /** Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses); null means "read it". */

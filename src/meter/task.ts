@@ -3,7 +3,7 @@
  * shared table, return only the clients whose usage changed. Exported for workers/usage.ts and for in-process tests.
  */
 import {
-  clientAddresses, COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
+  COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
   type AddressSink, type FetchProblem, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
 } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
@@ -84,12 +84,8 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
   let fallback = false;
   let scanStop: string | undefined;
   // The clients' addresses ride on the scan when asked for (mac, ip pairs; '' for none): no second pass.
-  let addresses: string[] | undefined = task.addresses === true ? [] : undefined;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const addressSink: AddressSink | undefined = addresses === undefined ? undefined : (_buf, macStart, start, end) => {
-    const ip = text.toString('latin1', start, end);
-    addresses!.push(text.toString('latin1', macStart, macStart + 17).toLowerCase(), ip === 'null' ? '' : ip);
-  };
+  const addresses: string[] | undefined = task.addresses === true ? [] : undefined;
+  const addressSink: AddressSink | undefined = addresses && ((mac, ip) => { addresses.push(mac, ip); });
   const scanned = scanSnapshot(bytes, task.flavour, sinkFor, addressSink);
   if (scanned.ok) {
     flavour = scanned.flavour;
@@ -97,10 +93,10 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
     fallback = true;
     scanStop = `${scanned.why} at byte ${scanned.at}`;
     accountant.resetTick();
-    const parsed = parseSnapshotFallback(bytes, task.flavour, sinkFor);
+    if (addresses !== undefined) addresses.length = 0;
+    const parsed = parseSnapshotFallback(bytes, task.flavour, sinkFor, addressSink);
     if (!parsed.ok) return { tick: task.tick, ok: false, problem: parsed.problem, message: parsed.message, fetchMs };
     flavour = parsed.flavour;
-    if (addresses !== undefined) addresses = clientAddresses(bytes, flavour);
   }
   const result = accountant.finish();
   if (task.fault === 'exit') process.exit(70);

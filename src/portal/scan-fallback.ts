@@ -8,7 +8,7 @@
 import { readClientList, readCount, isRecord, type SnapshotProblem } from './client-list.ts';
 import { FORMATS, stateCodeOf } from './formats.ts';
 import { macToParts } from './mac-parts.ts';
-import { hashBytes, type SinkFor } from './scan.ts';
+import { hashBytes, type AddressSink, type SinkFor } from './scan.ts';
 import type { PortalFlavour } from './types.ts';
 
 export type FallbackOutcome =
@@ -17,7 +17,7 @@ export type FallbackOutcome =
 
 const encoder = new TextEncoder();
 
-export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor): FallbackOutcome {
+export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor, addressSink?: AddressSink): FallbackOutcome {
   const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
   const list = readClientList(text, expected);
   if (!list.ok) return { ok: false, problem: list.problem, message: list.message };
@@ -25,6 +25,7 @@ export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour |
   const { downloadKey, uploadKey } = FORMATS[flavour];
   // Validate everything before feeding the sink: a snapshot is used whole or not at all.
   const rows: Array<[number, number, number, number, number, number]> = [];
+  const addresses: string[] = [];
   for (const [mac, client] of entries) {
     const parts = macToParts(mac.toLowerCase());
     if (parts === undefined) return malformed(`client key ${JSON.stringify(mac.slice(0, 40))} is not a MAC`);
@@ -35,11 +36,13 @@ export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour |
     if (typeof client.token !== 'string' || typeof client.state !== 'string') return malformed(`client ${mac} has no token or state`);
     const token = encoder.encode(client.token);
     rows.push([parts[0], parts[1], hashBytes(token, 0, token.length), stateCodeOf(client.state), down, up]);
+    if (addressSink !== undefined) addresses.push(mac.toLowerCase(), typeof client.ip === 'string' && client.ip !== 'null' ? client.ip : '');
   }
   const sink = sinkFor(flavour);
   for (const row of rows) {
     if (!sink(...row)) return malformed('duplicate client');
   }
+  for (let i = 0; addressSink !== undefined && i < addresses.length; i += 2) addressSink(addresses[i]!, addresses[i + 1]!);
   return { ok: true, flavour, clients: entries.length, declared };
 }
 

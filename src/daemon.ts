@@ -21,7 +21,7 @@ import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, st
 import { Gatekeeper, openPortal } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
 import { EscrowLedger } from './escrow/index.ts';
-import { LOOKUP_LIST_MAX_AGE_MS, startLanEndpoint } from './http/index.ts';
+import { startLanEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import { VERSION } from './version.ts';
 
@@ -224,11 +224,11 @@ export class Daemon {
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     // x402 over HTTP on the LAN (http.listen): off by default.
-    // Its IP → MAC lookups take the list the ticks read (no older than the directory's own reads may be), or ask a
-    // tick for it; a tick that reads none within its fetch timeout leaves the lookup to read the portal itself.
+    // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
+    // that reads none within its fetch timeout leaves the lookup to read the portal itself.
     const { ndsctlTimeoutMs } = this.config.config.main;
     const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null,
-      () => meter.clientAddresses(LOOKUP_LIST_MAX_AGE_MS, ndsctlTimeoutMs + 1000));
+      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
     if (lan) this.closers.unshift(() => lan.close());
     await gates.start(endedWhileDown);
     await upstream.start();

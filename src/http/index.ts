@@ -19,11 +19,14 @@ import { NonceLedger } from './pcsync-nonces.ts';
 export { HttpEndpoint } from './server.ts';
 export { NonceLedger, PCSYNC_NONCES_FILE } from './pcsync-nonces.ts';
 export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
-export { ClientDirectory, LOOKUP_LIST_MAX_AGE_MS, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
+export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
 export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
-/** Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses); null means "read it". */
-export type TickClientList = () => Promise<readonly ListedClient[] | null>;
+/**
+ * Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses), from a tick dispatched at
+ * most `maxAgeMs` ago; null means "read it".
+ */
+export type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
 
 /**
  * IP → MAC for LAN requests: shared reads of the portal's list. The list the meter's ticks read anyway comes first
@@ -32,7 +35,7 @@ export type TickClientList = () => Promise<readonly ListedClient[] | null>;
  * neither multiply portal calls nor delay a gate.
  */
 export function portalClientDirectory(valve: Valve, fromTicks?: TickClientList): ClientDirectory {
-  return new ClientDirectory({ read: async () => (await fromTicks?.()) ?? (await valve.snapshot('lookup')).clients });
+  return new ClientDirectory({ read: async (maxAgeMs) => (await fromTicks?.(maxAgeMs)) ?? (await valve.snapshot('lookup')).clients });
 }
 
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */

@@ -16,7 +16,11 @@ export interface ListedAddress {
 /** How long after a lookup the ticks keep handing back addresses. */
 export const ADDRESS_INTEREST_MS = 60_000;
 
-type Waiter = (list: ListedAddress[] | null) => void;
+/** A lookup waiting for a list: `since`, the earliest dispatch time of a tick whose list answers it. */
+interface Waiter {
+  since: number;
+  finish(list: ListedAddress[] | null): void;
+}
 
 export class AddressBook {
   #wantedUntil = 0;
@@ -32,39 +36,46 @@ export class AddressBook {
 
   /**
    * A tick's outcome. `asked`: its task asked for addresses; `flat`: what it handed back (mac, ip, mac, ip, …; '' for
-   * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one.
+   * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one, and
+   * so does one dispatched before a waiter's `since` (it was in flight when the lookup came, and read an older list).
    */
   record(at: number, asked: boolean, flat: readonly string[] | undefined): void {
     if (!asked) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
+    const waiters = this.#waiters.filter((w) => w.since <= at);
+    this.#waiters = this.#waiters.filter((w) => w.since > at);
     if (flat === undefined) {
-      for (const w of waiters) w(null);
+      for (const w of waiters) w.finish(null);
       return;
     }
     const list: ListedAddress[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) list.push({ mac: flat[i]!, ip: flat[i + 1] === '' ? null : flat[i + 1]! });
-    this.#latest = { at, list };
-    for (const w of waiters) w(list);
+    if (this.#latest === undefined || this.#latest.at <= at) this.#latest = { at, list };
+    for (const w of waiters) w.finish(list);
   }
 
-  /** The list of a tick dispatched at most `maxAgeMs` before `now`, else the next tick's (null after `waitMs`). */
+  /**
+   * The list of a tick dispatched at most `maxAgeMs` before `now`: the latest one's, else the next such tick's (null
+   * after `waitMs`). `maxAgeMs` 0 asks for the list of a tick dispatched from `now` on.
+   */
   get(now: number, maxAgeMs: number, waitMs: number): Promise<ListedAddress[] | null> {
     this.#wantedUntil = now + ADDRESS_INTEREST_MS;
     if (this.#latest !== undefined && now - this.#latest.at <= maxAgeMs) return Promise.resolve(this.#latest.list);
     return new Promise((resolve) => {
       let done = false;
-      const finish: Waiter = (list) => {
-        if (done) return;
-        done = true;
-        this.timers.clearTimeout(timer);
-        resolve(list);
+      const waiter: Waiter = {
+        since: now - maxAgeMs,
+        finish: (list) => {
+          if (done) return;
+          done = true;
+          this.timers.clearTimeout(timer);
+          resolve(list);
+        },
       };
       const timer = this.timers.setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== finish);
-        finish(null);
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        waiter.finish(null);
       }, waitMs);
-      this.#waiters.push(finish);
+      this.#waiters.push(waiter);
       this.requestTick();
     });
   }

@@ -71,6 +71,18 @@ test('the book: a fresh list at once, a stale one asks for a tick, a skipped tic
   assert.is(book.wanted(2500 + ADDRESS_INTEREST_MS), false, 'then no more');
 });
 
+test('the book: a tick already in flight when a lookup asks for a newer list does not answer it', async () => {
+  let ticksAsked = 0;
+  const book = new AddressBook(systemTimers, () => { ticksAsked++; });
+  book.record(1000, true, [A, '10.0.0.10']);
+  const fresh = book.get(1500, 0, 5000); // a list read from 1500 on
+  assert.is(ticksAsked, 1);
+  book.record(1400, true, [A, '10.0.0.10']); // dispatched before the ask: an older list
+  book.record(1600, true, [A, '10.0.0.10', B, '10.0.0.11']);
+  assert.equal(await fresh, [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }]);
+  assert.equal(await book.get(1700, 1000, 5000), [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }], 'the newest list is kept');
+});
+
 test('through a running meter: lookups take the ticks\' list and make no portal read of their own', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-addresses-'));
   const portal = new PortalModel({ flavour: 'opennds' });

@@ -73,7 +73,7 @@ const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 function runFile(file, timeoutMs) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', join(root, 'helpers', 'uvu-hook-errors.mjs'), file], {
       cwd: join(root, '..'),
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -56,11 +56,14 @@ export function startAnvil(options: AnvilOptions = {}): Promise<AnvilProcess> {
       // Keep draining so a chatty anvil never blocks on a full pipe.
       child.stdout?.on('data', (more: Buffer) => { out = (out + more.toString()).slice(-100_000); });
       const port = Number(m[1]);
+      const watchdog = watchStrandedTransactions(`http://127.0.0.1:${port}`, (line) => { out += `${line}\n`; });
+      child.once('exit', () => watchdog.stop());
       resolve({
         rpcUrl: `http://127.0.0.1:${port}`,
         port,
         output: () => out,
         stop: () => new Promise<void>((done) => {
+          watchdog.stop();
           if (child.exitCode !== null || child.signalCode !== null) return done();
           child.once('exit', () => done());
           child.kill('SIGTERM');
@@ -73,4 +76,37 @@ export function startAnvil(options: AnvilOptions = {}): Promise<AnvilProcess> {
     child.once('error', (err) => { clearTimeout(timer); reject(err); });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`anvil exited (${code}) before listening:\n${out}`)); });
   });
+}
+
+/** How often the watchdog looks at anvil's pool; a transaction pending at two looks in a row is stranded. */
+const STRANDED_LOOK_MS = 1000;
+
+/**
+ * anvil's automine can strand a ready transaction: its miner takes the pool's ready transactions when notified and, if
+ * the new one is not among them yet, waits for the next notification (foundry-rs/foundry#10122; its ReadyTransactionMiner
+ * in crates/anvil/src/eth/miner.rs). The sender's receipt wait then hangs until viem's 180 s default: CI's
+ * upto-daemon setup did. With automine on nothing stays pending otherwise (a nonce gap is `queued`, not `pending`),
+ * so a transaction seen pending at two looks a second apart is mined with evm_mine, and the line says so in anvil's
+ * output (which failure messages show).
+ */
+function watchStrandedTransactions(rpcUrl: string, note: (line: string) => void): { stop(): void } {
+  let stopped = false;
+  let seen = new Set<string>();
+  const rpc = async (method: string): Promise<unknown> => {
+    const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }) });
+    return ((await res.json()) as { result?: unknown }).result;
+  };
+  const look = async (): Promise<void> => {
+    const content = await rpc('txpool_content') as { pending?: Record<string, Record<string, { hash?: string }>> } | undefined;
+    const pending = new Set<string>();
+    for (const bySender of Object.values(content?.pending ?? {})) for (const tx of Object.values(bySender)) if (tx.hash) pending.add(tx.hash);
+    const stranded = [...pending].filter((h) => seen.has(h));
+    seen = pending;
+    if (stranded.length === 0 || stopped || (await rpc('anvil_getAutomine')) !== true) return;
+    note(`[test chain] automine left ${stranded.join(', ')} pending for ${STRANDED_LOOK_MS} ms or more: evm_mine`);
+    await rpc('evm_mine');
+  };
+  const timer = setInterval(() => { if (!stopped) look().catch(() => undefined); }, STRANDED_LOOK_MS);
+  timer.unref();
+  return { stop: () => { stopped = true; clearInterval(timer); } };
 }

@@ -132,6 +132,21 @@ test('receiveWithAuthorization: only the payee may submit it', async () => {
   assert.is(await usdc.balanceOf(payee.address), 500n);
 });
 
+test('the stranded-transaction watchdog mines nothing while automine is off: a pending transaction stays pending', async () => {
+  const rpc = (method: string, params: unknown[] = []) => chain.publicClient.request({ method: method as never, params: params as never });
+  await rpc('evm_setAutomine', [false]);
+  try {
+    const hash = await chain.wallet(chain.deployer).sendTransaction({ to: chain.newAccount().address, value: 1n });
+    await new Promise((r) => setTimeout(r, 2500)); // past two of the watchdog's looks
+    assert.equal(await rpc('txpool_status'), { pending: '0x1', queued: '0x0' });
+    assert.not.match(chain.anvil.output(), /automine left/);
+    await rpc('evm_setAutomine', [true]); // anvil mines what is pending when automine comes back on
+    assert.is((await chain.publicClient.waitForTransactionReceipt({ hash, timeout: 10_000 })).status, 'success');
+  } finally {
+    await rpc('evm_setAutomine', [true]);
+  }
+});
+
 test('snapshot/revert and time travel', async () => {
   const before = await chain.now();
   const id = await chain.snapshot();

@@ -255,6 +255,7 @@ export class Gatekeeper {
       // then may the valve skip its lookup of the client (Valve.open).
       const own = this.options.sessions.byMac(session.mac);
       const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
+      const startedAt = performance.now();
       const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp);
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
@@ -270,7 +271,7 @@ export class Gatekeeper {
       this.gates.set(session.mac, 'open');
       this.failingSince.delete(session.mac);
       this.counters.opened++;
-      this.options.log.info('gate open', { mac: session.mac, session: session.id, result });
+      this.options.log.info('gate open', { mac: session.mac, session: session.id, result, took_ms: Math.round(performance.now() - startedAt) });
       return result;
     } catch (err) {
       this.events.emit('auth-finished', session.mac, session.id, 'failed');

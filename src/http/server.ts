@@ -314,8 +314,10 @@ export class HttpEndpoint {
       : typeof signature === 'string' && batch && (!x402 || scheme === 'batch-settlement') ? 'batch-settlement' : 'x402';
     let mac: string | null = null;
     try {
+      const startedAt = performance.now();
       mac = await this.options.macOf(ip);
       if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      const lookupMs = Math.round(performance.now() - startedAt);
       if (typeof signature !== 'string' || signature === '') {
         // Before the wallet signs: refuse what would be refused after (a device the portal does not list, a plan that
         // cannot top up the live session), so nobody signs for nothing.
@@ -335,7 +337,9 @@ export class HttpEndpoint {
       const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference)
         : method === 'upto' ? upto!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
-      this.options.log?.info('http purchase', { mac, ip, plan: quote.plan });
+      // Where a slow answer went: the IP → MAC lookup, then the purchase (payment checks, journal, the gate's open:
+      // its own line gives the open's share).
+      this.options.log?.info('http purchase', { mac, ip, plan: quote.plan, method, lookup_ms: lookupMs, took_ms: Math.round(performance.now() - startedAt) });
       return send(res, 200, this.purchased(outcome, before), headers);
     } catch (err) {
       const e = toSluiceError(err);

@@ -110,6 +110,13 @@ test('@x402/fetch buys a session: settled on chain, PAYMENT-RESPONSE, gate open,
   assert.is(await usdc.balanceOf(payTo) - before, 2n * PRICE);
   assert.is(await usdc.balanceOf(buyer.address), 1_000_000n - 2n * PRICE);
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 10_000, 'gate open');
+  // The admin's trace of a slow purchase: the lookup's share and the whole, and the gate open's own share.
+  const bought = /http purchase mac=(\S+) .*method=x402 lookup_ms=(\d+) took_ms=(\d+)/.exec(lab.output);
+  assert.ok(bought, lab.output);
+  assert.is(bought[1], MAC);
+  assert.ok(Number(bought[2]) <= Number(bought[3]));
+  const opened = /gate open mac=(\S+) .*took_ms=(\d+)/.exec(lab.output);
+  assert.ok(opened && opened[1] === MAC && Number(opened[2]) <= Number(bought[3]), lab.output);
   const s = await get('/session');
   assert.is(s.status, 200);
   assert.is((s.body.session as Record<string, unknown>).state, 'ACTIVE');

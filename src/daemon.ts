@@ -40,6 +40,12 @@ export interface DaemonOptions {
   resetState?: boolean;
 }
 
+/**
+ * How old the ticks' list may be for a purchase's gate to take the client's address from it (Gatekeeper `listedIp`):
+ * the LAN lookup that let the purchase in read one at most ~2 s old, and ticks refresh it every poll while lookups come.
+ */
+const LISTED_IP_MAX_AGE_MS = 3000;
+
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
@@ -129,7 +135,9 @@ export class Daemon {
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
     const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
+    // The meter (made below) knows the addresses its ticks read for the LAN lookups: a purchase's gate may take them.
+    let listedIp: (mac: string) => string | null = () => null;
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper, listedIp: (mac) => listedIp(mac) });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
@@ -188,6 +196,7 @@ export class Daemon {
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
     });
+    listedIp = (mac) => meter.listedIp(mac, LISTED_IP_MAX_AGE_MS);
     markingStore.markWith({ marks: () => meter.marks(), macOf: (id) => sessions.get(id)?.mac });
     gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));

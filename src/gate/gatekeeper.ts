@@ -70,6 +70,12 @@ export interface GatekeeperOptions {
    * without a live session is deauthed (Trusted ones never are).
    */
   leaveForeign?: boolean;
+  /**
+   * The address the portal's own list showed for a client moments ago, if any (the list the meter's ticks read for
+   * the LAN endpoint's lookups). When it is the session's own address, the valve's open takes it for the kernel quota
+   * and the speed tier instead of asking the portal again (Valve.open `knownIpListed`).
+   */
+  listedIp?: (mac: string) => string | null;
 }
 
 /** The shaper as the gate drives it besides the valve's auth and deauth. Never throws (shaper.ts). */
@@ -255,8 +261,9 @@ export class Gatekeeper {
       // then may the valve skip its lookup of the client (Valve.open).
       const own = this.options.sessions.byMac(session.mac);
       const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
+      const listed = knownIp !== null && this.options.listedIp?.(session.mac) === knownIp;
       const startedAt = performance.now();
-      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp);
+      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp, listed);
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);

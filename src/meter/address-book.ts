@@ -24,7 +24,7 @@ interface Waiter {
 
 export class AddressBook {
   #wantedUntil = 0;
-  #latest: { at: number; list: ListedAddress[] } | undefined;
+  #latest: { at: number; list: ListedAddress[]; byMac?: Map<string, string | null> } | undefined;
   #waiters: Waiter[] = [];
 
   constructor(private readonly timers: Timers, private readonly requestTick: () => void) {}
@@ -51,6 +51,17 @@ export class AddressBook {
     for (let i = 0; i + 1 < flat.length; i += 2) list.push({ mac: flat[i]!, ip: flat[i + 1] === '' ? null : flat[i + 1]! });
     if (this.#latest === undefined || this.#latest.at <= at) this.#latest = { at, list };
     for (const w of waiters) w.finish(list);
+  }
+
+  /**
+   * The address the latest list shows for `mac`, if a tick dispatched at most `maxAgeMs` before `now` read it; null
+   * when it shows none or no list is that fresh. Asks for nothing.
+   */
+  ipOf(mac: string, now: number, maxAgeMs: number): string | null {
+    const latest = this.#latest;
+    if (latest === undefined || now - latest.at > maxAgeMs) return null;
+    latest.byMac ??= new Map(latest.list.map((a) => [a.mac, a.ip]));
+    return latest.byMac.get(mac) ?? null;
   }
 
   /**

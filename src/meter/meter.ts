@@ -187,4 +187,9 @@ export class Meter {
     if (this.ctx.state !== 'running') return Promise.resolve(null);
     return this.loop.addresses.get(this.ctx.clock.now(), maxAgeMs, waitMs);
   }
+
+  /** The address a tick dispatched at most `maxAgeMs` ago saw for `mac` (only while lookups come); null otherwise. */
+  listedIp(mac: string, maxAgeMs: number): string | null {
+    return this.loop.addresses.ipOf(mac, this.ctx.clock.now(), maxAgeMs);
+  }
 }

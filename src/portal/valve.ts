@@ -94,12 +94,15 @@ export class Valve {
    * the auth goes at once: one portal call instead of two, and openNDS's own auth is the same check (it auths only a
    * Preauthenticated client and answers No to anything else, src/ndsctl_thread.c ndsctl_auth). A No is then looked
    * up and classified as above. nodogsplash keeps the check.
+   *
+   * `knownIpListed`: `knownIp` is what the portal's own list showed for this MAC moments ago (the list the meter's
+   * ticks read), so the kernel quota and the speed tier may take it too, and the auth goes at once with them as well.
    */
-  async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null): Promise<OpenResult> {
+  async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined);
-      const direct = typeof knownIp === 'string' && knownIp !== '' && this.#flavour === 'opennds' && !needsIp;
+      const direct = typeof knownIp === 'string' && knownIp !== '' && this.#flavour === 'opennds' && (!needsIp || knownIpListed);
       let before: PortalClient | null = null;
       if (!direct) {
         before = await this.#client(exec, canonical);
@@ -110,10 +113,11 @@ export class Valve {
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
       if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
-      if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, before?.ip ?? null, safetyNet.dataBytes);
+      // The portal's address for the client: its answer to the lookup, or on the direct path the listed one given.
+      const ip = direct ? knownIp : before?.ip ?? null;
+      if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
       // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
-      const ip = before?.ip;
-      if (safetyNet?.rates !== undefined && ip !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
+      if (safetyNet?.rates !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
       try {
         await exec(args);
         if (direct) this.#ips.set(canonical, knownIp);

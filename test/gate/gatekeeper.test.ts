@@ -32,19 +32,27 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(opts: { leaveForeign?: boolean; store?: SessionStore; flavour?: 'opennds' } = {}): Promise<Rig> {
+interface RigOptions {
+  leaveForeign?: boolean; store?: SessionStore; flavour?: 'opennds';
+  /** A kernel quota's brake for the valve; `listedIp` the ticks' list as the daemon hands it to the gate. */
+  brake?: { beforeAuth(mac: string, ip: string | null, limit: number): Promise<void>; afterDeauth(mac: string): Promise<void> };
+  listedIp?: (mac: string) => string | null;
+}
+
+async function rig(opts: RigOptions = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-gates-'));
   const portal = new PortalModel({ flavour: 'opennds', trustedMacs: [T] }); // the portal's own free list
   const server: NdsctlSocketServer = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const fault: Rig['fault'] = {};
   const ndsctl: string[] = [];
-  const valve = new Valve({ command: ['ndsctl'], ...(opts.flavour && { flavour: opts.flavour }), spawn: modelSpawn(portal, (args) => {
+  const valve = new Valve({ command: ['ndsctl'], ...(opts.flavour && { flavour: opts.flavour }), ...(opts.brake && { brake: opts.brake }), spawn: modelSpawn(portal, (args) => {
     ndsctl.push(args.slice(0, 2).join(' '));
     return args[0] === 'deauth' ? fault.deauth : undefined;
   }, (args) => (args[0] === 'auth' ? fault.authDelayMs ?? 0 : 0)) });
   const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
   const log = createLogger({ write: () => undefined });
-  const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }) });
+  const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }),
+    ...(opts.listedIp && { listedIp: opts.listedIp }) });
   const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
     gateHeld: (mac) => gates.isHeld(mac) });
   gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
@@ -320,6 +328,37 @@ test('a purchase that carries its client\'s address (openNDS) opens its gate wit
     assert.is(await r.gates.opened(other.session), 'opened');
     assert.equal(r.ndsctl.slice(3).map((c) => c.split(' ')[0]), ['json', 'auth']);
     assert.is(r.sessions.get(other.session.id)!.ip, '10.0.0.53');
+  } finally {
+    await r.close();
+  }
+});
+
+test('with the kernel quota, a purchase whose address the ticks\' list shows opens with one portal call and brakes that address; otherwise it is looked up first', async () => {
+  const braked: Array<[string, string | null]> = [];
+  const listed = new Map<string, string>();
+  const r = await rig({
+    flavour: 'opennds', listedIp: (mac) => listed.get(mac) ?? null,
+    brake: { beforeAuth: async (mac, ip) => { braked.push([mac, ip]); }, afterDeauth: async () => {} },
+  });
+  try {
+    const C = T.replace(/03$/, '04');
+    for (const [mac, ip] of [[A, '10.0.0.51'], [B, '10.0.0.52'], [C, '10.0.0.53']] as const) r.portal.addClient(mac, ip);
+    const buy = async (mac: string, ip: string) => {
+      const { session } = await r.sessions.activate({ mac, ip, metric: 'bytes', allotment: 10n ** 9n,
+        payment: { method: 'grant', reference: `g-${mac}`, amount: 0n, asset: '', at: Date.now() } });
+      assert.is(await r.gates.opened(session), 'opened');
+    };
+    listed.set(A, '10.0.0.51');
+    await buy(A, '10.0.0.51');
+    assert.equal(r.ndsctl, [`auth ${A}`], 'listed: no `json <mac>` before the auth');
+    assert.equal(braked, [[A, '10.0.0.51']]);
+    listed.set(B, '10.0.0.99'); // the list shows another address than the purchase's: the portal is asked
+    await buy(B, '10.0.0.77');
+    assert.equal(r.ndsctl.slice(1), [`json ${B}`, `auth ${B}`]);
+    assert.equal(braked[1], [B, '10.0.0.52'], 'the brake takes the address the portal answers, not the purchase\'s');
+    await buy(C, '10.0.0.53'); // not in the ticks' list (no lookups lately): looked up as before
+    assert.equal(r.ndsctl.slice(3), [`json ${C}`, `auth ${C}`]);
+    assert.equal(braked[2], [C, '10.0.0.53']);
   } finally {
     await r.close();
   }

@@ -81,6 +81,11 @@ test('the book: a tick already in flight when a lookup asks for a newer list doe
   book.record(1600, true, [A, '10.0.0.10', B, '10.0.0.11']);
   assert.equal(await fresh, [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }]);
   assert.equal(await book.get(1700, 1000, 5000), [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }], 'the newest list is kept');
+  // A purchase's gate asks the latest list for its client's address, and asks for no tick.
+  assert.is(book.ipOf(B, 1700, 3000), '10.0.0.11');
+  assert.is(book.ipOf('02:00:00:00:0f:09', 1700, 3000), null, 'not listed');
+  assert.is(book.ipOf(B, 1600 + 3001, 3000), null, 'that list is too old');
+  assert.is(ticksAsked, 1);
 });
 
 test('through a running meter: lookups take the ticks\' list and make no portal read of their own', async () => {

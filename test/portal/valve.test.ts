@@ -133,6 +133,20 @@ test('open keeps the lookup when the address must be the portal\'s (kernel quota
   assert.equal(calls(auto.file).map((c) => c.split(' ')[0]), ['json', 'auth'], 'flavour auto: detected by the lookup');
 });
 
+test('open with the address listed (the ticks\' list showed it): the kernel quota and the speed tier take it, the auth goes at once', async () => {
+  const braked: Array<string | null> = [];
+  const brake = { beforeAuth: async (_mac: string, ip: string | null) => { braked.push(ip); }, afterDeauth: async () => {} };
+  const { file, valve } = setup({}, { flavour: 'opennds', brake });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'opened');
+  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['auth']);
+  assert.equal(braked, ['10.0.0.2']);
+  assert.is(valve.lastIp(A), '10.0.0.2');
+  // Already open (openNDS refuses the auth): looked up after, as on the direct path without the quota.
+  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'already-open');
+  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['auth', 'json']);
+});
+
 test('bad input is refused before any ndsctl call', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');

@@ -22,9 +22,34 @@ interface Waiter {
   finish(list: ListedAddress[] | null): void;
 }
 
+/**
+ * A tick's list as the worker handed it back (mac, ip, …), and the forms lookups read, made on the first read: while
+ * the interest lasts every tick brings one, and most are replaced unread (the tick's main-thread turn stays short).
+ */
+class TickList {
+  #list: ListedAddress[] | undefined;
+  #byMac: Map<string, string | null> | undefined;
+
+  constructor(readonly at: number, private readonly flat: readonly string[]) {}
+
+  get list(): ListedAddress[] {
+    if (this.#list === undefined) {
+      const list: ListedAddress[] = [];
+      for (let i = 0; i + 1 < this.flat.length; i += 2) list.push({ mac: this.flat[i]!, ip: this.flat[i + 1] === '' ? null : this.flat[i + 1]! });
+      this.#list = list;
+    }
+    return this.#list;
+  }
+
+  ipOf(mac: string): string | null {
+    this.#byMac ??= new Map(this.list.map((a) => [a.mac, a.ip]));
+    return this.#byMac.get(mac) ?? null;
+  }
+}
+
 export class AddressBook {
   #wantedUntil = 0;
-  #latest: { at: number; list: ListedAddress[]; byMac?: Map<string, string | null> } | undefined;
+  #latest: TickList | undefined;
   #waiters: Waiter[] = [];
 
   constructor(private readonly timers: Timers, private readonly requestTick: () => void) {}
@@ -47,10 +72,9 @@ export class AddressBook {
       for (const w of waiters) w.finish(null);
       return;
     }
-    const list: ListedAddress[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) list.push({ mac: flat[i]!, ip: flat[i + 1] === '' ? null : flat[i + 1]! });
-    if (this.#latest === undefined || this.#latest.at <= at) this.#latest = { at, list };
-    for (const w of waiters) w.finish(list);
+    const read = new TickList(at, flat);
+    if (this.#latest === undefined || this.#latest.at <= at) this.#latest = read;
+    for (const w of waiters) w.finish(read.list);
   }
 
   /**
@@ -59,9 +83,7 @@ export class AddressBook {
    */
   ipOf(mac: string, now: number, maxAgeMs: number): string | null {
     const latest = this.#latest;
-    if (latest === undefined || now - latest.at > maxAgeMs) return null;
-    latest.byMac ??= new Map(latest.list.map((a) => [a.mac, a.ip]));
-    return latest.byMac.get(mac) ?? null;
+    return latest === undefined || now - latest.at > maxAgeMs ? null : latest.ipOf(mac);
   }
 
   /**

@@ -6,16 +6,13 @@
  */
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
 import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
 import { ClientDirectory, HttpEndpoint, portalClientDirectory, totalConnectionBound, openFileLimit } from '../../src/http/index.ts';
-import { Valve } from '../../src/portal/index.ts';
-import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../../src/sim/index.ts';
+import { PortalModel } from '../../src/sim/index.ts';
+import { recordedPortalSocket } from '../helpers/portal-socket.ts';
 
 const test = suite('LAN endpoint limits');
 const MAC = '02:00:00:00:0e:01';
@@ -179,14 +176,11 @@ test('two portal clients on one IP: the purchase is refused with ERR_HTTP_CLIENT
 });
 
 test('N concurrent LAN requests cause one portal read, queued behind the gate opens that came after them', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-http-'));
   const model = new PortalModel({ flavour: 'opennds' });
   model.addClient(MAC, '127.0.0.1');
   model.addClient(OTHER, '127.0.0.2');
-  const calls: string[] = [];
-  const handler = portalRequestHandler(model);
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => { calls.push(line); return handler(line); });
-  const valve = new Valve({ command: ['ndsctl'], socketPath: () => server.path, flavour: 'opennds' });
+  const recorded = await recordedPortalSocket(model);
+  const { calls, valve } = recorded;
   const directory = portalClientDirectory(valve);
   let waiting = 0;
   // More connections from one IP than the default bound allows: these requests are all one client's.
@@ -212,9 +206,7 @@ test('N concurrent LAN requests cause one portal read, queued behind the gate op
     assert.is(directory.reads, 1);
   } finally {
     await endpoint.close();
-    await valve.destroy();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await recorded.close();
   }
 });
 

@@ -2,20 +2,16 @@
 // the ticks give it, a read of their own (the directory's fallback) whenever they do not.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AddressBook, ADDRESS_INTEREST_MS } from '../../src/meter/address-book.ts';
 import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
 import { runUsageTask } from '../../src/meter/task.ts';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { createTable } from '../../src/meter/table.ts';
 import { portalClientDirectory } from '../../src/http/index.ts';
-import { Valve } from '../../src/portal/index.ts';
 import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
-import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { systemTimers } from '../../src/time.ts';
+import { recordedPortalSocket } from '../helpers/portal-socket.ts';
 
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';
@@ -89,17 +85,14 @@ test('the book: a tick already in flight when a lookup asks for a newer list doe
 });
 
 test('through a running meter: lookups take the ticks\' list and make no portal read of their own', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-addresses-'));
   const portal = new PortalModel({ flavour: 'opennds' });
   portal.addClient(A, '10.0.0.10');
   portal.addClient(B, '10.0.0.11');
-  const calls: string[] = [];
-  const handler = portalRequestHandler(portal);
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => { calls.push(line); return handler(line); });
+  const recorded = await recordedPortalSocket(portal);
+  const { calls, valve } = recorded;
   const manager = await SessionManager.open({ store: new MemoryStore() });
-  const valve = new Valve({ command: ['ndsctl'], socketPath: () => server.path, flavour: 'opennds' });
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, flavour: 'opennds', pollIntervalMs: 60_000, sessions: sessionManagerPort(manager),
+    source: { kind: 'socket', path: recorded.path }, flavour: 'opennds', pollIntervalMs: 60_000, sessions: sessionManagerPort(manager),
     runner: createInlineRunner(), portal: valve, newSessionGraceMs: 0, onUsage: () => {},
   });
   try {
@@ -128,10 +121,8 @@ test('through a running meter: lookups take the ticks\' list and make no portal 
     assert.is(ownReads, 1);
   } finally {
     await meter.close();
-    await valve.destroy();
     await manager.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await recorded.close();
   }
 });
 

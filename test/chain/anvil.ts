@@ -56,7 +56,8 @@ export function startAnvil(options: AnvilOptions = {}): Promise<AnvilProcess> {
       // Keep draining so a chatty anvil never blocks on a full pipe.
       child.stdout?.on('data', (more: Buffer) => { out = (out + more.toString()).slice(-100_000); });
       const port = Number(m[1]);
-      const watchdog = watchStrandedTransactions(`http://127.0.0.1:${port}`, (line) => { out += `${line}\n`; });
+      // Also on stdout as a `# ` line: test/run.mjs prints those for a passing file, and a stranded transaction is news either way.
+      const watchdog = watchStrandedTransactions(`http://127.0.0.1:${port}`, (line) => { out += `${line}\n`; console.log(`# ${line}`); });
       child.once('exit', () => watchdog.stop());
       resolve({
         rpcUrl: `http://127.0.0.1:${port}`,

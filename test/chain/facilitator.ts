@@ -70,7 +70,7 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     verifyTypedData: (args: never) => client.verifyTypedData(args),
     writeContract: (args: never) => client.writeContract(args),
     sendTransaction: (args: never) => client.sendTransaction(args),
-    waitForTransactionReceipt: (args: never) => client.waitForTransactionReceipt(args),
+    waitForTransactionReceipt: (args: never) => timedReceiptWait(args, () => client.waitForTransactionReceipt(args)),
     getCode: (args: { address: `0x${string}` }) => client.getCode(args),
   } as never);
   const facilitator = new x402Facilitator();
@@ -167,4 +167,19 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
   });
   await up();
   return { url: `http://127.0.0.1:${port}`, account, faults, calls, up, down, stop: down };
+}
+
+/** A receipt wait this long is news (anvil mines at once): shown as a `# ` line, which test/run.mjs prints for a passing file too. */
+const SLOW_RECEIPT_MS = 5000;
+
+/** The facilitator's receipt waits, timed: a CI file once passed after ~180 s, viem's default receipt timeout, with no line saying where. */
+async function timedReceiptWait<T>(args: unknown, wait: () => Promise<T>): Promise<T> {
+  const began = Date.now();
+  const hash = (args as { hash?: string }).hash ?? '?';
+  try {
+    return await wait();
+  } finally {
+    const ms = Date.now() - began;
+    if (ms >= SLOW_RECEIPT_MS) console.log(`# [test chain] the facilitator waited ${ms} ms for the receipt of ${hash}`);
+  }
 }

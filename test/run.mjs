@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts in its own node process (isolation: one leaked handle or crash cannot hide
-// another file's result): the unit files two at a time (the slowest first), then the test/e2e files one at a time. Prints one closing line
+// another file's result): the unit files three at a time (the slowest first), then the test/e2e files one at a time. Prints one closing line
 // "N passed, N failed, N skipped" counted from uvu's per-file totals.
 // Each file runs in its own process group (detached: a new session) and the runner signals the whole group, so the
 // daemons, brokers and peers a file spawned die with it: on the timeout, when the file exits with children still
@@ -137,10 +137,15 @@ async function pool(files, concurrency, timeoutMs) {
 const SLOW_FIRST = ['daemon/crash', 'upstream/radius/accounting', 'escrow/session-chain', 'daemon/daemon.test', 'portal/runner'];
 const rank = (f) => { const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s)); return i < 0 ? SLOW_FIRST.length : i; };
 unit.sort((a, b) => rank(a) - rank(b));
-await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 2), FILE_TIMEOUT_MS);
+// Three at a time: the unit files wait on peers, daemons and timers more than they compute. On this 2-core machine
+// (2026-11-24, idle, 974 tests): two at a time 355 s at load ~1.3 (1.1 cores busy), three 235 s at load ~3.5, four
+// 237 s at load ~6.5 (CPU-bound by then, and the load that made lab timing flaky before).
+await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 3), FILE_TIMEOUT_MS);
 // The lab's files after the unit files, not beside them: run beside them (tried: npm test 400 s instead of 450–470 s),
 // openNDS in the lab answered `ndsctl json` past sluice's 5 s timeout and an openNDS restart scenario lost its
-// metering, on this 2-core machine; the lab measures timing, so it gets the machine to itself.
+// metering, on this 2-core machine; the lab measures timing, so it gets the machine to itself. Nor two labs at once
+// (tried 2026-11-24: 376 s instead of ~460 s, at load 8, since one lab keeps ~1.1 cores busy; data.test's scenario 4
+// read c3 7.7% short, its ticks late).
 await pool(e2e, 1, E2E_TIMEOUT_MS);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

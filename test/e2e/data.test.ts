@@ -143,7 +143,7 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
     return { before, topped, after, result };
   });
   const { before, after, result } = m.value;
-  await sleep(2500); // two polls: the meter catches up with the end of the download
+  await S().meterCaughtUp(); // two ticks: the meter catches up with the end of the download
   const final = await S().session(c.mac);
   const token1 = (await L().portalClient(c.mac))?.token;
   figure(`2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
@@ -203,7 +203,7 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
 
   // Phase 1: downloads that fit, all at once; usage must match what really passed.
   const res = await Promise.all(cs.map((c, i) => L().download(c, `/bytes/${first[i]}`, tmp(`s4a-${i}.bin`), 40).done));
-  await sleep(POLL_S * 2500);
+  await S().meterCaughtUp();
   for (const [i, c] of cs.entries()) {
     const s = await S().session(c.mac);
     const used = (s?.used ?? 0) - (used0[i] ?? 0);

@@ -106,7 +106,7 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   await S().startDaemon();
   const restartedAt = Date.now();
   const resumed = await S().session(c.mac);
-  await sleep(POLL_S * 2500);
+  await S().meterCaughtUp();
   const settled = await S().session(c.mac);
   const passedSettled = (await L().passed(c)).upstreamView - p0.upstreamView;
   const ended = await S().waitSession(c.mac, 'the session to end after the restart', 40_000, (x) => x.state !== 'ACTIVE', 250);
@@ -156,7 +156,7 @@ scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgi
 
   const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
   assert.is(a.exit, 0, 'first download before the restart');
-  await sleep(POLL_S * 2500); // sluice has read the final counters of this epoch
+  await S().meterCaughtUp(); // sluice has read the final counters of this epoch
   const s1 = await S().session(c.mac);
 
   const stoppedAt = Date.now();
@@ -175,7 +175,7 @@ scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgi
 
   const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
   assert.is(b.exit, 0, 'second download after the restart');
-  await sleep(POLL_S * 2500);
+  await S().meterCaughtUp();
   const s2 = await S().session(c.mac);
   const p1 = await L().passed(c);
   const passedIp = p1.upstreamView - p0.upstreamView;

@@ -11,6 +11,7 @@ import { E2E_DIR, run, sleep, waitFor } from './lab.ts';
 import type { Lab } from './lab.ts';
 import { UbusClient } from '../../src/ubus/client.ts';
 import { UbusStatusError } from '../../src/ubus/errors.ts';
+import type { BlobmsgTable } from '../../src/ubus/index.ts';
 
 export const SLUICE = join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
 
@@ -197,14 +198,9 @@ export class Sluice {
   async session(mac: string): Promise<SessionView | null> {
     let reply: Record<string, unknown>;
     try {
-      this.client ??= UbusClient.connect({ socketPath: this.socket, timeoutMs: 10_000 });
-      reply = (await (await this.client).call('sluice', 'session', { mac })) ?? {};
+      reply = await this.#callOwn('session', { mac });
     } catch (err) {
       if (err instanceof UbusStatusError && err.status === 4) return null; // NOT_FOUND
-      // A restarted daemon or broker: connect again on the next poll.
-      const stale = this.client;
-      this.client = undefined;
-      void stale?.then((c) => c.close()).catch(() => undefined);
       throw err;
     }
     const s = reply.session as Record<string, unknown> | undefined;
@@ -218,11 +214,17 @@ export class Sluice {
 
   /** The meter's completed ticks (`stats` → meter.ticks_ok), over the same in-process connection as `session`. */
   async ticksDone(): Promise<number> {
+    const reply = await this.#callOwn('stats', {});
+    return Number((reply.meter as { ticks_ok?: unknown } | undefined)?.ticks_ok ?? NaN);
+  }
+
+  /** `ubus call sluice <method>` over the in-process connection; a failed call drops it (a restarted daemon or broker: connect again on the next call). */
+  async #callOwn(method: string, args: BlobmsgTable): Promise<Record<string, unknown>> {
     try {
       this.client ??= UbusClient.connect({ socketPath: this.socket, timeoutMs: 10_000 });
-      const reply = (await (await this.client).call('sluice', 'stats', {})) ?? {};
-      return Number((reply.meter as { ticks_ok?: unknown } | undefined)?.ticks_ok ?? NaN);
+      return (await (await this.client).call('sluice', method, args)) ?? {};
     } catch (err) {
+      if (err instanceof UbusStatusError && err.status === 4) throw err; // NOT_FOUND: an answer, the connection is fine
       const stale = this.client;
       this.client = undefined;
       void stale?.then((c) => c.close()).catch(() => undefined);
@@ -238,7 +240,7 @@ export class Sluice {
   async meterCaughtUp(ticks = 2, timeoutMs = 30_000): Promise<void> {
     const from = await this.ticksDone();
     if (!Number.isFinite(from)) throw new Error('stats has no meter.ticks_ok');
-    await waitFor(`${ticks} meter ticks after now`, timeoutMs, async () => ((await this.ticksDone()) >= from + ticks ? true : undefined), 100);
+    await waitFor(`${ticks} meter ticks after now`, timeoutMs, async () => ((await this.ticksDone()) >= from + ticks ? true : undefined), 250);
   }
 
   /** Polls the session until `pred` holds. */

@@ -30,7 +30,8 @@ export interface CaptiveInput {
 
 /**
  * Captive unless an ACTIVE session holds the gate. Remaining figures only for such a session: seconds for a time
- * session (or a data session's hard deadline), bytes for a data session, as JSON numbers (clamped to 2^53 - 1).
+ * session (or a data session's hard deadline; whole seconds, rounded down), bytes for a data session, as JSON numbers
+ * (clamped to 2^53 - 1).
  */
 export function captiveAnswer(input: CaptiveInput): CaptiveAnswer {
   const s = input.session;
@@ -39,7 +40,14 @@ export function captiveAnswer(input: CaptiveInput): CaptiveAnswer {
   if (input.venueUrl !== '') answer['venue-info-url'] = input.venueUrl;
   if (!active) return answer;
   answer['can-extend-session'] = input.canSell;
-  if (s.expiresAt !== null) answer['seconds-remaining'] = Math.max(0, Math.ceil((s.expiresAt - input.now) / 1000));
+  if (s.expiresAt !== null) {
+    // Rounded down, never up: the deadline is the opening rounded up to a whole second (sessions/limits.ts), so a
+    // 600 s grant asked at once has 600.x s left, and a client must never be shown more than was sold. A time
+    // session's allotment bounds it too (a deadline moved by a restart or a clock step is not more time sold).
+    let seconds = Math.max(0, Math.floor((s.expiresAt - input.now) / 1000));
+    if (s.metric === 'seconds') seconds = Math.min(seconds, Number(s.allotment));
+    answer['seconds-remaining'] = seconds;
+  }
   if (s.metric === 'bytes') {
     const left = s.allotment - BigInt(Math.min(s.used, Number.MAX_SAFE_INTEGER));
     answer['bytes-remaining'] = left <= 0n ? 0 : left > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(left);

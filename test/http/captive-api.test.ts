@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
 import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
-import type { Session } from '../../src/sessions/index.ts';
+import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 
 const test = suite('RFC 8908 captive portal API');
 const MAC = '02:00:00:00:0c:31';
@@ -63,10 +63,33 @@ test('an ACTIVE data session: not captive, bytes left, extendable; a time sessio
   await withEndpoint(session({ metric: 'seconds', allotment: 3600n, used: 0, expiresAt: NOW + 90_500 }), { vouchers: false }, async (port) => {
     const body = (await get(port)).body;
     assert.is(body.captive, false);
-    assert.is(body['seconds-remaining'], 91);
+    assert.is(body['seconds-remaining'], 90, 'whole seconds left, rounded down');
     assert.is(body['bytes-remaining'], undefined);
     assert.is(body['can-extend-session'], false, 'nothing is sold here: the page cannot extend it');
   });
+});
+
+test('seconds-remaining never exceeds what was sold: a 600 s grant asked right after its gate opened says 600, not 601', async () => {
+  // The real path: a 600 s time session whose clock starts when its gate opens 250 ms after the sale; the deadline is
+  // that opening rounded up to a whole second (SessionManager.startClock), so 600.75 s are left at the opening.
+  let t = NOW + 1;
+  const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => t } });
+  try {
+    const { session: sold } = await manager.activate({
+      mac: MAC, metric: 'seconds', allotment: 600n, payment: { method: 'admin', reference: 'grant-1', amount: 0n, asset: '', at: t },
+    });
+    t += 250;
+    await manager.startClock(sold.id, t);
+    const s = manager.get(sold.id)!;
+    assert.ok(s.expiresAt! - t > 600_000, `the deadline is past opening + 600 s (${s.expiresAt! - t} ms): the case that read 601`);
+    const backend = { now: () => t, pricing: () => [], session: () => manager.get(sold.id) } as unknown as SluiceBackend;
+    const endpoint = await HttpEndpoint.start({ host: '127.0.0.1', port: 0, rateLimitPerMinute: 100, backend, x402: null, vouchers: true, macOf: async () => MAC });
+    try {
+      assert.is((await get(endpoint.port)).body['seconds-remaining'], 600);
+      t += 999;
+      assert.is((await get(endpoint.port)).body['seconds-remaining'], 599, 'rounded down as the seconds pass');
+    } finally { await endpoint.close(); }
+  } finally { await manager.close(); }
 });
 
 test('http.portal_url and venue_url: http(s) URLs or empty; anything else is a problem naming the option', () => {

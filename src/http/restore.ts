@@ -5,9 +5,11 @@
  *   POST /restore {nonce, signature}      → {session, from, gate}: the EIP-191 signature of that message by `payer`
  *                                           (low-s), for a live session that payer paid for: the session moves here
  * The payer is the identity: whoever holds the paying wallet's key may move the session it paid for, and no one else.
- * A voucher customer restores by typing the voucher again (voucherMove, called by POST /voucher). What can be known
- * before the signature (no session for that wallet, this device has its own) is refused before it, so nobody signs for
- * nothing; nothing moves unless every check passed, and the move itself is SessionManager.move (on flash first).
+ * A voucher customer restores by typing the voucher again (voucherMove, called by POST /voucher). The challenge
+ * answers the same for every wallet (a LAN host must not learn which wallets have or had a session here); only what
+ * concerns the asking device (its own live session) is refused before the signature. Whether the wallet paid for a
+ * live session is told after it (ERR_RESTORE_NO_SESSION, ERR_RESTORE_SESSION_ENDED); nothing moves unless every check
+ * passed, and the move itself is SessionManager.move (on flash first).
  */
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../errors.ts';
@@ -51,12 +53,16 @@ export class RestoreDesk {
 
   constructor(private readonly options: RestoreDeskOptions) {}
 
-  /** A challenge for `mac` at `ip` to be signed by `payer`; refuses first what the signature could not change. */
+  /** A challenge for `mac` at `ip` to be signed by `payer`; the same answer whatever the wallet. */
   challenge(body: Record<string, unknown>, mac: string, ip: string): { nonce: string; message: string; expires_at: number } {
     const payer = body.payer;
     if (typeof payer !== 'string' || !ADDRESS.test(payer)) throw new SluiceError('ERR_RESTORE_INVALID', 'payer must be a 0x address');
     const wallet = payer.toLowerCase();
-    this.liveSessionOf(wallet, mac);
+    // Nothing about the wallet is told before its signature: any LAN host may ask a challenge for any address, so
+    // whether it paid here (or its session ended) is said by POST /restore only, to the key's holder. What is refused
+    // here is the same for every wallet: this device has a live session of its own.
+    const here = this.options.backend.session({ mac });
+    if (here && isLive(here)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
     const now = this.options.backend.now();
     this.prune(now);
     const previous = this.byMac.get(mac);

@@ -80,6 +80,12 @@ test.after.each(async () => {
   await manager.close();
 });
 
+/** The challenge's text with the wallet and the nonce left out: what every wallet is shown alike. */
+function challengeText(mac: string, ip: string, expiresAt: number): string {
+  return ['Move my WiFi session to this device.', '', 'Wallet: <wallet>', `Device: ${mac}`, `Address: ${ip}`, 'Nonce: <n>',
+    `Expires: ${new Date(expiresAt).toISOString()}`].join('\n');
+}
+
 async function challenge(wallet = payer.address, from = '127.0.0.1') {
   const r = await post('/restore/challenge', { payer: wallet }, from);
   assert.is(r.status, 200, JSON.stringify(r.body));
@@ -109,20 +115,45 @@ test('the paying wallet signs the challenge: the live session moves to the new M
   assert.is(again.body.error.code, 'ERR_RESTORE_CHALLENGE');
 });
 
-test('refused before a signature: a wallet with no session, a wallet whose session ended, a device with its own session, a bad payer', async () => {
-  let r = await post('/restore/challenge', { payer: stranger.address });
+test('the challenge answers the same for every wallet (a LAN host learns nothing of who paid); which wallet has a session is told after its signature', async () => {
+  const s = await sell(OLD, payer.address);
+  const ended = privateKeyToAccount(generatePrivateKey());
+  const e = await sell('02:00:00:00:0f:04', ended.address);
+  await manager.end(e.id, 'admin');
+  // A wallet with a live session, one whose session ended, one that never paid here: one answer, the same shape.
+  const answers = [];
+  for (const wallet of [payer, ended, stranger]) {
+    const r = await post('/restore/challenge', { payer: wallet.address });
+    assert.is(r.status, 200, JSON.stringify(r.body));
+    assert.equal(Object.keys(r.body).sort(), ['expires_at', 'message', 'nonce']);
+    assert.is(r.body.message.replace(wallet.address.toLowerCase(), '<wallet>').replace(/Nonce: [0-9a-f]{32}/, 'Nonce: <n>'),
+      challengeText(NEW, '127.0.0.1', r.body.expires_at), 'the message differs by the wallet named and the nonce only');
+    answers.push(r.body);
+  }
+  // The key's holder learns it after signing (nothing moved).
+  let r = await post('/restore', { nonce: answers[2]!.nonce, signature: await stranger.signMessage({ message: answers[2]!.message }) });
   assert.is(r.status, 404);
   assert.is(r.body.error.code, 'ERR_RESTORE_NO_SESSION');
-  const s = await sell(OLD, payer.address);
-  await sell(BUSY, null);
-  r = await post('/restore/challenge', { payer: payer.address }, '127.0.0.3');
-  assert.is(r.status, 409);
-  assert.is(r.body.error.code, 'ERR_SESSION_MOVE_TARGET');
-  await manager.end(s.id, 'admin');
-  r = await post('/restore/challenge', { payer: payer.address });
+  r = await post('/restore/challenge', { payer: ended.address });
+  r = await post('/restore', { nonce: r.body.nonce, signature: await ended.signMessage({ message: r.body.message }) });
   assert.is(r.status, 404);
   assert.is(r.body.error.code, 'ERR_RESTORE_SESSION_ENDED');
-  r = await post('/restore/challenge', { payer: 'me' });
+  // Another wallet's signature over the stranger's challenge is the signer's refusal, not a hint about the session.
+  r = await post('/restore/challenge', { payer: stranger.address });
+  r = await post('/restore', { nonce: r.body.nonce, signature: await payer.signMessage({ message: r.body.message }) });
+  assert.is(r.body.error.code, 'ERR_RESTORE_SIGNER');
+  assert.is(manager.get(s.id)!.mac, OLD, 'nothing moved');
+});
+
+test('refused before a signature, whatever the wallet: a device with its own session, a bad payer', async () => {
+  await sell(OLD, payer.address);
+  await sell(BUSY, null);
+  for (const wallet of [payer, stranger]) {
+    const r = await post('/restore/challenge', { payer: wallet.address }, '127.0.0.3');
+    assert.is(r.status, 409);
+    assert.is(r.body.error.code, 'ERR_SESSION_MOVE_TARGET');
+  }
+  let r = await post('/restore/challenge', { payer: 'me' });
   assert.is(r.status, 400);
   assert.is(r.body.error.code, 'ERR_RESTORE_INVALID');
   r = await post('/restore/challenge', 'not json');

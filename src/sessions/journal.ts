@@ -6,7 +6,8 @@
  *                              (journal-codec.ts, in storage/json-log.ts lines)
  *
  * The first start writes journal 0 with its header and then a snapshot of generation 0, so that from then on a journal
- * that is missing, empty or without its header is a loss (ERR_STATE_LOST), never mistaken for a first start; replay
+ * that is missing, empty or without its header is a loss (ERR_STATE_LOST), never mistaken for a first start; a header
+ * damaged in place (its line there, followed by record 1) is damage like a record's, reported and read on; replay
  * skips a record whose number it has passed (a duplicated line is applied once).
  * Appends that arrive while a write is in flight are grouped into the next write + fdatasync (group commit), so a
  * burst of purchases costs a few fsyncs, not one each. Compaction (past `compactBytes` or `compactRecords`) writes the
@@ -19,7 +20,7 @@ import { copyFile, open, readFile, readdir, rename, rm, truncate } from 'node:fs
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { ensureDir, fsyncDir, readJsonLog, writeFileAtomic } from '../storage/index.ts';
+import { decodeJsonLine, ensureDir, fsyncDir, readJsonLog, writeFileAtomic } from '../storage/index.ts';
 import type { JsonLogRead } from '../storage/index.ts';
 import { decodeNumbered, encodeLine } from './journal-codec.ts';
 import type { JournalLine, NumberedLine } from './journal-codec.ts';
@@ -55,6 +56,12 @@ export interface JournalStats {
   failing: { code: string; message: string; since: number } | null;
   /** Failed writes since start, and recoveries (a fresh snapshot + journal written once space returned). */
   writeFailures: number; recoveries: number;
+  /**
+   * What the start's read found damaged and read past (each also an ERR_JOURNAL_CORRUPT warning in the log): regions
+   * of the snapshot and journal that failed their check, their bytes no recovered record accounts for, and journal
+   * headers damaged in place (a journal read on, not refused as lost).
+   */
+  damageAtStart: { regions: number; lostBytes: number; headers: number };
 }
 
 /** How often a failed journal tries to recover (a fresh snapshot + journal), at most. */
@@ -97,6 +104,31 @@ function damageWarning(file: string, read: JsonLogRead<NumberedLine>): SluiceErr
   });
 }
 
+/**
+ * Whether a journal whose header did not decode still has it in place, damaged (a bit flip) rather than gone (emptied,
+ * or cut from the front): its first lines are complete lines that fail their check, and the first one that reads is
+ * numbered as the next after them (record 1 after the header's line alone). Each damaged line then holds exactly one
+ * numbered line (the header, and the records after it that are counted as damage anyway), so nothing is missing
+ * between the header's place and the records read. A lone damaged line with nothing after it is a header-only
+ * journal (the state just after a compaction) when it is no longer than a header can be; a damaged line that hides
+ * whole records (a lost newline) is not counted as a header.
+ */
+function headerDamagedInPlace(buf: Buffer): boolean {
+  let damagedLines = 0;
+  let start = 0;
+  for (let nl = buf.indexOf(0x0a); nl !== -1; start = nl + 1, nl = buf.indexOf(0x0a, start)) {
+    const decoded = decodeJsonLine(buf.toString('utf8', start, nl), decodeNumbered);
+    if (decoded.ok) return damagedLines > 0 && decoded.value.n === damagedLines;
+    // A line that hides records is not one line's damage: the count above would not hold.
+    if (readJsonLog(buf.subarray(start, nl + 1), decodeNumbered).lines.length > 0) return false;
+    damagedLines++;
+  }
+  return damagedLines === 1 && start === buf.length && start <= MAX_HEADER_LINE;
+}
+
+/** The longest a journal header's line can be: its JSON with a 16-digit gen and time, the CRC and the newline. */
+const MAX_HEADER_LINE = 128;
+
 /** How many evidence copies of one file are kept (a flash partition is small; the first ones tell the story). */
 const MAX_COPIES = 5;
 
@@ -136,6 +168,7 @@ export class JournalStore implements SessionStore {
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
   private readonly counters = { journalBytes: 0, journalRecords: 0, writes: 0, fsyncs: 0, compactions: 0, writeFailures: 0, recoveries: 0 };
+  private readonly damage = { regions: 0, lostBytes: 0, headers: 0 };
 
   constructor(private readonly options: JournalOptions) {
     this.dir = options.dir;
@@ -147,7 +180,7 @@ export class JournalStore implements SessionStore {
 
   stats(): JournalStats {
     const failing = this.failed ? { code: this.failed.code, message: this.failed.message, since: this.failedSince } : null;
-    return { gen: this.gen, ...this.counters, failing };
+    return { gen: this.gen, ...this.counters, failing, damageAtStart: { ...this.damage } };
   }
 
   async load(): Promise<LoadResult> {
@@ -207,6 +240,7 @@ export class JournalStore implements SessionStore {
         needsRewrite = true;
         damaged.add(SNAPSHOT);
         warnings.push(damageWarning(SNAPSHOT, read));
+        this.countDamage(read);
       }
       for (const { line } of read.lines) this.applySnapshotLine(line);
     } else if ((journals.at(-1) ?? 0) > 0) {
@@ -233,7 +267,8 @@ export class JournalStore implements SessionStore {
         needsRewrite = true;
         warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
       }
-      const read = readJsonLog(await readFile(join(this.dir, name)), decodeNumbered);
+      const bytes = await readFile(join(this.dir, name));
+      const read = readJsonLog(bytes, decodeNumbered);
       let last = -1;
       let duplicatesHere = 0;
       for (const { line, n } of read.lines) {
@@ -274,6 +309,16 @@ export class JournalStore implements SessionStore {
         needsRewrite = true;
         damaged.add(name);
         warnings.push(damageWarning(name, read));
+        this.countDamage(read);
+        // A header hit by a bit flip is damage like any record's, not the loss of the journal (issue 37 item 6): the
+        // records after it are all there, and the rewrite below gives the journal a good header again.
+        if (!withHeader.has(gen) && headerDamagedInPlace(bytes)) {
+          withHeader.add(gen);
+          this.damage.headers++;
+          warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: its header is damaged in place; every record after it was read`, {
+            details: { file: name, header: 'damaged' },
+          }));
+        }
       }
     }
     this.gen = Math.max(this.gen, journals.at(-1) ?? 0);
@@ -336,6 +381,11 @@ export class JournalStore implements SessionStore {
       });
     }
     return { ...copyState(this.state), warnings };
+  }
+
+  private countDamage(read: JsonLogRead<NumberedLine>): void {
+    this.damage.regions += read.corrupt.length;
+    this.damage.lostBytes += read.lostBytes;
   }
 
   /**

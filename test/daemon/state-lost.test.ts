@@ -71,4 +71,35 @@ test('a deleted journal (the daemon killed -9, then its journal removed): exit 1
   }
 });
 
+test('a bit flip in the journal header (60 sessions, killed -9): the daemon starts with all 60, the damage logged and in stats', async () => {
+  // Issue 37 item 6: this start was refused with ERR_STATE_LOST ("the records since the last compaction are gone")
+  // although every record was intact; a router metered nothing until an operator ran --reset-state.
+  const lab = await DaemonLab.create({ portalSocket: true });
+  try {
+    await lab.startDaemon();
+    const macs = Array.from({ length: 60 }, (_, i) => `02:00:00:00:1d:${i.toString(16).padStart(2, '0')}`);
+    for (const mac of macs) await lab.call('grant', { mac, seconds: 3600 });
+    await lab.stopDaemon('SIGKILL');
+    const state = join(lab.dir, 'state');
+    const name = readdirSync(state).find((n) => /^sessions\.\d+\.journal$/.test(n))!;
+    const bytes = readFileSync(join(state, name));
+    const at = bytes.indexOf('"gen"') + 2;
+    assert.ok(at > 2 && at < bytes.indexOf(0x0a), 'the flip is in the header line');
+    bytes[at] = bytes[at]! ^ 1;
+    writeFileSync(join(state, name), bytes);
+
+    await lab.startDaemon();
+    assert.not.match(lab.output, /ERR_STATE_LOST/);
+    assert.match(lab.output, /ERR_JOURNAL_CORRUPT[^\n]*header is damaged in place/);
+    const listed = await lab.call('sessions', { limit: 100 });
+    assert.is(listed.total, 60, 'every session is back');
+    const journal = (await lab.call('stats')).journal as Record<string, Record<string, number>>;
+    assert.is(journal.damageAtStart!.headers, 1, JSON.stringify(journal));
+    assert.ok(readdirSync(state).includes(`${name}.corrupt`), 'a copy of the damaged journal is kept');
+    await lab.reconnectClient();
+  } finally {
+    await lab.close();
+  }
+});
+
 test.run();

@@ -236,4 +236,86 @@ test('a duplicated top-up record is applied once, reported, and rewritten away',
   await again.store.close();
 });
 
+// Issue 37 item 6: one flipped bit in a journal's header refused the start with ERR_STATE_LOST ("the records … are
+// gone") although every record after it was intact. A header damaged in place is damage like a record's: reported,
+// counted, a copy kept, every record read on, and the journal rewritten with a good header.
+function flipInHeader(dir: string): string {
+  const name = journalName(dir);
+  const text = readFileSync(join(dir, name), 'utf8');
+  assert.match(text.slice(0, text.indexOf('\n')), '"t":"jnl"');
+  const at = text.indexOf('"gen"') + 2;
+  // One bit of one character of the header's JSON (e → d): the CRC no longer holds.
+  writeFileSync(join(dir, name), text.slice(0, at) + String.fromCharCode(text.charCodeAt(at) ^ 1) + text.slice(at + 1));
+  return name;
+}
+
+for (const compacted of [false, true]) {
+  const where = compacted ? 'after a compaction' : 'at generation 0';
+  test(`a bit flip in the journal's header ${where}: every session read, the damage reported and counted, not ERR_STATE_LOST`, async () => {
+    const { dir, sessions } = await withSessions(60, compacted);
+    const name = flipInHeader(dir);
+    const { store, loaded } = await loadAt(dir);
+    assert.is(loaded.sessions.size, 60);
+    for (const s of sessions) assert.ok(loaded.sessions.has(s.id));
+    if (compacted) assert.is(loaded.sessions.get(sessions[0]!.id)!.used, 7, 'the record after the header is applied');
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /header is damaged in place/.test(w.message)),
+      JSON.stringify(loaded.warnings.map((w) => w.message)));
+    assert.ok(readdirSync(dir).includes(`${name}.corrupt`), 'a copy of the damaged journal is kept');
+    const damage = store.stats().damageAtStart;
+    assert.equal([damage.headers, damage.regions], [1, 1]);
+    await store.close();
+    const again = await loadAt(dir);
+    assert.equal(again.loaded.warnings, [], 'rewritten with a good header');
+    assert.is(again.loaded.sessions.size, 60);
+    assert.equal(again.store.stats().damageAtStart, { regions: 0, lostBytes: 0, headers: 0 });
+    await again.store.close();
+  });
+}
+
+test("a journal of only its header, damaged in place (just after a compaction), starts with the snapshot's sessions", async () => {
+  const { dir } = await withSessions(10, false);
+  const first = await loadAt(dir);
+  await first.store.compact(Date.now());
+  await first.store.close();
+  flipInHeader(dir);
+  const { store, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, 10);
+  assert.is(store.stats().damageAtStart.headers, 1);
+  await store.close();
+});
+
+test('a journal whose header line is gone (it begins with record 2) is still refused with ERR_STATE_LOST', async () => {
+  const { dir } = await withSessions(20, true);
+  const name = journalName(dir);
+  const lines = readFileSync(join(dir, name), 'utf8').split('\n');
+  // A usage record as record 2: header and record 1 cut from the front.
+  await (async () => {
+    const { store } = await loadAt(dir);
+    await store.append([{ t: 'usage', at: Date.now(), entries: [] }]);
+    await store.close();
+  })();
+  const now = readFileSync(join(dir, journalName(dir)), 'utf8').split('\n');
+  assert.ok(now.length >= 3 && lines.length >= 2);
+  writeFileSync(join(dir, journalName(dir)), now.slice(2).join('\n'));
+  await refusedWithStateLost(dir);
+});
+
+test('a damaged header and a damaged record 1, then record 2: read on; a damaged line where header and record 1 would be is not', async () => {
+  const { dir } = await withSessions(3, false);
+  const name = journalName(dir);
+  const lines = readFileSync(join(dir, name), 'utf8').split('\n');
+  const damage = (line: string): string => `${line.slice(0, 20)}X${line.slice(21)}`;
+  writeFileSync(join(dir, name), [damage(lines[0]!), damage(lines[1]!), ...lines.slice(2)].join('\n'));
+  const { store, loaded } = await loadAt(dir);
+  assert.is(loaded.sessions.size, 2, 'record 1 is lost as damage, the header read past');
+  await store.close();
+
+  const other = await withSessions(3, false);
+  const otherName = journalName(other.dir);
+  const otherLines = readFileSync(join(other.dir, otherName), 'utf8').split('\n');
+  // One damaged line standing for two numbered lines (header and record 1 merged and garbled): not one header's damage.
+  writeFileSync(join(other.dir, otherName), [damage(otherLines[0]! + otherLines[1]!), ...otherLines.slice(2)].join('\n'));
+  await refusedWithStateLost(other.dir);
+});
+
 test.run();

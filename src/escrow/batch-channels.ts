@@ -7,7 +7,8 @@
  *
  * A channel's money, in the contract's words: `balance` (deposits − withdrawals − refunds) and `totalClaimed` (what
  * the receiver has claimed so far) are mirrored from the facilitator's answers; `charged` is sluice's own cumulative
- * charge (what the meter counted), never above `signedMax`, the ceiling of the latest voucher the payer signed.
+ * charge (what the meter counted), never above `signedMax`, the ceiling of the latest voucher the payer signed —
+ * also the highest: every voucher accepted raises it (x402-batch.ts `nextCeiling`), which binds each to one purchase.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,10 +23,16 @@ export interface BatchChannelConfig {
 
 /** The session a channel is paying for now: at most one (the spec serializes per channel). */
 export interface OpenCharge {
-  /** The payment reference the session holds (`channelId:signedMax`). */
+  /** The payment reference the session holds (`channelId:ceiling` of the voucher that opened it). */
   reference: string;
-  /** `charged` when it opened: the session may add at most signedMax − base. */
+  /** `charged` when it opened. */
   base: bigint;
+  /**
+   * The most `charged` may reach at the session's end: base + the prices of its purchase and top-ups (at most
+   * signedMax, which may stand higher: the floor of a new purchase's ceiling is no purchase). Absent in charges
+   * written before issue 37: signedMax (their ceiling was exactly that).
+   */
+  limit?: bigint;
   pricePerStep: bigint;
   stepSize: bigint;
   mac: string;
@@ -59,8 +66,8 @@ export interface ChannelRecord {
   /** ms: when the last session ended; the unused balance is refunded from then on (the refund policy). */
   idleSince?: number;
   /**
-   * Vouchers accepted on this channel so far: numbers each purchase's payment reference, so a session that used
-   * nothing (charged stays, the next ceiling equals the last) is not taken for a replay of the one before.
+   * Vouchers accepted on this channel so far: a purchase checks it did not change between its precheck and its
+   * authorize (another purchase or a refund went through meanwhile).
    */
   purchases: number;
   refund?: RefundState;
@@ -71,7 +78,7 @@ const BIG_FIELDS = ['charged', 'signedMax', 'balance', 'totalClaimed', 'refundNo
 function toJson(r: ChannelRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { ...r };
   for (const k of BIG_FIELDS) out[k] = r[k].toString();
-  if (r.open) out.open = { ...r.open, base: r.open.base.toString(), pricePerStep: r.open.pricePerStep.toString(), stepSize: r.open.stepSize.toString() };
+  if (r.open) out.open = { ...r.open, base: r.open.base.toString(), ...(r.open.limit !== undefined && { limit: r.open.limit.toString() }), pricePerStep: r.open.pricePerStep.toString(), stepSize: r.open.stepSize.toString() };
   if (r.refund) out.refund = { ...r.refund, ...(r.refund.amount !== undefined && { amount: r.refund.amount.toString() }) };
   return out;
 }
@@ -99,7 +106,7 @@ function fromJson(v: unknown): ChannelRecord {
   }
   if (typeof r.open === 'object' && r.open !== null) {
     const o = r.open as Record<string, unknown>;
-    rec.open = { reference: String(o.reference), base: big(o.base), pricePerStep: big(o.pricePerStep), stepSize: big(o.stepSize), mac: String(o.mac), at: Number(o.at) };
+    rec.open = { reference: String(o.reference), base: big(o.base), ...(o.limit !== undefined && { limit: big(o.limit) }), pricePerStep: big(o.pricePerStep), stepSize: big(o.stepSize), mac: String(o.mac), at: Number(o.at) };
   }
   if (rec.charged > rec.signedMax) throw new TypeError(`channel ${rec.channelId} charged above its signed ceiling`);
   return rec;

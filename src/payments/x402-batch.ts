@@ -1,17 +1,18 @@
 /**
  * Payment method `batch-settlement`: x402's batch-settlement scheme with sluice as the spec's server
  * (docs/batch-settlement.md). A purchase is one paid request: the customer's voucher raises the channel's signed
- * ceiling by the quote's price (maxClaimableAmount = charged + price, the spec's cumulative rule), the session is
- * granted the quote's allotment (so the gate can never run past what the ceiling covers), and when the session ends
- * sluice charges what the meter counted — the metered steps × price per step, never above the ceiling. The unused
- * part is never claimed: it stays in the customer's channel for the next session or comes back by refund
+ * ceiling (`nextCeiling`: charged + price, the spec's cumulative rule, and always above every ceiling signed before
+ * on the channel, so a voucher pays for one purchase only), the session is granted the quote's allotment (so the gate
+ * can never run past what the purchase covers), and when the session ends sluice charges what the meter counted —
+ * the metered steps × price per step, never above what this purchase covers (charged before it + its price). The
+ * unused part is never claimed: it stays in the customer's channel for the next session or comes back by refund
  * (x402-batch-settler.ts claims, settles and refunds).
  *
  * Order, each step refusing before the next can move money:
  *   parse → the channel is ours (config hash, receiver, receiverAuthorizer, token = plan asset, withdrawDelay) →
  *   the voucher's signature (payerAuthorizer: ECDSA low-s here; a payer-signed one: the facilitator's /verify) →
- *   cumulative = charged + price → precheck announces `channelId:ceiling` (a replayed voucher is refused by the
- *   merchant) → authorize: /verify (a deposit: then /settle, which moves the customer's money into their own channel,
+ *   cumulative = nextCeiling (a replayed voucher is below it: the corrective 402) → precheck announces
+ *   `channelId:ceiling` → authorize: /verify (a deposit: then /settle, which moves the customer's money into their own channel,
  *   not to the router) → the voucher and the open charge on flash → granted.
  */
 import { SluiceError } from '../errors.ts';
@@ -34,8 +35,8 @@ export type { BatchSettlementConfig };
 /** A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this. */
 export const MIRROR_FRESH_MS = 30_000;
 
-/** Deposit transactions kept for PAYMENT-RESPONSE (each is read by the answer of the request that made it). */
-const MAX_REMEMBERED_DEPOSITS = 64;
+/** Purchases whose PAYMENT-RESPONSE facts are kept (each is read by the answer of the request that made it). */
+const MAX_REMEMBERED_ANSWERS = 64;
 
 export interface BatchMethodOptions {
   store: BatchChannelStore;
@@ -65,12 +66,12 @@ export interface RefundOutcome {
 }
 
 /**
- * The payment reference of one voucher: the channel, the ceiling it signed and the channel's purchase number. The
- * number makes it unique: after a session that used nothing, the next voucher's ceiling equals the last one (the
- * charged amount is what counts, not the prior ceiling), and it is a new payment, not a replay.
+ * The payment reference of one voucher: the channel and the ceiling it signed. Unique per channel, because every
+ * voucher accepted signs a ceiling above all the channel's earlier ones (`nextCeiling`). (References written before
+ * issue 37 end in `:<purchase number>`; they are only compared whole, and their channel is the first field.)
  */
-export function batchReference(channelId: string, ceiling: bigint, purchase: number): string {
-  return `${channelId.toLowerCase()}:${ceiling}:${purchase}`;
+export function batchReference(channelId: string, ceiling: bigint): string {
+  return `${channelId.toLowerCase()}:${ceiling}`;
 }
 
 /** The channel a payment reference belongs to. */
@@ -78,20 +79,41 @@ export function channelOfReference(reference: string): string {
   return reference.split(':')[0] ?? '';
 }
 
-/** What a channel has committed: the charged amount, or while a session is open the ceiling it may charge up to. */
-function committed(r: ChannelRecord): bigint {
-  return r.open ? r.signedMax : r.charged;
+/**
+ * The ceiling the next voucher on a channel must sign for a purchase of `price` (issue 37: what binds a purchase).
+ * While a session is open: a top-up, the open ceiling + the price. Otherwise charged + price, the spec's rule, but
+ * always above the last ceiling signed on the channel (`signedMax`, which therefore only rises): after a session
+ * that used less than its ceiling, charged + price can equal a ceiling the customer signed before (in the extreme, a
+ * session that used nothing: the very same voucher, its signature deterministic), and that voucher is readable by
+ * anyone (an HTTP header on open WiFi, the router's claim on chain). A voucher at or below the last ceiling is
+ * therefore never a new purchase, whoever sends it. `baseline`: where a channel sluice has no record of starts (the
+ * spec's server-state-loss rule: what is claimed on chain).
+ */
+export function nextCeiling(r: ChannelRecord | undefined, price: bigint, baseline = 0n): bigint {
+  if (!r) return baseline + price;
+  if (r.open) return r.signedMax + price;
+  const raised = r.charged + price;
+  return raised > r.signedMax ? raised : r.signedMax + 1n;
 }
 
-export function cumulativeMismatch(r: ChannelRecord | undefined, expected: bigint, got: bigint): SluiceError {
-  // The spec's corrective answer: the state the client needs to re-sync (it verifies our copy of its own signature).
+/**
+ * The spec's corrective answer: the state the client needs to re-sync (it verifies our copy of its own signature,
+ * checks `chargedCumulativeAmount` lies between the chain's claim and that voucher, and signs base + price).
+ * `base`: the amount the next voucher builds on, `expected` − the price: for a purchase that is not the charge
+ * itself when the floor of `nextCeiling` applies (at most the last ceiling, so the client's check passes); for a
+ * refund it is the charge (`expected`).
+ */
+export function cumulativeMismatch(r: ChannelRecord | undefined, expected: bigint, got: bigint, base = expected): SluiceError {
   return new SluiceError('ERR_BATCH_CUMULATIVE_MISMATCH',
-    `voucher maxClaimableAmount ${got} is not chargedCumulativeAmount + price = ${expected}`,
+    `voucher maxClaimableAmount ${got} is not the channel's next ceiling ${expected}`,
     { details: { reason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch', expected: expected.toString(),
       ...(r && { channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
-        withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: committed(r).toString() },
+        withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: base.toString() },
       voucherState: { signedMaxClaimable: r.signedMax.toString(), signature: r.signature } }) } });
 }
+
+/** What the answer to a purchase (PAYMENT-RESPONSE) says: its deposit transaction, the amount its voucher built on. */
+interface Answer { transaction: string; base: bigint }
 
 /** `purchase`: the channel's purchase number this voucher takes; `topUp`: it raises the open session's ceiling. */
 interface Checked { payment: BatchPayment; local: 'valid' | 'needs-facilitator'; purchase: number; topUp: boolean }
@@ -103,8 +125,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
   /** Channels a purchase is working on: the spec serializes per channel. */
   private readonly busy = new Set<string>();
-  /** Deposit transactions by payment reference, for the LAN endpoint's PAYMENT-RESPONSE (recent ones only). */
-  private readonly deposits = new Map<string, string>();
+  /** Recent purchases by payment reference, for the LAN endpoint's PAYMENT-RESPONSE. */
+  private readonly answers = new Map<string, Answer>();
   private readonly clock: Clock;
 
   constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
@@ -146,8 +168,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
-    const { payment, purchase } = await this.verified(ctx);
-    return { reference: batchReference(payment.voucher.channelId, payment.voucher.maxClaimableAmount, purchase) };
+    const { payment } = await this.verified(ctx);
+    return { reference: batchReference(payment.voucher.channelId, payment.voucher.maxClaimableAmount) };
   }
 
   /**
@@ -185,6 +207,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   private async check(ctx: PaymentContext): Promise<Checked> {
     const c = this.config;
     const payment = parseBatchPayment(ctx.request.payment?.payload);
+    // A voucher binds a purchase by raising the ceiling (nextCeiling): a purchase of price 0 raises nothing.
+    if (ctx.quote.price <= 0n) throw new SluiceError('ERR_BATCH_PAYLOAD_INVALID', `plan ${ctx.quote.plan} costs nothing: it is not sold by batch-settlement`);
     if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
     checkChannel(payment, { chainId: c.chainId, receiver: c.receiver as Address, receiverAuthorizer: c.receiverAuthorizer as Address,
       token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
@@ -194,8 +218,10 @@ export class BatchSettlementMethod implements PaymentMethod {
     if (r?.open && !topUp) throw busy(r.channelId);
     // A channel sluice has no record of starts from what is claimed on chain (the spec's server-state-loss baseline):
     // checked again in authorize, once /verify has said what that is. A top-up raises the open ceiling.
-    const expected = (r ? committed(r) : 0n) + ctx.quote.price;
-    if (r && payment.voucher.maxClaimableAmount !== expected) throw cumulativeMismatch(r, expected, payment.voucher.maxClaimableAmount);
+    const expected = nextCeiling(r, ctx.quote.price);
+    if (r && payment.voucher.maxClaimableAmount !== expected) {
+      throw cumulativeMismatch(r, expected, payment.voucher.maxClaimableAmount, expected - ctx.quote.price);
+    }
     return { payment, local, purchase: (r?.purchases ?? 0) + 1, topUp };
   }
 
@@ -211,6 +237,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       const request = { paymentPayload: payment.raw,
         paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price, payment.raw.accepted as Record<string, unknown>) };
       let snapshot: ChannelSnapshot;
+      let transaction = '';
       const fresh = known && local === 'valid' && payment.depositAmount === null && known.withdrawRequestedAt === 0
         && this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) && ceiling <= known.balance;
       if (fresh) {
@@ -218,7 +245,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       } else if (payment.type === 'deposit') {
         const landed = await this.deposit(payment, request);
         snapshot = landed.snapshot;
-        if (landed.transaction) this.rememberDeposit(batchReference(id, ceiling, purchase), landed.transaction);
+        transaction = landed.transaction ?? '';
       } else {
         const v = await this.client.verify(request);
         if (!v.ok) throw rejected(v.reason, v.message);
@@ -231,18 +258,19 @@ export class BatchSettlementMethod implements PaymentMethod {
         throw withdrawing(id, snapshot.withdrawRequestedAt);
       }
       const base = known?.charged ?? snapshot.totalClaimed;
-      const expected = (known ? committed(known) : base) + ctx.quote.price;
-      if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling);
+      const expected = nextCeiling(known, ctx.quote.price, snapshot.totalClaimed);
+      if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling, expected - ctx.quote.price);
       if (ceiling > snapshot.balance) {
         throw new SluiceError('ERR_BATCH_VOUCHER_INVALID', `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
           { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } });
       }
-      const reference = batchReference(id, ceiling, purchase);
+      const reference = batchReference(id, ceiling);
       const now = this.clock.now();
-      // A top-up keeps the open charge (its reference, base and price); the session is charged once, at its end,
-      // up to the raised ceiling.
-      const open = topUp && known?.open ? known.open
-        : { reference, base, pricePerStep: ctx.quote.pricePerStep, stepSize: ctx.quote.stepSize, mac: ctx.request.mac, at: ctx.now };
+      // A top-up keeps the open charge (its reference, base and price) and adds its price to what the session may
+      // charge; the session is charged once, at its end. The limit is the charge before it + the prices paid, not
+      // the ceiling: the ceiling may stand higher (nextCeiling's floor), and that part was never bought.
+      const open = topUp && known?.open ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
+        : { reference, base, limit: base + ctx.quote.price, pricePerStep: ctx.quote.pricePerStep, stepSize: ctx.quote.stepSize, mac: ctx.request.mac, at: ctx.now };
       const record: ChannelRecord = {
         channelId: id, network: this.config.network, chainId: this.config.chainId, config: { ...payment.config },
         charged: base, signedMax: ceiling, signature: payment.voucher.signature,
@@ -255,6 +283,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
       // sluice can claim for whatever the session used, never a session nothing pays for.
       await this.options.store.put(record);
+      this.remember(reference, { transaction, base: expected - ctx.quote.price });
       return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
     } finally {
       this.busy.delete(id);
@@ -287,30 +316,33 @@ export class BatchSettlementMethod implements PaymentMethod {
       { details: { reason: again.reason } });
   }
 
-  private rememberDeposit(reference: string, transaction: string): void {
-    this.deposits.set(reference, transaction);
-    // Only the answer to the request being served needs it: a bound keeps a flood of deposits from growing the map.
-    for (const key of this.deposits.keys()) {
-      if (this.deposits.size <= MAX_REMEMBERED_DEPOSITS) break;
-      this.deposits.delete(key);
+  private remember(reference: string, answer: Answer): void {
+    this.answers.set(reference, answer);
+    // Only the answer to the request being served needs it: a bound keeps a flood of purchases from growing the map.
+    for (const key of this.answers.keys()) {
+      if (this.answers.size <= MAX_REMEMBERED_ANSWERS) break;
+      this.answers.delete(key);
     }
   }
 
   /**
    * The spec's settle response for the voucher paid by `reference` (the LAN endpoint's PAYMENT-RESPONSE), or null
-   * when sluice has no such channel. `chargedAmount` is "0" and `chargedCumulativeAmount` is what was charged before
-   * this session: sluice charges at the session's end what the meter counted (never above the ceiling), not the
-   * ceiling at once as @x402/evm's server does. A returning client whose local state lags (it cannot know the metered
-   * charge) gets the spec's corrective 402 (cumulative mismatch with channelState and voucherState) and re-syncs.
+   * when sluice has no such channel. `chargedAmount` is "0" and `chargedCumulativeAmount` is the amount the voucher
+   * was built on (its ceiling − its price: what was charged before, or the floor of `nextCeiling`), so a spec
+   * client's own bookkeeping (its base + chargedAmount) agrees and it records its deposit: sluice charges at the
+   * session's end what the meter counted, not the price at once as @x402/evm's server does. A returning client whose
+   * local state lags (it cannot know the metered charge) gets the spec's corrective 402 (cumulative mismatch with
+   * channelState and voucherState) and re-syncs.
    */
   settlementOf(reference: string): Record<string, unknown> | null {
     const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r) return null;
-    // While the session this voucher paid for (or topped up) is open: what was charged before it.
-    const charged = r.open ? r.open.base : r.charged;
+    const answer = this.answers.get(reference);
+    // Not remembered (a restart): while the session this voucher paid for is open, what was charged before it.
+    const charged = answer?.base ?? (r.open ? r.open.base : r.charged);
     return {
-      success: true, payer: r.config.payer.toLowerCase(), transaction: this.deposits.get(reference) ?? '', network: r.network, amount: '',
+      success: true, payer: r.config.payer.toLowerCase(), transaction: answer?.transaction ?? '', network: r.network, amount: '',
       extra: {
         channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
           withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: charged.toString() },
@@ -366,15 +398,17 @@ export class BatchSettlementMethod implements PaymentMethod {
 
   /**
    * The session paid by `reference` ended having used `used` (bytes or seconds): charges the metered steps (at most
-   * the ceiling) and closes the charge, once: a second call, or one for a charge already closed, charges nothing.
-   * Returns the amount charged by this call.
+   * what its purchase and top-ups paid for, never above the ceiling) and closes the charge, once: a second call, or one
+   * for a charge already closed, charges nothing. Returns the amount charged by this call.
    */
   async charge(reference: string, used: bigint): Promise<bigint> {
     const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r?.open || r.open.reference !== reference) return 0n;
     const open = r.open;
-    const room = r.signedMax - open.base;
+    // A charge opened before issue 37 has no limit: its ceiling was exactly base + the prices then.
+    const limit = open.limit !== undefined && open.limit < r.signedMax ? open.limit : r.signedMax;
+    const room = limit - open.base;
     const steps = meteredSteps(used, open.stepSize, room / (open.pricePerStep === 0n ? 1n : open.pricePerStep));
     let price = steps * open.pricePerStep;
     if (price > room) price = room;

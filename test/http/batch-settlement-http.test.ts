@@ -31,6 +31,9 @@ const PRICE = STEPS * STEP_PRICE;
 const DEPOSIT = 5n * PRICE;
 const FUNDS = 5_000_000n;
 const MAC = '02:00:00:00:0c:01';
+/** Another device on the same WiFi (a loopback address of its own: the LAN endpoint sees it as another client). */
+const STRANGER_MAC = '02:00:00:00:0c:66';
+const STRANGER_IP = '127.0.0.2';
 let chain: TestChain;
 let usdc: TestToken;
 let stack: BatchStack;
@@ -67,6 +70,15 @@ config pricing 'wifi'
 \toption decimals '6'
 \toption max_steps '100'
 
+config pricing 'wifidata'
+\toption metric 'bytes'
+\toption step_size '1048576'
+\toption price_per_step '${STEP_PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
 config pricing 'cash'
 \toption metric 'seconds'
 \toption step_size '60'
@@ -84,6 +96,7 @@ config batch_settlement 'batch_settlement'
 \toption token_version '2'
 ` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
   lab.portal.addClient(MAC, '127.0.0.1');
+  lab.portal.addClient(STRANGER_MAC, STRANGER_IP);
   await lab.startDaemon();
 });
 
@@ -101,9 +114,10 @@ async function facilitatorAuthorizer(): Promise<Address> {
   return kind.extra.receiverAuthorizer;
 }
 
-function get(path: string, headers: Record<string, string> = {}, post?: unknown) {
+function get(path: string, headers: Record<string, string> = {}, post?: unknown, localAddress?: string) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) }, method: post === undefined ? 'GET' : 'POST' }, (res) => {
+    const req = request(`${base}${path}`, { headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) }, method: post === undefined ? 'GET' : 'POST',
+      ...(localAddress && { localAddress }) }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
@@ -163,6 +177,13 @@ test('the 402 offers batch-settlement beside exact', async () => {
 });
 
 let payingFetch: typeof fetch;
+/** Every PAYMENT-SIGNATURE the customer's client sent, in order: what anyone on the open WiFi can read. */
+const sentSignatures: string[] = [];
+const recordingFetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+  const header = input instanceof Request ? input.headers.get('payment-signature') : null;
+  if (header) sentSignatures.push(header);
+  return fetch(input, init);
+}) as typeof fetch;
 let scheme: BatchSettlementEvmScheme;
 
 test('@x402/fetch deposits and pays: PAYMENT-RESPONSE, gate open; the session\'s end charges the metered price, to the unit', async () => {
@@ -173,7 +194,7 @@ test('@x402/fetch deposits and pays: PAYMENT-RESPONSE, gate open; the session\'s
   const client = x402Client.fromConfig({ schemes: [], spendControls: { allowedAssets: true } });
   scheme = new BatchSettlementEvmScheme(signer, { voucherSigner: buyer.voucherKey as never });
   client.register(NET as never, scheme as never);
-  payingFetch = wrapFetchWithPayment(fetch, client) as typeof fetch;
+  payingFetch = wrapFetchWithPayment(recordingFetch, client) as typeof fetch;
 
   const res = await payingFetch(`${base}/buy?plan=wifi&steps=${STEPS}`);
   const body = (await res.json()) as Record<string, unknown>;
@@ -216,7 +237,7 @@ test('the client returns: corrective 402, re-sync, a voucher alone (no deposit);
   const state = (settlement.extra as Record<string, unknown>).channelState as Record<string, unknown>;
   assert.is(state.chargedCumulativeAmount, String(firstCharge));
   const payments = (body.session as Record<string, unknown>).payments as Array<Record<string, unknown>>;
-  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}:2`, 'the voucher raised the ceiling by exactly the price');
+  assert.is(payments.at(-1)!.reference, `${channelId}:${firstCharge + PRICE}`, 'the voucher raised the ceiling by exactly the price');
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
   assert.is(await usdc.balanceOf(buyer.account.address), FUNDS - DEPOSIT, 'no new deposit');
 
@@ -264,6 +285,88 @@ test('a running session topped up by a voucher alone (no deposit, no wallet prom
   const charge = await terminate();
   await lab.waitFor(async () => (await usdc.balanceOf(receiver)) === firstCharge + charge, 60_000, 'claimed and settled once');
   firstCharge += charge;
+});
+
+/** What a replay must leave as it was: the balances, the channel on chain and as sluice shows it, the sessions. */
+async function moneyAndSessions() {
+  return { buyer: await usdc.balanceOf(buyer.account.address), receiver: await usdc.balanceOf(receiver), channel: await channel(channelId),
+    view: (await get(`/batch/channel?id=${channelId}`)).body, stranger: await lab.callStatus('session', { mac: STRANGER_MAC }) };
+}
+
+/** The customer's last accepted voucher payload, re-wrapped (the envelope is not signed) for a purchase of `steps` of `plan`. */
+async function replayOf(header: string, plan: string, steps: bigint): Promise<string> {
+  const offer = decode((await get(`/buy?plan=${plan}&steps=${steps}`)).headers['payment-required']).accepts as Array<Record<string, unknown>>;
+  const payload = decode(header);
+  return Buffer.from(JSON.stringify({ ...payload, accepted: offer.find((a) => a.scheme === 'batch-settlement') })).toString('base64');
+}
+
+/** A replay from the stranger's device: the corrective 402, no session, nothing moved. */
+async function refusedReplay(header: string, plan: string, steps: bigint, from = STRANGER_IP, what = ''): Promise<void> {
+  const before = await moneyAndSessions();
+  const r = await get(`/buy?plan=${plan}&steps=${steps}`, { 'payment-signature': header }, undefined, from);
+  assert.is(r.status, 402, `${what}: ${JSON.stringify(r.body)}`);
+  assert.is(r.body.code, 'ERR_BATCH_CUMULATIVE_MISMATCH', what);
+  assert.is(decode(r.headers['payment-required']).error, 'invalid_batch_settlement_evm_cumulative_amount_mismatch');
+  assert.equal(await moneyAndSessions(), before, `${what}: no session, nothing moved`);
+}
+
+test('issue 37: a stranger on another device replays the customer\'s last voucher after a partly used session: 402, no session, nothing moved', async () => {
+  // The last purchase: the top-up; before it, the session's first voucher. Both readable on the open WiFi.
+  const charged = BigInt(String((await get(`/batch/channel?id=${channelId}`)).body.charged));
+  assert.is(charged, firstCharge);
+  for (const header of sentSignatures.slice(-2)) {
+    const ceiling = BigInt(String((decode(header).payload as { voucher: { maxClaimableAmount: string } }).voucher.maxClaimableAmount));
+    // The steps left unused under that ceiling: charged + steps × price = the ceiling, a purchase that raised nothing.
+    const unused = (ceiling - charged) / STEP_PRICE;
+    for (const steps of [unused, STEPS]) {
+      if (steps < 1n || steps > 100n) continue;
+      await refusedReplay(await replayOf(header, 'wifi', steps), 'wifi', steps, STRANGER_IP, `ceiling ${ceiling}, ${steps} steps`);
+    }
+  }
+  const s = await lab.callStatus('session', { mac: STRANGER_MAC });
+  assert.ok(s.status !== 0 || (s.data as Record<string, unknown>)?.state !== 'ACTIVE', 'the stranger has no session');
+});
+
+let zeroUseHeader = '';
+
+test('issue 37: a session that used nothing, its voucher again from the same and another device, and after a restart: 402; the real client pays again by itself', async () => {
+  // A data session with no traffic: nothing used, nothing charged.
+  const res = await payingFetch(`${base}/buy?plan=wifidata&steps=${STEPS}`);
+  assert.is(res.status, 200, await res.clone().text());
+  zeroUseHeader = sentSignatures.at(-1)!;
+  await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+  const t = await lab.callStatus('terminate', { mac: MAC });
+  assert.is(t.status, 0, JSON.stringify(t.data));
+  assert.is(String((t.data!.session as Record<string, unknown>).used), '0');
+  lab.portal.addClient(MAC, '127.0.0.1');
+  await lab.waitFor(async () => (await get(`/batch/channel?id=${channelId}`)).body.session_open === false, 30_000, 'the charge written');
+  assert.is((await get(`/batch/channel?id=${channelId}`)).body.charged, String(firstCharge), 'charged nothing');
+
+  await refusedReplay(zeroUseHeader, 'wifidata', STEPS, STRANGER_IP, 'another device');
+  await refusedReplay(zeroUseHeader, 'wifidata', STEPS, '127.0.0.1', 'the same device');
+  // kill -9 and a restart: the channel's floor is on flash.
+  await lab.stopDaemon('SIGKILL');
+  await lab.startDaemon();
+  await lab.reconnectClient();
+  await refusedReplay(zeroUseHeader, 'wifidata', STEPS, STRANGER_IP, 'after a restart');
+
+  // The customer's own client signs the same voucher again (charged + price): the corrective 402 carries the floor,
+  // it checks our copy of its signature and the chain, re-syncs and pays by itself (@x402/fetch's retry).
+  const onChain = await channel(channelId);
+  const again = await payingFetch(`${base}/buy?plan=wifidata&steps=${STEPS}`);
+  const body = (await again.json()) as Record<string, unknown>;
+  assert.is(again.status, 200, JSON.stringify(body));
+  const ceiling = BigInt(String((decode(sentSignatures.at(-1)!).payload as { voucher: { maxClaimableAmount: string } }).voucher.maxClaimableAmount));
+  const floor = BigInt(String((decode(zeroUseHeader).payload as { voucher: { maxClaimableAmount: string } }).voucher.maxClaimableAmount));
+  assert.is(ceiling, floor + 1n, 'one unit above the last ceiling signed');
+  assert.is(((body.session as Record<string, unknown>).payments as Array<Record<string, unknown>>).at(-1)!.reference, `${channelId}:${ceiling}`);
+  assert.equal(await channel(channelId), onChain, 'a voucher alone: no deposit');
+  await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+  const t2 = await lab.callStatus('terminate', { mac: MAC });
+  assert.is(t2.status, 0, JSON.stringify(t2.data));
+  lab.portal.addClient(MAC, '127.0.0.1');
+  await lab.waitFor(async () => (await get(`/batch/channel?id=${channelId}`)).body.session_open === false, 30_000, 'the charge written');
+  assert.is((await get(`/batch/channel?id=${channelId}`)).body.charged, String(firstCharge), 'no traffic: charged nothing, not the extra unit');
 });
 
 test('GET /batch/channel: charged, ceiling, balance, refund state; unknown and malformed ids refused', async () => {
@@ -314,6 +417,12 @@ test('@x402/evm\'s own refund(url): 200 + PAYMENT-RESPONSE, the customer gets ex
   assert.is(view.body.available, '0');
   // Nothing is left: asking again moves nothing.
   assert.is(await usdc.balanceOf(receiver), firstCharge);
+});
+
+test('issue 37: after the refund, the customer\'s vouchers replayed from another device: 402, nothing moved', async () => {
+  await refusedReplay(zeroUseHeader, 'wifidata', STEPS, STRANGER_IP, 'the zero-use voucher');
+  const last = sentSignatures.at(-1)!;
+  await refusedReplay(last, 'wifidata', STEPS, STRANGER_IP, 'the last voucher');
 });
 
 test.run();

@@ -28,7 +28,7 @@ function record(id: string, ceiling: bigint): ChannelRecord {
     config: { payer: ADDR(1), payerAuthorizer: ADDR(2), receiver: ADDR(3), receiverAuthorizer: ADDR(4), token: ADDR(5), withdrawDelay: 900, salt: `0x${'0'.repeat(64)}` },
     charged: 0n, signedMax: ceiling, signature: `0x${'1'.repeat(130)}`, balance: 1_000_000n, totalClaimed: 0n, withdrawRequestedAt: 0,
     refundNonce: 0n, syncedAt: 0, lastRequestAt: 0, purchases: 1,
-    open: { reference: batchReference(id, ceiling, 1), base: 0n, pricePerStep: 10_000n, stepSize: 60n, mac: '02:00:00:00:00:01', at: 0 },
+    open: { reference: batchReference(id, ceiling), base: 0n, pricePerStep: 10_000n, stepSize: 60n, mac: '02:00:00:00:00:01', at: 0 },
   };
 }
 
@@ -70,7 +70,7 @@ const ID2 = `0x${'b'.repeat(64)}`;
 test('charged when the end record is durable, not on the ended event; once', async () => {
   const t = await setup();
   await t.store.put(record(ID, 100_000n));
-  t.end(session('s1', batchReference(ID, 100_000n, 1), 130, 'EXPIRED'));
+  t.end(session('s1', batchReference(ID, 100_000n), 130, 'EXPIRED'));
   assert.is(t.store.get(ID)?.charged, 0n, 'the ended event alone charges nothing');
   const first = t.nextCharge();
   t.written(['s1']);
@@ -83,12 +83,12 @@ test('charged when the end record is durable, not on the ended event; once', asy
   assert.is(t.counts().charged, 1, 'the end was forgotten once charged: nothing to charge');
   void second;
   assert.is(t.store.get(ID)?.charged, 30_000n, 'a second durable end is not charged again');
-  assert.is((await t.method.charge(batchReference(ID, 100_000n, 1), 600n)), 0n, 'nor a direct second charge');
+  assert.is((await t.method.charge(batchReference(ID, 100_000n), 600n)), 0n, 'nor a direct second charge');
 });
 
 test('start: an ended session is charged (capped at its ceiling), an unheld open charge dropped, a live one kept', async () => {
-  const live = batchReference(ID2, 50_000n, 1);
-  const t = await setup([session('s1', batchReference(ID, 100_000n, 1), 99_999, 'EXPIRED'), session('s2', live, 10, 'ACTIVE')]);
+  const live = batchReference(ID2, 50_000n);
+  const t = await setup([session('s1', batchReference(ID, 100_000n), 99_999, 'EXPIRED'), session('s2', live, 10, 'ACTIVE')]);
   await t.store.put(record(ID, 100_000n));
   await t.store.put(record(ID2, 50_000n));
   const ID3 = `0x${'c'.repeat(64)}`;

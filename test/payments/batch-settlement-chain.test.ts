@@ -386,26 +386,101 @@ test('bad input moves nothing: another token or receiverAuthorizer, a deposit re
   assert.is(await usdc.balanceOf(b.wallet.address), FUNDS - DEPOSIT);
 });
 
-test('a session that used nothing, then the same steps again on the same channel: a new payment, not a replay', async () => {
-  const { method, settler } = await parts();
-  const b = await newBuyer();
-  // What the merchant does with a reference: one some session holds is a replay (ERR_PAYMENT_REPLAYED).
-  const applied = new Set<string>();
-  const ref1 = await buy(method, await depositPayload(method, b, quote().price));
-  applied.add(ref1.reference);
-  assert.is(await method.charge(ref1.reference, 0n), 0n, 'nothing used, nothing charged');
+/** The channel's record and its onchain state: what a refused replay must leave exactly as it was. */
+async function snapshotOf(store: BatchChannelStore, id: Hex) {
+  return { record: store.get(id), chain: await channelOnChain(id) };
+}
 
-  // The charged amount is what counts: the next voucher is charged (0) + price, the same ceiling as the last one.
-  const again = ctx(await voucherPayload(method, b, quote().price));
-  const pre = await method.precheck(again);
-  assert.not.ok(applied.has(pre.reference), `a new purchase, not the last one's reference ${ref1.reference}`);
-  const ref2 = await method.authorize(again);
-  assert.is(ref2.reference, pre.reference);
-  applied.add(ref2.reference);
-  assert.is(await method.charge(ref2.reference, 120n), 2n * STEP_PRICE);
+/** The corrective 402's fields of a cumulative refusal (what the client re-syncs from). */
+async function corrective(p: Promise<unknown>): Promise<{ base: bigint; signedMax: bigint; signature: string }> {
+  try { await p; } catch (err) {
+    assert.instance(err, SluiceError);
+    assert.is((err as SluiceError).code, 'ERR_BATCH_CUMULATIVE_MISMATCH');
+    const d = (err as SluiceError).details as { channelState: { chargedCumulativeAmount: string }; voucherState: { signedMaxClaimable: string; signature: string } };
+    return { base: BigInt(d.channelState.chargedCumulativeAmount), signedMax: BigInt(d.voucherState.signedMaxClaimable), signature: d.voucherState.signature };
+  }
+  return assert.unreachable('expected a refusal') as never;
+}
+
+const STRANGER = '02:00:00:00:00:66';
+
+test('issue 37: a stranger replays the customer\'s last voucher after a partly used session, from another MAC: refused, nothing moves', async () => {
+  const { method, store, settler } = await parts();
+  const b = await newBuyer();
+  const deposit = await depositPayload(method, b, quote().price);
+  const ref = await buy(method, deposit);
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await method.charge(ref.reference, 180n), 3n * STEP_PRICE, '3 of the 10 steps used');
+  await settler.pass();
+  const before = await snapshotOf(store, id);
+  // The voucher the customer sent (readable on open WiFi, and on chain in the router's claim): ceiling 10 steps.
+  // Charged 3 + 7 unused steps = that ceiling: a 7-step purchase by it raised nothing and was granted before.
+  const lastVoucher = (deposit.payload as { voucher: unknown }).voucher;
+  const replay = { ...(await voucherPayload(method, b, quote().price)), payload: { type: 'voucher', channelConfig: channelConfig(b), voucher: lastVoucher } };
+  for (const steps of [7n, 6n, 10n, 1n]) {
+    assert.is(await refusal(method.precheck(ctx(replay, quote(steps), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH', `${steps} steps`);
+    assert.is(await refusal(method.precheck(ctx(deposit, quote(steps), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH', `the deposit payload, ${steps} steps`);
+  }
+  assert.is(await refusal(method.precheck(ctx(replay, quote(7n)))), 'ERR_BATCH_CUMULATIVE_MISMATCH', 'from the customer\'s own MAC too');
+  assert.equal(await snapshotOf(store, id), before, 'nothing recorded, nothing moved');
+
+  // The customer's own next purchase: charged + price is above the last ceiling, the spec's rule as before.
+  const next = await buy(method, await voucherPayload(method, b, 3n * STEP_PRICE + quote().price));
+  assert.is(await method.charge(next.reference, 60n), STEP_PRICE);
+});
+
+test('issue 37: a session that used nothing, then its voucher again (same and another device, after a restart): refused; the customer re-syncs and pays once', async () => {
+  const first = await parts();
+  const b = await newBuyer();
+  const deposit = await depositPayload(first.method, b, quote().price);
+  const ref1 = await buy(first.method, deposit);
+  const id = ref1.reference.split(':')[0] as Hex;
+  assert.is(await first.method.charge(ref1.reference, 0n), 0n, 'nothing used, nothing charged');
+  // The same voucher (a deterministic signature: exactly what the customer's client signs again as charged + price).
+  const same = await voucherPayload(first.method, b, quote().price);
+  assert.equal(same.payload.voucher, (deposit.payload as { voucher: unknown }).voucher, 'the same bytes');
+  const before = await snapshotOf(first.store, id);
+  for (const mac of [STRANGER, '02:00:00:00:00:01']) {
+    assert.is(await refusal(first.method.precheck(ctx(same, quote(), mac))), 'ERR_BATCH_CUMULATIVE_MISMATCH', mac);
+    assert.is(await refusal(first.method.precheck(ctx(deposit, quote(), mac))), 'ERR_BATCH_CUMULATIVE_MISMATCH', `deposit, ${mac}`);
+  }
+  // kill -9 and a restart: the floor is the record's own (on flash), not memory.
+  const { method, store, settler } = await parts();
+  assert.is(await refusal(method.precheck(ctx(same, quote(), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH', 'after a restart');
+  assert.equal(await snapshotOf(store, id), before, 'nothing recorded, nothing moved');
+
+  // The corrective 402 carries the floor: a base the customer's client accepts (between the claim and its own last
+  // voucher, whose signature it checks) and from which base + price is above every ceiling it signed.
+  const fix = await corrective(method.precheck(ctx(same)));
+  assert.equal(fix, { base: 1n, signedMax: quote().price, signature: (same.payload.voucher as { signature: string }).signature });
+  const ref2 = await buy(method, await voucherPayload(method, b, fix.base + quote().price));
+  assert.is(ref2.reference, `${id}:${quote().price + 1n}`);
+  // Used beyond the allotment (the gate's lag): charged what this purchase paid for, not its ceiling's extra unit.
+  assert.is(await method.charge(ref2.reference, 10_000n), quote().price);
   const receiverBefore = await usdc.balanceOf(receiver);
   await settler.pass();
-  assert.is(await usdc.balanceOf(receiver) - receiverBefore, 2n * STEP_PRICE, 'charged what the second session used, once');
+  assert.is(await usdc.balanceOf(receiver) - receiverBefore, quote().price, 'charged the second session once, never the first');
+});
+
+test('issue 37: after the refund, the last voucher replayed is refused (and after a new deposit); nothing moves', async () => {
+  const { method, store, settler } = await parts({ refund: 'on-request' });
+  const b = await newBuyer();
+  const deposit = await depositPayload(method, b, quote().price);
+  const ref = await buy(method, deposit);
+  const id = ref.reference.split(':')[0] as Hex;
+  await method.charge(ref.reference, 120n); // 2 steps
+  await settler.pass();
+  const out = await method.requestRefund(await refundPayload(method, b, 2n * STEP_PRICE));
+  assert.is(out.channel.refund.state, 'done');
+  const before = await snapshotOf(store, id);
+  const last = await voucherPayload(method, b, quote().price);
+  assert.is(await refusal(method.precheck(ctx(last, quote(8n), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
+  assert.is(await refusal(method.precheck(ctx(deposit, quote(8n), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
+  assert.equal(await snapshotOf(store, id), before, 'nothing recorded, nothing moved');
+  // The customer deposits again (a new purchase above the floor); the old voucher stays refused.
+  const again = await buy(method, await depositPayload(method, b, 2n * STEP_PRICE + quote().price));
+  await method.charge(again.reference, 60n);
+  assert.is(await refusal(method.precheck(ctx(last, quote(9n), STRANGER))), 'ERR_BATCH_CUMULATIVE_MISMATCH');
 });
 
 test('a running session topped up by a voucher alone: the ceiling rises, the session is charged once at its end', async () => {

@@ -197,7 +197,7 @@ export class Daemon {
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
     });
     listedIp = (mac) => meter.listedIp(mac, LISTED_IP_MAX_AGE_MS);
-    markingStore.markWith({ marks: () => meter.marks(), macOf: (id) => sessions.get(id)?.mac });
+    markingStore.markWith({ marks: () => meter.marks(), macOf: (id) => sessions.get(id)?.mac, openingMark: (mac) => meter.openingMark(mac) });
     gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));

@@ -145,6 +145,11 @@ export class Meter {
     return committedMarks(this.loop.counterTable);
   }
 
+  /** The reading a session opened now for `mac` is billed from after a restart (TickLoop.openingMark). */
+  openingMark(mac: string): CounterMark {
+    return this.loop.openingMark(mac.toLowerCase());
+  }
+
   stats(): MeterStats {
     return {
       ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount), final_readings: this.planner.finalReadings, kernel_quota_ends: this.brakes.ends,

@@ -100,24 +100,42 @@ export interface CounterMark {
 export function committedMarks(table: CounterTable): Map<string, CounterMark> {
   const ints = new Int32Array(table.ints);
   const floats = new Float64Array(table.floats);
-  const committed = Atomics.load(ints, H_COMMITTED_TICK);
   const count = Atomics.load(ints, H_SLOT_COUNT);
   const marks = new Map<string, CounterMark>();
   for (let slot = 0; slot < count; slot++) {
-    const ib = HEADER_INTS + slot * INT_STRIDE;
-    const fb = slot * FLOAT_STRIDE;
-    const pTick = ints[ib + I_P_TICK]!;
-    const pending = pTick !== 0 && pTick <= committed && pTick > ints[ib + I_C_TICK]!;
-    const tick = pending ? pTick : ints[ib + I_C_TICK]!;
-    const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
-    if (tick === 0 || (flags & FLAG_PRESENT) === 0) continue;
-    marks.set(macFromParts(ints[ib + I_MAC_HI]!, ints[ib + I_MAC_LO]!), {
+    const reading = readCommitted(ints, floats, slot);
+    if (reading !== undefined) marks.set(macFromParts(ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_HI]!, ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_LO]!), reading.mark);
+  }
+  return marks;
+}
+
+/**
+ * One slot's last committed reading (a pending half whose tick was committed counts) with its portal state code, or
+ * undefined when nothing is committed for it or the client was absent then.
+ */
+export function committedReading(table: CounterTable, slot: number): { mark: CounterMark; state: number } | undefined {
+  const ints = new Int32Array(table.ints);
+  if (slot < 0 || slot >= Atomics.load(ints, H_SLOT_COUNT)) return undefined;
+  return readCommitted(ints, new Float64Array(table.floats), slot);
+}
+
+function readCommitted(ints: Int32Array, floats: Float64Array, slot: number): { mark: CounterMark; state: number } | undefined {
+  const committed = Atomics.load(ints, H_COMMITTED_TICK);
+  const ib = HEADER_INTS + slot * INT_STRIDE;
+  const fb = slot * FLOAT_STRIDE;
+  const pTick = ints[ib + I_P_TICK]!;
+  const pending = pTick !== 0 && pTick <= committed && pTick > ints[ib + I_C_TICK]!;
+  const tick = pending ? pTick : ints[ib + I_C_TICK]!;
+  const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
+  if (tick === 0 || (flags & FLAG_PRESENT) === 0) return undefined;
+  return {
+    mark: {
       token: ints[ib + (pending ? I_P_TOKEN : I_C_TOKEN)]!,
       down: floats[fb + (pending ? F_P_DOWN : F_C_DOWN)]!,
       up: floats[fb + (pending ? F_P_UP : F_C_UP)]!,
-    });
-  }
-  return marks;
+    },
+    state: (flags >> 1) & 7,
+  };
 }
 
 /**

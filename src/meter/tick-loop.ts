@@ -23,7 +23,7 @@ import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
 import { SlotSessions } from './slot-sessions.ts';
 import { AddressBook } from './address-book.ts';
 import { MeterStatsRecorder } from './stats.ts';
-import { createTable, FLAG_PRESENT, seedTable, TableView, type CounterTable } from './table.ts';
+import { committedReading, createTable, FLAG_PRESENT, seedTable, TableView, type CounterMark, type CounterTable } from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
 
@@ -96,6 +96,22 @@ export class TickLoop {
 
   get counterTable(): CounterTable {
     return this.table;
+  }
+
+  /**
+   * The counter reading a session opened for `mac` now starts from (sessions journal it with the purchase: MarkingStore).
+   * The last committed reading shows the gate open: the portal's counters predate the session, so only bytes past
+   * them are its own (the restart's delta), and a re-auth before the session's gate opens is a new epoch anyway.
+   * Otherwise (absent, never read, gate closed) the auth that opens the gate starts the counters at 0, as the
+   * first-reading watch bills them: a zero mark (any reading of the new epoch is the session's, in full; the token
+   * is the closed gate's, kept by a portal that keeps it across the auth, else a new epoch, counted from 0 as well).
+   */
+  openingMark(mac: string): CounterMark {
+    const slot = this.macToSlot.get(mac);
+    const reading = slot === undefined ? undefined : committedReading(this.table, slot);
+    if (reading === undefined) return { token: 0, down: 0, up: 0 };
+    if (OPEN_GATE_CODES.has(reading.state)) return reading.mark;
+    return { token: reading.mark.token, down: 0, up: 0 };
   }
 
   /** Ticks as soon as possible (after the tick in flight, if any). */

@@ -24,7 +24,7 @@ interface Rig {
   paying(mac: string, bytes: number): Promise<Session>;
   /** Closes the meter and starts another on the same portal and sessions, from the marks the first one committed
    *  (`withMarks` false: none, as after a crash before the session's first checkpoint). */
-  restart(withMarks?: boolean): Promise<void>;
+  restart(withMarks?: boolean | Array<[string, CounterMark]>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -101,8 +101,8 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
       await r.meter.tick();
       return session;
     },
-    async restart(withMarks = true) {
-      const marks = withMarks ? [...r.meter.marks()] : [];
+    async restart(withMarks: boolean | Array<[string, CounterMark]> = true) {
+      const marks = Array.isArray(withMarks) ? withMarks : withMarks ? [...r.meter.marks()] : [];
       await r.meter.close();
       r.meter = newMeter(marks);
     },
@@ -887,6 +887,49 @@ test('a tick whose sessions did not change looks none of them up by MAC (the slo
   assert.is(t.usage.length, 2);
   assert.equal(t.gone, ['02:00:00:00:00:0c']);
   assert.is(lookups, 0);
+  await r.close();
+});
+
+// Issue 37 item 3: a purchase is journaled with the reading its session starts from (MarkingStore asks openingMark),
+// so a restart before the session's first checkpoint (nothing billed on flash) bills from it, not from its first reading.
+test('opening mark, gate closed: zero; a restart from it alone bills every byte since the auth', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  await r.meter.tick(); // Preauthenticated
+  r.now.t += 1000;
+  const mark = r.meter.openingMark(A); // taken as the purchase is written, before its gate opens
+  assert.equal([mark.down, mark.up], [0, 0]);
+  assert.equal(r.meter.openingMark(B), { token: 0, down: 0, up: 0 }, 'a client never read: zero too');
+  await r.buy(A, 10 * MiB);
+  r.portal.addTraffic(A, MiB, 64 * 1024);
+  r.now.t += 10;
+  await r.meter.tick();
+  // The crash: the journal holds the purchase and its mark, no checkpoint yet.
+  await r.restart([[A, mark]]);
+  r.portal.addTraffic(A, MiB / 2, 0);
+  r.now.t += 1000;
+  r.usage.length = 0;
+  await r.meter.tick();
+  assert.equal(r.usage.flat().map((u) => [u.mac, u.deltaDownloadBytes, u.deltaUploadBytes]), [[A, MiB + MiB / 2, 64 * 1024]]);
+  await r.close();
+});
+
+test('opening mark, gate already open (counters predate the purchase): that reading; a restart bills only past it', async () => {
+  const r = await rig();
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A); // authenticated by someone else earlier
+  r.portal.addTraffic(A, 5 * MiB, 0);
+  await r.meter.tick();
+  r.now.t += 1000;
+  const mark = r.meter.openingMark(A);
+  assert.equal([mark.down, mark.up], [5 * MiB, 0]);
+  await r.buy(A, 10 * MiB);
+  r.portal.addTraffic(A, MiB, 0);
+  await r.restart([[A, mark]]);
+  r.now.t += 1000;
+  r.usage.length = 0;
+  await r.meter.tick();
+  assert.equal(r.usage.flat().map((u) => [u.mac, u.deltaBytes]), [[A, MiB]], 'the 5 MiB before the purchase are not billed');
   await r.close();
 });
 

@@ -21,7 +21,7 @@ import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, st
 import { Gatekeeper, openPortal } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
 import { EscrowLedger } from './escrow/index.ts';
-import { startLanEndpoint } from './http/index.ts';
+import { startLanEndpoint, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import { VERSION } from './version.ts';
 
@@ -56,6 +56,8 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private state: 'starting' | 'running' | 'stopping' = 'starting';
   private object: UbusObjectHandle | undefined;
+  /** The LAN endpoint, once it listens (its figures in `stats`). */
+  private lan: HttpEndpoint | null = null;
   private stopping: Promise<void> | undefined;
   private readonly backend: DaemonBackend;
   private readonly config: ConfigReloader;
@@ -220,7 +222,7 @@ export class Daemon {
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, upto, valve }, log } = this;
+    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, upto, trial, valve }, log } = this;
     // Escrow holds are not stored: they follow from the ledger and the journal, so they are re-evaluated first, before
     // the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
     await escrow?.recheckAll();
@@ -236,9 +238,11 @@ export class Daemon {
     // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
     // that reads none within its fetch timeout leaves the lookup to read the portal itself.
     const { ndsctlTimeoutMs } = this.config.config.main;
-    const lan = await startLanEndpoint(this.config.config, x402, this.backend, valve, log, batch?.method ?? null, upto?.method ?? null,
+    const lan = await startLanEndpoint(this.config.config,
+      { x402, batch: batch?.method ?? null, upto: upto?.method ?? null, escrow: escrow !== null, trial: trial !== null }, this.backend, valve, log,
       (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
     if (lan) this.closers.unshift(() => lan.close());
+    this.lan = lan;
     await gates.start(endedWhileDown);
     await upstream.start();
     meter.start();
@@ -269,7 +273,7 @@ export class Daemon {
     const { sessions, meter, gates, kernelQuota, store, upstream, trial } = this.parts;
     return statsReply({
       startedAt: this.startedAt, config: this.config.config, restartRequired: this.config.restartRequired, problems: this.config.problems,
-      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: trial?.figures ?? null,
+      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: trial?.figures ?? null, http: this.lan,
     });
   }
 

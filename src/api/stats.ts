@@ -18,6 +18,8 @@ export interface StatsSources {
   kernelQuota: Figures | null;
   /** Free trials granted and refused since start, and the devices the ledger remembers (null: the ledger is damaged). */
   trials: { granted: number; refused: number; remembered: number } | null;
+  /** The LAN endpoint (null: not listening): the methods it cannot serve, PC-sync's nonce figures. */
+  http?: Figures | null;
 }
 
 export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
@@ -31,6 +33,7 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     gates: s.gates.stats(),
     kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
     trials: s.trials ? { ...s.trials } : { available: false },
+    http: s.http ? s.http.stats() : { listening: false },
     journal: s.journal.stats(),
     upstream: s.upstream.stats(),
     config: redactConfig(s.config).main,

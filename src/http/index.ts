@@ -1,6 +1,7 @@
 /**
- * The daemon's entry to the LAN endpoint: starts it when http.listen is set and x402, batch_settlement or radius is
- * enabled, else says why not.
+ * The daemon's entry to the LAN endpoint: starts it when http.listen is set and anything configured is served over it
+ * (lanEndpointUses), else says why not. A method configured but not running (its state file damaged) keeps the
+ * endpoint up for the others; its own routes answer ERR_PAYMENT_METHOD_UNAVAILABLE.
  */
 import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
@@ -44,31 +45,74 @@ function portalDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-export async function startLanEndpoint(config: Config, x402: X402Method | null, backend: SluiceBackend, valve: Valve, log: Log,
-  batch: BatchSettlementMethod | null = null, upto: UptoMethod | null = null, fromTicks?: TickClientList): Promise<HttpEndpoint | null> {
+/** The methods the daemon opened (null / false: off, or configured but left out because its state is damaged). */
+export interface LanMethods {
+  x402: X402Method | null;
+  batch: BatchSettlementMethod | null;
+  upto: UptoMethod | null;
+  /** Escrow sessions (x402-session) run: POST /receipt takes their receipts. */
+  escrow: boolean;
+  /** The trial method runs (its ledger read back). */
+  trial: boolean;
+}
+
+/**
+ * What the configuration serves over the LAN endpoint, each a reason to run it: the x402 schemes (/buy, the pay page),
+ * escrow's receipts (/receipt), RADIUS vouchers (/voucher), free trials (/trial), plans for several devices
+ * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
+ * from the methods that opened: a damaged state file must not take the others' routes down.
+ */
+export function lanEndpointUses(config: Config): string[] {
+  const uses: string[] = [];
+  if (config.x402.enabled) uses.push('x402');
+  if (config.batchSettlement.enabled) uses.push('batch_settlement');
+  if (config.upto.enabled) uses.push('upto');
+  if (config.escrow.enabled) uses.push('escrow');
+  if (config.radius.enabled) uses.push('radius');
+  if (config.pricing.some((p) => p.trialEvery !== undefined)) uses.push('trial');
+  if (config.pricing.some((p) => (p.devices ?? 1) > 1)) uses.push('devices');
+  if (config.http.pcsyncSecret !== '') uses.push('pcsync');
+  return uses;
+}
+
+/** The payment methods configured that did not open (their state cannot be read back), by their method names. */
+export function unavailableMethods(config: Config, methods: LanMethods): string[] {
+  return [
+    ...(config.x402.enabled && !methods.x402 ? ['x402'] : []),
+    ...(config.batchSettlement.enabled && !methods.batch ? ['batch-settlement'] : []),
+    ...(config.upto.enabled && !methods.upto ? ['upto'] : []),
+    ...(config.escrow.enabled && !methods.escrow ? ['x402-session'] : []),
+    ...(!methods.trial ? ['trial'] : []),
+  ];
+}
+
+export async function startLanEndpoint(config: Config, methods: LanMethods, backend: SluiceBackend, valve: Valve, log: Log,
+  fromTicks?: TickClientList): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
-  // The endpoint sells with x402 (exact, batch-settlement, upto), its pay page also takes RADIUS vouchers, and it takes
-  // PC-sync logouts: any one is reason to run it.
   const pcsyncOn = config.http.pcsyncSecret !== '';
-  if (!x402 && !batch && !upto && !config.radius.enabled && !pcsyncOn) {
-    log.warn('http.listen is set but neither x402, batch_settlement, upto nor radius is enabled, nor http.pcsync_secret set: the LAN endpoint stays off');
+  const uses = lanEndpointUses(config);
+  if (uses.length === 0) {
+    log.warn('http.listen is set but nothing is served over it (no x402, batch_settlement, upto, escrow or radius enabled, no trial or several-devices plan, no http.pcsync_secret): the LAN endpoint stays off');
     return null;
   }
+  const { x402, batch, upto } = methods;
+  const unavailable = unavailableMethods(config, methods);
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled, unavailable,
       portalDir: portalDir(),
       pcsync: pcsyncOn
-        ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs) }
+        ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log) }
         : null,
       captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
       macOf: (ip) => directory.macOf(ip),
       maxConnections,
       log,
     });
-    log.info('LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections });
+    log.info('LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections, serves: uses.join(','),
+      ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }) });
     return endpoint;
   } catch (err) {
     const e = toSluiceError(err);

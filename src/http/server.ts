@@ -60,6 +60,11 @@ export interface HttpEndpointOptions {
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
+   * Payment methods configured but not running (their state file cannot be read back: 'x402', 'batch-settlement',
+   * 'upto', 'x402-session', 'trial'): their routes answer 503 ERR_PAYMENT_METHOD_UNAVAILABLE, the others work.
+   */
+  unavailable?: readonly string[];
+  /**
    * The MAC of the portal client with this IP, or null (portal client list); throws ERR_HTTP_CLIENT_AMBIGUOUS when two
    * clients have it. The daemon passes a ClientDirectory's: shared reads, never one per request.
    */
@@ -143,12 +148,14 @@ function statusOf(code: string): number {
   if (code === 'ERR_DEVICE_BUSY' || code === 'ERR_DEVICE_LIMIT') return 409;
   if (code === 'ERR_PCSYNC_SIGNATURE' || code === 'ERR_PCSYNC_EXPIRED') return 401;
   if (code === 'ERR_PCSYNC_REPLAYED') return 409;
-  if (code === 'ERR_PCSYNC_STORE') return 503;
+  // Flash failing, or the record of used nonces damaged: refused until it is mended or the window has passed.
+  if (code === 'ERR_PCSYNC_STORE' || code === 'ERR_PCSYNC_NONCES_LOST') return 503;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
   if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED') return 403;
   if (code === 'ERR_TRIAL_PLAN') return 400;
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
+  if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE') return 503;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
   if (code === 'ERR_RESTORE_INVALID') return 400;
@@ -157,6 +164,15 @@ function statusOf(code: string): number {
   if (code === 'ERR_SESSION_MOVE_TARGET' || code === 'ERR_SESSION_MOVING') return 409;
   if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
   return 500;
+}
+
+/** The x402 scheme a payload names → the payment method that takes it. */
+const METHOD_OF_SCHEME: Record<string, string> = { exact: 'x402', 'batch-settlement': 'batch-settlement', upto: 'upto' };
+
+function methodUnavailable(method: string): SluiceError {
+  return new SluiceError('ERR_PAYMENT_METHOD_UNAVAILABLE',
+    `payment method ${method} is unavailable on this router: its state file cannot be read back (the operator is told; docs/operations.md)`,
+    { details: { method, httpStatus: 503 } });
 }
 
 export class HttpEndpoint {
@@ -266,7 +282,9 @@ export class HttpEndpoint {
     const upto = this.options.upto ?? null;
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false },
+      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false,
+        // Configured but down (a damaged state file): the page can say so instead of offering nothing.
+        unavailable: [...(this.options.unavailable ?? [])] },
       plans: backend.pricing().map((p) => {
         const batchOffer = (plan: string): unknown => {
           // A plan with no asset has no token to deposit: not offered (as `exact` does not offer it).
@@ -287,7 +305,11 @@ export class HttpEndpoint {
     const { backend, x402 } = this.options;
     const batch = this.options.batch ?? null;
     const upto = this.options.upto ?? null;
-    if (!x402 && !batch && !upto) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+    if (!x402 && !batch && !upto) {
+      const down = this.unavailable(['x402', 'batch-settlement', 'upto']);
+      if (down) throw methodUnavailable(down);
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
+    }
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
     if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
@@ -310,6 +332,9 @@ export class HttpEndpoint {
     const signature = req.headers['payment-signature'];
     // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
     const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
+    // A payload for a scheme whose method is down is told so, not handed to another scheme's parser.
+    const downForScheme = scheme !== null && METHOD_OF_SCHEME[scheme] !== undefined ? this.unavailable([METHOD_OF_SCHEME[scheme]!]) : null;
+    if (downForScheme) throw methodUnavailable(downForScheme);
     const method = scheme === 'upto' && upto ? 'upto'
       : typeof signature === 'string' && batch && (!x402 || scheme === 'batch-settlement') ? 'batch-settlement' : 'x402';
     let mac: string | null = null;
@@ -373,6 +398,7 @@ export class HttpEndpoint {
     const batch = this.options.batch ?? null;
     let answer: RouteAnswer;
     try {
+      if (!batch && this.unavailable(['batch-settlement'])) throw methodUnavailable('batch-settlement');
       if (!batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
       if (url?.pathname === '/batch/channel') {
         answer = channelRoute(batch, url);
@@ -393,6 +419,7 @@ export class HttpEndpoint {
   }
 
   private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    if (this.unavailable(['x402-session'])) { req.resume(); throw methodUnavailable('x402-session'); }
     const body = await readJsonBody(req, MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
@@ -457,6 +484,7 @@ export class HttpEndpoint {
    * {payment: {method: trial, device}}. `device` is the pay page's token for this browser (payments/trial.ts).
    */
   private async trial(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    if (this.unavailable(['trial'])) { req.resume(); throw methodUnavailable('trial'); }
     const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_INVALID_ARGUMENT', '{plan, device?}');
     const { plan, device } = body;
     if (typeof plan !== 'string' || plan === '' || plan.length > 64) throw new SluiceError('ERR_INVALID_ARGUMENT', 'plan must be a plan id');
@@ -541,6 +569,19 @@ export class HttpEndpoint {
     const s = this.options.backend.session({ mac });
     if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
     return send(res, 200, { session: sessionView(s, this.options.backend.now()) });
+  }
+
+  /** The first of `methods` that is configured but down, or null. */
+  private unavailable(methods: readonly string[]): string | null {
+    return methods.find((m) => this.options.unavailable?.includes(m)) ?? null;
+  }
+
+  /** `stats` → `http`: where it listens, the methods it cannot serve, PC-sync's nonce figures. */
+  stats(): object {
+    return {
+      listening: true, port: this.port, unavailable: [...(this.options.unavailable ?? [])],
+      pcsync: this.options.pcsync ? this.options.pcsync.nonces.stats(this.options.backend.now()) : { enabled: false },
+    };
   }
 
   close(): Promise<void> {

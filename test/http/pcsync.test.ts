@@ -6,7 +6,7 @@
  * redacted. The real daemon: test/http/pcsync-daemon.test.ts.
  */
 import { request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -159,8 +159,8 @@ test('the nonce is on flash before the logout runs: a replay after a restart is 
     } finally {
       await first.close();
     }
-    const saved = JSON.parse(readFileSync(join(dir, PCSYNC_NONCES_FILE), 'utf8')) as Array<[string, number]>;
-    assert.ok(saved.some(([n]) => n === 'restart-nonce-1'), 'on flash');
+    const saved = JSON.parse(readFileSync(join(dir, PCSYNC_NONCES_FILE), 'utf8')) as { nonces: Array<[string, number]> };
+    assert.ok(saved.nonces.some(([n]) => n === 'restart-nonce-1'), 'on flash');
     const second = await start(ended, { dir });
     try {
       const replay = await post(second.port, body, headers);
@@ -169,6 +169,46 @@ test('the nonce is on flash before the logout runs: a replay after a restart is 
     } finally {
       await second.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged nonce file is not "no nonces": calls signed up to the start plus a window are refused, and that floor outlives a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pcsync-'));
+  const file = join(dir, PCSYNC_NONCES_FILE);
+  const T = Date.parse('2026-05-01T12:00:00Z');
+  const claim = async (ledger: NonceLedger, nonce: string, ts: number, now: number): Promise<string> => {
+    try { await ledger.claim(nonce, ts, now); return 'ok'; } catch (err) { return (err as { code: string }).code; }
+  };
+  try {
+    for (const damaged of ['{"nonces":[["a-nonce-01', '[["a-nonce-01", "yesterday"]]', '{"refused_up_to":"soon","nonces":[]}', '42', '']) {
+      writeFileSync(file, damaged);
+      const ledger = await NonceLedger.open(dir, WINDOW, T);
+      // Signed just before the restart (a captured call), and one signed by a PC clock a whole window ahead.
+      assert.is(await claim(ledger, 'captured-01', T - 1000, T + 1000), 'ERR_PCSYNC_NONCES_LOST', damaged);
+      assert.is(await claim(ledger, 'captured-02', T + WINDOW, T + 1000), 'ERR_PCSYNC_NONCES_LOST');
+      assert.equal(ledger.stats(T + 1000), { nonces: 'damaged', refused_up_to: T + WINDOW, claimed: 0, replayed: 0, refused_nonces_lost: 2, not_saved: 0 });
+    }
+    // Past the floor a call runs and the file is sound again, the floor written with it: a restart within the window
+    // still refuses what the lost file may have held.
+    const ledger = await NonceLedger.open(dir, WINDOW, T);
+    const later = T + WINDOW + 1000;
+    assert.is(await claim(ledger, 'fresh-call-01', later, later), 'ok');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { refused_up_to: number; nonces: Array<[string, number]> };
+    assert.equal(saved, { refused_up_to: T + WINDOW, nonces: [['fresh-call-01', later]] });
+    const restarted = await NonceLedger.open(dir, WINDOW, later + 1000);
+    assert.is(await claim(restarted, 'captured-03', T + 10, later + 1000), 'ERR_PCSYNC_NONCES_LOST');
+    assert.is(await claim(restarted, 'fresh-call-01', later, later + 1000), 'ERR_PCSYNC_REPLAYED');
+    // A window after the floor, the window alone refuses what it covered: the figures say 'ok' again.
+    assert.is(restarted.stats(T + 2 * WINDOW + 1).nonces, 'ok');
+    // The file an earlier version wrote (a bare list of pairs) still reads; a missing file is no nonces, not damage.
+    writeFileSync(file, JSON.stringify([['old-format-01', later]]));
+    const upgraded = await NonceLedger.open(dir, WINDOW, later);
+    assert.is(await claim(upgraded, 'old-format-01', later, later), 'ERR_PCSYNC_REPLAYED');
+    assert.is(upgraded.stats(later).nonces, 'ok');
+    rmSync(file);
+    assert.is((await NonceLedger.open(dir, WINDOW, later)).stats(later).nonces, 'ok');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -95,7 +95,7 @@ test('a command whose nonce cannot be saved is not run, and says why', async () 
   }
 });
 
-test('a damaged nonces.json is not read as "no nonces": a command signed before the restart is refused, a new one runs', async () => {
+test('a damaged nonces.json is not read as "no nonces": a command signed before the restart is refused, a new one runs, and a restart after it still refuses the old one', async () => {
   const dir = tempDir();
   try {
     const ran: string[] = [];
@@ -117,6 +117,16 @@ test('a damaged nonces.json is not read as "no nonces": a command signed before 
     const fresh = await channel.answer(Buffer.from(signed({ ...grant, ts: Date.now(), nonce: 'grant-nonce-0004' })));
     assert.is(fresh['ok'], true, JSON.stringify(fresh));
     assert.equal(ran, ['grant'], 'a command signed after the restart runs');
+    // That command's save rewrote the file sound: the bound was saved with it, so another restart within the window
+    // still refuses the grant signed before the damage (it was read as empty once the file was sound again).
+    const restarted = new CommandChannel({
+      verifier: new CommandVerifier(SECRET, 300_000), log: recordingLog(lines),
+      command: async (name) => { ran.push(name); return null; },
+    });
+    await restarted.open(dir);
+    const again = await restarted.answer(Buffer.from(signed(grant)));
+    assert.is((again['error'] as Record<string, unknown> | undefined)?.['code'], 'ERR_MQTT_COMMAND_REPLAYED', JSON.stringify(again));
+    assert.equal(ran, ['grant'], 'the grant signed before the damage never ran');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

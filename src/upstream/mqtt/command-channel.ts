@@ -4,13 +4,14 @@
  * on flash (nonces.json in the queue directory, fsynced) BEFORE the command runs: a kill -9 between the two loses at
  * most a command that never ran (its sender sees no reply and sends a new one), never lets the same signed command
  * run twice. A command whose nonce cannot be saved is not run. A damaged nonces.json (torn by a bad flash, edited by
- * hand) is not read as "no nonces": every command signed before the daemon read it is refused instead.
+ * hand) is not read as "no nonces": every command signed before the daemon read it is refused instead, and that
+ * bound is saved with the next nonces, so a restart soon after still refuses them (storage/nonce-file.ts, shared with
+ * PC-sync's nonces).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toSluiceError, type SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
+import { nonceFileText, readNonceFile, writeFileAtomic } from '../../storage/index.ts';
 import { CommandError, type CommandVerifier } from './commands.ts';
 
 const NONCES_FILE = 'nonces.json';
@@ -33,23 +34,11 @@ export class CommandChannel {
   /** Restores the nonces saved in `dir` and saves them there from now on. */
   async open(dir: string): Promise<void> {
     this.dir = dir;
-    let text: string;
-    try {
-      text = await readFile(join(dir, NONCES_FILE), 'utf8');
-    } catch (err) {
-      // None yet; or no directory to hold one (ENOTDIR: then no save can succeed either, and no command runs).
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      return this.lost(`cannot read ${NONCES_FILE}: ${toSluiceError(err).message}`);
-    }
-    let saved: unknown;
-    try {
-      saved = JSON.parse(text) as unknown;
-    } catch {
-      return this.lost(`${NONCES_FILE} is not JSON`);
-    }
-    if (!Array.isArray(saved)) return this.lost(`${NONCES_FILE} is not a list`);
-    this.deps.verifier.restore(saved as Array<[string, number]>);
+    const read = await readNonceFile(join(dir, NONCES_FILE), NONCES_FILE);
+    if (read.state === 'damaged') return this.lost(read.reason);
+    if (read.state === 'absent') return;
+    this.deps.verifier.restore(read.seen.nonces);
+    if (read.seen.refusedUpTo !== null) this.deps.verifier.refuseSignedUpTo(read.seen.refusedUpTo);
   }
 
   private lost(reason: string): void {
@@ -107,7 +96,7 @@ export class CommandChannel {
     const dir = this.dir;
     if (dir === null) return Promise.resolve(null);
     // The snapshot of the nonces is taken when the write starts, after the writes queued before it: it holds them all.
-    const write = this.saving.then(() => writeFileAtomic(join(dir, NONCES_FILE), JSON.stringify(this.deps.verifier.nonces()), { mode: 0o600 }));
+    const write = this.saving.then(() => writeFileAtomic(join(dir, NONCES_FILE), nonceFileText(this.deps.verifier.saved()), { mode: 0o600 }));
     this.saving = write.catch(() => undefined);
     return write.then(() => null, (err: unknown) => toSluiceError(err));
   }

@@ -10,6 +10,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
+import type { SeenNonces } from '../../storage/index.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import { decode } from './messages.ts';
 
@@ -54,6 +55,20 @@ export class CommandVerifier {
   nonces(): Array<[string, number]> {
     this.prune();
     return [...this.seen];
+  }
+
+  /**
+   * What to keep across a restart: the nonces within the window, and the floor of refuseSignedUpToNow while it still
+   * refuses something the window would not (kept, a restart after the next save still refuses what the lost file held).
+   */
+  saved(): SeenNonces {
+    const nonces = this.nonces();
+    return { nonces, refusedUpTo: this.floor >= this.clock.now() - this.windowMs ? this.floor : null };
+  }
+
+  /** A floor saved by an earlier run (saved()): commands signed at or before `ts` stay refused. */
+  refuseSignedUpTo(ts: number): void {
+    this.floor = Math.max(this.floor, ts);
   }
 
   /**

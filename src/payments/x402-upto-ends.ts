@@ -5,20 +5,35 @@
  * `reconcile` settles the authorizations whose sessions ended while sluice was down, releases those no session holds
  * (a grant the journal never got: nothing used, nothing settled) and asks again for the amounts on flash without an
  * answer.
+ *
+ * The one rule for every extension of a session (a top-up by any method, an admin `grant`, ubus `change`, a CoA
+ * Session-Timeout, a late gate opening, a restart): a live session may run past an open authorization's deadline
+ * minus UPTO_SETTLE_MARGIN_S only with that authorization settled. `settleDue` (every 30 s, and at start) settles it
+ * then for its share of the usage so far and the session carries on under what else pays for it (a later
+ * authorization, a prepaid top-up, an operator's grant); what its ceiling bought beyond that usage leaves the session,
+ * nobody paying for it any more. Enforced by time, not at each door, so no door can miss it.
  */
 import { toSluiceError } from '../errors.ts';
 import type { UptoConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { loadEvm, UptoStore } from '../x402/index.ts';
-import { isLive, type Session, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
+import { loadEvm, UptoStore, type UptoRecord } from '../x402/index.ts';
+import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
-import { UPTO_METHOD_NAME, UptoMethod } from './x402-upto.ts';
+import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
+
+/** What upto needs of the sessions: reading them, hearing their ends, and shrinking one an early settle left unpaid. */
+export type UptoSessions = SessionReadView & SessionEventsView & Pick<SessionControlPort, 'setLimits'>;
 
 export interface UptoEndsOptions {
   method: UptoMethod;
-  sessions: SessionReadView & SessionEventsView;
+  sessions: UptoSessions;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
+  clock?: Clock;
+  timers?: Timers;
+  /** How often open authorizations are looked at for a deadline come (default 30 s; the margin is 600 s). */
+  sweepMs?: number;
 }
 
 function uptoRefsOf(s: Session): string[] {
@@ -42,8 +57,14 @@ export function allocateUsage(used: bigint, capacities: readonly bigint[]): bigi
 export class UptoEnds {
   /** Sessions ended whose end record is not durable yet: their references and what they used. */
   private readonly endsUnwritten = new Map<string, { refs: string[]; used: bigint }>();
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private sweepTimer: TimerHandle | null = null;
+  private sweeping: Promise<void> | null = null;
 
   constructor(private readonly options: UptoEndsOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
     options.sessions.on('ended', (s) => {
       const refs = uptoRefsOf(s);
       if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, used: BigInt(s.used) });
@@ -63,16 +84,89 @@ export class UptoEnds {
     for (const [i, ref] of refs.entries()) await this.settle(ref, shares[i] ?? 0n);
   }
 
-  private async settle(reference: string, used: bigint): Promise<void> {
+  private async settle(reference: string, used: bigint, early?: EarlySettle): Promise<void> {
     try {
-      await this.options.method.settle(reference, used);
+      await this.options.method.settle(reference, used, early);
     } catch (err) {
       // Nothing on flash changed (the amount is written before /settle): the next start settles it.
       this.options.log.warn('upto settle not written; the next start settles it', { reference, reason: toSluiceError(err).message });
     }
   }
 
-  /** At start, after the sessions' recovery: every open authorization against the journal, then the pending settles. */
+  /**
+   * Settles, for the usage so far, every open authorization of a live session whose deadline minus the settle margin
+   * has come (see the rule above). Resolves once those settles have an answer (or are pending on flash); a call while
+   * one runs waits for it.
+   */
+  settleDue(now = this.clock.now()): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.settleDueOnce(now).finally(() => { this.sweeping = null; });
+    return this.sweeping;
+  }
+
+  private async settleDueOnce(now: number): Promise<void> {
+    const due = new Set(this.options.method.dueReferences(BigInt(Math.floor(now / 1000))));
+    if (due.size === 0) return;
+    // Only when something is due: the sessions' list is a copy of every session.
+    for (const s of this.options.sessions.list({})) {
+      if (!isLive(s) || !uptoRefsOf(s).some((r) => due.has(r))) continue;
+      for (const reference of uptoRefsOf(s)) {
+        if (!due.has(reference)) continue;
+        // Read again for each: the one before may have shrunk it, and usage moves on.
+        const current = this.options.sessions.get(s.id);
+        if (!current || !isLive(current)) break;
+        const refs = uptoRefsOf(current);
+        const shares = allocateUsage(BigInt(current.used), refs.map((r) => this.options.method.capacity(r) ?? 0n));
+        const share = shares[refs.indexOf(reference)] ?? 0n;
+        this.options.log.info('upto: an authorization\'s deadline comes before its session\'s end: settled for the usage so far',
+          { reference, session: s.id, used: share.toString() });
+        await this.settle(reference, share, { allotment: current.allotment, shrink: (by) => this.shrink(s.id, by) });
+      }
+    }
+  }
+
+  /** Takes `by` units from a live session's allotment (a time session's deadline moves with it); none left: nothing. */
+  private async shrink(id: string, by: bigint): Promise<void> {
+    const s = this.options.sessions.get(id);
+    if (!s || !isLive(s)) return;
+    const allotment = s.allotment > by ? s.allotment - by : 0n;
+    await this.options.sessions.setLimits(id, s.metric === 'seconds' ? { seconds: allotment } : { bytes: allotment });
+  }
+
+  /** Looks at the open authorizations every sweepMs until the method closes. */
+  start(): void {
+    if (this.sweepTimer !== null || this.options.method.isClosed) return;
+    this.sweepTimer = this.timers.setTimeout(() => {
+      this.sweepTimer = null;
+      if (this.options.method.isClosed) return;
+      void this.settleDue().catch((err: unknown) => this.options.log.warn('upto: settling due authorizations failed; tried again', { reason: toSluiceError(err).message }))
+        .finally(() => this.start());
+    }, this.options.sweepMs ?? UPTO_SETTLE_RETRY_MS);
+  }
+
+  close(): void {
+    if (this.sweepTimer !== null) this.timers.clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /**
+   * Sessions an early settle was to shrink when sluice stopped: shrunk now if their allotment is still the one the
+   * mark was written with (the journal never got the change), else only the mark is dropped.
+   */
+  private async finishShrinks(): Promise<void> {
+    for (const r of this.options.method.unshrunk()) {
+      const holder = this.options.sessions.list({}).find((s) => uptoRefsOf(s).includes(r.reference) && isLive(s));
+      const from = (r.shrink as NonNullable<UptoRecord['shrink']>).from;
+      const pending = holder !== undefined && holder.allotment.toString() === from ? holder : null;
+      await this.options.method.shrinkSession(r, pending ? (by) => this.shrink(pending.id, by) : async () => {});
+    }
+  }
+
+  /**
+   * At start, after the sessions' recovery: every open authorization against the journal, the shrinks a stop cut
+   * short, the authorizations whose deadline came while sluice was down (settled at once, if they still can be: after
+   * the deadline itself nothing can), then the pending settles; then the sweep runs.
+   */
   async reconcile(): Promise<void> {
     const holders = new Map<string, Session>();
     for (const s of this.options.sessions.list({})) for (const ref of uptoRefsOf(s)) holders.set(ref, s);
@@ -85,7 +179,10 @@ export class UptoEnds {
     }
     // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles nothing).
     for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used));
+    await this.finishShrinks();
+    await this.settleDue();
     await this.options.method.retryPending();
+    this.start();
   }
 }
 
@@ -98,7 +195,7 @@ export interface UptoPart {
 export interface OpenUptoOptions {
   config: UptoConfig;
   stateDir: string;
-  sessions: SessionReadView & SessionEventsView;
+  sessions: UptoSessions;
   endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>;
   log: Log;
 }
@@ -108,7 +205,7 @@ export async function openUpto(o: OpenUptoOptions): Promise<UptoPart> {
   // viem, for the Permit2 digest hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
   await loadEvm();
   const store = await UptoStore.open(o.stateDir);
-  const method = new UptoMethod(o.config, { store, log: o.log });
+  const method = new UptoMethod(o.config, { store, log: o.log, sessions: o.sessions });
   const ends = new UptoEnds({ method, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
   return { method, ends };
 }

@@ -22,6 +22,7 @@ import {
   FacilitatorClient, UPTO_SCHEME, checkUptoTerms, knownTokenDomain, parseUptoPayment, uptoReference, verifyUptoSignature,
   type Address, type UptoPayment, type UptoRecord, type UptoStore,
 } from '../x402/index.ts';
+import { isLive, type Session } from '../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from './types.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
@@ -38,6 +39,17 @@ export interface UptoMethodOptions {
   clock?: Clock;
   timers?: Timers;
   retryMs?: number;
+  /** The MAC's session, for a top-up: the authorization must outlast the session as the top-up leaves it. */
+  sessions?: { byMac(mac: string): Session | null };
+}
+
+/**
+ * An authorization settled while its session runs (its deadline comes before the session's end): `allotment` is the
+ * session's now; `shrink` takes from the session what the authorization's ceiling bought and nobody pays for any more.
+ */
+export interface EarlySettle {
+  allotment: bigint;
+  shrink(by: bigint): Promise<void>;
 }
 
 interface Checked { payment: UptoPayment; reference: string }
@@ -148,8 +160,20 @@ export class UptoMethod implements PaymentMethod {
       amount: settled ? (r.amount ?? '0') : '0' };
   }
 
-  /** The latest a session bought by `quote` can end (Unix seconds), or null when nothing bounds it (a data plan without time_limit). */
-  private sessionEnd(quote: Quote, nowS: bigint): bigint | null {
+  /**
+   * The latest a session bought (or topped up, for `mac`'s live session) by `quote` can end (Unix seconds), or null
+   * when nothing bounds it (a data plan without time_limit). A time top-up ends where the session ends now plus what it
+   * buys; a data top-up moves no deadline, so it ends at the session's own, if it has one.
+   */
+  private sessionEnd(quote: Quote, nowS: bigint, mac?: string): bigint | null {
+    const live = mac === undefined ? null : this.options.sessions?.byMac(mac) ?? null;
+    const nowMs = Number(nowS) * 1000;
+    // A session spent already is not topped up (the purchase starts a new one), nor one of the other metric (refused).
+    if (live && isLive(live) && live.metric === quote.metric && live.expiresAt !== null && live.expiresAt > nowMs
+      && (live.metric === 'seconds' || live.used < live.allotment)) {
+      const liveEndS = BigInt(Math.ceil(live.expiresAt / 1000));
+      return quote.metric === 'seconds' ? liveEndS + quote.allotment : liveEndS;
+    }
     if (quote.metric === 'seconds') return nowS + quote.allotment;
     return quote.timeLimit !== undefined ? nowS + quote.timeLimit : null;
   }
@@ -175,12 +199,19 @@ export class UptoMethod implements PaymentMethod {
     const payment = parseUptoPayment(ctx.request.payment?.payload);
     if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
     const nowS = BigInt(Math.floor(ctx.now / 1000));
-    const end = this.sessionEnd(ctx.quote, nowS);
+    const end = this.sessionEnd(ctx.quote, nowS, ctx.request.mac);
     if (end === null || end + BigInt(UPTO_SETTLE_MARGIN_S) > nowS + BigInt(c.maxTimeoutSeconds)) {
       // The authorization could expire while the session runs: the router would have given what it can never collect.
+      // A top-up counts from the session's end: topped up too early, its own share would come after its deadline.
+      const alone = this.sessionEnd(ctx.quote, nowS);
+      const topUp = end !== null && alone !== null && end > alone;
       throw new SluiceError('ERR_UPTO_AUTHORIZATION_INVALID',
-        `plan ${ctx.quote.plan}: a session could outlast upto.max_timeout_seconds (${c.maxTimeoutSeconds} s) minus ${UPTO_SETTLE_MARGIN_S} s to settle`
-        + (end === null ? ' (a data plan needs a time_limit)' : ''), { details: { reason: 'upto_session_outlasts_authorization' } });
+        topUp
+          ? `plan ${ctx.quote.plan}: topped up now, the session would end at ${end}, later than an authorization signed now can be settled `
+            + `(upto.max_timeout_seconds ${c.maxTimeoutSeconds} s minus ${UPTO_SETTLE_MARGIN_S} s); top up nearer the session's end`
+          : `plan ${ctx.quote.plan}: a session could outlast upto.max_timeout_seconds (${c.maxTimeoutSeconds} s) minus ${UPTO_SETTLE_MARGIN_S} s to settle`
+            + (end === null ? ' (a data plan needs a time_limit)' : ''),
+        { details: { reason: topUp ? 'upto_topup_outlasts_authorization' : 'upto_session_outlasts_authorization' } });
     }
     checkUptoTerms(payment, {
       chainId: c.chainId, payTo: c.payTo as Address, asset: ctx.quote.asset as Address, ceiling: ctx.quote.price,
@@ -233,25 +264,54 @@ export class UptoMethod implements PaymentMethod {
    * The session paid by `reference` ended having used `used` (bytes or seconds): settles the metered steps × price
    * (at most the ceiling), once. The amount goes on flash before /settle; zero settles nothing. A second call, or one
    * for an authorization already settling, charges nothing new (it asks again for a pending one).
+   * `early`: the session still runs (the authorization's deadline comes first): the record keeps the usage it covers
+   * (whole steps, at most the ceiling's), its share from then on, and what its ceiling bought beyond that leaves the
+   * session (`early.shrink`, marked on flash first) before /settle.
    */
-  async settle(reference: string, used: bigint): Promise<UptoSettleResult> {
+  async settle(reference: string, used: bigint, early?: EarlySettle): Promise<UptoSettleResult> {
     const r = this.options.store.get(reference);
     if (!r) return { status: 'none' };
     if (r.state === 'settling') return this.send(await this.askedAgain(r));
     if (r.state !== 'open') return { status: 'none' };
     const max = BigInt(r.maxAmount);
     const pricePerStep = BigInt(r.pricePerStep);
-    const steps = meteredSteps(used, BigInt(r.stepSize), pricePerStep === 0n ? 0n : max / pricePerStep);
+    const stepSize = BigInt(r.stepSize);
+    const maxSteps = pricePerStep === 0n ? 0n : max / pricePerStep;
+    const steps = meteredSteps(used, stepSize, maxSteps);
     let amount = steps * pricePerStep;
     if (amount > max) amount = max;
+    let intent: UptoRecord = amount === 0n ? { ...r, state: 'settled', amount: '0' } : { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
+    if (early) {
+      const capacity = maxSteps * stepSize;
+      const covered = steps * stepSize < capacity ? steps * stepSize : capacity;
+      intent = { ...intent, covered: covered.toString() };
+      if (covered < capacity) intent.shrink = { from: early.allotment.toString(), by: (capacity - covered).toString() };
+    }
+    await this.options.store.put(intent);
+    if (intent.shrink && early) intent = await this.shrinkSession(intent, early.shrink);
     if (amount === 0n) {
-      await this.options.store.put({ ...r, state: 'settled', amount: '0' });
       this.options.log?.info('upto session used nothing: nothing settled', { reference });
       return { status: 'settled', amount: 0n, transaction: null };
     }
-    const settling: UptoRecord = { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
-    await this.options.store.put(settling);
-    return this.send(settling);
+    return this.send(intent);
+  }
+
+  /**
+   * Takes from the session what `r`'s ceiling bought beyond the usage it was settled for, then drops the mark. Refused
+   * (the journal): the mark stays, and the next start shrinks the session (UptoEnds.reconcile).
+   */
+  async shrinkSession(r: UptoRecord, shrink: (by: bigint) => Promise<void>): Promise<UptoRecord> {
+    if (!r.shrink) return r;
+    try {
+      await shrink(BigInt(r.shrink.by));
+    } catch (err) {
+      this.options.log?.warn('upto: the session could not be shrunk to what its settled authorization paid for; the next start does it',
+        { reference: r.reference, reason: toSluiceError(err).message });
+      return r;
+    }
+    const { shrink: _done, ...rest } = this.options.store.get(r.reference) ?? r;
+    await this.options.store.put(rest);
+    return rest;
   }
 
   private send(r: UptoRecord): Promise<UptoSettleResult> {
@@ -316,10 +376,14 @@ export class UptoMethod implements PaymentMethod {
     return again;
   }
 
-  /** Bytes or seconds the ceiling of `reference` buys (its share of a session's usage), or null when unknown. */
+  /**
+   * Bytes or seconds `reference` pays for (its share of a session's usage): what its ceiling buys, or, settled while
+   * its session ran, the usage it was settled for. Null when unknown.
+   */
   capacity(reference: string): bigint | null {
     const r = this.options.store.get(reference);
     if (!r) return null;
+    if (r.covered !== undefined) return BigInt(r.covered);
     const pricePerStep = BigInt(r.pricePerStep);
     return pricePerStep === 0n ? 0n : (BigInt(r.maxAmount) / pricePerStep) * BigInt(r.stepSize);
   }
@@ -328,6 +392,21 @@ export class UptoMethod implements PaymentMethod {
   openReferences(): string[] {
     return this.options.store.list('open').map((r) => r.reference);
   }
+
+  /**
+   * Open authorizations that must be settled by now (Unix seconds): their deadline minus the settle margin has come.
+   * A session may run past that only with the authorization settled for its usage so far (UptoEnds.settleDue).
+   */
+  dueReferences(nowS: bigint): string[] {
+    return this.options.store.list('open').filter((r) => BigInt(r.deadline) - BigInt(UPTO_SETTLE_MARGIN_S) <= nowS).map((r) => r.reference);
+  }
+
+  /** Records settled while their session ran whose session may not have been shrunk yet (a crash, a refused write). */
+  unshrunk(): UptoRecord[] {
+    return this.options.store.list().filter((r) => r.shrink !== undefined);
+  }
+
+  get isClosed(): boolean { return this.closed; }
 
   close(): void {
     this.closed = true;

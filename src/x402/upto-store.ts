@@ -42,6 +42,17 @@ export interface UptoRecord {
   asked?: number;
   /** `failed` / `unconfirmed`: the facilitator's reason. */
   reason?: string;
+  /**
+   * Settled while its session ran (its deadline came first: payments/x402-upto-ends.ts): the usage, bytes or seconds,
+   * this authorization pays for, decimal — its share of the session from then on, whatever its ceiling would buy.
+   */
+  covered?: string;
+  /**
+   * Settled while its session ran for less than its ceiling buys: the session loses what nobody pays for any more
+   * (`by` units), and had `from` as its allotment before. On flash before the session is shrunk, dropped once it is:
+   * a start that finds it shrinks the session if its allotment is still `from`.
+   */
+  shrink?: { from: string; by: string };
   /** While open or settling: what /settle is sent (paymentRequirements.amount is set to the metered amount then). */
   request?: { x402Version: 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
 }

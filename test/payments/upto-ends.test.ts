@@ -92,13 +92,21 @@ async function setup(list: Session[] = [], answers: Array<{ status: number; body
     maxTimeoutSeconds: 86_400, timeoutMs: 1000 }, { store, fetch: fakeFetch, timers: { setTimeout: () => 0, clearTimeout: () => {} } });
   const ended: Array<(s: Session) => void> = [];
   let written: (ids: readonly string[]) => void = () => {};
-  const sessions = { on: (_e: string, l: (s: Session) => void) => { ended.push(l); return () => {}; }, list: () => list, get: () => undefined, byMac: () => undefined };
+  const limits: Array<{ id: string; seconds?: bigint; bytes?: bigint }> = [];
+  const sessions = { on: (_e: string, l: (s: Session) => void) => { ended.push(l); return () => {}; }, list: () => list,
+    get: (id: string) => list.find((s) => s.id === id), byMac: () => undefined,
+    setLimits: async (id: string, change: { seconds?: bigint; bytes?: bigint }) => {
+      limits.push({ id, ...change });
+      const s = list.find((x) => x.id === id)!;
+      s.allotment = change.bytes ?? change.seconds ?? s.allotment;
+      return s;
+    } };
   const ends = new UptoEnds({ method, sessions: sessions as never, endsWritten: { onEndsWritten: (l) => { written = l; return () => {}; } }, log });
   const settled = (n: number) => new Promise<void>((resolve) => {
     const check = () => { if (settles.length >= n) resolve(); else wake = check; };
     check();
   });
-  return { store, method, ends, settles, end: (s: Session) => { for (const l of ended) l(s); }, write: (ids: string[]) => written(ids), settled };
+  return { store, method, ends, settles, limits, end: (s: Session) => { for (const l of ended) l(s); }, write: (ids: string[]) => written(ids), settled };
 }
 
 test('settled only once the end is on flash; a top-up\'s two authorizations share the usage; zero usage settles nothing', async () => {
@@ -133,6 +141,54 @@ test('reconcile at start: ended while down → settled from the journal; no sess
   const reopened = await UptoStore.open(dir);
   assert.is(reopened.get('0x1:1')?.request, undefined, 'a finished record drops its payload');
   assert.is(reopened.get('0x3:1')?.request?.paymentRequirements.scheme, 'upto');
+});
+
+/** An authorization whose deadline minus the 600 s settle margin has come, its deadline itself not yet. */
+function due(reference: string, maxSteps = 10n): UptoRecord {
+  return { ...record(reference, maxSteps), deadline: String(Math.floor(Date.now() / 1000) + 300) };
+}
+
+test('a restart after the deadline minus the margin: a live session\'s authorization is settled at once for the usage so far', async () => {
+  // A time session extended (a grant, a CoA) past its authorization: 7 of its 10 minutes used when sluice comes back.
+  const live = { ...session('live', ['0x1:1'], 420, 'ACTIVE'), allotment: 7200n };
+  const t = await setup([live]);
+  await t.store.put(due('0x1:1'));
+  await t.ends.reconcile();
+  assert.equal(t.settles, [{ amount: '70000' }], '7 steps, before the deadline');
+  assert.equal({ state: t.store.get('0x1:1')?.state, covered: t.store.get('0x1:1')?.covered }, { state: 'settled', covered: '420' });
+  assert.equal(t.limits, [{ id: 'live', seconds: 7200n - 180n }], 'the 3 minutes nobody pays for any more leave the session');
+  assert.is(t.store.get('0x1:1')?.shrink, undefined, 'the mark is dropped once the session is shrunk');
+  await t.ends.settleDue();
+  assert.is(t.settles.length, 1, 'settled once');
+});
+
+test('a data session past its first authorization\'s deadline carries on under the top-up; the end settles the rest on the top-up', async () => {
+  const s = { ...session('d', ['0x1:1', '0x1:2'], 3_000_000, 'ACTIVE'), metric: 'bytes', allotment: 20_000_000n } as Session;
+  const t = await setup([s]);
+  await t.store.put({ ...due('0x1:1'), stepSize: '1000000' }); // 10 × 1 MB
+  await t.store.put({ ...record('0x1:2'), stepSize: '1000000' });
+  await t.ends.settleDue();
+  assert.equal(t.settles, [{ amount: '30000' }], '3 MB used: 3 steps');
+  assert.equal(t.limits, [{ id: 'd', bytes: 13_000_000n }], 'the 7 MB the first ceiling bought beyond that leave the session');
+  assert.is(t.store.get('0x1:2')?.state, 'open', 'the top-up is not due');
+  // The session ends at its new allotment: 3 MB on the first (settled), 10 MB on the top-up.
+  t.end({ ...s, used: 13_000_000, state: 'EXPIRED' });
+  t.write(['d']);
+  await t.settled(2);
+  assert.equal(t.settles.map((x) => x.amount), ['30000', '100000']);
+});
+
+test('a stop between the shrink mark and the session\'s change: the next start shrinks it once', async () => {
+  const s = { ...session('m', ['0x1:1'], 120, 'ACTIVE'), allotment: 7200n };
+  const t = await setup([s, { ...session('n', ['0x2:1'], 120, 'ACTIVE'), allotment: 7000n }]);
+  await t.store.put({ ...record('0x1:1'), state: 'settling', amount: '20000', asked: 1, covered: '120', shrink: { from: '7200', by: '480' } });
+  // Its session was shrunk already (its allotment is no longer the one the mark was written with): only the mark goes.
+  await t.store.put({ ...record('0x2:1'), state: 'settling', amount: '20000', asked: 1, covered: '120', shrink: { from: '7480', by: '480' } });
+  await t.ends.reconcile();
+  assert.equal(t.limits, [{ id: 'm', seconds: 6720n }]);
+  assert.is(t.store.get('0x1:1')?.shrink, undefined);
+  assert.is(t.store.get('0x2:1')?.shrink, undefined);
+  assert.equal(t.settles.map((x) => x.amount), ['20000', '20000'], 'the pending settles asked again');
 });
 
 test('a refused first ask is failed (nothing moved); a refused repeat after a lost answer is unconfirmed (it may have moved, once)', async () => {

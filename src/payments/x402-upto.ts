@@ -3,7 +3,9 @@
  * ONE Permit2 authorization of a maximum = the quote's price (the ceiling); the session is granted the quote's
  * allotment, so the gate (and the kernel quota of a data plan) never runs past what the ceiling buys; at the
  * session's end sluice settles ONCE the metered steps × price per step (never above the ceiling), and nothing at all
- * when nothing was used: no /settle, no transaction, the authorization simply expires.
+ * when nothing was used: no /settle, no transaction, the authorization simply expires. If the session is extended past
+ * the authorization's deadline minus UPTO_SETTLE_MARGIN_S, it is settled then instead, for the usage so far
+ * (x402-upto-ends.ts: settleDue; docs/upto.md "No extension outlives an authorization").
  *
  * Order, each step refusing before the next can move money:
  *   the facilitator lists upto on our network (its /supported answer gives the facilitator address the payer must

@@ -65,6 +65,7 @@ export function planView(plan: PricingPlan): BlobmsgTable {
     max_steps: plan.maxSteps.toString(),
     ...(plan.timeLimit !== undefined && { time_limit: plan.timeLimit.toString() }),
     ...(plan.trialEvery !== undefined && { trial_every: plan.trialEvery.toString() }),
+    ...(plan.trialLimit !== undefined && { trial_limit: plan.trialLimit }),
     ...(plan.devices !== undefined && { devices: plan.devices }),
     ...(plan.displayName !== undefined && { display_name: plan.displayName }),
     // Bits per second (a speed tier), as numbers: far below 2^53.

@@ -31,6 +31,13 @@ import {
 
 /** A plan's `devices` at most (sessions' MAX_DEVICES, which config cannot import: config sits below sessions). */
 export const MAX_PLAN_DEVICES = 16;
+/**
+ * Trials of one plan per `trial_every` on one router unless `trial_limit` says otherwise: what bounds a device that
+ * changes its MAC *and* clears its browser for each trial (payments/trial.ts). Far above a busy café's daily guests.
+ */
+export const DEFAULT_TRIAL_LIMIT = 500;
+/** The trial ledger keeps MAX_TRIAL_KEYS keys, two per trial at most: a cap above this could not be counted. */
+const MAX_TRIAL_LIMIT = 10_000;
 
 export class ConfigError extends SluiceError {
   readonly problems: readonly ConfigProblem[];
@@ -159,6 +166,11 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
     return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
   });
   if (trialEvery !== null) plan.trialEvery = trialEvery;
+  const trialLimit = r.parsed<number | null>('trial_limit', null, (v) => {
+    if (trialEvery === null) return { ok: false, reason: 'is for free-trial plans (trial_every): remove it, or set trial_every' };
+    return parseInteger(v, 0, MAX_TRIAL_LIMIT);
+  });
+  if (trialEvery !== null) plan.trialLimit = trialLimit ?? DEFAULT_TRIAL_LIMIT;
   const devices = r.parsed('devices', 1, int(1, MAX_PLAN_DEVICES));
   if (devices > 1) plan.devices = devices;
   // Shown on a phone and sent in JSON: printable text only (no control characters), short enough for one line.

@@ -81,6 +81,11 @@ export interface PricingPlan {
    */
   trialEvery?: bigint;
   /**
+   * `trial_limit`: at most this many trials of this plan per `trial_every` on this router, all devices together
+   * (0 = no cap). Set on every trial plan (DEFAULT_TRIAL_LIMIT when the option is absent), never on another.
+   */
+  trialLimit?: number;
+  /**
    * `devices`: how many devices one purchase covers, sharing its one allotment (the buyer's page shows a code the
    * others type on theirs). Absent = 1 (the seed's single device, with the device-limit switch).
    */

@@ -152,7 +152,7 @@ function statusOf(code: string): number {
   if (code === 'ERR_PCSYNC_STORE' || code === 'ERR_PCSYNC_NONCES_LOST') return 503;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
   if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
-  if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED') return 403;
+  if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED' || code === 'ERR_TRIAL_LIMIT') return 403;
   if (code === 'ERR_TRIAL_PLAN') return 400;
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE') return 503;

@@ -45,6 +45,7 @@ export function quote(plan: PricingPlan, input: QuoteInput = {}): Quote {
     asset: plan.asset, currency: plan.currency, decimals: plan.decimals, stepSize: plan.stepSize, pricePerStep: plan.pricePerStep,
     ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
     ...(plan.trialEvery !== undefined && { trialEvery: plan.trialEvery }),
+    ...(plan.trialLimit !== undefined && { trialLimit: plan.trialLimit }),
     ...(plan.devices !== undefined && { devices: plan.devices }),
   };
 }

@@ -6,8 +6,9 @@
  * A trial is keyed on the device's MAC and, when the pay page sends one, on its device token (a random id it keeps in
  * the browser's storage): a phone that rotates its private MAC but keeps its browser gets no second trial, nor does
  * one that re-joins with the same MAC. What a determined abuser can still do: change the MAC *and* clear the browser's
- * storage (or use another browser) — a router sees nothing else that survives both; a per-router cap belongs to the
- * plan's admin (keep the trial short and slow).
+ * storage (or use another browser) — a router sees nothing else that survives both. What bounds that is the plan's
+ * `trial_limit`: at most so many trials of the plan per `trial_every` on this router, all devices together (default
+ * 500, config/load.ts), counted from the ledger (one MAC key per trial granted), refused ERR_TRIAL_LIMIT past it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ export const TRIALS_FILE = 'trials.json';
 export const MAX_TRIAL_KEYS = 20_000;
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
-export interface TrialFigures { granted: number; refused: number; remembered: number }
+export interface TrialFigures { granted: number; refused: number; remembered: number; limited: number }
 
 /** The keys a trial of `plan` is known by: the device's MAC, and its device token if it sent a well-formed one. */
 export function trialKeys(plan: string, request: PurchaseRequest): string[] {
@@ -41,7 +42,7 @@ export class TrialMethod implements PaymentMethod {
   readonly name = TRIAL_METHOD_NAME;
   readonly adminOnly = false;
   readonly sellsTrials = true;
-  readonly figures: TrialFigures = { granted: 0, refused: 0, remembered: 0 };
+  readonly figures: TrialFigures = { granted: 0, refused: 0, remembered: 0, limited: 0 };
   /** Key → when (ms) its last trial was granted. Insertion order is age order (re-set keys move to the end). */
   private readonly given = new Map<string, number>();
   private writing: Promise<void> = Promise.resolve();
@@ -88,6 +89,23 @@ export class TrialMethod implements PaymentMethod {
         this.figures.refused++;
         const nextAt = at + every;
         throw new SluiceError('ERR_TRIAL_USED', `this device had its free trial of plan ${quote.plan}; the next one from ${new Date(nextAt).toISOString()}`, {
+          details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
+        });
+      }
+    }
+    const limit = quote.trialLimit ?? 0;
+    if (limit > 0) {
+      // Trials of this plan within the interval, all devices: each granted trial set one MAC key (at its grant).
+      const prefix = `${quote.plan}|mac:`;
+      let count = 0;
+      let oldest = Infinity;
+      for (const [k, at] of this.given) {
+        if (k.startsWith(prefix) && now - at < every) { count++; oldest = Math.min(oldest, at); }
+      }
+      if (count >= limit) {
+        this.figures.limited++;
+        const nextAt = oldest + every;
+        throw new SluiceError('ERR_TRIAL_LIMIT', `this router gave its ${limit} free trials of plan ${quote.plan} for now; the next one from ${new Date(nextAt).toISOString()}`, {
           details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
         });
       }

@@ -44,6 +44,8 @@ export interface Quote {
   timeLimit?: bigint;
   /** The plan's `trial_every` (seconds): a free trial, once per device per this interval (payments/trial.ts). */
   trialEvery?: bigint;
+  /** The plan's `trial_limit`: trials of it per `trial_every` on this router, all devices together (0: no cap). */
+  trialLimit?: number;
   /** The plan's `devices` (> 1): how many devices the session sold may cover, sharing its allotment. */
   devices?: number;
 }

@@ -123,6 +123,13 @@ test('pricing problems are named pricing[<id>].<option> with the reason and the 
   assert.equal(bad(`\toption price_per_step 1\n\toption trial_every 1d\n`), ['pricing[x].trial_every'], 'a trial is free');
   assert.equal(bad(`\toption price_per_step 0\n\toption trial_every soon\n`), ['pricing[x].trial_every']);
   assert.is(load(`config pricing 'try'\n\toption price_per_step 0\n\toption step_size 15m\n\toption trial_every 1d\n`).pricing[0]!.trialEvery, 86_400n);
+  // trial_limit: a trial plan's cap per interval on the router, 500 unless set; 0 is no cap; only on a trial plan.
+  assert.is(load(`config pricing 'try'\n\toption price_per_step 0\n\toption step_size 15m\n\toption trial_every 1d\n`).pricing[0]!.trialLimit, 500);
+  assert.is(load(`config pricing 'try'\n\toption price_per_step 0\n\toption step_size 15m\n\toption trial_every 1d\n\toption trial_limit 0\n`).pricing[0]!.trialLimit, 0);
+  assert.is(load(`config pricing 'p'\n\toption price_per_step 1\n`).pricing[0]!.trialLimit, undefined);
+  assert.equal(bad(`\toption price_per_step 0\n\toption trial_limit 5\n`), ['pricing[x].trial_limit'], 'not a trial plan');
+  assert.equal(bad(`\toption price_per_step 0\n\toption trial_every 1d\n\toption trial_limit 10001\n`), ['pricing[x].trial_limit']);
+  assert.equal(bad(`\toption price_per_step 0\n\toption trial_every 1d\n\toption trial_limit many\n`), ['pricing[x].trial_limit']);
 });
 
 test('pricing: a data plan\'s time_limit (time and data in one plan, whichever comes first)', () => {

@@ -28,10 +28,10 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal');
 }
 
-async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-trial-'))) {
+async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-trial-')), plan: PricingPlan = trialPlan) {
   const env = await setup();
   const trial = TrialMethod.open(dir);
-  const merchant = new Merchant({ pricing: new Pricing([paid, trialPlan]), sessions: env.manager, payments: createPaymentRegistry([cash, trial]), clock: env.time });
+  const merchant = new Merchant({ pricing: new Pricing([paid, plan]), sessions: env.manager, payments: createPaymentRegistry([cash, trial]), clock: env.time });
   const buy = (mac: string, device?: string) =>
     merchant.purchase({ mac, plan: 'trial', payment: { method: 'trial', ...(device !== undefined && { device }) } });
   return { ...env, dir, trial, merchant, buy };
@@ -51,7 +51,34 @@ test('a trial plan gives its allowance once per device per interval; the next on
   await r.time.advance(DAY);
   const tomorrow = await r.buy('02:00:00:00:0a:01');
   assert.is(tomorrow.session.allotment, 900n, 'a day later');
-  assert.equal({ ...r.trial.figures, remembered: undefined }, { granted: 3, refused: 1, remembered: undefined });
+  assert.equal({ ...r.trial.figures, remembered: undefined }, { granted: 3, refused: 1, remembered: undefined, limited: 0 });
+  await r.manager.close();
+  rmSync(r.dir, { recursive: true, force: true });
+});
+
+test('trial_limit caps the trials of a plan per interval on this router, all devices together (a MAC and browser changed for each trial): the next from when the oldest leaves the interval', async () => {
+  const r = await rig(undefined, { ...trialPlan, trialLimit: 2 });
+  await r.buy('02:00:00:00:0d:01', 'tok_rotating-device-0001');
+  await r.time.advance(60_000);
+  await r.buy('02:00:00:00:0d:02', 'tok_rotating-device-0002');
+  let refusal: unknown;
+  try { await r.buy('02:00:00:00:0d:03', 'tok_rotating-device-0003'); } catch (err) { refusal = err; }
+  assert.is((refusal as { code: string }).code, 'ERR_TRIAL_LIMIT', 'a third new device (new MAC, new browser) within the day');
+  const first = JSON.parse(readFileSync(join(r.dir, TRIALS_FILE), 'utf8'))['trial|mac:02:00:00:00:0d:01'] as number;
+  assert.is((refusal as { details: { next_at: number } }).details.next_at, Math.ceil((first + DAY) / 1000), 'when the first trial leaves the interval');
+  assert.is(r.manager.list().length, 2, 'nothing granted past the cap');
+  assert.is(r.trial.figures.limited, 1);
+  await r.time.advance(DAY - 60_000);
+  await r.buy('02:00:00:00:0d:03', 'tok_rotating-device-0003');
+  assert.is(r.manager.list().length, 3, 'once the first trial is a day old, one more');
+  await r.manager.close();
+  rmSync(r.dir, { recursive: true, force: true });
+});
+
+test('trial_limit 0: no cap', async () => {
+  const r = await rig(undefined, { ...trialPlan, trialLimit: 0 });
+  for (let i = 0; i < 5; i++) await r.buy(`02:00:00:00:0e:0${i}`);
+  assert.is(r.manager.list().length, 5);
   await r.manager.close();
   rmSync(r.dir, { recursive: true, force: true });
 });

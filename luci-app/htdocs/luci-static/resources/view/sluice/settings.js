@@ -723,6 +723,13 @@ return view.extend({
 			return (pps === '0') ? true : _('A free trial has price per step 0');
 		};
 
+		o = s.option(form.Value, 'trial_limit', _('Free trials per interval'),
+			_('At most this many free trials of this plan per "Free trial every" on this router, all devices together: what stops a device that changes its MAC and clears its browser for each trial. 0 = no limit. Empty = 500.'));
+		o.modalonly = true;
+		o.datatype = 'range(0,10000)';
+		o.depends({ trial_every: '', '!reverse': true });
+		/* no placeholder: the help says the default */
+
 		o = s.option(form.Value, 'display_name', _('Name for customers'),
 			_('The plan\'s title on the pay page, 1 to 64 characters. Empty = the plan ID, capitalized.'));
 		o.modalonly = true;

@@ -289,6 +289,8 @@ export class Daemon {
       Promise.resolve().then(fn).then(() => undefined, (err: unknown) => { this.log.warn(`stop: ${what} failed`, { reason: toSluiceError(err).message }); });
     const { meter, upstream, ubus, sessions, valve } = this.parts;
     await step('meter', () => meter.close());
+    // Ends being written now are announced upstream once on flash (`end-written`): before the sinks close, not lost.
+    await step('end records', () => sessions.writesSettled());
     await step('upstream', () => upstream.close());
     for (const close of this.closers) await step('payment method', close);
     await step('ubus object', async () => { if (ubus.state === 'ready') await this.object?.remove(); });

@@ -115,7 +115,10 @@ export class EventPublisher {
     });
     sessions.on('ended', (s) => {
       log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
-      // Sent once the portal answered the deauth (bounded wait), so it says whether the gate closed.
+    });
+    // The event goes out once the end is on flash (a crash before that brings the session back ACTIVE: no event may
+    // have said it ended), and once the portal answered the deauth (bounded wait), so it says whether the gate closed.
+    sessions.on('end-written', (s) => {
       void waitForClose(gates, s.mac, options.gateWaitMs ?? GATE_REPLY_WAIT_MS).then((gate) => {
         this.send('ended', { session: sessionView(s, this.clock.now()), gate });
       });

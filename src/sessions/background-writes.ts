@@ -10,7 +10,7 @@ import type { TimerHandle, Timers } from './time.ts';
 
 export class BackgroundWrites {
   private readonly writes = new Set<Promise<void>>();
-  private readonly unwrittenEnds = new Map<string, EndRecord>();
+  private readonly unwrittenEnds = new Map<string, { record: EndRecord; onWritten: (() => void) | undefined }>();
   private endRetry: TimerHandle | null = null;
   private stopped = false;
 
@@ -26,9 +26,13 @@ export class BackgroundWrites {
     return this.unwrittenEnds.size;
   }
 
-  /** An end record, written in the background; kept and retried if the store refuses it. */
-  end(record: EndRecord): Promise<void> {
-    return this.track(this.store.append([record]), 'end record', () => this.keepEnd(record));
+  /**
+   * An end record, written in the background; kept and retried if the store refuses it. `onWritten` runs once it is
+   * durable (on the first write or the retry that wrote it), never for an end that was not written.
+   */
+  end(record: EndRecord, onWritten?: () => void): Promise<void> {
+    const write = this.store.append([record]).then(() => { onWritten?.(); });
+    return this.track(write, 'end record', () => this.keepEnd(record, onWritten));
   }
 
   /** A write whose failure becomes a warning (and runs `onFailure`); settle() waits for it. */
@@ -51,10 +55,13 @@ export class BackgroundWrites {
   /** Writes the ends the store refused before, in one append; on failure they wait for the next try. */
   async retryEnds(): Promise<void> {
     if (this.unwrittenEnds.size === 0) return;
-    const records = [...this.unwrittenEnds.values()];
+    const kept = [...this.unwrittenEnds.values()];
     try {
-      await this.store.append(records);
-      for (const r of records) if (this.unwrittenEnds.get(r.id) === r) this.unwrittenEnds.delete(r.id);
+      await this.store.append(kept.map((k) => k.record));
+      for (const k of kept) {
+        if (this.unwrittenEnds.get(k.record.id) === k) this.unwrittenEnds.delete(k.record.id);
+        k.onWritten?.();
+      }
     } catch {
       // Still failing (the journal reports its own condition in stats): try again later.
     }
@@ -73,8 +80,8 @@ export class BackgroundWrites {
     this.stopped = true;
   }
 
-  private keepEnd(record: EndRecord): void {
-    this.unwrittenEnds.set(record.id, record);
+  private keepEnd(record: EndRecord, onWritten: (() => void) | undefined): void {
+    this.unwrittenEnds.set(record.id, { record, onWritten });
     this.armEndRetry();
   }
 

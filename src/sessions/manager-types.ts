@@ -36,7 +36,17 @@ export type SessionEvents = {
   rates: [session: Session];
   /** A live session now belongs to another MAC (move(): on flash already); `from` is the MAC it left. */
   moved: [session: Session, from: string];
+  /**
+   * The session ended: at once, before its end record is on flash (the gate must close, the meter stop billing it,
+   * whether or not the write succeeds). What announces the end outside (RADIUS Stop, the ubus event, the hook, MQTT)
+   * waits for `end-written`: a crash before the write brings the session back ACTIVE, and an announced end must not.
+   */
   ended: [session: Session];
+  /**
+   * The session's end record is durable (its first write, or a retry after the store refused it): once per end, never
+   * for an end never written. Not emitted for the ends recover() makes (the sinks read those from recovered()).
+   */
+  'end-written': [session: Session];
   /** A device joined a multi-device session (on flash): the gate opens for `mac`, the meter bills it to the session. */
   joined: [session: Session, mac: string];
   /** A joined device was removed (on flash): its gate closes; the session and its other devices go on. */

@@ -51,6 +51,8 @@ export class SessionManager {
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
+  /** recover() is ending what ran out while sluice was down: those ends are reported through recovered(), not `end-written`. */
+  private recovering = false;
   /** Data sessions billed at least once by this process: their first usage was checkpointed soon (see checkpoints.ts). */
   private readonly billedOnce = new Set<string>();
   private readonly figures = new FiguresWriter();
@@ -119,6 +121,7 @@ export class SessionManager {
     this.phase = 'open';
     const now = this.clock.now();
     const report: RecoveryReport = { active: [], ended: [], warnings: loaded.warnings };
+    this.recovering = true;
     for (const session of [...this.reg.live()]) {
       const cause = limitReached(session, now);
       if (cause) {
@@ -129,6 +132,7 @@ export class SessionManager {
         report.active.push(viewSession(session, now));
       }
     }
+    this.recovering = false;
     for (const w of loaded.warnings) this.events.emit('warning', w);
     this.prune(now);
     this.recovery = report;
@@ -388,8 +392,10 @@ export class SessionManager {
     this.billedOnce.delete(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
     const record: EndRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
-    const written = this.writes.end(record);
     const view = copySession(ended);
+    // The announcements (RADIUS Stop, events, hook, MQTT) follow the durable end; recovery's ends reach the sinks
+    // through recovered() instead.
+    const written = this.writes.end(record, this.recovering ? undefined : () => this.events.emit('end-written', copySession(view)));
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
     return { session: view, written };
@@ -540,6 +546,14 @@ export class SessionManager {
   }
 
   /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
+  /**
+   * Waits for the end records and checkpoints in flight (their `end-written` told): a clean stop calls it before it
+   * closes the upstream sinks, so an end written during the stop is still announced.
+   */
+  writesSettled(): Promise<void> {
+    return this.writes.settle();
+  }
+
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {

@@ -15,7 +15,8 @@ import type { EscrowClosed, SessionFigures, SessionNumbers, SinkEvent, SinkStats
 export interface SessionSource {
   on(event: 'started', listener: (s: Session) => void): () => void;
   on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
-  on(event: 'ended', listener: (s: Session) => void): () => void;
+  /** The session's end record is durable (the manager's `end-written`): only then is an end announced upstream. */
+  on(event: 'end-written', listener: (s: Session) => void): () => void;
   figuresOf(id: string, now?: number): SessionFigures | null;
   figuresInto(id: string, now: number, out: SessionNumbers, slot?: number): boolean;
 }
@@ -64,7 +65,9 @@ export class SinkHost {
     this.detach.push(
       source.on('started', (session) => this.emit({ type: 'started', at: this.clock.now(), session })),
       source.on('topup', (session, payment) => this.emit({ type: 'topup', at: this.clock.now(), session, payment })),
-      source.on('ended', (session) => this.emit({ type: 'ended', at: this.clock.now(), session })),
+      // Not at `ended`: a RADIUS Stop, an MQTT or hook report of an end that a crash then undoes (the session back
+      // ACTIVE after the restart) would be a lie upstream billing acts on.
+      source.on('end-written', (session) => this.emit({ type: 'ended', at: this.clock.now(), session })),
     );
   }
 

@@ -29,16 +29,23 @@ test('deposit with the wallet; the window closes; the session ends: charged the 
   assert.is(await rig.world.usdc.balanceOf(rig.buyer.address), FUNDS - PRICE, 'on-request: nothing back yet');
 });
 
-test('the page again without a wallet (the captive window): pays one step from the deposit by a voucher alone', async () => {
+test('the page again without a wallet (the captive window): the deposit left does not reach a ceiling above the last one, so it asks for the wallet and signs nothing', async () => {
+  // issue 37: a new purchase signs above the last ceiling (a voucher at or below it could be anyone's replay); the
+  // deposit was exactly that ceiling, so even one step needs one more unit in the channel: a wallet prompt.
   prompts.length = 0;
+  const before = storage.get('sluice-batch-channel');
   const page = await loadPage({ base: rig.world.base, storage, languages: ['en-US'], now: Date.now() });
   const box = page.byId('channel');
   assert.match(box.text(), new RegExp(`Charged for your access: ${Number(charged) / 1e6} USDC`));
+  const { button, steps } = rig.batchButton(page);
+  steps.value = '1';
+  steps.dispatch('input');
+  assert.is(button.textContent, 'Deposit and go online', 'the button does not promise a payment from the deposit');
   await buy(page, 1n);
-  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-  assert.equal(prompts, [], 'no wallet');
-  charged += await terminate();
-  await rig.world.lab.waitFor(async () => (await rig.world.usdc.balanceOf(rig.world.receiver)) === charged, 60_000, 'claimed and settled');
+  assert.is(page.byId('message').className, 'error');
+  assert.match(page.byId('message').textContent, /No browser wallet found/);
+  assert.equal(prompts, [], 'no wallet, nothing signed');
+  assert.is(JSON.parse(storage.get('sluice-batch-channel')!).ceiling, JSON.parse(before!).ceiling, 'no new voucher kept');
 });
 
 test('"give me the rest back now": the page\'s key signs the refund request; the customer gets exactly the rest, to the unit', async () => {

@@ -122,7 +122,7 @@ test('the deposit is offered beside the prepaid price, in each of the five langu
 });
 
 test('a returning customer without a wallet (the captive window) pays by a voucher alone, signed by the key the browser kept', async () => {
-  const ch = storedChannel({ charged: 30_000n, ceiling: 100_000n, balance: 100_000n });
+  const ch = storedChannel({ charged: 30_000n, ceiling: 40_000n, balance: 100_000n });
   const stage: Stage = { signed: [], buy: () => paid };
   const page = await loadPage({ handler: router(stage), storage: ch.storage });
   assert.is(batchBox(page).button!.textContent, 'Pay from my deposit');
@@ -136,6 +136,15 @@ test('a returning customer without a wallet (the captive window) pays by a vouch
   assert.is(p.payload.voucher.maxClaimableAmount, '50000', 'charged + the price of 2 steps');
   assert.is(p.payload.voucher.signature, await ch.voucher(50_000n), 'signed by the stored key');
   assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).ceiling, '50000');
+
+  // issue 37: the last session used little (charged + price is below the last ceiling): the voucher goes one unit above
+  // the last ceiling this browser signed, never at or below it (that one anyone could replay).
+  const low = storedChannel({ charged: 30_000n, ceiling: 100_000n, balance: 200_000n });
+  const stage2: Stage = { signed: [], buy: () => paid };
+  const page2 = await loadPage({ handler: router(stage2), storage: low.storage });
+  await click(page2, 2);
+  assert.is(page2.byId('message').className, 'ok', page2.byId('message').textContent);
+  assert.equal(stage2.signed.map((x) => x.payload.voucher.maxClaimableAmount), ['100001']);
 });
 
 test('"Pay from my deposit" only when what is left covers the price: after a refund the button asks for a deposit again', async () => {
@@ -158,24 +167,55 @@ test('"Pay from my deposit" only when what is left covers the price: after a ref
 });
 
 test('a stale charge: re-synced from the corrective 402 and signed again once; a router claiming more than was signed gets nothing', async () => {
-  const ch = storedChannel({ charged: 0n, ceiling: 100_000n, balance: 100_000n });
-  const corrective = (charged: string) => ({ status: 402, body: { x402Version: 2, error: MISMATCH, code: 'ERR_BATCH_CUMULATIVE_MISMATCH', message: 'developer words',
-    accepts: [offer(STEP_PRICE, { channelState: { channelId: ch.channelId, balance: '100000', chargedCumulativeAmount: charged } })] } });
-  const stage: Stage = { signed: [], buy: (p) => (p.payload.voucher.maxClaimableAmount === '40000' ? paid : corrective('30000')) };
+  // The last purchase: 4 steps from 0. The router charged all 4 (40000): the next ceiling is 50000, not 40001.
+  const ch = storedChannel({ charged: 0n, ceiling: 40_000n, balance: 100_000n });
+  const corrective = (base: string, signedMax = '40000', signature?: string) => async () => ({ status: 402, body: { x402Version: 2, error: MISMATCH, code: 'ERR_BATCH_CUMULATIVE_MISMATCH', message: 'developer words',
+    accepts: [offer(STEP_PRICE, { channelState: { channelId: ch.channelId, balance: '100000', chargedCumulativeAmount: base },
+      voucherState: { signedMaxClaimable: signedMax, signature: signature ?? await ch.voucher(BigInt(signedMax)) } })] } });
+  const right = await corrective('40000')();
+  const stage: Stage = { signed: [], buy: (p) => (p.payload.voucher.maxClaimableAmount === '50000' ? paid : right) };
   const page = await loadPage({ handler: router(stage), storage: ch.storage });
   await click(page);
-  assert.is(page.byId('message').className, 'ok');
-  assert.equal(stage.signed.map((p) => p.payload.voucher.maxClaimableAmount), ['10000', '40000']);
-  assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).charged, '30000');
+  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+  assert.equal(stage.signed.map((p) => p.payload.voucher.maxClaimableAmount), ['40001', '50000']);
+  assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).ceiling, '50000');
 
-  const greedy = storedChannel({ charged: 0n, ceiling: 100_000n, balance: 100_000n });
-  const stage2: Stage = { signed: [], buy: () => corrective('150000') };
-  const page2 = await loadPage({ handler: router(stage2), storage: greedy.storage });
-  await click(page2);
-  assert.is(page2.byId('message').className, 'error');
-  assert.is(page2.byId('message').textContent, page2.portal.MESSAGES.en.paymentRefused);
-  assert.is(stage2.signed.length, 1, 'no second signature for a charge above the signed ceiling');
-  assert.is(JSON.parse(greedy.storage.get('sluice-batch-channel')!).charged, '0');
+  // A router claiming a charge above what this browser signed: no second signature, and the customer is told why.
+  for (const [what, answer] of [
+    ['a charge above the last ceiling', await corrective('150000')()],
+    ['a last voucher this browser never signed (another ceiling)', await corrective('60000', '90000')()],
+    ['its last ceiling with a signature that is not this browser\'s', await corrective('40000', '40000', `0x${'77'.repeat(65)}`)()],
+    ['a base whose next ceiling would not rise above the last one', await corrective('20000')()],
+  ] as const) {
+    const greedy = storedChannel({ charged: 0n, ceiling: 40_000n, balance: 100_000n });
+    const extra = answer.body.accepts[0]!.extra as Record<string, any>;
+    const fixed = { ...answer, body: { ...answer.body, accepts: [offer(STEP_PRICE, { ...extra, channelState: { ...extra.channelState, channelId: greedy.channelId },
+      voucherState: { ...extra.voucherState, ...(what.includes('never') || what.includes('not this') ? {} : { signature: await greedy.voucher(BigInt(extra.voucherState.signedMaxClaimable)) }) } })] } };
+    const before = greedy.storage.get('sluice-batch-channel');
+    const stage2: Stage = { signed: [], buy: () => fixed };
+    const page2 = await loadPage({ handler: router(stage2), storage: greedy.storage });
+    await click(page2);
+    assert.is(page2.byId('message').className, 'error', what);
+    assert.is(page2.byId('message').textContent, page2.batch.WORDS.en.bMismatch, what);
+    assertCustomerWords(page2.byId('message').textContent);
+    assert.is(stage2.signed.length, 1, `${what}: no second signature`);
+    assert.equal(JSON.parse(greedy.storage.get('sluice-batch-channel')!).ceiling, JSON.parse(before!).ceiling, what);
+  }
+});
+
+test('issue 37: the router\'s channel view shows a ceiling this browser never signed, or a charge above its last: nothing is signed, the box says why', async () => {
+  for (const [what, ceiling, charged] of [['a voucher this browser never sent', '90000', '30000'], ['a charge above its last ceiling', '40000', '50000']] as const) {
+    const ch = storedChannel({ charged: 0n, ceiling: 40_000n, balance: 100_000n });
+    const view = { channel_id: ch.channelId, network: NET, asset: ASSET, charged, ceiling, balance: '100000', claimed: '0',
+      available: '10000', session_open: false, refund_policy: 'on-request', refund: { state: 'none' } };
+    const stage: Stage = { signed: [], buy: () => paid, channel: () => ({ status: 200, body: view }) };
+    const page = await loadPage({ handler: router(stage), storage: ch.storage });
+    assert.match(page.byId('channel').text(), page.batch.WORDS.en.bMismatch, what);
+    await click(page);
+    assert.is(page.byId('message').textContent, page.batch.WORDS.en.bMismatch, what);
+    assert.equal(stage.signed, [], `${what}: nothing signed`);
+    assert.is(JSON.parse(ch.storage.get('sluice-batch-channel')!).charged, '0', `${what}: the charge not believed`);
+  }
 });
 
 test('every refusal in the customer\'s words, in their language', async () => {

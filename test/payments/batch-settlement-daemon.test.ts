@@ -83,7 +83,7 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   const channelId = computeChannelId(config as never, NET).toLowerCase();
   const session = r.data!.session as Record<string, unknown>;
   assert.is(session.allotment, String(STEPS * 60n), 'the ceiling buys the quote\'s allotment: the gate cannot run past it');
-  assert.is((session.payments as Array<Record<string, unknown>>)[0]!.reference, `${channelId}:${price}:1`);
+  assert.is((session.payments as Array<Record<string, unknown>>)[0]!.reference, `${channelId}:${price}`);
   await lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, 'gate open');
   assert.is(await usdc.balanceOf(buyer.address), FUNDS - DEPOSIT, 'the deposit went into the channel');
 

@@ -28,7 +28,8 @@
 			bRefundForbidden: 'Only the browser that made the deposit can ask for it back. It still comes back to you when the router returns it.',
 			bBusy: 'Your deposit is paying for access that is still running. Please wait until it ends, then buy more.',
 			bDepositPending: 'Your deposit is still being confirmed. Please wait a minute and try again: you will not pay twice.',
-			bNoClient: 'This browser cannot pay by deposit. Please reload the page, or pay with your wallet above.'
+			bNoClient: 'This browser cannot pay by deposit. Please reload the page, or pay with your wallet above.',
+			bMismatch: 'The router\'s record of your deposit does not match what this browser signed, so nothing was signed or paid. Your deposit is still yours: ask the staff, or take it back from the chain.'
 		},
 		de: {
 			bOffer: 'Oder hinterlegen Sie {deposit}: Sie zahlen nur, was Sie nutzen, der Rest geht an Ihre Wallet zurück.',
@@ -46,7 +47,8 @@
 			bRefundForbidden: 'Nur der Browser, der hinterlegt hat, kann den Rest zurückfordern. Er geht trotzdem an Sie zurück, wenn der Router ihn erstattet.',
 			bBusy: 'Ihre Hinterlegung bezahlt einen Zugang, der noch läuft. Bitte warten Sie, bis er endet, und kaufen Sie dann mehr.',
 			bDepositPending: 'Ihre Hinterlegung wird noch bestätigt. Bitte warten Sie eine Minute und versuchen Sie es erneut: Sie zahlen nicht doppelt.',
-			bNoClient: 'Dieser Browser kann nicht per Hinterlegung zahlen. Bitte laden Sie die Seite neu oder zahlen Sie oben mit Ihrer Wallet.'
+			bNoClient: 'Dieser Browser kann nicht per Hinterlegung zahlen. Bitte laden Sie die Seite neu oder zahlen Sie oben mit Ihrer Wallet.',
+			bMismatch: 'Die Angaben des Routers zu Ihrer Hinterlegung passen nicht zu dem, was dieser Browser unterschrieben hat: Es wurde nichts unterschrieben oder bezahlt. Ihre Hinterlegung gehört weiter Ihnen: Fragen Sie das Personal oder holen Sie sie über die Blockchain zurück.'
 		},
 		es: {
 			bOffer: 'O deposite {deposit}: paga solo lo que usa y el resto vuelve a su monedero.',
@@ -64,7 +66,8 @@
 			bRefundForbidden: 'Solo el navegador que hizo el depósito puede pedir el resto. Igualmente le vuelve cuando el router lo devuelva.',
 			bBusy: 'Su depósito está pagando un acceso que sigue activo. Espere a que termine y luego compre más.',
 			bDepositPending: 'Su depósito aún se está confirmando. Espere un minuto y vuelva a intentarlo: no pagará dos veces.',
-			bNoClient: 'Este navegador no puede pagar con depósito. Recargue la página o pague con su monedero arriba.'
+			bNoClient: 'Este navegador no puede pagar con depósito. Recargue la página o pague con su monedero arriba.',
+			bMismatch: 'Lo que el router dice de su depósito no coincide con lo que firmó este navegador, así que no se firmó ni se pagó nada. Su depósito sigue siendo suyo: pregunte al personal o recupérelo desde la cadena.'
 		},
 		fr: {
 			bOffer: 'Ou déposez {deposit} : vous ne payez que ce que vous utilisez, le reste revient dans votre portefeuille.',
@@ -82,7 +85,8 @@
 			bRefundForbidden: 'Seul le navigateur qui a fait le dépôt peut demander le reste. Il vous revient quand même quand le routeur le rend.',
 			bBusy: 'Votre dépôt paie un accès encore en cours. Attendez qu\'il se termine, puis achetez-en plus.',
 			bDepositPending: 'Votre dépôt est en cours de confirmation. Patientez une minute et réessayez : vous ne paierez pas deux fois.',
-			bNoClient: 'Ce navigateur ne peut pas payer par dépôt. Rechargez la page ou payez avec votre portefeuille ci-dessus.'
+			bNoClient: 'Ce navigateur ne peut pas payer par dépôt. Rechargez la page ou payez avec votre portefeuille ci-dessus.',
+			bMismatch: 'Ce que le routeur dit de votre dépôt ne correspond pas à ce que ce navigateur a signé : rien n\'a été signé ni payé. Votre dépôt reste à vous : demandez au personnel, ou reprenez-le depuis la blockchain.'
 		},
 		pt: {
 			bOffer: 'Ou deposite {deposit}: você paga só o que usar, o resto volta para a sua carteira.',
@@ -100,7 +104,8 @@
 			bRefundForbidden: 'Só o navegador que fez o depósito pode pedir o resto. Ele volta para você mesmo assim quando o roteador devolver.',
 			bBusy: 'Seu depósito está pagando um acesso que ainda está ativo. Espere terminar e depois compre mais.',
 			bDepositPending: 'Seu depósito ainda está sendo confirmado. Aguarde um minuto e tente de novo: você não pagará duas vezes.',
-			bNoClient: 'Este navegador não consegue pagar com depósito. Recarregue a página ou pague com a carteira acima.'
+			bNoClient: 'Este navegador não consegue pagar com depósito. Recarregue a página ou pague com a carteira acima.',
+			bMismatch: 'O que o roteador diz do seu depósito não confere com o que este navegador assinou, então nada foi assinado nem pago. Seu depósito continua seu: fale com a equipe ou recupere-o pela blockchain.'
 		}
 	};
 
@@ -162,21 +167,57 @@
 	}
 
 	/*
-	 * The router's charged amount from a corrective 402, believed only within what this browser signed before: a router
-	 * that claimed more would make the next ceiling higher than the customer ever agreed to.
+	 * The ceiling the router takes for the next purchase (docs/batch-settlement.md point 5): charged + price, and always
+	 * above the last ceiling this browser signed (a voucher at or below it could be anyone's replay of it).
 	 */
-	function resync(rec, body) {
-		var offer = offerOf(body), state = offer && offer.extra && offer.extra.channelState;
+	function nextCeiling(rec, price) {
+		var raised = BigInt(rec.charged) + price, floor = BigInt(rec.ceiling) + BigInt(1);
+		return raised > floor ? raised : floor;
+	}
+
+	/*
+	 * The base the router's corrective 402 tells (`chargedCumulativeAmount`: the charge, or the floor above the last
+	 * ceiling), believed only when it agrees with what this browser signed: its last voucher is the router's
+	 * (`voucherState`: that ceiling, that signature), and the base lies between the charge this browser knew and that
+	 * ceiling, with base + price above it. Anything else (a router claiming more than was signed, a voucher this
+	 * browser never sent, a router that forgot the last one) gets no signature: null.
+	 */
+	function resyncBase(rec, body, price) {
+		var offer = offerOf(body), extra = offer && offer.extra || {}, state = extra.channelState, voucher = extra.voucherState;
 		if (!state || !/^\d+$/.test(String(state.chargedCumulativeAmount)))
-			return false;
-		var charged = BigInt(state.chargedCumulativeAmount);
-		if (charged < BigInt(rec.charged) || charged > BigInt(rec.ceiling))
-			return false;
-		rec.charged = charged.toString();
+			return null;
+		var base = BigInt(state.chargedCumulativeAmount), ceiling = BigInt(rec.ceiling);
+		if (ceiling > ZERO) {
+			if (!voucher || !sameVoucher(rec, voucher))
+				return null;
+			if (voucher.signature && rec.signature && String(voucher.signature).toLowerCase() !== rec.signature.toLowerCase())
+				return null;
+		}
+		if (base < BigInt(rec.charged) || base > ceiling || base + price <= ceiling)
+			return null;
 		if (/^\d+$/.test(String(state.balance)))
 			rec.balance = String(state.balance);
-		return true;
+		return base;
 	}
+
+	/*
+	 * Whether the router's latest voucher is this browser's last: its ceiling, or the one sent last whose answer never
+	 * came (then it is adopted as the last).
+	 */
+	function sameVoucher(rec, voucher) {
+		var ceiling = String(voucher.signedMaxClaimable !== undefined ? voucher.signedMaxClaimable : voucher.ceiling);
+		if (ceiling === String(rec.ceiling))
+			return true;
+		if (rec.sent && ceiling === rec.sent.ceiling && (!voucher.signature || String(voucher.signature).toLowerCase() === rec.sent.signature.toLowerCase())) {
+			rec.ceiling = rec.sent.ceiling;
+			rec.signature = rec.sent.signature;
+			return true;
+		}
+		return false;
+	}
+
+	/* The router's channel view disagrees with what this browser signed: nothing more is signed until it agrees. */
+	var mismatch = false;
 
 	/* The wallet on the offer's network, its account, and whether it holds `amount` (null: it cannot say). */
 	function wallet(offer, amount, plan) {
@@ -212,6 +253,8 @@
 		var conflict = p.conflictOf(p.known(), plan);
 		if (conflict)
 			return Promise.reject(new p.Refusal(conflict));
+		if (mismatch)
+			return Promise.reject(new p.Refusal(p.t('bMismatch')));
 		var path = '/buy?plan=' + encodeURIComponent(plan.id) + '&steps=' + encodeURIComponent(String(steps));
 		var offer, resource, rec;
 		p.say(p.t('askingPrice'));
@@ -236,11 +279,23 @@
 		});
 
 		/*
+		 * This browser's signature of its last voucher, to compare with the router's copy: a record kept before it was
+		 * stored signs it again (the same bytes: the signature is deterministic; nothing is sent).
+		 */
+		function ownSignature(C) {
+			if (rec.signature || rec.ceiling === '0')
+				return Promise.resolve();
+			return C.voucherPayment(offer, resource, rec.config, String(rec.ceiling), rec.key).then(function(payload) {
+				rec.signature = payload.payload.voucher.signature;
+			});
+		}
+
+		/*
 		 * A deposit whose answer did not come (504 ERR_BATCH_DEPOSIT_PENDING, or the router unreachable) is kept and
 		 * sent again as it is, never signed anew: its ERC-3009 nonce lands once, so a retry cannot deposit twice.
 		 */
-		function attempt(mayResync, walletReady) {
-			var price = BigInt(offer.amount), ceiling = BigInt(rec.charged) + price, missing = ceiling - BigInt(rec.balance);
+		function attempt(mayResync, walletReady, base) {
+			var price = BigInt(offer.amount), ceiling = base !== undefined ? base + price : nextCeiling(rec, price), missing = ceiling - BigInt(rec.balance);
 			var signed, resend = rec.pending && rec.pending.path === path ? rec.pending : null;
 			if (rec.pending && !resend)
 				delete rec.pending; // another purchase now: what that deposit did, the router's channel state will say
@@ -254,13 +309,19 @@
 					p.say(p.t('bConfirmDeposit'));
 					return C.depositPayment(root.ethereum, offer, resource, rec.config, missing.toString(), ceiling.toString(), rec.key);
 				}).then(function(payload) {
-					rec.pending = { path: path, ceiling: ceiling.toString(), header: p.encodeHeader(payload) };
+					rec.pending = { path: path, ceiling: ceiling.toString(), signature: payload.payload.voucher.signature, header: p.encodeHeader(payload) };
+					rec.sent = { ceiling: ceiling.toString(), signature: payload.payload.voucher.signature };
 					save(rec);
 					return rec.pending.header;
 				});
 			}
 			else
-				signed = C.voucherPayment(offer, resource, rec.config, ceiling.toString(), rec.key).then(p.encodeHeader);
+				signed = C.voucherPayment(offer, resource, rec.config, ceiling.toString(), rec.key).then(function(payload) {
+					// Kept before it goes: an answer lost on the way leaves the router holding it as this browser's last.
+					rec.sent = { ceiling: ceiling.toString(), signature: payload.payload.voucher.signature };
+					save(rec);
+					return p.encodeHeader(payload);
+				});
 			return signed.then(function(header) {
 				p.say(p.t('paying'));
 				return p.getJson(path, { headers: { 'PAYMENT-SIGNATURE': header } });
@@ -269,14 +330,22 @@
 					delete rec.pending;
 				if (r.status === 200) {
 					rec.ceiling = ceiling.toString();
+					if (rec.sent && rec.sent.ceiling === rec.ceiling)
+						rec.signature = rec.sent.signature;
+					delete rec.sent;
 					rec.balance = max(BigInt(rec.balance), ceiling).toString();
 					save(rec);
 					return p.done(r).then(refreshChannel);
 				}
 				save(rec);
-				if (r.status === 402 && r.body && r.body.error === MISMATCH && mayResync && resync(rec, r.body)) {
-					save(rec);
-					return attempt(false);
+				if (r.status === 402 && r.body && r.body.error === MISMATCH && mayResync) {
+					return ownSignature(C).then(function() {
+						var base = resyncBase(rec, r.body, price);
+						if (base === null)
+							throw new p.Refusal(p.t('bMismatch'));
+						save(rec);
+						return attempt(false, false, base);
+					});
 				}
 				throw new p.Refusal(errorText(r.status, r.body, plan));
 			});
@@ -297,7 +366,7 @@
 			line.textContent = ok ? p.t('bOffer', { deposit: p.price(price.toString(), plan) }) : '';
 			// "Pay from my deposit" only when what is left in it covers the price: else pay() asks the wallet for a
 			// deposit, and the button must not promise otherwise (after a refund nothing is left).
-			var covered = !!rec && price !== null && BigInt(rec.balance || '0') - BigInt(rec.charged || '0') >= price;
+			var covered = !!rec && price !== null && BigInt(rec.balance || '0') >= nextCeiling({ charged: rec.charged || '0', ceiling: rec.ceiling || '0' }, price);
 			button.textContent = p.t(covered ? 'bPayAgain' : 'bPay');
 			button.disabled = busy || !ok || !client() || !(canPay || rec);
 		}
@@ -348,6 +417,11 @@
 			more.textContent = p.t('bAvailable', { available: plainPrice(c.available) });
 		if (more.textContent)
 			box.appendChild(more);
+		if (mismatch) {
+			var warn = root.document.createElement('div');
+			warn.textContent = p.t('bMismatch');
+			box.appendChild(warn);
+		}
 		if (refund.state === 'none' && !c.session_open && BigInt(c.available || '0') > ZERO) {
 			var button = root.document.createElement('button');
 			button.textContent = p.t('bRefundAsk');
@@ -368,8 +442,12 @@
 		return p.getJson('/batch/channel?id=' + encodeURIComponent(rec.channelId)).then(function(r) {
 			if (r.status === 200 && r.body && r.body.channel_id) {
 				channelView = r.body;
-				// The router's charge is believed within what this browser signed (see resync).
-				if (/^\d+$/.test(String(r.body.charged)) && BigInt(r.body.charged) >= BigInt(rec.charged) && BigInt(r.body.charged) <= BigInt(rec.ceiling))
+				// The router's charge is believed within what this browser signed, and its ceiling must be this browser's
+				// last voucher's (or the one whose answer was lost): else nothing more is signed (bMismatch).
+				var known = /^\d+$/.test(String(r.body.charged)) && /^\d+$/.test(String(r.body.ceiling));
+				mismatch = !known || !sameVoucher(rec, { ceiling: r.body.ceiling })
+					|| BigInt(r.body.charged) < BigInt(rec.charged) || BigInt(r.body.charged) > BigInt(rec.ceiling);
+				if (!mismatch)
 					rec.charged = String(r.body.charged);
 				if (/^\d+$/.test(String(r.body.balance)))
 					rec.balance = String(r.body.balance);

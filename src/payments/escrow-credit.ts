@@ -112,11 +112,10 @@ export class EscrowCredit {
           log.warn('escrow close not scheduled; the next start closes it', { session: ref, reason: toSluiceError(err).message }));
       }
     });
-    // A purchase or top-up on flash: its escrow session is granted, no longer pending.
-    const granted = (ref: string): void => void this.method.granted(ref).catch((err: unknown) =>
-      log.warn('escrow pending mark not cleared; the next start clears it', { session: ref, reason: toSluiceError(err).message }));
-    sessions.on('started', (s) => { for (const p of s.payments) if (p.method === METHOD_NAME) granted(p.reference); });
-    sessions.on('topup', (_s, p) => { if (p.method === METHOD_NAME) granted(p.reference); });
+    // No write when a purchase is granted (issue 37): the pending mark written before /session/create is the
+    // purchase's one durable write. A mark a session holds is harmless: the resolver skips a reference a session holds
+    // (and a late grant of it is refused as applied), the session's end clears it with the endedAt write the close
+    // needs anyway, and the start's reconcile clears it for a live holder (docs/escrow.md).
   }
 
   on<K extends keyof EscrowCreditEvents>(event: K, listener: (...args: EscrowCreditEvents[K]) => void): () => void {

@@ -133,6 +133,9 @@ export class Daemon {
     const recovery = await sessions.recover();
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
+    // The sinks announce what recovery ended, and the ends written just before the stop whose announcement a crash may
+    // have cut off (each sink's end marks drop those it did announce).
+    const toAnnounce = { active: recovery.active, ended: [...recovery.ended, ...recovery.lastEnds] };
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
@@ -143,7 +146,7 @@ export class Daemon {
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
-      log, stateDir: main.stateDir, sessions, recovered: () => recovery, closeGate: (mac) => gates.closed(mac),
+      log, stateDir: main.stateDir, sessions, recovered: () => toAnnounce, closeGate: (mac) => gates.closed(mac),
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
       ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
     });
@@ -205,7 +208,7 @@ export class Daemon {
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
     const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, x402, escrow, batch, upto, trial, merchant, upstream, ubus, events, meter };
-    const daemon = new Daemon(config, problems, options, log, parts, () => recovery);
+    const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
     // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
     await escrow?.reconcile();
     // Open batch-settlement charges against the journal (ended while down → charged), then the claim/refund pass.

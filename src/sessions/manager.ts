@@ -120,7 +120,7 @@ export class SessionManager {
     }
     this.phase = 'open';
     const now = this.clock.now();
-    const report: RecoveryReport = { active: [], ended: [], warnings: loaded.warnings };
+    const report: RecoveryReport = { active: [], ended: [], lastEnds: lastEnds(this.reg.ended()), warnings: loaded.warnings };
     this.recovering = true;
     for (const session of [...this.reg.live()]) {
       const cause = limitReached(session, now);
@@ -610,4 +610,18 @@ export class SessionManager {
     if (this.phase === 'new') throw new SluiceError('ERR_SESSIONS_STATE', 'session manager not recovered yet (call recover())');
     if (this.phase !== 'open') throw new SluiceError('ERR_SESSIONS_CLOSED', 'session manager is closed');
   }
+}
+
+/**
+ * How long before the newest end on flash an end may have been written without its announcement (RADIUS Stop, hook,
+ * MQTT) reaching the sinks' queues: announcements follow the end's fsync, and a crash in between loses the queueing.
+ * Ends are written a few ms apart from their announcement; the window is wide for a slow flash under load.
+ */
+export const UNANNOUNCED_WINDOW_MS = 10_000;
+
+/** Ended sessions whose end was written within UNANNOUNCED_WINDOW_MS of the newest end, as views. */
+function lastEnds(ended: Iterable<Session>): Session[] {
+  const all = [...ended];
+  const newest = all.reduce((max, s) => Math.max(max, s.endedAt ?? 0), 0);
+  return all.filter((s) => s.endedAt !== null && s.endedAt >= newest - UNANNOUNCED_WINDOW_MS).map(copySession);
 }

@@ -2,10 +2,11 @@
  * `sluice daemon`: its command line and the process around it (signals, the handlers that keep a bug from being
  * fatal, the exit code procd sees). The daemon itself knows nothing of the process it runs in.
  */
+import { spawn } from 'node:child_process';
 import { loadConfigPartial } from './config/index.ts';
 import { Daemon } from './daemon.ts';
 import { toSluiceError } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Log } from './log.ts';
 
 const USAGE = 'usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n';
 
@@ -47,9 +48,27 @@ export async function runDaemon(argv: string[], held?: { readonly count: number;
   const { configPath, ubusSocket, resetState } = parsed;
   const log = createLogger();
   const pre = await loadConfigPartial(configPath).catch(() => undefined);
+  const init = process.env.SLUICE_INIT;
   if (pre && !pre.config.main.enabled) {
-    log.info('main.enabled is 0: not starting');
-    return 0;
+    if (!init) {
+      log.info('main.enabled is 0: not starting');
+      return 0;
+    }
+    // Started by procd with enabled 0 (a respawn after the file changed, or a race with the init script): exiting
+    // would be a crash to procd, respawned five times. The init script takes the instance away instead.
+    log.info('main.enabled is 0: not starting; the init script takes the instance away', { init });
+    return new Promise<number>((resolve) => {
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const done = (): void => { clearInterval(keepAlive); resolve(0); };
+      process.once('SIGTERM', done);
+      process.once('SIGINT', done);
+      handOffToInit(init, log, (ok) => {
+        // procd's SIGTERM normally comes before the script ends. If procd kept the instance (the file says enabled
+        // again), exit: the respawn starts a daemon on the new file.
+        if (!ok) done();
+        else setTimeout(done, 30_000).unref();
+      });
+    });
   }
   let daemon: Daemon | undefined;
   let stopOnDisabled = (): void => undefined;
@@ -86,8 +105,27 @@ export async function runDaemon(argv: string[], held?: { readonly count: number;
       log.info('stopping', { signal });
       running.stop().then(() => resolve(0), () => resolve(1));
     };
-    stopOnDisabled = () => stop('main.enabled 0');
+    stopOnDisabled = init
+      // Under the init script (SLUICE_INIT): it owns main.enabled. `start` registers the service without this
+      // instance and procd sends SIGTERM (the clean stop below), keeping the service and its config.change trigger;
+      // exiting here would be a crash to procd. Without the script (or if it fails), stop.
+      ? () => handOffToInit(init, log, (ok) => { if (!ok) stop('main.enabled 0'); })
+      : () => stop('main.enabled 0');
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Runs `<init> start` apart from this process (procd signals the daemon's pid only); `done(true)` when it exited 0. */
+function handOffToInit(init: string, log: Log, done: (ok: boolean) => void): void {
+  const child = spawn(init, ['start'], { detached: true, stdio: 'ignore' });
+  child.once('error', (err) => {
+    log.error('main.enabled is 0 but the init script cannot be run: stopping', { init, reason: err.message });
+    done(false);
+  });
+  child.once('exit', (code, signal) => {
+    if (code !== 0) log.error('main.enabled is 0 but the init script failed: stopping', { init, code, signal });
+    done(code === 0);
+  });
+  child.unref();
 }

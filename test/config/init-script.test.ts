@@ -29,8 +29,9 @@ jsonfilter() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
   return r.stdout.split('|').filter(Boolean);
 }
 
-test('enabled 0: reload stops the service and asks the daemon nothing', () => {
-  assert.equal(reload('0', '{"restart_required":[]}'), ['config_load sluice', 'stop']);
+test('enabled 0: reload runs start (procd drops the instance, keeps the service and its trigger), not stop, and asks the daemon nothing', () => {
+  // `stop` would delete the service with its config.change trigger: enabled 1 + Save & Apply would then do nothing.
+  assert.equal(reload('0', '{"restart_required":[]}'), ['config_load sluice', 'start']);
 });
 
 test('a reload the daemon applies in full: nothing else happens', () => {
@@ -49,17 +50,17 @@ test('the daemon does not answer on ubus (stopped, or refusing the file): start 
 });
 
 /** start_service with `http.listen` set to `listen`: the procd and json calls it makes, in order. */
-function start(listen: string): string[] {
+function start(listen: string, enabled: '0' | '1' = '1'): string[] {
   const stubs = `
 calls="$(mktemp)"
 note() { printf '|%s' "$*" >> "$calls"; }
 config_load() { :; }
-config_get_bool() { eval "$1=1"; }
+config_get_bool() { eval "$1=${enabled}"; }
 # state_dir: an existing directory, so start_service creates nothing
 config_get() { if [ "$2.$3" = http.listen ]; then eval "$1='${listen}'"; else eval "$1=/tmp"; fi; }
 procd_open_instance() { note open_instance; }
 procd_close_instance() { note close_instance; }
-procd_set_param() { :; }
+procd_set_param() { [ "$1" = command ] && note "command $2"; :; }
 procd_open_data() { note open_data; }
 procd_close_data() { note close_data; }
 json_add_array() { note "array $1"; }
@@ -73,15 +74,25 @@ json_add_string() { note "$1=$2"; }
   return r.stdout.split('|').filter(Boolean);
 }
 
+const CMD = 'command /usr/bin/sluice';
+
 test('http.listen set: the instance carries a fw4 rule rejecting its port from the wan zone', () => {
   const rule = ['open_data', 'array firewall', 'object', 'type=rule', 'name=sluice-x402-no-wan', 'src=wan', 'proto=tcp',
     'dest_port=2122', 'target=REJECT', 'close_object', 'close_array', 'close_data'];
-  assert.equal(start('192.168.1.1:2122'), ['open_instance', ...rule, 'close_instance']);
-  assert.equal(start('[fd00::1]:8402'), ['open_instance', ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)), 'close_instance']);
+  assert.equal(start('192.168.1.1:2122'), ['open_instance', CMD, ...rule, 'close_instance']);
+  assert.equal(start('[fd00::1]:8402'), ['open_instance', CMD, ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)), 'close_instance']);
 });
 
 test('http.listen empty (the endpoint is off): no firewall data', () => {
-  assert.equal(start(''), ['open_instance', 'close_instance']);
+  assert.equal(start(''), ['open_instance', CMD, 'close_instance']);
+});
+
+test('the instance runs /usr/bin/sluice, so procd tags its log lines sluice[pid] (not node[pid])', () => {
+  assert.equal(start('').filter((c) => c.startsWith('command ')), ['command /usr/bin/sluice']);
+});
+
+test('enabled 0: start_service opens no instance and returns 0 (rc.common still registers the service and its triggers)', () => {
+  assert.equal(start('', '0'), []);
 });
 
 test('fw4 is told to re-read service rules when the service starts and stops', () => {

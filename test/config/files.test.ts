@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { loadConfig, parseUci, serializeUci } from '../../src/config/index.ts';
+import { configFromUciPartial, loadConfig, parseUci, serializeUci } from '../../src/config/index.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const CONFIG = `${root}files/etc/config/sluice`;
@@ -20,6 +20,26 @@ test('files/etc/config/sluice loads cleanly; time is the default (first) plan', 
   assert.is(c.main.routerId, 'openwrt');
 });
 
+test('the header of files/etc/config/sluice says what the daemon does with a bad file, effect by effect', () => {
+  const text = readFileSync(CONFIG, 'utf8');
+  const header = text.slice(0, text.indexOf('\nconfig ')).replace(/\n# ?/g, ' ');
+  // The shipped file with one bad value of each kind: the daemon runs on the rest (issue 41: the header said it keeps
+  // the previous file, which is what happens only to a file that is not UCI at all).
+  const bad = text.replace("option poll_interval '2'", "option poll_interval 'soon'")
+    .replace("option price_per_step '100000'", "option price_per_step 'free'")
+    .replace("config hook 'hook'\n\toption enabled '0'", "config hook 'hook'\n\toption enabled '1'");
+  const { config, problems } = configFromUciPartial(parseUci(bad), { hostname: 'openwrt' });
+  assert.equal(problems.map((p) => `${p.path} ${p.effect}`),
+    ['main.poll_interval default-used', 'pricing[data].price_per_step plan-left-out', 'hook.secret section-disabled']);
+  assert.equal([config.main.pollIntervalMs, config.pricing.map((p) => p.id), config.hook.enabled], [2000, ['time'], false]);
+  for (const words of ['runs on the valid part', 'bad main or limits option -> its default', 'bad plan -> left out',
+    'enabled radius/mqtt/escrow/x402/hook section -> that section off', 'config problem ignored',
+    'cannot be read or is not UCI at all is refused: a reload keeps the running configuration, a start fails']) {
+    assert.ok(header.includes(words), words);
+  }
+  assert.not.match(header, /invalid it logs every problem and keeps running on the previous one/);
+});
+
 test('files/etc/config/sluice survives a uci commit round trip (what LuCI Save & Apply writes)', async () => {
   const pkg = parseUci(readFileSync(CONFIG, 'utf8'));
   const rewritten = serializeUci(pkg);
@@ -32,16 +52,18 @@ test('init script: sh -n passes and the procd essentials are there', () => {
   const text = readFileSync(INIT, 'utf8');
   assert.ok(text.startsWith('#!/bin/sh /etc/rc.common\n'));
   for (const line of ['START=95', 'STOP=10', 'USE_PROCD=1', 'config_load sluice', 'config_get_bool enabled main enabled 1',
-    'procd_set_param command /usr/bin/node "$PROG" daemon --config "$CONFIG"', 'procd_set_param respawn',
+    'procd_set_param command "$PROG" daemon --config "$CONFIG"',
+    'procd_set_param env SLUICE_INIT=/etc/init.d/sluice', 'procd_set_param respawn',
     'procd_set_param stdout 1', 'procd_set_param stderr 1', 'procd_set_param term_timeout', 'procd_set_param reload_signal HUP',
     'procd_set_param file "$CONFIG"', 'procd_add_reload_trigger sluice']) {
     assert.ok(text.includes(line), line);
   }
-  assert.ok(text.includes('PROG=/usr/share/sluice/sluice.mjs'));
+  // procd tags the instance's log lines with the command's basename: sluice[pid], not node[pid]
+  assert.ok(text.includes('PROG=/usr/bin/sluice'));
   assert.ok(text.includes('CONFIG=/etc/config/sluice'));
-  // reload: enabled 0 stops; otherwise the daemon's own reload, and a restart when it names restart-only options.
+  // reload: enabled 0 starts (no instance: procd stops the daemon, keeps the trigger); otherwise the daemon's own reload, and a restart when it names restart-only options.
   const reload = /reload_service\(\) \{\n([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
-  for (const line of ['config_get_bool enabled main enabled 1', 'stop', 'ubus -t 30 call sluice reload',
+  for (const line of ['config_get_bool enabled main enabled 1', 'ubus -t 30 call sluice reload',
     "jsonfilter -e '@.restart_required[*]'", 'start']) {
     assert.ok(reload.includes(line), `reload_service: ${line}`);
   }

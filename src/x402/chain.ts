@@ -74,15 +74,25 @@ function logOf(v: unknown): ChainLog {
   };
 }
 
+/**
+ * The longest JSON-RPC answer read. The largest is eth_getLogs over MAX_LOG_BLOCK_RANGE blocks filtered by the
+ * authorizer and nonce topics (a log is ~600 bytes of JSON, and those filters match a handful): 1 MiB is far above
+ * any honest answer, and bounds what a hostile or broken endpoint can make the router hold.
+ */
+export const MAX_RPC_ANSWER_BYTES = 1_048_576;
+
 export interface RpcReaderOptions {
   url: string;
+  /** One JSON-RPC exchange, body included. */
   timeoutMs: number;
+  /** Ends the lookups in flight (the payment method closing). */
+  signal?: AbortSignal;
   fetch?: typeof fetch;
 }
 
 /** A ChainReader over JSON-RPC 2.0 (POST to the URL as configured, bounded answer, no redirects). */
 export function rpcReader(options: RpcReaderOptions): ChainReader {
-  const post = jsonClient(options);
+  const post = jsonClient({ ...options, maxBytes: MAX_RPC_ANSWER_BYTES });
   let id = 0;
   async function call(method: string, params: unknown[]): Promise<unknown> {
     const a = await post('POST', '', { jsonrpc: '2.0', id: ++id, method, params });

@@ -33,7 +33,10 @@ export interface SupportedKind {
 
 export interface FacilitatorClientOptions {
   url: string;
+  /** One exchange, body included (src/http-client.ts). */
   timeoutMs: number;
+  /** Ends the exchanges in flight (the payment method closing). */
+  signal?: AbortSignal;
   fetch?: typeof fetch;
 }
 

@@ -8,7 +8,7 @@ export {
   AUTHORIZATION_CANCELED_TOPIC, AUTHORIZATION_USED_TOPIC, MAX_LOG_BLOCK_RANGE, TRANSFER_TOPIC, authorizationFate,
   blockAtOrBefore, isPaymentTransfer, type AuthorizationFate, type AuthorizationQuery, type SearchWindow,
 } from './authorization-fate.ts';
-export { addressWord, rpcReader, type BlockHeader, type ChainLog, type ChainReader, type LogFilter, type RpcReaderOptions } from './chain.ts';
+export { MAX_RPC_ANSWER_BYTES, addressWord, rpcReader, type BlockHeader, type ChainLog, type ChainReader, type LogFilter, type RpcReaderOptions } from './chain.ts';
 export {
   FacilitatorClient, isNonceUsedReason, refusalOf,
   type FacilitatorClientOptions, type FacilitatorRequest, type SettleOutcome, type SupportedKind, type VerifyOutcome,

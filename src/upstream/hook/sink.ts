@@ -14,6 +14,7 @@ import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import { Backoff } from '../../backoff.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
+import { boundedFetch } from '../../http-client.ts';
 import { backgroundTimers, systemClock, type Clock, type Timers } from '../../time.ts';
 import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { EndMarks } from '../end-marks.ts';
@@ -24,6 +25,11 @@ import { signedHeaders } from './signature.ts';
 
 const CONSUMER = 'hook';
 const BACKOFF_MIN_MS = 1000;
+/**
+ * The most of a receiver's answer read: only its status counts, the body is read (this far) so that the connection
+ * can be reused. A longer or slower body is cut at this bound or at `hook.timeout` and the connection closed.
+ */
+export const HOOK_ANSWER_MAX_BYTES = 4096;
 
 export interface HookSinkDeps {
   log: Log;
@@ -61,6 +67,8 @@ export class HookSink implements UpstreamSink {
   private routerId: string;
   private lastError: string | null = null;
   private readonly counters = { queued: 0, delivered: 0, failures: 0, queue_failures: 0 };
+  /** Aborts the post in flight when the sink closes: a receiver that keeps sending must not keep the daemon alive. */
+  private readonly closing = new AbortController();
 
   constructor(private config: HookConfig, private readonly deps: HookSinkDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -128,21 +136,19 @@ export class HookSink implements UpstreamSink {
     if (kind === 'ended') this.ended?.mark(session.id);
   }
 
-  /** One POST, signed afresh (time and nonce of this attempt): resolves on a 2xx. */
+  /**
+   * One POST, signed afresh (time and nonce of this attempt): resolves on a 2xx. The exchange, answer included, ends
+   * within `hook.timeout` (src/http-client.ts): a 2xx whose body is too long or too slow still acknowledges the event
+   * (the receiver said it has it), so a trickling receiver delays the next event by the timeout at most.
+   */
   private async post(r: OutboxRecord): Promise<void> {
     const { url, secret, timeoutMs } = this.config;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method: 'POST', body: r.payload, headers: signedHeaders(secret, r.payload, this.clock.now()),
-        signal: AbortSignal.timeout(timeoutMs), redirect: 'error',
-      });
-    } catch (err) {
-      throw new HookDeliveryError(`POST ${redactUrl(url)} failed: ${toSluiceError(err).message}`, err);
-    }
-    // Read to the end so the connection can be reused; what the receiver says is not ours to keep.
-    await res.arrayBuffer().catch(() => undefined);
-    if (res.status < 200 || res.status > 299) throw new HookDeliveryError(`POST ${redactUrl(url)} answered ${res.status}`);
+    const a = await boundedFetch(url, {
+      method: 'POST', body: r.payload, headers: signedHeaders(secret, r.payload, this.clock.now()),
+      timeoutMs, maxBytes: HOOK_ANSWER_MAX_BYTES, signal: this.closing.signal,
+    });
+    if (a.kind === 'none') throw new HookDeliveryError(`POST ${redactUrl(url)} failed: ${a.message}`);
+    if (a.status < 200 || a.status > 299) throw new HookDeliveryError(`POST ${redactUrl(url)} answered ${a.status}`);
   }
 
   async reload(config: Config): Promise<void> {
@@ -181,6 +187,8 @@ export class HookSink implements UpstreamSink {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     await this.delivery?.close(Math.min(this.config.timeoutMs, 2000));
+    // What is still in flight is given up (it stays queued, sent again after the restart) and its connection closed.
+    this.closing.abort();
     await this.outbox?.close();
     this.ended?.close();
     this.state = 'closed';
@@ -189,6 +197,7 @@ export class HookSink implements UpstreamSink {
   destroy(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.closing.abort();
     this.delivery?.destroy();
     this.outbox?.close().catch(() => undefined);
     this.ended?.abandon();

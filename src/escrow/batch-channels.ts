@@ -9,6 +9,9 @@
  * the receiver has claimed so far) are mirrored from the facilitator's answers; `charged` is sluice's own cumulative
  * charge (what the meter counted), never above `signedMax`, the ceiling of the latest voucher the payer signed —
  * also the highest: every voucher accepted raises it (x402-batch.ts `nextCeiling`), which binds each to one purchase.
+ *
+ * Beside the channels, the purchases under way whose deposit may move money (`PurchaseIntent`): written before the
+ * deposit's /settle, dropped in the same write as the purchase's voucher.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,6 +76,38 @@ export interface ChannelRecord {
   refund?: RefundState;
 }
 
+/**
+ * A deposit purchase under way (issue 37): on flash before its /settle moves the customer's money into their channel,
+ * dropped in the same write that records the purchase's voucher. The channel record is written only at the grant, so
+ * without it a kill -9 between the money landing and the grant left nothing saying whose purchase that was: the same
+ * payload resent after the restart (by anyone who read the header on the open WiFi) got the session. While an intent
+ * stands, only its device buys on the channel.
+ */
+export interface PurchaseIntent {
+  channelId: string;
+  /** The voucher's ceiling (maxClaimableAmount) and signature. */
+  ceiling: bigint;
+  signature: string;
+  /** The device that sent it: the only one the purchase can be granted to. */
+  mac: string;
+  /** sha256 (hex) of the payload as received: which payload this is. */
+  payload: string;
+  /**
+   * The same voucher without its deposit (the x402 envelope: accepted, channelConfig, voucher): what a restart asks
+   * the facilitator about (/verify holds exactly when the money is in the channel). It moves no money by itself.
+   */
+  voucherPayload: Record<string, unknown>;
+  /** The plan's asset and price: the requirements /verify is asked with. */
+  asset: string;
+  price: bigint;
+  /** unix s: the deposit's authorization can land until then (its validBefore or deadline); 0: not known. */
+  deadline: number;
+  /** ms: when it was written. */
+  at: number;
+  /** ms: when the money was found in the channel (a restart asked); the device's resend then gets its session. */
+  landedAt?: number;
+}
+
 const BIG_FIELDS = ['charged', 'signedMax', 'balance', 'totalClaimed', 'refundNonce'] as const;
 
 function toJson(r: ChannelRecord): Record<string, unknown> {
@@ -112,8 +147,29 @@ function fromJson(v: unknown): ChannelRecord {
   return rec;
 }
 
+function intentToJson(i: PurchaseIntent): Record<string, unknown> {
+  return { ...i, ceiling: i.ceiling.toString(), price: i.price.toString() };
+}
+
+function intentFromJson(v: unknown): PurchaseIntent {
+  if (typeof v !== 'object' || v === null) throw new TypeError('an intent that is not an object');
+  const i = v as Record<string, unknown>;
+  if (typeof i.channelId !== 'string' || typeof i.mac !== 'string' || typeof i.signature !== 'string' || typeof i.payload !== 'string'
+    || typeof i.asset !== 'string' || typeof i.voucherPayload !== 'object' || i.voucherPayload === null
+    || typeof i.ceiling !== 'string' || !/^[0-9]+$/.test(i.ceiling) || typeof i.price !== 'string' || !/^[0-9]+$/.test(i.price)) {
+    throw new TypeError('an intent without channelId, mac, signature, payload, asset, voucher, ceiling or price');
+  }
+  return {
+    channelId: i.channelId, ceiling: BigInt(i.ceiling), signature: i.signature, mac: i.mac, payload: i.payload,
+    voucherPayload: i.voucherPayload as Record<string, unknown>, asset: i.asset, price: BigInt(i.price),
+    deadline: Number(i.deadline ?? 0), at: Number(i.at ?? 0), ...(typeof i.landedAt === 'number' && { landedAt: i.landedAt }),
+  };
+}
+
 export class BatchChannelStore {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** Purchase intents by channel id: at most one per channel (the spec serializes purchases per channel). */
+  private readonly pending = new Map<string, PurchaseIntent>();
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly path: string) {}
@@ -136,6 +192,13 @@ export class BatchChannelStore {
           const rec = fromJson(c);
           store.channels.set(rec.channelId, rec);
         }
+        // Absent in tables written before issue 37 (none pending then).
+        const intents = (parsed as { intents?: unknown }).intents ?? [];
+        if (!Array.isArray(intents)) throw new TypeError('intents is not a list');
+        for (const i of intents) {
+          const intent = intentFromJson(i);
+          store.pending.set(intent.channelId.toLowerCase(), intent);
+        }
       } catch (err) {
         throw storeError(`${store.path} is not a batch-settlement channel table`, err);
       }
@@ -152,22 +215,67 @@ export class BatchChannelStore {
     return [...this.channels.values()].map((r) => structuredClone(r));
   }
 
-  /** Replaces one channel's record and resolves once the table is on flash (a failed write leaves memory as it was). */
-  async put(record: ChannelRecord): Promise<void> {
+  /**
+   * Replaces one channel's record and resolves once the table is on flash (a failed write leaves memory as it was).
+   * `resolvesIntent`: the purchase this record's voucher pays for was the channel's intent, dropped in the same write
+   * (only a purchase does that: a charge, a claim or a refund written meanwhile leaves the intent standing).
+   */
+  async put(record: ChannelRecord, options: { resolvesIntent?: boolean } = {}): Promise<void> {
     if (record.charged > record.signedMax) throw storeError(`refusing to store channel ${record.channelId} charged above its ceiling`);
     const id = record.channelId.toLowerCase();
     const before = this.channels.get(id);
+    const intent = options.resolvesIntent ? this.pending.get(id) : undefined;
     this.channels.set(id, structuredClone({ ...record, channelId: id }));
+    if (intent) this.pending.delete(id);
     try {
       await this.flush();
     } catch (err) {
       if (before) this.channels.set(id, before); else this.channels.delete(id);
+      if (intent) this.pending.set(id, intent);
+      throw err;
+    }
+  }
+
+  /** The purchase under way on a channel, if any. */
+  intent(channelId: string): PurchaseIntent | undefined {
+    const i = this.pending.get(channelId.toLowerCase());
+    return i && structuredClone(i);
+  }
+
+  intents(): PurchaseIntent[] {
+    return [...this.pending.values()].map((i) => structuredClone(i));
+  }
+
+  /** Writes a channel's purchase intent (replacing the one before) and resolves once it is on flash. */
+  async putIntent(intent: PurchaseIntent): Promise<void> {
+    const id = intent.channelId.toLowerCase();
+    const before = this.pending.get(id);
+    this.pending.set(id, structuredClone({ ...intent, channelId: id }));
+    try {
+      await this.flush();
+    } catch (err) {
+      if (before) this.pending.set(id, before); else this.pending.delete(id);
+      throw err;
+    }
+  }
+
+  /** Drops a channel's purchase intent (none: nothing written). */
+  async dropIntent(channelId: string): Promise<void> {
+    const id = channelId.toLowerCase();
+    const before = this.pending.get(id);
+    if (!before) return;
+    this.pending.delete(id);
+    try {
+      await this.flush();
+    } catch (err) {
+      this.pending.set(id, before);
       throw err;
     }
   }
 
   private flush(): Promise<void> {
-    const text = JSON.stringify({ version: 1, channels: [...this.channels.values()].map(toJson) });
+    const text = JSON.stringify({ version: 1, channels: [...this.channels.values()].map(toJson),
+      ...(this.pending.size > 0 && { intents: [...this.pending.values()].map(intentToJson) }) });
     const next = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, text));
     this.writing = next;
     return next.catch((err: unknown) => { throw storeError(`cannot write ${this.path}`, err); });

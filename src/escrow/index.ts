@@ -15,5 +15,5 @@ export {
   type CreditState, type EscrowDomain, type SessionTerms, type UsageReceipt,
 } from './receipt.ts';
 export {
-  BATCH_CHANNELS_FILE, BatchChannelStore, type BatchChannelConfig, type ChannelRecord, type OpenCharge, type RefundState,
+  BATCH_CHANNELS_FILE, BatchChannelStore, type BatchChannelConfig, type ChannelRecord, type OpenCharge, type PurchaseIntent, type RefundState,
 } from './batch-channels.ts';

@@ -3,7 +3,8 @@
  * on flash (EndRecordsTap), not on the `ended` event: a charge for an end a kill -9 then lost would leave the session
  * ACTIVE after the restart with its channel already charged and free to pay for another. At start, `reconcile`
  * charges the open charges whose sessions ended while sluice was down, and drops those no session holds (a grant the
- * journal never got: nothing was used, nothing is charged).
+ * journal never got: nothing was used, nothing is charged), then asks about the deposit purchases a crash left between
+ * their /settle and their grant (x402-batch-intent.ts).
  */
 import { toSluiceError } from '../errors.ts';
 import type { BatchSettlementConfig } from '../config/index.ts';
@@ -69,6 +70,9 @@ export class BatchSettlementEnds {
       if (s) await this.charge(reference, BigInt(s.used));
       else await this.options.method.release({ method: BATCH_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
+    // Deposit purchases a crash cut between their /settle and their grant: did the money land (issue 37)? Not awaited:
+    // an intent binds its channel to its device whatever the answer, and a facilitator that is down must not hold the start.
+    void this.options.method.reconcileIntents().catch(() => undefined);
     this.options.settler.start();
     this.options.watch?.start();
   }

@@ -12,14 +12,16 @@
  *   parse → the channel is ours (config hash, receiver, receiverAuthorizer, token = plan asset, withdrawDelay) →
  *   the voucher's signature (payerAuthorizer: ECDSA low-s here; a payer-signed one: the facilitator's /verify) →
  *   cumulative = nextCeiling (a replayed voucher is below it: the corrective 402) → precheck announces
- *   `channelId:ceiling` → authorize: /verify (a deposit: then /settle, which moves the customer's money into their own channel,
- *   not to the router) → the voucher and the open charge on flash → granted.
+ *   `channelId:ceiling` → authorize: /verify (a deposit: the purchase's intent on flash — channel, ceiling, device, payload
+ *   — then /settle, which moves the customer's money into their own channel, not to the router) → the voucher and the
+ *   open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only its
+ *   device buys on the channel (x402-batch-intent.ts).
  */
 import { SluiceError } from '../errors.ts';
 import type { BatchSettlementConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
-import { meteredSteps, type BatchChannelStore, type ChannelRecord } from '../escrow/index.ts';
+import { meteredSteps, type BatchChannelStore, type ChannelRecord, type PurchaseIntent } from '../escrow/index.ts';
 import {
   BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, evm, knownTokenDomain, parseBatchPayment, verifyVoucher,
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
@@ -27,6 +29,7 @@ import {
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
+import { intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -213,6 +216,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     checkChannel(payment, { chainId: c.chainId, receiver: c.receiver as Address, receiverAuthorizer: c.receiverAuthorizer as Address,
       token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
+    await this.refuseIfIntendedElsewhere(payment.voucher.channelId, ctx.request.mac);
     const r = this.options.store.get(payment.voucher.channelId);
     const topUp = r !== undefined && this.topsUp(r, ctx);
     if (r?.open && !topUp) throw busy(r.channelId);
@@ -234,6 +238,8 @@ export class BatchSettlementMethod implements PaymentMethod {
       const known = this.options.store.get(id);
       // Another purchase (or a refund) went through since precheck: this voucher was checked against a state gone.
       if ((known?.purchases ?? 0) + 1 !== purchase || (known?.open !== undefined) !== topUp) throw busy(id);
+      const intent = this.options.store.intent(id);
+      if (intent && intent.mac !== ctx.request.mac) throw pendingElsewhere(intent);
       const request = { paymentPayload: payment.raw,
         paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price, payment.raw.accepted as Record<string, unknown>) };
       let snapshot: ChannelSnapshot;
@@ -243,7 +249,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       if (fresh) {
         snapshot = { balance: known.balance, totalClaimed: known.totalClaimed, withdrawRequestedAt: 0, refundNonce: known.refundNonce };
       } else if (payment.type === 'deposit') {
-        const landed = await this.deposit(payment, request);
+        const landed = await this.deposit(payment, request, ctx);
         snapshot = landed.snapshot;
         transaction = landed.transaction ?? '';
       } else {
@@ -281,8 +287,9 @@ export class BatchSettlementMethod implements PaymentMethod {
         ...(known?.refund && topUp && { refund: known.refund }),
       };
       // The voucher and the open charge on flash before the session is granted: a crash after this leaves a voucher
-      // sluice can claim for whatever the session used, never a session nothing pays for.
-      await this.options.store.put(record);
+      // sluice can claim for whatever the session used, never a session nothing pays for. The channel's intent (this
+      // device's: another was refused above) is this purchase: it goes in the same write.
+      await this.options.store.put(record, { resolvesIntent: true });
       this.remember(reference, { transaction, base: expected - ctx.quote.price });
       return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
     } finally {
@@ -295,11 +302,14 @@ export class BatchSettlementMethod implements PaymentMethod {
    * deposit whose earlier settle landed (a lost answer, a crash) cannot land twice (its ERC-3009 nonce is spent): if
    * /settle says no, the same voucher is verified as a plain voucher, which holds exactly when the money is there.
    */
-  private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> }): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
+  private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> },
+    ctx: PaymentContext): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
     const v = await this.client.verify(request);
     // Nothing is deposited into a channel the customer is withdrawing from.
     if (v.ok && v.snapshot.withdrawRequestedAt !== 0) throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
     if (v.ok) {
+      // Durable before acting: whose purchase this is, before /settle moves the money (a kill -9 after it finds this).
+      await this.options.store.putIntent(intentOf(payment, ctx.request.mac, ctx.quote.asset, ctx.quote.price, this.clock.now()));
       const s = await this.client.settle(request);
       if (s.status === 'settled') {
         return { snapshot: s.snapshot ?? { ...v.snapshot, balance: v.snapshot.balance + (payment.depositAmount ?? 0n) }, transaction: s.transaction };
@@ -307,13 +317,73 @@ export class BatchSettlementMethod implements PaymentMethod {
       this.options.log?.warn('batch-settlement deposit not confirmed; asking the channel', { channel: payment.voucher.channelId,
         reason: s.status === 'failed' ? s.reason : s.message });
     }
-    const asVoucher = { ...payment.raw, payload: { type: 'voucher', channelConfig: (payment.raw.payload as Record<string, unknown>).channelConfig,
-      voucher: (payment.raw.payload as Record<string, unknown>).voucher } };
-    const again = await this.client.verify({ ...request, paymentPayload: asVoucher });
+    const again = await this.client.verify({ ...request, paymentPayload: voucherOnly(payment.raw) });
     if (again.ok) return { snapshot: again.snapshot };
     if (!v.ok) throw rejected(v.reason, v.message);
     throw new SluiceError('ERR_BATCH_DEPOSIT_PENDING', 'the deposit is not in the channel (yet): send the same payload again to ask',
       { details: { reason: again.reason } });
+  }
+
+  /**
+   * Another device's purchase intent stands on the channel: refused (ERR_BATCH_CHANNEL_BUSY), whatever the payload —
+   * the customer's captured header above all. Only once the intent's deposit can no longer land is it asked about
+   * (and dropped when its money never came).
+   */
+  private async refuseIfIntendedElsewhere(channelId: string, mac: string): Promise<void> {
+    const intent = this.options.store.intent(channelId);
+    if (!intent || intent.mac === mac) return;
+    if (intent.landedAt === undefined && intentExpired(intent, this.clock.now()) && (await this.resolveIntent(intent)) === 'dropped') return;
+    throw pendingElsewhere(intent);
+  }
+
+  /**
+   * Whether an intent's money is in the channel, asked as the lost-answer path asks (the voucher alone through
+   * /verify). Landed: marked so on flash, its device's resend gets the session. Not landed and its deposit can no
+   * longer land: dropped. Otherwise it stands (the deposit may still land: a stranger's resend must not be the one
+   * that makes it land and takes the session).
+   */
+  async resolveIntent(intent: PurchaseIntent): Promise<'landed' | 'dropped' | 'pending'> {
+    const store = this.options.store;
+    const recorded = store.get(intent.channelId);
+    if (recorded && recorded.signedMax >= intent.ceiling) {
+      // Its voucher (or a later one) is on record: the record binds it now.
+      await store.dropIntent(intent.channelId);
+      return 'dropped';
+    }
+    const v = await this.client.verify({ paymentPayload: intent.voucherPayload,
+      paymentRequirements: this.requirements(intent.asset, intent.price, intent.voucherPayload.accepted as Record<string, unknown>) });
+    const current = store.intent(intent.channelId);
+    // The device's own purchase went on meanwhile: its write is the news.
+    if (current?.payload !== intent.payload || current.mac !== intent.mac) return 'pending';
+    if (v.ok) {
+      if (current.landedAt === undefined) await store.putIntent({ ...current, landedAt: this.clock.now() });
+      return 'landed';
+    }
+    if (intentExpired(current, this.clock.now())) {
+      await store.dropIntent(intent.channelId);
+      return 'dropped';
+    }
+    return 'pending';
+  }
+
+  /**
+   * At start: every purchase intent a crash left (between its intent and its grant) is asked about once: the money
+   * landed (the device that sent it gets its session when it sends the payload again; every other device is refused),
+   * or not (it stands while the deposit may still land, and goes once it cannot). A facilitator that does not answer
+   * leaves it standing: it binds the channel to its device either way.
+   */
+  async reconcileIntents(): Promise<void> {
+    for (const intent of this.options.store.intents()) {
+      if (intent.landedAt !== undefined) continue;
+      try {
+        const fate = await this.resolveIntent(intent);
+        this.options.log?.info('batch-settlement purchase intent after a restart', { channel: intent.channelId, mac: intent.mac,
+          ceiling: intent.ceiling.toString(), fate });
+      } catch (err) {
+        this.options.log?.warn('batch-settlement purchase intent not resolved; it stands for its device', { channel: intent.channelId,
+          mac: intent.mac, reason: (err as Error).message });
+      }
+    }
   }
 
   private remember(reference: string, answer: Answer): void {

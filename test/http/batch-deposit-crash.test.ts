@@ -1,0 +1,274 @@
+// tier: chain
+/**
+ * issue 37: a `batch-settlement` deposit payload pays for one purchase by one device, even across a kill -9 between
+ * its /settle and its grant. The real daemon, @x402/fetch with @x402/evm's own client, @x402/evm's own facilitator on
+ * anvil, reached through a proxy that places the kill: it forwards the deposit's /settle and holds the answer (the
+ * money moved, sluice has not heard), or holds the /settle itself (nothing moved yet). The daemon is killed -9 there
+ * and restarted; then a stranger on the same WiFi, who read the PAYMENT-SIGNATURE header (plain HTTP), sends it first:
+ * 409 ERR_BATCH_CHANNEL_BUSY, no session, nothing moved. The customer's device sends the same payload: its session,
+ * one deposit on chain.
+ */
+import { request } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Address, Hex } from 'viem';
+import { x402Client, wrapFetchWithPayment } from '@x402/fetch';
+import { toClientEvmSigner } from '@x402/evm';
+import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
+import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import { DaemonLab } from '../daemon/harness.ts';
+import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+
+const test = suite('batch-settlement: kill -9 between a deposit\'s /settle and its grant');
+const NET = 'eip155:84532';
+const STEP_PRICE = 10_000n;
+const STEPS = 10n;
+const PRICE = STEPS * STEP_PRICE;
+/** @x402/evm's client deposits 5 × the request by default (depositMultiplier). */
+const DEPOSIT = 5n * PRICE;
+const FUNDS = 5_000_000n;
+const MAC = '02:00:00:00:0c:01';
+const STRANGER_MAC = '02:00:00:00:0c:66';
+const STRANGER_IP = '127.0.0.2';
+let chain: TestChain;
+let usdc: TestToken;
+let stack: BatchStack;
+let facilitator: TestFacilitator;
+let receiver: Address;
+let lab: DaemonLab;
+let base: string;
+
+/**
+ * Between the daemon and the facilitator. `pass`: forwards. `answer-held`: forwards the next /settle (the money moves)
+ * and never answers it; `settle-held`: takes the next /settle and neither forwards nor answers it (nothing moves).
+ * `reached` resolves when the held /settle is where the test kills the daemon.
+ */
+interface Proxy { url: string; mode: 'pass' | 'answer-held' | 'settle-held'; reached: Promise<void>; server: Server }
+let proxy: Proxy;
+let reachedNow: () => void = () => undefined;
+
+async function startProxy(target: string): Promise<Proxy> {
+  const p = { mode: 'pass', reached: Promise.resolve() } as Proxy;
+  p.server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      void (async () => {
+        const hold = req.url === '/settle' ? p.mode : 'pass';
+        if (hold === 'settle-held') {
+          p.mode = 'pass';
+          reachedNow();
+          return;
+        }
+        const answer = await fetch(`${target}${req.url}`, { method: req.method ?? 'GET', ...(req.method === 'POST' && { body, headers: { 'content-type': 'application/json' } }) });
+        const text = await answer.text();
+        if (hold === 'answer-held') {
+          p.mode = 'pass';
+          reachedNow();
+          return;
+        }
+        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
+      })().catch((err: unknown) => { if (!res.headersSent) res.writeHead(502).end(String(err)); });
+    });
+  });
+  await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', () => r()));
+  p.url = `http://127.0.0.1:${(p.server.address() as { port: number }).port}`;
+  return p;
+}
+
+function holdNextSettle(mode: 'answer-held' | 'settle-held'): void {
+  proxy.mode = mode;
+  proxy.reached = new Promise<void>((r) => { reachedNow = r; });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function facilitatorAuthorizer(): Promise<Address> {
+  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
+  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
+  return kind.extra.receiverAuthorizer;
+}
+
+test.before(async () => {
+  chain = await startChain({ chainId: 84532 });
+  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
+  stack = await deployBatchStack(chain);
+  const authorizer = chain.newAccount();
+  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
+  proxy = await startProxy(facilitator.url);
+  receiver = chain.newAccount().address;
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  // timeout 120 s: the held /settle is ended by the kill, never by the daemon giving up first.
+  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+config pricing 'wifi'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '${STEP_PRICE}'
+\toption asset '${usdc.address}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '100'
+
+config batch_settlement 'batch_settlement'
+\toption enabled '1'
+\toption facilitator_url '${proxy.url}'
+\toption network '${NET}'
+\toption receiver '${receiver}'
+\toption receiver_authorizer '${await facilitatorAuthorizer()}'
+\toption withdraw_delay '900'
+\toption refund 'on-request'
+\toption token_name 'USDC'
+\toption token_version '2'
+\toption timeout '120'
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
+  lab.portal.addClient(MAC, '127.0.0.1');
+  lab.portal.addClient(STRANGER_MAC, STRANGER_IP);
+  await lab.startDaemon();
+});
+
+test.after(async () => {
+  await lab?.close();
+  await new Promise<void>((r) => { if (!proxy) return r(); proxy.server.closeAllConnections(); proxy.server.close(() => r()); });
+  await facilitator?.stop();
+  await chain?.stop();
+});
+
+function get(path: string, headers: Record<string, string> = {}, localAddress?: string) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
+    const req = request(`${base}${path}`, { headers, ...(localAddress && { localAddress }) }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function decode(header: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(header, 'base64').toString()) as Record<string, unknown>;
+}
+
+async function channel(id: Hex): Promise<[bigint, bigint]> {
+  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+  return [balance, totalClaimed];
+}
+
+/** A new customer: their wallet, @x402/fetch with @x402/evm's batch-settlement client, every header it sent. */
+async function newCustomer() {
+  const account = chain.newAccount();
+  const voucherKey = chain.newAccount();
+  await usdc.mint(account.address, FUNDS);
+  const sent: string[] = [];
+  const recording = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const header = input instanceof Request ? input.headers.get('payment-signature') : null;
+    if (header) sent.push(header);
+    return fetch(input, init);
+  }) as typeof fetch;
+  const client = x402Client.fromConfig({ schemes: [], spendControls: { allowedAssets: true } });
+  client.register(NET as never, new BatchSettlementEvmScheme(toClientEvmSigner(account as never, chain.publicClient as never), { voucherSigner: voucherKey as never }) as never);
+  return { account, sent, pay: wrapFetchWithPayment(recording, client) as typeof fetch };
+}
+
+async function strangerSession(): Promise<unknown> {
+  const s = await lab.callStatus('session', { mac: STRANGER_MAC });
+  return s.status === 0 ? (s.data as Record<string, unknown>).session : null;
+}
+
+/**
+ * The customer's deposit purchase; the proxy holds its /settle as `mode` says; kill -9 there; restart. Returns the
+ * payload the customer's client sent (what the stranger read) and its channel.
+ */
+async function depositKilledAt(mode: 'answer-held' | 'settle-held', customer: Awaited<ReturnType<typeof newCustomer>>) {
+  holdNextSettle(mode);
+  const paying = customer.pay(`${base}/buy?plan=wifi&steps=${STEPS}`).then(() => 'answered', (err: unknown) => `failed: ${String(err)}`);
+  await proxy.reached;
+  await lab.stopDaemon('SIGKILL');
+  assert.match(await paying, /^failed/, 'the customer never heard back');
+  const header = customer.sent.at(-1)!;
+  const payload = decode(header).payload as { type: string; voucher: { channelId: Hex; maxClaimableAmount: string } };
+  assert.is(payload.type, 'deposit');
+  await lab.startDaemon();
+  await lab.reconnectClient();
+  return { header, channelId: payload.voucher.channelId.toLowerCase() as Hex, ceiling: payload.voucher.maxClaimableAmount };
+}
+
+async function stranger(header: string, what: string): Promise<void> {
+  const before = { channel: await channel(decodeChannel(header)), receiver: await usdc.balanceOf(receiver) };
+  const r = await get(`/buy?plan=wifi&steps=${STEPS}`, { 'payment-signature': header }, STRANGER_IP);
+  assert.is(r.status, 409, `${what}: ${JSON.stringify(r.body)}`);
+  assert.is((r.body.error as Record<string, unknown> | undefined)?.code ?? r.body.code, 'ERR_BATCH_CHANNEL_BUSY', `${what}: ${JSON.stringify(r.body)}`);
+  assert.is(await strangerSession(), null, `${what}: the stranger has no session`);
+  assert.equal({ channel: await channel(decodeChannel(header)), receiver: await usdc.balanceOf(receiver) }, before, `${what}: nothing moved`);
+}
+
+function decodeChannel(header: string): Hex {
+  return ((decode(header).payload as { voucher: { channelId: Hex } }).voucher.channelId);
+}
+
+/** The customer's device sends the same payload again: its session, paid by that voucher; one deposit on chain. */
+async function customerResends(header: string, channelId: Hex, ceiling: string, account: Address): Promise<void> {
+  const r = await get(`/buy?plan=wifi&steps=${STEPS}`, { 'payment-signature': header });
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  const session = r.body.session as Record<string, unknown>;
+  assert.is(session.mac, MAC);
+  assert.is((session.payments as Array<Record<string, unknown>>).at(-1)!.reference, `${channelId}:${ceiling}`);
+  assert.equal(await channel(channelId), [DEPOSIT, 0n], 'one deposit, not two');
+  assert.is(await usdc.balanceOf(account), FUNDS - DEPOSIT);
+  assert.is(await strangerSession(), null);
+  // The same payload from the stranger now: the voucher is on record (its channel is paying for the customer's session).
+  const again = await get(`/buy?plan=wifi&steps=${STEPS}`, { 'payment-signature': header }, STRANGER_IP);
+  assert.ok(again.status === 402 || again.status === 409, JSON.stringify(again.body));
+  assert.is(await strangerSession(), null);
+  const t = await lab.callStatus('terminate', { mac: MAC });
+  assert.is(t.status, 0, JSON.stringify(t.data));
+  lab.portal.addClient(MAC, '127.0.0.1');
+}
+
+test('kill -9 after the deposit landed, before the grant: the stranger\'s resend of the captured payload is refused; the customer\'s device gets its session', async () => {
+  const customer = await newCustomer();
+  const { header, channelId, ceiling } = await depositKilledAt('answer-held', customer);
+  // The money moved before the kill: the customer's deposit is in their channel, sluice had written no voucher.
+  assert.equal(await channel(channelId), [DEPOSIT, 0n]);
+  // Before issue 37 the stranger's resend found the money in the channel and got the session it paid for.
+  await stranger(header, 'the captured deposit payload');
+  // The restart asked whether it landed, and wrote down that it did.
+  await lab.waitFor(() => /purchase intent after a restart.*landed/.test(lab.output), 30_000, 'the intent reconciled');
+  const table = JSON.parse(readFileSync(join(lab.dir, 'state', 'batch-channels.json'), 'utf8')) as { intents?: Array<Record<string, unknown>> };
+  const intent = table.intents?.find((i) => i.channelId === channelId);
+  assert.ok(intent, JSON.stringify(table));
+  assert.is(intent.mac, MAC);
+  assert.is(intent.ceiling, ceiling);
+  assert.type(intent.landedAt, 'number');
+  await stranger(header, 'the same, once the restart knows the money landed');
+  await customerResends(header, channelId, ceiling, customer.account.address);
+});
+
+test('kill -9 while the deposit\'s /settle is out (nothing moved): the stranger\'s resend moves nothing; the customer\'s resend deposits once and gets the session', async () => {
+  const customer = await newCustomer();
+  const { header, channelId, ceiling } = await depositKilledAt('settle-held', customer);
+  assert.equal(await channel(channelId), [0n, 0n], 'nothing moved');
+  // Before issue 37 the stranger's resend made the deposit land and took the session it paid for.
+  await stranger(header, 'the captured deposit payload');
+  // The restart asked: not landed, and the deposit may still land (its validBefore is ahead): the intent stands.
+  await lab.waitFor(() => /purchase intent after a restart.*pending/.test(lab.output), 30_000, 'the intent reconciled');
+  await stranger(header, 'the same, once the restart has asked');
+  assert.is(await usdc.balanceOf(customer.account.address), FUNDS, 'the customer\'s money is still theirs');
+  await customerResends(header, channelId, ceiling, customer.account.address);
+});
+
+test.run();

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * src/http-client.ts, the bounded exchange every outbound HTTP call of sluice goes through (the hook, the x402 and
  * escrow facilitators, the chain's JSON-RPC), against real node:http servers: the body is cut at its bound and the

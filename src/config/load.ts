@@ -223,6 +223,8 @@ function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
 export interface ConfigFromUciOptions {
   /** Default for main.router_id (loadConfig passes os.hostname()). */
   hostname?: string;
+  /** The per-network default of x402.rpc_url (x402/networks.ts DEFAULT_RPC_URLS; tests point a network at their chain). */
+  rpcDefaults?: Readonly<Record<string, string>>;
 }
 
 export interface PartialConfig {
@@ -262,7 +264,7 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
   const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
-  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled); });
+  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled, options.rpcDefaults); });
   const hook = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'hook', sink, ['secret']); return readHookSection(r, enabled); });
   const batchSettlement = upstream((sink) => {
     const { r, enabled } = upstreamReader(pkg, 'batch_settlement', sink, []);

@@ -2,7 +2,7 @@
  * The `x402` section: customers pay with x402 `exact` payments (EIP-3009 signed stablecoin transfers) settled by a
  * facilitator. Validated only when enabled, like every upstream section. docs/x402.md explains each option.
  */
-import { chainIdOf, toCaip2 } from '../x402/index.ts';
+import { DEFAULT_RPC_URLS, chainIdOf, defaultRpcUrl, toCaip2 } from '../x402/index.ts';
 import type { SectionReader } from './reader.ts';
 import { isEvmAddress, parseInteger, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
 
@@ -19,8 +19,14 @@ export interface X402Config {
   maxTimeoutSeconds: number;
   /** Per facilitator request. */
   timeoutMs: number;
-  /** Optional JSON-RPC URL of the chain: resolves a settle that timed out by asking the token whether the nonce was used. */
+  /**
+   * The chain's JSON-RPC URL the resolver reads (a settle whose answer was lost: did the transfer happen?): `rpc_url`
+   * as set, else the network's public default (x402/networks.ts DEFAULT_RPC_URLS); '' with `rpc_url 'none'` or on a
+   * network without a default: no chain lookups.
+   */
   rpcUrl: string;
+  /** Where rpcUrl came from. */
+  rpcUrlSource: 'option' | 'network-default' | 'none';
   /** EIP-712 domain of plan assets sluice does not know (its table has USDC on Base and Base Sepolia). */
   tokenName: string;
   tokenVersion: string;
@@ -33,11 +39,23 @@ const network = (v: string): Parsed<string> => {
   return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
 };
 
-export function readX402Section(r: SectionReader, enabled: boolean): X402Config {
+/** `rpc_url 'none'`: no chain lookups at all, not even the network's default. */
+export const RPC_URL_NONE = 'none';
+
+/**
+ * `rpcDefaults`: the per-network default endpoints (tests point a network at their local chain; the daemon takes
+ * x402/networks.ts's table).
+ */
+export function readX402Section(r: SectionReader, enabled: boolean, rpcDefaults: Readonly<Record<string, string>> = DEFAULT_RPC_URLS): X402Config {
   const d = X402_DEFAULTS;
   const net = r.required('network', 'eip155:8453', network, 'is required: eip155:<chain id>, e.g. eip155:8453 for Base');
   const payTo = r.required('pay_to', '', (v) => (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' }),
     'is required: the address customers pay');
+  const rpcOption = r.parsed('rpc_url', '', (v) => (v === RPC_URL_NONE ? { ok: true, value: v } : parseUrl(v, ['http:', 'https:'])));
+  const rpcDefault = defaultRpcUrl(net, rpcDefaults);
+  const rpc: Pick<X402Config, 'rpcUrl' | 'rpcUrlSource'> = rpcOption === RPC_URL_NONE ? { rpcUrl: '', rpcUrlSource: 'none' }
+    : rpcOption !== '' ? { rpcUrl: rpcOption, rpcUrlSource: 'option' }
+      : rpcDefault !== '' ? { rpcUrl: rpcDefault, rpcUrlSource: 'network-default' } : { rpcUrl: '', rpcUrlSource: 'none' };
   return {
     enabled,
     facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
@@ -46,7 +64,7 @@ export function readX402Section(r: SectionReader, enabled: boolean): X402Config 
     payTo,
     maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) => parseInteger(v, 30, 3600)),
     timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
-    rpcUrl: r.parsed('rpc_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
+    ...rpc,
     tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
     tokenVersion: r.string('token_version', d.token_version, (v) => (v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters')),
   };

@@ -16,7 +16,7 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import type { X402Config } from '../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
 import {
-  FacilitatorClient, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
+  FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
   type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
 } from '../x402/index.ts';
 import { grantLate } from './late-grant.ts';
@@ -73,16 +73,26 @@ export class X402Method implements PaymentMethod {
   private timer: TimerHandle | undefined;
   private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
+  /** Ends the facilitator and chain exchanges in flight at close(): a slow peer does not hold the daemon's stop. */
+  private readonly stopping = new AbortController();
 
   private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(options.fetch && { fetch: options.fetch }) });
+    this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
   }
 
+  private facilitatorFor(config: X402Config): FacilitatorClient {
+    return new FacilitatorClient({
+      url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
+    });
+  }
+
+  /** x402.rpc_url as configured, else the network's public default (config/x402.ts); null: no chain lookups. */
   private chainFor(config: X402Config): ChainReader | null {
-    return config.rpcUrl === '' ? null : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return config.rpcUrl === '' ? null
+      : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   static async open(options: X402MethodOptions): Promise<X402Method> {
@@ -183,6 +193,12 @@ export class X402Method implements PaymentMethod {
     if (this.inFlight.has(key)) throw replayed();
     const known = this.store.get(key);
     if (known?.state === 'void') throw voidError(known);
+    if (known && known.state !== 'applied' && known.mac !== ctx.request.mac) {
+      // The payment is the device's that sent it first (its MAC is stored with it): another device sending the same
+      // payload (captured on open WiFi) gets nothing; the resolver grants the payer when the money is proved.
+      if (known.state !== 'unconfirmed' || this.chain) void this.resolvePending();
+      throw replayed();
+    }
     if (known?.state === 'settling' || known?.state === 'unconfirmed') {
       // The customer retries a purchase whose settle had no answer: resolve it now (in flight, so the resolver waits).
       this.inFlight.add(key);
@@ -225,6 +241,18 @@ export class X402Method implements PaymentMethod {
         await this.persistBestEffort(done);
         this.handedOut.set(key, this.clock.now());
         return ref(done);
+      }
+      if (settled.status === 'failed' && isNonceUsedReason(settled.reason)) {
+        // "Nonce used" on the first settle: the authorization ran already (the facilitator's own earlier attempt, or
+        // anyone who submitted it): its money may have reached pay_to. The chain says whether (x402-resolve.ts).
+        this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', { key, reason: settled.reason });
+        const outcome = await this.resolveOne(record, { grant: false });
+        if (outcome.kind === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? record); }
+        if (outcome.kind === 'pending') { this.schedule(); throw pendingError(key); }
+        if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
+        if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? record);
+        throw new SluiceError('ERR_X402_SETTLE_FAILED', `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+          { details: { reason: settled.reason } });
       }
       if (settled.status === 'failed') {
         await this.store.remove(key).catch(() => undefined);
@@ -344,7 +372,14 @@ export class X402Method implements PaymentMethod {
         this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
       }
     }
-    if (this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)))) await this.store.flush().catch(() => undefined);
+    const dropped = this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
+    for (const r of dropped.filter((d) => d.state === 'unconfirmed')) {
+      // The last word on it: what an operator needs to look the transfer up by hand.
+      this.options.log?.warn('x402 unconfirmed purchase dropped after 7 days; never granted', {
+        key: r.key, mac: r.mac, value: r.value, asset: r.asset, network: r.network, pay_to: r.payTo ?? this.config.payTo,
+      });
+    }
+    if (dropped.length > 0) await this.store.flush().catch(() => undefined);
     if (report.pending > 0) this.schedule();
     return report;
   }
@@ -384,7 +419,7 @@ export class X402Method implements PaymentMethod {
   reconfigure(config: X402Config): void {
     const chainAdded = config.rpcUrl !== '' && config.rpcUrl !== this.config.rpcUrl;
     this.config = config;
-    this.facilitator = new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
     this.windows.clear();
     // A chain to ask (now or another one): purchases kept unconfirmed may be decided at last.
@@ -395,6 +430,8 @@ export class X402Method implements PaymentMethod {
     this.closed = true;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
+    // What a lookup in flight would have decided is decided at the next start: the records stay as they are.
+    this.stopping.abort();
     await this.resolving?.catch(() => undefined);
     await this.store.flush().catch(() => undefined);
   }

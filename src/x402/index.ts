@@ -14,7 +14,7 @@ export {
   type FacilitatorClientOptions, type FacilitatorRequest, type SettleOutcome, type SupportedKind, type VerifyOutcome,
 } from './facilitator.ts';
 export { MAX_RESPONSE_BYTES, jsonClient, type JsonAnswer, type JsonClientOptions } from './http-json.ts';
-export { chainIdOf, knownTokenDomain, toCaip2, v1NameOf, type TokenDomain } from './networks.ts';
+export { DEFAULT_RPC_URLS, chainIdOf, defaultRpcUrl, knownTokenDomain, toCaip2, v1NameOf, type TokenDomain } from './networks.ts';
 export {
   MAX_PAYLOAD_BYTES, encodeHeader, parseAddress, parseExactPayment, payloadObject,
   type AcceptedRequirements, type Address, type ExactAuthorization, type ExactPayment, type Hex,
@@ -22,7 +22,7 @@ export {
 export { SECP256K1_HALF_N, isLowS } from './signature.ts';
 export { evm, loadEvm, type Evm } from './evm-loader.ts';
 export { recoverPersonalSigner } from './personal-sign.ts';
-export { STORE_FILE, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
+export { STORE_FILE, UNCONFIRMED_KEEP_SECONDS, X402Store, type PurchaseRecord, type RecordState } from './store.ts';
 export {
   AUTHORIZATION_TYPES, checkTerms, recoverSigner, verifyLocally, type AuthorizationType, type LocalRequirements,
 } from './verify.ts';

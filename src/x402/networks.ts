@@ -43,6 +43,22 @@ export function v1NameOf(caip2: string): string | null {
   return null;
 }
 
+/**
+ * Public JSON-RPC endpoints of the networks sluice knows, used only to read (eth_call of authorizationState, blocks,
+ * eth_getLogs) when a settle's answer was lost: the default of `x402.rpc_url`, so that a default install proves such
+ * a payment from the chain by itself. Base's own rate-limited public endpoints (docs.base.org, "Network
+ * information"): enough for the few reads a lost answer costs, not for production traffic of other kinds.
+ */
+export const DEFAULT_RPC_URLS: Readonly<Record<string, string>> = {
+  'eip155:8453': 'https://mainnet.base.org',
+  'eip155:84532': 'https://sepolia.base.org',
+};
+
+/** The default read-only JSON-RPC URL of a CAIP-2 network; '' when sluice knows none. `table`: tests point it at anvil. */
+export function defaultRpcUrl(caip2: string, table: Readonly<Record<string, string>> = DEFAULT_RPC_URLS): string {
+  return Object.prototype.hasOwnProperty.call(table, caip2) ? (table[caip2] ?? '') : '';
+}
+
 export interface TokenDomain {
   name: string;
   version: string;

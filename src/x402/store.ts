@@ -9,7 +9,7 @@
  *  - the purchases that never will be: `void` (the buyer canceled the authorization on chain, or spent its nonce on
  *    another transfer), kept like `applied` until the window closes so the same payload is refused with its reason;
  *    `unconfirmed` (the nonce is used but nothing proves the money reached pay_to: no rpc_url to look, or no log
- *    found), kept until a chain lookup decides it (docs/x402.md).
+ *    found), kept until a chain lookup decides it, for 7 days past its window at most (docs/x402.md).
  * Two writes per purchase; settled/applied/void records drop the payload to stay small.
  */
 import { readFile } from 'node:fs/promises';
@@ -51,6 +51,8 @@ interface FileShape {
 }
 
 export const STORE_FILE = 'x402.json';
+/** How long past its validBefore an `unconfirmed` purchase is kept for a chain lookup: 7 days. */
+export const UNCONFIRMED_KEEP_SECONDS = 7n * 24n * 3600n;
 
 export class X402Store {
   private readonly records = new Map<string, PurchaseRecord>();
@@ -96,16 +98,22 @@ export class X402Store {
     return this.records.size;
   }
 
-  /** Drops applied and void records whose authorization can no longer be used (validBefore + margin in the past). */
-  prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
-    let changed = false;
+  /**
+   * Drops the records nothing needs any more, and returns them: applied and void ones once their authorization can no
+   * longer be used (validBefore + margin in the past: the chain refuses it, so does the local window check), and
+   * unconfirmed ones UNCONFIRMED_KEEP_SECONDS after that (an operator had that long to set rpc_url or look the
+   * transfer up; kept for ever they would fill the store to `maxEntries`, and every purchase after is ERR_X402_BUSY).
+   */
+  prune(nowSeconds: bigint, marginSeconds = 60n): PurchaseRecord[] {
+    const dropped: PurchaseRecord[] = [];
     for (const [k, r] of this.records) {
-      if ((r.state === 'applied' || r.state === 'void') && BigInt(r.validBefore) + marginSeconds < nowSeconds) {
+      const keep = r.state === 'unconfirmed' ? marginSeconds + UNCONFIRMED_KEEP_SECONDS : marginSeconds;
+      if ((r.state === 'applied' || r.state === 'void' || r.state === 'unconfirmed') && BigInt(r.validBefore) + keep < nowSeconds) {
         this.records.delete(k);
-        changed = true;
+        dropped.push(r);
       }
     }
-    return changed;
+    return dropped;
   }
 
   hasRoom(nowSeconds: bigint): boolean {

@@ -4,7 +4,8 @@
  * GET /supported). Faults are injected at the HTTP edge, never inside the verification: `down` (connection refused),
  * `settleFails` (answers success:false without touching the chain), `settleDelayMs` (settles on chain, then holds
  * the answer: a client timeout with the money moved), `settleStalls` (takes the settle and never answers nor
- * settles, until the client gives up: a client timeout with no money moved), and `dialect: 'x402-rs'` (refusals as
+ * settles, until the client gives up: a client timeout with no money moved), `beforeSettle` (a test's step between the
+ * settle request and the settle: e.g. the authorization submitted by someone else), and `dialect: 'x402-rs'` (refusals as
  * HTTP 400 with x402-rs's reason names). Options add @x402/evm's batch-settlement and upto facilitator schemes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,6 +25,8 @@ export interface FacilitatorFaults {
   settleStalls?: boolean;
   verifyDelayMs?: number;
   dialect?: 'spec' | 'x402-rs';
+  /** Runs once the settle request arrived, before the facilitator settles (a test moves the chain meanwhile). */
+  beforeSettle?: ((paymentPayload: Record<string, unknown>) => Promise<void>) | undefined;
 }
 
 export interface TestFacilitator {
@@ -140,6 +143,7 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
       await new Promise<void>((resolve) => res.once('close', () => resolve()));
       return;
     }
+    await faults.beforeSettle?.(body.paymentPayload as Record<string, unknown>);
     const r = await facilitator.settle(payload, requirements);
     if (faults.settleDelayMs) await sleep(faults.settleDelayMs);
     if (!r.success) return refusal(res, 'settle', r.errorReason ?? 'settle_failed', r.errorMessage, { transaction: r.transaction, network: r.network });

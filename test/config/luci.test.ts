@@ -263,7 +263,7 @@ test('settings.js validators and datatypes agree with the loader', () => {
     // x402 `exact` (issue 26 item 3): every option the loader reads, with its checks.
     ...([['pay_to', [`0x${'B'.repeat(40)}`, '0x1', 'me', '']], ['facilitator_url', ['https://f.example', 'http://f:8080/x', 'ftp://f', 'http://f:6000', 'f', '']],
       ['network', ['eip155:8453', 'base', 'base-sepolia', 'eip155:0', 'eip155:9999999999999999', 'solana', '']],
-      ['rpc_url', ['https://mainnet.base.org', 'http://127.0.0.1:8545', 'ws://x', 'http://x:10080']], ['timeout', ['1', '0.9', '120', '121', '2.5', 'x']],
+      ['rpc_url', ['https://mainnet.base.org', 'http://127.0.0.1:8545', 'none', 'None', 'ws://x', 'http://x:10080']], ['timeout', ['1', '0.9', '120', '121', '2.5', 'x']],
       ['max_timeout_seconds', ['30', '29', '3600', '3601', '60.5']], ['token_name', ['USD Coin', 'x'.repeat(64), 'x'.repeat(65)]],
       ['token_version', ['2', 'x'.repeat(16), 'x'.repeat(17)]]] as const).map(([option, values]): [string, (v: string) => string, string, string[], Record<string, string>] =>
       [`x402.${option}`, (v) => {

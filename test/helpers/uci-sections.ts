@@ -16,7 +16,8 @@ config pricing '${o.id ?? 'wifi'}'
 }
 
 /** x402 against a test facilitator on the local chain (Base Sepolia's id, USDC's EIP-712 name). */
-export function x402Section(o: { facilitatorUrl: string; payTo: string; timeoutS?: number }): string {
+export function x402Section(o: { facilitatorUrl: string; payTo: string; timeoutS?: number; rpcUrl?: string }): string {
+  // rpc_url 'none' unless given: a test never reaches Base Sepolia's public endpoint, the network's default.
   return `
 config x402 'x402'
 \toption enabled '1'
@@ -24,6 +25,7 @@ config x402 'x402'
 \toption network 'eip155:84532'
 \toption pay_to '${o.payTo}'
 \toption token_name 'USDC'
+\toption rpc_url '${o.rpcUrl ?? 'none'}'
 ${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
 }
 

@@ -316,4 +316,48 @@ test('the settle is unanswered, then the facilitator settles it after all: prove
   assert.is(code(await purchase(mac, p)), 'ERR_X402_NONCE_REPLAYED', 'once');
 });
 
+test('the first settle is refused "nonce used" because the authorization already paid pay_to: the chain says so, granted once (issue 37 item 9)', async () => {
+  const buyer = await newBuyer();
+  const mac = newClient();
+  const p = await payload(buyer, PRICE);
+  const [b0, p0] = await balances(buyer.address);
+  // Between sluice's /verify and its /settle, the authorization lands on chain by another hand (the facilitator's
+  // own earlier attempt, say): the facilitator's settle then finds the nonce used.
+  facilitator.faults.beforeSettle = async () => {
+    facilitator.faults.beforeSettle = undefined;
+    await submitAuthorization(chain, usdc, chain.deployer, { authorization: p.payload.authorization, signature: p.payload.signature });
+  };
+  let r;
+  try {
+    r = await purchase(mac, p);
+  } finally {
+    facilitator.faults.beforeSettle = undefined;
+  }
+  assert.is(r.status, 0, `granted from the chain's word, not ERR_X402_SETTLE_FAILED: ${JSON.stringify(r.data)}`);
+  await gateOpens(mac);
+  assert.equal(await balances(buyer.address), [b0 - PRICE, p0 + PRICE], 'the money moved once');
+  assert.is(code(await purchase(mac, p)), 'ERR_X402_NONCE_REPLAYED', 'once');
+});
+
+test('a payload sent again from another device while its settle is pending: that device gets nothing, the payer\'s device the session (issue 37 item 9)', async () => {
+  const buyer = await newBuyer();
+  const payer = newClient();
+  const stranger = newClient();
+  const p = await payload(buyer, PRICE);
+  facilitator.faults.settleDelayMs = 4000; // settles on chain, answers after sluice's 2 s timeout
+  try {
+    assert.is(code(await purchase(payer, p)), 'ERR_X402_SETTLEMENT_PENDING');
+  } finally {
+    facilitator.faults.settleDelayMs = 0;
+  }
+  await lab.waitFor(() => usdc.authorizationState(buyer.address, p.payload.authorization.nonce), 20_000, 'the transfer mined');
+  // The payload was readable on the open network: another device sends it.
+  assert.is(code(await purchase(stranger, p)), 'ERR_X402_NONCE_REPLAYED');
+  await lab.waitFor(async () => (await lab.callStatus('session', { mac: payer })).status === 0, 20_000, 'the payer granted by the resolver');
+  await gateOpens(payer);
+  assert.is((await lab.callStatus('session', { mac: stranger })).status, 4, 'no session for the other device');
+  assert.is.not(lab.clientState(stranger), 'Authenticated');
+  assert.is(code(await purchase(stranger, p)), 'ERR_X402_NONCE_REPLAYED', 'nor later');
+});
+
 test.run();

@@ -1,5 +1,6 @@
 /**
- * x402 without `rpc_url`: an unanswered settle is decided by the facilitator's answer alone, and a facilitator that
+ * x402 without chain lookups (`rpc_url 'none'`: Base Sepolia's public default is not used either): an unanswered
+ * settle is decided by the facilitator's answer alone, and a facilitator that
  * refuses a second settle because the nonce is used says nothing about where the money went (the buyer may have
  * canceled the authorization). Such a purchase is kept `unconfirmed` and NOT granted; setting rpc_url later (a reload)
  * decides it from the chain's logs: the paid one is granted once, the canceled one refused. Real daemon, anvil, and the x402
@@ -42,7 +43,7 @@ config x402 'x402'
 \toption token_name 'USDC'
 \toption token_version '2'
 \toption timeout '2'
-${rpc ? `\toption rpc_url '${chain.rpcUrl}'` : ''}
+\toption rpc_url '${rpc ? chain.rpcUrl : 'none'}'
 `;
 }
 

@@ -968,9 +968,11 @@ return view.extend({
 		o.validate = validateNetwork(true);
 		upstream(o);
 		o = s.option(form.Value, 'rpc_url', _('Chain RPC URL'),
-			_('Optional JSON-RPC endpoint of the chain: decides a purchase whose settle went unanswered by asking the token whether the transfer happened. Without it such purchases stay unconfirmed.'));
-		o.placeholder = 'https://mainnet.base.org';
-		o.validate = validateUrl(['http:', 'https:'], false);
+			_('JSON-RPC endpoint of the chain, read only: decides a purchase whose settle went unanswered by looking up the transfer. Empty: the public endpoint of Base or Base Sepolia (other networks have none); none: no lookups, such purchases stay unconfirmed.'));
+		o.placeholder = _('public endpoint of the network');
+		o.validate = function(section_id, value) {
+			return value === 'none' ? true : validateUrl(['http:', 'https:'], false)(section_id, value);
+		};
 		upstream(o);
 		o = s.option(form.Value, 'timeout', _('Facilitator timeout'), _('Seconds one facilitator request may take, 1 to 120.'));
 		o.placeholder = '10';

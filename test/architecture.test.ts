@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The rule test for src/'s shape (DESIGN.md "Layout"): no folder-level import cycle, and every import from outside a
  * folder goes through that folder's index.ts. The checker is test/helpers/import-graph.ts, tried first on a synthetic

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The docs stay true to the code: every error code raised is documented, every ubus method has its section, and every
  * doc a page or a source comment points to exists.

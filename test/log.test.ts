@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * The logger on a log stream whose reader went away: its writes fail with EPIPE. The daemon must go on (it logs
  * uncaught exceptions, to that same stream: unheard, each EPIPE was one more uncaught exception, a loop that held an

@@ -1,19 +1,34 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts in its own node process (isolation: one leaked handle or crash cannot hide
-// another file's result): the unit files three at a time (the slowest first), then the test/e2e files one at a time. Prints one closing line
+// another file's result): the other files three at a time (the slowest first), then the lab tier's files one at a time. Prints one closing line
 // "N passed, N failed, N skipped" counted from uvu's per-file totals.
 // Each file runs in its own process group (detached: a new session) and the runner signals the whole group, so the
 // daemons, brokers and peers a file spawned die with it: on the timeout, when the file exits with children still
 // running, and when the runner itself is interrupted. (Node has no PR_SET_PDEATHSIG; a SIGKILL to the file alone
 // used to orphan its sluice daemons.) A peer that setsid()s itself (the e2e lab's openNDS) escapes the group; the
 // lab removes those itself (lab.sh cleanup-stale).
-// Usage: node test/run.mjs [substring...]
+// Tiers: each file's first line declares its tier and needs (test/helpers/prerequisites.mjs, docs/testing.md):
+// `--tier fast` (or fast,daemon; repeatable) runs those tiers only; a file without a declaration is a FAIL that says
+// so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
+// Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
 
 const root = new URL('.', import.meta.url).pathname;
-const filters = process.argv.slice(2);
+const filters = [];
+const tiers = [];
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i];
+  const value = arg === '--tier' ? process.argv[++i] : arg.startsWith('--tier=') ? arg.slice('--tier='.length) : null;
+  if (value === null) { filters.push(arg); continue; }
+  for (const t of (value ?? '').split(',').filter(Boolean)) {
+    if (!TIERS.includes(t)) { console.error(`[run] unknown tier '${t}' (one of ${TIERS.join(', ')})`); process.exit(2); }
+    tiers.push(t);
+  }
+  if (!value) { console.error('[run] --tier needs a value'); process.exit(2); }
+}
 // A hang guard, not a speed check: on a loaded machine the slowest files take several times as long as idle
 // (test/daemon/daemon.test.ts: 154 s at load 16, and cut off by the former 180 s bound at load 22).
 const FILE_TIMEOUT_MS = Number(process.env.SLUICE_TEST_TIMEOUT_MS ?? 600_000);
@@ -30,9 +45,10 @@ function walk(dir) {
   return out;
 }
 
-const all = walk(root).filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
-const e2e = all.filter((f) => relative(root, f).startsWith('e2e/'));
-const unit = all.filter((f) => !e2e.includes(f));
+const matched = walk(root).filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
+/** Each matched file's declaration (tier and needs), or why it has none. */
+const declared = new Map(matched.map((f) => [f, declaration(readFileSync(f, 'utf8'))]));
+const all = matched.filter((f) => { const d = declared.get(f); return tiers.length === 0 || 'error' in d || tiers.includes(d.tier); });
 
 /** Grace between SIGTERM and SIGKILL on a timeout: lets a file's exit handlers run (the e2e lab tears itself down). */
 const KILL_GRACE_MS = 15_000;
@@ -109,7 +125,9 @@ function runFile(file, timeoutMs) {
       const total = n('Total'), passed = n('Passed'), skipped = n('Skipped');
       // uvu exits 0 when a before/after hook throws, reporting the file's tests as neither passed nor skipped.
       // Its Total counts the tests that ran: test.skip() ones are only in Skipped.
-      const ok = !timedOut && code === 0 && signal === null && total > 0 && passed === total;
+      // A file whose every test is a counted skip (a missing prerequisite: test/helpers/skip.ts) ran nothing and passes.
+      const clean = !timedOut && code === 0 && signal === null;
+      const ok = clean && (total > 0 ? passed === total : skipped > 0);
       const failed = ok ? 0 : Math.max(1, total - passed);
       totals.passed += passed; totals.skipped += skipped; totals.failed += failed;
       const name = relative(root, file);
@@ -132,6 +150,33 @@ async function pool(files, concurrency, timeoutMs) {
   }));
 }
 
+// Before anything runs: a file that declares no tier fails (it would drop out of every tier run; picked by name, it
+// runs with a notice), and a file whose needs this machine lacks is a skip, counted once, or a failure in CI, which
+// installs every need a file names.
+const runnable = [];
+for (const f of all) {
+  const d = declared.get(f);
+  const name = relative(root, f);
+  const why = 'error' in d ? null : lacking(d.needs);
+  if ('error' in d && filters.length > 0 && tiers.length === 0) {
+    // Picked by name: runs (a new file is tried before it is declared), and says what a full run will say.
+    console.log(`[run] ${name}: ${d.error}; a full or --tier run fails it`);
+    runnable.push(f);
+  } else if ('error' in d) {
+    totals.failed++; failedFiles.push(name);
+    console.log(`FAIL ${name}: ${d.error}`);
+  } else if (why && inCI) {
+    totals.failed++; failedFiles.push(name);
+    console.log(`FAIL ${name}: CI=${process.env.CI} and the ${d.tier} tier ${why}; .ci/run installs it`);
+  } else if (why) {
+    totals.skipped++;
+    console.log(`SKIP ${name}: ${d.tier} tier, ${why}`);
+  } else runnable.push(f);
+}
+// The lab's files run one at a time after the others (below).
+const lab = runnable.filter((f) => { const d = declared.get(f); return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab'; });
+const unit = runnable.filter((f) => !lab.includes(f));
+
 // The slowest unit files start first, so the pool does not end on one long file while the other lane idles. A hint
 // only: a file that is not listed (or a name that went stale) runs in its alphabetical place.
 const SLOW_FIRST = ['daemon/crash', 'upstream/radius/accounting', 'escrow/session-chain', 'daemon/daemon.test', 'portal/runner'];
@@ -146,7 +191,7 @@ await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 3), FILE_TIMEOUT_MS);
 // metering, on this 2-core machine; the lab measures timing, so it gets the machine to itself. Nor two labs at once
 // (tried 2026-11-24: 376 s instead of ~460 s, at load 8, since one lab keeps ~1.1 cores busy; data.test's scenario 4
 // read c3 7.7% short, its ticks late).
-await pool(e2e, 1, E2E_TIMEOUT_MS);
+await pool(lab, 1, E2E_TIMEOUT_MS);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

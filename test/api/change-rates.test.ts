@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * ubus `change` with rate_down/rate_up: new rates for a live session from now, through the backend's one rate path
  * (changeRates: journaled, then the gate), checked like the config's rates; the direction not named keeps the

@@ -1,3 +1,4 @@
+// tier: fast
 // The `sluice.session` event contract (src/api/events.ts): the kinds, what each carries, and when the publisher sends.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

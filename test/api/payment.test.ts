@@ -1,3 +1,4 @@
+// tier: fast
 /** paymentOf: the one check of a purchase's payment table before the merchant, which trusts its types. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

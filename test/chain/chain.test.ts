@@ -1,3 +1,4 @@
+// tier: chain
 // The chain kit itself: anvil from npm, TestUSDC compiled with solc-js, EIP-3009 behaving as USDC's does (the x402
 // tests rely on it refusing exactly what USDC refuses).
 import { suite } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 // The files shipped in the package: the UCI defaults load cleanly, the init script is valid sh with the procd
 // essentials, and the package Makefile installs what the init script runs.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 // luci-app-sluice's translations: the template holds exactly the app's translatable strings (scripts/i18n-scan.mjs),
 // and the German translation translates every one of them with the same printf placeholders in the same order.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 // files/etc/init.d/sluice's reload logic, run by a real sh (dash; ash on the router) with OpenWrt's helpers replaced
 // by recorders (a file: ubus runs in a command substitution, a subshell): what `/etc/init.d/sluice reload` (and so LuCI's Save & Apply) does for each daemon answer.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * The Sessions page (sessions.js with the real common.js) against the real daemon: LuCI's classes are stood in (E,
  * dom, ui, view, rpc.declare → a ubus call on the daemon's broker with the declared parameters, undefined ones left

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The figures the Sessions page and Status → Overview show (issue 26 items 6 and 7), with the real common.js and the
  * views against stub LuCI classes and a stub ubus (each rpc.declare answers from a table): gate-pending devices are

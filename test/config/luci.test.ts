@@ -1,3 +1,4 @@
+// tier: daemon
 // luci-app-sluice: the JSON files parse, every ubus method a view declares is granted by the ACL, the views
 // pass `node --check` (wrapped the way LuCI's loader wraps them: a function body), and the settings view's
 // validators accept exactly what the daemon's loader accepts.

@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configFromUciPartial } from '../../src/config/load.ts';

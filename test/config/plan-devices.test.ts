@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * A plan's `devices` (several devices per purchase): 1 … 16, default 1 (absent from the plan: the single-device
  * rules); a bad value is a problem naming `pricing[<id>].devices` and leaves the plan out. The quote carries it to the

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * pricing.display_name: the admin's title for a plan, validated by the loader, listed by ubus `pricing` and the LAN
  * endpoint's plans, and shown by the pay page (portal.js planView) instead of the section name.

@@ -1,3 +1,4 @@
+// tier: fast
 // The reload diff (src/config/reload-diff.ts): which changes take a restart, and what stats shows meanwhile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

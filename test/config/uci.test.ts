@@ -1,3 +1,4 @@
+// tier: fast
 // Grammar of UCI files as libuci (openwrt/uci file.c, strict mode) reads them. The expected values were
 // cross-checked against `uci export` built from openwrt/uci 66127cd.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 // sluice's command line: `sluice daemon`'s arguments (src/cli.ts), and the conventions every command keeps (src/main.ts):
 // --version, `help`, `<command> --help` on stdout with exit 0, and a usage error (exit 2) for what it does not know.
 import { test } from 'uvu';

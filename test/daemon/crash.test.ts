@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Crash test (issue 14 "Deliver"): kill -9 the daemon binary in the middle of bursts of grants, top-ups and
  * terminates, over several rounds. After each restart every acknowledged grant and top-up is there with exactly the

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * The real daemon process against the embedded broker and the ndsctl stand-in (the real openNDS format and exit codes):
  * purchase → gate, top-up, terminate, time expiry, device limit, kill -9 and restart, a burst of concurrent purchases.

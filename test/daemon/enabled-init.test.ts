@@ -1,3 +1,4 @@
+// tier: daemon
 // main.enabled 0 seen by a daemon the init script started (SLUICE_INIT set, as files/etc/init.d/sluice sets it): the
 // daemon must not exit on its own, which procd counts as a crash and respawns five times (issue 41 item 3). It runs
 // `$SLUICE_INIT start` (the script then registers the service without the instance and procd sends SIGTERM) and stops

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * Issue 37 item 3, through the real daemon on the local chain with a paid method (batch-settlement: the charge is the
  * metered bytes). What broke: a data session's counter mark reached the journal only with its first usage checkpoint,

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * Issue 28 item 2: viem (with noble's curves) is not loaded by an idle daemon. It is its own file, dist/evm.mjs, which
  * the daemon imports on the first EVM signature it checks (src/x402/evm-loader.ts; scripts/build.mjs); mqtt.js

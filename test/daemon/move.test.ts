@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * ubus `move` against the real daemon binary and the simulated openNDS: the old MAC's gate closes as the new one opens,
  * the session (id, allotment) carries over and stays live across meter ticks; and a crash between the journal and the

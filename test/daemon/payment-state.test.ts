@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 23 item 9 with the real daemon binary: a damaged x402.json or escrow.json used to stop the whole daemon at
  * start. Now only that payment method is unavailable (an error line with ERR_X402_STORE / ERR_ESCROW_LEDGER), the file

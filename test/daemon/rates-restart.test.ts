@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 27, speed tiers through a crash, against the real daemon binary: a plan's rates, a ubus `change` of them, and
  * rates given by a `change` to a session sold without any are journaled; after kill -9 and a restart every live

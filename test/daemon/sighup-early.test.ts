@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 23 item 10: a SIGHUP in the first ~100 ms after spawn (procd's reload right after a start) killed the daemon
  * with exit 129: its handler was installed only once every module had loaded. Now main.ts holds SIGHUPs before it loads

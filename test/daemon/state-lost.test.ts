@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 14 item 12 with the real daemon binary: a zero-filled state_dir used to start with 0 sessions and rewrite the
  * journal away. Now the start fails with ERR_STATE_LOST and exit 1 (procd gives up after its retries) and leaves the

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * `sluice demo`: its view, activity and explanations as pure functions (what a newcomer sees in a 100×30 terminal),
  * then from the bundle, headless (stdout is a pipe): it runs, sells, meters, cuts, and exits 0.

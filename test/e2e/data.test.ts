@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * End to end, data sessions: a real openNDS 9.10 gating real clients in network namespaces (docs/testing.md),
  * driven by the built sluice over its embedded ubus broker. One lab for the whole file; the uplink is shaped to

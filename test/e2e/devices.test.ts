@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * Several devices per purchase on the real openNDS lab, with the kernel quota on (main.kernel_quota 1, the default):
  * two lab clients share one data purchase (the buyer's page shows the join code, GET /devices; the second device

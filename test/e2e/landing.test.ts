@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * End to end, the customer's side of the kernel quota (issue 23 item 14): what the client's application gets of what
  * it was billed, and how soon a client granted before the portal lists it gets through. One lab (uplink shaped to

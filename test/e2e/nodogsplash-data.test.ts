@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * The data scenarios of data.test.ts against a real nodogsplash 5.0.2 instead of openNDS (issue 8: nodogsplash is
  * what OpenWrt 23.05/24.10 and TollGate run). nodogsplash is not packaged in Debian: point SLUICE_E2E_NODOGSPLASH at a

@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * End to end, a returning customer on a new MAC: a phone (headless Chromium at phone size in c3's namespace, an injected
  * wallet) pays for a time plan through openNDS's splash and sluice's pay page, then rotates its MAC (what iOS and

@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * End to end, the customer's way in on a phone: headless Chromium at phone size inside a lab client's namespace joins
  * the WiFi, opens a web page, is redirected by the real openNDS to its splash (sluice's ThemeSpec,

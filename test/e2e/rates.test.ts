@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * Speed tiers on the real openNDS lab (issue 27 #1): two clients bought plans of 2 and 8 Mbit/s download; each
  * downloads at once for 12 s, and the goodput curl measures at the client (bytes of the body over the transfer's

@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * End to end, time sessions and failures: one lab (uplink shaped to 8 Mbit/s), the built sluice on its embedded
  * ubus broker (docs/testing.md).

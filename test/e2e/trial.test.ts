@@ -1,3 +1,4 @@
+// tier: lab
 /**
  * The free trial's throttled rate on the real openNDS lab: a trial plan (`trial_every`, price 0) with `rate_down` /
  * `rate_up` set. A lab client takes the trial from the pay page's API (POST /trial, as the page does), downloads for

@@ -1,3 +1,4 @@
+// tier: chain
 // The facilitator client (src/escrow/client.ts) against the reference facilitator over SessionEscrow on anvil:
 // deposit → receipts verified on the router side → consume → close, balances exact to the step; refusals in both
 // dialects, a facilitator that is down (unknown, nothing taken) and one that fails with 5xx (retried, done once).

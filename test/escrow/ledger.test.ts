@@ -1,3 +1,4 @@
+// tier: fast
 // The escrow ledger (<state_dir>/escrow.json): survives a reopen, and keeps only the most recent KEEP_CLOSED closed
 // sessions while every open one stays.
 import { test } from 'uvu';

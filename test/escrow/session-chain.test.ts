@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto
 /**
  * Payment method `x402-session` end to end on a real chain: a buyer key signs a deposit (ReceiveWithAuthorization to
  * the SessionEscrow, nonce = the terms' hash) → `ubus call sluice purchase` on the real daemon → the reference escrow

@@ -1,3 +1,4 @@
+// tier: chain
 // The reference SessionEscrow on a real anvil: the deposit is pulled inside createSession and bound to the terms,
 // cumulative buyer-signed receipts are checked on chain, close pays units × price and refunds the rest, the buyer can
 // reclaim only after the timeout. The router-side receipt code (src/escrow/receipt.ts) must agree with the

@@ -1,3 +1,4 @@
+// tier: fast
 // The gatekeeper with the real Valve, SessionManager and Meter, over one simulated portal: the valve's ndsctl calls
 // run the stand-in's command handling in-process (src/sim/ndsctl-exec.ts: the real messages and exit codes), the
 // meter reads the same portal over its control socket. Faults are injected per ndsctl call.

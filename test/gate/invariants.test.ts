@@ -1,3 +1,4 @@
+// tier: fast
 // The gate's invariants, with a fake valve, the real SessionManager over the MemoryStore, and fake time: every end
 // closes its gate; every live session's gate is open or pending (re-opened when the client shows up, ended
 // `portal-lost` after the grace); a held gate stays closed until released; clients open without a live session are

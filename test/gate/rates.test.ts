@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Issue 27, speed tiers through the gate: a live change is journaled before the kernel hears of it and then set on
  * the session's open gates (a pending gate gets it at its auth); at start-up the gates found open are limited again

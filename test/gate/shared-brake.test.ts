@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The kernel quota at a gate's opening for a device of a multi-device purchase (src/gate/shared-brake.ts): the bytes
  * left are split evenly with the devices the kernel already brakes, their quotas lowered before the new one is set, so

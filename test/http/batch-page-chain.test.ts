@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * The pay page's batch-settlement path end to end in node: the page's own scripts (batch.js built from
  * src/browser/batch.ts, batch-page.js, portal.js) on the stand-in DOM, a browser wallet (EIP-1193) backed by a

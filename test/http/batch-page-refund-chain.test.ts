@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * The pay page's refund request end to end (refund `on-request`; needs GET /batch/channel and POST /batch/refund).
  * As batch-page-chain.test.ts: the pay page's batch-settlement path in node: the page's own scripts (batch.js built from

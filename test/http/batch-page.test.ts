@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * The pay page's batch-settlement part (batch-page.js with the built batch.js) on the stand-in DOM, the router's
  * answers staged by a handler: the deposit offer beside the prepaid price in the five languages; a returning customer

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * `batch-settlement` on the LAN endpoint with stock x402 peers: the 402 offers the scheme beside `exact`;
  * @x402/fetch with @x402/evm's own batch-settlement client scheme deposits and signs the first voucher (one request),

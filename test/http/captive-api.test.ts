@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * GET /captive, the RFC 8908 captive portal API, against the endpoint in this process with a stub backend: the media
  * type, captive for a client without an ACTIVE session (or one the portal does not list), what is left once it has

@@ -1,3 +1,4 @@
+// tier: fast
 // IP → MAC for LAN requests: one list read shared by lookups, and one more look for an address the list in hand does
 // not name (a device that joined after it was read), spaced so unknown addresses cannot drive the portal's reads.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Several devices per purchase with the real daemon (dist/sluice.mjs): two MACs share one data allotment. The buyer's
  * device reads its code (GET /devices), the second device joins with it from its own IP (POST /devices/join), its gate

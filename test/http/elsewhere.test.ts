@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The pay page without a browser wallet (elsewhere.js on the stand-in DOM): links that open the page in three wallet
  * apps' browsers, in their documented forms, and a QR code of the page's address that decodes to the module matrix

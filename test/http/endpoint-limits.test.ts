@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The LAN endpoint's defences, against the endpoint in this process (a stub backend, a real portal socket where the
  * portal matters): bounded connections per IP and in total, HTTP/1.x only, oversized bodies answered (not reset),

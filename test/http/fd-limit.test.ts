@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Idle connections to the LAN endpoint cannot take the daemon's file descriptors: the real daemon under `ulimit -n
  * 200` (so a few hundred sockets are the ~1,100 of a router's 1024), flooded with connections from 20 client IPs. The

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 37 item 7 with the real daemon binary: the LAN endpoint ran only for x402 exact/batch/upto, RADIUS and
  * PC-sync, so a router selling only escrow, or offering only a free trial, had no pay page, /receipt or /trial, and a

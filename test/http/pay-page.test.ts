@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The pay page as a customer meets it, against the LAN endpoint in this process (a stub backend, so each refusal can be
  * staged) and the page's own portal.js on a stand-in DOM (fake-dom.ts): the rate limit counts payment attempts, not

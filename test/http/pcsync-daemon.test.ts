@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * PC-sync, inbound, with the real daemon (dist/sluice.mjs): http.pcsync_secret alone runs the LAN endpoint; a signed
  * POST /pcsync/logout ends the user's session TERMINATED `pc-logout` and its gate closes on the portal; the same call

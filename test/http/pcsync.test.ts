@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * PC-sync, inbound: POST /pcsync/logout on the LAN endpoint (docs/pc-sync.md). Against the endpoint in this process
  * with a recording backend: signed like the hook (the hook's own signer makes a call that passes), forged, altered,

@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius
 /**
  * A voucher-only router (radius on, x402 off): the LAN endpoint still runs for the pay page, whose plans carry no x402
  * offer (so the page disables its wallet buttons), /buy says 501, and a voucher typed on the page buys the session

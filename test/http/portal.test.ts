@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius
 /**
  * The customer's pay page (files/usr/share/sluice/portal, served by the LAN endpoint at /portal) against the real
  * daemon: the page's own code (portal.js, run here without a DOM) renders the plans the endpoint lists, builds the

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The pay page's QR encoder (files/usr/share/sluice/portal/qr.js) against known vectors: matrices made by an independent
  * encoder (Python's qrcode 8.2, test/fixtures/qr/vectors.json) for every version 1-10 at every level, each at its

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * POST /restore/challenge and /restore against the endpoint in this process, over a real SessionManager (memory store)
  * and a stub of the rest of the backend: a customer whose phone came back with a new MAC signs the challenge with the

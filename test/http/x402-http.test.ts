@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * The LAN x402 endpoint with a stock x402 client (@x402/fetch + @x402/evm's exact client scheme): 402 with a standard
  * PAYMENT-REQUIRED header, the client signs and retries with PAYMENT-SIGNATURE, sluice settles through the test

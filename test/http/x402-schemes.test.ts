@@ -1,3 +1,4 @@
+// tier: fast
 /** Pure: which scheme a PAYMENT-SIGNATURE names (routing on /buy), and the corrective extra of a batch refusal. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Merchant, MAX_GRANT_BYTES, MAX_GRANT_SECONDS, Pricing } from '../../src/merchant/index.ts';

@@ -1,3 +1,4 @@
+// tier: fast
 // The LAN endpoint's IP → MAC lookups from the list the meter's ticks read anyway: no portal read of their own while
 // the ticks give it, a read of their own (the directory's fallback) whenever they do not.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: fast
 // Counter-epoch accounting over the shared table, driven through the worker's task with real snapshot text.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

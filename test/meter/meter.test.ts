@@ -1,3 +1,4 @@
+// tier: fast
 // The Meter end to end on one thread: a simulated portal behind a real ndsctl.sock server, the worker's task run
 // in-process, and the real SessionManager (memory store) as the sessions port.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: fast
 // A session moved to another MAC (a customer's restore on a new private address, ubus `move`) is metered on the new
 // MAC from the move on: the meter's MAC index follows `moved`, so the new MAC's bytes are billed to the same allotment
 // and the old MAC's are not. Without that the new MAC's traffic went unbilled and the data session never ended.

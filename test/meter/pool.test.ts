@@ -1,3 +1,4 @@
+// tier: daemon
 // The real worker pool (workers/usage.ts through tsx), fetching from a real ndsctl.sock server and from the ndsctl
 // stand-in process: a worker that dies mid-tick is replaced and the next tick neither loses nor doubles usage.
 import { test } from 'uvu';

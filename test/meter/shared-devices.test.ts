@@ -1,3 +1,4 @@
+// tier: fast
 // Several devices per purchase, metered: a Meter over the real SessionManager bills every device's bytes to the one
 // session (the sum), a device joining mid-session is billed from its join, and the sum reaching the allotment ends the
 // session for every device at once (data-limit). Billing is checked, not timing.

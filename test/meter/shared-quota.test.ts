@@ -1,3 +1,4 @@
+// tier: fast
 // Several devices per purchase under the kernel quota: after each tick the session's bytes left are split among its
 // devices' quotas, so what the kernel still lets the devices through together never exceeds the session's bytes left
 // (a quota installed at each gate's opening with the whole bytes left would let two devices pass twice the allotment).

@@ -1,3 +1,4 @@
+// tier: fast
 // The one usage path: SessionManager.applyUsage (by session id, numbers in arrays, nothing allocated per client), its
 // billing rules, and a Meter on it billing exactly what the portal counted after each purchase, across slices.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: daemon
 // `make apk`'s packages (OpenWrt 25.12, APKv3) built and installed by a REAL apk-tools 3 into an empty root: the
 // metadata, every path with its mode and owner, conffiles with their hashes, the portal user, the scripts. apk-tools
 // is not in Debian 12, so this runs only with SLUICE_APK=/path/to/apk (built from github:alpinelinux/apk-tools,

@@ -1,3 +1,4 @@
+// tier: daemon
 // `make ipk`'s packages, unpacked as opkg does: outer tar.gz of debian-binary, control.tar.gz, data.tar.gz; control
 // fields and conffiles as the Makefiles say; every file's path, mode and owner; ubusd's ACL; and the bundle inside
 // runs as the daemon (workers found next to it) against the ubus broker.

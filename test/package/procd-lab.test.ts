@@ -1,3 +1,4 @@
+// tier: lab
 // The package under OpenWrt 24.10's REAL procd (with its ubusd, logd, uci, jsonfilter, opkg and base-files' rc.common
 // and procd.sh), in the procd lab: `main.enabled` through every path an admin takes (docs/operations.md, "Switching
 // sluice off and on", is this matrix), and the log tag. The lab is built from public sources by

@@ -1,3 +1,4 @@
+// tier: daemon
 // The shipped ubusd ACL (files/usr/share/acl.d/sluice.json) enforced by a REAL ubusd: a non-root member of the portal
 // group reaches purchase, quote, session and pricing and is refused everything else; a non-root non-member does not
 // even see the object; root is not restricted. The embedded broker does not enforce ACLs (docs/ubus-broker.md), so

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * batch-settlement and the sessions: a voucher-paid session is charged what it used only once its end record is on
  * flash, once; at start an open charge whose session ended while sluice was down is charged, one no session holds is

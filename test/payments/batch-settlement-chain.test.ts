@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * x402 `batch-settlement` against real peers: anvil with the scheme's contracts at their canonical addresses (test
  * contracts written from the spec, test/chain/BatchSettlement.sol), @x402/evm's OWN facilitator scheme

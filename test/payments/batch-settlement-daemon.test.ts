@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * `batch-settlement` through the real daemon: `ubus call sluice purchase` with a deposit payload signed by
  * @x402/evm's own client → @x402/evm's own facilitator deposits on anvil (the scheme's contracts from

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * batch-settlement without a chain: bad input is a clear error, never a crash, and a facilitator that answers
  * garbage is "unavailable" (verify: nothing moved) or "unknown" (settle: asked again later), never a success.

@@ -1,3 +1,4 @@
+// tier: fast
 // Free trials (payments/trial.ts): a price-0 plan with trial_every, once per device per interval, keyed on the MAC and
 // the pay page's device token, the ledger on flash before the grant; every other method refused the plan.
 import { test } from 'uvu';

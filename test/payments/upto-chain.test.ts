@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * x402 `upto` against real peers: anvil with Permit2 and the x402 upto proxy at their canonical addresses (test
  * contracts written from the spec, test/chain/Upto.sol), @x402/evm's OWN upto facilitator scheme over the standard

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * `upto` through the real daemon with stock x402 peers: anvil with Permit2 and the x402 upto proxy at their canonical
  * addresses (test/chain/Upto.sol), @x402/evm's own upto facilitator. The daemon asks its /supported and only then

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * issue 37 item 2: no extension of a session may outlive an upto authorization's Permit2 deadline. The real session
  * manager, merchant, upto method and its ends on fake time, against anvil with Permit2 and the x402 upto proxy, @x402/evm's

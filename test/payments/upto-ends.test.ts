@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * `upto` without a chain: the payload's syntax, the table on flash, and the sessions' side — an upto-paid session is
  * settled what it used only once its end record is on flash, once; a top-up's authorizations share the usage (never

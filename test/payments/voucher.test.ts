@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius
 // The voucher method against a real FreeRADIUS (test/peers/freeradius.ts): accept (time, data, > 4 GiB), reject with
 // its Reply-Message, a tampered Access-Accept refused, failover past a dead server, a silent server.
 import { suite } from 'uvu';

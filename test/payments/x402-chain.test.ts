@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * x402 end to end on a real chain: a buyer key signs with viem → `ubus call sluice purchase` on the real daemon →
  * the x402 facilitator (@x402/core + @x402/evm over HTTP) settles on anvil → the gate opens → the on-chain balances of

@@ -1,3 +1,4 @@
+// tier: chain
 // What became of an EIP-3009 authorization (src/x402/authorization-fate.ts) read from a real anvil over JSON-RPC
 // (src/x402/chain.ts): a used nonce is only `paid` with the Transfer to pay_to right after AuthorizationUsed; a
 // canceled one, or one spent on another transfer, is `void`; and the block search by timestamp.

@@ -1,3 +1,4 @@
+// tier: chain
 // The pure parts of the x402 method without a chain: payload parsing (v2, v1, header form, every malformed field),
 // the local checks in order with their codes, the facilitator client's reading of both error dialects, the rate
 // limiter, and the config readers.

@@ -1,3 +1,4 @@
+// tier: chain
 /**
  * x402 without chain lookups (`rpc_url 'none'`: Base Sepolia's public default is not used either): an unanswered
  * settle is decided by the facilitator's answer alone, and a facilitator that

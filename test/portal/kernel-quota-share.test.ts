@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * KernelQuota.share: the devices of one purchase splitting its bytes left. Each quota's new limit is the kernel's
  * count so far plus the device's share (one read, one batch), so what the kernel lets through from now is the share

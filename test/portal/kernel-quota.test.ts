@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * The kernel quota against the real nft and the real kernel: a network namespace of its own (root, nftables), whose
  * loopback carries UDP datagrams to 127.0.0.1 through the postrouting hook, so the download map (by destination

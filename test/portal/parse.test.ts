@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { detectFlavour, parseClient, parseSnapshot, PortalParseError } from '../../src/portal/index.ts';

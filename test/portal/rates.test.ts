@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatRate, MAX_RATE_BPS, MIN_RATE_BPS, parseRate } from '../../src/portal/rates.ts';

@@ -1,3 +1,4 @@
+// tier: fast
 // The scanner must agree with JSON.parse on every snapshot it accepts, and stop (never guess) on everything else.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

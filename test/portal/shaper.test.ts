@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The shaper's scripts and its bookkeeping with recording tc/nft runners (the kernel's side is measured on the lab:
  * test/e2e/rates.test.ts). A change that fails rebuilds everything; a rebuild that fails turns it off; never throws.

@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PortalModel, type PortalModelJson, type SimClient } from '../../src/sim/index.ts';

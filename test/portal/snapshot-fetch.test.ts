@@ -1,3 +1,4 @@
+// tier: daemon
 // The usage worker's snapshot fetch (portal/snapshot-fetch.ts) must leave nothing behind when it gives up on ndsctl.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * The valve over the portal's control socket (ndsctl.sock), against a server that speaks the protocol as openNDS and
  * nodogsplash do (src/sim/socket.ts: one request line, answer, close). Also: request framing as ndsctl builds it,

@@ -1,3 +1,4 @@
+// tier: daemon
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES, Valve } from '../../src/portal/index.ts';

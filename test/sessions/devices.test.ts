@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Several devices per purchase (a plan's `devices`): one session, one allotment, several MACs. A second device joins
  * by the code, durable before anyone hears of it (`joined`); the sum of every device's bytes is billed to the one

@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Issue 37 item 9: the listeners of `ended` that announce an end outside (RADIUS Stop and the hook and MQTT through the
  * upstream host, the ubus `ended` event) acted before the end record was durable: a crash in between brought the

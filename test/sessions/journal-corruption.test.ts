@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Issue 14 item 12: corrupted state files. What broke: a bit flip in the last complete record was cut as a torn write
  * with no copy kept (a top-up lost without trace); a zero-filled journal was truncated to 0 bytes (0 of 60 sessions);

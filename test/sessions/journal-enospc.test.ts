@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 14 item 4, on a real full filesystem (a small tmpfs; CI runs as root): "after a journal write failure, ended
  * sessions come back". An end that cannot be written keeps the session ended in memory and is retried; the journal

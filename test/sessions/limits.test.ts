@@ -1,3 +1,4 @@
+// tier: fast
 // Data sessions with a hard deadline (a voucher with both limits) and limits set anew (a RADIUS CoA-Request).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

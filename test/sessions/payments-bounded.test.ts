@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 14 item 10: "the per-session payments list grows without bound" (8,380 top-ups: 116–191 ms per top-up,
  * every reply and event carrying the whole list). A session keeps its first payment, the latest few and exact totals,

@@ -1,3 +1,4 @@
+// tier: fast
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { RetentionPolicy } from '../../src/sessions/store.ts';
 import { storeSuite } from './store-suite.ts';

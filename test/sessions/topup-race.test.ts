@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Issue 14 item 11: "a `topup` reply can say `topped_up: true` for a session already TERMINATED by a racing
  * terminate". The rule (docs/operations.md, the same as for a purchase whose new session is ended while it is

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * crc32 loads zlib only for a long input: an idle router's journal records (short) never load it (~1.5 MB of RSS),
  * a tick's outbox batch (long) does, once. Read in the bundle the router runs (dist/sluice.mjs has no zlib import

@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32, decodeJsonLine, encodeJsonLine, readJsonLog, type JsonDecoded } from '../../src/storage/index.ts';

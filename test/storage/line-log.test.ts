@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';

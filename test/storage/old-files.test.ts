@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * State files written by the code of f11d35c (test/storage/fixtures/f11d35c), before the storage formats were
  * shared: a router upgrading keeps its sessions, its queued upstream records and its marks.

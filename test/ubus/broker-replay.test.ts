@@ -1,3 +1,4 @@
+// tier: fast
 /**
  * Replays the client side of a real ubusd session (capture-full.jsonl) against the embedded broker, connection by
  * connection in capture order, and checks every reply the real ubusd sent has a twin from ours: same type, seq,

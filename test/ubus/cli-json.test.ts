@@ -1,3 +1,4 @@
+// tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlobmsgType as T, decodeBlobmsgNodes, encodeBlobmsgNodes } from '../../src/ubus/codec/index.ts';

@@ -1,3 +1,4 @@
+// tier: daemon
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';

@@ -1,3 +1,4 @@
+// tier: fast
 // Connection edge cases that a well-behaved broker never produces, so a raw socket server plays ubusd here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,3 +1,4 @@
+// tier: fast
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlobmsgType, Status, UbusClient, UbusStatusError } from '../../src/ubus/index.ts';

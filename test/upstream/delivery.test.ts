@@ -1,3 +1,4 @@
+// tier: fast
 /** The delivery loop on fake time against an in-memory source: bound, order, acknowledgements, retries, stop. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 37 item 4, on the real daemon (dist/sluice.mjs) against a real HTTP receiver (test/peers/hook-receiver.ts):
  * the hook reads at most a bounded answer, within `hook.timeout` body included. A receiver that answers 200 and

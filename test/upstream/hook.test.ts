@@ -1,3 +1,4 @@
+// tier: daemon
 /**
  * Issue 27 item 6, outbound PC-sync: the hook sink against a real HTTP server (node:http). Session events arrive
  * signed, in order; through an outage (connection refused, then 503s) they stay queued and arrive once after it, each

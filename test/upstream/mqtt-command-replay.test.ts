@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto
 /**
  * Issue 23 item 6: a command's nonce was saved after the command ran (fire and forget), so a kill -9 while a grant ran
  * left no trace of its nonce and the same signed grant, resent, was applied twice. Now the nonce is on flash before the

@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto
 /**
  * The real daemon (dist/sluice.mjs) publishing to a real mosquitto: what a subscriber decodes matches what sluice
  * metered; the broker stopped during metering and started again; the daemon killed -9 while the broker is down; the

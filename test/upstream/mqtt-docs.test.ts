@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto mosquitto_sub python3
 /**
  * The code examples of docs/mqtt.md, taken from the doc as it is and run against a real mosquitto and the real sink:
  * the Python consumer (behind the doc's own mosquitto_sub line), the Node consumer, and the Python command signer

@@ -1,3 +1,4 @@
+// tier: fast
 // mqtt.js is loaded by the first connect, not with the daemon: a router with mqtt off never carries it (idle memory,
 // docs/performance.md). mqtt.js is CommonJS, so once loaded it is in the require cache, whichever way it was imported.
 import { test } from 'uvu';

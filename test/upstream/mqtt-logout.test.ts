@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto
 /**
  * Issue 27 item 6, inbound PC-sync: the PC system's "user X logged out" on the signed MQTT command channel ends that
  * user's WiFi sessions at once (cause pc-logout, gates closed), the real daemon against a real mosquitto; the same

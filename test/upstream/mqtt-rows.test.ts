@@ -1,3 +1,4 @@
+// tier: fast
 // The usage report's row cache (RowPrefixes) is keyed by the session manager's slot, which a new session reuses once
 // the old one ended: a reused slot must never put the old session's id, MAC or user on the new one's row.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: peers; needs mosquitto openssl
 /** The MQTT sink against a real mosquitto: payloads, splitting, outages, reload, TLS, passwords, commands. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,3 +1,4 @@
+// tier: daemon
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';

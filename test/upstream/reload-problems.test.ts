@@ -1,3 +1,4 @@
+// tier: peers; needs radclient
 /**
  * Issue 23 item 10, with the real daemon (dist/sluice.mjs):
  * - mqtt.queue_dir under /proc hung the start (Node's recursive mkdir spins there) with a meter that never ticked, and

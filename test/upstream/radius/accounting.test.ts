@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius
 // The accounting sink on its own against a real FreeRADIUS: Interim-Updates by interval with the figures so far, every end
 // cause and attribute as FreeRADIUS stored it, and a full queue during an outage drops the oldest Interim-Updates
 // (counted), never a Start or a Stop.

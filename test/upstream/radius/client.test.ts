@@ -1,3 +1,4 @@
+// tier: daemon
 // The UDP client's retransmission rules, against a scripted UDP peer (FreeRADIUS cannot be told to drop the first
 // attempts): a new Identifier and an updated Acct-Delay-Time per attempt, a late reply to an earlier attempt completes
 // the request, replies from elsewhere or badly signed are refused, in-flight stays bounded.

@@ -1,3 +1,4 @@
+// tier: fast
 // A CoA-Request's rate attributes → the change it asks for (src/upstream/radius/coa-rates.ts), and the port that hands
 // it to ubus `change` (the one rate-change path): no sockets, no sessions.
 import { test } from 'uvu';

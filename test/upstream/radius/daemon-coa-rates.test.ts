@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius radclient
 /**
  * Issue 27 item 2, rates: a RADIUS CoA-Request from FreeRADIUS's radclient to the real daemon (dist/sluice.mjs) changes
  * a live session's speed tier in the kernel, by ubus `change`'s path, without a deauth: the ACK comes once the new

@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius radclient
 /**
  * Issue 27 item 2: live changes to a session on the real daemon (dist/sluice.mjs), by FreeRADIUS's radclient
  * (CoA-Request, RFC 5176) and by ubus `change`, the one path (SessionManager.setLimits): ACK with the new limits in

@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius
 /**
  * The outage test with the real daemon (dist/sluice.mjs) and a real FreeRADIUS: sessions end while the server is down,
  * the daemon is killed (-9) during the outage, and every Stop arrives exactly once after recovery.

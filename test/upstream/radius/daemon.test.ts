@@ -1,3 +1,4 @@
+// tier: peers; needs freeradius radclient
 /**
  * The real daemon (dist/sluice.mjs) as a NAS in front of a real FreeRADIUS: voucher purchases, accounting records in
  * FreeRADIUS's detail file matching what sluice metered (> 4 GiB through gigawords), Disconnect/CoA from radclient.

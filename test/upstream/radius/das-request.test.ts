@@ -1,3 +1,4 @@
+// tier: fast
 // Reading a Disconnect/CoA request (src/radius/das.ts) without sockets or sessions: what it names, what it changes,
 // and the NAKs it earns before any session is looked at.
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// tier: peers; needs radclient
 // The Disconnect/CoA server against radclient (freeradius-utils), with real sessions (SessionManager on a memory store).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,0 +1,59 @@
+// Tiers and prerequisites, shared by test/run.mjs (plain node) and the test files (through prerequisites.ts).
+//
+// Every test file declares its tier on its first line, and the commands it cannot run without:
+//   // tier: peers; needs freeradius radclient
+// The runner refuses a file without that line (a FAIL that says so), so no file drops out of a tier unnoticed.
+// Tiers, by the heaviest thing a file runs (a file needing anvil and FreeRADIUS is peers):
+//   fast    pure logic and fake time; temp files and in-process sockets at most (the edit loop)
+//   daemon  real processes built from this repo only: the daemon, the embedded broker, child processes, HTTP servers
+//   chain   anvil (npm devDependency @foundry-rs/anvil) with the contracts and facilitators of test/chain/
+//   peers   programs installed beside Node: FreeRADIUS, mosquitto, shellcheck, python3, a real ubusd
+//   lab     network namespaces as root: the openNDS lab (test/e2e), the procd lab
+// A missing need is a counted skip (`SKIP <file>: needs …`); in CI (CI=true) it is a failure, since .ci/run
+// installs every command a file may name here. What CI does not install (a real ubusd, nodogsplash, apk-tools,
+// the procd lab) stays opt-in by environment variable inside the file, and its skip passes in CI too.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export const TIERS = /** @type {const} */ (['fast', 'daemon', 'chain', 'peers', 'lab']);
+
+/** CI sets CI=true (GitHub, GitLab and .ci/run's caller); '' / 'false' / '0' mean a local run. */
+export const inCI = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
+
+const DECLARATION = /^\/\/ tier: ([a-z]+)(?:; needs ([a-z0-9 ._-]+))?\s*$/;
+
+/**
+ * The tier and needs a file's first line declares, or an error saying what is wrong with it.
+ * @param {string} text the file's content
+ * @returns {{ tier: string, needs: string[] } | { error: string }}
+ */
+export function declaration(text) {
+  const nl = text.indexOf('\n');
+  const first = (nl < 0 ? text : text.slice(0, nl)).trimEnd();
+  const m = DECLARATION.exec(first);
+  if (!m) return { error: `the first line must declare a tier: \`// tier: <${TIERS.join('|')}>[; needs <command> …]\` (docs/testing.md)` };
+  if (!TIERS.includes(/** @type {any} */ (m[1]))) return { error: `unknown tier '${m[1]}' (one of ${TIERS.join(', ')})` };
+  return { tier: /** @type {string} */ (m[1]), needs: (m[2] ?? '').split(' ').filter(Boolean) };
+}
+
+/** sbin too: freeradius lives in /usr/sbin, which a user's PATH often lacks. */
+const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean);
+
+/** @param {string} command */
+export function onPath(command) {
+  for (const dir of SEARCH) {
+    try { accessSync(join(dir, command), constants.X_OK); return true; } catch { /* next */ }
+  }
+  return false;
+}
+
+/**
+ * Why this machine cannot give a test these needs (`root`, or a command name), or null when it can.
+ * @param {readonly string[]} needs
+ * @returns {string | null}
+ */
+export function lacking(needs) {
+  const missing = needs.filter((n) => (n === 'root' ? process.getuid?.() !== 0 : !onPath(n)));
+  if (missing.length === 0) return null;
+  return `needs ${missing.map((n) => (n === 'root' ? 'root' : `${n} (not installed)`)).join(', ')}`;
+}

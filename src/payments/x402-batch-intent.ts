@@ -18,6 +18,12 @@ import type { BatchPayment } from '../x402/index.ts';
  */
 export const INTENT_DEADLINE_MARGIN_S = 300;
 
+/**
+ * How long a landed intent waits for its device to send the payload again (a restart, then the customer's retry)
+ * before its voucher is recorded without a session and the channel is free for the customer's other devices.
+ */
+export const INTENT_LANDED_KEEP_MS = 3_600_000;
+
 /** The same payment as a plain voucher (no deposit: it moves nothing); /verify holds it exactly when the money is there. */
 export function voucherOnly(raw: Record<string, unknown>): Record<string, unknown> {
   const p = raw.payload as Record<string, unknown>;

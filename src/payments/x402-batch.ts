@@ -29,7 +29,7 @@ import {
 import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
-import { intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
+import { INTENT_LANDED_KEEP_MS, intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -332,8 +332,49 @@ export class BatchSettlementMethod implements PaymentMethod {
   private async refuseIfIntendedElsewhere(channelId: string, mac: string): Promise<void> {
     const intent = this.options.store.intent(channelId);
     if (!intent || intent.mac === mac) return;
-    if (intent.landedAt === undefined && intentExpired(intent, this.clock.now()) && (await this.resolveIntent(intent)) === 'dropped') return;
+    if (intent.landedAt !== undefined) {
+      if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS && await this.recordLandedIntent(intent)) return;
+    } else if (intentExpired(intent, this.clock.now()) && (await this.resolveIntent(intent)) === 'dropped') {
+      return;
+    }
     throw pendingElsewhere(intent);
+  }
+
+  /**
+   * A landed intent its device did not come back for (INTENT_LANDED_KEEP_MS): its voucher goes on the channel's
+   * record as the latest signed — no session, nothing charged, the channel idle (the refund policy applies to the
+   * deposit) — so the channel is free for the customer's other devices, and the payload is a replay below the floor
+   * for everyone. Money gone from the channel since (a withdrawal): the intent is dropped (the deposit cannot land
+   * twice). True when the intent is gone.
+   */
+  private async recordLandedIntent(intent: PurchaseIntent): Promise<boolean> {
+    const id = intent.channelId;
+    const store = this.options.store;
+    if (!this.lockChannel(id)) return false;
+    try {
+      const current = store.intent(id);
+      if (!current) return true;
+      if (current.payload !== intent.payload || current.mac !== intent.mac) return false;
+      const v = await this.client.verify({ paymentPayload: current.voucherPayload,
+        paymentRequirements: this.requirements(current.asset, current.price, current.voucherPayload.accepted as Record<string, unknown>) });
+      const known = store.get(id);
+      if (!v.ok || (known && known.signedMax >= current.ceiling)) {
+        await store.dropIntent(id);
+        return true;
+      }
+      const now = this.clock.now();
+      const s = v.snapshot;
+      const mirrored = { balance: s.balance, totalClaimed: s.totalClaimed, withdrawRequestedAt: s.withdrawRequestedAt, refundNonce: s.refundNonce, syncedAt: now };
+      const record: ChannelRecord = known
+        ? { ...known, ...mirrored, signedMax: current.ceiling, signature: current.signature, purchases: known.purchases + 1, ...(!known.open && { idleSince: now }) }
+        : { channelId: id, network: this.config.network, chainId: this.config.chainId, config: { ...parseBatchPayment(current.voucherPayload).config },
+          charged: s.totalClaimed, signedMax: current.ceiling, signature: current.signature, ...mirrored, lastRequestAt: current.at, idleSince: now, purchases: 1 };
+      await store.put(record, { resolvesIntent: true });
+      this.options.log?.info('batch-settlement landed purchase intent recorded without a session', { channel: id, mac: current.mac, ceiling: current.ceiling.toString() });
+      return true;
+    } finally {
+      this.unlockChannel(id);
+    }
   }
 
   /**
@@ -374,8 +415,11 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   async reconcileIntents(): Promise<void> {
     for (const intent of this.options.store.intents()) {
-      if (intent.landedAt !== undefined) continue;
       try {
+        if (intent.landedAt !== undefined) {
+          if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS) await this.recordLandedIntent(intent);
+          continue;
+        }
         const fate = await this.resolveIntent(intent);
         this.options.log?.info('batch-settlement purchase intent after a restart', { channel: intent.channelId, mac: intent.mac,
           ceiling: intent.ceiling.toString(), fate });

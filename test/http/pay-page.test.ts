@@ -312,7 +312,7 @@ test('the page speaks the browser\'s language: de, es, fr, pt, with Intl numbers
 test('the voucher form only where vouchers are taken; the endpoint says which methods exist', async () => {
   const off = await start({ vouchers: false });
   try {
-    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false, upto: false });
+    assert.equal(((await http(off.base, '/')).json()).methods, { x402: true, voucher: false, batch_settlement: false, upto: false, unavailable: [] });
     const page = await loadPage({ base: off.base });
     assert.is(page.byId('voucher-section').hidden, true);
     assert.is(page.byId('wallet-hint').hidden, false, 'no wallet in this browser');
@@ -485,6 +485,22 @@ test('a free-trial plan: its own card and button; the browser keeps a device tok
   assert.equal(posts.map((p) => p.device), [token, token]);
   assert.equal(posts.map((p) => p.plan), ['try', 'try']);
   assert.match(again.byId('message').textContent, /^This device has had its free trial\. The next one from .+\.$/);
+});
+
+test('the router\'s trials all taken (ERR_TRIAL_LIMIT) and a method out of service get their own words, not the generic failure', async () => {
+  const handler = (path: string) => {
+    if (path === '/trial') return { status: 403, body: { error: { code: 'ERR_TRIAL_LIMIT', message: 'limit', next_at: Date.parse('2026-01-02T00:00:00Z') / 1000 } } };
+    if (path === '/session') return { status: 404, body: { error: { code: 'ERR_SESSION_NOT_FOUND', message: '' } } };
+    return { status: 200, body: { methods: { x402: false, voucher: false }, plans: [
+      { id: 'try', metric: 'seconds', step_size: '900', price_per_step: '0', currency: 'USDC', decimals: 6, min_steps: '1', max_steps: '1', trial_every: '86400', x402: null },
+    ] } };
+  };
+  const page = await loadPage({ handler });
+  page.byId('trials').children[0]!.all().find((x) => x.tagName === 'button')!.dispatch('click');
+  await page.settle();
+  assert.match(page.byId('message').textContent, /^All free trials are taken for now\. The next one from .+\.$/);
+  const text = page.portal.errorText(503, { error: { code: 'ERR_PAYMENT_METHOD_UNAVAILABLE', message: 'x402 store damaged' } }) as string;
+  assert.match(text, /^This way of paying is out of service on this router right now\./);
 });
 
 test('POST /trial: the caller\'s device gets the same purchase as ubus {payment: {method: trial, device}}; a used trial is a 403 with next_at; counted as a payment attempt', async () => {

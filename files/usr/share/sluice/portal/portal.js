@@ -48,6 +48,7 @@
 			voucherInvalid: 'Please type the voucher code (and its password, if it has one).',
 			vouchersOff: 'This router does not take vouchers.',
 			upstreamDown: 'Vouchers cannot be checked right now. Please try again in a few minutes.',
+			trialsTaken: 'All free trials are taken for now. The next one from {time}.', methodUnavailable: 'This way of paying is out of service on this router right now. Please choose another one or ask the staff.',
 			walletCancelled: 'You cancelled in your wallet. Nothing was paid.',
 			wrongNetwork: 'This router takes payments on a network your browser wallet cannot use.',
 			planGone: 'This plan is no longer sold. Please reload the page.',
@@ -88,6 +89,7 @@
 			voucherInvalid: 'Bitte geben Sie den Gutscheincode ein (und das Passwort, falls vorhanden).',
 			vouchersOff: 'Dieser Router nimmt keine Gutscheine an.',
 			upstreamDown: 'Gutscheine können gerade nicht geprüft werden. Bitte versuchen Sie es in einigen Minuten erneut.',
+			trialsTaken: 'Alle Gratis-Tests sind vorerst vergeben. Der nächste ab {time}.', methodUnavailable: 'Diese Zahlungsart ist auf diesem Router gerade außer Betrieb. Bitte wählen Sie eine andere oder fragen Sie das Personal.',
 			walletCancelled: 'Sie haben in Ihrer Wallet abgebrochen. Es wurde nichts bezahlt.',
 			wrongNetwork: 'Dieser Router nimmt Zahlungen in einem Netzwerk an, das Ihre Browser-Wallet nicht nutzen kann.',
 			planGone: 'Dieser Tarif wird nicht mehr angeboten. Bitte laden Sie die Seite neu.',
@@ -128,6 +130,7 @@
 			voucherInvalid: 'Escriba el código del bono (y su contraseña, si tiene una).',
 			vouchersOff: 'Este router no acepta bonos.',
 			upstreamDown: 'Ahora no se pueden comprobar bonos. Vuelva a intentarlo en unos minutos.',
+			trialsTaken: 'Por ahora no quedan pruebas gratis. La próxima desde {time}.', methodUnavailable: 'Esta forma de pago no funciona ahora en este router. Elija otra o pregunte al personal.',
 			walletCancelled: 'Canceló en su monedero. No se pagó nada.',
 			wrongNetwork: 'Este router cobra en una red que su monedero del navegador no puede usar.',
 			planGone: 'Este plan ya no está a la venta. Recargue la página.',
@@ -168,6 +171,7 @@
 			voucherInvalid: 'Saisissez le code du bon (et son mot de passe s\'il en a un).',
 			vouchersOff: 'Ce routeur n\'accepte pas les bons.',
 			upstreamDown: 'Les bons ne peuvent pas être vérifiés pour le moment. Réessayez dans quelques minutes.',
+			trialsTaken: 'Tous les essais gratuits sont pris pour le moment. Le prochain à partir de {time}.', methodUnavailable: 'Ce moyen de paiement est hors service sur ce routeur pour le moment. Choisissez-en un autre ou demandez au personnel.',
 			walletCancelled: 'Vous avez annulé dans votre portefeuille. Rien n\'a été payé.',
 			wrongNetwork: 'Ce routeur encaisse sur un réseau que votre portefeuille de navigateur ne peut pas utiliser.',
 			planGone: 'Cette offre n\'est plus en vente. Rechargez la page.',
@@ -208,6 +212,7 @@
 			voucherInvalid: 'Digite o código do voucher (e a senha, se houver).',
 			vouchersOff: 'Este roteador não aceita vouchers.',
 			upstreamDown: 'Os vouchers não podem ser verificados agora. Tente novamente em alguns minutos.',
+			trialsTaken: 'Os testes grátis acabaram por agora. O próximo a partir de {time}.', methodUnavailable: 'Esta forma de pagamento está fora de serviço neste roteador agora. Escolha outra ou fale com a equipe.',
 			walletCancelled: 'Você cancelou na sua carteira. Nada foi pago.',
 			wrongNetwork: 'Este roteador recebe pagamentos numa rede que a carteira do seu navegador não pode usar.',
 			planGone: 'Este plano não está mais à venda. Recarregue a página.',
@@ -416,6 +421,7 @@
 		case 'ERR_VOUCHER_INVALID': case 'ERR_VOUCHER_REQUEST_INVALID': return t('voucherInvalid');
 		case 'ERR_UPSTREAM_UNAVAILABLE': return t('upstreamDown');
 		case 'ERR_UNKNOWN_PLAN': return t('planGone');
+		case 'ERR_PAYMENT_METHOD_UNAVAILABLE': return t('methodUnavailable');
 		case 'ERR_INVALID_AMOUNT': case 'ERR_AMOUNT_TOO_SMALL': case 'ERR_AMOUNT_TOO_LARGE': return t('badAmount');
 		}
 		if (code && code.indexOf('ERR_X402_') === 0)
@@ -807,9 +813,11 @@
 				method: 'POST', headers: { 'Content-Type': 'application/json' },
 				body: JSON.stringify({ plan: v.id, device: deviceToken() })
 			}).then(function(r) {
-				if (r.status === 403 && errorCode(r.body) === 'ERR_TRIAL_USED') {
+				var refused = r.status === 403 ? errorCode(r.body) : null;
+				if (refused === 'ERR_TRIAL_USED' || refused === 'ERR_TRIAL_LIMIT') {
 					var next = r.body && r.body.error && r.body.error.next_at;
-					throw new Refusal(t('trialUsed', { time: next ? new Date(Number(next) * 1000).toLocaleString(lang) : '' }));
+					throw new Refusal(t(refused === 'ERR_TRIAL_USED' ? 'trialUsed' : 'trialsTaken',
+						{ time: next ? new Date(Number(next) * 1000).toLocaleString(lang) : '' }));
 				}
 				if (r.status !== 200)
 					throw new Refusal(errorText(r.status, r.body, plan));

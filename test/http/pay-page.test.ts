@@ -325,7 +325,7 @@ test('the voucher form only where vouchers are taken; the endpoint says which me
   }
   const only = await start({ x402: false, vouchers: true });
   try {
-    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false, upto: false });
+    assert.equal(((await http(only.base, '/')).json()).methods, { x402: false, voucher: true, batch_settlement: false, upto: false, unavailable: [] });
     const page = await loadPage({ base: only.base });
     assert.is(page.byId('voucher-section').hidden, false);
     assert.is(page.byId('wallet-section').hidden, true);

@@ -20,7 +20,8 @@ import { RadiusAccounting } from '../src/upstream/radius/accounting.ts';
 import { RadiusClient } from '../src/radius/client.ts';
 import { configFromUci } from '../src/config/load.ts';
 import { parseUci } from '../src/config/uci.ts';
-import { FreeRadius, freePort } from '../test/peers/freeradius.ts';
+import { FreeRadius } from '../test/peers/freeradius.ts';
+import { freePort } from '../test/helpers/net.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');

@@ -4,12 +4,12 @@
  * which still has its own copy) for the pay page's end-to-end test (test/http/batch-page-chain.test.ts). One plan, `wifi`: 60 s steps at
  * `stepPrice`, USDC (6 decimals) on eip155:84532; the client at `mac` is 127.0.0.1.
  */
-import { createServer } from 'node:net';
 import type { Address, Hex } from 'viem';
 import { startChain, type TestChain, type TestToken } from './index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from './batch.ts';
 import { startFacilitator, type TestFacilitator } from './facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, x402Section } from '../helpers/uci-sections.ts';
 
 export const BATCH_NET = 'eip155:84532';
@@ -37,13 +37,6 @@ export interface BatchLab {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export async function startBatchLab(o: BatchLabOptions): Promise<BatchLab> {
   const chain = await startChain({ chainId: 84532 });

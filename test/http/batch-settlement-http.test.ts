@@ -10,7 +10,6 @@
  * by another key is refused (403); @x402/evm's own `refund(url)` gets the customer exactly the rest back.
  */
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
@@ -21,6 +20,7 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('batch-settlement on the LAN endpoint');
@@ -43,13 +43,6 @@ let receiver: Address;
 let lab: DaemonLab;
 let base: string;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });

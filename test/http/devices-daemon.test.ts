@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 
 const test = suite('several devices per purchase, real daemon');

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const FD_LIMIT = 200;

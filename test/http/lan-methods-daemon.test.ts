@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { httpSection } from '../helpers/uci-sections.ts';
 

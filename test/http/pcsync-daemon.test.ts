@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { pcsyncSignature } from '../../src/http/index.ts';
 

@@ -7,7 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:http';
-import { FreeRadius, freePort } from '../peers/freeradius.ts';
+import { FreeRadius } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { httpSection, radiusSection } from '../helpers/uci-sections.ts';
 

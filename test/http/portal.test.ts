@@ -17,7 +17,8 @@ import * as assert from 'uvu/assert';
 import type { Address } from 'viem';
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { FreeRadius, freePort } from '../peers/freeradius.ts';
+import { FreeRadius } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { httpSection, radiusSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 

@@ -6,7 +6,6 @@
  * portal's client list) gets the session. Plus: unknown IP refused, /session, method/size limits, rate limit.
  */
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
@@ -15,6 +14,7 @@ import type { Address } from 'viem';
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('x402 LAN endpoint');
@@ -27,13 +27,6 @@ let payTo: Address;
 let lab: DaemonLab;
 let base: string;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });

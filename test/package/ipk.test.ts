@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { METHODS } from '../../src/api/index.ts';
 import { DaemonLab, ensureBuilt } from '../daemon/harness.ts';
-import { freePort } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 // @ts-expect-error plain JavaScript build script without types
 import { readLmo, sfhHash } from '../../scripts/lmo.mjs';
 

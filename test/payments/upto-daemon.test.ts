@@ -7,7 +7,6 @@
  * ubus `purchase`: a kill -9 while the session runs, a restart, terminate → settled once, to the unit.
  */
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { maxUint256, type Address } from 'viem';
@@ -19,6 +18,7 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('upto through the daemon');
@@ -35,13 +35,6 @@ let payTo: Address;
 let lab: DaemonLab;
 let base: string;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test.before(async () => {
   chain = await startChain({ chainId: 84532 });

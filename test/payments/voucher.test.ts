@@ -4,7 +4,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket, type Socket } from 'node:dgram';
-import { FreeRadius, freePort } from '../peers/freeradius.ts';
+import { FreeRadius } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 import { RadiusClient, type RadiusServer } from '../../src/radius/client.ts';
 import { VoucherMethod, type VoucherTerms } from '../../src/payments/voucher.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';

@@ -4,20 +4,13 @@
  * <run>/acct.log). stop() + start() keeps the ports and files, so tests can cut the server and bring it back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/net.ts';
 
 const FIXTURES = new URL('../fixtures/freeradius/', import.meta.url).pathname;
 
-export async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface DetailRecord { [attribute: string]: string }
 

@@ -11,7 +11,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket } from 'node:dgram';
 import { DaemonLab } from '../daemon/harness.ts';
-import { freePort, radclient } from '../peers/freeradius.ts';
+import { radclient } from '../peers/freeradius.ts';
+import { freePort } from '../helpers/net.ts';
 
 type Problem = { path: string; reason: string; effect: string | null };
 

@@ -1,7 +1,8 @@
 /** The real daemon (test/daemon/harness.ts) configured as a NAS for a real FreeRADIUS, for the radius daemon tests. */
 import { suite, type Test } from 'uvu';
 import { DaemonLab } from '../../daemon/harness.ts';
-import { FreeRadius, freePort } from '../../peers/freeradius.ts';
+import { FreeRadius } from '../../peers/freeradius.ts';
+import { freePort } from '../../helpers/net.ts';
 
 export const mac = (n: number) => `02:00:00:00:0b:${n.toString(16).padStart(2, '0')}`;
 export const station = (m: string) => m.toUpperCase().replaceAll(':', '-');

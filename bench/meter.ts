@@ -1,6 +1,8 @@
 // `npm run bench -- meter [--clients 1000,10000,100000] [--format opennds|nodogsplash|both] [--ticks N] [--json]
 //   [--designs worker,main-json] [--no-idle] [--purchases 500] [--purchase-clients 10000] [--purchase-seconds 10]
-//   [--no-purchases] [--only-purchases] [--live N]`
+//   [--no-purchases] [--only-purchases] [--live N] [--realistic]`
+// --realistic: the simulated portal burns what a real openNDS 9.10 would per call (≈ 11 ms + 22 ms per client for
+// `json`: test/peers/ndsctl-cost.ts) before it answers; the tick rows then show what polling the portal really costs.
 // --live N: the purchases row with only N live sessions before the window, half data, half time (the scale row).
 // Ticks back to back against a simulated portal in another process (fetch over its ndsctl.sock), for the Meter
 // (worker pool fetches + scans + accounts in shared memory) and the main-thread JSON.parse baseline, while a ubus
@@ -34,6 +36,8 @@ function tsxChild(script: string, args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', join(here, 'meter', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], cwd: root });
 }
 
+/** --realistic: the simulated portal costs what openNDS 9.10 costs per call. */
+let realistic = false;
 const q = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0; };
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
@@ -65,6 +69,7 @@ export default async function (argv: string[]): Promise<void> {
   const formats = formatArg === 'both' ? ['opennds', 'nodogsplash'] : [formatArg];
   const designs = (arg(argv, '--designs') ?? 'worker,main-json').split(',') as Array<'worker' | 'main-json'>;
   const asJson = argv.includes('--json');
+  realistic = argv.includes('--realistic');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-meter-'));
   const runner = await bundle('run.ts', dir);
   const probe = tsxChild('probe.ts', [join(dir, 'ubus.sock'), '5']);
@@ -151,7 +156,7 @@ async function measure(runner: string, design: 'worker' | 'main-json', format: s
   probe: ChildProcess, probeLine: () => Promise<string>): Promise<Row> {
   const warmup = 3;
   const socketPath = join(dir, `ndsctl-${design}.sock`);
-  const server = tsxChild('portal-server.ts', [socketPath, String(clients), format, String(ticks + warmup + 1), '1']);
+  const server = tsxChild('portal-server.ts', [socketPath, String(clients), format, String(ticks + warmup + 1), '1', ...(realistic ? ['realistic'] : [])]);
   const serverLine = lines(server);
   const ready = (await serverLine()).split(' ');
   const snapshotBytes = Number(ready[1]);

@@ -1,12 +1,15 @@
 // Child process of `npm run bench -- meter`: a simulated portal serving `json` over an ndsctl.sock-style socket.
 // Frames are rendered up front (TrafficSimulator on a PortalModel, one poll interval apart), so that serving one costs
 // what openNDS's socket costs (write the bytes) and rendering never competes with the meter during measurement.
-// argv: <socketPath> <clients> <opennds|nodogsplash> <frames> <seed>
+// argv: <socketPath> <clients> <opennds|nodogsplash> <frames> <seed> [realistic]
+// realistic: each call burns the CPU a real openNDS 9.10 would with this many clients (test/peers/ndsctl-cost.ts):
+// `json` ≈ 11 ms + 22 ms per client, before it answers.
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket } from '../../src/sim/socket.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
+import { burnCpu, openNdsCallCostMs } from '../../test/peers/ndsctl-cost.ts';
 
-const [socketPath, clientsArg, format, framesArg, seedArg] = process.argv.slice(2);
+const [socketPath, clientsArg, format, framesArg, seedArg, mode] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const flavour = format === 'nodogsplash' ? 'nodogsplash' : 'opennds';
 let now = 1_795_221_800;
@@ -25,6 +28,7 @@ for (let f = 0; f < Number(framesArg); f++) {
 }
 let next = 0;
 await listenNdsctlSocket(socketPath!, (line) => {
+  if (mode === 'realistic') burnCpu(openNdsCallCostMs(line.trim().split(/\s+/), clients));
   if (!line.startsWith('json')) return 'No';
   const frame = frames[Math.min(next, frames.length - 1)]!;
   next++;

@@ -2,7 +2,8 @@
 # The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
 #
 #   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN] [--theme HOST:PORT]
-#                                                                                                  → prints the lab dir
+#             [--clients N]                                                                        → prints the lab dir
+#     --clients: N client namespaces (default 4, at most 99): MAC 02:00:00:00:0c:<i in hex>, address 10.77.0.<100+i>
 #     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
 #     --theme: openNDS shows sluice's splash (files/usr/lib/opennds/theme_sluice.sh, login_option_enabled 3) pointing
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
@@ -31,6 +32,9 @@ load() {
   # shellcheck disable=SC1091
   . "$LABDIR/lab.env"
 }
+
+# Client i's MAC (lab.ts derives the same): 02:00:00:00:0c:01 … 0c:63.
+client_mac() { printf '02:00:00:00:0c:%02x' "$1"; }
 
 rt() { nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- "$@"; }
 
@@ -185,10 +189,13 @@ up() {
       --owner) owner=$2; shift ;;
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
       --theme) THEME_LISTEN=$2; shift ;;
+      --clients) NCLIENTS=$2; shift ;;
       *) die "unknown option $1" ;;
     esac
     shift
   done
+  case "$NCLIENTS" in ''|*[!0-9]*) die "--clients $NCLIENTS: not a number" ;; esac
+  [ "$NCLIENTS" -ge 1 ] && [ "$NCLIENTS" -le 99 ] || die "--clients $NCLIENTS: 1 to 99 (the DHCP range)"
   local id ns i
   id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   LABDIR=/tmp/sluice-e2e-$id
@@ -246,7 +253,7 @@ EOF
   for ns in $CLIENTS; do
     i=$((i + 1))
     ip -n "$RT" link add "lan$i" type veth peer name eth0 netns "$ns"
-    ip -n "$ns" link set eth0 address "02:00:00:00:0c:0$i"
+    ip -n "$ns" link set eth0 address "$(client_mac "$i")"
     ip -n "$RT" link set "lan$i" master br-lan up
     ip -n "$ns" link set eth0 up
     ip netns exec "$ns" nft -f - <<EOF
@@ -270,7 +277,7 @@ EOF
     for i in $(seq "$NCLIENTS"); do echo "  counter from_c$i {}"; done
     echo '  chain in {'
     echo '    type filter hook input priority 0; policy accept;'
-    for i in $(seq "$NCLIENTS"); do echo "    ip saddr $LAN_NET.10$i counter name from_c$i"; done
+    for i in $(seq "$NCLIENTS"); do echo "    ip saddr $LAN_NET.$((100 + i)) counter name from_c$i"; done
     echo '  }'
     echo '}'
   } | ip netns exec "$UP" nft -f -
@@ -316,7 +323,7 @@ EOF
 
   # DHCP: openNDS 9.x only admits clients whose address is in a leases file.
   local hosts=() mac
-  for i in $(seq "$NCLIENTS"); do hosts+=("--dhcp-host=02:00:00:00:0c:0$i,$LAN_NET.10$i"); done
+  for i in $(seq "$NCLIENTS"); do hosts+=("--dhcp-host=$(client_mac "$i"),$LAN_NET.$((100 + i))"); done
   setsid nsenter -t "$(cat "$LABDIR/anchor.pid")" -m -n -- \
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
     --interface=br-lan --except-interface=lo --dhcp-authoritative \

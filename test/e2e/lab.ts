@@ -28,6 +28,11 @@ export interface Run {
   stderr: string;
 }
 
+/** Client i's MAC, as lab.sh gives it (02:00:00:00:0c:01 … 0c:63). */
+export function clientMac(i: number): string {
+  return `02:00:00:00:0c:${i.toString(16).padStart(2, '0')}`;
+}
+
 export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * MiB, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
@@ -62,6 +67,8 @@ export interface LabOptions {
   rate?: string | null;
   /** a nodogsplash binary (a local build, ndsctl next to it) to run as the portal instead of openNDS */
   nodogsplash?: string;
+  /** client namespaces (lab.sh --clients; default 4, at most 99) */
+  clients?: number;
   /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
   theme?: string;
 }
@@ -101,7 +108,7 @@ export class Lab {
     this.upNs = env.UP ?? '';
     this.rtNs = env.RT ?? '';
     this.clients = (env.CLIENTS ?? '').split(' ').filter(Boolean).map((ns, i) => ({
-      index: i + 1, ns, mac: `02:00:00:00:0c:0${i + 1}`, ip: `10.77.0.10${i + 1}`,
+      index: i + 1, ns, mac: clientMac(i + 1), ip: `10.77.0.${100 + i + 1}`,
     }));
     this.ndsctlPath = join(dir, 'ndsctl');
     this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
@@ -116,7 +123,8 @@ export class Lab {
     else if (opts.rate !== undefined) args.push('--rate', opts.rate);
     if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
-    const r = await run(LAB_SH, args, 120_000);
+    if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
+    const r = await run(LAB_SH, args, 120_000 + (opts.clients ?? 4) * 2000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {
       throw new Error(`lab up failed (exit ${r.code}):\n${r.stderr}`);

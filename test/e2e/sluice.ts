@@ -13,7 +13,8 @@ import { UbusClient } from '../../src/ubus/client.ts';
 import { UbusStatusError } from '../../src/ubus/errors.ts';
 import type { BlobmsgTable } from '../../src/ubus/index.ts';
 
-export const SLUICE = join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
+/** The bundle under test: dist/ by default; SLUICE_E2E_BUNDLE points at a copy (a bench comparing two builds). */
+export const SLUICE = process.env['SLUICE_E2E_BUNDLE'] ?? join(E2E_DIR, '..', '..', 'dist', 'sluice.mjs');
 
 /** Why the daemon cannot be driven yet, or null when it can. */
 export function daemonUnavailableReason(): string | null {
@@ -55,6 +56,8 @@ export interface SluiceOptions {
   kernelQuota?: boolean;
   /** The plans' `asset` (a token address): they are then for sale by x402 too, priced in USDC (6 decimals). */
   planAsset?: string;
+  /** More `main` options, as UCI lines (e.g. `\toption meter 'portal'`). */
+  mainOptions?: string[];
   /** UCI sections appended to the config (x402, http, …). */
   extraConfig?: string;
 }
@@ -95,6 +98,7 @@ export class Sluice {
       `\toption poll_interval '${opts.pollInterval ?? 1}'`,
       `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
       `\toption kernel_quota '${kernelQuota ? 1 : 0}'`,
+      ...(opts.mainOptions ?? []),
       ``,
       `config pricing 'data'`,
       `\toption metric 'bytes'`,
@@ -146,6 +150,12 @@ export class Sluice {
     }, 200);
   }
 
+  /** The daemon's pid (`ip netns exec` execs node: the daemon itself), null when not running. */
+  get daemonPid(): number | null {
+    const d = this.daemon;
+    return d && d.exitCode === null && d.signalCode === null ? d.pid ?? null : null;
+  }
+
   /** SIGKILL: no clean stop, no final checkpoint. */
   async kill9(): Promise<void> {
     const d = this.daemon;
@@ -153,6 +163,17 @@ export class Sluice {
     const exited = new Promise((r) => d.once('exit', r));
     d.kill('SIGKILL');
     await exited;
+  }
+
+  /** Clean stop (SIGTERM) of the daemon alone: the broker stays for a later startDaemon(). */
+  async stopDaemon(): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null || d.signalCode !== null) return;
+    const exited = new Promise((r) => d.once('exit', r));
+    d.kill('SIGTERM');
+    const t = setTimeout(() => d.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
   }
 
   /** Clean stop (SIGTERM), then the broker. */

@@ -40,6 +40,8 @@ export function useStandinBundle(): void {
 export interface StandinKnobs {
   /** Held while locked, like a real ~0.1 s call. Env NDSCTL_LATENCY_MS overrides. */
   latencyMs?: number;
+  /** Each call burns the CPU a real openNDS 9.10 would (ndsctl-cost.ts). Env NDSCTL_REAL_COST=1 also turns it on. */
+  realCost?: boolean;
   /** The next N calls exit 4 (busy) without doing anything. */
   busyCalls?: number;
   /** Print Debian-pgrep-style warnings on stderr on every call. */

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { appendLog, lockPathFor, modelOf, readStateFile, writeStateFile, type StandinState } from './ndsctl-state.ts';
 import { tryLock, unlock } from './ndsctl-lock.ts';
+import { burnCpu, openNdsCallCostMs } from './ndsctl-cost.ts';
 
 const PGREP_JUNK =
   'pgrep: pattern that searches for process name longer than 15 characters will result in zero matches\n' +
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
     if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
     if (knobs.stderrJunk === true) process.stderr.write(PGREP_JUNK);
     const model = modelOf(state);
+    // openNDS's real cost per call, per listed client (ndsctl-cost.ts): knob realCost or NDSCTL_REAL_COST=1.
+    if (process.env['NDSCTL_REAL_COST'] === '1' || knobs.realCost === true) burnCpu(openNdsCallCostMs(argv, model.clients().length));
     const result = model.execute(argv);
     if (['auth', 'deauth', 'stop'].includes(argv[0] ?? '') || (argv[0] === '-s' && ['auth', 'deauth', 'stop'].includes(argv[2] ?? ''))) {
       writeStateFile(statePath, { portal: model.toJSON(), standin: knobs });

@@ -1,0 +1,138 @@
+// tier: daemon
+/**
+ * Per-client kernel counters (portal/kernel-counters.ts) and the tick accounting on them (meter/kernel-tick.ts):
+ * the dump's parser on nft's own JSON, the epoch rules through the real EpochAccountant and shared table, and, as
+ * root, the real nft and kernel in three network namespaces (a client, a router, an upstream): forwarded bytes
+ * counted exactly both ways, the router's own packets to the client not counted, counters made again a new epoch.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { COUNTER_TABLE_LINES, countLines, parseCounterDump, uncountLines, type KernelReading } from '../../src/portal/kernel-counters.ts';
+import { EpochAccountant } from '../../src/meter/epochs.ts';
+import { accountKernelReadings, type RosterEntry } from '../../src/meter/kernel-tick.ts';
+import { createTable, TableView } from '../../src/meter/table.ts';
+import { STATE_CODES } from '../../src/portal/index.ts';
+import { SluiceError } from '../../src/errors.ts';
+
+const A = '02:00:00:00:0c:01';
+const B = '02:00:00:00:0c:02';
+const AUTH = STATE_CODES.Authenticated;
+
+/** nft 1.0.6's `-j list table` shape, as the root test below reads it from the kernel. */
+function dump(table: number, counters: Array<[name: string, handle: number, bytes: number]>, down: Array<[string, string]> = []): string {
+  return JSON.stringify({ nftables: [
+    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+    { table: { family: 'inet', name: 'sluice_quota', handle: table } },
+    ...counters.map(([name, handle, bytes]) => ({ counter: { family: 'inet', name, table: 'sluice_quota', handle, packets: 1, bytes } })),
+    { counter: { family: 'inet', name: 'cu_020000000c09', table: 'other', handle: 40, packets: 1, bytes: 5 } },
+    { map: { family: 'inet', name: 'cdown', table: 'sluice_quota', type: 'ipv4_addr', handle: 9, map: 'counter', elem: down } },
+  ] });
+}
+
+test('the dump: both counters of a client, its address, an epoch that changes when they are made again', () => {
+  const one = parseCounterDump(dump(3, [['cu_020000000c01', 11, 100], ['cd_020000000c01', 12, 2000], ['cu_020000000c02', 13, 7]], [['10.0.0.5', 'cd_020000000c01']]));
+  assert.equal(one.length, 1, 'a half pair (B has no download counter) and another table are left out');
+  assert.equal({ ...one[0]!, epoch: 0 }, { mac: A, epoch: 0, downBytes: 2000, upBytes: 100, ip: '10.0.0.5' });
+  const again = parseCounterDump(dump(3, [['cu_020000000c01', 21, 0], ['cd_020000000c01', 22, 0]]));
+  const otherTable = parseCounterDump(dump(4, [['cu_020000000c01', 11, 100], ['cd_020000000c01', 12, 2000]]));
+  assert.is.not(again[0]!.epoch, one[0]!.epoch, 'counters made again');
+  assert.is.not(otherTable[0]!.epoch, one[0]!.epoch, 'the table made again, handles reused');
+  assert.is.not(one[0]!.epoch, 0, 'never a portal\'s "no token"');
+  for (const bad of ['not json', '{"x":1}']) {
+    try { parseCounterDump(bad); assert.unreachable(); } catch (err) { assert.instance(err, SluiceError); assert.is((err as SluiceError).code, 'ERR_KERNEL_QUOTA'); }
+  }
+});
+
+/** The main thread's part, reduced: a tick from kernel readings, committed, usage summed per MAC. */
+class Harness {
+  table = createTable(16);
+  tick = 0;
+  accountant = new EpochAccountant();
+  used = new Map<string, number>();
+  run(roster: RosterEntry[], readings: KernelReading[]): void {
+    this.accountant.attach(this.table);
+    this.accountant.beginTick(++this.tick);
+    const r = accountKernelReadings(this.accountant, roster, readings);
+    if (this.accountant.tableGrew && this.accountant.currentTable) this.table = this.accountant.currentTable;
+    const view = new TableView(this.table);
+    for (let k = 0; k < r.count; k++) {
+      const mac = view.mac(r.deltas[k * 3]!);
+      this.used.set(mac, (this.used.get(mac) ?? 0) + r.deltas[k * 3 + 1]! + r.deltas[k * 3 + 2]!);
+    }
+    view.commit(this.tick);
+  }
+  usage(mac: string): number { return this.used.get(mac) ?? 0; }
+}
+const reading = (mac: string, epoch: number, down: number, up: number): KernelReading => ({ mac, epoch, downBytes: down, upBytes: up, ip: '' });
+
+test('accounting: growth billed once; counters made again a new epoch from 0; the portal re-authing is not one', () => {
+  const h = new Harness();
+  h.run([[A, AUTH]], [reading(A, 7, 1000, 100)]);
+  assert.is(h.usage(A), 0, 'a first sighting is the base');
+  h.run([[A, AUTH]], [reading(A, 7, 5000, 300)]);
+  assert.is(h.usage(A), 4200);
+  // The portal re-authed A (a new portal token): the kernel's counters went on, and nothing is billed twice.
+  h.run([[A, AUTH]], [reading(A, 7, 5500, 300)]);
+  assert.is(h.usage(A), 4700);
+  // Counters deleted and made again (a gate closed and opened): a new epoch, every byte of it new.
+  h.run([[A, AUTH]], [reading(A, 8, 800, 200)]);
+  assert.is(h.usage(A), 5700);
+});
+
+test('accounting: a listed client without counters yet is counted from 0 once they exist; one the portal no longer lists departs', () => {
+  const h = new Harness();
+  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10)]);
+  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 600, 400)]);
+  assert.is(h.usage(B), 1000, 'counters made after the last reading: every byte is new');
+  h.run([[A, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 900, 400)]);
+  assert.is(h.usage(B), 1000, 'not listed: its bytes are not billed (its gate is closed)');
+  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 1000, 400)]);
+  assert.is(h.usage(B), 2400, 'back after absence: a new epoch, counted from 0 (never forgiven)');
+});
+
+const root = process.getuid?.() === 0;
+const nftOk = root && spawnSync('nft', ['--version']).status === 0;
+if (!nftOk) {
+  test('real nft: skipped', () => { console.log(`SKIP real nft counters: ${root ? 'nft missing' : 'not root'}`); });
+} else {
+  const id = randomBytes(3).toString('hex');
+  const [C, R, U] = ['c', 'r', 'u'].map((x) => `kc-${id}-${x}`) as [string, string, string];
+  const inNs = (ns: string, ...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+  const nft = (script: string): void => { execFileSync('ip', ['netns', 'exec', R, 'nft', '-f', '-'], { input: script }); };
+  const read = (): KernelReading[] => parseCounterDump(inNs(R, 'nft', '-j', 'list', 'table', 'inet', 'sluice_quota'));
+  test.before(() => {
+    for (const ns of [C, R, U]) execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', C]);
+    execFileSync('ip', ['-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', U]);
+    for (const [ns, dev, addr] of [[R, 'lan', '10.78.0.1/24'], [C, 'eth0', '10.78.0.5/24'], [R, 'wan', '10.78.1.1/24'], [U, 'eth0', '10.78.1.2/24']] as const) {
+      execFileSync('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
+      execFileSync('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    }
+    execFileSync('ip', ['-n', C, 'route', 'add', 'default', 'via', '10.78.0.1']);
+    execFileSync('ip', ['-n', U, 'route', 'add', 'default', 'via', '10.78.1.1']);
+    inNs(R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    nft(['table inet sluice_quota {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.78.0.5'), ''].join('\n'));
+  });
+  test.after(() => { for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]); });
+
+  test('real nft: forwarded bytes counted exactly both ways, the router\'s own packets to the client not at all', () => {
+    // 3 echo requests of 100 bytes of payload: 128-byte IP packets up, 128-byte replies down.
+    inNs(C, 'busybox', 'ping', '-c', '3', '-s', '100', '-W', '2', '10.78.1.2');
+    let [a] = read();
+    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
+    // The router pinging the client (as its splash page or DNS answers reach a closed gate): not the client's usage.
+    inNs(R, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '10.78.0.5');
+    [a] = read();
+    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
+    const before = a!.epoch;
+    nft([...uncountLines(A, '10.78.0.5'), ...countLines(A, '10.78.0.5'), ''].join('\n'));
+    [a] = read();
+    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 0, up: 0 });
+    assert.is.not(a!.epoch, before, 'made again: a new epoch');
+    assert.is(a!.ip, '10.78.0.5');
+  });
+}
+
+test.run();

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { HTTP_SECTION, PAY_PAGE_LISTEN, api, errorCode } from './captive-api.ts';
 import { Lab, MiB, fmt, sleep, waitFor, type Client } from './lab.ts';
 import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
+import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
 
 const pre = prerequisites();
@@ -23,7 +24,7 @@ const PAGE = PAY_PAGE_LISTEN;
 const lab = new LabRun();
 const { L, S, scenario } = lab;
 if (pre.lab) {
-  test('e2e prerequisites (devices)', () => { console.log(`SKIP e2e devices scenarios: ${pre.lab}`); });
+  skipTest(test, 'e2e devices scenarios', pre.lab, { ciInstalls: true });
 } else {
   test.before(async () => {
     lab.lab = await Lab.up({ rate: '8mbit', theme: PAGE });

@@ -22,6 +22,7 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import type { TestChain, TestToken } from '../chain/index.ts';
 import { E2E_DIR, UPSTREAM_IP, run, waitFor, type Client, type Lab } from './lab.ts';
 import { figure, scenario } from './scenario.ts';
+import { skipTest } from '../helpers/skip.ts';
 import type { Sluice } from './sluice.ts';
 import { Browser, type Page } from './browser.ts';
 import { injectWallet } from './wallet.ts';
@@ -44,7 +45,7 @@ const rpc = (method: string, params: unknown[]): Promise<unknown> => world!.rpc(
 let paid: { buyer: PrivateKeyAccount; sessionId: string; mac: string } | null = null;
 
 if (skip) {
-  test('e2e phone-restore prerequisites', () => { console.log(`SKIP e2e phone-restore scenarios: ${skip}`); });
+  skipTest(test, 'e2e phone-restore scenarios', skip, { ciInstalls: true });
 } else {
   test.before(async () => {
     world = await PhoneWorld.start({ batch: false });

@@ -20,6 +20,7 @@ import type { Address } from 'viem';
 import type { TestChain, TestToken } from '../chain/index.ts';
 import { UPSTREAM_IP, waitFor, type Lab } from './lab.ts';
 import { figure, scenario } from './scenario.ts';
+import { skipTest } from '../helpers/skip.ts';
 import type { Sluice } from './sluice.ts';
 import { Browser, type Page } from './browser.ts';
 import { injectWallet } from './wallet.ts';
@@ -40,7 +41,7 @@ const shot = (page: Page, name: string): Promise<void> => world!.shot(page, name
 const rpc = (method: string, params: unknown[]): Promise<unknown> => world!.rpc(method, params);
 
 if (skip) {
-  test('e2e phone prerequisites', () => { console.log(`SKIP e2e phone scenarios: ${skip}`); });
+  skipTest(test, 'e2e phone scenarios', skip, { ciInstalls: true });
 } else {
   test.before(async () => {
     world = await PhoneWorld.start({ batch: true });

@@ -62,7 +62,9 @@ export default async function main(argv: string[]): Promise<void> {
     const loops: ChildProcess[] = [];
     try {
       // openNDS lists a client once it has seen its traffic: one request each, then one listing until all are there.
-      loops.push(...traffic(lab));
+      // No loops before the gates open: 64 preauthenticated clients each hitting the splash page every few seconds
+      // made openNDS 9.10 exit ("Fatal error in GNU libmicrohttpd daemon.c:3831: Failed to remove FD from epoll set").
+      await Promise.all(lab.clients.map((c) => lab.fetch(c, '/ping', 2)));
       await waitFor(`openNDS to list ${n} clients`, 60_000 + n * 1000, async () => {
         const r = await lab.ndsctl('json');
         const listed = r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
@@ -76,6 +78,7 @@ export default async function main(argv: string[]): Promise<void> {
         const clients = Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients);
         return clients.filter((c) => c.state === 'Authenticated').length >= n ? true : undefined;
       }, 2000);
+      loops.push(...traffic(lab));
       const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
       await s.stopDaemon();
       await sleep(3000);

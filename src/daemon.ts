@@ -103,7 +103,8 @@ export class Daemon {
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());
-    if (batch) this.closers.push(async () => { batch.watch.stop(); batch.settler.stop(); });
+    // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
+    if (batch) this.closers.push(async () => { batch.watch.stop(); batch.settler.stop(); batch.method.close(); });
     if (upto) this.closers.push(async () => upto.method.close());
   }
 

@@ -18,6 +18,8 @@ export interface EscrowClientOptions {
   retries?: number;
   /** The pause before the first extra attempt; it doubles for each next one. Default 500. */
   retryDelayMs?: number;
+  /** Ends the exchanges in flight, and any further attempt, at once (the method stopping). */
+  signal?: AbortSignal;
   fetch?: typeof fetch;
 }
 
@@ -66,7 +68,8 @@ export class EscrowFacilitatorClient {
   private retried<T>(attempt: () => Promise<Outcome<T>>): Promise<Outcome<T>> {
     return retrying(attempt, {
       retries: this.options.retries ?? 2,
-      again: (outcome) => outcome.status === 'unknown',
+      // Stopped: no pause, no new attempt (an unknown outcome is what the next start asks about).
+      again: (outcome) => outcome.status === 'unknown' && this.options.signal?.aborted !== true,
       backoff: new Backoff({ minMs: this.options.retryDelayMs ?? 500, maxMs: Infinity }),
     });
   }

@@ -214,6 +214,8 @@ export class BatchSettler {
   }
 
   private schedule(ms: number): void {
+    // A pass cut short by the stop (its claims unanswered) is the next start's, not a timer's.
+    if (this.options.method.isClosed) return;
     const at = this.clock.now() + ms;
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);

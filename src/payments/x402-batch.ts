@@ -131,6 +131,13 @@ export class BatchSettlementMethod implements PaymentMethod {
   /** Recent purchases by payment reference, for the LAN endpoint's PAYMENT-RESPONSE. */
   private readonly answers = new Map<string, Answer>();
   private readonly clock: Clock;
+  /**
+   * Ends the facilitator exchanges in flight (purchases, the settler's claims and refunds, the watch) at close(): a
+   * facilitator that holds a request must not hold the daemon's stop past procd's window. An exchange cut so is an
+   * exchange without an answer, whose money state is on flash already (a deposit's intent, a charge above its claim)
+   * and is asked about again at the next start.
+   */
+  private readonly stopping = new AbortController();
 
   constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
     this.clock = options.clock ?? systemClock;
@@ -141,8 +148,16 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   private clientFor(config: BatchSettlementConfig): BatchFacilitatorClient {
-    return new BatchFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return new BatchFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? config.timeoutMs, signal: this.stopping.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
+
+  /** The daemon stops: every facilitator exchange in flight ends now (as a lost answer: see `stopping`). */
+  close(): void {
+    this.stopping.abort();
+  }
+
+  get isClosed(): boolean { return this.stopping.signal.aborted; }
 
   get facilitator(): BatchFacilitatorClient { return this.client; }
   get settings(): BatchSettlementConfig { return this.config; }

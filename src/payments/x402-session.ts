@@ -104,6 +104,13 @@ export class X402SessionMethod implements PaymentMethod {
 
   private readonly clock: Clock;
   private readonly timers: Timers;
+  /**
+   * Ends the facilitator exchanges in flight at stop(): an escrow facilitator that holds a request must not hold the
+   * daemon's stop past procd's window (a close or consume took up to 3 × the timeout with its retries). Each cut
+   * exchange is one without an answer, whose state is on flash already: a create's pending mark (the resolver asks
+   * about it at the next start), an ended session not yet closed, a receipt not yet consumed.
+   */
+  private readonly stopping = new AbortController();
 
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
     this.clock = options.clock ?? systemClock;
@@ -113,7 +120,7 @@ export class X402SessionMethod implements PaymentMethod {
 
   private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
     return new EscrowFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? 10_000, retries: 2,
-      ...(this.options.fetch && { fetch: this.options.fetch }) });
+      signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   get facilitator(): EscrowFacilitatorClient { return this.client; }
@@ -466,6 +473,7 @@ export class X402SessionMethod implements PaymentMethod {
 
   /** One timer for consumes, closes and pending purchases, at the earliest time any of them asks for. */
   private schedule(ms: number): void {
+    if (this.stopping.signal.aborted) return;
     const at = this.clock.now() + ms;
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
@@ -486,7 +494,9 @@ export class X402SessionMethod implements PaymentMethod {
     this.runDue();
   }
 
+  /** No more passes; the exchanges in flight end now (see `stopping`). */
   stop(): void {
+    this.stopping.abort();
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }

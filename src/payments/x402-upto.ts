@@ -78,6 +78,12 @@ export class UptoMethod implements PaymentMethod {
   private retryTimer: TimerHandle | null = null;
   private supportedTimer: TimerHandle | null = null;
   private closed = false;
+  /**
+   * Ends the facilitator exchanges in flight at close(): a facilitator holding a /settle must not hold the daemon's
+   * stop past procd's window. The amount is on flash (`settling`) before its /settle, so a cut settle is one without
+   * an answer, asked again at the next start (UptoEnds.reconcile → retryPending).
+   */
+  private readonly stopping = new AbortController();
 
   constructor(private config: UptoConfig, private readonly options: UptoMethodOptions) {
     this.clock = options.clock ?? systemClock;
@@ -86,7 +92,8 @@ export class UptoMethod implements PaymentMethod {
   }
 
   private clientFor(config: UptoConfig): FacilitatorClient {
-    return new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   get settings(): UptoConfig { return this.config; }
@@ -416,5 +423,6 @@ export class UptoMethod implements PaymentMethod {
     if (this.supportedTimer !== null) this.timers.clearTimeout(this.supportedTimer);
     this.retryTimer = null;
     this.supportedTimer = null;
+    this.stopping.abort();
   }
 }

@@ -16,12 +16,12 @@ import type { Address, Hex } from 'viem';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { BatchSettlementEvmScheme, computeChannelId, signVoucher } from '@x402/evm/batch-settlement/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+import type { TestFacilitator } from '../chain/facilitator.ts';
+import { receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
+import { x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('batch-settlement on the LAN endpoint');
 const NET = 'eip155:84532';
@@ -42,19 +42,18 @@ let facilitator: TestFacilitator;
 let receiver: Address;
 let lab: DaemonLab;
 let base: string;
+let rig: ChainDaemon<BatchStack> | undefined;
 
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  stack = await deployBatchStack(chain);
-  const authorizer = chain.newAccount();
-  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
-  receiver = chain.newAccount().address;
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // refund on-request: the channel keeps its balance after a session, so the returning client pays by a voucher alone.
-  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+  rig = await startChainDaemon({
+    deploy: deployBatchStack,
+    facilitator: (chain) => ({ batchSettlement: { authorizer: chain.newAccount() } }),
+    clients: { [MAC]: '127.0.0.1', [STRANGER_MAC]: STRANGER_IP },
+    // refund on-request: the channel keeps its balance after a session, so the returning client pays by a voucher alone.
+    config: async ({ chain, usdc, facilitator }) => {
+      receiver = chain.newAccount().address;
+      return `
 config pricing 'wifi'
 \toption metric 'seconds'
 \toption step_size '60'
@@ -83,30 +82,23 @@ config batch_settlement 'batch_settlement'
 \toption facilitator_url '${facilitator.url}'
 \toption network '${NET}'
 \toption receiver '${receiver}'
-\toption receiver_authorizer '${await facilitatorAuthorizer()}'
+\toption receiver_authorizer '${await receiverAuthorizer(facilitator)}'
 \toption withdraw_delay '900'
 \toption refund 'on-request'
 \toption token_name 'USDC'
 \toption token_version '2'
-` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
-  lab.portal.addClient(MAC, '127.0.0.1');
-  lab.portal.addClient(STRANGER_MAC, STRANGER_IP);
-  await lab.startDaemon();
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address });
+    },
+  });
+  ({ chain, usdc, deployed: stack, facilitator, lab, base } = rig);
 });
 
 test.after(async () => {
-  await lab?.close();
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
 /** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
-async function facilitatorAuthorizer(): Promise<Address> {
-  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
-  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
-  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
-  return kind.extra.receiverAuthorizer;
-}
+const facilitatorAuthorizer = (): Promise<Address> => receiverAuthorizer(facilitator);
 
 function get(path: string, headers: Record<string, string> = {}, post?: unknown, localAddress?: string) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {

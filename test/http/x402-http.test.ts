@@ -11,45 +11,38 @@ import * as assert from 'uvu/assert';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
 import { registerExactEvmScheme } from '@x402/evm/exact/client';
 import type { Address } from 'viem';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { httpSection, timePlanSection, x402Section } from '../helpers/uci-sections.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
+import { startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
+import { timePlanSection, x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('x402 LAN endpoint');
 const PRICE = 10_000n;
 const MAC = '02:00:00:00:0c:01';
 let chain: TestChain;
 let usdc: TestToken;
-let facilitator: TestFacilitator;
 let payTo: Address;
 let lab: DaemonLab;
 let base: string;
+let rig: ChainDaemon<undefined> | undefined;
 
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  facilitator = await startFacilitator(chain);
-  payTo = chain.newAccount().address;
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // The portal over its control socket (same answers as the stand-in, without a node process per call): the rate-limit
-  // test needs 30 payment attempts within the bucket's refill time, and each costs an IP lookup from the portal.
-  lab = await DaemonLab.create({
-    pollInterval: 0.3,
-    portalSocket: true,
-    extraConfig: timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo }) + httpSection(port, 20),
+  // The rig's portal answers over its control socket (without a node process per call): the rate-limit test needs 30
+  // payment attempts within the bucket's refill time, and each costs an IP lookup from the portal.
+  rig = await startChainDaemon({
+    rateLimit: 20,
+    clients: { [MAC]: '127.0.0.1' },
+    config: ({ chain, usdc, facilitator }) => {
+      payTo = chain.newAccount().address;
+      return timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo });
+    },
   });
-  lab.portal.addClient(MAC, '127.0.0.1');
-  await lab.startDaemon();
+  ({ chain, usdc, lab, base } = rig);
 });
 
 test.after(async () => {
-  await lab?.close();
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
 function get(path: string, options: { localAddress?: string; method?: string; headers?: Record<string, string> } = {}) {

@@ -14,12 +14,12 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
 import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+import type { TestFacilitator } from '../chain/facilitator.ts';
+import { startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
+import { x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('upto through the daemon');
 const NET = 'eip155:84532';
@@ -34,17 +34,18 @@ let facilitator: TestFacilitator;
 let payTo: Address;
 let lab: DaemonLab;
 let base: string;
+let rig: ChainDaemon<unknown> | undefined;
 
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  await deployUptoStack(chain);
-  facilitator = await startFacilitator(chain, { upto: true });
-  payTo = chain.newAccount().address;
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
+  rig = await startChainDaemon({
+    deploy: deployUptoStack,
+    facilitator: () => ({ upto: true }),
+    // The LAN caller (127.0.0.1) is a portal client: /buy answers only devices on the WiFi.
+    clients: { [LAN_MAC]: '127.0.0.1' },
+    config: ({ chain, usdc, facilitator }) => {
+      payTo = chain.newAccount().address;
+      return `
 config pricing 'wifi'
 \toption metric 'seconds'
 \toption step_size '60'
@@ -60,16 +61,14 @@ config upto 'upto'
 \toption network '${NET}'
 \toption pay_to '${payTo}'
 \toption max_timeout_seconds '86400'
-` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
-  // The LAN caller (127.0.0.1) is a portal client: /buy answers only devices on the WiFi.
-  lab.portal.addClient(LAN_MAC, '127.0.0.1');
-  await lab.startDaemon();
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address });
+    },
+  });
+  ({ chain, usdc, facilitator, lab, base } = rig);
 });
 
 test.after(async () => {
-  await lab?.close();
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
 function get(path: string, headers: Record<string, string> = {}) {

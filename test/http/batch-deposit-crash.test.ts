@@ -6,7 +6,9 @@
  * money moved, sluice has not heard), or holds the /settle itself (nothing moved yet). The daemon is killed -9 there
  * and restarted; then a stranger on the same WiFi, who read the PAYMENT-SIGNATURE header (plain HTTP), sends it first:
  * 409 ERR_BATCH_CHANNEL_BUSY, no session, nothing moved. The customer's device sends the same payload: its session,
- * one deposit on chain.
+ * one deposit on chain. And a SIGTERM (procd's stop) while the facilitator holds the deposit's /settle answer: the
+ * daemon exits within procd's 15 s window (its facilitator timeout is 120 s), and the restart resolves the purchase
+ * exactly like a lost answer.
  */
 import { request } from 'node:http';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -24,6 +26,7 @@ import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
 import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+import { stopsWithinWindow } from '../payments/stop-window.ts';
 
 const test = suite('batch-settlement: kill -9 between a deposit\'s /settle and its grant');
 const NET = 'eip155:84532';
@@ -193,11 +196,13 @@ async function strangerSession(): Promise<unknown> {
  * The customer's deposit purchase; the proxy holds its /settle as `mode` says; kill -9 there; restart. Returns the
  * payload the customer's client sent (what the stranger read) and its channel.
  */
-async function depositKilledAt(mode: 'answer-held' | 'settle-held', customer: Awaited<ReturnType<typeof newCustomer>>) {
+async function depositKilledAt(mode: 'answer-held' | 'settle-held', customer: Awaited<ReturnType<typeof newCustomer>>, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL') {
   holdNextSettle(mode);
-  const paying = customer.pay(`${base}/buy?plan=wifi&steps=${STEPS}`).then(() => 'answered', (err: unknown) => `failed: ${String(err)}`);
+  const paying = customer.pay(`${base}/buy?plan=wifi&steps=${STEPS}`).then((r) => `answered ${r.status}`, (err: unknown) => `failed: ${String(err)}`);
   await proxy.reached;
-  await lab.stopDaemon('SIGKILL');
+  if (signal === 'SIGKILL') await lab.stopDaemon('SIGKILL');
+  else await stopsWithinWindow(lab);
+  // SIGTERM: the endpoint closes its connections as it stops, before the cut /settle could be answered.
   assert.match(await paying, /^failed/, 'the customer never heard back');
   const header = customer.sent.at(-1)!;
   const payload = decode(header).payload as { type: string; voucher: { channelId: Hex; maxClaimableAmount: string } };
@@ -268,6 +273,16 @@ test('kill -9 while the deposit\'s /settle is out (nothing moved): the stranger\
   await lab.waitFor(() => /purchase intent after a restart.*pending/.test(lab.output), 30_000, 'the intent reconciled');
   await stranger(header, 'the same, once the restart has asked');
   assert.is(await usdc.balanceOf(customer.account.address), FUNDS, 'the customer\'s money is still theirs');
+  await customerResends(header, channelId, ceiling, customer.account.address);
+});
+
+test('SIGTERM while the facilitator holds the deposit\'s /settle answer (timeout 120 s): the daemon exits within procd\'s 15 s; the restart finds the money landed, the customer\'s resend gets its session, one deposit', async () => {
+  const customer = await newCustomer();
+  // Before the fix the stop waited out the 120 s exchange: procd would have killed it -9.
+  const { header, channelId, ceiling } = await depositKilledAt('answer-held', customer, 'SIGTERM');
+  assert.equal(await channel(channelId), [DEPOSIT, 0n], 'the money moved before the stop');
+  await lab.waitFor(() => /purchase intent after a restart.*landed/.test(lab.output), 30_000, 'the intent reconciled');
+  await stranger(header, 'the captured deposit payload after a SIGTERM');
   await customerResends(header, channelId, ceiling, customer.account.address);
 });
 

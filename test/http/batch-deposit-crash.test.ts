@@ -12,7 +12,6 @@
  */
 import { request } from 'node:http';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -25,6 +24,7 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { DaemonLab } from '../daemon/harness.ts';
+import { freePort } from '../helpers/net.ts';
 import { httpSection, x402Section } from '../helpers/uci-sections.ts';
 import { stopsWithinWindow } from '../payments/stop-window.ts';
 
@@ -88,14 +88,6 @@ async function startProxy(target: string): Promise<Proxy> {
 function holdNextSettle(mode: 'answer-held' | 'settle-held'): void {
   proxy.mode = mode;
   proxy.reached = new Promise<void>((r) => { reachedNow = r; });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function facilitatorAuthorizer(): Promise<Address> {

@@ -35,6 +35,9 @@ export const BATCH_METHOD_NAME = 'batch-settlement';
 
 export type { BatchSettlementConfig };
 
+/** How long a purchase waits for a money step on its channel (a claim or refund pass, another purchase) to end. */
+export const CHANNEL_WAIT_MS = 15_000;
+
 /** A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this. */
 export const MIRROR_FRESH_MS = 30_000;
 
@@ -128,6 +131,8 @@ export class BatchSettlementMethod implements PaymentMethod {
   private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
   /** Channels a purchase is working on: the spec serializes per channel. */
   private readonly busy = new Set<string>();
+  /** Purchases waiting for a channel to be let go (channelFree): all are woken at any unlock and look again. */
+  private readonly waiting: Array<() => void> = [];
   /** Recent purchases by payment reference, for the LAN endpoint's PAYMENT-RESPONSE. */
   private readonly answers = new Map<string, Answer>();
   private readonly clock: Clock;
@@ -203,7 +208,28 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   unlockChannel(channelId: string): void {
-    this.busy.delete(channelId.toLowerCase());
+    const id = channelId.toLowerCase();
+    this.busy.delete(id);
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  /**
+   * Waits (at most CHANNEL_WAIT_MS) while a money step holds the channel: the settler's claim or refund pass after a
+   * session's end, or another purchase on it. A customer buying again right after a session ended would otherwise be
+   * refused busy, and told a session is still running, for the few seconds the refund takes on chain. False: still
+   * held at the end of the wait.
+   */
+  private async channelFree(id: string): Promise<boolean> {
+    const until = Date.now() + CHANNEL_WAIT_MS;
+    while (this.busy.has(id)) {
+      const left = until - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiting.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    return true;
   }
 
   /** A top-up of the channel's open session: the same device, its session live, the same price per step. */
@@ -232,6 +258,8 @@ export class BatchSettlementMethod implements PaymentMethod {
       token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
     await this.refuseIfIntendedElsewhere(payment.voucher.channelId, ctx.request.mac);
+    // Checked against the channel as the money step holding it leaves it (a refund lowers the balance).
+    if (!(await this.channelFree(payment.voucher.channelId.toLowerCase()))) throw busy(payment.voucher.channelId);
     const r = this.options.store.get(payment.voucher.channelId);
     const topUp = r !== undefined && this.topsUp(r, ctx);
     if (r?.open && !topUp) throw busy(r.channelId);
@@ -248,7 +276,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     const { payment, local, purchase, topUp } = await this.verified(ctx);
     const id = payment.voucher.channelId;
     const ceiling = payment.voucher.maxClaimableAmount;
-    if (!this.lockChannel(id)) throw busy(id);
+    if (!(await this.channelFree(id.toLowerCase())) || !this.lockChannel(id)) throw busy(id);
     try {
       const known = this.options.store.get(id);
       // Another purchase (or a refund) went through since precheck: this voucher was checked against a state gone.
@@ -308,7 +336,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       this.remember(reference, { transaction, base: expected - ctx.quote.price });
       return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
     } finally {
-      this.busy.delete(id);
+      this.unlockChannel(id);
     }
   }
 

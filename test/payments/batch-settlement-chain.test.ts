@@ -571,4 +571,23 @@ test('a refund asked for while the facilitator is down is on flash: a restart do
   assert.equal((await restarted.settler.pass()).refunded, [], 'once');
 });
 
+test('a purchase that finds the channel held by a money step (the refund pass) waits for it, then buys; held past the wait: busy', async () => {
+  // Seen in CI under load: the customer bought again while the refund pass after their session still held the
+  // channel, and was refused busy ("your deposit pays for an access still running") although nothing ran.
+  const { method } = await parts();
+  const b = await newBuyer();
+  const ref = await buy(method, await depositPayload(method, b, quote().price));
+  const id = ref.reference.split(':')[0] as Hex;
+  assert.is(await method.charge(ref.reference, 150n), 3n * STEP_PRICE);
+  assert.ok(method.lockChannel(id), 'the settler takes the channel');
+  const buying = buy(method, await voucherPayload(method, b, 3n * STEP_PRICE + quote().price));
+  let done = false;
+  void buying.then(() => { done = true; }, () => { done = true; });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(done, false, 'the purchase waits while the channel is held');
+  method.unlockChannel(id);
+  const next = await buying;
+  assert.is(next.reference, `${id.toLowerCase()}:${3n * STEP_PRICE + quote().price}`, 'bought once the pass let go');
+});
+
 test.run();

@@ -106,7 +106,10 @@ test('deposit → gate open → kill -9 → terminate: charged the metered steps
   const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [channelId as Hex] }) as [bigint, bigint];
   assert.equal([balance, totalClaimed], [charge, charge]);
 
-  // ubus batch_channel: what the pay page shows; batch_refund: only the channel's own voucher key.
+  // ubus batch_channel: what the pay page shows; batch_refund: only the channel's own voucher key. The router writes
+  // the refund done once the facilitator's answer is in, a moment after the chain shows it (seen late at load 10).
+  await lab.waitFor(async () => ((await lab.callStatus('batch_channel', { channel: channelId })).data?.channel as Record<string, any> | undefined)?.refund?.state === 'done',
+    60_000, 'the refund written done');
   const view = await lab.callStatus('batch_channel', { channel: channelId });
   assert.is(view.status, 0, JSON.stringify(view.data));
   const ch = view.data!.channel as Record<string, unknown>;

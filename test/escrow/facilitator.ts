@@ -24,9 +24,10 @@ export interface EscrowFacilitator {
    * dropCreateReply: that many /session/create calls act (the session is created on chain) and then drop the
    * connection without an answer; downAfterDrop: the facilitator also goes down right after dropping it;
    * hangCreateReply: that many /session/create calls act and then never answer (the connection stays open: a caller
-   * killed while it waits).
+   * killed while it waits); holdClose: that many /session/close calls are taken and neither acted on nor answered
+   * (a facilitator that holds the request: the caller's stop must not wait for it).
    */
-  faults: { dialect: 'spec' | 'x402-rs'; http500: number; dropCreateReply: number; downAfterDrop: boolean; hangCreateReply: number };
+  faults: { dialect: 'spec' | 'x402-rs'; http500: number; dropCreateReply: number; downAfterDrop: boolean; hangCreateReply: number; holdClose: number };
   calls: string[];
   gas: Record<string, bigint[]>;
   down(): Promise<void>;
@@ -50,7 +51,7 @@ function reasonOf(err: unknown): Refusal {
 export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: Address; artifact: Artifact; operator: PrivateKeyAccount; token: Address }): Promise<EscrowFacilitator> {
   const network = `eip155:${chain.chainId}`;
   const { escrow, artifact, operator } = opts;
-  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0, dropCreateReply: 0, downAfterDrop: false, hangCreateReply: 0 };
+  const faults: EscrowFacilitator['faults'] = { dialect: 'spec', http500: 0, dropCreateReply: 0, downAfterDrop: false, hangCreateReply: 0, holdClose: 0 };
   const calls: string[] = [];
   const gas: Record<string, bigint[]> = {};
 
@@ -142,6 +143,7 @@ export async function startEscrowFacilitator(chain: TestChain, opts: { escrow: A
       queue = queue.then(async () => {
         const path = (req.url ?? '/').split('?')[0]!;
         calls.push(`${req.method} ${path}`);
+        if (path === '/session/close' && faults.holdClose > 0) { faults.holdClose--; return; }
         let status = 200; let out: Record<string, unknown>;
         try {
           const raw = await readBody(req);

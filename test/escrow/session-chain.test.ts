@@ -18,6 +18,7 @@ import { createServer } from 'node:net';
 import { receiptTypedData, sessionIdOf, termsNonce } from '../../src/escrow/receipt.ts';
 import { Mosquitto } from '../peers/mosquitto.ts';
 import { Subscriber } from '../upstream/mqtt-rig.ts';
+import { stopsWithinWindow } from '../payments/stop-window.ts';
 
 const test = suite('x402-session on a real chain');
 const PRICE = 50_000n; // 0.05 USDC per MiB
@@ -385,6 +386,22 @@ test('facilitator down at close: retried until done, across a kill -9 of the dae
   const calls = fac.calls.filter((c) => c === 'POST /session/close').length;
   await lab.stopDaemon('SIGTERM'); await lab.startDaemon();
   assert.is(fac.calls.filter((c) => c === 'POST /session/close').length, calls, 'no second close');
+});
+
+test('SIGTERM while the facilitator holds /session/close (each try 10 s, three tries): the daemon exits within procd\'s 15 s; the restart closes it once, exactly (issue 37 item 4)', async () => {
+  const s = await sessionWithReceipt(4n, 2n);
+  const closes = () => fac.calls.filter((c) => c === 'POST /session/close').length;
+  const before = closes();
+  // Every try held: before the fix the stop waited out all three (31.5 s with the pauses), procd would have killed it -9.
+  fac.faults.holdClose = 3;
+  assert.is((await lab.callStatus('terminate', { mac: s.mac })).status, 0);
+  await lab.waitFor(() => closes() > before, 30_000, 'the close sent and held');
+  await stopsWithinWindow(lab);
+  assert.is(closes(), before + 1, 'no retry once stopping');
+  assert.is(await usdc.balanceOf(seller.address), s.before.seller, 'nothing moved: the held close never reached the chain');
+  fac.faults.holdClose = 0;
+  await lab.startDaemon();
+  await closedExactly(s, 4n, 2n);
 });
 
 /**

@@ -40,6 +40,7 @@ endef
 
 define Package/sluice/conffiles
 /etc/config/sluice
+/etc/config/sluice_secrets
 endef
 
 define Build/Prepare
@@ -74,6 +75,12 @@ define Package/sluice/install
 
 	$(INSTALL_DIR) $(1)/etc/config
 	$(INSTALL_CONF) ./files/etc/config/sluice $(1)/etc/config/sluice
+	# The secrets (RADIUS, MQTT, hook, PC-sync keys): root-only, and in LuCI the write role's only (luci-app-sluice's ACL).
+	$(INSTALL_CONF) ./files/etc/config/sluice_secrets $(1)/etc/config/sluice_secrets
+
+	# Moves secrets an earlier version kept in /etc/config/sluice into sluice_secrets (default_postinst runs it).
+	$(INSTALL_DIR) $(1)/etc/uci-defaults
+	$(INSTALL_BIN) ./files/etc/uci-defaults/90-sluice-secrets $(1)/etc/uci-defaults/90-sluice-secrets
 
 	# ubusd's ACL for non-root callers (the portal user): root-owned, not group/world writable, or ubusd skips it.
 	$(INSTALL_DIR) $(1)/usr/share/acl.d
@@ -143,6 +150,9 @@ package-files: build
 	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
 	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
+	install -m 0600 files/etc/config/sluice_secrets $(STAGE)/etc/config/sluice_secrets
+	install -d $(STAGE)/etc/uci-defaults
+	install -m 0755 files/etc/uci-defaults/90-sluice-secrets $(STAGE)/etc/uci-defaults/
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds

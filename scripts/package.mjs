@@ -121,6 +121,8 @@ const packages = [
       symlinkSync('../share/sluice/sluice.mjs', join(s, 'usr/bin/sluice'));
       put(s, 'files/etc/init.d/sluice', 'etc/init.d/sluice', 0o755);
       put(s, 'files/etc/config/sluice', 'etc/config/sluice', 0o600);
+      put(s, 'files/etc/config/sluice_secrets', 'etc/config/sluice_secrets', 0o600);
+      put(s, 'files/etc/uci-defaults/90-sluice-secrets', 'etc/uci-defaults/90-sluice-secrets', 0o755);
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
       put(s, 'files/usr/share/sluice/portal/index.html', 'usr/share/sluice/portal/index.html', 0o644);
       put(s, 'files/usr/share/sluice/portal/portal.js', 'usr/share/sluice/portal/portal.js', 0o644);

@@ -6,7 +6,9 @@
  * since the last checkpoint → the ubus object and the LAN endpoint → the gate's reconcile with the portal → upstream →
  * meter. Stop is the reverse (doStop).
  */
-import { ConfigReloader, loadConfigPartial, logProblems, withOverrides, type Config, type ConfigProblem } from './config/index.ts';
+import {
+  ConfigReloader, loadConfigPartial, logExposedSecrets, logProblems, withOverrides, type Config, type ConfigProblem,
+} from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
@@ -111,11 +113,12 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const log = options.log ?? createLogger();
     // A router must not lose the service over one bad value: run on the valid part and say what was left out.
-    const { config: loaded, problems } = await loadConfigPartial(options.configPath);
+    const { config: loaded, problems, exposedSecrets } = await loadConfigPartial(options.configPath);
     const config = withOverrides(loaded, options);
     const { main } = config;
     log.level = main.logLevel;
     logProblems(log, problems, 'start');
+    logExposedSecrets(log, exposedSecrets, options.configPath, 'start');
     const store = new JournalStore({
       dir: main.stateDir, ...(options.resetState === true && { resetState: true }), onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });

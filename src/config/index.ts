@@ -22,4 +22,5 @@ export { splitCommand, parseQuantity, parseBool } from './values.ts';
 export {
   RESTART_OPTIONS, asRunning, reloadDiff, restartRequired, runningConfig, withOverrides, type RunningParts,
 } from './reload-diff.ts';
-export { ConfigReloader, logProblems, type ConfigReloaderOptions, type ReloadReply } from './reloader.ts';
+export { ConfigReloader, logExposedSecrets, logProblems, type ConfigReloaderOptions, type ReloadReply } from './reloader.ts';
+export { mergeSecrets, secretsPathFor, SECRET_OPTIONS, type MergedSecrets } from './secrets.ts';

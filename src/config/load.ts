@@ -24,6 +24,7 @@ import { readBatchSettlementSection } from './batch-settlement.ts';
 import { readUptoSection } from './upto.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
+import { mergeSecrets, secretsPathFor } from './secrets.ts';
 import {
   isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
   splitCommand, UINT128_MAX,
@@ -232,6 +233,11 @@ export interface PartialConfig {
   config: Config;
   /** Every problem, each with what was done about it (`effect`); empty for a clean file. */
   problems: ConfigProblem[];
+  /**
+   * Read from files: secrets (`section.option`) found in the main file, not in its `_secrets` file, where any user who
+   * may read the settings can read them too. Used all the same; the daemon logs a warning for each.
+   */
+  exposedSecrets?: string[];
 }
 
 const withEffect = (list: ConfigProblem[], effect: ProblemEffect): ConfigProblem[] => list.map((p) => ({ ...p, effect }));
@@ -307,13 +313,17 @@ export function configFromUci(pkg: UciPackage, options: ConfigFromUciOptions = {
 
 export interface LoadConfigOptions extends ConfigFromUciOptions {
   readFile?: (path: string) => Promise<string>;
+  /** The secrets file; default `<path>_secrets` (/etc/config/sluice_secrets). Absent = no secrets file. */
+  secretsPath?: string;
 }
 
-async function readUci(path: string, options: LoadConfigOptions): Promise<UciPackage> {
+async function readUci(path: string, options: LoadConfigOptions, missing?: 'absent'): Promise<UciPackage | undefined> {
   let data: string;
   try {
     data = await (options.readFile ?? ((p: string) => readFile(p, 'utf8')))(path);
   } catch (err) {
+    // The secrets file is optional: a router that keeps no secret, or one the upgrade has not reached yet.
+    if (missing === 'absent' && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new SluiceError('ERR_CONFIG_READ', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err, details: { file: path },
     });
@@ -321,10 +331,17 @@ async function readUci(path: string, options: LoadConfigOptions): Promise<UciPac
   return parseUci(data, path);
 }
 
-/** Reads, parses and validates a UCI file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
+/** The main file with its secrets file merged in (secrets.ts). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE of either file. */
+async function readWithSecrets(path: string, options: LoadConfigOptions): Promise<ReturnType<typeof mergeSecrets>> {
+  const [main, secrets] = await Promise.all([readUci(path, options), readUci(options.secretsPath ?? secretsPathFor(path), options, 'absent')]);
+  return mergeSecrets(main!, secrets);
+}
+
+/** Reads, parses and validates a UCI file and its secrets file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
 export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
-  const pkg = await readUci(path, options);
+  const { pkg, problems } = await readWithSecrets(path, options);
   try {
+    if (problems.length > 0) throw new ConfigError(problems.map(({ effect: _effect, ...p }) => p));
     return configFromUci(pkg, { hostname: options.hostname ?? osHostname() });
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.problems, path);
@@ -332,7 +349,12 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
   }
 }
 
-/** Reads and parses a UCI file and keeps its valid part (configFromUciPartial). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE. */
+/**
+ * Reads and parses a UCI file and its secrets file and keeps the valid part (configFromUciPartial).
+ * Errors: ERR_CONFIG_READ, ERR_UCI_PARSE.
+ */
 export async function loadConfigPartial(path: string, options: LoadConfigOptions = {}): Promise<PartialConfig> {
-  return configFromUciPartial(await readUci(path, options), { hostname: options.hostname ?? osHostname() });
+  const merged = await readWithSecrets(path, options);
+  const partial = configFromUciPartial(merged.pkg, { hostname: options.hostname ?? osHostname() });
+  return { ...partial, problems: [...merged.problems, ...partial.problems], exposedSecrets: merged.exposed };
 }

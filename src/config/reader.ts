@@ -6,7 +6,7 @@ import type { UciSection } from './uci.ts';
 import type { Parsed } from './values.ts';
 
 /** What the daemon did about a problem when it runs on the valid part of a file. */
-export type ProblemEffect = 'default-used' | 'plan-left-out' | 'section-disabled' | 'no-plan';
+export type ProblemEffect = 'default-used' | 'plan-left-out' | 'section-disabled' | 'no-plan' | 'ignored';
 
 export interface ConfigProblem {
   /** `section.option` as printed, e.g. `main.poll_interval` or `pricing[data].step_size`. */

@@ -8,6 +8,7 @@ import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { loadConfigPartial } from './load.ts';
 import { formatProblem, type ConfigProblem } from './reader.ts';
+import { secretsPathFor } from './secrets.ts';
 import { reloadDiff, runningConfig, withOverrides, type RunningParts } from './reload-diff.ts';
 import type { Config } from './types.ts';
 
@@ -46,6 +47,13 @@ export function logProblems(log: Log, problems: readonly ConfigProblem[], when: 
   for (const p of problems) log.error('config problem ignored', { when, problem: formatProblem(p), effect: p.effect });
 }
 
+/** Secrets still in the main file (loadConfigPartial's exposedSecrets): one warning each, on every load. */
+export function logExposedSecrets(log: Log, exposed: readonly string[] | undefined, path: string, when: string): void {
+  for (const option of exposed ?? []) {
+    log.warn('secret readable by every user who may read the settings: move it to the secrets file', { when, option, file: path, to: secretsPathFor(path) });
+  }
+}
+
 export class ConfigReloader {
   /** What runs now: the last good reload, restart-only options as started. */
   config: Config;
@@ -68,8 +76,9 @@ export class ConfigReloader {
     const { log } = this.options;
     let next: Config;
     let problems: ConfigProblem[];
+    let exposed: string[] | undefined;
     try {
-      ({ config: next, problems } = await loadConfigPartial(this.options.path));
+      ({ config: next, problems, exposedSecrets: exposed } = await loadConfigPartial(this.options.path));
       next = withOverrides(next, this.options.overrides);
     } catch (err) {
       // Unreadable or not UCI at all: nothing to take a valid part from.
@@ -78,6 +87,7 @@ export class ConfigReloader {
       throw e;
     }
     logProblems(log, problems, 'reload');
+    logExposedSecrets(log, exposed, this.options.path, 'reload');
     this.problems = problems;
     const problemList = (): ReloadReply['problems'] => this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
     if (!next.main.enabled) {

@@ -11,6 +11,7 @@ import { testNeeding } from '../helpers/skip.ts';
 const root = new URL('../../', import.meta.url).pathname;
 const CONFIG = `${root}files/etc/config/sluice`;
 const INIT = `${root}files/etc/init.d/sluice`;
+const SECRETS = `${root}files/etc/config/sluice_secrets`;
 
 test('files/etc/config/sluice loads cleanly; time is the default (first) plan', async () => {
   const c = await loadConfig(CONFIG, { hostname: 'openwrt' });
@@ -45,7 +46,7 @@ test('the header of files/etc/config/sluice says what the daemon does with a bad
 test('files/etc/config/sluice survives a uci commit round trip (what LuCI Save & Apply writes)', async () => {
   const pkg = parseUci(readFileSync(CONFIG, 'utf8'));
   const rewritten = serializeUci(pkg);
-  const c = await loadConfig('rewritten', { hostname: 'openwrt', readFile: async () => rewritten });
+  const c = await loadConfig('rewritten', { hostname: 'openwrt', secretsPath: SECRETS, readFile: async (p) => (p === 'rewritten' ? rewritten : readFileSync(p, 'utf8')) });
   assert.is(c.pricing.length, 2);
 });
 
@@ -57,12 +58,13 @@ test('init script: sh -n passes and the procd essentials are there', () => {
     'procd_set_param command "$PROG" daemon --config "$CONFIG"',
     'procd_set_param env SLUICE_INIT=/etc/init.d/sluice', 'procd_set_param respawn',
     'procd_set_param stdout 1', 'procd_set_param stderr 1', 'procd_set_param term_timeout', 'procd_set_param reload_signal HUP',
-    'procd_set_param file "$CONFIG"', 'procd_add_reload_trigger sluice']) {
+    'procd_set_param file "$CONFIG" "$SECRETS"', 'procd_add_reload_trigger sluice sluice_secrets']) {
     assert.ok(text.includes(line), line);
   }
   // procd tags the instance's log lines with the command's basename: sluice[pid], not node[pid]
   assert.ok(text.includes('PROG=/usr/bin/sluice'));
   assert.ok(text.includes('CONFIG=/etc/config/sluice'));
+  assert.ok(text.includes('SECRETS=/etc/config/sluice_secrets'));
   // reload: enabled 0 starts (no instance: procd stops the daemon, keeps the trigger); otherwise the daemon's own reload, and a restart when it names restart-only options.
   const reload = /reload_service\(\) \{\n([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
   for (const line of ['config_get_bool enabled main enabled 1', 'ubus -t 30 call sluice reload',

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { ConfigError, configFromUci, configFromUciPartial, CROSS_RULES, parseUci } from '../../src/config/index.ts';
+import { ConfigError, configFromUci, configFromUciPartial, CROSS_RULES, parseUci, SECRET_OPTIONS } from '../../src/config/index.ts';
 import { METHODS } from '../../src/api/index.ts';
 import { END_CAUSES, SESSION_STATES } from '../../src/sessions/index.ts';
 
@@ -38,7 +38,8 @@ test('menu and ACL JSON parse; menu points at existing views and the ACL', () =>
   }
   const a = acl['luci-app-sluice'];
   assert.equal(a.read.uci, ['sluice']);
-  assert.equal(a.write.uci, ['sluice']);
+  // The secrets file only in the write role, read included (rpcd's table notation grants the functions listed).
+  assert.equal(a.write.uci, { sluice: ['write'], sluice_secrets: ['read', 'write'] });
   // Read is for anyone who may look: no admin method; write holds the admin methods.
   for (const m of a.read.ubus.sluice) assert.is(METHODS[m]?.adminOnly, false, `read: ${m}`);
   for (const m of a.write.ubus.sluice) assert.is(METHODS[m]?.adminOnly, true, `write: ${m}`);
@@ -55,7 +56,9 @@ test('every rpc.declare names a method that exists, with arguments it takes, gra
   const granted = (object: string, method: string) =>
     [...(acl.read.ubus[object] ?? []), ...(acl.write.ubus[object] ?? [])].includes(method);
   // rpcd's own objects the app uses, with the arguments rpcd's rc plugin takes.
-  const rpcd: Record<string, Record<string, string[]>> = { rc: { list: ['name', 'skip_running_check'] } };
+  const rpcd: Record<string, Record<string, string[]>> = { rc: { list: ['name', 'skip_running_check'] }, session: { access: ['scope', 'object', 'function'] } };
+  /** Granted by luci-base's own ACL to every session (LuCI's form.js asks it too), not by this app's. */
+  const luciBase = new Set(['session.access']);
   const used = new Set<string>();
   for (const file of modules()) {
     const src = readFileSync(join(htdocs, file), 'utf8');
@@ -67,7 +70,7 @@ test('every rpc.declare names a method that exists, with arguments it takes, gra
       const takes = object === 'sluice' ? (METHODS[method!] && Object.keys(METHODS[method!]!.args)) : rpcd[object!]?.[method!];
       assert.ok(takes, `${file}: ${object}.${method} exists`);
       for (const p of params) assert.ok(takes!.includes(p), `${file}: ${object}.${method} takes ${p}`);
-      assert.ok(granted(object!, method!), `${file}: ${object}.${method} is granted`);
+      assert.ok(luciBase.has(`${object}.${method}`) || granted(object!, method!), `${file}: ${object}.${method} is granted`);
       used.add(`${object}.${method}`);
     }
     // fs.exec of the init script: only the actions the ACL grants.
@@ -111,22 +114,30 @@ test('node --check passes on every module wrapped as LuCI loads it (a function b
  */
 class UciStub {
   readonly changes = new Map<string, string | string[] | null>();
-  constructor(readonly values: Record<string, Record<string, string | string[]>> = {}) {}
-  get(_conf: string, sid: string, opt?: string): any {
-    const s = this.values[sid];
+  /** `secrets`: /etc/config/sluice_secrets by section; its changes are keyed `sluice_secrets.<sid>.<opt>`. */
+  constructor(readonly values: Record<string, Record<string, string | string[]>> = {},
+    readonly secrets: Record<string, Record<string, string | string[]>> = {}) {}
+  private of(conf: string) { return conf === 'sluice_secrets' ? this.secrets : this.values; }
+  private key(conf: string, sid: string, opt: string) { return conf === 'sluice_secrets' ? `sluice_secrets.${sid}.${opt}` : `${sid}.${opt}`; }
+  get(conf: string, sid: string, opt?: string): any {
+    const s = this.of(conf)[sid];
     if (!s) return null;
     if (opt !== undefined) return s[opt];
     return s; // uci.js hands out its own object too
   }
-  set(_conf: string, sid: string, opt: string, value: string | string[]) { this.values[sid]![opt] = value; this.changes.set(`${sid}.${opt}`, value); }
-  unset(_conf: string, sid: string, opt: string) { delete this.values[sid]![opt]; this.changes.set(`${sid}.${opt}`, null); }
+  add(conf: string, type: string, sid: string) { this.of(conf)[sid] = { '.type': type }; this.changes.set(`${conf}.${sid}`, type); return sid; }
+  set(conf: string, sid: string, opt: string, value: string | string[]) { this.of(conf)[sid]![opt] = value; this.changes.set(this.key(conf, sid, opt), value); }
+  unset(conf: string, sid: string, opt: string) { delete this.of(conf)[sid]![opt]; this.changes.set(this.key(conf, sid, opt), null); }
   /** Sections of a type, in file order, each with its `.name`; a section without `.type` is a plan. */
   sections(_conf: string, type: string) { return Object.entries(this.values).filter(([, o]) => (o['.type'] ?? 'pricing') === type).map(([name, o]) => ({ '.name': name, ...o })); }
   load() { return Promise.resolve(); }
 }
 
-/** Runs settings.js against stub LuCI classes and returns its options by `section.option`. */
-function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
+/**
+ * Runs settings.js against stub LuCI classes and returns its options by `section.option`. `secretsReadable`: what
+ * rpcd's session access answers for reading sluice_secrets (true for the write role, false for a read-only user).
+ */
+function settingsOptions(uciData = new UciStub(), secretsReadable = true): Map<string, { validate?: (sid: string, v: string) => unknown; [k: string]: unknown }> {
   const options = new Map<string, any>();
   const notices: unknown[] = [];
   const sections = new Map<string, any>();
@@ -147,7 +158,7 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   let map: FormMap;
   class Section {
     readonly map = map;
-    constructor(readonly name: string, readonly title?: string, readonly description?: string) {}
+    constructor(readonly name: string, readonly title?: string, readonly description?: string, readonly sectiontype?: string) {}
     tab() {}
     taboption(_tab: string, cls: any, name: string, title?: string, description?: string) { return this.option(cls, name, title, description); }
     option(_cls: any, name: string, title?: string, description?: string) { const o = new Option(this, name, title, description); options.set(`${this.name}.${name}`, o); return o; }
@@ -160,9 +171,11 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   class FormMap {
     readonly config = 'sluice';
     readonly data = uciData;
+    readonly chained: string[] = [];
     constructor() { map = this; }
+    chain(config: string) { this.chained.push(config); }
     section(_cls: any, name: string, ...rest: string[]) {
-      const s = new Section(name, ...(_cls === NamedSection ? rest.slice(1) : rest));
+      const s = _cls === NamedSection ? new Section(name, rest[1], rest[2], rest[0]) : new Section(name, ...rest);
       sections.set(name, s);
       return s;
     }
@@ -174,12 +187,13 @@ function settingsOptions(uciData = new UciStub()): Map<string, { validate?: (sid
   const form = { Map: FormMap, NamedSection, GridSection: Section, Flag: Option, ListValue: Option, Value: Option, DummyValue: Option, DynamicList: Option };
   const context = vm.createContext({
     _: (s: string) => s, form, ui: { addNotification(_t: unknown, body: unknown) { notices.push(body); } }, uci: uciData, E: (...a: unknown[]) => a, view: { extend: (o: unknown) => o }, URL, BigInt, L: { env: {} },
+    rpc: { declare: () => async () => secretsReadable },
     common: { price: (v: string, _d: number, c: string) => `${v} ${c}`, size: (b: string) => `${b} B` },
   });
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sd]/g, function () { return String(a[i++]); }); };`, context);
   const src = readFileSync(join(viewDir, 'settings.js'), 'utf8');
   const v = vm.runInContext(`(function () {\n${src}\n})()`, context) as { render(data: unknown): unknown };
-  v.render([null, JSON.parse(readFileSync(join(app, 'htdocs/luci-static/resources/sluice/rules.json'), 'utf8'))]);
+  v.render([null, JSON.parse(readFileSync(join(app, 'htdocs/luci-static/resources/sluice/rules.json'), 'utf8')), null, secretsReadable]);
   (options as any).setForm = (values: Record<string, string>) => { formValues = values; };
   (options as any).sections = sections;
   (options as any).map = map!;
@@ -684,6 +698,86 @@ test('x402 upto on: the page names the plans upto cannot offer (no asset, a data
   for (const t of ['week:', 'daypass:', 'hour:']) assert.not.ok(wide.includes(t), t);
   assert.ok(wide.includes('free: no asset') && wide.includes('gb: a data plan needs Valid for'));
   assert.equal(shown({ enabled: '0' }), [], 'off: nothing said');
+});
+
+/**
+ * rpcd's session.c, rpc_login_setup_acl_file + rpc_login_setup_acl_scope: the (scope, object, function) grants a
+ * login gets from an ACL file, for the groups its `list read` / `list write` name (fnmatch patterns, `*` for all).
+ */
+function rpcdGrants(acl: Record<string, any>, login: { read: string[]; write: string[] }): Set<string> {
+  const grants = new Set<string>();
+  const matches = (patterns: string[], group: string) => patterns.some((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(group));
+  for (const [group, perms] of Object.entries(acl)) {
+    for (const perm of ['read', 'write'] as const) {
+      if (!perms[perm] || !matches(login[perm], group)) continue;
+      for (const [scope, objects] of Object.entries(perms[perm] as Record<string, unknown>)) {
+        if (Array.isArray(objects)) for (const object of objects) grants.add(`${scope} ${object} ${perm}`);
+        else for (const [object, fns] of Object.entries(objects as Record<string, string[]>)) for (const fn of fns) grants.add(`${scope} ${object} ${fn}`);
+      }
+    }
+  }
+  return grants;
+}
+
+test('ACL (rpcd\'s grant logic): a read-only login may read sluice but nothing of sluice_secrets; the write role reads and writes both (issue 41 item 5)', () => {
+  const acl = readJson('root/usr/share/rpcd/acl.d/luci-app-sluice.json');
+  const staff = rpcdGrants(acl, { read: ['*'], write: [] });
+  const admin = rpcdGrants(acl, { read: ['*'], write: ['*'] });
+  assert.ok(staff.has('uci sluice read') && !staff.has('uci sluice write'));
+  assert.equal([...staff].filter((g) => g.includes('sluice_secrets')), [], 'no grant of any kind on the secrets to a read-only login');
+  assert.ok(admin.has('uci sluice_secrets read') && admin.has('uci sluice_secrets write') && admin.has('uci sluice write'));
+  // No file-scope grant could hand the secrets file out either (rpcd's file plugin checks the path against these).
+  for (const g of [...staff, ...admin]) assert.not.ok(g.startsWith('file /etc/config') || g.startsWith('file /etc/*') || g.startsWith('file *'), g);
+});
+
+/** The secret options settings.js offers, by `section.option`. */
+const secretKeys = Object.entries(SECRET_OPTIONS).flatMap(([t, os]) => os.map((o) => `${t}.${o}`));
+
+test('every secret is a write-only field of sluice_secrets, and no other field is (issue 41 item 5)', () => {
+  const options = settingsOptions();
+  for (const key of secretKeys) {
+    const o = options.get(key) as any;
+    assert.ok(o, key);
+    assert.is(o.uciconfig, 'sluice_secrets', key);
+    assert.ok(o.password, `${key} is a password field`);
+  }
+  for (const [key, o] of options) if ((o as any).uciconfig === 'sluice_secrets' && !key.split('.')[1]!.startsWith('_remove_')) assert.ok(secretKeys.includes(key), key);
+  assert.equal(((options as any).map).chained, ['sluice_secrets'], 'loaded and saved with sluice');
+});
+
+test('a stored secret is never shown; empty keeps it, a new value replaces it in sluice_secrets, Remove deletes it (issue 41 item 5)', () => {
+  const uciData = new UciStub({ radius: { '.type': 'radius', enabled: '1', server: 'h' } }, { radius: { '.type': 'radius', secret: 'the-stored-one' } });
+  const options = settingsOptions(uciData);
+  const o = options.get('radius.secret') as any;
+  assert.is(o.cfgvalue('radius'), '', 'the widget never gets the stored value');
+  assert.match(o.renderWidget('radius'), /^Set \(not shown\)/);
+  assert.is(o.validate('radius', ''), true, 'empty keeps the stored secret: not "Required"');
+  o.remove('radius');
+  assert.equal([...uciData.changes], [], 'an empty field deletes nothing');
+  o.write('radius', 'a-new-one');
+  assert.equal([...uciData.changes], [['sluice_secrets.radius.secret', 'a-new-one']], 'written to sluice_secrets, nothing to sluice');
+  (options.get('radius._remove_secret') as any).write('radius', '1');
+  assert.equal(uciData.changes.get('sluice_secrets.radius.secret'), null);
+  // Nothing stored: empty is "Required" as before, and a first value creates the section in sluice_secrets.
+  const fresh = new UciStub({ hook: { '.type': 'hook', enabled: '1' } }, {});
+  const hook = settingsOptions(fresh).get('hook.secret') as any;
+  assert.match(hook.renderWidget('hook'), /^Not set$/);
+  assert.is(hook.validate('hook', ''), 'At least 16 characters');
+  hook.write('hook', 'k'.repeat(16));
+  assert.equal([...fresh.changes], [['sluice_secrets.hook', 'hook'], ['sluice_secrets.hook.secret', 'k'.repeat(16)]]);
+});
+
+test('a read-only user: the secrets file is not loaded, the fields say they are hidden and write nothing (issue 41 item 5)', () => {
+  const uciData = new UciStub({ radius: { '.type': 'radius' } }, {});
+  const options = settingsOptions(uciData, false);
+  assert.equal(((options as any).map).chained, []);
+  for (const key of secretKeys) {
+    const o = options.get(key) as any;
+    assert.ok(o.readonly, key);
+    assert.match(o.renderWidget(key.split('.')[0]), /^Hidden/);
+    o.write(key.split('.')[0], 'x'.repeat(20));
+  }
+  assert.equal([...uciData.changes], []);
 });
 
 test.run();

@@ -58,6 +58,8 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
     return `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
   };
   assert.is(mode('etc/config/sluice'), '600 0:0');
+  assert.is(mode('etc/config/sluice_secrets'), '600 0:0');
+  assert.is(mode('etc/uci-defaults/90-sluice-secrets'), '755 0:0');
   assert.is(mode('etc/init.d/sluice'), '755 0:0');
   assert.is(mode('usr/share/sluice/sluice.mjs'), '755 0:0');
   assert.is(mode('usr/share/sluice/worker.js'), '644 0:0');
@@ -69,8 +71,9 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(mode('usr/share/acl.d/sluice.json'), '644 0:0');
   assert.is(mode('www/luci-static/resources/view/sluice/sessions.js'), '644 0:0');
   assert.is(readlinkSync(join(root, 'usr/bin/sluice')), '../share/sluice/sluice.mjs');
-  const hash = createHash('sha256').update(readFileSync(join(root, 'etc/config/sluice'))).digest('hex');
-  assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.conffiles_static'), 'utf8'), `/etc/config/sluice ${hash}\n`);
+  const hash = (p: string) => createHash('sha256').update(readFileSync(join(root, p))).digest('hex');
+  assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.conffiles_static'), 'utf8'),
+    `/etc/config/sluice ${hash('etc/config/sluice')}\n/etc/config/sluice_secrets ${hash('etc/config/sluice_secrets')}\n`);
   assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.rusers'), 'utf8'), 'sluice-portal=472:sluice-portal=472\n');
   assert.match(readFileSync(join(root, 'lib/apk/packages/sluice.list'), 'utf8'), /^\/etc\/config\/sluice\n[\s\S]*\/usr\/share\/sluice\/sluice\.mjs\n/);
   assert.match(run('--root', root, '--force-no-chroot', 'info', '-R', 'luci-app-sluice'), /sluice/);

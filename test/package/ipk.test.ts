@@ -70,7 +70,7 @@ test('sluice ipk: control fields, conffiles, maintainer scripts', () => {
   const dataSize = execFileSync('sh', ['-c', `zcat < '${join(dir, 'pkg', 'data.tar.gz')}' | wc -c`], { encoding: 'utf8' }).trim();
   assert.is(control['Installed-Size'], dataSize, 'Installed-Size is the data tar size, as ipkg-build computes it');
   assert.match(control.Description!, /^Pay-per-use WiFi[^\n]*\n[\s\S]*openNDS/);
-  assert.is(readFileSync(join(dir, 'control', 'conffiles'), 'utf8'), '/etc/config/sluice\n');
+  assert.is(readFileSync(join(dir, 'control', 'conffiles'), 'utf8'), '/etc/config/sluice\n/etc/config/sluice_secrets\n');
   const modes = Object.fromEntries(controlFiles.map((e) => [e.path, `${e.mode} ${e.owner}`]));
   assert.equal(modes, {
     './': 'drwxr-xr-x 0/0', './conffiles': '-rw-r--r-- 0/0', './control': '-rw-r--r-- 0/0',
@@ -87,6 +87,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   const got = files.filter((e) => !e.mode.startsWith('d')).map((e) => `${e.mode} ${e.owner} ${e.path}${e.link ? ` -> ${e.link}` : ''}`);
   assert.equal(got.sort(), [
     '-rw------- 0/0 ./etc/config/sluice',
+    '-rw------- 0/0 ./etc/config/sluice_secrets',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
     '-rw-r--r-- 0/0 ./usr/share/sluice/evm.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/mqtt.mjs',
@@ -101,6 +102,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
     '-rw-r--r-- 0/0 ./usr/share/sluice/usage-worker.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
     '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
+    '-rwxr-xr-x 0/0 ./etc/uci-defaults/90-sluice-secrets',
     '-rwxr-xr-x 0/0 ./usr/lib/opennds/theme_sluice.sh',
     '-rwxr-xr-x 0/0 ./usr/share/sluice/sluice.mjs',
     'lrwxrwxrwx 0/0 ./usr/bin/sluice -> ../share/sluice/sluice.mjs',

@@ -1,7 +1,7 @@
 // tier: lab
 // The package under OpenWrt 24.10's REAL procd (with its ubusd, logd, uci, jsonfilter, opkg and base-files' rc.common
 // and procd.sh), in the procd lab: `main.enabled` through every path an admin takes (docs/operations.md, "Switching
-// sluice off and on", is this matrix), and the log tag. The lab is built from public sources by
+// sluice off and on", is this matrix), the log tag, and the secrets' move to /etc/config/sluice_secrets on upgrade. The lab is built from public sources by
 // shared/labs/procd/build.sh into ${SLUICE_PEERS:-~/.cache/sluice-peers}/procd and booted by its ns.sh (as root, in
 // private namespaces); neither is in this repository and CI cannot build it, so without the tree every cell is a
 // counted skip. The cells themselves are test/package/procd-lab/matrix.sh.
@@ -42,7 +42,7 @@ const CELLS: Array<[string, 'on' | 'off', string]> = [
   ['respawn', 'off', OFF], ['respawn-then-save-apply', 'on', ON],
   ['disable', 'on', ON], ['enable', 'on', ON],
   ['reboot', 'on', ON], ['reboot', 'off', OFF], ['reboot-then-save-apply', 'on', ON], ['reboot-rc-disabled', 'on', GONE],
-  ['opkg-upgrade', 'off', OFF], ['opkg-upgrade-then-save-apply', 'on', ON], ['opkg-upgrade', 'on', ON],
+  ['opkg-upgrade', 'off', OFF], ['opkg-upgrade-then-save-apply', 'on', ON], ['secrets-in-use', 'on', ON], ['opkg-upgrade', 'on', ON],
 ];
 
 let out = '';
@@ -55,7 +55,7 @@ test.before(() => {
   const ipk = readdirSync(join(work, 'ipk')).find((f) => /^sluice_.*\.ipk$/.test(f))!;
   const r = spawnSync('bash', [join(ROOT, 'test/package/procd-lab/matrix.sh'), nsSh, join(work, 'ipk', ipk)], { encoding: 'utf8', timeout: 540_000 });
   out = `${r.stdout}${r.stderr}`;
-  for (const line of out.split('\n')) if (/^(CELL|TAGS|RESPAWNS|VERSION)/.test(line)) console.log(`# ${line}`);
+  for (const line of out.split('\n')) if (/^(CELL|TAGS|RESPAWNS|VERSION|SECRETS)/.test(line)) console.log(`# ${line}`);
 });
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -77,6 +77,22 @@ run('every line the daemon writes is tagged sluice[pid] in logread, none node[pi
 
 run('a daemon respawned with enabled 0 hands the switch to the init script: one start, no crash loop', () => {
   assert.match(out, /^RESPAWNS not_starting=1 crash_loop=0$/m);
+});
+
+run('opkg upgrade from a release that kept secrets in /etc/config/sluice: the real uci moves every one, byte for byte, into a 0600 sluice_secrets (issue 41 item 5)', () => {
+  assert.match(out, /^SECRETS moved=same left_in_sluice=0 mode=-rw------- script_left=no logged=1$/m);
+});
+
+run('the daemon runs on the moved secrets (RADIUS and the hook on, no problem but none), with no warning of a secret left behind', () => {
+  assert.match(out, /^SECRETS problems=\[\s*\] exposed_warnings=0$/m);
+});
+
+run('a secret saved as LuCI saves it (commit of sluice_secrets + config.change for it) reloads the daemon, which reads it', () => {
+  assert.match(out, /^SECRETS after_change=\[hook\.secret \]$/m);
+});
+
+run('the migration keeps a secret already in sluice_secrets over an older copy in sluice, and a second run changes nothing', () => {
+  assert.match(out, /^SECRETS both=das-secret,rc=1, again=unchanged rc=0$/m);
 });
 
 run('the upgrade cells ran the later release', () => {

@@ -41,6 +41,8 @@ wait_for() {
 	done
 	echo "$s"; return 1
 }
+# lines of the secret options in uci show
+SECRET_RE="[.](secret|das_secret|password|command_secret|pcsync_secret)="
 set_enabled() { uci set sluice.main.enabled="$1" && uci commit sluice; }
 # LuCI Save & Apply: rpcd commits and announces config.change for the package itself (rpcd uci.c rpc_uci_trigger_event)
 save_apply() { set_enabled "$1" && ubus call service event "{\"type\":\"config.change\",\"data\":{\"package\":\"sluice\"}}"; }
@@ -139,10 +141,44 @@ cell reboot-rc-disabled on "$GONE" 'true'
 in_tree '/etc/init.d/sluice enable && /etc/init.d/sluice start' >/dev/null
 resync
 
-# --- opkg upgrade (the package one release later): prerm stops, postinst starts; the file's switch is kept
+# --- opkg upgrade (the package one release later): prerm stops, postinst starts; the file's switch is kept.
+# The tree is first made to look like an install of a release that kept its secrets in /etc/config/sluice (no
+# sluice_secrets, every secret in sluice, one with quotes and spaces): the upgrade's uci-defaults moves them.
 cp "$work/up.ipk" "/proc/$NS_PID/root/tmp/up.ipk"
+in_tree '
+	uci set sluice.radius.secret="it'"'"'s a \"radius\" secret"
+	uci set sluice.radius.das_secret="das-secret"
+	uci set sluice.mqtt.password="p@ss word"
+	uci set sluice.mqtt.command_secret="command-secret-16+"
+	uci set sluice.hook.secret="hook-secret-16chars"
+	uci set sluice.http.pcsync_secret="pcsync-secret-16ch"
+	uci commit sluice && rm /etc/config/sluice_secrets && uci show sluice | grep -E "$SECRET_RE" | sort > /root/secrets-before' >/dev/null 2>&1
 cell opkg-upgrade off "$OFF" 'set_enabled 0 && /etc/init.d/sluice reload && opkg install /tmp/up.ipk'
+echo "SECRETS moved=$(in_tree 'uci show sluice_secrets | grep -E "$SECRET_RE" | sed "s/^sluice_secrets/sluice/" | sort | cmp -s - /root/secrets-before && echo same || echo DIFFERENT') \
+left_in_sluice=$(in_tree 'uci show sluice | grep -cE "$SECRET_RE"') \
+mode=$(in_tree 'ls -l /etc/config/sluice_secrets' | cut -c1-10) \
+script_left=$(in_tree '[ -e /etc/uci-defaults/90-sluice-secrets ] && echo yes || echo no') \
+logged=$(in_tree 'logread' | grep -c 'moved 6 secret option')"
+in_tree 'uci show sluice_secrets' | sed 's/^/SECRETFILE /'
 cell opkg-upgrade-then-save-apply on "$ON" 'save_apply 1'
+# the daemon runs on them: RADIUS and the hook switched on need their secrets (without, config_problems would name
+# radius.secret and hook.secret and the sections would be off), and it finds none left in /etc/config/sluice
+problems() { in_tree 'ubus call sluice stats | jsonfilter -e "@.config_problems[*].path"' | tr '\n' ' '; }
+cell secrets-in-use on "$ON" 'uci set sluice.radius.enabled=1 && uci set sluice.radius.server=127.0.0.1 && uci set sluice.hook.enabled=1 &&
+	uci commit sluice && /etc/init.d/sluice restart'
+echo "SECRETS problems=[$(problems)] exposed_warnings=$(in_tree 'logread' | grep -c 'secret readable')"
+# a secret changed the way LuCI saves it (uci commit of sluice_secrets; rpcd announces config.change for that file):
+# the trigger reloads the daemon, which reads the new one (too short here: the hook is switched off and says why)
+in_tree 'uci set sluice_secrets.hook.secret=short && uci commit sluice_secrets &&
+	ubus call service event "{\"type\":\"config.change\",\"data\":{\"package\":\"sluice_secrets\"}}" &&
+	for i in $(seq 1 60); do ubus call sluice stats | grep -q hook.secret && break; sleep 0.5; done' >/dev/null
+echo "SECRETS after_change=[$(problems)]"
+# the migration again, by hand, on a secret set in both files: the one in sluice_secrets (LuCI's, newer) is kept,
+# the old copy removed; and once more with nothing to move (idempotent, exit 0)
+tar -xzf "$work/up/data.tar.gz" -C "$work/up" ./etc/uci-defaults/90-sluice-secrets
+cp "$work/up/etc/uci-defaults/90-sluice-secrets" "/proc/$NS_PID/root/tmp/migrate"
+echo "SECRETS both=$(in_tree 'uci set sluice.radius.das_secret=older && uci commit sluice && sh /tmp/migrate && uci get sluice_secrets.radius.das_secret && uci -q get sluice.radius.das_secret; echo rc=$?' | tr '\n' ,) \
+again=$(in_tree 'a=$(uci show sluice_secrets; uci show sluice); sh /tmp/migrate; rc=$?; [ "$a" = "$(uci show sluice_secrets; uci show sluice)" ] && echo "unchanged rc=$rc" || echo "changed rc=$rc"')"
 echo "VERSION $(in_tree 'opkg status sluice' | grep Version)"
 in_tree 'cp /tmp/sluice.ipk /tmp/down.ipk; opkg install --force-downgrade /tmp/down.ipk' >/dev/null 2>&1
 cell opkg-upgrade on "$ON" 'opkg install /tmp/up.ipk'

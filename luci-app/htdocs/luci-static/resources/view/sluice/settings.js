@@ -5,6 +5,7 @@
 'require dom';
 'require request';
 'require ui';
+'require rpc';
 'require sluice.common as common';
 
 // Validation mirrors the daemon's loader (src/config/load.ts, docs/configuration.md): what LuCI accepts, the
@@ -305,6 +306,61 @@ function validateSeconds(min, max) {
 }
 
 /* Shown only while the section is enabled; kept in the file while disabled, so nothing is lost by switching off. */
+/* As LuCI's form.js asks rpcd whether the session may write a config. */
+var callSessionAccess = rpc.declare({ object: 'session', method: 'access', params: [ 'scope', 'object', 'function' ], expect: { access: false } });
+
+/* Whether this session may read /etc/config/sluice_secrets: only luci-app-sluice's write role (the ACL). */
+var secretsReadable = false;
+
+/*
+ * A secret lives in /etc/config/sluice_secrets, not in /etc/config/sluice (docs/configuration.md, "Secrets"): a
+ * read-only user cannot read that file, and even the admin's field never shows the stored value. Empty keeps what
+ * is stored; the "Remove" box beside it deletes it. Without access to the file the field says so and writes nothing.
+ */
+function secretOption(s, name, title, description) {
+	var o = s.option(form.Value, name, title, description);
+	o.uciconfig = 'sluice_secrets';
+	o.password = true;
+	o.stored = function(section_id) {
+		var v = secretsReadable ? uci.get('sluice_secrets', section_id, name) : null;
+		return v != null && v !== '';
+	};
+	o.cfgvalue = function() { return ''; };
+	o.renderWidget = function(section_id) {
+		this.placeholder = !secretsReadable ? _('Hidden: only the admin role may set it')
+			: this.stored(section_id) ? _('Set (not shown): type a new one to replace it, leave empty to keep it') : _('Not set');
+		return form.Value.prototype.renderWidget.apply(this, arguments);
+	};
+	o.write = function(section_id, value) {
+		if (!secretsReadable)
+			return;
+		if (uci.get('sluice_secrets', section_id) == null)
+			uci.add('sluice_secrets', this.section.sectiontype || section_id, section_id);
+		uci.set('sluice_secrets', section_id, name, value);
+	};
+	/* empty field: keep the stored secret (it was never shown, so empty is not "deleted") */
+	o.remove = function() {};
+	if (!secretsReadable)
+		o.readonly = true;
+
+	var r = s.option(form.Flag, '_remove_' + name, _('Remove %s').format(title), _('Deletes the stored value on Save.'));
+	r.uciconfig = 'sluice_secrets';
+	r.cfgvalue = function() { return '0'; };
+	r.write = function(section_id, value) {
+		if (secretsReadable && value === '1' && uci.get('sluice_secrets', section_id) != null)
+			uci.unset('sluice_secrets', section_id, name);
+	};
+	r.remove = function() {};
+	if (!secretsReadable)
+		r.readonly = true;
+	return o;
+}
+
+/* Empty in a secret's field keeps the stored secret: as valid as the stored one. */
+function keepsStored(o, section_id, value) {
+	return (value == null || value === '') && o.stored(section_id);
+}
+
 function upstream(o) {
 	o.depends('enabled', '1');
 	o.retain = true;
@@ -480,7 +536,8 @@ return view.extend({
 		return Promise.all([
 			uci.load('sluice'),
 			request.get(L.resource('sluice/rules.json')).then(function(res) { return res.json(); }),
-			common.stats().catch(function() { return null; })
+			common.stats().catch(function() { return null; }),
+			L.resolveDefault(callSessionAccess('uci', 'sluice_secrets', 'read'), false)
 		]);
 	},
 
@@ -488,11 +545,15 @@ return view.extend({
 		var m, s, o;
 
 		crossRules = (data && data[1] && data[1].rules) || [];
+		secretsReadable = !!(data && data[3] === true);
 
 		m = new form.Map('sluice', _('Sluice'),
 			_('Pay-per-use WiFi: customers buy time or data; sluice opens the captive portal for their device and closes it when the purchase is used up. Save & Apply reloads the daemon, and restarts it when an option that applies only at start changed.'));
 
 		refuseOrphanedPlans(m);
+		/* loaded and saved with sluice: Save & Apply commits both and rpcd announces both to procd */
+		if (secretsReadable)
+			m.chain('sluice_secrets');
 
 		var stats = data && data[2];
 		if (stats && Array.isArray(stats.restart_required) && stats.restart_required.length)
@@ -773,10 +834,9 @@ return view.extend({
 		o.datatype = 'host';
 		upstream(o);
 		o.validate = validateListRequired;
-		o = s.option(form.Value, 'secret', _('Shared secret'));
-		o.password = true;
+		o = secretOption(s, 'secret', _('Shared secret'));
 		upstream(o);
-		o.validate = validateRequired;
+		o.validate = function(section_id, value) { return keepsStored(this, section_id, value) || validateRequired(section_id, value); };
 		o = s.option(form.Value, 'auth_port', _('Authentication port'));
 		o.datatype = 'and(port,min(1))';
 		o.placeholder = '1812';
@@ -804,8 +864,7 @@ return view.extend({
 			_('Addresses allowed to send Disconnect/CoA. Empty = the servers.'));
 		o.datatype = 'ipaddr';
 		upstream(o);
-		o = s.option(form.Value, 'das_secret', _('Disconnect/CoA secret'), _('Empty = the shared secret.'));
-		o.password = true;
+		o = secretOption(s, 'das_secret', _('Disconnect/CoA secret'), _('Not set = the shared secret.'));
 		upstream(o);
 		o = s.option(form.Value, 'nas_ip', _('NAS-IP-Address'), _('Empty = the local address that reaches the first server.'));
 		o.datatype = 'ipaddr';
@@ -842,8 +901,7 @@ return view.extend({
 		upstream(o);
 		o = s.option(form.Value, 'username', _('Username'));
 		upstream(o);
-		o = s.option(form.Value, 'password', _('Password'));
-		o.password = true;
+		o = secretOption(s, 'password', _('Password'));
 		upstream(o);
 		o = s.option(form.Value, 'topic_prefix', _('Topic prefix'), _('Every topic sluice publishes starts with this.'));
 		o.placeholder = 'sluice';
@@ -912,11 +970,10 @@ return view.extend({
 		upstream(o);
 		o = s.option(form.Flag, 'commands', _('Command channel'), _('Accept signed terminate and grant commands on &lt;prefix&gt;/&lt;router ID&gt;/cmd.'));
 		upstream(o);
-		o = s.option(form.Value, 'command_secret', _('Command secret'), _('HMAC-SHA256 key of commands, at least 16 characters.'));
-		o.password = true;
+		o = secretOption(s, 'command_secret', _('Command secret'), _('HMAC-SHA256 key of commands, at least 16 characters.'));
 		o.validate = function(section_id, value) {
 			var on = this.section.formvalue(section_id, 'commands');
-			return (on !== '1' || (value || '').length >= 16) ? true : _('At least 16 characters while commands are on');
+			return (on !== '1' || keepsStored(this, section_id, value) || (value || '').length >= 16) ? true : _('At least 16 characters while commands are on');
 		};
 		upstream(o);
 		o = s.option(form.Value, 'command_window', _('Command window'), _('Seconds a command timestamp may differ from the router clock.'));
@@ -1077,10 +1134,9 @@ return view.extend({
 		o.placeholder = 'https://pc.example.net/sluice';
 		o.validate = validateUrl(['http:', 'https:'], true);
 		upstream(o);
-		o = s.option(form.Value, 'secret', _('Secret'), _('HMAC-SHA256 key of every delivery, at least 16 characters; your server checks the signature with it.'));
-		o.password = true;
+		o = secretOption(s, 'secret', _('Secret'), _('HMAC-SHA256 key of every delivery, at least 16 characters; your server checks the signature with it.'));
 		o.validate = function(section_id, value) {
-			return (value || '').length >= 16 ? true : _('At least 16 characters');
+			return (keepsStored(this, section_id, value) || (value || '').length >= 16) ? true : _('At least 16 characters');
 		};
 		upstream(o);
 		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds one delivery may take before it counts as failed and is retried, 1 to 300.'));
@@ -1113,9 +1169,8 @@ return view.extend({
 		o = s.option(form.Value, 'venue_url', _('Venue page URL'),
 			_('Your venue\'s own page, announced by the captive portal API (RFC 8908). Empty = none. Needs a restart.'));
 		o.validate = validatePageUrl;
-		o = s.option(form.Value, 'pcsync_secret', _('PC-sync secret'),
-			_('HMAC-SHA256 key by which a PC system logs a user out of the WiFi (POST /pcsync/logout), at least 16 characters. Empty = off. Needs a restart.'));
-		o.password = true;
+		o = secretOption(s, 'pcsync_secret', _('PC-sync secret'),
+			_('HMAC-SHA256 key by which a PC system logs a user out of the WiFi (POST /pcsync/logout), at least 16 characters. Not set = off. Needs a restart.'));
 		o.validate = function(section_id, value) {
 			return (value == null || value === '' || value.length >= 16) ? true : _('At least 16 characters (or empty: PC-sync off)');
 		};

@@ -5,12 +5,18 @@
 import { SnapshotBuffer } from '../src/portal/index.ts';
 import { EpochAccountant } from '../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
+import { runKernelTask, type KernelUsageResult, type KernelUsageTask } from '../src/meter/kernel-task.ts';
 
 const accountant = new EpochAccountant();
 let buffer = new SnapshotBuffer();
 
 export default function usage(task: UsageTask): Promise<UsageResult> {
   return runUsageTask(task, accountant, buffer);
+}
+
+/** A tick from the kernel's counters (Piscina's `name: 'kernel'`): the same accountant, so the same table cache. */
+export function kernel(task: KernelUsageTask): Promise<KernelUsageResult> {
+  return runKernelTask(task, accountant, buffer);
 }
 
 /**

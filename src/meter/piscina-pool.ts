@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { UsageResult, UsageTask } from './task.ts';
+import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
 
 export interface ThreadOptions {
   filename: string | URL;
@@ -15,9 +16,9 @@ export interface ThreadOptions {
   execArgv?: string[];
 }
 
-export function startPiscina(o: ThreadOptions): Piscina<UsageTask, UsageResult> {
+export function startPiscina(o: ThreadOptions): Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult> {
   const filename = typeof o.filename === 'string' && !o.filename.startsWith('file:') ? o.filename : fileURLToPath(o.filename);
-  return new Piscina<UsageTask, UsageResult>({
+  return new Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult>({
     filename,
     minThreads: o.min,
     maxThreads: o.max,

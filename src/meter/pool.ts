@@ -7,6 +7,7 @@ import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from './task.ts';
+import { runKernelTask, type KernelUsageResult, type KernelUsageTask } from './kernel-task.ts';
 
 export interface PoolOptions {
   /** Threads (`main.workers`), default 1: ticks never overlap, a second thread only helps if one is slow to start. */
@@ -21,7 +22,11 @@ export function defaultWorkerPath(): URL {
   return new URL('./usage-worker.mjs', import.meta.url);
 }
 
-type PiscinaPool = { run(task: UsageTask): Promise<UsageResult>; close(): Promise<void>; destroy(): Promise<void> };
+type PiscinaPool = {
+  run(task: UsageTask | KernelUsageTask, options?: { name?: string }): Promise<UsageResult | KernelUsageResult>;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+};
 
 /**
  * Piscina is imported when the first pool task runs, not when the daemon starts: an idle router that never needs a
@@ -39,7 +44,8 @@ function lazyPool(make: () => Promise<PiscinaPool>): UsageTaskRunner {
   let pool: Promise<PiscinaPool> | undefined;
   const get = (): Promise<PiscinaPool> => (pool ??= make());
   return {
-    run: async (task) => (await get()).run(task),
+    run: async (task) => (await get()).run(task) as Promise<UsageResult>,
+    runKernel: async (task) => (await get()).run(task, { name: 'kernel' }) as Promise<KernelUsageResult>,
     close: async () => { if (pool) await (await pool).close(); },
     destroy: async () => { if (pool) await (await pool).destroy(); },
   };
@@ -60,6 +66,7 @@ export function createInlineRunner(): UsageTaskRunner {
   const buffer = new SnapshotBuffer();
   return {
     run: (task) => runUsageTask(task, accountant, buffer),
+    runKernel: (task) => runKernelTask(task, accountant, buffer),
     close: async () => {},
     destroy: async () => {},
   };
@@ -111,6 +118,20 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
       if (lastBytes > inlineMax) worker.releaseBuffer?.();
       return result;
     },
+    // The kernel's tick reads a dump of a few hundred bytes per client and, now and then, the portal's listing: with
+    // no live session and a small portal it stays here too, by the same rule.
+    runKernel: async (task) => {
+      if (lastBytes > inlineMax || options.hasLiveSessions()) {
+        const result = await pool.runKernel!(task);
+        if (result.ok) lastBytes = Math.max(result.dumpBytes, result.snapshotBytes);
+        return result;
+      }
+      const worker = await inlineModule();
+      const result = await worker.kernel(task);
+      if (result.ok) lastBytes = Math.max(result.dumpBytes, result.snapshotBytes);
+      if (lastBytes > inlineMax) worker.releaseBuffer?.();
+      return result;
+    },
     close: () => pool.close(),
     destroy: () => pool.destroy(),
   };
@@ -119,6 +140,7 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
 /** What workers/usage.ts exports. */
 interface WorkerModule {
   default: (task: UsageTask) => Promise<UsageResult>;
+  kernel: (task: KernelUsageTask) => Promise<KernelUsageResult>;
   releaseBuffer?: () => void;
 }
 

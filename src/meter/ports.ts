@@ -4,6 +4,7 @@
  * sessions' clock too.
  */
 import type { UsageResult, UsageTask } from './task.ts';
+import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
 
 /** An ACTIVE session, as the meter sees it. Time sessions count too: their gates must stay open, and upstream
  *  accounting wants their octets. */
@@ -76,6 +77,8 @@ export interface KernelQuotaPort {
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */
 export interface UsageTaskRunner {
   run(task: UsageTask): Promise<UsageResult>;
+  /** A tick from the kernel's counters (meter/kernel-task.ts), on the same threads; absent: the runner has none. */
+  runKernel?(task: KernelUsageTask): Promise<KernelUsageResult>;
   /** Waits for running tasks, then stops the threads. */
   close(): Promise<void>;
   destroy(): Promise<void>;

@@ -1,0 +1,188 @@
+/**
+ * One usage tick from the kernel's counters, as the worker runs it (the counterpart of task.ts's portal tick): read one
+ * `nft -j list table inet sluice_quota` dump, and the portal's listing only when the main thread says one is due; scan
+ * the listing into a roster (each listed client's MAC and state) and its addresses; account every rostered client's
+ * kernel reading in the shared table (meter/kernel-tick.ts). The listing's own counters are not used: the kernel's are
+ * the usage, the listing says only who is there and in which state (docs/captive-portal.md, "Kernel counters").
+ *
+ * Without a listing the roster is the one the main thread kept from the last one (the portal's states change only when
+ * sluice auths or deauths, which ask for a listing, or when the portal acts by itself: its restart, an idle timeout;
+ * the main thread lists then too, see the tick loop).
+ */
+import {
+  fetchSnapshot, macFromParts, parseSnapshotFallback, scanSnapshot, SnapshotBuffer, type AddressSink, type FetchProblem,
+  type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+} from '../portal/index.ts';
+import { runCommand } from '../portal/command.ts';
+import { parseCounterDump, type KernelReading } from '../portal/kernel-counters.ts';
+import { SluiceError } from '../errors.ts';
+import type { EpochAccountant } from './epochs.ts';
+import { accountKernelReadings, type RosterEntry } from './kernel-tick.ts';
+import type { CounterTable } from './table.ts';
+import type { SkipReason } from './task.ts';
+
+/** The counters' dump: nft's argv (`main.nft` + `-j list table inet sluice_quota`), or the text itself (tests). */
+export type CounterSource = { kind: 'command'; argv: readonly string[] } | { kind: 'inline'; text: string };
+
+export interface KernelUsageTask {
+  kind: 'kernel';
+  tick: number;
+  table: CounterTable;
+  counters: CounterSource;
+  /** Read the portal's listing this tick (then `roster` is ignored). */
+  listing?: { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number };
+  /** The roster of the last listing, when none is read this tick. */
+  roster?: readonly RosterEntry[];
+  timeoutMs: number;
+  /** As UsageTask.fetchSignal: stored and notified once the listing (the portal's part) is read, or at once without. */
+  fetchSignal?: SharedArrayBuffer;
+  fault?: 'exit' | 'throw';
+}
+
+export type KernelSkip = SkipReason | 'counters-unreadable';
+
+export type KernelUsageResult =
+  | {
+    tick: number;
+    ok: true;
+    kind: 'kernel';
+    clients: number;
+    deltas: Float64Array;
+    count: number;
+    newEpochs: number;
+    arrivals: number;
+    departures: number;
+    table?: CounterTable;
+    /** Present when the listing was read: the new roster, its flavour, and mac, ip, mac, ip… ('' for no address). */
+    listed?: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean };
+    /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
+    unlisted: string[];
+    /** Clients whose counters are mapped on another address than the listing's: [mac, listed ip, counted ip]. */
+    moved: Array<[mac: string, listedIp: string, countedIp: string]>;
+    dumpBytes: number;
+    snapshotBytes: number;
+    fetchMs: number;
+    scanMs: number;
+  }
+  | { tick: number; ok: false; kind: 'kernel'; problem: KernelSkip; message: string; fetchMs: number };
+
+/** The dump's size bound: ~300 bytes per client in nft's JSON, so 16 MiB is ~50k clients. */
+const DUMP_MAX_BYTES = 16 * 1024 * 1024;
+
+export async function runKernelTask(task: KernelUsageTask, accountant: EpochAccountant, buffer: SnapshotBuffer = new SnapshotBuffer()): Promise<KernelUsageResult> {
+  const started = performance.now();
+  const fail = (problem: KernelSkip, message: string): KernelUsageResult => ({ tick: task.tick, ok: false, kind: 'kernel', problem, message, fetchMs: performance.now() - started });
+
+  // The portal's part first (the main thread holds its queue until the signal), the kernel's after.
+  let listingBytes: Buffer | undefined;
+  if (task.listing !== undefined) {
+    const src = task.listing.source;
+    if (src.kind === 'inline') listingBytes = Buffer.from(src.text, 'utf8');
+    else {
+      const fetched = await fetchSnapshot(src, { timeoutMs: task.timeoutMs, into: buffer, ...(task.listing.maxBytes === undefined ? {} : { maxBytes: task.listing.maxBytes }) });
+      if (!fetched.ok) { signalFetched(task); return fail(fetched.problem, fetched.message); }
+      listingBytes = fetched.bytes;
+    }
+  }
+  signalFetched(task);
+
+  let dumpText: string;
+  if (task.counters.kind === 'inline') dumpText = task.counters.text;
+  else {
+    const read = await readDump(task.counters.argv, task.timeoutMs);
+    if (!read.ok) return fail(read.problem, read.message);
+    dumpText = read.text;
+  }
+  const fetchMs = performance.now() - started;
+
+  let readings: KernelReading[];
+  try {
+    readings = parseCounterDump(dumpText);
+  } catch (err) {
+    return fail('counters-unreadable', (err as SluiceError).message);
+  }
+
+  let listed: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean } | undefined;
+  if (listingBytes !== undefined) {
+    const scanned = scanRoster(listingBytes, task.listing!.flavour);
+    if (!scanned.ok) return fail(scanned.problem, scanned.message);
+    listed = scanned;
+  }
+  const roster = listed?.roster ?? task.roster ?? [];
+
+  accountant.attach(task.table);
+  accountant.beginTick(task.tick);
+  const result = accountKernelReadings(accountant, roster, readings);
+  if (task.fault === 'exit') process.exit(70);
+  if (task.fault === 'throw') throw new Error('injected fault after accounting');
+
+  const rostered = new Set<string>();
+  for (const [mac] of roster) rostered.add(mac);
+  const unlisted: string[] = [];
+  for (const r of readings) if (!rostered.has(r.mac)) unlisted.push(r.mac);
+  const moved: Array<[string, string, string]> = [];
+  if (listed !== undefined) {
+    const countedIp = new Map<string, string>();
+    for (const r of readings) countedIp.set(r.mac, r.ip);
+    const a = listed.addresses;
+    for (let i = 0; i < a.length; i += 2) {
+      const counted = countedIp.get(a[i]!);
+      if (counted !== undefined && a[i + 1] !== '' && counted !== a[i + 1]) moved.push([a[i]!, a[i + 1]!, counted]);
+    }
+  }
+  return {
+    tick: task.tick, ok: true, kind: 'kernel', clients: result.clients, deltas: result.deltas, count: result.count,
+    newEpochs: result.newEpochs, arrivals: result.arrivals, departures: result.departures,
+    ...(accountant.tableGrew && accountant.currentTable ? { table: accountant.currentTable } : {}),
+    ...(listed === undefined ? {} : { listed }),
+    unlisted, moved, dumpBytes: dumpText.length, snapshotBytes: listingBytes?.length ?? 0,
+    fetchMs, scanMs: performance.now() - started - fetchMs,
+  };
+}
+
+type Scanned = { ok: true; roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean } | { ok: false; problem: SnapshotProblem; message: string };
+
+/** The listing → roster and addresses, through the scanner (JSON.parse when it stops), counters ignored. */
+export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
+  const roster: RosterEntry[] = [];
+  const addresses: string[] = [];
+  const sinkFor: SinkFor = () => (hi, lo, _token, state) => { roster.push([macFromParts(hi, lo), state]); return true; };
+  const addressSink: AddressSink = (mac, ip) => { addresses.push(mac, ip); };
+  const scanned = scanSnapshot(bytes, flavour, sinkFor, addressSink);
+  if (scanned.ok) return { ok: true, roster, flavour: scanned.flavour, addresses, fallback: false };
+  roster.length = 0;
+  addresses.length = 0;
+  const parsed = parseSnapshotFallback(bytes, flavour, sinkFor, addressSink);
+  if (!parsed.ok) return { ok: false, problem: parsed.problem, message: parsed.message };
+  return { ok: true, roster, flavour: parsed.flavour, addresses, fallback: true };
+}
+
+async function readDump(argv: readonly string[], timeoutMs: number): Promise<{ ok: true; text: string } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
+  if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const outcome = await runCommand({
+    argv, timeoutMs,
+    onStdout: (chunk) => {
+      size += chunk.length;
+      if (size > DUMP_MAX_BYTES) return `nft printed more than ${DUMP_MAX_BYTES} bytes`;
+      chunks.push(chunk);
+      return undefined;
+    },
+  }).outcome;
+  switch (outcome.kind) {
+    case 'spawn-failed': return { ok: false, problem: 'unreachable', message: `cannot run ${argv[0]}: ${(outcome.error as Error).message}` };
+    case 'killed': return { ok: false, problem: outcome.why === 'timeout' ? 'timeout' : 'failed', message: outcome.refusal ?? `nft list took longer than ${timeoutMs} ms` };
+    case 'exited':
+      if (outcome.code === 0) return { ok: true, text: Buffer.concat(chunks, size).toString('utf8') };
+      // The table is gone (flushed by a firewall reload): the main thread rebuilds it.
+      return { ok: false, problem: 'counters-unreadable', message: `nft list exited with ${outcome.code ?? outcome.signal}: ${outcome.stderr.trim().slice(0, 200)}` };
+  }
+}
+
+function signalFetched(task: KernelUsageTask): void {
+  if (task.fetchSignal === undefined) return;
+  const cell = new Int32Array(task.fetchSignal);
+  Atomics.store(cell, 0, task.tick);
+  Atomics.notify(cell, 0);
+}

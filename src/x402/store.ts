@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 
 export type RecordState = 'settling' | 'settled' | 'applied' | 'unconfirmed' | 'void';
+const RECORD_STATES: readonly RecordState[] = ['settling', 'settled', 'applied', 'unconfirmed', 'void'];
 
 export interface PurchaseRecord {
   /** `0xfrom:0xnonce`, lower case: the payment reference too. */
@@ -81,7 +82,15 @@ export class X402Store {
       if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.records)) {
         throw new SluiceError('ERR_X402_STORE', `${store.path} is not an x402 store (no records list)`);
       }
-      for (const r of parsed.records) if (typeof r?.key === 'string') store.records.set(r.key, r);
+      // One record damaged fails the whole file, like a torn one: a record skipped would be a nonce forgotten, and its
+      // payload accepted again (with "nonce used → ask the chain → grant", granted to whoever resends it).
+      parsed.records.forEach((r: unknown, i) => {
+        const rec = r as Partial<PurchaseRecord> | null;
+        if (typeof rec !== 'object' || rec === null || typeof rec.key !== 'string' || rec.key === '' || !RECORD_STATES.includes(rec.state as RecordState)) {
+          throw new SluiceError('ERR_X402_STORE', `${store.path}: record ${i} is damaged (no key or state): ${JSON.stringify(r)?.slice(0, 200)}`);
+        }
+        store.records.set(rec.key, rec as PurchaseRecord);
+      });
     }
     return store;
   }

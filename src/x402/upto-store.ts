@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 
 export type UptoState = 'open' | 'settling' | 'settled' | 'released' | 'failed' | 'unconfirmed';
+const UPTO_STATES: readonly UptoState[] = ['open', 'settling', 'settled', 'released', 'failed', 'unconfirmed'];
 
 export interface UptoRecord {
   /** `0xpayer:nonce`: the payment reference. */
@@ -92,7 +93,15 @@ export class UptoStore {
     if (typeof parsed !== 'object' || parsed === null || parsed.kind !== 'upto' || !Array.isArray(parsed.records)) {
       throw new SluiceError('ERR_UPTO_STORE', `${store.path} is not an upto table`);
     }
-    for (const r of parsed.records) if (typeof r?.reference === 'string') store.records.set(r.reference, r);
+    // One record damaged fails the whole file, like a torn one: a record skipped would be an authorization forgotten
+    // (accepted again, or never settled).
+    parsed.records.forEach((r: unknown, i) => {
+      const rec = r as Partial<UptoRecord> | null;
+      if (typeof rec !== 'object' || rec === null || typeof rec.reference !== 'string' || rec.reference === '' || !UPTO_STATES.includes(rec.state as UptoState)) {
+        throw new SluiceError('ERR_UPTO_STORE', `${store.path}: record ${i} is damaged (no reference or state): ${JSON.stringify(r)?.slice(0, 200)}`);
+      }
+      store.records.set(rec.reference, rec as UptoRecord);
+    });
     return store;
   }
 

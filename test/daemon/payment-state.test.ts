@@ -2,13 +2,17 @@
 /**
  * Issue 23 item 9 with the real daemon binary: a damaged x402.json or escrow.json used to stop the whole daemon at
  * start. Now only that payment method is unavailable (an error line with ERR_X402_STORE / ERR_ESCROW_LEDGER), the file
- * is left as it was, and the daemon serves: grants, the meter's ticks, the other payment method.
+ * is left as it was, and the daemon serves: grants, the meter's ticks, the other payment method. Issue 37 item 5: one
+ * damaged record in an otherwise good x402.json or upto.json is damage too (it was skipped: a nonce forgotten, its
+ * payload accepted again), not an empty slot.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonLab } from './harness.ts';
+import { freePort } from '../helpers/net.ts';
+import { httpSection } from '../helpers/uci-sections.ts';
 
 const PAYMENT_CONFIG = `
 config x402 'x402'
@@ -60,6 +64,60 @@ test('a damaged x402.json or escrow.json: that method is unavailable (logged wit
     assert.match(lab.output, /ERR_ESCROW_LEDGER/);
     assert.is.not(code(await purchaseWith(lab, 'x402')), 'ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is available again');
     assert.is(code(await purchaseWith(lab, 'x402-session')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+  } finally {
+    await lab.close();
+  }
+});
+
+const UPTO_CONFIG = `
+config upto 'upto'
+\toption enabled '1'
+\toption facilitator_url 'http://127.0.0.1:8'
+\toption network 'eip155:84532'
+\toption pay_to '0x${'4'.repeat(40)}'
+`;
+
+test('one damaged record in x402.json or upto.json (no key / no reference): across a restart that method alone is unavailable (503, stats http.unavailable, the log says what to do), the file untouched; escrow serves; moved aside, both are back', async () => {
+  const port = await freePort();
+  const lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: PAYMENT_CONFIG + UPTO_CONFIG + httpSection(port) });
+  const get = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, body: await res.json() as Record<string, any> };
+  };
+  const unavailable = async () => ((await lab.call('stats')) as Record<string, any>).http.unavailable as string[];
+  try {
+    lab.portal.addClient('02:00:00:00:0d:03', '127.0.0.1');
+    await lab.startDaemon();
+    assert.equal(await unavailable(), [], 'all three open on an empty state');
+    await lab.stopDaemon('SIGTERM');
+    const state = join(lab.dir, 'state');
+    const good = { key: `0x${'a'.repeat(40)}:0x${'1'.repeat(64)}`, state: 'applied', validBefore: '9999999999', at: 1, network: 'eip155:84532',
+      asset: `0x${'5'.repeat(40)}`, value: '1000', mac: '02:00:00:00:0d:09', plan: 'data', metric: 'bytes', steps: '1', allotment: '1048576' };
+    // A record whose key was lost (a bit flipped in `"key"`): before issue 37 it was skipped and its nonce forgotten.
+    const x402 = JSON.stringify({ version: 1, records: [good, { ...good, key: undefined, kye: good.key.replace('1', '2') }] });
+    writeFileSync(join(state, 'x402.json'), x402);
+    const upto = JSON.stringify({ version: 1, kind: 'upto', records: [{ reference: 'r1', state: 'released' }, { referense: 'r2', state: 'open' }] });
+    writeFileSync(join(state, 'upto.json'), upto);
+    await lab.startDaemon();
+    assert.match(lab.output, /payment method x402 unavailable: its state file cannot be read back \(left as it is; mend or move it, then restart\).*ERR_X402_STORE.*record 1 is damaged/);
+    assert.match(lab.output, /payment method upto unavailable: .*mend or move it, then restart.*ERR_UPTO_STORE.*record 1 is damaged/);
+    assert.equal(await unavailable(), ['x402', 'upto']);
+    const buy = await get('/buy?plan=data');
+    assert.is(buy.status, 503, JSON.stringify(buy.body));
+    assert.is(buy.body.error.code, 'ERR_PAYMENT_METHOD_UNAVAILABLE');
+    assert.equal((await get('/')).body.methods.unavailable, ['x402', 'upto']);
+    assert.is(code(await purchaseWith(lab, 'x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+    assert.is(code(await purchaseWith(lab, 'upto')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+    // The escrow method is there (refused for its payload, not as unknown), and so is the rest.
+    assert.is.not(code(await purchaseWith(lab, 'x402-session')), 'ERR_UNKNOWN_PAYMENT_METHOD');
+    assert.is(readFileSync(join(state, 'x402.json'), 'utf8'), x402, 'x402.json left as it was');
+    assert.is(readFileSync(join(state, 'upto.json'), 'utf8'), upto, 'upto.json left as it was');
+
+    await lab.stopDaemon('SIGTERM');
+    rmSync(join(state, 'x402.json'));
+    rmSync(join(state, 'upto.json'));
+    await lab.startDaemon();
+    assert.equal(await unavailable(), []);
   } finally {
     await lab.close();
   }

@@ -1,9 +1,9 @@
 // tier: fast
 // The escrow ledger (<state_dir>/escrow.json): survives a reopen, and keeps only the most recent KEEP_CLOSED closed
-// sessions while every open one stays.
+// sessions while every open one stays; one damaged entry fails the whole file (issue 37 item 5).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
@@ -30,6 +30,30 @@ test('closed sessions beyond KEEP_CLOSED are dropped oldest first; open ones and
     assert.is(again.size, KEEP_CLOSED + 2);
     assert.is(again.get(id(n))?.closed?.sellerAmount, String(n));
     assert.is(again.dueToClose(Number.MAX_SAFE_INTEGER, 0).length, 0, 'nothing closed twice');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('one damaged entry among good ones (no buyer; maxUnits not a number): ERR_ESCROW_LEDGER, never read as the others alone; the file untouched', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
+  try {
+    const ledger = await EscrowLedger.open(dir);
+    await ledger.record({ sessionId: id(1), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
+    await ledger.record({ sessionId: id(2), mac: '02:00:00:00:00:02', buyer: BUYER, maxUnits: 10n });
+    const path = join(dir, 'escrow.json');
+    const good = JSON.parse(readFileSync(path, 'utf8')) as Array<Record<string, unknown>>;
+    for (const bad of [{ ...good[1], buyer: undefined }, { ...good[1], maxUnits: 'ten' }]) {
+      const text = JSON.stringify([good[0], bad]);
+      writeFileSync(path, text);
+      try {
+        await EscrowLedger.open(dir);
+        assert.unreachable('opened');
+      } catch (err) {
+        assert.is((err as { code?: string }).code, 'ERR_ESCROW_LEDGER', String(err));
+      }
+      assert.is(readFileSync(path, 'utf8'), text);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -115,4 +115,24 @@ test('a table that is not the channel table is refused, not overwritten', async 
   assert.is(readFileSync(join(dir, 'batch-channels.json'), 'utf8'), '{"version":1,"channels":[{"channelId":1}]}');
 });
 
+test('one damaged channel or intent among good ones: ERR_BATCH_STORE (issue 37 item 5: never the good ones alone), the file untouched', async () => {
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const store = await BatchChannelStore.open(dir);
+  await store.put(record(ID, 100_000n));
+  const path = join(dir, 'batch-channels.json');
+  const table = JSON.parse(readFileSync(path, 'utf8')) as { channels: Array<Record<string, unknown>> };
+  const good = table.channels[0]!;
+  for (const bad of [{ ...table, channels: [good, { ...good, channelId: undefined }] }, { ...table, channels: [good], intents: [{ channelId: ID }] }]) {
+    const text = JSON.stringify(bad);
+    writeFileSync(path, text);
+    try {
+      await BatchChannelStore.open(dir);
+      assert.unreachable('opened');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'ERR_BATCH_STORE', String(err));
+    }
+    assert.is(readFileSync(path, 'utf8'), text);
+  }
+});
+
 test.run();

@@ -1,6 +1,6 @@
 /**
  * One usage tick from the kernel's counters, as the worker runs it (the counterpart of task.ts's portal tick): read one
- * `nft -j list table inet sluice_quota` dump, and the portal's listing only when the main thread says one is due; scan
+ * `nft -j list table inet sluice_count` dump, and the portal's listing only when the main thread says one is due; scan
  * the listing into a roster (each listed client's MAC and state) and its addresses; account every rostered client's
  * kernel reading in the shared table (meter/kernel-tick.ts). The listing's own counters are not used: the kernel's are
  * the usage, the listing says only who is there and in which state (docs/captive-portal.md, "Kernel counters").
@@ -21,7 +21,7 @@ import { accountKernelReadings, type RosterEntry } from './kernel-tick.ts';
 import type { CounterTable } from './table.ts';
 import type { SkipReason } from './task.ts';
 
-/** The counters' dump: nft's argv (`main.nft` + `-j list table inet sluice_quota`), or the text itself (tests). */
+/** The counters' dump: nft's argv (`main.nft` + `-j list table inet sluice_count`), or the text itself (tests). */
 export type CounterSource = { kind: 'command'; argv: readonly string[] } | { kind: 'inline'; text: string };
 
 export interface KernelUsageTask {

@@ -1,12 +1,16 @@
 /**
- * Per-client byte counters in sluice's own nftables table (`inet sluice_quota`, beside the kernel quotas): the kernel
- * counts every byte once, and one `nft -j list table` reads every client's counters in a few ms whatever their number,
- * where each `ndsctl json` costs openNDS ≈ 22 ms of CPU per listed client (docs/captive-portal.md, "What a call costs
- * openNDS"). This module is the nft side only: the table's counting part, one client's lines, and the dump's parser.
+ * Per-client byte counters in sluice's own nftables table (`inet sluice_count`, beside the kernel quota's
+ * `inet sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters in
+ * a few ms whatever their number, where each `ndsctl json` costs openNDS ≈ 22 ms of CPU per listed client
+ * (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side only: the table, one client's
+ * lines, and the dump's parser (portal/kernel-counting.ts keeps the table in the kernel).
+ *
+ * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
+ * when it cannot be read, and either would drop every client's count with it.
  *
  * Where they count (docs/captive-portal.md, "Kernel counters"): one chain on postrouting at priority 50, after the
- * portal's filter and mangle chains and the quota's drop (raw), before source NAT (100), so it sees what passed the
- * gate, with the client's own address on both sides:
+ * portal's filter and mangle chains and the quota's drop (raw, in its own table: hooks of every table run in priority
+ * order), before source NAT (100), so it sees what passed the gate, with the client's own address on both sides:
  *  - upload: `ip saddr` (a forwarded packet from the client; one the portal dropped never reaches postrouting);
  *  - download: `ip daddr`, not from the router itself (`fib saddr type local`: the splash page, DNS answers and the
  *    portal's redirects reach a closed gate too, and neither portal counts them).
@@ -16,10 +20,10 @@
 import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 
-/** The table (shared with the kernel quota: portal/kernel-quota.ts). */
-export const COUNTER_TABLE = 'sluice_quota';
+/** The table (its own: see above). */
+export const COUNTER_TABLE = 'sluice_count';
 
-/** The counting part of the table, as lines inside `table inet sluice_quota { … }`. */
+/** The table's body, as lines inside `table inet sluice_count { … }`. */
 export const COUNTER_TABLE_LINES: readonly string[] = [
   '  map cup { type ipv4_addr : counter; }',
   '  map cdown { type ipv4_addr : counter; }',
@@ -38,6 +42,23 @@ export function countLines(mac: string, ip: string): string[] {
     `add counter inet ${t} ${downCounterName(mac)}`,
     `add element inet ${t} cup { ${ip} : "${upCounterName(mac)}" }`,
     `add element inet ${t} cdown { ${ip} : "${downCounterName(mac)}" }`,
+  ];
+}
+
+/** The whole table with these clients' counters from 0, replacing any earlier one in the same transaction. */
+export function counterTableScript(clients: ReadonlyArray<{ mac: string; ip: string }>): string {
+  const t = COUNTER_TABLE;
+  return [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`, ...COUNTER_TABLE_LINES, '}', ...clients.flatMap((c) => countLines(c.mac, c.ip)), ''].join('\n');
+}
+
+/** The client's counters, kept (the same epoch, the count going on), mapped on another address. */
+export function moveLines(mac: string, from: string, to: string): string[] {
+  const t = COUNTER_TABLE;
+  return [
+    `delete element inet ${t} cup { ${from} }`,
+    `delete element inet ${t} cdown { ${from} }`,
+    `add element inet ${t} cup { ${to} : "${upCounterName(mac)}" }`,
+    `add element inet ${t} cdown { ${to} : "${downCounterName(mac)}" }`,
   ];
 }
 
@@ -67,10 +88,15 @@ export interface KernelReading {
 const NAME = /^c([ud])_([0-9a-f]{12})$/;
 
 /**
- * `nft -j list table inet sluice_quota` → each client that has both counters. Throws ERR_KERNEL_QUOTA when the text is
+ * `nft -j list table inet sluice_count` → each client that has both counters. Throws ERR_KERNEL_QUOTA when the text is
  * not nft's JSON; counters of another table, half pairs and malformed entries are left out.
  */
 export function parseCounterDump(json: string): KernelReading[] {
+  return parseCounterTable(json).readings;
+}
+
+/** The dump → the readings, and whether the table's maps and chain are all there (else it is replaced). */
+export function parseCounterTable(json: string): { readings: KernelReading[]; intact: boolean } {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -80,6 +106,7 @@ export function parseCounterDump(json: string): KernelReading[] {
   const items = (doc as { nftables?: unknown } | null)?.nftables;
   if (!Array.isArray(items)) throw new SluiceError('ERR_KERNEL_QUOTA', 'nft JSON without an nftables array');
   let tableHandle = 0;
+  const parts = new Set<string>();
   const pairs = new Map<string, { up?: { h: number; b: number }; down?: { h: number; b: number } }>();
   const ipOf = new Map<string, string>();
   for (const item of items as Array<Record<string, Record<string, unknown> | undefined> | null>) {
@@ -87,6 +114,9 @@ export function parseCounterDump(json: string): KernelReading[] {
     const table = item['table'];
     if (table !== undefined && table['name'] === COUNTER_TABLE && table['family'] === 'inet') tableHandle = Number(table['handle']) || 0;
     const map = item['map'];
+    if (map !== undefined && map['table'] === COUNTER_TABLE) parts.add(`map ${String(map['name'])}`);
+    const chain = item['chain'];
+    if (chain !== undefined && chain['table'] === COUNTER_TABLE) parts.add(`chain ${String(chain['name'])}`);
     if (map !== undefined && map['table'] === COUNTER_TABLE && map['name'] === 'cdown' && Array.isArray(map['elem'])) {
       for (const e of map['elem'] as unknown[]) if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string') ipOf.set(e[1], e[0]);
     }
@@ -109,5 +139,5 @@ export function parseCounterDump(json: string): KernelReading[] {
     const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down.h, 0x85ebca6b) ^ up.h) | 1;
     out.push({ mac, epoch, downBytes: down.b, upBytes: up.b, ip: ipOf.get(downCounterName(mac)) ?? '' });
   }
-  return out;
+  return { readings: out, intact: tableHandle !== 0 && ['map cup', 'map cdown', 'chain count'].every((p) => parts.has(p)) };
 }

@@ -23,17 +23,17 @@ const LISTING = readFileSync(new URL('../fixtures/ndsctl/opennds-9.10-all-3-clie
 const [A, B, C] = ['02:00:00:00:0c:01', '02:00:00:00:0c:02', '02:00:00:00:0c:03'] as const;
 const D = '02:00:00:00:0c:04';
 
-/** nft 1.0.6's `-j list table inet sluice_quota`: [mac, handle base, down, up, ip] per client. */
+/** nft 1.0.6's `-j list table inet sluice_count`: [mac, handle base, down, up, ip] per client. */
 function dump(clients: Array<[mac: string, handle: number, down: number, up: number, ip: string]>): string {
   const hex = (mac: string): string => mac.replace(/:/g, '');
   return JSON.stringify({ nftables: [
     { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { table: { family: 'inet', name: 'sluice_quota', handle: 5 } },
+    { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
     ...clients.flatMap(([mac, h, down, up]) => [
-      { counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_quota', handle: h, packets: 1, bytes: up } },
-      { counter: { family: 'inet', name: `cd_${hex(mac)}`, table: 'sluice_quota', handle: h + 1, packets: 1, bytes: down } },
+      { counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_count', handle: h, packets: 1, bytes: up } },
+      { counter: { family: 'inet', name: `cd_${hex(mac)}`, table: 'sluice_count', handle: h + 1, packets: 1, bytes: down } },
     ]),
-    { map: { family: 'inet', name: 'cdown', table: 'sluice_quota', type: 'ipv4_addr', handle: 9, map: 'counter', elem: clients.map(([mac, , , , ip]) => [ip, `cd_${hex(mac)}`]) } },
+    { map: { family: 'inet', name: 'cdown', table: 'sluice_count', type: 'ipv4_addr', handle: 9, map: 'counter', elem: clients.map(([mac, , , , ip]) => [ip, `cd_${hex(mac)}`]) } },
   ] });
 }
 
@@ -115,17 +115,17 @@ if (!nftOk) {
   const ns = `kt-${randomBytes(3).toString('hex')}`;
   test.before(() => {
     execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ['table inet sluice_quota {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.77.0.148'), ''].join('\n') });
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ['table inet sluice_count {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.77.0.148'), ''].join('\n') });
   });
   test.after(() => { spawnSync('ip', ['netns', 'del', ns]); });
 
   test('real nft: the worker reads the dump itself; a missing table is a skipped tick, not a crash', async () => {
     const accountant = new EpochAccountant();
-    const argv = ['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'sluice_quota'];
+    const argv = ['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'sluice_count'];
     const r = await runKernelTask({ kind: 'kernel', tick: 1, table: createTable(16), timeoutMs: 5000, roster: [[A, STATE_CODES.Authenticated]], counters: { kind: 'command', argv } }, accountant);
     assert.ok(r.ok);
     if (r.ok) assert.equal([r.clients, r.unlisted, r.dumpBytes > 0], [1, [], true]);
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'sluice_quota']);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'sluice_count']);
     const gone = await runKernelTask({ kind: 'kernel', tick: 2, table: createTable(16), timeoutMs: 5000, roster: [], counters: { kind: 'command', argv } }, accountant);
     assert.equal(gone.ok ? '' : gone.problem, 'counters-unreadable');
   });

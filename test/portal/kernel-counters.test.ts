@@ -9,12 +9,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { COUNTER_TABLE_LINES, countLines, parseCounterDump, uncountLines, type KernelReading } from '../../src/portal/kernel-counters.ts';
+import { COUNTER_TABLE, COUNTER_TABLE_LINES, countLines, parseCounterDump, uncountLines, type KernelReading } from '../../src/portal/kernel-counters.ts';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { accountKernelReadings, type RosterEntry } from '../../src/meter/kernel-tick.ts';
 import { createTable, TableView } from '../../src/meter/table.ts';
 import { STATE_CODES } from '../../src/portal/index.ts';
 import { SluiceError } from '../../src/errors.ts';
+import { KernelCounters } from '../../src/portal/kernel-counting.ts';
+import { recordingLog } from '../helpers/log.ts';
 
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
@@ -24,10 +26,10 @@ const AUTH = STATE_CODES.Authenticated;
 function dump(table: number, counters: Array<[name: string, handle: number, bytes: number]>, down: Array<[string, string]> = []): string {
   return JSON.stringify({ nftables: [
     { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { table: { family: 'inet', name: 'sluice_quota', handle: table } },
-    ...counters.map(([name, handle, bytes]) => ({ counter: { family: 'inet', name, table: 'sluice_quota', handle, packets: 1, bytes } })),
+    { table: { family: 'inet', name: COUNTER_TABLE, handle: table } },
+    ...counters.map(([name, handle, bytes]) => ({ counter: { family: 'inet', name, table: COUNTER_TABLE, handle, packets: 1, bytes } })),
     { counter: { family: 'inet', name: 'cu_020000000c09', table: 'other', handle: 40, packets: 1, bytes: 5 } },
-    { map: { family: 'inet', name: 'cdown', table: 'sluice_quota', type: 'ipv4_addr', handle: 9, map: 'counter', elem: down } },
+    { map: { family: 'inet', name: 'cdown', table: COUNTER_TABLE, type: 'ipv4_addr', handle: 9, map: 'counter', elem: down } },
   ] });
 }
 
@@ -101,7 +103,7 @@ if (!nftOk) {
   const [C, R, U] = ['c', 'r', 'u'].map((x) => `kc-${id}-${x}`) as [string, string, string];
   const inNs = (ns: string, ...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
   const nft = (script: string): void => { execFileSync('ip', ['netns', 'exec', R, 'nft', '-f', '-'], { input: script }); };
-  const read = (): KernelReading[] => parseCounterDump(inNs(R, 'nft', '-j', 'list', 'table', 'inet', 'sluice_quota'));
+  const read = (): KernelReading[] => parseCounterDump(inNs(R, 'nft', '-j', 'list', 'table', 'inet', COUNTER_TABLE));
   test.before(() => {
     for (const ns of [C, R, U]) execFileSync('ip', ['netns', 'add', ns]);
     execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', C]);
@@ -113,7 +115,7 @@ if (!nftOk) {
     execFileSync('ip', ['-n', C, 'route', 'add', 'default', 'via', '10.78.0.1']);
     execFileSync('ip', ['-n', U, 'route', 'add', 'default', 'via', '10.78.1.1']);
     inNs(R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    nft(['table inet sluice_quota {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.78.0.5'), ''].join('\n'));
+    nft([`table inet ${COUNTER_TABLE} {`, ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.78.0.5'), ''].join('\n'));
   });
   test.after(() => { for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]); });
 
@@ -132,6 +134,66 @@ if (!nftOk) {
     assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 0, up: 0 });
     assert.is.not(a!.epoch, before, 'made again: a new epoch');
     assert.is(a!.ip, '10.78.0.5');
+  });
+
+  const counters = (logs: string[] = [], command = ['ip', 'netns', 'exec', R, 'nft']): KernelCounters =>
+    new KernelCounters({ command, timeoutMs: 5000, log: recordingLog((_l, m) => logs.push(m)) });
+  const ping = (from: string): void => { inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '-I', from, '10.78.1.2'); };
+
+  test('KernelCounters: a restart keeps the counters of the clients it is told to (one epoch, the count going on); a move keeps them too; count() again is a new epoch', async () => {
+    const [a0] = read();
+    const kc = counters();
+    assert.ok(await kc.start((mac) => mac === A), 'JSON output: on');
+    const [a1] = read();
+    assert.equal([a1!.epoch, a1!.downBytes, a1!.upBytes], [a0!.epoch, a0!.downBytes, a0!.upBytes], 'kept in place');
+    assert.is(kc.ipOf(A), '10.78.0.5');
+    ping('10.78.0.5');
+    assert.equal([read()[0]!.downBytes - a1!.downBytes, read()[0]!.upBytes - a1!.upBytes], [256, 256]);
+    // A new address (DHCP): the same counters, mapped on it.
+    inNs(C, 'ip', 'addr', 'add', '10.78.0.6/24', 'dev', 'eth0');
+    await kc.move(A, '10.78.0.6');
+    ping('10.78.0.6');
+    ping('10.78.0.5'); // the old address is no longer this client's: not counted
+    const [a2] = read();
+    assert.equal([a2!.epoch, a2!.ip, a2!.downBytes - a1!.downBytes], [a1!.epoch, '10.78.0.6', 512]);
+    // Counted afresh (a gate opened again): a new epoch from 0.
+    await kc.count(A, '10.78.0.6');
+    const [a3] = read();
+    assert.equal([a3!.downBytes, a3!.upBytes], [0, 0]);
+    assert.is.not(a3!.epoch, a2!.epoch);
+    await kc.uncount(A);
+    assert.equal(read(), []);
+    assert.is(kc.has(A), false);
+  });
+
+  test('KernelCounters: a restart drops the counters of clients not kept; a table gone behind sluice is made again with every counted client, logged', async () => {
+    await counters().start(() => true);
+    const logs: string[] = [];
+    const kc = counters(logs);
+    await kc.count(A, '10.78.0.5');
+    assert.ok(await kc.start(() => false));
+    assert.equal(read(), [], 'not kept: deleted');
+    await kc.count(A, '10.78.0.5');
+    const [before] = read();
+    execFileSync('ip', ['netns', 'exec', R, 'nft', 'delete', 'table', 'inet', COUNTER_TABLE]);
+    await kc.count(B, '10.78.0.6'); // fails on the missing table: rebuilt with A and B
+    const after = read();
+    assert.equal(after.map((r) => [r.mac, r.ip, r.downBytes]).sort(), [[A, '10.78.0.5', 0], [B, '10.78.0.6', 0]]);
+    assert.is.not(after.find((r) => r.mac === A)!.epoch, before!.epoch, 'made again: a new epoch');
+    assert.ok(logs.some((m) => m.includes('table made again')), logs.join(' | '));
+    assert.is(kc.stats()['rebuilds'], 1);
+  });
+
+  test('KernelCounters: an nft without JSON output (nftables-nojson) turns them off: start() is false, the table deleted, changes are no-ops', async () => {
+    const logs: string[] = [];
+    // The real nft, refusing -j as nftables-nojson's does.
+    const nojson = ['ip', 'netns', 'exec', R, 'sh', '-c', 'case " $* " in *" -j "*) echo "Error: JSON support not compiled-in" >&2; exit 1;; esac; exec nft "$@"', 'nft'];
+    const kc = counters(logs, nojson);
+    assert.is(await kc.start(() => true), false);
+    assert.ok(logs.some((m) => m.includes('kernel counters unavailable')), logs.join(' | '));
+    assert.is(spawnSync('ip', ['netns', 'exec', R, 'nft', 'list', 'table', 'inet', COUNTER_TABLE]).status, 1, 'deleted');
+    await kc.count(A, '10.78.0.5');
+    assert.is(kc.has(A), false);
   });
 }
 

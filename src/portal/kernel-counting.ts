@@ -1,0 +1,173 @@
+/**
+ * sluice's side of the kernel counters' table (`inet sluice_count`, portal/kernel-counters.ts): which clients are
+ * counted, on which address, and every change to it, serialised, one nft batch (one kernel transaction) per change.
+ *
+ * - count(): fresh counters for a client, made just before its auth (the portal's counters would start at 0 there too):
+ *   every byte through the gate sluice opens is counted, in a new epoch.
+ * - move(): the client's address changed (DHCP): the same counters mapped on the new address, the count going on.
+ * - uncount(): its gate closed.
+ * - start(): the table an earlier run left is kept in place with the counters of the clients `keep` names (they counted
+ *   while sluice was down: the restored marks and the kernel's count continue one epoch), the others deleted; a table
+ *   that is missing or not whole is made afresh (every client counts from 0, a new epoch).
+ * - rebuild(): the table made again from what sluice knows when a change or a read finds it gone (a firewall reload
+ *   flushed it): each client a new epoch from 0, so what passed since the last reading is not billed (logged).
+ *
+ * Never throws: false from start() (nft missing, no JSON output) leaves the meter on the portal's listing.
+ */
+import { spawn as nodeSpawn } from 'node:child_process';
+import { toSluiceError } from '../errors.ts';
+import { normalizeMac } from '../mac.ts';
+import { silentLogger, type Log } from '../log.ts';
+import type { SpawnFn } from './command.ts';
+import { isIpv4, nftRunner, type NftRun } from './kernel-quota.ts';
+import { COUNTER_TABLE, counterTableScript, countLines, moveLines, parseCounterTable, uncountLines } from './kernel-counters.ts';
+
+export interface KernelCountersOptions {
+  /** `main.nft` as argv (the worker reads the dump with the same command). */
+  command: readonly string[];
+  timeoutMs: number;
+  log?: Log;
+  spawn?: SpawnFn;
+}
+
+export class KernelCounters {
+  readonly #command: readonly string[];
+  readonly #run: NftRun;
+  readonly #log: Log;
+  /** mac → the address its counters are mapped on. */
+  readonly #clients = new Map<string, string>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #enabled = false;
+  #rebuilds = 0;
+  #failures = 0;
+
+  constructor(options: KernelCountersOptions) {
+    this.#command = options.command;
+    this.#run = nftRunner(options.command, options.timeoutMs, options.spawn ?? (nodeSpawn as SpawnFn));
+    this.#log = options.log ?? silentLogger;
+  }
+
+  get enabled(): boolean { return this.#enabled; }
+
+  /** The argv of one dump of every counter (`nft -j list table inet sluice_count`), for the usage worker. */
+  get dumpArgv(): string[] { return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE]; }
+
+  has(mac: string): boolean { return this.#enabled && this.#clients.has(normalizeMac(mac)); }
+
+  /** The address a client is counted on, if it is. */
+  ipOf(mac: string): string | undefined { return this.#clients.get(normalizeMac(mac)); }
+
+  start(keep: (mac: string) => boolean): Promise<boolean> {
+    return this.#serial(async () => {
+      let table: ReturnType<typeof parseCounterTable> | null = null;
+      try {
+        table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], ''));
+      } catch {
+        table = null; // none (a first start, a reboot), or nft without JSON: the fresh table's read below tells which
+      }
+      this.#clients.clear();
+      try {
+        if (table?.intact === true) {
+          const drop = table.readings.filter((r) => !keep(r.mac) || !isIpv4(r.ip));
+          const script = drop.flatMap((r) => (r.ip === '' ? uncountLines(r.mac, '').slice(2) : uncountLines(r.mac, r.ip))).join('\n');
+          if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
+          for (const r of table.readings) if (!drop.includes(r)) this.#clients.set(r.mac, r.ip);
+        } else {
+          await this.#run(['-f', '-'], counterTableScript([]));
+        }
+        // The meter reads the counters only through `nft -j`: an nft without JSON output could count but never tell.
+        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], '')).intact) throw new Error('the table just made is not whole');
+      } catch (err) {
+        await this.#turnOff('kernel counters unavailable: the meter lists the portal every tick', err);
+        return false;
+      }
+      this.#enabled = true;
+      this.#log.info('kernel counters on', { table: `inet ${COUNTER_TABLE}`, carried_over: this.#clients.size });
+      return true;
+    });
+  }
+
+  /** Fresh counters (a new epoch from 0) for a client about to be authed; its earlier ones go in the same batch. */
+  count(mac: string, ip: string | null): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#enabled) return;
+      const canonical = normalizeMac(mac);
+      const previous = this.#clients.get(canonical);
+      // No address to count on: the client stays uncounted, and the meter lists the portal to learn it (move()).
+      if (ip === null || !isIpv4(ip)) {
+        if (previous !== undefined) await this.#apply(uncountLines(canonical, previous), () => this.#clients.delete(canonical));
+        return;
+      }
+      const script = [...(previous === undefined ? [] : uncountLines(canonical, previous)), ...countLines(canonical, ip)];
+      await this.#apply(script, () => this.#clients.set(canonical, ip));
+    });
+  }
+
+  /** The client's counters mapped on `ip` instead (its address changed), the count going on. */
+  move(mac: string, ip: string): Promise<void> {
+    return this.#serial(async () => {
+      const canonical = normalizeMac(mac);
+      const from = this.#clients.get(canonical);
+      if (!this.#enabled || from === undefined || from === ip || !isIpv4(ip)) return;
+      await this.#apply(moveLines(canonical, from, ip), () => this.#clients.set(canonical, ip));
+    });
+  }
+
+  uncount(mac: string): Promise<void> {
+    return this.#serial(async () => {
+      const canonical = normalizeMac(mac);
+      const ip = this.#clients.get(canonical);
+      if (!this.#enabled || ip === undefined) return;
+      await this.#apply(uncountLines(canonical, ip), () => this.#clients.delete(canonical));
+    });
+  }
+
+  /** The table made again from what sluice knows (a read found it gone): every client a new epoch from 0. */
+  rebuild(reason: string): Promise<void> {
+    return this.#serial(() => this.#rebuild(reason));
+  }
+
+  stats(): Record<string, number | boolean> {
+    return { enabled: this.#enabled, clients: this.#clients.size, rebuilds: this.#rebuilds, failures: this.#failures };
+  }
+
+  async #apply(lines: string[], onDone: () => void): Promise<void> {
+    try {
+      await this.#run(['-f', '-'], `${lines.join('\n')}\n`);
+      onDone();
+    } catch (err) {
+      this.#failures++;
+      onDone();
+      await this.#rebuild(toSluiceError(err).message);
+    }
+  }
+
+  async #rebuild(reason: string): Promise<void> {
+    if (!this.#enabled) return;
+    const clients = [...this.#clients].map(([mac, ip]) => ({ mac, ip }));
+    try {
+      await this.#run(['-f', '-'], counterTableScript(clients));
+      this.#rebuilds++;
+      this.#log.warn('kernel counters: table made again; what passed since the last reading is not counted', { reason, clients: clients.length });
+    } catch (err) {
+      await this.#turnOff('kernel counters off: the table cannot be made again; the meter lists the portal every tick', err);
+    }
+  }
+
+  async #turnOff(message: string, err: unknown): Promise<void> {
+    this.#enabled = false;
+    this.#clients.clear();
+    try {
+      await this.#run(['delete', 'table', 'inet', COUNTER_TABLE], '');
+    } catch {
+      // none was made, or nft cannot run at all
+    }
+    this.#log.warn(message, { reason: toSluiceError(err).message });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * When a meter that reads usage from the kernel's counters (meter/kernel-task.ts) also lists the portal. A listing is
+ * what costs openNDS (≈ 22 ms of CPU per listed client, docs/captive-portal.md "What a call costs openNDS"), and the
+ * portal is asked only what only it knows: who is there, in which state. So a listing is due when
+ *  - none was read yet (the roster is empty);
+ *  - sluice changed something the list shows (an auth, a deauth: `changed()`);
+ *  - the portal restarted (its control socket is a new file: `portalIdentity()`): it forgot every gate;
+ *  - the last kernel tick found counters the roster does not hold, or counted on another address than the listing's;
+ *  - a paying client's counters stopped (the portal may have closed its gate by itself: an idle timeout, a crash):
+ *    once per stall, not once per tick: a client that stays idle is listed once, and again only after it moved and
+ *    stopped again;
+ *  - the safety net: `safetyNetMs` after the last listing, stretched to `costFactor` times the last listing's duration
+ *    (a listing that took 3 s is not repeated within 300 s): the net never costs more than 1/costFactor of the time.
+ * Every reason but the first waits `minIntervalMs` after the last listing: a burst of purchases is one listing.
+ * Pure: time comes in as arguments.
+ */
+
+export interface ListingPolicyOptions {
+  /** The safety net's period (default 60 s). */
+  safetyNetMs?: number;
+  /** The net's period is at least this many times the last listing's duration (default 100: ≤ 1% of the time). */
+  costFactor?: number;
+  /** No two listings closer than this (default 1 s), the first excepted. */
+  minIntervalMs?: number;
+}
+
+export type ListingReason = 'first' | 'changed' | 'portal-restart' | 'unlisted' | 'moved' | 'stalled' | 'safety-net';
+
+export class ListingPolicy {
+  private readonly safetyNetMs: number;
+  private readonly costFactor: number;
+  private readonly minIntervalMs: number;
+  private lastListedAt: number | undefined;
+  private lastTookMs = 0;
+  private pending: ListingReason | undefined;
+  private identity: string | undefined;
+  /** Paying clients stopped when the last listing was read: already looked at, not listed for again. */
+  private readonly checked = new Set<string>();
+  /** Paying clients stopped now (the tick loop's latest word). */
+  private stalled = new Set<string>();
+
+  constructor(options: ListingPolicyOptions = {}) {
+    this.safetyNetMs = options.safetyNetMs ?? 60_000;
+    this.costFactor = options.costFactor ?? 100;
+    this.minIntervalMs = options.minIntervalMs ?? 1000;
+  }
+
+  /** sluice authed or deauthed a client (or sold it a session): the list changed. */
+  changed(): void {
+    this.pending ??= 'changed';
+  }
+
+  /** The portal's control socket as seen now (device:inode, undefined when absent): a new one is a restarted portal. */
+  portalIdentity(id: string | undefined): void {
+    if (id !== undefined && this.identity !== undefined && id !== this.identity) this.pending ??= 'portal-restart';
+    if (id !== undefined) this.identity = id;
+  }
+
+  /** What the last kernel tick reported, and the paying clients whose counters did not move in it. */
+  afterTick(unlisted: number, moved: number, stalledPaying: Iterable<string>): void {
+    if (unlisted > 0) this.pending ??= 'unlisted';
+    if (moved > 0) this.pending ??= 'moved';
+    const now = new Set(stalledPaying);
+    // A client that moved again may be looked at again when it next stops.
+    for (const mac of this.checked) if (!now.has(mac)) this.checked.delete(mac);
+    for (const mac of now) if (!this.checked.has(mac)) { this.pending ??= 'stalled'; break; }
+    this.stalled = now;
+  }
+
+  /** Why the tick starting at `now` lists the portal, or undefined when it does not. */
+  due(now: number): ListingReason | undefined {
+    if (this.lastListedAt === undefined) return 'first';
+    const since = now - this.lastListedAt;
+    if (this.pending !== undefined && since >= this.minIntervalMs) return this.pending;
+    if (since >= Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs)) return 'safety-net';
+    return undefined;
+  }
+
+  /** A listing was read (asked at `at`, taking `tookMs`): every reason so far is answered. */
+  listed(at: number, tookMs: number): void {
+    this.lastListedAt = at;
+    this.lastTookMs = Math.max(0, tookMs);
+    this.pending = undefined;
+    for (const mac of this.stalled) this.checked.add(mac);
+  }
+
+  /** When the next listing is due at the latest (clock ms), for the scheduler; undefined before the first. */
+  nextAt(): number | undefined {
+    if (this.lastListedAt === undefined) return undefined;
+    if (this.pending !== undefined) return this.lastListedAt + this.minIntervalMs;
+    return this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
+  }
+}

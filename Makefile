@@ -81,6 +81,8 @@ define Package/sluice/install
 	# Moves secrets an earlier version kept in /etc/config/sluice into sluice_secrets (default_postinst runs it).
 	$(INSTALL_DIR) $(1)/etc/uci-defaults
 	$(INSTALL_BIN) ./files/etc/uci-defaults/90-sluice-secrets $(1)/etc/uci-defaults/90-sluice-secrets
+	# Puts sluice's files in reload_config's baseline, so that the first uci commit + reload_config after an install is seen.
+	$(INSTALL_BIN) ./files/etc/uci-defaults/91-sluice-reload-config $(1)/etc/uci-defaults/91-sluice-reload-config
 
 	# ubusd's ACL for non-root callers (the portal user): root-owned, not group/world writable, or ubusd skips it.
 	$(INSTALL_DIR) $(1)/usr/share/acl.d
@@ -152,7 +154,7 @@ package-files: build
 	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
 	install -m 0600 files/etc/config/sluice_secrets $(STAGE)/etc/config/sluice_secrets
 	install -d $(STAGE)/etc/uci-defaults
-	install -m 0755 files/etc/uci-defaults/90-sluice-secrets $(STAGE)/etc/uci-defaults/
+	install -m 0755 files/etc/uci-defaults/90-sluice-secrets files/etc/uci-defaults/91-sluice-reload-config $(STAGE)/etc/uci-defaults/
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds

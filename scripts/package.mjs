@@ -123,6 +123,7 @@ const packages = [
       put(s, 'files/etc/config/sluice', 'etc/config/sluice', 0o600);
       put(s, 'files/etc/config/sluice_secrets', 'etc/config/sluice_secrets', 0o600);
       put(s, 'files/etc/uci-defaults/90-sluice-secrets', 'etc/uci-defaults/90-sluice-secrets', 0o755);
+      put(s, 'files/etc/uci-defaults/91-sluice-reload-config', 'etc/uci-defaults/91-sluice-reload-config', 0o755);
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
       put(s, 'files/usr/share/sluice/portal/index.html', 'usr/share/sluice/portal/index.html', 0o644);
       put(s, 'files/usr/share/sluice/portal/portal.js', 'usr/share/sluice/portal/portal.js', 0o644);

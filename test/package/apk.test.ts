@@ -60,6 +60,7 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(mode('etc/config/sluice'), '600 0:0');
   assert.is(mode('etc/config/sluice_secrets'), '600 0:0');
   assert.is(mode('etc/uci-defaults/90-sluice-secrets'), '755 0:0');
+  assert.is(mode('etc/uci-defaults/91-sluice-reload-config'), '755 0:0');
   assert.is(mode('etc/init.d/sluice'), '755 0:0');
   assert.is(mode('usr/share/sluice/sluice.mjs'), '755 0:0');
   assert.is(mode('usr/share/sluice/worker.js'), '644 0:0');

@@ -103,6 +103,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
     '-rw-r--r-- 0/0 ./usr/share/sluice/worker.js',
     '-rwxr-xr-x 0/0 ./etc/init.d/sluice',
     '-rwxr-xr-x 0/0 ./etc/uci-defaults/90-sluice-secrets',
+    '-rwxr-xr-x 0/0 ./etc/uci-defaults/91-sluice-reload-config',
     '-rwxr-xr-x 0/0 ./usr/lib/opennds/theme_sluice.sh',
     '-rwxr-xr-x 0/0 ./usr/share/sluice/sluice.mjs',
     'lrwxrwxrwx 0/0 ./usr/bin/sluice -> ../share/sluice/sluice.mjs',

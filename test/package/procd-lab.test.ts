@@ -46,6 +46,8 @@ const CELLS: Array<[string, 'on' | 'off', string]> = [
 ];
 
 let out = '';
+/** test/package/procd-lab/quickstart.sh's output: docs/quickstart.md's router-side commands run as written. */
+let qs = '';
 const work = mkdtempSync(join(tmpdir(), 'sluice-procd-lab-'));
 
 test.before(() => {
@@ -56,6 +58,10 @@ test.before(() => {
   const r = spawnSync('bash', [join(ROOT, 'test/package/procd-lab/matrix.sh'), nsSh, join(work, 'ipk', ipk)], { encoding: 'utf8', timeout: 540_000 });
   out = `${r.stdout}${r.stderr}`;
   for (const line of out.split('\n')) if (/^(CELL|TAGS|RESPAWNS|VERSION|SECRETS)/.test(line)) console.log(`# ${line}`);
+  const q = spawnSync('bash', [join(ROOT, 'test/package/procd-lab/quickstart.sh'), nsSh, join(ROOT, 'docs/quickstart.md'), join(work, 'ipk', ipk)],
+    { encoding: 'utf8', timeout: 300_000 });
+  qs = `${q.stdout}${q.stderr}`;
+  for (const line of qs.split('\n')) if (/^(QS |QSSUB|QSCHECK)/.test(line)) console.log(`# ${line}`);
 });
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -84,7 +90,7 @@ run('opkg upgrade from a release that kept secrets in /etc/config/sluice: the re
 });
 
 run('the daemon runs on the moved secrets (RADIUS and the hook on, no problem but none), with no warning of a secret left behind', () => {
-  assert.match(out, /^SECRETS problems=\[\s*\] exposed_warnings=0$/m);
+  assert.match(out, /^SECRETS problems=\[\s*\] exposed_warnings=0$/m, out.split('\n').filter((l) => l.startsWith('SECRETS')).join('\n'));
 });
 
 run('a secret saved as LuCI saves it (commit of sluice_secrets + config.change for it) reloads the daemon, which reads it', () => {
@@ -93,6 +99,23 @@ run('a secret saved as LuCI saves it (commit of sluice_secrets + config.change f
 
 run('the migration keeps a secret already in sluice_secrets over an older copy in sluice, and a second run changes nothing', () => {
   assert.match(out, /^SECRETS both=das-secret,rc=1, again=unchanged rc=0$/m);
+});
+
+run('docs/quickstart.md steps 2-5 and 8, as written: every command exits 0, and the admin sees what the doc says', () => {
+  assert.match(qs, /^DONE$/m, qs.slice(-2000));
+  const failed = qs.split('\n').filter((l) => /^QS \d+ rc=[1-9]/.test(l));
+  assert.equal(failed, [], qs.slice(-3000));
+  const check = (name: string) => new RegExp(`^QSCHECK ${name} (.*)$`, 'm').exec(qs)?.[1];
+  assert.equal([check('step2-running'), check('step2-reconcile')], ['1', '1'], 'logread -e sluice: "sluice running", "cannot reconcile with portal yet"');
+  assert.is(check('step3-price'), '500000');
+  assert.is(check('step5-endpoint'), 'time,data,', 'GET / on the LAN endpoint lists the plans');
+  assert.is(check('step5-portal'), '1', '/portal is the pay page');
+  assert.is(check('step8-off'), '0', 'enabled 0 + reload_config, the first after the install: stopped');
+  assert.is(check('step8-on'), '1');
+  assert.is(check('step8-reboot'), '1 1', 'running after the reboot');
+  assert.is(check('step8-upgraded'), '1 1 500000', 'r2 installed, running, the price set in step 3 kept');
+  assert.is(check('step8-removed'), '0 init-gone journal-kept sluice,sluice-opkg,', 'stopped, gone; the changed conffile and the journal stay');
+  assert.is(check('tags'), 'node=0');
 });
 
 run('the upgrade cells ran the later release', () => {

@@ -165,7 +165,8 @@ cell opkg-upgrade-then-save-apply on "$ON" 'save_apply 1'
 # radius.secret and hook.secret and the sections would be off), and it finds none left in /etc/config/sluice
 problems() { in_tree 'ubus call sluice stats | jsonfilter -e "@.config_problems[*].path"' | tr '\n' ' '; }
 cell secrets-in-use on "$ON" 'uci set sluice.radius.enabled=1 && uci set sluice.radius.server=127.0.0.1 && uci set sluice.hook.enabled=1 &&
-	uci commit sluice && /etc/init.d/sluice restart'
+	uci commit sluice && /etc/init.d/sluice restart &&
+	for i in $(seq 1 60); do logread | grep -q "sink started sink=hook" && break; sleep 0.5; done'
 echo "SECRETS problems=[$(problems)] exposed_warnings=$(in_tree 'logread' | grep -c 'secret readable')"
 # a secret changed the way LuCI saves it (uci commit of sluice_secrets; rpcd announces config.change for that file):
 # the trigger reloads the daemon, which reads the new one (too short here: the hook is switched off and says why)

@@ -1,7 +1,7 @@
 // Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts, src/log.ts and
 // src/time.ts).
 // Formats (openNDS, nodogsplash): formats.ts, read by the main thread's parser and the usage worker's scanner.
-export { GATE_OPEN_STATES, type GateBrake, type GateShaper, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
+export { GATE_OPEN_STATES, type GateBrake, type GateCounter, type GateShaper, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
 export { COUNTER_UNIT, FORMATS, STATE_CODES, STATE_NAMES, stateCodeOf, type PortalFormat, type PortalStateName } from './formats.ts';
 export { normalizeMac, tryNormalizeMac } from '../mac.ts';
 export { macFromParts, macToParts } from './mac-parts.ts';

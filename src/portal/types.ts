@@ -63,3 +63,15 @@ export interface GateBrake {
   beforeAuth(mac: string, ip: string | null, limitBytes: number): Promise<void>;
   afterDeauth(mac: string): Promise<void>;
 }
+
+/**
+ * The kernel's per-client counters under the gate (kernel-counting.ts), told in the same queue slots as the brake but
+ * before every auth, time sessions' too (the meter reads every paying client's usage from them): fresh counters
+ * just before the auth, so every byte through the gate is counted from 0; removed after every deauth. `ip` is the
+ * portal's address for the client (null: none, then the client stays uncounted until the meter's listing gives one).
+ * Must not throw.
+ */
+export interface GateCounter {
+  beforeAuth(mac: string, ip: string | null): Promise<void>;
+  afterDeauth(mac: string): Promise<void>;
+}

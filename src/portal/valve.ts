@@ -6,7 +6,7 @@ import { silentLogger, type Log } from '../log.ts';
 import type { Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
-import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake, type GateShaper } from './types.ts';
+import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake, type GateCounter, type GateShaper } from './types.ts';
 
 export interface ValveOptions {
   /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -31,6 +31,8 @@ export interface ValveOptions {
   brake?: GateBrake;
   /** Speed tiers (shaper.ts): a session's rates set before its auth, removed after a deauth. */
   shaper?: GateShaper;
+  /** The kernel's counters (kernel-counting.ts): made before every auth, removed after every deauth. */
+  counter?: GateCounter;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -50,6 +52,7 @@ export class Valve {
   readonly #log: Log;
   readonly #brake: GateBrake | undefined;
   readonly #shaper: GateShaper | undefined;
+  readonly #counter: GateCounter | undefined;
   #flavour: PortalFlavour | 'auto';
   /** The address each client had when the valve last looked it up (open, close, client): what the gate tells a session. */
   readonly #ips = new Map<string, string>();
@@ -72,6 +75,7 @@ export class Valve {
     this.#log = opts.log ?? silentLogger;
     this.#brake = opts.brake;
     this.#shaper = opts.shaper;
+    this.#counter = opts.counter;
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -101,7 +105,8 @@ export class Valve {
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
-      const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined);
+      const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined)
+        || this.#counter !== undefined;
       const direct = typeof knownIp === 'string' && knownIp !== '' && this.#flavour === 'opennds' && (!needsIp || knownIpListed);
       let before: PortalClient | null = null;
       if (!direct) {
@@ -118,6 +123,9 @@ export class Valve {
       if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
       // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
       if (safetyNet?.rates !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
+      // Last before the auth: the counters start at 0 as close to the gate's opening as can be (a few packets of a
+      // client already let through, on the direct path's 'already-open', are a new epoch from 0: not billed twice).
+      await this.#counter?.beforeAuth(canonical, ip);
       try {
         await exec(args);
         if (direct) this.#ips.set(canonical, knownIp);
@@ -165,6 +173,7 @@ export class Valve {
       }
       await this.#brake?.afterDeauth(canonical);
       await this.#shaper?.remove(canonical);
+      await this.#counter?.afterDeauth(canonical);
       return result;
     }, 'deauth');
   }

@@ -148,6 +148,24 @@ test('open with the address listed (the ticks\' list showed it): the kernel quot
   assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['auth', 'json']);
 });
 
+test('the kernel counters: made before every auth (a time session too, so its address is the portal\'s), removed after every deauth', async () => {
+  const seen: string[] = [];
+  let file!: PortalStateFile;
+  const counter = {
+    // What the portal had done when the counters were made: they must precede the auth.
+    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`count ${mac} ${ip} after ${calls(file).map((c) => c.split(' ')[0]).join(',')}`); },
+    afterDeauth: async (mac: string) => { seen.push(`uncount ${mac} after ${calls(file).map((c) => c.split(' ')[0]).join(',')}`); },
+  };
+  const made = setup({}, { flavour: 'opennds', counter });
+  file = made.file;
+  file.addClient(A, '10.0.0.2');
+  // A time session (no safety net) with an address given but not listed: looked up, the portal's address counted.
+  assert.is(await made.valve.open(A, undefined, '10.9.9.9'), 'opened');
+  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['json', 'auth']);
+  assert.is(await made.valve.close(A), 'closed');
+  assert.equal(seen, [`count ${A} 10.0.0.2 after json`, `uncount ${A} after json,auth,deauth`]);
+});
+
 test('bad input is refused before any ndsctl call', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');

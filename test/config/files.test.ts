@@ -80,6 +80,15 @@ testNeeding(test, ['shellcheck'], 'init script passes shellcheck (Debian shellch
   assert.is(r.status, 0, r.stdout);
 });
 
+// Run by default_postinst as `. script` in a subshell under ash; the migration itself runs under the real uci in the
+// procd lab (test/package/procd-lab.test.ts): CI has no uci.
+testNeeding(test, ['shellcheck'], 'uci-defaults scripts pass shellcheck as sh (the secrets move, the reload_config baseline)', () => {
+  for (const f of ['90-sluice-secrets', '91-sluice-reload-config']) {
+    const r = spawnSync('shellcheck', ['--severity=style', '-s', 'sh', `${root}files/etc/uci-defaults/${f}`], { encoding: 'utf8' });
+    assert.is(r.status, 0, `${f}: ${r.stdout}`);
+  }
+});
+
 test('package Makefile installs the bundle, worker, wrapper, init script and conffile', () => {
   const mk = readFileSync(`${root}Makefile`, 'utf8');
   for (const s of ['include $(TOPDIR)/rules.mk', 'PKG_NAME:=sluice', 'PKG_VERSION:=0.1.0', 'DEPENDS:=+node', 'PKGARCH:=all',

@@ -135,6 +135,9 @@ export class SessionManager {
     this.recovering = false;
     for (const w of loaded.warnings) this.events.emit('warning', w);
     this.prune(now);
+    // Only ends the manager still retains: the sinks' end marks are kept only for those (EndMarks `known`), so an end
+    // past retention — the newest on a quiet router restarted a day later — was announced and its mark dropped since.
+    report.lastEnds = report.lastEnds.filter((s) => this.reg.sessions.has(s.id));
     this.recovery = report;
     return report;
   }

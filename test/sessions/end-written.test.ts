@@ -19,6 +19,8 @@ import { createLogger } from '../../src/log.ts';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { UNANNOUNCED_WINDOW_MS } from '../../src/sessions/manager.ts';
+import { DEFAULT_RETENTION } from '../../src/sessions/store.ts';
+import { EndMarks } from '../../src/upstream/end-marks.ts';
 import type { LoadResult, SessionStore, StoreRecord } from '../../src/sessions/store.ts';
 import { SinkHost } from '../../src/upstream/host.ts';
 import type { SinkEvent, UpstreamSink } from '../../src/upstream/sink.ts';
@@ -137,6 +139,32 @@ test('a restart hands the sinks the ends written just before a crash, whose anno
   assert.equal(report.lastEnds[0]!.state, 'TERMINATED');
   assert.equal(report.active.map((s) => s.id), [live.id]);
   assert.equal(report.ended, [], 'nothing ran out while down');
+  await second.close();
+});
+
+test('an end announced long ago is not announced again at a restart once retention let go of it (its end marks did)', async () => {
+  // A quiet router: the last session ended more than a day before a clean restart. The manager let go of it at
+  // retention (24 h), and the sinks' end marks, kept only for sessions the manager knows, dropped its mark at the
+  // stop; the journal, compacted only by size, still holds it as the newest end. Handing it to the sinks again would
+  // send a second RADIUS Stop, hook and MQTT `ended` for a session announced a day before.
+  const dir = tempDir();
+  const t0 = Date.now();
+  let now = t0;
+  const clock = { now: () => now };
+  const first = new SessionManager({ store: new JournalStore({ dir }), clock });
+  await first.recover();
+  const marks = EndMarks.open(join(dir, 'ended-marks'), [], (id) => first.get(id) !== null);
+  const gone = (await first.activate({ mac: '02:00:00:00:0e:06', metric: 'seconds', allotment: 600n, payment: grant('g6') })).session;
+  await first.end(gone.id, 'admin');
+  marks.mark(gone.id);
+  now = t0 + DEFAULT_RETENTION.endedMaxAgeMs + 3_600_000;
+  await first.checkpoint();
+  marks.close();
+  await first.close();
+  assert.not.ok(EndMarks.open(join(dir, 'ended-marks'), [], () => true).has(gone.id), 'the sink forgot it had announced it');
+  const second = new SessionManager({ store: new JournalStore({ dir }), clock });
+  const report = await second.recover();
+  assert.equal(report.lastEnds.map((s) => s.id), [], 'an end past retention is not handed to the sinks again');
   await second.close();
 });
 

@@ -1,8 +1,8 @@
 /**
  * The composition root (like rpcd's main.c): builds the parts in dependency order, each later part subscribing to
  * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal
- * (valve, kernel quota) → gate → payment methods and escrow → merchant → upstream sinks → ubus and events → meter.
- * Start: escrow sessions reconciled with the journal → escrow holds re-evaluated → a first tick billing what passed
+ * (valve, kernel quota) → gate → payment methods (payments/plugins.ts) → merchant → upstream sinks → ubus and events → meter.
+ * Start: each method's open payments reconciled with the journal → methods' holds re-evaluated → a first tick billing what passed
  * since the last checkpoint → the ubus object and the LAN endpoint → the gate's reconcile with the portal → upstream →
  * meter. Stop is the reverse (doStop).
  */
@@ -13,16 +13,13 @@ import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import {
-  createPaymentRegistry, EndRecordsTap, type EscrowCredit, openBatchSettlement, openEscrowCredit, openUpto, type BatchSettlementPart, type UptoPart, type PaymentMethod, TrialMethod, unlessStateDamaged, X402Method,
-} from './payments/index.ts';
+import { createPaymentRegistry, EndRecordsTap, PAYMENT_PLUGINS, PaymentPlugins, type PaymentMethod } from './payments/index.ts';
 import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
 import { Gatekeeper, openPortal } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
-import { EscrowLedger } from './escrow/index.ts';
 import { startLanEndpoint, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import { VERSION } from './version.ts';
@@ -50,7 +47,7 @@ const LISTED_IP_MAX_AGE_MS = 3000;
 
 /**
  * How long the start waits for a payment method's reconcile. What it settles or closes for the ends in the journal
- * goes through a facilitator, and one that is slow or down (an upto /settle may take upto.timeout, 120 s) must not keep
+ * goes through a facilitator, and one that is slow or down (a /settle may take the method's timeout, 120 s) must not keep
  * the meter, the gates and ubus from starting, nor SIGTERM from being heard. The rest goes on in the background: each
  * step is on flash before it is sent and moves nothing twice when repeated (a charge, a settle, a close).
  */
@@ -76,7 +73,7 @@ async function reconcileWithin(name: string, work: Promise<void> | undefined, lo
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
-  x402: X402Method | null; escrow: EscrowCredit | null; batch: BatchSettlementPart | null; upto: UptoPart | null; trial: TrialMethod | null; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
+  payments: PaymentPlugins; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
 }
 
 export class Daemon {
@@ -97,42 +94,30 @@ export class Daemon {
   private constructor(config: Config, problems: readonly ConfigProblem[], options: DaemonOptions,
     readonly log: Logger, private readonly parts: Parts, recovered: () => { ended: readonly Session[] }) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
-    const { upstream, sessions, escrow, x402, batch, upto, pricing } = parts;
+    const { upstream, sessions, payments, pricing } = parts;
     this.config = new ConfigReloader({
       path: options.configPath, overrides: options, log, started: config, problems,
-      built: () => ({ radius: upstream.has('radius'), x402: x402 !== null, escrow: escrow !== null, batchSettlement: batch !== null, upto: upto !== null }),
+      built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
       apply: async (next, running) => {
         // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
-        if (next.x402.enabled === running.x402) x402?.reconfigure(next.x402);
-        if (next.escrow.enabled === running.escrow) escrow?.reconfigure(next.escrow);
-        if (next.batchSettlement.enabled === running.batchSettlement) batch?.method.reconfigure(next.batchSettlement);
-        if (next.upto.enabled === (running.upto ?? false) && upto) {
-          upto.method.reconfigure(next.upto);
-          void upto.method.refreshSupported();
-        }
+        payments.reconfigure(next, running);
         pricing.setPlans(next.pricing);
         sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
         log.level = next.main.logLevel;
         return upstream.reload(next);
       },
-      // escrow.credit_steps (or a plan's step size) may have changed: held gates are re-evaluated now, not at the next reading.
-      applied: async () => { await escrow?.recheckAll(); },
+      // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
+      applied: () => payments.recheck(),
       ...(options.onDisabled && { onDisabled: options.onDisabled }),
     });
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
-    escrow?.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
     this.backend = new DaemonBackend({
       merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
-      stats: () => this.stats(), reload: () => this.reload(),
-      ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
-      ...(batch && { batch: batch.method }),
+      stats: () => this.stats(), reload: () => this.reload(), ...payments.ubus(),
     });
-    if (x402) this.closers.push(() => x402.close());
-    if (escrow) this.closers.push(async () => escrow.stop());
     // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
-    if (batch) this.closers.push(async () => { batch.watch.stop(); batch.settler.stop(); batch.method.close(); });
-    if (upto) this.closers.push(async () => upto.method.close());
+    this.closers.push(...payments.closers());
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -147,7 +132,7 @@ export class Daemon {
     const store = new JournalStore({
       dir: main.stateDir, ...(options.resetState === true && { resetState: true }), onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
-    // The escrow method closes an escrow session once its sluice session's end is on flash (payments/end-records.ts).
+    // A method settles or closes once a session's end is on flash (payments/end-records.ts).
     const endRecords = new EndRecordsTap(store);
     const markingStore = new MarkingStore(endRecords);
     const pricing = new Pricing(config.pricing);
@@ -173,32 +158,18 @@ export class Daemon {
     let listedIp: (mac: string) => string | null = () => null;
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper, listedIp: (mac) => listedIp(mac) });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
-    // RADIUS (radius.enabled): accounting sink, `voucher` payment method, Disconnect/CoA listener; null when disabled.
+    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => toAnnounce, closeGate: (mac) => gates.closed(mac),
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
       ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
     });
-    // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
-    // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
-    const x402 = config.x402.enabled
-      ? await unlessStateDamaged('x402', () => X402Method.open({ config: config.x402, stateDir: main.stateDir, sessions, log }), log) : null;
-    // Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating.
-    const ledger = config.escrow.enabled ? await unlessStateDamaged('x402-session', () => EscrowLedger.open(main.stateDir), log) : null;
-    const escrow = ledger ? await unlessStateDamaged('x402-session',
-      () => openEscrowCredit({ config: config.escrow, ledger, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log }), log) : null;
-    // x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel.
-    const batch = config.batchSettlement.enabled ? await unlessStateDamaged('batch-settlement',
-      () => openBatchSettlement({ config: config.batchSettlement, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
-    // x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end.
-    const upto = config.upto.enabled ? await unlessStateDamaged('upto',
-      () => openUpto({ config: config.upto, stateDir: main.stateDir, sessions, endsWritten: endRecords, log }), log) : null;
-    // Free trials (plans with trial_every): the ledger of who had one when; cheap, so always there for a reload's plans.
-    const trial = await unlessStateDamaged('trial', async () => TrialMethod.open(main.stateDir), log);
+    // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
+    // damaged is left out (logged with its code); the rest of the daemon runs.
+    const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, { config, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log });
     const merchant = new Merchant({
       pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius ? [radius.voucher] : []), ...(x402 ? [x402] : []),
-        ...(escrow ? [escrow.method] : []), ...(batch ? [batch.method] : []), ...(upto ? [upto.method] : []), ...(trial ? [trial] : [])]),
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius?.paymentMethods ?? []), ...payments.methods()]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
@@ -206,7 +177,7 @@ export class Daemon {
 
     const ubus = await connectUbus(main.ubusSocket, log);
     const events = new EventPublisher({ ubus, sessions, gates, log });
-    if (escrow) events.followEscrow(escrow);
+    payments.wire({ upstream, events });
     const meter = new Meter({
       // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
       source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...main.ndsctl] }),
@@ -226,7 +197,7 @@ export class Daemon {
       onUsage: (batch) => {
         events.usage(batch);
         upstream.usage(batch);
-        if (escrow) for (const u of batch) void escrow.check(u.sessionId);
+        payments.usage(batch);
       },
       onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
     });
@@ -236,28 +207,22 @@ export class Daemon {
     gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
     gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, x402, escrow, batch, upto, trial, merchant, upstream, ubus, events, meter };
+    const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, payments, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
-    // Every escrow session the ledger holds open, against the journal just recovered (ended there → closed).
-    await reconcileWithin('escrow', escrow?.reconcile(), log);
-    // Open batch-settlement charges against the journal (ended while down → charged), then the claim/refund pass.
-    await reconcileWithin('batch-settlement', batch?.ends.reconcile(), log);
-    // Open upto authorizations against the journal (ended while down → settled once), then the settles without an answer;
-    // and whether the facilitator serves upto at all (/supported): until it says so, upto is not offered.
-    await reconcileWithin('upto', upto?.ends.reconcile(), log);
-    if (upto) void upto.method.refreshSupported();
+    // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
+    // once), each awaited RECONCILE_WAIT_MS at most.
+    await payments.reconcile((name, work) => reconcileWithin(name, work, log));
     await daemon.run(recovery.ended);
-    // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
-    escrow?.start();
-    if (x402) void x402.resolvePending().then((r) => { if (r.granted + r.failed + r.pending + r.unconfirmed > 0) log.info('x402 pending purchases', { ...r }); });
+    // Work left by a restart or an outage: once the upstream sinks run, so what they announce is queued.
+    payments.start();
     return daemon;
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const { parts: { sessions, gates, escrow, meter, ubus, upstream, x402, batch, upto, trial, valve }, log } = this;
-    // Escrow holds are not stored: they follow from the ledger and the journal, so they are re-evaluated first, before
+    const { parts: { sessions, gates, payments, meter, ubus, upstream, valve }, log } = this;
+    // A method's holds are not stored: they follow from its state and the journal, so they are re-evaluated first, before
     // the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
-    await escrow?.recheckAll();
+    await payments.recheck();
     // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -266,12 +231,11 @@ export class Daemon {
       sluiceObject(this.backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
-    // x402 over HTTP on the LAN (http.listen): off by default.
+    // The methods' routes over HTTP on the LAN (http.listen): off by default.
     // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
     // that reads none within its fetch timeout leaves the lookup to read the portal itself.
     const { ndsctlTimeoutMs } = this.config.config.main;
-    const lan = await startLanEndpoint(this.config.config,
-      { x402, batch: batch?.method ?? null, upto: upto?.method ?? null, escrow: escrow !== null, trial: trial !== null }, this.backend, valve, log,
+    const lan = await startLanEndpoint(this.config.config, payments.lan(), this.backend, valve, log,
       (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
     if (lan) this.closers.unshift(() => lan.close());
     this.lan = lan;
@@ -302,10 +266,10 @@ export class Daemon {
   }
 
   stats(): BlobmsgTable {
-    const { sessions, meter, gates, kernelQuota, store, upstream, trial } = this.parts;
+    const { sessions, meter, gates, kernelQuota, store, upstream, payments } = this.parts;
     return statsReply({
       startedAt: this.startedAt, config: this.config.config, restartRequired: this.config.restartRequired, problems: this.config.problems,
-      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: trial?.figures ?? null, http: this.lan,
+      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: payments.trials, http: this.lan,
     });
   }
 

@@ -45,15 +45,15 @@ function portalDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-/** The methods the daemon opened (null / false: off, or configured but left out because its state is damaged). */
+/** The methods the daemon opened (absent, null or false: off, or configured but left out because its state is damaged). */
 export interface LanMethods {
-  x402: X402Method | null;
-  batch: BatchSettlementMethod | null;
-  upto: UptoMethod | null;
+  x402?: X402Method | null;
+  batch?: BatchSettlementMethod | null;
+  upto?: UptoMethod | null;
   /** Escrow sessions (x402-session) run: POST /receipt takes their receipts. */
-  escrow: boolean;
+  escrow?: boolean;
   /** The trial method runs (its ledger read back). */
-  trial: boolean;
+  trial?: boolean;
 }
 
 /**
@@ -95,7 +95,9 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
     log.warn('http.listen is set but nothing is served over it (no x402, batch_settlement, upto, escrow or radius enabled, no trial or several-devices plan, no http.pcsync_secret): the LAN endpoint stays off');
     return null;
   }
-  const { x402, batch, upto } = methods;
+  const x402 = methods.x402 ?? null;
+  const batch = methods.batch ?? null;
+  const upto = methods.upto ?? null;
   const unavailable = unavailableMethods(config, methods);
   try {
     const directory = portalClientDirectory(valve, fromTicks);

@@ -10,7 +10,7 @@ import type { Config, ConfigProblem, RadiusConfig } from '../../config/index.ts'
 import type { Log } from '../../log.ts';
 import { backgroundTimers, systemTimers, type TimerHandle, type Timers } from '../../time.ts';
 import type { EndCause, Session, SessionFigures } from '../../sessions/index.ts';
-import { VoucherMethod } from '../../payments/index.ts';
+import { VoucherMethod, type PaymentMethod } from '../../payments/index.ts';
 import { DasServer, localAddressToward, RadiusClient, type NasIdentity } from '../../radius/index.ts';
 import type { SinkEvent, UpstreamSink } from '../sink.ts';
 import { accountingUserName, RadiusAccounting } from './accounting.ts';
@@ -52,6 +52,8 @@ const GATE_WAIT_MS = 1500;
 export class RadiusUpstream implements UpstreamSink {
   readonly name = 'radius';
   readonly voucher: VoucherMethod;
+  /** The payment methods this sink brings (the `voucher`): the daemon registers them beside the plugins' own. */
+  get paymentMethods(): readonly PaymentMethod[] { return [this.voucher]; }
   private readonly accounting: RadiusAccounting;
   private acctClient: RadiusClient;
   private authClient: RadiusClient;

@@ -1,0 +1,92 @@
+/**
+ * The root's side of the plugin list: opens every plugin the config switches on (a damaged state file leaves that one
+ * out: method-state.ts) and runs each hook over the opened parts in the list's order, so daemon.ts names no method.
+ */
+import type { Config, RunningParts } from '../config/index.ts';
+import { unlessStateDamaged } from './method-state.ts';
+import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace } from './plugin.ts';
+import type { TrialFigures } from './trial.ts';
+import type { PaymentMethod } from './types.ts';
+
+/** Awaits one method's reconcile at most so long (the root's RECONCILE_WAIT_MS); the rest goes on in the background. */
+export type ReconcileWithin = (name: string, work: Promise<void> | undefined) => Promise<void>;
+
+export class PaymentPlugins {
+  private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; part: PaymentPart | null }>) {}
+
+  /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
+  static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
+    const opened: Array<{ plugin: PaymentPlugin; part: PaymentPart | null }> = [];
+    for (const plugin of plugins) {
+      const on = plugin.switch === undefined || ctx.config[plugin.switch].enabled;
+      opened.push({ plugin, part: on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), ctx.log) : null });
+    }
+    return new PaymentPlugins(opened);
+  }
+
+  private get parts(): PaymentPart[] {
+    return this.opened.flatMap((o) => (o.part ? [o.part] : []));
+  }
+
+  /** The methods the merchant sells through. */
+  methods(): PaymentMethod[] {
+    return this.parts.flatMap((p) => [...p.methods]);
+  }
+
+  /** Which switches built a method at start (the reloader's RunningParts: switching one takes a restart). */
+  built(): Pick<RunningParts, MethodSwitch> {
+    const out: Partial<Record<MethodSwitch, boolean>> = {};
+    for (const { plugin, part } of this.opened) if (plugin.switch) out[plugin.switch] = part !== null;
+    return out as Pick<RunningParts, MethodSwitch>;
+  }
+
+  /** A reload: a method still switched as it was built takes the new settings now. */
+  reconfigure(next: Config, running: Pick<RunningParts, MethodSwitch>): void {
+    for (const { plugin, part } of this.opened) {
+      if (part && plugin.switch && next[plugin.switch].enabled === (running[plugin.switch] ?? false)) part.reconfigure?.(next);
+    }
+  }
+
+  async reconcile(within: ReconcileWithin): Promise<void> {
+    for (const { plugin, part } of this.opened) {
+      if (!part) continue;
+      await within(plugin.name, part.reconcile?.());
+      part.reconciled?.();
+    }
+  }
+
+  async recheck(): Promise<void> {
+    for (const p of this.parts) await p.recheck?.();
+  }
+
+  start(): void {
+    for (const p of this.parts) p.start?.();
+  }
+
+  usage(batch: ReadonlyArray<{ sessionId: string }>): void {
+    for (const p of this.parts) p.usage?.(batch);
+  }
+
+  wire(host: PaymentHost): void {
+    for (const p of this.parts) p.wire?.(host);
+  }
+
+  /** Each opened method's stop, in the list's order. */
+  closers(): Array<() => Promise<void>> {
+    return this.parts.flatMap((p) => (p.close ? [() => p.close!()] : []));
+  }
+
+  /** What the methods serve over ubus, merged. */
+  ubus(): UbusFace {
+    return Object.assign({}, ...this.parts.map((p) => p.ubus ?? {})) as UbusFace;
+  }
+
+  /** What the methods serve over the LAN endpoint, merged. */
+  lan(): LanFace {
+    return Object.assign({}, ...this.parts.map((p) => p.lan ?? {})) as LanFace;
+  }
+
+  get trials(): TrialFigures | null {
+    return this.parts.find((p) => p.trials)?.trials ?? null;
+  }
+}

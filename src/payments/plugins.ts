@@ -1,0 +1,18 @@
+/**
+ * The payment methods built from config, one line each (STYLE.md point 13). The order is the registry's (after the
+ * built-in grant and the methods a sink brings: the RADIUS voucher), the start's reconcile order and the stop's.
+ */
+import { batchSettlementPlugin } from './batch-settlement/index.ts';
+import { escrowSessionPlugin } from './escrow-session/index.ts';
+import { exactPlugin } from './exact/index.ts';
+import type { PaymentPlugin } from './plugin.ts';
+import { trialPlugin } from './trial/index.ts';
+import { uptoPlugin } from './upto/index.ts';
+
+export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
+  exactPlugin,
+  escrowSessionPlugin,
+  batchSettlementPlugin,
+  uptoPlugin,
+  trialPlugin,
+];

@@ -7,7 +7,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import type { BatchSettlementMethod, UptoMethod, X402Method } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, type BatchSettlementMethod, type X402Face } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,13 +47,11 @@ function portalDir(): string | null {
 
 /** The methods the daemon opened (absent, null or false: off, or configured but left out because its state is damaged). */
 export interface LanMethods {
-  x402?: X402Method | null;
   batch?: BatchSettlementMethod | null;
-  upto?: UptoMethod | null;
-  /** Escrow sessions (x402-session) run: POST /receipt takes their receipts. */
-  escrow?: boolean;
-  /** The trial method runs (its ledger read back). */
-  trial?: boolean;
+  /** The methods the config switches on that did not open, by their method names (payments/plugin-host.ts). */
+  unavailable?: readonly string[];
+  /** The running methods' x402 faces (/buy, /plans), in payments/plugins.ts's order. */
+  schemes?: readonly X402Face[];
 }
 
 /**
@@ -64,26 +62,11 @@ export interface LanMethods {
  */
 export function lanEndpointUses(config: Config): string[] {
   const uses: string[] = [];
-  if (config.x402.enabled) uses.push('x402');
-  if (config.batchSettlement.enabled) uses.push('batch_settlement');
-  if (config.upto.enabled) uses.push('upto');
-  if (config.escrow.enabled) uses.push('escrow');
+  for (const p of PAYMENT_PLUGINS) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
   if (config.radius.enabled) uses.push('radius');
-  if (config.pricing.some((p) => p.trialEvery !== undefined)) uses.push('trial');
   if (config.pricing.some((p) => (p.devices ?? 1) > 1)) uses.push('devices');
   if (config.http.pcsyncSecret !== '') uses.push('pcsync');
   return uses;
-}
-
-/** The payment methods configured that did not open (their state cannot be read back), by their method names. */
-export function unavailableMethods(config: Config, methods: LanMethods): string[] {
-  return [
-    ...(config.x402.enabled && !methods.x402 ? ['x402'] : []),
-    ...(config.batchSettlement.enabled && !methods.batch ? ['batch-settlement'] : []),
-    ...(config.upto.enabled && !methods.upto ? ['upto'] : []),
-    ...(config.escrow.enabled && !methods.escrow ? ['x402-session'] : []),
-    ...(!methods.trial ? ['trial'] : []),
-  ];
 }
 
 export async function startLanEndpoint(config: Config, methods: LanMethods, backend: SluiceBackend, valve: Valve, log: Log,
@@ -92,18 +75,17 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
   const pcsyncOn = config.http.pcsyncSecret !== '';
   const uses = lanEndpointUses(config);
   if (uses.length === 0) {
-    log.warn('http.listen is set but nothing is served over it (no x402, batch_settlement, upto, escrow or radius enabled, no trial or several-devices plan, no http.pcsync_secret): the LAN endpoint stays off');
+    const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
+    log.warn(`http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no several-devices plan, no http.pcsync_secret): the LAN endpoint stays off`);
     return null;
   }
-  const x402 = methods.x402 ?? null;
   const batch = methods.batch ?? null;
-  const upto = methods.upto ?? null;
-  const unavailable = unavailableMethods(config, methods);
+  const unavailable = methods.unavailable ?? [];
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, x402, batch, upto, vouchers: config.radius.enabled, unavailable,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], batch, vouchers: config.radius.enabled, unavailable,
       portalDir: portalDir(),
       pcsync: pcsyncOn
         ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log) }

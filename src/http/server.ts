@@ -31,7 +31,7 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import type { BatchSettlementMethod, UptoMethod, X402Method } from '../payments/index.ts';
+import { X402_SCHEMES, type BatchSettlementMethod, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
@@ -51,12 +51,13 @@ export interface HttpEndpointOptions {
   /** Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, /receipt) per minute per client IP (http.rate_limit). */
   rateLimitPerMinute: number;
   backend: SluiceBackend;
-  /** null on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501. */
-  x402: X402Method | null;
-  /** x402 `batch-settlement` (batch_settlement.enabled), offered in the 402 beside `exact`; null when off. */
+  /**
+   * The running methods' x402 faces (payments/plugins.ts's order), offered side by side in the 402 and /plans. None
+   * on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501.
+   */
+  schemes?: readonly X402Face[];
+  /** batch-settlement's channel routes (/batch/channel, /batch/refund) and a wallet's payers; null when off. */
   batch?: BatchSettlementMethod | null;
-  /** x402 `upto` (upto.enabled), offered beside them when the facilitator serves it (its /supported); null when off. */
-  upto?: UptoMethod | null;
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -166,8 +167,8 @@ function statusOf(code: string): number {
   return 500;
 }
 
-/** The x402 scheme a payload names → the payment method that takes it. */
-const METHOD_OF_SCHEME: Record<string, string> = { exact: 'x402', 'batch-settlement': 'batch-settlement', upto: 'upto' };
+/** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
+const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
 
 function methodUnavailable(method: string): SluiceError {
   return new SluiceError('ERR_PAYMENT_METHOD_UNAVAILABLE',
@@ -276,37 +277,42 @@ export class HttpEndpoint {
     return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, headers);
   }
 
+  /** The running face of a scheme, or null. */
+  private face(scheme: string): X402Face | null {
+    return (this.options.schemes ?? []).find((f) => f.scheme === scheme) ?? null;
+  }
+
   private plans(): unknown {
-    const { backend, x402, vouchers } = this.options;
-    const batch = this.options.batch ?? null;
-    const upto = this.options.upto ?? null;
+    const { backend, vouchers } = this.options;
+    const flags = Object.fromEntries(X402_SCHEMES.map((s) => [s.planKey, this.face(s.scheme)?.offered() ?? false]));
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { x402: x402 !== null, voucher: vouchers, batch_settlement: batch !== null, upto: upto?.offered ?? false,
+      methods: { ...flags, voucher: vouchers,
         // Configured but down (a damaged state file): the page can say so instead of offering nothing.
         unavailable: [...(this.options.unavailable ?? [])] },
       plans: backend.pricing().map((p) => {
-        const batchOffer = (plan: string): unknown => {
-          // A plan with no asset has no token to deposit: not offered (as `exact` does not offer it).
-          try { const q = backend.quote({ plan }); return q.asset === '' ? null : batch!.requirements(q.asset, q.price); } catch { return null; }
-        };
-        let x402Offer: unknown = null;
-        try { x402Offer = x402?.requirementsFor(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan x402 cannot sell */ }
+        // Each running scheme's offer for the plan (null: one it cannot sell); `exact`'s is listed when off too.
+        const offers: Record<string, unknown> = {};
+        for (const s of X402_SCHEMES) {
+          const face = this.face(s.scheme);
+          if (!face && !s.alwaysListed) continue;
+          let offer: unknown = null;
+          try { offer = face?.offer(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan the scheme cannot sell */ }
+          offers[s.planKey] = offer;
+        }
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }), x402: x402Offer,
-          ...(batch && { batch_settlement: batchOffer(p.id) }),
-          ...(upto && { upto: (() => { try { return upto.offerFor(backend.quote({ plan: p.id })); } catch { return null; } })() }) };
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }),
+          ...offers };
       }),
     };
   }
 
   private async buy(req: IncomingMessage, res: ServerResponse, url: URL, ip: string): Promise<void> {
-    const { backend, x402 } = this.options;
-    const batch = this.options.batch ?? null;
-    const upto = this.options.upto ?? null;
-    if (!x402 && !batch && !upto) {
-      const down = this.unavailable(['x402', 'batch-settlement', 'upto']);
+    const { backend } = this.options;
+    const faces = this.options.schemes ?? [];
+    if (faces.length === 0) {
+      const down = this.unavailable(X402_SCHEMES.map((s) => s.method));
       if (down) throw methodUnavailable(down);
       throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'x402 is not enabled on this router');
     }
@@ -318,25 +324,30 @@ export class HttpEndpoint {
     // Each scheme this router takes for the quote; a plan one scheme cannot sell is offered by the other alone.
     const offers: Array<Record<string, unknown>> = [];
     let refusal: unknown;
-    if (x402) try { offers.push(x402.requirementsFor(quote) as unknown as Record<string, unknown>); } catch (err) { refusal = err; }
-    if (batch && quote.asset !== '') offers.push(batch.requirements(quote.asset, quote.price));
-    const uptoOffer = upto?.offerFor(quote) ?? null;
-    if (uptoOffer) offers.push(uptoOffer);
+    for (const face of faces) {
+      try {
+        const offer = face.offer(quote);
+        if (offer) offers.push(offer);
+      } catch (err) { refusal = err; }
+    }
     if (offers.length === 0) throw refusal;
-    const required = (error?: string, batchExtra?: Record<string, unknown>) => ({
+    const required = (error?: string, corrective?: { scheme: string; extra: Record<string, unknown> }) => ({
       x402Version: 2,
       ...(error !== undefined && { error }),
       resource: { url: `http://${req.headers.host ?? 'sluice'}${url.pathname}${url.search}`, description: `WiFi: ${quote.allotment} ${quote.metric} (plan ${quote.plan})`, mimeType: 'application/json' },
-      accepts: offers.map((o) => (batchExtra && o.scheme === 'batch-settlement' ? { ...o, extra: { ...(o.extra as Record<string, unknown>), ...batchExtra } } : o)),
+      accepts: offers.map((o) => (corrective && o.scheme === corrective.scheme ? { ...o, extra: { ...(o.extra as Record<string, unknown>), ...corrective.extra } } : o)),
     });
     const signature = req.headers['payment-signature'];
     // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
     const scheme = typeof signature === 'string' ? schemeOfHeader(signature) : null;
     // A payload for a scheme whose method is down is told so, not handed to another scheme's parser.
-    const downForScheme = scheme !== null && METHOD_OF_SCHEME[scheme] !== undefined ? this.unavailable([METHOD_OF_SCHEME[scheme]!]) : null;
+    const named = X402_SCHEMES.find((s) => s.scheme === scheme);
+    const downForScheme = named ? this.unavailable([named.method]) : null;
     if (downForScheme) throw methodUnavailable(downForScheme);
-    const method = scheme === 'upto' && upto ? 'upto'
-      : typeof signature === 'string' && batch && (!x402 || scheme === 'batch-settlement') ? 'batch-settlement' : 'x402';
+    // The named scheme's method when it runs; else the first running one that takes what names none; else `exact`'s.
+    const taker = (named && this.face(named.scheme))
+      ?? (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ?? UNNAMED;
+    const method = taker.method;
     let mac: string | null = null;
     try {
       const startedAt = performance.now();
@@ -359,8 +370,7 @@ export class HttpEndpoint {
         mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method, payload: signature },
       });
       const paid = outcome.session.payments.at(-1);
-      const settlement = !paid ? null : method === 'batch-settlement' ? batch!.settlementOf(paid.reference)
-        : method === 'upto' ? upto!.settlementOf(paid.reference) : x402!.settlementOf(paid.reference);
+      const settlement = !paid ? null : faces.find((f) => f.method === method)?.settlementOf(paid.reference) ?? null;
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       // Where a slow answer went: the IP → MAC lookup, then the purchase (payment checks, journal, the gate's open:
       // its own line gives the open's share).
@@ -375,8 +385,9 @@ export class HttpEndpoint {
       // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
       // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
-      const reason = method !== 'x402' && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
-      const extra = method === 'batch-settlement' ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
+      const reason = taker.reasonAsError && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
+      const fields = taker.corrective ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
+      const extra = fields && { scheme: taker.scheme, extra: fields };
       const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });
     }
@@ -551,14 +562,14 @@ export class HttpEndpoint {
 
   /** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
   private async captive(res: ServerResponse, ip: string): Promise<void> {
-    const { backend, x402, vouchers } = this.options;
+    const { backend, vouchers } = this.options;
     let mac: string | null = null;
     try { mac = await this.options.macOf(ip); } catch { /* two clients on one IP: which one is asking is unknown, so captive */ }
     const live = mac === null ? undefined : backend.session({ mac });
     const portalUrl = this.options.captive?.portalUrl || `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
     const answer = captiveAnswer({
       session: live ?? null, portalUrl, venueUrl: this.options.captive?.venueUrl ?? '',
-      canSell: x402 !== null || (this.options.batch ?? null) !== null || vouchers, now: backend.now(),
+      canSell: (this.options.schemes ?? []).some((f) => f.sells) || vouchers, now: backend.now(),
     });
     res.writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' }).end(JSON.stringify(answer));
   }

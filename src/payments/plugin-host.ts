@@ -4,7 +4,7 @@
  */
 import type { Config, RunningParts } from '../config/index.ts';
 import { unlessStateDamaged } from './method-state.ts';
-import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace } from './plugin.ts';
+import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
 import type { TrialFigures } from './trial.ts';
 import type { PaymentMethod } from './types.ts';
 
@@ -12,14 +12,14 @@ import type { PaymentMethod } from './types.ts';
 export type ReconcileWithin = (name: string, work: Promise<void> | undefined) => Promise<void>;
 
 export class PaymentPlugins {
-  private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; part: PaymentPart | null }>) {}
+  private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>) {}
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
   static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
-    const opened: Array<{ plugin: PaymentPlugin; part: PaymentPart | null }> = [];
+    const opened: Array<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }> = [];
     for (const plugin of plugins) {
       const on = plugin.switch === undefined || ctx.config[plugin.switch].enabled;
-      opened.push({ plugin, part: on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), ctx.log) : null });
+      opened.push({ plugin, on, part: on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), ctx.log) : null });
     }
     return new PaymentPlugins(opened);
   }
@@ -83,7 +83,17 @@ export class PaymentPlugins {
 
   /** What the methods serve over the LAN endpoint, merged. */
   lan(): LanFace {
-    return Object.assign({}, ...this.parts.map((p) => p.lan ?? {})) as LanFace;
+    return Object.assign({}, ...this.parts.map((p) => p.lan ?? {}), { schemes: this.x402Faces(), unavailable: this.unavailable() }) as LanFace;
+  }
+
+  /** The methods the config switches on (or that are always built) that did not open, by name. */
+  unavailable(): string[] {
+    return this.opened.filter((o) => o.part === null && o.on).map((o) => o.plugin.name);
+  }
+
+  /** The running methods' x402 faces, in the list's order. */
+  x402Faces(): X402Face[] {
+    return this.parts.flatMap((p) => (p.x402 ? [p.x402] : []));
   }
 
   get trials(): TrialFigures | null {

@@ -11,10 +11,8 @@ import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-credit.ts';
 import type { TrialFigures } from './trial.ts';
-import type { PaymentMethod } from './types.ts';
+import type { PaymentMethod, Quote } from './types.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
-import type { X402Method } from './x402-exact.ts';
-import type { UptoMethod } from './x402-upto.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
 export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;
@@ -47,13 +45,41 @@ export interface UbusFace {
 
 /** What a method serves over the LAN endpoint (http/index.ts's LanMethods). */
 export interface LanFace {
-  x402?: X402Method;
   batch?: BatchSettlementMethod;
-  upto?: UptoMethod;
-  /** Escrow receipts (POST /receipt). */
-  escrow?: true;
-  /** Free trials (POST /trial). */
-  trial?: true;
+  /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
+  unavailable?: readonly string[];
+  /** The running methods' x402 faces, in the list's order (PaymentPlugins.lan fills it). */
+  schemes?: readonly X402Face[];
+}
+
+/** A method's x402 scheme as the LAN endpoint's /buy and /plans name it (known whether or not the method runs). */
+export interface X402Scheme {
+  /** The scheme its payloads name (`accepted.scheme`). */
+  readonly scheme: string;
+  /** The payment method a payload of the scheme is bought with (`payment.method`). */
+  readonly method: string;
+  /** Its key in /plans: the `methods` flag and each plan's offer. */
+  readonly planKey: string;
+  /** Each plan lists its offer even when the method is off (null): the page has always read `x402` so. */
+  readonly alwaysListed?: true;
+  /** Takes a payload that names no running scheme (in the list's order; none: the first such scheme's method). */
+  readonly takesUnnamed?: true;
+  /** A refusal's `details.reason` is the 402's `error` (the spec's reason, which the client acts on). */
+  readonly reasonAsError?: true;
+  /** A refusal carries the spec's corrective channel and voucher states in the scheme's offer. */
+  readonly corrective?: true;
+  /** Running, it makes /captive say this router sells (upto alone has not: left as found). */
+  readonly sells?: true;
+}
+
+/** A running method's x402 face: its offer for a quote and the settle it answers a purchase with. */
+export interface X402Face extends X402Scheme {
+  /** Offered now (upto: once the facilitator's /supported says so). */
+  offered(): boolean;
+  /** The 402's `accepts` entry for a quote; null: not offered for it; throws: the method cannot sell this plan. */
+  offer(quote: Quote): Record<string, unknown> | null;
+  /** The PAYMENT-RESPONSE of a purchase paid with this reference, or null. */
+  settlementOf(reference: string): unknown;
 }
 
 /** An opened plugin: its methods and the hooks the root runs. Every hook is optional. */
@@ -77,6 +103,8 @@ export interface PaymentPart {
   close?(): Promise<void>;
   readonly ubus?: UbusFace;
   readonly lan?: LanFace;
+  /** Its x402 face (/buy, /plans). */
+  readonly x402?: X402Face;
   /** Free-trial figures (ubus `stats`). */
   readonly trials?: TrialFigures;
 }
@@ -86,6 +114,13 @@ export interface PaymentPlugin {
   readonly name: string;
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */
   readonly switch?: MethodSwitch;
+  /**
+   * Its reason to run the LAN endpoint (http/index.ts lanEndpointUses: the name the log says), when the config gives
+   * one: read from the config, not from the method that opened, so a damaged state file takes no other route down.
+   */
+  readonly lanUse?: { name: string; on(config: Config): boolean };
+  /** Its x402 scheme, when it sells through x402 on the LAN. */
+  readonly x402?: X402Scheme;
   /** Opens the method; a damaged state file or unloadable code leaves it out (method-state.ts). */
   open(ctx: PluginContext): Promise<PaymentPart>;
 }

@@ -5,7 +5,7 @@
 import { batchSettlementPlugin } from './batch-settlement/index.ts';
 import { escrowSessionPlugin } from './escrow-session/index.ts';
 import { exactPlugin } from './exact/index.ts';
-import type { PaymentPlugin } from './plugin.ts';
+import type { PaymentPlugin, X402Scheme } from './plugin.ts';
 import { trialPlugin } from './trial/index.ts';
 import { uptoPlugin } from './upto/index.ts';
 
@@ -16,3 +16,6 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
   uptoPlugin,
   trialPlugin,
 ];
+
+/** The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans). */
+export const X402_SCHEMES: readonly X402Scheme[] = PAYMENT_PLUGINS.flatMap((p) => (p.x402 ? [p.x402] : []));

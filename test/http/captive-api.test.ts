@@ -26,7 +26,7 @@ function session(o: Partial<Session>): Session {
 async function withEndpoint(s: Session | undefined, o: { captive?: { portalUrl: string; venueUrl: string }; vouchers?: boolean; known?: boolean }, fn: (port: number) => Promise<void>) {
   const backend = { now: () => NOW, pricing: () => [], session: () => s } as unknown as SluiceBackend;
   const endpoint = await HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: 100, backend, x402: null, vouchers: o.vouchers ?? true,
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: 100, backend, vouchers: o.vouchers ?? true,
     macOf: async () => (o.known === false ? null : MAC), ...(o.captive && { captive: o.captive }),
   });
   try { await fn(endpoint.port); } finally { await endpoint.close(); }
@@ -84,7 +84,7 @@ test('seconds-remaining never exceeds what was sold: a 600 s grant asked right a
     const s = manager.get(sold.id)!;
     assert.ok(s.expiresAt! - t > 600_000, `the deadline is past opening + 600 s (${s.expiresAt! - t} ms): the case that read 601`);
     const backend = { now: () => t, pricing: () => [], session: () => manager.get(sold.id) } as unknown as SluiceBackend;
-    const endpoint = await HttpEndpoint.start({ host: '127.0.0.1', port: 0, rateLimitPerMinute: 100, backend, x402: null, vouchers: true, macOf: async () => MAC });
+    const endpoint = await HttpEndpoint.start({ host: '127.0.0.1', port: 0, rateLimitPerMinute: 100, backend, vouchers: true, macOf: async () => MAC });
     try {
       assert.is((await get(endpoint.port)).body['seconds-remaining'], 600);
       t += 999;

@@ -32,7 +32,7 @@ function stubBackend(calls: Calls = { purchases: 0 }): SluiceBackend {
 
 async function start(o: { macOf?: (ip: string) => Promise<string | null>; maxConnections?: number; maxConnectionsPerIp?: number; backend?: SluiceBackend } = {}): Promise<HttpEndpoint> {
   return HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: o.backend ?? stubBackend(), x402: null, vouchers: true,
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: o.backend ?? stubBackend(), vouchers: true,
     macOf: o.macOf ?? (async () => MAC),
     ...(o.maxConnections !== undefined && { maxConnections: o.maxConnections }),
     ...(o.maxConnectionsPerIp !== undefined && { maxConnectionsPerIp: o.maxConnectionsPerIp }),

@@ -14,7 +14,7 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { SluiceError } from '../../src/errors.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
 import type { Log } from '../../src/log.ts';
-import type { X402Method } from '../../src/payments/index.ts';
+import { exactFace, type X402Method } from '../../src/payments/index.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import { loadPage, PORTAL_DIR, type FakePage } from './fake-dom.ts';
 
@@ -82,7 +82,7 @@ async function start(o: { rateLimit?: number; vouchers?: boolean; x402?: boolean
   };
   const lines: Lines[] = [];
   const endpoint = await HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: o.rateLimit ?? 1000, backend: stubBackend(stage), x402: o.x402 === false ? null : x402Stub,
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: o.rateLimit ?? 1000, backend: stubBackend(stage), schemes: o.x402 === false ? [] : [exactFace(x402Stub)],
     vouchers: o.vouchers ?? true, portalDir: PORTAL_DIR, macOf: o.macOf ?? (async (ip) => (ip === '127.0.0.1' ? MAC : null)), log: captureLog(lines),
   });
   return { endpoint, stage, lines, base: `http://127.0.0.1:${endpoint.port}` };

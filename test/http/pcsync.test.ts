@@ -50,7 +50,7 @@ function backend(ended: Ended[], sessions: Session[] = [liveSession(MAC)]): Slui
 
 async function start(ended: Ended[], o: { dir?: string | null; pcsync?: boolean } = {}): Promise<HttpEndpoint> {
   return HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: backend(ended), x402: null, vouchers: false,
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: backend(ended), vouchers: false,
     macOf: async () => null,
     pcsync: o.pcsync === false ? null : { secret: SECRET, windowMs: WINDOW, nonces: await NonceLedger.open(o.dir ?? null, WINDOW) },
   });

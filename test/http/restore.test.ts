@@ -71,7 +71,7 @@ test.before.each(async () => {
   purchases = 0;
   manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now } });
   endpoint = await HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: backend(), x402: null, vouchers: true,
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000, backend: backend(), vouchers: true,
     macOf: async (ip) => MACS[ip] ?? null,
   });
 });

@@ -6,6 +6,8 @@ import type { PaymentPlugin } from '../plugin.ts';
 export const escrowSessionPlugin: PaymentPlugin = {
   name: 'x402-session',
   switch: 'escrow',
+  // Its receipts (POST /receipt).
+  lanUse: { name: 'escrow', on: (c) => c.escrow.enabled },
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({ config: config.escrow, ledger, sessions, gate, stepSizeOf, endsWritten, log });
@@ -25,7 +27,6 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
       close: async () => escrow.stop(),
       ubus: { escrowOf: (s) => escrow.escrowOf(s), receipt: (args) => escrow.receipt(args) },
-      lan: { escrow: true },
     };
   },
 };

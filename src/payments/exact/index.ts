@@ -1,10 +1,23 @@
 /** x402 `exact` (x402.enabled): one EIP-3009 authorization settled before the session; resolves settles a crash left pending. */
-import type { PaymentPlugin } from '../plugin.ts';
+import type { PaymentPlugin, X402Face, X402Scheme } from '../plugin.ts';
 import { X402Method } from '../x402-exact.ts';
+
+const SCHEME: X402Scheme = { scheme: 'exact', method: 'x402', planKey: 'x402', alwaysListed: true, takesUnnamed: true, sells: true };
+
+/** The `exact` face of a method (the LAN endpoint's /buy and /plans). */
+export function exactFace(x402: Pick<X402Method, 'requirementsFor' | 'settlementOf'>): X402Face {
+  return {
+    ...SCHEME, offered: () => true,
+    offer: (quote) => x402.requirementsFor(quote) as unknown as Record<string, unknown>,
+    settlementOf: (reference) => x402.settlementOf(reference),
+  };
+}
 
 export const exactPlugin: PaymentPlugin = {
   name: 'x402',
   switch: 'x402',
+  x402: SCHEME,
+  lanUse: { name: 'x402', on: (c) => c.x402.enabled },
   async open({ config, sessions, log }) {
     const x402 = await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log });
     return {
@@ -16,7 +29,7 @@ export const exactPlugin: PaymentPlugin = {
         });
       },
       close: () => x402.close(),
-      lan: { x402 },
+      x402: exactFace(x402),
     };
   },
 };

@@ -4,8 +4,10 @@ import { TrialMethod } from '../trial.ts';
 
 export const trialPlugin: PaymentPlugin = {
   name: 'trial',
+  // POST /trial, when a plan is a free trial.
+  lanUse: { name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) },
   async open({ config }) {
     const trial = TrialMethod.open(config.main.stateDir);
-    return { methods: [trial], lan: { trial: true }, trials: trial.figures };
+    return { methods: [trial], trials: trial.figures };
   },
 };

@@ -1,10 +1,14 @@
 /** x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end. */
-import type { PaymentPlugin } from '../plugin.ts';
+import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
 import { openUpto } from '../x402-upto-ends.ts';
+
+const SCHEME: X402Scheme = { scheme: 'upto', method: 'upto', planKey: 'upto', reasonAsError: true };
 
 export const uptoPlugin: PaymentPlugin = {
   name: 'upto',
   switch: 'upto',
+  x402: SCHEME,
+  lanUse: { name: 'upto', on: (c) => c.upto.enabled },
   async open({ config, sessions, endsWritten, log }) {
     const upto = await openUpto({ config: config.upto, stateDir: config.main.stateDir, sessions, endsWritten, log });
     return {
@@ -18,7 +22,11 @@ export const uptoPlugin: PaymentPlugin = {
       // Whether the facilitator serves upto at all (/supported): until it says so, upto is not offered.
       reconciled: () => void upto.method.refreshSupported(),
       close: async () => upto.method.close(),
-      lan: { upto: upto.method },
+      x402: {
+        ...SCHEME, offered: () => upto.method.offered,
+        offer: (quote) => upto.method.offerFor(quote),
+        settlementOf: (reference) => upto.method.settlementOf(reference),
+      },
     };
   },
 };

@@ -76,7 +76,7 @@ export interface UsageFact {
   cutCloseMs?: number;
 }
 
-/** The escrow subsystem's events (payments/escrow-credit.ts), as the publisher needs them. */
+/** The escrow subsystem's events (payments/escrow-session/escrow-credit.ts), as the publisher needs them. */
 export interface EscrowEventSource {
   on(event: 'awaiting-receipt' | 'receipt', listener: (figures: CreditFields) => void): () => void;
   on(event: 'escrow-closed', listener: (closed: { session: Session | null; mac: string; escrow: BlobmsgTable }) => void): () => void;

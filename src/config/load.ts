@@ -34,7 +34,7 @@ import {
 export const MAX_PLAN_DEVICES = 16;
 /**
  * Trials of one plan per `trial_every` on one router unless `trial_limit` says otherwise: what bounds a device that
- * changes its MAC *and* clears its browser for each trial (payments/trial.ts). Far above a busy café's daily guests.
+ * changes its MAC *and* clears its browser for each trial (payments/trial/trial.ts). Far above a busy café's daily guests.
  */
 export const DEFAULT_TRIAL_LIMIT = 500;
 /** The trial ledger keeps MAX_TRIAL_KEYS keys, two per trial at most: a cap above this could not be counted. */

@@ -77,7 +77,7 @@ export interface PricingPlan {
   timeLimit?: bigint;
   /**
    * `trial_every` (seconds in UCI): a free trial — price 0, its allowance `min_steps` steps, once per device per this
-   * interval, sold only by the `trial` method (src/payments/trial.ts says what keys a device). Absent: not a trial.
+   * interval, sold only by the `trial` method (src/payments/trial/trial.ts says what keys a device). Absent: not a trial.
    */
   trialEvery?: bigint;
   /**

@@ -1,7 +1,7 @@
 /**
  * Escrow sessions as a leaf library: buyer-signed usage receipts and the credit rule (pure), the ledger of what the
  * router holds per escrow session (one JSON file), and the escrow facilitator's sessions API client. The payment
- * method that uses them is src/payments/x402-session.ts.
+ * method that uses them is src/payments/escrow-session/x402-session.ts.
  */
 export {
   EscrowFacilitatorClient,

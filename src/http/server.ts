@@ -492,7 +492,7 @@ export class HttpEndpoint {
 
   /**
    * A free trial (a plan with trial_every) for the caller's device: the same purchase as ubus `purchase`
-   * {payment: {method: trial, device}}. `device` is the pay page's token for this browser (payments/trial.ts).
+   * {payment: {method: trial, device}}. `device` is the pay page's token for this browser (payments/trial/trial.ts).
    */
   private async trial(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
     if (this.unavailable(['trial'])) { req.resume(); throw methodUnavailable('trial'); }

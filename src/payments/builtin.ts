@@ -2,7 +2,7 @@
  * The payment methods every router has whatever its config (the admin's `grant`), and the registry the merchant picks
  * from: those plus the methods the daemon builds from config (x402, x402-session, the RADIUS voucher) and passes in.
  */
-import { grantMethod } from './grant.ts';
+import { grantMethod } from './grant/grant.ts';
 import { PaymentRegistry } from './registry.ts';
 import type { PaymentMethod } from './types.ts';
 

@@ -5,7 +5,7 @@
 import type { Config, RunningParts } from '../config/index.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
-import type { TrialFigures } from './trial.ts';
+import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
 
 /** Awaits one method's reconcile at most so long (the root's RECONCILE_WAIT_MS); the rest goes on in the background. */

@@ -9,10 +9,10 @@ import type { Config, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
-import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-credit.ts';
-import type { TrialFigures } from './trial.ts';
+import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
+import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod, Quote } from './types.ts';
-import type { BatchSettlementMethod } from './x402-batch.ts';
+import type { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
 export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;

@@ -1,7 +1,7 @@
 /**
  * A payment method turns a quote into money (or a voucher, or an admin's word) and says so with a PaymentRef.
- * Adding a method = one file exporting a PaymentMethod (and a line in index.ts); a method that needs no config is listed
- * in builtin.ts, one built from config is passed to createPaymentRegistry by the daemon.
+ * Adding a method = one folder exporting a PaymentPlugin (plugin.ts) that opens this PaymentMethod, and a line in
+ * plugins.ts; a method that needs no config (the admin's grant) is listed in builtin.ts.
  *
  * The merchant's order for one purchase (src/merchant/merchant.ts), and what a method may rely on:
  *  1. Its own checks: MAC (unicast), `ip` (an address), `user`, `idempotency_key` (a string ≤ 200 chars), plan and
@@ -42,7 +42,7 @@ export interface Quote {
   pricePerStep: bigint;
   /** The plan's `time_limit` (seconds): the session sold also ends this long after the sale. */
   timeLimit?: bigint;
-  /** The plan's `trial_every` (seconds): a free trial, once per device per this interval (payments/trial.ts). */
+  /** The plan's `trial_every` (seconds): a free trial, once per device per this interval (payments/trial/trial.ts). */
   trialEvery?: bigint;
   /** The plan's `trial_limit`: trials of it per `trial_every` on this router, all devices together (0: no cap). */
   trialLimit?: number;

@@ -1,7 +1,7 @@
 /**
  * RADIUS as a leaf library: the packet codec and attribute dictionary (RFC 2865/2866/5176 and the vendor attributes
  * sluice reads), the UDP client, what a request says about the NAS, and the Disconnect/CoA listener with the reading of
- * its requests. Nothing here knows sessions or config; src/upstream/radius/ and src/payments/voucher.ts adapt it.
+ * its requests. Nothing here knows sessions or config; src/upstream/radius/ and src/payments/voucher/voucher.ts adapt it.
  */
 export {
   AttributeReader, CODE, HEADER_LENGTH, MAX_OCTET_LIMIT, MAX_PACKET_LENGTH, RadiusPacketError, codeName, decodePacket, decryptPassword,

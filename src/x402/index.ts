@@ -2,7 +2,7 @@
  * x402 as a leaf library: `exact` (EIP-3009) payment payloads and their local verification, the networks and token
  * domains sluice knows, the facilitator client (and the one JSON-over-HTTP request it shares with escrow/), the
  * chain reads that tell a paid authorization from a canceled one, and the durable store of purchases between
- * /settle and the grant. The payment method itself is src/payments/x402-exact.ts.
+ * /settle and the grant. The payment method itself is src/payments/exact/x402-exact.ts.
  */
 export {
   AUTHORIZATION_CANCELED_TOPIC, AUTHORIZATION_USED_TOPIC, MAX_LOG_BLOCK_RANGE, TRANSFER_TOPIC, authorizationFate,

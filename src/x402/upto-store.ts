@@ -44,7 +44,7 @@ export interface UptoRecord {
   /** `failed` / `unconfirmed`: the facilitator's reason. */
   reason?: string;
   /**
-   * Settled while its session ran (its deadline came first: payments/x402-upto-ends.ts): the usage, bytes or seconds,
+   * Settled while its session ran (its deadline came first: payments/upto/x402-upto-ends.ts): the usage, bytes or seconds,
    * this authorization pays for, decimal — its share of the session from then on, whatever its ceiling would buy.
    */
   covered?: string;

@@ -4,7 +4,7 @@
  * facilitator later calls the x402UptoPermit2Proxy's `settle(permit, amount, owner, witness, signature)` with the
  * actual amount (≤ the maximum), once: Permit2's unordered nonce makes a second settle of the same signature revert.
  * Pure: payload syntax, the terms sluice checks before it asks anyone, the signer. What an authorization is worth
- * against the meter is the payment method's business (src/payments/x402-upto.ts).
+ * against the meter is the payment method's business (src/payments/upto/x402-upto.ts).
  *
  *   payload: {x402Version: 2, accepted: {scheme: "upto", network, amount, asset, payTo, maxTimeoutSeconds, extra},
  *             payload: {signature, permit2Authorization: {from, permitted: {token, amount}, spender, nonce, deadline,

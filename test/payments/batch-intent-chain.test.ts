@@ -20,7 +20,7 @@ import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { BatchChannelStore } from '../../src/escrow/index.ts';
 import { BatchSettlementMethod, type BatchSettlementConfig, type PaymentContext, type Quote } from '../../src/payments/index.ts';
-import { INTENT_LANDED_KEEP_MS } from '../../src/payments/x402-batch-intent.ts';
+import { INTENT_LANDED_KEEP_MS } from '../../src/payments/batch-settlement/x402-batch-intent.ts';
 import { SluiceError } from '../../src/errors.ts';
 
 const test = suite('batch-settlement purchase intents on a real chain');

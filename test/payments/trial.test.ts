@@ -1,5 +1,5 @@
 // tier: fast
-// Free trials (payments/trial.ts): a price-0 plan with trial_every, once per device per interval, keyed on the MAC and
+// Free trials (payments/trial/trial.ts): a price-0 plan with trial_every, once per device per interval, keyed on the MAC and
 // the pay page's device token, the ledger on flash before the grant; every other method refused the plan.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,7 +1,7 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseMikrotikRateLimit, ratesFromAccept } from '../../src/payments/voucher-rates.ts';
+import { parseMikrotikRateLimit, ratesFromAccept } from '../../src/payments/voucher/voucher-rates.ts';
 import { AttributeReader } from '../../src/radius/packet.ts';
 import { attributeByName } from '../../src/radius/dictionary.ts';
 

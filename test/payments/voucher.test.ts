@@ -7,7 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { FreeRadius } from '../peers/freeradius.ts';
 import { freePort } from '../helpers/net.ts';
 import { RadiusClient, type RadiusServer } from '../../src/radius/client.ts';
-import { VoucherMethod, type VoucherTerms } from '../../src/payments/voucher.ts';
+import { VoucherMethod, type VoucherTerms } from '../../src/payments/voucher/voucher.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 

@@ -1,6 +1,6 @@
 /** x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel. */
 import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
-import { openBatchSettlement } from '../x402-batch-ends.ts';
+import { openBatchSettlement } from './x402-batch-ends.ts';
 
 const SCHEME: X402Scheme = {
   scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true, corrective: true, sells: true,

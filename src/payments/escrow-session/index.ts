@@ -1,6 +1,6 @@
 /** Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating. */
 import { EscrowLedger } from '../../escrow/index.ts';
-import { openEscrowCredit } from '../escrow-credit.ts';
+import { openEscrowCredit } from './escrow-credit.ts';
 import type { PaymentPlugin } from '../plugin.ts';
 
 export const escrowSessionPlugin: PaymentPlugin = {

@@ -1,6 +1,6 @@
 /** x402 `exact` (x402.enabled): one EIP-3009 authorization settled before the session; resolves settles a crash left pending. */
 import type { PaymentPlugin, X402Face, X402Scheme } from '../plugin.ts';
-import { X402Method } from '../x402-exact.ts';
+import { X402Method } from './x402-exact.ts';
 
 const SCHEME: X402Scheme = { scheme: 'exact', method: 'x402', planKey: 'x402', alwaysListed: true, takesUnnamed: true, sells: true };
 

@@ -1,6 +1,6 @@
 /** Free trials (plans with trial_every): the ledger of who had one when; cheap, so always there for a reload's plans. */
 import type { PaymentPlugin } from '../plugin.ts';
-import { TrialMethod } from '../trial.ts';
+import { TrialMethod } from './trial.ts';
 
 export const trialPlugin: PaymentPlugin = {
   name: 'trial',

@@ -1,6 +1,6 @@
 /** x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end. */
 import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
-import { openUpto } from '../x402-upto-ends.ts';
+import { openUpto } from './x402-upto-ends.ts';
 
 const SCHEME: X402Scheme = { scheme: 'upto', method: 'upto', planKey: 'upto', reasonAsError: true };
 

@@ -15,17 +15,17 @@
  *   authorize: /verify (simulates the settle of the full maximum: allowance, balance, nonce) → the authorization on
  *   flash (`open`) → granted. At the end: the amount on flash (`settling`) → /settle → `settled`.
  */
-import { SluiceError, toSluiceError } from '../errors.ts';
-import type { UptoConfig } from '../config/index.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import { meteredSteps } from '../escrow/index.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { UptoConfig } from '../../config/index.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { meteredSteps } from '../../escrow/index.ts';
 import {
   FacilitatorClient, UPTO_SCHEME, checkUptoTerms, knownTokenDomain, parseUptoPayment, uptoReference, verifyUptoSignature,
   type Address, type UptoPayment, type UptoRecord, type UptoStore,
-} from '../x402/index.ts';
-import { isLive, type Session } from '../sessions/index.ts';
-import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from './types.ts';
+} from '../../x402/index.ts';
+import { isLive, type Session } from '../../sessions/index.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
 

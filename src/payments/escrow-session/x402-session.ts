@@ -12,19 +12,19 @@
  * (refused, nothing taken).
  */
 import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
-import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import type { EscrowConfig } from '../config/index.ts';
-import type { PaymentRef } from '../sessions/index.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import type { EscrowConfig } from '../../config/index.ts';
+import type { PaymentRef } from '../../sessions/index.ts';
 import {
   creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
   type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type Outcome, type PendingGrant, type SessionTerms,
-} from '../escrow/index.ts';
-import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../x402/index.ts';
-import { grantLate } from './late-grant.ts';
-import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from './x402-exact.ts';
-import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
+} from '../../escrow/index.ts';
+import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../../x402/index.ts';
+import { grantLate } from '../late-grant.ts';
+import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/x402-exact.ts';
+import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 
 export const METHOD_NAME = 'x402-session';
 /** validBefore at most this far ahead (the facilitator creates the session at once). */

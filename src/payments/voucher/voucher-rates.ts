@@ -5,8 +5,8 @@
  * direction (like the byte limits). A value sluice cannot use (0, out of range, unreadable text) is left out with a
  * problem the caller logs: a voucher is never refused, nor the daemon upset, for its rate.
  */
-import { MAX_RATE_BPS, MIN_RATE_BPS, parseRate, type ClientRates } from '../portal/index.ts';
-import type { AttributeReader } from '../radius/index.ts';
+import { MAX_RATE_BPS, MIN_RATE_BPS, parseRate, type ClientRates } from '../../portal/index.ts';
+import type { AttributeReader } from '../../radius/index.ts';
 
 export interface VoucherRates {
   /** null: the Accept set no usable rate. */

@@ -8,9 +8,9 @@
  * the channel; another gets ERR_BATCH_CHANNEL_BUSY (HTTP 409). A restart asks whether the money landed.
  */
 import { createHash } from 'node:crypto';
-import { SluiceError } from '../errors.ts';
-import type { PurchaseIntent } from '../escrow/index.ts';
-import type { BatchPayment } from '../x402/index.ts';
+import { SluiceError } from '../../errors.ts';
+import type { PurchaseIntent } from '../../escrow/index.ts';
+import type { BatchPayment } from '../../x402/index.ts';
 
 /**
  * Seconds past the deposit's deadline before an intent whose money never landed is dropped: a transaction the

@@ -10,10 +10,10 @@
  * money back to the customer. The request goes on flash before anything else (the settler's pass does the refund,
  * and a restart or a facilitator outage only delays it); the refund nonce makes it move money once.
  */
-import { SluiceError } from '../errors.ts';
-import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
-import { checkChannel, parseBatchPayment, verifyVoucher, type Address } from '../x402/index.ts';
-import type { BatchRefundPolicy } from '../config/index.ts';
+import { SluiceError } from '../../errors.ts';
+import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import { checkChannel, parseBatchPayment, verifyVoucher, type Address } from '../../x402/index.ts';
+import type { BatchRefundPolicy } from '../../config/index.ts';
 
 /** The channel as the pay page shows it: amounts as decimal strings, times in ms (refund) or unix seconds (withdrawal). */
 export interface ChannelView {

@@ -10,18 +10,18 @@
  * money reached pay_to (x402-resolve.ts: the transfer log on chain via x402.rpc_url, or the facilitator's success).
  * A used nonce alone is no proof: the buyer can cancel the authorization on chain meanwhile.
  */
-import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import type { X402Config } from '../config/index.ts';
-import type { Grant, PaymentRef, Session } from '../sessions/index.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import type { X402Config } from '../../config/index.ts';
+import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
 import {
   FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
   type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
-} from '../x402/index.ts';
-import { grantLate } from './late-grant.ts';
-import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from './x402-resolve.ts';
-import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from './types.ts';
+} from '../../x402/index.ts';
+import { grantLate } from '../late-grant.ts';
+import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
+import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
 export const WINDOW_MARGIN_SECONDS = 6n;

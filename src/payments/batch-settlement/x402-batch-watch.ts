@@ -16,11 +16,11 @@
  * Durable: the schedule needs nothing on flash of its own: the open charges are on flash (batch-channels.json), and a
  * start checks them all at once, so a withdrawal started while sluice was down is seen at the next start.
  */
-import { SluiceError, toSluiceError } from '../errors.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
-import type { ChannelSnapshot } from '../x402/index.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import type { ChannelSnapshot } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
 
 /** The watch never checks a channel more often than this (the delay's quarter of a 900 s minimum delay is 225 s). */

@@ -6,16 +6,16 @@
  * user, so limits.max_devices_per_user applies per voucher. Nothing is granted unless a verified Access-Accept arrived.
  */
 import { randomBytes } from 'node:crypto';
-import { SluiceError } from '../errors.ts';
-import { normalizeMac } from '../mac.ts';
-import type { Metric } from '../config/index.ts';
+import { SluiceError } from '../../errors.ts';
+import { normalizeMac } from '../../mac.ts';
+import type { Metric } from '../../config/index.ts';
 import {
   AttributeReader, CODE, encodeRequest, nasAttributes, RadiusPacketError, rfc3580Mac, type AttributeInput, type NasIdentity,
   type RadiusClient, type RadiusPacket,
-} from '../radius/index.ts';
-import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
-import type { ClientRates } from '../portal/index.ts';
-import { silentLogger, type Log } from '../log.ts';
+} from '../../radius/index.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
+import type { ClientRates } from '../../portal/index.ts';
+import { silentLogger, type Log } from '../../log.ts';
 import { ratesFromAccept } from './voucher-rates.ts';
 
 /** What the Access-Accept granted. */

@@ -13,13 +13,13 @@
  * authorization, a prepaid top-up, an operator's grant); what its ceiling bought beyond that usage leaves the session,
  * nobody paying for it any more. Enforced by time, not at each door, so no door can miss it.
  */
-import { toSluiceError } from '../errors.ts';
-import type { UptoConfig } from '../config/index.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import { loadEvm, UptoStore, type UptoRecord } from '../x402/index.ts';
-import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
-import type { EndRecordsTap } from './end-records.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { UptoConfig } from '../../config/index.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { loadEvm, UptoStore, type UptoRecord } from '../../x402/index.ts';
+import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
+import type { EndRecordsTap } from '../end-records.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
 
 /** What upto needs of the sessions: reading them, hearing their ends, and shrinking one an early settle left unpaid. */

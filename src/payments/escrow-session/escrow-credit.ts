@@ -4,16 +4,16 @@
  * releases it at once), the receipts and escrow view the API shows, and closing each escrow session when its sluice
  * session ends. The gate does the holding; this decides when, and tells (events) so the API and upstreams can say so.
  */
-import { toSluiceError } from '../errors.ts';
-import type { EscrowConfig } from '../config/index.ts';
-import type { EscrowClose, EscrowLedger } from '../escrow/index.ts';
-import { loadEvm } from '../x402/index.ts';
-import type { Log } from '../log.ts';
-import { systemClock, type Clock, type Timers } from '../time.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { EscrowConfig } from '../../config/index.ts';
+import type { EscrowClose, EscrowLedger } from '../../escrow/index.ts';
+import { loadEvm } from '../../x402/index.ts';
+import type { Log } from '../../log.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
 import {
   Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
-} from '../sessions/index.ts';
-import type { EndRecordsTap } from './end-records.ts';
+} from '../../sessions/index.ts';
+import type { EndRecordsTap } from '../end-records.ts';
 import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
 
 /** The figures of a hold or a release (ubus event fields: decimal strings). */

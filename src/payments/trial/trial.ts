@@ -12,10 +12,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceError, toSluiceError } from '../errors.ts';
-import { normalizeMac } from '../mac.ts';
-import { writeFileAtomic } from '../storage/index.ts';
-import type { PaymentContext, PaymentMethod, PaymentRef, PurchaseRequest, Quote, QuoteInput } from './types.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import { normalizeMac } from '../../mac.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 
 export const TRIAL_METHOD_NAME = 'trial';
 export const TRIALS_FILE = 'trials.json';

@@ -6,13 +6,13 @@
  * journal never got: nothing was used, nothing is charged), then asks about the deposit purchases a crash left between
  * their /settle and their grant (x402-batch-intent.ts).
  */
-import { toSluiceError } from '../errors.ts';
-import type { BatchSettlementConfig } from '../config/index.ts';
-import { BatchChannelStore } from '../escrow/index.ts';
-import { loadEvm } from '../x402/index.ts';
-import type { Log } from '../log.ts';
-import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
-import type { EndRecordsTap } from './end-records.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { BatchSettlementConfig } from '../../config/index.ts';
+import { BatchChannelStore } from '../../escrow/index.ts';
+import { loadEvm } from '../../x402/index.ts';
+import type { Log } from '../../log.ts';
+import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
+import type { EndRecordsTap } from '../end-records.ts';
 import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';
 import { BatchWithdrawalWatch } from './x402-batch-watch.ts';

@@ -10,11 +10,11 @@
  * run again at the next pass; its effects are read back from the facilitator's next answer.
  */
 import type { PrivateKeyAccount } from 'viem/accounts';
-import { toSluiceError } from '../errors.ts';
-import type { Log } from '../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
-import type { BatchChannelStore, ChannelRecord } from '../escrow/index.ts';
-import { claimBatchTypedData, evm, refundTypedData, type ClaimRow, type Hex } from '../x402/index.ts';
+import { toSluiceError } from '../../errors.ts';
+import type { Log } from '../../log.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import { claimBatchTypedData, evm, refundTypedData, type ClaimRow, type Hex } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
 
 /** A charge waits this long for others to share its claim transaction. */

@@ -17,16 +17,16 @@
  *   open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only its
  *   device buys on the channel (x402-batch-intent.ts).
  */
-import { SluiceError } from '../errors.ts';
-import type { BatchSettlementConfig } from '../config/index.ts';
-import type { Log } from '../log.ts';
-import { systemClock, type Clock } from '../time.ts';
-import { meteredSteps, type BatchChannelStore, type ChannelRecord, type PurchaseIntent } from '../escrow/index.ts';
+import { SluiceError } from '../../errors.ts';
+import type { BatchSettlementConfig } from '../../config/index.ts';
+import type { Log } from '../../log.ts';
+import { systemClock, type Clock } from '../../time.ts';
+import { meteredSteps, type BatchChannelStore, type ChannelRecord, type PurchaseIntent } from '../../escrow/index.ts';
 import {
   BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, evm, knownTokenDomain, parseBatchPayment, verifyVoucher,
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
-} from '../x402/index.ts';
-import type { PaymentContext, PaymentMethod, PaymentRef } from './types.ts';
+} from '../../x402/index.ts';
+import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
 import { INTENT_LANDED_KEEP_MS, intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';

@@ -180,9 +180,13 @@ export class UptoEnds {
       if (s) ended.add(s);
       else await this.options.method.release({ method: UPTO_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
-    // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles nothing).
-    for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used));
-    await this.settleDue();
+    // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles
+    // nothing), beside the live sessions' due authorizations: one after the other, five slow /settle answers behind the
+    // ended ones (upto.timeout each) would use up a due one's whole margin before its deadline.
+    await Promise.all([
+      (async () => { for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used)); })(),
+      this.settleDue(),
+    ]);
     await this.options.method.retryPending();
     this.start();
   }

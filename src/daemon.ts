@@ -127,6 +127,11 @@ export class Daemon {
       stats: () => this.stats(), reload: () => this.reload(),
       ...(escrow && { escrowOf: (s: Session) => escrow.escrowOf(s), receipt: (args: Record<string, unknown>) => escrow.receipt(args) }),
       ...(batch && { batch: batch.method }),
+      // A rate change is an event of its own: MQTT and the hook (durable), the ubus event and a log line.
+      ratesChanged: (change) => {
+        upstream.ratesChanged(change.session, change.previous, change.by);
+        parts.events.rates(change);
+      },
     });
     if (x402) this.closers.push(() => x402.close());
     if (escrow) this.closers.push(async () => escrow.stop());
@@ -177,7 +182,7 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => toAnnounce, closeGate: (mac) => gates.closed(mac),
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
-      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
+      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args, 'coa')) }),
     });
     // x402 (x402.enabled): customers pay with x402 `exact` payments; it resolves settles left pending by a crash.
     // A method whose state file is damaged is left out (logged with its code); the rest of the daemon runs.
@@ -295,10 +300,13 @@ export class Daemon {
     };
   }
 
-  /** An admin method run for an upstream command channel (MQTT): arguments checked exactly like a ubus call. */
-  async adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
+  /**
+   * An admin method run for an upstream command channel (MQTT; a RADIUS CoA-Request's rates): arguments checked exactly
+   * like a ubus call; `origin` is who asked (what a `rates` event says).
+   */
+  async adminCommand(name: string, args: Record<string, unknown>, origin: 'mqtt' | 'coa' = 'mqtt'): Promise<unknown> {
     if (this.state === 'starting') throw new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting');
-    return (await invokeMethod(this.backend, name, args as BlobmsgTable)).data;
+    return (await invokeMethod(this.backend, name, args as BlobmsgTable, origin)).data;
   }
 
   stats(): BlobmsgTable {

@@ -8,7 +8,8 @@ import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
-import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
 import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
 

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { coaRates, ubusChangeRates } from '../../../src/upstream/radius/coa-rates.ts';
-import { AttributeReader, decodePacket, encodeRequest, type AttributeInput } from '../../../src/radius/index.ts';
+import { AttributeReader, encodeRequest, type AttributeInput } from '../../../src/radius/index.ts';
+import { decodePacket } from '../../../src/radius/packet.ts';
 import type { Session } from '../../../src/sessions/index.ts';
 
 const reader = (attributes: AttributeInput[]): AttributeReader =>

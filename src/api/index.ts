@@ -8,7 +8,7 @@ export type { ArgSpec, ArgSpecs, ArgKind, ArgsOf, ArgValue, CheckedArgs } from '
 export { statusForCode } from './status.ts';
 export { sessionView, quoteView, planView } from './view.ts';
 export type {
-  SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, GateCloseState, CallOrigin, RatesChanged,
+  SluiceBackend, QuoteRecord, PurchaseOutcome, PurchaseRequest, GrantRequest, GateState, GateCloseState,
 } from './backend.ts';
 export { EventPublisher, SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent } from './events.ts';
 export type { CreditFields, EscrowEventSource, EventPublisherOptions, SessionEventKind, SessionEventPayloads, UsageEntry, UsageFact } from './events.ts';

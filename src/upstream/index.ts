@@ -2,7 +2,7 @@
  * Public surface of the upstream area: the sink interface, the host the daemon wires, the outbox every sink queues
  * through (one implementation, a store per sink), the sinks.
  */
-export type { RateChangeOrigin, SessionFigures, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+export type { SessionFigures, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 export { SinkHost, type SessionSource, type SinkHostOptions } from './host.ts';
 export { Outbox, type AppendOptions, type OutboxOptions, type OutboxRecord, type OutboxStats } from './outbox.ts';
 

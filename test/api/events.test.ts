@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventPublisher, SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent, type CreditFields } from '../../src/api/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
+import { SessionManager, type Session } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { BlobmsgTable } from '../../src/ubus/codec/index.ts';
 import { readFileSync } from 'node:fs';
 

@@ -14,7 +14,8 @@ import { CROSS_RULES } from '../../src/config/rules.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { SECRET_OPTIONS } from '../../src/config/secrets.ts';
 import { METHODS } from '../../src/api/index.ts';
-import { END_CAUSES, SESSION_STATES } from '../../src/sessions/index.ts';
+import { SESSION_STATES } from '../../src/sessions/index.ts';
+import { END_CAUSES } from '../../src/sessions/model.ts';
 
 const app = new URL('../../luci-app/', import.meta.url).pathname;
 const htdocs = join(app, 'htdocs/luci-static/resources');

@@ -18,16 +18,12 @@ import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 
 export { HttpEndpoint } from './server.ts';
-export { NonceLedger, PCSYNC_NONCES_FILE } from './pcsync-nonces.ts';
-export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
-export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
-export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
 /**
  * Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses), from a tick dispatched at
  * most `maxAgeMs` ago; null means "read it".
  */
-export type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
+type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
 
 /**
  * IP → MAC for LAN requests: shared reads of the portal's list. The list the meter's ticks read anyway comes first
@@ -46,7 +42,7 @@ function portalDir(): string | null {
 }
 
 /** The methods the daemon opened (null / false: off, or configured but left out because its state is damaged). */
-export interface LanMethods {
+interface LanMethods {
   x402: X402Method | null;
   batch: BatchSettlementMethod | null;
   upto: UptoMethod | null;
@@ -62,7 +58,7 @@ export interface LanMethods {
  * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
  * from the methods that opened: a damaged state file must not take the others' routes down.
  */
-export function lanEndpointUses(config: Config): string[] {
+function lanEndpointUses(config: Config): string[] {
   const uses: string[] = [];
   if (config.x402.enabled) uses.push('x402');
   if (config.batchSettlement.enabled) uses.push('batch_settlement');
@@ -76,7 +72,7 @@ export function lanEndpointUses(config: Config): string[] {
 }
 
 /** The payment methods configured that did not open (their state cannot be read back), by their method names. */
-export function unavailableMethods(config: Config, methods: LanMethods): string[] {
+function unavailableMethods(config: Config, methods: LanMethods): string[] {
   return [
     ...(config.x402.enabled && !methods.x402 ? ['x402'] : []),
     ...(config.batchSettlement.enabled && !methods.batch ? ['batch-settlement'] : []),

@@ -2,7 +2,10 @@
 // The `sluice.session` event contract (src/api/events.ts): the kinds, what each carries, and when the publisher sends.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventPublisher, SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent, type CreditFields } from '../../src/api/index.ts';
+import { EventPublisher } from '../../src/api/index.ts';
+import {
+  SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent, type CreditFields,
+} from '../../src/api/events.ts';
 import { createLogger } from '../../src/log.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';

@@ -13,7 +13,7 @@ import { ConfigError, configFromUci, configFromUciPartial } from '../../src/conf
 import { CROSS_RULES } from '../../src/config/rules.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { SECRET_OPTIONS } from '../../src/config/secrets.ts';
-import { METHODS } from '../../src/api/index.ts';
+import { METHODS } from '../../src/api/methods.ts';
 import { SESSION_STATES } from '../../src/sessions/index.ts';
 import { END_CAUSES } from '../../src/sessions/model.ts';
 

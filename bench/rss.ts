@@ -17,7 +17,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
-import { listenNdsctlSocket, PortalModel, portalRequestHandler, simulatedMac } from '../src/sim/index.ts';
+import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
+import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -115,6 +115,11 @@ export class Daemon {
     this.backend = new DaemonBackend({
       merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
       stats: () => this.stats(), reload: () => this.reload(), ...payments.ubus(),
+      // A rate change is an event of its own: MQTT and the hook (durable), the ubus event and a log line.
+      ratesChanged: (change) => {
+        upstream.ratesChanged(change.session, change.previous, change.by);
+        parts.events.rates(change);
+      },
     });
     // Each method's close ends its facilitator exchanges in flight: a peer that holds one must not hold the stop.
     this.closers.push(...payments.closers());
@@ -162,7 +167,7 @@ export class Daemon {
     const radius = RadiusUpstream.fromConfig(config, {
       log, stateDir: main.stateDir, sessions, recovered: () => toAnnounce, closeGate: (mac) => gates.closed(mac),
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
-      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args)) }),
+      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args, 'coa')) }),
     });
     // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
     // damaged is left out (logged with its code); the rest of the daemon runs.
@@ -259,10 +264,13 @@ export class Daemon {
     };
   }
 
-  /** An admin method run for an upstream command channel (MQTT): arguments checked exactly like a ubus call. */
-  async adminCommand(name: string, args: Record<string, unknown>): Promise<unknown> {
+  /**
+   * An admin method run for an upstream command channel (MQTT; a RADIUS CoA-Request's rates): arguments checked exactly
+   * like a ubus call; `origin` is who asked (what a `rates` event says).
+   */
+  async adminCommand(name: string, args: Record<string, unknown>, origin: 'mqtt' | 'coa' = 'mqtt'): Promise<unknown> {
     if (this.state === 'starting') throw new SluiceError('ERR_SESSIONS_STATE', 'sluice is still starting');
-    return (await invokeMethod(this.backend, name, args as BlobmsgTable)).data;
+    return (await invokeMethod(this.backend, name, args as BlobmsgTable, origin)).data;
   }
 
   stats(): BlobmsgTable {

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { METHODS } from '../src/api/index.ts';
+import { METHODS } from '../src/api/methods.ts';
 import { isErrorCode } from '../src/errors.ts';
 
 const root = new URL('..', import.meta.url).pathname;

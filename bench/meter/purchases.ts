@@ -17,7 +17,8 @@
 // argv: <ndsctl.sock> <clients> <purchase MACs file> <purchases> <seconds> <usage-worker.mjs> [<live>]
 import { readFileSync } from 'node:fs';
 import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
-import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { simulatedMac } from '../../src/sim/traffic.ts';
 import { Valve } from '../../src/portal/index.ts';
 import { Gatekeeper } from '../../src/gate/gatekeeper.ts';

@@ -25,6 +25,20 @@ export interface PurchaseOutcome {
 /** The merchant's: the API edge builds it (checkArgs, paymentOf) and nothing after checks its types again. */
 export type { PurchaseRequest };
 
+/**
+ * Who called an admin method: an admin over ubus (LuCI, `ubus call`, the CLI), MQTT's signed command channel, or a
+ * RADIUS CoA-Request (which goes through ubus `change`'s path). Carried by the events a change makes (`rates`).
+ */
+export type CallOrigin = 'ubus' | 'mqtt' | 'coa';
+
+/** A session's speed tier set anew, in force (or refused by the kernel: `session.rates` is what the journal holds). */
+export interface RatesChanged {
+  session: Session;
+  /** The session's rates before the change (null: it had none). */
+  previous: ClientRates | null;
+  by: CallOrigin;
+}
+
 export interface GrantRequest {
   mac: string;
   seconds?: bigint;
@@ -88,8 +102,9 @@ export interface SluiceBackend {
   /**
    * New rates for the MAC's live session, both directions (null: not limited that way), from now: journaled, then set
    * on its open gates (ubus `change` rate_down/rate_up, a RADIUS CoA-Request). Resolves with the session's view.
+   * `by` (default ubus) is who asked, for the `rates` event the change makes.
    */
-  changeRates?(mac: string, rates: ClientRates): Promise<Session>;
+  changeRates?(mac: string, rates: ClientRates, by?: CallOrigin): Promise<Session>;
   stats(): BlobmsgTable;
   reload(): Promise<BlobmsgTable>;
 }

@@ -11,7 +11,7 @@ import type { Merchant, PurchaseResult } from '../merchant/index.ts';
 import { type EndCause, isLive, type Session, type SessionControlPort, type SessionDevicesPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
 import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
-import type { GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, SluiceBackend } from './backend.ts';
+import type { CallOrigin, GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, RatesChanged, SluiceBackend } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 
@@ -49,6 +49,11 @@ export interface BackendParts {
     channel(id: unknown): object;
     requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
   };
+  /**
+   * Told once a rate change went through the change path (journaled, then set in the kernel): the daemon announces it
+   * (MQTT, the hook, the ubus event). Not for a change refused before the journal.
+   */
+  ratesChanged?: (change: RatesChanged) => void;
 }
 
 export class DaemonBackend implements SluiceBackend {
@@ -124,15 +129,20 @@ export class DaemonBackend implements SluiceBackend {
    * session gets these rates, both directions (null: not limited that way), from now. Journaled first
    * (SessionManager.setRates: on flash before anyone acts, so a restart re-limits its gate with them); then the gate sets
    * them on the session's open gates (a pending gate gets them at its auth). Resolves once the kernel has them, with the
-   * session's view (its `rates` the new ones).
+   * session's view (its `rates` the new ones). Then told to `ratesChanged`, with who asked (`by`).
    */
-  async changeRates(mac: string, rates: ClientRates): Promise<Session> {
+  async changeRates(mac: string, rates: ClientRates, by: CallOrigin = 'ubus'): Promise<Session> {
     const live = this.parts.sessions.byMac(mac);
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
+    const previous = live.rates ? { downBps: live.rates.downBps, upBps: live.rates.upBps } : null;
     const session = await this.parts.sessions.setRates(live.id, rates);
     // In force when this resolves (a CoA-ACK says so): bounded by the auth in flight, if any, and tc/nft's own timeouts.
     await this.parts.gates.ratesApplied(session.id);
-    return this.parts.sessions.get(session.id) ?? session;
+    const now = this.parts.sessions.get(session.id) ?? session;
+    // After the kernel has them: an announcement read as "in force" is, unless tc/nft refused (the shaper then logs it
+    // and turns off; the session's record, which the event carries, holds the new rates either way).
+    this.parts.ratesChanged?.({ session: now, previous, by });
+    return now;
   }
 
   async change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session> {

@@ -9,7 +9,7 @@ import type { Log } from '../log.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { PaymentRef, Session, SessionEventsView, SessionFiguresView } from '../sessions/index.ts';
 import type { BlobmsgTable, BlobmsgValue, UbusClient } from '../ubus/index.ts';
-import type { GateCloseState } from './backend.ts';
+import type { GateCloseState, RatesChanged } from './backend.ts';
 import { GATE_REPLY_WAIT_MS, waitForClose } from './daemon-backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
 import { sessionView } from './view.ts';
@@ -46,6 +46,8 @@ export interface SessionEventPayloads {
   ended: { session: BlobmsgTable; gate: GateCloseState };
   /** A live session now on another MAC (ubus `move`, a restore on the pay page); `from` is the MAC it left. */
   moved: { session: BlobmsgTable; from: string };
+  /** A live session's speed tier set anew (`session` has the new rate_down/rate_up); who asked: ubus, mqtt, coa. */
+  rates: { session: BlobmsgTable; previous: { rate_down: number | null; rate_up: number | null }; by: string };
   usage: { sessions: UsageEntry[] };
   'awaiting-receipt': CreditFields;
   receipt: CreditFields;
@@ -54,7 +56,7 @@ export interface SessionEventPayloads {
 }
 export type SessionEventKind = keyof SessionEventPayloads;
 export const SESSION_EVENT_KINDS = [
-  'started', 'topup', 'ended', 'moved', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
+  'started', 'topup', 'ended', 'moved', 'rates', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
 ] as const satisfies readonly SessionEventKind[];
 
 /** The table sent for one event: `{event: kind, ...payload}`. */
@@ -122,6 +124,18 @@ export class EventPublisher {
       void waitForClose(gates, s.mac, options.gateWaitMs ?? GATE_REPLY_WAIT_MS).then((gate) => {
         this.send('ended', { session: sessionView(s, this.clock.now()), gate });
       });
+    });
+  }
+
+  /** A rate change went through the change path (DaemonBackend's `ratesChanged`): one log line, one event. */
+  rates({ session: s, previous, by }: RatesChanged): void {
+    this.options.log.info('session rates changed', {
+      id: s.id, mac: s.mac, by, down: s.rates?.downBps ?? null, up: s.rates?.upBps ?? null,
+      was_down: previous?.downBps ?? null, was_up: previous?.upBps ?? null,
+    });
+    this.send('rates', {
+      session: sessionView(s, this.clock.now()), by,
+      previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
     });
   }
 

@@ -8,15 +8,18 @@ import { checkArgs, signatureOf, InvalidArgumentError, type ArgSpecs, type ArgsO
 import { SluiceError } from '../errors.ts';
 import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
-import type { SluiceBackend } from './backend.ts';
+import type { CallOrigin, SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
+/** Who is calling (invokeMethod's `origin`): not an argument, so no caller can claim another's name. */
+export interface CallContext { origin: CallOrigin }
+
 export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
   args: S;
   adminOnly: boolean;
-  handler(args: ArgsOf<S>, backend: SluiceBackend): Promise<BlobmsgTable> | BlobmsgTable;
+  handler(args: ArgsOf<S>, backend: SluiceBackend, call: CallContext): Promise<BlobmsgTable> | BlobmsgTable;
 }
 
 /** Declares a method: `const` keeps the policy's literal kinds, `required` flags and `oneOf` values for ArgsOf. */
@@ -176,7 +179,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       rate_down: { kind: 'string', maxLength: 32 }, rate_up: { kind: 'string', maxLength: 32 },
     },
     adminOnly: true,
-    async handler(a, backend) {
+    async handler(a, backend, call) {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
       // `none` lifts the tier in that direction (null); anything else reads like the config's rates.
       const rate = (name: 'rate_down' | 'rate_up', text: string | undefined): number | null | undefined => {
@@ -204,7 +207,7 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       if (hasRates) {
         // The direction not named keeps the session's own rate (none: not limited).
         const now = session.rates;
-        session = await backend.changeRates!(session.mac, { downBps: down !== undefined ? down : now?.downBps ?? null, upBps: up !== undefined ? up : now?.upBps ?? null });
+        session = await backend.changeRates!(session.mac, { downBps: down !== undefined ? down : now?.downBps ?? null, upBps: up !== undefined ? up : now?.upBps ?? null }, call.origin);
       }
       if (hasLimits) session = await backend.change({ id: session.id }, limits);
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };

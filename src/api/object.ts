@@ -8,7 +8,7 @@ import { type BlobmsgTable, encodeBlobmsgTable, UBUS_MAX_MSGLEN, type UbusObject
 import { checkArgs, signatureOf } from './args.ts';
 import { METHODS } from './methods.ts';
 import { statusForCode } from './status.ts';
-import type { SluiceBackend } from './backend.ts';
+import type { CallOrigin, SluiceBackend } from './backend.ts';
 
 export const OBJECT_PATH = 'sluice';
 
@@ -25,11 +25,12 @@ function replyOf(e: SluiceError): UbusReply {
   return { status: statusForCode(e.code), data: { error: { code: e.code, message: e.message } } };
 }
 
-export async function invokeMethod(backend: SluiceBackend, name: string, args: BlobmsgTable): Promise<UbusReply> {
+/** Runs a method by name; `origin` says who called (the ubus object: ubus; the daemon's upstream commands: mqtt, coa). */
+export async function invokeMethod(backend: SluiceBackend, name: string, args: BlobmsgTable, origin: CallOrigin = 'ubus'): Promise<UbusReply> {
   const method = METHODS[name];
   if (!method) return errorReply(new Error(`unknown method ${name}`));
   const checked = checkArgs(method.args, args);
-  const data = await method.handler(checked, backend);
+  const data = await method.handler(checked, backend, { origin });
   // A reply past ubus's message limit would fail in the connection with a bare status and no body (`sessions` at
   // ~2,400 sessions did): say so with a code instead. Leaves room for the message header and attributes.
   const size = encodeBlobmsgTable(data).length;

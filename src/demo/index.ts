@@ -19,15 +19,15 @@ import { DELIBERATE_BAD_MAC, endCauseText, explainLogLine, refusalText } from '.
 
 const POLL_S = 1;
 
-export interface DemoOptions { clients: number; seconds: number }
+interface DemoOptions { clients: number; seconds: number }
 
-export const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
+const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
   --clients N   clients on the simulated openNDS (1..100000, default 200)
   --seconds S   how long the demo runs (1..86400, default 60); Ctrl-C ends it sooner
 `;
 
 /** The demo's options, `help`, or what is wrong with its arguments. */
-export function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
+function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
   const o: DemoOptions = { clients: 200, seconds: 60 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];

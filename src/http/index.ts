@@ -18,16 +18,12 @@ import { HttpEndpoint } from './server.ts';
 import { NonceLedger } from './pcsync-nonces.ts';
 
 export { HttpEndpoint } from './server.ts';
-export { NonceLedger, PCSYNC_NONCES_FILE } from './pcsync-nonces.ts';
-export { PCSYNC_HEADERS, pcsyncSignature } from './pcsync-verify.ts';
-export { ClientDirectory, type ClientDirectoryOptions, type ListedClient } from './client-directory.ts';
-export { MAX_PER_IP, MAX_TOTAL, openFileLimit, totalConnectionBound } from './connection-limits.ts';
 
 /**
  * Where the clients' addresses come from first: the meter's ticks (Meter.clientAddresses), from a tick dispatched at
  * most `maxAgeMs` ago; null means "read it".
  */
-export type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
+type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | null>;
 
 /**
  * IP → MAC for LAN requests: shared reads of the portal's list. The list the meter's ticks read anyway comes first
@@ -46,7 +42,7 @@ function portalDir(): string | null {
 }
 
 /** The methods the daemon opened (absent, null or false: off, or configured but left out because its state is damaged). */
-export interface LanMethods {
+interface LanMethods {
   batch?: BatchSettlementMethod | null;
   /** The methods the config switches on that did not open, by their method names (payments/plugin-host.ts). */
   unavailable?: readonly string[];
@@ -60,7 +56,7 @@ export interface LanMethods {
  * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
  * from the methods that opened: a damaged state file must not take the others' routes down.
  */
-export function lanEndpointUses(config: Config): string[] {
+function lanEndpointUses(config: Config): string[] {
   const uses: string[] = [];
   for (const p of PAYMENT_PLUGINS) if (p.lanUse?.on(config)) uses.push(p.lanUse.name);
   if (config.radius.enabled) uses.push('radius');

@@ -10,11 +10,9 @@
  * the main thread lists then too, see the tick loop).
  */
 import {
-  fetchSnapshot, macFromParts, parseSnapshotFallback, scanSnapshot, SnapshotBuffer, type AddressSink, type FetchProblem,
-  type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+  fetchSnapshot, macFromParts, parseCounterDump, parseSnapshotFallback, runCommand, scanSnapshot, SnapshotBuffer, type AddressSink,
+  type FetchProblem, type KernelReading, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
 } from '../portal/index.ts';
-import { runCommand } from '../portal/command.ts';
-import { parseCounterDump, type KernelReading } from '../portal/kernel-counters.ts';
 import { SluiceError } from '../errors.ts';
 import type { EpochAccountant } from './epochs.ts';
 import { accountKernelReadings, type RosterEntry } from './kernel-tick.ts';

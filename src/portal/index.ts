@@ -12,7 +12,7 @@ export { scanSnapshot, type AddressSink, type ClientSink, type ScanOutcome, type
 export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.
-export { NDSCTL_EXIT, type SpawnFn } from './command.ts';
+export { NDSCTL_EXIT, runCommand, type SpawnFn } from './command.ts';
 export { NdsctlRunner } from './runner.ts';
 export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
 export { portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';

@@ -11,8 +11,8 @@
  * already ended or set to those same limits), or to a time by Event-Timestamp (the listener drops one more than its
  * window off; the caller matches only sessions created by then). With neither → NAK Missing-Attribute (402). CoA sets new totals: Session-Timeout (seconds from the session's start),
  * ChilliSpot-Max-Total-Octets/-Gigawords or Mikrotik-Total-Limit/-Gigawords (bytes; the smaller if both), and new
- * rates: WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit (read by the caller, with the voucher Accept's own reader:
- * this library only lets them through and says they are there). Any other attribute → NAK Unsupported-Attribute (401);
+ * rates: WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit (read by the caller, src/upstream/radius/coa-rates.ts, where
+ * a zero lifts a tier: this library only lets them through and says they are there). Any other attribute → NAK Unsupported-Attribute (401);
  * Service-Type Authorize-Only → NAK Unsupported-Service (405).
  */
 import { attributeByCode, ERROR_CAUSE } from './dictionary.ts';

@@ -6,10 +6,10 @@
 import type { Config, ConfigProblem } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import type { UsageReport } from '../meter/index.ts';
-import type { PaymentRef, Session } from '../sessions/index.ts';
+import type { PaymentRef, Session, SessionRates } from '../sessions/index.ts';
 import { toSluiceError } from '../errors.ts';
 import { systemClock, type Clock } from '../time.ts';
-import type { EscrowClosed, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+import type { EscrowClosed, RateChangeOrigin, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
 
 /** What the host needs from the session manager. */
 export interface SessionSource {
@@ -74,6 +74,14 @@ export class SinkHost {
   /** An escrow session closed on chain (the x402-session method's close). */
   escrowClosed(session: Session | null, mac: string, escrow: EscrowClosed): void {
     this.emit({ type: 'escrow-closed', at: this.clock.now(), session, mac, escrow });
+  }
+
+  /**
+   * A session's new speed tier went through the change path (the daemon backend's changeRates, after the kernel has it):
+   * not the session manager's `rates` event, which comes before the kernel and does not know who asked.
+   */
+  ratesChanged(session: Session, previous: SessionRates | null, by: RateChangeOrigin): void {
+    this.emit({ type: 'rates', at: this.clock.now(), session, previous, by });
   }
 
   /** One tick's usage batch (the meter's onUsage). */

@@ -5,7 +5,7 @@
  * background); what must not be lost goes through an Outbox (outbox.ts) before anything is sent.
  */
 import type { Config, ConfigProblem } from '../config/index.ts';
-import type { PaymentRef, Session, SessionFigures, SessionNumbers } from '../sessions/index.ts';
+import type { PaymentRef, Session, SessionFigures, SessionNumbers, SessionRates } from '../sessions/index.ts';
 
 export type { SessionFigures, SessionNumbers };
 import type { UsageReport } from '../meter/index.ts';
@@ -14,6 +14,11 @@ export type SinkEvent =
   | { type: 'started'; at: number; session: Session }
   | { type: 'topup'; at: number; session: Session; payment: PaymentRef }
   | { type: 'ended'; at: number; session: Session }
+  /**
+   * A live session's speed tier set anew (ubus `change`, MQTT's `change` command, a RADIUS CoA-Request), journaled and
+   * set in the kernel: `session.rates` the new rates, `previous` the ones before (null: none), `by` who asked.
+   */
+  | { type: 'rates'; at: number; session: Session; previous: SessionRates | null; by: RateChangeOrigin }
   /**
    * An escrow session (payment method x402-session) was closed on chain, usually `escrow.close_grace` after its
    * sluice session ended: what the seller was paid and the buyer got back. `session` is null when the journal no
@@ -30,6 +35,9 @@ export type SinkEvent =
     figures: (sessionId: string) => SessionFigures | null;
     figuresInto: (sessionId: string, out: SessionNumbers, slot?: number) => boolean;
   };
+
+/** Who changed a session's rates: ubus `change` (LuCI, the CLI), MQTT's signed `change` command, a RADIUS CoA-Request. */
+export type RateChangeOrigin = 'ubus' | 'mqtt' | 'coa';
 
 /** The figures of an escrow close (amounts in the asset's smallest unit, decimal strings). */
 export interface EscrowClosed {

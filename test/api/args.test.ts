@@ -1,7 +1,9 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkArgs, signatureOf, METHODS, statusForCode, type ArgSpecs } from '../../src/api/index.ts';
+import { checkArgs, signatureOf, type ArgSpecs } from '../../src/api/args.ts';
+import { METHODS } from '../../src/api/methods.ts';
+import { statusForCode } from '../../src/api/status.ts';
 import { BlobmsgType, Status } from '../../src/ubus/index.ts';
 import type { BlobmsgTable } from '../../src/ubus/codec/index.ts';
 

@@ -5,7 +5,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { configFromUciPartial, loadConfig, parseUci, serializeUci } from '../../src/config/index.ts';
+import { configFromUciPartial, loadConfig } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { serializeUci } from '../../src/config/serialize.ts';
 import { testNeeding } from '../helpers/skip.ts';
 
 const root = new URL('../../', import.meta.url).pathname;

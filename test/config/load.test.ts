@@ -2,7 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError } from '../../src/errors.ts';
-import { ConfigError, configFromUci, configFromUciPartial, loadConfig, loadConfigPartial, parseUci, redactConfig, type Config } from '../../src/config/index.ts';
+import { loadConfigPartial, redactConfig, type Config } from '../../src/config/index.ts';
+import { ConfigError, configFromUci, configFromUciPartial, loadConfig } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
 const load = (text: string, hostname = 'router1'): Config => configFromUci(parseUci(text), { hostname });

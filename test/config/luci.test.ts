@@ -9,9 +9,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { ConfigError, configFromUci, configFromUciPartial, CROSS_RULES, parseUci, SECRET_OPTIONS } from '../../src/config/index.ts';
-import { METHODS } from '../../src/api/index.ts';
-import { END_CAUSES, SESSION_STATES } from '../../src/sessions/index.ts';
+import { ConfigError, configFromUci, configFromUciPartial } from '../../src/config/load.ts';
+import { CROSS_RULES } from '../../src/config/rules.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { SECRET_OPTIONS } from '../../src/config/secrets.ts';
+import { METHODS } from '../../src/api/methods.ts';
+import { SESSION_STATES } from '../../src/sessions/index.ts';
+import { END_CAUSES } from '../../src/sessions/model.ts';
 
 const app = new URL('../../luci-app/', import.meta.url).pathname;
 const htdocs = join(app, 'htdocs/luci-static/resources');

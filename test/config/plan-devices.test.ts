@@ -6,8 +6,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
-import { quote } from '../../src/merchant/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { quote } from '../../src/merchant/pricing.ts';
 
 const plan = (devices?: string) => `config pricing 'family'\n\toption metric 'bytes'\n\toption price_per_step '1'\n${devices === undefined ? '' : `\toption devices '${devices}'\n`}`;
 

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
 import { planView } from '../../src/api/view.ts';
 
 const load = (extra: string) => configFromUciPartial(parseUci(`config pricing 'day'\n\toption price_per_step '5'\n${extra}`), { hostname: 'r' });

@@ -2,7 +2,12 @@
 // The reload diff (src/config/reload-diff.ts): which changes take a restart, and what stats shows meanwhile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { asRunning, configFromUci, parseUci, reloadDiff, restartRequired, runningConfig, withOverrides, type Config, type RunningParts } from '../../src/config/index.ts';
+import { withOverrides, type Config } from '../../src/config/index.ts';
+import {
+  asRunning, reloadDiff, restartRequired, runningConfig, type RunningParts,
+} from '../../src/config/reload-diff.ts';
+import { configFromUci } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
 const load = (extra = ''): Config => configFromUci(parseUci(`config sluice 'main'\n${extra}${PLAN}`), { hostname: 'router1' });

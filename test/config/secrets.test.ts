@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSluiceError } from '../../src/errors.ts';
-import { loadConfigPartial, parseUci, SECRET_OPTIONS, secretsPathFor } from '../../src/config/index.ts';
+import { loadConfigPartial } from '../../src/config/index.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { SECRET_OPTIONS, secretsPathFor } from '../../src/config/secrets.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step 1\n`;
 const RADIUS_ON = `config radius 'radius'\n\toption enabled 1\n\toption server 10.0.0.1\n`;

@@ -2,7 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSluiceError } from '../../src/errors.ts';
-import { parseUci, quoteUci, serializeUci, type UciSection } from '../../src/config/index.ts';
+import { quoteUci } from '../../src/config/index.ts';
+import { parseUci, type UciSection } from '../../src/config/uci.ts';
+import { serializeUci } from '../../src/config/serialize.ts';
 
 const section = (type: string, name: string, options: [string, string | string[]][], anonymous = false): UciSection =>
   ({ type, name, anonymous, index: 0, options: new Map(options) });

@@ -3,7 +3,7 @@
 // cross-checked against `uci export` built from openwrt/uci 66127cd.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { anonymousSectionName, findSection, parseUci, UciParseError, type UciPackage } from '../../src/config/index.ts';
+import { anonymousSectionName, findSection, parseUci, UciParseError, type UciPackage } from '../../src/config/uci.ts';
 
 /** Options of a section as a plain object, for deep comparison. */
 function opts(pkg: UciPackage, ref: string): Record<string, string | string[]> {

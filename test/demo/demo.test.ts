@@ -13,7 +13,7 @@ import { BUNDLE, ensureBuilt } from '../daemon/harness.ts';
 import { renderView, rateAt, addUsageSample, type ViewSession, type ViewTotals } from '../../src/demo/view.ts';
 import { nextAction, actionIntervalMs } from '../../src/demo/activity.ts';
 import { DELIBERATE_BAD_MAC, endCauseText, explainLogLine, refusalText } from '../../src/demo/explain.ts';
-import { END_CAUSES } from '../../src/sessions/index.ts';
+import { END_CAUSES } from '../../src/sessions/model.ts';
 
 const NOW = 1_800_000_000_000;
 

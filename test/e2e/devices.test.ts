@@ -9,6 +9,10 @@
  *     counters, both directions, as the portal and the quota count) is within the allotment + the documented bound;
  *     both gates close
  *   2 removing a joined device closes its gate only; the buyer's stays open
+ *   3 three devices, one 4 MiB purchase, only the last to join downloads (the buyer and the other joined device idle,
+ *     each holding a share of the quota): the kernel stops that device too, within the same bound, the session ends
+ *     and all three gates close (issue 41 item 5: every device of the purchase, not only the buyer, is cut by its
+ *     kernel quota)
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -47,10 +51,13 @@ const authenticated = (c: Client): Promise<boolean> => L().portalState(c.mac).th
 const gateOpen = (c: Client): Promise<true> =>
   waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await authenticated(c)) ? true : undefined), 100);
 
-/** A purchase for two devices bought by `a` (an admin grant: the lab has no payment backend) and joined by `b`. */
-async function share(a: Client, b: Client): Promise<string> {
+/**
+ * A purchase for 1 + joiners devices bought by `a` (an admin grant: the lab has no payment backend) and joined by each
+ * of `joiners` with the code the buyer's page shows.
+ */
+async function share(a: Client, ...joiners: Client[]): Promise<string> {
   await L().visitPortal(a);
-  const granted = await S().call('grant', { mac: a.mac, bytes: ALLOTMENT, devices: 2 });
+  const granted = await S().call('grant', { mac: a.mac, bytes: ALLOTMENT, devices: 1 + joiners.length });
   const id = String((granted.session as Record<string, unknown>).id);
   await gateOpen(a);
   const list = await waitFor(`sluice to know ${a.mac}`, 10_000, async () => {
@@ -59,14 +66,16 @@ async function share(a: Client, b: Client): Promise<string> {
   }, 250);
   assert.is(list.status, 200, JSON.stringify(list.json));
   const code = String(list.json.code);
-  await L().visitPortal(b);
-  // sluice learns the client list from the portal's snapshots: a device that just connected may not be in it yet.
-  const joined = await waitFor(`sluice to know ${b.mac}`, 10_000, async () => {
-    const r = await api(b, '/devices/join', { code });
-    return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
-  }, 250);
-  assert.is(joined.status, 200, JSON.stringify(joined.json));
-  await gateOpen(b);
+  for (const b of joiners) {
+    await L().visitPortal(b);
+    // sluice learns the client list from the portal's snapshots: a device that just connected may not be in it yet.
+    const joined = await waitFor(`sluice to know ${b.mac}`, 10_000, async () => {
+      const r = await api(b, '/devices/join', { code });
+      return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
+    }, 250);
+    assert.is(joined.status, 200, JSON.stringify(joined.json));
+    await gateOpen(b);
+  }
   return id;
 }
 
@@ -117,6 +126,35 @@ scenario('2 removing the joined device closes its gate only', pre.daemon, async 
   const ping = await L().fetch(a, '/ping', 3);
   assert.is(ping.http, 200, 'the buyer still reaches the upstream');
   await S().call('terminate', { mac: a.mac });
+});
+
+scenario('3 three devices share 4 MiB, only the last to join downloads: the kernel stops it too, all three gates close', pre.daemon, async () => {
+  const devices = [L().client(1), L().client(2), L().client(3)];
+  const [a, , c] = devices as [Client, Client, Client];
+  await share(a, ...devices.slice(1));
+  const before = await Promise.all(devices.map((d) => L().passed(d)));
+  const started = Date.now();
+  const dl = L().download(c, '/20MiB', join(L().dir, 'dev-c.bin'), 40);
+  const ended = await S().waitSession(a.mac, 'the shared session to end', 40_000, (s) => s.state !== 'ACTIVE');
+  await sleep(1500); // what was in flight lands (or not)
+  dl.kill();
+  const after = await Promise.all(devices.map((d) => L().passed(d)));
+  const each = devices.map((_, i) => after[i]!.clientView - before[i]!.clientView);
+  const sum = each.reduce((x, y) => x + y, 0);
+  const s = (await S().session(a.mac)) ?? ended;
+  figure(`3 three devices, ${fmt(ALLOTMENT)} shared, only the third downloading, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+    `passed ${each.map(fmt).join(' + ')} = ${fmt(sum)} (clients' own counters); beyond the allotment ${fmt(sum - ALLOTMENT)}; ` +
+    `billed ${fmt(s.used)} (${s.state}, ${String(s.raw.end_cause ?? s.raw.endCause ?? '')})`);
+  const meter = (await S().call('stats', {})).meter as Record<string, unknown> | undefined;
+  figure(`3 meter: kernel_quota_splits ${String(meter?.kernel_quota_splits)}, kernel_quota_ends ${String(meter?.kernel_quota_ends)}, ` +
+    `refills ${String(meter?.kernel_quota_refills)}`);
+  assert.is(s.state, 'EXPIRED');
+  // Without a quota of its own (or one that let it past the bytes left), the downloading device alone passes what
+  // 8 Mbit/s carries between the last reading and the deauth: far beyond the bound at a 1 s poll.
+  assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
+  // The idle devices' shares went to the one that asked: the purchase is not lost to them.
+  assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the device got what was paid for`);
+  for (const d of devices) assert.not.ok(await authenticated(d), `the gate of ${d.mac} is closed`);
 });
 
 if (pre.daemon !== null) scenario('e2e devices', pre.daemon, async () => {});

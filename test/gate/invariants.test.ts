@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { SluiceError } from '../../src/errors.ts';
 import { Gatekeeper, type GateValve } from '../../src/gate/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
+import { SessionManager, type Session } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { PortalSnapshot } from '../../src/portal/index.ts';
 import { FakeTime } from '../helpers/fake-time.ts';
 

@@ -7,7 +7,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SessionManager, MemoryStore, type SessionRates } from '../../src/sessions/index.ts';
+import { SessionManager, type SessionRates } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { Valve, type ShapedClient } from '../../src/portal/index.ts';
 import { Gatekeeper, type RateShaper } from '../../src/gate/gatekeeper.ts';

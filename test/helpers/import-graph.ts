@@ -121,3 +121,105 @@ export function describeCycle(cycle: FolderCycle): string {
   return `${cycle.folders.join(' <-> ')}\n${cycle.edges.map((e) =>
     `  ${folderOf(e.from)} -> ${folderOf(e.to)}: src/${e.from} imports '${e.specifier}'`).join('\n')}`;
 }
+
+/** What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`). */
+export interface ImportedNames { specifier: string; names: Set<string> | '*' }
+
+function literalOf(node: ts.Node | undefined): string | null {
+  return node !== undefined && ts.isStringLiteralLike(node) ? node.text : null;
+}
+
+/** The names a dynamic `import('x')` takes: `const { a } = await import(…)` or `(await import(…)).a`; else '*'. */
+function dynamicNames(call: ts.CallExpression): Set<string> | '*' {
+  let node: ts.Node = call;
+  if (ts.isAwaitExpression(node.parent)) node = node.parent;
+  while (ts.isParenthesizedExpression(node.parent)) node = node.parent;
+  const parent = node.parent;
+  if (ts.isPropertyAccessExpression(parent) && parent.expression === node) return new Set([parent.name.text]);
+  if (ts.isVariableDeclaration(parent) && ts.isObjectBindingPattern(parent.name)) {
+    const names = new Set<string>();
+    for (const element of parent.name.elements) {
+      const name = element.propertyName ?? element.name;
+      if (element.dotDotDotToken || !ts.isIdentifier(name)) return '*';
+      names.add(name.text);
+    }
+    return names;
+  }
+  return '*';
+}
+
+/**
+ * The names a module takes from each relative specifier (static and dynamic imports, re-exports, `import('x').T`
+ * types); one entry per specifier. A whole-module use (`import * as`, `export *`, a dynamic import kept whole) is '*'.
+ */
+export function importedNames(source: string): ImportedNames[] {
+  const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true);
+  const out = new Map<string, Set<string> | '*'>();
+  const add = (specifier: string | null, names: Iterable<string> | '*'): void => {
+    if (specifier === null || !specifier.startsWith('.')) return;
+    const had = out.get(specifier);
+    if (had === '*') return;
+    if (names === '*') { out.set(specifier, '*'); return; }
+    const set = had ?? new Set<string>();
+    for (const n of names) set.add(n);
+    out.set(specifier, set);
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node)) {
+      const clause = node.importClause;
+      const names: string[] = [];
+      if (clause?.name) names.push('default');
+      const bindings = clause?.namedBindings;
+      if (bindings && ts.isNamespaceImport(bindings)) add(literalOf(node.moduleSpecifier), '*');
+      else {
+        for (const e of bindings?.elements ?? []) names.push((e.propertyName ?? e.name).text);
+        add(literalOf(node.moduleSpecifier), names);
+      }
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
+      const clause = node.exportClause;
+      if (!clause || ts.isNamespaceExport(clause)) add(literalOf(node.moduleSpecifier), '*');
+      else add(literalOf(node.moduleSpecifier), clause.elements.map((e) => (e.propertyName ?? e.name).text));
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      add(literalOf(node.arguments[0]), dynamicNames(node));
+    } else if (ts.isImportTypeNode(node)) {
+      const arg = node.argument;
+      const specifier = ts.isLiteralTypeNode(arg) ? literalOf(arg.literal) : null;
+      const qualifier = node.qualifier;
+      add(specifier, qualifier === undefined ? '*' : [ts.isIdentifier(qualifier) ? qualifier.text : qualifier.left.getText()]);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return [...out].map(([specifier, names]) => ({ specifier, names }));
+}
+
+/**
+ * The names a module exports, as written (`export const|function|class|interface|type|enum`, `export { a as b }`,
+ * `export default`); `export * from 'x'` asks `starOf` for x's names (null: not followed).
+ */
+export function exportedNames(source: string, starOf: (specifier: string) => Iterable<string> | null): Set<string> {
+  const file = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true);
+  const names = new Set<string>();
+  for (const statement of file.statements) {
+    if (ts.isExportDeclaration(statement)) {
+      const clause = statement.exportClause;
+      if (clause && ts.isNamedExports(clause)) for (const e of clause.elements) names.add(e.name.text);
+      else if (clause && ts.isNamespaceExport(clause)) names.add(clause.name.text);
+      else {
+        const specifier = literalOf(statement.moduleSpecifier);
+        for (const n of (specifier === null ? null : starOf(specifier)) ?? []) if (n !== 'default') names.add(n);
+      }
+      continue;
+    }
+    if (ts.isExportAssignment(statement)) { names.add('default'); continue; }
+    const modifiers = ts.canHaveModifiers(statement) ? ts.getModifiers(statement) ?? [] : [];
+    if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
+    if (modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) { names.add('default'); continue; }
+    if (ts.isVariableStatement(statement)) {
+      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) names.add(d.name.text);
+    } else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isInterfaceDeclaration(statement)
+      || ts.isTypeAliasDeclaration(statement) || ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement))
+      && statement.name && ts.isIdentifier(statement.name)) names.add(statement.name.text);
+  }
+  return names;
+}

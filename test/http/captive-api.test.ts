@@ -8,9 +8,11 @@ import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
-import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
-import { MemoryStore, SessionManager, type Session } from '../../src/sessions/index.ts';
+import { SessionManager, type Session } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 
 const test = suite('RFC 8908 captive portal API');
 const MAC = '02:00:00:00:0c:31';

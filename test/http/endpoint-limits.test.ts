@@ -10,8 +10,11 @@ import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
-import { configFromUciPartial, parseUci } from '../../src/config/index.ts';
-import { ClientDirectory, HttpEndpoint, portalClientDirectory, totalConnectionBound, openFileLimit } from '../../src/http/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { HttpEndpoint, portalClientDirectory } from '../../src/http/index.ts';
+import { ClientDirectory } from '../../src/http/client-directory.ts';
+import { totalConnectionBound, openFileLimit } from '../../src/http/connection-limits.ts';
 import { PortalModel } from '../../src/sim/index.ts';
 import { recordedPortalSocket } from '../helpers/portal-socket.ts';
 

@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort } from '../helpers/net.ts';
 import { DaemonLab } from '../daemon/harness.ts';
-import { pcsyncSignature } from '../../src/http/index.ts';
+import { pcsyncSignature } from '../../src/http/pcsync-verify.ts';
 
 const test = suite('PC-sync logout, real daemon');
 const SECRET = 'icafe-pcsync-secret-42';

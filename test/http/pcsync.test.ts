@@ -13,8 +13,12 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SluiceBackend } from '../../src/api/index.ts';
-import { configFromUciPartial, parseUci, redactConfig } from '../../src/config/index.ts';
-import { HttpEndpoint, NonceLedger, PCSYNC_NONCES_FILE, pcsyncSignature } from '../../src/http/index.ts';
+import { redactConfig } from '../../src/config/index.ts';
+import { configFromUciPartial } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { HttpEndpoint } from '../../src/http/index.ts';
+import { NonceLedger, PCSYNC_NONCES_FILE } from '../../src/http/pcsync-nonces.ts';
+import { pcsyncSignature } from '../../src/http/pcsync-verify.ts';
 import type { EndCause, Session } from '../../src/sessions/index.ts';
 import { signedHeaders } from '../../src/upstream/hook/signature.ts';
 

@@ -1,7 +1,8 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Merchant, MAX_GRANT_BYTES, MAX_GRANT_SECONDS, Pricing } from '../../src/merchant/index.ts';
+import { Merchant, Pricing } from '../../src/merchant/index.ts';
+import { MAX_GRANT_BYTES, MAX_GRANT_SECONDS } from '../../src/merchant/merchant.ts';
 import { PaymentRegistry, createPaymentRegistry } from '../../src/payments/index.ts';
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';

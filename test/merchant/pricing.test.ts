@@ -1,7 +1,9 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Pricing, formatUnits, parseUnits, quote } from '../../src/merchant/index.ts';
+import { Pricing, parseUnits } from '../../src/merchant/index.ts';
+import { formatUnits } from '../../src/merchant/amount.ts';
+import { quote } from '../../src/merchant/pricing.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { thrownCode } from '../helpers/assert.ts';
 

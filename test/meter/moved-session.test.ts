@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
-import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { METHODS } from '../../src/api/index.ts';
+import { METHODS } from '../../src/api/methods.ts';
 import { DaemonLab, ensureBuilt } from '../daemon/harness.ts';
 import { freePort } from '../helpers/net.ts';
 // @ts-expect-error plain JavaScript build script without types

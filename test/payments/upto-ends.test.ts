@@ -192,6 +192,53 @@ test('a stop between the shrink mark and the session\'s change: the next start s
   assert.equal(t.settles.map((x) => x.amount), ['20000', '20000'], 'the pending settles asked again');
 });
 
+test('a start whose reconcile is held by a slow /settle shrinks the sessions a stop left unshrunk first (the rest goes on in the background)', async () => {
+  // The start waits at most RECONCILE_WAIT_MS for reconcile (1574c10); the LAN endpoint then sells top-ups, and a top-up
+  // changes the allotment the mark was written with: a shrink still waiting behind the slow settle would then be
+  // dropped, the customer keeping what the early-settled authorization no longer pays for.
+  const live = { ...session('m', ['0x1:1'], 120, 'ACTIVE'), allotment: 7200n };
+  const t = await setup([session('gone', ['0x2:1'], 150, 'EXPIRED'), live]);
+  await t.store.put({ ...record('0x1:1'), state: 'settling', amount: '20000', asked: 1, covered: '120', shrink: { from: '7200', by: '480' } });
+  await t.store.put(record('0x2:1'));
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const inner = (t.method as unknown as { client: { settle: (r: unknown) => Promise<unknown> } }).client;
+  const settle = inner.settle.bind(inner);
+  let asked: () => void = () => {};
+  const reached = new Promise<void>((resolve) => { asked = resolve; });
+  inner.settle = async (r: unknown) => { asked(); await held; return settle(r); };
+  const done = t.ends.reconcile();
+  await reached;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(t.limits, [{ id: 'm', seconds: 6720n }], 'shrunk while the facilitator holds the first settle');
+  release();
+  await done;
+  assert.is(t.store.get('0x1:1')?.shrink, undefined);
+});
+
+test('a start whose settle for a session ended while down is held still settles a live session\'s due authorization meanwhile', async () => {
+  // One after the other, a few slow answers (upto.timeout each) for the ended sessions used up the due authorization's
+  // whole margin before its deadline.
+  const live = { ...session('live', ['0x1:1'], 420, 'ACTIVE'), allotment: 7200n };
+  const t = await setup([session('gone', ['0x2:1'], 150, 'EXPIRED'), live]);
+  await t.store.put(due('0x1:1'));
+  await t.store.put(record('0x2:1'));
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const inner = (t.method as unknown as { client: { settle: (r: { paymentRequirements: { amount: string } }) => Promise<unknown> } }).client;
+  const settle = inner.settle.bind(inner);
+  inner.settle = async (r) => { if (r.paymentRequirements.amount === '30000') await held; return settle(r); };
+  const done = t.ends.reconcile();
+  await t.settled(1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(t.settles, [{ amount: '70000' }], 'the due authorization is settled while the ended one is held');
+  assert.is(t.store.get('0x1:1')?.state, 'settled');
+  release();
+  await done;
+  assert.equal(t.settles.map((x) => x.amount).sort(), ['30000', '70000']);
+  assert.is(t.store.get('0x2:1')?.state, 'settled');
+});
+
 test('a refused first ask is failed (nothing moved); a refused repeat after a lost answer is unconfirmed (it may have moved, once)', async () => {
   const refused = { status: 200, body: { success: false, errorReason: 'permit2_simulation_failed', transaction: '' } };
   const t = await setup([], [refused, { status: 502, body: { error: 'bad gateway' } }, refused]);

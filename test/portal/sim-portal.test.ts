@@ -1,7 +1,8 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PortalModel, type PortalModelJson, type SimClient } from '../../src/sim/index.ts';
+import { PortalModel } from '../../src/sim/index.ts';
+import type { PortalModelJson, SimClient } from '../../src/sim/portal.ts';
 import { parseClient, parseSnapshot, PortalParseError } from '../../src/portal/index.ts';
 import { ndsctlFixture } from './fixtures.ts';
 

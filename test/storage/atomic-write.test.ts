@@ -5,8 +5,10 @@ import * as fsp from 'node:fs/promises';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSluiceError } from '../../src/errors.ts';
-import { parseUci, writeUci } from '../../src/config/index.ts';
-import { writeFileAtomic, type AtomicWriteFs } from '../../src/storage/index.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { writeUci } from '../../src/config/write.ts';
+import { writeFileAtomic } from '../../src/storage/index.ts';
+import type { AtomicWriteFs } from '../../src/storage/atomic-write.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-atomic-', test.after);

@@ -1,7 +1,8 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { crc32, decodeJsonLine, encodeJsonLine, readJsonLog, type JsonDecoded } from '../../src/storage/index.ts';
+import { decodeJsonLine, encodeJsonLine, readJsonLog, type JsonDecoded } from '../../src/storage/index.ts';
+import { crc32 } from '../../src/storage/crc32.ts';
 
 const decodeN = (v: unknown): JsonDecoded<number> => {
   const n = (v as { n?: unknown } | null)?.n;

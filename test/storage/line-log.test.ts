@@ -3,7 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeRecord, LineLog, MAX_MARK_BYTES } from '../../src/storage/index.ts';
+import { LineLog } from '../../src/storage/index.ts';
+import { encodeRecord } from '../../src/storage/record-log.ts';
+import { MAX_MARK_BYTES } from '../../src/storage/line-log.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-linelog-', test.after);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { Outbox } from '../../src/upstream/outbox.ts';
 import { EndMarks } from '../../src/upstream/end-marks.ts';
-import { encodeRecord, LineLog } from '../../src/storage/index.ts';
+import { LineLog } from '../../src/storage/index.ts';
+import { encodeRecord } from '../../src/storage/record-log.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-oldfiles-', test.after);

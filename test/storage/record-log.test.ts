@@ -2,7 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { crc32, crc32Table, encodeRecord, FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from '../../src/storage/index.ts';
+import { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from '../../src/storage/index.ts';
+import { crc32, crc32Table } from '../../src/storage/crc32.ts';
+import { encodeRecord } from '../../src/storage/record-log.ts';
 
 test('crc32: the check value of "123456789", zlib and the table loop agree, and a CRC continues', () => {
   assert.is(crc32('123456789'), 0xcbf43926);

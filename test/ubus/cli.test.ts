@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { BlobmsgType, UbusClient, runUbusCli } from '../../src/ubus/index.ts';
-import type { UbusCliIo } from '../../src/ubus/index.ts';
+import type { UbusCliIo } from '../../src/ubus/cli.ts';
 import { busKinds, startBus, waitFor } from './client-bus.ts';
 import type { TestBus } from './client-bus.ts';
 

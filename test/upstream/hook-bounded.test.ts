@@ -11,11 +11,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from '../daemon/harness.ts';
 import { HookReceiver, type ReceiverMode } from '../peers/hook-receiver.ts';
+import { stopsWithinWindow } from '../payments/stop-window.ts';
 
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';
-/** procd's term_timeout: after it, procd sends SIGKILL. */
-const STOP_WINDOW_MS = 15_000;
 /**
  * Far above the 4 KiB sluice reads plus what loopback's socket buffers hold (a few MiB), far below what an unbounded
  * read takes from a local streamer in a second (about a GiB).
@@ -56,23 +55,6 @@ async function threeEvents(l: DaemonLab): Promise<void> {
   await l.call('grant', { mac: A, seconds: 3600, user: 'pc-1' });
   await l.call('grant', { mac: B, seconds: 3600, user: 'pc-2' });
   await l.call('terminate', { mac: A });
-}
-
-/** SIGTERM, then the exit within procd's window (else SIGKILL, as procd would, and the test fails). */
-async function stopsWithinWindow(l: DaemonLab): Promise<number | null> {
-  const child = l.daemon!;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([exited, new Promise<'still running'>((r) => { timer = setTimeout(() => r('still running'), STOP_WINDOW_MS); })]);
-  clearTimeout(timer);
-  if (outcome === 'still running') {
-    child.kill('SIGKILL');
-    await exited;
-    assert.unreachable(`the daemon was still running ${STOP_WINDOW_MS} ms after SIGTERM\n--- daemon output ---\n${l.output}`);
-  }
-  l.daemon = undefined;
-  return outcome as number | null;
 }
 
 test('a receiver that answers 200 and streams forever: each connection closed after a bounded read, every event delivered in order', async () => {

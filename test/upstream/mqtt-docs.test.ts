@@ -88,8 +88,10 @@ test('the Python and Node consumers of docs/mqtt.md print what the sink publishe
     sink.onEvent({ type: 'started', at: Date.now(), session: a });
     sink.onEvent(usageEvent([a, b], 1000));
     sink.onEvent(usageEvent([a], 5_000_000_000));
+    // A tier changed by a CoA (upload lifted: nil), then the end.
+    sink.onEvent({ type: 'rates', at: Date.now(), session: { ...a, rates: { downBps: 8_000_000, upBps: null } }, previous: { downBps: 2_000_000, upBps: 1_000_000 }, by: 'coa' });
     sink.onEvent({ type: 'ended', at: Date.now(), session: { ...b, state: 'TERMINATED', endCause: 'admin', endedAt: Date.now() } });
-    await sub.waitFor(() => sub.on('session').length === 2 && sub.on('usage').length === 2, 10_000, 'what the sink published');
+    await sub.waitFor(() => sub.on('session').length === 3 && sub.on('usage').length === 2, 10_000, 'what the sink published');
     const published = sub.messages.filter((m) => /\/(usage|session)$/.test(m.topic)).sort((x, y) => (x.body['seq'] as number) - (y.body['seq'] as number));
     const wantPy: string[] = [];
     const wantJs: string[] = [];
@@ -100,6 +102,10 @@ test('the Python and Node consumers of docs/mqtt.md print what the sink publishe
           wantPy.push(`router1 ${seq} ${r['id']} ${r['mac']} up ${r['up']} down ${r['down']} used ${r['used']} left ${r['remaining']}`);
           wantJs.push(`router1 ${seq} ${r['id']} ${r['mac']} ${r['up']} ${r['down']} ${r['used']} ${r['remaining']}`);
         }
+      } else if (m.body['event'] === 'rates') {
+        const s = m.body['session'] as Record<string, unknown>;
+        wantPy.push(`router1 ${seq} rates ${s['mac']} down ${s['rate_down']} up ${s['rate_up'] ?? 'None'} by ${m.body['by']}`);
+        wantJs.push(`router1 ${seq} rates ${s['mac']} ${s['rate_down']} ${s['rate_up']} ${m.body['by']}`);
       } else {
         const s = m.body['session'] as Record<string, unknown>;
         wantPy.push(`router1 ${seq} ${m.body['event']} ${s['mac']} ${s['state']} ${s['cause'] ?? 'None'}`);
@@ -107,6 +113,7 @@ test('the Python and Node consumers of docs/mqtt.md print what the sink publishe
       }
     }
     assert.ok(wantPy.some((l) => l.includes(' used 5000001000 ')), 'a figure past 2^32 is in the reports');
+    assert.ok(wantPy.some((l) => / rates \S+ down 8000000 up None by coa$/.test(l)), 'the rates event, its lifted direction as None');
     const after = (lines: string[]) => lines.filter((l) => !l.includes('status') && !l.includes('online'));
     await until(() => after(py.lines()).length >= wantPy.length, 10_000, 'Python consumer output', () => py.text);
     await until(() => after(js.lines()).length >= wantJs.length, 10_000, 'Node consumer output', () => js.text);

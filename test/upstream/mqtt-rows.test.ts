@@ -3,7 +3,8 @@
 // the old one ended: a reused slot must never put the old session's id, MAC or user on the new one's row.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryStore, SessionManager } from '../../src/sessions/index.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { decode, usageParts } from '../../src/upstream/mqtt/messages.ts';
 import { RowPrefixes } from '../../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../../src/meter/ports.ts';

@@ -163,11 +163,14 @@ export class UptoEnds {
   }
 
   /**
-   * At start, after the sessions' recovery: every open authorization against the journal, the shrinks a stop cut
-   * short, the authorizations whose deadline came while sluice was down (settled at once, if they still can be: after
+   * At start, after the sessions' recovery: the shrinks a stop cut short, every open authorization against the
+   * journal, the authorizations whose deadline came while sluice was down (settled at once, if they still can be: after
    * the deadline itself nothing can), then the pending settles; then the sweep runs.
    */
   async reconcile(): Promise<void> {
+    // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (src/daemon.ts), and a top-up
+    // sold after that changes the allotment a shrink mark was written with, which would drop the shrink undone.
+    await this.finishShrinks();
     const holders = new Map<string, Session>();
     for (const s of this.options.sessions.list({})) for (const ref of uptoRefsOf(s)) holders.set(ref, s);
     const ended = new Set<Session>();
@@ -177,10 +180,13 @@ export class UptoEnds {
       if (s) ended.add(s);
       else await this.options.method.release({ method: UPTO_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
-    // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles nothing).
-    for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used));
-    await this.finishShrinks();
-    await this.settleDue();
+    // Each ended session's usage split as at a live end (an authorization settled already takes its share, settles
+    // nothing), beside the live sessions' due authorizations: one after the other, five slow /settle answers behind the
+    // ended ones (upto.timeout each) would use up a due one's whole margin before its deadline.
+    await Promise.all([
+      (async () => { for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used)); })(),
+      this.settleDue(),
+    ]);
     await this.options.method.retryPending();
     this.start();
   }

@@ -1,5 +1,5 @@
 /**
- * The `hook` upstream (PC-sync, outbound): each session event (started, topup, ended with its cause and usage) is
+ * The `hook` upstream (PC-sync, outbound): each session event (started, topup, rates, ended with its cause and usage) is
  * queued durable in the outbox (`<state_dir>/hook-outbox`, fsynced before anything is sent) and POSTed to `hook.url`
  * as the MQTT sink's JSON session message (docs/mqtt.md), signed per attempt (signature.ts). A 2xx answer acknowledges
  * it; anything else (no answer within `hook.timeout`, a refused connection, any other status) leaves it queued and the
@@ -20,7 +20,7 @@ import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { EndMarks } from '../end-marks.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
-import { decode, sessionMessage } from '../mqtt/messages.ts';
+import { decode, ratesMessage, sessionMessage } from '../mqtt/messages.ts';
 import { signedHeaders } from './signature.ts';
 
 const CONSUMER = 'hook';
@@ -120,20 +120,26 @@ export class HookSink implements UpstreamSink {
     if (this.state !== 'running') return;
     if (event.type === 'started' || event.type === 'ended') this.queue(event.type, event.session, event.at);
     else if (event.type === 'topup') this.queue('topup', event.session, event.at, event.payment);
+    else if (event.type === 'rates') this.append('rates', ratesMessage('json', this.routerId, event.at, event.session, event.previous, event.by));
   }
 
   /** Queues one event, durable (fsynced before the delivery loop sees it); an `ended` only once per session. */
   private queue(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: PaymentRef): void {
+    if (!this.outbox) return;
+    if (kind === 'ended' && this.ended?.has(session.id)) return;
+    this.append(kind, sessionMessage('json', this.routerId, at, kind, session, payment));
+    if (kind === 'ended') this.ended?.mark(session.id);
+  }
+
+  private append(kind: string, message: (seq: number) => Buffer): void {
     const box = this.outbox;
     if (!box) return;
-    if (kind === 'ended' && this.ended?.has(session.id)) return;
     this.counters.queued++;
-    box.append(sessionMessage('json', this.routerId, at, kind, session, payment), { durable: true }).catch((err: unknown) => {
+    box.append(message, { durable: true }).catch((err: unknown) => {
       this.counters.queue_failures++;
       const e = toSluiceError(err);
       this.deps.log.warn('hook event not queued', { event: kind, code: e.code, reason: e.message });
     });
-    if (kind === 'ended') this.ended?.mark(session.id);
   }
 
   /**

@@ -8,7 +8,7 @@
 import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/index.ts';
 import type { UsageReport } from '../../meter/index.ts';
-import { remaining, type PaymentRef, type Session, type SessionNumbers } from '../../sessions/index.ts';
+import { remaining, type PaymentRef, type Session, type SessionNumbers, type SessionRates } from '../../sessions/index.ts';
 import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow, type RowPrefixes } from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
@@ -76,6 +76,21 @@ export function sessionMessage(
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
   if (event === 'topup' && payment) body['payment'] = paymentBody(payment);
   if (event === 'ended') body['payments'] = session.payments.map((p) => ({ method: p.method, reference: p.reference }));
+  return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
+}
+
+/**
+ * A live session's speed tier set anew, on the session topic: `event` "rates", the session as it is now (its
+ * `rate_down`/`rate_up` the new rates, bit/s, null: not limited that way), `previous` {`rate_down`, `rate_up`} before
+ * the change (both null: it had no tier) and `by`, who asked: "ubus" (ubus `change`: LuCI, the CLI), "mqtt" (the
+ * signed `change` command), "coa" (a RADIUS CoA-Request).
+ */
+export function ratesMessage(format: MqttFormat, router: string, at: number, session: Session, previous: SessionRates | null,
+  by: string): (seq: number) => Buffer {
+  const body = {
+    event: 'rates', session: sessionBody(session, at), by,
+    previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
+  };
   return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
 }
 

@@ -1,6 +1,7 @@
 /**
  * What the MQTT sink queues in its outbox for each session event: a tick's usage report (droppable, split under
- * mqtt.max_payload, its parts in one batch) and the session messages (durable: started, topup, ended, escrow closed).
+ * mqtt.max_payload, its parts in one batch) and the session messages (durable: started, topup, rates, ended, escrow
+ * closed).
  * A session's `ended` message is queued once, ever (end-marks.ts), also for the sessions the daemon's recovery ended.
  */
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import type { Clock } from '../../time.ts';
 import { EndMarks } from '../end-marks.ts';
 import type { Outbox } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
-import { decode, escrowClosedMessage, RECORD_TYPE, sessionMessage, usageParts } from './messages.ts';
+import { decode, escrowClosedMessage, ratesMessage, RECORD_TYPE, sessionMessage, usageParts } from './messages.ts';
 import { MsgpackWriter, RowPrefixes } from './writer.ts';
 
 export interface ReportsDeps {
@@ -71,6 +72,13 @@ export class MqttReports {
       // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
       // reuses the writer's buffer.
       box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
+      return;
+    }
+    if (event.type === 'rates') {
+      // What a customer pays for changed mid-session: durable like every session message.
+      this.counters.session_events++;
+      box.append(ratesMessage(format, router, event.at, event.session, event.previous, event.by), { durable: true, type: RECORD_TYPE.session })
+        .catch(failed);
       return;
     }
     if (event.type === 'escrow-closed') {

@@ -88,6 +88,35 @@ ${TIER}`);
     assert.is(c.lab.clientState(mac(21)), 'Authenticated', 'never deauthenticated');
   });
 
+  t('a CoA lifts a tier: WISPr-Bandwidth-Max-Down=0 removes the download class, then Mikrotik-Rate-Limit="0" the upload limit; the session unlimited, no deauth', async (c: RadiusLab) => {
+    const target = `127.0.0.1:${c.coaPort}`;
+    const id = await grantTier(c, mac(24));
+    assert.equal([classRates(), uploadLimit(mac(24))], [['2Mbit'], 125_000], 'the plan\'s tier at the gate\'s opening');
+
+    // CoovaChilli's 0: that direction not shaped. The upload keeps its limit.
+    let r = await radclient(target, 'coa', c.radius.secret, `Acct-Session-Id="${id}", WISPr-Bandwidth-Max-Down=0`, { timeoutS: 5 });
+    assert.match(r.output, /Received CoA-ACK/, r.output);
+    assert.equal([classRates(), uploadLimit(mac(24))], [[], 125_000], 'download unlimited, upload kept');
+    let s = await c.lab.session(mac(24));
+    assert.equal([s.rate_down, s.rate_up], [null, 1_000_000]);
+
+    // MikroTik's 0 ("no limit"; tx left out is rx): both directions lifted.
+    r = await radclient(target, 'coa', c.radius.secret, `Acct-Session-Id="${id}", Mikrotik-Rate-Limit="0"`, { timeoutS: 5 });
+    assert.match(r.output, /Received CoA-ACK/, r.output);
+    assert.equal([classRates(), uploadLimit(mac(24))], [[], null], 'no class, no limit: the client is not shaped');
+    s = await c.lab.session(mac(24));
+    assert.equal([s.rate_down, s.rate_up, s.state], [null, null, 'ACTIVE']);
+    assert.is(c.lab.clientState(mac(24)), 'Authenticated', 'never deauthenticated');
+
+    // Lifted is journaled like a rate: after a restart the gate opens without a tier.
+    await c.lab.stopDaemon('SIGKILL');
+    spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', 'lan0', 'root']);
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'sluice_rate']);
+    await c.lab.startDaemon();
+    s = await c.lab.session(mac(24));
+    assert.equal([s.rate_down, s.rate_up, s.state], [null, null, 'ACTIVE'], 'after kill -9 and a restart');
+  });
+
   t('refusals change neither the kernel nor the session: a bad rate beside a good Session-Timeout 404, unknown session 503, CoovaChilli bandwidth 401', async (c: RadiusLab) => {
     const target = `127.0.0.1:${c.coaPort}`;
     const id = await grantTier(c, mac(22));

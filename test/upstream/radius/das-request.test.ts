@@ -4,8 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  AttributeReader, dasAck, dasNak, decodePacket, encodeRequest, readDasRequest, type AttributeInput, type RadiusPacket,
+  AttributeReader, dasAck, dasNak, encodeRequest, readDasRequest, type AttributeInput, type RadiusPacket,
 } from '../../../src/radius/index.ts';
+import { decodePacket } from '../../../src/radius/packet.ts';
 
 const NAS = { identifier: 'router-test', ip: '192.0.2.1' };
 const request = (code: 'Disconnect-Request' | 'CoA-Request', attributes: AttributeInput[]): RadiusPacket =>

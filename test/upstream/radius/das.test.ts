@@ -149,9 +149,13 @@ t('CoA with WISPr-Bandwidth-Max-Down/-Up or Mikrotik-Rate-Limit: new rates by th
   assert.match(r.output, /Received CoA-ACK/, r.output);
   assert.equal(c.rateCalls, [[s.id, { downBps: 4_000_000, upBps: 1_000_000 }], [s.id, { upBps: 512_000, downBps: 2_000_000 }]]);
   assert.equal([c.sessions.get(s.id)!.state, c.sessions.get(s.id)!.expiresAt, c.closed], ['ACTIVE', s.startedAt! + 7200_000, []]);
+  // MikroTik's 0 alone ("no limit", both directions: tx is rx): the tier lifted, not a CoA with nothing to change.
+  r = await radclient(target(c), 'coa', SECRET, `Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="0"`);
+  assert.match(r.output, /Received CoA-ACK/, r.output);
+  assert.equal(c.rateCalls.at(-1), [s.id, { upBps: null, downBps: null }]);
 });
 
-t('CoA rates refused whole: a bad rate beside a good total 404, unknown session 503, CoovaChilli bandwidth 401, 0/0 alone 404', async (c) => {
+t('CoA rates refused whole: a bad rate beside a good total 404, unknown session 503, CoovaChilli bandwidth 401', async (c) => {
   const s = await buy(c, 'seconds', 3600n, 'sam');
   const nak = async (attrs: string, cause: string) => {
     const r = await radclient(target(c), 'coa', SECRET, attrs);
@@ -160,7 +164,6 @@ t('CoA rates refused whole: a bad rate beside a good total 404, unknown session 
   await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, WISPr-Bandwidth-Max-Down=100`, 'Invalid-Request');
   await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, Mikrotik-Rate-Limit="fast"`, 'Invalid-Request');
   await nak(`Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="1M/4M", WISPr-Bandwidth-Max-Up=1`, 'Invalid-Request');
-  await nak(`Acct-Session-Id="${s.id}", Mikrotik-Rate-Limit="0/0"`, 'Invalid-Request');
   await nak(`Acct-Session-Id="no-such-session", WISPr-Bandwidth-Max-Down=4000000`, 'Session-Context-Not-Found');
   await nak(`Acct-Session-Id="${s.id}", Session-Timeout=7200, ChilliSpot-Bandwidth-Max-Down=4000`, 'Unsupported-Attribute');
   assert.equal([c.rateCalls, c.setLimitsCalls, c.sessions.get(s.id)!.expiresAt], [[], 0, s.expiresAt], 'nothing half-applied');

@@ -292,14 +292,11 @@ export class HttpEndpoint {
         unavailable: [...(this.options.unavailable ?? [])] },
       plans: backend.pricing().map((p) => {
         // Each running scheme's offer for the plan (null: one it cannot sell); `exact`'s is listed when off too.
-        const offers: Record<string, unknown> = {};
-        for (const s of X402_SCHEMES) {
+        const offerOf = (face: X402Face | null): unknown => { try { return face?.offer(backend.quote({ plan: p.id })) ?? null; } catch { return null; } };
+        const offers = Object.fromEntries(X402_SCHEMES.flatMap((s) => {
           const face = this.face(s.scheme);
-          if (!face && !s.alwaysListed) continue;
-          let offer: unknown = null;
-          try { offer = face?.offer(backend.quote({ plan: p.id })) ?? null; } catch { /* a plan the scheme cannot sell */ }
-          offers[s.planKey] = offer;
-        }
+          return face || s.alwaysListed ? [[s.planKey, offerOf(face)]] : [];
+        }));
         return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
           min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
           ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }),
@@ -325,10 +322,7 @@ export class HttpEndpoint {
     const offers: Array<Record<string, unknown>> = [];
     let refusal: unknown;
     for (const face of faces) {
-      try {
-        const offer = face.offer(quote);
-        if (offer) offers.push(offer);
-      } catch (err) { refusal = err; }
+      try { const offer = face.offer(quote); if (offer) offers.push(offer); } catch (err) { refusal = err; }
     }
     if (offers.length === 0) throw refusal;
     const required = (error?: string, corrective?: { scheme: string; extra: Record<string, unknown> }) => ({

@@ -14,7 +14,7 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { SluiceError } from '../../src/errors.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
 import type { Log } from '../../src/log.ts';
-import type { X402Method } from '../../src/payments/index.ts';
+import type { X402Method } from '../../src/payments/exact/x402-exact.ts';
 import { exactFace } from '../../src/payments/exact/index.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import { loadPage, PORTAL_DIR, type FakePage } from './fake-dom.ts';

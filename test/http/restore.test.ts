@@ -15,7 +15,7 @@ import type { SluiceBackend } from '../../src/api/index.ts';
 import { HttpEndpoint } from '../../src/http/index.ts';
 import { SessionManager, isLive, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { SECP256K1_HALF_N } from '../../src/x402/index.ts';
+import { SECP256K1_HALF_N } from '../../src/x402/signature.ts';
 import { loadPage } from './fake-dom.ts';
 
 const test = suite('restore a session on a new MAC');

@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BatchChannelStore, type ChannelRecord } from '../../src/escrow/index.ts';
-import { BatchSettlementEnds, BatchSettlementMethod, BatchSettler, batchReference } from '../../src/payments/index.ts';
+import { BatchSettlementMethod } from '../../src/payments/index.ts';
+import { BatchSettlementEnds } from '../../src/payments/batch-settlement/x402-batch-ends.ts';
+import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-settler.ts';
+import { batchReference } from '../../src/payments/batch-settlement/x402-batch.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import type { Log } from '../../src/log.ts';
 

@@ -19,7 +19,9 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { BatchChannelStore } from '../../src/escrow/index.ts';
-import { BatchSettlementMethod, type BatchSettlementConfig, type PaymentContext, type Quote } from '../../src/payments/index.ts';
+import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
+import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/x402-batch.ts';
+import type { PaymentContext } from '../../src/payments/types.ts';
 import { INTENT_LANDED_KEEP_MS } from '../../src/payments/batch-settlement/x402-batch-intent.ts';
 import { SluiceError } from '../../src/errors.ts';
 

@@ -18,9 +18,11 @@ import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { BatchChannelStore } from '../../src/escrow/index.ts';
-import {
-  BatchSettlementMethod, BatchSettler, BatchWithdrawalWatch, watchIntervalMs, type BatchSettlementConfig, type PaymentContext, type Quote,
-} from '../../src/payments/index.ts';
+import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
+import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-settler.ts';
+import { BatchWithdrawalWatch, watchIntervalMs } from '../../src/payments/batch-settlement/x402-batch-watch.ts';
+import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/x402-batch.ts';
+import type { PaymentContext } from '../../src/payments/types.ts';
 import { SluiceError } from '../../src/errors.ts';
 
 const test = suite('batch-settlement on a real chain');

@@ -1,7 +1,9 @@
 // tier: fast
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PaymentRegistry, builtinPaymentMethods, createPaymentRegistry, grantMethod } from '../../src/payments/index.ts';
+import { PaymentRegistry, createPaymentRegistry } from '../../src/payments/index.ts';
+import { builtinPaymentMethods } from '../../src/payments/builtin.ts';
+import { grantMethod } from '../../src/payments/grant/grant.ts';
 import type { PaymentMethod } from '../../src/payments/index.ts';
 import type { Quote } from '../../src/merchant/index.ts';
 import { thrownCode } from '../helpers/assert.ts';

@@ -7,7 +7,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Merchant, Pricing } from '../../src/merchant/index.ts';
-import { createPaymentRegistry, TrialMethod, TRIALS_FILE, type PaymentMethod } from '../../src/payments/index.ts';
+import { createPaymentRegistry, type PaymentMethod } from '../../src/payments/index.ts';
+import { TrialMethod } from '../../src/payments/trial/trial.ts';
+import { TRIALS_FILE } from '../../src/payments/trial/trial.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { setup } from '../sessions/helpers.ts';
 import { rejectsWithCode, thrownCode } from '../helpers/assert.ts';

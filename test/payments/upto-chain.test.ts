@@ -20,7 +20,9 @@ import { PERMIT2_ADDRESS, UPTO_PROXY_ADDRESS, deployUptoStack, type UptoStack } 
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
 import { UptoStore } from '../../src/x402/index.ts';
 import type { UptoConfig } from '../../src/config/index.ts';
-import { UptoMethod, type PaymentContext, type Quote } from '../../src/payments/index.ts';
+import type { Quote } from '../../src/payments/index.ts';
+import { UptoMethod } from '../../src/payments/upto/x402-upto.ts';
+import type { PaymentContext } from '../../src/payments/types.ts';
 import { SluiceError } from '../../src/errors.ts';
 
 const test = suite('upto on a real chain');

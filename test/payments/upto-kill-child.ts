@@ -5,7 +5,7 @@
  */
 import { UptoStore } from '../../src/x402/index.ts';
 import type { UptoConfig } from '../../src/config/index.ts';
-import { UptoMethod } from '../../src/payments/index.ts';
+import { UptoMethod } from '../../src/payments/upto/x402-upto.ts';
 
 const config = JSON.parse(process.env.SLUICE_UPTO_CONFIG ?? '{}') as UptoConfig;
 const store = await UptoStore.open(process.env.SLUICE_UPTO_DIR ?? '');

@@ -16,9 +16,10 @@ import type { Address } from 'viem';
 import { type X402Config } from '../../src/config/index.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
-import { X402Method } from '../../src/payments/index.ts';
+import { X402Method } from '../../src/payments/exact/x402-exact.ts';
 import type { Grant, Session } from '../../src/sessions/index.ts';
-import { DEFAULT_RPC_URLS, STORE_FILE, UNCONFIRMED_KEEP_SECONDS, X402Store, type PurchaseRecord } from '../../src/x402/index.ts';
+import { DEFAULT_RPC_URLS, X402Store, type PurchaseRecord } from '../../src/x402/index.ts';
+import { STORE_FILE, UNCONFIRMED_KEEP_SECONDS } from '../../src/x402/store.ts';
 import { signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken } from '../chain/index.ts';
 
 const test = suite('x402: the network\'s default chain endpoint');

@@ -5,10 +5,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { toEventSelector, type Address } from 'viem';
+import { authorizationFate, rpcReader, type ChainReader } from '../../src/x402/index.ts';
 import {
-  AUTHORIZATION_CANCELED_TOPIC, AUTHORIZATION_USED_TOPIC, TRANSFER_TOPIC, authorizationFate, blockAtOrBefore, rpcReader,
-  type AuthorizationQuery, type ChainReader,
-} from '../../src/x402/index.ts';
+  AUTHORIZATION_CANCELED_TOPIC, AUTHORIZATION_USED_TOPIC, TRANSFER_TOPIC, blockAtOrBefore, type AuthorizationQuery,
+} from '../../src/x402/authorization-fate.ts';
 import { cancelAuthorization, randomNonce, signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken } from '../chain/index.ts';
 
 const test = suite('x402 authorization fate');

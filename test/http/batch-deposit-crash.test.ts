@@ -10,7 +10,6 @@
  * daemon exits within procd's 15 s window (its facilitator timeout is 120 s), and the restart resolves the purchase
  * exactly like a lost answer.
  */
-import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -20,24 +19,16 @@ import { x402Client, wrapFetchWithPayment } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import type { TestChain, TestToken } from '../chain/index.ts';
-import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import type { HoldingProxy } from '../chain/holding-proxy.ts';
-import { receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import { RIG_NETWORK, receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import { DEPOSIT, FUNDS, MAC, STEP_PRICE, STEPS, STRANGER_IP, STRANGER_MAC, channelOnChain, decodeHeader, lanRequest, type LanAnswer } from './batch-lan.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
 import { batchSettlementSection, usdcPlanSection, x402Section } from '../helpers/uci-sections.ts';
 import { stopsWithinWindow } from '../payments/stop-window.ts';
 
 const test = suite('batch-settlement: kill -9 between a deposit\'s /settle and its grant');
-const NET = 'eip155:84532';
-const STEP_PRICE = 10_000n;
-const STEPS = 10n;
-const PRICE = STEPS * STEP_PRICE;
-/** @x402/evm's client deposits 5 × the request by default (depositMultiplier). */
-const DEPOSIT = 5n * PRICE;
-const FUNDS = 5_000_000n;
-const MAC = '02:00:00:00:0c:01';
-const STRANGER_MAC = '02:00:00:00:0c:66';
-const STRANGER_IP = '127.0.0.2';
+const NET = RIG_NETWORK;
 let chain: TestChain;
 let usdc: TestToken;
 let stack: BatchStack;
@@ -70,26 +61,9 @@ test.after(async () => {
   await rig?.close();
 });
 
-function get(path: string, headers: Record<string, string> = {}, localAddress?: string) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers, ...(localAddress && { localAddress }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function decode(header: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(header, 'base64').toString()) as Record<string, unknown>;
-}
-
-async function channel(id: Hex): Promise<[bigint, bigint]> {
-  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
-  return [balance, totalClaimed];
-}
+const get = (path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<LanAnswer> => lanRequest(base, path, headers, undefined, localAddress);
+const decode = decodeHeader;
+const channel = (id: Hex): Promise<[bigint, bigint]> => channelOnChain(chain, stack, id);
 
 /** A new customer: their wallet, @x402/fetch with @x402/evm's batch-settlement client, every header it sent. */
 async function newCustomer() {

@@ -15,10 +15,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
 import { createBatchSettlementEIP3009DepositPayload } from '@x402/evm/batch-settlement/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
 import { deployBatchStack } from '../chain/batch.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from './harness.ts';
+import { receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import type { DaemonLab } from './harness.ts';
+import { batchSettlementSection, usdcPlanSection } from '../helpers/uci-sections.ts';
 
 const test = suite('kill -9 in a data session\'s first second');
 const NET = 'eip155:84532';
@@ -30,48 +31,29 @@ const DEPOSIT = 1_000_000n;
 const FUNDS = 5_000_000n;
 let chain: TestChain;
 let usdc: TestToken;
-let facilitator: TestFacilitator;
 let receiver: Address;
 let authorizer: Address;
 let lab: DaemonLab;
+let rig: ChainDaemon<unknown> | undefined;
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  await deployBatchStack(chain);
-  const receiverAuthorizer = chain.newAccount();
-  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer: receiverAuthorizer } });
-  receiver = chain.newAccount().address;
-  authorizer = await facilitatorAuthorizer();
-  // checkpoint_interval 60: no periodic checkpoint can come between the first bytes and the kill (only the first one).
-  lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 60, portalSocket: true, extraConfig: `
-config pricing 'kib'
-\toption metric 'bytes'
-\toption step_size '${KiB}'
-\toption price_per_step '${STEP_PRICE}'
-\toption asset '${usdc.address}'
-\toption currency 'USDC'
-\toption decimals '6'
-\toption max_steps '100000'
-
-config batch_settlement 'batch_settlement'
-\toption enabled '1'
-\toption facilitator_url '${facilitator.url}'
-\toption network '${NET}'
-\toption receiver '${receiver}'
-\toption receiver_authorizer '${authorizer}'
-\toption withdraw_delay '900'
-\toption refund 'at-end'
-\toption token_name 'USDC'
-\toption token_version '2'
-` });
-  await lab.startDaemon();
+  rig = await startChainDaemon({
+    deploy: deployBatchStack,
+    facilitator: (chain) => ({ batchSettlement: { authorizer: chain.newAccount() } }),
+    // checkpoint_interval 60: no periodic checkpoint can come between the first bytes and the kill (only the first one).
+    checkpointInterval: 60,
+    config: async ({ chain, usdc, facilitator }) => {
+      receiver = chain.newAccount().address;
+      authorizer = await receiverAuthorizer(facilitator);
+      return usdcPlanSection({ id: 'kib', metric: 'bytes', stepSize: KiB, price: STEP_PRICE, asset: usdc.address, maxSteps: 100_000 })
+        + batchSettlementSection({ facilitatorUrl: facilitator.url, receiver, receiverAuthorizer: authorizer, refund: 'at-end' });
+    },
+  });
+  ({ chain, usdc, lab } = rig);
 });
 
 test.after(async () => {
-  await lab?.close();
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
 /** The portal's own count of the client's bytes this session (what openNDS prints, in whole KiB). */
@@ -132,13 +114,5 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
     await lab.waitFor(async () => (await usdc.balanceOf(buyer.address)) === FUNDS - charge, 60_000, 'the refund of the rest');
   });
 });
-
-/** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
-async function facilitatorAuthorizer(): Promise<Address> {
-  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
-  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
-  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
-  return kind.extra.receiverAuthorizer;
-}
 
 test.run();

@@ -15,6 +15,23 @@ config pricing '${o.id ?? 'wifi'}'
 `;
 }
 
+/**
+ * A plan in the test chain's USDC (currency and 6 decimals shown): `stepSize` of `metric` per step at `price`, up to
+ * `maxSteps` (defaults: 'wifi', 60 seconds, 100 steps).
+ */
+export function usdcPlanSection(o: { asset: string; price: bigint | number; id?: string; metric?: 'seconds' | 'bytes'; stepSize?: number; maxSteps?: number }): string {
+  return `
+config pricing '${o.id ?? 'wifi'}'
+\toption metric '${o.metric ?? 'seconds'}'
+\toption step_size '${o.stepSize ?? 60}'
+\toption price_per_step '${o.price}'
+\toption asset '${o.asset}'
+\toption currency 'USDC'
+\toption decimals '6'
+\toption max_steps '${o.maxSteps ?? 100}'
+`;
+}
+
 /** x402 against a test facilitator on the local chain (Base Sepolia's id, USDC's EIP-712 name). */
 export function x402Section(o: { facilitatorUrl: string; payTo: string; timeoutS?: number; rpcUrl?: string }): string {
   // rpc_url 'none' unless given: a test never reaches Base Sepolia's public endpoint, the network's default.
@@ -33,7 +50,7 @@ ${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
  * x402 `batch-settlement` on Base Sepolia's id with USDC's EIP-712 domain; the receiver and its authorizer default to
  * placeholder addresses (enough for a daemon that offers deposits nobody makes).
  */
-export function batchSettlementSection(o: { facilitatorUrl: string; receiver?: string; receiverAuthorizer?: string }): string {
+export function batchSettlementSection(o: { facilitatorUrl: string; receiver?: string; receiverAuthorizer?: string; refund?: string; timeoutS?: number }): string {
   return `
 config batch_settlement 'batch_settlement'
 \toption enabled '1'
@@ -42,9 +59,21 @@ config batch_settlement 'batch_settlement'
 \toption receiver '${o.receiver ?? `0x${'22'.repeat(20)}`}'
 \toption receiver_authorizer '${o.receiverAuthorizer ?? `0x${'33'.repeat(20)}`}'
 \toption withdraw_delay '900'
-\toption token_name 'USDC'
+${o.refund === undefined ? '' : `\toption refund '${o.refund}'\n`}\toption token_name 'USDC'
 \toption token_version '2'
-`;
+${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
+}
+
+/** x402 `upto` on Base Sepolia's id paying `payTo`, authorizations valid up to a day. */
+export function uptoSection(o: { facilitatorUrl: string; payTo: string; timeoutS?: number }): string {
+  return `
+config upto 'upto'
+\toption enabled '1'
+\toption facilitator_url '${o.facilitatorUrl}'
+\toption network 'eip155:84532'
+\toption pay_to '${o.payTo}'
+\toption max_timeout_seconds '86400'
+${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
 }
 
 /** RADIUS against a test FreeRADIUS (short timeout, one retry: the tests' outages are deliberate). */

@@ -10,8 +10,6 @@
  * daemon exits within procd's 15 s window (its facilitator timeout is 120 s), and the restart resolves the purchase
  * exactly like a lost answer.
  */
-import { request } from 'node:http';
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -20,148 +18,52 @@ import type { Address, Hex } from 'viem';
 import { x402Client, wrapFetchWithPayment } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
-import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
+import { deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import type { HoldingProxy } from '../chain/holding-proxy.ts';
+import { RIG_NETWORK, receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import { DEPOSIT, FUNDS, MAC, STEP_PRICE, STEPS, STRANGER_IP, STRANGER_MAC, channelOnChain, decodeHeader, lanRequest, type LanAnswer } from './batch-lan.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
+import { batchSettlementSection, usdcPlanSection, x402Section } from '../helpers/uci-sections.ts';
 import { stopsWithinWindow } from '../payments/stop-window.ts';
 
 const test = suite('batch-settlement: kill -9 between a deposit\'s /settle and its grant');
-const NET = 'eip155:84532';
-const STEP_PRICE = 10_000n;
-const STEPS = 10n;
-const PRICE = STEPS * STEP_PRICE;
-/** @x402/evm's client deposits 5 × the request by default (depositMultiplier). */
-const DEPOSIT = 5n * PRICE;
-const FUNDS = 5_000_000n;
-const MAC = '02:00:00:00:0c:01';
-const STRANGER_MAC = '02:00:00:00:0c:66';
-const STRANGER_IP = '127.0.0.2';
+const NET = RIG_NETWORK;
 let chain: TestChain;
 let usdc: TestToken;
 let stack: BatchStack;
-let facilitator: TestFacilitator;
 let receiver: Address;
 let lab: DaemonLab;
 let base: string;
-
-/**
- * Between the daemon and the facilitator. `pass`: forwards. `answer-held`: forwards the next /settle (the money moves)
- * and never answers it; `settle-held`: takes the next /settle and neither forwards nor answers it (nothing moves).
- * `reached` resolves when the held /settle is where the test kills the daemon.
- */
-interface Proxy { url: string; mode: 'pass' | 'answer-held' | 'settle-held'; reached: Promise<void>; server: Server }
-let proxy: Proxy;
-let reachedNow: () => void = () => undefined;
-
-async function startProxy(target: string): Promise<Proxy> {
-  const p = { mode: 'pass', reached: Promise.resolve() } as Proxy;
-  p.server = createHttpServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      void (async () => {
-        const hold = req.url === '/settle' ? p.mode : 'pass';
-        if (hold === 'settle-held') {
-          p.mode = 'pass';
-          reachedNow();
-          return;
-        }
-        const answer = await fetch(`${target}${req.url}`, { method: req.method ?? 'GET', ...(req.method === 'POST' && { body, headers: { 'content-type': 'application/json' } }) });
-        const text = await answer.text();
-        if (hold === 'answer-held') {
-          p.mode = 'pass';
-          reachedNow();
-          return;
-        }
-        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
-      })().catch((err: unknown) => { if (!res.headersSent) res.writeHead(502).end(String(err)); });
-    });
-  });
-  await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', () => r()));
-  p.url = `http://127.0.0.1:${(p.server.address() as { port: number }).port}`;
-  return p;
-}
-
-function holdNextSettle(mode: 'answer-held' | 'settle-held'): void {
-  proxy.mode = mode;
-  proxy.reached = new Promise<void>((r) => { reachedNow = r; });
-}
-
-async function facilitatorAuthorizer(): Promise<Address> {
-  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
-  const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
-  if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
-  return kind.extra.receiverAuthorizer;
-}
+/** Between the daemon and the facilitator: holds the deposit's /settle, or its answer, where the test kills the daemon. */
+let proxy: HoldingProxy;
+let rig: ChainDaemon<BatchStack> | undefined;
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  stack = await deployBatchStack(chain);
-  const authorizer = chain.newAccount();
-  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
-  proxy = await startProxy(facilitator.url);
-  receiver = chain.newAccount().address;
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // timeout 120 s: the held /settle is ended by the kill, never by the daemon giving up first.
-  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
-config pricing 'wifi'
-\toption metric 'seconds'
-\toption step_size '60'
-\toption price_per_step '${STEP_PRICE}'
-\toption asset '${usdc.address}'
-\toption currency 'USDC'
-\toption decimals '6'
-\toption max_steps '100'
-
-config batch_settlement 'batch_settlement'
-\toption enabled '1'
-\toption facilitator_url '${proxy.url}'
-\toption network '${NET}'
-\toption receiver '${receiver}'
-\toption receiver_authorizer '${await facilitatorAuthorizer()}'
-\toption withdraw_delay '900'
-\toption refund 'on-request'
-\toption token_name 'USDC'
-\toption token_version '2'
-\toption timeout '120'
-` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
-  lab.portal.addClient(MAC, '127.0.0.1');
-  lab.portal.addClient(STRANGER_MAC, STRANGER_IP);
-  await lab.startDaemon();
+  rig = await startChainDaemon({
+    deploy: deployBatchStack,
+    facilitator: (chain) => ({ batchSettlement: { authorizer: chain.newAccount() } }),
+    holdingProxy: true,
+    clients: { [MAC]: '127.0.0.1', [STRANGER_MAC]: STRANGER_IP },
+    // timeout 120 s: the held /settle is ended by the kill, never by the daemon giving up first.
+    config: async ({ chain, usdc, facilitator, proxy }) => {
+      receiver = chain.newAccount().address;
+      return usdcPlanSection({ asset: usdc.address, price: STEP_PRICE })
+        + batchSettlementSection({ facilitatorUrl: proxy!.url, receiver, receiverAuthorizer: await receiverAuthorizer(facilitator), refund: 'on-request', timeoutS: 120 })
+        + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address });
+    },
+  });
+  ({ chain, usdc, deployed: stack, lab, base } = rig);
+  proxy = rig.proxy!;
 });
 
 test.after(async () => {
-  await lab?.close();
-  await new Promise<void>((r) => { if (!proxy) return r(); proxy.server.closeAllConnections(); proxy.server.close(() => r()); });
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
-function get(path: string, headers: Record<string, string> = {}, localAddress?: string) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers, ...(localAddress && { localAddress }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function decode(header: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(header, 'base64').toString()) as Record<string, unknown>;
-}
-
-async function channel(id: Hex): Promise<[bigint, bigint]> {
-  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
-  return [balance, totalClaimed];
-}
+const get = (path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<LanAnswer> => lanRequest(base, path, headers, undefined, localAddress);
+const decode = decodeHeader;
+const channel = (id: Hex): Promise<[bigint, bigint]> => channelOnChain(chain, stack, id);
 
 /** A new customer: their wallet, @x402/fetch with @x402/evm's batch-settlement client, every header it sent. */
 async function newCustomer() {
@@ -189,9 +91,9 @@ async function strangerSession(): Promise<unknown> {
  * payload the customer's client sent (what the stranger read) and its channel.
  */
 async function depositKilledAt(mode: 'answer-held' | 'settle-held', customer: Awaited<ReturnType<typeof newCustomer>>, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL') {
-  holdNextSettle(mode);
+  const reached = mode === 'answer-held' ? proxy.holdAnswer() : proxy.hold();
   const paying = customer.pay(`${base}/buy?plan=wifi&steps=${STEPS}`).then((r) => `answered ${r.status}`, (err: unknown) => `failed: ${String(err)}`);
-  await proxy.reached;
+  await reached;
   if (signal === 'SIGKILL') await lab.stopDaemon('SIGKILL');
   else await stopsWithinWindow(lab);
   // SIGTERM: the endpoint closes its connections as it stops, before the cut /settle could be answered.

@@ -9,7 +9,6 @@
  * A running session is topped up by a voucher alone. GET /batch/channel shows the channel; a refund request signed
  * by another key is refused (403); @x402/evm's own `refund(url)` gets the customer exactly the rest back.
  */
-import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
@@ -17,24 +16,15 @@ import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@
 import { toClientEvmSigner } from '@x402/evm';
 import { BatchSettlementEvmScheme, computeChannelId, signVoucher } from '@x402/evm/batch-settlement/client';
 import type { TestChain, TestToken } from '../chain/index.ts';
-import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
+import { deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import type { TestFacilitator } from '../chain/facilitator.ts';
-import { receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import { RIG_NETWORK, receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import { DEPOSIT, FUNDS, MAC, PRICE, STEP_PRICE, STEPS, STRANGER_IP, STRANGER_MAC, channelOnChain, decodeHeader, lanRequest, type LanAnswer } from './batch-lan.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
 import { x402Section } from '../helpers/uci-sections.ts';
 
 const test = suite('batch-settlement on the LAN endpoint');
-const NET = 'eip155:84532';
-const STEP_PRICE = 10_000n;
-const STEPS = 10n;
-const PRICE = STEPS * STEP_PRICE;
-/** @x402/evm's client deposits 5 × the request by default (depositMultiplier). */
-const DEPOSIT = 5n * PRICE;
-const FUNDS = 5_000_000n;
-const MAC = '02:00:00:00:0c:01';
-/** Another device on the same WiFi (a loopback address of its own: the LAN endpoint sees it as another client). */
-const STRANGER_MAC = '02:00:00:00:0c:66';
-const STRANGER_IP = '127.0.0.2';
+const NET = RIG_NETWORK;
 let chain: TestChain;
 let usdc: TestToken;
 let stack: BatchStack;
@@ -100,27 +90,9 @@ test.after(async () => {
 /** The facilitator's advertised receiverAuthorizer (GET /supported), as a server configures it. */
 const facilitatorAuthorizer = (): Promise<Address> => receiverAuthorizer(facilitator);
 
-function get(path: string, headers: Record<string, string> = {}, post?: unknown, localAddress?: string) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) }, method: post === undefined ? 'GET' : 'POST',
-      ...(localAddress && { localAddress }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
-    req.on('error', reject);
-    req.end(post === undefined ? undefined : JSON.stringify(post));
-  });
-}
-
-function decode(header: unknown): Record<string, unknown> {
-  return JSON.parse(Buffer.from(String(header), 'base64').toString()) as Record<string, unknown>;
-}
-
-async function channel(id: Hex): Promise<[bigint, bigint]> {
-  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
-  return [balance, totalClaimed];
-}
+const get = (path: string, headers: Record<string, string> = {}, post?: unknown, localAddress?: string): Promise<LanAnswer> => lanRequest(base, path, headers, post, localAddress);
+const decode = decodeHeader;
+const channel = (id: Hex): Promise<[bigint, bigint]> => channelOnChain(chain, stack, id);
 
 /** Ends the session (ubus terminate) and returns the metered charge: whole started steps × the price per step. */
 async function terminate(): Promise<bigint> {

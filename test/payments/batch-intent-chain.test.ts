@@ -15,9 +15,10 @@ import * as assert from 'uvu/assert';
 import type { Address, Hex } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { computeChannelId, createBatchSettlementEIP3009DepositPayload, signVoucher } from '@x402/evm/batch-settlement/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import type { TestFacilitator } from '../chain/facilitator.ts';
+import { startChainFacilitator, type ChainFacilitator } from '../chain/daemon-rig.ts';
 import { BatchChannelStore } from '../../src/escrow/index.ts';
 import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
 import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/x402-batch.ts';
@@ -41,6 +42,7 @@ let facilitator: TestFacilitator;
 let authorizer: PrivateKeyAccount;
 let receiver: Address;
 let dir: string;
+let rig: ChainFacilitator<BatchStack> | undefined;
 let now = Date.now();
 const clock = { now: () => now };
 
@@ -85,39 +87,47 @@ async function channelOnChain(id: Hex): Promise<[bigint, bigint]> {
 }
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  stack = await deployBatchStack(chain);
-  authorizer = chain.newAccount();
-  facilitator = await startFacilitator(chain, { batchSettlement: { authorizer } });
+  rig = await startChainFacilitator({
+    deploy: deployBatchStack,
+    facilitator: (chain) => ({ batchSettlement: { authorizer: (authorizer = chain.newAccount()) } }),
+  });
+  ({ chain, usdc, deployed: stack, facilitator } = rig);
   receiver = chain.newAccount().address;
 });
 
 test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'sluice-batch-intent-')); });
 test.after.each(() => { rmSync(dir, { recursive: true, force: true }); });
 test.after(async () => {
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
-test('a landed deposit whose grant was never written: the stranger is refused, the device gets it; unclaimed, recorded after the keep window and the channel freed', async () => {
+/**
+ * A new customer's deposit (its channel's salt ends in `saltDigit`) through a first process whose grant write fails
+ * after /settle: the money moved, only the intent reached the table. Returns the refusal that process gave.
+ */
+async function landedWithoutGrant(saltDigit: string) {
   const wallet = chain.newAccount();
   await usdc.mint(wallet.address, FUNDS);
   const voucherKey = chain.newAccount();
   const config = { payer: wallet.address, payerAuthorizer: voucherKey.address, receiver, receiverAuthorizer: authorizer.address,
-    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(63)}7` };
+    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(63)}${saltDigit}` };
   const id = computeChannelId(config as never, NET).toLowerCase() as Hex;
   const first = await open();
   const req = first.method.requirements(usdc.address, quote().price);
   const deposit = await createBatchSettlementEIP3009DepositPayload(wallet as never, 2, req as never, config as never, DEPOSIT.toString(),
     quote().price.toString(), voucherKey as never);
   const payload = { x402Version: 2, accepted: req, payload: deposit.payload };
-
   // The deposit lands; the write that would record the voucher fails (after /settle nothing reached the table).
   const put = first.store.put.bind(first.store);
   first.store.put = async () => { throw new SluiceError('ERR_BATCH_STORE', 'flash gone (test)'); };
-  assert.is((await refusal(buy(first.method, payload, CUSTOMER))).code, 'ERR_BATCH_STORE');
+  const refused = await refusal(buy(first.method, payload, CUSTOMER));
   first.store.put = put;
+  return { wallet, voucherKey, config, id, req, payload, refused };
+}
+
+test('a landed deposit whose grant was never written: the stranger is refused, the device gets it; unclaimed, recorded after the keep window and the channel freed', async () => {
+  const { wallet, voucherKey, config, id, req, payload, refused } = await landedWithoutGrant('7');
+  assert.is(refused.code, 'ERR_BATCH_STORE');
   assert.equal(await channelOnChain(id), [DEPOSIT, 0n], 'the money moved');
 
   // The restart: the intent is on flash, with the device that sent it; asked, the money is there.
@@ -152,22 +162,7 @@ test('a landed deposit whose grant was never written: the stranger is refused, t
 });
 
 test('a landed intent, its device sends the same payload again: granted once to it, the intent gone in the same write', async () => {
-  const wallet = chain.newAccount();
-  await usdc.mint(wallet.address, FUNDS);
-  const voucherKey = chain.newAccount();
-  const config = { payer: wallet.address, payerAuthorizer: voucherKey.address, receiver, receiverAuthorizer: authorizer.address,
-    token: usdc.address, withdrawDelay: 900, salt: `0x${'0'.repeat(63)}8` };
-  const id = computeChannelId(config as never, NET).toLowerCase() as Hex;
-  const first = await open();
-  const req = first.method.requirements(usdc.address, quote().price);
-  const deposit = await createBatchSettlementEIP3009DepositPayload(wallet as never, 2, req as never, config as never, DEPOSIT.toString(),
-    quote().price.toString(), voucherKey as never);
-  const payload = { x402Version: 2, accepted: req, payload: deposit.payload };
-  const put = first.store.put.bind(first.store);
-  first.store.put = async () => { throw new SluiceError('ERR_BATCH_STORE', 'flash gone (test)'); };
-  await refusal(buy(first.method, payload, CUSTOMER));
-  first.store.put = put;
-
+  const { id, payload } = await landedWithoutGrant('8');
   const second = await open();
   await second.method.reconcileIntents();
   const ref = await buy(second.method, payload, CUSTOMER);

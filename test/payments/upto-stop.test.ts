@@ -6,7 +6,7 @@
  * SIGTERM: the daemon exits within 15 s (its upto.timeout is 120 s), the amount stays on flash (`settling`), and the
  * restart, the facilitator answering again, settles exactly the metered price, once.
  */
-import { request, createServer, type Server } from 'node:http';
+import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -15,12 +15,12 @@ import { maxUint256, type Address } from 'viem';
 import { x402Client, wrapFetchWithPayment } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
 import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { DaemonLab } from '../daemon/harness.ts';
-import { freePort } from '../helpers/net.ts';
-import { httpSection, x402Section } from '../helpers/uci-sections.ts';
+import type { HoldingProxy } from '../chain/holding-proxy.ts';
+import { startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
+import type { DaemonLab } from '../daemon/harness.ts';
+import { uptoSection, usdcPlanSection, x402Section } from '../helpers/uci-sections.ts';
 import { stopsWithinWindow } from './stop-window.ts';
 
 const test = suite('upto: SIGTERM while the facilitator holds a /settle');
@@ -31,84 +31,32 @@ const FUNDS = 5_000_000n;
 const MAC = '02:00:00:00:0d:41';
 let chain: TestChain;
 let usdc: TestToken;
-let facilitator: TestFacilitator;
 let payTo: Address;
 let lab: DaemonLab;
 let base: string;
-
-/** In front of the facilitator: forwards everything, except the next /settle once `holdNext` is set (taken, never answered). */
-let holdNext = false;
-let held: () => void = () => undefined;
-let proxy: Server;
-/** The next /settle is held until the test calls the function `delayed` receives, then forwarded. */
-let delayNext = false;
-let delayed: (forward: () => void) => void = () => undefined;
-let relay: (method: string, url: string, body: string, res: import('node:http').ServerResponse) => Promise<void>;
-let proxyUrl: string;
-
-async function startProxy(target: string): Promise<void> {
-  proxy = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      if (req.url === '/settle' && holdNext) {
-        holdNext = false;
-        held();
-        return;
-      }
-      if (req.url === '/settle' && delayNext) {
-        // Held until the test lets it go, then forwarded: a facilitator slower than the start's wait.
-        delayNext = false;
-        const forward = (): void => { void relay(req.method ?? 'GET', req.url ?? '', body, res); };
-        delayed(forward);
-        return;
-      }
-      void relay(req.method ?? 'GET', req.url ?? '', body, res);
-    });
-  });
-  relay = (method, url, body, res) => fetch(`${target}${url}`, { method, ...(method === 'POST' && { body, headers: { 'content-type': 'application/json' } }) })
-    .then(async (a) => { res.writeHead(a.status, { 'content-type': 'application/json' }).end(await a.text()); })
-    .catch((err: unknown) => { if (!res.headersSent) res.writeHead(502).end(String(err)); });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-}
+/** In front of the facilitator: forwards everything, except the next /settle when the test holds or delays it. */
+let proxy: HoldingProxy;
+let rig: ChainDaemon<unknown> | undefined;
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  await deployUptoStack(chain);
-  facilitator = await startFacilitator(chain, { upto: true });
-  await startProxy(facilitator.url);
-  payTo = chain.newAccount().address;
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: `
-config pricing 'wifi'
-\toption metric 'seconds'
-\toption step_size '60'
-\toption price_per_step '${STEP_PRICE}'
-\toption asset '${usdc.address}'
-\toption currency 'USDC'
-\toption decimals '6'
-\toption max_steps '100'
-
-config upto 'upto'
-\toption enabled '1'
-\toption facilitator_url '${proxyUrl}'
-\toption network '${NET}'
-\toption pay_to '${payTo}'
-\toption max_timeout_seconds '86400'
-\toption timeout '120'
-` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address }) + httpSection(port) });
-  lab.portal.addClient(MAC, '127.0.0.1');
-  await lab.startDaemon();
+  rig = await startChainDaemon({
+    deploy: deployUptoStack,
+    facilitator: () => ({ upto: true }),
+    holdingProxy: true,
+    clients: { [MAC]: '127.0.0.1' },
+    config: ({ chain, usdc, facilitator, proxy }) => {
+      payTo = chain.newAccount().address;
+      return usdcPlanSection({ asset: usdc.address, price: STEP_PRICE })
+        + uptoSection({ facilitatorUrl: proxy!.url, payTo, timeoutS: 120 })
+        + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address });
+    },
+  });
+  ({ chain, usdc, lab, base } = rig);
+  proxy = rig.proxy!;
 });
 
 test.after(async () => {
-  await lab?.close();
-  await new Promise<void>((r) => { if (!proxy) return r(); proxy.closeAllConnections(); proxy.close(() => r()); });
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
 function get(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -142,8 +90,7 @@ test('the session ends, its /settle is held; SIGTERM: exit within 15 s (upto.tim
   const reference = (((await res.json()) as { session: { payments: Array<{ reference: string }> } }).session.payments[0]!).reference;
   await lab.waitFor(async () => BigInt(String((await lab.session(MAC)).used)) > 0n, 30_000, 'the meter counted');
 
-  const reached = new Promise<void>((r) => { held = r; });
-  holdNext = true;
+  const reached = proxy.hold();
   const t = await lab.callStatus('terminate', { mac: MAC });
   assert.is(t.status, 0, JSON.stringify(t.data));
   const used = BigInt(String((t.data!.session as Record<string, unknown>).used));
@@ -158,8 +105,7 @@ test('the session ends, its /settle is held; SIGTERM: exit within 15 s (upto.tim
 
   // The restart's retry of that /settle meets a facilitator that holds it: the start does not wait for it (the meter,
   // the gates and ubus run), and the settle completes in the background once the facilitator answers.
-  const retried = new Promise<() => void>((r) => { delayed = r; });
-  delayNext = true;
+  const retried = proxy.delay();
   await lab.startDaemon();
   const forward = await retried;
   assert.match(lab.output, /reconcile goes on in the background.*method=upto/, 'the start went on without the held /settle');

@@ -5,10 +5,11 @@
  * copied with anvil_setCode (no constructor state, no immutables: the copy behaves the same). Multicall3 too (from
  * BatchSettlement.sol): @x402/evm's facilitator reads balance and allowance through it to say why a settle would fail.
  */
-import type { Address, Hex } from 'viem';
+import { maxUint256, type Address, type Hex } from 'viem';
+import type { PrivateKeyAccount } from 'viem/accounts';
 import { compileTestContracts, type Artifact } from './solc.ts';
 import { MULTICALL3_ADDRESS } from './batch.ts';
-import type { TestChain } from './index.ts';
+import type { TestChain, TestToken } from './index.ts';
 
 export const PERMIT2_ADDRESS: Address = '0x000000000022D473030F116dDEE9F6B43aC78BA3';
 export const UPTO_PROXY_ADDRESS: Address = '0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002';
@@ -36,4 +37,14 @@ export async function deployUptoStack(chain: TestChain): Promise<UptoStack> {
   if (!multicall) throw new Error('TestMulticall3 missing');
   await placeAt(chain, multicall, MULTICALL3_ADDRESS);
   return { permit2: PERMIT2_ADDRESS, proxy: UPTO_PROXY_ADDRESS, permit2Abi: need('TestPermit2').abi, proxyAbi: need('TestUptoPermit2Proxy').abi };
+}
+
+/** An upto buyer: `funds` of `token`, ETH for gas, and Permit2 approved for all of it (the upto client signs Permit2 transfers). */
+export async function newPermit2Buyer(chain: TestChain, token: TestToken, funds: bigint): Promise<PrivateKeyAccount> {
+  const wallet = chain.newAccount();
+  await token.mint(wallet.address, funds);
+  await chain.fund(wallet.address);
+  const hash = await chain.wallet(wallet).writeContract({ address: token.address, abi: token.abi, functionName: 'approve', args: [PERMIT2_ADDRESS, maxUint256] });
+  await chain.publicClient.waitForTransactionReceipt({ hash });
+  return wallet;
 }

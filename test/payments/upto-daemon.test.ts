@@ -9,13 +9,13 @@
 import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { maxUint256, type Address } from 'viem';
+import type { Address } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
 import type { TestChain, TestToken } from '../chain/index.ts';
-import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
+import { deployUptoStack, newPermit2Buyer } from '../chain/upto.ts';
 import type { TestFacilitator } from '../chain/facilitator.ts';
 import { startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
@@ -83,14 +83,7 @@ function get(path: string, headers: Record<string, string> = {}) {
   });
 }
 
-async function newBuyer(): Promise<PrivateKeyAccount> {
-  const wallet = chain.newAccount();
-  await usdc.mint(wallet.address, FUNDS);
-  await chain.fund(wallet.address);
-  const hash = await chain.wallet(wallet).writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'approve', args: [PERMIT2_ADDRESS, maxUint256] });
-  await chain.publicClient.waitForTransactionReceipt({ hash });
-  return wallet;
-}
+const newBuyer = (): Promise<PrivateKeyAccount> => newPermit2Buyer(chain, usdc, FUNDS);
 
 /** Ends the session (ubus terminate) after some use and returns the metered price: whole started steps × price. */
 async function terminate(mac: string): Promise<bigint> {

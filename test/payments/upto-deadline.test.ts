@@ -15,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { maxUint256, type Address } from 'viem';
+import type { Address } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
-import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
-import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
-import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
+import type { TestChain, TestToken } from '../chain/index.ts';
+import { deployUptoStack, newPermit2Buyer } from '../chain/upto.ts';
+import type { TestFacilitator } from '../chain/facilitator.ts';
+import { startChainFacilitator, type ChainFacilitator } from '../chain/daemon-rig.ts';
 import { FakeTime } from '../helpers/fake-time.ts';
 import { UptoStore } from '../../src/x402/index.ts';
 import { EndRecordsTap, createPaymentRegistry } from '../../src/payments/index.ts';
@@ -47,29 +48,20 @@ let usdc: TestToken;
 let facilitator: TestFacilitator;
 let payTo: Address;
 let dir: string;
+let rig: ChainFacilitator<unknown> | undefined;
 
 test.before(async () => {
-  chain = await startChain({ chainId: 84532 });
-  usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-  await deployUptoStack(chain);
-  facilitator = await startFacilitator(chain, { upto: true });
+  rig = await startChainFacilitator({ deploy: deployUptoStack, facilitator: () => ({ upto: true }) });
+  ({ chain, usdc, facilitator } = rig);
   payTo = chain.newAccount().address;
 });
 test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'sluice-upto-deadline-')); });
 test.after.each(() => { rmSync(dir, { recursive: true, force: true }); });
 test.after(async () => {
-  await facilitator?.stop();
-  await chain?.stop();
+  await rig?.close();
 });
 
-async function newBuyer(): Promise<PrivateKeyAccount> {
-  const wallet = chain.newAccount();
-  await usdc.mint(wallet.address, FUNDS);
-  await chain.fund(wallet.address);
-  const hash = await chain.wallet(wallet).writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'approve', args: [PERMIT2_ADDRESS, maxUint256] });
-  await chain.publicClient.waitForTransactionReceipt({ hash });
-  return wallet;
-}
+const newBuyer = (): Promise<PrivateKeyAccount> => newPermit2Buyer(chain, usdc, FUNDS);
 
 /** A router on fake time: sessions (EndRecordsTap over memory), the merchant, upto's method and ends, started as the daemon does. */
 async function router() {

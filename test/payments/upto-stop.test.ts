@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { maxUint256, type Address } from 'viem';
+import type { Address } from 'viem';
 import { x402Client, wrapFetchWithPayment } from '@x402/fetch';
 import { toClientEvmSigner } from '@x402/evm';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
 import type { TestChain, TestToken } from '../chain/index.ts';
-import { PERMIT2_ADDRESS, deployUptoStack } from '../chain/upto.ts';
+import { deployUptoStack, newPermit2Buyer } from '../chain/upto.ts';
 import type { HoldingProxy } from '../chain/holding-proxy.ts';
 import { startChainDaemon, type ChainDaemon } from '../chain/daemon-rig.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
@@ -78,11 +78,7 @@ function uptoRecords(): Array<Record<string, unknown>> {
 
 test('the session ends, its /settle is held; SIGTERM: exit within 15 s (upto.timeout 120 s), the amount on flash; the restart starts without waiting for a held retry and settles it once, to the unit', async () => {
   await lab.waitFor(async () => ((await get('/')).body.methods as Record<string, unknown>).upto === true, 30_000, 'upto offered');
-  const buyer = chain.newAccount();
-  await usdc.mint(buyer.address, FUNDS);
-  await chain.fund(buyer.address);
-  const hash = await chain.wallet(buyer).writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'approve', args: [PERMIT2_ADDRESS, maxUint256] });
-  await chain.publicClient.waitForTransactionReceipt({ hash });
+  const buyer = await newPermit2Buyer(chain, usdc, FUNDS);
   const client = x402Client.fromConfig({ schemes: [], spendControls: { allowedAssets: true } });
   client.register(NET as never, new UptoEvmScheme(toClientEvmSigner(buyer as never, chain.publicClient as never)) as never);
   const res = await (wrapFetchWithPayment(fetch, client) as typeof fetch)(`${base}/buy?plan=wifi&steps=${STEPS}`);

@@ -146,6 +146,20 @@ t('speed tiers: WISPr-Bandwidth-Max-* and Mikrotik-Rate-Limit set the rates (the
   assert.is(plain.terms.rates, null);
 });
 
+t('Mikrotik-Rate-Limit "2M" (tx left out) limits both directions, "0" neither: MikroTik\'s rule, as a CoA reads it', async (c) => {
+  const warnings: string[] = [];
+  const client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }], timeoutMs: 200, retries: 1, deadTimeMs: 60_000 });
+  c.clients.push(client);
+  const log = { debug() {}, info() {}, warn: (_m: string, f?: Record<string, unknown>) => { warnings.push(String(f?.reason)); }, error() {} };
+  const m = new VoucherMethod({ client, nas: NAS, log });
+  const both = await m.authorize(ctx('rate2muser', 'rate2mpass'));
+  assert.equal(both.terms.rates, { downBps: 2_000_000, upBps: 2_000_000 });
+  const none = await m.authorize(ctx('rate0user', 'rate0pass'));
+  assert.is(none.terms.rates, null, '0 is no limit: the session is not limited');
+  assert.is(none.terms.allotment, 600n);
+  assert.equal(warnings, [], 'neither is a problem');
+});
+
 t('unusable rate attributes are ignored with a log; the voucher is still granted', async (c) => {
   const warnings: string[] = [];
   const client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: c.radius.authPort, secret: c.radius.secret }], timeoutMs: 200, retries: 1, deadTimeMs: 60_000 });
@@ -156,9 +170,10 @@ t('unusable rate attributes are ignored with a log; the voucher is still granted
   assert.is(ref.terms.metric, 'seconds');
   assert.is(ref.terms.allotment, 600n);
   assert.is(ref.terms.rates, null);
-  assert.is(warnings.length, 3, warnings.join(' | '));
-  assert.ok(warnings.some((w) => /WISPr-Bandwidth-Max-Down 0 ignored/.test(w)));
-  assert.ok(warnings.some((w) => /Mikrotik-Rate-Limit rx \(upload\) "fast" ignored/.test(w)));
+  // WISPr-Bandwidth-Max-Down 0 is no limit, not a problem; WISPr-Bandwidth-Max-Up 4000 is under 8 kbit/s.
+  assert.is(warnings.length, 2, warnings.join(' | '));
+  assert.ok(warnings.some((w) => /WISPr-Bandwidth-Max-Up 4000 is out of range/.test(w)));
+  assert.ok(warnings.some((w) => /Mikrotik-Rate-Limit rx \(upload; tx left out, so the download too\) "fast" is unusable/.test(w)));
 });
 
 t('bad voucher arguments are refused before any packet', async (c) => {

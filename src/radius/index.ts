@@ -1,7 +1,8 @@
 /**
  * RADIUS as a leaf library: the packet codec and attribute dictionary (RFC 2865/2866/5176 and the vendor attributes
- * sluice reads), the UDP client, what a request says about the NAS, and the Disconnect/CoA listener with the reading of
- * its requests, and THE reading of a speed tier's attributes (rate-attributes.ts). Nothing here knows sessions or config; src/upstream/radius/ and src/payments/voucher/voucher.ts adapt it.
+ * sluice reads), the UDP client, what a request says about the NAS, the Disconnect/CoA listener with the reading of
+ * its requests, and THE reading of a speed tier's attributes (rate-attributes.ts). Nothing here knows sessions or
+ * config; src/upstream/radius/ and src/payments/voucher/voucher.ts adapt it.
  */
 export {
   AttributeReader, CODE, RadiusPacketError, encodeRequest, splitOctets, type AttributeInput, type RadiusPacket,

@@ -58,8 +58,8 @@ export type SessionEvents = {
 export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
 /**
  * `ended`: what recovery ended (it ran out while sluice was down). `lastEnds`: ends already on flash that were written
- * within UNANNOUNCED_WINDOW_MS of the newest one: announcements follow the durable end, so a crash right after an end's
- * write can leave it unannounced; the sinks' end marks drop those they did announce.
+ * within UNANNOUNCED_WINDOW_MS (end-replay.ts) of the newest one: announcements follow the durable end, so a crash
+ * right after an end's write can leave it unannounced; the sinks' end marks drop those they did announce.
  */
 export interface RecoveryReport { active: Session[]; ended: Session[]; lastEnds: Session[]; warnings: SluiceError[] }
 /** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */

@@ -4,15 +4,18 @@
  * then does anyone hear "yes" (`started`/`topup` events, the resolved promise). A new session is PENDING while its
  * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
  * exactly once. What it decides with is apart: admission.ts (replays, purchases in flight, the session limit),
- * purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's start), reads.ts (lists, figures), and
- * background-writes.ts (end records and checkpoints nobody awaits).
+ * purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's start), reads.ts (lists, figures),
+ * background-writes.ts (end records and checkpoints nobody awaits), billing.ts (the meter's bytes per tick) and
+ * end-replay.ts (the ends a restart hands the sinks again).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
+import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
+import { lastEnds, stillRetained } from './end-replay.ts';
 import { Emitter } from './events.ts';
 import { validateGrant } from './grant.ts';
 import type { Grant, GrantDraft, ValidGrant } from './grant.ts';
@@ -22,7 +25,7 @@ import { deadlineFromOpening, limitsAfter } from './limits.ts';
 import type { LimitsChange } from './limits.ts';
 import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats } from './manager-types.ts';
 import {
-  addCounter, copySession, isLive, isSessionRates, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
+  copySession, isLive, isSessionRates, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
   viewSession,
 } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
@@ -51,16 +54,15 @@ export class SessionManager {
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
+  private readonly billing: UsageBilling;
   /** recover() is ending what ran out while sluice was down: those ends are reported through recovered(), not `end-written`. */
   private recovering = false;
-  /** Data sessions billed at least once by this process: their first usage was checkpointed soon (see checkpoints.ts). */
-  private readonly billedOnce = new Set<string>();
   private readonly figures = new FiguresWriter();
   /** End records and checkpoints; an end the store refused stays ended here (its gate closed) and is retried. */
   private readonly writes: BackgroundWrites;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
-  private readonly counters = { started: 0, toppedUp: 0, rejectedDeltas: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
+  private readonly counters = { started: 0, toppedUp: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
   recovery: RecoveryReport | null = null;
   private readonly joins: DeviceJoins;
   private readonly planRates: (plan: string) => SessionRates | null;
@@ -78,6 +80,7 @@ export class SessionManager {
     });
     this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
+    this.billing = new UsageBilling({ reg: this.reg, checkpoints: this.checkpoints, endNow: (id, cause, now) => this.endNow(id, cause, now) });
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
       timers: this.timers,
@@ -135,9 +138,7 @@ export class SessionManager {
     this.recovering = false;
     for (const w of loaded.warnings) this.events.emit('warning', w);
     this.prune(now);
-    // Only ends the manager still retains: the sinks' end marks are kept only for those (EndMarks `known`), so an end
-    // past retention — the newest on a quiet router restarted a day later — was announced and its mark dropped since.
-    report.lastEnds = report.lastEnds.filter((s) => this.reg.sessions.has(s.id));
+    report.lastEnds = stillRetained(report.lastEnds, this.reg.sessions);
     this.recovery = report;
     return report;
   }
@@ -392,7 +393,7 @@ export class SessionManager {
     this.reg.replace(ended);
     this.scheduler.delete(id);
     this.checkpoints.forget(id);
-    this.billedOnce.delete(id);
+    this.billing.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
     const record: EndRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
     const view = copySession(ended);
@@ -404,55 +405,9 @@ export class SessionManager {
     return { session: view, written };
   }
 
-  /**
-   * Adds metered bytes (from the meter, per tick) to ACTIVE sessions, by session id: entry i is `ids[i]`, `bytes[i]` for
-   * i < count, numbers in arrays so a tick allocates no object per client. Memory only: the store sees usage at the
-   * next checkpoint. Data sessions at or past their allotment end with `data-limit` and are returned. Negative,
-   * fractional or non-numeric deltas are dropped (usage never goes down) and counted in stats. A session that is no
-   * longer ACTIVE (ended, or replaced by a new purchase since the meter looked it up) gets nothing: bytes measured
-   * before a purchase are never billed to it. Nothing is applied outside the open phase. `remainingBytesOut[i]`, if
-   * given, receives what a data session may still use after the entry (0 once ended or unknown), Infinity for a time
-   * session.
-   */
+  /** Bills the meter's per-tick bytes by session id (billing.ts: the rule, the arrays, what `remainingBytesOut` gets). */
   applyUsage(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut?: Float64Array, now = this.clock.now()): Session[] {
-    const ended: Session[] = [];
-    const open = this.phase === 'open';
-    for (let i = 0; i < count; i++) {
-      const id = ids[i]!;
-      let session = this.reg.sessions.get(id);
-      const e = open ? this.bill(session, bytes[i]!, now) : null;
-      if (e) {
-        ended.push(e);
-        session = this.reg.sessions.get(id);
-      }
-      if (remainingBytesOut !== undefined) {
-        remainingBytesOut[i] = session === undefined || !isLive(session) ? 0
-          : session.metric === 'seconds' ? Infinity
-          : remainingNumber(session, now);
-      }
-    }
-    return ended;
-  }
-
-  /**
-   * The billing rule of applyUsage for one delta: a bad delta is counted and dropped, bytes go to
-   * ACTIVE sessions only, a data session at or past its allotment ends with `data-limit` (its view is returned).
-   */
-  private bill(session: Session | undefined, bytes: number, now: number): Session | null {
-    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
-      this.counters.rejectedDeltas++;
-      return null;
-    }
-    if (bytes === 0 || session === undefined || session.state !== 'ACTIVE') return null;
-    // Numbers updated in place: nothing allocated per client per tick (a bigint here was three allocations).
-    session.bytes = addCounter(session.bytes, bytes);
-    const first = session.metric === 'bytes' && !this.billedOnce.has(session.id);
-    if (first) this.billedOnce.add(session.id);
-    this.checkpoints.mark(session.id, first);
-    if (session.metric !== 'bytes') return null;
-    session.used = addCounter(session.used, bytes);
-    // A number/bigint comparison: exact, and unlike Number(allotment) it allocates nothing.
-    return session.used >= session.allotment ? this.endNow(session.id, 'data-limit', now) : null;
+    return this.billing.apply(ids, bytes, count, remainingBytesOut, now, this.phase === 'open');
   }
 
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */
@@ -526,7 +481,7 @@ export class SessionManager {
     return {
       live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
       retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
-      ended: { ...this.counters.ended }, rejectedDeltas: this.counters.rejectedDeltas, checkpoints: this.counters.checkpoints,
+      ended: { ...this.counters.ended }, rejectedDeltas: this.billing.rejectedDeltas, checkpoints: this.counters.checkpoints,
       unwrittenEnds: this.writes.unwrittenEndCount,
     };
   }
@@ -615,16 +570,3 @@ export class SessionManager {
   }
 }
 
-/**
- * How long before the newest end on flash an end may have been written without its announcement (RADIUS Stop, hook,
- * MQTT) reaching the sinks' queues: announcements follow the end's fsync, and a crash in between loses the queueing.
- * Ends are written a few ms apart from their announcement; the window is wide for a slow flash under load.
- */
-export const UNANNOUNCED_WINDOW_MS = 10_000;
-
-/** Ended sessions whose end was written within UNANNOUNCED_WINDOW_MS of the newest end, as views. */
-function lastEnds(ended: Iterable<Session>): Session[] {
-  const all = [...ended];
-  const newest = all.reduce((max, s) => Math.max(max, s.endedAt ?? 0), 0);
-  return all.filter((s) => s.endedAt !== null && s.endedAt >= newest - UNANNOUNCED_WINDOW_MS).map(copySession);
-}

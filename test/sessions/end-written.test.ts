@@ -18,7 +18,7 @@ import { SluiceError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { JournalStore } from '../../src/sessions/journal.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
-import { UNANNOUNCED_WINDOW_MS } from '../../src/sessions/manager.ts';
+import { UNANNOUNCED_WINDOW_MS } from '../../src/sessions/end-replay.ts';
 import { DEFAULT_RETENTION } from '../../src/sessions/store.ts';
 import { EndMarks } from '../../src/upstream/end-marks.ts';
 import type { LoadResult, SessionStore, StoreRecord } from '../../src/sessions/store.ts';

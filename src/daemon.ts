@@ -114,7 +114,7 @@ export class Daemon {
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
     this.backend = new DaemonBackend({
       merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
-      stats: () => this.stats(), reload: () => this.reload(), ...payments.ubus(),
+      stats: () => this.stats(), reload: () => this.reload(), payments,
       // A rate change is an event of its own: MQTT and the hook (durable), the ubus event and a log line.
       ratesChanged: (change) => {
         upstream.ratesChanged(change.session, change.previous, change.by);

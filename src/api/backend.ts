@@ -9,6 +9,7 @@ import type { PricingPlan } from '../config/index.ts';
 import type { PurchaseRequest, Quote } from '../merchant/index.ts';
 import type { EndCause, Session, SessionState } from '../sessions/index.ts';
 import type { GateCloseState, GateState } from '../gate/index.ts';
+import type { UbusFace } from '../payments/index.ts';
 
 /** What `quote` and `purchase` show of a price (the merchant's Quote). */
 export type QuoteRecord = Quote;
@@ -85,20 +86,19 @@ export interface SluiceBackend {
   joinCode?(mac: string): { session: Session; code: string | null };
   joinDevice?(code: string, mac: string): Promise<{ session: Session; gate: GateState }>;
   removeDevice?(mac: string): Promise<{ session: Session; gate: GateCloseState }>;
-  /** A buyer-signed escrow usage receipt (`receipt`): kept when higher than the session's last. */
-  receipt?(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
-  /** The escrow side of a session paid with `x402-session` (receipts, close transaction and amounts); null otherwise. */
-  escrowOf?(session: Session): BlobmsgTable | null;
+  /**
+   * What the named payment plugin's method serves to its own ubus methods (payments/plugin.ts UbusMethod); null or
+   * absent: the method does not run, and its ubus methods answer so.
+   */
+  paymentFace?(plugin: string): UbusFace | null;
+  /** What the running payment methods add to a session in `session` (escrow: `escrow`); absent: nothing. */
+  sessionFields?(session: Session): BlobmsgTable;
   /**
    * A live session's portal gate: `open`, or `pending` while the portal has not let the device through yet (a grant
    * or purchase for a MAC not on the portal: retried every tick). Lists show it so a paid-for device that is not
    * online yet is not shown as plainly active.
    */
   gateOf?(mac: string): 'open' | 'pending';
-  /** A batch-settlement channel's state (`batch_channel`); absent when batch_settlement is off. */
-  batchChannel?(id: string): BlobmsgTable;
-  /** The customer's refund request for a batch-settlement channel (`batch_refund`): the channel, and the settle response once done. */
-  batchRefund?(payload: unknown): Promise<BlobmsgTable>;
   /**
    * New rates for the MAC's live session, both directions (null: not limited that way), from now: journaled, then set
    * on its open gates (ubus `change` rate_down/rate_up, a RADIUS CoA-Request). Resolves with the session's view.

@@ -13,6 +13,7 @@ import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import type { CallOrigin, GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, RatesChanged, SluiceBackend } from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
+import type { UbusFace } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 
 /** How long a purchase reply waits for the gate before answering `gate: "opening"`. */
@@ -40,14 +41,10 @@ export interface BackendParts {
   reload: () => Promise<BlobmsgTable>;
   clock?: Clock;
   gateReplyWaitMs?: number;
-  /** Escrow usage receipts (x402-session); absent: refused. */
-  receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
-  /** The escrow side of an x402-session session (ubus `session`). */
-  escrowOf?: (session: Session) => BlobmsgTable | null;
-  /** batch-settlement (batch_settlement.enabled): a channel's state and the customer's refund request. */
-  batch?: {
-    channel(id: unknown): object;
-    requestRefund(payload: unknown): Promise<{ channel: object; settlement: Record<string, unknown> | null }>;
+  /** The running payment methods' ubus faces and session fields (payments/plugin-host.ts); absent: none runs. */
+  payments?: {
+    ubusFaceOf(name: string): UbusFace | null;
+    sessionFields(session: Session): Record<string, unknown>;
   };
   /**
    * Told once a rate change went through the change path (journaled, then set in the kernel): the daemon announces it
@@ -67,24 +64,12 @@ export class DaemonBackend implements SluiceBackend {
     return this.afterActivation(await this.parts.merchant().purchase(req));
   }
 
-  async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
-    if (!this.parts.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
-    return this.parts.receipt(args);
+  paymentFace(plugin: string): UbusFace | null {
+    return this.parts.payments?.ubusFaceOf(plugin) ?? null;
   }
 
-  batchChannel(id: string): BlobmsgTable {
-    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
-    return toBlobmsgTable({ channel: this.parts.batch.channel(id) });
-  }
-
-  async batchRefund(payload: unknown): Promise<BlobmsgTable> {
-    if (!this.parts.batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
-    const out = await this.parts.batch.requestRefund(payload);
-    return toBlobmsgTable({ channel: out.channel, refunded: out.settlement !== null, ...(out.settlement && { settlement: out.settlement }) });
-  }
-
-  escrowOf(session: Session): BlobmsgTable | null {
-    return this.parts.escrowOf?.(session) ?? null;
+  sessionFields(session: Session): BlobmsgTable {
+    return toBlobmsgTable(this.parts.payments?.sessionFields(session) ?? {});
   }
 
   async grant(req: GrantRequest): Promise<PurchaseOutcome> {

@@ -10,6 +10,8 @@ import { paymentOf } from './payment.ts';
 import { planView, quoteView, sessionView } from './view.ts';
 import type { CallOrigin, SluiceBackend } from './backend.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
+import { PAYMENT_PLUGINS } from '../payments/index.ts';
+import { toBlobmsgTable } from './plain.ts';
 import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
@@ -45,10 +47,28 @@ function gateField(session: Session, backend: SluiceBackend): { gate?: 'open' | 
 }
 
 /**
+ * The ubus methods the payment plugins bring (payments/plugins.ts), in the list's order: each is served whether or not
+ * its method runs (the ACL names it), and its handler gets its method's face from the backend (null: not running).
+ */
+const PAYMENT_METHODS: Record<string, ApiMethod> = {};
+for (const plugin of PAYMENT_PLUGINS) {
+  for (const [name, declared] of Object.entries(plugin.ubusMethods ?? {})) {
+    if (name in PAYMENT_METHODS) throw new Error(`ubus method ${name} is declared by two payment plugins`);
+    PAYMENT_METHODS[name] = {
+      args: declared.args,
+      adminOnly: declared.adminOnly,
+      async handler(args, backend) {
+        return toBlobmsgTable(await declared.handler(args, backend.paymentFace?.(plugin.name) ?? null));
+      },
+    };
+  }
+}
+
+/**
  * Looked up by name, so each entry is seen here as ApiMethod<ArgSpecs> (a method's parameter is bivariant): sound
  * because invokeMethod only ever hands a handler what checkArgs made of its own `args`.
  */
-export const METHODS: Readonly<Record<string, ApiMethod>> = {
+const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
   purchase: method({
     args: {
       mac, ip: optionalText, user: optionalText, plan: { kind: 'string', maxLength: 64 }, amount: { kind: 'amount' },
@@ -80,8 +100,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
       const session = backend.session(a);
       if (!session) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for ${a.mac ?? a.id}`);
-      const escrow = backend.escrowOf?.(session) ?? null;
-      return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend), ...(escrow && { escrow }) } };
+      const extra = backend.sessionFields?.(session) ?? {};
+      return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend), ...extra } };
     },
   }),
   sessions: method({
@@ -110,40 +130,6 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
         sessions: page.map((s) => ({ ...sessionView(s, now), ...gateField(s, backend) })),
         total: list.length, offset, limit, more: offset + page.length < list.length,
       };
-    },
-  }),
-  receipt: method({
-    args: {
-      mac: { kind: 'mac' }, session_id: { kind: 'string', maxLength: 66 }, cumulative_units: { kind: 'count', required: true },
-      nonce: { kind: 'count' }, signature: { kind: 'string', maxLength: 132, required: true },
-    },
-    adminOnly: false,
-    async handler(a, backend) {
-      if (a.mac === undefined && a.session_id === undefined) throw new InvalidArgumentError('mac', 'mac or session_id is required');
-      if (!backend.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
-      const r = await backend.receipt({
-        ...(a.mac !== undefined && { mac: a.mac }), ...(a.session_id !== undefined && { session_id: a.session_id }),
-        cumulative_units: String(a.cumulative_units), ...(a.nonce !== undefined && { nonce: String(a.nonce) }), signature: a.signature,
-      });
-      return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
-    },
-  }),
-  batch_channel: method({
-    args: { channel: { kind: 'string', maxLength: 66, required: true } },
-    adminOnly: false,
-    handler(a, backend) {
-      if (!backend.batchChannel) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
-      return backend.batchChannel(a.channel);
-    },
-  }),
-  batch_refund: method({
-    // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64 JSON).
-    args: { payload: { kind: 'table' }, signature: { kind: 'string', maxLength: 12_000 } },
-    adminOnly: false,
-    async handler(a, backend) {
-      if (!backend.batchRefund) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
-      if (a.payload === undefined && a.signature === undefined) throw new InvalidArgumentError('payload', 'payload or signature is required');
-      return backend.batchRefund(a.payload ?? a.signature);
     },
   }),
   terminate: method({
@@ -264,5 +250,18 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
 };
+
+/**
+ * The table: the object's own methods, with the payment plugins' after `sessions` (where docs/ubus-api.md lists
+ * them). A plugin's method cannot take the name of one of the object's own.
+ */
+export const METHODS: Readonly<Record<string, ApiMethod>> = (() => {
+  const own = Object.entries(OWN_METHODS);
+  const at = own.findIndex(([name]) => name === 'sessions') + 1;
+  for (const name of Object.keys(PAYMENT_METHODS)) {
+    if (name in OWN_METHODS) throw new Error(`ubus method ${name} of a payment plugin has the name of one of the sluice object's own`);
+  }
+  return Object.fromEntries([...own.slice(0, at), ...Object.entries(PAYMENT_METHODS), ...own.slice(at)]);
+})();
 
 export { checkArgs, signatureOf };

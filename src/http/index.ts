@@ -7,7 +7,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { PAYMENT_PLUGINS, type BatchSettlementMethod, type X402Face } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, type BatchSettlementMethod, type LanFace, type X402Face } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -44,6 +44,8 @@ function portalDir(): string | null {
 /** The methods the daemon opened (absent, null or false: off, or configured but left out because its state is damaged). */
 interface LanMethods {
   batch?: BatchSettlementMethod | null;
+  /** Escrow usage receipts (POST /receipt); absent: refused. */
+  receipt?: LanFace['receipt'];
   /** The methods the config switches on that did not open, by their method names (payments/plugin-host.ts). */
   unavailable?: readonly string[];
   /** The running methods' x402 faces (/buy, /plans), in payments/plugins.ts's order. */
@@ -82,6 +84,7 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
       host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], batch, vouchers: config.radius.enabled, unavailable,
+      ...(methods.receipt && { receipt: methods.receipt }),
       portalDir: portalDir(),
       pcsync: pcsyncOn
         ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log) }

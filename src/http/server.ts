@@ -31,7 +31,7 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import { X402_SCHEMES, type BatchSettlementMethod, type X402Face } from '../payments/index.ts';
+import { X402_SCHEMES, type BatchSettlementMethod, type LanFace, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
@@ -58,6 +58,8 @@ export interface HttpEndpointOptions {
   schemes?: readonly X402Face[];
   /** batch-settlement's channel routes (/batch/channel, /batch/refund) and a wallet's payers; null when off. */
   batch?: BatchSettlementMethod | null;
+  /** Escrow usage receipts (POST /receipt; the escrow plugin's LanFace); absent: refused. */
+  receipt?: LanFace['receipt'];
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -428,9 +430,9 @@ export class HttpEndpoint {
     const body = await readJsonBody(req, MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
     const mac = await this.options.macOf(ip);
     if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
-    if (!this.options.backend.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+    if (!this.options.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
     const { session_id, cumulative_units, nonce, signature } = body;
-    const r = await this.options.backend.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
+    const r = await this.options.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
     return send(res, 200, { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced });
   }
 

@@ -7,6 +7,7 @@ import { unlessStateDamaged } from './method-state.ts';
 import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
 import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
+import type { Session } from '../sessions/index.ts';
 
 /** Awaits one method's reconcile at most so long (the root's RECONCILE_WAIT_MS); the rest goes on in the background. */
 export type ReconcileWithin = (name: string, work: Promise<void> | undefined) => Promise<void>;
@@ -76,9 +77,14 @@ export class PaymentPlugins {
     return this.parts.flatMap((p) => (p.close ? [() => p.close!()] : []));
   }
 
-  /** What the methods serve over ubus, merged. */
-  ubus(): UbusFace {
-    return Object.assign({}, ...this.parts.map((p) => p.ubus ?? {})) as UbusFace;
+  /** What the named plugin's method serves over ubus (its ubus methods' face); null: it does not run. */
+  ubusFaceOf(name: string): UbusFace | null {
+    return this.opened.find((o) => o.plugin.name === name)?.part?.ubus ?? null;
+  }
+
+  /** The fields the running methods add to a session's ubus `session` reply, in the list's order. */
+  sessionFields(session: Session): Record<string, unknown> {
+    return Object.assign({}, ...this.parts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<string, unknown>;
   }
 
   /** What the methods serve over the LAN endpoint, merged. */

@@ -6,6 +6,7 @@
  * moments (reconcile at start, a reload's settings, usage, start, stop) and the faces it serves (ubus, the LAN).
  */
 import type { Config, RunningParts } from '../config/index.ts';
+import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
@@ -36,15 +37,45 @@ export interface PaymentHost {
   events: { followEscrow(source: EscrowCredit): void };
 }
 
-/** What a method serves over ubus (api/daemon-backend.ts's parts). */
+/**
+ * What an opened method serves over ubus: what its own ubus methods (PaymentPlugin.ubusMethods) call, and the fields
+ * it adds to a session's `session` reply.
+ */
 export interface UbusFace {
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
-  escrowOf?: (session: Session) => ReturnType<EscrowCredit['escrowOf']>;
   batch?: BatchSettlementMethod;
+  /** Added to ubus `session`'s session (escrow: `escrow`, its deposit, receipts and close); null: nothing to add. */
+  sessionFields?: (session: Session) => Record<string, unknown> | null;
+}
+
+/** A ubus argument's policy, as api/args.ts checks it (structural: payments/ does not import api/). */
+export interface UbusArgSpec {
+  kind: 'mac' | 'string' | 'amount' | 'count' | 'table' | 'boolean';
+  required?: boolean;
+  oneOf?: readonly string[];
+  maxLength?: number;
+}
+
+/**
+ * A ubus method of the `sluice` object a method brings (docs/ubus-api.md; api/methods.ts adds it to its table, so it
+ * exists, and the ACL names it, whether or not the method runs). Its handler gets the arguments as api/args.ts checked
+ * them against `args` (a count as bigint, a table as a table), and the method's own face: null when it does not run.
+ */
+export interface UbusMethod {
+  args: Readonly<Record<string, UbusArgSpec>>;
+  adminOnly: boolean;
+  handler(args: Readonly<Record<string, unknown>>, face: UbusFace | null): Promise<Record<string, unknown>> | Record<string, unknown>;
+}
+
+/** What api/args.ts's InvalidArgumentError says (the same code, message and details; payments/ does not import api/). */
+export function invalidArgument(argument: string, reason: string): SluiceError {
+  return new SluiceError('ERR_INVALID_ARGUMENT', `${argument}: ${reason}`, { details: { argument } });
 }
 
 /** What a method serves over the LAN endpoint (http/index.ts's LanMethods). */
 export interface LanFace {
+  /** A buyer-signed escrow usage receipt (POST /receipt). */
+  receipt?: UbusFace['receipt'];
   batch?: BatchSettlementMethod;
   /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
   unavailable?: readonly string[];
@@ -121,6 +152,8 @@ export interface PaymentPlugin {
   readonly lanUse?: { name: string; on(config: Config): boolean };
   /** Its x402 scheme, when it sells through x402 on the LAN. */
   readonly x402?: X402Scheme;
+  /** The ubus methods it brings, by name (in the list's order after the sessions' methods: docs/ubus-api.md). */
+  readonly ubusMethods?: Readonly<Record<string, UbusMethod>>;
   /** Opens the method; a damaged state file or unloadable code leaves it out (method-state.ts). */
   open(ctx: PluginContext): Promise<PaymentPart>;
 }

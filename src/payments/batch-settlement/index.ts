@@ -1,16 +1,42 @@
 /** x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel. */
-import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
+import { SluiceError } from '../../errors.ts';
+import { invalidArgument, type PaymentPlugin, type X402Scheme } from '../plugin.ts';
 import { openBatchSettlement } from './x402-batch-ends.ts';
 
 const SCHEME: X402Scheme = {
   scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true, corrective: true, sells: true,
 };
 
+const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+
 export const batchSettlementPlugin: PaymentPlugin = {
   name: 'batch-settlement',
   switch: 'batchSettlement',
   x402: SCHEME,
   lanUse: { name: 'batch_settlement', on: (c) => c.batchSettlement.enabled },
+  ubusMethods: {
+    // A channel's state (docs/ubus-api.md `batch_channel`).
+    batch_channel: {
+      args: { channel: { kind: 'string', maxLength: 66, required: true } },
+      adminOnly: false,
+      handler(a, face) {
+        if (!face?.batch) throw notEnabled();
+        return { channel: face.batch.channel(a.channel) };
+      },
+    },
+    // The customer's refund request (`batch_refund`): the channel, and the settle response once done.
+    batch_refund: {
+      // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64 JSON).
+      args: { payload: { kind: 'table' }, signature: { kind: 'string', maxLength: 12_000 } },
+      adminOnly: false,
+      async handler(a, face) {
+        if (!face?.batch) throw notEnabled();
+        if (a.payload === undefined && a.signature === undefined) throw invalidArgument('payload', 'payload or signature is required');
+        const out = await face.batch.requestRefund(a.payload ?? a.signature);
+        return { channel: out.channel, refunded: out.settlement !== null, ...(out.settlement && { settlement: out.settlement }) };
+      },
+    },
+  },
   async open({ config, sessions, endsWritten, log }) {
     const batch = await openBatchSettlement({ config: config.batchSettlement, stateDir: config.main.stateDir, sessions, endsWritten, log });
     return {

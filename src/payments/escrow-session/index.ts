@@ -1,13 +1,37 @@
 /** Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating. */
 import { EscrowLedger } from '../../escrow/index.ts';
 import { openEscrowCredit } from './escrow-credit.ts';
-import type { PaymentPlugin } from '../plugin.ts';
+import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
+import { SluiceError } from '../../errors.ts';
 
 export const escrowSessionPlugin: PaymentPlugin = {
   name: 'x402-session',
   switch: 'escrow',
   // Its receipts (POST /receipt).
   lanUse: { name: 'escrow', on: (c) => c.escrow.enabled },
+  ubusMethods: {
+    // A buyer-signed usage receipt: kept when higher than the session's last (docs/ubus-api.md `receipt`).
+    receipt: {
+      args: {
+        mac: { kind: 'mac' }, session_id: { kind: 'string', maxLength: 66 }, cumulative_units: { kind: 'count', required: true },
+        nonce: { kind: 'count' }, signature: { kind: 'string', maxLength: 132, required: true },
+      },
+      adminOnly: false,
+      async handler(a, face) {
+        // Checked by api/args.ts against the policy above: strings as strings, counts as bigints.
+        const { mac, session_id: sessionId, cumulative_units: units, nonce, signature } = a as {
+          mac?: string; session_id?: string; cumulative_units: bigint; nonce?: bigint; signature: string;
+        };
+        if (mac === undefined && sessionId === undefined) throw invalidArgument('mac', 'mac or session_id is required');
+        if (!face?.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+        const r = await face.receipt({
+          ...(mac !== undefined && { mac }), ...(sessionId !== undefined && { session_id: sessionId }),
+          cumulative_units: String(units), ...(nonce !== undefined && { nonce: String(nonce) }), signature,
+        });
+        return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
+      },
+    },
+  },
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({ config: config.escrow, ledger, sessions, gate, stepSizeOf, endsWritten, log });
@@ -26,7 +50,11 @@ export const escrowSessionPlugin: PaymentPlugin = {
         events.followEscrow(escrow);
       },
       close: async () => escrow.stop(),
-      ubus: { escrowOf: (s) => escrow.escrowOf(s), receipt: (args) => escrow.receipt(args) },
+      ubus: {
+        receipt: (args) => escrow.receipt(args),
+        sessionFields: (s) => { const view = escrow.escrowOf(s); return view && { escrow: view }; },
+      },
+      lan: { receipt: (args) => escrow.receipt(args) },
     };
   },
 };

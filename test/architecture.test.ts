@@ -105,8 +105,8 @@ const SIZE_REASONS: Record<string, string> = {
   'src/sessions/journal.ts': 'the journal store\'s recovery and compaction are one crash-ordering argument (snapshot, '
     + 'switch, damage, copies) best read in one place; the record codec is apart (journal-codec.ts)',
   'src/sessions/manager.ts': 'the one owner of sessions in memory and the one place their state changes: purchase, '
-    + 'top-up, limits, rates, clock start, move and end share its registry, deadline scheduler and phase; what it decides '
-    + 'with is apart (admission, purchase, limits, reads, background-writes, billing, device-joins, end-replay)',
+    + 'top-up, limits, rates, clock start and end share its registry, deadline scheduler and phase; what it decides with '
+    + 'is apart (admission, purchase, limits, reads, background-writes, billing, device-joins, moves, end-replay)',
   'src/http/server.ts': `${GREW}: the pay page, receipts, vouchers, trials and batch-settlement's channel routes, which issue 38 item 1 `
     + 'moves into the methods\' plugins next (the x402 schemes are already a loop over them)',
   'src/payments/exact/x402-exact.ts': `${GREW}: the after-end settle, the resolver's scheduling and the verify memo are the `

@@ -5,8 +5,8 @@
  * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
  * exactly once. What it decides with is apart: admission.ts (replays, purchases in flight, the session limit),
  * purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's start), reads.ts (lists, figures),
- * background-writes.ts (end records and checkpoints nobody awaits), billing.ts (the meter's bytes per tick) and
- * end-replay.ts (the ends a restart hands the sinks again).
+ * background-writes.ts (end records and checkpoints nobody awaits), billing.ts (the meter's bytes per tick),
+ * moves.ts (a session to another MAC) and end-replay.ts (the ends a restart hands the sinks again).
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
@@ -31,6 +31,7 @@ import {
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
 import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
 import { DeviceJoins } from './device-joins.ts';
+import { SessionMoves } from './moves.ts';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
@@ -49,8 +50,6 @@ export class SessionManager {
   private readonly scheduler: DeadlineScheduler;
   /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
   private readonly clockStarted = new Set<string>();
-  /** Session ids and target MACs of moves being written: a purchase for such a MAC waits for the move to land. */
-  private readonly moving = new Set<string>();
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
@@ -65,6 +64,7 @@ export class SessionManager {
   private readonly counters = { started: 0, toppedUp: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
   recovery: RecoveryReport | null = null;
   private readonly joins: DeviceJoins;
+  private readonly moves: SessionMoves;
   private readonly planRates: (plan: string) => SessionRates | null;
 
   constructor(options: SessionManagerOptions) {
@@ -77,6 +77,10 @@ export class SessionManager {
     this.joins = new DeviceJoins({
       reg: this.reg, store: this.store, clock: this.clock, live: (id) => this.live(id),
       emit: (event, session, mac) => this.events.emit(event, session, mac),
+    });
+    this.moves = new SessionMoves({
+      reg: this.reg, store: this.store, clock: this.clock, live: (id, meanwhile) => this.live(id, meanwhile),
+      emit: (session, from) => this.events.emit('moved', session, from),
     });
     this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
     this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
@@ -175,7 +179,7 @@ export class SessionManager {
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
     this.admission.assertNotApplied(keys, hold);
-    if (this.moving.has(g.mac)) throw new SluiceError('ERR_SESSION_MOVING', `a session is being moved to ${g.mac}; try again`);
+    if (this.moves.isMoving(g.mac)) throw new SluiceError('ERR_SESSION_MOVING', `a session is being moved to ${g.mac}; try again`);
     const live = this.reg.liveFor(g.mac);
     // A spent session is not topped up: it ends here, and the purchase starts a new one.
     const spent = spentCause(live, now);
@@ -324,40 +328,8 @@ export class SessionManager {
   /** Removes a joined device from a live session (device-joins.ts). */
   async removeDevice(id: string, mac: string): Promise<Session> { this.assertOpen(); return this.joins.remove(id, mac); }
 
-  /**
-   * Moves a live session to another MAC (a returning customer's phone with a new private address, or an admin's
-   * `move`): same id, usage, allotment and deadline. The `move` record is on flash before anyone hears `moved` (the gate
-   * then closes the old MAC and opens the new one), so a crash leaves the session on exactly one MAC and the start-up
-   * reconcile closes the other. Throws ERR_SESSION_NOT_FOUND (not live), ERR_SESSION_MOVE_TARGET (the MAC has a live
-   * session of its own), ERR_SESSION_MOVING (a move of this session or to this MAC is being written).
-   */
-  async move(id: string, toMac: string): Promise<Session> {
-    this.assertOpen();
-    const mac = normalizeMac(toMac);
-    const session = this.live(id);
-    if (session.mac === mac) return viewSession(session, this.clock.now());
-    if (this.reg.liveFor(mac)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
-    if (this.moving.has(id) || this.moving.has(mac)) throw new SluiceError('ERR_SESSION_MOVING', `a move of session ${id} or to ${mac} is being written`);
-    this.moving.add(id);
-    this.moving.add(mac);
-    try {
-      const now = this.clock.now();
-      await this.store.append([{ t: 'move', id, mac, at: now }]);
-      // Ended while the move was written: the end record follows the move, so a restart agrees it is over.
-      const current = this.live(id, 'meanwhile');
-      const from = current.mac;
-      const moved = copySession(current);
-      moved.mac = mac;
-      moved.ip = null;
-      this.reg.replace(moved);
-      const view = viewSession(moved, this.clock.now());
-      this.events.emit('moved', view, from);
-      return view;
-    } finally {
-      this.moving.delete(id);
-      this.moving.delete(mac);
-    }
-  }
+  /** Moves a live session to another MAC, written before anyone hears `moved` (moves.ts: the errors, the order). */
+  async move(id: string, toMac: string): Promise<Session> { this.assertOpen(); return this.moves.move(id, toMac); }
 
   /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
   async end(id: string, cause: EndCause): Promise<Session | null> {

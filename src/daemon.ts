@@ -45,31 +45,6 @@ export interface DaemonOptions {
  */
 const LISTED_IP_MAX_AGE_MS = 3000;
 
-/**
- * How long the start waits for a payment method's reconcile. What it settles or closes for the ends in the journal
- * goes through a facilitator, and one that is slow or down (a /settle may take the method's timeout, 120 s) must not keep
- * the meter, the gates and ubus from starting, nor SIGTERM from being heard. The rest goes on in the background: each
- * step is on flash before it is sent and moves nothing twice when repeated (a charge, a settle, a close).
- */
-export const RECONCILE_WAIT_MS = 5_000;
-
-/** Awaits `work` at most RECONCILE_WAIT_MS; a refusal within the wait fails the start as before, a later one is logged. */
-async function reconcileWithin(name: string, work: Promise<void> | undefined, log: Logger): Promise<void> {
-  if (!work) return;
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<'waiting'>((resolve) => { timer = setTimeout(() => resolve('waiting'), RECONCILE_WAIT_MS); });
-  try {
-    if (await Promise.race([work.then(() => 'done' as const), waited]) === 'done') return;
-  } finally {
-    clearTimeout(timer);
-  }
-  log.warn('reconcile goes on in the background', { method: name, waited_ms: RECONCILE_WAIT_MS });
-  work.then(() => log.info('reconcile done', { method: name }), (err: unknown) => {
-    const e = toSluiceError(err);
-    log.warn('reconcile failed', { method: name, code: e.code, reason: e.message });
-  });
-}
-
 /** The parts, built in this order by start(). */
 interface Parts {
   store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
@@ -215,8 +190,8 @@ export class Daemon {
     const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, payments, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
-    // once), each awaited RECONCILE_WAIT_MS at most.
-    await payments.reconcile((name, work) => reconcileWithin(name, work, log));
+    // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).
+    await payments.reconcile(log);
     await daemon.run(recovery.ended);
     // Work left by a restart or an outage: once the upstream sinks run, so what they announce is queued.
     payments.start();

@@ -3,14 +3,13 @@
  * out: method-state.ts) and runs each hook over the opened parts in the list's order, so daemon.ts names no method.
  */
 import type { Config, RunningParts } from '../config/index.ts';
+import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
+import { reconcileWithin } from './reconcile-within.ts';
 import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
 import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
-
-/** Awaits one method's reconcile at most so long (the root's RECONCILE_WAIT_MS); the rest goes on in the background. */
-export type ReconcileWithin = (name: string, work: Promise<void> | undefined) => Promise<void>;
 
 export class PaymentPlugins {
   private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>) {}
@@ -48,10 +47,11 @@ export class PaymentPlugins {
     }
   }
 
-  async reconcile(within: ReconcileWithin): Promise<void> {
+  /** Each method's reconcile at start, in the list's order, each awaited RECONCILE_WAIT_MS at most. */
+  async reconcile(log: Log): Promise<void> {
     for (const { plugin, part } of this.opened) {
       if (!part) continue;
-      await within(plugin.name, part.reconcile?.());
+      await reconcileWithin(plugin.name, part.reconcile?.(), log);
       part.reconciled?.();
     }
   }

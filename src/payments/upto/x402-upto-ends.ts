@@ -168,7 +168,7 @@ export class UptoEnds {
    * the deadline itself nothing can), then the pending settles; then the sweep runs.
    */
   async reconcile(): Promise<void> {
-    // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (src/daemon.ts), and a top-up
+    // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (payments/reconcile-within.ts), and a top-up
     // sold after that changes the allotment a shrink mark was written with, which would drop the shrink undone.
     await this.finishShrinks();
     const holders = new Map<string, Session>();

@@ -27,6 +27,7 @@ import {
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,
 } from '../../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
+import { PurchaseChecks } from '../purchase-checks.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
 import { INTENT_LANDED_KEEP_MS, intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
@@ -128,7 +129,7 @@ export class BatchSettlementMethod implements PaymentMethod {
   readonly name = BATCH_METHOD_NAME;
   readonly adminOnly = false;
   private client: BatchFacilitatorClient;
-  private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
+  private readonly checked = new PurchaseChecks<Checked>();
   /** Channels a purchase is working on: the spec serializes per channel. */
   private readonly busy = new Set<string>();
   /** Purchases waiting for a channel to be let go (channelFree): all are woken at any unlock and look again. */
@@ -240,12 +241,7 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   private verified(ctx: PaymentContext): Promise<Checked> {
-    let pending = this.checked.get(ctx);
-    if (!pending) {
-      pending = this.check(ctx);
-      this.checked.set(ctx, pending);
-    }
-    return pending;
+    return this.checked.of(ctx, (c) => this.check(c));
   }
 
   private async check(ctx: PaymentContext): Promise<Checked> {

@@ -25,6 +25,7 @@ import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, 
 import { grantLate } from '../late-grant.ts';
 import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/x402-exact.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
+import { PurchaseChecks } from '../purchase-checks.ts';
 
 export const METHOD_NAME = 'x402-session';
 /** validBefore at most this far ahead (the facilitator creates the session at once). */
@@ -95,7 +96,7 @@ export class X402SessionMethod implements PaymentMethod {
   readonly name = METHOD_NAME;
   readonly adminOnly = false;
   private client: EscrowFacilitatorClient;
-  private readonly checked = new WeakMap<PaymentContext, Promise<SessionDeposit>>();
+  private readonly checked = new PurchaseChecks<SessionDeposit>();
   /** Escrow session ids a purchase or the resolver is working on (never two at once: one grant per deposit). */
   private readonly inFlight = new Set<string>();
   private closing: Promise<number> | undefined;
@@ -154,12 +155,7 @@ export class X402SessionMethod implements PaymentMethod {
 
   /** x402's local checks (payee = the escrow, ReceiveWithAuthorization) and the terms' consistency; once per purchase. */
   verified(ctx: PaymentContext): Promise<SessionDeposit> {
-    let pending = this.checked.get(ctx);
-    if (!pending) {
-      pending = this.check(ctx);
-      this.checked.set(ctx, pending);
-    }
-    return pending;
+    return this.checked.of(ctx, (c) => this.check(c));
   }
 
   private async check(ctx: PaymentContext): Promise<SessionDeposit> {

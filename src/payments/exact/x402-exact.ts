@@ -22,6 +22,7 @@ import {
 import { grantLate } from '../late-grant.ts';
 import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
+import { PurchaseChecks } from '../purchase-checks.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
 export const WINDOW_MARGIN_SECONDS = 6n;
@@ -69,7 +70,7 @@ export class X402Method implements PaymentMethod {
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
   /** The local check of a purchase, shared by its precheck and authorize (same context object). */
-  private readonly checked = new WeakMap<PaymentContext, Promise<ExactPayment>>();
+  private readonly checked = new PurchaseChecks<ExactPayment>();
   private timer: TimerHandle | undefined;
   private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
@@ -161,22 +162,19 @@ export class X402Method implements PaymentMethod {
 
   /** Parses and checks the payment locally once per purchase (precheck and authorize share the result). */
   private verified(ctx: PaymentContext): Promise<ExactPayment> {
-    let pending = this.checked.get(ctx);
-    if (!pending) {
-      pending = (async () => {
-        if (this.closed) throw new SluiceError('ERR_X402_CLOSED', 'x402 payments are shutting down');
-        const p = parseExactPayment(ctx.request.payment?.payload);
-        const asset = ctx.quote.asset.toLowerCase() as Address;
-        await verifyLocally(p, {
-          network: this.config.network, chainId: this.config.chainId, asset, domain: this.domainOf(asset), payTo: this.config.payTo as Address,
-          price: ctx.quote.price, now: BigInt(Math.floor(ctx.now / 1000)), marginSeconds: WINDOW_MARGIN_SECONDS,
-          maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
-        });
-        return p;
-      })();
-      this.checked.set(ctx, pending);
-    }
-    return pending;
+    return this.checked.of(ctx, (c) => this.check(c));
+  }
+
+  private async check(ctx: PaymentContext): Promise<ExactPayment> {
+    if (this.closed) throw new SluiceError('ERR_X402_CLOSED', 'x402 payments are shutting down');
+    const p = parseExactPayment(ctx.request.payment?.payload);
+    const asset = ctx.quote.asset.toLowerCase() as Address;
+    await verifyLocally(p, {
+      network: this.config.network, chainId: this.config.chainId, asset, domain: this.domainOf(asset), payTo: this.config.payTo as Address,
+      price: ctx.quote.price, now: BigInt(Math.floor(ctx.now / 1000)), marginSeconds: WINDOW_MARGIN_SECONDS,
+      maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
+    });
+    return p;
   }
 
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {

@@ -26,6 +26,7 @@ import {
 } from '../../x402/index.ts';
 import { isLive, type Session } from '../../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
+import { PurchaseChecks } from '../purchase-checks.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
 
@@ -69,7 +70,7 @@ export class UptoMethod implements PaymentMethod {
   private client: FacilitatorClient;
   /** The facilitator addresses /supported advertised for upto on our network; empty: upto is not offered. */
   private facilitators: Address[] = [];
-  private readonly checked = new WeakMap<PaymentContext, Promise<Checked>>();
+  private readonly checked = new PurchaseChecks<Checked>();
   private readonly busy = new Set<string>();
   /** Settles in flight: a second ask waits for the first (the chain would refuse the second anyway: one nonce). */
   private readonly sending = new Map<string, Promise<UptoSettleResult>>();
@@ -192,12 +193,7 @@ export class UptoMethod implements PaymentMethod {
   }
 
   private verified(ctx: PaymentContext): Promise<Checked> {
-    let pending = this.checked.get(ctx);
-    if (!pending) {
-      pending = this.check(ctx);
-      this.checked.set(ctx, pending);
-    }
-    return pending;
+    return this.checked.of(ctx, (c) => this.check(c));
   }
 
   private async check(ctx: PaymentContext): Promise<Checked> {

@@ -6,7 +6,7 @@
  * SessionStore contract means durable (for the journal: fsynced). An end the store refused and the manager wrote on
  * a retry is told when that retry succeeds.
  */
-import type { LoadResult, SessionStore, StoreRecord } from '../sessions/index.ts';
+import type { LoadResult, Session, SessionEventsView, SessionStore, StoreRecord } from '../sessions/index.ts';
 
 export type EndsWrittenListener = (sessionIds: readonly string[]) => void;
 
@@ -42,4 +42,27 @@ export class EndRecordsTap implements SessionStore {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * What a method does once a session's end is on flash, written once for every method that settles or closes after
+ * the end (batch-settlement's charge, upto's settle, escrow's close). `pick` reads at the `ended` event what the
+ * method needs of the session (its references, what it used, when it ended: the session as it ended), undefined for a
+ * session the method did not pay for; `act` gets that once the session's end record is durable, once.
+ */
+export function afterEndOnFlash<T>(sessions: SessionEventsView, endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>,
+  pick: (session: Session) => T | undefined, act: (end: T) => void): void {
+  const unwritten = new Map<string, T>();
+  sessions.on('ended', (s) => {
+    const end = pick(s);
+    if (end !== undefined) unwritten.set(s.id, end);
+  });
+  endsWritten.onEndsWritten((ids) => {
+    for (const id of ids) {
+      const end = unwritten.get(id);
+      if (end === undefined) continue;
+      unwritten.delete(id);
+      act(end);
+    }
+  });
 }

@@ -12,7 +12,7 @@ import { BatchChannelStore } from '../../escrow/index.ts';
 import { loadEvm } from '../../x402/index.ts';
 import type { Log } from '../../log.ts';
 import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
-import type { EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';
 import { BatchWithdrawalWatch } from './x402-batch-watch.ts';
@@ -32,22 +32,11 @@ function batchRefsOf(s: Session): string[] {
 }
 
 export class BatchSettlementEnds {
-  /** Sessions ended whose end record is not durable yet: their references and what they used. */
-  private readonly endsUnwritten = new Map<string, { refs: string[]; used: bigint }>();
-
   constructor(private readonly options: BatchEndsOptions) {
-    options.sessions.on('ended', (s) => {
+    afterEndOnFlash(options.sessions, options.endsWritten, (s) => {
       const refs = batchRefsOf(s);
-      if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, used: BigInt(s.used) });
-    });
-    options.endsWritten.onEndsWritten((ids) => {
-      for (const id of ids) {
-        const end = this.endsUnwritten.get(id);
-        if (!end) continue;
-        this.endsUnwritten.delete(id);
-        for (const ref of end.refs) void this.charge(ref, end.used);
-      }
-    });
+      return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
+    }, (end) => { for (const ref of end.refs) void this.charge(ref, end.used); });
   }
 
   private async charge(reference: string, used: bigint): Promise<void> {

@@ -13,7 +13,7 @@ import { systemClock, type Clock, type Timers } from '../../time.ts';
 import {
   Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
 } from '../../sessions/index.ts';
-import type { EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
 
 /** The figures of a hold or a release (ubus event fields: decimal strings). */
@@ -85,8 +85,6 @@ export class EscrowCredit {
   readonly method: X402SessionMethod;
   private readonly events: Emitter<EscrowCreditEvents>;
   private readonly clock: Clock;
-  /** Sessions ended (event) whose end record is not durable yet: their escrow sessions and when they ended. */
-  private readonly endsUnwritten = new Map<string, { refs: string[]; at: number }>();
 
   constructor(private readonly options: EscrowCreditOptions) {
     this.clock = options.clock ?? systemClock;
@@ -99,18 +97,12 @@ export class EscrowCredit {
     });
     // The close follows the end record on flash, not the `ended` event: closed for an end the journal then lost (a
     // kill -9 before its fsync), the escrow would be settled while the session came back ACTIVE and ran unpaid.
-    sessions.on('ended', (s) => {
+    afterEndOnFlash(sessions, options.endsWritten, (s) => {
       const refs = s.payments.filter((p) => p.method === METHOD_NAME).map((p) => p.reference);
-      if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, at: s.endedAt ?? this.clock.now() });
-    });
-    options.endsWritten.onEndsWritten((ids) => {
-      for (const id of ids) {
-        const end = this.endsUnwritten.get(id);
-        if (!end) continue;
-        this.endsUnwritten.delete(id);
-        for (const ref of end.refs) void this.method.sessionEnded(ref, end.at).catch((err: unknown) =>
-          log.warn('escrow close not scheduled; the next start closes it', { session: ref, reason: toSluiceError(err).message }));
-      }
+      return refs.length > 0 ? { refs, at: s.endedAt ?? this.clock.now() } : undefined;
+    }, (end) => {
+      for (const ref of end.refs) void this.method.sessionEnded(ref, end.at).catch((err: unknown) =>
+        log.warn('escrow close not scheduled; the next start closes it', { session: ref, reason: toSluiceError(err).message }));
     });
     // No write when a purchase is granted (issue 37): the pending mark written before /session/create is the
     // purchase's one durable write. A mark a session holds is harmless: the resolver skips a reference a session holds

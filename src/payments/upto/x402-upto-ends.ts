@@ -19,7 +19,7 @@ import type { Log } from '../../log.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { loadEvm, UptoStore, type UptoRecord } from '../../x402/index.ts';
 import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
-import type { EndRecordsTap } from '../end-records.ts';
+import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
 
 /** What upto needs of the sessions: reading them, hearing their ends, and shrinking one an early settle left unpaid. */
@@ -55,8 +55,6 @@ export function allocateUsage(used: bigint, capacities: readonly bigint[]): bigi
 }
 
 export class UptoEnds {
-  /** Sessions ended whose end record is not durable yet: their references and what they used. */
-  private readonly endsUnwritten = new Map<string, { refs: string[]; used: bigint }>();
   private readonly clock: Clock;
   private readonly timers: Timers;
   private sweepTimer: TimerHandle | null = null;
@@ -65,18 +63,10 @@ export class UptoEnds {
   constructor(private readonly options: UptoEndsOptions) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    options.sessions.on('ended', (s) => {
+    afterEndOnFlash(options.sessions, options.endsWritten, (s) => {
       const refs = uptoRefsOf(s);
-      if (refs.length > 0) this.endsUnwritten.set(s.id, { refs, used: BigInt(s.used) });
-    });
-    options.endsWritten.onEndsWritten((ids) => {
-      for (const id of ids) {
-        const end = this.endsUnwritten.get(id);
-        if (!end) continue;
-        this.endsUnwritten.delete(id);
-        void this.settleAll(end.refs, end.used);
-      }
-    });
+      return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
+    }, (end) => void this.settleAll(end.refs, end.used));
   }
 
   private async settleAll(refs: readonly string[], used: bigint): Promise<void> {

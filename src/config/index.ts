@@ -1,9 +1,10 @@
 /** Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the reload diff. */
 export type {
   BatchRefundPolicy, BatchSettlementConfig, Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric,
-  MqttConfig, PricingPlan, RadiusConfig, UptoConfig, X402Config,
+  MqttConfig, PricingPlan, RadiusConfig, TollgateConfig, UptoConfig, X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
+export { normalizeMintUrl } from './tollgate.ts';
 export { quoteUci } from './serialize.ts';
 export { loadConfigPartial } from './load.ts';
 export { type ConfigProblem } from './reader.ts';

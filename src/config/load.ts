@@ -22,6 +22,7 @@ import { readX402Section } from './x402.ts';
 import { readEscrowSection } from './escrow.ts';
 import { readBatchSettlementSection } from './batch-settlement.ts';
 import { readUptoSection } from './upto.ts';
+import { readTollgateSection } from './tollgate.ts';
 import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import { mergeSecrets, secretsPathFor } from './secrets.ts';
@@ -295,13 +296,21 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   if (rulesSee === 'effective' && planSections.length > 0 && pricing.length === 0) {
     planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: 'no valid plan: every plan was left out', effect: 'no-plan' });
   }
+  // After the plans: `tollgate.plan` must name one the daemon runs (strict: one the file defines).
+  const planIds = new Map((rulesSee === 'configured' ? planSections.map((s) => ({ id: s.name, trial: s.options.has('trial_every') })) : pricing.map((p) => ({ id: p.id, trial: p.trialEvery !== undefined })))
+    .map((p) => [p.id, { trial: p.trial }] as const));
+  const tollgateRead = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'tollgate', sink, []);
+    return { enabled, section: enabled ? readTollgateSection(r, planIds) : null };
+  });
+  const tollgate = tollgateRead.enabled ? tollgateRead.section : null;
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
   const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])));
   const problems = [
     ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, http, hook, limits }, problems };
+  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits }, problems };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */

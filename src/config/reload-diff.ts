@@ -49,11 +49,13 @@ export interface RunningParts {
   batchSettlement: boolean;
   /** Absent: the daemon predates the section (off). */
   upto?: boolean;
+  /** The `cashu` method (and TollGate's door); absent: off. */
+  tollgate?: boolean;
 }
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, and switching RADIUS, x402, escrow, batch_settlement or upto on or off (each is built at start: its payment
+ * listen address and rate limit, and switching RADIUS, x402, escrow, batch_settlement, upto or tollgate on or off (each is built at start: its payment
  * method, listener, queue). Their other settings apply on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
@@ -70,6 +72,7 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.escrow.enabled !== running.escrow) out.push('escrow.enabled');
   if (next.batchSettlement.enabled !== running.batchSettlement) out.push('batch_settlement.enabled');
   if (next.upto.enabled !== (running.upto ?? false)) out.push('upto.enabled');
+  if ((next.tollgate !== null) !== (running.tollgate ?? false)) out.push('tollgate.enabled');
   return out;
 }
 

@@ -119,6 +119,8 @@ export type { BatchRefundPolicy, BatchSettlementConfig } from './batch-settlemen
 import type { BatchSettlementConfig } from './batch-settlement.ts';
 export type { UptoConfig } from './upto.ts';
 import type { UptoConfig } from './upto.ts';
+export type { TollgateConfig } from './tollgate.ts';
+import type { TollgateConfig } from './tollgate.ts';
 
 export interface LimitsConfig {
   /** 0 = unlimited. */
@@ -136,6 +138,8 @@ export interface Config {
   x402: X402Config;
   batchSettlement: BatchSettlementConfig;
   upto: UptoConfig;
+  /** TollGate's door and the `cashu` method (issue 39); null: absent, disabled, or disabled by a problem. */
+  tollgate: TollgateConfig | null;
   http: HttpConfig;
   hook: HookConfig;
   limits: LimitsConfig;

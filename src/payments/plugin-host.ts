@@ -11,6 +11,9 @@ import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
 
+/** A section a switch names is on: `enabled`, or present at all (`tollgate` is null when off). */
+const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.enabled === true;
+
 export class PaymentPlugins {
   private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>) {}
 
@@ -18,7 +21,7 @@ export class PaymentPlugins {
   static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
     const opened: Array<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }> = [];
     for (const plugin of plugins) {
-      const on = plugin.switch === undefined || ctx.config[plugin.switch].enabled;
+      const on = plugin.switch === undefined || switchedOn(ctx.config, plugin.switch);
       opened.push({ plugin, on, part: on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), ctx.log) : null });
     }
     return new PaymentPlugins(opened);
@@ -43,7 +46,7 @@ export class PaymentPlugins {
   /** A reload: a method still switched as it was built takes the new settings now. */
   reconfigure(next: Config, running: Pick<RunningParts, MethodSwitch>): void {
     for (const { plugin, part } of this.opened) {
-      if (part && plugin.switch && next[plugin.switch].enabled === (running[plugin.switch] ?? false)) part.reconfigure?.(next);
+      if (part && plugin.switch && switchedOn(next, plugin.switch) === (running[plugin.switch] ?? false)) part.reconfigure?.(next);
     }
   }
 

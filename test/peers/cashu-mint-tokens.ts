@@ -1,0 +1,76 @@
+/**
+ * Tokens for tests of the lab mint (test/peers/cashu-mint.ts): issuing proofs straight from a keyset's keys (for what
+ * a wallet cannot ask a mint for: proofs on a keyset already rotated out, P2PK-locked secrets, a keyset the mint never
+ * listed), forged proofs, and the two token encodings. cashu-ts 4.8.0 encodes only V4 (`cashuB`, CBOR, short keyset
+ * ids), so V3 (`cashuA`, base64url JSON, full ids) is written here in the field order of cashubtc/nuts
+ * tests/00-tests.md, which the test checks byte for byte.
+ */
+import {
+  Amount, blindMessage, constructUnblindedSignature, createBlindSignature, createNewMintKeys, createP2PKsecret,
+  createRandomSecretKey, getEncodedToken, getPubKeyFromPrivKey, pointFromHex, type Proof,
+} from '@cashu/cashu-ts';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+
+export type TokenVersion = 3 | 4;
+
+/** The powers of two that make `amount`, smallest first (how mints and wallets split amounts). */
+export function splitAmount(amount: number): number[] {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error(`amount must be a positive integer, got ${amount}`);
+  const parts: number[] = [];
+  for (let bit = 0; amount > 0; bit++, amount = Math.floor(amount / 2)) if (amount % 2) parts.push(2 ** bit);
+  return parts;
+}
+
+/**
+ * Proofs signed by `privKeys` as a mint would: blind the secret, sign B_, unblind with r (NUT-00). `secret(i)` makes the
+ * i-th secret (default: 32 random bytes, hex, as NUT-00 recommends).
+ */
+export function issueProofs(amount: number, keysetId: string, privKeys: Record<string, Uint8Array>,
+  secret: (i: number) => string = () => bytesToHex(randomBytes(32))): Proof[] {
+  return splitAmount(amount).map((a, i) => {
+    const key = privKeys[String(a)];
+    if (!key) throw new Error(`keyset ${keysetId} has no key for ${a}`);
+    const s = secret(i);
+    const blinded = blindMessage(new TextEncoder().encode(s));
+    const sig = createBlindSignature(blinded.B_, key, keysetId);
+    const K = pointFromHex(bytesToHex(getPubKeyFromPrivKey(key)));
+    const proof = constructUnblindedSignature(sig, blinded.r, blinded.secret, K);
+    return { id: keysetId, amount: Amount.from(a), secret: s, C: proof.C.toHex(true) };
+  });
+}
+
+/** A P2PK (NUT-11) secret per proof, each with its own nonce, locked to `pubkey` (33-byte compressed hex). */
+export function p2pkSecret(pubkey: string): () => string {
+  return () => createP2PKsecret(pubkey);
+}
+
+/** Proofs no mint signed: a random secret and a random point as C (what checkstate alone reads as UNSPENT). */
+export function forgedProofs(amount: number, keysetId: string): Proof[] {
+  return splitAmount(amount).map((a) => ({
+    id: keysetId, amount: Amount.from(a), secret: bytesToHex(randomBytes(32)),
+    C: bytesToHex(getPubKeyFromPrivKey(createRandomSecretKey())),
+  }));
+}
+
+/** A keyset this mint never made or listed, and proofs properly signed by it. */
+export function foreignProofs(amount: number, unit: string): { keysetId: string; proofs: Proof[] } {
+  const pair = createNewMintKeys(32, undefined, { unit });
+  return { keysetId: pair.keysetId, proofs: issueProofs(amount, pair.keysetId, pair.privKeys) };
+}
+
+export function encodeToken(mint: string, unit: string, proofs: Proof[], version: TokenVersion = 4, memo?: string): string {
+  if (version === 4) return getEncodedToken({ mint, unit, proofs, ...(memo !== undefined && { memo }) });
+  // V3, in tests/00-tests.md's order: token[{mint, proofs[{amount, id, secret, C}]}], unit, memo.
+  const v3 = {
+    token: [{
+      mint,
+      proofs: proofs.map((p) => ({
+        amount: p.amount.toNumber(), id: p.id, secret: p.secret, C: p.C,
+        ...(p.dleq && { dleq: p.dleq }), ...(p.witness !== undefined && { witness: p.witness }),
+      })),
+    }],
+    unit,
+    ...(memo !== undefined && { memo }),
+  };
+  return 'cashuA' + Buffer.from(JSON.stringify(v3)).toString('base64url');
+}

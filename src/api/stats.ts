@@ -3,6 +3,7 @@
  * the options changed in the file that only a restart applies, and the problems of the config it runs on anyway.
  */
 import { redactConfig, type Config, type ConfigProblem } from '../config/index.ts';
+import { damagedTables } from '../storage/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 
@@ -35,6 +36,8 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     trials: s.trials ? { ...s.trials } : { available: false },
     http: s.http ? s.http.stats() : { listening: false },
     journal: s.journal.stats(),
+    // State tables refused at an open since start for damage (storage/json-table.ts), by file: {"x402.json": 1}.
+    damaged_tables: damagedTables(),
     upstream: s.upstream.stats(),
     config: redactConfig(s.config).main,
     // The values above are the running ones.

@@ -12,10 +12,8 @@
  *    found), kept until a chain lookup decides it, for 7 days past its window at most (docs/x402.md).
  * Two writes per purchase; settled/applied/void records drop the payload to stay small.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../storage/index.ts';
-import { SluiceError } from '../errors.ts';
+import { JsonTable, type JsonTableFormat } from '../storage/index.ts';
 
 export type RecordState = 'settling' | 'settled' | 'applied' | 'unconfirmed' | 'void';
 const RECORD_STATES: readonly RecordState[] = ['settling', 'settled', 'applied', 'unconfirmed', 'void'];
@@ -46,53 +44,43 @@ export interface PurchaseRecord {
   request?: { x402Version: 1 | 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
 }
 
-interface FileShape {
-  version: 1;
-  records: PurchaseRecord[];
-}
+/**
+ * `{"version": 1, "records": [...]}`. One record damaged fails the whole file, like a torn one (storage/json-table.ts):
+ * a record skipped would be a nonce forgotten, and its payload accepted again (with "nonce used → ask the chain →
+ * grant", granted to whoever resends it). Settled, applied and void records are written without their payload.
+ */
+const FORMAT: JsonTableFormat<PurchaseRecord> = {
+  code: 'ERR_X402_STORE', writeCode: 'ERR_X402_STORE', what: 'an x402 store', newline: true,
+  key: (r) => r.key,
+  split(json) {
+    const records = (json as { records?: unknown } | null)?.records;
+    if (!Array.isArray(records)) throw new TypeError('no records list');
+    return { rows: records, extra: undefined };
+  },
+  row(r, i) {
+    const rec = r as Partial<PurchaseRecord> | null;
+    if (typeof rec !== 'object' || rec === null || typeof rec.key !== 'string' || rec.key === '' || !RECORD_STATES.includes(rec.state as RecordState)) {
+      throw new TypeError(`record ${i} is damaged (no key or state): ${JSON.stringify(r)?.slice(0, 200)}`);
+    }
+    return rec as PurchaseRecord;
+  },
+  join: (records) => ({
+    version: 1,
+    records: records.map((r) => (r.state === 'settling' || r.state === 'unconfirmed' ? r : (({ request: _r, ...rest }) => rest)(r))),
+  }),
+  empty: () => undefined,
+};
 
 export const STORE_FILE = 'x402.json';
 /** How long past its validBefore an `unconfirmed` purchase is kept for a chain lookup: 7 days. */
 export const UNCONFIRMED_KEEP_SECONDS = 7n * 24n * 3600n;
 
 export class X402Store {
-  private readonly records = new Map<string, PurchaseRecord>();
-  private writing: Promise<void> = Promise.resolve();
+  private constructor(private readonly records: JsonTable<PurchaseRecord>, private readonly maxEntries: number) {}
 
-  private constructor(private readonly path: string, private readonly maxEntries: number) {}
-
+  /** Reads `<stateDir>/x402.json` (absent: empty); a damaged file is refused with ERR_X402_STORE (storage/json-table.ts). */
   static async open(stateDir: string, maxEntries = 4096): Promise<X402Store> {
-    const store = new X402Store(join(stateDir, STORE_FILE), maxEntries);
-    let text: string | undefined;
-    try {
-      text = await readFile(store.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SluiceError('ERR_X402_STORE', `cannot read ${store.path}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    if (text !== undefined) {
-      let parsed: FileShape;
-      try {
-        parsed = JSON.parse(text) as FileShape;
-      } catch (err) {
-        // Written by rename only, so a torn file means someone else wrote it: refuse to guess which nonces were used.
-        throw new SluiceError('ERR_X402_STORE', `${store.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
-      }
-      if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.records)) {
-        throw new SluiceError('ERR_X402_STORE', `${store.path} is not an x402 store (no records list)`);
-      }
-      // One record damaged fails the whole file, like a torn one: a record skipped would be a nonce forgotten, and its
-      // payload accepted again (with "nonce used → ask the chain → grant", granted to whoever resends it).
-      parsed.records.forEach((r: unknown, i) => {
-        const rec = r as Partial<PurchaseRecord> | null;
-        if (typeof rec !== 'object' || rec === null || typeof rec.key !== 'string' || rec.key === '' || !RECORD_STATES.includes(rec.state as RecordState)) {
-          throw new SluiceError('ERR_X402_STORE', `${store.path}: record ${i} is damaged (no key or state): ${JSON.stringify(r)?.slice(0, 200)}`);
-        }
-        store.records.set(rec.key, rec as PurchaseRecord);
-      });
-    }
-    return store;
+    return new X402Store(await JsonTable.open(join(stateDir, STORE_FILE), FORMAT), maxEntries);
   }
 
   get(key: string): PurchaseRecord | undefined {
@@ -100,7 +88,7 @@ export class X402Store {
   }
 
   list(state?: RecordState): PurchaseRecord[] {
-    return [...this.records.values()].filter((r) => state === undefined || r.state === state);
+    return this.records.list().filter((r) => state === undefined || r.state === state);
   }
 
   get size(): number {
@@ -115,10 +103,10 @@ export class X402Store {
    */
   prune(nowSeconds: bigint, marginSeconds = 60n): PurchaseRecord[] {
     const dropped: PurchaseRecord[] = [];
-    for (const [k, r] of this.records) {
+    for (const r of this.records.list()) {
       const keep = r.state === 'unconfirmed' ? marginSeconds + UNCONFIRMED_KEEP_SECONDS : marginSeconds;
       if ((r.state === 'applied' || r.state === 'void' || r.state === 'unconfirmed') && BigInt(r.validBefore) + keep < nowSeconds) {
-        this.records.delete(k);
+        this.records.drop(r.key);
         dropped.push(r);
       }
     }
@@ -132,27 +120,16 @@ export class X402Store {
   }
 
   /** Sets (or replaces) a record and waits until the file holding it is durable. */
-  async put(record: PurchaseRecord): Promise<void> {
-    this.records.set(record.key, record);
-    await this.flush();
+  put(record: PurchaseRecord): Promise<void> {
+    return this.records.put(record);
   }
 
   async remove(key: string): Promise<void> {
-    if (this.records.delete(key)) await this.flush();
+    await this.records.delete(key);
   }
 
   /** Writes the current records; writes are serialised and each waits for the one carrying its change. */
   flush(): Promise<void> {
-    const next = this.writing.catch(() => undefined).then(() => {
-      const body: FileShape = {
-        version: 1,
-        records: [...this.records.values()].map((r) => (r.state === 'settling' || r.state === 'unconfirmed' ? r : (({ request: _r, ...rest }) => rest)(r))),
-      };
-      return writeFileAtomic(this.path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
-    });
-    this.writing = next;
-    return next.catch((err: unknown) => {
-      throw new SluiceError('ERR_X402_STORE', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
-    });
+    return this.records.flush();
   }
 }

@@ -1,0 +1,218 @@
+/**
+ * A durable whole-file JSON table: rows kept in memory by key, the whole table rewritten atomically (temp, fsync,
+ * rename, directory fsync: atomic-write.ts) when its owner flushes. Under every small table of state that records
+ * money or replays (x402.json, upto.json, escrow.json, batch-channels.json, trials.json, the nonce files, RADIUS
+ * accounting's sessions.json); each owner keeps its own file format (the format object reads and writes it) and its
+ * own error code.
+ *
+ * One damage policy, here, for all of them: a file that is there but cannot be read back (not JSON, not the owner's
+ * table, one row failing the owner's shape check, an unreadable file) is never read as empty — an empty table would
+ * forget a nonce used or money owed. Opening it fails closed with the owner's code (`details.damaged: true`), the
+ * damage is counted (`damagedTables()`, in ubus `stats`), and a copy of its bytes is kept beside it for support
+ * (`<file>.damaged-<crc32 of the bytes>`: one copy per distinct damage, so a respawn loop does not fill the flash).
+ * The file itself is left in place: the next start refuses it again until it is mended or moved. A missing file (or a
+ * path whose directory is not one: nothing can have been saved there) is a table never written: empty.
+ *
+ * Writes are serialized and coalesced: a flush asked while another waits to start joins it (the one write carries
+ * both changes, as its snapshot is taken when it starts), so a burst of changes costs fewer flash writes, and an
+ * owner that batches by time (RADIUS accounting) changes rows without flushing and flushes on its own schedule.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { SluiceError, type ErrorCode } from '../errors.ts';
+import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
+import { crc32 } from './crc32.ts';
+
+/** How an owner's file is laid out and checked. `Extra` is what the file holds beside its rows (a floor, intents). */
+export interface JsonTableFormat<Row, Extra = undefined> {
+  /** The owner's code for a file that cannot be read back (and, with `writeCode`, written). */
+  code: ErrorCode;
+  /** The code a failed write is thrown with; absent: writeFileAtomic's ERR_WRITE_FAILED as it is. */
+  writeCode?: ErrorCode;
+  /** What the file is, in messages ("an x402 store"). */
+  what: string;
+  key(row: Row): string;
+  /** The parsed file's rows, unchecked, and its other fields; throws (its message says why) when it is not the table. */
+  split(json: unknown): { rows: unknown[]; extra: Extra };
+  /** One row's shape check: the row, or throws why. One bad row fails the whole file: a row skipped is a row forgotten. */
+  row(value: unknown, index: number): Row;
+  /** The file's JSON value. */
+  join(rows: Row[], extra: Extra): unknown;
+  /** What `extra` is for a table never written. */
+  empty(): Extra;
+  /** Mode of a new file; default 0o600 (state files are the router's own). */
+  mode?: number;
+  /** End the file with a newline (the formats that always did). */
+  newline?: boolean;
+}
+
+const damaged = new Map<string, number>();
+
+/** Files found damaged at an open since start, by name, and how many times (ubus `stats` → `damaged_tables`). */
+export function damagedTables(): Record<string, number> {
+  return Object.fromEntries(damaged);
+}
+
+export interface JsonTableOptions {
+  /** The file system writes go through (tests make a step fail). */
+  fs?: AtomicWriteFs;
+}
+
+export class JsonTable<Row, Extra = undefined> {
+  private readonly rows = new Map<string, Row>();
+  /** The owner's other fields; changed in place or replaced, written by the next flush. */
+  extra: Extra;
+  private writing: Promise<void> = Promise.resolve();
+  /** A write queued behind the one running and not started yet: later flushes join it. */
+  private queued: Promise<void> | null = null;
+  private writes = 0;
+
+  private constructor(readonly path: string, private readonly format: JsonTableFormat<Row, Extra>, private readonly options: JsonTableOptions) {
+    this.extra = format.empty();
+  }
+
+  /** Reads the table at `path` (absent: empty); a damaged file throws the owner's code (see above). */
+  static async open<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): Promise<JsonTable<Row, Extra>> {
+    let text: Buffer | null;
+    try {
+      text = await readFile(path);
+    } catch (err) {
+      text = absentOr(err, path, format);
+    }
+    return JsonTable.fromText(path, format, options, text);
+  }
+
+  /** `open` for an owner whose open is synchronous (the trial method's, at plugin construction). */
+  static openSync<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): JsonTable<Row, Extra> {
+    let text: Buffer | null;
+    try {
+      text = readFileSync(path);
+    } catch (err) {
+      text = absentOr(err, path, format);
+    }
+    return JsonTable.fromText(path, format, options, text);
+  }
+
+  private static fromText<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions, bytes: Buffer | null): JsonTable<Row, Extra> {
+    const table = new JsonTable(path, format, options);
+    if (bytes === null) return table;
+    const text = bytes;
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      throw damage(path, format, `not valid JSON (${(err as Error).message})`, text);
+    }
+    try {
+      const { rows, extra } = format.split(json);
+      rows.forEach((value, i) => {
+        const row = format.row(value, i);
+        table.rows.set(format.key(row), row);
+      });
+      table.extra = extra;
+    } catch (err) {
+      throw damage(path, format, err instanceof Error ? err.message : String(err), text);
+    }
+    return table;
+  }
+
+  get(key: string): Row | undefined {
+    return this.rows.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.rows.has(key);
+  }
+
+  /** Every row, in the order first set (a row deleted and set again goes last). */
+  list(): Row[] {
+    return [...this.rows.values()];
+  }
+
+  keys(): IterableIterator<string> {
+    return this.rows.keys();
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /** Whole-file writes done since open (flash wear: the owner's figures, the tests). */
+  get writeCount(): number {
+    return this.writes;
+  }
+
+  /** Sets a row in memory only; the next flush writes it. */
+  set(row: Row): void {
+    this.rows.set(this.format.key(row), row);
+  }
+
+  /** Drops a row from memory only; whether it was there. */
+  drop(key: string): boolean {
+    return this.rows.delete(key);
+  }
+
+  /** Sets a row and resolves once the file holding it is durable. */
+  async put(row: Row): Promise<void> {
+    this.set(row);
+    await this.flush();
+  }
+
+  /** Drops a row and resolves once the file without it is durable (nothing there: nothing written). */
+  async delete(key: string): Promise<boolean> {
+    if (!this.rows.delete(key)) return false;
+    await this.flush();
+    return true;
+  }
+
+  /**
+   * Writes the table as it is when the write starts; resolves once it is on flash. A failed write leaves the file as
+   * it was (and memory as the owner left it: an owner that must not keep a change it could not write undoes it).
+   */
+  flush(): Promise<void> {
+    if (this.queued) return this.queued;
+    const run = this.writing.catch(() => undefined).then(() => {
+      this.queued = null;
+      const value = this.format.join([...this.rows.values()], this.extra);
+      const text = JSON.stringify(value) + (this.format.newline ? '\n' : '');
+      this.writes++;
+      return writeFileAtomic(this.path, text, { mode: this.format.mode ?? 0o600, ...(this.options.fs && { fs: this.options.fs }) });
+    });
+    this.writing = run;
+    const code = this.format.writeCode;
+    const result = code === undefined ? run : run.catch((err: unknown) => {
+      throw new SluiceError(code, `cannot write ${this.path}: ${(err as Error).message}`, { cause: err, details: { path: this.path } });
+    });
+    this.queued = result;
+    return result;
+  }
+}
+
+/** A read error: absent (null) for a file never written, damage for anything else. */
+function absentOr(err: unknown, path: string, format: { code: ErrorCode; what: string }): null {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+  throw damage(path, format, `cannot read it (${(err as Error).message})`, null);
+}
+
+/** Counts the damage, keeps a copy of the bytes beside the file, and says so in the owner's error. */
+function damage(path: string, format: { code: ErrorCode; what: string }, reason: string, text: Buffer | null): SluiceError {
+  const name = basename(path);
+  damaged.set(name, (damaged.get(name) ?? 0) + 1);
+  let kept: string | null = null;
+  if (text !== null) {
+    kept = `${path}.damaged-${crc32(text).toString(16).padStart(8, '0')}`;
+    try {
+      // Synchronous (a start, rarely): the copy is there when the refusal is logged. Temp and rename: never a torn copy.
+      if (!existsSync(kept)) {
+        writeFileSync(`${kept}.tmp`, text, { mode: 0o600 });
+        renameSync(`${kept}.tmp`, kept);
+      }
+    } catch {
+      kept = null; // a full or read-only flash: the refusal stands without the copy
+    }
+  }
+  return new SluiceError(format.code, `${path} is not ${format.what} that can be read back: ${reason}; refused, never read as empty`
+    + (kept ? ` (a copy is kept as ${basename(kept)})` : ''), { details: { path, damaged: true, reason, ...(kept && { kept }) } });
+}

@@ -18,7 +18,7 @@ import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts'
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
-import { Gatekeeper, openPortal } from './gate/index.ts';
+import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
 import { startLanEndpoint, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
@@ -133,7 +133,8 @@ export class Daemon {
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
-    const { valve, kernelQuota, shaper, socket: startSocket } = openPortal(main, sessions, log, true);
+    const { valve, kernelQuota, shaper, socket: startSocket, identity, counters } = openPortal(main, sessions, log, true);
+    const counting = await startCounting(counters, sessions, sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])));
     // The meter (made below) knows the addresses its ticks read for the LAN lookups: a purchase's gate may take them.
     let listedIp: (mac: string) => string | null = () => null;
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper, listedIp: (mac) => listedIp(mac) });
@@ -165,7 +166,7 @@ export class Daemon {
       fetchTimeoutMs: main.ndsctlTimeoutMs, maxSnapshotBytes: main.portalOutputMax, workers: main.workers,
       sessions: sessionManagerPort(sessions), portal: valve, readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
       ...(kernelQuota && { kernelQuota }),
-      initialMarks: sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
+      initialMarks: counting.marks, ...(counting.counters && { kernelCounters: counting.counters }), portalIdentity: identity,
       // The meter's facts; what they mean for a gate is the gate's to decide.
       gateHeld: (mac) => gates.isHeld(mac),
       onPayingClientNeedsGate: (mac) => void gates.reopen(mac),

@@ -5,8 +5,9 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { KernelQuota, nftRunner, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
+import { KernelCounters, KernelQuota, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
+import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening } from './shared-brake.ts';
 
 export interface Portal {
@@ -16,6 +17,13 @@ export interface Portal {
   shaper: Shaper | null;
   /** The control socket found at start (the meter's worker reads snapshots through it), if any. */
   socket: string | undefined;
+  /** The control socket's device:inode now: a new one is a restarted portal (portal-socket.ts). */
+  identity: () => string | undefined;
+  /**
+   * With main.kernel_quota, the kernel's per-client counters the meter reads usage from (portal/kernel-counting.ts):
+   * made fresh before every auth, removed after every deauth; startCounting() turns them on.
+   */
+  counters: KernelCounters | null;
 }
 
 /** `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates (portal/shaper.ts). */
@@ -30,6 +38,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
     },
   }) : null;
+  const counters = main.kernelQuota ? new KernelCounters({ command: main.nft, timeoutMs: main.ndsctlTimeoutMs, log }) : null;
   const shaper = shaping ? new Shaper({
     device: main.shapeDevice, log,
     tc: nftRunner(main.tc, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'tc'),
@@ -42,6 +51,21 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       afterDeauth: (mac) => kernelQuota.remove(mac),
     } }),
     ...(shaper && { shaper }),
+    ...(counters && { counter: { beforeAuth: (mac, ip) => counters.count(mac, ip), afterDeauth: (mac) => counters.uncount(mac) } }),
   });
-  return { valve, kernelQuota, shaper, socket };
+  return { valve, kernelQuota, shaper, socket, identity: portalSocketIdentity(socketPath), counters };
+}
+
+/**
+ * Turns the kernel's counters on, keeping those of live sessions an earlier run left, and says which usage marks the
+ * meter may start from: a mark is a counter epoch when the run that wrote it metered from the kernel (it left its
+ * table), a portal token otherwise, and each means nothing to the other. So the journaled marks are kept only when this
+ * run reads what the last one read: the counters on and the earlier table found, or both off (an nft without JSON
+ * output: the portal's listing every tick, as before the counters; docs/configuration.md `kernel_quota`).
+ */
+export async function startCounting(counters: KernelCounters | null, sessions: SessionReadView,
+  marks: ReadonlyArray<readonly [string, CounterMark]>): Promise<{ counters: KernelCounters | undefined; marks: ReadonlyArray<readonly [string, CounterMark]> }> {
+  if (counters === null) return { counters: undefined, marks };
+  const on = await counters.start((mac) => { const s = sessions.byMac(mac); return s !== null && isLive(s); });
+  return { counters: on ? counters : undefined, marks: on === counters.foundEarlierTable ? marks : [] };
 }

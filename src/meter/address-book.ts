@@ -59,6 +59,11 @@ export class AddressBook {
     return now < this.#wantedUntil || this.#waiters.length > 0;
   }
 
+  /** Whether a lookup waits for a list (a tick that lists the portal only when asked lists for it). */
+  waiting(): boolean {
+    return this.#waiters.length > 0;
+  }
+
   /**
    * A tick's outcome. `asked`: its task asked for addresses; `flat`: what it handed back (mac, ip, mac, ip, …; '' for
    * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one, and

@@ -29,7 +29,7 @@ export interface KernelUsageTask {
   counters: CounterSource;
   /** Read the portal's listing this tick (then `roster` is ignored). */
   listing?: { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number };
-  /** The roster of the last listing, when none is read this tick. */
+  /** The roster of the last listing: used when no listing is read this tick, or when the one asked for fails. */
   roster?: readonly RosterEntry[];
   timeoutMs: number;
   /** As UsageTask.fetchSignal: stored and notified once the listing (the portal's part) is read, or at once without. */
@@ -37,7 +37,7 @@ export interface KernelUsageTask {
   fault?: 'exit' | 'throw';
 }
 
-export type KernelSkip = SkipReason | 'counters-unreadable';
+export type KernelSkip = SkipReason;
 
 export type KernelUsageResult =
   | {
@@ -53,6 +53,8 @@ export type KernelUsageResult =
     table?: CounterTable;
     /** Present when the listing was read: the new roster, its flavour, and mac, ip, mac, ip… ('' for no address). */
     listed?: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean };
+    /** The listing was asked for and not read (why): the kept roster stood in for it. */
+    listingProblem?: string;
     /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
     unlisted: string[];
     /** Clients whose counters are mapped on another address than the listing's: [mac, listed ip, counted ip]. */
@@ -73,13 +75,17 @@ export async function runKernelTask(task: KernelUsageTask, accountant: EpochAcco
 
   // The portal's part first (the main thread holds its queue until the signal), the kernel's after.
   let listingBytes: Buffer | undefined;
+  let listingProblem: string | undefined;
   if (task.listing !== undefined) {
     const src = task.listing.source;
     if (src.kind === 'inline') listingBytes = Buffer.from(src.text, 'utf8');
     else {
       const fetched = await fetchSnapshot(src, { timeoutMs: task.timeoutMs, into: buffer, ...(task.listing.maxBytes === undefined ? {} : { maxBytes: task.listing.maxBytes }) });
-      if (!fetched.ok) { signalFetched(task); return fail(fetched.problem, fetched.message); }
-      listingBytes = fetched.bytes;
+      if (fetched.ok) listingBytes = fetched.bytes;
+      // The kernel still counts while the portal does not answer (down, busy, restarting): with a kept roster the
+      // tick bills on, and the main thread asks again later.
+      else if (task.roster !== undefined) listingProblem = `${fetched.problem}: ${fetched.message}`;
+      else { signalFetched(task); return fail(fetched.problem, fetched.message); }
     }
   }
   signalFetched(task);
@@ -103,8 +109,9 @@ export async function runKernelTask(task: KernelUsageTask, accountant: EpochAcco
   let listed: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean } | undefined;
   if (listingBytes !== undefined) {
     const scanned = scanRoster(listingBytes, task.listing!.flavour);
-    if (!scanned.ok) return fail(scanned.problem, scanned.message);
-    listed = scanned;
+    if (scanned.ok) listed = scanned;
+    else if (task.roster !== undefined) listingProblem = `${scanned.problem}: ${scanned.message}`;
+    else return fail(scanned.problem, scanned.message);
   }
   const roster = listed?.roster ?? task.roster ?? [];
 
@@ -133,6 +140,7 @@ export async function runKernelTask(task: KernelUsageTask, accountant: EpochAcco
     newEpochs: result.newEpochs, arrivals: result.arrivals, departures: result.departures,
     ...(accountant.tableGrew && accountant.currentTable ? { table: accountant.currentTable } : {}),
     ...(listed === undefined ? {} : { listed }),
+    ...(listingProblem === undefined ? {} : { listingProblem }),
     unlisted, moved, dumpBytes: dumpText.length, snapshotBytes: listingBytes?.length ?? 0,
     fetchMs, scanMs: performance.now() - started - fetchMs,
   };

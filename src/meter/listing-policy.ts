@@ -84,6 +84,16 @@ export class ListingPolicy {
     for (const mac of this.stalled) this.checked.add(mac);
   }
 
+  /**
+   * A listing was asked (at `at`, `tookMs`) and not read (the portal down, busy, a bad answer): tried again no sooner
+   * than the minimum interval, or the safety net's stretch after a slow failure; the reasons stand.
+   */
+  failed(at: number, tookMs: number): void {
+    this.lastListedAt = at;
+    this.lastTookMs = Math.max(this.lastTookMs, tookMs);
+    this.pending ??= 'changed';
+  }
+
   /** When the next listing is due at the latest (clock ms), for the scheduler; undefined before the first. */
   nextAt(): number | undefined {
     if (this.lastListedAt === undefined) return undefined;

@@ -66,7 +66,9 @@ export class Meter {
     this.shared = new SharedQuota(options.sessions, options.kernelQuota);
     this.brakes = new BrakeWatch(this.ctx, options.kernelQuota, (id, mac) => this.planner.endAhead(id, mac, 0, 0, 'kernel'));
     this.planner = new CutPlanner(this.ctx, this.brakes, times, {
-      readClient: options.readClient, closeLatencyMs: options.closeLatencyMs, minIntervalMs, peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
+      // On the kernel's counters a final reading is a tick (one nft dump): the portal's figure for one client is
+      // another count than the kernel's, and asking it costs openNDS more than the dump.
+      readClient: options.kernelCounters?.enabled === true ? undefined : options.readClient, closeLatencyMs: options.closeLatencyMs, minIntervalMs, peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
     });
     this.firsts = new FirstReadingWatch(this.ctx, this.planner);
     this.gates = new GateChecks(options.sessions, clock, {
@@ -154,6 +156,7 @@ export class Meter {
     return {
       ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount), final_readings: this.planner.finalReadings, kernel_quota_ends: this.brakes.ends,
       kernel_quota_unbilled_ends: this.brakes.auditEnds,
+      ...(this.loop.kernel?.on === true && { usage_from: 'kernel' as const, portal_listings: this.loop.kernel.listings }),
       kernel_quota_refills: this.brakes.refills, kernel_quota_splits: this.shared.splits, final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
     };
   }

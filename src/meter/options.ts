@@ -5,7 +5,7 @@
  */
 import type { SluiceError } from '../errors.ts';
 import type { Clock, Timers } from '../time.ts';
-import type { KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner } from './ports.ts';
+import type { KernelCountersPort, KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner } from './ports.ts';
 import type { PortalFlavour as Flavour } from '../portal/index.ts';
 import type { CounterMark } from './table.ts';
 import type { SkipReason, TaskSource } from './task.ts';
@@ -58,6 +58,15 @@ export interface MeterOptions {
    * its quota is used up (billing the few bytes the kernel's last dropped packet left, at most one segment).
    */
   kernelQuota?: KernelQuotaPort;
+  /**
+   * The kernel's per-client counters (portal/kernel-counting.ts), started and on: each tick then reads usage from one
+   * `nft -j` dump without the portal's queue, and lists the portal only when meter/listing-policy.ts says so
+   * (meter/kernel-mode.ts). `readClient` is then not used: a final reading is a tick, which costs the portal nothing.
+   * Ticks list the portal every time again if the counters turn off.
+   */
+  kernelCounters?: KernelCountersPort;
+  /** The portal's control socket as device:inode (undefined: none), read each kernel tick: a new one is a restart. */
+  portalIdentity?: () => string | undefined;
   sessions: SessionsPort;
   /** The valve: the worker's fetch runs inside runExclusive, so no ndsctl auth overlaps a snapshot. */
   portal?: ExclusivePort;
@@ -115,7 +124,10 @@ export interface TickReport {
    * the gatekeeper closes them (Gatekeeper.enforce). Empty for a skipped tick.
    */
   openUnpaid: string[];
-  /** When the snapshot was asked for (clock ms): a close that ended after this is not judged by it. */
+  /**
+   * When the portal's states this tick reports were read (clock ms): the snapshot's dispatch, or on the kernel's
+   * counters the last listing's. A close that ended after this is not judged by it.
+   */
   at: number;
   /** Deltas of clients without an active data session, dropped. */
   dropped: number;

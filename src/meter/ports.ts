@@ -74,6 +74,22 @@ export interface KernelQuotaPort {
   noteBilled?(mac: string, bytes: number): void;
 }
 
+/**
+ * The kernel's per-client counters (portal/kernel-counting.ts KernelCounters), as the meter uses them while they are
+ * on: their dump's argv for the worker, and the few changes only the listing can ask for (meter/kernel-mode.ts).
+ */
+export interface KernelCountersPort {
+  readonly enabled: boolean;
+  /** `nft -j list table inet sluice_count`. */
+  readonly dumpArgv: string[];
+  /** Changes with every change sluice made to the counters (an auth's fresh ones, a deauth's removal, a rebuild). */
+  readonly changes: number;
+  has(mac: string): boolean;
+  count(mac: string, ip: string | null): Promise<void>;
+  move(mac: string, ip: string): Promise<void>;
+  rebuild(reason: string): Promise<void>;
+}
+
 /** Runs usage tasks: the Piscina pool in production, in-process in some tests. */
 export interface UsageTaskRunner {
   run(task: UsageTask): Promise<UsageResult>;

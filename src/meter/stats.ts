@@ -34,6 +34,10 @@ export interface MeterStats {
   /** Times a shared session's bytes left were split among its devices' kernel quotas (shared-quota.ts). */
   kernel_quota_splits: number;
   final_read_ms: number;
+  /** Where the ticks read usage: the kernel's counters (listing the portal now and then) or the portal's listing. */
+  usage_from: 'kernel' | 'portal';
+  /** Ticks that read the portal's listing (every good tick when usage comes from the portal). */
+  portal_listings: number;
 }
 
 const WINDOW = 128;
@@ -98,7 +102,7 @@ export class MeterStatsRecorder {
       kernel_quota_ends: 0,
       kernel_quota_unbilled_ends: 0,
       kernel_quota_refills: 0, kernel_quota_splits: 0,
-      final_read_ms: 0,
+      final_read_ms: 0, usage_from: 'portal', portal_listings: this.ok,
     };
   }
 }

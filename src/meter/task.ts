@@ -10,7 +10,7 @@ import { EpochAccountant } from './epochs.ts';
 import type { CounterTable } from './table.ts';
 
 /** Everything that can make a tick skip its snapshot (keys of `stats.skipped`). */
-export type SkipReason = FetchProblem | SnapshotProblem | 'worker-error';
+export type SkipReason = FetchProblem | SnapshotProblem | 'worker-error' | 'counters-unreadable';
 
 /** `inline` hands the snapshot bytes in directly (tests, and callers that already hold the text). */
 export type TaskSource = SnapshotSource | { kind: 'inline'; text: string };

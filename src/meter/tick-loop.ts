@@ -25,6 +25,7 @@ import { AddressBook } from './address-book.ts';
 import { MeterStatsRecorder } from './stats.ts';
 import { committedReading, createTable, FLAG_PRESENT, seedTable, TableView, type CounterMark, type CounterTable } from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
+import { KernelMode } from './kernel-mode.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
 
 /** What the tick loop works with: the other parts of the meter, and the options it reads. */
@@ -38,7 +39,8 @@ export interface TickLoopParts {
   blind: BlindWatch;
 }
 
-export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks' | 'initialCapacity' | 'onPayingClientNeedsGate' | 'onTick'>
+export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks' | 'initialCapacity' | 'onPayingClientNeedsGate' | 'onTick'
+  | 'kernelCounters' | 'portalIdentity'>
   & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
 
 export class TickLoop {
@@ -62,6 +64,10 @@ export class TickLoop {
   private restoredReadings = false;
   /** The clients' addresses from the ticks' own readings, for the LAN endpoint's lookups. */
   readonly addresses: AddressBook;
+  /** Usage from the kernel's counters while they are on (kernel-mode.ts); undefined: every tick lists the portal. */
+  readonly kernel: KernelMode | undefined;
+  /** The last tick read the kernel's counters: a tick listing the portal after it must not bill (see runTick). */
+  private lastFromKernel = false;
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
   private again = false;
@@ -92,6 +98,8 @@ export class TickLoop {
     this.view = new TableView(this.table);
     this.index = new SlotSessions(ctx.sessions);
     this.addresses = new AddressBook(ctx.timers, () => this.requestTick());
+    this.kernel = options.kernelCounters === undefined ? undefined
+      : new KernelMode(options.kernelCounters, { portalIdentity: options.portalIdentity });
   }
 
   get counterTable(): CounterTable {
@@ -176,28 +184,55 @@ export class TickLoop {
   private async runTick(): Promise<TickReport> {
     const tick = ++this.seq;
     const started = performance.now();
-    const task: UsageTask = {
-      tick,
-      table: this.table,
-      source: this.options.source,
-      flavour: this.options.flavour ?? 'auto',
-      timeoutMs: this.options.fetchTimeoutMs,
-      ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
-      fetchSignal: this.fetchSignal,
-      ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
-    };
+    const kernel = this.kernel?.on === true && this.parts.runner.runKernel !== undefined ? this.kernel : undefined;
+    // Counters turned off under a running meter (their table could not be made again): the portal's tokens and
+    // counters replace the kernel's epochs in the table, so the first such tick's deltas are whole portal counters,
+    // already billed from the kernel's: not billed (what passed since the last kernel reading is lost, not doubled).
+    const switched = kernel === undefined && this.lastFromKernel;
+    this.lastFromKernel = kernel !== undefined;
     let dispatchAt = this.ctx.clock.now();
+    let listed = false;
     let result: UsageResult;
     try {
-      result = await this.dispatch(task, (at) => { dispatchAt = at; });
+      if (kernel !== undefined) {
+        listed = kernel.wantsListing(dispatchAt, this.addresses.waiting());
+        const task = kernel.task(tick, this.table, this.options.fetchTimeoutMs, this.fetchSignal, listed ? {
+          source: this.options.source, flavour: this.options.flavour ?? 'auto',
+          ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
+        } : undefined);
+        const raw = await this.dispatch(() => this.parts.runner.runKernel!(task), listed && task.listing?.source.kind !== 'inline', (at) => { dispatchAt = at; });
+        result = kernel.settle(raw, listed, dispatchAt, raw.fetchMs, this.ctx.sessions);
+      } else {
+        const task: UsageTask = {
+          tick,
+          table: this.table,
+          source: this.options.source,
+          flavour: this.options.flavour ?? 'auto',
+          timeoutMs: this.options.fetchTimeoutMs,
+          ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
+          fetchSignal: this.fetchSignal,
+          ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
+        };
+        listed = task.addresses === true;
+        result = await this.dispatch(() => this.parts.runner.run(task), task.source.kind !== 'inline', (at) => { dispatchAt = at; });
+      }
     } catch (err) {
       const error = toSluiceError(err, 'ERR_METER_WORKER');
       this.ctx.onError(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
       result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
     }
-    this.addresses.record(dispatchAt, task.addresses === true, result.ok ? result.addresses : undefined);
+    this.addresses.record(dispatchAt, listed, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
-    const report = result.ok ? await this.apply(result, dispatchAt) : this.skip(result);
+    // The gate facts of a kernel tick are the last listing's, as of when it was read.
+    const gateAt = kernel?.rosterAt ?? dispatchAt;
+    const report = result.ok ? await this.apply(result, dispatchAt, gateAt, switched) : this.skip(result);
+    if (kernel !== undefined && result.ok) {
+      const moved = new Set<string>();
+      for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
+      const now = this.ctx.clock.now();
+      kernel.afterBilling(now, moved, this.ctx.sessions);
+      report.nextInMs = Math.min(report.nextInMs, Math.max(this.options.minIntervalMs, kernel.listingInMs(now)));
+    }
     report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;
     if (result.ok) this.parts.times.lastDurationMs = report.durationMs;
@@ -207,21 +242,23 @@ export class TickLoop {
     return report;
   }
 
-  /** Runs the task; with a portal queue, holds it only until the worker reports the fetch finished. */
-  private async dispatch(task: UsageTask, onDispatch: (at: number) => void): Promise<UsageResult> {
+  /**
+   * Runs the task; with a portal queue and `holdsPortal` (the task reads the portal), holds the queue only until the
+   * worker reports the fetch finished. A kernel tick that lists nothing never waits for the portal's queue.
+   */
+  private async dispatch<R>(run: () => Promise<R>, holdsPortal: boolean, onDispatch: (at: number) => void): Promise<R> {
     const { portal } = this.options;
-    const { runner } = this.parts;
-    if (portal === undefined || task.source.kind === 'inline') {
+    if (portal === undefined || !holdsPortal) {
       onDispatch(this.ctx.clock.now());
-      return runner.run(task);
+      return run();
     }
     await this.parts.planner.waitForCuts(this.options.fetchTimeoutMs);
-    let result: Promise<UsageResult> | undefined;
+    let result: Promise<R> | undefined;
     await portal.runExclusive(async () => {
       const cell = new Int32Array(this.fetchSignal);
       Atomics.store(cell, 0, 0);
       onDispatch(this.ctx.clock.now());
-      result = runner.run(task);
+      result = run();
       const settled = result.then(() => undefined, () => undefined);
       const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })
         .waitAsync(cell, 0, 0, this.options.fetchTimeoutMs * 2);
@@ -237,7 +274,8 @@ export class TickLoop {
     };
   }
 
-  private async apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number): Promise<TickReport> {
+  /** `gateAt`: when the portal's states in the table were read (dispatchAt, or a kernel tick's last listing). */
+  private async apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number, gateAt: number, unbilled: boolean): Promise<TickReport> {
     const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
     if (result.table) {
       this.table = result.table;
@@ -270,7 +308,8 @@ export class TickLoop {
     const index = this.index;
     const horizonMs = planner.farHorizonMs();
     await index.refresh(this.macToSlot, this.slotMacs, this.view.slotCount);
-    for (let start = 0; start < result.count; start += SLICE) {
+    if (unbilled) baselined += result.count;
+    for (let start = 0; start < (unbilled ? 0 : result.count); start += SLICE) {
       if (start > 0) await turn.pause();
       const end = Math.min(result.count, start + SLICE);
       // Billing the last slice may have ended sessions, and a turn may have started some: then ask the port.
@@ -331,11 +370,11 @@ export class TickLoop {
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
     nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
 
-    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, dispatchAt);
+    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, gateAt);
     for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {
-      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: dispatchAt, dropped, baselined,
+      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: gateAt, dropped, baselined,
       durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
     };
   }

@@ -15,7 +15,7 @@ export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from 
 export { NDSCTL_EXIT, runCommand, type SpawnFn } from './command.ts';
 export { NdsctlRunner } from './runner.ts';
 export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
-export { portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
+export { portalSocketIdentity, portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
 export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';
 export { fetchSnapshot, SnapshotBuffer, type FetchOptions, type FetchOutcome, type FetchProblem, type SnapshotSource } from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';

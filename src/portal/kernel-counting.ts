@@ -40,6 +40,8 @@ export class KernelCounters {
   #enabled = false;
   #rebuilds = 0;
   #failures = 0;
+  #changes = 0;
+  #found = false;
 
   constructor(options: KernelCountersOptions) {
     this.#command = options.command;
@@ -48,6 +50,16 @@ export class KernelCounters {
   }
 
   get enabled(): boolean { return this.#enabled; }
+
+  /** Changes with every change made to the table (count, move, uncount, rebuild): the meter lists the portal after one. */
+  get changes(): number { return this.#changes; }
+
+  /**
+   * Whether start() found a table an earlier run left (read with or without JSON): that run metered from the kernel,
+   * so the usage marks it journaled are counter epochs, which mean nothing to a meter listing the portal (and the
+   * marks of a run that listed it mean nothing to one on new counters).
+   */
+  get foundEarlierTable(): boolean { return this.#found; }
 
   /** The argv of one dump of every counter (`nft -j list table inet sluice_count`), for the usage worker. */
   get dumpArgv(): string[] { return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE]; }
@@ -64,7 +76,9 @@ export class KernelCounters {
         table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], ''));
       } catch {
         table = null; // none (a first start, a reboot), or nft without JSON: the fresh table's read below tells which
+        this.#found = await this.#run(['list', 'table', 'inet', COUNTER_TABLE], '').then(() => true, () => false);
       }
+      if (table !== null) this.#found = true;
       this.#clients.clear();
       try {
         if (table?.intact === true) {
@@ -132,6 +146,7 @@ export class KernelCounters {
   }
 
   async #apply(lines: string[], onDone: () => void): Promise<void> {
+    this.#changes++;
     try {
       await this.#run(['-f', '-'], `${lines.join('\n')}\n`);
       onDone();
@@ -145,6 +160,7 @@ export class KernelCounters {
   async #rebuild(reason: string): Promise<void> {
     if (!this.#enabled) return;
     const clients = [...this.#clients].map(([mac, ip]) => ({ mac, ip }));
+    this.#changes++;
     try {
       await this.#run(['-f', '-'], counterTableScript(clients));
       this.#rebuilds++;

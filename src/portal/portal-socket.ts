@@ -8,6 +8,7 @@
  *   that happens to exist in this namespace would be the wrong portal.
  * - a path: that socket while it exists, else the command.
  */
+import { statSync } from 'node:fs';
 import { DEFAULT_SOCKET_PATHS, findPortalSocket, isSocket } from './socket-transport.ts';
 
 export const STOCK_NDSCTL = '/usr/bin/ndsctl';
@@ -20,4 +21,22 @@ export function portalSocketResolver(main: { ndsctl: readonly string[]; ndsctlSo
     return stock ? () => findPortalSocket(DEFAULT_SOCKET_PATHS) : () => undefined;
   }
   return () => (isSocket(setting) ? setting : undefined);
+}
+
+/**
+ * The control socket `socketPath()` names as device:inode, undefined when there is none: a portal that restarts makes
+ * its socket anew (a new inode), so a new identity is a restarted portal, which forgot every gate (the meter on the
+ * kernel's counters lists it then: meter/listing-policy.ts).
+ */
+export function portalSocketIdentity(socketPath: () => string | undefined): () => string | undefined {
+  return () => {
+    const path = socketPath();
+    if (path === undefined) return undefined;
+    try {
+      const st = statSync(path);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
 }

@@ -1,0 +1,152 @@
+/**
+ * The tick loop's side of metering from the kernel's counters (portal/kernel-counting.ts): while they are on, each
+ * tick reads usage from one `nft -j` dump in the worker (meter/kernel-task.ts) without holding the portal's queue, and
+ * lists the portal only when meter/listing-policy.ts says so. Listing is what costs openNDS (≈ 22 ms of CPU per listed
+ * client, docs/captive-portal.md "What a call costs openNDS"); the portal is asked only what only it knows: who is
+ * there, in which state, on which address.
+ *
+ * What this part keeps between ticks:
+ *  - the roster of the last listing (each client's MAC and state), handed to every tick without one, and when it was
+ *    read (`rosterAt`): the gate facts a tick reports from it are as of then, not as of the tick (a gate closed or
+ *    opened since is judged by the next listing, Gatekeeper.enforce's `snapshotAt`);
+ *  - the counters the last listing did not list (a departed client, an idle timeout): listed for once, not every tick;
+ *  - when each paying client's counters last moved: a client stopped for `stallMs` after moving is a reason to list
+ *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick;
+ *  - the counters' change count (KernelCountersPort.changes): sluice's own auths and deauths are a reason to list.
+ * And what it does on the listing's word: counters mapped on another address than the listing's are moved there; a
+ * paying client listed open with an address and no counters (its auth had no address, or sluice was upgraded with its
+ * gate open) gets counters from now.
+ */
+import { GATE_OPEN_STATES, STATE_CODES, type PortalFlavour as Flavour, type SnapshotSource } from '../portal/index.ts';
+import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
+import type { RosterEntry } from './kernel-tick.ts';
+import { ListingPolicy, type ListingPolicyOptions, type ListingReason } from './listing-policy.ts';
+import type { KernelCountersPort, SessionsPort } from './ports.ts';
+import type { CounterTable } from './table.ts';
+import type { UsageResult } from './task.ts';
+
+/** A paying client whose counters have not moved for this long (after moving) is listed for once. */
+export const STALL_MS = 15_000;
+
+const OPEN_CODES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((s) => STATE_CODES[s]));
+
+export interface KernelModeOptions extends ListingPolicyOptions {
+  /** The portal's control socket as a device:inode string (portal-socket.ts), read every tick; a new one is a restart. */
+  portalIdentity?: (() => string | undefined) | undefined;
+  stallMs?: number;
+}
+
+export class KernelMode {
+  readonly policy: ListingPolicy;
+  private roster: RosterEntry[] = [];
+  /** When the roster's listing was asked for (clock ms); undefined before the first. */
+  rosterAt: number | undefined;
+  /** Counters the last listing did not list: not a reason to list again. */
+  private checkedUnlisted = new Set<string>();
+  private changesSeen: number;
+  /** Paying clients with counters: when their counters last moved (clock ms). */
+  private readonly movedAt = new Map<string, number>();
+  private readonly stallMs: number;
+  /** The last tick's counters that no listing has looked at yet. */
+  private freshUnlisted = 0;
+  /** Ticks that read the portal's listing, and the reason of the last. */
+  listings = 0;
+  lastReason: ListingReason | 'lookup' | undefined;
+
+  constructor(readonly counters: KernelCountersPort, private readonly options: KernelModeOptions = {}) {
+    this.policy = new ListingPolicy(options);
+    this.changesSeen = counters.changes;
+    this.stallMs = options.stallMs ?? STALL_MS;
+  }
+
+  get on(): boolean {
+    return this.counters.enabled;
+  }
+
+  /** Whether the tick dispatched at `now` lists the portal (a LAN lookup waiting for a list is a reason too). */
+  wantsListing(now: number, lookupWaiting: boolean): boolean {
+    this.policy.portalIdentity(this.options.portalIdentity?.());
+    if (this.counters.changes !== this.changesSeen) {
+      this.changesSeen = this.counters.changes;
+      this.policy.changed();
+    }
+    this.lastReason = this.policy.due(now) ?? (lookupWaiting ? 'lookup' : undefined);
+    return this.lastReason !== undefined;
+  }
+
+  task(tick: number, table: CounterTable, timeoutMs: number, fetchSignal: SharedArrayBuffer,
+    listing: { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number } | undefined): KernelUsageTask {
+    return {
+      kind: 'kernel', tick, table, timeoutMs, fetchSignal,
+      // None before a listing was read: a tick whose first listing fails is skipped, as a portal tick would be (an
+      // empty roster would report every paying client gone).
+      ...(this.rosterAt === undefined ? {} : { roster: this.roster }),
+      counters: { kind: 'command', argv: this.counters.dumpArgv },
+      ...(listing === undefined ? {} : { listing }),
+    };
+  }
+
+  /**
+   * The worker's answer to a task asked at `at` (its portal part took `listingMs`), as the tick loop's UsageResult: the
+   * roster and the policy updated, counters moved or made as the listing says. `counters-unreadable`: the table was
+   * flushed behind sluice (a firewall reload): made again.
+   */
+  settle(result: KernelUsageResult, listed: boolean, at: number, listingMs: number, sessions: SessionsPort): UsageResult {
+    if (!result.ok) {
+      if (listed) this.policy.failed(at, listingMs);
+      if (result.problem === 'counters-unreadable') void this.counters.rebuild(result.message);
+      return { tick: result.tick, ok: false, problem: result.problem, message: result.message, fetchMs: result.fetchMs };
+    }
+    if (listed && result.listed === undefined) this.policy.failed(at, listingMs);
+    const l = result.listed;
+    if (l !== undefined) {
+      this.listings++;
+      this.roster = l.roster;
+      this.rosterAt = at;
+      this.policy.listed(at, listingMs);
+      this.checkedUnlisted = new Set(result.unlisted);
+      for (const [mac, listedIp] of result.moved) void this.counters.move(mac, listedIp);
+      const open = new Set<string>();
+      for (const [mac, state] of l.roster) if (OPEN_CODES.has(state)) open.add(mac);
+      const a = l.addresses;
+      for (let i = 0; i + 1 < a.length; i += 2) {
+        const mac = a[i]!;
+        if (a[i + 1] !== '' && open.has(mac) && !this.counters.has(mac) && sessions.active(mac) !== undefined) void this.counters.count(mac, a[i + 1]!);
+      }
+    }
+    this.freshUnlisted = 0;
+    for (const mac of result.unlisted) if (!this.checkedUnlisted.has(mac)) this.freshUnlisted++;
+    return {
+      tick: result.tick, ok: true, flavour: l?.flavour ?? 'opennds', clients: result.clients, fallback: l?.fallback ?? false,
+      deltas: result.deltas, count: result.count, newEpochs: result.newEpochs, arrivals: result.arrivals, departures: result.departures,
+      ...(result.table === undefined ? {} : { table: result.table }),
+      snapshotBytes: result.snapshotBytes, fetchMs: result.fetchMs, scanMs: result.scanMs,
+      ...(l === undefined ? {} : { addresses: l.addresses }),
+    };
+  }
+
+  /** After billing: the paying clients whose counters moved in this tick (`moved`), for the stall reason. */
+  afterBilling(now: number, moved: ReadonlySet<string>, sessions: SessionsPort): void {
+    const stalled: string[] = [];
+    const seen = new Set<string>();
+    for (const s of sessions.activeSessions()) {
+      const mac = s.mac;
+      if (!this.counters.has(mac)) continue;
+      seen.add(mac);
+      if (moved.has(mac)) this.movedAt.set(mac, now);
+      else {
+        const last = this.movedAt.get(mac);
+        if (last !== undefined && now - last >= this.stallMs) stalled.push(mac);
+      }
+    }
+    for (const mac of this.movedAt.keys()) if (!seen.has(mac)) this.movedAt.delete(mac);
+    // Moved counters were put right in settle(): the next listing is not needed for them.
+    this.policy.afterTick(this.freshUnlisted, 0, stalled);
+  }
+
+  /** The next tick is wanted by then (ms from `now`) for a listing that is due. */
+  listingInMs(now: number): number {
+    const at = this.policy.nextAt();
+    return at === undefined ? 0 : Math.max(0, at - now);
+  }
+}

@@ -1,0 +1,174 @@
+// tier: fast
+// The Meter on the kernel's counters (meter/kernel-mode.ts): usage read from a counter dump (nft's JSON, printed by a
+// real `cat` as the worker's nft command), the portal (a simulated openNDS behind a real ndsctl.sock server) listed
+// only when something changed: at the start, after sluice's own auths and deauths, a restarted portal, never every
+// tick; a listing that fails leaves the kept roster billing; a table gone is made again. Fake time for the meter.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInlineRunner, Meter, sessionManagerPort, type UsageReport } from '../../src/meter/index.ts';
+import type { KernelCountersPort } from '../../src/meter/ports.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const MiB = 1024 * 1024;
+
+/** sluice_count as nft 1.0.6 prints it, from what the test says passed: a file `cat` prints for the worker. */
+class DumpCounters implements KernelCountersPort {
+  enabled = true;
+  changes = 0;
+  rebuilds: string[] = [];
+  private handle = 10;
+  readonly clients = new Map<string, { h: number; down: number; up: number; ip: string }>();
+  constructor(private readonly path: string) { this.write(); }
+  get dumpArgv(): string[] { return ['cat', this.path]; }
+  has(mac: string): boolean { return this.clients.has(mac); }
+  async count(mac: string, ip: string | null): Promise<void> {
+    this.changes++;
+    if (ip !== null) this.clients.set(mac, { h: (this.handle += 2), down: 0, up: 0, ip });
+    this.write();
+  }
+  async uncount(mac: string): Promise<void> { this.changes++; this.clients.delete(mac); this.write(); }
+  async move(mac: string, ip: string): Promise<void> { const c = this.clients.get(mac); if (c) c.ip = ip; this.write(); }
+  async rebuild(reason: string): Promise<void> { this.changes++; this.rebuilds.push(reason); this.write(); }
+  add(mac: string, down: number): void { this.clients.get(mac)!.down += down; this.write(); }
+  gone(): void { writeFileSync(this.path, 'Error: No such file or directory\n'); }
+  write(): void {
+    const hex = (mac: string): string => mac.replace(/:/g, '');
+    const cs = [...this.clients];
+    writeFileSync(this.path, JSON.stringify({ nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
+      ...cs.flatMap(([mac, c]) => [
+        { counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_count', handle: c.h, packets: 1, bytes: c.up } },
+        { counter: { family: 'inet', name: `cd_${hex(mac)}`, table: 'sluice_count', handle: c.h + 1, packets: 1, bytes: c.down } },
+      ]),
+      { map: { family: 'inet', name: 'cup', table: 'sluice_count', type: 'ipv4_addr', handle: 8, map: 'counter', elem: cs.map(([mac, c]) => [c.ip, `cu_${hex(mac)}`]) } },
+      { map: { family: 'inet', name: 'cdown', table: 'sluice_count', type: 'ipv4_addr', handle: 9, map: 'counter', elem: cs.map(([mac, c]) => [c.ip, `cd_${hex(mac)}`]) } },
+      { chain: { family: 'inet', table: 'sluice_count', name: 'count', handle: 1 } },
+    ] }));
+  }
+}
+
+interface Rig {
+  portal: PortalModel; counters: DumpCounters; meter: Meter; manager: SessionManager; server: NdsctlSocketServer;
+  now: { t: number }; usage: UsageReport[][]; identity: { id: string }; listings(): number; billed(mac: string): number;
+  buy(mac: string, bytes: number): Promise<void>; step(ms?: number): Promise<ReturnType<Meter['tick']> extends Promise<infer R> ? R : never>;
+  close(): Promise<void>;
+}
+
+async function rig(): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
+  const now = { t: 1_795_221_800_000 };
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
+  let listings = 0;
+  const handle = portalRequestHandler(portal);
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => { if (line.trim() === 'json') listings++; return handle(line); });
+  const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
+  const counters = new DumpCounters(join(dir, 'dump.json'));
+  const usage: UsageReport[][] = [];
+  const identity = { id: '8:100' };
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path }, pollIntervalMs: 2000, sessions: sessionManagerPort(manager),
+    runner: createInlineRunner(), clock: { now: () => now.t }, kernelCounters: counters, portalIdentity: () => identity.id,
+    onUsage: (b) => usage.push(b),
+  });
+  const r: Rig = {
+    portal, counters, meter, manager, server, now, usage, identity, listings: () => listings,
+    billed: (mac) => usage.flat().filter((u) => u.mac === mac).reduce((n, u) => n + u.deltaBytes, 0),
+    async buy(mac, bytes) {
+      const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: mac, amount: 1n, asset: 'X', at: now.t } });
+      // As the valve does it: fresh counters, then the auth.
+      meter.authStarting(mac, session.id);
+      await counters.count(mac, portal.get(mac)!.ip ?? null);
+      portal.auth(mac);
+      meter.authFinished(mac, session.id, 'opened');
+      meter.sessionStarted(mac);
+    },
+    async step(ms = 2000) { now.t += ms; return meter.tick(); },
+    async close() { await meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
+  };
+  return r;
+}
+
+test('usage from the kernel\'s counters: the portal listed at the start and after a purchase, not every tick; every byte the kernel counted billed once', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.addClient(B, '10.0.0.11');
+    await r.step();
+    assert.is(r.listings(), 1, 'the first tick lists the portal');
+    await r.buy(A, 100 * MiB);
+    let report = await r.step();
+    assert.is(r.listings(), 2, 'a purchase (fresh counters) is listed for once');
+    assert.ok(report.ok);
+    for (let i = 0; i < 10; i++) {
+      r.counters.add(A, MiB);
+      // The portal's own counters say something else: the kernel's are the usage.
+      r.portal.addTraffic(A, 7 * MiB, 0);
+      report = await r.step();
+      assert.ok(report.ok, report.message);
+    }
+    assert.is(r.listings(), 2, 'ten ticks with traffic: no listing');
+    assert.is(r.billed(A), 10 * MiB);
+    assert.equal(r.meter.stats().usage_from, 'kernel');
+    assert.is(r.meter.stats().portal_listings, 2);
+
+    await r.buy(B, 100 * MiB);
+    r.counters.add(B, 3 * MiB);
+    r.counters.add(A, MiB);
+    await r.step();
+    assert.is(r.listings(), 3);
+    assert.is(r.billed(B), 3 * MiB, 'a gate sluice opened: billed from its first byte');
+    assert.is(r.billed(A), 11 * MiB);
+  } finally { await r.close(); }
+});
+
+test('a restarted portal (a new control socket) is listed: the paying client it forgot is reported for re-opening', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.counters.add(A, MiB);
+    let report = await r.step();
+    assert.equal(report.reopen, []);
+    const before = r.listings();
+    // openNDS 9.x deauths everyone when it stops; the client comes back Preauthenticated.
+    r.portal.deauth(A);
+    if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+    r.identity.id = '8:177';
+    report = await r.step(6000);
+    assert.is(r.listings(), before + 1);
+    assert.equal(report.reopen, [A]);
+  } finally { await r.close(); }
+});
+
+test('a listing that fails leaves the kept roster billing; counters flushed behind sluice are made again', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.portal.running = false;
+    r.counters.changes++; // something to list for
+    r.counters.add(A, 2 * MiB);
+    const report = await r.step();
+    assert.ok(report.ok, 'the kernel still counts while the portal does not answer');
+    assert.is(r.billed(A), 2 * MiB);
+    r.counters.gone();
+    const skipped = await r.step();
+    assert.is(skipped.skipped, 'counters-unreadable');
+    assert.is(r.counters.rebuilds.length, 1);
+  } finally { await r.close(); }
+});
+
+test.run();

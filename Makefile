@@ -103,6 +103,10 @@ define Package/sluice/install
 	# openNDS ThemeSpec that sends a new client to the pay page (opennds: login_option_enabled 3, themespec_path).
 	$(INSTALL_DIR) $(1)/usr/lib/opennds
 	$(INSTALL_BIN) ./files/usr/lib/opennds/theme_sluice.sh $(1)/usr/lib/opennds/theme_sluice.sh
+
+	# sysupgrade keeps the router's Nostr key (TollGate: the same router to its clients after a reflash).
+	$(INSTALL_DIR) $(1)/lib/upgrade/keep.d
+	$(INSTALL_DATA) ./files/lib/upgrade/keep.d/sluice $(1)/lib/upgrade/keep.d/sluice
 endef
 
 $(eval $(call BuildPackage,sluice))
@@ -161,6 +165,8 @@ package-files: build
 	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/batch-page.js files/usr/share/sluice/portal/restore.js files/usr/share/sluice/portal/qr.js files/usr/share/sluice/portal/elsewhere.js files/usr/share/sluice/portal/devices.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0644 dist/portal/batch.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
+	install -d $(STAGE)/lib/upgrade/keep.d
+	install -m 0644 files/lib/upgrade/keep.d/sluice $(STAGE)/lib/upgrade/keep.d/
 	install -d $(STAGE)/www
 	cp -R luci-app/htdocs/. $(STAGE)/www/
 	cp -R luci-app/root/. $(STAGE)/

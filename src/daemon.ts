@@ -20,7 +20,7 @@ import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts
 import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
-import { startLanEndpoint, type HttpEndpoint } from './http/index.ts';
+import { startLanEndpoint, startTollgateDoor, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import { VERSION } from './version.ts';
 
@@ -220,6 +220,9 @@ export class Daemon {
       (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
     if (lan) this.closers.unshift(() => lan.close());
     this.lan = lan;
+    // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
+    const tollgate = await startTollgateDoor(() => this.config.config, this.backend, valve, log, (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
+    if (tollgate) this.closers.unshift(() => tollgate.close());
     await gates.start(endedWhileDown);
     await upstream.start();
     meter.start();

@@ -227,10 +227,11 @@ export class MintLedger {
     if (!ok) throw new MintError(CODES.proofInvalid, `spending conditions not met (${kind})`);
   }
 
-  private checkOutputs(raw: unknown, unit: string | undefined): { outputs: WireBlindedMessage[]; total: number; unit: string } {
+  /** `blank`: NUT-08's outputs for change, whose amounts the wallet leaves open (cashu-ts sends 0) and the mint sets. */
+  private checkOutputs(raw: unknown, unit: string | undefined, blank = false): { outputs: WireBlindedMessage[]; total: number; unit: string } {
     if (!Array.isArray(raw) || raw.length === 0) throw new MintError(CODES.malformed, 'outputs: a non-empty array is required');
     if (raw.length > this.maxOutputs) throw new MintError(CODES.maxOutputs, `more than ${this.maxOutputs} outputs`);
-    const outputs = raw.map(wireBlindedMessage);
+    const outputs = raw.map((o) => wireBlindedMessage(o, blank));
     if (new Set(outputs.map((o) => o.B_)).size !== outputs.length) throw new MintError(CODES.duplicateOutputs, 'duplicate outputs provided');
     const keysets = outputs.map((o) => this.keyset(o.id));
     const units = new Set(keysets.map((k) => k.unit));
@@ -240,7 +241,7 @@ export class MintLedger {
     outputs.forEach((o, i) => {
       const k = keysets[i]!;
       if (!k.active) throw new MintError(CODES.keysetInactive, `keyset ${k.id} is inactive, cannot sign messages`);
-      if (!k.privKeys[String(o.amount)]) throw new MintError(CODES.malformed, `no key for amount ${o.amount}`);
+      if (!blank && !k.privKeys[String(o.amount)]) throw new MintError(CODES.malformed, `no key for amount ${o.amount}`);
       if (this.issued.has(o.B_)) throw new MintError(CODES.outputsSigned, 'outputs have already been signed before.');
     });
     return { outputs, total: outputs.reduce((s, o) => s + o.amount, 0), unit: outUnit };
@@ -288,9 +289,10 @@ export class MintLedger {
   restore(body: unknown): unknown {
     const raw = object(body).outputs;
     if (!Array.isArray(raw)) throw new MintError(CODES.malformed, 'outputs: an array is required');
-    const found = raw.map(wireBlindedMessage).filter((o) => this.issued.has(o.B_));
+    // NUT-09: looked up by B_ alone; a restoring wallet does not know the amounts (cashu-ts sends 0).
+    const found = raw.map((o) => wireBlindedMessage(o, true)).filter((o) => this.issued.has(o.B_));
     const signatures = found.map((o) => this.issued.get(o.B_)!);
-    return { outputs: found, signatures, promises: signatures };
+    return { outputs: found.map((o, i) => ({ ...o, amount: signatures[i]!.amount })), signatures, promises: signatures };
   }
 
   // ---- NUT-04 (bolt11, NUT-23) ----
@@ -364,7 +366,7 @@ export class MintLedger {
     const inputs = this.checkInputs(req.inputs);
     if (inputs.unit !== q.unit) throw new MintError(CODES.unitMismatch, 'inputs and quote not of same unit');
     const outputs = req.outputs === undefined || (Array.isArray(req.outputs) && req.outputs.length === 0)
-      ? [] : this.checkOutputs(req.outputs, q.unit).outputs;
+      ? [] : this.checkOutputs(req.outputs, q.unit, true).outputs;
     if (inputs.total - inputs.fee < q.amount + q.fee_reserve) {
       throw new MintError(CODES.unbalanced, `inputs (${inputs.total}) - fees (${inputs.fee}) < amount + fee_reserve (${q.amount + q.fee_reserve})`);
     }
@@ -440,13 +442,14 @@ function wireProof(raw: unknown): WireProof {
   };
 }
 
-function wireBlindedMessage(raw: unknown): WireBlindedMessage {
+function wireBlindedMessage(raw: unknown, amountOpen = false): WireBlindedMessage {
   const o = object(raw);
+  const amount = amountOpen && o.amount === 0 ? 0 : positiveInt(o.amount, 'output amount');
   const B_ = hexString(o.B_, 'output B_');
   try {
     pointFromHex(B_);
   } catch {
     throw new MintError(CODES.malformed, 'output B_: not a point on secp256k1');
   }
-  return { amount: positiveInt(o.amount, 'output amount'), id: hexString(o.id, 'output id'), B_: B_.toLowerCase() };
+  return { amount, id: hexString(o.id, 'output id'), B_: B_.toLowerCase() };
 }

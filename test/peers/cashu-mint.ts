@@ -95,6 +95,7 @@ export class CashuMint {
   private readonly counts = new Map<string, number>();
   private readonly infoKey = bytesToHex(getPubKeyFromPrivKey(createRandomSecretKey()));
   private refused = false;
+  private wallet: { wallet: Wallet; keysets: string; port: number } | undefined;
   cachedResponses: boolean;
 
   private constructor(readonly port: number, readonly unit: string, opts: CashuMintOptions) {
@@ -144,11 +145,18 @@ export class CashuMint {
     return wallet.mintProofsBolt11(amount, quote.quote, keyset ? { keysetId: keyset.id } : {});
   }
 
-  /** A wallet on the helpers' own listener: faults and `calls` are for the code under test, not for funding. */
+  /**
+   * A wallet on the helpers' own listener: faults and `calls` are for the code under test, not for funding. Kept while
+   * the keysets stay as they are (loading one costs a few hundred ms on a busy machine).
+   */
   async labWallet(): Promise<Wallet> {
-    const wallet = new Wallet(`http://127.0.0.1:${this.labPort}`, { unit: this.unit });
-    await wallet.loadMint();
-    return wallet;
+    const keysets = this.ledger.keysets.map((k) => `${k.id}:${k.active}`).join();
+    if (this.wallet?.keysets !== keysets || this.wallet.port !== this.labPort) {
+      const wallet = new Wallet(`http://127.0.0.1:${this.labPort}`, { unit: this.unit });
+      await wallet.loadMint();
+      this.wallet = { wallet, keysets, port: this.labPort };
+    }
+    return this.wallet.wallet;
   }
 
   /** Locked to `pubkey` (default: a fresh key nobody keeps) with NUT-11 P2PK secrets. */

@@ -12,10 +12,8 @@
  * Finished records drop the payload and stay until their deadline has passed (a replayed payload is refused with
  * its state), so the file is bounded by the purchase rate × the authorization window.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../storage/index.ts';
-import { SluiceError } from '../errors.ts';
+import { JsonTable, type JsonTableFormat } from '../storage/index.ts';
 
 export type UptoState = 'open' | 'settling' | 'settled' | 'released' | 'failed' | 'unconfirmed';
 const UPTO_STATES: readonly UptoState[] = ['open', 'settling', 'settled', 'released', 'failed', 'unconfirmed'];
@@ -58,51 +56,45 @@ export interface UptoRecord {
   request?: { x402Version: 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
 }
 
-interface FileShape {
-  version: 1;
-  kind: 'upto';
-  records: UptoRecord[];
-}
+/**
+ * `{"version": 1, "kind": "upto", "records": [...]}`. One record damaged fails the whole file, like a torn one
+ * (storage/json-table.ts): a record skipped would be an authorization forgotten (accepted again, or never settled).
+ * Records neither open nor settling are written without their payload.
+ */
+const FORMAT: JsonTableFormat<UptoRecord> = {
+  code: 'ERR_UPTO_STORE', writeCode: 'ERR_UPTO_STORE', what: 'an upto table', newline: true,
+  key: (r) => r.reference,
+  split(json) {
+    const file = json as { kind?: unknown; records?: unknown } | null;
+    if (typeof file !== 'object' || file === null || file.kind !== 'upto' || !Array.isArray(file.records)) throw new TypeError('not an upto table');
+    return { rows: file.records, extra: undefined };
+  },
+  row(r, i) {
+    const rec = r as Partial<UptoRecord> | null;
+    if (typeof rec !== 'object' || rec === null || typeof rec.reference !== 'string' || rec.reference === '' || !UPTO_STATES.includes(rec.state as UptoState)) {
+      throw new TypeError(`record ${i} is damaged (no reference or state): ${JSON.stringify(r)?.slice(0, 200)}`);
+    }
+    return rec as UptoRecord;
+  },
+  join: (records) => ({
+    version: 1, kind: 'upto',
+    records: records.map((r) => (r.state === 'open' || r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r))),
+  }),
+  empty: () => undefined,
+};
 
 export const UPTO_STORE_FILE = 'upto.json';
 
 export class UptoStore {
-  private readonly records = new Map<string, UptoRecord>();
-  private writing: Promise<void> = Promise.resolve();
+  private constructor(private readonly records: JsonTable<UptoRecord>) {}
 
-  private constructor(readonly path: string) {}
+  get path(): string {
+    return this.records.path;
+  }
 
+  /** Reads `<stateDir>/upto.json` (absent: empty); a damaged file is refused with ERR_UPTO_STORE (storage/json-table.ts). */
   static async open(stateDir: string): Promise<UptoStore> {
-    const store = new UptoStore(join(stateDir, UPTO_STORE_FILE));
-    let text: string | undefined;
-    try {
-      text = await readFile(store.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SluiceError('ERR_UPTO_STORE', `cannot read ${store.path}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    if (text === undefined) return store;
-    let parsed: FileShape;
-    try {
-      parsed = JSON.parse(text) as FileShape;
-    } catch (err) {
-      // Written by rename only: a torn file is someone else's, and guessing which authorizations were settled is not ours.
-      throw new SluiceError('ERR_UPTO_STORE', `${store.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
-    if (typeof parsed !== 'object' || parsed === null || parsed.kind !== 'upto' || !Array.isArray(parsed.records)) {
-      throw new SluiceError('ERR_UPTO_STORE', `${store.path} is not an upto table`);
-    }
-    // One record damaged fails the whole file, like a torn one: a record skipped would be an authorization forgotten
-    // (accepted again, or never settled).
-    parsed.records.forEach((r: unknown, i) => {
-      const rec = r as Partial<UptoRecord> | null;
-      if (typeof rec !== 'object' || rec === null || typeof rec.reference !== 'string' || rec.reference === '' || !UPTO_STATES.includes(rec.state as UptoState)) {
-        throw new SluiceError('ERR_UPTO_STORE', `${store.path}: record ${i} is damaged (no reference or state): ${JSON.stringify(r)?.slice(0, 200)}`);
-      }
-      store.records.set(rec.reference, rec as UptoRecord);
-    });
-    return store;
+    return new UptoStore(await JsonTable.open(join(stateDir, UPTO_STORE_FILE), FORMAT));
   }
 
   get(reference: string): UptoRecord | undefined {
@@ -110,21 +102,20 @@ export class UptoStore {
   }
 
   list(state?: UptoState): UptoRecord[] {
-    return [...this.records.values()].filter((r) => state === undefined || r.state === state);
+    return this.records.list().filter((r) => state === undefined || r.state === state);
   }
 
   /** Sets (or replaces) a record and resolves once the file holding it is durable. */
-  async put(record: UptoRecord): Promise<void> {
-    this.records.set(record.reference, record);
-    await this.flush();
+  put(record: UptoRecord): Promise<void> {
+    return this.records.put(record);
   }
 
   /** Drops finished records whose authorization can no longer be settled (deadline + margin in the past). */
   prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
     let changed = false;
-    for (const [k, r] of this.records) {
+    for (const r of this.records.list()) {
       if ((r.state === 'settled' || r.state === 'released' || r.state === 'failed' || r.state === 'unconfirmed') && BigInt(r.deadline) + marginSeconds < nowSeconds) {
-        this.records.delete(k);
+        this.records.drop(r.reference);
         changed = true;
       }
     }
@@ -132,14 +123,6 @@ export class UptoStore {
   }
 
   flush(): Promise<void> {
-    const next = this.writing.catch(() => undefined).then(() => {
-      const records = [...this.records.values()].map((r) => (r.state === 'open' || r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r)));
-      const body: FileShape = { version: 1, kind: 'upto', records };
-      return writeFileAtomic(this.path, `${JSON.stringify(body)}\n`, { mode: 0o600 });
-    });
-    this.writing = next;
-    return next.catch((err: unknown) => {
-      throw new SluiceError('ERR_UPTO_STORE', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
-    });
+    return this.records.flush();
   }
 }

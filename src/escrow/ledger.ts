@@ -3,10 +3,9 @@
  * buyer signed (what sluice may claim at consume/close). One small JSON file, `<state_dir>/escrow.json`, rewritten
  * atomically only when something changes (a purchase, a higher receipt): a lower or equal receipt writes nothing.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Address, Hex } from 'viem';
-import { writeFileAtomic } from '../storage/index.ts';
+import { JsonTable, type JsonTableFormat } from '../storage/index.ts';
 import { SluiceError } from '../errors.ts';
 import { keepHighest, parseReceipt, verifyReceipt, type EscrowDomain, type UsageReceipt } from './receipt.ts';
 
@@ -57,11 +56,16 @@ interface EntryJson {
   endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
 }
 
-/** The file's entries; throws on anything that is not what flush() writes (a torn or foreign file). */
-function parseEntries(text: string): EscrowEntry[] {
-  const list: unknown = JSON.parse(text);
-  if (!Array.isArray(list)) throw new TypeError('not a list of entries');
-  return (list as EntryJson[]).map((e) => {
+/** A bare list of entries, figures as decimal strings. Throws on anything that is not what join writes (a torn or foreign file). */
+const FORMAT: JsonTableFormat<EscrowEntry> = {
+  code: 'ERR_ESCROW_LEDGER', what: 'an escrow ledger',
+  key: (e) => e.sessionId,
+  split(json) {
+    if (!Array.isArray(json)) throw new TypeError('not a list of entries');
+    return { rows: json, extra: undefined };
+  },
+  row(value) {
+    const e = value as EntryJson;
     if (typeof e !== 'object' || e === null || typeof e.sessionId !== 'string' || typeof e.mac !== 'string' || typeof e.buyer !== 'string') {
       throw new TypeError('an entry without sessionId, mac or buyer');
     }
@@ -74,38 +78,29 @@ function parseEntries(text: string): EscrowEntry[] {
       ...(e.chainId !== undefined && { chainId: e.chainId }),
       ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
     };
-  });
-}
+  },
+  join: (entries) => entries.map((e): EntryJson => ({
+    sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
+    ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
+    ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
+    ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+    ...(e.chainId !== undefined && { chainId: e.chainId }),
+    ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
+  })),
+  empty: () => undefined,
+};
 
 export class EscrowLedger {
-  private writing: Promise<void> = Promise.resolve();
-
-  private constructor(private readonly path: string, private readonly entries: Map<string, EscrowEntry>) {}
+  private constructor(private readonly entries: JsonTable<EscrowEntry>) {}
 
   /**
    * Reads `<state_dir>/escrow.json` (absent: empty). A file that cannot be read back (not JSON, not a list of entries,
-   * a figure that is not a number) throws ERR_ESCROW_LEDGER and is left as it is: it holds what the router owes and
-   * may claim, so nothing here guesses or rewrites it (the daemon runs without escrow sessions until it is mended).
+   * a figure that is not a number) throws ERR_ESCROW_LEDGER and is left as it is (storage/json-table.ts): it holds what
+   * the router owes and may claim, so nothing here guesses or rewrites it (the daemon runs without escrow sessions
+   * until it is mended).
    */
   static async open(stateDir: string): Promise<EscrowLedger> {
-    const path = join(stateDir, 'escrow.json');
-    const entries = new Map<string, EscrowEntry>();
-    let text: string | null = null;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SluiceError('ERR_ESCROW_LEDGER', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    if (text !== null) {
-      try {
-        for (const e of parseEntries(text)) entries.set(e.sessionId, e);
-      } catch (err) {
-        throw new SluiceError('ERR_ESCROW_LEDGER', `${path} cannot be read back: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    return new EscrowLedger(path, entries);
+    return new EscrowLedger(await JsonTable.open(join(stateDir, 'escrow.json'), FORMAT));
   }
 
   get(sessionId: string): EscrowEntry | undefined {
@@ -118,8 +113,7 @@ export class EscrowLedger {
    */
   async record(entry: Omit<EscrowEntry, 'receipt'>): Promise<void> {
     if (this.entries.has(entry.sessionId)) return;
-    this.entries.set(entry.sessionId, { ...entry });
-    await this.flush();
+    await this.entries.put({ ...entry });
   }
 
   /**
@@ -137,7 +131,7 @@ export class EscrowLedger {
 
   /** Entries neither ended nor closed: what the start reconciles against the sessions journal. */
   unsettled(): EscrowEntry[] {
-    return [...this.entries.values()].filter((e) => e.endedAt === undefined && !e.closed);
+    return this.entries.list().filter((e) => e.endedAt === undefined && !e.closed);
   }
 
   async closed(sessionId: string, close: EscrowClose): Promise<void> {
@@ -145,8 +139,8 @@ export class EscrowLedger {
     if (!e || e.closed) return;
     e.closed = close;
     // Flash and RAM are small: only the most recent closed sessions are kept (for the operator to look up).
-    const closed = [...this.entries.values()].filter((x) => x.closed);
-    for (const old of closed.slice(0, Math.max(0, closed.length - KEEP_CLOSED))) this.entries.delete(old.sessionId);
+    const closed = this.entries.list().filter((x) => x.closed);
+    for (const old of closed.slice(0, Math.max(0, closed.length - KEEP_CLOSED))) this.entries.drop(old.sessionId);
     await this.flush();
   }
 
@@ -156,7 +150,7 @@ export class EscrowLedger {
 
   /** Live sessions holding a receipt the chain has not recorded yet. */
   dueToConsume(): EscrowEntry[] {
-    return [...this.entries.values()].filter((e) => e.endedAt === undefined && !e.closed && e.receipt !== undefined &&
+    return this.entries.list().filter((e) => e.endedAt === undefined && !e.closed && e.receipt !== undefined &&
       e.receipt.cumulativeUnits > (e.consumedUnits ?? 0n));
   }
 
@@ -169,12 +163,12 @@ export class EscrowLedger {
 
   /** Ended, not yet closed, and past `graceMs`. */
   dueToClose(now: number, graceMs: number): EscrowEntry[] {
-    return [...this.entries.values()].filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
+    return this.entries.list().filter((e) => e.endedAt !== undefined && !e.closed && e.endedAt + graceMs <= now);
   }
 
   /** Purchases not granted yet, waiting to learn whether their deposit landed. */
   pendingGrants(): EscrowEntry[] {
-    return [...this.entries.values()].filter((e) => e.pending !== undefined && e.endedAt === undefined && !e.closed);
+    return this.entries.list().filter((e) => e.pending !== undefined && e.endedAt === undefined && !e.closed);
   }
 
   /** Durable before the purchase is answered "pending": a restart keeps asking. */
@@ -189,7 +183,7 @@ export class EscrowLedger {
   /** When the first ended session not yet due (`now`) becomes due to close (ms), or undefined. */
   nextCloseDue(now: number, graceMs: number): number | undefined {
     let next: number | undefined;
-    for (const e of this.entries.values()) {
+    for (const e of this.entries.list()) {
       const due = e.endedAt === undefined || e.closed ? undefined : e.endedAt + graceMs;
       if (due !== undefined && due > now && (next === undefined || due < next)) next = due;
     }
@@ -197,7 +191,7 @@ export class EscrowLedger {
   }
 
   async forget(sessionId: string): Promise<void> {
-    if (this.entries.delete(sessionId.toLowerCase())) await this.flush();
+    await this.entries.delete(sessionId.toLowerCase());
   }
 
   /**
@@ -218,17 +212,8 @@ export class EscrowLedger {
     return { entry, advanced };
   }
 
+  /** Serialised: each write carries everything known when it starts. */
   private flush(): Promise<void> {
-    const snapshot = (): string => JSON.stringify([...this.entries.values()].map((e): EntryJson => ({
-      sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
-      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
-      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
-      ...(e.chainId !== undefined && { chainId: e.chainId }),
-      ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
-    })));
-    // Serialised: each write carries everything known when it starts.
-    this.writing = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, snapshot()));
-    return this.writing;
+    return this.entries.flush();
   }
 }

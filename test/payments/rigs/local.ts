@@ -1,0 +1,76 @@
+/**
+ * The PaymentMethod suite's rigs for the methods that move no money on a chain: `trial` (a free plan once per device
+ * per interval, its ledger on flash before the grant) and the admin's `grant` (built in; ubus `grant`, its payment
+ * the idempotency key). What "money" is for them: the sessions handed out and the trial ledger's entries.
+ */
+import { randomBytes } from 'node:crypto';
+import { DaemonLab } from '../../daemon/harness.ts';
+import type { MethodRig, RigPayment } from '../method-suite.ts';
+
+const MiB = 1_048_576n;
+
+async function startLab(extraConfig = ''): Promise<DaemonLab> {
+  const lab = await DaemonLab.create({
+    pollInterval: 0.3, portalSocket: true, extraConfig,
+    ...(process.env.SLUICE_TEST_BUNDLE && { bundle: process.env.SLUICE_TEST_BUNDLE }),
+  });
+  try {
+    await lab.startDaemon();
+  } catch (err) {
+    await lab.close();
+    throw err;
+  }
+  return lab;
+}
+
+/** Every session the daemon knows (live and ended). */
+async function sessionCount(lab: DaemonLab): Promise<number> {
+  return Number((await lab.call('sessions', { limit: 1 } as never)).total);
+}
+
+/** A device token as the pay page keeps one (payments/trial/trial.ts: 16-64 of A-Z a-z 0-9 _ -). */
+const deviceToken = (): string => randomBytes(18).toString('base64url');
+
+export async function trialRig(): Promise<MethodRig> {
+  const lab = await startLab(`
+config pricing 'trial'
+\toption metric 'bytes'
+\toption step_size '1MiB'
+\toption price_per_step '0'
+\toption min_steps '4'
+\toption max_steps '4'
+\toption trial_every '86400'
+`);
+  return {
+    lab,
+    rules: { ceiling: true, refund: false, pending: false },
+    replayCodes: ['ERR_PAYMENT_REPLAYED', 'ERR_TRIAL_USED'],
+    plan: { id: 'trial', allotment: 4n * MiB },
+    payment: async () => ({ fields: { method: 'trial', device: deviceToken() }, reference: null }),
+    badPayment: async () => ({ fields: { method: 'trial', device: 'not a token!' }, reference: null }),
+    money: async () => ({
+      sessions: await sessionCount(lab),
+      remembered: ((await lab.call('stats')).trials as { remembered: number }).remembered,
+    }),
+    settledAfterEnd: async () => {},
+    close: () => lab.close(),
+  };
+}
+
+export async function grantRig(): Promise<MethodRig> {
+  const lab = await startLab();
+  const grant = (mac: string, p: RigPayment) => lab.callStatus('grant', { mac, bytes: String(4n * MiB), ...p.fields, method: undefined } as never);
+  return {
+    lab,
+    rules: { ceiling: true, refund: false, pending: false },
+    replayCodes: ['ERR_PAYMENT_REPLAYED'],
+    // The lab's own bytes plan: what the in-process authorize is quoted (a grant is not priced).
+    plan: { id: 'data', allotment: 4n * MiB },
+    payment: async () => ({ fields: { method: 'grant', idempotency_key: `suite-${randomBytes(8).toString('hex')}` }, reference: null }),
+    badPayment: async () => ({ fields: { method: 'grant', idempotency_key: 'k'.repeat(201) }, reference: null }),
+    money: async () => ({ sessions: await sessionCount(lab) }),
+    settledAfterEnd: async () => {},
+    buy: grant,
+    close: () => lab.close(),
+  };
+}

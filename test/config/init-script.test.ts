@@ -51,14 +51,14 @@ test('the daemon does not answer on ubus (stopped, or refusing the file): start 
 });
 
 /** start_service with `http.listen` set to `listen`: the procd and json calls it makes, in order. */
-function start(listen: string, enabled: '0' | '1' = '1'): string[] {
+function start(listen: string, enabled: '0' | '1' = '1', tollgateListen = ''): string[] {
   const stubs = `
 calls="$(mktemp)"
 note() { printf '|%s' "$*" >> "$calls"; }
 config_load() { :; }
 config_get_bool() { eval "$1=${enabled}"; }
 # state_dir: an existing directory, so start_service creates nothing
-config_get() { if [ "$2.$3" = http.listen ]; then eval "$1='${listen}'"; else eval "$1=/tmp"; fi; }
+config_get() { case "$2.$3" in http.listen) eval "$1='${listen}'" ;; tollgate.listen) eval "$1='${tollgateListen}'" ;; *) eval "$1=/tmp" ;; esac; }
 procd_open_instance() { note open_instance; }
 procd_close_instance() { note close_instance; }
 procd_set_param() { [ "$1" = command ] && note "command $2"; :; }
@@ -82,6 +82,14 @@ test('http.listen set: the instance carries a fw4 rule rejecting its port from t
     'dest_port=2122', 'target=REJECT', 'close_object', 'close_array', 'close_data'];
   assert.equal(start('192.168.1.1:2122'), ['open_instance', CMD, ...rule, 'close_instance']);
   assert.equal(start('[fd00::1]:8402'), ['open_instance', CMD, ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)), 'close_instance']);
+});
+
+test('tollgate.listen set: a rule rejecting TollGate\'s port from the wan zone, beside the LAN endpoint\'s or alone', () => {
+  const rule = (name: string, port: string) => ['object', 'type=rule', `name=${name}`, 'src=wan', 'proto=tcp', `dest_port=${port}`, 'target=REJECT', 'close_object'];
+  assert.equal(start('192.168.1.1:2122', '1', '192.168.1.1:2121'), ['open_instance', CMD, 'open_data', 'array firewall',
+    ...rule('sluice-x402-no-wan', '2122'), ...rule('sluice-tollgate-no-wan', '2121'), 'close_array', 'close_data', 'close_instance']);
+  assert.equal(start('', '1', '[fd00::1]:2121'), ['open_instance', CMD, 'open_data', 'array firewall',
+    ...rule('sluice-tollgate-no-wan', '2121'), 'close_array', 'close_data', 'close_instance']);
 });
 
 test('http.listen empty (the endpoint is off): no firewall data', () => {

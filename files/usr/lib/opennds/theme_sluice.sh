@@ -8,6 +8,7 @@
 #   uci set opennds.@opennds[0].login_option_enabled='3'
 #   uci set opennds.@opennds[0].themespec_path='/usr/lib/opennds/theme_sluice.sh'
 #   uci add_list opennds.@opennds[0].users_to_router='allow tcp port 2122'   # the port of sluice.http.listen
+#   uci add_list opennds.@opennds[0].users_to_router='allow tcp port 2121'   # the port of sluice.tollgate.listen, if set
 #   uci commit opennds; /etc/init.d/opennds restart
 # shellcheck shell=ash
 # shellcheck disable=SC2034 # title and the quota variables are read by libopennds.sh

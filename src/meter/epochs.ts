@@ -66,6 +66,8 @@ export class EpochAccountant {
   /** Worker-local marks of the clients seen in the current pass (a tick re-run by the fallback is a new pass). */
   private seen = new Int32Array(1024);
   private pass = 0;
+  /** This tick's tokens are the kernel's counter epochs (kernel-tick.ts): see continueEpochsAcrossAbsence. */
+  private kernelEpochs = false;
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
   attach(table: CounterTable): void {
@@ -91,6 +93,7 @@ export class EpochAccountant {
 
   beginTick(tick: number): void {
     this.tick = tick;
+    this.kernelEpochs = false;
     this.committed = Atomics.load(this.ints, H_COMMITTED_TICK);
     this.grown = false;
     this.resetTick();
@@ -109,6 +112,17 @@ export class EpochAccountant {
    * One client of the snapshot, counters already in bytes. Returns false for a MAC seen twice in one snapshot (the
    * caller treats the snapshot as suspicious).
    */
+  /**
+   * For this tick, the tokens are the kernel's counter epochs (meter/kernel-tick.ts), not a portal's: the same token
+   * is the same counters, which went on counting while the portal did not list their client (its restart, a moment
+   * out of its list). A client back with the same epoch and counters at or above the base continues that epoch (what
+   * passed meanwhile billed once), where a portal's client that came back is a new epoch counted from 0 (its counters
+   * were zeroed by its new auth, and the old epoch's would be billed twice).
+   */
+  continueEpochsAcrossAbsence(): void {
+    this.kernelEpochs = true;
+  }
+
   observe(macHi: number, macLo: number, token: number, state: number, down: number, up: number): boolean {
     let slot = this.find(macHi, macLo | 0);
     const pFlags = FLAG_PRESENT | ((state & 7) << 1);
@@ -147,7 +161,8 @@ export class EpochAccountant {
       if (highDown > baseDown || highUp > baseUp) this.pushDelta(slot, highDown - baseDown, highUp - baseUp);
       return true;
     }
-    if ((cFlags & FLAG_PRESENT) === 0 || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
+    const back = (cFlags & FLAG_PRESENT) === 0 && !(this.kernelEpochs && token !== 0 && token === this.ints[ib + I_C_TOKEN]);
+    if (back || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
       usedDown = down + this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
       usedUp = up + this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
       this.newEpochs++;

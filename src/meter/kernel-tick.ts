@@ -17,6 +17,7 @@ export type RosterEntry = readonly [mac: string, state: number];
 
 /** Feeds `roster`'s clients with their kernel readings to `accountant` (already attached and begun) and finishes. */
 export function accountKernelReadings(accountant: EpochAccountant, roster: readonly RosterEntry[], readings: readonly KernelReading[]): TickDeltas {
+  accountant.continueEpochsAcrossAbsence();
   const byMac = new Map<string, KernelReading>();
   for (const r of readings) byMac.set(r.mac, r);
   for (const [mac, state] of roster) {

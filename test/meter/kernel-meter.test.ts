@@ -60,6 +60,8 @@ interface Rig {
   portal: PortalModel; counters: DumpCounters; meter: Meter; manager: SessionManager; server: NdsctlSocketServer;
   now: { t: number }; usage: UsageReport[][]; identity: { id: string }; listings(): number; billed(mac: string): number;
   buy(mac: string, bytes: number): Promise<void>; step(ms?: number): Promise<ReturnType<Meter['tick']> extends Promise<infer R> ? R : never>;
+  /** Another meter on the same counters and sessions, from the marks the first committed (a daemon restart). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -74,11 +76,12 @@ async function rig(): Promise<Rig> {
   const counters = new DumpCounters(join(dir, 'dump.json'));
   const usage: UsageReport[][] = [];
   const identity = { id: '8:100' };
-  const meter = new Meter({
+  const newMeter = (initialMarks?: ReturnType<Meter['marks']>): Meter => new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 2000, sessions: sessionManagerPort(manager),
     runner: createInlineRunner(), clock: { now: () => now.t }, kernelCounters: counters, portalIdentity: () => identity.id,
-    onUsage: (b) => usage.push(b),
+    onUsage: (b) => usage.push(b), ...(initialMarks && { initialMarks: [...initialMarks] }),
   });
+  let meter = newMeter();
   const r: Rig = {
     portal, counters, meter, manager, server, now, usage, identity, listings: () => listings,
     billed: (mac) => usage.flat().filter((u) => u.mac === mac).reduce((n, u) => n + u.deltaBytes, 0),
@@ -91,8 +94,9 @@ async function rig(): Promise<Rig> {
       meter.authFinished(mac, session.id, 'opened');
       meter.sessionStarted(mac);
     },
-    async step(ms = 2000) { now.t += ms; return meter.tick(); },
-    async close() { await meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
+    async step(ms = 2000) { now.t += ms; return r.meter.tick(); },
+    async restart() { const marks = r.meter.marks(); await r.meter.close(); r.meter = meter = newMeter(marks); },
+    async close() { await r.meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
   };
   return r;
 }
@@ -168,6 +172,47 @@ test('a listing that fails leaves the kept roster billing; counters flushed behi
     const skipped = await r.step();
     assert.is(skipped.skipped, 'counters-unreadable');
     assert.is(r.counters.rebuilds.length, 1);
+  } finally { await r.close(); }
+});
+
+test('a restart continues the counters\' epochs from the marks: what passed while sluice was down is billed once', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.counters.add(A, MiB);
+    await r.step();
+    assert.is(r.billed(A), MiB);
+    await r.restart();
+    r.counters.add(A, 2 * MiB);
+    const report = await r.step();
+    assert.ok(report.ok, report.message);
+    assert.is(r.billed(A), 3 * MiB);
+  } finally { await r.close(); }
+});
+
+test('a client the portal stops listing for a while (its restart) and lists again on the same counters: not a new epoch, nothing billed twice', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.counters.add(A, 2 * MiB);
+    await r.step();
+    assert.is(r.billed(A), 2 * MiB);
+    // openNDS restarting: listed with nobody, then the client back, Preauthenticated (9.x fails open meanwhile).
+    r.portal.deauth(A);
+    r.portal.remove(A);
+    r.identity.id = '8:200';
+    await r.step();
+    r.counters.add(A, MiB);
+    r.portal.addClient(A, '10.0.0.10');
+    r.identity.id = '8:201';
+    await r.step();
+    assert.is(r.billed(A), 3 * MiB, 'the megabyte that passed while it was not listed, once; the 2 MiB before, not again');
   } finally { await r.close(); }
 });
 

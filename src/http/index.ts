@@ -7,7 +7,7 @@ import type { SluiceBackend } from '../api/index.ts';
 import type { Config } from '../config/index.ts';
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { PAYMENT_PLUGINS, type BatchSettlementMethod, type LanFace, type X402Face } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, type LanParts } from '../payments/index.ts';
 import type { Valve } from '../portal/index.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -44,15 +44,11 @@ function portalDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-/** The methods the daemon opened (absent, null or false: off, or configured but left out because its state is damaged). */
-interface LanMethods {
-  batch?: BatchSettlementMethod | null;
-  /** Escrow usage receipts (POST /receipt); absent: refused. */
-  receipt?: LanFace['receipt'];
-  /** The methods the config switches on that did not open, by their method names (payments/plugin-host.ts). */
-  unavailable?: readonly string[];
-  /** The running methods' x402 faces (/buy, /plans), in payments/plugins.ts's order. */
-  schemes?: readonly X402Face[];
+/**
+ * What the daemon's payment methods serve (PaymentPlugins.lan): each method's routes with its running face, the x402
+ * faces, the methods configured but down (their state damaged: their routes answer 503).
+ */
+interface LanMethods extends Partial<LanParts> {
 }
 
 /**
@@ -80,14 +76,13 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
     log.warn(`http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no several-devices plan, no http.pcsync_secret): the LAN endpoint stays off`);
     return null;
   }
-  const batch = methods.batch ?? null;
   const unavailable = methods.unavailable ?? [];
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], batch, vouchers: config.radius.enabled, unavailable,
-      ...(methods.receipt && { receipt: methods.receipt }),
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], vouchers: config.radius.enabled, unavailable,
+      ...(methods.methods && { methods: methods.methods }),
       portalDir: portalDir(),
       pcsync: pcsyncOn
         ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log) }

@@ -11,17 +11,16 @@
  *                          payment.method `voucher`; radius.enabled)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
- *   GET /batch/channel?id=, GET|POST /batch/refund  a batch-settlement channel's state and the customer's refund
- *                          request (batch-routes.ts; batch_settlement.enabled)
+ *   the payment methods' own routes (PaymentPlugin.lanRoutes, in payments/plugins.ts's order; the rules below apply
+ *                          to them as to the rest): POST /receipt (escrow usage receipts), GET /batch/channel and
+ *                          GET|POST /batch/refund (batch-settlement), POST /trial (free trials)
  *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
  *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
- *   POST /receipt          an escrow usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the
- *                          caller's escrow session (ubus `receipt` with the MAC of the source IP)
  *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
  *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
  *                          session ends `pc-logout`
- * GET, and POST only for /receipt, /voucher, /trial and /pcsync/logout; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
- * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, /receipt; a generous one for the rest,
+ * GET, and POST only for the POST routes above; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
+ * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, a method's paying route; a generous one for the rest,
  * so the pay page's own loads and status polls never lock a customer out), bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
 import { readFile } from 'node:fs/promises';
@@ -31,24 +30,22 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import { X402_SCHEMES, type BatchSettlementMethod, type LanFace, type X402Face } from '../payments/index.ts';
+import { PAYMENT_PLUGINS, X402_SCHEMES, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
-import { correctiveExtra, schemeOfHeader } from './x402-schemes.ts';
-import { batchRouteStatus, channelRoute, refundRoute, type RouteAnswer } from './batch-routes.ts';
+import { schemeOfHeader } from './x402-schemes.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { PCSYNC_LOGOUT_PATH, pcsyncLogout, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
-import { sessionPayers } from './payers.ts';
 import { RestoreDesk } from './restore.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 
 export interface HttpEndpointOptions {
   host: string;
   port: number;
-  /** Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, /receipt) per minute per client IP (http.rate_limit). */
+  /** Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, a method's paying route) per minute per client IP (http.rate_limit). */
   rateLimitPerMinute: number;
   backend: SluiceBackend;
   /**
@@ -56,10 +53,11 @@ export interface HttpEndpointOptions {
    * on a voucher-only router (radius on, x402 off): the plans carry no offer and /buy answers 501.
    */
   schemes?: readonly X402Face[];
-  /** batch-settlement's channel routes (/batch/channel, /batch/refund) and a wallet's payers; null when off. */
-  batch?: BatchSettlementMethod | null;
-  /** Escrow usage receipts (POST /receipt; the escrow plugin's LanFace); absent: refused. */
-  receipt?: LanFace['receipt'];
+  /**
+   * Each payment method's routes, payers and running face (PaymentPlugins.lan), in payments/plugins.ts's order;
+   * default: the list's, none running.
+   */
+  methods?: readonly LanMethod[];
   /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
   vouchers: boolean;
   /**
@@ -87,12 +85,9 @@ export interface HttpEndpointOptions {
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
-const MAX_RECEIPT_BYTES = 2048;
 const MAX_VOUCHER_BYTES = 1024;
-/** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
-const MAX_REFUND_BYTES = 9 * 1024;
 const MAX_RESTORE_BYTES = 1024;
-const POST_PATHS = new Set(['/receipt', '/voucher', '/trial', '/restore', '/restore/challenge']);
+const POST_PATHS = new Set(['/voucher', '/restore', '/restore/challenge']);
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -154,13 +149,11 @@ function statusOf(code: string): number {
   // Flash failing, or the record of used nonces damaged: refused until it is mended or the window has passed.
   if (code === 'ERR_PCSYNC_STORE' || code === 'ERR_PCSYNC_NONCES_LOST') return 503;
   if (code === 'ERR_SESSION_NOT_FOUND') return 404;
-  if (code === 'ERR_RECEIPT_INVALID' || code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
-  if (code === 'ERR_VOUCHER_REJECTED' || code === 'ERR_TRIAL_USED' || code === 'ERR_TRIAL_LIMIT') return 403;
-  if (code === 'ERR_TRIAL_PLAN') return 400;
+  if (code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
+  if (code === 'ERR_VOUCHER_REJECTED') return 403;
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
   if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE') return 503;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
-  if (code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION') return 403;
   if (code === 'ERR_RESTORE_INVALID') return 400;
   if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
   if (code === 'ERR_RESTORE_NO_SESSION' || code === 'ERR_RESTORE_SESSION_ENDED') return 404;
@@ -184,9 +177,15 @@ export class HttpEndpoint {
   /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
   private readonly requestLimiter: RateLimiter;
   private readonly restorer: RestoreDesk;
+  /** The methods' routes by `METHOD path`, each with its method (payments' LanRoute). */
+  private readonly routes = new Map<string, { route: LanRoute; method: LanMethod }>();
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
-    this.restorer = new RestoreDesk({ backend: options.backend, payersOf: (s) => sessionPayers(s, options.batch ?? null), ...(options.log && { log: options.log }) });
+    const methods = options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null }));
+    for (const method of methods) for (const route of method.plugin.lanRoutes ?? []) this.routes.set(`${route.method} ${route.path}`, { route, method });
+    // The wallets that paid for a session, as each method's payments show them.
+    const payersOf = (s: Session): string[] => [...new Set(methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? []))];
+    this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
@@ -226,27 +225,27 @@ export class HttpEndpoint {
     // A restore counts as a payment attempt: each one is a signature to recover; so do a PC-sync call and a device's
     // join or removal (what a forger or a code guesser on the LAN would repeat).
     const mine = postPath === PCSYNC_LOGOUT_PATH || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove;
-    const paying = POST_PATHS.has(postPath) || postPath === '/batch/refund' || mine
-      || ((path === '/buy' || path === '/batch/refund') && typeof req.headers['payment-signature'] === 'string');
+    const signed = typeof req.headers['payment-signature'] === 'string';
+    const routed = this.routes.get(`${req.method} ${path}`);
+    const paying = POST_PATHS.has(postPath) || mine || (path === '/buy' && signed)
+      || routed?.route.paying === true || (routed?.route.paying === 'signed' && signed);
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
     if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
+    if (routed) return this.methodRoute(routed.route, routed.method, req, res, ip);
     if (POST_PATHS.has(postPath) || mine) {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
         if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
         if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
-        return await (postPath === '/receipt' ? this.receipt(req, res, ip) : postPath === '/trial' ? this.trial(req, res, ip) : this.voucher(req, res, ip));
+        return await this.voucher(req, res, ip);
       } catch (err) {
-        const e = toSluiceError(err);
-        const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : statusOf(e.code);
-        // A body the endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request).
-        // ERR_TRIAL_USED says when the next trial may be had: the page tells the customer.
-        const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
-        return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
+        return this.refused(req, res, err);
       }
     }
-    if (postPath === '/batch/refund') return this.batchRoute(req, res, true, new URL(req.url ?? '/', 'http://sluice.invalid'));
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: 'only GET (and POST /receipt, /voucher, /trial, /batch/refund, /restore, /restore/challenge, /devices/join, /devices/remove, /pcsync/logout)' } }, { allow: 'GET' });
+    if (req.method !== 'GET') {
+      const posts = [...POST_PATHS, DEVICES_PATHS.join, DEVICES_PATHS.remove, PCSYNC_LOGOUT_PATH, ...[...this.routes.keys()].flatMap((k) => (k.startsWith('POST ') ? [k.slice(5)] : []))];
+      return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: `only GET (and POST ${posts.join(', ')})` } }, { allow: 'GET' });
+    }
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
@@ -255,7 +254,6 @@ export class HttpEndpoint {
       if (url.pathname === '/buy') return await this.buy(req, res, url, ip);
       if (url.pathname === '/session') return await this.session(res, ip);
       if (url.pathname === DEVICES_PATHS.list) return await this.devices(req, res, ip, url.pathname);
-      if (url.pathname === '/batch/channel' || url.pathname === '/batch/refund') return await this.batchRoute(req, res, false, url);
       if (url.pathname === '/captive') return await this.captive(res, ip);
       if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
@@ -382,7 +380,7 @@ export class HttpEndpoint {
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
       // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.
       const reason = taker.reasonAsError && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
-      const fields = taker.corrective ? correctiveExtra(err.details as Record<string, unknown> | undefined) : undefined;
+      const fields = taker.corrective?.(err.details as Record<string, unknown> | undefined);
       const extra = fields && { scheme: taker.scheme, extra: fields };
       const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });
@@ -400,40 +398,53 @@ export class HttpEndpoint {
     return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
   }
 
-  /** The batch-settlement channel routes (batch-routes.ts): 501 when batch_settlement is off. */
-  private async batchRoute(req: IncomingMessage, res: ServerResponse, post: boolean, url?: URL): Promise<void> {
-    const batch = this.options.batch ?? null;
-    let answer: RouteAnswer;
+  /**
+   * A payment method's route (PaymentPlugin.lanRoutes): 503 while its method is configured but down, else its handler
+   * with the method's running face (or null); a refusal is answered as every POST's is (refused()).
+   */
+  private async methodRoute(route: LanRoute, method: LanMethod, req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
     try {
-      if (!batch && this.unavailable(['batch-settlement'])) throw methodUnavailable('batch-settlement');
-      if (!batch) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
-      if (url?.pathname === '/batch/channel') {
-        answer = channelRoute(batch, url);
-      } else {
-        const header = req.headers['payment-signature'];
-        const payload = post ? (await readJsonBody(req, MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header : header;
-        // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default plan's.
-        const id = url?.searchParams.get('id') ?? null;
-        const asset = id !== null ? batch.channel(id).asset : this.options.backend.quote({}).asset;
-        answer = await refundRoute(batch, payload, batch.requirements(asset, 0n), `http://${req.headers.host ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`);
-      }
+      if (this.unavailable([method.plugin.name])) { req.resume(); throw methodUnavailable(method.plugin.name); }
+      // Answers to a GET are complete at once; a GET with a body is drained and ignored, never buffered.
+      if (route.method === 'GET') req.resume();
+      const answer = await route.handler(this.lanRequest(req, ip), method.face);
+      return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
     } catch (err) {
-      const e = toSluiceError(err);
-      const status = e.code === 'ERR_UNKNOWN_PAYMENT_METHOD' ? 501 : typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : batchRouteStatus(e.code);
-      answer = { status, body: { error: { code: e.code, message: e.message } } };
+      return this.refused(req, res, err, route);
     }
-    return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
   }
 
-  private async receipt(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    if (this.unavailable(['x402-session'])) { req.resume(); throw methodUnavailable('x402-session'); }
-    const body = await readJsonBody(req, MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
-    const mac = await this.options.macOf(ip);
-    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
-    if (!this.options.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
-    const { session_id, cumulative_units, nonce, signature } = body;
-    const r = await this.options.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
-    return send(res, 200, { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced });
+  /** What a method's route may read and do (payments' LanRequest): its body bounded, the caller's MAC, a purchase. */
+  private lanRequest(req: IncomingMessage, ip: string): LanRequest {
+    const { backend, log } = this.options;
+    return {
+      url: new URL(req.url ?? '/', 'http://sluice.invalid'), ip, log,
+      header: (name) => { const v = req.headers[name]; return Array.isArray(v) ? v[0] : v; },
+      json: (max, code, shape) => readJsonBody(req, max, code, shape),
+      mac: async () => {
+        const mac = await this.options.macOf(ip);
+        if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+        return mac;
+      },
+      purchase: async (mac, payment, plan) => {
+        const before = backend.session({ mac });
+        const outcome = await backend.purchase({ mac, ip, ...(plan !== undefined && { plan }), ...paymentOf(payment) });
+        return this.purchased(outcome, before);
+      },
+      quote: (input) => backend.quote(input),
+    };
+  }
+
+  /**
+   * A refused POST or method route: the status its details or its route say, else the endpoint's table. A body the
+   * endpoint stopped reading: answer, then close (a keep-alive would read the rest as a request). ERR_TRIAL_USED says
+   * when the next trial may be had (next_at): the page tells the customer.
+   */
+  private refused(req: IncomingMessage, res: ServerResponse, err: unknown, route?: LanRoute): void {
+    const e = toSluiceError(err);
+    const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : route?.statusOf?.(e.code) ?? statusOf(e.code);
+    const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
+    return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
   }
 
   /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
@@ -482,31 +493,6 @@ export class HttpEndpoint {
     } catch (err) {
       const e = toSluiceError(err);
       this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', { mac, ip, code: e.code, reason: e.message });
-      throw err;
-    }
-  }
-
-  /**
-   * A free trial (a plan with trial_every) for the caller's device: the same purchase as ubus `purchase`
-   * {payment: {method: trial, device}}. `device` is the pay page's token for this browser (payments/trial/trial.ts).
-   */
-  private async trial(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    if (this.unavailable(['trial'])) { req.resume(); throw methodUnavailable('trial'); }
-    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_INVALID_ARGUMENT', '{plan, device?}');
-    const { plan, device } = body;
-    if (typeof plan !== 'string' || plan === '' || plan.length > 64) throw new SluiceError('ERR_INVALID_ARGUMENT', 'plan must be a plan id');
-    let mac: string | null = null;
-    try {
-      mac = await this.options.macOf(ip);
-      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
-      const before = this.options.backend.session({ mac });
-      // Passed on whatever its type: the trial method refuses a device token that is not one.
-      const outcome = await this.options.backend.purchase({ mac, ip, plan, ...paymentOf({ method: 'trial', ...(device !== undefined && { device }) }) });
-      this.options.log?.info('http free trial', { mac, ip, plan });
-      return send(res, 200, this.purchased(outcome, before));
-    } catch (err) {
-      const e = toSluiceError(err);
-      this.options.log?.info('http free trial refused', { mac, ip, plan, code: e.code, reason: e.message });
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 /**
- * Which x402 scheme a PAYMENT-SIGNATURE names, and the corrective extra of a refused batch-settlement voucher: pure
- * helpers of the LAN endpoint's /buy, which routes a payment to the method of its scheme.
+ * Which x402 scheme a PAYMENT-SIGNATURE names: a pure helper of the LAN endpoint's /buy, which routes a payment to the
+ * method of its scheme (a refusal's corrective fields are the scheme's own: X402Scheme.corrective).
  */
 
 /** Headers above this are not looked into (the methods' parsers refuse them with their own codes). */
@@ -20,15 +20,4 @@ export function schemeOfHeader(header: string): string | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The spec's corrective fields for the batch-settlement offer of a refusal (`channelState`, `voucherState`, carried
- * in ERR_BATCH_CUMULATIVE_MISMATCH's details), or undefined when the refusal has none.
- */
-export function correctiveExtra(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (!details) return undefined;
-  const { channelState, voucherState } = details;
-  if (typeof channelState !== 'object' || channelState === null || typeof voucherState !== 'object' || voucherState === null) return undefined;
-  return { channelState, voucherState };
 }

@@ -6,7 +6,7 @@ export type { PaymentFields, PaymentMethod, PurchaseRequest, Quote, QuoteInput }
 export { PaymentRegistry } from './registry.ts';
 export { grantReference } from './grant/grant.ts';
 export { createPaymentRegistry } from './builtin.ts';
-export type { LanFace, UbusFace, X402Face } from './plugin.ts';
+export type { LanMethod, LanParts, LanRequest, LanRoute, UbusFace, X402Face } from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
 export { PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
 export { EndRecordsTap } from './end-records.ts';

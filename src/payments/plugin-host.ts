@@ -6,7 +6,7 @@ import type { Config, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
-import type { LanFace, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
+import type { LanParts, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
 import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
@@ -90,9 +90,9 @@ export class PaymentPlugins {
     return Object.assign({}, ...this.parts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<string, unknown>;
   }
 
-  /** What the methods serve over the LAN endpoint, merged. */
-  lan(): LanFace {
-    return Object.assign({}, ...this.parts.map((p) => p.lan ?? {}), { schemes: this.x402Faces(), unavailable: this.unavailable() }) as LanFace;
+  /** What the methods serve over the LAN endpoint: each method's routes with its face (null: not running), in the list's order. */
+  lan(): LanParts {
+    return { methods: this.opened.map((o) => ({ plugin: o.plugin, face: o.part?.lan ?? null })), schemes: this.x402Faces(), unavailable: this.unavailable() };
   }
 
   /** The methods the config switches on (or that are always built) that did not open, by name. */

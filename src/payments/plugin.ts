@@ -6,7 +6,7 @@
  * moments (reconcile at start, a reload's settings, usage, start, stop) and the faces it serves (ubus, the LAN).
  */
 import type { Config, RunningParts } from '../config/index.ts';
-import { SluiceError } from '../errors.ts';
+import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
@@ -72,15 +72,82 @@ export function invalidArgument(argument: string, reason: string): SluiceError {
   return new SluiceError('ERR_INVALID_ARGUMENT', `${argument}: ${reason}`, { details: { argument } });
 }
 
-/** What a method serves over the LAN endpoint (http/index.ts's LanMethods). */
+/** What a running method serves over the LAN endpoint: what its own LAN routes (PaymentPlugin.lanRoutes) call. */
 export interface LanFace {
   /** A buyer-signed escrow usage receipt (POST /receipt). */
   receipt?: UbusFace['receipt'];
   batch?: BatchSettlementMethod;
+}
+
+/**
+ * A request to one of a method's LAN routes, as http/server.ts hands it over. The endpoint's rules run before the
+ * handler and for every route alike, so no method can skip them: HTTP/1.x only, the URL bound, the per-IP rate
+ * limits (a `paying` route also takes the payment attempts' bucket, http.rate_limit), a route of a method configured
+ * but down (its state file damaged) answering 503 ERR_PAYMENT_METHOD_UNAVAILABLE, a body read only through `json`
+ * (bounded; a larger one is answered 413 and drained), and the LAN-only refusal in `mac`.
+ */
+export interface LanRequest {
+  readonly url: URL;
+  /** The request's source IP. */
+  readonly ip: string;
+  /** A request header (the first value when repeated), by its lowercase name. */
+  header(name: string): string | undefined;
+  /** The body as a JSON object of at most `max` bytes, else refused with the route's own `code` naming the `shape`. */
+  json(max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>>;
+  /**
+   * The caller's MAC: the portal client with the request's source IP. ERR_HTTP_CLIENT_UNKNOWN when the portal lists
+   * none (not a client of this LAN), ERR_HTTP_CLIENT_AMBIGUOUS when two clients have it.
+   */
+  mac(): Promise<string>;
+  /**
+   * Buys for `mac` exactly as ubus `purchase` with this `payment` table does, and answers as every purchase on the
+   * endpoint does: the session, whether it topped up a live one, what this purchase added, the gate.
+   */
+  purchase(mac: string, payment: Readonly<Record<string, unknown>>, plan?: string): Promise<unknown>;
+  /** The token a plan is sold in (`{}`: the default plan's). */
+  quote(input: { plan?: string }): Pick<Quote, 'asset'>;
+  readonly log: Log | undefined;
+}
+
+/** A LAN route's answer: sent as JSON (bigints as decimal strings), with these headers. */
+export interface LanAnswer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A route of the LAN endpoint a method brings (http/server.ts loops over them, as api/methods.ts over ubusMethods):
+ * it exists whether or not the method runs, and its handler gets the method's running LAN face, or null. A route that
+ * is not a method's (the pay page, /buy, /session, restores, devices, PC-sync) stays in http/; so does POST /voucher
+ * for now (the RADIUS voucher's form, with the voucher move of http/restore.ts): a local voucher method joins this
+ * seam with `{method: 'POST', path: '/voucher', paying: true, handler}` in its folder and the line in server.ts goes
+ * (the voucher move reached through LanRequest when that lands).
+ */
+export interface LanRoute {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** A payment attempt, counted in http.rate_limit's bucket: always (true), or when it carries PAYMENT-SIGNATURE. */
+  readonly paying?: true | 'signed';
+  /** The HTTP status of the route's own error codes; undefined: the endpoint's table (http/server.ts statusOf). */
+  statusOf?(code: string): number | undefined;
+  handler(req: LanRequest, face: LanFace | null): Promise<LanAnswer>;
+}
+
+/** A method's LAN side as the endpoint serves it: its routes and payers (static), and its face when it runs. */
+export interface LanMethod {
+  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf'>;
+  readonly face: LanFace | null;
+}
+
+/** What the methods serve over the LAN endpoint (PaymentPlugins.lan; http/index.ts startLanEndpoint). */
+export interface LanParts {
+  /** Every method of the list, in its order, with its face (null: off, or configured but down). */
+  readonly methods: readonly LanMethod[];
+  /** The running methods' x402 faces, in the list's order (/buy, /plans). */
+  readonly schemes: readonly X402Face[];
   /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
-  unavailable?: readonly string[];
-  /** The running methods' x402 faces, in the list's order (PaymentPlugins.lan fills it). */
-  schemes?: readonly X402Face[];
+  readonly unavailable: readonly string[];
 }
 
 /** A method's x402 scheme as the LAN endpoint's /buy and /plans name it (known whether or not the method runs). */
@@ -97,8 +164,8 @@ export interface X402Scheme {
   readonly takesUnnamed?: true;
   /** A refusal's `details.reason` is the 402's `error` (the spec's reason, which the client acts on). */
   readonly reasonAsError?: true;
-  /** A refusal carries the spec's corrective channel and voucher states in the scheme's offer. */
-  readonly corrective?: true;
+  /** A refusal's fields for the scheme's offer (the spec's corrective channel and voucher states), from its details. */
+  readonly corrective?: (details: Record<string, unknown> | undefined) => Record<string, unknown> | undefined;
   /** Running, it makes /captive say this router sells (upto alone has not: left as found). */
   readonly sells?: true;
 }
@@ -154,6 +221,13 @@ export interface PaymentPlugin {
   readonly x402?: X402Scheme;
   /** The ubus methods it brings, by name (in the list's order after the sessions' methods: docs/ubus-api.md). */
   readonly ubusMethods?: Readonly<Record<string, UbusMethod>>;
+  /** The LAN endpoint's routes it brings (docs/x402.md's list of routes). */
+  readonly lanRoutes?: readonly LanRoute[];
+  /**
+   * The wallet addresses (lowercase) that paid for a session through this method, as far as its payments show them
+   * (a returning customer proves one to move the session: http/restore.ts); `face`: the method's, or null.
+   */
+  payersOf?(session: Session, face: LanFace | null): readonly string[];
   /** Opens the method; a damaged state file or unloadable code leaves it out (method-state.ts). */
   open(ctx: PluginContext): Promise<PaymentPart>;
 }

@@ -2,7 +2,8 @@
 /** Pure: which scheme a PAYMENT-SIGNATURE names (routing on /buy), and the corrective extra of a batch refusal. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { correctiveExtra, schemeOfHeader } from '../../src/http/x402-schemes.ts';
+import { schemeOfHeader } from '../../src/http/x402-schemes.ts';
+import { correctiveExtra } from '../../src/payments/batch-settlement/lan-routes.ts';
 
 const test = suite('x402 schemes on /buy');
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');

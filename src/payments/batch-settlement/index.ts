@@ -2,9 +2,11 @@
 import { SluiceError } from '../../errors.ts';
 import { invalidArgument, type PaymentPlugin, type X402Scheme } from '../plugin.ts';
 import { openBatchSettlement } from './x402-batch-ends.ts';
+import { BATCH_LAN_ROUTES, batchPayersOf, correctiveExtra } from './lan-routes.ts';
 
 const SCHEME: X402Scheme = {
-  scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true, corrective: true, sells: true,
+  scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true,
+  corrective: correctiveExtra, sells: true,
 };
 
 const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
@@ -14,6 +16,9 @@ export const batchSettlementPlugin: PaymentPlugin = {
   switch: 'batchSettlement',
   x402: SCHEME,
   lanUse: { name: 'batch_settlement', on: (c) => c.batchSettlement.enabled },
+  // GET /batch/channel, GET|POST /batch/refund (lan-routes.ts).
+  lanRoutes: BATCH_LAN_ROUTES,
+  payersOf: batchPayersOf,
   ubusMethods: {
     // A channel's state (docs/ubus-api.md `batch_channel`).
     batch_channel: {

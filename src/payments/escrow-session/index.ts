@@ -4,6 +4,8 @@ import { openEscrowCredit } from './escrow-credit.ts';
 import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
 import { SluiceError } from '../../errors.ts';
 
+const MAX_RECEIPT_BYTES = 2048;
+
 export const escrowSessionPlugin: PaymentPlugin = {
   name: 'x402-session',
   switch: 'escrow',
@@ -32,6 +34,20 @@ export const escrowSessionPlugin: PaymentPlugin = {
       },
     },
   },
+  lanRoutes: [{
+    // A buyer-signed usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the caller's escrow
+    // session: ubus `receipt` with the MAC of the source IP.
+    method: 'POST', path: '/receipt', paying: true,
+    statusOf: (code) => (code === 'ERR_RECEIPT_INVALID' ? 400 : code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION' ? 403 : undefined),
+    async handler(req, face) {
+      const body = await req.json(MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
+      const mac = await req.mac();
+      if (!face?.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+      const { session_id, cumulative_units, nonce, signature } = body;
+      const r = await face.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
+      return { status: 200, body: { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced } };
+    },
+  }],
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({ config: config.escrow, ledger, sessions, gate, stepSizeOf, endsWritten, log });

@@ -17,7 +17,8 @@
  *   mint.meltOutcome('paid' | 'failed' | 'pending', { fee? }); mint.settleMelt(id, 'paid' | 'failed')
  *   mint.setFeeReserve(n | (amount) => n); mint.invoice(sats)   // NUT-05; a fake bolt11 the mint's melt quote reads
  *   mint.setCachedResponses(false)                       // NUT-19 off: a replayed swap gets 11001, recovery is restore
- *   const f = mint.fault('POST /v1/swap', 'commit-then-drop', { times: 1 }); f.hits; await f.arrived; f.clear()
+ *   const f = mint.fault('POST /v1/swap', 'commit-then-drop', { times: 1 }); f.hits; await f.arrived; await f.clear()
+ *   await mint.clearFaults()
  *   mint.calls('POST /v1/swap')                          // requests a client made (helpers' own requests not counted)
  *   await mint.restart()                                 // same port, keys, spent set, signatures, quotes
  *   await mint.stop()
@@ -28,7 +29,7 @@
  *   429 { retryAfter? }   rate limited, nothing applied          5xx { status? }   503 (or status), nothing applied
  *   drop                  socket destroyed before anything is applied
  *   commit-then-drop      applied (spent, signed, cached), then the socket destroyed before any answer
- *   refuse                the port closed (route must be '*'): connection refused until `handle.clear()`
+ *   refuse                the port closed (route must be '*'): connection refused until `await handle.clear()`
  * `times` limits a fault to the next n matching requests (default: until cleared).
  */
 import { Wallet, getDecodedToken, getPubKeyFromPrivKey, createRandomSecretKey, type Proof } from '@cashu/cashu-ts';
@@ -58,9 +59,9 @@ export interface FaultHandle {
   readonly hits: number;
   /** Resolves when the first matching request arrives. */
   readonly arrived: Promise<void>;
-  /** hold: let the held requests go on; every kind: stop matching. */
-  release(): void;
-  clear(): void;
+  /** hold: let the held requests go on; every kind: stop matching. Resolves when done (refuse: the port open again). */
+  release(): Promise<void>;
+  clear(): Promise<void>;
 }
 
 export interface KeysetInfo { id: string; unit: string; active: boolean; inputFeePpk: number; finalExpiry: number | undefined }
@@ -95,6 +96,8 @@ export class CashuMint {
   private readonly counts = new Map<string, number>();
   private readonly infoKey = bytesToHex(getPubKeyFromPrivKey(createRandomSecretKey()));
   private refused = false;
+  /** The public listener's last close, which a reopening on the same port waits for. */
+  private closing: Promise<void> = Promise.resolve();
   private wallet: { wallet: Wallet; keysets: string; port: number } | undefined;
   cachedResponses: boolean;
 
@@ -241,34 +244,31 @@ export class CashuMint {
     let release = (): void => {};
     const released = new Promise<void>((resolve) => { release = resolve; });
     const f: Fault = { route, kind, opts, hits: 0, onArrive, released, release };
-    const clear = (): void => {
+    const clear = async (): Promise<void> => {
       this.faults = this.faults.filter((x) => x !== f);
+      f.release();
       if (kind === 'refuse' && this.refused) {
         this.refused = false;
-        void this.openPublic();
+        await this.openPublic();
       }
     };
     if (kind === 'refuse') {
       if (route !== '*') throw new Error("'refuse' closes the port for every route: pass '*'");
       this.refused = true;
+      // server.close() stops listening at once (before fault() returns); the promise waits for open connections.
       void this.closePublic();
     } else {
       this.faults.push(f);
     }
-    return {
-      get hits() { return f.hits; },
-      arrived,
-      release: () => { clear(); f.release(); },
-      clear: () => { clear(); f.release(); },
-    };
+    return { get hits() { return f.hits; }, arrived, release: clear, clear };
   }
 
-  clearFaults(): void {
+  async clearFaults(): Promise<void> {
     for (const f of this.faults) f.release();
     this.faults = [];
     if (this.refused) {
       this.refused = false;
-      void this.openPublic();
+      await this.openPublic();
     }
   }
 
@@ -285,7 +285,8 @@ export class CashuMint {
   }
 
   private async openPublic(): Promise<void> {
-    if (this.publicServer) return;
+    await this.closing;
+    if (this.publicServer || this.refused) return;
     const server = createServer((req, res) => this.serve(req, res, true));
     this.publicServer = server;
     await new Promise<void>((resolve, reject) => {
@@ -294,10 +295,11 @@ export class CashuMint {
     });
   }
 
-  private async closePublic(): Promise<void> {
+  private closePublic(): Promise<void> {
     const server = this.publicServer;
     this.publicServer = undefined;
-    await closeServer(server);
+    this.closing = closeServer(server);
+    return this.closing;
   }
 
   /** Like a mint process restarting: connections cut, the same port, keys and books (a real mint keeps them in its DB). */

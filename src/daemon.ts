@@ -147,10 +147,12 @@ export class Daemon {
     });
     // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
     // damaged is left out (logged with its code); the rest of the daemon runs.
-    const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, { config, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log });
+    const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {
+      config, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log, sinkMethods: radius?.paymentMethods ?? [],
+    });
     const merchant = new Merchant({
       pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...(radius?.paymentMethods ?? []), ...payments.methods()]),
+      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...payments.registered(radius?.paymentMethods ?? [])]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);

@@ -65,6 +65,8 @@ export const ERROR_CODES = [
   // RADIUS
   'ERR_VOUCHER_REJECTED', 'ERR_VOUCHER_INVALID', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_RADIUS_PACKET',
   'ERR_RADIUS_DAS_LISTEN',
+  // Printed vouchers (payments/local-voucher)
+  'ERR_VOUCHER_GUESS_LIMIT', 'ERR_VOUCHER_STORE',
   // Other
   'ERR_MODULE_LOAD', 'ERR_INTERNAL',
 ] as const;

@@ -53,7 +53,7 @@ interface LanMethods extends Partial<LanParts> {
 
 /**
  * What the configuration serves over the LAN endpoint, each a reason to run it: the x402 schemes (/buy, the pay page),
- * escrow's receipts (/receipt), RADIUS vouchers (/voucher), free trials (/trial), plans for several devices
+ * escrow's receipts (/receipt), RADIUS and printed vouchers (/voucher), free trials (/trial), plans for several devices
  * (/devices), PC-sync logouts. Restores ride on these (a wallet's or a voucher's session). Read from the config, not
  * from the methods that opened: a damaged state file must not take the others' routes down.
  */
@@ -77,11 +77,12 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
     return null;
   }
   const unavailable = methods.unavailable ?? [];
+  // The voucher form (POST /voucher, the page's): RADIUS's, or printed vouchers' when a batch exists and its book reads back.
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], vouchers: config.radius.enabled, unavailable,
+      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], vouchers: config.radius.enabled || (uses.includes('vouchers') && !unavailable.includes('voucher')), unavailable,
       ...(methods.methods && { methods: methods.methods }),
       portalDir: portalDir(),
       pcsync: pcsyncOn

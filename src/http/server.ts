@@ -7,8 +7,8 @@
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
- *   POST /voucher          a RADIUS voucher ({code, password?}, ≤ 1 KiB) for the caller's MAC (ubus `purchase` with
- *                          payment.method `voucher`; radius.enabled)
+ *   POST /voucher          a voucher ({code, password?}, ≤ 1 KiB): printed (payments/local-voucher) first, then RADIUS,
+ *                          for the caller's MAC (ubus `purchase` with payment.method `voucher`)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   the payment methods' own routes (PaymentPlugin.lanRoutes, in payments/plugins.ts's order; the rules below apply
@@ -152,7 +152,7 @@ function statusOf(code: string): number {
   if (code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
   if (code === 'ERR_VOUCHER_REJECTED') return 403;
   if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
-  if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE') return 503;
+  if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE' || code === 'ERR_VOUCHER_STORE') return 503;
   if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
   if (code === 'ERR_RESTORE_INVALID') return 400;
   if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
@@ -444,12 +444,12 @@ export class HttpEndpoint {
     const e = toSluiceError(err);
     const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : route?.statusOf?.(e.code) ?? statusOf(e.code);
     const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
-    return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, req.complete ? {} : { connection: 'close' });
+    return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, { ...(req.complete ? {} : { connection: 'close' }), ...(typeof e.details?.retry_after === 'number' && { 'retry-after': String(e.details.retry_after) }) });
   }
 
   /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
   private async voucher(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    if (!this.options.vouchers) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'vouchers are not enabled on this router (radius.enabled)');
+    if (!this.options.vouchers) throw this.unavailable(['voucher']) ? methodUnavailable('voucher') : new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router takes no vouchers (radius.enabled, or a printed batch: docs/vouchers.md)');
     const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?, idempotency_key?}');
     // idempotency_key: the pay page sends one per voucher typed, so a resubmission (a lost reply, a double click)
     // is refused as a replay instead of buying again with a code the RADIUS server accepts more than once.

@@ -108,7 +108,9 @@ export class Merchant {
       const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
       const grant: Grant = terms
         ? {
-          mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client, user: terms.user,
+          mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client,
+          ...(terms.user !== undefined && { user: terms.user }), ...(terms.plan !== undefined && { plan: terms.plan }),
+          ...(terms.devices !== undefined && { devices: terms.devices }),
           // A voucher's rates are the session's own, journaled with it (a restart re-limits its gate with them).
           ...(terms.rates && { rates: terms.rates }),
         }

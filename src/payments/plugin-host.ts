@@ -36,6 +36,15 @@ export class PaymentPlugins {
     return this.parts.flatMap((p) => [...p.methods]);
   }
 
+  /**
+   * What the merchant's registry holds: the sinks' methods (the RADIUS voucher) but those a plugin's method of the
+   * same name stands in front of (and passes on to), then the plugins' own.
+   */
+  registered(sinkMethods: readonly PaymentMethod[]): PaymentMethod[] {
+    const own = this.methods();
+    return [...sinkMethods.filter((m) => !own.some((o) => o.name === m.name)), ...own];
+  }
+
   /** Which switches built a method at start (the reloader's RunningParts: switching one takes a restart). */
   built(): Pick<RunningParts, MethodSwitch> {
     const out: Partial<Record<MethodSwitch, boolean>> = {};

@@ -13,6 +13,7 @@ import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
 import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod, Quote } from './types.ts';
+import type { VoucherBook } from './local-voucher/index.ts';
 import type { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
@@ -29,6 +30,11 @@ export interface PluginContext {
   /** Ends on flash: a method settles or closes after a session's end is durable (payments/end-records.ts). */
   endsWritten: EndRecordsTap;
   log: Log;
+  /**
+   * The payment methods the sinks bring (the RADIUS `voucher`). A plugin's method of the same name stands in front of
+   * one (printed vouchers before RADIUS ones) and is registered in its place (PaymentPlugins.registered).
+   */
+  sinkMethods?: readonly PaymentMethod[];
 }
 
 /** The root's parts a method announces through (structural: payments/ does not import upstream/ or api/). */
@@ -44,6 +50,8 @@ export interface PaymentHost {
 export interface UbusFace {
   receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
   batch?: BatchSettlementMethod;
+  /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
+  vouchers?: VoucherBook;
   /** Added to ubus `session`'s session (escrow: `escrow`, its deposit, receipts and close); null: nothing to add. */
   sessionFields?: (session: Session) => Record<string, unknown> | null;
 }

@@ -5,6 +5,7 @@
 import { batchSettlementPlugin } from './batch-settlement/index.ts';
 import { escrowSessionPlugin } from './escrow-session/index.ts';
 import { exactPlugin } from './exact/index.ts';
+import { localVoucherPlugin } from './local-voucher/index.ts';
 import type { PaymentPlugin, X402Scheme } from './plugin.ts';
 import { trialPlugin } from './trial/index.ts';
 import { uptoPlugin } from './upto/index.ts';
@@ -15,6 +16,7 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
   batchSettlementPlugin,
   uptoPlugin,
   trialPlugin,
+  localVoucherPlugin,
 ];
 
 /** The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans). */

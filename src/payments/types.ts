@@ -94,8 +94,12 @@ export interface GrantTerms {
   allotment: bigint;
   /** Data sessions: a hard deadline (ms since the epoch), or null. */
   expiresAt: number | null;
-  /** The session's user (a voucher's User-Name): the device limit applies per user. */
-  user: string;
+  /** The session's user (a voucher's User-Name): the device limit applies per user. Absent: the request's. */
+  user?: string;
+  /** The plan the session is of (a printed voucher's batch): its speed tier and reports; absent: none. */
+  plan?: string;
+  /** Devices the session may cover (a printed voucher of a several-devices plan). */
+  devices?: number;
   /** The session's speed tier (a voucher's WISPr/MikroTik rates), journaled with it; absent or null: none. */
   rates?: { downBps: number | null; upBps: number | null } | null;
 }

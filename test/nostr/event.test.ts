@@ -13,6 +13,7 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { eventId, publicKeyOf, serializeEvent, signEvent, verifyEvent, type NostrEvent } from '../../src/nostr/event.ts';
 import { NOSTR_KEY_FILE, openRouterKey } from '../../src/nostr/key.ts';
 import { isSluiceError } from '../../src/errors.ts';
+import { bip340Verify } from '../helpers/bip340-verify.ts';
 
 interface Vector { index: string; secretKey: string; publicKey: string; auxRand: string; message: string; signature: string; valid: boolean; comment: string }
 
@@ -47,6 +48,13 @@ test('BIP-340 vectors: every verification vector verifies to its listed result (
     try { ok = schnorr.verify(bytes(v.signature), bytes(v.message), bytes(v.publicKey)); } catch { ok = false; }
     assert.is(ok, v.valid, `vector ${v.index} (${v.comment || 'valid'})`);
   }
+});
+
+test('the tests\' own BIP-340 verifier (test/helpers/bip340-verify.ts, no noble) agrees with every vector, and with signEvent', () => {
+  for (const v of vectors()) assert.is(bip340Verify(v.publicKey, v.message, v.signature), v.valid, `vector ${v.index} (${v.comment || 'valid'})`);
+  const e = signEvent({ kind: 1, created_at: 1, tags: [], content: 'x' }, bytes('c90fdaa22168c234c4c6628b80dc1cd129024e088a67cc74020bbea63b14e5c9'));
+  assert.ok(bip340Verify(e.pubkey, e.id, e.sig));
+  assert.not.ok(bip340Verify(e.pubkey, e.id, `${e.sig.slice(0, 127)}${e.sig.endsWith('0') ? '1' : '0'}`));
 });
 
 /** Signed by fiatjaf/nak (go-nostr, btcec), example_test.go @ 895d43f716d060657d708a0466a2479537e13f25: its documented outputs. */

@@ -1,0 +1,314 @@
+/**
+ * The local vouchers' book: `<state_dir>/vouchers.json` (batches, and each live code's keyed hash with its use) and
+ * `<state_dir>/voucher.key` (the hash key, codes.ts says why apart). Both 0600, written atomically (temp, fsync,
+ * rename, fsync of the directory: storage/atomic-write.ts), so a kill -9 leaves the old book or the new one.
+ *
+ * Damage fails closed: a book or key that is there but cannot be read back is ERR_VOUCHER_STORE at open (the method is
+ * left out, method-state.ts), never an empty book, which would refuse every printed ticket, or worse, once rebuilt,
+ * forget which codes were used. A missing book is a router that never printed one.
+ *
+ * A code's use is written before the session is granted (redeem), and `confirmed` once the journal holds the session
+ * (the sessions' `started`/`topup`): a use the journal never got (a kill -9 between the two writes) is given back at
+ * the next start (LocalVoucherMethod.reconcile), so a crash cannot eat a ticket nor let it sell twice.
+ *
+ * The codes of a batch revoked or expired RETAIN_MS ago are dropped at the next write (the batch keeps its figures):
+ * until then a customer is told "withdrawn" or "expired"; after, the code is unknown, refused all the same. The book
+ * holds MAX_CODES at most, so the file rewritten at every sale stays small.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Metric } from '../../config/index.ts';
+import { writeFileAtomic } from '../../storage/index.ts';
+import { codeHash, newBatchId, newCode, normalizeCode } from './codes.ts';
+
+export const VOUCHERS_FILE = 'vouchers.json';
+export const VOUCHER_KEY_FILE = 'voucher.key';
+/** Codes in one batch: a sheet is printed from the browser; a bigger print run is several batches. */
+export const MAX_BATCH_CODES = 1000;
+/** Codes in the book: bounds the file rewritten at every sale (~60 bytes a code). */
+export const MAX_CODES = 10_000;
+/** How long a revoked or expired batch's codes are still known (and refused by name). */
+export const RETAIN_MS = 7 * 86_400_000;
+const NOTE_MAX = 64;
+
+/** What a batch sells, fixed when it is printed (a later price or step change does not change a printed ticket). */
+export interface BatchTerms {
+  plan: string;
+  metric: Metric;
+  steps: bigint;
+  /** steps × the plan's step size, bytes or seconds. */
+  allotment: bigint;
+  /** The plan's time_limit (seconds) then, if any. */
+  timeLimit?: bigint;
+  /** The plan's devices then, if more than one. */
+  devices?: number;
+}
+
+export interface Batch extends BatchTerms {
+  id: string;
+  count: number;
+  /** ms since the epoch. */
+  created: number;
+  /** The last moment a code sells (ms), or null: never expires. */
+  expires: number | null;
+  note: string;
+  revoked: number | null;
+  /** Codes of it sold (kept after its codes are dropped). */
+  used: number;
+}
+
+interface CodeEntry {
+  b: string;
+  /** Used at (ms); absent: unused. */
+  u?: number;
+  /** The device it sold to. */
+  m?: string;
+  /** The journal holds the session it sold. */
+  c?: true;
+}
+
+export interface BatchView {
+  id: string; plan: string; steps: bigint; metric: Metric; allotment: bigint; count: number;
+  used: number; unused: number; expired: number; revoked: boolean;
+  created: number; expires: number | null; note: string;
+}
+
+/** A code found in the book: its hash, its batch, whether it was used. */
+export interface FoundCode { hash: string; batch: Batch; used: boolean }
+
+function damaged(path: string, why: string, cause?: unknown): SluiceError {
+  return new SluiceError('ERR_VOUCHER_STORE', `${path}: ${why} (left as it is: mend or move it, then restart)`, cause === undefined ? {} : { cause });
+}
+
+function readOptional(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw damaged(path, `cannot be read: ${toSluiceError(err).message}`, err);
+  }
+}
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isDigits = (v: unknown): v is string => typeof v === 'string' && /^[0-9]{1,30}$/.test(v);
+
+function parseBatch(v: unknown): Batch | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const b = v as Record<string, unknown>;
+  if (typeof b.id !== 'string' || typeof b.plan !== 'string' || (b.metric !== 'bytes' && b.metric !== 'seconds')) return null;
+  if (!isDigits(b.steps) || !isDigits(b.allotment) || !isInt(b.count) || !isInt(b.created) || !isInt(b.used)) return null;
+  if ((b.expires !== null && !isInt(b.expires)) || (b.revoked !== null && !isInt(b.revoked)) || typeof b.note !== 'string') return null;
+  if ((b.time_limit !== undefined && !isDigits(b.time_limit)) || (b.devices !== undefined && !isInt(b.devices))) return null;
+  return {
+    id: b.id, plan: b.plan, metric: b.metric, steps: BigInt(b.steps), allotment: BigInt(b.allotment), count: b.count, created: b.created,
+    expires: b.expires as number | null, note: b.note, revoked: b.revoked as number | null, used: b.used,
+    ...(b.time_limit !== undefined && { timeLimit: BigInt(b.time_limit as string) }), ...(b.devices !== undefined && { devices: b.devices as number }),
+  };
+}
+
+function parseCode(v: unknown, batches: ReadonlyMap<string, Batch>): CodeEntry | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const e = v as Record<string, unknown>;
+  if (typeof e.b !== 'string' || !batches.has(e.b)) return null;
+  if ((e.u !== undefined && !isInt(e.u)) || (e.m !== undefined && typeof e.m !== 'string') || (e.c !== undefined && e.c !== true)) return null;
+  return { b: e.b, ...(e.u !== undefined && { u: e.u as number }), ...(e.m !== undefined && { m: e.m as string }), ...(e.c === true && { c: true as const }) };
+}
+
+export class VoucherStore {
+  private readonly batches = new Map<string, Batch>();
+  private readonly codes = new Map<string, CodeEntry>();
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly dir: string, private key: Buffer | null) {}
+
+  get path(): string { return join(this.dir, VOUCHERS_FILE); }
+
+  /** Reads the book and its key; ERR_VOUCHER_STORE when either is there but damaged, or the book has codes and no key. */
+  static open(stateDir: string): VoucherStore {
+    const keyPath = join(stateDir, VOUCHER_KEY_FILE);
+    const keyText = readOptional(keyPath);
+    if (keyText !== null && !/^[0-9a-f]{64}\n?$/.test(keyText)) throw damaged(keyPath, 'is not a voucher key (64 hex characters)');
+    const store = new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'));
+    const text = readOptional(store.path);
+    if (text === null) return store;
+    let parsed: unknown;
+    try { parsed = JSON.parse(text); } catch (err) { throw damaged(store.path, 'is not JSON', err); }
+    const book = parsed as { version?: unknown; batches?: unknown; codes?: unknown };
+    if (typeof parsed !== 'object' || parsed === null || book.version !== 1 || !Array.isArray(book.batches)
+      || typeof book.codes !== 'object' || book.codes === null || Array.isArray(book.codes)) {
+      throw damaged(store.path, 'is not a voucher book (version 1: batches, codes)');
+    }
+    for (const raw of book.batches) {
+      const batch = parseBatch(raw);
+      if (!batch || store.batches.has(batch.id)) throw damaged(store.path, `has a malformed batch: ${JSON.stringify(raw).slice(0, 80)}`);
+      store.batches.set(batch.id, batch);
+    }
+    for (const [hash, raw] of Object.entries(book.codes as Record<string, unknown>)) {
+      const entry = parseCode(raw, store.batches);
+      if (!/^[0-9a-f]{32}$/.test(hash) || !entry) throw damaged(store.path, `has a malformed code entry ${hash.slice(0, 40)}`);
+      store.codes.set(hash, entry);
+    }
+    // Codes hashed under a key that is gone cannot be found again: refusing them all is the damage to report.
+    if (store.codes.size > 0 && store.key === null) throw damaged(keyPath, `is missing while ${VOUCHERS_FILE} holds codes`);
+    return store;
+  }
+
+  /** The book exists (a batch was ever printed): the LAN endpoint serves the voucher form (plugin lanUse). */
+  static exists(stateDir: string): boolean {
+    try { readFileSync(join(stateDir, VOUCHERS_FILE), { flag: 'r' }); return true; } catch { return false; }
+  }
+
+  /** A code typed by a customer, if it is one of this book's (sold, revoked and expired ones included). */
+  find(typed: string): FoundCode | null {
+    const raw = normalizeCode(typed);
+    if (raw === null || this.key === null) return null;
+    const hash = codeHash(this.key, raw);
+    const entry = this.codes.get(hash);
+    const batch = entry && this.batches.get(entry.b);
+    return entry && batch ? { hash, batch, used: entry.u !== undefined } : null;
+  }
+
+  /** Prints a batch: its codes are returned once and only their hashes are kept. */
+  async create(terms: BatchTerms, count: number, expires: number | null, note: string, now: number): Promise<{ batch: Batch; codes: string[] }> {
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_BATCH_CODES) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `count: 1 to ${MAX_BATCH_CODES} codes a batch`, { details: { argument: 'count' } });
+    }
+    if (note.length > NOTE_MAX) throw new SluiceError('ERR_INVALID_ARGUMENT', `note: at most ${NOTE_MAX} characters`, { details: { argument: 'note' } });
+    if (this.codes.size + count > MAX_CODES) {
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `count: the book holds at most ${MAX_CODES} codes; a revoked or expired batch's leave it ${RETAIN_MS / 86_400_000} days on`, { details: { argument: 'count' } });
+    }
+    if (this.key === null) {
+      const key = randomBytes(32);
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(join(this.dir, VOUCHER_KEY_FILE), `${key.toString('hex')}\n`, { mode: 0o600 });
+      this.key = key;
+    }
+    let id = newBatchId();
+    while (this.batches.has(id)) id = newBatchId();
+    const batch: Batch = { ...terms, id, count, created: now, expires, note, revoked: null, used: 0 };
+    const codes: string[] = [];
+    const hashes: string[] = [];
+    while (codes.length < count) {
+      const code = newCode();
+      const hash = codeHash(this.key, normalizeCode(code)!);
+      if (this.codes.has(hash) || hashes.includes(hash)) continue;
+      codes.push(code);
+      hashes.push(hash);
+    }
+    this.batches.set(id, batch);
+    for (const h of hashes) this.codes.set(h, { b: id });
+    try {
+      await this.save(now);
+    } catch (err) {
+      this.batches.delete(id);
+      for (const h of hashes) this.codes.delete(h);
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the batch: ${toSluiceError(err).message}`, { cause: err });
+    }
+    return { batch, codes };
+  }
+
+  /** Marks a code used, on flash before it returns (ERR_PAYMENT_REPLAYED: used already; ERR_VOUCHER_STORE: not written). */
+  async redeem(hash: string, mac: string, now: number): Promise<void> {
+    const entry = this.codes.get(hash);
+    const batch = entry && this.batches.get(entry.b);
+    if (!entry || !batch) throw new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher code is not valid');
+    if (entry.u !== undefined) throw new SluiceError('ERR_PAYMENT_REPLAYED', 'this voucher was already used');
+    entry.u = now;
+    entry.m = mac;
+    batch.used++;
+    try {
+      await this.save(now);
+    } catch (err) {
+      delete entry.u; delete entry.m; batch.used--;
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot record the voucher's use: ${toSluiceError(err).message}`, { cause: err });
+    }
+  }
+
+  /** Gives a use back (its session was never granted). */
+  async release(hash: string, now: number): Promise<void> {
+    const entry = this.codes.get(hash);
+    const batch = entry && this.batches.get(entry.b);
+    if (!entry || entry.u === undefined || entry.c) return;
+    delete entry.u; delete entry.m;
+    if (batch) batch.used--;
+    await this.save(now);
+  }
+
+  /** The journal holds these uses' sessions. */
+  async confirm(hashes: readonly string[], now: number): Promise<void> {
+    let changed = false;
+    for (const h of hashes) {
+      const entry = this.codes.get(h);
+      if (entry?.u !== undefined && !entry.c) { entry.c = true; changed = true; }
+    }
+    if (changed) await this.save(now);
+  }
+
+  /** Uses written whose session the journal was not yet seen to hold: each code's hash and batch. */
+  unconfirmed(): Array<{ hash: string; batch: string }> {
+    return [...this.codes].filter(([, e]) => e.u !== undefined && !e.c).map(([hash, e]) => ({ hash, batch: e.b }));
+  }
+
+  /** Revokes a batch: its unused codes sell no more. Returns how many were unused. */
+  async revoke(id: string, now: number): Promise<number> {
+    const batch = this.batches.get(id);
+    if (!batch) throw new SluiceError('ERR_INVALID_ARGUMENT', `batch: no batch ${JSON.stringify(id.slice(0, 16))}`, { details: { argument: 'batch' } });
+    if (batch.revoked !== null) return 0;
+    batch.revoked = now;
+    try {
+      await this.save(now);
+    } catch (err) {
+      batch.revoked = null;
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the revocation: ${toSluiceError(err).message}`, { cause: err });
+    }
+    return batch.count - batch.used;
+  }
+
+  /** Every batch with its figures, newest first (never a code). */
+  list(now: number): BatchView[] {
+    return [...this.batches.values()].reverse().map((b) => {
+      const left = b.count - b.used;
+      const expired = b.revoked === null && b.expires !== null && now > b.expires;
+      return {
+        id: b.id, plan: b.plan, steps: b.steps, metric: b.metric, allotment: b.allotment, count: b.count, used: b.used,
+        unused: b.revoked === null && !expired ? left : 0, expired: expired ? left : 0, revoked: b.revoked !== null,
+        created: b.created, expires: b.expires, note: b.note,
+      };
+    });
+  }
+
+  /** Waits for the writes under way (stop). */
+  settled(): Promise<void> {
+    return this.writing;
+  }
+
+  /** Revoked or expired long enough ago that its codes need not be known. */
+  private gone(b: Batch, now: number): boolean {
+    const ended = b.revoked ?? (b.expires !== null && now > b.expires ? b.expires : null);
+    return ended !== null && now - ended > RETAIN_MS;
+  }
+
+  private save(now: number): Promise<void> {
+    // A code of a batch gone is dropped (refused as unknown), unless its use still waits for its check.
+    for (const [h, e] of this.codes) {
+      if (this.gone(this.batches.get(e.b)!, now) && (e.u === undefined || e.c)) this.codes.delete(h);
+    }
+    const text = JSON.stringify({
+      version: 1,
+      batches: [...this.batches.values()].map((b) => ({
+        id: b.id, plan: b.plan, metric: b.metric, steps: b.steps.toString(), allotment: b.allotment.toString(),
+        ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }), ...(b.devices !== undefined && { devices: b.devices }),
+        count: b.count, created: b.created, expires: b.expires, note: b.note, revoked: b.revoked, used: b.used,
+      })),
+      codes: Object.fromEntries(this.codes),
+    });
+    const write = this.writing.then(() => {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      return writeFileAtomic(this.path, text, { mode: 0o600 });
+    });
+    this.writing = write.catch(() => undefined);
+    return write;
+  }
+}

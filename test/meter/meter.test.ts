@@ -496,6 +496,24 @@ test('kernel quota: a session the kernel stopped at its allotment while sluice b
   await r.close();
 });
 
+test('kernel quota: a session billed to within a few bytes of its allotment before its quota was known (a restart\'s first tick), then stopped by the kernel with nothing moving, is ended, not left ACTIVE', async () => {
+  const usedUp = new Set<string>();
+  let braked = false;
+  const r = await rig('opennds', { kernelQuota: { has: (mac) => braked && mac === A, usedUp: async () => new Set(usedUp) } });
+  const s = await r.paying(A, 10 * MiB);
+  // The reading that brings it 317 B short comes while the quota is not known yet (KernelQuota.start runs later).
+  r.portal.addTraffic(A, 10 * MiB - 1024, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.ok(r.manager.get(s.id)!.used >= 10 * MiB - 1024 && r.manager.get(s.id)!.state === 'ACTIVE');
+  braked = true;
+  usedUp.add(A);
+  for (let i = 0; i < 4; i++) { r.now.t += KERNEL_AUDIT_MS; await r.meter.tick(); }
+  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the kernel stopped it: ended');
+  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+  await r.close();
+});
+
 test('kernel quota: the audit leaves alone a braked session the kernel has not stopped, and one topped up between audits', async () => {
   const usedUp = new Set<string>();
   const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => new Set(usedUp) } });

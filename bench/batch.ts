@@ -20,7 +20,7 @@ import { startChain, type TestChain, type TestToken } from '../test/chain/index.
 import { deployBatchStack } from '../test/chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../test/chain/facilitator.ts';
 import { DaemonLab } from '../test/daemon/harness.ts';
-import { BatchChannelStore } from '../src/escrow/index.ts';
+import { BatchChannelStore } from '../src/payments/batch-settlement/batch-channels.ts';
 import { BatchSettlementMethod, type Quote } from '../src/payments/index.ts';
 import { BatchSettler } from '../src/payments/batch-settlement/x402-batch-settler.ts';
 import { checkChannel, parseBatchPayment, verifyVoucher } from '../src/x402/index.ts';

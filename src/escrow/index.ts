@@ -6,4 +6,3 @@
 export { EscrowFacilitatorClient, type Outcome } from './client.ts';
 export { EscrowLedger, type EscrowClose, type EscrowEntry, type PendingGrant } from './ledger.ts';
 export { creditState, meteredSteps, sessionIdOf, termsNonce, type CreditState, type SessionTerms } from './receipt.ts';
-export { BatchChannelStore, type ChannelRecord, type PurchaseIntent } from './batch-channels.ts';

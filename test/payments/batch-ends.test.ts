@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BatchChannelStore, type ChannelRecord } from '../../src/escrow/index.ts';
+import { BatchChannelStore, type ChannelRecord } from '../../src/payments/batch-settlement/batch-channels.ts';
 import { BatchSettlementMethod } from '../../src/payments/index.ts';
 import { BatchSettlementEnds } from '../../src/payments/batch-settlement/x402-batch-ends.ts';
 import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-settler.ts';

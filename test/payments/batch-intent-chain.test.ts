@@ -19,7 +19,7 @@ import type { TestChain, TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import type { TestFacilitator } from '../chain/facilitator.ts';
 import { startChainFacilitator, type ChainFacilitator } from '../chain/daemon-rig.ts';
-import { BatchChannelStore } from '../../src/escrow/index.ts';
+import { BatchChannelStore } from '../../src/payments/batch-settlement/batch-channels.ts';
 import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
 import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/x402-batch.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';

@@ -17,7 +17,7 @@ import { computeChannelId, createBatchSettlementEIP3009DepositPayload, signVouch
 import { startChain, type TestChain, type TestToken } from '../chain/index.ts';
 import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../chain/facilitator.ts';
-import { BatchChannelStore } from '../../src/escrow/index.ts';
+import { BatchChannelStore } from '../../src/payments/batch-settlement/batch-channels.ts';
 import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
 import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-settler.ts';
 import { BatchWithdrawalWatch, watchIntervalMs } from '../../src/payments/batch-settlement/x402-batch-watch.ts';

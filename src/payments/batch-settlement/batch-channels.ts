@@ -13,10 +13,9 @@
  * Beside the channels, the purchases under way whose deposit may move money (`PurchaseIntent`): written before the
  * deposit's /settle, dropped in the same write as the purchase's voucher.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SluiceError } from '../errors.ts';
-import { writeFileAtomic } from '../storage/index.ts';
+import { SluiceError } from '../../errors.ts';
+import { JsonTable, type JsonTableFormat } from '../../storage/index.ts';
 
 export const BATCH_CHANNELS_FILE = 'batch-channels.json';
 
@@ -166,44 +165,43 @@ function intentFromJson(v: unknown): PurchaseIntent {
   };
 }
 
-export class BatchChannelStore {
-  private readonly channels = new Map<string, ChannelRecord>();
-  /** Purchase intents by channel id: at most one per channel (the spec serializes purchases per channel). */
-  private readonly pending = new Map<string, PurchaseIntent>();
-  private writing: Promise<void> = Promise.resolve();
+/** Purchase intents by channel id (lower case): at most one per channel (the spec serializes purchases per channel). */
+type Intents = Map<string, PurchaseIntent>;
 
-  private constructor(private readonly path: string) {}
+/**
+ * `{"version": 1, "channels": [...], "intents": [...]}` (intents absent when none, and in tables written before issue
+ * 37); amounts as decimal strings. Anything else is refused, never overwritten (storage/json-table.ts).
+ */
+const FORMAT: JsonTableFormat<ChannelRecord, Intents> = {
+  code: 'ERR_BATCH_STORE', writeCode: 'ERR_BATCH_STORE', what: 'a batch-settlement channel table',
+  key: (r) => r.channelId,
+  split(json) {
+    const file = json as { version?: unknown; channels?: unknown; intents?: unknown } | null;
+    if (typeof file !== 'object' || file === null || file.version !== 1 || !Array.isArray(file.channels)) throw new TypeError('not the channel table');
+    const intents = file.intents ?? [];
+    if (!Array.isArray(intents)) throw new TypeError('intents is not a list');
+    const extra: Intents = new Map();
+    for (const i of intents) {
+      const intent = intentFromJson(i);
+      extra.set(intent.channelId.toLowerCase(), intent);
+    }
+    return { rows: file.channels, extra };
+  },
+  row: (c) => fromJson(c),
+  join: (channels, intents) => ({ version: 1, channels: channels.map(toJson), ...(intents.size > 0 && { intents: [...intents.values()].map(intentToJson) }) }),
+  empty: () => new Map(),
+};
+
+export class BatchChannelStore {
+  private constructor(private readonly channels: JsonTable<ChannelRecord, Intents>) {}
+
+  private get pending(): Intents {
+    return this.channels.extra;
+  }
 
   /** Reads the table (none yet: empty). A file that is not the table is refused, never overwritten. */
   static async open(dir: string): Promise<BatchChannelStore> {
-    const store = new BatchChannelStore(join(dir, BATCH_CHANNELS_FILE));
-    let text: string | undefined;
-    try {
-      text = await readFile(store.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(`cannot read ${store.path}`, err);
-    }
-    if (text !== undefined) {
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== 'object' || parsed === null || (parsed as { version?: unknown }).version !== 1
-          || !Array.isArray((parsed as { channels?: unknown }).channels)) throw new TypeError('not the channel table');
-        for (const c of (parsed as { channels: unknown[] }).channels) {
-          const rec = fromJson(c);
-          store.channels.set(rec.channelId, rec);
-        }
-        // Absent in tables written before issue 37 (none pending then).
-        const intents = (parsed as { intents?: unknown }).intents ?? [];
-        if (!Array.isArray(intents)) throw new TypeError('intents is not a list');
-        for (const i of intents) {
-          const intent = intentFromJson(i);
-          store.pending.set(intent.channelId.toLowerCase(), intent);
-        }
-      } catch (err) {
-        throw storeError(`${store.path} is not a batch-settlement channel table`, err);
-      }
-    }
-    return store;
+    return new BatchChannelStore(await JsonTable.open(join(dir, BATCH_CHANNELS_FILE), FORMAT));
   }
 
   get(channelId: string): ChannelRecord | undefined {
@@ -212,7 +210,7 @@ export class BatchChannelStore {
   }
 
   list(): ChannelRecord[] {
-    return [...this.channels.values()].map((r) => structuredClone(r));
+    return this.channels.list().map((r) => structuredClone(r));
   }
 
   /**
@@ -225,12 +223,12 @@ export class BatchChannelStore {
     const id = record.channelId.toLowerCase();
     const before = this.channels.get(id);
     const intent = options.resolvesIntent ? this.pending.get(id) : undefined;
-    this.channels.set(id, structuredClone({ ...record, channelId: id }));
+    this.channels.set(structuredClone({ ...record, channelId: id }));
     if (intent) this.pending.delete(id);
     try {
       await this.flush();
     } catch (err) {
-      if (before) this.channels.set(id, before); else this.channels.delete(id);
+      if (before) this.channels.set(before); else this.channels.drop(id);
       if (intent) this.pending.set(id, intent);
       throw err;
     }
@@ -273,12 +271,9 @@ export class BatchChannelStore {
     }
   }
 
+  /** Serialized: each write is the whole table as it stands when it starts. */
   private flush(): Promise<void> {
-    const text = JSON.stringify({ version: 1, channels: [...this.channels.values()].map(toJson),
-      ...(this.pending.size > 0 && { intents: [...this.pending.values()].map(intentToJson) }) });
-    const next = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, text));
-    this.writing = next;
-    return next.catch((err: unknown) => { throw storeError(`cannot write ${this.path}`, err); });
+    return this.channels.flush();
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { toSluiceError } from '../../errors.ts';
 import type { BatchSettlementConfig } from '../../config/index.ts';
-import { BatchChannelStore } from '../../escrow/index.ts';
+import { BatchChannelStore } from './batch-channels.ts';
 import { loadEvm } from '../../x402/index.ts';
 import type { Log } from '../../log.ts';
 import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../../errors.ts';
-import type { PurchaseIntent } from '../../escrow/index.ts';
+import type { PurchaseIntent } from './batch-channels.ts';
 import type { BatchPayment } from '../../x402/index.ts';
 
 /**

@@ -11,7 +11,7 @@
  * and a restart or a facilitator outage only delays it); the refund nonce makes it move money once.
  */
 import { SluiceError } from '../../errors.ts';
-import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import { checkChannel, parseBatchPayment, verifyVoucher, type Address } from '../../x402/index.ts';
 import type { BatchRefundPolicy } from '../../config/index.ts';
 

@@ -12,10 +12,11 @@
 import type { PrivateKeyAccount } from 'viem/accounts';
 import { toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
-import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
+import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import { claimBatchTypedData, evm, refundTypedData, type ClaimRow, type Hex } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 
 /** A charge waits this long for others to share its claim transaction. */
 export const CLAIM_BATCH_WINDOW_MS = 5000;
@@ -41,14 +42,18 @@ export interface BatchSettlerOptions {
 
 export class BatchSettler {
   private readonly clock: Clock;
-  private readonly timers: Timers;
-  private timer: TimerHandle | undefined;
-  private timerAt = 0;
-  private running: Promise<PassReport> | undefined;
+  /** The pass on its timer (scheduled-pass.ts); none is scheduled once the method is closed. */
+  private readonly passes: ScheduledPass<PassReport>;
 
   constructor(private readonly options: BatchSettlerOptions) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    this.passes = new ScheduledPass({
+      run: () => this.run(), retry: { minMs: SETTLE_RETRY_MS, maxMs: SETTLE_RETRY_MS }, clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
+      failed: (err) => options.log?.warn('batch-settlement pass failed; will retry', { reason: toSluiceError(err).message }),
+      // A pass cut short by the stop (its claims unanswered) is the next start's, not a timer's.
+      halted: () => options.method.isClosed,
+    });
   }
 
   private requirements(token: string): Record<string, unknown> {
@@ -57,10 +62,7 @@ export class BatchSettler {
 
   /** Runs one pass (or joins the one running). */
   pass(): Promise<PassReport> {
-    if (!this.running) {
-      this.running = this.run().finally(() => { this.running = undefined; });
-    }
-    return this.running;
+    return this.passes.run();
   }
 
   private async run(): Promise<PassReport> {
@@ -214,28 +216,16 @@ export class BatchSettler {
   }
 
   private schedule(ms: number): void {
-    // A pass cut short by the stop (its claims unanswered) is the next start's, not a timer's.
-    if (this.options.method.isClosed) return;
-    const at = this.clock.now() + ms;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      this.pass().catch((err: unknown) => {
-        this.options.log?.warn('batch-settlement pass failed; will retry', { reason: toSluiceError(err).message });
-        this.schedule(SETTLE_RETRY_MS);
-      });
-    }, ms);
+    this.passes.soon(ms);
   }
 
   /** At start: what a restart or an outage left. */
   start(): void {
-    this.schedule(0);
+    this.passes.start();
   }
 
+  /** No more passes (the method's close ends its exchanges in flight). */
   stop(): void {
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.passes.stop();
   }
 }

@@ -18,10 +18,11 @@
  */
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
-import type { BatchChannelStore, ChannelRecord } from '../../escrow/index.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
+import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import type { ChannelSnapshot } from '../../x402/index.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 
 /** The watch never checks a channel more often than this (the delay's quarter of a 900 s minimum delay is 225 s). */
 export const WATCH_MIN_INTERVAL_MS = 60_000;
@@ -60,15 +61,19 @@ export interface BatchWithdrawalWatchOptions {
 
 export class BatchWithdrawalWatch {
   private readonly clock: Clock;
-  private readonly timers: Timers;
-  private timer: TimerHandle | undefined;
-  private timerAt = 0;
-  private running: Promise<WatchReport> | undefined;
-  private state: 'idle' | 'started' | 'stopped' = 'idle';
+  /** The check on its timer (scheduled-pass.ts): at start, then every interval; a failed one again an interval later. */
+  private readonly checks: ScheduledPass<WatchReport>;
 
   constructor(private readonly options: BatchWithdrawalWatchOptions) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    this.checks = new ScheduledPass({
+      run: () => this.run(), clock: this.clock, ...(options.timers && { timers: options.timers }),
+      // A check that failed is tried again an interval later (the interval follows the delays: intervalMs).
+      retry: () => ({ minMs: this.intervalMs, maxMs: this.intervalMs }),
+      failed: (err) => options.log?.warn('batch-settlement withdrawal watch failed; will retry', { reason: toSluiceError(err).message }),
+      // Checks on a timer only between start() and stop().
+      halted: () => !this.checks.started,
+    });
   }
 
   /**
@@ -83,8 +88,7 @@ export class BatchWithdrawalWatch {
 
   /** Checks every open channel now (or joins the check running). */
   check(): Promise<WatchReport> {
-    if (!this.running) this.running = this.run().finally(() => { this.running = undefined; });
-    return this.running;
+    return this.checks.run();
   }
 
   private async run(): Promise<WatchReport> {
@@ -110,7 +114,7 @@ export class BatchWithdrawalWatch {
           { channel: listed.channelId, reason: toSluiceError(err).message });
       }
     }
-    if (this.state === 'started') this.schedule(busy ? WATCH_BUSY_RETRY_MS : this.intervalMs);
+    this.checks.soon(busy ? WATCH_BUSY_RETRY_MS : this.intervalMs);
     return report;
   }
 
@@ -159,31 +163,14 @@ export class BatchWithdrawalWatch {
     };
   }
 
-  private schedule(ms: number): void {
-    const at = this.clock.now() + ms;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      this.check().catch((err: unknown) => {
-        this.options.log?.warn('batch-settlement withdrawal watch failed; will retry', { reason: toSluiceError(err).message });
-        if (this.state === 'started') this.schedule(this.intervalMs);
-      });
-    }, ms);
-  }
-
   /** At start (after the open charges are reconciled): a check at once, then one per interval. */
   start(): void {
-    if (this.state !== 'idle') return;
-    this.state = 'started';
-    this.schedule(0);
+    this.checks.start();
   }
 
+  /** No more checks (the method's close ends its exchanges in flight). */
   stop(): void {
-    this.state = 'stopped';
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.checks.stop();
   }
 }
 

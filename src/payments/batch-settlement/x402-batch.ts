@@ -21,7 +21,8 @@ import { SluiceError } from '../../errors.ts';
 import type { BatchSettlementConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
 import { systemClock, type Clock } from '../../time.ts';
-import { meteredSteps, type BatchChannelStore, type ChannelRecord, type PurchaseIntent } from '../../escrow/index.ts';
+import { meteredSteps } from '../../escrow/index.ts';
+import type { BatchChannelStore, ChannelRecord, PurchaseIntent } from './batch-channels.ts';
 import {
   BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, evm, knownTokenDomain, parseBatchPayment, verifyVoucher,
   type Address, type BatchPayment, type ChannelSnapshot, type Hex,

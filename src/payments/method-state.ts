@@ -8,7 +8,7 @@ import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 
 /** The codes a method's state file fails to open with; anything else is a bug and stops the start as before. */
-export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_UPTO_STORE', 'ERR_TRIAL_STORE', 'ERR_VOUCHER_STORE'];
+export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_UPTO_STORE', 'ERR_TRIAL_STORE', 'ERR_VOUCHER_STORE', 'ERR_CASHU_STORE_DAMAGED'];
 /** A method that loads code when it opens (viem: x402/evm-loader.ts) and cannot: left out the same way. */
 const UNLOADABLE_CODE: ErrorCode = 'ERR_MODULE_LOAD';
 

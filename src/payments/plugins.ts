@@ -3,6 +3,7 @@
  * built-in grant and the methods a sink brings: the RADIUS voucher), the start's reconcile order and the stop's.
  */
 import { batchSettlementPlugin } from './batch-settlement/index.ts';
+import { cashuPlugin } from './cashu/index.ts';
 import { escrowSessionPlugin } from './escrow-session/index.ts';
 import { exactPlugin } from './exact/index.ts';
 import { localVoucherPlugin } from './local-voucher/index.ts';
@@ -17,6 +18,7 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
   uptoPlugin,
   trialPlugin,
   localVoucherPlugin,
+  cashuPlugin,
 ];
 
 /** The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans). */

@@ -1,0 +1,390 @@
+/**
+ * Payment method `cashu` (issue 39 item 2): the customer pays with a Cashu token (`payment.token`, cashuA… or
+ * cashuB…); sluice swaps its proofs at the mint for its own (NUT-03) before the session is granted. docs/tollgate.md
+ * has the flow and the crash table.
+ *
+ * Order, each step refusing before the next can move money:
+ *   quoteFor: mint accepted, unit, decode (V4 short ids through the mint's keysets), NUT-10 locks, bounds, steps from
+ *   (value − NUT-02 input fees) / price_per_step within min/max steps → precheck: the mint's keysets read now (a mint
+ *   down is refused here), the reference (hash of the sorted Ys: one per set of proofs, from any device), applied or in
+ *   flight, max_balance → authorize: the intent with the swap's outputs, secrets and blinding factors on flash (fsync)
+ *   → /v1/swap → the new proofs on flash → the merchant grants the session.
+ * Never granted on a checkstate or a DLEQ: only proofs of our own, unblinded from the mint's signatures, are payment.
+ * A swap without an answer within ANSWER_WITHIN_MS is not a failure: the purchase answers ERR_CASHU_PENDING, the swap
+ * goes on, and its session is granted late when it lands. Every open intent is resolved at start and every few
+ * seconds while any is open (resolve-intent.ts: the crash table).
+ */
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Log } from '../../log.ts';
+import type { Config, TollgateConfig } from '../../config/index.ts';
+import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
+import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { grantLate } from '../late-grant.ts';
+import { PurchaseChecks } from '../purchase-checks.ts';
+import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
+import { MintClient } from './mint-client.ts';
+import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
+import { CashuStore, type SwapIntent } from './store.ts';
+import {
+  decodeToken, inputFee, makeOutputs, referenceOf, splitAmount, tokenHeader, unblind, type DecodedToken, type KeysetEntry,
+} from './token.ts';
+
+/** A purchase answers within this (TollGate's reseller gives up at 30 s and swaps its own token back). */
+export const ANSWER_WITHIN_MS = 10_000;
+/** A swap's own deadline: it goes on after the purchase answered pending. */
+const SWAP_TIMEOUT_MS = 60_000;
+/** Keysets, keys, checkstate, restore. */
+const READ_TIMEOUT_MS = 5_000;
+/** How often open intents are resolved while any exist. */
+export const RESOLVE_INTERVAL_MS = 5_000;
+/** A landed swap handed to the merchant and not seen applied after this is granted late (the activation failed). */
+const HANDED_OUT_GRACE_MS = 60_000;
+/** Allotments stay exact as JS numbers (the meter and timers work in numbers). */
+const MAX_ALLOTMENT = { seconds: 3653n * 86_400n, bytes: 1n << 50n } as const;
+
+export interface CashuSessionsPort {
+  activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
+  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
+}
+
+export interface CashuMethodOptions {
+  config: Config;
+  sessions: CashuSessionsPort;
+  log?: Log;
+  clock?: Clock;
+  timers?: Timers;
+  fetch?: typeof fetch;
+}
+
+interface Checked { token: DecodedToken; keysets: KeysetEntry[]; net: bigint; ref: string }
+
+export class CashuMethod implements PaymentMethod {
+  readonly name = 'cashu';
+  readonly adminOnly = false;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private readonly stopping = new AbortController();
+  private readonly clients = new Map<string, MintClient>();
+  private readonly keysets = new Map<string, KeysetEntry[]>();
+  private readonly keys = new Map<string, Record<string, string>>();
+  private readonly checked = new PurchaseChecks<Checked>();
+  /** References whose swap or resolution runs now (the resolver leaves them alone). */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Landed references handed to the merchant, and when. */
+  private readonly handedOut = new Map<string, number>();
+  private timer: TimerHandle | undefined;
+  private resolving: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(private config: Config, private tollgate: TollgateConfig, readonly store: CashuStore, private readonly options: CashuMethodOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? backgroundTimers;
+  }
+
+  static async open(options: CashuMethodOptions): Promise<CashuMethod> {
+    const tollgate = options.config.tollgate;
+    if (!tollgate) throw new SluiceError('ERR_INTERNAL', 'the cashu method opened without a tollgate section');
+    const store = await CashuStore.open(options.config.main.stateDir);
+    return new CashuMethod(options.config, tollgate, store, options);
+  }
+
+  reconfigure(next: Config): void {
+    if (!next.tollgate) return;
+    this.config = next;
+    this.tollgate = next.tollgate;
+  }
+
+  private client(mint: string): MintClient {
+    let c = this.clients.get(mint);
+    if (!c) {
+      c = new MintClient(mint, {
+        timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: SWAP_TIMEOUT_MS, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
+      });
+      this.clients.set(mint, c);
+    }
+    return c;
+  }
+
+  /** The mint's keysets read now (and cached for quoteFor, which cannot wait for the network). */
+  private async freshKeysets(mint: string): Promise<KeysetEntry[]> {
+    const answer = await this.client(mint).keysets();
+    if (answer.kind !== 'ok') throw unavailable(mint, answer);
+    this.keysets.set(mint, answer.value);
+    return answer.value;
+  }
+
+  /** Reads every accepted mint's keysets (at start: quoteFor needs them to price a token). */
+  async refreshKeysets(): Promise<void> {
+    await Promise.all(this.tollgate.mints.map((m) => this.freshKeysets(m).catch((err: unknown) => {
+      this.options.log?.warn('cashu: a mint\'s keysets cannot be read; its tokens are refused until they can', { mint: m, reason: toSluiceError(err).message });
+    })));
+  }
+
+  /** The token's mint and unit, checked before anything else: a token of another mint is refused without a network call. */
+  private accepted(text: unknown): { mint: string } {
+    const header = tokenHeader(text);
+    if (!this.tollgate.mints.includes(header.mint)) {
+      throw new SluiceError('ERR_CASHU_MINT_NOT_ACCEPTED', `mint ${header.mint.slice(0, 200)} is not accepted here`, { details: { mint: header.mint.slice(0, 200), accepted: [...this.tollgate.mints] } });
+    }
+    if (header.unit !== this.tollgate.unit) throw new SluiceError('ERR_CASHU_UNIT', `the token is in ${header.unit.slice(0, 16)}; this router takes ${this.tollgate.unit}`);
+    return { mint: header.mint };
+  }
+
+  /** Decodes against keysets and prices the token: (value − input fees) and the whole steps it buys. */
+  private priced(text: unknown, keysets: KeysetEntry[]): Checked {
+    const token = decodeToken(text, keysets);
+    for (const p of token.proofs) {
+      if (keysets.find((k) => k.id === p.id)?.unit !== this.tollgate.unit) throw new SluiceError('ERR_CASHU_UNIT', `keyset ${p.id} is not a ${this.tollgate.unit} keyset`);
+    }
+    const net = token.value - inputFee(token.proofs, keysets);
+    return { token, keysets, net, ref: referenceOf(token.proofs) };
+  }
+
+  private stepsFor(net: bigint): bigint {
+    const t = this.tollgate;
+    const steps = net > 0n ? net / t.pricePerStep : 0n;
+    if (steps < t.minSteps) {
+      throw new SluiceError('ERR_CASHU_UNDERPAID', `the token is worth ${net > 0n ? net : 0n} sat after the mint's fees; at least ${t.minSteps * t.pricePerStep} sat buys the minimum of ${t.minSteps} step(s)`,
+        { details: { net: (net > 0n ? net : 0n).toString(), min_price: (t.minSteps * t.pricePerStep).toString() } });
+    }
+    const plan = this.plan();
+    const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : MAX_ALLOTMENT[plan.metric] / plan.stepSize);
+    if (steps > cap || steps * plan.stepSize > MAX_ALLOTMENT[plan.metric]) {
+      throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token buys ${steps} steps; one purchase buys at most ${cap}`, { details: { max_steps: cap.toString() } });
+    }
+    return steps;
+  }
+
+  private plan(): Config['pricing'][number] {
+    const plan = this.config.pricing.find((p) => p.id === this.tollgate.plan);
+    if (!plan) throw new SluiceError('ERR_UNKNOWN_PLAN', `the tollgate plan ${this.tollgate.plan} is not configured`);
+    return plan;
+  }
+
+  /**
+   * What the token buys on `tollgate.plan`, priced in sat (the plan's own price is the other methods'). Synchronous,
+   * so it prices with the keysets read at start or by an earlier purchase; precheck reads them again.
+   */
+  quoteFor(request: PurchaseRequest, _quote: (input: QuoteInput) => Quote): Quote {
+    const { mint } = this.accepted(request.payment?.token);
+    const plan = this.plan();
+    if (request.plan !== undefined && request.plan !== plan.id) {
+      throw new SluiceError('ERR_UNKNOWN_PLAN', `cashu sells plan ${plan.id}, not ${String(request.plan).slice(0, 64)}`);
+    }
+    const keysets = this.keysets.get(mint);
+    if (!keysets) {
+      void this.freshKeysets(mint).catch(() => undefined);
+      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keysets are not known yet (${mint}); try again in a moment`);
+    }
+    const { net } = this.priced(request.payment.token, keysets);
+    const steps = this.stepsFor(net);
+    return this.quoteOf(steps);
+  }
+
+  private quoteOf(steps: bigint): Quote {
+    const plan = this.plan();
+    return {
+      plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize, price: steps * this.tollgate.pricePerStep,
+      asset: 'sat', currency: 'sat', decimals: 0, stepSize: plan.stepSize, pricePerStep: this.tollgate.pricePerStep,
+      ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
+      ...(plan.devices !== undefined && { devices: plan.devices }),
+    };
+  }
+
+  /** The checks that need the mint (nothing moves): its keysets now, the fees again, replay, the balance cap. */
+  async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
+    const c = await this.checks(ctx);
+    if (this.store.isApplied(c.ref) || this.options.sessions.isApplied({ method: this.name, reference: c.ref })) {
+      throw new SluiceError('ERR_PAYMENT_REPLAYED', 'this token was already applied');
+    }
+    if (this.store.intent(c.ref) || this.inFlight.has(c.ref)) {
+      throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'this token is being redeemed; its session shows when the mint answers');
+    }
+    const held = this.store.total() + this.store.incoming();
+    if (held + c.net > this.tollgate.maxBalance) {
+      throw new SluiceError('ERR_CASHU_BALANCE_FULL', `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`);
+    }
+    return { reference: c.ref };
+  }
+
+  private checks(ctx: PaymentContext): Promise<Checked> {
+    return this.checked.of(ctx, async (c) => {
+      if (this.closed) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'cashu payments are shutting down');
+      const { mint } = this.accepted(c.request.payment?.token);
+      const checked = this.priced(c.request.payment.token, await this.freshKeysets(mint));
+      // The fee read now may differ from the one quoted: never grant more than the token pays for.
+      if (this.stepsFor(checked.net) < c.quote.steps) {
+        throw new SluiceError('ERR_CASHU_UNDERPAID', 'the mint\'s fees changed: the token buys fewer steps than quoted; nothing was taken');
+      }
+      return checked;
+    });
+  }
+
+  async authorize(ctx: PaymentContext): Promise<PaymentRef> {
+    const c = await this.checks(ctx);
+    const mint = c.token.mint;
+    const active = c.keysets.find((k) => k.active && k.unit === this.tollgate.unit);
+    if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${this.tollgate.unit} keyset`);
+    const keys = await this.keysOf(mint, active.id);
+    const outputs = makeOutputs(splitAmount(c.net, Object.keys(keys).map((a) => BigInt(a))), active.id);
+    const q = ctx.quote;
+    const intent: SwapIntent = {
+      ref: c.ref, mint, mac: ctx.request.mac, at: ctx.now, inputs: c.token.proofs, outputs,
+      quote: { plan: q.plan, metric: q.metric, steps: q.steps.toString(), allotment: q.allotment.toString(), price: q.price.toString(), stepSize: q.stepSize.toString() },
+      ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
+    };
+    // Durable before the swap: a crash while the mint works leaves this for the resolver (checkstate, replay, restore).
+    await this.store.beginSwap(intent);
+    const swap = this.track(c.ref, this.swap(intent));
+    let waited: TimerHandle | undefined;
+    const late = new Promise<'late'>((resolve) => { waited = this.timers.setTimeout(() => resolve('late'), ANSWER_WITHIN_MS); });
+    const first = await Promise.race([swap, late]);
+    this.timers.clearTimeout(waited);
+    if (first === 'late') {
+      // Not a failure: the swap goes on; when it lands the session is granted late (and the resolver covers a crash).
+      void swap.then((o) => this.afterSwap(intent, o)).catch(() => this.schedule());
+      throw pending();
+    }
+    if (first.kind === 'landed') {
+      this.handedOut.set(c.ref, this.clock.now());
+      this.schedule();
+      return this.refOf(intent);
+    }
+    if (first.kind === 'refused') throw first.error;
+    this.schedule();
+    throw pending();
+  }
+
+  /** A swap that landed after its purchase answered pending: grant it now. */
+  private async afterSwap(intent: SwapIntent, outcome: SwapOutcome): Promise<void> {
+    if (outcome.kind === 'landed') await this.grant(intent);
+    else if (outcome.kind === 'unknown') this.schedule();
+  }
+
+  /** The session could not be granted after the swap: the proofs are held; the resolver grants it later. */
+  async release(ref: PaymentRef, reason: Error): Promise<void> {
+    this.handedOut.delete(ref.reference);
+    this.options.log?.warn('cashu: swapped but not granted; will retry', { reference: ref.reference, reason: reason.message });
+    this.schedule();
+  }
+
+  private async keysOf(mint: string, id: string): Promise<Record<string, string>> {
+    const known = this.keys.get(id);
+    if (known) return known;
+    const answer = await this.client(mint).keys(id);
+    if (answer.kind !== 'ok') throw unavailable(mint, answer);
+    this.keys.set(id, answer.value);
+    return answer.value;
+  }
+
+  private track<T>(ref: string, work: Promise<T>): Promise<T> {
+    this.inFlight.set(ref, work);
+    void work.finally(() => { if (this.inFlight.get(ref) === work) this.inFlight.delete(ref); }).catch(() => undefined);
+    return work;
+  }
+
+  /** One /v1/swap of an intent on flash; lands the proofs (fsync) or drops the intent when the mint applied nothing. */
+  private async swap(intent: SwapIntent): Promise<SwapOutcome> {
+    const answer = await this.client(intent.mint).swap(intent.inputs, intent.outputs);
+    if (answer.kind === 'ok') return this.land(intent, answer.value.map((s) => s.C_));
+    if (answer.kind === 'unknown') {
+      this.options.log?.warn('cashu: the swap has no answer; resolving', { reference: intent.ref, reason: answer.message });
+      return { kind: 'unknown', message: answer.message };
+    }
+    // The mint answered (or never saw the request): nothing was applied, the customer's token is as it was.
+    await this.store.dropIntent(intent.ref, answer.kind === 'refused' ? `refused ${answer.code}` : 'unsent');
+    return { kind: 'refused', error: swapRefusal(intent.mint, answer) };
+  }
+
+  private async land(intent: SwapIntent, signatures: readonly string[]): Promise<SwapOutcome> {
+    const keys = await this.keysOf(intent.mint, intent.outputs[0]!.id);
+    const proofs = intent.outputs.map((o, i) => unblind(o, signatures[i]!, keys));
+    await this.store.landSwap(intent.ref, proofs);
+    return { kind: 'landed', proofs };
+  }
+
+  private refOf(intent: SwapIntent): PaymentRef {
+    const net = intent.outputs.reduce((s, o) => s + BigInt(o.amount), 0n);
+    return { method: this.name, reference: intent.ref, amount: net, asset: 'sat', at: intent.at, steps: BigInt(intent.quote.steps) };
+  }
+
+  private async grant(intent: SwapIntent): Promise<boolean> {
+    const q = intent.quote;
+    const grant: Grant = {
+      mac: intent.mac, metric: q.metric, allotment: BigInt(q.allotment), plan: q.plan, payment: this.refOf(intent),
+      ...(intent.ip !== undefined && { ip: intent.ip }),
+    };
+    const done = await grantLate(this.options.sessions, grant,
+      { granted: 'cashu purchase granted after its swap landed', failed: 'cashu late grant failed; will retry', fields: { reference: intent.ref } },
+      { log: this.options.log });
+    if (done) {
+      this.handedOut.delete(intent.ref);
+      await this.store.markApplied(intent.ref);
+    }
+    return done;
+  }
+
+  /**
+   * Every open intent to its end (the crash table, docs/tollgate.md): landed → granted late; open → the mint's
+   * checkstate of the inputs: UNSPENT → swapped now; SPENT → the identical swap again (NUT-19), else a restore of the
+   * stored outputs (NUT-09) → proofs → granted late; nothing restorable → dropped (spent elsewhere first: nothing owed);
+   * PENDING or no answer → tried again later. Serialised; safe to call any time.
+   */
+  resolvePending(): Promise<void> {
+    this.resolving ??= this.doResolve().finally(() => { this.resolving = undefined; });
+    return this.resolving;
+  }
+
+  private async doResolve(): Promise<void> {
+    let open = 0;
+    for (const { intent, state } of this.store.openIntents()) {
+      if (this.inFlight.has(intent.ref) || this.closed) { open++; continue; }
+      try {
+        if (state === 'landed') {
+          if (this.options.sessions.isApplied({ method: this.name, reference: intent.ref })) {
+            this.handedOut.delete(intent.ref);
+            await this.store.markApplied(intent.ref);
+            continue;
+          }
+          const handed = this.handedOut.get(intent.ref);
+          if (handed !== undefined && this.clock.now() - handed < HANDED_OUT_GRACE_MS) { open++; continue; }
+          if (!(await this.grant(intent))) open++;
+          continue;
+        }
+        const outcome = await this.track(intent.ref, resolveOpen(intent, { client: this.client(intent.mint), swap: (i) => this.swap(i), land: (i, sigs) => this.land(i, sigs), store: this.store, log: this.options.log }));
+        if (outcome === 'landed') { if (!(await this.grant(intent))) open++; } else if (outcome === 'later') open++;
+      } catch (err) {
+        open++;
+        this.options.log?.warn('cashu: resolving a swap failed; tried again', { reference: intent.ref, reason: toSluiceError(err).message });
+      }
+    }
+    if (open > 0) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      void this.resolvePending();
+    }, RESOLVE_INTERVAL_MS);
+  }
+
+  /** Held sat per mint and in total, and open swaps: counts and amounts only, never a proof. */
+  stats(): { balance: Record<string, string>; total: string; open_swaps: number } {
+    return {
+      balance: Object.fromEntries([...this.store.balances()].map(([m, v]) => [m, v.toString()])),
+      total: this.store.total().toString(), open_swaps: this.store.openIntents().length,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    // A swap in flight ends without an answer: its intent stays on flash and the next start resolves it.
+    this.stopping.abort();
+    await Promise.allSettled([...this.inFlight.values()]);
+    await this.resolving?.catch(() => undefined);
+    await this.store.close();
+  }
+}

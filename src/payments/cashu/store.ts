@@ -1,0 +1,274 @@
+/**
+ * Custody: the ecash the router holds, and every swap on its way to becoming it (issue 39 item 3). Bearer money on
+ * flash: `<state_dir>/cashu/ledger.log`, mode 0600 in a 0700 directory, one CRC-framed record per change
+ * (storage/record-log.ts), each fsynced before the call returns, compacted now and then by an atomic whole-file
+ * rewrite. A torn last record (a crash mid-append, never acknowledged) is cut; any other damage refuses to open
+ * (ERR_CASHU_STORE_DAMAGED): the method stays off and the file is left for the operator — never read as empty.
+ * Proofs never leave this file for a log, a stat or a reply: only amounts and counts do.
+ *
+ * API (the payout, keyset-retirement and ubus `cashu_balance`/`cashu_payout` work builds on it):
+ *   const store = await CashuStore.open(stateDir)
+ *   store.balances(): Map<mint, bigint>      held sat per mint (taken proofs excluded)   store.total(): bigint
+ *   store.proofsOf(mint): StoredProof[]      the held, untaken proofs of a mint (to choose what to spend)
+ *   const id = await store.take(mint, proofs, purpose)   durable BEFORE the proofs leave (melt, swap): they stop
+ *                                            counting as held, and store.takes() lists the take at every start
+ *   await store.finishTake(id, change)       the mint took them: gone; `change` (NUT-08, a swap's outputs) is held
+ *   await store.cancelTake(id)               the mint did not take them (its checkstate says UNSPENT): held again
+ *   await store.addProofs(mint, proofs, why) proofs that came in otherwise (a keyset swap's new proofs)
+ * The receive side (the `cashu` method): beginSwap (the intent, before /v1/swap), landSwap (the new proofs, before the
+ * grant), markApplied (the session holds it), dropIntent (nothing moved, or nothing is owed); intent(ref),
+ * openIntents(), isApplied(ref).
+ */
+import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SluiceError } from '../../errors.ts';
+import { ensureDir, FRAME_BYTES, scanRecords, sealRecord, writeFileAtomic } from '../../storage/index.ts';
+import type { StoredProof, SwapOutput } from './token.ts';
+
+/** What a swap is for, and all it needs to finish or be undone after a crash. */
+export interface SwapIntent {
+  ref: string;
+  mint: string;
+  mac: string;
+  ip?: string;
+  at: number;
+  /** The quote granted: plan, metric, steps, allotment (bigint as decimal strings), price (sat). */
+  quote: { plan: string; metric: 'seconds' | 'bytes'; steps: string; allotment: string; price: string; stepSize: string };
+  inputs: StoredProof[];
+  outputs: SwapOutput[];
+}
+
+export type IntentState = 'open' | 'landed';
+export interface Take { id: string; mint: string; proofs: StoredProof[]; purpose: string; at: number }
+
+type Rec =
+  | { t: 'intent'; intent: SwapIntent }
+  | { t: 'landed'; ref: string; proofs: StoredProof[] }
+  | { t: 'applied'; ref: string }
+  | { t: 'dropped'; ref: string; why: string }
+  | { t: 'add'; mint: string; proofs: StoredProof[]; why: string }
+  | { t: 'take'; take: Take }
+  | { t: 'spent'; id: string; change: StoredProof[] }
+  | { t: 'return'; id: string };
+
+/** Applied references remembered (the sessions' journal keeps them too; this bounds the file). */
+const APPLIED_KEPT = 5000;
+/** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
+const COMPACT_AFTER = 2000;
+
+const damaged = (file: string, why: string): SluiceError =>
+  new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`, { details: { file } });
+
+export class CashuStore {
+  private readonly held = new Map<string, { mint: string; proof: StoredProof }>();
+  private readonly intents = new Map<string, { intent: SwapIntent; state: IntentState }>();
+  private readonly applied = new Set<string>();
+  private readonly takesById = new Map<string, Take>();
+  private appended = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private takeSeq = 0;
+
+  private constructor(private readonly file: string, private handle: FileHandle) {}
+
+  static async open(stateDir: string): Promise<CashuStore> {
+    const dir = join(stateDir, 'cashu');
+    await ensureDir(dir, 0o700);
+    await chmod(dir, 0o700);
+    const file = join(dir, 'ledger.log');
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw damaged(file, `cannot be read (${(err as Error).message})`);
+      data = Buffer.alloc(0);
+    }
+    const scan = scanRecords(data, 0);
+    if (scan.problem === 'corrupt') throw damaged(file, `a damaged record at byte ${scan.end}`);
+    const handle = await open(file, 'a', 0o600);
+    await handle.chmod(0o600);
+    if (scan.problem === 'torn') {
+      // A crash mid-append: that record was never acknowledged, so nothing promised is lost by cutting it.
+      await handle.truncate(scan.end);
+      await handle.sync();
+    }
+    const store = new CashuStore(file, handle);
+    try {
+      for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as Rec);
+    } catch (err) {
+      await handle.close();
+      throw damaged(file, `a record cannot be read back (${(err as Error).message.slice(0, 120)})`);
+    }
+    store.appended = scan.records.length;
+    return store;
+  }
+
+  private apply(r: Rec): void {
+    switch (r.t) {
+      case 'intent': this.intents.set(r.intent.ref, { intent: r.intent, state: 'open' }); break;
+      case 'landed': {
+        const i = this.intents.get(r.ref);
+        if (!i) throw new Error(`landed without an intent`);
+        i.state = 'landed';
+        for (const p of r.proofs) this.held.set(p.secret, { mint: i.intent.mint, proof: p });
+        break;
+      }
+      case 'applied': this.intents.delete(r.ref); this.remember(r.ref); break;
+      case 'dropped': this.intents.delete(r.ref); break;
+      case 'add': for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p }); break;
+      case 'take': this.takesById.set(r.take.id, r.take); break;
+      case 'spent': {
+        const take = this.takesById.get(r.id);
+        if (!take) throw new Error('spent without a take');
+        for (const p of take.proofs) this.held.delete(p.secret);
+        this.takesById.delete(r.id);
+        for (const p of r.change) this.held.set(p.secret, { mint: take.mint, proof: p });
+        break;
+      }
+      case 'return': this.takesById.delete(r.id); break;
+      default: throw new Error(`unknown record ${(r as { t?: unknown }).t}`);
+    }
+  }
+
+  private remember(ref: string): void {
+    this.applied.add(ref);
+    if (this.applied.size > APPLIED_KEPT) this.applied.delete(this.applied.values().next().value!);
+  }
+
+  /** Appends, fsyncs, then applies: a caller that gets a resolved promise has the change on flash. */
+  private append(r: Rec): Promise<void> {
+    const run = this.chain.then(async () => {
+      const payload = Buffer.from(JSON.stringify(r), 'utf8');
+      const head = sealRecord(Buffer.alloc(FRAME_BYTES), payload);
+      await this.handle.write(Buffer.concat([head, payload]));
+      await this.handle.sync();
+      this.apply(r);
+      if (++this.appended >= COMPACT_AFTER) await this.compact();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The same state in fewest records, replacing the file atomically. */
+  private async compact(): Promise<void> {
+    const recs: Rec[] = [];
+    for (const ref of this.applied) recs.push({ t: 'applied', ref });
+    for (const { intent, state } of this.intents.values()) {
+      recs.push({ t: 'intent', intent });
+      // The landed proofs are in the held set below (if still held): the record only keeps the state.
+      if (state === 'landed') recs.push({ t: 'landed', ref: intent.ref, proofs: [] });
+    }
+    const byMint = new Map<string, StoredProof[]>();
+    for (const { mint, proof } of this.held.values()) byMint.set(mint, [...(byMint.get(mint) ?? []), proof]);
+    for (const [mint, proofs] of byMint) recs.push({ t: 'add', mint, proofs, why: 'compacted' });
+    for (const take of this.takesById.values()) recs.push({ t: 'take', take });
+    const bytes = Buffer.concat(recs.map((r) => {
+      const payload = Buffer.from(JSON.stringify(r), 'utf8');
+      return Buffer.concat([sealRecord(Buffer.alloc(FRAME_BYTES), payload), payload]);
+    }));
+    await writeFileAtomic(this.file, bytes, { mode: 0o600 });
+    await this.handle.close();
+    this.handle = await open(this.file, 'a', 0o600);
+    this.appended = recs.length;
+  }
+
+  // ---- receive side (the cashu method)
+
+  intent(ref: string): { intent: SwapIntent; state: IntentState } | undefined {
+    return this.intents.get(ref);
+  }
+
+  openIntents(): Array<{ intent: SwapIntent; state: IntentState }> {
+    return [...this.intents.values()];
+  }
+
+  isApplied(ref: string): boolean {
+    return this.applied.has(ref);
+  }
+
+  /** The swap's intent, with its outputs' secrets and blinding factors: on flash before /v1/swap is sent. */
+  beginSwap(intent: SwapIntent): Promise<void> {
+    return this.append({ t: 'intent', intent });
+  }
+
+  /** The swap's new proofs: on flash before the session is granted. */
+  landSwap(ref: string, proofs: StoredProof[]): Promise<void> {
+    return this.append({ t: 'landed', ref, proofs });
+  }
+
+  markApplied(ref: string): Promise<void> {
+    return this.append({ t: 'applied', ref });
+  }
+
+  dropIntent(ref: string, why: string): Promise<void> {
+    return this.append({ t: 'dropped', ref, why });
+  }
+
+  /** Sat the open (not yet landed) swaps will bring: counted against max_balance before they land. */
+  incoming(): bigint {
+    let sum = 0n;
+    for (const { intent, state } of this.intents.values()) if (state === 'open') for (const o of intent.outputs) sum += BigInt(o.amount);
+    return sum;
+  }
+
+  // ---- custody
+
+  /** Held sat per mint; proofs taken (leaving) are not counted. */
+  balances(): Map<string, bigint> {
+    const taken = this.takenSecrets();
+    const out = new Map<string, bigint>();
+    for (const [secret, { mint, proof }] of this.held) if (!taken.has(secret)) out.set(mint, (out.get(mint) ?? 0n) + BigInt(proof.amount));
+    return out;
+  }
+
+  total(): bigint {
+    let sum = 0n;
+    for (const v of this.balances().values()) sum += v;
+    return sum;
+  }
+
+  proofsOf(mint: string): StoredProof[] {
+    const taken = this.takenSecrets();
+    return [...this.held.entries()].filter(([s, h]) => h.mint === mint && !taken.has(s)).map(([, h]) => ({ ...h.proof }));
+  }
+
+  takes(): Take[] {
+    return [...this.takesById.values()];
+  }
+
+  /** Durable before the proofs go to a mint; refused if one is not held or already taken. */
+  async take(mint: string, proofs: readonly StoredProof[], purpose: string): Promise<string> {
+    const taken = this.takenSecrets();
+    for (const p of proofs) {
+      const h = this.held.get(p.secret);
+      if (!h || h.mint !== mint || taken.has(p.secret)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'a proof to take is not held, or already taken');
+    }
+    const id = `take-${Date.now().toString(36)}-${(this.takeSeq++).toString(36)}`;
+    await this.append({ t: 'take', take: { id, mint, proofs: proofs.map((p) => ({ ...p })), purpose: purpose.slice(0, 64), at: Date.now() } });
+    return id;
+  }
+
+  finishTake(id: string, change: readonly StoredProof[] = []): Promise<void> {
+    if (!this.takesById.has(id)) return Promise.reject(new SluiceError('ERR_INVALID_ARGUMENT', `no take ${id}`));
+    return this.append({ t: 'spent', id, change: change.map((p) => ({ ...p })) });
+  }
+
+  cancelTake(id: string): Promise<void> {
+    if (!this.takesById.has(id)) return Promise.reject(new SluiceError('ERR_INVALID_ARGUMENT', `no take ${id}`));
+    return this.append({ t: 'return', id });
+  }
+
+  addProofs(mint: string, proofs: readonly StoredProof[], why: string): Promise<void> {
+    return this.append({ t: 'add', mint, proofs: proofs.map((p) => ({ ...p })), why: why.slice(0, 64) });
+  }
+
+  private takenSecrets(): Set<string> {
+    const s = new Set<string>();
+    for (const t of this.takesById.values()) for (const p of t.proofs) s.add(p.secret);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.handle.close().catch(() => undefined);
+  }
+}

@@ -10,11 +10,10 @@
  * `trial_limit`: at most so many trials of the plan per `trial_every` on this router, all devices together (default
  * 500, config/load.ts), counted from the ledger (one MAC key per trial granted), refused ERR_TRIAL_LIMIT past it.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import { normalizeMac } from '../../mac.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
+import { JsonTable, type JsonTableFormat } from '../../storage/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 
 export const TRIAL_METHOD_NAME = 'trial';
@@ -38,35 +37,39 @@ export function trialKeys(plan: string, request: PurchaseRequest): string[] {
   return keys;
 }
 
+/** One key's last trial: when (ms) it was granted. */
+interface Given { key: string; at: number }
+
+/** `{"<key>": <ms>, …}`; read back oldest first, so that the table's order is age order (re-set keys go last). */
+const FORMAT: JsonTableFormat<Given> = {
+  code: 'ERR_TRIAL_STORE', what: 'a trial ledger (an object of key: ms)',
+  key: (g) => g.key,
+  split(json) {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError('not an object');
+    return { rows: Object.entries(json).sort((a, b) => Number(a[1]) - Number(b[1])), extra: undefined };
+  },
+  row(value) {
+    const [key, at] = value as [string, unknown];
+    if (!Number.isSafeInteger(at) || (at as number) < 0) throw new TypeError(`${key}: ${JSON.stringify(at)} is not a time in ms`);
+    return { key, at: at as number };
+  },
+  join: (given) => Object.fromEntries(given.map((g) => [g.key, g.at])),
+  empty: () => undefined,
+};
+
 export class TrialMethod implements PaymentMethod {
   readonly name = TRIAL_METHOD_NAME;
   readonly adminOnly = false;
   readonly sellsTrials = true;
   readonly figures: TrialFigures = { granted: 0, refused: 0, remembered: 0, limited: 0 };
-  /** Key → when (ms) its last trial was granted. Insertion order is age order (re-set keys move to the end). */
-  private readonly given = new Map<string, number>();
-  private writing: Promise<void> = Promise.resolve();
-
-  private constructor(private readonly path: string) {}
+  private constructor(
+    /** Key → when (ms) its last trial was granted. Insertion order is age order (re-set keys move to the end). */
+    private readonly given: JsonTable<Given>,
+  ) {}
 
   /** Reads the ledger; a damaged one refuses the method (ERR_TRIAL_STORE: the daemon leaves trials out, not the rest). */
   static open(stateDir: string): TrialMethod {
-    const method = new TrialMethod(join(stateDir, TRIALS_FILE));
-    let text: string | null = null;
-    try {
-      text = readFileSync(method.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SluiceError('ERR_TRIAL_STORE', `cannot read ${method.path}: ${toSluiceError(err).message}`, { cause: err });
-    }
-    if (text !== null) {
-      let parsed: unknown;
-      try { parsed = JSON.parse(text); } catch { parsed = null; }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)
-        || !Object.values(parsed).every((v) => Number.isSafeInteger(v) && (v as number) >= 0)) {
-        throw new SluiceError('ERR_TRIAL_STORE', `${method.path} is not a trial ledger (an object of key: ms)`);
-      }
-      for (const [k, at] of Object.entries(parsed as Record<string, number>).sort((a, b) => a[1] - b[1])) method.given.set(k, at);
-    }
+    const method = new TrialMethod(JsonTable.openSync(join(stateDir, TRIALS_FILE), FORMAT));
     method.figures.remembered = method.given.size;
     return method;
   }
@@ -84,7 +87,7 @@ export class TrialMethod implements PaymentMethod {
   precheck({ quote, request, now }: PaymentContext): void {
     const every = Number(quote.trialEvery ?? 0n) * 1000;
     for (const key of trialKeys(quote.plan, request)) {
-      const at = this.given.get(key);
+      const at = this.given.get(key)?.at;
       if (at !== undefined && now - at < every) {
         this.figures.refused++;
         const nextAt = at + every;
@@ -99,7 +102,7 @@ export class TrialMethod implements PaymentMethod {
       const prefix = `${quote.plan}|mac:`;
       let count = 0;
       let oldest = Infinity;
-      for (const [k, at] of this.given) {
+      for (const { key: k, at } of this.given.list()) {
         if (k.startsWith(prefix) && now - at < every) { count++; oldest = Math.min(oldest, at); }
       }
       if (count >= limit) {
@@ -116,14 +119,14 @@ export class TrialMethod implements PaymentMethod {
     // Checked again: two requests of one device may both have passed precheck before either was written.
     this.precheck(ctx);
     const keys = trialKeys(ctx.quote.plan, ctx.request);
-    for (const k of keys) { this.given.delete(k); this.given.set(k, ctx.now); }
-    while (this.given.size > MAX_TRIAL_KEYS) this.given.delete(this.given.keys().next().value!);
+    for (const k of keys) { this.given.drop(k); this.given.set({ key: k, at: ctx.now }); }
+    while (this.given.size > MAX_TRIAL_KEYS) this.given.drop(this.given.keys().next().value!);
     this.prune(ctx.quote.plan, ctx.now, Number(ctx.quote.trialEvery ?? 0n) * 1000);
     try {
-      await this.save();
+      await this.given.flush();
     } catch (err) {
       // Not on flash: not granted (a crash now would forget it and allow a second).
-      for (const k of keys) this.given.delete(k);
+      for (const k of keys) this.given.drop(k);
       throw new SluiceError('ERR_TRIAL_STORE', `cannot record the trial: ${toSluiceError(err).message}`, { cause: err });
     }
     this.figures.granted++;
@@ -133,16 +136,9 @@ export class TrialMethod implements PaymentMethod {
 
   /** Forgets this plan's trials that can no longer refuse anything (older than its interval). */
   private prune(plan: string, now: number, everyMs: number): void {
-    for (const [k, at] of this.given) {
+    for (const { key: k, at } of this.given.list()) {
       if (now - at < everyMs) break; // age order: the rest are younger
-      if (k.startsWith(`${plan}|`)) this.given.delete(k);
+      if (k.startsWith(`${plan}|`)) this.given.drop(k);
     }
-  }
-
-  private save(): Promise<void> {
-    const snapshot = JSON.stringify(Object.fromEntries(this.given));
-    const write = this.writing.then(() => writeFileAtomic(this.path, snapshot, { mode: 0o600 }));
-    this.writing = write.catch(() => undefined);
-    return write;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * TollGate's HTTP door (`tollgate.listen`, :2121 on the LAN address): the routes real TollGate clients call, answered
- * the way they read them (../shared/docs/tollgate-cashu.md §2–3, docs/tollgate.md):
+ * the way they read them (docs/tollgate.md, which names the sources):
  *   GET /         the signed kind 10021 itself (the mints that answer; always served)
  *   POST /        a Cashu token, raw or in a kind 21000 (tollgate-payment.ts), any Content-Type: bought for the MAC of the
  *                 request's source through the merchant (payment method `cashu`, plan tollgate.plan) → 200 + signed 1022,
@@ -275,11 +275,6 @@ export class TollgateDoor {
       start_time: session ? Math.floor((session.startedAt ?? session.createdAt) / 1000) : 0,
     };
     return { status: 200, type: 'json', body: JSON.stringify(body) };
-  }
-
-  /** `stats` figures. */
-  stats(): object {
-    return { listening: true, port: this.port, pubkey: this.options.key.pubkey, pending: this.pending.size };
   }
 
   close(): Promise<void> {

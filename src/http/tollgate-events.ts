@@ -1,6 +1,6 @@
 /**
  * TollGate's three events as sluice answers with them (OpenTollGate/tollgate TIP-01, TIP-02, HTTP-01 @ 0c242a1; what
- * the clients read is ../shared/docs/tollgate-cashu.md §2–3): the advertisement (kind 10021), a session (1022) and a
+ * the clients read is in docs/tollgate.md): the advertisement (kind 10021), a session (1022) and a
  * notice (21023), and which notice each refusal is. Pure: the caller signs (nostr/) and sends.
  *
  * Units: sluice's time plans count seconds, TollGate milliseconds (`step_size` 60 s is "60000"; allotments and

@@ -240,6 +240,26 @@ test('-1/-1 only for a device sluice knows has no session; a failed MAC lookup i
   }
 });
 
+test('a slow mint: the answer is a pending 21023 (payment-processing-timeout), /usage is not -1/-1 meanwhile, and shows the session once the swap lands', async () => {
+  const device = { ip: '127.0.0.11', mac: '02:00:00:00:39:0b' };
+  lab.portal.addClient(device.mac, device.ip);
+  const token = await mint.fundToken(2 * PRICE);
+  const held = mint.fault('POST /v1/swap', 'hold', { times: 1 });
+  const answer = await http(device.ip, 'POST', '/', { 'content-type': 'text/plain' }, token);
+  assert.is(answer.status, 504, answer.text);
+  const n = event(answer);
+  assert.is(n.kind, 21023);
+  assert.equal(tag(n, 'code'), ['code', 'payment-processing-timeout']);
+  assert.match(n.content, /pending/);
+  // The reseller would pay again on -1/-1: while the outcome is open it is told so, not -1/-1.
+  const meanwhile = await http(device.ip, 'GET', '/usage');
+  assert.is.not(meanwhile.text, '-1/-1');
+  assert.equal(tag(event(meanwhile), 'code'), ['code', 'payment-processing-timeout']);
+  await held.release();
+  await lab.waitFor(async () => /^\d+\/\d+$/.test((await http(device.ip, 'GET', '/usage')).text), 60_000, 'the late session on /usage');
+  assert.match((await http(device.ip, 'GET', '/usage')).text, new RegExp(`^\\d+/${2 * STEP_MS}$`));
+});
+
 test('CORS: a page of the router on another port gets its preflight (POST, Content-Type) and its answers; another origin is not allowed', async () => {
   const origin = 'http://127.0.0.1:8080';
   const pre = await http(ANDROID.ip, 'OPTIONS', '/', { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' });

@@ -14,41 +14,12 @@ import {
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { randomUUID } from 'node:crypto';
+import {
+  CODES, MintError, fakeInvoice, invoiceAmountMsat, object, positiveInt, wireBlindedMessage, wireProof,
+  type WireBlindedMessage, type WireProof, type WireSignature,
+} from './cashu-mint-wire.ts';
 
-/** A refusal as NUT-00 specifies it: HTTP 400 with `{detail, code}`. */
-export class MintError extends Error {
-  constructor(readonly code: number, readonly detail: string, readonly status = 400) {
-    super(`${detail} (${code})`);
-  }
-}
-
-/** cashubtc/nuts error_codes.md. 0 is Nutshell's code for a request it cannot parse (no NUT names one). */
-export const CODES = {
-  malformed: 0,
-  proofInvalid: 10001,
-  spent: 11001,
-  pending: 11002,
-  outputsSigned: 11003,
-  unbalanced: 11005,
-  amountOutOfRange: 11006,
-  duplicateInputs: 11007,
-  duplicateOutputs: 11008,
-  multipleUnits: 11009,
-  unitMismatch: 11010,
-  amountlessInvoice: 11011,
-  unitUnsupported: 11013,
-  maxInputs: 11014,
-  maxOutputs: 11015,
-  keysetUnknown: 12001,
-  keysetInactive: 12002,
-  keysetExpired: 12003,
-  quoteNotPaid: 20001,
-  quoteIssued: 20002,
-  lightningFailed: 20004,
-  quotePending: 20005,
-  invoicePaid: 20006,
-  quoteExpired: 20007,
-} as const;
+export { CODES, MintError, fakeInvoice } from './cashu-mint-wire.ts';
 
 export interface LabKeyset {
   id: string;
@@ -75,10 +46,6 @@ export interface KeysetOptions {
 export type State = 'UNSPENT' | 'PENDING' | 'SPENT';
 export type MeltOutcome = 'paid' | 'failed' | 'pending';
 
-export interface WireBlindedMessage { amount: number; id: string; B_: string }
-export interface WireSignature { amount: number; id: string; C_: string; dleq: { e: string; s: string } }
-interface WireProof { amount: number; id: string; secret: string; C: string; witness?: unknown }
-
 interface MintQuote { quote: string; request: string; amount: number; unit: string; state: 'UNPAID' | 'PAID' | 'ISSUED'; expiry: number }
 interface MeltQuote {
   quote: string; request: string; amount: number; unit: string; fee_reserve: number;
@@ -92,13 +59,6 @@ const utf8 = new TextEncoder();
 /** Y = hash_to_curve(secret), the key of the spent set (NUT-07). */
 export function yOf(secret: string): string {
   return hashToCurve(utf8.encode(secret)).toHex(true);
-}
-
-/** A fake bolt11 request: an amount the HRP carries (what bolt11AmountMsat reads), the rest random. Never payable. */
-export function fakeInvoice(amountMsat: number): string {
-  const chars = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
-  const tail = Array.from(randomBytes(100), (b) => chars[b % 32]).join('');
-  return `lnbcrt${amountMsat * 10}p1${tail}`;
 }
 
 /** NUT-02: Σ input_fee_ppk over the inputs, rounded up to whole units. */
@@ -401,55 +361,8 @@ export class MintLedger {
   }
 }
 
-/** BOLT11's amount, from the human-readable part (`ln` + network + amount + multiplier, up to the last `1`). */
-export function invoiceAmountMsat(invoice: string): number | null {
-  const lower = invoice.toLowerCase();
-  const hrp = /^ln[a-z]+?(\d*)([munp]?)$/.exec(lower.slice(0, lower.lastIndexOf('1')));
-  if (!lower.startsWith('ln') || !hrp) throw new MintError(CODES.malformed, 'request: not a bolt11 invoice');
-  const [, digits = '', multiplier = ''] = hrp;
-  if (digits === '') return null;
-  // BOLT11: the amount is in bitcoin times the multiplier; 1 BTC = 10^11 msat, p (pico) = 0.1 msat.
-  const perUnit: Record<string, number> = { '': 1e11, m: 1e8, u: 1e5, n: 100, p: 0.1 };
-  return Math.round(Number(digits) * perUnit[multiplier]!);
-}
-
 function publicMelt(q: MeltQuote): Omit<MeltQuote, 'held'> {
   const { held: _held, ...rest } = q;
   return rest;
 }
 
-function object(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MintError(CODES.malformed, 'a JSON object is required');
-  return body as Record<string, unknown>;
-}
-
-function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new MintError(CODES.malformed, `${name}: a positive integer is required`);
-  return v;
-}
-
-function hexString(v: unknown, name: string): string {
-  if (typeof v !== 'string' || !/^[0-9a-f]+$/i.test(v)) throw new MintError(CODES.malformed, `${name}: a hex string is required`);
-  return v;
-}
-
-function wireProof(raw: unknown): WireProof {
-  const p = object(raw);
-  if (typeof p.secret !== 'string' || p.secret.length === 0) throw new MintError(CODES.malformed, 'proof secret: a string is required');
-  return {
-    amount: positiveInt(p.amount, 'proof amount'), id: hexString(p.id, 'proof id'), secret: p.secret, C: hexString(p.C, 'proof C'),
-    ...(p.witness !== undefined && p.witness !== null && { witness: p.witness }),
-  };
-}
-
-function wireBlindedMessage(raw: unknown, amountOpen = false): WireBlindedMessage {
-  const o = object(raw);
-  const amount = amountOpen && o.amount === 0 ? 0 : positiveInt(o.amount, 'output amount');
-  const B_ = hexString(o.B_, 'output B_');
-  try {
-    pointFromHex(B_);
-  } catch {
-    throw new MintError(CODES.malformed, 'output B_: not a point on secp256k1');
-  }
-  return { amount, id: hexString(o.id, 'output id'), B_: B_.toLowerCase() };
-}

@@ -37,6 +37,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { freePort } from '../helpers/net.ts';
 import { MintError, MintLedger, fakeInvoice, yOf, type KeysetOptions, type LabKeyset, type MeltOutcome } from './cashu-mint-ledger.ts';
+import { CACHED, ROUTES, closeServer, readBody, send } from './cashu-mint-wire.ts';
 import { encodeToken, foreignProofs, forgedProofs, issueProofs, p2pkSecret, type TokenVersion } from './cashu-mint-tokens.ts';
 
 export { MintError, CODES, feeFor, yOf } from './cashu-mint-ledger.ts';
@@ -67,24 +68,6 @@ export interface FaultHandle {
 export interface KeysetInfo { id: string; unit: string; active: boolean; inputFeePpk: number; finalExpiry: number | undefined }
 
 interface Fault { route: string; kind: FaultKind; opts: FaultOptions; hits: number; onArrive: () => void; released: Promise<void>; release: () => void }
-
-const ROUTES: Array<[method: string, pattern: RegExp, key: string]> = [
-  ['GET', /^\/v1\/info$/, 'GET /v1/info'],
-  ['GET', /^\/v1\/keys$/, 'GET /v1/keys'],
-  ['GET', /^\/v1\/keys\/([^/]+)$/, 'GET /v1/keys/:id'],
-  ['GET', /^\/v1\/keysets$/, 'GET /v1/keysets'],
-  ['POST', /^\/v1\/swap$/, 'POST /v1/swap'],
-  ['POST', /^\/v1\/checkstate$/, 'POST /v1/checkstate'],
-  ['POST', /^\/v1\/restore$/, 'POST /v1/restore'],
-  ['POST', /^\/v1\/mint\/quote\/bolt11$/, 'POST /v1/mint/quote/bolt11'],
-  ['GET', /^\/v1\/mint\/quote\/bolt11\/([^/]+)$/, 'GET /v1/mint/quote/bolt11/:id'],
-  ['POST', /^\/v1\/mint\/bolt11$/, 'POST /v1/mint/bolt11'],
-  ['POST', /^\/v1\/melt\/quote\/bolt11$/, 'POST /v1/melt/quote/bolt11'],
-  ['GET', /^\/v1\/melt\/quote\/bolt11\/([^/]+)$/, 'GET /v1/melt/quote/bolt11/:id'],
-  ['POST', /^\/v1\/melt\/bolt11$/, 'POST /v1/melt/bolt11'],
-];
-const CACHED = ['/v1/swap', '/v1/mint/bolt11', '/v1/melt/bolt11'];
-const MAX_BODY = 1 << 20;
 
 export class CashuMint {
   readonly ledger: MintLedger;
@@ -418,28 +401,4 @@ export class CashuMint {
 
 export function startCashuMint(opts: CashuMintOptions = {}): Promise<CashuMint> {
   return CashuMint.start(opts);
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new Error(`over ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function closeServer(server: Server | undefined): Promise<void> {
-  if (!server) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  await closed;
 }

@@ -8,7 +8,9 @@
  *  - the last kernel tick found counters the roster does not hold, or counted on another address than the listing's;
  *  - a paying client's counters stopped (the portal may have closed its gate by itself: an idle timeout, a crash):
  *    once per stall, not once per tick: a client that stays idle is listed once, and again only after it moved and
- *    stopped again;
+ *    stopped again; and these listings no closer than `stalledIntervalMs`, stretched to `stallCostFactor` times the
+ *    last listing's duration (many phones going idle one after the other are one listing now and then, ≤ 5% of the
+ *    time: a portal restart has its own reason, and the safety net catches the rest);
  *  - the safety net: `safetyNetMs` after the last listing, stretched to `costFactor` times the last listing's duration
  *    (a listing that took 3 s is not repeated within 300 s): the net never costs more than 1/costFactor of the time.
  * Every reason but the first waits `minIntervalMs` after the last listing: a burst of purchases is one listing.
@@ -22,6 +24,10 @@ export interface ListingPolicyOptions {
   costFactor?: number;
   /** No two listings closer than this (default 1 s), the first excepted. */
   minIntervalMs?: number;
+  /** A stall's listing no sooner than this after the last listing (default 15 s)… */
+  stalledIntervalMs?: number;
+  /** …nor than this many times the last listing's duration (default 20). */
+  stallCostFactor?: number;
 }
 
 export type ListingReason = 'first' | 'changed' | 'portal-restart' | 'unlisted' | 'moved' | 'stalled' | 'safety-net';
@@ -30,6 +36,10 @@ export class ListingPolicy {
   private readonly safetyNetMs: number;
   private readonly costFactor: number;
   private readonly minIntervalMs: number;
+  private readonly stalledIntervalMs: number;
+  private readonly stallCostFactor: number;
+  /** A stalled paying client not looked at yet (its own pace: see stalledIntervalMs). */
+  private stallPending = false;
   private lastListedAt: number | undefined;
   private lastTookMs = 0;
   private pending: ListingReason | undefined;
@@ -43,6 +53,8 @@ export class ListingPolicy {
     this.safetyNetMs = options.safetyNetMs ?? 60_000;
     this.costFactor = options.costFactor ?? 100;
     this.minIntervalMs = options.minIntervalMs ?? 1000;
+    this.stalledIntervalMs = options.stalledIntervalMs ?? 15_000;
+    this.stallCostFactor = options.stallCostFactor ?? 20;
   }
 
   /** sluice authed or deauthed a client (or sold it a session): the list changed. */
@@ -63,7 +75,7 @@ export class ListingPolicy {
     const now = new Set(stalledPaying);
     // A client that moved again may be looked at again when it next stops.
     for (const mac of this.checked) if (!now.has(mac)) this.checked.delete(mac);
-    for (const mac of now) if (!this.checked.has(mac)) { this.pending ??= 'stalled'; break; }
+    for (const mac of now) if (!this.checked.has(mac)) { this.stallPending = true; break; }
     this.stalled = now;
   }
 
@@ -72,6 +84,7 @@ export class ListingPolicy {
     if (this.lastListedAt === undefined) return 'first';
     const since = now - this.lastListedAt;
     if (this.pending !== undefined && since >= this.minIntervalMs) return this.pending;
+    if (this.stallPending && since >= this.stallGapMs()) return 'stalled';
     if (since >= Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs)) return 'safety-net';
     return undefined;
   }
@@ -81,6 +94,7 @@ export class ListingPolicy {
     this.lastListedAt = at;
     this.lastTookMs = Math.max(0, tookMs);
     this.pending = undefined;
+    this.stallPending = false;
     for (const mac of this.stalled) this.checked.add(mac);
   }
 
@@ -98,6 +112,11 @@ export class ListingPolicy {
   nextAt(): number | undefined {
     if (this.lastListedAt === undefined) return undefined;
     if (this.pending !== undefined) return this.lastListedAt + this.minIntervalMs;
-    return this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
+    const net = this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
+    return this.stallPending ? Math.min(net, this.lastListedAt + this.stallGapMs()) : net;
+  }
+
+  private stallGapMs(): number {
+    return Math.max(this.minIntervalMs, this.stalledIntervalMs, this.stallCostFactor * this.lastTookMs);
   }
 }

@@ -51,7 +51,7 @@ test('sluice\'s own changes, a restarted portal, unknown and moved counters: lis
 });
 
 test('a paying client whose counters stopped is listed for once per stall, not every tick', () => {
-  const p = new ListingPolicy({ minIntervalMs: 1000 });
+  const p = new ListingPolicy({ minIntervalMs: 1000, stalledIntervalMs: 1000 });
   p.listed(0, 10);
   p.afterTick(0, 0, [A]);
   assert.is(p.due(1000), 'stalled');
@@ -67,6 +67,25 @@ test('a paying client whose counters stopped is listed for once per stall, not e
   assert.is(p.due(61_000), undefined);
   p.afterTick(0, 0, [A, B]); // A stopped again
   assert.is(p.due(61_000), 'stalled');
+});
+
+test('stalls are listed for at their own pace: 15 s after the last listing at the soonest, or 20 times its duration; other reasons are not held back by them', () => {
+  const p = new ListingPolicy();
+  p.listed(0, 10);
+  p.afterTick(0, 0, [A]);
+  assert.is(p.due(1000), undefined, 'a stall waits');
+  assert.is(p.nextAt(), 15_000);
+  p.changed();
+  assert.is(p.due(1000), 'changed', 'a purchase is not held back by a stall');
+  p.listed(1000, 10);
+  p.afterTick(0, 0, [A, B]);
+  assert.is(p.due(15_999), undefined);
+  assert.is(p.due(16_000), 'stalled');
+  p.listed(16_000, 2000); // a listing that took 2 s: the next stall's listing 40 s later
+  p.afterTick(0, 0, [B]);
+  p.afterTick(0, 0, [A, B]); // A moved and stopped again
+  assert.is(p.due(31_000), undefined);
+  assert.is(p.due(56_000), 'stalled');
 });
 
 test.run();

@@ -64,6 +64,8 @@ export interface PageOptions {
   now?: number;
   /** false: the page without its batch-settlement scripts (a router whose page predates them). */
   batch?: boolean;
+  /** The address's query, e.g. `?voucher=…` (a printed ticket's QR link); the page may drop it (history.replaceState). */
+  search?: string;
 }
 
 export interface FakePage {
@@ -82,6 +84,8 @@ export interface FakePage {
   /** Until the page's fetches so far are answered and their handlers ran. */
   settle(): Promise<void>;
   htmlLang(): string;
+  /** The page's address now. */
+  address(): string;
 }
 
 /** Loads portal.js against index.html's elements; resolves once the page's first loads are done. */
@@ -130,10 +134,12 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     void answer.finally(() => pending.delete(answer)).catch(() => undefined);
     return answer;
   };
+  const location = { href: `http://192.168.1.1:2122/portal${o.search ?? ''}`, pathname: '/portal', search: o.search ?? '' };
   const sandbox: Record<string, unknown> = {
     document, fetch: fetchFn, btoa, crypto: webcrypto, Date: FakeDate, TextEncoder, TextDecoder,
     navigator: { languages: o.languages ?? ['en-US'] },
-    location: { href: 'http://192.168.1.1:2122/portal' },
+    location, URLSearchParams,
+    history: { replaceState: (_state: unknown, _title: string, url: string) => { location.search = ''; location.href = `http://192.168.1.1:2122${url}`; } },
     setInterval: (fn: () => void, ms: number) => { intervals.push({ fn, ms }); return intervals.length; },
     ...(o.ethereum && { ethereum: o.ethereum }),
     ...(o.storage && { localStorage: { getItem: (k: string) => o.storage!.get(k) ?? null, setItem: (k: string, v: string) => { o.storage!.set(k, String(v)); } } }),
@@ -165,5 +171,6 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     restore: sandbox.SluiceRestore as Record<string, any>,
     settle,
     htmlLang: () => documentElement.lang,
+    address: () => location.href,
   };
 }

@@ -33,6 +33,8 @@
 			stateActive: 'Your access is active: {left} left of {total}.', statePending: 'Your access is starting: {left} left of {total}.',
 			stateExpired: 'Your access is used up.', stateEnded: 'Your access has ended.',
 			rateLimited: 'Too many attempts from this device. Please wait a minute, then try again.',
+			guessLimit: 'Too many wrong voucher codes from this device. Please wait a minute, then type the code again.',
+			voucherUsed: 'This voucher was already used: each one works once. If it was used on this device, your access is shown above.',
 			notOnPortal: 'This device is not signed in to the WiFi right now. Switch WiFi off and on again (or rejoin the network), then open this page again.',
 			ambiguous: 'The router cannot tell your device apart from another one. Please rejoin the WiFi and try again.',
 			metricMismatch: 'You already have {kind} running. Buy more {kind}, or wait until it ends to buy this plan.',
@@ -74,6 +76,8 @@
 			stateActive: 'Ihr Zugang ist aktiv: noch {left} von {total}.', statePending: 'Ihr Zugang startet: noch {left} von {total}.',
 			stateExpired: 'Ihr Zugang ist aufgebraucht.', stateEnded: 'Ihr Zugang ist beendet.',
 			rateLimited: 'Zu viele Versuche von diesem Gerät. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.',
+			guessLimit: 'Zu viele falsche Gutscheincodes von diesem Gerät. Bitte warten Sie eine Minute und geben Sie den Code dann erneut ein.',
+			voucherUsed: 'Dieser Gutschein wurde bereits eingelöst: jeder gilt nur einmal. Wurde er auf diesem Gerät eingelöst, sehen Sie Ihren Zugang oben.',
 			notOnPortal: 'Dieses Gerät ist gerade nicht im WLAN angemeldet. Schalten Sie das WLAN aus und wieder ein (oder verbinden Sie sich neu) und öffnen Sie diese Seite erneut.',
 			ambiguous: 'Der Router kann Ihr Gerät nicht von einem anderen unterscheiden. Bitte verbinden Sie sich neu mit dem WLAN.',
 			metricMismatch: 'Sie haben bereits {kind} gebucht. Kaufen Sie mehr {kind} oder warten Sie, bis es abläuft.',
@@ -115,6 +119,8 @@
 			stateActive: 'Su acceso está activo: quedan {left} de {total}.', statePending: 'Su acceso está empezando: quedan {left} de {total}.',
 			stateExpired: 'Su acceso se ha agotado.', stateEnded: 'Su acceso ha terminado.',
 			rateLimited: 'Demasiados intentos desde este dispositivo. Espere un minuto y vuelva a intentarlo.',
+			guessLimit: 'Demasiados códigos de bono incorrectos desde este dispositivo. Espere un minuto y vuelva a escribir el código.',
+			voucherUsed: 'Este bono ya se usó: cada uno sirve una sola vez. Si se usó en este dispositivo, su acceso se muestra arriba.',
 			notOnPortal: 'Este dispositivo no está conectado al WiFi ahora mismo. Apague y encienda el WiFi (o vuelva a unirse a la red) y abra esta página de nuevo.',
 			ambiguous: 'El router no puede distinguir su dispositivo de otro. Vuelva a unirse al WiFi e inténtelo de nuevo.',
 			metricMismatch: 'Ya tiene {kind} en curso. Compre más {kind} o espere a que termine.',
@@ -156,6 +162,8 @@
 			stateActive: 'Votre accès est actif : il reste {left} sur {total}.', statePending: 'Votre accès démarre : il reste {left} sur {total}.',
 			stateExpired: 'Votre accès est épuisé.', stateEnded: 'Votre accès est terminé.',
 			rateLimited: 'Trop de tentatives depuis cet appareil. Patientez une minute, puis réessayez.',
+			guessLimit: 'Trop de codes de bon erronés depuis cet appareil. Patientez une minute, puis saisissez à nouveau le code.',
+			voucherUsed: 'Ce bon a déjà été utilisé : chacun ne sert qu\'une fois. S\'il a été utilisé sur cet appareil, votre accès est affiché ci-dessus.',
 			notOnPortal: 'Cet appareil n\'est pas connecté au WiFi en ce moment. Désactivez puis réactivez le WiFi (ou rejoignez le réseau), puis rouvrez cette page.',
 			ambiguous: 'Le routeur ne distingue pas votre appareil d\'un autre. Rejoignez le WiFi à nouveau et réessayez.',
 			metricMismatch: 'Vous avez déjà du {kind} en cours. Achetez plus de {kind} ou attendez qu\'il se termine.',
@@ -197,6 +205,8 @@
 			stateActive: 'Seu acesso está ativo: restam {left} de {total}.', statePending: 'Seu acesso está começando: restam {left} de {total}.',
 			stateExpired: 'Seu acesso acabou.', stateEnded: 'Seu acesso terminou.',
 			rateLimited: 'Muitas tentativas deste dispositivo. Aguarde um minuto e tente novamente.',
+			guessLimit: 'Muitos códigos de voucher errados deste dispositivo. Aguarde um minuto e digite o código novamente.',
+			voucherUsed: 'Este voucher já foi usado: cada um vale uma vez. Se foi usado neste dispositivo, seu acesso aparece acima.',
 			notOnPortal: 'Este dispositivo não está conectado ao WiFi agora. Desligue e ligue o WiFi (ou entre na rede de novo) e abra esta página outra vez.',
 			ambiguous: 'O roteador não consegue distinguir o seu dispositivo de outro. Entre no WiFi de novo e tente outra vez.',
 			metricMismatch: 'Você já tem {kind} em uso. Compre mais {kind} ou espere terminar.',
@@ -407,6 +417,8 @@
 	/* The customer's words for a failed answer. The router's own reason is in its log, with this device's MAC. */
 	function errorText(status, body, plan) {
 		var code = errorCode(body);
+		if (code === 'ERR_VOUCHER_GUESS_LIMIT')
+			return t('guessLimit');
 		if (status === 429 || code === 'ERR_HTTP_RATE_LIMITED')
 			return t('rateLimited');
 		switch (code) {
@@ -749,12 +761,18 @@
 		document.title = t('title');
 	}
 
+	/* Sends the voucher form's code (voucherForm sets it up). */
+	var redeemVoucher = function() {};
+
 	function voucherForm() {
 		// One key per voucher typed: sending the same one again (a lost answer, a second click) is refused as a replay
 		// by the router instead of buying twice.
 		var voucherKey = null, voucherKeyFor = null;
 		$('voucher').addEventListener('submit', function(ev) {
 			ev.preventDefault();
+			redeemVoucher();
+		});
+		function redeemVoucher() {
 			var code = $('voucher-code').value.trim(), password = $('voucher-password').value;
 			if (voucherKeyFor !== code + '\n' + password) {
 				voucherKeyFor = code + '\n' + password;
@@ -770,13 +788,31 @@
 			}).then(function(r) {
 				if (r.status === 501)
 					throw new Refusal(t('vouchersOff'));
+				// A printed voucher sells once, ever: typed again (here or on another device) it is refused.
+				if (errorCode(r.body) === 'ERR_PAYMENT_REPLAYED')
+					throw new Refusal(t('voucherUsed'));
 				if (r.status !== 200)
 					throw new Refusal(errorText(r.status, r.body));
 				return done(r);
 			}).catch(function(e) {
 				say(failureText(e), 'error');
 			});
-		});
+		}
+		return redeemVoucher;
+	}
+
+	/*
+	 * A printed ticket's QR code opens /portal?voucher=CODE: the code is filled in and redeemed at once. The query is
+	 * dropped from the address first, so a reload does not send the used code again.
+	 */
+	function voucherFromLink() {
+		var code = null;
+		try { code = new URLSearchParams(root.location.search).get('voucher'); } catch (e) { code = null; }
+		if (!code)
+			return;
+		try { root.history.replaceState(null, '', root.location.pathname); } catch (e) { /* an old browser: the code stays in the address */ }
+		$('voucher-code').value = code.slice(0, 253);
+		redeemVoucher();
 	}
 
 	/* This browser's device token for free trials (payments/trial.ts): kept, so a rotated MAC gets no second trial. */
@@ -855,6 +891,8 @@
 				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
 			else
 				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
+			if (methods.voucher)
+				voucherFromLink();
 		}).catch(function(e) {
 			say(failureText(e), 'error');
 		});
@@ -869,7 +907,7 @@
 		}) : null;
 		translatePage();
 		$('page-url').textContent = root.location.href;
-		voucherForm();
+		redeemVoucher = voucherForm();
 		root.setInterval(tick, 1000);
 		root.setInterval(showSession, SESSION_REFRESH_MS);
 		return Promise.all([ loadPlans(), showSession(), batchReady ]);

@@ -198,7 +198,9 @@ export class TollgateDoor {
       const { settings } = this.settingsAndPlan();
       mac = await this.macOrThrow(ip);
       const purchase = this.options.backend.purchase({ mac, ip, plan: settings.plan, payment: { method: 'cashu', token: payment.token } });
-      const outcome = await Promise.race([purchase, new Promise<typeof PENDING>((r) => setTimeout(() => r(PENDING), ANSWER_WITHIN_MS).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([purchase, new Promise<typeof PENDING>((r) => { timer = setTimeout(() => r(PENDING), ANSWER_WITHIN_MS); })])
+        .finally(() => clearTimeout(timer));
       if (outcome === PENDING) {
         const who = mac;
         purchase.then((o) => this.options.log?.info('tollgate purchase landed after its answer', { mac: who, ip, session: o.session.id }),

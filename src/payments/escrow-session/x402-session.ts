@@ -14,7 +14,7 @@
 import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
 import type { EscrowConfig } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
 import {
@@ -26,6 +26,7 @@ import { grantLate } from '../late-grant.ts';
 import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/x402-exact.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 
 export const METHOD_NAME = 'x402-session';
 /** validBefore at most this far ahead (the facilitator creates the session at once). */
@@ -99,29 +100,32 @@ export class X402SessionMethod implements PaymentMethod {
   private readonly checked = new PurchaseChecks<SessionDeposit>();
   /** Escrow session ids a purchase or the resolver is working on (never two at once: one grant per deposit). */
   private readonly inFlight = new Set<string>();
-  private closing: Promise<number> | undefined;
-  private timer: TimerHandle | undefined;
-  private timerAt = 0;
 
   private readonly clock: Clock;
-  private readonly timers: Timers;
   /**
-   * Ends the facilitator exchanges in flight at stop(): an escrow facilitator that holds a request must not hold the
-   * daemon's stop past procd's window (a close or consume took up to 3 × the timeout with its retries). Each cut
-   * exchange is one without an answer, whose state is on flash already: a create's pending mark (the resolver asks
-   * about it at the next start), an ended session not yet closed, a receipt not yet consumed.
+   * The close/consume pass (scheduled-pass.ts): one timer for consumes, closes and pending purchases, at the earliest
+   * time any of them asks for. Its stop ends the facilitator exchanges in flight (the client takes its signal): an
+   * escrow facilitator that holds a request must not hold the daemon's stop past procd's window (a close or consume
+   * took up to 3 × the timeout with its retries). Each cut exchange is one without an answer, whose state is on flash
+   * already: a create's pending mark (the resolver asks about it at the next start), an ended session not yet closed, a
+   * receipt not yet consumed.
    */
-  private readonly stopping = new AbortController();
+  private readonly closes: ScheduledPass<number>;
 
   constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    this.closes = new ScheduledPass({
+      run: () => this.doClose(), retry: { minMs: CLOSE_RETRY_MS, maxMs: CLOSE_RETRY_MS }, clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
+      // A failure (the ledger not written: a full flash) is logged and the pass tried again later.
+      failed: (err) => options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message }),
+    });
     this.client = this.clientFor(config);
   }
 
   private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
     return new EscrowFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? 10_000, retries: 2,
-      signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+      signal: this.closes.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   get facilitator(): EscrowFacilitatorClient { return this.client; }
@@ -412,8 +416,7 @@ export class X402SessionMethod implements PaymentMethod {
    * later (every CLOSE_RETRY_MS, and at start). Serialised, so a session is closed at most once from here.
    */
   closeDue(): Promise<number> {
-    this.closing ??= this.doClose().finally(() => { this.closing = undefined; });
-    return this.closing;
+    return this.closes.run();
   }
 
   private async doClose(): Promise<number> {
@@ -467,34 +470,19 @@ export class X402SessionMethod implements PaymentMethod {
     try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
   }
 
-  /** One timer for consumes, closes and pending purchases, at the earliest time any of them asks for. */
+  /** A pass within `ms` (the earliest any of consumes, closes and pending purchases asks for wins). */
   private schedule(ms: number): void {
-    if (this.stopping.signal.aborted) return;
-    const at = this.clock.now() + ms;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.timers.setTimeout(() => { this.timer = undefined; this.runDue(); }, ms);
-  }
-
-  /** A pass nobody awaits: a failure (the ledger not written: a full flash) is logged and the pass tried again later. */
-  private runDue(): void {
-    this.closeDue().catch((err: unknown) => {
-      this.options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message });
-      this.schedule(CLOSE_RETRY_MS);
-    });
+    this.closes.soon(ms);
   }
 
   /** At start: closes what a restart or an outage left. */
   start(): void {
-    this.runDue();
+    this.closes.start();
   }
 
-  /** No more passes; the exchanges in flight end now (see `stopping`). */
+  /** No more passes; the exchanges in flight end now (see `closes`). */
   stop(): void {
-    this.stopping.abort();
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.closes.stop();
   }
 
   /** The network an entry's session was sold on (entries from before this was recorded: the config's). */

@@ -12,7 +12,7 @@
  */
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
 import type { X402Config } from '../../config/index.ts';
 import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
 import {
@@ -23,6 +23,7 @@ import { grantLate } from '../late-grant.ts';
 import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 
 /** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
 export const WINDOW_MARGIN_SECONDS = 6n;
@@ -64,36 +65,41 @@ export class X402Method implements PaymentMethod {
   /** Block windows the resolver found for pending records (so a later round does not search for them again). */
   private readonly windows = new Map<string, SearchWindow>();
   private readonly clock: Clock;
-  private readonly timers: Timers;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
   private readonly inFlight = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
   /** The local check of a purchase, shared by its precheck and authorize (same context object). */
   private readonly checked = new PurchaseChecks<ExactPayment>();
-  private timer: TimerHandle | undefined;
-  private resolving: Promise<ResolveReport> | undefined;
   private closed = false;
-  /** Ends the facilitator and chain exchanges in flight at close(): a slow peer does not hold the daemon's stop. */
-  private readonly stopping = new AbortController();
+  /**
+   * The resolver's pass (scheduled-pass.ts): again every RESOLVE_INTERVAL_MS while a purchase is pending. Its stop
+   * ends the facilitator and chain exchanges in flight at close() (they take its signal): a slow peer does not hold
+   * the daemon's stop.
+   */
+  private readonly resolver: ScheduledPass<ResolveReport>;
 
   private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    this.resolver = new ScheduledPass({
+      run: () => this.doResolve(), next: (r) => (r.pending > 0 ? RESOLVE_INTERVAL_MS : undefined),
+      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS }, clock: this.clock, ...(options.timers && { timers: options.timers }),
+      failed: (err) => options.log?.warn('x402 resolve pass failed; will retry', { reason: toSluiceError(err).message }),
+    });
     this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
   }
 
   private facilitatorFor(config: X402Config): FacilitatorClient {
     return new FacilitatorClient({
-      url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
+      url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.resolver.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 
   /** x402.rpc_url as configured, else the network's public default (config/x402.ts); null: no chain lookups. */
   private chainFor(config: X402Config): ChainReader | null {
     return config.rpcUrl === '' ? null
-      : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+      : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, signal: this.resolver.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
   }
 
   static async open(options: X402MethodOptions): Promise<X402Method> {
@@ -246,7 +252,7 @@ export class X402Method implements PaymentMethod {
         this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', { key, reason: settled.reason });
         const outcome = await this.resolveOne(record, { grant: false });
         if (outcome.kind === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? record); }
-        if (outcome.kind === 'pending') { this.schedule(); throw pendingError(key); }
+        if (outcome.kind === 'pending') { this.resolver.soon(RESOLVE_INTERVAL_MS); throw pendingError(key); }
         if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
         if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? record);
         throw new SluiceError('ERR_X402_SETTLE_FAILED', `facilitator could not settle: ${settled.reason}: ${settled.message}`,
@@ -258,7 +264,7 @@ export class X402Method implements PaymentMethod {
           { details: { reason: settled.reason } });
       }
       this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
-      this.schedule();
+      this.resolver.soon(RESOLVE_INTERVAL_MS);
       throw pendingError(key);
     } finally {
       this.inFlight.delete(key);
@@ -271,7 +277,7 @@ export class X402Method implements PaymentMethod {
     const r = this.store.get(ref.reference);
     if (r && r.state === 'settled') {
       this.options.log?.warn('x402 payment settled but not granted; will retry', { key: ref.reference, reason: reason.message });
-      this.schedule();
+      this.resolver.soon(RESOLVE_INTERVAL_MS);
     }
   }
 
@@ -337,8 +343,7 @@ export class X402Method implements PaymentMethod {
    * in a session are granted, `applied` ones past their window are dropped. Safe to call any time (serialised).
    */
   resolvePending(): Promise<ResolveReport> {
-    this.resolving ??= this.doResolve().finally(() => { this.resolving = undefined; });
-    return this.resolving;
+    return this.resolver.run();
   }
 
   private async doResolve(): Promise<ResolveReport> {
@@ -378,16 +383,7 @@ export class X402Method implements PaymentMethod {
       });
     }
     if (dropped.length > 0) await this.store.flush().catch(() => undefined);
-    if (report.pending > 0) this.schedule();
     return report;
-  }
-
-  private schedule(): void {
-    if (this.timer !== undefined || this.closed) return;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      void this.resolvePending();
-    }, RESOLVE_INTERVAL_MS);
   }
 
   /** The x402 v2 PaymentRequirements offering `quote` (what a 402 answer's `accepts` lists). */
@@ -426,11 +422,8 @@ export class X402Method implements PaymentMethod {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
     // What a lookup in flight would have decided is decided at the next start: the records stay as they are.
-    this.stopping.abort();
-    await this.resolving?.catch(() => undefined);
+    await this.resolver.stop();
     await this.store.flush().catch(() => undefined);
   }
 }

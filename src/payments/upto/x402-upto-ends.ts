@@ -16,10 +16,11 @@
 import { toSluiceError } from '../../errors.ts';
 import type { UptoConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
-import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
+import { systemClock, type Clock, type Timers } from '../../time.ts';
 import { loadEvm, UptoStore, type UptoRecord } from '../../x402/index.ts';
 import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
+import { ScheduledPass } from '../scheduled-pass.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
 
 /** What upto needs of the sessions: reading them, hearing their ends, and shrinking one an early settle left unpaid. */
@@ -56,13 +57,17 @@ export function allocateUsage(used: bigint, capacities: readonly bigint[]): bigi
 
 export class UptoEnds {
   private readonly clock: Clock;
-  private readonly timers: Timers;
-  private sweepTimer: TimerHandle | null = null;
-  private sweeping: Promise<void> | null = null;
+  /** The sweep (scheduled-pass.ts): every sweepMs, a failed one again sweepMs later, until the method closes. */
+  private readonly sweep: ScheduledPass<void>;
 
   constructor(private readonly options: UptoEndsOptions) {
     this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? backgroundTimers;
+    const sweepMs = options.sweepMs ?? UPTO_SETTLE_RETRY_MS;
+    this.sweep = new ScheduledPass({
+      run: () => this.settleDueOnce(this.clock.now()), next: () => sweepMs, retry: { minMs: sweepMs, maxMs: sweepMs },
+      clock: this.clock, ...(options.timers && { timers: options.timers }), halted: () => options.method.isClosed,
+      failed: (err) => options.log.warn('upto: settling due authorizations failed; tried again', { reason: toSluiceError(err).message }),
+    });
     afterEndOnFlash(options.sessions, options.endsWritten, (s) => {
       const refs = uptoRefsOf(s);
       return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
@@ -88,10 +93,8 @@ export class UptoEnds {
    * has come (see the rule above). Resolves once those settles have an answer (or are pending on flash); a call while
    * one runs waits for it.
    */
-  settleDue(now = this.clock.now()): Promise<void> {
-    if (this.sweeping) return this.sweeping;
-    this.sweeping = this.settleDueOnce(now).finally(() => { this.sweeping = null; });
-    return this.sweeping;
+  settleDue(): Promise<void> {
+    return this.sweep.run();
   }
 
   private async settleDueOnce(now: number): Promise<void> {
@@ -125,18 +128,11 @@ export class UptoEnds {
 
   /** Looks at the open authorizations every sweepMs until the method closes. */
   start(): void {
-    if (this.sweepTimer !== null || this.options.method.isClosed) return;
-    this.sweepTimer = this.timers.setTimeout(() => {
-      this.sweepTimer = null;
-      if (this.options.method.isClosed) return;
-      void this.settleDue().catch((err: unknown) => this.options.log.warn('upto: settling due authorizations failed; tried again', { reason: toSluiceError(err).message }))
-        .finally(() => this.start());
-    }, this.options.sweepMs ?? UPTO_SETTLE_RETRY_MS);
+    this.sweep.start(this.options.sweepMs ?? UPTO_SETTLE_RETRY_MS);
   }
 
   close(): void {
-    if (this.sweepTimer !== null) this.timers.clearTimeout(this.sweepTimer);
-    this.sweepTimer = null;
+    void this.sweep.stop();
   }
 
   /**

@@ -1,0 +1,130 @@
+// tier: fast
+/**
+ * LuCI's Vouchers page (luci-app view/sluice/vouchers.js, docs/vouchers.md) with the real common.js against stub LuCI
+ * classes and a stub ubus: Generate sends voucher_create what the form says (the last day up to its end), shows the
+ * codes once and prints a sheet of tickets (code, plan, a QR code drawn by the pay page's own qr.js to
+ * /portal?voucher=CODE); the batches table shows used / unused / expired; Revoke calls voucher_revoke.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vm from 'node:vm';
+
+const RES = new URL('../../luci-app/htdocs/luci-static/resources/', import.meta.url).pathname;
+const QR_JS = new URL('../../files/usr/share/sluice/portal/qr.js', import.meta.url).pathname;
+
+interface Node { tag: string; attrs: Record<string, unknown>; children: unknown[]; value?: unknown }
+
+function text(n: unknown): string {
+  if (n === null || n === undefined || n === '') return '';
+  if (typeof n === 'string' || typeof n === 'number') return String(n);
+  if (Array.isArray(n)) return n.map(text).join('');
+  return text((n as Node).children);
+}
+
+function find(n: unknown, pred: (x: Node) => boolean): Node[] {
+  if (!n || typeof n !== 'object') return [];
+  if (Array.isArray(n)) return n.flatMap((x) => find(x, pred));
+  const node = n as Node;
+  return (pred(node) ? [node] : []).concat(find(node.children, pred));
+}
+
+function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uciValues: Record<string, string> = { listen: '192.168.1.1:2122' }) {
+  const E = (tag: unknown, attrs?: unknown, children?: unknown): Node | unknown[] => {
+    if (Array.isArray(tag)) return attrs as unknown[];
+    if (Array.isArray(attrs) || typeof attrs === 'string' || (attrs && typeof attrs === 'object' && 'tag' in (attrs as object))) {
+      return { tag: String(tag), attrs: {}, children: Array.isArray(attrs) ? attrs : [attrs] };
+    }
+    return { tag: String(tag), attrs: (attrs ?? {}) as Record<string, unknown>, children: children === undefined ? [] : Array.isArray(children) ? children : [children] };
+  };
+  const calls: Array<[string, Record<string, unknown>]> = [];
+  const notifications: string[] = [];
+  const printed: string[] = [];
+  const context = vm.createContext({
+    _: (s: string) => s, E, BigInt, encodeURIComponent,
+    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown, ...bound: unknown[]) => fn.bind(ctx, ...bound), hasViewPermission: () => true, env: {}, resolveDefault: (p: Promise<unknown>, d: unknown) => p.catch(() => d) },
+    document: { documentElement: { lang: 'en' } },
+    confirm: () => true,
+    window: {
+      location: { hostname: '192.168.1.1' },
+      open: () => ({ document: { open() {}, write: (html: string) => printed.push(html), close() {} }, focus() {}, print() {} }),
+    },
+  });
+  vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sdt]/g, function () { return String(a[i++]); }); };`, context);
+  const rpc = {
+    declare: (o: { object: string; method: string; params?: string[] }) => async (...args: unknown[]) => {
+      const params: Record<string, unknown> = {};
+      (o.params ?? []).forEach((p, i) => { if (args[i] !== undefined) params[p] = args[i]; });
+      calls.push([`${o.object}.${o.method}`, params]);
+      const h = ubus[`${o.object}.${o.method}`];
+      return h ? h(params) : { error: { code: 'ERR_UNKNOWN_METHOD', message: `no ${o.method}` } };
+    },
+    getStatusText: (n: number) => `status ${n}`,
+  };
+  const fs = { read: async (path: string) => readFileSync(path === '/usr/share/sluice/portal/qr.js' ? QR_JS : '/nonexistent', 'utf8') };
+  const uci = { load: async () => undefined, get: (_c: string, _s: string, o: string) => uciValues[o] ?? null };
+  const common = vm.runInContext(`(function (baseclass, fs, rpc) {\n${readFileSync(join(RES, 'sluice/common.js'), 'utf8')}\n})`, context)(
+    { extend: (o: unknown) => o }, fs, rpc);
+  const ui = { addNotification: (_t: unknown, body: unknown) => { notifications.push(text(body)); } };
+  const dom = { content: (node: Node, children: unknown) => { node.children = Array.isArray(children) ? children : [children]; } };
+  const view = vm.runInContext(`(function (view, dom, fs, rpc, uci, ui, common) {\n${readFileSync(join(RES, 'view/sluice/vouchers.js'), 'utf8')}\n})`, context)(
+    { extend: (o: unknown) => o }, dom, fs, rpc, uci, ui, common);
+  return { view, calls, notifications, printed };
+}
+
+const PRICING = { pricing: [
+  { id: 'hour', display_name: 'One hour', metric: 'seconds', step_size: '3600', min_steps: '1', max_steps: '10' },
+  { id: 'trial', metric: 'seconds', step_size: '900', min_steps: '1', max_steps: '1', trial_every: '86400' },
+] };
+const BATCH = { id: '7KQ2M9', plan: 'hour', steps: '2', metric: 'seconds', allotment: '7200', count: 20, used: 5, unused: 15, expired: 0, revoked: false, created: 1795597200, expires: null, note: 'terrace' };
+
+test('Generate: voucher_create with the form\'s values; the codes shown once; a sheet of tickets with QR codes to the pay page', async () => {
+  const codes = ['7KQ2-M9AB-CD', 'EFGH-JKLM-NP'];
+  const p = load({
+    'sluice.voucher_list': () => ({ batches: [BATCH] }),
+    'sluice.pricing': () => PRICING,
+    'sluice.voucher_create': (a) => ({ batch: 'QRST22', plan: a.plan, steps: a.steps, count: 2, metric: 'seconds', allotment: '7200', expires: a.expires, note: a.note, codes }),
+  });
+  const data = await p.view.load();
+  const page = p.view.render(data);
+  assert.not.ok(text(page).includes('trial'), 'a free-trial plan is not offered for vouchers');
+  assert.match(text(page), /7KQ2M9.*terrace.*20.*5.*15/);
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'hour'; inputs.count!.value = '2'; inputs.steps!.value = '2'; inputs.expires!.value = '2099-12-31'; inputs.note!.value = 'terrace';
+  await (find(page, (n) => n.tag === 'button' && text(n) === 'Generate')[0]!.attrs.click as () => Promise<void>)();
+  const create = p.calls.find(([m]) => m === 'sluice.voucher_create')![1];
+  assert.equal({ ...create, expires: undefined }, { plan: 'hour', count: 2, steps: 2, note: 'terrace', expires: undefined });
+  assert.is(create.expires, Math.floor(new Date('2099-12-31T23:59:59').getTime() / 1000), 'the whole last day');
+  const made = p.view.madeBox as Node;
+  assert.match(text(made), /shown only now/);
+  for (const c of codes) assert.ok(text(made).includes(c));
+  const print = find(made, (n) => n.tag === 'button' && text(n) === 'Print tickets')[0]!;
+  (print.attrs.click as () => void)();
+  assert.is(p.printed.length, 1);
+  const sheet = p.printed[0]!;
+  for (const c of codes) assert.ok(sheet.includes(`>${c}<`), `ticket ${c}`);
+  assert.is((sheet.match(/<img alt="" src="data:image\/svg\+xml,/g) ?? []).length, 2, 'a QR code per ticket');
+  assert.ok(sheet.includes('http://192.168.1.1:2122/portal'), 'the pay page address printed');
+  assert.ok(sheet.includes('One hour'));
+  assert.is(p.notifications.length, 0, p.notifications.join('; '));
+});
+
+test('Revoke calls voucher_revoke for the batch and says how many tickets stopped; bad input is refused on the page', async () => {
+  const p = load({
+    'sluice.voucher_list': () => ({ batches: [BATCH] }), 'sluice.pricing': () => PRICING,
+    'sluice.voucher_revoke': (a) => ({ batch: a.batch, revoked: 15 }),
+  });
+  const page = p.view.render(await p.view.load());
+  const revoke = find(page, (n) => n.tag === 'button' && text(n) === 'Revoke')[0]!;
+  await (revoke.attrs.click as () => Promise<void>)();
+  assert.equal(p.calls.filter(([m]) => m === 'sluice.voucher_revoke').map(([, a]) => a), [{ batch: '7KQ2M9' }]);
+  assert.match(p.notifications.join('\n'), /Batch 7KQ2M9 revoked: 15 unused tickets/);
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'hour'; inputs.count!.value = '1'; inputs.steps!.value = '11';
+  await p.view.handleCreate(PRICING.pricing.slice(0, 1), null);
+  assert.match(p.notifications.at(-1)!, /1 to 10 steps/);
+  assert.not.ok(p.calls.some(([m]) => m === 'sluice.voucher_create'));
+});
+
+test.run();

@@ -68,9 +68,10 @@ export class CashuStore {
   private chain: Promise<unknown> = Promise.resolve();
   private takeSeq = 0;
 
-  private constructor(private readonly file: string, private handle: FileHandle) {}
+  private constructor(private readonly file: string, private handle: FileHandle, private readonly compactAfter: number) {}
 
-  static async open(stateDir: string): Promise<CashuStore> {
+  /** `compactAfter`: records appended before a rewrite (tests make it small). */
+  static async open(stateDir: string, options: { compactAfter?: number } = {}): Promise<CashuStore> {
     const dir = join(stateDir, 'cashu');
     await ensureDir(dir, 0o700);
     await chmod(dir, 0o700);
@@ -91,7 +92,7 @@ export class CashuStore {
       await handle.truncate(scan.end);
       await handle.sync();
     }
-    const store = new CashuStore(file, handle);
+    const store = new CashuStore(file, handle, options.compactAfter ?? COMPACT_AFTER);
     try {
       for (const r of scan.records) store.apply(JSON.parse(r.payload.toString('utf8')) as Rec);
     } catch (err) {
@@ -142,7 +143,8 @@ export class CashuStore {
       await this.handle.write(Buffer.concat([head, payload]));
       await this.handle.sync();
       this.apply(r);
-      if (++this.appended >= COMPACT_AFTER) await this.compact();
+      // The record is on flash already: a failed rewrite must not make its caller think otherwise (tried again next time).
+      if (++this.appended >= this.compactAfter) await this.compact().catch(() => undefined);
     });
     this.chain = run.catch(() => undefined);
     return run;

@@ -72,6 +72,7 @@ export class TollgateDoor {
   /** MAC → until when a pending payment keeps /usage from saying `-1/-1`. */
   private readonly pending = new Map<string, number>();
   private advert: { mints: string; at: number; event: NostrEvent } | undefined;
+  private limited: { at: number; answer: Answer } | undefined;
 
   private constructor(private readonly server: Server, private readonly options: TollgateDoorOptions) {
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
@@ -126,7 +127,7 @@ export class TollgateDoor {
     const paying = req.method === 'POST' && path === '/';
     if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) {
       this.options.log?.debug('tollgate rate limited', { ip, path });
-      return reply(this.notice('ERR_HTTP_RATE_LIMITED', 'too many requests from this address: wait a few seconds', null, { 'retry-after': '10' }));
+      return reply(this.limitedAnswer());
     }
     if (paying) return reply(await this.pay(req, ip));
     req.resume();
@@ -170,6 +171,15 @@ export class TollgateDoor {
   private notice(code: string, message: string, payer: string | null, headers?: Record<string, string>): Answer {
     const r = refusalOf(code);
     return this.json(r.status, this.sign(noticeEvent(r.level, r.code, message, payer, this.now())), headers);
+  }
+
+  /** The 429's notice, signed once a minute at most: a flood past the limit must not cost a signature per request. */
+  private limitedAnswer(): Answer {
+    const now = this.now();
+    if (!this.limited || now - this.limited.at > 60_000) {
+      this.limited = { at: now, answer: this.notice('ERR_HTTP_RATE_LIMITED', 'too many requests from this address: wait a few seconds', null, { 'retry-after': '10' }) };
+    }
+    return this.limited.answer;
   }
 
   private advertise(): Answer {

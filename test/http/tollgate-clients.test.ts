@@ -260,6 +260,19 @@ test('a slow mint: the answer is a pending 21023 (payment-processing-timeout), /
   assert.match((await http(device.ip, 'GET', '/usage')).text, new RegExp(`^\\d+/${2 * STEP_MS}$`));
 });
 
+test('payment attempts past http.rate_limit (30 a minute) from one address: 429 with a signed notice and Retry-After; another device still pays', async () => {
+  const flooder = '127.0.0.12';
+  const answers: Answer[] = [];
+  for (let i = 0; i < 31; i++) answers.push(await http(flooder, 'POST', '/', { 'content-type': 'text/plain' }, 'cashuBnot-a-token!'));
+  assert.ok(answers.slice(0, 30).every((a) => a.status === 400), answers.map((a) => a.status).join(','));
+  const limited = answers[30]!;
+  assert.is(limited.status, 429);
+  assert.is(limited.headers['retry-after'], '10');
+  assert.ok(verifyEvent(event(limited)));
+  assert.is(event(limited).kind, 21023);
+  assert.is((await http(IDLE.ip, 'GET', '/usage')).status, 200, 'other addresses are not limited');
+});
+
 test('CORS: a page of the router on another port gets its preflight (POST, Content-Type) and its answers; another origin is not allowed', async () => {
   const origin = 'http://127.0.0.1:8080';
   const pre = await http(ANDROID.ip, 'OPTIONS', '/', { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' });

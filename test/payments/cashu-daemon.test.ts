@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { DaemonLab } from '../daemon/harness.ts';
+import { stopsWithinWindow } from './stop-window.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
 import { CashuStore } from '../../src/payments/cashu/store.ts';
 import { makeOutputs, referenceOf, splitAmount, unblind, type StoredProof } from '../../src/payments/cashu/token.ts';
@@ -182,6 +183,22 @@ test('proofs on flash, session not yet activated (the store as a kill -9 there l
   assert.equal(await held(), { total: before, open: 0 }, 'held once, nothing open');
   await lab.reconnectClient();
   await lab.startDaemon();
+});
+
+test('SIGTERM while a swap waits on a silent mint: the exchange is ended and the daemon exits within procd\'s window; the restart recovers the session', async () => {
+  const token = await mint.fundToken(11);
+  // Applied at the mint, its answer held: without ending the exchange the stop would wait out the swap's 60 s.
+  const after = mint.fault('POST /v1/swap', 'hold', { times: 1, when: 'after' });
+  const buying = buy(token, A).catch(() => undefined);
+  await lab.waitFor(() => spent(token), 30_000, 'the mint applying the swap');
+  await stopsWithinWindow(lab);
+  await buying;
+  after.release();
+  await lab.reconnectClient();
+  await lab.startDaemon();
+  await lab.waitFor(async () => (await sessionOf(A)) !== undefined, 30_000, 'the session recovered after the restart');
+  assert.is((await sessionOf(A))?.allotment, '660');
+  await endSession(A);
 });
 
 test('a token spent elsewhere while its intent was open: dropped after the restart, no session, nothing held for it', async () => {

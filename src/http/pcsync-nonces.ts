@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { nonceFileText, readNonceFile, writeFileAtomic } from '../storage/index.ts';
+import { openNonceFile, saveNonces, type NonceTable } from '../storage/index.ts';
 
 export const PCSYNC_NONCES_FILE = 'pcsync-nonces.json';
 
@@ -41,27 +41,25 @@ export class NonceLedger {
   private readonly seen = new Map<string, number>();
   /** Calls signed at or before this (ms) are refused: the record of the nonces seen up to then was lost. */
   private refusedUpTo: number | null = null;
-  /** Writes run one after another, each with every nonce seen so far: a later write never loses an earlier one. */
-  private saving: Promise<void> = Promise.resolve();
   readonly figures: PcSyncFigures = { nonces: 'ok', refused_up_to: null, claimed: 0, replayed: 0, refused_nonces_lost: 0, not_saved: 0 };
 
-  private constructor(private readonly file: string | null, private readonly windowMs: number) {}
+  private constructor(private readonly file: NonceTable | null, private readonly windowMs: number) {}
 
   /**
    * Restores the nonces saved in `dir` (none yet: starts empty; damaged: refuses what it may have held, logged).
    * `dir` null keeps them in memory only (tests).
    */
   static async open(dir: string | null, windowMs: number, now: number = Date.now(), log?: Log): Promise<NonceLedger> {
-    const ledger = new NonceLedger(dir === null ? null : join(dir, PCSYNC_NONCES_FILE), windowMs);
-    if (ledger.file === null) return ledger;
-    const read = await readNonceFile(ledger.file, PCSYNC_NONCES_FILE);
-    if (read.state === 'read') {
-      for (const [n, ts] of read.seen.nonces) ledger.seen.set(n, ts);
-      ledger.refusedUpTo = read.seen.refusedUpTo;
-    } else if (read.state === 'damaged') {
+    if (dir === null) return new NonceLedger(null, windowMs);
+    const file = join(dir, PCSYNC_NONCES_FILE);
+    const read = await openNonceFile(file, PCSYNC_NONCES_FILE, 'ERR_PCSYNC_NONCES_LOST');
+    const ledger = new NonceLedger(read.table, windowMs);
+    for (const [n, ts] of read.seen.nonces) ledger.seen.set(n, ts);
+    ledger.refusedUpTo = read.seen.refusedUpTo;
+    if (read.damaged !== null) {
       ledger.refusedUpTo = now + windowMs;
       log?.error('pcsync: the record of used nonces is damaged: logouts signed before refused_up_to are refused', {
-        code: 'ERR_PCSYNC_NONCES_LOST', reason: read.reason, file: ledger.file, refused_up_to: new Date(ledger.refusedUpTo).toISOString(),
+        code: 'ERR_PCSYNC_NONCES_LOST', reason: read.damaged, file, refused_up_to: new Date(ledger.refusedUpTo).toISOString(),
       });
     }
     ledger.setFloor(ledger.refusedUpTo);
@@ -84,22 +82,14 @@ export class NonceLedger {
     this.seen.set(nonce, timestamp);
     if (this.seen.size > MAX_NONCES) this.seen.delete(this.seen.keys().next().value!);
     if (this.file !== null) {
-      const file = this.file;
-      // The snapshot is taken when this write starts, after those queued before it: it holds them all.
-      const write = this.saving.then(() => writeFileAtomic(file, this.text(), { mode: 0o600 }));
-      this.saving = write.catch(() => undefined);
       try {
-        await write;
+        // Every nonce seen so far, whole: a write queued behind another carries both (storage/json-table.ts).
+        await saveNonces(this.file, { nonces: [...this.seen], refusedUpTo: this.refusedUpTo });
       } catch (err) {
         throw this.refused(new SluiceError('ERR_PCSYNC_STORE', `nonce not saved, logout not run: ${(err as Error).message}`, { cause: err }));
       }
     }
     this.figures.claimed++;
-  }
-
-  /** Called after prune: the floor is there only while it still refuses something the window would not. */
-  private text(): string {
-    return nonceFileText({ nonces: [...this.seen], refusedUpTo: this.refusedUpTo });
   }
 
   private refused(err: SluiceError): SluiceError {

@@ -9,5 +9,5 @@ export * from './ensure-dir.ts';
 export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './record-log.ts';
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';
-export { nonceFileText, readNonceFile, type SeenNonces } from './nonce-file.ts';
+export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './nonce-file.ts';
 export { damagedTables, JsonTable, type JsonTableFormat } from './json-table.ts';

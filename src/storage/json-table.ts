@@ -83,6 +83,15 @@ export class JsonTable<Row, Extra = undefined> {
     return JsonTable.fromText(path, format, options, text);
   }
 
+  /**
+   * An empty table at `path`, whatever is there: its first flush replaces it. Only for an owner whose damage policy
+   * runs on after a refused open (the nonce files: nonce-file.ts refuses every call the lost file may have held), once
+   * `open` has counted the damage and kept the file aside.
+   */
+  static over<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): JsonTable<Row, Extra> {
+    return new JsonTable(path, format, options);
+  }
+
   /** `open` for an owner whose open is synchronous (the trial method's, at plugin construction). */
   static openSync<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): JsonTable<Row, Extra> {
     let text: Buffer | null;
@@ -146,6 +155,13 @@ export class JsonTable<Row, Extra = undefined> {
   /** Sets a row in memory only; the next flush writes it. */
   set(row: Row): void {
     this.rows.set(this.format.key(row), row);
+  }
+
+  /** Replaces every row and the extra, in memory only (an owner that keeps its rows elsewhere and saves them whole). */
+  replace(rows: readonly Row[], extra: Extra): void {
+    this.rows.clear();
+    for (const row of rows) this.set(row);
+    this.extra = extra;
   }
 
   /** Drops a row from memory only; whether it was there. */

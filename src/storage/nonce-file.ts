@@ -1,17 +1,18 @@
 /**
  * The file of used nonces that keeps a signed call from running twice across a restart (PC-sync logouts:
- * `pcsync-nonces.json`; MQTT commands: `nonces.json`). One policy for both, here: a file that is missing was never
- * written (nothing was seen); a file that is there but cannot be read back (torn by a bad flash, edited by hand,
- * unreadable) is **damage**, never "nothing seen": its owner then refuses every call signed up to a bound (the
- * `refused_up_to` floor) instead of running a replay. The floor is written with the nonces, so a restart after the
- * first sound save still refuses what the damaged file may have held; it is dropped once the window alone refuses
- * what it covers.
+ * `pcsync-nonces.json`; MQTT commands: `nonces.json`), a table on json-table.ts. One policy for both, here: a file
+ * that is missing was never written (nothing was seen); a file that is there but cannot be read back (torn by a bad
+ * flash, edited by hand, unreadable) is **damage**, never "nothing seen": counted and kept aside like every table's
+ * (json-table.ts), and its owner then refuses every call signed up to a bound (the `refused_up_to` floor) instead of
+ * running a replay. The floor is written with the nonces, so a restart after the first sound save still refuses what
+ * the damaged file may have held; it is dropped once the window alone refuses what it covers.
  *
  * Format: `{"refused_up_to": <ms> | null, "nonces": [[nonce, ts], …]}`; a bare list of pairs (the format before the
  * floor) still reads.
  */
-import { readFile } from 'node:fs/promises';
-import { toSluiceError } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
+import { isSluiceError } from '../errors.ts';
+import { JsonTable, type JsonTableFormat } from './json-table.ts';
 
 export interface SeenNonces {
   /** nonce → the call's signed timestamp (ms). */
@@ -20,52 +21,51 @@ export interface SeenNonces {
   refusedUpTo: number | null;
 }
 
-export type NonceFileRead =
-  | { state: 'absent' }
-  | { state: 'read'; seen: SeenNonces }
-  | { state: 'damaged'; reason: string };
+type Pair = [string, number];
 
-function isPair(e: unknown): e is [string, number] {
-  return Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'number' && Number.isFinite(e[1]);
-}
+/** Where its owner saves the nonces it keeps (its own map, or the MQTT verifier's): saveNonces writes them whole. */
+export type NonceTable = JsonTable<Pair, number | null>;
 
-/** The file's content, or why it cannot be trusted; a bad entry makes the whole file damaged (what else it lost is unknown). */
-export function parseNonceFile(text: string, name: string): NonceFileRead {
-  let saved: unknown;
-  try {
-    saved = JSON.parse(text) as unknown;
-  } catch {
-    return { state: 'damaged', reason: `${name} is not JSON` };
-  }
-  const body = Array.isArray(saved) ? { nonces: saved, refused_up_to: null } : saved;
-  if (typeof body !== 'object' || body === null || !Array.isArray((body as { nonces?: unknown }).nonces)) {
-    return { state: 'damaged', reason: `${name} is not a list of used nonces` };
-  }
-  const { nonces, refused_up_to: floor } = body as { nonces: unknown[]; refused_up_to?: unknown };
-  if (!nonces.every(isPair)) return { state: 'damaged', reason: `${name} holds an entry that is not [nonce, timestamp]` };
-  if (floor !== null && floor !== undefined && (typeof floor !== 'number' || !Number.isFinite(floor))) {
-    return { state: 'damaged', reason: `${name}'s refused_up_to is not a timestamp` };
-  }
-  return { state: 'read', seen: { nonces, refusedUpTo: typeof floor === 'number' ? floor : null } };
+function format(code: ErrorCode, name: string): JsonTableFormat<Pair, number | null> {
+  return {
+    code, what: `${name}, a list of used nonces`, key: (p) => p[0],
+    split(json) {
+      const body = Array.isArray(json) ? { nonces: json, refused_up_to: null } : json;
+      if (typeof body !== 'object' || body === null || !Array.isArray((body as { nonces?: unknown }).nonces)) throw new TypeError('not a list of used nonces');
+      const { nonces, refused_up_to: floor } = body as { nonces: unknown[]; refused_up_to?: unknown };
+      if (floor !== null && floor !== undefined && (typeof floor !== 'number' || !Number.isFinite(floor))) throw new TypeError('its refused_up_to is not a timestamp');
+      return { rows: nonces, extra: typeof floor === 'number' ? floor : null };
+    },
+    // A bad entry makes the whole file damaged (what else it lost is unknown).
+    row(e) {
+      if (!(Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'number' && Number.isFinite(e[1]))) {
+        throw new TypeError('an entry that is not [nonce, timestamp]');
+      }
+      return e as Pair;
+    },
+    join: (nonces, floor) => ({ refused_up_to: floor, nonces }),
+    empty: () => null,
+  };
 }
 
 /**
- * Reads `file` (named `name` in reasons). Missing, or a path whose directory is not one (ENOTDIR: no save can succeed
- * there either, so nothing runs that would need one), is `absent`; any other read error is damage.
+ * Reads `file` (named `name` in reasons; `code` names the damage in the table's count and error). Missing (or a path
+ * whose directory is not one: no save can succeed there either, so nothing runs that would need one) reads as
+ * nothing seen; damage gives `damaged` (the reason) and an empty table whose first save replaces the damaged file.
  */
-export async function readNonceFile(file: string, name: string): Promise<NonceFileRead> {
-  let text: string;
+export async function openNonceFile(file: string, name: string, code: ErrorCode): Promise<{ table: NonceTable; seen: SeenNonces; damaged: string | null }> {
+  const f = format(code, name);
   try {
-    text = await readFile(file, 'utf8');
+    const table = await JsonTable.open(file, f);
+    return { table, seen: { nonces: table.list(), refusedUpTo: table.extra }, damaged: null };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { state: 'absent' };
-    return { state: 'damaged', reason: `cannot read ${name}: ${toSluiceError(err).message}` };
+    if (!isSluiceError(err, code) || err.details?.['damaged'] !== true) throw err;
+    return { table: JsonTable.over(file, f), seen: { nonces: [], refusedUpTo: null }, damaged: err.message };
   }
-  return parseNonceFile(text, name);
 }
 
-/** The file's text (its owner drops the floor once the window alone refuses what it covers). */
-export function nonceFileText(seen: SeenNonces): string {
-  return JSON.stringify({ refused_up_to: seen.refusedUpTo, nonces: seen.nonces });
+/** Writes `seen` whole (its owner drops the floor once the window alone refuses what it covers); resolves once on flash. */
+export function saveNonces(table: NonceTable, seen: SeenNonces): Promise<void> {
+  table.replace(seen.nonces, seen.refusedUpTo);
+  return table.flush();
 }

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TrialMethod } from '../../src/payments/trial/trial.ts';
-import type { PaymentContext } from '../../src/payments/index.ts';
+import type { PaymentContext } from '../../src/payments/types.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { jsonTableSuite, withOldFile } from '../storage/json-table-suite.ts';
 import { tempDirs } from '../helpers/temp.ts';

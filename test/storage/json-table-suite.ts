@@ -20,7 +20,7 @@ export interface TableOwner<O> {
   close?(owner: O): Promise<void>;
   /** Stores row `n` through the owner's methods; resolves once it is durable, rejects when it could not be written. */
   put(owner: O, n: number): Promise<void>;
-  /** Row `n` as the owner reads it back (undefined: not there). */
+  /** Row `n` as the owner reads it back (undefined: not there); asked last where it may change the owner (a nonce claimed). */
   get(owner: O, n: number): unknown;
   /** Deletes row `n` through the owner, durably (absent: the owner never deletes one row on its own). */
   delete?(owner: O, n: number): Promise<void>;
@@ -46,7 +46,7 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
 
   it('a directory without the file opens empty', async () => {
     const o = await open(tempDir());
-    assert.is(owner.get(o, 1), undefined);
+    assert.is(await owner.get(o, 1), undefined);
   });
 
   it('a row put is read back, and after a restart', async () => {
@@ -54,12 +54,12 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
     const o = await open(dir);
     await owner.put(o, 1);
     await owner.put(o, 2);
-    const one = owner.get(o, 1);
-    const two = owner.get(o, 2);
+    const one = await owner.get(o, 1);
+    const two = await owner.get(o, 2);
     assert.ok(one !== undefined && two !== undefined);
     const again = await open(dir);
-    assert.equal(owner.get(again, 1), one);
-    assert.equal(owner.get(again, 2), two);
+    assert.equal(await owner.get(again, 1), one);
+    assert.equal(await owner.get(again, 2), two);
   });
 
   if (owner.delete) {
@@ -70,10 +70,10 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
       await owner.put(o, 1);
       await owner.put(o, 2);
       await remove(o, 1);
-      assert.is(owner.get(o, 1), undefined);
+      assert.is(await owner.get(o, 1), undefined);
       const again = await open(dir);
-      assert.is(owner.get(again, 1), undefined);
-      assert.ok(owner.get(again, 2) !== undefined);
+      assert.is(await owner.get(again, 1), undefined);
+      assert.ok((await owner.get(again, 2)) !== undefined);
     });
   }
 
@@ -97,8 +97,8 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
     assert.ok(failed, 'the put that could not be written is refused');
     assert.equal(readFileSync(join(dir, owner.file)), before);
     const again = await open(dir);
-    assert.ok(owner.get(again, 1) !== undefined);
-    assert.is(owner.get(again, 2), undefined);
+    assert.ok((await owner.get(again, 1)) !== undefined);
+    assert.is(await owner.get(again, 2), undefined);
   });
 
   for (const [kind, spoil] of [

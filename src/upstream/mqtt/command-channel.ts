@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { toSluiceError, type SluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
-import { nonceFileText, readNonceFile, writeFileAtomic } from '../../storage/index.ts';
+import { openNonceFile, saveNonces, type NonceTable } from '../../storage/index.ts';
 import { CommandError, type CommandVerifier } from './commands.ts';
 
 const NONCES_FILE = 'nonces.json';
@@ -25,18 +25,16 @@ export interface CommandChannelDeps {
 
 export class CommandChannel {
   readonly counters = { commands_accepted: 0, commands_refused: 0 };
-  private dir: string | null = null;
-  /** Saves run one after another: each writes every nonce seen so far, so a later write never loses an earlier one. */
-  private saving: Promise<void> = Promise.resolve();
+  /** nonces.json once opened. Each save writes every nonce seen so far, so a later write never loses an earlier one. */
+  private file: NonceTable | null = null;
 
   constructor(private readonly deps: CommandChannelDeps) {}
 
   /** Restores the nonces saved in `dir` and saves them there from now on. */
   async open(dir: string): Promise<void> {
-    this.dir = dir;
-    const read = await readNonceFile(join(dir, NONCES_FILE), NONCES_FILE);
-    if (read.state === 'damaged') return this.lost(read.reason);
-    if (read.state === 'absent') return;
+    const read = await openNonceFile(join(dir, NONCES_FILE), NONCES_FILE, 'ERR_STATE_LOST');
+    this.file = read.table;
+    if (read.damaged !== null) return this.lost(read.damaged);
     this.deps.verifier.restore(read.seen.nonces);
     if (read.seen.refusedUpTo !== null) this.deps.verifier.refuseSignedUpTo(read.seen.refusedUpTo);
   }
@@ -93,11 +91,8 @@ export class CommandChannel {
 
   /** Queues one write of every nonce seen so far; resolves once it is on flash (null) or with why not. */
   private persist(): Promise<SluiceError | null> {
-    const dir = this.dir;
-    if (dir === null) return Promise.resolve(null);
-    // The snapshot of the nonces is taken when the write starts, after the writes queued before it: it holds them all.
-    const write = this.saving.then(() => writeFileAtomic(join(dir, NONCES_FILE), nonceFileText(this.deps.verifier.saved()), { mode: 0o600 }));
-    this.saving = write.catch(() => undefined);
-    return write.then(() => null, (err: unknown) => toSluiceError(err));
+    if (this.file === null) return Promise.resolve(null);
+    // A write queued behind another carries both: the table's snapshot is taken when it starts (storage/json-table.ts).
+    return saveNonces(this.file, this.deps.verifier.saved()).then(() => null, (err: unknown) => toSluiceError(err));
   }
 }

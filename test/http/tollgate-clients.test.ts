@@ -207,6 +207,8 @@ test('a spent token is refused with a signed 21023 payment-error-token-spent; an
   assert.equal(tag(event(refused), 'code'), ['code', 'payment-error-mint-not-accepted']);
   assert.is((await http(IDLE.ip, 'GET', '/usage')).text, '-1/-1', 'nothing was bought');
   assert.is(otherMint.calls('POST /v1/swap'), 0, 'refused before anything moved');
+  // The log (debug level in the lab) names who and why, never the bearer value.
+  for (const t of [token, foreign]) assert.not.ok(lab.output.includes(t.slice(0, 40)) || lab.output.includes(t.slice(-40)), 'a token reached the log');
 });
 
 test('any Content-Type a client sends: none, and the spec\'s own curl -d (form-encoded) both buy', async () => {

@@ -185,6 +185,31 @@ test('a swap the mint applied but whose answer was lost is recovered (NUT-19 rep
   }
 });
 
+test('a dropped connection: pending; the mint says PENDING → asked again later; UNSPENT → swapped now, granted once', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    const token = await mint.fundToken(6);
+    mint.fault('POST /v1/swap', 'drop', { times: 1 });
+    assert.is(await codeOf(r.buy(token)), 'ERR_CASHU_PENDING', 'no answer: the outcome is not known');
+    assert.ok(unspent(mint, token), 'the mint applied nothing');
+    mint.markPending(mint.tokenYs(token));
+    await r.cashu.resolvePending();
+    assert.is(mint.calls('POST /v1/swap'), 1, 'PENDING: no swap sent');
+    assert.equal(r.cashu.store.openIntents().map((i) => i.state), ['open']);
+    assert.not.ok(r.manager.byMac(MAC));
+    mint.clearPending();
+    await r.cashu.resolvePending();
+    assert.is(r.manager.byMac(MAC)?.allotment, 180n, 'UNSPENT: swapped now and granted late, 3 steps');
+    assert.not.ok(unspent(mint, token));
+    assert.is(r.cashu.store.total(), 6n);
+  } finally {
+    await r.close();
+    await mint.stop();
+    rmSync(r.dir, { recursive: true, force: true });
+  }
+});
+
 test('custody on flash: 0700 directory, 0600 file; damage refuses to open (never read as empty); a torn tail is cut', async () => {
   const mint = await CashuMint.start();
   const r = await rig(mint);

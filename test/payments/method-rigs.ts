@@ -17,6 +17,7 @@ export const METHOD_RIGS: Readonly<Record<string, RigEntry>> = {
   x402: { tier: 'chain', make: async () => (await import('./rigs/exact.ts')).exactRig() },
   trial: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).trialRig() },
   grant: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).grantRig() },
+  voucher: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).voucherRig() },
 };
 
 /**

@@ -75,6 +75,11 @@ export interface MethodRig {
    * resolves when a purchase got there (its intent is on flash). Only with `rules.pending`.
    */
   holdAuthorize?(payment: RigPayment): Promise<void>;
+  /**
+   * Copies into the in-process method's own state directory what its payments need there (printed vouchers: the
+   * daemon's book and key, so a code the daemon printed is one the in-process method knows).
+   */
+  seedState?(stateDir: string): void;
   close(): Promise<void>;
 }
 
@@ -106,8 +111,9 @@ function filesOf(dir: string): Record<string, string> {
 }
 
 /** The method named `name`, opened in this process by its plugin from the daemon's config, in a state dir of its own. */
-async function openInProcess(name: string, configPath: string): Promise<{ method: PaymentMethod; pricing: Pricing; stateDir: string; close(): Promise<void> }> {
+async function openInProcess(name: string, configPath: string, seedState?: (stateDir: string) => void): Promise<{ method: PaymentMethod; pricing: Pricing; stateDir: string; close(): Promise<void> }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-method-suite-'));
+  seedState?.(stateDir);
   const loaded = await loadConfig(configPath);
   const config = { ...loaded, main: { ...loaded.main, stateDir } };
   const pricing = new Pricing(config.pricing);
@@ -203,7 +209,7 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
   }
 
   test('precheck moves no money, whether it passes or throws', async () => {
-    const opened = await openInProcess(name, rig.lab.configPath);
+    const opened = await openInProcess(name, rig.lab.configPath, rig.seedState?.bind(rig));
     try {
       const { method } = opened;
       if (!method.precheck) return notApplicable('no precheck');
@@ -221,7 +227,7 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
   });
 
   test('the bad payment is refused by precheck (the rig\'s refusal is a check that moves no money)', async () => {
-    const opened = await openInProcess(name, rig.lab.configPath);
+    const opened = await openInProcess(name, rig.lab.configPath, rig.seedState?.bind(rig));
     try {
       const { method } = opened;
       if (!method.precheck) return notApplicable('no precheck: refused by the merchant\'s own checks');
@@ -235,7 +241,7 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
   });
 
   test('authorize returns the reference precheck announced', async () => {
-    const opened = await openInProcess(name, rig.lab.configPath);
+    const opened = await openInProcess(name, rig.lab.configPath, rig.seedState?.bind(rig));
     try {
       const { method } = opened;
       const p = await rig.payment();

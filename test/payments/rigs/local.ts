@@ -1,9 +1,12 @@
 /**
  * The PaymentMethod suite's rigs for the methods that move no money on a chain: `trial` (a free plan once per device
- * per interval, its ledger on flash before the grant) and the admin's `grant` (built in; ubus `grant`, its payment
- * the idempotency key). What "money" is for them: the sessions handed out and the trial ledger's entries.
+ * per interval, its ledger on flash before the grant), the admin's `grant` (built in; ubus `grant`, its payment
+ * the idempotency key) and printed vouchers (`voucher`). What "money" is for them: the sessions handed out and the
+ * trial ledger's entries, or the codes used.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DaemonLab } from '../../daemon/harness.ts';
 import type { MethodRig, RigPayment } from '../method-suite.ts';
 
@@ -71,6 +74,42 @@ export async function grantRig(): Promise<MethodRig> {
     money: async () => ({ sessions: await sessionCount(lab) }),
     settledAfterEnd: async () => {},
     buy: grant,
+    close: () => lab.close(),
+  };
+}
+
+/**
+ * Printed vouchers (payments/local-voucher): a batch of the lab's 4 MiB plan printed over ubus at the start, a code
+ * per payment; its reference `<batch>/<keyed hash>` computed from the daemon's key. What "money" is: the sessions and
+ * the codes the book counts used. The in-process method gets a copy of the daemon's book and key (seedState).
+ */
+export async function voucherRig(): Promise<MethodRig> {
+  const lab = await startLab();
+  const made = await lab.call('voucher_create', { plan: 'data', count: 60, steps: 4 } as never);
+  const codes = [...(made.codes as string[])];
+  const batch = made.batch as string;
+  const state = join(lab.dir, 'state');
+  const key = Buffer.from(readFileSync(join(state, 'voucher.key'), 'utf8').trim(), 'hex');
+  const referenceOf = (code: string) => `${batch}/${createHmac('sha256', key).update(code.replace(/-/g, '')).digest('hex').slice(0, 32)}`;
+  return {
+    lab,
+    rules: { ceiling: true, refund: false, pending: false },
+    replayCodes: ['ERR_PAYMENT_REPLAYED'],
+    plan: { id: 'data', allotment: 4n * MiB },
+    payment: async () => {
+      const code = codes.shift();
+      if (!code) throw new Error('the rig\'s batch is used up');
+      return { fields: { method: 'voucher', code }, reference: referenceOf(code) };
+    },
+    badPayment: async () => ({ fields: { method: 'voucher', code: '' }, reference: null }),
+    money: async () => ({
+      sessions: await sessionCount(lab),
+      used: ((await lab.call('voucher_list')).batches as Array<{ used: number }>)[0]!.used,
+    }),
+    settledAfterEnd: async () => {},
+    seedState: (stateDir) => {
+      for (const f of ['vouchers.json', 'voucher.key']) copyFileSync(join(state, f), join(stateDir, f));
+    },
     close: () => lab.close(),
   };
 }

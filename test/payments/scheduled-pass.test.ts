@@ -57,11 +57,15 @@ async function failedPass(g: ReturnType<typeof gatedPass>): Promise<void> {
   assert.is(await out, 'flash full');
 }
 
-test('start runs the first pass at once; next() asks for the following one', async () => {
+test('start arms the first pass due at once; next() asks for the following one', async () => {
   const time = new FakeTime();
   const g = gatedPass(time, { next: () => 5000 });
   g.pass.start();
-  assert.is(g.runs, 1, 'the first pass runs at start, not after a timer');
+  assert.is(time.pending(), 1, 'a timer due at once: the caller of start() returns first');
+  await time.advance(0);
+  assert.is(g.runs, 1, 'the first pass ran');
+  g.pass.start();
+  assert.is(time.pending(), 0, 'a second start() does nothing');
   await g.release();
   await time.advance(4999);
   assert.is(g.runs, 1);
@@ -126,6 +130,7 @@ test('stop() aborts the pass in flight, resolves once it ended, and arms nothing
   const time = new FakeTime();
   const g = gatedPass(time, { next: () => 1000 });
   g.pass.start();
+  await time.advance(0);
   g.pass.soon(500);
   let stopped = false;
   const stopping = g.pass.stop().then(() => { stopped = true; });

@@ -475,9 +475,9 @@ export class X402SessionMethod implements PaymentMethod {
     this.closes.soon(ms);
   }
 
-  /** At start: closes what a restart or an outage left. */
+  /** At start: closes what a restart or an outage left, at once (a failure is retried by the pass itself). */
   start(): void {
-    this.closes.start();
+    void this.closes.run().catch(() => undefined);
   }
 
   /** No more passes; the exchanges in flight end now (see `closes`). */

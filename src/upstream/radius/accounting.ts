@@ -13,25 +13,25 @@
  * Per-session figures: Acct-Session-Time from the session's start; octets from the NAS's point of view (input = from
  * the client); the total is sluice's metered `bytes`, split by the portal's per-direction counters.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../../backoff.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Session, SessionFigures } from '../../sessions/index.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
+import type { JsonTable } from '../../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { DeliveryLoop, deliveryTimers } from '../delivery.ts';
 import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent } from '../sink.ts';
 import { EndMarks } from '../end-marks.ts';
 import { AckLog } from './ack-log.ts';
+import { openTrackedState, type TrackedState } from './tracked-state.ts';
 import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
 import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
 
 const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
-const STATE_FILE = 'sessions.json';
 const STATE_SAVE_MS = 60_000;
 
 /** What accounting remembers of a live session between events. */
@@ -97,6 +97,8 @@ export class RadiusAccounting {
   /** Exact, no jitter: one NAS's accounting, paced as it always was (1 s, doubling to radius.backoff_max). */
   private readonly backoff: Backoff;
   private ticker: TimerHandle | null = null;
+  /** sessions.json (tracked-state.ts): saved at most every STATE_SAVE_MS while something changed, and at close. */
+  private saved: JsonTable<TrackedState> | undefined;
   private stateDirty = false;
   private lastStateSave = 0;
   private readonly clock: Clock;
@@ -135,6 +137,9 @@ export class RadiusAccounting {
 
   async start(): Promise<void> {
     mkdirSync(this.options.dir, { recursive: true });
+    // First, before anything is opened: a damaged file refuses the start (ERR_RADIUS_STATE), and the host runs without
+    // accounting rather than report sessions from zero and never stop the ones it lost.
+    this.saved = await openTrackedState(this.options.dir);
     this.outbox = await Outbox.open({
       dir: join(this.options.dir, 'outbox'), maxBytes: this.options.maxBytes, consumers: [CONSUMER],
       clock: this.clock, timers: this.timers,
@@ -178,12 +183,8 @@ export class RadiusAccounting {
   /** Tracking from the last saved state; Stops for sessions that ended while sluice was down or that it lost. */
   private restore(): void {
     const now = this.clock.now();
-    let saved: Record<string, { user: string; mac: string; ip: string | null; startedAt: number; interimMs: number | null; classes: string[]; up: string; down: string }> = {};
-    try {
-      saved = JSON.parse(readFileSync(join(this.options.dir, STATE_FILE), 'utf8')) as typeof saved;
-    } catch {
-      // First start, or unreadable: sessions are tracked from now with the configured interval.
-    }
+    // No file (first start): sessions are tracked from now with the configured interval.
+    const saved: Record<string, TrackedState> = Object.fromEntries(this.saved!.list().map((t) => [t.id, t]));
     const { active, ended } = this.options.recovered();
     const interval = this.options.interimMs();
     for (const s of active) {
@@ -196,8 +197,8 @@ export class RadiusAccounting {
       const prev = saved[s.id];
       const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
       if (prev) {
-        t.up = BigInt(prev.up);
-        t.down = BigInt(prev.down);
+        t.up = prev.up;
+        t.down = prev.down;
       }
       // Restarted sessions do not all report at once: spread over one interval.
       t.nextInterimAt = now + Math.floor(Math.random() * (t.interimMs ?? interval));
@@ -205,7 +206,7 @@ export class RadiusAccounting {
     for (const s of ended) {
       const prev = saved[s.id];
       const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
-      if (prev) { t.up = BigInt(prev.up); t.down = BigInt(prev.down); }
+      if (prev) { t.up = prev.up; t.down = prev.down; }
       this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
     }
     for (const [id, prev] of Object.entries(saved)) {
@@ -217,7 +218,7 @@ export class RadiusAccounting {
       const at = now;
       this.append({
         kind: 'Stop', sessionId: id, user: prev.user, mac: prev.mac, ip: prev.ip, at,
-        sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)), inputOctets: BigInt(prev.up), outputOctets: BigInt(prev.down),
+        sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)), inputOctets: prev.up, outputOctets: prev.down,
         cause: 'NAS-Reboot', classes: prev.classes,
       }, true);
       this.markStopped(id);
@@ -378,12 +379,13 @@ export class RadiusAccounting {
   private async saveState(): Promise<void> {
     this.stateDirty = false;
     this.lastStateSave = this.clock.now();
-    const out: Record<string, unknown> = {};
-    for (const t of this.tracked.values()) {
-      out[t.id] = { user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up.toString(), down: t.down.toString() };
-    }
+    const saved = this.saved;
+    if (!saved) return;
+    saved.replace([...this.tracked.values()].map((t) => ({
+      id: t.id, user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up, down: t.down,
+    })), undefined);
     try {
-      await writeFileAtomic(join(this.options.dir, STATE_FILE), JSON.stringify(out));
+      await saved.flush();
     } catch (err) {
       this.stateDirty = true;
       this.options.log.warn('radius: session state not saved', { reason: toSluiceError(err).message });

@@ -18,6 +18,7 @@ export const METHOD_RIGS: Readonly<Record<string, RigEntry>> = {
   trial: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).trialRig() },
   grant: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).grantRig() },
   voucher: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).voucherRig() },
+  cashu: { tier: 'daemon', make: async () => (await import('./rigs/cashu.ts')).cashuRig() },
 };
 
 /**

@@ -4,7 +4,7 @@
 // never got is given back at the next start. Fake time, temp files, the real merchant and session manager.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Merchant, Pricing } from '../../src/merchant/index.ts';
@@ -136,6 +136,8 @@ test('the book fails closed: damaged, or codes without their key, is ERR_VOUCHER
   const good = readFileSync(path, 'utf8');
   writeFileSync(path, good.slice(0, good.length - 5));
   assert.throws(() => VoucherStore.open(r.dir), (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE');
+  assert.ok(readdirSync(r.dir).some((f) => f.startsWith(`${VOUCHERS_FILE}.damaged-`)), 'a copy kept aside for support (storage/json-table)');
+  assert.is(readFileSync(path, 'utf8'), good.slice(0, good.length - 5), 'the book itself left as it is');
   writeFileSync(path, JSON.stringify({ version: 1, batches: [], codes: { ['a'.repeat(32)]: { b: 'NOPE22' } } }));
   assert.throws(() => VoucherStore.open(r.dir), (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE', 'a code of no batch');
   writeFileSync(path, good);

@@ -1,11 +1,12 @@
 /**
  * The local vouchers' book: `<state_dir>/vouchers.json` (batches, and each live code's keyed hash with its use) and
  * `<state_dir>/voucher.key` (the hash key, codes.ts says why apart). Both 0600, written atomically (temp, fsync,
- * rename, fsync of the directory: storage/atomic-write.ts), so a kill -9 leaves the old book or the new one.
+ * rename, fsync of the directory), so a kill -9 leaves the old book or the new one. The book is a storage/json-table
+ * (a row per code, the batches beside them) with its one damage policy.
  *
  * Damage fails closed: a book or key that is there but cannot be read back is ERR_VOUCHER_STORE at open (the method is
- * left out, method-state.ts), never an empty book, which would refuse every printed ticket, or worse, once rebuilt,
- * forget which codes were used. A missing book is a router that never printed one.
+ * left out, method-state.ts; the damaged book is counted in `stats` → damaged_tables and a copy kept aside), never an
+ * empty book, which would forget which codes were used. A missing book is a router that never printed one.
  *
  * A code's use is written before the session is granted (redeem), and `confirmed` once the journal holds the session
  * (the sessions' `started`/`topup`): a use the journal never got (a kill -9 between the two writes) is given back at
@@ -15,12 +16,12 @@
  * until then a customer is told "withdrawn" or "expired"; after, the code is unknown, refused all the same. The book
  * holds MAX_CODES at most, so the file rewritten at every sale stays small.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Metric } from '../../config/index.ts';
-import { writeFileAtomic } from '../../storage/index.ts';
+import { JsonTable, writeFileAtomic, type JsonTableFormat } from '../../storage/index.ts';
 import { codeHash, newBatchId, newCode, normalizeCode } from './codes.ts';
 
 export const VOUCHERS_FILE = 'vouchers.json';
@@ -60,6 +61,8 @@ export interface Batch extends BatchTerms {
 }
 
 interface CodeEntry {
+  /** The code's keyed hash (the row's key). */
+  h: string;
   b: string;
   /** Used at (ms); absent: unused. */
   u?: number;
@@ -108,20 +111,54 @@ function parseBatch(v: unknown): Batch | null {
   };
 }
 
-function parseCode(v: unknown, batches: ReadonlyMap<string, Batch>): CodeEntry | null {
-  if (typeof v !== 'object' || v === null) return null;
-  const e = v as Record<string, unknown>;
-  if (typeof e.b !== 'string' || !batches.has(e.b)) return null;
-  if ((e.u !== undefined && !isInt(e.u)) || (e.m !== undefined && typeof e.m !== 'string') || (e.c !== undefined && e.c !== true)) return null;
-  return { b: e.b, ...(e.u !== undefined && { u: e.u as number }), ...(e.m !== undefined && { m: e.m as string }), ...(e.c === true && { c: true as const }) };
+function parseCode(hash: string, v: unknown, batches: ReadonlySet<string>): CodeEntry {
+  const e = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  if (!/^[0-9a-f]{32}$/.test(hash) || typeof e.b !== 'string' || !batches.has(e.b)
+    || (e.u !== undefined && !isInt(e.u)) || (e.m !== undefined && typeof e.m !== 'string') || (e.c !== undefined && e.c !== true)) {
+    throw new TypeError(`a malformed code entry ${hash.slice(0, 40)}`);
+  }
+  return { h: hash, b: e.b, ...(e.u !== undefined && { u: e.u as number }), ...(e.m !== undefined && { m: e.m as string }), ...(e.c === true && { c: true as const }) };
 }
+
+/** `{version: 1, batches: [...], codes: {"<hash>": {b, u?, m?, c?}}}`: a row per code, the batches beside them. */
+const FORMAT: JsonTableFormat<CodeEntry, Batch[]> = {
+  code: 'ERR_VOUCHER_STORE', writeCode: 'ERR_VOUCHER_STORE', what: 'a voucher book (version 1: batches, codes)',
+  key: (e) => e.h,
+  split(json) {
+    const book = json as { version?: unknown; batches?: unknown; codes?: unknown };
+    if (typeof json !== 'object' || json === null || book.version !== 1 || !Array.isArray(book.batches)
+      || typeof book.codes !== 'object' || book.codes === null || Array.isArray(book.codes)) {
+      throw new TypeError('not a voucher book (version 1: batches, codes)');
+    }
+    const batches = book.batches.map((raw) => {
+      const batch = parseBatch(raw);
+      if (!batch) throw new TypeError(`a malformed batch: ${JSON.stringify(raw).slice(0, 80)}`);
+      return batch;
+    });
+    const ids = new Set(batches.map((x) => x.id));
+    if (ids.size !== batches.length) throw new TypeError('a batch id twice');
+    // Each code's batch is checked here, where both are known: a code of no batch is damage, not a code to drop.
+    return { rows: Object.entries(book.codes as Record<string, unknown>).map(([h, e]) => parseCode(h, e, ids)), extra: batches };
+  },
+  row: (value) => value as CodeEntry,
+  join: (codes, batches) => ({
+    version: 1,
+    batches: batches.map((b) => ({
+      id: b.id, plan: b.plan, metric: b.metric, steps: b.steps.toString(), allotment: b.allotment.toString(),
+      ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }), ...(b.devices !== undefined && { devices: b.devices }),
+      count: b.count, created: b.created, expires: b.expires, note: b.note, revoked: b.revoked, used: b.used,
+    })),
+    codes: Object.fromEntries(codes.map(({ h, ...e }) => [h, e])),
+  }),
+  empty: () => [],
+};
 
 export class VoucherStore {
   private readonly batches = new Map<string, Batch>();
-  private readonly codes = new Map<string, CodeEntry>();
-  private writing: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly dir: string, private key: Buffer | null) {}
+  private constructor(private readonly dir: string, private key: Buffer | null, private readonly codes: JsonTable<CodeEntry, Batch[]>) {
+    for (const b of codes.extra) this.batches.set(b.id, b);
+  }
 
   get path(): string { return join(this.dir, VOUCHERS_FILE); }
 
@@ -130,34 +167,15 @@ export class VoucherStore {
     const keyPath = join(stateDir, VOUCHER_KEY_FILE);
     const keyText = readOptional(keyPath);
     if (keyText !== null && !/^[0-9a-f]{64}\n?$/.test(keyText)) throw damaged(keyPath, 'is not a voucher key (64 hex characters)');
-    const store = new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'));
-    const text = readOptional(store.path);
-    if (text === null) return store;
-    let parsed: unknown;
-    try { parsed = JSON.parse(text); } catch (err) { throw damaged(store.path, 'is not JSON', err); }
-    const book = parsed as { version?: unknown; batches?: unknown; codes?: unknown };
-    if (typeof parsed !== 'object' || parsed === null || book.version !== 1 || !Array.isArray(book.batches)
-      || typeof book.codes !== 'object' || book.codes === null || Array.isArray(book.codes)) {
-      throw damaged(store.path, 'is not a voucher book (version 1: batches, codes)');
-    }
-    for (const raw of book.batches) {
-      const batch = parseBatch(raw);
-      if (!batch || store.batches.has(batch.id)) throw damaged(store.path, `has a malformed batch: ${JSON.stringify(raw).slice(0, 80)}`);
-      store.batches.set(batch.id, batch);
-    }
-    for (const [hash, raw] of Object.entries(book.codes as Record<string, unknown>)) {
-      const entry = parseCode(raw, store.batches);
-      if (!/^[0-9a-f]{32}$/.test(hash) || !entry) throw damaged(store.path, `has a malformed code entry ${hash.slice(0, 40)}`);
-      store.codes.set(hash, entry);
-    }
+    const codes = JsonTable.openSync(join(stateDir, VOUCHERS_FILE), FORMAT);
     // Codes hashed under a key that is gone cannot be found again: refusing them all is the damage to report.
-    if (store.codes.size > 0 && store.key === null) throw damaged(keyPath, `is missing while ${VOUCHERS_FILE} holds codes`);
-    return store;
+    if (codes.size > 0 && keyText === null) throw damaged(keyPath, `is missing while ${VOUCHERS_FILE} holds codes`);
+    return new VoucherStore(stateDir, keyText === null ? null : Buffer.from(keyText.trim(), 'hex'), codes);
   }
 
   /** The book exists (a batch was ever printed): the LAN endpoint serves the voucher form (plugin lanUse). */
   static exists(stateDir: string): boolean {
-    try { readFileSync(join(stateDir, VOUCHERS_FILE), { flag: 'r' }); return true; } catch { return false; }
+    return existsSync(join(stateDir, VOUCHERS_FILE));
   }
 
   /** A code typed by a customer, if it is one of this book's (sold, revoked and expired ones included). */
@@ -198,12 +216,14 @@ export class VoucherStore {
       hashes.push(hash);
     }
     this.batches.set(id, batch);
-    for (const h of hashes) this.codes.set(h, { b: id });
+    this.codes.extra.push(batch);
+    for (const h of hashes) this.codes.set({ h, b: id });
     try {
       await this.save(now);
     } catch (err) {
       this.batches.delete(id);
-      for (const h of hashes) this.codes.delete(h);
+      this.codes.extra.splice(this.codes.extra.indexOf(batch), 1);
+      for (const h of hashes) this.codes.drop(h);
       throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the batch: ${toSluiceError(err).message}`, { cause: err });
     }
     return { batch, codes };
@@ -248,7 +268,7 @@ export class VoucherStore {
 
   /** Uses written whose session the journal was not yet seen to hold: each code's hash and batch. */
   unconfirmed(): Array<{ hash: string; batch: string }> {
-    return [...this.codes].filter(([, e]) => e.u !== undefined && !e.c).map(([hash, e]) => ({ hash, batch: e.b }));
+    return this.codes.list().filter((e) => e.u !== undefined && !e.c).map((e) => ({ hash: e.h, batch: e.b }));
   }
 
   /** Revokes a batch: its unused codes sell no more. Returns how many were unused. */
@@ -280,8 +300,8 @@ export class VoucherStore {
   }
 
   /** Waits for the writes under way (stop). */
-  settled(): Promise<void> {
-    return this.writing;
+  async settled(): Promise<void> {
+    await this.writing;
   }
 
   /** Revoked or expired long enough ago that its codes need not be known. */
@@ -290,24 +310,15 @@ export class VoucherStore {
     return ended !== null && now - ended > RETAIN_MS;
   }
 
+  private writing: Promise<unknown> = Promise.resolve();
+
   private save(now: number): Promise<void> {
     // A code of a batch gone is dropped (refused as unknown), unless its use still waits for its check.
-    for (const [h, e] of this.codes) {
-      if (this.gone(this.batches.get(e.b)!, now) && (e.u === undefined || e.c)) this.codes.delete(h);
+    for (const e of this.codes.list()) {
+      if (this.gone(this.batches.get(e.b)!, now) && (e.u === undefined || e.c)) this.codes.drop(e.h);
     }
-    const text = JSON.stringify({
-      version: 1,
-      batches: [...this.batches.values()].map((b) => ({
-        id: b.id, plan: b.plan, metric: b.metric, steps: b.steps.toString(), allotment: b.allotment.toString(),
-        ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }), ...(b.devices !== undefined && { devices: b.devices }),
-        count: b.count, created: b.created, expires: b.expires, note: b.note, revoked: b.revoked, used: b.used,
-      })),
-      codes: Object.fromEntries(this.codes),
-    });
-    const write = this.writing.then(() => {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      return writeFileAtomic(this.path, text, { mode: 0o600 });
-    });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const write = this.codes.flush();
     this.writing = write.catch(() => undefined);
     return write;
   }

@@ -12,7 +12,8 @@
  *  - the counters the last listing did not list (a departed client, an idle timeout): listed for once, not every tick;
  *  - when each paying client's counters last moved: a client stopped for `stallMs` after moving is a reason to list
  *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick;
- *  - the counters' change count (KernelCountersPort.changes): sluice's own auths and deauths are a reason to list.
+ *  - the counters' change count (KernelCountersPort.changes): sluice's own deauths are a reason to list; its auths
+ *    are written into the roster as they succeed (opened()).
  * And what it does on the listing's word: counters mapped on another address than the listing's are moved there; a
  * paying client listed open with an address and no counters (its auth had no address, or sluice was upgraded with its
  * gate open) gets counters from now.
@@ -142,6 +143,20 @@ export class KernelMode {
     for (const mac of this.movedAt.keys()) if (!seen.has(mac)) this.movedAt.delete(mac);
     // Moved counters were put right in settle(): the next listing is not needed for them.
     this.policy.afterTick(this.freshUnlisted, 0, stalled);
+  }
+
+  /**
+   * sluice's own auth opened this client's gate: the roster says so from now, without a listing (the listing after
+   * every purchase held the portal's queue in front of the next purchase's auth; openNDS answers an auth only for a
+   * Preauthenticated client, so 'opened' is the portal's word). Its fresh counters' first reading then starts an open
+   * epoch, billed in full by the first-reading watch.
+   */
+  opened(mac: string): void {
+    if (this.rosterAt === undefined) return;
+    const code = STATE_CODES.Authenticated;
+    const i = this.roster.findIndex(([m]) => m === mac);
+    if (i >= 0) this.roster[i] = [mac, code];
+    else this.roster.push([mac, code]);
   }
 
   /** The next tick is wanted by then (ms from `now`) for a listing that is due. */

@@ -128,6 +128,7 @@ export class Meter {
    * session) or 'failed': forget the watch; the ordinary purchase baseline applies.
    */
   authFinished(mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'): void {
+    if (result === 'opened') this.loop.kernel?.opened(mac.toLowerCase());
     if (this.firsts.finished(mac.toLowerCase(), sessionId, result)) this.loop.scheduleBy(this.firstReadingMs);
   }
 

@@ -82,7 +82,7 @@ export interface KernelCountersPort {
   readonly enabled: boolean;
   /** `nft -j list table inet sluice_count`. */
   readonly dumpArgv: string[];
-  /** Changes with every change sluice made to the counters (an auth's fresh ones, a deauth's removal, a rebuild). */
+  /** Changes when sluice removed a client's counters (its gate closed) or made the table again. */
   readonly changes: number;
   has(mac: string): boolean;
   count(mac: string, ip: string | null): Promise<void>;

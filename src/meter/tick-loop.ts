@@ -28,6 +28,9 @@ import type { UsageResult, UsageTask } from './task.ts';
 import { KernelMode } from './kernel-mode.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
 
+/** A kernel tick's listing of the portal may take this many fetch timeouts (`main.ndsctl_timeout`). */
+export const KERNEL_LISTING_TIMEOUT_FACTOR = 4;
+
 /** What the tick loop works with: the other parts of the meter, and the options it reads. */
 export interface TickLoopParts {
   runner: UsageTaskRunner;
@@ -196,11 +199,15 @@ export class TickLoop {
     try {
       if (kernel !== undefined) {
         listed = kernel.wantsListing(dispatchAt, this.addresses.waiting());
-        const task = kernel.task(tick, this.table, this.options.fetchTimeoutMs, this.fetchSignal, listed ? {
+        // A listing bills nothing here (the counters do), so it may take longer than a fetch: one cut short by the
+        // timeout cost openNDS as much as a whole one (it runs its per-client script regardless) and is tried again,
+        // which on a busy router meant no listing ever finished (32 clients at load 25 in the lab).
+        const timeoutMs = listed ? KERNEL_LISTING_TIMEOUT_FACTOR * this.options.fetchTimeoutMs : this.options.fetchTimeoutMs;
+        const task = kernel.task(tick, this.table, timeoutMs, this.fetchSignal, listed ? {
           source: this.options.source, flavour: this.options.flavour ?? 'auto',
           ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
         } : undefined);
-        const raw = await this.dispatch(() => this.parts.runner.runKernel!(task), listed && task.listing?.source.kind !== 'inline', (at) => { dispatchAt = at; });
+        const raw = await this.dispatch(() => this.parts.runner.runKernel!(task), listed && task.listing?.source.kind !== 'inline', (at) => { dispatchAt = at; }, timeoutMs);
         result = kernel.settle(raw, listed, dispatchAt, raw.fetchMs, this.ctx.sessions);
       } else {
         const task: UsageTask = {
@@ -214,7 +221,7 @@ export class TickLoop {
           ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
         };
         listed = task.addresses === true;
-        result = await this.dispatch(() => this.parts.runner.run(task), task.source.kind !== 'inline', (at) => { dispatchAt = at; });
+        result = await this.dispatch(() => this.parts.runner.run(task), task.source.kind !== 'inline', (at) => { dispatchAt = at; }, task.timeoutMs);
       }
     } catch (err) {
       const error = toSluiceError(err, 'ERR_METER_WORKER');
@@ -246,7 +253,7 @@ export class TickLoop {
    * Runs the task; with a portal queue and `holdsPortal` (the task reads the portal), holds the queue only until the
    * worker reports the fetch finished. A kernel tick that lists nothing never waits for the portal's queue.
    */
-  private async dispatch<R>(run: () => Promise<R>, holdsPortal: boolean, onDispatch: (at: number) => void): Promise<R> {
+  private async dispatch<R>(run: () => Promise<R>, holdsPortal: boolean, onDispatch: (at: number) => void, timeoutMs: number): Promise<R> {
     const { portal } = this.options;
     if (portal === undefined || !holdsPortal) {
       onDispatch(this.ctx.clock.now());
@@ -261,7 +268,7 @@ export class TickLoop {
       result = run();
       const settled = result.then(() => undefined, () => undefined);
       const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })
-        .waitAsync(cell, 0, 0, this.options.fetchTimeoutMs * 2);
+        .waitAsync(cell, 0, 0, timeoutMs * 2);
       await Promise.race([settled, waiter.async ? waiter.value : undefined]);
     });
     return result!;

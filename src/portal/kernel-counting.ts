@@ -51,7 +51,11 @@ export class KernelCounters {
 
   get enabled(): boolean { return this.#enabled; }
 
-  /** Changes with every change made to the table (count, move, uncount, rebuild): the meter lists the portal after one. */
+  /**
+   * Changes when sluice closed a gate (uncount) or the table was made again: the meter lists the portal after one. Not
+   * at count(): an auth's outcome reaches the meter directly (Meter.authFinished), and a listing after every purchase
+   * held the portal's queue in front of the next purchase's auth.
+   */
   get changes(): number { return this.#changes; }
 
   /**
@@ -132,6 +136,7 @@ export class KernelCounters {
       const canonical = normalizeMac(mac);
       const ip = this.#clients.get(canonical);
       if (!this.#enabled || ip === undefined) return;
+      this.#changes++;
       await this.#apply(uncountLines(canonical, ip), () => this.#clients.delete(canonical));
     });
   }
@@ -146,7 +151,6 @@ export class KernelCounters {
   }
 
   async #apply(lines: string[], onDone: () => void): Promise<void> {
-    this.#changes++;
     try {
       await this.#run(['-f', '-'], `${lines.join('\n')}\n`);
       onDone();

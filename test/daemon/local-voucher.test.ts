@@ -3,11 +3,12 @@
  * Printed vouchers under the real daemon (docs/vouchers.md): a batch made over ubus survives a kill -9 before any
  * redemption; a router with only printed vouchers (no RADIUS, no x402) then runs the LAN endpoint and its voucher
  * form; a code redeemed on the pay page's door, then the daemon killed -9, is still used after the restart (refused on
- * the page and over ubus for another device); wrong codes are limited with a 429 that says to wait.
+ * the page and over ubus for another device); wrong codes are limited with a 429 that says to wait; a damaged book
+ * fails closed (503 on the page, ERR_VOUCHER_STORE over ubus), the rest of the daemon running.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonLab } from './harness.ts';
 import { freePort } from '../helpers/net.ts';
@@ -81,6 +82,33 @@ test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used
     assert.equal(await lab.call('voucher_revoke', { batch: made.batch as string }), { batch: made.batch, revoked: 1 });
     const revoked = await lab.callStatus('purchase', { mac: '02:00:00:00:1a:03', payment: { method: 'voucher', code: codes[2]! } });
     assert.is((revoked.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_REJECTED');
+  } finally {
+    await lab.close();
+  }
+});
+
+test('a damaged book fails closed: printed vouchers left out (503 on the page, ERR_VOUCHER_STORE over ubus), the rest runs, no code sells', async () => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) });
+  try {
+    lab.portal.addClient(PAGE_MAC, '127.0.0.1');
+    await lab.startDaemon();
+    const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 })).codes as string[];
+    await lab.stopDaemon('SIGTERM');
+    const book = join(lab.dir, 'state', 'vouchers.json');
+    writeFileSync(book, readFileSync(book, 'utf8').slice(0, -3));
+    await lab.startDaemon();
+    assert.match(lab.output, /payment method voucher unavailable/);
+    const plans = await (await fetch(`${base}/`)).json() as { methods: { voucher: boolean; unavailable: string[] } };
+    assert.equal([plans.methods.voucher, plans.methods.unavailable], [false, ['voucher']], 'no voucher form, the page can say why');
+    const refused = await post(base, '/voucher', { code });
+    assert.equal([refused.status, refused.body.error.code], [503, 'ERR_PAYMENT_METHOD_UNAVAILABLE']);
+    const listed = await lab.callStatus('voucher_list');
+    assert.is((listed.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_STORE');
+    const bought = await lab.callStatus('purchase', { mac: PAGE_MAC, payment: { method: 'voucher', code: code! } });
+    assert.is((bought.data as { error: { code: string } }).error.code, 'ERR_UNKNOWN_PAYMENT_METHOD');
+    assert.ok((await lab.call('stats')) !== undefined, 'the daemon runs');
   } finally {
     await lab.close();
   }

@@ -237,7 +237,10 @@ export class CashuMethod implements PaymentMethod {
     await this.store.beginSwap(intent);
     const swap = this.track(c.ref, this.swap(intent));
     let waited: TimerHandle | undefined;
-    const late = new Promise<'late'>((resolve) => { waited = this.timers.setTimeout(() => resolve('late'), ANSWER_WITHIN_MS); });
+    // The 10 s count from the purchase's start (the keysets and keys read before the swap are part of them), with a
+    // second at least for the swap itself.
+    const wait = Math.max(1000, ANSWER_WITHIN_MS - Math.max(0, this.clock.now() - ctx.now));
+    const late = new Promise<'late'>((resolve) => { waited = this.timers.setTimeout(() => resolve('late'), wait); });
     const first = await Promise.race([swap, late]);
     this.timers.clearTimeout(waited);
     if (first === 'late') {

@@ -15,6 +15,7 @@ import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod, Quote } from './types.ts';
 import type { VoucherBook } from './local-voucher/index.ts';
 import type { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';
+import type { CashuCustodyFace, CashuLanFace } from './cashu/index.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
 export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;
@@ -52,6 +53,8 @@ export interface UbusFace {
   batch?: BatchSettlementMethod;
   /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
   vouchers?: VoucherBook;
+  /** The ecash held (cashu_balance, cashu_payout). */
+  cashu?: CashuCustodyFace;
   /** Added to ubus `session`'s session (escrow: `escrow`, its deposit, receipts and close); null: nothing to add. */
   sessionFields?: (session: Session) => Record<string, unknown> | null;
 }
@@ -85,6 +88,8 @@ export interface LanFace {
   /** A buyer-signed escrow usage receipt (POST /receipt). */
   receipt?: UbusFace['receipt'];
   batch?: BatchSettlementMethod;
+  /** The pay page's Cashu offer (GET /cashu/offer). */
+  cashu?: CashuLanFace;
 }
 
 /**

@@ -1,24 +1,60 @@
 /**
  * Cashu receive (tollgate section, issue 39): payment method `cashu`, tokens swapped at the mint before the session,
- * the ecash held in custody (store.ts). Open intents are resolved at start and while any is open.
+ * the ecash held in custody (store.ts). Open intents are resolved at start and while any is open. The operator's side
+ * (custody.ts): payout to the Lightning address, keyset retirement, ubus `cashu_balance` and `cashu_payout`.
  */
-import type { PaymentPlugin } from '../plugin.ts';
+import { SluiceError } from '../../errors.ts';
+import type { PaymentPlugin, UbusFace } from '../plugin.ts';
 import { CashuMethod } from './cashu.ts';
+import { CashuCustody, type CashuCustodyFace } from './custody.ts';
+import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
+
+export type { CashuCustodyFace, CashuLanFace };
+
+function custodyOf(face: UbusFace | null): CashuCustodyFace {
+  if (!face?.cashu) {
+    throw new SluiceError('ERR_PAYMENT_METHOD_UNAVAILABLE', 'the cashu method is not running (tollgate section off, or its custody files cannot be read: the log says why)');
+  }
+  return face.cashu;
+}
 
 export const cashuPlugin: PaymentPlugin = {
   name: 'cashu',
   switch: 'tollgate',
+  // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
+  lanUse: { name: 'cashu', on: (c) => c.tollgate !== null },
+  lanRoutes: cashuLanRoutes,
+  ubusMethods: {
+    cashu_balance: { args: {}, adminOnly: false, handler: (_a, face) => custodyOf(face).balance() },
+    cashu_payout: {
+      args: { mint: { kind: 'string', maxLength: 512 } },
+      adminOnly: true,
+      handler: (a, face) => custodyOf(face).payout(a.mint as string | undefined),
+    },
+  },
   async open({ config, sessions, log }) {
     const cashu = await CashuMethod.open({ config, sessions, log });
+    let current = config;
     // quoteFor prices a token with the mint's keysets (NUT-02 fees, V4 short ids): read them before the first purchase
     // (each mint bounded; one that does not answer is read again at its first token).
     await cashu.refreshKeysets();
+    let custody: CashuCustody;
+    try {
+      custody = CashuCustody.open({ store: cashu.store, stateDir: config.main.stateDir, tollgate: config.tollgate!, log });
+    } catch (err) {
+      await cashu.close();
+      throw err;
+    }
     return {
       methods: [cashu],
-      reconfigure: (next) => cashu.reconfigure(next),
-      // Every intent a crash or a silent mint left open.
-      reconcile: () => cashu.resolvePending(),
-      close: () => cashu.close(),
+      reconfigure: (next) => { current = next; cashu.reconfigure(next); if (next.tollgate) custody.reconfigure(next.tollgate); },
+      // Keysets first: quoteFor prices a token with them. Then every intent a crash or a silent mint left open, and
+      // every payout or keyset swap on its way out.
+      reconcile: async () => { await cashu.refreshKeysets(); await cashu.resolvePending(); await custody.reconcile(); },
+      start: () => custody.start(),
+      close: async () => { await custody.close(); await cashu.close(); },
+      ubus: { cashu: custody },
+      lan: { cashu: cashuLanFace(() => current) },
     };
   },
 };

@@ -42,7 +42,7 @@ const isPoint = (v: unknown): v is string => typeof v === 'string' && /^0[23][0-
 export class MintClient {
   constructor(readonly url: string, private readonly options: MintClientOptions) {}
 
-  private async exchange<T>(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, read: (json: unknown) => T | null): Promise<MintAnswer<T>> {
+  protected async exchange<T>(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, read: (json: unknown) => T | null): Promise<MintAnswer<T>> {
     const answer = await boundedFetch(`${this.url}${path}`, {
       method, timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.options.signal,
       ...(this.options.fetch && { fetch: this.options.fetch }),

@@ -30,7 +30,8 @@ function find(n: unknown, pred: (x: Node) => boolean): Node[] {
   return (pred(node) ? [node] : []).concat(find(node.children, pred));
 }
 
-function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uciValues: Record<string, string> = { listen: '192.168.1.1:2122' }) {
+function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uciValues: Record<string, string> = { listen: '192.168.1.1:2122' },
+  exec: (action: string) => { code: number } = () => ({ code: 0 })) {
   const E = (tag: unknown, attrs?: unknown, children?: unknown): Node | unknown[] => {
     if (Array.isArray(tag)) return attrs as unknown[];
     if (Array.isArray(attrs) || typeof attrs === 'string' || (attrs && typeof attrs === 'object' && 'tag' in (attrs as object))) {
@@ -47,6 +48,7 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
     document: { documentElement: { lang: 'en' } },
     confirm: () => true,
     window: {
+      setTimeout: (fn: () => void) => setImmediate(fn),
       location: { hostname: '192.168.1.1' },
       open: () => ({ document: { open() {}, write: (html: string) => printed.push(html), close() {} }, focus() {}, print() {} }),
     },
@@ -62,7 +64,11 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
     },
     getStatusText: (n: number) => `status ${n}`,
   };
-  const fs = { read: async (path: string) => readFileSync(path === '/usr/share/sluice/portal/qr.js' ? QR_JS : '/nonexistent', 'utf8') };
+  const execs: string[] = [];
+  const fs = {
+    read: async (path: string) => readFileSync(path === '/usr/share/sluice/portal/qr.js' ? QR_JS : '/nonexistent', 'utf8'),
+    exec: async (_cmd: string, args: string[]) => { execs.push(args[0]!); return exec(args[0]!); },
+  };
   const uci = { load: async () => undefined, get: (_c: string, _s: string, o: string) => uciValues[o] ?? null };
   const common = vm.runInContext(`(function (baseclass, fs, rpc) {\n${readFileSync(join(RES, 'sluice/common.js'), 'utf8')}\n})`, context)(
     { extend: (o: unknown) => o }, fs, rpc);
@@ -70,7 +76,7 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
   const dom = { content: (node: Node, children: unknown) => { node.children = Array.isArray(children) ? children : [children]; } };
   const view = vm.runInContext(`(function (view, dom, fs, rpc, uci, ui, common) {\n${readFileSync(join(RES, 'view/sluice/vouchers.js'), 'utf8')}\n})`, context)(
     { extend: (o: unknown) => o }, dom, fs, rpc, uci, ui, common);
-  return { view, calls, notifications, printed };
+  return { view, calls, notifications, printed, execs };
 }
 
 const PRICING = { pricing: [
@@ -108,6 +114,26 @@ test('Generate: voucher_create with the form\'s values; the codes shown once; a 
   assert.ok(sheet.includes('http://192.168.1.1:2122/portal'), 'the pay page address printed');
   assert.ok(sheet.includes('One hour'));
   assert.is(p.notifications.length, 0, p.notifications.join('; '));
+});
+
+test('the first batch offers the restart that brings the voucher box to the sign-in page; a later one does not', async () => {
+  const batches: unknown[] = [];
+  const p = load({
+    'sluice.voucher_list': () => ({ batches }), 'sluice.pricing': () => PRICING,
+    'rc.list': () => ({ sluice: { running: true, enabled: true } }), 'sluice.stats': () => ({ uptime_s: 1 }),
+    'sluice.voucher_create': () => { batches.push(BATCH); return { batch: '7KQ2M9', count: 1, metric: 'seconds', allotment: '3600', expires: null, codes: ['7KQ2-M9AB-CD'] }; },
+  }, undefined, (action) => ({ code: action === 'restart' ? 0 : 1 }));
+  const page = p.view.render(await p.view.load());
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'hour'; inputs.count!.value = '1'; inputs.steps!.value = '1';
+  const generate = find(page, (n) => n.tag === 'button' && text(n) === 'Generate')[0]!;
+  await (generate.attrs.click as () => Promise<void>)();
+  const restart = find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Restart sluice now')[0]!;
+  await (restart.attrs.click as () => Promise<void>)();
+  assert.equal(p.execs, ['restart']);
+  assert.match(p.notifications.join('\n'), /sluice restarted/);
+  await (generate.attrs.click as () => Promise<void>)();
+  assert.is(find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Restart sluice now').length, 0, 'not for a second batch');
 });
 
 test('Revoke calls voucher_revoke for the batch and says how many tickets stopped; bad input is refused on the page', async () => {

@@ -51,11 +51,13 @@ export interface RunningParts {
   upto?: boolean;
   /** The `cashu` method (and TollGate's door); absent: off. */
   tollgate?: boolean;
+  /** TollGate's door is bound at start: its `host:port` then ('' or absent: no door). */
+  tollgateListen?: string;
 }
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, and switching RADIUS, x402, escrow, batch_settlement, upto or tollgate on or off (each is built at start: its payment
+ * listen address and rate limit, TollGate's door's listen address, and switching RADIUS, x402, escrow, batch_settlement, upto or tollgate on or off (each is built at start: its payment
  * method, listener, queue). Their other settings apply on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
@@ -73,7 +75,12 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.batchSettlement.enabled !== running.batchSettlement) out.push('batch_settlement.enabled');
   if (next.upto.enabled !== (running.upto ?? false)) out.push('upto.enabled');
   if ((next.tollgate !== null) !== (running.tollgate ?? false)) out.push('tollgate.enabled');
+  else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? '')) out.push('tollgate.listen');
   return out;
+}
+
+function listenOf(l: { host: string; port: number }): string {
+  return l.host === '' ? '' : `${l.host}:${l.port}`;
 }
 
 /** The config stats shows after a reload: restart-only values as running, the LAN endpoint's section as started. */

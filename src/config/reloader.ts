@@ -95,7 +95,13 @@ export class ConfigReloader {
       if (this.options.onDisabled) setImmediate(this.options.onDisabled);
       return { plans: next.pricing.length, restart_required: [], stopping: true, problems: problemList() };
     }
-    const running: RunningParts = { main: this.options.started.main, http: this.options.started.http, ...this.options.built() };
+    const door = this.options.started.tollgate?.listen;
+    const running: RunningParts = {
+      main: this.options.started.main,
+      http: this.options.started.http,
+      tollgateListen: door && door.host !== '' ? `${door.host}:${door.port}` : '',
+      ...this.options.built(),
+    };
     this.restartRequired = reloadDiff(running, next);
     const unapplied = (await this.options.apply(next, running)) ?? [];
     // Already logged by the part that failed, with its own words.

@@ -15,12 +15,14 @@ import { CashuStore } from '../../src/payments/cashu/store.ts';
 import { makeOutputs, referenceOf, splitAmount, unblind, type StoredProof } from '../../src/payments/cashu/token.ts';
 import { getDecodedToken } from '@cashu/cashu-ts';
 import type { BlobmsgTable } from '../../src/ubus/index.ts';
+import { encodeToken } from '../peers/cashu-mint-tokens.ts';
 
 const test = suite('cashu through the daemon');
 const A = '02:00:00:00:c5:01';
 const B = '02:00:00:00:c5:02';
 
 let mint: CashuMint;
+let otherMint: CashuMint;
 let lab: DaemonLab;
 
 const section = (url: string) => `
@@ -30,10 +32,12 @@ config tollgate 'tollgate'
 \tlist mint '${url}'
 \toption price_per_step '1'
 \toption min_steps '2'
+\toption max_balance '300'
 `;
 
 test.before(async () => {
   mint = await CashuMint.start();
+  otherMint = await CashuMint.start();
   lab = await DaemonLab.create({ pollInterval: 0.5, portalSocket: true, extraConfig: section(mint.url) });
   lab.portal.addClient(A, '10.0.0.51');
   lab.portal.addClient(B, '10.0.0.52');
@@ -43,6 +47,7 @@ test.before(async () => {
 test.after(async () => {
   await lab?.close();
   await mint?.stop();
+  await otherMint?.stop();
 });
 
 const buy = (token: string, mac: string) => lab.callStatus('purchase', { mac, payment: { method: 'cashu', token } as BlobmsgTable });
@@ -100,6 +105,26 @@ test('a token pays once; the same token again from another device is refused, no
   assert.equal(await held(), { total: 10n, open: 0 });
   await lab.reconnectClient();
   await lab.startDaemon();
+});
+
+test('every refusal over ubus purchase leaves the customer\'s proofs unspent at the mint, and nothing is held for it', async () => {
+  const cases: Array<[code: string, token: string, at: CashuMint]> = [
+    ['ERR_CASHU_MINT_NOT_ACCEPTED', await otherMint.fundToken(8), otherMint],
+    ['ERR_CASHU_UNIT', encodeToken(mint.url, 'usd', await mint.fundProofs(8)), mint],
+    ['ERR_CASHU_TOKEN_LOCKED', mint.lockedToken(8), mint],
+    ['ERR_CASHU_UNDERPAID', await mint.fundToken(1), mint],
+    ['ERR_CASHU_TOO_LARGE', await mint.fundToken(1500), mint],
+    ['ERR_CASHU_BALANCE_FULL', await mint.fundToken(295), mint],
+  ];
+  const swaps = mint.calls('POST /v1/swap');
+  for (const [code, token, at] of cases) {
+    assert.is(codeOf(await buy(token, B)), code, code);
+    assert.ok(at.tokenYs(token).every((y) => !at.spent().includes(y)), `${code}: unspent at the mint`);
+  }
+  assert.is(codeOf(await buy(mint.unknownKeysetToken(8), B)), 'ERR_CASHU_KEYSET_UNKNOWN');
+  assert.is(codeOf(await buy('cashuBnot-a-token', B)), 'ERR_CASHU_TOKEN_INVALID');
+  assert.is(mint.calls('POST /v1/swap'), swaps, 'no swap was sent for any of them');
+  assert.is(await sessionOf(B), undefined);
 });
 
 test('a slow mint: pending within 10 s, then the session lands', async () => {
@@ -203,7 +228,6 @@ test('SIGTERM while a swap waits on a silent mint: the exchange is ended and the
 
 test('a token spent elsewhere while its intent was open: dropped after the restart, no session, nothing held for it', async () => {
   const proofs = await mint.fundProofs(9);
-  const { encodeToken } = await import('../peers/cashu-mint-tokens.ts');
   const token = encodeToken(mint.url, mint.unit, proofs);
   const stall = mint.fault('POST /v1/swap', 'hold', { times: 1 });
   const buying = buy(token, A).catch(() => undefined);

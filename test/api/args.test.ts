@@ -74,7 +74,7 @@ test('the signature announces the blobmsg type of each argument; admin methods a
     cause: BlobmsgType.STRING, payment: BlobmsgType.TABLE,
   });
   const admin = Object.entries(METHODS).filter(([, m]) => m.adminOnly).map(([n]) => n).sort();
-  assert.equal(admin, ['change', 'grant', 'logout', 'move', 'reload', 'remove_device', 'terminate']);
+  assert.equal(admin, ['cashu_payout', 'change', 'grant', 'logout', 'move', 'reload', 'remove_device', 'terminate', 'voucher_create', 'voucher_list', 'voucher_revoke']);
 });
 
 test('a policy declared as const types what checkArgs returns (the handlers rely on it, no casts)', () => {

@@ -1,7 +1,8 @@
 // tier: fast
 /**
  * A payment method's ubus methods come from its plugin (payments/plugins.ts's list), not from api/: the escrow
- * plugin brings `receipt`, batch-settlement `batch_channel` and `batch_refund`; each is on the `sluice` object whether
+ * plugin brings `receipt`, batch-settlement `batch_channel` and `batch_refund`, printed vouchers `voucher_create`,
+ * `voucher_list` and `voucher_revoke` (admin), Cashu `cashu_balance` and `cashu_payout`; each is on the `sluice` object whether
  * or not its method runs, its handler is handed its own method's face (null: not running, and it answers so), and a
  * session's `session` reply carries what the running methods add to it (escrow's `escrow`).
  */
@@ -43,15 +44,17 @@ const pluginOf = (method: string): string => PAYMENT_PLUGINS.find((p) => p.ubusM
 
 test('the payment methods\' ubus methods are the plugins\', on the object in the list\'s order after sessions, with their policies', () => {
   const brought = PAYMENT_PLUGINS.flatMap((p) => Object.keys(p.ubusMethods ?? {}));
-  assert.equal(brought, ['receipt', 'batch_channel', 'batch_refund']);
+  assert.equal(brought, ['receipt', 'batch_channel', 'batch_refund', 'voucher_create', 'voucher_list', 'voucher_revoke', 'cashu_balance', 'cashu_payout']);
   const names = Object.keys(METHODS);
-  assert.equal(names.slice(names.indexOf('sessions') + 1, names.indexOf('sessions') + 4), brought);
+  assert.equal(names.slice(names.indexOf('sessions') + 1, names.indexOf('sessions') + 1 + brought.length), brought);
   for (const p of PAYMENT_PLUGINS) {
     for (const [name, m] of Object.entries(p.ubusMethods ?? {})) {
       assert.is(METHODS[name]!.args, m.args, name);
-      assert.is(METHODS[name]!.adminOnly, false, name);
+      assert.is(METHODS[name]!.adminOnly, m.adminOnly, name);
     }
   }
+  // Printed vouchers' batches are the admin's (the write ACL), never the portal's.
+  for (const n of ['voucher_create', 'voucher_list', 'voucher_revoke']) assert.ok(METHODS[n]!.adminOnly, n);
   const object = sluiceObject(backend({}).b);
   assert.equal(object.methods.batch_channel!.policy, { channel: 3 }, 'the signature as before (a STRING)');
   assert.equal(object.methods.receipt!.policy, { mac: 3, session_id: 3, cumulative_units: 4, nonce: 4, signature: 3 });

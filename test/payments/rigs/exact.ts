@@ -33,7 +33,7 @@ export async function exactRig(): Promise<MethodRig> {
 
   return {
     lab,
-    rules: { ceiling: false, refund: false, pending: true },
+    rules: { ceiling: true, refund: false, pending: true },
     replayCodes: ['ERR_PAYMENT_REPLAYED', 'ERR_X402_NONCE_REPLAYED'],
     pendingCodes: ['ERR_X402_SETTLEMENT_PENDING', 'ERR_PAYMENT_IN_PROGRESS'],
     plan: PLAN,

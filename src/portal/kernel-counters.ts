@@ -8,13 +8,18 @@
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.
  *
- * Where they count (docs/captive-portal.md, "Kernel counters"): one chain on postrouting at priority 50, after the
- * portal's filter and mangle chains and the quota's drop (raw, in its own table: hooks of every table run in priority
- * order), before source NAT (100), so it sees what passed the gate, with the client's own address on both sides:
- *  - upload: `ip saddr` (a forwarded packet from the client; one the portal dropped never reaches postrouting);
- *  - download: `ip daddr`, not from the router itself (`fib saddr type local`: the splash page, DNS answers and the
- *    portal's redirects reach a closed gate too, and neither portal counts them).
- * IPv4 only, as both portals count. Each client has its own two named counters; their nft handles identify one
+ * Where they count (docs/captive-portal.md, "Kernel counters"): what the kernel quota (kernel-quota.ts) counts, so
+ * that the bill and the brake agree to the byte (the quota stops a client at its allotment of what it counts; with a
+ * bill that left out part of it, the quota stopped devices sharing a purchase 164 KiB short of what they paid for,
+ * the pay page's own traffic in the lab's devices scenario 3):
+ *  - upload: `ip saddr` on prerouting at priority 50 (after the quota's raw chain in its own table, before the
+ *    portal's filter, as the quota counts by source MAC there): everything the client sends, to the internet and to
+ *    the router (DNS, the pay page);
+ *  - download: `ip daddr` on postrouting at priority 50, after the portal's filter and the quota's drop, before source
+ *    NAT: everything that reaches the client through the gate, the router's own answers included (openNDS counts
+ *    those too).
+ * A client has counters only from the auth sluice makes for it to the deauth that closes its gate, so a closed gate's
+ * splash traffic is never counted. IPv4 only, as both portals count. Each client has its own two named counters; their nft handles identify one
  * counting epoch (a counter deleted and made again is a new object, with a new handle, counting from 0).
  */
 import { SluiceError } from '../errors.ts';
@@ -27,7 +32,8 @@ export const COUNTER_TABLE = 'sluice_count';
 export const COUNTER_TABLE_LINES: readonly string[] = [
   '  map cup { type ipv4_addr : counter; }',
   '  map cdown { type ipv4_addr : counter; }',
-  '  chain count { type filter hook postrouting priority 50; policy accept; fib saddr type local return; counter name ip saddr map @cup; counter name ip daddr map @cdown; }',
+  '  chain count_up { type filter hook prerouting priority 50; policy accept; counter name ip saddr map @cup; }',
+  '  chain count_down { type filter hook postrouting priority 50; policy accept; counter name ip daddr map @cdown; }',
 ];
 
 const hex12 = (mac: string): string => normalizeMac(mac).replace(/:/g, '');
@@ -139,5 +145,5 @@ export function parseCounterTable(json: string): { readings: KernelReading[]; in
     const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down.h, 0x85ebca6b) ^ up.h) | 1;
     out.push({ mac, epoch, downBytes: down.b, upBytes: up.b, ip: ipOf.get(downCounterName(mac)) ?? '' });
   }
-  return { readings: out, intact: tableHandle !== 0 && ['map cup', 'map cdown', 'chain count'].every((p) => parts.has(p)) };
+  return { readings: out, intact: tableHandle !== 0 && ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p)) };
 }

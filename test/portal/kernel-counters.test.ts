@@ -127,15 +127,16 @@ if (!root || !haveNft || !haveIp) {
   });
   test.after(() => { for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]); });
 
-  test('real nft: forwarded bytes counted exactly both ways, the router\'s own packets to the client not at all', () => {
+  test('real nft: forwarded bytes counted exactly both ways, and the client\'s exchanges with the router itself, as the kernel quota counts them', () => {
     // 3 echo requests of 100 bytes of payload: 128-byte IP packets up, 128-byte replies down.
     inNs(C, 'busybox', 'ping', '-c', '3', '-s', '100', '-W', '2', '10.78.1.2');
     let [a] = read();
     assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
-    // The router pinging the client (as its splash page or DNS answers reach a closed gate): not the client's usage.
-    inNs(R, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '10.78.0.5');
+    // The client pinging the router (its DNS, the pay page): counted both ways, as the quota counts them (the bill
+    // and the brake must agree: devices sharing a purchase were stopped 164 KiB short when they did not).
+    inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '10.78.0.1');
     [a] = read();
-    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
+    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 640, up: 640 });
     const before = a!.epoch;
     nft([...uncountLines(A, '10.78.0.5'), ...countLines(A, '10.78.0.5'), ''].join('\n'));
     [a] = read();

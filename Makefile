@@ -52,7 +52,7 @@ endef
 
 # The bundle is built in the checkout (npm is not part of the SDK); refuse to package without it.
 define Build/Compile
-	@test -f ./dist/sluice.mjs -a -f ./dist/evm.mjs -a -f ./dist/mqtt.mjs -a -f ./dist/usage-worker.mjs -a -f ./dist/worker.js -a -f ./dist/portal/batch.js || \
+	@test -f ./dist/sluice.mjs -a -f ./dist/evm.mjs -a -f ./dist/mqtt.mjs -a -f ./dist/cashu.mjs -a -f ./dist/usage-worker.mjs -a -f ./dist/worker.js -a -f ./dist/portal/batch.js || \
 		{ echo "sluice: dist/ is missing: run 'npm ci && npm run build' in the checkout first" >&2; exit 1; }
 endef
 
@@ -61,6 +61,7 @@ define Package/sluice/install
 	$(INSTALL_BIN) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
 	$(INSTALL_DATA) ./dist/evm.mjs $(1)/usr/share/sluice/evm.mjs
 	$(INSTALL_DATA) ./dist/mqtt.mjs $(1)/usr/share/sluice/mqtt.mjs
+	$(INSTALL_DATA) ./dist/cashu.mjs $(1)/usr/share/sluice/cashu.mjs
 	$(INSTALL_DATA) ./dist/usage-worker.mjs $(1)/usr/share/sluice/usage-worker.mjs
 	# Piscina's thread bootstrap (CommonJS), loaded from next to the bundle.
 	$(INSTALL_DATA) ./dist/worker.js $(1)/usr/share/sluice/worker.js

@@ -98,17 +98,27 @@ const mqttApart = {
     b.onResolve({ filter: /^mqtt$/ }, (a) => (a.kind === 'dynamic-import' && /[\\/]src[\\/]upstream[\\/]mqtt$/.test(a.resolveDir) ? { path: `./${MQTT_FILE}`, external: true } : undefined));
   },
 };
-const main = await build({ ...common, plugins: [...common.plugins, evmApart, mqttApart], entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
+// cashu-ts and noble's secp256k1 (src/cashu-lib.ts) likewise: dist/cashu.mjs, imported when the tollgate section opens
+// its door (the router's Nostr key) or its cashu method (src/cashu-loader.ts): a router without the section never reads it.
+const CASHU_FILE = 'cashu.mjs';
+const cashuApart = {
+  name: 'cashu-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/cashu-lib\.ts$/ }, (a) => (/[\\/]src$/.test(a.resolveDir) ? { path: `./${CASHU_FILE}`, external: true } : undefined));
+  },
+};
+const main = await build({ ...common, plugins: [...common.plugins, evmApart, mqttApart, cashuApart], entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
 const evm = await build({ ...common, entryPoints: ['src/x402/evm.ts'], outfile: `dist/${EVM_FILE}`, metafile: true });
+const cashu = await build({ ...common, entryPoints: ['src/cashu-lib.ts'], outfile: `dist/${CASHU_FILE}`, metafile: true });
 const mqtt = await build({ ...common, stdin: { contents: "export { default } from 'mqtt';", resolveDir: 'src/upstream/mqtt', loader: 'js' },
   outfile: `dist/${MQTT_FILE}`, metafile: true });
 // What went into which file, for test/package/bundle.test.ts (viem is not in sluice.mjs); not shipped.
 const inputsOf = (result) => Object.fromEntries(Object.entries(result.metafile.outputs).map(([out, o]) => [out, Object.keys(o.inputs)]));
-writeFileSync('dist/meta.json', JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt) }, null, 1) + '\n');
+writeFileSync('dist/meta.json', JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt), ...inputsOf(cashu) }, null, 1) + '\n');
 // What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
 if (process.argv.includes('--sizes')) {
-  for (const [out, result] of [['dist/sluice.mjs', main], [`dist/${EVM_FILE}`, evm], [`dist/${MQTT_FILE}`, mqtt]]) {
+  for (const [out, result] of [['dist/sluice.mjs', main], [`dist/${EVM_FILE}`, evm], [`dist/${MQTT_FILE}`, mqtt], [`dist/${CASHU_FILE}`, cashu]]) {
     console.log(out);
     const bytes = new Map();
     for (const [path, { bytesInOutput }] of Object.entries(result.metafile.outputs[out].inputs)) {
@@ -145,6 +155,6 @@ await build({ entryPoints: ['src/browser/batch.ts'], outfile: 'files/usr/share/s
 // The customer's pay page, next to the bundle as on the router (/usr/share/sluice/portal): the LAN endpoint serves it.
 rmSync('dist/portal', { recursive: true, force: true });
 cpSync('files/usr/share/sluice/portal', 'dist/portal', { recursive: true });
-for (const file of ['dist/sluice.mjs', `dist/${EVM_FILE}`, `dist/${MQTT_FILE}`, 'dist/usage-worker.mjs', 'dist/worker.js', 'dist/portal/batch.js']) {
+for (const file of ['dist/sluice.mjs', `dist/${EVM_FILE}`, `dist/${MQTT_FILE}`, `dist/${CASHU_FILE}`, 'dist/usage-worker.mjs', 'dist/worker.js', 'dist/portal/batch.js']) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }

@@ -45,7 +45,7 @@ const mainMk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
 const luciMk = readFileSync(join(ROOT, 'luci-app', 'Makefile'), 'utf8');
 const version = `${mkVar(mainMk, 'PKG_VERSION')}-r${mkVar(mainMk, 'PKG_RELEASE')}`;
 
-for (const f of ['sluice.mjs', 'evm.mjs', 'mqtt.mjs', 'usage-worker.mjs', 'worker.js']) {
+for (const f of ['sluice.mjs', 'evm.mjs', 'mqtt.mjs', 'cashu.mjs', 'usage-worker.mjs', 'worker.js']) {
   if (!existsSync(join(ROOT, 'dist', f))) {
     console.error(`package: dist/${f} is missing: run 'npm run build' first`);
     process.exit(1);
@@ -115,6 +115,8 @@ const packages = [
       put(s, 'dist/evm.mjs', 'usr/share/sluice/evm.mjs', 0o644);
       // mqtt.js, loaded by the MQTT sink's first connection: without it mqtt.enabled is ERR_MODULE_LOAD at start.
       put(s, 'dist/mqtt.mjs', 'usr/share/sluice/mqtt.mjs', 0o644);
+      // cashu-ts and secp256k1, loaded when the tollgate section opens its door or its cashu method (src/cashu-loader.ts).
+      put(s, 'dist/cashu.mjs', 'usr/share/sluice/cashu.mjs', 0o644);
       put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
       put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);
       mkdirSync(join(s, 'usr/bin'), { recursive: true });

@@ -2,10 +2,11 @@
  * NIP-01 events: the serialisation whose SHA-256 is the event id, and BIP-340 Schnorr signatures over that id
  * (https://github.com/nostr-protocol/nips/blob/master/01.md, https://github.com/bitcoin/bips/blob/master/bip-0340.mediawiki).
  * TollGate's advertisement (10021), session (1022) and notice (21023) are such events, and a legacy payment (21000).
- * Pure: no I/O; the signing key is the caller's (key.ts keeps the router's).
+ * Pure: no I/O; the signing key is the caller's (key.ts keeps the router's). Schnorr is noble's, in the lazily loaded
+ * cashu chunk (src/cashu-loader.ts): openRouterKey loads it before the door signs anything.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { cashuLib } from '../cashu-loader.ts';
 
 /** A Nostr tag: every element a string (clients in Go and Kotlin unmarshal `[]string`; a number breaks them). */
 export type NostrTag = string[];
@@ -48,14 +49,14 @@ export function eventId(event: UnsignedEvent): string {
 
 /** The x-only public key (hex) of a 32-byte secret key. */
 export function publicKeyOf(secretKey: Uint8Array): string {
-  return Buffer.from(schnorr.getPublicKey(secretKey)).toString('hex');
+  return Buffer.from(cashuLib().schnorr.getPublicKey(secretKey)).toString('hex');
 }
 
 /** Signs `template` with `secretKey` (fresh auxiliary randomness per signature, as BIP-340 recommends). */
 export function signEvent(template: EventTemplate, secretKey: Uint8Array): NostrEvent {
   const unsigned: UnsignedEvent = { pubkey: publicKeyOf(secretKey), created_at: template.created_at, kind: template.kind, tags: template.tags, content: template.content };
   const id = eventId(unsigned);
-  const sig = Buffer.from(schnorr.sign(Buffer.from(id, 'hex'), secretKey, randomBytes(32))).toString('hex');
+  const sig = Buffer.from(cashuLib().schnorr.sign(Buffer.from(id, 'hex'), secretKey, randomBytes(32))).toString('hex');
   return { id, ...unsigned, sig };
 }
 
@@ -73,7 +74,7 @@ export function verifyEvent(event: unknown): boolean {
   if (!isEventShape(event) || !HEX64.test(event.id) || !HEX64.test(event.pubkey) || !HEX128.test(event.sig)) return false;
   if (eventId(event) !== event.id) return false;
   try {
-    return schnorr.verify(Buffer.from(event.sig, 'hex'), Buffer.from(event.id, 'hex'), Buffer.from(event.pubkey, 'hex'));
+    return cashuLib().schnorr.verify(Buffer.from(event.sig, 'hex'), Buffer.from(event.id, 'hex'), Buffer.from(event.pubkey, 'hex'));
   } catch {
     return false;
   }

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { cashuLib, loadCashuLib } from '../cashu-loader.ts';
 import { SluiceError } from '../errors.ts';
 import { ensureDir, writeFileAtomic } from '../storage/index.ts';
 import { publicKeyOf } from './event.ts';
@@ -35,7 +35,7 @@ function parseKey(text: string, path: string): Uint8Array {
   if (!/^[0-9a-f]{64}$/.test(hex)) throw keyError(path, 'is not 64 lowercase hex characters');
   const key = Uint8Array.from(Buffer.from(hex, 'hex'));
   try {
-    schnorr.getPublicKey(key);
+    cashuLib().schnorr.getPublicKey(key);
   } catch (err) {
     throw keyError(path, 'is not a valid secp256k1 secret key', err);
   }
@@ -44,6 +44,9 @@ function parseKey(text: string, path: string): Uint8Array {
 
 /** The key in `stateDir`, made (0600, atomically) if there is none. Throws ERR_NOSTR_KEY when it cannot. */
 export async function openRouterKey(stateDir: string): Promise<RouterKey> {
+  // noble's Schnorr is in the cashu chunk, loaded here, with the door: a router without the tollgate section never
+  // reads it. ERR_MODULE_LOAD when the file is missing (the door is left out).
+  await loadCashuLib();
   const path = join(stateDir, NOSTR_KEY_FILE);
   let text: string | null = null;
   try {
@@ -55,7 +58,7 @@ export async function openRouterKey(stateDir: string): Promise<RouterKey> {
     const secretKey = parseKey(text, path);
     return { secretKey, pubkey: publicKeyOf(secretKey), created: false };
   }
-  const secretKey = schnorr.utils.randomSecretKey();
+  const secretKey = cashuLib().schnorr.utils.randomSecretKey();
   try {
     await ensureDir(stateDir);
     await writeFileAtomic(path, `${Buffer.from(secretKey).toString('hex')}\n`, { mode: 0o600 });

@@ -90,6 +90,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
     '-rw------- 0/0 ./etc/config/sluice_secrets',
     '-rw-r--r-- 0/0 ./lib/upgrade/keep.d/sluice',
     '-rw-r--r-- 0/0 ./usr/share/acl.d/sluice.json',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/cashu.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/evm.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/mqtt.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch-page.js',

@@ -14,6 +14,7 @@
  * goes on, and its session is granted late when it lands. Every open intent is resolved at start and every few
  * seconds while any is open (resolve-intent.ts: the crash table).
  */
+import { loadCashuLib } from '../../cashu-loader.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Log } from '../../log.ts';
 import type { Config, TollgateConfig } from '../../config/index.ts';
@@ -84,6 +85,9 @@ export class CashuMethod implements PaymentMethod {
   static async open(options: CashuMethodOptions): Promise<CashuMethod> {
     const tollgate = options.config.tollgate;
     if (!tollgate) throw new SluiceError('ERR_INTERNAL', 'the cashu method opened without a tollgate section');
+    // cashu-ts is a chunk of its own (src/cashu-loader.ts): loaded here, before any token is decoded or any intent
+    // resolved (the custody's payout and retirement too open after this); ERR_MODULE_LOAD leaves the method out.
+    await loadCashuLib();
     const store = await CashuStore.open(options.config.main.stateDir);
     return new CashuMethod(options.config, tollgate, store, options);
   }

@@ -7,8 +7,8 @@
  * factor, which is what a NUT-09 restore or a NUT-19 replay needs; a seed would only add a recovery path for a lost
  * store, whose proofs were then lost with it anyway.
  */
-import { blindMessage, getDecodedToken, getTokenMetadata, hashToCurve, pointFromHex, unblindSignature } from '@cashu/cashu-ts';
 import { createHash, randomBytes } from 'node:crypto';
+import { cashuLib, type CashuLib } from '../../cashu-loader.ts';
 import { SluiceError } from '../../errors.ts';
 import { normalizeMintUrl } from '../../config/index.ts';
 
@@ -58,9 +58,9 @@ const invalid = (message: string): SluiceError => new SluiceError('ERR_CASHU_TOK
 /** What a token says about itself without the mint's keysets: its mint and unit (for the checks that need no network). */
 export function tokenHeader(text: unknown): { mint: string; unit: string } {
   const token = tokenText(text);
-  let meta: ReturnType<typeof getTokenMetadata>;
+  let meta: ReturnType<CashuLib['getTokenMetadata']>;
   try {
-    meta = getTokenMetadata(token);
+    meta = cashuLib().getTokenMetadata(token);
   } catch (err) {
     throw invalid(`not a Cashu token: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200));
   }
@@ -81,9 +81,9 @@ function tokenText(text: unknown): string {
 export function decodeToken(text: unknown, keysets: readonly KeysetEntry[]): DecodedToken {
   const token = tokenText(text);
   const header = tokenHeader(token);
-  let decoded: ReturnType<typeof getDecodedToken>;
+  let decoded: ReturnType<CashuLib['getDecodedToken']>;
   try {
-    decoded = getDecodedToken(token, keysets.map((k) => k.id));
+    decoded = cashuLib().getDecodedToken(token, keysets.map((k) => k.id));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // cashu-ts cannot map a V4 short id to any of the mint's keysets: a keyset the mint does not list.
@@ -127,7 +127,7 @@ export function isSpendingCondition(secret: string): boolean {
 
 /** NUT-00 Y = hash_to_curve(secret), compressed hex: how a mint names a proof in its spent set. */
 export function yOf(secret: string): string {
-  return hashToCurve(new TextEncoder().encode(secret)).toHex(true);
+  return cashuLib().hashToCurve(new TextEncoder().encode(secret)).toHex(true);
 }
 
 /** The payment's reference: one per set of proofs, whatever token encodes them (V3 or V4, any order). */
@@ -162,7 +162,7 @@ export function splitAmount(amount: bigint, available: readonly bigint[]): numbe
 export function makeOutputs(amounts: readonly number[], id: string): SwapOutput[] {
   return amounts.map((amount) => {
     const secret = randomBytes(32).toString('hex');
-    const b = blindMessage(new TextEncoder().encode(secret));
+    const b = cashuLib().blindMessage(new TextEncoder().encode(secret));
     return { amount, id, B_: b.B_.toHex(true), secret, r: b.r.toString(16).padStart(64, '0') };
   });
 }
@@ -171,6 +171,7 @@ export function makeOutputs(amounts: readonly number[], id: string): SwapOutput[
 export function unblind(output: SwapOutput, C_: string, keys: Readonly<Record<string, string>>): StoredProof {
   const key = keys[String(output.amount)];
   if (key === undefined) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keyset ${output.id} has no key for ${output.amount}`);
+  const { unblindSignature, pointFromHex } = cashuLib();
   const C = unblindSignature(pointFromHex(C_), BigInt(`0x${output.r}`), pointFromHex(key));
   return { id: output.id, amount: output.amount, secret: output.secret, C: C.toHex(true) };
 }

@@ -167,6 +167,51 @@ test('a pending payout stays pending (across a reopen, asked again without a sec
   }
 });
 
+test('a pending payout whose Lightning payment then fails: the proofs come back after their state is read', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    await r.fund(200);
+    mint.meltOutcome('pending');
+    const out = await r.custody.payout();
+    assert.is(out.state, 'pending');
+    assert.is(r.store.total(), 0n);
+    mint.settleMelt(out.quote as string, 'failed');
+    assert.is(await r.custody.runPass(), 0);
+    assert.is(r.store.total(), 200n, 'held again');
+    assert.is((r.custody.balance().payouts as Array<Record<string, unknown>>)[0]!.state, 'failed');
+    assert.is(mint.calls(MELT), 1, 'not melted again');
+  } finally {
+    await r.close();
+    await r.ln.stop();
+    await mint.stop();
+    rmSync(r.dir, { recursive: true, force: true });
+  }
+});
+
+test('a crash between the take and the melt\'s record: the start gives the proofs back, nothing was melted', async () => {
+  const mint = await CashuMint.start();
+  let r = await rig(mint);
+  const { dir, ln } = r;
+  try {
+    await r.fund(150);
+    await r.store.take(mint.url, r.store.proofsOf(mint.url), 'payout lost-before-its-record');
+    assert.is(r.store.total(), 0n);
+    await r.close();
+    r = await rig(mint, { dir, ln });
+    assert.is(await r.custody.reconcile(), 0);
+    assert.is(r.store.total(), 150n);
+    assert.equal(r.store.takes(), []);
+    assert.is(mint.calls('POST /v1/checkstate'), 1, 'the proofs\' state read first');
+    assert.is(mint.calls(MELT), 0);
+  } finally {
+    await r.close();
+    await ln.stop();
+    await mint.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a payout of too little, or an invoice for another amount, says so and melts nothing', async () => {
   const mint = await CashuMint.start();
   const r = await rig(mint);

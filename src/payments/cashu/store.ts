@@ -194,6 +194,8 @@ export class CashuStore {
 
   /** The swap's new proofs: on flash before the session is granted. */
   landSwap(ref: string, proofs: StoredProof[]): Promise<void> {
+    // Checked before the write: a record the next open could not apply would make the whole file unreadable.
+    if (!this.intents.has(ref)) return Promise.reject(new SluiceError('ERR_INTERNAL', `no swap intent ${ref} to land`));
     return this.append({ t: 'landed', ref, proofs });
   }
 

@@ -2,11 +2,13 @@
 # The end-to-end lab: a real openNDS gating real clients, all inside network namespaces (docs/testing.md).
 #
 #   lab.sh up [--no-shape] [--rate 8mbit] [--checkinterval N] [--owner PID] [--nodogsplash BIN] [--theme HOST:PORT]
-#             [--clients N]                                                                        → prints the lab dir
+#             [--clients N] [--allow-port PORT]…                                                   → prints the lab dir
 #     --clients: N client namespaces (default 4, at most 99): MAC 02:00:00:00:0c:<i in hex>, address 10.77.0.<100+i>
 #     --nodogsplash: the portal is that nodogsplash binary (a local build: ndsctl next to it) instead of openNDS
 #     --theme: openNDS shows sluice's splash (files/usr/lib/opennds/theme_sluice.sh, login_option_enabled 3) pointing
 #              at sluice's pay page on HOST:PORT (sluice.http.listen), and clients may reach that port on the router
+#     --allow-port: clients may reach this TCP port on the router before authentication too (users-to-router), as an
+#              operator opens TollGate's door (docs/captive-portal.md); repeatable
 #   lab.sh down <labdir>                     stop every process of the lab by PID, delete its namespaces and files
 #   lab.sh cleanup-stale                     remove leftovers of labs whose owner process is gone
 #   lab.sh opennds-stop|opennds-start <labdir>  (the lab's portal, whichever it is)
@@ -190,6 +192,9 @@ up() {
       --nodogsplash) nds_bin=$2; PORTAL=nodogsplash; shift ;;
       --theme) THEME_LISTEN=$2; shift ;;
       --clients) NCLIENTS=$2; shift ;;
+      --allow-port) case "$2" in ''|*[!0-9]*) die "--allow-port $2: not a port" ;; esac
+        USERS_TO_ROUTER="${USERS_TO_ROUTER%\}}    FirewallRule allow tcp port $2
+}" ; shift ;;
       *) die "unknown option $1" ;;
     esac
     shift

@@ -71,6 +71,8 @@ export interface LabOptions {
   clients?: number;
   /** openNDS shows sluice's ThemeSpec splash, pointing at the pay page on this `host:port` (sluice.http.listen) */
   theme?: string;
+  /** more TCP ports clients may reach on the router before authentication (lab.sh --allow-port: TollGate's door) */
+  allowPorts?: number[];
 }
 
 export interface FetchResult {
@@ -124,6 +126,7 @@ export class Lab {
     if (opts.nodogsplash !== undefined) args.push('--nodogsplash', opts.nodogsplash);
     if (opts.theme !== undefined) args.push('--theme', opts.theme);
     if (opts.clients !== undefined) args.push('--clients', String(opts.clients));
+    for (const port of opts.allowPorts ?? []) args.push('--allow-port', String(port));
     const r = await run(LAB_SH, args, 120_000 + (opts.clients ?? 4) * 2000);
     const dir = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !dir || !existsSync(join(dir, 'lab.env'))) {

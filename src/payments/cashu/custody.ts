@@ -169,6 +169,8 @@ export class CashuCustody implements CashuCustodyFace {
   private async cycle(): Promise<number> {
     let open = await this.resolveOpen();
     for (const mint of this.mints()) {
+      // Nothing held there: nothing to retire or pay out (and no reason to ask the mint).
+      if (this.store.proofsOf(mint).length === 0) continue;
       try {
         await retireKeysets(mint, this.port);
         if (this.autoPayoutDue(mint)) {
@@ -230,10 +232,10 @@ export class CashuCustody implements CashuCustodyFace {
       ?? this.book.open().find((o) => o.kind === 'melt')?.mint;
     if (target === undefined) return view({ mint: '', state: 'nothing', reason: 'no ecash is held' });
     if (!this.mints().includes(target)) throw new SluiceError('ERR_INVALID_ARGUMENT', `mint: ${target.slice(0, 200)} is not a mint this router holds or accepts`, { details: { argument: 'mint' } });
-    const open = this.book.open().find((o) => o.kind === 'melt' && o.mint === target);
     const work = this.exclusive(async () => {
-      // A payout already under way is read again, never started twice.
-      if (open?.kind === 'melt' && this.book.byTake(open.take)) return resolveMelt(open, this.port);
+      // A payout already under way (asked before, or the pass's) is read again, never started twice.
+      const open = this.book.open().find((o) => o.kind === 'melt' && o.mint === target);
+      if (open?.kind === 'melt') return resolveMelt(open, this.port);
       return startPayout(target, this.tollgate.payoutAddress, this.port);
     });
     void work.then((o) => { if (o.state === 'pending') this.pass.soon(PASS_WHILE_OPEN_MS); }, () => undefined);

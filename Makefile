@@ -96,6 +96,8 @@ define Package/sluice/install
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/restore.js $(1)/usr/share/sluice/portal/restore.js
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/qr.js $(1)/usr/share/sluice/portal/qr.js
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/elsewhere.js $(1)/usr/share/sluice/portal/elsewhere.js
+	# Its "Pay with Cashu" (the tollgate section's cashu method).
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/cashu-page.js $(1)/usr/share/sluice/portal/cashu-page.js
 	# Its batch-settlement part: the page logic, and the signing bundle built from src/browser/batch.ts.
 	$(INSTALL_DATA) ./files/usr/share/sluice/portal/batch-page.js $(1)/usr/share/sluice/portal/batch-page.js
 	$(INSTALL_DATA) ./dist/portal/batch.js $(1)/usr/share/sluice/portal/batch.js
@@ -163,7 +165,7 @@ package-files: build
 	install -d $(STAGE)/usr/share/acl.d
 	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
 	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds
-	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/batch-page.js files/usr/share/sluice/portal/restore.js files/usr/share/sluice/portal/qr.js files/usr/share/sluice/portal/elsewhere.js files/usr/share/sluice/portal/devices.js $(STAGE)/usr/share/sluice/portal/
+	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/batch-page.js files/usr/share/sluice/portal/restore.js files/usr/share/sluice/portal/qr.js files/usr/share/sluice/portal/elsewhere.js files/usr/share/sluice/portal/devices.js files/usr/share/sluice/portal/cashu-page.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0644 dist/portal/batch.js $(STAGE)/usr/share/sluice/portal/
 	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
 	install -d $(STAGE)/lib/upgrade/keep.d

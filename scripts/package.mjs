@@ -135,6 +135,7 @@ const packages = [
       put(s, 'files/usr/share/sluice/portal/qr.js', 'usr/share/sluice/portal/qr.js', 0o644);
       put(s, 'files/usr/share/sluice/portal/elsewhere.js', 'usr/share/sluice/portal/elsewhere.js', 0o644);
       put(s, 'files/usr/share/sluice/portal/devices.js', 'usr/share/sluice/portal/devices.js', 0o644);
+      put(s, 'files/usr/share/sluice/portal/cashu-page.js', 'usr/share/sluice/portal/cashu-page.js', 0o644);
       put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
       put(s, 'files/lib/upgrade/keep.d/sluice', 'lib/upgrade/keep.d/sluice', 0o644);
     },

@@ -118,6 +118,7 @@ const PORTAL_FILES: Record<string, [string, string]> = {
   '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
   '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
   '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
+  '/cashu-page.js': ['cashu-page.js', 'text/javascript; charset=utf-8'],
 };
 
 function plain(v: unknown): unknown {

@@ -95,6 +95,7 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
     '-rw-r--r-- 0/0 ./usr/share/sluice/mqtt.mjs',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch-page.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/batch.js',
+    '-rw-r--r-- 0/0 ./usr/share/sluice/portal/cashu-page.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/devices.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/elsewhere.js',
     '-rw-r--r-- 0/0 ./usr/share/sluice/portal/index.html',

@@ -888,7 +888,7 @@
 			trials.forEach(function(p) { $('trials').appendChild(trialCard(p)); });
 			$('trial-section').hidden = trials.length === 0;
 			if (!cryptoPay)
-				say(methods.voucher ? t('enterVoucher') : t('nothing'), 'info');
+				say(methods.voucher ? t('enterVoucher') : root.SluiceCashuPage && root.SluiceCashuPage.offered ? t('cChoose') : t('nothing'), 'info');
 			else
 				say(r.body.plans.length ? t('choose') : t('nothing'), 'info');
 			if (methods.voucher)
@@ -905,12 +905,17 @@
 			errorText: errorText, conflictOf: conflictOf, say: say, getJson: getJson, done: done, failureText: failureText, Refusal: Refusal,
 			balanceOf: balanceOf, known: function() { return known; }
 		}) : null;
+		// Cashu (cashu-page.js, loaded before this file): its words join MESSAGES too; its section shows when the router takes Cashu.
+		var cashuReady = root.SluiceCashuPage ? root.SluiceCashuPage.attach({
+			MESSAGES: MESSAGES, t: t, amountText: amountText, errorCode: errorCode, errorText: errorText, say: say, getJson: getJson,
+			done: done, failureText: failureText, Refusal: Refusal
+		}) : null;
 		translatePage();
 		$('page-url').textContent = root.location.href;
 		redeemVoucher = voucherForm();
 		root.setInterval(tick, 1000);
 		root.setInterval(showSession, SESSION_REFRESH_MS);
-		return Promise.all([ loadPlans(), showSession(), batchReady ]);
+		return Promise.all([ loadPlans(), showSession(), batchReady, cashuReady ]);
 	}
 
 	api.started = new Promise(function(resolve) {

@@ -1,0 +1,109 @@
+/**
+ * The LAN endpoint's `cashu` routes (issue 39 item 4; docs/tollgate.md "Pay page"), the pay page's way to pay with
+ * ecash (PaymentPlugin.lanRoutes):
+ *   GET  /cashu/offer?steps=N   what the router sells for Cashu: the tollgate plan, its price in sat per step,
+ *                       min/max steps, the accepted mints, and a NUT-18 payment request (`creqA…`, in-band: no
+ *                       transport) for N steps (default min_steps) that the page offers as a `cashu:` link; a wallet
+ *                       (cashu.me, Minibits, Nutstash) opens it as "pay N sat from one of these mints" and hands the
+ *                       customer the token to paste (501 when the tollgate section is off)
+ *   POST /cashu/pay     {token}: a pasted cashuA…/cashuB… token buys the tollgate plan for the caller's device, exactly
+ *                       as ubus `purchase` {payment: {method: 'cashu', token}} does (the merchant's replay rule, the
+ *                       swap before the session: cashu.ts)
+ * A refusal answers {error: {code, message, details?}}: the page words each ERR_CASHU_* for the customer; a pending
+ * swap (ERR_CASHU_PENDING) is 202, "being confirmed, do not pay again".
+ */
+import { cashuLib } from '../../cashu-loader.ts';
+import { SluiceError, toSluiceError } from '../../errors.ts';
+import type { Config } from '../../config/index.ts';
+import type { LanFace, LanRoute } from '../plugin.ts';
+
+/** A token is at most 48 KiB (token.ts); the JSON around it a little more. */
+const MAX_PAY_BYTES = 50 * 1024;
+
+/** What GET /cashu/offer answers (amounts as decimal strings: they are bigints). */
+export interface CashuOffer {
+  plan: string;
+  metric: string;
+  step_size: string;
+  unit: string;
+  price_per_step: string;
+  min_steps: string;
+  max_steps: string | null;
+  mints: string[];
+  /** The steps `payment_request` asks for, and the NUT-18 request itself (creqA…). */
+  steps: string;
+  payment_request: string;
+}
+
+/** The running cashu method as its LAN routes see it (PaymentPart.lan). */
+export interface CashuLanFace {
+  /** `steps`: what the payment request asks for (undefined: min_steps); outside min..max: ERR_INVALID_ARGUMENT. */
+  offer(steps?: bigint): CashuOffer;
+}
+
+/** The face over the current config (a reload's prices apply at once). */
+export function cashuLanFace(current: () => Config): CashuLanFace {
+  return {
+    offer(steps) {
+      const config = current();
+      const t = config.tollgate;
+      const plan = t && config.pricing.find((p) => p.id === t.plan);
+      if (!t || !plan) throw notEnabled();
+      const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : null);
+      const n = steps ?? t.minSteps;
+      if (n < t.minSteps || (cap !== null && n > cap)) throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, { details: { argument: 'steps' } });
+      // Single use, in-band (no transport): the wallet pays it by handing over a token, which the customer pastes.
+      const request = new (cashuLib().PaymentRequest)(undefined, undefined, Number(n * t.pricePerStep), t.unit, [...t.mints], `WiFi: ${n} × ${plan.stepSize} ${plan.metric}`, true);
+      return {
+        plan: plan.id, metric: plan.metric, step_size: plan.stepSize.toString(), unit: t.unit, price_per_step: t.pricePerStep.toString(),
+        min_steps: t.minSteps.toString(), max_steps: cap === null ? null : cap.toString(), mints: [...t.mints],
+        steps: n.toString(), payment_request: request.toEncodedCreqA(),
+      };
+    },
+  };
+}
+
+const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router does not take Cashu (the tollgate section is off)');
+
+/** The HTTP status of a refused Cashu payment. */
+export function cashuRouteStatus(code: string): number | undefined {
+  // Sent to the mint and not answered yet: accepted, being completed (the session is granted when it lands).
+  if (code === 'ERR_CASHU_PENDING') return 202;
+  if (code === 'ERR_CASHU_MINT_UNAVAILABLE') return 503;
+  if (code === 'ERR_CASHU_STORE_DAMAGED') return 500;
+  if (code.startsWith('ERR_CASHU_') || code === 'ERR_PAYMENT_IN_PROGRESS') return 402;
+  return undefined;
+}
+
+export const cashuLanRoutes: readonly LanRoute[] = [
+  {
+    method: 'GET', path: '/cashu/offer',
+    async handler(req, face: LanFace | null) {
+      if (!face?.cashu) throw notEnabled();
+      const steps = req.url.searchParams.get('steps');
+      if (steps !== null && !/^[1-9][0-9]{0,15}$/.test(steps)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', { details: { argument: 'steps' } });
+      return { status: 200, body: face.cashu.offer(steps === null ? undefined : BigInt(steps)) };
+    },
+  },
+  {
+    method: 'POST', path: '/cashu/pay', paying: true, statusOf: cashuRouteStatus,
+    async handler(req, face: LanFace | null) {
+      const { token } = await req.json(MAX_PAY_BYTES, 'ERR_INVALID_ARGUMENT', '{token}');
+      if (!face?.cashu) throw notEnabled();
+      if (typeof token !== 'string' || token.trim() === '') throw new SluiceError('ERR_CASHU_TOKEN_INVALID', 'token must be a cashuA… or cashuB… token');
+      let mac: string | null = null;
+      try {
+        mac = await req.mac();
+        // Pasted text may carry the wallet's `cashu:` prefix and stray whitespace; the token itself is never logged.
+        const text = token.trim().replace(/^cashu:(?!\/\/)/i, '').replace(/\s+/g, '');
+        const answer = await req.purchase(mac, { method: 'cashu', token: text });
+        req.log?.info('http cashu payment', { mac, ip: req.ip });
+        return { status: 200, body: answer };
+      } catch (err) {
+        const e = toSluiceError(err);
+        req.log?.info('http cashu payment refused', { mac, ip: req.ip, code: e.code });
+        throw err;
+      }
+    },
+  },
+];

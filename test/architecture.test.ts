@@ -67,7 +67,7 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
     index: 'src/meter/index.ts', reason: ISSUE_40, names: [
       'MeterOptions', 'TickReport', 'MeterStats', 'ExclusivePort', 'KernelQuotaPort', 'MeteredSession', 'ReadClient',
       'SessionsPort', 'UsageTaskRunner', 'createAdaptiveRunner', 'createInlineRunner', 'createPoolRunner', 'defaultWorkerPath',
-      'AdaptiveOptions', 'PoolOptions', 'SkipReason', 'UsageResult', 'UsageTask', 'CounterMark', 'ManagedSessionsPort',
+      'AdaptiveOptions', 'PoolOptions', 'SkipReason', 'UsageResult', 'UsageTask', 'ManagedSessionsPort',
       'ManagerForMeter', 'MarkSource',
     ],
   },
@@ -80,7 +80,7 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
       'DEFAULT_SOCKET_PATHS', 'findPortalSocket', 'socketOutcome', 'socketRequest', 'FetchOptions', 'FetchOutcome',
       'declaredClientCount', 'DEFAULT_OUTPUT_CAP', 'outputBound', 'CloseResult', 'OpenResult', 'ValveOptions',
       'COUNTER_TABLE', 'COUNTER_TABLE_LINES', 'counterTableScript', 'countLines', 'moveLines', 'uncountLines',
-      'parseCounterTable', 'upCounterName', 'downCounterName', 'KernelCounters', 'KernelCountersOptions', 'NO_RATES',
+      'parseCounterTable', 'upCounterName', 'downCounterName', 'KernelCountersOptions', 'NO_RATES',
       'RATE_REASON', 'RateParse', 'SHAPER_TABLE', 'ShaperOptions',
     ],
   },

@@ -29,8 +29,7 @@ import { KernelMode } from './kernel-mode.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
 
 /** A kernel tick's listing of the portal may take this many fetch timeouts (`main.ndsctl_timeout`). */
-export const KERNEL_LISTING_TIMEOUT_FACTOR = 4;
-
+const KERNEL_LISTING_TIMEOUT_FACTOR = 4;
 /** What the tick loop works with: the other parts of the meter, and the options it reads. */
 export interface TickLoopParts {
   runner: UsageTaskRunner;
@@ -231,14 +230,12 @@ export class TickLoop {
     this.addresses.record(dispatchAt, listed, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
     // The gate facts of a kernel tick are the last listing's, as of when it was read.
-    const gateAt = kernel?.rosterAt ?? dispatchAt;
-    const report = result.ok ? await this.apply(result, dispatchAt, gateAt, switched) : this.skip(result);
+    const report = result.ok ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched) : this.skip(result);
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
-      const now = this.ctx.clock.now();
-      kernel.afterBilling(now, moved, this.ctx.sessions);
-      report.nextInMs = Math.min(report.nextInMs, Math.max(this.options.minIntervalMs, kernel.listingInMs(now)));
+      kernel.afterBilling(this.ctx.clock.now(), moved, this.ctx.sessions);
+      report.nextInMs = Math.min(report.nextInMs, Math.max(this.options.minIntervalMs, kernel.listingInMs(this.ctx.clock.now())));
     }
     report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;

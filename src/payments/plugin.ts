@@ -18,7 +18,7 @@ import type { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';
 import type { CashuCustodyFace, CashuLanFace } from './cashu/index.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
-export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius'>;
+export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius' | 'tollgateListen'>;
 
 /** What the root hands every plugin when it opens. */
 export interface PluginContext {

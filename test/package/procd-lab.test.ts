@@ -101,7 +101,7 @@ run('the migration keeps a secret already in sluice_secrets over an older copy i
   assert.match(out, /^SECRETS both=das-secret,rc=1, again=unchanged rc=0$/m);
 });
 
-run('docs/quickstart.md steps 2-5 and 8, as written: every command exits 0, and the admin sees what the doc says', () => {
+run('docs/quickstart.md steps 2-8, as written: every command exits 0, and the admin sees what the doc says', () => {
   assert.match(qs, /^DONE$/m, qs.slice(-2000));
   const failed = qs.split('\n').filter((l) => /^QS \d+ rc=[1-9]/.test(l));
   assert.equal(failed, [], qs.slice(-3000));
@@ -110,10 +110,14 @@ run('docs/quickstart.md steps 2-5 and 8, as written: every command exits 0, and 
   assert.is(check('step3-price'), '500000');
   assert.is(check('step5-endpoint'), 'time,data,', 'GET / on the LAN endpoint lists the plans');
   assert.is(check('step5-portal'), '1', '/portal is the pay page');
+  assert.is(check('step6-opennds'), "3,/usr/lib/opennds/theme_sluice.sh,'allow tcp port 2122',", "step 6's uci lines on openNDS's shipped config");
+  assert.is(check('step6-theme'), '#!', 'themespec_path names the ThemeSpec the package installed, executable');
+  assert.equal([check('step7-session'), check('step7-log')], ['1', '1'], 'the grant is listed by sessions and logged "session started"');
   assert.is(check('step8-off'), '0', 'enabled 0 + reload_config, the first after the install: stopped');
-  assert.is(check('step8-on'), '1');
+  assert.is(check('step8-on'), '1 1', 'on again, with the session of step 7');
   assert.is(check('step8-reboot'), '1 1', 'running after the reboot');
-  assert.is(check('step8-upgraded'), '1 1 500000', 'r2 installed, running, the price set in step 3 kept');
+  assert.is(check('step8-reboot-session'), '1', 'the daemon comes back with the session');
+  assert.is(check('step8-upgraded'), '1 1 500000 1', 'r2 installed, running, the price set in step 3 kept, the session kept');
   assert.is(check('step8-removed'), '0 init-gone journal-kept sluice,sluice-opkg,', 'stopped, gone; the changed conffile and the journal stay');
   assert.is(check('tags'), 'node=0');
 });

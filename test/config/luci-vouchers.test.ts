@@ -31,7 +31,7 @@ function find(n: unknown, pred: (x: Node) => boolean): Node[] {
 }
 
 function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uciValues: Record<string, string> = { listen: '192.168.1.1:2122' },
-  exec: (action: string) => { code: number } = () => ({ code: 0 })) {
+  exec: (action: string) => { code: number } = () => ({ code: 0 }), writable = true) {
   const E = (tag: unknown, attrs?: unknown, children?: unknown): Node | unknown[] => {
     if (Array.isArray(tag)) return attrs as unknown[];
     if (Array.isArray(attrs) || typeof attrs === 'string' || (attrs && typeof attrs === 'object' && 'tag' in (attrs as object))) {
@@ -44,7 +44,7 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
   const printed: string[] = [];
   const context = vm.createContext({
     _: (s: string) => s, E, BigInt, encodeURIComponent,
-    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown, ...bound: unknown[]) => fn.bind(ctx, ...bound), hasViewPermission: () => true, env: {}, resolveDefault: (p: Promise<unknown>, d: unknown) => p.catch(() => d) },
+    L: { bind: (fn: (...a: unknown[]) => unknown, ctx: unknown, ...bound: unknown[]) => fn.bind(ctx, ...bound), hasViewPermission: () => writable, env: {}, resolveDefault: (p: Promise<unknown>, d: unknown) => p.catch(() => d) },
     document: { documentElement: { lang: 'en' } },
     confirm: () => true,
     window: {
@@ -79,7 +79,9 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
   return { view, calls, notifications, printed, execs };
 }
 
-const PRICING = { pricing: [
+// What the daemon's ubus pricing answers (docs/ubus-api.md): {default, plans}. The page read `pricing` once, a key the
+// daemon never sends, and offered no plan in a real LuCI (docs/luci-check.md).
+const PRICING = { default: 'hour', plans: [
   { id: 'hour', display_name: 'One hour', metric: 'seconds', step_size: '3600', min_steps: '1', max_steps: '10' },
   { id: 'trial', metric: 'seconds', step_size: '900', min_steps: '1', max_steps: '1', trial_every: '86400' },
 ] };
@@ -148,9 +150,21 @@ test('Revoke calls voucher_revoke for the batch and says how many tickets stoppe
   assert.match(p.notifications.join('\n'), /Batch 7KQ2M9 revoked: 15 unused tickets/);
   const inputs = p.view.inputs as Record<string, Node>;
   inputs.plan!.value = 'hour'; inputs.count!.value = '1'; inputs.steps!.value = '11';
-  await p.view.handleCreate(PRICING.pricing.slice(0, 1), null);
+  await p.view.handleCreate(PRICING.plans.slice(0, 1), null);
   assert.match(p.notifications.at(-1)!, /1 to 10 steps/);
   assert.not.ok(p.calls.some(([m]) => m === 'sluice.voucher_create'));
+});
+
+test('a read-only LuCI user: no voucher_list call (rpcd refuses it: the three methods are in the write ACL), no form, a plain notice instead of the refusal', async () => {
+  // In the real LuCI (docs/luci-check.md) a read-only account got the form with a live Generate button and, as the
+  // list, rpcd's "RPC call to sluice/voucher_list failed with error -32002: Access denied at …rpc.js:82:7".
+  const denied = () => { throw new Error('RPC call to sluice/voucher_list failed with error -32002: Access denied'); };
+  const p = load({ 'sluice.voucher_list': denied, 'sluice.voucher_create': denied, 'sluice.pricing': () => PRICING }, undefined, undefined, false);
+  const page = p.view.render(await p.view.load());
+  assert.not.ok(p.calls.some(([m]) => m.startsWith('sluice.voucher_')), p.calls.map(([m]) => m).join());
+  assert.is(find(page, (n) => n.tag === 'button').length, 0, 'no Generate, no Revoke');
+  assert.not.match(text(page), /Access denied|-32002/);
+  assert.match(text(page), /administrator/);
 });
 
 test.run();

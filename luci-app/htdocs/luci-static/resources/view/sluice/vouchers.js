@@ -23,6 +23,11 @@ var QR_SCRIPT = '/usr/share/sluice/portal/qr.js';
 /* At most this many tickets in one batch (the daemon's bound too). */
 var MAX_COUNT = 1000;
 
+/* False for a read-only LuCI account (rpcd's ACL grants it only the read part). */
+function writableView() {
+	return typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
+}
+
 function notify(text, kind) {
 	return ui.addNotification(null, E('p', text), kind || 'info');
 }
@@ -104,10 +109,11 @@ return view.extend({
 	handleSaveApply: null,
 	handleReset: null,
 
-	/* Never rejects: with the daemon down the page still renders and says so. */
+	/* Never rejects: with the daemon down the page still renders and says so. A read-only account is not asked for the
+	 * list: voucher_list is in the ACL's write part (the batches are the till's), so rpcd would refuse it. */
 	load: function() {
 		return Promise.all([
-			callList().then(common.unwrap).catch(function(e) { return e; }),
+			writableView() ? callList().then(common.unwrap).catch(function(e) { return e; }) : null,
 			common.pricing().catch(function() { return null; }),
 			L.resolveDefault(fs.read(QR_SCRIPT), null),
 			uci.load('sluice').catch(function() { return null; })
@@ -198,7 +204,7 @@ return view.extend({
 	renderBatches: function(batches) {
 		if (batches.length === 0)
 			return E('p', { 'class': 'cbi-section-descr' }, _('No batch yet.'));
-		var writable = typeof L.hasViewPermission === 'function' ? L.hasViewPermission() !== false : true;
+		var writable = writableView();
 		var rows = batches.map(L.bind(function(b) {
 			var status = b.revoked ? _('Revoked') : (b.expired > 0 || (b.expires && b.expires * 1000 < Date.now())) ? _('Expired') : _('Selling');
 			return E('tr', { 'class': 'tr' }, [
@@ -224,8 +230,13 @@ return view.extend({
 	},
 
 	render: function(data) {
+		if (!writableView())
+			return E([], [
+				E('h2', _('Vouchers')),
+				E('div', { 'class': 'alert-message notice' }, _('Vouchers are like cash in the till: listing, making and revoking them needs an administrator login.'))
+			]);
 		var list = data[0], pricing = data[1], qr = qrEncoder(data[2]);
-		var plans = ((pricing && pricing.pricing) || []).filter(function(p) { return !p.trial_every; });
+		var plans = ((pricing && pricing.plans) || []).filter(function(p) { return !p.trial_every; });
 		var down = list instanceof Error;
 		this.hadBatches = down || (list.batches || []).length > 0;
 		var inputs = this.inputs = {

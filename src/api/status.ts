@@ -60,6 +60,25 @@ const BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   // Busy: the channel's previous session is not charged yet, or a refund holds it; asking again later works.
   ERR_BATCH_CHANNEL_BUSY: Status.TIMEOUT,
   ERR_BATCH_DEPOSIT_PENDING: Status.TIMEOUT,
+  ERR_PAYMENT_METHOD_UNAVAILABLE: Status.NOT_SUPPORTED,
+  ERR_TRIAL_USED: Status.PERMISSION_DENIED,
+  ERR_TRIAL_LIMIT: Status.PERMISSION_DENIED,
+  ERR_TRIAL_PLAN: Status.PERMISSION_DENIED,
+  ERR_VOUCHER_REQUEST_INVALID: Status.INVALID_ARGUMENT,
+  // A state file refused as damaged (fail closed): the purchase or command was not accepted.
+  ERR_TRIAL_STORE: Status.SYSTEM_ERROR,
+  ERR_VOUCHER_STORE: Status.SYSTEM_ERROR,
+  ERR_ESCROW_LEDGER: Status.SYSTEM_ERROR,
+  ERR_PCSYNC_STORE: Status.SYSTEM_ERROR,
+  ERR_CASHU_STORE_DAMAGED: Status.SYSTEM_ERROR,
+  ERR_CASHU_TOKEN_INVALID: Status.INVALID_ARGUMENT,
+  ERR_CASHU_TOO_LARGE: Status.INVALID_ARGUMENT,
+  // The swap is still going on: the session lands by itself (asking again with the same token is refused in flight).
+  ERR_CASHU_PENDING: Status.TIMEOUT,
+  ERR_CASHU_MINT_UNAVAILABLE: Status.CONNECTION_FAILED,
+  ERR_CASHU_PAYOUT_LNURL: Status.CONNECTION_FAILED,
+  ERR_CASHU_PAYOUT_NO_ADDRESS: Status.NOT_SUPPORTED,
+  ERR_CASHU_PAYOUT_TOO_SMALL: Status.INVALID_ARGUMENT,
 };
 
 export function statusForCode(code: ErrorCode): number {
@@ -69,5 +88,7 @@ export function statusForCode(code: ErrorCode): number {
   if (code.startsWith('ERR_JOURNAL_')) return Status.SYSTEM_ERROR;
   // Every other x402 refusal (exact, upto, batch-settlement): the payment is not good for this router (docs/errors.md).
   if (code.startsWith('ERR_X402_') || code.startsWith('ERR_UPTO_') || code.startsWith('ERR_BATCH_')) return Status.PERMISSION_DENIED;
+  // Every other Cashu refusal (mint, unit, keyset, lock, spent, underpaid, balance cap): the token is not good here.
+  if (code.startsWith('ERR_CASHU_')) return Status.PERMISSION_DENIED;
   return Status.UNKNOWN_ERROR;
 }

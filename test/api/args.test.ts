@@ -112,3 +112,16 @@ test('error codes map to the standard ubus statuses', () => {
 });
 
 test.run();
+
+test('every refusal a purchase can answer with has its own ubus status, not the one kept for bugs', () => {
+  const purchaseCodes = [
+    'ERR_TRIAL_USED', 'ERR_TRIAL_LIMIT', 'ERR_TRIAL_PLAN', 'ERR_TRIAL_STORE', 'ERR_VOUCHER_STORE', 'ERR_PAYMENT_METHOD_UNAVAILABLE',
+    'ERR_CASHU_MINT_NOT_ACCEPTED', 'ERR_CASHU_UNIT', 'ERR_CASHU_KEYSET_UNKNOWN', 'ERR_CASHU_TOKEN_LOCKED', 'ERR_CASHU_TOKEN_INVALID',
+    'ERR_CASHU_TOKEN_SPENT', 'ERR_CASHU_TOO_LARGE', 'ERR_CASHU_UNDERPAID', 'ERR_CASHU_PENDING', 'ERR_CASHU_MINT_UNAVAILABLE',
+    'ERR_CASHU_BALANCE_FULL', 'ERR_CASHU_STORE_DAMAGED', 'ERR_CASHU_PAYOUT_NO_ADDRESS', 'ERR_CASHU_PAYOUT_LNURL',
+  ] as const;
+  for (const c of purchaseCodes) assert.is.not(statusForCode(c), Status.UNKNOWN_ERROR, c);
+  assert.is(statusForCode('ERR_CASHU_TOKEN_SPENT'), Status.PERMISSION_DENIED);
+  assert.is(statusForCode('ERR_CASHU_PENDING'), Status.TIMEOUT);
+  assert.is(statusForCode('ERR_CASHU_STORE_DAMAGED'), Status.SYSTEM_ERROR);
+});

@@ -1,5 +1,5 @@
 // `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"] [--all-methods]
-//   [--purchases N] [--soak-sessions N] [--soak-seconds S]`
+//   [--tollgate] [--purchases N] [--soak-sessions N] [--soak-seconds S]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
@@ -10,6 +10,8 @@
 // sessions for N portal clients, which end by themselves), idle again, RSS; then a soak of M live sessions (half
 // data, half time) with traffic on the portal every second for S seconds, ended, idle again, RSS; and says whether
 // RSS came back within 10% of the figure after the purchases (the pool's thread has run by then: docs/performance.md).
+// --tollgate: the tollgate section on too (TollGate's door on a free port, the cashu method, the lab mint of
+// test/peers on loopback as its one mint): what loading dist/cashu.mjs costs an idle router that sells over TollGate.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,13 +22,14 @@ import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
+import { startCashuMint } from '../test/peers/cashu-mint.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number; allMethods: boolean }
+interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number; allMethods: boolean; tollgate: boolean }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60, allMethods: false };
+  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60, allMethods: false, tollgate: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
@@ -39,6 +42,7 @@ function parse(argv: string[]): Options {
     // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
     else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
     else if (argv[i] === '--all-methods') o.allMethods = true;
+    else if (argv[i] === '--tollgate') o.tollgate = true;
   }
   return o;
 }
@@ -72,6 +76,20 @@ config upto 'upto'
 `;
   }
   return c;
+}
+
+/** TollGate's door on 127.0.0.1:`port`, the time plan sold at 21 sat a step, `mintUrl` its one mint. */
+export function tollgateSection(mintUrl: string, port: number): string {
+  return `
+config tollgate 'tollgate'
+\toption enabled '1'
+\toption listen '127.0.0.1:${port}'
+\toption plan 'time'
+\tlist mint '${mintUrl}'
+\toption unit 'sat'
+\toption price_per_step '21'
+\toption min_steps '1'
+`;
 }
 
 async function freePort(): Promise<number> {
@@ -143,7 +161,8 @@ async function oneRun(o: Options): Promise<RunFigures> {
   const ubusSocket = join(dir, 'ubus.sock');
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   const configPath = join(dir, 'sluice.uci');
-  writeFileSync(configPath, idleConfig(dir, portal.path, o.allMethods, await freePort()));
+  const mint = o.tollgate ? await startCashuMint() : null;
+  writeFileSync(configPath, idleConfig(dir, portal.path, o.allMethods, await freePort()) + (mint ? tollgateSection(mint.url, await freePort()) : ''));
   const child = spawn(process.execPath, [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -169,6 +188,7 @@ async function oneRun(o: Options): Promise<RunFigures> {
     child.kill('SIGKILL');
     await broker.close();
     await portal.close();
+    await mint?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -181,7 +201,7 @@ function median(xs: number[]): number {
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${o.allMethods ? ' + batch_settlement + upto' : ''}, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);

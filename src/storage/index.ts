@@ -10,4 +10,4 @@ export { FRAME_BYTES, MAX_RECORD_PAYLOAD, scanRecords, sealRecord } from './reco
 export { LineLog } from './line-log.ts';
 export { decodeJsonLine, encodeJsonLine, type JsonDecoded, type JsonLogRead, readJsonLog } from './json-log.ts';
 export { openNonceFile, saveNonces, type NonceTable, type SeenNonces } from './nonce-file.ts';
-export { damagedTables, JsonTable, type JsonTableFormat } from './json-table.ts';
+export { countDamaged, damagedTables, JsonTable, type JsonTableFormat } from './json-table.ts';

@@ -54,6 +54,12 @@ export function damagedTables(): Record<string, number> {
   return Object.fromEntries(damaged);
 }
 
+/** Counts a damaged state file that is not a JsonTable (a record log) under the same `damaged_tables` figure. */
+export function countDamaged(path: string): void {
+  const name = basename(path);
+  damaged.set(name, (damaged.get(name) ?? 0) + 1);
+}
+
 export interface JsonTableOptions {
   /** The file system writes go through (tests make a step fail). */
   fs?: AtomicWriteFs;
@@ -214,8 +220,7 @@ function absentOr(err: unknown, path: string, format: { code: ErrorCode; what: s
 
 /** Counts the damage, keeps a copy of the bytes beside the file, and says so in the owner's error. */
 function damage(path: string, format: { code: ErrorCode; what: string }, reason: string, text: Buffer | null): SluiceError {
-  const name = basename(path);
-  damaged.set(name, (damaged.get(name) ?? 0) + 1);
+  countDamaged(path);
   let kept: string | null = null;
   if (text !== null) {
     kept = `${path}.damaged-${crc32(text).toString(16).padStart(8, '0')}`;

@@ -11,7 +11,7 @@ import { Merchant, Pricing } from '../../src/merchant/index.ts';
 import { createPaymentRegistry } from '../../src/payments/index.ts';
 import { CashuMethod } from '../../src/payments/cashu/cashu.ts';
 import { CashuStore } from '../../src/payments/cashu/store.ts';
-import { scanRecords } from '../../src/storage/index.ts';
+import { damagedTables, scanRecords } from '../../src/storage/index.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
@@ -235,7 +235,9 @@ test('custody on flash: 0700 directory, 0600 file; damage refuses to open (never
     const damaged = Buffer.from(readFileSync(file));
     damaged[12] = damaged[12]! ^ 0xff;
     writeFileSync(file, Buffer.concat([damaged, damaged]));
+    const before = damagedTables()['ledger.log'] ?? 0;
     assert.is(await codeOf(CashuStore.open(r.dir)), 'ERR_CASHU_STORE_DAMAGED');
+    assert.is(damagedTables()['ledger.log'], before + 1, 'counted in ubus stats damaged_tables');
   } finally {
     await mint.stop();
     rmSync(r.dir, { recursive: true, force: true });

@@ -22,7 +22,7 @@
 import { open, readFile, chmod, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.ts';
-import { ensureDir, FRAME_BYTES, scanRecords, sealRecord, writeFileAtomic } from '../../storage/index.ts';
+import { countDamaged, ensureDir, FRAME_BYTES, scanRecords, sealRecord, writeFileAtomic } from '../../storage/index.ts';
 import type { StoredProof, SwapOutput } from './token.ts';
 
 /** What a swap is for, and all it needs to finish or be undone after a crash. */
@@ -56,8 +56,11 @@ const APPLIED_KEPT = 5000;
 /** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
 const COMPACT_AFTER = 2000;
 
-const damaged = (file: string, why: string): SluiceError =>
-  new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`, { details: { file } });
+// Counted in ubus stats' damaged_tables like every state file; no copy is kept aside (it would be a second copy of money).
+function damaged(file: string, why: string): SluiceError {
+  countDamaged(file);
+  return new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`, { details: { file } });
+}
 
 export class CashuStore {
   private readonly held = new Map<string, { mint: string; proof: StoredProof }>();

@@ -211,8 +211,11 @@
 		return p.getJson('/cashu/pay', {
 			method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: token })
 		}).then(function(r) {
-			if (r.status === 200)
+			if (r.status === 200) {
+				// Spent now: left in the box it would only be pasted again.
+				$('cashu-token').value = '';
 				return p.done(r);
+			}
 			var code = p.errorCode(r.body), key = refusalKey(code);
 			if (!key)
 				throw new p.Refusal(p.errorText(r.status, r.body));

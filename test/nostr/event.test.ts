@@ -130,10 +130,11 @@ test('the router key: made at the first open (0600, 64 hex), the same at the nex
   }
 });
 
-test('sysupgrade keeps the key: the package ships /lib/upgrade/keep.d/sluice naming it under the default state_dir', () => {
+test('sysupgrade keeps the key and the ecash: the package ships /lib/upgrade/keep.d/sluice naming them under the default state_dir', () => {
   const root = new URL('../../', import.meta.url);
   const keep = readFileSync(new URL('files/lib/upgrade/keep.d/sluice', root), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
-  assert.equal(keep, [`/etc/sluice/${NOSTR_KEY_FILE}`]);
+  assert.ok(keep.includes(`/etc/sluice/${NOSTR_KEY_FILE}`), keep.join(' '));
+  assert.ok(keep.includes('/etc/sluice/cashu/'), 'and the ecash the router holds');
   assert.match(readFileSync(new URL('files/etc/config/sluice', root), 'utf8'), "option state_dir '/etc/sluice'");
   const makefile = readFileSync(new URL('Makefile', root), 'utf8');
   assert.match(makefile, '$(INSTALL_DATA) ./files/lib/upgrade/keep.d/sluice $(1)/lib/upgrade/keep.d/sluice');

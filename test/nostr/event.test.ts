@@ -135,6 +135,7 @@ test('sysupgrade keeps the key and the ecash: the package ships /lib/upgrade/kee
   const keep = readFileSync(new URL('files/lib/upgrade/keep.d/sluice', root), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
   assert.ok(keep.includes(`/etc/sluice/${NOSTR_KEY_FILE}`), keep.join(' '));
   assert.ok(keep.includes('/etc/sluice/cashu/'), 'and the ecash the router holds');
+  assert.ok(keep.includes('/etc/sluice/vouchers.json') && keep.includes('/etc/sluice/voucher.key'), 'and the printed-voucher book');
   assert.match(readFileSync(new URL('files/etc/config/sluice', root), 'utf8'), "option state_dir '/etc/sluice'");
   const makefile = readFileSync(new URL('Makefile', root), 'utf8');
   assert.match(makefile, '$(INSTALL_DATA) ./files/lib/upgrade/keep.d/sluice $(1)/lib/upgrade/keep.d/sluice');

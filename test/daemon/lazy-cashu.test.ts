@@ -1,4 +1,4 @@
-// tier: daemon; needs the built bundle (dist/) and the lab Cashu mint (test/peers, in-process)
+// tier: daemon
 /**
  * Issue 39 item 6: cashu-ts and noble's secp256k1 are a lazily loaded file of their own, dist/cashu.mjs
  * (src/cashu-lib.ts, src/cashu-loader.ts, scripts/build.mjs), as viem is evm.mjs (lazy-viem.test.ts): loaded when the

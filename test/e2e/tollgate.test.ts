@@ -1,4 +1,4 @@
-// tier: lab; needs root (network namespaces), openNDS, the built bundle (dist/)
+// tier: lab
 /**
  * Issue 39 item 5: a TollGate purchase through the real openNDS lab, as the TollGate Android app and a TollGate router
  * in reseller mode make it (docs/tollgate.md, "Which clients work"). The lab mint (test/peers/cashu-mint.ts, its own

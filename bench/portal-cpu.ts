@@ -1,22 +1,28 @@
-// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal] [--json]`
+// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal,kernel] [--repeat 2] [--gate 32] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root, Debian's opennds): for each client
 // count, a lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every
 // client granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's) per second of wall
 // time of openNDS and of the sluice daemon:
 //   idle     openNDS with the clients authenticated and sluice stopped (its own checkinterval work);
-//   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on) with
-//            main.meter '<mode>'; metering CPU = openNDS above its idle + sluice.
-// The modes run one after the other in the same lab (the same clients and sessions), so today's figure ('portal':
-// every tick lists the portal) can stand beside another ('kernel': per-client counters in sluice's nft table, once
-// the meter reads them: issue 40; until then `main.meter` is an unknown option the daemon warns about and ignores).
+//   <mode>   sluice running at the package's defaults (poll 2 s, the control socket, kernel quota on); metering
+//            CPU = openNDS above its idle + sluice. 'kernel': as the package runs (usage from sluice's nft counters,
+//            the portal listed only when something changed: meter/kernel-mode.ts). 'portal': the path before it, which
+//            a router without nft JSON output still takes (every tick lists the portal): `main.nft` is a wrapper that
+//            refuses only the counters' JSON dump, so the counters turn off at start and the kernel quota stays on.
+// The modes run one after the other in the same lab (the same clients and sessions), each `--repeat` times in turn,
+// so today's figure stands beside the old path's from the same run.
 // SLUICE_E2E_BUNDLE runs another build of sluice.mjs (e.g. a copy of dist/ from before a change).
+// --gate N: in the lab of N clients, also the gate-open latency on the kernel path with all N listed (gateLatency; not
+// measured yet: in the one run, 2026-11-25, openNDS did not list the 32 terminated clients again within 124 s).
 // The load average (uptime) is printed beside each figure: the machine may be shared. Prints figures; asserts nothing.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Lab, labUnavailableReason, sleep, waitFor, UPSTREAM_IP } from '../test/e2e/lab.ts';
 import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
+import { connectUbus } from '../src/ubus-link.ts';
+import { silentLogger } from '../src/log.ts';
 
 const arg = (argv: string[], name: string, fallback: string): string => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1]! : fallback; };
 const TICKS = 100; // USER_HZ on Linux
@@ -45,6 +51,48 @@ function traffic(lab: Lab): ChildProcess[] {
     `sleep ${(i % 40) / 10}; while :; do curl -s -o /dev/null --max-time 3 http://${UPSTREAM_IP}/bytes/20000; sleep 4; done`], { stdio: 'ignore' }));
 }
 
+/** The clients openNDS lists in `state`. */
+async function listedIn(lab: Lab, state: string): Promise<number> {
+  const r = await lab.ndsctl('json');
+  if (r.code !== 0) return 0;
+  return Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients).filter((c) => c.state === state).length;
+}
+
+const pct = (xs: number[], q: number): number => { const v = [...xs].sort((a, b) => a - b); return Math.round(v[Math.min(v.length - 1, Math.floor(q * v.length))]!); };
+
+/**
+ * Gate-open latency on the kernel path with every client listed: each grant's ubus call until its reply (the reply
+ * comes once the gate is open), one at a time (p50/p99), then all at once (the last reply after the first call).
+ * Between the two every session is terminated and the clients come back Preauthenticated (their traffic goes on).
+ */
+async function gateLatency(lab: Lab, s: Sluice, n: number): Promise<{ p50: number; p99: number; allAtOnceMs: number; opened: number; load: number }> {
+  const ubus = await connectUbus(s.socket, silentLogger);
+  try {
+    const grant = async (mac: string): Promise<[number, string]> => {
+      const t = performance.now();
+      const r = await ubus.call('sluice', 'grant', { mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 }) as { gate?: string } | undefined;
+      return [performance.now() - t, r?.gate ?? '?'];
+    };
+    const reset = async (): Promise<void> => {
+      for (const c of lab.clients) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
+      await waitFor(`openNDS to list ${n} clients unauthenticated again`, 60_000 + n * 2000, async () => ((await listedIn(lab, 'Preauthenticated')) >= n ? true : undefined), 1000);
+      await sleep(3000);
+    };
+    await reset();
+    const one: number[] = [];
+    let opened = 0;
+    for (const c of lab.clients) { const [ms, gate] = await grant(c.mac); one.push(ms); if (gate === 'opened') opened++; }
+    await reset();
+    const t0 = performance.now();
+    const all = await Promise.all(lab.clients.map((c) => grant(c.mac)));
+    const allAtOnceMs = Math.round(performance.now() - t0);
+    opened += all.filter(([, g]) => g === 'opened').length;
+    return { p50: pct(one, 0.5), p99: pct(one, 0.99), allAtOnceMs, opened, load: Math.round(loadavg()[0]! * 100) / 100 };
+  } finally {
+    await ubus.close();
+  }
+}
+
 interface Row { clients: number; phase: string; opennds_ms_s: number; sluice_ms_s: number; metering_ms_s: number; load: number }
 
 export default async function main(argv: string[]): Promise<void> {
@@ -55,8 +103,12 @@ export default async function main(argv: string[]): Promise<void> {
   }
   const sizes = arg(argv, '--clients', '8,32,64').split(',').map(Number);
   const seconds = Number(arg(argv, '--seconds', '30'));
-  const modes = arg(argv, '--modes', 'portal').split(',');
+  const modes = arg(argv, '--modes', 'portal,kernel').split(',');
+  const repeat = Number(arg(argv, '--repeat', '2'));
+  // The client counts whose lab also measures gate-open latency on the kernel path ('' for none).
+  const gateAt = arg(argv, '--gate', '').split(',').filter((x) => x !== '').map(Number);
   const rows: Row[] = [];
+  const gates: Array<Record<string, number>> = [];
   for (const n of sizes) {
     const lab = await Lab.up({ clients: n, rate: null });
     const loops: ChildProcess[] = [];
@@ -70,7 +122,12 @@ export default async function main(argv: string[]): Promise<void> {
         const listed = r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
         return listed >= n ? true : undefined;
       }, 2000);
-      const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [`\toption meter '${modes[0]}'`] });
+      // The 'portal' mode's nft: everything but the counters' JSON dump (an nft without JSON output, for them).
+      const nocount = join(lab.dir, 'nft-nocount');
+      writeFileSync(nocount, '#!/bin/sh\ncase "$*" in *-j*sluice_count*) echo "Error: JSON output support not compiled-in" >&2; exit 1;; esac\nexec nft "$@"\n');
+      chmodSync(nocount, 0o755);
+      const nftLine = (mode: string): string => (mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`);
+      const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [nftLine(modes[0]!)] });
       for (const c of lab.clients) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
       await waitFor('every gate open', 60_000 + n * 2000, async () => {
         const r = await lab.ndsctl('json');
@@ -84,18 +141,27 @@ export default async function main(argv: string[]): Promise<void> {
       await sleep(3000);
       const idle = await sample({ nds }, seconds);
       rows.push({ clients: n, phase: 'idle', opennds_ms_s: idle.perS.nds!, sluice_ms_s: 0, metering_ms_s: 0, load: idle.load });
-      for (const mode of modes) {
-        const conf = readFileSync(s.config, 'utf8').replace(/option meter '[^']*'/, `option meter '${mode}'`);
+      for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
+        const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
         writeFileSync(s.config, conf);
         await s.startDaemon();
         await sleep(8000); // past the start-up reconcile and the first listing
         const pid = s.daemonPid;
         if (pid === null) throw new Error('the sluice daemon is not running');
         const m = await sample({ nds, sluice: pid }, seconds);
+        const stats = await s.call('stats', {}).catch(() => ({})) as { meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number } };
         const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
         rows.push({ clients: n, phase: mode, opennds_ms_s: m.perS.nds!, sluice_ms_s: m.perS.sluice!, metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10, load: m.load });
-        console.log(`# portal-cpu ${n} clients, meter '${mode}': openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`);
+        console.log(`# portal-cpu ${n} clients, '${mode}' (usage from ${stats.meter?.usage_from ?? '?'}, ${stats.meter?.portal_listings ?? '?'} listings in ${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`);
         await s.stopDaemon();
+      }
+      if (gateAt.includes(n)) {
+        writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine('kernel')));
+        await s.startDaemon();
+        await sleep(8000);
+        const g = await gateLatency(lab, s, n).catch((err: unknown) => { console.log(`# portal-cpu ${n} clients: gate latency not measured: ${(err as Error).message}`); return null; });
+        if (g !== null) gates.push({ clients: n, ...g });
+        if (g !== null) console.log(`# portal-cpu ${n} clients listed, kernel path: gate open one at a time p50 ${g.p50} ms, p99 ${g.p99} ms; ${n} at once: all open ${g.allAtOnceMs} ms after the first grant; ${g.opened}/${2 * n} replies 'opened' (load ${g.load})`);
       }
       await s.stop();
     } finally {
@@ -103,6 +169,6 @@ export default async function main(argv: string[]): Promise<void> {
       await lab.down();
     }
   }
-  if (argv.includes('--json')) console.log(JSON.stringify(rows));
-  else console.table(rows);
+  if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates }));
+  else { console.table(rows); console.table(gates); }
 }

@@ -76,7 +76,7 @@ test('the offer: the tollgate plan in sat, and a NUT-18 payment request for the 
   assert.is(offer.status, 200, JSON.stringify(offer.body));
   assert.equal({ ...offer.body, payment_request: undefined }, {
     plan: 'time', metric: 'seconds', step_size: '60', unit: 'sat', price_per_step: '2', min_steps: '3', max_steps: '50', mints: [mint.url],
-    steps: '3', payment_request: undefined,
+    steps: '3', payment_request: undefined, lightning: true,
   });
   const request = PaymentRequest.fromEncodedRequest(offer.body.payment_request as string);
   assert.ok((offer.body.payment_request as string).startsWith('creqA'));

@@ -23,7 +23,8 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import { grantLate } from '../late-grant.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
-import { MintClient } from './mint-client.ts';
+import { MintQuoteClient } from './mint-quote-client.ts';
+import { isLightning, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
 import {
@@ -62,10 +63,10 @@ interface Checked { token: DecodedToken; keysets: KeysetEntry[]; net: bigint; re
 export class CashuMethod implements PaymentMethod {
   readonly name = 'cashu';
   readonly adminOnly = false;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private readonly timers: Timers;
   private readonly stopping = new AbortController();
-  private readonly clients = new Map<string, MintClient>();
+  private readonly clients = new Map<string, MintQuoteClient>();
   private readonly keysets = new Map<string, KeysetEntry[]>();
   private readonly keys = new Map<string, Record<string, string>>();
   private readonly checked = new PurchaseChecks<Checked>();
@@ -77,7 +78,7 @@ export class CashuMethod implements PaymentMethod {
   private resolving: Promise<void> | undefined;
   private closed = false;
 
-  private constructor(private config: Config, private tollgate: TollgateConfig, readonly store: CashuStore, private readonly options: CashuMethodOptions) {
+  private constructor(private config: Config, public tollgate: TollgateConfig, readonly store: CashuStore, readonly options: CashuMethodOptions) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
   }
@@ -98,10 +99,10 @@ export class CashuMethod implements PaymentMethod {
     this.tollgate = next.tollgate;
   }
 
-  private client(mint: string): MintClient {
+  client(mint: string): MintQuoteClient {
     let c = this.clients.get(mint);
     if (!c) {
-      c = new MintClient(mint, {
+      c = new MintQuoteClient(mint, {
         timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: SWAP_TIMEOUT_MS, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
       });
       this.clients.set(mint, c);
@@ -110,7 +111,7 @@ export class CashuMethod implements PaymentMethod {
   }
 
   /** The mint's keysets read now (and cached for quoteFor, which cannot wait for the network). */
-  private async freshKeysets(mint: string): Promise<KeysetEntry[]> {
+  async freshKeysets(mint: string): Promise<KeysetEntry[]> {
     const answer = await this.client(mint).keysets();
     if (answer.kind !== 'ok') throw unavailable(mint, answer);
     this.keysets.set(mint, answer.value);
@@ -185,7 +186,7 @@ export class CashuMethod implements PaymentMethod {
     return this.quoteOf(steps);
   }
 
-  private quoteOf(steps: bigint): Quote {
+  quoteOf(steps: bigint): Quote {
     const plan = this.plan();
     return {
       plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize, price: steps * this.tollgate.pricePerStep,
@@ -275,7 +276,7 @@ export class CashuMethod implements PaymentMethod {
     this.schedule();
   }
 
-  private async keysOf(mint: string, id: string): Promise<Record<string, string>> {
+  async keysOf(mint: string, id: string): Promise<Record<string, string>> {
     const known = this.keys.get(id);
     if (known) return known;
     const answer = await this.client(mint).keys(id);
@@ -358,7 +359,8 @@ export class CashuMethod implements PaymentMethod {
           if (!(await this.grant(intent))) open++;
           continue;
         }
-        const outcome = await this.track(intent.ref, resolveOpen(intent, { client: this.client(intent.mint), swap: (i) => this.swap(i), land: (i, sigs) => this.land(i, sigs), store: this.store, log: this.options.log }));
+        const port = { client: this.client(intent.mint), swap: (i: SwapIntent) => this.swap(i), land: (i: SwapIntent, sigs: readonly string[]) => this.land(i, sigs), store: this.store, log: this.options.log, now: () => this.clock.now() };
+        const outcome = await this.track(intent.ref, isLightning(intent.ref) ? resolveQuote(intent, port) : resolveOpen(intent, port));
         if (outcome === 'landed') { if (!(await this.grant(intent))) open++; } else if (outcome === 'later') open++;
       } catch (err) {
         open++;
@@ -368,7 +370,7 @@ export class CashuMethod implements PaymentMethod {
     if (open > 0) this.schedule();
   }
 
-  private schedule(): void {
+  schedule(): void {
     if (this.timer !== undefined || this.closed) return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;

@@ -54,7 +54,7 @@ export const cashuPlugin: PaymentPlugin = {
       start: () => custody.start(),
       close: async () => { await custody.close(); await cashu.close(); },
       ubus: { cashu: custody },
-      lan: { cashu: cashuLanFace(() => current) },
+      lan: { cashu: cashuLanFace(() => current, cashu) },
     };
   },
 };

@@ -9,6 +9,10 @@
  *   POST /cashu/pay     {token}: a pasted cashuA…/cashuB… token buys the tollgate plan for the caller's device, exactly
  *                       as ubus `purchase` {payment: {method: 'cashu', token}} does (the merchant's replay rule, the
  *                       swap before the session: cashu.ts)
+ *   POST /cashu/lightning {steps}   Pay with Lightning: the mint's bolt11 invoice for the steps' price, its quote on
+ *                       flash for the caller's device (lightning.ts) → {quote, request, amount, expiry, steps}
+ *   GET  /cashu/lightning?quote=    the quote resolved now: {state: unpaid | paid | unknown} (paid: the session is
+ *                       granted; unknown: expired and dropped, or never this router's)
  * A refusal answers {error: {code, message, details?}}: the page words each ERR_CASHU_* for the customer; a pending
  * swap (ERR_CASHU_PENDING) is 202, "being confirmed, do not pay again".
  */
@@ -16,6 +20,8 @@ import { cashuLib } from '../../cashu-loader.ts';
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import type { Config } from '../../config/index.ts';
 import type { LanFace, LanRoute } from '../plugin.ts';
+import type { CashuMethod } from './cashu.ts';
+import { openQuote, quoteState, type LightningInvoice, type LightningState } from './lightning.ts';
 
 /** A token is at most 48 KiB (token.ts); the JSON around it a little more. */
 const MAX_PAY_BYTES = 50 * 1024;
@@ -33,17 +39,23 @@ export interface CashuOffer {
   /** The steps `payment_request` asks for, and the NUT-18 request itself (creqA…). */
   steps: string;
   payment_request: string;
+  /** The page may offer Pay with Lightning (POST /cashu/lightning). */
+  lightning: boolean;
 }
 
 /** The running cashu method as its LAN routes see it (PaymentPart.lan). */
 export interface CashuLanFace {
   /** `steps`: what the payment request asks for (undefined: min_steps); outside min..max: ERR_INVALID_ARGUMENT. */
   offer(steps?: bigint): CashuOffer;
+  lightning(mac: string, ip: string, steps: bigint): Promise<LightningInvoice>;
+  lightningState(quote: string): Promise<LightningState>;
 }
 
 /** The face over the current config (a reload's prices apply at once). */
-export function cashuLanFace(current: () => Config): CashuLanFace {
+export function cashuLanFace(current: () => Config, method: CashuMethod): CashuLanFace {
   return {
+    lightning: (mac, ip, steps) => openQuote(method, mac, ip, steps),
+    lightningState: (quote) => quoteState(method, quote),
     offer(steps) {
       const config = current();
       const t = config.tollgate;
@@ -57,7 +69,7 @@ export function cashuLanFace(current: () => Config): CashuLanFace {
       return {
         plan: plan.id, metric: plan.metric, step_size: plan.stepSize.toString(), unit: t.unit, price_per_step: t.pricePerStep.toString(),
         min_steps: t.minSteps.toString(), max_steps: cap === null ? null : cap.toString(), mints: [...t.mints],
-        steps: n.toString(), payment_request: request.toEncodedCreqA(),
+        steps: n.toString(), payment_request: request.toEncodedCreqA(), lightning: true,
       };
     },
   };
@@ -104,6 +116,28 @@ export const cashuLanRoutes: readonly LanRoute[] = [
         req.log?.info('http cashu payment refused', { mac, ip: req.ip, code: e.code });
         throw err;
       }
+    },
+  },
+  {
+    method: 'POST', path: '/cashu/lightning', paying: true, statusOf: cashuRouteStatus,
+    async handler(req, face: LanFace | null) {
+      const { steps } = await req.json(1024, 'ERR_INVALID_ARGUMENT', '{steps}');
+      if (!face?.cashu) throw notEnabled();
+      const text = typeof steps === 'number' ? String(steps) : steps;
+      if (typeof text !== 'string' || !/^[1-9][0-9]{0,15}$/.test(text)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', { details: { argument: 'steps' } });
+      const mac = await req.mac();
+      const invoice = await face.cashu.lightning(mac, req.ip, BigInt(text));
+      req.log?.info('http cashu lightning quote', { mac, ip: req.ip, quote: invoice.quote, amount: invoice.amount });
+      return { status: 200, body: invoice };
+    },
+  },
+  {
+    method: 'GET', path: '/cashu/lightning',
+    async handler(req, face: LanFace | null) {
+      if (!face?.cashu) throw notEnabled();
+      const quote = req.url.searchParams.get('quote');
+      if (quote === null || !/^[A-Za-z0-9_-]{1,128}$/.test(quote)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'quote must be a quote id', { details: { argument: 'quote' } });
+      return { status: 200, body: { quote, state: await face.cashu.lightningState(quote) } };
     },
   },
 ];

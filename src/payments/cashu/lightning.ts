@@ -1,0 +1,111 @@
+/**
+ * Pay with Lightning (issue 39 item 4; docs/tollgate.md "Pay page"): the router asks its mint for a NUT-04 mint quote
+ * (a bolt11 invoice) for the tollgate plan's steps, the customer pays the invoice, and the router mints the ecash
+ * itself and grants the session. A quote is a swap intent without inputs, reference `ln:<quote id>`, so custody,
+ * late grants and the merchant's replay rule (one reference, one session) are the swap's own (cashu.ts, store.ts;
+ * CashuMethod's members without `private` are what this file uses):
+ *   openQuote: the mint quote → the intent with its outputs (secrets and blinding factors) on flash (fsync) before
+ *              the invoice is shown: paid after a crash or a restart, it is still this device's
+ *   resolveQuote (the resolver, every 5 s while open, and each poll of the page): the quote's state —
+ *              UNPAID: later; past its expiry: dropped (nothing was paid, nothing owed)
+ *              PAID: POST /v1/mint/bolt11 with the stored outputs → proofs on flash → granted
+ *              ISSUED (the mint signed and the answer was lost, or a crash before the proofs were written): a NUT-09
+ *              restore of the stored outputs → proofs on flash → granted late
+ *              no answer: later
+ */
+import { SluiceError } from '../../errors.ts';
+import type { MintQuoteClient } from './mint-quote-client.ts';
+import type { CashuMethod } from './cashu.ts';
+import { unavailable } from './resolve-intent.ts';
+import type { CashuStore, SwapIntent } from './store.ts';
+import { makeOutputs, splitAmount, type SwapOutput } from './token.ts';
+import type { Log } from '../../log.ts';
+import type { SwapOutcome } from './resolve-intent.ts';
+
+export const LN_PREFIX = 'ln:';
+export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);
+/** A mint's own exchange (POST /v1/mint/bolt11) waits at most this. */
+const MINT_TIMEOUT_MS = 30_000;
+
+export interface LightningInvoice { quote: string; request: string; amount: string; expiry: number | null; steps: string }
+
+/** What the page's poll says. */
+export type LightningState = 'unpaid' | 'paid' | 'expired' | 'unknown';
+
+/** The quote for `steps` of the tollgate plan, its intent on flash, for `mac`. */
+export async function openQuote(method: CashuMethod, mac: string, ip: string | undefined, steps: bigint): Promise<LightningInvoice> {
+  const t = method.tollgate;
+  const mint = t.mints[0]!;
+  const plan = method.quoteOf(1n);
+  const cap = t.maxSteps ?? null;
+  if (steps < t.minSteps || (cap !== null && steps > cap) || steps * plan.stepSize > (plan.metric === 'seconds' ? 3653n * 86_400n : 1n << 50n)) {
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, { details: { argument: 'steps' } });
+  }
+  const quote = method.quoteOf(steps);
+  const price = quote.price;
+  if (method.store.total() + method.store.incoming() + price > t.maxBalance) {
+    throw new SluiceError('ERR_CASHU_BALANCE_FULL', `this router holds as much ecash as it may (${t.maxBalance} sat); pay again after its payout`);
+  }
+  const keysets = await method.freshKeysets(mint);
+  const active = keysets.find((k) => k.active && k.unit === t.unit);
+  if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);
+  const keys = await method.keysOf(mint, active.id);
+  const outputs: SwapOutput[] = makeOutputs(splitAmount(price, Object.keys(keys).map((a) => BigInt(a))), active.id);
+  const answer = await method.client(mint).mintQuote(Number(price), t.unit, `WiFi: ${steps} × ${quote.stepSize} ${quote.metric}`);
+  if (answer.kind !== 'ok') throw unavailable(mint, answer);
+  if (answer.value.amount !== 0 && answer.value.amount !== Number(price)) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint quoted another amount');
+  const intent: SwapIntent = {
+    ref: `${LN_PREFIX}${answer.value.quote}`, mint, mac, at: method.clock.now(), inputs: [], outputs,
+    quote: { plan: quote.plan, metric: quote.metric, steps: quote.steps.toString(), allotment: quote.allotment.toString(), price: price.toString(), stepSize: quote.stepSize.toString() },
+    ...(ip !== undefined && ip !== '' && { ip }),
+  };
+  await method.store.beginSwap(intent);
+  method.schedule();
+  return { quote: answer.value.quote, request: answer.value.request, amount: price.toString(), expiry: answer.value.expiry, steps: steps.toString() };
+}
+
+export interface QuotePort {
+  client: MintQuoteClient;
+  land(intent: SwapIntent, signatures: readonly string[]): Promise<SwapOutcome>;
+  store: CashuStore;
+  now(): number;
+  log?: Log | undefined;
+}
+
+/** One look at an open quote's intent (the resolver's, for `ln:` references). */
+export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise<'landed' | 'dropped' | 'later'> {
+  const id = intent.ref.slice(LN_PREFIX.length);
+  const state = await port.client.mintQuoteState(id);
+  if (state.kind !== 'ok') return 'later';
+  const q = state.value;
+  if (q.state === 'UNPAID') {
+    if (q.expiry !== null && port.now() > q.expiry * 1000) {
+      await port.store.dropIntent(intent.ref, 'lightning quote expired unpaid');
+      port.log?.info('cashu: a Lightning quote expired unpaid; dropped', { reference: intent.ref });
+      return 'dropped';
+    }
+    return 'later';
+  }
+  if (q.state === 'PAID') {
+    const minted = await port.client.mint(id, intent.outputs, MINT_TIMEOUT_MS);
+    if (minted.kind === 'ok') { await port.land(intent, minted.value.map((s) => s.C_)); return 'landed'; }
+    // Refused as issued (a lost answer, ours): the restore below reads it; anything else: later.
+    if (!(minted.kind === 'refused' && minted.code === 20002)) return 'later';
+  }
+  const restored = await port.client.restore(intent.outputs);
+  if (restored.kind !== 'ok') return 'later';
+  const sigs = intent.outputs.map((o) => restored.value.get(o.B_.toLowerCase())?.C_);
+  if (sigs.every((s) => s !== undefined)) { await port.land(intent, sigs as string[]); return 'landed'; }
+  port.log?.warn('cashu: a Lightning quote is issued but the mint restores not all of its outputs; asking again later', { reference: intent.ref });
+  return 'later';
+}
+
+/** The page's poll: the quote resolved now (serialised with the resolver), then what it came to. */
+export async function quoteState(method: CashuMethod, id: string): Promise<LightningState> {
+  const ref = `${LN_PREFIX}${id}`;
+  if (method.store.intent(ref)) await method.resolvePending();
+  const open = method.store.intent(ref);
+  if (open) return open.state === 'landed' ? 'paid' : 'unpaid';
+  if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref })) return 'paid';
+  return 'unknown';
+}

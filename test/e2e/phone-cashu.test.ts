@@ -8,6 +8,8 @@
  *   1 the Pay with Cashu card: the price in sat, the `cashu:creqA…` wallet link and its QR code
  *   2 a pasted token pays: the gate opens, the upstream answers
  *   3 the same token pasted again is refused in the customer's words ("already used here")
+ *   4 Pay with Lightning on a second phone: the router's invoice as a QR code and a lightning: link; the lab mint's
+ *     fake Lightning node pays it (auto), the router mints the ecash, the page says so and the session starts
  *
  * SLUICE_E2E_SCREENSHOTS=<dir> keeps a PNG of each step (docs/pay-page/ holds the ones in the docs: cashu-*.png).
  */
@@ -146,6 +148,31 @@ scenario('3 the same token again: refused in the customer\'s words, nothing adde
     await shot(page!, 'cashu-3-replayed');
     const after = await sluice!.waitSession(client.mac, 'c1 ACTIVE', 10_000, (s) => s.state === 'ACTIVE');
     assert.is(String(after.allotment), String(before.allotment), 'nothing added');
+  } catch (err) { failed = true; throw err; }
+});
+
+scenario('4 Pay with Lightning: the invoice as a QR code and a link; paid, the router mints and the session starts', skip, async () => {
+  try {
+    const client = lab!.client(2);
+    const b = await Browser.launch(client.ns);
+    try {
+      const p = await b.newPage(PHONE);
+      await p.goto(`http://${UPSTREAM_IP}/`);
+      await p.waitFor('the pay page with its Cashu card', `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`, 30_000);
+      await p.evaluate(`(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; })()`);
+      await p.click('#lightning-pay');
+      const link = await p.waitFor<string>('the invoice', `(() => { const b = document.getElementById('lightning-box'); return b && !b.hidden ? document.getElementById('lightning-link').getAttribute('href') : ''; })()`);
+      const qr = await p.evaluate<boolean>(`(document.getElementById('lightning-qr').getAttribute('src') || '').startsWith('data:image/svg+xml,')`);
+      figure(`c2 the invoice: ${link.slice(0, 24)}…, QR ${qr}`);
+      assert.match(link, /^lightning:lnbc/);
+      await shot(p, 'cashu-4-invoice');
+      const text = await messageOf(p, 'ok');
+      const session = await sluice!.waitSession(client.mac, 'c2 ACTIVE', 30_000, (s) => s.state === 'ACTIVE');
+      figure(`c2 paid by Lightning: "${text}"; session ${session.id}, ${session.remaining} s left`);
+      assert.is(String(session.allotment), String(3 * 60));
+      await p.waitFor('the session box', `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`);
+      await shot(p, 'cashu-5-lightning-paid');
+    } finally { await b.close().catch(() => undefined); }
   } catch (err) { failed = true; throw err; }
 });
 

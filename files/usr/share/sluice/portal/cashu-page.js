@@ -25,7 +25,8 @@
 			cLocked: 'This token is locked to a key, so the router cannot take it. Please send an unlocked token.',
 			cMintDown: 'The mint cannot be reached right now. Nothing was taken. Please try again in a minute.',
 			cFull: 'The router cannot take more Cashu right now. Nothing was taken. Please ask the staff.',
-			cEmpty: 'Please paste your Cashu token first.'
+			cEmpty: 'Please paste your Cashu token first.',
+			lPay: 'Pay with Lightning', lAsking: 'Asking the router for a Lightning invoice…', lScan: 'Pay this Lightning invoice from your wallet (scan it, or tap the link):', lOpen: 'Open in my Lightning wallet', lWaiting: 'Waiting for your Lightning payment… This page updates by itself: do not pay twice.', lPaid: 'Paid with Lightning. You are online.', lExpired: 'This invoice expired without being paid. Nothing was charged: ask for a new one.'
 		},
 		de: {
 			cTitle: 'Mit Cashu bezahlen', cChoose: 'Bezahlen Sie unten mit Cashu.', cOffer: '{price} sat pro {amount}.', cTotal: '{amount} für {price} sat',
@@ -42,7 +43,8 @@
 			cLocked: 'Dieses Token ist an einen Schlüssel gebunden, der Router kann es nicht nehmen. Bitte senden Sie ein ungebundenes Token.',
 			cMintDown: 'Die Mint ist gerade nicht erreichbar. Es wurde nichts abgebucht. Bitte versuchen Sie es in einer Minute noch einmal.',
 			cFull: 'Der Router kann gerade kein weiteres Cashu annehmen. Es wurde nichts abgebucht. Bitte fragen Sie das Personal.',
-			cEmpty: 'Bitte fügen Sie zuerst Ihr Cashu-Token ein.'
+			cEmpty: 'Bitte fügen Sie zuerst Ihr Cashu-Token ein.',
+			lPay: 'Mit Lightning bezahlen', lAsking: 'Der Router erstellt eine Lightning-Rechnung…', lScan: 'Bezahlen Sie diese Lightning-Rechnung mit Ihrer Wallet (scannen oder den Link antippen):', lOpen: 'In meiner Lightning-Wallet öffnen', lWaiting: 'Warten auf Ihre Lightning-Zahlung… Diese Seite aktualisiert sich selbst: bitte nicht zweimal zahlen.', lPaid: 'Mit Lightning bezahlt. Sie sind online.', lExpired: 'Diese Rechnung ist unbezahlt abgelaufen. Es wurde nichts abgebucht: fordern Sie eine neue an.'
 		},
 		es: {
 			cTitle: 'Pagar con Cashu', cChoose: 'Pague con Cashu más abajo.', cOffer: '{price} sat por {amount}.', cTotal: '{amount} por {price} sat',
@@ -59,7 +61,8 @@
 			cLocked: 'Este token está bloqueado con una clave, así que el router no puede aceptarlo. Envíe un token sin bloquear.',
 			cMintDown: 'No se puede contactar con la casa de moneda ahora. No se cobró nada. Inténtelo otra vez en un minuto.',
 			cFull: 'El router no puede aceptar más Cashu ahora. No se cobró nada. Pregunte al personal.',
-			cEmpty: 'Pegue primero su token Cashu.'
+			cEmpty: 'Pegue primero su token Cashu.',
+			lPay: 'Pagar con Lightning', lAsking: 'Pidiendo al router una factura Lightning…', lScan: 'Pague esta factura Lightning desde su monedero (escanéela o toque el enlace):', lOpen: 'Abrir en mi monedero Lightning', lWaiting: 'Esperando su pago Lightning… Esta página se actualiza sola: no pague dos veces.', lPaid: 'Pagado con Lightning. Ya está en línea.', lExpired: 'Esta factura caducó sin pagarse. No se cobró nada: pida una nueva.'
 		},
 		fr: {
 			cTitle: 'Payer avec Cashu', cChoose: 'Payez avec Cashu ci-dessous.', cOffer: '{price} sat par {amount}.', cTotal: '{amount} pour {price} sat',
@@ -76,7 +79,8 @@
 			cLocked: 'Ce jeton est verrouillé par une clé, le routeur ne peut donc pas l\'accepter. Envoyez un jeton non verrouillé.',
 			cMintDown: 'La monnaie est injoignable pour le moment. Rien n\'a été prélevé. Réessayez dans une minute.',
 			cFull: 'Le routeur ne peut pas accepter plus de Cashu pour le moment. Rien n\'a été prélevé. Adressez-vous au personnel.',
-			cEmpty: 'Collez d\'abord votre jeton Cashu.'
+			cEmpty: 'Collez d\'abord votre jeton Cashu.',
+			lPay: 'Payer avec Lightning', lAsking: 'Demande d\'une facture Lightning au routeur…', lScan: 'Payez cette facture Lightning depuis votre portefeuille (scannez-la ou touchez le lien) :', lOpen: 'Ouvrir dans mon portefeuille Lightning', lWaiting: 'En attente de votre paiement Lightning… Cette page se met à jour toute seule : ne payez pas deux fois.', lPaid: 'Payé avec Lightning. Vous êtes en ligne.', lExpired: 'Cette facture a expiré sans être payée. Rien n\'a été prélevé : demandez-en une nouvelle.'
 		},
 		pt: {
 			cTitle: 'Pagar com Cashu', cChoose: 'Pague com Cashu abaixo.', cOffer: '{price} sat por {amount}.', cTotal: '{amount} por {price} sat',
@@ -93,7 +97,8 @@
 			cLocked: 'Este token está bloqueado por uma chave, então o roteador não pode aceitá-lo. Envie um token desbloqueado.',
 			cMintDown: 'A casa da moeda não pode ser contatada agora. Nada foi cobrado. Tente de novo em um minuto.',
 			cFull: 'O roteador não pode aceitar mais Cashu agora. Nada foi cobrado. Pergunte à equipe.',
-			cEmpty: 'Cole primeiro seu token Cashu.'
+			cEmpty: 'Cole primeiro seu token Cashu.',
+			lPay: 'Pagar com Lightning', lAsking: 'Pedindo ao roteador uma fatura Lightning…', lScan: 'Pague esta fatura Lightning pela sua carteira (escaneie ou toque no link):', lOpen: 'Abrir na minha carteira Lightning', lWaiting: 'Aguardando seu pagamento Lightning… Esta página se atualiza sozinha: não pague duas vezes.', lPaid: 'Pago com Lightning. Você está online.', lExpired: 'Esta fatura expirou sem ser paga. Nada foi cobrado: peça uma nova.'
 		}
 	};
 
@@ -184,6 +189,20 @@
 		form.appendChild(el('textarea', { id: 'cashu-token', rows: '3', autocapitalize: 'off', spellcheck: 'false', style: 'width:100%;box-sizing:border-box;font:inherit' }));
 		form.appendChild(el('button', { type: 'submit', id: 'cashu-pay' }, p.t('cPay')));
 		card.appendChild(form);
+		if (o.lightning) {
+			var ln = el('div', { id: 'lightning' });
+			var lnButton = el('button', { type: 'button', id: 'lightning-pay' }, p.t('lPay'));
+			lnButton.addEventListener('click', function() { lightning($('cashu-steps').value); });
+			ln.appendChild(lnButton);
+			var lnBox = el('div', { id: 'lightning-box', hidden: '' });
+			lnBox.appendChild(el('p', { 'class': 'hint' }, p.t('lScan')));
+			lnBox.appendChild(el('img', { id: 'lightning-qr', 'class': 'qr', alt: '' }));
+			var lnLink = el('p');
+			lnLink.appendChild(el('a', { id: 'lightning-link', href: '#', rel: 'noopener' }, p.t('lOpen')));
+			lnBox.appendChild(lnLink);
+			ln.appendChild(lnBox);
+			card.appendChild(ln);
+		}
 		section.appendChild(card);
 		showRequest(o);
 		steps.addEventListener('change', function() {
@@ -229,6 +248,62 @@
 		});
 	}
 
+	var polling = null; // the open quote's poll (one at a time)
+
+	/* Pay with Lightning: the router's invoice for `steps`, shown as a QR code and a lightning: link, polled until paid. */
+	function lightning(steps) {
+		var n = String(steps || '').trim();
+		if (!/^[1-9][0-9]{0,15}$/.test(n))
+			n = offer ? offer.min_steps : '1';
+		var button = $('lightning-pay');
+		button.disabled = true;
+		p.say(p.t('lAsking'));
+		return p.getJson('/cashu/lightning', {
+			method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ steps: n })
+		}).then(function(r) {
+			if (r.status !== 200 || !r.body || !r.body.request) {
+				var key = refusalKey(p.errorCode(r.body));
+				throw new p.Refusal(key ? p.t(key, { mints: mintNames(offer && offer.mints), price: '' }) : p.errorText(r.status, r.body));
+			}
+			// Upper case: BOLT11 is case-insensitive, and a QR code of capitals is the smaller alphanumeric kind.
+			var uri = 'lightning:' + r.body.request;
+			$('lightning-link').setAttribute('href', uri);
+			try {
+				$('lightning-qr').setAttribute('src', 'data:image/svg+xml,' + encodeURIComponent(root.SluiceQr.svg(root.SluiceQr.encode(uri.toUpperCase(), 'L'))));
+			} catch (e) { /* too long for the encoder: the link remains */ }
+			$('lightning-box').hidden = false;
+			p.say(p.t('lWaiting'));
+			poll(r.body.quote);
+		}).catch(function(e) {
+			button.disabled = false;
+			p.say(p.failureText(e), 'error');
+		});
+	}
+
+	function poll(quote) {
+		if (polling)
+			root.clearTimeout(polling);
+		polling = root.setTimeout(function() {
+			polling = null;
+			p.getJson('/cashu/lightning?quote=' + encodeURIComponent(quote)).then(function(r) {
+				var state = r.body && r.body.state;
+				if (state === 'paid') {
+					$('lightning-box').hidden = true;
+					$('lightning-pay').disabled = false;
+					p.say(p.t('lPaid'), 'ok');
+					if (root.SluicePortal && root.SluicePortal.showSession)
+						root.SluicePortal.showSession();
+				} else if (state === 'unknown') {
+					$('lightning-box').hidden = true;
+					$('lightning-pay').disabled = false;
+					p.say(p.t('lExpired'), 'error');
+				} else {
+					poll(quote);
+				}
+			}).catch(function() { poll(quote); });
+		}, 2000);
+	}
+
 	/* portal.js's helpers; the section appears when the router takes Cashu. Resolves when it is known. */
 	function attach(helpers) {
 		p = helpers;
@@ -252,5 +327,5 @@
 		}).catch(function() { /* no Cashu here: the section stays hidden */ });
 	}
 
-	var api = root.SluiceCashuPage = { WORDS: WORDS, attach: attach, refusalKey: refusalKey, pay: pay, offered: false };
+	var api = root.SluiceCashuPage = { WORDS: WORDS, attach: attach, refusalKey: refusalKey, pay: pay, lightning: lightning, offered: false };
 })(typeof window !== 'undefined' ? window : globalThis);

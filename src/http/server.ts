@@ -325,7 +325,8 @@ export class HttpEndpoint {
     for (const face of faces) {
       try { const offer = face.offer(quote); if (offer) offers.push(offer); } catch (err) { refusal = err; }
     }
-    if (offers.length === 0) throw refusal;
+    // None offers it and none refused it (upto sells only plans with a time_limit): say so, not a 500 of `undefined`.
+    if (offers.length === 0) throw refusal ?? new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', `no x402 scheme on this router sells plan ${quote.plan}`, { details: { plan: quote.plan } });
     const required = (error?: string, corrective?: { scheme: string; extra: Record<string, unknown> }) => ({
       x402Version: 2,
       ...(error !== undefined && { error }),

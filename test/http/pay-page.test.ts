@@ -16,6 +16,7 @@ import { HttpEndpoint } from '../../src/http/index.ts';
 import type { Log } from '../../src/log.ts';
 import type { X402Method } from '../../src/payments/exact/x402-exact.ts';
 import { exactFace } from '../../src/payments/exact/index.ts';
+import type { X402Face } from '../../src/payments/index.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import { loadPage, PORTAL_DIR, type FakePage } from './fake-dom.ts';
 
@@ -76,14 +77,14 @@ function captureLog(lines: Lines[]): Log {
   return { debug: () => undefined, info: keep, warn: keep, error: keep } as unknown as Log;
 }
 
-async function start(o: { rateLimit?: number; vouchers?: boolean; x402?: boolean; macOf?: (ip: string) => Promise<string | null> } = {}) {
+async function start(o: { rateLimit?: number; vouchers?: boolean; x402?: boolean; faces?: X402Face[]; macOf?: (ip: string) => Promise<string | null> } = {}) {
   const stage: Stage = {
     sessions: new Map(), purchases: 0,
     purchase: async () => { throw new SluiceError('ERR_INTERNAL', 'not staged'); },
   };
   const lines: Lines[] = [];
   const endpoint = await HttpEndpoint.start({
-    host: '127.0.0.1', port: 0, rateLimitPerMinute: o.rateLimit ?? 1000, backend: stubBackend(stage), schemes: o.x402 === false ? [] : [exactFace(x402Stub)],
+    host: '127.0.0.1', port: 0, rateLimitPerMinute: o.rateLimit ?? 1000, backend: stubBackend(stage), schemes: o.faces ?? (o.x402 === false ? [] : [exactFace(x402Stub)]),
     vouchers: o.vouchers ?? true, portalDir: PORTAL_DIR, macOf: o.macOf ?? (async (ip) => (ip === '127.0.0.1' ? MAC : null)), log: captureLog(lines),
   });
   return { endpoint, stage, lines, base: `http://127.0.0.1:${endpoint.port}` };
@@ -525,6 +526,18 @@ test('POST /trial: the caller\'s device gets the same purchase as ubus {payment:
     assert.ok(lines.some((l) => l.msg === 'http free trial refused' && l.fields.code === 'ERR_TRIAL_USED' && l.fields.mac === MAC));
     assert.is((await http(base, '/trial', { method: 'POST', body: '{"plan":"try"}' })).status, 429, 'a third attempt within the minute: rate_limit 2');
     assert.is((await http(base, '/trial', { method: 'POST', body: '{"plan":7}' })).status, 429);
+  } finally {
+    await endpoint.close();
+  }
+});
+
+test('/buy for a plan no running scheme offers (upto alone, a plan without a time_limit) is a clear 501, not a 500', async () => {
+  const { endpoint, base } = await start({ faces: [{ ...exactFace(x402Stub), offer: () => null }] });
+  try {
+    const r = await http(base, '/buy?plan=wifi');
+    assert.is(r.status, 501, r.text);
+    assert.is(r.json().error.code, 'ERR_UNKNOWN_PAYMENT_METHOD');
+    assert.match(r.json().error.message, 'sells plan wifi');
   } finally {
     await endpoint.close();
   }

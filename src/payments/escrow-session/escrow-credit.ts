@@ -85,6 +85,8 @@ export class EscrowCredit {
   readonly method: X402SessionMethod;
   private readonly events: Emitter<EscrowCreditEvents>;
   private readonly clock: Clock;
+  /** Sessions whose gate this credit holds (their usage checkpointed once, before the hold). */
+  private readonly holding = new Set<string>();
 
   constructor(private readonly options: EscrowCreditOptions) {
     this.clock = options.clock ?? systemClock;
@@ -145,7 +147,10 @@ export class EscrowCredit {
     // The sessions it is not about (no escrow payment, nothing to hold or release) return here without a promise of
     // their own: this runs for every billed session on every tick.
     const s = this.options.sessions.get(sessionId);
-    if (!s || !isLive(s)) return SETTLED;
+    if (!s || !isLive(s)) {
+      this.holding.delete(sessionId);
+      return SETTLED;
+    }
     const ref = escrowRefOf(s);
     const stepSize = this.options.stepSizeOf(s.plan);
     if (ref === undefined || stepSize === undefined) return SETTLED;
@@ -154,17 +159,26 @@ export class EscrowCredit {
     return this.apply(s, ref, credit);
   }
 
+  /** Forgets that this session's credit held its gate (true: the release goes on to the gate either way). */
+  private released(sessionId: string): true {
+    this.holding.delete(sessionId);
+    return true;
+  }
+
   private async apply(s: Session, ref: string, credit: NonNullable<ReturnType<X402SessionMethod['creditOf']>>): Promise<void> {
     const figures: CreditFigures = {
       session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString(),
     };
-    if (credit.state === 'awaiting-receipt' && await this.options.gate.hold(s.mac)) {
-      // The hold is not stored, it is re-evaluated at start from the usage on flash: write that usage now (one
-      // checkpoint per hold), or a kill -9 before the next checkpoint would re-open the gate with the usage lost.
-      await this.options.sessions.checkpoint().catch(() => undefined);
-      this.options.log.info('escrow credit exhausted: gate held until a receipt', { ...figures });
-      this.events.emit('awaiting-receipt', figures);
-    } else if (credit.state === 'open' && await this.options.gate.release(s.mac)) {
+    if (credit.state === 'awaiting-receipt') {
+      // The hold is not stored, it is re-evaluated at start from the usage on flash: that usage is written before the
+      // gate closes (one checkpoint per hold), or a kill -9 right after the hold would re-open the gate at start.
+      if (!this.holding.has(s.id)) await this.options.sessions.checkpoint().catch(() => undefined);
+      this.holding.add(s.id);
+      if (await this.options.gate.hold(s.mac)) {
+        this.options.log.info('escrow credit exhausted: gate held until a receipt', { ...figures });
+        this.events.emit('awaiting-receipt', figures);
+      }
+    } else if (credit.state === 'open' && this.released(s.id) && await this.options.gate.release(s.mac)) {
       this.options.log.info('escrow receipt: gate re-opened', { ...figures });
       this.events.emit('receipt', figures);
     }

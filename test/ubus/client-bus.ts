@@ -78,7 +78,7 @@ export async function startBus(kind: BusKind): Promise<TestBus> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` is true (events travel through a socket, so tests wait for them instead of sleeping blind). */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

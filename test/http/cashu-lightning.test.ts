@@ -132,4 +132,21 @@ test('a quote that expires unpaid is dropped: no session, nothing held', async (
   await lab.startDaemon();
 });
 
+test('a device asking for invoices it never pays gets two open at once, then a refusal that writes nothing', async () => {
+  const first = await quoteFor(2);
+  const second = await quoteFor(3);
+  assert.is(first.status, 200, JSON.stringify(first.body));
+  assert.is(second.status, 200, JSON.stringify(second.body));
+  const quotes = mint.calls('POST /v1/mint/quote/bolt11');
+  const third = await quoteFor(2);
+  assert.is(third.status, 402, JSON.stringify(third.body));
+  assert.is((third.body.error as Record<string, unknown>).code, 'ERR_PAYMENT_IN_PROGRESS');
+  assert.is(mint.calls('POST /v1/mint/quote/bolt11'), quotes, 'no third quote asked of the mint');
+  // Paying one frees a place.
+  mint.payMintQuote(first.body.quote as string);
+  await lab.waitFor(async () => (await stateOf(first.body.quote as string)) === 'paid', 30_000, 'the first invoice paid');
+  assert.is((await quoteFor(2)).status, 200, 'a place again once one is paid');
+  await endSession();
+});
+
 test.run();

@@ -24,6 +24,13 @@ import type { SwapOutcome } from './resolve-intent.ts';
 
 export const LN_PREFIX = 'ln:';
 export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);
+/**
+ * Unpaid invoices open at once, per device and on the router. Each is a flash write, a mint quote and a resolver
+ * look every 5 s until it expires (an hour at many mints), and counts against max_balance: uncapped, one LAN client
+ * asking for invoices it never pays could fill the cap and shut Cashu for everyone until they expire.
+ */
+export const MAX_OPEN_INVOICES_PER_DEVICE = 2;
+export const MAX_OPEN_INVOICES = 32;
 /** A mint's own exchange (POST /v1/mint/bolt11) waits at most this. */
 const MINT_TIMEOUT_MS = 30_000;
 
@@ -40,6 +47,13 @@ export async function openQuote(method: CashuMethod, mac: string, ip: string | u
   const cap = t.maxSteps ?? null;
   if (steps < t.minSteps || (cap !== null && steps > cap) || steps * plan.stepSize > (plan.metric === 'seconds' ? 3653n * 86_400n : 1n << 50n)) {
     throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, { details: { argument: 'steps' } });
+  }
+  const open = method.store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
+  if (open.filter(({ intent }) => intent.mac === mac).length >= MAX_OPEN_INVOICES_PER_DEVICE) {
+    throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'this device has Lightning invoices still open: pay one of them, or ask again once they expire', { details: { mac } });
+  }
+  if (open.length >= MAX_OPEN_INVOICES) {
+    throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes');
   }
   const quote = method.quoteOf(steps);
   const price = quote.price;

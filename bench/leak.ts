@@ -193,7 +193,7 @@ async function oneRun(o: Options): Promise<Figures> {
 
 export default async function leak(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`leak: node ${o.nodeArgs.join(' ')} dist/sluice.mjs, bench/rss.ts's config at poll ${o.pollS} s and checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks (the hour at poll 2 s), ${o.runs} run(s)`);
+  console.log(`leak: node ${o.nodeArgs.join(' ')} dist/sluice.mjs, bench/rss.ts's config at poll ${o.pollS} s and checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks (${(o.ticks * 2 / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`);
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     const vsPurchases = (r.hourKb / r.purchasesKb - 1) * 100;

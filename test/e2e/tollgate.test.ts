@@ -1,12 +1,16 @@
 // tier: lab
 /**
- * Issue 39 item 5: a TollGate purchase through the real openNDS lab, as the TollGate Android app and a TollGate router
- * in reseller mode make it (docs/tollgate.md, "Which clients work"). The lab mint (test/peers/cashu-mint.ts, its own
+ * Issue 39 items 1 and 5: a TollGate purchase through the real openNDS lab, as the TollGate Android app and a TollGate
+ * router in reseller mode make it (docs/tollgate.md, "Which clients work"); nodogsplash-tollgate.test.ts runs the same
+ * scenario on a real nodogsplash 5.0.2 (SLUICE_E2E_LAB_PORTAL, as nodogsplash-data.test.ts). The lab mint (test/peers/cashu-mint.ts, its own
  * process: tollgate-mint.ts) runs in the router's network namespace, where sluice runs, and funds the customer's
  * token. TollGate's door listens on the router's LAN address; the lab opens its port to clients before authentication
- * (lab.sh --allow-port, the users-to-router rule docs/captive-portal.md tells operators to add). A client behind
- * openNDS, not authenticated:
- *   1. reaches the door (GET / → the signed 10021) while the upstream still gets openNDS's redirect;
+ * (lab.sh --allow-port, the users-to-router rule docs/captive-portal.md tells operators to add, the same
+ * `FirewallRule allow tcp port 2121` line in openNDS's and nodogsplash's config). A client behind the portal, not
+ * authenticated:
+ *   1. reaches the door (GET / → the signed 10021) while the upstream still gets the portal's redirect; from the
+ *      upstream's side (the WAN) the router's WAN address does not answer on the door's port (sluice listens on the
+ *      LAN address only; on a router fw4's `sluice-tollgate-no-wan` also rejects the port from the wan zone);
  *   2. pays by POST / with the raw token as text/plain → 200 and a 1022 with the paid allotment in milliseconds; the
  *      same token again is the 21023 `payment-error-token-spent`;
  *   3. reaches the upstream through the gate openNDS opened; `/usage` counts up;
@@ -18,7 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { E2E_DIR, Lab, ROUTER_LAN_IP, run, waitFor, type Client } from './lab.ts';
-import { LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
+import { LAB_PORTAL, LabRun, dumpLogs, figure, prerequisites } from './scenario.ts';
 import { skipTest } from '../helpers/skip.ts';
 import { Sluice } from './sluice.ts';
 
@@ -26,6 +30,8 @@ const pre = prerequisites();
 const lab = new LabRun();
 const { L, S, scenario } = lab;
 const DOOR_PORT = 2121;
+/** The router's end of the uplink (lab.sh's WAN_NET.1): what the upstream, standing for the WAN, reaches it by. */
+const ROUTER_WAN_IP = '10.77.1.1';
 const PRICE = 21;
 /** The plan sold over TollGate: 10 s steps, so a 2-step session ends inside the test. */
 const STEP_S = 10;
@@ -39,10 +45,12 @@ let mintProcess: ChildProcess | null = null;
 let mint: { url: string; tokens: string[] } | null = null;
 
 if (pre.lab) {
-  skipTest(test, 'e2e TollGate scenarios', pre.lab, { ciInstalls: true });
+  // CI builds no nodogsplash (SLUICE_E2E_NODOGSPLASH): its lab's skip passes there; an openNDS lab's fails.
+  skipTest(test, 'e2e TollGate scenarios', pre.lab, { ciInstalls: LAB_PORTAL !== 'nodogsplash' });
 } else {
   test.before(async () => {
-    lab.lab = await Lab.up({ rate: null, allowPorts: [DOOR_PORT] });
+    lab.lab = await Lab.up({ rate: null, allowPorts: [DOOR_PORT],
+      ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
     figure(`lab ${lab.lab.id}: uplink unshaped, portal ${lab.lab.portal}, TollGate door ${ROUTER_LAN_IP}:${DOOR_PORT} open before authentication`);
   });
   test.after(async () => {
@@ -107,6 +115,11 @@ scenario('1 before authentication the client reaches the door (GET / → 10021);
   assert.is(tag(e, 'step_size'), String(STEP_S * 1000));
   const up = await L().fetch(c, '/ping', 5);
   assert.is.not(up.http, 200, 'the upstream before paying');
+  // The WAN side: a connection to the router's WAN address on the door's port is refused (curl exit 7).
+  const wan = await run('ip', ['netns', 'exec', L().upNs, 'curl', '-s', '--max-time', '5', '-o', '/dev/null',
+    `http://${ROUTER_WAN_IP}:${DOOR_PORT}/`], 10_000);
+  assert.is(wan.code, 7, `curl from the WAN to ${ROUTER_WAN_IP}:${DOOR_PORT}: exit ${wan.code}`);
+  figure(`1 ${L().portal}: before authentication GET / → 10021 from ${c.ip}; the upstream → ${up.http}; ${ROUTER_WAN_IP}:${DOOR_PORT} from the WAN refused`);
 });
 
 scenario('2 POST / with the raw token as text/plain → 1022 with the paid allotment; the same token again is token-spent', pre.daemon, async () => {
@@ -114,7 +127,7 @@ scenario('2 POST / with the raw token as text/plain → 1022 with the paid allot
   const token = mint!.tokens[0]!;
   const t0 = Date.now();
   const paid = await door(c, 'POST', '/', { type: 'text/plain', data: token });
-  figure(`2 POST / → ${paid.status} in ${Date.now() - t0} ms (curl in the client's namespace, through openNDS's pre-auth rules)`);
+  figure(`2 POST / → ${paid.status} in ${Date.now() - t0} ms (curl in the client's namespace, through ${L().portal}'s pre-auth rules)`);
   assert.is(paid.status, 200, paid.text);
   const e = JSON.parse(paid.text) as Event;
   assert.is(e.kind, 1022);
@@ -150,7 +163,7 @@ scenario('4 the allotment spent, the session ends and the gate closes: the upstr
   await waitFor(`the gate of ${c.mac} to close`, (STEPS * STEP_S + 20) * 1000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? undefined : true), 500);
   const up = await L().fetch(c, '/ping', 5);
   assert.is.not(up.http, 200, 'the upstream after the session');
-  // The deauth drops the client from openNDS's list until it is seen again (docs/captive-portal.md): the fetch above
+  // The deauth drops the client from the portal's list until it is seen again (docs/captive-portal.md): the fetch above
   // brought it back as Preauthenticated, so the door knows its MAC, and sluice knows it has no session.
   await L().visitPortal(c);
   let last: DoorReply | null = null;

@@ -4,7 +4,9 @@
  * portal is asked only what only it knows: who is there, in which state. So a listing is due when
  *  - none was read yet (the roster is empty);
  *  - sluice changed something the list shows (an auth, a deauth: `changed()`);
- *  - the portal restarted (its control socket is a new file: `portalIdentity()`): it forgot every gate;
+ *  - the portal restarted (its control socket is a new file: `portalIdentity()`): it forgot every gate; listed then
+ *    and `RESTART_FOLLOW_UPS` more times, `restartGapMs` apart: a portal just started lists a client only once the
+ *    client shows up again, and a paid client whose gate it forgot must not wait for the stall's pace to get it back;
  *  - the last kernel tick found counters the roster does not hold, or counted on another address than the listing's;
  *  - a paying client's counters stopped (the portal may have closed its gate by itself: an idle timeout, a crash):
  *    once per stall, not once per tick: a client that stays idle is listed once, and again only after it moved and
@@ -28,7 +30,12 @@ export interface ListingPolicyOptions {
   stalledIntervalMs?: number;
   /** …nor than this many times the last listing's duration (default 20). */
   stallCostFactor?: number;
+  /** The follow-up listings after a portal restart, this far apart at least (default 3 s). */
+  restartGapMs?: number;
 }
+
+/** Listings after the one a portal restart asks for (see the header). */
+export const RESTART_FOLLOW_UPS = 3;
 
 export type ListingReason = 'first' | 'changed' | 'portal-restart' | 'unlisted' | 'moved' | 'stalled' | 'safety-net';
 
@@ -38,6 +45,9 @@ export class ListingPolicy {
   private readonly minIntervalMs: number;
   private readonly stalledIntervalMs: number;
   private readonly stallCostFactor: number;
+  private readonly restartGapMs: number;
+  /** Listings still due after a portal restart's (see the header). */
+  private restartFollowUps = 0;
   /** A stalled paying client not looked at yet (its own pace: see stalledIntervalMs). */
   private stallPending = false;
   private lastListedAt: number | undefined;
@@ -55,6 +65,7 @@ export class ListingPolicy {
     this.minIntervalMs = options.minIntervalMs ?? 1000;
     this.stalledIntervalMs = options.stalledIntervalMs ?? 15_000;
     this.stallCostFactor = options.stallCostFactor ?? 20;
+    this.restartGapMs = options.restartGapMs ?? 3000;
   }
 
   /** sluice authed or deauthed a client (or sold it a session): the list changed. */
@@ -64,7 +75,10 @@ export class ListingPolicy {
 
   /** The portal's control socket as seen now (device:inode, undefined when absent): a new one is a restarted portal. */
   portalIdentity(id: string | undefined): void {
-    if (id !== undefined && this.identity !== undefined && id !== this.identity) this.pending ??= 'portal-restart';
+    if (id !== undefined && this.identity !== undefined && id !== this.identity) {
+      this.pending ??= 'portal-restart';
+      this.restartFollowUps = RESTART_FOLLOW_UPS;
+    }
     if (id !== undefined) this.identity = id;
   }
 
@@ -84,6 +98,7 @@ export class ListingPolicy {
     if (this.lastListedAt === undefined) return 'first';
     const since = now - this.lastListedAt;
     if (this.pending !== undefined && since >= this.minIntervalMs) return this.pending;
+    if (this.restartFollowUps > 0 && since >= this.followUpGapMs()) return 'portal-restart';
     if (this.stallPending && since >= this.stallGapMs()) return 'stalled';
     if (since >= Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs)) return 'safety-net';
     return undefined;
@@ -93,6 +108,8 @@ export class ListingPolicy {
   listed(at: number, tookMs: number): void {
     this.lastListedAt = at;
     this.lastTookMs = Math.max(0, tookMs);
+    // The restart's own listing (pending) leaves the follow-ups; each later one uses one.
+    if (this.pending === undefined && this.restartFollowUps > 0) this.restartFollowUps--;
     this.pending = undefined;
     this.stallPending = false;
     for (const mac of this.stalled) this.checked.add(mac);
@@ -112,8 +129,14 @@ export class ListingPolicy {
   nextAt(): number | undefined {
     if (this.lastListedAt === undefined) return undefined;
     if (this.pending !== undefined) return this.lastListedAt + this.minIntervalMs;
-    const net = this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
-    return this.stallPending ? Math.min(net, this.lastListedAt + this.stallGapMs()) : net;
+    let next = this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
+    if (this.stallPending) next = Math.min(next, this.lastListedAt + this.stallGapMs());
+    if (this.restartFollowUps > 0) next = Math.min(next, this.lastListedAt + this.followUpGapMs());
+    return next;
+  }
+
+  private followUpGapMs(): number {
+    return Math.max(this.minIntervalMs, this.restartGapMs, 2 * this.lastTookMs);
   }
 
   private stallGapMs(): number {

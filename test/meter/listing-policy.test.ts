@@ -50,6 +50,22 @@ test('sluice\'s own changes, a restarted portal, unknown and moved counters: lis
   assert.is(p.due(4500), 'moved');
 });
 
+test('a restarted portal is listed at once and three times more, 3 s apart: a paid client it forgot comes back without the stall\'s pace', () => {
+  const p = new ListingPolicy({ minIntervalMs: 1000, restartGapMs: 3000, stalledIntervalMs: 15_000 });
+  p.portalIdentity('8:100');
+  p.listed(0, 10);
+  p.portalIdentity('8:177');
+  assert.is(p.due(1000), 'portal-restart');
+  p.listed(1000, 10);
+  const follow: number[] = [];
+  for (let t = 1000; t <= 40_000; t += 500) {
+    if (p.due(t) === 'portal-restart') { follow.push(t); p.listed(t, 10); }
+  }
+  assert.equal(follow, [4000, 7000, 10_000], 'three follow-ups, 3 s apart');
+  assert.is(p.due(20_000), undefined, 'then the usual pace');
+  assert.is(p.nextAt(), 70_000, 'the safety net next');
+});
+
 test('a paying client whose counters stopped is listed for once per stall, not every tick', () => {
   const p = new ListingPolicy({ minIntervalMs: 1000, stalledIntervalMs: 1000 });
   p.listed(0, 10);

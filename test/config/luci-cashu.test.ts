@@ -60,8 +60,21 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>) {
     { extend: (o: unknown) => o }, {}, rpc);
   const ui = { addNotification: (_t: unknown, body: unknown) => { notifications.push(text(body)); } };
   const dom = { content: (node: Node, children: unknown) => { node.children = Array.isArray(children) ? children : [children]; } };
+  // LuCI's form.Map as far as the page uses it: its rendered node carries its own title and description, as
+  // LuCI's does (an h2 and a cbi-map-descr only when set).
+  const option = () => ({ value() {} });
+  const form = {
+    NamedSection: 'NamedSection', Flag: 'Flag', Value: 'Value', ListValue: 'ListValue', DynamicList: 'DynamicList',
+    Map: function (this: { title?: string | undefined; description?: string | undefined }, _config: string, title?: string, description?: string) { this.title = title; this.description = description; },
+  };
+  Object.assign((form.Map as unknown as { prototype: object }).prototype, {
+    section() { return { option }; },
+    async render(this: { title?: string | undefined; description?: string | undefined }) {
+      return E('div', { class: 'cbi-map' }, [this.title ? E('h2', this.title) : '', this.description ? E('div', { class: 'cbi-map-descr' }, this.description) : '', E('fieldset', 'settings')]);
+    },
+  });
   const view = vm.runInContext(`(function (view, dom, form, poll, rpc, uci, ui, common) {\n${readFileSync(join(RES, 'view/sluice/cashu.js'), 'utf8')}\n})`, context)(
-    { extend: (o: unknown) => o }, dom, {}, { add() {} }, rpc, { load: async () => undefined }, ui, common);
+    { extend: (o: unknown) => o }, dom, form, { add() {} }, rpc, { load: async () => undefined, sections: () => [] }, ui, common);
   return { view, calls, notifications };
 }
 
@@ -98,6 +111,30 @@ test('no payout address: no button, and the page says the ecash stays until one 
   assert.is(find(shown, (n) => n.tag === 'button').length, 0);
   assert.match(text(shown), 'No payout address is set');
   assert.match(text(view.renderBalance(null)), 'Cashu is off');
+});
+
+test('the page\'s title comes first, then the ecash held, then the settings (a real LuCI showed "Ecash held" above the title)', async () => {
+  const { view } = load({ 'sluice.cashu_balance': () => BALANCE });
+  const page = await view.render([BALANCE]);
+  const headings = find(page, (n) => n.tag === 'h2' || n.tag === 'h3').map(text).filter((t) => t !== '');
+  assert.equal([...headings], ['TollGate / Cashu', 'Ecash held'], 'one title, above the balance');
+  const words = text(page);
+  assert.ok(words.indexOf('Customers can pay with Cashu') < words.indexOf('Held now'), 'what Cashu is, before the balance');
+  assert.ok(words.indexOf('Held now') < words.indexOf('settings'), 'the balance before the settings');
+});
+
+test('a mint that did not answer when last asked says so on the page, with when; one that answered does not', () => {
+  const { view } = load({});
+  const at = 1795221716;
+  const down = view.renderBalance({ ...BALANCE, mints: [{ ...BALANCE.mints[0], reachable: false, checked_at: at, last_error: 'the mint\'s keysets cannot be read (fetch failed)' }] });
+  const when = new Date(at * 1000).toLocaleString('en');
+  assert.match(text(down), `The mint did not answer at ${when}`);
+  const [warning] = find(down, (n) => String(n.attrs.class ?? '').includes('warning'));
+  assert.match(String(warning!.attrs.title), 'fetch failed', 'the reason, for whoever looks closer');
+  for (const reachable of [true, null]) {
+    const shown = text(view.renderBalance({ ...BALANCE, mints: [{ ...BALANCE.mints[0], reachable, checked_at: reachable ? at : null, last_error: null }] }));
+    assert.not.match(shown, 'did not answer', String(reachable));
+  }
 });
 
 test('a payout under way says so instead of a failure', async () => {

@@ -144,7 +144,7 @@ test('a pending payout stays pending (across a reopen, asked again without a sec
     const out = await r.custody.payout();
     assert.is(out.state, 'pending');
     const mints = r.custody.balance().mints as Array<Record<string, unknown>>;
-    assert.equal({ ...mints[0], mint: null }, { mint: null, accepted: true, balance: 0n, proofs: 0, pending_payouts: 1, pending_sat: 400n, keyset_swaps: 0 });
+    assert.equal({ ...mints[0], mint: null, reachable: null, checked_at: null, last_error: null }, { mint: null, reachable: null, checked_at: null, last_error: null, accepted: true, balance: 0n, proofs: 0, pending_payouts: 1, pending_sat: 400n, keyset_swaps: 0 });
     assert.is((await r.custody.payout()).state, 'pending', 'asked again: the same quote read');
     assert.is(mint.calls(MELT), 1);
     await r.close();
@@ -284,6 +284,32 @@ test('keyset retired: held proofs are swapped onto the active keyset before fina
     await r.close();
     await r.ln.stop();
     await mint.stop();
+    rmSync(r.dir, { recursive: true, force: true });
+  }
+});
+
+test('cashu_balance says whether each mint answered when last asked: a mint gone down shows unreachable, with when and why', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    const first = (r.custody.balance().mints as Array<Record<string, unknown>>)[0]!;
+    assert.equal([first.reachable, first.checked_at, first.last_error], [null, null, null], 'not asked yet');
+    await r.fund(300);
+    await r.custody.runPass();
+    const up = (r.custody.balance().mints as Array<Record<string, unknown>>)[0]!;
+    assert.is(up.reachable, true);
+    assert.is(up.last_error, null);
+    await mint.stop();
+    await r.custody.runPass();
+    const down = (r.custody.balance().mints as Array<Record<string, unknown>>)[0]!;
+    assert.is(down.reachable, false);
+    assert.type(down.checked_at, 'number');
+    assert.ok(Math.abs((down.checked_at as number) - Date.now() / 1000) < 3600, 'unix seconds');
+    assert.match(String(down.last_error), 'keysets cannot be read');
+    assert.is(down.balance, 300n, 'the ecash still held');
+  } finally {
+    await r.close();
+    await r.ln.stop();
     rmSync(r.dir, { recursive: true, force: true });
   }
 });

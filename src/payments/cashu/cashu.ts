@@ -23,6 +23,7 @@ import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timer
 import { grantLate } from '../late-grant.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
+import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from './mint-quote-client.ts';
 import { isLightning, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
@@ -77,6 +78,7 @@ export class CashuMethod implements PaymentMethod {
   private timer: TimerHandle | undefined;
   private resolving: Promise<void> | undefined;
   private closed = false;
+  readonly health = new MintHealth(); // each mint's last answer (ubus cashu_balance; the custody's reads count too)
 
   private constructor(private config: Config, public tollgate: TollgateConfig, readonly store: CashuStore, readonly options: CashuMethodOptions) {
     this.clock = options.clock ?? systemClock;
@@ -95,16 +97,13 @@ export class CashuMethod implements PaymentMethod {
 
   reconfigure(next: Config): void {
     if (!next.tollgate) return;
-    this.config = next;
-    this.tollgate = next.tollgate;
+    [this.config, this.tollgate] = [next, next.tollgate];
   }
 
   client(mint: string): MintQuoteClient {
     let c = this.clients.get(mint);
     if (!c) {
-      c = new MintQuoteClient(mint, {
-        timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: SWAP_TIMEOUT_MS, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
-      });
+      c = new MintQuoteClient(mint, { timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: SWAP_TIMEOUT_MS, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
       this.clients.set(mint, c);
     }
     return c;
@@ -113,7 +112,8 @@ export class CashuMethod implements PaymentMethod {
   /** The mint's keysets read now (and cached for quoteFor, which cannot wait for the network). */
   async freshKeysets(mint: string): Promise<KeysetEntry[]> {
     const answer = await this.client(mint).keysets();
-    if (answer.kind !== 'ok') throw unavailable(mint, answer);
+    if (answer.kind !== 'ok') throw this.health.failed(mint, this.clock.now(), unavailable(mint, answer));
+    this.health.answered(mint, this.clock.now());
     this.keysets.set(mint, answer.value);
     return answer.value;
   }

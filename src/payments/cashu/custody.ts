@@ -13,6 +13,7 @@ import type { TollgateConfig } from '../../config/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { MeltClient } from './melt-client.ts';
+import { MintHealth } from './mint-health.ts';
 import { OutgoingBook } from './outgoing.ts';
 import { giveBack, resolveMelt, startPayout, type CustodyPort, type PayoutOutcome } from './payout.ts';
 import { resolveSwap, retireKeysets } from './retire.ts';
@@ -41,6 +42,8 @@ export interface CashuCustodyOptions {
   clock?: Clock;
   timers?: Timers;
   fetch?: typeof fetch;
+  /** Shared with the cashu method (its keyset reads at start and before a token count too). */
+  health?: MintHealth;
 }
 
 export class CashuCustody implements CashuCustodyFace {
@@ -53,11 +56,13 @@ export class CashuCustody implements CashuCustodyFace {
   private readonly port: CustodyPort;
   private chain: Promise<unknown> = Promise.resolve();
   private tollgate: TollgateConfig;
+  private readonly health: MintHealth;
 
   private constructor(readonly store: CashuStore, readonly book: OutgoingBook, private readonly options: CashuCustodyOptions) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.tollgate = options.tollgate;
+    this.health = options.health ?? new MintHealth();
     this.pass = new ScheduledPass<number>({
       run: () => this.exclusive(() => this.cycle()),
       next: (open) => (open > 0 ? PASS_WHILE_OPEN_MS : PASS_EVERY_MS),
@@ -95,8 +100,10 @@ export class CashuCustody implements CashuCustodyFace {
   private async keysetsOf(mint: string): Promise<KeysetEntry[]> {
     const answer = await this.client(mint).keysets();
     if (answer.kind !== 'ok') {
-      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keysets cannot be read (${answer.kind === 'refused' ? answer.detail : answer.message})`, { details: { mint } });
+      throw this.health.failed(mint, this.clock.now(),
+        new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keysets cannot be read (${answer.kind === 'refused' ? answer.detail : answer.message})`, { details: { mint } }));
     }
+    this.health.answered(mint, this.clock.now());
     return answer.value;
   }
 
@@ -194,7 +201,10 @@ export class CashuCustody implements CashuCustodyFace {
     return failed === undefined || this.clock.now() - failed >= AUTO_AFTER_FAILURE_MS;
   }
 
-  /** ubus cashu_balance: per mint, held sat, proof count, payouts under way. Never a proof or a secret. */
+  /**
+   * ubus cashu_balance: per mint, held sat, proof count, payouts under way, and whether it answered when last asked
+   * (reachable, checked_at, last_error: mint-health.ts). Never a proof or a secret.
+   */
   balance(): Record<string, unknown> {
     const balances = this.store.balances();
     const counts = new Map<string, number>();
@@ -205,6 +215,7 @@ export class CashuCustody implements CashuCustodyFace {
         mint, accepted: this.tollgate.mints.includes(mint), balance: balances.get(mint) ?? 0n, proofs: counts.get(mint) ?? 0,
         pending_payouts: melts.length, pending_sat: melts.reduce((s, o) => s + BigInt(o.inputTotal), 0n),
         keyset_swaps: this.book.open().filter((o) => o.mint === mint && o.kind === 'swap').length,
+        ...this.health.view(mint),
       };
     });
     return {

@@ -40,7 +40,7 @@ export const cashuPlugin: PaymentPlugin = {
     await cashu.refreshKeysets();
     let custody: CashuCustody;
     try {
-      custody = CashuCustody.open({ store: cashu.store, stateDir: config.main.stateDir, tollgate: config.tollgate!, log });
+      custody = CashuCustody.open({ store: cashu.store, stateDir: config.main.stateDir, tollgate: config.tollgate!, log, health: cashu.health });
     } catch (err) {
       await cashu.close();
       throw err;

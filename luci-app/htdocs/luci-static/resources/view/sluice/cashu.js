@@ -88,7 +88,10 @@ return view.extend({
 		var canPay = writable && !!b.payout_address;
 		var rows = b.mints.map(L.bind(function(m) {
 			return E('tr', { 'class': 'tr' }, [
-				E('td', { 'class': 'td' }, m.mint + (m.accepted ? '' : ' ' + _('(no longer accepted)'))),
+				E('td', { 'class': 'td' }, [ m.mint + (m.accepted ? '' : ' ' + _('(no longer accepted)')),
+					/* cashu_balance's reachable/checked_at/last_error: without this a mint down shows only in the log */
+					m.reachable === false ? E('div', { 'class': 'alert-message warning', 'title': m.last_error || '' },
+						_('The mint did not answer at %s: its tokens are refused and payouts wait until it answers again.').format(common.timestamp(m.checked_at))) : '' ]),
 				E('td', { 'class': 'td' }, sat(m.balance)),
 				E('td', { 'class': 'td' }, String(m.proofs)),
 				E('td', { 'class': 'td' }, m.pending_payouts > 0 ? _('%s on its way').format(sat(m.pending_sat)) : (m.keyset_swaps > 0 ? _('Moving to the mint\'s new keys') : '-')),
@@ -129,8 +132,11 @@ return view.extend({
 		this.balanceBox = E('div', { 'id': 'sluice-cashu-balance' }, this.renderBalance(data[0]));
 		poll.add(L.bind(this.refresh, this), 15);
 
-		m = new form.Map('sluice', _('TollGate / Cashu'),
-			_('Customers can pay with Cashu ecash: digital cash their wallet app holds, paid as a token (TollGate\'s apps and routers pay this way by themselves). The router redeems each token at its mint before the customer goes online, keeps the ecash, and pays it out to your Lightning wallet.'));
+		/* The page's title and what Cashu is come first, then the balance, then the settings: form.Map would put its own
+		 * title under whatever is rendered before it, so it gets none and the page writes them. */
+		var title = _('TollGate / Cashu');
+		var intro = _('Customers can pay with Cashu ecash: digital cash their wallet app holds, paid as a token (TollGate\'s apps and routers pay this way by themselves). The router redeems each token at its mint before the customer goes online, keeps the ecash, and pays it out to your Lightning wallet.');
+		m = new form.Map('sluice');
 
 		s = m.section(form.NamedSection, 'tollgate', 'tollgate', _('Settings'));
 		s.addremove = true;
@@ -183,6 +189,8 @@ return view.extend({
 
 		return m.render().then(L.bind(function(node) {
 			return E([], [
+				E('h2', title),
+				E('div', { 'class': 'cbi-map-descr' }, intro),
 				E('div', { 'class': 'cbi-section' }, [
 					E('h3', _('Ecash held')),
 					E('p', { 'class': 'cbi-section-descr' }, _('What customers paid with Cashu and the router holds, per mint. A payout sends it to your Lightning address; if a payout is under way it shows here until the mint has paid (it is never paid twice).')),

@@ -1,4 +1,4 @@
-// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal,kernel] [--repeat 2] [--gate 32] [--json]`
+// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal,kernel|none] [--repeat 2] [--gate 32] [--first 3] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root, Debian's opennds): for each client
 // count, a lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every
 // client granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's) per second of wall
@@ -12,14 +12,16 @@
 // The modes run one after the other in the same lab (the same clients and sessions), each `--repeat` times in turn,
 // so today's figure stands beside the old path's from the same run.
 // SLUICE_E2E_BUNDLE runs another build of sluice.mjs (e.g. a copy of dist/ from before a change).
-// --gate N: in the lab of N clients, also the gate-open latency on the kernel path with all N listed (gateLatency; not
-// measured yet: in the one run, 2026-11-25, openNDS did not list the 32 terminated clients again within 124 s).
+// --gate N: in the lab of N clients, also the gate-open latency on the kernel path with N listed, on 2N fresh clients
+// (openNDS 9.10 did not list terminated clients again within 124 s, so the metered ones cannot be reused), and with
+// --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
+// (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
 // The load average (uptime) is printed beside each figure: the machine may be shared. Prints figures; asserts nothing.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Lab, labUnavailableReason, sleep, waitFor, UPSTREAM_IP } from '../test/e2e/lab.ts';
+import { Lab, labUnavailableReason, sleep, waitFor, UPSTREAM_IP, type Client } from '../test/e2e/lab.ts';
 import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { connectUbus } from '../src/ubus-link.ts';
 import { silentLogger } from '../src/log.ts';
@@ -46,48 +48,86 @@ async function sample(pids: Record<string, number>, seconds: number): Promise<{ 
 }
 
 /** Each client fetches 20 kB every 4 s (staggered): light, steady traffic. */
-function traffic(lab: Lab): ChildProcess[] {
-  return lab.clients.map((c, i) => spawn('ip', ['netns', 'exec', c.ns, 'sh', '-c',
+function traffic(lab: Lab, clients: Client[]): ChildProcess[] {
+  return clients.map((c, i) => spawn('ip', ['netns', 'exec', c.ns, 'sh', '-c',
     `sleep ${(i % 40) / 10}; while :; do curl -s -o /dev/null --max-time 3 http://${UPSTREAM_IP}/bytes/20000; sleep 4; done`], { stdio: 'ignore' }));
-}
-
-/** The clients openNDS lists in `state`. */
-async function listedIn(lab: Lab, state: string): Promise<number> {
-  const r = await lab.ndsctl('json');
-  if (r.code !== 0) return 0;
-  return Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients).filter((c) => c.state === state).length;
 }
 
 const pct = (xs: number[], q: number): number => { const v = [...xs].sort((a, b) => a - b); return Math.round(v[Math.min(v.length - 1, Math.floor(q * v.length))]!); };
 
+/** Makes `clients` known to openNDS (one request each) and waits until it lists them all Preauthenticated. */
+async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
+  await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
+  const macs = new Set(clients.map((c) => c.mac));
+  await waitFor(`openNDS to list ${clients.length} fresh clients`, 60_000 + clients.length * 2000, async () => {
+    const r = await lab.ndsctl('json');
+    if (r.code !== 0) return undefined;
+    const listed = Object.entries((JSON.parse(r.stdout) as { clients: Record<string, { mac?: string; state: string }> }).clients)
+      .filter(([key, c]) => (macs.has(key) || macs.has(c.mac ?? '')) && c.state === 'Preauthenticated').length;
+    return listed >= clients.length ? true : undefined;
+  }, 1000);
+}
+
 /**
- * Gate-open latency on the kernel path with every client listed: each grant's ubus call until its reply (the reply
- * comes once the gate is open), one at a time (p50/p99), then all at once (the last reply after the first call).
- * Between the two every session is terminated and the clients come back Preauthenticated (their traffic goes on).
+ * Gate-open latency on the kernel path with n clients listed, on fresh clients (openNDS 9.10 did not list terminated
+ * clients again within 124 s, so they cannot be reused): the lab's first n, listed, each granted in turn, from the
+ * grant's ubus call until its gate is open (the reply, when it says 'opened'; else sluice's `session` showing the
+ * gate open, looked at every 50 ms): p50/p99. Then those n are terminated and the next n are listed and granted all
+ * at once: when the last gate opened, after the first call. Then `first` more fresh clients, one at a time, granted
+ * before the portal lists them (the reply says 'pending'), each then requesting the upstream every 100 ms (1 s
+ * timeout): the first 200 from the upstream after the first request (issue 40 item 3).
  */
-async function gateLatency(lab: Lab, s: Sluice, n: number): Promise<{ p50: number; p99: number; allAtOnceMs: number; opened: number; load: number }> {
+async function gateLatency(lab: Lab, s: Sluice, clients: Client[], n: number, first: number): Promise<Record<string, number | string>> {
   const ubus = await connectUbus(s.socket, silentLogger);
   try {
+    const isOpen = async (mac: string): Promise<boolean> => {
+      const r = await ubus.call('sluice', 'session', { mac }).catch(() => undefined) as { session?: { gate?: string } } | undefined;
+      return r?.session?.gate === 'open';
+    };
+    // The time until the gate is open, and what the reply said.
     const grant = async (mac: string): Promise<[number, string]> => {
       const t = performance.now();
       const r = await ubus.call('sluice', 'grant', { mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 }) as { gate?: string } | undefined;
-      return [performance.now() - t, r?.gate ?? '?'];
+      const reply = r?.gate ?? '?';
+      if (reply !== 'opened' && reply !== 'already-open') await waitFor(`the gate of ${mac}`, 120_000, async () => ((await isOpen(mac)) ? true : undefined), 50);
+      return [performance.now() - t, reply];
     };
-    const reset = async (): Promise<void> => {
-      for (const c of lab.clients) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
-      await waitFor(`openNDS to list ${n} clients unauthenticated again`, 60_000 + n * 2000, async () => ((await listedIn(lab, 'Preauthenticated')) >= n ? true : undefined), 1000);
-      await sleep(3000);
-    };
-    await reset();
+    const replies: Record<string, number> = {};
+    const count = (r: string): void => { replies[r] = (replies[r] ?? 0) + 1; };
+    const oneAtATime = clients.slice(0, n);
+    const atOnce = clients.slice(n, 2 * n);
+    await listFresh(lab, oneAtATime);
+    await sleep(3000);
+    const loadOne = Math.round(loadavg()[0]! * 100) / 100;
     const one: number[] = [];
-    let opened = 0;
-    for (const c of lab.clients) { const [ms, gate] = await grant(c.mac); one.push(ms); if (gate === 'opened') opened++; }
-    await reset();
+    for (const c of oneAtATime) { const [ms, r] = await grant(c.mac); one.push(ms); count(r); }
+    for (const c of oneAtATime) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
+    await listFresh(lab, atOnce);
+    await sleep(3000);
+    const loadAll = Math.round(loadavg()[0]! * 100) / 100;
     const t0 = performance.now();
-    const all = await Promise.all(lab.clients.map((c) => grant(c.mac)));
+    const all = await Promise.all(atOnce.map((c) => grant(c.mac)));
     const allAtOnceMs = Math.round(performance.now() - t0);
-    opened += all.filter(([, g]) => g === 'opened').length;
-    return { p50: pct(one, 0.5), p99: pct(one, 0.99), allAtOnceMs, opened, load: Math.round(loadavg()[0]! * 100) / 100 };
+    all.forEach(([, r]) => count(r));
+    const firsts: number[] = [];
+    const firstLoads: number[] = [];
+    for (const c of clients.slice(2 * n, 2 * n + first)) {
+      firstLoads.push(Math.round(loadavg()[0]! * 100) / 100);
+      const r = await ubus.call('sluice', 'grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 }) as { gate?: string } | undefined;
+      count(`first:${r?.gate ?? '?'}`);
+      const t = Date.now();
+      const ok = await waitFor(`a 200 for ${c.mac}`, 60_000, async () => {
+        const f = await lab.fetch(c, '/ping', 1);
+        if (f.exit === 0 && f.http === 200) return f.endedAt;
+        await sleep(100);
+        return undefined;
+      }, 0);
+      firsts.push(ok - t);
+    }
+    return {
+      p50: pct(one, 0.5), p99: pct(one, 0.99), max: Math.round(Math.max(...one)), loadOne, allAtOnceMs, loadAll,
+      ...(first > 0 ? { first: firsts.join('/'), firstLoads: firstLoads.join('/') } : {}), replies: JSON.stringify(replies),
+    };
   } finally {
     await ubus.close();
   }
@@ -103,21 +143,28 @@ export default async function main(argv: string[]): Promise<void> {
   }
   const sizes = arg(argv, '--clients', '8,32,64').split(',').map(Number);
   const seconds = Number(arg(argv, '--seconds', '30'));
-  const modes = arg(argv, '--modes', 'portal,kernel').split(',');
+  // `--modes none`: no metering figures (only --gate's).
+  const modes = arg(argv, '--modes', 'portal,kernel').split(',').filter((m) => m !== '' && m !== 'none');
   const repeat = Number(arg(argv, '--repeat', '2'));
   // The client counts whose lab also measures gate-open latency on the kernel path ('' for none).
   const gateAt = arg(argv, '--gate', '').split(',').filter((x) => x !== '').map(Number);
+  // With --gate, that many more fresh clients for the first answer of a client granted before it is listed.
+  const first = Number(arg(argv, '--first', '0'));
   const rows: Row[] = [];
-  const gates: Array<Record<string, number>> = [];
+  const gates: Array<Record<string, number | string>> = [];
   for (const n of sizes) {
-    const lab = await Lab.up({ clients: n, rate: null });
+    // The gate phase's clients are fresh ones (gateLatency): n listed one at a time, n at once, `first` unlisted.
+    const gateClients = gateAt.includes(n) ? 2 * n + first : 0;
+    const lab = await Lab.up({ clients: (modes.length > 0 ? n : 0) + gateClients, rate: null });
+    // The metering phase's clients come first; the gate phase takes the rest.
+    const metered = modes.length > 0 ? lab.clients.slice(0, n) : [];
     const loops: ChildProcess[] = [];
     try {
       // openNDS lists a client once it has seen its traffic: one request each, then one listing until all are there.
       // No loops before the gates open: 64 preauthenticated clients each hitting the splash page every few seconds
       // made openNDS 9.10 exit ("Fatal error in GNU libmicrohttpd daemon.c:3831: Failed to remove FD from epoll set").
-      await Promise.all(lab.clients.map((c) => lab.fetch(c, '/ping', 2)));
-      await waitFor(`openNDS to list ${n} clients`, 60_000 + n * 1000, async () => {
+      await Promise.all(metered.map((c) => lab.fetch(c, '/ping', 2)));
+      if (metered.length > 0) await waitFor(`openNDS to list ${n} clients`, 60_000 + n * 1000, async () => {
         const r = await lab.ndsctl('json');
         const listed = r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
         return listed >= n ? true : undefined;
@@ -127,41 +174,60 @@ export default async function main(argv: string[]): Promise<void> {
       writeFileSync(nocount, '#!/bin/sh\ncase "$*" in *-j*sluice_count*) echo "Error: JSON output support not compiled-in" >&2; exit 1;; esac\nexec nft "$@"\n');
       chmodSync(nocount, 0o755);
       const nftLine = (mode: string): string => (mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`);
-      const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [nftLine(modes[0]!)] });
-      for (const c of lab.clients) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
-      await waitFor('every gate open', 60_000 + n * 2000, async () => {
-        const r = await lab.ndsctl('json');
-        if (r.code !== 0) return undefined;
-        const clients = Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients);
-        return clients.filter((c) => c.state === 'Authenticated').length >= n ? true : undefined;
-      }, 2000);
-      loops.push(...traffic(lab));
-      const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
-      await s.stopDaemon();
-      await sleep(3000);
-      const idle = await sample({ nds }, seconds);
-      rows.push({ clients: n, phase: 'idle', opennds_ms_s: idle.perS.nds!, sluice_ms_s: 0, metering_ms_s: 0, load: idle.load });
-      for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
-        const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
-        writeFileSync(s.config, conf);
-        await s.startDaemon();
-        await sleep(8000); // past the start-up reconcile and the first listing
-        const pid = s.daemonPid;
-        if (pid === null) throw new Error('the sluice daemon is not running');
-        const m = await sample({ nds, sluice: pid }, seconds);
-        const stats = await s.call('stats', {}).catch(() => ({})) as { meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number } };
-        const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
-        rows.push({ clients: n, phase: mode, opennds_ms_s: m.perS.nds!, sluice_ms_s: m.perS.sluice!, metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10, load: m.load });
-        console.log(`# portal-cpu ${n} clients, '${mode}' (usage from ${stats.meter?.usage_from ?? '?'}, ${stats.meter?.portal_listings ?? '?'} listings in ${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`);
+      const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [nftLine(modes[0] ?? 'kernel')] });
+      if (metered.length > 0) {
+        for (const c of metered) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
+        let authenticated = 0;
+        const grantsDone = performance.now();
+        await waitFor('every gate open', 60_000 + n * 2000, async () => {
+          const r = await lab.ndsctl('json');
+          if (r.code !== 0) return undefined;
+          const clients = Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients);
+          authenticated = clients.filter((c) => c.state === 'Authenticated').length;
+          return authenticated >= n ? true : undefined;
+        }, 5000).catch(async (err: unknown) => {
+          // What held the gates: the portal's count, sluice's view of each gate, and its log's warnings.
+          const pending: string[] = [];
+          for (const c of metered) {
+            const v = await s.call('session', { mac: c.mac }).catch(() => ({})) as { session?: { gate?: string } };
+            if (v.session?.gate !== 'open') pending.push(`${c.mac}:${v.session?.gate ?? '?'}`);
+          }
+          console.log(`# portal-cpu ${n} clients: ${authenticated} Authenticated in openNDS's last listing; sluice's gates not open: ${pending.length} ${pending.slice(0, 8).join(' ')}`);
+          console.log(s.logTail(400).split('\n').filter((l) => /warn|error|ERR_|timed out|gate/i.test(l)).slice(-40).join('\n'));
+          throw err;
+        });
+        console.log(`# portal-cpu ${n} clients: every gate open ${Math.round((performance.now() - grantsDone) / 1000)} s after the last grant's reply (load ${loadavg()[0]!.toFixed(2)})`);
+        loops.push(...traffic(lab, metered));
+        const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
         await s.stopDaemon();
+        await sleep(3000);
+        const idle = await sample({ nds }, seconds);
+        rows.push({ clients: n, phase: 'idle', opennds_ms_s: idle.perS.nds!, sluice_ms_s: 0, metering_ms_s: 0, load: idle.load });
+        for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
+          const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
+          writeFileSync(s.config, conf);
+          await s.startDaemon();
+          await sleep(8000); // past the start-up reconcile and the first listing
+          const pid = s.daemonPid;
+          if (pid === null) throw new Error('the sluice daemon is not running');
+          const m = await sample({ nds, sluice: pid }, seconds);
+          const stats = await s.call('stats', {}).catch(() => ({})) as { meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number } };
+          const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
+          rows.push({ clients: n, phase: mode, opennds_ms_s: m.perS.nds!, sluice_ms_s: m.perS.sluice!, metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10, load: m.load });
+          console.log(`# portal-cpu ${n} clients, '${mode}' (usage from ${stats.meter?.usage_from ?? '?'}, ${stats.meter?.portal_listings ?? '?'} listings in ${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`);
+          await s.stopDaemon();
+        }
       }
       if (gateAt.includes(n)) {
-        writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine('kernel')));
-        await s.startDaemon();
+        if (metered.length > 0) {
+          writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine('kernel')));
+          await s.startDaemon();
+        }
         await sleep(8000);
-        const g = await gateLatency(lab, s, n).catch((err: unknown) => { console.log(`# portal-cpu ${n} clients: gate latency not measured: ${(err as Error).message}`); return null; });
+        const g = await gateLatency(lab, s, lab.clients.slice(metered.length), n, first).catch((err: unknown) => { console.log(`# portal-cpu ${n} clients: gate latency not measured: ${(err as Error).message}`); return null; });
         if (g !== null) gates.push({ clients: n, ...g });
-        if (g !== null) console.log(`# portal-cpu ${n} clients listed, kernel path: gate open one at a time p50 ${g.p50} ms, p99 ${g.p99} ms; ${n} at once: all open ${g.allAtOnceMs} ms after the first grant; ${g.opened}/${2 * n} replies 'opened' (load ${g.load})`);
+        if (g !== null) console.log(`# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ${n} at once: all open ${g.allAtOnceMs} ms after the first grant (load ${g.loadAll})` +
+          (first > 0 ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms (load ${g.firstLoads})` : '') + `; replies ${g.replies}`);
       }
       await s.stop();
     } finally {

@@ -53,7 +53,11 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
       open: () => ({ document: { open() {}, write: (html: string) => printed.push(html), close() {} }, focus() {}, print() {} }),
     },
   });
-  vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sdt]/g, function () { return String(a[i++]); }); };`, context);
+  // %t as LuCI's String.prototype.format writes it (luci.js: "%dh %dm %ds", a day part past 24 h): what a real sheet showed.
+  vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sdt]/g, function (c) {
+    var v = a[i++]; if (c !== '%t') return String(v);
+    var ts = Number(v) || 0, tm = Math.floor(ts / 60), th = Math.floor(tm / 60), td = Math.floor(th / 24);
+    return td > 0 ? td + 'd ' + (th % 24) + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's' : th + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's'; }); };`, context);
   const rpc = {
     declare: (o: { object: string; method: string; params?: string[] }) => async (...args: unknown[]) => {
       const params: Record<string, unknown> = {};
@@ -116,6 +120,31 @@ test('Generate: voucher_create with the form\'s values; the codes shown once; a 
   assert.ok(sheet.includes('http://192.168.1.1:2122/portal'), 'the pay page address printed');
   assert.ok(sheet.includes('One hour'));
   assert.is(p.notifications.length, 0, p.notifications.join('; '));
+});
+
+test('tickets, batches and plans say time and data as people do: "30 min", "1 h 30 min", "1 day", "500 MB", "1 GB" (a real sheet printed "0h 30m 0s")', async () => {
+  const plans = [
+    { id: 'half', display_name: 'Half hour', metric: 'seconds', step_size: '1800', min_steps: '1', max_steps: '10' },
+    { id: 'data', display_name: 'Data', metric: 'bytes', step_size: '500000000', min_steps: '1', max_steps: '10' },
+  ];
+  const batch = (id: string, metric: string, allotment: string) => ({ ...BATCH, id, plan: id, metric, allotment });
+  const p = load({
+    'sluice.voucher_list': () => ({ batches: [batch('B1', 'seconds', '5400'), batch('B2', 'seconds', '86400'), batch('B3', 'seconds', '7200'), batch('B4', 'bytes', '1000000000')] }),
+    'sluice.pricing': () => ({ default: 'half', plans }),
+    'sluice.voucher_create': (a) => ({ batch: 'QRST22', plan: a.plan, steps: a.steps, count: 1, metric: 'seconds', allotment: '1800', expires: null, note: null, codes: ['7KQ2-M9AB-CD'] }),
+  });
+  const page = p.view.render(await p.view.load());
+  const words = text(page);
+  assert.match(words, 'Half hour (1 step = 30 min)');
+  assert.match(words, 'Data (1 step = 500 MB)');
+  for (const shown of ['B1 · 1 h 30 min', 'B2 · 1 day', 'B3 · 2 h', 'B4 · 1 GB']) assert.match(words, shown);
+  assert.not.match(words, /\dh \d+m \d+s/, 'no stopwatch figures');
+  const inputs = p.view.inputs as Record<string, Node>;
+  inputs.plan!.value = 'half'; inputs.count!.value = '1'; inputs.steps!.value = '1'; inputs.expires!.value = ''; inputs.note!.value = '';
+  await (find(page, (n) => n.tag === 'button' && text(n) === 'Generate')[0]!.attrs.click as () => Promise<void>)();
+  (find(p.view.madeBox, (n) => n.tag === 'button' && text(n) === 'Print tickets')[0]!.attrs.click as () => void)();
+  assert.ok(p.printed[0]!.includes('Half hour · 30 min'), 'the ticket: plan · what it buys');
+  assert.not.ok(p.printed[0]!.includes('0h 30m 0s'));
 });
 
 test('the first batch offers the restart that brings the voucher box to the sign-in page; a later one does not', async () => {

@@ -142,6 +142,25 @@ function amount(metric, value) {
 	return '%t'.format(Math.floor(n));
 }
 
+/* A length of time as a person says it: "30 min", "2 h", "1 h 30 min", "1 day", "2 days 3 h"; every unit that is not
+ * zero, so it stays exact. For what a plan or a ticket buys: LuCI's %t reads like a stopwatch ("0h 30m 0s"). */
+function duration(seconds) {
+	var n = Number(seconds);
+	if (!isFinite(n) || n < 0 || String(seconds) === '')
+		return String(seconds);
+	n = Math.floor(n);
+	var d = Math.floor(n / 86400), h = Math.floor(n % 86400 / 3600), m = Math.floor(n % 3600 / 60), s = n % 60, parts = [];
+	if (d)
+		parts.push((d === 1 ? _('%d day') : _('%d days')).format(d));
+	if (h)
+		parts.push(_('%d h').format(h));
+	if (m)
+		parts.push(_('%d min').format(m));
+	if (s || !parts.length)
+		parts.push(_('%d s').format(s));
+	return parts.join(' ');
+}
+
 function metricName(metric) {
 	return metric === 'bytes' ? _('Data') : _('Time');
 }
@@ -199,6 +218,7 @@ return baseclass.extend({
 	paidAssets: paidAssets,
 	amount: amount,
 	size: size,
+	duration: duration,
 	localNumber: localNumber,
 	errorText: errorText,
 	metricName: metricName,

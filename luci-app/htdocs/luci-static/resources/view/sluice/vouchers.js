@@ -63,9 +63,9 @@ function esc(s) {
 	return String(s).replace(/[&<>"']/g, function(c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; });
 }
 
-/* What one ticket buys, in words: "2 h", "1 GiB". */
+/* What one ticket (or one step) buys, as the staff say it: "2 h", "1 h 30 min", "1 day", "500 MB", "1 GiB". */
 function buys(metric, allotment) {
-	return common.amount(metric, String(allotment));
+	return metric === 'bytes' ? common.size(String(allotment)) : common.duration(allotment);
 }
 
 /* The sheet: one ticket per cell, cut along the dashed lines; printed from a window of its own. */

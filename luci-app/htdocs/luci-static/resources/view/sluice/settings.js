@@ -45,7 +45,7 @@ function planPreview(section, section_id) {
 	var price = BigInt(pps);
 	var show = function(steps) {
 		var size = values.step_size * steps;
-		var what = values.metric === 'bytes' ? common.size(size.toString()) : '%t'.format(Number(size));
+		var what = values.metric === 'bytes' ? common.size(size.toString()) : common.duration(Number(size));
 		return _('%s for %s').format(what, common.price((price * steps).toString(), Number(decimals), currency));
 	};
 	return [

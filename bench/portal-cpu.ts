@@ -179,20 +179,25 @@ export default async function main(argv: string[]): Promise<void> {
         for (const c of metered) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
         let authenticated = 0;
         const grantsDone = performance.now();
+        // Sluice's view of each gate (open once openNDS answered its auth), not openNDS's full listing: at 64 clients
+        // with no traffic yet (their neighbour entries gone: 1 s per client in get_client_interface.sh) one listing
+        // outlasted lab.ndsctl's 10 s, so that wait never ended (2026-11-25: all 64 'gate open' in sluice's log).
         await waitFor('every gate open', 60_000 + n * 2000, async () => {
-          const r = await lab.ndsctl('json');
-          if (r.code !== 0) return undefined;
-          const clients = Object.values((JSON.parse(r.stdout) as { clients: Record<string, { state: string }> }).clients);
-          authenticated = clients.filter((c) => c.state === 'Authenticated').length;
-          return authenticated >= n ? true : undefined;
-        }, 5000).catch(async (err: unknown) => {
+          let open = 0;
+          for (const c of metered) {
+            const v = await s.call('session', { mac: c.mac }).catch(() => ({})) as { session?: { gate?: string } };
+            if (v.session?.gate === 'open') open++;
+          }
+          authenticated = open;
+          return open >= n ? true : undefined;
+        }, 2000).catch(async (err: unknown) => {
           // What held the gates: the portal's count, sluice's view of each gate, and its log's warnings.
           const pending: string[] = [];
           for (const c of metered) {
             const v = await s.call('session', { mac: c.mac }).catch(() => ({})) as { session?: { gate?: string } };
             if (v.session?.gate !== 'open') pending.push(`${c.mac}:${v.session?.gate ?? '?'}`);
           }
-          console.log(`# portal-cpu ${n} clients: ${authenticated} Authenticated in openNDS's last listing; sluice's gates not open: ${pending.length} ${pending.slice(0, 8).join(' ')}`);
+          console.log(`# portal-cpu ${n} clients: ${authenticated} gates open in sluice's view; not open: ${pending.length} ${pending.slice(0, 8).join(' ')}`);
           console.log(s.logTail(400).split('\n').filter((l) => /warn|error|ERR_|timed out|gate/i.test(l)).slice(-40).join('\n'));
           throw err;
         });

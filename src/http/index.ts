@@ -48,8 +48,7 @@ function portalDir(): string | null {
  * What the daemon's payment methods serve (PaymentPlugins.lan): each method's routes with its running face, the x402
  * faces, the methods configured but down (their state damaged: their routes answer 503).
  */
-interface LanMethods extends Partial<LanParts> {
-}
+interface LanMethods extends Partial<LanParts> {}
 
 /**
  * What the configuration serves over the LAN endpoint, each a reason to run it: the x402 schemes (/buy, the pay page),

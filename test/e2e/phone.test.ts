@@ -213,8 +213,9 @@ scenario('3 deposit: batch-settlement → one signature → the gate opens → t
     assert.ok(after.includes(`You paid ${Number(charged) / 1e6} USDC for what you used.`), after);
     assert.ok(after.includes(`${rest} USDC came back to your wallet.`), after);
     assert.not.match(after, /while your access runs/, 'no ceiling of an access that has ended');
-    assert.is(await page.evaluate<string>(`document.querySelector(${JSON.stringify(deposit)}).textContent`), 'Deposit and go online',
-      'nothing is left in the deposit: the button does not promise to pay from it');
+    // The channel box can be filled (its own fetch) before the plans are drawn with their deposit button: wait for it.
+    const button = await page.waitFor<string>('the deposit button drawn', `(() => { const b = document.querySelector(${JSON.stringify(deposit)}); return b ? b.textContent : ''; })()`);
+    assert.is(button, 'Deposit and go online', 'nothing is left in the deposit: the button does not promise to pay from it');
     await shot(page, '6-refunded');
     assert.is(wallet.signatures().length, 1, 'still the one signature');
   } catch (err) { failed = true; throw err; }

@@ -28,7 +28,10 @@ export interface LabOptions {
   maxDevicesPerUser?: number;
   extraConfig?: string;
   latencyMs?: number;
-  /** Another copy of the bundle to run (e.g. the one unpacked from the .ipk); default dist/sluice.mjs. */
+  /**
+   * Another copy of the bundle to run (e.g. the one unpacked from the .ipk); default SLUICE_TEST_BUNDLE when set (a
+   * bundle built from one commit, while the shared dist/ follows everyone's edits), else dist/sluice.mjs.
+   */
   bundle?: string;
   /**
    * Serve the portal over its control socket from this process (main.ndsctl_socket) instead of the ndsctl stand-in
@@ -122,7 +125,7 @@ ${extra}
 
   async startDaemon(extraArgs: readonly string[] = []): Promise<void> {
     this.output = '';
-    const argv = [process.execPath, this.options.bundle ?? BUNDLE, 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs];
+    const argv = [process.execPath, this.options.bundle ?? (process.env.SLUICE_TEST_BUNDLE || BUNDLE), 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs];
     const limit = this.options.fdLimit;
     // sh sets the limit and execs node in its place: the pid (and so stopDaemon's signals) is the daemon's own.
     const [file, ...args] = limit === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, ...argv];

@@ -40,7 +40,6 @@ test.before(async () => {
   otherMint = await CashuMint.start();
   lab = await DaemonLab.create({
     pollInterval: 0.5, portalSocket: true, extraConfig: section(mint.url),
-    ...(process.env.SLUICE_TEST_BUNDLE && { bundle: process.env.SLUICE_TEST_BUNDLE }),
   });
   lab.portal.addClient(A, '10.0.0.51');
   lab.portal.addClient(B, '10.0.0.52');

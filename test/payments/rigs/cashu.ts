@@ -17,7 +17,6 @@ export async function cashuRig(): Promise<MethodRig> {
   const mint = await CashuMint.start();
   const lab = await DaemonLab.create({
     pollInterval: 0.3, portalSocket: true,
-    ...(process.env.SLUICE_TEST_BUNDLE && { bundle: process.env.SLUICE_TEST_BUNDLE }),
     extraConfig: `
 config tollgate 'tollgate'
 \toption enabled '1'

@@ -3,11 +3,8 @@
  * USDC (a ceiling is used up with traffic, no waiting on a clock), fresh funded buyers, and the rig's end.
  */
 import type { PrivateKeyAccount } from 'viem/accounts';
-import { startChainFacilitator, type ChainDaemon, type ChainDaemonOptions } from '../../chain/daemon-rig.ts';
 import type { TestChain, TestToken } from '../../chain/index.ts';
-import { DaemonLab } from '../../daemon/harness.ts';
-import { freePort } from '../../helpers/net.ts';
-import { httpSection, usdcPlanSection } from '../../helpers/uci-sections.ts';
+import { usdcPlanSection } from '../../helpers/uci-sections.ts';
 
 export const MiB = 1_048_576n;
 export const STEP_PRICE = 10_000n; // 0.01 USDC per MiB
@@ -27,29 +24,5 @@ export async function newBuyer(chain: TestChain, usdc: TestToken, funds = FUNDS)
   return buyer;
 }
 
-/**
- * chain/daemon-rig.ts's startChainDaemon, running the bundle SLUICE_TEST_BUNDLE names when set (a bundle built from a
- * commit, while the shared tree's dist/ follows everyone's edits), else dist/sluice.mjs.
- */
-export async function startMethodDaemon<D = undefined>(o: ChainDaemonOptions<D>): Promise<ChainDaemon<D>> {
-  const parts = await startChainFacilitator(o);
-  let lab: DaemonLab | undefined;
-  const close = async (): Promise<void> => {
-    await lab?.close();
-    await parts.close();
-  };
-  try {
-    const port = await freePort();
-    const config = await o.config(parts);
-    lab = await DaemonLab.create({
-      pollInterval: 0.3, portalSocket: true, extraConfig: config + httpSection(port, o.rateLimit),
-      ...(process.env.SLUICE_TEST_BUNDLE && { bundle: process.env.SLUICE_TEST_BUNDLE }),
-    });
-    await lab.startDaemon();
-    const { chain, usdc, deployed, facilitator, proxy } = parts;
-    return { chain, usdc, deployed, facilitator, proxy, lab, port, base: `http://127.0.0.1:${port}`, close };
-  } catch (err) {
-    await close().catch(() => {});
-    throw err;
-  }
-}
+/** The chain rigs' daemon: chain/daemon-rig.ts's (DaemonLab runs SLUICE_TEST_BUNDLE when it is set). */
+export { startChainDaemon as startMethodDaemon } from '../../chain/daemon-rig.ts';

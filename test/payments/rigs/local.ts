@@ -15,7 +15,6 @@ const MiB = 1_048_576n;
 async function startLab(extraConfig = ''): Promise<DaemonLab> {
   const lab = await DaemonLab.create({
     pollInterval: 0.3, portalSocket: true, extraConfig,
-    ...(process.env.SLUICE_TEST_BUNDLE && { bundle: process.env.SLUICE_TEST_BUNDLE }),
   });
   try {
     await lab.startDaemon();

@@ -163,6 +163,11 @@ function statusOf(code: string): number {
   return 500;
 }
 
+/** The HTTP status of a refusal on a method's `route`, or (none) on the endpoint's own routes. */
+export function refusalStatus(code: string, route?: Pick<LanRoute, 'statusOf'>): number {
+  return route?.statusOf?.(code) ?? statusOf(code);
+}
+
 /** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
 const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
 
@@ -444,7 +449,7 @@ export class HttpEndpoint {
    */
   private refused(req: IncomingMessage, res: ServerResponse, err: unknown, route?: LanRoute): void {
     const e = toSluiceError(err);
-    const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : route?.statusOf?.(e.code) ?? statusOf(e.code);
+    const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : refusalStatus(e.code, route);
     const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
     return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, { ...(req.complete ? {} : { connection: 'close' }), ...(typeof e.details?.retry_after === 'number' && { 'retry-after': String(e.details.retry_after) }) });
   }

@@ -27,7 +27,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
+import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
 import { PAYMENT_PLUGINS, X402_SCHEMES, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
@@ -130,42 +130,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(text);
 }
 
-/** The HTTP status for a refused purchase: payment problems are 402 (pay again), the rest say what they are. */
-function statusOf(code: string): number {
-  if (code === 'ERR_X402_FACILITATOR_UNAVAILABLE') return 503;
-  if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 504;
-  // One session per channel at a time: paying again cannot help until the running session ends.
-  if (code === 'ERR_BATCH_CHANNEL_BUSY') return 409;
-  if (code === 'ERR_BATCH_STORE' || code === 'ERR_UPTO_STORE') return 500;
-  if (code.startsWith('ERR_BATCH_') || code.startsWith('ERR_UPTO_')) return 402;
-  if (code.startsWith('ERR_X402_') || code === 'ERR_PAYMENT_REPLAYED') return 402;
-  if (code === 'ERR_HTTP_CLIENT_UNKNOWN') return 403;
-  if (code === 'ERR_HTTP_CLIENT_AMBIGUOUS') return 409;
-  if (code === 'ERR_HTTP_VERSION') return 400;
-  if (code === 'ERR_PCSYNC_INVALID') return 400;
-  if (code === 'ERR_DEVICE_CODE_INVALID' || code === 'ERR_DEVICE_NOT_MEMBER') return 404;
-  if (code === 'ERR_DEVICE_BUSY' || code === 'ERR_DEVICE_LIMIT') return 409;
-  if (code === 'ERR_PCSYNC_SIGNATURE' || code === 'ERR_PCSYNC_EXPIRED') return 401;
-  if (code === 'ERR_PCSYNC_REPLAYED') return 409;
-  // Flash failing, or the record of used nonces damaged: refused until it is mended or the window has passed.
-  if (code === 'ERR_PCSYNC_STORE' || code === 'ERR_PCSYNC_NONCES_LOST') return 503;
-  if (code === 'ERR_SESSION_NOT_FOUND') return 404;
-  if (code === 'ERR_VOUCHER_REQUEST_INVALID' || code === 'ERR_VOUCHER_INVALID') return 400;
-  if (code === 'ERR_VOUCHER_REJECTED') return 403;
-  if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
-  if (code === 'ERR_PAYMENT_METHOD_UNAVAILABLE' || code === 'ERR_VOUCHER_STORE') return 503;
-  if (code === 'ERR_UPSTREAM_UNAVAILABLE') return 503;
-  if (code === 'ERR_RESTORE_INVALID') return 400;
-  if (code === 'ERR_RESTORE_CHALLENGE' || code === 'ERR_RESTORE_EXPIRED' || code === 'ERR_RESTORE_SIGNER') return 403;
-  if (code === 'ERR_RESTORE_NO_SESSION' || code === 'ERR_RESTORE_SESSION_ENDED') return 404;
-  if (code === 'ERR_SESSION_MOVE_TARGET' || code === 'ERR_SESSION_MOVING') return 409;
-  if (code.startsWith('ERR_INVALID_') || code.startsWith('ERR_AMOUNT_') || code === 'ERR_UNKNOWN_PLAN' || code === 'ERR_SESSION_METRIC_MISMATCH') return 400;
-  return 500;
-}
-
 /** The HTTP status of a refusal on a method's `route`, or (none) on the endpoint's own routes. */
 export function refusalStatus(code: string, route?: Pick<LanRoute, 'statusOf'>): number {
-  return route?.statusOf?.(code) ?? statusOf(code);
+  return route?.statusOf?.(code) ?? httpStatusOf(code);
 }
 
 /** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
@@ -265,7 +232,7 @@ export class HttpEndpoint {
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);
-      return send(res, statusOf(e.code), { error: { code: e.code, message: e.message } });
+      return send(res, httpStatusOf(e.code), { error: { code: e.code, message: e.message } });
     }
   }
 
@@ -382,7 +349,7 @@ export class HttpEndpoint {
       // The customer's page shows its own words for the code; the admin traces a complaint with this line.
       this.options.log?.info(typeof signature === 'string' ? 'http purchase refused' : 'http purchase refused before payment',
         { mac, ip, plan: quote.plan, code: e.code, reason: e.message });
-      if (!isSluiceError(err) || statusOf(err.code) !== 402) throw err;
+      if (!isSluiceError(err) || httpStatusOf(err.code) !== 402) throw err;
       // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
       // corrective channelState and voucherState, from which the client re-syncs its channel and signs again.

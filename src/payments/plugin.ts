@@ -142,7 +142,10 @@ export interface LanRoute {
   readonly path: string;
   /** A payment attempt, counted in http.rate_limit's bucket: always (true), or when it carries PAYMENT-SIGNATURE. */
   readonly paying?: true | 'signed';
-  /** The HTTP status of the route's own error codes; undefined: the endpoint's table (http/server.ts statusOf). */
+  /**
+   * The route's own answer to a code it answers otherwise than the code's HTTP status (errors.ts ERRORS); undefined:
+   * the code's.
+   */
   statusOf?(code: string): number | undefined;
   handler(req: LanRequest, face: LanFace | null): Promise<LanAnswer>;
 }

@@ -8,7 +8,7 @@
  *                            PAYMENT-RESPONSE when done, 202 when on flash and not done yet
  * and the wallet a channel's session was paid from (a returning customer's restore).
  */
-import { isSluiceError, SluiceError, toSluiceError } from '../../errors.ts';
+import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../../errors.ts';
 import type { Session } from '../../sessions/index.ts';
 import { encodeHeader } from '../../x402/index.ts';
 import type { LanAnswer, LanFace, LanRequest, LanRoute } from '../plugin.ts';
@@ -20,17 +20,14 @@ const ADDRESS = /^0x[0-9a-f]{40}$/;
 
 const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
 
-/** The HTTP status of a refused channel request. */
-export function batchRouteStatus(code: string): number {
-  if (code === 'ERR_UNKNOWN_PAYMENT_METHOD') return 501;
-  if (code === 'ERR_BATCH_REFUND_FORBIDDEN') return 403;
-  if (code === 'ERR_BATCH_CHANNEL_UNKNOWN') return 404;
-  if (code === 'ERR_BATCH_CHANNEL_BUSY' || code === 'ERR_BATCH_REFUND_NO_BALANCE') return 409;
-  if (code === 'ERR_BATCH_PAYLOAD_INVALID' || code === 'ERR_INVALID_ARGUMENT') return 400;
-  if (code === 'ERR_X402_FACILITATOR_UNAVAILABLE') return 503;
-  if (code === 'ERR_BATCH_STORE') return 500;
-  if (code.startsWith('ERR_BATCH_') || code.startsWith('ERR_X402_')) return 402;
-  return 500;
+/**
+ * A channel request's answer to the codes it answers its own way (each code's own status is errors.ts's): a refund's
+ * unreadable payload is a bad request, not "pay again"; a deposit or settle still pending is a 402 here, not /buy's 504.
+ */
+export function batchRouteStatus(code: string): number | undefined {
+  if (code === 'ERR_BATCH_PAYLOAD_INVALID') return 400;
+  if (code === 'ERR_X402_SETTLEMENT_PENDING' || code === 'ERR_BATCH_DEPOSIT_PENDING') return 402;
+  return undefined;
 }
 
 /**
@@ -64,7 +61,7 @@ async function refundAnswer(batch: BatchSettlementMethod, payload: unknown, offe
     return { status: 200, body: out.channel, headers: { 'payment-response': encodeHeader(out.settlement) } };
   } catch (err) {
     const e = toSluiceError(err);
-    const status = batchRouteStatus(e.code);
+    const status = batchRouteStatus(e.code) ?? httpStatusOf(e.code);
     if (!isSluiceError(err) || status !== 402) return { status, body: { error: { code: e.code, message: e.message } } };
     // The spec's reason (a client acts on it) and, for a voucher not at the charged amount, the corrective state.
     const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code;

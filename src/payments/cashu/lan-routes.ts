@@ -77,14 +77,12 @@ export function cashuLanFace(current: () => Config, method: CashuMethod): CashuL
 
 const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router does not take Cashu (the tollgate section is off)');
 
-/** The HTTP status of a refused Cashu payment. */
+/**
+ * A Cashu payment's answer to a shared code (each code's own status is errors.ts's): a token or invoice already in
+ * flight is a refused payment here (402), where the endpoint's other routes answer it 500.
+ */
 export function cashuRouteStatus(code: string): number | undefined {
-  // Sent to the mint and not answered yet: accepted, being completed (the session is granted when it lands).
-  if (code === 'ERR_CASHU_PENDING') return 202;
-  if (code === 'ERR_CASHU_MINT_UNAVAILABLE') return 503;
-  if (code === 'ERR_CASHU_STORE_DAMAGED') return 500;
-  if (code.startsWith('ERR_CASHU_') || code === 'ERR_PAYMENT_IN_PROGRESS') return 402;
-  return undefined;
+  return code === 'ERR_PAYMENT_IN_PROGRESS' ? 402 : undefined;
 }
 
 export const cashuLanRoutes: readonly LanRoute[] = [

@@ -38,7 +38,6 @@ export const escrowSessionPlugin: PaymentPlugin = {
     // A buyer-signed usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the caller's escrow
     // session: ubus `receipt` with the MAC of the source IP.
     method: 'POST', path: '/receipt', paying: true,
-    statusOf: (code) => (code === 'ERR_RECEIPT_INVALID' ? 400 : code === 'ERR_RECEIPT_SIGNER' || code === 'ERR_RECEIPT_SESSION' ? 403 : undefined),
     async handler(req, face) {
       const body = await req.json(MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
       const mac = await req.mac();

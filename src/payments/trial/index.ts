@@ -14,7 +14,8 @@ export const trialPlugin: PaymentPlugin = {
     // A free trial for the caller's device: the same purchase as ubus `purchase` {payment: {method: trial, device}}.
     // `device` is the pay page's token for this browser (trial.ts).
     method: 'POST', path: '/trial', paying: true,
-    statusOf: (code) => (code === 'ERR_TRIAL_USED' || code === 'ERR_TRIAL_LIMIT' ? 403 : code === 'ERR_TRIAL_PLAN' ? 400 : undefined),
+    // A paid plan asked for here is a bad request; elsewhere (a trial plan bought) ERR_TRIAL_PLAN is errors.ts's 500.
+    statusOf: (code) => (code === 'ERR_TRIAL_PLAN' ? 400 : undefined),
     async handler(req) {
       const { plan, device } = await req.json(MAX_TRIAL_BYTES, 'ERR_INVALID_ARGUMENT', '{plan, device?}');
       if (typeof plan !== 'string' || plan === '' || plan.length > 64) throw new SluiceError('ERR_INVALID_ARGUMENT', 'plan must be a plan id');

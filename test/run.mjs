@@ -12,7 +12,8 @@
 // so; a file whose needs this machine lacks is a counted skip (`SKIP <file>: needs …`), and a failure in CI.
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
 
@@ -82,16 +83,33 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 process.on('exit', () => { for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL'); });
 
-const totals = { passed: 0, failed: 0, skipped: 0 };
+const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0 };
+const runStarted = Date.now();
 const failedFiles = [];
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+/** Where each file's process writes its CPU time at exit (test/helpers/cpu-time.mjs). */
+const cpuDir = mkdtempSync(join(tmpdir(), 'sluice-run-cpu-'));
+process.on('exit', () => rmSync(cpuDir, { recursive: true, force: true }));
+let fileNo = 0;
+
+/** ", cpu N ms" (user + sys) from the file's exit figures, or '' when it wrote none (killed). */
+function cpuOf(cpuFile) {
+  try {
+    const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split(' ').map(Number);
+    totals.cpuMs += user + sys;
+    return `, cpu ${user + sys} ms`;
+  } catch { return ''; }
+}
 
 function runFile(file, timeoutMs) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', join(root, 'helpers', 'uvu-hook-errors.mjs'), file], {
+    const cpuFile = join(cpuDir, `${++fileNo}`);
+    const hooks = ['uvu-hook-errors.mjs', 'cpu-time.mjs'].flatMap((h) => ['--import', join(root, 'helpers', h)]);
+    const child = spawn(process.execPath, ['--import', 'tsx', ...hooks, file], {
       cwd: join(root, '..'),
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', SLUICE_TEST_CPU_FILE: cpuFile },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -132,7 +150,8 @@ function runFile(file, timeoutMs) {
       totals.passed += passed; totals.skipped += skipped; totals.failed += failed;
       const name = relative(root, file);
       const ms = Date.now() - started;
-      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}, ${ms} ms)`);
+      const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)})`);
       if (!ok || process.env.SLUICE_TEST_VERBOSE) { failedFiles.push(name); console.log(text.replace(/^/gm, '     | ')); }
       else {
         // Figures and skip reasons are worth seeing even when green.
@@ -186,6 +205,7 @@ unit.sort((a, b) => rank(a) - rank(b));
 // (2026-11-24, idle, 974 tests): two at a time 355 s at load ~1.3 (1.1 cores busy), three 235 s at load ~3.5, four
 // 237 s at load ~6.5 (CPU-bound by then, and the load that made lab timing flaky before).
 await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 3), FILE_TIMEOUT_MS);
+const unitMs = Date.now() - runStarted;
 // The lab's files after the unit files, not beside them: run beside them (tried: npm test 400 s instead of 450–470 s),
 // openNDS in the lab answered `ndsctl json` past sluice's 5 s timeout and an openNDS restart scenario lost its
 // metering, on this 2-core machine; the lab measures timing, so it gets the machine to itself. Nor two labs at once
@@ -193,5 +213,7 @@ await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 3), FILE_TIMEOUT_MS);
 // read c3 7.7% short, its ticks late).
 await pool(lab, 1, E2E_TIMEOUT_MS);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
+const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
+console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}), files' cpu ${wall(totals.cpuMs)}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -235,12 +235,13 @@ test('a token spent elsewhere while its intent was open: dropped after the resta
   const buying = buy(token, A).catch(() => undefined);
   await stall.arrived;
   await lab.stopDaemon('SIGKILL');
+  // A new connection first: the call in flight then fails at once instead of waiting out ubus's 20 s timeout.
+  await lab.reconnectClient();
   await buying;
   // The customer spends it elsewhere first.
   await (await mint.labWallet()).receive(proofs);
   assert.ok(spent(token));
   const before = (await held()).total;
-  await lab.reconnectClient();
   await lab.startDaemon();
   // The store is the daemon's while it runs: its log line says the intent was dropped.
   await lab.waitFor(() => lab.output.includes('spent elsewhere before its swap'), 30_000, 'the intent dropped');

@@ -351,8 +351,9 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
     const inFlight = buy(mac, p).catch(() => undefined); // answered by nobody: the daemon dies during it
     await reached;
     await rig.lab.stopDaemon('SIGKILL');
-    await inFlight;
+    // A new connection first: the call in flight then fails at once instead of waiting out ubus's 20 s timeout.
     await rig.lab.reconnectClient();
+    await inFlight;
     await rig.lab.startDaemon();
     // The customer retries until the method has decided (the resolver may grant it first: then a retry is a replay).
     let answer: Reply | undefined;

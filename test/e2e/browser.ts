@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { GUARD_FACTOR } from './lab.ts';
 
 export const CHROMIUM = process.env['SLUICE_E2E_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -153,7 +154,7 @@ export class Page {
 
   /** Polls `expression` until it is truthy; returns its value. */
   async waitFor<T>(what: string, expression: string, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + timeoutMs * GUARD_FACTOR;
     let last: unknown;
     for (;;) {
       try {

@@ -5,7 +5,7 @@
  *   POST /restore {nonce, signature}      → {session, from, gate}: the EIP-191 signature of that message by `payer`
  *                                           (low-s), for a live session that payer paid for: the session moves here
  * The payer is the identity: whoever holds the paying wallet's key may move the session it paid for, and no one else.
- * A voucher customer restores by typing the voucher again (voucherMove, called by POST /voucher). The challenge
+ * A voucher customer restores by typing the voucher again (POST /voucher, payments/local-voucher). The challenge
  * answers the same for every wallet (a LAN host must not learn which wallets have or had a session here); only what
  * concerns the asking device (its own live session) is refused before the signature. Whether the wallet paid for a
  * live session is told after it (ERR_RESTORE_NO_SESSION, ERR_RESTORE_SESSION_ENDED); nothing moves unless every check
@@ -99,16 +99,8 @@ export class RestoreDesk {
    * second purchase. Only for vouchers whose password is the code (no separate password typed): knowing the code is the
    * proof; a voucher with its own password goes to the RADIUS server as a purchase. Null: nothing to restore.
    */
-  async voucherMove(code: string, password: string | undefined, mac: string): Promise<{ session: Session; from: string; gate: string } | null> {
-    if (password !== undefined && password !== '' && password !== code) return null;
-    const here = this.options.backend.session({ mac });
-    if (here && isLive(here)) return null;
-    const candidates = this.options.backend.sessions({ user: code }).filter((s) => isLive(s) && s.payments[0]?.method === 'voucher');
-    const live = newest(candidates);
-    return live ? this.moveHere(live, mac) : null;
-  }
-
-  private async moveHere(live: Session, mac: string): Promise<{ session: Session; from: string; gate: string }> {
+  /** Moves a live session to `mac` (a restore's last step; POST /voucher's move of a voucher session too). */
+  async moveHere(live: Session, mac: string): Promise<{ session: Session; from: string; gate: string }> {
     if (live.mac === mac) return { session: live, from: mac, gate: 'already-open' };
     if (!this.options.backend.move) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
     const moved = await this.options.backend.move({ id: live.id }, mac);

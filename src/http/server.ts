@@ -7,15 +7,15 @@
  *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
- *   POST /voucher          a voucher ({code, password?}, ≤ 1 KiB): printed (payments/local-voucher) first, then RADIUS,
- *                          for the caller's MAC (ubus `purchase` with payment.method `voucher`)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):
  *                          plans, a browser wallet's x402 payment, a voucher form; openNDS's splash links to it
  *   the payment methods' own routes (PaymentPlugin.lanRoutes, in payments/plugins.ts's order; the rules below apply
  *                          to them as to the rest): POST /receipt (escrow usage receipts), GET /batch/channel and
- *                          GET|POST /batch/refund (batch-settlement), POST /trial (free trials)
+ *                          GET|POST /batch/refund (batch-settlement), POST /trial (free trials), POST /voucher
+ *                          (printed vouchers, then RADIUS's: payments/local-voucher), the /cashu/* routes
  *   POST /restore/challenge, /restore  a returning customer's live session moved to this device by a signature of the
  *                          paying wallet (restore.ts); POST /voucher with the voucher's code moves a voucher session
+ *                          (LanRequest.moveHere)
  *   GET /devices, POST /devices/join {code}, POST /devices/remove {mac}: several devices per purchase (devices.ts)
  *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
  *                          session ends `pc-logout`
@@ -58,7 +58,10 @@ export interface HttpEndpointOptions {
    * default: the list's, none running.
    */
   methods?: readonly LanMethod[];
-  /** RADIUS vouchers are taken (radius.enabled): the plans say so, so the page shows its voucher form only then. */
+  /**
+   * Vouchers are taken (radius.enabled, or a printed batch's book runs): the plans say so, so the page shows its
+   * voucher form only then, and POST /voucher (LanRequest.vouchers) sells.
+   */
   vouchers: boolean;
   /**
    * Payment methods configured but not running (their state file cannot be read back: 'x402', 'batch-settlement',
@@ -85,9 +88,8 @@ export interface HttpEndpointOptions {
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL = 512;
-const MAX_VOUCHER_BYTES = 1024;
 const MAX_RESTORE_BYTES = 1024;
-const POST_PATHS = new Set(['/voucher', '/restore', '/restore/challenge']);
+const POST_PATHS = new Set(['/restore', '/restore/challenge']);
 /**
  * Every request per minute per client IP, payment or not (page loads, /portal.js, plans, the page's status polls):
  * one page view is about four requests and the page polls /session twice a minute, so a customer reloading in a
@@ -209,8 +211,7 @@ export class HttpEndpoint {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
         if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
-        if (postPath === '/restore' || postPath === '/restore/challenge') return await this.restore(req, res, ip, postPath);
-        return await this.voucher(req, res, ip);
+        return await this.restore(req, res, ip, postPath);
       } catch (err) {
         return this.refused(req, res, err);
       }
@@ -378,10 +379,14 @@ export class HttpEndpoint {
    */
   private async methodRoute(route: LanRoute, method: LanMethod, req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
     try {
-      if (this.unavailable([method.plugin.name])) { req.resume(); throw methodUnavailable(method.plugin.name); }
+      const lanRequest = this.lanRequest(req, ip);
+      if (this.unavailable([method.plugin.name]) && !route.servesWhileDown?.(lanRequest)) {
+        req.resume();
+        throw methodUnavailable(method.plugin.name);
+      }
       // Answers to a GET are complete at once; a GET with a body is drained and ignored, never buffered.
       if (route.method === 'GET') req.resume();
-      const answer = await route.handler(this.lanRequest(req, ip), method.face);
+      const answer = await route.handler(lanRequest, method.face);
       return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
     } catch (err) {
       return this.refused(req, res, err, route);
@@ -406,6 +411,13 @@ export class HttpEndpoint {
         return this.purchased(outcome, before);
       },
       quote: (input) => backend.quote(input),
+      session: (mac) => backend.session({ mac }),
+      sessionsOf: (user) => backend.sessions({ user }),
+      moveHere: async (session, mac) => {
+        const moved = await this.restorer.moveHere(session, mac);
+        return { session: sessionView(moved.session, backend.now()), restored: true, from: moved.from, gate: moved.gate };
+      },
+      vouchers: this.options.vouchers,
     };
   }
 
@@ -419,39 +431,6 @@ export class HttpEndpoint {
     const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : refusalStatus(e.code, route);
     const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
     return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, { ...(req.complete ? {} : { connection: 'close' }), ...(typeof e.details?.retry_after === 'number' && { 'retry-after': String(e.details.retry_after) }) });
-  }
-
-  /** A voucher typed on the pay page: the same purchase as ubus `purchase` {payment: {method: voucher}} for this client. */
-  private async voucher(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    if (!this.options.vouchers) throw this.unavailable(['voucher']) ? methodUnavailable('voucher') : new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router takes no vouchers (radius.enabled, or a printed batch: docs/vouchers.md)');
-    const body = await readJsonBody(req, MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?, idempotency_key?}');
-    // idempotency_key: the pay page sends one per voucher typed, so a resubmission (a lost reply, a double click)
-    // is refused as a replay instead of buying again with a code the RADIUS server accepts more than once.
-    const { code, password, idempotency_key: idempotencyKey } = body;
-    if (typeof code !== 'string' || code === '' || code.length > 253) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
-    if (password !== undefined && (typeof password !== 'string' || password.length > 128)) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
-    let mac: string | null = null;
-    try {
-      mac = await this.options.macOf(ip);
-      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
-      // The same voucher on a new device (a rotated private address): its live session moves here, nothing is bought.
-      const restored = await this.restorer.voucherMove(code, password as string | undefined, mac);
-      if (restored) return send(res, 200, { session: sessionView(restored.session, this.options.backend.now()), restored: true, from: restored.from, gate: restored.gate });
-      const before = this.options.backend.session({ mac });
-      const outcome = await this.options.backend.purchase({
-        mac, ip, ...paymentOf({
-          method: 'voucher', code, ...(password !== undefined && password !== '' && { password }),
-          // Passed on whatever its type: paymentOf refuses a key that is not a string (ERR_INVALID_ARGUMENT).
-          ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
-        }),
-      });
-      this.options.log?.info('http voucher purchase', { mac, ip });
-      return send(res, 200, this.purchased(outcome, before));
-    } catch (err) {
-      const e = toSluiceError(err);
-      this.options.log?.info('http voucher purchase refused', { mac, ip, code: e.code, reason: e.message });
-      throw err;
-    }
   }
 
   /** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */

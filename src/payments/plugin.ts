@@ -119,6 +119,17 @@ export interface LanRequest {
   purchase(mac: string, payment: Readonly<Record<string, unknown>>, plan?: string): Promise<unknown>;
   /** The token a plan is sold in (`{}`: the default plan's). */
   quote(input: { plan?: string }): Pick<Quote, 'asset'>;
+  /** The session of a MAC (live or ended), as ubus `session` reads it. */
+  session(mac: string): Session | undefined;
+  /** The sessions of a user (a RADIUS user, a voucher code), as ubus `sessions` {user} reads them. */
+  sessionsOf(user: string): Session[];
+  /**
+   * Moves a live session to `mac` (on flash first: SessionManager.move) and answers as the endpoint's restores do:
+   * the session, `restored: true`, the MAC it came `from`, the gate.
+   */
+  moveHere(session: Session, mac: string): Promise<unknown>;
+  /** The pay page's voucher form is offered: RADIUS takes vouchers, or a printed batch's book runs. */
+  readonly vouchers: boolean;
   readonly log: Log | undefined;
 }
 
@@ -132,16 +143,18 @@ export interface LanAnswer {
 /**
  * A route of the LAN endpoint a method brings (http/server.ts loops over them, as api/methods.ts over ubusMethods):
  * it exists whether or not the method runs, and its handler gets the method's running LAN face, or null. A route that
- * is not a method's (the pay page, /buy, /session, restores, devices, PC-sync) stays in http/; so does POST /voucher
- * for now (the RADIUS voucher's form, with the voucher move of http/restore.ts): a local voucher method joins this
- * seam with `{method: 'POST', path: '/voucher', paying: true, handler}` in its folder and the line in server.ts goes
- * (the voucher move reached through LanRequest when that lands).
+ * is not a method's (the pay page, /buy, /session, restores, devices, PC-sync) stays in http/.
  */
 export interface LanRoute {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   /** A payment attempt, counted in http.rate_limit's bucket: always (true), or when it carries PAYMENT-SIGNATURE. */
   readonly paying?: true | 'signed';
+  /**
+   * While its method is configured but down, the route answers 503 ERR_PAYMENT_METHOD_UNAVAILABLE before its handler
+   * runs, unless this says it still serves (POST /voucher: RADIUS's vouchers while the printed book is damaged).
+   */
+  servesWhileDown?(req: LanRequest): boolean;
   /**
    * The route's own answer to a code it answers otherwise than the code's HTTP status (errors.ts ERRORS); undefined:
    * the code's.

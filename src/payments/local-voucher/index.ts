@@ -9,6 +9,7 @@ import { SluiceError } from '../../errors.ts';
 import type { PaymentRef, Session } from '../../sessions/index.ts';
 import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.ts';
 import { VoucherStore } from './store.ts';
+import { voucherLanRoute } from './lan-route.ts';
 
 /** The name logs and a left-out method say (the method it opens: a damaged book takes the `voucher` door down). */
 const NAME = VOUCHER_METHOD_NAME;
@@ -32,6 +33,8 @@ export const localVoucherPlugin: PaymentPlugin = {
   name: NAME,
   // POST /voucher and the pay page's form, once a batch exists (read from the state dir, not the book that opened).
   lanUse: { name: 'vouchers', on: (c) => VoucherStore.exists(c.main.stateDir) },
+  // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).
+  lanRoutes: [voucherLanRoute],
   ubusMethods: {
     voucher_create: {
       args: {

@@ -94,11 +94,6 @@ export class RestoreDesk {
     return this.moveHere(live, mac);
   }
 
-  /**
-   * A voucher typed again on a new device: the live voucher session whose user is this code moves here instead of a
-   * second purchase. Only for vouchers whose password is the code (no separate password typed): knowing the code is the
-   * proof; a voucher with its own password goes to the RADIUS server as a purchase. Null: nothing to restore.
-   */
   /** Moves a live session to `mac` (a restore's last step; POST /voucher's move of a voucher session too). */
   async moveHere(live: Session, mac: string): Promise<{ session: Session; from: string; gate: string }> {
     if (live.mac === mac) return { session: live, from: mac, gate: 'already-open' };

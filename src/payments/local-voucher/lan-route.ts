@@ -13,8 +13,10 @@ import { VOUCHER_METHOD_NAME } from './method.ts';
 const MAX_VOUCHER_BYTES = 1024;
 
 /**
- * The live voucher session to move to `mac`: the newest live session bought with this code (as its RADIUS user), when
- * `mac` has none of its own and the password, if any, is the code itself (a printed voucher's); else null.
+ * A voucher typed again on a new device: the newest live voucher session whose user is this code moves to `mac`
+ * instead of a second purchase, when `mac` has no live session of its own. Only for vouchers whose password is the
+ * code (no separate password typed): knowing the code is the proof; a voucher with its own password goes to the
+ * RADIUS server as a purchase. Null: nothing to move.
  */
 function sessionToMove(req: LanRequest, code: string, password: string | undefined, mac: string): Session | null {
   if (password !== undefined && password !== '' && password !== code) return null;

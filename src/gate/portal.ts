@@ -5,7 +5,7 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { KernelCounters, KernelQuota, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
+import { KernelCounters, KernelQuota, neighbourReader, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening } from './shared-brake.ts';
@@ -51,7 +51,11 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
       afterDeauth: (mac) => kernelQuota.remove(mac),
     } }),
     ...(shaper && { shaper }),
-    ...(counters && { counter: { beforeAuth: (mac, ip) => counters.count(mac, ip), afterDeauth: (mac) => counters.uncount(mac) } }),
+    ...(counters && { counter: {
+      beforeAuth: (mac, ip) => counters.count(mac, ip), afterDeauth: (mac) => counters.uncount(mac), afterRefusal: (mac) => counters.uncount(mac, false),
+    } }),
+    // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
+    neighbour: neighbourReader(),
   });
   return { valve, kernelQuota, shaper, socket, identity: portalSocketIdentity(socketPath), counters };
 }

@@ -41,6 +41,11 @@ export class FirstReadingWatch {
     this.watches.set(mac, { sessionId, state: 'expected', at: this.ctx.clock.now() });
   }
 
+  /** An auth of this MAC is in flight (between starting and finished). */
+  authing(mac: string): boolean {
+    return this.watches.get(mac)?.state === 'expected';
+  }
+
   /**
    * The outcome of that auth. 'opened': bill the held first reading if a tick already took it, else the next one.
    * 'already-open' (the portal had it open before: its counters predate this session) or 'failed': forget the watch;

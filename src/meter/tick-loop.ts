@@ -234,7 +234,7 @@ export class TickLoop {
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
-      kernel.afterBilling(this.ctx.clock.now(), moved, this.ctx.sessions);
+      kernel.afterBilling(this.ctx.clock.now(), moved, this.ctx.sessions, (mac) => this.parts.firsts.authing(mac));
       report.nextInMs = Math.min(report.nextInMs, Math.max(this.options.minIntervalMs, kernel.listingInMs(this.ctx.clock.now())));
     }
     report.applyMs = performance.now() - applyStarted;

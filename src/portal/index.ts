@@ -20,6 +20,7 @@ export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } 
 export { fetchSnapshot, SnapshotBuffer, type FetchOptions, type FetchOutcome, type FetchProblem, type SnapshotSource } from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
+export { neighbourReader } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota, nftRunner } from './kernel-quota.ts';
 export { COUNTER_TABLE, COUNTER_TABLE_LINES, counterTableScript, countLines, moveLines, uncountLines, parseCounterDump, parseCounterTable, upCounterName, downCounterName, type KernelReading } from './kernel-counters.ts';

@@ -131,12 +131,13 @@ export class KernelCounters {
     });
   }
 
-  uncount(mac: string): Promise<void> {
+  /** `closed`: a gate sluice closed (the meter lists the portal after it: `changes`); false after a refused auth. */
+  uncount(mac: string, closed = true): Promise<void> {
     return this.#serial(async () => {
       const canonical = normalizeMac(mac);
       const ip = this.#clients.get(canonical);
       if (!this.#enabled || ip === undefined) return;
-      this.#changes++;
+      if (closed) this.#changes++;
       await this.#apply(uncountLines(canonical, ip), () => this.#clients.delete(canonical));
     });
   }

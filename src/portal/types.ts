@@ -74,4 +74,6 @@ export interface GateBrake {
 export interface GateCounter {
   beforeAuth(mac: string, ip: string | null): Promise<void>;
   afterDeauth(mac: string): Promise<void>;
+  /** The auth was refused and the gate is closed: the counters go, as after a deauth but nothing the portal shows changed. */
+  afterRefusal?(mac: string): Promise<void>;
 }

@@ -33,6 +33,11 @@ export interface ValveOptions {
   shaper?: GateShaper;
   /** The kernel's counters (kernel-counting.ts): made before every auth, removed after every deauth. */
   counter?: GateCounter;
+  /**
+   * The client's address from the kernel's neighbour table (neighbours.ts; `hint`: the address the caller has, kept
+   * when the table agrees), null when the table does not say one: lets open() auth at once (see there).
+   */
+  neighbour?: (mac: string, hint: string | null) => Promise<string | null>;
 }
 
 export type OpenResult = 'opened' | 'already-open';
@@ -41,6 +46,12 @@ export type CloseResult = 'closed' | 'not-found';
 /** States in which the gate is already open: auth would fail (rc 1) and must not be tried. */
 const OPEN_STATES: ReadonlySet<string> = /* @__PURE__ */ new Set(GATE_OPEN_STATES);
 const BLOCKED_STATES = /* @__PURE__ */ new Set(['Blocked']);
+/**
+ * How long open() looks up first a client the portal did not know (the gate's retries of an unlisted client last a
+ * minute: gate/gatekeeper.ts LISTING_WAIT_MS), and how many such clients it remembers.
+ */
+const UNLISTED_LOOKUP_MS = 60_000;
+const UNLISTED_MAX = 256;
 
 /**
  * The captive-portal gate: opens and closes it per MAC and reads the portal's counters, all through one
@@ -53,6 +64,9 @@ export class Valve {
   readonly #brake: GateBrake | undefined;
   readonly #shaper: GateShaper | undefined;
   readonly #counter: GateCounter | undefined;
+  readonly #neighbour: ((mac: string, hint: string | null) => Promise<string | null>) | undefined;
+  /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
+  readonly #unlisted = new Map<string, number>();
   #flavour: PortalFlavour | 'auto';
   /** The address each client had when the valve last looked it up (open, close, client): what the gate tells a session. */
   readonly #ips = new Map<string, string>();
@@ -76,6 +90,7 @@ export class Valve {
     this.#brake = opts.brake;
     this.#shaper = opts.shaper;
     this.#counter = opts.counter;
+    this.#neighbour = opts.neighbour;
   }
 
   /** The portal flavour in use: configured, or detected from the first output ('auto' until then). */
@@ -92,22 +107,29 @@ export class Valve {
    *   again when the client shows up), unless `preemptive` is set;
    * - Blocked → ERR_PORTAL_CLIENT_BLOCKED.
    *
-   * `knownIp`: the client's address as the caller already has it (a purchase through the LAN endpoint, whose IP → MAC
-   * came from the portal's own list). On openNDS, when nothing needs the address before the auth (no kernel quota for
-   * this gate, no speed tier: those must have the portal's own, so they keep the lookup), the check is skipped and
-   * the auth goes at once: one portal call instead of two, and openNDS's own auth is the same check (it auths only a
-   * Preauthenticated client and answers No to anything else, src/ndsctl_thread.c ndsctl_auth). A No is then looked
-   * up and classified as above. nodogsplash keeps the check.
-   *
-   * `knownIpListed`: `knownIp` is what the portal's own list showed for this MAC moments ago (the list the meter's
-   * ticks read), so the kernel quota and the speed tier may take it too, and the auth goes at once with them as well.
+   * The lookup before the auth is skipped on openNDS when the address the kernel counters, the quota and the speed
+   * tier need is known without it, and the auth goes at once: one portal call instead of two (each ≈ 28 ms + 2.5 ms
+   * per listed client of openNDS's time under its client-list lock), and openNDS's own auth is the same check (it
+   * auths only a Preauthenticated client and answers No to anything else, src/ndsctl_thread.c ndsctl_auth). A No is
+   * then looked up and classified as above, and what was set for the gate in the kernel is taken back unless it is
+   * open. The address is known when
+   * - nothing needs one (no kernel quota for this gate, no speed tier, no counters): `knownIp`, if given, is noted;
+   * - `knownIpListed`: `knownIp` (the client's address as the caller has it: a purchase through the LAN endpoint) is
+   *   what the portal's own list showed for this MAC moments ago (the list the meter's ticks read);
+   * - else the kernel's neighbour table holds one address for the MAC (`neighbour`, or `knownIp` among several):
+   *   openNDS took its address from that table (neighbours.ts).
+   * A client the portal did not know at its last open is looked up first (UNLISTED_LOOKUP_MS): the gate retries
+   * those every fraction of a second until the portal lists them, and a lookup is one call where a refused auth is two.
+   * nodogsplash keeps the lookup.
    */
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
       const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined)
         || this.#counter !== undefined;
-      const direct = typeof knownIp === 'string' && knownIp !== '' && this.#flavour === 'opennds' && (!needsIp || knownIpListed);
+      const given = typeof knownIp === 'string' && knownIp !== '' ? knownIp : null;
+      const known = await this.#addressWithoutLookup(canonical, needsIp, given, knownIpListed);
+      const direct = known !== null;
       let before: PortalClient | null = null;
       if (!direct) {
         before = await this.#client(exec, canonical);
@@ -118,8 +140,8 @@ export class Valve {
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
       if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
-      // The portal's address for the client: its answer to the lookup, or on the direct path the listed one given.
-      const ip = direct ? knownIp : before?.ip ?? null;
+      // The portal's address for the client: its answer to the lookup, or on the direct path the one known without.
+      const ip = direct ? known : before?.ip ?? null;
       if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
       // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
       if (safetyNet?.rates !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
@@ -128,7 +150,7 @@ export class Valve {
       await this.#counter?.beforeAuth(canonical, ip);
       try {
         await exec(args);
-        if (direct) this.#ips.set(canonical, knownIp);
+        if (direct) this.#ips.set(canonical, known);
         return 'opened';
       } catch (err) {
         if (err instanceof SluiceError && err.code === 'ERR_NDSCTL_FAILED') {
@@ -139,7 +161,7 @@ export class Valve {
           const after = await this.#client(exec, canonical).catch(() => null);
           if (after === null || !OPEN_STATES.has(after.state)) throw err;
           this.#log.info('portal: auth answered abnormally but the client is open', { mac: canonical, reason: err.message });
-          if (direct) this.#ips.set(canonical, knownIp);
+          if (direct) this.#ips.set(canonical, known);
           return 'opened';
         }
         if (!(err instanceof SluiceError) || err.code !== 'ERR_NDSCTL_REJECTED') throw err;
@@ -147,13 +169,40 @@ export class Valve {
         // the direct path, it was never Preauthenticated.
         const after = await this.#client(exec, canonical);
         if (after !== null && OPEN_STATES.has(after.state)) return 'already-open';
+        // The gate stays closed: what the direct path set for it in the kernel goes (the lookup path set it for a
+        // client the portal had just shown Preauthenticated, and its next try sets it afresh anyway).
+        if (direct) await this.#refused(canonical);
         if (after === null) {
+          this.#noteUnlisted(canonical);
           throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, { cause: err, details: { mac: canonical } });
         }
         if (direct) classify(canonical, after, this.#preemptive, err);
         throw err;
       }
     });
+  }
+
+  /** The address open() may auth with at once (see there), or null: look the client up first. */
+  async #addressWithoutLookup(mac: string, needsIp: boolean, given: string | null, givenListed: boolean): Promise<string | null> {
+    if (this.#flavour !== 'opennds') return null;
+    if (given !== null && (!needsIp || givenListed)) return given;
+    const since = this.#unlisted.get(mac);
+    if (since !== undefined && Date.now() - since < UNLISTED_LOOKUP_MS) return null;
+    this.#unlisted.delete(mac);
+    return (await this.#neighbour?.(mac, given)) ?? null;
+  }
+
+  #noteUnlisted(mac: string): void {
+    // Bounded: the oldest go first (a Map keeps the order they were noted in).
+    if (this.#unlisted.size >= UNLISTED_MAX) this.#unlisted.delete(this.#unlisted.keys().next().value!);
+    this.#unlisted.set(mac, Date.now());
+  }
+
+  /** A direct auth refused and the gate not open: the kernel's side of it taken back. Never throws. */
+  async #refused(mac: string): Promise<void> {
+    await this.#brake?.afterDeauth(mac);
+    await this.#shaper?.remove(mac);
+    await (this.#counter?.afterRefusal ?? this.#counter?.afterDeauth)?.(mac);
   }
 
   /**
@@ -220,6 +269,8 @@ export class Valve {
     const { stdout } = await exec(['json', mac]);
     if (this.#flavour === 'auto' && stdout.trim() !== '{}') this.#flavour = detectFlavour(stdout);
     const client = parseClient(stdout, this.#flavour);
+    if (client === null) this.#noteUnlisted(mac);
+    else this.#unlisted.delete(mac);
     if (client?.ip) this.#ips.set(mac, client.ip);
     else this.#ips.delete(mac);
     return client;

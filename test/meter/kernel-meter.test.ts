@@ -138,6 +138,39 @@ test('usage from the kernel\'s counters: the portal listed at the start, not eve
   } finally { await r.close(); }
 });
 
+test('a tick that reads the fresh counters of a gate being opened (its auth in flight) does not list the portal for them', async () => {
+  const r = await rig();
+  try {
+    await r.step();
+    assert.is(r.listings(), 1);
+    // Clients the first listing did not show (they came after it).
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.addClient(B, '10.0.0.11');
+    const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment: { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t } });
+    // As the valve does it, with ticks in between: fresh counters, the auth slow to answer.
+    r.meter.authStarting(A, session.id);
+    await r.counters.count(A, '10.0.0.10');
+    r.counters.add(A, 1000);
+    await r.step();
+    await r.step();
+    assert.is(r.listings(), 1, 'counters of an auth in flight are not unlisted ones');
+    r.portal.auth(A);
+    r.meter.authFinished(A, session.id, 'opened');
+    await r.step();
+    await r.step();
+    assert.is(r.listings(), 1, 'nor after it: the auth wrote the roster');
+    assert.is(r.billed(A), 1000, 'billed from its first byte');
+    // Counters nobody is opening and no listing showed (left by a failed auth): listed for, once.
+    await r.counters.count(B, '10.0.0.11');
+    await r.step();
+    await r.step();
+    assert.is(r.listings(), 2);
+    await r.step();
+    await r.step();
+    assert.is(r.listings(), 2);
+  } finally { await r.close(); }
+});
+
 test('a restarted portal (a new control socket) is listed: the paying client it forgot is reported for re-opening', async () => {
   const r = await rig();
   try {

@@ -166,6 +166,48 @@ test('the kernel counters: made before every auth (a time session too, so its ad
   assert.equal(seen, [`count ${A} 10.0.0.2 after json`, `uncount ${A} after json,auth,deauth`]);
 });
 
+test('open with the address in the neighbour table: the kernel\'s side takes it, the auth goes at once; refused → looked up, taken back', async () => {
+  const seen: string[] = [];
+  const brake = { beforeAuth: async (mac: string, ip: string | null) => { seen.push(`brake ${mac} ${ip}`); }, afterDeauth: async (mac: string) => { seen.push(`unbrake ${mac}`); } };
+  const counter = {
+    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`count ${mac} ${ip}`); },
+    afterDeauth: async (mac: string) => { seen.push(`uncount ${mac}`); },
+    afterRefusal: async (mac: string) => { seen.push(`refused ${mac}`); },
+  };
+  const table = new Map<string, string>([[A, '10.0.0.2'], [B, '10.0.0.3']]);
+  const asked: Array<string | null> = [];
+  const neighbour = async (mac: string, hint: string | null): Promise<string | null> => { asked.push(hint); return table.get(mac) ?? null; };
+  const { file, valve } = setup({}, { flavour: 'opennds', brake, counter, neighbour });
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2'), 'opened');
+  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['auth'], 'one portal call');
+  assert.equal(seen, [`brake ${A} 10.0.0.2`, `count ${A} 10.0.0.2`]);
+  assert.equal(asked, ['10.0.0.2'], 'the address given is the hint');
+  assert.is(valve.lastIp(A), '10.0.0.2');
+  // B is in the table but the portal does not list it: the auth is refused, the lookup says unknown, the kernel's
+  // side goes (without a deauth's word), and its next open looks it up first (one call a try).
+  seen.length = 0;
+  await rejectsWithCode(valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  assert.equal(calls(file).slice(1).map((c) => c.split(' ')[0]), ['auth', 'json']);
+  assert.equal(seen, [`brake ${B} 10.0.0.3`, `count ${B} 10.0.0.3`, `unbrake ${B}`, `refused ${B}`]);
+  await rejectsWithCode(valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  assert.equal(calls(file).slice(3).map((c) => c.split(' ')[0]), ['json']);
+  // Listed now: looked up (it was unknown), then authed with the portal's address; after that the table serves again.
+  file.addClient(B, '10.0.0.3');
+  assert.is(await valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
+  assert.equal(calls(file).slice(4).map((c) => c.split(' ')[0]), ['json', 'auth']);
+  assert.is(await valve.close(B), 'closed');
+  file.addClient(B, '10.0.0.3');
+  assert.is(await valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
+  assert.equal(calls(file).slice(7).map((c) => c.split(' ')[0]), ['auth']);
+  // Not in the table (or ambiguous there): looked up as before.
+  table.delete(A);
+  assert.is(await valve.close(A), 'closed');
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
+  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['json', 'auth']);
+});
+
 test('bad input is refused before any ndsctl call', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');

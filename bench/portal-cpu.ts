@@ -1,4 +1,5 @@
-// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal,kernel|none] [--repeat 2] [--gate 32] [--first 3] [--json]`
+// `npm run bench -- portal-cpu [--clients 8,32,64] [--seconds 30] [--modes portal,kernel|none] [--repeat 2] [--gate 32] [--first 3]
+//   [--busy 2] [--json]`
 // What metering costs a router, in the real openNDS lab (test/e2e/lab.sh; root, Debian's opennds): for each client
 // count, a lab with that many client namespaces, each fetching a small file every few seconds (light traffic), every
 // client granted a data session; then, from /proc, the CPU time (utime + stime + reaped children's) per second of wall
@@ -15,7 +16,8 @@
 // --gate N: in the lab of N clients, also the gate-open latency on the kernel path with N listed, on 2N fresh clients
 // (openNDS 9.10 did not list terminated clients again within 124 s, so the metered ones cannot be reused), and with
 // --first K, K more fresh clients granted before openNDS lists them: their first answer from the upstream
-// (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients).
+// (gateLatency). `--modes none` skips the metering figures (the lab then holds only the gate phase's clients). `--busy N`:
+// N busy loops run through the gate phase (load for the goal "also at load 4").
 // The load average (uptime) is printed beside each figure: the machine may be shared. Prints figures; asserts nothing.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -102,9 +104,19 @@ async function gateLatency(lab: Lab, s: Sluice, clients: Client[], n: number, fi
     const one: number[] = [];
     for (const c of oneAtATime) { const [ms, r] = await grant(c.mac); one.push(ms); count(r); }
     for (const c of oneAtATime) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
+    // A deauthed client stays listed Preauthenticated until openNDS's preauthidletimeout (30 s in the lab): wait for
+    // them to go, so that the n at once are granted with n listed (each auth costs openNDS 2.5 ms per listed client).
+    await waitFor('openNDS to forget the clients granted one at a time', 120_000, async () => {
+      const r = await lab.ndsctl('json');
+      if (r.code !== 0) return undefined;
+      const listed = JSON.parse(r.stdout) as { clients: Record<string, { mac?: string }> };
+      const gone = new Set(oneAtATime.map((c) => c.mac));
+      return Object.entries(listed.clients).some(([key, c]) => gone.has(key) || gone.has(c.mac ?? '')) ? undefined : true;
+    }, 2000);
     await listFresh(lab, atOnce);
     await sleep(3000);
     const loadAll = Math.round(loadavg()[0]! * 100) / 100;
+    const listedAll = await lab.ndsctl('json').then((r) => Object.keys((JSON.parse(r.stdout) as { clients: object }).clients).length).catch(() => -1);
     const t0 = performance.now();
     const all = await Promise.all(atOnce.map((c) => grant(c.mac)));
     const allAtOnceMs = Math.round(performance.now() - t0);
@@ -125,7 +137,7 @@ async function gateLatency(lab: Lab, s: Sluice, clients: Client[], n: number, fi
       firsts.push(ok - t);
     }
     return {
-      p50: pct(one, 0.5), p99: pct(one, 0.99), max: Math.round(Math.max(...one)), loadOne, allAtOnceMs, loadAll,
+      p50: pct(one, 0.5), p99: pct(one, 0.99), max: Math.round(Math.max(...one)), loadOne, allAtOnceMs, loadAll, listedAll,
       ...(first > 0 ? { first: firsts.join('/'), firstLoads: firstLoads.join('/') } : {}), replies: JSON.stringify(replies),
     };
   } finally {
@@ -150,6 +162,8 @@ export default async function main(argv: string[]): Promise<void> {
   const gateAt = arg(argv, '--gate', '').split(',').filter((x) => x !== '').map(Number);
   // With --gate, that many more fresh clients for the first answer of a client granted before it is listed.
   const first = Number(arg(argv, '--first', '0'));
+  // With --gate, this many busy loops (`sh -c 'while :; do :; done'`) run through the gate phase: load.
+  const busy = Number(arg(argv, '--busy', '0'));
   const rows: Row[] = [];
   const gates: Array<Record<string, number | string>> = [];
   for (const n of sizes) {
@@ -228,10 +242,12 @@ export default async function main(argv: string[]): Promise<void> {
           writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine('kernel')));
           await s.startDaemon();
         }
+        const spinners = Array.from({ length: busy }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+        loops.push(...spinners);
         await sleep(8000);
         const g = await gateLatency(lab, s, lab.clients.slice(metered.length), n, first).catch((err: unknown) => { console.log(`# portal-cpu ${n} clients: gate latency not measured: ${(err as Error).message}`); return null; });
         if (g !== null) gates.push({ clients: n, ...g });
-        if (g !== null) console.log(`# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ${n} at once: all open ${g.allAtOnceMs} ms after the first grant (load ${g.loadAll})` +
+        if (g !== null) console.log(`# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ${n} at once: all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, load ${g.loadAll})` +
           (first > 0 ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms (load ${g.firstLoads})` : '') + `; replies ${g.replies}`);
       }
       await s.stop();

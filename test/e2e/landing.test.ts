@@ -5,7 +5,7 @@
  * SLUICE_E2E_RATE, default 8mbit; `none` for an unshaped uplink), the built sluice with main.kernel_quota as the
  * package ships it (SLUICE_E2E_KERNEL_QUOTA=0 for the polled cut).
  *
- *   1  landing: SLUICE_E2E_RUNS data sessions of 2 MiB, each a 20 MiB download → billed bytes, the client's IP
+ *   1  landing: SLUICE_E2E_RUNS data sessions of 2 MiB, each a 20 MiB download (SLUICE_E2E_FILE) → billed bytes, the client's IP
  *      counters, the HTTP body bytes curl received; figures only, and what cannot flake asserted (the application
  *      got no more than passed, and the session ended by its allotment)
  *   2  first 200: SLUICE_E2E_RUNS grants for a client the portal does not list yet, then the client requests a page
@@ -24,6 +24,8 @@ const RUNS = Number(process.env['SLUICE_E2E_RUNS'] ?? 3);
 const RATE = process.env['SLUICE_E2E_RATE'] ?? '8mbit';
 /** The data sessions' allotment (MiB): a longer one reaches the steady state of TCP behind the shaper (periodic losses). */
 const ALLOT = Number(process.env['SLUICE_E2E_ALLOT_MIB'] ?? 2) * MiB;
+/** What each data session downloads (issue 40 item 3 asks 32 MiB: `/bytes/33554432`); the session ends first. */
+const FILE = process.env['SLUICE_E2E_FILE'] ?? '/20MiB';
 /** Random loss on the uplink before the gate (netem under the tbf), e.g. `1%`: the holes the quota's cut can strand. */
 const LOSS = process.env['SLUICE_E2E_LOSS'] ?? '';
 /** The uplink shaper's queue as tbf latency (lab.sh: 400ms); a shorter queue drops sooner: tail drops before the gate. */
@@ -79,6 +81,7 @@ const PAYLOAD_SHARE = 1448 / 1500;
 
 scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: application bytes vs billed', skip ?? pre.daemon, async () => {
   const ratios: number[] = [];
+  const ofAllotment: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const c = L().client(1 + (i % 3));
     await L().visitPortal(c);
@@ -87,7 +90,7 @@ scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: applic
     await S().call('grant', { mac: c.mac, bytes: ALLOT });
     await waitFor('the gate to open', 10_000, async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
     const file = tmp(`l${i}.bin`);
-    const dl = L().download(c, '/20MiB', file, 60);
+    const dl = L().download(c, FILE, file, 60);
     const ended = await S().waitSession(c.mac, 'the data session to end', 60_000, (s) => s.state !== 'ACTIVE');
     // curl gives up on its own (the upstream drops a stalled connection after 8 s): what it wrote is all it got.
     const result = await Promise.race([dl.done, sleep(15_000).then(() => null)]);
@@ -100,8 +103,9 @@ scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: applic
     const payloadBilled = (s.used - ipUp) * PAYLOAD_SHARE;
     const ratio = app / payloadBilled;
     ratios.push(ratio);
+    ofAllotment.push(app / ALLOT);
     figure(`L run ${i + 1} c${c.index} (load ${load()}): ${s.state}, allotment ${fmt(ALLOT)}, billed ${fmt(s.used)}; client IP down ${fmt(ipDown)}, up ${fmt(ipUp)}; ` +
-      `application (HTTP body) ${fmt(app)} = ${pct(ratio)} of the billed payload (${fmt(Math.round(payloadBilled))}); ` +
+      `application (HTTP body) ${fmt(app)} = ${pct(app / ALLOT)} of the allotment, ${pct(ratio)} of the billed payload (${fmt(Math.round(payloadBilled))}); ` +
       `IP down not delivered ${fmt(Math.round(ipDown * PAYLOAD_SHARE - app))}; curl exit ${result?.exit ?? 'killed'}`);
     assert.is(s.state, 'EXPIRED', 'ended by its allotment');
     assert.ok(app <= ipDown, 'the application got no more than reached the client');
@@ -109,6 +113,8 @@ scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: applic
   }
   const sorted = [...ratios].sort((a, b) => a - b);
   figure(`L ${RUNS} runs: application / billed payload min ${pct(sorted[0]!)}, median ${pct(sorted[Math.floor(sorted.length / 2)]!)}, max ${pct(sorted[sorted.length - 1]!)}`);
+  const allot = [...ofAllotment].sort((a, b) => a - b);
+  figure(`L ${RUNS} runs: application / allotment min ${pct(allot[0]!)}, median ${pct(allot[Math.floor(allot.length / 2)]!)}, max ${pct(allot[allot.length - 1]!)}`);
 });
 
 scenario('2 first 200 for a client granted before the portal lists it', skip ?? pre.daemon, async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts in its own node process (isolation: one leaked handle or crash cannot hide
-// another file's result): the other files three at a time (the slowest first), then the lab tier's files one at a time. Prints one closing line
-// "N passed, N failed, N skipped" counted from uvu's per-file totals.
+// another file's result): the lab tier's files two at a time beside the others, cores + 1 at a time (the slowest of
+// each first). Prints one closing line "N passed, N failed, N skipped" counted from uvu's per-file totals.
 // Each file runs in its own process group (detached: a new session) and the runner signals the whole group, so the
 // daemons, brokers and peers a file spawned die with it: on the timeout, when the file exits with children still
 // running, and when the runner itself is interrupted. (Node has no PR_SET_PDEATHSIG; a SIGKILL to the file alone
@@ -13,7 +13,7 @@
 // Usage: node test/run.mjs [--tier <tier>[,<tier>]]... [substring...]   (a file runs when it matches both)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { TIERS, declaration, inCI, lacking } from './helpers/prerequisites.mjs';
 
@@ -78,12 +78,33 @@ function groupMembers(pgid) {
   return out;
 }
 
+/**
+ * Time each file's processes spent runnable but waiting for a CPU (Linux /proc/<pid>/schedstat's run_delay), per
+ * process group, sampled once a second (a process that lives less than that is missed): what a busy machine adds to a
+ * file's wall time, so that wall − this approximates the file on an idle machine.
+ */
+const runQueueNs = new Map(); // pgid → Map(pid → run_delay ns)
+function sampleRunQueue() {
+  let pids = [];
+  try { pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return; }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      const group = runQueueNs.get(pgrp);
+      if (!group) continue;
+      group.set(pid, Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]));
+    } catch { /* gone meanwhile */ }
+  }
+}
+setInterval(sampleRunQueue, 1000).unref();
+
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => { console.log(`\n[run] ${sig}: stopping ${liveGroups.size} running file(s)`); process.exit(130); });
 }
 process.on('exit', () => { for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL'); });
 
-const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0 };
+const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0, runQueueMs: 0 };
 const runStarted = Date.now();
 const failedFiles = [];
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -115,11 +136,13 @@ function runFile(file, timeoutMs) {
     });
     const pgid = child.pid;
     liveGroups.add(pgid);
+    runQueueNs.set(pgid, new Map());
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     let grace;
     let timedOut = false;
+    let runQueueMs = 0;
     const timer = setTimeout(() => {
       timedOut = true;
       out += `\n[run] timed out after ${timeoutMs} ms: SIGTERM to its process group, SIGKILL ${KILL_GRACE_MS} ms later\n`;
@@ -128,6 +151,10 @@ function runFile(file, timeoutMs) {
     }, timeoutMs);
     // On 'exit' rather than 'close': a leftover child holding the file's stdout would hold off 'close' forever.
     child.once('exit', () => {
+      const waited = [...(runQueueNs.get(pgid)?.values() ?? [])].reduce((a, ns) => a + ns, 0);
+      runQueueMs = Math.round(waited / 1e6);
+      totals.runQueueMs += runQueueMs;
+      runQueueNs.delete(pgid);
       clearTimeout(timer);
       clearTimeout(grace);
       const left = groupMembers(pgid);
@@ -151,7 +178,7 @@ function runFile(file, timeoutMs) {
       const name = relative(root, file);
       const ms = Date.now() - started;
       const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
-      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)})`);
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)}, runq ${runQueueMs} ms)`);
       if (!ok || process.env.SLUICE_TEST_VERBOSE) { failedFiles.push(name); console.log(text.replace(/^/gm, '     | ')); }
       else {
         // Figures and skip reasons are worth seeing even when green.
@@ -192,28 +219,36 @@ for (const f of all) {
     console.log(`SKIP ${name}: ${d.tier} tier, ${why}`);
   } else runnable.push(f);
 }
-// The lab's files run one at a time after the others (below).
 const lab = runnable.filter((f) => { const d = declared.get(f); return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab'; });
 const unit = runnable.filter((f) => !lab.includes(f));
 
-// The slowest unit files start first, so the pool does not end on one long file while the other lane idles. A hint
-// only: a file that is not listed (or a name that went stale) runs in its alphabetical place.
-const SLOW_FIRST = ['daemon/crash', 'upstream/radius/accounting', 'escrow/session-chain', 'daemon/daemon.test', 'portal/runner'];
+// The slowest files start first, so a pool does not end on one long file while its other lanes idle: measured wall
+// times, longest first (node test/run.mjs prints them). A hint only: a file that is not listed (or a name that went
+// stale) runs in its alphabetical place after the listed ones.
+const SLOW_FIRST = [
+  // lab: 111, 74, 72, 57, 50, 39, 34, 30, 29 s (2026-11-25, load ~13)
+  'e2e/resilience', 'e2e/data', 'e2e/devices', 'e2e/rates', 'e2e/tollgate', 'e2e/phone-cashu', 'e2e/phone.test',
+  'e2e/trial', 'e2e/phone-restore',
+  // the others: 62 s down to 15 s
+  'payments/method-suite-chain', 'escrow/session-chain', 'payments/method-suite-daemon', 'payments/cashu-daemon',
+  'daemon/first-bytes-crash', 'daemon/daemon.test', 'http/batch-settlement-http', 'upstream/radius/accounting',
+  'portal/valve', 'http/tollgate-clients', 'upstream/hook-bounded', 'http/batch-page-chain', 'payments/x402-chain',
+  'portal/sim-portal', 'sessions/journal.test', 'http/cashu-pay-page', 'portal/kernel-quota.test',
+];
 const rank = (f) => { const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s)); return i < 0 ? SLOW_FIRST.length : i; };
-unit.sort((a, b) => rank(a) - rank(b));
-// Three at a time: the unit files wait on peers, daemons and timers more than they compute. On this 2-core machine
-// (2026-11-24, idle, 974 tests): two at a time 355 s at load ~1.3 (1.1 cores busy), three 235 s at load ~3.5, four
-// 237 s at load ~6.5 (CPU-bound by then, and the load that made lab timing flaky before).
-await pool(unit, Number(process.env.SLUICE_TEST_JOBS ?? 3), FILE_TIMEOUT_MS);
-const unitMs = Date.now() - runStarted;
-// The lab's files after the unit files, not beside them: run beside them (tried: npm test 400 s instead of 450–470 s),
-// openNDS in the lab answered `ndsctl json` past sluice's 5 s timeout and an openNDS restart scenario lost its
-// metering, on this 2-core machine; the lab measures timing, so it gets the machine to itself. Nor two labs at once
-// (tried 2026-11-24: 376 s instead of ~460 s, at load 8, since one lab keeps ~1.1 cores busy; data.test's scenario 4
-// read c3 7.7% short, its ticks late).
-await pool(lab, 1, E2E_TIMEOUT_MS);
+for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
+// The unit files wait on peers, daemons and timers more than they compute: one lane more than the machine has
+// cores. The lab's files, two at a time (labs coexist: random namespace ids) and beside the unit files from the start.
+const jobs = Number(process.env.SLUICE_TEST_JOBS ?? availableParallelism() + 1);
+const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
+let unitMs = 0;
+await Promise.all([
+  pool(unit, jobs, FILE_TIMEOUT_MS).then(() => { unitMs = Date.now() - runStarted; }),
+  pool(lab, labJobs, E2E_TIMEOUT_MS),
+]);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
 const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
-console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}), files' cpu ${wall(totals.cpuMs)}`);
+console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}), files' cpu ${wall(totals.cpuMs)}, `
+  + `waiting for a cpu ${wall(totals.runQueueMs)}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -3,26 +3,39 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
 /**
+ * Where freePort picks: below Linux's ephemeral range (32768–60999 by default), so no outgoing connection's local port
+ * and no listen(0) elsewhere on the machine lands on a port a test chose. A test that restarts a peer on the same
+ * port (a mint, a broker, a facilitator) needs that: with ports from the ephemeral range, the port was taken by some
+ * other process's connection while the peer was down (EADDRINUSE in peers/cashu-mint's rotation test, at load ~35
+ * with five files at a time).
+ */
+const LOW = 20_000;
+const HIGH = 32_767;
+
+/** True when `port` on 127.0.0.1 can be bound now for TCP and for UDP. */
+async function bindable(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  if (!tcp) return false;
+  return new Promise<boolean>((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => { socket.close(); resolve(false); });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+/**
  * A port on 127.0.0.1 that is free for TCP and for UDP at the time of the call (RADIUS and the DAS listen on UDP,
- * HTTP and MQTT on TCP; one helper serves both). Another process may take it before the caller binds it: the
- * kernel hands out ephemeral ports in a sequence, so a reuse that soon is rare, and a bind error then names it.
+ * HTTP and MQTT on TCP; one helper serves both), picked at random below the ephemeral range. Another test process may
+ * pick the same one before the caller binds it: one chance in ~12,800 per pair of picks, and a bind error names it.
  */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const socket = createSocket('udp4');
-      socket.once('error', () => { socket.close(); resolve(false); });
-      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-    if (attempt >= 20) throw new Error(`no port free for both TCP and UDP in ${attempt + 1} tries (last ${port})`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
+    if (await bindable(port)) return port;
   }
+  throw new Error(`no port free for both TCP and UDP in 50 tries between ${LOW} and ${HIGH}`);
 }

@@ -242,13 +242,14 @@ for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
 const jobs = Number(process.env.SLUICE_TEST_JOBS ?? availableParallelism() + 1);
 const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
 let unitMs = 0;
+let labMs = 0;
 await Promise.all([
   pool(unit, jobs, FILE_TIMEOUT_MS).then(() => { unitMs = Date.now() - runStarted; }),
-  pool(lab, labJobs, E2E_TIMEOUT_MS),
+  pool(lab, labJobs, E2E_TIMEOUT_MS).then(() => { labMs = Date.now() - runStarted; }),
 ]);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
 const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
-console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}), files' cpu ${wall(totals.cpuMs)}, `
+console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}, lab ${wall(labMs)}), files' cpu ${wall(totals.cpuMs)}, `
   + `waiting for a cpu ${wall(totals.runQueueMs)}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

@@ -105,22 +105,22 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
 const TIMEOUT_CHECK_MS = 1000;
-/** The pay page's files and their types; nothing else in portalDir is served. */
 /** What a page load past the request bound shows (no script: it may be the script that was refused). */
 const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
   + '<title>WiFi access</title></head><body style="font-family: sans-serif; padding: 1em"><p>The WiFi access page is busy. '
   + 'Please wait a few seconds, then reload this page.</p></body></html>';
+const JAVASCRIPT = 'text/javascript; charset=utf-8';
+/**
+ * The pay page's own files and their types; with the methods' scripts (PaymentPlugin.pageScripts), nothing else in
+ * portalDir is served.
+ */
 const PORTAL_FILES: Record<string, [string, string]> = {
   '/portal': ['index.html', 'text/html; charset=utf-8'],
-  '/portal.js': ['portal.js', 'text/javascript; charset=utf-8'],
-  '/devices.js': ['devices.js', 'text/javascript; charset=utf-8'],
-  // batch-settlement's part of the page (docs/batch-settlement.md): the signing bundle and the page logic.
-  '/batch.js': ['batch.js', 'text/javascript; charset=utf-8'],
-  '/batch-page.js': ['batch-page.js', 'text/javascript; charset=utf-8'],
-  '/restore.js': ['restore.js', 'text/javascript; charset=utf-8'],
-  '/qr.js': ['qr.js', 'text/javascript; charset=utf-8'],
-  '/elsewhere.js': ['elsewhere.js', 'text/javascript; charset=utf-8'],
-  '/cashu-page.js': ['cashu-page.js', 'text/javascript; charset=utf-8'],
+  '/portal.js': ['portal.js', JAVASCRIPT],
+  '/devices.js': ['devices.js', JAVASCRIPT],
+  '/restore.js': ['restore.js', JAVASCRIPT],
+  '/qr.js': ['qr.js', JAVASCRIPT],
+  '/elsewhere.js': ['elsewhere.js', JAVASCRIPT],
 };
 
 function plain(v: unknown): unknown {
@@ -152,12 +152,16 @@ export class HttpEndpoint {
   /** Every request: a generous bound so a flood of page loads from one IP is still bounded. */
   private readonly requestLimiter: RateLimiter;
   private readonly restorer: RestoreDesk;
+  /** The pay page's files by path: its own and the methods' scripts. */
+  private readonly portalFiles: Record<string, [string, string]>;
   /** The methods' routes by `METHOD path`, each with its method (payments' LanRoute). */
   private readonly routes = new Map<string, { route: LanRoute; method: LanMethod }>();
 
   private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
     const methods = options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null }));
     for (const method of methods) for (const route of method.plugin.lanRoutes ?? []) this.routes.set(`${route.method} ${route.path}`, { route, method });
+    const scripts = methods.flatMap((m) => (m.plugin.pageScripts ?? []).map((file) => [`/${file}`, [file, JAVASCRIPT]]));
+    this.portalFiles = { ...PORTAL_FILES, ...Object.fromEntries(scripts) };
     // The wallets that paid for a session, as each method's payments show them.
     const payersOf = (s: Session): string[] => [...new Set(methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? []))];
     this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
@@ -229,7 +233,8 @@ export class HttpEndpoint {
       if (url.pathname === '/session') return await this.session(res, ip);
       if (url.pathname === DEVICES_PATHS.list) return await this.devices(req, res, ip, url.pathname);
       if (url.pathname === '/captive') return await this.captive(res, ip);
-      if (PORTAL_FILES[url.pathname]) return await this.portalFile(res, PORTAL_FILES[url.pathname]!);
+      const file = this.portalFiles[url.pathname];
+      if (file) return await this.portalFile(res, file);
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
     } catch (err) {
       const e = toSluiceError(err);

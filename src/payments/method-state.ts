@@ -7,13 +7,16 @@
 import { SluiceError, type ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 
-/** The codes a method's state file fails to open with; anything else is a bug and stops the start as before. */
-export const DAMAGED_STATE_CODES: readonly ErrorCode[] = ['ERR_X402_STORE', 'ERR_ESCROW_LEDGER', 'ERR_BATCH_STORE', 'ERR_UPTO_STORE', 'ERR_TRIAL_STORE', 'ERR_VOUCHER_STORE', 'ERR_CASHU_STORE_DAMAGED'];
 /** A method that loads code when it opens (viem: x402/evm-loader.ts) and cannot: left out the same way. */
 const UNLOADABLE_CODE: ErrorCode = 'ERR_MODULE_LOAD';
 
-/** `open()`'s result, or null (logged as an error with the file's code) when the method's state cannot be read back. */
-export async function unlessStateDamaged<T>(method: string, open: () => Promise<T>, log: Log): Promise<T | null> {
+/**
+ * `open()`'s result, or null (logged as an error with the file's code) when the method's state cannot be read back:
+ * `damaged` are the codes a method's state file fails to open with (the plugins' damagedState); anything else is a
+ * bug and stops the start as before.
+ */
+export async function unlessStateDamaged<T>(method: string, open: () => Promise<T>, damaged: readonly ErrorCode[],
+  log: Log): Promise<T | null> {
   try {
     return await open();
   } catch (err) {
@@ -22,7 +25,7 @@ export async function unlessStateDamaged<T>(method: string, open: () => Promise<
         { code: err.code, method, reason: err.message });
       return null;
     }
-    if (!(err instanceof SluiceError) || !DAMAGED_STATE_CODES.includes(err.code)) throw err;
+    if (!(err instanceof SluiceError) || !damaged.includes(err.code)) throw err;
     log.error(`payment method ${method} unavailable: its state file cannot be read back (left as it is; mend or move it, then restart)`,
       { code: err.code, method, reason: err.message });
     return null;

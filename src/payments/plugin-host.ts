@@ -20,9 +20,12 @@ export class PaymentPlugins {
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
   static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
     const opened: Array<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }> = [];
+    // Any method's damage code leaves the method whose open threw it out, as the one list of codes did.
+    const damaged = plugins.flatMap((p) => (p.damagedState ? [p.damagedState] : []));
     for (const plugin of plugins) {
       const on = plugin.switch === undefined || switchedOn(ctx.config, plugin.switch);
-      opened.push({ plugin, on, part: on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), ctx.log) : null });
+      const part = on ? await unlessStateDamaged(plugin.name, () => plugin.open(ctx), damaged, ctx.log) : null;
+      opened.push({ plugin, on, part });
     }
     return new PaymentPlugins(opened);
   }

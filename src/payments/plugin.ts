@@ -165,7 +165,7 @@ export interface LanRoute {
 
 /** A method's LAN side as the endpoint serves it: its routes and payers (static), and its face when it runs. */
 export interface LanMethod {
-  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf'>;
+  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts'>;
   readonly face: LanFace | null;
 }
 
@@ -239,6 +239,16 @@ export interface PaymentPart {
 export interface PaymentPlugin {
   /** The method's name, as logs and a left-out method (method-state.ts) say it. */
   readonly name: string;
+  /**
+   * The code its state file fails to open with (its open throws it): the method is left out, the rest runs
+   * (method-state.ts).
+   */
+  readonly damagedState?: ErrorCode;
+  /**
+   * The pay page's scripts it brings (files in the page's directory, served at `/<file>` as JavaScript by the LAN
+   * endpoint whether or not the method runs, as the page's own are).
+   */
+  readonly pageScripts?: readonly string[];
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */
   readonly switch?: MethodSwitch;
   /**

@@ -13,6 +13,9 @@ const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHO
 
 export const batchSettlementPlugin: PaymentPlugin = {
   name: 'batch-settlement',
+  damagedState: 'ERR_BATCH_STORE',
+  // Its part of the pay page (docs/batch-settlement.md): the signing bundle and the page logic.
+  pageScripts: ['batch.js', 'batch-page.js'],
   switch: 'batchSettlement',
   x402: SCHEME,
   lanUse: { name: 'batch_settlement', on: (c) => c.batchSettlement.enabled },

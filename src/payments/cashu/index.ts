@@ -20,6 +20,9 @@ function custodyOf(face: UbusFace | null): CashuCustodyFace {
 
 export const cashuPlugin: PaymentPlugin = {
   name: 'cashu',
+  damagedState: 'ERR_CASHU_STORE_DAMAGED',
+  // Its part of the pay page (docs/tollgate.md "Pay page").
+  pageScripts: ['cashu-page.js'],
   switch: 'tollgate',
   // The pay page's "Pay with Cashu" (GET /cashu/offer, POST /cashu/pay): the LAN endpoint runs for it.
   lanUse: { name: 'cashu', on: (c) => c.tollgate !== null },

@@ -8,6 +8,7 @@ const MAX_RECEIPT_BYTES = 2048;
 
 export const escrowSessionPlugin: PaymentPlugin = {
   name: 'x402-session',
+  damagedState: 'ERR_ESCROW_LEDGER',
   switch: 'escrow',
   // Its receipts (POST /receipt).
   lanUse: { name: 'escrow', on: (c) => c.escrow.enabled },

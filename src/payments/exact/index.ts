@@ -16,6 +16,7 @@ export function exactFace(x402: Pick<X402Method, 'requirementsFor' | 'settlement
 
 export const exactPlugin: PaymentPlugin = {
   name: 'x402',
+  damagedState: 'ERR_X402_STORE',
   switch: 'x402',
   x402: SCHEME,
   lanUse: { name: 'x402', on: (c) => c.x402.enabled },

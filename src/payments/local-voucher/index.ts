@@ -31,6 +31,7 @@ export interface VoucherBook {
 
 export const localVoucherPlugin: PaymentPlugin = {
   name: NAME,
+  damagedState: 'ERR_VOUCHER_STORE',
   // POST /voucher and the pay page's form, once a batch exists (read from the state dir, not the book that opened).
   lanUse: { name: 'vouchers', on: (c) => VoucherStore.exists(c.main.stateDir) },
   // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).

@@ -8,6 +8,7 @@ const MAX_TRIAL_BYTES = 1024;
 
 export const trialPlugin: PaymentPlugin = {
   name: 'trial',
+  damagedState: 'ERR_TRIAL_STORE',
   // POST /trial, when a plan is a free trial.
   lanUse: { name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) },
   lanRoutes: [{

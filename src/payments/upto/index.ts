@@ -6,6 +6,7 @@ const SCHEME: X402Scheme = { scheme: 'upto', method: 'upto', planKey: 'upto', re
 
 export const uptoPlugin: PaymentPlugin = {
   name: 'upto',
+  damagedState: 'ERR_UPTO_STORE',
   switch: 'upto',
   x402: SCHEME,
   lanUse: { name: 'upto', on: (c) => c.upto.enabled },

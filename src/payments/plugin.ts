@@ -13,9 +13,6 @@ import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
 import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod, Quote } from './types.ts';
-import type { VoucherBook } from './local-voucher/index.ts';
-import type { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';
-import type { CashuCustodyFace, CashuLanFace } from './cashu/index.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
 export type MethodSwitch = Exclude<keyof RunningParts, 'main' | 'http' | 'radius' | 'tollgateListen'>;
@@ -46,15 +43,10 @@ export interface PaymentHost {
 
 /**
  * What an opened method serves over ubus: what its own ubus methods (PaymentPlugin.ubusMethods) call, and the fields
- * it adds to a session's `session` reply.
+ * it adds to a session's `session` reply. A method adds its own field in its folder (a module augmentation:
+ * `declare module '../plugin.ts' { interface UbusFace { … } }`), so this file names none.
  */
 export interface UbusFace {
-  receipt?: (args: Record<string, unknown>) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
-  batch?: BatchSettlementMethod;
-  /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
-  vouchers?: VoucherBook;
-  /** The ecash held (cashu_balance, cashu_payout). */
-  cashu?: CashuCustodyFace;
   /** Added to ubus `session`'s session (escrow: `escrow`, its deposit, receipts and close); null: nothing to add. */
   sessionFields?: (session: Session) => Record<string, unknown> | null;
 }
@@ -83,14 +75,11 @@ export function invalidArgument(argument: string, reason: string): SluiceError {
   return new SluiceError('ERR_INVALID_ARGUMENT', `${argument}: ${reason}`, { details: { argument } });
 }
 
-/** What a running method serves over the LAN endpoint: what its own LAN routes (PaymentPlugin.lanRoutes) call. */
-export interface LanFace {
-  /** A buyer-signed escrow usage receipt (POST /receipt). */
-  receipt?: UbusFace['receipt'];
-  batch?: BatchSettlementMethod;
-  /** The pay page's Cashu offer (GET /cashu/offer). */
-  cashu?: CashuLanFace;
-}
+/**
+ * What a running method serves over the LAN endpoint: what its own LAN routes (PaymentPlugin.lanRoutes) call; each
+ * method adds its field in its folder, as to UbusFace.
+ */
+export interface LanFace {}
 
 /**
  * A request to one of a method's LAN routes, as http/server.ts hands it over. The endpoint's rules run before the

@@ -3,6 +3,13 @@ import { SluiceError } from '../../errors.ts';
 import { invalidArgument, type PaymentPlugin, type X402Scheme } from '../plugin.ts';
 import { openBatchSettlement } from './x402-batch-ends.ts';
 import { BATCH_LAN_ROUTES, batchPayersOf, correctiveExtra } from './lan-routes.ts';
+import type { BatchSettlementMethod } from './x402-batch.ts';
+
+/** The channels' state and refunds (ubus `batch_channel`, `batch_refund`; GET /batch/channel, /batch/refund). */
+declare module '../plugin.ts' {
+  interface UbusFace { batch?: BatchSettlementMethod }
+  interface LanFace { batch?: BatchSettlementMethod }
+}
 
 const SCHEME: X402Scheme = {
   scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true,

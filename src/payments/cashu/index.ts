@@ -9,6 +9,13 @@ import { CashuMethod } from './cashu.ts';
 import { CashuCustody, type CashuCustodyFace } from './custody.ts';
 import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
 
+declare module '../plugin.ts' {
+  /** The ecash held (cashu_balance, cashu_payout). */
+  interface UbusFace { cashu?: CashuCustodyFace }
+  /** The pay page's Cashu offer, payment and Lightning invoices (/cashu/*). */
+  interface LanFace { cashu?: CashuLanFace }
+}
+
 export type { CashuCustodyFace, CashuLanFace };
 
 function custodyOf(face: UbusFace | null): CashuCustodyFace {

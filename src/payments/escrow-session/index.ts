@@ -4,6 +4,15 @@ import { openEscrowCredit } from './escrow-credit.ts';
 import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
 import { SluiceError } from '../../errors.ts';
 
+/** A buyer-signed escrow usage receipt, applied (ubus `receipt`, POST /receipt). */
+type ReceiptFace = (args: Record<string, unknown>)
+  => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+
+declare module '../plugin.ts' {
+  interface UbusFace { receipt?: ReceiptFace }
+  interface LanFace { receipt?: ReceiptFace }
+}
+
 const MAX_RECEIPT_BYTES = 2048;
 
 export const escrowSessionPlugin: PaymentPlugin = {

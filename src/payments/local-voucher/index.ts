@@ -11,6 +11,11 @@ import { batchTermsOf, LocalVoucherMethod, VOUCHER_METHOD_NAME } from './method.
 import { VoucherStore } from './store.ts';
 import { voucherLanRoute } from './lan-route.ts';
 
+/** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
+declare module '../plugin.ts' {
+  interface UbusFace { vouchers?: VoucherBook }
+}
+
 /** The name logs and a left-out method say (the method it opens: a damaged book takes the `voucher` door down). */
 const NAME = VOUCHER_METHOD_NAME;
 

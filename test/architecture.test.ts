@@ -111,8 +111,9 @@ const SIZE_REASONS: Record<string, string> = {
   'src/sessions/manager.ts': 'the one owner of sessions in memory and the one place their state changes: purchase, '
     + 'top-up, limits, rates, clock start and end share its registry, deadline scheduler and phase; what it decides with '
     + 'is apart (admission, purchase, limits, reads, background-writes, billing, device-joins, moves, end-replay)',
-  'src/http/server.ts': `${GREW}: the pay page, receipts, vouchers, trials and batch-settlement's channel routes, which issue 38 item 1 `
-    + 'moves into the methods\' plugins next (the x402 schemes are already a loop over them)',
+  'src/http/server.ts': 'the endpoint\'s one request path: the rules every route runs under (limits, the URL bound, a '
+    + 'down method\'s 503, each code\'s status) and its own routes (/buy\'s x402 exchange over the schemes, the plans, '
+    + 'restores, devices, PC-sync, the pay page); the methods\' routes are in their folders (PaymentPlugin.lanRoutes)',
   'src/payments/exact/x402-exact.ts': `${GREW}: the after-end settle, the resolver's scheduling and the verify memo are the `
     + 'parts issue 38 item 1 writes once for every method',
   'src/payments/escrow-session/x402-session.ts': `${GREW}: the escrow deposit's create, its resolve and the close scheduling`,

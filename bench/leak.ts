@@ -1,5 +1,5 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
-//   [--idle 30] [--clients 20] [--node-args "--flag …"]`
+//   [--idle 30] [--clients 20] [--node-args "--flag …"] [--snapshots DIR]`
 // The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
@@ -36,11 +36,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Options {
   runs: number; purchases: number; sessions: number; ticks: number; pollS: number; roundS: number; idleS: number; clients: number;
-  nodeArgs: string[];
+  nodeArgs: string[]; snapshots: string;
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 1, purchases: 1000, sessions: 200, ticks: 1800, pollS: 0.2, roundS: 0, idleS: 30, clients: 20, nodeArgs: [] };
+  const o: Options = { runs: 1, purchases: 1000, sessions: 200, ticks: 1800, pollS: 0.2, roundS: 0, idleS: 30, clients: 20, nodeArgs: [], snapshots: '' };
   const num: Record<string, keyof Options> = {
     '--runs': 'runs', '--purchases': 'purchases', '--sessions': 'sessions', '--ticks': 'ticks', '--poll': 'pollS', '--round': 'roundS',
     '--idle': 'idleS', '--clients': 'clients',
@@ -50,6 +50,8 @@ function parse(argv: string[]): Options {
     const v = argv[i + 1];
     if (key && v !== undefined) { (o as unknown as Record<string, number>)[key] = Number(v); i++; }
     else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
+    // A heap snapshot at each live-heap probe (idle, after the purchases, after the hour) into DIR, to compare retainers.
+    else if (argv[i] === '--snapshots' && v) { o.snapshots = v; i++; }
   }
   return o;
 }
@@ -94,18 +96,29 @@ async function settled(pid: number, seconds: number): Promise<number> {
 async function liveHeapMb(pid: number, file: string): Promise<number> {
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
-  for (let i = 0; i < 100; i++) {
+  // A heap snapshot (--snapshots) takes seconds.
+  for (let i = 0; i < 600; i++) {
     await sleep(100);
     try { return (JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number }).heapUsed / 1048576; } catch { /* not yet */ }
   }
   return NaN;
 }
 
-interface Figures { idleKb: number; purchasesKb: number; hourKb: number; peakKb: number; heapMb: number[]; ticks: number; lifetimes: number; hourS: number; loads: string[] }
+interface Figures {
+  idleKb: number; purchasesKb: number; hourKb: number; peakKb: number; heapMb: number[]; ticks: number; lifetimes: number; hourS: number; loads: string[];
+  /** Ended sessions the daemon retains after the purchases and after the hour (sessions/store.ts: DEFAULT_RETENTION). */
+  retained: number[];
+}
 
 async function meterTicks(ubus: UbusClient): Promise<number> {
   const s = await ubus.call('sluice', 'stats', {}) as { meter?: { ticks?: number } };
   return s.meter?.ticks ?? NaN;
+}
+
+/** Ended sessions still held (the retention keeps the last 1,000, pruned once 100 past that: sessions/manager.ts). */
+async function retainedEnded(ubus: UbusClient): Promise<number> {
+  const s = await ubus.call('sluice', 'stats', {}) as { sessions?: { retainedEnded?: number } };
+  return s.sessions?.retainedEnded ?? NaN;
 }
 
 async function oneRun(o: Options): Promise<Figures> {
@@ -120,7 +133,7 @@ async function oneRun(o: Options): Promise<Figures> {
   writeFileSync(configPath, compressed(idleConfig(dir, portal.path, false, await freePort()), o.pollS));
   const probeFile = join(dir, 'heap.json');
   const child = spawn(process.execPath, [...o.nodeArgs, '--expose-gc', '--import', join(ROOT, 'bench/leak/heap-probe.mjs'), join(ROOT, 'dist', 'sluice.mjs'),
-    'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LEAK_PROBE: probeFile } });
+    'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LEAK_PROBE: probeFile, SLUICE_LEAK_SNAPSHOTS: o.snapshots } });
   let output = '';
   child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
   child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
@@ -147,6 +160,7 @@ async function oneRun(o: Options): Promise<Figures> {
     for (let i = 0; i < o.purchases; i++) await ubus.call('sluice', 'grant', { mac: macs[i]!, seconds: 2 });
     const purchasesKb = await settled(pid, Math.max(o.idleS, 10));
     heapMb.push(await liveHeapMb(pid, probeFile));
+    const retained = [await retainedEnded(ubus)];
     loads.push(load());
     // The compressed hour: 200 sessions on their own clients, traffic every poll, re-bought every round.
     const soak = macs.slice(o.purchases);
@@ -179,9 +193,10 @@ async function oneRun(o: Options): Promise<Figures> {
     loads.push(load());
     const hourKb = await settled(pid, Math.max(o.idleS, 10));
     heapMb.push(await liveHeapMb(pid, probeFile));
+    retained.push(await retainedEnded(ubus));
     const peakKb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
     loads.push(load());
-    return { idleKb, purchasesKb, hourKb, peakKb, heapMb, ticks, lifetimes, hourS, loads };
+    return { idleKb, purchasesKb, hourKb, peakKb, heapMb, ticks, lifetimes, hourS, loads, retained };
   } finally {
     await ubus?.close();
     child.kill('SIGKILL');
@@ -198,7 +213,7 @@ export default async function leak(argv: string[]): Promise<void> {
     const r = await oneRun(o);
     const vsPurchases = (r.hourKb / r.purchasesKb - 1) * 100;
     console.log(`  run ${i + 1}: settled RSS idle ${mb(r.idleKb)} MB, after ${o.purchases} purchases ${mb(r.purchasesKb)} MB, after the hour ${mb(r.hourKb)} MB (${r.ticks} ticks in ${r.hourS.toFixed(0)} s, ${r.lifetimes} session lifetimes), peak ${mb(r.peakKb)} MB; load avg ${r.loads.join(' → ')}`);
-    console.log(`    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB`);
+    console.log(`    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions retained ${r.retained.join(' → ')}`);
     console.log(`    after the hour vs after the purchases: ${vsPurchases >= 0 ? '+' : ''}${vsPurchases.toFixed(1)}% (${vsPurchases <= 10 ? 'within' : 'PAST'} 10%); vs idle: +${((r.hourKb / r.idleKb - 1) * 100).toFixed(1)}%`);
   }
 }

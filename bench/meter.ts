@@ -1,6 +1,9 @@
 // `npm run bench -- meter [--clients 1000,10000,100000] [--format opennds|nodogsplash|both] [--ticks N] [--json]
 //   [--designs worker,main-json] [--no-idle] [--purchases 500] [--purchase-clients 10000] [--purchase-seconds 10]
 //   [--no-purchases] [--only-purchases] [--live N] [--realistic]`
+// --designs kernel,kernel-json: the kernel path (the product's default): the Meter reading every client's counters from
+// one `nft -j list table inet sluice_count` dump a tick (a stand-in nft printing the simulator's counters:
+// bench/meter/nft-dump.ts), against a main-thread baseline that runs the same command and JSON.parses it.
 // --realistic: the simulated portal burns what a real openNDS 9.10 would per call (≈ 11 ms + 22 ms per client for
 // `json`: test/peers/ndsctl-cost.ts) before it answers; the tick rows then show what polling the portal really costs.
 // --live N: the purchases row with only N live sessions before the window, half data, half time (the scale row).
@@ -10,15 +13,19 @@
 // The purchases row: the Meter on its own schedule (poll_interval 1 s) while purchases arrive and open gates through
 // the Valve on the same portal socket (bench/meter/purchases.ts against a live simulated portal).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lines } from './lib/child-lines.ts';
+import { nftStandIn } from './meter/nft-dump.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
 const WORKER = join(root, 'dist', 'usage-worker.mjs');
+
+type Design = 'worker' | 'main-json' | 'kernel' | 'kernel-json';
+const DESIGN_NAMES: Record<Design, string> = { worker: 'worker-socket', 'main-json': 'main-json', kernel: 'worker-kernel', 'kernel-json': 'kernel-json' };
 
 interface Row {
   design: string; baseline: boolean; format: string; clients: number; snapshot_mb: number;
@@ -67,7 +74,7 @@ export default async function (argv: string[]): Promise<void> {
   const sizes = (arg(argv, '--clients') ?? '1000,10000').split(',').map(Number);
   const formatArg = arg(argv, '--format') ?? 'opennds';
   const formats = formatArg === 'both' ? ['opennds', 'nodogsplash'] : [formatArg];
-  const designs = (arg(argv, '--designs') ?? 'worker,main-json').split(',') as Array<'worker' | 'main-json'>;
+  const designs = (arg(argv, '--designs') ?? 'worker,main-json').split(',') as Design[];
   const asJson = argv.includes('--json');
   realistic = argv.includes('--realistic');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-meter-'));
@@ -152,17 +159,24 @@ async function idleRssMb(dir: string): Promise<number> {
   return Number(await Promise.race([lines(child)(), exited]));
 }
 
-async function measure(runner: string, design: 'worker' | 'main-json', format: string, clients: number, ticks: number, dir: string,
+async function measure(runner: string, design: Design, format: string, clients: number, ticks: number, dir: string,
   probe: ChildProcess, probeLine: () => Promise<string>): Promise<Row> {
   const warmup = 3;
   const socketPath = join(dir, `ndsctl-${design}.sock`);
-  const server = tsxChild('portal-server.ts', [socketPath, String(clients), format, String(ticks + warmup + 1), '1', ...(realistic ? ['realistic'] : [])]);
+  const frames = ticks + warmup + 1;
+  const kernel = design === 'kernel' || design === 'kernel-json';
+  const nftDir = join(dir, `nft-${design}`);
+  if (kernel) mkdirSync(nftDir, { recursive: true });
+  const server = tsxChild('portal-server.ts', [socketPath, String(clients), format, String(frames), '1', ...(realistic ? ['realistic'] : []),
+    ...(kernel ? [`nft:${nftDir}`] : [])]);
   const serverLine = lines(server);
   const ready = (await serverLine()).split(' ');
-  const snapshotBytes = Number(ready[1]);
+  // The kernel rows read nft's dump each tick (the portal's listing only when something changed): its size is theirs.
+  const snapshotBytes = kernel ? statSync(join(nftDir, 'nft-0.json')).size : Number(ready[1]);
   // SLUICE_BENCH_NODE_ARGS (e.g. "--trace-gc" or "--cpu-prof") goes to the measured process, for diagnosis.
   const nodeArgs = (process.env['SLUICE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const measured = spawn(process.execPath, [...nodeArgs, runner, design, socketPath, join(dir, 'ubus.sock'), String(clients), String(ticks), WORKER],
+  const measured = spawn(process.execPath, [...nodeArgs, runner, design, socketPath, join(dir, 'ubus.sock'), String(clients), String(ticks), WORKER,
+    ...(kernel ? [JSON.stringify(nftStandIn(nftDir, frames))] : [])],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: process.env['SLUICE_BENCH_CWD'] ?? root });
   const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
   const measuredLine = lines(measured);
@@ -187,7 +201,7 @@ async function measure(runner: string, design: 'worker' | 'main-json', format: s
     await exited;
     const n = (x: number | null): number | null => (x === null ? null : r1(x));
     return {
-      design: design === 'worker' ? 'worker-socket' : 'main-json', baseline: design === 'main-json', format, clients,
+      design: DESIGN_NAMES[design], baseline: design === 'main-json' || design === 'kernel-json', format, clients,
       snapshot_mb: r1(snapshotBytes / 1e6), tick_p50_ms: r1(q(m.durations, 0.5)), tick_p90_ms: r1(q(m.durations, 0.9)),
       probe_p50_ms: Math.round(p.p50 * 100) / 100, probe_p99_ms: Math.round(p.p99 * 100) / 100, probe_max_ms: r1(p.max),
       probe_calls: p.n, rss_peak_mb: Math.round(m.rss_peak_mb), fetch_ms: n(m.fetch_ms), scan_ms: n(m.scan_ms), apply_ms: n(m.apply_ms),

@@ -14,6 +14,11 @@ mkdirSync('dist', { recursive: true });
  *   sluice logs the MQTT sink's own events; the stub is silent.
  * - lru-cache: mqtt.js's topic-alias table (a broker's topicAliasMaximum; sluice never asks for aliases, but the
  *   table is made whenever a broker offers them): a Map-based LRU with the few methods that table calls.
+ * - msgpackr-extract: msgpackr's optional native decoder, which it tries to require as it loads (at start: the MQTT
+ *   sink's module imports msgpackr). The package never ships it, so on a router that require always failed; from a
+ *   checkout it found the repository's node_modules and loaded a native addon the router never has, and
+ *   `bench -- rss` measured it (docs/performance.md, "Idle memory"). A stub that refuses: msgpackr's pure JS, as on
+ *   the router, wherever dist/ runs.
  */
 const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
 const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
@@ -31,7 +36,8 @@ const LRU_STUB = `class LRUCache {
   *keys() { const all = [...this.map.keys()]; for (let i = all.length - 1; i >= 0; i--) yield all[i]; }
 }
 module.exports = { LRUCache };`;
-const STUBS = { 'mqtt-socks': SOCKS_STUB, 'worker-timers': WORKER_TIMERS_STUB, debug: DEBUG_STUB, 'lru-cache': LRU_STUB };
+const MSGPACKR_EXTRACT_STUB = `throw new Error('msgpackr-extract is not in the sluice build');`;
+const STUBS = { 'mqtt-socks': SOCKS_STUB, 'worker-timers': WORKER_TIMERS_STUB, debug: DEBUG_STUB, 'lru-cache': LRU_STUB, 'msgpackr-extract': MSGPACKR_EXTRACT_STUB };
 const fromMqtt = (dir) => /node_modules[\\/]mqtt(-packet)?([\\/]|$)/.test(dir);
 const routerOnly = {
   name: 'router-only',
@@ -41,6 +47,7 @@ const routerOnly = {
     b.onResolve({ filter: /^\.\/socks$/ }, (a) => (/mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined));
     b.onResolve({ filter: /^debug$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'debug', namespace: 'stub' } : undefined));
     b.onResolve({ filter: /^lru-cache$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'lru-cache', namespace: 'stub' } : undefined));
+    b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'msgpackr-extract', namespace: 'stub' }));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: STUBS[a.path], loader: 'js' }));
   },
 };
@@ -58,8 +65,6 @@ const common = {
   minifyIdentifiers: true,
   keepNames: true,
   sourcemap: false,
-  // msgpackr-extract is an optional native accelerator; msgpackr falls back to pure JS without it.
-  external: ['msgpackr-extract'],
     // ESM bundles of CommonJS deps (piscina, mqtt…) need require/__filename/__dirname; give them the real ones.
   banner: {
     js: [

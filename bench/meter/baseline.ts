@@ -7,6 +7,7 @@
 //    call the Meter uses (SessionManager.applyUsage), builds the same per-tick UsageReport batch,
 //  - and runs the same gate checks (paying clients absent or back unauthenticated).
 // It does not slice its work across event-loop turns (JSON.parse cannot be sliced anyway).
+import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import type { MeteredSession, SessionsPort, UsageReport } from '../../src/meter/index.ts';
 import { GATE_OPEN_STATES } from '../../src/portal/index.ts';
@@ -107,5 +108,85 @@ function fetchText(path: string): Promise<string> {
     s.on('data', (c: Buffer) => chunks.push(c));
     s.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     s.on('error', reject);
+  });
+}
+
+/**
+ * The kernel path's baseline (`--designs kernel-json`): the same plain main-thread tick on nft's counter dump — run
+ * the same nft command, JSON.parse all of it, pair each client's up and down counters, account epochs per MAC (a
+ * new counter handle is a new epoch, counted from 0), bill and report as above. Gate checks need a listing, which the
+ * kernel path reads only when something changed: none here, as in the worker's row between listings.
+ */
+export class MainThreadNftMeter {
+  private readonly epochs = new Map<string, { down: number; up: number; handle: number; seen: number }>();
+  private tickNo = 0;
+  private lastDispatchAt: number | undefined;
+  constructor(private readonly argv: readonly string[], private readonly sessions: SessionsPort, private readonly onUsage: (batch: UsageReport[]) => void) {}
+
+  stats(): Record<string, number> { return { ticks: this.tickNo, clients_tracked: this.epochs.size }; }
+
+  async tick(): Promise<{ clients: number; billed: number }> {
+    const dispatchAt = Date.now();
+    const doc = JSON.parse(await runText(this.argv)) as { nftables: Array<Record<string, Record<string, unknown>>> };
+    const tick = ++this.tickNo;
+    const since = this.lastDispatchAt;
+    this.lastDispatchAt = dispatchAt;
+    const pairs = new Map<string, { up?: [number, number]; down?: [number, number] }>();
+    for (const item of doc.nftables) {
+      const c = item['counter'];
+      if (c === undefined || c['table'] !== 'sluice_count') continue;
+      const name = String(c['name']);
+      const hex = name.slice(3);
+      const pair = pairs.get(hex) ?? {};
+      pair[name.startsWith('cu_') ? 'up' : 'down'] = [Number(c['handle']), Number(c['bytes'])];
+      pairs.set(hex, pair);
+    }
+    const billedSessions: MeteredSession[] = [];
+    const deltas: number[] = [];
+    const downs: number[] = [];
+    const ups: number[] = [];
+    for (const [hex, { up, down }] of pairs) {
+      if (up === undefined || down === undefined) continue;
+      const mac = hex.replace(/(..)(?!$)/g, '$1:');
+      const e = this.epochs.get(mac);
+      let usedDown = 0;
+      let usedUp = 0;
+      if (e === undefined) this.epochs.set(mac, { down: down[1], up: up[1], handle: down[0], seen: tick });
+      else {
+        if (e.handle !== down[0] || down[1] < e.down || up[1] < e.up) { usedDown = down[1]; usedUp = up[1]; }
+        else { usedDown = down[1] - e.down; usedUp = up[1] - e.up; }
+        e.down = down[1]; e.up = up[1]; e.handle = down[0]; e.seen = tick;
+      }
+      if (usedDown + usedUp <= 0) continue;
+      const session = this.sessions.active(mac);
+      if (session === undefined || since === undefined || since < session.startedAt) continue;
+      billedSessions.push(session);
+      deltas.push(usedDown + usedUp);
+      downs.push(usedDown);
+      ups.push(usedUp);
+    }
+    const remaining = new Float64Array(deltas.length);
+    if (deltas.length > 0) this.sessions.applyUsage(billedSessions.map((s) => s.id), Float64Array.from(deltas), deltas.length, remaining);
+    const usage: UsageReport[] = [];
+    for (let b = 0; b < deltas.length; b++) {
+      const session = billedSessions[b]!;
+      const remainingBytes = session.metric === 'bytes' ? remaining[b]! : Infinity;
+      usage.push({
+        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: deltas[b]!, deltaDownloadBytes: downs[b]!,
+        deltaUploadBytes: ups[b]!, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+      });
+    }
+    if (usage.length > 0) this.onUsage(usage);
+    return { clients: pairs.size, billed: deltas.length };
+  }
+}
+
+function runText(argv: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${argv[0]} exited ${code}`))));
   });
 }

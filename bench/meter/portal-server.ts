@@ -1,15 +1,21 @@
 // Child process of `npm run bench -- meter`: a simulated portal serving `json` over an ndsctl.sock-style socket.
 // Frames are rendered up front (TrafficSimulator on a PortalModel, one poll interval apart), so that serving one costs
 // what openNDS's socket costs (write the bytes) and rendering never competes with the meter during measurement.
-// argv: <socketPath> <clients> <opennds|nodogsplash> <frames> <seed> [realistic]
+// argv: <socketPath> <clients> <opennds|nodogsplash> <frames> <seed> [realistic] [nft:<dir>]
 // realistic: each call burns the CPU a real openNDS 9.10 would with this many clients (test/peers/ndsctl-cost.ts):
 // `json` ≈ 11 ms + 22 ms per client, before it answers.
+// nft:<dir>: also writes each frame's kernel counters, as `nft -j list table inet sluice_count` prints them
+// (bench/meter/nft-dump.ts), to <dir>/nft-<frame>.json: the kernel path's rows read those through a stand-in nft.
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket } from '../../src/sim/socket.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 import { burnCpu, openNdsCallCostMs } from '../../test/peers/ndsctl-cost.ts';
+import { NftDumpWriter } from './nft-dump.ts';
 
-const [socketPath, clientsArg, format, framesArg, seedArg, mode] = process.argv.slice(2);
+const [socketPath, clientsArg, format, framesArg, seedArg, ...flags] = process.argv.slice(2);
+const mode = flags.includes('realistic') ? 'realistic' : undefined;
+const nftDir = flags.find((f) => f.startsWith('nft:'))?.slice(4);
+const nft = nftDir === undefined ? undefined : new NftDumpWriter(nftDir);
 const clients = Number(clientsArg);
 const flavour = format === 'nodogsplash' ? 'nodogsplash' : 'opennds';
 let now = 1_795_221_800;
@@ -25,6 +31,7 @@ for (let f = 0; f < Number(framesArg); f++) {
   sim.step(10_000);
   now += 10;
   frames.push(Buffer.from(portal.renderJson(flavour)));
+  nft?.write(f, portal.renderJson('opennds'));
 }
 let next = 0;
 await listenNdsctlSocket(socketPath!, (line) => {

@@ -3,7 +3,9 @@
 // It serves `sluice stats` on the bench's ubus broker (the probe calls it), holds the real SessionManager (memory
 // store) with a data session for every simulated device, warms up, then on "go" runs ticks back to back and prints
 // one JSON line: tick durations, per-phase figures, event-loop delay and its own peak RSS.
-// argv: <worker|main-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs>
+// argv: <worker|main-json|kernel|kernel-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs> [nft argv, JSON]
+// kernel: the Meter on the kernel's counters (the product's default), reading a stand-in nft's dump each tick
+// (bench/meter/nft-dump.ts) and listing the portal only when its listing policy says so; kernel-json: its baseline.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -12,9 +14,10 @@ import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { simulatedMac } from '../../src/sim/traffic.ts';
 import { UbusClient, type BlobmsgTable } from '../../src/ubus/index.ts';
-import { MainThreadJsonMeter } from './baseline.ts';
+import type { KernelCountersPort } from '../../src/meter/ports.ts';
+import { MainThreadJsonMeter, MainThreadNftMeter } from './baseline.ts';
 
-const [design, socketPath, ubusPath, clientsArg, ticksArg, workerPath] = process.argv.slice(2);
+const [design, socketPath, ubusPath, clientsArg, ticksArg, workerPath, nftArgv] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const ticks = Number(ticksArg);
 const WARMUP = 3;
@@ -48,9 +51,14 @@ const reports: Array<{ fetchMs: number; scanMs: number; applyMs: number }> = [];
 let tickOnce: () => Promise<void>;
 let stats: () => BlobmsgTable;
 let close: () => Promise<void>;
-if (design === 'worker') {
+/** Counters that exist for every client and never change (the bench buys nothing while it measures). */
+const kernelCounters = (argv: string[]): KernelCountersPort => ({
+  enabled: true, dumpArgv: argv, changes: 0, has: () => true, count: async () => {}, move: async () => {}, rebuild: async () => {},
+});
+if (design === 'worker' || design === 'kernel') {
   const meter = new Meter({
     source: { kind: 'socket', path: socketPath! }, pollIntervalMs: 10_000, sessions: port, workerPath: workerPath!,
+    ...(design === 'kernel' && { kernelCounters: kernelCounters(JSON.parse(nftArgv!) as string[]) }),
     // A 100k-client snapshot (~90 MB) is past the router default cap (main.portal_output_max 32 MiB).
     fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3, maxSnapshotBytes: 1 << 30,
     onUsage: (batch) => { usageRows += batch.length; },
@@ -62,6 +70,11 @@ if (design === 'worker') {
   };
   stats = () => meter.stats() as unknown as BlobmsgTable;
   close = () => meter.close();
+} else if (design === 'kernel-json') {
+  const base = new MainThreadNftMeter(JSON.parse(nftArgv!) as string[], port, (batch) => { usageRows += batch.length; });
+  tickOnce = async () => { await base.tick(); };
+  stats = () => base.stats();
+  close = async () => {};
 } else {
   const base = new MainThreadJsonMeter(socketPath!, port, (batch) => { usageRows += batch.length; });
   tickOnce = async () => { await base.tick(); };

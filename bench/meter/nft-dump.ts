@@ -1,0 +1,59 @@
+// The kernel path's counter dump for `npm run bench -- meter --designs kernel,kernel-json`: what `nft -j list table
+// inet sluice_count` prints (portal/kernel-counters.ts: one named counter pair per client, the two address maps, the
+// two chains with their rule), written from a simulated openNDS listing, so the counters grow with the simulator's
+// traffic. A client's counters keep their nft handles while its counting epoch lasts (the portal's token) and get new
+// ones when it changes (a reset, a return): a new epoch, as in the kernel. Compact JSON, as nft prints it.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const T = 'sluice_count';
+
+export class NftDumpWriter {
+  private handle = 20;
+  private readonly epochs = new Map<string, { token: string; h: number }>();
+  constructor(private readonly dir: string) {}
+
+  /** Frame `n`'s dump from an openNDS `json` listing: every listed client's counters, in bytes. */
+  write(n: number, listing: string): void {
+    const doc = JSON.parse(listing) as { clients: Record<string, Record<string, string | number>> };
+    const counters: unknown[] = [];
+    const up: Array<[string, string]> = [];
+    const down: Array<[string, string]> = [];
+    for (const [mac, c] of Object.entries(doc.clients)) {
+      const token = String(c['token']);
+      let e = this.epochs.get(mac);
+      if (e === undefined || e.token !== token) this.epochs.set(mac, (e = { token, h: (this.handle += 2) }));
+      const hex = mac.replace(/:/g, '');
+      const upB = Number(c['upload_this_session']) * 1024;
+      const downB = Number(c['download_this_session']) * 1024;
+      counters.push({ counter: { family: 'inet', name: `cu_${hex}`, table: T, handle: e.h, packets: Math.ceil(upB / 600), bytes: upB } });
+      counters.push({ counter: { family: 'inet', name: `cd_${hex}`, table: T, handle: e.h + 1, packets: Math.ceil(downB / 1400), bytes: downB } });
+      up.push([String(c['ip']), `cu_${hex}`]);
+      down.push([String(c['ip']), `cd_${hex}`]);
+    }
+    const chain = (name: string, hook: string): unknown[] => [
+      { chain: { family: 'inet', table: T, name, handle: name === 'count_up' ? 3 : 4, type: 'filter', hook, prio: 50, policy: 'accept' } },
+      { rule: { family: 'inet', table: T, chain: name, handle: name === 'count_up' ? 5 : 6, expr: [{ counter: { map: {
+        key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } }, data: name === 'count_up' ? '@cup' : '@cdown' } } }] } },
+    ];
+    const dump = { nftables: [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+      { table: { family: 'inet', name: T, handle: 7 } },
+      ...counters,
+      { map: { family: 'inet', name: 'cup', table: T, type: 'ipv4_addr', handle: 1, map: 'counter', elem: up } },
+      { map: { family: 'inet', name: 'cdown', table: T, type: 'ipv4_addr', handle: 2, map: 'counter', elem: down } },
+      ...chain('count_up', 'prerouting'), ...chain('count_down', 'postrouting'),
+    ] };
+    writeFileSync(join(this.dir, `nft-${n}.json`), JSON.stringify(dump));
+  }
+}
+
+/**
+ * A stand-in for `nft -j list table inet sluice_count` that prints the next frame each call (the last one again once
+ * they run out): a shell and `cat`, two execs where the real nft is one, so the fetch costs no less than nft's.
+ */
+export function nftStandIn(dir: string, frames: number): string[] {
+  const n = join(dir, 'next');
+  writeFileSync(n, '0\n');
+  return ['/bin/sh', '-c', `read n < ${n}; echo $((n + 1)) > ${n}; [ $n -lt ${frames} ] || n=${frames - 1}; exec cat ${dir}/nft-$n.json`];
+}

@@ -1,5 +1,5 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
-//   [--idle 30] [--clients 20] [--node-args "--flag …"] [--snapshots DIR]`
+//   [--idle 60] [--clients 20] [--node-args "--flag …"] [--snapshots DIR]`
 // The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
@@ -15,7 +15,8 @@
 // the daily journal compaction), and V8's GC over an hour of wall time (it runs by allocation, which scales with the
 // ticks, not with the clock). The purchases are 1,000 admin grants of 2 s time sessions for 1,000 new portal clients,
 // which end by themselves.
-// RSS is "settled": the median of VmRSS read once a second over the second half of each idle time (bench/rss.ts: one
+// RSS is "settled": the median of VmRSS read once a second over the second half of each idle time (60 s: past the
+// pool's 30 s idle timeout, so its worker thread has ended; bench/rss.ts: one
 // reading moves by ±1 MB with GC). At the end of each idle time the daemon (started with --expose-gc and
 // bench/leak/heap-probe.mjs) also runs a full GC on SIGUSR2 and reports its live heap: memory that is still
 // referenced, the part of a growth that is a leak rather than heap V8 has not given back. It prints RSS idle, after the purchases, after the hour, and whether the last came
@@ -40,7 +41,9 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 1, purchases: 1000, sessions: 200, ticks: 1800, pollS: 0.2, roundS: 0, idleS: 30, clients: 20, nodeArgs: [], snapshots: '' };
+  // idleS 60: past the pool's 30 s idle timeout, so the settled RSS (the second half) is read once the worker thread
+  // that the load started has ended; with 30 s it was read as the thread ended, in some runs before and in some after.
+  const o: Options = { runs: 1, purchases: 1000, sessions: 200, ticks: 1800, pollS: 0.2, roundS: 0, idleS: 60, clients: 20, nodeArgs: [], snapshots: '' };
   const num: Record<string, keyof Options> = {
     '--runs': 'runs', '--purchases': 'purchases', '--sessions': 'sessions', '--ticks': 'ticks', '--poll': 'pollS', '--round': 'roundS',
     '--idle': 'idleS', '--clients': 'clients',
@@ -77,6 +80,11 @@ function rssKb(pid: number): number {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
 
+/** The daemon's threads: the pool's worker thread ends 30 s after its last task (meter/pool.ts POOL_IDLE_TIMEOUT_MS). */
+function threads(pid: number): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (kb: number): string => (kb / 1024).toFixed(1);
 const load = (): string => loadavg()[0]!.toFixed(1);
@@ -105,6 +113,8 @@ async function liveHeapMb(pid: number, file: string): Promise<number> {
 }
 
 interface Figures {
+  /** The daemon's threads at the end of each settled time: idle, after the purchases, after the hour. */
+  threads: number[];
   idleKb: number; purchasesKb: number; hourKb: number; peakKb: number; heapMb: number[]; ticks: number; lifetimes: number; hourS: number; loads: string[];
   /** Ended sessions the daemon retains after the purchases and after the hour (sessions/store.ts: DEFAULT_RETENTION). */
   retained: number[];
@@ -148,6 +158,7 @@ async function oneRun(o: Options): Promise<Figures> {
     const pid = child.pid!;
     const loads = [load()];
     const idleKb = await settled(pid, o.idleS);
+    const threadCounts = [threads(pid)];
     const heapMb = [await liveHeapMb(pid, probeFile)];
     ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
     const macs: string[] = [];
@@ -159,6 +170,7 @@ async function oneRun(o: Options): Promise<Figures> {
     // 1,000 purchases: short time sessions that end by themselves.
     for (let i = 0; i < o.purchases; i++) await ubus.call('sluice', 'grant', { mac: macs[i]!, seconds: 2 });
     const purchasesKb = await settled(pid, Math.max(o.idleS, 10));
+    threadCounts.push(threads(pid));
     heapMb.push(await liveHeapMb(pid, probeFile));
     const retained = [await retainedEnded(ubus)];
     loads.push(load());
@@ -192,11 +204,12 @@ async function oneRun(o: Options): Promise<Figures> {
     for (const mac of soak) await ubus.call('sluice', 'terminate', { mac }).catch(() => undefined);
     loads.push(load());
     const hourKb = await settled(pid, Math.max(o.idleS, 10));
+    threadCounts.push(threads(pid));
     heapMb.push(await liveHeapMb(pid, probeFile));
     retained.push(await retainedEnded(ubus));
     const peakKb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
     loads.push(load());
-    return { idleKb, purchasesKb, hourKb, peakKb, heapMb, ticks, lifetimes, hourS, loads, retained };
+    return { idleKb, purchasesKb, hourKb, peakKb, heapMb, ticks, lifetimes, hourS, loads, retained, threads: threadCounts };
   } finally {
     await ubus?.close();
     child.kill('SIGKILL');
@@ -213,7 +226,7 @@ export default async function leak(argv: string[]): Promise<void> {
     const r = await oneRun(o);
     const vsPurchases = (r.hourKb / r.purchasesKb - 1) * 100;
     console.log(`  run ${i + 1}: settled RSS idle ${mb(r.idleKb)} MB, after ${o.purchases} purchases ${mb(r.purchasesKb)} MB, after the hour ${mb(r.hourKb)} MB (${r.ticks} ticks in ${r.hourS.toFixed(0)} s, ${r.lifetimes} session lifetimes), peak ${mb(r.peakKb)} MB; load avg ${r.loads.join(' → ')}`);
-    console.log(`    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions retained ${r.retained.join(' → ')}`);
+    console.log(`    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions retained ${r.retained.join(' → ')}; threads ${r.threads.join(' / ')}`);
     console.log(`    after the hour vs after the purchases: ${vsPurchases >= 0 ? '+' : ''}${vsPurchases.toFixed(1)}% (${vsPurchases <= 10 ? 'within' : 'PAST'} 10%); vs idle: +${((r.hourKb / r.idleKb - 1) * 100).toFixed(1)}%`);
   }
 }

@@ -32,6 +32,8 @@ interface Row {
   tick_p50_ms: number; tick_p90_ms: number; probe_p50_ms: number; probe_p99_ms: number; probe_max_ms: number;
   probe_calls: number; rss_peak_mb: number; fetch_ms: number | null; scan_ms: number | null; apply_ms: number | null;
   loop_delay_p99_ms: number; loop_delay_max_ms: number; gc_count: number; gc_total_ms: number; gc_max_ms: number;
+  /** Portal listings read over the whole run, warm-up included (the kernel path's; null on the others). */
+  listings: number | null;
 }
 
 function arg(argv: string[], name: string): string | undefined {
@@ -194,7 +196,7 @@ async function measure(runner: string, design: Design, format: string, clients: 
     measured.stdin!.write('go\n');
     const m = JSON.parse(await next()) as {
       durations: number[]; rss_peak_mb: number; fetch_ms: number | null; scan_ms: number | null; apply_ms: number | null;
-      loop_delay_p99_ms: number; loop_delay_max_ms: number; gc_count: number; gc_total_ms: number; gc_max_ms: number;
+      loop_delay_p99_ms: number; loop_delay_max_ms: number; gc_count: number; gc_total_ms: number; gc_max_ms: number; listings: number | null;
     };
     probe.stdin!.write('stop\n');
     const p = JSON.parse(await probeLine()) as { n: number; p50: number; p99: number; max: number };
@@ -206,7 +208,7 @@ async function measure(runner: string, design: Design, format: string, clients: 
       probe_p50_ms: Math.round(p.p50 * 100) / 100, probe_p99_ms: Math.round(p.p99 * 100) / 100, probe_max_ms: r1(p.max),
       probe_calls: p.n, rss_peak_mb: Math.round(m.rss_peak_mb), fetch_ms: n(m.fetch_ms), scan_ms: n(m.scan_ms), apply_ms: n(m.apply_ms),
       loop_delay_p99_ms: r1(m.loop_delay_p99_ms), loop_delay_max_ms: r1(m.loop_delay_max_ms),
-      gc_count: m.gc_count, gc_total_ms: r1(m.gc_total_ms), gc_max_ms: r1(m.gc_max_ms),
+      gc_count: m.gc_count, gc_total_ms: r1(m.gc_total_ms), gc_max_ms: r1(m.gc_max_ms), listings: m.listings,
     };
   } finally {
     measured.kill();

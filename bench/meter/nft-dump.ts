@@ -3,6 +3,9 @@
 // two chains with their rule), written from a simulated openNDS listing, so the counters grow with the simulator's
 // traffic. A client's counters keep their nft handles while its counting epoch lasts (the portal's token) and get new
 // ones when it changes (a reset, a return): a new epoch, as in the kernel. Compact JSON, as nft prints it.
+// Counters exist only for the clients of the first frame (those that bought before the measurement, which the meter's
+// first listing knows): the kernel counts a client only from the auth sluice made for it, so an arrival the simulator
+// adds later has none — counters the last listing does not hold would be a purchase, and make the meter list again.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -11,15 +14,18 @@ const T = 'sluice_count';
 export class NftDumpWriter {
   private handle = 20;
   private readonly epochs = new Map<string, { token: string; h: number }>();
+  private counted: Set<string> | undefined;
   constructor(private readonly dir: string) {}
 
   /** Frame `n`'s dump from an openNDS `json` listing: every listed client's counters, in bytes. */
   write(n: number, listing: string): void {
     const doc = JSON.parse(listing) as { clients: Record<string, Record<string, string | number>> };
+    this.counted ??= new Set(Object.keys(doc.clients));
     const counters: unknown[] = [];
     const up: Array<[string, string]> = [];
     const down: Array<[string, string]> = [];
     for (const [mac, c] of Object.entries(doc.clients)) {
+      if (!this.counted.has(mac)) continue;
       const token = String(c['token']);
       let e = this.epochs.get(mac);
       if (e === undefined || e.token !== token) this.epochs.set(mac, (e = { token, h: (this.handle += 2) }));

@@ -122,6 +122,8 @@ process.stdout.write(JSON.stringify({
   durations,
   rss_peak_mb: rss,
   usage_rows_per_tick: usageRows / ticks,
+  // The kernel path lists the portal only when something changed: how many of the measured ticks did.
+  listings: (stats() as { portal_listings?: number }).portal_listings ?? null,
   fetch_ms: reports.length ? median(reports.map((r) => r.fetchMs)) : null,
   scan_ms: reports.length ? median(reports.map((r) => r.scanMs)) : null,
   apply_ms: reports.length ? median(reports.map((r) => r.applyMs)) : null,

@@ -86,8 +86,8 @@ async function disconnectLatency(radius: FreeRadius, clients: number, disconnect
   const tickMs: number[] = [];
   const meter = new Meter({
     source: { kind: 'socket', path: sock }, pollIntervalMs: 10_000, sessions: sessionManagerPort(manager),
+    // Its usage reaches the host as the manager's `usage` (host.attach above), as in the daemon.
     workerPath: join(root, 'dist', 'usage-worker.mjs'), fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
-    onUsage: (batch) => host.usage(batch),
   });
   let ticking = true;
   const loop = (async () => {

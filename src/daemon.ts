@@ -1,10 +1,12 @@
 /**
  * The composition root (like rpcd's main.c): builds the parts in dependency order, each later part subscribing to
  * the earlier ones' events, then starts and stops them. Build: config → journal and sessions (recovery) → portal
- * (valve, kernel quota) → gate → payment methods (payments/plugins.ts) → merchant → upstream sinks → ubus and events → meter.
- * Start: each method's open payments reconciled with the journal → methods' holds re-evaluated → a first tick billing what passed
- * since the last checkpoint → the ubus object and the LAN endpoint → the gate's reconcile with the portal → upstream →
- * meter. Stop is the reverse (doStop).
+ * (valve, kernel quota) → gate → payment methods (payments/plugins.ts) → merchant → upstream sinks → ubus and events →
+ * meter. The meter follows the gate's auths and the gate the meter's facts (Gatekeeper.follow); what the meter bills
+ * reaches the publisher, the sinks and escrow as the session manager's `usage` event. No part is wired here by a
+ * callback that a subscription can be. Start: each method's open payments reconciled with the journal → methods' holds
+ * re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and the LAN endpoint →
+ * the gate's reconcile with the portal → upstream → meter. Stop is the reverse (doStop).
  */
 import {
   ConfigReloader, loadConfigPartial, logExposedSecrets, logProblems, withOverrides, type Config, type ConfigProblem,
@@ -38,12 +40,6 @@ export interface DaemonOptions {
   /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
   resetState?: boolean;
 }
-
-/**
- * How old the ticks' list may be for a purchase's gate to take the client's address from it (Gatekeeper `listedIp`):
- * the LAN lookup that let the purchase in read one at most ~2 s old, and ticks refresh it every poll while lookups come.
- */
-const LISTED_IP_MAX_AGE_MS = 3000;
 
 /** The parts, built in this order by start(). */
 interface Parts {
@@ -135,9 +131,7 @@ export class Daemon {
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
     const { valve, kernelQuota, shaper, socket: startSocket, identity, counters } = openPortal(main, sessions, log, true);
     const counting = await startCounting(counters, sessions, sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])));
-    // The meter (made below) knows the addresses its ticks read for the LAN lookups: a purchase's gate may take them.
-    let listedIp: (mac: string) => string | null = () => null;
-    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper, listedIp: (mac) => listedIp(mac) });
+    const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when disabled.
     const radius = RadiusUpstream.fromConfig(config, {
@@ -169,26 +163,12 @@ export class Daemon {
       sessions: sessionManagerPort(sessions), portal: valve, readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
       ...(kernelQuota && { kernelQuota }),
       initialMarks: counting.marks, ...(counting.counters && { kernelCounters: counting.counters }), portalIdentity: identity,
-      // The meter's facts; what they mean for a gate is the gate's to decide.
-      gateHeld: (mac) => gates.isHeld(mac),
-      onPayingClientNeedsGate: (mac) => void gates.reopen(mac),
-      onBlindOverdue: (macs) => gates.meteringOverdue(macs, main.portal === 'auto' ? meter.stats().flavour : main.portal),
-      onTick: (report) => {
-        if (report.ok) void gates.enforce(report.openUnpaid, report.at);
-        else log.debug('tick skipped', { reason: report.skipped, message: report.message });
-      },
-      onUsage: (batch) => {
-        events.usage(batch);
-        upstream.usage(batch);
-        payments.usage(batch);
-      },
-      onError: (err) => log.warn('meter', { code: err.code, reason: err.message }),
+      // The meter follows the gate's auths and holds, and the gate the meter's facts: what they mean for a gate is the
+      // gate's to decide. What the meter bills reaches the publisher, the sinks and escrow as the sessions' `usage`.
+      gate: gates, log,
     });
-    listedIp = (mac) => meter.listedIp(mac, LISTED_IP_MAX_AGE_MS);
+    gates.follow(meter);
     markingStore.markWith({ marks: () => meter.marks(), macOf: (id) => sessions.get(id)?.mac, openingMark: (mac) => meter.openingMark(mac) });
-    gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
-    gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
-    gates.on('opened', (s) => meter.sessionStarted(s.mac));
 
     const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, payments, merchant, upstream, ubus, events, meter };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);

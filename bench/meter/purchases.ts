@@ -96,13 +96,13 @@ const meter = new Meter({
   portal: valve, workerPath: workerPath!, fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
   // As the daemon wires it: a cut's final reading is one `json <mac>` ('read'), not a whole 10k-client tick.
   readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
-  onTick: (r) => {
-    if (!measuring) return;
-    starts.push(performance.now() - r.durationMs);
-    durations.push(r.durationMs);
-    fetches.push(r.fetchMs);
-    waits.push(Math.max(0, r.at - (Date.now() - r.durationMs)));
-  },
+});
+meter.on('tick', (r) => {
+  if (!measuring) return;
+  starts.push(performance.now() - r.durationMs);
+  durations.push(r.durationMs);
+  fetches.push(r.fetchMs);
+  waits.push(Math.max(0, r.at - (Date.now() - r.durationMs)));
 });
 gates.on('auth-starting', (mac, id) => { meter.authStarting(mac, id); phase(mac).authStarting ??= performance.now(); });
 gates.on('auth-finished', (mac, id, result) => { meter.authFinished(mac, id, result); phase(mac).authFinished ??= performance.now(); });

@@ -61,8 +61,8 @@ if (design === 'worker' || design === 'kernel') {
     ...(design === 'kernel' && { kernelCounters: kernelCounters(JSON.parse(nftArgv!) as string[]) }),
     // A 100k-client snapshot (~90 MB) is past the router default cap (main.portal_output_max 32 MiB).
     fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3, maxSnapshotBytes: 1 << 30,
-    onUsage: (batch) => { usageRows += batch.length; },
   });
+  meter.on('usage', (batch) => { usageRows += batch.length; });
   tickOnce = async () => {
     const r = await meter.tick();
     if (!r.ok) throw new Error(`tick skipped: ${r.skipped} ${r.message}`);

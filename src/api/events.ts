@@ -1,8 +1,9 @@
 /**
  * The `sluice.session` ubus event contract (docs/ubus-api.md "Events"): one table of the kinds and their payloads,
- * and the publisher that follows the sessions, the gate's closes, the meter's usage and the escrow subsystem and sends
- * them (with the matching log lines, so logread tells the same story as `ubus listen`). Events are best effort (`ubus send`): while ubus is down they are dropped, never queued; what must not be lost
- * goes to the upstream outbox instead.
+ * and the publisher that follows the sessions (the meter's usage among their events), the gate's closes and the
+ * escrow subsystem and sends them (with the matching log lines, so logread tells the same story as `ubus listen`).
+ * Events are best effort (`ubus send`): while ubus is down they are dropped, never queued; what must not be lost goes
+ * to the upstream outbox instead.
  */
 import { toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -125,6 +126,7 @@ export class EventPublisher {
         this.send('ended', { session: sessionView(s, this.clock.now()), gate });
       });
     });
+    sessions.on('usage', (batch) => this.usage(batch));
   }
 
   /** A rate change went through the change path (DaemonBackend's `ratesChanged`): one log line, one event. */
@@ -147,8 +149,9 @@ export class EventPublisher {
   }
 
   /**
-   * One `usage` event per tick, in chunks far below ubus's 1 MiB message limit; each chunk is built in its own
-   * event-loop turn so a tick with tens of thousands of billed sessions never holds the main thread for long.
+   * One `usage` event per tick (the sessions' `usage`), in chunks far below ubus's 1 MiB message limit; each chunk
+   * is built in its own event-loop turn so a tick with tens of thousands of billed sessions never holds the main
+   * thread for long.
    */
   usage(batch: readonly UsageFact[]): void {
     this.logCuts(batch);

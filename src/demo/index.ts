@@ -145,7 +145,7 @@ config limits 'limits'
     daemon = await Daemon.start({
       configPath, ubusSocket, log, paymentMethods: [demoPaymentMethod], meterSource: { kind: 'socket', path: portalSocket },
     });
-    daemon.meter.observe((r) => {
+    daemon.meter.on('tick', (r) => {
       const start = performance.now() - r.durationMs;
       if (figures.lastTickStart !== undefined) figures.tickGaps.push(start - figures.lastTickStart);
       figures.lastTickStart = start;

@@ -1,10 +1,11 @@
 /**
  * The one owner of the portal's gates: it follows the sessions itself (a start opens, an end closes, a top-up raises
- * the kernel quota), keeps held gates closed (escrow credit), and acts on the meter's facts (a paying client needs its
- * gate, metering is overdue, the clients a tick saw open without a session). Nothing else opens or closes a gate; the
- * others wait for what the gate did (opened(), closed()). The valve does the ndsctl work; this decides when. Failures
- * never lose a paid session: a gate that cannot be opened now (the portal has not seen the MAC, or is down) is
- * `pending` and opens when the meter sees the client again, or the session ends `portal-lost` after a grace period.
+ * the kernel quota), keeps held gates closed (escrow credit), and follows the meter's facts (follow: a paying client
+ * needs its gate, metering is overdue, the clients a tick saw open without a session). Nothing else opens or closes a
+ * gate; the others wait for what the gate did (opened(), closed()). The valve does the ndsctl work; this decides
+ * when. Failures never lose a paid session: a gate that cannot be opened now (the portal has not seen the MAC, or is
+ * down) is `pending` and opens when the meter sees the client again, or the session ends `portal-lost` after a grace
+ * period.
  *
  * A close is done when the portal's own list says so, not when ndsctl says so: every tick hands `enforce()` the
  * clients the portal shows with an open gate, and any of them without a live session is deauthed (again), counted,
@@ -20,6 +21,7 @@ import type { Log } from '../log.ts';
 import { backgroundTimers, systemClock, type Clock, type Timers } from '../time.ts';
 import type { GateState } from './states.ts';
 import { safetyNetFor } from './safety-net.ts';
+import type { Meter } from '../meter/index.ts';
 
 export type GateValve = Pick<Valve, 'open' | 'close' | 'snapshot'> & Partial<Pick<Valve, 'lastIp'>>;
 
@@ -70,12 +72,6 @@ export interface GatekeeperOptions {
    * without a live session is deauthed (Trusted ones never are).
    */
   leaveForeign?: boolean;
-  /**
-   * The address the portal's own list showed for a client moments ago, if any (the list the meter's ticks read for
-   * the LAN endpoint's lookups). When it is the session's own address, the valve's open takes it for the kernel quota
-   * and the speed tier instead of asking the portal again (Valve.open `knownIpListed`).
-   */
-  listedIp?: (mac: string) => string | null;
 }
 
 /** The shaper as the gate drives it besides the valve's auth and deauth. Never throws (shaper.ts). */
@@ -96,6 +92,16 @@ export interface ReconcileReport {
 }
 
 const AUTHED_STATES: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
+
+/** The meter as the gate follows it (follow): its facts, and the addresses its ticks listed. */
+type FollowedMeter = Pick<Meter, 'on' | 'listedIp'>;
+
+/**
+ * How old the ticks' list may be for a purchase's gate to take the client's address from it (Valve.open
+ * `knownIpListed`): the LAN lookup that let the purchase in read one at most ~2 s old, and ticks refresh it every poll
+ * while lookups come.
+ */
+const LISTED_IP_MAX_AGE_MS = 3000;
 
 /**
  * A session whose gate could not open because the portal does not list its client yet (a customer who paid before
@@ -142,6 +148,8 @@ export class Gatekeeper {
   private readonly starts = new Map<string, Promise<GateState>>();
   /** The kernel's side of each session's last rate change, by session id (a `change` reply waits for it). */
   private readonly rateChanges = new Map<string, Promise<void>>();
+  /** The meter followed (follow): the address its ticks listed for a client whose gate opens. */
+  private meter: FollowedMeter | undefined;
   private readonly events = new Emitter<GateEvents>((err, event) =>
     this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }));
 
@@ -195,6 +203,18 @@ export class Gatekeeper {
 
   on<K extends keyof GateEvents>(event: K, listener: (...args: GateEvents[K]) => void): () => void {
     return this.events.on(event, listener);
+  }
+
+  /**
+   * Follows the meter's facts as it follows the sessions': each good tick's open gates without a live session are
+   * closed (enforce), a paying client back unauthenticated is re-opened, metering overdue closes gates on nodogsplash;
+   * and an open takes the address the ticks listed for the client when it is the session's own.
+   */
+  follow(meter: FollowedMeter): void {
+    this.meter = meter;
+    meter.on('tick', (report) => { if (report.ok) void this.enforce(report.openUnpaid, report.at); });
+    meter.on('paying-client-needs-gate', (mac) => void this.reopen(mac));
+    meter.on('metering-overdue', (macs, flavour) => this.meteringOverdue(macs, flavour));
   }
 
   /**
@@ -261,7 +281,7 @@ export class Gatekeeper {
       // then may the valve skip its lookup of the client (Valve.open).
       const own = this.options.sessions.byMac(session.mac);
       const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
-      const listed = knownIp !== null && this.options.listedIp?.(session.mac) === knownIp;
+      const listed = knownIp !== null && this.meter?.listedIp(session.mac, LISTED_IP_MAX_AGE_MS) === knownIp;
       const startedAt = performance.now();
       const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp, listed);
       this.events.emit('auth-finished', session.mac, session.id, result);

@@ -1,10 +1,11 @@
 /**
- * What every part of the meter shares: the sessions port, one clock and timers, the reporting callbacks and the
- * meter's state; the one way any of them bills bytes (billUsage); what an open gate is in the counter table.
+ * What every part of the meter shares: the sessions port, one clock and timers, the meter's events and reports, and
+ * its state; the one way any of them bills bytes (billUsage); what an open gate is in the counter table.
  */
 import { SluiceError } from '../errors.ts';
 import { GATE_OPEN_STATES, STATE_CODES } from '../portal/index.ts';
 import type { Clock, Timers } from '../time.ts';
+import type { MeterEvents } from './options.ts';
 import type { SessionsPort, UsageReport } from './ports.ts';
 
 export type MeterState = 'idle' | 'running' | 'closing' | 'closed';
@@ -16,7 +17,11 @@ export interface MeterContext {
   readonly pollIntervalMs: number;
   /** Set by the Meter only; the parts read it (a reading that answers after close is dropped). */
   state: MeterState;
+  /** Tells the meter's followers (MeterEvents); usage and errors go through onUsage and onError. */
+  emit<K extends 'tick' | 'paying-client-needs-gate'>(event: K, ...args: MeterEvents[K]): void;
+  /** Billed usage: the meter's `usage` event, the sessions port's reportUsage, the shared sessions' quotas. */
   onUsage(batch: UsageReport[]): void;
+  /** Logged and told as the meter's `error` event. */
   onError(err: SluiceError): void;
   /** Ticks as soon as possible (after the tick in flight, if any). */
   requestTick(): void;

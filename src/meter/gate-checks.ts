@@ -5,7 +5,7 @@
  */
 import { STATE_CODES } from '../portal/index.ts';
 import type { Clock } from '../time.ts';
-import type { SessionsPort } from './ports.ts';
+import type { GatePort, SessionsPort } from './ports.ts';
 import type { SlotSessions } from './slot-sessions.ts';
 import { FLAG_PRESENT, type TableView } from './table.ts';
 import { SLICE, TurnBudget } from './timing.ts';
@@ -15,8 +15,8 @@ export interface GateCheckOptions {
   reopenBackoffMs: number;
   /** Sessions younger than this are not judged gone/closed (ms). */
   graceMs: number;
-  /** A live session whose gate must stay closed for now (MeterOptions.gateHeld): reported with the open unpaid. */
-  gateHeld?: ((mac: string) => boolean) | undefined;
+  /** Live sessions whose gate must stay closed for now (MeterOptions.gate): reported with the open unpaid. */
+  gate?: Pick<GatePort, 'isHeld'> | undefined;
 }
 
 export class GateChecks {
@@ -140,7 +140,7 @@ export class GateChecks {
   async openUnpaid(view: TableView, slotMacs: readonly string[], index: SlotSessions, tick: number): Promise<string[]> {
     const out: string[] = [];
     const count = view.slotCount;
-    const held = this.options.gateHeld;
+    const held = this.options.gate;
     const turn = new TurnBudget();
     let fresh = index.fresh();
     for (let slot = 0; slot < count; slot++) {
@@ -150,7 +150,7 @@ export class GateChecks {
       const state = flags >> 1;
       if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.AuthBlocked) continue;
       const paying = fresh && slot < index.slots ? index.at(slot) !== undefined : this.sessions.active(slotMacs[slot]!) !== undefined;
-      if (!paying || (held !== undefined && held(slotMacs[slot]!))) out.push(slotMacs[slot]!);
+      if (!paying || (held !== undefined && held.isHeld(slotMacs[slot]!))) out.push(slotMacs[slot]!);
     }
     return out;
   }

@@ -6,9 +6,12 @@
  *  - brake-watch.ts: sessions the kernel quota stops at their allotment (ends, refills);
  *  - first-readings.ts: billing from the first byte after an auth sluice made;
  *  - gate-checks.ts and blind-watch.ts: the gate facts a tick reports, and the safety net when metering lags.
- * The meter reports facts and ends sessions only through the sessions port: it never opens or closes a gate (the
- * daemon's callbacks do).
+ * The meter tells facts (its events: MeterEvents) and ends sessions only through the sessions port: it never opens or
+ * closes a gate (the gate follows its events: Gatekeeper.follow). It follows the gate's auths in turn
+ * (MeterOptions.gate).
  */
+import { toSluiceError } from '../errors.ts';
+import { Emitter } from '../sessions/index.ts';
 import { systemClock, systemTimers } from '../time.ts';
 import { BlindWatch } from './blind-watch.ts';
 import { BrakeWatch } from './brake-watch.ts';
@@ -16,7 +19,7 @@ import type { MeterContext } from './context.ts';
 import { CutPlanner } from './cut-planner.ts';
 import { FirstReadingWatch } from './first-readings.ts';
 import { GateChecks } from './gate-checks.ts';
-import type { MeterOptions, TickReport } from './options.ts';
+import type { MeterEvents, MeterOptions, TickReport } from './options.ts';
 import { createAdaptiveRunner } from './pool.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import type { MeterStats } from './stats.ts';
@@ -26,7 +29,7 @@ import { TickLoop } from './tick-loop.ts';
 import type { ListedAddress } from './address-book.ts';
 import { TickTimes } from './timing.ts';
 
-export type { MeterOptions, TickReport } from './options.ts';
+export type { MeterEvents, MeterOptions, TickReport } from './options.ts';
 
 export class Meter {
   private readonly ctx: MeterContext;
@@ -40,6 +43,12 @@ export class Meter {
   private readonly gates: GateChecks;
   private readonly blind: BlindWatch;
   private readonly loop: TickLoop;
+  /** A throwing listener is an `error` (one of `error` is dropped: it has nowhere else to go). */
+  private readonly events = new Emitter<MeterEvents>((err, event) => {
+    if (event !== 'error') this.ctx.onError(toSluiceError(err, 'ERR_LISTENER'));
+  });
+  /** Stops following the gate's events (close). */
+  private readonly unfollow: Array<() => void> = [];
 
   constructor(private readonly options: MeterOptions) {
     this.runner = options.runner ?? createAdaptiveRunner({
@@ -52,12 +61,17 @@ export class Meter {
     const timers = options.timers ?? systemTimers;
     this.ctx = {
       sessions: options.sessions, clock, timers, pollIntervalMs: options.pollIntervalMs, state: 'idle',
+      emit: (event, ...args) => this.events.emit(event, ...args),
       onUsage: (batch) => {
-        options.onUsage?.(batch);
+        this.events.emit('usage', batch);
+        options.sessions.reportUsage?.(batch);
         // Queued in the kernel quota behind earlier changes; the next tick's brake check reads after it.
         void this.shared.onUsage(batch);
       },
-      onError: (err) => options.onError?.(err),
+      onError: (err) => {
+        options.log?.warn('meter', { code: err.code, reason: err.message });
+        this.events.emit('error', err);
+      },
       requestTick: () => this.loop.requestTick(),
     };
     const minIntervalMs = options.minIntervalMs ?? 20;
@@ -72,12 +86,28 @@ export class Meter {
     });
     this.firsts = new FirstReadingWatch(this.ctx, this.planner);
     this.gates = new GateChecks(options.sessions, clock, {
-      reopenBackoffMs: options.reopenBackoffMs ?? 5000, graceMs: options.newSessionGraceMs ?? 0, gateHeld: options.gateHeld,
+      reopenBackoffMs: options.reopenBackoffMs ?? 5000, graceMs: options.newSessionGraceMs ?? 0, gate: options.gate,
     });
     this.blind = new BlindWatch(this.ctx, this.planner, this.brakes, () => this.loop.lastReadingAt);
     this.loop = new TickLoop(this.ctx, {
       runner: this.runner, times, planner: this.planner, brakes: this.brakes, firsts: this.firsts, gates: this.gates, blind: this.blind,
     }, { ...options, fetchTimeoutMs: options.fetchTimeoutMs ?? 5000, minIntervalMs, firstReadingMs: this.firstReadingMs });
+    const { gate, log } = options;
+    if (gate) {
+      this.unfollow.push(
+        gate.on('auth-starting', (mac, id) => this.authStarting(mac, id)),
+        gate.on('auth-finished', (mac, id, result) => this.authFinished(mac, id, result)),
+        gate.on('opened', (s) => this.sessionStarted(s.mac)),
+      );
+    }
+    if (log) {
+      this.on('tick', (r) => { if (!r.ok) log.debug('tick skipped', { reason: r.skipped, message: r.message }); });
+    }
+  }
+
+  /** Follows one of the meter's events (MeterEvents); returns the unsubscribe. */
+  on<K extends keyof MeterEvents>(event: K, listener: (...args: MeterEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
   }
 
   /** Starts ticking: the first tick runs at once. */
@@ -85,8 +115,15 @@ export class Meter {
     if (this.ctx.state !== 'idle') return;
     this.ctx.state = 'running';
     this.loop.schedule(0);
-    const onBlindOverdue = this.options.onBlindOverdue;
-    if (onBlindOverdue !== undefined) this.blind.start(onBlindOverdue);
+    if (this.events.listens('metering-overdue')) {
+      this.blind.start((macs) => this.events.emit('metering-overdue', macs, this.portalFlavour()));
+    }
+  }
+
+  /** `main.portal`, or when 'auto' the flavour the snapshots showed ('unknown' before any). */
+  private portalFlavour(): string {
+    const { flavour } = this.options;
+    return flavour === undefined || flavour === 'auto' ? this.stats().flavour : flavour;
   }
 
   /**
@@ -132,12 +169,6 @@ export class Meter {
     if (this.firsts.finished(mac.toLowerCase(), sessionId, result)) this.loop.scheduleBy(this.firstReadingMs);
   }
 
-  /** Also told of every tick's report (after onTick); returns the unsubscribe (the demo's tick figures). */
-  observe(fn: (report: TickReport) => void): () => void {
-    this.loop.observers.add(fn);
-    return () => { this.loop.observers.delete(fn); };
-  }
-
   /** When a paying client was first seen absent from the portal in the current absence, if it is absent. */
   goneSince(mac: string): number | undefined {
     return this.gates.goneSince(mac.toLowerCase());
@@ -166,6 +197,7 @@ export class Meter {
   async close(): Promise<void> {
     if (this.ctx.state === 'closed' || this.ctx.state === 'closing') return;
     this.ctx.state = 'closing';
+    for (const off of this.unfollow.splice(0)) off();
     this.loop.stop();
     this.blind.stop();
     this.planner.cancelAll();
@@ -177,6 +209,7 @@ export class Meter {
   /** Stops at once; a tick in flight is abandoned (uncommitted, so nothing is lost for a later meter on this table). */
   async destroy(): Promise<void> {
     this.ctx.state = 'closed';
+    for (const off of this.unfollow.splice(0)) off();
     this.loop.stop();
     this.blind.stop();
     this.planner.cancelAll();

@@ -1,11 +1,14 @@
 /**
- * The Meter's contract with the daemon: what `new Meter({...})` takes and what each tick reports. The option names are
- * the daemon's and the bench's; each part of the meter (tick-loop, cut-planner, brake-watch, first-readings,
- * gate-checks, blind-watch) reads the few it uses.
+ * The Meter's contract with the daemon: what `new Meter({...})` takes, what it tells (MeterEvents) and what each tick
+ * reports. The option names are the daemon's and the bench's; each part of the meter (tick-loop, cut-planner,
+ * brake-watch, first-readings, gate-checks, blind-watch) reads the few it uses.
  */
 import type { SluiceError } from '../errors.ts';
 import type { Clock, Timers } from '../time.ts';
-import type { KernelCountersPort, KernelQuotaPort, ExclusivePort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner } from './ports.ts';
+import type { Log } from '../log.ts';
+import type {
+  ExclusivePort, GatePort, KernelCountersPort, KernelQuotaPort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner,
+} from './ports.ts';
 import type { PortalFlavour as Flavour } from '../portal/index.ts';
 import type { CounterMark } from './table.ts';
 import type { SkipReason, TaskSource } from './task.ts';
@@ -27,10 +30,13 @@ export interface MeterOptions {
    */
   minIntervalMs?: number;
   /**
-   * A live session whose gate must stay closed for now (escrow credit: Gatekeeper.hold): reported with the open unpaid
-   * clients when the portal shows it open, so the tick's enforce closes it again like any gate that did not take.
+   * The gate, followed: its auth events (counters from 0 at an auth sluice made, a started session's first reading
+   * soon), and its held gates (escrow credit: Gatekeeper.hold) — a held live session shown open by the portal is
+   * reported with the open unpaid clients, so the gate's enforce closes it again like any gate that did not take.
    */
-  gateHeld?: (mac: string) => boolean;
+  gate?: GatePort;
+  /** Where the meter's errors (warn) and skipped ticks (debug) are logged. */
+  log?: Log;
   /** A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000. */
   firstReadingMs?: number;
   /**
@@ -92,21 +98,32 @@ export interface MeterOptions {
    * had not listed yet by that long).
    */
   newSessionGraceMs?: number;
-  /** One batch per tick with every billed data session. */
-  onUsage?: (batch: UsageReport[]) => void;
+}
+
+/**
+ * What the meter tells (Meter.on): its facts; what they mean for a gate is the gate's to decide (Gatekeeper.follow).
+ * A throwing listener is reported as an `error` and stops neither the others nor the tick.
+ */
+export type MeterEvents = {
+  /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
+  tick: [report: TickReport];
+  /**
+   * One batch per tick (and per cut between ticks) with every billed session; the sessions port is told the same
+   * (SessionsPort.reportUsage: the session manager's `usage` event, which the daemon's parts follow).
+   */
+  usage: [batch: UsageReport[]];
+  /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
+  'paying-client-needs-gate': [mac: string];
   /**
    * The safety net for a portal whose auth takes no limits (nodogsplash): metering has lagged (no reading for two poll
    * intervals) past the moment these data sessions could have used up what they had left (at twice their last rate,
-   * or the peak rate): close their gates now. Their sessions stay ACTIVE; once readings resume, the gate is re-opened
-   * like any paying client's (onPayingClientNeedsGate). Checked every poll interval while the meter runs.
+   * or the peak rate): their gates should close now. Their sessions stay ACTIVE; once readings resume, the gate is
+   * re-opened like any paying client's (`paying-client-needs-gate`). `flavour`: the portal's (`main.portal`, or the
+   * one the snapshots showed when 'auto'). Checked every poll interval once started, if anyone follows it then.
    */
-  onBlindOverdue?: (macs: string[]) => void;
-  /** A paying client is back in the portal but not authenticated (portal restart, idle timeout): re-open its gate. */
-  onPayingClientNeedsGate?: (mac: string) => void;
-  /** After every tick (skipped ones too): the full report, including `gone` for the portal-lost grace period. */
-  onTick?: (report: TickReport) => void;
-  onError?: (err: SluiceError) => void;
-}
+  'metering-overdue': [macs: string[], flavour: string];
+  error: [err: SluiceError];
+};
 
 export interface TickReport {
   tick: number;
@@ -115,7 +132,7 @@ export interface TickReport {
   message?: string;
   clients: number;
   usage: UsageReport[];
-  /** Paying clients present but not authenticated: re-open (same calls as onPayingClientNeedsGate). */
+  /** Paying clients present but not authenticated: re-open (each was told as `paying-client-needs-gate`). */
   reopen: string[];
   /** Paying clients absent from the portal (portal-lost grace applies); `goneSince(mac)` says since when. */
   gone: string[];

@@ -3,6 +3,7 @@
  * flow). Times are milliseconds on the Clock passed to the Meter (src/time.ts; the system clock by default), the
  * sessions' clock too.
  */
+import type { UsageReport } from '../sessions/index.ts';
 import type { UsageResult, UsageTask } from './task.ts';
 import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
 
@@ -45,6 +46,27 @@ export interface SessionsPort {
    * for a session of one device. The kernel quota splits such a session's bytes left among them (shared-quota.ts).
    */
   sharedDevices?(sessionId: string): readonly string[] | undefined;
+  /**
+   * What applyUsage billed, as reports, once per tick (and per cut between ticks): the session manager tells its
+   * followers (its `usage` event: the ubus event, the upstream sinks, escrow's credit). Absent: nobody is told.
+   */
+  reportUsage?(batch: readonly UsageReport[]): void;
+}
+
+/**
+ * What the gate tells the meter (gate/gatekeeper.ts GateEvents): around every auth sluice makes, the client's counters
+ * start at 0 (first-readings.ts); a started session's gate is open, its first reading is due soon.
+ */
+export type GateFacts = {
+  'auth-starting': [mac: string, sessionId: string];
+  'auth-finished': [mac: string, sessionId: string, result: 'opened' | 'already-open' | 'failed'];
+  opened: [session: { mac: string }];
+};
+
+/** The gate as the meter follows it: its facts, and which live sessions' gates it keeps closed (escrow credit). */
+export interface GatePort {
+  on<K extends keyof GateFacts>(event: K, listener: (...args: GateFacts[K]) => void): () => void;
+  isHeld(mac: string): boolean;
 }
 
 /** The portal's serialized ndsctl queue (portal/valve.ts): `fn` runs when no other portal call is in flight. */
@@ -100,32 +122,8 @@ export interface UsageTaskRunner {
   destroy(): Promise<void>;
 }
 
-/** One session's usage in a tick (the lead turns a batch into `sluice.session {event:'usage', …}`). */
-export interface UsageReport {
-  mac: string;
-  sessionId: string;
-  /**
-   * The session's slot in the session manager (-1 or absent: none): readers of the batch pass it to
-   * SessionManager.figuresInto, which then finds the session by index instead of by id.
-   */
-  slot?: number;
-  metric: 'bytes' | 'seconds';
-  /** Bytes added this tick (download + upload; IP-level, as the portal counts them). */
-  deltaBytes: number;
-  deltaDownloadBytes: number;
-  deltaUploadBytes: number;
-  /** Data sessions: bytes left after this tick (Infinity for time sessions). */
-  remainingBytes: number;
-  /** A data session that reached its allotment this tick: applyUsage ended it with data-limit. */
-  exhausted: boolean;
-  /**
-   * Part of deltaBytes (counted as download) not read but billed ahead: the session's remainder, which passes while its
-   * gate closes (Meter option closeLatencyMs). Absent when every byte was read.
-   */
-  billedAheadBytes?: number;
-  /** With billedAheadBytes: the rate (bytes/ms) and close latency (ms) the decision used, for the log. */
-  cutRate?: number;
-  cutCloseMs?: number;
-  /** With billedAheadBytes: the kernel quota stopped the client (the bytes billed ahead are what it kept back). */
-  stoppedByKernel?: true;
-}
+/**
+ * One session's usage in a tick: the meter builds them, the session manager's `usage` event carries them (defined with
+ * that event in sessions/, which is below meter/).
+ */
+export type { UsageReport };

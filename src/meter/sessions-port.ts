@@ -51,6 +51,8 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
     activeSessions: () => byMac.values(),
     version: () => version,
     applyUsage: (ids, bytes, count, remainingBytesOut) => manager.applyUsage(ids, bytes, count, remainingBytesOut),
+    // What it billed, told to the manager's followers (its `usage` event).
+    reportUsage: (batch) => manager.reportUsage?.(batch),
     remainingBytes: (id) => {
       const left = manager.remaining(id);
       return left === null ? 0 : Number(left);

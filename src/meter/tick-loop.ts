@@ -41,8 +41,8 @@ export interface TickLoopParts {
   blind: BlindWatch;
 }
 
-export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks' | 'initialCapacity' | 'onPayingClientNeedsGate' | 'onTick'
-  | 'kernelCounters' | 'portalIdentity'>
+export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks'
+  | 'initialCapacity' | 'kernelCounters' | 'portalIdentity'>
   & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
 
 export class TickLoop {
@@ -54,7 +54,6 @@ export class TickLoop {
   /** Each slot's ACTIVE session: billing and the gate checks read it instead of a lookup per client. */
   private readonly index: SlotSessions;
   private readonly fetchSignal = new SharedArrayBuffer(4);
-  readonly observers = new Set<(report: TickReport) => void>();
   readonly statsRecorder = new MeterStatsRecorder();
   private seq = 0;
   /** When the last committed tick's snapshot was asked for (clock ms). */
@@ -241,8 +240,7 @@ export class TickLoop {
     report.durationMs = performance.now() - started;
     if (result.ok) this.parts.times.lastDurationMs = report.durationMs;
     this.statsRecorder.recordTick(report, this.ctx.clock.now(), result.ok ? result : undefined);
-    this.options.onTick?.(report);
-    for (const observer of this.observers) observer(report);
+    this.ctx.emit('tick', report);
     return report;
   }
 
@@ -375,7 +373,7 @@ export class TickLoop {
     nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
 
     const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, gateAt);
-    for (const mac of reopen) this.options.onPayingClientNeedsGate?.(mac);
+    for (const mac of reopen) this.ctx.emit('paying-client-needs-gate', mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {
       tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: gateAt, dropped, baselined,

@@ -79,10 +79,6 @@ export class PaymentPlugins {
     for (const p of this.parts) p.start?.();
   }
 
-  usage(batch: ReadonlyArray<{ sessionId: string }>): void {
-    for (const p of this.parts) p.usage?.(batch);
-  }
-
   wire(host: PaymentHost): void {
     for (const p of this.parts) p.wire?.(host);
   }

@@ -3,7 +3,8 @@
  * folder exporting one PaymentPlugin, payments/plugins.ts lists them, and the composition root (daemon.ts) loops over
  * the list through PaymentPlugins (plugin-host.ts) without naming one. A plugin opens from the config into a
  * PaymentPart: the PaymentMethods the merchant sells through, and the optional hooks the daemon runs at its own
- * moments (reconcile at start, a reload's settings, usage, start, stop) and the faces it serves (ubus, the LAN).
+ * moments (reconcile at start, a reload's settings, start, stop) and the faces it serves (ubus, the LAN). A method
+ * that reads the metered usage follows the sessions' `usage` event itself (escrow-session/).
  */
 import type { Config, RunningParts } from '../config/index.ts';
 import { SluiceError, type ErrorCode } from '../errors.ts';
@@ -211,8 +212,6 @@ export interface PaymentPart {
   recheck?(): Promise<void>;
   /** Once the daemon runs (ubus, LAN, gates, sinks): work left by a restart or an outage. */
   start?(): void;
-  /** One tick's usage. */
-  usage?(batch: ReadonlyArray<{ sessionId: string }>): void;
   /** Subscribes the root's publishers to the method's own events. */
   wire?(host: PaymentHost): void;
   /** Stop: ends the facilitator exchanges in flight and flushes state. */

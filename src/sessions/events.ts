@@ -20,6 +20,11 @@ export class Emitter<Events extends { [K in keyof Events]: unknown[] }> {
     this.listeners[event]?.delete(listener);
   }
 
+  /** Whether anyone listens for `event` (a watch that only feeds it need not run otherwise). */
+  listens(event: keyof Events): boolean {
+    return (this.listeners[event]?.size ?? 0) > 0;
+  }
+
   emit<K extends keyof Events>(event: K, ...args: Events[K]): void {
     const set = this.listeners[event];
     if (!set) return;

@@ -5,7 +5,7 @@ export type { Grant } from './grant.ts';
 export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
 export { SessionManager } from './manager.ts';
 export type { Hold } from './holds.ts';
-export type { SessionFigures, SessionNumbers } from './manager-types.ts';
+export type { SessionFigures, SessionNumbers, UsageReport } from './manager-types.ts';
 export type { SessionBillingPort, SessionControlPort, SessionDevicesPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
 export { limitsAfter } from './limits.ts';
 export type { LoadResult, SessionStore, StoreRecord } from './store.ts';

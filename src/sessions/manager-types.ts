@@ -1,6 +1,7 @@
 /**
- * The shapes the SessionManager is built with and answers in: its options, its events, a list filter, the recovery
- * report, the report figures (as bigints and as plain numbers) and its stats. Types only.
+ * The shapes the SessionManager is built with and answers in: its options, its events (a tick's usage reports among
+ * them), a list filter, the recovery report, the report figures (as bigints and as plain numbers) and its stats. Types
+ * only.
  */
 import type { SluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
@@ -51,9 +52,48 @@ export type SessionEvents = {
   joined: [session: Session, mac: string];
   /** A joined device was removed (on flash): its gate closes; the session and its other devices go on. */
   left: [session: Session, mac: string];
+  /**
+   * What the meter billed (applyUsage) in one tick or one cut between ticks, as it reports it (reportUsage): the ubus
+   * `usage` event, the upstream sinks' reports and escrow's credit follow this one event.
+   */
+  usage: [batch: readonly UsageReport[]];
   /** Problems that did not stop the manager: a failed checkpoint or end record, a throwing listener, recovery notes. */
   warning: [err: SluiceError];
 };
+
+/**
+ * One session's usage in a tick, as the meter bills and reports it (the `usage` event carries a batch of them; the
+ * publisher turns it into `sluice.session {event:'usage', …}`). Defined here, with the event: sessions/ is below
+ * meter/.
+ */
+export interface UsageReport {
+  mac: string;
+  sessionId: string;
+  /**
+   * The session's slot in the session manager (-1 or absent: none): readers of the batch pass it to
+   * SessionManager.figuresInto, which then finds the session by index instead of by id.
+   */
+  slot?: number;
+  metric: 'bytes' | 'seconds';
+  /** Bytes added this tick (download + upload; IP-level, as the portal counts them). */
+  deltaBytes: number;
+  deltaDownloadBytes: number;
+  deltaUploadBytes: number;
+  /** Data sessions: bytes left after this tick (Infinity for time sessions). */
+  remainingBytes: number;
+  /** A data session that reached its allotment this tick: applyUsage ended it with data-limit. */
+  exhausted: boolean;
+  /**
+   * Part of deltaBytes (counted as download) not read but billed ahead: the session's remainder, which passes while its
+   * gate closes (Meter option closeLatencyMs). Absent when every byte was read.
+   */
+  billedAheadBytes?: number;
+  /** With billedAheadBytes: the rate (bytes/ms) and close latency (ms) the decision used, for the log. */
+  cutRate?: number;
+  cutCloseMs?: number;
+  /** With billedAheadBytes: the kernel quota stopped the client (the bytes billed ahead are what it kept back). */
+  stoppedByKernel?: true;
+}
 
 export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
 /**

@@ -23,7 +23,10 @@ import type { Hold } from './holds.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
 import { deadlineFromOpening, limitsAfter } from './limits.ts';
 import type { LimitsChange } from './limits.ts';
-import type { RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats } from './manager-types.ts';
+import type {
+  RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats,
+  UsageReport,
+} from './manager-types.ts';
 import {
   copySession, isLive, isSessionRates, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
   viewSession,
@@ -380,6 +383,11 @@ export class SessionManager {
   /** Bills the meter's per-tick bytes by session id (billing.ts: the rule, the arrays, what `remainingBytesOut` gets). */
   applyUsage(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut?: Float64Array, now = this.clock.now()): Session[] {
     return this.billing.apply(ids, bytes, count, remainingBytesOut, now, this.phase === 'open');
+  }
+
+  /** The meter's reports of what applyUsage just billed: told to every follower of `usage` (one event per batch). */
+  reportUsage(batch: readonly UsageReport[]): void {
+    this.events.emit('usage', batch);
   }
 
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */

@@ -14,8 +14,10 @@ export type SessionEventsView = Pick<SessionManager, 'on'>;
 /** One session's figures without copying it, for what runs per billed session per tick (events, upstream reports). */
 export type SessionFiguresView = Pick<SessionManager, 'usageOf' | 'figuresOf' | 'figuresInto'>;
 
-/** The meter's side: the one usage path, what a session may still use, and its slot (a fake may have no slots). */
-export type SessionBillingPort = Pick<SessionManager, 'applyUsage' | 'remaining'> & Partial<Pick<SessionManager, 'slotOf'>>;
+/** The meter's side: the one usage path, what a session may still use, and its slot and the reports of what it billed
+ *  (a fake may have neither). */
+export type SessionBillingPort = Pick<SessionManager, 'applyUsage' | 'remaining'>
+  & Partial<Pick<SessionManager, 'slotOf' | 'reportUsage'>>;
 
 /** Changes to live sessions besides a sale or a bill: ending one (or a user's), new limits, new rates, a clock started
  *  at its gate's opening, the address the portal lists, usage written now, a move to another MAC. */

@@ -1,7 +1,7 @@
 /**
  * Hands session events to the upstream sinks: the daemon wires it with a few lines (attach to the session manager,
- * pass each tick's usage batch, start/reload/stats/close). A sink that throws is logged and skipped; it can never
- * stop the others, a purchase or a tick.
+ * whose events include each tick's usage batch; start/reload/stats/close). A sink that throws is logged and skipped;
+ * it can never stop the others, a purchase or a tick.
  */
 import type { Config, ConfigProblem } from '../config/index.ts';
 import type { Log } from '../log.ts';
@@ -17,6 +17,8 @@ export interface SessionSource {
   on(event: 'topup', listener: (s: Session, payment: PaymentRef) => void): () => void;
   /** The session's end record is durable (the manager's `end-written`): only then is an end announced upstream. */
   on(event: 'end-written', listener: (s: Session) => void): () => void;
+  /** What the meter billed, one batch per tick (the manager's `usage`). */
+  on(event: 'usage', listener: (batch: readonly UsageReport[]) => void): () => void;
   figuresOf(id: string, now?: number): SessionFigures | null;
   figuresInto(id: string, now: number, out: SessionNumbers, slot?: number): boolean;
 }
@@ -68,6 +70,7 @@ export class SinkHost {
       // Not at `ended`: a RADIUS Stop, an MQTT or hook report of an end that a crash then undoes (the session back
       // ACTIVE after the restart) would be a lie upstream billing acts on.
       source.on('end-written', (session) => this.emit({ type: 'ended', at: this.clock.now(), session })),
+      source.on('usage', (batch) => this.usage(batch)),
     );
   }
 
@@ -84,7 +87,7 @@ export class SinkHost {
     this.emit({ type: 'rates', at: this.clock.now(), session, previous, by });
   }
 
-  /** One tick's usage batch (the meter's onUsage). */
+  /** One tick's usage batch (the manager's `usage`, once attached). */
   usage(batch: readonly UsageReport[]): void {
     if (batch.length === 0 || this.sinks.length === 0 || !this.source) return;
     const source = this.source;

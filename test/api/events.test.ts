@@ -114,6 +114,23 @@ test('usage: one event per tick in chunks of USAGE_EVENT_CHUNK, with used and re
   await sessions.close();
 });
 
+test('usage follows the sessions\' `usage` event: what the meter billed, told once, is one ubus event', async () => {
+  const r = rig();
+  const sessions = await manager();
+  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+  const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g5') });
+  sessions.applyUsage([session.id], [300], 1);
+  r.sent.length = 0;
+  sessions.reportUsage([{
+    mac: A, sessionId: session.id, metric: 'bytes', deltaBytes: 300, deltaDownloadBytes: 300, deltaUploadBytes: 0,
+    remainingBytes: 700, exhausted: false,
+  }]);
+  await settle();
+  const line = { id: session.id, mac: A, metric: 'bytes', delta: 300, used: '300', remaining: '700', exhausted: false };
+  assert.equal(r.sent.map((s) => s.data), [{ event: 'usage', sessions: [line] }]);
+  await sessions.close();
+});
+
 test('escrow: holds, releases and on-chain closes are sent as they are told', () => {
   const r = rig();
   const listeners = new Map<string, (x: never) => void>();

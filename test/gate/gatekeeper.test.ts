@@ -36,7 +36,7 @@ interface Rig {
 
 interface RigOptions {
   leaveForeign?: boolean; store?: SessionStore; flavour?: 'opennds';
-  /** A kernel quota's brake for the valve; `listedIp` the ticks' list as the daemon hands it to the gate. */
+  /** A kernel quota's brake for the valve; `listedIp` the ticks' list, as the meter the gate follows answers it. */
   brake?: { beforeAuth(mac: string, ip: string | null, limit: number): Promise<void>; afterDeauth(mac: string): Promise<void> };
   listedIp?: (mac: string) => string | null;
 }
@@ -53,12 +53,14 @@ async function rig(opts: RigOptions = {}): Promise<Rig> {
   }, (args) => (args[0] === 'auth' ? fault.authDelayMs ?? 0 : 0)) });
   const sessions = await SessionManager.open({ store: opts.store ?? new MemoryStore() });
   const log = createLogger({ write: () => undefined });
-  const gates = new Gatekeeper({ valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }),
-    ...(opts.listedIp && { listedIp: opts.listedIp }) });
+  const gates = new Gatekeeper({
+    valve, sessions, log, ...(opts.leaveForeign === undefined ? {} : { leaveForeign: opts.leaveForeign }),
+  });
   const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
-    gateHeld: (mac) => gates.isHeld(mac) });
-  gates.on('auth-starting', (mac, id) => meter.authStarting(mac, id));
-  gates.on('auth-finished', (mac, id, result) => meter.authFinished(mac, id, result));
+    gate: gates });
+  // The rig's tick() enforces itself (awaited); a test of the ticks' list follows a meter that only lists.
+  const { listedIp } = opts;
+  if (listedIp) gates.follow({ on: () => () => undefined, listedIp: (mac) => listedIp(mac) });
   const backend = new DaemonBackend({
     merchant: () => { throw new Error('not used'); }, plans: () => [], sessions, gates, stats: () => ({}), reload: async () => ({}),
   });

@@ -95,7 +95,7 @@ test('through a running meter: lookups take the ticks\' list and make no portal 
   const manager = await SessionManager.open({ store: new MemoryStore() });
   const meter = new Meter({
     source: { kind: 'socket', path: recorded.path }, flavour: 'opennds', pollIntervalMs: 60_000, sessions: sessionManagerPort(manager),
-    runner: createInlineRunner(), portal: valve, newSessionGraceMs: 0, onUsage: () => {},
+    runner: createInlineRunner(), portal: valve, newSessionGraceMs: 0,
   });
   try {
     // The valve's own list reads, counted: the lookups' fallback.

@@ -75,11 +75,15 @@ async function rig(): Promise<Rig> {
   const counters = new DumpCounters(join(dir, 'dump.json'));
   const usage: UsageReport[][] = [];
   const identity = { id: '8:100' };
-  const newMeter = (initialMarks?: ReturnType<Meter['marks']>): Meter => new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 2000, sessions: sessionManagerPort(manager),
-    runner: createInlineRunner(), clock: { now: () => now.t }, kernelCounters: counters, portalIdentity: () => identity.id,
-    onUsage: (b) => usage.push(b), ...(initialMarks && { initialMarks: [...initialMarks] }),
-  });
+  const newMeter = (initialMarks?: ReturnType<Meter['marks']>): Meter => {
+    const meter = new Meter({
+      source: { kind: 'socket', path: server.path }, pollIntervalMs: 2000, sessions: sessionManagerPort(manager),
+      runner: createInlineRunner(), clock: { now: () => now.t }, kernelCounters: counters,
+      portalIdentity: () => identity.id, ...(initialMarks && { initialMarks: [...initialMarks] }),
+    });
+    meter.on('usage', (b) => usage.push(b));
+    return meter;
+  };
   let meter = newMeter();
   const r: Rig = {
     portal, counters, meter, manager, server, now, usage, identity, listings: () => listings,

@@ -79,13 +79,18 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const ticks: TickReport[] = [];
   manager.on('ended', (s) => { ended.push(s); portal.deauth(s.mac); });
   const sessions = sessionManagerPort(manager);
-  const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
-    runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0,
-    onUsage: (b) => usage.push(b), onPayingClientNeedsGate: (mac) => reopened.push(mac), onTick: (r) => ticks.push(r),
-    ...(initialMarks === undefined ? {} : { initialMarks }),
-    ...extra,
-  });
+  const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => {
+    const meter = new Meter({
+      source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
+      runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0,
+      ...(initialMarks === undefined ? {} : { initialMarks }),
+      ...extra,
+    });
+    meter.on('usage', (b) => usage.push(b));
+    meter.on('paying-client-needs-gate', (mac) => reopened.push(mac));
+    meter.on('tick', (r) => ticks.push(r));
+    return meter;
+  };
   let n = 0;
   const r: Rig = {
     portal, meter: newMeter(), manager, server, dir, now, usage, ended, reopened, ticks,

@@ -44,8 +44,8 @@ test('worker exits mid-tick (after writing the table): pool replaces it, next ti
   const meter = new Meter({
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, used),
     runner: faulty(createPoolRunner({ workerPath: WORKER, execArgv: ['--import', 'tsx'] }), faults),
-    onError: (e) => errors.push(e.code),
   });
+  meter.on('error', (e) => errors.push(e.code));
   try {
     await meter.tick();
     let expected = 0;
@@ -104,8 +104,8 @@ test('the fetch runs inside the portal queue, which is released before the tick 
     source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, { bytes: 0 }),
     workerPath: WORKER, workerExecArgv: ['--import', 'tsx'],
     portal: { runExclusive: async (fn) => { events.push('lock'); try { return await fn(); } finally { events.push('unlock'); } } },
-    onTick: () => events.push('tick'),
   });
+  meter.on('tick', () => events.push('tick'));
   try {
     const r = await meter.tick();
     assert.ok(r.ok, r.message);

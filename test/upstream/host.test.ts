@@ -69,6 +69,34 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   assert.is(good.events.length, 4, 'detached after close');
 });
 
+test('attached, the sinks hear the manager\'s `usage` (what the meter billed), once a batch', async () => {
+  const { manager, time } = await setup();
+  const host = new SinkHost({ log: quietLog([]), clock: time });
+  const sink = new RecordingSink('sink');
+  host.add(sink);
+  host.attach(manager);
+  await host.start();
+  const { session } = await manager.activate({
+    mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment('p9'),
+  });
+  useBytes(manager, [[mac(1), 600]]);
+  const batch = [{
+    mac: mac(1), sessionId: session.id, metric: 'bytes' as const, deltaBytes: 600, deltaDownloadBytes: 500,
+    deltaUploadBytes: 100, remainingBytes: 400, exhausted: false,
+  }];
+  manager.reportUsage(batch);
+  assert.equal(sink.events.map((e) => e.type), ['started', 'usage']);
+  const usage = sink.events[1]!;
+  assert.ok(usage.type === 'usage' && usage.usage === batch);
+  const figures = {
+    user: null, metric: 'bytes', allotment: 1000n, used: 600n, remaining: 400n, bytes: 600n, state: 'ACTIVE',
+  };
+  assert.equal(sink.figures, [figures, null]);
+  await host.close();
+  manager.reportUsage(batch);
+  assert.is(sink.events.length, 2, 'detached after close');
+});
+
 test('figuresInto gives figuresOf as numbers for every kind of session: data, time (clock-derived), ended, unknown', async () => {
   const { manager, time } = await setup();
   const data = (await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 5n << 32n, payment: payment(), user: 'alice' })).session;

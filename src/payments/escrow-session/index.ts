@@ -60,6 +60,8 @@ export const escrowSessionPlugin: PaymentPlugin = {
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({ config: config.escrow, ledger, sessions, gate, stepSizeOf, endsWritten, log });
+    // Each tick's billed sessions: one whose metered steps outran its receipts is held (escrow-credit.ts).
+    sessions.on('usage', (batch) => { for (const u of batch) void escrow.check(u.sessionId); });
     return {
       methods: [escrow.method],
       reconfigure: (next) => escrow.reconfigure(next.escrow),
@@ -69,7 +71,6 @@ export const escrowSessionPlugin: PaymentPlugin = {
       recheck: () => escrow.recheckAll(),
       // Closes left by a restart or an outage: once the upstream sinks run, so their escrow-closed messages are queued.
       start: () => escrow.start(),
-      usage: (batch) => { for (const u of batch) void escrow.check(u.sessionId); },
       wire: ({ upstream, events }) => {
         escrow.on('escrow-closed', (c) => upstream.escrowClosed(c.session, c.mac, c.figures));
         events.followEscrow(escrow);

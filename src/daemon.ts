@@ -238,7 +238,7 @@ export class Daemon {
     const { sessions, meter, gates, kernelQuota, store, upstream, payments } = this.parts;
     return statsReply({
       startedAt: this.startedAt, config: this.config.config, restartRequired: this.config.restartRequired, problems: this.config.problems,
-      sessions, meter, gates, kernelQuota, journal: store, upstream, trials: payments.trials, http: this.lan,
+      sessions, meter, gates, kernelQuota, journal: store, upstream, payments: payments.stats(), http: this.lan,
     });
   }
 

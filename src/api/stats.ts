@@ -17,8 +17,11 @@ export interface StatsSources {
   problems: readonly ConfigProblem[];
   sessions: Figures; meter: Figures; gates: Figures; journal: Figures; upstream: Figures;
   kernelQuota: Figures | null;
-  /** Free trials granted and refused since start, and the devices the ledger remembers (null: the ledger is damaged). */
-  trials: { granted: number; refused: number; remembered: number } | null;
+  /**
+   * The payment methods' figures, each under its key (payments' PaymentPlugins.stats): `trials`, free trials granted
+   * and refused since start and the devices the ledger remembers, or {available: false} when the ledger is damaged.
+   */
+  payments: Readonly<Record<string, object>>;
   /** The LAN endpoint (null: not listening): the methods it cannot serve, PC-sync's nonce figures. */
   http?: Figures | null;
 }
@@ -33,7 +36,7 @@ export function statsReply(s: StatsSources, now = Date.now()): BlobmsgTable {
     meter: s.meter.stats(),
     gates: s.gates.stats(),
     kernel_quota: s.kernelQuota?.stats() ?? { enabled: false },
-    trials: s.trials ? { ...s.trials } : { available: false },
+    ...s.payments,
     http: s.http ? s.http.stats() : { listening: false },
     journal: s.journal.stats(),
     // State tables refused at an open since start for damage (storage/json-table.ts), by file: {"x402.json": 1}.

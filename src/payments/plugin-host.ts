@@ -7,7 +7,6 @@ import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
 import type { LanParts, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
-import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
 
@@ -113,7 +112,9 @@ export class PaymentPlugins {
     return this.parts.flatMap((p) => (p.x402 ? [p.x402] : []));
   }
 
-  get trials(): TrialFigures | null {
-    return this.parts.find((p) => p.trials)?.trials ?? null;
+  /** The methods' figures for ubus `stats`, each under its plugin's key, in the list's order. */
+  stats(): Record<string, object> {
+    return Object.fromEntries(this.opened.flatMap(({ plugin, part }) =>
+      (plugin.stats ? [[plugin.stats.key, part?.figures?.() ?? plugin.stats.absent]] : [])));
   }
 }

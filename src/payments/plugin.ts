@@ -12,7 +12,6 @@ import type { Log } from '../log.ts';
 import type { Session, SessionManager } from '../sessions/index.ts';
 import type { EndRecordsTap } from './end-records.ts';
 import type { EscrowCredit, EscrowSessionClosed, HoldingGate } from './escrow-session/escrow-credit.ts';
-import type { TrialFigures } from './trial/trial.ts';
 import type { PaymentMethod, Quote } from './types.ts';
 
 /** The config switches a plugin is built by (switching one takes a restart: config/reload-diff.ts). */
@@ -220,8 +219,8 @@ export interface PaymentPart {
   readonly lan?: LanFace;
   /** Its x402 face (/buy, /plans). */
   readonly x402?: X402Face;
-  /** Free-trial figures (ubus `stats`). */
-  readonly trials?: TrialFigures;
+  /** Its figures now, for ubus `stats` under its plugin's `stats.key`. */
+  figures?(): object;
 }
 
 export interface PaymentPlugin {
@@ -237,6 +236,11 @@ export interface PaymentPlugin {
    * endpoint whether or not the method runs, as the page's own are).
    */
   readonly pageScripts?: readonly string[];
+  /**
+   * Its figures in ubus `stats`: under `key`, the opened part's `figures()`, or `absent` while it does not run (its
+   * state file damaged).
+   */
+  readonly stats?: { key: string; absent: object };
   /** The config switch that builds it; absent: always built (cheap, so a reload's plans find it). */
   readonly switch?: MethodSwitch;
   /**

@@ -11,6 +11,8 @@ export const trialPlugin: PaymentPlugin = {
   damagedState: 'ERR_TRIAL_STORE',
   // POST /trial, when a plan is a free trial.
   lanUse: { name: 'trial', on: (c) => c.pricing.some((p) => p.trialEvery !== undefined) },
+  // ubus `stats` → `trials`: granted, refused, remembered, limited; a damaged ledger says so.
+  stats: { key: 'trials', absent: { available: false } },
   lanRoutes: [{
     // A free trial for the caller's device: the same purchase as ubus `purchase` {payment: {method: trial, device}}.
     // `device` is the pay page's token for this browser (trial.ts).
@@ -37,6 +39,6 @@ export const trialPlugin: PaymentPlugin = {
   }],
   async open({ config }) {
     const trial = TrialMethod.open(config.main.stateDir);
-    return { methods: [trial], trials: trial.figures };
+    return { methods: [trial], figures: () => ({ ...trial.figures }) };
   },
 };

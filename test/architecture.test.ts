@@ -106,8 +106,6 @@ const SIZE_REASONS: Record<string, string> = {
     + 'states, which is the point of having one owner; the safety net and the portal seam are apart',
   'src/portal/kernel-quota.ts': 'it grew: the nft scripts and parsers (pure, the first 220 lines) are a module of their '
     + 'own to split from the KernelQuota keeper once issue 40\'s kernel counters settle in portal/',
-  'src/sessions/journal.ts': 'the journal store\'s recovery and compaction are one crash-ordering argument (snapshot, '
-    + 'switch, damage, copies) best read in one place; the record codec is apart (journal-codec.ts)',
   'src/sessions/manager.ts': 'the one owner of sessions in memory and the one place their state changes: purchase, '
     + 'top-up, limits, rates, clock start and end share its registry, deadline scheduler and phase; what it decides with '
     + 'is apart (admission, purchase, limits, reads, background-writes, billing, device-joins, moves, end-replay)',

@@ -16,15 +16,14 @@
  * (whose journal may not exist yet): recovery reads the snapshot's gen and its journal, and deletes the rest.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, open, readFile, readdir, rename, rm, truncate } from 'node:fs/promises';
+import { copyFile, open, rename, rm, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.ts';
-import { decodeJsonLine, ensureDir, fsyncDir, readJsonLog, writeFileAtomic } from '../storage/index.ts';
-import type { JsonLogRead } from '../storage/index.ts';
-import { decodeNumbered, encodeLine } from './journal-codec.ts';
-import type { JournalLine, NumberedLine } from './journal-codec.ts';
+import { ensureDir, fsyncDir, writeFileAtomic } from '../storage/index.ts';
+import { encodeLine } from './journal-codec.ts';
 import { lockStateDir } from './state-lock.ts';
+import { SNAPSHOT, journalName, readStart } from './journal-start.ts';
 import { DEFAULT_RETENTION, applyRecord, copyState, emptyState, pruneState } from './store.ts';
 import type { LoadResult, RetentionPolicy, SessionStore, StoreRecord, StoreState } from './store.ts';
 
@@ -76,58 +75,7 @@ function stateDirError(dir: string, err: unknown): SluiceError {
   });
 }
 
-const SNAPSHOT = 'sessions.snapshot';
-const JOURNAL_RE = /^sessions\.(\d+)\.journal$/;
-const journalName = (gen: number): string => `sessions.${gen}.journal`;
-
 interface Pending { records: StoreRecord[]; resolve: () => void; reject: (err: unknown) => void }
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-}
-
-/** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */
-function idsOf(record: StoreRecord): string[] {
-  switch (record.t) {
-    case 'open': return [];
-    case 'usage': return record.entries.map((e) => e[0]);
-    default: return [record.id];
-  }
-}
-
-/** One warning per damaged file: where, how many bytes are unreadable, how many records resync found inside. */
-function damageWarning(file: string, read: JsonLogRead<NumberedLine>): SluiceError {
-  const recovered = read.corrupt.reduce((n, p) => n + p.recovered, 0);
-  return new SluiceError('ERR_JOURNAL_CORRUPT', `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, `
-    + `${recovered} record(s) recovered inside them by their framing; the records around them were kept`, {
-    details: { file, lostBytes: read.lostBytes, recovered, problems: read.corrupt.slice(0, 20) },
-  });
-}
-
-/**
- * Whether a journal whose header did not decode still has it in place, damaged (a bit flip) rather than gone (emptied,
- * or cut from the front): its first lines are complete lines that fail their check, and the first one that reads is
- * numbered as the next after them (record 1 after the header's line alone). Each damaged line then holds exactly one
- * numbered line (the header, and the records after it that are counted as damage anyway), so nothing is missing
- * between the header's place and the records read. A lone damaged line with nothing after it is a header-only
- * journal (the state just after a compaction) when it is no longer than a header can be; a damaged line that hides
- * whole records (a lost newline) is not counted as a header.
- */
-function headerDamagedInPlace(buf: Buffer): boolean {
-  let damagedLines = 0;
-  let start = 0;
-  for (let nl = buf.indexOf(0x0a); nl !== -1; start = nl + 1, nl = buf.indexOf(0x0a, start)) {
-    const decoded = decodeJsonLine(buf.toString('utf8', start, nl), decodeNumbered);
-    if (decoded.ok) return damagedLines > 0 && decoded.value.n === damagedLines;
-    // A line that hides records is not one line's damage: the count above would not hold.
-    if (readJsonLog(buf.subarray(start, nl + 1), decodeNumbered).lines.length > 0) return false;
-    damagedLines++;
-  }
-  return damagedLines === 1 && start === buf.length && start <= MAX_HEADER_LINE;
-}
-
-/** The longest a journal header's line can be: its JSON with a 16-digit gen and time, the CRC and the newline. */
-const MAX_HEADER_LINE = 128;
 
 /** How many evidence copies of one file are kept (a flash partition is small; the first ones tell the story). */
 const MAX_COPIES = 5;
@@ -202,157 +150,23 @@ export class JournalStore implements SessionStore {
   }
 
   private async loadLocked(): Promise<LoadResult> {
-    const warnings: SluiceError[] = [];
-    // Read everything before touching anything: a start refused for lost state must leave the files as they were.
-    const journals = (await readdir(this.dir)).flatMap((name) => {
-      const m = JOURNAL_RE.exec(name);
-      return m ? [Number(m[1])] : [];
-    }).sort((a, b) => a - b);
-
-    let snapshotText: Buffer | null = null;
-    try {
-      snapshotText = await readFile(join(this.dir, SNAPSHOT));
-    } catch (err) {
-      if (!isMissing(err)) throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
-    }
-    // Nothing at all: a first start. (Once started, the snapshot is never deleted: only replaced by rename.)
-    const firstStart = snapshotText === null && journals.length === 0;
-    /** Files with damage: a copy of each is kept before anything rewrites or deletes them. */
-    const damaged = new Set<string>();
-    /** Why the snapshot cannot be trusted to hold the state (most sessions live only there after a compaction). */
-    let snapshotLost: string | null = null;
-    /** The snapshot says its journal begins with a header (so a journal without one lost its records). */
-    let headed = false;
-    let needsRewrite = false;
-    if (snapshotText) {
-      const read = readJsonLog(snapshotText, decodeNumbered);
-      const header = read.lines[0]?.line;
-      if (header?.t === 'snap') {
-        this.gen = header.gen;
-        headed = header.headed === true;
-      } else {
-        // Without its header we cannot tell which journal continues this snapshot: take the newest one.
-        this.gen = journals.at(-1) ?? 0;
-        snapshotLost = `${SNAPSHOT} (${snapshotText.length} bytes) has no valid header`;
-        damaged.add(SNAPSHOT);
-      }
-      if (read.corrupt.length > 0 || read.tornBytes > 0) {
-        needsRewrite = true;
-        damaged.add(SNAPSHOT);
-        warnings.push(damageWarning(SNAPSHOT, read));
-        this.countDamage(read);
-      }
-      for (const { line } of read.lines) this.applySnapshotLine(line);
-    } else if ((journals.at(-1) ?? 0) > 0) {
-      // Journal generations start at 0 and move on only by writing a snapshot: a later one without it lost the snapshot.
-      snapshotLost = `${SNAPSHOT} is missing while journal generation ${journals.at(-1)} exists`;
-    }
-    if (snapshotLost) {
-      needsRewrite = true;
-      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${snapshotLost}; continuing with journal ${this.gen}`));
-    }
-    // State written before journals had headers (no `headed` snapshot) runs as it did until its next compaction, which
-    // writes today's form: a rewrite at start would also prune by retention, which is not a start's business.
-
-    const snapshotGen = this.gen;
-    const stale = journals.filter((gen) => gen < this.gen);
-    const torn: Array<{ name: string; length: number }> = [];
-    const unknown = new Set<string>();
-    /** Journals whose header line was read. */
-    const withHeader = new Set<number>();
-    for (const gen of journals) {
-      if (gen < this.gen) continue;
-      const name = journalName(gen);
-      if (gen > this.gen && !snapshotLost) {
-        needsRewrite = true;
-        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${this.gen}); replaying it anyway`));
-      }
-      const bytes = await readFile(join(this.dir, name));
-      const read = readJsonLog(bytes, decodeNumbered);
-      let last = -1;
-      let duplicatesHere = 0;
-      for (const { line, n } of read.lines) {
-        if (n !== undefined) {
-          // Numbers only go up in a journal: one already passed is a copy of a record applied before.
-          if (n <= last) {
-            duplicatesHere++;
-            continue;
-          }
-          last = n;
-        }
-        if (line.t === 'jnl') {
-          if (line.gen === gen) withHeader.add(gen);
-          continue;
-        }
-        if (line.t === 'snap' || line.t === 'ref') continue;
-        for (const id of idsOf(line)) if (!this.state.sessions.has(id)) unknown.add(id);
-        applyRecord(this.state, line);
-      }
-      if (duplicatesHere > 0) {
-        needsRewrite = true;
-        damaged.add(name);
-        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: ${duplicatesHere} duplicated record(s) skipped (each applied once)`, {
-          details: { file: name, duplicates: duplicatesHere },
-        }));
-      }
-      if (read.tornBytes > 0) {
-        // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
-        torn.push({ name, length: read.goodLength });
-        warnings.push(new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
-          details: { file: name, offset: read.goodLength },
-        }));
-      }
-      this.counters.journalBytes = read.goodLength;
-      this.counters.journalRecords = read.lines.length;
-      this.seq = Math.max(last, 0);
-      if (read.corrupt.length > 0) {
-        needsRewrite = true;
-        damaged.add(name);
-        warnings.push(damageWarning(name, read));
-        this.countDamage(read);
-        // A header hit by a bit flip is damage like any record's, not the loss of the journal (issue 37 item 6): the
-        // records after it are all there, and the rewrite below gives the journal a good header again.
-        if (!withHeader.has(gen) && headerDamagedInPlace(bytes)) {
-          withHeader.add(gen);
-          this.damage.headers++;
-          warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: its header is damaged in place; every record after it was read`, {
-            details: { file: name, header: 'damaged' },
-          }));
-        }
-      }
-    }
-    this.gen = Math.max(this.gen, journals.at(-1) ?? 0);
-    if (unknown.size > 0) {
-      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `the journal has records of ${unknown.size} session(s) that could not be read back (lost with the damaged records)`, {
-        details: { sessions: [...unknown].slice(0, 20) },
-      }));
-    }
-    // A snapshot whose journal is gone, empty or headless: every record since that snapshot (all of them at generation
-    // 0) is lost — unless the previous journal is still there, which is a compaction that died between writing the
-    // snapshot and starting its journal (the snapshot then holds everything).
-    let journalLost: string | null = null;
-    if (headed && !snapshotLost && !withHeader.has(snapshotGen) && !journals.includes(snapshotGen - 1)) {
-      const name = journalName(snapshotGen);
-      journalLost = journals.includes(snapshotGen)
-        ? `${name} has lost its header (emptied or cut: the records since the last compaction are gone)`
-        : `${name} is missing (the records since the last compaction are gone)`;
-      if (journals.includes(snapshotGen)) damaged.add(name);
-    }
-
-    // Refuse to start empty-handed, without the snapshot, or without the journal, when the files show there were
-    // sessions or records: a start would rewrite them away, and every paying client would lose their session (or a
-    // top-up). The operator decides (--reset-state).
-    const lost = snapshotLost ?? journalLost ?? (this.state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
-      ? `no session could be read back from damaged state files (${[...damaged].join(', ') || `records of ${unknown.size} unknown session(s)`})`
-      : null);
+    const read = await readStart(this.dir);
+    const { warnings, damaged, journals, lost } = read;
+    let needsRewrite = read.needsRewrite;
+    this.state = read.state;
+    this.gen = read.gen;
+    this.seq = read.seq;
+    this.counters.journalBytes = read.journalBytes;
+    this.counters.journalRecords = read.journalRecords;
+    Object.assign(this.damage, read.damage);
     if (lost && !this.options.resetState) {
       throw new SluiceError('ERR_STATE_LOST', `${lost} in ${this.dir}; nothing was changed. Keep a copy of the directory, then start once with \`sluice daemon --reset-state\` to accept the loss`, {
-        details: { dir: this.dir, damaged: [...damaged], unknownSessions: unknown.size },
+        details: { dir: this.dir, damaged: [...damaged], unknownSessions: read.unknownSessions },
       });
     }
     if (lost) {
       // Everything that could hold the lost sessions is evidence, the older journals included.
-      if (snapshotText) damaged.add(SNAPSHOT);
+      if (read.snapshotFound) damaged.add(SNAPSHOT);
       for (const gen of journals) damaged.add(journalName(gen));
       needsRewrite = true;
       warnings.push(new SluiceError('ERR_STATE_RESET', `--reset-state: starting with the ${this.state.sessions.size} session(s) that could be read (${lost})`));
@@ -365,12 +179,12 @@ export class JournalStore implements SessionStore {
     }
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
     await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
-    for (const t of torn) await truncate(join(this.dir, t.name), t.length);
+    for (const t of read.torn) await truncate(join(this.dir, t.name), t.length);
     // The current journal has its header before an older one goes: a crash between never looks like a lost journal.
     this.handle = await this.openJournal(this.gen, this.now());
-    for (const gen of stale) await rm(join(this.dir, journalName(gen)), { force: true });
+    for (const gen of read.stale) await rm(join(this.dir, journalName(gen)), { force: true });
     this.phase = 'open';
-    if (firstStart) {
+    if (read.firstStart) {
       // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first start.
       await writeFileAtomic(join(this.dir, SNAPSHOT), encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true }), { mode: 0o600 });
     }
@@ -381,11 +195,6 @@ export class JournalStore implements SessionStore {
       });
     }
     return { ...copyState(this.state), warnings };
-  }
-
-  private countDamage(read: JsonLogRead<NumberedLine>): void {
-    this.damage.regions += read.corrupt.length;
-    this.damage.lostBytes += read.lostBytes;
   }
 
   /**
@@ -407,11 +216,6 @@ export class JournalStore implements SessionStore {
       throw err;
     }
     return handle;
-  }
-
-  private applySnapshotLine(line: JournalLine): void {
-    if (line.t === 'open') applyRecord(this.state, { t: 'open', session: line.session, keys: [] });
-    else if (line.t === 'ref') this.state.refs.set(line.key, line.at);
   }
 
   append(records: readonly StoreRecord[]): Promise<void> {

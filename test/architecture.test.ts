@@ -106,9 +106,9 @@ const SIZE_REASONS: Record<string, string> = {
     + 'states, which is the point of having one owner; the safety net and the portal seam are apart',
   'src/portal/kernel-quota.ts': 'it grew: the nft scripts and parsers (pure, the first 220 lines) are a module of their '
     + 'own to split from the KernelQuota keeper once issue 40\'s kernel counters settle in portal/',
-  'src/sessions/manager.ts': 'the one owner of sessions in memory and the one place their state changes: purchase, '
-    + 'top-up, limits, rates, clock start and end share its registry, deadline scheduler and phase; what it decides with '
-    + 'is apart (admission, purchase, limits, reads, background-writes, billing, device-joins, moves, end-replay)',
+  'src/sessions/manager.ts': 'the one owner of sessions in memory: recovery, activation, the ends and the reads share '
+    + 'its registry, deadline scheduler and phase; what it decides with and the writes of one kind of change are apart '
+    + '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, end-replay)',
   'src/http/server.ts': 'the endpoint\'s one request path: the rules every route runs under (limits, the URL bound, a '
     + 'down method\'s 503, each code\'s status) and its own routes (/buy\'s x402 exchange over the schemes, the plans, '
     + 'restores, devices, PC-sync, the pay page); the methods\' routes are in their folders (PaymentPlugin.lanRoutes)',

@@ -3,8 +3,9 @@
  * device limit) are made synchronously so concurrent purchases cannot race; durability is awaited afterwards, and only
  * then does anyone hear "yes" (`started`/`topup` events, the resolved promise). A new session is PENDING while its
  * purchase is being written, ACTIVE once it is on flash. Every end goes through `end()`/`endNow()`, which emits `ended`
- * exactly once. What it decides with is apart: admission.ts (replays, purchases in flight, the session limit),
- * purchase.ts (a sale, a top-up), limits.ts (CoA totals, a clock's start), reads.ts (lists, figures),
+ * exactly once. What it decides with, and the parts that write one kind of change under it, are apart: admission.ts
+ * (replays, purchases in flight, the session limit), purchase.ts and sales.ts (a sale or a top-up, and its writing),
+ * limits.ts and changes.ts (CoA totals, rates, a clock's start, and their writing), reads.ts (lists, figures),
  * background-writes.ts (end records and checkpoints nobody awaits), billing.ts (the meter's bytes per tick),
  * moves.ts (a session to another MAC) and end-replay.ts (the ends a restart hands the sinks again).
  */
@@ -12,31 +13,31 @@ import { SluiceError, toSluiceError } from '../errors.ts';
 import type { LimitsConfig } from '../config/index.ts';
 import { Admission, spentCause } from './admission.ts';
 import { BackgroundWrites } from './background-writes.ts';
+import { SessionChanges } from './changes.ts';
 import { UsageBilling } from './billing.ts';
 import { CheckpointSchedule } from './checkpoints.ts';
 import { DeadlineScheduler } from './deadlines.ts';
 import { lastEnds, stillRetained } from './end-replay.ts';
 import { Emitter } from './events.ts';
 import { validateGrant } from './grant.ts';
-import type { Grant, GrantDraft, ValidGrant } from './grant.ts';
+import type { Grant, GrantDraft } from './grant.ts';
 import type { Hold } from './holds.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
-import { deadlineFromOpening, limitsAfter } from './limits.ts';
 import type { LimitsChange } from './limits.ts';
 import type {
   RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats,
   UsageReport,
 } from './manager-types.ts';
 import {
-  copySession, isLive, isSessionRates, limitReached, newSessionId, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
+  copySession, isLive, limitReached, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
   viewSession,
 } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
-import { addTopUp, assertTopUpFits, devicesToEnd, newSession, undoTopUp } from './purchase.ts';
 import { DeviceJoins } from './device-joins.ts';
 import { SessionMoves } from './moves.ts';
 import { FiguresWriter, figuresOf, listViews, liveCounts } from './reads.ts';
 import { Registry } from './registry.ts';
+import { SessionSales } from './sales.ts';
 import { DEFAULT_RETENTION, expiredByRetention } from './store.ts';
 import type { EndRecord, RetentionPolicy, SessionStore, StoreRecord } from './store.ts';
 import { systemClock, systemTimers } from './time.ts';
@@ -51,8 +52,6 @@ export class SessionManager {
   private readonly reg = new Registry();
   private readonly admission = new Admission(this.reg, () => this.limits.maxSessions);
   private readonly scheduler: DeadlineScheduler;
-  /** Time sessions whose clock was started at their gate's opening (startClock runs once per session). */
-  private readonly clockStarted = new Set<string>();
   private readonly events = new Emitter<SessionEvents>((err, event) =>
     event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
   private readonly checkpoints: CheckpointSchedule;
@@ -68,6 +67,8 @@ export class SessionManager {
   recovery: RecoveryReport | null = null;
   private readonly joins: DeviceJoins;
   private readonly moves: SessionMoves;
+  private readonly changes: SessionChanges;
+  private readonly sales: SessionSales;
   private readonly planRates: (plan: string) => SessionRates | null;
 
   constructor(options: SessionManagerOptions) {
@@ -93,6 +94,23 @@ export class SessionManager {
       timers: this.timers,
       maxSleepMs: options.maxSleepMs ?? 30_000,
       onDue: (ids, now) => this.onDeadlines(ids, now),
+    });
+    this.sales = new SessionSales({
+      reg: this.reg, store: this.store, clock: this.clock, scheduler: this.scheduler,
+      maxDevicesPerUser: () => this.limits.maxDevicesPerUser, planRates: (plan) => this.planRates(plan),
+      endNow: (id, cause, now) => this.endNow(id, cause, now),
+      started: (session) => {
+        this.counters.started++;
+        this.events.emit('started', session);
+      },
+      toppedUp: (session, payment) => {
+        this.counters.toppedUp++;
+        this.events.emit('topup', session, payment);
+      },
+    });
+    this.changes = new SessionChanges({
+      reg: this.reg, store: this.store, clock: this.clock, scheduler: this.scheduler, live: (id, meanwhile) => this.live(id, meanwhile),
+      endNow: (id, cause, now) => this.endNow(id, cause, now), emit: (event, session) => this.events.emit(event, session),
     });
   }
 
@@ -187,129 +205,29 @@ export class SessionManager {
     // A spent session is not topped up: it ends here, and the purchase starts a new one.
     const spent = spentCause(live, now);
     if (live && spent) this.endNow(live.id, spent, now);
-    else if (live) return this.topUp(live, g, keys, now);
+    else if (live) return this.sales.topUp(live, g, keys, now);
     this.admission.assertSlotFree(g.mac);
-    return this.create(g, keys, now);
-  }
-
-  private async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    assertTopUpFits(existing, g.metric, g.allotment, g.mac);
-    const id = existing.id;
-    for (const k of keys) this.reg.refs.set(k, now);
-    const before = addTopUp(existing, g);
-    this.rescheduleTopUp(existing);
-    try {
-      await this.store.append([{ t: 'topup', id, add: g.allotment, payment: g.payment, keys, at: now }]);
-    } catch (err) {
-      for (const k of keys) this.reg.refs.delete(k);
-      const current = this.reg.sessions.get(id);
-      if (current && isLive(current)) {
-        undoTopUp(current, existing, g, before);
-        this.rescheduleTopUp(current);
-      }
-      throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
-    }
-    this.counters.toppedUp++;
-    const view = viewSession(this.reg.sessions.get(id) ?? existing, this.clock.now());
-    this.events.emit('topup', view, { ...g.payment });
-    return { session: view, toppedUp: true };
-  }
-
-  /** A time session's deadline moved with a top-up (or its undoing): the timer follows if the session is ACTIVE. */
-  private rescheduleTopUp(session: Session): void {
-    if (session.expiresAt !== null && session.metric === 'seconds' && session.state === 'ACTIVE') this.scheduler.set(session.id, session.expiresAt);
-  }
-
-  private async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
-    if (g.user !== null) {
-      for (const other of devicesToEnd(this.reg.liveOfUser(g.user), this.limits.maxDevicesPerUser)) this.endNow(other.id, 'device-limit', now);
-    }
-    const session = newSession(g, this.reg.freshId(newSessionId), now, g.plan === null ? null : this.planRates(g.plan));
-    this.reg.install(session);
-    for (const k of keys) this.reg.refs.set(k, now);
-    try {
-      await this.store.append([{ t: 'open', session: { ...copySession(session), state: 'ACTIVE' }, keys }]);
-    } catch (err) {
-      for (const k of keys) this.reg.refs.delete(k);
-      const current = this.reg.sessions.get(session.id);
-      if (current?.state === 'PENDING') this.reg.remove(current);
-      throw toSluiceError(err, 'ERR_JOURNAL_WRITE');
-    }
-    const current = this.reg.sessions.get(session.id) ?? session;
-    // Ended while its purchase was being written (an admin terminate, a device limit): it stays ended, no `started`.
-    if (current.state !== 'PENDING') return { session: viewSession(current, this.clock.now()), toppedUp: false };
-    const active = toActive(current);
-    this.reg.replace(active);
-    if (active.expiresAt !== null) this.scheduler.set(active.id, active.expiresAt);
-    this.counters.started++;
-    const view = viewSession(active, this.clock.now());
-    this.events.emit('started', view);
-    return { session: view, toppedUp: false };
+    return this.sales.create(g, keys, now);
   }
 
   /**
-   * Sets a live session's limits anew (a RADIUS CoA-Request), as totals from the session's start: `seconds` is a time
-   * session's allotment (its deadline moves to startedAt + seconds) or a data session's hard deadline; `bytes` is a data
-   * session's allotment (a time session has none: ERR_SESSION_METRIC_MISMATCH). Written before it applies; a session
-   * already past its new limits ends at once (`time-limit` / `data-limit`). Resolves with the session's view.
+   * Sets a live session's limits anew (a RADIUS CoA-Request), as totals from its start; a session already past them
+   * ends at once. Resolves with the session's view (changes.ts).
    */
   async setLimits(id: string, change: LimitsChange): Promise<Session> {
     this.assertOpen();
-    const session = this.live(id);
-    const { allotment, expiresAt } = limitsAfter(session, change);
-    const now = this.clock.now();
-    await this.store.append([{ t: 'limits', id, allotment, expiresAt, at: now }]);
-    const current = this.live(id, 'meanwhile');
-    current.allotment = allotment;
-    current.expiresAt = expiresAt;
-    const at = this.clock.now();
-    const cause = current.state === 'ACTIVE' ? limitReached(current, at) : null;
-    if (cause) return this.endNow(id, cause, at) ?? viewSession(current, at);
-    if (expiresAt !== null && current.state === 'ACTIVE') this.scheduler.set(id, expiresAt);
-    else this.scheduler.delete(id);
-    const view = viewSession(current, at);
-    // Heard by the gate: a data session's kernel quota follows its new allotment (up or down) like a top-up's.
-    this.events.emit('limits', view);
-    return view;
+    return this.changes.setLimits(id, change);
   }
 
-  /**
-   * Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request): both directions, each null for not
-   * limited. Written before it applies; then `rates` is emitted, on which the gate sets the kernel's limits of every open
-   * device of the session. Resolves with the session's view. Throws ERR_SESSION_NOT_FOUND (not live, or ended while the
-   * record was written), ERR_INVALID_ARGUMENT (not rates).
-   */
+  /** Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request; changes.ts). */
   async setRates(id: string, rates: SessionRates): Promise<Session> {
     this.assertOpen();
-    if (!isSessionRates(rates)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'rates must be null or positive whole bits per second for each direction');
-    this.live(id);
-    const next: SessionRates = { downBps: rates.downBps, upBps: rates.upBps };
-    await this.store.append([{ t: 'rates', id, rates: next, at: this.clock.now() }]);
-    const current = this.live(id, 'meanwhile');
-    current.rates = { ...next };
-    const view = viewSession(current, this.clock.now());
-    this.events.emit('rates', view);
-    return view;
+    return this.changes.setRates(id, rates);
   }
 
-  /**
-   * A time session's clock starts when its gate opens, not at the request: its deadline moves by the time the gate took
-   * (rounded up to a whole second, so `expires_at` is the real end, never before it). Once per session; written as a
-   * `limits` record (one more journal line per time purchase). A no-op for data sessions and ended ones.
-   */
+  /** A time session's clock starts when its gate opens, not at the request (once per session; changes.ts). */
   async startClock(id: string, at: number): Promise<void> {
-    const session = this.reg.sessions.get(id);
-    if (!session || session.state !== 'ACTIVE' || session.metric !== 'seconds' || session.expiresAt === null) return;
-    if (this.clockStarted.has(id) || session.startedAt === null) return;
-    this.clockStarted.add(id);
-    const expiresAt = deadlineFromOpening(session, at);
-    if (expiresAt === null) return;
-    await this.store.append([{ t: 'limits', id, allotment: session.allotment, expiresAt, at, startedAt: at }]);
-    const current = this.reg.sessions.get(id);
-    if (!current || current.state !== 'ACTIVE') return;
-    current.startedAt = at;
-    current.expiresAt = expiresAt;
-    this.scheduler.set(id, expiresAt);
+    return this.changes.startClock(id, at);
   }
 
   /**
@@ -360,7 +278,7 @@ export class SessionManager {
 
   private endWithWrite(id: string, cause: EndCause, now: number): { session: Session; written: Promise<void> } | null {
     if (!isEndCause(cause)) throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
-    this.clockStarted.delete(id);
+    this.changes.forget(id);
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) return null;
     const ended = endSession(session, cause, now);

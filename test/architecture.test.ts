@@ -101,7 +101,7 @@ const SIZE_REASONS: Record<string, string> = {
   'src/upstream/mqtt/sink.ts': 'one sink\'s lifecycle: the connection, the outbox\'s delivery, the retained status and the '
     + 'command channel\'s wiring; connection.ts, direct.ts, reports.ts and command-channel.ts already hold the parts',
   'src/upstream/outbox.ts': 'the outbox\'s one class (append, group commit, per-consumer floors, recovery order); codec, '
-    + 'segments, marks and sync are already their own files',
+    + 'segments, marks, sync, what opening reads (outbox-open) and its options and figures (outbox-types) are apart',
   'src/gate/gatekeeper.ts': 'the one owner of the gates: its event handlers and the enforce pass share one map of gate '
     + 'states, which is the point of having one owner; the safety net and the portal seam are apart',
   'src/portal/kernel-quota.ts': 'it grew: the nft scripts and parsers (pure, the first 220 lines) are a module of their '

@@ -4,7 +4,8 @@
  * payloads with a sequence number, a `durable` flag and a small type tag.
  *
  *   <dir>/seg-<first seq, 16 digits>.log   records (outbox-codec.ts), appended; the last one is the active segment
- *                                          (outbox-segments.ts: their shapes, writing and reading back, recovery)
+ *                                          (outbox-segments.ts: their shapes, writing and reading back, recovery;
+ *                                          outbox-open.ts: what the directory holds when the store opens)
  *   <dir>/cursor-<consumer>, <dir>/seq     per-consumer floors, sequence numbers reserved ahead (outbox-marks.ts)
  *
  * Flash: each append is one write() to the page cache, and so is each appendMany batch (per segment it lands in), so
@@ -28,69 +29,21 @@
  * at 10k sessions).
  */
 import { closeSync, openSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { unlink } from 'node:fs/promises';
 import { SluiceError, type ErrorCode } from '../errors.ts';
-import { ensureDir, MAX_RECORD_PAYLOAD } from '../storage/index.ts';
+import { MAX_RECORD_PAYLOAD } from '../storage/index.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
 import { RECORD_HEADER_BYTES, type OutboxRecord } from './outbox-codec.ts';
 import { rewriteSegment } from './outbox-compact.ts';
-import { readBootId, readCursor, resumeSeqFrom, writeCursor, writeSeqMark } from './outbox-marks.ts';
-import { newSegment, recoverSegments, SEGMENT_RE, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
+import { writeCursor, writeSeqMark } from './outbox-marks.ts';
+import { readOutboxDir } from './outbox-open.ts';
+import { newSegment, SegmentReaders, writeRun, type Entry, type Segment } from './outbox-segments.ts';
 import { RecordIndex } from './outbox-index.ts';
 import { FsyncGroup } from './outbox-sync.ts';
+import type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
 export type { OutboxRecord } from './outbox-codec.ts';
-
-export interface OutboxOptions {
-  dir: string;
-  /** Bound on the bytes of all segment files (durable records may exceed it, see above). */
-  maxBytes: number;
-  /** Named readers, each with its own acknowledgements and persisted cursor (1 to 30). */
-  consumers: readonly string[];
-  /** Size at which the active segment is closed and a new one started. Default maxBytes/8, within 4 KiB … 1 MiB. */
-  segmentBytes?: number;
-  /** Longest a droppable record waits for its fsync. Default 5000. */
-  syncIntervalMs?: number;
-  /** How often changed cursors are written. Default 30000. */
-  cursorIntervalMs?: number;
-  clock?: Clock;
-  /** For the fsync and cursor timers. Default backgroundTimers: a pending write never keeps the process alive. */
-  timers?: Timers;
-  /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
-  onWarning?: (err: SluiceError) => void;
-}
-
-/** A record's bytes, or a function of its sequence number that returns them. */
-export type Payload = Uint8Array | ((seq: number) => Uint8Array);
-
-export interface AppendOptions {
-  /** Durable records are fsynced before append() resolves and never dropped to make room. */
-  durable: boolean;
-  /** 0 … 255, the consumer's own tag. Default 0. */
-  type?: number;
-}
-
-export interface OutboxConsumerStats { pending: number; floor: number }
-
-export interface OutboxStats {
-  /** Records not yet finished (acknowledged by every consumer or dropped). */
-  records: number;
-  bytes: number;
-  maxBytes: number;
-  overLimitBytes: number;
-  segments: number;
-  /** The sequence number the next append gets. */
-  nextSeq: number;
-  appended: number;
-  dropped: number;
-  droppedBytes: number;
-  writes: number;
-  fsyncs: number;
-  compactions: number;
-  cursorWrites: number;
-  consumers: Record<string, OutboxConsumerStats>;
-}
+export type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
 interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
 
@@ -164,30 +117,15 @@ export class Outbox {
   }
 
   private async recover(): Promise<void> {
-    // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).
-    await ensureDir(this.dir);
-    const names = await readdir(this.dir);
-    for (const n of names) if (n.includes('.tmp')) await unlink(join(this.dir, n)).catch(() => undefined);
-    const floors = new Map<string, number>();
     const warn = (code: ErrorCode, message: string, cause?: unknown): void => this.warn(code, message, cause);
-    for (const c of this.consumers.values()) {
-      const floor = await readCursor(this.dir, c.name, warn);
-      c.persistedFloor = floor;
-      floors.set(c.name, floor);
-    }
-    const ackedBits = (seq: number): number => {
-      let acked = 0;
-      for (const c of this.consumers.values()) if (seq <= floors.get(c.name)!) acked |= c.bit;
-      return acked;
-    };
-    const found = await recoverSegments(this.dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, this.allMask, warn);
+    const found = await readOutboxDir(this.dir, [...this.consumers.values()], this.allMask, warn);
+    for (const c of this.consumers.values()) c.persistedFloor = found.floors.get(c.name)!;
     this.segments = found.segments;
     this.index = new RecordIndex(found.entries);
     for (const seg of this.segments) this.diskBytes += seg.bytes;
     for (const e of found.entries) for (const c of this.consumers.values()) if ((e.acked & c.bit) === 0) c.pending++;
-    this.bootId = await readBootId();
-    const resumeAt = await resumeSeqFrom(this.dir, this.bootId);
-    this.seq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
+    this.bootId = found.bootId;
+    this.seq = found.nextSeq;
     await this.reserveSeq(false);
     const last = this.segments.at(-1);
     if (last && last.bytes < this.segmentBytes && last.firstSeq <= this.seq) {

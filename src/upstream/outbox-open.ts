@@ -1,0 +1,43 @@
+/**
+ * What an outbox directory holds when the store opens (outbox.ts): leftover temp files removed, each consumer's
+ * persisted floor, every segment's records recovered (a torn tail cut: outbox-segments.ts) with the consumers that had
+ * acknowledged them, and the next sequence number, which never repeats one a consumer may have seen: past the last
+ * record, past every floor, and after a power cut past the block reserved ahead in `seq` (outbox-marks.ts).
+ */
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ErrorCode } from '../errors.ts';
+import { ensureDir } from '../storage/index.ts';
+import { readBootId, readCursor, resumeSeqFrom } from './outbox-marks.ts';
+import { recoverSegments, SEGMENT_RE, type Entry, type Segment } from './outbox-segments.ts';
+
+export interface OutboxDir {
+  segments: Segment[];
+  entries: Entry[];
+  /** Each consumer's persisted floor (its cursor file; 0 without one). */
+  floors: Map<string, number>;
+  bootId: string;
+  nextSeq: number;
+}
+
+export async function readOutboxDir(
+  dir: string, consumers: readonly { name: string; bit: number }[], allMask: number,
+  warn: (code: ErrorCode, message: string, cause?: unknown) => void,
+): Promise<OutboxDir> {
+  // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).
+  await ensureDir(dir);
+  const names = await readdir(dir);
+  for (const n of names) if (n.includes('.tmp')) await unlink(join(dir, n)).catch(() => undefined);
+  const floors = new Map<string, number>();
+  for (const c of consumers) floors.set(c.name, await readCursor(dir, c.name, warn));
+  const ackedBits = (seq: number): number => {
+    let acked = 0;
+    for (const c of consumers) if (seq <= floors.get(c.name)!) acked |= c.bit;
+    return acked;
+  };
+  const found = await recoverSegments(dir, names.filter((n) => SEGMENT_RE.test(n)).sort(), ackedBits, allMask, warn);
+  const bootId = await readBootId();
+  const resumeAt = await resumeSeqFrom(dir, bootId);
+  const nextSeq = Math.max(found.lastSeq + 1, resumeAt, ...[...floors.values()].map((f) => f + 1), 1);
+  return { segments: found.segments, entries: found.entries, floors, bootId, nextSeq };
+}

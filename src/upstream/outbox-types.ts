@@ -1,0 +1,53 @@
+/** The outbox's options and figures (outbox.ts has the store itself). */
+import type { SluiceError } from '../errors.ts';
+import type { Clock, Timers } from '../time.ts';
+
+export interface OutboxOptions {
+  dir: string;
+  /** Bound on the bytes of all segment files (durable records may exceed it, see above). */
+  maxBytes: number;
+  /** Named readers, each with its own acknowledgements and persisted cursor (1 to 30). */
+  consumers: readonly string[];
+  /** Size at which the active segment is closed and a new one started. Default maxBytes/8, within 4 KiB … 1 MiB. */
+  segmentBytes?: number;
+  /** Longest a droppable record waits for its fsync. Default 5000. */
+  syncIntervalMs?: number;
+  /** How often changed cursors are written. Default 30000. */
+  cursorIntervalMs?: number;
+  clock?: Clock;
+  /** For the fsync and cursor timers. Default backgroundTimers: a pending write never keeps the process alive. */
+  timers?: Timers;
+  /** Problems worked around: a torn tail cut off at open, a failed background fsync or compaction. */
+  onWarning?: (err: SluiceError) => void;
+}
+
+/** A record's bytes, or a function of its sequence number that returns them. */
+export type Payload = Uint8Array | ((seq: number) => Uint8Array);
+
+export interface AppendOptions {
+  /** Durable records are fsynced before append() resolves and never dropped to make room. */
+  durable: boolean;
+  /** 0 … 255, the consumer's own tag. Default 0. */
+  type?: number;
+}
+
+export interface OutboxConsumerStats { pending: number; floor: number }
+
+export interface OutboxStats {
+  /** Records not yet finished (acknowledged by every consumer or dropped). */
+  records: number;
+  bytes: number;
+  maxBytes: number;
+  overLimitBytes: number;
+  segments: number;
+  /** The sequence number the next append gets. */
+  nextSeq: number;
+  appended: number;
+  dropped: number;
+  droppedBytes: number;
+  writes: number;
+  fsyncs: number;
+  compactions: number;
+  cursorWrites: number;
+  consumers: Record<string, OutboxConsumerStats>;
+}

@@ -1,7 +1,7 @@
 /**
  * The safety net for a portal whose auth takes no limits (nodogsplash): when metering lags (no committed reading for
  * two poll intervals) past the moment a data session could have used up what it had left, that session is reported
- * (MeterOptions.onBlindOverdue) so its gate can be closed. A braked session is not: the kernel stops it at its
+ * (the meter's `metering-overdue` event) so its gate can be closed. A braked session is not: the kernel stops it at its
  * allotment whether metering lags or not. Checked every poll interval while the meter runs.
  */
 import type { BrakeWatch } from './brake-watch.ts';

@@ -5,7 +5,9 @@
  */
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
-import { KernelCounters, KernelQuota, neighbourReader, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve } from '../portal/index.ts';
+import {
+  KernelCounters, KernelQuota, neighbourReader, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve,
+} from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
 import { brakeAtOpening } from './shared-brake.ts';
@@ -52,7 +54,9 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     } }),
     ...(shaper && { shaper }),
     ...(counters && { counter: {
-      beforeAuth: (mac, ip) => counters.count(mac, ip), afterDeauth: (mac) => counters.uncount(mac), afterRefusal: (mac) => counters.uncount(mac, false),
+      beforeAuth: (mac, ip) => counters.count(mac, ip),
+      afterDeauth: (mac) => counters.uncount(mac),
+      afterRefusal: (mac) => counters.uncount(mac, false),
     } }),
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
     neighbour: neighbourReader(),

@@ -132,7 +132,8 @@ export class KernelMode {
    * roster holds by now: listing for them put the listing in the portal's queue in front of the next purchase's auth
    * (seen in the lab: 2.6 s at 32 listed for the purchase after the first of a burst, issue 40 item 3).
    */
-  afterBilling(now: number, moved: ReadonlySet<string>, sessions: SessionsPort, authing: (mac: string) => boolean = () => false): void {
+  afterBilling(now: number, moved: ReadonlySet<string>, sessions: SessionsPort,
+    authing: (mac: string) => boolean = () => false): void {
     const stalled: string[] = [];
     const seen = new Set<string>();
     for (const s of sessions.activeSessions()) {
@@ -150,7 +151,9 @@ export class KernelMode {
     if (this.unlistedNow.length > 0) {
       const rostered = new Set<string>();
       for (const [mac] of this.roster) rostered.add(mac);
-      for (const mac of this.unlistedNow) if (!this.checkedUnlisted.has(mac) && !rostered.has(mac) && !authing(mac)) unlisted++;
+      for (const mac of this.unlistedNow) {
+        if (!this.checkedUnlisted.has(mac) && !rostered.has(mac) && !authing(mac)) unlisted++;
+      }
     }
     // Moved counters were put right in settle(): the next listing is not needed for them.
     this.policy.afterTick(unlisted, 0, stalled);

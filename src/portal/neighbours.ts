@@ -8,7 +8,8 @@
  * Only a complete entry counts (ATF_COM: the kernel resolved it; an incomplete or failed one has no MAC). A MAC with
  * more than one complete IPv4 entry (a client that changed address: the old entry lingers until it is collected) is
  * ambiguous unless one of them is the address the caller already has for it, and an address the caller has that the
- * table does not hold is a disagreement: the caller then asks the portal, as it would without the table. IPv6 is not here: the kernel counters and the quota are IPv4 (kernel-counters.ts).
+ * table does not hold is a disagreement: the caller then asks the portal, as it would without the table. IPv6 is not
+ * here: the kernel counters and the quota are IPv4 (kernel-counters.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { tryNormalizeMac } from '../mac.ts';

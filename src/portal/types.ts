@@ -74,6 +74,6 @@ export interface GateBrake {
 export interface GateCounter {
   beforeAuth(mac: string, ip: string | null): Promise<void>;
   afterDeauth(mac: string): Promise<void>;
-  /** The auth was refused and the gate is closed: the counters go, as after a deauth but nothing the portal shows changed. */
+  /** The auth was refused, the gate closed: the counters go as after a deauth, but the portal's list is as it was. */
   afterRefusal?(mac: string): Promise<void>;
 }

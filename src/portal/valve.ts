@@ -183,7 +183,8 @@ export class Valve {
   }
 
   /** The address open() may auth with at once (see there), or null: look the client up first. */
-  async #addressWithoutLookup(mac: string, needsIp: boolean, given: string | null, givenListed: boolean): Promise<string | null> {
+  async #addressWithoutLookup(mac: string, needsIp: boolean, given: string | null,
+    givenListed: boolean): Promise<string | null> {
     if (this.#flavour !== 'opennds') return null;
     if (given !== null && (!needsIp || givenListed)) return given;
     const since = this.#unlisted.get(mac);

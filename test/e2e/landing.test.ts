@@ -5,9 +5,9 @@
  * SLUICE_E2E_RATE, default 8mbit; `none` for an unshaped uplink), the built sluice with main.kernel_quota as the
  * package ships it (SLUICE_E2E_KERNEL_QUOTA=0 for the polled cut).
  *
- *   1  landing: SLUICE_E2E_RUNS data sessions of 2 MiB, each a 20 MiB download (SLUICE_E2E_FILE) → billed bytes, the client's IP
- *      counters, the HTTP body bytes curl received; figures only, and what cannot flake asserted (the application
- *      got no more than passed, and the session ended by its allotment)
+ *   1  landing: SLUICE_E2E_RUNS data sessions of 2 MiB, each a 20 MiB download (SLUICE_E2E_FILE) → billed bytes,
+ *      the client's IP counters, the HTTP body bytes curl received; figures only, and what cannot flake asserted (the
+ *      application got no more than passed, and the session ended by its allotment)
  *   2  first 200: SLUICE_E2E_RUNS grants for a client the portal does not list yet, then the client requests a page
  *      every 100 ms → time from its first request to its first 200 (figures; asserted: it gets through)
  */
@@ -105,16 +105,19 @@ scenario('1 landing: a data session (2 MiB unless told), 20 MiB download: applic
     ratios.push(ratio);
     ofAllotment.push(app / ALLOT);
     figure(`L run ${i + 1} c${c.index} (load ${load()}): ${s.state}, allotment ${fmt(ALLOT)}, billed ${fmt(s.used)}; client IP down ${fmt(ipDown)}, up ${fmt(ipUp)}; ` +
-      `application (HTTP body) ${fmt(app)} = ${pct(app / ALLOT)} of the allotment, ${pct(ratio)} of the billed payload (${fmt(Math.round(payloadBilled))}); ` +
+      `application (HTTP body) ${fmt(app)} = ${pct(app / ALLOT)} of the allotment, ` +
+      `${pct(ratio)} of the billed payload (${fmt(Math.round(payloadBilled))}); ` +
       `IP down not delivered ${fmt(Math.round(ipDown * PAYLOAD_SHARE - app))}; curl exit ${result?.exit ?? 'killed'}`);
     assert.is(s.state, 'EXPIRED', 'ended by its allotment');
     assert.ok(app <= ipDown, 'the application got no more than reached the client');
     assert.ok(ipDown + ipUp <= s.used + 64 * 1024, 'what passed is what was billed (within one GRO segment)');
   }
-  const sorted = [...ratios].sort((a, b) => a - b);
-  figure(`L ${RUNS} runs: application / billed payload min ${pct(sorted[0]!)}, median ${pct(sorted[Math.floor(sorted.length / 2)]!)}, max ${pct(sorted[sorted.length - 1]!)}`);
-  const allot = [...ofAllotment].sort((a, b) => a - b);
-  figure(`L ${RUNS} runs: application / allotment min ${pct(allot[0]!)}, median ${pct(allot[Math.floor(allot.length / 2)]!)}, max ${pct(allot[allot.length - 1]!)}`);
+  const spread = (xs: number[]): string => {
+    const v = [...xs].sort((a, b) => a - b);
+    return `min ${pct(v[0]!)}, median ${pct(v[Math.floor(v.length / 2)]!)}, max ${pct(v[v.length - 1]!)}`;
+  };
+  figure(`L ${RUNS} runs: application / billed payload ${spread(ratios)}`);
+  figure(`L ${RUNS} runs: application / allotment ${spread(ofAllotment)}`);
 });
 
 scenario('2 first 200 for a client granted before the portal lists it', skip ?? pre.daemon, async () => {

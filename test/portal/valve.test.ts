@@ -166,9 +166,12 @@ test('the kernel counters: made before every auth (a time session too, so its ad
   assert.equal(seen, [`count ${A} 10.0.0.2 after json`, `uncount ${A} after json,auth,deauth`]);
 });
 
-test('open with the address in the neighbour table: the kernel\'s side takes it, the auth goes at once; refused → looked up, taken back', async () => {
+test('open with the address in the neighbour table: one call; refused → looked up, kernel side undone', async () => {
   const seen: string[] = [];
-  const brake = { beforeAuth: async (mac: string, ip: string | null) => { seen.push(`brake ${mac} ${ip}`); }, afterDeauth: async (mac: string) => { seen.push(`unbrake ${mac}`); } };
+  const brake = {
+    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`brake ${mac} ${ip}`); },
+    afterDeauth: async (mac: string) => { seen.push(`unbrake ${mac}`); },
+  };
   const counter = {
     beforeAuth: async (mac: string, ip: string | null) => { seen.push(`count ${mac} ${ip}`); },
     afterDeauth: async (mac: string) => { seen.push(`uncount ${mac}`); },
@@ -176,7 +179,10 @@ test('open with the address in the neighbour table: the kernel\'s side takes it,
   };
   const table = new Map<string, string>([[A, '10.0.0.2'], [B, '10.0.0.3']]);
   const asked: Array<string | null> = [];
-  const neighbour = async (mac: string, hint: string | null): Promise<string | null> => { asked.push(hint); return table.get(mac) ?? null; };
+  const neighbour = async (mac: string, hint: string | null): Promise<string | null> => {
+    asked.push(hint);
+    return table.get(mac) ?? null;
+  };
   const { file, valve } = setup({}, { flavour: 'opennds', brake, counter, neighbour });
   file.addClient(A, '10.0.0.2');
   assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2'), 'opened');

@@ -222,18 +222,18 @@ for (const f of all) {
 const lab = runnable.filter((f) => { const d = declared.get(f); return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab'; });
 const unit = runnable.filter((f) => !lab.includes(f));
 
-// The slowest files start first, so a pool does not end on one long file while its other lanes idle: measured wall
-// times, longest first (node test/run.mjs prints them). A hint only: a file that is not listed (or a name that went
-// stale) runs in its alphabetical place after the listed ones.
+// The slowest files start first, so a pool does not end on one long file while its other lanes idle: longest first
+// by their idle times as scripts/test-time.mjs estimates them from a run. A hint only: a file that is not listed (or
+// a name that went stale) runs in its alphabetical place after the listed ones.
 const SLOW_FIRST = [
-  // lab: 111, 74, 72, 57, 50, 39, 34, 30, 29 s (2026-11-25, load ~13)
-  'e2e/resilience', 'e2e/data', 'e2e/devices', 'e2e/rates', 'e2e/tollgate', 'e2e/phone-cashu', 'e2e/phone.test',
-  'e2e/trial', 'e2e/phone-restore',
-  // the others: 62 s down to 15 s
-  'payments/method-suite-chain', 'escrow/session-chain', 'payments/method-suite-daemon', 'payments/cashu-daemon',
-  'daemon/first-bytes-crash', 'daemon/daemon.test', 'http/batch-settlement-http', 'upstream/radius/accounting',
-  'portal/valve', 'http/tollgate-clients', 'upstream/hook-bounded', 'http/batch-page-chain', 'payments/x402-chain',
-  'portal/sim-portal', 'sessions/journal.test', 'http/cashu-pay-page', 'portal/kernel-quota.test',
+  // lab, idle estimates (docs/testing.md "The suite's time"): 80, 74, 57, 50, 46, 39, 35, 34, 29 s
+  'e2e/resilience', 'e2e/data', 'e2e/rates', 'e2e/tollgate', 'e2e/devices', 'e2e/phone-cashu', 'e2e/trial',
+  'e2e/phone.test', 'e2e/phone-restore',
+  // the others: 34 s down to 12 s
+  'payments/method-suite-chain', 'daemon/daemon.test', 'escrow/session-chain', 'upstream/radius/accounting',
+  'http/batch-settlement-http', 'daemon/first-bytes-crash', 'portal/valve', 'daemon/sessions-paging',
+  'upstream/hook-bounded', 'payments/cashu-daemon', 'payments/x402-chain', 'http/tollgate-clients',
+  'portal/kernel-quota.test', 'http/batch-page-chain', 'demo/demo', 'http/cashu-pay-page',
 ];
 const rank = (f) => { const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s)); return i < 0 ? SLOW_FIRST.length : i; };
 for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));

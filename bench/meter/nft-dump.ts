@@ -6,6 +6,8 @@
 // Counters exist only for the clients of the first frame (those that bought before the measurement, which the meter's
 // first listing knows): the kernel counts a client only from the auth sluice made for it, so an arrival the simulator
 // adds later has none — counters the last listing does not hold would be a purchase, and make the meter list again.
+// A client that leaves the listing keeps its counters, at their last count, as in the kernel: sluice deletes them
+// only when it closes the gate.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,7 +15,7 @@ const T = 'sluice_count';
 
 export class NftDumpWriter {
   private handle = 20;
-  private readonly epochs = new Map<string, { token: string; h: number }>();
+  private readonly epochs = new Map<string, { token: string; h: number; up: number; down: number; ip: string }>();
   private counted: Set<string> | undefined;
   constructor(private readonly dir: string) {}
 
@@ -28,14 +30,17 @@ export class NftDumpWriter {
       if (!this.counted.has(mac)) continue;
       const token = String(c['token']);
       let e = this.epochs.get(mac);
-      if (e === undefined || e.token !== token) this.epochs.set(mac, (e = { token, h: (this.handle += 2) }));
+      if (e === undefined || e.token !== token) this.epochs.set(mac, (e = { token, h: (this.handle += 2), up: 0, down: 0, ip: '' }));
+      e.up = Number(c['upload_this_session']) * 1024;
+      e.down = Number(c['download_this_session']) * 1024;
+      e.ip = String(c['ip']);
+    }
+    for (const [mac, e] of this.epochs) {
       const hex = mac.replace(/:/g, '');
-      const upB = Number(c['upload_this_session']) * 1024;
-      const downB = Number(c['download_this_session']) * 1024;
-      counters.push({ counter: { family: 'inet', name: `cu_${hex}`, table: T, handle: e.h, packets: Math.ceil(upB / 600), bytes: upB } });
-      counters.push({ counter: { family: 'inet', name: `cd_${hex}`, table: T, handle: e.h + 1, packets: Math.ceil(downB / 1400), bytes: downB } });
-      up.push([String(c['ip']), `cu_${hex}`]);
-      down.push([String(c['ip']), `cd_${hex}`]);
+      counters.push({ counter: { family: 'inet', name: `cu_${hex}`, table: T, handle: e.h, packets: Math.ceil(e.up / 600), bytes: e.up } });
+      counters.push({ counter: { family: 'inet', name: `cd_${hex}`, table: T, handle: e.h + 1, packets: Math.ceil(e.down / 1400), bytes: e.down } });
+      up.push([e.ip, `cu_${hex}`]);
+      down.push([e.ip, `cd_${hex}`]);
     }
     const chain = (name: string, hook: string): unknown[] => [
       { chain: { family: 'inet', table: T, name, handle: name === 'count_up' ? 3 : 4, type: 'filter', hook, prio: 50, policy: 'accept' } },

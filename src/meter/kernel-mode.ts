@@ -48,6 +48,8 @@ export class KernelMode {
   /** Paying clients with counters: when their counters last moved (clock ms). */
   private readonly movedAt = new Map<string, number>();
   private readonly stallMs: number;
+  /** sluice opened a gate since the last tick (opened()): told to the policy with the tick's time. */
+  private gateOpenedSinceTick = false;
   /** The last tick's counters the roster did not hold. */
   private unlistedNow: readonly string[] = [];
   /** Ticks that read the portal's listing, and the reason of the last. */
@@ -157,6 +159,8 @@ export class KernelMode {
     }
     // Moved counters were put right in settle(): the next listing is not needed for them.
     this.policy.afterTick(unlisted, 0, stalled);
+    if (this.gateOpenedSinceTick) this.policy.gateOpened(now);
+    this.gateOpenedSinceTick = false;
   }
 
   /**
@@ -166,6 +170,7 @@ export class KernelMode {
    * epoch, billed in full by the first-reading watch.
    */
   opened(mac: string): void {
+    this.gateOpenedSinceTick = true;
     if (this.rosterAt === undefined) return;
     const code = STATE_CODES.Authenticated;
     const i = this.roster.findIndex(([m]) => m === mac);

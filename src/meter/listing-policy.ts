@@ -15,7 +15,11 @@
  *    time: a portal restart has its own reason, and the safety net catches the rest);
  *  - the safety net: `safetyNetMs` after the last listing, stretched to `costFactor` times the last listing's duration
  *    (a listing that took 3 s is not repeated within 300 s): the net never costs more than 1/costFactor of the time.
- * Every reason but the first waits `minIntervalMs` after the last listing: a burst of purchases is one listing.
+ * Every reason but the first waits `minIntervalMs` after the last listing: a burst of purchases is one listing. The
+ * two that no customer waits for, the stall's and the safety net's, also wait for a quiet moment: `quietMs` after
+ * sluice last opened a gate (`gateOpened()`), but no more than `maxQuietWaitMs` past when they fell due. A listing
+ * holds the portal's queue for its whole duration (seconds at tens of clients on a busy router), and a purchase's
+ * auth queued behind it waits that long (seen in the lab: one gate of 5.1 s in a burst, issue 40 item 3).
  * Pure: time comes in as arguments.
  */
 
@@ -32,6 +36,10 @@ export interface ListingPolicyOptions {
   stallCostFactor?: number;
   /** The follow-up listings after a portal restart, this far apart at least (default 3 s). */
   restartGapMs?: number;
+  /** The stall's and the safety net's listings wait this long after sluice last opened a gate (default 5 s)… */
+  quietMs?: number;
+  /** …but no longer than this past when they fell due (default 60 s). */
+  maxQuietWaitMs?: number;
 }
 
 /** Listings after the one a portal restart asks for (see the header). */
@@ -46,6 +54,10 @@ export class ListingPolicy {
   private readonly stalledIntervalMs: number;
   private readonly stallCostFactor: number;
   private readonly restartGapMs: number;
+  private readonly quietMs: number;
+  private readonly maxQuietWaitMs: number;
+  /** When sluice last opened a gate (clock ms). */
+  private lastGateAt: number | undefined;
   /** Listings still due after a portal restart's (see the header). */
   private restartFollowUps = 0;
   /** A stalled paying client not looked at yet (its own pace: see stalledIntervalMs). */
@@ -66,6 +78,13 @@ export class ListingPolicy {
     this.stalledIntervalMs = options.stalledIntervalMs ?? 15_000;
     this.stallCostFactor = options.stallCostFactor ?? 20;
     this.restartGapMs = options.restartGapMs ?? 3000;
+    this.quietMs = options.quietMs ?? 5000;
+    this.maxQuietWaitMs = options.maxQuietWaitMs ?? 60_000;
+  }
+
+  /** sluice opened a gate at `at` (an auth that succeeded): the listings no customer waits for wait a quiet moment. */
+  gateOpened(at: number): void {
+    this.lastGateAt = Math.max(this.lastGateAt ?? at, at);
   }
 
   /** sluice authed or deauthed a client (or sold it a session): the list changed. */
@@ -99,9 +118,19 @@ export class ListingPolicy {
     const since = now - this.lastListedAt;
     if (this.pending !== undefined && since >= this.minIntervalMs) return this.pending;
     if (this.restartFollowUps > 0 && since >= this.followUpGapMs()) return 'portal-restart';
-    if (this.stallPending && since >= this.stallGapMs()) return 'stalled';
-    if (since >= Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs)) return 'safety-net';
+    if (this.stallPending && since >= this.stallGapMs() && this.quiet(now, this.stallGapMs())) return 'stalled';
+    if (since >= this.safetyNetGapMs() && this.quiet(now, this.safetyNetGapMs())) return 'safety-net';
     return undefined;
+  }
+
+  /** No gate opened in the last `quietMs`, or a listing due `gapMs` after the last has waited `maxQuietWaitMs`. */
+  private quiet(now: number, gapMs: number): boolean {
+    if (this.lastGateAt === undefined || now - this.lastGateAt >= this.quietMs) return true;
+    return now - (this.lastListedAt! + gapMs) >= this.maxQuietWaitMs;
+  }
+
+  private safetyNetGapMs(): number {
+    return Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
   }
 
   /** A listing was read (asked at `at`, taking `tookMs`): every reason so far is answered. */
@@ -129,10 +158,16 @@ export class ListingPolicy {
   nextAt(): number | undefined {
     if (this.lastListedAt === undefined) return undefined;
     if (this.pending !== undefined) return this.lastListedAt + this.minIntervalMs;
-    let next = this.lastListedAt + Math.max(this.safetyNetMs, this.costFactor * this.lastTookMs);
-    if (this.stallPending) next = Math.min(next, this.lastListedAt + this.stallGapMs());
+    let next = this.quietAt(this.lastListedAt + this.safetyNetGapMs());
+    if (this.stallPending) next = Math.min(next, this.quietAt(this.lastListedAt + this.stallGapMs()));
     if (this.restartFollowUps > 0) next = Math.min(next, this.lastListedAt + this.followUpGapMs());
     return next;
+  }
+
+  /** When a listing due at `dueAt` may go: then, or once quiet, or at the end of its wait for quiet. */
+  private quietAt(dueAt: number): number {
+    if (this.lastGateAt === undefined) return dueAt;
+    return Math.max(dueAt, Math.min(this.lastGateAt + this.quietMs, dueAt + this.maxQuietWaitMs));
   }
 
   private followUpGapMs(): number {

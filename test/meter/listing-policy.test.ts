@@ -18,6 +18,31 @@ test('first listing at once; then only the safety net, 60 s after the last', () 
   assert.is(p.nextAt(), 60_000);
 });
 
+test('the safety net and a stall wait for a quiet moment after a gate opened, but not past their bound', () => {
+  const p = new ListingPolicy({ quietMs: 5000, maxQuietWaitMs: 60_000 });
+  p.listed(0, 50);
+  p.gateOpened(58_000);
+  assert.is(p.due(60_000), undefined, 'a purchase 2 s ago: the net waits');
+  assert.is(p.nextAt(), 63_000);
+  assert.is(p.due(63_000), 'safety-net');
+  // Purchases one after another: held at most maxQuietWaitMs past when it fell due.
+  for (let t = 58_000; t <= 130_000; t += 2000) p.gateOpened(t);
+  assert.is(p.due(119_999), undefined);
+  assert.is(p.due(120_000), 'safety-net');
+  assert.is(p.nextAt(), 120_000);
+  // A reason a customer waits for is not held back (a deauth's change).
+  p.listed(120_000, 50);
+  p.gateOpened(121_500);
+  p.changed();
+  assert.is(p.due(121_500), 'changed');
+  // A stall waits as the net does.
+  p.listed(122_000, 50);
+  p.afterTick(0, 0, [A]);
+  p.gateOpened(136_000);
+  assert.is(p.due(137_000), undefined);
+  assert.is(p.due(141_000), 'stalled');
+});
+
 test('the safety net costs at most 1/costFactor of the time: a listing that took 3 s is not repeated within 300 s', () => {
   const p = new ListingPolicy();
   p.listed(0, 3000);

@@ -4,6 +4,13 @@
  * counts only through the rules auth adds, on counters client_reset zeroed at deauth or creation), so the first
  * reading that shows a gate sluice opened is entirely usage of this session: it is billed in full, whatever the meter
  * saw (or did not see) before. The gatekeeper says when it auths (authStarting) and how that went (authFinished).
+ *
+ * So this watch is the one owner of a watched client's readings up to and including that first open one: the tick's
+ * ordinary billing skips every reading owns() claims. Besides that first open reading (billed by the tick, or held and
+ * billed by finished), it claims the readings that show the gate still closed while the auth is on its way: on the
+ * kernel's counters the fresh counters count from before the auth and the roster says closed until the auth's outcome,
+ * and the first open reading bills them again in full; on the portal's, a reading after a closed one is otherwise
+ * billed as bought. Either had a reading billed twice when the client was listed Preauthenticated (issue 40 item 3).
  */
 import { billUsage, OPEN_GATE_CODES, type MeterContext } from './context.ts';
 import type { CutPlanner } from './cut-planner.ts';
@@ -21,13 +28,18 @@ interface AuthWatch {
   at: number;
   /** The epoch's first reading, taken while the auth's outcome was unknown. */
   held?: { down: number; up: number; at: number };
-  /** Tick that consumed this watch's reading (the tick's ordinary billing skips that client in that tick). */
-  tick?: number;
 }
 
 export class FirstReadingWatch {
   /** By MAC (lowercase colon form). */
   private readonly watches = new Map<string, AuthWatch>();
+  /**
+   * The MACs whose readings in tick `claimedTick` are the watch's (settle). Kept apart from the watches: an auth that
+   * finishes while that tick is still billing (between its slices) ends its watch, and its held reading must still not
+   * be billed by the tick.
+   */
+  private claimed = new Set<string>();
+  private claimedTick = 0;
 
   constructor(private readonly ctx: MeterContext, private readonly planner: CutPlanner) {}
 
@@ -72,32 +84,42 @@ export class FirstReadingWatch {
     return true;
   }
 
-  /** This tick's reading of this MAC opened the epoch of a gate sluice authed: bill() bills it, not the tick. */
+  /**
+   * This tick's reading of this MAC is the watch's (settle): the epoch's first open reading, which bill() or finished
+   * bills, or one with the gate still closed, which that first open reading covers. The tick does not bill it.
+   */
   owns(mac: string, tick: number): boolean {
-    return this.watches.get(mac)?.tick === tick;
+    return tick === this.claimedTick && this.claimed.has(mac);
   }
 
   /**
    * The watched gates whose first open reading is in this tick: with the auth known to be sluice's, that reading is
-   * returned to be billed in full; while the auth is still in flight it is held (finished bills it).
+   * returned to be billed in full; while the auth is still in flight it is held (finished bills it). A reading with the
+   * gate still closed is claimed too (owns), not billed: the counters it shows are in the first open one.
    */
   settle(view: TableView, macToSlot: ReadonlyMap<string, number>, tick: number, dispatchAt: number): FirstReading[] {
     const port = this.ctx.sessions;
     const firsts: FirstReading[] = [];
+    this.claimed = new Set();
+    this.claimedTick = tick;
     for (const [mac, watch] of this.watches) {
       const session = port.active(mac);
       if (session === undefined || session.id !== watch.sessionId) { this.watches.delete(mac); continue; }
       const slot = macToSlot.get(mac);
       if (slot === undefined) continue;
       const flags = view.flags(slot, tick);
-      if (flags < 0 || (flags & FLAG_PRESENT) === 0 || !OPEN_GATE_CODES.has(flags >> 1)) continue;
+      if (flags < 0 || (flags & FLAG_PRESENT) === 0) continue;
+      if (!OPEN_GATE_CODES.has(flags >> 1)) {
+        this.claimed.add(mac);
+        continue;
+      }
       if (!view.startsEpoch(slot)) {
         // Open and continuing what an earlier reading saw: that reading (held, or billed) was the epoch's first.
         if (watch.held === undefined) this.watches.delete(mac);
         continue;
       }
       const [down, up] = view.readingParts(slot);
-      watch.tick = tick;
+      this.claimed.add(mac);
       if (watch.state === 'expected') watch.held = { down, up, at: dispatchAt };
       else firsts.push({ session, down, up, since: watch.at });
     }

@@ -321,8 +321,8 @@ export class TickLoop {
         const slot = deltas[k * 3]!;
         const session = fresh && slot < index.slots ? index.at(slot) : port.active(this.slotMacs[slot]!);
         if (session === undefined) { dropped++; continue; }
-        // This reading opened the epoch of a gate sluice authed: billed in full by the first-reading watch, not here.
-        if (firsts.length > 0 && firstWatch.owns(session.mac, result.tick)) continue;
+        // A reading of a gate sluice is opening (held, first open, or still closed): the first-reading watch's alone.
+        if (firstWatch.owns(session.mac, result.tick)) continue;
         // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
         // billed, unless the gate was closed then (a portal only counts authenticated clients, and the auth that
         // opened it came later, for this session): then every byte of the delta was bought.

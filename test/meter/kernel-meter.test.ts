@@ -176,6 +176,33 @@ test('a tick that reads the fresh counters of a gate being opened (its auth in f
   } finally { await r.close(); }
 });
 
+// Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
+// again (2000 for 1000); the watch alone owns a gate's readings until its first open one is billed.
+test('listed Preauthenticated, fresh counters read while its auth is in flight: each byte billed once', async () => {
+  const r = await rig();
+  try {
+    // Listed by the first tick, Preauthenticated: the roster holds it with its gate closed.
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    assert.is(r.listings(), 1);
+    const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
+    const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
+    // As the valve does it: fresh counters, then the auth, slow to answer: a tick reads the counters meanwhile.
+    r.meter.authStarting(A, session.id);
+    await r.counters.count(A, '10.0.0.10');
+    r.counters.add(A, 1000);
+    await r.step();
+    r.portal.auth(A);
+    r.meter.authFinished(A, session.id, 'opened');
+    await r.step();
+    assert.is(r.billed(A), 1000, 'the bytes the auth\'s fresh counters counted, once');
+    r.counters.add(A, 500);
+    await r.step();
+    await r.step();
+    assert.is(r.billed(A), 1500, 'and every byte after them, once');
+  } finally { await r.close(); }
+});
+
 test('a restarted portal (a new control socket) is listed: the paying client it forgot is reported for re-opening', async () => {
   const r = await rig();
   try {

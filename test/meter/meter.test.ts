@@ -313,6 +313,32 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
     assert.is(r.manager.get(s.id)!.used, 2 * K);
     await r.close();
   });
+
+  // Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
+  // again (2000 for 1000); the watch alone owns a gate's readings until its first open one is billed.
+  test(`${flavour}: listed Preauthenticated, read while its auth is in flight: each byte billed once`, async () => {
+    const r = await rig(flavour);
+    r.portal.addClient(A, '10.0.0.10');
+    await r.meter.tick(); // listed Preauthenticated
+    const s = await grant(r, A, 10 * MiB);
+    r.meter.authStarting(A, s.id);
+    r.now.t += 300;
+    await r.meter.tick(); // still Preauthenticated: the auth has not reached the portal
+    r.portal.auth(A);
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 300;
+    await r.meter.tick(); // open, ndsctl auth has not answered yet: held
+    r.meter.authFinished(A, s.id, 'opened');
+    assert.is(r.manager.get(s.id)!.used, K);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, K, 'the held reading, once');
+    r.portal.addTraffic(A, K, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 2 * K);
+    await r.close();
+  });
 }
 
 test('a gate the portal already had open (auth not ours): its counter predates the session and is not billed', async () => {

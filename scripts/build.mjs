@@ -22,14 +22,23 @@ mkdirSync('dist', { recursive: true });
  */
 const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
 const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
-const DEBUG_STUB = `function createDebug() { const d = function () {}; d.enabled = false; d.namespace = ''; d.log = d; d.extend = () => d; return d; }
+const DEBUG_STUB = `function createDebug() {
+  const d = function () {}; d.enabled = false; d.namespace = ''; d.log = d; d.extend = () => d; return d;
+}
 createDebug.enable = () => {}; createDebug.disable = () => ''; createDebug.enabled = () => false;
 module.exports = createDebug; module.exports.default = createDebug;`;
 const LRU_STUB = `class LRUCache {
   constructor(o) { this.max = o.max; this.map = new Map(); }
   get size() { return this.map.size; }
-  get(k) { if (!this.map.has(k)) return undefined; const v = this.map.get(k); this.map.delete(k); this.map.set(k, v); return v; }
-  set(k, v) { this.map.delete(k); this.map.set(k, v); if (this.map.size > this.max) this.map.delete(this.map.keys().next().value); return this; }
+  get(k) {
+    if (!this.map.has(k)) return undefined;
+    const v = this.map.get(k); this.map.delete(k); this.map.set(k, v); return v;
+  }
+  set(k, v) {
+    this.map.delete(k); this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value);
+    return this;
+  }
   has(k) { return this.map.has(k); }
   delete(k) { return this.map.delete(k); }
   clear() { this.map.clear(); }

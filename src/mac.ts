@@ -21,7 +21,9 @@ export function normalizeMac(input: string): string {
   else if (BARE.test(input)) hex = input;
   else throw new SluiceError('ERR_INVALID_MAC', `not a MAC address: ${JSON.stringify(input.slice(0, 40))}`);
   hex = hex.toLowerCase();
-  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
+  return (
+    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` + `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+  );
 }
 
 /** Like normalizeMac, but answers null instead of throwing (for filtering untrusted lists). */

@@ -69,10 +69,16 @@ const mintUrl = (v: string): Parsed<string> => {
   return { ok: true, value: n };
 };
 
+/** A Lightning address's name@host (LUD-16): a host of DNS labels, 253 characters at most. */
+const LIGHTNING_ADDRESS = new RegExp(
+  /^[a-z0-9_.+-]{1,64}@(?=.{1,253}$)/.source + /[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.source,
+  'i',
+);
+
 /** A Lightning address (LUD-16, name@host) or a bech32 LNURL (LUD-01, `lnurl1…`); '' = none. */
 function payoutAddress(v: string): Parsed<string> {
   if (v === '') return { ok: true, value: '' };
-  if (/^[a-z0-9_.+-]{1,64}@(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i.test(v)) {
+  if (LIGHTNING_ADDRESS.test(v)) {
     return { ok: true, value: v.toLowerCase() };
   }
   if (/^lnurl1[02-9ac-hj-np-z]{6,2000}$/i.test(v)) return { ok: true, value: v.toLowerCase() };

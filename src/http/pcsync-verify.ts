@@ -27,7 +27,8 @@ export interface SignedCall {
 }
 
 export function pcsyncSignature(secret: string, timestamp: number, nonce: string, body: Uint8Array | string): string {
-  return `${SCHEME}=${createHmac('sha256', secret).update(`${timestamp}.${nonce}.`, 'utf8').update(body).digest('hex')}`;
+  const mac = createHmac('sha256', secret).update(`${timestamp}.${nonce}.`, 'utf8').update(body).digest('hex');
+  return `${SCHEME}=${mac}`;
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string {

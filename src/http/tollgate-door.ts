@@ -2,9 +2,9 @@
  * TollGate's HTTP door (`tollgate.listen`, :2121 on the LAN address): the routes real TollGate clients call, answered
  * the way they read them (docs/tollgate.md, which names the sources):
  *   GET /         the signed kind 10021 itself (the mints that answer; always served)
- *   POST /        a Cashu token, raw or in a kind 21000 (tollgate-payment.ts), any Content-Type: bought for the MAC of the
- *                 request's source through the merchant (payment method `cashu`, plan tollgate.plan) → 200 + signed 1022,
- *                 or 4xx/5xx + signed 21023 (tollgate-events.ts's codes)
+ *   POST /        a Cashu token, raw or in a kind 21000 (tollgate-payment.ts), any Content-Type: bought for the MAC
+ *                 of the request's source through the merchant (payment method `cashu`, plan tollgate.plan) → 200 +
+ *                 signed 1022, or 4xx/5xx + signed 21023 (tollgate-events.ts's codes)
  *   GET /whoami   `mac=<mac>` (text/plain)
  *   GET /usage    `used/allotment` in ms or bytes; `-1/-1` only when sluice knows the device has no session
  *   GET /balance  TollGate's Go router's JSON

@@ -4,7 +4,8 @@
  * body is sniffed, never trusted by its header.
  *   - `cashuA…` / `cashuB…` (optionally `cashu:`-prefixed, as a wallet link): the token itself (HTTP-01, March 2026);
  *   - `{…}`: the legacy signed kind 21000 (`payment` tag = the token; its pubkey is the payer the 1022 names). Its
- *     signature is not checked, as TollGate's Go router does not: the token is the bearer value, the event only a wrapper;
+ *     signature is not checked, as TollGate's Go router does not: the token is the bearer value, the event only a
+ *     wrapper;
  *   - `name=cashu…` (a browser form): the one field that holds a token.
  * The device is the request's source address, never a field of the body (a 21000's `device-identifier` is ignored).
  */

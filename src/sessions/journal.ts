@@ -2,8 +2,8 @@
  * The flash store: an append-only journal plus a snapshot, in `main.state_dir`.
  *
  *   sessions.snapshot          header {gen, headed} + every kept session + every kept payment key (written atomically)
- *   sessions.<gen>.journal     a header {gen} (number 0), then the records appended since that snapshot, numbered 1, 2, …
- *                              (journal-codec.ts, in storage/json-log.ts lines)
+ *   sessions.<gen>.journal     a header {gen} (number 0), then the records appended since that snapshot, numbered
+ *                              1, 2, … (journal-codec.ts, in storage/json-log.ts lines)
  *
  * The first start writes journal 0 with its header and then a snapshot of generation 0, so that from then on a journal
  * that is missing, empty or without its header is a loss (ERR_STATE_LOST), never mistaken for a first start; a header

@@ -54,11 +54,19 @@ export function renderOpenNdsClient(c: SimClient, gw: GatewayInfo, now: number, 
   // durationsecs is unsigned and clamped to >= 1 (openNDS: "prevent division by 0").
   const duration = Math.max(1, now - c.sessionStart);
   const down =
-    c.downloadRate === 0 ? `${p}download_rate_limit_threshold":"null",\n${p}download_packet_rate":"null",\n${p}download_bucket_size":"null",\n`
-    : `${p}download_rate_limit_threshold":"${c.downloadRate}",\n${p}download_packet_rate":"${orNull(c.downloadPacketRate)}",\n${p}download_bucket_size":"${c.downloadPacketRate === 0 ? 'null' : c.downloadBucketSize}",\n`;
+    c.downloadRate === 0
+      ? `${p}download_rate_limit_threshold":"null",\n${p}download_packet_rate":"null",\n` +
+        `${p}download_bucket_size":"null",\n`
+      : `${p}download_rate_limit_threshold":"${c.downloadRate}",\n` +
+        `${p}download_packet_rate":"${orNull(c.downloadPacketRate)}",\n` +
+        `${p}download_bucket_size":"${c.downloadPacketRate === 0 ? 'null' : c.downloadBucketSize}",\n`;
   const up =
-    c.uploadRate === 0 ? `${p}upload_rate_limit_threshold":"null",\n${p}upload_packet_rate":"null",\n${p}upload_bucket_size":"null",\n`
-    : `${p}upload_rate_limit_threshold":"${c.uploadRate}",\n${p}upload_packet_rate":"${orNull(c.uploadPacketRate)}",\n${p}upload_bucket_size":"${c.uploadPacketRate === 0 ? 'null' : c.uploadBucketSize}",\n`;
+    c.uploadRate === 0
+      ? `${p}upload_rate_limit_threshold":"null",\n${p}upload_packet_rate":"null",\n` +
+        `${p}upload_bucket_size":"null",\n`
+      : `${p}upload_rate_limit_threshold":"${c.uploadRate}",\n` +
+        `${p}upload_packet_rate":"${orNull(c.uploadPacketRate)}",\n` +
+        `${p}upload_bucket_size":"${c.uploadPacketRate === 0 ? 'null' : c.uploadBucketSize}",\n`;
   return (
     `${p}gatewayname":"${gw.gatewayName}",\n` +
     `${p}gatewayaddress":"${gw.gatewayAddress}",\n` +

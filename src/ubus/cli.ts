@@ -179,7 +179,8 @@ async function list(client: UbusClient, args: string[], opts: CliOptions, io: Ub
     io.stdout(`'${obj.path}' @${obj.id.toString(16).padStart(8, '0')}\n`);
     for (const [method, argTypes] of Object.entries(obj.signature)) {
       const children = Object.entries(argTypes).map(([name, type]) => ({ name, type: BlobmsgType.INT32, value: type }));
-      io.stdout(`\t${formatBlobmsgElement({ name: method, type: BlobmsgType.TABLE, children }, { formatLeaf: signatureLeaf })}\n`);
+      const table = { name: method, type: BlobmsgType.TABLE, children };
+      io.stdout(`\t${formatBlobmsgElement(table, { formatLeaf: signatureLeaf })}\n`);
     }
   }
   return 0;

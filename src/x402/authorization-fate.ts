@@ -17,9 +17,12 @@ import type { BlockHeader, ChainLog, ChainReader } from './chain.ts';
 import { addressWord } from './chain.ts';
 
 /** keccak256 of the event signatures (viem's toEventSelector; test/payments/x402-fate.test.ts pins them). */
-export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'; // Transfer(address,address,uint256)
-export const AUTHORIZATION_USED_TOPIC = '0x98de503528ee59b575ef0c0a2576a82497bfc029a5685b209e9ec333479b10a5'; // AuthorizationUsed(address,bytes32)
-export const AUTHORIZATION_CANCELED_TOPIC = '0x1cdd46ff242716cdaa72d159d339a485b3438398348d68f09d7c8c0a59353d81'; // AuthorizationCanceled(address,bytes32)
+// Transfer(address,address,uint256)
+export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+// AuthorizationUsed(address,bytes32)
+export const AUTHORIZATION_USED_TOPIC = '0x98de503528ee59b575ef0c0a2576a82497bfc029a5685b209e9ec333479b10a5';
+// AuthorizationCanceled(address,bytes32)
+export const AUTHORIZATION_CANCELED_TOPIC = '0x1cdd46ff242716cdaa72d159d339a485b3438398348d68f09d7c8c0a59353d81';
 
 /** Blocks per eth_getLogs call: within what public RPC providers allow (the filter is by indexed topics, so cheap). */
 export const MAX_LOG_BLOCK_RANGE = 1000n;

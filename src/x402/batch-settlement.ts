@@ -5,7 +5,8 @@
  * Refund). What a payload is worth against sluice's channel state is the payment method's business.
  *
  *   payload: {x402Version: 2, accepted: {scheme: "batch-settlement", network, amount, asset, payTo, extra},
- *             payload: {type: "deposit" | "voucher", channelConfig, voucher: {channelId, maxClaimableAmount, signature},
+ *             payload: {type: "deposit" | "voucher", channelConfig,
+ *                       voucher: {channelId, maxClaimableAmount, signature},
  *                       deposit?: {amount, authorization: {erc3009Authorization | permit2Authorization}}}}
  */
 import { SluiceError } from '../errors.ts';

@@ -23,7 +23,10 @@ stop() { note stop; }
 start() { note start; }
 logger() { note "logger $*"; }
 ubus() { note "ubus $*"; ${reply === undefined ? 'return 4' : `printf '%s' '${reply}'`}; }
-jsonfilter() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const x of JSON.parse(s).restart_required??[])console.log(x)})'; }
+jsonfilter() {
+  node -e 'let s="";process.stdin.on("data",d=>s+=d)
+    .on("end",()=>{for(const x of JSON.parse(s).restart_required??[])console.log(x)})'
+}
 `;
   const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nreload_service\ncat "$calls"; rm -f "$calls"`], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
@@ -58,7 +61,9 @@ note() { printf '|%s' "$*" >> "$calls"; }
 config_load() { :; }
 config_get_bool() { eval "$1=${enabled}"; }
 # state_dir: an existing directory, so start_service creates nothing
-config_get() { case "$2.$3" in http.listen) eval "$1='${listen}'" ;; tollgate.listen) eval "$1='${tollgateListen}'" ;; *) eval "$1=/tmp" ;; esac; }
+config_get() {
+  case "$2.$3" in http.listen) eval "$1='${listen}'" ;; tollgate.listen) eval "$1='${tollgateListen}'" ;; *) eval "$1=/tmp" ;; esac
+}
 procd_open_instance() { note open_instance; }
 procd_close_instance() { note close_instance; }
 procd_set_param() { [ "$1" = command ] && note "command $2"; :; }

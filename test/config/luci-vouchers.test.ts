@@ -57,7 +57,8 @@ function load(ubus: Record<string, (p: Record<string, unknown>) => unknown>, uci
   vm.runInContext(`String.prototype.format = function () { var a = arguments, i = 0; return this.replace(/%[sdt]/g, function (c) {
     var v = a[i++]; if (c !== '%t') return String(v);
     var ts = Number(v) || 0, tm = Math.floor(ts / 60), th = Math.floor(tm / 60), td = Math.floor(th / 24);
-    return td > 0 ? td + 'd ' + (th % 24) + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's' : th + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's'; }); };`, context);
+    return td > 0 ? td + 'd ' + (th % 24) + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's'
+      : th + 'h ' + (tm % 60) + 'm ' + (ts % 60) + 's'; }); };`, context);
   const rpc = {
     declare: (o: { object: string; method: string; params?: string[] }) => async (...args: unknown[]) => {
       const params: Record<string, unknown> = {};

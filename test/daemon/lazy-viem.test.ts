@@ -28,7 +28,8 @@ config pricing 'wifi'
 \toption price_per_step '10000'
 \toption asset '${ASSET}'
 
-${x402Section({ facilitatorUrl: 'http://127.0.0.1:8', payTo: PAY_TO, timeoutS: 1 })}${batchSettlementSection({ facilitatorUrl: 'http://127.0.0.1:8' })}`;
+${x402Section({ facilitatorUrl: 'http://127.0.0.1:8', payTo: PAY_TO, timeoutS: 1 })}`
+  + batchSettlementSection({ facilitatorUrl: 'http://127.0.0.1:8' });
 
 const VIEM = /node_modules\/(viem|@noble|abitype|ox)\//;
 

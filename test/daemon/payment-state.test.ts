@@ -99,7 +99,10 @@ test('one damaged record in x402.json or upto.json (no key / no reference): acro
     const upto = JSON.stringify({ version: 1, kind: 'upto', records: [{ reference: 'r1', state: 'released' }, { referense: 'r2', state: 'open' }] });
     writeFileSync(join(state, 'upto.json'), upto);
     await lab.startDaemon();
-    assert.match(lab.output, /payment method x402 unavailable: its state file cannot be read back \(left as it is; mend or move it, then restart\).*ERR_X402_STORE.*record 1 is damaged/);
+    assert.match(lab.output, new RegExp(
+      /payment method x402 unavailable: its state file cannot be read back \(left as it is; mend or move it, then /.source
+        + /restart\).*ERR_X402_STORE.*record 1 is damaged/.source,
+    ));
     assert.match(lab.output, /payment method upto unavailable: .*mend or move it, then restart.*ERR_UPTO_STORE.*record 1 is damaged/);
     assert.equal(await unavailable(), ['x402', 'upto']);
     const buy = await get('/buy?plan=data');

@@ -212,7 +212,8 @@ function highSTwin(signature: Hex): Hex {
   const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
   const s = BigInt(`0x${signature.slice(66, 130)}`);
   const v = parseInt(signature.slice(130, 132), 16);
-  return `${signature.slice(0, 66)}${(n - s).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
+  const highS = (n - s).toString(16).padStart(64, '0');
+  return `${signature.slice(0, 66)}${highS}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
 }
 
 test('the high-s twin of a buyer\'s receipt: the contract refuses it, and so does the router (verifyReceipt)', async () => {

@@ -29,7 +29,10 @@ test('the daemon serves the page\'s batch-settlement scripts as they are built',
     assert.is(await res.text(), readFileSync(`${PORTAL_DIR}/${file}`, 'utf8'), file);
   }
   // batch.js, then batch-page.js, before portal.js (which attaches them; other methods' scripts may sit between).
-  assert.match(readFileSync(`${PORTAL_DIR}/index.html`, 'utf8'), /<script src="\/batch\.js"><\/script>\s*<script src="\/batch-page\.js"><\/script>[\s\S]*?<script src="\/portal\.js">/);
+  assert.match(readFileSync(`${PORTAL_DIR}/index.html`, 'utf8'), new RegExp(
+    /<script src="\/batch\.js"><\/script>\s*<script src="\/batch-page\.js"><\/script>/.source
+      + /[\s\S]*?<script src="\/portal\.js">/.source,
+  ));
 });
 
 test('the page offers the deposit beside the prepaid price; one wallet signature deposits, the page\'s key signs the voucher', async () => {

@@ -90,7 +90,8 @@ test('a same-token counter that steps back 1 MiB is a glitch, not a new epoch: 5
   p.addTraffic(A, 50 * 1024 * 1024, 0);
   await h.run();
   assert.is(h.usage(A), 50 * 1024 * 1024);
-  const dipped = p.renderJson().replace(/"download_this_session":"51200"/, '"download_this_session":"50176"'); // 49 MiB, same token
+  // 49 MiB, same token
+  const dipped = p.renderJson().replace(/"download_this_session":"51200"/, '"download_this_session":"50176"');
   assert.ok(dipped !== p.renderJson(), 'the fake dip applies');
   const r = await h.run({ text: dipped });
   assert.ok(r.ok && r.newEpochs === 0);

@@ -428,7 +428,8 @@ test('a remainder that passes while the gate closes is billed ahead: the session
   r.now.t += 1000;
   await r.meter.tick();
   assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one burst is not a rate to bill ahead from');
-  r.portal.addTraffic(A, 50 * 1024, 0); // the flow goes on at 0.5 MiB/s: the last 50 KiB pass in 100 ms, within a 200 ms close
+  // the flow goes on at 0.5 MiB/s: the last 50 KiB pass in 100 ms, within a 200 ms close
+  r.portal.addTraffic(A, 50 * 1024, 0);
   r.now.t += 100;
   const t = await r.meter.tick();
   const report = t.usage.find((u) => u.sessionId === s.id)!;
@@ -767,7 +768,8 @@ test('final reading: a tick that read the client meanwhile decides instead, and 
   first[0]!.cleared = true; // it fires
   first[0]!.fn();
   await waitUntil(() => release !== undefined);
-  await r.meter.tick(); // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
+  // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
+  await r.meter.tick();
   assert.is(r.manager.get(s.id)!.used, 9 * MiB);
   release!();
   await new Promise((res) => setTimeout(res, 20));

@@ -12,6 +12,9 @@ import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 
+/** Two hex digits of a number's low byte, for a MAC's part. */
+const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
+
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
 
@@ -94,7 +97,7 @@ test('a Meter bills, reports and ends exactly what the portal counted after each
   try {
     const macs: string[] = [];
     for (let i = 0; i < 1500; i++) {
-      const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      const mac = `02:00:00:00:${hexByte(i >> 8)}:${hexByte(i)}`;
       macs.push(mac);
       portal.addClient(mac, `10.1.${i >> 8}.${i & 255}`);
     }

@@ -75,7 +75,8 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(readlinkSync(join(root, 'usr/bin/sluice')), '../share/sluice/sluice.mjs');
   const hash = (p: string) => createHash('sha256').update(readFileSync(join(root, p))).digest('hex');
   assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.conffiles_static'), 'utf8'),
-    `/etc/config/sluice ${hash('etc/config/sluice')}\n/etc/config/sluice_secrets ${hash('etc/config/sluice_secrets')}\n`);
+    `/etc/config/sluice ${hash('etc/config/sluice')}\n`
+      + `/etc/config/sluice_secrets ${hash('etc/config/sluice_secrets')}\n`);
   assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.rusers'), 'utf8'), 'sluice-portal=472:sluice-portal=472\n');
   assert.match(readFileSync(join(root, 'lib/apk/packages/sluice.list'), 'utf8'), /^\/etc\/config\/sluice\n[\s\S]*\/usr\/share\/sluice\/sluice\.mjs\n/);
   assert.match(run('--root', root, '--force-no-chroot', 'info', '-R', 'luci-app-sluice'), /sluice/);

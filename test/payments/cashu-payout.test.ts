@@ -52,7 +52,9 @@ const MELT = 'POST /v1/melt/bolt11';
 test('lnurl: a Lightning address and a bech32 LNURL name their pay URL; bolt11 amounts read from the prefix', () => {
   assert.is(payUrlOf('cafe@pay.example.com'), 'https://pay.example.com/.well-known/lnurlp/cafe');
   // LUD-01's own example.
-  const lud01 = 'lnurl1dp68gurn8ghj7um9wfmxjcm99e3k7mf0v9cxj0m385ekvcenxc6r2c35xvukxefcv5mkvv34x5ekzd3ev56nyd3hxqurzepexejxxepnxscrvwfnv9nxzcn9xq6xyefhvgcxxcmyxymnserxfq5fns';
+  const lud01 =
+    'lnurl1dp68gurn8ghj7um9wfmxjcm99e3k7mf0v9cxj0m385ekvcenxc6r2c35xvukxefcv5mkvv34x5'
+    + 'ekzd3ev56nyd3hxqurzepexejxxepnxscrvwfnv9nxzcn9xq6xyefhvgcxxcmyxymnserxfq5fns';
   assert.is(new TextDecoder().decode(bech32Payload(lud01, 'lnurl')), 'https://service.com/api?q=3fc3645b439ce8e7f2553a69e5267081d96dcd340693afabe04be7b0ccd178df');
   assert.is(bolt11AmountMsat('lnbc2500u1pvjluezsp5zyg3z'), 250_000_000n);
   assert.is(bolt11AmountMsat('lnbcrt9940000p1qqq'), 994_000n);

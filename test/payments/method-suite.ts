@@ -32,6 +32,9 @@ import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { DaemonLab } from '../daemon/harness.ts';
 import { recordingLog } from '../helpers/log.ts';
 
+/** Two hex digits of a number's low byte, for a MAC's part. */
+const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
+
 /** One payment a rig made: what ubus `purchase` (or the method's own call) is sent, and its reference if known. */
 export interface RigPayment {
   fields: PaymentFields;
@@ -87,7 +90,7 @@ let macSeq = 0;
 /** A device on the WiFi: listed by the portal stand-in, so the gate can open for it. */
 function newDevice(lab: DaemonLab): string {
   const n = ++macSeq;
-  const mac = `02:00:00:5e:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
+  const mac = `02:00:00:5e:${hexByte(n >> 8)}:${hexByte(n)}`;
   lab.portal.addClient(mac, `10.0.${(n >> 8) & 255}.${(n & 255) || 1}`);
   return mac;
 }

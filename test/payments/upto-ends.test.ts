@@ -117,7 +117,8 @@ test('settled only once the end is on flash; a top-up\'s two authorizations shar
   await t.store.put(record('0x1:1'));
   await t.store.put(record('0x1:2'));
   await t.store.put(record('0x2:1'));
-  t.end(session('s1', ['0x1:1', '0x1:2'], 900, 'EXPIRED')); // 15 steps: 10 on the first authorization, 5 on the top-up
+  // 15 steps: 10 on the first authorization, 5 on the top-up
+  t.end(session('s1', ['0x1:1', '0x1:2'], 900, 'EXPIRED'));
   t.end(session('s2', ['0x2:1'], 0, 'EXPIRED'));
   assert.is(t.store.get('0x1:1')?.state, 'open', 'the ended event alone settles nothing');
   t.write(['s1', 's2']);

@@ -132,7 +132,12 @@ test('NUT-02 keyset ids: v1 and v2 vectors derive exactly as the lab mint derive
   const v1 = all(section(nut02, '## Version 1'), /Keyset id: `(\w+)`\n\n```json\n([\s\S]*?)```/g);
   assert.is(v1.length, 2);
   for (const [, id, keys] of v1) assert.is(deriveKeysetId(JSON.parse(keys!), { versionByte: 0 }), id);
-  const v2 = all(section(nut02, '## Version 2'), /- Keyset id: `(\w+)`\n- Unit: `(\w+)`\n- Input fee ppk: `(\d+)`\n(?:- Final expiry: `(\d+)`\n)?[\s\S]*?```json\n([\s\S]*?)```/g);
+  const v2Keyset = new RegExp(
+    /- Keyset id: `(\w+)`\n- Unit: `(\w+)`\n- Input fee ppk: `(\d+)`\n/.source
+      + /(?:- Final expiry: `(\d+)`\n)?[\s\S]*?```json\n([\s\S]*?)```/.source,
+    'g',
+  );
+  const v2 = all(section(nut02, '## Version 2'), v2Keyset);
   assert.is(v2.length, 3);
   for (const [, id, unit, fee, expiry, keys] of v2) {
     assert.is(deriveKeysetId(JSON.parse(keys!), {

@@ -183,7 +183,8 @@ test('rotation (NUT-02): the old keyset is listed inactive, its tokens still swa
   await rotated.keyChain.ensureKeysetKeys(old);
   const received = await rotated.receive(oldToken);
   assert.ok(received.every((p) => p.id === fresh.id));
-  const onOld = await post(mint, '/v1/swap', swapBody(wallet, received, 7).body); // `wallet` still has the old keyset bound
+  // `wallet` still has the old keyset bound
+  const onOld = await post(mint, '/v1/swap', swapBody(wallet, received, 7).body);
   assert.is(onOld.json.code, CODES.keysetInactive);
 
   const later = await mint.fundToken(4, { keyset: old });

@@ -4,17 +4,22 @@
  * against the cashubtc/nuts test vectors (cashu-mint.test.ts). It verifies everything a real mint verifies; it is not a
  * stub that answers yes. The books are in cashu-mint-ledger.ts; docs/testing.md says what it implements.
  *
- *   const mint = await startCashuMint({ inputFeePpk: 100 });   // also idVersion 0|1, finalExpiry, autoPay, feeReserve, now
- *   const token = await mint.fundToken(21);              // cashuB…, through a real cashu-ts Wallet (quote → paid → mint)
+ *   const mint = await startCashuMint({ inputFeePpk: 100 });
+ *                                                        // also idVersion 0|1, finalExpiry, autoPay, feeReserve, now
+ *   const token = await mint.fundToken(21);              // cashuB…, through a real cashu-ts Wallet
+ *                                                        // (quote → paid → mint)
  *   mint.url, mint.unit, mint.keysets()                  // [{ id, unit, active, inputFeePpk, finalExpiry }]
  *   await mint.fundToken(8, { version: 3 })             // cashuA…; { keyset } on an inactive (rotated) keyset too
  *   await mint.fundProofs(8); await mint.labWallet()     // the proofs themselves; the helpers' cashu-ts Wallet
  *   mint.lockedToken(8, { pubkey? })                     // NUT-11 P2PK-locked: the mint refuses it without the witness
- *   mint.forgedToken(8)                                  // random secret, random C: UNSPENT at checkstate, refused at swap
- *   mint.unknownKeysetToken(8)                           // properly signed by a keyset the mint does not list (V3: full id)
- *   mint.rotate({ inputFeePpk?, finalExpiry? })          // new active keyset; the unit's others inactive (still inputs).
- *                                                        // A v2 id covers final_expiry, so a keyset gets it when made:
- *                                                        // startCashuMint({ finalExpiry }) then rotate() = "being retired"
+ *   mint.forgedToken(8)                                  // random secret, random C: UNSPENT at checkstate,
+ *                                                        // refused at swap
+ *   mint.unknownKeysetToken(8)                           // properly signed by a keyset the mint does not list
+ *                                                        // (V3: full id)
+ *   mint.rotate({ inputFeePpk?, finalExpiry? })          // new active keyset; the unit's others inactive (still
+ *                                                        // inputs). A v2 id covers final_expiry, so a keyset gets it
+ *                                                        // when made: startCashuMint({ finalExpiry }) then rotate() =
+ *                                                        // "being retired"
  *   mint.spent(), mint.tokenYs(token), mint.markPending(ys), mint.clearPending(ys?)   // NUT-07 states, a PENDING hook
  *   mint.setAutoPay(false); mint.payMintQuote(id)        // NUT-04: quotes paid on creation (default) or on command
  *   mint.meltOutcome('paid' | 'failed' | 'pending', { fee? }); mint.settleMelt(id, 'paid' | 'failed')

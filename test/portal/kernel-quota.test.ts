@@ -208,7 +208,8 @@ print(ok)`]).trim());
 
   test('real kernel: an allotment set lower (CoA-Request, ubus change) lowers the quota by as much, the count going on', async () => {
     let allotment = 10_000n;
-    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]); // the earlier test's quota would be inherited
+    // the earlier test's quota would be inherited
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
     const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session: () => ({ left: 0, allotment }) });
     assert.ok(await kq.start());
     await kq.set(A, '127.0.0.1', 5000);
@@ -230,7 +231,8 @@ print(ok)`]).trim());
     });
     assert.ok(await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]), 'a stale table from a previous run is replaced');
     inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000); // fails: no table → rebuilt with each client's bytes left (1000)
+    // fails: no table → rebuilt with each client's bytes left (1000)
+    await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000);
     assert.ok(logs.some((m) => m.startsWith('kernel quota change failed: rebuilding')), logs.join('; '));
     assert.ok(kq.enabled);
     assert.is(send(3), 1, 'the rebuilt quota is the session\'s bytes left');
@@ -255,7 +257,8 @@ print(ok)`]).trim());
   test('real kernel: a restart carries over what the kernel counted while sluice was down, for live sessions only', async () => {
     const B = '02:00:00:00:0c:02';
     const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
-    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]); // the earlier tests' table, if any
+    // the earlier tests' table, if any
+    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
     const before = new KernelQuota({ run, session: () => ({ left: 5000, allotment: 5000n }) });
     assert.ok(await before.start());
     await before.set(A, '127.0.0.1', 5000);

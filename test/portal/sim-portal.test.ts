@@ -6,6 +6,9 @@ import type { PortalModelJson, SimClient } from '../../src/sim/portal.ts';
 import { parseClient, parseSnapshot, PortalParseError } from '../../src/portal/index.ts';
 import { ndsctlFixture } from './fixtures.ts';
 
+/** Two hex digits of a number's low byte, for a MAC's part. */
+const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
+
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
 
@@ -230,7 +233,7 @@ test('toJSON / fromJSON round trip keeps clients, order, tokens and the token ge
 test('100k clients render to a snapshot that parses back whole', () => {
   const model = new PortalModel({}, { clock: fixedClock() });
   for (let i = 0; i < 100_000; i++) {
-    const mac = `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+    const mac = `02:00:${hexByte(i >> 16)}:${hexByte(i >> 8)}:${hexByte(i)}:01`;
     model.addClient(mac, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     if (i % 2 === 0) {
       model.auth(mac);

@@ -10,6 +10,9 @@ import { createServer } from 'node:net';
 import { declaredClientCount, DEFAULT_OUTPUT_CAP, fetchSnapshot, outputBound } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 
+/** Two hex digits of a number's low byte, for a MAC's part. */
+const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
+
 const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-'));
 
 /** Processes whose command line carries `marker` (a sleep the hung wrapper started). */
@@ -78,7 +81,7 @@ async function socketServing(answer: string, flood?: string): Promise<{ path: st
 
 test('over the control socket: an honest 10k-client snapshot is read whole; a flood after a small count is refused early; the cap holds', async () => {
   const model = new PortalModel();
-  for (let i = 0; i < 10_000; i++) model.addClient(`02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+  for (let i = 0; i < 10_000; i++) model.addClient(`02:00:00:${hexByte(i >> 16)}:${hexByte(i >> 8)}:${hexByte(i)}`, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const honest = model.renderJson('opennds');
   const big = await socketServing(honest);
   const ok = await fetchSnapshot({ kind: 'socket', path: big.path }, { timeoutMs: 10_000 });

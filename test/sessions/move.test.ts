@@ -128,7 +128,8 @@ test('a move survives a restart and a compaction of the flash journal', async ()
 });
 
 for (const [point, expected] of [['before-write', '02:00:00:00:00:0a'], ['after-write', '02:00:00:00:00:0b']] as const) {
-  test(`kill -9 ${point === 'before-write' ? 'before the move record is written' : 'after the move is on flash, before the gate heard of it'}: after a restart the session is live on exactly one MAC (${expected}), usage kept`, async () => {
+  const when = point === 'before-write' ? 'before the move record is written' : 'after the move is on flash, before the gate heard of it';
+  test(`kill -9 ${when}: after a restart the session is live on exactly one MAC (${expected}), usage kept`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-move-crash-'));
     try {
       const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'move-crash-child.ts'), dir, point], { encoding: 'utf8' });

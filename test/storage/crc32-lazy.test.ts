@@ -16,9 +16,10 @@ test('short inputs take the table and leave zlib unloaded; the first long one lo
   const dir = mkdtempSync(join(tmpdir(), 'sluice-crc-'));
   try {
     const out = join(dir, 'crc.mjs');
+    const crc32Module = JSON.stringify(new URL('../../src/storage/crc32.ts', import.meta.url).pathname);
     await esbuild.build({
       stdin: {
-        contents: `import { crc32, crc32Table } from ${JSON.stringify(new URL('../../src/storage/crc32.ts', import.meta.url).pathname)};
+        contents: `import { crc32, crc32Table } from ${crc32Module};
 const zlibLoaded = () => process.moduleLoadList.some((m) => m === 'NativeModule zlib');
 const short = 'x'.repeat(300), long = 'y'.repeat(100000);
 const r = { short: crc32(short) === crc32Table(short), afterShort: zlibLoaded() };

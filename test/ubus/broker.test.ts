@@ -334,7 +334,8 @@ test('1000 random frames from several clients do not crash the broker', async ()
   const { objid } = await addObject(clients[0]!, 'target');
   for (let i = 0; i < 1000; i++) {
     const body = Buffer.from(Array.from({ length: Math.floor(rnd() * 40) * 4 }, () => Math.floor(rnd() * 256)));
-    if (rnd() < 0.5 && body.length >= 8) body.writeUInt32BE((Math.floor(rnd() * 14) << 24 | 8) >>> 0, 0); // a plausible first attr
+    // a plausible first attr
+    if (rnd() < 0.5 && body.length >= 8) body.writeUInt32BE((Math.floor(rnd() * 14) << 24 | 8) >>> 0, 0);
     const hdr = Buffer.alloc(12);
     hdr[1] = Math.floor(rnd() * 14);
     hdr.writeUInt16BE(Math.floor(rnd() * 65536), 2);

@@ -5,7 +5,10 @@ import { BlobmsgType as T, decodeBlobmsgNodes, encodeBlobmsgNodes } from '../../
 import { formatBlobmsgJson, formatDouble, parseJsonToBlobmsg } from '../../src/ubus/json.ts';
 
 test('numbers are typed like json-c + blobmsg_add_json_element', () => {
-  const nodes = parseJsonToBlobmsg('{"a":1,"b":-2147483648,"c":2147483648,"d":1.0,"e":1e2,"f":99999999999999999999,"g":-99999999999999999999,"h":true,"i":null}')!;
+  const nodes = parseJsonToBlobmsg(
+    '{"a":1,"b":-2147483648,"c":2147483648,"d":1.0,"e":1e2,'
+      + '"f":99999999999999999999,"g":-99999999999999999999,"h":true,"i":null}',
+  )!;
   assert.equal(nodes.map((n) => [n.name, n.type, n.value]), [
     ['a', T.INT32, 1], ['b', T.INT32, -2147483648], ['c', T.INT64, 2147483648n], ['d', T.DOUBLE, 1], ['e', T.DOUBLE, 100],
     ['f', T.INT64, (1n << 63n) - 1n], ['g', T.INT64, -(1n << 63n)], ['h', T.INT8, 1], ['i', T.UNSPEC, null],

@@ -77,7 +77,8 @@ for (const kind of busKinds('cli.test.ts')) {
     assert.is(verbose.code, 0);
     assert.is(verbose.out, [
       `'cli.demo' @${hex8(demo!.id)}`,
-      '\t"echo":{"str":"String","num":"Integer","flag":"Boolean","list":"Array","obj":"Table","big":"(unknown)","d":"(unknown)"}',
+      '\t"echo":{"str":"String","num":"Integer","flag":"Boolean","list":"Array","obj":"Table",'
+        + '"big":"(unknown)","d":"(unknown)"}',
       '\t"two":{}',
       '\t"none":{}',
       '\t"denied":{}',
@@ -185,7 +186,8 @@ for (const kind of busKinds('cli.test.ts')) {
     }
     const cases = [
       ['list'], ['-v', 'list'], ['list', 'cli.*'], ['list', 'nothing'],
-      ['call', 'cli.demo', 'echo', '{"str":"é\\t","num":2147483647,"flag":false,"list":[null,-1.25,{"k":[]}],"big":-9223372036854775808,"d":1e300}'],
+      ['call', 'cli.demo', 'echo',
+        '{"str":"é\\t","num":2147483647,"flag":false,"list":[null,-1.25,{"k":[]}],"big":-9223372036854775808,"d":1e300}'],
       ['-S', 'call', 'cli.demo', 'two'], ['call', 'cli.demo', 'none'], ['call', 'cli.demo', 'nope'], ['call', 'cli.demo', 'denied'],
       ['call', 'nothing', 'x'], ['call', 'cli.demo', 'echo', '{x'], ['send', 'cli.x', '{"a":[1,2]}'], ['send', 'ubus.x'],
     ];

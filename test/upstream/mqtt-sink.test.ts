@@ -251,7 +251,8 @@ test('an end is reported once: sessions recovery ended get theirs at start, and 
   await until(() => stat(first)['state'] === 'ready', 5000, 'connected');
   first.onEvent({ type: 'ended', at: Date.now(), session: b });
   await sub.waitFor(() => endsOf(b.id) === 1, 5000, 'b ended');
-  first.destroy(); // a crash: b's end had not reached the journal, so the restarted daemon's recovery ends b again, and a
+  // a crash: b's end had not reached the journal, so the restarted daemon's recovery ends b again, and a
+  first.destroy();
   const restart = async () => {
     const { sink } = sinkFor(cfg, { recovered: () => ({ ended: [a, b] }) }, stateDir);
     await sink.start();

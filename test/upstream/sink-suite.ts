@@ -18,6 +18,9 @@ import { SinkHost } from '../../src/upstream/index.ts';
 import type { UpstreamSink } from '../../src/upstream/sink.ts';
 import { tempDir } from './mqtt-rig.ts';
 
+/** Two hex digits of a number's low byte, for a MAC's part. */
+const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
+
 export interface SinkRig {
   /** The sink on `stateDir` (a second one on the same directory is the sink after a restart). */
   open(stateDir: string, sessions: SessionManager): UpstreamSink;
@@ -35,7 +38,7 @@ export interface SinkRig {
 
 const log = createLogger({ level: 'error' });
 let macSeq = 0;
-const newMac = (): string => `02:00:00:5d:${((++macSeq >> 8) & 255).toString(16).padStart(2, '0')}:${(macSeq & 255).toString(16).padStart(2, '0')}`;
+const newMac = (): string => `02:00:00:5d:${hexByte(++macSeq >> 8)}:${hexByte(macSeq)}`;
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

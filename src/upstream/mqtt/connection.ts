@@ -52,6 +52,13 @@ export function refusesVersion5(err: Error & { code?: unknown }): boolean {
   return err.code === 1 || err.code === 132;
 }
 
+/** The TLS alerts a broker sends when it refuses our client certificate (or the lack of one). */
+const TLS_ALERT = new RegExp(
+  'alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|' +
+    'certificate revoked|unsupported certificate)',
+  'i',
+);
+
 /** `<setting>: <message>`: the setting a connection error most likely points at. */
 export function describeConnectError(err: Error & { code?: unknown }): string {
   const code = typeof err.code === 'number' ? err.code : null;
@@ -60,7 +67,7 @@ export function describeConnectError(err: Error & { code?: unknown }): string {
   else if (code === 2 || code === 133) hint = 'mqtt.client_id';
   // A TLS alert is the broker refusing us (no client certificate, or one it does not trust); anything else about
   // certificates is ours refusing the broker's.
-  else if (/alert (certificate required|bad certificate|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
+  else if (TLS_ALERT.test(err.message)) hint = 'mqtt.cert_file/mqtt.key_file';
   else if (/certificate|self.signed|SSL|TLS|altnames/i.test(err.message)) hint = 'mqtt.ca_file';
   return `${hint}: ${err.message}`;
 }

@@ -255,7 +255,9 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
     size += n;
   }
   return groups.map((g, i) => {
-    const tail = `,"type":"usage","at":${at},"part":${i},"parts":${groups.length},"fields":${fields},"sessions":[${g.join(',')}]}`;
+    const tail =
+      `,"type":"usage","at":${at},"part":${i},"parts":${groups.length},"fields":${fields},` +
+      `"sessions":[${g.join(',')}]}`;
     return { rows: g.length, payload: (seq: number) => Buffer.from(`${head}${seq}${tail}`) };
   });
 }

@@ -62,7 +62,11 @@ config_load() { :; }
 config_get_bool() { eval "$1=${enabled}"; }
 # state_dir: an existing directory, so start_service creates nothing
 config_get() {
-  case "$2.$3" in http.listen) eval "$1='${listen}'" ;; tollgate.listen) eval "$1='${tollgateListen}'" ;; *) eval "$1=/tmp" ;; esac
+  case "$2.$3" in
+    http.listen) eval "$1='${listen}'" ;;
+    tollgate.listen) eval "$1='${tollgateListen}'" ;;
+    *) eval "$1=/tmp" ;;
+  esac
 }
 procd_open_instance() { note open_instance; }
 procd_close_instance() { note close_instance; }

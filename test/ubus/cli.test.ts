@@ -187,7 +187,8 @@ for (const kind of busKinds('cli.test.ts')) {
     const cases = [
       ['list'], ['-v', 'list'], ['list', 'cli.*'], ['list', 'nothing'],
       ['call', 'cli.demo', 'echo',
-        '{"str":"é\\t","num":2147483647,"flag":false,"list":[null,-1.25,{"k":[]}],"big":-9223372036854775808,"d":1e300}'],
+        '{"str":"é\\t","num":2147483647,"flag":false,"list":[null,-1.25,{"k":[]}],'
+          + '"big":-9223372036854775808,"d":1e300}'],
       ['-S', 'call', 'cli.demo', 'two'], ['call', 'cli.demo', 'none'], ['call', 'cli.demo', 'nope'], ['call', 'cli.demo', 'denied'],
       ['call', 'nothing', 'x'], ['call', 'cli.demo', 'echo', '{x'], ['send', 'cli.x', '{"a":[1,2]}'], ['send', 'ubus.x'],
     ];

@@ -104,8 +104,6 @@ const SIZE_REASONS: Record<string, string> = {
     + 'segments, marks, sync, what opening reads (outbox-open) and its options and figures (outbox-types) are apart',
   'src/gate/gatekeeper.ts': 'the one owner of the gates: its event handlers and the enforce pass share one map of gate '
     + 'states, which is the point of having one owner; the safety net and the portal seam are apart',
-  'src/portal/kernel-quota.ts': 'it grew: the nft scripts and parsers (pure, the first 220 lines) are a module of their '
-    + 'own to split from the KernelQuota keeper once issue 40\'s kernel counters settle in portal/',
   'src/sessions/manager.ts': 'the one owner of sessions in memory: recovery, activation, the ends and the reads share '
     + 'its registry, deadline scheduler and phase; what it decides with and the writes of one kind of change are apart '
     + '(admission, purchase, sales, limits, changes, reads, background-writes, billing, device-joins, moves, end-replay)',

@@ -22,7 +22,8 @@ export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-b
 export { Valve } from './valve.ts';
 export { neighbourReader } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
-export { KernelQuota, nftRunner } from './kernel-quota.ts';
+export { KernelQuota } from './kernel-quota.ts';
+export { nftRunner } from './nft-run.ts';
 export { COUNTER_TABLE, COUNTER_TABLE_LINES, counterTableScript, countLines, moveLines, uncountLines, parseCounterDump, parseCounterTable, upCounterName, downCounterName, type KernelReading } from './kernel-counters.ts';
 export { KernelCounters, type KernelCountersOptions } from './kernel-counting.ts';
 // Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).

@@ -19,7 +19,8 @@ import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
-import { isIpv4, nftRunner, type NftRun } from './kernel-quota.ts';
+import { isIpv4 } from './kernel-quota-nft.ts';
+import { nftRunner, type NftRun } from './nft-run.ts';
 import { COUNTER_TABLE, counterTableScript, countLines, moveLines, parseCounterTable, uncountLines } from './kernel-counters.ts';
 
 export interface KernelCountersOptions {

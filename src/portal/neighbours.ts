@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { tryNormalizeMac } from '../mac.ts';
-import { isIpv4 } from './kernel-quota.ts';
+import { isIpv4 } from './kernel-quota-nft.ts';
 
 /** The kernel's ATF_COM flag (include/uapi/linux/if_arp.h): the entry is resolved. */
 const ATF_COM = 0x02;

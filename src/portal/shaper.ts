@@ -1,7 +1,8 @@
 import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
-import { isIpv4, type NftRun } from './kernel-quota.ts';
+import { isIpv4 } from './kernel-quota-nft.ts';
+import type { NftRun } from './nft-run.ts';
 import type { ClientRates } from './rates.ts';
 
 /**

@@ -6,7 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelQuota, KERNEL_QUOTA_TABLE } from '../../src/portal/kernel-quota.ts';
+import { KernelQuota } from '../../src/portal/kernel-quota.ts';
+import { KERNEL_QUOTA_TABLE } from '../../src/portal/kernel-quota-nft.ts';
 
 const A = '02:00:00:00:0d:01';
 const B = '02:00:00:00:0d:02';

@@ -8,10 +8,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { KernelQuota, READ_FAILURES_OFF } from '../../src/portal/kernel-quota.ts';
 import {
-  KernelQuota, KERNEL_QUOTA_TABLE, READ_FAILURES_OFF, installScript, limitScript, nftRunner, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
+  KERNEL_QUOTA_TABLE, installScript, limitScript, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
   type BrakedSession,
-} from '../../src/portal/kernel-quota.ts';
+} from '../../src/portal/kernel-quota-nft.ts';
+import { nftRunner } from '../../src/portal/nft-run.ts';
 import { recordingLog } from '../helpers/log.ts';
 import { skipTest } from '../helpers/skip.ts';
 

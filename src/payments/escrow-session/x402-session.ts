@@ -23,7 +23,7 @@ import {
 } from '../../escrow/index.ts';
 import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../../x402/index.ts';
 import { grantLate } from '../late-grant.ts';
-import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/x402-exact.ts';
+import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/options.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';

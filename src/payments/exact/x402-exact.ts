@@ -11,10 +11,9 @@
  * A used nonce alone is no proof: the buyer can cancel the authorization on chain meanwhile.
  */
 import { SluiceError, toSluiceError } from '../../errors.ts';
-import type { Log } from '../../log.ts';
-import { systemClock, type Clock, type Timers } from '../../time.ts';
+import { systemClock, type Clock } from '../../time.ts';
 import type { X402Config } from '../../config/index.ts';
-import type { Grant, PaymentRef, Session } from '../../sessions/index.ts';
+import type { PaymentRef } from '../../sessions/index.ts';
 import {
   FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
   type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
@@ -24,37 +23,9 @@ import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingO
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
-
-/** validBefore must leave the facilitator this long to land the transfer (x402's facilitators use 6 s). */
-export const WINDOW_MARGIN_SECONDS = 6n;
-/** How often pending purchases are resolved while any exist. */
-export const RESOLVE_INTERVAL_MS = 5000;
-
-export interface X402SessionsPort {
-  activate(grant: Grant): Promise<{ session: Session; toppedUp: boolean }>;
-  isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null): boolean;
-}
-
-export interface X402MethodOptions {
-  config: X402Config;
-  stateDir: string;
-  /** Sessions: the resolver grants purchases whose settle was confirmed late. */
-  sessions: X402SessionsPort;
-  log?: Log;
-  clock?: Clock;
-  /** The resolver's retry timer; by default one that never keeps the daemon alive on its own. */
-  timers?: Timers;
-  fetch?: typeof fetch;
-}
-
-export interface ResolveReport {
-  granted: number;
-  /** Failed or void: no money reached pay_to. */
-  failed: number;
-  pending: number;
-  /** Kept undecided until a chain lookup (x402.rpc_url) decides them. */
-  unconfirmed: number;
-}
+import {
+  RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions,
+} from './options.ts';
 
 export class X402Method implements PaymentMethod {
   readonly name = 'x402';

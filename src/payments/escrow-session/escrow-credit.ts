@@ -14,7 +14,8 @@ import {
   Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
 } from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
-import { METHOD_NAME, X402SessionMethod } from './x402-session.ts';
+import { METHOD_NAME } from './terms.ts';
+import { X402SessionMethod } from './x402-session.ts';
 
 /** The figures of a hold or a release (ubus event fields: decimal strings). */
 export interface CreditFigures {

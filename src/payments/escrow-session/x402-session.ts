@@ -13,85 +13,24 @@
  */
 import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
 import { SluiceError, toSluiceError } from '../../errors.ts';
-import type { Log } from '../../log.ts';
-import { systemClock, type Clock, type Timers } from '../../time.ts';
+import { systemClock, type Clock } from '../../time.ts';
 import type { EscrowConfig } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
 import {
-  creditState, EscrowFacilitatorClient, meteredSteps, sessionIdOf, termsNonce,
-  type CreditState, type EscrowClose, type EscrowEntry, type EscrowLedger, type Outcome, type PendingGrant, type SessionTerms,
+  EscrowFacilitatorClient, sessionIdOf, termsNonce,
+  type EscrowClose, type EscrowEntry, type Outcome, type PendingGrant,
 } from '../../escrow/index.ts';
-import { evm, knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../../x402/index.ts';
+import { knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../../x402/index.ts';
 import { grantLate } from '../late-grant.ts';
-import { WINDOW_MARGIN_SECONDS, type X402SessionsPort } from '../exact/options.ts';
+import { creditOf, escrowView, type EscrowCredit, type EscrowView } from './escrow-view.ts';
+import { WINDOW_MARGIN_SECONDS } from '../exact/options.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
-
-export const METHOD_NAME = 'x402-session';
-/** validBefore at most this far ahead (the facilitator creates the session at once). */
-export const MAX_WINDOW_SECONDS = 600n;
-/** A session's escrow lasts at most this long (the buyer's money is locked until then if the router vanishes). */
-export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
-/** A receipt that advanced is submitted to /session/consume this much later (receipts arriving meanwhile ride along). */
-export const CONSUME_DELAY_MS = 5000;
-/** How often a close without an answer is tried again. */
-export const CLOSE_RETRY_MS = 3000;
-/** A pending purchase is dropped only this long after its authorization's validBefore (local vs chain clock). */
-export const PENDING_MARGIN_SECONDS = 60n;
-const UINT_TEXT = /^(0|[1-9][0-9]{0,77})$/;
-
-/** A session deposit after every local check: what create sends and what the session records. */
-export interface SessionDeposit {
-  payment: ExactPayment;
-  terms: SessionTerms;
-  /** The escrow session id (SessionEscrow.sessionIdOf). */
-  sessionId: ViemHex;
-  buyer: Address;
-  asset: Address;
-}
-
-export interface X402SessionOptions {
-  config: EscrowConfig;
-  /** Where each sold session's buyer, maxUnits and highest receipt are kept (receipts need them). */
-  ledger?: EscrowLedger;
-  log?: Log;
-  fetch?: typeof fetch;
-  /** Facilitator request timeout (tests shorten it). */
-  timeoutMs?: number;
-  /** Sessions: the resolver grants purchases whose create was confirmed late. */
-  sessions?: X402SessionsPort;
-  /** An escrow session was closed on chain (or found closed): what the seller got and the buyer got back. */
-  onClosed?: (escrowSessionId: string, close: EscrowClose) => void;
-  clock?: Clock;
-  /** The one close timer; by default one that never keeps the daemon alive on its own. */
-  timers?: Timers;
-}
-
-function mismatch(message: string, details?: Record<string, unknown>): never {
-  throw new SluiceError('ERR_ESCROW_TERMS_MISMATCH', message, details ? { details } : {});
-}
-
-/** `extensions.session` of a parsed payload, syntax only. */
-export function parseSessionTerms(raw: Record<string, unknown>): SessionTerms & { type: string } {
-  const ext = raw.extensions;
-  const s = typeof ext === 'object' && ext !== null ? (ext as Record<string, unknown>).session : undefined;
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) mismatch('payload has no extensions.session');
-  const r = s as Record<string, unknown>;
-  const uint = (k: string): bigint => {
-    const v = r[k];
-    if (typeof v === 'string' && UINT_TEXT.test(v)) return BigInt(v);
-    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    return mismatch(`extensions.session.${k} must be a non-negative integer (decimal string)`);
-  };
-  if (r.type !== 'prepaid') mismatch(`extensions.session.type ${JSON.stringify(r.type)} is not "prepaid"`);
-  if (typeof r.seller !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.seller)) mismatch('extensions.session.seller must be an address');
-  if (typeof r.salt !== 'string' || !evm().isHex(r.salt) || r.salt.length !== 66) mismatch('extensions.session.salt must be 32 bytes hex');
-  return {
-    type: 'prepaid', seller: (r.seller as string).toLowerCase() as ViemAddress, pricePerUnit: uint('pricePerUnit'), maxUnits: uint('maxUnits'),
-    duration: uint('duration'), salt: (r.salt as string).toLowerCase() as ViemHex,
-  };
-}
+import {
+  CLOSE_RETRY_MS, CONSUME_DELAY_MS, MAX_DURATION_SECONDS, MAX_WINDOW_SECONDS, METHOD_NAME, mismatch, parseSessionTerms,
+  PENDING_MARGIN_SECONDS, type SessionDeposit, type X402SessionOptions,
+} from './terms.ts';
 
 export class X402SessionMethod implements PaymentMethod {
   readonly name = METHOD_NAME;
@@ -364,40 +303,14 @@ export class X402SessionMethod implements PaymentMethod {
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
   }
 
-  /**
-   * The credit rule for the escrow session `reference`: metered usage in steps (a started step counts) may run ahead of
-   * the buyer's latest receipt by at most escrow.credit_steps. null for a session this router does not know.
-   */
-  creditOf(reference: string, used: bigint, stepSize: bigint): { state: CreditState; metered: bigint; receipted: bigint } | null {
-    const e = this.options.ledger?.get(reference);
-    if (!e || e.closed) return null;
-    const metered = meteredSteps(used, stepSize, e.maxUnits);
-    const receipted = e.receipt?.cumulativeUnits ?? 0n;
-    return { state: creditState(metered, receipted, BigInt(this.config.creditSteps)), metered, receipted };
+  /** The credit rule for the escrow session `reference` (escrow-view.ts); null for a session this router does not know. */
+  creditOf(reference: string, used: bigint, stepSize: bigint): EscrowCredit | null {
+    return creditOf(this.options.ledger, this.config.creditSteps, reference, used, stepSize);
   }
 
-  /**
-   * The escrow side of a session bought with this method (ubus `session`, the `escrow-closed` event): the buyer, the
-   * units receipted and recorded on chain, and once closed the transaction and what the seller got and the buyer got
-   * back. Null for a reference this router does not keep (another method, or closed long ago: KEEP_CLOSED).
-   */
-  escrowView(reference: string, live?: { used: bigint; stepSize: bigint }): Record<string, string | Record<string, string> | null> | null {
-    const e = this.options.ledger?.get(reference);
-    if (!e) return null;
-    // A live session's gate may be held for a receipt (the credit rule, from the ledger and the metered usage).
-    const credit = live && !e.closed && e.endedAt === undefined ? this.creditOf(reference, live.used, live.stepSize) : null;
-    return {
-      escrow_session: e.sessionId,
-      buyer: e.buyer,
-      max_units: e.maxUnits.toString(),
-      receipt_units: (e.receipt?.cumulativeUnits ?? 0n).toString(),
-      consumed_units: (e.consumedUnits ?? 0n).toString(),
-      state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : credit?.state ?? 'open',
-      close: e.closed ? {
-        transaction: e.closed.transaction, seller_amount: e.closed.sellerAmount, buyer_refund: e.closed.buyerRefund,
-        ...(e.closed.units !== undefined && { units: e.closed.units }),
-      } : null,
-    };
+  /** The escrow side of a session bought with this method (escrow-view.ts); null for a reference not kept. */
+  escrowView(reference: string, live?: { used: bigint; stepSize: bigint }): EscrowView | null {
+    return escrowView(this.options.ledger, this.config.creditSteps, reference, live);
   }
 
   /** The MAC an escrow session was sold to. */

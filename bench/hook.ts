@@ -96,6 +96,8 @@ config hook 'hook'
 
 export default async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`hook receiver RSS: ${o.seconds} s per mode, hook.timeout ${o.timeoutS} s, an event every 500 ms, bundle ${o.bundle ?? 'dist/sluice.mjs'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`hook receiver RSS: ${o.seconds} s per mode, hook.timeout ${o.timeoutS} s, an event every 500 ms, `
+    + `bundle ${o.bundle ?? 'dist/sluice.mjs'}, load ${load}`);
   for (const mode of o.modes) await run(mode, o);
 }

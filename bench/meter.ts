@@ -92,7 +92,11 @@ export default async function (argv: string[]): Promise<void> {
         for (const design of designs) {
           const row = await measure(runner, design, format, clients, ticks, dir, probe, probeLine);
           if (asJson) console.log(JSON.stringify(row));
-          else console.log(`${row.design.padEnd(13)} ${row.format.padEnd(12)} ${String(row.clients).padStart(7)}  ${row.snapshot_mb.toFixed(1).padStart(7)}  ${row.tick_p50_ms.toFixed(1).padStart(8)}  ${row.tick_p90_ms.toFixed(1).padStart(8)}  ${row.probe_p50_ms.toFixed(2).padStart(9)}  ${row.probe_p99_ms.toFixed(2).padStart(9)}  ${row.probe_max_ms.toFixed(1).padStart(9)}  ${row.rss_peak_mb.toFixed(0).padStart(11)}`);
+          else console.log(`${row.design.padEnd(13)} ${row.format.padEnd(12)} ${String(row.clients).padStart(7)}  `
+            + `${row.snapshot_mb.toFixed(1).padStart(7)}  ${row.tick_p50_ms.toFixed(1).padStart(8)}  `
+            + `${row.tick_p90_ms.toFixed(1).padStart(8)}  ${row.probe_p50_ms.toFixed(2).padStart(9)}  `
+            + `${row.probe_p99_ms.toFixed(2).padStart(9)}  ${row.probe_max_ms.toFixed(1).padStart(9)}  `
+            + `${row.rss_peak_mb.toFixed(0).padStart(11)}`);
         }
       }
     }

@@ -77,7 +77,8 @@ async function billedSessions(n: number): Promise<{ manager: SessionManager; bat
   await manager.recover();
   const batch: UsageReport[] = [];
   for (let i = 0; i < n; i++) {
-    const mac = `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+    const mac = `02:00:${(i >> 16 & 255).toString(16).padStart(2, '0')}:${(i >> 8 & 255).toString(16).padStart(2, '0')}:`
+      + `${(i & 255).toString(16).padStart(2, '0')}:01`;
     const { session } = await manager.activate({
       mac, metric: 'bytes', allotment: 1n << 32n, ...(i % 3 === 0 && { user: `user-${i}` }),
       payment: { method: 'bench', reference: `ref-${i}`, amount: 1n, asset: 'USDC', at: Date.now() },

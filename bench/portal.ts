@@ -109,12 +109,15 @@ export default async function main(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-portal-'));
   const print = (row: Row): void => {
     if (asJson) console.log(JSON.stringify(row));
-    else console.log(`${row.channel.padEnd(28)} ${String(row.clients ?? '').padStart(7)}  ${row.op.padEnd(20)} ${String(row.n).padStart(5)} ${row.ops_per_s.toFixed(1).padStart(9)} ${row.p50_ms.toFixed(2).padStart(9)} ${row.p99_ms.toFixed(2).padStart(9)} ${row.max_ms.toFixed(2).padStart(9)}`);
+    else console.log(`${row.channel.padEnd(28)} ${String(row.clients ?? '').padStart(7)}  ${row.op.padEnd(20)} `
+      + `${String(row.n).padStart(5)} ${row.ops_per_s.toFixed(1).padStart(9)} ${row.p50_ms.toFixed(2).padStart(9)} `
+      + `${row.p99_ms.toFixed(2).padStart(9)} ${row.max_ms.toFixed(2).padStart(9)}`);
   };
   try {
     if (!asJson) {
       console.log(`portal operations through NdsctlRunner, back to back; load avg at start ${(await loadavg()).join(' ')}`);
-      console.log(`${'channel'.padEnd(28)} ${'clients'.padStart(7)}  ${'operation'.padEnd(20)} ${'n'.padStart(5)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'max ms'.padStart(9)}`);
+      console.log(`${'channel'.padEnd(28)} ${'clients'.padStart(7)}  ${'operation'.padEnd(20)} ${'n'.padStart(5)} `
+        + `${'ops/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'max ms'.padStart(9)}`);
     }
     for (const clients of sizes) {
       const s = await viaSocket(dir, clients, socketOps, clients >= 10_000 ? Math.max(20, socketOps / 6) : socketOps);

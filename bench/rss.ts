@@ -201,7 +201,9 @@ function median(xs: number[]): number {
 
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}, ${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  const more = `${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}`;
+  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, `
+    + `${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);

@@ -102,7 +102,8 @@ export default async function ubusBench(argv: string[]): Promise<void> {
     else children.push(await startChild([process.execPath, '--import', 'tsx', self, socketPath], { [ROLE_ENV]: 'server' }, true));
     client = await UbusClient.connect({ socketPath });
 
-    const where = `${ubusd === undefined ? 'embedded broker' : ubusd}, ${sameProcess ? 'one process' : 'broker/server/client in separate processes'}`;
+    const processes = sameProcess ? 'one process' : 'broker/server/client in separate processes';
+    const where = `${ubusd === undefined ? 'embedded broker' : ubusd}, ${processes}`;
     console.log(`ubus call bench → TS object (${where}), ${calls} calls`);
     await measure(client, Math.min(1000, calls), 1); // warm-up: JIT, id cache
     const [seq, seqWall] = await measure(client, calls, 1);

@@ -174,7 +174,10 @@ const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   }
   const line = Object.entries(spans).map(([k, v]) => `${k} ${q(v, 0.5)}/${q(v, 0.99)}/${q(v, 1)}`).join('  ');
   process.stderr.write(`phases p50/p99/max ms (${rows.length} purchases): ${line}\n`);
-  process.stderr.write(`event-loop delay p50/p99/max ms: ${(loopDelay.percentile(50) / 1e6).toFixed(1)}/${(loopDelay.percentile(99) / 1e6).toFixed(1)}/${(loopDelay.max / 1e6).toFixed(1)}\n`);
+  const ms = (ns: number): string => (ns / 1e6).toFixed(1);
+  process.stderr.write(
+    `event-loop delay p50/p99/max ms: ${ms(loopDelay.percentile(50))}/${ms(loopDelay.percentile(99))}/${ms(loopDelay.max)}\n`,
+  );
   const byClass = new Map<string, { n: number; wait: number[]; held: number[] }>();
   for (const c of calls) {
     if (c.started === undefined || c.ended === undefined) continue;

@@ -1,7 +1,7 @@
 /**
  * A returning customer's session back on a new MAC (phones rotate private addresses per network and over time):
- *   POST /restore/challenge {payer}       → {nonce, message, expires_at}: a message for the wallet to sign, bound to the
- *                                           requesting client's MAC and IP as the portal lists them, single use
+ *   POST /restore/challenge {payer}       → {nonce, message, expires_at}: a message for the wallet to sign, bound to
+ *                                           the requesting client's MAC and IP as the portal lists them, single use
  *   POST /restore {nonce, signature}      → {session, from, gate}: the EIP-191 signature of that message by `payer`
  *                                           (low-s), for a live session that payer paid for: the session moves here
  * The payer is the identity: whoever holds the paying wallet's key may move the session it paid for, and no one else.

@@ -3,8 +3,9 @@
  * wallet page) buys WiFi with standard x402 v2 headers, nothing sluice-specific.
  *   GET /                  the plans (JSON)
  *   GET /buy?plan=&steps=  402 + PAYMENT-REQUIRED (base64 JSON) describing the price (`exact`, `batch-settlement` when
- *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with PAYMENT-SIGNATURE: buys the session for the MAC that owns
- *                          the request's source IP with the scheme the payload names, 200 + PAYMENT-RESPONSE + the session
+ *                          batch_settlement is enabled, `upto` when upto is and its facilitator serves it); with
+ *                          PAYMENT-SIGNATURE: buys the session for the MAC that owns the request's source IP with the
+ *                          scheme the payload names, 200 + PAYMENT-RESPONSE + the session
  *   GET /session           the caller's own session
  *   GET /captive           the RFC 8908 captive portal API for the caller (application/captive+json; captive-api.ts)
  *   GET /portal, /portal.js  the customer's pay page (files in `portalDir`, /usr/share/sluice/portal on the router):

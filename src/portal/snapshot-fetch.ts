@@ -7,7 +7,8 @@
  *    holds the lock) until the deadline; exit 3 means the portal is not running.
  *  - `socket` (socket-transport.ts): speaks the portal's control socket directly, which is exactly what ndsctl does.
  *    openNDS: `<tmpfs mountpoint>/ndsctl.sock` (mountpoint is the first tmpfs of /tmp /run /var; option ndsctlsocket);
- *    nodogsplash: /tmp/ndsctl.sock. It skips ndsctl's lock file and process, not the portal's own one-at-a-time handling.
+ *    nodogsplash: /tmp/ndsctl.sock. It skips ndsctl's lock file and process, not the portal's own one-at-a-time
+ *    handling.
  * Either way the output is refused as it arrives once it runs past what its declared client count can need.
  */
 import { NDSCTL_EXIT, runCommand } from './command.ts';

@@ -155,7 +155,8 @@ scenario('1 restore: paid on one MAC, the phone comes back with another, one sig
     // Where the time went, from the page's side: its two requests (the signature is between them).
     const calls = await page.evaluate<Array<{ name: string; start: number; end: number }>>(`performance.getEntriesByType('resource')
       .filter((e) => /\\/restore/.test(e.name) && e.startTime >= ${tapClock})
-      .map((e) => ({ name: new URL(e.name).pathname, start: Math.round(e.startTime - ${tapClock}), end: Math.round(e.responseEnd - ${tapClock}) }))`);
+      .map((e) => ({ name: new URL(e.name).pathname,
+        start: Math.round(e.startTime - ${tapClock}), end: Math.round(e.responseEnd - ${tapClock}) }))`);
     figure(`restore timeline from the tap (ms): ${calls.map((c) => `POST ${c.name} ${c.start}→${c.end}`).join(', ')}; gate seen open at ${openedAt - tappedAt}`);
     assert.is(welcome, 'Welcome back. Your session is on this device again.');
     assert.match(box, /active/);

@@ -6,7 +6,8 @@
  * the local chain) through x402 `exact` and @x402/evm's facilitator on anvil, and then browses the upstream.
  *
  *   1 pay    splash → pay page → plan bought → the gate opens → the upstream answers; balances to the unit
- *   2 refuse a wallet that cannot cover the price is told so in a customer's words, before any signature; no money moves
+ *   2 refuse a wallet that cannot cover the price is told so in a customer's words, before any signature; no money
+ *            moves
  *   3 deposit x402 `batch-settlement` (the one facilitator serves `exact` and `batch-settlement`): the deposit offer →
  *            one wallet signature (the page's own key signs the voucher) → the gate opens → the upstream answers →
  *            the session ends (ubus terminate) → the settler claims, settles and refunds (refund `at-end`, the shipped
@@ -165,7 +166,8 @@ scenario('3 deposit: batch-settlement → one signature → the gate opens → t
     // Where the time went, from the page's side: its requests to the pay page after the tap.
     const calls = await page.evaluate<Array<{ name: string; start: number; end: number }>>(`performance.getEntriesByType('resource')
       .filter((e) => e.startTime >= ${tapClock} && new URL(e.name).host === '${PAY_PAGE}')
-      .map((e) => ({ name: e.initiatorType + ' ' + new URL(e.name).pathname, start: Math.round(e.startTime - ${tapClock}), end: Math.round(e.responseEnd - ${tapClock}) }))`);
+      .map((e) => ({ name: e.initiatorType + ' ' + new URL(e.name).pathname,
+        start: Math.round(e.startTime - ${tapClock}), end: Math.round(e.responseEnd - ${tapClock}) }))`);
     figure(`c3 deposit timeline from the tap (ms): ${calls.map((c) => `${c.name} ${c.start}→${c.end}`).join(', ')}; gate seen open at ${gateMs}`);
     assert.is(signatures.length, 1, `one wallet signature, the deposit: ${signatures.map((r) => r.method).join(', ')}`);
     assert.match(String(signatures[0]!.params[1]), /ReceiveWithAuthorization/, 'the wallet signed the deposit (ERC-3009)');

@@ -14,7 +14,11 @@ import { waitFor } from './lab.ts';
 const ROUTER_SIDE = `
 const net = require('node:net');
 const [port, path] = process.argv.slice(1);
-net.createServer((c) => { const u = net.connect(path); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); })
+net.createServer((c) => {
+  const u = net.connect(path);
+  c.pipe(u); u.pipe(c);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+})
   .listen(Number(port), '127.0.0.1', () => console.log('listening'));
 `;
 

@@ -12,9 +12,9 @@
  *   parse → the channel is ours (config hash, receiver, receiverAuthorizer, token = plan asset, withdrawDelay) →
  *   the voucher's signature (payerAuthorizer: ECDSA low-s here; a payer-signed one: the facilitator's /verify) →
  *   cumulative = nextCeiling (a replayed voucher is below it: the corrective 402) → precheck announces
- *   `channelId:ceiling` → authorize: /verify (a deposit: the purchase's intent on flash — channel, ceiling, device, payload
- *   — then /settle, which moves the customer's money into their own channel, not to the router) → the voucher and the
- *   open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only its
+ *   `channelId:ceiling` → authorize: /verify (a deposit: the purchase's intent on flash — channel, ceiling, device,
+ *   payload — then /settle, which moves the customer's money into their own channel, not to the router) → the voucher
+ *   and the open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only its
  *   device buys on the channel (x402-batch-intent.ts).
  */
 import { SluiceError } from '../../errors.ts';

@@ -49,7 +49,8 @@ export interface PayoutOutcome {
 
 const sum = (proofs: readonly { amount: number }[]): number => proofs.reduce((s, p) => s + p.amount, 0);
 const mintDown = (mint: string, answer: Exclude<MintAnswer<unknown>, { kind: 'ok' }>): SluiceError => new SluiceError('ERR_CASHU_MINT_UNAVAILABLE',
-  `the mint did not quote the payout (${answer.kind === 'refused' ? `${answer.code} ${answer.detail}` : answer.message}); nothing was sent`.slice(0, 300), { details: { mint } });
+  (`the mint did not quote the payout (${answer.kind === 'refused' ? `${answer.code} ${answer.detail}` : answer.message}); `
+    + 'nothing was sent').slice(0, 300), { details: { mint } });
 
 /** Starts a payout of `mint`'s whole held balance to `address`; resolves with its state (pending: read again later). */
 export async function startPayout(mint: string, address: string, port: CustodyPort): Promise<PayoutOutcome> {

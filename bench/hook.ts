@@ -1,4 +1,5 @@
-// `npm run bench -- hook [--seconds S] [--modes ok,stream,trickle,silent] [--timeout S] [--bundle dist/sluice.mjs] [--rss-cap-mb N]`
+// `npm run bench -- hook [--seconds S] [--modes ok,stream,trickle,silent] [--timeout S] [--bundle dist/sluice.mjs]
+// [--rss-cap-mb N]`
 // The daemon's resident memory while its session-event hook posts to a receiver that misbehaves (issue 37 item 4):
 // the real bundle on the embedded ubus broker, the hook pointed at test/peers/hook-receiver.ts answering every post
 // `ok` (204, the baseline), `stream` (200 and a body that never ends), `trickle` (200 and a byte every 200 ms) or
@@ -12,17 +13,34 @@ import { loadavg } from 'node:os';
 import { DaemonLab } from '../test/daemon/harness.ts';
 import { HookReceiver, type ReceiverMode } from '../test/peers/hook-receiver.ts';
 
-interface Options { seconds: number; modes: ReceiverMode[]; timeoutS: number; bundle?: string; capMb: number }
+interface Options {
+  seconds: number;
+  modes: ReceiverMode[];
+  timeoutS: number;
+  bundle?: string;
+  capMb: number;
+}
 
 function parse(argv: string[]): Options {
   const o: Options = { seconds: 30, modes: ['ok', 'stream', 'trickle', 'silent'], timeoutS: 3, capMb: 1024 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--seconds' && v) { o.seconds = Number(v); i++; }
-    else if (argv[i] === '--modes' && v) { o.modes = v.split(',') as ReceiverMode[]; i++; }
-    else if (argv[i] === '--timeout' && v) { o.timeoutS = Number(v); i++; }
-    else if (argv[i] === '--bundle' && v) { o.bundle = v; i++; }
-    else if (argv[i] === '--rss-cap-mb' && v) { o.capMb = Number(v); i++; }
+    if (argv[i] === '--seconds' && v) {
+      o.seconds = Number(v);
+      i++;
+    } else if (argv[i] === '--modes' && v) {
+      o.modes = v.split(',') as ReceiverMode[];
+      i++;
+    } else if (argv[i] === '--timeout' && v) {
+      o.timeoutS = Number(v);
+      i++;
+    } else if (argv[i] === '--bundle' && v) {
+      o.bundle = v;
+      i++;
+    } else if (argv[i] === '--rss-cap-mb' && v) {
+      o.capMb = Number(v);
+      i++;
+    }
   }
   return o;
 }
@@ -37,14 +55,19 @@ const mb = (x: number): string => `${x.toFixed(1)} MB`;
 
 async function run(mode: ReceiverMode, o: Options): Promise<void> {
   const receiver = await HookReceiver.listen(mode);
-  const lab = await DaemonLab.create({ pollInterval: 1, portalSocket: true, ...(o.bundle && { bundle: o.bundle }), extraConfig: `
+  const lab = await DaemonLab.create({
+    pollInterval: 1,
+    portalSocket: true,
+    ...(o.bundle && { bundle: o.bundle }),
+    extraConfig: `
 config hook 'hook'
 \toption enabled '1'
 \toption url '${receiver.url}'
 \toption secret 'bench-hook-secret-0123456789'
 \toption timeout '${o.timeoutS}'
 \toption backoff_max '1'
-` });
+`,
+  });
   const macs = Array.from({ length: 8 }, (_, i) => `02:00:00:00:1b:${i.toString(16).padStart(2, '0')}`);
   macs.forEach((mac, i) => lab.portal.addClient(mac, `10.0.9.${i + 1}`));
   try {
@@ -59,19 +82,30 @@ config hook 'hook'
     let nextSample = Date.now();
     while (Date.now() < deadline) {
       const mac = macs[events % macs.length]!;
-      if (open.has(mac)) { await lab.call('terminate', { mac }); open.delete(mac); }
-      else { await lab.call('grant', { mac, seconds: 3600 }); open.add(mac); }
+      if (open.has(mac)) {
+        await lab.call('terminate', { mac });
+        open.delete(mac);
+      } else {
+        await lab.call('grant', { mac, seconds: 3600 });
+        open.add(mac);
+      }
       events++;
       if (Date.now() >= nextSample) {
         const r = rssMb(pid);
         samples.push(r);
         nextSample += 1000;
-        if (r > o.capMb) { capped = true; break; }
+        if (r > o.capMb) {
+          capped = true;
+          break;
+        }
       }
       await new Promise((r) => setTimeout(r, 500));
     }
     const end = rssMb(pid);
-    const stats = ((await lab.call('stats').catch(() => ({ upstream: {} }))).upstream as Record<string, Record<string, unknown>>)['hook'] ?? {};
+    const stats =
+      ((await lab.call('stats').catch(() => ({ upstream: {} }))).upstream as Record<string, Record<string, unknown>>)[
+        'hook'
+      ] ?? {};
     let stopMs = NaN;
     if (capped) lab.daemon!.kill('SIGKILL');
     else {
@@ -85,9 +119,14 @@ config hook 'hook'
       stopMs = Date.now() - t0;
       lab.daemon = undefined;
     }
-    console.log(`${mode.padEnd(8)} rss start ${mb(start)}, median ${mb(median(samples))}, max ${mb(Math.max(...samples, end))}, end ${mb(end)}`
-      + `${capped ? ` (CAPPED: killed past ${o.capMb} MB)` : ''}; ${events} events, ${receiver.posts.length} posts, pending ${String(stats['pending'] ?? '?')},`
-      + ` receiver sent ${mb(receiver.bytesSent / 1048576)}; SIGTERM to exit ${Number.isNaN(stopMs) ? '-' : `${stopMs} ms`}`);
+    console.log(
+      `${mode.padEnd(8)} rss start ${mb(start)}, median ${mb(median(samples))}, ` +
+        `max ${mb(Math.max(...samples, end))}, end ${mb(end)}` +
+        `${capped ? ` (CAPPED: killed past ${o.capMb} MB)` : ''}; ${events} events, ${receiver.posts.length} ` +
+        `posts, pending ${String(stats['pending'] ?? '?')},` +
+        ` receiver sent ${mb(receiver.bytesSent / 1048576)}; SIGTERM to ` +
+        `exit ${Number.isNaN(stopMs) ? '-' : `${stopMs} ms`}`,
+    );
   } finally {
     await lab.close();
     await receiver.close();
@@ -96,8 +135,12 @@ config hook 'hook'
 
 export default async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  console.log(`hook receiver RSS: ${o.seconds} s per mode, hook.timeout ${o.timeoutS} s, an event every 500 ms, `
-    + `bundle ${o.bundle ?? 'dist/sluice.mjs'}, load ${load}`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `hook receiver RSS: ${o.seconds} s per mode, hook.timeout ${o.timeoutS} s, an event every 500 ms, ` +
+      `bundle ${o.bundle ?? 'dist/sluice.mjs'}, load ${load}`,
+  );
   for (const mode of o.modes) await run(mode, o);
 }

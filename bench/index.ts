@@ -3,7 +3,10 @@
 import { readdirSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url);
-const available = readdirSync(here).filter((f) => f.endsWith('.ts') && f !== 'index.ts').map((f) => f.slice(0, -3)).sort();
+const available = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && f !== 'index.ts')
+  .map((f) => f.slice(0, -3))
+  .sort();
 const [name, ...rest] = process.argv.slice(2);
 
 if (name === '-h' || name === '--help') {

@@ -19,9 +19,10 @@
 // pool's 30 s idle timeout, so its worker thread has ended; bench/rss.ts: one
 // reading moves by ±1 MB with GC). At the end of each idle time the daemon (started with --expose-gc and
 // bench/leak/heap-probe.mjs) also runs a full GC on SIGUSR2 and reports its live heap: memory that is still
-// referenced, the part of a growth that is a leak rather than heap V8 has not given back. It prints RSS idle, after the purchases, after the hour, and whether the last came
-// back within 10% of the one after the purchases (the 1,000 ended sessions stay in memory and in the journal until
-// compaction, and the portal lists 1,000 more clients, so the idle figure is not the reference), with the load average.
+// referenced, the part of a growth that is a leak rather than heap V8 has not given back. It prints RSS idle, after the
+// purchases, after the hour, and whether the last came back within 10% of the one after the purchases (the 1,000 ended
+// sessions stay in memory and in the journal until compaction, and the portal lists 1,000 more clients, so the idle
+// figure is not the reference), with the load average.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,25 +37,59 @@ import { idleConfig } from './rss.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Options {
-  runs: number; purchases: number; sessions: number; ticks: number; pollS: number; roundS: number; idleS: number; clients: number;
-  nodeArgs: string[]; snapshots: string;
+  runs: number;
+  purchases: number;
+  sessions: number;
+  ticks: number;
+  pollS: number;
+  roundS: number;
+  idleS: number;
+  clients: number;
+  nodeArgs: string[];
+  snapshots: string;
 }
 
 function parse(argv: string[]): Options {
   // idleS 60: past the pool's 30 s idle timeout, so the settled RSS (the second half) is read once the worker thread
   // that the load started has ended; with 30 s it was read as the thread ended, in some runs before and in some after.
-  const o: Options = { runs: 1, purchases: 1000, sessions: 200, ticks: 1800, pollS: 0.2, roundS: 0, idleS: 60, clients: 20, nodeArgs: [], snapshots: '' };
+  const o: Options = {
+    runs: 1,
+    purchases: 1000,
+    sessions: 200,
+    ticks: 1800,
+    pollS: 0.2,
+    roundS: 0,
+    idleS: 60,
+    clients: 20,
+    nodeArgs: [],
+    snapshots: '',
+  };
   const num: Record<string, keyof Options> = {
-    '--runs': 'runs', '--purchases': 'purchases', '--sessions': 'sessions', '--ticks': 'ticks', '--poll': 'pollS', '--round': 'roundS',
-    '--idle': 'idleS', '--clients': 'clients',
+    '--runs': 'runs',
+    '--purchases': 'purchases',
+    '--sessions': 'sessions',
+    '--ticks': 'ticks',
+    '--poll': 'pollS',
+    '--round': 'roundS',
+    '--idle': 'idleS',
+    '--clients': 'clients',
   };
   for (let i = 0; i < argv.length; i++) {
     const key = num[argv[i]!];
     const v = argv[i + 1];
-    if (key && v !== undefined) { (o as unknown as Record<string, number>)[key] = Number(v); i++; }
-    else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
-    // A heap snapshot at each live-heap probe (idle, after the purchases, after the hour) into DIR, to compare retainers.
-    else if (argv[i] === '--snapshots' && v) { o.snapshots = v; i++; }
+    if (key && v !== undefined) {
+      (o as unknown as Record<string, number>)[key] = Number(v);
+      i++;
+    } else if (argv[i] === '--node-args' && v !== undefined) {
+      o.nodeArgs = v.split(' ').filter((a) => a !== '');
+      i++;
+    }
+    // A heap snapshot at each live-heap probe (idle, after the purchases, after the hour) into DIR, to compare
+    // retainers.
+    else if (argv[i] === '--snapshots' && v) {
+      o.snapshots = v;
+      i++;
+    }
   }
   return o;
 }
@@ -80,7 +115,9 @@ function rssKb(pid: number): number {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
 
-/** The daemon's threads: the pool's worker thread ends 30 s after its last task (meter/pool.ts POOL_IDLE_TIMEOUT_MS). */
+/**
+ * The daemon's threads: the pool's worker thread ends 30 s after its last task (meter/pool.ts POOL_IDLE_TIMEOUT_MS).
+ */
 function threads(pid: number): number {
   return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
@@ -107,7 +144,11 @@ async function liveHeapMb(pid: number, file: string): Promise<number> {
   // A heap snapshot (--snapshots) takes seconds.
   for (let i = 0; i < 600; i++) {
     await sleep(100);
-    try { return (JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number }).heapUsed / 1048576; } catch { /* not yet */ }
+    try {
+      return (JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number }).heapUsed / 1048576;
+    } catch {
+      /* not yet */
+    }
   }
   return NaN;
 }
@@ -115,19 +156,29 @@ async function liveHeapMb(pid: number, file: string): Promise<number> {
 interface Figures {
   /** The daemon's threads at the end of each settled time: idle, after the purchases, after the hour. */
   threads: number[];
-  idleKb: number; purchasesKb: number; hourKb: number; peakKb: number; heapMb: number[]; ticks: number; lifetimes: number; hourS: number; loads: string[];
-  /** Ended sessions the daemon retains after the purchases and after the hour (sessions/store.ts: DEFAULT_RETENTION). */
+  idleKb: number;
+  purchasesKb: number;
+  hourKb: number;
+  peakKb: number;
+  heapMb: number[];
+  ticks: number;
+  lifetimes: number;
+  hourS: number;
+  loads: string[];
+  /**
+   * Ended sessions the daemon retains after the purchases and after the hour (sessions/store.ts: DEFAULT_RETENTION).
+   */
   retained: number[];
 }
 
 async function meterTicks(ubus: UbusClient): Promise<number> {
-  const s = await ubus.call('sluice', 'stats', {}) as { meter?: { ticks?: number } };
+  const s = (await ubus.call('sluice', 'stats', {})) as { meter?: { ticks?: number } };
   return s.meter?.ticks ?? NaN;
 }
 
 /** Ended sessions still held (the retention keeps the last 1,000, pruned once 100 past that: sessions/manager.ts). */
 async function retainedEnded(ubus: UbusClient): Promise<number> {
-  const s = await ubus.call('sluice', 'stats', {}) as { sessions?: { retainedEnded?: number } };
+  const s = (await ubus.call('sluice', 'stats', {})) as { sessions?: { retainedEnded?: number } };
   return s.sessions?.retainedEnded ?? NaN;
 }
 
@@ -142,8 +193,25 @@ async function oneRun(o: Options): Promise<Figures> {
   const configPath = join(dir, 'sluice.uci');
   writeFileSync(configPath, compressed(idleConfig(dir, portal.path, false, await freePort()), o.pollS));
   const probeFile = join(dir, 'heap.json');
-  const child = spawn(process.execPath, [...o.nodeArgs, '--expose-gc', '--import', join(ROOT, 'bench/leak/heap-probe.mjs'), join(ROOT, 'dist', 'sluice.mjs'),
-    'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LEAK_PROBE: probeFile, SLUICE_LEAK_SNAPSHOTS: o.snapshots } });
+  const child = spawn(
+    process.execPath,
+    [
+      ...o.nodeArgs,
+      '--expose-gc',
+      '--import',
+      join(ROOT, 'bench/leak/heap-probe.mjs'),
+      join(ROOT, 'dist', 'sluice.mjs'),
+      'daemon',
+      '--config',
+      configPath,
+      '--ubus-socket',
+      ubusSocket,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SLUICE_LEAK_PROBE: probeFile, SLUICE_LEAK_SNAPSHOTS: o.snapshots },
+    },
+  );
   let output = '';
   child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
   child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
@@ -151,8 +219,14 @@ async function oneRun(o: Options): Promise<Figures> {
   try {
     await new Promise<void>((resolve, reject) => {
       const check = setInterval(() => {
-        if (output.includes('sluice running')) { clearInterval(check); resolve(); }
-        if (child.exitCode !== null) { clearInterval(check); reject(new Error(`daemon exited ${child.exitCode}\n${output}`)); }
+        if (output.includes('sluice running')) {
+          clearInterval(check);
+          resolve();
+        }
+        if (child.exitCode !== null) {
+          clearInterval(check);
+          reject(new Error(`daemon exited ${child.exitCode}\n${output}`));
+        }
       }, 50);
     });
     const pid = child.pid!;
@@ -209,7 +283,19 @@ async function oneRun(o: Options): Promise<Figures> {
     retained.push(await retainedEnded(ubus));
     const peakKb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
     loads.push(load());
-    return { idleKb, purchasesKb, hourKb, peakKb, heapMb, ticks, lifetimes, hourS, loads, retained, threads: threadCounts };
+    return {
+      idleKb,
+      purchasesKb,
+      hourKb,
+      peakKb,
+      heapMb,
+      ticks,
+      lifetimes,
+      hourS,
+      loads,
+      retained,
+      threads: threadCounts,
+    };
   } finally {
     await ubus?.close();
     child.kill('SIGKILL');
@@ -221,12 +307,30 @@ async function oneRun(o: Options): Promise<Figures> {
 
 export default async function leak(argv: string[]): Promise<void> {
   const o = parse(argv);
-  console.log(`leak: node ${o.nodeArgs.join(' ')} dist/sluice.mjs, bench/rss.ts's config at poll ${o.pollS} s and checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks (${(o.ticks * 2 / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`);
+  console.log(
+    `leak: node ${o.nodeArgs.join(' ')} dist/sluice.mjs, bench/rss.ts's config at poll ${o.pollS} s and ` +
+      `checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} ` +
+      `sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks ` +
+      `(${((o.ticks * 2) / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`,
+  );
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     const vsPurchases = (r.hourKb / r.purchasesKb - 1) * 100;
-    console.log(`  run ${i + 1}: settled RSS idle ${mb(r.idleKb)} MB, after ${o.purchases} purchases ${mb(r.purchasesKb)} MB, after the hour ${mb(r.hourKb)} MB (${r.ticks} ticks in ${r.hourS.toFixed(0)} s, ${r.lifetimes} session lifetimes), peak ${mb(r.peakKb)} MB; load avg ${r.loads.join(' → ')}`);
-    console.log(`    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions retained ${r.retained.join(' → ')}; threads ${r.threads.join(' / ')}`);
-    console.log(`    after the hour vs after the purchases: ${vsPurchases >= 0 ? '+' : ''}${vsPurchases.toFixed(1)}% (${vsPurchases <= 10 ? 'within' : 'PAST'} 10%); vs idle: +${((r.hourKb / r.idleKb - 1) * 100).toFixed(1)}%`);
+    console.log(
+      `  run ${i + 1}: settled RSS idle ${mb(r.idleKb)} MB, after ${o.purchases} ` +
+        `purchases ${mb(r.purchasesKb)} MB, after the hour ${mb(r.hourKb)} MB (${r.ticks} ticks ` +
+        `in ${r.hourS.toFixed(0)} s, ${r.lifetimes} session lifetimes), peak ${mb(r.peakKb)} MB; load ` +
+        `avg ${r.loads.join(' → ')}`,
+    );
+    console.log(
+      `    live heap after a full GC: idle ${r.heapMb[0]!.toFixed(1)} MB, after the ` +
+        `purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions ` +
+        `retained ${r.retained.join(' → ')}; threads ${r.threads.join(' / ')}`,
+    );
+    console.log(
+      `    after the hour vs after the purchases: ${vsPurchases >= 0 ? '+' : ''}${vsPurchases.toFixed(1)}% ` +
+        `(${vsPurchases <= 10 ? 'within' : 'PAST'} 10%); vs idle: ` +
+        `+${((r.hourKb / r.idleKb - 1) * 100).toFixed(1)}%`,
+    );
   }
 }

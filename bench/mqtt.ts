@@ -49,7 +49,11 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 async function throughput(messages: number): Promise<void> {
   const broker = await Mosquitto.create();
   const dir = tempDir('sluice-bench-mqtt-');
-  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 64 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 64 << 20 }), {
+    log: quiet(),
+    routerId: 'bench',
+    stateDir: dir,
+  });
   try {
     await sink.start();
     await until(() => (sink.stats() as { state: string }).state === 'ready', 5000);
@@ -62,7 +66,10 @@ async function throughput(messages: number): Promise<void> {
     await until(() => (sink.stats() as { acknowledged: number }).acknowledged >= messages, 120_000);
     const s = Number(process.hrtime.bigint() - started) / 1e9;
     const bytes = (sink.stats() as { queue: { bytes: number } }).queue.bytes;
-    console.log(`  throughput         ${(messages / s).toFixed(0).padStart(7)} msg/s   (${messages} usage messages of 1 session, QoS 1, max_inflight 100, ${s.toFixed(2)} s; queue ${bytes} B after)`);
+    console.log(
+      `  throughput         ${(messages / s).toFixed(0).padStart(7)} msg/s   (${messages} usage messages of 1 ` +
+        `session, QoS 1, max_inflight 100, ${s.toFixed(2)} s; queue ${bytes} B after)`,
+    );
     await host.close();
   } finally {
     sink.destroy();
@@ -77,23 +84,45 @@ async function billedSessions(n: number): Promise<{ manager: SessionManager; bat
   await manager.recover();
   const batch: UsageReport[] = [];
   for (let i = 0; i < n; i++) {
-    const mac = `02:00:${(i >> 16 & 255).toString(16).padStart(2, '0')}:${(i >> 8 & 255).toString(16).padStart(2, '0')}:`
-      + `${(i & 255).toString(16).padStart(2, '0')}:01`;
+    const mac =
+      `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:` +
+      `${(i & 255).toString(16).padStart(2, '0')}:01`;
     const { session } = await manager.activate({
-      mac, metric: 'bytes', allotment: 1n << 32n, ...(i % 3 === 0 && { user: `user-${i}` }),
+      mac,
+      metric: 'bytes',
+      allotment: 1n << 32n,
+      ...(i % 3 === 0 && { user: `user-${i}` }),
       payment: { method: 'bench', reference: `ref-${i}`, amount: 1n, asset: 'USDC', at: Date.now() },
     });
     // The slot is what the meter's usage batch carries (sessionManagerPort takes it from the manager).
-    batch.push({ mac, sessionId: session.id, slot: manager.slotOf(session.id), metric: 'bytes', deltaBytes: 150_000 + i, deltaDownloadBytes: 120_000 + i, deltaUploadBytes: 30_000, remainingBytes: 1e9, exhausted: false });
+    batch.push({
+      mac,
+      sessionId: session.id,
+      slot: manager.slotOf(session.id),
+      metric: 'bytes',
+      deltaBytes: 150_000 + i,
+      deltaDownloadBytes: 120_000 + i,
+      deltaUploadBytes: 30_000,
+      remainingBytes: 1e9,
+      exhausted: false,
+    });
   }
-  manager.applyUsage(batch.map((u) => u.sessionId), batch.map(() => 1_234_567), batch.length);
+  manager.applyUsage(
+    batch.map((u) => u.sessionId),
+    batch.map(() => 1_234_567),
+    batch.length,
+  );
   return { manager, batch };
 }
 
 async function tickCost(n: number, ticks: number, changed: number): Promise<void> {
   const dir = tempDir('sluice-bench-mqtt-');
   // A broker that is not there: the sink queues (the tick's cost is the same connected; sending is a later turn).
-  const sink = new MqttSink(mqttConfig('mqtt://127.0.0.1:1', { queueMax: 256 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  const sink = new MqttSink(mqttConfig('mqtt://127.0.0.1:1', { queueMax: 256 << 20 }), {
+    log: quiet(),
+    routerId: 'bench',
+    stateDir: dir,
+  });
   await sink.start();
   const { manager, batch } = await billedSessions(n);
   // Which sessions a tick billed varies from tick to tick: a few random subsets, used in turn.
@@ -118,9 +147,15 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   const warm = ms.slice(Math.min(5, ms.length - 1)).sort((a, b) => a - b);
   const warmCpu = cpu.slice(Math.min(5, cpu.length - 1)).sort((a, b) => a - b);
   const rows = Math.round(batches.reduce((a, b) => a + b.length, 0) / batches.length);
-  console.log(`  tick ${String(n).padStart(6)} active, ${String(rows).padStart(6)} rows  wall median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
-    ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick;` +
-    ` queued ${(stats.queue.bytes / 1e6).toFixed(1)} MB on disk; ArrayBuffer memory ${(buffers0 / 1e6).toFixed(1)} → ${(buffers1 / 1e6).toFixed(1)} MB over the ${ticks} ticks)`);
+  console.log(
+    `  tick ${String(n).padStart(6)} active, ${String(rows).padStart(6)} rows  wall ` +
+      `median ${pct(warm, 50).toFixed(2)} ms p95 ${pct(warm, 95).toFixed(2)} max ${warm.at(-1)!.toFixed(2)}` +
+      ` | CPU median ${pct(warmCpu, 50).toFixed(2)} ms min ${warmCpu[0]!.toFixed(2)} ` +
+      `p95 ${pct(warmCpu, 95).toFixed(2)}   (first tick ${ms[0]!.toFixed(2)} ` +
+      `ms; ${(stats.usage_messages / ticks).toFixed(0)} messages per tick;` +
+      ` queued ${(stats.queue.bytes / 1e6).toFixed(1)} MB on disk; ArrayBuffer ` +
+      `memory ${(buffers0 / 1e6).toFixed(1)} → ${(buffers1 / 1e6).toFixed(1)} MB over the ${ticks} ticks)`,
+  );
   if (changed < 1) {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
@@ -130,38 +165,75 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
   // own, the broker still away), each step timed apart: the figures alone, then the report (figures and rows) into a
   // reused writer, then the outbox appendMany.
   const box = await Outbox.open({ dir: join(dir, 'split'), maxBytes: 256 << 20, consumers: ['mqtt'] });
-  // As the sink has them: numbers that start as doubles, one figuresInto function for every tick (messages.ts, host.ts).
+  // As the sink has them: numbers that start as doubles, one figuresInto function for every tick (messages.ts,
+  // host.ts).
   const big = Number.MAX_SAFE_INTEGER;
-  const scratch = { user: null, allotment: big, used: big, remaining: big, bytes: big, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
+  const scratch = { user: null, allotment: big, used: big, remaining: big, bytes: big, state: 'ACTIVE' } as Parameters<
+    SessionManager['figuresInto']
+  >[2];
   let at = 0;
-  const figuresInto = (id: string, out: typeof scratch, slot?: number): boolean => manager.figuresInto(id, at, out, slot);
+  const figuresInto = (id: string, out: typeof scratch, slot?: number): boolean =>
+    manager.figuresInto(id, at, out, slot);
   const prefixes = new RowPrefixes();
   const writer = new MsgpackWriter(1024);
-  const cpuMs = (c0: NodeJS.CpuUsage): number => { const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; };
-  const figures: number[] = [], report: number[] = [], append: number[] = [];
+  const cpuMs = (c0: NodeJS.CpuUsage): number => {
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+  const figures: number[] = [],
+    report: number[] = [],
+    append: number[] = [];
   for (let t = 0; t < ticks; t++) {
     at = Date.now();
     let c0 = process.cpuUsage();
     for (const u of batch) figuresInto(u.sessionId, scratch, u.slot);
     const f = cpuMs(c0);
     c0 = process.cpuUsage();
-    const parts = usageParts('msgpack', { router: 'bench', at, usage: batch, figuresInto, maxPayload: 65536, prefixes, writer });
+    const parts = usageParts('msgpack', {
+      router: 'bench',
+      at,
+      usage: batch,
+      figuresInto,
+      maxPayload: 65536,
+      prefixes,
+      writer,
+    });
     const b = cpuMs(c0);
     c0 = process.cpuUsage();
-    box.appendMany(parts.map((p) => (seq: number) => p.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(() => undefined);
+    box
+      .appendMany(
+        parts.map((p) => (seq: number) => p.payload(seq)),
+        { durable: false, type: RECORD_TYPE.usage },
+      )
+      .catch(() => undefined);
     append.push(cpuMs(c0));
     figures.push(f);
     report.push(b);
     await new Promise((r) => setImmediate(r));
   }
   await box.close();
-  const med = (v: number[]): string => { const w = v.slice(Math.min(5, v.length - 1)).sort((a, b) => a - b); return `${pct(w, 50).toFixed(2)} (min ${w[0]!.toFixed(2)})`; };
-  console.log(`    CPU median per step: the report ${med(report)} ms (of which reading the figures alone takes ${med(figures)}), outbox append ${med(append)} ms`);
+  const med = (v: number[]): string => {
+    const w = v.slice(Math.min(5, v.length - 1)).sort((a, b) => a - b);
+    return `${pct(w, 50).toFixed(2)} (min ${w[0]!.toFixed(2)})`;
+  };
+  console.log(
+    `    CPU median per step: the report ${med(report)} ms (of which reading the figures alone ` +
+      `takes ${med(figures)}), outbox append ${med(append)} ms`,
+  );
   for (const format of ['msgpack', 'json'] as const) {
     const at = Date.now();
-    const parts = usageParts(format, { router: 'bench', at, usage: batch, figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot), maxPayload: 65536 });
+    const parts = usageParts(format, {
+      router: 'bench',
+      at,
+      usage: batch,
+      figuresInto: (id, out, slot) => manager.figuresInto(id, at, out, slot),
+      maxPayload: 65536,
+    });
     const bytes = parts.reduce((a, p) => a + p.payload(123456).length, 0);
-    console.log(`    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} messages, ${bytes} bytes)`);
+    console.log(
+      `    ${format.padEnd(8)} ${(bytes / n).toFixed(1)} bytes per session per report (${parts.length} ` +
+        `messages, ${bytes} bytes)`,
+    );
   }
   await host.close();
   rmSync(dir, { recursive: true, force: true });
@@ -176,7 +248,11 @@ async function tickCost(n: number, ticks: number, changed: number): Promise<void
 async function connectedCost(n: number, ticks: number): Promise<void> {
   const broker = await Mosquitto.create();
   const dir = tempDir('sluice-bench-mqtt-');
-  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 256 << 20 }), { log: quiet(), routerId: 'bench', stateDir: dir });
+  const sink = new MqttSink(mqttConfig(broker.url, { queueMax: 256 << 20 }), {
+    log: quiet(),
+    routerId: 'bench',
+    stateDir: dir,
+  });
   const host = new SinkHost({ log: quiet() });
   try {
     await sink.start();
@@ -201,8 +277,12 @@ async function connectedCost(n: number, ticks: number): Promise<void> {
     }
     const w = (v: number[]) => v.slice(Math.min(5, v.length - 1)).sort((a, b) => a - b);
     const [tk, tt] = [w(tick), w(total)];
-    console.log(`  connected ${String(n).padStart(6)} active, all billed: tick CPU median ${pct(tk, 50).toFixed(2)} ms (min ${tk[0]!.toFixed(2)})` +
-      ` | tick + sending its report until acknowledged: CPU median ${pct(tt, 50).toFixed(2)} ms (min ${tt[0]!.toFixed(2)})`);
+    console.log(
+      `  connected ${String(n).padStart(6)} active, all billed: tick CPU median ${pct(tk, 50).toFixed(2)} ms ` +
+        `(min ${tk[0]!.toFixed(2)})` +
+        ` | tick + sending its report until acknowledged: CPU median ${pct(tt, 50).toFixed(2)} ms ` +
+        `(min ${tt[0]!.toFixed(2)})`,
+    );
   } finally {
     await host.close();
     sink.destroy();
@@ -216,7 +296,11 @@ export default async function main(argv: string[]): Promise<void> {
   const ticks = Number(arg(argv, 'ticks', '40'));
   const sizes = arg(argv, 'sessions', '1000,10000').split(',').map(Number);
   const changed = arg(argv, 'changed', '1,0.25').split(',').map(Number);
-  console.log(`mqtt: ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')} (figures are noisy on a shared machine)`);
+  console.log(
+    `mqtt: ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (figures are noisy on a shared machine)`,
+  );
   await throughput(messages);
   for (const n of sizes) for (const f of changed) await tickCost(n, ticks, f);
   if (!argv.includes('--no-connected')) for (const n of sizes) await connectedCost(n, ticks);

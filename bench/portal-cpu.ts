@@ -28,7 +28,10 @@ import { daemonUnavailableReason, Sluice } from '../test/e2e/sluice.ts';
 import { connectUbus } from '../src/ubus-link.ts';
 import { silentLogger } from '../src/log.ts';
 
-const arg = (argv: string[], name: string, fallback: string): string => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1]! : fallback; };
+const arg = (argv: string[], name: string, fallback: string): string => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1]! : fallback;
+};
 const TICKS = 100; // USER_HZ on Linux
 
 /** utime + stime + cutime + cstime of a process, in ms. */
@@ -40,22 +43,43 @@ function cpuMs(pid: number): number {
 }
 
 /** CPU ms per wall second of each pid over `seconds`, and the 1-minute load average at the end. */
-async function sample(pids: Record<string, number>, seconds: number): Promise<{ perS: Record<string, number>; load: number }> {
+async function sample(
+  pids: Record<string, number>,
+  seconds: number,
+): Promise<{ perS: Record<string, number>; load: number }> {
   const t0 = performance.now();
   const c0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuMs(p)]));
   await sleep(seconds * 1000);
   const wall = (performance.now() - t0) / 1000;
-  const perS = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, Math.round(((cpuMs(p) - c0[k]!) / wall) * 10) / 10]));
+  const perS = Object.fromEntries(
+    Object.entries(pids).map(([k, p]) => [k, Math.round(((cpuMs(p) - c0[k]!) / wall) * 10) / 10]),
+  );
   return { perS, load: Math.round(loadavg()[0]! * 100) / 100 };
 }
 
 /** Each client fetches 20 kB every 4 s (staggered): light, steady traffic. */
 function traffic(lab: Lab, clients: Client[]): ChildProcess[] {
-  return clients.map((c, i) => spawn('ip', ['netns', 'exec', c.ns, 'sh', '-c',
-    `sleep ${(i % 40) / 10}; while :; do curl -s -o /dev/null --max-time 3 http://${UPSTREAM_IP}/bytes/20000; sleep 4; done`], { stdio: 'ignore' }));
+  return clients.map((c, i) =>
+    spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        c.ns,
+        'sh',
+        '-c',
+        `sleep ${(i % 40) / 10}; while :; do curl -s -o /dev/null --max-time 3 ` +
+          `http://${UPSTREAM_IP}/bytes/20000; sleep 4; done`,
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
 }
 
-const pct = (xs: number[], q: number): number => { const v = [...xs].sort((a, b) => a - b); return Math.round(v[Math.min(v.length - 1, Math.floor(q * v.length))]!); };
+const pct = (xs: number[], q: number): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return Math.round(v[Math.min(v.length - 1, Math.floor(q * v.length))]!);
+};
 
 type Listing = { clients: Record<string, { mac?: string; state: string }> };
 
@@ -66,16 +90,23 @@ type Listing = { clients: Record<string, { mac?: string; state: string }> };
 async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
   await Promise.all(clients.map((c) => lab.fetch(c, '/ping', 2)));
   const macs = new Set(clients.map((c) => c.mac));
-  await waitFor(`openNDS to list ${clients.length} fresh clients`, 60_000 + clients.length * 2000, async () => {
-    const r = await lab.ndsctl('json');
-    if (r.code !== 0) return undefined;
-    const listed = new Set(Object.entries((JSON.parse(r.stdout) as Listing).clients)
-      .filter(([key, c]) => (macs.has(key) || macs.has(c.mac ?? '')) && c.state === 'Preauthenticated')
-      .map(([key, c]) => c.mac ?? key));
-    if (listed.size >= clients.length) return true;
-    await Promise.all(clients.filter((c) => !listed.has(c.mac)).map((c) => lab.fetch(c, '/ping', 2)));
-    return undefined;
-  }, 1000);
+  await waitFor(
+    `openNDS to list ${clients.length} fresh clients`,
+    60_000 + clients.length * 2000,
+    async () => {
+      const r = await lab.ndsctl('json');
+      if (r.code !== 0) return undefined;
+      const listed = new Set(
+        Object.entries((JSON.parse(r.stdout) as Listing).clients)
+          .filter(([key, c]) => (macs.has(key) || macs.has(c.mac ?? '')) && c.state === 'Preauthenticated')
+          .map(([key, c]) => c.mac ?? key),
+      );
+      if (listed.size >= clients.length) return true;
+      await Promise.all(clients.filter((c) => !listed.has(c.mac)).map((c) => lab.fetch(c, '/ping', 2)));
+      return undefined;
+    },
+    1000,
+  );
 }
 
 /**
@@ -87,45 +118,67 @@ async function listFresh(lab: Lab, clients: Client[]): Promise<void> {
  * before the portal lists them (the reply says 'pending'), each then requesting the upstream every 100 ms (1 s
  * timeout): the first 200 from the upstream after the first request (issue 40 item 3).
  */
-async function gateLatency(lab: Lab, s: Sluice, clients: Client[], n: number, first: number): Promise<Record<string, number | string>> {
+async function gateLatency(
+  lab: Lab,
+  s: Sluice,
+  clients: Client[],
+  n: number,
+  first: number,
+): Promise<Record<string, number | string>> {
   const ubus = await connectUbus(s.socket, silentLogger);
   try {
     const isOpen = async (mac: string): Promise<boolean> => {
-      const r = await ubus.call('sluice', 'session', { mac }).catch(() => undefined) as { session?: { gate?: string } } | undefined;
+      const r = (await ubus.call('sluice', 'session', { mac }).catch(() => undefined)) as
+        { session?: { gate?: string } } | undefined;
       return r?.session?.gate === 'open';
     };
     // The time until the gate is open, and what the reply said.
     const grant = async (mac: string): Promise<[number, string]> => {
       const t = performance.now();
-      const r = await ubus.call('sluice', 'grant', { mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 }) as { gate?: string } | undefined;
+      const r = (await ubus.call('sluice', 'grant', { mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 })) as
+        { gate?: string } | undefined;
       const reply = r?.gate ?? '?';
-      if (reply !== 'opened' && reply !== 'already-open') await waitFor(`the gate of ${mac}`, 120_000, async () => ((await isOpen(mac)) ? true : undefined), 50);
+      if (reply !== 'opened' && reply !== 'already-open')
+        await waitFor(`the gate of ${mac}`, 120_000, async () => ((await isOpen(mac)) ? true : undefined), 50);
       return [performance.now() - t, reply];
     };
     const replies: Record<string, number> = {};
-    const count = (r: string): void => { replies[r] = (replies[r] ?? 0) + 1; };
+    const count = (r: string): void => {
+      replies[r] = (replies[r] ?? 0) + 1;
+    };
     const oneAtATime = clients.slice(0, n);
     const atOnce = clients.slice(n, 2 * n);
     await listFresh(lab, oneAtATime);
     await sleep(3000);
     const loadOne = Math.round(loadavg()[0]! * 100) / 100;
     const one: number[] = [];
-    for (const c of oneAtATime) { const [ms, r] = await grant(c.mac); one.push(ms); count(r); }
+    for (const c of oneAtATime) {
+      const [ms, r] = await grant(c.mac);
+      one.push(ms);
+      count(r);
+    }
     for (const c of oneAtATime) await ubus.call('sluice', 'terminate', { mac: c.mac }).catch(() => undefined);
     // A deauthed client stays listed Preauthenticated until openNDS's preauthidletimeout (30 s in the lab): wait for
     // them to go, so that the n at once are granted with n listed (each auth costs openNDS 2.5 ms per listed client).
-    await waitFor('openNDS to forget the clients granted one at a time', 120_000, async () => {
-      const r = await lab.ndsctl('json');
-      if (r.code !== 0) return undefined;
-      const gone = new Set(oneAtATime.map((c) => c.mac));
-      const listed = Object.entries((JSON.parse(r.stdout) as Listing).clients);
-      return listed.some(([key, c]) => gone.has(key) || gone.has(c.mac ?? '')) ? undefined : true;
-    }, 2000);
+    await waitFor(
+      'openNDS to forget the clients granted one at a time',
+      120_000,
+      async () => {
+        const r = await lab.ndsctl('json');
+        if (r.code !== 0) return undefined;
+        const gone = new Set(oneAtATime.map((c) => c.mac));
+        const listed = Object.entries((JSON.parse(r.stdout) as Listing).clients);
+        return listed.some(([key, c]) => gone.has(key) || gone.has(c.mac ?? '')) ? undefined : true;
+      },
+      2000,
+    );
     await listFresh(lab, atOnce);
     await sleep(3000);
     const loadAll = Math.round(loadavg()[0]! * 100) / 100;
-    const listedAll = await lab.ndsctl('json')
-      .then((r) => Object.keys((JSON.parse(r.stdout) as Listing).clients).length).catch(() => -1);
+    const listedAll = await lab
+      .ndsctl('json')
+      .then((r) => Object.keys((JSON.parse(r.stdout) as Listing).clients).length)
+      .catch(() => -1);
     const t0 = performance.now();
     const all = await Promise.all(atOnce.map((c) => grant(c.mac)));
     const allAtOnceMs = Math.round(performance.now() - t0);
@@ -134,28 +187,51 @@ async function gateLatency(lab: Lab, s: Sluice, clients: Client[], n: number, fi
     const firstLoads: number[] = [];
     for (const c of clients.slice(2 * n, 2 * n + first)) {
       firstLoads.push(Math.round(loadavg()[0]! * 100) / 100);
-      const r = await ubus.call('sluice', 'grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 }, { timeoutMs: 60_000 }) as { gate?: string } | undefined;
+      const r = (await ubus.call(
+        'sluice',
+        'grant',
+        { mac: c.mac, bytes: 1024 * 1024 * 1024 },
+        { timeoutMs: 60_000 },
+      )) as { gate?: string } | undefined;
       count(`first:${r?.gate ?? '?'}`);
       const t = Date.now();
-      const ok = await waitFor(`a 200 for ${c.mac}`, 60_000, async () => {
-        const f = await lab.fetch(c, '/ping', 1);
-        if (f.exit === 0 && f.http === 200) return f.endedAt;
-        await sleep(100);
-        return undefined;
-      }, 0);
+      const ok = await waitFor(
+        `a 200 for ${c.mac}`,
+        60_000,
+        async () => {
+          const f = await lab.fetch(c, '/ping', 1);
+          if (f.exit === 0 && f.http === 200) return f.endedAt;
+          await sleep(100);
+          return undefined;
+        },
+        0,
+      );
       firsts.push(ok - t);
     }
     return {
-      p50: pct(one, 0.5), p99: pct(one, 0.99), max: Math.round(Math.max(...one)), loadOne,
-      allAtOnceMs, loadAll, listedAll,
-      ...(first > 0 ? { first: firsts.join('/'), firstLoads: firstLoads.join('/') } : {}), replies: JSON.stringify(replies),
+      p50: pct(one, 0.5),
+      p99: pct(one, 0.99),
+      max: Math.round(Math.max(...one)),
+      loadOne,
+      allAtOnceMs,
+      loadAll,
+      listedAll,
+      ...(first > 0 ? { first: firsts.join('/'), firstLoads: firstLoads.join('/') } : {}),
+      replies: JSON.stringify(replies),
     };
   } finally {
     await ubus.close();
   }
 }
 
-interface Row { clients: number; phase: string; opennds_ms_s: number; sluice_ms_s: number; metering_ms_s: number; load: number }
+interface Row {
+  clients: number;
+  phase: string;
+  opennds_ms_s: number;
+  sluice_ms_s: number;
+  metering_ms_s: number;
+  load: number;
+}
 
 export default async function main(argv: string[]): Promise<void> {
   const why = labUnavailableReason() ?? daemonUnavailableReason();
@@ -166,10 +242,15 @@ export default async function main(argv: string[]): Promise<void> {
   const sizes = arg(argv, '--clients', '8,32,64').split(',').map(Number);
   const seconds = Number(arg(argv, '--seconds', '30'));
   // `--modes none`: no metering figures (only --gate's).
-  const modes = arg(argv, '--modes', 'portal,kernel').split(',').filter((m) => m !== '' && m !== 'none');
+  const modes = arg(argv, '--modes', 'portal,kernel')
+    .split(',')
+    .filter((m) => m !== '' && m !== 'none');
   const repeat = Number(arg(argv, '--repeat', '2'));
   // The client counts whose lab also measures gate-open latency on the kernel path ('' for none).
-  const gateAt = arg(argv, '--gate', '').split(',').filter((x) => x !== '').map(Number);
+  const gateAt = arg(argv, '--gate', '')
+    .split(',')
+    .filter((x) => x !== '')
+    .map(Number);
   // With --gate, that many more fresh clients for the first answer of a client granted before it is listed.
   const first = Number(arg(argv, '--first', '0'));
   // With --gate, this many busy loops (`sh -c 'while :; do :; done'`) run through the gate phase: load.
@@ -188,16 +269,28 @@ export default async function main(argv: string[]): Promise<void> {
       // No loops before the gates open: 64 preauthenticated clients each hitting the splash page every few seconds
       // made openNDS 9.10 exit ("Fatal error in GNU libmicrohttpd daemon.c:3831: Failed to remove FD from epoll set").
       await Promise.all(metered.map((c) => lab.fetch(c, '/ping', 2)));
-      if (metered.length > 0) await waitFor(`openNDS to list ${n} clients`, 60_000 + n * 1000, async () => {
-        const r = await lab.ndsctl('json');
-        const listed = r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
-        return listed >= n ? true : undefined;
-      }, 2000);
+      if (metered.length > 0)
+        await waitFor(
+          `openNDS to list ${n} clients`,
+          60_000 + n * 1000,
+          async () => {
+            const r = await lab.ndsctl('json');
+            const listed =
+              r.code === 0 ? Object.keys((JSON.parse(r.stdout) as { clients?: object }).clients ?? {}).length : 0;
+            return listed >= n ? true : undefined;
+          },
+          2000,
+        );
       // The 'portal' mode's nft: everything but the counters' JSON dump (an nft without JSON output, for them).
       const nocount = join(lab.dir, 'nft-nocount');
-      writeFileSync(nocount, '#!/bin/sh\ncase "$*" in *-j*sluice_count*) echo "Error: JSON output support not compiled-in" >&2; exit 1;; esac\nexec nft "$@"\n');
+      writeFileSync(
+        nocount,
+        '#!/bin/sh\ncase "$*" in *-j*sluice_count*) echo "Error: JSON output support not compiled-in" >&2; ' +
+          'exit 1;; esac\nexec nft "$@"\n',
+      );
       chmodSync(nocount, 0o755);
-      const nftLine = (mode: string): string => (mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`);
+      const nftLine = (mode: string): string =>
+        mode === 'portal' ? `\toption nft '${nocount}'` : `\toption nft 'nft'`;
       const s = await Sluice.start(lab, { pollInterval: 2, mainOptions: [nftLine(modes[0] ?? 'kernel')] });
       if (metered.length > 0) {
         for (const c of metered) await s.call('grant', { mac: c.mac, bytes: 1024 * 1024 * 1024 });
@@ -206,32 +299,57 @@ export default async function main(argv: string[]): Promise<void> {
         // Sluice's view of each gate (open once openNDS answered its auth), not openNDS's full listing: at 64 clients
         // with no traffic yet (their neighbour entries gone: 1 s per client in get_client_interface.sh) one listing
         // outlasted lab.ndsctl's 10 s, so that wait never ended (2026-11-25: all 64 'gate open' in sluice's log).
-        await waitFor('every gate open', 60_000 + n * 2000, async () => {
-          let open = 0;
-          for (const c of metered) {
-            const v = await s.call('session', { mac: c.mac }).catch(() => ({})) as { session?: { gate?: string } };
-            if (v.session?.gate === 'open') open++;
-          }
-          authenticated = open;
-          return open >= n ? true : undefined;
-        }, 2000).catch(async (err: unknown) => {
+        await waitFor(
+          'every gate open',
+          60_000 + n * 2000,
+          async () => {
+            let open = 0;
+            for (const c of metered) {
+              const v = (await s.call('session', { mac: c.mac }).catch(() => ({}))) as { session?: { gate?: string } };
+              if (v.session?.gate === 'open') open++;
+            }
+            authenticated = open;
+            return open >= n ? true : undefined;
+          },
+          2000,
+        ).catch(async (err: unknown) => {
           // What held the gates: the portal's count, sluice's view of each gate, and its log's warnings.
           const pending: string[] = [];
           for (const c of metered) {
-            const v = await s.call('session', { mac: c.mac }).catch(() => ({})) as { session?: { gate?: string } };
+            const v = (await s.call('session', { mac: c.mac }).catch(() => ({}))) as { session?: { gate?: string } };
             if (v.session?.gate !== 'open') pending.push(`${c.mac}:${v.session?.gate ?? '?'}`);
           }
-          console.log(`# portal-cpu ${n} clients: ${authenticated} gates open in sluice's view; not open: ${pending.length} ${pending.slice(0, 8).join(' ')}`);
-          console.log(s.logTail(400).split('\n').filter((l) => /warn|error|ERR_|timed out|gate/i.test(l)).slice(-40).join('\n'));
+          console.log(
+            `# portal-cpu ${n} clients: ${authenticated} gates open in sluice's view; not ` +
+              `open: ${pending.length} ${pending.slice(0, 8).join(' ')}`,
+          );
+          console.log(
+            s
+              .logTail(400)
+              .split('\n')
+              .filter((l) => /warn|error|ERR_|timed out|gate/i.test(l))
+              .slice(-40)
+              .join('\n'),
+          );
           throw err;
         });
-        console.log(`# portal-cpu ${n} clients: every gate open ${Math.round((performance.now() - grantsDone) / 1000)} s after the last grant's reply (load ${loadavg()[0]!.toFixed(2)})`);
+        console.log(
+          `# portal-cpu ${n} clients: every gate open ${Math.round((performance.now() - grantsDone) / 1000)} s ` +
+            `after the last grant's reply (load ${loadavg()[0]!.toFixed(2)})`,
+        );
         loops.push(...traffic(lab, metered));
         const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
         await s.stopDaemon();
         await sleep(3000);
         const idle = await sample({ nds }, seconds);
-        rows.push({ clients: n, phase: 'idle', opennds_ms_s: idle.perS.nds!, sluice_ms_s: 0, metering_ms_s: 0, load: idle.load });
+        rows.push({
+          clients: n,
+          phase: 'idle',
+          opennds_ms_s: idle.perS.nds!,
+          sluice_ms_s: 0,
+          metering_ms_s: 0,
+          load: idle.load,
+        });
         for (const mode of Array.from({ length: repeat }, () => modes).flat()) {
           const conf = readFileSync(s.config, 'utf8').replace(/\toption nft '[^']*'/, nftLine(mode));
           writeFileSync(s.config, conf);
@@ -240,10 +358,24 @@ export default async function main(argv: string[]): Promise<void> {
           const pid = s.daemonPid;
           if (pid === null) throw new Error('the sluice daemon is not running');
           const m = await sample({ nds, sluice: pid }, seconds);
-          const stats = await s.call('stats', {}).catch(() => ({})) as { meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number } };
+          const stats = (await s.call('stats', {}).catch(() => ({}))) as {
+            meter?: { usage_from?: string; portal_listings?: number; ticks_ok?: number };
+          };
           const above = Math.max(0, m.perS.nds! - idle.perS.nds!);
-          rows.push({ clients: n, phase: mode, opennds_ms_s: m.perS.nds!, sluice_ms_s: m.perS.sluice!, metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10, load: m.load });
-          console.log(`# portal-cpu ${n} clients, '${mode}' (usage from ${stats.meter?.usage_from ?? '?'}, ${stats.meter?.portal_listings ?? '?'} listings in ${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`);
+          rows.push({
+            clients: n,
+            phase: mode,
+            opennds_ms_s: m.perS.nds!,
+            sluice_ms_s: m.perS.sluice!,
+            metering_ms_s: Math.round((above + m.perS.sluice!) * 10) / 10,
+            load: m.load,
+          });
+          console.log(
+            `# portal-cpu ${n} clients, '${mode}' (usage ` +
+              `from ${stats.meter?.usage_from ?? '?'}, ${stats.meter?.portal_listings ?? '?'} listings ` +
+              `in ${stats.meter?.ticks_ok ?? '?'} ticks): openNDS ${m.perS.nds} ms/s (idle ${idle.perS.nds}), ` +
+              `sluice ${m.perS.sluice} ms/s → metering ${rows.at(-1)!.metering_ms_s} ms/s (load ${m.load})`,
+          );
           await s.stopDaemon();
         }
       }
@@ -259,18 +391,28 @@ export default async function main(argv: string[]): Promise<void> {
           // the lab does not respawn it as procd would, so say so.
           const nds = Number(readFileSync(join(lab.dir, 'opennds.pid'), 'utf8').trim());
           let alive = true;
-          try { process.kill(nds, 0); } catch { alive = false; }
+          try {
+            process.kill(nds, 0);
+          } catch {
+            alive = false;
+          }
           const why = `${(err as Error).message}${alive ? '' : ' (openNDS had exited)'}`;
           console.log(`# portal-cpu ${n} clients: gate latency not measured: ${why}`);
           return null;
         });
         if (g !== null) gates.push({ clients: n, ...g });
-        if (g !== null) console.log(`# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time ` +
-          `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ` +
-          `${n} at once: all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, load ${g.loadAll})`
-          +
-          (first > 0 ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms ` +
-            `(load ${g.firstLoads})` : '') + `; replies ${g.replies}`);
+        if (g !== null)
+          console.log(
+            `# portal-cpu ${n} fresh clients listed, kernel path: gate open one at a time ` +
+              `p50 ${g.p50} ms, p99 ${g.p99} ms, max ${g.max} ms (load ${g.loadOne}); ` +
+              `${n} at once: all open ${g.allAtOnceMs} ms after the first grant (${g.listedAll} listed, ` +
+              `load ${g.loadAll})` +
+              (first > 0
+                ? `; granted before listed, first 200 from the upstream after the first request: ${g.first} ms ` +
+                  `(load ${g.firstLoads})`
+                : '') +
+              `; replies ${g.replies}`,
+          );
       }
       await s.stop();
     } finally {
@@ -279,5 +421,8 @@ export default async function main(argv: string[]): Promise<void> {
     }
   }
   if (argv.includes('--json')) console.log(JSON.stringify({ rows, gates }));
-  else { console.table(rows); console.table(gates); }
+  else {
+    console.table(rows);
+    console.table(gates);
+  }
 }

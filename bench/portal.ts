@@ -18,14 +18,35 @@ import { PortalStateFile } from '../test/peers/ndsctl-state.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
-const arg = (argv: string[], name: string, fallback: string): string => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1]! : fallback; };
-const q = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0; };
+const arg = (argv: string[], name: string, fallback: string): string => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1]! : fallback;
+};
+const q = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0;
+};
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
-interface Row { channel: string; clients: number | null; op: string; n: number; ops_per_s: number; p50_ms: number; p99_ms: number; max_ms: number }
+interface Row {
+  channel: string;
+  clients: number | null;
+  op: string;
+  n: number;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
 
 /** Runs `op` for each item back to back; a rejected call counts as done (the floor rows expect it). */
-async function measure(channel: string, clients: number | null, op: string, items: readonly string[], call: (item: string) => Promise<unknown>): Promise<Row> {
+async function measure(
+  channel: string,
+  clients: number | null,
+  op: string,
+  items: readonly string[],
+  call: (item: string) => Promise<unknown>,
+): Promise<Row> {
   const ms: number[] = [];
   for (const item of items) {
     const t0 = performance.now();
@@ -33,12 +54,30 @@ async function measure(channel: string, clients: number | null, op: string, item
     ms.push(performance.now() - t0);
   }
   const total = ms.reduce((a, b) => a + b, 0);
-  return { channel, clients, op, n: ms.length, ops_per_s: r2((ms.length * 1000) / total), p50_ms: r2(q(ms, 0.5)), p99_ms: r2(q(ms, 0.99)), max_ms: r2(Math.max(...ms)) };
+  return {
+    channel,
+    clients,
+    op,
+    n: ms.length,
+    ops_per_s: r2((ms.length * 1000) / total),
+    p50_ms: r2(q(ms, 0.5)),
+    p99_ms: r2(q(ms, 0.99)),
+    max_ms: r2(Math.max(...ms)),
+  };
 }
 
 /** The four operations against one portal; `preauth` are MACs the portal lists as Preauthenticated. */
-async function operations(channel: string, clients: number, runner: NdsctlRunner, preauth: readonly string[], n: number, jsonAllN: number): Promise<Row[]> {
-  const strict = async (args: string[]): Promise<void> => { await runner.run(args); };
+async function operations(
+  channel: string,
+  clients: number,
+  runner: NdsctlRunner,
+  preauth: readonly string[],
+  n: number,
+  jsonAllN: number,
+): Promise<Row[]> {
+  const strict = async (args: string[]): Promise<void> => {
+    await runner.run(args);
+  };
   for (let i = 0; i < 2; i++) await strict(['json']); // warm-up (connection path, JIT)
   const rows: Row[] = [];
   const times = (k: number): string[] => Array.from({ length: k }, () => '');
@@ -48,17 +87,33 @@ async function operations(channel: string, clients: number, runner: NdsctlRunner
   rows.push(await measure(channel, clients, 'json <mac>', macs, (mac) => strict(['json', mac])));
   // A failed auth or deauth would make the figures meaningless: count them and refuse the run.
   let failed = 0;
-  const counted = (args: string[]): Promise<void> => strict(args).catch((err: unknown) => { failed++; throw err; });
-  rows.push(await measure(channel, clients, 'auth <mac> …', macs, (mac) => counted(openNdsAuthArgs(mac, { sessionMinutes: 60, downloadQuotaKiB: 3072 }))));
+  const counted = (args: string[]): Promise<void> =>
+    strict(args).catch((err: unknown) => {
+      failed++;
+      throw err;
+    });
+  rows.push(
+    await measure(channel, clients, 'auth <mac> …', macs, (mac) =>
+      counted(openNdsAuthArgs(mac, { sessionMinutes: 60, downloadQuotaKiB: 3072 })),
+    ),
+  );
   rows.push(await measure(channel, clients, 'deauth <mac>', macs, (mac) => counted(['deauth', mac])));
   if (failed > 0) throw new Error(`${failed} auth/deauth calls failed on ${channel} at ${clients} clients`);
   return rows;
 }
 
-async function viaSocket(dir: string, clients: number, n: number, jsonAllN: number): Promise<{ rows: Row[]; jsonBytes: number }> {
+async function viaSocket(
+  dir: string,
+  clients: number,
+  n: number,
+  jsonAllN: number,
+): Promise<{ rows: Row[]; jsonBytes: number }> {
   const path = join(dir, `ndsctl-${clients}.sock`);
-  const server = spawn(process.execPath, ['--import', 'tsx', join(here, 'portal', 'socket-server.ts'), path, String(clients), '1'],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: root });
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'portal', 'socket-server.ts'), path, String(clients), '1'],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
+  );
   try {
     const [, bytes, macs] = (await lines(server)()).split(' ');
     const runner = new NdsctlRunner({ command: ['/usr/bin/ndsctl'], socketPath: () => path, timeoutMs: 30_000 });
@@ -77,7 +132,10 @@ async function viaCommand(dir: string, clients: number, n: number, jsonAllN: num
     const sim = new TrafficSimulator(model, { clients, seed: 1, authenticatedShare: 0.6 });
     sim.populate();
     sim.step(10_000);
-    return model.clients().filter((c) => c.state === 'Preauthenticated').map((c) => c.mac);
+    return model
+      .clients()
+      .filter((c) => c.state === 'Preauthenticated')
+      .map((c) => c.mac);
   });
   const runner = new NdsctlRunner({ command: state.command, timeoutMs: 30_000 });
   try {
@@ -90,12 +148,28 @@ async function viaCommand(dir: string, clients: number, n: number, jsonAllN: num
 async function floors(n: number): Promise<Row[]> {
   const rows: Row[] = [];
   const trueRunner = new NdsctlRunner({ command: ['/bin/true'], timeoutMs: 30_000 });
-  rows.push(await measure('spawn /bin/true', null, 'any', Array.from({ length: n }, () => ''), () => trueRunner.run(['json'])));
+  rows.push(
+    await measure(
+      'spawn /bin/true',
+      null,
+      'any',
+      Array.from({ length: n }, () => ''),
+      () => trueRunner.run(['json']),
+    ),
+  );
   await trueRunner.shutdown();
   if (existsSync('/usr/bin/ndsctl')) {
     // Read-only `json`; with no portal running it exits 3 after its start-up (the rejection is expected).
     const real = new NdsctlRunner({ command: ['/usr/bin/ndsctl'], timeoutMs: 30_000 });
-    rows.push(await measure('/usr/bin/ndsctl, no portal', null, 'json (start-up only)', Array.from({ length: Math.min(n, 20) }, () => ''), () => real.run(['json'])));
+    rows.push(
+      await measure(
+        '/usr/bin/ndsctl, no portal',
+        null,
+        'json (start-up only)',
+        Array.from({ length: Math.min(n, 20) }, () => ''),
+        () => real.run(['json']),
+      ),
+    );
     await real.shutdown();
   }
   return rows;
@@ -109,15 +183,22 @@ export default async function main(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-portal-'));
   const print = (row: Row): void => {
     if (asJson) console.log(JSON.stringify(row));
-    else console.log(`${row.channel.padEnd(28)} ${String(row.clients ?? '').padStart(7)}  ${row.op.padEnd(20)} `
-      + `${String(row.n).padStart(5)} ${row.ops_per_s.toFixed(1).padStart(9)} ${row.p50_ms.toFixed(2).padStart(9)} `
-      + `${row.p99_ms.toFixed(2).padStart(9)} ${row.max_ms.toFixed(2).padStart(9)}`);
+    else
+      console.log(
+        `${row.channel.padEnd(28)} ${String(row.clients ?? '').padStart(7)}  ${row.op.padEnd(20)} ` +
+          `${String(row.n).padStart(5)} ${row.ops_per_s.toFixed(1).padStart(9)} ${row.p50_ms.toFixed(2).padStart(9)} ` +
+          `${row.p99_ms.toFixed(2).padStart(9)} ${row.max_ms.toFixed(2).padStart(9)}`,
+      );
   };
   try {
     if (!asJson) {
-      console.log(`portal operations through NdsctlRunner, back to back; load avg at start ${(await loadavg()).join(' ')}`);
-      console.log(`${'channel'.padEnd(28)} ${'clients'.padStart(7)}  ${'operation'.padEnd(20)} ${'n'.padStart(5)} `
-        + `${'ops/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'max ms'.padStart(9)}`);
+      console.log(
+        `portal operations through NdsctlRunner, back to back; load avg at start ${(await loadavg()).join(' ')}`,
+      );
+      console.log(
+        `${'channel'.padEnd(28)} ${'clients'.padStart(7)}  ${'operation'.padEnd(20)} ${'n'.padStart(5)} ` +
+          `${'ops/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'max ms'.padStart(9)}`,
+      );
     }
     for (const clients of sizes) {
       const s = await viaSocket(dir, clients, socketOps, clients >= 10_000 ? Math.max(20, socketOps / 6) : socketOps);
@@ -128,7 +209,11 @@ export default async function main(argv: string[]): Promise<void> {
     (await floors(50)).forEach(print);
     const rss = process.memoryUsage.rss() / 1048576;
     if (asJson) console.log(JSON.stringify({ bench_rss_mb: Math.round(rss), loadavg_end: await loadavg() }));
-    else console.log(`bench process RSS ${rss.toFixed(0)} MB (a spawn's cost grows with the caller's RSS); load avg at end ${(await loadavg()).join(' ')}`);
+    else
+      console.log(
+        `bench process RSS ${rss.toFixed(0)} MB (a spawn's cost grows with the caller's RSS); load avg at ` +
+          `end ${(await loadavg()).join(' ')}`,
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,17 +1,19 @@
-// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"] [--all-methods]
+// `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"]
+// [--all-methods]
 //   [--tollgate] [--purchases N] [--soak-sessions N] [--soak-seconds S]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
 // the LAN endpoint listening — what an idle router with every built-in method on carries. Each run starts a fresh
 // daemon, lets it idle `--idle` seconds (ticks at the package's poll interval, nobody buys), then reads VmRSS (and its
-// RssAnon / RssFile parts), VmHWM (peak) and Threads from /proc/<pid>/status, and the median of VmRSS read once a second over the second half of the
-// idle time ("settled": one reading moves by ±1 MB with GC). Prints each run and min / median / max, with the load average.
-// With --purchases / --soak-sessions (the leak check), each run then goes on: N admin grants through ubus (short time
-// sessions for N portal clients, which end by themselves), idle again, RSS; then a soak of M live sessions (half
-// data, half time) with traffic on the portal every second for S seconds, ended, idle again, RSS; and says whether
-// RSS came back within 10% of the figure after the purchases (the pool's thread has run by then: docs/performance.md).
-// --tollgate: the tollgate section on too (TollGate's door on a free port, the cashu method, the lab mint of
-// test/peers on loopback as its one mint): what loading dist/cashu.mjs costs an idle router that sells over TollGate.
+// RssAnon / RssFile parts), VmHWM (peak) and Threads from /proc/<pid>/status, and the median of VmRSS read once a
+// second over the second half of the idle time ("settled": one reading moves by ±1 MB with GC). Prints each run and min
+// / median / max, with the load average. With --purchases / --soak-sessions (the leak check), each run then goes on: N
+// admin grants through ubus (short time sessions for N portal clients, which end by themselves), idle again, RSS; then
+// a soak of M live sessions (half data, half time) with traffic on the portal every second for S seconds, ended, idle
+// again, RSS; and says whether RSS came back within 10% of the figure after the purchases (the pool's thread has run by
+// then: docs/performance.md). --tollgate: the tollgate section on too (TollGate's door on a free port, the cashu
+// method, the lab mint of test/peers on loopback as its one mint): what loading dist/cashu.mjs costs an idle router
+// that sells over TollGate.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,22 +28,61 @@ import { startCashuMint } from '../test/peers/cashu-mint.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Options { runs: number; idleS: number; clients: number; bundle: string; nodeArgs: string[]; purchases: number; soakSessions: number; soakS: number; allMethods: boolean; tollgate: boolean }
+interface Options {
+  runs: number;
+  idleS: number;
+  clients: number;
+  bundle: string;
+  nodeArgs: string[];
+  purchases: number;
+  soakSessions: number;
+  soakS: number;
+  allMethods: boolean;
+  tollgate: boolean;
+}
 
 function parse(argv: string[]): Options {
-  const o: Options = { runs: 3, idleS: 30, clients: 20, bundle: join(ROOT, 'dist', 'sluice.mjs'), nodeArgs: [], purchases: 0, soakSessions: 0, soakS: 60, allMethods: false, tollgate: false };
+  const o: Options = {
+    runs: 3,
+    idleS: 30,
+    clients: 20,
+    bundle: join(ROOT, 'dist', 'sluice.mjs'),
+    nodeArgs: [],
+    purchases: 0,
+    soakSessions: 0,
+    soakS: 60,
+    allMethods: false,
+    tollgate: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--runs' && v) { o.runs = Number(v); i++; }
-    else if (argv[i] === '--idle' && v) { o.idleS = Number(v); i++; }
-    else if (argv[i] === '--clients' && v) { o.clients = Number(v); i++; }
-    else if (argv[i] === '--bundle' && v) { o.bundle = v; i++; }
-    else if (argv[i] === '--purchases' && v) { o.purchases = Number(v); i++; }
-    else if (argv[i] === '--soak-sessions' && v) { o.soakSessions = Number(v); i++; }
-    else if (argv[i] === '--soak-seconds' && v) { o.soakS = Number(v); i++; }
+    if (argv[i] === '--runs' && v) {
+      o.runs = Number(v);
+      i++;
+    } else if (argv[i] === '--idle' && v) {
+      o.idleS = Number(v);
+      i++;
+    } else if (argv[i] === '--clients' && v) {
+      o.clients = Number(v);
+      i++;
+    } else if (argv[i] === '--bundle' && v) {
+      o.bundle = v;
+      i++;
+    } else if (argv[i] === '--purchases' && v) {
+      o.purchases = Number(v);
+      i++;
+    } else if (argv[i] === '--soak-sessions' && v) {
+      o.soakSessions = Number(v);
+      i++;
+    } else if (argv[i] === '--soak-seconds' && v) {
+      o.soakS = Number(v);
+      i++;
+    }
     // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
-    else if (argv[i] === '--node-args' && v !== undefined) { o.nodeArgs = v.split(' ').filter((a) => a !== ''); i++; }
-    else if (argv[i] === '--all-methods') o.allMethods = true;
+    else if (argv[i] === '--node-args' && v !== undefined) {
+      o.nodeArgs = v.split(' ').filter((a) => a !== '');
+      i++;
+    } else if (argv[i] === '--all-methods') o.allMethods = true;
     else if (argv[i] === '--tollgate') o.tollgate = true;
   }
   return o;
@@ -63,7 +104,8 @@ export function idleConfig(dir: string, ndsctlSocket: string, allMethods = false
   c = set(c, 'main', 'kernel_quota', '0');
   c = set(c, 'x402', 'enabled', '1');
   c = set(c, 'x402', 'pay_to', '0x' + '11'.repeat(20));
-  // A real port: the loader refuses port 0 (until 2026-11-23 20:50 this bench asked for it, so its LAN endpoint was off).
+  // A real port: the loader refuses port 0 (until 2026-11-23 20:50 this bench asked for it, so its LAN endpoint was
+  // off).
   c = set(c, 'http', 'listen', `127.0.0.1:${httpPort}`);
   // --all-methods: x402 batch-settlement and upto on too (their facilitator unreachable: nobody buys while idle).
   if (allMethods) {
@@ -100,19 +142,42 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** RssAnon is the process's own memory (heap, stacks, buffers); RssFile the mapped files it touched (node's binary, libs). */
+/**
+ * RssAnon is the process's own memory (heap, stacks, buffers); RssFile the mapped files it touched (node's binary,
+ * libs).
+ */
 function status(pid: number): { rssKb: number; hwmKb: number; threads: number; anonKb: number; fileKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads'), anonKb: field('RssAnon'), fileKb: field('RssFile') };
+  return {
+    rssKb: field('VmRSS'),
+    hwmKb: field('VmHWM'),
+    threads: field('Threads'),
+    anonKb: field('RssAnon'),
+    fileKb: field('RssFile'),
+  };
 }
 
-interface RunFigures { rssKb: number; hwmKb: number; threads: number; anonKb: number; fileKb: number; settledKb: number; load: string; phases: Array<{ name: string; rssKb: number; threads: number }> }
+interface RunFigures {
+  rssKb: number;
+  hwmKb: number;
+  threads: number;
+  anonKb: number;
+  fileKb: number;
+  settledKb: number;
+  load: string;
+  phases: Array<{ name: string; rssKb: number; threads: number }>;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The load phases of one run (--purchases, --soak-sessions), against the running daemon; RSS after each. */
-async function loadPhases(o: Options, pid: number, ubusSocket: string, model: PortalModel): Promise<RunFigures['phases']> {
+async function loadPhases(
+  o: Options,
+  pid: number,
+  ubusSocket: string,
+  model: PortalModel,
+): Promise<RunFigures['phases']> {
   const phases: RunFigures['phases'] = [];
   const ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
   try {
@@ -120,7 +185,7 @@ async function loadPhases(o: Options, pid: number, ubusSocket: string, model: Po
     const need = Math.max(o.purchases, o.soakSessions);
     for (let i = o.clients; i < o.clients + need; i++) {
       const mac = simulatedMac(i);
-      model.addClient(mac, `10.1.${i >> 8 & 255}.${i & 255}`);
+      model.addClient(mac, `10.1.${(i >> 8) & 255}.${i & 255}`);
       macs.push(mac);
     }
     if (o.purchases > 0) {
@@ -140,7 +205,11 @@ async function loadPhases(o: Options, pid: number, ubusSocket: string, model: Po
         await sleep(1000);
       }
       const live = status(pid);
-      phases.push({ name: `soak: ${o.soakSessions} live sessions after ${o.soakS} s`, rssKb: live.rssKb, threads: live.threads });
+      phases.push({
+        name: `soak: ${o.soakSessions} live sessions after ${o.soakS} s`,
+        rssKb: live.rssKb,
+        threads: live.threads,
+      });
       for (const mac of soak) await ubus.call('sluice', 'terminate', { mac }).catch(() => undefined);
       await sleep(Math.max(5, o.idleS) * 1000);
       const s = status(pid);
@@ -162,20 +231,35 @@ async function oneRun(o: Options): Promise<RunFigures> {
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   const configPath = join(dir, 'sluice.uci');
   const mint = o.tollgate ? await startCashuMint() : null;
-  writeFileSync(configPath, idleConfig(dir, portal.path, o.allMethods, await freePort()) + (mint ? tollgateSection(mint.url, await freePort()) : ''));
-  const child = spawn(process.execPath, [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    configPath,
+    idleConfig(dir, portal.path, o.allMethods, await freePort()) +
+      (mint ? tollgateSection(mint.url, await freePort()) : ''),
+  );
+  const child = spawn(
+    process.execPath,
+    [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   try {
     await new Promise<void>((resolve, reject) => {
       const check = setInterval(() => {
-        if (output.includes('sluice running')) { clearInterval(check); resolve(); }
-        if (child.exitCode !== null) { clearInterval(check); reject(new Error(`daemon exited ${child.exitCode}\n${output}`)); }
+        if (output.includes('sluice running')) {
+          clearInterval(check);
+          resolve();
+        }
+        if (child.exitCode !== null) {
+          clearInterval(check);
+          reject(new Error(`daemon exited ${child.exitCode}\n${output}`));
+        }
       }, 50);
     });
     // VmRSS once a second over the second half of the idle time: one reading moves by ±1 MB with where V8's GC
-    // happens to be (2026-11-23, the same build read 54.7 and 55.5 MB); their median ("settled") is the steadier figure.
+    // happens to be (2026-11-23, the same build read 54.7 and 55.5 MB); their median ("settled") is the steadier
+    // figure.
     const samples: number[] = [];
     for (let t = 0; t < o.idleS; t++) {
       await sleep(1000);
@@ -183,7 +267,13 @@ async function oneRun(o: Options): Promise<RunFigures> {
     }
     const s = { ...status(child.pid!), settledKb: median(samples) };
     const phases = o.purchases > 0 || o.soakSessions > 0 ? await loadPhases(o, child.pid!, ubusSocket, model) : [];
-    return { ...s, load: loadavg().map((l) => l.toFixed(2)).join(' '), phases };
+    return {
+      ...s,
+      load: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
+      phases,
+    };
   } finally {
     child.kill('SIGKILL');
     await broker.close();
@@ -202,23 +292,35 @@ function median(xs: number[]): number {
 export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
   const more = `${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}`;
-  console.log(`rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, `
-    + `${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`);
+  console.log(
+    `rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, ` +
+      `${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`,
+  );
   const runs = [];
   for (let i = 0; i < o.runs; i++) {
     const r = await oneRun(o);
     runs.push(r);
-    console.log(`  run ${i + 1}: RSS ${mb(r.rssKb)} MB (settled ${mb(r.settledKb)}; anon ${mb(r.anonKb)}, file ${mb(r.fileKb)}), peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`);
+    console.log(
+      `  run ${i + 1}: RSS ${mb(r.rssKb)} MB (settled ${mb(r.settledKb)}; anon ${mb(r.anonKb)}, ` +
+        `file ${mb(r.fileKb)}), peak ${mb(r.hwmKb)} MB, ${r.threads} threads, load avg ${r.load}`,
+    );
     for (const p of r.phases) console.log(`    ${p.name}: RSS ${mb(p.rssKb)} MB, ${p.threads} threads`);
     if (r.phases.length >= 2) {
       const base = r.phases[0]!.rssKb;
       const last = r.phases[r.phases.length - 1]!.rssKb;
-      console.log(`    leak check: RSS after the soak ${mb(last)} MB vs after the purchases ${mb(base)} MB: ${((last / base - 1) * 100).toFixed(1)}% (${last <= base * 1.1 ? 'no growth past' : 'GREW past'} 10%); vs idle: ${((last / r.rssKb - 1) * 100).toFixed(1)}%`);
+      console.log(
+        `    leak check: RSS after the soak ${mb(last)} MB vs after the purchases ${mb(base)} ` +
+          `MB: ${((last / base - 1) * 100).toFixed(1)}% (${last <= base * 1.1 ? 'no growth past' : 'GREW past'} ` +
+          `10%); vs idle: ${((last / r.rssKb - 1) * 100).toFixed(1)}%`,
+      );
     }
   }
   const spread = (xs: number[]): string => {
     const s = [...xs].sort((a, b) => a - b);
     return `${mb(s[0]!)} / ${mb(s[Math.floor((s.length - 1) / 2)]!)} / ${mb(s[s.length - 1]!)}`;
   };
-  console.log(`  idle RSS min / median / max: ${spread(runs.map((r) => r.rssKb))} MB; settled ${spread(runs.map((r) => r.settledKb))} MB; peak ${spread(runs.map((r) => r.hwmKb))} MB`);
+  console.log(
+    `  idle RSS min / median / max: ${spread(runs.map((r) => r.rssKb))} MB; ` +
+      `settled ${spread(runs.map((r) => r.settledKb))} MB; peak ${spread(runs.map((r) => r.hwmKb))} MB`,
+  );
 }

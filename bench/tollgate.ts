@@ -16,17 +16,38 @@ import { freePort } from '../test/helpers/net.ts';
 import { startCashuMint } from '../test/peers/cashu-mint.ts';
 
 const PRICE = 21;
-const arg = (argv: string[], name: string, fallback: string): string => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1]! : fallback; };
-const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0; };
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const arg = (argv: string[], name: string, fallback: string): string => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1]! : fallback;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0;
+};
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function post(port: number, from: string, token: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', localAddress: from,
-      headers: { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(token)) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        localAddress: from,
+        headers: { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(token)) },
+      },
+      (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (d) => (text += d))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(token);
   });
@@ -35,7 +56,10 @@ function post(port: number, from: string, token: string): Promise<{ status: numb
 async function oneRun(payments: number): Promise<{ ms: number[]; loadBefore: string; loadAfter: string }> {
   const mint = await startCashuMint();
   const port = await freePort();
-  const lab = await DaemonLab.create({ pollInterval: 2, portalSocket: true, extraConfig: `
+  const lab = await DaemonLab.create({
+    pollInterval: 2,
+    portalSocket: true,
+    extraConfig: `
 config tollgate 'tollgate'
 \toption enabled '1'
 \toption listen '127.0.0.1:${port}'
@@ -44,9 +68,13 @@ config tollgate 'tollgate'
 \toption unit 'sat'
 \toption price_per_step '${PRICE}'
 \toption min_steps '1'
-` });
+`,
+  });
   try {
-    const devices = Array.from({ length: payments }, (_, i) => ({ ip: `127.0.${10 + (i >> 8)}.${(i & 255) + 1}`, mac: `02:00:00:39:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` }));
+    const devices = Array.from({ length: payments }, (_, i) => ({
+      ip: `127.0.${10 + (i >> 8)}.${(i & 255) + 1}`,
+      mac: `02:00:00:39:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+    }));
     for (const d of devices) lab.portal.addClient(d.mac, d.ip);
     await lab.startDaemon();
     const tokens: string[] = [];
@@ -57,7 +85,8 @@ config tollgate 'tollgate'
       const t0 = performance.now();
       const a = await post(port, devices[i]!.ip, tokens[i]!);
       ms.push(performance.now() - t0);
-      if (a.status !== 200 || (JSON.parse(a.text) as { kind?: number }).kind !== 1022) throw new Error(`payment ${i}: ${a.status} ${a.text.slice(0, 300)}`);
+      if (a.status !== 200 || (JSON.parse(a.text) as { kind?: number }).kind !== 1022)
+        throw new Error(`payment ${i}: ${a.status} ${a.text.slice(0, 300)}`);
     }
     return { ms, loadBefore, loadAfter: load() };
   } finally {
@@ -69,10 +98,16 @@ config tollgate 'tollgate'
 export default async function tollgate(argv: string[]): Promise<void> {
   const payments = Number(arg(argv, '--payments', '100'));
   const runs = Number(arg(argv, '--runs', '1'));
-  console.log(`tollgate: POST / (text/plain token) → 1022 through dist/sluice.mjs, lab mint on loopback, ${payments} payments one at a time, ${runs} run(s)`);
+  console.log(
+    `tollgate: POST / (text/plain token) → 1022 through dist/sluice.mjs, lab mint on loopback, ${payments} ` +
+      `payments one at a time, ${runs} run(s)`,
+  );
   for (let r = 0; r < runs; r++) {
     const { ms, loadBefore, loadAfter } = await oneRun(payments);
     const f = (x: number): string => x.toFixed(1);
-    console.log(`  run ${r + 1}: p50 ${f(pct(ms, 50))} ms, p99 ${f(pct(ms, 99))} ms, min ${f(Math.min(...ms))}, max ${f(Math.max(...ms))} (n=${ms.length}); load avg before ${loadBefore}, after ${loadAfter}`);
+    console.log(
+      `  run ${r + 1}: p50 ${f(pct(ms, 50))} ms, p99 ${f(pct(ms, 99))} ms, min ${f(Math.min(...ms))}, ` +
+        `max ${f(Math.max(...ms))} (n=${ms.length}); load avg before ${loadBefore}, after ${loadAfter}`,
+    );
   }
 }

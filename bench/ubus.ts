@@ -35,7 +35,10 @@ if (role === 'broker') {
 }
 
 function startChild(args: string[], env: Record<string, string>, readyLine: boolean): Promise<ChildProcess> {
-  const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(args[0]!, args.slice(1), {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   if (!readyLine) return Promise.resolve(child);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -53,7 +56,10 @@ function percentile(sorted: number[], p: number): number {
 function report(label: string, latenciesNs: bigint[], wallNs: bigint): void {
   const us = latenciesNs.map((n) => Number(n) / 1000).sort((a, b) => a - b);
   const perSec = (latenciesNs.length / (Number(wallNs) / 1e9)).toFixed(0);
-  console.log(`  ${label.padEnd(16)} ${perSec.padStart(7)} calls/s   p50 ${percentile(us, 50).toFixed(0).padStart(5)} µs   p99 ${percentile(us, 99).toFixed(0).padStart(5)} µs`);
+  console.log(
+    `  ${label.padEnd(16)} ${perSec.padStart(7)} calls/s   p50 ${percentile(us, 50).toFixed(0).padStart(5)} µs ` +
+      `  p99 ${percentile(us, 99).toFixed(0).padStart(5)} µs`,
+  );
 }
 
 async function measure(client: UbusClient, calls: number, inflight: number): Promise<[bigint[], bigint]> {
@@ -96,10 +102,15 @@ export default async function ubusBench(argv: string[]): Promise<void> {
     } else if (sameProcess) {
       broker = await UbusBroker.listen({ socketPath });
     } else {
-      children.push(await startChild([process.execPath, '--import', 'tsx', self, socketPath], { [ROLE_ENV]: 'broker' }, true));
+      children.push(
+        await startChild([process.execPath, '--import', 'tsx', self, socketPath], { [ROLE_ENV]: 'broker' }, true),
+      );
     }
     if (sameProcess) server = await serve(socketPath);
-    else children.push(await startChild([process.execPath, '--import', 'tsx', self, socketPath], { [ROLE_ENV]: 'server' }, true));
+    else
+      children.push(
+        await startChild([process.execPath, '--import', 'tsx', self, socketPath], { [ROLE_ENV]: 'server' }, true),
+      );
     client = await UbusClient.connect({ socketPath });
 
     const processes = sameProcess ? 'one process' : 'broker/server/client in separate processes';
@@ -114,11 +125,16 @@ export default async function ubusBench(argv: string[]): Promise<void> {
     client?.destroy();
     server?.destroy();
     await broker?.close();
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once('exit', () => resolve());
-      c.kill('SIGTERM');
-    })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -20,8 +20,11 @@ mkdirSync('dist', { recursive: true });
  *   `bench -- rss` measured it (docs/performance.md, "Idle memory"). A stub that refuses: msgpackr's pure JS, as on
  *   the router, wherever dist/ runs.
  */
-const SOCKS_STUB = `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice build'); } };`;
-const WORKER_TIMERS_STUB = `module.exports = { setInterval: (f, ms) => setInterval(f, ms), clearInterval: (id) => clearInterval(id) };`;
+const SOCKS_STUB =
+  `module.exports = { default() { throw new Error('MQTTJS_SOCKS_PROXY: SOCKS proxies are not in the sluice ` +
+  `build'); } };`;
+const WORKER_TIMERS_STUB =
+  'module.exports = { setInterval: (f, ms) => setInterval(f, ' + 'ms), clearInterval: (id) => clearInterval(id) };';
 const DEBUG_STUB = `function createDebug() {
   const d = function () {}; d.enabled = false; d.namespace = ''; d.log = d; d.extend = () => d; return d;
 }
@@ -46,16 +49,28 @@ const LRU_STUB = `class LRUCache {
 }
 module.exports = { LRUCache };`;
 const MSGPACKR_EXTRACT_STUB = `throw new Error('msgpackr-extract is not in the sluice build');`;
-const STUBS = { 'mqtt-socks': SOCKS_STUB, 'worker-timers': WORKER_TIMERS_STUB, debug: DEBUG_STUB, 'lru-cache': LRU_STUB, 'msgpackr-extract': MSGPACKR_EXTRACT_STUB };
+const STUBS = {
+  'mqtt-socks': SOCKS_STUB,
+  'worker-timers': WORKER_TIMERS_STUB,
+  debug: DEBUG_STUB,
+  'lru-cache': LRU_STUB,
+  'msgpackr-extract': MSGPACKR_EXTRACT_STUB,
+};
 const fromMqtt = (dir) => /node_modules[\\/]mqtt(-packet)?([\\/]|$)/.test(dir);
 const routerOnly = {
   name: 'router-only',
   setup(b) {
     b.onResolve({ filter: /^readable-stream$/ }, () => ({ path: 'node:stream', external: true }));
     b.onResolve({ filter: /^worker-timers$/ }, () => ({ path: 'worker-timers', namespace: 'stub' }));
-    b.onResolve({ filter: /^\.\/socks$/ }, (a) => (/mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined));
-    b.onResolve({ filter: /^debug$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'debug', namespace: 'stub' } : undefined));
-    b.onResolve({ filter: /^lru-cache$/ }, (a) => (fromMqtt(a.resolveDir) ? { path: 'lru-cache', namespace: 'stub' } : undefined));
+    b.onResolve({ filter: /^\.\/socks$/ }, (a) =>
+      /mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir) ? { path: 'mqtt-socks', namespace: 'stub' } : undefined,
+    );
+    b.onResolve({ filter: /^debug$/ }, (a) =>
+      fromMqtt(a.resolveDir) ? { path: 'debug', namespace: 'stub' } : undefined,
+    );
+    b.onResolve({ filter: /^lru-cache$/ }, (a) =>
+      fromMqtt(a.resolveDir) ? { path: 'lru-cache', namespace: 'stub' } : undefined,
+    );
     b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'msgpackr-extract', namespace: 'stub' }));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({ contents: STUBS[a.path], loader: 'js' }));
   },
@@ -74,7 +89,7 @@ const common = {
   minifyIdentifiers: true,
   keepNames: true,
   sourcemap: false,
-    // ESM bundles of CommonJS deps (piscina, mqtt…) need require/__filename/__dirname; give them the real ones.
+  // ESM bundles of CommonJS deps (piscina, mqtt…) need require/__filename/__dirname; give them the real ones.
   banner: {
     js: [
       "import { createRequire as __sluiceCreateRequire } from 'node:module';",
@@ -100,7 +115,9 @@ const EVM_FILE = 'evm.mjs';
 const evmApart = {
   name: 'evm-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/evm\.ts$/ }, (a) => (/[\\/]src[\\/]x402$/.test(a.resolveDir) ? { path: `./${EVM_FILE}`, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/evm\.ts$/ }, (a) =>
+      /[\\/]src[\\/]x402$/.test(a.resolveDir) ? { path: `./${EVM_FILE}`, external: true } : undefined,
+    );
   },
 };
 // mqtt.js (with ws, mqtt-packet, bl…) likewise: dist/mqtt.mjs, imported by the MQTT sink's first connection
@@ -109,30 +126,61 @@ const MQTT_FILE = 'mqtt.mjs';
 const mqttApart = {
   name: 'mqtt-apart',
   setup(b) {
-    b.onResolve({ filter: /^mqtt$/ }, (a) => (a.kind === 'dynamic-import' && /[\\/]src[\\/]upstream[\\/]mqtt$/.test(a.resolveDir) ? { path: `./${MQTT_FILE}`, external: true } : undefined));
+    b.onResolve({ filter: /^mqtt$/ }, (a) =>
+      a.kind === 'dynamic-import' && /[\\/]src[\\/]upstream[\\/]mqtt$/.test(a.resolveDir)
+        ? { path: `./${MQTT_FILE}`, external: true }
+        : undefined,
+    );
   },
 };
 // cashu-ts and noble's secp256k1 (src/cashu-lib.ts) likewise: dist/cashu.mjs, imported when the tollgate section opens
-// its door (the router's Nostr key) or its cashu method (src/cashu-loader.ts): a router without the section never reads it.
+// its door (the router's Nostr key) or its cashu method (src/cashu-loader.ts): a router without the section never reads
+// it.
 const CASHU_FILE = 'cashu.mjs';
 const cashuApart = {
   name: 'cashu-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/cashu-lib\.ts$/ }, (a) => (/[\\/]src$/.test(a.resolveDir) ? { path: `./${CASHU_FILE}`, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/cashu-lib\.ts$/ }, (a) =>
+      /[\\/]src$/.test(a.resolveDir) ? { path: `./${CASHU_FILE}`, external: true } : undefined,
+    );
   },
 };
-const main = await build({ ...common, plugins: [...common.plugins, evmApart, mqttApart, cashuApart], entryPoints: ['src/main.ts'], outfile: 'dist/sluice.mjs', metafile: true,
-  banner: { js: '#!/usr/bin/env node\n' + common.banner.js } });
+const main = await build({
+  ...common,
+  plugins: [...common.plugins, evmApart, mqttApart, cashuApart],
+  entryPoints: ['src/main.ts'],
+  outfile: 'dist/sluice.mjs',
+  metafile: true,
+  banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
+});
 const evm = await build({ ...common, entryPoints: ['src/x402/evm.ts'], outfile: `dist/${EVM_FILE}`, metafile: true });
-const cashu = await build({ ...common, entryPoints: ['src/cashu-lib.ts'], outfile: `dist/${CASHU_FILE}`, metafile: true });
-const mqtt = await build({ ...common, stdin: { contents: "export { default } from 'mqtt';", resolveDir: 'src/upstream/mqtt', loader: 'js' },
-  outfile: `dist/${MQTT_FILE}`, metafile: true });
+const cashu = await build({
+  ...common,
+  entryPoints: ['src/cashu-lib.ts'],
+  outfile: `dist/${CASHU_FILE}`,
+  metafile: true,
+});
+const mqtt = await build({
+  ...common,
+  stdin: { contents: "export { default } from 'mqtt';", resolveDir: 'src/upstream/mqtt', loader: 'js' },
+  outfile: `dist/${MQTT_FILE}`,
+  metafile: true,
+});
 // What went into which file, for test/package/bundle.test.ts (viem is not in sluice.mjs); not shipped.
-const inputsOf = (result) => Object.fromEntries(Object.entries(result.metafile.outputs).map(([out, o]) => [out, Object.keys(o.inputs)]));
-writeFileSync('dist/meta.json', JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt), ...inputsOf(cashu) }, null, 1) + '\n');
+const inputsOf = (result) =>
+  Object.fromEntries(Object.entries(result.metafile.outputs).map(([out, o]) => [out, Object.keys(o.inputs)]));
+writeFileSync(
+  'dist/meta.json',
+  JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt), ...inputsOf(cashu) }, null, 1) + '\n',
+);
 // What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
 if (process.argv.includes('--sizes')) {
-  for (const [out, result] of [['dist/sluice.mjs', main], [`dist/${EVM_FILE}`, evm], [`dist/${MQTT_FILE}`, mqtt], [`dist/${CASHU_FILE}`, cashu]]) {
+  for (const [out, result] of [
+    ['dist/sluice.mjs', main],
+    [`dist/${EVM_FILE}`, evm],
+    [`dist/${MQTT_FILE}`, mqtt],
+    [`dist/${CASHU_FILE}`, cashu],
+  ]) {
     console.log(out);
     const bytes = new Map();
     for (const [path, { bytesInOutput }] of Object.entries(result.metafile.outputs[out].inputs)) {
@@ -140,15 +188,22 @@ if (process.argv.includes('--sizes')) {
       const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
       bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
     }
-    for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1])) console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
+    for (const [key, n] of [...bytes].sort((a, b) => b[1] - a[1]))
+      console.log(`  ${key.padEnd(28)} ${(n / 1024).toFixed(1).padStart(7)} KiB`);
   }
 }
 await build({ ...common, entryPoints: ['workers/usage.ts'], outfile: 'dist/usage-worker.mjs' });
 // Piscina starts every thread on its own bootstrap script, `worker.js` next to the code that loaded it (here: the
 // bundle), which then imports our usage worker. Ship it bundled as CommonJS; dist/package.json keeps `.js` CommonJS
 // inside the repo (whose package.json says "module"), as it is by default on the router.
-await build({ ...common, banner: {}, format: 'cjs', entryPoints: ['node_modules/piscina/dist/worker.js'], outfile: 'dist/worker.js',
-  external: ['@napi-rs/nice'] });
+await build({
+  ...common,
+  banner: {},
+  format: 'cjs',
+  entryPoints: ['node_modules/piscina/dist/worker.js'],
+  outfile: 'dist/worker.js',
+  external: ['@napi-rs/nice'],
+});
 writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/sluice.mjs', 0o755);
 // The pay page's batch-settlement client (src/browser/batch.ts → portal/batch.js, docs/batch-settlement.md): for the
@@ -160,15 +215,37 @@ const pureLibs = {
   setup(b) {
     b.onResolve({ filter: /^(@x402\/core|zod)(\/|$)/ }, async (a) => {
       if (a.pluginData === 'pure-libs') return undefined;
-      return { ...(await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, pluginData: 'pure-libs' })), sideEffects: false };
+      return {
+        ...(await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, pluginData: 'pure-libs' })),
+        sideEffects: false,
+      };
     });
   },
 };
-await build({ entryPoints: ['src/browser/batch.ts'], outfile: 'files/usr/share/sluice/portal/batch.js', bundle: true, format: 'iife',
-  globalName: 'SluiceBatchClient', platform: 'browser', target: 'es2020', minify: true, legalComments: 'none', plugins: [pureLibs], logLevel: 'warning' });
+await build({
+  entryPoints: ['src/browser/batch.ts'],
+  outfile: 'files/usr/share/sluice/portal/batch.js',
+  bundle: true,
+  format: 'iife',
+  globalName: 'SluiceBatchClient',
+  platform: 'browser',
+  target: 'es2020',
+  minify: true,
+  legalComments: 'none',
+  plugins: [pureLibs],
+  logLevel: 'warning',
+});
 // The customer's pay page, next to the bundle as on the router (/usr/share/sluice/portal): the LAN endpoint serves it.
 rmSync('dist/portal', { recursive: true, force: true });
 cpSync('files/usr/share/sluice/portal', 'dist/portal', { recursive: true });
-for (const file of ['dist/sluice.mjs', `dist/${EVM_FILE}`, `dist/${MQTT_FILE}`, `dist/${CASHU_FILE}`, 'dist/usage-worker.mjs', 'dist/worker.js', 'dist/portal/batch.js']) {
+for (const file of [
+  'dist/sluice.mjs',
+  `dist/${EVM_FILE}`,
+  `dist/${MQTT_FILE}`,
+  `dist/${CASHU_FILE}`,
+  'dist/usage-worker.mjs',
+  'dist/worker.js',
+  'dist/portal/batch.js',
+]) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }

@@ -9,8 +9,9 @@ const APP = new URL('../luci-app/', import.meta.url).pathname;
 const POT = join(APP, 'po/templates/sluice.pot');
 
 function files(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]))
+    .sort();
 }
 
 /** A JavaScript single- or double-quoted literal's text. */
@@ -24,7 +25,9 @@ function unquoteJs(body) {
 /** msgid → first place it occurs, in order of appearance. */
 export function scan() {
   const found = new Map();
-  const add = (text, where) => { if (text !== '' && !found.has(text)) found.set(text, where); };
+  const add = (text, where) => {
+    if (text !== '' && !found.has(text)) found.set(text, where);
+  };
   for (const file of files(join(APP, 'htdocs'))) {
     const rel = relative(APP, file);
     const src = readFileSync(file, 'utf8');
@@ -57,7 +60,11 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const pot = renderPot(scan());
   if (process.argv.includes('--check')) {
     let current = '';
-    try { current = readFileSync(POT, 'utf8'); } catch { /* missing */ }
+    try {
+      current = readFileSync(POT, 'utf8');
+    } catch {
+      /* missing */
+    }
     if (current !== pot) {
       console.error('luci-app/po/templates/sluice.pot is out of date: run node scripts/i18n-scan.mjs');
       process.exit(1);

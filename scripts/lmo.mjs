@@ -59,17 +59,31 @@ function parsePo(text) {
   const entries = [];
   let cur = null;
   let field = null;
-  const flush = () => { if (cur && (cur.id !== undefined || cur.values.length)) entries.push(cur); cur = null; };
+  const flush = () => {
+    if (cur && (cur.id !== undefined || cur.values.length)) entries.push(cur);
+    cur = null;
+  };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
-    if (line.startsWith('msgctxt "')) { flush(); cur = { values: [] }; cur.ctxt = poText(line); field = 'ctxt'; }
-    else if (line.startsWith('msgid "')) {
-      if (!cur || cur.id !== undefined) { flush(); cur = { values: [] }; }
-      cur.id = poText(line); field = 'id';
-    } else if (line.startsWith('msgid_plural "')) { cur.idPlural = poText(line); field = 'idPlural'; }
-    else if (line.startsWith('msgstr')) {
+    if (line.startsWith('msgctxt "')) {
+      flush();
+      cur = { values: [] };
+      cur.ctxt = poText(line);
+      field = 'ctxt';
+    } else if (line.startsWith('msgid "')) {
+      if (!cur || cur.id !== undefined) {
+        flush();
+        cur = { values: [] };
+      }
+      cur.id = poText(line);
+      field = 'id';
+    } else if (line.startsWith('msgid_plural "')) {
+      cur.idPlural = poText(line);
+      field = 'idPlural';
+    } else if (line.startsWith('msgstr')) {
       const n = line[6] === '[' ? Number.parseInt(line.slice(7), 10) : 0;
-      cur.values[n] = poText(line); field = n;
+      cur.values[n] = poText(line);
+      field = n;
     } else if (line.startsWith('"') && cur) {
       if (typeof field === 'number') cur.values[field] += poText(line);
       else cur[field] += poText(line);
@@ -99,8 +113,14 @@ export function poToLmo(poSource) {
     const pluralNum = e.values.length - 1;
     e.values.forEach((value, i) => {
       if (!value) return;
-      const key = e.ctxt !== undefined && e.idPlural !== undefined ? `${e.ctxt}\u0001${e.id}\u0002${i}`
-        : e.ctxt !== undefined ? `${e.ctxt}\u0001${e.id}` : e.idPlural !== undefined ? `${e.id}\u0002${i}` : e.id;
+      const key =
+        e.ctxt !== undefined && e.idPlural !== undefined
+          ? `${e.ctxt}\u0001${e.id}\u0002${i}`
+          : e.ctxt !== undefined
+            ? `${e.ctxt}\u0001${e.id}`
+            : e.idPlural !== undefined
+              ? `${e.id}\u0002${i}`
+              : e.id;
       const keyBytes = Buffer.from(key);
       const valBytes = Buffer.from(value);
       const keyId = sfhHash(keyBytes);
@@ -124,7 +144,9 @@ export function readLmo(buf) {
   const idxOffset = buf.readUInt32BE(buf.length - 4);
   const out = new Map();
   for (let p = idxOffset; p + 16 <= buf.length - 4; p += 16) {
-    const key = buf.readUInt32BE(p), off = buf.readUInt32BE(p + 8), len = buf.readUInt32BE(p + 12);
+    const key = buf.readUInt32BE(p),
+      off = buf.readUInt32BE(p + 8),
+      len = buf.readUInt32BE(p + 12);
     out.set(key, buf.subarray(off, off + len).toString('utf8'));
   }
   return out;

@@ -9,7 +9,17 @@
 //        feed index, not packages; install a local file with --allow-untrusted).
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,7 +49,14 @@ function mkDefine(text, name) {
   return m ? m[1] : undefined;
 }
 /** OpenWrt DEPENDS (`+node +luci-base`) → control Depends (libc first, as the buildroot adds it). */
-const depends = (spec) => ['libc', ...spec.split(/\s+/).filter(Boolean).map((d) => d.replace(/^\+/, ''))].join(', ');
+const depends = (spec) =>
+  [
+    'libc',
+    ...spec
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((d) => d.replace(/^\+/, '')),
+  ].join(', ');
 
 const mainMk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
 const luciMk = readFileSync(join(ROOT, 'luci-app', 'Makefile'), 'utf8');
@@ -115,7 +132,8 @@ const packages = [
       put(s, 'dist/evm.mjs', 'usr/share/sluice/evm.mjs', 0o644);
       // mqtt.js, loaded by the MQTT sink's first connection: without it mqtt.enabled is ERR_MODULE_LOAD at start.
       put(s, 'dist/mqtt.mjs', 'usr/share/sluice/mqtt.mjs', 0o644);
-      // cashu-ts and secp256k1, loaded when the tollgate section opens its door or its cashu method (src/cashu-loader.ts).
+      // cashu-ts and secp256k1, loaded when the tollgate section opens its door or its cashu method
+      // (src/cashu-loader.ts).
       put(s, 'dist/cashu.mjs', 'usr/share/sluice/cashu.mjs', 0o644);
       put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
       put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);
@@ -159,64 +177,105 @@ const packages = [
     },
   },
   // One translation package per luci-app/po/<lang>, as luci.mk makes luci-i18n-<app>-<lang>.
-  ...readdirSync(join(ROOT, 'luci-app', 'po')).filter((lang) => lang !== 'templates').sort().map((lang) => ({
-    name: `luci-i18n-sluice-${lang}`,
-    fields: {
-      Depends: depends('+luci-app-sluice'),
-      Source: 'luci-app-sluice',
-      SourceName: 'luci-app-sluice',
-      License: mkVar(luciMk, 'PKG_LICENSE'),
-      Section: 'luci',
-    },
-    title: `${LANGUAGES[lang] ?? lang} translation for luci-app-sluice`,
-    description: undefined,
-    conffiles: undefined,
-    scripts: { postinst: LUCI_POSTINST },
-    stage(s) {
-      const dest = join(s, 'usr/lib/lua/luci/i18n', `sluice.${lang}.lmo`);
-      mkdirSync(dirname(dest), { recursive: true });
-      writeFileSync(dest, poToLmo(readFileSync(join(ROOT, 'luci-app', 'po', lang, 'sluice.po'), 'utf8')));
-      chmodSync(dest, 0o644);
-    },
-  })),
+  ...readdirSync(join(ROOT, 'luci-app', 'po'))
+    .filter((lang) => lang !== 'templates')
+    .sort()
+    .map((lang) => ({
+      name: `luci-i18n-sluice-${lang}`,
+      fields: {
+        Depends: depends('+luci-app-sluice'),
+        Source: 'luci-app-sluice',
+        SourceName: 'luci-app-sluice',
+        License: mkVar(luciMk, 'PKG_LICENSE'),
+        Section: 'luci',
+      },
+      title: `${LANGUAGES[lang] ?? lang} translation for luci-app-sluice`,
+      description: undefined,
+      conffiles: undefined,
+      scripts: { postinst: LUCI_POSTINST },
+      stage(s) {
+        const dest = join(s, 'usr/lib/lua/luci/i18n', `sluice.${lang}.lmo`);
+        mkdirSync(dirname(dest), { recursive: true });
+        writeFileSync(dest, poToLmo(readFileSync(join(ROOT, 'luci-app', 'po', lang, 'sluice.po'), 'utf8')));
+        chmodSync(dest, 0o644);
+      },
+    })),
 ];
 
 mkdirSync(out, { recursive: true });
-const tar = (cwd, members) => execFileSync('tar', [
-  '--format=gnu', '--numeric-owner', '--owner=0', '--group=0', '--sort=name', `--mtime=@${epoch}`, '-cf', '-', ...members,
-], { cwd, maxBuffer: 256 << 20 });
+const tar = (cwd, members) =>
+  execFileSync(
+    'tar',
+    [
+      '--format=gnu',
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '--sort=name',
+      `--mtime=@${epoch}`,
+      '-cf',
+      '-',
+      ...members,
+    ],
+    { cwd, maxBuffer: 256 << 20 },
+  );
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const listFiles = (dir, rel = '') => readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) =>
-  e.isDirectory() ? listFiles(dir, join(rel, e.name)) : [`/${join(rel, e.name)}`]).sort();
+const listFiles = (dir, rel = '') =>
+  readdirSync(join(dir, rel), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? listFiles(dir, join(rel, e.name)) : [`/${join(rel, e.name)}`]))
+    .sort();
 
-/** The .apk as package-pack.mk makes it: lib/apk/packages/<pkg>.{list,conffiles,conffiles_static,rusers} and scripts. */
+/**
+ * The .apk as package-pack.mk makes it: lib/apk/packages/<pkg>.{list,conffiles,conffiles_static,rusers} and scripts.
+ */
 function buildApk(pkg, data, work) {
   const meta = join(data, 'lib/apk/packages');
   mkdirSync(meta, { recursive: true });
   if (pkg.fields['Require-User']) writeFileSync(join(meta, `${pkg.name}.rusers`), `${pkg.fields['Require-User']}\n`);
   writeFileSync(join(meta, `${pkg.name}.list`), listFiles(data).join('\n') + '\n');
   if (pkg.conffiles) {
-    const files = pkg.conffiles.trim().split('\n').map((l) => l.trim());
+    const files = pkg.conffiles
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
     writeFileSync(join(meta, `${pkg.name}.conffiles`), files.join('\n') + '\n');
-    writeFileSync(join(meta, `${pkg.name}.conffiles_static`), files.map((f) => `${f} ${sha256(join(data, f))}`).join('\n') + '\n');
+    writeFileSync(
+      join(meta, `${pkg.name}.conffiles_static`),
+      files.map((f) => `${f} ${sha256(join(data, f))}`).join('\n') + '\n',
+    );
   }
   for (const f of readdirSync(meta)) chmodSync(join(meta, f), 0o644);
   const scripts = join(work, 'scripts');
   mkdirSync(scripts);
-  const common = `[ -s "\${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0\n. "\${IPKG_INSTROOT}/lib/functions.sh"\nexport root="\${IPKG_INSTROOT}"\nexport pkgname="${pkg.name}"\n`;
-  const postInstall = pkg.name === 'luci-app-sluice'
-    ? LUCI_POSTINST.replace('#!/bin/sh\n', '')
-    : `[ "\${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n${common}add_group_and_user\ndefault_postinst\n`;
+  const common =
+    `[ -s "\${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0\n. "\${IPKG_INSTROOT}/lib/functions.sh"\nexport ` +
+    `root="\${IPKG_INSTROOT}"\nexport pkgname="${pkg.name}"\n`;
+  const postInstall =
+    pkg.name === 'luci-app-sluice'
+      ? LUCI_POSTINST.replace('#!/bin/sh\n', '')
+      : `[ "\${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n${common}add_group_and_user\ndefault_postinst\n`;
   const files = {
     'post-install': `#!/bin/sh\n${postInstall}`,
     'post-upgrade': `#!/bin/sh\nexport PKG_UPGRADE=1\n${postInstall}`,
     'pre-deinstall': `#!/bin/sh\n${common}default_prerm\n`,
   };
-  const args = ['mkpkg',
-    '--info', `name:${pkg.name}`, '--info', `version:${version}`,
-    '--info', `description:${(pkg.description ?? pkg.title).trim().replace(/\s+/g, ' ')}`,
-    '--info', 'arch:noarch', '--info', `license:${pkg.fields.License}`, '--info', `origin:${pkg.name}`,
-    '--info', `depends:${pkg.fields.Depends.split(', ').join(' ')}`];
+  const args = [
+    'mkpkg',
+    '--info',
+    `name:${pkg.name}`,
+    '--info',
+    `version:${version}`,
+    '--info',
+    `description:${(pkg.description ?? pkg.title).trim().replace(/\s+/g, ' ')}`,
+    '--info',
+    'arch:noarch',
+    '--info',
+    `license:${pkg.fields.License}`,
+    '--info',
+    `origin:${pkg.name}`,
+    '--info',
+    `depends:${pkg.fields.Depends.split(', ').join(' ')}`,
+  ];
   for (const [type, text] of Object.entries(files)) {
     writeFileSync(join(scripts, type), text);
     chmodSync(join(scripts, type), 0o755);
@@ -245,13 +304,37 @@ for (const pkg of packages) {
     }
     const dataTgz = gzipSync(tar(data, ['.']), { level: 9 });
     const installedSize = gunzipSync(dataTgz).length;
-    const description = (pkg.description ?? pkg.title).trim().split('\n').map((l, i) => (i === 0 ? l : ` ${l.trim() || '.'}`)).join('\n');
+    const description = (pkg.description ?? pkg.title)
+      .trim()
+      .split('\n')
+      .map((l, i) => (i === 0 ? l : ` ${l.trim() || '.'}`))
+      .join('\n');
     const fields = {
-      Package: pkg.name, Version: version, ...pkg.fields, SourceDateEpoch: epoch, Architecture: 'all',
-      'Installed-Size': String(installedSize), Description: `${pkg.title}\n ${description.replace(/\n/g, '\n')}`,
+      Package: pkg.name,
+      Version: version,
+      ...pkg.fields,
+      SourceDateEpoch: epoch,
+      Architecture: 'all',
+      'Installed-Size': String(installedSize),
+      Description: `${pkg.title}\n ${description.replace(/\n/g, '\n')}`,
     };
-    writeFileSync(join(control, 'control'), Object.entries(fields).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
-    if (pkg.conffiles) writeFileSync(join(control, 'conffiles'), pkg.conffiles.trim().split('\n').map((l) => l.trim()).sort().join('\n') + '\n');
+    writeFileSync(
+      join(control, 'control'),
+      Object.entries(fields)
+        .filter(([, v]) => v)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\n') + '\n',
+    );
+    if (pkg.conffiles)
+      writeFileSync(
+        join(control, 'conffiles'),
+        pkg.conffiles
+          .trim()
+          .split('\n')
+          .map((l) => l.trim())
+          .sort()
+          .join('\n') + '\n',
+      );
     for (const [name, text] of Object.entries(pkg.scripts)) {
       writeFileSync(join(control, name), text);
       chmodSync(join(control, name), 0o755);
@@ -264,7 +347,9 @@ for (const pkg of packages) {
     for (const f of ['debian-binary', 'data.tar.gz', 'control.tar.gz']) chmodSync(join(pkgDir, f), 0o644);
     const file = join(out, `${pkg.name}_${version}_all.ipk`);
     writeFileSync(file, gzipSync(tar(pkgDir, ['./debian-binary', './data.tar.gz', './control.tar.gz']), { level: 9 }));
-    console.log(`${file} ${(statSync(file).size / 1024).toFixed(1)} KiB (installed ${(installedSize / 1024).toFixed(0)} KiB)`);
+    console.log(
+      `${file} ${(statSync(file).size / 1024).toFixed(1)} KiB (installed ${(installedSize / 1024).toFixed(0)} KiB)`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -66,12 +66,16 @@ function replay(unitN, labN, coreN) {
 const s = (list, k) => (list.reduce((a, r) => a + r[k], 0) / 1000).toFixed(0);
 const unit = rows.filter((r) => !r.lab);
 const lab = rows.filter((r) => r.lab);
-console.log(`${rows.length} files: Σwall ${s(rows, 'W')} s, Σcpu ${s(rows, 'C')} s (unit ${s(unit, 'C')}, `
-  + `lab ${s(lab, 'C')}), `
-  + `Σrunq ${s(rows, 'Q')} s; idle Σ unit ${s(unit, 'd')} s, lab ${s(lab, 'd')} s; `
-  + `cpu floor ${(s(rows, 'C') / Number(cores)).toFixed(0)} s`);
-console.log(`idle estimate, ${unitLanes} unit lanes beside ${labLanes} lab lanes on ${cores} cores: `
-  + `${replay(Number(unitLanes), Number(labLanes), Number(cores)).toFixed(0)} s`);
+console.log(
+  `${rows.length} files: Σwall ${s(rows, 'W')} s, Σcpu ${s(rows, 'C')} s (unit ${s(unit, 'C')}, ` +
+    `lab ${s(lab, 'C')}), ` +
+    `Σrunq ${s(rows, 'Q')} s; idle Σ unit ${s(unit, 'd')} s, lab ${s(lab, 'd')} s; ` +
+    `cpu floor ${(s(rows, 'C') / Number(cores)).toFixed(0)} s`,
+);
+console.log(
+  `idle estimate, ${unitLanes} unit lanes beside ${labLanes} lab lanes on ${cores} cores: ` +
+    `${replay(Number(unitLanes), Number(labLanes), Number(cores)).toFixed(0)} s`,
+);
 for (const r of [...rows].sort((a, b) => b.d - a.d).slice(0, Number(process.env.TOP ?? 10))) {
   const sec = (ms) => (ms / 1000).toFixed(1);
   console.log(`  ${r.name}: idle ~${sec(r.d)} s (wall ${sec(r.W)}, cpu ${sec(r.C)}, runq ${sec(r.Q)})`);

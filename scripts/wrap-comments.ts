@@ -221,8 +221,13 @@ function runsOf(source: string, ranges: ts.CommentRange[]): Run[] {
     const column = width(before);
     const last = runs[runs.length - 1];
     const single = r.kind === ts.SyntaxKind.SingleLineCommentTrivia;
-    if (single && last !== undefined && last.column === column && source.slice(last.end, r.pos) === `\n${before}`
-      && source.slice(last.pos, last.pos + 2) === '//') {
+    if (
+      single &&
+      last !== undefined &&
+      last.column === column &&
+      source.slice(last.end, r.pos) === `\n${before}` &&
+      source.slice(last.pos, last.pos + 2) === '//'
+    ) {
       last.end = r.end;
       continue;
     }

@@ -5,7 +5,14 @@
  * opens its door or its method: in the bundle it is a file of its own, dist/cashu.mjs (scripts/build.mjs), so a router
  * without the section never loads it (docs/performance.md, "Bundle"). No sluice code here: the two files share nothing.
  */
-export { blindMessage, getDecodedToken, getTokenMetadata, hashToCurve, pointFromHex, unblindSignature } from '@cashu/cashu-ts';
+export {
+  blindMessage,
+  getDecodedToken,
+  getTokenMetadata,
+  hashToCurve,
+  pointFromHex,
+  unblindSignature,
+} from '@cashu/cashu-ts';
 // The pay page's NUT-18 payment request (payments/cashu/lan-routes.ts: `new (cashuLib().PaymentRequest)(…)`).
 export { PaymentRequest } from '@cashu/cashu-ts';
 export { schnorr } from '@noble/curves/secp256k1.js';

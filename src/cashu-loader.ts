@@ -13,8 +13,10 @@ export type CashuLib = typeof import('./cashu-lib.ts');
 
 let loaded: CashuLib | undefined;
 
-export const loadCashuLib: () => Promise<CashuLib> = lazyPart('cashu-ts and secp256k1 (TollGate and the cashu method)',
-  async () => (loaded ??= await import('./cashu-lib.ts')));
+export const loadCashuLib: () => Promise<CashuLib> = lazyPart(
+  'cashu-ts and secp256k1 (TollGate and the cashu method)',
+  async () => (loaded ??= await import('./cashu-lib.ts')),
+);
 
 /** cashu-ts and schnorr, loaded. */
 export function cashuLib(): CashuLib {
@@ -26,8 +28,13 @@ export function cashuLib(): CashuLib {
     const require = createRequire(import.meta.url);
     return (loaded = { ...require('@cashu/cashu-ts'), ...require('@noble/curves/secp256k1.js') } as CashuLib);
   } catch (err) {
-    throw new SluiceError('ERR_MODULE_LOAD', `cashu-ts is used before it was loaded (${err instanceof Error ? err.message : String(err)})`, {
-      cause: err, details: { part: 'cashu-ts' },
-    });
+    throw new SluiceError(
+      'ERR_MODULE_LOAD',
+      `cashu-ts is used before it was loaded (${err instanceof Error ? err.message : String(err)})`,
+      {
+        cause: err,
+        details: { part: 'cashu-ts' },
+      },
+    );
   }
 }

@@ -8,7 +8,8 @@ import { Daemon } from './daemon.ts';
 import { toSluiceError } from './errors.ts';
 import { createLogger, type Log } from './log.ts';
 
-const USAGE = 'usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n';
+const USAGE =
+  'usage: sluice daemon [--config /etc/config/sluice] [--ubus-socket /var/run/ubus/ubus.sock] [--reset-state]\n';
 
 export interface DaemonArgs {
   configPath: string;
@@ -22,9 +23,13 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | 'help' | 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
-    if ((arg === '--config' || arg === '-c') && value !== undefined) { args.configPath = value; i++; }
-    else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) { args.ubusSocket = value; i++; }
-    else if (arg === '--reset-state') args.resetState = true;
+    if ((arg === '--config' || arg === '-c') && value !== undefined) {
+      args.configPath = value;
+      i++;
+    } else if ((arg === '--ubus-socket' || arg === '-s') && value !== undefined) {
+      args.ubusSocket = value;
+      i++;
+    } else if (arg === '--reset-state') args.resetState = true;
     else if (arg === '-h' || arg === '--help') return 'help';
     else return { unexpected: arg };
   }
@@ -59,7 +64,10 @@ export async function runDaemon(argv: string[], held?: { readonly count: number;
     log.info('main.enabled is 0: not starting; the init script takes the instance away', { init });
     return new Promise<number>((resolve) => {
       const keepAlive = setInterval(() => undefined, 1 << 30);
-      const done = (): void => { clearInterval(keepAlive); resolve(0); };
+      const done = (): void => {
+        clearInterval(keepAlive);
+        resolve(0);
+      };
       process.once('SIGTERM', done);
       process.once('SIGINT', done);
       handOffToInit(init, log, (ok) => {
@@ -85,7 +93,11 @@ export async function runDaemon(argv: string[], held?: { readonly count: number;
   }
   try {
     daemon = await Daemon.start({
-      configPath, ...(ubusSocket !== undefined && { ubusSocket }), ...(resetState && { resetState }), log, onDisabled: () => stopOnDisabled(),
+      configPath,
+      ...(ubusSocket !== undefined && { ubusSocket }),
+      ...(resetState && { resetState }),
+      log,
+      onDisabled: () => stopOnDisabled(),
     });
   } catch (err) {
     const e = toSluiceError(err);
@@ -103,13 +115,19 @@ export async function runDaemon(argv: string[], held?: { readonly count: number;
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info('stopping', { signal });
-      running.stop().then(() => resolve(0), () => resolve(1));
+      running.stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     stopOnDisabled = init
-      // Under the init script (SLUICE_INIT): it owns main.enabled. `start` registers the service without this
-      // instance and procd sends SIGTERM (the clean stop below), keeping the service and its config.change trigger;
-      // exiting here would be a crash to procd. Without the script (or if it fails), stop.
-      ? () => handOffToInit(init, log, (ok) => { if (!ok) stop('main.enabled 0'); })
+      ? // Under the init script (SLUICE_INIT): it owns main.enabled. `start` registers the service without this
+        // instance and procd sends SIGTERM (the clean stop below), keeping the service and its config.change trigger;
+        // exiting here would be a crash to procd. Without the script (or if it fails), stop.
+        () =>
+          handOffToInit(init, log, (ok) => {
+            if (!ok) stop('main.enabled 0');
+          })
       : () => stop('main.enabled 0');
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

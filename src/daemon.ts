@@ -9,13 +9,25 @@
  * the gate's reconcile with the portal → upstream → meter. Stop is the reverse (doStop).
  */
 import {
-  ConfigReloader, loadConfigPartial, logExposedSecrets, logProblems, withOverrides, type Config, type ConfigProblem,
+  ConfigReloader,
+  loadConfigPartial,
+  logExposedSecrets,
+  logProblems,
+  withOverrides,
+  type Config,
+  type ConfigProblem,
 } from './config/index.ts';
 import { toSluiceError, SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import { createPaymentRegistry, EndRecordsTap, PAYMENT_PLUGINS, PaymentPlugins, type PaymentMethod } from './payments/index.ts';
+import {
+  createPaymentRegistry,
+  EndRecordsTap,
+  PAYMENT_PLUGINS,
+  PaymentPlugins,
+  type PaymentMethod,
+} from './payments/index.ts';
 import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
 import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
@@ -43,8 +55,19 @@ export interface DaemonOptions {
 
 /** The parts, built in this order by start(). */
 interface Parts {
-  store: JournalStore; sessions: SessionManager; valve: Valve; kernelQuota: KernelQuota | null; shaper: Shaper | null; gates: Gatekeeper; pricing: Pricing;
-  payments: PaymentPlugins; merchant: Merchant; upstream: SinkHost; ubus: UbusClient; events: EventPublisher; meter: Meter;
+  store: JournalStore;
+  sessions: SessionManager;
+  valve: Valve;
+  kernelQuota: KernelQuota | null;
+  shaper: Shaper | null;
+  gates: Gatekeeper;
+  pricing: Pricing;
+  payments: PaymentPlugins;
+  merchant: Merchant;
+  upstream: SinkHost;
+  ubus: UbusClient;
+  events: EventPublisher;
+  meter: Meter;
 }
 
 export class Daemon {
@@ -62,12 +85,22 @@ export class Daemon {
   readonly gates: Gatekeeper;
   readonly meter: Meter;
 
-  private constructor(config: Config, problems: readonly ConfigProblem[], options: DaemonOptions,
-    readonly log: Logger, private readonly parts: Parts, recovered: () => { ended: readonly Session[] }) {
+  private constructor(
+    config: Config,
+    problems: readonly ConfigProblem[],
+    options: DaemonOptions,
+    readonly log: Logger,
+    private readonly parts: Parts,
+    recovered: () => { ended: readonly Session[] },
+  ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
     const { upstream, sessions, payments, pricing } = parts;
     this.config = new ConfigReloader({
-      path: options.configPath, overrides: options, log, started: config, problems,
+      path: options.configPath,
+      overrides: options,
+      log,
+      started: config,
+      problems,
       built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
       apply: async (next, running) => {
         // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
@@ -77,15 +110,22 @@ export class Daemon {
         log.level = next.main.logLevel;
         return upstream.reload(next);
       },
-      // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
+      // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next
+      // reading.
       applied: () => payments.recheck(),
       ...(options.onDisabled && { onDisabled: options.onDisabled }),
     });
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
-    for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) })) upstream.add(sink);
+    for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
+      upstream.add(sink);
     this.backend = new DaemonBackend({
-      merchant: () => parts.merchant, plans: () => this.config.config.pricing, sessions, gates: parts.gates,
-      stats: () => this.stats(), reload: () => this.reload(), payments,
+      merchant: () => parts.merchant,
+      plans: () => this.config.config.pricing,
+      sessions,
+      gates: parts.gates,
+      stats: () => this.stats(),
+      reload: () => this.reload(),
+      payments,
       // A rate change is an event of its own: MQTT and the hook (durable), the ubus event and a log line.
       ratesChanged: (change) => {
         upstream.ratesChanged(change.session, change.previous, change.by);
@@ -106,7 +146,9 @@ export class Daemon {
     logProblems(log, problems, 'start');
     logExposedSecrets(log, exposedSecrets, options.configPath, 'start');
     const store = new JournalStore({
-      dir: main.stateDir, ...(options.resetState === true && { resetState: true }), onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
+      dir: main.stateDir,
+      ...(options.resetState === true && { resetState: true }),
+      onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
     });
     // A method settles or closes once a session's end is on flash (payments/end-records.ts).
     const endRecords = new EndRecordsTap(store);
@@ -117,9 +159,15 @@ export class Daemon {
     const planRates = (id: string): ClientRates | null => {
       const plan = pricing.list().find((p) => p.id === id);
       return plan === undefined || (plan.rateDownBps === undefined && plan.rateUpBps === undefined)
-        ? null : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
+        ? null
+        : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
     };
-    const sessions = new SessionManager({ store: markingStore, limits: config.limits, checkpointIntervalMs: main.checkpointIntervalMs, planRates });
+    const sessions = new SessionManager({
+      store: markingStore,
+      limits: config.limits,
+      checkpointIntervalMs: main.checkpointIntervalMs,
+      planRates,
+    });
     const recovery = await sessions.recover();
     for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
     log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
@@ -129,24 +177,50 @@ export class Daemon {
     sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
-    const { valve, kernelQuota, shaper, socket: startSocket, identity, counters } = openPortal(main, sessions, log, true);
-    const counting = await startCounting(counters, sessions, sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])));
+    const {
+      valve,
+      kernelQuota,
+      shaper,
+      socket: startSocket,
+      identity,
+      counters,
+    } = openPortal(main, sessions, log, true);
+    const counting = await startCounting(
+      counters,
+      sessions,
+      sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
+    );
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
-    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when disabled.
+    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when
+    // disabled.
     const radius = RadiusUpstream.fromConfig(config, {
-      log, stateDir: main.stateDir, sessions, recovered: () => toAnnounce, closeGate: (mac) => gates.closed(mac),
+      log,
+      stateDir: main.stateDir,
+      sessions,
+      recovered: () => toAnnounce,
+      closeGate: (mac) => gates.closed(mac),
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
       ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args, 'coa')) }),
     });
     // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
     // damaged is left out (logged with its code); the rest of the daemon runs.
     const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {
-      config, sessions, gate: gates, stepSizeOf, endsWritten: endRecords, log, sinkMethods: radius?.paymentMethods ?? [],
+      config,
+      sessions,
+      gate: gates,
+      stepSizeOf,
+      endsWritten: endRecords,
+      log,
+      sinkMethods: radius?.paymentMethods ?? [],
     });
     const merchant = new Merchant({
-      pricing, sessions,
-      payments: createPaymentRegistry([...(options.paymentMethods ?? []), ...payments.registered(radius?.paymentMethods ?? [])]),
+      pricing,
+      sessions,
+      payments: createPaymentRegistry([
+        ...(options.paymentMethods ?? []),
+        ...payments.registered(radius?.paymentMethods ?? []),
+      ]),
     });
     const upstream = new SinkHost({ log });
     if (radius) upstream.add(radius);
@@ -157,20 +231,51 @@ export class Daemon {
     payments.wire({ upstream, events });
     const meter = new Meter({
       // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
-      source: options.meterSource ?? (startSocket !== undefined ? { kind: 'socket', path: startSocket } : { kind: 'command', argv: [...main.ndsctl] }),
-      flavour: main.portal, pollIntervalMs: main.pollIntervalMs, minIntervalMs: main.minReadIntervalMs,
-      fetchTimeoutMs: main.ndsctlTimeoutMs, maxSnapshotBytes: main.portalOutputMax, workers: main.workers,
-      sessions: sessionManagerPort(sessions), portal: valve, readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
+      source:
+        options.meterSource ??
+        (startSocket !== undefined
+          ? { kind: 'socket', path: startSocket }
+          : { kind: 'command', argv: [...main.ndsctl] }),
+      flavour: main.portal,
+      pollIntervalMs: main.pollIntervalMs,
+      minIntervalMs: main.minReadIntervalMs,
+      fetchTimeoutMs: main.ndsctlTimeoutMs,
+      maxSnapshotBytes: main.portalOutputMax,
+      workers: main.workers,
+      sessions: sessionManagerPort(sessions),
+      portal: valve,
+      readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
       ...(kernelQuota && { kernelQuota }),
-      initialMarks: counting.marks, ...(counting.counters && { kernelCounters: counting.counters }), portalIdentity: identity,
+      initialMarks: counting.marks,
+      ...(counting.counters && { kernelCounters: counting.counters }),
+      portalIdentity: identity,
       // The meter follows the gate's auths and holds, and the gate the meter's facts: what they mean for a gate is the
       // gate's to decide. What the meter bills reaches the publisher, the sinks and escrow as the sessions' `usage`.
-      gate: gates, log,
+      gate: gates,
+      log,
     });
     gates.follow(meter);
-    markingStore.markWith({ marks: () => meter.marks(), macOf: (id) => sessions.get(id)?.mac, openingMark: (mac) => meter.openingMark(mac) });
+    markingStore.markWith({
+      marks: () => meter.marks(),
+      macOf: (id) => sessions.get(id)?.mac,
+      openingMark: (mac) => meter.openingMark(mac),
+    });
 
-    const parts: Parts = { store, sessions, valve, kernelQuota, shaper, gates, pricing, payments, merchant, upstream, ubus, events, meter };
+    const parts: Parts = {
+      store,
+      sessions,
+      valve,
+      kernelQuota,
+      shaper,
+      gates,
+      pricing,
+      payments,
+      merchant,
+      upstream,
+      ubus,
+      events,
+      meter,
+    };
     const daemon = new Daemon(config, problems, options, log, parts, () => toAnnounce);
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
     // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).
@@ -182,34 +287,49 @@ export class Daemon {
   }
 
   private async run(endedWhileDown: readonly Session[]): Promise<void> {
-    const { parts: { sessions, gates, payments, meter, ubus, upstream, valve }, log } = this;
-    // A method's holds are not stored: they follow from its state and the journal, so they are re-evaluated first, before
-    // the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
+    const {
+      parts: { sessions, gates, payments, meter, ubus, upstream, valve },
+      log,
+    } = this;
+    // A method's holds are not stored: they follow from its state and the journal, so they are re-evaluated first,
+    // before the start tick and the reconcile could re-open a paying client: a session awaiting a receipt stays held.
     await payments.recheck();
     // Bill what passed since the last checkpoint before answering anyone: `used` never goes back after a kill -9.
     if (sessions.list({ state: 'ACTIVE' }).some((s) => s.meterMark)) {
       await Promise.race([meter.tick().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     this.object = await ubus.addObject(
-      sluiceObject(this.backend, { onError: (method, code, message) => log.info('call failed', { method, code, reason: message }) }),
+      sluiceObject(this.backend, {
+        onError: (method, code, message) => log.info('call failed', { method, code, reason: message }),
+      }),
     );
     log.info('ubus object registered', { path: 'sluice', id: this.object.id });
     // The methods' routes over HTTP on the LAN (http.listen): off by default.
     // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
     // that reads none within its fetch timeout leaves the lookup to read the portal itself.
     const { ndsctlTimeoutMs } = this.config.config.main;
-    const lan = await startLanEndpoint(this.config.config, payments.lan(), this.backend, valve, log,
-      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
+    const lan = await startLanEndpoint(this.config.config, payments.lan(), this.backend, valve, log, (maxAgeMs) =>
+      meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
+    );
     if (lan) this.closers.unshift(() => lan.close());
     this.lan = lan;
     // TollGate's door (tollgate.listen): its clients' routes on their own port, beside the LAN endpoint.
-    const tollgate = await startTollgateDoor(() => this.config.config, this.backend, valve, log, (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000));
+    const tollgate = await startTollgateDoor(
+      () => this.config.config,
+      this.backend,
+      valve,
+      log,
+      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
+    );
     if (tollgate) this.closers.unshift(() => tollgate.close());
     await gates.start(endedWhileDown);
     await upstream.start();
     meter.start();
     this.state = 'running';
-    log.info('sluice running', { router: this.config.config.main.routerId, poll_interval_ms: this.config.config.main.pollIntervalMs });
+    log.info('sluice running', {
+      router: this.config.config.main.routerId,
+      poll_interval_ms: this.config.config.main.pollIntervalMs,
+    });
   }
 
   /** Re-reads the config (SIGHUP, `ubus call sluice reload`); a bad config is reported and the old one kept. */
@@ -220,8 +340,10 @@ export class Daemon {
   /** What upstream status reports tell (MQTT's retained status). */
   upstreamStatus(): StatusInfo {
     return {
-      version: VERSION, uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
-      sessions: { ...this.sessions.stats() }, pricing: this.config.config.pricing.map(planView),
+      version: VERSION,
+      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      sessions: { ...this.sessions.stats() },
+      pricing: this.config.config.pricing.map(planView),
     };
   }
 
@@ -237,8 +359,18 @@ export class Daemon {
   stats(): BlobmsgTable {
     const { sessions, meter, gates, kernelQuota, store, upstream, payments } = this.parts;
     return statsReply({
-      startedAt: this.startedAt, config: this.config.config, restartRequired: this.config.restartRequired, problems: this.config.problems,
-      sessions, meter, gates, kernelQuota, journal: store, upstream, payments: payments.stats(), http: this.lan,
+      startedAt: this.startedAt,
+      config: this.config.config,
+      restartRequired: this.config.restartRequired,
+      problems: this.config.problems,
+      sessions,
+      meter,
+      gates,
+      kernelQuota,
+      journal: store,
+      upstream,
+      payments: payments.stats(),
+      http: this.lan,
     });
   }
 
@@ -251,14 +383,23 @@ export class Daemon {
   private async doStop(): Promise<void> {
     this.state = 'stopping';
     const step = (what: string, fn: () => Promise<unknown>): Promise<void> =>
-      Promise.resolve().then(fn).then(() => undefined, (err: unknown) => { this.log.warn(`stop: ${what} failed`, { reason: toSluiceError(err).message }); });
+      Promise.resolve()
+        .then(fn)
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.log.warn(`stop: ${what} failed`, { reason: toSluiceError(err).message });
+          },
+        );
     const { meter, upstream, ubus, sessions, valve } = this.parts;
     await step('meter', () => meter.close());
     // Ends being written now are announced upstream once on flash (`end-written`): before the sinks close, not lost.
     await step('end records', () => sessions.writesSettled());
     await step('upstream', () => upstream.close());
     for (const close of this.closers) await step('payment method', close);
-    await step('ubus object', async () => { if (ubus.state === 'ready') await this.object?.remove(); });
+    await step('ubus object', async () => {
+      if (ubus.state === 'ready') await this.object?.remove();
+    });
     await step('ubus', () => ubus.close());
     await step('sessions', () => sessions.close());
     await step('valve', () => valve.shutdown());

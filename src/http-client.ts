@@ -9,7 +9,9 @@
  * Redirects are refused: an answer must come from the URL configured.
  */
 
-/** Why no complete answer came. `unsent`: the connection was refused or the host not found, so the peer never saw it. */
+/**
+ * Why no complete answer came. `unsent`: the connection was refused or the host not found, so the peer never saw it.
+ */
 export type ExchangeFailure = 'timeout' | 'aborted' | 'unsent' | 'failed';
 
 export type BoundedAnswer =
@@ -47,7 +49,9 @@ export async function boundedFetch(url: string, request: BoundedRequest): Promis
   let stopped: { why: 'timeout' | 'aborted'; message: string } | null = null;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let wake: (() => void) | undefined;
-  const stopsHere = new Promise<void>((resolve) => { wake = resolve; });
+  const stopsHere = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
   /**
    * Ends the exchange. After the headers the fetch signal alone was not enough (Node 20.20, undici 6.24): now and
    * then a body read the signal aborted never ended and its socket stayed open (a trickling receiver, cut at the
@@ -73,8 +77,11 @@ export async function boundedFetch(url: string, request: BoundedRequest): Promis
   };
   try {
     const sent = (request.fetch ?? fetch)(url, {
-      method: request.method, ...(request.headers && { headers: request.headers }), ...(request.body !== undefined && { body: request.body }),
-      signal: controller.signal, redirect: 'error',
+      method: request.method,
+      ...(request.headers && { headers: request.headers }),
+      ...(request.body !== undefined && { body: request.body }),
+      signal: controller.signal,
+      redirect: 'error',
     });
     let res: Response | null;
     try {
@@ -84,7 +91,10 @@ export async function boundedFetch(url: string, request: BoundedRequest): Promis
       return { kind: 'none', ...failure(err) };
     }
     if (res === null) {
-      sent.then((late) => late.body?.cancel().catch(() => undefined), () => undefined);
+      sent.then(
+        (late) => late.body?.cancel().catch(() => undefined),
+        () => undefined,
+      );
       return { kind: 'none', ...stopped! };
     }
     const status = res.status;

@@ -11,11 +11,17 @@ import { SluiceError } from './errors.ts';
 
 export function lazyPart<T>(part: string, load: () => Promise<T>): () => Promise<T> {
   let loading: Promise<T> | undefined;
-  return () => (loading ??= load().catch((err: unknown) => {
-    loading = undefined;
-    const why = err instanceof Error ? err.message : String(err);
-    throw new SluiceError('ERR_MODULE_LOAD', `${part}: its code could not be loaded (${why}); reinstall the sluice package`, {
-      cause: err, details: { part },
-    });
-  }));
+  return () =>
+    (loading ??= load().catch((err: unknown) => {
+      loading = undefined;
+      const why = err instanceof Error ? err.message : String(err);
+      throw new SluiceError(
+        'ERR_MODULE_LOAD',
+        `${part}: its code could not be loaded (${why}); reinstall the sluice package`,
+        {
+          cause: err,
+          details: { part },
+        },
+      );
+    }));
 }

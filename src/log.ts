@@ -52,13 +52,18 @@ function writeTo(stream: NodeJS.WritableStream, line: string): void {
   if (deadStreams.has(stream)) return;
   if (!heardStreams.has(stream)) {
     heardStreams.add(stream);
-    stream.on('error', () => { deadStreams.add(stream); });
+    stream.on('error', () => {
+      deadStreams.add(stream);
+    });
   }
   stream.write(line);
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((level: LogLevel, line: string) => writeTo(RANK[level] >= RANK.warn ? process.stderr : process.stdout, line + '\n'));
+  const write =
+    options.write ??
+    ((level: LogLevel, line: string) =>
+      writeTo(RANK[level] >= RANK.warn ? process.stderr : process.stdout, line + '\n'));
   const logger: Logger = {
     level: options.level ?? 'info',
     debug: (m, f) => emit('debug', m, f),

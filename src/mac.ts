@@ -22,7 +22,8 @@ export function normalizeMac(input: string): string {
   else throw new SluiceError('ERR_INVALID_MAC', `not a MAC address: ${JSON.stringify(input.slice(0, 40))}`);
   hex = hex.toLowerCase();
   return (
-    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` + `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` +
+    `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
   );
 }
 
@@ -43,6 +44,9 @@ export function tryNormalizeMac(input: string): string | null {
 export function assertClientMac(mac: string): void {
   if (mac === '00:00:00:00:00:00') throw new SluiceError('ERR_INVALID_MAC', 'the all-zero MAC address is not a client');
   if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-    throw new SluiceError('ERR_INVALID_MAC', `${mac} is a ${mac === 'ff:ff:ff:ff:ff:ff' ? 'broadcast' : 'multicast'} address, not a client`);
+    throw new SluiceError(
+      'ERR_INVALID_MAC',
+      `${mac} is a ${mac === 'ff:ff:ff:ff:ff:ff' ? 'broadcast' : 'multicast'} address, not a client`,
+    );
   }
 }

@@ -12,9 +12,18 @@ interface HeldHangups {
 
 function holdHangups(): HeldHangups {
   let count = 0;
-  const hold = (): void => { count++; };
+  const hold = (): void => {
+    count++;
+  };
   process.on('SIGHUP', hold);
-  return { get count() { return count; }, release: () => { process.off('SIGHUP', hold); } };
+  return {
+    get count() {
+      return count;
+    },
+    release: () => {
+      process.off('SIGHUP', hold);
+    },
+  };
 }
 
 const USAGE = `usage: sluice <command> [options]
@@ -80,7 +89,9 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return 0;
       }
-      process.stderr.write(`sluice: unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}\n${USAGE}`);
+      process.stderr.write(
+        `sluice: unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}\n${USAGE}`,
+      );
       return 2;
   }
 }

@@ -18,8 +18,10 @@ export async function connectUbus(socketPath: string, log: Log): Promise<UbusCli
       logConnection(ubus, socketPath, log);
       return ubus;
     } catch (err) {
-      if (attempt >= ATTEMPTS) throw new SluiceError('ERR_UBUS_CONNECT', `cannot connect to ubus at ${socketPath}`, { cause: err });
-      if (attempt === 1) log.warn('ubus not reachable yet, retrying', { socket: socketPath, reason: toSluiceError(err).message });
+      if (attempt >= ATTEMPTS)
+        throw new SluiceError('ERR_UBUS_CONNECT', `cannot connect to ubus at ${socketPath}`, { cause: err });
+      if (attempt === 1)
+        log.warn('ubus not reachable yet, retrying', { socket: socketPath, reason: toSluiceError(err).message });
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 2000);
     }

@@ -39,11 +39,20 @@ test('docs/ubus-api.md names only codes sluice has', () => {
   const doc = readFileSync(join(root, 'docs/ubus-api.md'), 'utf8');
   const named = [...doc.matchAll(/\b(ERR_[A-Z0-9_]*[A-Z0-9])\b/g)].map((m) => m[1]!);
   assert.ok(named.length > 10, `found ${named.length} codes`);
-  assert.equal(named.filter((c) => !isErrorCode(c)), [], 'codes not in ERROR_CODES');
+  assert.equal(
+    named.filter((c) => !isErrorCode(c)),
+    [],
+    'codes not in ERROR_CODES',
+  );
 });
 
 /** README.md and docs/*.md: the pages whose links a reader follows. */
-const pages = (): string[] => ['README.md', ...readdirSync(join(root, 'docs')).filter((n) => n.endsWith('.md')).map((n) => `docs/${n}`)];
+const pages = (): string[] => [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((n) => n.endsWith('.md'))
+    .map((n) => `docs/${n}`),
+];
 
 test('every relative link in README.md and docs/*.md leads to a file that exists', () => {
   const broken: string[] = [];

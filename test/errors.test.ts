@@ -34,7 +34,9 @@ test('isErrorCode narrows text to the codes of the table, and only those', () =>
 /** The codes in the first column of docs/errors.md's tables (a row may name two: `A` / `B`). */
 function documentedCodes(): string[] {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-  return doc.split('\n').filter((line) => line.startsWith('| `ERR_'))
+  return doc
+    .split('\n')
+    .filter((line) => line.startsWith('| `ERR_'))
     .flatMap((line) => [...line.split('|')[1]!.matchAll(/`(ERR_[A-Z0-9_]+)`/g)].map((m) => m[1]!));
 }
 
@@ -43,9 +45,17 @@ test('ERROR_CODES and docs/errors.md list the same codes, each once', () => {
   assert.equal(new Set(ERROR_CODES).size, ERROR_CODES.length, 'a code twice in ERROR_CODES');
   assert.equal(new Set(documented).size, documented.length, 'a code documented twice');
   const table = new Set<string>(ERROR_CODES);
-  assert.equal(documented.filter((c) => !table.has(c)), [], 'documented but not in ERROR_CODES');
+  assert.equal(
+    documented.filter((c) => !table.has(c)),
+    [],
+    'documented but not in ERROR_CODES',
+  );
   const doc = new Set(documented);
-  assert.equal(ERROR_CODES.filter((c) => !doc.has(c)), [], 'in ERROR_CODES but not documented');
+  assert.equal(
+    ERROR_CODES.filter((c) => !doc.has(c)),
+    [],
+    'in ERROR_CODES but not documented',
+  );
 });
 
 test.run();

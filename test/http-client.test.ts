@@ -20,7 +20,11 @@ let receiver: HookReceiver | undefined;
 test.after.each(async () => {
   const s = server;
   server = undefined;
-  if (s) await new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); });
+  if (s)
+    await new Promise<void>((r) => {
+      s.closeAllConnections();
+      s.close(() => r());
+    });
   await receiver?.close();
   receiver = undefined;
 });
@@ -56,7 +60,7 @@ test('no status within the deadline: none, timeout; the connection closed', asyn
   assert.ok((await receiver.posts[0]!.closed).cutByClient);
 });
 
-test('the owner\'s signal ends an exchange in flight (aborted, not timeout)', async () => {
+test("the owner's signal ends an exchange in flight (aborted, not timeout)", async () => {
   receiver = await HookReceiver.listen('silent');
   const owner = new AbortController();
   const pending = boundedFetch(receiver.url, { ...post, timeoutMs: 60_000, maxBytes: 4096, signal: owner.signal });
@@ -66,52 +70,78 @@ test('the owner\'s signal ends an exchange in flight (aborted, not timeout)', as
   assert.equal([a.kind, a.kind === 'none' && a.why], ['none', 'aborted']);
   assert.ok((await receiver.posts[0]!.closed).cutByClient);
   const late = await boundedFetch(receiver.url, { ...post, timeoutMs: 60_000, maxBytes: 4096, signal: owner.signal });
-  assert.equal([late.kind, late.kind === 'none' && late.why], ['none', 'aborted'], 'an aborted owner sends nothing more');
+  assert.equal(
+    [late.kind, late.kind === 'none' && late.why],
+    ['none', 'aborted'],
+    'an aborted owner sends nothing more',
+  );
 });
 
-test('a declared Content-Length over the bound is refused before reading; a body within it is returned whole', async () => {
-  let wrote = 0;
-  const url = await serve((req, res) => {
-    if (req.url === '/big') {
-      res.writeHead(200, { 'content-length': String(1 << 30) });
-      // Whatever it sends, the client hangs up first.
-      const timer = setInterval(() => { wrote++; res.write('y'); }, 20);
-      res.on('close', () => clearInterval(timer));
-    } else res.end('{"ok":true}');
-  });
-  const big = await boundedFetch(`${url}/big`, { method: 'GET', timeoutMs: 60_000, maxBytes: 4096 });
-  assert.equal([big.kind, big.kind === 'cut' && big.why], ['cut', 'too-large']);
-  const small = await boundedFetch(`${url}/small`, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
-  assert.equal([small.kind, small.kind === 'answer' && small.body.toString()], ['answer', '{"ok":true}']);
-  assert.ok(wrote < 1000);
-});
+test(
+  'a declared Content-Length over the bound is refused ' + 'before reading; a body within it is returned whole',
+  async () => {
+    let wrote = 0;
+    const url = await serve((req, res) => {
+      if (req.url === '/big') {
+        res.writeHead(200, { 'content-length': String(1 << 30) });
+        // Whatever it sends, the client hangs up first.
+        const timer = setInterval(() => {
+          wrote++;
+          res.write('y');
+        }, 20);
+        res.on('close', () => clearInterval(timer));
+      } else res.end('{"ok":true}');
+    });
+    const big = await boundedFetch(`${url}/big`, { method: 'GET', timeoutMs: 60_000, maxBytes: 4096 });
+    assert.equal([big.kind, big.kind === 'cut' && big.why], ['cut', 'too-large']);
+    const small = await boundedFetch(`${url}/small`, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
+    assert.equal([small.kind, small.kind === 'answer' && small.body.toString()], ['answer', '{"ok":true}']);
+    assert.ok(wrote < 1000);
+  },
+);
 
 test('a refused connection is `unsent`; a redirect is refused', async () => {
-  const url = await serve((_req, res) => { res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end(); });
-  const closedPort = (() => { const s = server!; return (s.address() as AddressInfo).port; })();
+  const url = await serve((_req, res) => {
+    res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end();
+  });
+  const closedPort = (() => {
+    const s = server!;
+    return (s.address() as AddressInfo).port;
+  })();
   const redirected = await boundedFetch(url, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
   assert.equal([redirected.kind, redirected.kind === 'none' && redirected.why], ['none', 'failed']);
-  await new Promise<void>((r) => { server!.closeAllConnections(); server!.close(() => r()); });
+  await new Promise<void>((r) => {
+    server!.closeAllConnections();
+    server!.close(() => r());
+  });
   server = undefined;
-  const refused = await boundedFetch(`http://127.0.0.1:${closedPort}/`, { method: 'GET', timeoutMs: 5000, maxBytes: 4096 });
+  const refused = await boundedFetch(`http://127.0.0.1:${closedPort}/`, {
+    method: 'GET',
+    timeoutMs: 5000,
+    maxBytes: 4096,
+  });
   assert.equal([refused.kind, refused.kind === 'none' && refused.why], ['none', 'unsent']);
 });
 
-test('the JSON client (facilitators, escrow) and the JSON-RPC reader refuse an answer that streams forever, without reading it all', async () => {
-  receiver = await HookReceiver.listen('stream');
-  const call = jsonClient({ url: receiver.url, timeoutMs: 60_000 });
-  const a = await call('POST', '', { q: 1 });
-  assert.is(a.kind, 'none');
-  assert.match((a as { message: string }).message, /larger than 65536 bytes/);
-  const rpc = rpcReader({ url: receiver.url, timeoutMs: 60_000 });
-  try {
-    await rpc.block(null);
-    assert.unreachable('an endless answer is no block');
-  } catch (err) {
-    assert.is((err as { code?: string }).code, 'ERR_X402_RPC_UNAVAILABLE');
-    assert.match((err as Error).message, /larger than 1048576 bytes/);
-  }
-  for (const p of receiver.posts) assert.ok((await p.closed).cutByClient);
-});
+test(
+  'the JSON client (facilitators, escrow) and the JSON-RPC reader refuse an answer that streams forever, without ' +
+    'reading it all',
+  async () => {
+    receiver = await HookReceiver.listen('stream');
+    const call = jsonClient({ url: receiver.url, timeoutMs: 60_000 });
+    const a = await call('POST', '', { q: 1 });
+    assert.is(a.kind, 'none');
+    assert.match((a as { message: string }).message, /larger than 65536 bytes/);
+    const rpc = rpcReader({ url: receiver.url, timeoutMs: 60_000 });
+    try {
+      await rpc.block(null);
+      assert.unreachable('an endless answer is no block');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'ERR_X402_RPC_UNAVAILABLE');
+      assert.match((err as Error).message, /larger than 1048576 bytes/);
+    }
+    for (const p of receiver.posts) assert.ok((await p.closed).cutByClient);
+  },
+);
 
 test.run();

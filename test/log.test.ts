@@ -27,17 +27,25 @@ test('a closed stdout/stderr pipe: no uncaught exception, the process goes on an
       }, 5);
     });
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+  });
   const side = child.stdio[3] as NodeJS.ReadableStream;
   let said = '';
-  const result = new Promise<string>((resolve) => side.on('data', (d: Buffer) => {
-    said += d.toString();
-    if (said.startsWith('go\n')) {
-      if (!child.stdout!.destroyed) { child.stdout!.destroy(); child.stderr!.destroy(); child.stdin!.end('x'); }
-      const rest = said.slice(3);
-      if (rest.endsWith('\n')) resolve(rest.trim());
-    }
-  }));
+  const result = new Promise<string>((resolve) =>
+    side.on('data', (d: Buffer) => {
+      said += d.toString();
+      if (said.startsWith('go\n')) {
+        if (!child.stdout!.destroyed) {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          child.stdin!.end('x');
+        }
+        const rest = said.slice(3);
+        if (rest.endsWith('\n')) resolve(rest.trim());
+      }
+    }),
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const report = JSON.parse(await result) as { uncaught: number };
   assert.equal(report, { uncaught: 0 }, 'EPIPE on the log streams was heard, not thrown');

@@ -5,7 +5,16 @@ import { normalizeMac, tryNormalizeMac } from '../src/mac.ts';
 import { isSluiceError } from '../src/errors.ts';
 
 test('accepted spellings all give lowercase colon form', () => {
-  for (const input of ['aa:bb:cc:dd:ee:0f', 'AA:BB:CC:DD:EE:0F', 'aa-bb-cc-dd-ee-0f', 'AA-BB-CC-DD-EE-0F', 'aabb.ccdd.ee0f', 'AABB.CCDD.EE0F', 'aabbccddee0f', 'AaBbCcDdEe0F']) {
+  for (const input of [
+    'aa:bb:cc:dd:ee:0f',
+    'AA:BB:CC:DD:EE:0F',
+    'aa-bb-cc-dd-ee-0f',
+    'AA-BB-CC-DD-EE-0F',
+    'aabb.ccdd.ee0f',
+    'AABB.CCDD.EE0F',
+    'aabbccddee0f',
+    'AaBbCcDdEe0F',
+  ]) {
     assert.is(normalizeMac(input), 'aa:bb:cc:dd:ee:0f', input);
   }
 });
@@ -18,9 +27,23 @@ test('syntax only: multicast, broadcast and zero addresses pass', () => {
 
 test('everything else is ERR_INVALID_MAC', () => {
   const bad: unknown[] = [
-    '', 'aa:bb:cc:dd:ee', 'aa:bb:cc:dd:ee:ff:00', 'aa:bb-cc:dd:ee:ff', 'a:bb:cc:dd:ee:ff', 'gg:bb:cc:dd:ee:ff',
-    ' aa:bb:cc:dd:ee:ff', 'aa:bb:cc:dd:ee:ff\n', 'aabb.ccdd.eeff.0011', 'aabbccddeef', 'aa bb cc dd ee ff', '10.0.0.1',
-    'aa:bb:cc:dd:ee:ff,1', 42, null, undefined, {},
+    '',
+    'aa:bb:cc:dd:ee',
+    'aa:bb:cc:dd:ee:ff:00',
+    'aa:bb-cc:dd:ee:ff',
+    'a:bb:cc:dd:ee:ff',
+    'gg:bb:cc:dd:ee:ff',
+    ' aa:bb:cc:dd:ee:ff',
+    'aa:bb:cc:dd:ee:ff\n',
+    'aabb.ccdd.eeff.0011',
+    'aabbccddeef',
+    'aa bb cc dd ee ff',
+    '10.0.0.1',
+    'aa:bb:cc:dd:ee:ff,1',
+    42,
+    null,
+    undefined,
+    {},
   ];
   for (const input of bad) {
     try {

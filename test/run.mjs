@@ -23,12 +23,21 @@ const tiers = [];
 for (let i = 2; i < process.argv.length; i++) {
   const arg = process.argv[i];
   const value = arg === '--tier' ? process.argv[++i] : arg.startsWith('--tier=') ? arg.slice('--tier='.length) : null;
-  if (value === null) { filters.push(arg); continue; }
+  if (value === null) {
+    filters.push(arg);
+    continue;
+  }
   for (const t of (value ?? '').split(',').filter(Boolean)) {
-    if (!TIERS.includes(t)) { console.error(`[run] unknown tier '${t}' (one of ${TIERS.join(', ')})`); process.exit(2); }
+    if (!TIERS.includes(t)) {
+      console.error(`[run] unknown tier '${t}' (one of ${TIERS.join(', ')})`);
+      process.exit(2);
+    }
     tiers.push(t);
   }
-  if (!value) { console.error('[run] --tier needs a value'); process.exit(2); }
+  if (!value) {
+    console.error('[run] --tier needs a value');
+    process.exit(2);
+  }
 }
 // A hang guard, not a speed check: on a loaded machine the slowest files take several times as long as idle
 // (test/daemon/daemon.test.ts: 154 s at load 16, and cut off by the former 180 s bound at load 22).
@@ -49,7 +58,10 @@ function walk(dir) {
 const matched = walk(root).filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
 /** Each matched file's declaration (tier and needs), or why it has none. */
 const declared = new Map(matched.map((f) => [f, declaration(readFileSync(f, 'utf8'))]));
-const all = matched.filter((f) => { const d = declared.get(f); return tiers.length === 0 || 'error' in d || tiers.includes(d.tier); });
+const all = matched.filter((f) => {
+  const d = declared.get(f);
+  return tiers.length === 0 || 'error' in d || tiers.includes(d.tier);
+});
 
 /** Grace between SIGTERM and SIGKILL on a timeout: lets a file's exit handlers run (the e2e lab tears itself down). */
 const KILL_GRACE_MS = 15_000;
@@ -58,14 +70,23 @@ const liveGroups = new Set();
 
 /** Signals every process of a group; false when none is left. */
 function signalGroup(pgid, signal) {
-  try { process.kill(-pgid, signal); return true; } catch { return false; }
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Command lines of the live processes in group pgid other than its leader (Linux /proc; empty elsewhere). */
 function groupMembers(pgid) {
   const out = [];
   let pids = [];
-  try { pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return out; }
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return out;
+  }
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -73,7 +94,9 @@ function groupMembers(pgid) {
       const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(pgrp) !== pgid || state === 'Z' || Number(pid) === pgid) continue;
       out.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 160)}`);
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return out;
 }
@@ -86,7 +109,11 @@ function groupMembers(pgid) {
 const runQueueNs = new Map(); // pgid → Map(pid → run_delay ns)
 function sampleRunQueue() {
   let pids = [];
-  try { pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return; }
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return;
+  }
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -94,15 +121,22 @@ function sampleRunQueue() {
       const group = runQueueNs.get(pgrp);
       if (!group) continue;
       group.set(pid, Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
 }
 setInterval(sampleRunQueue, 1000).unref();
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => { console.log(`\n[run] ${sig}: stopping ${liveGroups.size} running file(s)`); process.exit(130); });
+  process.once(sig, () => {
+    console.log(`\n[run] ${sig}: stopping ${liveGroups.size} running file(s)`);
+    process.exit(130);
+  });
 }
-process.on('exit', () => { for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL'); });
+process.on('exit', () => {
+  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+});
 
 const totals = { passed: 0, failed: 0, skipped: 0, cpuMs: 0, runQueueMs: 0 };
 const runStarted = Date.now();
@@ -120,7 +154,9 @@ function cpuOf(cpuFile) {
     const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split(' ').map(Number);
     totals.cpuMs += user + sys;
     return `, cpu ${user + sys} ms`;
-  } catch { return ''; }
+  } catch {
+    return '';
+  }
 }
 
 function runFile(file, timeoutMs) {
@@ -145,7 +181,9 @@ function runFile(file, timeoutMs) {
     let runQueueMs = 0;
     const timer = setTimeout(() => {
       timedOut = true;
-      out += `\n[run] timed out after ${timeoutMs} ms: SIGTERM to its process group, SIGKILL ${KILL_GRACE_MS} ms later\n`;
+      out +=
+        `\n[run] timed out after ${timeoutMs} ms: SIGTERM to its process group, SIGKILL ${KILL_GRACE_MS} ms ` +
+        `later\n`;
       signalGroup(pgid, 'SIGTERM');
       grace = setTimeout(() => signalGroup(pgid, 'SIGKILL'), KILL_GRACE_MS);
     }, timeoutMs);
@@ -160,29 +198,42 @@ function runFile(file, timeoutMs) {
       const left = groupMembers(pgid);
       signalGroup(pgid, 'SIGKILL');
       if (left.length > 0) {
-        console.log(`[run] ${relative(root, file)} left processes running; killed:\n${left.map((l) => `     ${l}`).join('\n')}`);
+        console.log(
+          `[run] ${relative(root, file)} left processes running; killed:\n${left.map((l) => `     ${l}`).join('\n')}`,
+        );
       }
       liveGroups.delete(pgid);
     });
     child.on('close', (code, signal) => {
       const text = strip(out);
-      const n = (label) => { const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))]; return m.reduce((a, x) => a + Number(x[1]), 0); };
-      const total = n('Total'), passed = n('Passed'), skipped = n('Skipped');
+      const n = (label) => {
+        const m = [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))];
+        return m.reduce((a, x) => a + Number(x[1]), 0);
+      };
+      const total = n('Total'),
+        passed = n('Passed'),
+        skipped = n('Skipped');
       // uvu exits 0 when a before/after hook throws, reporting the file's tests as neither passed nor skipped.
       // Its Total counts the tests that ran: test.skip() ones are only in Skipped.
-      // A file whose every test is a counted skip (a missing prerequisite: test/helpers/skip.ts) ran nothing and passes.
+      // A file whose every test is a counted skip (a missing prerequisite: test/helpers/skip.ts) ran nothing and
+      // passes.
       const clean = !timedOut && code === 0 && signal === null;
       const ok = clean && (total > 0 ? passed === total : skipped > 0);
       const failed = ok ? 0 : Math.max(1, total - passed);
-      totals.passed += passed; totals.skipped += skipped; totals.failed += failed;
+      totals.passed += passed;
+      totals.skipped += skipped;
+      totals.failed += failed;
       const name = relative(root, file);
       const ms = Date.now() - started;
       const counts = `${passed}/${total} passed${skipped ? `, ${skipped} skipped` : ''}`;
       console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${counts}, ${ms} ms${cpuOf(cpuFile)}, runq ${runQueueMs} ms)`);
-      if (!ok || process.env.SLUICE_TEST_VERBOSE) { failedFiles.push(name); console.log(text.replace(/^/gm, '     | ')); }
-      else {
+      if (!ok || process.env.SLUICE_TEST_VERBOSE) {
+        failedFiles.push(name);
+        console.log(text.replace(/^/gm, '     | '));
+      } else {
         // Figures and skip reasons are worth seeing even when green.
-        for (const line of text.split('\n')) if (/^\s*(# |SKIP |\[e2e\]|\[bench\])/.test(line)) console.log(`     ${line.trim()}`);
+        for (const line of text.split('\n'))
+          if (/^\s*(# |SKIP |\[e2e\]|\[bench\])/.test(line)) console.log(`     ${line.trim()}`);
       }
       resolve();
     });
@@ -191,9 +242,11 @@ function runFile(file, timeoutMs) {
 
 async function pool(files, concurrency, timeoutMs) {
   const queue = [...files];
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let f = queue.shift(); f; f = queue.shift()) await runFile(f, timeoutMs);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let f = queue.shift(); f; f = queue.shift()) await runFile(f, timeoutMs);
+    }),
+  );
 }
 
 // Before anything runs: a file that declares no tier fails (it would drop out of every tier run; picked by name, it
@@ -209,17 +262,22 @@ for (const f of all) {
     console.log(`[run] ${name}: ${d.error}; a full or --tier run fails it`);
     runnable.push(f);
   } else if ('error' in d) {
-    totals.failed++; failedFiles.push(name);
+    totals.failed++;
+    failedFiles.push(name);
     console.log(`FAIL ${name}: ${d.error}`);
   } else if (why && inCI) {
-    totals.failed++; failedFiles.push(name);
+    totals.failed++;
+    failedFiles.push(name);
     console.log(`FAIL ${name}: CI=${process.env.CI} and the ${d.tier} tier ${why}; .ci/run installs it`);
   } else if (why) {
     totals.skipped++;
     console.log(`SKIP ${name}: ${d.tier} tier, ${why}`);
   } else runnable.push(f);
 }
-const lab = runnable.filter((f) => { const d = declared.get(f); return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab'; });
+const lab = runnable.filter((f) => {
+  const d = declared.get(f);
+  return 'error' in d ? relative(root, f).startsWith('e2e/') : d.tier === 'lab';
+});
 const unit = runnable.filter((f) => !lab.includes(f));
 
 // The slowest files start first, so a pool does not end on one long file while its other lanes idle: longest first
@@ -227,15 +285,37 @@ const unit = runnable.filter((f) => !lab.includes(f));
 // a name that went stale) runs in its alphabetical place after the listed ones.
 const SLOW_FIRST = [
   // lab, idle estimates (docs/testing.md "The suite's time"): 80, 74, 57, 50, 46, 39, 35, 34, 29 s
-  'e2e/resilience', 'e2e/data', 'e2e/rates', 'e2e/tollgate', 'e2e/devices', 'e2e/phone-cashu', 'e2e/trial',
-  'e2e/phone.test', 'e2e/phone-restore',
+  'e2e/resilience',
+  'e2e/data',
+  'e2e/rates',
+  'e2e/tollgate',
+  'e2e/devices',
+  'e2e/phone-cashu',
+  'e2e/trial',
+  'e2e/phone.test',
+  'e2e/phone-restore',
   // the others: 34 s down to 12 s
-  'payments/method-suite-chain', 'daemon/daemon.test', 'escrow/session-chain', 'upstream/radius/accounting',
-  'http/batch-settlement-http', 'daemon/first-bytes-crash', 'portal/valve', 'daemon/sessions-paging',
-  'upstream/hook-bounded', 'payments/cashu-daemon', 'payments/x402-chain', 'http/tollgate-clients',
-  'portal/kernel-quota.test', 'http/batch-page-chain', 'demo/demo', 'http/cashu-pay-page',
+  'payments/method-suite-chain',
+  'daemon/daemon.test',
+  'escrow/session-chain',
+  'upstream/radius/accounting',
+  'http/batch-settlement-http',
+  'daemon/first-bytes-crash',
+  'portal/valve',
+  'daemon/sessions-paging',
+  'upstream/hook-bounded',
+  'payments/cashu-daemon',
+  'payments/x402-chain',
+  'http/tollgate-clients',
+  'portal/kernel-quota.test',
+  'http/batch-page-chain',
+  'demo/demo',
+  'http/cashu-pay-page',
 ];
-const rank = (f) => { const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s)); return i < 0 ? SLOW_FIRST.length : i; };
+const rank = (f) => {
+  const i = SLOW_FIRST.findIndex((s) => relative(root, f).startsWith(s));
+  return i < 0 ? SLOW_FIRST.length : i;
+};
 for (const list of [lab, unit]) list.sort((a, b) => rank(a) - rank(b));
 // The unit files wait on peers, daemons and timers more than they compute: one lane more than the machine has
 // cores. The lab's files, two at a time (labs coexist: random namespace ids) and beside the unit files from the start.
@@ -244,12 +324,19 @@ const labJobs = Number(process.env.SLUICE_LAB_JOBS ?? 2);
 let unitMs = 0;
 let labMs = 0;
 await Promise.all([
-  pool(unit, jobs, FILE_TIMEOUT_MS).then(() => { unitMs = Date.now() - runStarted; }),
-  pool(lab, labJobs, E2E_TIMEOUT_MS).then(() => { labMs = Date.now() - runStarted; }),
+  pool(unit, jobs, FILE_TIMEOUT_MS).then(() => {
+    unitMs = Date.now() - runStarted;
+  }),
+  pool(lab, labJobs, E2E_TIMEOUT_MS).then(() => {
+    labMs = Date.now() - runStarted;
+  }),
 ]);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
 const wall = (ms) => `${(ms / 1000).toFixed(1)} s`;
-console.log(`\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}, lab ${wall(labMs)}), files' cpu ${wall(totals.cpuMs)}, `
-  + `waiting for a cpu ${wall(totals.runQueueMs)}`);
+console.log(
+  `\n[run] wall ${wall(Date.now() - runStarted)} (unit ${wall(unitMs)}, lab ${wall(labMs)}), files' ` +
+    `cpu ${wall(totals.cpuMs)}, ` +
+    `waiting for a cpu ${wall(totals.runQueueMs)}`,
+);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 || all.length === 0 ? 1 : 0);

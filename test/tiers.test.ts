@@ -36,15 +36,24 @@ function testFiles(dir: string): string[] {
 
 test('the declaration: tier, then the needs; anything else says what is wrong', () => {
   assert.equal(declaration('// tier: fast\nimport x'), { tier: 'fast', needs: [] });
-  assert.equal(declaration('// tier: peers; needs freeradius radclient\n'), { tier: 'peers', needs: ['freeradius', 'radclient'] });
+  assert.equal(declaration('// tier: peers; needs freeradius radclient\n'), {
+    tier: 'peers',
+    needs: ['freeradius', 'radclient'],
+  });
   assert.ok('error' in declaration('import { test } from "uvu";\n// tier: fast\n'), 'first line only');
   assert.match((declaration('// tier: slow\n') as { error: string }).error, /unknown tier 'slow'/);
   assert.ok('error' in declaration('// tier:fast\n'));
 });
 
 test('every test file declares its tier on its first line', () => {
-  const missing = testFiles(root).filter((f) => 'error' in declaration(readFileSync(f, 'utf8'))).map((f) => relative(root, f));
-  assert.equal(missing, [], `add \`// tier: <fast|daemon|chain|peers|lab>\` as the first line of ${missing.join(', ')}`);
+  const missing = testFiles(root)
+    .filter((f) => 'error' in declaration(readFileSync(f, 'utf8')))
+    .map((f) => relative(root, f));
+  assert.equal(
+    missing,
+    [],
+    `add \`// tier: <fast|daemon|chain|peers|lab>\` as the first line of ${missing.join(', ')}`,
+  );
 });
 
 test('every need a file names is installed by .ci/run (so a skip in CI is rightly a failure)', () => {
@@ -54,14 +63,22 @@ test('every need a file names is installed by .ci/run (so a skip in CI is rightl
     const d = declaration(text);
     const needs = 'error' in d ? [] : [...d.needs];
     // testNeeding(test, ['shellcheck'], …) inside a file
-    for (const m of text.matchAll(/testNeeding\(\s*\w+,\s*\[([^\]]*)\]/g)) needs.push(...[...m[1]!.matchAll(/'([^']+)'/g)].map((x) => x[1]!));
+    for (const m of text.matchAll(/testNeeding\(\s*\w+,\s*\[([^\]]*)\]/g))
+      needs.push(...[...m[1]!.matchAll(/'([^']+)'/g)].map((x) => x[1]!));
     for (const n of needs) named.set(n, [...(named.get(n) ?? []), relative(root, f)]);
   }
   assert.ok(named.size > 0, 'some file names a need');
   for (const [need, files] of named) {
-    assert.ok(need in PACKAGE_OF, `${need} (named by ${files.join(', ')}) is not a known need: add it with its Debian package`);
+    assert.ok(
+      need in PACKAGE_OF,
+      `${need} (named by ${files.join(', ')}) is not a known need: add it with its Debian package`,
+    );
     const pkg = PACKAGE_OF[need];
-    if (pkg) assert.ok(new RegExp(`\\s${pkg}\\s`).test(ciRun), `.ci/run installs ${pkg} (for ${need}, named by ${files.join(', ')})`);
+    if (pkg)
+      assert.ok(
+        new RegExp(`\\s${pkg}\\s`).test(ciRun),
+        `.ci/run installs ${pkg} (for ${need}, named by ${files.join(', ')})`,
+      );
   }
 });
 

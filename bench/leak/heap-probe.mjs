@@ -14,6 +14,15 @@ if (out && typeof globalThis.gc === 'function') {
     globalThis.gc();
     const m = process.memoryUsage();
     if (snapshots) writeHeapSnapshot(join(snapshots, `${++probes}.heapsnapshot`));
-    writeFileSync(out, JSON.stringify({ heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss }));
+    writeFileSync(
+      out,
+      JSON.stringify({
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        external: m.external,
+        arrayBuffers: m.arrayBuffers,
+        rss: m.rss,
+      }),
+    );
   });
 }

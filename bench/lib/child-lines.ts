@@ -6,6 +6,15 @@ export function lines(child: ChildProcess): () => Promise<string> {
   const rl = createInterface({ input: child.stdout! });
   const queue: string[] = [];
   const waiters: Array<(l: string) => void> = [];
-  rl.on('line', (l) => { const w = waiters.shift(); if (w) w(l); else queue.push(l); });
-  return () => new Promise((resolve) => { const l = queue.shift(); if (l !== undefined) resolve(l); else waiters.push(resolve); });
+  rl.on('line', (l) => {
+    const w = waiters.shift();
+    if (w) w(l);
+    else queue.push(l);
+  });
+  return () =>
+    new Promise((resolve) => {
+      const l = queue.shift();
+      if (l !== undefined) resolve(l);
+      else waiters.push(resolve);
+    });
 }

@@ -12,7 +12,13 @@ import { createConnection } from 'node:net';
 import type { MeteredSession, SessionsPort, UsageReport } from '../../src/meter/index.ts';
 import { GATE_OPEN_STATES } from '../../src/portal/index.ts';
 
-interface Epoch { down: number; up: number; token: string; state: string; seen: number }
+interface Epoch {
+  down: number;
+  up: number;
+  token: string;
+  state: string;
+  seen: number;
+}
 
 const OPEN: ReadonlySet<string> = new Set(GATE_OPEN_STATES);
 
@@ -22,14 +28,24 @@ export class MainThreadJsonMeter {
   private readonly reopenedAt = new Map<string, number>();
   private tickNo = 0;
   private lastDispatchAt: number | undefined;
-  constructor(private readonly socketPath: string, private readonly sessions: SessionsPort, private readonly onUsage: (batch: UsageReport[]) => void) {}
+  constructor(
+    private readonly socketPath: string,
+    private readonly sessions: SessionsPort,
+    private readonly onUsage: (batch: UsageReport[]) => void,
+  ) {}
 
-  stats(): Record<string, number> { return { ticks: this.tickNo, clients_tracked: this.epochs.size }; }
+  stats(): Record<string, number> {
+    return { ticks: this.tickNo, clients_tracked: this.epochs.size };
+  }
 
   async tick(): Promise<{ clients: number; billed: number }> {
     const dispatchAt = Date.now();
     const text = await fetchText(this.socketPath);
-    const doc = JSON.parse(text) as { client_list_length?: string; client_length?: number; clients: Record<string, Record<string, string | number>> };
+    const doc = JSON.parse(text) as {
+      client_list_length?: string;
+      client_length?: number;
+      clients: Record<string, Record<string, string | number>>;
+    };
     const opennds = doc.client_list_length !== undefined;
     const unit = opennds ? 1024 : 1000;
     const [dk, uk] = opennds ? ['download_this_session', 'upload_this_session'] : ['downloaded', 'uploaded'];
@@ -54,14 +70,27 @@ export class MainThreadJsonMeter {
       if (e === undefined) this.epochs.set(mac, { down, up, token, state, seen: tick });
       else {
         previousState = e.seen === tick - 1 ? e.state : undefined;
-        if (e.seen !== tick - 1 || e.token !== token || down < e.down || up < e.up) { usedDown = down; usedUp = up; }
-        else { usedDown = down - e.down; usedUp = up - e.up; }
-        e.down = down; e.up = up; e.token = token; e.state = state; e.seen = tick;
+        if (e.seen !== tick - 1 || e.token !== token || down < e.down || up < e.up) {
+          usedDown = down;
+          usedUp = up;
+        } else {
+          usedDown = down - e.down;
+          usedUp = up - e.up;
+        }
+        e.down = down;
+        e.up = up;
+        e.token = token;
+        e.state = state;
+        e.seen = tick;
       }
       if (usedDown + usedUp <= 0) continue;
       const session = this.sessions.active(mac);
       if (session === undefined) continue;
-      if ((since === undefined || since < session.startedAt) && (previousState === undefined || OPEN.has(previousState))) continue;
+      if (
+        (since === undefined || since < session.startedAt) &&
+        (previousState === undefined || OPEN.has(previousState))
+      )
+        continue;
       billed.push([mac, usedDown + usedUp]);
       billedSessions.push(session);
       billedDown.push(usedDown);
@@ -70,15 +99,25 @@ export class MainThreadJsonMeter {
     // The same sessions call as the Meter (SessionsPort.applyUsage, by session id).
     const remaining = new Float64Array(billed.length);
     if (billed.length > 0) {
-      this.sessions.applyUsage(billedSessions.map((s) => s.id), Float64Array.from(billed, (b) => b[1]), billed.length, remaining);
+      this.sessions.applyUsage(
+        billedSessions.map((s) => s.id),
+        Float64Array.from(billed, (b) => b[1]),
+        billed.length,
+        remaining,
+      );
     }
     const usage: UsageReport[] = [];
     for (let b = 0; b < billed.length; b++) {
       const session = billedSessions[b]!;
       const remainingBytes = session.metric === 'bytes' ? remaining[b]! : Infinity;
       usage.push({
-        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: billed[b]![1],
-        deltaDownloadBytes: billedDown[b]!, deltaUploadBytes: billedUp[b]!, remainingBytes,
+        mac: session.mac,
+        sessionId: session.id,
+        metric: session.metric,
+        deltaBytes: billed[b]![1],
+        deltaDownloadBytes: billedDown[b]!,
+        deltaUploadBytes: billedUp[b]!,
+        remainingBytes,
         exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
     }
@@ -121,9 +160,15 @@ export class MainThreadNftMeter {
   private readonly epochs = new Map<string, { down: number; up: number; handle: number; seen: number }>();
   private tickNo = 0;
   private lastDispatchAt: number | undefined;
-  constructor(private readonly argv: readonly string[], private readonly sessions: SessionsPort, private readonly onUsage: (batch: UsageReport[]) => void) {}
+  constructor(
+    private readonly argv: readonly string[],
+    private readonly sessions: SessionsPort,
+    private readonly onUsage: (batch: UsageReport[]) => void,
+  ) {}
 
-  stats(): Record<string, number> { return { ticks: this.tickNo, clients_tracked: this.epochs.size }; }
+  stats(): Record<string, number> {
+    return { ticks: this.tickNo, clients_tracked: this.epochs.size };
+  }
 
   async tick(): Promise<{ clients: number; billed: number }> {
     const dispatchAt = Date.now();
@@ -153,9 +198,17 @@ export class MainThreadNftMeter {
       let usedUp = 0;
       if (e === undefined) this.epochs.set(mac, { down: down[1], up: up[1], handle: down[0], seen: tick });
       else {
-        if (e.handle !== down[0] || down[1] < e.down || up[1] < e.up) { usedDown = down[1]; usedUp = up[1]; }
-        else { usedDown = down[1] - e.down; usedUp = up[1] - e.up; }
-        e.down = down[1]; e.up = up[1]; e.handle = down[0]; e.seen = tick;
+        if (e.handle !== down[0] || down[1] < e.down || up[1] < e.up) {
+          usedDown = down[1];
+          usedUp = up[1];
+        } else {
+          usedDown = down[1] - e.down;
+          usedUp = up[1] - e.up;
+        }
+        e.down = down[1];
+        e.up = up[1];
+        e.handle = down[0];
+        e.seen = tick;
       }
       if (usedDown + usedUp <= 0) continue;
       const session = this.sessions.active(mac);
@@ -166,14 +219,26 @@ export class MainThreadNftMeter {
       ups.push(usedUp);
     }
     const remaining = new Float64Array(deltas.length);
-    if (deltas.length > 0) this.sessions.applyUsage(billedSessions.map((s) => s.id), Float64Array.from(deltas), deltas.length, remaining);
+    if (deltas.length > 0)
+      this.sessions.applyUsage(
+        billedSessions.map((s) => s.id),
+        Float64Array.from(deltas),
+        deltas.length,
+        remaining,
+      );
     const usage: UsageReport[] = [];
     for (let b = 0; b < deltas.length; b++) {
       const session = billedSessions[b]!;
       const remainingBytes = session.metric === 'bytes' ? remaining[b]! : Infinity;
       usage.push({
-        mac: session.mac, sessionId: session.id, metric: session.metric, deltaBytes: deltas[b]!, deltaDownloadBytes: downs[b]!,
-        deltaUploadBytes: ups[b]!, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+        mac: session.mac,
+        sessionId: session.id,
+        metric: session.metric,
+        deltaBytes: deltas[b]!,
+        deltaDownloadBytes: downs[b]!,
+        deltaUploadBytes: ups[b]!,
+        remainingBytes,
+        exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
     }
     if (usage.length > 0) this.onUsage(usage);
@@ -187,6 +252,8 @@ function runText(argv: readonly string[]): Promise<string> {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${argv[0]} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${argv[0]} exited ${code}`)),
+    );
   });
 }

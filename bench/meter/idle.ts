@@ -5,9 +5,13 @@ import { Meter } from '../../src/meter/index.ts';
 
 const workerPath = process.argv[2]!;
 const meter = new Meter({
-  source: { kind: 'inline', text: '{"client_list_length":"0","clients":{}}' }, pollIntervalMs: 10_000, workerPath,
+  source: { kind: 'inline', text: '{"client_list_length":"0","clients":{}}' },
+  pollIntervalMs: 10_000,
+  workerPath,
   sessions: {
-    active: () => undefined, applyUsage: () => {}, remainingBytes: () => 0,
+    active: () => undefined,
+    applyUsage: () => {},
+    remainingBytes: () => 0,
     activeSessions: () => [{ id: 's', mac: '02:00:00:00:00:01', metric: 'bytes' as const, startedAt: 0 }],
   },
 });

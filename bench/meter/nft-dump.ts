@@ -30,31 +30,80 @@ export class NftDumpWriter {
       if (!this.counted.has(mac)) continue;
       const token = String(c['token']);
       let e = this.epochs.get(mac);
-      if (e === undefined || e.token !== token) this.epochs.set(mac, (e = { token, h: (this.handle += 2), up: 0, down: 0, ip: '' }));
+      if (e === undefined || e.token !== token)
+        this.epochs.set(mac, (e = { token, h: (this.handle += 2), up: 0, down: 0, ip: '' }));
       e.up = Number(c['upload_this_session']) * 1024;
       e.down = Number(c['download_this_session']) * 1024;
       e.ip = String(c['ip']);
     }
     for (const [mac, e] of this.epochs) {
       const hex = mac.replace(/:/g, '');
-      counters.push({ counter: { family: 'inet', name: `cu_${hex}`, table: T, handle: e.h, packets: Math.ceil(e.up / 600), bytes: e.up } });
-      counters.push({ counter: { family: 'inet', name: `cd_${hex}`, table: T, handle: e.h + 1, packets: Math.ceil(e.down / 1400), bytes: e.down } });
+      counters.push({
+        counter: {
+          family: 'inet',
+          name: `cu_${hex}`,
+          table: T,
+          handle: e.h,
+          packets: Math.ceil(e.up / 600),
+          bytes: e.up,
+        },
+      });
+      counters.push({
+        counter: {
+          family: 'inet',
+          name: `cd_${hex}`,
+          table: T,
+          handle: e.h + 1,
+          packets: Math.ceil(e.down / 1400),
+          bytes: e.down,
+        },
+      });
       up.push([e.ip, `cu_${hex}`]);
       down.push([e.ip, `cd_${hex}`]);
     }
     const chain = (name: string, hook: string): unknown[] => [
-      { chain: { family: 'inet', table: T, name, handle: name === 'count_up' ? 3 : 4, type: 'filter', hook, prio: 50, policy: 'accept' } },
-      { rule: { family: 'inet', table: T, chain: name, handle: name === 'count_up' ? 5 : 6, expr: [{ counter: { map: {
-        key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } }, data: name === 'count_up' ? '@cup' : '@cdown' } } }] } },
+      {
+        chain: {
+          family: 'inet',
+          table: T,
+          name,
+          handle: name === 'count_up' ? 3 : 4,
+          type: 'filter',
+          hook,
+          prio: 50,
+          policy: 'accept',
+        },
+      },
+      {
+        rule: {
+          family: 'inet',
+          table: T,
+          chain: name,
+          handle: name === 'count_up' ? 5 : 6,
+          expr: [
+            {
+              counter: {
+                map: {
+                  key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } },
+                  data: name === 'count_up' ? '@cup' : '@cdown',
+                },
+              },
+            },
+          ],
+        },
+      },
     ];
-    const dump = { nftables: [
-      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
-      { table: { family: 'inet', name: T, handle: 7 } },
-      ...counters,
-      { map: { family: 'inet', name: 'cup', table: T, type: 'ipv4_addr', handle: 1, map: 'counter', elem: up } },
-      { map: { family: 'inet', name: 'cdown', table: T, type: 'ipv4_addr', handle: 2, map: 'counter', elem: down } },
-      ...chain('count_up', 'prerouting'), ...chain('count_down', 'postrouting'),
-    ] };
+    const dump = {
+      nftables: [
+        { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+        { table: { family: 'inet', name: T, handle: 7 } },
+        ...counters,
+        { map: { family: 'inet', name: 'cup', table: T, type: 'ipv4_addr', handle: 1, map: 'counter', elem: up } },
+        { map: { family: 'inet', name: 'cdown', table: T, type: 'ipv4_addr', handle: 2, map: 'counter', elem: down } },
+        ...chain('count_up', 'prerouting'),
+        ...chain('count_down', 'postrouting'),
+      ],
+    };
     writeFileSync(join(this.dir, `nft-${n}.json`), JSON.stringify(dump));
   }
 }
@@ -66,5 +115,9 @@ export class NftDumpWriter {
 export function nftStandIn(dir: string, frames: number): string[] {
   const n = join(dir, 'next');
   writeFileSync(n, '0\n');
-  return ['/bin/sh', '-c', `read n < ${n}; echo $((n + 1)) > ${n}; [ $n -lt ${frames} ] || n=${frames - 1}; exec cat ${dir}/nft-$n.json`];
+  return [
+    '/bin/sh',
+    '-c',
+    `read n < ${n}; echo $((n + 1)) > ${n}; [ $n -lt ${frames} ] || n=${frames - 1}; exec cat ${dir}/nft-$n.json`,
+  ];
 }

@@ -21,9 +21,12 @@ const flavour = format === 'nodogsplash' ? 'nodogsplash' : 'opennds';
 let now = 1_795_221_800;
 const portal = new PortalModel({ flavour }, { clock: { now: () => now * 1000 } });
 const sim = new TrafficSimulator(portal, {
-  clients, seed: Number(seedArg ?? 1), authenticatedShare: 0.6,
+  clients,
+  seed: Number(seedArg ?? 1),
+  authenticatedShare: 0.6,
   // Per simulated second; one frame is 10 s apart: ~1% of clients reset, leave or arrive between frames.
-  resetChance: 0.001, departureChance: 0.001,
+  resetChance: 0.001,
+  departureChance: 0.001,
 });
 sim.populate();
 const frames: Buffer[] = [];

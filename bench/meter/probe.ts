@@ -16,13 +16,16 @@ for await (const line of createInterface({ input: process.stdin })) {
     latencies = [];
     timer = setInterval(() => {
       const t0 = performance.now();
-      client.call('sluice', 'stats', {}).then(() => latencies.push(performance.now() - t0), () => latencies.push(performance.now() - t0));
+      client.call('sluice', 'stats', {}).then(
+        () => latencies.push(performance.now() - t0),
+        () => latencies.push(performance.now() - t0),
+      );
     }, everyMs);
   } else if (line === 'stop') {
     clearInterval(timer);
     await new Promise((r) => setTimeout(r, 50));
     const s = [...latencies].sort((a, b) => a - b);
-    const q = (p: number): number => s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+    const q = (p: number): number => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]!);
     process.stdout.write(JSON.stringify({ n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? 0 }) + '\n');
   }
 }

@@ -32,7 +32,8 @@ const purchases = Number(purchasesArg);
 const seconds = Number(secondsArg);
 const POLL_MS = 1000;
 const buyers = readFileSync(macsFile!, 'utf8').split(',').slice(0, purchases);
-if (buyers.length < purchases) throw new Error(`only ${buyers.length} preauthenticated clients for ${purchases} purchases`);
+if (buyers.length < purchases)
+  throw new Error(`only ${buyers.length} preauthenticated clients for ${purchases} purchases`);
 const buyerSet = new Set(buyers);
 const log = createLogger({ level: 'error' });
 
@@ -42,20 +43,50 @@ for (let i = 0; i < clients * 1.2 && activated < live; i++) {
   const mac = simulatedMac(i);
   if (buyerSet.has(mac)) continue;
   const time = live !== Infinity && activated % 2 === 1;
-  await manager.activate({ mac, metric: time ? 'seconds' : 'bytes', allotment: time ? 86_400n : 1n << 60n,
-    payment: { method: 'grant', reference: `bench-${i}`, amount: 1n, asset: 'X', at: Date.now() } });
+  await manager.activate({
+    mac,
+    metric: time ? 'seconds' : 'bytes',
+    allotment: time ? 86_400n : 1n << 60n,
+    payment: { method: 'grant', reference: `bench-${i}`, amount: 1n, asset: 'X', at: Date.now() },
+  });
   activated++;
 }
-const valve = new Valve({ command: ['/usr/bin/ndsctl'], socketPath: () => socketPath!, flavour: 'opennds', timeoutMs: 30_000 });
+const valve = new Valve({
+  command: ['/usr/bin/ndsctl'],
+  socketPath: () => socketPath!,
+  flavour: 'opennds',
+  timeoutMs: 30_000,
+});
 const gates = new Gatekeeper({ valve, sessions: manager, log });
 // Per purchase, where its gate-open time goes (printed on stderr): activate, the gate's turn (activate → the
 // gatekeeper's auth-starting), the wait for the portal queue (→ its slot starts), the `json <mac>` lookup, what runs
 // between the lookup and the auth (the kernel quota, the shaper), the auth, and the main-thread turn after it.
-interface Phases { asked?: number; activated?: number; authStarting?: number; slot?: number; lookupEnd?: number; authStart?: number; authEnd?: number; authFinished?: number; done?: number; ahead?: string }
+interface Phases {
+  asked?: number;
+  activated?: number;
+  authStarting?: number;
+  slot?: number;
+  lookupEnd?: number;
+  authStart?: number;
+  authEnd?: number;
+  authFinished?: number;
+  done?: number;
+  ahead?: string;
+}
 const phases = new Map<string, Phases>();
-const phase = (mac: string): Phases => { let p = phases.get(mac); if (!p) phases.set(mac, p = {}); return p; };
+const phase = (mac: string): Phases => {
+  let p = phases.get(mac);
+  if (!p) phases.set(mac, (p = {}));
+  return p;
+};
 /** Every queued portal call: its class, when it was queued, started and ended, and the commands it ran. */
-interface Call { priority: string; queued: number; started?: number; ended?: number; cmds: string[] }
+interface Call {
+  priority: string;
+  queued: number;
+  started?: number;
+  ended?: number;
+  cmds: string[];
+}
 const calls: Call[] = [];
 const runner = valve.runner;
 const runExclusive = runner.runExclusive.bind(runner);
@@ -72,16 +103,23 @@ runner.runExclusive = ((fn: Parameters<typeof runExclusive>[0], priority?: Param
         if (buying && (args[0] === 'json' || args[0] === 'auth') && phase(mac).slot === undefined) {
           phase(mac).slot = performance.now();
           const from = phases.get(mac)!.authStarting ?? Infinity;
-          const ahead = calls.filter((c) => c !== call && c.started !== undefined && (c.ended === undefined || c.ended > from));
-          phase(mac).ahead ??= ahead.map((c) => `${c.priority}:${((c.ended ?? performance.now()) - Math.max(from, c.started!)).toFixed(0)}`).join(',');
+          const ahead = calls.filter(
+            (c) => c !== call && c.started !== undefined && (c.ended === undefined || c.ended > from),
+          );
+          phase(mac).ahead ??= ahead
+            .map((c) => `${c.priority}:${((c.ended ?? performance.now()) - Math.max(from, c.started!)).toFixed(0)}`)
+            .join(',');
         }
         if (buying && args[0] === 'auth') phase(mac).authStart ??= performance.now();
         const r = await exec(args);
-        if (buying && args[0] === 'json' && phase(mac).authStart === undefined) phase(mac).lookupEnd ??= performance.now();
+        if (buying && args[0] === 'json' && phase(mac).authStart === undefined)
+          phase(mac).lookupEnd ??= performance.now();
         if (buying && args[0] === 'auth') phase(mac).authEnd ??= performance.now();
         return r;
       });
-    } finally { call.ended = performance.now(); }
+    } finally {
+      call.ended = performance.now();
+    }
   }, priority);
 }) as typeof runner.runExclusive;
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
@@ -92,8 +130,14 @@ const fetches: number[] = [];
 const waits: number[] = [];
 let measuring = false;
 const meter = new Meter({
-  source: { kind: 'socket', path: socketPath! }, flavour: 'opennds', pollIntervalMs: POLL_MS, sessions: sessionManagerPort(manager),
-  portal: valve, workerPath: workerPath!, fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3,
+  source: { kind: 'socket', path: socketPath! },
+  flavour: 'opennds',
+  pollIntervalMs: POLL_MS,
+  sessions: sessionManagerPort(manager),
+  portal: valve,
+  workerPath: workerPath!,
+  fetchTimeoutMs: 30_000,
+  initialCapacity: clients * 1.3,
   // As the daemon wires it: a cut's final reading is one `json <mac>` ('read'), not a whole 10k-client tick.
   readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
 });
@@ -104,8 +148,14 @@ meter.on('tick', (r) => {
   fetches.push(r.fetchMs);
   waits.push(Math.max(0, r.at - (Date.now() - r.durationMs)));
 });
-gates.on('auth-starting', (mac, id) => { meter.authStarting(mac, id); phase(mac).authStarting ??= performance.now(); });
-gates.on('auth-finished', (mac, id, result) => { meter.authFinished(mac, id, result); phase(mac).authFinished ??= performance.now(); });
+gates.on('auth-starting', (mac, id) => {
+  meter.authStarting(mac, id);
+  phase(mac).authStarting ??= performance.now();
+});
+gates.on('auth-finished', (mac, id, result) => {
+  meter.authFinished(mac, id, result);
+  phase(mac).authFinished ??= performance.now();
+});
 gates.on('opened', (s) => meter.sessionStarted(s.mac));
 let cuts = 0;
 manager.on('ended', (s) => {
@@ -135,17 +185,26 @@ for (let k = 0; k < purchases; k++) {
   const wait = due - performance.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const mac = buyers[k]!;
-  inFlight.push((async () => {
-    const asked = performance.now();
-    phase(mac).asked = asked;
-    const { session } = await manager.activate({ mac, ip: buyerIp.get(mac) ?? null, metric: 'bytes', allotment: BigInt((1 + (k % 8)) << 20),
-      payment: { method: 'grant', reference: `buy-${k}`, amount: 1n, asset: 'X', at: Date.now() } });
-    phase(mac).activated = performance.now();
-    const gate = await gates.opened(session);
-    phase(mac).done = performance.now();
-    if (gate === 'pending') { pending++; phases.delete(mac); }
-    else gateMs.push(performance.now() - asked);
-  })());
+  inFlight.push(
+    (async () => {
+      const asked = performance.now();
+      phase(mac).asked = asked;
+      const { session } = await manager.activate({
+        mac,
+        ip: buyerIp.get(mac) ?? null,
+        metric: 'bytes',
+        allotment: BigInt((1 + (k % 8)) << 20),
+        payment: { method: 'grant', reference: `buy-${k}`, amount: 1n, asset: 'X', at: Date.now() },
+      });
+      phase(mac).activated = performance.now();
+      const gate = await gates.opened(session);
+      phase(mac).done = performance.now();
+      if (gate === 'pending') {
+        pending++;
+        phases.delete(mac);
+      } else gateMs.push(performance.now() - asked);
+    })(),
+  );
 }
 await Promise.all(inFlight);
 const left = t0 + seconds * 1000 - performance.now();
@@ -159,9 +218,23 @@ await manager.close();
 const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
 const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
 {
-  const q = (xs: number[], p: number): number => { const v = [...xs].sort((a, b) => a - b); return Math.round((v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? 0) * 10) / 10; };
-  const spans: Record<string, number[]> = { activate: [], gateTurn: [], queue: [], lookup: [], between: [], auth: [], after: [], total: [] };
-  const rows = [...phases.values()].filter((p) => p.asked !== undefined && p.done !== undefined && p.authEnd !== undefined);
+  const q = (xs: number[], p: number): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    return Math.round((v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? 0) * 10) / 10;
+  };
+  const spans: Record<string, number[]> = {
+    activate: [],
+    gateTurn: [],
+    queue: [],
+    lookup: [],
+    between: [],
+    auth: [],
+    after: [],
+    total: [],
+  };
+  const rows = [...phases.values()].filter(
+    (p) => p.asked !== undefined && p.done !== undefined && p.authEnd !== undefined,
+  );
   for (const p of rows) {
     spans['activate']!.push(p.activated! - p.asked!);
     spans['gateTurn']!.push(p.authStarting! - p.activated!);
@@ -172,25 +245,55 @@ const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     spans['after']!.push(p.done! - p.authEnd!);
     spans['total']!.push(p.done! - p.asked!);
   }
-  const line = Object.entries(spans).map(([k, v]) => `${k} ${q(v, 0.5)}/${q(v, 0.99)}/${q(v, 1)}`).join('  ');
+  const line = Object.entries(spans)
+    .map(([k, v]) => `${k} ${q(v, 0.5)}/${q(v, 0.99)}/${q(v, 1)}`)
+    .join('  ');
   process.stderr.write(`phases p50/p99/max ms (${rows.length} purchases): ${line}\n`);
   const ms = (ns: number): string => (ns / 1e6).toFixed(1);
   process.stderr.write(
-    `event-loop delay p50/p99/max ms: ${ms(loopDelay.percentile(50))}/${ms(loopDelay.percentile(99))}/${ms(loopDelay.max)}\n`,
+    'event-loop delay p50/p99/max ' +
+      `ms: ${ms(loopDelay.percentile(50))}/${ms(loopDelay.percentile(99))}/${ms(loopDelay.max)}\n`,
   );
   const byClass = new Map<string, { n: number; wait: number[]; held: number[] }>();
   for (const c of calls) {
     if (c.started === undefined || c.ended === undefined) continue;
     const e = byClass.get(c.priority) ?? { n: 0, wait: [], held: [] };
-    e.n++; e.wait.push(c.started - c.queued); e.held.push(c.ended - c.started);
+    e.n++;
+    e.wait.push(c.started - c.queued);
+    e.held.push(c.ended - c.started);
     byClass.set(c.priority, e);
   }
-  for (const [k, e] of byClass) process.stderr.write(`  portal calls ${k}: ${e.n}, queue wait p50/p99/max ${q(e.wait, 0.5)}/${q(e.wait, 0.99)}/${q(e.wait, 1)} ms, held p50/p99/max ${q(e.held, 0.5)}/${q(e.held, 0.99)}/${q(e.held, 1)} ms\n`);
+  for (const [k, e] of byClass)
+    process.stderr.write(
+      `  portal calls ${k}: ${e.n}, queue wait ` +
+        `p50/p99/max ${q(e.wait, 0.5)}/${q(e.wait, 0.99)}/${q(e.wait, 1)} ms, held ` +
+        `p50/p99/max ${q(e.held, 0.5)}/${q(e.held, 0.99)}/${q(e.held, 1)} ms\n`,
+    );
   if (process.env['SLUICE_BENCH_TRACE']) {
-    const slow = rows.sort((a, b) => (b.done! - b.asked!) - (a.done! - a.asked!)).slice(0, 8);
-    for (const p of slow) process.stderr.write(`  slow: total ${(p.done! - p.asked!).toFixed(0)} activate ${(p.activated! - p.asked!).toFixed(0)} turn ${(p.authStarting! - p.activated!).toFixed(0)} queue ${(p.slot! - p.authStarting!).toFixed(0)} lookup ${((p.lookupEnd ?? p.slot!) - p.slot!).toFixed(0)} auth ${(p.authEnd! - p.authStart!).toFixed(0)} after ${(p.done! - p.authEnd!).toFixed(0)} ahead [${p.ahead}]\n`);
+    const slow = rows.sort((a, b) => b.done! - b.asked! - (a.done! - a.asked!)).slice(0, 8);
+    for (const p of slow)
+      process.stderr.write(
+        `  slow: total ${(p.done! - p.asked!).toFixed(0)} activate ${(p.activated! - p.asked!).toFixed(0)} ` +
+          `turn ${(p.authStarting! - p.activated!).toFixed(0)} queue ${(p.slot! - p.authStarting!).toFixed(0)} ` +
+          `lookup ${((p.lookupEnd ?? p.slot!) - p.slot!).toFixed(0)} ` +
+          `auth ${(p.authEnd! - p.authStart!).toFixed(0)} after ${(p.done! - p.authEnd!).toFixed(0)} ahead ` +
+          `[${p.ahead}]\n`,
+      );
   }
 }
-process.stdout.write(JSON.stringify({ gaps, durations, fetches, waits, gateMs, pending, cuts, windowS, poll_ms: POLL_MS, live: activated,
-  rss_peak_mb: hwm ? Math.round(Number(hwm[1]) / 1024) : null }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    gaps,
+    durations,
+    fetches,
+    waits,
+    gateMs,
+    pending,
+    cuts,
+    windowS,
+    poll_ms: POLL_MS,
+    live: activated,
+    rss_peak_mb: hwm ? Math.round(Number(hwm[1]) / 1024) : null,
+  }) + '\n',
+);
 process.exit(0);

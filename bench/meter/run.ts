@@ -3,8 +3,8 @@
 // It serves `sluice stats` on the bench's ubus broker (the probe calls it), holds the real SessionManager (memory
 // store) with a data session for every simulated device, warms up, then on "go" runs ticks back to back and prints
 // one JSON line: tick durations, per-phase figures, event-loop delay and its own peak RSS.
-// argv: <worker|main-json|kernel|kernel-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs> [nft argv, JSON]
-// kernel: the Meter on the kernel's counters (the product's default), reading a stand-in nft's dump each tick
+// argv: <worker|main-json|kernel|kernel-json> <ndsctl.sock> <ubus.sock> <clients> <ticks> <usage-worker.mjs> [nft argv,
+// JSON] kernel: the Meter on the kernel's counters (the product's default), reading a stand-in nft's dump each tick
 // (bench/meter/nft-dump.ts) and listing the portal only when its listing policy says so; kernel-json: its baseline.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -22,27 +22,50 @@ const clients = Number(clientsArg);
 const ticks = Number(ticksArg);
 const WARMUP = 3;
 
-function resetPeakRss(): void { try { writeFileSync('/proc/self/clear_refs', '5'); } catch { /* not Linux */ } }
+function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    /* not Linux */
+  }
+}
 function peakRssMb(): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) / 1024;
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   return process.memoryUsage.rss() / 1024 / 1024;
 }
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+};
 
 // Every simulated device (arrivals included: their indices run past `clients`) has a data session bought long before
 // the measurement with an allotment it never reaches, so every delta is billed and nothing ends.
 const manager = await SessionManager.open({ store: new MemoryStore(), checkpointIntervalMs: 3_600_000 });
 for (let i = 0; i < clients * 1.2; i++) {
   await manager.activate({
-    mac: simulatedMac(i), metric: 'bytes', allotment: 1n << 60n,
+    mac: simulatedMac(i),
+    metric: 'bytes',
+    allotment: 1n << 60n,
     payment: { method: 'grant', reference: `bench-${i}`, amount: 1n, asset: 'X', at: Date.now() },
   });
 }
 const port = sessionManagerPort(manager);
-const debug = (what: string): void => { if (process.env['SLUICE_BENCH_DEBUG']) { const m = process.memoryUsage(); process.stderr.write(`${design} ${what}: rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)}/${(m.heapTotal / 1048576).toFixed(0)} ext ${(m.external / 1048576).toFixed(0)} ab ${(m.arrayBuffers / 1048576).toFixed(0)} hwm ${peakRssMb().toFixed(0)}\n`); } };
+const debug = (what: string): void => {
+  if (process.env['SLUICE_BENCH_DEBUG']) {
+    const m = process.memoryUsage();
+    process.stderr.write(
+      `${design} ${what}: rss ${(m.rss / 1048576).toFixed(0)} ` +
+        `heap ${(m.heapUsed / 1048576).toFixed(0)}/${(m.heapTotal / 1048576).toFixed(0)} ` +
+        `ext ${(m.external / 1048576).toFixed(0)} ab ${(m.arrayBuffers / 1048576).toFixed(0)} ` +
+        `hwm ${peakRssMb().toFixed(0)}\n`,
+    );
+  }
+};
 debug('sessions');
 let usageRows = 0;
 // Only the figures: keeping whole TickReports (each with its usage batch) would grow the heap the bench measures.
@@ -53,16 +76,29 @@ let stats: () => BlobmsgTable;
 let close: () => Promise<void>;
 /** Counters that exist for every client and never change (the bench buys nothing while it measures). */
 const kernelCounters = (argv: string[]): KernelCountersPort => ({
-  enabled: true, dumpArgv: argv, changes: 0, has: () => true, count: async () => {}, move: async () => {}, rebuild: async () => {},
+  enabled: true,
+  dumpArgv: argv,
+  changes: 0,
+  has: () => true,
+  count: async () => {},
+  move: async () => {},
+  rebuild: async () => {},
 });
 if (design === 'worker' || design === 'kernel') {
   const meter = new Meter({
-    source: { kind: 'socket', path: socketPath! }, pollIntervalMs: 10_000, sessions: port, workerPath: workerPath!,
+    source: { kind: 'socket', path: socketPath! },
+    pollIntervalMs: 10_000,
+    sessions: port,
+    workerPath: workerPath!,
     ...(design === 'kernel' && { kernelCounters: kernelCounters(JSON.parse(nftArgv!) as string[]) }),
     // A 100k-client snapshot (~90 MB) is past the router default cap (main.portal_output_max 32 MiB).
-    fetchTimeoutMs: 30_000, initialCapacity: clients * 1.3, maxSnapshotBytes: 1 << 30,
+    fetchTimeoutMs: 30_000,
+    initialCapacity: clients * 1.3,
+    maxSnapshotBytes: 1 << 30,
   });
-  meter.on('usage', (batch) => { usageRows += batch.length; });
+  meter.on('usage', (batch) => {
+    usageRows += batch.length;
+  });
   tickOnce = async () => {
     const r = await meter.tick();
     if (!r.ok) throw new Error(`tick skipped: ${r.skipped} ${r.message}`);
@@ -71,13 +107,21 @@ if (design === 'worker' || design === 'kernel') {
   stats = () => meter.stats() as unknown as BlobmsgTable;
   close = () => meter.close();
 } else if (design === 'kernel-json') {
-  const base = new MainThreadNftMeter(JSON.parse(nftArgv!) as string[], port, (batch) => { usageRows += batch.length; });
-  tickOnce = async () => { await base.tick(); };
+  const base = new MainThreadNftMeter(JSON.parse(nftArgv!) as string[], port, (batch) => {
+    usageRows += batch.length;
+  });
+  tickOnce = async () => {
+    await base.tick();
+  };
   stats = () => base.stats();
   close = async () => {};
 } else {
-  const base = new MainThreadJsonMeter(socketPath!, port, (batch) => { usageRows += batch.length; });
-  tickOnce = async () => { await base.tick(); };
+  const base = new MainThreadJsonMeter(socketPath!, port, (batch) => {
+    usageRows += batch.length;
+  });
+  tickOnce = async () => {
+    await base.tick();
+  };
   stats = () => base.stats();
   close = async () => {};
 }
@@ -117,22 +161,25 @@ loopDelay.disable();
 gcObserver.disconnect();
 const rss = peakRssMb();
 debug('end');
-if (process.env['SLUICE_BENCH_DEBUG']) process.stderr.write(`gc kind:ms (1 minor, 2 major, 4 incremental, 8 weakcb) ${gcKinds.join(' ')}\n`);
-process.stdout.write(JSON.stringify({
-  durations,
-  rss_peak_mb: rss,
-  usage_rows_per_tick: usageRows / ticks,
-  // The kernel path lists the portal only when something changed: how many of the measured ticks did.
-  listings: (stats() as { portal_listings?: number }).portal_listings ?? null,
-  fetch_ms: reports.length ? median(reports.map((r) => r.fetchMs)) : null,
-  scan_ms: reports.length ? median(reports.map((r) => r.scanMs)) : null,
-  apply_ms: reports.length ? median(reports.map((r) => r.applyMs)) : null,
-  loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
-  loop_delay_max_ms: loopDelay.max / 1e6,
-  gc_count: gcPauses.length,
-  gc_total_ms: gcPauses.reduce((a, b) => a + b, 0),
-  gc_max_ms: Math.max(0, ...gcPauses),
-}) + '\n');
+if (process.env['SLUICE_BENCH_DEBUG'])
+  process.stderr.write(`gc kind:ms (1 minor, 2 major, 4 incremental, 8 weakcb) ${gcKinds.join(' ')}\n`);
+process.stdout.write(
+  JSON.stringify({
+    durations,
+    rss_peak_mb: rss,
+    usage_rows_per_tick: usageRows / ticks,
+    // The kernel path lists the portal only when something changed: how many of the measured ticks did.
+    listings: (stats() as { portal_listings?: number }).portal_listings ?? null,
+    fetch_ms: reports.length ? median(reports.map((r) => r.fetchMs)) : null,
+    scan_ms: reports.length ? median(reports.map((r) => r.scanMs)) : null,
+    apply_ms: reports.length ? median(reports.map((r) => r.applyMs)) : null,
+    loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
+    loop_delay_max_ms: loopDelay.max / 1e6,
+    gc_count: gcPauses.length,
+    gc_total_ms: gcPauses.reduce((a, b) => a + b, 0),
+    gc_max_ms: Math.max(0, ...gcPauses),
+  }) + '\n',
+);
 input.close();
 await close();
 await ubus.close();

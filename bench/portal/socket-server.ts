@@ -11,17 +11,21 @@ import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises'
 
 const [socketPath, clientsArg, seedArg, mode] = process.argv.slice(2);
 const portal = new PortalModel({ flavour: 'opennds' });
-const sim = new TrafficSimulator(portal, { clients: Number(clientsArg), seed: Number(seedArg ?? 1), authenticatedShare: 0.6 });
+const sim = new TrafficSimulator(portal, {
+  clients: Number(clientsArg),
+  seed: Number(seedArg ?? 1),
+  authenticatedShare: 0.6,
+});
 sim.populate();
 sim.step(10_000);
 const answer = portalRequestHandler(portal);
 let last = performance.now();
 // `live`: traffic steps and the full list is re-rendered continuously in the background, at most every LIVE_FRAME_MS,
-// in slices of 50 clients with an event-loop turn between them (a reply of 8.9 MB goes out in ~45 socket writes, each waiting for a slice), and `json` answers the latest complete frame.
-// Rendering 10k clients in JavaScript takes 250–600 ms on this shared VM: done in one piece per request (or per
-// frame) it blocked the socket, so the ticks' fetches and the purchases' auths measured the simulator, not sluice.
-// Counters (and gates opened or closed since) show up one frame late, as if the portal sampled its counters that
-// often; `json <mac>`, auth and deauth are answered live.
+// in slices of 50 clients with an event-loop turn between them (a reply of 8.9 MB goes out in ~45 socket writes, each
+// waiting for a slice), and `json` answers the latest complete frame. Rendering 10k clients in JavaScript takes 250–600
+// ms on this shared VM: done in one piece per request (or per frame) it blocked the socket, so the ticks' fetches and
+// the purchases' auths measured the simulator, not sluice. Counters (and gates opened or closed since) show up one
+// frame late, as if the portal sampled its counters that often; `json <mac>`, auth and deauth are answered live.
 const LIVE_FRAME_MS = 500;
 let frame: Buffer = Buffer.alloc(0);
 async function renderSliced(): Promise<Buffer> {
@@ -31,7 +35,10 @@ async function renderSliced(): Promise<Buffer> {
   const parts: string[] = [`{\n  "client_list_length":"${clients.length}",\n  "clients":{\n`];
   for (let i = 0; i < clients.length; i++) {
     const c = clients[i]!;
-    parts.push(`${i === 0 ? '' : `${indent}},\n`}${indent}"${c.mac}":{\n`, renderOpenNdsClient(c, portal.config, now, indent));
+    parts.push(
+      `${i === 0 ? '' : `${indent}},\n`}${indent}"${c.mac}":{\n`,
+      renderOpenNdsClient(c, portal.config, now, indent),
+    );
     if (i % 50 === 49) await turn();
   }
   if (clients.length > 0) parts.push(`${indent}}\n`);
@@ -59,7 +66,10 @@ await listenNdsctlSocket(socketPath!, (line) => {
   if (line.startsWith('auth ') || line.startsWith('deauth ')) rendered = undefined;
   return answer(line);
 });
-const preauth = portal.clients().filter((c) => c.state === 'Preauthenticated').map((c) => c.mac);
+const preauth = portal
+  .clients()
+  .filter((c) => c.state === 'Preauthenticated')
+  .map((c) => c.mac);
 process.stdout.write(`ready ${Buffer.byteLength(portal.renderJson('opennds'))} ${preauth.join(',')}\n`);
 process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));

@@ -11,15 +11,25 @@ const ids = JSON.parse(readFileSync(idsFile!, 'utf8')) as string[];
 const socket = createSocket('udp4');
 await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
 let waiting: ((code: number) => void) | null = null;
-socket.on('message', (m) => { waiting?.(decodePacket(m).code); });
+socket.on('message', (m) => {
+  waiting?.(decodePacket(m).code);
+});
 const rtts: number[] = [];
 let acks = 0;
 for (let i = 0; i < ids.length; i++) {
-  const packet = encodeRequest({ code: 'Disconnect-Request', identifier: i & 0xff, secret: secret!, attributes: [['Acct-Session-Id', ids[i]!]] });
+  const packet = encodeRequest({
+    code: 'Disconnect-Request',
+    identifier: i & 0xff,
+    secret: secret!,
+    attributes: [['Acct-Session-Id', ids[i]!]],
+  });
   const t0 = performance.now();
   const code = await new Promise<number>((resolve) => {
     const timer = setTimeout(() => resolve(-1), 5000);
-    waiting = (c) => { clearTimeout(timer); resolve(c); };
+    waiting = (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    };
     socket.send(packet, Number(portArg), '127.0.0.1');
   });
   rtts.push(performance.now() - t0);

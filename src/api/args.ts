@@ -34,7 +34,9 @@ interface CheckedKind {
 }
 
 /** The checked value of one spec: a `oneOf` string narrows to its listed values. */
-export type ArgValue<S extends ArgSpec> = S extends { kind: 'string'; oneOf: readonly (infer V extends string)[] } ? V : CheckedKind[S['kind']];
+export type ArgValue<S extends ArgSpec> = S extends { kind: 'string'; oneOf: readonly (infer V extends string)[] }
+  ? V
+  : CheckedKind[S['kind']];
 
 type RequiredNames<S extends ArgSpecs> = { [K in keyof S]: S[K] extends { required: true } ? K : never }[keyof S];
 
@@ -74,7 +76,9 @@ function describe(value: BlobmsgValue): string {
   return `${typeof value} ${JSON.stringify(typeof value === 'bigint' ? value.toString() : value)}`;
 }
 
-/** The merchant's one amount rule (digits, bigint or safe integer; no sign, point or exponent), reported per argument. */
+/**
+ * The merchant's one amount rule (digits, bigint or safe integer; no sign, point or exponent), reported per argument.
+ */
 function toBigint(name: string, value: BlobmsgValue, limit: bigint): bigint {
   let n: bigint;
   try {
@@ -100,7 +104,8 @@ export function checkArgs<const S extends ArgSpecs>(specs: S, args: BlobmsgTable
     }
     switch (spec.kind) {
       case 'mac':
-        if (typeof value !== 'string') throw new InvalidArgumentError(name, `must be a MAC address string, got ${describe(value)}`);
+        if (typeof value !== 'string')
+          throw new InvalidArgumentError(name, `must be a MAC address string, got ${describe(value)}`);
         try {
           out[name] = normalizeMac(value);
         } catch {
@@ -122,7 +127,8 @@ export function checkArgs<const S extends ArgSpecs>(specs: S, args: BlobmsgTable
         out[name] = toBigint(name, value, COUNT_LIMIT);
         break;
       case 'boolean':
-        if (typeof value !== 'boolean') throw new InvalidArgumentError(name, `must be a boolean, got ${describe(value)}`);
+        if (typeof value !== 'boolean')
+          throw new InvalidArgumentError(name, `must be a boolean, got ${describe(value)}`);
         out[name] = value;
         break;
       case 'table':

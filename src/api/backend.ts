@@ -70,11 +70,14 @@ export interface SluiceBackend {
    */
   change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session>;
   /**
-   * Moves a live session (by MAC or id) to another MAC: the same session, usage and allotment; the old MAC's gate closes
-   * as the new one opens (SessionManager.move: on flash first). `gate` is the new MAC's, after the same bounded wait as
-   * a purchase. Throws ERR_SESSION_NOT_FOUND, ERR_SESSION_MOVE_TARGET, ERR_SESSION_MOVING.
+   * Moves a live session (by MAC or id) to another MAC: the same session, usage and allotment; the old MAC's gate
+   * closes as the new one opens (SessionManager.move: on flash first). `gate` is the new MAC's, after the same bounded
+   * wait as a purchase. Throws ERR_SESSION_NOT_FOUND, ERR_SESSION_MOVE_TARGET, ERR_SESSION_MOVING.
    */
-  move?(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }>;
+  move?(
+    query: { mac?: string; id?: string },
+    toMac: string,
+  ): Promise<{ session: Session; from: string; gate: GateState }>;
   /** `gate`: the least closed of the ended sessions' gates (`closed` when none ended). */
   logout(user: string): Promise<{ sessions: Session[]; gate: GateCloseState }>;
   pricing(): readonly PricingPlan[];

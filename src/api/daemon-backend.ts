@@ -8,10 +8,28 @@ import type { ClientRates } from '../portal/index.ts';
 import { SluiceError } from '../errors.ts';
 import { systemClock, type Clock } from '../time.ts';
 import type { Merchant, PurchaseResult } from '../merchant/index.ts';
-import { type EndCause, isLive, type Session, type SessionControlPort, type SessionDevicesPort, type SessionReadView, type SessionState } from '../sessions/index.ts';
+import {
+  type EndCause,
+  isLive,
+  type Session,
+  type SessionControlPort,
+  type SessionDevicesPort,
+  type SessionReadView,
+  type SessionState,
+} from '../sessions/index.ts';
 import type { PricingPlan } from '../config/index.ts';
 import type { BlobmsgTable } from '../ubus/index.ts';
-import type { CallOrigin, GateCloseState, GateState, GrantRequest, PurchaseOutcome, PurchaseRequest, QuoteRecord, RatesChanged, SluiceBackend } from './backend.ts';
+import type {
+  CallOrigin,
+  GateCloseState,
+  GateState,
+  GrantRequest,
+  PurchaseOutcome,
+  PurchaseRequest,
+  QuoteRecord,
+  RatesChanged,
+  SluiceBackend,
+} from './backend.ts';
 import type { Gatekeeper } from '../gate/index.ts';
 import type { UbusFace } from '../payments/index.ts';
 import { toBlobmsgTable } from './plain.ts';
@@ -27,7 +45,11 @@ function delay<T>(ms: number, value: T): Promise<T> {
  * The close of `mac`'s gate after its session ended, as a reply or event field, waiting at most `waitMs` (the close
  * itself goes on). A close kept open by a newer live session of the same MAC counts as closed for the one that ended.
  */
-export async function waitForClose(gates: Pick<Gatekeeper, 'closed'>, mac: string, waitMs: number): Promise<GateCloseState> {
+export async function waitForClose(
+  gates: Pick<Gatekeeper, 'closed'>,
+  mac: string,
+  waitMs: number,
+): Promise<GateCloseState> {
   const outcome = await Promise.race([gates.closed(mac), delay(waitMs, 'closing' as const)]);
   return outcome === 'kept-open' ? 'closed' : outcome;
 }
@@ -110,18 +132,19 @@ export class DaemonBackend implements SluiceBackend {
   }
 
   /**
-   * THE rate-change path (ubus `change` rate_down/rate_up; a RADIUS CoA-Request's rates go the same way): the MAC's live
-   * session gets these rates, both directions (null: not limited that way), from now. Journaled first
-   * (SessionManager.setRates: on flash before anyone acts, so a restart re-limits its gate with them); then the gate sets
-   * them on the session's open gates (a pending gate gets them at its auth). Resolves once the kernel has them, with the
-   * session's view (its `rates` the new ones). Then told to `ratesChanged`, with who asked (`by`).
+   * THE rate-change path (ubus `change` rate_down/rate_up; a RADIUS CoA-Request's rates go the same way): the MAC's
+   * live session gets these rates, both directions (null: not limited that way), from now. Journaled first
+   * (SessionManager.setRates: on flash before anyone acts, so a restart re-limits its gate with them); then the gate
+   * sets them on the session's open gates (a pending gate gets them at its auth). Resolves once the kernel has them,
+   * with the session's view (its `rates` the new ones). Then told to `ratesChanged`, with who asked (`by`).
    */
   async changeRates(mac: string, rates: ClientRates, by: CallOrigin = 'ubus'): Promise<Session> {
     const live = this.parts.sessions.byMac(mac);
     if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${mac}`);
     const previous = live.rates ? { downBps: live.rates.downBps, upBps: live.rates.upBps } : null;
     const session = await this.parts.sessions.setRates(live.id, rates);
-    // In force when this resolves (a CoA-ACK says so): bounded by the auth in flight, if any, and tc/nft's own timeouts.
+    // In force when this resolves (a CoA-ACK says so): bounded by the auth in flight, if any, and tc/nft's own
+    // timeouts.
     await this.parts.gates.ratesApplied(session.id);
     const now = this.parts.sessions.get(session.id) ?? session;
     // After the kernel has them: an announcement read as "in force" is, unless tc/nft refused (the shaper then logs it
@@ -131,7 +154,8 @@ export class DaemonBackend implements SluiceBackend {
   }
 
   async change(query: { mac?: string; id?: string }, limits: { seconds?: bigint; bytes?: bigint }): Promise<Session> {
-    const live = query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
+    const live =
+      query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
     if (!live || !isLive(live) || (query.mac !== undefined && live.mac !== query.mac)) {
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
     }
@@ -157,13 +181,20 @@ export class DaemonBackend implements SluiceBackend {
     return { session, gate: await this.gateClosed(mac) };
   }
 
-  async move(query: { mac?: string; id?: string }, toMac: string): Promise<{ session: Session; from: string; gate: GateState }> {
-    const live = query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
+  async move(
+    query: { mac?: string; id?: string },
+    toMac: string,
+  ): Promise<{ session: Session; from: string; gate: GateState }> {
+    const live =
+      query.id !== undefined ? this.parts.sessions.get(query.id) : this.parts.sessions.byMac(query.mac ?? '');
     if (!live || !isLive(live) || (query.mac !== undefined && live.mac !== query.mac)) {
       throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${query.id ?? query.mac}`);
     }
     const moved = await this.parts.sessions.move(live.id, toMac);
-    const gate = await Promise.race([this.parts.gates.opened(moved), delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const)]);
+    const gate = await Promise.race([
+      this.parts.gates.opened(moved),
+      delay(this.parts.gateReplyWaitMs ?? GATE_REPLY_WAIT_MS, 'opening' as const),
+    ]);
     const session = this.parts.sessions.get(moved.id) ?? moved;
     return { session, from: live.mac, gate: isLive(session) && session.mac === moved.mac ? gate : 'closed' };
   }

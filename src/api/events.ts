@@ -57,7 +57,15 @@ export interface SessionEventPayloads {
 }
 export type SessionEventKind = keyof SessionEventPayloads;
 export const SESSION_EVENT_KINDS = [
-  'started', 'topup', 'ended', 'moved', 'rates', 'usage', 'awaiting-receipt', 'receipt', 'escrow-closed',
+  'started',
+  'topup',
+  'ended',
+  'moved',
+  'rates',
+  'usage',
+  'awaiting-receipt',
+  'receipt',
+  'escrow-closed',
 ] as const satisfies readonly SessionEventKind[];
 
 /** The table sent for one event: `{event: kind, ...payload}`. */
@@ -82,7 +90,10 @@ export interface UsageFact {
 /** The escrow subsystem's events (payments/escrow-session/escrow-credit.ts), as the publisher needs them. */
 export interface EscrowEventSource {
   on(event: 'awaiting-receipt' | 'receipt', listener: (figures: CreditFields) => void): () => void;
-  on(event: 'escrow-closed', listener: (closed: { session: Session | null; mac: string; escrow: BlobmsgTable }) => void): () => void;
+  on(
+    event: 'escrow-closed',
+    listener: (closed: { session: Session | null; mac: string; escrow: BlobmsgTable }) => void,
+  ): () => void;
 }
 
 export interface EventPublisherOptions {
@@ -102,14 +113,25 @@ export class EventPublisher {
     this.clock = options.clock ?? systemClock;
     const { sessions, gates, log } = options;
     sessions.on('started', (s) => {
-      log.info('session started', { id: s.id, mac: s.mac, metric: s.metric, allotment: s.allotment, user: s.user ?? undefined });
+      log.info('session started', {
+        id: s.id,
+        mac: s.mac,
+        metric: s.metric,
+        allotment: s.allotment,
+        user: s.user ?? undefined,
+      });
       this.send('started', { session: sessionView(s, this.clock.now()) });
     });
     sessions.on('topup', (s, payment: PaymentRef) => {
       log.info('session topped up', { id: s.id, mac: s.mac, allotment: s.allotment, method: payment.method });
       this.send('topup', {
         session: sessionView(s, this.clock.now()),
-        payment: { method: payment.method, reference: payment.reference, amount: payment.amount.toString(), asset: payment.asset },
+        payment: {
+          method: payment.method,
+          reference: payment.reference,
+          amount: payment.amount.toString(),
+          asset: payment.asset,
+        },
       });
     });
     sessions.on('moved', (s, from) => {
@@ -117,7 +139,14 @@ export class EventPublisher {
       this.send('moved', { session: sessionView(s, this.clock.now()), from });
     });
     sessions.on('ended', (s) => {
-      log.info('session ended', { id: s.id, mac: s.mac, state: s.state, cause: s.endCause, used: s.used, allotment: s.allotment });
+      log.info('session ended', {
+        id: s.id,
+        mac: s.mac,
+        state: s.state,
+        cause: s.endCause,
+        used: s.used,
+        allotment: s.allotment,
+      });
     });
     // The event goes out once the end is on flash (a crash before that brings the session back ACTIVE: no event may
     // have said it ended), and once the portal answered the deauth (bounded wait), so it says whether the gate closed.
@@ -132,11 +161,17 @@ export class EventPublisher {
   /** A rate change went through the change path (DaemonBackend's `ratesChanged`): one log line, one event. */
   rates({ session: s, previous, by }: RatesChanged): void {
     this.options.log.info('session rates changed', {
-      id: s.id, mac: s.mac, by, down: s.rates?.downBps ?? null, up: s.rates?.upBps ?? null,
-      was_down: previous?.downBps ?? null, was_up: previous?.upBps ?? null,
+      id: s.id,
+      mac: s.mac,
+      by,
+      down: s.rates?.downBps ?? null,
+      up: s.rates?.upBps ?? null,
+      was_down: previous?.downBps ?? null,
+      was_up: previous?.upBps ?? null,
     });
     this.send('rates', {
-      session: sessionView(s, this.clock.now()), by,
+      session: sessionView(s, this.clock.now()),
+      by,
       previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
     });
   }
@@ -145,7 +180,9 @@ export class EventPublisher {
   followEscrow(escrow: EscrowEventSource): void {
     escrow.on('awaiting-receipt', (figures) => this.send('awaiting-receipt', figures));
     escrow.on('receipt', (figures) => this.send('receipt', figures));
-    escrow.on('escrow-closed', ({ session, mac, escrow: view }) => this.send('escrow-closed', { ...(session && { session: session.id }), mac, escrow: view }));
+    escrow.on('escrow-closed', ({ session, mac, escrow: view }) =>
+      this.send('escrow-closed', { ...(session && { session: session.id }), mac, escrow: view }),
+    );
   }
 
   /**
@@ -184,9 +221,19 @@ export class EventPublisher {
     const { log } = this.options;
     for (const u of batch) {
       if (u.billedAheadBytes === undefined) continue;
-      const fields = { mac: u.mac, session: u.sessionId, billed_ahead: u.billedAheadBytes, read: u.deltaBytes - u.billedAheadBytes };
+      const fields = {
+        mac: u.mac,
+        session: u.sessionId,
+        billed_ahead: u.billedAheadBytes,
+        read: u.deltaBytes - u.billedAheadBytes,
+      };
       if (u.stoppedByKernel) log.info('stopped by the kernel quota', fields);
-      else log.info('cut at the crossing', { ...fields, rate_kib_s: Math.round((u.cutRate ?? 0) * 1000 / 1024), close_ms: Math.round(u.cutCloseMs ?? 0) });
+      else
+        log.info('cut at the crossing', {
+          ...fields,
+          rate_kib_s: Math.round(((u.cutRate ?? 0) * 1000) / 1024),
+          close_ms: Math.round(u.cutCloseMs ?? 0),
+        });
     }
   }
 

@@ -16,7 +16,9 @@ import { parseRate } from '../portal/index.ts';
 import { SESSION_STATES, TERMINATE_CAUSES, isLive, limitsAfter, type Session } from '../sessions/index.ts';
 
 /** Who is calling (invokeMethod's `origin`): not an argument, so no caller can claim another's name. */
-export interface CallContext { origin: CallOrigin }
+export interface CallContext {
+  origin: CallOrigin;
+}
 
 export interface ApiMethod<S extends ArgSpecs = ArgSpecs> {
   args: S;
@@ -71,8 +73,13 @@ for (const plugin of PAYMENT_PLUGINS) {
 const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
   purchase: method({
     args: {
-      mac, ip: optionalText, user: optionalText, plan: { kind: 'string', maxLength: 64 }, amount: { kind: 'amount' },
-      steps: { kind: 'count' }, payment: { kind: 'table', required: true },
+      mac,
+      ip: optionalText,
+      user: optionalText,
+      plan: { kind: 'string', maxLength: 64 },
+      amount: { kind: 'amount' },
+      steps: { kind: 'count' },
+      payment: { kind: 'table', required: true },
     },
     adminOnly: false,
     async handler(a, backend) {
@@ -106,8 +113,11 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
   }),
   sessions: method({
     args: {
-      state: { kind: 'string', oneOf: [...SESSION_STATES, ...SESSION_GROUPS] }, user: optionalText, mac: { kind: 'mac' },
-      offset: { kind: 'count' }, limit: { kind: 'count' },
+      state: { kind: 'string', oneOf: [...SESSION_STATES, ...SESSION_GROUPS] },
+      user: optionalText,
+      mac: { kind: 'mac' },
+      offset: { kind: 'count' },
+      limit: { kind: 'count' },
     },
     adminOnly: false,
     handler(a, backend) {
@@ -128,7 +138,10 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
       const page = list.slice(offset, offset + limit);
       return {
         sessions: page.map((s) => ({ ...sessionView(s, now), ...gateField(s, backend) })),
-        total: list.length, offset, limit, more: offset + page.length < list.length,
+        total: list.length,
+        offset,
+        limit,
+        more: offset + page.length < list.length,
       };
     },
   }),
@@ -141,11 +154,21 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     },
   }),
   grant: method({
-    args: { mac, seconds: { kind: 'count' }, bytes: { kind: 'count' }, ip: optionalText, user: optionalText, plan: optionalText, idempotency_key: { kind: 'string', maxLength: 200 }, devices: { kind: 'count' } },
+    args: {
+      mac,
+      seconds: { kind: 'count' },
+      bytes: { kind: 'count' },
+      ip: optionalText,
+      user: optionalText,
+      plan: optionalText,
+      idempotency_key: { kind: 'string', maxLength: 200 },
+      devices: { kind: 'count' },
+    },
     adminOnly: true,
     async handler(a, backend) {
       // Both: data that also ends after `seconds`, whichever comes first.
-      if (a.seconds === undefined && a.bytes === undefined) throw new InvalidArgumentError('seconds', 'seconds, bytes, or both is required');
+      if (a.seconds === undefined && a.bytes === undefined)
+        throw new InvalidArgumentError('seconds', 'seconds, bytes, or both is required');
       const outcome = await backend.grant({
         mac: a.mac,
         ...(a.seconds !== undefined && { seconds: a.seconds }),
@@ -161,8 +184,12 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
   }),
   change: method({
     args: {
-      mac: { kind: 'mac' }, id: { kind: 'string', maxLength: 64 }, seconds: { kind: 'count' }, bytes: { kind: 'count' },
-      rate_down: { kind: 'string', maxLength: 32 }, rate_up: { kind: 'string', maxLength: 32 },
+      mac: { kind: 'mac' },
+      id: { kind: 'string', maxLength: 64 },
+      seconds: { kind: 'count' },
+      bytes: { kind: 'count' },
+      rate_down: { kind: 'string', maxLength: 32 },
+      rate_up: { kind: 'string', maxLength: 32 },
     },
     adminOnly: true,
     async handler(a, backend, call) {
@@ -179,21 +206,33 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
       const up = rate('rate_up', a.rate_up);
       const hasRates = down !== undefined || up !== undefined;
       const hasLimits = a.seconds !== undefined || a.bytes !== undefined;
-      if (!hasLimits && !hasRates) throw new InvalidArgumentError('seconds', 'seconds, bytes, rate_down or rate_up is required');
-      if (hasRates && !backend.changeRates) throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
+      if (!hasLimits && !hasRates)
+        throw new InvalidArgumentError('seconds', 'seconds, bytes, rate_down or rate_up is required');
+      if (hasRates && !backend.changeRates)
+        throw new InvalidArgumentError('rate_down', 'speed tiers are not available');
       const query = { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) };
       let session = backend.session(query);
       if (session === undefined || !isLive(session) || (a.mac !== undefined && session.mac !== a.mac)) {
         throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${a.id ?? a.mac}`);
       }
-      const limits = { ...(a.seconds !== undefined && { seconds: a.seconds }), ...(a.bytes !== undefined && { bytes: a.bytes }) };
+      const limits = {
+        ...(a.seconds !== undefined && { seconds: a.seconds }),
+        ...(a.bytes !== undefined && { bytes: a.bytes }),
+      };
       // Nothing half-applied: the limits are checked before anything changes (limitsAfter throws what setLimits
       // would), the rates (which the kernel may still refuse) go first, the limits (which can end the session) last.
       if (hasLimits) limitsAfter(session, limits);
       if (hasRates) {
         // The direction not named keeps the session's own rate (none: not limited).
         const now = session.rates;
-        session = await backend.changeRates!(session.mac, { downBps: down !== undefined ? down : now?.downBps ?? null, upBps: up !== undefined ? up : now?.upBps ?? null }, call.origin);
+        session = await backend.changeRates!(
+          session.mac,
+          {
+            downBps: down !== undefined ? down : (now?.downBps ?? null),
+            upBps: up !== undefined ? up : (now?.upBps ?? null),
+          },
+          call.origin,
+        );
       }
       if (hasLimits) session = await backend.change({ id: session.id }, limits);
       return { session: { ...sessionView(session, backend.now()), ...gateField(session, backend) } };
@@ -205,7 +244,10 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     async handler(a, backend) {
       if (a.mac === undefined && a.id === undefined) throw new InvalidArgumentError('mac', 'mac or id is required');
       if (!backend.move) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
-      const { session, from, gate } = await backend.move({ ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) }, a.to);
+      const { session, from, gate } = await backend.move(
+        { ...(a.mac !== undefined && { mac: a.mac }), ...(a.id !== undefined && { id: a.id }) },
+        a.to,
+      );
       return { session: sessionView(session, backend.now()), from, gate };
     },
   }),
@@ -222,7 +264,8 @@ const OWN_METHODS: Readonly<Record<string, ApiMethod>> = {
     args: { mac },
     adminOnly: true,
     async handler(a, backend) {
-      if (!backend.removeDevice) throw new SluiceError('ERR_DEVICE_NOT_MEMBER', 'this backend has no sessions of several devices');
+      if (!backend.removeDevice)
+        throw new SluiceError('ERR_DEVICE_NOT_MEMBER', 'this backend has no sessions of several devices');
       const { session, gate } = await backend.removeDevice(a.mac);
       return { session: sessionView(session, backend.now()), gate };
     },
@@ -259,7 +302,8 @@ export const METHODS: Readonly<Record<string, ApiMethod>> = (() => {
   const own = Object.entries(OWN_METHODS);
   const at = own.findIndex(([name]) => name === 'sessions') + 1;
   for (const name of Object.keys(PAYMENT_METHODS)) {
-    if (name in OWN_METHODS) throw new Error(`ubus method ${name} of a payment plugin has the name of one of the sluice object's own`);
+    if (name in OWN_METHODS)
+      throw new Error(`ubus method ${name} of a payment plugin has the name of one of the sluice object's own`);
   }
   return Object.fromEntries([...own.slice(0, at), ...Object.entries(PAYMENT_METHODS), ...own.slice(at)]);
 })();

@@ -4,7 +4,13 @@
  * `ubus call` users (who see the status) and programs (which read the code) learn why.
  */
 import { SluiceError, toSluiceError, type ErrorCode } from '../errors.ts';
-import { type BlobmsgTable, encodeBlobmsgTable, UBUS_MAX_MSGLEN, type UbusObjectDef, type UbusReply } from '../ubus/index.ts';
+import {
+  type BlobmsgTable,
+  encodeBlobmsgTable,
+  UBUS_MAX_MSGLEN,
+  type UbusObjectDef,
+  type UbusReply,
+} from '../ubus/index.ts';
 import { checkArgs, signatureOf } from './args.ts';
 import { METHODS } from './methods.ts';
 import { statusForCode } from './status.ts';
@@ -25,8 +31,15 @@ function replyOf(e: SluiceError): UbusReply {
   return { status: statusForCode(e.code), data: { error: { code: e.code, message: e.message } } };
 }
 
-/** Runs a method by name; `origin` says who called (the ubus object: ubus; the daemon's upstream commands: mqtt, coa). */
-export async function invokeMethod(backend: SluiceBackend, name: string, args: BlobmsgTable, origin: CallOrigin = 'ubus'): Promise<UbusReply> {
+/**
+ * Runs a method by name; `origin` says who called (the ubus object: ubus; the daemon's upstream commands: mqtt, coa).
+ */
+export async function invokeMethod(
+  backend: SluiceBackend,
+  name: string,
+  args: BlobmsgTable,
+  origin: CallOrigin = 'ubus',
+): Promise<UbusReply> {
   const method = METHODS[name];
   if (!method) return errorReply(new Error(`unknown method ${name}`));
   const checked = checkArgs(method.args, args);
@@ -35,7 +48,12 @@ export async function invokeMethod(backend: SluiceBackend, name: string, args: B
   // ~2,400 sessions did): say so with a code instead. Leaves room for the message header and attributes.
   const size = encodeBlobmsgTable(data).length;
   if (size > UBUS_MAX_MSGLEN - 4096) {
-    throw new SluiceError('ERR_REPLY_TOO_LARGE', `the ${name} reply would be ${size} bytes, past the ubus message limit; ask for less (sessions: limit, offset, state)`, { details: { size } });
+    throw new SluiceError(
+      'ERR_REPLY_TOO_LARGE',
+      `the ${name} reply would be ${size} bytes, past the ubus message limit; ask for less (sessions: limit, ` +
+        'offset, state)',
+      { details: { size } },
+    );
   }
   return { data };
 }

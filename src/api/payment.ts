@@ -7,12 +7,17 @@
 import { SluiceError } from '../errors.ts';
 import type { PurchaseRequest } from '../merchant/index.ts';
 
-export function paymentOf(table: Readonly<Record<string, unknown>>): Pick<PurchaseRequest, 'payment' | 'idempotencyKey'> {
+export function paymentOf(
+  table: Readonly<Record<string, unknown>>,
+): Pick<PurchaseRequest, 'payment' | 'idempotencyKey'> {
   const { method, idempotency_key: key } = table;
-  if (typeof method !== 'string') throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
+  if (typeof method !== 'string')
+    throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'payment.method must name a payment method');
   // null and '' are "not given", as for every ubus argument (the ubus CLI cannot send an absent field in a table).
   if (key !== undefined && key !== null && key !== '' && typeof key !== 'string') {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', 'idempotency_key must be a string', { details: { argument: 'idempotency_key' } });
+    throw new SluiceError('ERR_INVALID_ARGUMENT', 'idempotency_key must be a string', {
+      details: { argument: 'idempotency_key' },
+    });
   }
   return { payment: { ...table, method }, ...(typeof key === 'string' && key !== '' && { idempotencyKey: key }) };
 }

@@ -3,7 +3,8 @@ import type { BlobmsgTable, BlobmsgValue } from '../ubus/index.ts';
 
 export function toBlobmsgValue(value: unknown): BlobmsgValue | undefined {
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return undefined;
-  if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint') return value;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint')
+    return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (Array.isArray(value)) return value.map((v) => toBlobmsgValue(v) ?? null);
   if (value instanceof Map) return toBlobmsgTable(Object.fromEntries(value));

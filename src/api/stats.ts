@@ -8,14 +8,20 @@ import type { BlobmsgTable } from '../ubus/index.ts';
 import { toBlobmsgTable } from './plain.ts';
 
 /** A part that reports its own figures. */
-interface Figures { stats(): object }
+interface Figures {
+  stats(): object;
+}
 
 export interface StatsSources {
   startedAt: number;
   config: Config;
   restartRequired: readonly string[];
   problems: readonly ConfigProblem[];
-  sessions: Figures; meter: Figures; gates: Figures; journal: Figures; upstream: Figures;
+  sessions: Figures;
+  meter: Figures;
+  gates: Figures;
+  journal: Figures;
+  upstream: Figures;
   kernelQuota: Figures | null;
   /**
    * The payment methods' figures, each under its key (payments' PaymentPlugins.stats): `trials`, free trials granted

@@ -26,7 +26,12 @@ export function sessionView(session: Session, now: number): BlobmsgTable {
     expires_at: unixSeconds(session.expiresAt),
     ended_at: unixSeconds(session.endedAt),
     end_cause: session.endCause,
-    payments: session.payments.map((p) => ({ method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset })),
+    payments: session.payments.map((p) => ({
+      method: p.method,
+      reference: p.reference,
+      amount: p.amount.toString(),
+      asset: p.asset,
+    })),
     // Totals over every payment: `payments` lists only the first and the most recent few.
     payment_count: paymentTotals(session).count,
     paid_total: paymentTotals(session).paid.toString(),

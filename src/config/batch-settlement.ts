@@ -33,16 +33,32 @@ export interface BatchSettlementConfig {
   tokenVersion: string;
 }
 
-export const BATCH_SETTLEMENT_DEFAULTS = { network: 'eip155:8453', withdraw_delay: 86_400, refund: 'at-end', refund_idle: 600, timeout: 15, token_version: '2' } as const;
+export const BATCH_SETTLEMENT_DEFAULTS = {
+  network: 'eip155:8453',
+  withdraw_delay: 86_400,
+  refund: 'at-end',
+  refund_idle: 600,
+  timeout: 15,
+  token_version: '2',
+} as const;
 
 const network = (v: string): Parsed<string> => {
   const caip2 = toCaip2(v);
-  return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
+  return caip2
+    ? { ok: true, value: caip2 }
+    : {
+        ok: false,
+        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
+      };
 };
 const address = (v: string): Parsed<string> =>
-  (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' });
+  isEvmAddress(v)
+    ? { ok: true, value: v.toLowerCase() }
+    : { ok: false, reason: 'must be an address (0x and 40 hex digits)' };
 const refund = (v: string): Parsed<BatchRefundPolicy> =>
-  (v === 'at-end' || v === 'idle' || v === 'on-request' ? { ok: true, value: v } : { ok: false, reason: 'must be at-end, idle or on-request' });
+  v === 'at-end' || v === 'idle' || v === 'on-request'
+    ? { ok: true, value: v }
+    : { ok: false, reason: 'must be at-end, idle or on-request' };
 
 export function readBatchSettlementSection(r: SectionReader, enabled: boolean): BatchSettlementConfig {
   const d = BATCH_SETTLEMENT_DEFAULTS;
@@ -53,12 +69,21 @@ export function readBatchSettlementSection(r: SectionReader, enabled: boolean): 
     network: net,
     chainId: chainIdOf(net) ?? 8453,
     receiver: r.required('receiver', '', address, 'is required: the address settled money goes to'),
-    receiverAuthorizer: r.required('receiver_authorizer', '', address, 'is required: the facilitator\'s receiverAuthorizer (GET /supported)'),
-    withdrawDelay: r.parsed('withdraw_delay', d.withdraw_delay, (v) => parseInteger(v, MIN_WITHDRAW_DELAY, MAX_WITHDRAW_DELAY)),
+    receiverAuthorizer: r.required(
+      'receiver_authorizer',
+      '',
+      address,
+      "is required: the facilitator's receiverAuthorizer (GET /supported)",
+    ),
+    withdrawDelay: r.parsed('withdraw_delay', d.withdraw_delay, (v) =>
+      parseInteger(v, MIN_WITHDRAW_DELAY, MAX_WITHDRAW_DELAY),
+    ),
     refund: r.parsed('refund', d.refund, refund),
     refundIdleMs: r.parsed('refund_idle', d.refund_idle * 1000, (v) => parseSecondsToMs(v, 0, MAX_WITHDRAW_DELAY)),
     timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
     tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
-    tokenVersion: r.string('token_version', d.token_version, (v) => (v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters')),
+    tokenVersion: r.string('token_version', d.token_version, (v) =>
+      v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters',
+    ),
   };
 }

@@ -28,10 +28,17 @@ export const ESCROW_DEFAULTS = { network: 'eip155:8453', credit_steps: 1, close_
 
 const network = (v: string): Parsed<string> => {
   const caip2 = toCaip2(v);
-  return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
+  return caip2
+    ? { ok: true, value: caip2 }
+    : {
+        ok: false,
+        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
+      };
 };
 const address = (v: string): Parsed<string> =>
-  (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' });
+  isEvmAddress(v)
+    ? { ok: true, value: v.toLowerCase() }
+    : { ok: false, reason: 'must be an address (0x and 40 hex digits)' };
 
 export function readEscrowSection(r: SectionReader, enabled: boolean): EscrowConfig {
   const d = ESCROW_DEFAULTS;

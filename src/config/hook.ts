@@ -15,7 +15,10 @@ export interface HookConfig {
   timeoutMs: number;
   /** The longest pause between retries while the receiver fails (doubling from 1 s). */
   backoffMaxMs: number;
-  /** Bytes the queue (`<main.state_dir>/hook-outbox`) may hold; events are durable, so it grows past this rather than drop one. */
+  /**
+   * Bytes the queue (`<main.state_dir>/hook-outbox`) may hold; events are durable, so it grows past this rather than
+   * drop one.
+   */
   queueMax: number;
 }
 
@@ -24,7 +27,10 @@ export const MIN_HOOK_SECRET = 16;
 
 export function readHookSection(r: SectionReader, enabled: boolean): HookConfig {
   const d = HOOK_DEFAULTS;
-  const seconds = (min: number, max: number) => (v: string): Parsed<number> => parseSecondsToMs(v, min, max);
+  const seconds =
+    (min: number, max: number) =>
+    (v: string): Parsed<number> =>
+      parseSecondsToMs(v, min, max);
   const config: HookConfig = {
     enabled,
     url: r.required('url', '', (v) => parseUrl(v, ['http:', 'https:'])),
@@ -40,6 +46,7 @@ export function readHookSection(r: SectionReader, enabled: boolean): HookConfig 
     }),
   };
   // Unsigned posts would let anyone on the path forge "session ended" to the PC system: the secret is not optional.
-  if (config.secret.length < MIN_HOOK_SECRET) r.report('secret', `is required while the hook is enabled: at least ${MIN_HOOK_SECRET} characters`);
+  if (config.secret.length < MIN_HOOK_SECRET)
+    r.report('secret', `is required while the hook is enabled: at least ${MIN_HOOK_SECRET} characters`);
   return config;
 }

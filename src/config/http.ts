@@ -41,9 +41,18 @@ export function parseListen(v: string, examplePort = 2122): Parsed<{ host: strin
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):([0-9]{1,5})$/.exec(v);
   const port = m ? Number(m[2]) : 0;
   const host = m ? m[1]!.replace(/^\[|\]$/g, '') : '';
-  if (!m || port < 1 || port > 65535 || !isHost(host)) return { ok: false, reason: `must be address:port, e.g. 192.168.1.1:${examplePort} (the LAN address, not 0.0.0.0 on a router)` };
+  if (!m || port < 1 || port > 65535 || !isHost(host))
+    return {
+      ok: false,
+      reason: `must be address:port, e.g. 192.168.1.1:${examplePort} (the LAN address, not 0.0.0.0 on a router)`,
+    };
   if (isUnspecified(host)) {
-    return { ok: false, reason: `must name the LAN address, e.g. 192.168.1.1:${examplePort}: 0.0.0.0 and :: listen on every interface, the WAN too` };
+    return {
+      ok: false,
+      reason:
+        `must name the LAN address, e.g. 192.168.1.1:${examplePort}: 0.0.0.0 and :: listen on every interface, ` +
+        'the WAN too',
+    };
   }
   return { ok: true, value: { host, port } };
 }
@@ -63,12 +72,22 @@ function isUnspecified(host: string): boolean {
 }
 
 export function readHttpSection(r: SectionReader): HttpConfig {
-  const l = r.parsed('listen', { host: '', port: 0 }, (v) => (v === '' ? { ok: true, value: { host: '', port: 0 } } : parseListen(v)));
+  const l = r.parsed('listen', { host: '', port: 0 }, (v) =>
+    v === '' ? { ok: true, value: { host: '', port: 0 } } : parseListen(v),
+  );
   // A short key would let a LAN guest brute-force the logout of others' sessions: refused, the route stays off.
-  const pcsyncSecret = r.string('pcsync_secret', '', (v) => (v.length < MIN_PCSYNC_SECRET ? `must be at least ${MIN_PCSYNC_SECRET} characters (or unset: PC-sync logouts off)` : undefined));
+  const pcsyncSecret = r.string('pcsync_secret', '', (v) =>
+    v.length < MIN_PCSYNC_SECRET
+      ? `must be at least ${MIN_PCSYNC_SECRET} characters (or unset: PC-sync logouts off)`
+      : undefined,
+  );
   return {
-    host: l.host, port: l.port, rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)),
-    portalUrl: r.parsed('portal_url', '', pageUrl), venueUrl: r.parsed('venue_url', '', pageUrl),
-    pcsyncSecret, pcsyncWindowMs: r.parsed('pcsync_window', 300_000, (v) => parseSecondsToMs(v, 5, 3600)),
+    host: l.host,
+    port: l.port,
+    rateLimit: r.parsed('rate_limit', 30, (v) => parseInteger(v, 1, 10_000)),
+    portalUrl: r.parsed('portal_url', '', pageUrl),
+    venueUrl: r.parsed('venue_url', '', pageUrl),
+    pcsyncSecret,
+    pcsyncWindowMs: r.parsed('pcsync_window', 300_000, (v) => parseSecondsToMs(v, 5, 3600)),
   };
 }

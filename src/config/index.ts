@@ -1,7 +1,22 @@
-/** Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the reload diff. */
+/**
+ * Configuration: UCI parsing and writing (atomic replace is storage/'s), the typed loader, cross-field rules, the
+ * reload diff.
+ */
 export type {
-  BatchRefundPolicy, BatchSettlementConfig, Config, EscrowConfig, HookConfig, LimitsConfig, MainConfig, Metric,
-  MqttConfig, PricingPlan, RadiusConfig, TollgateConfig, UptoConfig, X402Config,
+  BatchRefundPolicy,
+  BatchSettlementConfig,
+  Config,
+  EscrowConfig,
+  HookConfig,
+  LimitsConfig,
+  MainConfig,
+  Metric,
+  MqttConfig,
+  PricingPlan,
+  RadiusConfig,
+  TollgateConfig,
+  UptoConfig,
+  X402Config,
 } from './types.ts';
 export type { MqttFormat } from './mqtt.ts';
 export { normalizeMintUrl } from './tollgate.ts';

@@ -9,9 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { SluiceError } from '../errors.ts';
-import type {
-  Config, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig,
-} from './types.ts';
+import type { Config, LimitsConfig, MainConfig, MqttConfig, PricingPlan, RadiusConfig } from './types.ts';
 import { readMqttSection } from './mqtt.ts';
 import { readHookSection } from './hook.ts';
 import { formatProblem, SectionReader, type ConfigProblem, type ProblemEffect } from './reader.ts';
@@ -27,15 +25,23 @@ import { readHttpSection } from './http.ts';
 import { parseUci, sectionsOfType, type UciPackage, type UciSection } from './uci.ts';
 import { mergeSecrets, secretsPathFor } from './secrets.ts';
 import {
-  isAbsolutePath, isEvmAddress, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUnsignedBigInt,
-  splitCommand, UINT128_MAX,
+  isAbsolutePath,
+  isEvmAddress,
+  parseBool,
+  parseInteger,
+  parseQuantity,
+  parseSecondsToMs,
+  parseUnsignedBigInt,
+  splitCommand,
+  UINT128_MAX,
 } from './values.ts';
 
 /** A plan's `devices` at most (sessions' MAX_DEVICES, which config cannot import: config sits below sessions). */
 export const MAX_PLAN_DEVICES = 16;
 /**
  * Trials of one plan per `trial_every` on one router unless `trial_limit` says otherwise: what bounds a device that
- * changes its MAC *and* clears its browser for each trial (payments/trial/trial.ts). Far above a busy café's daily guests.
+ * changes its MAC *and* clears its browser for each trial (payments/trial/trial.ts). Far above a busy café's daily
+ * guests.
  */
 export const DEFAULT_TRIAL_LIMIT = 500;
 /** The trial ledger keeps MAX_TRIAL_KEYS keys, two per trial at most: a cap above this could not be counted. */
@@ -60,11 +66,34 @@ const MAX_TIME_LIMIT = 3653n * 86_400n;
 /** Defaults in UCI units (seconds, text), as documented; the loader converts them. */
 export const DEFAULTS = {
   main: {
-    enabled: true, state_dir: '/etc/sluice', ndsctl: '/usr/bin/ndsctl', ndsctl_socket: 'auto', portal: 'auto', poll_interval: 2,
-    checkpoint_interval: 300, ndsctl_timeout: 5, workers: 1, ubus_socket: '/var/run/ubus/ubus.sock', log_level: 'info',
-    leave_foreign_clients: false, portal_output_max: '32MiB', min_read_interval: 0.02, kernel_quota: false, nft: 'nft', shape_device: 'br-lan', tc: 'tc',
+    enabled: true,
+    state_dir: '/etc/sluice',
+    ndsctl: '/usr/bin/ndsctl',
+    ndsctl_socket: 'auto',
+    portal: 'auto',
+    poll_interval: 2,
+    checkpoint_interval: 300,
+    ndsctl_timeout: 5,
+    workers: 1,
+    ubus_socket: '/var/run/ubus/ubus.sock',
+    log_level: 'info',
+    leave_foreign_clients: false,
+    portal_output_max: '32MiB',
+    min_read_interval: 0.02,
+    kernel_quota: false,
+    nft: 'nft',
+    shape_device: 'br-lan',
+    tc: 'tc',
   },
-  pricing: { metric: 'seconds', step_size: { seconds: 60n, bytes: 1n << 20n }, currency: 'USDC', asset: '', decimals: 6, min_steps: 1n, max_steps: 100n },
+  pricing: {
+    metric: 'seconds',
+    step_size: { seconds: 60n, bytes: 1n << 20n },
+    currency: 'USDC',
+    asset: '',
+    decimals: 6,
+    min_steps: 1n,
+    max_steps: 100n,
+  },
   radius: RADIUS_DEFAULTS,
   mqtt: { topic_prefix: 'sluice', qos: 1 },
   limits: { max_devices_per_user: 0, max_sessions: 0 },
@@ -76,7 +105,10 @@ const MAX_ALLOTMENT = BigInt(Number.MAX_SAFE_INTEGER);
 const bool = parseBool;
 const int = (min: number, max: number) => (v: string) => parseInteger(v, min, max);
 const seconds = (min: number, max: number) => (v: string) => parseSecondsToMs(v, min, max);
-const check = (test: (v: string) => boolean, reason: string) => (v: string): string | undefined => (test(v) ? undefined : reason);
+const check =
+  (test: (v: string) => boolean, reason: string) =>
+  (v: string): string | undefined =>
+    test(v) ? undefined : reason;
 
 /** The section of a singleton type: the one with the canonical name, else the first of its type. */
 function singleton(pkg: UciPackage, type: string, name: string): UciSection | undefined {
@@ -103,83 +135,132 @@ function readMain(r: SectionReader, hostname: string): MainConfig {
     enabled: r.parsed('enabled', d.enabled, bool),
     stateDir: r.string('state_dir', d.state_dir, check(isAbsolutePath, 'must be an absolute path')),
     ndsctl,
-    ndsctlSocket: r.string('ndsctl_socket', d.ndsctl_socket,
-      check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path")),
+    ndsctlSocket: r.string(
+      'ndsctl_socket',
+      d.ndsctl_socket,
+      check((v) => v === 'auto' || v === 'off' || isAbsolutePath(v), "must be 'auto', 'off' or an absolute path"),
+    ),
     portal: r.oneOf('portal', ['auto', 'opennds', 'nodogsplash'] as const, d.portal),
     pollIntervalMs: r.parsed('poll_interval', d.poll_interval * 1000, seconds(0.2, 3600)),
     minReadIntervalMs: r.parsed('min_read_interval', d.min_read_interval * 1000, seconds(0.02, 3600)),
     checkpointIntervalMs: r.parsed('checkpoint_interval', d.checkpoint_interval * 1000, seconds(5, 86400)),
     ndsctlTimeoutMs: r.parsed('ndsctl_timeout', d.ndsctl_timeout * 1000, seconds(0.5, 300)),
     workers: r.parsed('workers', d.workers, int(1, 16)),
-    routerId: r.string('router_id', fallbackId,
-      check((v) => /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1 to 64 characters from A-Z a-z 0-9 . _ -')),
+    routerId: r.string(
+      'router_id',
+      fallbackId,
+      check((v) => /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1 to 64 characters from A-Z a-z 0-9 . _ -'),
+    ),
     ubusSocket: r.string('ubus_socket', d.ubus_socket, check(isAbsolutePath, 'must be an absolute path')),
     logLevel: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, d.log_level),
     leaveForeignClients: r.parsed('leave_foreign_clients', d.leave_foreign_clients, bool),
     portalOutputMax: r.parsed('portal_output_max', 32 * 1024 * 1024, (v) => {
       const q = parseQuantity(v, 'bytes');
       const reason = 'must be a size from 1MiB to 1GiB (a number of bytes, optionally with a unit: 64MiB)';
-      return q.ok && q.value >= 1n << 20n && q.value <= 1n << 30n ? { ok: true, value: Number(q.value) } : { ok: false, reason };
+      return q.ok && q.value >= 1n << 20n && q.value <= 1n << 30n
+        ? { ok: true, value: Number(q.value) }
+        : { ok: false, reason };
     }),
     kernelQuota: r.parsed('kernel_quota', d.kernel_quota, bool),
     nft,
-    shapeDevice: r.string('shape_device', d.shape_device,
-      check((v) => /^[A-Za-z0-9._@-]{1,15}$/.test(v), 'must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -)')),
+    shapeDevice: r.string(
+      'shape_device',
+      d.shape_device,
+      check(
+        (v) => /^[A-Za-z0-9._@-]{1,15}$/.test(v),
+        'must be a network device name (1 to 15 characters from A-Z a-z 0-9 . _ @ -)',
+      ),
+    ),
     tc,
   };
 }
 
-function readPlan(section: UciSection, problems: ConfigProblem[], context: Readonly<Record<string, boolean>>): PricingPlan {
-  const r = new SectionReader(section, `pricing[${section.anonymous ? `@pricing[${section.index}]` : section.name}]`, problems);
+function readPlan(
+  section: UciSection,
+  problems: ConfigProblem[],
+  context: Readonly<Record<string, boolean>>,
+): PricingPlan {
+  const r = new SectionReader(
+    section,
+    `pricing[${section.anonymous ? `@pricing[${section.index}]` : section.name}]`,
+    problems,
+  );
   const d = DEFAULTS.pricing;
   if (section.anonymous) r.report('name', "a plan needs a name, its id: config pricing '<id>'");
   const metric = r.oneOf('metric', ['seconds', 'bytes'] as const, d.metric);
   const stepSize = r.parsed('step_size', d.step_size[metric], (v) => parseQuantity(v, metric));
-  const pricePerStep = r.required('price_per_step', 0n,
+  const pricePerStep = r.required(
+    'price_per_step',
+    0n,
     (v) => parseUnsignedBigInt(v, UINT128_MAX, 'must be a non-negative integer (smallest unit of the asset)'),
-    'is required: a non-negative integer (smallest unit of the asset)');
+    'is required: a non-negative integer (smallest unit of the asset)',
+  );
   const stepsReason = 'must be a whole number of steps, at least 1';
   const minSteps = r.parsed('min_steps', d.min_steps, (v) => {
     const p = parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason);
     return p.ok && p.value < 1n ? { ok: false, reason: stepsReason } : p;
   });
-  const maxSteps = r.parsed('max_steps', minSteps > d.max_steps ? minSteps : d.max_steps,
-    (v) => parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason));
+  const maxSteps = r.parsed('max_steps', minSteps > d.max_steps ? minSteps : d.max_steps, (v) =>
+    parseUnsignedBigInt(v, MAX_ALLOTMENT, stepsReason),
+  );
   const plan: PricingPlan = {
     id: section.name,
     metric,
     stepSize,
     pricePerStep,
-    asset: r.string('asset', d.asset, check((v) => isEvmAddress(v), 'must be a token contract address (0x and 40 hex digits)')),
-    currency: r.string('currency', d.currency, check((v) => /^[A-Za-z0-9._-]{1,16}$/.test(v), 'must be 1 to 16 characters from A-Z a-z 0-9 . _ -')),
+    asset: r.string(
+      'asset',
+      d.asset,
+      check((v) => isEvmAddress(v), 'must be a token contract address (0x and 40 hex digits)'),
+    ),
+    currency: r.string(
+      'currency',
+      d.currency,
+      check((v) => /^[A-Za-z0-9._-]{1,16}$/.test(v), 'must be 1 to 16 characters from A-Z a-z 0-9 . _ -'),
+    ),
     decimals: r.parsed('decimals', d.decimals, int(0, 36)),
     minSteps,
     maxSteps,
   };
   const timeLimit = r.parsed<bigint | null>('time_limit', null, (v) => {
-    if (metric !== 'bytes') return { ok: false, reason: 'is for data plans (a time plan ends by its time): remove it, or sell data' };
+    if (metric !== 'bytes')
+      return { ok: false, reason: 'is for data plans (a time plan ends by its time): remove it, or sell data' };
     const p = parseQuantity(v, 'seconds');
-    return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
+    return p.ok && p.value > MAX_TIME_LIMIT
+      ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` }
+      : p;
   });
   if (timeLimit !== null) plan.timeLimit = timeLimit;
   const trialEvery = r.parsed<bigint | null>('trial_every', null, (v) => {
     if (pricePerStep !== 0n) return { ok: false, reason: 'is for free plans: a trial plan has price_per_step 0' };
     const p = parseQuantity(v, 'seconds');
-    return p.ok && p.value > MAX_TIME_LIMIT ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` } : p;
+    return p.ok && p.value > MAX_TIME_LIMIT
+      ? { ok: false, reason: `must be at most ${MAX_TIME_LIMIT} seconds (10 years)` }
+      : p;
   });
   if (trialEvery !== null) plan.trialEvery = trialEvery;
   const trialLimit = r.parsed<number | null>('trial_limit', null, (v) => {
-    if (trialEvery === null) return { ok: false, reason: 'is for free-trial plans (trial_every): remove it, or set trial_every' };
+    if (trialEvery === null)
+      return { ok: false, reason: 'is for free-trial plans (trial_every): remove it, or set trial_every' };
     return parseInteger(v, 0, MAX_TRIAL_LIMIT);
   });
   if (trialEvery !== null) plan.trialLimit = trialLimit ?? DEFAULT_TRIAL_LIMIT;
   const devices = r.parsed('devices', 1, int(1, MAX_PLAN_DEVICES));
   if (devices > 1) plan.devices = devices;
   // Shown on a phone and sent in JSON: printable text only (no control characters), short enough for one line.
-  const displayName = r.string('display_name', '', check((v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
-    'must be 1 to 64 characters of text, without control characters'));
+  const displayName = r.string(
+    'display_name',
+    '',
+    check(
+      (v) => v.trim() !== '' && [...v].length <= 64 && !/[\u0000-\u001f\u007f-\u009f]/.test(v),
+      'must be 1 to 64 characters of text, without control characters',
+    ),
+  );
   if (displayName !== '') plan.displayName = displayName.trim();
-  for (const [option, key] of [['rate_down', 'rateDownBps'], ['rate_up', 'rateUpBps']] as const) {
+  for (const [option, key] of [
+    ['rate_down', 'rateDownBps'],
+    ['rate_up', 'rateUpBps'],
+  ] as const) {
     const bps = r.parsed<number | null>(option, null, (v) => {
       const p = parseRate(v);
       return p.ok ? { ok: true, value: p.bps } : p;
@@ -196,7 +277,12 @@ function readPlan(section: UciSection, problems: ConfigProblem[], context: Reado
 }
 
 /** Upstream sections are validated only when enabled; a disabled one keeps whatever parses and defaults the rest. */
-function upstreamReader(pkg: UciPackage, type: string, problems: ConfigProblem[], secrets: string[]): { r: SectionReader; enabled: boolean } {
+function upstreamReader(
+  pkg: UciPackage,
+  type: string,
+  problems: ConfigProblem[],
+  secrets: string[],
+): { r: SectionReader; enabled: boolean } {
   const section = singleton(pkg, type, type);
   const probe = new SectionReader(section, type, problems);
   const enabled = probe.parsed('enabled', false, bool);
@@ -225,7 +311,9 @@ function readLimits(pkg: UciPackage, problems: ConfigProblem[]): LimitsConfig {
 export interface ConfigFromUciOptions {
   /** Default for main.router_id (loadConfig passes os.hostname()). */
   hostname?: string;
-  /** The per-network default of x402.rpc_url (x402/networks.ts DEFAULT_RPC_URLS; tests point a network at their chain). */
+  /**
+   * The per-network default of x402.rpc_url (x402/networks.ts DEFAULT_RPC_URLS; tests point a network at their chain).
+   */
   rpcDefaults?: Readonly<Record<string, string>>;
 }
 
@@ -241,7 +329,8 @@ export interface PartialConfig {
   exposedSecrets?: string[];
 }
 
-const withEffect = (list: ConfigProblem[], effect: ProblemEffect): ConfigProblem[] => list.map((p) => ({ ...p, effect }));
+const withEffect = (list: ConfigProblem[], effect: ProblemEffect): ConfigProblem[] =>
+  list.map((p) => ({ ...p, effect }));
 
 /**
  * Pure: a parsed UCI package → the config to run on and every problem. A bad `main` or `limits` option falls back to
@@ -257,7 +346,10 @@ export function configFromUciPartial(pkg: UciPackage, options: ConfigFromUciOpti
  */
 function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'configured' | 'effective'): PartialConfig {
   const mainProblems: ConfigProblem[] = [];
-  const main = readMain(new SectionReader(singleton(pkg, 'sluice', 'main'), 'main', mainProblems), options.hostname ?? 'sluice');
+  const main = readMain(
+    new SectionReader(singleton(pkg, 'sluice', 'main'), 'main', mainProblems),
+    options.hostname ?? 'sluice',
+  );
 
   /** An upstream section with a problem is switched off rather than run half-configured. */
   const upstreamProblems: ConfigProblem[] = [];
@@ -270,19 +362,37 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   };
   const radius = upstream((sink) => readRadius(pkg, sink, main.routerId));
   const mqtt = upstream((sink) => readMqtt(pkg, sink, main.routerId));
-  const escrow = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []); return readEscrowSection(r, enabled); });
-  const x402 = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'x402', sink, []); return readX402Section(r, enabled, options.rpcDefaults); });
-  const hook = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'hook', sink, ['secret']); return readHookSection(r, enabled); });
+  const escrow = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'escrow', sink, []);
+    return readEscrowSection(r, enabled);
+  });
+  const x402 = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'x402', sink, []);
+    return readX402Section(r, enabled, options.rpcDefaults);
+  });
+  const hook = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'hook', sink, ['secret']);
+    return readHookSection(r, enabled);
+  });
   const batchSettlement = upstream((sink) => {
     const { r, enabled } = upstreamReader(pkg, 'batch_settlement', sink, []);
     return readBatchSettlementSection(r, enabled);
   });
-  const upto = upstream((sink) => { const { r, enabled } = upstreamReader(pkg, 'upto', sink, []); return readUptoSection(r, enabled); });
+  const upto = upstream((sink) => {
+    const { r, enabled } = upstreamReader(pkg, 'upto', sink, []);
+    return readUptoSection(r, enabled);
+  });
 
   const planProblems: ConfigProblem[] = [];
   const planSections = sectionsOfType(pkg, 'pricing');
   if (planSections.length === 0) {
-    planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: "no plan: add at least one config pricing '<id>' section", effect: 'no-plan' });
+    planProblems.push({
+      path: 'pricing',
+      section: 'pricing',
+      option: '',
+      reason: "no plan: add at least one config pricing '<id>' section",
+      effect: 'no-plan',
+    });
   }
   const escrowConfigured = upstreamReader(pkg, 'escrow', [], []).enabled;
   const context = { 'escrow.enabled': rulesSee === 'configured' ? escrowConfigured : escrow.enabled };
@@ -294,11 +404,21 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
     else planProblems.push(...withEffect(sink, 'plan-left-out'));
   }
   if (rulesSee === 'effective' && planSections.length > 0 && pricing.length === 0) {
-    planProblems.push({ path: 'pricing', section: 'pricing', option: '', reason: 'no valid plan: every plan was left out', effect: 'no-plan' });
+    planProblems.push({
+      path: 'pricing',
+      section: 'pricing',
+      option: '',
+      reason: 'no valid plan: every plan was left out',
+      effect: 'no-plan',
+    });
   }
   // After the plans: `tollgate.plan` must name one the daemon runs (strict: one the file defines).
-  const planIds = new Map((rulesSee === 'configured' ? planSections.map((s) => ({ id: s.name, trial: s.options.has('trial_every') })) : pricing.map((p) => ({ id: p.id, trial: p.trialEvery !== undefined })))
-    .map((p) => [p.id, { trial: p.trial }] as const));
+  const planIds = new Map(
+    (rulesSee === 'configured'
+      ? planSections.map((s) => ({ id: s.name, trial: s.options.has('trial_every') }))
+      : pricing.map((p) => ({ id: p.id, trial: p.trialEvery !== undefined }))
+    ).map((p) => [p.id, { trial: p.trial }] as const),
+  );
   const tollgateRead = upstream((sink) => {
     const { r, enabled } = upstreamReader(pkg, 'tollgate', sink, []);
     return { enabled, section: enabled ? readTollgateSection(r, planIds) : null };
@@ -306,11 +426,19 @@ function readAll(pkg: UciPackage, options: ConfigFromUciOptions, rulesSee: 'conf
   const tollgate = tollgateRead.enabled ? tollgateRead.section : null;
   const limitsProblems: ConfigProblem[] = [];
   const limits = readLimits(pkg, limitsProblems);
-  const http = readHttpSection(new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])));
+  const http = readHttpSection(
+    new SectionReader(singleton(pkg, 'http', 'http'), 'http', limitsProblems, new Set(['pcsync_secret'])),
+  );
   const problems = [
-    ...withEffect(mainProblems, 'default-used'), ...planProblems, ...upstreamProblems, ...withEffect(limitsProblems, 'default-used'),
+    ...withEffect(mainProblems, 'default-used'),
+    ...planProblems,
+    ...upstreamProblems,
+    ...withEffect(limitsProblems, 'default-used'),
   ];
-  return { config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits }, problems };
+  return {
+    config: { main, pricing, radius, mqtt, escrow, x402, batchSettlement, upto, tollgate, http, hook, limits },
+    problems,
+  };
 }
 
 /** Pure and strict: a parsed UCI package → Config, or ConfigError with every problem. */
@@ -333,20 +461,33 @@ async function readUci(path: string, options: LoadConfigOptions, missing?: 'abse
   } catch (err) {
     // The secrets file is optional: a router that keeps no secret, or one the upgrade has not reached yet.
     if (missing === 'absent' && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SluiceError('ERR_CONFIG_READ', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err, details: { file: path },
-    });
+    throw new SluiceError(
+      'ERR_CONFIG_READ',
+      `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+        details: { file: path },
+      },
+    );
   }
   return parseUci(data, path);
 }
 
-/** The main file with its secrets file merged in (secrets.ts). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE of either file. */
+/**
+ * The main file with its secrets file merged in (secrets.ts). Errors: ERR_CONFIG_READ, ERR_UCI_PARSE of either file.
+ */
 async function readWithSecrets(path: string, options: LoadConfigOptions): Promise<ReturnType<typeof mergeSecrets>> {
-  const [main, secrets] = await Promise.all([readUci(path, options), readUci(options.secretsPath ?? secretsPathFor(path), options, 'absent')]);
+  const [main, secrets] = await Promise.all([
+    readUci(path, options),
+    readUci(options.secretsPath ?? secretsPathFor(path), options, 'absent'),
+  ]);
   return mergeSecrets(main!, secrets);
 }
 
-/** Reads, parses and validates a UCI file and its secrets file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE, ERR_CONFIG_INVALID. */
+/**
+ * Reads, parses and validates a UCI file and its secrets file. Errors: ERR_CONFIG_READ, ERR_UCI_PARSE,
+ * ERR_CONFIG_INVALID.
+ */
 export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
   const { pkg, problems } = await readWithSecrets(path, options);
   try {

@@ -5,7 +5,15 @@
  */
 import { posix } from 'node:path';
 import type { SectionReader } from './reader.ts';
-import { isAbsolutePath, parseBool, parseInteger, parseQuantity, parseSecondsToMs, parseUrl, type Parsed } from './values.ts';
+import {
+  isAbsolutePath,
+  parseBool,
+  parseInteger,
+  parseQuantity,
+  parseSecondsToMs,
+  parseUrl,
+  type Parsed,
+} from './values.ts';
 
 export type MqttFormat = 'msgpack' | 'json';
 /** `auto` tries MQTT 5 and falls back to 3.1.1 when the broker refuses it. */
@@ -47,8 +55,17 @@ export interface MqttConfig {
 }
 
 export const MQTT_DEFAULTS = {
-  topic_prefix: 'sluice', qos: 1, format: 'msgpack', protocol: 'auto', keepalive: 60, max_payload: 65536, max_inflight: 100,
-  queue_max: 1 << 20, usage_expiry: 3600, status_interval: 60, command_window: 300,
+  topic_prefix: 'sluice',
+  qos: 1,
+  format: 'msgpack',
+  protocol: 'auto',
+  keepalive: 60,
+  max_payload: 65536,
+  max_inflight: 100,
+  queue_max: 1 << 20,
+  usage_expiry: 3600,
+  status_interval: 60,
+  command_window: 300,
 } as const;
 
 const MIN_COMMAND_SECRET = 16;
@@ -58,20 +75,30 @@ const MIN_COMMAND_SECRET = 16;
  * /proc made Node's mkdir spin for ever (a start that never finished, a meter that never ticked).
  */
 function virtualFs(dir: string): string | undefined {
-  return /^\/(proc|sys|dev)(\/|$)/.test(posix.normalize(dir)) ? 'must be on flash or a disk, not under /proc, /sys or /dev' : undefined;
+  return /^\/(proc|sys|dev)(\/|$)/.test(posix.normalize(dir))
+    ? 'must be on flash or a disk, not under /proc, /sys or /dev'
+    : undefined;
 }
 
 export function readMqttSection(r: SectionReader, enabled: boolean, routerId: string): MqttConfig {
   const d = MQTT_DEFAULTS;
-  const int = (min: number, max: number) => (v: string): Parsed<number> => parseInteger(v, min, max);
-  const seconds = (min: number, max: number) => (v: string): Parsed<number> => parseSecondsToMs(v, min, max);
-  const bytes = (min: number, max: number) => (v: string): Parsed<number> => {
-    const p = parseQuantity(v, 'bytes');
-    if (!p.ok) return p;
-    return p.value >= BigInt(min) && p.value <= BigInt(max)
-      ? { ok: true, value: Number(p.value) }
-      : { ok: false, reason: `must be from ${min} to ${max} bytes (units like KiB, MiB allowed)` };
-  };
+  const int =
+    (min: number, max: number) =>
+    (v: string): Parsed<number> =>
+      parseInteger(v, min, max);
+  const seconds =
+    (min: number, max: number) =>
+    (v: string): Parsed<number> =>
+      parseSecondsToMs(v, min, max);
+  const bytes =
+    (min: number, max: number) =>
+    (v: string): Parsed<number> => {
+      const p = parseQuantity(v, 'bytes');
+      if (!p.ok) return p;
+      return p.value >= BigInt(min) && p.value <= BigInt(max)
+        ? { ok: true, value: Number(p.value) }
+        : { ok: false, reason: `must be from ${min} to ${max} bytes (units like KiB, MiB allowed)` };
+    };
   const path = (v: string): string | undefined => (isAbsolutePath(v) ? undefined : 'must be an absolute path');
   const qos = r.parsed('qos', d.qos, int(0, 2));
   const commands = r.parsed('commands', false, parseBool);
@@ -80,16 +107,19 @@ export function readMqttSection(r: SectionReader, enabled: boolean, routerId: st
     url: r.required('url', '', (v) => parseUrl(v, ['mqtt:', 'mqtts:', 'ws:', 'wss:'])),
     username: r.string('username', ''),
     password: r.string('password', ''),
-    clientId: r.string('client_id', `sluice-${routerId}`,
-      (v) => (/^[\x21-\x7e]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 printable ASCII characters without spaces')),
+    clientId: r.string('client_id', `sluice-${routerId}`, (v) =>
+      /^[\x21-\x7e]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 printable ASCII characters without spaces',
+    ),
     keepaliveMs: r.parsed('keepalive', d.keepalive * 1000, seconds(5, 3600)),
     protocol: r.oneOf('protocol', ['auto', '5', '3.1.1'] as const, d.protocol),
     caFile: r.string('ca_file', '', path),
     certFile: r.string('cert_file', '', path),
     keyFile: r.string('key_file', '', path),
-    topicPrefix: r.string('topic_prefix', d.topic_prefix,
-      (v) => (v !== '' && !/[+#\0]/.test(v) && !v.startsWith('/') && !v.endsWith('/') && v.length <= 200
-        ? undefined : 'must be an MQTT topic without + # or a leading/trailing /')),
+    topicPrefix: r.string('topic_prefix', d.topic_prefix, (v) =>
+      v !== '' && !/[+#\0]/.test(v) && !v.startsWith('/') && !v.endsWith('/') && v.length <= 200
+        ? undefined
+        : 'must be an MQTT topic without + # or a leading/trailing /',
+    ),
     qos: qos === 0 || qos === 2 ? qos : 1,
     format: r.oneOf('format', ['msgpack', 'json'] as const, d.format),
     maxPayload: r.parsed('max_payload', d.max_payload, bytes(1024, 256 * 1024 * 1024)),
@@ -103,11 +133,15 @@ export function readMqttSection(r: SectionReader, enabled: boolean, routerId: st
     commandWindowMs: r.parsed('command_window', d.command_window * 1000, seconds(5, 3600)),
   };
   if ((config.certFile === '') !== (config.keyFile === '')) {
-    r.report(config.certFile === '' ? 'cert_file' : 'key_file', 'is required with cert_file/key_file (a client certificate needs both)');
+    r.report(
+      config.certFile === '' ? 'cert_file' : 'key_file',
+      'is required with cert_file/key_file (a client certificate needs both)',
+    );
   }
   if (commands && config.commandSecret.length < MIN_COMMAND_SECRET) {
     r.report('command_secret', `is required while commands is on: at least ${MIN_COMMAND_SECRET} characters`);
   }
-  if (config.maxPayload > config.queueMax) r.report('max_payload', `must be at most queue_max (${config.queueMax})`, String(config.maxPayload));
+  if (config.maxPayload > config.queueMax)
+    r.report('max_payload', `must be at most queue_max (${config.queueMax})`, String(config.maxPayload));
   return config;
 }

@@ -40,11 +40,21 @@ export interface RadiusConfig {
 }
 
 export const RADIUS_DEFAULTS = {
-  auth_port: 1812, acct_port: 1813, interim_interval: 300, coa_port: 3799, timeout: 3, retries: 2, max_inflight: 32,
-  queue_max: 1 << 20, backoff_max: 60,
+  auth_port: 1812,
+  acct_port: 1813,
+  interim_interval: 300,
+  coa_port: 3799,
+  timeout: 3,
+  retries: 2,
+  max_inflight: 32,
+  queue_max: 1 << 20,
+  backoff_max: 60,
 } as const;
 
-const port = (min: number) => (v: string): Parsed<number> => parseInteger(v, min, 65535);
+const port =
+  (min: number) =>
+  (v: string): Parsed<number> =>
+    parseInteger(v, min, 65535);
 
 /** Space-separated or UCI list of hosts; every one must be a host name or an IP address. */
 function hosts(r: SectionReader, option: string, required: boolean): string[] {
@@ -65,16 +75,21 @@ function hosts(r: SectionReader, option: string, required: boolean): string[] {
 
 export function readRadiusSection(r: SectionReader, enabled: boolean, routerId: string): RadiusConfig {
   const d = RADIUS_DEFAULTS;
-  const ip = (v: string): string | undefined => (v === '' || (isHost(v) && /^[0-9a-fA-F:.]+$/.test(v)) ? undefined : 'must be an IPv4 or IPv6 address');
+  const ip = (v: string): string | undefined =>
+    v === '' || (isHost(v) && /^[0-9a-fA-F:.]+$/.test(v)) ? undefined : 'must be an IPv4 or IPv6 address';
   return {
     enabled,
     servers: hosts(r, 'server', true),
     authPort: r.parsed('auth_port', d.auth_port, port(1)),
     acctPort: r.parsed('acct_port', d.acct_port, port(1)),
     secret: r.required('secret', '', (v) => ({ ok: true, value: v }), 'is required (the RADIUS shared secret)'),
-    nasIdentifier: r.string('nas_identifier', routerId, (v) => (v.length <= 253 ? undefined : 'must be at most 253 characters')),
+    nasIdentifier: r.string('nas_identifier', routerId, (v) =>
+      v.length <= 253 ? undefined : 'must be at most 253 characters',
+    ),
     nasIp: r.string('nas_ip', '', ip),
-    calledStationId: r.string('called_station_id', '', (v) => (v.length <= 253 ? undefined : 'must be at most 253 characters')),
+    calledStationId: r.string('called_station_id', '', (v) =>
+      v.length <= 253 ? undefined : 'must be at most 253 characters',
+    ),
     interimIntervalMs: r.parsed('interim_interval', d.interim_interval * 1000, (v) => parseSecondsToMs(v, 10, 86400)),
     coaPort: r.parsed('coa_port', d.coa_port, port(0)),
     coaListen: r.string('coa_listen', '', ip),

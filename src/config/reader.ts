@@ -36,7 +36,10 @@ export class SectionReader {
 
   report(option: string, reason: string, value?: string): void {
     const problem: ConfigProblem = {
-      path: `${this.label}.${option}`, section: this.section?.name ?? this.label, option, reason,
+      path: `${this.label}.${option}`,
+      section: this.section?.name ?? this.label,
+      option,
+      reason,
     };
     if (value !== undefined && !this.secrets.has(option)) problem.value = value;
     this.problems.push(problem);
@@ -90,6 +93,7 @@ export class SectionReader {
     return this.parsed(option, fallback, (v) =>
       (allowed as readonly string[]).includes(v)
         ? { ok: true, value: v as T }
-        : { ok: false, reason: `must be one of ${allowed.join(', ')}` });
+        : { ok: false, reason: `must be one of ${allowed.join(', ')}` },
+    );
   }
 }

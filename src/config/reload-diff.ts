@@ -7,11 +7,21 @@ import type { Config } from './types.ts';
 
 /** Options of main that need a restart (by their UCI names, as operators know them): the rest applies on reload. */
 export const RESTART_OPTIONS = {
-  stateDir: 'main.state_dir', ndsctl: 'main.ndsctl', ndsctlSocket: 'main.ndsctl_socket', portal: 'main.portal', pollIntervalMs: 'main.poll_interval',
-  ndsctlTimeoutMs: 'main.ndsctl_timeout', workers: 'main.workers', ubusSocket: 'main.ubus_socket',
-  leaveForeignClients: 'main.leave_foreign_clients', portalOutputMax: 'main.portal_output_max',
-  minReadIntervalMs: 'main.min_read_interval', kernelQuota: 'main.kernel_quota', nft: 'main.nft',
-  shapeDevice: 'main.shape_device', tc: 'main.tc',
+  stateDir: 'main.state_dir',
+  ndsctl: 'main.ndsctl',
+  ndsctlSocket: 'main.ndsctl_socket',
+  portal: 'main.portal',
+  pollIntervalMs: 'main.poll_interval',
+  ndsctlTimeoutMs: 'main.ndsctl_timeout',
+  workers: 'main.workers',
+  ubusSocket: 'main.ubus_socket',
+  leaveForeignClients: 'main.leave_foreign_clients',
+  portalOutputMax: 'main.portal_output_max',
+  minReadIntervalMs: 'main.min_read_interval',
+  kernelQuota: 'main.kernel_quota',
+  nft: 'main.nft',
+  shapeDevice: 'main.shape_device',
+  tc: 'main.tc',
 } as const satisfies Partial<Record<keyof Config['main'], string>>;
 type RestartKey = keyof typeof RESTART_OPTIONS;
 
@@ -25,7 +35,8 @@ export function restartRequired(running: Config['main'], next: Config['main']): 
 /** `next` with the restart-only options as the engine runs them, so `stats` never shows a value not in use. */
 export function asRunning(next: Config, running: Config['main']): Config {
   const main = { ...next.main };
-  for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[]) (main as Record<RestartKey, unknown>)[key] = running[key];
+  for (const key of Object.keys(RESTART_OPTIONS) as RestartKey[])
+    (main as Record<RestartKey, unknown>)[key] = running[key];
   return { ...next, main };
 }
 
@@ -57,8 +68,9 @@ export interface RunningParts {
 
 /**
  * Everything in `next` that only a restart applies, by UCI name: main's restart-only options, the LAN endpoint's
- * listen address and rate limit, TollGate's door's listen address, and switching RADIUS, x402, escrow, batch_settlement, upto or tollgate on or off (each is built at start: its payment
- * method, listener, queue). Their other settings apply on reload.
+ * listen address and rate limit, TollGate's door's listen address, and switching RADIUS, x402, escrow,
+ * batch_settlement, upto or tollgate on or off (each is built at start: its payment method, listener, queue). Their
+ * other settings apply on reload.
  */
 export function reloadDiff(running: RunningParts, next: Config): string[] {
   const out = restartRequired(running.main, next.main);
@@ -75,7 +87,8 @@ export function reloadDiff(running: RunningParts, next: Config): string[] {
   if (next.batchSettlement.enabled !== running.batchSettlement) out.push('batch_settlement.enabled');
   if (next.upto.enabled !== (running.upto ?? false)) out.push('upto.enabled');
   if ((next.tollgate !== null) !== (running.tollgate ?? false)) out.push('tollgate.enabled');
-  else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? '')) out.push('tollgate.listen');
+  else if (next.tollgate !== null && listenOf(next.tollgate.listen) !== (running.tollgateListen ?? ''))
+    out.push('tollgate.listen');
   return out;
 }
 

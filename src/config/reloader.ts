@@ -50,7 +50,12 @@ export function logProblems(log: Log, problems: readonly ConfigProblem[], when: 
 /** Secrets still in the main file (loadConfigPartial's exposedSecrets): one warning each, on every load. */
 export function logExposedSecrets(log: Log, exposed: readonly string[] | undefined, path: string, when: string): void {
   for (const option of exposed ?? []) {
-    log.warn('secret readable by every user who may read the settings: move it to the secrets file', { when, option, file: path, to: secretsPathFor(path) });
+    log.warn('secret readable by every user who may read the settings: move it to the secrets file', {
+      when,
+      option,
+      file: path,
+      to: secretsPathFor(path),
+    });
   }
 }
 
@@ -68,7 +73,9 @@ export class ConfigReloader {
   }
 
   reload(): Promise<ReloadReply> {
-    this.reloading ??= this.doReload().finally(() => { this.reloading = undefined; });
+    this.reloading ??= this.doReload().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
   }
 
@@ -89,7 +96,8 @@ export class ConfigReloader {
     logProblems(log, problems, 'reload');
     logExposedSecrets(log, exposed, this.options.path, 'reload');
     this.problems = problems;
-    const problemList = (): ReloadReply['problems'] => this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
+    const problemList = (): ReloadReply['problems'] =>
+      this.problems.map((p) => ({ path: p.path, reason: p.reason, effect: p.effect ?? null }));
     if (!next.main.enabled) {
       log.warn('main.enabled is 0: stopping');
       if (this.options.onDisabled) setImmediate(this.options.onDisabled);
@@ -109,7 +117,9 @@ export class ConfigReloader {
     this.config = runningConfig(next, running);
     await this.options.applied?.();
     log.info('config reloaded', {
-      plans: next.pricing.length, problems: this.problems.length || undefined, restart_required: this.restartRequired.join(',') || undefined,
+      plans: next.pricing.length,
+      problems: this.problems.length || undefined,
+      restart_required: this.restartRequired.join(',') || undefined,
     });
     return { plans: next.pricing.length, restart_required: [...this.restartRequired], problems: problemList() };
   }

@@ -7,12 +7,23 @@ import table from '../../luci-app/htdocs/luci-static/resources/sluice/rules.json
 
 export type CrossRule =
   | { id: string; section: string; option: string; kind: 'at_least'; other: string; reason: string }
-  | { id: string; section: string; option: string; kind: 'product_at_most'; factors: string[]; limit: string; reason: string }
+  | {
+      id: string;
+      section: string;
+      option: string;
+      kind: 'product_at_most';
+      factors: string[];
+      limit: string;
+      reason: string;
+    }
   | { id: string; section: string; option: string; kind: 'required_while'; while: string; reason: string };
 
 export const CROSS_RULES: readonly CrossRule[] = table.rules as CrossRule[];
 
-/** Parsed values of one section (numbers as bigint, text as string); `context` holds other sections' flags (`escrow.enabled`). */
+/**
+ * Parsed values of one section (numbers as bigint, text as string); `context` holds other sections' flags
+ * (`escrow.enabled`).
+ */
 export interface RuleInput {
   values: Readonly<Record<string, bigint | string | undefined>>;
   context: Readonly<Record<string, boolean>>;
@@ -30,14 +41,21 @@ export interface RuleViolation {
 export function crossRuleViolations(section: string, input: RuleInput): RuleViolation[] {
   const out: RuleViolation[] = [];
   const { values, context, invalid = new Set<string>() } = input;
-  const num = (name: string): bigint | undefined => (typeof values[name] === 'bigint' ? values[name] as bigint : undefined);
+  const num = (name: string): bigint | undefined =>
+    typeof values[name] === 'bigint' ? (values[name] as bigint) : undefined;
   for (const rule of CROSS_RULES) {
     if (rule.section !== section) continue;
-    const uses = rule.kind === 'at_least' ? [rule.option, rule.other] : rule.kind === 'product_at_most' ? rule.factors : [rule.option];
+    const uses =
+      rule.kind === 'at_least'
+        ? [rule.option, rule.other]
+        : rule.kind === 'product_at_most'
+          ? rule.factors
+          : [rule.option];
     if (uses.some((o) => invalid.has(o))) continue;
     let reason: string | undefined;
     if (rule.kind === 'at_least') {
-      const a = num(rule.option), b = num(rule.other);
+      const a = num(rule.option),
+        b = num(rule.other);
       if (a !== undefined && b !== undefined && a < b) reason = rule.reason.replace('%s', String(b));
     } else if (rule.kind === 'product_at_most') {
       const factors = rule.factors.map(num);

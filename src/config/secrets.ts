@@ -45,11 +45,14 @@ export function mergeSecrets(main: UciPackage, secrets: UciPackage | undefined):
   for (const s of secrets?.sections ?? []) {
     const allowed: readonly string[] | undefined = (SECRET_OPTIONS as Record<string, readonly string[]>)[s.type];
     for (const [option, value] of s.options) {
-      if (allowed === undefined || !allowed.includes(option) || (s !== singleton(secrets!, s.type))) {
+      if (allowed === undefined || !allowed.includes(option) || s !== singleton(secrets!, s.type)) {
         problems.push({
-          path: `sluice_secrets.${s.name}.${option}`, section: s.name, option,
+          path: `sluice_secrets.${s.name}.${option}`,
+          section: s.name,
+          option,
           reason: `is not a secret sluice reads (sluice_secrets holds ${Object.entries(SECRET_OPTIONS)
-            .map(([t, o]) => `${t}.${o.join(`, ${t}.`)}`).join(', ')}): set it in /etc/config/sluice`,
+            .map(([t, o]) => `${t}.${o.join(`, ${t}.`)}`)
+            .join(', ')}): set it in /etc/config/sluice`,
           effect: 'ignored',
         });
       } else if (typeof value === 'string' && value !== '') fromFile.set(`${s.type}.${option}`, value);

@@ -20,7 +20,8 @@ export function serializeUci(pkg: Pick<UciPackage, 'sections'>): string {
   let out = '';
   for (const section of pkg.sections) {
     if (!isValidUciType(section.type)) invalid(`invalid section type ${JSON.stringify(section.type)}`);
-    if (!section.anonymous && !isValidUciName(section.name)) invalid(`invalid section name ${JSON.stringify(section.name)}`);
+    if (!section.anonymous && !isValidUciName(section.name))
+      invalid(`invalid section name ${JSON.stringify(section.name)}`);
     out += `\nconfig ${section.type}${section.anonymous ? '' : ` '${section.name}'`}\n`;
     for (const [name, value] of section.options) {
       if (!isValidUciName(name)) invalid(`invalid option name ${JSON.stringify(name)} in section ${section.name}`);

@@ -56,7 +56,13 @@ export function normalizeMintUrl(text: string): string | null {
   } catch {
     return null;
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.username !== '' || url.password !== '') return null;
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.hostname === '' ||
+    url.username !== '' ||
+    url.password !== ''
+  )
+    return null;
   const path = url.pathname.replace(/\/+$/, '');
   return `${url.protocol}//${url.host}${path}`;
 }
@@ -65,13 +71,18 @@ const mintUrl = (v: string): Parsed<string> => {
   const checked = parseUrl(v, ['http:', 'https:']);
   if (!checked.ok) return checked;
   const n = normalizeMintUrl(v);
-  if (n === null || v.length > 512) return { ok: false, reason: 'must be an http:// or https:// mint URL with a host, at most 512 characters, no user or password' };
+  if (n === null || v.length > 512)
+    return {
+      ok: false,
+      reason: 'must be an http:// or https:// mint URL with a host, at most 512 characters, no user or password',
+    };
   return { ok: true, value: n };
 };
 
 /** A Lightning address's name@host (LUD-16): a host of DNS labels, 253 characters at most. */
 const LIGHTNING_ADDRESS = new RegExp(
-  /^[a-z0-9_.+-]{1,64}@(?=.{1,253}$)/.source + /[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.source,
+  /^[a-z0-9_.+-]{1,64}@(?=.{1,253}$)/.source +
+    /[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.source,
   'i',
 );
 
@@ -85,10 +96,12 @@ function payoutAddress(v: string): Parsed<string> {
   return { ok: false, reason: 'must be a Lightning address (name@host) or an LNURL-pay (lnurl1…)' };
 }
 
-const sats = (min: bigint, what: string) => (v: string): Parsed<bigint> => {
-  const p = parseUnsignedBigInt(v, MAX_SAT, `must be a whole number of sat from ${min}`);
-  return p.ok && p.value < min ? { ok: false, reason: `must be a whole number of sat from ${min}${what}` } : p;
-};
+const sats =
+  (min: bigint, what: string) =>
+  (v: string): Parsed<bigint> => {
+    const p = parseUnsignedBigInt(v, MAX_SAT, `must be a whole number of sat from ${min}`);
+    return p.ok && p.value < min ? { ok: false, reason: `must be a whole number of sat from ${min}${what}` } : p;
+  };
 const steps = (v: string): Parsed<bigint> => {
   const p = parseUnsignedBigInt(v, MAX_STEPS, 'must be a whole number of steps, at least 1');
   return p.ok && p.value < 1n ? { ok: false, reason: 'must be a whole number of steps, at least 1' } : p;
@@ -100,13 +113,28 @@ const steps = (v: string): Parsed<bigint> => {
  */
 export function readTollgateSection(r: SectionReader, plans: ReadonlyMap<string, { trial: boolean }>): TollgateConfig {
   const d = TOLLGATE_DEFAULTS;
-  const listen = r.parsed('listen', { host: '', port: 0 }, (v) => (v === '' ? { ok: true, value: { host: '', port: 0 } } : parseListen(v, 2121)));
-  const plan = r.required('plan', '', (v) => {
-    const p = plans.get(v);
-    if (!p) return { ok: false, reason: `must name a valid plan (config pricing '<id>'); plans: ${[...plans.keys()].join(', ') || 'none'}` };
-    if (p.trial) return { ok: false, reason: 'names a free-trial plan (trial_every): those are given by the trial method, not sold' };
-    return { ok: true, value: v };
-  }, "is required: the plan sold over TollGate (config pricing '<id>')");
+  const listen = r.parsed('listen', { host: '', port: 0 }, (v) =>
+    v === '' ? { ok: true, value: { host: '', port: 0 } } : parseListen(v, 2121),
+  );
+  const plan = r.required(
+    'plan',
+    '',
+    (v) => {
+      const p = plans.get(v);
+      if (!p)
+        return {
+          ok: false,
+          reason: `must name a valid plan (config pricing '<id>'); plans: ${[...plans.keys()].join(', ') || 'none'}`,
+        };
+      if (p.trial)
+        return {
+          ok: false,
+          reason: 'names a free-trial plan (trial_every): those are given by the trial method, not sold',
+        };
+      return { ok: true, value: v };
+    },
+    "is required: the plan sold over TollGate (config pricing '<id>')",
+  );
   const mints: string[] = [];
   const raw = r.raw('mint');
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
@@ -116,16 +144,39 @@ export function readTollgateSection(r: SectionReader, plans: ReadonlyMap<string,
     else if (!mints.includes(m.value)) mints.push(m.value);
   }
   if (raw === undefined) r.report('mint', "is required: list mint 'https://…', one line per accepted mint");
-  const unit = r.parsed('unit', d.unit, (v): Parsed<'sat'> => (v === 'sat' ? { ok: true, value: 'sat' } : { ok: false, reason: "must be 'sat' (the only Cashu unit sluice takes)" }));
-  const pricePerStep = r.required('price_per_step', 1n, sats(1n, ' (a price of 0 gives the network away)'), 'is required: the price of one step of the plan, in sat');
+  const unit = r.parsed('unit', d.unit, (v): Parsed<'sat'> =>
+    v === 'sat'
+      ? { ok: true, value: 'sat' }
+      : { ok: false, reason: "must be 'sat' (the only Cashu unit sluice takes)" },
+  );
+  const pricePerStep = r.required(
+    'price_per_step',
+    1n,
+    sats(1n, ' (a price of 0 gives the network away)'),
+    'is required: the price of one step of the plan, in sat',
+  );
   const minSteps = r.parsed('min_steps', d.min_steps, steps);
   const maxSteps = r.parsed<bigint | null>('max_steps', null, steps);
-  if (maxSteps !== null && maxSteps < minSteps) r.report('max_steps', `must be at least min_steps (${minSteps})`, String(maxSteps));
+  if (maxSteps !== null && maxSteps < minSteps)
+    r.report('max_steps', `must be at least min_steps (${minSteps})`, String(maxSteps));
   const maxBalance = r.parsed('max_balance', d.max_balance, sats(1n, ''));
   // One purchase must fit under the cap, or the method could never sell anything.
-  if (pricePerStep * minSteps > maxBalance) r.report('max_balance', `must be at least price_per_step × min_steps (${pricePerStep * minSteps} sat)`, String(maxBalance));
+  if (pricePerStep * minSteps > maxBalance)
+    r.report(
+      'max_balance',
+      `must be at least price_per_step × min_steps (${pricePerStep * minSteps} sat)`,
+      String(maxBalance),
+    );
   return {
-    enabled: true, listen, plan, mints, unit, pricePerStep, minSteps, maxSteps, maxBalance,
+    enabled: true,
+    listen,
+    plan,
+    mints,
+    unit,
+    pricePerStep,
+    minSteps,
+    maxSteps,
+    maxBalance,
     payoutAddress: r.parsed('payout_address', '', payoutAddress),
     payoutMin: r.parsed('payout_min', d.payout_min, sats(1n, '')),
   };

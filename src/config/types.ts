@@ -51,7 +51,9 @@ export interface MainConfig {
   kernelQuota: boolean;
   /** `main.nft`: the nft command as argv (e.g. a wrapper entering the portal's network namespace). */
   nft: readonly string[];
-  /** `main.shape_device`: the LAN device the portal gates, where plans' download rates are shaped (portal/shaper.ts). */
+  /**
+   * `main.shape_device`: the LAN device the portal gates, where plans' download rates are shaped (portal/shaper.ts).
+   */
   shapeDevice: string;
   /** `main.tc`: the tc command as argv (like `nft`). */
   tc: readonly string[];
@@ -77,7 +79,8 @@ export interface PricingPlan {
   timeLimit?: bigint;
   /**
    * `trial_every` (seconds in UCI): a free trial — price 0, its allowance `min_steps` steps, once per device per this
-   * interval, sold only by the `trial` method (src/payments/trial/trial.ts says what keys a device). Absent: not a trial.
+   * interval, sold only by the `trial` method (src/payments/trial/trial.ts says what keys a device). Absent: not a
+   * trial.
    */
   trialEvery?: bigint;
   /**
@@ -90,7 +93,9 @@ export interface PricingPlan {
    * others type on theirs). Absent = 1 (the seed's single device, with the device-limit switch).
    */
   devices?: number;
-  /** `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name. */
+  /**
+   * `display_name`: what customers read as the plan's title (the pay page, ubus `pricing`); absent: the section name.
+   */
   displayName?: string;
   /**
    * `rate_down` / `rate_up` (bits per second in UCI units: `2mbit`, `512kbit`): a speed tier. The kernel limits each

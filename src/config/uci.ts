@@ -65,7 +65,9 @@ export function isValidUciName(s: string): boolean {
   return /^[A-Za-z0-9_]+$/.test(s);
 }
 export function isValidUciType(s: string): boolean {
-  return s.length > 0 && [...s].every((c) => isAlnum(c) || c === '_' || (c.charCodeAt(0) >= 33 && c.charCodeAt(0) <= 126));
+  return (
+    s.length > 0 && [...s].every((c) => isAlnum(c) || c === '_' || (c.charCodeAt(0) >= 33 && c.charCodeAt(0) <= 126))
+  );
 }
 function isValidPackageName(s: string): boolean {
   return /^[A-Za-z0-9_-]+$/.test(s);
@@ -75,7 +77,8 @@ function isValidPackageName(s: string): boolean {
 export function anonymousSectionName(type: string, sectionCounter: number): string {
   let hash = 5381;
   for (const byte of Buffer.from(type, 'utf8')) {
-    // C `char` is signed on x86 (the bytes ≥ 0x80 of a UTF-8 type would differ by platform; types are ASCII in practice).
+    // C `char` is signed on x86 (the bytes ≥ 0x80 of a UTF-8 type would differ by platform; types are ASCII in
+    // practice).
     hash = (Math.imul(hash, 33) + byte) >>> 0;
   }
   hash &= 0x7fffffff;
@@ -84,8 +87,14 @@ export function anonymousSectionName(type: string, sectionCounter: number): stri
 
 // libuci accepts each command word or its first letter.
 const COMMANDS: ReadonlyMap<string, 'package' | 'config' | 'option' | 'list'> = new Map([
-  ['p', 'package'], ['package', 'package'], ['c', 'config'], ['config', 'config'],
-  ['o', 'option'], ['option', 'option'], ['l', 'list'], ['list', 'list'],
+  ['p', 'package'],
+  ['package', 'package'],
+  ['c', 'config'],
+  ['config', 'config'],
+  ['o', 'option'],
+  ['option', 'option'],
+  ['l', 'list'],
+  ['list', 'list'],
 ]);
 
 class Parser {
@@ -99,7 +108,10 @@ class Parser {
   private sectionCounter = 0;
   private packageName: string | undefined;
 
-  constructor(private readonly text: string, private readonly file: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
 
   parse(): UciPackage {
     const nul = this.text.indexOf('\0');
@@ -151,7 +163,8 @@ class Parser {
   private backslash(): boolean {
     this.pos++;
     const c = this.cur();
-    const atLineEnd = c === NUL || c === '\n' || (c === '\r' && this.text[this.pos + 1] === '\n' && this.pos + 2 === this.end);
+    const atLineEnd =
+      c === NUL || c === '\n' || (c === '\r' && this.text[this.pos + 1] === '\n' && this.pos + 2 === this.end);
     if (!atLineEnd) return true;
     // The escaped newline is dropped: continue right after it on the next line (if any).
     this.pos = this.end;
@@ -299,7 +312,11 @@ class Parser {
     if (name === '') {
       this.sectionCounter++;
       const section: UciSection = {
-        type, name: anonymousSectionName(type, this.sectionCounter), anonymous: true, index: 0, options: new Map(),
+        type,
+        name: anonymousSectionName(type, this.sectionCounter),
+        anonymous: true,
+        index: 0,
+        options: new Map(),
       };
       this.sections.push(section);
       this.current = section;
@@ -307,7 +324,8 @@ class Parser {
     }
     const existing = this.sections.find((s) => s.name === name);
     if (existing) {
-      if (existing.type !== type) this.fail('section of different type overwrites prior section with same name', typeAt);
+      if (existing.type !== type)
+        this.fail('section of different type overwrites prior section with same name', typeAt);
       this.current = existing;
       return;
     }

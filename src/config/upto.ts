@@ -27,13 +27,21 @@ export interface UptoConfig {
 }
 
 export const UPTO_DEFAULTS = { network: 'eip155:8453', max_timeout_seconds: 172_800, timeout: 15 } as const;
-/** Bounds of max_timeout_seconds (as batch-settlement's withdraw delay): 15 minutes for a session and its settle, at most 30 days. */
+/**
+ * Bounds of max_timeout_seconds (as batch-settlement's withdraw delay): 15 minutes for a session and its settle, at
+ * most 30 days.
+ */
 export const UPTO_MIN_TIMEOUT_S = 900;
 export const UPTO_MAX_TIMEOUT_S = 2_592_000;
 
 const network = (v: string): Parsed<string> => {
   const caip2 = toCaip2(v);
-  return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
+  return caip2
+    ? { ok: true, value: caip2 }
+    : {
+        ok: false,
+        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
+      };
 };
 
 export function readUptoSection(r: SectionReader, enabled: boolean): UptoConfig {
@@ -41,12 +49,26 @@ export function readUptoSection(r: SectionReader, enabled: boolean): UptoConfig 
   const net = r.parsed('network', d.network, network);
   return {
     enabled,
-    facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:']), 'is required: a facilitator that lists upto in GET /supported'),
+    facilitatorUrl: r.required(
+      'facilitator_url',
+      '',
+      (v) => parseUrl(v, ['http:', 'https:']),
+      'is required: a facilitator that lists upto in GET /supported',
+    ),
     network: net,
     chainId: chainIdOf(net) ?? 8453,
-    payTo: r.required('pay_to', '', (v) => (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' }),
-      'is required: the address settled money goes to'),
-    maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) => parseInteger(v, UPTO_MIN_TIMEOUT_S, UPTO_MAX_TIMEOUT_S)),
+    payTo: r.required(
+      'pay_to',
+      '',
+      (v) =>
+        isEvmAddress(v)
+          ? { ok: true, value: v.toLowerCase() }
+          : { ok: false, reason: 'must be an address (0x and 40 hex digits)' },
+      'is required: the address settled money goes to',
+    ),
+    maxTimeoutSeconds: r.parsed('max_timeout_seconds', d.max_timeout_seconds, (v) =>
+      parseInteger(v, UPTO_MIN_TIMEOUT_S, UPTO_MAX_TIMEOUT_S),
+    ),
     timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
   };
 }

@@ -44,14 +44,34 @@ export function parseUnsignedBigInt(text: string, max: bigint, reason: string): 
 // Decimal SI prefixes are powers of 1000, IEC prefixes powers of 1024; `B` is optional. Lower-case `b` is not
 // accepted (it usually means bits).
 const BYTE_UNITS: ReadonlyMap<string, bigint> = new Map([
-  ['', 1n], ['B', 1n],
-  ['k', 1000n], ['kB', 1000n], ['K', 1000n], ['KB', 1000n],
-  ['M', 1000n ** 2n], ['MB', 1000n ** 2n], ['G', 1000n ** 3n], ['GB', 1000n ** 3n], ['T', 1000n ** 4n], ['TB', 1000n ** 4n],
-  ['Ki', 1024n], ['KiB', 1024n], ['Mi', 1024n ** 2n], ['MiB', 1024n ** 2n],
-  ['Gi', 1024n ** 3n], ['GiB', 1024n ** 3n], ['Ti', 1024n ** 4n], ['TiB', 1024n ** 4n],
+  ['', 1n],
+  ['B', 1n],
+  ['k', 1000n],
+  ['kB', 1000n],
+  ['K', 1000n],
+  ['KB', 1000n],
+  ['M', 1000n ** 2n],
+  ['MB', 1000n ** 2n],
+  ['G', 1000n ** 3n],
+  ['GB', 1000n ** 3n],
+  ['T', 1000n ** 4n],
+  ['TB', 1000n ** 4n],
+  ['Ki', 1024n],
+  ['KiB', 1024n],
+  ['Mi', 1024n ** 2n],
+  ['MiB', 1024n ** 2n],
+  ['Gi', 1024n ** 3n],
+  ['GiB', 1024n ** 3n],
+  ['Ti', 1024n ** 4n],
+  ['TiB', 1024n ** 4n],
 ]);
 const SECOND_UNITS: ReadonlyMap<string, bigint> = new Map([
-  ['', 1n], ['s', 1n], ['m', 60n], ['min', 60n], ['h', 3600n], ['d', 86400n],
+  ['', 1n],
+  ['s', 1n],
+  ['m', 60n],
+  ['min', 60n],
+  ['h', 3600n],
+  ['d', 86400n],
 ]);
 
 /**
@@ -60,9 +80,11 @@ const SECOND_UNITS: ReadonlyMap<string, bigint> = new Map([
  */
 export function parseQuantity(text: string, metric: Metric): Parsed<bigint> {
   const units = metric === 'bytes' ? BYTE_UNITS : SECOND_UNITS;
-  const reason = metric === 'bytes'
-    ? 'must be a positive whole number of bytes, optionally with a unit (k, M, G, T = 1000^n; Ki, Mi, Gi, Ti = 1024^n; B optional)'
-    : 'must be a positive whole number of seconds, optionally with a unit (s, m or min, h, d)';
+  const reason =
+    metric === 'bytes'
+      ? 'must be a positive whole number of bytes, optionally with a unit (k, M, G, T = 1000^n; Ki, Mi, Gi, Ti = ' +
+        '1024^n; B optional)'
+      : 'must be a positive whole number of seconds, optionally with a unit (s, m or min, h, d)';
   const m = /^(\d{1,30})(?:\.(\d{1,30}))? ?([A-Za-z]*)$/.exec(text);
   if (!m) return bad(reason);
   const multiplier = units.get(m[3]!);
@@ -129,7 +151,8 @@ export function splitCommand(text: string): Parsed<string[]> {
   return words.length > 0 ? ok(words) : bad('must name a program');
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** A host name, an IPv4 address or an IPv6 address (bare or in brackets). */
@@ -154,8 +177,15 @@ export function parseUrl(text: string, schemes: readonly string[]): Parsed<strin
     return bad(reason);
   }
   if (!schemes.includes(url.protocol) || url.hostname === '' || /\s/.test(text)) return bad(reason);
-  if ((url.protocol === 'http:' || url.protocol === 'https:') && url.port !== '' && FETCH_BAD_PORTS.has(Number(url.port))) {
-    return bad(`port ${url.port} is on the Fetch standard's "bad port" list: Node's fetch refuses it before sending anything; use another port`);
+  if (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.port !== '' &&
+    FETCH_BAD_PORTS.has(Number(url.port))
+  ) {
+    return bad(
+      `port ${url.port} is on the Fetch standard's "bad port" list: Node's fetch refuses it before sending ` +
+        'anything; use another port',
+    );
   }
   return ok(text);
 }
@@ -166,10 +196,10 @@ export function parseUrl(text: string, schemes: readonly string[]): Parsed<strin
  * fail every call as "never sent".
  */
 const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111,
-  113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548,
-  554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
-  6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110,
+  111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532,
+  540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
+  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
 
 export function isAbsolutePath(text: string): boolean {

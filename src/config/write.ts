@@ -3,6 +3,10 @@ import { writeFileAtomic, type WriteFileAtomicOptions } from '../storage/index.t
 import { serializeUci } from './serialize.ts';
 import type { UciPackage } from './uci.ts';
 
-export async function writeUci(path: string, pkg: Pick<UciPackage, 'sections'>, options: WriteFileAtomicOptions = {}): Promise<void> {
+export async function writeUci(
+  path: string,
+  pkg: Pick<UciPackage, 'sections'>,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
   await writeFileAtomic(path, serializeUci(pkg), options);
 }

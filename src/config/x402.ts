@@ -36,7 +36,12 @@ export const X402_DEFAULTS = { max_timeout_seconds: 300, timeout: 10, token_vers
 
 const network = (v: string): Parsed<string> => {
   const caip2 = toCaip2(v);
-  return caip2 ? { ok: true, value: caip2 } : { ok: false, reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia' };
+  return caip2
+    ? { ok: true, value: caip2 }
+    : {
+        ok: false,
+        reason: 'must be an EVM network: eip155:<chain id> (CAIP-2) or an x402 v1 name such as base or base-sepolia',
+      };
 };
 
 /** `rpc_url 'none'`: no chain lookups at all, not even the network's default. */
@@ -46,16 +51,39 @@ export const RPC_URL_NONE = 'none';
  * `rpcDefaults`: the per-network default endpoints (tests point a network at their local chain; the daemon takes
  * x402/networks.ts's table).
  */
-export function readX402Section(r: SectionReader, enabled: boolean, rpcDefaults: Readonly<Record<string, string>> = DEFAULT_RPC_URLS): X402Config {
+export function readX402Section(
+  r: SectionReader,
+  enabled: boolean,
+  rpcDefaults: Readonly<Record<string, string>> = DEFAULT_RPC_URLS,
+): X402Config {
   const d = X402_DEFAULTS;
-  const net = r.required('network', 'eip155:8453', network, 'is required: eip155:<chain id>, e.g. eip155:8453 for Base');
-  const payTo = r.required('pay_to', '', (v) => (isEvmAddress(v) ? { ok: true, value: v.toLowerCase() } : { ok: false, reason: 'must be an address (0x and 40 hex digits)' }),
-    'is required: the address customers pay');
-  const rpcOption = r.parsed('rpc_url', '', (v) => (v === RPC_URL_NONE ? { ok: true, value: v } : parseUrl(v, ['http:', 'https:'])));
+  const net = r.required(
+    'network',
+    'eip155:8453',
+    network,
+    'is required: eip155:<chain id>, e.g. eip155:8453 for Base',
+  );
+  const payTo = r.required(
+    'pay_to',
+    '',
+    (v) =>
+      isEvmAddress(v)
+        ? { ok: true, value: v.toLowerCase() }
+        : { ok: false, reason: 'must be an address (0x and 40 hex digits)' },
+    'is required: the address customers pay',
+  );
+  const rpcOption = r.parsed('rpc_url', '', (v) =>
+    v === RPC_URL_NONE ? { ok: true, value: v } : parseUrl(v, ['http:', 'https:']),
+  );
   const rpcDefault = defaultRpcUrl(net, rpcDefaults);
-  const rpc: Pick<X402Config, 'rpcUrl' | 'rpcUrlSource'> = rpcOption === RPC_URL_NONE ? { rpcUrl: '', rpcUrlSource: 'none' }
-    : rpcOption !== '' ? { rpcUrl: rpcOption, rpcUrlSource: 'option' }
-      : rpcDefault !== '' ? { rpcUrl: rpcDefault, rpcUrlSource: 'network-default' } : { rpcUrl: '', rpcUrlSource: 'none' };
+  const rpc: Pick<X402Config, 'rpcUrl' | 'rpcUrlSource'> =
+    rpcOption === RPC_URL_NONE
+      ? { rpcUrl: '', rpcUrlSource: 'none' }
+      : rpcOption !== ''
+        ? { rpcUrl: rpcOption, rpcUrlSource: 'option' }
+        : rpcDefault !== ''
+          ? { rpcUrl: rpcDefault, rpcUrlSource: 'network-default' }
+          : { rpcUrl: '', rpcUrlSource: 'none' };
   return {
     enabled,
     facilitatorUrl: r.required('facilitator_url', '', (v) => parseUrl(v, ['http:', 'https:'])),
@@ -66,6 +94,8 @@ export function readX402Section(r: SectionReader, enabled: boolean, rpcDefaults:
     timeoutMs: r.parsed('timeout', d.timeout * 1000, (v) => parseSecondsToMs(v, 1, 120)),
     ...rpc,
     tokenName: r.string('token_name', '', (v) => (v.length <= 64 ? undefined : 'must be at most 64 characters')),
-    tokenVersion: r.string('token_version', d.token_version, (v) => (v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters')),
+    tokenVersion: r.string('token_version', d.token_version, (v) =>
+      v.length >= 1 && v.length <= 16 ? undefined : 'must be 1 to 16 characters',
+    ),
   };
 }

@@ -21,9 +21,13 @@ export interface DemoMoment {
   terminated: boolean;
 }
 
-const pick = <T>(items: readonly T[], random: () => number): T | undefined => items[Math.floor(random() * items.length)];
+const pick = <T>(items: readonly T[], random: () => number): T | undefined =>
+  items[Math.floor(random() * items.length)];
 
-/** ms between two actions: about 60% of the clients buy once over the run (at least 8 purchases), never faster than 20/s. */
+/**
+ * ms between two actions: about 60% of the clients buy once over the run (at least 8 purchases), never faster than
+ * 20/s.
+ */
 export function actionIntervalMs(clients: number, seconds: number): number {
   const purchases = Math.max(8, Math.min(clients, Math.round(clients * 0.6)));
   return Math.max(50, (seconds * 1000) / purchases);
@@ -36,10 +40,17 @@ export function nextAction(m: DemoMoment, random: () => number): DemoAction | un
     const steps = 1 + Math.floor(random() * 3);
     return { kind: 'topup', mac: s.mac, args: { plan: s.metric === 'bytes' ? 'data' : 'time', steps } };
   }
-  if (!m.terminated && m.elapsedMs > m.totalMs * 0.4 && m.active.length > 0) return { kind: 'terminate', mac: pick(m.active, random)!.mac };
+  if (!m.terminated && m.elapsedMs > m.totalMs * 0.4 && m.active.length > 0)
+    return { kind: 'terminate', mac: pick(m.active, random)!.mac };
   const busy = new Set(m.active.map((s) => s.mac));
-  const mac = pick(m.candidates.filter((c) => !busy.has(c)), random);
+  const mac = pick(
+    m.candidates.filter((c) => !busy.has(c)),
+    random,
+  );
   if (mac === undefined) return undefined;
-  const args = random() < 0.65 ? { plan: 'data', steps: 1 + Math.floor(random() * 8) } : { plan: 'time', steps: 2 + Math.floor(random() * 8) };
+  const args =
+    random() < 0.65
+      ? { plan: 'data', steps: 1 + Math.floor(random() * 8) }
+      : { plan: 'time', steps: 2 + Math.floor(random() * 8) };
   return { kind: 'buy', mac, args };
 }

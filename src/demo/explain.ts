@@ -5,7 +5,9 @@
 
 import type { EndCause } from '../sessions/index.ts';
 
-/** The one purchase the demo sends wrong on purpose, as a portal with a bug would: an amount below the plan's minimum. */
+/**
+ * The one purchase the demo sends wrong on purpose, as a portal with a bug would: an amount below the plan's minimum.
+ */
 export const DELIBERATE_BAD_MAC = '02:de:ad:be:ef:00';
 
 /** What each end cause (`end_cause` of `sluice.session`) means. */
@@ -25,13 +27,16 @@ export function endCauseText(cause: string | null): string {
 
 /** A refused purchase, with its code and why. */
 export function refusalText(mac: string, code: string, message?: string): string {
-  const why = mac === DELIBERATE_BAD_MAC
-    ? `deliberate: the demo sends an amount below the plan's minimum, as a portal with a bug would${message ? `; the daemon: ${message}` : ''}`
-    : message ?? 'refused by the daemon';
+  const why =
+    mac === DELIBERATE_BAD_MAC
+      ? `deliberate: the demo sends an amount below the plan's minimum, as a portal with a bug ` +
+        `would${message ? `; the daemon: ${message}` : ''}`
+      : (message ?? 'refused by the daemon');
   return `purchase refused for ${mac}: ${code} (${why})`;
 }
 
-const field = (line: string, key: string): string | undefined => new RegExp(`\\b${key}=("[^"]*"|\\S+)`).exec(line)?.[1]?.replace(/^"|"$/g, '');
+const field = (line: string, key: string): string | undefined =>
+  new RegExp(`\\b${key}=("[^"]*"|\\S+)`).exec(line)?.[1]?.replace(/^"|"$/g, '');
 
 /**
  * The demo's event line for a daemon log line, or undefined to leave it out. "gate closed" alone says no why: the
@@ -40,12 +45,16 @@ const field = (line: string, key: string): string | undefined => new RegExp(`\\b
  */
 export function explainLogLine(line: string): string | undefined {
   if (/gate open without a session: closing/.test(line)) {
-    return `x ${field(line, 'mac') ?? '?'} gate closed: open on the portal without a paid session (the simulator lets a few clients in unpaid)`;
+    return (
+      `x ${field(line, 'mac') ?? '?'} gate closed: open on the portal without a paid session (the simulator lets ` +
+      'a few clients in unpaid)'
+    );
   }
   if (/reconciled with portal/.test(line)) {
     const deauthed = Number(field(line, 'deauthed') ?? 0);
     return deauthed > 0
-      ? `start-up: closed the gates of ${deauthed} client${deauthed === 1 ? '' : 's'} the portal had open without a paid session (the simulator starts some clients authenticated)`
+      ? `start-up: closed the gates of ${deauthed} client${deauthed === 1 ? '' : 's'} the portal had open ` +
+          'without a paid session (the simulator starts some clients authenticated)'
       : 'start-up: portal reconciled, no unpaid client open';
   }
   // A refused call: the demo's own refusal line carries its code and the daemon's reason.

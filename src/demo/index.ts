@@ -19,7 +19,10 @@ import { DELIBERATE_BAD_MAC, endCauseText, explainLogLine, refusalText } from '.
 
 const POLL_S = 1;
 
-interface DemoOptions { clients: number; seconds: number }
+interface DemoOptions {
+  clients: number;
+  seconds: number;
+}
 
 const DEMO_USAGE = `usage: sluice demo [--clients N] [--seconds S]
   --clients N   clients on the simulated openNDS (1..100000, default 200)
@@ -33,9 +36,13 @@ function parseDemoArgs(argv: readonly string[]): DemoOptions | 'help' | string {
     const flag = argv[i];
     const value = Number(argv[i + 1]);
     if (flag === '-h' || flag === '--help') return 'help';
-    if (flag === '--clients' && Number.isInteger(value) && value >= 1 && value <= 100_000) { o.clients = value; i++; }
-    else if (flag === '--seconds' && Number.isFinite(value) && value >= 1 && value <= 86_400) { o.seconds = value; i++; }
-    else return `unexpected argument ${JSON.stringify(flag)}`;
+    if (flag === '--clients' && Number.isInteger(value) && value >= 1 && value <= 100_000) {
+      o.clients = value;
+      i++;
+    } else if (flag === '--seconds' && Number.isFinite(value) && value >= 1 && value <= 86_400) {
+      o.seconds = value;
+      i++;
+    } else return `unexpected argument ${JSON.stringify(flag)}`;
   }
   return o;
 }
@@ -56,11 +63,15 @@ export async function runDemo(argv: string[]): Promise<number> {
   const ubusSocket = join(dir, 'ubus.sock');
   const portalSocket = join(dir, 'ndsctl.sock');
   const configPath = join(dir, 'sluice.uci');
-  // The valve speaks the simulated portal's control socket (main.ndsctl_socket), as with a real portal; ndsctl (this very
-  // program in its ndsctl role) stays configured as the fallback.
+  // The valve speaks the simulated portal's control socket (main.ndsctl_socket), as with a real portal; ndsctl (this
+  // very program in its ndsctl role) stays configured as the fallback.
   const self = [process.execPath, ...process.execArgv, process.argv[1] ?? 'sluice'];
-  const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket].map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n');
-  writeFileSync(configPath, `config sluice 'main'
+  const ndsctl = [...self, 'demo-ndsctl', '--socket', portalSocket]
+    .map((a) => `\tlist ndsctl ${quoteUci(a)}`)
+    .join('\n');
+  writeFileSync(
+    configPath,
+    `config sluice 'main'
 \toption state_dir ${quoteUci(join(dir, 'state'))}
 ${ndsctl}
 \toption ndsctl_socket ${quoteUci(portalSocket)}
@@ -85,10 +96,21 @@ config pricing 'time'
 
 config limits 'limits'
 \toption max_devices_per_user '2'
-`);
+`,
+  );
 
   const totals: ViewTotals = {
-    clients, purchases: 0, topups: 0, terminates: 0, rejected: 0, ended: {}, tickMs: 0, ticks: 0, meteredBytes: 0, rssMb: 0, events: [],
+    clients,
+    purchases: 0,
+    topups: 0,
+    terminates: 0,
+    rejected: 0,
+    ended: {},
+    tickMs: 0,
+    ticks: 0,
+    meteredBytes: 0,
+    rssMb: 0,
+    events: [],
   };
   const sessions = new Map<string, ViewSession>();
   const figures: Figures = { tickGaps: [], tickMs: [], gateMs: [], gateLate: 0, lastTickStart: undefined };
@@ -101,7 +123,15 @@ config limits 'limits'
 
   const random = prng(7);
   const model = new PortalModel({ flavour: 'opennds', gatewayName: 'sluice-demo' });
-  const traffic = new TrafficSimulator(model, { clients, seed: 11, authenticatedShare: 0.03, medianRateBps: 60_000, burstChance: 0.002, departureChance: 0.002, resetChance: 0.002 });
+  const traffic = new TrafficSimulator(model, {
+    clients,
+    seed: 11,
+    authenticatedShare: 0.03,
+    medianRateBps: 60_000,
+    burstChance: 0.002,
+    departureChance: 0.002,
+    resetChance: 0.002,
+  });
   traffic.populate();
   // What passed through each gate up to its deauth (the portal's own counters, bytes both ways), so the summary reports
   // the real overshoot of a cut session, not only what was billed: bytes that pass between the last reading and the
@@ -119,7 +149,8 @@ config limits 'limits'
         // Its rate in the last second before the cut: the simulator's bursts land up to 20 s of a client's average
         // traffic in one step, which no reading can cut inside; "its rate" is the rate those bytes came at.
         const before = (recent.get(c.mac) ?? []).find(([at]) => now - at <= 1000);
-        const lastSecondBps = before !== undefined && now > before[0] ? ((bytes - before[1]) * 1000) / (now - before[0]) : 0;
+        const lastSecondBps =
+          before !== undefined && now > before[0] ? ((bytes - before[1]) * 1000) / (now - before[0]) : 0;
         deauths.push({ mac: c.mac, atMs: now, bytes, lastSecondBps });
       }
     }
@@ -128,22 +159,31 @@ config limits 'limits'
   const broker = await UbusBroker.listen({ socketPath: ubusSocket });
   // The daemon's log lines worth a newcomer's attention, each with why (explain.ts): the start-up reconcile's one
   // summary line stands for its per-client deauths, a session's end line for its gate's close.
-  const log = createLogger({ level: 'info', write: (_level, line) => {
-    const text = explainLogLine(line);
-    if (text !== undefined) event(text);
-  } });
+  const log = createLogger({
+    level: 'info',
+    write: (_level, line) => {
+      const text = explainLogLine(line);
+      if (text !== undefined) event(text);
+    },
+  });
   let daemon: Daemon | undefined;
   let client: UbusClient | undefined;
   const timers: NodeJS.Timeout[] = [];
   let stopRequested: (() => void) | undefined;
-  const stopped = new Promise<void>((r) => { stopRequested = r; });
+  const stopped = new Promise<void>((r) => {
+    stopRequested = r;
+  });
   const onSigint = (): void => stopRequested?.();
   process.on('SIGINT', onSigint);
   const started = Date.now();
   let code = 0;
   try {
     daemon = await Daemon.start({
-      configPath, ubusSocket, log, paymentMethods: [demoPaymentMethod], meterSource: { kind: 'socket', path: portalSocket },
+      configPath,
+      ubusSocket,
+      log,
+      paymentMethods: [demoPaymentMethod],
+      meterSource: { kind: 'socket', path: portalSocket },
     });
     daemon.meter.on('tick', (r) => {
       const start = performance.now() - r.durationMs;
@@ -158,85 +198,133 @@ config limits 'limits'
 
     // Traffic flows in real time.
     let last = Date.now();
-    timers.push(setInterval(() => {
-      const now = Date.now();
-      traffic.step(now - last);
-      last = now;
-      // Remember the counters of the paying clients (only theirs: the others are never cut) for the summary's rate.
-      const at = performance.now();
-      for (const s of sessions.values()) {
-        if (s.state !== 'ACTIVE' || s.metric !== 'bytes') continue;
-        const c = model.get(s.mac);
-        if (c === undefined || c.state !== 'Authenticated') continue;
-        const list = recent.get(s.mac) ?? [];
-        list.push([at, c.downloadBytes + c.uploadBytes]);
-        while (list.length > 0 && at - list[0]![0] > 1500) list.shift();
-        recent.set(s.mac, list);
-      }
-    }, clients > 500 ? 250 : 100)); // finer steps, finer cuts; the sim shares the daemon's thread
+    timers.push(
+      setInterval(
+        () => {
+          const now = Date.now();
+          traffic.step(now - last);
+          last = now;
+          // Remember the counters of the paying clients (only theirs: the others are never cut) for the summary's rate.
+          const at = performance.now();
+          for (const s of sessions.values()) {
+            if (s.state !== 'ACTIVE' || s.metric !== 'bytes') continue;
+            const c = model.get(s.mac);
+            if (c === undefined || c.state !== 'Authenticated') continue;
+            const list = recent.get(s.mac) ?? [];
+            list.push([at, c.downloadBytes + c.uploadBytes]);
+            while (list.length > 0 && at - list[0]![0] > 1500) list.shift();
+            recent.set(s.mac, list);
+          }
+        },
+        clients > 500 ? 250 : 100,
+      ),
+    ); // finer steps, finer cuts; the sim shares the daemon's thread
 
     // A portal's purchases, data and time, some top-ups, one admin terminate: to the end of the run (activity.ts).
     let reference = 0;
     let terminated = false;
-    timers.push(setInterval(() => {
-      const action = nextAction({
-        elapsedMs: Date.now() - started, totalMs: seconds * 1000, terminated,
-        active: [...sessions.values()].filter((s) => s.state === 'ACTIVE'),
-        candidates: model.clients().filter((c) => c.state === 'Preauthenticated').map((c) => c.mac),
-      }, random);
-      if (action === undefined) return;
-      if (action.kind === 'terminate') {
-        terminated = true;
-        void bus.call('sluice', 'terminate', { mac: action.mac }).then(() => { totals.terminates++; event(`admin terminate ${action.mac}: the demo ends one session as an admin would`); }, () => undefined);
-      } else void buy(action.mac, action.args, action.kind === 'topup');
-    }, actionIntervalMs(clients, seconds)));
+    timers.push(
+      setInterval(
+        () => {
+          const action = nextAction(
+            {
+              elapsedMs: Date.now() - started,
+              totalMs: seconds * 1000,
+              terminated,
+              active: [...sessions.values()].filter((s) => s.state === 'ACTIVE'),
+              candidates: model
+                .clients()
+                .filter((c) => c.state === 'Preauthenticated')
+                .map((c) => c.mac),
+            },
+            random,
+          );
+          if (action === undefined) return;
+          if (action.kind === 'terminate') {
+            terminated = true;
+            void bus.call('sluice', 'terminate', { mac: action.mac }).then(
+              () => {
+                totals.terminates++;
+                event(`admin terminate ${action.mac}: the demo ends one session as an admin would`);
+              },
+              () => undefined,
+            );
+          } else void buy(action.mac, action.args, action.kind === 'topup');
+        },
+        actionIntervalMs(clients, seconds),
+      ),
+    );
     // One refused purchase, as a portal with a bug would send: below the plan's minimum.
     timers.push(setTimeout(() => void buy(DELIBERATE_BAD_MAC, { plan: 'data', amount: '10' }, false), 1500));
 
     async function buy(mac: string, args: BlobmsgTable, topup: boolean): Promise<void> {
       try {
         const asked = performance.now();
-        const reply = await bus.call('sluice', 'purchase', { mac, ...args, payment: { method: 'demo', reference: `demo-${process.pid}-${++reference}` } });
+        const reply = await bus.call('sluice', 'purchase', {
+          mac,
+          ...args,
+          payment: { method: 'demo', reference: `demo-${process.pid}-${++reference}` },
+        });
         if (topup) totals.topups++;
         else {
           totals.purchases++;
           // The reply waits for the gate (bounded): its arrival is when the customer's traffic can pass.
-          if (reply?.gate === 'opened' || reply?.gate === 'already-open') figures.gateMs.push(performance.now() - asked);
+          if (reply?.gate === 'opened' || reply?.gate === 'already-open')
+            figures.gateMs.push(performance.now() - asked);
           else figures.gateLate++;
         }
       } catch (err) {
         totals.rejected++;
-        const error = err instanceof UbusStatusError ? err.replies[0]?.error as { code?: string; message?: string } | undefined : undefined;
+        const error =
+          err instanceof UbusStatusError
+            ? (err.replies[0]?.error as { code?: string; message?: string } | undefined)
+            : undefined;
         event(refusalText(mac, error?.code ?? (err instanceof Error ? err.message : String(err)), error?.message));
       }
     }
 
-    timers.push(setInterval(() => {
-      void bus.call('sluice', 'stats').then((stats) => {
-        const meter = (stats?.meter ?? {}) as Record<string, number>;
-        totals.tickMs = meter.tick_ms_last ?? 0;
-        totals.ticks = meter.ticks ?? 0;
-        totals.rssMb = (stats?.rss_mb as number | undefined) ?? 0;
-      }, () => undefined);
-    }, 1000));
+    timers.push(
+      setInterval(() => {
+        void bus.call('sluice', 'stats').then(
+          (stats) => {
+            const meter = (stats?.meter ?? {}) as Record<string, number>;
+            totals.tickMs = meter.tick_ms_last ?? 0;
+            totals.ticks = meter.ticks ?? 0;
+            totals.rssMb = (stats?.rss_mb as number | undefined) ?? 0;
+          },
+          () => undefined,
+        );
+      }, 1000),
+    );
 
     if (tty) {
       process.stdout.write('\x1b[?1049h\x1b[?25l');
-      timers.push(setInterval(() => {
-        const view = renderView(sessions.values(), totals, {
-          // 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40 × 100.
-          // One column spare: a line that fills the last column leaves the cursor there, and the erase-to-end after it
-          // would wipe that last character.
-          now: Date.now(), rows: process.stdout.rows || 40, columns: (process.stdout.columns || 100) - 1, elapsedS: (Date.now() - started) / 1000, totalS: seconds,
-        });
-        // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
-        process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
-      }, 500));
+      timers.push(
+        setInterval(() => {
+          const view = renderView(sessions.values(), totals, {
+            // 0 when the terminal reports no size (e.g. under script(1) without a terminal): assume 40 × 100.
+            // One column spare: a line that fills the last column leaves the cursor there, and the erase-to-end after
+            // it would wipe that last character.
+            now: Date.now(),
+            rows: process.stdout.rows || 40,
+            columns: (process.stdout.columns || 100) - 1,
+            elapsedS: (Date.now() - started) / 1000,
+            totalS: seconds,
+          });
+          // In place: home, each line cleared to its end, then the rest of the screen (no flicker of a full clear).
+          process.stdout.write(`\x1b[H${view.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
+        }, 500),
+      );
     } else {
-      timers.push(setInterval(() => {
-        const active = [...sessions.values()].filter((s) => s.state === 'ACTIVE').length;
-        process.stdout.write(`-- ${Math.floor((Date.now() - started) / 1000)}s: ${active} active, ${totals.purchases} purchases, ${totals.topups} top-ups, tick ${totals.tickMs.toFixed(1)} ms\n`);
-      }, 5000));
+      timers.push(
+        setInterval(() => {
+          const active = [...sessions.values()].filter((s) => s.state === 'ACTIVE').length;
+          process.stdout.write(
+            `-- ${Math.floor((Date.now() - started) / 1000)}s: ${active} active, ${totals.purchases} ` +
+              `purchases, ${totals.topups} top-ups, tick ${totals.tickMs.toFixed(1)} ms\n`,
+          );
+        }, 5000),
+      );
     }
     timers.push(setTimeout(() => stopRequested?.(), seconds * 1000));
     await stopped;
@@ -257,7 +345,12 @@ config limits 'limits'
   return code;
 }
 
-function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, totals: ViewTotals, event: (t: string) => void): void {
+function applyEvent(
+  data: BlobmsgTable,
+  sessions: Map<string, ViewSession>,
+  totals: ViewTotals,
+  event: (t: string) => void,
+): void {
   const kind = data.event;
   if (kind === 'usage') {
     const now = Date.now();
@@ -265,7 +358,8 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
       const s = sessions.get(u.id as string);
       if (!s) continue;
       s.used = Number(u.used ?? s.used);
-      // Bytes both ways for data and time sessions alike: the running sum of the deltas (`used` of a time session is seconds).
+      // Bytes both ways for data and time sessions alike: the running sum of the deltas (`used` of a time session is
+      // seconds).
       addUsageSample(s.usageSamples, now, Number(u.delta ?? 0));
       s.remaining = Number(u.remaining ?? s.remaining);
       totals.meteredBytes += Number(u.delta ?? 0);
@@ -277,24 +371,41 @@ function applyEvent(data: BlobmsgTable, sessions: Map<string, ViewSession>, tota
   const id = t.id as string;
   const prev = sessions.get(id);
   const s: ViewSession = {
-    startedMs: prev?.startedMs ?? performance.now(), endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
+    startedMs: prev?.startedMs ?? performance.now(),
+    endedMs: kind === 'ended' ? performance.now() : prev?.endedMs,
     usageSamples: prev?.usageSamples ?? [[Date.now(), 0]],
-    id, mac: t.mac as string, metric: t.metric as 'bytes' | 'seconds', allotment: Number(t.allotment), used: Number(t.used),
-    remaining: Number(t.remaining), expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000, state: t.state as string,
-    endCause: (t.end_cause as string | null) ?? null, topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
+    id,
+    mac: t.mac as string,
+    metric: t.metric as 'bytes' | 'seconds',
+    allotment: Number(t.allotment),
+    used: Number(t.used),
+    remaining: Number(t.remaining),
+    expiresAt: t.expires_at === null ? null : Number(t.expires_at) * 1000,
+    state: t.state as string,
+    endCause: (t.end_cause as string | null) ?? null,
+    topups: (prev?.topups ?? 0) + (kind === 'topup' ? 1 : 0),
     endedAt: t.ended_at === null ? null : Number(t.ended_at) * 1000,
   };
   sessions.set(id, s);
-  if (kind === 'started') event(`+ ${s.mac} bought ${formatAmount(s.metric, s.allotment)} of ${s.metric === 'bytes' ? 'data' : 'time'}`);
+  if (kind === 'started')
+    event(`+ ${s.mac} bought ${formatAmount(s.metric, s.allotment)} of ${s.metric === 'bytes' ? 'data' : 'time'}`);
   if (kind === 'topup') event(`^ ${s.mac} topped up to ${formatAmount(s.metric, s.allotment)}`);
   if (kind === 'ended') {
     totals.ended[s.endCause ?? '?'] = (totals.ended[s.endCause ?? '?'] ?? 0) + 1;
-    event(`- ${s.mac} ended, ${endCauseText(s.endCause)}; used ${formatAmount(s.metric, s.used)} of ${formatAmount(s.metric, s.allotment)}`);
+    event(
+      `- ${s.mac} ended, ${endCauseText(s.endCause)}; used ${formatAmount(s.metric, s.used)} ` +
+        `of ${formatAmount(s.metric, s.allotment)}`,
+    );
   }
 }
 
 /** A deauth the simulated portal served for an authenticated client: its counters (bytes since auth) at that moment. */
-interface Deauth { mac: string; atMs: number; bytes: number; lastSecondBps: number }
+interface Deauth {
+  mac: string;
+  atMs: number;
+  bytes: number;
+  lastSecondBps: number;
+}
 
 interface Figures {
   /** ms between the starts of consecutive ticks, and each tick's duration. */
@@ -318,7 +429,13 @@ const signedAmount = (n: number): string => (n < 0 ? `-${formatAmount('bytes', -
 
 const ms = (v: number): string => (Number.isNaN(v) ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
 
-function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures: Figures, deauths: readonly Deauth[], elapsedS: number): string {
+function summary(
+  sessions: Map<string, ViewSession>,
+  totals: ViewTotals,
+  figures: Figures,
+  deauths: readonly Deauth[],
+  elapsedS: number,
+): string {
   const all = [...sessions.values()];
   const cut = all.filter((s) => s.endCause === 'data-limit');
   // Overshoot of a cut session: what passed its gate beyond the allotment, read from the portal's counters when the
@@ -333,36 +450,72 @@ function summary(sessions: Map<string, ViewSession>, totals: ViewTotals, figures
     // The higher of its average over the session and its rate in the last second before the cut (a burst).
     const rate = Math.max(passed / seconds, d?.lastSecondBps ?? 0);
     const bytes = passed - s.allotment;
-    return { bytes, billed: s.used - s.allotment, seconds: rate > 0 ? bytes / rate : 0, withinGoal: bytes <= rate * (POLL_S + 0.5) };
+    return {
+      bytes,
+      billed: s.used - s.allotment,
+      seconds: rate > 0 ? bytes / rate : 0,
+      withinGoal: bytes <= rate * (POLL_S + 0.5),
+    };
   });
-  const ended = Object.entries(totals.ended).map(([c, n]) => `${c} ${n}`).join(', ') || 'none';
+  const ended =
+    Object.entries(totals.ended)
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ') || 'none';
   const gaps = figures.tickGaps;
-  const overLine = over.length === 0 ? 'none this run' :
-    `passed beyond the allotment p50 ${signedAmount(percentile(over.map((o) => o.bytes), 0.5))} ` +
-    `(${percentile(over.map((o) => o.seconds), 0.5).toFixed(2)} s of its traffic), ` +
-    `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} (${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
-    `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
-    `billed beyond it p50 ${signedAmount(percentile(over.map((o) => o.billed), 0.5))}, max ${signedAmount(Math.max(...over.map((o) => o.billed)))}`;
+  const overLine =
+    over.length === 0
+      ? 'none this run'
+      : `passed beyond the allotment p50 ${signedAmount(
+          percentile(
+            over.map((o) => o.bytes),
+            0.5,
+          ),
+        )} ` +
+        `(${percentile(
+          over.map((o) => o.seconds),
+          0.5,
+        ).toFixed(2)} s of its traffic), ` +
+        `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} ` +
+        `(${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
+        `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
+        `billed beyond it p50 ${signedAmount(
+          percentile(
+            over.map((o) => o.billed),
+            0.5,
+          ),
+        )}, max ${signedAmount(Math.max(...over.map((o) => o.billed)))}`;
   return [
     '',
     `sluice demo summary (${elapsedS.toFixed(1)} s, ${totals.clients} clients, poll_interval ${POLL_S} s)`,
-    `  purchases ${totals.purchases}, top-ups ${totals.topups}, admin terminates ${totals.terminates}, refused ${totals.rejected}`,
+    `  purchases ${totals.purchases}, top-ups ${totals.topups}, admin terminates ${totals.terminates}, ` +
+      `refused ${totals.rejected}`,
     `  sessions ${all.length}: still active ${all.filter((s) => s.state === 'ACTIVE').length}; ended: ${ended}`,
     // More ticks than seconds is by design: the meter reads again early as a session nears its allotment (cut at the
     // crossing), so the gap's median is short; the goal is about its maximum (no reading later than 1.5 × poll).
     `  ticks ${figures.tickMs.length} (every ${POLL_S} s, and early readings as sessions near their allotment): ` +
-      `gap p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
-      `(goal ≤ ${ms(1500 * POLL_S)}); each took p50 ${ms(percentile(figures.tickMs, 0.5))}, p99 ${ms(percentile(figures.tickMs, 0.99))}`,
-    // The figures are sluice's own, on the path that lists the portal every tick (the demo has no nft): say what a router
-    // pays on that path and on the default one, the kernel's counters, as measured in the openNDS lab.
-    '    (the simulated portal answers at once and is listed every tick; a real openNDS 9.10 spends ≈ 22 ms of CPU per listed client per listing, 193 ms a second for 32 clients;',
-    '     a router with main.kernel_quota reads the kernel\'s counters instead and lists openNDS only when something changed: 9-13 ms a second for 32 clients, docs/performance.md)',
-    `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
+      `gap p50 ${ms(percentile(gaps, 0.5))}, p99 ${ms(percentile(gaps, 0.99))}, ` +
+      `max ${ms(gaps.length ? Math.max(...gaps) : NaN)} ` +
+      `(goal ≤ ${ms(1500 * POLL_S)}); each took p50 ${ms(percentile(figures.tickMs, 0.5))}, ` +
+      `p99 ${ms(percentile(figures.tickMs, 0.99))}`,
+    // The figures are sluice's own, on the path that lists the portal every tick (the demo has no nft): say what a
+    // router pays on that path and on the default one, the kernel's counters, as measured in the openNDS lab.
+    '    (the simulated portal answers at once and is listed every tick; a real openNDS 9.10 spends ≈ 22 ms of ' +
+      'CPU per listed client per listing, 193 ms a second for 32 clients;',
+    "     a router with main.kernel_quota reads the kernel's counters instead and lists openNDS only when " +
+      'something changed: 9-13 ms a second for 32 clients, docs/performance.md)',
+    `  gate open after a purchase: p50 ${ms(percentile(figures.gateMs, 0.5))}, ` +
+      `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
-    ...(cut.length > 0 ? ['    (cut by readings alone; on a router main.kernel_quota also stops each client in the kernel at its allotment)'] : []),
-    `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB with ${totals.clients} clients under way ` +
+    ...(cut.length > 0
+      ? [
+          '    (cut by readings alone; on a router main.kernel_quota also stops each client in the kernel at ' +
+            'its allotment)',
+        ]
+      : []),
+    `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB ` +
+      `with ${totals.clients} clients under way ` +
       '(idle, as a router starts: ≈ 55 MB, docs/performance.md)',
     '',
   ].join('\n');

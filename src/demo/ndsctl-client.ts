@@ -7,7 +7,11 @@
 import { createConnection } from 'node:net';
 
 /** One ndsctl call over the portal's control socket, as ndsctl.c makes it: exit code and stdout. */
-export async function ndsctlOverSocket(path: string, command: string, args: readonly string[]): Promise<{ code: number; stdout: string }> {
+export async function ndsctlOverSocket(
+  path: string,
+  command: string,
+  args: readonly string[],
+): Promise<{ code: number; stdout: string }> {
   const request = `${command}${args.length ? ` ${args.join(',')}` : ''}\r\n\r\n`;
   let answer: string;
   try {
@@ -24,9 +28,15 @@ export async function ndsctlOverSocket(path: string, command: string, args: read
   if (command === 'auth' || command === 'deauth') {
     const target = args[0] ?? '';
     if (answer.startsWith('Yes')) {
-      return { code: 0, stdout: command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n` };
+      return {
+        code: 0,
+        stdout: command === 'auth' ? `Client ${target} authenticated.\n` : `Client ${target} deauthenticated.\n`,
+      };
     }
-    return { code: 1, stdout: command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n` };
+    return {
+      code: 1,
+      stdout: command === 'auth' ? `Failed to authenticate client ${target}.\n` : `Client ${target} not found.\n`,
+    };
   }
   if (answer === '') return { code: 2, stdout: '' };
   return { code: 0, stdout: answer };

@@ -62,11 +62,12 @@ export function rateAt(samples: ReadonlyArray<readonly [number, number]>, now: n
   for (const sample of samples) if (sample[0] <= from) base = sample;
   const last = samples[samples.length - 1]!;
   const span = now - Math.max(from, samples[0]![0]);
-  return span > 0 ? Math.max(0, last[1] - base[1]) * 1000 / span : 0;
+  return span > 0 ? (Math.max(0, last[1] - base[1]) * 1000) / span : 0;
 }
 
 export function formatAmount(metric: 'bytes' | 'seconds', n: number): string {
-  if (metric === 'seconds') return n >= 60 ? `${Math.floor(n / 60)}m${String(Math.round(n % 60)).padStart(2, '0')}s` : `${Math.round(n)}s`;
+  if (metric === 'seconds')
+    return n >= 60 ? `${Math.floor(n / 60)}m${String(Math.round(n % 60)).padStart(2, '0')}s` : `${Math.round(n)}s`;
   return n >= MiB ? `${(n / MiB).toFixed(1)}MiB` : `${Math.round(n / 1024)}KiB`;
 }
 
@@ -83,10 +84,14 @@ function sessionLine(s: ViewSession, now: number, rateBps: number): string {
   const used = liveTime ? Math.max(0, s.allotment - left) : s.used;
   const usedFraction = s.allotment > 0 ? used / s.allotment : 0;
   const kind = s.metric === 'bytes' ? 'data' : 'time';
-  const status = s.state === 'ACTIVE' ? `${formatAmount(s.metric, left)} left` : `${s.state.toLowerCase()} (${s.endCause})`;
+  const status =
+    s.state === 'ACTIVE' ? `${formatAmount(s.metric, left)} left` : `${s.state.toLowerCase()} (${s.endCause})`;
   const topup = s.topups > 0 ? ` +${s.topups}` : '';
   const rate = s.state === 'ACTIVE' ? `${formatAmount('bytes', rateBps)}/s` : '';
-  return `${s.mac} ${kind} ${bar(usedFraction, 20)} ${formatAmount(s.metric, used).padStart(8)} / ${formatAmount(s.metric, s.allotment).padEnd(8)} ${rate.padStart(10)}  ${status}${topup}`;
+  return (
+    `${s.mac} ${kind} ${bar(usedFraction, 20)} ${formatAmount(s.metric, used).padStart(8)} ` +
+    `/ ${formatAmount(s.metric, s.allotment).padEnd(8)} ${rate.padStart(10)}  ${status}${topup}`
+  );
 }
 
 /** A line cut to the terminal's width, so that no line wraps and pushes the header off the top. */
@@ -100,22 +105,33 @@ const fit = (line: string, columns: number): string => {
  * header away). `now` is Date.now() (deadlines and the rate window).
  */
 export function renderView(
-  sessions: Iterable<ViewSession>, totals: ViewTotals, opts: { now: number; rows: number; columns: number; elapsedS: number; totalS: number },
+  sessions: Iterable<ViewSession>,
+  totals: ViewTotals,
+  opts: { now: number; rows: number; columns: number; elapsedS: number; totalS: number },
 ): string {
   const all = [...sessions];
   const rate = new Map(all.map((s) => [s, s.state === 'ACTIVE' ? rateAt(s.usageSamples, opts.now) : 0]));
   // The busiest first: what a newcomer wants to watch is the meter keeping up with the fastest clients. The rate is
   // today's (a quiet client's falls to 0 and sinks), the newest session first among equals.
-  const active = all.filter((s) => s.state === 'ACTIVE').sort((a, b) => rate.get(b)! - rate.get(a)! || b.startedMs - a.startedMs);
+  const active = all
+    .filter((s) => s.state === 'ACTIVE')
+    .sort((a, b) => rate.get(b)! - rate.get(a)! || b.startedMs - a.startedMs);
   const ended = all.filter((s) => s.state !== 'ACTIVE').sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0));
-  const endedText = Object.entries(totals.ended).map(([cause, n]) => `${cause} ${n}`).join(', ') || 'none yet';
+  const endedText =
+    Object.entries(totals.ended)
+      .map(([cause, n]) => `${cause} ${n}`)
+      .join(', ') || 'none yet';
   const header = [
-    `sluice demo: ${totals.clients} clients on a simulated openNDS · ${Math.floor(opts.elapsedS)}/${opts.totalS}s · Ctrl-C to stop`,
-    `purchases ${totals.purchases} · top-ups ${totals.topups} · admin terminates ${totals.terminates} · refused ${totals.rejected} · active ${active.length}`,
+    `sluice demo: ${totals.clients} clients on a simulated openNDS ` +
+      `· ${Math.floor(opts.elapsedS)}/${opts.totalS}s · Ctrl-C to stop`,
+    `purchases ${totals.purchases} · top-ups ${totals.topups} · admin terminates ${totals.terminates} · ` +
+      `refused ${totals.rejected} · active ${active.length}`,
     `ended: ${endedText}`,
-    `meter: ${totals.ticks} ticks, last ${totals.tickMs.toFixed(1)} ms · metered ${formatAmount('bytes', totals.meteredBytes)} · daemon RSS ${totals.rssMb.toFixed(0)} MB`,
+    `meter: ${totals.ticks} ticks, last ${totals.tickMs.toFixed(1)} ms · ` +
+      `metered ${formatAmount('bytes', totals.meteredBytes)} · daemon RSS ${totals.rssMb.toFixed(0)} MB`,
     '',
-    `${'client'.padEnd(17)} kind ${'progress'.padEnd(20)} ${'used'.padStart(8)} / ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`,
+    `${'client'.padEnd(17)} kind ${'progress'.padEnd(20)} ${'used'.padStart(8)} ` +
+      `/ ${'bought'.padEnd(8)} ${'rate'.padStart(10)}  state`,
   ];
   const rows = Math.max(12, opts.rows);
   const eventRows = Math.min(8, Math.max(3, Math.floor(rows / 4)));
@@ -127,5 +143,8 @@ export function renderView(
   if (all.length > shown.length) lines.push(`… ${all.length - shown.length} more`);
   lines.push('', 'recent:');
   for (const e of totals.events.slice(-eventRows)) lines.push(`  ${e}`);
-  return lines.slice(0, rows).map((l) => fit(l, Math.max(20, opts.columns))).join('\n');
+  return lines
+    .slice(0, rows)
+    .map((l) => fit(l, Math.max(20, opts.columns)))
+    .join('\n');
 }

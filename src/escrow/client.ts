@@ -10,7 +10,6 @@
 import { Backoff, retrying } from '../backoff.ts';
 import { jsonClient, refusalOf } from '../x402/index.ts';
 
-
 export interface EscrowClientOptions {
   url: string;
   timeoutMs: number;
@@ -34,16 +33,45 @@ export interface CreateRequest {
   paymentPayload: Record<string, unknown>;
   paymentRequirements: { asset: string; amount: string; network: string };
 }
-export interface CreateResult { sessionId: string; transaction: string | null }
-export interface ConsumeResult { transaction: string | null; totalConsumed: string | null; remaining: string | null }
-export interface CloseResult { transaction: string; sellerAmount: string; buyerRefund: string }
-export interface EscrowSessionView {
-  sessionId: string; buyer: string; seller: string; totalDeposit: string; consumedAmount: string;
-  remainingAmount: string; unitsUsed: string; remainingUnits: string; expiresAt: string; status: string;
+export interface CreateResult {
+  sessionId: string;
+  transaction: string | null;
 }
-export interface EscrowStats { total: number; active: number; completed: number; expired: number }
+export interface ConsumeResult {
+  transaction: string | null;
+  totalConsumed: string | null;
+  remaining: string | null;
+}
+export interface CloseResult {
+  transaction: string;
+  sellerAmount: string;
+  buyerRefund: string;
+}
+export interface EscrowSessionView {
+  sessionId: string;
+  buyer: string;
+  seller: string;
+  totalDeposit: string;
+  consumedAmount: string;
+  remainingAmount: string;
+  unitsUsed: string;
+  remainingUnits: string;
+  expiresAt: string;
+  status: string;
+}
+export interface EscrowStats {
+  total: number;
+  active: number;
+  completed: number;
+  expired: number;
+}
 
-const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : typeof v === 'number' || typeof v === 'bigint' ? String(v) : null);
+const text = (v: unknown): string | null =>
+  typeof v === 'string' && v !== ''
+    ? v.slice(0, 200)
+    : typeof v === 'number' || typeof v === 'bigint'
+      ? String(v)
+      : null;
 
 export class EscrowFacilitatorClient {
   private readonly call: ReturnType<typeof jsonClient>;
@@ -52,15 +80,25 @@ export class EscrowFacilitatorClient {
     this.call = jsonClient(options);
   }
 
-  /** One request → outcome; `ok` turns a success body into the value (null: a success missing its figures = unknown). */
-  private async once<T>(method: 'GET' | 'POST', path: string, body: unknown, ok: (b: Record<string, unknown>) => T | null): Promise<Outcome<T>> {
+  /**
+   * One request → outcome; `ok` turns a success body into the value (null: a success missing its figures = unknown).
+   */
+  private async once<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    ok: (b: Record<string, unknown>) => T | null,
+  ): Promise<Outcome<T>> {
     const a = await this.call(method, path, body);
     if (a.kind === 'none') return { status: 'unknown', message: a.message, ...(a.unsent && { unsent: true as const }) };
-    if (a.status >= 500) return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
+    if (a.status >= 500)
+      return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
     const success = a.body.success;
     if (a.status === 200 && success !== false) {
       const value = ok(a.body);
-      return value === null ? { status: 'unknown', message: 'success answer without its figures' } : { status: 'done', value };
+      return value === null
+        ? { status: 'unknown', message: 'success answer without its figures' }
+        : { status: 'done', value };
     }
     return { status: 'refused', httpStatus: a.status, ...refusalOf(a.body, a.status) };
   }
@@ -81,35 +119,79 @@ export class EscrowFacilitatorClient {
     });
   }
 
-  consume(req: { sessionId: string; units: string; nonce: string; buyerSignature: string; network: string }): Promise<Outcome<ConsumeResult>> {
-    return this.retried(() => this.once('POST', '/session/consume', req, (b) =>
-      b.success === true ? { transaction: text(b.transaction), totalConsumed: text(b.totalConsumed), remaining: text(b.remaining) } : null));
+  consume(req: {
+    sessionId: string;
+    units: string;
+    nonce: string;
+    buyerSignature: string;
+    network: string;
+  }): Promise<Outcome<ConsumeResult>> {
+    return this.retried(() =>
+      this.once('POST', '/session/consume', req, (b) =>
+        b.success === true
+          ? { transaction: text(b.transaction), totalConsumed: text(b.totalConsumed), remaining: text(b.remaining) }
+          : null,
+      ),
+    );
   }
 
-  close(req: { sessionId: string; network: string; units?: string; nonce?: string; buyerSignature?: string }): Promise<Outcome<CloseResult>> {
-    return this.retried(() => this.once('POST', '/session/close', req, (b) => {
-      const transaction = text(b.transaction); const sellerAmount = text(b.sellerAmount); const buyerRefund = text(b.buyerRefund);
-      return b.success === true && transaction && sellerAmount !== null && buyerRefund !== null ? { transaction, sellerAmount, buyerRefund } : null;
-    }));
+  close(req: {
+    sessionId: string;
+    network: string;
+    units?: string;
+    nonce?: string;
+    buyerSignature?: string;
+  }): Promise<Outcome<CloseResult>> {
+    return this.retried(() =>
+      this.once('POST', '/session/close', req, (b) => {
+        const transaction = text(b.transaction);
+        const sellerAmount = text(b.sellerAmount);
+        const buyerRefund = text(b.buyerRefund);
+        return b.success === true && transaction && sellerAmount !== null && buyerRefund !== null
+          ? { transaction, sellerAmount, buyerRefund }
+          : null;
+      }),
+    );
   }
 
   get(network: string, sessionId: string): Promise<Outcome<EscrowSessionView>> {
-    return this.retried(() => this.once('GET', `/session/${encodeURIComponent(network)}/${encodeURIComponent(sessionId)}`, undefined, (b) => {
-      const s = b.session;
-      if (b.success !== true || typeof s !== 'object' || s === null) return null;
-      const r = s as Record<string, unknown>;
-      const keys = ['sessionId', 'buyer', 'seller', 'totalDeposit', 'consumedAmount', 'remainingAmount', 'unitsUsed', 'remainingUnits', 'expiresAt', 'status'] as const;
-      const out: Record<string, string> = {};
-      for (const k of keys) { const v = text(r[k]); if (v === null) return null; out[k] = v; }
-      return out as unknown as EscrowSessionView;
-    }));
+    return this.retried(() =>
+      this.once('GET', `/session/${encodeURIComponent(network)}/${encodeURIComponent(sessionId)}`, undefined, (b) => {
+        const s = b.session;
+        if (b.success !== true || typeof s !== 'object' || s === null) return null;
+        const r = s as Record<string, unknown>;
+        const keys = [
+          'sessionId',
+          'buyer',
+          'seller',
+          'totalDeposit',
+          'consumedAmount',
+          'remainingAmount',
+          'unitsUsed',
+          'remainingUnits',
+          'expiresAt',
+          'status',
+        ] as const;
+        const out: Record<string, string> = {};
+        for (const k of keys) {
+          const v = text(r[k]);
+          if (v === null) return null;
+          out[k] = v;
+        }
+        return out as unknown as EscrowSessionView;
+      }),
+    );
   }
 
   stats(): Promise<Outcome<EscrowStats>> {
-    return this.retried(() => this.once('GET', '/sessions/stats', undefined, (b) => {
-      const n = (k: string) => (typeof b[k] === 'number' && Number.isSafeInteger(b[k]) ? (b[k] as number) : null);
-      const [total, active, completed, expired] = [n('total'), n('active'), n('completed'), n('expired')];
-      return total === null || active === null || completed === null || expired === null ? null : { total, active, completed, expired };
-    }));
+    return this.retried(() =>
+      this.once('GET', '/sessions/stats', undefined, (b) => {
+        const n = (k: string) => (typeof b[k] === 'number' && Number.isSafeInteger(b[k]) ? (b[k] as number) : null);
+        const [total, active, completed, expired] = [n('total'), n('active'), n('completed'), n('expired')];
+        return total === null || active === null || completed === null || expired === null
+          ? null
+          : { total, active, completed, expired };
+      }),
+    );
   }
 }

@@ -40,7 +40,12 @@ export interface EscrowEntry {
 }
 
 export interface PendingGrant {
-  plan: string; metric: 'bytes' | 'seconds'; allotment: string; steps: string; amount: string; asset: string;
+  plan: string;
+  metric: 'bytes' | 'seconds';
+  allotment: string;
+  steps: string;
+  amount: string;
+  asset: string;
   /** When the purchase was made (ms). */
   at: number;
   ip?: string;
@@ -49,16 +54,35 @@ export interface PendingGrant {
 }
 
 /** A close as the chain settled it: `units` the seller was paid for (the receipt recorded on chain). */
-export interface EscrowClose { transaction: string; sellerAmount: string; buyerRefund: string; units?: string }
-
-interface EntryJson {
-  sessionId: string; mac: string; buyer: string; maxUnits: string; receipt?: { cumulativeUnits: string; nonce: string; signature: string };
-  endedAt?: number; closed?: EscrowClose; consumedUnits?: string; pending?: PendingGrant; escrow?: string; network?: string; chainId?: number;
+export interface EscrowClose {
+  transaction: string;
+  sellerAmount: string;
+  buyerRefund: string;
+  units?: string;
 }
 
-/** A bare list of entries, figures as decimal strings. Throws on anything that is not what join writes (a torn or foreign file). */
+interface EntryJson {
+  sessionId: string;
+  mac: string;
+  buyer: string;
+  maxUnits: string;
+  receipt?: { cumulativeUnits: string; nonce: string; signature: string };
+  endedAt?: number;
+  closed?: EscrowClose;
+  consumedUnits?: string;
+  pending?: PendingGrant;
+  escrow?: string;
+  network?: string;
+  chainId?: number;
+}
+
+/**
+ * A bare list of entries, figures as decimal strings. Throws on anything that is not what join writes (a torn or
+ * foreign file).
+ */
 const FORMAT: JsonTableFormat<EscrowEntry> = {
-  code: 'ERR_ESCROW_LEDGER', what: 'an escrow ledger',
+  code: 'ERR_ESCROW_LEDGER',
+  what: 'an escrow ledger',
   key: (e) => e.sessionId,
   split(json) {
     if (!Array.isArray(json)) throw new TypeError('not a list of entries');
@@ -66,27 +90,59 @@ const FORMAT: JsonTableFormat<EscrowEntry> = {
   },
   row(value) {
     const e = value as EntryJson;
-    if (typeof e !== 'object' || e === null || typeof e.sessionId !== 'string' || typeof e.mac !== 'string' || typeof e.buyer !== 'string') {
+    if (
+      typeof e !== 'object' ||
+      e === null ||
+      typeof e.sessionId !== 'string' ||
+      typeof e.mac !== 'string' ||
+      typeof e.buyer !== 'string'
+    ) {
       throw new TypeError('an entry without sessionId, mac or buyer');
     }
     const sessionId = e.sessionId.toLowerCase() as Hex;
     return {
-      sessionId, mac: e.mac, buyer: e.buyer as Address, maxUnits: BigInt(e.maxUnits),
-      ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-      ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }), ...(e.pending && { pending: e.pending }),
-      ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
+      sessionId,
+      mac: e.mac,
+      buyer: e.buyer as Address,
+      maxUnits: BigInt(e.maxUnits),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }),
+      ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: BigInt(e.consumedUnits) }),
+      ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }),
+      ...(e.network !== undefined && { network: e.network }),
       ...(e.chainId !== undefined && { chainId: e.chainId }),
-      ...(e.receipt && { receipt: { sessionId, cumulativeUnits: BigInt(e.receipt.cumulativeUnits), nonce: BigInt(e.receipt.nonce), signature: e.receipt.signature as Hex } }),
+      ...(e.receipt && {
+        receipt: {
+          sessionId,
+          cumulativeUnits: BigInt(e.receipt.cumulativeUnits),
+          nonce: BigInt(e.receipt.nonce),
+          signature: e.receipt.signature as Hex,
+        },
+      }),
     };
   },
-  join: (entries) => entries.map((e): EntryJson => ({
-    sessionId: e.sessionId, mac: e.mac, buyer: e.buyer, maxUnits: e.maxUnits.toString(),
-    ...(e.endedAt !== undefined && { endedAt: e.endedAt }), ...(e.closed && { closed: e.closed }),
-    ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }), ...(e.pending && { pending: e.pending }),
-    ...(e.escrow !== undefined && { escrow: e.escrow }), ...(e.network !== undefined && { network: e.network }),
-    ...(e.chainId !== undefined && { chainId: e.chainId }),
-    ...(e.receipt && { receipt: { cumulativeUnits: e.receipt.cumulativeUnits.toString(), nonce: e.receipt.nonce.toString(), signature: e.receipt.signature } }),
-  })),
+  join: (entries) =>
+    entries.map((e): EntryJson => ({
+      sessionId: e.sessionId,
+      mac: e.mac,
+      buyer: e.buyer,
+      maxUnits: e.maxUnits.toString(),
+      ...(e.endedAt !== undefined && { endedAt: e.endedAt }),
+      ...(e.closed && { closed: e.closed }),
+      ...(e.consumedUnits !== undefined && { consumedUnits: e.consumedUnits.toString() }),
+      ...(e.pending && { pending: e.pending }),
+      ...(e.escrow !== undefined && { escrow: e.escrow }),
+      ...(e.network !== undefined && { network: e.network }),
+      ...(e.chainId !== undefined && { chainId: e.chainId }),
+      ...(e.receipt && {
+        receipt: {
+          cumulativeUnits: e.receipt.cumulativeUnits.toString(),
+          nonce: e.receipt.nonce.toString(),
+          signature: e.receipt.signature,
+        },
+      }),
+    })),
   empty: () => undefined,
 };
 
@@ -150,8 +206,15 @@ export class EscrowLedger {
 
   /** Live sessions holding a receipt the chain has not recorded yet. */
   dueToConsume(): EscrowEntry[] {
-    return this.entries.list().filter((e) => e.endedAt === undefined && !e.closed && e.receipt !== undefined &&
-      e.receipt.cumulativeUnits > (e.consumedUnits ?? 0n));
+    return this.entries
+      .list()
+      .filter(
+        (e) =>
+          e.endedAt === undefined &&
+          !e.closed &&
+          e.receipt !== undefined &&
+          e.receipt.cumulativeUnits > (e.consumedUnits ?? 0n),
+      );
   }
 
   async consumed(sessionId: string, units: bigint): Promise<void> {
@@ -198,7 +261,11 @@ export class EscrowLedger {
    * Verifies a receipt for `sessionId` (signer = its buyer, ≤ maxUnits) and keeps it when it is higher than the last.
    * Throws ERR_RECEIPT_SESSION for a session this router did not sell, ERR_RECEIPT_* for a bad receipt.
    */
-  async accept(domain: EscrowDomain, sessionId: string, input: Record<string, unknown>): Promise<{ entry: EscrowEntry; advanced: boolean }> {
+  async accept(
+    domain: EscrowDomain,
+    sessionId: string,
+    input: Record<string, unknown>,
+  ): Promise<{ entry: EscrowEntry; advanced: boolean }> {
     const entry = this.get(sessionId);
     if (!entry) throw new SluiceError('ERR_RECEIPT_SESSION', `no escrow session ${sessionId} on this router`);
     if (entry.closed) throw new SluiceError('ERR_RECEIPT_SESSION', `escrow session ${sessionId} is closed`);

@@ -31,14 +31,21 @@ export interface UsageReceipt {
   signature: Hex;
 }
 
-export function receiptDomain(d: EscrowDomain): { name: 'SessionEscrow'; version: '1'; chainId: number; verifyingContract: Address } {
+export function receiptDomain(d: EscrowDomain): {
+  name: 'SessionEscrow';
+  version: '1';
+  chainId: number;
+  verifyingContract: Address;
+} {
   return { name: 'SessionEscrow', version: '1', chainId: d.chainId, verifyingContract: evm().getAddress(d.escrow) };
 }
 
 /** The typed data a wallet signs (viem's signTypedData takes it as is). */
 export function receiptTypedData(d: EscrowDomain, r: Omit<UsageReceipt, 'signature'>) {
   return {
-    domain: receiptDomain(d), types: RECEIPT_TYPES, primaryType: 'UsageReceipt' as const,
+    domain: receiptDomain(d),
+    types: RECEIPT_TYPES,
+    primaryType: 'UsageReceipt' as const,
     message: { sessionId: r.sessionId, cumulativeUnits: r.cumulativeUnits, nonce: r.nonce },
   };
 }
@@ -50,7 +57,10 @@ function bad(message: string, details?: Record<string, unknown>): never {
 }
 
 function uint(value: unknown, field: string): bigint {
-  if (typeof value === 'bigint') { if (value >= 0n && value <= UINT256_MAX) return value; bad(`${field} out of range`); }
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= UINT256_MAX) return value;
+    bad(`${field} out of range`);
+  }
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
   if (typeof value === 'string' && /^(0|[1-9][0-9]{0,77})$/.test(value)) {
     const v = BigInt(value);
@@ -62,9 +72,11 @@ function uint(value: unknown, field: string): bigint {
 /** Parses a receipt as ubus / HTTP carry it (`session_id`|`sessionId`, `cumulative_units`, `nonce`, `signature`). */
 export function parseReceipt(input: Record<string, unknown>): UsageReceipt {
   const sessionId = input['session_id'] ?? input['sessionId'];
-  if (typeof sessionId !== 'string' || !evm().isHex(sessionId) || sessionId.length !== 66) bad('session_id must be 32 bytes hex');
+  if (typeof sessionId !== 'string' || !evm().isHex(sessionId) || sessionId.length !== 66)
+    bad('session_id must be 32 bytes hex');
   const signature = input['signature'];
-  if (typeof signature !== 'string' || !evm().isHex(signature) || signature.length !== 132) bad('signature must be 65 bytes hex');
+  if (typeof signature !== 'string' || !evm().isHex(signature) || signature.length !== 132)
+    bad('signature must be 65 bytes hex');
   return {
     sessionId: sessionId.toLowerCase() as Hex,
     cumulativeUnits: uint(input['cumulative_units'] ?? input['cumulativeUnits'], 'cumulative_units'),
@@ -77,8 +89,11 @@ export function parseReceipt(input: Record<string, unknown>): UsageReceipt {
  * Verifies that the session's buyer signed `r` for this escrow with a low-s signature, the only form the contract
  * accepts (ERR_RECEIPT_SIGNER otherwise), and that it does not claim more than the session holds (ERR_RECEIPT_INVALID).
  */
-export async function verifyReceipt(d: EscrowDomain, r: UsageReceipt,
-  session: { sessionId: Hex; buyer: Address; maxUnits: bigint }): Promise<void> {
+export async function verifyReceipt(
+  d: EscrowDomain,
+  r: UsageReceipt,
+  session: { sessionId: Hex; buyer: Address; maxUnits: bigint },
+): Promise<void> {
   if (r.sessionId.toLowerCase() !== session.sessionId.toLowerCase()) {
     throw new SluiceError('ERR_RECEIPT_SESSION', 'receipt is for another escrow session');
   }
@@ -95,12 +110,15 @@ export async function verifyReceipt(d: EscrowDomain, r: UsageReceipt,
     throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt signature does not recover', { cause: err });
   }
   if (signer !== evm().getAddress(session.buyer)) {
-    throw new SluiceError('ERR_RECEIPT_SIGNER', 'receipt is not signed by the session\'s buyer');
+    throw new SluiceError('ERR_RECEIPT_SIGNER', "receipt is not signed by the session's buyer");
   }
 }
 
 /** Keeps the highest receipt; a lower or equal one changes nothing (returns false). */
-export function keepHighest(current: UsageReceipt | undefined, next: UsageReceipt): { receipt: UsageReceipt; advanced: boolean } {
+export function keepHighest(
+  current: UsageReceipt | undefined,
+  next: UsageReceipt,
+): { receipt: UsageReceipt; advanced: boolean } {
   if (current && next.cumulativeUnits <= current.cumulativeUnits) return { receipt: current, advanced: false };
   return { receipt: next, advanced: true };
 }
@@ -130,7 +148,8 @@ export interface SessionTerms {
   salt: Hex;
 }
 
-const TERMS_TYPE = 'SessionTerms(address escrow,address seller,uint256 pricePerUnit,uint256 maxUnits,uint256 duration,bytes32 salt)';
+const TERMS_TYPE =
+  'SessionTerms(address escrow,address seller,uint256 pricePerUnit,uint256 maxUnits,uint256 duration,bytes32 salt)';
 // Hashed on first use, not when the module loads: viem is loaded when first needed (x402/evm-loader.ts).
 let termsTypehash: Hex | undefined;
 
@@ -142,15 +161,29 @@ export function termsNonce(escrow: Address, t: SessionTerms): Hex {
   const { encodeAbiParameters, getAddress, isAddress, keccak256, toHex } = evm();
   if (!isAddress(t.seller)) throw new SluiceError('ERR_RECEIPT_INVALID', 'seller is not an address');
   termsTypehash ??= keccak256(toHex(TERMS_TYPE));
-  return keccak256(encodeAbiParameters(
-    [{ type: 'bytes32' }, { type: 'address' }, { type: 'address' }, { type: 'uint256' }, { type: 'uint256' },
-      { type: 'uint256' }, { type: 'bytes32' }],
-    [termsTypehash, getAddress(escrow), getAddress(t.seller), t.pricePerUnit, t.maxUnits, t.duration, t.salt]));
+  return keccak256(
+    encodeAbiParameters(
+      [
+        { type: 'bytes32' },
+        { type: 'address' },
+        { type: 'address' },
+        { type: 'uint256' },
+        { type: 'uint256' },
+        { type: 'uint256' },
+        { type: 'bytes32' },
+      ],
+      [termsTypehash, getAddress(escrow), getAddress(t.seller), t.pricePerUnit, t.maxUnits, t.duration, t.salt],
+    ),
+  );
 }
 
 /** SessionEscrow.sessionIdOf: the escrow session id is known before the create transaction. */
 export function sessionIdOf(token: Address, buyer: Address, nonce: Hex): Hex {
   const { encodeAbiParameters, getAddress, keccak256 } = evm();
-  return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'address' }, { type: 'bytes32' }],
-    [getAddress(token), getAddress(buyer), nonce]));
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'address' }, { type: 'address' }, { type: 'bytes32' }],
+      [getAddress(token), getAddress(buyer), nonce],
+    ),
+  );
 }

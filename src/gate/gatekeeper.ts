@@ -14,7 +14,14 @@
  */
 import { toSluiceError } from '../errors.ts';
 import {
-  devicesOf, Emitter, isLive, remainingNumber, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView,
+  devicesOf,
+  Emitter,
+  isLive,
+  remainingNumber,
+  type Session,
+  type SessionControlPort,
+  type SessionEventsView,
+  type SessionReadView,
 } from '../sessions/index.ts';
 import { GATE_OPEN_STATES, hasRates, type PortalSnapshot, type ShapedClient, type Valve } from '../portal/index.ts';
 import type { Log } from '../log.ts';
@@ -108,10 +115,10 @@ const LISTED_IP_MAX_AGE_MS = 3000;
  * opening a page: openNDS 9 lists, and auths, a client only once it has seen traffic from it) is opened again every
  * LISTING_RETRY_MS for up to LISTING_WAIT_MS: its first page then comes a fraction of a second after the portal lists
  * it, where waiting for the meter to see it took up to a poll interval and a snapshot more (up to 2.6 s in the lab,
- * docs/performance.md "The customer's bytes at the cut, and the first page"). Each try is one `ndsctl json <mac>`; after
- * the wait, the meter's readings re-open it as they do any paying client. At most LISTING_WAITERS sessions wait so at
- * once (an admin granting a hundred MACs ahead of time must not become 400 portal calls a second ahead of the meter's
- * snapshot): the others are left to the meter.
+ * docs/performance.md "The customer's bytes at the cut, and the first page"). Each try is one `ndsctl json <mac>`;
+ * after the wait, the meter's readings re-open it as they do any paying client. At most LISTING_WAITERS sessions wait
+ * so at once (an admin granting a hundred MACs ahead of time must not become 400 portal calls a second ahead of the
+ * meter's snapshot): the others are left to the meter.
  */
 export const LISTING_RETRY_MS = 250;
 export const LISTING_WAIT_MS = 60_000;
@@ -136,7 +143,12 @@ export class Gatekeeper {
   /** First failed re-open of a present paying client in the current streak. */
   private readonly failingSince = new Map<string, number>();
   private readonly counters = {
-    opened: 0, closed: 0, openFailures: 0, closeFailures: 0, reopened: 0, portalLost: 0,
+    opened: 0,
+    closed: 0,
+    openFailures: 0,
+    closeFailures: 0,
+    reopened: 0,
+    portalLost: 0,
     /** Deauths repeated because a listing still showed the gate open after an earlier close. */
     closeRetries: 0,
     /** Clients found authenticated without a live session by a tick (not at start-up) and deauthed. */
@@ -151,7 +163,8 @@ export class Gatekeeper {
   /** The meter followed (follow): the address its ticks listed for a client whose gate opens. */
   private meter: FollowedMeter | undefined;
   private readonly events = new Emitter<GateEvents>((err, event) =>
-    this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }));
+    this.options.log.warn('gate listener failed', { event: String(event), reason: toSluiceError(err).message }),
+  );
 
   constructor(private readonly options: GatekeeperOptions) {
     this.clock = options.clock ?? systemClock;
@@ -159,35 +172,54 @@ export class Gatekeeper {
     const { sessions } = options;
     sessions.on('started', (s) => {
       // Not for top-ups: their gate is already open or pending, and a re-auth fails on an Authenticated client.
-      this.starts.set(s.id, this.open(s).then((gate) => {
-        if (gate !== 'pending') this.events.emit('opened', s);
-        return gate;
-      }));
+      this.starts.set(
+        s.id,
+        this.open(s).then((gate) => {
+          if (gate !== 'pending') this.events.emit('opened', s);
+          return gate;
+        }),
+      );
     });
     // Every device of a multi-device session has its own kernel quota: each is raised to what the session has left.
-    sessions.on('topup', (s) => { for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
+    sessions.on('topup', (s) => {
+      for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac);
+    });
     // New limits (CoA-Request, ubus `change`): the quota follows the allotment, down as well as up.
-    sessions.on('limits', (s) => { if (s.metric === 'bytes') for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac); });
+    sessions.on('limits', (s) => {
+      if (s.metric === 'bytes') for (const mac of devicesOf(s)) void this.options.kernelQuota?.toppedUp(mac);
+    });
     // A move (on flash already): the old MAC's gate closes (no live session holds it now) as the new one opens.
     // A held gate (escrow credit) stays held on the new MAC: only a release opens it.
     sessions.on('moved', (s, from) => {
       this.unlisted.delete(s.id);
       const held = this.held.delete(from);
       void this.close(from);
-      if (held) { this.held.add(s.mac); this.starts.set(s.id, Promise.resolve('pending')); return; }
-      this.starts.set(s.id, this.open(s).then((gate) => {
-        if (gate !== 'pending') this.events.emit('opened', s);
-        return gate;
-      }));
+      if (held) {
+        this.held.add(s.mac);
+        this.starts.set(s.id, Promise.resolve('pending'));
+        return;
+      }
+      this.starts.set(
+        s.id,
+        this.open(s).then((gate) => {
+          if (gate !== 'pending') this.events.emit('opened', s);
+          return gate;
+        }),
+      );
     });
-    // New rates (on flash already): every open gate of the session is limited anew; a pending one gets them at its auth.
+    // New rates (on flash already): every open gate of the session is limited anew; a pending one gets them at its
+    // auth.
     sessions.on('rates', (s) => {
       const previous = this.rateChanges.get(s.id) ?? Promise.resolve();
-      const run = previous.then(() => this.applyRates(s)).catch((err: unknown) => {
-        this.options.log.warn('new rates not set', { session: s.id, reason: toSluiceError(err).message });
-      });
+      const run = previous
+        .then(() => this.applyRates(s))
+        .catch((err: unknown) => {
+          this.options.log.warn('new rates not set', { session: s.id, reason: toSluiceError(err).message });
+        });
       this.rateChanges.set(s.id, run);
-      void run.finally(() => { if (this.rateChanges.get(s.id) === run) this.rateChanges.delete(s.id); });
+      void run.finally(() => {
+        if (this.rateChanges.get(s.id) === run) this.rateChanges.delete(s.id);
+      });
     });
     sessions.on('ended', (s) => {
       this.starts.delete(s.id);
@@ -197,8 +229,12 @@ export class Gatekeeper {
       for (const mac of devicesOf(s)) if (this.closeInFlight(mac) === undefined) void this.close(mac);
     });
     // A device joined a multi-device session: its gate opens as a start's does (the session seen from that device).
-    sessions.on('joined', (s, mac) => { void this.open({ ...s, mac }); });
-    sessions.on('left', (_s, mac) => { if (this.closeInFlight(mac) === undefined) void this.close(mac); });
+    sessions.on('joined', (s, mac) => {
+      void this.open({ ...s, mac });
+    });
+    sessions.on('left', (_s, mac) => {
+      if (this.closeInFlight(mac) === undefined) void this.close(mac);
+    });
   }
 
   on<K extends keyof GateEvents>(event: K, listener: (...args: GateEvents[K]) => void): () => void {
@@ -212,7 +248,9 @@ export class Gatekeeper {
    */
   follow(meter: FollowedMeter): void {
     this.meter = meter;
-    meter.on('tick', (report) => { if (report.ok) void this.enforce(report.openUnpaid, report.at); });
+    meter.on('tick', (report) => {
+      if (report.ok) void this.enforce(report.openUnpaid, report.at);
+    });
     meter.on('paying-client-needs-gate', (mac) => void this.reopen(mac));
     meter.on('metering-overdue', (macs, flavour) => this.meteringOverdue(macs, flavour));
   }
@@ -246,10 +284,20 @@ export class Gatekeeper {
       // An auth in flight sets the rates it was started with: the new ones go on after it.
       await this.opening.get(mac);
       const current = this.options.sessions.byMac(mac);
-      if (current === null || current.id !== s.id || !isLive(current) || this.gates.get(mac) !== 'open' || this.held.has(mac)) continue;
+      if (
+        current === null ||
+        current.id !== s.id ||
+        !isLive(current) ||
+        this.gates.get(mac) !== 'open' ||
+        this.held.has(mac)
+      )
+        continue;
       const ip = this.options.valve.lastIp?.(mac) ?? (mac === current.mac ? current.ip : null);
       if (ip === null) {
-        this.options.log.warn('new rates not set: the client\'s address is unknown; they apply at its next auth', { mac, session: s.id });
+        this.options.log.warn("new rates not set: the client's address is unknown; they apply at its next auth", {
+          mac,
+          session: s.id,
+        });
         continue;
       }
       const rates = current.rates ?? s.rates;
@@ -261,7 +309,9 @@ export class Gatekeeper {
   private open(session: Session): Promise<GateState> {
     const inFlight = this.opening.get(session.mac);
     if (inFlight) return inFlight;
-    const run = this.doOpen(session).finally(() => { this.opening.delete(session.mac); });
+    const run = this.doOpen(session).finally(() => {
+      this.opening.delete(session.mac);
+    });
     this.opening.set(session.mac, run);
     return run;
   }
@@ -283,13 +333,19 @@ export class Gatekeeper {
       const knownIp = own !== null && own.id === session.id && own.mac === session.mac ? own.ip : null;
       const listed = knownIp !== null && this.meter?.listedIp(session.mac, LISTED_IP_MAX_AGE_MS) === knownIp;
       const startedAt = performance.now();
-      const result = await this.options.valve.open(session.mac, hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net, knownIp, listed);
+      const result = await this.options.valve.open(
+        session.mac,
+        hasRates(rates) ? { ...net, rates: { downBps: rates.downBps, upBps: rates.upBps } } : net,
+        knownIp,
+        listed,
+      );
       this.events.emit('auth-finished', session.mac, session.id, result);
       this.ours.add(session.mac);
       const ip = this.options.valve.lastIp?.(session.mac);
       if (ip) this.options.sessions.noteIp(session.id, ip);
       // A time session's clock starts now that its gate is open (not at the request).
-      if (session.metric === 'seconds') await this.options.sessions.startClock(session.id, this.clock.now()).catch(() => undefined);
+      if (session.metric === 'seconds')
+        await this.options.sessions.startClock(session.id, this.clock.now()).catch(() => undefined);
       // The session may have ended while ndsctl ran (a terminate racing the purchase): do not leave the gate open.
       if (!this.isStillLive(session)) {
         await this.close(session.mac);
@@ -298,7 +354,12 @@ export class Gatekeeper {
       this.gates.set(session.mac, 'open');
       this.failingSince.delete(session.mac);
       this.counters.opened++;
-      this.options.log.info('gate open', { mac: session.mac, session: session.id, result, took_ms: Math.round(performance.now() - startedAt) });
+      this.options.log.info('gate open', {
+        mac: session.mac,
+        session: session.id,
+        result,
+        took_ms: Math.round(performance.now() - startedAt),
+      });
       return result;
     } catch (err) {
       this.events.emit('auth-finished', session.mac, session.id, 'failed');
@@ -307,28 +368,47 @@ export class Gatekeeper {
       this.counters.openFailures++;
       const unknown = e.code === 'ERR_PORTAL_CLIENT_UNKNOWN';
       const retrying = unknown && this.unlisted.has(session.id);
-      if (!retrying) this.options.log[unknown ? 'info' : 'warn']('gate pending', { mac: session.mac, session: session.id, code: e.code, reason: e.message });
+      if (!retrying)
+        this.options.log[unknown ? 'info' : 'warn']('gate pending', {
+          mac: session.mac,
+          session: session.id,
+          code: e.code,
+          reason: e.message,
+        });
       if (unknown) this.awaitListing(session);
       else this.unlisted.delete(session.id);
       return 'pending';
     }
   }
 
-  /** Tries the gate of a session whose client the portal does not list again soon (LISTING_RETRY_MS), up to LISTING_WAIT_MS. */
+  /**
+   * Tries the gate of a session whose client the portal does not list again soon (LISTING_RETRY_MS), up to
+   * LISTING_WAIT_MS.
+   */
   private awaitListing(session: Session): void {
     const now = this.clock.now();
     if (!this.unlisted.has(session.id) && this.unlisted.size >= LISTING_WAITERS) return;
     const since = this.unlisted.get(session.id) ?? now;
-    if (now - since >= LISTING_WAIT_MS) { this.unlisted.delete(session.id); return; }
+    if (now - since >= LISTING_WAIT_MS) {
+      this.unlisted.delete(session.id);
+      return;
+    }
     this.unlisted.set(session.id, since);
     this.timers.setTimeout(() => {
       const mac = session.mac;
       // Opened meanwhile (the meter's re-open), ended, held, or being opened: nothing to try.
-      if (!this.isStillLive(session) || this.held.has(mac) || this.gates.get(mac) !== 'pending' || this.opening.has(mac)) {
+      if (
+        !this.isStillLive(session) ||
+        this.held.has(mac) ||
+        this.gates.get(mac) !== 'pending' ||
+        this.opening.has(mac)
+      ) {
         if (!this.opening.has(mac)) this.unlisted.delete(session.id);
         return;
       }
-      void this.open(session).then((gate) => { if (gate !== 'pending') this.unlisted.delete(session.id); });
+      void this.open(session).then((gate) => {
+        if (gate !== 'pending') this.unlisted.delete(session.id);
+      });
     }, LISTING_RETRY_MS);
   }
 
@@ -339,7 +419,9 @@ export class Gatekeeper {
   private close(mac: string): Promise<CloseOutcome> {
     const inFlight = this.closing.get(mac);
     if (inFlight) return inFlight;
-    const run = this.doClose(mac).finally(() => { this.closing.delete(mac); });
+    const run = this.doClose(mac).finally(() => {
+      this.closing.delete(mac);
+    });
     this.closing.set(mac, run);
     return run;
   }
@@ -438,7 +520,11 @@ export class Gatekeeper {
     if (flavour !== 'nodogsplash') return;
     for (const mac of macs) {
       this.options.log.warn('metering lags: safety net closes the gate', { mac });
-      void this.options.valve.close(mac).catch((err: unknown) => this.options.log.warn('safety net close failed', { mac, reason: toSluiceError(err).message }));
+      void this.options.valve
+        .close(mac)
+        .catch((err: unknown) =>
+          this.options.log.warn('safety net close failed', { mac, reason: toSluiceError(err).message }),
+        );
     }
   }
 
@@ -463,12 +549,22 @@ export class Gatekeeper {
       if (kernelQuota?.enabled) {
         for (const c of snapshot.clients) {
           const s = this.options.sessions.byMac(c.mac);
-          if (s === null || !isLive(s) || s.metric !== 'bytes' || this.gateOf(c.mac) !== 'already-open' || kernelQuota.has(c.mac)) continue;
+          if (
+            s === null ||
+            !isLive(s) ||
+            s.metric !== 'bytes' ||
+            this.gateOf(c.mac) !== 'already-open' ||
+            kernelQuota.has(c.mac)
+          )
+            continue;
           await kernelQuota.set(c.mac, c.ip, remainingNumber(s, this.clock.now()));
         }
       }
       log.info('reconciled with portal', {
-        deauthed: report.deauthed.length, reopened: report.reopened.length, pending: report.pending.length, open: report.alreadyOpen,
+        deauthed: report.deauthed.length,
+        reopened: report.reopened.length,
+        pending: report.pending.length,
+        open: report.alreadyOpen,
       });
     } catch (err) {
       const e = toSluiceError(err);
@@ -504,14 +600,18 @@ export class Gatekeeper {
 
   /**
    * After every good tick, with the clients that snapshot showed with an open gate and no live session, or a held one
-   * (Trusted ones excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take, and counts it.
-   * A MAC awaiting confirmation that is no longer among them is confirmed closed. A listing taken before a close
-   * ended says nothing about it.
+   * (Trusted ones excluded by the caller), read at `snapshotAt`: closes each, again if an earlier close did not take,
+   * and counts it. A MAC awaiting confirmation that is no longer among them is confirmed closed. A listing taken before
+   * a close ended says nothing about it.
    */
   async enforce(openUnpaid: readonly string[], snapshotAt: number): Promise<void> {
     const stillOpen = new Set(openUnpaid);
     for (const [mac, endedAt] of this.toClose) {
-      if (!stillOpen.has(mac) && endedAt <= snapshotAt) { this.toClose.delete(mac); this.ours.delete(mac); this.lastClose.delete(mac); }
+      if (!stillOpen.has(mac) && endedAt <= snapshotAt) {
+        this.toClose.delete(mac);
+        this.ours.delete(mac);
+        this.lastClose.delete(mac);
+      }
     }
     for (const mac of openUnpaid) {
       if (this.closing.has(mac)) continue;
@@ -547,10 +647,13 @@ export class Gatekeeper {
       await this.close(client.mac);
       report.deauthed.push(client.mac);
     }
-    for (const session of this.options.sessions.list({ state: 'ACTIVE' }).flatMap((s) => devicesOf(s).map((mac) => ({ ...s, mac })))) {
+    for (const session of this.options.sessions
+      .list({ state: 'ACTIVE' })
+      .flatMap((s) => devicesOf(s).map((mac) => ({ ...s, mac })))) {
       const client = present.get(session.mac);
       if (this.held.has(session.mac)) {
-        // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is closed).
+        // Held for an escrow receipt: stays closed (hold() asked the portal already; a gate still shown open is
+        // closed).
         if (client && AUTHED_STATES.has(client.state)) await this.close(session.mac);
         report.pending.push(session.mac);
         continue;

@@ -6,7 +6,14 @@
 import type { MainConfig } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import {
-  KernelCounters, KernelQuota, neighbourReader, nftRunner, portalSocketIdentity, portalSocketResolver, Shaper, Valve,
+  KernelCounters,
+  KernelQuota,
+  neighbourReader,
+  nftRunner,
+  portalSocketIdentity,
+  portalSocketResolver,
+  Shaper,
+  Valve,
 } from '../portal/index.ts';
 import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
@@ -28,36 +35,58 @@ export interface Portal {
   counters: KernelCounters | null;
 }
 
-/** `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates (portal/shaper.ts). */
+/**
+ * `shaping`: a plan sells a speed tier (rate_down/rate_up): the valve sets each such session's rates
+ * (portal/shaper.ts).
+ */
 export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log, shaping = false): Portal {
   const socketPath = portalSocketResolver(main);
   const socket = socketPath();
   log.info('portal control', { via: socket ?? 'command', ndsctl_socket: main.ndsctlSocket });
-  const kernelQuota = main.kernelQuota ? new KernelQuota({
-    run: nftRunner(main.nft, main.ndsctlTimeoutMs), log,
-    session: (mac) => {
-      const s = sessions.byMac(mac);
-      return s !== null && isLive(s) && s.metric === 'bytes' ? { left: remainingNumber(s, Date.now()), allotment: s.allotment } : null;
-    },
-  }) : null;
-  const counters = main.kernelQuota ? new KernelCounters({ command: main.nft, timeoutMs: main.ndsctlTimeoutMs, log }) : null;
-  const shaper = shaping ? new Shaper({
-    device: main.shapeDevice, log,
-    tc: nftRunner(main.tc, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'tc'),
-    nft: nftRunner(main.nft, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'nft'),
-  }) : null;
+  const kernelQuota = main.kernelQuota
+    ? new KernelQuota({
+        run: nftRunner(main.nft, main.ndsctlTimeoutMs),
+        log,
+        session: (mac) => {
+          const s = sessions.byMac(mac);
+          return s !== null && isLive(s) && s.metric === 'bytes'
+            ? { left: remainingNumber(s, Date.now()), allotment: s.allotment }
+            : null;
+        },
+      })
+    : null;
+  const counters = main.kernelQuota
+    ? new KernelCounters({ command: main.nft, timeoutMs: main.ndsctlTimeoutMs, log })
+    : null;
+  const shaper = shaping
+    ? new Shaper({
+        device: main.shapeDevice,
+        log,
+        tc: nftRunner(main.tc, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'tc'),
+        nft: nftRunner(main.nft, main.ndsctlTimeoutMs, undefined, 'ERR_SHAPER', 'nft'),
+      })
+    : null;
   const valve = new Valve({
-    command: main.ndsctl, socketPath, timeoutMs: main.ndsctlTimeoutMs, maxOutputBytes: main.portalOutputMax, flavour: main.portal, log,
-    ...(kernelQuota && { brake: {
-      beforeAuth: (mac, ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, ip, limit),
-      afterDeauth: (mac) => kernelQuota.remove(mac),
-    } }),
+    command: main.ndsctl,
+    socketPath,
+    timeoutMs: main.ndsctlTimeoutMs,
+    maxOutputBytes: main.portalOutputMax,
+    flavour: main.portal,
+    log,
+    ...(kernelQuota && {
+      brake: {
+        beforeAuth: (mac, ip, limit) => brakeAtOpening(kernelQuota, (m) => sessions.byMac(m), mac, ip, limit),
+        afterDeauth: (mac) => kernelQuota.remove(mac),
+      },
+    }),
     ...(shaper && { shaper }),
-    ...(counters && { counter: {
-      beforeAuth: (mac, ip) => counters.count(mac, ip),
-      afterDeauth: (mac) => counters.uncount(mac),
-      afterRefusal: (mac) => counters.uncount(mac, false),
-    } }),
+    ...(counters && {
+      counter: {
+        beforeAuth: (mac, ip) => counters.count(mac, ip),
+        afterDeauth: (mac) => counters.uncount(mac),
+        afterRefusal: (mac) => counters.uncount(mac, false),
+      },
+    }),
     // The address an auth needs, from the kernel instead of a portal lookup (Valve.open; portal/neighbours.ts).
     neighbour: neighbourReader(),
   });
@@ -71,9 +100,15 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
  * run reads what the last one read: the counters on and the earlier table found, or both off (an nft without JSON
  * output: the portal's listing every tick, as before the counters; docs/configuration.md `kernel_quota`).
  */
-export async function startCounting(counters: KernelCounters | null, sessions: SessionReadView,
-  marks: ReadonlyArray<readonly [string, CounterMark]>): Promise<{ counters: KernelCounters | undefined; marks: ReadonlyArray<readonly [string, CounterMark]> }> {
+export async function startCounting(
+  counters: KernelCounters | null,
+  sessions: SessionReadView,
+  marks: ReadonlyArray<readonly [string, CounterMark]>,
+): Promise<{ counters: KernelCounters | undefined; marks: ReadonlyArray<readonly [string, CounterMark]> }> {
   if (counters === null) return { counters: undefined, marks };
-  const on = await counters.start((mac) => { const s = sessions.byMac(mac); return s !== null && isLive(s); });
+  const on = await counters.start((mac) => {
+    const s = sessions.byMac(mac);
+    return s !== null && isLive(s);
+  });
   return { counters: on ? counters : undefined, marks: on === counters.foundEarlierTable ? marks : [] };
 }

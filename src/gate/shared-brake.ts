@@ -17,7 +17,9 @@ export interface SharedBrakeQuota {
 export async function brakeAtOpening(
   quota: SharedBrakeQuota,
   sessionOf: (mac: string) => Pick<Session, 'mac' | 'devices'> | null,
-  mac: string, ip: string | null, leftBytes: number,
+  mac: string,
+  ip: string | null,
+  leftBytes: number,
 ): Promise<void> {
   const session = sessionOf(mac);
   const braked = session === null ? [] : devicesOf(session).filter((m) => m !== mac && quota.has(m));

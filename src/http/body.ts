@@ -20,7 +20,12 @@ export const TOO_LARGE_STATUS = 413;
  * `shape` it expects (each caller says both: no endpoint borrows another's error). A body over `max` is refused with
  * details.httpStatus 413; the caller answers with `connection: close` when `req.complete` is still false.
  */
-export async function readJsonBody(req: IncomingMessage, max: number, code: ErrorCode, shape: string): Promise<Record<string, unknown>> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  max: number,
+  code: ErrorCode,
+  shape: string,
+): Promise<Record<string, unknown>> {
   return parseJsonObject(await readBodyBytes(req, max, code), code, shape);
 }
 
@@ -35,12 +40,15 @@ export function parseJsonObject(bytes: Uint8Array, code: ErrorCode, shape: strin
   }
 }
 
-/** A body's exact bytes (at most `max`; a signed body is checked over them), refused like readJsonBody's when larger. */
+/**
+ * A body's exact bytes (at most `max`; a signed body is checked over them), refused like readJsonBody's when larger.
+ */
 export function readBodyBytes(req: IncomingMessage, max: number, code: ErrorCode): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const tooLarge = () => new SluiceError(code, `body larger than ${max} bytes`, { details: { httpStatus: TOO_LARGE_STATUS } });
+    const tooLarge = () =>
+      new SluiceError(code, `body larger than ${max} bytes`, { details: { httpStatus: TOO_LARGE_STATUS } });
     const done = (): void => {
       req.off('data', onData);
       req.off('end', onEnd);
@@ -48,7 +56,10 @@ export function readBodyBytes(req: IncomingMessage, max: number, code: ErrorCode
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= max) { chunks.push(chunk); return; }
+      if (size <= max) {
+        chunks.push(chunk);
+        return;
+      }
       chunks.length = 0;
       if (size - max < DRAIN_BYTES) return;
       // Enough dropped: stop reading and answer; the connection closes after the answer.
@@ -61,7 +72,10 @@ export function readBodyBytes(req: IncomingMessage, max: number, code: ErrorCode
       if (size > max) return reject(tooLarge());
       resolve(Buffer.concat(chunks));
     };
-    const onError = (err: Error): void => { done(); reject(err); };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

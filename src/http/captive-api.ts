@@ -50,7 +50,8 @@ export function captiveAnswer(input: CaptiveInput): CaptiveAnswer {
   }
   if (s.metric === 'bytes') {
     const left = s.allotment - BigInt(Math.min(s.used, Number.MAX_SAFE_INTEGER));
-    answer['bytes-remaining'] = left <= 0n ? 0 : left > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(left);
+    answer['bytes-remaining'] =
+      left <= 0n ? 0 : left > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(left);
   }
   return answer;
 }

@@ -41,7 +41,9 @@ export interface ClientDirectoryOptions {
 /** IP → the distinct MACs listed with it. */
 type ByIp = ReadonlyMap<string, readonly string[]>;
 
-/** A read of the list for lookups that missed: asked for at `at` (planned, then started), for a list read from then on. */
+/**
+ * A read of the list for lookups that missed: asked for at `at` (planned, then started), for a list read from then on.
+ */
 interface Recheck {
   at: number;
   byIp: Promise<ByIp>;
@@ -80,9 +82,12 @@ export class ClientDirectory {
     if (macs === undefined) macs = (await this.#listReadSince(began)).get(ip);
     if (macs === undefined) return null;
     if (macs.length > 1) {
-      throw new SluiceError('ERR_HTTP_CLIENT_AMBIGUOUS',
-        `more than one device on this WiFi has your address (${ip}), so a payment could reach the wrong one: reconnect to the WiFi and try again`,
-        { details: { ip, clients: macs.length } });
+      throw new SluiceError(
+        'ERR_HTTP_CLIENT_AMBIGUOUS',
+        `more than one device on this WiFi has your address (${ip}), so a payment could reach the wrong one: ` +
+          'reconnect to the WiFi and try again',
+        { details: { ip, clients: macs.length } },
+      );
     }
     return macs[0]!;
   }
@@ -91,12 +96,17 @@ export class ClientDirectory {
     const now = this.#clock.now();
     if (this.#last !== undefined && now - this.#last.askedAt < this.#maxAgeMs) return Promise.resolve(this.#last.byIp);
     if (this.#reading !== undefined) return this.#reading;
-    const reading = this.#readAt(now, this.#maxAgeMs).finally(() => { this.#reading = undefined; });
+    const reading = this.#readAt(now, this.#maxAgeMs).finally(() => {
+      this.#reading = undefined;
+    });
     this.#reading = reading;
     return reading;
   }
 
-  /** A list read from `since` on: the planned recheck if it starts then or later, else a new one, spaced from the last read. */
+  /**
+   * A list read from `since` on: the planned recheck if it starts then or later, else a new one, spaced from the last
+   * read.
+   */
   #listReadSince(since: number): Promise<ByIp> {
     if (this.#recheck !== undefined && this.#recheck.at >= since) return this.#recheck.byIp;
     const now = this.#clock.now();
@@ -108,7 +118,9 @@ export class ClientDirectory {
     const recheck: Recheck = { at, byIp };
     this.#recheck = recheck;
     // A failed read answers the lookups that waited for it, not the ones that come after.
-    byIp.catch(() => { if (this.#recheck === recheck) this.#recheck = undefined; });
+    byIp.catch(() => {
+      if (this.#recheck === recheck) this.#recheck = undefined;
+    });
     return byIp;
   }
 

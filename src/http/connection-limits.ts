@@ -12,7 +12,9 @@ import type { Server, Socket } from 'node:net';
 
 export const MAX_TOTAL = 256;
 export const MAX_PER_IP = 16;
-/** The endpoint's share of the descriptor limit: the rest stays for the portal, the worker, the journal, ubus, sinks. */
+/**
+ * The endpoint's share of the descriptor limit: the rest stays for the portal, the worker, the journal, ubus, sinks.
+ */
 const SHARE_OF_FD_LIMIT = 4;
 
 /** The process's soft limit on open files, or null where /proc does not say (not Linux). */

@@ -35,7 +35,9 @@ type TickClientList = (maxAgeMs: number) => Promise<readonly ListedClient[] | nu
  * neither multiply portal calls nor delay a gate.
  */
 export function portalClientDirectory(valve: Valve, fromTicks?: TickClientList): ClientDirectory {
-  return new ClientDirectory({ read: async (maxAgeMs) => (await fromTicks?.(maxAgeMs)) ?? (await valve.snapshot('lookup')).clients });
+  return new ClientDirectory({
+    read: async (maxAgeMs) => (await fromTicks?.(maxAgeMs)) ?? (await valve.snapshot('lookup')).clients,
+  });
 }
 
 /** The pay page ships next to the bundle: /usr/share/sluice/portal on the router, dist/portal in a checkout. */
@@ -65,35 +67,60 @@ function lanEndpointUses(config: Config): string[] {
   return uses;
 }
 
-export async function startLanEndpoint(config: Config, methods: LanMethods, backend: SluiceBackend, valve: Valve, log: Log,
-  fromTicks?: TickClientList): Promise<HttpEndpoint | null> {
+export async function startLanEndpoint(
+  config: Config,
+  methods: LanMethods,
+  backend: SluiceBackend,
+  valve: Valve,
+  log: Log,
+  fromTicks?: TickClientList,
+): Promise<HttpEndpoint | null> {
   if (config.http.host === '') return null;
   const pcsyncOn = config.http.pcsyncSecret !== '';
   const uses = lanEndpointUses(config);
   if (uses.length === 0) {
     const names = PAYMENT_PLUGINS.flatMap((p) => (p.lanUse ? [p.lanUse.name] : []));
-    log.warn(`http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no several-devices plan, no http.pcsync_secret): the LAN endpoint stays off`);
+    log.warn(
+      `http.listen is set but nothing is served over it (none of ${[...names, 'radius'].join(', ')} on, no ` +
+        'several-devices plan, no http.pcsync_secret): the LAN endpoint stays off',
+    );
     return null;
   }
   const unavailable = methods.unavailable ?? [];
-  // The voucher form (POST /voucher, the page's): RADIUS's, or printed vouchers' when a batch exists and its book reads back.
+  // The voucher form (POST /voucher, the page's): RADIUS's, or printed vouchers' when a batch exists and its book reads
+  // back.
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
     const endpoint = await HttpEndpoint.start({
-      host: config.http.host, port: config.http.port, rateLimitPerMinute: config.http.rateLimit, backend, schemes: methods.schemes ?? [], vouchers: config.radius.enabled || (uses.includes('vouchers') && !unavailable.includes('voucher')), unavailable,
+      host: config.http.host,
+      port: config.http.port,
+      rateLimitPerMinute: config.http.rateLimit,
+      backend,
+      schemes: methods.schemes ?? [],
+      vouchers: config.radius.enabled || (uses.includes('vouchers') && !unavailable.includes('voucher')),
+      unavailable,
       ...(methods.methods && { methods: methods.methods }),
       portalDir: portalDir(),
       pcsync: pcsyncOn
-        ? { secret: config.http.pcsyncSecret, windowMs: config.http.pcsyncWindowMs, nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log) }
+        ? {
+            secret: config.http.pcsyncSecret,
+            windowMs: config.http.pcsyncWindowMs,
+            nonces: await NonceLedger.open(config.main.stateDir, config.http.pcsyncWindowMs, backend.now(), log),
+          }
         : null,
       captive: { portalUrl: config.http.portalUrl, venueUrl: config.http.venueUrl },
       macOf: (ip) => directory.macOf(ip),
       maxConnections,
       log,
     });
-    log.info('LAN endpoint listening', { host: config.http.host, port: endpoint.port, max_connections: maxConnections, serves: uses.join(','),
-      ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }) });
+    log.info('LAN endpoint listening', {
+      host: config.http.host,
+      port: endpoint.port,
+      max_connections: maxConnections,
+      serves: uses.join(','),
+      ...(unavailable.length > 0 && { unavailable: unavailable.join(',') }),
+    });
     return endpoint;
   } catch (err) {
     const e = toSluiceError(err);
@@ -108,24 +135,42 @@ export async function startLanEndpoint(config: Config, methods: LanMethods, back
  * a reload's prices and mints apply to the next answer (listen itself takes a restart). A key that cannot be read back
  * keeps the door off (ERR_NOSTR_KEY, logged); the rest of the daemon runs.
  */
-export async function startTollgateDoor(current: () => Config, backend: SluiceBackend, valve: Valve, log: Log,
-  fromTicks?: TickClientList): Promise<{ close(): Promise<void> } | null> {
+export async function startTollgateDoor(
+  current: () => Config,
+  backend: SluiceBackend,
+  valve: Valve,
+  log: Log,
+  fromTicks?: TickClientList,
+): Promise<{ close(): Promise<void> } | null> {
   const config = current();
   const listen = config.tollgate?.listen;
   if (!listen || listen.host === '') return null;
   try {
     const key = await openRouterKey(config.main.stateDir);
-    if (key.created) log.info('TollGate: the router\'s Nostr key was made', { pubkey: key.pubkey });
+    if (key.created) log.info("TollGate: the router's Nostr key was made", { pubkey: key.pubkey });
     const settings = () => current().tollgate;
     const health = new MintHealth(() => settings()?.mints ?? []);
     const directory = portalClientDirectory(valve, fromTicks);
     const door = await TollgateDoor.start({
-      host: listen.host, port: listen.port, settings, backend, key, macOf: (ip) => directory.macOf(ip), mintsUp: () => health.up(),
-      rateLimitPerMinute: config.http.rateLimit, maxConnections: totalConnectionBound(openFileLimit()), log,
+      host: listen.host,
+      port: listen.port,
+      settings,
+      backend,
+      key,
+      macOf: (ip) => directory.macOf(ip),
+      mintsUp: () => health.up(),
+      rateLimitPerMinute: config.http.rateLimit,
+      maxConnections: totalConnectionBound(openFileLimit()),
+      log,
     });
     health.start();
     log.info('TollGate door listening', { host: listen.host, port: door.port, pubkey: key.pubkey });
-    return { close: async () => { health.close(); await door.close(); } };
+    return {
+      close: async () => {
+        health.close();
+        await door.close();
+      },
+    };
   } catch (err) {
     const e = toSluiceError(err);
     log.error('TollGate door not started', { code: e.code, reason: e.message });

@@ -20,11 +20,13 @@ export const PCSYNC_NONCES_FILE = 'pcsync-nonces.json';
 /** Far more than any PC system sends within a window; past it the oldest are dropped so the file stays small. */
 const MAX_NONCES = 10_000;
 
-/** `stats` → `pcsync`: what the nonce check did since start, and whether the record of used nonces was found damaged. */
+/**
+ * `stats` → `pcsync`: what the nonce check did since start, and whether the record of used nonces was found damaged.
+ */
 export interface PcSyncFigures {
   /**
-   * 'ok', or 'damaged' while calls signed up to `refused_up_to` (ms) are refused (the file was found damaged at a start);
-   * back to 'ok' once that is a window in the past (the window alone refuses those calls then).
+   * 'ok', or 'damaged' while calls signed up to `refused_up_to` (ms) are refused (the file was found damaged at a
+   * start); back to 'ok' once that is a window in the past (the window alone refuses those calls then).
    */
   nonces: 'ok' | 'damaged';
   refused_up_to: number | null;
@@ -41,9 +43,19 @@ export class NonceLedger {
   private readonly seen = new Map<string, number>();
   /** Calls signed at or before this (ms) are refused: the record of the nonces seen up to then was lost. */
   private refusedUpTo: number | null = null;
-  readonly figures: PcSyncFigures = { nonces: 'ok', refused_up_to: null, claimed: 0, replayed: 0, refused_nonces_lost: 0, not_saved: 0 };
+  readonly figures: PcSyncFigures = {
+    nonces: 'ok',
+    refused_up_to: null,
+    claimed: 0,
+    replayed: 0,
+    refused_nonces_lost: 0,
+    not_saved: 0,
+  };
 
-  private constructor(private readonly file: NonceTable | null, private readonly windowMs: number) {}
+  private constructor(
+    private readonly file: NonceTable | null,
+    private readonly windowMs: number,
+  ) {}
 
   /**
    * Restores the nonces saved in `dir` (none yet: starts empty; damaged: refuses what it may have held, logged).
@@ -59,7 +71,10 @@ export class NonceLedger {
     if (read.damaged !== null) {
       ledger.refusedUpTo = now + windowMs;
       log?.error('pcsync: the record of used nonces is damaged: logouts signed before refused_up_to are refused', {
-        code: 'ERR_PCSYNC_NONCES_LOST', reason: read.damaged, file, refused_up_to: new Date(ledger.refusedUpTo).toISOString(),
+        code: 'ERR_PCSYNC_NONCES_LOST',
+        reason: read.damaged,
+        file,
+        refused_up_to: new Date(ledger.refusedUpTo).toISOString(),
       });
     }
     ledger.setFloor(ledger.refusedUpTo);
@@ -73,11 +88,18 @@ export class NonceLedger {
    */
   async claim(nonce: string, timestamp: number, now: number): Promise<void> {
     this.prune(now);
-    if (this.seen.has(nonce)) throw this.refused(new SluiceError('ERR_PCSYNC_REPLAYED', 'nonce already used: replay refused'));
+    if (this.seen.has(nonce))
+      throw this.refused(new SluiceError('ERR_PCSYNC_REPLAYED', 'nonce already used: replay refused'));
     if (this.refusedUpTo !== null && timestamp <= this.refusedUpTo) {
-      throw this.refused(new SluiceError('ERR_PCSYNC_NONCES_LOST',
-        `the record of used PC-sync nonces (${PCSYNC_NONCES_FILE}) was damaged: calls signed up to ${new Date(this.refusedUpTo).toISOString()} `
-        + 'are refused, as they may have run already; send it again after that time (docs/operations.md)', { details: { refused_up_to: this.refusedUpTo } }));
+      throw this.refused(
+        new SluiceError(
+          'ERR_PCSYNC_NONCES_LOST',
+          `the record of used PC-sync nonces (${PCSYNC_NONCES_FILE}) was damaged: calls signed up ` +
+            `to ${new Date(this.refusedUpTo).toISOString()} ` +
+            'are refused, as they may have run already; send it again after that time (docs/operations.md)',
+          { details: { refused_up_to: this.refusedUpTo } },
+        ),
+      );
     }
     this.seen.set(nonce, timestamp);
     if (this.seen.size > MAX_NONCES) this.seen.delete(this.seen.keys().next().value!);
@@ -86,7 +108,11 @@ export class NonceLedger {
         // Every nonce seen so far, whole: a write queued behind another carries both (storage/json-table.ts).
         await saveNonces(this.file, { nonces: [...this.seen], refusedUpTo: this.refusedUpTo });
       } catch (err) {
-        throw this.refused(new SluiceError('ERR_PCSYNC_STORE', `nonce not saved, logout not run: ${(err as Error).message}`, { cause: err }));
+        throw this.refused(
+          new SluiceError('ERR_PCSYNC_STORE', `nonce not saved, logout not run: ${(err as Error).message}`, {
+            cause: err,
+          }),
+        );
       }
     }
     this.figures.claimed++;

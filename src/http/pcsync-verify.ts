@@ -33,27 +33,41 @@ export function pcsyncSignature(secret: string, timestamp: number, nonce: string
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string {
   const v = headers[name];
-  if (typeof v !== 'string' || v === '') throw new SluiceError('ERR_PCSYNC_INVALID', `header ${name} is required (once)`);
+  if (typeof v !== 'string' || v === '')
+    throw new SluiceError('ERR_PCSYNC_INVALID', `header ${name} is required (once)`);
   return v;
 }
 
 /** The signed call's timestamp and nonce when the signature holds and the timestamp is within `windowMs` of `now`. */
-export function verifySignedCall(secret: string, windowMs: number, now: number,
-  headers: Record<string, string | string[] | undefined>, body: Uint8Array): SignedCall {
+export function verifySignedCall(
+  secret: string,
+  windowMs: number,
+  now: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Uint8Array,
+): SignedCall {
   const tsText = header(headers, PCSYNC_HEADERS.timestamp);
   const nonce = header(headers, PCSYNC_HEADERS.nonce);
   const signature = header(headers, PCSYNC_HEADERS.signature);
-  if (!/^[0-9]{1,16}$/.test(tsText)) throw new SluiceError('ERR_PCSYNC_INVALID', `${PCSYNC_HEADERS.timestamp} must be ms since the epoch`);
-  if (!NONCE.test(nonce)) throw new SluiceError('ERR_PCSYNC_INVALID', `${PCSYNC_HEADERS.nonce} must be 8 to 128 printable characters`);
+  if (!/^[0-9]{1,16}$/.test(tsText))
+    throw new SluiceError('ERR_PCSYNC_INVALID', `${PCSYNC_HEADERS.timestamp} must be ms since the epoch`);
+  if (!NONCE.test(nonce))
+    throw new SluiceError('ERR_PCSYNC_INVALID', `${PCSYNC_HEADERS.nonce} must be 8 to 128 printable characters`);
   const timestamp = Number(tsText);
   const expected = Buffer.from(pcsyncSignature(secret, timestamp, nonce, body));
   const given = Buffer.from(signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new SluiceError('ERR_PCSYNC_SIGNATURE', 'bad signature: v1=HMAC-SHA256(http.pcsync_secret, "<timestamp>.<nonce>.<body>") expected');
+    throw new SluiceError(
+      'ERR_PCSYNC_SIGNATURE',
+      'bad signature: v1=HMAC-SHA256(http.pcsync_secret, "<timestamp>.<nonce>.<body>") expected',
+    );
   }
   const skew = Math.abs(now - timestamp);
   if (skew > windowMs) {
-    throw new SluiceError('ERR_PCSYNC_EXPIRED', `timestamp is ${Math.round(skew / 1000)} s from the router's clock (window ${windowMs / 1000} s)`);
+    throw new SluiceError(
+      'ERR_PCSYNC_EXPIRED',
+      `timestamp is ${Math.round(skew / 1000)} s from the router's clock (window ${windowMs / 1000} s)`,
+    );
   }
   return { timestamp, nonce };
 }

@@ -29,9 +29,11 @@ type Target = { mac: string } | { id: string } | { user: string };
 
 function targetOf(body: Record<string, unknown>): Target {
   const named = (['mac', 'session_id', 'user'] as const).filter((k) => body[k] !== undefined);
-  if (named.length !== 1) throw new SluiceError('ERR_PCSYNC_INVALID', `body must name exactly one of mac, session_id, user: ${SHAPE}`);
+  if (named.length !== 1)
+    throw new SluiceError('ERR_PCSYNC_INVALID', `body must name exactly one of mac, session_id, user: ${SHAPE}`);
   const value = body[named[0]!];
-  if (typeof value !== 'string' || value === '' || value.length > 253) throw new SluiceError('ERR_PCSYNC_INVALID', `${named[0]} must be a string of 1 to 253 characters`);
+  if (typeof value !== 'string' || value === '' || value.length > 253)
+    throw new SluiceError('ERR_PCSYNC_INVALID', `${named[0]} must be a string of 1 to 253 characters`);
   if (named[0] === 'mac') {
     const mac = tryNormalizeMac(value);
     if (mac === null) throw new SluiceError('ERR_PCSYNC_INVALID', 'mac must be a MAC address (aa:bb:cc:dd:ee:ff)');
@@ -41,7 +43,11 @@ function targetOf(body: Record<string, unknown>): Target {
 }
 
 /** The answer's body: how many sessions ended, their views, the least closed of their gates. */
-export async function pcsyncLogout(req: IncomingMessage, options: PcSyncOptions, backend: SluiceBackend): Promise<{ ended: number; sessions: unknown[]; gate: string }> {
+export async function pcsyncLogout(
+  req: IncomingMessage,
+  options: PcSyncOptions,
+  backend: SluiceBackend,
+): Promise<{ ended: number; sessions: unknown[]; gate: string }> {
   const bytes = await readBodyBytes(req, MAX_BODY_BYTES, 'ERR_PCSYNC_INVALID');
   const now = backend.now();
   const call = verifySignedCall(options.secret, options.windowMs, now, req.headers, bytes);
@@ -54,7 +60,8 @@ export async function pcsyncLogout(req: IncomingMessage, options: PcSyncOptions,
     ({ sessions: ended, gate } = await backend.logout(target.user));
   } else {
     const live = 'mac' in target ? backend.session({ mac: target.mac }) : backend.session({ id: target.id });
-    if (!live || !isLive(live)) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${'mac' in target ? target.mac : target.id}`);
+    if (!live || !isLive(live))
+      throw new SluiceError('ERR_SESSION_NOT_FOUND', `no live session for ${'mac' in target ? target.mac : target.id}`);
     const r = await backend.terminate(live.mac, 'pc-logout');
     ended = [r.session];
     gate = r.gate;

@@ -1,10 +1,17 @@
 import { systemClock, type Clock } from '../time.ts';
 
-/** A token bucket per client IP: `perMinute` requests a minute, bursts up to the same. Bounded: at most 4096 IPs tracked. */
+/**
+ * A token bucket per client IP: `perMinute` requests a minute, bursts up to the same. Bounded: at most 4096 IPs
+ * tracked.
+ */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perMinute: number, private readonly clock: Clock = systemClock, private readonly maxIps = 4096) {}
+  constructor(
+    private readonly perMinute: number,
+    private readonly clock: Clock = systemClock,
+    private readonly maxIps = 4096,
+  ) {}
 
   take(ip: string): boolean {
     const now = this.clock.now();

@@ -25,7 +25,13 @@ export const MAX_CHALLENGES = 1024;
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
-interface Challenge { nonce: string; mac: string; ip: string; payer: string; expiresAt: number }
+interface Challenge {
+  nonce: string;
+  mac: string;
+  ip: string;
+  payer: string;
+  expiresAt: number;
+}
 
 export interface RestoreDeskOptions {
   backend: Pick<SluiceBackend, 'now' | 'sessions' | 'session' | 'move'>;
@@ -54,29 +60,50 @@ export class RestoreDesk {
   constructor(private readonly options: RestoreDeskOptions) {}
 
   /** A challenge for `mac` at `ip` to be signed by `payer`; the same answer whatever the wallet. */
-  challenge(body: Record<string, unknown>, mac: string, ip: string): { nonce: string; message: string; expires_at: number } {
+  challenge(
+    body: Record<string, unknown>,
+    mac: string,
+    ip: string,
+  ): { nonce: string; message: string; expires_at: number } {
     const payer = body.payer;
-    if (typeof payer !== 'string' || !ADDRESS.test(payer)) throw new SluiceError('ERR_RESTORE_INVALID', 'payer must be a 0x address');
+    if (typeof payer !== 'string' || !ADDRESS.test(payer))
+      throw new SluiceError('ERR_RESTORE_INVALID', 'payer must be a 0x address');
     const wallet = payer.toLowerCase();
     // Nothing about the wallet is told before its signature: any LAN host may ask a challenge for any address, so
     // whether it paid here (or its session ended) is said by POST /restore only, to the key's holder. What is refused
     // here is the same for every wallet: this device has a live session of its own.
     const here = this.options.backend.session({ mac });
-    if (here && isLive(here)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
+    if (here && isLive(here))
+      throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
     const now = this.options.backend.now();
     this.prune(now);
     const previous = this.byMac.get(mac);
     if (previous !== undefined) this.challenges.delete(previous);
-    const c: Challenge = { nonce: randomBytes(16).toString('hex'), mac, ip, payer: wallet, expiresAt: now + CHALLENGE_TTL_MS };
+    const c: Challenge = {
+      nonce: randomBytes(16).toString('hex'),
+      mac,
+      ip,
+      payer: wallet,
+      expiresAt: now + CHALLENGE_TTL_MS,
+    };
     this.challenges.set(c.nonce, c);
     this.byMac.set(mac, c.nonce);
     return { nonce: c.nonce, message: challengeMessage(c), expires_at: c.expiresAt };
   }
 
   /** Checks the signed challenge, then moves the payer's live session to `mac`. The challenge is spent either way. */
-  async restore(body: Record<string, unknown>, mac: string, ip: string): Promise<{ session: Session; from: string; gate: string }> {
+  async restore(
+    body: Record<string, unknown>,
+    mac: string,
+    ip: string,
+  ): Promise<{ session: Session; from: string; gate: string }> {
     const { nonce, signature } = body;
-    if (typeof nonce !== 'string' || !/^[0-9a-f]{32}$/.test(nonce) || typeof signature !== 'string' || signature.length > 200) {
+    if (
+      typeof nonce !== 'string' ||
+      !/^[0-9a-f]{32}$/.test(nonce) ||
+      typeof signature !== 'string' ||
+      signature.length > 200
+    ) {
       throw new SluiceError('ERR_RESTORE_INVALID', 'the body must be {nonce, signature}');
     }
     const c = this.challenges.get(nonce);
@@ -84,11 +111,17 @@ export class RestoreDesk {
     // Single use, whatever follows: a failed try cannot be repeated against the same message.
     this.challenges.delete(nonce);
     if (this.byMac.get(c.mac) === nonce) this.byMac.delete(c.mac);
-    if (c.mac !== mac || c.ip !== ip) throw new SluiceError('ERR_RESTORE_CHALLENGE', 'this challenge was issued to another device');
-    if (this.options.backend.now() > c.expiresAt) throw new SluiceError('ERR_RESTORE_EXPIRED', 'the challenge expired: ask for a new one');
+    if (c.mac !== mac || c.ip !== ip)
+      throw new SluiceError('ERR_RESTORE_CHALLENGE', 'this challenge was issued to another device');
+    if (this.options.backend.now() > c.expiresAt)
+      throw new SluiceError('ERR_RESTORE_EXPIRED', 'the challenge expired: ask for a new one');
     const signer = await recoverPersonalSigner(challengeMessage(c), signature);
     if (signer !== c.payer) {
-      throw new SluiceError('ERR_RESTORE_SIGNER', 'the signature is not the paying wallet\'s (or not a valid low-s signature)', { details: { signer } });
+      throw new SluiceError(
+        'ERR_RESTORE_SIGNER',
+        "the signature is not the paying wallet's (or not a valid low-s signature)",
+        { details: { signer } },
+      );
     }
     const live = this.liveSessionOf(c.payer, mac);
     return this.moveHere(live, mac);
@@ -97,7 +130,8 @@ export class RestoreDesk {
   /** Moves a live session to `mac` (a restore's last step; POST /voucher's move of a voucher session too). */
   async moveHere(live: Session, mac: string): Promise<{ session: Session; from: string; gate: string }> {
     if (live.mac === mac) return { session: live, from: mac, gate: 'already-open' };
-    if (!this.options.backend.move) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
+    if (!this.options.backend.move)
+      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'moving sessions is not available here');
     const moved = await this.options.backend.move({ id: live.id }, mac);
     this.options.log?.info('session restored on a new device', { id: live.id, from: moved.from, mac });
     return moved;
@@ -108,7 +142,8 @@ export class RestoreDesk {
     const paid = this.options.backend.sessions({}).filter((s) => this.options.payersOf(s).includes(payer));
     const live = newest(paid.filter(isLive));
     if (!live) {
-      if (paid.length > 0) throw new SluiceError('ERR_RESTORE_SESSION_ENDED', 'the session this wallet paid for has ended');
+      if (paid.length > 0)
+        throw new SluiceError('ERR_RESTORE_SESSION_ENDED', 'the session this wallet paid for has ended');
       throw new SluiceError('ERR_RESTORE_NO_SESSION', 'this wallet paid for no session here');
     }
     const here = this.options.backend.session({ mac });

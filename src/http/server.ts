@@ -21,8 +21,9 @@
  *   POST /pcsync/logout    a PC system's signed logout (http.pcsync_secret; pcsync.ts, docs/pc-sync.md): the named
  *                          session ends `pc-logout`
  * GET, and POST only for the POST routes above; HTTP/1.x only; headers capped at 16 KiB, two token buckets per client
- * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, a method's paying route; a generous one for the rest,
- * so the pay page's own loads and status polls never lock a customer out), bounded connections (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
+ * IP (rate_limit for what moves money or tries to: /buy with a payment, /voucher, a method's paying route; a generous
+ * one for the rest, so the pay page's own loads and status polls never lock a customer out), bounded connections
+ * (connection-limits.ts) with header, request and keep-alive timeouts; answers carry no secrets.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,7 +32,14 @@ import type { AddressInfo } from 'node:net';
 import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { paymentOf, sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/index.ts';
-import { PAYMENT_PLUGINS, X402_SCHEMES, type LanMethod, type LanRequest, type LanRoute, type X402Face } from '../payments/index.ts';
+import {
+  PAYMENT_PLUGINS,
+  X402_SCHEMES,
+  type LanMethod,
+  type LanRequest,
+  type LanRoute,
+  type X402Face,
+} from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
 import { readJsonBody } from './body.ts';
@@ -46,7 +54,10 @@ import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 export interface HttpEndpointOptions {
   host: string;
   port: number;
-  /** Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, a method's paying route) per minute per client IP (http.rate_limit). */
+  /**
+   * Payment attempts (/buy with PAYMENT-SIGNATURE, /voucher, a method's paying route) per minute per client IP
+   * (http.rate_limit).
+   */
   rateLimitPerMinute: number;
   backend: SluiceBackend;
   /**
@@ -107,9 +118,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay 40 s). */
 const TIMEOUT_CHECK_MS = 1000;
 /** What a page load past the request bound shows (no script: it may be the script that was refused). */
-const BUSY_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-  + '<title>WiFi access</title></head><body style="font-family: sans-serif; padding: 1em"><p>The WiFi access page is busy. '
-  + 'Please wait a few seconds, then reload this page.</p></body></html>';
+const BUSY_PAGE =
+  '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, ' +
+  'initial-scale=1">' +
+  '<title>WiFi access</title></head><body style="font-family: sans-serif; padding: 1em"><p>The WiFi access ' +
+  'page is busy. ' +
+  'Please wait a few seconds, then reload this page.</p></body></html>';
 const JAVASCRIPT = 'text/javascript; charset=utf-8';
 /**
  * The pay page's own files and their types; with the methods' scripts (PaymentPlugin.pageScripts), nothing else in
@@ -142,9 +156,12 @@ export function refusalStatus(code: string, route?: Pick<LanRoute, 'statusOf'>):
 const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
 
 function methodUnavailable(method: string): SluiceError {
-  return new SluiceError('ERR_PAYMENT_METHOD_UNAVAILABLE',
-    `payment method ${method} is unavailable on this router: its state file cannot be read back (the operator is told; docs/operations.md)`,
-    { details: { method, httpStatus: 503 } });
+  return new SluiceError(
+    'ERR_PAYMENT_METHOD_UNAVAILABLE',
+    `payment method ${method} is unavailable on this router: its state file cannot be read back (the operator ` +
+      'is told; docs/operations.md)',
+    { details: { method, httpStatus: 503 } },
+  );
 }
 
 export class HttpEndpoint {
@@ -158,13 +175,22 @@ export class HttpEndpoint {
   /** The methods' routes by `METHOD path`, each with its method (payments' LanRoute). */
   private readonly routes = new Map<string, { route: LanRoute; method: LanMethod }>();
 
-  private constructor(private readonly server: Server, private readonly options: HttpEndpointOptions) {
+  private constructor(
+    private readonly server: Server,
+    private readonly options: HttpEndpointOptions,
+  ) {
     const methods = options.methods ?? PAYMENT_PLUGINS.map((plugin) => ({ plugin, face: null }));
-    for (const method of methods) for (const route of method.plugin.lanRoutes ?? []) this.routes.set(`${route.method} ${route.path}`, { route, method });
-    const scripts = methods.flatMap((m) => (m.plugin.pageScripts ?? []).map((file) => [`/${file}`, [file, JAVASCRIPT]]));
+    for (const method of methods)
+      for (const route of method.plugin.lanRoutes ?? [])
+        this.routes.set(`${route.method} ${route.path}`, { route, method });
+    const scripts = methods.flatMap((m) =>
+      (m.plugin.pageScripts ?? []).map((file) => [`/${file}`, [file, JAVASCRIPT]]),
+    );
     this.portalFiles = { ...PORTAL_FILES, ...Object.fromEntries(scripts) };
     // The wallets that paid for a session, as each method's payments show them.
-    const payersOf = (s: Session): string[] => [...new Set(methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? []))];
+    const payersOf = (s: Session): string[] => [
+      ...new Set(methods.flatMap((m) => m.plugin.payersOf?.(s, m.face) ?? [])),
+    ];
     this.restorer = new RestoreDesk({ backend: options.backend, payersOf, ...(options.log && { log: options.log }) });
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
@@ -172,19 +198,34 @@ export class HttpEndpoint {
 
   static async start(options: HttpEndpointOptions): Promise<HttpEndpoint> {
     let endpoint: HttpEndpoint | undefined;
-    const server = createServer({
-      maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS,
-    }, (req, res) => {
-      endpoint!.handle(req, res).catch((err: unknown) => {
-        options.log?.warn('http handler failed', { reason: toSluiceError(err).message });
-        if (!res.headersSent) send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
-      });
-    });
+    const server = createServer(
+      {
+        maxHeaderSize: MAX_HEADER_BYTES,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      },
+      (req, res) => {
+        endpoint!.handle(req, res).catch((err: unknown) => {
+          options.log?.warn('http handler failed', { reason: toSluiceError(err).message });
+          if (!res.headersSent) send(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
+        });
+      },
+    );
     server.maxRequestsPerSocket = 100;
-    limitConnections(server, { total: options.maxConnections ?? MAX_TOTAL, perIp: options.maxConnectionsPerIp ?? MAX_PER_IP });
+    limitConnections(server, {
+      total: options.maxConnections ?? MAX_TOTAL,
+      perIp: options.maxConnectionsPerIp ?? MAX_PER_IP,
+    });
     endpoint = new HttpEndpoint(server, options);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(
+          new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
       server.listen(options.port, options.host, () => resolve());
     });
     return endpoint;
@@ -198,32 +239,56 @@ export class HttpEndpoint {
     const ip = clientIpOf(req.socket);
     // Node parses `GET /` (HTTP/0.9: no version, no headers) and `HTTP/2.0` request lines; neither is HTTP/1.x.
     if (req.httpVersionMajor !== 1) {
-      return send(res, 400, { error: { code: 'ERR_HTTP_VERSION', message: 'HTTP/1.0 or HTTP/1.1 only' } }, { connection: 'close' });
+      return send(
+        res,
+        400,
+        { error: { code: 'ERR_HTTP_VERSION', message: 'HTTP/1.0 or HTTP/1.1 only' } },
+        { connection: 'close' },
+      );
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const postPath = req.method === 'POST' ? path : '';
     // A restore counts as a payment attempt: each one is a signature to recover; so do a PC-sync call and a device's
     // join or removal (what a forger or a code guesser on the LAN would repeat).
-    const mine = postPath === PCSYNC_LOGOUT_PATH || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove;
+    const mine =
+      postPath === PCSYNC_LOGOUT_PATH || postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove;
     const signed = typeof req.headers['payment-signature'] === 'string';
     const routed = this.routes.get(`${req.method} ${path}`);
-    const paying = POST_PATHS.has(postPath) || mine || (path === '/buy' && signed)
-      || routed?.route.paying === true || (routed?.route.paying === 'signed' && signed);
-    if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip))) return this.limited(req, res, path, ip);
-    if ((req.url ?? '').length > MAX_URL) return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
+    const paying =
+      POST_PATHS.has(postPath) ||
+      mine ||
+      (path === '/buy' && signed) ||
+      routed?.route.paying === true ||
+      (routed?.route.paying === 'signed' && signed);
+    if (!this.requestLimiter.take(ip) || (paying && !this.paymentLimiter.take(ip)))
+      return this.limited(req, res, path, ip);
+    if ((req.url ?? '').length > MAX_URL)
+      return send(res, 414, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'URL too long' } });
     if (routed) return this.methodRoute(routed.route, routed.method, req, res, ip);
     if (POST_PATHS.has(postPath) || mine) {
       try {
         if (postPath === PCSYNC_LOGOUT_PATH) return await this.pcsync(req, res, ip);
-        if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove) return await this.devices(req, res, ip, postPath);
+        if (postPath === DEVICES_PATHS.join || postPath === DEVICES_PATHS.remove)
+          return await this.devices(req, res, ip, postPath);
         return await this.restore(req, res, ip, postPath);
       } catch (err) {
         return this.refused(req, res, err);
       }
     }
     if (req.method !== 'GET') {
-      const posts = [...POST_PATHS, DEVICES_PATHS.join, DEVICES_PATHS.remove, PCSYNC_LOGOUT_PATH, ...[...this.routes.keys()].flatMap((k) => (k.startsWith('POST ') ? [k.slice(5)] : []))];
-      return send(res, 405, { error: { code: 'ERR_HTTP_METHOD', message: `only GET (and POST ${posts.join(', ')})` } }, { allow: 'GET' });
+      const posts = [
+        ...POST_PATHS,
+        DEVICES_PATHS.join,
+        DEVICES_PATHS.remove,
+        PCSYNC_LOGOUT_PATH,
+        ...[...this.routes.keys()].flatMap((k) => (k.startsWith('POST ') ? [k.slice(5)] : [])),
+      ];
+      return send(
+        res,
+        405,
+        { error: { code: 'ERR_HTTP_METHOD', message: `only GET (and POST ${posts.join(', ')})` } },
+        { allow: 'GET' },
+      );
     }
     // Answers are complete at once; a GET with a body is drained and ignored, never buffered.
     req.resume();
@@ -236,7 +301,9 @@ export class HttpEndpoint {
       if (url.pathname === '/captive') return await this.captive(res, ip);
       const file = this.portalFiles[url.pathname];
       if (file) return await this.portalFile(res, file);
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' } });
+      return send(res, 404, {
+        error: { code: 'ERR_HTTP_NOT_FOUND', message: 'GET /, /buy, /session, /captive or /portal' },
+      });
     } catch (err) {
       const e = toSluiceError(err);
       return send(res, httpStatusOf(e.code), { error: { code: e.code, message: e.message } });
@@ -251,10 +318,17 @@ export class HttpEndpoint {
     this.options.log?.debug('http rate limited', { ip, path });
     const headers = { 'retry-after': '10', ...(req.complete ? {} : { connection: 'close' }) };
     if (path === '/portal') {
-      res.writeHead(429, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(BUSY_PAGE);
+      res
+        .writeHead(429, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers })
+        .end(BUSY_PAGE);
       return;
     }
-    return send(res, 429, { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } }, headers);
+    return send(
+      res,
+      429,
+      { error: { code: 'ERR_HTTP_RATE_LIMITED', message: 'too many requests; slow down' } },
+      headers,
+    );
   }
 
   /** The running face of a scheme, or null. */
@@ -267,20 +341,42 @@ export class HttpEndpoint {
     const flags = Object.fromEntries(X402_SCHEMES.map((s) => [s.planKey, this.face(s.scheme)?.offered() ?? false]));
     return {
       // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
-      methods: { ...flags, voucher: vouchers,
+      methods: {
+        ...flags,
+        voucher: vouchers,
         // Configured but down (a damaged state file): the page can say so instead of offering nothing.
-        unavailable: [...(this.options.unavailable ?? [])] },
+        unavailable: [...(this.options.unavailable ?? [])],
+      },
       plans: backend.pricing().map((p) => {
         // Each running scheme's offer for the plan (null: one it cannot sell); `exact`'s is listed when off too.
-        const offerOf = (face: X402Face | null): unknown => { try { return face?.offer(backend.quote({ plan: p.id })) ?? null; } catch { return null; } };
-        const offers = Object.fromEntries(X402_SCHEMES.flatMap((s) => {
-          const face = this.face(s.scheme);
-          return face || s.alwaysListed ? [[s.planKey, offerOf(face)]] : [];
-        }));
-        return { id: p.id, metric: p.metric, step_size: p.stepSize, price_per_step: p.pricePerStep, currency: p.currency, decimals: p.decimals,
-          min_steps: p.minSteps, max_steps: p.maxSteps, ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
-          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }), ...(p.displayName !== undefined && { display_name: p.displayName }), ...(p.devices !== undefined && { devices: p.devices }),
-          ...offers };
+        const offerOf = (face: X402Face | null): unknown => {
+          try {
+            return face?.offer(backend.quote({ plan: p.id })) ?? null;
+          } catch {
+            return null;
+          }
+        };
+        const offers = Object.fromEntries(
+          X402_SCHEMES.flatMap((s) => {
+            const face = this.face(s.scheme);
+            return face || s.alwaysListed ? [[s.planKey, offerOf(face)]] : [];
+          }),
+        );
+        return {
+          id: p.id,
+          metric: p.metric,
+          step_size: p.stepSize,
+          price_per_step: p.pricePerStep,
+          currency: p.currency,
+          decimals: p.decimals,
+          min_steps: p.minSteps,
+          max_steps: p.maxSteps,
+          ...(p.timeLimit !== undefined && { time_limit: p.timeLimit }),
+          ...(p.trialEvery !== undefined && { trial_every: p.trialEvery }),
+          ...(p.displayName !== undefined && { display_name: p.displayName }),
+          ...(p.devices !== undefined && { devices: p.devices }),
+          ...offers,
+        };
       }),
     };
   }
@@ -295,22 +391,42 @@ export class HttpEndpoint {
     }
     const plan = url.searchParams.get('plan') ?? undefined;
     const stepsText = url.searchParams.get('steps');
-    if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText)) throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
+    if (stepsText !== null && !/^[0-9]{1,9}$/.test(stepsText))
+      throw new SluiceError('ERR_INVALID_AMOUNT', 'steps must be a whole number');
     const steps = stepsText === null ? undefined : BigInt(stepsText);
     const quote = backend.quote({ ...(plan !== undefined && { plan }), ...(steps !== undefined && { steps }) });
     // Each scheme this router takes for the quote; a plan one scheme cannot sell is offered by the other alone.
     const offers: Array<Record<string, unknown>> = [];
     let refusal: unknown;
     for (const face of faces) {
-      try { const offer = face.offer(quote); if (offer) offers.push(offer); } catch (err) { refusal = err; }
+      try {
+        const offer = face.offer(quote);
+        if (offer) offers.push(offer);
+      } catch (err) {
+        refusal = err;
+      }
     }
     // None offers it and none refused it (upto sells only plans with a time_limit): say so, not a 500 of `undefined`.
-    if (offers.length === 0) throw refusal ?? new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', `no x402 scheme on this router sells plan ${quote.plan}`, { details: { plan: quote.plan } });
+    if (offers.length === 0)
+      throw (
+        refusal ??
+        new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', `no x402 scheme on this router sells plan ${quote.plan}`, {
+          details: { plan: quote.plan },
+        })
+      );
     const required = (error?: string, corrective?: { scheme: string; extra: Record<string, unknown> }) => ({
       x402Version: 2,
       ...(error !== undefined && { error }),
-      resource: { url: `http://${req.headers.host ?? 'sluice'}${url.pathname}${url.search}`, description: `WiFi: ${quote.allotment} ${quote.metric} (plan ${quote.plan})`, mimeType: 'application/json' },
-      accepts: offers.map((o) => (corrective && o.scheme === corrective.scheme ? { ...o, extra: { ...(o.extra as Record<string, unknown>), ...corrective.extra } } : o)),
+      resource: {
+        url: `http://${req.headers.host ?? 'sluice'}${url.pathname}${url.search}`,
+        description: `WiFi: ${quote.allotment} ${quote.metric} (plan ${quote.plan})`,
+        mimeType: 'application/json',
+      },
+      accepts: offers.map((o) =>
+        corrective && o.scheme === corrective.scheme
+          ? { ...o, extra: { ...(o.extra as Record<string, unknown>), ...corrective.extra } }
+          : o,
+      ),
     });
     const signature = req.headers['payment-signature'];
     // The payload names its scheme (accepted.scheme); a payload that names none goes to `exact`, whose parser says why.
@@ -320,42 +436,61 @@ export class HttpEndpoint {
     const downForScheme = named ? this.unavailable([named.method]) : null;
     if (downForScheme) throw methodUnavailable(downForScheme);
     // The named scheme's method when it runs; else the first running one that takes what names none; else `exact`'s.
-    const taker = (named && this.face(named.scheme))
-      ?? (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ?? UNNAMED;
+    const taker =
+      (named && this.face(named.scheme)) ??
+      (typeof signature === 'string' ? faces.find((f) => f.takesUnnamed) : undefined) ??
+      UNNAMED;
     const method = taker.method;
     let mac: string | null = null;
     try {
       const startedAt = performance.now();
       mac = await this.options.macOf(ip);
-      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (!mac)
+        throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
       const lookupMs = Math.round(performance.now() - startedAt);
       if (typeof signature !== 'string' || signature === '') {
         // Before the wallet signs: refuse what would be refused after (a device the portal does not list, a plan that
         // cannot top up the live session), so nobody signs for nothing.
         const live = backend.session({ mac });
         if (live && isLive(live) && live.metric !== quote.metric) {
-          throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `${mac} has an active ${live.metric} session; plan ${quote.plan} sells ${quote.metric}`,
-            { details: { metric: live.metric, requested: quote.metric } });
+          throw new SluiceError(
+            'ERR_SESSION_METRIC_MISMATCH',
+            `${mac} has an active ${live.metric} session; plan ${quote.plan} sells ${quote.metric}`,
+            { details: { metric: live.metric, requested: quote.metric } },
+          );
         }
         const body = required();
         return send(res, 402, body, { 'payment-required': encodeHeader(body) });
       }
       const before = backend.session({ mac });
       const outcome = await backend.purchase({
-        mac, ip, plan: quote.plan, ...(steps !== undefined && { steps }), payment: { method, payload: signature },
+        mac,
+        ip,
+        plan: quote.plan,
+        ...(steps !== undefined && { steps }),
+        payment: { method, payload: signature },
       });
       const paid = outcome.session.payments.at(-1);
-      const settlement = !paid ? null : faces.find((f) => f.method === method)?.settlementOf(paid.reference) ?? null;
+      const settlement = !paid ? null : (faces.find((f) => f.method === method)?.settlementOf(paid.reference) ?? null);
       const headers: Record<string, string> = settlement ? { 'payment-response': encodeHeader(settlement) } : {};
       // Where a slow answer went: the IP → MAC lookup, then the purchase (payment checks, journal, the gate's open:
       // its own line gives the open's share).
-      this.options.log?.info('http purchase', { mac, ip, plan: quote.plan, method, lookup_ms: lookupMs, took_ms: Math.round(performance.now() - startedAt) });
+      this.options.log?.info('http purchase', {
+        mac,
+        ip,
+        plan: quote.plan,
+        method,
+        lookup_ms: lookupMs,
+        took_ms: Math.round(performance.now() - startedAt),
+      });
       return send(res, 200, this.purchased(outcome, before), headers);
     } catch (err) {
       const e = toSluiceError(err);
       // The customer's page shows its own words for the code; the admin traces a complaint with this line.
-      this.options.log?.info(typeof signature === 'string' ? 'http purchase refused' : 'http purchase refused before payment',
-        { mac, ip, plan: quote.plan, code: e.code, reason: e.message });
+      this.options.log?.info(
+        typeof signature === 'string' ? 'http purchase refused' : 'http purchase refused before payment',
+        { mac, ip, plan: quote.plan, code: e.code, reason: e.message },
+      );
       if (!isSluiceError(err) || httpStatusOf(err.code) !== 402) throw err;
       // A refused payment: the client may pay again, so say what is required along with why. A batch-settlement
       // refusal carries the spec's reason as `error` (a client acts on it), and a cumulative mismatch the spec's
@@ -363,7 +498,11 @@ export class HttpEndpoint {
       const reason = taker.reasonAsError && typeof err.details?.reason === 'string' ? err.details.reason : undefined;
       const fields = taker.corrective?.(err.details as Record<string, unknown> | undefined);
       const extra = fields && { scheme: taker.scheme, extra: fields };
-      const body = { ...required(reason ?? `${err.code}: ${err.message}`, extra), code: err.code, message: err.message };
+      const body = {
+        ...required(reason ?? `${err.code}: ${err.message}`, extra),
+        code: err.code,
+        message: err.message,
+      };
       return send(res, 402, body, { 'payment-required': encodeHeader(required(reason ?? err.code, extra)) });
     }
   }
@@ -374,16 +513,28 @@ export class HttpEndpoint {
    */
   private purchased(outcome: PurchaseOutcome, before: Session | undefined): unknown {
     const s = outcome.session;
-    const added = outcome.quote?.allotment
-      ?? (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
-    return { session: sessionView(s, this.options.backend.now()), topped_up: outcome.toppedUp, added: added.toString(), gate: outcome.gate };
+    const added =
+      outcome.quote?.allotment ??
+      (outcome.toppedUp && before?.id === s.id ? s.allotment - before.allotment : s.allotment);
+    return {
+      session: sessionView(s, this.options.backend.now()),
+      topped_up: outcome.toppedUp,
+      added: added.toString(),
+      gate: outcome.gate,
+    };
   }
 
   /**
    * A payment method's route (PaymentPlugin.lanRoutes): 503 while its method is configured but down, else its handler
    * with the method's running face (or null); a refusal is answered as every POST's is (refused()).
    */
-  private async methodRoute(route: LanRoute, method: LanMethod, req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+  private async methodRoute(
+    route: LanRoute,
+    method: LanMethod,
+    req: IncomingMessage,
+    res: ServerResponse,
+    ip: string,
+  ): Promise<void> {
     try {
       const lanRequest = this.lanRequest(req, ip);
       if (this.unavailable([method.plugin.name]) && !route.servesWhileDown?.(lanRequest)) {
@@ -393,7 +544,10 @@ export class HttpEndpoint {
       // Answers to a GET are complete at once; a GET with a body is drained and ignored, never buffered.
       if (route.method === 'GET') req.resume();
       const answer = await route.handler(lanRequest, method.face);
-      return send(res, answer.status, answer.body, { ...answer.headers, ...(req.complete ? {} : { connection: 'close' }) });
+      return send(res, answer.status, answer.body, {
+        ...answer.headers,
+        ...(req.complete ? {} : { connection: 'close' }),
+      });
     } catch (err) {
       return this.refused(req, res, err, route);
     }
@@ -403,12 +557,18 @@ export class HttpEndpoint {
   private lanRequest(req: IncomingMessage, ip: string): LanRequest {
     const { backend, log } = this.options;
     return {
-      url: new URL(req.url ?? '/', 'http://sluice.invalid'), ip, log,
-      header: (name) => { const v = req.headers[name]; return Array.isArray(v) ? v[0] : v; },
+      url: new URL(req.url ?? '/', 'http://sluice.invalid'),
+      ip,
+      log,
+      header: (name) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      },
       json: (max, code, shape) => readJsonBody(req, max, code, shape),
       mac: async () => {
         const mac = await this.options.macOf(ip);
-        if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+        if (!mac)
+          throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
         return mac;
       },
       purchase: async (mac, payment, plan) => {
@@ -421,7 +581,12 @@ export class HttpEndpoint {
       sessionsOf: (user) => backend.sessions({ user }),
       moveHere: async (session, mac) => {
         const moved = await this.restorer.moveHere(session, mac);
-        return { session: sessionView(moved.session, backend.now()), restored: true, from: moved.from, gate: moved.gate };
+        return {
+          session: sessionView(moved.session, backend.now()),
+          restored: true,
+          from: moved.from,
+          gate: moved.gate,
+        };
       },
       vouchers: this.options.vouchers,
     };
@@ -436,22 +601,46 @@ export class HttpEndpoint {
     const e = toSluiceError(err);
     const status = typeof e.details?.httpStatus === 'number' ? e.details.httpStatus : refusalStatus(e.code, route);
     const nextAt = typeof e.details?.next_at === 'number' ? { next_at: e.details.next_at } : {};
-    return send(res, status, { error: { code: e.code, message: e.message, ...nextAt } }, { ...(req.complete ? {} : { connection: 'close' }), ...(typeof e.details?.retry_after === 'number' && { 'retry-after': String(e.details.retry_after) }) });
+    return send(
+      res,
+      status,
+      { error: { code: e.code, message: e.message, ...nextAt } },
+      {
+        ...(req.complete ? {} : { connection: 'close' }),
+        ...(typeof e.details?.retry_after === 'number' && { 'retry-after': String(e.details.retry_after) }),
+      },
+    );
   }
 
   /** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */
   private async restore(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
-    const body = await readJsonBody(req, MAX_RESTORE_BYTES, 'ERR_RESTORE_INVALID', path === '/restore' ? '{nonce, signature}' : '{payer}');
+    const body = await readJsonBody(
+      req,
+      MAX_RESTORE_BYTES,
+      'ERR_RESTORE_INVALID',
+      path === '/restore' ? '{nonce, signature}' : '{payer}',
+    );
     let mac: string | null = null;
     try {
       mac = await this.options.macOf(ip);
-      if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+      if (!mac)
+        throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
       if (path === '/restore/challenge') return send(res, 200, this.restorer.challenge(body, mac, ip));
       const moved = await this.restorer.restore(body, mac, ip);
-      return send(res, 200, { session: sessionView(moved.session, this.options.backend.now()), restored: true, from: moved.from, gate: moved.gate });
+      return send(res, 200, {
+        session: sessionView(moved.session, this.options.backend.now()),
+        restored: true,
+        from: moved.from,
+        gate: moved.gate,
+      });
     } catch (err) {
       const e = toSluiceError(err);
-      this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', { mac, ip, code: e.code, reason: e.message });
+      this.options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', {
+        mac,
+        ip,
+        code: e.code,
+        reason: e.message,
+      });
       throw err;
     }
   }
@@ -459,10 +648,12 @@ export class HttpEndpoint {
   /** Several devices per purchase: each call acts for the portal client of its source IP only. */
   private async devices(req: IncomingMessage, res: ServerResponse, ip: string, path: string): Promise<void> {
     const mac = await this.options.macOf(ip);
-    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    if (!mac)
+      throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
     const { backend } = this.options;
     if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));
-    const answer = path === DEVICES_PATHS.join ? await joinDevice(req, backend, mac) : await removeDevice(req, backend, mac);
+    const answer =
+      path === DEVICES_PATHS.join ? await joinDevice(req, backend, mac) : await removeDevice(req, backend, mac);
     this.options.log?.info(path === DEVICES_PATHS.join ? 'http device joined' : 'http device removed', { mac, ip });
     return send(res, 200, answer);
   }
@@ -471,7 +662,9 @@ export class HttpEndpoint {
     const pcsync = this.options.pcsync;
     if (!pcsync) {
       req.resume();
-      return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'PC-sync is off on this router (http.pcsync_secret)' } });
+      return send(res, 404, {
+        error: { code: 'ERR_HTTP_NOT_FOUND', message: 'PC-sync is off on this router (http.pcsync_secret)' },
+      });
     }
     try {
       const answer = await pcsyncLogout(req, pcsync, this.options.backend);
@@ -495,24 +688,40 @@ export class HttpEndpoint {
       return send(res, 404, { error: { code: 'ERR_HTTP_NOT_FOUND', message: 'the pay page is not installed' } });
     }
     // The page talks only to this endpoint; a wallet extension's injected provider is not a fetch, so it still works.
-    res.writeHead(200, {
-      'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
-    }).end(text);
+    res
+      .writeHead(200, {
+        'content-type': type,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy':
+          "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+      })
+      .end(text);
   }
 
   /** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
   private async captive(res: ServerResponse, ip: string): Promise<void> {
     const { backend, vouchers } = this.options;
     let mac: string | null = null;
-    try { mac = await this.options.macOf(ip); } catch { /* two clients on one IP: which one is asking is unknown, so captive */ }
+    try {
+      mac = await this.options.macOf(ip);
+    } catch {
+      /* two clients on one IP: which one is asking is unknown, so captive */
+    }
     const live = mac === null ? undefined : backend.session({ mac });
-    const portalUrl = this.options.captive?.portalUrl || `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
+    const portalUrl =
+      this.options.captive?.portalUrl ||
+      `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}/portal`;
     const answer = captiveAnswer({
-      session: live ?? null, portalUrl, venueUrl: this.options.captive?.venueUrl ?? '',
-      canSell: (this.options.schemes ?? []).some((f) => f.sells) || vouchers, now: backend.now(),
+      session: live ?? null,
+      portalUrl,
+      venueUrl: this.options.captive?.venueUrl ?? '',
+      canSell: (this.options.schemes ?? []).some((f) => f.sells) || vouchers,
+      now: backend.now(),
     });
-    res.writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' }).end(JSON.stringify(answer));
+    res
+      .writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' })
+      .end(JSON.stringify(answer));
   }
 
   private async session(res: ServerResponse, ip: string): Promise<void> {
@@ -531,7 +740,9 @@ export class HttpEndpoint {
   /** `stats` → `http`: where it listens, the methods it cannot serve, PC-sync's nonce figures. */
   stats(): object {
     return {
-      listening: true, port: this.port, unavailable: [...(this.options.unavailable ?? [])],
+      listening: true,
+      port: this.port,
+      unavailable: [...(this.options.unavailable ?? [])],
       pcsync: this.options.pcsync ? this.options.pcsync.nonces.stats(this.options.backend.now()) : { enabled: false },
     };
   }

@@ -24,7 +24,15 @@ import { readBodyBytes } from './body.ts';
 import { clientIpOf, limitConnections, MAX_PER_IP, MAX_TOTAL } from './connection-limits.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { REQUESTS_PER_MINUTE } from './server.ts';
-import { advertisement, noticeEvent, refusalOf, sessionEvent, toTollgateUnits, tollgateMetric, type EventBody } from './tollgate-events.ts';
+import {
+  advertisement,
+  noticeEvent,
+  refusalOf,
+  sessionEvent,
+  toTollgateUnits,
+  tollgateMetric,
+  type EventBody,
+} from './tollgate-events.ts';
 import { parseTollgatePayment } from './tollgate-payment.ts';
 
 export interface TollgateDoorOptions {
@@ -52,7 +60,9 @@ export const MAX_TOLLGATE_BODY = 64 * 1024;
  * ERR_CASHU_PENDING itself within this; this bound is the door's own, in case anything else is slow.
  */
 export const ANSWER_WITHIN_MS = 10_000;
-/** How long a device whose payment was left pending is not told `-1/-1` (it would pay again) unless its session shows. */
+/**
+ * How long a device whose payment was left pending is not told `-1/-1` (it would pay again) unless its session shows.
+ */
 export const PENDING_MEMORY_MS = 10 * 60_000;
 const MAX_PENDING = 4096;
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -64,7 +74,11 @@ type Answer = { status: number; type: 'json' | 'text'; body: string; headers?: R
 
 const PENDING = Symbol('pending');
 /** Refusals whose payment may still land (the mint slow, the same token in flight): the device is not told `-1/-1`. */
-const PENDING_CODES: ReadonlySet<string> = new Set(['ERR_CASHU_PENDING', 'ERR_TOLLGATE_PENDING', 'ERR_PAYMENT_IN_PROGRESS']);
+const PENDING_CODES: ReadonlySet<string> = new Set([
+  'ERR_CASHU_PENDING',
+  'ERR_TOLLGATE_PENDING',
+  'ERR_PAYMENT_IN_PROGRESS',
+]);
 
 export class TollgateDoor {
   private readonly paymentLimiter: RateLimiter;
@@ -74,24 +88,36 @@ export class TollgateDoor {
   private advert: { mints: string; at: number; event: NostrEvent } | undefined;
   private limited: { at: number; answer: Answer } | undefined;
 
-  private constructor(private readonly server: Server, private readonly options: TollgateDoorOptions) {
+  private constructor(
+    private readonly server: Server,
+    private readonly options: TollgateDoorOptions,
+  ) {
     this.paymentLimiter = new RateLimiter(options.rateLimitPerMinute);
     this.requestLimiter = new RateLimiter(Math.max(REQUESTS_PER_MINUTE, options.rateLimitPerMinute));
   }
 
   static async start(options: TollgateDoorOptions): Promise<TollgateDoor> {
     let door: TollgateDoor | undefined;
-    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
-      door!.handle(req, res).catch((err: unknown) => {
-        options.log?.warn('tollgate handler failed', { reason: toSluiceError(err).message });
-        if (!res.headersSent) res.writeHead(500).end();
-      });
-    });
+    const server = createServer(
+      { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        door!.handle(req, res).catch((err: unknown) => {
+          options.log?.warn('tollgate handler failed', { reason: toSluiceError(err).message });
+          if (!res.headersSent) res.writeHead(500).end();
+        });
+      },
+    );
     server.maxRequestsPerSocket = 100;
     limitConnections(server, { total: options.maxConnections ?? MAX_TOTAL, perIp: MAX_PER_IP });
     door = new TollgateDoor(server, options);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(
+          new SluiceError('ERR_HTTP_LISTEN', `cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
       server.listen(options.port, options.host, () => resolve());
     });
     return door;
@@ -115,13 +141,28 @@ export class TollgateDoor {
     const cors = this.corsHeaders(req);
     const reply = (a: Answer): void => {
       const type = a.type === 'json' ? 'application/json' : 'text/plain; charset=utf-8';
-      res.writeHead(a.status, { 'content-type': type, 'cache-control': 'no-store', ...cors, ...a.headers, ...(req.complete ? {} : { connection: 'close' }) }).end(a.body);
+      res
+        .writeHead(a.status, {
+          'content-type': type,
+          'cache-control': 'no-store',
+          ...cors,
+          ...a.headers,
+          ...(req.complete ? {} : { connection: 'close' }),
+        })
+        .end(a.body);
     };
     if (req.method === 'OPTIONS') {
       req.resume();
-      res.writeHead(204, { ...cors, ...(cors['access-control-allow-origin'] && {
-        'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-allow-headers': 'Content-Type', 'access-control-max-age': '600',
-      }) }).end();
+      res
+        .writeHead(204, {
+          ...cors,
+          ...(cors['access-control-allow-origin'] && {
+            'access-control-allow-methods': 'GET, POST, OPTIONS',
+            'access-control-allow-headers': 'Content-Type',
+            'access-control-max-age': '600',
+          }),
+        })
+        .end();
       return;
     }
     const paying = req.method === 'POST' && path === '/';
@@ -131,7 +172,8 @@ export class TollgateDoor {
     }
     if (paying) return reply(await this.pay(req, ip));
     req.resume();
-    if (req.method !== 'GET') return reply({ status: 405, type: 'text', body: 'GET or POST /', headers: { allow: 'GET, POST, OPTIONS' } });
+    if (req.method !== 'GET')
+      return reply({ status: 405, type: 'text', body: 'GET or POST /', headers: { allow: 'GET, POST, OPTIONS' } });
     try {
       if (path === '/') return reply(this.advertise());
       if (path === '/whoami') return reply({ status: 200, type: 'text', body: `mac=${await this.macOrThrow(ip)}` });
@@ -152,15 +194,25 @@ export class TollgateDoor {
     const origin = req.headers.origin;
     if (typeof origin !== 'string') return {};
     let hostname: string;
-    try { hostname = new URL(origin).hostname.replace(/^\[|\]$/g, ''); } catch { return {}; }
+    try {
+      hostname = new URL(origin).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      return {};
+    }
     const own = this.options.host.toLowerCase();
-    return hostname.toLowerCase() === own ? { 'access-control-allow-origin': origin, vary: 'Origin' } : { vary: 'Origin' };
+    return hostname.toLowerCase() === own
+      ? { 'access-control-allow-origin': origin, vary: 'Origin' }
+      : { vary: 'Origin' };
   }
 
   private settingsAndPlan(): { settings: TollgateConfig; plan: PricingPlan } {
     const settings = this.options.settings();
     const plan = settings && this.options.backend.pricing().find((p) => p.id === settings.plan);
-    if (!settings || !plan) throw new SluiceError('ERR_UNKNOWN_PLAN', 'TollGate is not selling right now (tollgate section off, or its plan gone): the operator is told in the log');
+    if (!settings || !plan)
+      throw new SluiceError(
+        'ERR_UNKNOWN_PLAN',
+        'TollGate is not selling right now (tollgate section off, or its plan gone): the operator is told in the log',
+      );
     return { settings, plan };
   }
 
@@ -177,7 +229,12 @@ export class TollgateDoor {
   private limitedAnswer(): Answer {
     const now = this.now();
     if (!this.limited || now - this.limited.at > 60_000) {
-      this.limited = { at: now, answer: this.notice('ERR_HTTP_RATE_LIMITED', 'too many requests from this address: wait a few seconds', null, { 'retry-after': '10' }) };
+      this.limited = {
+        at: now,
+        answer: this.notice('ERR_HTTP_RATE_LIMITED', 'too many requests from this address: wait a few seconds', null, {
+          'retry-after': '10',
+        }),
+      };
     }
     return this.limited.answer;
   }
@@ -185,7 +242,14 @@ export class TollgateDoor {
   private advertise(): Answer {
     const { settings, plan } = this.settingsAndPlan();
     const mints = this.options.mintsUp();
-    const key = JSON.stringify([settings.pricePerStep.toString(), settings.unit, settings.minSteps.toString(), plan.metric, plan.stepSize.toString(), mints]);
+    const key = JSON.stringify([
+      settings.pricePerStep.toString(),
+      settings.unit,
+      settings.minSteps.toString(),
+      plan.metric,
+      plan.stepSize.toString(),
+      mints,
+    ]);
     const now = this.now();
     if (!this.advert || this.advert.mints !== key || now - this.advert.at > ADVERT_MAX_AGE_MS) {
       this.advert = { mints: key, at: now, event: this.sign(advertisement(settings, plan, mints, now)) };
@@ -195,7 +259,11 @@ export class TollgateDoor {
 
   private async macOrThrow(ip: string): Promise<string> {
     const mac = await this.options.macOf(ip);
-    if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `the WiFi does not list a device with address ${ip} yet: open any web page, then try again`);
+    if (!mac)
+      throw new SluiceError(
+        'ERR_HTTP_CLIENT_UNKNOWN',
+        `the WiFi does not list a device with address ${ip} yet: open any web page, then try again`,
+      );
     return mac;
   }
 
@@ -207,25 +275,56 @@ export class TollgateDoor {
       payer = payment.payer;
       const { settings } = this.settingsAndPlan();
       mac = await this.macOrThrow(ip);
-      const purchase = this.options.backend.purchase({ mac, ip, plan: settings.plan, payment: { method: 'cashu', token: payment.token } });
+      const purchase = this.options.backend.purchase({
+        mac,
+        ip,
+        plan: settings.plan,
+        payment: { method: 'cashu', token: payment.token },
+      });
       let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([purchase, new Promise<typeof PENDING>((r) => { timer = setTimeout(() => r(PENDING), ANSWER_WITHIN_MS); })])
-        .finally(() => clearTimeout(timer));
+      const outcome = await Promise.race([
+        purchase,
+        new Promise<typeof PENDING>((r) => {
+          timer = setTimeout(() => r(PENDING), ANSWER_WITHIN_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       if (outcome === PENDING) {
         const who = mac;
-        purchase.then((o) => this.options.log?.info('tollgate purchase landed after its answer', { mac: who, ip, session: o.session.id }),
-          (err: unknown) => this.options.log?.info('tollgate purchase refused after its answer', { mac: who, ip, code: toSluiceError(err).code }));
-        throw new SluiceError('ERR_TOLLGATE_PENDING', 'the payment is still being processed; GET /usage shows the session when it lands');
+        purchase.then(
+          (o) =>
+            this.options.log?.info('tollgate purchase landed after its answer', {
+              mac: who,
+              ip,
+              session: o.session.id,
+            }),
+          (err: unknown) =>
+            this.options.log?.info('tollgate purchase refused after its answer', {
+              mac: who,
+              ip,
+              code: toSluiceError(err).code,
+            }),
+        );
+        throw new SluiceError(
+          'ERR_TOLLGATE_PENDING',
+          'the payment is still being processed; GET /usage shows the session when it lands',
+        );
       }
       this.pending.delete(mac);
-      this.options.log?.info('tollgate purchase', { mac, ip, session: outcome.session.id, topped_up: outcome.toppedUp });
+      this.options.log?.info('tollgate purchase', {
+        mac,
+        ip,
+        session: outcome.session.id,
+        topped_up: outcome.toppedUp,
+      });
       return this.json(200, this.sign(sessionEvent(outcome.session, payer, this.now())));
     } catch (err) {
       const e = toSluiceError(err);
       const outcomeUnknown = PENDING_CODES.has(e.code);
       if (mac !== null && outcomeUnknown) this.rememberPending(mac);
       this.options.log?.info('tollgate purchase refused', { mac, ip, code: e.code, reason: e.message });
-      const pending = outcomeUnknown ? 'The payment is pending: do not pay again; GET /usage shows the session when it lands. ' : '';
+      const pending = outcomeUnknown
+        ? 'The payment is pending: do not pay again; GET /usage shows the session when it lands. '
+        : '';
       if (typeof e.details?.httpStatus === 'number') {
         const r = refusalOf(e.code);
         return this.json(e.details.httpStatus, this.sign(noticeEvent(r.level, r.code, e.message, payer, this.now())));
@@ -250,7 +349,10 @@ export class TollgateDoor {
     }
     const until = this.pending.get(mac);
     if (until !== undefined && until > this.now()) {
-      throw new SluiceError('ERR_TOLLGATE_PENDING', 'a payment from this device is still being processed: its session shows here when it lands');
+      throw new SluiceError(
+        'ERR_TOLLGATE_PENDING',
+        'a payment from this device is still being processed: its session shows here when it lands',
+      );
     }
     this.pending.delete(mac);
     return { mac, session: null };
@@ -282,8 +384,12 @@ export class TollgateDoor {
     const { plan } = this.settingsAndPlan();
     const f = session ? this.figures(session) : { used: 0n, allotment: 0n, remaining: 0n };
     const body = {
-      status: 1, session_active: session !== null, metric: session ? (session.metric === 'seconds' ? 'milliseconds' : 'bytes') : tollgateMetric(plan),
-      usage: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining),
+      status: 1,
+      session_active: session !== null,
+      metric: session ? (session.metric === 'seconds' ? 'milliseconds' : 'bytes') : tollgateMetric(plan),
+      usage: Number(f.used),
+      allotment: Number(f.allotment),
+      remaining: Number(f.remaining),
       start_time: session ? Math.floor((session.startedAt ?? session.createdAt) / 1000) : 0,
     };
     return { status: 200, type: 'json', body: JSON.stringify(body) };

@@ -43,12 +43,23 @@ const unixSeconds = (ms: number): number => Math.floor(ms / 1000);
  * The 10021: one metric and step size (the plan's), one `price_per_step` per mint in `mints` (the accepted mints that
  * answer; a mint down is left out, the advertisement itself always served), six elements each as the reseller needs.
  */
-export function advertisement(settings: Pick<TollgateConfig, 'pricePerStep' | 'unit' | 'minSteps'>, plan: Pick<PricingPlan, 'metric' | 'stepSize'>,
-  mints: readonly string[], now: number): EventBody {
+export function advertisement(
+  settings: Pick<TollgateConfig, 'pricePerStep' | 'unit' | 'minSteps'>,
+  plan: Pick<PricingPlan, 'metric' | 'stepSize'>,
+  mints: readonly string[],
+  now: number,
+): EventBody {
   const tags: NostrTag[] = [
     ['metric', tollgateMetric(plan)],
     ['step_size', toTollgateUnits(plan.metric, plan.stepSize).toString()],
-    ...mints.map((mint) => ['price_per_step', 'cashu', settings.pricePerStep.toString(), settings.unit, mint, settings.minSteps.toString()]),
+    ...mints.map((mint) => [
+      'price_per_step',
+      'cashu',
+      settings.pricePerStep.toString(),
+      settings.unit,
+      mint,
+      settings.minSteps.toString(),
+    ]),
     TIPS,
   ];
   return { kind: KIND_ADVERTISEMENT, created_at: unixSeconds(now), tags, content: '' };
@@ -59,9 +70,15 @@ export function advertisement(settings: Pick<TollgateConfig, 'pricePerStep' | 'u
  * Go router reports it; `p` is the 21000's payer key when the payment came in one, else the MAC (what the Go router
  * puts there; no client reads it).
  */
-export function sessionEvent(session: Pick<Session, 'mac' | 'metric' | 'allotment' | 'startedAt' | 'createdAt'>, payer: string | null, now: number): EventBody {
+export function sessionEvent(
+  session: Pick<Session, 'mac' | 'metric' | 'allotment' | 'startedAt' | 'createdAt'>,
+  payer: string | null,
+  now: number,
+): EventBody {
   return {
-    kind: KIND_SESSION, created_at: unixSeconds(now), content: '',
+    kind: KIND_SESSION,
+    created_at: unixSeconds(now),
+    content: '',
     tags: [
       ['p', payer ?? session.mac],
       ['device-identifier', 'mac', session.mac],
@@ -75,9 +92,17 @@ export function sessionEvent(session: Pick<Session, 'mac' | 'metric' | 'allotmen
 export type NoticeLevel = 'error' | 'warning' | 'info' | 'debug';
 
 /** A 21023: `code` is TollGate's (spec or Go router), `content` the human text. */
-export function noticeEvent(level: NoticeLevel, code: string, content: string, payer: string | null, now: number): EventBody {
+export function noticeEvent(
+  level: NoticeLevel,
+  code: string,
+  content: string,
+  payer: string | null,
+  now: number,
+): EventBody {
   return {
-    kind: KIND_NOTICE, created_at: unixSeconds(now), content,
+    kind: KIND_NOTICE,
+    created_at: unixSeconds(now),
+    content,
     tags: [['level', level], ['code', code], ...(payer !== null ? [['p', payer]] : [])],
   };
 }

@@ -19,7 +19,11 @@ export class MintHealth {
   #timer: { cancel(): void } | undefined;
   #closed = false;
 
-  constructor(private readonly mints: () => readonly string[], private readonly timers: Timers = backgroundTimers, private readonly fetchFn: typeof fetch = fetch) {}
+  constructor(
+    private readonly mints: () => readonly string[],
+    private readonly timers: Timers = backgroundTimers,
+    private readonly fetchFn: typeof fetch = fetch,
+  ) {}
 
   /** The mints of `mints()` not known to be down, in the config's order. */
   up(): string[] {
@@ -38,7 +42,12 @@ export class MintHealth {
   }
 
   private async probe(mint: string): Promise<boolean> {
-    const answer = await boundedFetch(`${mint}/v1/keysets`, { method: 'GET', timeoutMs: PROBE_TIMEOUT_MS, maxBytes: PROBE_MAX_BYTES, fetch: this.fetchFn });
+    const answer = await boundedFetch(`${mint}/v1/keysets`, {
+      method: 'GET',
+      timeoutMs: PROBE_TIMEOUT_MS,
+      maxBytes: PROBE_MAX_BYTES,
+      fetch: this.fetchFn,
+    });
     if (answer.kind !== 'answer' || answer.status !== 200) return false;
     try {
       const body = JSON.parse(answer.body.toString('utf8')) as { keysets?: unknown };

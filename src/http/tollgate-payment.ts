@@ -1,7 +1,7 @@
 /**
- * What a TollGate `POST /` carries, whatever its Content-Type (the Android app and resellers send text/plain, TollGate's
- * portal application/json, the spec's own `curl -d` example application/x-www-form-urlencoded, some clients none): the
- * body is sniffed, never trusted by its header.
+ * What a TollGate `POST /` carries, whatever its Content-Type (the Android app and resellers send text/plain,
+ * TollGate's portal application/json, the spec's own `curl -d` example application/x-www-form-urlencoded, some clients
+ * none): the body is sniffed, never trusted by its header.
  *   - `cashuA…` / `cashuB…` (optionally `cashu:`-prefixed, as a wallet link): the token itself (HTTP-01, March 2026);
  *   - `{…}`: the legacy signed kind 21000 (`payment` tag = the token; its pubkey is the payer the 1022 names). Its
  *     signature is not checked, as TollGate's Go router does not: the token is the bearer value, the event only a
@@ -30,7 +30,11 @@ function tokenOf(text: string): string | null {
   let t = text.trim();
   if (/^cashu:/i.test(t)) t = t.slice('cashu:'.length);
   if (t.includes('%')) {
-    try { t = decodeURIComponent(t); } catch { return null; }
+    try {
+      t = decodeURIComponent(t);
+    } catch {
+      return null;
+    }
   }
   return TOKEN.test(t) ? t : null;
 }
@@ -40,8 +44,13 @@ export function parseTollgatePayment(body: Buffer): TollgatePayment {
   if (text === '') throw invalid('the body is empty: POST the Cashu token (cashuA…/cashuB…) or a kind 21000 event');
   if (text.startsWith('{')) {
     let event: unknown;
-    try { event = JSON.parse(text); } catch { throw invalid('the body starts with { but is not JSON'); }
-    if (!isEventShape(event) || event.kind !== KIND_PAYMENT) throw invalid(`a JSON body must be a Nostr event of kind ${KIND_PAYMENT} with a payment tag`);
+    try {
+      event = JSON.parse(text);
+    } catch {
+      throw invalid('the body starts with { but is not JSON');
+    }
+    if (!isEventShape(event) || event.kind !== KIND_PAYMENT)
+      throw invalid(`a JSON body must be a Nostr event of kind ${KIND_PAYMENT} with a payment tag`);
     const tag = tagOf(event, 'payment');
     const token = tag?.[1] === undefined ? null : tokenOf(tag[1]);
     if (token === null) throw invalid(`the kind ${KIND_PAYMENT} event has no payment tag holding a Cashu token`);

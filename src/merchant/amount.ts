@@ -16,12 +16,14 @@ export function parseUnits(input: unknown, what = 'amount'): bigint {
   let value: bigint;
   if (typeof input === 'bigint') value = input;
   else if (typeof input === 'number') {
-    if (!Number.isSafeInteger(input)) throw invalid(what, 'must be a whole number (a safe integer, or digits in a string)');
+    if (!Number.isSafeInteger(input))
+      throw invalid(what, 'must be a whole number (a safe integer, or digits in a string)');
     value = BigInt(input);
   } else if (typeof input === 'string') {
     const text = input.trim();
     if (text === '') throw invalid(what, 'is empty');
-    if (/^[0-9]+\.[0-9]*$|^\.[0-9]+$/.test(text)) throw invalid(what, 'must be a whole number of the smallest unit (no decimal point)');
+    if (/^[0-9]+\.[0-9]*$|^\.[0-9]+$/.test(text))
+      throw invalid(what, 'must be a whole number of the smallest unit (no decimal point)');
     if (!/^[0-9]+$/.test(text)) throw invalid(what, `not a number: ${JSON.stringify(text.slice(0, 40))}`);
     const digits = text.replace(/^0+(?=.)/, '');
     if (digits.length > 40) throw invalid(what, 'too large');

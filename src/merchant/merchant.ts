@@ -31,13 +31,26 @@ export const MAX_GRANT_BYTES = 1n << 50n;
 
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
+  if (typeof value !== 'string')
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string`, { details: { argument: name } });
   return value;
 }
 
 /** The optional client fields a purchase or grant passes on to the session (sessions.prepare checks what they say). */
-function clientOf({ ip, user, idempotencyKey }: { ip?: string | undefined; user?: string | undefined; idempotencyKey?: string | undefined }): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
-  return { ...(ip !== undefined && { ip }), ...(user !== undefined && { user }), ...(idempotencyKey !== undefined && { idempotencyKey }) };
+function clientOf({
+  ip,
+  user,
+  idempotencyKey,
+}: {
+  ip?: string | undefined;
+  user?: string | undefined;
+  idempotencyKey?: string | undefined;
+}): Pick<Grant, 'ip' | 'user' | 'idempotencyKey'> {
+  return {
+    ...(ip !== undefined && { ip }),
+    ...(user !== undefined && { user }),
+    ...(idempotencyKey !== undefined && { idempotencyKey }),
+  };
 }
 
 /** A grant's client fields, whose types nothing before the merchant checked (the ubus grant does; not every caller). */
@@ -63,7 +76,10 @@ export class Merchant {
     this.clock = options.clock ?? systemClock;
   }
 
-  quote(planId?: string | null, input: { amount?: string | bigint | number; steps?: string | bigint | number } = {}): Quote {
+  quote(
+    planId?: string | null,
+    input: { amount?: string | bigint | number; steps?: string | bigint | number } = {},
+  ): Quote {
     return this.options.pricing.quote(planId, input);
   }
 
@@ -76,51 +92,78 @@ export class Merchant {
       ? method.quoteFor(request, (input) => this.options.pricing.quote(planId, input))
       : this.options.pricing.quote(planId, { amount: request.amount, steps: request.steps });
     if (method.adminOnly && context.admin !== true) {
-      throw new SluiceError('ERR_PAYMENT_METHOD_ADMIN_ONLY', `payment method ${method.name} is for administrators only`);
+      throw new SluiceError(
+        'ERR_PAYMENT_METHOD_ADMIN_ONLY',
+        `payment method ${method.name} is for administrators only`,
+      );
     }
     if (q.trialEvery !== undefined && !method.sellsTrials && !method.adminOnly) {
       throw new SluiceError('ERR_TRIAL_PLAN', `plan ${q.plan} is a free trial: ask for it with the trial method`);
     }
     const setsTerms = method.setsTerms === true;
     const hold = this.options.sessions.prepare({
-      mac: request.mac, ...client, ...(!setsTerms && { plan: q.plan, metric: q.metric, allotment: q.allotment }),
+      mac: request.mac,
+      ...client,
+      ...(!setsTerms && { plan: q.plan, metric: q.metric, allotment: q.allotment }),
     });
     try {
       const ctx = { quote: q, request, now: this.clock.now() };
       const announced = await method.precheck?.(ctx);
       const expected = announced?.reference === undefined ? null : referenceKey(method.name, announced.reference);
       if (expected) {
-        if (this.options.sessions.isApplied(expected)) throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment ${expected.reference} was already applied`);
+        if (this.options.sessions.isApplied(expected))
+          throw new SluiceError('ERR_PAYMENT_REPLAYED', `payment ${expected.reference} was already applied`);
         hold.claim(`ref:${expected.method}:${expected.reference}`);
       }
 
       const { terms, ...paid } = await method.authorize(ctx);
       if (expected && (paid.method !== expected.method || paid.reference !== expected.reference)) {
-        const err = new SluiceError('ERR_PAYMENT_METHOD_INVALID', `payment method ${method.name} authorized ${paid.reference}, not the announced ${expected.reference}`);
+        const err = new SluiceError(
+          'ERR_PAYMENT_METHOD_INVALID',
+          `payment method ${method.name} authorized ${paid.reference}, not the announced ${expected.reference}`,
+        );
         await this.release(method.name, paid, err, hold);
         throw err;
       }
-      if (paid.method !== method.name || (setsTerms && terms === undefined) || (!method.adminOnly && !setsTerms && paid.amount < q.price)) {
-        const err = new SluiceError('ERR_PAYMENT_INSUFFICIENT', `payment method ${method.name} collected ${paid.amount} of ${q.price}`);
+      if (
+        paid.method !== method.name ||
+        (setsTerms && terms === undefined) ||
+        (!method.adminOnly && !setsTerms && paid.amount < q.price)
+      ) {
+        const err = new SluiceError(
+          'ERR_PAYMENT_INSUFFICIENT',
+          `payment method ${method.name} collected ${paid.amount} of ${q.price}`,
+        );
         await this.release(method.name, paid, err, hold);
         throw err;
       }
       const payment: PaymentRef = terms ? paid : { ...paid, steps: q.steps };
       const grant: Grant = terms
         ? {
-          mac: request.mac, metric: terms.metric, allotment: terms.allotment, expiresAt: terms.expiresAt, payment, ...client,
-          ...(terms.user !== undefined && { user: terms.user }), ...(terms.plan !== undefined && { plan: terms.plan }),
-          ...(terms.devices !== undefined && { devices: terms.devices }),
-          // A voucher's rates are the session's own, journaled with it (a restart re-limits its gate with them).
-          ...(terms.rates && { rates: terms.rates }),
-        }
+            mac: request.mac,
+            metric: terms.metric,
+            allotment: terms.allotment,
+            expiresAt: terms.expiresAt,
+            payment,
+            ...client,
+            ...(terms.user !== undefined && { user: terms.user }),
+            ...(terms.plan !== undefined && { plan: terms.plan }),
+            ...(terms.devices !== undefined && { devices: terms.devices }),
+            // A voucher's rates are the session's own, journaled with it (a restart re-limits its gate with them).
+            ...(terms.rates && { rates: terms.rates }),
+          }
         : {
-          mac: request.mac, metric: q.metric, allotment: q.allotment, plan: q.plan, payment, ...client,
-          // A data plan with a time_limit: the session ends at whichever comes first (a top-up keeps the deadline).
-          ...(q.timeLimit !== undefined && { expiresAt: ctx.now + Number(q.timeLimit) * 1000 }),
-          // Several devices per purchase: the session takes this many (a top-up keeps the session's own number).
-          ...(q.devices !== undefined && { devices: q.devices }),
-        };
+            mac: request.mac,
+            metric: q.metric,
+            allotment: q.allotment,
+            plan: q.plan,
+            payment,
+            ...client,
+            // A data plan with a time_limit: the session ends at whichever comes first (a top-up keeps the deadline).
+            ...(q.timeLimit !== undefined && { expiresAt: ctx.now + Number(q.timeLimit) * 1000 }),
+            // Several devices per purchase: the session takes this many (a top-up keeps the session's own number).
+            ...(q.devices !== undefined && { devices: q.devices }),
+          };
       let result: { session: Session; toppedUp: boolean };
       try {
         result = await this.options.sessions.activate(grant, hold);
@@ -128,7 +171,11 @@ export class Merchant {
         await this.release(method.name, payment, toSluiceError(err), hold);
         throw err;
       }
-      return { ...result, quote: terms ? null : q, receipt: receipt(result.session, result.toppedUp, terms ? terms.allotment : q.allotment, payment) };
+      return {
+        ...result,
+        quote: terms ? null : q,
+        receipt: receipt(result.session, result.toppedUp, terms ? terms.allotment : q.allotment, payment),
+      };
     } finally {
       hold.release();
     }
@@ -139,7 +186,8 @@ export class Merchant {
    * whichever comes first. `idempotencyKey` makes a retry safe.
    */
   async grant(request: GrantRequest): Promise<PurchaseResult> {
-    if (typeof request !== 'object' || request === null) throw new SluiceError('ERR_INVALID_ARGUMENT', 'grant request must be an object');
+    if (typeof request !== 'object' || request === null)
+      throw new SluiceError('ERR_INVALID_ARGUMENT', 'grant request must be an object');
     const hasSeconds = request.seconds !== undefined && request.seconds !== null;
     const hasBytes = request.bytes !== undefined && request.bytes !== null;
     if (!hasSeconds && !hasBytes) throw new SluiceError('ERR_INVALID_AMOUNT', 'grant needs seconds, bytes, or both');
@@ -161,7 +209,12 @@ export class Merchant {
       const now = this.clock.now();
       const payment = grantReference('', now);
       const grant: Grant = {
-        mac: request.mac, metric, allotment, payment, ...client, ...(plan !== undefined && { plan }),
+        mac: request.mac,
+        metric,
+        allotment,
+        payment,
+        ...client,
+        ...(plan !== undefined && { plan }),
         ...(hasBytes && seconds !== null && { expiresAt: now + Number(seconds) * 1000 }),
         // Checked by validateGrant (1 … MAX_DEVICES) before anything is written.
         ...(request.devices !== undefined && { devices: request.devices }),
@@ -188,8 +241,18 @@ export class Merchant {
 
 function receipt(session: Session, toppedUp: boolean, allotment: bigint, payment: PaymentRef): Receipt {
   return {
-    sessionId: session.id, mac: session.mac, plan: session.plan, metric: session.metric,
-    allotment, totalAllotment: session.allotment, expiresAt: session.expiresAt, toppedUp,
-    method: payment.method, reference: payment.reference, paid: payment.amount, asset: payment.asset, at: payment.at,
+    sessionId: session.id,
+    mac: session.mac,
+    plan: session.plan,
+    metric: session.metric,
+    allotment,
+    totalAllotment: session.allotment,
+    expiresAt: session.expiresAt,
+    toppedUp,
+    method: payment.method,
+    reference: payment.reference,
+    paid: payment.amount,
+    asset: payment.asset,
+    at: payment.at,
   };
 }

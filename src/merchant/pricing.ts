@@ -25,13 +25,19 @@ export function quote(plan: PricingPlan, input: QuoteInput = {}): Quote {
   if (hasSteps) steps = parseUnits(input.steps, 'steps');
   else if (hasAmount) {
     const amount = parseUnits(input.amount, 'amount');
-    if (plan.pricePerStep === 0n) throw new SluiceError('ERR_INVALID_AMOUNT', `plan ${plan.id} is free: ask for steps, not an amount`);
+    if (plan.pricePerStep === 0n)
+      throw new SluiceError('ERR_INVALID_AMOUNT', `plan ${plan.id} is free: ask for steps, not an amount`);
     steps = amount / plan.pricePerStep;
   } else steps = minSteps;
   if (steps < minSteps) {
-    throw new SluiceError('ERR_AMOUNT_TOO_SMALL', `plan ${plan.id} sells at least ${minSteps} step(s) of ${plan.stepSize} ${plan.metric} for ${minSteps * plan.pricePerStep} (smallest unit of ${plan.asset || plan.currency})`, {
-      details: { plan: plan.id, minSteps: minSteps.toString(), minPrice: (minSteps * plan.pricePerStep).toString() },
-    });
+    throw new SluiceError(
+      'ERR_AMOUNT_TOO_SMALL',
+      `plan ${plan.id} sells at least ${minSteps} step(s) of ${plan.stepSize} ${plan.metric} ` +
+        `for ${minSteps * plan.pricePerStep} (smallest unit of ${plan.asset || plan.currency})`,
+      {
+        details: { plan: plan.id, minSteps: minSteps.toString(), minPrice: (minSteps * plan.pricePerStep).toString() },
+      },
+    );
   }
   const maxAllotment = plan.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
   if ((plan.maxSteps > 0n && steps > plan.maxSteps) || steps * plan.stepSize > maxAllotment) {
@@ -41,8 +47,16 @@ export function quote(plan: PricingPlan, input: QuoteInput = {}): Quote {
     });
   }
   return {
-    plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize, price: steps * plan.pricePerStep,
-    asset: plan.asset, currency: plan.currency, decimals: plan.decimals, stepSize: plan.stepSize, pricePerStep: plan.pricePerStep,
+    plan: plan.id,
+    metric: plan.metric,
+    steps,
+    allotment: steps * plan.stepSize,
+    price: steps * plan.pricePerStep,
+    asset: plan.asset,
+    currency: plan.currency,
+    decimals: plan.decimals,
+    stepSize: plan.stepSize,
+    pricePerStep: plan.pricePerStep,
     ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
     ...(plan.trialEvery !== undefined && { trialEvery: plan.trialEvery }),
     ...(plan.trialLimit !== undefined && { trialLimit: plan.trialLimit }),
@@ -74,7 +88,11 @@ export class Pricing {
     }
     const found = this.plans.find((p) => p.id === id);
     if (!found) {
-      throw new SluiceError('ERR_UNKNOWN_PLAN', `unknown plan ${JSON.stringify(String(id).slice(0, 64))}; plans: ${this.plans.map((p) => p.id).join(', ') || 'none'}`);
+      throw new SluiceError(
+        'ERR_UNKNOWN_PLAN',
+        `unknown plan ${JSON.stringify(String(id).slice(0, 64))}; ` +
+          `plans: ${this.plans.map((p) => p.id).join(', ') || 'none'}`,
+      );
     }
     return found;
   }

@@ -30,12 +30,16 @@ class TickList {
   #list: ListedAddress[] | undefined;
   #byMac: Map<string, string | null> | undefined;
 
-  constructor(readonly at: number, private readonly flat: readonly string[]) {}
+  constructor(
+    readonly at: number,
+    private readonly flat: readonly string[],
+  ) {}
 
   get list(): ListedAddress[] {
     if (this.#list === undefined) {
       const list: ListedAddress[] = [];
-      for (let i = 0; i + 1 < this.flat.length; i += 2) list.push({ mac: this.flat[i]!, ip: this.flat[i + 1] === '' ? null : this.flat[i + 1]! });
+      for (let i = 0; i + 1 < this.flat.length; i += 2)
+        list.push({ mac: this.flat[i]!, ip: this.flat[i + 1] === '' ? null : this.flat[i + 1]! });
       this.#list = list;
     }
     return this.#list;
@@ -52,7 +56,10 @@ export class AddressBook {
   #latest: TickList | undefined;
   #waiters: Waiter[] = [];
 
-  constructor(private readonly timers: Timers, private readonly requestTick: () => void) {}
+  constructor(
+    private readonly timers: Timers,
+    private readonly requestTick: () => void,
+  ) {}
 
   /** Whether a tick dispatched at `now` should hand back addresses. */
   wanted(now: number): boolean {
@@ -66,8 +73,9 @@ export class AddressBook {
 
   /**
    * A tick's outcome. `asked`: its task asked for addresses; `flat`: what it handed back (mac, ip, mac, ip, …; '' for
-   * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one, and
-   * so does one dispatched before a waiter's `since` (it was in flight when the lookup came, and read an older list).
+   * no address), undefined when the tick was skipped. A tick that was not asked leaves the waiters for the next one,
+   * and so does one dispatched before a waiter's `since` (it was in flight when the lookup came, and read an older
+   * list).
    */
   record(at: number, asked: boolean, flat: readonly string[] | undefined): void {
     if (!asked) return;

@@ -39,7 +39,10 @@ interface Braked {
 }
 
 export class BrakeWatch {
-  /** Braked data sessions within KERNEL_SLACK_BYTES of their allotment, by id: ended once the kernel says their quota is used. */
+  /**
+   * Braked data sessions within KERNEL_SLACK_BYTES of their allotment, by id: ended once the kernel says their quota is
+   * used.
+   */
   private readonly watched = new Map<string, Braked>();
   /** Sessions ended because the kernel stopped them, and fresh quotas given (MeterStats). */
   ends = 0;
@@ -50,7 +53,10 @@ export class BrakeWatch {
   /** Far-from-the-end braked sessions the last audit found stopped by the kernel: their bytes left then, by id. */
   private stoppedFar = new Map<string, number>();
 
-  /** `endStopped`: ends a session the kernel stopped at its allotment, billing its remainder (the cut planner's endAhead). */
+  /**
+   * `endStopped`: ends a session the kernel stopped at its allotment, billing its remainder (the cut planner's
+   * endAhead).
+   */
   constructor(
     private readonly ctx: MeterContext,
     private readonly kernel: KernelQuotaPort | undefined,
@@ -72,7 +78,8 @@ export class BrakeWatch {
    */
   crossingInMs(session: MeteredSession, remainingBytes: number, rate: number): number {
     if (!(remainingBytes > 0)) return Infinity;
-    if (remainingBytes <= KERNEL_SLACK_BYTES && !this.watched.has(session.id)) this.watched.set(session.id, { mac: session.mac, refills: 0 });
+    if (remainingBytes <= KERNEL_SLACK_BYTES && !this.watched.has(session.id))
+      this.watched.set(session.id, { mac: session.mac, refills: 0 });
     return rate > 0 ? remainingBytes / rate + BRAKE_MARGIN_MS : Infinity;
   }
 
@@ -140,7 +147,10 @@ export class BrakeWatch {
     for (const s of port.activeSessions()) {
       if (s.metric === 'bytes' && !this.watched.has(s.id) && this.braked(s.mac)) far.push(s);
     }
-    if (far.length === 0) { this.stoppedFar.clear(); return; }
+    if (far.length === 0) {
+      this.stoppedFar.clear();
+      return;
+    }
     const usedUp = await kernel.usedUp();
     if (stopping(this.ctx)) return;
     const stopped = new Map<string, number>();
@@ -150,10 +160,20 @@ export class BrakeWatch {
       // Near its end and stopped, yet not watched: its last reading came before its quota was known as braked (a
       // restart's first tick bills before the quota table is read) and no byte has moved since, so no reading watches
       // it. Watched from now: the next tick's check ends it (seen in the lab: 317 B short of 16 MiB, ACTIVE for ever).
-      if (!(left > KERNEL_SLACK_BYTES)) { this.watched.set(s.id, { mac: s.mac, refills: 0 }); this.ctx.requestTick(); continue; }
+      if (!(left > KERNEL_SLACK_BYTES)) {
+        this.watched.set(s.id, { mac: s.mac, refills: 0 });
+        this.ctx.requestTick();
+        continue;
+      }
       if (this.stoppedFar.get(s.id) === left) {
         this.auditEnds++;
-        this.ctx.onError(new SluiceError('ERR_METER_UNBILLED', `the kernel quota let ${s.mac}'s allotment through while sluice billed ${left} B less: ended, the rest billed`));
+        this.ctx.onError(
+          new SluiceError(
+            'ERR_METER_UNBILLED',
+            `the kernel quota let ${s.mac}'s allotment through while sluice billed ${left} B less: ended, the ` +
+              'rest billed',
+          ),
+        );
         this.end(s.id, s.mac);
       } else {
         stopped.set(s.id, left);

@@ -37,7 +37,13 @@ export function stopping(ctx: MeterContext): boolean {
  * is reported and loses these bytes rather than ever counting them twice (the table is already committed); returns
  * false then.
  */
-export function billUsage(ctx: MeterContext, ids: readonly string[], bytes: Float64Array, count: number, remainingBytesOut: Float64Array): boolean {
+export function billUsage(
+  ctx: MeterContext,
+  ids: readonly string[],
+  bytes: Float64Array,
+  count: number,
+  remainingBytesOut: Float64Array,
+): boolean {
   try {
     ctx.sessions.applyUsage(ids, bytes, count, remainingBytesOut);
     return true;

@@ -70,7 +70,14 @@ export class CutPlanner {
    * remainder that passes while its gate closes goes on `ahead` (billAhead); otherwise the next reading is aimed at the
    * crossing, and a cut between ticks planned when no tick can come in time. Returns when the next tick is wanted (ms).
    */
-  onReading(session: MeteredSession, report: UsageReport, bytes: number, elapsedMs: number, remainingBytes: number, ahead: UsageReport[]): number {
+  onReading(
+    session: MeteredSession,
+    report: UsageReport,
+    bytes: number,
+    elapsedMs: number,
+    remainingBytes: number,
+    ahead: UsageReport[],
+  ): number {
     let next = Infinity;
     const before = this.nearEnd.get(session.id)?.rate ?? 0;
     const rate = this.smoothedRate(session.id, bytes, elapsedMs);
@@ -89,7 +96,11 @@ export class CutPlanner {
       ahead.push(report);
     } else if (remainingBytes > 0) {
       next = this.crossingInMs(remainingBytes, Math.max(rate, now));
-      this.maybeScheduleCut(session, remainingBytes, this.options.readClient !== undefined ? Math.max(rate, now) : cutRate);
+      this.maybeScheduleCut(
+        session,
+        remainingBytes,
+        this.options.readClient !== undefined ? Math.max(rate, now) : cutRate,
+      );
     }
     this.watchRemaining(session, remainingBytes, rate);
     return next;
@@ -104,7 +115,9 @@ export class CutPlanner {
   farHorizonMs(): number {
     const soonest = Math.max(this.options.minIntervalMs, 2 * this.times.lastDurationMs) + this.times.lastFetchMs / 2;
     const read = this.options.readClient !== undefined ? 2.5 * this.finalReadMs() : 0;
-    return 2 * Math.max(this.ctx.pollIntervalMs + this.closeLatencyMs() + this.times.lastFetchMs / 2, soonest + read) + 1;
+    return (
+      2 * Math.max(this.ctx.pollIntervalMs + this.closeLatencyMs() + this.times.lastFetchMs / 2, soonest + read) + 1
+    );
   }
 
   /**
@@ -113,7 +126,13 @@ export class CutPlanner {
    * the peak, and a remainder the peak rate cannot use up within `horizonMs` (farHorizonMs). The tick then skips it:
    * most data sessions are far from their end, and onReading costs each of them several Map lookups per tick.
    */
-  farFromEnd(session: MeteredSession, bytes: number, elapsedMs: number, remainingBytes: number, horizonMs: number): boolean {
+  farFromEnd(
+    session: MeteredSession,
+    bytes: number,
+    elapsedMs: number,
+    remainingBytes: number,
+    horizonMs: number,
+  ): boolean {
     if (!(remainingBytes > 0)) return false;
     const rate = elapsedMs > 0 ? bytes / elapsedMs : 0;
     if (rate > this.peakRate || remainingBytes < this.peakRate * horizonMs) return false;
@@ -154,7 +173,13 @@ export class CutPlanner {
    * (or all of it, for a timed end). Its next readings are dropped like any client's without a session. `cut`: the
    * rate (bytes/ms) and close latency a reading's decision used, or 'kernel' when the kernel quota stopped it.
    */
-  endAhead(sessionId: string, mac: string, readDown: number, readUp: number, cut: { rate: number; closeMs: number } | 'kernel'): void {
+  endAhead(
+    sessionId: string,
+    mac: string,
+    readDown: number,
+    readUp: number,
+    cut: { rate: number; closeMs: number } | 'kernel',
+  ): void {
     const port = this.ctx.sessions;
     const session = port.active(mac);
     if (session?.id !== sessionId) return;
@@ -164,11 +189,21 @@ export class CutPlanner {
     const bill = Math.max(remaining, read);
     if (!billUsage(this.ctx, [sessionId], Float64Array.of(bill), 1, new Float64Array(1))) return;
     this.nearEnd.delete(sessionId);
-    this.ctx.onUsage([{
-      mac, sessionId, slot: session.slot ?? -1, metric: 'bytes', deltaBytes: bill, deltaDownloadBytes: bill - readUp,
-      deltaUploadBytes: readUp, remainingBytes: 0, exhausted: true, billedAheadBytes: bill - read,
-      ...(cut === 'kernel' ? { stoppedByKernel: true } : { cutRate: cut.rate, cutCloseMs: cut.closeMs }),
-    }]);
+    this.ctx.onUsage([
+      {
+        mac,
+        sessionId,
+        slot: session.slot ?? -1,
+        metric: 'bytes',
+        deltaBytes: bill,
+        deltaDownloadBytes: bill - readUp,
+        deltaUploadBytes: readUp,
+        remainingBytes: 0,
+        exhausted: true,
+        billedAheadBytes: bill - read,
+        ...(cut === 'kernel' ? { stoppedByKernel: true } : { cutRate: cut.rate, cutCloseMs: cut.closeMs }),
+      },
+    ]);
   }
 
   /** Remembers a data session's bytes left if it could run out within a poll interval at the peak rate. */
@@ -185,7 +220,10 @@ export class CutPlanner {
   peakCrossingInMs(): number {
     let least = Infinity;
     for (const [id, e] of this.nearEnd) {
-      if (this.ctx.sessions.active(e.mac)?.id !== id) { this.nearEnd.delete(id); continue; }
+      if (this.ctx.sessions.active(e.mac)?.id !== id) {
+        this.nearEnd.delete(id);
+        continue;
+      }
       if (this.brakes.braked(e.mac)) continue; // the kernel stops it however fast it goes
       least = Math.min(least, e.remaining / this.peakRate);
     }
@@ -227,7 +265,9 @@ export class CutPlanner {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           Promise.allSettled([...this.finalReadsInFlight]),
-          new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - this.ctx.clock.now())); }),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - this.ctx.clock.now()));
+          }),
         ]);
         clearTimeout(timer);
         continue;
@@ -286,13 +326,18 @@ export class CutPlanner {
     if (rate <= 0) return;
     // With one client's reading, it is the one to time: asked for a close and a read before the crossing, and at the
     // higher rate (a read that comes early only re-decides; one that comes late is an overshoot).
-    const cutInMs = this.options.readClient !== undefined
-      ? remainingBytes / rate - 2.5 * this.finalReadMs()
-      : remainingBytes / rate - this.closeLatencyMs() - this.times.lastFetchMs;
-    const soonestReadingMs = Math.max(this.options.minIntervalMs, 2 * this.times.lastDurationMs) + this.times.lastFetchMs / 2;
+    const cutInMs =
+      this.options.readClient !== undefined
+        ? remainingBytes / rate - 2.5 * this.finalReadMs()
+        : remainingBytes / rate - this.closeLatencyMs() - this.times.lastFetchMs;
+    const soonestReadingMs =
+      Math.max(this.options.minIntervalMs, 2 * this.times.lastDurationMs) + this.times.lastFetchMs / 2;
     if (cutInMs >= soonestReadingMs) return;
     const { id, mac } = session;
-    this.cuts.set(id, this.ctx.timers.setTimeout(() => this.cutNow(id, mac), Math.max(0, cutInMs)));
+    this.cuts.set(
+      id,
+      this.ctx.timers.setTimeout(() => this.cutNow(id, mac), Math.max(0, cutInMs)),
+    );
   }
 
   private cancelCut(sessionId: string): void {
@@ -313,7 +358,11 @@ export class CutPlanner {
     if (this.ctx.sessions.active(mac)?.id !== sessionId) return;
     if (this.options.readClient !== undefined && this.nearEnd.get(sessionId)?.reading !== undefined) {
       const reading: Promise<void> = this.finalReading(sessionId, mac, this.options.readClient)
-        .catch((err: unknown) => { this.ctx.onError(new SluiceError('ERR_METER_APPLY', `final reading failed: ${toSluiceError(err).message}`, { cause: err })); })
+        .catch((err: unknown) => {
+          this.ctx.onError(
+            new SluiceError('ERR_METER_APPLY', `final reading failed: ${toSluiceError(err).message}`, { cause: err }),
+          );
+        })
         .finally(() => this.finalReadsInFlight.delete(reading));
       this.finalReadsInFlight.add(reading);
     } else this.ctx.requestTick();
@@ -326,24 +375,28 @@ export class CutPlanner {
 
   /**
    * The final reading of a cut between ticks: one client's counters against its last tick's reading. Its remainder
-   * passes within the close (closeOf a reading's time: the reading's age when it is decided on, and the deauth until the
-   * portal stops the client) → the session ends now, the remainder billed ahead. Otherwise the end is timed: another
-   * reading while one can still come in time, or, when the moment to close is nearer than two readings take, a timer
-   * that ends it at that moment without one (a short horizon, so a change of rate moves little). Every branch that
-   * cannot judge (a tick read it meanwhile, a new counter epoch, the client gone or closed, the read failed) leaves it
-   * to the ticks.
+   * passes within the close (closeOf a reading's time: the reading's age when it is decided on, and the deauth until
+   * the portal stops the client) → the session ends now, the remainder billed ahead. Otherwise the end is timed:
+   * another reading while one can still come in time, or, when the moment to close is nearer than two readings take, a
+   * timer that ends it at that moment without one (a short horizon, so a change of rate moves little). Every branch
+   * that cannot judge (a tick read it meanwhile, a new counter epoch, the client gone or closed, the read failed)
+   * leaves it to the ticks.
    */
   private async finalReading(sessionId: string, mac: string, readClient: ReadClient): Promise<void> {
     const port = this.ctx.sessions;
     const clock = this.ctx.clock;
     const base = this.nearEnd.get(sessionId)?.reading;
     if (base === undefined) return;
-    // Timed from when the portal takes the call, not from the queue: a reading that waited behind a snapshot is not slow.
+    // Timed from when the portal takes the call, not from the queue: a reading that waited behind a snapshot is not
+    // slow.
     let askedAt = clock.now();
     let started = performance.now();
     let client: Awaited<ReturnType<ReadClient>>;
     try {
-      client = await readClient(mac, () => { askedAt = clock.now(); started = performance.now(); });
+      client = await readClient(mac, () => {
+        askedAt = clock.now();
+        started = performance.now();
+      });
     } catch {
       this.ctx.requestTick();
       return;
@@ -352,31 +405,50 @@ export class CutPlanner {
     this.readTimes.add(readMs);
     this.finalReadings++;
     if (stopping(this.ctx)) return;
-    if (port.active(mac)?.id !== sessionId || this.nearEnd.get(sessionId)?.reading !== base || this.cuts.has(sessionId)) return;
-    if (client === null || !(GATE_OPEN_STATES as readonly string[]).includes(client.state)) { this.ctx.requestTick(); return; }
+    if (port.active(mac)?.id !== sessionId || this.nearEnd.get(sessionId)?.reading !== base || this.cuts.has(sessionId))
+      return;
+    if (client === null || !(GATE_OPEN_STATES as readonly string[]).includes(client.state)) {
+      this.ctx.requestTick();
+      return;
+    }
     const down = client.downloadBytes - base.down;
     const up = client.uploadBytes - base.up;
-    if (down < 0 || up < 0) { this.ctx.requestTick(); return; }
+    if (down < 0 || up < 0) {
+      this.ctx.requestTick();
+      return;
+    }
     const read = down + up;
     const elapsed = askedAt - base.at;
     const rate = elapsed > 0 ? read / elapsed : 0;
     if (rate <= 0) return; // idle since the tick's reading: the ticks go on watching it
     const remaining = port.remainingBytes(sessionId) - read;
     const closeMs = closeOf(this.finalReadMs());
-    if (remaining <= rate * closeMs) { this.endAhead(sessionId, mac, down, up, { rate, closeMs }); return; }
+    if (remaining <= rate * closeMs) {
+      this.endAhead(sessionId, mac, down, up, { rate, closeMs });
+      return;
+    }
     // From now: the moment the deauth must go out (the crossing less the deauth's share of the close).
     const endInMs = askedAt + remaining / rate - (closeMs - this.finalReadMs()) - clock.now();
     const reading = this.finalReadMs();
     if (endInMs < 2 * reading) {
       const dueAt = clock.now() + Math.max(0, endInMs);
       this.timedEnds.set(sessionId, dueAt);
-      this.cuts.set(sessionId, this.ctx.timers.setTimeout(() => {
-        this.cuts.delete(sessionId);
-        this.timedEnds.delete(sessionId);
-        this.endAhead(sessionId, mac, down, up, { rate, closeMs });
-      }, Math.max(0, endInMs)));
+      this.cuts.set(
+        sessionId,
+        this.ctx.timers.setTimeout(
+          () => {
+            this.cuts.delete(sessionId);
+            this.timedEnds.delete(sessionId);
+            this.endAhead(sessionId, mac, down, up, { rate, closeMs });
+          },
+          Math.max(0, endInMs),
+        ),
+      );
     } else {
-      this.cuts.set(sessionId, this.ctx.timers.setTimeout(() => this.cutNow(sessionId, mac), endInMs - 1.5 * reading));
+      this.cuts.set(
+        sessionId,
+        this.ctx.timers.setTimeout(() => this.cutNow(sessionId, mac), endInMs - 1.5 * reading),
+      );
     }
   }
 }

@@ -12,11 +12,30 @@
  * on someone's books (a sluice restart), and bytes before a purchase are never billed.
  */
 import {
-  type CounterTable, FLAG_KNOWN, FLAG_PRESENT, FLOAT_STRIDE, F_C_DOWN, F_C_UP, F_P_DOWN, F_P_UP, growTable, HEADER_INTS,
-  H_COMMITTED_TICK, H_SLOT_COUNT, INT_STRIDE, I_C_FLAGS, I_C_TICK, I_C_TOKEN, I_MAC_HI, I_MAC_LO, I_P_FLAGS, I_P_TICK,
-  I_P_TOKEN, tableCapacity, tableId,
+  type CounterTable,
+  FLAG_KNOWN,
+  FLAG_PRESENT,
+  FLOAT_STRIDE,
+  F_C_DOWN,
+  F_C_UP,
+  F_P_DOWN,
+  F_P_UP,
+  growTable,
+  HEADER_INTS,
+  H_COMMITTED_TICK,
+  H_SLOT_COUNT,
+  INT_STRIDE,
+  I_C_FLAGS,
+  I_C_TICK,
+  I_C_TOKEN,
+  I_MAC_HI,
+  I_MAC_LO,
+  I_P_FLAGS,
+  I_P_TICK,
+  I_P_TOKEN,
+  tableCapacity,
+  tableId,
 } from './table.ts';
-
 
 export interface TickDeltas {
   /**
@@ -88,8 +107,12 @@ export class EpochAccountant {
   }
 
   /** The table this tick ended up writing to: a new generation when it had to grow (the main thread adopts it). */
-  get currentTable(): CounterTable | undefined { return this.table; }
-  get tableGrew(): boolean { return this.grown; }
+  get currentTable(): CounterTable | undefined {
+    return this.table;
+  }
+  get tableGrew(): boolean {
+    return this.grown;
+  }
 
   beginTick(tick: number): void {
     this.tick = tick;
@@ -150,8 +173,13 @@ export class EpochAccountant {
     let usedUp: number;
     const baseDown = this.floats[fb + F_C_DOWN]!;
     const baseUp = this.floats[fb + F_C_UP]!;
-    if ((cFlags & FLAG_PRESENT) !== 0 && token === this.ints[ib + I_C_TOKEN] && (down < baseDown || up < baseUp)
-      && !isReset(down, baseDown) && !isReset(up, baseUp)) {
+    if (
+      (cFlags & FLAG_PRESENT) !== 0 &&
+      token === this.ints[ib + I_C_TOKEN] &&
+      (down < baseDown || up < baseUp) &&
+      !isReset(down, baseDown) &&
+      !isReset(up, baseUp)
+    ) {
       // Same token, a little lower: a glitch of the portal's counting, not a new epoch (neither portal keeps a token
       // across a re-auth). Only what is proven is billed: the base stays at the highest reading (a high-water mark)
       // and nothing is billed until the counter passes it again.
@@ -161,7 +189,8 @@ export class EpochAccountant {
       if (highDown > baseDown || highUp > baseUp) this.pushDelta(slot, highDown - baseDown, highUp - baseUp);
       return true;
     }
-    const back = (cFlags & FLAG_PRESENT) === 0 && !(this.kernelEpochs && token !== 0 && token === this.ints[ib + I_C_TOKEN]);
+    const back =
+      (cFlags & FLAG_PRESENT) === 0 && !(this.kernelEpochs && token !== 0 && token === this.ints[ib + I_C_TOKEN]);
     if (back || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
       usedDown = down + this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
       usedUp = up + this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
@@ -193,7 +222,8 @@ export class EpochAccountant {
       this.floats[fb + F_P_DOWN] = this.floats[fb + F_C_DOWN]!;
       this.floats[fb + F_P_UP] = this.floats[fb + F_C_UP]!;
       this.ints[ib + I_P_TOKEN] = this.ints[ib + I_C_TOKEN]!;
-      this.ints[ib + I_P_FLAGS] = (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0 ? FLAG_KNOWN : 0;
+      this.ints[ib + I_P_FLAGS] =
+        (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0 ? FLAG_KNOWN : 0;
       this.ints[ib + I_P_TICK] = this.tick;
     }
     const n = this.deltaCount;
@@ -266,17 +296,20 @@ export class EpochAccountant {
 
   /**
    * When an epoch ends (reset, token change, departure) right after a tick that never committed (its worker died),
-   * that tick's reading of the old epoch is still in the pending half: a true observation nobody billed. Its growth over
-   * the base is the old epoch's tail, counted now instead of lost.
+   * that tick's reading of the old epoch is still in the pending half: a true observation nobody billed. Its growth
+   * over the base is the old epoch's tail, counted now instead of lost.
    */
   private uncommittedTail(slot: number, ib: number, pending: number, committed: number): number {
     const pTick = this.ints[ib + I_P_TICK]!;
     if (pTick <= this.committed || pTick === this.tick) return 0;
-    if ((this.ints[ib + I_P_FLAGS]! & FLAG_PRESENT) === 0 || (this.ints[ib + I_C_FLAGS]! & FLAG_PRESENT) === 0) return 0;
+    if ((this.ints[ib + I_P_FLAGS]! & FLAG_PRESENT) === 0 || (this.ints[ib + I_C_FLAGS]! & FLAG_PRESENT) === 0)
+      return 0;
     if (this.ints[ib + I_P_TOKEN] !== this.ints[ib + I_C_TOKEN]) return 0;
     const fb = slot * FLOAT_STRIDE;
-    const pDown = this.floats[fb + F_P_DOWN]!, cDown = this.floats[fb + F_C_DOWN]!;
-    const pUp = this.floats[fb + F_P_UP]!, cUp = this.floats[fb + F_C_UP]!;
+    const pDown = this.floats[fb + F_P_DOWN]!,
+      cDown = this.floats[fb + F_C_DOWN]!;
+    const pUp = this.floats[fb + F_P_UP]!,
+      cUp = this.floats[fb + F_C_UP]!;
     if (pDown < cDown || pUp < cUp) return 0;
     return this.floats[fb + pending]! - this.floats[fb + committed]!;
   }
@@ -329,9 +362,15 @@ export class EpochAccountant {
   private pushDelta(slot: number, down: number, up: number): void {
     if (this.deltaCount === this.deltaSlots.length) {
       const size = this.deltaSlots.length * 2;
-      const slots = new Uint32Array(size); slots.set(this.deltaSlots); this.deltaSlots = slots;
-      const d = new Float64Array(size); d.set(this.deltaDown); this.deltaDown = d;
-      const u = new Float64Array(size); u.set(this.deltaUp); this.deltaUp = u;
+      const slots = new Uint32Array(size);
+      slots.set(this.deltaSlots);
+      this.deltaSlots = slots;
+      const d = new Float64Array(size);
+      d.set(this.deltaDown);
+      this.deltaDown = d;
+      const u = new Float64Array(size);
+      u.set(this.deltaUp);
+      this.deltaUp = u;
     }
     this.deltaSlots[this.deltaCount] = slot;
     this.deltaDown[this.deltaCount] = down;

@@ -18,11 +18,18 @@ import type { MeteredSession, UsageReport } from './ports.ts';
 import { FLAG_PRESENT, type TableView } from './table.ts';
 
 /** An epoch's first reading of a gate sluice opened, to be billed in full. */
-export interface FirstReading { session: MeteredSession; down: number; up: number; since: number }
+export interface FirstReading {
+  session: MeteredSession;
+  down: number;
+  up: number;
+  since: number;
+}
 
 interface AuthWatch {
   sessionId: string;
-  /** 'expected': the auth is in flight (a reading taken now is held until its outcome is known); 'opened': it worked. */
+  /**
+   * 'expected': the auth is in flight (a reading taken now is held until its outcome is known); 'opened': it worked.
+   */
   state: 'expected' | 'opened';
   /** When the auth was started: the epoch's bytes accumulated since then (the first rate estimate). */
   at: number;
@@ -41,7 +48,10 @@ export class FirstReadingWatch {
   private claimed = new Set<string>();
   private claimedTick = 0;
 
-  constructor(private readonly ctx: MeterContext, private readonly planner: CutPlanner) {}
+  constructor(
+    private readonly ctx: MeterContext,
+    private readonly planner: CutPlanner,
+  ) {}
 
   /** Gates watched: while there are any, a tick settles them and the next comes within firstReadingMs. */
   get size(): number {
@@ -79,7 +89,8 @@ export class FirstReadingWatch {
     if (watch.held !== undefined) {
       this.watches.delete(mac);
       const session = port.active(mac);
-      if (session !== undefined && session.id === sessionId) this.bill([{ session, ...watch.held, since: watch.at }], watch.held.at);
+      if (session !== undefined && session.id === sessionId)
+        this.bill([{ session, ...watch.held, since: watch.at }], watch.held.at);
     }
     return true;
   }
@@ -104,7 +115,10 @@ export class FirstReadingWatch {
     this.claimedTick = tick;
     for (const [mac, watch] of this.watches) {
       const session = port.active(mac);
-      if (session === undefined || session.id !== watch.sessionId) { this.watches.delete(mac); continue; }
+      if (session === undefined || session.id !== watch.sessionId) {
+        this.watches.delete(mac);
+        continue;
+      }
       const slot = macToSlot.get(mac);
       if (slot === undefined) continue;
       const flags = view.flags(slot, tick);
@@ -143,8 +157,15 @@ export class FirstReadingWatch {
       if (!billUsage(this.ctx, [session.id], Float64Array.of(bytes), 1, out)) continue;
       const remainingBytes = session.metric === 'bytes' ? out[0]! : Infinity;
       usage.push({
-        mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes, deltaDownloadBytes: f.down,
-        deltaUploadBytes: f.up, remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+        mac: session.mac,
+        sessionId: session.id,
+        slot: session.slot ?? -1,
+        metric: session.metric,
+        deltaBytes: bytes,
+        deltaDownloadBytes: f.down,
+        deltaUploadBytes: f.up,
+        remainingBytes,
+        exhausted: session.metric === 'bytes' && remainingBytes <= 0,
       });
       if (session.metric === 'bytes') {
         const rate = at > f.since ? bytes / (at - f.since) : 0;

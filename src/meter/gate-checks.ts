@@ -23,7 +23,9 @@ export class GateChecks {
   /** Absent paying clients: since when (clock ms), in the current absence. */
   private readonly goneAt = new Map<string, number>();
   private readonly reopenedAt = new Map<string, number>();
-  /** 1 at a slot whose session's MAC is in goneAt (as of index generation marksOf): a present slot deletes only then. */
+  /**
+   * 1 at a slot whose session's MAC is in goneAt (as of index generation marksOf): a present slot deletes only then.
+   */
   private goneMarks = new Uint8Array(0);
   private marksOf = -1;
   /** How many slots goneMarks covers. */
@@ -47,7 +49,14 @@ export class GateChecks {
    * Walks the slot → session index (slot-sessions.ts), not every session with a Map lookup each: an array read per
    * slot, and the goneAt bookkeeping only for slots whose presence changed.
    */
-  async paying(view: TableView, macToSlot: ReadonlyMap<string, number>, slotMacs: readonly string[], index: SlotSessions, tick: number, dispatchAt: number): Promise<{ reopen: string[]; gone: string[] }> {
+  async paying(
+    view: TableView,
+    macToSlot: ReadonlyMap<string, number>,
+    slotMacs: readonly string[],
+    index: SlotSessions,
+    tick: number,
+    dispatchAt: number,
+  ): Promise<{ reopen: string[]; gone: string[] }> {
     const reopen: string[] = [];
     const gone: string[] = [];
     const now = this.clock.now();
@@ -73,7 +82,10 @@ export class GateChecks {
         gone.push(mac);
         continue;
       }
-      if (marks[slot] !== 0) { this.goneAt.delete(mac); marks[slot] = 0; }
+      if (marks[slot] !== 0) {
+        this.goneAt.delete(mac);
+        marks[slot] = 0;
+      }
       if (flags >> 1 === STATE_CODES.Preauthenticated) {
         const last = this.reopenedAt.get(mac);
         if (last === undefined || now - last >= this.options.reopenBackoffMs) {
@@ -105,7 +117,8 @@ export class GateChecks {
         if (++n % SLICE === 0) await turn.pause();
         if (this.sessions.active(mac) === undefined) this.goneAt.delete(mac);
       }
-      for (const mac of this.reopenedAt.keys()) if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
+      for (const mac of this.reopenedAt.keys())
+        if (this.sessions.active(mac) === undefined) this.reopenedAt.delete(mac);
       // Entries deleted here may still be marked (a session the index still held): mark again at the next walk.
       if (changed) this.marksOf = -1;
       this.cleanedAt = changed ? -1 : index.generation;
@@ -144,12 +157,18 @@ export class GateChecks {
     const turn = new TurnBudget();
     let fresh = index.fresh();
     for (let slot = 0; slot < count; slot++) {
-      if ((slot & (SLICE - 1)) === SLICE - 1) { await turn.pause(); fresh = index.fresh(); }
+      if ((slot & (SLICE - 1)) === SLICE - 1) {
+        await turn.pause();
+        fresh = index.fresh();
+      }
       const flags = view.flags(slot, tick);
       if (flags < 0 || (flags & FLAG_PRESENT) === 0) continue;
       const state = flags >> 1;
       if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.AuthBlocked) continue;
-      const paying = fresh && slot < index.slots ? index.at(slot) !== undefined : this.sessions.active(slotMacs[slot]!) !== undefined;
+      const paying =
+        fresh && slot < index.slots
+          ? index.at(slot) !== undefined
+          : this.sessions.active(slotMacs[slot]!) !== undefined;
       if (!paying || (held !== undefined && held.isHeld(slotMacs[slot]!))) out.push(slotMacs[slot]!);
     }
     return out;

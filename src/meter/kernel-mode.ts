@@ -32,7 +32,9 @@ export const STALL_MS = 15_000;
 const OPEN_CODES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((s) => STATE_CODES[s]));
 
 export interface KernelModeOptions extends ListingPolicyOptions {
-  /** The portal's control socket as a device:inode string (portal-socket.ts), read every tick; a new one is a restart. */
+  /**
+   * The portal's control socket as a device:inode string (portal-socket.ts), read every tick; a new one is a restart.
+   */
   portalIdentity?: (() => string | undefined) | undefined;
   stallMs?: number;
 }
@@ -56,7 +58,10 @@ export class KernelMode {
   listings = 0;
   lastReason: ListingReason | 'lookup' | undefined;
 
-  constructor(readonly counters: KernelCountersPort, private readonly options: KernelModeOptions = {}) {
+  constructor(
+    readonly counters: KernelCountersPort,
+    private readonly options: KernelModeOptions = {},
+  ) {
     this.policy = new ListingPolicy(options);
     this.changesSeen = counters.changes;
     this.stallMs = options.stallMs ?? STALL_MS;
@@ -77,10 +82,21 @@ export class KernelMode {
     return this.lastReason !== undefined;
   }
 
-  task(tick: number, table: CounterTable, timeoutMs: number, fetchSignal: SharedArrayBuffer,
-    listing: { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number } | undefined): KernelUsageTask {
+  task(
+    tick: number,
+    table: CounterTable,
+    timeoutMs: number,
+    fetchSignal: SharedArrayBuffer,
+    listing:
+      | { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number }
+      | undefined,
+  ): KernelUsageTask {
     return {
-      kind: 'kernel', tick, table, timeoutMs, fetchSignal,
+      kind: 'kernel',
+      tick,
+      table,
+      timeoutMs,
+      fetchSignal,
       // None before a listing was read: a tick whose first listing fails is skipped, as a portal tick would be (an
       // empty roster would report every paying client gone).
       ...(this.rosterAt === undefined ? {} : { roster: this.roster }),
@@ -94,11 +110,23 @@ export class KernelMode {
    * roster and the policy updated, counters moved or made as the listing says. `counters-unreadable`: the table was
    * flushed behind sluice (a firewall reload): made again.
    */
-  settle(result: KernelUsageResult, listed: boolean, at: number, listingMs: number, sessions: SessionsPort): UsageResult {
+  settle(
+    result: KernelUsageResult,
+    listed: boolean,
+    at: number,
+    listingMs: number,
+    sessions: SessionsPort,
+  ): UsageResult {
     if (!result.ok) {
       if (listed) this.policy.failed(at, listingMs);
       if (result.problem === 'counters-unreadable') void this.counters.rebuild(result.message);
-      return { tick: result.tick, ok: false, problem: result.problem, message: result.message, fetchMs: result.fetchMs };
+      return {
+        tick: result.tick,
+        ok: false,
+        problem: result.problem,
+        message: result.message,
+        fetchMs: result.fetchMs,
+      };
     }
     if (listed && result.listed === undefined) this.policy.failed(at, listingMs);
     const l = result.listed;
@@ -114,15 +142,26 @@ export class KernelMode {
       const a = l.addresses;
       for (let i = 0; i + 1 < a.length; i += 2) {
         const mac = a[i]!;
-        if (a[i + 1] !== '' && open.has(mac) && !this.counters.has(mac) && sessions.active(mac) !== undefined) void this.counters.count(mac, a[i + 1]!);
+        if (a[i + 1] !== '' && open.has(mac) && !this.counters.has(mac) && sessions.active(mac) !== undefined)
+          void this.counters.count(mac, a[i + 1]!);
       }
     }
     this.unlistedNow = result.unlisted;
     return {
-      tick: result.tick, ok: true, flavour: l?.flavour ?? 'opennds', clients: result.clients, fallback: l?.fallback ?? false,
-      deltas: result.deltas, count: result.count, newEpochs: result.newEpochs, arrivals: result.arrivals, departures: result.departures,
+      tick: result.tick,
+      ok: true,
+      flavour: l?.flavour ?? 'opennds',
+      clients: result.clients,
+      fallback: l?.fallback ?? false,
+      deltas: result.deltas,
+      count: result.count,
+      newEpochs: result.newEpochs,
+      arrivals: result.arrivals,
+      departures: result.departures,
       ...(result.table === undefined ? {} : { table: result.table }),
-      snapshotBytes: result.snapshotBytes, fetchMs: result.fetchMs, scanMs: result.scanMs,
+      snapshotBytes: result.snapshotBytes,
+      fetchMs: result.fetchMs,
+      scanMs: result.scanMs,
       ...(l === undefined ? {} : { addresses: l.addresses }),
     };
   }
@@ -134,8 +173,12 @@ export class KernelMode {
    * roster holds by now: listing for them put the listing in the portal's queue in front of the next purchase's auth
    * (seen in the lab: 2.6 s at 32 listed for the purchase after the first of a burst, issue 40 item 3).
    */
-  afterBilling(now: number, moved: ReadonlySet<string>, sessions: SessionsPort,
-    authing: (mac: string) => boolean = () => false): void {
+  afterBilling(
+    now: number,
+    moved: ReadonlySet<string>,
+    sessions: SessionsPort,
+    authing: (mac: string) => boolean = () => false,
+  ): void {
     const stalled: string[] = [];
     const seen = new Set<string>();
     for (const s of sessions.activeSessions()) {

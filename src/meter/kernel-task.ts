@@ -10,8 +10,20 @@
  * the main thread lists then too, see the tick loop).
  */
 import {
-  fetchSnapshot, macFromParts, parseCounterDump, parseSnapshotFallback, runCommand, scanSnapshot, SnapshotBuffer, type AddressSink,
-  type FetchProblem, type KernelReading, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+  fetchSnapshot,
+  macFromParts,
+  parseCounterDump,
+  parseSnapshotFallback,
+  runCommand,
+  scanSnapshot,
+  SnapshotBuffer,
+  type AddressSink,
+  type FetchProblem,
+  type KernelReading,
+  type PortalFlavour as Flavour,
+  type SinkFor,
+  type SnapshotProblem,
+  type SnapshotSource,
 } from '../portal/index.ts';
 import { SluiceError } from '../errors.ts';
 import type { EpochAccountant } from './epochs.ts';
@@ -41,37 +53,48 @@ export type KernelSkip = SkipReason;
 
 export type KernelUsageResult =
   | {
-    tick: number;
-    ok: true;
-    kind: 'kernel';
-    clients: number;
-    deltas: Float64Array;
-    count: number;
-    newEpochs: number;
-    arrivals: number;
-    departures: number;
-    table?: CounterTable;
-    /** Present when the listing was read: the new roster, its flavour, and mac, ip, mac, ip… ('' for no address). */
-    listed?: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean };
-    /** The listing was asked for and not read (why): the kept roster stood in for it. */
-    listingProblem?: string;
-    /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
-    unlisted: string[];
-    /** Clients whose counters are mapped on another address than the listing's: [mac, listed ip, counted ip]. */
-    moved: Array<[mac: string, listedIp: string, countedIp: string]>;
-    dumpBytes: number;
-    snapshotBytes: number;
-    fetchMs: number;
-    scanMs: number;
-  }
+      tick: number;
+      ok: true;
+      kind: 'kernel';
+      clients: number;
+      deltas: Float64Array;
+      count: number;
+      newEpochs: number;
+      arrivals: number;
+      departures: number;
+      table?: CounterTable;
+      /** Present when the listing was read: the new roster, its flavour, and mac, ip, mac, ip… ('' for no address). */
+      listed?: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean };
+      /** The listing was asked for and not read (why): the kept roster stood in for it. */
+      listingProblem?: string;
+      /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
+      unlisted: string[];
+      /** Clients whose counters are mapped on another address than the listing's: [mac, listed ip, counted ip]. */
+      moved: Array<[mac: string, listedIp: string, countedIp: string]>;
+      dumpBytes: number;
+      snapshotBytes: number;
+      fetchMs: number;
+      scanMs: number;
+    }
   | { tick: number; ok: false; kind: 'kernel'; problem: KernelSkip; message: string; fetchMs: number };
 
 /** The dump's size bound: ~300 bytes per client in nft's JSON, so 16 MiB is ~50k clients. */
 const DUMP_MAX_BYTES = 16 * 1024 * 1024;
 
-export async function runKernelTask(task: KernelUsageTask, accountant: EpochAccountant, buffer: SnapshotBuffer = new SnapshotBuffer()): Promise<KernelUsageResult> {
+export async function runKernelTask(
+  task: KernelUsageTask,
+  accountant: EpochAccountant,
+  buffer: SnapshotBuffer = new SnapshotBuffer(),
+): Promise<KernelUsageResult> {
   const started = performance.now();
-  const fail = (problem: KernelSkip, message: string): KernelUsageResult => ({ tick: task.tick, ok: false, kind: 'kernel', problem, message, fetchMs: performance.now() - started });
+  const fail = (problem: KernelSkip, message: string): KernelUsageResult => ({
+    tick: task.tick,
+    ok: false,
+    kind: 'kernel',
+    problem,
+    message,
+    fetchMs: performance.now() - started,
+  });
 
   // The portal's part first (the main thread holds its queue until the signal), the kernel's after.
   let listingBytes: Buffer | undefined;
@@ -80,12 +103,19 @@ export async function runKernelTask(task: KernelUsageTask, accountant: EpochAcco
     const src = task.listing.source;
     if (src.kind === 'inline') listingBytes = Buffer.from(src.text, 'utf8');
     else {
-      const fetched = await fetchSnapshot(src, { timeoutMs: task.timeoutMs, into: buffer, ...(task.listing.maxBytes === undefined ? {} : { maxBytes: task.listing.maxBytes }) });
+      const fetched = await fetchSnapshot(src, {
+        timeoutMs: task.timeoutMs,
+        into: buffer,
+        ...(task.listing.maxBytes === undefined ? {} : { maxBytes: task.listing.maxBytes }),
+      });
       if (fetched.ok) listingBytes = fetched.bytes;
       // The kernel still counts while the portal does not answer (down, busy, restarting): with a kept roster the
       // tick bills on, and the main thread asks again later.
       else if (task.roster !== undefined) listingProblem = `${fetched.problem}: ${fetched.message}`;
-      else { signalFetched(task); return fail(fetched.problem, fetched.message); }
+      else {
+        signalFetched(task);
+        return fail(fetched.problem, fetched.message);
+      }
     }
   }
   signalFetched(task);
@@ -136,24 +166,42 @@ export async function runKernelTask(task: KernelUsageTask, accountant: EpochAcco
     }
   }
   return {
-    tick: task.tick, ok: true, kind: 'kernel', clients: result.clients, deltas: result.deltas, count: result.count,
-    newEpochs: result.newEpochs, arrivals: result.arrivals, departures: result.departures,
+    tick: task.tick,
+    ok: true,
+    kind: 'kernel',
+    clients: result.clients,
+    deltas: result.deltas,
+    count: result.count,
+    newEpochs: result.newEpochs,
+    arrivals: result.arrivals,
+    departures: result.departures,
     ...(accountant.tableGrew && accountant.currentTable ? { table: accountant.currentTable } : {}),
     ...(listed === undefined ? {} : { listed }),
     ...(listingProblem === undefined ? {} : { listingProblem }),
-    unlisted, moved, dumpBytes: dumpText.length, snapshotBytes: listingBytes?.length ?? 0,
-    fetchMs, scanMs: performance.now() - started - fetchMs,
+    unlisted,
+    moved,
+    dumpBytes: dumpText.length,
+    snapshotBytes: listingBytes?.length ?? 0,
+    fetchMs,
+    scanMs: performance.now() - started - fetchMs,
   };
 }
 
-type Scanned = { ok: true; roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean } | { ok: false; problem: SnapshotProblem; message: string };
+type Scanned =
+  | { ok: true; roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean }
+  | { ok: false; problem: SnapshotProblem; message: string };
 
 /** The listing → roster and addresses, through the scanner (JSON.parse when it stops), counters ignored. */
 export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
   const roster: RosterEntry[] = [];
   const addresses: string[] = [];
-  const sinkFor: SinkFor = () => (hi, lo, _token, state) => { roster.push([macFromParts(hi, lo), state]); return true; };
-  const addressSink: AddressSink = (mac, ip) => { addresses.push(mac, ip); };
+  const sinkFor: SinkFor = () => (hi, lo, _token, state) => {
+    roster.push([macFromParts(hi, lo), state]);
+    return true;
+  };
+  const addressSink: AddressSink = (mac, ip) => {
+    addresses.push(mac, ip);
+  };
   const scanned = scanSnapshot(bytes, flavour, sinkFor, addressSink);
   if (scanned.ok) return { ok: true, roster, flavour: scanned.flavour, addresses, fallback: false };
   roster.length = 0;
@@ -163,12 +211,16 @@ export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
   return { ok: true, roster, flavour: parsed.flavour, addresses, fallback: true };
 }
 
-async function readDump(argv: readonly string[], timeoutMs: number): Promise<{ ok: true; text: string } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
+async function readDump(
+  argv: readonly string[],
+  timeoutMs: number,
+): Promise<{ ok: true; text: string } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;
   const outcome = await runCommand({
-    argv, timeoutMs,
+    argv,
+    timeoutMs,
     onStdout: (chunk) => {
       size += chunk.length;
       if (size > DUMP_MAX_BYTES) return `nft printed more than ${DUMP_MAX_BYTES} bytes`;
@@ -177,12 +229,26 @@ async function readDump(argv: readonly string[], timeoutMs: number): Promise<{ o
     },
   }).outcome;
   switch (outcome.kind) {
-    case 'spawn-failed': return { ok: false, problem: 'unreachable', message: `cannot run ${argv[0]}: ${(outcome.error as Error).message}` };
-    case 'killed': return { ok: false, problem: outcome.why === 'timeout' ? 'timeout' : 'failed', message: outcome.refusal ?? `nft list took longer than ${timeoutMs} ms` };
+    case 'spawn-failed':
+      return {
+        ok: false,
+        problem: 'unreachable',
+        message: `cannot run ${argv[0]}: ${(outcome.error as Error).message}`,
+      };
+    case 'killed':
+      return {
+        ok: false,
+        problem: outcome.why === 'timeout' ? 'timeout' : 'failed',
+        message: outcome.refusal ?? `nft list took longer than ${timeoutMs} ms`,
+      };
     case 'exited':
       if (outcome.code === 0) return { ok: true, text: Buffer.concat(chunks, size).toString('utf8') };
       // The table is gone (flushed by a firewall reload): the main thread rebuilds it.
-      return { ok: false, problem: 'counters-unreadable', message: `nft list exited with ${outcome.code ?? outcome.signal}: ${outcome.stderr.trim().slice(0, 200)}` };
+      return {
+        ok: false,
+        problem: 'counters-unreadable',
+        message: `nft list exited with ${outcome.code ?? outcome.signal}: ${outcome.stderr.trim().slice(0, 200)}`,
+      };
   }
 }
 

@@ -16,7 +16,11 @@ import type { EpochAccountant, TickDeltas } from './epochs.ts';
 export type RosterEntry = readonly [mac: string, state: number];
 
 /** Feeds `roster`'s clients with their kernel readings to `accountant` (already attached and begun) and finishes. */
-export function accountKernelReadings(accountant: EpochAccountant, roster: readonly RosterEntry[], readings: readonly KernelReading[]): TickDeltas {
+export function accountKernelReadings(
+  accountant: EpochAccountant,
+  roster: readonly RosterEntry[],
+  readings: readonly KernelReading[],
+): TickDeltas {
   accountant.continueEpochsAcrossAbsence();
   const byMac = new Map<string, KernelReading>();
   for (const r of readings) byMac.set(r.mac, r);
@@ -30,6 +34,10 @@ export function accountKernelReadings(accountant: EpochAccountant, roster: reado
 }
 
 /** The same from nft's JSON text (throws ERR_KERNEL_QUOTA when it is not nft's JSON). */
-export function accountKernelDump(accountant: EpochAccountant, roster: readonly RosterEntry[], dumpJson: string): TickDeltas {
+export function accountKernelDump(
+  accountant: EpochAccountant,
+  roster: readonly RosterEntry[],
+  dumpJson: string,
+): TickDeltas {
   return accountKernelReadings(accountant, roster, parseCounterDump(dumpJson));
 }

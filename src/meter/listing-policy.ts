@@ -108,7 +108,11 @@ export class ListingPolicy {
     const now = new Set(stalledPaying);
     // A client that moved again may be looked at again when it next stops.
     for (const mac of this.checked) if (!now.has(mac)) this.checked.delete(mac);
-    for (const mac of now) if (!this.checked.has(mac)) { this.stallPending = true; break; }
+    for (const mac of now)
+      if (!this.checked.has(mac)) {
+        this.stallPending = true;
+        break;
+      }
     this.stalled = now;
   }
 

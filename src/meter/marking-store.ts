@@ -39,23 +39,27 @@ export class MarkingStore implements SessionStore {
     const source = this.source;
     if (!source || !records.some((r) => r.t === 'usage' || r.t === 'open')) return this.inner.append(records);
     let marks: Map<string, CounterMark> | undefined;
-    return this.inner.append(records.map((record) => {
-      if (record.t === 'open') {
-        const mark = source.openingMark?.(record.session.mac);
-        return mark && !record.session.meterMark ? { ...record, session: { ...record.session, meterMark: { ...mark } } } : record;
-      }
-      if (record.t !== 'usage') return record;
-      marks ??= source.marks();
-      const committed = marks;
-      return {
-        ...record,
-        entries: record.entries.map(([id, used, bytes]) => {
-          const mac = source.macOf(id);
-          const mark = mac === undefined ? undefined : committed.get(mac);
-          return mark ? [id, used, bytes, { ...mark }] : [id, used, bytes];
-        }),
-      };
-    }));
+    return this.inner.append(
+      records.map((record) => {
+        if (record.t === 'open') {
+          const mark = source.openingMark?.(record.session.mac);
+          return mark && !record.session.meterMark
+            ? { ...record, session: { ...record.session, meterMark: { ...mark } } }
+            : record;
+        }
+        if (record.t !== 'usage') return record;
+        marks ??= source.marks();
+        const committed = marks;
+        return {
+          ...record,
+          entries: record.entries.map(([id, used, bytes]) => {
+            const mac = source.macOf(id);
+            const mark = mac === undefined ? undefined : committed.get(mac);
+            return mark ? [id, used, bytes, { ...mark }] : [id, used, bytes];
+          }),
+        };
+      }),
+    );
   }
 
   compact(now: number): Promise<void> {

@@ -51,16 +51,25 @@ export class Meter {
   private readonly unfollow: Array<() => void> = [];
 
   constructor(private readonly options: MeterOptions) {
-    this.runner = options.runner ?? createAdaptiveRunner({
-      hasLiveSessions: () => { for (const _ of options.sessions.activeSessions()) return true; return false; },
-      ...(options.workers === undefined ? {} : { workers: options.workers }),
-      ...(options.workerPath === undefined ? {} : { workerPath: options.workerPath }),
-      ...(options.workerExecArgv === undefined ? {} : { execArgv: options.workerExecArgv }),
-    });
+    this.runner =
+      options.runner ??
+      createAdaptiveRunner({
+        hasLiveSessions: () => {
+          for (const _ of options.sessions.activeSessions()) return true;
+          return false;
+        },
+        ...(options.workers === undefined ? {} : { workers: options.workers }),
+        ...(options.workerPath === undefined ? {} : { workerPath: options.workerPath }),
+        ...(options.workerExecArgv === undefined ? {} : { execArgv: options.workerExecArgv }),
+      });
     const clock = options.clock ?? systemClock;
     const timers = options.timers ?? systemTimers;
     this.ctx = {
-      sessions: options.sessions, clock, timers, pollIntervalMs: options.pollIntervalMs, state: 'idle',
+      sessions: options.sessions,
+      clock,
+      timers,
+      pollIntervalMs: options.pollIntervalMs,
+      state: 'idle',
       emit: (event, ...args) => this.events.emit(event, ...args),
       onUsage: (batch) => {
         this.events.emit('usage', batch);
@@ -78,20 +87,42 @@ export class Meter {
     this.firstReadingMs = options.firstReadingMs ?? 1000;
     const times = new TickTimes();
     this.shared = new SharedQuota(options.sessions, options.kernelQuota);
-    this.brakes = new BrakeWatch(this.ctx, options.kernelQuota, (id, mac) => this.planner.endAhead(id, mac, 0, 0, 'kernel'));
+    this.brakes = new BrakeWatch(this.ctx, options.kernelQuota, (id, mac) =>
+      this.planner.endAhead(id, mac, 0, 0, 'kernel'),
+    );
     this.planner = new CutPlanner(this.ctx, this.brakes, times, {
       // On the kernel's counters a final reading is a tick (one nft dump): the portal's figure for one client is
       // another count than the kernel's, and asking it costs openNDS more than the dump.
-      readClient: options.kernelCounters?.enabled === true ? undefined : options.readClient, closeLatencyMs: options.closeLatencyMs, minIntervalMs, peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
+      readClient: options.kernelCounters?.enabled === true ? undefined : options.readClient,
+      closeLatencyMs: options.closeLatencyMs,
+      minIntervalMs,
+      peakRateBytesPerS: options.peakRateBytesPerS ?? 12.5e6,
     });
     this.firsts = new FirstReadingWatch(this.ctx, this.planner);
     this.gates = new GateChecks(options.sessions, clock, {
-      reopenBackoffMs: options.reopenBackoffMs ?? 5000, graceMs: options.newSessionGraceMs ?? 0, gate: options.gate,
+      reopenBackoffMs: options.reopenBackoffMs ?? 5000,
+      graceMs: options.newSessionGraceMs ?? 0,
+      gate: options.gate,
     });
     this.blind = new BlindWatch(this.ctx, this.planner, this.brakes, () => this.loop.lastReadingAt);
-    this.loop = new TickLoop(this.ctx, {
-      runner: this.runner, times, planner: this.planner, brakes: this.brakes, firsts: this.firsts, gates: this.gates, blind: this.blind,
-    }, { ...options, fetchTimeoutMs: options.fetchTimeoutMs ?? 5000, minIntervalMs, firstReadingMs: this.firstReadingMs });
+    this.loop = new TickLoop(
+      this.ctx,
+      {
+        runner: this.runner,
+        times,
+        planner: this.planner,
+        brakes: this.brakes,
+        firsts: this.firsts,
+        gates: this.gates,
+        blind: this.blind,
+      },
+      {
+        ...options,
+        fetchTimeoutMs: options.fetchTimeoutMs ?? 5000,
+        minIntervalMs,
+        firstReadingMs: this.firstReadingMs,
+      },
+    );
     const { gate, log } = options;
     if (gate) {
       this.unfollow.push(
@@ -101,7 +132,9 @@ export class Meter {
       );
     }
     if (log) {
-      this.on('tick', (r) => { if (!r.ok) log.debug('tick skipped', { reason: r.skipped, message: r.message }); });
+      this.on('tick', (r) => {
+        if (!r.ok) log.debug('tick skipped', { reason: r.skipped, message: r.message });
+      });
     }
   }
 
@@ -147,7 +180,8 @@ export class Meter {
   sessionStarted(mac: string): void {
     const port = this.options.sessions;
     const session = port.active(mac.toLowerCase());
-    if (session !== undefined && session.metric === 'bytes') this.planner.watchRemaining(session, port.remainingBytes(session.id), 0);
+    if (session !== undefined && session.metric === 'bytes')
+      this.planner.watchRemaining(session, port.remainingBytes(session.id), 0);
     this.loop.scheduleBy(this.firstReadingMs);
   }
 
@@ -186,10 +220,17 @@ export class Meter {
 
   stats(): MeterStats {
     return {
-      ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount), final_readings: this.planner.finalReadings, kernel_quota_ends: this.brakes.ends,
+      ...this.loop.statsRecorder.snapshot(this.loop.view.slotCount),
+      final_readings: this.planner.finalReadings,
+      kernel_quota_ends: this.brakes.ends,
       kernel_quota_unbilled_ends: this.brakes.auditEnds,
-      ...(this.loop.kernel?.on === true && { usage_from: 'kernel' as const, portal_listings: this.loop.kernel.listings }),
-      kernel_quota_refills: this.brakes.refills, kernel_quota_splits: this.shared.splits, final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
+      ...(this.loop.kernel?.on === true && {
+        usage_from: 'kernel' as const,
+        portal_listings: this.loop.kernel.listings,
+      }),
+      kernel_quota_refills: this.brakes.refills,
+      kernel_quota_splits: this.shared.splits,
+      final_read_ms: Math.round(this.planner.readMsMedian() * 10) / 10,
     };
   }
 

@@ -7,7 +7,14 @@ import type { SluiceError } from '../errors.ts';
 import type { Clock, Timers } from '../time.ts';
 import type { Log } from '../log.ts';
 import type {
-  ExclusivePort, GatePort, KernelCountersPort, KernelQuotaPort, ReadClient, SessionsPort, UsageReport, UsageTaskRunner,
+  ExclusivePort,
+  GatePort,
+  KernelCountersPort,
+  KernelQuotaPort,
+  ReadClient,
+  SessionsPort,
+  UsageReport,
+  UsageTaskRunner,
 } from './ports.ts';
 import type { PortalFlavour as Flavour } from '../portal/index.ts';
 import type { CounterMark } from './table.ts';
@@ -37,7 +44,9 @@ export interface MeterOptions {
   gate?: GatePort;
   /** Where the meter's errors (warn) and skipped ticks (debug) are logged. */
   log?: Log;
-  /** A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000. */
+  /**
+   * A data session's first reading after its gate opened is taken this soon (no blind first interval). Default 1000.
+   */
   firstReadingMs?: number;
   /**
    * The fastest a client is assumed able to go (bytes/s) until a faster one is seen: a data session is read again no
@@ -53,9 +62,10 @@ export interface MeterOptions {
    */
   closeLatencyMs?: () => number;
   /**
-   * One client's reading (`ndsctl json <mac>`, ranked after the deauths, before the snapshots): the final reading of a cut between ticks.
-   * Without it that reading is a whole tick. On openNDS a snapshot runs a script per client (get_client_interface.sh)
-   * after reading the counters, so one client's reading is fresher and cheaper than a tick's by the number of clients.
+   * One client's reading (`ndsctl json <mac>`, ranked after the deauths, before the snapshots): the final reading of a
+   * cut between ticks. Without it that reading is a whole tick. On openNDS a snapshot runs a script per client
+   * (get_client_interface.sh) after reading the counters, so one client's reading is fresher and cheaper than a tick's
+   * by the number of clients.
    */
   readClient?: ReadClient;
   /**

@@ -17,7 +17,8 @@ export interface ThreadOptions {
 }
 
 export function startPiscina(o: ThreadOptions): Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult> {
-  const filename = typeof o.filename === 'string' && !o.filename.startsWith('file:') ? o.filename : fileURLToPath(o.filename);
+  const filename =
+    typeof o.filename === 'string' && !o.filename.startsWith('file:') ? o.filename : fileURLToPath(o.filename);
   return new Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult>({
     filename,
     minThreads: o.min,

@@ -32,10 +32,15 @@ type PiscinaPool = {
  * Piscina is imported when the first pool task runs, not when the daemon starts: an idle router that never needs a
  * worker thread does not evaluate it (docs/performance.md, "Idle memory").
  */
-async function startPool(options: PoolOptions, threads: { min: number; max: number; idleTimeoutMs?: number }): Promise<PiscinaPool> {
+async function startPool(
+  options: PoolOptions,
+  threads: { min: number; max: number; idleTimeoutMs?: number },
+): Promise<PiscinaPool> {
   const { startPiscina } = await import('./piscina-pool.ts');
   return startPiscina({
-    filename: options.workerPath ?? defaultWorkerPath(), ...threads, ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+    filename: options.workerPath ?? defaultWorkerPath(),
+    ...threads,
+    ...(options.execArgv ? { execArgv: options.execArgv } : {}),
   });
 }
 
@@ -46,8 +51,12 @@ function lazyPool(make: () => Promise<PiscinaPool>): UsageTaskRunner {
   return {
     run: async (task) => (await get()).run(task) as Promise<UsageResult>,
     runKernel: async (task) => (await get()).run(task, { name: 'kernel' }) as Promise<KernelUsageResult>,
-    close: async () => { if (pool) await (await pool).close(); },
-    destroy: async () => { if (pool) await (await pool).destroy(); },
+    close: async () => {
+      if (pool) await (await pool).close();
+    },
+    destroy: async () => {
+      if (pool) await (await pool).destroy();
+    },
   };
 }
 
@@ -98,10 +107,13 @@ export interface AdaptiveOptions extends PoolOptions {
  */
 export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner {
   const threads = Math.max(1, Math.floor(options.workers ?? 1));
-  const pool = lazyPool(() => startPool(options, { min: 0, max: threads, idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS }));
+  const pool = lazyPool(() =>
+    startPool(options, { min: 0, max: threads, idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS }),
+  );
   // The main thread runs the worker's own module (dist/usage-worker.mjs): the same code, and none of it in sluice.mjs.
   let inline: Promise<WorkerModule> | undefined;
-  const inlineModule = (): Promise<WorkerModule> => (inline ??= import(workerUrl(options.workerPath ?? defaultWorkerPath()).href));
+  const inlineModule = (): Promise<WorkerModule> =>
+    (inline ??= import(workerUrl(options.workerPath ?? defaultWorkerPath()).href));
   const inlineMax = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
   let lastBytes = 0;
   return {

@@ -78,7 +78,10 @@ export interface ExclusivePort {
  * One client's reading from the portal (`ndsctl json <mac>`); `onStart` is called when the portal takes the call (a
  * reading that waited behind a snapshot is not slow). null: the portal does not list the client.
  */
-export type ReadClient = (mac: string, onStart: () => void) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
+export type ReadClient = (
+  mac: string,
+  onStart: () => void,
+) => Promise<{ downloadBytes: number; uploadBytes: number; state: string } | null>;
 
 /** What the meter asks of the kernel quota (portal/kernel-quota.ts). */
 export interface KernelQuotaPort {

@@ -4,7 +4,13 @@
  * multi-device session maps to that one session: each device's bytes are billed to its one allotment, whose sum the
  * manager ends at (`data-limit` for all devices at once).
  */
-import { devicesOf, type Session, type SessionBillingPort, type SessionEventsView, type SessionReadView } from '../sessions/index.ts';
+import {
+  devicesOf,
+  type Session,
+  type SessionBillingPort,
+  type SessionEventsView,
+  type SessionReadView,
+} from '../sessions/index.ts';
 import type { MeteredSession, SessionsPort } from './ports.ts';
 
 export type ManagerForMeter = SessionReadView & SessionEventsView & SessionBillingPort;
@@ -35,12 +41,24 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
     byMac.delete(mac);
     version++;
   };
-  const track = (s: Session): void => { for (const mac of devicesOf(s)) trackDevice(s, mac); trackShared(s); };
+  const track = (s: Session): void => {
+    for (const mac of devicesOf(s)) trackDevice(s, mac);
+    trackShared(s);
+  };
   for (const s of manager.list({ state: 'ACTIVE' })) track(s);
   const offStarted = manager.on('started', track);
-  const offEnded = manager.on('ended', (s) => { for (const mac of devicesOf(s)) untrack(s, mac); shared.delete(s.id); });
-  const offJoined = manager.on('joined', (s, mac) => { trackDevice(s, mac); trackShared(s); });
-  const offLeft = manager.on('left', (s, mac) => { untrack(s, mac); trackShared(s); });
+  const offEnded = manager.on('ended', (s) => {
+    for (const mac of devicesOf(s)) untrack(s, mac);
+    shared.delete(s.id);
+  });
+  const offJoined = manager.on('joined', (s, mac) => {
+    trackDevice(s, mac);
+    trackShared(s);
+  });
+  const offLeft = manager.on('left', (s, mac) => {
+    untrack(s, mac);
+    trackShared(s);
+  });
   // A session moved to another MAC (a customer's restore, ubus `move`): its bytes are the new MAC's from now on.
   const offMoved = manager.on('moved', (s, from) => {
     untrack(s, from);
@@ -58,6 +76,12 @@ export function sessionManagerPort(manager: ManagerForMeter): ManagedSessionsPor
       return left === null ? 0 : Number(left);
     },
     sharedDevices: (id) => shared.get(id),
-    dispose: () => { offStarted(); offEnded(); offJoined(); offLeft(); offMoved(); },
+    dispose: () => {
+      offStarted();
+      offEnded();
+      offJoined();
+      offLeft();
+      offMoved();
+    },
   };
 }

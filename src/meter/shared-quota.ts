@@ -34,7 +34,7 @@ export function splitShares(left: number, devices: ReadonlyArray<{ mac: string; 
   const total = devices.reduce((sum, d) => sum + Math.max(0, d.bytes), 0);
   const even = total > 0 ? EVEN_PART : 1;
   for (const d of devices) {
-    const weight = even / n + (total > 0 ? (1 - EVEN_PART) * Math.max(0, d.bytes) / total : 0);
+    const weight = even / n + (total > 0 ? ((1 - EVEN_PART) * Math.max(0, d.bytes)) / total : 0);
     out.set(d.mac, Math.floor(pool * weight));
   }
   return out;
@@ -44,7 +44,10 @@ export class SharedQuota {
   /** Splits handed to the kernel (MeterStats). */
   splits = 0;
 
-  constructor(private readonly sessions: SessionsPort, private readonly kernel: KernelQuotaPort | undefined) {}
+  constructor(
+    private readonly sessions: SessionsPort,
+    private readonly kernel: KernelQuotaPort | undefined,
+  ) {}
 
   /**
    * After a tick's billing (its usage reports): each shared data session billed in it has its bytes left split among
@@ -64,7 +67,7 @@ export class SharedQuota {
       if (u.exhausted || !(u.remainingBytes > 0)) continue;
       billed ??= new Map();
       let byMac = billed.get(u.sessionId);
-      if (byMac === undefined) billed.set(u.sessionId, byMac = new Map());
+      if (byMac === undefined) billed.set(u.sessionId, (byMac = new Map()));
       byMac.set(u.mac, (byMac.get(u.mac) ?? 0) + u.deltaBytes);
     }
     if (billed === undefined) return;
@@ -78,7 +81,10 @@ export class SharedQuota {
       // This close the brake watch ends the session once the kernel stops any of its devices: a new split would
       // lift that stop (and the earlier shares still add up to no more than what is left).
       if (left <= BRAKE_REFILL_MIN_BYTES) continue;
-      for (const [mac, shareBytes] of splitShares(left, braked.map((mac) => ({ mac, bytes: byMac.get(mac) ?? 0 })))) {
+      for (const [mac, shareBytes] of splitShares(
+        left,
+        braked.map((mac) => ({ mac, bytes: byMac.get(mac) ?? 0 })),
+      )) {
         shares.push({ mac, shareBytes });
       }
     }

@@ -67,7 +67,10 @@ export class SlotSessions {
     this.builtSlots = slotCount;
     // A session whose MAC had no slot before has one now.
     if (moved && this.noSlot.length > 0) {
-      this.noSlot = this.noSlot.filter((s) => { const slot = macToSlot.get(s.mac); return slot === undefined || slot >= slotCount; });
+      this.noSlot = this.noSlot.filter((s) => {
+        const slot = macToSlot.get(s.mac);
+        return slot === undefined || slot >= slotCount;
+      });
     }
   }
 

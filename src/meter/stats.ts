@@ -81,7 +81,8 @@ export class MeterStatsRecorder {
 
   snapshot(tracked: number): MeterStats {
     const sorted = [...this.durations].sort((a, b) => a - b);
-    const pick = (q: number): number => (sorted.length === 0 ? 0 : round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!));
+    const pick = (q: number): number =>
+      sorted.length === 0 ? 0 : round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
     return {
       ticks: this.ticks,
       ticks_ok: this.ok,
@@ -101,8 +102,11 @@ export class MeterStatsRecorder {
       final_readings: 0,
       kernel_quota_ends: 0,
       kernel_quota_unbilled_ends: 0,
-      kernel_quota_refills: 0, kernel_quota_splits: 0,
-      final_read_ms: 0, usage_from: 'portal', portal_listings: this.ok,
+      kernel_quota_refills: 0,
+      kernel_quota_splits: 0,
+      final_read_ms: 0,
+      usage_from: 'portal',
+      portal_listings: this.ok,
     };
   }
 }

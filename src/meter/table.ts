@@ -104,7 +104,14 @@ export function committedMarks(table: CounterTable): Map<string, CounterMark> {
   const marks = new Map<string, CounterMark>();
   for (let slot = 0; slot < count; slot++) {
     const reading = readCommitted(ints, floats, slot);
-    if (reading !== undefined) marks.set(macFromParts(ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_HI]!, ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_LO]!), reading.mark);
+    if (reading !== undefined)
+      marks.set(
+        macFromParts(
+          ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_HI]!,
+          ints[HEADER_INTS + slot * INT_STRIDE + I_MAC_LO]!,
+        ),
+        reading.mark,
+      );
   }
   return marks;
 }
@@ -119,7 +126,11 @@ export function committedReading(table: CounterTable, slot: number): { mark: Cou
   return readCommitted(ints, new Float64Array(table.floats), slot);
 }
 
-function readCommitted(ints: Int32Array, floats: Float64Array, slot: number): { mark: CounterMark; state: number } | undefined {
+function readCommitted(
+  ints: Int32Array,
+  floats: Float64Array,
+  slot: number,
+): { mark: CounterMark; state: number } | undefined {
   const committed = Atomics.load(ints, H_COMMITTED_TICK);
   const ib = HEADER_INTS + slot * INT_STRIDE;
   const fb = slot * FLOAT_STRIDE;
@@ -143,7 +154,11 @@ function readCommitted(ints: Int32Array, floats: Float64Array, slot: number): { 
  * reading with the same token continues the epoch (delta = reading − mark); a changed token or a lower reading starts
  * a new one, as always.
  */
-export function seedTable(marks: ReadonlyArray<readonly [mac: string, mark: CounterMark]>, capacity: number, tick: number): CounterTable {
+export function seedTable(
+  marks: ReadonlyArray<readonly [mac: string, mark: CounterMark]>,
+  capacity: number,
+  tick: number,
+): CounterTable {
   const valid = marks.filter(([mac]) => macToParts(mac) !== undefined);
   const table = createTable(Math.max(capacity, valid.length * 2));
   const ints = new Int32Array(table.ints);
@@ -172,8 +187,12 @@ export class TableView {
     this.ints = new Int32Array(table.ints);
     this.floats = new Float64Array(table.floats);
   }
-  commit(tick: number): void { Atomics.store(this.ints, H_COMMITTED_TICK, tick); }
-  get slotCount(): number { return Atomics.load(this.ints, H_SLOT_COUNT); }
+  commit(tick: number): void {
+    Atomics.store(this.ints, H_COMMITTED_TICK, tick);
+  }
+  get slotCount(): number {
+    return Atomics.load(this.ints, H_SLOT_COUNT);
+  }
   mac(slot: number): string {
     const base = HEADER_INTS + slot * INT_STRIDE;
     return macFromParts(this.ints[base + I_MAC_HI]!, this.ints[base + I_MAC_LO]!);
@@ -206,9 +225,12 @@ export class TableView {
     const cFlags = ints[ib + I_C_FLAGS]!;
     if (ints[ib + I_C_TICK] === 0 || (cFlags & FLAG_PRESENT) === 0) return true;
     const state = (cFlags >> 1) & 7;
-    if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.Trusted && state !== STATE_CODES.AuthBlocked) return true;
+    if (state !== STATE_CODES.Authenticated && state !== STATE_CODES.Trusted && state !== STATE_CODES.AuthBlocked)
+      return true;
     if (ints[ib + I_P_TOKEN] !== ints[ib + I_C_TOKEN]) return true;
-    return this.floats[fb + F_P_DOWN]! < this.floats[fb + F_C_DOWN]! || this.floats[fb + F_P_UP]! < this.floats[fb + F_C_UP]!;
+    return (
+      this.floats[fb + F_P_DOWN]! < this.floats[fb + F_C_DOWN]! || this.floats[fb + F_P_UP]! < this.floats[fb + F_C_UP]!
+    );
   }
   /**
    * Flags of the reading before the one just written (the committed half), -1 if there is none. Tells whether the

@@ -3,8 +3,17 @@
  * shared table, return only the clients whose usage changed. Exported for workers/usage.ts and for in-process tests.
  */
 import {
-  COUNTER_UNIT, fetchSnapshot, parseSnapshotFallback, scanSnapshot, SnapshotBuffer,
-  type AddressSink, type FetchProblem, type PortalFlavour as Flavour, type SinkFor, type SnapshotProblem, type SnapshotSource,
+  COUNTER_UNIT,
+  fetchSnapshot,
+  parseSnapshotFallback,
+  scanSnapshot,
+  SnapshotBuffer,
+  type AddressSink,
+  type FetchProblem,
+  type PortalFlavour as Flavour,
+  type SinkFor,
+  type SnapshotProblem,
+  type SnapshotSource,
 } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { CounterTable } from './table.ts';
@@ -34,40 +43,54 @@ export interface UsageTask {
 
 export type UsageResult =
   | {
-    tick: number;
-    ok: true;
-    flavour: Flavour;
-    clients: number;
-    /** True when the scanner stopped and JSON.parse read the snapshot. */
-    fallback: boolean;
-    scanStop?: string;
-    /** [slot, downloadBytes, uploadBytes] triples (SharedArrayBuffer). */
-    deltas: Float64Array;
-    count: number;
-    newEpochs: number;
-    arrivals: number;
-    departures: number;
-    /** Present when the table had to grow: the main thread adopts this generation on commit. */
-    table?: CounterTable;
-    snapshotBytes: number;
-    fetchMs: number;
-    scanMs: number;
-    /** When the task asked: mac, ip, mac, ip, … ('' for no address); absent if the list could not be read whole. */
-    addresses?: string[];
-  }
+      tick: number;
+      ok: true;
+      flavour: Flavour;
+      clients: number;
+      /** True when the scanner stopped and JSON.parse read the snapshot. */
+      fallback: boolean;
+      scanStop?: string;
+      /** [slot, downloadBytes, uploadBytes] triples (SharedArrayBuffer). */
+      deltas: Float64Array;
+      count: number;
+      newEpochs: number;
+      arrivals: number;
+      departures: number;
+      /** Present when the table had to grow: the main thread adopts this generation on commit. */
+      table?: CounterTable;
+      snapshotBytes: number;
+      fetchMs: number;
+      scanMs: number;
+      /** When the task asked: mac, ip, mac, ip, … ('' for no address); absent if the list could not be read whole. */
+      addresses?: string[];
+    }
   | { tick: number; ok: false; problem: SkipReason; message: string; fetchMs: number };
 
 /** `buffer`: the thread's snapshot buffer, kept across tasks (one task at a time per thread). */
-export async function runUsageTask(task: UsageTask, accountant: EpochAccountant, buffer?: SnapshotBuffer): Promise<UsageResult> {
+export async function runUsageTask(
+  task: UsageTask,
+  accountant: EpochAccountant,
+  buffer?: SnapshotBuffer,
+): Promise<UsageResult> {
   const started = performance.now();
   let bytes: Uint8Array;
   if (task.source.kind === 'inline') {
     bytes = Buffer.from(task.source.text, 'utf8');
   } else {
-    const fetched = await fetchSnapshot(task.source, { timeoutMs: task.timeoutMs, ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }), into: buffer ?? new SnapshotBuffer() });
+    const fetched = await fetchSnapshot(task.source, {
+      timeoutMs: task.timeoutMs,
+      ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }),
+      into: buffer ?? new SnapshotBuffer(),
+    });
     if (!fetched.ok) {
       signalFetched(task);
-      return { tick: task.tick, ok: false, problem: fetched.problem, message: fetched.message, fetchMs: performance.now() - started };
+      return {
+        tick: task.tick,
+        ok: false,
+        problem: fetched.problem,
+        message: fetched.message,
+        fetchMs: performance.now() - started,
+      };
     }
     bytes = fetched.bytes;
   }
@@ -85,7 +108,11 @@ export async function runUsageTask(task: UsageTask, accountant: EpochAccountant,
   let scanStop: string | undefined;
   // The clients' addresses ride on the scan when asked for (mac, ip pairs; '' for none): no second pass.
   const addresses: string[] | undefined = task.addresses === true ? [] : undefined;
-  const addressSink: AddressSink | undefined = addresses && ((mac, ip) => { addresses.push(mac, ip); });
+  const addressSink: AddressSink | undefined =
+    addresses &&
+    ((mac, ip) => {
+      addresses.push(mac, ip);
+    });
   const scanned = scanSnapshot(bytes, task.flavour, sinkFor, addressSink);
   if (scanned.ok) {
     flavour = scanned.flavour;

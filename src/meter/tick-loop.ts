@@ -23,7 +23,15 @@ import type { MeteredSession, UsageReport, UsageTaskRunner } from './ports.ts';
 import { SlotSessions } from './slot-sessions.ts';
 import { AddressBook } from './address-book.ts';
 import { MeterStatsRecorder } from './stats.ts';
-import { committedReading, createTable, FLAG_PRESENT, seedTable, TableView, type CounterMark, type CounterTable } from './table.ts';
+import {
+  committedReading,
+  createTable,
+  FLAG_PRESENT,
+  seedTable,
+  TableView,
+  type CounterMark,
+  type CounterTable,
+} from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
 import { KernelMode } from './kernel-mode.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
@@ -41,9 +49,17 @@ export interface TickLoopParts {
   blind: BlindWatch;
 }
 
-export type TickLoopOptions = Pick<MeterOptions, 'source' | 'flavour' | 'maxSnapshotBytes' | 'portal' | 'initialMarks'
-  | 'initialCapacity' | 'kernelCounters' | 'portalIdentity'>
-  & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
+export type TickLoopOptions = Pick<
+  MeterOptions,
+  | 'source'
+  | 'flavour'
+  | 'maxSnapshotBytes'
+  | 'portal'
+  | 'initialMarks'
+  | 'initialCapacity'
+  | 'kernelCounters'
+  | 'portalIdentity'
+> & { fetchTimeoutMs: number; minIntervalMs: number; firstReadingMs: number };
 
 export class TickLoop {
   private table: CounterTable;
@@ -85,7 +101,11 @@ export class TickLoop {
     remaining: new Float64Array(SLICE),
   };
 
-  constructor(private readonly ctx: MeterContext, private readonly parts: TickLoopParts, private readonly options: TickLoopOptions) {
+  constructor(
+    private readonly ctx: MeterContext,
+    private readonly parts: TickLoopParts,
+    private readonly options: TickLoopOptions,
+  ) {
     const marks = options.initialMarks ?? [];
     if (marks.length > 0) {
       // Tick 1 is the restored readings, committed as of now: every later delta is billable to sessions started before.
@@ -99,8 +119,10 @@ export class TickLoop {
     this.view = new TableView(this.table);
     this.index = new SlotSessions(ctx.sessions);
     this.addresses = new AddressBook(ctx.timers, () => this.requestTick());
-    this.kernel = options.kernelCounters === undefined ? undefined
-      : new KernelMode(options.kernelCounters, { portalIdentity: options.portalIdentity });
+    this.kernel =
+      options.kernelCounters === undefined
+        ? undefined
+        : new KernelMode(options.kernelCounters, { portalIdentity: options.portalIdentity });
   }
 
   get counterTable(): CounterTable {
@@ -108,10 +130,10 @@ export class TickLoop {
   }
 
   /**
-   * The counter reading a session opened for `mac` now starts from (sessions journal it with the purchase: MarkingStore).
-   * The last committed reading shows the gate open: the portal's counters predate the session, so only bytes past
-   * them are its own (the restart's delta), and a re-auth before the session's gate opens is a new epoch anyway.
-   * Otherwise (absent, never read, gate closed) the auth that opens the gate starts the counters at 0, as the
+   * The counter reading a session opened for `mac` now starts from (sessions journal it with the purchase:
+   * MarkingStore). The last committed reading shows the gate open: the portal's counters predate the session, so only
+   * bytes past them are its own (the restart's delta), and a re-auth before the session's gate opens is a new epoch
+   * anyway. Otherwise (absent, never read, gate closed) the auth that opens the gate starts the counters at 0, as the
    * first-reading watch bills them: a zero mark (any reading of the new epoch is the session's, in full; the token
    * is the closed gate's, kept by a portal that keeps it across the auth, else a new epoch, counted from 0 as well).
    */
@@ -126,14 +148,19 @@ export class TickLoop {
   /** Ticks as soon as possible (after the tick in flight, if any). */
   requestTick(): void {
     if (this.ctx.state !== 'running') return;
-    if (this.running) { this.again = true; return; }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
     this.schedule(0);
   }
 
   /** Runs one tick now (the scheduler uses it; tests and the bench call it directly without start()). */
   tick(): Promise<TickReport> {
     if (this.running) return this.running.then(() => this.tick());
-    const run = this.runTick().finally(() => { this.running = undefined; });
+    const run = this.runTick().finally(() => {
+      this.running = undefined;
+    });
     this.running = run;
     return run;
   }
@@ -168,17 +195,24 @@ export class TickLoop {
     this.timer = ctx.timers.setTimeout(() => {
       this.timer = undefined;
       this.dueAt = Infinity;
-      void this.tick().then((report) => {
-        if (ctx.state !== 'running') return;
-        const by = this.nextBy - ctx.clock.now();
-        this.nextBy = Infinity;
-        if (this.again) { this.again = false; this.schedule(0); }
-        else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
-      }, (err: unknown) => {
-        // A tick that throws must not end metering: report it and poll again.
-        ctx.onError(new SluiceError('ERR_METER_WORKER', `tick failed: ${toSluiceError(err).message}`, { cause: err }));
-        if (ctx.state === 'running') this.schedule(ctx.pollIntervalMs);
-      });
+      void this.tick().then(
+        (report) => {
+          if (ctx.state !== 'running') return;
+          const by = this.nextBy - ctx.clock.now();
+          this.nextBy = Infinity;
+          if (this.again) {
+            this.again = false;
+            this.schedule(0);
+          } else this.schedule(Math.max(0, Math.min(report.nextInMs, by)));
+        },
+        (err: unknown) => {
+          // A tick that throws must not end metering: report it and poll again.
+          ctx.onError(
+            new SluiceError('ERR_METER_WORKER', `tick failed: ${toSluiceError(err).message}`, { cause: err }),
+          );
+          if (ctx.state === 'running') this.schedule(ctx.pollIntervalMs);
+        },
+      );
     }, delayMs);
   }
 
@@ -200,12 +234,30 @@ export class TickLoop {
         // A listing bills nothing here (the counters do), so it may take longer than a fetch: one cut short by the
         // timeout cost openNDS as much as a whole one (it runs its per-client script regardless) and is tried again,
         // which on a busy router meant no listing ever finished (32 clients at load 25 in the lab).
-        const timeoutMs = listed ? KERNEL_LISTING_TIMEOUT_FACTOR * this.options.fetchTimeoutMs : this.options.fetchTimeoutMs;
-        const task = kernel.task(tick, this.table, timeoutMs, this.fetchSignal, listed ? {
-          source: this.options.source, flavour: this.options.flavour ?? 'auto',
-          ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
-        } : undefined);
-        const raw = await this.dispatch(() => this.parts.runner.runKernel!(task), listed && task.listing?.source.kind !== 'inline', (at) => { dispatchAt = at; }, timeoutMs);
+        const timeoutMs = listed
+          ? KERNEL_LISTING_TIMEOUT_FACTOR * this.options.fetchTimeoutMs
+          : this.options.fetchTimeoutMs;
+        const task = kernel.task(
+          tick,
+          this.table,
+          timeoutMs,
+          this.fetchSignal,
+          listed
+            ? {
+                source: this.options.source,
+                flavour: this.options.flavour ?? 'auto',
+                ...(this.options.maxSnapshotBytes === undefined ? {} : { maxBytes: this.options.maxSnapshotBytes }),
+              }
+            : undefined,
+        );
+        const raw = await this.dispatch(
+          () => this.parts.runner.runKernel!(task),
+          listed && task.listing?.source.kind !== 'inline',
+          (at) => {
+            dispatchAt = at;
+          },
+          timeoutMs,
+        );
         result = kernel.settle(raw, listed, dispatchAt, raw.fetchMs, this.ctx.sessions);
       } else {
         const task: UsageTask = {
@@ -219,22 +271,40 @@ export class TickLoop {
           ...(this.addresses.wanted(this.ctx.clock.now()) && { addresses: true }),
         };
         listed = task.addresses === true;
-        result = await this.dispatch(() => this.parts.runner.run(task), task.source.kind !== 'inline', (at) => { dispatchAt = at; }, task.timeoutMs);
+        result = await this.dispatch(
+          () => this.parts.runner.run(task),
+          task.source.kind !== 'inline',
+          (at) => {
+            dispatchAt = at;
+          },
+          task.timeoutMs,
+        );
       }
     } catch (err) {
       const error = toSluiceError(err, 'ERR_METER_WORKER');
       this.ctx.onError(new SluiceError('ERR_METER_WORKER', `usage worker failed: ${error.message}`, { cause: err }));
-      result = { tick, ok: false, problem: 'worker-error', message: error.message, fetchMs: performance.now() - started };
+      result = {
+        tick,
+        ok: false,
+        problem: 'worker-error',
+        message: error.message,
+        fetchMs: performance.now() - started,
+      };
     }
     this.addresses.record(dispatchAt, listed, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
     // The gate facts of a kernel tick are the last listing's, as of when it was read.
-    const report = result.ok ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched) : this.skip(result);
+    const report = result.ok
+      ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched)
+      : this.skip(result);
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);
       kernel.afterBilling(this.ctx.clock.now(), moved, this.ctx.sessions, (mac) => this.parts.firsts.authing(mac));
-      report.nextInMs = Math.min(report.nextInMs, Math.max(this.options.minIntervalMs, kernel.listingInMs(this.ctx.clock.now())));
+      report.nextInMs = Math.min(
+        report.nextInMs,
+        Math.max(this.options.minIntervalMs, kernel.listingInMs(this.ctx.clock.now())),
+      );
     }
     report.applyMs = performance.now() - applyStarted;
     report.durationMs = performance.now() - started;
@@ -248,7 +318,12 @@ export class TickLoop {
    * Runs the task; with a portal queue and `holdsPortal` (the task reads the portal), holds the queue only until the
    * worker reports the fetch finished. A kernel tick that lists nothing never waits for the portal's queue.
    */
-  private async dispatch<R>(run: () => Promise<R>, holdsPortal: boolean, onDispatch: (at: number) => void, timeoutMs: number): Promise<R> {
+  private async dispatch<R>(
+    run: () => Promise<R>,
+    holdsPortal: boolean,
+    onDispatch: (at: number) => void,
+    timeoutMs: number,
+  ): Promise<R> {
     const { portal } = this.options;
     if (portal === undefined || !holdsPortal) {
       onDispatch(this.ctx.clock.now());
@@ -261,9 +336,15 @@ export class TickLoop {
       Atomics.store(cell, 0, 0);
       onDispatch(this.ctx.clock.now());
       result = run();
-      const settled = result.then(() => undefined, () => undefined);
-      const waiter = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } })
-        .waitAsync(cell, 0, 0, timeoutMs * 2);
+      const settled = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      const waiter = (
+        Atomics as unknown as {
+          waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown };
+        }
+      ).waitAsync(cell, 0, 0, timeoutMs * 2);
       await Promise.race([settled, waiter.async ? waiter.value : undefined]);
     });
     return result!;
@@ -271,13 +352,33 @@ export class TickLoop {
 
   private skip(result: Extract<UsageResult, { ok: false }>): TickReport {
     return {
-      tick: result.tick, ok: false, skipped: result.problem, message: result.message, clients: 0, usage: [], reopen: [], gone: [], openUnpaid: [], at: 0,
-      dropped: 0, baselined: 0, durationMs: 0, fetchMs: result.fetchMs, scanMs: 0, applyMs: 0, nextInMs: this.ctx.pollIntervalMs,
+      tick: result.tick,
+      ok: false,
+      skipped: result.problem,
+      message: result.message,
+      clients: 0,
+      usage: [],
+      reopen: [],
+      gone: [],
+      openUnpaid: [],
+      at: 0,
+      dropped: 0,
+      baselined: 0,
+      durationMs: 0,
+      fetchMs: result.fetchMs,
+      scanMs: 0,
+      applyMs: 0,
+      nextInMs: this.ctx.pollIntervalMs,
     };
   }
 
   /** `gateAt`: when the portal's states in the table were read (dispatchAt, or a kernel tick's last listing). */
-  private async apply(result: Extract<UsageResult, { ok: true }>, dispatchAt: number, gateAt: number, unbilled: boolean): Promise<TickReport> {
+  private async apply(
+    result: Extract<UsageResult, { ok: true }>,
+    dispatchAt: number,
+    gateAt: number,
+    unbilled: boolean,
+  ): Promise<TickReport> {
     const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
     if (result.table) {
       this.table = result.table;
@@ -320,7 +421,10 @@ export class TickLoop {
       for (let k = start; k < end; k++) {
         const slot = deltas[k * 3]!;
         const session = fresh && slot < index.slots ? index.at(slot) : port.active(this.slotMacs[slot]!);
-        if (session === undefined) { dropped++; continue; }
+        if (session === undefined) {
+          dropped++;
+          continue;
+        }
         // A reading of a gate sluice is opening (held, first open, or still closed): the first-reading watch's alone.
         if (firstWatch.owns(session.mac, result.tick)) continue;
         // The previous reading predates the purchase: its counters may hold bytes used before it, which are never
@@ -345,9 +449,15 @@ export class TickLoop {
         const bytes = batch.bytes[b]!;
         const remainingBytes = session.metric === 'bytes' ? batch.remaining[b]! : Infinity;
         const report: UsageReport = {
-          mac: session.mac, sessionId: session.id, slot: session.slot ?? -1, metric: session.metric, deltaBytes: bytes,
-          deltaDownloadBytes: deltas[k * 3 + 1]!, deltaUploadBytes: deltas[k * 3 + 2]!,
-          remainingBytes, exhausted: session.metric === 'bytes' && remainingBytes <= 0,
+          mac: session.mac,
+          sessionId: session.id,
+          slot: session.slot ?? -1,
+          metric: session.metric,
+          deltaBytes: bytes,
+          deltaDownloadBytes: deltas[k * 3 + 1]!,
+          deltaUploadBytes: deltas[k * 3 + 2]!,
+          remainingBytes,
+          exhausted: session.metric === 'bytes' && remainingBytes <= 0,
         };
         usage.push(report);
         if (session.metric === 'bytes' && !planner.farFromEnd(session, bytes, elapsed, remainingBytes, horizonMs)) {
@@ -370,14 +480,30 @@ export class TickLoop {
     // A session that just opened and has shown no traffic yet: read it again soon, not a whole poll interval later.
     if (firstWatch.size > 0) nextInMs = Math.min(nextInMs, this.options.firstReadingMs);
     nextInMs = Math.min(nextInMs, planner.peakCrossingInMs());
-    nextInMs = Math.min(this.ctx.pollIntervalMs, Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs));
+    nextInMs = Math.min(
+      this.ctx.pollIntervalMs,
+      Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs),
+    );
 
     const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, gateAt);
     for (const mac of reopen) this.ctx.emit('paying-client-needs-gate', mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {
-      tick: result.tick, ok: true, clients: result.clients, usage, reopen, gone, openUnpaid, at: gateAt, dropped, baselined,
-      durationMs: 0, fetchMs: result.fetchMs, scanMs: result.scanMs, applyMs: 0, nextInMs,
+      tick: result.tick,
+      ok: true,
+      clients: result.clients,
+      usage,
+      reopen,
+      gone,
+      openUnpaid,
+      at: gateAt,
+      dropped,
+      baselined,
+      durationMs: 0,
+      fetchMs: result.fetchMs,
+      scanMs: result.scanMs,
+      applyMs: 0,
+      nextInMs,
     };
   }
 

@@ -1,9 +1,10 @@
 /**
  * NIP-01 events: the serialisation whose SHA-256 is the event id, and BIP-340 Schnorr signatures over that id
- * (https://github.com/nostr-protocol/nips/blob/master/01.md, https://github.com/bitcoin/bips/blob/master/bip-0340.mediawiki).
- * TollGate's advertisement (10021), session (1022) and notice (21023) are such events, and a legacy payment (21000).
- * Pure: no I/O; the signing key is the caller's (key.ts keeps the router's). Schnorr is noble's, in the lazily loaded
- * cashu chunk (src/cashu-loader.ts): openRouterKey loads it before the door signs anything.
+ * (https://github.com/nostr-protocol/nips/blob/master/01.md,
+ * https://github.com/bitcoin/bips/blob/master/bip-0340.mediawiki). TollGate's advertisement (10021), session (1022) and
+ * notice (21023) are such events, and a legacy payment (21000). Pure: no I/O; the signing key is the caller's (key.ts
+ * keeps the router's). Schnorr is noble's, in the lazily loaded cashu chunk (src/cashu-loader.ts): openRouterKey loads
+ * it before the door signs anything.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { cashuLib } from '../cashu-loader.ts';
@@ -54,7 +55,13 @@ export function publicKeyOf(secretKey: Uint8Array): string {
 
 /** Signs `template` with `secretKey` (fresh auxiliary randomness per signature, as BIP-340 recommends). */
 export function signEvent(template: EventTemplate, secretKey: Uint8Array): NostrEvent {
-  const unsigned: UnsignedEvent = { pubkey: publicKeyOf(secretKey), created_at: template.created_at, kind: template.kind, tags: template.tags, content: template.content };
+  const unsigned: UnsignedEvent = {
+    pubkey: publicKeyOf(secretKey),
+    created_at: template.created_at,
+    kind: template.kind,
+    tags: template.tags,
+    content: template.content,
+  };
   const id = eventId(unsigned);
   const sig = Buffer.from(cashuLib().schnorr.sign(Buffer.from(id, 'hex'), secretKey, randomBytes(32))).toString('hex');
   return { id, ...unsigned, sig };
@@ -64,17 +71,31 @@ export function signEvent(template: EventTemplate, secretKey: Uint8Array): Nostr
 export function isEventShape(v: unknown): v is NostrEvent {
   if (typeof v !== 'object' || v === null) return false;
   const e = v as Record<string, unknown>;
-  return typeof e.id === 'string' && typeof e.pubkey === 'string' && typeof e.sig === 'string' && typeof e.content === 'string'
-    && Number.isSafeInteger(e.created_at) && Number.isSafeInteger(e.kind)
-    && Array.isArray(e.tags) && e.tags.every((t) => Array.isArray(t) && t.every((x) => typeof x === 'string'));
+  return (
+    typeof e.id === 'string' &&
+    typeof e.pubkey === 'string' &&
+    typeof e.sig === 'string' &&
+    typeof e.content === 'string' &&
+    Number.isSafeInteger(e.created_at) &&
+    Number.isSafeInteger(e.kind) &&
+    Array.isArray(e.tags) &&
+    e.tags.every((t) => Array.isArray(t) && t.every((x) => typeof x === 'string'))
+  );
 }
 
-/** Whether `event` is well formed, its id is its serialisation's hash and its signature is its pubkey's. Never throws. */
+/**
+ * Whether `event` is well formed, its id is its serialisation's hash and its signature is its pubkey's. Never throws.
+ */
 export function verifyEvent(event: unknown): boolean {
-  if (!isEventShape(event) || !HEX64.test(event.id) || !HEX64.test(event.pubkey) || !HEX128.test(event.sig)) return false;
+  if (!isEventShape(event) || !HEX64.test(event.id) || !HEX64.test(event.pubkey) || !HEX128.test(event.sig))
+    return false;
   if (eventId(event) !== event.id) return false;
   try {
-    return cashuLib().schnorr.verify(Buffer.from(event.sig, 'hex'), Buffer.from(event.id, 'hex'), Buffer.from(event.pubkey, 'hex'));
+    return cashuLib().schnorr.verify(
+      Buffer.from(event.sig, 'hex'),
+      Buffer.from(event.id, 'hex'),
+      Buffer.from(event.pubkey, 'hex'),
+    );
   } catch {
     return false;
   }

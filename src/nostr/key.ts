@@ -12,7 +12,9 @@ import { SluiceError } from '../errors.ts';
 import { ensureDir, writeFileAtomic } from '../storage/index.ts';
 import { publicKeyOf } from './event.ts';
 
-/** The key file's name in main.state_dir (Makefile's conffiles names /etc/sluice/nostr.key, the default state_dir's). */
+/**
+ * The key file's name in main.state_dir (Makefile's conffiles names /etc/sluice/nostr.key, the default state_dir's).
+ */
 export const NOSTR_KEY_FILE = 'nostr.key';
 
 export interface RouterKey {
@@ -25,8 +27,11 @@ export interface RouterKey {
 }
 
 function keyError(path: string, reason: string, cause?: unknown): SluiceError {
-  return new SluiceError('ERR_NOSTR_KEY', `the router's Nostr key ${path} ${reason}: move it aside to make a new key (clients will see a new router)`,
-    { details: { path }, ...(cause !== undefined && { cause }) });
+  return new SluiceError(
+    'ERR_NOSTR_KEY',
+    `the router's Nostr key ${path} ${reason}: move it aside to make a new key (clients will see a new router)`,
+    { details: { path }, ...(cause !== undefined && { cause }) },
+  );
 }
 
 /** A secret key is 32 bytes in 1 … n−1 (noble's getPublicKey refuses the rest). */

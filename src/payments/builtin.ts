@@ -7,9 +7,7 @@ import { PaymentRegistry } from './registry.ts';
 import type { PaymentMethod } from './types.ts';
 
 export function builtinPaymentMethods(): PaymentMethod[] {
-  return [
-    grantMethod,
-  ];
+  return [grantMethod];
 }
 
 export function createPaymentRegistry(extra: Iterable<PaymentMethod> = []): PaymentRegistry {

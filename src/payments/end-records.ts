@@ -31,7 +31,11 @@ export class EndRecordsTap implements SessionStore {
     if (ended.length === 0) return;
     for (const listener of this.listeners) {
       // A listener's failure is its own: the append succeeded and its caller must hear so.
-      try { listener(ended); } catch { /* reported by the listener */ }
+      try {
+        listener(ended);
+      } catch {
+        /* reported by the listener */
+      }
     }
   }
 
@@ -50,8 +54,12 @@ export class EndRecordsTap implements SessionStore {
  * method needs of the session (its references, what it used, when it ended: the session as it ended), undefined for a
  * session the method did not pay for; `act` gets that once the session's end record is durable, once.
  */
-export function afterEndOnFlash<T>(sessions: SessionEventsView, endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>,
-  pick: (session: Session) => T | undefined, act: (end: T) => void): void {
+export function afterEndOnFlash<T>(
+  sessions: SessionEventsView,
+  endsWritten: Pick<EndRecordsTap, 'onEndsWritten'>,
+  pick: (session: Session) => T | undefined,
+  act: (end: T) => void,
+): void {
   const unwritten = new Map<string, T>();
   sessions.on('ended', (s) => {
     const end = pick(s);

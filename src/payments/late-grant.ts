@@ -14,7 +14,9 @@ export interface LateGrantSessions {
 
 /** True when the payment is applied (now or before); false when the grant failed and should be retried. */
 export async function grantLate(
-  sessions: LateGrantSessions, grant: Grant, what: { granted: string; failed: string; fields: Record<string, unknown> },
+  sessions: LateGrantSessions,
+  grant: Grant,
+  what: { granted: string; failed: string; fields: Record<string, unknown> },
   opts: { log?: Log | undefined },
 ): Promise<boolean> {
   if (sessions.isApplied(grant.payment)) return true;

@@ -15,19 +15,28 @@ const UNLOADABLE_CODE: ErrorCode = 'ERR_MODULE_LOAD';
  * `damaged` are the codes a method's state file fails to open with (the plugins' damagedState); anything else is a
  * bug and stops the start as before.
  */
-export async function unlessStateDamaged<T>(method: string, open: () => Promise<T>, damaged: readonly ErrorCode[],
-  log: Log): Promise<T | null> {
+export async function unlessStateDamaged<T>(
+  method: string,
+  open: () => Promise<T>,
+  damaged: readonly ErrorCode[],
+  log: Log,
+): Promise<T | null> {
   try {
     return await open();
   } catch (err) {
     if (err instanceof SluiceError && err.code === UNLOADABLE_CODE) {
-      log.error(`payment method ${method} unavailable: its code cannot be loaded (reinstall the package, then restart)`,
-        { code: err.code, method, reason: err.message });
+      log.error(
+        `payment method ${method} unavailable: its code cannot be loaded (reinstall the package, then restart)`,
+        { code: err.code, method, reason: err.message },
+      );
       return null;
     }
     if (!(err instanceof SluiceError) || !damaged.includes(err.code)) throw err;
-    log.error(`payment method ${method} unavailable: its state file cannot be read back (left as it is; mend or move it, then restart)`,
-      { code: err.code, method, reason: err.message });
+    log.error(
+      `payment method ${method} unavailable: its state file cannot be read back (left as it is; mend or move ` +
+        'it, then restart)',
+      { code: err.code, method, reason: err.message },
+    );
     return null;
   }
 }

@@ -6,7 +6,16 @@ import type { Config, RunningParts } from '../config/index.ts';
 import type { Log } from '../log.ts';
 import { unlessStateDamaged } from './method-state.ts';
 import { reconcileWithin } from './reconcile-within.ts';
-import type { LanParts, MethodSwitch, PaymentHost, PaymentPart, PaymentPlugin, PluginContext, UbusFace, X402Face } from './plugin.ts';
+import type {
+  LanParts,
+  MethodSwitch,
+  PaymentHost,
+  PaymentPart,
+  PaymentPlugin,
+  PluginContext,
+  UbusFace,
+  X402Face,
+} from './plugin.ts';
 import type { PaymentMethod } from './types.ts';
 import type { Session } from '../sessions/index.ts';
 
@@ -14,7 +23,9 @@ import type { Session } from '../sessions/index.ts';
 const switchedOn = (config: Config, key: MethodSwitch): boolean => config[key]?.enabled === true;
 
 export class PaymentPlugins {
-  private constructor(private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>) {}
+  private constructor(
+    private readonly opened: ReadonlyArray<{ plugin: PaymentPlugin; on: boolean; part: PaymentPart | null }>,
+  ) {}
 
   /** Opens, in the list's order, each plugin whose switch is on (null: off, or left out as damaged). */
   static async open(plugins: readonly PaymentPlugin[], ctx: PluginContext): Promise<PaymentPlugins> {
@@ -57,7 +68,8 @@ export class PaymentPlugins {
   /** A reload: a method still switched as it was built takes the new settings now. */
   reconfigure(next: Config, running: Pick<RunningParts, MethodSwitch>): void {
     for (const { plugin, part } of this.opened) {
-      if (part && plugin.switch && switchedOn(next, plugin.switch) === (running[plugin.switch] ?? false)) part.reconfigure?.(next);
+      if (part && plugin.switch && switchedOn(next, plugin.switch) === (running[plugin.switch] ?? false))
+        part.reconfigure?.(next);
     }
   }
 
@@ -94,12 +106,22 @@ export class PaymentPlugins {
 
   /** The fields the running methods add to a session's ubus `session` reply, in the list's order. */
   sessionFields(session: Session): Record<string, unknown> {
-    return Object.assign({}, ...this.parts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<string, unknown>;
+    return Object.assign({}, ...this.parts.map((p) => p.ubus?.sessionFields?.(session) ?? {})) as Record<
+      string,
+      unknown
+    >;
   }
 
-  /** What the methods serve over the LAN endpoint: each method's routes with its face (null: not running), in the list's order. */
+  /**
+   * What the methods serve over the LAN endpoint: each method's routes with its face (null: not running), in the list's
+   * order.
+   */
   lan(): LanParts {
-    return { methods: this.opened.map((o) => ({ plugin: o.plugin, face: o.part?.lan ?? null })), schemes: this.x402Faces(), unavailable: this.unavailable() };
+    return {
+      methods: this.opened.map((o) => ({ plugin: o.plugin, face: o.part?.lan ?? null })),
+      schemes: this.x402Faces(),
+      unavailable: this.unavailable(),
+    };
   }
 
   /** The methods the config switches on (or that are always built) that did not open, by name. */
@@ -114,7 +136,10 @@ export class PaymentPlugins {
 
   /** The methods' figures for ubus `stats`, each under its plugin's key, in the list's order. */
   stats(): Record<string, object> {
-    return Object.fromEntries(this.opened.flatMap(({ plugin, part }) =>
-      (plugin.stats ? [[plugin.stats.key, part?.figures?.() ?? plugin.stats.absent]] : [])));
+    return Object.fromEntries(
+      this.opened.flatMap(({ plugin, part }) =>
+        plugin.stats ? [[plugin.stats.key, part?.figures?.() ?? plugin.stats.absent]] : [],
+      ),
+    );
   }
 }

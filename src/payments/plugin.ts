@@ -67,10 +67,15 @@ export interface UbusArgSpec {
 export interface UbusMethod {
   args: Readonly<Record<string, UbusArgSpec>>;
   adminOnly: boolean;
-  handler(args: Readonly<Record<string, unknown>>, face: UbusFace | null): Promise<Record<string, unknown>> | Record<string, unknown>;
+  handler(
+    args: Readonly<Record<string, unknown>>,
+    face: UbusFace | null,
+  ): Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
-/** What api/args.ts's InvalidArgumentError says (the same code, message and details; payments/ does not import api/). */
+/**
+ * What api/args.ts's InvalidArgumentError says (the same code, message and details; payments/ does not import api/).
+ */
 export function invalidArgument(argument: string, reason: string): SluiceError {
   return new SluiceError('ERR_INVALID_ARGUMENT', `${argument}: ${reason}`, { details: { argument } });
 }

@@ -21,5 +21,7 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
   cashuPlugin,
 ];
 
-/** The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans). */
+/**
+ * The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans).
+ */
 export const X402_SCHEMES: readonly X402Scheme[] = PAYMENT_PLUGINS.flatMap((p) => (p.x402 ? [p.x402] : []));

@@ -12,8 +12,10 @@ export class PaymentRegistry {
   }
 
   register(method: PaymentMethod): void {
-    if (!NAME_RE.test(method.name)) throw new SluiceError('ERR_PAYMENT_METHOD_INVALID', `bad payment method name: ${JSON.stringify(method.name)}`);
-    if (this.methods.has(method.name)) throw new SluiceError('ERR_PAYMENT_METHOD_INVALID', `payment method ${method.name} is registered twice`);
+    if (!NAME_RE.test(method.name))
+      throw new SluiceError('ERR_PAYMENT_METHOD_INVALID', `bad payment method name: ${JSON.stringify(method.name)}`);
+    if (this.methods.has(method.name))
+      throw new SluiceError('ERR_PAYMENT_METHOD_INVALID', `payment method ${method.name} is registered twice`);
     this.methods.set(method.name, method);
   }
 
@@ -23,10 +25,13 @@ export class PaymentRegistry {
       // Customers read this (POST /voucher, the pay page): the admin-only methods are named apart, not as ways to pay.
       const open = [...this.methods.values()].filter((m) => !m.adminOnly).map((m) => m.name);
       const admin = [...this.methods.values()].filter((m) => m.adminOnly).map((m) => m.name);
-      throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD',
-        `unknown payment method ${JSON.stringify(String(name).slice(0, 40))}; purchases accept: ${open.join(', ') || 'none'}` +
-        (admin.length > 0 ? ` (admin only: ${admin.join(', ')})` : ''),
-        { details: { accepted: open, admin_only: admin } });
+      throw new SluiceError(
+        'ERR_UNKNOWN_PAYMENT_METHOD',
+        `unknown payment method ${JSON.stringify(String(name).slice(0, 40))}; purchases ` +
+          `accept: ${open.join(', ') || 'none'}` +
+          (admin.length > 0 ? ` (admin only: ${admin.join(', ')})` : ''),
+        { details: { accepted: open, admin_only: admin } },
+      );
     }
     return method;
   }

@@ -79,11 +79,17 @@ export class ScheduledPass<T> {
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      if (this.inFlight) { this.again = true; return; }
-      void this.run().catch(() => undefined);
-    }, Math.max(0, ms));
+    this.timer = this.timers.setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.inFlight) {
+          this.again = true;
+          return;
+        }
+        void this.run().catch(() => undefined);
+      },
+      Math.max(0, ms),
+    );
   }
 
   /** A pass now, or the one in flight. Rejects when it fails (it is tried again all the same). */

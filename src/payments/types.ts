@@ -80,7 +80,6 @@ export interface PurchaseRequest {
   idempotencyKey?: string;
 }
 
-
 export interface PaymentContext {
   quote: Quote;
   request: PurchaseRequest;

@@ -10,8 +10,15 @@
  */
 import { SluiceError, toSluiceError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { isNonceUsedReason, authorizationFate, type AuthorizationFate, type ChainReader, type FacilitatorClient,
-  type PurchaseRecord, type SearchWindow } from '../x402/index.ts';
+import {
+  isNonceUsedReason,
+  authorizationFate,
+  type AuthorizationFate,
+  type ChainReader,
+  type FacilitatorClient,
+  type PurchaseRecord,
+  type SearchWindow,
+} from '../x402/index.ts';
 
 /** Chain time may trail the router's clock: an unused authorization is only dropped this long after validBefore. */
 export const EXPIRY_MARGIN_SECONDS = 60n;
@@ -20,7 +27,9 @@ export const CLOCK_MARGIN_SECONDS = 600n;
 
 export type PendingOutcome =
   | { kind: 'settled'; transaction?: string }
-  /** It can never move money to pay_to: the authorization expired unused, or the facilitator refused it while unused. */
+  /**
+   * It can never move money to pay_to: the authorization expired unused, or the facilitator refused it while unused.
+   */
   | { kind: 'failed'; reason: string }
   /** Its nonce was spent on chain without paying pay_to. */
   | { kind: 'void'; how: 'canceled' | 'spent-elsewhere'; transaction: string }
@@ -42,20 +51,41 @@ export interface ResolveDeps {
 }
 
 /** The chain's view of the record's authorization; null when the chain did not answer. */
-async function fateOf(r: PurchaseRecord, deps: ResolveDeps & { chain: ChainReader }): Promise<AuthorizationFate | null> {
+async function fateOf(
+  r: PurchaseRecord,
+  deps: ResolveDeps & { chain: ChainReader },
+): Promise<AuthorizationFate | null> {
   const [from, nonce] = r.key.split(':') as [string, string];
-  const authorization = (r.request?.paymentPayload.payload as { authorization?: { validAfter?: unknown } } | undefined)?.authorization;
-  const validAfter = typeof authorization?.validAfter === 'string' && /^[0-9]{1,78}$/.test(authorization.validAfter) ? BigInt(authorization.validAfter) : 0n;
+  const authorization = (r.request?.paymentPayload.payload as { authorization?: { validAfter?: unknown } } | undefined)
+    ?.authorization;
+  const validAfter =
+    typeof authorization?.validAfter === 'string' && /^[0-9]{1,78}$/.test(authorization.validAfter)
+      ? BigInt(authorization.validAfter)
+      : 0n;
   try {
-    const { fate, window } = await authorizationFate(deps.chain, {
-      token: r.asset, from, nonce, payTo: r.payTo ?? deps.payTo, value: BigInt(r.value), validAfter,
-      validBefore: BigInt(r.validBefore), notBefore: BigInt(Math.floor(r.at / 1000)) - CLOCK_MARGIN_SECONDS,
-    }, deps.windows.get(r.key));
+    const { fate, window } = await authorizationFate(
+      deps.chain,
+      {
+        token: r.asset,
+        from,
+        nonce,
+        payTo: r.payTo ?? deps.payTo,
+        value: BigInt(r.value),
+        validAfter,
+        validBefore: BigInt(r.validBefore),
+        notBefore: BigInt(Math.floor(r.at / 1000)) - CLOCK_MARGIN_SECONDS,
+      },
+      deps.windows.get(r.key),
+    );
     if (window) deps.windows.set(r.key, window);
     return fate;
   } catch (err) {
     const e = toSluiceError(err);
-    deps.log?.warn('x402 chain lookup failed; the purchase stays pending', { key: r.key, code: e.code, reason: e.message });
+    deps.log?.warn('x402 chain lookup failed; the purchase stays pending', {
+      key: r.key,
+      code: e.code,
+      reason: e.message,
+    });
     return null;
   }
 }
@@ -87,24 +117,35 @@ export async function resolveSettle(r: PurchaseRecord, deps: ResolveDeps): Promi
   // The refusal of a repeated settle does not say what the first one did: the chain decides, when there is one.
   return deps.chain
     ? { kind: 'pending', reason: `settle again refused (${again.reason}); asking the chain` }
-    : { kind: 'unconfirmed', reason: `settle again refused (${again.reason}) and no x402.rpc_url to look the transfer up` };
+    : {
+        kind: 'unconfirmed',
+        reason: `settle again refused (${again.reason}) and no x402.rpc_url to look the transfer up`,
+      };
 }
 
 /** What the customer is told about an undecided, void or still pending purchase. */
 export function unconfirmedError(key: string, reason: string): SluiceError {
-  return new SluiceError('ERR_X402_SETTLEMENT_UNCONFIRMED',
+  return new SluiceError(
+    'ERR_X402_SETTLEMENT_UNCONFIRMED',
     `the settlement of this payment cannot be confirmed (${reason}); no session is granted until it is (docs/x402.md)`,
-    { details: { reference: key } });
+    { details: { reference: key } },
+  );
 }
 
 export function voidError(r: PurchaseRecord): SluiceError {
   const how = r.voided === 'spent-elsewhere' ? 'its nonce was used for another transfer' : 'it was canceled on chain';
-  return new SluiceError('ERR_X402_AUTHORIZATION_CANCELED', `this authorization never paid: ${how}; sign a new payment`,
-    { details: { reference: r.key, ...(r.transaction && { transaction: r.transaction }) } });
+  return new SluiceError(
+    'ERR_X402_AUTHORIZATION_CANCELED',
+    `this authorization never paid: ${how}; sign a new payment`,
+    { details: { reference: r.key, ...(r.transaction && { transaction: r.transaction }) } },
+  );
 }
 
 export function pendingError(key: string): SluiceError {
-  return new SluiceError('ERR_X402_SETTLEMENT_PENDING',
-    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if the payment went through (retry the same request to ask again)',
-    { details: { reference: key } });
+  return new SluiceError(
+    'ERR_X402_SETTLEMENT_PENDING',
+    'the facilitator did not confirm the settlement in time; sluice keeps checking and grants the session if ' +
+      'the payment went through (retry the same request to ask again)',
+    { details: { reference: key } },
+  );
 }

@@ -31,10 +31,16 @@ export function openNdsAuthArgs(mac: string, net: SafetyNet = {}): string[] {
   const args = ['auth', mac, String(minutes), '0', '0', String(upQuota), String(downQuota)];
   if (net.custom !== undefined && net.custom !== '') {
     const custom = net.custom;
-    if (typeof custom !== 'string' || custom.length > MAX_CUSTOM || !CUSTOM_SAFE.test(custom) || CUSTOM_FORBIDDEN.test(custom)) {
+    if (
+      typeof custom !== 'string' ||
+      custom.length > MAX_CUSTOM ||
+      !CUSTOM_SAFE.test(custom) ||
+      CUSTOM_FORBIDDEN.test(custom)
+    ) {
       throw new SluiceError(
         'ERR_INVALID_ARGUMENT',
-        `safety net custom string must be at most ${MAX_CUSTOM} printable ASCII characters without comma, quote or backslash`,
+        `safety net custom string must be at most ${MAX_CUSTOM} printable ASCII characters without comma, ` +
+          'quote or backslash',
         { details: { option: 'custom' } },
       );
     }
@@ -42,7 +48,10 @@ export function openNdsAuthArgs(mac: string, net: SafetyNet = {}): string[] {
   }
   const joined = args.slice(1).join(',').length;
   if (joined > MAX_JOINED_ARGS) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `ndsctl auth arguments too long (${joined} > ${MAX_JOINED_ARGS} bytes)`);
+    throw new SluiceError(
+      'ERR_INVALID_ARGUMENT',
+      `ndsctl auth arguments too long (${joined} > ${MAX_JOINED_ARGS} bytes)`,
+    );
   }
   return args;
 }
@@ -51,9 +60,13 @@ export function openNdsAuthArgs(mac: string, net: SafetyNet = {}): string[] {
 function wholePositive(value: number | undefined, name: string, unlimited: number): number {
   if (value === undefined) return unlimited;
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `safety net ${name} must be a positive number (0 would mean the portal's default)`, {
-      details: { option: name },
-    });
+    throw new SluiceError(
+      'ERR_INVALID_ARGUMENT',
+      `safety net ${name} must be a positive number (0 would mean the portal's default)`,
+      {
+        details: { option: name },
+      },
+    );
   }
   return Math.min(Math.ceil(value), unlimited);
 }

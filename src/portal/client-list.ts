@@ -10,11 +10,11 @@ import type { PortalFlavour } from './types.ts';
 
 /** Why a snapshot was skipped (the worker's stats keys). */
 export type SnapshotProblem =
-  | 'truncated'       // output ends early (ndsctl killed, socket cut, portal's non-blocking write gave up)
-  | 'invalid-number'  // nodogsplash's inf/nan averages: not JSON
+  | 'truncated' // output ends early (ndsctl killed, socket cut, portal's non-blocking write gave up)
+  | 'invalid-number' // nodogsplash's inf/nan averages: not JSON
   | 'invalid-json'
-  | 'malformed'       // JSON, but not an `ndsctl json` client list
-  | 'wrong-flavour'   // config says one portal, output is the other's
+  | 'malformed' // JSON, but not an `ndsctl json` client list
+  | 'wrong-flavour' // config says one portal, output is the other's
   | 'count-mismatch'; // the list disagrees with its declared length: a client could look departed and be billed twice
 
 export type ClientListOutcome =
@@ -37,11 +37,16 @@ export function readClientList(text: string, expected: PortalFlavour | 'auto'): 
   const wanted = expected === 'auto' ? undefined : FORMATS[expected].countKey;
   const countKey = wanted !== undefined && keys.includes(wanted) ? wanted : keys[0];
   if (countKey === undefined) {
-    return malformed(wanted === undefined ? 'no client count (client_list_length / client_length)' : `${PORTAL_NAME[expected as PortalFlavour]} ${wanted} missing`);
+    return malformed(
+      wanted === undefined
+        ? 'no client count (client_list_length / client_length)'
+        : `${PORTAL_NAME[expected as PortalFlavour]} ${wanted} missing`,
+    );
   }
   const flavour = flavourOfCountKey(countKey)!;
   const declared = readCount(doc[countKey]);
-  if (declared === undefined) return malformed(`${PORTAL_NAME[flavour]} ${countKey} invalid: ${JSON.stringify(doc[countKey])}`);
+  if (declared === undefined)
+    return malformed(`${PORTAL_NAME[flavour]} ${countKey} invalid: ${JSON.stringify(doc[countKey])}`);
   const list = doc['clients'];
   if (!isRecord(list)) return malformed(`${PORTAL_NAME[flavour]} clients is not an object`);
   // After every check of the shape: a list that is not one is malformed whatever the configured flavour.
@@ -51,7 +56,11 @@ export function readClientList(text: string, expected: PortalFlavour | 'auto'): 
   // JSON.parse keeps only the last of duplicate keys, so a doubled MAC also shows up here as a mismatch.
   const entries = Object.entries(list);
   if (entries.length !== declared) {
-    return { ok: false, problem: 'count-mismatch', message: `${PORTAL_NAME[flavour]} declares ${declared} clients but lists ${entries.length}` };
+    return {
+      ok: false,
+      problem: 'count-mismatch',
+      message: `${PORTAL_NAME[flavour]} declares ${declared} clients but lists ${entries.length}`,
+    };
   }
   return { ok: true, flavour, declared, entries };
 }

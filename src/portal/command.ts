@@ -64,7 +64,11 @@ export function runCommand(opts: CommandOptions): CommandRun {
     let killedFor: KillReason | null = null;
     let refusal: string | undefined;
     let reapTimer: unknown = null;
-    const killed = (): CommandOutcome => ({ kind: 'killed', why: killedFor!, ...(refusal === undefined ? {} : { refusal }) });
+    const killed = (): CommandOutcome => ({
+      kind: 'killed',
+      why: killedFor!,
+      ...(refusal === undefined ? {} : { refusal }),
+    });
     const finish = (result: CommandOutcome): void => {
       if (done) return;
       done = true;

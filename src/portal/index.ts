@@ -1,8 +1,25 @@
 // Public surface of the captive portal: a leaf library (it imports only src/errors.ts, src/mac.ts, src/log.ts and
 // src/time.ts).
 // Formats (openNDS, nodogsplash): formats.ts, read by the main thread's parser and the usage worker's scanner.
-export { GATE_OPEN_STATES, type GateBrake, type GateCounter, type GateShaper, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet } from './types.ts';
-export { COUNTER_UNIT, FORMATS, STATE_CODES, STATE_NAMES, stateCodeOf, type PortalFormat, type PortalStateName } from './formats.ts';
+export {
+  GATE_OPEN_STATES,
+  type GateBrake,
+  type GateCounter,
+  type GateShaper,
+  type PortalClient,
+  type PortalFlavour,
+  type PortalSnapshot,
+  type SafetyNet,
+} from './types.ts';
+export {
+  COUNTER_UNIT,
+  FORMATS,
+  STATE_CODES,
+  STATE_NAMES,
+  stateCodeOf,
+  type PortalFormat,
+  type PortalStateName,
+} from './formats.ts';
 export { normalizeMac, tryNormalizeMac } from '../mac.ts';
 export { macFromParts, macToParts } from './mac-parts.ts';
 export { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
@@ -17,15 +34,44 @@ export { NdsctlRunner } from './runner.ts';
 export type { NdsctlExec, NdsctlPriority, NdsctlResult, NdsctlRunnerOptions } from './runner.ts';
 export { portalSocketIdentity, portalSocketResolver, STOCK_NDSCTL } from './portal-socket.ts';
 export { DEFAULT_SOCKET_PATHS, findPortalSocket, socketOutcome, socketRequest } from './socket-transport.ts';
-export { fetchSnapshot, SnapshotBuffer, type FetchOptions, type FetchOutcome, type FetchProblem, type SnapshotSource } from './snapshot-fetch.ts';
+export {
+  fetchSnapshot,
+  SnapshotBuffer,
+  type FetchOptions,
+  type FetchOutcome,
+  type FetchProblem,
+  type SnapshotSource,
+} from './snapshot-fetch.ts';
 export { declaredClientCount, DEFAULT_OUTPUT_CAP, outputBound } from './output-bound.ts';
 export { Valve } from './valve.ts';
 export { neighbourReader } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
 export { nftRunner } from './nft-run.ts';
-export { COUNTER_TABLE, COUNTER_TABLE_LINES, counterTableScript, countLines, moveLines, uncountLines, parseCounterDump, parseCounterTable, upCounterName, downCounterName, type KernelReading } from './kernel-counters.ts';
+export {
+  COUNTER_TABLE,
+  COUNTER_TABLE_LINES,
+  counterTableScript,
+  countLines,
+  moveLines,
+  uncountLines,
+  parseCounterDump,
+  parseCounterTable,
+  upCounterName,
+  downCounterName,
+  type KernelReading,
+} from './kernel-counters.ts';
 export { KernelCounters, type KernelCountersOptions } from './kernel-counting.ts';
 // Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).
-export { formatRate, hasRates, MAX_RATE_BPS, MIN_RATE_BPS, NO_RATES, parseRate, RATE_REASON, type ClientRates, type RateParse } from './rates.ts';
+export {
+  formatRate,
+  hasRates,
+  MAX_RATE_BPS,
+  MIN_RATE_BPS,
+  NO_RATES,
+  parseRate,
+  RATE_REASON,
+  type ClientRates,
+  type RateParse,
+} from './rates.ts';
 export { Shaper, SHAPER_TABLE, type ShapedClient, type ShaperOptions } from './shaper.ts';

@@ -19,8 +19,9 @@
  *    NAT: everything that reaches the client through the gate, the router's own answers included (openNDS counts
  *    those too).
  * A client has counters only from the auth sluice makes for it to the deauth that closes its gate, so a closed gate's
- * splash traffic is never counted. IPv4 only, as both portals count. Each client has its own two named counters; their nft handles identify one
- * counting epoch (a counter deleted and made again is a new object, with a new handle, counting from 0).
+ * splash traffic is never counted. IPv4 only, as both portals count. Each client has its own two named counters; their
+ * nft handles identify one counting epoch (a counter deleted and made again is a new object, with a new handle,
+ * counting from 0).
  */
 import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
@@ -54,7 +55,15 @@ export function countLines(mac: string, ip: string): string[] {
 /** The whole table with these clients' counters from 0, replacing any earlier one in the same transaction. */
 export function counterTableScript(clients: ReadonlyArray<{ mac: string; ip: string }>): string {
   const t = COUNTER_TABLE;
-  return [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`, ...COUNTER_TABLE_LINES, '}', ...clients.flatMap((c) => countLines(c.mac, c.ip)), ''].join('\n');
+  return [
+    `add table inet ${t}`,
+    `delete table inet ${t}`,
+    `table inet ${t} {`,
+    ...COUNTER_TABLE_LINES,
+    '}',
+    ...clients.flatMap((c) => countLines(c.mac, c.ip)),
+    '',
+  ].join('\n');
 }
 
 /** The client's counters, kept (the same epoch, the count going on), mapped on another address. */
@@ -118,13 +127,15 @@ export function parseCounterTable(json: string): { readings: KernelReading[]; in
   for (const item of items as Array<Record<string, Record<string, unknown> | undefined> | null>) {
     if (item === null || typeof item !== 'object') continue;
     const table = item['table'];
-    if (table !== undefined && table['name'] === COUNTER_TABLE && table['family'] === 'inet') tableHandle = Number(table['handle']) || 0;
+    if (table !== undefined && table['name'] === COUNTER_TABLE && table['family'] === 'inet')
+      tableHandle = Number(table['handle']) || 0;
     const map = item['map'];
     if (map !== undefined && map['table'] === COUNTER_TABLE) parts.add(`map ${String(map['name'])}`);
     const chain = item['chain'];
     if (chain !== undefined && chain['table'] === COUNTER_TABLE) parts.add(`chain ${String(chain['name'])}`);
     if (map !== undefined && map['table'] === COUNTER_TABLE && map['name'] === 'cdown' && Array.isArray(map['elem'])) {
-      for (const e of map['elem'] as unknown[]) if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string') ipOf.set(e[1], e[0]);
+      for (const e of map['elem'] as unknown[])
+        if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string') ipOf.set(e[1], e[0]);
     }
     const c = item['counter'];
     if (c === undefined || c['table'] !== COUNTER_TABLE || typeof c['name'] !== 'string') continue;
@@ -145,5 +156,9 @@ export function parseCounterTable(json: string): { readings: KernelReading[]; in
     const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down.h, 0x85ebca6b) ^ up.h) | 1;
     out.push({ mac, epoch, downBytes: down.b, upBytes: up.b, ip: ipOf.get(downCounterName(mac)) ?? '' });
   }
-  return { readings: out, intact: tableHandle !== 0 && ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p)) };
+  return {
+    readings: out,
+    intact:
+      tableHandle !== 0 && ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p)),
+  };
 }

@@ -21,7 +21,14 @@ import { silentLogger, type Log } from '../log.ts';
 import type { SpawnFn } from './command.ts';
 import { isIpv4 } from './kernel-quota-nft.ts';
 import { nftRunner, type NftRun } from './nft-run.ts';
-import { COUNTER_TABLE, counterTableScript, countLines, moveLines, parseCounterTable, uncountLines } from './kernel-counters.ts';
+import {
+  COUNTER_TABLE,
+  counterTableScript,
+  countLines,
+  moveLines,
+  parseCounterTable,
+  uncountLines,
+} from './kernel-counters.ts';
 
 export interface KernelCountersOptions {
   /** `main.nft` as argv (the worker reads the dump with the same command). */
@@ -50,29 +57,41 @@ export class KernelCounters {
     this.#log = options.log ?? silentLogger;
   }
 
-  get enabled(): boolean { return this.#enabled; }
+  get enabled(): boolean {
+    return this.#enabled;
+  }
 
   /**
    * Changes when sluice closed a gate (uncount) or the table was made again: the meter lists the portal after one. Not
    * at count(): an auth's outcome reaches the meter directly (Meter.authFinished), and a listing after every purchase
    * held the portal's queue in front of the next purchase's auth.
    */
-  get changes(): number { return this.#changes; }
+  get changes(): number {
+    return this.#changes;
+  }
 
   /**
    * Whether start() found a table an earlier run left (read with or without JSON): that run metered from the kernel,
    * so the usage marks it journaled are counter epochs, which mean nothing to a meter listing the portal (and the
    * marks of a run that listed it mean nothing to one on new counters).
    */
-  get foundEarlierTable(): boolean { return this.#found; }
+  get foundEarlierTable(): boolean {
+    return this.#found;
+  }
 
   /** The argv of one dump of every counter (`nft -j list table inet sluice_count`), for the usage worker. */
-  get dumpArgv(): string[] { return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE]; }
+  get dumpArgv(): string[] {
+    return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE];
+  }
 
-  has(mac: string): boolean { return this.#enabled && this.#clients.has(normalizeMac(mac)); }
+  has(mac: string): boolean {
+    return this.#enabled && this.#clients.has(normalizeMac(mac));
+  }
 
   /** The address a client is counted on, if it is. */
-  ipOf(mac: string): string | undefined { return this.#clients.get(normalizeMac(mac)); }
+  ipOf(mac: string): string | undefined {
+    return this.#clients.get(normalizeMac(mac));
+  }
 
   start(keep: (mac: string) => boolean): Promise<boolean> {
     return this.#serial(async () => {
@@ -81,21 +100,27 @@ export class KernelCounters {
         table = parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], ''));
       } catch {
         table = null; // none (a first start, a reboot), or nft without JSON: the fresh table's read below tells which
-        this.#found = await this.#run(['list', 'table', 'inet', COUNTER_TABLE], '').then(() => true, () => false);
+        this.#found = await this.#run(['list', 'table', 'inet', COUNTER_TABLE], '').then(
+          () => true,
+          () => false,
+        );
       }
       if (table !== null) this.#found = true;
       this.#clients.clear();
       try {
         if (table?.intact === true) {
           const drop = table.readings.filter((r) => !keep(r.mac) || !isIpv4(r.ip));
-          const script = drop.flatMap((r) => (r.ip === '' ? uncountLines(r.mac, '').slice(2) : uncountLines(r.mac, r.ip))).join('\n');
+          const script = drop
+            .flatMap((r) => (r.ip === '' ? uncountLines(r.mac, '').slice(2) : uncountLines(r.mac, r.ip)))
+            .join('\n');
           if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
           for (const r of table.readings) if (!drop.includes(r)) this.#clients.set(r.mac, r.ip);
         } else {
           await this.#run(['-f', '-'], counterTableScript([]));
         }
         // The meter reads the counters only through `nft -j`: an nft without JSON output could count but never tell.
-        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], '')).intact) throw new Error('the table just made is not whole');
+        if (!parseCounterTable(await this.#run(['-j', 'list', 'table', 'inet', COUNTER_TABLE], '')).intact)
+          throw new Error('the table just made is not whole');
       } catch (err) {
         await this.#turnOff('kernel counters unavailable: the meter lists the portal every tick', err);
         return false;
@@ -114,10 +139,14 @@ export class KernelCounters {
       const previous = this.#clients.get(canonical);
       // No address to count on: the client stays uncounted, and the meter lists the portal to learn it (move()).
       if (ip === null || !isIpv4(ip)) {
-        if (previous !== undefined) await this.#apply(uncountLines(canonical, previous), () => this.#clients.delete(canonical));
+        if (previous !== undefined)
+          await this.#apply(uncountLines(canonical, previous), () => this.#clients.delete(canonical));
         return;
       }
-      const script = [...(previous === undefined ? [] : uncountLines(canonical, previous)), ...countLines(canonical, ip)];
+      const script = [
+        ...(previous === undefined ? [] : uncountLines(canonical, previous)),
+        ...countLines(canonical, ip),
+      ];
       await this.#apply(script, () => this.#clients.set(canonical, ip));
     });
   }
@@ -170,9 +199,15 @@ export class KernelCounters {
     try {
       await this.#run(['-f', '-'], counterTableScript(clients));
       this.#rebuilds++;
-      this.#log.warn('kernel counters: table made again; what passed since the last reading is not counted', { reason, clients: clients.length });
+      this.#log.warn('kernel counters: table made again; what passed since the last reading is not counted', {
+        reason,
+        clients: clients.length,
+      });
     } catch (err) {
-      await this.#turnOff('kernel counters off: the table cannot be made again; the meter lists the portal every tick', err);
+      await this.#turnOff(
+        'kernel counters off: the table cannot be made again; the meter lists the portal every tick',
+        err,
+      );
     }
   }
 

@@ -72,9 +72,12 @@ export function tableScript(entries: readonly KernelQuotaEntry[]): string {
     `table inet ${t} {`,
     '  map up { type ether_addr : quota; }',
     '  map down { type ipv4_addr : quota; }',
-    // IPv4 only, both ways, as both portals count (iptables): an IPv6 upload the portal never bills must not use up the quota.
-    '  chain upload { type filter hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop; }',
-    '  chain download { type filter hook postrouting priority raw; policy accept; quota name ip daddr map @down drop; }',
+    // IPv4 only, both ways, as both portals count (iptables): an IPv6 upload the portal never bills must not use up the
+    // quota.
+    '  chain upload { type filter hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ' +
+      'ether saddr map @up drop; }',
+    '  chain download { type filter hook postrouting priority raw; policy accept; quota name ip daddr map ' +
+      '@down drop; }',
     '}',
     ...entries.flatMap(addLines),
     '',
@@ -143,14 +146,18 @@ export function parseTableState(json: string): TableState {
   const items = (JSON.parse(json) as { nftables: unknown[] }).nftables;
   const ofTable = (kind: 'map' | 'chain', name: string): { elem?: unknown } | undefined => {
     for (const item of items) {
-      const o = (item as Record<string, { name?: unknown; table?: unknown; elem?: unknown } | undefined> | null)?.[kind];
+      const o = (item as Record<string, { name?: unknown; table?: unknown; elem?: unknown } | undefined> | null)?.[
+        kind
+      ];
       if (o !== undefined && o.table === KERNEL_QUOTA_TABLE && o.name === name) return o;
     }
     return undefined;
   };
   const elems = (name: string): Array<[string, string]> => {
     const e = ofTable('map', name)?.elem;
-    return Array.isArray(e) ? e.filter((x): x is [string, string] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'string') : [];
+    return Array.isArray(e)
+      ? e.filter((x): x is [string, string] => Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'string')
+      : [];
   };
   const ipOf = new Map(elems('down').map(([ip, q]) => [q, ip]));
   const clients: InheritedQuota[] = [];
@@ -158,10 +165,16 @@ export function parseTableState(json: string): TableState {
     const ip = ipOf.get(q);
     const quota = quotas.get(q);
     let mac: string;
-    try { mac = normalizeMac(rawMac); } catch { continue; }
+    try {
+      mac = normalizeMac(rawMac);
+    } catch {
+      continue;
+    }
     if (ip === undefined || quota === undefined || !isIpv4(ip) || quotaName(mac) !== q) continue;
     clients.push({ mac, ip, limitBytes: quota.limitBytes, usedBytes: quota.usedBytes });
   }
-  const intact = ['up', 'down'].every((m) => ofTable('map', m) !== undefined) && ['upload', 'download'].every((c) => ofTable('chain', c) !== undefined);
+  const intact =
+    ['up', 'down'].every((m) => ofTable('map', m) !== undefined) &&
+    ['upload', 'download'].every((c) => ofTable('chain', c) !== undefined);
   return { clients, intact };
 }

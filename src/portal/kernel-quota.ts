@@ -2,9 +2,20 @@ import { toSluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
 import { silentLogger, type Log } from '../log.ts';
 import {
-  installScript, isIpv4, KERNEL_QUOTA_TABLE, limitScript, parseQuotaList, parseTableState, quotaName, removeLines, removeScript,
+  installScript,
+  isIpv4,
+  KERNEL_QUOTA_TABLE,
+  limitScript,
+  parseQuotaList,
+  parseTableState,
+  quotaName,
+  removeLines,
+  removeScript,
   tableScript,
-  type BrakedSession, type InheritedQuota, type KernelQuotaEntry, type TableState,
+  type BrakedSession,
+  type InheritedQuota,
+  type KernelQuotaEntry,
+  type TableState,
 } from './kernel-quota-nft.ts';
 import type { NftRun } from './nft-run.ts';
 
@@ -66,7 +77,10 @@ export class KernelQuota {
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
-  /** Reads of the quotas that failed in a row: at READ_FAILURES_OFF the brake is taken off (a stop nobody sees ends nothing). */
+  /**
+   * Reads of the quotas that failed in a row: at READ_FAILURES_OFF the brake is taken off (a stop nobody sees ends
+   * nothing).
+   */
   #readFailuresInRow = 0;
   #changes = 0;
 
@@ -99,14 +113,19 @@ export class KernelQuota {
       const carried: Array<{ q: InheritedQuota; left: number }> = [];
       for (const q of previous.values()) {
         const session = givenMacs.has(q.mac) ? null : this.#session(q.mac);
-        if (session !== null) carried.push({ q, left: Math.min(Math.max(0, q.limitBytes - q.usedBytes), session.left) });
+        if (session !== null)
+          carried.push({ q, left: Math.min(Math.max(0, q.limitBytes - q.usedBytes), session.left) });
       }
       const inPlace = table?.intact === true;
       const installed: Installed[] = [
         ...given.map((e) => ({ ...e, allotment: this.#session(e.mac)?.allotment ?? null })),
         // In place the quota object stays, its limit its count plus what is left; replaced, it counts afresh.
         ...carried.map(({ q, left }) => ({
-          mac: q.mac, ip: q.ip, limitBytes: inPlace ? q.usedBytes + left : left, allotment: this.#session(q.mac)?.allotment ?? null, inherited: true as const,
+          mac: q.mac,
+          ip: q.ip,
+          limitBytes: inPlace ? q.usedBytes + left : left,
+          allotment: this.#session(q.mac)?.allotment ?? null,
+          inherited: true as const,
         })),
       ];
       try {
@@ -114,14 +133,18 @@ export class KernelQuota {
           const keep = new Set(carried.map(({ q }) => q.mac));
           const script = [
             ...[...previous.values()].filter((q) => !keep.has(q.mac) && !givenMacs.has(q.mac)).flatMap(removeLines),
-            ...carried.filter(({ q, left }) => left < q.limitBytes - q.usedBytes).map(({ q, left }) => limitScript({ mac: q.mac, ip: q.ip, limitBytes: q.usedBytes + left }).trimEnd()),
+            ...carried
+              .filter(({ q, left }) => left < q.limitBytes - q.usedBytes)
+              .map(({ q, left }) => limitScript({ mac: q.mac, ip: q.ip, limitBytes: q.usedBytes + left }).trimEnd()),
             ...given.map((e) => installScript(e, previous.get(e.mac)).trimEnd()),
           ].join('\n');
           try {
             if (script !== '') await this.#run(['-f', '-'], `${script}\n`);
           } catch (err) {
             // Changed between the read and the change: replace it, the carried quotas counting afresh.
-            this.#log.warn('kernel quota: the table left by an earlier run could not be changed; replacing it', { reason: toSluiceError(err).message });
+            this.#log.warn('kernel quota: the table left by an earlier run could not be changed; replacing it', {
+              reason: toSluiceError(err).message,
+            });
             for (const e of installed) if (e.inherited) e.limitBytes = carried.find(({ q }) => q.mac === e.mac)!.left;
             await this.#run(['-f', '-'], tableScript(installed));
           }
@@ -139,7 +162,11 @@ export class KernelQuota {
       this.#entries.clear();
       for (const e of installed) this.#entries.set(e.mac, e);
       this.#enabled = true;
-      this.#log.info('kernel quota on', { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: installed.length, carried_over: carried.length });
+      this.#log.info('kernel quota on', {
+        table: `inet ${KERNEL_QUOTA_TABLE}`,
+        clients: installed.length,
+        carried_over: carried.length,
+      });
       return true;
     });
   }
@@ -155,7 +182,9 @@ export class KernelQuota {
     try {
       return parseTableState(json);
     } catch (err) {
-      this.#log.warn('kernel quota: the table left by an earlier run cannot be read; replacing it', { reason: toSluiceError(err).message });
+      this.#log.warn('kernel quota: the table left by an earlier run cannot be read; replacing it', {
+        reason: toSluiceError(err).message,
+      });
       return null;
     }
   }
@@ -184,7 +213,8 @@ export class KernelQuota {
         if (previous) await this.#apply(removeScript(previous), () => this.#forget(canonical));
         return;
       }
-      const limit = keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
+      const limit =
+        keepKernelCount && previous?.inherited ? Math.min(limitBytes, await this.#leftOf(canonical)) : limitBytes;
       const entry = { mac: canonical, ip, limitBytes: limit, allotment: this.#session(canonical)?.allotment ?? null };
       await this.#apply(installScript(entry, previous), () => this.#installed(entry));
     });
@@ -218,9 +248,10 @@ export class KernelQuota {
   /**
    * The devices of one purchase splitting its bytes left (meter/shared-quota.ts): each client's quota is set to let
    * `shareBytes` more through from the meter's reading, its limit the kernel's count so far plus the share less what
-   * the kernel counted beyond the bytes billed (noteBilled: passed since the reading, so already part of the share). One read of the
-   * counts and one change for all; the count goes on (a quota used up and given a share lets the share through, the
-   * dropped packets it counted staying counted). Clients without a quota, or that the kernel does not list, are left.
+   * the kernel counted beyond the bytes billed (noteBilled: passed since the reading, so already part of the share).
+   * One read of the counts and one change for all; the count goes on (a quota used up and given a share lets the share
+   * through, the dropped packets it counted staying counted). Clients without a quota, or that the kernel does not
+   * list, are left.
    */
   share(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void> {
     return this.#serial(async () => {
@@ -229,7 +260,9 @@ export class KernelQuota {
       try {
         quotas = await this.#listQuotas();
       } catch (err) {
-        this.#log.warn('kernel quota: cannot read the quotas to split a shared allotment', { reason: toSluiceError(err).message });
+        this.#log.warn('kernel quota: cannot read the quotas to split a shared allotment', {
+          reason: toSluiceError(err).message,
+        });
         return;
       }
       const next: Installed[] = [];
@@ -245,7 +278,9 @@ export class KernelQuota {
         if (limitBytes !== q.limitBytes) next.push({ ...entry, limitBytes });
       }
       if (next.length === 0) return;
-      await this.#apply(next.map(limitScript).join(''), () => { for (const e of next) this.#entries.set(e.mac, e); });
+      await this.#apply(next.map(limitScript).join(''), () => {
+        for (const e of next) this.#entries.set(e.mac, e);
+      });
     });
   }
 
@@ -314,7 +349,13 @@ export class KernelQuota {
       this.#failures++;
       if (++this.#readFailuresInRow >= READ_FAILURES_OFF) {
         // Queued, not awaited: a read may run inside a queued change (toppedUp), which would wait for itself.
-        void this.#serial(() => this.#turnOff(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row; gates close by the portal alone`, err));
+        void this.#serial(() =>
+          this.#turnOff(
+            `kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row; gates close by the ` +
+              'portal alone',
+            err,
+          ),
+        );
       } else {
         this.#log.warn('kernel quota: cannot read the quotas', { reason: toSluiceError(err).message });
       }
@@ -330,7 +371,10 @@ export class KernelQuota {
 
   stats(): Record<string, number | boolean> {
     return {
-      enabled: this.#enabled, clients: this.#entries.size, changes: this.#changes, failures: this.#failures,
+      enabled: this.#enabled,
+      clients: this.#entries.size,
+      changes: this.#changes,
+      failures: this.#failures,
     };
   }
 
@@ -381,7 +425,10 @@ export class KernelQuota {
     } catch {
       deleted = false; // none was made, or nft cannot run at all
     }
-    this.#log.warn(message, { reason: toSluiceError(err).message, ...(wasOn || deleted ? { table_deleted: deleted } : {}) });
+    this.#log.warn(message, {
+      reason: toSluiceError(err).message,
+      ...(wasOn || deleted ? { table_deleted: deleted } : {}),
+    });
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

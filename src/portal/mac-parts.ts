@@ -19,9 +19,10 @@ export function macToParts(mac: string): [hi: number, lo: number] | undefined {
 }
 
 export function macFromParts(hi: number, lo: number): string {
-  const hex = (hi.toString(16).padStart(4, '0') + (lo >>> 0).toString(16).padStart(8, '0'));
+  const hex = hi.toString(16).padStart(4, '0') + (lo >>> 0).toString(16).padStart(8, '0');
   return (
-    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` + `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` +
+    `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
   );
 }
 

@@ -8,29 +8,54 @@ export type NftRun = (args: readonly string[], stdin: string) => Promise<string>
 
 /** `errCode`/`name`: the shaper runs tc and nft through the same runner, failing with its own code (ERR_SHAPER). */
 export function nftRunner(
-  command: readonly string[], timeoutMs: number, spawn: SpawnFn = nodeSpawn as SpawnFn,
-  errCode: 'ERR_KERNEL_QUOTA' | 'ERR_SHAPER' = 'ERR_KERNEL_QUOTA', name = 'nft',
+  command: readonly string[],
+  timeoutMs: number,
+  spawn: SpawnFn = nodeSpawn as SpawnFn,
+  errCode: 'ERR_KERNEL_QUOTA' | 'ERR_SHAPER' = 'ERR_KERNEL_QUOTA',
+  name = 'nft',
 ): NftRun {
-  return (args, stdin) => new Promise<string>((resolve, reject) => {
-    const [file, ...prefix] = command;
-    if (file === undefined) { reject(new SluiceError(errCode, `the ${name} command is empty`)); return; }
-    const child = spawn(file, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    let done = false;
-    const finish = (fn: () => void) => { if (!done) { done = true; clearTimeout(timer); fn(); } };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish(() => reject(new SluiceError(errCode, `${name} did not answer within ${timeoutMs} ms`)));
-    }, timeoutMs);
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
-    child.stderr?.on('data', (b: Buffer) => { if (err.length < 2000) err += b.toString('utf8'); });
-    child.on('error', (e) => finish(() => reject(new SluiceError(errCode, `cannot run ${file}: ${e.message}`, { cause: e }))));
-    child.on('close', (code, signal) => finish(() => {
-      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new SluiceError(errCode, `${name} failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(0, 3).join(' | ')}`));
-    }));
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stdin);
-  });
+  return (args, stdin) =>
+    new Promise<string>((resolve, reject) => {
+      const [file, ...prefix] = command;
+      if (file === undefined) {
+        reject(new SluiceError(errCode, `the ${name} command is empty`));
+        return;
+      }
+      const child = spawn(file, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      let err = '';
+      let done = false;
+      const finish = (fn: () => void) => {
+        if (!done) {
+          done = true;
+          clearTimeout(timer);
+          fn();
+        }
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish(() => reject(new SluiceError(errCode, `${name} did not answer within ${timeoutMs} ms`)));
+      }, timeoutMs);
+      child.stdout?.on('data', (b: Buffer) => out.push(b));
+      child.stderr?.on('data', (b: Buffer) => {
+        if (err.length < 2000) err += b.toString('utf8');
+      });
+      child.on('error', (e) =>
+        finish(() => reject(new SluiceError(errCode, `cannot run ${file}: ${e.message}`, { cause: e }))),
+      );
+      child.on('close', (code, signal) =>
+        finish(() => {
+          if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+          else
+            reject(
+              new SluiceError(
+                errCode,
+                `${name} failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(0, 3).join(' | ')}`,
+              ),
+            );
+        }),
+      );
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(stdin);
+    });
 }

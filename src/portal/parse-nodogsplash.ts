@@ -14,23 +14,28 @@ const KB = FORMATS.nodogsplash.counterUnit;
 function integer(o: JsonObject, name: string, mac: string): number {
   const raw = o[name];
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
-    throw new PortalParseError(`nodogsplash client ${mac}: ${name} is not a non-negative integer: ${JSON.stringify(raw)}`, {
-      mac,
-      field: name,
-    });
+    throw new PortalParseError(
+      `nodogsplash client ${mac}: ${name} is not a non-negative integer: ${JSON.stringify(raw)}`,
+      {
+        mac,
+        field: name,
+      },
+    );
   }
   return raw;
 }
 
 function kbToBytes(o: JsonObject, name: string, mac: string): number {
   const bytes = integer(o, name, mac) * KB;
-  if (!Number.isSafeInteger(bytes)) throw new PortalParseError(`nodogsplash client ${mac}: ${name} too large`, { mac, field: name });
+  if (!Number.isSafeInteger(bytes))
+    throw new PortalParseError(`nodogsplash client ${mac}: ${name} too large`, { mac, field: name });
   return bytes;
 }
 
 function text(o: JsonObject, name: string, mac: string): string {
   const raw = o[name];
-  if (typeof raw !== 'string') throw new PortalParseError(`nodogsplash client ${mac}: ${name} is not a string`, { mac, field: name });
+  if (typeof raw !== 'string')
+    throw new PortalParseError(`nodogsplash client ${mac}: ${name} is not a string`, { mac, field: name });
   return raw;
 }
 
@@ -38,7 +43,8 @@ export function parseNodogsplashClientObject(o: unknown, key?: string): PortalCl
   if (!isJsonObject(o)) throw new PortalParseError(`nodogsplash client ${key ?? ''} is not an object`.trim());
   const rawMac = o['mac'];
   const mac = typeof rawMac === 'string' ? tryNormalizeMac(rawMac) : null;
-  if (mac === null) throw new PortalParseError(`nodogsplash client has no valid mac: ${JSON.stringify(rawMac)}`, { key });
+  if (mac === null)
+    throw new PortalParseError(`nodogsplash client has no valid mac: ${JSON.stringify(rawMac)}`, { key });
   if (key !== undefined && tryNormalizeMac(key) !== mac) {
     throw new PortalParseError(`nodogsplash client listed under ${key} reports mac ${mac}`, { key, mac });
   }

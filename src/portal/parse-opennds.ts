@@ -34,7 +34,8 @@ function count(o: JsonObject, name: string, mac: string): number {
 
 function kibToBytes(o: JsonObject, name: string, mac: string): number {
   const bytes = count(o, name, mac) * KIB;
-  if (!Number.isSafeInteger(bytes)) throw new PortalParseError(`openNDS client ${mac}: ${name} too large`, { mac, field: name });
+  if (!Number.isSafeInteger(bytes))
+    throw new PortalParseError(`openNDS client ${mac}: ${name} too large`, { mac, field: name });
   return bytes;
 }
 
@@ -49,7 +50,8 @@ function timestamp(o: JsonObject, name: string, mac: string): number | null {
 function optionalText(o: JsonObject, name: string, mac: string, none: readonly string[]): string | null {
   const raw = field(o, name, mac);
   if (raw === null) return null;
-  if (typeof raw !== 'string') throw new PortalParseError(`openNDS client ${mac}: ${name} is not a string`, { mac, field: name });
+  if (typeof raw !== 'string')
+    throw new PortalParseError(`openNDS client ${mac}: ${name} is not a string`, { mac, field: name });
   return none.includes(raw) ? null : raw;
 }
 

@@ -27,7 +27,8 @@ export function detectFlavour(text: string): PortalFlavour {
       if (at >= 0 && (best === null || at < best.at)) best = { flavour, at };
     }
   }
-  if (best === null) throw new PortalParseError('cannot tell which portal printed this ndsctl output', { head: head.slice(0, 80) });
+  if (best === null)
+    throw new PortalParseError('cannot tell which portal printed this ndsctl output', { head: head.slice(0, 80) });
   return best.flavour;
 }
 

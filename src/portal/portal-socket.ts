@@ -13,7 +13,10 @@ import { DEFAULT_SOCKET_PATHS, findPortalSocket, isSocket } from './socket-trans
 
 export const STOCK_NDSCTL = '/usr/bin/ndsctl';
 
-export function portalSocketResolver(main: { ndsctl: readonly string[]; ndsctlSocket: string }): () => string | undefined {
+export function portalSocketResolver(main: {
+  ndsctl: readonly string[];
+  ndsctlSocket: string;
+}): () => string | undefined {
   const setting = main.ndsctlSocket;
   if (setting === 'off') return () => undefined;
   if (setting === 'auto') {

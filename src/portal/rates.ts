@@ -9,15 +9,25 @@ export const MIN_RATE_BPS = 8_000;
 export const MAX_RATE_BPS = 10_000_000_000;
 
 const UNITS: Readonly<Record<string, number>> = {
-  '': 1, bit: 1, bps: 1,
-  k: 1e3, kbit: 1e3, kbps: 1e3,
-  m: 1e6, mbit: 1e6, mbps: 1e6,
-  g: 1e9, gbit: 1e9, gbps: 1e9,
+  '': 1,
+  bit: 1,
+  bps: 1,
+  k: 1e3,
+  kbit: 1e3,
+  kbps: 1e3,
+  m: 1e6,
+  mbit: 1e6,
+  mbps: 1e6,
+  g: 1e9,
+  gbit: 1e9,
+  gbps: 1e9,
 };
 
 export type RateParse = { ok: true; bps: number } | { ok: false; reason: string };
 
-export const RATE_REASON = `must be a rate from ${MIN_RATE_BPS / 1000}kbit to ${MAX_RATE_BPS / 1e9}gbit: a number of bits per second with a unit (2mbit, 512kbit, 8M)`;
+export const RATE_REASON =
+  `must be a rate from ${MIN_RATE_BPS / 1000}kbit to ${MAX_RATE_BPS / 1e9}gbit: a number of bits per second with ` +
+  'a unit (2mbit, 512kbit, 8M)';
 
 /** `2mbit`, `1.5M`, `512kbit`, `2000000` (bit/s) → whole bits per second, within MIN..MAX_RATE_BPS. */
 export function parseRate(text: string): RateParse {
@@ -31,7 +41,11 @@ export function parseRate(text: string): RateParse {
 
 /** bits per second → the shortest exact text parseRate reads back (`2mbit`, `1500kbit`, `12345bit`). */
 export function formatRate(bps: number): string {
-  for (const [unit, f] of [['gbit', 1e9], ['mbit', 1e6], ['kbit', 1e3]] as const) {
+  for (const [unit, f] of [
+    ['gbit', 1e9],
+    ['mbit', 1e6],
+    ['kbit', 1e3],
+  ] as const) {
     if (bps >= f && bps % f === 0) return `${bps / f}${unit}`;
   }
   return `${bps}bit`;

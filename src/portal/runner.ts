@@ -107,7 +107,11 @@ export class NdsctlRunner {
   #drained: Array<() => void> = [];
 
   constructor(opts: NdsctlRunnerOptions) {
-    if (!Array.isArray(opts.command) || opts.command.length === 0 || !opts.command.every((s) => typeof s === 'string' && s.length > 0)) {
+    if (
+      !Array.isArray(opts.command) ||
+      opts.command.length === 0 ||
+      !opts.command.every((s) => typeof s === 'string' && s.length > 0)
+    ) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'ndsctl command must be a non-empty list of non-empty strings');
     }
     this.#command = [...opts.command];
@@ -177,7 +181,9 @@ export class NdsctlRunner {
     const bestRank = queue[best]!.rank;
     if (bestRank > FIRST_RANK) {
       // The first call that has waited out AGED_AFTER others behind a more urgent class goes before that class.
-      const aged = queue.findIndex((job) => job.rank > bestRank && job.rank !== UNAGED_RANK && job.passed >= AGED_AFTER);
+      const aged = queue.findIndex(
+        (job) => job.rank > bestRank && job.rank !== UNAGED_RANK && job.passed >= AGED_AFTER,
+      );
       if (aged >= 0) at = aged;
     }
     const [job] = queue.splice(at, 1);
@@ -196,7 +202,8 @@ export class NdsctlRunner {
     this.#busy = true;
     let held = true;
     const exec: NdsctlExec = (args) => {
-      if (!held) return Promise.reject(new SluiceError('ERR_INTERNAL', 'ndsctl exec used after its exclusive section ended'));
+      if (!held)
+        return Promise.reject(new SluiceError('ERR_INTERNAL', 'ndsctl exec used after its exclusive section ended'));
       if (this.#state === 'closed') return Promise.reject(closedError());
       return this.#execWithRetry(args);
     };
@@ -284,13 +291,21 @@ export class NdsctlRunner {
     this.#inFlight = null;
     if (outcome.kind === 'spawn-failed') throw spawnError(this.#command[0]!, outcome.error);
     if (outcome.kind === 'killed') throw killedError(outcome.why, args, this.#timeoutMs);
-    return { code: outcome.code, signal: outcome.signal, stdout: Buffer.concat(chunks, outBytes).toString('utf8'), stderr: outcome.stderr };
+    return {
+      code: outcome.code,
+      signal: outcome.signal,
+      stdout: Buffer.concat(chunks, outBytes).toString('utf8'),
+      stderr: outcome.stderr,
+    };
   }
 
   #execSocket(path: string, args: readonly string[]): Promise<RawOutcome> {
     return new Promise<RawOutcome>((resolve, reject) => {
       const call = socketCall(path, args, this.#maxOutputBytes);
-      const timer = this.#timers.setTimeout(() => call.abort(killedError('timeout', args, this.#timeoutMs)), this.#timeoutMs);
+      const timer = this.#timers.setTimeout(
+        () => call.abort(killedError('timeout', args, this.#timeoutMs)),
+        this.#timeoutMs,
+      );
       this.#inFlight = { kill: () => call.abort(closedError()) };
       call.promise.then(
         (o) => {
@@ -319,7 +334,13 @@ function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): N
   if (o.code === NDSCTL_EXIT.ok) return { stdout: o.stdout, stderr: o.stderr, attempts };
   const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
   const said = firstLine(o.stdout) || firstLine(o.stderr);
-  const details = { args: [...args], exitCode: o.code, signal: o.signal, stdout: o.stdout.slice(0, 200), stderr: o.stderr.slice(-500) };
+  const details = {
+    args: [...args],
+    exitCode: o.code,
+    signal: o.signal,
+    stdout: o.stdout.slice(0, 200),
+    stderr: o.stderr.slice(-500),
+  };
   if (o.signal !== null) return fail('ERR_NDSCTL_FAILED', `${what}: killed by ${o.signal}`);
   switch (o.code) {
     case NDSCTL_EXIT.no:
@@ -331,7 +352,10 @@ function mapOutcome(args: readonly string[], o: RawOutcome, attempts: number): N
     case 126:
     case 127:
       // Shell conventions, when the command is a wrapper script whose ndsctl is missing or not executable.
-      return fail('ERR_NDSCTL_MISSING', `${what}: command not found or not executable (exit ${o.code})${said ? `: ${said}` : ''}`);
+      return fail(
+        'ERR_NDSCTL_MISSING',
+        `${what}: command not found or not executable (exit ${o.code})${said ? `: ${said}` : ''}`,
+      );
     default:
       return fail('ERR_NDSCTL_FAILED', `${what}: exit ${o.code}${said ? `: ${said}` : ''}`);
   }
@@ -346,17 +370,30 @@ function firstLine(text: string): string {
 
 function killedError(why: KillReason, args: readonly string[], timeoutMs: number): SluiceError {
   const what = `ndsctl ${args.join(' ')}`.slice(0, 200);
-  if (why === 'timeout') return new SluiceError('ERR_NDSCTL_TIMEOUT', `${what}: no answer within ${timeoutMs} ms, killed`, { details: { args: [...args], timeoutMs } });
-  if (why === 'output') return new SluiceError('ERR_NDSCTL_FAILED', `${what}: output exceeds the size cap, killed`, { details: { args: [...args] } });
+  if (why === 'timeout')
+    return new SluiceError('ERR_NDSCTL_TIMEOUT', `${what}: no answer within ${timeoutMs} ms, killed`, {
+      details: { args: [...args], timeoutMs },
+    });
+  if (why === 'output')
+    return new SluiceError('ERR_NDSCTL_FAILED', `${what}: output exceeds the size cap, killed`, {
+      details: { args: [...args] },
+    });
   return closedError();
 }
 
 function spawnError(file: string, err: unknown): SluiceError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR') {
-    return new SluiceError('ERR_NDSCTL_MISSING', `cannot run ${file}: ${code}`, { cause: err, details: { file, errno: code } });
+    return new SluiceError('ERR_NDSCTL_MISSING', `cannot run ${file}: ${code}`, {
+      cause: err,
+      details: { file, errno: code },
+    });
   }
-  return new SluiceError('ERR_NDSCTL_FAILED', `cannot run ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new SluiceError(
+    'ERR_NDSCTL_FAILED',
+    `cannot run ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
 }
 
 function closedError(): SluiceError {

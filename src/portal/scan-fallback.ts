@@ -17,7 +17,12 @@ export type FallbackOutcome =
 
 const encoder = new TextEncoder();
 
-export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor, addressSink?: AddressSink): FallbackOutcome {
+export function parseSnapshotFallback(
+  buf: Uint8Array,
+  expected: PortalFlavour | 'auto',
+  sinkFor: SinkFor,
+  addressSink?: AddressSink,
+): FallbackOutcome {
   const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
   const list = readClientList(text, expected);
   if (!list.ok) return { ok: false, problem: list.problem, message: list.message };
@@ -33,16 +38,19 @@ export function parseSnapshotFallback(buf: Uint8Array, expected: PortalFlavour |
     const down = readCount(client[downloadKey]);
     const up = readCount(client[uploadKey]);
     if (down === undefined || up === undefined) return malformed(`client ${mac} has no valid counters`);
-    if (typeof client.token !== 'string' || typeof client.state !== 'string') return malformed(`client ${mac} has no token or state`);
+    if (typeof client.token !== 'string' || typeof client.state !== 'string')
+      return malformed(`client ${mac} has no token or state`);
     const token = encoder.encode(client.token);
     rows.push([parts[0], parts[1], hashBytes(token, 0, token.length), stateCodeOf(client.state), down, up]);
-    if (addressSink !== undefined) addresses.push(mac.toLowerCase(), typeof client.ip === 'string' && client.ip !== 'null' ? client.ip : '');
+    if (addressSink !== undefined)
+      addresses.push(mac.toLowerCase(), typeof client.ip === 'string' && client.ip !== 'null' ? client.ip : '');
   }
   const sink = sinkFor(flavour);
   for (const row of rows) {
     if (!sink(...row)) return malformed('duplicate client');
   }
-  for (let i = 0; addressSink !== undefined && i < addresses.length; i += 2) addressSink(addresses[i]!, addresses[i + 1]!);
+  for (let i = 0; addressSink !== undefined && i < addresses.length; i += 2)
+    addressSink(addresses[i]!, addresses[i + 1]!);
   return { ok: true, flavour, clients: entries.length, declared };
 }
 

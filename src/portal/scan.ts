@@ -14,7 +14,14 @@ import { hexValue } from './mac-parts.ts';
 import type { PortalFlavour } from './types.ts';
 
 /** (macHi, macLo, tokenHash, stateCode, downloadUnits, uploadUnits) → false if the client must be rejected. */
-export type ClientSink = (macHi: number, macLo: number, token: number, state: number, down: number, up: number) => boolean;
+export type ClientSink = (
+  macHi: number,
+  macLo: number,
+  token: number,
+  state: number,
+  down: number,
+  up: number,
+) => boolean;
 
 /** Called once the format is known (the count key precedes "clients" in both), so the sink can pick the unit. */
 export type SinkFor = (flavour: PortalFlavour) => ClientSink;
@@ -38,8 +45,7 @@ function rawAddressSink(sink: AddressSink): RawAddressSink {
 }
 
 export type ScanOutcome =
-  | { ok: true; flavour: PortalFlavour; clients: number; declared: number }
-  | { ok: false; why: string; at: number };
+  { ok: true; flavour: PortalFlavour; clients: number; declared: number } | { ok: false; why: string; at: number };
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const K_OPENNDS_COUNT = bytes(FORMATS.opennds.countKey);
@@ -75,9 +81,19 @@ function equalsKey(buf: Uint8Array, start: number, end: number, key: Uint8Array)
   return true;
 }
 
-class Stop { constructor(readonly why: string, readonly at: number) {} }
+class Stop {
+  constructor(
+    readonly why: string,
+    readonly at: number,
+  ) {}
+}
 
-export function scanSnapshot(buf: Uint8Array, expected: PortalFlavour | 'auto', sinkFor: SinkFor, addressSink?: AddressSink): ScanOutcome {
+export function scanSnapshot(
+  buf: Uint8Array,
+  expected: PortalFlavour | 'auto',
+  sinkFor: SinkFor,
+  addressSink?: AddressSink,
+): ScanOutcome {
   const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
   // hashing tokens on raw bytes is exact, and a quote always ends a string.
@@ -157,15 +173,20 @@ function scalar(buf: Uint8Array, i: number, n: number, out: Int32Array): void {
   if (buf[i] === 0x22) {
     if (i >= n) throw new Stop('truncated', i);
     const end = stringEnd(buf, i + 1, n);
-    out[0] = i + 1; out[1] = end; out[2] = end + 1;
+    out[0] = i + 1;
+    out[1] = end;
+    out[2] = end + 1;
   } else {
     const end = numberEnd(buf, i, n);
-    out[0] = i; out[1] = end; out[2] = end;
+    out[0] = i;
+    out[1] = end;
+    out[2] = end;
   }
 }
 
 /**
- * The bytes followed by one '"' past the end. SnapshotBuffer (snapshot-fetch.ts) leaves that byte in the allocation; otherwise this copies.
+ * The bytes followed by one '"' past the end. SnapshotBuffer (snapshot-fetch.ts) leaves that byte in the allocation;
+ * otherwise this copies.
  */
 function withSentinel(view: Buffer): Buffer {
   const n = view.length;
@@ -180,7 +201,13 @@ function withSentinel(view: Buffer): Buffer {
 }
 
 /** buf holds the snapshot in [0, n) and a sentinel quote at n. */
-function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor: SinkFor, rawAddress: RawAddressSink | undefined): ScanOutcome {
+function scan(
+  buf: Buffer,
+  n: number,
+  expected: PortalFlavour | 'auto',
+  sinkFor: SinkFor,
+  rawAddress: RawAddressSink | undefined,
+): ScanOutcome {
   const v = new Int32Array(3);
   let flavour: PortalFlavour | undefined;
   let declared = -1;
@@ -214,17 +241,24 @@ function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor:
       i = expect(buf, i, n, 0x5b);
       i = ws(buf, i);
       if (buf[i] === 0x5d) i++;
-      else for (;;) {
-        i = expect(buf, i, n, 0x22);
-        i = stringEnd(buf, i, n) + 1;
-        i = next(buf, i, n, 0x5d);
-        if (i < 0) { i = -2 - i + 1; break; }
-      }
+      else
+        for (;;) {
+          i = expect(buf, i, n, 0x22);
+          i = stringEnd(buf, i, n) + 1;
+          i = next(buf, i, n, 0x5d);
+          if (i < 0) {
+            i = -2 - i + 1;
+            break;
+          }
+        }
     } else {
       throw new Stop('unexpected top-level key', ks);
     }
     i = next(buf, i, n, 0x7d);
-    if (i < 0) { i = -2 - i + 1; break; }
+    if (i < 0) {
+      i = -2 - i + 1;
+      break;
+    }
   }
   i = ws(buf, i);
   if (i !== n) throw new Stop('bytes after the snapshot', i);
@@ -234,14 +268,25 @@ function scan(buf: Buffer, n: number, expected: PortalFlavour | 'auto', sinkFor:
 }
 
 /** Reads the "clients" object at i; returns the index after it and leaves the client count in v[0]. */
-function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour, sink: ClientSink, v: Int32Array, rawAddress: RawAddressSink | undefined): number {
+function clientsObject(
+  buf: Buffer,
+  i: number,
+  n: number,
+  flavour: PortalFlavour,
+  sink: ClientSink,
+  v: Int32Array,
+  rawAddress: RawAddressSink | undefined,
+): number {
   const [kDown, kUp] = COUNTER_KEYS[flavour];
   const downLen = kDown.length;
   const upLen = kUp.length;
   let count = 0;
   i = expect(buf, i, n, 0x7b);
   i = ws(buf, i);
-  if (buf[i] === 0x7d) { v[0] = 0; return i + 1; }
+  if (buf[i] === 0x7d) {
+    v[0] = 0;
+    return i + 1;
+  }
   for (;;) {
     i = expect(buf, i, n, 0x22);
     const ms = i;
@@ -254,39 +299,82 @@ function clientsObject(buf: Buffer, i: number, n: number, flavour: PortalFlavour
       const h = hexValue(buf[p]!);
       const l = hexValue(buf[p + 1]!);
       if (h < 0 || l < 0 || (b < 5 && buf[p + 2] !== 0x3a)) throw new Stop('client key is not a MAC', ms);
-      if (b < 2) hi = hi * 256 + h * 16 + l; else lo = lo * 256 + h * 16 + l;
+      if (b < 2) hi = hi * 256 + h * 16 + l;
+      else lo = lo * 256 + h * 16 + l;
     }
     i = expect(buf, me + 1, n, 0x3a);
     i = expect(buf, i, n, 0x7b);
-    let token = 0, state = 0, down = -1, up = -1, haveToken = false, haveState = false, ipStart = 0, ipEnd = 0;
+    let token = 0,
+      state = 0,
+      down = -1,
+      up = -1,
+      haveToken = false,
+      haveState = false,
+      ipStart = 0,
+      ipEnd = 0;
     i = ws(buf, i);
     if (buf[i] === 0x7d) i++;
-    else for (;;) {
-      if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? 'truncated' : 'expected "', i);
-      const ks = i + 1;
-      const ke = stringEnd(buf, ks, n);
-      i = ke + 1;
-      if (buf[i] !== 0x3a) i = expect(buf, i, n, 0x3a); else i++;
-      let vs: number, ve: number;
-      if (buf[i] === 0x22 && i < n) { vs = i + 1; ve = stringEnd(buf, vs, n); i = ve + 1; }
-      else { scalar(buf, i, n, v); vs = v[0]!; ve = v[1]!; i = v[2]!; }
-      const klen = ke - ks;
-      if (klen === downLen && equalsKey(buf, ks, ke, kDown)) { if (down >= 0) throw new Stop('duplicate field', ks); down = unsigned(buf, vs, ve, 'download counter'); }
-      else if (klen === upLen && equalsKey(buf, ks, ke, kUp)) { if (up >= 0) throw new Stop('duplicate field', ks); up = unsigned(buf, vs, ve, 'upload counter'); }
-      else if (klen === 5 && equalsKey(buf, ks, ke, K_TOKEN)) { if (haveToken) throw new Stop('duplicate field', ks); token = hashBytes(buf, vs, ve); haveToken = true; }
-      else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) { if (haveState) throw new Stop('duplicate field', ks); state = stateCode(buf, vs, ve); haveState = true; }
-      else if (klen === 2 && rawAddress !== undefined && buf[ks] === 0x69 && buf[ks + 1] === 0x70) { ipStart = vs; ipEnd = ve; }
-      let c = buf[i];
-      if (c !== 0x2c && c !== 0x7d) { i = ws(buf, i); c = buf[i]; }
-      if (c === 0x2c) { i = ws(buf, i + 1); continue; }
-      if (c === 0x7d) { i++; break; }
-      throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
-    }
+    else
+      for (;;) {
+        if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? 'truncated' : 'expected "', i);
+        const ks = i + 1;
+        const ke = stringEnd(buf, ks, n);
+        i = ke + 1;
+        if (buf[i] !== 0x3a) i = expect(buf, i, n, 0x3a);
+        else i++;
+        let vs: number, ve: number;
+        if (buf[i] === 0x22 && i < n) {
+          vs = i + 1;
+          ve = stringEnd(buf, vs, n);
+          i = ve + 1;
+        } else {
+          scalar(buf, i, n, v);
+          vs = v[0]!;
+          ve = v[1]!;
+          i = v[2]!;
+        }
+        const klen = ke - ks;
+        if (klen === downLen && equalsKey(buf, ks, ke, kDown)) {
+          if (down >= 0) throw new Stop('duplicate field', ks);
+          down = unsigned(buf, vs, ve, 'download counter');
+        } else if (klen === upLen && equalsKey(buf, ks, ke, kUp)) {
+          if (up >= 0) throw new Stop('duplicate field', ks);
+          up = unsigned(buf, vs, ve, 'upload counter');
+        } else if (klen === 5 && equalsKey(buf, ks, ke, K_TOKEN)) {
+          if (haveToken) throw new Stop('duplicate field', ks);
+          token = hashBytes(buf, vs, ve);
+          haveToken = true;
+        } else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) {
+          if (haveState) throw new Stop('duplicate field', ks);
+          state = stateCode(buf, vs, ve);
+          haveState = true;
+        } else if (klen === 2 && rawAddress !== undefined && buf[ks] === 0x69 && buf[ks + 1] === 0x70) {
+          ipStart = vs;
+          ipEnd = ve;
+        }
+        let c = buf[i];
+        if (c !== 0x2c && c !== 0x7d) {
+          i = ws(buf, i);
+          c = buf[i];
+        }
+        if (c === 0x2c) {
+          i = ws(buf, i + 1);
+          continue;
+        }
+        if (c === 0x7d) {
+          i++;
+          break;
+        }
+        throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
+      }
     if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
     if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
     rawAddress?.(buf, ms, me, ipStart, ipEnd);
     count++;
     i = next(buf, i, n, 0x7d);
-    if (i < 0) { v[0] = count; return -2 - i + 1; }
+    if (i < 0) {
+      v[0] = count;
+      return -2 - i + 1;
+    }
   }
 }

@@ -58,8 +58,10 @@ export function shaperTableScript(entries: readonly Installed[]): string {
     `table inet ${t} {`,
     '  map down { type ipv4_addr : classid; }',
     '  map up { type ether_addr : limit; }',
-    '  chain download { type filter hook postrouting priority raw; policy accept; meta nfproto ipv4 meta priority set ip daddr map @down; }',
-    '  chain upload { type filter hook prerouting priority raw - 1; policy accept; meta nfproto ipv4 limit name ether saddr map @up drop; }',
+    '  chain download { type filter hook postrouting priority raw; policy accept; meta nfproto ipv4 meta ' +
+      'priority set ip daddr map @down; }',
+    '  chain upload { type filter hook prerouting priority raw - 1; policy accept; meta nfproto ipv4 limit ' +
+      'name ether saddr map @up drop; }',
     '}',
     ...entries.flatMap(nftAddLines),
     '',
@@ -72,7 +74,8 @@ function nftAddLines(e: Installed): string[] {
   if (e.downBps !== null) lines.push(`add element inet ${t} down { ${e.ip} : ${classId(e.minor)} }`);
   if (e.upBps !== null) {
     lines.push(
-      `add limit inet ${t} ${limitName(e.mac)} { rate over ${bytesPerSecond(e.upBps)} bytes/second burst ${burstBytes(e.upBps)} bytes }`,
+      `add limit inet ${t} ${limitName(e.mac)} { rate over ${bytesPerSecond(e.upBps)} bytes/second ` +
+        `burst ${burstBytes(e.upBps)} bytes }`,
       `add element inet ${t} up { ${e.mac} : "${limitName(e.mac)}" }`,
     );
   }
@@ -94,13 +97,45 @@ function nftRemoveLines(e: Installed): string[] {
 
 /** tc's argv for the root qdisc (replacing whatever root qdisc the device had). */
 export function tcQdiscArgs(device: string): string[] {
-  return ['qdisc', 'replace', 'dev', device, 'root', 'handle', `${SHAPER_MAJOR}:`, 'stab', 'overhead', '-14', 'linklayer', 'ethernet', 'htb', 'r2q', '1000'];
+  return [
+    'qdisc',
+    'replace',
+    'dev',
+    device,
+    'root',
+    'handle',
+    `${SHAPER_MAJOR}:`,
+    'stab',
+    'overhead',
+    '-14',
+    'linklayer',
+    'ethernet',
+    'htb',
+    'r2q',
+    '1000',
+  ];
 }
 
 /** tc's argv for a client's download class (created or changed in place). */
 export function tcClassArgs(device: string, minor: number, downBps: number): string[] {
   const rate = `${downBps}bit`;
-  return ['class', 'replace', 'dev', device, 'parent', `${SHAPER_MAJOR}:`, 'classid', classId(minor), 'htb', 'rate', rate, 'ceil', rate, 'quantum', '1514'];
+  return [
+    'class',
+    'replace',
+    'dev',
+    device,
+    'parent',
+    `${SHAPER_MAJOR}:`,
+    'classid',
+    classId(minor),
+    'htb',
+    'rate',
+    rate,
+    'ceil',
+    rate,
+    'quantum',
+    '1514',
+  ];
 }
 
 export function tcClassDeleteArgs(device: string, minor: number): string[] {
@@ -148,7 +183,12 @@ export class Shaper {
       this.#entries.clear();
       for (const c of clients) this.#place(c);
       this.#enabled = await this.#rebuild();
-      if (this.#enabled) this.#log.info('shaper on', { device: this.#o.device, table: `inet ${SHAPER_TABLE}`, clients: this.#entries.size });
+      if (this.#enabled)
+        this.#log.info('shaper on', {
+          device: this.#o.device,
+          table: `inet ${SHAPER_TABLE}`,
+          clients: this.#entries.size,
+        });
       return this.#enabled;
     });
   }
@@ -161,7 +201,11 @@ export class Shaper {
   dropLeftover(): Promise<void> {
     return this.#serial(async () => {
       if (this.#started) return;
-      try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none left, or nft cannot run */ }
+      try {
+        await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], '');
+      } catch {
+        /* none left, or nft cannot run */
+      }
     });
   }
 
@@ -257,14 +301,21 @@ export class Shaper {
   async #rebuild(): Promise<boolean> {
     try {
       await this.#freshQdisc();
-      for (const e of this.#entries.values()) if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
+      for (const e of this.#entries.values())
+        if (e.downBps !== null) await this.#o.tc(tcClassArgs(this.#o.device, e.minor, e.downBps), '');
       await this.#o.nft(['-f', '-'], shaperTableScript([...this.#entries.values()]));
       return true;
     } catch (err) {
       this.#failures++;
       this.#entries.clear();
-      this.#log.warn('shaper off: tc or nft cannot set the rates; clients are not limited', { reason: toSluiceError(err).message });
-      try { await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], ''); } catch { /* none, or nft cannot run */ }
+      this.#log.warn('shaper off: tc or nft cannot set the rates; clients are not limited', {
+        reason: toSluiceError(err).message,
+      });
+      try {
+        await this.#o.nft(['delete', 'table', 'inet', SHAPER_TABLE], '');
+      } catch {
+        /* none, or nft cannot run */
+      }
       return false;
     }
   }
@@ -279,7 +330,11 @@ export class Shaper {
     try {
       await this.#o.tc(tcQdiscArgs(this.#o.device), '');
     } catch (err) {
-      try { await this.#o.tc(['qdisc', 'del', 'dev', this.#o.device, 'root', 'handle', `${SHAPER_MAJOR}:`], ''); } catch { throw err; }
+      try {
+        await this.#o.tc(['qdisc', 'del', 'dev', this.#o.device, 'root', 'handle', `${SHAPER_MAJOR}:`], '');
+      } catch {
+        throw err;
+      }
       await this.#o.tc(tcQdiscArgs(this.#o.device), '');
     }
   }

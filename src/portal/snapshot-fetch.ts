@@ -15,9 +15,7 @@ import { NDSCTL_EXIT, runCommand } from './command.ts';
 import { DEFAULT_OUTPUT_CAP, OutputGuard } from './output-bound.ts';
 import { socketExchange, socketRequest } from './socket-transport.ts';
 
-export type SnapshotSource =
-  | { kind: 'command'; argv: readonly string[] }
-  | { kind: 'socket'; path: string };
+export type SnapshotSource = { kind: 'command'; argv: readonly string[] } | { kind: 'socket'; path: string };
 
 export type FetchProblem = 'busy' | 'timeout' | 'unreachable' | 'failed';
 
@@ -50,8 +48,12 @@ export class SnapshotBuffer {
   constructor(initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(Math.max(16, initialBytes));
   }
-  get length(): number { return this.size; }
-  get capacity(): number { return this.buf.length; }
+  get length(): number {
+    return this.size;
+  }
+  get capacity(): number {
+    return this.buf.length;
+  }
   /** Starts a new snapshot; `expectedBytes` (the last snapshot's size) lets a much smaller buffer be released. */
   reset(expectedBytes = 0): void {
     if (expectedBytes > 0 && this.buf.length > 4 * 1024 * 1024 && expectedBytes * 4 < this.buf.length) {
@@ -93,14 +95,25 @@ export async function fetchSnapshot(source: SnapshotSource, options: FetchOption
     const r = await fetchByCommand(source.argv, Math.max(1, deadline - Date.now()), maxBytes, into);
     if (r.ok || r.problem !== 'busy') return { ...r, attempts: attempt };
     const pause = options.busyRetryMs ?? 100;
-    if (Date.now() + pause >= deadline) return { ...r, problem: 'timeout', message: `ndsctl busy until the deadline (${attempt} attempts)`, attempts: attempt };
+    if (Date.now() + pause >= deadline)
+      return {
+        ...r,
+        problem: 'timeout',
+        message: `ndsctl busy until the deadline (${attempt} attempts)`,
+        attempts: attempt,
+      };
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
 
 type Attempt = { ok: true; bytes: Buffer } | { ok: false; problem: FetchProblem; message: string };
 
-async function fetchByCommand(argv: readonly string[], timeoutMs: number, maxBytes: number, into: SnapshotBuffer): Promise<Attempt> {
+async function fetchByCommand(
+  argv: readonly string[],
+  timeoutMs: number,
+  maxBytes: number,
+  into: SnapshotBuffer,
+): Promise<Attempt> {
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty ndsctl command' };
   into.reset(into.length);
   const guard = new OutputGuard(maxBytes);
@@ -116,33 +129,50 @@ async function fetchByCommand(argv: readonly string[], timeoutMs: number, maxByt
   switch (outcome.kind) {
     case 'spawn-failed': {
       const err = outcome.error as NodeJS.ErrnoException;
-      return { ok: false, problem: err.code === 'ENOENT' ? 'unreachable' : 'failed', message: `cannot run ${argv[0]}: ${err.message}` };
+      return {
+        ok: false,
+        problem: err.code === 'ENOENT' ? 'unreachable' : 'failed',
+        message: `cannot run ${argv[0]}: ${err.message}`,
+      };
     }
     case 'killed':
-      if (outcome.why === 'timeout') return { ok: false, problem: 'timeout', message: `ndsctl json took longer than ${timeoutMs} ms` };
+      if (outcome.why === 'timeout')
+        return { ok: false, problem: 'timeout', message: `ndsctl json took longer than ${timeoutMs} ms` };
       return { ok: false, problem: 'failed', message: outcome.refusal ?? 'ndsctl json killed' };
     case 'exited':
       if (outcome.code === NDSCTL_EXIT.ok) return { ok: true, bytes: into.bytes() };
       if (outcome.code === NDSCTL_EXIT.busy) return { ok: false, problem: 'busy', message: 'ndsctl is busy (exit 4)' };
-      if (outcome.code === NDSCTL_EXIT.cannotConnect) return { ok: false, problem: 'unreachable', message: 'ndsctl cannot reach the portal (exit 3)' };
+      if (outcome.code === NDSCTL_EXIT.cannotConnect)
+        return { ok: false, problem: 'unreachable', message: 'ndsctl cannot reach the portal (exit 3)' };
       return { ok: false, problem: 'failed', message: `ndsctl json exited with ${outcome.code ?? outcome.signal}` };
   }
 }
 
-async function fetchBySocket(path: string, timeoutMs: number, maxBytes: number, into: SnapshotBuffer): Promise<Attempt> {
+async function fetchBySocket(
+  path: string,
+  timeoutMs: number,
+  maxBytes: number,
+  into: SnapshotBuffer,
+): Promise<Attempt> {
   into.reset(into.length);
   const guard = new OutputGuard(maxBytes);
   const exchange = socketExchange(path, socketRequest(['json']), (chunk) => {
     into.append(chunk);
     return guard.check(into.length, () => into.head());
   });
-  const timer = setTimeout(() => exchange.abort(new Error(`ndsctl.sock json took longer than ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => exchange.abort(new Error(`ndsctl.sock json took longer than ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   const end = await exchange.end;
   clearTimeout(timer);
   switch (end.kind) {
-    case 'end': return { ok: true, bytes: into.bytes() };
-    case 'aborted': return { ok: false, problem: 'timeout', message: end.reason.message };
-    case 'refused': return { ok: false, problem: 'failed', message: end.why };
+    case 'end':
+      return { ok: true, bytes: into.bytes() };
+    case 'aborted':
+      return { ok: false, problem: 'timeout', message: end.reason.message };
+    case 'refused':
+      return { ok: false, problem: 'failed', message: end.why };
     case 'error': {
       const unreachable = end.error.code === 'ENOENT' || end.error.code === 'ECONNREFUSED';
       return { ok: false, problem: unreachable ? 'unreachable' : 'failed', message: `${path}: ${end.error.message}` };

@@ -85,7 +85,11 @@ let readBuffer: Buffer | undefined;
  * every chunk read to `onChunk` (valid only during the call) until the portal closes. A string from `onChunk`
  * refuses the reply and drops the connection.
  */
-export function socketExchange(path: string, request: string, onChunk: (chunk: Uint8Array) => string | undefined): Exchange {
+export function socketExchange(
+  path: string,
+  request: string,
+  onChunk: (chunk: Uint8Array) => string | undefined,
+): Exchange {
   let finish: (end: ExchangeEnd) => void = () => {};
   const end = new Promise<ExchangeEnd>((resolve) => {
     let received = 0;
@@ -99,7 +103,10 @@ export function socketExchange(path: string, request: string, onChunk: (chunk: U
           if (settled) return false;
           received += n;
           const why = onChunk(chunk.subarray(0, n));
-          if (why !== undefined) { finish({ kind: 'refused', why }); return false; }
+          if (why !== undefined) {
+            finish({ kind: 'refused', why });
+            return false;
+          }
           return true;
         },
       },
@@ -130,7 +137,10 @@ export interface SocketCall {
 export function socketCall(path: string, args: readonly string[], maxBytes: number): SocketCall {
   const request = socketRequest(args);
   if (Buffer.byteLength(request) > MAX_SOCKET_REQUEST) {
-    return { promise: Promise.reject(new RangeError(`ndsctl request longer than ${MAX_SOCKET_REQUEST} bytes`)), abort: () => {} };
+    return {
+      promise: Promise.reject(new RangeError(`ndsctl request longer than ${MAX_SOCKET_REQUEST} bytes`)),
+      abort: () => {},
+    };
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -142,13 +152,24 @@ export function socketCall(path: string, args: readonly string[], maxBytes: numb
   });
   const promise = exchange.end.then((end): SocketOutcome => {
     switch (end.kind) {
-      case 'end': return socketOutcome(args, Buffer.concat(chunks, size).toString('utf8'));
-      case 'refused': throw new RangeError(end.why);
-      case 'aborted': throw end.reason;
+      case 'end':
+        return socketOutcome(args, Buffer.concat(chunks, size).toString('utf8'));
+      case 'refused':
+        throw new RangeError(end.why);
+      case 'aborted':
+        throw end.reason;
       case 'error': {
         const { code, message } = end.error;
-        const cannotConnect = end.received === 0 && (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'ENOTSOCK');
-        return { code: 3, stdout: '', stderr: cannotConnect ? `ndsctl: cannot connect to ${path}: ${code}` : `ndsctl: error reading ${path}: ${message}` };
+        const cannotConnect =
+          end.received === 0 &&
+          (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'ENOTSOCK');
+        return {
+          code: 3,
+          stdout: '',
+          stderr: cannotConnect
+            ? `ndsctl: cannot connect to ${path}: ${code}`
+            : `ndsctl: error reading ${path}: ${message}`,
+        };
       }
     }
   });

@@ -37,7 +37,9 @@ export interface SafetyNet {
   sessionMinutes?: number;
   downloadQuotaKiB?: number;
   uploadQuotaKiB?: number;
-  /** Free text the portal stores with the client (openNDS `custom`); no commas, quotes, backslashes or control chars. */
+  /**
+   * Free text the portal stores with the client (openNDS `custom`); no commas, quotes, backslashes or control chars.
+   */
   custom?: string;
   /** A data session's exact bytes left: the kernel quota's limit (GateBrake), not handed to the portal. */
   dataBytes?: number;

@@ -6,7 +6,16 @@ import { silentLogger, type Log } from '../log.ts';
 import type { Timers } from '../time.ts';
 import type { SpawnFn } from './command.ts';
 import { NdsctlRunner, type NdsctlExec, type NdsctlPriority } from './runner.ts';
-import { GATE_OPEN_STATES, type PortalClient, type PortalFlavour, type PortalSnapshot, type SafetyNet, type GateBrake, type GateCounter, type GateShaper } from './types.ts';
+import {
+  GATE_OPEN_STATES,
+  type PortalClient,
+  type PortalFlavour,
+  type PortalSnapshot,
+  type SafetyNet,
+  type GateBrake,
+  type GateCounter,
+  type GateShaper,
+} from './types.ts';
 
 export interface ValveOptions {
   /** ndsctl as argv, e.g. ['/usr/bin/ndsctl'] or ['ip', 'netns', 'exec', 'router', 'ndsctl']. */
@@ -68,7 +77,9 @@ export class Valve {
   /** Clients the portal did not know at their last open, and when: looked up before an auth until it lists them. */
   readonly #unlisted = new Map<string, number>();
   #flavour: PortalFlavour | 'auto';
-  /** The address each client had when the valve last looked it up (open, close, client): what the gate tells a session. */
+  /**
+   * The address each client had when the valve last looked it up (open, close, client): what the gate tells a session.
+   */
   readonly #ips = new Map<string, string>();
 
   constructor(opts: ValveOptions) {
@@ -125,8 +136,10 @@ export class Valve {
   async open(mac: string, safetyNet?: SafetyNet, knownIp?: string | null, knownIpListed = false): Promise<OpenResult> {
     const canonical = normalizeMac(mac);
     return this.runner.runExclusive(async (exec) => {
-      const needsIp = (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) || (safetyNet?.rates !== undefined && this.#shaper !== undefined)
-        || this.#counter !== undefined;
+      const needsIp =
+        (safetyNet?.dataBytes !== undefined && this.#brake !== undefined) ||
+        (safetyNet?.rates !== undefined && this.#shaper !== undefined) ||
+        this.#counter !== undefined;
       const given = typeof knownIp === 'string' && knownIp !== '' ? knownIp : null;
       const known = await this.#addressWithoutLookup(canonical, needsIp, given, knownIpListed);
       const direct = known !== null;
@@ -139,12 +152,14 @@ export class Valve {
       const flavour = this.#flavour === 'auto' ? 'opennds' : this.#flavour; // detected by the lookup, if it was 'auto'
       // nodogsplash's ndsctl takes no auth arguments (more than one prints the usage and exits 1).
       const args = flavour === 'nodogsplash' ? ['auth', canonical] : openNdsAuthArgs(canonical, safetyNet);
-      if (flavour === 'nodogsplash' && safetyNet !== undefined) this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
+      if (flavour === 'nodogsplash' && safetyNet !== undefined)
+        this.#log.debug('nodogsplash has no per-client safety net', { mac: canonical });
       // The portal's address for the client: its answer to the lookup, or on the direct path the one known without.
-      const ip = direct ? known : before?.ip ?? null;
+      const ip = direct ? known : (before?.ip ?? null);
       if (safetyNet?.dataBytes !== undefined) await this.#brake?.beforeAuth(canonical, ip, safetyNet.dataBytes);
       // Before the auth: the first packet through the gate is already limited (a burst at line rate would be free).
-      if (safetyNet?.rates !== undefined && ip !== null) await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
+      if (safetyNet?.rates !== undefined && ip !== null)
+        await this.#shaper?.set({ mac: canonical, ip, ...safetyNet.rates });
       // Last before the auth: the counters start at 0 as close to the gate's opening as can be (a few packets of a
       // client already let through, on the direct path's 'already-open', are a new epoch from 0: not billed twice).
       await this.#counter?.beforeAuth(canonical, ip);
@@ -160,7 +175,10 @@ export class Valve {
           // refused it with exit 1); anything else keeps the error.
           const after = await this.#client(exec, canonical).catch(() => null);
           if (after === null || !OPEN_STATES.has(after.state)) throw err;
-          this.#log.info('portal: auth answered abnormally but the client is open', { mac: canonical, reason: err.message });
+          this.#log.info('portal: auth answered abnormally but the client is open', {
+            mac: canonical,
+            reason: err.message,
+          });
           if (direct) this.#ips.set(canonical, known);
           return 'opened';
         }
@@ -174,7 +192,10 @@ export class Valve {
         if (direct) await this.#refused(canonical);
         if (after === null) {
           this.#noteUnlisted(canonical);
-          throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, { cause: err, details: { mac: canonical } });
+          throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal does not know client ${canonical}`, {
+            cause: err,
+            details: { mac: canonical },
+          });
         }
         if (direct) classify(canonical, after, this.#preemptive, err);
         throw err;
@@ -183,8 +204,12 @@ export class Valve {
   }
 
   /** The address open() may auth with at once (see there), or null: look the client up first. */
-  async #addressWithoutLookup(mac: string, needsIp: boolean, given: string | null,
-    givenListed: boolean): Promise<string | null> {
+  async #addressWithoutLookup(
+    mac: string,
+    needsIp: boolean,
+    given: string | null,
+    givenListed: boolean,
+  ): Promise<string | null> {
     if (this.#flavour !== 'opennds') return null;
     if (given !== null && (!needsIp || givenListed)) return given;
     const since = this.#unlisted.get(mac);
@@ -235,7 +260,10 @@ export class Valve {
    */
   async client(mac: string, priority: NdsctlPriority = 'auth', onStart?: () => void): Promise<PortalClient | null> {
     const canonical = normalizeMac(mac);
-    return this.runner.runExclusive((exec) => { onStart?.(); return this.#client(exec, canonical); }, priority);
+    return this.runner.runExclusive((exec) => {
+      onStart?.();
+      return this.#client(exec, canonical);
+    }, priority);
   }
 
   /** Every client in one `ndsctl json`; `priority` 'lookup' for reads a LAN request asked for (see NdsctlPriority). */
@@ -287,18 +315,32 @@ export class Valve {
  * What open() does with the client's state before an auth: 'auth' (Preauthenticated, or unknown with `preemptive`),
  * 'already-open', or an error (unknown, blocked, another state). `cause`: the auth's refusal, when asked after it.
  */
-function classify(mac: string, client: PortalClient | null, preemptive: boolean, cause?: unknown): 'auth' | 'already-open' {
+function classify(
+  mac: string,
+  client: PortalClient | null,
+  preemptive: boolean,
+  cause?: unknown,
+): 'auth' | 'already-open' {
   if (client !== null && OPEN_STATES.has(client.state)) return 'already-open';
   const withCause = cause === undefined ? {} : { cause };
   if (client !== null && BLOCKED_STATES.has(client.state)) {
-    throw new SluiceError('ERR_PORTAL_CLIENT_BLOCKED', `client ${mac} is blocked in the portal`, { ...withCause, details: { mac } });
+    throw new SluiceError('ERR_PORTAL_CLIENT_BLOCKED', `client ${mac} is blocked in the portal`, {
+      ...withCause,
+      details: { mac },
+    });
   }
   if (client === null) {
     if (preemptive) return 'auth';
-    throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal has not seen client ${mac} yet`, { ...withCause, details: { mac } });
+    throw new SluiceError('ERR_PORTAL_CLIENT_UNKNOWN', `the portal has not seen client ${mac} yet`, {
+      ...withCause,
+      details: { mac },
+    });
   }
   if (client.state !== 'Preauthenticated') {
-    throw new SluiceError('ERR_PORTAL_CLIENT_STATE', `client ${mac} is in portal state ${client.state}`, { ...withCause, details: { mac, state: client.state } });
+    throw new SluiceError('ERR_PORTAL_CLIENT_STATE', `client ${mac} is in portal state ${client.state}`, {
+      ...withCause,
+      details: { mac, state: client.state },
+    });
   }
   return 'auth';
 }

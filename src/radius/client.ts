@@ -3,13 +3,13 @@
  * Identifiers come from one pool, so at most 256 requests are in flight (fewer: `maxInFlight`). Every attempt is built
  * afresh with a new Identifier (the caller's builder puts an up-to-date Acct-Delay-Time in it); a valid reply to any
  * earlier attempt of the same request also completes it (the server did record that one). Retries back off
- * exponentially; after `retries` retries a server is marked down for `deadTimeMs` and the next one in the list is tried.
- * Replies are accepted only from the server asked, with a matching Identifier, and verified (constant time).
+ * exponentially; after `retries` retries a server is marked down for `deadTimeMs` and the next one in the list is
+ * tried. Replies are accepted only from the server asked, with a matching Identifier, and verified (constant time).
  *
  * The first timeout is `timeoutMs` or, for a server measured slower than that, twice its smoothed round trip (at most
- * 8 × timeoutMs; RFC 6298 estimator; each reply is timed against the attempt whose Identifier it carries, so late replies count too). A
- * retry is a new packet that FreeRADIUS records a second time if it had recorded the first; not retrying a server
- * known to be slow before its usual answer time keeps that from happening whenever it is merely slow.
+ * 8 × timeoutMs; RFC 6298 estimator; each reply is timed against the attempt whose Identifier it carries, so late
+ * replies count too). A retry is a new packet that FreeRADIUS records a second time if it had recorded the first; not
+ * retrying a server known to be slow before its usual answer time keeps that from happening whenever it is merely slow.
  */
 import type { Socket } from 'node:dgram';
 import { createUdpSocket } from './udp.ts';
@@ -94,7 +94,8 @@ export class RadiusClient {
   private readonly counters = { sent: 0, retransmits: 0, failovers: 0, replies: 0, timeouts: 0, dropped: 0 };
 
   constructor(private readonly options: RadiusClientOptions) {
-    if (options.servers.length === 0) throw new SluiceError('ERR_CONFIG_INVALID', 'RADIUS client needs at least one server');
+    if (options.servers.length === 0)
+      throw new SluiceError('ERR_CONFIG_INVALID', 'RADIUS client needs at least one server');
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.maxTimeoutMs = options.maxTimeoutMs ?? 16_000;
     this.retries = options.retries ?? 2;
@@ -132,7 +133,9 @@ export class RadiusClient {
     const ids: number[] = [];
     let resolveReply!: (p: RadiusPacket) => void;
     // One promise for all attempts on all servers: a late reply to an earlier attempt still completes the request.
-    const replied = new Promise<RadiusPacket>((r) => { resolveReply = r; });
+    const replied = new Promise<RadiusPacket>((r) => {
+      resolveReply = r;
+    });
     try {
       const order = this.serverOrder();
       for (let k = 0; k < order.length; k++) {
@@ -146,8 +149,10 @@ export class RadiusClient {
         this.deadUntil[index] = Date.now() + this.deadTimeMs;
         if (this.closed) break;
       }
-      throw new SluiceError('ERR_UPSTREAM_UNAVAILABLE',
-        `no RADIUS server answered (${this.options.servers.map((s) => `${s.host}:${s.port}`).join(', ')})`);
+      throw new SluiceError(
+        'ERR_UPSTREAM_UNAVAILABLE',
+        `no RADIUS server answered (${this.options.servers.map((s) => `${s.host}:${s.port}`).join(', ')})`,
+      );
     } finally {
       for (const id of ids) this.pending.delete(id);
       this.inFlight--;
@@ -156,7 +161,11 @@ export class RadiusClient {
   }
 
   private async tryServer(
-    index: number, build: (a: Attempt) => Buffer, ids: number[], replied: Promise<RadiusPacket>, resolve: (p: RadiusPacket) => void,
+    index: number,
+    build: (a: Attempt) => Buffer,
+    ids: number[],
+    replied: Promise<RadiusPacket>,
+    resolve: (p: RadiusPacket) => void,
   ): Promise<RadiusPacket | null> {
     const server = this.options.servers[index]!;
     const socket = await this.socketFor(server.host);
@@ -173,7 +182,9 @@ export class RadiusClient {
       socket.send(packet, server.port, server.host, () => undefined);
       const timeout = waits.next();
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<null>((r) => { timer = setTimeout(() => r(null), timeout); });
+      const timedOut = new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), timeout);
+      });
       const got = await Promise.race([replied, timedOut]);
       clearTimeout(timer);
       if (got) return got;
@@ -209,7 +220,12 @@ export class RadiusClient {
       this.inFlight++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(() => { this.inFlight++; resolve(); }));
+    return new Promise((resolve) =>
+      this.waiting.push(() => {
+        this.inFlight++;
+        resolve();
+      }),
+    );
   }
 
   private socketFor(host: string): Promise<Socket> {
@@ -270,8 +286,12 @@ export class RadiusClient {
     const preferred = found < 0 ? 0 : found;
     const r = this.rtt[preferred];
     return {
-      ...this.counters, inFlight: this.inFlight, queued: this.waiting.length, server: preferred,
-      timeoutMs: Math.round(this.timeoutFor(preferred)), srttMs: r ? Math.round(r.srtt) : null,
+      ...this.counters,
+      inFlight: this.inFlight,
+      queued: this.waiting.length,
+      server: preferred,
+      timeoutMs: Math.round(this.timeoutFor(preferred)),
+      srttMs: r ? Math.round(r.srtt) : null,
     };
   }
 

@@ -28,7 +28,9 @@ export interface DasServerOptions {
   clients: readonly DasClient[];
   duplicateWindowMs?: number;
   eventWindowS?: number;
-  /** What a verified, fresh, first-seen request does; its answer is signed and sent (and replayed to retransmissions). */
+  /**
+   * What a verified, fresh, first-seen request does; its answer is signed and sent (and replayed to retransmissions).
+   */
   answer: (request: RadiusPacket) => Promise<DasAnswer>;
   log?: Log;
 }
@@ -67,8 +69,16 @@ export class DasServer {
   private socket: Socket | undefined;
   private readonly cache = new Map<string, Cached>();
   private readonly counters: DasStats = {
-    received: 0, acked: 0, naked: 0, duplicates: 0, droppedUnknownClient: 0, droppedBadAuthenticator: 0,
-    droppedMalformed: 0, droppedStale: 0, droppedUnsupportedCode: 0, sendFailures: 0,
+    received: 0,
+    acked: 0,
+    naked: 0,
+    duplicates: 0,
+    droppedUnknownClient: 0,
+    droppedBadAuthenticator: 0,
+    droppedMalformed: 0,
+    droppedStale: 0,
+    droppedUnsupportedCode: 0,
+    sendFailures: 0,
   };
   private readonly secrets: Map<string, string>;
 
@@ -101,11 +111,21 @@ export class DasServer {
     const socket = createUdpSocket({ type, reuseAddr: false });
     socket.on('message', (msg, rinfo) => {
       void this.onMessage(msg, rinfo.address, rinfo.port).catch((err: unknown) => {
-        this.options.log?.warn('radius das: request failed', { reason: err instanceof Error ? err.message : String(err) });
+        this.options.log?.warn('radius das: request failed', {
+          reason: err instanceof Error ? err.message : String(err),
+        });
       });
     });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) => reject(new SluiceError('ERR_RADIUS_DAS_LISTEN', `cannot listen on UDP ${host}:${this.options.port}: ${err.message}`, { cause: err })));
+      socket.once('error', (err) =>
+        reject(
+          new SluiceError(
+            'ERR_RADIUS_DAS_LISTEN',
+            `cannot listen on UDP ${host}:${this.options.port}: ${err.message}`,
+            { cause: err },
+          ),
+        ),
+      );
       socket.bind(this.options.port, host, () => resolve());
     });
     socket.removeAllListeners('error');
@@ -162,12 +182,21 @@ export class DasServer {
     this.remember(key, entry);
     const answer = await this.options.answer(packet);
     const hasMa = packet.attributes.some((a) => a.vendor === 0 && a.type === 80);
-    const reply = encodeResponse({ code: answer.code, request: packet, attributes: answer.attributes, secret, messageAuthenticator: hasMa });
+    const reply = encodeResponse({
+      code: answer.code,
+      request: packet,
+      attributes: answer.attributes,
+      secret,
+      messageAuthenticator: hasMa,
+    });
     entry.reply = reply;
     if (answer.code.endsWith('ACK')) this.counters.acked++;
     else this.counters.naked++;
     this.options.log?.info(`radius ${answer.code}`, {
-      from: address, outcome: answer.outcome, sessions: answer.sessions.join(',') || undefined, reason: answer.reason,
+      from: address,
+      outcome: answer.outcome,
+      sessions: answer.sessions.join(',') || undefined,
+      reason: answer.reason,
     });
     this.reply(reply, from, port);
   }

@@ -5,7 +5,13 @@
  * config; src/upstream/radius/ and src/payments/voucher/voucher.ts adapt it.
  */
 export {
-  AttributeReader, CODE, RadiusPacketError, encodeRequest, splitOctets, type AttributeInput, type RadiusPacket,
+  AttributeReader,
+  CODE,
+  RadiusPacketError,
+  encodeRequest,
+  splitOctets,
+  type AttributeInput,
+  type RadiusPacket,
 } from './packet.ts';
 export { TERMINATE_CAUSE } from './dictionary.ts';
 export { RadiusClient } from './client.ts';

@@ -18,7 +18,9 @@ export function rfc3580Mac(mac: string): string {
   return mac.toUpperCase().replace(/:/g, '-');
 }
 
-/** `02-00-00-00-0A-01`, `0200.0000.0a01`, `020000000a01` or colon form → `02:00:00:00:0a:01`; null when it is not a MAC. */
+/**
+ * `02-00-00-00-0A-01`, `0200.0000.0a01`, `020000000a01` or colon form → `02:00:00:00:0a:01`; null when it is not a MAC.
+ */
 export function macFromStationId(text: string): string | null {
   const hex = text.replace(/[-:.\s]/g, '').toLowerCase();
   if (!/^[0-9a-f]{12}$/.test(hex)) return null;

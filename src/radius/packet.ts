@@ -11,9 +11,19 @@ import { SluiceError } from '../errors.ts';
 import { attributeByCode, attributeByName, VENDOR_SPECIFIC, type AttributeDef } from './dictionary.ts';
 
 export const CODE = {
-  'Access-Request': 1, 'Access-Accept': 2, 'Access-Reject': 3, 'Accounting-Request': 4, 'Accounting-Response': 5,
-  'Access-Challenge': 11, 'Status-Server': 12, 'Disconnect-Request': 40, 'Disconnect-ACK': 41, 'Disconnect-NAK': 42,
-  'CoA-Request': 43, 'CoA-ACK': 44, 'CoA-NAK': 45,
+  'Access-Request': 1,
+  'Access-Accept': 2,
+  'Access-Reject': 3,
+  'Accounting-Request': 4,
+  'Accounting-Response': 5,
+  'Access-Challenge': 11,
+  'Status-Server': 12,
+  'Disconnect-Request': 40,
+  'Disconnect-ACK': 41,
+  'Disconnect-NAK': 42,
+  'CoA-Request': 43,
+  'CoA-ACK': 44,
+  'CoA-NAK': 45,
 } as const;
 export type CodeName = keyof typeof CODE;
 const CODE_NAMES = new Map<number, CodeName>(Object.entries(CODE).map(([k, v]) => [v, k as CodeName]));
@@ -72,7 +82,8 @@ function encodeValue(d: AttributeDef, value: AttributeValue): Buffer {
       if (value instanceof Date) n = Math.floor(value.getTime() / 1000);
       else if (typeof value === 'string' && d.values?.[value] !== undefined) n = d.values[value]!;
       else n = Number(value);
-      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RadiusPacketError(`${d.name}: ${String(value)} is not a 32-bit unsigned integer`);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+        throw new RadiusPacketError(`${d.name}: ${String(value)} is not a 32-bit unsigned integer`);
       const b = Buffer.alloc(4);
       b.writeUInt32BE(n);
       return b;
@@ -95,9 +106,10 @@ function ipv6Bytes(s: string): Buffer {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
     const p = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
+    text =
+      text.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
   }
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
   const h = head === '' ? [] : head.split(':');
   const t = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
@@ -214,11 +226,16 @@ export function encodeRequest(o: EncodeRequestOptions): Buffer {
  * MD5(code+id+length+request authenticator+attributes+secret). Proxy-State attributes are copied back (RFC 2865 §5.33).
  */
 export function encodeResponse(o: {
-  code: CodeName; request: RadiusPacket; attributes: readonly AttributeInput[]; secret: string | Buffer; messageAuthenticator?: boolean;
+  code: CodeName;
+  request: RadiusPacket;
+  attributes: readonly AttributeInput[];
+  secret: string | Buffer;
+  messageAuthenticator?: boolean;
 }): Buffer {
   const secret = Buffer.from(o.secret);
   const parts: Buffer[] = [encodeAttributes(o.attributes)];
-  for (const a of o.request.attributes) if (a.vendor === 0 && a.type === 33) parts.push(Buffer.from([33, a.value.length + 2]), a.value);
+  for (const a of o.request.attributes)
+    if (a.vendor === 0 && a.type === 33) parts.push(Buffer.from([33, a.value.length + 2]), a.value);
   const withMa = o.messageAuthenticator ?? false;
   if (withMa) parts.push(Buffer.from([MA_TYPE, 18]), ZERO16);
   const body = Buffer.concat(parts);
@@ -232,10 +249,12 @@ export function encodeResponse(o: {
 
 /** Parses a datagram. Bytes past the Length field are ignored (RFC 2865 §3); everything else malformed is refused. */
 export function decodePacket(data: Buffer): RadiusPacket {
-  if (data.length < HEADER_LENGTH) throw new RadiusPacketError(`packet of ${data.length} bytes is shorter than the 20-byte header`);
+  if (data.length < HEADER_LENGTH)
+    throw new RadiusPacketError(`packet of ${data.length} bytes is shorter than the 20-byte header`);
   const length = data.readUInt16BE(2);
   if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) throw new RadiusPacketError(`bad Length field ${length}`);
-  if (length > data.length) throw new RadiusPacketError(`Length field ${length} exceeds the ${data.length} bytes received`);
+  if (length > data.length)
+    throw new RadiusPacketError(`Length field ${length} exceeds the ${data.length} bytes received`);
   const raw = Buffer.from(data.subarray(0, length));
   const attributes: RawAttribute[] = [];
   let off = HEADER_LENGTH;
@@ -243,7 +262,8 @@ export function decodePacket(data: Buffer): RadiusPacket {
     if (off + 2 > length) throw new RadiusPacketError(`truncated attribute header at offset ${off}`);
     const type = raw[off]!;
     const len = raw[off + 1]!;
-    if (len < 2 || off + len > length) throw new RadiusPacketError(`attribute ${type} has bad length ${len} at offset ${off}`);
+    if (len < 2 || off + len > length)
+      throw new RadiusPacketError(`attribute ${type} has bad length ${len} at offset ${off}`);
     const value = raw.subarray(off + 2, off + len);
     if (type === VENDOR_SPECIFIC && value.length >= 4) {
       const vendor = value.readUInt32BE(0);
@@ -274,31 +294,43 @@ function splitVendorAttributes(vendor: number, data: Buffer): RawAttribute[] | u
 }
 
 /** Whether a request's authenticator and Message-Authenticator (if any) are right for `secret`. */
-export function verifyRequest(packet: RadiusPacket, secret: string | Buffer): { ok: true; messageAuthenticator: boolean } | { ok: false; reason: string } {
+export function verifyRequest(
+  packet: RadiusPacket,
+  secret: string | Buffer,
+): { ok: true; messageAuthenticator: boolean } | { ok: false; reason: string } {
   const s = Buffer.from(secret);
   const name = codeName(packet.code);
   const maOffset = messageAuthenticatorOffset(packet.raw);
   if (name === 'Access-Request' || name === 'Status-Server') {
-    if (maOffset >= 0 && !checkMa(packet.raw, maOffset, s, packet.authenticator)) return { ok: false, reason: 'bad Message-Authenticator' };
+    if (maOffset >= 0 && !checkMa(packet.raw, maOffset, s, packet.authenticator))
+      return { ok: false, reason: 'bad Message-Authenticator' };
     return { ok: true, messageAuthenticator: maOffset >= 0 };
   }
   const zeroed = Buffer.from(packet.raw);
   ZERO16.copy(zeroed, 4);
-  if (!equalConstantTime(md5(zeroed, s), packet.authenticator)) return { ok: false, reason: 'bad Request Authenticator' };
-  if (maOffset >= 0 && !checkMa(packet.raw, maOffset, s, ZERO16)) return { ok: false, reason: 'bad Message-Authenticator' };
+  if (!equalConstantTime(md5(zeroed, s), packet.authenticator))
+    return { ok: false, reason: 'bad Request Authenticator' };
+  if (maOffset >= 0 && !checkMa(packet.raw, maOffset, s, ZERO16))
+    return { ok: false, reason: 'bad Message-Authenticator' };
   return { ok: true, messageAuthenticator: maOffset >= 0 };
 }
 
 /** Whether `response` answers `request` (same Identifier, a reply code) and is signed with `secret`. */
-export function verifyResponse(response: RadiusPacket, request: Buffer, secret: string | Buffer): { ok: true } | { ok: false; reason: string } {
+export function verifyResponse(
+  response: RadiusPacket,
+  request: Buffer,
+  secret: string | Buffer,
+): { ok: true } | { ok: false; reason: string } {
   const s = Buffer.from(secret);
   if (response.identifier !== request[1]) return { ok: false, reason: 'Identifier does not match' };
   const requestAuth = request.subarray(4, 20);
   const copy = Buffer.from(response.raw);
   requestAuth.copy(copy, 4);
-  if (!equalConstantTime(md5(copy, s), response.authenticator)) return { ok: false, reason: 'bad Response Authenticator' };
+  if (!equalConstantTime(md5(copy, s), response.authenticator))
+    return { ok: false, reason: 'bad Response Authenticator' };
   const maOffset = messageAuthenticatorOffset(response.raw);
-  if (maOffset >= 0 && !checkMa(response.raw, maOffset, s, requestAuth)) return { ok: false, reason: 'bad Message-Authenticator' };
+  if (maOffset >= 0 && !checkMa(response.raw, maOffset, s, requestAuth))
+    return { ok: false, reason: 'bad Message-Authenticator' };
   return { ok: true };
 }
 
@@ -327,7 +359,8 @@ export function encryptPassword(password: string, secret: Buffer, authenticator:
 
 /** The reverse of encryptPassword (the test server and the tests use it). */
 export function decryptPassword(hidden: Buffer, secret: Buffer, authenticator: Buffer): string {
-  if (hidden.length === 0 || hidden.length % 16 !== 0 || hidden.length > 128) throw new RadiusPacketError('bad User-Password length');
+  if (hidden.length === 0 || hidden.length % 16 !== 0 || hidden.length > 128)
+    throw new RadiusPacketError('bad User-Password length');
   const out = Buffer.alloc(hidden.length);
   let prev = authenticator;
   for (let i = 0; i < hidden.length; i += 16) {

@@ -2,17 +2,17 @@
  * THE reading of a RADIUS speed tier, for a voucher's Access-Accept and a CoA-Request alike (one rule, so the two never
  * disagree): WISPr-Bandwidth-Max-Down/-Up (bits per second, as CoovaChilli reads them) and Mikrotik-Rate-Limit.
  *
- * Mikrotik-Rate-Limit, as MikroTik documents it: `rx-rate[/tx-rate] [rx-burst-rate[/tx-burst-rate] …]` from the router's
- * point of view, so rx is the client's upload and tx its download; rates are numbers with an optional `k` (1,000s) or
- * `M` (1,000,000s) (and `G`); "If tx-rate is not specified, rx-rate is as tx-rate too": `2M` limits both directions.
- * Burst rates, thresholds, times and priority follow the first field: sluice enforces the rates alone.
+ * Mikrotik-Rate-Limit, as MikroTik documents it: `rx-rate[/tx-rate] [rx-burst-rate[/tx-burst-rate] …]` from the
+ * router's point of view, so rx is the client's upload and tx its download; rates are numbers with an optional `k`
+ * (1,000s) or `M` (1,000,000s) (and `G`); "If tx-rate is not specified, rx-rate is as tx-rate too": `2M` limits both
+ * directions. Burst rates, thresholds, times and priority follow the first field: sluice enforces the rates alone.
  *
  * Three answers per direction: absent (undefined: the attributes do not say), a rate, or **no limit** (null): a zero.
- * MikroTik documents `0` as "no limit", and CoovaChilli shapes a direction only when its WISPr value is not 0. With both
- * attributes, the tighter per direction: the smaller rate, and a rate rather than no limit.
+ * MikroTik documents `0` as "no limit", and CoovaChilli shapes a direction only when its WISPr value is not 0. With
+ * both attributes, the tighter per direction: the smaller rate, and a rate rather than no limit.
  *
- * Pure, never throws: what it cannot use goes to `problems`, and that direction reads as absent. The callers differ only
- * in what a problem does: a voucher is granted with it logged; a CoA is refused whole.
+ * Pure, never throws: what it cannot use goes to `problems`, and that direction reads as absent. The callers differ
+ * only in what a problem does: a voucher is granted with it logged; a CoA is refused whole.
  */
 import type { AttributeReader } from './packet.ts';
 
@@ -20,7 +20,10 @@ import type { AttributeReader } from './packet.ts';
 export type RateDirection = number | null | undefined;
 
 /** The rates sluice can enforce (the caller's bounds: portal/rates.ts MIN_RATE_BPS, MAX_RATE_BPS). */
-export interface RateBounds { min: number; max: number }
+export interface RateBounds {
+  min: number;
+  max: number;
+}
 
 export interface RateAttributes {
   downBps: RateDirection;
@@ -47,8 +50,10 @@ export function parseMikrotikRateLimit(text: string, bounds: RateBounds, problem
     if (m !== null && Number(m[1]) === 0) return null; // `0`, `0k`, `0M`: not a rounding of 0.4 bit/s to zero
     const bps = m === null ? NaN : Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
     if (Number.isFinite(bps) && bps >= bounds.min && bps <= bounds.max) return bps;
-    problems.push(`Mikrotik-Rate-Limit ${what} "${part.slice(0, 32)}" is unusable: must be 0 (no limit) or a rate from `
-      + `${bounds.min / 1000}k to ${bounds.max / 1e9}G bits per second (a number with k or M)`);
+    problems.push(
+      `Mikrotik-Rate-Limit ${what} "${part.slice(0, 32)}" is unusable: must be 0 (no limit) or a rate from ` +
+        `${bounds.min / 1000}k to ${bounds.max / 1e9}G bits per second (a number with k or M)`,
+    );
     return undefined;
   };
   const rx = parts[0]!;
@@ -63,14 +68,18 @@ export function readRateAttributes(reader: AttributeReader, bounds: RateBounds):
   const problems: string[] = [];
   const wispr = (name: 'WISPr-Bandwidth-Max-Down' | 'WISPr-Bandwidth-Max-Up'): RateDirection => {
     let v: number | undefined;
-    try { v = reader.integer(name); } catch (err) {
+    try {
+      v = reader.integer(name);
+    } catch (err) {
       problems.push(`${name}: ${(err as Error).message}`);
       return undefined;
     }
     if (v === undefined) return undefined;
     if (v === 0) return null;
     if (v < bounds.min || v > bounds.max) {
-      problems.push(`${name} ${v} is out of range: must be 0 (no limit) or ${bounds.min} to ${bounds.max} bits per second`);
+      problems.push(
+        `${name} ${v} is out of range: must be 0 (no limit) or ${bounds.min} to ${bounds.max} bits per second`,
+      );
       return undefined;
     }
     return v;
@@ -78,8 +87,13 @@ export function readRateAttributes(reader: AttributeReader, bounds: RateBounds):
   const down = wispr('WISPr-Bandwidth-Max-Down');
   const up = wispr('WISPr-Bandwidth-Max-Up');
   let text: string | undefined;
-  try { text = reader.string('Mikrotik-Rate-Limit'); } catch (err) { problems.push(`Mikrotik-Rate-Limit: ${(err as Error).message}`); }
-  const mikrotik = text === undefined ? { downBps: undefined, upBps: undefined } : parseMikrotikRateLimit(text, bounds, problems);
+  try {
+    text = reader.string('Mikrotik-Rate-Limit');
+  } catch (err) {
+    problems.push(`Mikrotik-Rate-Limit: ${(err as Error).message}`);
+  }
+  const mikrotik =
+    text === undefined ? { downBps: undefined, upBps: undefined } : parseMikrotikRateLimit(text, bounds, problems);
   return { downBps: tighter(down, mikrotik.downBps), upBps: tighter(up, mikrotik.upBps), problems };
 }
 

@@ -26,7 +26,10 @@ export class Admission {
   private readonly holds = new Holds();
 
   /** `maxSessions`: limits.max_sessions as configured now (0: no limit). */
-  constructor(private readonly reg: Registry, private readonly maxSessions: () => number) {}
+  constructor(
+    private readonly reg: Registry,
+    private readonly maxSessions: () => number,
+  ) {}
 
   isApplied(payment: Pick<PaymentRef, 'method' | 'reference'> | null, idempotencyKey?: string): boolean {
     const keys = payment ? paymentKeys(payment, idempotencyKey) : idempotencyKey ? [`idem:${idempotencyKey}`] : [];
@@ -45,13 +48,17 @@ export class Admission {
     this.assertNotApplied(keys);
     const live = this.reg.liveFor(client.mac);
     const existing = spentCause(live, now()) ? undefined : live;
-    if (existing && draft.metric !== undefined) assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
+    if (existing && draft.metric !== undefined)
+      assertTopUpFits(existing, draft.metric, draft.allotment ?? 0n, client.mac);
     assertDraftAllotment(draft);
     if (!existing) this.assertSlotFree(client.mac);
     return this.holds.take(client.mac, keys, !existing);
   }
 
-  /** Throws ERR_PAYMENT_REPLAYED for an applied key, ERR_PAYMENT_IN_PROGRESS for one a purchase other than `hold`'s holds. */
+  /**
+   * Throws ERR_PAYMENT_REPLAYED for an applied key, ERR_PAYMENT_IN_PROGRESS for one a purchase other than `hold`'s
+   * holds.
+   */
   assertNotApplied(keys: readonly string[], hold?: Hold): void {
     const applied = keys.find((k) => this.reg.refs.has(k));
     if (applied !== undefined) throw replayed(applied);

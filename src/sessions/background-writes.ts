@@ -31,19 +31,26 @@ export class BackgroundWrites {
    * durable (on the first write or the retry that wrote it), never for an end that was not written.
    */
   end(record: EndRecord, onWritten?: () => void): Promise<void> {
-    const write = this.store.append([record]).then(() => { onWritten?.(); });
+    const write = this.store.append([record]).then(() => {
+      onWritten?.();
+    });
     return this.track(write, 'end record', () => this.keepEnd(record, onWritten));
   }
 
   /** A write whose failure becomes a warning (and runs `onFailure`); settle() waits for it. */
   track(write: Promise<void>, what: string, onFailure?: () => void): Promise<void> {
-    const tracked = write.then(
-      () => undefined,
-      (err: unknown) => {
-        onFailure?.();
-        this.warn(toSluiceError(err, 'ERR_JOURNAL_WRITE'), `${what} not written${onFailure ? ' (kept in memory, retried)' : ''}`);
-      },
-    ).finally(() => this.writes.delete(tracked));
+    const tracked = write
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          onFailure?.();
+          this.warn(
+            toSluiceError(err, 'ERR_JOURNAL_WRITE'),
+            `${what} not written${onFailure ? ' (kept in memory, retried)' : ''}`,
+          );
+        },
+      )
+      .finally(() => this.writes.delete(tracked));
     this.writes.add(tracked);
     return tracked;
   }

@@ -18,14 +18,16 @@ export interface UsageBillingContext {
 export class UsageBilling {
   /** Negative, fractional or non-numeric deltas dropped (stats' `rejectedDeltas`). */
   rejectedDeltas = 0;
-  /** Data sessions billed at least once by this process: their first usage was checkpointed soon (see checkpoints.ts). */
+  /**
+   * Data sessions billed at least once by this process: their first usage was checkpointed soon (see checkpoints.ts).
+   */
   private readonly billedOnce = new Set<string>();
 
   constructor(private readonly ctx: UsageBillingContext) {}
 
   /**
-   * Adds metered bytes (from the meter, per tick) to ACTIVE sessions, by session id: entry i is `ids[i]`, `bytes[i]` for
-   * i < count, numbers in arrays so a tick allocates no object per client. Memory only: the store sees usage at the
+   * Adds metered bytes (from the meter, per tick) to ACTIVE sessions, by session id: entry i is `ids[i]`, `bytes[i]`
+   * for i < count, numbers in arrays so a tick allocates no object per client. Memory only: the store sees usage at the
    * next checkpoint. Data sessions at or past their allotment end with `data-limit` and are returned. Negative,
    * fractional or non-numeric deltas are dropped (usage never goes down) and counted in stats. A session that is no
    * longer ACTIVE (ended, or replaced by a new purchase since the meter looked it up) gets nothing: bytes measured
@@ -33,7 +35,14 @@ export class UsageBilling {
    * `remainingBytesOut[i]`, if given, receives what a data session may still use after the entry (0 once ended or
    * unknown), Infinity for a time session.
    */
-  apply(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut: Float64Array | undefined, now: number, open: boolean): Session[] {
+  apply(
+    ids: readonly string[],
+    bytes: ArrayLike<number>,
+    count: number,
+    remainingBytesOut: Float64Array | undefined,
+    now: number,
+    open: boolean,
+  ): Session[] {
     const ended: Session[] = [];
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
@@ -44,9 +53,12 @@ export class UsageBilling {
         session = this.ctx.reg.sessions.get(id);
       }
       if (remainingBytesOut !== undefined) {
-        remainingBytesOut[i] = session === undefined || !isLive(session) ? 0
-          : session.metric === 'seconds' ? Infinity
-          : remainingNumber(session, now);
+        remainingBytesOut[i] =
+          session === undefined || !isLive(session)
+            ? 0
+            : session.metric === 'seconds'
+              ? Infinity
+              : remainingNumber(session, now);
       }
     }
     return ended;

@@ -37,9 +37,9 @@ export class SessionChanges {
 
   /**
    * Sets a live session's limits anew (a RADIUS CoA-Request), as totals from the session's start: `seconds` is a time
-   * session's allotment (its deadline moves to startedAt + seconds) or a data session's hard deadline; `bytes` is a data
-   * session's allotment (a time session has none: ERR_SESSION_METRIC_MISMATCH). Written before it applies; a session
-   * already past its new limits ends at once (`time-limit` / `data-limit`). Resolves with the session's view.
+   * session's allotment (its deadline moves to startedAt + seconds) or a data session's hard deadline; `bytes` is a
+   * data session's allotment (a time session has none: ERR_SESSION_METRIC_MISMATCH). Written before it applies; a
+   * session already past its new limits ends at once (`time-limit` / `data-limit`). Resolves with the session's view.
    */
   async setLimits(id: string, change: LimitsChange): Promise<Session> {
     const session = this.ctx.live(id);
@@ -62,12 +62,16 @@ export class SessionChanges {
 
   /**
    * Sets a live session's speed tier from now (ubus `change`, a RADIUS CoA-Request): both directions, each null for not
-   * limited. Written before it applies; then `rates` is emitted, on which the gate sets the kernel's limits of every open
-   * device of the session. Resolves with the session's view. Throws ERR_SESSION_NOT_FOUND (not live, or ended while the
-   * record was written), ERR_INVALID_ARGUMENT (not rates).
+   * limited. Written before it applies; then `rates` is emitted, on which the gate sets the kernel's limits of every
+   * open device of the session. Resolves with the session's view. Throws ERR_SESSION_NOT_FOUND (not live, or ended
+   * while the record was written), ERR_INVALID_ARGUMENT (not rates).
    */
   async setRates(id: string, rates: SessionRates): Promise<Session> {
-    if (!isSessionRates(rates)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'rates must be null or positive whole bits per second for each direction');
+    if (!isSessionRates(rates))
+      throw new SluiceError(
+        'ERR_INVALID_ARGUMENT',
+        'rates must be null or positive whole bits per second for each direction',
+      );
     this.ctx.live(id);
     const next: SessionRates = { downBps: rates.downBps, upBps: rates.upBps };
     await this.ctx.store.append([{ t: 'rates', id, rates: next, at: this.ctx.clock.now() }]);

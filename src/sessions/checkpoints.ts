@@ -18,7 +18,11 @@ export class CheckpointSchedule {
   /** The armed timer is the short one (a first usage). */
   private soon = false;
 
-  constructor(private readonly timers: Timers, private intervalMs: number, private readonly onDue: () => void) {}
+  constructor(
+    private readonly timers: Timers,
+    private intervalMs: number,
+    private readonly onDue: () => void,
+  ) {}
 
   setInterval(ms: number): void {
     this.intervalMs = ms;
@@ -31,11 +35,14 @@ export class CheckpointSchedule {
     if (this.timer !== null && (this.soon || !soon)) return;
     this.stop();
     this.soon = soon;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = null;
-      this.soon = false;
-      this.onDue();
-    }, soon ? FIRST_CHECKPOINT_MS : this.intervalMs);
+    this.timer = this.timers.setTimeout(
+      () => {
+        this.timer = null;
+        this.soon = false;
+        this.onDue();
+      },
+      soon ? FIRST_CHECKPOINT_MS : this.intervalMs,
+    );
   }
 
   /** An ended session's final usage goes in its end record instead. */

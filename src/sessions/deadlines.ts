@@ -9,7 +9,10 @@
  */
 import type { Clock, TimerHandle, Timers } from './time.ts';
 
-interface Entry { at: number; id: string }
+interface Entry {
+  at: number;
+  id: string;
+}
 
 export interface DeadlineSchedulerOptions {
   clock: Clock;

@@ -45,11 +45,13 @@ export class DeviceJoins {
     const { reg, store, clock } = this.ctx;
     const device = normalizeMac(mac);
     const wanted = normalizeJoinCode(code);
-    const session = wanted === null ? undefined : [...reg.live()].find((s) => isShared(s) && joinCodeOf(this.key, s.id) === wanted);
+    const session =
+      wanted === null ? undefined : [...reg.live()].find((s) => isShared(s) && joinCodeOf(this.key, s.id) === wanted);
     if (!session) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'no live session takes devices with this code');
     if (this.joining.has(device)) throw new SluiceError('ERR_DEVICE_BUSY', `${device} is joining a session already`);
     const inFlight = [...this.joining.values()].filter((id) => id === session.id).length;
-    if (checkJoin(session, device, reg.liveFor(device), inFlight) === 'member') return viewSession(session, clock.now());
+    if (checkJoin(session, device, reg.liveFor(device), inFlight) === 'member')
+      return viewSession(session, clock.now());
     this.joining.set(device, session.id);
     try {
       await store.append([{ t: 'join', id: session.id, mac: device, at: clock.now() }]);
@@ -58,7 +60,8 @@ export class DeviceJoins {
     }
     const current = reg.sessions.get(session.id);
     // Ended while the record was written: the record is harmless (a join to an ended session is ignored on replay).
-    if (!current || !isLive(current)) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'the session ended while the device was joining');
+    if (!current || !isLive(current))
+      throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'the session ended while the device was joining');
     current.devices = [...(current.devices ?? []), device];
     reg.addDevice(current, device);
     const view = viewSession(current, clock.now());
@@ -72,9 +75,12 @@ export class DeviceJoins {
     const device = normalizeMac(mac);
     const session = this.ctx.live(id);
     if (!(session.devices ?? []).includes(device)) {
-      throw new SluiceError('ERR_DEVICE_NOT_MEMBER', device === session.mac
-        ? `${device} bought the session: end the session (terminate) to close every device`
-        : `${device} is not a joined device of this session`);
+      throw new SluiceError(
+        'ERR_DEVICE_NOT_MEMBER',
+        device === session.mac
+          ? `${device} bought the session: end the session (terminate) to close every device`
+          : `${device} is not a joined device of this session`,
+      );
     }
     await store.append([{ t: 'leave', id, mac: device, at: clock.now() }]);
     const current = reg.sessions.get(id);

@@ -20,7 +20,9 @@ export function joinCodeOf(key: Uint8Array, sessionId: string): string {
   return code;
 }
 
-/** A typed code as the customer may write it (lower case, spaces, dashes, O for 0, I/L for 1); null if it cannot be one. */
+/**
+ * A typed code as the customer may write it (lower case, spaces, dashes, O for 0, I/L for 1); null if it cannot be one.
+ */
 export function normalizeJoinCode(text: string): string | null {
   const code = text.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   return code.length === JOIN_CODE_LENGTH && [...code].every((c) => ALPHABET.includes(c)) ? code : null;
@@ -36,14 +38,18 @@ export function isShared(session: Session): boolean {
  * `own` is the live session `mac` holds, if any; `inFlight` the joins to it being written (each holds a place).
  */
 export function checkJoin(session: Session, mac: string, own: Session | undefined, inFlight = 0): 'join' | 'member' {
-  if (!isLive(session) || !isShared(session)) throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'no live session takes devices with this code');
+  if (!isLive(session) || !isShared(session))
+    throw new SluiceError('ERR_DEVICE_CODE_INVALID', 'no live session takes devices with this code');
   if (devicesOf(session).includes(mac)) return 'member';
   if (own !== undefined && isLive(own)) {
     throw new SluiceError('ERR_DEVICE_BUSY', `${mac} has a session of its own: it can join another once that one ends`);
   }
   if (devicesOf(session).length + inFlight >= session.maxDevices!) {
-    throw new SluiceError('ERR_DEVICE_LIMIT', `this purchase covers ${session.maxDevices} devices, all in use: remove one first`,
-      { details: { max_devices: session.maxDevices } });
+    throw new SluiceError(
+      'ERR_DEVICE_LIMIT',
+      `this purchase covers ${session.maxDevices} devices, all in use: remove one first`,
+      { details: { max_devices: session.maxDevices } },
+    );
   }
   return 'join';
 }

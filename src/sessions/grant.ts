@@ -29,8 +29,14 @@ export interface Grant {
 }
 
 export interface ValidGrant {
-  mac: string; ip: string | null; user: string | null; plan: string | null;
-  metric: Metric; allotment: bigint; payment: PaymentRef; idempotencyKey?: string;
+  mac: string;
+  ip: string | null;
+  user: string | null;
+  plan: string | null;
+  metric: Metric;
+  allotment: bigint;
+  payment: PaymentRef;
+  idempotencyKey?: string;
   /** Data sessions: the hard deadline, or null. */
   deadline: number | null;
   /** 1 … MAX_DEVICES. */
@@ -60,7 +66,9 @@ function bad(message: string): SluiceError {
 function clientText(value: unknown, name: string, max: number): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || value.length > max) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string of at most ${max} characters`, { details: { argument: name } });
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `${name} must be a string of at most ${max} characters`, {
+      details: { argument: name },
+    });
   }
   return value;
 }
@@ -69,7 +77,13 @@ function clientText(value: unknown, name: string, max: number): string | null {
 export const MAX_IDEMPOTENCY_KEY = 200;
 
 /** Who a grant is for and its retry key: everything about a grant that is known before any payment. */
-export interface GrantClient { mac: string; ip: string | null; user: string | null; plan: string | null; idempotencyKey?: string }
+export interface GrantClient {
+  mac: string;
+  ip: string | null;
+  user: string | null;
+  plan: string | null;
+  idempotencyKey?: string;
+}
 
 /**
  * The client half of validateGrant, usable before a payment: a unicast MAC, `ip` an IPv4 or IPv6 address, `user` and
@@ -80,12 +94,24 @@ export function validateClient(grant: Pick<Grant, 'mac' | 'ip' | 'user' | 'plan'
   const mac = normalizeMac(grant.mac);
   assertClientMac(mac);
   const ip = clientText(grant.ip, 'ip', 45);
-  if (ip !== null && isIP(ip) === 0) throw new SluiceError('ERR_INVALID_ARGUMENT', `ip is not an IPv4 or IPv6 address: ${JSON.stringify(ip)}`, { details: { argument: 'ip' } });
-  const out: GrantClient = { mac, ip, user: clientText(grant.user, 'user', 253), plan: clientText(grant.plan, 'plan', 64) };
+  if (ip !== null && isIP(ip) === 0)
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `ip is not an IPv4 or IPv6 address: ${JSON.stringify(ip)}`, {
+      details: { argument: 'ip' },
+    });
+  const out: GrantClient = {
+    mac,
+    ip,
+    user: clientText(grant.user, 'user', 253),
+    plan: clientText(grant.plan, 'plan', 64),
+  };
   const key = grant.idempotencyKey as unknown;
   if (key !== undefined && key !== null && key !== '') {
     if (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY) {
-      throw new SluiceError('ERR_INVALID_ARGUMENT', `idempotency_key must be a string of at most ${MAX_IDEMPOTENCY_KEY} characters`, { details: { argument: 'idempotency_key' } });
+      throw new SluiceError(
+        'ERR_INVALID_ARGUMENT',
+        `idempotency_key must be a string of at most ${MAX_IDEMPOTENCY_KEY} characters`,
+        { details: { argument: 'idempotency_key' } },
+      );
     }
     out.idempotencyKey = key;
   }
@@ -96,34 +122,57 @@ export function validateGrant(grant: Grant): ValidGrant {
   if (typeof grant !== 'object' || grant === null) throw bad('grant must be an object');
   const client = validateClient(grant);
   const mac = client.mac;
-  if (grant.metric !== 'bytes' && grant.metric !== 'seconds') throw bad(`metric must be bytes or seconds, not ${String(grant.metric)}`);
+  if (grant.metric !== 'bytes' && grant.metric !== 'seconds')
+    throw bad(`metric must be bytes or seconds, not ${String(grant.metric)}`);
   const max = grant.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
   if (typeof grant.allotment !== 'bigint' || grant.allotment <= 0n || grant.allotment > max) {
     throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number of ${grant.metric} up to ${max}`);
   }
   const p = grant.payment as Partial<PaymentRef> | undefined;
-  if (!p || typeof p.method !== 'string' || p.method === '' || typeof p.reference !== 'string' || p.reference === ''
-    || typeof p.amount !== 'bigint' || p.amount < 0n || typeof p.asset !== 'string' || typeof p.at !== 'number' || !Number.isSafeInteger(p.at)
-    || (p.steps !== undefined && typeof p.steps !== 'bigint')) {
+  if (
+    !p ||
+    typeof p.method !== 'string' ||
+    p.method === '' ||
+    typeof p.reference !== 'string' ||
+    p.reference === '' ||
+    typeof p.amount !== 'bigint' ||
+    p.amount < 0n ||
+    typeof p.asset !== 'string' ||
+    typeof p.at !== 'number' ||
+    !Number.isSafeInteger(p.at) ||
+    (p.steps !== undefined && typeof p.steps !== 'bigint')
+  ) {
     throw bad('payment must carry method, reference, amount (bigint >= 0), asset and at');
   }
   const payment: PaymentRef = { method: p.method, reference: p.reference, amount: p.amount, asset: p.asset, at: p.at };
   if (p.steps !== undefined) payment.steps = p.steps;
   const out: ValidGrant = {
-    mac, ip: client.ip, user: client.user, plan: client.plan,
-    metric: grant.metric, allotment: grant.allotment, payment, deadline: null, maxDevices: 1, rates: null,
+    mac,
+    ip: client.ip,
+    user: client.user,
+    plan: client.plan,
+    metric: grant.metric,
+    allotment: grant.allotment,
+    payment,
+    deadline: null,
+    maxDevices: 1,
+    rates: null,
   };
   if (grant.rates !== undefined && grant.rates !== null) {
-    if (!isSessionRates(grant.rates)) throw bad('rates must be null or positive whole bits per second for each direction');
+    if (!isSessionRates(grant.rates))
+      throw bad('rates must be null or positive whole bits per second for each direction');
     out.rates = { downBps: grant.rates.downBps, upBps: grant.rates.upBps };
   }
   if (grant.devices !== undefined) {
-    if (!Number.isSafeInteger(grant.devices) || grant.devices < 1 || grant.devices > MAX_DEVICES) throw bad(`devices must be 1 to ${MAX_DEVICES}`);
+    if (!Number.isSafeInteger(grant.devices) || grant.devices < 1 || grant.devices > MAX_DEVICES)
+      throw bad(`devices must be 1 to ${MAX_DEVICES}`);
     out.maxDevices = grant.devices;
   }
   if (grant.expiresAt !== undefined && grant.expiresAt !== null) {
-    if (grant.metric !== 'bytes') throw bad('a deadline (expiresAt) is for data sessions; a time session ends by its allotment');
-    if (!Number.isSafeInteger(grant.expiresAt) || grant.expiresAt <= 0 || grant.expiresAt > Date.UTC(9999, 0)) throw bad('expiresAt must be a time in ms since the epoch');
+    if (grant.metric !== 'bytes')
+      throw bad('a deadline (expiresAt) is for data sessions; a time session ends by its allotment');
+    if (!Number.isSafeInteger(grant.expiresAt) || grant.expiresAt <= 0 || grant.expiresAt > Date.UTC(9999, 0))
+      throw bad('expiresAt must be a time in ms since the epoch');
     out.deadline = grant.expiresAt;
   }
   if (client.idempotencyKey !== undefined) out.idempotencyKey = client.idempotencyKey;

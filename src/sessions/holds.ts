@@ -9,7 +9,12 @@ import { SluiceError } from '../errors.ts';
 export class Hold {
   private released = false;
 
-  constructor(private readonly owner: Holds, readonly mac: string, readonly keys: Set<string>, readonly reservesSlot: boolean) {}
+  constructor(
+    private readonly owner: Holds,
+    readonly mac: string,
+    readonly keys: Set<string>,
+    readonly reservesSlot: boolean,
+  ) {}
 
   /** Adds a key learned later (the reference a method's precheck announces). Throws if another purchase holds it. */
   claim(key: string): void {
@@ -62,7 +67,10 @@ export class Holds {
     return h !== undefined && h !== self;
   }
 
-  /** MACs with a slot reserved by an in-flight purchase, other than `except`, for which `hasLive` says no session exists yet. */
+  /**
+   * MACs with a slot reserved by an in-flight purchase, other than `except`, for which `hasLive` says no session exists
+   * yet.
+   */
   reservedSlots(except: string | null, hasLive: (mac: string) => boolean): number {
     let n = 0;
     for (const mac of this.slots.keys()) if (mac !== except && !hasLive(mac)) n++;
@@ -79,6 +87,10 @@ export class Holds {
 }
 
 export function inProgress(key: string): SluiceError {
-  return new SluiceError('ERR_PAYMENT_IN_PROGRESS',
-    `a purchase with the same ${key.startsWith('idem:') ? 'idempotency key' : 'payment reference'} is in progress; retry when it has finished`, { details: { key } });
+  return new SluiceError(
+    'ERR_PAYMENT_IN_PROGRESS',
+    `a purchase with the same ${key.startsWith('idem:') ? 'idempotency key' : 'payment reference'} is in ` +
+      'progress; retry when it has finished',
+    { details: { key } },
+  );
 }

@@ -1,12 +1,29 @@
 /** Public surface of the sessions area: model, lifecycle, manager and the views of it other folders hold, stores. */
 export type { EndCause, Metric, PaymentRef, Session, SessionRates, SessionState } from './model.ts';
-export { devicesOf, isLive, paymentTotals, remaining, remainingNumber, SESSION_STATES, TERMINATE_CAUSES, usedAt } from './model.ts';
+export {
+  devicesOf,
+  isLive,
+  paymentTotals,
+  remaining,
+  remainingNumber,
+  SESSION_STATES,
+  TERMINATE_CAUSES,
+  usedAt,
+} from './model.ts';
 export type { Grant } from './grant.ts';
 export { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
 export { SessionManager } from './manager.ts';
 export type { Hold } from './holds.ts';
 export type { SessionFigures, SessionNumbers, UsageReport } from './manager-types.ts';
-export type { SessionBillingPort, SessionControlPort, SessionDevicesPort, SessionEventsView, SessionFiguresView, SessionPurchasePort, SessionReadView } from './ports.ts';
+export type {
+  SessionBillingPort,
+  SessionControlPort,
+  SessionDevicesPort,
+  SessionEventsView,
+  SessionFiguresView,
+  SessionPurchasePort,
+  SessionReadView,
+} from './ports.ts';
 export { limitsAfter } from './limits.ts';
 export type { LoadResult, SessionStore, StoreRecord } from './store.ts';
 export { JournalStore } from './journal.ts';

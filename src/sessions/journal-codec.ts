@@ -14,31 +14,67 @@ import type { StoreRecord, UsageEntry } from './store.ts';
  * so a journal that is missing, empty or without its header lost records (snapshots written before headers existed
  * lack it, and are rewritten at the next start).
  */
-export interface SnapshotHeader { t: 'snap'; v: 1; gen: number; at: number; headed?: true }
+export interface SnapshotHeader {
+  t: 'snap';
+  v: 1;
+  gen: number;
+  at: number;
+  headed?: true;
+}
 /** First line of every journal (sequence number 0): its generation. A journal without it was emptied or cut. */
-export interface JournalHeader { t: 'jnl'; v: 1; gen: number; at: number }
+export interface JournalHeader {
+  t: 'jnl';
+  v: 1;
+  gen: number;
+  at: number;
+}
 /** A payment key kept in a snapshot after its session was dropped by retention. */
-export interface RefRecord { t: 'ref'; key: string; at: number }
+export interface RefRecord {
+  t: 'ref';
+  key: string;
+  at: number;
+}
 export type JournalLine = StoreRecord | SnapshotHeader | JournalHeader | RefRecord;
 /**
  * A line and its sequence number in its journal (`n`: the header 0, each record one more than the one before), absent
  * in snapshots and in journals written before numbering: replay skips a record whose number it has already passed (a
  * duplicated line applied twice would add a top-up twice).
  */
-export interface NumberedLine { line: JournalLine; n: number | undefined }
+export interface NumberedLine {
+  line: JournalLine;
+  n: number | undefined;
+}
 
 function paymentToJson(p: PaymentRef): Record<string, unknown> {
-  const out: Record<string, unknown> = { method: p.method, reference: p.reference, amount: p.amount.toString(), asset: p.asset, at: p.at };
+  const out: Record<string, unknown> = {
+    method: p.method,
+    reference: p.reference,
+    amount: p.amount.toString(),
+    asset: p.asset,
+    at: p.at,
+  };
   if (p.steps !== undefined) out['steps'] = p.steps.toString();
   return out;
 }
 
 function sessionToJson(s: Session): Record<string, unknown> {
   return {
-    id: s.id, mac: s.mac, ip: s.ip, user: s.user, plan: s.plan, metric: s.metric,
-    allotment: s.allotment.toString(), used: String(s.used), bytes: String(s.bytes),
-    createdAt: s.createdAt, startedAt: s.startedAt, expiresAt: s.expiresAt, endedAt: s.endedAt,
-    state: s.state, endCause: s.endCause, payments: s.payments.map(paymentToJson),
+    id: s.id,
+    mac: s.mac,
+    ip: s.ip,
+    user: s.user,
+    plan: s.plan,
+    metric: s.metric,
+    allotment: s.allotment.toString(),
+    used: String(s.used),
+    bytes: String(s.bytes),
+    createdAt: s.createdAt,
+    startedAt: s.startedAt,
+    expiresAt: s.expiresAt,
+    endedAt: s.endedAt,
+    state: s.state,
+    endCause: s.endCause,
+    payments: s.payments.map(paymentToJson),
     ...(s.paymentCount !== undefined && { pc: s.paymentCount }),
     ...(s.paidTotal !== undefined && { paid: s.paidTotal.toString() }),
     ...(s.meterMark && { mark: markToJson(s.meterMark) }),
@@ -67,27 +103,64 @@ function markToJson(m: MeterMark): [number, number, number] {
 }
 
 function markFromJson(v: unknown): MeterMark {
-  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Invalid('bad meter mark');
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+    throw new Invalid('bad meter mark');
   return { token: v[0] as number, down: v[1] as number, up: v[2] as number };
 }
 
 function toJson(line: JournalLine): unknown {
   switch (line.t) {
-    case 'open': return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
-    case 'topup': return { t: 'topup', id: line.id, add: line.add.toString(), p: paymentToJson(line.payment), keys: line.keys, at: line.at };
-    case 'limits': return { t: 'limits', id: line.id, allot: line.allotment.toString(), exp: line.expiresAt, at: line.at, ...(line.startedAt === undefined ? {} : { st: line.startedAt }) };
-    case 'move': return { t: 'move', id: line.id, mac: line.mac, at: line.at };
-    case 'rates': return { t: 'rates', id: line.id, rt: ratesToJson(line.rates), at: line.at };
-    case 'end': return { t: 'end', id: line.id, state: line.state, cause: line.cause, at: line.at, used: String(line.used), bytes: String(line.bytes) };
+    case 'open':
+      return { t: 'open', s: sessionToJson(line.session), keys: line.keys };
+    case 'topup':
+      return {
+        t: 'topup',
+        id: line.id,
+        add: line.add.toString(),
+        p: paymentToJson(line.payment),
+        keys: line.keys,
+        at: line.at,
+      };
+    case 'limits':
+      return {
+        t: 'limits',
+        id: line.id,
+        allot: line.allotment.toString(),
+        exp: line.expiresAt,
+        at: line.at,
+        ...(line.startedAt === undefined ? {} : { st: line.startedAt }),
+      };
+    case 'move':
+      return { t: 'move', id: line.id, mac: line.mac, at: line.at };
+    case 'rates':
+      return { t: 'rates', id: line.id, rt: ratesToJson(line.rates), at: line.at };
+    case 'end':
+      return {
+        t: 'end',
+        id: line.id,
+        state: line.state,
+        cause: line.cause,
+        at: line.at,
+        used: String(line.used),
+        bytes: String(line.bytes),
+      };
     case 'join':
-    case 'leave': return { t: line.t, id: line.id, mac: line.mac, at: line.at };
-    case 'usage': return {
-      t: 'usage', at: line.at,
-      u: line.entries.map(([id, used, bytes, mark]) => (mark ? [id, String(used), String(bytes), markToJson(mark)] : [id, String(used), String(bytes)])),
-    };
-    case 'snap': return line;
-    case 'jnl': return line;
-    case 'ref': return { t: 'ref', k: line.key, at: line.at };
+    case 'leave':
+      return { t: line.t, id: line.id, mac: line.mac, at: line.at };
+    case 'usage':
+      return {
+        t: 'usage',
+        at: line.at,
+        u: line.entries.map(([id, used, bytes, mark]) =>
+          mark ? [id, String(used), String(bytes), markToJson(mark)] : [id, String(used), String(bytes)],
+        ),
+      };
+    case 'snap':
+      return line;
+    case 'jnl':
+      return line;
+    case 'ref':
+      return { t: 'ref', k: line.key, at: line.at };
   }
 }
 
@@ -129,7 +202,8 @@ function counter(v: unknown): number {
   return counterFromBigint(big(v));
 }
 function oneOf<T extends string>(v: unknown, allowed: readonly T[]): T {
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new Invalid(`not one of ${allowed.join('|')}`);
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
+    throw new Invalid(`not one of ${allowed.join('|')}`);
   return v as T;
 }
 const NORMAL_MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -145,7 +219,13 @@ function strings(v: unknown): string[] {
 
 function paymentFromJson(v: unknown): PaymentRef {
   const o = obj(v);
-  const p: PaymentRef = { method: str(o['method']), reference: str(o['reference']), amount: big(o['amount']), asset: str(o['asset']), at: int(o['at']) };
+  const p: PaymentRef = {
+    method: str(o['method']),
+    reference: str(o['reference']),
+    amount: big(o['amount']),
+    asset: str(o['asset']),
+    at: int(o['at']),
+  };
   if (o['steps'] !== undefined) p.steps = big(o['steps']);
   return p;
 }
@@ -154,10 +234,19 @@ function sessionFromJson(v: unknown): Session {
   const o = obj(v);
   if (!Array.isArray(o['payments'])) throw new Invalid('payments not an array');
   return {
-    id: str(o['id']), mac: str(o['mac']), ip: strOrNull(o['ip']), user: strOrNull(o['user']), plan: strOrNull(o['plan']),
+    id: str(o['id']),
+    mac: str(o['mac']),
+    ip: strOrNull(o['ip']),
+    user: strOrNull(o['user']),
+    plan: strOrNull(o['plan']),
     metric: oneOf(o['metric'], ['bytes', 'seconds'] as const),
-    allotment: big(o['allotment']), used: counter(o['used']), bytes: counter(o['bytes']),
-    createdAt: int(o['createdAt']), startedAt: intOrNull(o['startedAt']), expiresAt: intOrNull(o['expiresAt']), endedAt: intOrNull(o['endedAt']),
+    allotment: big(o['allotment']),
+    used: counter(o['used']),
+    bytes: counter(o['bytes']),
+    createdAt: int(o['createdAt']),
+    startedAt: intOrNull(o['startedAt']),
+    expiresAt: intOrNull(o['expiresAt']),
+    endedAt: intOrNull(o['endedAt']),
     state: oneOf(o['state'], SESSION_STATES),
     endCause: o['endCause'] === null ? null : oneOf<EndCause>(o['endCause'], END_CAUSES),
     payments: o['payments'].map(paymentFromJson),
@@ -173,33 +262,69 @@ function sessionFromJson(v: unknown): Session {
 function fromJson(v: unknown): JournalLine {
   const o = obj(v);
   switch (o['t']) {
-    case 'open': return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
-    case 'topup': return { t: 'topup', id: str(o['id']), add: big(o['add']), payment: paymentFromJson(o['p']), keys: strings(o['keys']), at: int(o['at']) };
-    case 'limits': return { t: 'limits', id: str(o['id']), allotment: big(o['allot']), expiresAt: intOrNull(o['exp']), at: int(o['at']), ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }) };
+    case 'open':
+      return { t: 'open', session: sessionFromJson(o['s']), keys: strings(o['keys']) };
+    case 'topup':
+      return {
+        t: 'topup',
+        id: str(o['id']),
+        add: big(o['add']),
+        payment: paymentFromJson(o['p']),
+        keys: strings(o['keys']),
+        at: int(o['at']),
+      };
+    case 'limits':
+      return {
+        t: 'limits',
+        id: str(o['id']),
+        allotment: big(o['allot']),
+        expiresAt: intOrNull(o['exp']),
+        at: int(o['at']),
+        ...(o['st'] === undefined ? {} : { startedAt: int(o['st']) }),
+      };
     case 'join':
-    case 'leave': return { t: o['t'], id: str(o['id']), mac: str(o['mac']), at: int(o['at']) };
-    case 'move': return { t: 'move', id: str(o['id']), mac: macOf(o['mac']), at: int(o['at']) };
-    case 'rates': return { t: 'rates', id: str(o['id']), rates: ratesFromJson(o['rt']), at: int(o['at']) };
-    case 'end': return {
-      t: 'end', id: str(o['id']), state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
-      cause: oneOf(o['cause'], END_CAUSES), at: int(o['at']), used: counter(o['used']), bytes: counter(o['bytes']),
-    };
+    case 'leave':
+      return { t: o['t'], id: str(o['id']), mac: str(o['mac']), at: int(o['at']) };
+    case 'move':
+      return { t: 'move', id: str(o['id']), mac: macOf(o['mac']), at: int(o['at']) };
+    case 'rates':
+      return { t: 'rates', id: str(o['id']), rates: ratesFromJson(o['rt']), at: int(o['at']) };
+    case 'end':
+      return {
+        t: 'end',
+        id: str(o['id']),
+        state: oneOf(o['state'], ['EXPIRED', 'TERMINATED'] as const),
+        cause: oneOf(o['cause'], END_CAUSES),
+        at: int(o['at']),
+        used: counter(o['used']),
+        bytes: counter(o['bytes']),
+      };
     case 'usage': {
       if (!Array.isArray(o['u'])) throw new Invalid('u not an array');
       const entries = o['u'].map((e): UsageEntry => {
         if (!Array.isArray(e) || (e.length !== 3 && e.length !== 4)) throw new Invalid('bad usage entry');
-        return e.length === 4 ? [str(e[0]), counter(e[1]), counter(e[2]), markFromJson(e[3])] : [str(e[0]), counter(e[1]), counter(e[2])];
+        return e.length === 4
+          ? [str(e[0]), counter(e[1]), counter(e[2]), markFromJson(e[3])]
+          : [str(e[0]), counter(e[1]), counter(e[2])];
       });
       return { t: 'usage', at: int(o['at']), entries };
     }
     case 'snap':
       if (o['v'] !== 1) throw new Invalid('unknown snapshot version');
-      return { t: 'snap', v: 1, gen: int(o['gen']), at: int(o['at']), ...(o['headed'] === true && { headed: true as const }) };
+      return {
+        t: 'snap',
+        v: 1,
+        gen: int(o['gen']),
+        at: int(o['at']),
+        ...(o['headed'] === true && { headed: true as const }),
+      };
     case 'jnl':
       if (o['v'] !== 1) throw new Invalid('unknown journal version');
       return { t: 'jnl', v: 1, gen: int(o['gen']), at: int(o['at']) };
-    case 'ref': return { t: 'ref', key: str(o['k']), at: int(o['at']) };
-    default: throw new Invalid('unknown record type');
+    case 'ref':
+      return { t: 'ref', key: str(o['k']), at: int(o['at']) };
+    default:
+      throw new Invalid('unknown record type');
   }
 }
 
@@ -217,6 +342,7 @@ export function decodeNumbered(parsed: unknown): JsonDecoded<NumberedLine> {
   const decoded = decodeRecord(parsed);
   if (!decoded.ok) return decoded;
   const n = (parsed as Record<string, unknown>)['n'];
-  if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) return { ok: false, reason: 'bad sequence number' };
+  if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0))
+    return { ok: false, reason: 'bad sequence number' };
   return { ok: true, value: { line: decoded.value, n } };
 }

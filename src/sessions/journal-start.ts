@@ -59,19 +59,26 @@ function applySnapshotLine(state: StoreState, line: JournalLine): void {
 /** The session ids a record refers to without opening them (records of a session the reader never saw mean loss). */
 function idsOf(record: StoreRecord): string[] {
   switch (record.t) {
-    case 'open': return [];
-    case 'usage': return record.entries.map((e) => e[0]);
-    default: return [record.id];
+    case 'open':
+      return [];
+    case 'usage':
+      return record.entries.map((e) => e[0]);
+    default:
+      return [record.id];
   }
 }
 
 /** One warning per damaged file: where, how many bytes are unreadable, how many records resync found inside. */
 function damageWarning(file: string, read: JsonLogRead<NumberedLine>): SluiceError {
   const recovered = read.corrupt.reduce((n, p) => n + p.recovered, 0);
-  return new SluiceError('ERR_JOURNAL_CORRUPT', `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, `
-    + `${recovered} record(s) recovered inside them by their framing; the records around them were kept`, {
-    details: { file, lostBytes: read.lostBytes, recovered, problems: read.corrupt.slice(0, 20) },
-  });
+  return new SluiceError(
+    'ERR_JOURNAL_CORRUPT',
+    `${file}: ${read.corrupt.length} damaged region(s), ${read.lostBytes} byte(s) unreadable, ` +
+      `${recovered} record(s) recovered inside them by their framing; the records around them were kept`,
+    {
+      details: { file, lostBytes: read.lostBytes, recovered, problems: read.corrupt.slice(0, 20) },
+    },
+  );
 }
 
 /**
@@ -113,16 +120,19 @@ export async function readStart(dir: string): Promise<StartRead> {
   };
   const warnings: SluiceError[] = [];
   // Read everything before touching anything: a start refused for lost state must leave the files as they were.
-  const journals = (await readdir(dir)).flatMap((name) => {
-    const m = JOURNAL_RE.exec(name);
-    return m ? [Number(m[1])] : [];
-  }).sort((a, b) => a - b);
+  const journals = (await readdir(dir))
+    .flatMap((name) => {
+      const m = JOURNAL_RE.exec(name);
+      return m ? [Number(m[1])] : [];
+    })
+    .sort((a, b) => a - b);
 
   let snapshotText: Buffer | null = null;
   try {
     snapshotText = await readFile(join(dir, SNAPSHOT));
   } catch (err) {
-    if (!isMissing(err)) throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
+    if (!isMissing(err))
+      throw new SluiceError('ERR_JOURNAL_READ', `cannot read ${SNAPSHOT}: ${String(err)}`, { cause: err });
   }
   // Nothing at all: a first start. (Once started, the snapshot is never deleted: only replaced by rename.)
   const firstStart = snapshotText === null && journals.length === 0;
@@ -174,7 +184,12 @@ export async function readStart(dir: string): Promise<StartRead> {
     const name = journalName(gen);
     if (gen > current && !snapshotLost) {
       needsRewrite = true;
-      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name} is newer than ${SNAPSHOT} (gen ${current}); replaying it anyway`));
+      warnings.push(
+        new SluiceError(
+          'ERR_JOURNAL_CORRUPT',
+          `${name} is newer than ${SNAPSHOT} (gen ${current}); replaying it anyway`,
+        ),
+      );
     }
     const bytes = await readFile(join(dir, name));
     const read = readJsonLog(bytes, decodeNumbered);
@@ -200,16 +215,24 @@ export async function readStart(dir: string): Promise<StartRead> {
     if (duplicatesHere > 0) {
       needsRewrite = true;
       damaged.add(name);
-      warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: ${duplicatesHere} duplicated record(s) skipped (each applied once)`, {
-        details: { file: name, duplicates: duplicatesHere },
-      }));
+      warnings.push(
+        new SluiceError(
+          'ERR_JOURNAL_CORRUPT',
+          `${name}: ${duplicatesHere} duplicated record(s) skipped (each applied once)`,
+          {
+            details: { file: name, duplicates: duplicatesHere },
+          },
+        ),
+      );
     }
     if (read.tornBytes > 0) {
       // A power cut mid-append: that record was never acknowledged, so dropping it loses nothing promised.
       torn.push({ name, length: read.goodLength });
-      warnings.push(new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
-        details: { file: name, offset: read.goodLength },
-      }));
+      warnings.push(
+        new SluiceError('ERR_JOURNAL_TORN', `${name}: cut ${read.tornBytes} byte(s) of an unfinished last record`, {
+          details: { file: name, offset: read.goodLength },
+        }),
+      );
     }
     journalBytes = read.goodLength;
     journalRecords = read.lines.length;
@@ -224,17 +247,30 @@ export async function readStart(dir: string): Promise<StartRead> {
       if (!withHeader.has(gen) && headerDamagedInPlace(bytes)) {
         withHeader.add(gen);
         damage.headers++;
-        warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `${name}: its header is damaged in place; every record after it was read`, {
-          details: { file: name, header: 'damaged' },
-        }));
+        warnings.push(
+          new SluiceError(
+            'ERR_JOURNAL_CORRUPT',
+            `${name}: its header is damaged in place; every record after it was read`,
+            {
+              details: { file: name, header: 'damaged' },
+            },
+          ),
+        );
       }
     }
   }
   current = Math.max(current, journals.at(-1) ?? 0);
   if (unknown.size > 0) {
-    warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `the journal has records of ${unknown.size} session(s) that could not be read back (lost with the damaged records)`, {
-      details: { sessions: [...unknown].slice(0, 20) },
-    }));
+    warnings.push(
+      new SluiceError(
+        'ERR_JOURNAL_CORRUPT',
+        `the journal has records of ${unknown.size} session(s) that could not be read back (lost with the ` +
+          'damaged records)',
+        {
+          details: { sessions: [...unknown].slice(0, 20) },
+        },
+      ),
+    );
   }
   // A snapshot whose journal is gone, empty or headless: every record since that snapshot (all of them at generation
   // 0) is lost — unless the previous journal is still there, which is a compaction that died between writing the
@@ -251,11 +287,29 @@ export async function readStart(dir: string): Promise<StartRead> {
   // Refuse to start empty-handed, without the snapshot, or without the journal, when the files show there were
   // sessions or records: a start would rewrite them away, and every paying client would lose their session (or a
   // top-up). The operator decides (--reset-state).
-  const lost = snapshotLost ?? journalLost ?? (state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
-    ? `no session could be read back from damaged state files (${[...damaged].join(', ') || `records of ${unknown.size} unknown session(s)`})`
-    : null);
+  const lost =
+    snapshotLost ??
+    journalLost ??
+    (state.sessions.size === 0 && (damaged.size > 0 || unknown.size > 0)
+      ? 'no session could be read back from damaged state files ' +
+        `(${[...damaged].join(', ') || `records of ${unknown.size} unknown session(s)`})`
+      : null);
   return {
-    state, gen: current, seq, journalBytes, journalRecords, damage, warnings, journals, stale, torn, damaged,
-    needsRewrite, firstStart, snapshotFound: snapshotText !== null, lost, unknownSessions: unknown.size,
+    state,
+    gen: current,
+    seq,
+    journalBytes,
+    journalRecords,
+    damage,
+    warnings,
+    journals,
+    stale,
+    torn,
+    damaged,
+    needsRewrite,
+    firstStart,
+    snapshotFound: snapshotText !== null,
+    lost,
+    unknownSessions: unknown.size,
   };
 }

@@ -50,11 +50,17 @@ export interface JournalOptions {
 }
 
 export interface JournalStats {
-  gen: number; journalBytes: number; journalRecords: number; writes: number; fsyncs: number; compactions: number;
+  gen: number;
+  journalBytes: number;
+  journalRecords: number;
+  writes: number;
+  fsyncs: number;
+  compactions: number;
   /** Set while appends are refused after a failed write (ENOSPC, EIO): the code, and when it began (ms). */
   failing: { code: string; message: string; since: number } | null;
   /** Failed writes since start, and recoveries (a fresh snapshot + journal written once space returned). */
-  writeFailures: number; recoveries: number;
+  writeFailures: number;
+  recoveries: number;
   /**
    * What the start's read found damaged and read past (each also an ERR_JOURNAL_CORRUPT warning in the log): regions
    * of the snapshot and journal that failed their check, their bytes no recovered record accounts for, and journal
@@ -70,12 +76,21 @@ export const RECOVER_INTERVAL_MS = 2000;
 function stateDirError(dir: string, err: unknown): SluiceError {
   if (err instanceof SluiceError) return err;
   const code = (err as NodeJS.ErrnoException | null)?.code ?? 'EIO';
-  return new SluiceError('ERR_STATE_DIR', `main.state_dir ${dir} is not usable (${code}): ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err, details: { dir, errno: code },
-  });
+  return new SluiceError(
+    'ERR_STATE_DIR',
+    `main.state_dir ${dir} is not usable (${code}): ${err instanceof Error ? err.message : String(err)}`,
+    {
+      cause: err,
+      details: { dir, errno: code },
+    },
+  );
 }
 
-interface Pending { records: StoreRecord[]; resolve: () => void; reject: (err: unknown) => void }
+interface Pending {
+  records: StoreRecord[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /** How many evidence copies of one file are kept (a flash partition is small; the first ones tell the story). */
 const MAX_COPIES = 5;
@@ -115,7 +130,15 @@ export class JournalStore implements SessionStore {
   private compactWaiters: Array<{ now: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   private running: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private readonly counters = { journalBytes: 0, journalRecords: 0, writes: 0, fsyncs: 0, compactions: 0, writeFailures: 0, recoveries: 0 };
+  private readonly counters = {
+    journalBytes: 0,
+    journalRecords: 0,
+    writes: 0,
+    fsyncs: 0,
+    compactions: 0,
+    writeFailures: 0,
+    recoveries: 0,
+  };
   private readonly damage = { regions: 0, lostBytes: 0, headers: 0 };
 
   constructor(private readonly options: JournalOptions) {
@@ -127,7 +150,9 @@ export class JournalStore implements SessionStore {
   }
 
   stats(): JournalStats {
-    const failing = this.failed ? { code: this.failed.code, message: this.failed.message, since: this.failedSince } : null;
+    const failing = this.failed
+      ? { code: this.failed.code, message: this.failed.message, since: this.failedSince }
+      : null;
     return { gen: this.gen, ...this.counters, failing, damageAtStart: { ...this.damage } };
   }
 
@@ -160,22 +185,37 @@ export class JournalStore implements SessionStore {
     this.counters.journalRecords = read.journalRecords;
     Object.assign(this.damage, read.damage);
     if (lost && !this.options.resetState) {
-      throw new SluiceError('ERR_STATE_LOST', `${lost} in ${this.dir}; nothing was changed. Keep a copy of the directory, then start once with \`sluice daemon --reset-state\` to accept the loss`, {
-        details: { dir: this.dir, damaged: [...damaged], unknownSessions: read.unknownSessions },
-      });
+      throw new SluiceError(
+        'ERR_STATE_LOST',
+        `${lost} in ${this.dir}; nothing was changed. Keep a copy of the directory, then start once with ` +
+          `\`sluice daemon --reset-state\` to accept the loss`,
+        {
+          details: { dir: this.dir, damaged: [...damaged], unknownSessions: read.unknownSessions },
+        },
+      );
     }
     if (lost) {
       // Everything that could hold the lost sessions is evidence, the older journals included.
       if (read.snapshotFound) damaged.add(SNAPSHOT);
       for (const gen of journals) damaged.add(journalName(gen));
       needsRewrite = true;
-      warnings.push(new SluiceError('ERR_STATE_RESET', `--reset-state: starting with the ${this.state.sessions.size} session(s) that could be read (${lost})`));
+      warnings.push(
+        new SluiceError(
+          'ERR_STATE_RESET',
+          `--reset-state: starting with the ${this.state.sessions.size} session(s) that could be read (${lost})`,
+        ),
+      );
     }
 
     // Now the changes, evidence first: never delete or overwrite what a post-mortem needs.
     for (const name of damaged) {
       const copy = await keepCopy(this.dir, name);
-      if (copy) warnings.push(new SluiceError('ERR_JOURNAL_CORRUPT', `kept a copy of the damaged ${name} as ${copy}`, { details: { file: name, copy } }));
+      if (copy)
+        warnings.push(
+          new SluiceError('ERR_JOURNAL_CORRUPT', `kept a copy of the damaged ${name} as ${copy}`, {
+            details: { file: name, copy },
+          }),
+        );
     }
     // A temp snapshot is a compaction that died before its rename: the old snapshot and journal are still whole.
     await rm(join(this.dir, `${SNAPSHOT}.tmp`), { force: true });
@@ -185,13 +225,20 @@ export class JournalStore implements SessionStore {
     for (const gen of read.stale) await rm(join(this.dir, journalName(gen)), { force: true });
     this.phase = 'open';
     if (read.firstStart) {
-      // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first start.
-      await writeFileAtomic(join(this.dir, SNAPSHOT), encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true }), { mode: 0o600 });
+      // The snapshot marks the state_dir as started: from now on a missing or emptied journal is a loss, not a first
+      // start.
+      await writeFileAtomic(
+        join(this.dir, SNAPSHOT),
+        encodeLine({ t: 'snap', v: 1, gen: this.gen, at: this.now(), headed: true }),
+        { mode: 0o600 },
+      );
     }
     // Damage is rewritten away at once so that new appends do not sit behind it.
     if (needsRewrite) {
       await this.compact(this.now()).catch((err: unknown) => {
-        warnings.push(err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', String(err), { cause: err }));
+        warnings.push(
+          err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', String(err), { cause: err }),
+        );
       });
     }
     return { ...copyState(this.state), warnings };
@@ -222,7 +269,8 @@ export class JournalStore implements SessionStore {
     if (this.phase !== 'open') return Promise.reject(new SluiceError('ERR_STORE_CLOSED', 'journal store is not open'));
     if (this.failed && !this.recoverDue()) return Promise.reject(this.failed);
     if (records.length === 0) return Promise.resolve();
-    // Copy now: the caller may mutate its objects after this call returns. Encoded when written, numbered in file order.
+    // Copy now: the caller may mutate its objects after this call returns. Encoded when written, numbered in file
+    // order.
     const copies = structuredClone(records as StoreRecord[]);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ records: copies, resolve, reject });
@@ -281,9 +329,21 @@ export class JournalStore implements SessionStore {
     try {
       await this.compactNow(this.now());
       this.counters.recoveries++;
-      this.options.onWarning?.(new SluiceError('ERR_JOURNAL_RECOVERED', `journal writable again after ${Math.round((Date.now() - this.failedSince) / 1000)} s (${failed.message})`));
+      this.options.onWarning?.(
+        new SluiceError(
+          'ERR_JOURNAL_RECOVERED',
+          `journal writable again after ${Math.round((Date.now() - this.failedSince) / 1000)} s (${failed.message})`,
+        ),
+      );
     } catch (err) {
-      this.failed = failed.code === 'ERR_JOURNAL_WRITE' ? new SluiceError('ERR_JOURNAL_WRITE', `${failed.message}; recovery failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }) : failed;
+      this.failed =
+        failed.code === 'ERR_JOURNAL_WRITE'
+          ? new SluiceError(
+              'ERR_JOURNAL_WRITE',
+              `${failed.message}; recovery failed: ${err instanceof Error ? err.message : String(err)}`,
+              { cause: err },
+            )
+          : failed;
     }
   }
 
@@ -309,7 +369,10 @@ export class JournalStore implements SessionStore {
         await this.compactNow(waiters.length > 0 ? Math.max(...waiters.map((w) => w.now)) : this.now());
         for (const w of waiters) w.resolve();
       } catch (err) {
-        const wrapped = err instanceof SluiceError ? err : new SluiceError('ERR_JOURNAL_COMPACT', `journal compaction failed: ${String(err)}`, { cause: err });
+        const wrapped =
+          err instanceof SluiceError
+            ? err
+            : new SluiceError('ERR_JOURNAL_COMPACT', `journal compaction failed: ${String(err)}`, { cause: err });
         for (const w of waiters) w.reject(wrapped);
         if (waiters.length === 0) this.options.onWarning?.(wrapped);
       }
@@ -322,7 +385,10 @@ export class JournalStore implements SessionStore {
       if (!handle) throw new Error('journal file is not open');
       // Numbered here, in the order written: a number is never reused in this journal, also after a failed write
       // (which ends this journal: recovery starts a new one).
-      const buf = Buffer.from(batch.map((p) => p.records.map((r) => encodeLine(r, ++this.seq)).join('')).join(''), 'utf8');
+      const buf = Buffer.from(
+        batch.map((p) => p.records.map((r) => encodeLine(r, ++this.seq)).join('')).join(''),
+        'utf8',
+      );
       // O_APPEND: a short write's remainder goes after what was written.
       for (let off = 0; off < buf.length;) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
       this.counters.writes++;
@@ -332,7 +398,11 @@ export class JournalStore implements SessionStore {
     } catch (err) {
       // After a failed write or fsync the file's content is unknown (the kernel may have dropped dirty pages):
       // refuse further appends rather than answer "yes" on top of it.
-      this.failed = new SluiceError('ERR_JOURNAL_WRITE', `journal write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.failed = new SluiceError(
+        'ERR_JOURNAL_WRITE',
+        `journal write failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
       this.failedSince = Date.now();
       this.lastRecoverAttempt = this.failedSince;
       this.counters.writeFailures++;

@@ -10,9 +10,13 @@ import { END_CAUSES, LIMIT_CAUSES, TERMINATE_CAUSES, copySession } from './model
 import type { EndCause, LimitCause, Session, SessionState, TerminateCause } from './model.ts';
 
 function illegal(session: Session, to: SessionState, detail = ''): SluiceError {
-  return new SluiceError('ERR_SESSION_STATE', `session ${session.id} cannot go from ${session.state} to ${to}${detail}`, {
-    details: { id: session.id, from: session.state, to },
-  });
+  return new SluiceError(
+    'ERR_SESSION_STATE',
+    `session ${session.id} cannot go from ${session.state} to ${to}${detail}`,
+    {
+      details: { id: session.id, from: session.state, to },
+    },
+  );
 }
 
 export function isLimitCause(cause: EndCause): cause is LimitCause {
@@ -49,7 +53,8 @@ export function expire(session: Session, cause: LimitCause, now: number): Sessio
 /** ACTIVE | PENDING → TERMINATED for a non-limit cause. */
 export function terminate(session: Session, cause: TerminateCause, now: number): Session {
   if (isLimitCause(cause as EndCause)) throw illegal(session, 'TERMINATED', ` (cause ${cause} is a limit)`);
-  if (!(TERMINATE_CAUSES as readonly string[]).includes(cause)) throw illegal(session, 'TERMINATED', ` (unknown cause ${String(cause)})`);
+  if (!(TERMINATE_CAUSES as readonly string[]).includes(cause))
+    throw illegal(session, 'TERMINATED', ` (unknown cause ${String(cause)})`);
   if (session.state !== 'ACTIVE' && session.state !== 'PENDING') throw illegal(session, 'TERMINATED');
   return ended(session, 'TERMINATED', cause, now);
 }

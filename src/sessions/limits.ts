@@ -6,7 +6,10 @@ import { SluiceError } from '../errors.ts';
 import { MAX_ALLOTMENT_BYTES, MAX_ALLOTMENT_SECONDS } from './grant.ts';
 import type { Session } from './model.ts';
 
-export interface LimitsChange { seconds?: bigint; bytes?: bigint }
+export interface LimitsChange {
+  seconds?: bigint;
+  bytes?: bigint;
+}
 
 /**
  * The allotment and deadline after `change`, totals from the session's start: `seconds` is a time session's allotment
@@ -15,10 +18,14 @@ export interface LimitsChange { seconds?: bigint; bytes?: bigint }
  */
 export function limitsAfter(session: Session, change: LimitsChange): { allotment: bigint; expiresAt: number | null } {
   if (change.bytes !== undefined && session.metric !== 'bytes') {
-    throw new SluiceError('ERR_SESSION_METRIC_MISMATCH', `session ${session.id} is a time session: it has no byte limit to set`);
+    throw new SluiceError(
+      'ERR_SESSION_METRIC_MISMATCH',
+      `session ${session.id} is a time session: it has no byte limit to set`,
+    );
   }
   const check = (v: bigint | undefined, max: bigint, what: string): void => {
-    if (v !== undefined && (v < 0n || v > max)) throw new SluiceError('ERR_INVALID_AMOUNT', `${what} must be between 0 and ${max}`);
+    if (v !== undefined && (v < 0n || v > max))
+      throw new SluiceError('ERR_INVALID_AMOUNT', `${what} must be between 0 and ${max}`);
   };
   check(change.seconds, MAX_ALLOTMENT_SECONDS, 'seconds');
   check(change.bytes, MAX_ALLOTMENT_BYTES, 'bytes');
@@ -43,6 +50,7 @@ export function deadlineFromOpening(session: Session, at: number): number | null
   if (startedAt === null || expiresAt === null) return null;
   // A recovered session whose clock was already moved keeps it: its start is no longer the purchase (the record
   // carries it since it is journaled), or, from a journal written before that, its deadline is past start + allotment.
-  if (startedAt !== session.createdAt || expiresAt !== startedAt + Number(session.allotment) * 1000 || at <= startedAt) return null;
+  if (startedAt !== session.createdAt || expiresAt !== startedAt + Number(session.allotment) * 1000 || at <= startedAt)
+    return null;
   return Math.ceil((expiresAt + (at - startedAt)) / 1000) * 1000;
 }

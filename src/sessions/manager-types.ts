@@ -95,25 +95,56 @@ export interface UsageReport {
   stoppedByKernel?: true;
 }
 
-export interface SessionFilter { state?: SessionState; user?: string; mac?: string }
+export interface SessionFilter {
+  state?: SessionState;
+  user?: string;
+  mac?: string;
+}
 /**
  * `ended`: what recovery ended (it ran out while sluice was down). `lastEnds`: ends already on flash that were written
  * within UNANNOUNCED_WINDOW_MS (end-replay.ts) of the newest one: announcements follow the durable end, so a crash
  * right after an end's write can leave it unannounced; the sinks' end marks drop those they did announce.
  */
-export interface RecoveryReport { active: Session[]; ended: Session[]; lastEnds: Session[]; warnings: SluiceError[] }
+export interface RecoveryReport {
+  active: Session[];
+  ended: Session[];
+  lastEnds: Session[];
+  warnings: SluiceError[];
+}
 /** What an upstream report says about a session (figuresOf): totals in the metric's unit, bytes whatever the metric. */
 export interface SessionFigures {
-  user: string | null; metric: Session['metric']; allotment: bigint; used: bigint; remaining: bigint; bytes: bigint; state: SessionState;
+  user: string | null;
+  metric: Session['metric'];
+  allotment: bigint;
+  used: bigint;
+  remaining: bigint;
+  bytes: bigint;
+  state: SessionState;
 }
 /** SessionFigures as plain numbers, filled in place by figuresInto (exact below 2^53; a larger allotment or remainder
  * is reported as MAX_COUNTER, 2^53 - 1). */
 export interface SessionNumbers {
-  user: string | null; allotment: number; used: number; remaining: number; bytes: number; state: SessionState;
+  user: string | null;
+  allotment: number;
+  used: number;
+  remaining: number;
+  bytes: number;
+  state: SessionState;
 }
 export interface SessionStats {
-  live: number; pending: number; active: number; activeTime: number; activeData: number; retainedEnded: number;
-  started: number; toppedUp: number; ended: Partial<Record<EndCause, number>>; rejectedDeltas: number; checkpoints: number;
-  /** Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again. */
+  live: number;
+  pending: number;
+  active: number;
+  activeTime: number;
+  activeData: number;
+  retainedEnded: number;
+  started: number;
+  toppedUp: number;
+  ended: Partial<Record<EndCause, number>>;
+  rejectedDeltas: number;
+  checkpoints: number;
+  /**
+   * Ends not yet on flash (the store refused them; retried): after a restart now these sessions would be live again.
+   */
   unwrittenEnds: number;
 }

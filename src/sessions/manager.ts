@@ -25,11 +25,25 @@ import type { Hold } from './holds.ts';
 import { activate as toActive, endSession, isEndCause } from './lifecycle.ts';
 import type { LimitsChange } from './limits.ts';
 import type {
-  RecoveryReport, SessionEvents, SessionFigures, SessionFilter, SessionManagerOptions, SessionNumbers, SessionStats,
+  RecoveryReport,
+  SessionEvents,
+  SessionFigures,
+  SessionFilter,
+  SessionManagerOptions,
+  SessionNumbers,
+  SessionStats,
   UsageReport,
 } from './manager-types.ts';
 import {
-  copySession, isLive, limitReached, normalizeMac, paymentKeys, remaining, remainingNumber, UNLIMITED, usedAt,
+  copySession,
+  isLive,
+  limitReached,
+  normalizeMac,
+  paymentKeys,
+  remaining,
+  remainingNumber,
+  UNLIMITED,
+  usedAt,
   viewSession,
 } from './model.ts';
 import type { EndCause, PaymentRef, Session, SessionRates } from './model.ts';
@@ -53,17 +67,28 @@ export class SessionManager {
   private readonly admission = new Admission(this.reg, () => this.limits.maxSessions);
   private readonly scheduler: DeadlineScheduler;
   private readonly events = new Emitter<SessionEvents>((err, event) =>
-    event === 'warning' ? undefined : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`));
+    event === 'warning'
+      ? undefined
+      : this.warn(toSluiceError(err, 'ERR_LISTENER'), `a '${String(event)}' listener threw`),
+  );
   private readonly checkpoints: CheckpointSchedule;
   private readonly billing: UsageBilling;
-  /** recover() is ending what ran out while sluice was down: those ends are reported through recovered(), not `end-written`. */
+  /**
+   * recover() is ending what ran out while sluice was down: those ends are reported through recovered(), not
+   * `end-written`.
+   */
   private recovering = false;
   private readonly figures = new FiguresWriter();
   /** End records and checkpoints; an end the store refused stays ended here (its gate closed) and is retried. */
   private readonly writes: BackgroundWrites;
   private phase: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
-  private readonly counters = { started: 0, toppedUp: 0, checkpoints: 0, ended: {} as Partial<Record<EndCause, number>> };
+  private readonly counters = {
+    started: 0,
+    toppedUp: 0,
+    checkpoints: 0,
+    ended: {} as Partial<Record<EndCause, number>>,
+  };
   recovery: RecoveryReport | null = null;
   private readonly joins: DeviceJoins;
   private readonly moves: SessionMoves;
@@ -79,16 +104,32 @@ export class SessionManager {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.planRates = options.planRates ?? (() => null);
     this.joins = new DeviceJoins({
-      reg: this.reg, store: this.store, clock: this.clock, live: (id) => this.live(id),
+      reg: this.reg,
+      store: this.store,
+      clock: this.clock,
+      live: (id) => this.live(id),
       emit: (event, session, mac) => this.events.emit(event, session, mac),
     });
     this.moves = new SessionMoves({
-      reg: this.reg, store: this.store, clock: this.clock, live: (id, meanwhile) => this.live(id, meanwhile),
+      reg: this.reg,
+      store: this.store,
+      clock: this.clock,
+      live: (id, meanwhile) => this.live(id, meanwhile),
       emit: (session, from) => this.events.emit('moved', session, from),
     });
-    this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) => this.warn(err, context));
-    this.checkpoints = new CheckpointSchedule(this.timers, options.checkpointIntervalMs ?? 300_000, () => void this.checkpoint());
-    this.billing = new UsageBilling({ reg: this.reg, checkpoints: this.checkpoints, endNow: (id, cause, now) => this.endNow(id, cause, now) });
+    this.writes = new BackgroundWrites(this.store, this.timers, options.endRetryMs ?? 5000, (err, context) =>
+      this.warn(err, context),
+    );
+    this.checkpoints = new CheckpointSchedule(
+      this.timers,
+      options.checkpointIntervalMs ?? 300_000,
+      () => void this.checkpoint(),
+    );
+    this.billing = new UsageBilling({
+      reg: this.reg,
+      checkpoints: this.checkpoints,
+      endNow: (id, cause, now) => this.endNow(id, cause, now),
+    });
     this.scheduler = new DeadlineScheduler({
       clock: this.clock,
       timers: this.timers,
@@ -96,8 +137,12 @@ export class SessionManager {
       onDue: (ids, now) => this.onDeadlines(ids, now),
     });
     this.sales = new SessionSales({
-      reg: this.reg, store: this.store, clock: this.clock, scheduler: this.scheduler,
-      maxDevicesPerUser: () => this.limits.maxDevicesPerUser, planRates: (plan) => this.planRates(plan),
+      reg: this.reg,
+      store: this.store,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      maxDevicesPerUser: () => this.limits.maxDevicesPerUser,
+      planRates: (plan) => this.planRates(plan),
       endNow: (id, cause, now) => this.endNow(id, cause, now),
       started: (session) => {
         this.counters.started++;
@@ -109,8 +154,13 @@ export class SessionManager {
       },
     });
     this.changes = new SessionChanges({
-      reg: this.reg, store: this.store, clock: this.clock, scheduler: this.scheduler, live: (id, meanwhile) => this.live(id, meanwhile),
-      endNow: (id, cause, now) => this.endNow(id, cause, now), emit: (event, session) => this.events.emit(event, session),
+      reg: this.reg,
+      store: this.store,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      live: (id, meanwhile) => this.live(id, meanwhile),
+      endNow: (id, cause, now) => this.endNow(id, cause, now),
+      emit: (event, session) => this.events.emit(event, session),
     });
   }
 
@@ -143,12 +193,18 @@ export class SessionManager {
       const session = stored.state === 'PENDING' ? toActive(stored) : stored;
       // Journaled before sessions carried rates: its plan's, as the gate looked them up then (memory only; the same
       // lookup is made at every start until the session ends).
-      if (session.rates === undefined) session.rates = { ...(session.plan === null ? null : this.planRates(session.plan)) ?? UNLIMITED };
+      if (session.rates === undefined)
+        session.rates = { ...((session.plan === null ? null : this.planRates(session.plan)) ?? UNLIMITED) };
       this.reg.install(session);
     }
     this.phase = 'open';
     const now = this.clock.now();
-    const report: RecoveryReport = { active: [], ended: [], lastEnds: lastEnds(this.reg.ended()), warnings: loaded.warnings };
+    const report: RecoveryReport = {
+      active: [],
+      ended: [],
+      lastEnds: lastEnds(this.reg.ended()),
+      warnings: loaded.warnings,
+    };
     this.recovering = true;
     for (const session of [...this.reg.live()]) {
       const cause = limitReached(session, now);
@@ -183,7 +239,8 @@ export class SessionManager {
    * Every check activate() would make that needs no money, made before a payment method collects, and a hold on what
    * the purchase will need: its idempotency key and payment reference (a concurrent purchase with either is refused
    * with ERR_PAYMENT_IN_PROGRESS, a finished one with ERR_PAYMENT_REPLAYED) and, if it starts a new session, a slot
-   * under max_sessions. The caller passes the hold to activate() and releases it when the purchase is over (either way).
+   * under max_sessions. The caller passes the hold to activate() and releases it when the purchase is over (either
+   * way).
    */
   prepare(draft: GrantDraft): Hold {
     this.assertOpen();
@@ -200,7 +257,8 @@ export class SessionManager {
     const now = this.clock.now();
     const keys = paymentKeys(g.payment, g.idempotencyKey);
     this.admission.assertNotApplied(keys, hold);
-    if (this.moves.isMoving(g.mac)) throw new SluiceError('ERR_SESSION_MOVING', `a session is being moved to ${g.mac}; try again`);
+    if (this.moves.isMoving(g.mac))
+      throw new SluiceError('ERR_SESSION_MOVING', `a session is being moved to ${g.mac}; try again`);
     const live = this.reg.liveFor(g.mac);
     // A spent session is not topped up: it ends here, and the purchase starts a new one.
     const spent = spentCause(live, now);
@@ -241,18 +299,33 @@ export class SessionManager {
   }
 
   /** The code a second device types to join this live multi-device session; null for a single-device or ended one. */
-  joinCode(id: string): string | null { return this.joins.code(id); }
+  joinCode(id: string): string | null {
+    return this.joins.code(id);
+  }
 
-  /** `mac` joins the live multi-device session whose code is `code` (device-joins.ts: the errors, the order of writes). */
-  async joinDevice(code: string, mac: string): Promise<Session> { this.assertOpen(); return this.joins.join(code, mac); }
+  /**
+   * `mac` joins the live multi-device session whose code is `code` (device-joins.ts: the errors, the order of writes).
+   */
+  async joinDevice(code: string, mac: string): Promise<Session> {
+    this.assertOpen();
+    return this.joins.join(code, mac);
+  }
 
   /** Removes a joined device from a live session (device-joins.ts). */
-  async removeDevice(id: string, mac: string): Promise<Session> { this.assertOpen(); return this.joins.remove(id, mac); }
+  async removeDevice(id: string, mac: string): Promise<Session> {
+    this.assertOpen();
+    return this.joins.remove(id, mac);
+  }
 
   /** Moves a live session to another MAC, written before anyone hears `moved` (moves.ts: the errors, the order). */
-  async move(id: string, toMac: string): Promise<Session> { this.assertOpen(); return this.moves.move(id, toMac); }
+  async move(id: string, toMac: string): Promise<Session> {
+    this.assertOpen();
+    return this.moves.move(id, toMac);
+  }
 
-  /** The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written. */
+  /**
+   * The one end path. Idempotent: ending an unknown or ended session returns null. Resolves once the end is written.
+   */
   async end(id: string, cause: EndCause): Promise<Session | null> {
     const ended = this.endWithWrite(id, cause, this.clock.now());
     if (!ended) return null;
@@ -277,7 +350,8 @@ export class SessionManager {
   }
 
   private endWithWrite(id: string, cause: EndCause, now: number): { session: Session; written: Promise<void> } | null {
-    if (!isEndCause(cause)) throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
+    if (!isEndCause(cause))
+      throw new SluiceError('ERR_INVALID_END_CAUSE', `unknown end cause: ${String(cause).slice(0, 40)}`);
     this.changes.forget(id);
     const session = this.reg.sessions.get(id);
     if (!session || !isLive(session)) return null;
@@ -288,18 +362,37 @@ export class SessionManager {
     this.checkpoints.forget(id);
     this.billing.forget(id);
     this.counters.ended[cause] = (this.counters.ended[cause] ?? 0) + 1;
-    const record: EndRecord = { t: 'end', id, state: ended.state as 'EXPIRED' | 'TERMINATED', cause, at: now, used: ended.used, bytes: ended.bytes };
+    const record: EndRecord = {
+      t: 'end',
+      id,
+      state: ended.state as 'EXPIRED' | 'TERMINATED',
+      cause,
+      at: now,
+      used: ended.used,
+      bytes: ended.bytes,
+    };
     const view = copySession(ended);
     // The announcements (RADIUS Stop, events, hook, MQTT) follow the durable end; recovery's ends reach the sinks
     // through recovered() instead.
-    const written = this.writes.end(record, this.recovering ? undefined : () => this.events.emit('end-written', copySession(view)));
+    const written = this.writes.end(
+      record,
+      this.recovering ? undefined : () => this.events.emit('end-written', copySession(view)),
+    );
     this.events.emit('ended', view);
     if (this.reg.endedCount() > this.retention.endedMax + 100) this.prune(now);
     return { session: view, written };
   }
 
-  /** Bills the meter's per-tick bytes by session id (billing.ts: the rule, the arrays, what `remainingBytesOut` gets). */
-  applyUsage(ids: readonly string[], bytes: ArrayLike<number>, count: number, remainingBytesOut?: Float64Array, now = this.clock.now()): Session[] {
+  /**
+   * Bills the meter's per-tick bytes by session id (billing.ts: the rule, the arrays, what `remainingBytesOut` gets).
+   */
+  applyUsage(
+    ids: readonly string[],
+    bytes: ArrayLike<number>,
+    count: number,
+    remainingBytesOut?: Float64Array,
+    now = this.clock.now(),
+  ): Session[] {
     return this.billing.apply(ids, bytes, count, remainingBytesOut, now, this.phase === 'open');
   }
 
@@ -311,7 +404,8 @@ export class SessionManager {
   /** The meter's fast read path: every ACTIVE data session with what it may still use. */
   *activeDataSessions(): Iterable<{ id: string; mac: string; remainingBytes: number }> {
     for (const s of this.reg.live()) {
-      if (s.state === 'ACTIVE' && s.metric === 'bytes') yield { id: s.id, mac: s.mac, remainingBytes: remainingNumber(s, 0) };
+      if (s.state === 'ACTIVE' && s.metric === 'bytes')
+        yield { id: s.id, mac: s.mac, remainingBytes: remainingNumber(s, 0) };
     }
   }
 
@@ -331,7 +425,10 @@ export class SessionManager {
     return s ? viewSession(s, this.clock.now()) : null;
   }
 
-  /** Copies of the sessions `filter` matches, live and retained ended ones, oldest first. Throws ERR_INVALID_MAC on a bad MAC. */
+  /**
+   * Copies of the sessions `filter` matches, live and retained ended ones, oldest first. Throws ERR_INVALID_MAC on a
+   * bad MAC.
+   */
   list(filter: SessionFilter = {}): Session[] {
     const mac = filter.mac === undefined ? undefined : normalizeMac(filter.mac);
     return listViews(this.reg.sessions.values(), filter, mac, this.clock.now());
@@ -377,9 +474,17 @@ export class SessionManager {
   stats(): SessionStats {
     const { pending, activeTime, activeData } = liveCounts(this.reg.live());
     return {
-      live: this.reg.liveCount(), pending, active: activeTime + activeData, activeTime, activeData,
-      retainedEnded: this.reg.endedCount(), started: this.counters.started, toppedUp: this.counters.toppedUp,
-      ended: { ...this.counters.ended }, rejectedDeltas: this.billing.rejectedDeltas, checkpoints: this.counters.checkpoints,
+      live: this.reg.liveCount(),
+      pending,
+      active: activeTime + activeData,
+      activeTime,
+      activeData,
+      retainedEnded: this.reg.endedCount(),
+      started: this.counters.started,
+      toppedUp: this.counters.toppedUp,
+      ended: { ...this.counters.ended },
+      rejectedDeltas: this.billing.rejectedDeltas,
+      checkpoints: this.counters.checkpoints,
       unwrittenEnds: this.writes.unwrittenEndCount,
     };
   }
@@ -398,7 +503,9 @@ export class SessionManager {
     this.counters.checkpoints++;
     const record: StoreRecord = { t: 'usage', at: now, entries };
     // A refused checkpoint marks its sessions again: their usage goes in the next one (or their end record).
-    await this.writes.track(this.store.append([record]), 'usage checkpoint', () => { for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id); });
+    await this.writes.track(this.store.append([record]), 'usage checkpoint', () => {
+      for (const [id] of entries) if (this.reg.sessions.get(id)?.state === 'ACTIVE') this.checkpoints.mark(id);
+    });
   }
 
   /** Clean stop: last checkpoint, pending writes drained, store closed. Idempotent. */
@@ -455,16 +562,21 @@ export class SessionManager {
     this.events.emit('warning', wrapped);
   }
 
-  /** The live session `id`; ERR_SESSION_NOT_FOUND if there is none (`meanwhile`: it ended while a record was written). */
+  /**
+   * The live session `id`; ERR_SESSION_NOT_FOUND if there is none (`meanwhile`: it ended while a record was written).
+   */
   private live(id: string, meanwhile?: 'meanwhile'): Session {
     const session = this.reg.sessions.get(id);
     if (session && isLive(session)) return session;
-    throw new SluiceError('ERR_SESSION_NOT_FOUND', meanwhile ? `session ${id} ended meanwhile` : `no live session ${id}`);
+    throw new SluiceError(
+      'ERR_SESSION_NOT_FOUND',
+      meanwhile ? `session ${id} ended meanwhile` : `no live session ${id}`,
+    );
   }
 
   private assertOpen(): void {
-    if (this.phase === 'new') throw new SluiceError('ERR_SESSIONS_STATE', 'session manager not recovered yet (call recover())');
+    if (this.phase === 'new')
+      throw new SluiceError('ERR_SESSIONS_STATE', 'session manager not recovered yet (call recover())');
     if (this.phase !== 'open') throw new SluiceError('ERR_SESSIONS_CLOSED', 'session manager is closed');
   }
 }
-

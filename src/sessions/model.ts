@@ -15,7 +15,13 @@ export type TerminateCause = 'admin' | 'disconnect' | 'pc-logout' | 'device-limi
 export type EndCause = LimitCause | TerminateCause;
 
 export const LIMIT_CAUSES: readonly LimitCause[] = ['time-limit', 'data-limit'];
-export const TERMINATE_CAUSES: readonly TerminateCause[] = ['admin', 'disconnect', 'pc-logout', 'device-limit', 'portal-lost'];
+export const TERMINATE_CAUSES: readonly TerminateCause[] = [
+  'admin',
+  'disconnect',
+  'pc-logout',
+  'device-limit',
+  'portal-lost',
+];
 export const END_CAUSES: readonly EndCause[] = [...LIMIT_CAUSES, ...TERMINATE_CAUSES];
 
 /** One payment applied to a session (the purchase or a top-up). `amount` is in the asset's smallest unit. */
@@ -88,9 +94,10 @@ export interface Session {
   maxDevices?: number;
   devices?: string[];
   /**
-   * The speed tier in force for this session: its plan's at the sale, a RADIUS voucher's Accept's, or what a live change
-   * (ubus `change`, CoA-Request) set since; journaled, so a restart re-limits its gate with them. Absent only while a
-   * session journaled before rates were is being recovered: the manager gives it its plan's (SessionManager.recover).
+   * The speed tier in force for this session: its plan's at the sale, a RADIUS voucher's Accept's, or what a live
+   * change (ubus `change`, CoA-Request) set since; journaled, so a restart re-limits its gate with them. Absent only
+   * while a session journaled before rates were is being recovered: the manager gives it its plan's
+   * (SessionManager.recover).
    */
   rates?: SessionRates;
 }
@@ -106,7 +113,9 @@ export interface SessionRates {
 
 export const UNLIMITED: Readonly<SessionRates> = Object.freeze({ downBps: null, upBps: null });
 
-/** Whether `r` is a SessionRates: each direction null or a positive whole number of bit/s (the range is the caller's). */
+/**
+ * Whether `r` is a SessionRates: each direction null or a positive whole number of bit/s (the range is the caller's).
+ */
 export function isSessionRates(r: unknown): r is SessionRates {
   if (typeof r !== 'object' || r === null) return false;
   const ok = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v > 0);
@@ -122,7 +131,9 @@ export function devicesOf(session: Pick<Session, 'mac' | 'devices'>): string[] {
   return session.devices === undefined ? [session.mac] : [session.mac, ...session.devices];
 }
 
-/** The largest value a usage counter holds (2^53 - 1): beyond it a number is no longer exact, so counters stop there. */
+/**
+ * The largest value a usage counter holds (2^53 - 1): beyond it a number is no longer exact, so counters stop there.
+ */
 export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
 /** `counter + add`, saturating at MAX_COUNTER (both non-negative safe integers). */
@@ -232,7 +243,9 @@ export function viewSession(session: Session, now: number): Session {
   return view;
 }
 
-/** Keys under which a payment is remembered to refuse replays: the method's reference and the caller's idempotency key. */
+/**
+ * Keys under which a payment is remembered to refuse replays: the method's reference and the caller's idempotency key.
+ */
 export function paymentKeys(payment: Pick<PaymentRef, 'method' | 'reference'>, idempotencyKey?: string): string[] {
   const keys = [`ref:${payment.method}:${payment.reference}`];
   if (idempotencyKey !== undefined && idempotencyKey !== '') keys.push(`idem:${idempotencyKey}`);

@@ -32,18 +32,20 @@ export class SessionMoves {
 
   /**
    * Moves a live session to another MAC (a returning customer's phone with a new private address, or an admin's
-   * `move`): same id, usage, allotment and deadline. The `move` record is on flash before anyone hears `moved` (the gate
-   * then closes the old MAC and opens the new one), so a crash leaves the session on exactly one MAC and the start-up
-   * reconcile closes the other. Throws ERR_SESSION_NOT_FOUND (not live), ERR_SESSION_MOVE_TARGET (the MAC has a live
-   * session of its own), ERR_SESSION_MOVING (a move of this session or to this MAC is being written).
+   * `move`): same id, usage, allotment and deadline. The `move` record is on flash before anyone hears `moved` (the
+   * gate then closes the old MAC and opens the new one), so a crash leaves the session on exactly one MAC and the
+   * start-up reconcile closes the other. Throws ERR_SESSION_NOT_FOUND (not live), ERR_SESSION_MOVE_TARGET (the MAC has
+   * a live session of its own), ERR_SESSION_MOVING (a move of this session or to this MAC is being written).
    */
   async move(id: string, toMac: string): Promise<Session> {
     const { reg, store, clock } = this.ctx;
     const mac = normalizeMac(toMac);
     const session = this.ctx.live(id);
     if (session.mac === mac) return viewSession(session, clock.now());
-    if (reg.liveFor(mac)) throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
-    if (this.moving.has(id) || this.moving.has(mac)) throw new SluiceError('ERR_SESSION_MOVING', `a move of session ${id} or to ${mac} is being written`);
+    if (reg.liveFor(mac))
+      throw new SluiceError('ERR_SESSION_MOVE_TARGET', `${mac} has a live session of its own`, { details: { mac } });
+    if (this.moving.has(id) || this.moving.has(mac))
+      throw new SluiceError('ERR_SESSION_MOVING', `a move of session ${id} or to ${mac} is being written`);
     this.moving.add(id);
     this.moving.add(mac);
     try {

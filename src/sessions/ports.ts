@@ -16,12 +16,15 @@ export type SessionFiguresView = Pick<SessionManager, 'usageOf' | 'figuresOf' | 
 
 /** The meter's side: the one usage path, what a session may still use, and its slot and the reports of what it billed
  *  (a fake may have neither). */
-export type SessionBillingPort = Pick<SessionManager, 'applyUsage' | 'remaining'>
-  & Partial<Pick<SessionManager, 'slotOf' | 'reportUsage'>>;
+export type SessionBillingPort = Pick<SessionManager, 'applyUsage' | 'remaining'> &
+  Partial<Pick<SessionManager, 'slotOf' | 'reportUsage'>>;
 
 /** Changes to live sessions besides a sale or a bill: ending one (or a user's), new limits, new rates, a clock started
  *  at its gate's opening, the address the portal lists, usage written now, a move to another MAC. */
-export type SessionControlPort = Pick<SessionManager, 'end' | 'endUser' | 'setLimits' | 'setRates' | 'startClock' | 'noteIp' | 'checkpoint' | 'move'>;
+export type SessionControlPort = Pick<
+  SessionManager,
+  'end' | 'endUser' | 'setLimits' | 'setRates' | 'startClock' | 'noteIp' | 'checkpoint' | 'move'
+>;
 
 /** Several devices per purchase: a session's join code, a device joining by it, a joined device removed. */
 export type SessionDevicesPort = Pick<SessionManager, 'joinCode' | 'joinDevice' | 'removeDevice'>;

@@ -22,23 +22,32 @@ export function draftKeys(draft: GrantDraft, client: GrantClient): string[] {
 export function assertDraftAllotment(draft: GrantDraft): void {
   if (draft.allotment === undefined) return;
   const max = draft.metric === 'bytes' ? MAX_ALLOTMENT_BYTES : MAX_ALLOTMENT_SECONDS;
-  if (draft.allotment <= 0n || draft.allotment > max) throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number up to ${max}`);
+  if (draft.allotment <= 0n || draft.allotment > max)
+    throw new SluiceError('ERR_INVALID_AMOUNT', `allotment must be a positive number up to ${max}`);
 }
 
 export function replayed(key: string): SluiceError {
-  return new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${key.replace(/^(ref|idem):/, '')})`, { details: { key } });
+  return new SluiceError('ERR_PAYMENT_REPLAYED', `payment already applied (${key.replace(/^(ref|idem):/, '')})`, {
+    details: { key },
+  });
 }
 
 /** A top-up buys more of the session's own metric, and never past the largest allotment. */
 export function assertTopUpFits(existing: Session, metric: Metric, add: bigint, mac: string): void {
   if (existing.metric !== metric) {
-    throw new SluiceError('ERR_SESSION_METRIC_MISMATCH',
-      `${mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up with ${metric}`,
-      { details: { id: existing.id, metric: existing.metric, requested: metric } });
+    throw new SluiceError(
+      'ERR_SESSION_METRIC_MISMATCH',
+      `${mac} has an active ${existing.metric === 'seconds' ? 'time' : 'data'} session; cannot top it up ` +
+        `with ${metric}`,
+      { details: { id: existing.id, metric: existing.metric, requested: metric } },
+    );
   }
   const max = existing.metric === 'seconds' ? MAX_ALLOTMENT_SECONDS : MAX_ALLOTMENT_BYTES;
   if (existing.allotment + add > max) {
-    throw new SluiceError('ERR_INVALID_AMOUNT', `top-up would take the session past the largest allotment (${max} ${existing.metric})`);
+    throw new SluiceError(
+      'ERR_INVALID_AMOUNT',
+      `top-up would take the session past the largest allotment (${max} ${existing.metric})`,
+    );
   }
 }
 
@@ -57,11 +66,20 @@ export function newSession(g: ValidGrant, id: string, now: number, planRates: Se
   const rates = g.rates ?? planRates ?? UNLIMITED;
   return {
     id,
-    mac: g.mac, ip: g.ip, user: g.user, plan: g.plan, metric: g.metric,
-    allotment: g.allotment, used: 0, bytes: 0,
-    createdAt: now, startedAt: now,
+    mac: g.mac,
+    ip: g.ip,
+    user: g.user,
+    plan: g.plan,
+    metric: g.metric,
+    allotment: g.allotment,
+    used: 0,
+    bytes: 0,
+    createdAt: now,
+    startedAt: now,
     expiresAt: g.metric === 'seconds' ? now + Number(g.allotment) * 1000 : g.deadline,
-    endedAt: null, state: 'PENDING', endCause: null,
+    endedAt: null,
+    state: 'PENDING',
+    endCause: null,
     payments: [{ ...g.payment }],
     ...(g.maxDevices > 1 && { maxDevices: g.maxDevices, devices: [] }),
     rates: { downBps: rates.downBps, upBps: rates.upBps },
@@ -69,7 +87,11 @@ export function newSession(g: ValidGrant, id: string, now: number, planRates: Se
 }
 
 /** A session's payment bookkeeping before a top-up, to put back if the top-up's record is not written. */
-export interface PaymentsBefore { list: Session['payments']; count: number | undefined; paid: bigint | undefined }
+export interface PaymentsBefore {
+  list: Session['payments'];
+  count: number | undefined;
+  paid: bigint | undefined;
+}
 
 /** Adds a top-up to a live session: its allotment, a time session's deadline, its payment. */
 export function addTopUp(session: Session, g: ValidGrant): PaymentsBefore {
@@ -88,6 +110,8 @@ export function undoTopUp(current: Session, toppedUp: Session, g: ValidGrant, be
   if (current.expiresAt !== null && current.metric === 'seconds') current.expiresAt -= Number(g.allotment) * 1000;
   if (current !== toppedUp) return;
   current.payments = before.list;
-  if (before.count === undefined) delete current.paymentCount; else current.paymentCount = before.count;
-  if (before.paid === undefined) delete current.paidTotal; else current.paidTotal = before.paid;
+  if (before.count === undefined) delete current.paymentCount;
+  else current.paymentCount = before.count;
+  if (before.paid === undefined) delete current.paidTotal;
+  else current.paidTotal = before.paid;
 }

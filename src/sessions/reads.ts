@@ -8,7 +8,12 @@ import type { Session } from './model.ts';
 import type { SessionFigures, SessionFilter, SessionNumbers } from './manager-types.ts';
 
 /** The views of the sessions `filter` matches (`mac` already normalized), oldest first. */
-export function listViews(sessions: Iterable<Session>, filter: SessionFilter, mac: string | undefined, now: number): Session[] {
+export function listViews(
+  sessions: Iterable<Session>,
+  filter: SessionFilter,
+  mac: string | undefined,
+  now: number,
+): Session[] {
   const out: Session[] = [];
   for (const s of sessions) {
     if (filter.state !== undefined && s.state !== filter.state) continue;
@@ -20,12 +25,22 @@ export function listViews(sessions: Iterable<Session>, filter: SessionFilter, ma
 }
 
 export function figuresOf(s: Session, now: number): SessionFigures {
-  return { user: s.user, metric: s.metric, allotment: s.allotment, used: BigInt(usedAt(s, now)), remaining: remaining(s, now), bytes: BigInt(s.bytes), state: s.state };
+  return {
+    user: s.user,
+    metric: s.metric,
+    allotment: s.allotment,
+    used: BigInt(usedAt(s, now)),
+    remaining: remaining(s, now),
+    bytes: BigInt(s.bytes),
+    state: s.state,
+  };
 }
 
 /** Live sessions by state and metric, for stats(). */
 export function liveCounts(live: Iterable<Session>): { pending: number; activeTime: number; activeData: number } {
-  let pending = 0, activeTime = 0, activeData = 0;
+  let pending = 0,
+    activeTime = 0,
+    activeData = 0;
   for (const s of live) {
     if (s.state === 'PENDING') pending++;
     else if (s.metric === 'seconds') activeTime++;
@@ -49,7 +64,8 @@ export class FiguresWriter {
     out.user = s.user;
     out.state = s.state;
     out.bytes = s.bytes;
-    // An allotment past 2^53 (MAX_ALLOTMENT_BYTES is 2^80) is reported as MAX_COUNTER: reports carry exact integers only.
+    // An allotment past 2^53 (MAX_ALLOTMENT_BYTES is 2^80) is reported as MAX_COUNTER: reports carry exact integers
+    // only.
     let allotment: number;
     if (slot >= 0 && this.allotmentFrom[slot] === s.allotment) {
       allotment = this.allotmentNumber[slot]!;
@@ -64,8 +80,12 @@ export class FiguresWriter {
     if (s.metric === 'bytes') {
       out.used = s.used;
       // remainingNumber() with the allotment already converted (no number/bigint comparison).
-      out.remaining = s.state === 'EXPIRED' || s.state === 'TERMINATED' || s.used >= allotment ? 0
-        : allotment > MAX_COUNTER ? MAX_COUNTER : allotment - s.used;
+      out.remaining =
+        s.state === 'EXPIRED' || s.state === 'TERMINATED' || s.used >= allotment
+          ? 0
+          : allotment > MAX_COUNTER
+            ? MAX_COUNTER
+            : allotment - s.used;
     } else {
       out.used = usedAt(s, now);
       out.remaining = remainingNumber(s, now);

@@ -41,7 +41,8 @@ export class Registry {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.unindex(session);
-    for (const mac of devicesOf(session)) if (this.lastEndedByMac.get(mac) === session.id) this.lastEndedByMac.delete(mac);
+    for (const mac of devicesOf(session))
+      if (this.lastEndedByMac.get(mac) === session.id) this.lastEndedByMac.delete(mac);
   }
 
   /** A device joined a live session: its MAC finds the session from now on. */

@@ -1,7 +1,7 @@
 /**
  * A sale written, the session manager's part: a top-up of the MAC's live session, or a new session (PENDING until its
- * `open` record is on flash, then ACTIVE). The registry changes first so that concurrent purchases see it, the record is
- * awaited, and a failed write undoes the change; only then does anyone hear `started` or `topup`. What a sale is
+ * `open` record is on flash, then ACTIVE). The registry changes first so that concurrent purchases see it, the record
+ * is awaited, and a failed write undoes the change; only then does anyone hear `started` or `topup`. What a sale is
  * (grant checks, top-up arithmetic, the devices a user's new session ends) is apart: grant.ts, purchase.ts.
  */
 import { toSluiceError } from '../errors.ts';
@@ -33,7 +33,12 @@ export interface SessionSalesContext {
 export class SessionSales {
   constructor(private readonly ctx: SessionSalesContext) {}
 
-  async topUp(existing: Session, g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
+  async topUp(
+    existing: Session,
+    g: ValidGrant,
+    keys: string[],
+    now: number,
+  ): Promise<{ session: Session; toppedUp: boolean }> {
     assertTopUpFits(existing, g.metric, g.allotment, g.mac);
     const id = existing.id;
     for (const k of keys) this.ctx.reg.refs.set(k, now);
@@ -57,14 +62,21 @@ export class SessionSales {
 
   /** A time session's deadline moved with a top-up (or its undoing): the timer follows if the session is ACTIVE. */
   private rescheduleTopUp(session: Session): void {
-    if (session.expiresAt !== null && session.metric === 'seconds' && session.state === 'ACTIVE') this.ctx.scheduler.set(session.id, session.expiresAt);
+    if (session.expiresAt !== null && session.metric === 'seconds' && session.state === 'ACTIVE')
+      this.ctx.scheduler.set(session.id, session.expiresAt);
   }
 
   async create(g: ValidGrant, keys: string[], now: number): Promise<{ session: Session; toppedUp: boolean }> {
     if (g.user !== null) {
-      for (const other of devicesToEnd(this.ctx.reg.liveOfUser(g.user), this.ctx.maxDevicesPerUser())) this.ctx.endNow(other.id, 'device-limit', now);
+      for (const other of devicesToEnd(this.ctx.reg.liveOfUser(g.user), this.ctx.maxDevicesPerUser()))
+        this.ctx.endNow(other.id, 'device-limit', now);
     }
-    const session = newSession(g, this.ctx.reg.freshId(newSessionId), now, g.plan === null ? null : this.ctx.planRates(g.plan));
+    const session = newSession(
+      g,
+      this.ctx.reg.freshId(newSessionId),
+      now,
+      g.plan === null ? null : this.ctx.planRates(g.plan),
+    );
     this.ctx.reg.install(session);
     for (const k of keys) this.ctx.reg.refs.set(k, now);
     try {

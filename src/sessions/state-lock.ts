@@ -50,8 +50,10 @@ export async function lockStateDir(dir: string): Promise<() => Promise<void>> {
     }
     const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
     // Our own pid: a store reopened in this process (tests model a restart that way); an unreadable or stale lock.
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && await looksLikeSluice(pid)) {
-      throw new SluiceError('ERR_STATE_LOCKED', `state_dir ${dir} is in use by another sluice (pid ${pid})`, { details: { pid, dir } });
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && (await looksLikeSluice(pid))) {
+      throw new SluiceError('ERR_STATE_LOCKED', `state_dir ${dir} is in use by another sluice (pid ${pid})`, {
+        details: { pid, dir },
+      });
     }
     await rm(path, { force: true });
   }

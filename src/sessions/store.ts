@@ -18,19 +18,67 @@ import { addPayment, copySession } from './model.ts';
 import type { EndCause, MeterMark, PaymentRef, Session, SessionRates } from './model.ts';
 import type { SluiceError } from '../errors.ts';
 
-export interface OpenRecord { t: 'open'; session: Session; keys: string[] }
-export interface TopupRecord { t: 'topup'; id: string; add: bigint; payment: PaymentRef; keys: string[]; at: number }
+export interface OpenRecord {
+  t: 'open';
+  session: Session;
+  keys: string[];
+}
+export interface TopupRecord {
+  t: 'topup';
+  id: string;
+  add: bigint;
+  payment: PaymentRef;
+  keys: string[];
+  at: number;
+}
 /** `startedAt`: set when the record starts a time session's clock at its gate's opening (SessionManager.startClock). */
-export interface LimitsRecord { t: 'limits'; id: string; allotment: bigint; expiresAt: number | null; at: number; startedAt?: number }
-export interface EndRecord { t: 'end'; id: string; state: 'EXPIRED' | 'TERMINATED'; cause: EndCause; at: number; used: number; bytes: number }
+export interface LimitsRecord {
+  t: 'limits';
+  id: string;
+  allotment: bigint;
+  expiresAt: number | null;
+  at: number;
+  startedAt?: number;
+}
+export interface EndRecord {
+  t: 'end';
+  id: string;
+  state: 'EXPIRED' | 'TERMINATED';
+  cause: EndCause;
+  at: number;
+  used: number;
+  bytes: number;
+}
 /** The session keeps its id, usage and allotment; only its MAC changes (durable before either gate is touched). */
-export interface MoveRecord { t: 'move'; id: string; mac: string; at: number }
+export interface MoveRecord {
+  t: 'move';
+  id: string;
+  mac: string;
+  at: number;
+}
 export type UsageEntry = [id: string, used: number, bytes: number, mark?: MeterMark];
-export interface UsageRecord { t: 'usage'; at: number; entries: UsageEntry[] }
-export interface DeviceRecord { t: 'join' | 'leave'; id: string; mac: string; at: number }
-/** The session's rates from now on (each direction null: not limited that way), replacing its plan's or earlier ones. */
-export interface RatesRecord { t: 'rates'; id: string; rates: SessionRates; at: number }
-export type StoreRecord = OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord | RatesRecord;
+export interface UsageRecord {
+  t: 'usage';
+  at: number;
+  entries: UsageEntry[];
+}
+export interface DeviceRecord {
+  t: 'join' | 'leave';
+  id: string;
+  mac: string;
+  at: number;
+}
+/**
+ * The session's rates from now on (each direction null: not limited that way), replacing its plan's or earlier ones.
+ */
+export interface RatesRecord {
+  t: 'rates';
+  id: string;
+  rates: SessionRates;
+  at: number;
+}
+export type StoreRecord =
+  OpenRecord | TopupRecord | LimitsRecord | EndRecord | UsageRecord | MoveRecord | DeviceRecord | RatesRecord;
 
 export interface StoreState {
   sessions: Map<string, Session>;

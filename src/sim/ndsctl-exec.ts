@@ -40,7 +40,9 @@ function executeOpenNds(model: PortalModel, argv: readonly string[]): ExecResult
   if (cmd === 'b64encode' || cmd === 'b64decode') {
     const text = argv[i + 1];
     if (text === undefined) return { code: 1, stdout: '', stderr: '' };
-    return ok(cmd === 'b64encode' ? Buffer.from(text).toString('base64') : Buffer.from(text, 'base64').toString('utf8'));
+    return ok(
+      cmd === 'b64encode' ? Buffer.from(text).toString('base64') : Buffer.from(text, 'base64').toString('utf8'),
+    );
   }
   if (cmd === '-h') return ok(USAGE);
   if (!OPENNDS_COMMANDS.has(cmd)) return { code: 1, stdout: '', stderr: `Unknown command: ${cmd}\n` };
@@ -69,7 +71,9 @@ function dispatch(model: PortalModel, cmd: string, param: string, flavour: 'open
   switch (cmd) {
     case 'json':
       // openNDS: `strlen(arg) > 6` selects one client; nodogsplash: any non-empty argument.
-      return ok(model.renderJson(flavour, (flavour === 'opennds' ? param.length > 6 : param.length > 0) ? param : undefined));
+      return ok(
+        model.renderJson(flavour, (flavour === 'opennds' ? param.length > 6 : param.length > 0) ? param : undefined),
+      );
     case 'status':
       return ok(model.renderStatus());
     case 'stop':
@@ -103,7 +107,11 @@ function yesNo(cmd: string, param: string, yes: boolean): ExecResult {
 }
 
 function notRunning(flavour: 'opennds' | 'nodogsplash'): ExecResult {
-  return { code: 3, stdout: '', stderr: `ndsctl: ${flavour} probably not started (Error: No such file or directory)\n` };
+  return {
+    code: 3,
+    stdout: '',
+    stderr: `ndsctl: ${flavour} probably not started (Error: No such file or directory)\n`,
+  };
 }
 
 /** C strtol: optional sign and leading digits; anything unparsable is 0 (which the portal reads as "default"). */

@@ -94,7 +94,13 @@ export function renderOpenNdsClient(c: SimClient, gw: GatewayInfo, now: number, 
   );
 }
 
-export function renderOpenNdsAll(clients: Iterable<SimClient>, count: number, gw: GatewayInfo, now: number, trusted: readonly string[]): string {
+export function renderOpenNdsAll(
+  clients: Iterable<SimClient>,
+  count: number,
+  gw: GatewayInfo,
+  now: number,
+  trusted: readonly string[],
+): string {
   const indent = '    ';
   const parts: string[] = [`{\n  "client_list_length":"${count}",\n  "clients":{\n`];
   let first = true;
@@ -160,6 +166,15 @@ export function renderNodogsplashOne(c: SimClient | undefined, now: number): str
   return c === undefined ? '{}\n' : `{\n${renderNodogsplashClient(c, now)}}\n`;
 }
 
-export function renderJsonFor(flavour: PortalFlavour, clients: Iterable<SimClient>, count: number, gw: GatewayInfo, now: number, trusted: readonly string[]): string {
-  return flavour === 'opennds' ? renderOpenNdsAll(clients, count, gw, now, trusted) : renderNodogsplashAll(clients, count, now);
+export function renderJsonFor(
+  flavour: PortalFlavour,
+  clients: Iterable<SimClient>,
+  count: number,
+  gw: GatewayInfo,
+  now: number,
+  trusted: readonly string[],
+): string {
+  return flavour === 'opennds'
+    ? renderOpenNdsAll(clients, count, gw, now, trusted)
+    : renderNodogsplashAll(clients, count, now);
 }

@@ -161,7 +161,8 @@ export class PortalModel {
       this.#authenticatedSinceStart++;
       return true;
     }
-    const minutes = (args.sessionMinutes ?? 0) > 0 ? (args.sessionMinutes as number) : this.config.sessionTimeoutMinutes;
+    const minutes =
+      (args.sessionMinutes ?? 0) > 0 ? (args.sessionMinutes as number) : this.config.sessionTimeoutMinutes;
     c.sessionStart = now;
     c.sessionEnd = minutes > 0 ? now + minutes * 60 : 0;
     c.uploadRate = orDefault(args.uploadRate, this.config.uploadRate);
@@ -193,7 +194,12 @@ export class PortalModel {
 
   /** Traffic through the gate, in bytes. Counted only for authenticated clients; returns whether it was. */
   addTraffic(mac: string, downloadBytes: number, uploadBytes: number): boolean {
-    if (!Number.isSafeInteger(downloadBytes) || !Number.isSafeInteger(uploadBytes) || downloadBytes < 0 || uploadBytes < 0) {
+    if (
+      !Number.isSafeInteger(downloadBytes) ||
+      !Number.isSafeInteger(uploadBytes) ||
+      downloadBytes < 0 ||
+      uploadBytes < 0
+    ) {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'traffic must be non-negative integer bytes');
     }
     const c = this.#clients.get(normalizeMac(mac));
@@ -248,7 +254,14 @@ export class PortalModel {
       const c = this.#find(target);
       return flavour === 'opennds' ? renderOpenNdsOne(c, this.config, now) : renderNodogsplashOne(c, now);
     }
-    return renderJsonFor(flavour, this.#clients.values(), this.#clients.size, this.config, now, this.config.trustedMacs);
+    return renderJsonFor(
+      flavour,
+      this.#clients.values(),
+      this.#clients.size,
+      this.config,
+      now,
+      this.config.trustedMacs,
+    );
   }
 
   renderStatus(): string {
@@ -284,7 +297,10 @@ export class PortalModel {
     if (typeof json !== 'object' || json === null || !Array.isArray(json.clients) || typeof json.config !== 'object') {
       throw new SluiceError('ERR_INVALID_ARGUMENT', 'not a PortalModel state');
     }
-    const model = new PortalModel(json.config, { seed: json.seed, ...(opts.clock === undefined ? {} : { clock: opts.clock }) });
+    const model = new PortalModel(json.config, {
+      seed: json.seed,
+      ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+    });
     model.running = json.running !== false;
     model.#nextId = json.nextId;
     model.#authenticatedSinceStart = json.authenticatedSinceStart ?? 0;
@@ -356,4 +372,3 @@ export class PortalModel {
 function orDefault(value: number | undefined, fallback: number): number {
   return value === undefined || value === 0 ? fallback : value;
 }
-

@@ -50,14 +50,21 @@ export async function listenNdsctlSocket(path: string, handle: NdsctlRequestHand
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => { server.off('error', reject); resolve(); });
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return {
     path,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => { rmSync(path, { force: true }); resolve(); });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          rmSync(path, { force: true });
+          resolve();
+        });
+      }),
   };
 }
 

@@ -1,10 +1,11 @@
 /**
  * Realistic traffic on a simulated portal (PortalModel), advanced in steps of simulated time: per-client rates
  * (a few heavy users, many light ones, idle devices), bursts (a few seconds at several times the device's rate, as when
- * a download starts or a link frees up: bytes arrive at a rate, never all at once), and occasional counter resets (re-auth: new token,
- * counters from 0), departures (the client leaves the list) and arrivals (new or returning devices). Deterministic
- * for a seed. Clients it authenticates itself stand for devices that paid some other way; the demo's purchases
- * authenticate theirs through the ndsctl interface, and traffic flows for every authenticated client alike.
+ * a download starts or a link frees up: bytes arrive at a rate, never all at once), and occasional counter resets
+ * (re-auth: new token, counters from 0), departures (the client leaves the list) and arrivals (new or returning
+ * devices). Deterministic for a seed. Clients it authenticates itself stand for devices that paid some other way; the
+ * demo's purchases authenticate theirs through the ndsctl interface, and traffic flows for every authenticated client
+ * alike.
  */
 import type { PortalModel } from './portal.ts';
 import { prng } from '../prng.ts';
@@ -62,10 +63,20 @@ export class TrafficSimulator {
   private readonly away: number[] = [];
   private readonly o: Required<TrafficOptions>;
 
-  constructor(readonly portal: PortalModel, options: TrafficOptions) {
+  constructor(
+    readonly portal: PortalModel,
+    options: TrafficOptions,
+  ) {
     this.o = {
-      seed: 1, authenticatedShare: 0.5, idleShare: 0.4, medianRateBps: 40_000, burstChance: 0.02,
-      resetChance: 0.0005, departureChance: 0.0005, returnShare: 0.3, ...options,
+      seed: 1,
+      authenticatedShare: 0.5,
+      idleShare: 0.4,
+      medianRateBps: 40_000,
+      burstChance: 0.02,
+      resetChance: 0.0005,
+      departureChance: 0.0005,
+      returnShare: 0.3,
+      ...options,
     };
     this.random = prng(this.o.seed);
   }
@@ -95,7 +106,10 @@ export class TrafficSimulator {
       if (!d.idle) {
         let bytes = d.rateBps * seconds * (0.5 + this.random());
         // ~10 s of extra traffic a burst on average, spread over 1–4 s: the step's share of it, not all of it at once.
-        if (chance(this.o.burstChance)) { d.burstLeftS = 1 + 3 * this.random(); d.burstFactor = 3 + 6 * this.random(); }
+        if (chance(this.o.burstChance)) {
+          d.burstLeftS = 1 + 3 * this.random();
+          d.burstFactor = 3 + 6 * this.random();
+        }
         if (d.burstLeftS > 0) {
           const s = Math.min(seconds, d.burstLeftS);
           bytes += d.rateBps * (d.burstFactor - 1) * s;
@@ -139,8 +153,13 @@ export class TrafficSimulator {
     // Log-normal spread: most devices trickle, a few stream.
     const z = Math.sqrt(-2 * Math.log(1 - this.random())) * Math.cos(2 * Math.PI * this.random());
     const device: Device = {
-      mac: simulatedMac(index), ip: simulatedIp(index), rateBps: Math.round(this.o.medianRateBps * Math.exp(1.2 * z)),
-      idle: this.random() < this.o.idleShare, present: false, burstLeftS: 0, burstFactor: 1,
+      mac: simulatedMac(index),
+      ip: simulatedIp(index),
+      rateBps: Math.round(this.o.medianRateBps * Math.exp(1.2 * z)),
+      idle: this.random() < this.o.idleShare,
+      present: false,
+      burstLeftS: 0,
+      burstFactor: 1,
     };
     this.devices.push(device);
     return device;

@@ -31,7 +31,11 @@ export interface WriteFileAtomicOptions {
 
 const nodeFs: AtomicWriteFs = fsp;
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
   const fs = options.fs ?? nodeFs;
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -56,20 +60,28 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   } catch (err) {
     if (handle) await handle.close().catch(() => undefined);
     if (created) await fs.unlink(temp).catch(() => undefined);
-    throw new SluiceError('ERR_WRITE_FAILED', `cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      details: { path },
-    });
+    throw new SluiceError(
+      'ERR_WRITE_FAILED',
+      `cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+        details: { path },
+      },
+    );
   }
   // The data is safely in place; failing to persist the directory entry is still reported, as the caller may
   // have promised durability.
   try {
     await fsyncDir(dir, fs);
   } catch (err) {
-    throw new SluiceError('ERR_WRITE_FAILED', `cannot fsync directory ${dir}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      details: { path },
-    });
+    throw new SluiceError(
+      'ERR_WRITE_FAILED',
+      `cannot fsync directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+        details: { path },
+      },
+    );
   }
 }
 

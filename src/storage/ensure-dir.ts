@@ -13,7 +13,8 @@ export async function ensureDir(dir: string, mode = 0o700, depth = 0): Promise<v
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (code === 'EEXIST') {
-      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      if (!(await stat(dir)).isDirectory())
+        throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
       return;
     }
     const parent = dirname(dir);

@@ -26,9 +26,13 @@ export function encodeJsonLine(json: string): string {
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
 
-/** Decodes one line (without its `\n`): the frame, the CRC, the JSON, then `decode`; returns the reason instead of throwing. */
+/**
+ * Decodes one line (without its `\n`): the frame, the CRC, the JSON, then `decode`; returns the reason instead of
+ * throwing.
+ */
 export function decodeJsonLine<T>(line: string, decode: (value: unknown) => JsonDecoded<T>): JsonDecoded<T> {
-  if (line.length < 10 || line[8] !== ' ' || !/^[0-9a-f]{8}$/.test(line.slice(0, 8))) return { ok: false, reason: 'bad frame' };
+  if (line.length < 10 || line[8] !== ' ' || !/^[0-9a-f]{8}$/.test(line.slice(0, 8)))
+    return { ok: false, reason: 'bad frame' };
   const json = line.slice(9);
   if (crc32(json) !== parseInt(line.slice(0, 8), 16)) return { ok: false, reason: 'checksum mismatch' };
   let parsed: unknown;
@@ -89,7 +93,12 @@ function looksTorn(tail: Buffer): boolean {
 const MAX_SPAN = 8;
 
 /** Records found inside the damaged bytes [start, end) by their framing, in file order, and the bytes they cover. */
-function resync<T>(buf: Buffer, start: number, end: number, decode: (value: unknown) => JsonDecoded<T>): { lines: T[]; covered: number } {
+function resync<T>(
+  buf: Buffer,
+  start: number,
+  end: number,
+  decode: (value: unknown) => JsonDecoded<T>,
+): { lines: T[]; covered: number } {
   const starts: number[] = [];
   for (let at = buf.indexOf(BRACE, start); at !== -1 && at < end; at = buf.indexOf(BRACE, at + 1)) {
     if (at - 9 >= start && frameAt(buf, at - 9, end)) starts.push(at - 9);

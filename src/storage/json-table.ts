@@ -33,9 +33,13 @@ export interface JsonTableFormat<Row, Extra = undefined> {
   /** What the file is, in messages ("an x402 store"). */
   what: string;
   key(row: Row): string;
-  /** The parsed file's rows, unchecked, and its other fields; throws (its message says why) when it is not the table. */
+  /**
+   * The parsed file's rows, unchecked, and its other fields; throws (its message says why) when it is not the table.
+   */
   split(json: unknown): { rows: unknown[]; extra: Extra };
-  /** One row's shape check: the row, or throws why. One bad row fails the whole file: a row skipped is a row forgotten. */
+  /**
+   * One row's shape check: the row, or throws why. One bad row fails the whole file: a row skipped is a row forgotten.
+   */
   row(value: unknown, index: number): Row;
   /** The file's JSON value. */
   join(rows: Row[], extra: Extra): unknown;
@@ -74,12 +78,20 @@ export class JsonTable<Row, Extra = undefined> {
   private queued: Promise<void> | null = null;
   private writes = 0;
 
-  private constructor(readonly path: string, private readonly format: JsonTableFormat<Row, Extra>, private readonly options: JsonTableOptions) {
+  private constructor(
+    readonly path: string,
+    private readonly format: JsonTableFormat<Row, Extra>,
+    private readonly options: JsonTableOptions,
+  ) {
     this.extra = format.empty();
   }
 
   /** Reads the table at `path` (absent: empty); a damaged file throws the owner's code (see above). */
-  static async open<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): Promise<JsonTable<Row, Extra>> {
+  static async open<Row, Extra>(
+    path: string,
+    format: JsonTableFormat<Row, Extra>,
+    options: JsonTableOptions = {},
+  ): Promise<JsonTable<Row, Extra>> {
     let text: Buffer | null;
     try {
       text = await readFile(path);
@@ -94,12 +106,20 @@ export class JsonTable<Row, Extra = undefined> {
    * runs on after a refused open (the nonce files: nonce-file.ts refuses every call the lost file may have held), once
    * `open` has counted the damage and kept the file aside.
    */
-  static over<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): JsonTable<Row, Extra> {
+  static over<Row, Extra>(
+    path: string,
+    format: JsonTableFormat<Row, Extra>,
+    options: JsonTableOptions = {},
+  ): JsonTable<Row, Extra> {
     return new JsonTable(path, format, options);
   }
 
   /** `open` for an owner whose open is synchronous (the trial method's, at plugin construction). */
-  static openSync<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions = {}): JsonTable<Row, Extra> {
+  static openSync<Row, Extra>(
+    path: string,
+    format: JsonTableFormat<Row, Extra>,
+    options: JsonTableOptions = {},
+  ): JsonTable<Row, Extra> {
     let text: Buffer | null;
     try {
       text = readFileSync(path);
@@ -109,7 +129,12 @@ export class JsonTable<Row, Extra = undefined> {
     return JsonTable.fromText(path, format, options, text);
   }
 
-  private static fromText<Row, Extra>(path: string, format: JsonTableFormat<Row, Extra>, options: JsonTableOptions, bytes: Buffer | null): JsonTable<Row, Extra> {
+  private static fromText<Row, Extra>(
+    path: string,
+    format: JsonTableFormat<Row, Extra>,
+    options: JsonTableOptions,
+    bytes: Buffer | null,
+  ): JsonTable<Row, Extra> {
     const table = new JsonTable(path, format, options);
     if (bytes === null) return table;
     const text = bytes;
@@ -194,18 +219,29 @@ export class JsonTable<Row, Extra = undefined> {
    */
   flush(): Promise<void> {
     if (this.queued) return this.queued;
-    const run = this.writing.catch(() => undefined).then(() => {
-      this.queued = null;
-      const value = this.format.join([...this.rows.values()], this.extra);
-      const text = JSON.stringify(value) + (this.format.newline ? '\n' : '');
-      this.writes++;
-      return writeFileAtomic(this.path, text, { mode: this.format.mode ?? 0o600, ...(this.options.fs && { fs: this.options.fs }) });
-    });
+    const run = this.writing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        const value = this.format.join([...this.rows.values()], this.extra);
+        const text = JSON.stringify(value) + (this.format.newline ? '\n' : '');
+        this.writes++;
+        return writeFileAtomic(this.path, text, {
+          mode: this.format.mode ?? 0o600,
+          ...(this.options.fs && { fs: this.options.fs }),
+        });
+      });
     this.writing = run;
     const code = this.format.writeCode;
-    const result = code === undefined ? run : run.catch((err: unknown) => {
-      throw new SluiceError(code, `cannot write ${this.path}: ${(err as Error).message}`, { cause: err, details: { path: this.path } });
-    });
+    const result =
+      code === undefined
+        ? run
+        : run.catch((err: unknown) => {
+            throw new SluiceError(code, `cannot write ${this.path}: ${(err as Error).message}`, {
+              cause: err,
+              details: { path: this.path },
+            });
+          });
     this.queued = result;
     return result;
   }
@@ -219,13 +255,19 @@ function absentOr(err: unknown, path: string, format: { code: ErrorCode; what: s
 }
 
 /** Counts the damage, keeps a copy of the bytes beside the file, and says so in the owner's error. */
-function damage(path: string, format: { code: ErrorCode; what: string }, reason: string, text: Buffer | null): SluiceError {
+function damage(
+  path: string,
+  format: { code: ErrorCode; what: string },
+  reason: string,
+  text: Buffer | null,
+): SluiceError {
   countDamaged(path);
   let kept: string | null = null;
   if (text !== null) {
     kept = `${path}.damaged-${crc32(text).toString(16).padStart(8, '0')}`;
     try {
-      // Synchronous (a start, rarely): the copy is there when the refusal is logged. Temp and rename: never a torn copy.
+      // Synchronous (a start, rarely): the copy is there when the refusal is logged. Temp and rename: never a torn
+      // copy.
       if (!existsSync(kept)) {
         writeFileSync(`${kept}.tmp`, text, { mode: 0o600 });
         renameSync(`${kept}.tmp`, kept);
@@ -234,6 +276,10 @@ function damage(path: string, format: { code: ErrorCode; what: string }, reason:
       kept = null; // a full or read-only flash: the refusal stands without the copy
     }
   }
-  return new SluiceError(format.code, `${path} is not ${format.what} that can be read back: ${reason}; refused, never read as empty`
-    + (kept ? ` (a copy is kept as ${basename(kept)})` : ''), { details: { path, damaged: true, reason, ...(kept && { kept }) } });
+  return new SluiceError(
+    format.code,
+    `${path} is not ${format.what} that can be read back: ${reason}; refused, never read as empty` +
+      (kept ? ` (a copy is kept as ${basename(kept)})` : ''),
+    { details: { path, damaged: true, reason, ...(kept && { kept }) } },
+  );
 }

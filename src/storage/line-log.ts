@@ -14,7 +14,17 @@
  * MAX_MARK_BYTES long, so a record's length field starts with a zero byte in its bytes 2 and 3, which no text line
  * holds: that tells the two apart, and an old file is rewritten in records when it is opened.
  */
-import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { SluiceError } from '../errors.ts';
 import { encodeRecord, scanRecords } from './record-log.ts';
 
@@ -25,7 +35,9 @@ export interface LineLogOpen {
   log: LineLog;
   /** Every mark in the file that `valid` accepts (a torn last record or line is not among them). */
   lines: string[];
-  /** What was worked around: `torn` (cut off), `corrupt` (marks after the damage lost), `text` (rewritten in records). */
+  /**
+   * What was worked around: `torn` (cut off), `corrupt` (marks after the damage lost), `text` (rewritten in records).
+   */
   repaired: 'torn' | 'corrupt' | 'text' | null;
 }
 
@@ -44,7 +56,10 @@ export class LineLog {
   private count = 0;
   private syncTimer: NodeJS.Timeout | null = null;
 
-  private constructor(private readonly path: string, private readonly syncIntervalMs: number) {}
+  private constructor(
+    private readonly path: string,
+    private readonly syncIntervalMs: number,
+  ) {}
 
   /**
    * Opens the log and returns it with every mark it holds that `valid` accepts. A torn last record is cut off;
@@ -99,7 +114,11 @@ export class LineLog {
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, Buffer.concat(keep.map((s) => LineLog.encode(s))));
     const fd = openSync(tmp, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.path);
     closeSync(this.fd);
     this.fd = openSync(this.path, 'a');
@@ -121,7 +140,10 @@ export class LineLog {
   private static encode(line: string): Buffer {
     const bytes = Buffer.from(line, 'utf8');
     if (bytes.length > MAX_MARK_BYTES) {
-      throw new SluiceError('ERR_LOG_RECORD_TOO_LARGE', `a line log mark of ${bytes.length} bytes exceeds ${MAX_MARK_BYTES}`);
+      throw new SluiceError(
+        'ERR_LOG_RECORD_TOO_LARGE',
+        `a line log mark of ${bytes.length} bytes exceeds ${MAX_MARK_BYTES}`,
+      );
     }
     return encodeRecord(bytes);
   }

@@ -28,17 +28,27 @@ export type NonceTable = JsonTable<Pair, number | null>;
 
 function format(code: ErrorCode, name: string): JsonTableFormat<Pair, number | null> {
   return {
-    code, what: `${name}, a list of used nonces`, key: (p) => p[0],
+    code,
+    what: `${name}, a list of used nonces`,
+    key: (p) => p[0],
     split(json) {
       const body = Array.isArray(json) ? { nonces: json, refused_up_to: null } : json;
-      if (typeof body !== 'object' || body === null || !Array.isArray((body as { nonces?: unknown }).nonces)) throw new TypeError('not a list of used nonces');
+      if (typeof body !== 'object' || body === null || !Array.isArray((body as { nonces?: unknown }).nonces))
+        throw new TypeError('not a list of used nonces');
       const { nonces, refused_up_to: floor } = body as { nonces: unknown[]; refused_up_to?: unknown };
-      if (floor !== null && floor !== undefined && (typeof floor !== 'number' || !Number.isFinite(floor))) throw new TypeError('its refused_up_to is not a timestamp');
+      if (floor !== null && floor !== undefined && (typeof floor !== 'number' || !Number.isFinite(floor)))
+        throw new TypeError('its refused_up_to is not a timestamp');
       return { rows: nonces, extra: typeof floor === 'number' ? floor : null };
     },
     // A bad entry makes the whole file damaged (what else it lost is unknown).
     row(e) {
-      if (!(Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'number' && Number.isFinite(e[1]))) {
+      if (!(
+        Array.isArray(e) &&
+        e.length === 2 &&
+        typeof e[0] === 'string' &&
+        typeof e[1] === 'number' &&
+        Number.isFinite(e[1])
+      )) {
         throw new TypeError('an entry that is not [nonce, timestamp]');
       }
       return e as Pair;
@@ -53,7 +63,11 @@ function format(code: ErrorCode, name: string): JsonTableFormat<Pair, number | n
  * whose directory is not one: no save can succeed there either, so nothing runs that would need one) reads as
  * nothing seen; damage gives `damaged` (the reason) and an empty table whose first save replaces the damaged file.
  */
-export async function openNonceFile(file: string, name: string, code: ErrorCode): Promise<{ table: NonceTable; seen: SeenNonces; damaged: string | null }> {
+export async function openNonceFile(
+  file: string,
+  name: string,
+  code: ErrorCode,
+): Promise<{ table: NonceTable; seen: SeenNonces; damaged: string | null }> {
   const f = format(code, name);
   try {
     const table = await JsonTable.open(file, f);
@@ -64,7 +78,9 @@ export async function openNonceFile(file: string, name: string, code: ErrorCode)
   }
 }
 
-/** Writes `seen` whole (its owner drops the floor once the window alone refuses what it covers); resolves once on flash. */
+/**
+ * Writes `seen` whole (its owner drops the floor once the window alone refuses what it covers); resolves once on flash.
+ */
 export function saveNonces(table: NonceTable, seen: SeenNonces): Promise<void> {
   table.replace(seen.nonces, seen.refusedUpTo);
   return table.flush();

@@ -76,7 +76,10 @@ export function scanRecords(data: Uint8Array, headerBytes: number): ScanResult {
       return { records, end: offset, problem: offset + total === buf.length ? 'torn' : 'corrupt' };
     }
     records.push({
-      offset, bytes: total, header: buf.subarray(offset + FRAME_BYTES, offset + head), payload: buf.subarray(offset + head, offset + total),
+      offset,
+      bytes: total,
+      header: buf.subarray(offset + FRAME_BYTES, offset + head),
+      payload: buf.subarray(offset + head, offset + total),
     });
     offset += total;
   }

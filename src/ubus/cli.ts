@@ -4,7 +4,12 @@
  * subscribe, send. The exit code is what the C program's `return ret` from main becomes (ret & 0xff).
  */
 import {
-  BlobmsgType, Status, UBUS_DEFAULT_SOCKET, UBUS_SYSTEM_OBJECT_EVENT, decodeBlobmsgNodes, encodeBlobmsgNodes,
+  BlobmsgType,
+  Status,
+  UBUS_DEFAULT_SOCKET,
+  UBUS_SYSTEM_OBJECT_EVENT,
+  decodeBlobmsgNodes,
+  encodeBlobmsgNodes,
 } from './codec/index.ts';
 import type { BlobmsgNode, UbusMessage } from './codec/index.ts';
 import { UbusClient } from './client.ts';
@@ -153,12 +158,16 @@ const statusOf = (err: unknown): number => {
   throw err;
 };
 
-const nodesOf = (msg: UbusMessage): BlobmsgNode[] => (msg.attrs.dataRaw === undefined ? [] : decodeBlobmsgNodes(msg.attrs.dataRaw));
+const nodesOf = (msg: UbusMessage): BlobmsgNode[] =>
+  msg.attrs.dataRaw === undefined ? [] : decodeBlobmsgNodes(msg.attrs.dataRaw);
 
 /** format_type() in cli.c: signature values are blobmsg type numbers, printed by name. */
 const SIGNATURE_TYPE_NAMES: Record<number, string> = {
-  [BlobmsgType.INT8]: '"Boolean"', [BlobmsgType.INT32]: '"Integer"', [BlobmsgType.STRING]: '"String"',
-  [BlobmsgType.ARRAY]: '"Array"', [BlobmsgType.TABLE]: '"Table"',
+  [BlobmsgType.INT8]: '"Boolean"',
+  [BlobmsgType.INT32]: '"Integer"',
+  [BlobmsgType.STRING]: '"String"',
+  [BlobmsgType.ARRAY]: '"Array"',
+  [BlobmsgType.TABLE]: '"Table"',
 };
 const signatureLeaf = (n: BlobmsgNode): string | undefined =>
   n.type === BlobmsgType.INT32 ? (SIGNATURE_TYPE_NAMES[Number(n.value)] ?? '"(unknown)"') : undefined;
@@ -213,9 +222,11 @@ async function call(client: UbusClient, args: string[], opts: CliOptions, io: Ub
   return 0;
 }
 
-const printEvent = (io: UbusCliIo) => (type: string, _data: unknown, msg: UbusMessage): void => {
-  io.stdout(`{ "${type}": ${formatBlobmsgJson(nodesOf(msg))} }\n`);
-};
+const printEvent =
+  (io: UbusCliIo) =>
+  (type: string, _data: unknown, msg: UbusMessage): void => {
+    io.stdout(`{ "${type}": ${formatBlobmsgJson(nodesOf(msg))} }\n`);
+  };
 
 async function listen(client: UbusClient, args: string[], opts: CliOptions, io: UbusCliIo): Promise<number> {
   const patterns = args.length > 0 ? args : ['*'];
@@ -223,7 +234,8 @@ async function listen(client: UbusClient, args: string[], opts: CliOptions, io: 
     await client.listen(patterns, printEvent(io));
   } catch (err) {
     const status = statusOf(err);
-    const pattern = err instanceof UbusStatusError && err.context.startsWith('listen ') ? err.context.slice(7) : patterns[0]!;
+    const pattern =
+      err instanceof UbusStatusError && err.context.startsWith('listen ') ? err.context.slice(7) : patterns[0]!;
     if (!opts.simple) io.stderr(`Error while registering for event '${pattern}': ${statusText(status)}\n`);
     return -1;
   }

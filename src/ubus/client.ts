@@ -58,7 +58,10 @@ export class UbusClient extends EventEmitter {
   /** path → object id; an INVOKE answered NOT_FOUND drops the entry and looks the path up once more. */
   private readonly idCache = new Map<string, number>();
   private reconnectTimer: unknown;
-  /** 'closed' after close()/destroy() (ERR_UBUS_CLOSED) vs after a lost connection without reconnect (ERR_UBUS_DISCONNECTED). */
+  /**
+   * 'closed' after close()/destroy() (ERR_UBUS_CLOSED) vs after a lost connection without reconnect
+   * (ERR_UBUS_DISCONNECTED).
+   */
   private closedByOwner = false;
   /** Public operations started and not yet finished (close() waits for them). */
   private inflight = 0;
@@ -70,8 +73,13 @@ export class UbusClient extends EventEmitter {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.timers = opts.timers ?? systemTimers;
     const r = opts.reconnect;
-    this.reconnectDelays = r === undefined || r === false ? undefined
-      : { min: (r === true ? undefined : r.minDelayMs) ?? 100, max: (r === true ? undefined : r.maxDelayMs) ?? 5_000 };
+    this.reconnectDelays =
+      r === undefined || r === false
+        ? undefined
+        : {
+            min: (r === true ? undefined : r.minDelayMs) ?? 100,
+            max: (r === true ? undefined : r.maxDelayMs) ?? 5_000,
+          };
     this.registry = new Registry({
       request: (type, peer, attrs, what) => this.request(type, peer, attrs, what),
       post: (msg, what) => this.readyConn(what).post(msg, what),
@@ -137,7 +145,12 @@ export class UbusClient extends EventEmitter {
    * Calls a method; resolves with the reply data. Several DATA replies are merged into one table (later keys
    * win); use callAll() to get each one. No DATA at all → undefined.
    */
-  async call(path: string | number, method: string, args: BlobmsgTable = {}, opts: UbusCallOptions = {}): Promise<BlobmsgTable | undefined> {
+  async call(
+    path: string | number,
+    method: string,
+    args: BlobmsgTable = {},
+    opts: UbusCallOptions = {},
+  ): Promise<BlobmsgTable | undefined> {
     const tables = await this.callAll(path, method, args, opts);
     if (tables.length === 0) return undefined;
     if (tables.length === 1) return tables[0];
@@ -145,7 +158,12 @@ export class UbusClient extends EventEmitter {
   }
 
   /** Like call(), but returns every DATA reply in order (what the ubus CLI prints one by one). */
-  async callAll(path: string | number, method: string, args: BlobmsgTable = {}, opts: UbusCallOptions = {}): Promise<BlobmsgTable[]> {
+  async callAll(
+    path: string | number,
+    method: string,
+    args: BlobmsgTable = {},
+    opts: UbusCallOptions = {},
+  ): Promise<BlobmsgTable[]> {
     return tablesOf(await this.callMessages(path, method, args, opts));
   }
 
@@ -153,12 +171,23 @@ export class UbusClient extends EventEmitter {
    * The DATA messages of a call, undecoded beyond the codec (attrs.dataRaw keeps the exact body). `args` may be
    * a pre-encoded blobmsg table body. A non-zero status rejects with UbusStatusError.
    */
-  callMessages(path: string | number, method: string, args: BlobmsgTable | Uint8Array = {}, opts: UbusCallOptions = {}): Promise<UbusMessage[]> {
+  callMessages(
+    path: string | number,
+    method: string,
+    args: BlobmsgTable | Uint8Array = {},
+    opts: UbusCallOptions = {},
+  ): Promise<UbusMessage[]> {
     const what = `call ${String(path)} ${method}`;
     return this.op(what, () => this.invokeMessages(what, path, method, args, opts));
   }
 
-  private async invokeMessages(what: string, path: string | number, method: string, args: BlobmsgTable | Uint8Array, opts: UbusCallOptions): Promise<UbusMessage[]> {
+  private async invokeMessages(
+    what: string,
+    path: string | number,
+    method: string,
+    args: BlobmsgTable | Uint8Array,
+    opts: UbusCallOptions,
+  ): Promise<UbusMessage[]> {
     const body: UbusAttrs = args instanceof Uint8Array ? { dataRaw: args } : { data: args };
     const invoke = async (id: number): Promise<RequestResult> =>
       this.request(MsgType.INVOKE, id, { objid: id, method, ...body }, what, opts.timeoutMs);
@@ -174,7 +203,8 @@ export class UbusClient extends EventEmitter {
         result = await invoke(await this.resolveId(path));
       }
     }
-    if (result.status !== Status.OK) throw new UbusStatusError(result.status, what, tablesOf(result.replies), result.replies);
+    if (result.status !== Status.OK)
+      throw new UbusStatusError(result.status, what, tablesOf(result.replies), result.replies);
     return result.replies;
   }
 
@@ -187,7 +217,10 @@ export class UbusClient extends EventEmitter {
    * Listens for events; a pattern ending in '*' matches by prefix. One anonymous object per listen() call.
    * `msg` is the raw INVOKE (attrs.dataRaw holds the exact body).
    */
-  async listen(patterns: string | string[], onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+  async listen(
+    patterns: string | string[],
+    onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void,
+  ): Promise<UbusRemovable> {
     const list = typeof patterns === 'string' ? [patterns] : [...patterns];
     if (list.length === 0) list.push('*');
     return this.op(`listen ${list.join(' ')}`, () => this.registry.listen(list, onEvent));
@@ -197,7 +230,10 @@ export class UbusClient extends EventEmitter {
    * Subscribes to an object's notifications (rejects with status 4 if it does not exist). When the object goes
    * away the client emits 'unsubscribed' (path) and re-attaches, emitting 'resubscribed', once it is back.
    */
-  async subscribe(path: string, onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+  async subscribe(
+    path: string,
+    onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void,
+  ): Promise<UbusRemovable> {
     return this.op(`subscribe ${path}`, () => this.registry.subscribe(path, onNotify));
   }
 
@@ -330,7 +366,13 @@ export class UbusClient extends EventEmitter {
    * User requests fail fast while reconnecting; re-registration runs in state 'reconnecting' and is let through
    * as long as the new connection itself is up.
    */
-  private request(type: number, peer: number, attrs: UbusAttrs, what: string, timeoutMs = this.timeoutMs): Promise<RequestResult> {
+  private request(
+    type: number,
+    peer: number,
+    attrs: UbusAttrs,
+    what: string,
+    timeoutMs = this.timeoutMs,
+  ): Promise<RequestResult> {
     let conn: UbusConnection;
     try {
       conn = this.readyConn(what);

@@ -5,12 +5,18 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import {
-  MsgType, Status, UBUS_MAX_MSGLEN, UbusCodecError, UbusFrameReader, decodeHeader, decodeMessage, encodeMessage,
+  MsgType,
+  Status,
+  UBUS_MAX_MSGLEN,
+  UbusCodecError,
+  UbusFrameReader,
+  decodeHeader,
+  decodeMessage,
+  encodeMessage,
 } from './codec/index.ts';
 import type { UbusAttrs, UbusMessage } from './codec/index.ts';
 import { systemTimers, type Timers } from '../time.ts';
 import { UbusError, closedError, disconnectedError, timeoutError } from './errors.ts';
-
 
 export type ConnectionState = 'connecting' | 'ready' | 'closing' | 'closed';
 
@@ -58,7 +64,10 @@ export class UbusConnection {
   private drained: (() => void) | undefined;
   private closeError: Error | undefined;
 
-  private constructor(private readonly opts: ConnectionOptions, socket: Socket) {
+  private constructor(
+    private readonly opts: ConnectionOptions,
+    socket: Socket,
+  ) {
     this.socket = socket;
     this.timers = opts.timers ?? systemTimers;
   }
@@ -76,8 +85,14 @@ export class UbusConnection {
         timers.clearTimeout(timer);
         socket.destroy();
         conn.state = 'closed';
-        reject(new UbusError('ERR_UBUS_CONNECT', Status.CONNECTION_FAILED, `ubus ${opts.socketPath}: ${message}`,
-          cause === undefined ? {} : { cause }));
+        reject(
+          new UbusError(
+            'ERR_UBUS_CONNECT',
+            Status.CONNECTION_FAILED,
+            `ubus ${opts.socketPath}: ${message}`,
+            cause === undefined ? {} : { cause },
+          ),
+        );
       };
       const timer = timers.setTimeout(() => fail(`no HELLO within ${opts.connectTimeoutMs} ms`), opts.connectTimeoutMs);
       socket.on('error', (err) => {
@@ -106,7 +121,14 @@ export class UbusConnection {
         const bad = conn.reader.error;
         if (bad !== null) {
           if (!settled) return fail('bad frame header', bad);
-          conn.destroy(new UbusError('ERR_UBUS_PROTOCOL', Status.INVALID_ARGUMENT, `ubus: bad frame from ubusd, closing: ${bad.message}`, { cause: bad }));
+          conn.destroy(
+            new UbusError(
+              'ERR_UBUS_PROTOCOL',
+              Status.INVALID_ARGUMENT,
+              `ubus: bad frame from ubusd, closing: ${bad.message}`,
+              { cause: bad },
+            ),
+          );
         }
       });
     });
@@ -207,7 +229,9 @@ export class UbusConnection {
     } catch (err) {
       // The oversized case gets its own code; anything else stays ERR_UBUS_CODEC.
       if (err instanceof UbusCodecError && err.details?.limit === UBUS_MAX_MSGLEN) {
-        throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT, `${what}: ${err.message}`, { cause: err });
+        throw new UbusError('ERR_UBUS_MSG_TOO_LARGE', Status.INVALID_ARGUMENT, `${what}: ${err.message}`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -257,13 +281,19 @@ export class UbusConnection {
   private failAll(err: Error): void {
     for (const [key, entry] of [...this.pending]) {
       this.settle(key);
-      entry.reject(err instanceof UbusError && err.code === 'ERR_UBUS_CLOSED' ? closedError(entry.what) : disconnectedError(entry.what, err));
+      entry.reject(
+        err instanceof UbusError && err.code === 'ERR_UBUS_CLOSED'
+          ? closedError(entry.what)
+          : disconnectedError(entry.what, err),
+      );
     }
   }
 
   private onSocketClosed(): void {
     const unexpected = this.state !== 'closing' && this.state !== 'closed';
-    const err = unexpected ? (this.closeError ?? new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: connection lost')) : this.closeError;
+    const err = unexpected
+      ? (this.closeError ?? new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: connection lost'))
+      : this.closeError;
     this.failAll(err ?? closedError('request'));
     this.state = 'closed';
     this.drained?.();

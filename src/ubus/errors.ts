@@ -26,7 +26,12 @@ export type UbusErrorCode =
 export class UbusError extends SluiceError {
   readonly status: number;
 
-  constructor(code: UbusErrorCode, status: number, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: UbusErrorCode,
+    status: number,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(code, message, options);
     this.name = 'UbusError';
     this.status = status;
@@ -42,7 +47,9 @@ export class UbusStatusError extends UbusError {
   readonly messages: UbusMessage[];
 
   constructor(status: number, context: string, replies: BlobmsgTable[] = [], messages: UbusMessage[] = []) {
-    super('ERR_UBUS_STATUS', status, `${context}: ${statusText(status)} (${statusName(status)})`, { details: { status } });
+    super('ERR_UBUS_STATUS', status, `${context}: ${statusText(status)} (${statusName(status)})`, {
+      details: { status },
+    });
     this.name = 'UbusStatusError';
     this.context = context;
     this.replies = replies;
@@ -54,16 +61,32 @@ export const timeoutError = (what: string, ms: number): UbusError =>
   new UbusError('ERR_UBUS_TIMEOUT', Status.TIMEOUT, `${what}: no reply within ${ms} ms`);
 
 export const disconnectedError = (what: string, cause?: unknown): UbusError =>
-  new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, `${what}: not connected to ubus`, cause === undefined ? {} : { cause });
+  new UbusError(
+    'ERR_UBUS_DISCONNECTED',
+    Status.CONNECTION_FAILED,
+    `${what}: not connected to ubus`,
+    cause === undefined ? {} : { cause },
+  );
 
 export const closedError = (what: string): UbusError =>
   new UbusError('ERR_UBUS_CLOSED', Status.CONNECTION_FAILED, `${what}: the ubus client is closed`);
 
 /** libubus `ubus_strerror()` texts, which the ubus CLI prints. */
 const STATUS_TEXT: readonly string[] = [
-  'Success', 'Invalid command', 'Invalid argument', 'Method not found', 'Not found', 'No response',
-  'Permission denied', 'Request timed out', 'Operation not supported', 'Unknown error', 'Connection failed',
-  'Out of memory', 'Parsing message data failed', 'System error',
+  'Success',
+  'Invalid command',
+  'Invalid argument',
+  'Method not found',
+  'Not found',
+  'No response',
+  'Permission denied',
+  'Request timed out',
+  'Operation not supported',
+  'Unknown error',
+  'Connection failed',
+  'Out of memory',
+  'Parsing message data failed',
+  'System error',
 ];
 
 export function statusText(status: number): string {

@@ -18,7 +18,11 @@ export interface FormatOptions {
 export function formatBlobmsgJson(nodes: readonly BlobmsgNode[], opts: FormatOptions = {}): string {
   const out: string[] = [];
   const indent = opts.indent ?? -1;
-  formatList(out, nodes, opts.array === true, { indent: indent >= 0, level: indent >= 0 ? indent : 0, formatLeaf: opts.formatLeaf });
+  formatList(out, nodes, opts.array === true, {
+    indent: indent >= 0,
+    level: indent >= 0 ? indent : 0,
+    formatLeaf: opts.formatLeaf,
+  });
   return out.join('');
 }
 
@@ -26,7 +30,11 @@ export function formatBlobmsgJson(nodes: readonly BlobmsgNode[], opts: FormatOpt
 export function formatBlobmsgElement(node: BlobmsgNode, opts: FormatOptions = {}): string {
   const out: string[] = [];
   const indent = opts.indent ?? -1;
-  formatElement(out, node, false, { indent: indent >= 0, level: indent >= 0 ? indent : 0, formatLeaf: opts.formatLeaf });
+  formatElement(out, node, false, {
+    indent: indent >= 0,
+    level: indent >= 0 ? indent : 0,
+    formatLeaf: opts.formatLeaf,
+  });
   return out.join('');
 }
 
@@ -191,7 +199,10 @@ class Parser {
       if (at >= 0) out[at] = node;
       else out.push(node);
       this.ws();
-      if (this.peek() === ',') { this.pos++; continue; }
+      if (this.peek() === ',') {
+        this.pos++;
+        continue;
+      }
       this.expect('}');
       return out;
     }
@@ -208,7 +219,10 @@ class Parser {
     for (;;) {
       out.push(this.value('', depth + 1));
       this.ws();
-      if (this.peek() === ',') { this.pos++; continue; }
+      if (this.peek() === ',') {
+        this.pos++;
+        continue;
+      }
       this.expect(']');
       return out;
     }
@@ -227,7 +241,8 @@ class Parser {
     this.pos += m[0].length;
     if (m[1] !== undefined || m[2] !== undefined) return { name, type: BlobmsgType.DOUBLE, value: Number(m[0]) };
     let big = BigInt(m[0]);
-    if (big >= BigInt(INT32_MIN) && big <= BigInt(INT32_MAX)) return { name, type: BlobmsgType.INT32, value: Number(big) };
+    if (big >= BigInt(INT32_MIN) && big <= BigInt(INT32_MAX))
+      return { name, type: BlobmsgType.INT32, value: Number(big) };
     if (big > INT64_MAX) big = INT64_MAX;
     if (big < INT64_MIN) big = INT64_MIN;
     return { name, type: BlobmsgType.INT64, value: big };

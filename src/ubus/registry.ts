@@ -53,9 +53,15 @@ export class Registry {
       id: 0,
       served: { kind: 'object', object },
       register: async () => {
-        const { status, replies } = await this.link.request(MsgType.ADD_OBJECT, 0, { objpath: def.path, signature: signatureOf(def) }, what);
+        const { status, replies } = await this.link.request(
+          MsgType.ADD_OBJECT,
+          0,
+          { objpath: def.path, signature: signatureOf(def) },
+          what,
+        );
         const id = replies[0]?.attrs.objid;
-        if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
+        if (status !== Status.OK || id === undefined)
+          throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
         object.id = id;
         object.subscriberCount = 0;
         this.bind(reg, id);
@@ -65,7 +71,10 @@ export class Registry {
     return object;
   }
 
-  async listen(patterns: string[], onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+  async listen(
+    patterns: string[],
+    onEvent: (type: string, data: BlobmsgTable, msg: UbusMessage) => void,
+  ): Promise<UbusRemovable> {
     const reg: Registration = {
       id: 0,
       served: { kind: 'listener', onEvent },
@@ -73,7 +82,8 @@ export class Registry {
         this.bind(reg, await this.addAnonymous('listen'));
         // ubusd wants the object id as INT32 even above 2^31 (it rejects INT64): `| 0` keeps the u32 bit pattern
         // in a signed int32, which the codec writes as INT32.
-        for (const pattern of patterns) await this.eventCall('register', { object: reg.id | 0, pattern }, `listen ${pattern}`);
+        for (const pattern of patterns)
+          await this.eventCall('register', { object: reg.id | 0, pattern }, `listen ${pattern}`);
       },
     };
     await this.add(reg);
@@ -81,7 +91,10 @@ export class Registry {
   }
 
   /** The first subscribe to a missing path rejects (NOT_FOUND), like libubus; later losses are waited out. */
-  async subscribe(path: string, onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void): Promise<UbusRemovable> {
+  async subscribe(
+    path: string,
+    onNotify: (type: string, data: BlobmsgTable, msg: UbusMessage) => void,
+  ): Promise<UbusRemovable> {
     const reg: Registration = {
       id: 0,
       served: { kind: 'subscriber', onNotify, onUnsubscribe: () => this.orphan(reg, path) },
@@ -107,7 +120,14 @@ export class Registry {
         await reg.register(false);
       } catch (err) {
         if (!current()) return;
-        this.link.warn(new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: re-registration after reconnect failed', { cause: err }));
+        this.link.warn(
+          new UbusError(
+            'ERR_UBUS_DISCONNECTED',
+            Status.CONNECTION_FAILED,
+            'ubus: re-registration after reconnect failed',
+            { cause: err },
+          ),
+        );
       }
     }
     await this.retryOrphans();
@@ -152,7 +172,8 @@ export class Registry {
   private async addAnonymous(what: string): Promise<number> {
     const { status, replies } = await this.link.request(MsgType.ADD_OBJECT, 0, {}, what);
     const id = replies[0]?.attrs.objid;
-    if (status !== Status.OK || id === undefined) throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
+    if (status !== Status.OK || id === undefined)
+      throw new UbusStatusError(status === Status.OK ? Status.NO_DATA : status, what);
     return id;
   }
 
@@ -202,7 +223,11 @@ export class Registry {
       await this.add(reg);
     } catch (err) {
       this.watch = undefined;
-      this.link.warn(new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: cannot watch for objects', { cause: err }));
+      this.link.warn(
+        new UbusError('ERR_UBUS_DISCONNECTED', Status.CONNECTION_FAILED, 'ubus: cannot watch for objects', {
+          cause: err,
+        }),
+      );
       return;
     }
     // The target may have come back before the watch was in place.

@@ -78,7 +78,9 @@ export function restrictToPolicy(args: BlobmsgTable, policy: Record<string, numb
 /** A handler's error → ubus status: a numeric `ubusStatus` property wins, anything else is UNKNOWN_ERROR. */
 function statusOfError(err: unknown): number {
   const status = (err as { ubusStatus?: unknown } | null)?.ubusStatus;
-  return typeof status === 'number' && Number.isInteger(status) && status >= 0 && status <= 0xffffffff ? status : Status.UNKNOWN_ERROR;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 0 && status <= 0xffffffff
+    ? status
+    : Status.UNKNOWN_ERROR;
 }
 
 export class ServedObject extends EventEmitter implements UbusObjectHandle {
@@ -102,10 +104,18 @@ export class ServedObject extends EventEmitter implements UbusObjectHandle {
   async notify(type: string, data: BlobmsgTable = {}, opts: { noReply?: boolean } = {}): Promise<void> {
     const attrs: UbusAttrs = { objid: this.id, method: type, data };
     if (opts.noReply === true) {
-      this.link.post({ type: MsgType.NOTIFY, seq: 0, peer: this.id, attrs: { ...attrs, noReply: true } }, `notify ${this.path} ${type}`);
+      this.link.post(
+        { type: MsgType.NOTIFY, seq: 0, peer: this.id, attrs: { ...attrs, noReply: true } },
+        `notify ${this.path} ${type}`,
+      );
       return;
     }
-    const { status, replies, final } = await this.link.request(MsgType.NOTIFY, this.id, attrs, `notify ${this.path} ${type}`);
+    const { status, replies, final } = await this.link.request(
+      MsgType.NOTIFY,
+      this.id,
+      attrs,
+      `notify ${this.path} ${type}`,
+    );
     if (final.attrs.subscribers !== undefined) this.subscriberCount = final.attrs.subscribers.length;
     if (status !== Status.OK) throw new UbusStatusError(status, `notify ${this.path} ${type}`, tablesOf(replies));
   }
@@ -125,7 +135,11 @@ export class ServedObject extends EventEmitter implements UbusObjectHandle {
 export type Served =
   | { kind: 'object'; object: ServedObject }
   | { kind: 'listener'; onEvent(type: string, data: BlobmsgTable, msg: UbusMessage): void }
-  | { kind: 'subscriber'; onNotify(type: string, data: BlobmsgTable, msg: UbusMessage): void; onUnsubscribe(target: number): void };
+  | {
+      kind: 'subscriber';
+      onNotify(type: string, data: BlobmsgTable, msg: UbusMessage): void;
+      onUnsubscribe(target: number): void;
+    };
 
 export function tablesOf(replies: UbusMessage[]): BlobmsgTable[] {
   const out: BlobmsgTable[] = [];
@@ -185,13 +199,16 @@ export class ObjectDispatcher {
         if (served.kind === 'listener') served.onEvent(method, data ?? {}, msg);
         else served.onNotify(method, data ?? {}, msg);
       } catch (err) {
-        this.link.warn(new SluiceError('ERR_UBUS_HANDLER', `ubus event callback for '${method}' threw`, { cause: err }));
+        this.link.warn(
+          new SluiceError('ERR_UBUS_HANDLER', `ubus event callback for '${method}' threw`, { cause: err }),
+        );
       }
       return reply(Status.OK);
     }
     const object = served.object;
     const def = object.def.methods[method];
-    if (def === undefined || !Object.prototype.hasOwnProperty.call(object.def.methods, method)) return reply(Status.METHOD_NOT_FOUND);
+    if (def === undefined || !Object.prototype.hasOwnProperty.call(object.def.methods, method))
+      return reply(Status.METHOD_NOT_FOUND);
     if (data === undefined) return reply(Status.INVALID_ARGUMENT);
     const ctx: UbusRequestContext = { method, objectPath: object.path, callerId: msg.peer };
     if (msg.attrs.user !== undefined) ctx.user = msg.attrs.user;
@@ -199,7 +216,9 @@ export class ObjectDispatcher {
     const fail = (err: unknown): void => {
       const status = statusOfError(err);
       if (status === Status.UNKNOWN_ERROR) {
-        this.link.warn(new SluiceError('ERR_UBUS_HANDLER', `ubus handler ${object.path}.${method} failed`, { cause: err }));
+        this.link.warn(
+          new SluiceError('ERR_UBUS_HANDLER', `ubus handler ${object.path}.${method} failed`, { cause: err }),
+        );
       }
       reply(status);
     };
@@ -211,23 +230,36 @@ export class ObjectDispatcher {
     }
     if (result instanceof Promise) {
       this.deferred++;
-      result.then((r) => this.finish(r, reply, fail), fail).finally(() => {
-        if (--this.deferred === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      });
+      result
+        .then((r) => this.finish(r, reply, fail), fail)
+        .finally(() => {
+          if (--this.deferred === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        });
     } else {
       this.finish(result, reply, fail);
     }
   }
 
-  private finish(result: UbusReply | void, reply: (status: number, tables?: BlobmsgTable[]) => void, fail: (err: unknown) => void): void {
+  private finish(
+    result: UbusReply | void,
+    reply: (status: number, tables?: BlobmsgTable[]) => void,
+    fail: (err: unknown) => void,
+  ): void {
     if (result === undefined || result === null) return reply(Status.OK);
     const status = result.status ?? Status.OK;
-    if (!Number.isInteger(status) || status < 0 || status > 0xffffffff) return fail(new TypeError(`bad ubus status ${String(status)}`));
+    if (!Number.isInteger(status) || status < 0 || status > 0xffffffff)
+      return fail(new TypeError(`bad ubus status ${String(status)}`));
     const tables = result.data === undefined ? [] : Array.isArray(result.data) ? result.data : [result.data];
     reply(status, tables);
   }
 
-  private reply(conn: UbusConnection, invoke: UbusMessage, objid: number, status: number, tables: BlobmsgTable[]): void {
+  private reply(
+    conn: UbusConnection,
+    invoke: UbusMessage,
+    objid: number,
+    status: number,
+    tables: BlobmsgTable[],
+  ): void {
     // A reply for a connection that has since dropped would carry a stale (seq, peer): drop it, as ubusd would.
     if (conn.state !== 'ready' && conn.state !== 'closing') return;
     const head = { seq: invoke.seq, peer: invoke.peer };

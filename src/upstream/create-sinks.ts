@@ -26,15 +26,26 @@ export interface SinkDeps {
 export function createSinks(config: Config, deps: SinkDeps): UpstreamSink[] {
   const sinks: UpstreamSink[] = [];
   // Always present (idle while disabled), so a reload can switch it on.
-  sinks.push(new MqttSink(config.mqtt, {
-    log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
-    ...(deps.status && { status: deps.status }), ...(deps.command && { command: deps.command }),
-    ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
-  }));
+  sinks.push(
+    new MqttSink(config.mqtt, {
+      log: deps.log,
+      routerId: config.main.routerId,
+      stateDir: config.main.stateDir,
+      ...(deps.status && { status: deps.status }),
+      ...(deps.command && { command: deps.command }),
+      ...(deps.recovered && { recovered: deps.recovered }),
+      ...(deps.session && { session: deps.session }),
+    }),
+  );
   // Always present too (idle while disabled): the PC-sync webhook.
-  sinks.push(new HookSink(config.hook, {
-    log: deps.log, routerId: config.main.routerId, stateDir: config.main.stateDir,
-    ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
-  }));
+  sinks.push(
+    new HookSink(config.hook, {
+      log: deps.log,
+      routerId: config.main.routerId,
+      stateDir: config.main.stateDir,
+      ...(deps.recovered && { recovered: deps.recovered }),
+      ...(deps.session && { session: deps.session }),
+    }),
+  );
   return sinks;
 }

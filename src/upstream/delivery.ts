@@ -35,7 +35,9 @@ export function deliveryTimers(clock: Clock, timers: Timers): DeliveryTimers {
     now: () => clock.now(),
     setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
     clearTimeout: (handle) => timers.clearTimeout(handle),
-    defer: (fn) => { setImmediate(fn); },
+    defer: (fn) => {
+      setImmediate(fn);
+    },
   };
 }
 
@@ -43,7 +45,11 @@ export function deliveryTimers(clock: Clock, timers: Timers): DeliveryTimers {
 export const systemDeliveryTimers: DeliveryTimers = deliveryTimers(systemClock, backgroundTimers);
 
 /** A pause that a failure started: its length, whether it is the first since the last success, whether at the cap. */
-export interface Pause { ms: number; first: boolean; capped: boolean }
+export interface Pause {
+  ms: number;
+  first: boolean;
+  capped: boolean;
+}
 
 export interface DeliveryOptions {
   source: DeliverySource;
@@ -111,7 +117,10 @@ export class DeliveryLoop {
    * probing after a failure are over. The first resume() is a start().
    */
   resume(): void {
-    if (this.state === 'idle') { this.start(); return; }
+    if (this.state === 'idle') {
+      this.start();
+      return;
+    }
     if (this.state !== 'running' && this.state !== 'paused') return;
     this.state = 'running';
     this.generation++;
@@ -207,7 +216,10 @@ export class DeliveryLoop {
     let skipped = 0;
     for (const seq of this.inFlight) if (seq > this.cursor) skipped++;
     let acked = false;
-    for (const record of this.options.source.pending(this.options.consumer, { after: this.cursor, limit: room + skipped })) {
+    for (const record of this.options.source.pending(this.options.consumer, {
+      after: this.cursor,
+      limit: room + skipped,
+    })) {
       if (this.inFlight.has(record.seq)) {
         this.cursor = record.seq;
         continue;
@@ -224,8 +236,12 @@ export class DeliveryLoop {
       this.inFlight.add(record.seq);
       const generation = this.generation;
       sent.then(
-        () => { if (generation === this.generation) this.delivered(record); },
-        (err: unknown) => { if (generation === this.generation) this.failed(record, err); },
+        () => {
+          if (generation === this.generation) this.delivered(record);
+        },
+        (err: unknown) => {
+          if (generation === this.generation) this.failed(record, err);
+        },
       );
     }
     // Skipped records took no room: what they left is filled in the next round.

@@ -15,12 +15,19 @@ export class EndMarks {
   private readonly ids: Set<string>;
   private kept: number;
 
-  private constructor(private readonly log: LineLog, ids: Iterable<string>, private readonly known: (id: string) => boolean) {
+  private constructor(
+    private readonly log: LineLog,
+    ids: Iterable<string>,
+    private readonly known: (id: string) => boolean,
+  ) {
     this.ids = new Set(ids);
     this.kept = this.ids.size;
   }
 
-  /** `queued`: sessions whose end report the sink's queue holds now; `known`: whether the session manager has the session. */
+  /**
+   * `queued`: sessions whose end report the sink's queue holds now; `known`: whether the session manager has the
+   * session.
+   */
   static open(path: string, queued: Iterable<string>, known: (id: string) => boolean): EndMarks {
     const { log, lines } = LineLog.open(path, SESSION_ID_LINE);
     return new EndMarks(log, [...lines, ...queued], known);

@@ -9,7 +9,15 @@ import type { UsageReport } from '../meter/index.ts';
 import type { PaymentRef, Session, SessionRates } from '../sessions/index.ts';
 import { toSluiceError } from '../errors.ts';
 import { systemClock, type Clock } from '../time.ts';
-import type { EscrowClosed, RateChangeOrigin, SessionFigures, SessionNumbers, SinkEvent, SinkStats, UpstreamSink } from './sink.ts';
+import type {
+  EscrowClosed,
+  RateChangeOrigin,
+  SessionFigures,
+  SessionNumbers,
+  SinkEvent,
+  SinkStats,
+  UpstreamSink,
+} from './sink.ts';
 
 /** What the host needs from the session manager. */
 export interface SessionSource {
@@ -80,8 +88,8 @@ export class SinkHost {
   }
 
   /**
-   * A session's new speed tier went through the change path (the daemon backend's changeRates, after the kernel has it):
-   * not the session manager's `rates` event, which comes before the kernel and does not know who asked.
+   * A session's new speed tier went through the change path (the daemon backend's changeRates, after the kernel has
+   * it): not the session manager's `rates` event, which comes before the kernel and does not know who asked.
    */
   ratesChanged(session: Session, previous: SessionRates | null, by: RateChangeOrigin): void {
     this.emit({ type: 'rates', at: this.clock.now(), session, previous, by });
@@ -93,7 +101,13 @@ export class SinkHost {
     const source = this.source;
     const at = this.clock.now();
     this.usageAt = at;
-    this.emit({ type: 'usage', at, usage: batch, figures: (id) => source.figuresOf(id, at), figuresInto: this.figuresInto });
+    this.emit({
+      type: 'usage',
+      at,
+      usage: batch,
+      figures: (id) => source.figuresOf(id, at),
+      figuresInto: this.figuresInto,
+    });
   }
 
   private emit(event: SinkEvent): void {
@@ -103,7 +117,12 @@ export class SinkHost {
         sink.onEvent(event);
       } catch (err) {
         const e = toSluiceError(err);
-        this.options.log.warn('upstream sink failed on an event', { sink: sink.name, event: event.type, code: e.code, reason: e.message });
+        this.options.log.warn('upstream sink failed on an event', {
+          sink: sink.name,
+          event: event.type,
+          code: e.code,
+          reason: e.message,
+        });
       }
     }
   }
@@ -139,7 +158,12 @@ export class SinkHost {
       } catch (err) {
         const e = toSluiceError(err);
         this.options.log.warn('upstream sink reload failed', { sink: sink.name, code: e.code, reason: e.message });
-        problems.push({ path: sink.name, section: sink.name, option: '', reason: `reload failed (${e.code}): ${e.message}` });
+        problems.push({
+          path: sink.name,
+          section: sink.name,
+          option: '',
+          reason: `reload failed (${e.code}): ${e.message}`,
+        });
       }
     }
     return problems;
@@ -162,13 +186,15 @@ export class SinkHost {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     for (const d of this.detach.splice(0)) d();
-    await Promise.all(this.sinks.map(async (sink) => {
-      try {
-        await sink.close();
-      } catch (err) {
-        this.options.log.warn('upstream sink close failed', { sink: sink.name, reason: toSluiceError(err).message });
-      }
-    }));
+    await Promise.all(
+      this.sinks.map(async (sink) => {
+        try {
+          await sink.close();
+        } catch (err) {
+          this.options.log.warn('upstream sink close failed', { sink: sink.name, reason: toSluiceError(err).message });
+        }
+      }),
+    );
     this.state = 'closed';
   }
 }

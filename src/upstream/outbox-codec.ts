@@ -74,5 +74,7 @@ export function decodeSegment(data: Uint8Array, afterSeq = 0): DecodeResult {
       bytes: r.bytes,
     });
   }
-  return scan.problem === null ? { ok: true, records, end: scan.end } : { ok: false, records, end: scan.end, reason: scan.problem };
+  return scan.problem === null
+    ? { ok: true, records, end: scan.end }
+    : { ok: false, records, end: scan.end, reason: scan.problem };
 }

@@ -50,7 +50,9 @@ export function rewriteSegment(seg: Segment, keep: readonly Entry[], ctx: Rewrit
         // Reads went to the old file (its descriptor, opened by gatherKept above, still holds it) until now: from
         // here on the new one, at the new offsets.
         ctx.closeReader(seg);
-        keep.forEach((e, k) => { e.offset = offsets[k]!; });
+        keep.forEach((e, k) => {
+          e.offset = offsets[k]!;
+        });
       } else {
         await unlink(temp);
       }
@@ -64,7 +66,9 @@ export function rewriteSegment(seg: Segment, keep: readonly Entry[], ctx: Rewrit
 
 /** The kept records' bytes, and each one's new payload offset. Throws if the file cannot be read back. */
 function gatherKept(
-  seg: Segment, keep: readonly Entry[], readAt: (seg: Segment, offset: number, length: number) => Buffer,
+  seg: Segment,
+  keep: readonly Entry[],
+  readAt: (seg: Segment, offset: number, length: number) => Buffer,
 ): { data: Buffer; offsets: number[] } {
   const chunks: Buffer[] = [];
   const offsets: number[] = [];

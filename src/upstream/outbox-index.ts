@@ -72,7 +72,8 @@ export class RecordIndex {
 
   /** Index of the first entry with seq > after. */
   private indexAfter(after: number): number {
-    let lo = this.head, hi = this.entries.length;
+    let lo = this.head,
+      hi = this.entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.entries[mid]!.seq <= after) lo = mid + 1;

@@ -17,11 +17,19 @@ import { writeFileAtomic } from '../storage/index.ts';
 const SEQ_FILE = 'seq';
 const cursorName = (consumer: string): string => `cursor-${consumer}`;
 
-/** The consumer's persisted floor (0 when there is none); a malformed or unreadable cursor is warned about and read as 0. */
-export async function readCursor(dir: string, consumer: string, warn: (code: ErrorCode, message: string, cause?: unknown) => void): Promise<number> {
+/**
+ * The consumer's persisted floor (0 when there is none); a malformed or unreadable cursor is warned about and read as
+ * 0.
+ */
+export async function readCursor(
+  dir: string,
+  consumer: string,
+  warn: (code: ErrorCode, message: string, cause?: unknown) => void,
+): Promise<number> {
   try {
     const parsed = JSON.parse(await readFile(join(dir, cursorName(consumer)), 'utf8')) as { floor?: unknown };
-    if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0) return parsed.floor;
+    if (typeof parsed.floor === 'number' && Number.isSafeInteger(parsed.floor) && parsed.floor >= 0)
+      return parsed.floor;
     warn('ERR_OUTBOX_CORRUPT', `cursor of ${consumer} is malformed: delivering everything stored again`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -37,15 +45,20 @@ export async function writeCursor(dir: string, consumer: string, floor: number):
 
 /** This boot's id ('' where the kernel does not say). */
 export function readBootId(): Promise<string> {
-  return readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((t) => t.trim(), () => '');
+  return readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  );
 }
 
 /** The lowest sequence number the seq mark allows next (0: no constraint beyond the records found). */
 export async function resumeSeqFrom(dir: string, bootId: string): Promise<number> {
-  const mark = await readFile(join(dir, SEQ_FILE), 'utf8').then((t): Record<string, unknown> => {
-    const parsed: unknown = JSON.parse(t);
-    return parsed !== null && typeof parsed === 'object' ? parsed as Record<string, unknown> : {};
-  }).catch((): Record<string, unknown> => ({}));
+  const mark = await readFile(join(dir, SEQ_FILE), 'utf8')
+    .then((t): Record<string, unknown> => {
+      const parsed: unknown = JSON.parse(t);
+      return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+    })
+    .catch((): Record<string, unknown> => ({}));
   const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
   if (mark['clean'] === true) return num(mark['next']);
   if (bootId === '' || mark['boot'] !== bootId) return num(mark['reserved']);
@@ -53,7 +66,10 @@ export async function resumeSeqFrom(dir: string, bootId: string): Promise<number
 }
 
 /** Reserves sequence numbers up to `reserved` (clean: also records `next`, the exact next one, at close). */
-export async function writeSeqMark(dir: string, mark: { next: number; reserved: number; boot: string; clean: boolean }): Promise<void> {
+export async function writeSeqMark(
+  dir: string,
+  mark: { next: number; reserved: number; boot: string; clean: boolean },
+): Promise<void> {
   const { next, reserved, boot, clean } = mark;
   const body = clean ? { next, reserved, boot, clean } : { reserved, boot, clean };
   await writeFileAtomic(join(dir, SEQ_FILE), `${JSON.stringify(body)}\n`, { mode: 0o644 });

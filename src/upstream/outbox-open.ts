@@ -21,7 +21,9 @@ export interface OutboxDir {
 }
 
 export async function readOutboxDir(
-  dir: string, consumers: readonly { name: string; bit: number }[], allMask: number,
+  dir: string,
+  consumers: readonly { name: string; bit: number }[],
+  allMask: number,
   warn: (code: ErrorCode, message: string, cause?: unknown) => void,
 ): Promise<OutboxDir> {
   // Not mkdir's recursive mode: under /proc it retries for ever (a spinning start with a meter that never ticks).

@@ -49,7 +49,17 @@ export const segmentName = (firstSeq: number): string => `seg-${String(firstSeq)
 
 export function newSegment(dir: string, firstSeq: number): Segment {
   const path = join(dir, segmentName(firstSeq));
-  return { firstSeq, path, bytes: 0, live: 0, droppable: 0, finishedBytes: 0, fd: openSync(path, 'a'), readFd: null, compacting: false };
+  return {
+    firstSeq,
+    path,
+    bytes: 0,
+    live: 0,
+    droppable: 0,
+    finishedBytes: 0,
+    fd: openSync(path, 'a'),
+    readFd: null,
+    compacting: false,
+  };
 }
 
 /** iovecs per writev (Linux IOV_MAX is 1024). */
@@ -61,7 +71,10 @@ const MAX_IOV = 1024;
  * next append does not follow a partial record (`truncated` false: even that failed). `seg` itself is not updated.
  */
 export function writeRun(
-  seg: Segment, records: readonly OutboxRecord[], from: number, segmentBytes: number,
+  seg: Segment,
+  records: readonly OutboxRecord[],
+  from: number,
+  segmentBytes: number,
 ): { ok: true; count: number; size: number } | { ok: false; err: unknown; truncated: boolean } {
   const iov: Uint8Array[] = [];
   let size = 0;
@@ -130,7 +143,12 @@ export class SegmentReaders {
     for (let i = 0; i < entries.length;) {
       const first = entries[i]!;
       let j = i + 1;
-      while (j < entries.length && entries[j]!.seg === first.seg && entries[j]!.offset === entries[j - 1]!.offset + entries[j - 1]!.length + RECORD_HEADER_BYTES) j++;
+      while (
+        j < entries.length &&
+        entries[j]!.seg === first.seg &&
+        entries[j]!.offset === entries[j - 1]!.offset + entries[j - 1]!.length + RECORD_HEADER_BYTES
+      )
+        j++;
       const last = entries[j - 1]!;
       let buf: Buffer;
       try {
@@ -141,7 +159,13 @@ export class SegmentReaders {
       }
       for (let k = i; k < j; k++) {
         const e = entries[k]!;
-        out.push({ seq: e.seq, durable: e.durable, type: e.type, at: e.at, payload: buf.subarray(e.offset - first.offset, e.offset - first.offset + e.length) });
+        out.push({
+          seq: e.seq,
+          durable: e.durable,
+          type: e.type,
+          at: e.at,
+          payload: buf.subarray(e.offset - first.offset, e.offset - first.offset + e.length),
+        });
       }
       i = j;
     }
@@ -150,7 +174,11 @@ export class SegmentReaders {
 
   close(seg: Segment): void {
     if (seg.readFd === null) return;
-    try { closeSync(seg.readFd); } catch { /* already closed */ }
+    try {
+      closeSync(seg.readFd);
+    } catch {
+      /* already closed */
+    }
     seg.readFd = null;
     const i = this.open.indexOf(seg);
     if (i >= 0) this.open.splice(i, 1);
@@ -171,7 +199,11 @@ export interface Recovered {
  * there.
  */
 export async function recoverSegments(
-  dir: string, names: readonly string[], ackedBits: (seq: number) => number, allMask: number, warn: (code: ErrorCode, message: string) => void,
+  dir: string,
+  names: readonly string[],
+  ackedBits: (seq: number) => number,
+  allMask: number,
+  warn: (code: ErrorCode, message: string) => void,
 ): Promise<Recovered> {
   const segments: Segment[] = [];
   const entries: Entry[] = [];
@@ -187,20 +219,41 @@ export async function recoverSegments(
         warn('ERR_OUTBOX_TORN', `${name}: a torn last record (crash mid-append) was cut off at byte ${decoded.end}`);
       } else {
         await copyFile(path, `${path}.corrupt`).catch(() => undefined);
-        warn('ERR_OUTBOX_CORRUPT',
-          `${name}: ${decoded.reason} record at byte ${decoded.end}; ${data.length - decoded.end} bytes after it skipped (copy in ${name}.corrupt)`);
+        warn(
+          'ERR_OUTBOX_CORRUPT',
+          `${name}: ${decoded.reason} record at byte ${decoded.end}; ${data.length - decoded.end} bytes after ` +
+            `it skipped (copy in ${name}.corrupt)`,
+        );
       }
       await truncate(path, decoded.end);
     }
-    const seg: Segment = { firstSeq, path, bytes: decoded.end, live: 0, droppable: 0, finishedBytes: 0, fd: null, readFd: null, compacting: false };
+    const seg: Segment = {
+      firstSeq,
+      path,
+      bytes: decoded.end,
+      live: 0,
+      droppable: 0,
+      finishedBytes: 0,
+      fd: null,
+      readFd: null,
+      compacting: false,
+    };
     segments.push(seg);
     let at = 0;
     for (const r of decoded.records) {
       const acked = ackedBits(r.seq);
       const finished = acked === allMask;
       const entry: Entry = {
-        seq: r.seq, durable: r.durable, type: r.type, at: r.at, length: r.payload.length, offset: at + RECORD_HEADER_BYTES, bytes: r.bytes,
-        seg, acked, finished,
+        seq: r.seq,
+        durable: r.durable,
+        type: r.type,
+        at: r.at,
+        length: r.payload.length,
+        offset: at + RECORD_HEADER_BYTES,
+        bytes: r.bytes,
+        seg,
+        acked,
+        finished,
       };
       at += r.bytes;
       if (finished) seg.finishedBytes += r.bytes;

@@ -20,19 +20,30 @@ export class FsyncGroup {
   private syncing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
 
-  /** `activeFd`: the descriptor appends go to now; `starting`: called as each fsync starts (the outbox clears its timer). */
-  constructor(private readonly dir: string, private readonly activeFd: () => number | null, private readonly starting: () => void) {}
+  /**
+   * `activeFd`: the descriptor appends go to now; `starting`: called as each fsync starts (the outbox clears its
+   * timer).
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly activeFd: () => number | null,
+    private readonly starting: () => void,
+  ) {}
 
   /** fsync of everything written so far; concurrent callers share one fsync, later ones the next. */
   sync(): Promise<void> {
     if (!this.syncing) {
-      this.syncing = this.run().finally(() => { this.syncing = null; });
+      this.syncing = this.run().finally(() => {
+        this.syncing = null;
+      });
       return this.syncing;
     }
-    this.queued ??= this.syncing.catch(() => undefined).then(() => {
-      this.queued = null;
-      return this.sync();
-    });
+    this.queued ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return this.sync();
+      });
     return this.queued;
   }
 
@@ -59,7 +70,13 @@ export class FsyncGroup {
       this.dirDirty ||= dirDirty;
       throw err;
     } finally {
-      for (const fd of retired) { try { closeSync(fd); } catch { /* already closed */ } }
+      for (const fd of retired) {
+        try {
+          closeSync(fd);
+        } catch {
+          /* already closed */
+        }
+      }
     }
   }
 }

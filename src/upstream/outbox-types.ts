@@ -31,7 +31,10 @@ export interface AppendOptions {
   type?: number;
 }
 
-export interface OutboxConsumerStats { pending: number; floor: number }
+export interface OutboxConsumerStats {
+  pending: number;
+  floor: number;
+}
 
 export interface OutboxStats {
   /** Records not yet finished (acknowledged by every consumer or dropped). */

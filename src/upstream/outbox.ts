@@ -45,7 +45,12 @@ import type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Pa
 export type { OutboxRecord } from './outbox-codec.ts';
 export type { AppendOptions, OutboxConsumerStats, OutboxOptions, OutboxStats, Payload } from './outbox-types.ts';
 
-interface Consumer { name: string; bit: number; pending: number; persistedFloor: number }
+interface Consumer {
+  name: string;
+  bit: number;
+  pending: number;
+  persistedFloor: number;
+}
 
 const SEQ_RESERVE = 4096;
 const CONSUMER_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -86,18 +91,36 @@ export class Outbox {
     this.cursorIntervalMs = options.cursorIntervalMs ?? 30_000;
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
-    this.consumers = new Map(options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]));
+    this.consumers = new Map(
+      options.consumers.map((name, bit) => [name, { name, bit: 1 << bit, pending: 0, persistedFloor: 0 }]),
+    );
     this.allMask = (1 << options.consumers.length) - 1;
-    this.fsyncs = new FsyncGroup(this.dir, () => this.active.fd, () => {
-      if (this.syncTimer !== null) { this.timers.clearTimeout(this.syncTimer); this.syncTimer = null; }
-    });
+    this.fsyncs = new FsyncGroup(
+      this.dir,
+      () => this.active.fd,
+      () => {
+        if (this.syncTimer !== null) {
+          this.timers.clearTimeout(this.syncTimer);
+          this.syncTimer = null;
+        }
+      },
+    );
   }
 
-  /** Opens (creating) the store: recovers every record, cuts a torn tail, restores cursors and the next sequence number. */
+  /**
+   * Opens (creating) the store: recovers every record, cuts a torn tail, restores cursors and the next sequence number.
+   */
   static async open(options: OutboxOptions): Promise<Outbox> {
-    if (options.consumers.length < 1 || options.consumers.length > 30 || new Set(options.consumers).size !== options.consumers.length
-      || !options.consumers.every((c) => CONSUMER_RE.test(c))) {
-      throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox consumers must be 1 to 30 distinct names [a-z0-9_-], got ${JSON.stringify(options.consumers)}`);
+    if (
+      options.consumers.length < 1 ||
+      options.consumers.length > 30 ||
+      new Set(options.consumers).size !== options.consumers.length ||
+      !options.consumers.every((c) => CONSUMER_RE.test(c))
+    ) {
+      throw new SluiceError(
+        'ERR_OUTBOX_OPTIONS',
+        `outbox consumers must be 1 to 30 distinct names [a-z0-9_-], got ${JSON.stringify(options.consumers)}`,
+      );
     }
     if (!(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 4096)) {
       throw new SluiceError('ERR_OUTBOX_OPTIONS', `outbox maxBytes must be at least 4096, got ${options.maxBytes}`);
@@ -107,7 +130,9 @@ export class Outbox {
       await box.recover();
     } catch (err) {
       if (err instanceof SluiceError) throw err;
-      throw new SluiceError('ERR_OUTBOX_OPEN', `cannot open the outbox in ${options.dir}: ${(err as Error).message}`, { cause: err });
+      throw new SluiceError('ERR_OUTBOX_OPEN', `cannot open the outbox in ${options.dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return box;
   }
@@ -172,9 +197,12 @@ export class Outbox {
     try {
       const seqs = this.appendEntries(payloads, options);
       if (!options.durable || seqs.length === 0) return Promise.resolve(seqs);
-      return this.fsyncs.sync().then(() => seqs, (err: unknown) => {
-        throw new SluiceError('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, { cause: err });
-      });
+      return this.fsyncs.sync().then(
+        () => seqs,
+        (err: unknown) => {
+          throw new SluiceError('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, { cause: err });
+        },
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -191,7 +219,10 @@ export class Outbox {
       const seq = this.seq + i;
       const bytes = typeof payload === 'function' ? payload(seq) : payload;
       if (bytes.length > MAX_RECORD_PAYLOAD || bytes.length + RECORD_HEADER_BYTES > this.maxBytes) {
-        throw new SluiceError('ERR_OUTBOX_RECORD_TOO_LARGE', `an outbox record of ${bytes.length} bytes exceeds the store's bound`);
+        throw new SluiceError(
+          'ERR_OUTBOX_RECORD_TOO_LARGE',
+          `an outbox record of ${bytes.length} bytes exceeds the store's bound`,
+        );
       }
       records.push({ seq, durable, type, at, payload: bytes });
     }
@@ -204,8 +235,13 @@ export class Outbox {
       if (!written.ok) {
         if (!written.truncated) this.rotate();
         if (seqs.length > 0) this.afterAppend(durable);
-        const stored = seqs.length > 0 ? ` (${seqs.length} of the batch's ${records.length} records were stored before it)` : '';
-        throw new SluiceError('ERR_OUTBOX_WRITE', `cannot append to the outbox: ${(written.err as Error).message}${stored}`, { cause: written.err });
+        const stored =
+          seqs.length > 0 ? ` (${seqs.length} of the batch's ${records.length} records were stored before it)` : '';
+        throw new SluiceError(
+          'ERR_OUTBOX_WRITE',
+          `cannot append to the outbox: ${(written.err as Error).message}${stored}`,
+          { cause: written.err },
+        );
       }
       const size = written.size;
       i += written.count;
@@ -215,7 +251,16 @@ export class Outbox {
         const r = records[k]!;
         const length = r.payload.length;
         this.index.push({
-          seq: r.seq, durable, type, at: r.at, length, offset: at + RECORD_HEADER_BYTES, bytes: RECORD_HEADER_BYTES + length, seg, acked: 0, finished: false,
+          seq: r.seq,
+          durable,
+          type,
+          at: r.at,
+          length,
+          offset: at + RECORD_HEADER_BYTES,
+          bytes: RECORD_HEADER_BYTES + length,
+          seg,
+          acked: 0,
+          finished: false,
         });
         at += RECORD_HEADER_BYTES + length;
         seqs.push(r.seq);
@@ -238,12 +283,22 @@ export class Outbox {
   private afterAppend(durable: boolean): void {
     if (this.seq + SEQ_RESERVE / 2 > this.reservedUntil && !this.reserving) {
       this.reserving = true;
-      this.onIo(() => this.reserveSeq(false).finally(() => { this.reserving = false; }), 'cannot reserve sequence numbers');
+      this.onIo(
+        () =>
+          this.reserveSeq(false).finally(() => {
+            this.reserving = false;
+          }),
+        'cannot reserve sequence numbers',
+      );
     }
     this.enforceBound();
     if (!durable) this.scheduleSync();
     for (const l of [...this.listeners]) {
-      try { l(); } catch (err) { this.warn('ERR_LISTENER', 'an outbox listener threw', err); }
+      try {
+        l();
+      } catch (err) {
+        this.warn('ERR_LISTENER', 'an outbox listener threw', err);
+      }
     }
   }
 
@@ -254,13 +309,24 @@ export class Outbox {
    * caller owns. A read that fails is a warning (ERR_OUTBOX_READ) and the records from there on are left for a later
    * call: what comes back is always an unbroken prefix of what was asked for.
    */
-  pending(consumer: string, options: { after?: number; limit?: number; maxBytes?: number; type?: number } = {}): OutboxRecord[] {
+  pending(
+    consumer: string,
+    options: { after?: number; limit?: number; maxBytes?: number; type?: number } = {},
+  ): OutboxRecord[] {
     const c = this.consumer(consumer);
     const limit = options.limit ?? 1000;
     const maxBytes = options.maxBytes ?? Infinity;
-    const picked = this.index.pick(options.after ?? 0, c.bit, { limit, maxBytes, ...(options.type !== undefined && { type: options.type }) });
+    const picked = this.index.pick(options.after ?? 0, c.bit, {
+      limit,
+      maxBytes,
+      ...(options.type !== undefined && { type: options.type }),
+    });
     return this.readers.readRecords(picked, (first, last, err) => {
-      this.warn('ERR_OUTBOX_READ', `cannot read records ${first.seq}…${last.seq} back from ${first.seg.path}: ${(err as Error).message}`, err);
+      this.warn(
+        'ERR_OUTBOX_READ',
+        `cannot read records ${first.seq}…${last.seq} back from ${first.seg.path}: ${(err as Error).message}`,
+        err,
+      );
     });
   }
 
@@ -290,12 +356,20 @@ export class Outbox {
 
   stats(): OutboxStats {
     const consumers: Record<string, OutboxConsumerStats> = {};
-    for (const c of this.consumers.values()) consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
+    for (const c of this.consumers.values())
+      consumers[c.name] = { pending: c.pending, floor: this.index.floor(c.bit, this.seq) };
     let records = 0;
     for (const s of this.segments) records += s.live;
     return {
-      records, bytes: this.diskBytes, maxBytes: this.maxBytes, overLimitBytes: Math.max(0, this.diskBytes - this.maxBytes),
-      segments: this.segments.length, nextSeq: this.seq, ...this.counters, fsyncs: this.fsyncs.fsyncs, consumers,
+      records,
+      bytes: this.diskBytes,
+      maxBytes: this.maxBytes,
+      overLimitBytes: Math.max(0, this.diskBytes - this.maxBytes),
+      segments: this.segments.length,
+      nextSeq: this.seq,
+      ...this.counters,
+      fsyncs: this.fsyncs.fsyncs,
+      consumers,
     };
   }
 
@@ -372,16 +446,23 @@ export class Outbox {
     this.diskBytes -= seg.bytes;
     this.fsyncs.dirDirty = true;
     this.readers.close(seg);
-    this.onIo(() => unlink(seg.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    }), `cannot delete ${seg.path}`);
+    this.onIo(
+      () =>
+        unlink(seg.path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        }),
+      `cannot delete ${seg.path}`,
+    );
   }
 
   /** Serialized background file work; a failure is a warning (the in-memory state stays right). */
   private onIo(work: () => Promise<unknown>, what: string): void {
-    this.io = this.io.then(work).then(() => undefined, (err: unknown) => {
-      this.warn('ERR_OUTBOX_IO', `${what}: ${(err as Error).message}`, err);
-    });
+    this.io = this.io.then(work).then(
+      () => undefined,
+      (err: unknown) => {
+        this.warn('ERR_OUTBOX_IO', `${what}: ${(err as Error).message}`, err);
+      },
+    );
   }
 
   /** Lossless rewrites of old segments first, then dropping their droppable records, oldest segment first. */
@@ -389,10 +470,19 @@ export class Outbox {
     while (this.diskBytes > this.maxBytes) {
       const old = this.segments.filter((s) => s !== this.active && !s.compacting);
       const lossless = old.find((s) => s.finishedBytes > 0);
-      if (lossless) { this.compact(lossless, false); continue; }
+      if (lossless) {
+        this.compact(lossless, false);
+        continue;
+      }
       const lossy = old.find((s) => s.droppable > 0);
-      if (lossy) { this.compact(lossy, true); continue; }
-      if (this.active.live > 0 && (this.active.droppable > 0 || this.active.finishedBytes > 0)) { this.rotate(); continue; }
+      if (lossy) {
+        this.compact(lossy, true);
+        continue;
+      }
+      if (this.active.live > 0 && (this.active.droppable > 0 || this.active.finishedBytes > 0)) {
+        this.rotate();
+        continue;
+      }
       break;
     }
   }
@@ -422,7 +512,9 @@ export class Outbox {
       io: (work, what) => this.onIo(work, what),
       alive: (s) => this.segments.includes(s),
       closeReader: (s) => this.readers.close(s),
-      dirChanged: () => { this.fsyncs.dirDirty = true; },
+      dirChanged: () => {
+        this.fsyncs.dirDirty = true;
+      },
       warn: (code, message, cause) => this.warn(code, message, cause),
     });
     if (shrunk === null) return;
@@ -434,7 +526,9 @@ export class Outbox {
     if (this.syncTimer !== null || this.state !== 'open') return;
     this.syncTimer = this.timers.setTimeout(() => {
       this.syncTimer = null;
-      this.fsyncs.sync().catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
+      this.fsyncs
+        .sync()
+        .catch((err: unknown) => this.warn('ERR_OUTBOX_SYNC', `outbox fsync failed: ${(err as Error).message}`, err));
     }, this.syncIntervalMs);
   }
 
@@ -442,7 +536,9 @@ export class Outbox {
     if (this.cursorTimer !== null || this.state !== 'open') return;
     this.cursorTimer = this.timers.setTimeout(() => {
       this.cursorTimer = null;
-      this.writeCursors().catch((err: unknown) => this.warn('ERR_OUTBOX_IO', `cannot write a cursor: ${(err as Error).message}`, err));
+      this.writeCursors().catch((err: unknown) =>
+        this.warn('ERR_OUTBOX_IO', `cannot write a cursor: ${(err as Error).message}`, err),
+      );
     }, this.cursorIntervalMs);
   }
 

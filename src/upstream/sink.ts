@@ -31,12 +31,16 @@ export type SinkEvent =
    * Call them inside onEvent.
    */
   | {
-    type: 'usage'; at: number; usage: readonly UsageReport[];
-    figures: (sessionId: string) => SessionFigures | null;
-    figuresInto: (sessionId: string, out: SessionNumbers, slot?: number) => boolean;
-  };
+      type: 'usage';
+      at: number;
+      usage: readonly UsageReport[];
+      figures: (sessionId: string) => SessionFigures | null;
+      figuresInto: (sessionId: string, out: SessionNumbers, slot?: number) => boolean;
+    };
 
-/** Who changed a session's rates: ubus `change` (LuCI, the CLI), MQTT's signed `change` command, a RADIUS CoA-Request. */
+/**
+ * Who changed a session's rates: ubus `change` (LuCI, the CLI), MQTT's signed `change` command, a RADIUS CoA-Request.
+ */
 export type RateChangeOrigin = 'ubus' | 'mqtt' | 'coa';
 
 /** The figures of an escrow close (amounts in the asset's smallest unit, decimal strings). */

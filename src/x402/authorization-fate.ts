@@ -62,7 +62,11 @@ export type AuthorizationFate =
   | { kind: 'unknown'; final: boolean };
 
 /** The number of the last block whose timestamp is ≤ `time` (0 when even the first is later). */
-export async function blockAtOrBefore(chain: Pick<ChainReader, 'block'>, time: bigint, head: BlockHeader): Promise<bigint> {
+export async function blockAtOrBefore(
+  chain: Pick<ChainReader, 'block'>,
+  time: bigint,
+  head: BlockHeader,
+): Promise<bigint> {
   if (head.timestamp <= time) return head.number;
   // Gallop back from the head until a block at or before `time`, then bisect (timestamps never decrease).
   let hi = head.number;
@@ -85,42 +89,69 @@ export async function blockAtOrBefore(chain: Pick<ChainReader, 'block'>, time: b
 }
 
 /** Is `log` the token's Transfer(from, payTo, value)? */
-export function isPaymentTransfer(log: ChainLog, q: Pick<AuthorizationQuery, 'token' | 'from' | 'payTo' | 'value'>): boolean {
-  return log.address === q.token.toLowerCase() && log.topics.length === 3 && log.topics[0] === TRANSFER_TOPIC
-    && log.topics[1] === addressWord(q.from) && log.topics[2] === addressWord(q.payTo)
-    && /^0x[0-9a-f]{64}$/.test(log.data) && BigInt(log.data) === q.value;
+export function isPaymentTransfer(
+  log: ChainLog,
+  q: Pick<AuthorizationQuery, 'token' | 'from' | 'payTo' | 'value'>,
+): boolean {
+  return (
+    log.address === q.token.toLowerCase() &&
+    log.topics.length === 3 &&
+    log.topics[0] === TRANSFER_TOPIC &&
+    log.topics[1] === addressWord(q.from) &&
+    log.topics[2] === addressWord(q.payTo) &&
+    /^0x[0-9a-f]{64}$/.test(log.data) &&
+    BigInt(log.data) === q.value
+  );
 }
 
 /**
  * The fate of the authorization (from, nonce) on `token`. Throws ERR_X402_RPC_UNAVAILABLE when the chain does not
  * answer. `window` is what an earlier call returned, to skip finding the blocks again.
  */
-export async function authorizationFate(chain: ChainReader, q: AuthorizationQuery, window?: SearchWindow):
-  Promise<{ fate: AuthorizationFate; window?: SearchWindow }> {
+export async function authorizationFate(
+  chain: ChainReader,
+  q: AuthorizationQuery,
+  window?: SearchWindow,
+): Promise<{ fate: AuthorizationFate; window?: SearchWindow }> {
   const token = q.token.toLowerCase();
   const nonce = q.nonce.toLowerCase();
   if (!(await chain.authorizationState(token, q.from, nonce))) return { fate: { kind: 'unused' } };
   const head = await chain.block(null);
-  const from = window?.from ?? await blockAtOrBefore(chain, q.notBefore > q.validAfter ? q.notBefore : q.validAfter, head);
+  const from =
+    window?.from ?? (await blockAtOrBefore(chain, q.notBefore > q.validAfter ? q.notBefore : q.validAfter, head));
   const closed = head.timestamp >= q.validBefore;
   const to = window?.to ?? (closed ? await blockAtOrBefore(chain, q.validBefore, head) : head.number);
   const searched: SearchWindow = { from, ...(closed && { to }) };
   const authorizer = addressWord(q.from);
   for (let start = from; start <= to; start += MAX_LOG_BLOCK_RANGE) {
     const end = start + MAX_LOG_BLOCK_RANGE - 1n < to ? start + MAX_LOG_BLOCK_RANGE - 1n : to;
-    const logs = (await chain.logs({
-      address: token, topics: [[AUTHORIZATION_USED_TOPIC, AUTHORIZATION_CANCELED_TOPIC], authorizer, nonce], fromBlock: start, toBlock: end,
-    })).filter((l) => !l.removed && l.address === token && l.topics[1] === authorizer && l.topics[2] === nonce);
+    const logs = (
+      await chain.logs({
+        address: token,
+        topics: [[AUTHORIZATION_USED_TOPIC, AUTHORIZATION_CANCELED_TOPIC], authorizer, nonce],
+        fromBlock: start,
+        toBlock: end,
+      })
+    ).filter((l) => !l.removed && l.address === token && l.topics[1] === authorizer && l.topics[2] === nonce);
     // A nonce is spent once, so at most one of these is real; a canceled one never paid.
     const canceled = logs.find((l) => l.topics[0] === AUTHORIZATION_CANCELED_TOPIC);
-    if (canceled) return { fate: { kind: 'void', how: 'canceled', transaction: canceled.transactionHash }, window: searched };
+    if (canceled)
+      return { fate: { kind: 'void', how: 'canceled', transaction: canceled.transactionHash }, window: searched };
     const used = logs.find((l) => l.topics[0] === AUTHORIZATION_USED_TOPIC);
     if (used) {
       // The authorization's own transfer is the next log of the same transaction.
-      const next = (await chain.logs({ address: token, topics: [TRANSFER_TOPIC, authorizer], fromBlock: used.blockNumber, toBlock: used.blockNumber }))
-        .find((l) => !l.removed && l.transactionHash === used.transactionHash && l.logIndex === used.logIndex + 1n);
-      if (next && isPaymentTransfer(next, q)) return { fate: { kind: 'paid', transaction: used.transactionHash }, window: searched };
-      if (next) return { fate: { kind: 'void', how: 'spent-elsewhere', transaction: used.transactionHash }, window: searched };
+      const next = (
+        await chain.logs({
+          address: token,
+          topics: [TRANSFER_TOPIC, authorizer],
+          fromBlock: used.blockNumber,
+          toBlock: used.blockNumber,
+        })
+      ).find((l) => !l.removed && l.transactionHash === used.transactionHash && l.logIndex === used.logIndex + 1n);
+      if (next && isPaymentTransfer(next, q))
+        return { fate: { kind: 'paid', transaction: used.transactionHash }, window: searched };
+      if (next)
+        return { fate: { kind: 'void', how: 'spent-elsewhere', transaction: used.transactionHash }, window: searched };
       // No transfer of `from` right after it: a token that orders its logs otherwise; undecided, so not a payment.
       return { fate: { kind: 'unknown', final: true }, window: searched };
     }

@@ -17,7 +17,8 @@ export interface ChannelSnapshot {
   refundNonce: bigint;
 }
 
-export type BatchVerifyOutcome = { ok: true; snapshot: ChannelSnapshot } | { ok: false; reason: string; message: string };
+export type BatchVerifyOutcome =
+  { ok: true; snapshot: ChannelSnapshot } | { ok: false; reason: string; message: string };
 export type BatchSettleOutcome =
   | { status: 'settled'; transaction: string; amount: bigint | null; snapshot: ChannelSnapshot | null }
   | { status: 'failed'; reason: string; message: string }
@@ -34,7 +35,12 @@ const UINT = /^(0|[1-9][0-9]{0,77})$/;
 export function snapshotOf(v: unknown): ChannelSnapshot | null {
   if (typeof v !== 'object' || v === null) return null;
   const r = v as Record<string, unknown>;
-  const big = (x: unknown): bigint | null => (typeof x === 'string' && UINT.test(x) ? BigInt(x) : typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? BigInt(x) : null);
+  const big = (x: unknown): bigint | null =>
+    typeof x === 'string' && UINT.test(x)
+      ? BigInt(x)
+      : typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+        ? BigInt(x)
+        : null;
   const balance = big(r.balance);
   const totalClaimed = big(r.totalClaimed);
   const refundNonce = big(r.refundNonce);
@@ -66,16 +72,22 @@ export class BatchFacilitatorClient {
   async settle(request: BatchFacilitatorRequest): Promise<BatchSettleOutcome> {
     const a = await this.call('POST', '/settle', { x402Version: 2, ...request });
     if (a.kind === 'none') return { status: 'unknown', message: a.message };
-    if (a.status >= 500) return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
+    if (a.status >= 500)
+      return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
     if (a.status === 200 && a.body.success === true) {
       const transaction = typeof a.body.transaction === 'string' ? a.body.transaction : '';
-      if (!/^0x[0-9a-fA-F]{64}$/.test(transaction)) return { status: 'unknown', message: 'success without a transaction' };
+      if (!/^0x[0-9a-fA-F]{64}$/.test(transaction))
+        return { status: 'unknown', message: 'success without a transaction' };
       const amount = typeof a.body.amount === 'string' && UINT.test(a.body.amount) ? BigInt(a.body.amount) : null;
       const extra = a.body.extra;
-      const snapshot = typeof extra === 'object' && extra !== null ? snapshotOf((extra as Record<string, unknown>).channelState) : null;
+      const snapshot =
+        typeof extra === 'object' && extra !== null
+          ? snapshotOf((extra as Record<string, unknown>).channelState)
+          : null;
       return { status: 'settled', transaction, amount, snapshot };
     }
-    if (a.status === 200 && a.body.success !== false) return { status: 'unknown', message: 'answer has no success field' };
+    if (a.status === 200 && a.body.success !== false)
+      return { status: 'unknown', message: 'answer has no success field' };
     return { status: 'failed', ...refusalOf(a.body, a.status) };
   }
 }

@@ -65,12 +65,22 @@ function quantity(v: unknown, what: string): bigint {
 function logOf(v: unknown): ChainLog {
   const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   const topics = Array.isArray(r.topics) ? r.topics : null;
-  if (typeof r.address !== 'string' || !topics || !topics.every((t) => typeof t === 'string' && HEX_WORD.test(t))
-    || typeof r.data !== 'string' || typeof r.transactionHash !== 'string') throw unavailable('a log without address, topics, data or transactionHash');
+  if (
+    typeof r.address !== 'string' ||
+    !topics ||
+    !topics.every((t) => typeof t === 'string' && HEX_WORD.test(t)) ||
+    typeof r.data !== 'string' ||
+    typeof r.transactionHash !== 'string'
+  )
+    throw unavailable('a log without address, topics, data or transactionHash');
   return {
-    address: r.address.toLowerCase(), topics: (topics as string[]).map((t) => t.toLowerCase()), data: r.data.toLowerCase(),
-    blockNumber: quantity(r.blockNumber, 'log blockNumber'), transactionHash: r.transactionHash.toLowerCase(),
-    logIndex: quantity(r.logIndex, 'log logIndex'), removed: r.removed === true,
+    address: r.address.toLowerCase(),
+    topics: (topics as string[]).map((t) => t.toLowerCase()),
+    data: r.data.toLowerCase(),
+    blockNumber: quantity(r.blockNumber, 'log blockNumber'),
+    transactionHash: r.transactionHash.toLowerCase(),
+    logIndex: quantity(r.logIndex, 'log logIndex'),
+    removed: r.removed === true,
   };
 }
 
@@ -98,7 +108,8 @@ export function rpcReader(options: RpcReaderOptions): ChainReader {
     const a = await post('POST', '', { jsonrpc: '2.0', id: ++id, method, params });
     if (a.kind === 'none') throw unavailable(`${method}: ${a.message}`);
     const error = a.body.error as { message?: unknown } | undefined;
-    if (error !== undefined) throw unavailable(`${method}: ${typeof error?.message === 'string' ? error.message.slice(0, 200) : 'error'}`);
+    if (error !== undefined)
+      throw unavailable(`${method}: ${typeof error?.message === 'string' ? error.message.slice(0, 200) : 'error'}`);
     if (a.status !== 200 || !('result' in a.body)) throw unavailable(`${method}: HTTP ${a.status} without a result`);
     return a.body.result;
   }
@@ -106,7 +117,8 @@ export function rpcReader(options: RpcReaderOptions): ChainReader {
     async authorizationState(token, authorizer, nonce) {
       const data = `${AUTHORIZATION_STATE_SELECTOR}${addressWord(authorizer).slice(2)}${nonce.slice(2)}`;
       const result = await call('eth_call', [{ to: token, data }, 'latest']);
-      if (typeof result !== 'string' || !HEX_WORD.test(result)) throw unavailable('authorizationState did not return one word');
+      if (typeof result !== 'string' || !HEX_WORD.test(result))
+        throw unavailable('authorizationState did not return one word');
       return BigInt(result) !== 0n;
     },
     async block(number) {
@@ -116,9 +128,14 @@ export function rpcReader(options: RpcReaderOptions): ChainReader {
       return { number: quantity(b.number, 'block number'), timestamp: quantity(b.timestamp, 'block timestamp') };
     },
     async logs(filter) {
-      const result = await call('eth_getLogs', [{
-        address: filter.address, topics: filter.topics, fromBlock: hex(filter.fromBlock), toBlock: hex(filter.toBlock),
-      }]);
+      const result = await call('eth_getLogs', [
+        {
+          address: filter.address,
+          topics: filter.topics,
+          fromBlock: hex(filter.fromBlock),
+          toBlock: hex(filter.toBlock),
+        },
+      ]);
       if (!Array.isArray(result)) throw unavailable('eth_getLogs did not return a list');
       return result.map(logOf);
     },

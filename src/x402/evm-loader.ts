@@ -14,7 +14,10 @@ export type Evm = typeof import('./evm.ts');
 
 let loaded: Evm | undefined;
 
-export const loadEvm: () => Promise<Evm> = lazyPart('viem (EVM hashes and signatures)', async () => (loaded ??= await import('./evm.ts')));
+export const loadEvm: () => Promise<Evm> = lazyPart(
+  'viem (EVM hashes and signatures)',
+  async () => (loaded ??= await import('./evm.ts')),
+);
 
 /** viem, loaded: for the synchronous hashes. */
 export function evm(): Evm {
@@ -26,8 +29,13 @@ export function evm(): Evm {
     const require = createRequire(import.meta.url);
     return (loaded = { ...require('viem'), ...require('viem/accounts') } as Evm);
   } catch (err) {
-    throw new SluiceError('ERR_MODULE_LOAD', `viem is used before it was loaded (${err instanceof Error ? err.message : String(err)})`, {
-      cause: err, details: { part: 'viem' },
-    });
+    throw new SluiceError(
+      'ERR_MODULE_LOAD',
+      `viem is used before it was loaded (${err instanceof Error ? err.message : String(err)})`,
+      {
+        cause: err,
+        details: { part: 'viem' },
+      },
+    );
   }
 }

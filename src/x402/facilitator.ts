@@ -10,7 +10,6 @@
 import { SluiceError } from '../errors.ts';
 import { jsonClient } from './http-json.ts';
 
-
 export interface FacilitatorRequest {
   x402Version: 1 | 2;
   paymentPayload: Record<string, unknown>;
@@ -46,8 +45,10 @@ function str(v: unknown): string | undefined {
 
 /** The reason and message of a refusal in either dialect. */
 export function refusalOf(body: Record<string, unknown>, status: number): { reason: string; message: string } {
-  const reason = str(body.invalidReason) ?? str(body.errorReason) ?? str(body.reason) ?? str(body.error) ?? `http_${status}`;
-  const message = str(body.invalidMessage) ?? str(body.errorMessage) ?? str(body.invalidReasonDetails) ?? str(body.message) ?? reason;
+  const reason =
+    str(body.invalidReason) ?? str(body.errorReason) ?? str(body.reason) ?? str(body.error) ?? `http_${status}`;
+  const message =
+    str(body.invalidMessage) ?? str(body.errorMessage) ?? str(body.invalidReasonDetails) ?? str(body.message) ?? reason;
   return { reason, message };
 }
 
@@ -70,27 +71,39 @@ export class FacilitatorClient {
   async settle(request: FacilitatorRequest): Promise<SettleOutcome> {
     const a = await this.call('POST', '/settle', request);
     if (a.kind === 'none') return { status: 'unknown', message: a.message };
-    if (a.status >= 500) return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
+    if (a.status >= 500)
+      return { status: 'unknown', message: `HTTP ${a.status}: ${refusalOf(a.body, a.status).message}` };
     if (a.status === 200 && a.body.success === true) {
       const transaction = str(a.body.transaction);
       // A success without the transaction hash is not evidence of anything on chain.
       if (!transaction) return { status: 'unknown', message: 'success without a transaction' };
       return { status: 'settled', transaction, payer: str(a.body.payer) ?? null };
     }
-    if (a.status === 200 && a.body.success !== false) return { status: 'unknown', message: 'answer has no success field' };
+    if (a.status === 200 && a.body.success !== false)
+      return { status: 'unknown', message: 'answer has no success field' };
     return { status: 'failed', ...refusalOf(a.body, a.status) };
   }
 
   async supported(): Promise<SupportedKind[]> {
     const a = await this.call('GET', '/supported');
     if (a.kind === 'none') throw unavailable('supported', a.message);
-    if (a.status !== 200 || !Array.isArray(a.body.kinds)) throw unavailable('supported', `HTTP ${a.status} without kinds`);
+    if (a.status !== 200 || !Array.isArray(a.body.kinds))
+      throw unavailable('supported', `HTTP ${a.status} without kinds`);
     return (a.body.kinds as unknown[]).flatMap((k) => {
       if (typeof k !== 'object' || k === null) return [];
       const r = k as Record<string, unknown>;
       return typeof r.scheme === 'string' && typeof r.network === 'string' && typeof r.x402Version === 'number'
-        ? [{ x402Version: r.x402Version, scheme: r.scheme, network: r.network,
-          ...(typeof r.extra === 'object' && r.extra !== null && !Array.isArray(r.extra) && { extra: r.extra as Record<string, unknown> }) }] : [];
+        ? [
+            {
+              x402Version: r.x402Version,
+              scheme: r.scheme,
+              network: r.network,
+              ...(typeof r.extra === 'object' &&
+                r.extra !== null &&
+                !Array.isArray(r.extra) && { extra: r.extra as Record<string, unknown> }),
+            },
+          ]
+        : [];
     });
   }
 }

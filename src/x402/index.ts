@@ -8,7 +8,15 @@ export { authorizationFate, type AuthorizationFate, type SearchWindow } from './
 export { rpcReader, type ChainReader } from './chain.ts';
 export { FacilitatorClient, isNonceUsedReason, refusalOf, type FacilitatorRequest } from './facilitator.ts';
 export { jsonClient } from './http-json.ts';
-export { DEFAULT_RPC_URLS, chainIdOf, defaultRpcUrl, knownTokenDomain, toCaip2, v1NameOf, type TokenDomain } from './networks.ts';
+export {
+  DEFAULT_RPC_URLS,
+  chainIdOf,
+  defaultRpcUrl,
+  knownTokenDomain,
+  toCaip2,
+  v1NameOf,
+  type TokenDomain,
+} from './networks.ts';
 export { encodeHeader, parseExactPayment, type Address, type ExactPayment, type Hex } from './payload.ts';
 export { isLowS } from './signature.ts';
 export { evm, loadEvm } from './evm-loader.ts';
@@ -16,11 +24,24 @@ export { recoverPersonalSigner } from './personal-sign.ts';
 export { X402Store, type PurchaseRecord } from './store.ts';
 export { verifyLocally } from './verify.ts';
 export {
-  BATCH_SETTLEMENT_SCHEME, MAX_WITHDRAW_DELAY, MIN_WITHDRAW_DELAY, checkChannel, claimBatchTypedData,
-  parseBatchPayment, refundTypedData, verifyVoucher, type BatchPayment, type ClaimRow,
+  BATCH_SETTLEMENT_SCHEME,
+  MAX_WITHDRAW_DELAY,
+  MIN_WITHDRAW_DELAY,
+  checkChannel,
+  claimBatchTypedData,
+  parseBatchPayment,
+  refundTypedData,
+  verifyVoucher,
+  type BatchPayment,
+  type ClaimRow,
 } from './batch-settlement.ts';
 export { BatchFacilitatorClient, type ChannelSnapshot } from './batch-facilitator.ts';
 export {
-  UPTO_SCHEME, checkUptoTerms, parseUptoPayment, uptoReference, verifyUptoSignature, type UptoPayment,
+  UPTO_SCHEME,
+  checkUptoTerms,
+  parseUptoPayment,
+  uptoReference,
+  verifyUptoSignature,
+  type UptoPayment,
 } from './upto.ts';
 export { UptoStore, type UptoRecord } from './upto-store.ts';

@@ -54,7 +54,9 @@ export const DEFAULT_RPC_URLS: Readonly<Record<string, string>> = {
   'eip155:84532': 'https://sepolia.base.org',
 };
 
-/** The default read-only JSON-RPC URL of a CAIP-2 network; '' when sluice knows none. `table`: tests point it at anvil. */
+/**
+ * The default read-only JSON-RPC URL of a CAIP-2 network; '' when sluice knows none. `table`: tests point it at anvil.
+ */
 export function defaultRpcUrl(caip2: string, table: Readonly<Record<string, string>> = DEFAULT_RPC_URLS): string {
   return Object.prototype.hasOwnProperty.call(table, caip2) ? (table[caip2] ?? '') : '';
 }

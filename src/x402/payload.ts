@@ -17,7 +17,10 @@ export const MAX_PAYLOAD_BYTES = 8192;
  * The x402 v2 envelope every scheme's payload comes in, as an object or the base64 JSON of a PAYMENT-SIGNATURE header:
  * bounded in size, an object, `x402Version` 2, an `accepted` object. `invalid` throws the scheme's own error.
  */
-export function decodeV2Envelope(input: unknown, invalid: (message: string) => never): { raw: Record<string, unknown>; accepted: Record<string, unknown> } {
+export function decodeV2Envelope(
+  input: unknown,
+  invalid: (message: string) => never,
+): { raw: Record<string, unknown>; accepted: Record<string, unknown> } {
   let obj: unknown = input;
   if (typeof input === 'string') {
     if (input.length > MAX_PAYLOAD_BYTES) invalid('larger than a payment payload');
@@ -121,7 +124,8 @@ export function payloadObject(input: unknown): Record<string, unknown> {
 }
 
 export function parseAddress(v: unknown, field: string): Address {
-  if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(v)) throw invalid(`${field} must be an address (0x and 40 hex digits)`);
+  if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(v))
+    throw invalid(`${field} must be an address (0x and 40 hex digits)`);
   return v.toLowerCase() as Address;
 }
 
@@ -134,14 +138,16 @@ function parseUint(v: unknown, field: string): bigint {
 }
 
 function parseString(v: unknown, field: string, max = 64): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw invalid(`${field} must be a string of 1 to ${max} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw invalid(`${field} must be a string of 1 to ${max} characters`);
   return v;
 }
 
 function parseAuthorization(v: unknown): ExactAuthorization {
   if (!isRecord(v)) throw invalid('payload.authorization must be an object');
   const nonce = v.nonce;
-  if (typeof nonce !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(nonce)) throw invalid('authorization.nonce must be 32 bytes of hex');
+  if (typeof nonce !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(nonce))
+    throw invalid('authorization.nonce must be 32 bytes of hex');
   return {
     from: parseAddress(v.from, 'authorization.from'),
     to: parseAddress(v.to, 'authorization.to'),
@@ -180,7 +186,10 @@ export function parseExactPayment(input: unknown): ExactPayment {
   if (typeof sig !== 'string' || !/^0x[0-9a-fA-F]*$/.test(sig)) throw invalid('payload.signature must be hex');
   if (sig.length !== 132) {
     // Smart-wallet signatures (EIP-1271/6492) can only be checked on chain; sluice checks every signature itself.
-    throw new SluiceError('ERR_X402_SIGNATURE_UNSUPPORTED', 'x402 payload: only 65-byte ECDSA signatures (an EOA wallet) are accepted');
+    throw new SluiceError(
+      'ERR_X402_SIGNATURE_UNSUPPORTED',
+      'x402 payload: only 65-byte ECDSA signatures (an EOA wallet) are accepted',
+    );
   }
   const authorization = parseAuthorization(raw.payload.authorization);
   let scheme: string;
@@ -195,8 +204,13 @@ export function parseExactPayment(input: unknown): ExactPayment {
     network = parseString(raw.network, 'network');
   }
   return {
-    x402Version: version, scheme, network: toCaip2(network) ?? network, accepted, authorization,
-    signature: sig.toLowerCase() as Hex, raw,
+    x402Version: version,
+    scheme,
+    network: toCaip2(network) ?? network,
+    accepted,
+    authorization,
+    signature: sig.toLowerCase() as Hex,
+    raw,
   };
 }
 

@@ -41,7 +41,11 @@ export interface PurchaseRecord {
   /** `void` only: how the nonce was spent without paying (the transaction is in `transaction`). */
   voided?: 'canceled' | 'spent-elsewhere';
   /** The facilitator request (settling and unconfirmed): re-sent to /settle when resolving. */
-  request?: { x402Version: 1 | 2; paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> };
+  request?: {
+    x402Version: 1 | 2;
+    paymentPayload: Record<string, unknown>;
+    paymentRequirements: Record<string, unknown>;
+  };
 }
 
 /**
@@ -50,7 +54,10 @@ export interface PurchaseRecord {
  * grant", granted to whoever resends it). Settled, applied and void records are written without their payload.
  */
 const FORMAT: JsonTableFormat<PurchaseRecord> = {
-  code: 'ERR_X402_STORE', writeCode: 'ERR_X402_STORE', what: 'an x402 store', newline: true,
+  code: 'ERR_X402_STORE',
+  writeCode: 'ERR_X402_STORE',
+  what: 'an x402 store',
+  newline: true,
   key: (r) => r.key,
   split(json) {
     const records = (json as { records?: unknown } | null)?.records;
@@ -59,14 +66,22 @@ const FORMAT: JsonTableFormat<PurchaseRecord> = {
   },
   row(r, i) {
     const rec = r as Partial<PurchaseRecord> | null;
-    if (typeof rec !== 'object' || rec === null || typeof rec.key !== 'string' || rec.key === '' || !RECORD_STATES.includes(rec.state as RecordState)) {
+    if (
+      typeof rec !== 'object' ||
+      rec === null ||
+      typeof rec.key !== 'string' ||
+      rec.key === '' ||
+      !RECORD_STATES.includes(rec.state as RecordState)
+    ) {
       throw new TypeError(`record ${i} is damaged (no key or state): ${JSON.stringify(r)?.slice(0, 200)}`);
     }
     return rec as PurchaseRecord;
   },
   join: (records) => ({
     version: 1,
-    records: records.map((r) => (r.state === 'settling' || r.state === 'unconfirmed' ? r : (({ request: _r, ...rest }) => rest)(r))),
+    records: records.map((r) =>
+      r.state === 'settling' || r.state === 'unconfirmed' ? r : (({ request: _r, ...rest }) => rest)(r),
+    ),
   }),
   empty: () => undefined,
 };
@@ -76,9 +91,15 @@ export const STORE_FILE = 'x402.json';
 export const UNCONFIRMED_KEEP_SECONDS = 7n * 24n * 3600n;
 
 export class X402Store {
-  private constructor(private readonly records: JsonTable<PurchaseRecord>, private readonly maxEntries: number) {}
+  private constructor(
+    private readonly records: JsonTable<PurchaseRecord>,
+    private readonly maxEntries: number,
+  ) {}
 
-  /** Reads `<stateDir>/x402.json` (absent: empty); a damaged file is refused with ERR_X402_STORE (storage/json-table.ts). */
+  /**
+   * Reads `<stateDir>/x402.json` (absent: empty); a damaged file is refused with ERR_X402_STORE
+   * (storage/json-table.ts).
+   */
   static async open(stateDir: string, maxEntries = 4096): Promise<X402Store> {
     return new X402Store(await JsonTable.open(join(stateDir, STORE_FILE), FORMAT), maxEntries);
   }
@@ -105,7 +126,10 @@ export class X402Store {
     const dropped: PurchaseRecord[] = [];
     for (const r of this.records.list()) {
       const keep = r.state === 'unconfirmed' ? marginSeconds + UNCONFIRMED_KEEP_SECONDS : marginSeconds;
-      if ((r.state === 'applied' || r.state === 'void' || r.state === 'unconfirmed') && BigInt(r.validBefore) + keep < nowSeconds) {
+      if (
+        (r.state === 'applied' || r.state === 'void' || r.state === 'unconfirmed') &&
+        BigInt(r.validBefore) + keep < nowSeconds
+      ) {
         this.records.drop(r.key);
         dropped.push(r);
       }

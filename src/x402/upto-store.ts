@@ -42,8 +42,9 @@ export interface UptoRecord {
   /** `failed` / `unconfirmed`: the facilitator's reason. */
   reason?: string;
   /**
-   * Settled while its session ran (its deadline came first: payments/upto/x402-upto-ends.ts): the usage, bytes or seconds,
-   * this authorization pays for, decimal — its share of the session from then on, whatever its ceiling would buy.
+   * Settled while its session ran (its deadline came first: payments/upto/x402-upto-ends.ts): the usage, bytes or
+   * seconds, this authorization pays for, decimal — its share of the session from then on, whatever its ceiling would
+   * buy.
    */
   covered?: string;
   /**
@@ -62,23 +63,36 @@ export interface UptoRecord {
  * Records neither open nor settling are written without their payload.
  */
 const FORMAT: JsonTableFormat<UptoRecord> = {
-  code: 'ERR_UPTO_STORE', writeCode: 'ERR_UPTO_STORE', what: 'an upto table', newline: true,
+  code: 'ERR_UPTO_STORE',
+  writeCode: 'ERR_UPTO_STORE',
+  what: 'an upto table',
+  newline: true,
   key: (r) => r.reference,
   split(json) {
     const file = json as { kind?: unknown; records?: unknown } | null;
-    if (typeof file !== 'object' || file === null || file.kind !== 'upto' || !Array.isArray(file.records)) throw new TypeError('not an upto table');
+    if (typeof file !== 'object' || file === null || file.kind !== 'upto' || !Array.isArray(file.records))
+      throw new TypeError('not an upto table');
     return { rows: file.records, extra: undefined };
   },
   row(r, i) {
     const rec = r as Partial<UptoRecord> | null;
-    if (typeof rec !== 'object' || rec === null || typeof rec.reference !== 'string' || rec.reference === '' || !UPTO_STATES.includes(rec.state as UptoState)) {
+    if (
+      typeof rec !== 'object' ||
+      rec === null ||
+      typeof rec.reference !== 'string' ||
+      rec.reference === '' ||
+      !UPTO_STATES.includes(rec.state as UptoState)
+    ) {
       throw new TypeError(`record ${i} is damaged (no reference or state): ${JSON.stringify(r)?.slice(0, 200)}`);
     }
     return rec as UptoRecord;
   },
   join: (records) => ({
-    version: 1, kind: 'upto',
-    records: records.map((r) => (r.state === 'open' || r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r))),
+    version: 1,
+    kind: 'upto',
+    records: records.map((r) =>
+      r.state === 'open' || r.state === 'settling' ? r : (({ request: _r, ...rest }) => rest)(r),
+    ),
   }),
   empty: () => undefined,
 };
@@ -92,7 +106,10 @@ export class UptoStore {
     return this.records.path;
   }
 
-  /** Reads `<stateDir>/upto.json` (absent: empty); a damaged file is refused with ERR_UPTO_STORE (storage/json-table.ts). */
+  /**
+   * Reads `<stateDir>/upto.json` (absent: empty); a damaged file is refused with ERR_UPTO_STORE
+   * (storage/json-table.ts).
+   */
   static async open(stateDir: string): Promise<UptoStore> {
     return new UptoStore(await JsonTable.open(join(stateDir, UPTO_STORE_FILE), FORMAT));
   }
@@ -114,7 +131,10 @@ export class UptoStore {
   prune(nowSeconds: bigint, marginSeconds = 60n): boolean {
     let changed = false;
     for (const r of this.records.list()) {
-      if ((r.state === 'settled' || r.state === 'released' || r.state === 'failed' || r.state === 'unconfirmed') && BigInt(r.deadline) + marginSeconds < nowSeconds) {
+      if (
+        (r.state === 'settled' || r.state === 'released' || r.state === 'failed' || r.state === 'unconfirmed') &&
+        BigInt(r.deadline) + marginSeconds < nowSeconds
+      ) {
         this.records.drop(r.reference);
         changed = true;
       }

@@ -23,11 +23,21 @@ export const UPTO_PROXY_CONTRACT: Address = '0x4020a4f3b7b90cca423b9fabcc0ce57c6
 /** The witness types @x402/evm signs (uptoPermit2WitnessTypes): the facilitator is part of the signed message. */
 export const UPTO_PERMIT2_TYPES = {
   PermitWitnessTransferFrom: [
-    { name: 'permitted', type: 'TokenPermissions' }, { name: 'spender', type: 'address' }, { name: 'nonce', type: 'uint256' },
-    { name: 'deadline', type: 'uint256' }, { name: 'witness', type: 'Witness' },
+    { name: 'permitted', type: 'TokenPermissions' },
+    { name: 'spender', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+    { name: 'witness', type: 'Witness' },
   ],
-  TokenPermissions: [{ name: 'token', type: 'address' }, { name: 'amount', type: 'uint256' }],
-  Witness: [{ name: 'to', type: 'address' }, { name: 'facilitator', type: 'address' }, { name: 'validAfter', type: 'uint256' }],
+  TokenPermissions: [
+    { name: 'token', type: 'address' },
+    { name: 'amount', type: 'uint256' },
+  ],
+  Witness: [
+    { name: 'to', type: 'address' },
+    { name: 'facilitator', type: 'address' },
+    { name: 'validAfter', type: 'uint256' },
+  ],
 } as const;
 
 export interface UptoAuthorization {
@@ -77,12 +87,14 @@ function uint256(v: unknown, field: string): bigint {
 /** The payload object, or the base64 JSON a PAYMENT-SIGNATURE header carries; shape and syntax only. */
 export function parseUptoPayment(input: unknown): UptoPayment {
   const { raw, accepted: acc } = decodeV2Envelope(input, invalid);
-  if (acc.scheme !== UPTO_SCHEME) throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `scheme ${JSON.stringify(acc.scheme)} is not ${UPTO_SCHEME}`);
+  if (acc.scheme !== UPTO_SCHEME)
+    throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `scheme ${JSON.stringify(acc.scheme)} is not ${UPTO_SCHEME}`);
   if (typeof acc.network !== 'string') invalid('accepted.network is missing');
   const body = raw.payload;
   if (!isRecord(body)) invalid('payload is missing');
   // A smart-wallet payer signs longer (EIP-1271 / ERC-6492): bounded by the payload's size, checked by the facilitator.
-  if (typeof body.signature !== 'string' || !/^0x([0-9a-fA-F]{2}){65,}$/.test(body.signature)) invalid('signature must be hex, at least 65 bytes');
+  if (typeof body.signature !== 'string' || !/^0x([0-9a-fA-F]{2}){65,}$/.test(body.signature))
+    invalid('signature must be hex, at least 65 bytes');
   const a = body.permit2Authorization;
   if (!isRecord(a)) invalid('payload.permit2Authorization is missing');
   const permitted = a.permitted;
@@ -90,13 +102,23 @@ export function parseUptoPayment(input: unknown): UptoPayment {
   if (!isRecord(permitted)) invalid('permit2Authorization.permitted is missing');
   if (!isRecord(witness)) invalid('permit2Authorization.witness is missing');
   const authorization: UptoAuthorization = {
-    from: address(a.from, 'from'), token: address(permitted.token, 'permitted.token'), maxAmount: uint256(permitted.amount, 'permitted.amount'),
-    spender: address(a.spender, 'spender'), nonce: uint256(a.nonce, 'nonce'), deadline: uint256(a.deadline, 'deadline'),
-    to: address(witness.to, 'witness.to'), facilitator: address(witness.facilitator, 'witness.facilitator'),
+    from: address(a.from, 'from'),
+    token: address(permitted.token, 'permitted.token'),
+    maxAmount: uint256(permitted.amount, 'permitted.amount'),
+    spender: address(a.spender, 'spender'),
+    nonce: uint256(a.nonce, 'nonce'),
+    deadline: uint256(a.deadline, 'deadline'),
+    to: address(witness.to, 'witness.to'),
+    facilitator: address(witness.facilitator, 'witness.facilitator'),
     validAfter: uint256(witness.validAfter, 'witness.validAfter'),
   };
   if (authorization.maxAmount === 0n) invalid('permitted.amount must be positive');
-  return { network: acc.network as string, authorization, signature: (body.signature as string).toLowerCase() as Hex, raw };
+  return {
+    network: acc.network as string,
+    authorization,
+    signature: (body.signature as string).toLowerCase() as Hex,
+    raw,
+  };
 }
 
 /** The payment reference of one authorization: payer and Permit2 nonce (what the chain spends once). */
@@ -127,14 +149,21 @@ function refuse(reason: string, message: string): never {
 /** The terms sluice checks itself before asking the facilitator; the reasons are @x402/evm's where it has one. */
 export function checkUptoTerms(p: UptoPayment, t: UptoTerms): void {
   const a = p.authorization;
-  if (a.spender !== UPTO_PROXY_CONTRACT) refuse('invalid_permit2_spender', `spender ${a.spender} is not the x402 upto proxy`);
-  if (a.to !== t.payTo.toLowerCase()) refuse('invalid_permit2_recipient_mismatch', `witness.to ${a.to} is not this router's pay_to`);
+  if (a.spender !== UPTO_PROXY_CONTRACT)
+    refuse('invalid_permit2_spender', `spender ${a.spender} is not the x402 upto proxy`);
+  if (a.to !== t.payTo.toLowerCase())
+    refuse('invalid_permit2_recipient_mismatch', `witness.to ${a.to} is not this router's pay_to`);
   if (a.token !== t.asset.toLowerCase()) refuse('permit2_token_mismatch', `token ${a.token} is not the plan's asset`);
-  if (!t.facilitators.some((f) => f.toLowerCase() === a.facilitator)) refuse('upto_facilitator_mismatch', `witness.facilitator ${a.facilitator} is not this router's facilitator`);
-  if (a.maxAmount !== t.ceiling) refuse('permit2_amount_mismatch', `permitted.amount ${a.maxAmount} is not the quote's ceiling ${t.ceiling}`);
+  if (!t.facilitators.some((f) => f.toLowerCase() === a.facilitator))
+    refuse('upto_facilitator_mismatch', `witness.facilitator ${a.facilitator} is not this router's facilitator`);
+  if (a.maxAmount !== t.ceiling)
+    refuse('permit2_amount_mismatch', `permitted.amount ${a.maxAmount} is not the quote's ceiling ${t.ceiling}`);
   if (a.validAfter > t.now) refuse('permit2_not_yet_valid', 'witness.validAfter is in the future');
   if (a.deadline < t.settleableUntil) {
-    refuse('permit2_deadline_expired', `deadline ${a.deadline} ends before the session could be settled (${t.settleableUntil})`);
+    refuse(
+      'permit2_deadline_expired',
+      `deadline ${a.deadline} ends before the session could be settled (${t.settleableUntil})`,
+    );
   }
 }
 
@@ -142,9 +171,13 @@ export function checkUptoTerms(p: UptoPayment, t: UptoTerms): void {
 export function uptoDigest(a: UptoAuthorization, chainId: number): Hex {
   return evm().hashTypedData({
     domain: { name: 'Permit2', chainId, verifyingContract: PERMIT2_CONTRACT },
-    types: UPTO_PERMIT2_TYPES, primaryType: 'PermitWitnessTransferFrom',
+    types: UPTO_PERMIT2_TYPES,
+    primaryType: 'PermitWitnessTransferFrom',
     message: {
-      permitted: { token: a.token, amount: a.maxAmount }, spender: a.spender, nonce: a.nonce, deadline: a.deadline,
+      permitted: { token: a.token, amount: a.maxAmount },
+      spender: a.spender,
+      nonce: a.nonce,
+      deadline: a.deadline,
       witness: { to: a.to, facilitator: a.facilitator, validAfter: a.validAfter },
     },
   });
@@ -164,6 +197,7 @@ export async function verifyUptoSignature(p: UptoPayment, chainId: number): Prom
   } catch {
     return refuse('invalid_permit2_signature', 'the signature does not recover');
   }
-  if (signer.toLowerCase() !== p.authorization.from) refuse('invalid_permit2_signature', 'the signature is not the payer\'s');
+  if (signer.toLowerCase() !== p.authorization.from)
+    refuse('invalid_permit2_signature', "the signature is not the payer's");
   return 'valid';
 }

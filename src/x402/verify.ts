@@ -28,7 +28,8 @@ export interface LocalRequirements {
   maxTimeoutSeconds: bigint;
   /**
    * What the signature authorizes: a transfer anyone may submit (x402 `exact`), or one only the payee (`payTo`, a
-   * contract) may receive (an escrow deposit, pulled inside the contract's own call). Default TransferWithAuthorization.
+   * contract) may receive (an escrow deposit, pulled inside the contract's own call). Default
+   * TransferWithAuthorization.
    */
   primaryType?: AuthorizationType;
 }
@@ -37,8 +38,12 @@ export type AuthorizationType = 'TransferWithAuthorization' | 'ReceiveWithAuthor
 
 export const AUTHORIZATION_TYPES = {
   TransferWithAuthorization: [
-    { name: 'from', type: 'address' }, { name: 'to', type: 'address' }, { name: 'value', type: 'uint256' },
-    { name: 'validAfter', type: 'uint256' }, { name: 'validBefore', type: 'uint256' }, { name: 'nonce', type: 'bytes32' },
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'value', type: 'uint256' },
+    { name: 'validAfter', type: 'uint256' },
+    { name: 'validBefore', type: 'uint256' },
+    { name: 'nonce', type: 'bytes32' },
   ],
 } as const;
 
@@ -49,42 +54,79 @@ function fail(code: ErrorCode, message: string, details?: Record<string, unknown
 /** Everything but the signature (cheap, synchronous). */
 export function checkTerms(p: ExactPayment, req: LocalRequirements): void {
   const a = p.authorization;
-  if (p.scheme !== 'exact') fail('ERR_X402_SCHEME_UNSUPPORTED', `x402 scheme ${JSON.stringify(p.scheme)} is not accepted (only "exact")`);
-  if (p.network !== req.network) fail('ERR_X402_NETWORK_MISMATCH', `payment is for network ${p.network}; this router takes ${req.network}`);
+  if (p.scheme !== 'exact')
+    fail('ERR_X402_SCHEME_UNSUPPORTED', `x402 scheme ${JSON.stringify(p.scheme)} is not accepted (only "exact")`);
+  if (p.network !== req.network)
+    fail('ERR_X402_NETWORK_MISMATCH', `payment is for network ${p.network}; this router takes ${req.network}`);
   const acc = p.accepted;
   if (acc) {
-    if (acc.asset !== req.asset) fail('ERR_X402_ASSET_MISMATCH', `payment is in token ${acc.asset}; the plan sells for ${req.asset}`);
-    if ((acc.extra.name !== undefined && acc.extra.name !== req.domain.name) || (acc.extra.version !== undefined && acc.extra.version !== req.domain.version)) {
-      fail('ERR_X402_DOMAIN_MISMATCH', `payment signed for token domain ${JSON.stringify(acc.extra.name)} version ${JSON.stringify(acc.extra.version)}; the token's is ${JSON.stringify(req.domain.name)} version ${JSON.stringify(req.domain.version)}`);
+    if (acc.asset !== req.asset)
+      fail('ERR_X402_ASSET_MISMATCH', `payment is in token ${acc.asset}; the plan sells for ${req.asset}`);
+    if (
+      (acc.extra.name !== undefined && acc.extra.name !== req.domain.name) ||
+      (acc.extra.version !== undefined && acc.extra.version !== req.domain.version)
+    ) {
+      fail(
+        'ERR_X402_DOMAIN_MISMATCH',
+        `payment signed for token domain ${JSON.stringify(acc.extra.name)} ` +
+          `version ${JSON.stringify(acc.extra.version)}; the token's is ${JSON.stringify(req.domain.name)} ` +
+          `version ${JSON.stringify(req.domain.version)}`,
+      );
     }
-    if (acc.payTo !== req.payTo) fail('ERR_X402_PAY_TO_MISMATCH', `payment accepted payee ${acc.payTo}; this router's is ${req.payTo}`);
+    if (acc.payTo !== req.payTo)
+      fail('ERR_X402_PAY_TO_MISMATCH', `payment accepted payee ${acc.payTo}; this router's is ${req.payTo}`);
   }
-  if (a.to !== req.payTo) fail('ERR_X402_PAY_TO_MISMATCH', `authorization pays ${a.to}; this router's payee is ${req.payTo}`);
+  if (a.to !== req.payTo)
+    fail('ERR_X402_PAY_TO_MISMATCH', `authorization pays ${a.to}; this router's payee is ${req.payTo}`);
   if (a.value < req.price) {
-    fail('ERR_X402_UNDERPAID', `authorization value ${a.value} is below the price ${req.price}`, { value: a.value.toString(), price: req.price.toString() });
+    fail('ERR_X402_UNDERPAID', `authorization value ${a.value} is below the price ${req.price}`, {
+      value: a.value.toString(),
+      price: req.price.toString(),
+    });
   }
   if (a.validBefore < req.now + req.marginSeconds) {
-    fail('ERR_X402_EXPIRED', `authorization expired or expires within ${req.marginSeconds} s (validBefore ${a.validBefore}, now ${req.now})`);
+    fail(
+      'ERR_X402_EXPIRED',
+      `authorization expired or expires within ${req.marginSeconds} s (validBefore ${a.validBefore}, now ${req.now})`,
+    );
   }
-  if (a.validAfter > req.now) fail('ERR_X402_NOT_YET_VALID', `authorization is valid only after ${a.validAfter} (now ${req.now})`);
+  if (a.validAfter > req.now)
+    fail('ERR_X402_NOT_YET_VALID', `authorization is valid only after ${a.validAfter} (now ${req.now})`);
   if (a.validBefore > req.now + req.maxTimeoutSeconds + req.marginSeconds) {
-    fail('ERR_X402_WINDOW_TOO_LONG', `authorization stays valid until ${a.validBefore}, more than max_timeout_seconds (${req.maxTimeoutSeconds}) ahead`);
+    fail(
+      'ERR_X402_WINDOW_TOO_LONG',
+      `authorization stays valid until ${a.validBefore}, more than max_timeout_seconds ` +
+        `(${req.maxTimeoutSeconds}) ahead`,
+    );
   }
 }
 
 /** The address the EIP-3009 signature recovers to, under the token's domain on the configured chain. */
-export async function recoverSigner(p: ExactPayment, req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain' | 'primaryType'>): Promise<Address> {
+export async function recoverSigner(
+  p: ExactPayment,
+  req: Pick<LocalRequirements, 'chainId' | 'asset' | 'domain' | 'primaryType'>,
+): Promise<Address> {
   const { recoverTypedDataAddress } = await loadEvm();
   const a = p.authorization;
   const primaryType = req.primaryType ?? 'TransferWithAuthorization';
-  return await recoverTypedDataAddress({
+  return (await recoverTypedDataAddress({
     domain: { name: req.domain.name, version: req.domain.version, chainId: req.chainId, verifyingContract: req.asset },
     // Both EIP-3009 types have the same fields; only the name (and so the digest) differs.
-    types: { [primaryType]: AUTHORIZATION_TYPES.TransferWithAuthorization } as Record<AuthorizationType, typeof AUTHORIZATION_TYPES.TransferWithAuthorization>,
+    types: { [primaryType]: AUTHORIZATION_TYPES.TransferWithAuthorization } as Record<
+      AuthorizationType,
+      typeof AUTHORIZATION_TYPES.TransferWithAuthorization
+    >,
     primaryType,
-    message: { from: a.from, to: a.to, value: a.value, validAfter: a.validAfter, validBefore: a.validBefore, nonce: a.nonce },
+    message: {
+      from: a.from,
+      to: a.to,
+      value: a.value,
+      validAfter: a.validAfter,
+      validBefore: a.validBefore,
+      nonce: a.nonce,
+    },
     signature: p.signature,
-  }) as Address;
+  })) as Address;
 }
 
 /** All local checks; resolves when the payment is good for `req`, else throws the first failure's code. */
@@ -101,6 +143,9 @@ export async function verifyLocally(p: ExactPayment, req: LocalRequirements): Pr
     fail('ERR_X402_SIGNATURE_INVALID', 'signature does not recover to any address');
   }
   if (signer.toLowerCase() !== p.authorization.from) {
-    fail('ERR_X402_SIGNATURE_INVALID', `signature does not recover to authorization.from ${p.authorization.from} under the token's domain`);
+    fail(
+      'ERR_X402_SIGNATURE_INVALID',
+      `signature does not recover to authorization.from ${p.authorization.from} under the token's domain`,
+    );
   }
 }

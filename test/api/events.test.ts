@@ -4,7 +4,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventPublisher } from '../../src/api/index.ts';
 import {
-  SESSION_EVENT, SESSION_EVENT_KINDS, USAGE_EVENT_CHUNK, sessionEvent, type CreditFields,
+  SESSION_EVENT,
+  SESSION_EVENT_KINDS,
+  USAGE_EVENT_CHUNK,
+  sessionEvent,
+  type CreditFields,
 } from '../../src/api/events.ts';
 import { createLogger } from '../../src/log.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
@@ -16,7 +20,12 @@ const A = '02:00:00:00:0d:01';
 
 function rig(opts: { closeOutcome?: Promise<'closed' | 'failed' | 'kept-open'> } = {}) {
   const sent: Array<{ event: string; data: BlobmsgTable }> = [];
-  const ubus = { state: 'ready' as 'ready' | 'reconnecting', send: async (event: string, data: BlobmsgTable = {}) => { sent.push({ event, data }); } };
+  const ubus = {
+    state: 'ready' as 'ready' | 'reconnecting',
+    send: async (event: string, data: BlobmsgTable = {}) => {
+      sent.push({ event, data });
+    },
+  };
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', write: (_level, line) => lines.push(line) });
   return { sent, ubus, lines, log, gates: { closed: () => opts.closeOutcome ?? Promise.resolve('closed' as const) } };
@@ -34,33 +43,49 @@ test('the table lists every kind docs/ubus-api.md documents, and nothing else', 
   const documented = [...doc.matchAll(/^\| `([a-z-]+)` \| /gm)].map((m) => m[1]);
   for (const kind of SESSION_EVENT_KINDS) assert.ok(documented.includes(kind), `${kind} is documented`);
   assert.is(new Set(SESSION_EVENT_KINDS).size, 9);
-  assert.equal(sessionEvent('receipt', { session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' }),
-    { event: 'receipt', session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' });
+  assert.equal(
+    sessionEvent('receipt', { session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' }),
+    { event: 'receipt', session: 's', mac: A, escrow_session: '0x1', metered_steps: '3', receipt_units: '2' },
+  );
 });
 
-test('started, topup and ended follow the sessions; ended waits for the gate\'s close and says how it went', async () => {
-  let close!: (v: 'failed') => void;
-  const r = rig({ closeOutcome: new Promise((res) => { close = res; }) });
-  const sessions = await manager();
-  new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
-  const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g1') });
-  await sessions.activate({ mac: A, metric: 'bytes', allotment: 500n, payment: grant('g2') });
-  await sessions.end(session.id, 'admin');
-  await settle();
-  assert.equal(r.sent.map((s) => s.data.event), ['started', 'topup'], 'ended waits for the close');
-  close('failed');
-  await settle();
-  assert.equal(r.sent.map((s) => s.data.event), ['started', 'topup', 'ended']);
-  assert.ok(r.sent.every((s) => s.event === SESSION_EVENT));
-  const [started, topup, ended] = r.sent.map((s) => s.data) as [BlobmsgTable, BlobmsgTable, BlobmsgTable];
-  assert.is((started.session as BlobmsgTable).allotment, '1000');
-  assert.equal(topup.payment, { method: 'grant', reference: 'g2', amount: '0', asset: '' });
-  assert.is((topup.session as BlobmsgTable).allotment, '1500');
-  assert.is((ended.session as BlobmsgTable).state, 'TERMINATED');
-  assert.is(ended.gate, 'failed');
-  assert.ok(r.lines.some((l) => l.includes('session started')) && r.lines.some((l) => l.includes('session ended')));
-  await sessions.close();
-});
+test(
+  'started, topup and ended follow the sessions; ended ' + "waits for the gate's close and says how it went",
+  async () => {
+    let close!: (v: 'failed') => void;
+    const r = rig({
+      closeOutcome: new Promise((res) => {
+        close = res;
+      }),
+    });
+    const sessions = await manager();
+    new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+    const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g1') });
+    await sessions.activate({ mac: A, metric: 'bytes', allotment: 500n, payment: grant('g2') });
+    await sessions.end(session.id, 'admin');
+    await settle();
+    assert.equal(
+      r.sent.map((s) => s.data.event),
+      ['started', 'topup'],
+      'ended waits for the close',
+    );
+    close('failed');
+    await settle();
+    assert.equal(
+      r.sent.map((s) => s.data.event),
+      ['started', 'topup', 'ended'],
+    );
+    assert.ok(r.sent.every((s) => s.event === SESSION_EVENT));
+    const [started, topup, ended] = r.sent.map((s) => s.data) as [BlobmsgTable, BlobmsgTable, BlobmsgTable];
+    assert.is((started.session as BlobmsgTable).allotment, '1000');
+    assert.equal(topup.payment, { method: 'grant', reference: 'g2', amount: '0', asset: '' });
+    assert.is((topup.session as BlobmsgTable).allotment, '1500');
+    assert.is((ended.session as BlobmsgTable).state, 'TERMINATED');
+    assert.is(ended.gate, 'failed');
+    assert.ok(r.lines.some((l) => l.includes('session started')) && r.lines.some((l) => l.includes('session ended')));
+    await sessions.close();
+  },
+);
 
 test('moved: the session on its new MAC and the MAC it left, with a log line', async () => {
   const r = rig();
@@ -76,77 +101,132 @@ test('moved: the session on its new MAC and the MAC it left, with a log line', a
   await sessions.close();
 });
 
-test('a close kept open by a newer session of the same MAC counts as closed; no answer within the wait is `closing`', async () => {
-  const kept = rig({ closeOutcome: Promise.resolve('kept-open') });
-  const sessions = await manager();
-  new EventPublisher({ ubus: kept.ubus, sessions, gates: kept.gates, log: kept.log });
-  const slow = rig({ closeOutcome: new Promise(() => undefined) });
-  new EventPublisher({ ubus: slow.ubus, sessions, gates: slow.gates, log: slow.log, gateWaitMs: 20 });
-  const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g3') });
-  await sessions.end(session.id, 'admin');
-  await new Promise((r) => setTimeout(r, 50));
-  assert.is(kept.sent.at(-1)!.data.gate, 'closed');
-  assert.is(slow.sent.at(-1)!.data.gate, 'closing');
-  await sessions.close();
-});
+test(
+  'a close kept open by a newer session of the same MAC ' + 'counts as closed; no answer within the wait is `closing`',
+  async () => {
+    const kept = rig({ closeOutcome: Promise.resolve('kept-open') });
+    const sessions = await manager();
+    new EventPublisher({ ubus: kept.ubus, sessions, gates: kept.gates, log: kept.log });
+    const slow = rig({ closeOutcome: new Promise(() => undefined) });
+    new EventPublisher({ ubus: slow.ubus, sessions, gates: slow.gates, log: slow.log, gateWaitMs: 20 });
+    const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g3') });
+    await sessions.end(session.id, 'admin');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(kept.sent.at(-1)!.data.gate, 'closed');
+    assert.is(slow.sent.at(-1)!.data.gate, 'closing');
+    await sessions.close();
+  },
+);
 
-test('usage: one event per tick in chunks of USAGE_EVENT_CHUNK, with used and remaining from the sessions; nothing while ubus is down', async () => {
-  const r = rig();
-  const sessions = await manager();
-  const publisher = new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
-  const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g4') });
-  r.sent.length = 0;
-  const fact = (i: number) => ({ sessionId: i === 0 ? session.id : `gone-${i}`, mac: A, metric: 'bytes' as const, deltaBytes: 10, exhausted: false });
-  publisher.usage(Array.from({ length: USAGE_EVENT_CHUNK + 1 }, (_, i) => fact(i)));
-  await settle();
-  await settle();
-  assert.is(r.sent.length, 2);
-  const first = r.sent[0]!.data.sessions as BlobmsgTable[];
-  assert.is(first.length, USAGE_EVENT_CHUNK);
-  assert.equal(first[0], { id: session.id, mac: A, metric: 'bytes', delta: 10, used: '0', remaining: '1000', exhausted: false });
-  assert.is(first[1]!.used, null, 'a session the manager no longer has');
-  r.ubus.state = 'reconnecting';
-  r.sent.length = 0;
-  publisher.usage([fact(0), { ...fact(0), billedAheadBytes: 5 }]);
-  await settle();
-  assert.is(r.sent.length, 0);
-  assert.ok(r.lines.some((l) => l.includes('cut at the crossing')), 'the cut is logged whether or not ubus is up');
-  await sessions.close();
-});
+test(
+  'usage: one event per tick in chunks of USAGE_EVENT_CHUNK, with used and remaining from the sessions; nothing ' +
+    'while ubus is down',
+  async () => {
+    const r = rig();
+    const sessions = await manager();
+    const publisher = new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
+    const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g4') });
+    r.sent.length = 0;
+    const fact = (i: number) => ({
+      sessionId: i === 0 ? session.id : `gone-${i}`,
+      mac: A,
+      metric: 'bytes' as const,
+      deltaBytes: 10,
+      exhausted: false,
+    });
+    publisher.usage(Array.from({ length: USAGE_EVENT_CHUNK + 1 }, (_, i) => fact(i)));
+    await settle();
+    await settle();
+    assert.is(r.sent.length, 2);
+    const first = r.sent[0]!.data.sessions as BlobmsgTable[];
+    assert.is(first.length, USAGE_EVENT_CHUNK);
+    assert.equal(first[0], {
+      id: session.id,
+      mac: A,
+      metric: 'bytes',
+      delta: 10,
+      used: '0',
+      remaining: '1000',
+      exhausted: false,
+    });
+    assert.is(first[1]!.used, null, 'a session the manager no longer has');
+    r.ubus.state = 'reconnecting';
+    r.sent.length = 0;
+    publisher.usage([fact(0), { ...fact(0), billedAheadBytes: 5 }]);
+    await settle();
+    assert.is(r.sent.length, 0);
+    assert.ok(
+      r.lines.some((l) => l.includes('cut at the crossing')),
+      'the cut is logged whether or not ubus is up',
+    );
+    await sessions.close();
+  },
+);
 
-test('usage follows the sessions\' `usage` event: what the meter billed, told once, is one ubus event', async () => {
+test("usage follows the sessions' `usage` event: what the meter billed, told once, is one ubus event", async () => {
   const r = rig();
   const sessions = await manager();
   new EventPublisher({ ubus: r.ubus, sessions, gates: r.gates, log: r.log });
   const { session } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 1000n, payment: grant('g5') });
   sessions.applyUsage([session.id], [300], 1);
   r.sent.length = 0;
-  sessions.reportUsage([{
-    mac: A, sessionId: session.id, metric: 'bytes', deltaBytes: 300, deltaDownloadBytes: 300, deltaUploadBytes: 0,
-    remainingBytes: 700, exhausted: false,
-  }]);
+  sessions.reportUsage([
+    {
+      mac: A,
+      sessionId: session.id,
+      metric: 'bytes',
+      deltaBytes: 300,
+      deltaDownloadBytes: 300,
+      deltaUploadBytes: 0,
+      remainingBytes: 700,
+      exhausted: false,
+    },
+  ]);
   await settle();
   const line = { id: session.id, mac: A, metric: 'bytes', delta: 300, used: '300', remaining: '700', exhausted: false };
-  assert.equal(r.sent.map((s) => s.data), [{ event: 'usage', sessions: [line] }]);
+  assert.equal(
+    r.sent.map((s) => s.data),
+    [{ event: 'usage', sessions: [line] }],
+  );
   await sessions.close();
 });
 
 test('escrow: holds, releases and on-chain closes are sent as they are told', () => {
   const r = rig();
   const listeners = new Map<string, (x: never) => void>();
-  const escrow = { on: (event: string, l: (x: never) => void) => { listeners.set(event, l); return () => undefined; } };
-  const publisher = new EventPublisher({ ubus: r.ubus, sessions: { on: () => () => undefined, usageOf: () => null }, gates: r.gates, log: r.log });
+  const escrow = {
+    on: (event: string, l: (x: never) => void) => {
+      listeners.set(event, l);
+      return () => undefined;
+    },
+  };
+  const publisher = new EventPublisher({
+    ubus: r.ubus,
+    sessions: { on: () => () => undefined, usageOf: () => null },
+    gates: r.gates,
+    log: r.log,
+  });
   publisher.followEscrow(escrow);
-  const figures: CreditFields = { session: 's1', mac: A, escrow_session: '0xe', metered_steps: '4', receipt_units: '2' };
+  const figures: CreditFields = {
+    session: 's1',
+    mac: A,
+    escrow_session: '0xe',
+    metered_steps: '4',
+    receipt_units: '2',
+  };
   listeners.get('awaiting-receipt')!(figures as never);
   listeners.get('receipt')!(figures as never);
   listeners.get('escrow-closed')!({ session: { id: 's1' } as Session, mac: A, escrow: { state: 'closed' } } as never);
   listeners.get('escrow-closed')!({ session: null, mac: A, escrow: { state: 'closed' } } as never);
-  assert.equal(r.sent.map((s) => s.data), [
-    { event: 'awaiting-receipt', ...figures }, { event: 'receipt', ...figures },
-    { event: 'escrow-closed', session: 's1', mac: A, escrow: { state: 'closed' } },
-    { event: 'escrow-closed', mac: A, escrow: { state: 'closed' } },
-  ]);
+  assert.equal(
+    r.sent.map((s) => s.data),
+    [
+      { event: 'awaiting-receipt', ...figures },
+      { event: 'receipt', ...figures },
+      { event: 'escrow-closed', session: 's1', mac: A, escrow: { state: 'closed' } },
+      { event: 'escrow-closed', mac: A, escrow: { state: 'closed' } },
+    ],
+  );
 });
 
 test.run();

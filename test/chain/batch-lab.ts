@@ -37,7 +37,6 @@ export interface BatchLab {
   close(): Promise<void>;
 }
 
-
 export async function startBatchLab(o: BatchLabOptions): Promise<BatchLab> {
   const accounts: { receiver?: Address } = {};
   const rig = await startChainDaemon({
@@ -46,7 +45,8 @@ export async function startBatchLab(o: BatchLabOptions): Promise<BatchLab> {
     clients: { [o.mac]: '127.0.0.1' },
     config: async ({ chain, usdc, facilitator }) => {
       accounts.receiver = chain.newAccount().address;
-      return `
+      return (
+        `
 config pricing 'wifi'
 \toption metric 'seconds'
 \toption step_size '60'
@@ -66,14 +66,27 @@ config batch_settlement 'batch_settlement'
 \toption refund '${o.refund}'
 \toption token_name 'USDC'
 \toption token_version '2'
-` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address });
+` + x402Section({ facilitatorUrl: facilitator.url, payTo: chain.newAccount().address })
+      );
     },
   });
   const { chain, usdc, deployed: stack, facilitator, lab, base } = rig;
   return {
-    chain, usdc, stack, facilitator, receiver: accounts.receiver!, lab, base, authorizer: () => receiverAuthorizer(facilitator),
+    chain,
+    usdc,
+    stack,
+    facilitator,
+    receiver: accounts.receiver!,
+    lab,
+    base,
+    authorizer: () => receiverAuthorizer(facilitator),
     channel: async (id) => {
-      const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+      const [balance, totalClaimed] = (await chain.publicClient.readContract({
+        address: BATCH_SETTLEMENT_ADDRESS,
+        abi: stack.abi,
+        functionName: 'channels',
+        args: [id],
+      })) as [bigint, bigint];
       return [balance, totalClaimed];
     },
     close: rig.close,

@@ -29,9 +29,17 @@ async function placeAt(chain: TestChain, artifact: Artifact, target: Address): P
 
 export async function deployBatchStack(chain: TestChain): Promise<BatchStack> {
   const a = compileTestContracts('BatchSettlement.sol');
-  const need = (name: string): Artifact => { const x = a[name]; if (!x) throw new Error(`${name} missing`); return x; };
+  const need = (name: string): Artifact => {
+    const x = a[name];
+    if (!x) throw new Error(`${name} missing`);
+    return x;
+  };
   await placeAt(chain, need('TestBatchSettlement'), BATCH_SETTLEMENT_ADDRESS);
   await placeAt(chain, need('TestERC3009DepositCollector'), ERC3009_DEPOSIT_COLLECTOR_ADDRESS);
   await placeAt(chain, need('TestMulticall3'), MULTICALL3_ADDRESS);
-  return { settlement: BATCH_SETTLEMENT_ADDRESS, collector: ERC3009_DEPOSIT_COLLECTOR_ADDRESS, abi: need('TestBatchSettlement').abi };
+  return {
+    settlement: BATCH_SETTLEMENT_ADDRESS,
+    collector: ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+    abi: need('TestBatchSettlement').abi,
+  };
 }

@@ -5,7 +5,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseSignature, toEventSelector, type Hex } from 'viem';
 import {
-  cancelAuthorization, randomNonce, signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken,
+  cancelAuthorization,
+  randomNonce,
+  signAuthorization,
+  startChain,
+  submitAuthorization,
+  type TestChain,
+  type TestToken,
 } from './index.ts';
 
 const test = suite('chain kit');
@@ -16,7 +22,9 @@ test.before(async () => {
   chain = await startChain({ chainId: 84532 });
   usdc = await chain.deployToken({ name: 'USDC', version: '2' });
 });
-test.after(async () => { await chain?.stop(); });
+test.after(async () => {
+  await chain?.stop();
+});
 
 async function reverts(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {
@@ -29,28 +37,32 @@ async function reverts(p: Promise<unknown>, pattern: RegExp): Promise<void> {
 }
 
 test('token has the USDC-like domain and 6 decimals on the configured chain id', async () => {
-  const read = (functionName: string) => chain.publicClient.readContract({ address: usdc.address, abi: usdc.abi, functionName });
+  const read = (functionName: string) =>
+    chain.publicClient.readContract({ address: usdc.address, abi: usdc.abi, functionName });
   assert.is(await read('name'), 'USDC');
   assert.is(await read('version'), '2');
   assert.is(await read('decimals'), 6);
   assert.is(await chain.publicClient.getChainId(), 84532);
 });
 
-test('a signed transferWithAuthorization moves exactly value, marks the nonce used, and cannot be replayed', async () => {
-  const buyer = chain.newAccount();
-  const payee = chain.newAccount();
-  const relayer = chain.newAccount();
-  await chain.fund(relayer.address);
-  await usdc.mint(buyer.address, 5_000_000n);
-  const auth = await signAuthorization(buyer, usdc, { to: payee.address, value: 1_250_000n });
-  assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), false);
-  await submitAuthorization(chain, usdc, relayer, auth);
-  assert.is(await usdc.balanceOf(buyer.address), 3_750_000n);
-  assert.is(await usdc.balanceOf(payee.address), 1_250_000n);
-  assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), true);
-  await reverts(submitAuthorization(chain, usdc, relayer, auth), /authorization is used or canceled/);
-  assert.is(await usdc.balanceOf(payee.address), 1_250_000n);
-});
+test(
+  'a signed transferWithAuthorization moves exactly ' + 'value, marks the nonce used, and cannot be replayed',
+  async () => {
+    const buyer = chain.newAccount();
+    const payee = chain.newAccount();
+    const relayer = chain.newAccount();
+    await chain.fund(relayer.address);
+    await usdc.mint(buyer.address, 5_000_000n);
+    const auth = await signAuthorization(buyer, usdc, { to: payee.address, value: 1_250_000n });
+    assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), false);
+    await submitAuthorization(chain, usdc, relayer, auth);
+    assert.is(await usdc.balanceOf(buyer.address), 3_750_000n);
+    assert.is(await usdc.balanceOf(payee.address), 1_250_000n);
+    assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), true);
+    await reverts(submitAuthorization(chain, usdc, relayer, auth), /authorization is used or canceled/);
+    assert.is(await usdc.balanceOf(payee.address), 1_250_000n);
+  },
+);
 
 test('the (v,r,s) form works too (the one x402 facilitators call for 65-byte signatures)', async () => {
   const buyer = chain.newAccount();
@@ -59,8 +71,20 @@ test('the (v,r,s) form works too (the one x402 facilitators call for 65-byte sig
   const { authorization: a, signature } = await signAuthorization(buyer, usdc, { to: payee.address, value: 1_000n });
   const sig = parseSignature(signature);
   const hash = await chain.wallet(chain.deployer).writeContract({
-    address: usdc.address, abi: usdc.abi, functionName: 'transferWithAuthorization',
-    args: [a.from, a.to, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce, Number(sig.v), sig.r, sig.s],
+    address: usdc.address,
+    abi: usdc.abi,
+    functionName: 'transferWithAuthorization',
+    args: [
+      a.from,
+      a.to,
+      BigInt(a.value),
+      BigInt(a.validAfter),
+      BigInt(a.validBefore),
+      a.nonce,
+      Number(sig.v),
+      sig.r,
+      sig.s,
+    ],
   });
   assert.is((await chain.publicClient.waitForTransactionReceipt({ hash })).status, 'success');
   assert.is(await usdc.balanceOf(payee.address), 1_000n);
@@ -77,11 +101,20 @@ test('refuses what USDC refuses: wrong signer, wrong domain, expired, not yet va
   forged.authorization.from = buyer.address;
   await reverts(submitAuthorization(chain, usdc, chain.deployer, forged), /invalid signature/);
   // Base mainnet's domain name on a token whose name is "USDC".
-  const wrongDomain = await signAuthorization(buyer, usdc, { to: payee.address, value: 1n, domain: { name: 'USD Coin' } });
+  const wrongDomain = await signAuthorization(buyer, usdc, {
+    to: payee.address,
+    value: 1n,
+    domain: { name: 'USD Coin' },
+  });
   await reverts(submitAuthorization(chain, usdc, chain.deployer, wrongDomain), /invalid signature/);
   const wrongChain = await signAuthorization(buyer, usdc, { to: payee.address, value: 1n, domain: { chainId: 8453 } });
   await reverts(submitAuthorization(chain, usdc, chain.deployer, wrongChain), /invalid signature/);
-  const expired = await signAuthorization(buyer, usdc, { to: payee.address, value: 1n, validAfter: 0n, validBefore: now - 1n });
+  const expired = await signAuthorization(buyer, usdc, {
+    to: payee.address,
+    value: 1n,
+    validAfter: 0n,
+    validBefore: now - 1n,
+  });
   await reverts(submitAuthorization(chain, usdc, chain.deployer, expired), /authorization is expired/);
   const early = await signAuthorization(buyer, usdc, { to: payee.address, value: 1n, validAfter: now + 3600n });
   await reverts(submitAuthorization(chain, usdc, chain.deployer, early), /authorization is not yet valid/);
@@ -99,23 +132,30 @@ test('refuses what USDC refuses: wrong signer, wrong domain, expired, not yet va
   assert.is(await usdc.balanceOf(payee.address), 0n);
 });
 
-test('cancelAuthorization: the nonce becomes used and AuthorizationCanceled is logged, no token moves, the authorization is dead', async () => {
-  const buyer = chain.newAccount();
-  const payee = chain.newAccount();
-  await chain.fund(buyer.address);
-  await usdc.mint(buyer.address, 700n);
-  const auth = await signAuthorization(buyer, usdc, { to: payee.address, value: 700n });
-  const hash = await cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce);
-  assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), true);
-  const logs = (await chain.publicClient.getTransactionReceipt({ hash })).logs;
-  assert.is(logs.length, 1, 'one log, no Transfer');
-  assert.is(logs[0]!.topics[0], toEventSelector('AuthorizationCanceled(address,bytes32)'));
-  assert.is(logs[0]!.topics[2], auth.authorization.nonce);
-  await reverts(submitAuthorization(chain, usdc, chain.deployer, auth), /authorization is used or canceled/);
-  await reverts(cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce), /authorization is used or canceled/);
-  assert.is(await usdc.balanceOf(buyer.address), 700n);
-  assert.is(await usdc.balanceOf(payee.address), 0n);
-});
+test(
+  'cancelAuthorization: the nonce becomes used and AuthorizationCanceled is logged, no token moves, the ' +
+    'authorization is dead',
+  async () => {
+    const buyer = chain.newAccount();
+    const payee = chain.newAccount();
+    await chain.fund(buyer.address);
+    await usdc.mint(buyer.address, 700n);
+    const auth = await signAuthorization(buyer, usdc, { to: payee.address, value: 700n });
+    const hash = await cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce);
+    assert.is(await usdc.authorizationState(buyer.address, auth.authorization.nonce), true);
+    const logs = (await chain.publicClient.getTransactionReceipt({ hash })).logs;
+    assert.is(logs.length, 1, 'one log, no Transfer');
+    assert.is(logs[0]!.topics[0], toEventSelector('AuthorizationCanceled(address,bytes32)'));
+    assert.is(logs[0]!.topics[2], auth.authorization.nonce);
+    await reverts(submitAuthorization(chain, usdc, chain.deployer, auth), /authorization is used or canceled/);
+    await reverts(
+      cancelAuthorization(chain, usdc, buyer, auth.authorization.nonce),
+      /authorization is used or canceled/,
+    );
+    assert.is(await usdc.balanceOf(buyer.address), 700n);
+    assert.is(await usdc.balanceOf(payee.address), 0n);
+  },
+);
 
 test('receiveWithAuthorization: only the payee may submit it', async () => {
   const buyer = chain.newAccount();
@@ -123,30 +163,51 @@ test('receiveWithAuthorization: only the payee may submit it', async () => {
   await chain.fund(payee.address);
   await usdc.mint(buyer.address, 500n);
   const { authorization: a, signature } = await signAuthorization(buyer, usdc, {
-    to: payee.address, value: 500n, primaryType: 'ReceiveWithAuthorization', nonce: randomNonce(),
+    to: payee.address,
+    value: 500n,
+    primaryType: 'ReceiveWithAuthorization',
+    nonce: randomNonce(),
   });
-  const args = [a.from, a.to, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce, signature] as const;
-  await reverts(chain.wallet(chain.deployer).writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'receiveWithAuthorization', args }),
-    /caller must be the payee/);
-  const hash = await chain.wallet(payee).writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'receiveWithAuthorization', args });
+  const args = [
+    a.from,
+    a.to,
+    BigInt(a.value),
+    BigInt(a.validAfter),
+    BigInt(a.validBefore),
+    a.nonce,
+    signature,
+  ] as const;
+  await reverts(
+    chain
+      .wallet(chain.deployer)
+      .writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'receiveWithAuthorization', args }),
+    /caller must be the payee/,
+  );
+  const hash = await chain
+    .wallet(payee)
+    .writeContract({ address: usdc.address, abi: usdc.abi, functionName: 'receiveWithAuthorization', args });
   assert.is((await chain.publicClient.waitForTransactionReceipt({ hash })).status, 'success');
   assert.is(await usdc.balanceOf(payee.address), 500n);
 });
 
-test('the stranded-transaction watchdog mines nothing while automine is off: a pending transaction stays pending', async () => {
-  const rpc = (method: string, params: unknown[] = []) => chain.publicClient.request({ method: method as never, params: params as never });
-  await rpc('evm_setAutomine', [false]);
-  try {
-    const hash = await chain.wallet(chain.deployer).sendTransaction({ to: chain.newAccount().address, value: 1n });
-    await new Promise((r) => setTimeout(r, 2500)); // past two of the watchdog's looks
-    assert.equal(await rpc('txpool_status'), { pending: '0x1', queued: '0x0' });
-    assert.not.match(chain.anvil.output(), /automine left/);
-    await rpc('evm_setAutomine', [true]); // anvil mines what is pending when automine comes back on
-    assert.is((await chain.publicClient.waitForTransactionReceipt({ hash, timeout: 10_000 })).status, 'success');
-  } finally {
-    await rpc('evm_setAutomine', [true]);
-  }
-});
+test(
+  'the stranded-transaction watchdog mines nothing while ' + 'automine is off: a pending transaction stays pending',
+  async () => {
+    const rpc = (method: string, params: unknown[] = []) =>
+      chain.publicClient.request({ method: method as never, params: params as never });
+    await rpc('evm_setAutomine', [false]);
+    try {
+      const hash = await chain.wallet(chain.deployer).sendTransaction({ to: chain.newAccount().address, value: 1n });
+      await new Promise((r) => setTimeout(r, 2500)); // past two of the watchdog's looks
+      assert.equal(await rpc('txpool_status'), { pending: '0x1', queued: '0x0' });
+      assert.not.match(chain.anvil.output(), /automine left/);
+      await rpc('evm_setAutomine', [true]); // anvil mines what is pending when automine comes back on
+      assert.is((await chain.publicClient.waitForTransactionReceipt({ hash, timeout: 10_000 })).status, 'success');
+    } finally {
+      await rpc('evm_setAutomine', [true]);
+    }
+  },
+);
 
 test('snapshot/revert and time travel', async () => {
   const before = await chain.now();

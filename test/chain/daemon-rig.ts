@@ -43,7 +43,9 @@ export interface ChainFacilitator<D> extends RigParts<D> {
 }
 
 /** The chain half of the rig, for tests that drive src/ in-process against a real facilitator (no daemon). */
-export async function startChainFacilitator<D = undefined>(o: ChainFacilitatorOptions<D>): Promise<ChainFacilitator<D>> {
+export async function startChainFacilitator<D = undefined>(
+  o: ChainFacilitatorOptions<D>,
+): Promise<ChainFacilitator<D>> {
   const chain = await startChain({ chainId: RIG_CHAIN_ID });
   let facilitator: TestFacilitator | undefined;
   let proxy: HoldingProxy | undefined;
@@ -69,7 +71,9 @@ export interface ChainDaemonOptions<D> extends ChainFacilitatorOptions<D> {
   config: (parts: RigParts<D>) => string | Promise<string>;
   /** The `http` section's rate_limit; the daemon's default when absent. */
   rateLimit?: number;
-  /** Portal clients added before the daemon starts, MAC → IP: the LAN callers (the endpoint serves portal clients only). */
+  /**
+   * Portal clients added before the daemon starts, MAC → IP: the LAN callers (the endpoint serves portal clients only).
+   */
   clients?: Record<string, string>;
   /** The lab's checkpoint_interval (s); the lab's default when absent. */
   checkpointInterval?: number;
@@ -95,8 +99,12 @@ export async function startChainDaemon<D = undefined>(o: ChainDaemonOptions<D>):
   try {
     const port = await freePort();
     const config = await o.config(parts);
-    lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: config + httpSection(port, o.rateLimit),
-      ...(o.checkpointInterval !== undefined && { checkpointInterval: o.checkpointInterval }) });
+    lab = await DaemonLab.create({
+      pollInterval: 0.3,
+      portalSocket: true,
+      extraConfig: config + httpSection(port, o.rateLimit),
+      ...(o.checkpointInterval !== undefined && { checkpointInterval: o.checkpointInterval }),
+    });
     for (const [mac, ip] of Object.entries(o.clients ?? {})) lab.portal.addClient(mac, ip);
     await lab.startDaemon();
     const { chain, usdc, deployed, facilitator, proxy } = parts;
@@ -109,7 +117,9 @@ export async function startChainDaemon<D = undefined>(o: ChainDaemonOptions<D>):
 
 /** The facilitator's advertised receiverAuthorizer for batch-settlement (GET /supported), as a server configures it. */
 export async function receiverAuthorizer(facilitator: TestFacilitator): Promise<Address> {
-  const s = await (await fetch(`${facilitator.url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const s = (await (await fetch(`${facilitator.url}/supported`)).json()) as {
+    kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }>;
+  };
   const kind = s.kinds.find((k) => k.scheme === 'batch-settlement');
   if (!kind?.extra?.receiverAuthorizer) throw new Error('no receiverAuthorizer in /supported');
   return kind.extra.receiverAuthorizer;

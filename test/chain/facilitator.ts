@@ -5,8 +5,8 @@
  * `settleFails` (answers success:false without touching the chain), `settleDelayMs` (settles on chain, then holds
  * the answer: a client timeout with the money moved), `settleStalls` (takes the settle and never answers nor
  * settles, until the client gives up: a client timeout with no money moved), `beforeSettle` (a test's step between the
- * settle request and the settle: e.g. the authorization submitted by someone else), and `dialect: 'x402-rs'` (refusals as
- * HTTP 400 with x402-rs's reason names). Options add @x402/evm's batch-settlement and upto facilitator schemes.
+ * settle request and the settle: e.g. the authorization submitted by someone else), and `dialect: 'x402-rs'` (refusals
+ * as HTTP 400 with x402-rs's reason names). Options add @x402/evm's batch-settlement and upto facilitator schemes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -65,8 +65,12 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
   // One signer settles concurrent payments: viem's nonce manager hands out transaction nonces without collisions.
   const account = privateKeyToAccount(generatePrivateKey(), { nonceManager });
   await chain.fund(account.address);
-  const client = createWalletClient({ account, chain: chain.chain, transport: http(chain.rpcUrl, { retryCount: 0 }), pollingInterval: 50 })
-    .extend(publicActions);
+  const client = createWalletClient({
+    account,
+    chain: chain.chain,
+    transport: http(chain.rpcUrl, { retryCount: 0 }),
+    pollingInterval: 50,
+  }).extend(publicActions);
   const signer = toFacilitatorEvmSigner({
     address: account.address,
     readContract: (args: never) => client.readContract(args),
@@ -79,10 +83,16 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
   const facilitator = new x402Facilitator();
   registerExactEvmScheme(facilitator, { signer, networks: (options.networks ?? [`eip155:${chain.chainId}`]) as never });
   if (options.batchSettlement) {
-    facilitator.register((options.networks ?? [`eip155:${chain.chainId}`]) as never,
-      new BatchSettlementEvmScheme(signer as never, options.batchSettlement.authorizer as never));
+    facilitator.register(
+      (options.networks ?? [`eip155:${chain.chainId}`]) as never,
+      new BatchSettlementEvmScheme(signer as never, options.batchSettlement.authorizer as never),
+    );
   }
-  if (options.upto) facilitator.register((options.networks ?? [`eip155:${chain.chainId}`]) as never, new UptoEvmScheme(signer as never));
+  if (options.upto)
+    facilitator.register(
+      (options.networks ?? [`eip155:${chain.chainId}`]) as never,
+      new UptoEvmScheme(signer as never),
+    );
 
   const faults: FacilitatorFaults = options.faults ?? {};
   const calls = { verify: 0, settle: 0, supported: 0 };
@@ -102,17 +112,31 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     res.writeHead(status, { 'content-type': 'application/json' }).end(text);
   }
 
-  function refusal(res: ServerResponse, kind: 'verify' | 'settle', reason: string, message: string | undefined, extra: Record<string, unknown>): void {
+  function refusal(
+    res: ServerResponse,
+    kind: 'verify' | 'settle',
+    reason: string,
+    message: string | undefined,
+    extra: Record<string, unknown>,
+  ): void {
     if (faults.dialect === 'x402-rs') {
       const rs = X402RS_REASONS[reason] ?? reason;
-      send(res, 400, kind === 'verify'
-        ? { isValid: false, invalidReason: rs, invalidReasonDetails: message ?? rs, ...extra }
-        : { success: false, errorReason: rs, errorMessage: message ?? rs, ...extra });
+      send(
+        res,
+        400,
+        kind === 'verify'
+          ? { isValid: false, invalidReason: rs, invalidReasonDetails: message ?? rs, ...extra }
+          : { success: false, errorReason: rs, errorMessage: message ?? rs, ...extra },
+      );
       return;
     }
-    send(res, 200, kind === 'verify'
-      ? { isValid: false, invalidReason: reason, invalidMessage: message, ...extra }
-      : { success: false, errorReason: reason, errorMessage: message, transaction: '', ...extra });
+    send(
+      res,
+      200,
+      kind === 'verify'
+        ? { isValid: false, invalidReason: reason, invalidMessage: message, ...extra }
+        : { success: false, errorReason: reason, errorMessage: message, transaction: '', ...extra },
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -120,7 +144,8 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
       calls.supported++;
       return send(res, 200, facilitator.getSupported());
     }
-    if (req.method !== 'POST' || (req.url !== '/verify' && req.url !== '/settle')) return send(res, 404, { error: 'not found' });
+    if (req.method !== 'POST' || (req.url !== '/verify' && req.url !== '/settle'))
+      return send(res, 404, { error: 'not found' });
     let body: Record<string, unknown>;
     try {
       body = await readJson(req);
@@ -138,7 +163,8 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
       return send(res, 200, r);
     }
     calls.settle++;
-    if (faults.settleFails) return refusal(res, 'settle', 'unexpected_settle_error', 'settlement failed (injected)', {});
+    if (faults.settleFails)
+      return refusal(res, 'settle', 'unexpected_settle_error', 'settlement failed (injected)', {});
     if (faults.settleStalls) {
       await new Promise<void>((resolve) => res.once('close', () => resolve()));
       return;
@@ -146,37 +172,51 @@ export async function startFacilitator(chain: TestChain, options: FacilitatorOpt
     await faults.beforeSettle?.(body.paymentPayload as Record<string, unknown>);
     const r = await facilitator.settle(payload, requirements);
     if (faults.settleDelayMs) await sleep(faults.settleDelayMs);
-    if (!r.success) return refusal(res, 'settle', r.errorReason ?? 'settle_failed', r.errorMessage, { transaction: r.transaction, network: r.network });
+    if (!r.success)
+      return refusal(res, 'settle', r.errorReason ?? 'settle_failed', r.errorMessage, {
+        transaction: r.transaction,
+        network: r.network,
+      });
     return send(res, 200, r);
   }
 
   let server: Server | undefined;
   let port = 0;
-  const up = () => new Promise<void>((resolve, reject) => {
-    const s = createServer((req, res) => {
-      handle(req, res).catch((err: unknown) => { if (!res.headersSent) send(res, 500, { error: String((err as Error).message ?? err) }); });
+  const up = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((req, res) => {
+        handle(req, res).catch((err: unknown) => {
+          if (!res.headersSent) send(res, 500, { error: String((err as Error).message ?? err) });
+        });
+      });
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => {
+        port = (s.address() as AddressInfo).port;
+        server = s;
+        resolve();
+      });
     });
-    s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => {
-      port = (s.address() as AddressInfo).port;
-      server = s;
-      resolve();
+  const down = () =>
+    new Promise<void>((resolve) => {
+      if (!server) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+      server = undefined;
     });
-  });
-  const down = () => new Promise<void>((resolve) => {
-    if (!server) return resolve();
-    server.close(() => resolve());
-    server.closeAllConnections();
-    server = undefined;
-  });
   await up();
   return { url: `http://127.0.0.1:${port}`, account, faults, calls, up, down, stop: down };
 }
 
-/** A receipt wait this long is news (anvil mines at once): shown as a `# ` line, which test/run.mjs prints for a passing file too. */
+/**
+ * A receipt wait this long is news (anvil mines at once): shown as a `# ` line, which test/run.mjs prints for a passing
+ * file too.
+ */
 const SLOW_RECEIPT_MS = 5000;
 
-/** The facilitator's receipt waits, timed: a CI file once passed after ~180 s, viem's default receipt timeout, with no line saying where. */
+/**
+ * The facilitator's receipt waits, timed: a CI file once passed after ~180 s, viem's default receipt timeout, with no
+ * line saying where.
+ */
 async function timedReceiptWait<T>(args: unknown, wait: () => Promise<T>): Promise<T> {
   const began = Date.now();
   const hash = (args as { hash?: string }).hash ?? '?';

@@ -12,23 +12,34 @@ export interface HoldingProxy {
   hold(): Promise<void>;
   /** The next /settle is forwarded (the money moves) and its answer never given. Resolves when the answer is in. */
   holdAnswer(): Promise<void>;
-  /** The next /settle waits until the test calls the function this resolves with (when it arrives), then is forwarded. */
+  /**
+   * The next /settle waits until the test calls the function this resolves with (when it arrives), then is forwarded.
+   */
   delay(): Promise<() => void>;
   close(): Promise<void>;
 }
 
-type Next = { kind: 'hold' | 'answer'; reached: () => void } | { kind: 'delay'; reached: (forward: () => void) => void };
+type Next =
+  { kind: 'hold' | 'answer'; reached: () => void } | { kind: 'delay'; reached: (forward: () => void) => void };
 
 export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   let next: Next | undefined;
   const forward = async (req: IncomingMessage, body: string): Promise<{ status: number; text: string }> => {
     const method = req.method ?? 'GET';
-    const a = await fetch(`${target}${req.url ?? ''}`, { method, ...(method === 'POST' && { body, headers: { 'content-type': 'application/json' } }) });
+    const a = await fetch(`${target}${req.url ?? ''}`, {
+      method,
+      ...(method === 'POST' && { body, headers: { 'content-type': 'application/json' } }),
+    });
     return { status: a.status, text: await a.text() };
   };
-  const relay = (req: IncomingMessage, body: string, res: ServerResponse): Promise<void> => forward(req, body)
-    .then(({ status, text }) => { res.writeHead(status, { 'content-type': 'application/json' }).end(text); })
-    .catch((err: unknown) => { if (!res.headersSent) res.writeHead(502).end(String(err)); });
+  const relay = (req: IncomingMessage, body: string, res: ServerResponse): Promise<void> =>
+    forward(req, body)
+      .then(({ status, text }) => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+      })
+      .catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(502).end(String(err));
+      });
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
@@ -36,9 +47,17 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
       const mine = req.url === '/settle' ? next : undefined;
       if (mine) next = undefined;
       if (mine?.kind === 'hold') return mine.reached();
-      if (mine?.kind === 'delay') return mine.reached(() => { void relay(req, body, res); });
+      if (mine?.kind === 'delay')
+        return mine.reached(() => {
+          void relay(req, body, res);
+        });
       if (mine?.kind === 'answer') {
-        forward(req, body).then(() => mine.reached(), (err: unknown) => { res.writeHead(502).end(String(err)); });
+        forward(req, body).then(
+          () => mine.reached(),
+          (err: unknown) => {
+            res.writeHead(502).end(String(err));
+          },
+        );
         return;
       }
       void relay(req, body, res);
@@ -47,10 +66,23 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    hold: () => new Promise<void>((r) => { next = { kind: 'hold', reached: r }; }),
-    holdAnswer: () => new Promise<void>((r) => { next = { kind: 'answer', reached: r }; }),
-    delay: () => new Promise<() => void>((r) => { next = { kind: 'delay', reached: r }; }),
+    hold: () =>
+      new Promise<void>((r) => {
+        next = { kind: 'hold', reached: r };
+      }),
+    holdAnswer: () =>
+      new Promise<void>((r) => {
+        next = { kind: 'answer', reached: r };
+      }),
+    delay: () =>
+      new Promise<() => void>((r) => {
+        next = { kind: 'delay', reached: r };
+      }),
     // A held request's connection is still open: closeAllConnections, or close() would wait for it forever.
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -10,8 +10,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  createPublicClient, createWalletClient, defineChain, getAddress, http, parseEther, parseSignature, toHex,
-  type Abi, type Address, type Chain, type Hex, type PublicClient, type WalletClient, type Transport,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  getAddress,
+  http,
+  parseEther,
+  parseSignature,
+  toHex,
+  type Abi,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type WalletClient,
+  type Transport,
   type Account,
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
@@ -79,7 +92,9 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
   const chainId = options.chainId ?? 31337;
   const anvil = await startAnvil({ chainId, ...(options.anvilArgs ? { args: options.anvilArgs } : {}) });
   const chain = defineChain({
-    id: chainId, name: `anvil-${chainId}`, nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    id: chainId,
+    name: `anvil-${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: [anvil.rpcUrl] } },
   });
   const transport = http(anvil.rpcUrl, { retryCount: 0 });
@@ -91,7 +106,11 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
     publicClient.request({ method: method as never, params: params as never });
 
   async function deploy(artifact: Artifact, args: readonly unknown[] = [], from: Account = deployer): Promise<Address> {
-    const hash = await wallet(from).deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args: args as never });
+    const hash = await wallet(from).deployContract({
+      abi: artifact.abi,
+      bytecode: artifact.bytecode,
+      args: args as never,
+    });
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deploy failed: ${hash}`);
     return receipt.contractAddress;
@@ -105,7 +124,12 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
     const address = await deploy(artifact, [name, version, opts.symbol ?? 'USDC']);
     const abi = artifact.abi;
     return {
-      address, name, version, decimals: 6, chainId, abi,
+      address,
+      name,
+      version,
+      decimals: 6,
+      chainId,
+      abi,
       balanceOf: async (owner) =>
         (await publicClient.readContract({ address, abi, functionName: 'balanceOf', args: [owner] })) as bigint,
       mint: async (to, amount) => {
@@ -114,18 +138,38 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
         if (receipt.status !== 'success') throw new Error(`mint reverted: ${hash}`);
       },
       authorizationState: async (authorizer, nonce) =>
-        (await publicClient.readContract({ address, abi, functionName: 'authorizationState', args: [authorizer, nonce] })) as boolean,
+        (await publicClient.readContract({
+          address,
+          abi,
+          functionName: 'authorizationState',
+          args: [authorizer, nonce],
+        })) as boolean,
     };
   }
 
   return {
-    rpcUrl: anvil.rpcUrl, chainId, chain, publicClient, deployer, wallet, deploy, deployToken, anvil,
+    rpcUrl: anvil.rpcUrl,
+    chainId,
+    chain,
+    publicClient,
+    deployer,
+    wallet,
+    deploy,
+    deployToken,
+    anvil,
     newAccount: () => privateKeyToAccount(generatePrivateKey()),
-    fund: async (address, eth = parseEther('10')) => { await rpc('anvil_setBalance', [address, toHex(eth)]); },
+    fund: async (address, eth = parseEther('10')) => {
+      await rpc('anvil_setBalance', [address, toHex(eth)]);
+    },
     now: async () => (await publicClient.getBlock()).timestamp,
-    increaseTime: async (seconds) => { await rpc('evm_increaseTime', [seconds]); await rpc('evm_mine'); },
+    increaseTime: async (seconds) => {
+      await rpc('evm_increaseTime', [seconds]);
+      await rpc('evm_mine');
+    },
     snapshot: async () => (await rpc('evm_snapshot')) as Hex,
-    revert: async (id) => { if (!(await rpc('evm_revert', [id]))) throw new Error(`evm_revert ${id} refused`); },
+    revert: async (id) => {
+      if (!(await rpc('evm_revert', [id]))) throw new Error(`evm_revert ${id} refused`);
+    },
     stop: () => anvil.stop(),
   };
 }
@@ -156,8 +200,12 @@ export interface AuthorizationOptions {
 }
 
 const AUTH_FIELDS = [
-  { name: 'from', type: 'address' }, { name: 'to', type: 'address' }, { name: 'value', type: 'uint256' },
-  { name: 'validAfter', type: 'uint256' }, { name: 'validBefore', type: 'uint256' }, { name: 'nonce', type: 'bytes32' },
+  { name: 'from', type: 'address' },
+  { name: 'to', type: 'address' },
+  { name: 'value', type: 'uint256' },
+  { name: 'validAfter', type: 'uint256' },
+  { name: 'validBefore', type: 'uint256' },
+  { name: 'nonce', type: 'bytes32' },
 ] as const;
 
 export function randomNonce(): Hex {
@@ -181,15 +229,25 @@ export async function signAuthorization(
   };
   const primaryType = options.primaryType ?? 'TransferWithAuthorization';
   const signature = await account.signTypedData({
-    domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address, ...options.domain },
+    domain: {
+      name: token.name,
+      version: token.version,
+      chainId: token.chainId,
+      verifyingContract: token.address,
+      ...options.domain,
+    },
     types: { [primaryType]: AUTH_FIELDS } as { TransferWithAuthorization: typeof AUTH_FIELDS },
     primaryType: primaryType as 'TransferWithAuthorization',
     message,
   });
   return {
     authorization: {
-      from: message.from, to: message.to, value: message.value.toString(), validAfter: message.validAfter.toString(),
-      validBefore: message.validBefore.toString(), nonce: message.nonce,
+      from: message.from,
+      to: message.to,
+      value: message.value.toString(),
+      validAfter: message.validAfter.toString(),
+      validBefore: message.validBefore.toString(),
+      nonce: message.nonce,
     },
     signature,
   };
@@ -200,16 +258,28 @@ export async function signAuthorization(
  * sends cancelAuthorization from its own account (which needs ETH for gas). The nonce is then used on chain
  * (authorizationState = true) and AuthorizationCanceled is emitted, but no token moves.
  */
-export async function cancelAuthorization(chain: TestChain, token: TestToken, authorizer: PrivateKeyAccount, nonce: Hex): Promise<Hex> {
+export async function cancelAuthorization(
+  chain: TestChain,
+  token: TestToken,
+  authorizer: PrivateKeyAccount,
+  nonce: Hex,
+): Promise<Hex> {
   const signature = await authorizer.signTypedData({
     domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address },
-    types: { CancelAuthorization: [{ name: 'authorizer', type: 'address' }, { name: 'nonce', type: 'bytes32' }] },
+    types: {
+      CancelAuthorization: [
+        { name: 'authorizer', type: 'address' },
+        { name: 'nonce', type: 'bytes32' },
+      ],
+    },
     primaryType: 'CancelAuthorization',
     message: { authorizer: authorizer.address, nonce },
   });
   const { r, s, v, yParity } = parseSignature(signature);
   const hash = await chain.wallet(authorizer).writeContract({
-    address: token.address, abi: token.abi, functionName: 'cancelAuthorization',
+    address: token.address,
+    abi: token.abi,
+    functionName: 'cancelAuthorization',
     args: [authorizer.address, nonce, Number(v ?? BigInt(yParity + 27)), r, s],
   });
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
@@ -218,11 +288,17 @@ export async function cancelAuthorization(chain: TestChain, token: TestToken, au
 }
 
 /** Submits an authorization with the token's transferWithAuthorization(…, bytes signature) from `sender`. */
-export async function submitAuthorization(chain: TestChain, token: TestToken, sender: Account,
-  auth: { authorization: WireAuthorization; signature: Hex }): Promise<Hex> {
+export async function submitAuthorization(
+  chain: TestChain,
+  token: TestToken,
+  sender: Account,
+  auth: { authorization: WireAuthorization; signature: Hex },
+): Promise<Hex> {
   const a = auth.authorization;
   const hash = await chain.wallet(sender).writeContract({
-    address: token.address, abi: token.abi, functionName: 'transferWithAuthorization',
+    address: token.address,
+    abi: token.abi,
+    functionName: 'transferWithAuthorization',
     args: [a.from, a.to, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce, auth.signature],
   });
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });

@@ -47,7 +47,8 @@ export function compileSolidity(sources: Record<string, string>): Record<string,
   if (errors.length) throw new Error(`solc ${solcVersion}:\n${errors.map((e) => e.formattedMessage).join('\n')}`);
   const artifacts: Record<string, Artifact> = {};
   for (const file of Object.values(output.contracts ?? {})) {
-    for (const [name, c] of Object.entries(file)) artifacts[name] = { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+    for (const [name, c] of Object.entries(file))
+      artifacts[name] = { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
   }
   mkdirSync(CACHE, { recursive: true });
   // Two test files may compile at once: write aside and rename so neither reads a half-written cache.

@@ -30,21 +30,38 @@ async function placeAt(chain: TestChain, artifact: Artifact, target: Address): P
 
 export async function deployUptoStack(chain: TestChain): Promise<UptoStack> {
   const a = compileTestContracts('Upto.sol');
-  const need = (name: string): Artifact => { const x = a[name]; if (!x) throw new Error(`${name} missing`); return x; };
+  const need = (name: string): Artifact => {
+    const x = a[name];
+    if (!x) throw new Error(`${name} missing`);
+    return x;
+  };
   await placeAt(chain, need('TestPermit2'), PERMIT2_ADDRESS);
   await placeAt(chain, need('TestUptoPermit2Proxy'), UPTO_PROXY_ADDRESS);
   const multicall = compileTestContracts('BatchSettlement.sol')['TestMulticall3'];
   if (!multicall) throw new Error('TestMulticall3 missing');
   await placeAt(chain, multicall, MULTICALL3_ADDRESS);
-  return { permit2: PERMIT2_ADDRESS, proxy: UPTO_PROXY_ADDRESS, permit2Abi: need('TestPermit2').abi, proxyAbi: need('TestUptoPermit2Proxy').abi };
+  return {
+    permit2: PERMIT2_ADDRESS,
+    proxy: UPTO_PROXY_ADDRESS,
+    permit2Abi: need('TestPermit2').abi,
+    proxyAbi: need('TestUptoPermit2Proxy').abi,
+  };
 }
 
-/** An upto buyer: `funds` of `token`, ETH for gas, and Permit2 approved for all of it (the upto client signs Permit2 transfers). */
+/**
+ * An upto buyer: `funds` of `token`, ETH for gas, and Permit2 approved for all of it (the upto client signs Permit2
+ * transfers).
+ */
 export async function newPermit2Buyer(chain: TestChain, token: TestToken, funds: bigint): Promise<PrivateKeyAccount> {
   const wallet = chain.newAccount();
   await token.mint(wallet.address, funds);
   await chain.fund(wallet.address);
-  const hash = await chain.wallet(wallet).writeContract({ address: token.address, abi: token.abi, functionName: 'approve', args: [PERMIT2_ADDRESS, maxUint256] });
+  const hash = await chain.wallet(wallet).writeContract({
+    address: token.address,
+    abi: token.abi,
+    functionName: 'approve',
+    args: [PERMIT2_ADDRESS, maxUint256],
+  });
   await chain.publicClient.waitForTransactionReceipt({ hash });
   return wallet;
 }

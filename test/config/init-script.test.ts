@@ -1,6 +1,7 @@
 // tier: daemon
 // files/etc/init.d/sluice's reload logic, run by a real sh (dash; ash on the router) with OpenWrt's helpers replaced
-// by recorders (a file: ubus runs in a command substitution, a subshell): what `/etc/init.d/sluice reload` (and so LuCI's Save & Apply) does for each daemon answer.
+// by recorders (a file: ubus runs in a command substitution, a subshell): what `/etc/init.d/sluice reload` (and so
+// LuCI's Save & Apply) does for each daemon answer.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -28,18 +29,27 @@ jsonfilter() {
     .on("end",()=>{for(const x of JSON.parse(s).restart_required??[])console.log(x)})'
 }
 `;
-  const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nreload_service\ncat "$calls"; rm -f "$calls"`], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nreload_service\ncat "$calls"; rm -f "$calls"`], {
+    encoding: 'utf8',
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split('|').filter(Boolean);
 }
 
-test('enabled 0: reload runs start (procd drops the instance, keeps the service and its trigger), not stop, and asks the daemon nothing', () => {
-  // `stop` would delete the service with its config.change trigger: enabled 1 + Save & Apply would then do nothing.
-  assert.equal(reload('0', '{"restart_required":[]}'), ['config_load sluice', 'start']);
-});
+test(
+  'enabled 0: reload runs start (procd drops the instance, keeps the service and its trigger), not stop, and ' +
+    'asks the daemon nothing',
+  () => {
+    // `stop` would delete the service with its config.change trigger: enabled 1 + Save & Apply would then do nothing.
+    assert.equal(reload('0', '{"restart_required":[]}'), ['config_load sluice', 'start']);
+  },
+);
 
 test('a reload the daemon applies in full: nothing else happens', () => {
-  assert.equal(reload('1', '{"reloaded":true,"restart_required":[]}'), ['config_load sluice', 'ubus -t 30 call sluice reload']);
+  assert.equal(reload('1', '{"reloaded":true,"restart_required":[]}'), [
+    'config_load sluice',
+    'ubus -t 30 call sluice reload',
+  ]);
 });
 
 test('restart-only options changed: the service is restarted and the log says which', () => {
@@ -49,9 +59,12 @@ test('restart-only options changed: the service is restarted and the log says wh
   assert.equal(calls.slice(3), ['stop', 'start']);
 });
 
-test('the daemon does not answer on ubus (stopped, or refusing the file): start (procd starts it or sends SIGHUP)', () => {
-  assert.equal(reload('1', undefined), ['config_load sluice', 'ubus -t 30 call sluice reload', 'start']);
-});
+test(
+  'the daemon does not answer on ubus (stopped, or refusing ' + 'the file): start (procd starts it or sends SIGHUP)',
+  () => {
+    assert.equal(reload('1', undefined), ['config_load sluice', 'ubus -t 30 call sluice reload', 'start']);
+  },
+);
 
 /** start_service with `http.listen` set to `listen`: the procd and json calls it makes, in order. */
 function start(listen: string, enabled: '0' | '1' = '1', tollgateListen = ''): string[] {
@@ -79,7 +92,10 @@ json_add_object() { note object; }
 json_close_object() { note close_object; }
 json_add_string() { note "$1=$2"; }
 `;
-  const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nstart_service\ncat "$calls"; rm -f "$calls"`], { encoding: 'utf8', env: { ...process.env, TMPDIR: '/tmp' } });
+  const r = spawnSync('sh', ['-c', `${stubs}\n. '${INIT}'\nstart_service\ncat "$calls"; rm -f "$calls"`], {
+    encoding: 'utf8',
+    env: { ...process.env, TMPDIR: '/tmp' },
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split('|').filter(Boolean);
 }
@@ -87,31 +103,84 @@ json_add_string() { note "$1=$2"; }
 const CMD = 'command /usr/bin/sluice';
 
 test('http.listen set: the instance carries a fw4 rule rejecting its port from the wan zone', () => {
-  const rule = ['open_data', 'array firewall', 'object', 'type=rule', 'name=sluice-x402-no-wan', 'src=wan', 'proto=tcp',
-    'dest_port=2122', 'target=REJECT', 'close_object', 'close_array', 'close_data'];
+  const rule = [
+    'open_data',
+    'array firewall',
+    'object',
+    'type=rule',
+    'name=sluice-x402-no-wan',
+    'src=wan',
+    'proto=tcp',
+    'dest_port=2122',
+    'target=REJECT',
+    'close_object',
+    'close_array',
+    'close_data',
+  ];
   assert.equal(start('192.168.1.1:2122'), ['open_instance', CMD, ...rule, 'close_instance']);
-  assert.equal(start('[fd00::1]:8402'), ['open_instance', CMD, ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)), 'close_instance']);
+  assert.equal(start('[fd00::1]:8402'), [
+    'open_instance',
+    CMD,
+    ...rule.map((x) => (x === 'dest_port=2122' ? 'dest_port=8402' : x)),
+    'close_instance',
+  ]);
 });
 
-test('tollgate.listen set: a rule rejecting TollGate\'s port from the wan zone, beside the LAN endpoint\'s or alone', () => {
-  const rule = (name: string, port: string) => ['object', 'type=rule', `name=${name}`, 'src=wan', 'proto=tcp', `dest_port=${port}`, 'target=REJECT', 'close_object'];
-  assert.equal(start('192.168.1.1:2122', '1', '192.168.1.1:2121'), ['open_instance', CMD, 'open_data', 'array firewall',
-    ...rule('sluice-x402-no-wan', '2122'), ...rule('sluice-tollgate-no-wan', '2121'), 'close_array', 'close_data', 'close_instance']);
-  assert.equal(start('', '1', '[fd00::1]:2121'), ['open_instance', CMD, 'open_data', 'array firewall',
-    ...rule('sluice-tollgate-no-wan', '2121'), 'close_array', 'close_data', 'close_instance']);
-});
+test(
+  "tollgate.listen set: a rule rejecting TollGate's port " + "from the wan zone, beside the LAN endpoint's or alone",
+  () => {
+    const rule = (name: string, port: string) => [
+      'object',
+      'type=rule',
+      `name=${name}`,
+      'src=wan',
+      'proto=tcp',
+      `dest_port=${port}`,
+      'target=REJECT',
+      'close_object',
+    ];
+    assert.equal(start('192.168.1.1:2122', '1', '192.168.1.1:2121'), [
+      'open_instance',
+      CMD,
+      'open_data',
+      'array firewall',
+      ...rule('sluice-x402-no-wan', '2122'),
+      ...rule('sluice-tollgate-no-wan', '2121'),
+      'close_array',
+      'close_data',
+      'close_instance',
+    ]);
+    assert.equal(start('', '1', '[fd00::1]:2121'), [
+      'open_instance',
+      CMD,
+      'open_data',
+      'array firewall',
+      ...rule('sluice-tollgate-no-wan', '2121'),
+      'close_array',
+      'close_data',
+      'close_instance',
+    ]);
+  },
+);
 
 test('http.listen empty (the endpoint is off): no firewall data', () => {
   assert.equal(start(''), ['open_instance', CMD, 'close_instance']);
 });
 
 test('the instance runs /usr/bin/sluice, so procd tags its log lines sluice[pid] (not node[pid])', () => {
-  assert.equal(start('').filter((c) => c.startsWith('command ')), ['command /usr/bin/sluice']);
+  assert.equal(
+    start('').filter((c) => c.startsWith('command ')),
+    ['command /usr/bin/sluice'],
+  );
 });
 
-test('enabled 0: start_service opens no instance and returns 0 (rc.common still registers the service and its triggers)', () => {
-  assert.equal(start('', '0'), []);
-});
+test(
+  'enabled 0: start_service opens no instance and returns 0 (rc.common still registers the service and its ' +
+    'triggers)',
+  () => {
+    assert.equal(start('', '0'), []);
+  },
+);
 
 test('fw4 is told to re-read service rules when the service starts and stops', () => {
   const text = readFileSync(INIT, 'utf8');

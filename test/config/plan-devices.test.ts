@@ -10,7 +10,9 @@ import { configFromUciPartial } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { quote } from '../../src/merchant/pricing.ts';
 
-const plan = (devices?: string) => `config pricing 'family'\n\toption metric 'bytes'\n\toption price_per_step '1'\n${devices === undefined ? '' : `\toption devices '${devices}'\n`}`;
+const plan = (devices?: string) =>
+  `config pricing 'family'\n\toption metric 'bytes'\n\toption price_per_step ` +
+  `'1'\n${devices === undefined ? '' : `\toption devices '${devices}'\n`}`;
 
 test('devices: absent or 1 is a single-device plan; 2 … 16 is kept; 0, 17 and text are refused', () => {
   assert.is(configFromUciPartial(parseUci(plan())).config.pricing[0]!.devices, undefined);
@@ -21,7 +23,10 @@ test('devices: absent or 1 is a single-device plan; 2 … 16 is kept; 0, 17 and 
   assert.is(quote(three.config.pricing[0]!, { steps: 1n }).devices, 3, 'the quote carries it to the grant');
   for (const bad of ['0', '17', 'two']) {
     const r = configFromUciPartial(parseUci(plan(bad)));
-    assert.ok(r.problems.some((p) => p.path === 'pricing[family].devices' && p.value === bad), bad);
+    assert.ok(
+      r.problems.some((p) => p.path === 'pricing[family].devices' && p.value === bad),
+      bad,
+    );
   }
 });
 

@@ -4,15 +4,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { withOverrides, type Config } from '../../src/config/index.ts';
 import {
-  asRunning, reloadDiff, restartRequired, runningConfig, type RunningParts,
+  asRunning,
+  reloadDiff,
+  restartRequired,
+  runningConfig,
+  type RunningParts,
 } from '../../src/config/reload-diff.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 
 const PLAN = `config pricing 'p'\n\toption price_per_step '5'\n`;
-const load = (extra = ''): Config => configFromUci(parseUci(`config sluice 'main'\n${extra}${PLAN}`), { hostname: 'router1' });
-const partsOf = (c: Config): RunningParts => ({ main: c.main, http: c.http, radius: c.radius.enabled, x402: c.x402.enabled, escrow: c.escrow.enabled,
-  batchSettlement: c.batchSettlement.enabled });
+const load = (extra = ''): Config =>
+  configFromUci(parseUci(`config sluice 'main'\n${extra}${PLAN}`), { hostname: 'router1' });
+const partsOf = (c: Config): RunningParts => ({
+  main: c.main,
+  http: c.http,
+  radius: c.radius.enabled,
+  x402: c.x402.enabled,
+  escrow: c.escrow.enabled,
+  batchSettlement: c.batchSettlement.enabled,
+});
 
 test('an unchanged config needs no restart', () => {
   const c = load();
@@ -21,7 +32,10 @@ test('an unchanged config needs no restart', () => {
 
 test('restart-only options of main are named by their UCI names; the others apply on reload', () => {
   const running = load();
-  const next = load(`\toption poll_interval '5'\n\toption state_dir '/tmp/s'\n\toption checkpoint_interval '60'\n\toption log_level 'debug'\n`);
+  const next = load(
+    `\toption poll_interval '5'\n\toption state_dir '/tmp/s'\n\toption checkpoint_interval '60'\n\toption ` +
+      `log_level 'debug'\n`,
+  );
   assert.equal(restartRequired(running.main, next.main).sort(), ['main.poll_interval', 'main.state_dir']);
   assert.equal(reloadDiff(partsOf(running), next).sort(), ['main.poll_interval', 'main.state_dir']);
 });
@@ -32,7 +46,7 @@ test('list options are compared by value (a new ndsctl argv), not by identity', 
   assert.equal(restartRequired(running.main, load(`\tlist ndsctl '/opt/ndsctl'\n`).main), ['main.ndsctl']);
 });
 
-test('switching radius, x402 or escrow on or off, and the LAN endpoint\'s listen and rate limit, take a restart', () => {
+test("switching radius, x402 or escrow on or off, and the LAN endpoint's listen and rate limit, take a restart", () => {
   const c = load();
   const parts = partsOf(c);
   assert.equal(reloadDiff({ ...parts, radius: !parts.radius }, c), ['radius.enabled']);
@@ -42,10 +56,14 @@ test('switching radius, x402 or escrow on or off, and the LAN endpoint\'s listen
   assert.equal(reloadDiff({ ...parts, upto: true }, c), ['upto.enabled']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, port: parts.http.port + 1 } }, c), ['http.listen']);
   // PC-sync's route and nonce file are set up with the endpoint: its options take a restart too.
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), ['http.pcsync_secret']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncSecret: 'another-secret-0123456789' } }, c), [
+    'http.pcsync_secret',
+  ]);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, pcsyncWindowMs: 60_000 } }, c), ['http.pcsync_window']);
   assert.equal(reloadDiff({ ...parts, http: { ...parts.http, host: '10.9.9.9' } }, c), ['http.listen']);
-  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), ['http.rate_limit']);
+  assert.equal(reloadDiff({ ...parts, http: { ...parts.http, rateLimit: parts.http.rateLimit + 1 } }, c), [
+    'http.rate_limit',
+  ]);
 });
 
 test('asRunning and runningConfig show the running values of what takes a restart, the new values of the rest', () => {
@@ -73,12 +91,19 @@ test.run();
 
 test("TollGate's door is bound at start: a new listen address takes a restart, its price does not", () => {
   const gate = (listen: string, price = '21') =>
-    `config tollgate 'tollgate'\n\toption enabled '1'\n\toption listen '${listen}'\n\toption plan 'p'\n\tlist mint 'https://mint.example.com'\n\toption price_per_step '${price}'\n`;
-  const c = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2121')}`), { hostname: 'router1' });
+    `config tollgate 'tollgate'\n\toption enabled '1'\n\toption listen '${listen}'\n\toption plan 'p'\n\tlist ` +
+    `mint 'https://mint.example.com'\n\toption price_per_step '${price}'\n`;
+  const c = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2121')}`), {
+    hostname: 'router1',
+  });
   assert.ok(c.tollgate, 'the section parses');
   const parts = { ...partsOf(c), tollgate: true, tollgateListen: '192.168.1.1:2121' };
-  const moved = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2999')}`), { hostname: 'router1' });
-  const repriced = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2121', '42')}`), { hostname: 'router1' });
+  const moved = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2999')}`), {
+    hostname: 'router1',
+  });
+  const repriced = configFromUci(parseUci(`config sluice 'main'\n${PLAN}${gate('192.168.1.1:2121', '42')}`), {
+    hostname: 'router1',
+  });
   assert.equal(reloadDiff(parts, moved), ['tollgate.listen']);
   assert.equal(reloadDiff(parts, repriced), []);
 });

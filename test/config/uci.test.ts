@@ -23,7 +23,9 @@ function parseError(text: string): UciParseError {
 }
 
 test('config, option, list with the three quoting styles and bare words', () => {
-  const pkg = parseUci(`config sluice 'main'\n\toption a 'one'\n\toption b "two"\n\toption c three\n\tlist l 'x'\n\tlist l y\n`);
+  const pkg = parseUci(
+    `config sluice 'main'\n\toption a 'one'\n\toption b "two"\n\toption c three\n\tlist l 'x'\n\tlist l y\n`,
+  );
   assert.equal(pkg.sections.length, 1);
   const s = pkg.sections[0]!;
   assert.equal([s.type, s.name, s.anonymous, s.index], ['sluice', 'main', false, 0]);
@@ -36,11 +38,13 @@ test("single quotes take no escapes; '\\'' embeds a quote by concatenation", () 
 });
 
 test('double quotes and bare words: backslash takes the next character literally (no \\n decoding)', () => {
-  const pkg = parseUci(`config t 's'\n\toption a "say \\"hi\\""\n\toption b "a\\nb"\n\toption c x\\ y\n\toption d "\\\\"\n`);
+  const pkg = parseUci(
+    `config t 's'\n\toption a "say \\"hi\\""\n\toption b "a\\nb"\n\toption c x\\ y\n\toption d "\\\\"\n`,
+  );
   assert.equal(opts(pkg, 's'), { a: 'say "hi"', b: 'anb', c: 'x y', d: '\\' });
 });
 
-test("adjacent pieces concatenate: 'a'\"b\"c", () => {
+test('adjacent pieces concatenate: \'a\'"b"c', () => {
   const pkg = parseUci(`config t 's'\n\toption v 'a'"b"c'd e'\n`);
   assert.equal(opts(pkg, 's'), { v: 'abcd e' });
 });
@@ -67,12 +71,16 @@ test('libuci quirk: ; right after an argument without quotes or escapes drops th
 });
 
 test('# starts a comment outside quotes only, also right after a bare word', () => {
-  const pkg = parseUci(`# header\nconfig t 's' # trailing\n\t# indented\n\toption a 'x#y'\n\toption b "#"\n\toption c v#ignored\n`);
+  const pkg = parseUci(
+    `# header\nconfig t 's' # trailing\n\t# indented\n\toption a 'x#y'\n\toption b "#"\n\toption c v#ignored\n`,
+  );
   assert.equal(opts(pkg, 's'), { a: 'x#y', b: '#', c: 'v' });
 });
 
 test('option again overrides in place; list appends; list after option makes a list', () => {
-  const pkg = parseUci(`config t 's'\n\toption a 1\n\toption b 2\n\toption a 3\n\toption c x\n\tlist c y\n\tlist d ''\n`);
+  const pkg = parseUci(
+    `config t 's'\n\toption a 1\n\toption b 2\n\toption a 3\n\toption c x\n\tlist c y\n\tlist d ''\n`,
+  );
   const s = findSection(pkg, 's')!;
   assert.equal([...s.options.keys()], ['a', 'b', 'c', 'd']);
   assert.equal(opts(pkg, 's'), { a: '3', b: '2', c: ['x', 'y'], d: [''] });
@@ -84,16 +92,27 @@ test('option over a list replaces the list', () => {
 });
 
 test('an empty value deletes the option; so does a missing value', () => {
-  const pkg = parseUci(`config t 's'\n\toption a 1\n\toption a ''\n\toption b 2\n\toption b\n\toption c ""\n\toption d 4\n`);
+  const pkg = parseUci(
+    `config t 's'\n\toption a 1\n\toption a ''\n\toption b 2\n\toption b\n\toption c ""\n\toption d 4\n`,
+  );
   assert.equal(opts(pkg, 's'), { d: '4' });
 });
 
 test('anonymous sections: libuci generated names, @type[i] addressing, index per type', () => {
   const pkg = parseUci(`config dnsmasq\n\toption a b\nconfig foo\nconfig dnsmasq 'named'\nconfig dnsmasq\n`);
   // `uci -X show` prints cfg01411c for the first anonymous dnsmasq section: djbhash("dnsmasq") % 65536 = 0x411c.
-  assert.equal(pkg.sections.map((s) => s.name), ['cfg01411c', 'cfg027389', 'named', 'cfg04411c']);
-  assert.equal(pkg.sections.map((s) => s.anonymous), [true, true, false, true]);
-  assert.equal(pkg.sections.map((s) => s.index), [0, 0, 1, 2]);
+  assert.equal(
+    pkg.sections.map((s) => s.name),
+    ['cfg01411c', 'cfg027389', 'named', 'cfg04411c'],
+  );
+  assert.equal(
+    pkg.sections.map((s) => s.anonymous),
+    [true, true, false, true],
+  );
+  assert.equal(
+    pkg.sections.map((s) => s.index),
+    [0, 0, 1, 2],
+  );
   assert.equal(findSection(pkg, '@dnsmasq[0]')?.name, 'cfg01411c');
   assert.equal(findSection(pkg, '@dnsmasq[1]')?.name, 'named');
   assert.equal(findSection(pkg, '@dnsmasq[-1]')?.name, 'cfg04411c');
@@ -103,7 +122,10 @@ test('anonymous sections: libuci generated names, @type[i] addressing, index per
 
 test('a named section seen again is reopened and its options merge', () => {
   const pkg = parseUci(`config t 'a'\n\toption x 1\nconfig t 'b'\nconfig t 'a'\n\toption y 2\n`);
-  assert.equal(pkg.sections.map((s) => s.name), ['a', 'b']);
+  assert.equal(
+    pkg.sections.map((s) => s.name),
+    ['a', 'b'],
+  );
   assert.equal(opts(pkg, 'a'), { x: '1', y: '2' });
 });
 
@@ -149,7 +171,10 @@ test('syntax errors carry file:line:column and libuci reason', () => {
 test('bad input never throws anything but UciParseError', () => {
   const alphabet = ['config', 'option', 'list', ' ', '\t', '\n', ';', '#', "'", '"', '\\', 'a', '_', '-', '\r', 'é'];
   let seed = 42;
-  const next = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 16) % n; };
+  const next = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 16) % n;
+  };
   for (let i = 0; i < 3000; i++) {
     let text = '';
     for (let j = next(30); j > 0; j--) text += alphabet[next(alphabet.length)];

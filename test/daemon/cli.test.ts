@@ -1,6 +1,7 @@
 // tier: daemon
-// sluice's command line: `sluice daemon`'s arguments (src/cli.ts), and the conventions every command keeps (src/main.ts):
-// --version, `help`, `<command> --help` on stdout with exit 0, and a usage error (exit 2) for what it does not know.
+// sluice's command line: `sluice daemon`'s arguments (src/cli.ts), and the conventions every command keeps
+// (src/main.ts): --version, `help`, `<command> --help` on stdout with exit 0, and a usage error (exit 2) for what it
+// does not know.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -20,9 +21,16 @@ function sluice(...args: string[]): { status: number | null; stdout: string; std
 
 test('defaults, long and short options, --reset-state', () => {
   assert.equal(parseDaemonArgs([]), { configPath: '/etc/config/sluice', resetState: false });
-  assert.equal(parseDaemonArgs(['--config', '/tmp/c', '--ubus-socket', '/tmp/u.sock', '--reset-state']),
-    { configPath: '/tmp/c', ubusSocket: '/tmp/u.sock', resetState: true });
-  assert.equal(parseDaemonArgs(['-c', '/tmp/c', '-s', '/tmp/u.sock']), { configPath: '/tmp/c', ubusSocket: '/tmp/u.sock', resetState: false });
+  assert.equal(parseDaemonArgs(['--config', '/tmp/c', '--ubus-socket', '/tmp/u.sock', '--reset-state']), {
+    configPath: '/tmp/c',
+    ubusSocket: '/tmp/u.sock',
+    resetState: true,
+  });
+  assert.equal(parseDaemonArgs(['-c', '/tmp/c', '-s', '/tmp/u.sock']), {
+    configPath: '/tmp/c',
+    ubusSocket: '/tmp/u.sock',
+    resetState: false,
+  });
 });
 
 test('help, an unknown argument, and an option without its value', () => {
@@ -51,33 +59,43 @@ test('`sluice help` and `sluice --help` print the help on stdout and exit 0', ()
 
 test('every command answers --help with its own usage, exit 0 (and `sluice help <command>` does the same)', () => {
   const own: Record<string, RegExp> = {
-    daemon: /usage: sluice daemon/, demo: /usage: sluice demo/, ubusd: /sluice ubusd|-s <socket>|usage/i,
-    ubus: /Usage: ubus \[<options>\] <command>/, 'demo-ndsctl': /usage: sluice demo-ndsctl/,
+    daemon: /usage: sluice daemon/,
+    demo: /usage: sluice demo/,
+    ubusd: /sluice ubusd|-s <socket>|usage/i,
+    ubus: /Usage: ubus \[<options>\] <command>/,
+    'demo-ndsctl': /usage: sluice demo-ndsctl/,
   };
   for (const [command, usage] of Object.entries(own)) {
     const r = sluice(command, '--help');
     assert.is(r.status, 0, `${command} --help: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout, usage, `${command} --help`);
-    assert.not.match(r.stdout, /usage: sluice <command>/, `${command} --help prints its own usage, not the top-level one`);
+    assert.not.match(
+      r.stdout,
+      /usage: sluice <command>/,
+      `${command} --help prints its own usage, not the top-level one`,
+    );
   }
   const r = sluice('help', 'demo');
   assert.is(r.status, 0);
   assert.match(r.stdout, /usage: sluice demo/);
 });
 
-test('an unknown command, an unknown flag, or a bad command argument is a usage error: exit 2 with what was wrong', () => {
-  const command = sluice('frobnicate');
-  assert.is(command.status, 2);
-  assert.match(command.stderr, /unknown command "frobnicate"/);
-  const flag = sluice('--frobnicate');
-  assert.is(flag.status, 2);
-  assert.match(flag.stderr, /unknown option "--frobnicate"/);
-  const demo = sluice('demo', '--clients', '-3');
-  assert.is(demo.status, 2);
-  assert.match(demo.stderr, /unexpected argument "--clients"/);
-  const daemon = sluice('daemon', '--verbose');
-  assert.is(daemon.status, 2);
-  assert.match(daemon.stderr, /unexpected argument "--verbose"/);
-});
+test(
+  'an unknown command, an unknown flag, or a bad command ' + 'argument is a usage error: exit 2 with what was wrong',
+  () => {
+    const command = sluice('frobnicate');
+    assert.is(command.status, 2);
+    assert.match(command.stderr, /unknown command "frobnicate"/);
+    const flag = sluice('--frobnicate');
+    assert.is(flag.status, 2);
+    assert.match(flag.stderr, /unknown option "--frobnicate"/);
+    const demo = sluice('demo', '--clients', '-3');
+    assert.is(demo.status, 2);
+    assert.match(demo.stderr, /unexpected argument "--clients"/);
+    const daemon = sluice('daemon', '--verbose');
+    assert.is(daemon.status, 2);
+    assert.match(daemon.stderr, /unexpected argument "--verbose"/);
+  },
+);
 
 test.run();

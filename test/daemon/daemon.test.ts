@@ -42,7 +42,11 @@ async function billedFromNow(mac: string): Promise<void> {
   const ticks = async () => ((await lab.call('stats')).meter as { ticks_ok: number }).ticks_ok;
   // The tick in flight now may have been dispatched before the start; the one after it was not.
   const from = await ticks();
-  await lab.waitFor(async () => (await ticks()) >= from + 2, 60_000, 'a meter tick dispatched after the session started');
+  await lab.waitFor(
+    async () => (await ticks()) >= from + 2,
+    60_000,
+    'a meter tick dispatched after the session started',
+  );
 }
 
 test('grant opens the gate with a safety net, traffic is metered, the gate closes at the allotment', async () => {
@@ -101,7 +105,10 @@ test('a top-up grows the allotment, keeps usage and start, and does not re-auth'
   assert.is(after.allotment, String(9 * MiB));
   assert.is(after.used, String(512 * 1024));
   assert.is(after.started_at, before.started_at);
-  assert.not.ok(lab.portal.logLines().some((l) => / auth /.test(` ${l} `) && l.includes(A)), 'no ndsctl auth on top-up');
+  assert.not.ok(
+    lab.portal.logLines().some((l) => / auth /.test(` ${l} `) && l.includes(A)),
+    'no ndsctl auth on top-up',
+  );
   // Usage beyond the first allotment does not cut the client now.
   lab.portal.addTraffic(A, MiB, 0);
   await lab.waitFor(async () => (await lab.session(A)).used === String(512 * 1024 + MiB), 30_000, 'usage after top-up');
@@ -109,24 +116,27 @@ test('a top-up grows the allotment, keeps usage and start, and does not re-auth'
   assert.is(lab.clientState(A), 'Authenticated');
 });
 
-test('a grant to a device not on the portal: gate pending in the reply, in session and sessions, until it joins', async () => {
-  const D = '02:00:00:00:0a:04';
-  const reply = await lab.call('grant', { mac: D, seconds: 3600 });
-  // 'opening' when ndsctl has not answered within the reply's bounded wait (a loaded machine); then it fails.
-  assert.ok(reply.gate === 'pending' || reply.gate === 'opening', String(reply.gate));
-  assert.is((reply.session as Record<string, unknown>).state, 'ACTIVE');
-  await lab.waitFor(async () => (await lab.session(D)).gate === 'pending', 30_000, 'gate pending in session');
-  const listed = (await lab.call('sessions', { state: 'LIVE' })).sessions as Array<Record<string, unknown>>;
-  assert.is(listed.find((s) => s.mac === D)!.gate, 'pending');
-  assert.is(listed.find((s) => s.mac === D)!.state, 'ACTIVE');
-  // The device joins: the next tick opens its gate and the lists say so.
-  lab.portal.addClient(D, '10.0.0.14');
-  await lab.waitFor(() => lab.clientState(D) === 'Authenticated', 30_000, 'gate opened once the device joined');
-  await lab.waitFor(async () => (await lab.session(D)).gate === 'open', 30_000, 'gate open in session');
-  // An ended session has no gate.
-  await lab.call('terminate', { mac: D });
-  assert.is((await lab.session(D)).gate, undefined);
-});
+test(
+  'a grant to a device not on the portal: gate pending ' + 'in the reply, in session and sessions, until it joins',
+  async () => {
+    const D = '02:00:00:00:0a:04';
+    const reply = await lab.call('grant', { mac: D, seconds: 3600 });
+    // 'opening' when ndsctl has not answered within the reply's bounded wait (a loaded machine); then it fails.
+    assert.ok(reply.gate === 'pending' || reply.gate === 'opening', String(reply.gate));
+    assert.is((reply.session as Record<string, unknown>).state, 'ACTIVE');
+    await lab.waitFor(async () => (await lab.session(D)).gate === 'pending', 30_000, 'gate pending in session');
+    const listed = (await lab.call('sessions', { state: 'LIVE' })).sessions as Array<Record<string, unknown>>;
+    assert.is(listed.find((s) => s.mac === D)!.gate, 'pending');
+    assert.is(listed.find((s) => s.mac === D)!.state, 'ACTIVE');
+    // The device joins: the next tick opens its gate and the lists say so.
+    lab.portal.addClient(D, '10.0.0.14');
+    await lab.waitFor(() => lab.clientState(D) === 'Authenticated', 30_000, 'gate opened once the device joined');
+    await lab.waitFor(async () => (await lab.session(D)).gate === 'open', 30_000, 'gate open in session');
+    // An ended session has no gate.
+    await lab.call('terminate', { mac: D });
+    assert.is((await lab.session(D)).gate, undefined);
+  },
+);
 
 test('terminate ends the session as TERMINATED/admin and closes the gate; unknown MAC is NOT_FOUND', async () => {
   await lab.call('grant', { mac: A, seconds: 3600 });
@@ -169,50 +179,66 @@ test('device limit: a third device of the same user ends the oldest with device-
   await lab.waitFor(() => lab.clientState(C) === 'Authenticated', 30_000, 'new device gate open');
 });
 
-test('kill -9 mid-session, restart: the session is back with its allotment and usage; no free access meanwhile', async () => {
-  await lab.call('grant', { mac: A, bytes: 8 * MiB });
-  await billedFromNow(A);
-  type Stats = { sessions: { checkpoints: number }; journal: { fsyncs: number } };
-  const fsyncsBefore = ((await lab.call('stats')) as unknown as Stats).journal.fsyncs;
-  lab.portal.addTraffic(A, MiB, 0);
-  await lab.waitFor(async () => (await lab.session(A)).used === String(MiB), 30_000, 'usage');
-  // Let the usage checkpoint (due checkpoint_interval = 5 s after the change) reach the journal: counted and fsynced.
-  // A data session writes nothing else meanwhile, so the next fsync is the checkpoint's.
-  await lab.waitFor(async () => {
-    const stats = (await lab.call('stats')) as unknown as Stats;
-    return stats.sessions.checkpoints >= 1 && stats.journal.fsyncs > fsyncsBefore;
-  }, 60_000, 'a usage checkpoint on flash');
-  const before = await lab.session(A);
-  await lab.stopDaemon('SIGKILL');
-  // While sluice is down, the portal's safety net still bounds the client (quota passed at auth)…
-  const quota = lab.portal.read().model.get(A)?.downloadQuota ?? 0;
-  assert.ok(quota > 0 && quota < 64 * 1024, `bounded safety net while down (${quota} KiB)`);
-  // …and the client keeps using its open gate: those bytes must be billed after the restart, not forgiven.
-  lab.portal.addTraffic(A, MiB, 0);
-  await lab.startDaemon();
-  const after = await lab.session(A);
-  assert.is(after.id, before.id);
-  assert.is(after.state, 'ACTIVE');
-  assert.is(after.allotment, String(8 * MiB));
-  assert.is(lab.clientState(A), 'Authenticated');
-  await lab.waitFor(async () => (await lab.session(A)).used === String(2 * MiB), 30_000, 'downtime usage billed from the checkpointed mark');
-  // Metering goes on and still cuts at the allotment.
-  lab.portal.addTraffic(A, 6 * MiB, 0);
-  await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 30_000, 'data-limit after restart');
-  await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 30_000, 'gate closed');
-  assert.is((await lab.session(A)).used, String(8 * MiB));
-});
+test(
+  'kill -9 mid-session, restart: the session is back with ' + 'its allotment and usage; no free access meanwhile',
+  async () => {
+    await lab.call('grant', { mac: A, bytes: 8 * MiB });
+    await billedFromNow(A);
+    type Stats = { sessions: { checkpoints: number }; journal: { fsyncs: number } };
+    const fsyncsBefore = ((await lab.call('stats')) as unknown as Stats).journal.fsyncs;
+    lab.portal.addTraffic(A, MiB, 0);
+    await lab.waitFor(async () => (await lab.session(A)).used === String(MiB), 30_000, 'usage');
+    // Let the usage checkpoint (due checkpoint_interval = 5 s after the change) reach the journal: counted and fsynced.
+    // A data session writes nothing else meanwhile, so the next fsync is the checkpoint's.
+    await lab.waitFor(
+      async () => {
+        const stats = (await lab.call('stats')) as unknown as Stats;
+        return stats.sessions.checkpoints >= 1 && stats.journal.fsyncs > fsyncsBefore;
+      },
+      60_000,
+      'a usage checkpoint on flash',
+    );
+    const before = await lab.session(A);
+    await lab.stopDaemon('SIGKILL');
+    // While sluice is down, the portal's safety net still bounds the client (quota passed at auth)…
+    const quota = lab.portal.read().model.get(A)?.downloadQuota ?? 0;
+    assert.ok(quota > 0 && quota < 64 * 1024, `bounded safety net while down (${quota} KiB)`);
+    // …and the client keeps using its open gate: those bytes must be billed after the restart, not forgiven.
+    lab.portal.addTraffic(A, MiB, 0);
+    await lab.startDaemon();
+    const after = await lab.session(A);
+    assert.is(after.id, before.id);
+    assert.is(after.state, 'ACTIVE');
+    assert.is(after.allotment, String(8 * MiB));
+    assert.is(lab.clientState(A), 'Authenticated');
+    await lab.waitFor(
+      async () => (await lab.session(A)).used === String(2 * MiB),
+      30_000,
+      'downtime usage billed from the checkpointed mark',
+    );
+    // Metering goes on and still cuts at the allotment.
+    lab.portal.addTraffic(A, 6 * MiB, 0);
+    await lab.waitFor(async () => (await lab.session(A)).state === 'EXPIRED', 30_000, 'data-limit after restart');
+    await lab.waitFor(() => lab.clientState(A) !== 'Authenticated', 30_000, 'gate closed');
+    assert.is((await lab.session(A)).used, String(8 * MiB));
+  },
+);
 
 test('kill -9 while no session: an authenticated client without a session is deauthed on start', async () => {
   await lab.stopDaemon('SIGKILL');
-  lab.portal.update((model) => { model.auth(C); });
+  lab.portal.update((model) => {
+    model.auth(C);
+  });
   assert.is(lab.clientState(C), 'Authenticated');
   await lab.startDaemon();
   assert.ok(lab.clientState(C) !== 'Authenticated', 'free access removed by reconcile');
 });
 
 test('a burst of 200 concurrent grants loses none, across a restart', async () => {
-  const macs = Array.from({ length: 200 }, (_, i) => `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  const macs = Array.from(
+    { length: 200 },
+    (_, i) => `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+  );
   const replies = await Promise.all(macs.map((mac, i) => lab.call('grant', { mac, seconds: 3600 + i })));
   assert.is(replies.length, 200);
   assert.ok(replies.every((r) => (r.session as Record<string, unknown>).state === 'ACTIVE'));
@@ -240,7 +266,11 @@ test('bad input gets clear errors and the daemon keeps serving', async () => {
   for (const [method, args, status, code] of cases) {
     const r = await lab.callStatus(method, args as never);
     assert.is(r.status, status, `${method} ${JSON.stringify(args)} → status`);
-    assert.is((r.data?.error as Record<string, unknown> | undefined)?.code, code, `${method} ${JSON.stringify(args)} → code`);
+    assert.is(
+      (r.data?.error as Record<string, unknown> | undefined)?.code,
+      code,
+      `${method} ${JSON.stringify(args)} → code`,
+    );
   }
   const quote = (await lab.call('quote', { plan: 'data', amount: '2500' })).quote as Record<string, unknown>;
   assert.is(quote.steps, '2');
@@ -252,80 +282,132 @@ test('bad input gets clear errors and the daemon keeps serving', async () => {
   assert.is((pricing.plans as unknown[]).length, 2);
 });
 
-test('reload: a bad plan is left out and named, the rest applies; an unparsable file is refused, old config kept; SIGHUP too', async () => {
-  const good = (await lab.call('pricing')).plans as Record<string, unknown>[];
-  assert.is(good[0]!.price_per_step, '1000');
-  lab.writeConfig(`config pricing 'data'\n\toption price_per_step '1.5'\n`);
-  const partly = await lab.call('reload');
-  assert.is(partly.reloaded, true);
-  assert.equal(partly.problems, [{
-    path: 'pricing[data].price_per_step', reason: 'must be a non-negative integer (smallest unit of the asset)', effect: 'plan-left-out',
-  }]);
-  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['time'], 'the good plan stays on sale');
-  assert.equal(((await lab.call('stats')).config_problems as Record<string, unknown>[]).map((p) => p.path), ['pricing[data].price_per_step']);
-  assert.match(lab.output, /config problem ignored.*pricing\[data\]\.price_per_step/);
+test(
+  'reload: a bad plan is left out and named, the rest applies; an unparsable file is refused, old config kept; ' +
+    'SIGHUP too',
+  async () => {
+    const good = (await lab.call('pricing')).plans as Record<string, unknown>[];
+    assert.is(good[0]!.price_per_step, '1000');
+    lab.writeConfig(`config pricing 'data'\n\toption price_per_step '1.5'\n`);
+    const partly = await lab.call('reload');
+    assert.is(partly.reloaded, true);
+    assert.equal(partly.problems, [
+      {
+        path: 'pricing[data].price_per_step',
+        reason: 'must be a non-negative integer (smallest unit of the asset)',
+        effect: 'plan-left-out',
+      },
+    ]);
+    assert.equal(
+      ((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id),
+      ['time'],
+      'the good plan stays on sale',
+    );
+    assert.equal(
+      ((await lab.call('stats')).config_problems as Record<string, unknown>[]).map((p) => p.path),
+      ['pricing[data].price_per_step'],
+    );
+    assert.match(lab.output, /config problem ignored.*pricing\[data\]\.price_per_step/);
 
-  lab.writeConfig(`config pricing 'broken\n`);
-  const bad = await lab.callStatus('reload');
-  assert.is(bad.status, 12, 'UBUS_STATUS_PARSE_ERROR');
-  assert.is((bad.data?.error as { code: string }).code, 'ERR_UCI_PARSE');
-  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['time'], 'running config kept');
-  assert.is(((await lab.call('grant', { mac: A, seconds: 60 })).session as Record<string, unknown>).state, 'ACTIVE');
+    lab.writeConfig(`config pricing 'broken\n`);
+    const bad = await lab.callStatus('reload');
+    assert.is(bad.status, 12, 'UBUS_STATUS_PARSE_ERROR');
+    assert.is((bad.data?.error as { code: string }).code, 'ERR_UCI_PARSE');
+    assert.equal(
+      ((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id),
+      ['time'],
+      'running config kept',
+    );
+    assert.is(((await lab.call('grant', { mac: A, seconds: 60 })).session as Record<string, unknown>).state, 'ACTIVE');
 
-  lab.options.extraConfig = `config pricing 'promo'\n\toption metric 'seconds'\n\toption step_size '60'\n\toption price_per_step '1'\n`;
-  lab.writeConfig();
-  const ok = await lab.call('reload');
-  assert.equal([ok.restart_required, ok.problems], [[], []], 'a new plan applies live');
-  assert.is(((await lab.call('pricing')).plans as unknown[]).length, 3);
-  assert.equal((await lab.call('stats')).config_problems, []);
+    lab.options.extraConfig =
+      `config pricing 'promo'\n\toption metric 'seconds'\n\toption ` + `step_size '60'\n\toption price_per_step '1'\n`;
+    lab.writeConfig();
+    const ok = await lab.call('reload');
+    assert.equal([ok.restart_required, ok.problems], [[], []], 'a new plan applies live');
+    assert.is(((await lab.call('pricing')).plans as unknown[]).length, 3);
+    assert.equal((await lab.call('stats')).config_problems, []);
 
-  lab.options.extraConfig = '';
-  lab.writeConfig();
-  lab.daemon!.kill('SIGHUP');
-  await lab.waitFor(async () => ((await lab.call('pricing')).plans as unknown[]).length === 2, 30_000, 'SIGHUP reload');
-  assert.is(lab.daemon!.exitCode, null, 'SIGHUP does not stop the daemon');
-});
+    lab.options.extraConfig = '';
+    lab.writeConfig();
+    lab.daemon!.kill('SIGHUP');
+    await lab.waitFor(
+      async () => ((await lab.call('pricing')).plans as unknown[]).length === 2,
+      30_000,
+      'SIGHUP reload',
+    );
+    assert.is(lab.daemon!.exitCode, null, 'SIGHUP does not stop the daemon');
+  },
+);
 
-test('reload: restart_required compares with the running engine, stays until reverted, and stats shows the running value', async () => {
-  const runningDir = ((await lab.call('stats')).config as Record<string, unknown>).stateDir;
-  const main = (options: string) => `config sluice 'main'\n${options}`;
-  lab.writeConfig(main(`\toption state_dir '/tmp/sluice-not-in-use'\n`));
-  assert.equal((await lab.call('reload')).restart_required, ['main.state_dir']);
-  assert.equal((await lab.call('reload')).restart_required, ['main.state_dir'], 'a second reload still reports it');
-  const stats = await lab.call('stats');
-  assert.is((stats.config as Record<string, unknown>).stateDir, runningDir, 'stats shows the path in use');
-  assert.equal(stats.restart_required, ['main.state_dir']);
+test(
+  'reload: restart_required compares with the running engine, stays until reverted, and stats shows the running ' +
+    'value',
+  async () => {
+    const runningDir = ((await lab.call('stats')).config as Record<string, unknown>).stateDir;
+    const main = (options: string) => `config sluice 'main'\n${options}`;
+    lab.writeConfig(main(`\toption state_dir '/tmp/sluice-not-in-use'\n`));
+    assert.equal((await lab.call('reload')).restart_required, ['main.state_dir']);
+    assert.equal((await lab.call('reload')).restart_required, ['main.state_dir'], 'a second reload still reports it');
+    const stats = await lab.call('stats');
+    assert.is((stats.config as Record<string, unknown>).stateDir, runningDir, 'stats shows the path in use');
+    assert.equal(stats.restart_required, ['main.state_dir']);
 
-  lab.writeConfig(main(`\toption poll_interval '0.7'\n\toption log_level 'info'\n`));
-  assert.equal((await lab.call('reload')).restart_required, ['main.poll_interval'], 'state_dir reverted, poll_interval changed');
-  assert.is(((await lab.call('stats')).config as Record<string, unknown>).pollIntervalMs, 300);
-  assert.is(((await lab.call('stats')).config as Record<string, unknown>).logLevel, 'info', 'reloadable options do apply');
-  // The LAN endpoint binds at start: a new listen address (or rate limit) waits for the restart, and the init
-  // script's restart also moves its WAN firewall rule.
-  lab.writeConfig(`config http 'http'\n\toption listen '127.0.0.1:2122'\n\toption rate_limit '60'\n`);
-  assert.equal((await lab.call('reload')).restart_required, ['http.listen', 'http.rate_limit']);
-  assert.equal((await lab.call('stats')).restart_required, ['http.listen', 'http.rate_limit']);
-  lab.writeConfig();
-  assert.equal((await lab.call('reload')).restart_required, [], 'back to the running values');
-  assert.equal((await lab.call('stats')).restart_required, []);
-});
+    lab.writeConfig(main(`\toption poll_interval '0.7'\n\toption log_level 'info'\n`));
+    assert.equal(
+      (await lab.call('reload')).restart_required,
+      ['main.poll_interval'],
+      'state_dir reverted, poll_interval changed',
+    );
+    assert.is(((await lab.call('stats')).config as Record<string, unknown>).pollIntervalMs, 300);
+    assert.is(
+      ((await lab.call('stats')).config as Record<string, unknown>).logLevel,
+      'info',
+      'reloadable options do apply',
+    );
+    // The LAN endpoint binds at start: a new listen address (or rate limit) waits for the restart, and the init
+    // script's restart also moves its WAN firewall rule.
+    lab.writeConfig(`config http 'http'\n\toption listen '127.0.0.1:2122'\n\toption rate_limit '60'\n`);
+    assert.equal((await lab.call('reload')).restart_required, ['http.listen', 'http.rate_limit']);
+    assert.equal((await lab.call('stats')).restart_required, ['http.listen', 'http.rate_limit']);
+    lab.writeConfig();
+    assert.equal((await lab.call('reload')).restart_required, [], 'back to the running values');
+    assert.equal((await lab.call('stats')).restart_required, []);
+  },
+);
 
-test('start on a partly bad config: bad plan left out, bad upstream disabled, bad main option defaulted; stats and log say so', async () => {
-  await lab.stopDaemon();
-  lab.writeConfig(`config sluice 'main'\n\toption workers '99'\n` +
-    `config pricing 'huge'\n\toption metric 'bytes'\n\toption step_size '1TiB'\n\toption max_steps '10000'\n\toption price_per_step '1'\n` +
-    `config radius 'radius'\n\toption enabled '1'\n\toption server 'not_a host!'\n\toption secret 's'\n`);
-  await lab.startDaemon();
-  const stats = await lab.call('stats');
-  assert.equal((stats.config_problems as Record<string, unknown>[]).map((p) => `${p.path} ${p.effect}`),
-    ['main.workers default-used', 'pricing[huge].max_steps plan-left-out', 'radius.server section-disabled']);
-  assert.is((stats.config as Record<string, unknown>).workers, 1);
-  assert.equal(((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id), ['data', 'time']);
-  for (const path of ['main.workers', 'pricing\\[huge\\].max_steps', 'radius.server']) {
-    assert.match(lab.output, new RegExp(`config problem ignored.*${path}`));
-  }
-  assert.is(((await lab.call('grant', { mac: A, bytes: MiB })).session as Record<string, unknown>).state, 'ACTIVE', 'and it serves');
-});
+test(
+  'start on a partly bad config: bad plan left out, bad upstream disabled, bad main option defaulted; stats and ' +
+    'log say so',
+  async () => {
+    await lab.stopDaemon();
+    lab.writeConfig(
+      `config sluice 'main'\n\toption workers '99'\n` +
+        `config pricing 'huge'\n\toption metric 'bytes'\n\toption step_size '1TiB'\n\toption max_steps ` +
+        `'10000'\n\toption price_per_step '1'\n` +
+        `config radius 'radius'\n\toption enabled '1'\n\toption server 'not_a host!'\n\toption secret 's'\n`,
+    );
+    await lab.startDaemon();
+    const stats = await lab.call('stats');
+    assert.equal(
+      (stats.config_problems as Record<string, unknown>[]).map((p) => `${p.path} ${p.effect}`),
+      ['main.workers default-used', 'pricing[huge].max_steps plan-left-out', 'radius.server section-disabled'],
+    );
+    assert.is((stats.config as Record<string, unknown>).workers, 1);
+    assert.equal(
+      ((await lab.call('pricing')).plans as Record<string, unknown>[]).map((p) => p.id),
+      ['data', 'time'],
+    );
+    for (const path of ['main.workers', 'pricing\\[huge\\].max_steps', 'radius.server']) {
+      assert.match(lab.output, new RegExp(`config problem ignored.*${path}`));
+    }
+    assert.is(
+      ((await lab.call('grant', { mac: A, bytes: MiB })).session as Record<string, unknown>).state,
+      'ACTIVE',
+      'and it serves',
+    );
+  },
+);
 
 test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with it exits 0 at once', async () => {
   await lab.call('grant', { mac: A, seconds: 600 });
@@ -339,7 +421,9 @@ test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with i
   lab.daemon = undefined;
 
   let failure = '';
-  await lab.startDaemon().catch((err: Error) => { failure = err.message; });
+  await lab.startDaemon().catch((err: Error) => {
+    failure = err.message;
+  });
   assert.match(failure, /daemon exited \(code 0/);
   assert.match(lab.output, /main\.enabled is 0: not starting/);
   lab.writeConfig();
@@ -347,27 +431,35 @@ test('main.enabled 0: a reload stops the daemon cleanly (exit 0); a start with i
   assert.is((await lab.session(A)).state, 'ACTIVE', 'the paid session survived the disabled period');
 });
 
-test('stats shows the ubus socket in use (--ubus-socket), not the file\'s; a restarted ubusd is logged once each way and sluice is back on it', async () => {
-  const config = (await lab.call('stats')).config as Record<string, unknown>;
-  assert.is(config.ubusSocket, lab.socket, 'the --ubus-socket the daemon was started with');
-  lab.writeConfig(`config sluice 'main'\n\toption ubus_socket '/tmp/sluice-not-this.sock'\n`);
-  assert.equal((await lab.call('reload')).restart_required, [], 'the command line wins over the file, so a restart would change nothing');
-  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket);
+test(
+  "stats shows the ubus socket in use (--ubus-socket), not the file's; a restarted ubusd is logged once each way " +
+    'and sluice is back on it',
+  async () => {
+    const config = (await lab.call('stats')).config as Record<string, unknown>;
+    assert.is(config.ubusSocket, lab.socket, 'the --ubus-socket the daemon was started with');
+    lab.writeConfig(`config sluice 'main'\n\toption ubus_socket '/tmp/sluice-not-this.sock'\n`);
+    assert.equal(
+      (await lab.call('reload')).restart_required,
+      [],
+      'the command line wins over the file, so a restart would change nothing',
+    );
+    assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket);
 
-  // ubusd goes away for a while (procd restarts it on a router): sluice retries silently and registers again.
-  lab.client.destroy();
-  await lab.broker.close();
-  // Away until sluice has seen it go (instead of a fixed pause): the retry, not a lucky race, brings it back.
-  await lab.waitFor(() => lab.output.includes('ubus connection lost'), 20_000, 'the loss log line');
-  lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
-  await lab.waitFor(() => lab.output.includes('ubus connection re-established'), 20_000, 'the reconnect log line');
-  lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
-  await lab.waitFor(async () => (await lab.client.lookup('sluice')).length === 1, 30_000, 'sluice registered again');
-  assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket, 'and answers');
-  const count = (needle: string) => lab.output.split(needle).length - 1;
-  assert.is(count('ubus connection lost'), 1, 'one line when lost');
-  assert.is(count('ubus connection re-established'), 1, 'one line when back');
-});
+    // ubusd goes away for a while (procd restarts it on a router): sluice retries silently and registers again.
+    lab.client.destroy();
+    await lab.broker.close();
+    // Away until sluice has seen it go (instead of a fixed pause): the retry, not a lucky race, brings it back.
+    await lab.waitFor(() => lab.output.includes('ubus connection lost'), 20_000, 'the loss log line');
+    lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
+    await lab.waitFor(() => lab.output.includes('ubus connection re-established'), 20_000, 'the reconnect log line');
+    lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
+    await lab.waitFor(async () => (await lab.client.lookup('sluice')).length === 1, 30_000, 'sluice registered again');
+    assert.is(((await lab.call('stats')).config as Record<string, unknown>).ubusSocket, lab.socket, 'and answers');
+    const count = (needle: string) => lab.output.split(needle).length - 1;
+    assert.is(count('ubus connection lost'), 1, 'one line when lost');
+    assert.is(count('ubus connection re-established'), 1, 'one line when back');
+  },
+);
 
 test('SIGTERM checkpoints usage and exits 0; the usage is there after a restart', async () => {
   await lab.call('grant', { mac: A, bytes: 32 * MiB });

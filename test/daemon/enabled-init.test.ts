@@ -17,7 +17,10 @@ const OFF = `config sluice 'main'\n\toption enabled '0'\n`;
 function standIn(status: 0 | 1): { path: string; calls: () => string[] } {
   const path = join(lab.dir, 'init.d-sluice');
   const log = join(lab.dir, 'init-calls');
-  writeFileSync(path, `#!/bin/sh\necho "$*" >> '${log}'\n${status === 0 ? 'kill -TERM "$PPID"\n' : ''}exit ${status}\n`);
+  writeFileSync(
+    path,
+    `#!/bin/sh\necho "$*" >> '${log}'\n${status === 0 ? 'kill -TERM "$PPID"\n' : ''}exit ${status}\n`,
+  );
   chmodSync(path, 0o755);
   return { path, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []) };
 }
@@ -30,29 +33,39 @@ test.after.each(async () => {
   await lab.close();
 });
 
-test('reload finds enabled 0 under the init script: it runs `<init> start` and stops on the SIGTERM that follows, exit 0', async () => {
-  const init = standIn(0);
-  process.env.SLUICE_INIT = init.path;
-  await lab.startDaemon();
-  lab.writeConfig(OFF);
-  const exited = new Promise<number | null>((r) => lab.daemon!.once('exit', (code) => r(code)));
-  assert.is((await lab.call('reload')).stopping, true);
-  assert.is(await exited, 0);
-  lab.daemon = undefined;
-  assert.equal(init.calls(), ['start']);
-  assert.match(lab.output, /stopping signal=SIGTERM/, 'stopped by the SIGTERM, not by itself');
-});
+test(
+  'reload finds enabled 0 under the init script: it runs `<init> start` and stops on the SIGTERM that follows, ' +
+    'exit 0',
+  async () => {
+    const init = standIn(0);
+    process.env.SLUICE_INIT = init.path;
+    await lab.startDaemon();
+    lab.writeConfig(OFF);
+    const exited = new Promise<number | null>((r) => lab.daemon!.once('exit', (code) => r(code)));
+    assert.is((await lab.call('reload')).stopping, true);
+    assert.is(await exited, 0);
+    lab.daemon = undefined;
+    assert.equal(init.calls(), ['start']);
+    assert.match(lab.output, /stopping signal=SIGTERM/, 'stopped by the SIGTERM, not by itself');
+  },
+);
 
-test('started with enabled 0 under the init script (a respawn): it runs `<init> start` and waits for the SIGTERM, exit 0', async () => {
-  const init = standIn(0);
-  process.env.SLUICE_INIT = init.path;
-  lab.writeConfig(OFF);
-  let failure = '';
-  await lab.startDaemon().catch((err: Error) => { failure = err.message; });
-  assert.match(failure, /daemon exited \(code 0/);
-  assert.equal(init.calls(), ['start']);
-  assert.match(lab.output, /main\.enabled is 0: not starting; the init script takes the instance away/);
-});
+test(
+  'started with enabled 0 under the init script (a respawn): it runs `<init> start` and waits for the SIGTERM, ' +
+    'exit 0',
+  async () => {
+    const init = standIn(0);
+    process.env.SLUICE_INIT = init.path;
+    lab.writeConfig(OFF);
+    let failure = '';
+    await lab.startDaemon().catch((err: Error) => {
+      failure = err.message;
+    });
+    assert.match(failure, /daemon exited \(code 0/);
+    assert.equal(init.calls(), ['start']);
+    assert.match(lab.output, /main\.enabled is 0: not starting; the init script takes the instance away/);
+  },
+);
 
 test('the init script fails: the daemon stops by itself as without one (exit 0), and says why', async () => {
   const init = standIn(1);

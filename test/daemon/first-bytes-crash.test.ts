@@ -21,7 +21,7 @@ import { receiverAuthorizer, startChainDaemon, type ChainDaemon } from '../chain
 import type { DaemonLab } from './harness.ts';
 import { batchSettlementSection, usdcPlanSection } from '../helpers/uci-sections.ts';
 
-const test = suite('kill -9 in a data session\'s first second');
+const test = suite("kill -9 in a data session's first second");
 const NET = 'eip155:84532';
 const KiB = 1024;
 /** One step is one KiB, so the charge shows every KiB billed or forgiven. */
@@ -40,13 +40,28 @@ test.before(async () => {
   rig = await startChainDaemon({
     deploy: deployBatchStack,
     facilitator: (chain) => ({ batchSettlement: { authorizer: chain.newAccount() } }),
-    // checkpoint_interval 60: no periodic checkpoint can come between the first bytes and the kill (only the first one).
+    // checkpoint_interval 60: no periodic checkpoint can come between the first bytes and the kill (only the first
+    // one).
     checkpointInterval: 60,
     config: async ({ chain, usdc, facilitator }) => {
       receiver = chain.newAccount().address;
       authorizer = await receiverAuthorizer(facilitator);
-      return usdcPlanSection({ id: 'kib', metric: 'bytes', stepSize: KiB, price: STEP_PRICE, asset: usdc.address, maxSteps: 100_000 })
-        + batchSettlementSection({ facilitatorUrl: facilitator.url, receiver, receiverAuthorizer: authorizer, refund: 'at-end' });
+      return (
+        usdcPlanSection({
+          id: 'kib',
+          metric: 'bytes',
+          stepSize: KiB,
+          price: STEP_PRICE,
+          asset: usdc.address,
+          maxSteps: 100_000,
+        }) +
+        batchSettlementSection({
+          facilitatorUrl: facilitator.url,
+          receiver,
+          receiverAuthorizer: authorizer,
+          refund: 'at-end',
+        })
+      );
     },
   });
   ({ chain, usdc, lab } = rig);
@@ -63,9 +78,12 @@ function portalCounted(mac: string): number {
   return Math.floor(c.downloadBytes / KiB) * KiB + Math.floor(c.uploadBytes / KiB) * KiB;
 }
 
-/** Waits until the meter has completed `n` more ticks than it had when called (its readings then include the traffic). */
+/**
+ * Waits until the meter has completed `n` more ticks than it had when called (its readings then include the traffic).
+ */
 async function ticksAfterNow(n: number): Promise<void> {
-  const done = async (): Promise<number> => Number(((await lab.call('stats')).meter as Record<string, unknown>).ticks_ok);
+  const done = async (): Promise<number> =>
+    Number(((await lab.call('stats')).meter as Record<string, unknown>).ticks_ok);
   const from = await done();
   await lab.waitFor(async () => (await done()) >= from + n, 30_000, `${n} meter ticks`);
 }
@@ -81,13 +99,41 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
     lab.portal.addClient(mac, `10.0.3.${i + 1}`);
     const price = STEPS * STEP_PRICE;
     const requirements = {
-      scheme: 'batch-settlement', network: NET, amount: price.toString(), asset: usdc.address, payTo: receiver, maxTimeoutSeconds: 3600,
+      scheme: 'batch-settlement',
+      network: NET,
+      amount: price.toString(),
+      asset: usdc.address,
+      payTo: receiver,
+      maxTimeoutSeconds: 3600,
       extra: { receiverAuthorizer: authorizer, withdrawDelay: 900, name: 'USDC', version: '2' },
     };
-    const config = { payer: buyer.address, payerAuthorizer: voucherKey.address, receiver, receiverAuthorizer: authorizer,
-      token: usdc.address, withdrawDelay: 900, salt: `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex };
-    const built = await createBatchSettlementEIP3009DepositPayload(buyer as never, 2, requirements as never, config as never, DEPOSIT.toString(), price.toString(), voucherKey as never);
-    const r = await lab.callStatus('purchase', { mac, plan: 'kib', steps: String(STEPS), payment: { method: 'batch-settlement', payload: { x402Version: 2, accepted: requirements, payload: built.payload } } } as never);
+    const config = {
+      payer: buyer.address,
+      payerAuthorizer: voucherKey.address,
+      receiver,
+      receiverAuthorizer: authorizer,
+      token: usdc.address,
+      withdrawDelay: 900,
+      salt: `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex,
+    };
+    const built = await createBatchSettlementEIP3009DepositPayload(
+      buyer as never,
+      2,
+      requirements as never,
+      config as never,
+      DEPOSIT.toString(),
+      price.toString(),
+      voucherKey as never,
+    );
+    const r = await lab.callStatus('purchase', {
+      mac,
+      plan: 'kib',
+      steps: String(STEPS),
+      payment: {
+        method: 'batch-settlement',
+        payload: { x402Version: 2, accepted: requirements, payload: built.payload },
+      },
+    } as never);
     assert.is(r.status, 0, JSON.stringify(r.data));
     await lab.waitFor(() => lab.clientState(mac) === 'Authenticated', 30_000, 'gate open');
 
@@ -110,8 +156,16 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
     const used = Number((t.data!.session as Record<string, unknown>).used);
     assert.is(used, counted, `billed ${used} bytes of the ${counted} the portal counted`);
     const charge = BigInt(counted / KiB) * STEP_PRICE;
-    await lab.waitFor(async () => (await usdc.balanceOf(receiver)) - receiverBefore === charge, 60_000, `the claim of ${charge}`);
-    await lab.waitFor(async () => (await usdc.balanceOf(buyer.address)) === FUNDS - charge, 60_000, 'the refund of the rest');
+    await lab.waitFor(
+      async () => (await usdc.balanceOf(receiver)) - receiverBefore === charge,
+      60_000,
+      `the claim of ${charge}`,
+    );
+    await lab.waitFor(
+      async () => (await usdc.balanceOf(buyer.address)) === FUNDS - charge,
+      60_000,
+      'the refund of the rest',
+    );
   });
 });
 

@@ -62,7 +62,10 @@ export class DaemonLab {
     this.socket = join(this.dir, 'ubus.sock');
     this.configPath = join(this.dir, 'sluice.uci');
     mkdirSync(join(this.dir, 'portal'));
-    this.portal = PortalStateFile.create({ dir: join(this.dir, 'portal'), knobs: { latencyMs: options.latencyMs ?? 0 } });
+    this.portal = PortalStateFile.create({
+      dir: join(this.dir, 'portal'),
+      knobs: { latencyMs: options.latencyMs ?? 0 },
+    });
   }
 
   static async create(options: LabOptions = {}): Promise<DaemonLab> {
@@ -72,7 +75,9 @@ export class DaemonLab {
     // Each request under the stand-in's lock on the same state file, like a stand-in call (kept out of the stand-in's
     // own modules: every ndsctl call loads them).
     if (options.portalSocket) {
-      lab.portalServer = await listenNdsctlSocket(lab.portalSocketPath, (line) => lab.portal.update((model) => portalRequestHandler(model)(line)));
+      lab.portalServer = await listenNdsctlSocket(lab.portalSocketPath, (line) =>
+        lab.portal.update((model) => portalRequestHandler(model)(line)),
+      );
     }
     lab.broker = await UbusBroker.listen({ socketPath: lab.socket });
     lab.client = await UbusClient.connect({ socketPath: lab.socket, timeoutMs: 20_000 });
@@ -90,9 +95,12 @@ export class DaemonLab {
    */
   writeConfig(extra = ''): void {
     const o = this.options;
-    const ndsctl = this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n')
-      + (o.portalSocket ? `\n\toption ndsctl_socket ${quoteUci(this.portalSocketPath)}` : '');
-    writeFileSync(this.configPath, `
+    const ndsctl =
+      this.portal.command.map((a) => `\tlist ndsctl ${quoteUci(a)}`).join('\n') +
+      (o.portalSocket ? `\n\toption ndsctl_socket ${quoteUci(this.portalSocketPath)}` : '');
+    writeFileSync(
+      this.configPath,
+      `
 config sluice 'main'
 \toption state_dir ${quoteUci(join(this.dir, 'state'))}
 ${ndsctl}
@@ -120,25 +128,42 @@ config limits 'limits'
 \toption max_devices_per_user '${o.maxDevicesPerUser ?? 0}'
 ${o.extraConfig ?? ''}
 ${extra}
-`);
+`,
+    );
   }
 
   async startDaemon(extraArgs: readonly string[] = []): Promise<void> {
     this.output = '';
-    const argv = [process.execPath, this.options.bundle ?? (process.env.SLUICE_TEST_BUNDLE || BUNDLE), 'daemon', '--config', this.configPath, '--ubus-socket', this.socket, ...extraArgs];
+    const argv = [
+      process.execPath,
+      this.options.bundle ?? (process.env.SLUICE_TEST_BUNDLE || BUNDLE),
+      'daemon',
+      '--config',
+      this.configPath,
+      '--ubus-socket',
+      this.socket,
+      ...extraArgs,
+    ];
     const limit = this.options.fdLimit;
     // sh sets the limit and execs node in its place: the pid (and so stopDaemon's signals) is the daemon's own.
-    const [file, ...args] = limit === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, ...argv];
+    const [file, ...args] =
+      limit === undefined ? argv : ['/bin/sh', '-c', `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, ...argv];
     const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
     let exited: string | undefined;
-    child.once('exit', (code, signal) => { exited = `daemon exited (code ${code}, signal ${signal})`; });
-    await this.waitFor(() => {
-      if (exited !== undefined) throw new Error(`${exited}\n--- daemon output ---\n${this.output}`);
-      return this.output.includes('sluice running');
-    }, 60_000, 'daemon start');
+    child.once('exit', (code, signal) => {
+      exited = `daemon exited (code ${code}, signal ${signal})`;
+    });
+    await this.waitFor(
+      () => {
+        if (exited !== undefined) throw new Error(`${exited}\n--- daemon output ---\n${this.output}`);
+        return this.output.includes('sluice running');
+      },
+      60_000,
+      'daemon start',
+    );
   }
 
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -166,7 +191,10 @@ ${extra}
   }
 
   /** Calls and returns the status and error data of a failing call (or status 0 and the data). */
-  async callStatus(method: string, args: BlobmsgTable = {}): Promise<{ status: number; data: BlobmsgTable | undefined }> {
+  async callStatus(
+    method: string,
+    args: BlobmsgTable = {},
+  ): Promise<{ status: number; data: BlobmsgTable | undefined }> {
     try {
       return { status: 0, data: await this.call(method, args) };
     } catch (err) {
@@ -187,7 +215,8 @@ ${extra}
   async waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}\n--- daemon output ---\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -19,13 +19,26 @@ import { BUNDLE, DaemonLab, ensureBuilt } from './harness.ts';
 const DIST = join(BUNDLE, '..');
 const CASHU = /node_modules\/(@cashu|@noble|@scure)\//;
 
-test('sluice.mjs holds none of cashu-ts\'s or noble\'s code; cashu.mjs does, and no sluice code', () => {
+test("sluice.mjs holds none of cashu-ts's or noble's code; cashu.mjs does, and no sluice code", () => {
   ensureBuilt();
   const meta = JSON.parse(readFileSync(join(DIST, 'meta.json'), 'utf8')) as Record<string, string[]>;
-  assert.equal(meta['dist/sluice.mjs']!.filter((i) => CASHU.test(i)), [], 'cashu-ts or noble in sluice.mjs');
-  assert.ok(meta['dist/cashu.mjs']?.some((i) => /node_modules\/@cashu\/cashu-ts\//.test(i)), 'cashu-ts in cashu.mjs');
-  assert.ok(meta['dist/cashu.mjs']!.some((i) => /node_modules\/@noble\/curves\/secp256k1/.test(i)), 'secp256k1 in cashu.mjs');
-  assert.ok(meta['dist/cashu.mjs']!.every((i) => !i.startsWith('src/') || i === 'src/cashu-lib.ts'), 'no sluice code in cashu.mjs (no class twice)');
+  assert.equal(
+    meta['dist/sluice.mjs']!.filter((i) => CASHU.test(i)),
+    [],
+    'cashu-ts or noble in sluice.mjs',
+  );
+  assert.ok(
+    meta['dist/cashu.mjs']?.some((i) => /node_modules\/@cashu\/cashu-ts\//.test(i)),
+    'cashu-ts in cashu.mjs',
+  );
+  assert.ok(
+    meta['dist/cashu.mjs']!.some((i) => /node_modules\/@noble\/curves\/secp256k1/.test(i)),
+    'secp256k1 in cashu.mjs',
+  );
+  assert.ok(
+    meta['dist/cashu.mjs']!.every((i) => !i.startsWith('src/') || i === 'src/cashu-lib.ts'),
+    'no sluice code in cashu.mjs (no class twice)',
+  );
 });
 
 async function withoutCashuFile(extraConfig: string, check: (lab: DaemonLab) => Promise<void>): Promise<void> {
@@ -33,7 +46,12 @@ async function withoutCashuFile(extraConfig: string, check: (lab: DaemonLab) => 
   const copy = mkdtempSync(join(tmpdir(), 'sluice-nocashu-'));
   cpSync(DIST, copy, { recursive: true });
   rmSync(join(copy, 'cashu.mjs'));
-  const lab = await DaemonLab.create({ bundle: join(copy, 'sluice.mjs'), pollInterval: 0.3, portalSocket: true, extraConfig });
+  const lab = await DaemonLab.create({
+    bundle: join(copy, 'sluice.mjs'),
+    pollInterval: 0.3,
+    portalSocket: true,
+    extraConfig,
+  });
   try {
     lab.portal.addClient('02:00:00:00:39:c1', '10.0.39.1');
     await lab.startDaemon();
@@ -55,10 +73,14 @@ test('cashu.mjs missing, no tollgate section: the daemon starts and serves, and 
   });
 });
 
-test('cashu.mjs missing, tollgate section on: the door and the cashu method are left out with ERR_MODULE_LOAD, the rest runs', async () => {
-  const mint = await startCashuMint();
-  try {
-    await withoutCashuFile(`
+test(
+  'cashu.mjs missing, tollgate section on: the door and the cashu method are left out with ERR_MODULE_LOAD, the ' +
+    'rest runs',
+  async () => {
+    const mint = await startCashuMint();
+    try {
+      await withoutCashuFile(
+        `
 config tollgate 'tollgate'
 \toption enabled '1'
 \toption listen '127.0.0.1:${await freePort()}'
@@ -67,14 +89,17 @@ config tollgate 'tollgate'
 \toption unit 'sat'
 \toption price_per_step '21'
 \toption min_steps '1'
-`, async (lab) => {
-      assert.match(lab.output, /TollGate door not started/);
-      assert.match(lab.output, /payment method cashu unavailable/);
-      assert.match(lab.output, /ERR_MODULE_LOAD/);
-    });
-  } finally {
-    await mint.stop();
-  }
-});
+`,
+        async (lab) => {
+          assert.match(lab.output, /TollGate door not started/);
+          assert.match(lab.output, /payment method cashu unavailable/);
+          assert.match(lab.output, /ERR_MODULE_LOAD/);
+        },
+      );
+    } finally {
+      await mint.stop();
+    }
+  },
+);
 
 test.run();

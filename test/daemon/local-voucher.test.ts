@@ -18,8 +18,16 @@ const PAGE_MAC = '02:00:00:00:1a:01';
 const OTHER_MAC = '02:00:00:00:1a:02';
 
 async function post(base: string, path: string, body: unknown) {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as Record<string, any> };
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as Record<string, any>,
+  };
 }
 
 test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used; guesses limited', async () => {
@@ -42,7 +50,7 @@ test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used
     await lab.reconnectClient();
     await lab.startDaemon();
     assert.match(lab.output, /LAN endpoint listening.*serves.*vouchers/);
-    const plans = await (await fetch(`${base}/`)).json() as { methods: { voucher: boolean } };
+    const plans = (await (await fetch(`${base}/`)).json()) as { methods: { voucher: boolean } };
     assert.is(plans.methods.voucher, true, 'the page shows its voucher form');
 
     const sold = await post(base, '/voucher', { code: codes[0]!.toLowerCase() });
@@ -67,11 +75,18 @@ test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used
     const second = await lab.call('purchase', { mac: OTHER_MAC, payment: { method: 'voucher', code: codes[1]! } });
     assert.is((second.session as { allotment: string | number }).allotment.toString(), '1800');
     const [batch] = (await lab.call('voucher_list')).batches as Array<Record<string, unknown>>;
-    assert.equal([batch!.id, batch!.used, batch!.unused, batch!.expired, batch!.note], [made.batch, 2, 1, 0, 'counter']);
+    assert.equal(
+      [batch!.id, batch!.used, batch!.unused, batch!.expired, batch!.note],
+      [made.batch, 2, 1, 0, 'counter'],
+    );
     assert.not.ok(JSON.stringify(await lab.call('voucher_list')).includes(codes[2]!), 'the list never shows a code');
 
     // Guessing: five wrong codes a minute, then 429 with the wait, even for the right code.
-    for (let i = 0; i < 5; i++) assert.is((await post(base, '/voucher', { code: `2222-2222-${i + 2}${i + 2}` })).body.error.code, 'ERR_VOUCHER_REJECTED');
+    for (let i = 0; i < 5; i++)
+      assert.is(
+        (await post(base, '/voucher', { code: `2222-2222-${i + 2}${i + 2}` })).body.error.code,
+        'ERR_VOUCHER_REJECTED',
+      );
     const limited = await post(base, '/voucher', { code: codes[2] });
     assert.is(limited.status, 429);
     assert.is(limited.body.error.code, 'ERR_VOUCHER_GUESS_LIMIT');
@@ -80,38 +95,51 @@ test('printed vouchers: made, kill -9, redeemed on the page, kill -9, still used
 
     // Revoked: the last code sells no more.
     assert.equal(await lab.call('voucher_revoke', { batch: made.batch as string }), { batch: made.batch, revoked: 1 });
-    const revoked = await lab.callStatus('purchase', { mac: '02:00:00:00:1a:03', payment: { method: 'voucher', code: codes[2]! } });
+    const revoked = await lab.callStatus('purchase', {
+      mac: '02:00:00:00:1a:03',
+      payment: { method: 'voucher', code: codes[2]! },
+    });
     assert.is((revoked.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_REJECTED');
   } finally {
     await lab.close();
   }
 });
 
-test('a damaged book fails closed: printed vouchers left out (503 on the page, ERR_VOUCHER_STORE over ubus), the rest runs, no code sells', async () => {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) });
-  try {
-    lab.portal.addClient(PAGE_MAC, '127.0.0.1');
-    await lab.startDaemon();
-    const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 })).codes as string[];
-    await lab.stopDaemon('SIGTERM');
-    const book = join(lab.dir, 'state', 'vouchers.json');
-    writeFileSync(book, readFileSync(book, 'utf8').slice(0, -3));
-    await lab.startDaemon();
-    assert.match(lab.output, /payment method voucher unavailable/);
-    const plans = await (await fetch(`${base}/`)).json() as { methods: { voucher: boolean; unavailable: string[] } };
-    assert.equal([plans.methods.voucher, plans.methods.unavailable], [false, ['voucher']], 'no voucher form, the page can say why');
-    const refused = await post(base, '/voucher', { code });
-    assert.equal([refused.status, refused.body.error.code], [503, 'ERR_PAYMENT_METHOD_UNAVAILABLE']);
-    const listed = await lab.callStatus('voucher_list');
-    assert.is((listed.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_STORE');
-    const bought = await lab.callStatus('purchase', { mac: PAGE_MAC, payment: { method: 'voucher', code: code! } });
-    assert.is((bought.data as { error: { code: string } }).error.code, 'ERR_UNKNOWN_PAYMENT_METHOD');
-    assert.ok((await lab.call('stats')) !== undefined, 'the daemon runs');
-  } finally {
-    await lab.close();
-  }
-});
+test(
+  'a damaged book fails closed: printed vouchers left out (503 on the page, ERR_VOUCHER_STORE over ubus), the ' +
+    'rest runs, no code sells',
+  async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const lab = await DaemonLab.create({ portalSocket: true, extraConfig: httpSection(port) });
+    try {
+      lab.portal.addClient(PAGE_MAC, '127.0.0.1');
+      await lab.startDaemon();
+      const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 1 })).codes as string[];
+      await lab.stopDaemon('SIGTERM');
+      const book = join(lab.dir, 'state', 'vouchers.json');
+      writeFileSync(book, readFileSync(book, 'utf8').slice(0, -3));
+      await lab.startDaemon();
+      assert.match(lab.output, /payment method voucher unavailable/);
+      const plans = (await (await fetch(`${base}/`)).json()) as {
+        methods: { voucher: boolean; unavailable: string[] };
+      };
+      assert.equal(
+        [plans.methods.voucher, plans.methods.unavailable],
+        [false, ['voucher']],
+        'no voucher form, the page can say why',
+      );
+      const refused = await post(base, '/voucher', { code });
+      assert.equal([refused.status, refused.body.error.code], [503, 'ERR_PAYMENT_METHOD_UNAVAILABLE']);
+      const listed = await lab.callStatus('voucher_list');
+      assert.is((listed.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_STORE');
+      const bought = await lab.callStatus('purchase', { mac: PAGE_MAC, payment: { method: 'voucher', code: code! } });
+      assert.is((bought.data as { error: { code: string } }).error.code, 'ERR_UNKNOWN_PAYMENT_METHOD');
+      assert.ok((await lab.call('stats')) !== undefined, 'the daemon runs');
+    } finally {
+      await lab.close();
+    }
+  },
+);
 
 test.run();

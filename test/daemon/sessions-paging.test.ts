@@ -1,7 +1,8 @@
 // tier: daemon
 /**
  * Issue 14 item 5, with the real daemon and broker: `sessions` failed at ~2,400 sessions (status 9, no error body)
- * because the reply outgrew the ubus message limit. Now it pages (offset, limit; bounded by default) and filters by state.
+ * because the reply outgrew the ubus message limit. Now it pages (offset, limit; bounded by default) and filters by
+ * state.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,8 @@ import { SessionManager } from '../../src/sessions/manager.ts';
 import { DaemonLab } from './harness.ts';
 
 const COUNT = 3000;
-const macOf = (i: number): string => `02:00:00:0f:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const macOf = (i: number): string =>
+  `02:00:00:0f:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 test(`sessions at ${COUNT} sessions: every page fits, the pages cover every session once, state filters`, async () => {
   const lab = await DaemonLab.create({ portalSocket: true });
@@ -19,8 +21,13 @@ test(`sessions at ${COUNT} sessions: every page fits, the pages cover every sess
     // The state a busy hotspot has, written the way the daemon writes it, then the daemon started on it.
     const manager = await SessionManager.open({ store: new JournalStore({ dir: join(lab.dir, 'state') }) });
     for (let i = 0; i < COUNT; i++) {
-      await manager.activate({ mac: macOf(i), metric: 'seconds', allotment: 3600n, user: `guest-${i}`,
-        payment: { method: 'grant', reference: `grant-fill-${i}`, amount: 0n, asset: '', at: Date.now() } });
+      await manager.activate({
+        mac: macOf(i),
+        metric: 'seconds',
+        allotment: 3600n,
+        user: `guest-${i}`,
+        payment: { method: 'grant', reference: `grant-fill-${i}`, amount: 0n, asset: '', at: Date.now() },
+      });
     }
     for (let i = 0; i < 200; i++) await manager.end(manager.byMac(macOf(i))!.id, 'admin');
     await manager.close();

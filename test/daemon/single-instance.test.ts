@@ -12,42 +12,67 @@ import { join } from 'node:path';
 import { BUNDLE, DaemonLab } from './harness.ts';
 
 /** Runs `sluice daemon` to its exit (bounded: a daemon that stays alive fails the test). */
-function runToExit(lab: DaemonLab, configPath: string, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+function runToExit(
+  lab: DaemonLab,
+  configPath: string,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', configPath, '--ubus-socket', lab.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', configPath, '--ubus-socket', lab.socket], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`daemon still running after ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, output }); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`daemon still running after ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
   });
 }
 
-test('a second daemon on the same state_dir exits 1 with ERR_STATE_LOCKED before recovery; the first keeps serving', async () => {
-  const lab = await DaemonLab.create({ portalSocket: true });
-  try {
-    await lab.startDaemon();
-    await lab.call('grant', { mac: '02:00:00:00:0e:01', seconds: 600 });
-    const journalBefore = readFileSync(join(lab.dir, 'state', 'sessions.0.journal'));
-    const second = await runToExit(lab, lab.configPath);
-    assert.is(second.code, 1, second.output);
-    assert.match(second.output, /ERR_STATE_LOCKED/);
-    assert.not.match(second.output, /sessions recovered/, 'the second daemon did not run recovery');
-    assert.equal(readFileSync(join(lab.dir, 'state', 'sessions.0.journal')), journalBefore, 'the live journal was not touched');
-    assert.is(((await lab.session('02:00:00:00:0e:01')) as { state: string }).state, 'ACTIVE', 'the first daemon still serves');
-    // After kill -9 the lock is stale (its pid is gone): a new daemon starts.
-    await lab.stopDaemon('SIGKILL');
-    await lab.startDaemon();
-    assert.is(((await lab.session('02:00:00:00:0e:01')) as { state: string }).state, 'ACTIVE');
-  } finally {
-    await lab.close();
-  }
-});
+test(
+  'a second daemon on the same state_dir exits 1 with ' + 'ERR_STATE_LOCKED before recovery; the first keeps serving',
+  async () => {
+    const lab = await DaemonLab.create({ portalSocket: true });
+    try {
+      await lab.startDaemon();
+      await lab.call('grant', { mac: '02:00:00:00:0e:01', seconds: 600 });
+      const journalBefore = readFileSync(join(lab.dir, 'state', 'sessions.0.journal'));
+      const second = await runToExit(lab, lab.configPath);
+      assert.is(second.code, 1, second.output);
+      assert.match(second.output, /ERR_STATE_LOCKED/);
+      assert.not.match(second.output, /sessions recovered/, 'the second daemon did not run recovery');
+      assert.equal(
+        readFileSync(join(lab.dir, 'state', 'sessions.0.journal')),
+        journalBefore,
+        'the live journal was not touched',
+      );
+      assert.is(
+        ((await lab.session('02:00:00:00:0e:01')) as { state: string }).state,
+        'ACTIVE',
+        'the first daemon still serves',
+      );
+      // After kill -9 the lock is stale (its pid is gone): a new daemon starts.
+      await lab.stopDaemon('SIGKILL');
+      await lab.startDaemon();
+      assert.is(((await lab.session('02:00:00:00:0e:01')) as { state: string }).state, 'ACTIVE');
+    } finally {
+      await lab.close();
+    }
+  },
+);
 
 test('SIGHUP during start-up does not kill the daemon; the reload runs once it is up', async () => {
   const lab = await DaemonLab.create({ portalSocket: true });
   try {
-    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', lab.configPath, '--ubus-socket', lab.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BUNDLE, 'daemon', '--config', lab.configPath, '--ubus-socket', lab.socket], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     lab.daemon = child;
     child.stdout!.on('data', (d) => (lab.output += d));
     child.stderr!.on('data', (d) => (lab.output += d));
@@ -56,7 +81,15 @@ test('SIGHUP during start-up does not kill the daemon; the reload runs once it i
     child.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 30));
     if (child.exitCode === null) child.kill('SIGHUP');
-    await lab.waitFor(() => { if (child.exitCode !== null || child.signalCode !== null) throw new Error(`daemon died: ${child.signalCode ?? child.exitCode}\n${lab.output}`); return lab.output.includes('sluice running'); }, 60_000, 'daemon start');
+    await lab.waitFor(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`daemon died: ${child.signalCode ?? child.exitCode}\n${lab.output}`);
+        return lab.output.includes('sluice running');
+      },
+      60_000,
+      'daemon start',
+    );
     assert.ok(await lab.call('stats'), 'it serves after the early SIGHUPs');
     assert.is(child.signalCode, null);
   } finally {

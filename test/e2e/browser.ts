@@ -21,7 +21,11 @@ export function browserUnavailableReason(): string | null {
 }
 
 type Json = Record<string, unknown>;
-interface Pending { resolve: (v: Json) => void; reject: (e: Error) => void; method: string }
+interface Pending {
+  resolve: (v: Json) => void;
+  reject: (e: Error) => void;
+  method: string;
+}
 
 export class Browser {
   private readonly child: ChildProcess;
@@ -42,7 +46,14 @@ export class Browser {
     input.on('data', (chunk: string) => {
       buf += chunk;
       for (let end = buf.indexOf('\0'); end >= 0; end = buf.indexOf('\0')) {
-        const msg = JSON.parse(buf.slice(0, end)) as { id?: number; method?: string; params?: Json; result?: Json; error?: { message: string }; sessionId?: string };
+        const msg = JSON.parse(buf.slice(0, end)) as {
+          id?: number;
+          method?: string;
+          params?: Json;
+          result?: Json;
+          error?: { message: string };
+          sessionId?: string;
+        };
         buf = buf.slice(end + 1);
         if (msg.id !== undefined) {
           const p = this.pending.get(msg.id);
@@ -54,7 +65,9 @@ export class Browser {
         }
       }
     });
-    child.stderr?.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-20_000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-20_000);
+    });
     child.once('exit', () => {
       for (const p of this.pending.values()) p.reject(new Error(`chromium exited:\n${this.stderr.slice(-2000)}`));
       this.pending.clear();
@@ -65,12 +78,27 @@ export class Browser {
   static async launch(ns: string | null): Promise<Browser> {
     const profile = mkdtempSync(join(tmpdir(), 'sluice-chromium-'));
     // The flags the machine notes ask for: no background connections (the lab has no internet), no sandbox (root).
-    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions',
-      '--disable-dev-shm-usage', '--mute-audio', '--hide-scrollbars', `--user-data-dir=${profile}`, '--remote-debugging-pipe'];
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-extensions',
+      '--disable-dev-shm-usage',
+      '--mute-audio',
+      '--hide-scrollbars',
+      `--user-data-dir=${profile}`,
+      '--remote-debugging-pipe',
+    ];
     const argv = ns ? ['ip', 'netns', 'exec', ns, CHROMIUM, ...flags] : [CHROMIUM, ...flags];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-    process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    process.once('exit', () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
     const b = new Browser(child, profile);
     await b.send('Browser.getVersion');
     return b;
@@ -91,8 +119,10 @@ export class Browser {
 
   /** A new tab at phone size (CSS px), attached with its own session. */
   async newPage(viewport: { width: number; height: number; mobile: boolean }): Promise<Page> {
-    const { targetId } = await this.send('Target.createTarget', { url: 'about:blank' }) as { targetId: string };
-    const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true }) as { sessionId: string };
+    const { targetId } = (await this.send('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+    const { sessionId } = (await this.send('Target.attachToTarget', { targetId, flatten: true })) as {
+      sessionId: string;
+    };
     const page = new Page(this, sessionId);
     await page.send('Page.enable');
     await page.send('Runtime.enable');
@@ -116,7 +146,10 @@ export class Page {
   /** Every URL the main frame navigated to, in order (redirects included): the path a customer took. */
   readonly navigations: string[] = [];
 
-  constructor(readonly browser: Browser, readonly sessionId: string) {
+  constructor(
+    readonly browser: Browser,
+    readonly sessionId: string,
+  ) {
     browser.on((method, params, sid) => {
       if (sid !== sessionId) return;
       if (method === 'Page.frameNavigated') {
@@ -133,22 +166,32 @@ export class Page {
     return this.browser.send(method, params, this.sessionId);
   }
 
-  /** Navigates and waits for the load event of the page it ends on (redirects and meta refreshes followed by waitFor). */
+  /**
+   * Navigates and waits for the load event of the page it ends on (redirects and meta refreshes followed by waitFor).
+   */
   async goto(url: string): Promise<void> {
     await this.send('Network.enable');
     const loaded = new Promise<void>((resolve) => {
-      const off = this.browser.on((method, _p, sid) => { if (sid === this.sessionId && method === 'Page.loadEventFired') { off(); resolve(); } });
+      const off = this.browser.on((method, _p, sid) => {
+        if (sid === this.sessionId && method === 'Page.loadEventFired') {
+          off();
+          resolve();
+        }
+      });
     });
-    const r = await this.send('Page.navigate', { url }) as { errorText?: string };
+    const r = (await this.send('Page.navigate', { url })) as { errorText?: string };
     if (r.errorText) throw new Error(`navigate ${url}: ${r.errorText}`);
     await loaded;
   }
 
   /** Evaluates `expression` in the page (promises awaited) and returns its JSON value. */
   async evaluate<T>(expression: string): Promise<T> {
-    const r = await this.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }) as
-      { result: { value?: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
-    if (r.exceptionDetails) throw new Error(`evaluate: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+    const r = (await this.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })) as {
+      result: { value?: T };
+      exceptionDetails?: { text: string; exception?: { description?: string } };
+    };
+    if (r.exceptionDetails)
+      throw new Error(`evaluate: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
     return r.result.value as T;
   }
 
@@ -164,7 +207,8 @@ export class Page {
       } catch (err) {
         last = err; // a navigation in progress destroys the context: try again
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)}; at ${this.navigations.at(-1)})`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what} (last: ${String(last)}; at ${this.navigations.at(-1)})`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -186,7 +230,9 @@ export class Page {
 
   /** A PNG of the whole page (not only the viewport) written to `file`. */
   async screenshot(file: string): Promise<void> {
-    const { data } = await this.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }) as { data: string };
+    const { data } = (await this.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true })) as {
+      data: string;
+    };
     writeFileSync(file, Buffer.from(data, 'base64'));
   }
 

@@ -23,7 +23,7 @@ import { LAB_PORTAL, Prober, figure, labRun, prerequisites } from './scenario.ts
 import { Sluice } from './sluice.ts';
 
 // SLUICE_E2E_POLL_S: measure at another poll interval (docs/performance.md has figures at 1 s and 5 s).
-const POLL_S = Number(process.env["SLUICE_E2E_POLL_S"] ?? 1);
+const POLL_S = Number(process.env['SLUICE_E2E_POLL_S'] ?? 1);
 const pre = prerequisites();
 // openNDS at its default checkinterval (15 s), as on routers: it checks its own quota (the baseline) that often, and a
 // shorter interval runs its gateway check, whose failure makes openNDS 9.x exit, that much more often
@@ -32,7 +32,11 @@ const run = labRun('data', pre);
 const { L, S, scenario } = run;
 let baselineOvershoot: number | null = null;
 
-interface Passed { acked: number; upstreamView: number; clientView: number }
+interface Passed {
+  acked: number;
+  upstreamView: number;
+  clientView: number;
+}
 
 /**
  * What passed the gate for a client during `fn`: the TCP payload the client acknowledged (download only), and both
@@ -45,8 +49,10 @@ async function measure<T>(client: number, fn: () => Promise<T>): Promise<Passed 
   return { value, ...since(before, await L().passed(c)) };
 }
 
-function since(before: { ackedPayload: number; upstreamView: number; clientView: number },
-  after: { ackedPayload: number; upstreamView: number; clientView: number }): Passed {
+function since(
+  before: { ackedPayload: number; upstreamView: number; clientView: number },
+  after: { ackedPayload: number; upstreamView: number; clientView: number },
+): Passed {
   return {
     acked: after.ackedPayload - before.ackedPayload,
     upstreamView: after.upstreamView - before.upstreamView,
@@ -57,7 +63,10 @@ function since(before: { ackedPayload: number; upstreamView: number; clientView:
 const tmp = (name: string): string => join(L().dir, name);
 
 const noQuota = LAB_PORTAL === 'nodogsplash' ? "nodogsplash's auth takes no limits: no portal quota to compare" : null;
-/** The baseline's download: more than openNDS lets through before its first check after the quota (up to 15 s at 8 Mbit/s). */
+/**
+ * The baseline's download: more than openNDS lets through before its first check after the quota (up to 15 s at 8
+ * Mbit/s).
+ */
 const BASELINE_BYTES = 40 * MiB;
 scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 40 MiB download', pre.lab ?? noQuota, async () => {
   const c = L().client(1);
@@ -70,17 +79,24 @@ scenario('baseline: openNDS own 2 MiB quota on the 8 Mbit/s link, 40 MiB downloa
   const started = Date.now();
   const m = await measure(1, async () => {
     const dl = L().download(c, `/bytes/${BASELINE_BYTES}`, tmp('baseline.bin'), 60);
-    const cutAfter = await waitFor('openNDS to end the quota session', 45_000, async () => {
-      const state = await L().portalState(c.mac);
-      return state === 'Authenticated' ? undefined : Date.now() - started;
-    }, 250);
+    const cutAfter = await waitFor(
+      'openNDS to end the quota session',
+      45_000,
+      async () => {
+        const state = await L().portalState(c.mac);
+        return state === 'Authenticated' ? undefined : Date.now() - started;
+      },
+      250,
+    );
     await sleep(1500); // what was in flight lands (or not)
     dl.kill();
     return cutAfter;
   });
   baselineOvershoot = m.acked - 2 * MiB;
-  figure(`baseline openNDS download quota 2048 KiB: cut after ${(m.value / 1000).toFixed(1)} s; passed ${fmt(m.acked)} ` +
-    `payload (upstream acked); overshoot ${fmt(baselineOvershoot)} payload`);
+  figure(
+    `baseline openNDS download quota 2048 KiB: cut after ${(m.value / 1000).toFixed(1)} s; passed ${fmt(m.acked)} ` +
+      `payload (upstream acked); overshoot ${fmt(baselineOvershoot)} payload`,
+  );
   assert.ok(m.acked < BASELINE_BYTES, `openNDS stopped the download before its ${BASELINE_BYTES} bytes`);
   assert.ok(m.acked >= 2 * MiB * 0.95, 'the client got about its quota');
 });
@@ -89,7 +105,10 @@ const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
   run.sluice = await Sluice.start(L(), { pollInterval: POLL_S, checkpointInterval: 5 });
   const control = /portal control.*/.exec(S().logTail(200))?.[0] ?? '(not logged)';
-  figure(`sluice poll_interval ${POLL_S} s, reaching ${L().portal} via its ${S().via}, kernel quota ${S().kernelQuota ? "on" : "off"}: ${control}`);
+  figure(
+    `sluice poll_interval ${POLL_S} s, reaching ${L().portal} via its ${S().via}, kernel ` +
+      `quota ${S().kernelQuota ? 'on' : 'off'}: ${control}`,
+  );
 });
 
 scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allotment', needDaemon, async () => {
@@ -98,8 +117,12 @@ scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allot
   const m = await measure(1, async () => {
     const reply = await S().call('grant', { mac: c.mac, bytes: 2 * MiB });
     figure(`1 grant reply: ${JSON.stringify(reply)}`);
-    const opened = await waitFor('the gate to open', 10_000, async () =>
-      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
+    const opened = await waitFor(
+      'the gate to open',
+      10_000,
+      async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined),
+      250,
+    );
     assert.ok(opened);
     const dl = L().download(c, '/20MiB', tmp('s1.bin'), 40);
     const ended = await S().waitSession(c.mac, 'the data session to end', 40_000, (s) => s.state !== 'ACTIVE');
@@ -111,12 +134,18 @@ scenario('1 data session of 2 MiB, 20 MiB download: the gate closes at the allot
   const overshootPayload = m.acked - 2 * MiB;
   const overshootIp = m.upstreamView - 2 * MiB;
   const overshootMeter = s.used - s.allotment;
-  figure(`1 sluice 2 MiB: state ${s.state}, allotment ${fmt(s.allotment)}, used (openNDS counters, down+up) ${fmt(s.used)}`);
-  figure(`1 passed ${fmt(m.acked)} download payload (upstream acked); ${fmt(m.upstreamView)} IP-level down+up seen from ` +
-    `the upstream, ${fmt(m.clientView)} from the client`);
-  figure(`1 overshoot beyond 2 MiB: ${fmt(overshootPayload)} download payload (openNDS's own quota, download only: ` +
-    `${baselineOvershoot === null ? 'n/a' : fmt(baselineOvershoot)}), ${fmt(overshootIp)} IP-level down+up, ` +
-    `${fmt(overshootMeter)} in sluice's meter; unbilled (passed − used) ${fmt(m.upstreamView - s.used)}`);
+  figure(
+    `1 sluice 2 MiB: state ${s.state}, allotment ${fmt(s.allotment)}, used (openNDS counters, down+up) ${fmt(s.used)}`,
+  );
+  figure(
+    `1 passed ${fmt(m.acked)} download payload (upstream acked); ${fmt(m.upstreamView)} IP-level down+up seen from ` +
+      `the upstream, ${fmt(m.clientView)} from the client`,
+  );
+  figure(
+    `1 overshoot beyond 2 MiB: ${fmt(overshootPayload)} download payload (openNDS's own quota, download only: ` +
+      `${baselineOvershoot === null ? 'n/a' : fmt(baselineOvershoot)}), ${fmt(overshootIp)} IP-level down+up, ` +
+      `${fmt(overshootMeter)} in sluice's meter; unbilled (passed − used) ${fmt(m.upstreamView - s.used)}`,
+  );
   assert.is(s.state, 'EXPIRED');
   assert.ok(s.used >= s.allotment, 'the session ended because the allotment was used');
   assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
@@ -132,8 +161,12 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
   // 4 MiB: the 5 MiB download needs the top-up, and at 8 Mbit/s there are ~3 s to see 512 KiB used and top up (with
   // 2 MiB, the meter's sparse readings near the crossing (cut-at-crossing) could end the session before the top-up).
   await S().call('grant', { mac: c.mac, bytes: 4 * MiB });
-  await waitFor('the gate to open', 10_000, async () =>
-    ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
+  await waitFor(
+    'the gate to open',
+    10_000,
+    async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined),
+    250,
+  );
   const token0 = (await L().portalClient(c.mac))?.token;
   const m = await measure(2, async () => {
     const dl = L().download(c, '/5MiB', tmp('s2.bin'), 40);
@@ -147,9 +180,12 @@ scenario('2 top-up during a download: same connection, allotments add, usage kep
   await S().meterCaughtUp(); // two ticks: the meter catches up with the end of the download
   const final = await S().session(c.mac);
   const token1 = (await L().portalClient(c.mac))?.token;
-  figure(`2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
-    `${after ? fmt(after.allotment) : '?'} used ${after ? fmt(after.used) : '?'}; download curl exit ${result.exit}, ` +
-    `${fmt(result.bytes)}; final used ${final ? fmt(final.used) : '?'}; portal token ${token0} → ${token1}`);
+  figure(
+    `2 before top-up: allotment ${fmt(before.allotment)} used ${fmt(before.used)}; after: allotment ` +
+      `${after ? fmt(after.allotment) : '?'} used ${after ? fmt(after.used) : '?'}; download curl ` +
+      `exit ${result.exit}, ` +
+      `${fmt(result.bytes)}; final used ${final ? fmt(final.used) : '?'}; portal token ${token0} → ${token1}`,
+  );
   assert.ok(after, 'session readable after the top-up');
   assert.ok(final, 'session readable at the end');
   assert.is(after!.id, before.id, 'the top-up extended the same session');
@@ -177,13 +213,18 @@ scenario('3 terminate over ubus: traffic stops within one poll interval', needDa
   while (Date.now() < watchUntil) {
     await sleep(25);
     const n = dl.received();
-    if (n > last) { last = n; lastGrowth = Date.now(); }
+    if (n > last) {
+      last = n;
+      lastGrowth = Date.now();
+    }
   }
   dl.kill();
   const s = await S().session(c.mac);
   const stopDelay = lastGrowth - repliedAt;
-  figure(`3 terminate: call took ${repliedAt - calledAt} ms; last byte reached the client ${stopDelay} ms after the reply ` +
-    `(${lastGrowth - calledAt} ms after the call); poll interval ${POLL_S * 1000} ms; state ${s?.state}`);
+  figure(
+    `3 terminate: call took ${repliedAt - calledAt} ms; last byte reached the client ${stopDelay} ms after the reply ` +
+      `(${lastGrowth - calledAt} ms after the call); poll interval ${POLL_S * 1000} ms; state ${s?.state}`,
+  );
   assert.is(s?.state, 'TERMINATED');
   assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
   assert.ok(stopDelay <= POLL_S * 1000, `traffic stopped ${stopDelay} ms after terminate (limit: one poll interval)`);
@@ -196,8 +237,12 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
   for (const c of cs) await L().visitPortal(c);
   for (const [i, c] of cs.entries()) await S().call('grant', { mac: c.mac, bytes: allot[i] });
   for (const c of cs) {
-    await waitFor(`the gate of ${c.mac}`, 10_000, async () =>
-      ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined), 250);
+    await waitFor(
+      `the gate of ${c.mac}`,
+      10_000,
+      async () => ((await L().portalState(c.mac)) === 'Authenticated' ? true : undefined),
+      250,
+    );
   }
   const p0 = await Promise.all(cs.map((c) => L().passed(c)));
   const used0 = await Promise.all(cs.map(async (c) => (await S().session(c.mac))?.used ?? 0));
@@ -210,9 +255,13 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
     const used = (s?.used ?? 0) - (used0[i] ?? 0);
     const p = since(p0[i]!, await L().passed(c));
     const err = (used - p.upstreamView) / p.upstreamView;
-    figure(`4 c${c.index}: downloaded ${fmt(res[i]!.bytes)}; sluice used ${fmt(used)}; passed (IP, down+up) ` +
-      `${fmt(p.upstreamView)} seen from the upstream, ${fmt(p.clientView)} from the client; used vs upstream ${pct(err)}, ` +
-      `vs client ${pct((used - p.clientView) / p.clientView)}, vs the bare download payload ${pct((used - p.acked) / p.acked)}`);
+    figure(
+      `4 c${c.index}: downloaded ${fmt(res[i]!.bytes)}; sluice used ${fmt(used)}; passed (IP, down+up) ` +
+        `${fmt(p.upstreamView)} seen from the upstream, ${fmt(p.clientView)} from the client; used vs ` +
+        `upstream ${pct(err)}, ` +
+        `vs client ${pct((used - p.clientView) / p.clientView)}, vs the bare download ` +
+        `payload ${pct((used - p.acked) / p.acked)}`,
+    );
     assert.is(res[i]!.exit, 0, `c${c.index} download completed`);
     // Two independent views of what passed: the upstream's is an estimate (acknowledged payload + assumed headers; with
     // three clients sharing the link it ran 1.6–2.2% above both the meter and the client's own counters in some runs),
@@ -220,20 +269,33 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
     const errClient = (used - p.clientView) / p.clientView;
     if (!(Math.min(Math.abs(err), Math.abs(errClient)) <= 0.02)) {
       // What the daemon saw, for the failure message: was it metering at all (ticks), and what does the session say?
-      const stats = await S().call('stats', {}).catch((e: unknown) => ({ error: String(e) }));
+      const stats = await S()
+        .call('stats', {})
+        .catch((e: unknown) => ({ error: String(e) }));
       const meter = (stats as { meter?: Record<string, unknown> }).meter ?? stats;
-      assert.unreachable(`c${c.index}: usage ${used} within 2% of ${p.upstreamView} (upstream, ${pct(err)}) or ${p.clientView} ` +
-        `(client, ${pct(errClient)}); session ${JSON.stringify(s?.raw ?? null)}, used before ${used0[i]}; meter ${JSON.stringify(meter)}`);
+      assert.unreachable(
+        `c${c.index}: usage ${used} within 2% of ${p.upstreamView} (upstream, ${pct(err)}) or ${p.clientView} ` +
+          `(client, ${pct(errClient)}); session ${JSON.stringify(s?.raw ?? null)}, used before ${used0[i]}; ` +
+          `meter ${JSON.stringify(meter)}`,
+      );
     }
   }
 
   // Phase 2: everyone keeps downloading; each must be cut at its own allotment.
   const t0 = Date.now();
   const dls = cs.map((c, i) => L().download(c, '/20MiB', tmp(`s4b-${i}.bin`), 40));
-  const ends = await Promise.all(cs.map(async (c) => {
-    const s = await S().waitSession(c.mac, `the session of ${c.mac} to end`, 45_000, (x) => x.state !== 'ACTIVE', 250);
-    return { s, at: Date.now() - t0 };
-  }));
+  const ends = await Promise.all(
+    cs.map(async (c) => {
+      const s = await S().waitSession(
+        c.mac,
+        `the session of ${c.mac} to end`,
+        45_000,
+        (x) => x.state !== 'ACTIVE',
+        250,
+      );
+      return { s, at: Date.now() - t0 };
+    }),
+  );
   await sleep(1500);
   for (const d of dls) d.kill();
   for (const [i, c] of cs.entries()) {
@@ -241,16 +303,24 @@ scenario('4 three clients at once: metered within 2% each, cut each at its own a
     const p = since(p0[i]!, await L().passed(c));
     const final = (await S().session(c.mac)) ?? s;
     const billed = final.used - (used0[i] ?? 0);
-    figure(`4 c${c.index}: ended ${s.state} after ${(at / 1000).toFixed(1)} s; allotment ${fmt(s.allotment)}, used ${fmt(final.used)}; ` +
-      `passed ${fmt(p.upstreamView)} IP down+up (${fmt(p.acked)} download payload); overshoot ${fmt(p.upstreamView - allot[i]!)} ` +
-      `passed, ${fmt(final.used - final.allotment)} in sluice's meter; unbilled (passed − used) ${fmt(p.upstreamView - billed)}; ` +
-      `by the client's own counters: passed ${fmt(p.clientView)}, unbilled ${fmt(p.clientView - billed)}`);
+    figure(
+      `4 c${c.index}: ended ${s.state} after ${(at / 1000).toFixed(1)} s; allotment ${fmt(s.allotment)}, ` +
+        `used ${fmt(final.used)}; ` +
+        `passed ${fmt(p.upstreamView)} IP down+up (${fmt(p.acked)} download payload); ` +
+        `overshoot ${fmt(p.upstreamView - allot[i]!)} ` +
+        `passed, ${fmt(final.used - final.allotment)} in sluice's meter; unbilled (passed − ` +
+        `used) ${fmt(p.upstreamView - billed)}; ` +
+        `by the client's own counters: passed ${fmt(p.clientView)}, unbilled ${fmt(p.clientView - billed)}`,
+    );
     assert.is(s.state, 'EXPIRED', `c${c.index} ended by its data limit`);
     assert.is(s.allotment, allot[i]);
     assert.ok(p.clientView >= allot[i]! * 0.99, `c${c.index} got what it paid for`);
     assert.ok(p.acked < allot[i]! + 8 * MiB, `c${c.index} was cut (got ${p.acked})`);
   }
-  const order = ends.map((e, i) => ({ i, at: e.at })).sort((a, b) => a.at - b.at).map((e) => `c${e.i + 1}`);
+  const order = ends
+    .map((e, i) => ({ i, at: e.at }))
+    .sort((a, b) => a.at - b.at)
+    .map((e) => `c${e.i + 1}`);
   figure(`4 cut order: ${order.join(', ')}`);
 });
 
@@ -266,8 +336,11 @@ scenario('5 an unpaid client stays behind the portal the whole time', pre.lab, a
   const redirected = results.filter(toSplash).length;
   const refused = results.filter(refusedByPortal).length;
   const reached = await L().upstreamRequests(c);
-  figure(`5 unpaid c4: ${results.length} requests over the run: ${redirected} got the portal's 307, ${refused} the portal's 403, ` +
-    `${passed} reached the upstream; upstream saw ${reached} requests from ${c.ip}`);
+  figure(
+    `5 unpaid c4: ${results.length} requests over the run: ${redirected} got the portal's 307, ${refused} the ` +
+      `portal's 403, ` +
+      `${passed} reached the upstream; upstream saw ${reached} requests from ${c.ip}`,
+  );
   assert.ok(results.length > 0);
   assert.is(passed, 0, 'no request of the unpaid client got through');
   assert.is(reached, 0, 'the upstream never heard from the unpaid client');

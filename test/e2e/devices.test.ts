@@ -47,7 +47,10 @@ const ALLOTMENT = 4 * MiB;
  */
 const BOUND = 128 * 1024;
 
-const authenticated = (c: Client): Promise<boolean> => L().portalState(c.mac).then((s) => s === 'Authenticated');
+const authenticated = (c: Client): Promise<boolean> =>
+  L()
+    .portalState(c.mac)
+    .then((s) => s === 'Authenticated');
 const gateOpen = (c: Client): Promise<true> =>
   waitFor(`the gate of ${c.mac} to open`, 10_000, async () => ((await authenticated(c)) ? true : undefined), 100);
 
@@ -60,19 +63,29 @@ async function share(a: Client, ...joiners: Client[]): Promise<string> {
   const granted = await S().call('grant', { mac: a.mac, bytes: ALLOTMENT, devices: 1 + joiners.length });
   const id = String((granted.session as Record<string, unknown>).id);
   await gateOpen(a);
-  const list = await waitFor(`sluice to know ${a.mac}`, 10_000, async () => {
-    const r = await api(a, '/devices');
-    return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
-  }, 250);
+  const list = await waitFor(
+    `sluice to know ${a.mac}`,
+    10_000,
+    async () => {
+      const r = await api(a, '/devices');
+      return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
+    },
+    250,
+  );
   assert.is(list.status, 200, JSON.stringify(list.json));
   const code = String(list.json.code);
   for (const b of joiners) {
     await L().visitPortal(b);
     // sluice learns the client list from the portal's snapshots: a device that just connected may not be in it yet.
-    const joined = await waitFor(`sluice to know ${b.mac}`, 10_000, async () => {
-      const r = await api(b, '/devices/join', { code });
-      return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
-    }, 250);
+    const joined = await waitFor(
+      `sluice to know ${b.mac}`,
+      10_000,
+      async () => {
+        const r = await api(b, '/devices/join', { code });
+        return errorCode(r) === 'ERR_HTTP_CLIENT_UNKNOWN' ? undefined : r;
+      },
+      250,
+    );
     assert.is(joined.status, 200, JSON.stringify(joined.json));
     await gateOpen(b);
   }
@@ -85,32 +98,46 @@ scenario('sluice daemon starts against the lab (kernel quota on, pay page API)',
   assert.ok(S().kernelQuota, 'this file measures the kernel quota');
 });
 
-scenario('1 two devices share 4 MiB and download at once: together they stop at the allotment, both gates close', pre.daemon, async () => {
-  const a = L().client(1);
-  const b = L().client(2);
-  await share(a, b);
-  const before = await Promise.all([L().passed(a), L().passed(b)]);
-  const started = Date.now();
-  const dls = [L().download(a, '/20MiB', join(L().dir, 'dev-a.bin'), 40), L().download(b, '/20MiB', join(L().dir, 'dev-b.bin'), 40)];
-  const ended = await S().waitSession(a.mac, 'the shared session to end', 40_000, (s) => s.state !== 'ACTIVE');
-  await sleep(1500); // what was in flight lands (or not)
-  for (const d of dls) d.kill();
-  const after = await Promise.all([L().passed(a), L().passed(b)]);
-  const each = [0, 1].map((i) => after[i]!.clientView - before[i]!.clientView);
-  const sum = each[0]! + each[1]!;
-  const s = (await S().session(a.mac)) ?? ended;
-  figure(`1 two devices, ${fmt(ALLOTMENT)} shared, ${((Date.now() - started) / 1000).toFixed(1)} s: passed ${fmt(each[0]!)} + ${fmt(each[1]!)} = ` +
-    `${fmt(sum)} (clients' own counters); beyond the allotment ${fmt(sum - ALLOTMENT)}; billed ${fmt(s.used)} (${s.state}, ` +
-    `${String(s.raw.end_cause ?? s.raw.endCause ?? '')}); unbilled ${fmt(sum - s.used)}`);
-  const stats = await S().call('stats', {});
-  const meter = stats.meter as Record<string, unknown> | undefined;
-  figure(`1 meter: kernel_quota_splits ${String(meter?.kernel_quota_splits)}, kernel_quota_ends ${String(meter?.kernel_quota_ends)}, ` +
-    `refills ${String(meter?.kernel_quota_refills)}`);
-  assert.is(s.state, 'EXPIRED');
-  assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
-  assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the devices got what was paid for`);
-  for (const c of [a, b]) assert.not.ok(await authenticated(c), `the gate of ${c.mac} is closed`);
-});
+scenario(
+  '1 two devices share 4 MiB and download at once: together they stop at the allotment, both gates close',
+  pre.daemon,
+  async () => {
+    const a = L().client(1);
+    const b = L().client(2);
+    await share(a, b);
+    const before = await Promise.all([L().passed(a), L().passed(b)]);
+    const started = Date.now();
+    const dls = [
+      L().download(a, '/20MiB', join(L().dir, 'dev-a.bin'), 40),
+      L().download(b, '/20MiB', join(L().dir, 'dev-b.bin'), 40),
+    ];
+    const ended = await S().waitSession(a.mac, 'the shared session to end', 40_000, (s) => s.state !== 'ACTIVE');
+    await sleep(1500); // what was in flight lands (or not)
+    for (const d of dls) d.kill();
+    const after = await Promise.all([L().passed(a), L().passed(b)]);
+    const each = [0, 1].map((i) => after[i]!.clientView - before[i]!.clientView);
+    const sum = each[0]! + each[1]!;
+    const s = (await S().session(a.mac)) ?? ended;
+    figure(
+      `1 two devices, ${fmt(ALLOTMENT)} shared, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+        `passed ${fmt(each[0]!)} + ${fmt(each[1]!)} = ` +
+        `${fmt(sum)} (clients' own counters); beyond the allotment ${fmt(sum - ALLOTMENT)}; ` +
+        `billed ${fmt(s.used)} (${s.state}, ` +
+        `${String(s.raw.end_cause ?? s.raw.endCause ?? '')}); unbilled ${fmt(sum - s.used)}`,
+    );
+    const stats = await S().call('stats', {});
+    const meter = stats.meter as Record<string, unknown> | undefined;
+    figure(
+      `1 meter: kernel_quota_splits ${String(meter?.kernel_quota_splits)}, ` +
+        `kernel_quota_ends ${String(meter?.kernel_quota_ends)}, ` +
+        `refills ${String(meter?.kernel_quota_refills)}`,
+    );
+    assert.is(s.state, 'EXPIRED');
+    assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
+    assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the devices got what was paid for`);
+    for (const c of [a, b]) assert.not.ok(await authenticated(c), `the gate of ${c.mac} is closed`);
+  },
+);
 
 scenario('2 removing the joined device closes its gate only', pre.daemon, async () => {
   const a = L().client(1);
@@ -118,7 +145,12 @@ scenario('2 removing the joined device closes its gate only', pre.daemon, async 
   const id = await share(a, b);
   const removed = await api(a, '/devices/remove', { mac: b.mac });
   assert.is(removed.status, 200, JSON.stringify(removed.json));
-  await waitFor(`the gate of ${b.mac} to close`, 10_000, async () => ((await authenticated(b)) ? undefined : true), 100);
+  await waitFor(
+    `the gate of ${b.mac} to close`,
+    10_000,
+    async () => ((await authenticated(b)) ? undefined : true),
+    100,
+  );
   assert.ok(await authenticated(a), 'the buyer keeps its gate');
   assert.is((await S().session(a.mac))?.state, 'ACTIVE');
   const ofB = await S().session(b.mac);
@@ -128,34 +160,45 @@ scenario('2 removing the joined device closes its gate only', pre.daemon, async 
   await S().call('terminate', { mac: a.mac });
 });
 
-scenario('3 three devices share 4 MiB, only the last to join downloads: the kernel stops it too, all three gates close', pre.daemon, async () => {
-  const devices = [L().client(1), L().client(2), L().client(3)];
-  const [a, , c] = devices as [Client, Client, Client];
-  await share(a, ...devices.slice(1));
-  const before = await Promise.all(devices.map((d) => L().passed(d)));
-  const started = Date.now();
-  const dl = L().download(c, '/20MiB', join(L().dir, 'dev-c.bin'), 40);
-  const ended = await S().waitSession(a.mac, 'the shared session to end', 40_000, (s) => s.state !== 'ACTIVE');
-  await sleep(1500); // what was in flight lands (or not)
-  dl.kill();
-  const after = await Promise.all(devices.map((d) => L().passed(d)));
-  const each = devices.map((_, i) => after[i]!.clientView - before[i]!.clientView);
-  const sum = each.reduce((x, y) => x + y, 0);
-  const s = (await S().session(a.mac)) ?? ended;
-  figure(`3 three devices, ${fmt(ALLOTMENT)} shared, only the third downloading, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-    `passed ${each.map(fmt).join(' + ')} = ${fmt(sum)} (clients' own counters); beyond the allotment ${fmt(sum - ALLOTMENT)}; ` +
-    `billed ${fmt(s.used)} (${s.state}, ${String(s.raw.end_cause ?? s.raw.endCause ?? '')})`);
-  const meter = (await S().call('stats', {})).meter as Record<string, unknown> | undefined;
-  figure(`3 meter: kernel_quota_splits ${String(meter?.kernel_quota_splits)}, kernel_quota_ends ${String(meter?.kernel_quota_ends)}, ` +
-    `refills ${String(meter?.kernel_quota_refills)}`);
-  assert.is(s.state, 'EXPIRED');
-  // Without a quota of its own (or one that let it past the bytes left), the downloading device alone passes what
-  // 8 Mbit/s carries between the last reading and the deauth: far beyond the bound at a 1 s poll.
-  assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
-  // The idle devices' shares went to the one that asked: the purchase is not lost to them.
-  assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the device got what was paid for`);
-  for (const d of devices) assert.not.ok(await authenticated(d), `the gate of ${d.mac} is closed`);
-});
+scenario(
+  '3 three devices share 4 MiB, only the last to join downloads: the kernel stops it too, all three gates close',
+  pre.daemon,
+  async () => {
+    const devices = [L().client(1), L().client(2), L().client(3)];
+    const [a, , c] = devices as [Client, Client, Client];
+    await share(a, ...devices.slice(1));
+    const before = await Promise.all(devices.map((d) => L().passed(d)));
+    const started = Date.now();
+    const dl = L().download(c, '/20MiB', join(L().dir, 'dev-c.bin'), 40);
+    const ended = await S().waitSession(a.mac, 'the shared session to end', 40_000, (s) => s.state !== 'ACTIVE');
+    await sleep(1500); // what was in flight lands (or not)
+    dl.kill();
+    const after = await Promise.all(devices.map((d) => L().passed(d)));
+    const each = devices.map((_, i) => after[i]!.clientView - before[i]!.clientView);
+    const sum = each.reduce((x, y) => x + y, 0);
+    const s = (await S().session(a.mac)) ?? ended;
+    figure(
+      `3 three devices, ${fmt(ALLOTMENT)} shared, only the third ` +
+        `downloading, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+        `passed ${each.map(fmt).join(' + ')} = ${fmt(sum)} (clients' own counters); beyond the ` +
+        `allotment ${fmt(sum - ALLOTMENT)}; ` +
+        `billed ${fmt(s.used)} (${s.state}, ${String(s.raw.end_cause ?? s.raw.endCause ?? '')})`,
+    );
+    const meter = (await S().call('stats', {})).meter as Record<string, unknown> | undefined;
+    figure(
+      `3 meter: kernel_quota_splits ${String(meter?.kernel_quota_splits)}, ` +
+        `kernel_quota_ends ${String(meter?.kernel_quota_ends)}, ` +
+        `refills ${String(meter?.kernel_quota_refills)}`,
+    );
+    assert.is(s.state, 'EXPIRED');
+    // Without a quota of its own (or one that let it past the bytes left), the downloading device alone passes what
+    // 8 Mbit/s carries between the last reading and the deauth: far beyond the bound at a 1 s poll.
+    assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
+    // The idle devices' shares went to the one that asked: the purchase is not lost to them.
+    assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the device got what was paid for`);
+    for (const d of devices) assert.not.ok(await authenticated(d), `the gate of ${d.mac} is closed`);
+  },
+);
 
 if (pre.daemon !== null) scenario('e2e devices', pre.daemon, async () => {});
 test.run();

@@ -36,7 +36,11 @@ export function clientMac(i: number): string {
 export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * MiB, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : null
+        : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -49,9 +53,19 @@ export function labUnavailableReason(): string | null {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root (network namespaces need root)';
   const tools: Record<string, string> = {
-    ip: 'iproute2', nsenter: 'util-linux', unshare: 'util-linux', opennds: 'opennds', ndsctl: 'opennds',
-    dnsmasq: 'dnsmasq-base', busybox: 'busybox', nft: 'nftables', 'iptables-nft': 'iptables',
-    'iptables-translate': 'iptables', curl: 'curl', tc: 'iproute2', ss: 'iproute2',
+    ip: 'iproute2',
+    nsenter: 'util-linux',
+    unshare: 'util-linux',
+    opennds: 'opennds',
+    ndsctl: 'opennds',
+    dnsmasq: 'dnsmasq-base',
+    busybox: 'busybox',
+    nft: 'nftables',
+    'iptables-nft': 'iptables',
+    'iptables-translate': 'iptables',
+    curl: 'curl',
+    tc: 'iproute2',
+    ss: 'iproute2',
   };
   const missing = Object.entries(tools).filter(([bin]) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
   if (missing.length) return `missing ${missing.map(([b, p]) => `${b} (${p})`).join(', ')}`;
@@ -103,15 +117,26 @@ export class Lab {
   private constructor(dir: string) {
     this.dir = dir;
     const env = Object.fromEntries(
-      readFileSync(join(dir, 'lab.env'), 'utf8').split('\n').filter(Boolean)
-        .map((l) => { const i = l.indexOf('='); return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')]; }),
+      readFileSync(join(dir, 'lab.env'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const i = l.indexOf('=');
+          return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
+        }),
     ) as Record<string, string>;
     this.id = env.ID ?? '';
     this.upNs = env.UP ?? '';
     this.rtNs = env.RT ?? '';
-    this.clients = (env.CLIENTS ?? '').split(' ').filter(Boolean).map((ns, i) => ({
-      index: i + 1, ns, mac: clientMac(i + 1), ip: `10.77.0.${100 + i + 1}`,
-    }));
+    this.clients = (env.CLIENTS ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map((ns, i) => ({
+        index: i + 1,
+        ns,
+        mac: clientMac(i + 1),
+        ip: `10.77.0.${100 + i + 1}`,
+      }));
     this.ndsctlPath = join(dir, 'ndsctl');
     this.portal = env.PORTAL === 'nodogsplash' ? 'nodogsplash' : 'opennds';
     this.checkinterval = Number(env.CHECKINTERVAL);
@@ -134,7 +159,9 @@ export class Lab {
     }
     const lab = new Lab(dir);
     // Last resort if the test dies: spawnSync works inside an exit handler.
-    process.once('exit', () => { if (!lab.downed) spawnSync(LAB_SH, ['down', dir], { stdio: 'ignore' }); });
+    process.once('exit', () => {
+      if (!lab.downed) spawnSync(LAB_SH, ['down', dir], { stdio: 'ignore' });
+    });
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
     return lab;
   }
@@ -201,9 +228,22 @@ export class Lab {
 
   /** Per client IP: bytes the upstream sent (handed to its kernel) and that the client's TCP acknowledged. */
   async upstreamStats(): Promise<Record<string, { requests: number; sent: number; acked: number; open: number }>> {
-    const r = await run('ip', ['netns', 'exec', this.upNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1/__stats']);
+    const r = await run('ip', [
+      'netns',
+      'exec',
+      this.upNs,
+      'curl',
+      '-sf',
+      '--max-time',
+      '5',
+      'http://127.0.0.1/__stats',
+    ]);
     if (r.code !== 0) throw new Error(`upstream stats: curl exit ${r.code}`);
-    return (JSON.parse(r.stdout) as { clients: Record<string, { requests: number; sent: number; acked: number; open: number }> }).clients;
+    return (
+      JSON.parse(r.stdout) as {
+        clients: Record<string, { requests: number; sent: number; acked: number; open: number }>;
+      }
+    ).clients;
   }
 
   async upstreamAcked(client: Client): Promise<number> {
@@ -231,16 +271,33 @@ export class Lab {
    */
   async passed(client: Client): Promise<{ ackedPayload: number; upstreamView: number; clientView: number }> {
     const [ackedPayload, upIn, cIn, cOut] = await Promise.all([
-      this.upstreamAcked(client), this.upstreamIpFrom(client),
-      this.clientIpBytes(client, 'from_upstream'), this.clientIpBytes(client, 'to_upstream'),
+      this.upstreamAcked(client),
+      this.upstreamIpFrom(client),
+      this.clientIpBytes(client, 'from_upstream'),
+      this.clientIpBytes(client, 'to_upstream'),
     ]);
     return { ackedPayload, upstreamView: ipBytesForPayload(ackedPayload) + upIn, clientView: cIn + cOut };
   }
 
   private curlArgs(client: Client, path: string, maxTimeS: number, out: string): string[] {
-    return ['netns', 'exec', client.ns, 'curl', '-s', '-o', out, '--max-time', String(maxTimeS),
-      '--connect-timeout', String(Math.min(maxTimeS, 3)), '--max-filesize', String(64 * MiB),
-      '-w', '%{http_code} %{size_download} %{redirect_url}', `http://${UPSTREAM_IP}${path}`];
+    return [
+      'netns',
+      'exec',
+      client.ns,
+      'curl',
+      '-s',
+      '-o',
+      out,
+      '--max-time',
+      String(maxTimeS),
+      '--connect-timeout',
+      String(Math.min(maxTimeS, 3)),
+      '--max-filesize',
+      String(64 * MiB),
+      '-w',
+      '%{http_code} %{size_download} %{redirect_url}',
+      `http://${UPSTREAM_IP}${path}`,
+    ];
   }
 
   /** One bounded HTTP GET from a client to the upstream. */
@@ -259,8 +316,16 @@ export class Lab {
     });
     return {
       done,
-      received: () => { try { return statSync(file).size; } catch { return 0; } },
-      kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
+      received: () => {
+        try {
+          return statSync(file).size;
+        } catch {
+          return 0;
+        }
+      },
+      kill: () => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      },
     };
   }
 
@@ -269,12 +334,17 @@ export class Lab {
    * once it has seen traffic from it, and sluice opens the gate only for a client the portal lists.
    */
   async visitPortal(client: Client): Promise<void> {
-    await waitFor(`openNDS to list ${client.mac}`, 10_000, async () => {
-      const state = await this.portalState(client.mac);
-      if (state === 'Preauthenticated' || state === 'Authenticated') return true;
-      await this.fetch(client, '/ping', 1);
-      return undefined;
-    }, 100);
+    await waitFor(
+      `openNDS to list ${client.mac}`,
+      10_000,
+      async () => {
+        const state = await this.portalState(client.mac);
+        if (state === 'Preauthenticated' || state === 'Authenticated') return true;
+        await this.fetch(client, '/ping', 1);
+        return undefined;
+      },
+      100,
+    );
   }
 
   async stopOpennds(): Promise<void> {
@@ -323,7 +393,12 @@ function parseCurl(r: Run, endedAt: number): FetchResult {
 export const GUARD_FACTOR = Number(process.env.SLUICE_E2E_GUARD_FACTOR ?? 3);
 
 /** Polls `probe` every `everyMs` until it gives a value (not undefined); throws after timeoutMs × GUARD_FACTOR. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  everyMs = 200,
+): Promise<T> {
   const bound = timeoutMs * GUARD_FACTOR;
   const deadline = Date.now() + bound;
   for (;;) {
@@ -350,8 +425,24 @@ export const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
  * bit/s (the goodput a speed tier gives the customer's application: rates.test.ts, trial.test.ts).
  */
 export async function downloadGoodput(c: Client, seconds: number): Promise<number> {
-  const r = await run('ip', ['netns', 'exec', c.ns, 'curl', '-s', '-o', '/dev/null', '--max-time', String(seconds),
-    '-w', '%{size_download} %{time_total} %{time_starttransfer}', 'http://10.77.1.2/bytes/60000000'], (seconds + 10) * 1000);
+  const r = await run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      c.ns,
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '--max-time',
+      String(seconds),
+      '-w',
+      '%{size_download} %{time_total} %{time_starttransfer}',
+      'http://10.77.1.2/bytes/60000000',
+    ],
+    (seconds + 10) * 1000,
+  );
   const [size, total, start] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
   return (size * 8) / (total - start);
 }

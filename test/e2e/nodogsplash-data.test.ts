@@ -5,5 +5,5 @@
  * binary built locally from its public source (ndsctl next to it); without it every scenario is a visible skip.
  * The openNDS-only baseline (the portal's own quota) is skipped: nodogsplash's auth takes no limits.
  */
-process.env["SLUICE_E2E_LAB_PORTAL"] = 'nodogsplash';
+process.env['SLUICE_E2E_LAB_PORTAL'] = 'nodogsplash';
 await import('./data.test.ts');

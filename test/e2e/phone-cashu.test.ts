@@ -44,18 +44,38 @@ async function shot(p: Page, name: string): Promise<void> {
 
 /** The lab mint in the router's namespace: its URL and `count` funded tokens of `amount` sat. */
 function startMint(amount: number, count: number): Promise<{ url: string; tokens: string[] }> {
-  const child = mintProcess = spawn('ip', ['netns', 'exec', lab!.rtNs, process.execPath, '--import', 'tsx', join(E2E_DIR, 'tollgate-mint.ts'), String(amount), String(count)],
-    { cwd: join(E2E_DIR, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'] });
-  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const child = (mintProcess = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      lab!.rtNs,
+      process.execPath,
+      '--import',
+      'tsx',
+      join(E2E_DIR, 'tollgate-mint.ts'),
+      String(amount),
+      String(count),
+    ],
+    { cwd: join(E2E_DIR, '..', '..'), stdio: ['pipe', 'pipe', 'inherit'] },
+  ));
+  process.once('exit', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as { url: string; tokens: string[] }));
+    createInterface({ input: child.stdout! }).once('line', (line) =>
+      resolve(JSON.parse(line) as { url: string; tokens: string[] }),
+    );
     child.once('exit', (code) => reject(new Error(`the lab mint exited with ${code}`)));
   });
 }
 
 /** The pasted token, then Pay with Cashu tapped. */
 async function paste(p: Page, token: string): Promise<void> {
-  await p.evaluate(`(() => { const t = document.getElementById('cashu-token'); t.value = ${JSON.stringify(token)}; t.dispatchEvent(new Event('input')); })()`);
+  await p.evaluate(
+    `(() => { const t = document.getElementById('cashu-token'); t.value = ${JSON.stringify(token)}; ` +
+      `t.dispatchEvent(new Event('input')); })()`,
+  );
   await p.click('#cashu-pay');
 }
 
@@ -66,7 +86,9 @@ if (skip) {
     lab = await Lab.up({ rate: '8mbit', theme: PAY_PAGE });
     const mint = await startMint(10, 1);
     tokens = mint.tokens;
-    sluice = await Sluice.start(lab, { pollInterval: 1, extraConfig: `
+    sluice = await Sluice.start(lab, {
+      pollInterval: 1,
+      extraConfig: `
 config tollgate 'tollgate'
 \toption enabled '1'
 \toption plan 'time'
@@ -76,8 +98,12 @@ config tollgate 'tollgate'
 
 config http 'http'
 \toption listen '${PAY_PAGE}'
-` });
-    figure(`lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, the lab mint ${mint.url} in the router's namespace`);
+`,
+    });
+    figure(
+      `lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, the lab mint ${mint.url} in the ` +
+        `router's namespace`,
+    );
   });
   test.after(async () => {
     await browser?.close().catch(() => undefined);
@@ -97,17 +123,27 @@ scenario('1 the pay page offers Cashu: price in sat, the cashu: wallet link and 
     for (let attempt = 1; ; attempt++) {
       await page.goto(`http://${UPSTREAM_IP}/`);
       try {
-        await page.waitFor('the pay page with its Cashu card', `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`, 20_000);
+        await page.waitFor(
+          'the pay page with its Cashu card',
+          `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`,
+          20_000,
+        );
         break;
       } catch (err) {
         const title = await page.evaluate<string>('document.title').catch(() => '');
-        if (attempt < 3 && /Client Session Status/.test(title)) { figure(`openNDS answered its 511 page (attempt ${attempt}); opening the page again`); continue; }
+        if (attempt < 3 && /Client Session Status/.test(title)) {
+          figure(`openNDS answered its 511 page (attempt ${attempt}); opening the page again`);
+          continue;
+        }
         throw err;
       }
     }
     const offer = await page.evaluate<string>(`document.getElementById('cashu-offer').textContent`);
     const link = await page.evaluate<string>(`document.getElementById('cashu-link').getAttribute('href')`);
-    const qr = await page.evaluate<boolean>(`!document.getElementById('cashu-qr-box').hidden && document.getElementById('cashu-qr').getAttribute('src').startsWith('data:image/svg+xml,')`);
+    const qr = await page.evaluate<boolean>(
+      `!document.getElementById('cashu-qr-box').hidden && ` +
+        `document.getElementById('cashu-qr').getAttribute('src').startsWith('data:image/svg+xml,')`,
+    );
     figure(`c1 the Cashu card: "${offer}", link ${link.slice(0, 24)}…, QR ${qr}`);
     assert.match(offer, `${PRICE} sat`);
     assert.match(link, /^cashu:creqA/);
@@ -115,7 +151,10 @@ scenario('1 the pay page offers Cashu: price in sat, the cashu: wallet link and 
     const width = await page.scrollWidth();
     assert.ok(width.scroll <= width.viewport, `no sideways scrolling at ${PHONE.width} px: ${width.scroll} px wide`);
     await shot(page, 'cashu-1-offer');
-  } catch (err) { failed = true; throw err; }
+  } catch (err) {
+    failed = true;
+    throw err;
+  }
 });
 
 scenario('2 a pasted token pays: the gate opens, the upstream answers', skip, async () => {
@@ -129,14 +168,22 @@ scenario('2 a pasted token pays: the gate opens, the upstream answers', skip, as
     await page!.waitFor('the Pay button back', `!document.getElementById('cashu-pay').disabled`);
     await shot(page!, 'cashu-2-paid');
     const up = await browser!.newPage(PHONE);
-    await waitFor('the upstream to answer c1', 10_000, async () => {
-      await up.goto(`http://${UPSTREAM_IP}/ping`);
-      return (await up.evaluate<string>('document.body.innerText')).trim() === 'ok' ? true : undefined;
-    }, 300);
-  } catch (err) { failed = true; throw err; }
+    await waitFor(
+      'the upstream to answer c1',
+      10_000,
+      async () => {
+        await up.goto(`http://${UPSTREAM_IP}/ping`);
+        return (await up.evaluate<string>('document.body.innerText')).trim() === 'ok' ? true : undefined;
+      },
+      300,
+    );
+  } catch (err) {
+    failed = true;
+    throw err;
+  }
 });
 
-scenario('3 the same token again: refused in the customer\'s words, nothing added', skip, async () => {
+scenario("3 the same token again: refused in the customer's words, nothing added", skip, async () => {
   try {
     const client = lab!.client(1);
     const before = await sluice!.waitSession(client.mac, 'c1 ACTIVE', 10_000, (s) => s.state === 'ACTIVE');
@@ -148,32 +195,57 @@ scenario('3 the same token again: refused in the customer\'s words, nothing adde
     await shot(page!, 'cashu-3-replayed');
     const after = await sluice!.waitSession(client.mac, 'c1 ACTIVE', 10_000, (s) => s.state === 'ACTIVE');
     assert.is(String(after.allotment), String(before.allotment), 'nothing added');
-  } catch (err) { failed = true; throw err; }
+  } catch (err) {
+    failed = true;
+    throw err;
+  }
 });
 
-scenario('4 Pay with Lightning: the invoice as a QR code and a link; paid, the router mints and the session starts', skip, async () => {
-  try {
-    const client = lab!.client(2);
-    const b = await Browser.launch(client.ns);
+scenario(
+  '4 Pay with Lightning: the invoice as a QR code and a link; paid, the router mints and the session starts',
+  skip,
+  async () => {
     try {
-      const p = await b.newPage(PHONE);
-      await p.goto(`http://${UPSTREAM_IP}/`);
-      await p.waitFor('the pay page with its Cashu card', `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`, 30_000);
-      await p.evaluate(`(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; })()`);
-      await p.click('#lightning-pay');
-      const link = await p.waitFor<string>('the invoice', `(() => { const b = document.getElementById('lightning-box'); return b && !b.hidden ? document.getElementById('lightning-link').getAttribute('href') : ''; })()`);
-      const qr = await p.evaluate<boolean>(`(document.getElementById('lightning-qr').getAttribute('src') || '').startsWith('data:image/svg+xml,')`);
-      figure(`c2 the invoice: ${link.slice(0, 24)}…, QR ${qr}`);
-      assert.match(link, /^lightning:lnbc/);
-      await shot(p, 'cashu-4-invoice');
-      const text = await messageOf(p, 'ok');
-      const session = await sluice!.waitSession(client.mac, 'c2 ACTIVE', 30_000, (s) => s.state === 'ACTIVE');
-      figure(`c2 paid by Lightning: "${text}"; session ${session.id}, ${session.remaining} s left`);
-      assert.is(String(session.allotment), String(3 * 60));
-      await p.waitFor('the session box', `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`);
-      await shot(p, 'cashu-5-lightning-paid');
-    } finally { await b.close().catch(() => undefined); }
-  } catch (err) { failed = true; throw err; }
-});
+      const client = lab!.client(2);
+      const b = await Browser.launch(client.ns);
+      try {
+        const p = await b.newPage(PHONE);
+        await p.goto(`http://${UPSTREAM_IP}/`);
+        await p.waitFor(
+          'the pay page with its Cashu card',
+          `location.host === ${JSON.stringify(PAY_PAGE)} && !document.getElementById('cashu-section').hidden`,
+          30_000,
+        );
+        await p.evaluate(`(() => { const s = document.getElementById('cashu-steps'); s.value = '3'; })()`);
+        await p.click('#lightning-pay');
+        const link = await p.waitFor<string>(
+          'the invoice',
+          `(() => { const b = document.getElementById('lightning-box'); return b && !b.hidden ? ` +
+            `document.getElementById('lightning-link').getAttribute('href') : ''; })()`,
+        );
+        const qr = await p.evaluate<boolean>(
+          `(document.getElementById('lightning-qr').getAttribute('src') || '').startsWith('data:image/svg+xml,')`,
+        );
+        figure(`c2 the invoice: ${link.slice(0, 24)}…, QR ${qr}`);
+        assert.match(link, /^lightning:lnbc/);
+        await shot(p, 'cashu-4-invoice');
+        const text = await messageOf(p, 'ok');
+        const session = await sluice!.waitSession(client.mac, 'c2 ACTIVE', 30_000, (s) => s.state === 'ACTIVE');
+        figure(`c2 paid by Lightning: "${text}"; session ${session.id}, ${session.remaining} s left`);
+        assert.is(String(session.allotment), String(3 * 60));
+        await p.waitFor(
+          'the session box',
+          `(() => { const s = document.getElementById('session'); return s && !s.hidden ? s.textContent : ''; })()`,
+        );
+        await shot(p, 'cashu-5-lightning-paid');
+      } finally {
+        await b.close().catch(() => undefined);
+      }
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  },
+);
 
 test.run();

@@ -24,15 +24,19 @@ export const PRICE_PER_MINUTE = 1000n; // the lab's time plan: 0.001 USDC per 60
 /** Why the phone scenarios cannot run here, or null. */
 export function phoneSkipReason(): string | null {
   const pre = prerequisites();
-  return pre.daemon ?? (LAB_PORTAL !== 'opennds' ? 'the ThemeSpec splash is openNDS\'s' : null) ?? browserUnavailableReason();
+  return (
+    pre.daemon ?? (LAB_PORTAL !== 'opennds' ? "the ThemeSpec splash is openNDS's" : null) ?? browserUnavailableReason()
+  );
 }
 
 const portOf = (url: string): number => Number(new URL(url).port);
 
 async function receiverAuthorizer(url: string): Promise<Address> {
-  const s = await (await fetch(`${url}/supported`)).json() as { kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }> };
+  const s = (await (await fetch(`${url}/supported`)).json()) as {
+    kinds: Array<{ scheme: string; extra?: { receiverAuthorizer?: Address } }>;
+  };
   const a = s.kinds.find((k) => k.scheme === 'batch-settlement')?.extra?.receiverAuthorizer;
-  if (!a) throw new Error('no batch-settlement receiverAuthorizer in the facilitator\'s /supported');
+  if (!a) throw new Error("no batch-settlement receiverAuthorizer in the facilitator's /supported");
   return a;
 }
 
@@ -52,8 +56,13 @@ config batch_settlement 'batch_settlement'
 export class PhoneWorld {
   private readonly relays: Relay[] = [];
   private constructor(
-    readonly lab: Lab, readonly chain: TestChain, readonly usdc: TestToken, readonly facilitator: TestFacilitator,
-    readonly payTo: Address, readonly receiver: Address | null, public sluice: Sluice | null = null,
+    readonly lab: Lab,
+    readonly chain: TestChain,
+    readonly usdc: TestToken,
+    readonly facilitator: TestFacilitator,
+    readonly payTo: Address,
+    readonly receiver: Address | null,
+    public sluice: Sluice | null = null,
   ) {}
 
   /** The lab, the chain, the facilitator (both schemes with `batch`) and the daemon, up. */
@@ -61,23 +70,43 @@ export class PhoneWorld {
     const lab = await Lab.up({ rate: '8mbit', theme: PAY_PAGE });
     const chain = await startChain({ chainId: CHAIN_ID });
     const usdc = await chain.deployToken({ name: 'USDC', version: '2' });
-    // The batch contracts at their canonical addresses, and one facilitator for both schemes (as a hosted one serves them).
+    // The batch contracts at their canonical addresses, and one facilitator for both schemes (as a hosted one serves
+    // them).
     if (o.batch) await deployBatchStack(chain);
-    const facilitator = await startFacilitator(chain, o.batch ? { batchSettlement: { authorizer: chain.newAccount() } } : {});
-    const w = new PhoneWorld(lab, chain, usdc, facilitator, chain.newAccount().address, o.batch ? chain.newAccount().address : null);
+    const facilitator = await startFacilitator(
+      chain,
+      o.batch ? { batchSettlement: { authorizer: chain.newAccount() } } : {},
+    );
+    const w = new PhoneWorld(
+      lab,
+      chain,
+      usdc,
+      facilitator,
+      chain.newAccount().address,
+      o.batch ? chain.newAccount().address : null,
+    );
     // sluice runs in the router's namespace: the facilitator and the chain are brought to the same ports there.
-    w.relays.push(await relayIntoRouter(lab, portOf(facilitator.url)), await relayIntoRouter(lab, portOf(chain.rpcUrl)));
+    w.relays.push(
+      await relayIntoRouter(lab, portOf(facilitator.url)),
+      await relayIntoRouter(lab, portOf(chain.rpcUrl)),
+    );
     w.sluice = await Sluice.start(lab, {
       planAsset: usdc.address,
-      extraConfig: `${x402Section({ facilitatorUrl: facilitator.url, payTo: w.payTo })}\toption rpc_url '${chain.rpcUrl}'\n\nconfig http 'http'\n\toption listen '${PAY_PAGE}'\n`
-        + (w.receiver ? batchSection(facilitator.url, w.receiver, await receiverAuthorizer(facilitator.url)) : ''),
+      extraConfig:
+        `${x402Section({ facilitatorUrl: facilitator.url, payTo: w.payTo })}\toption rpc_url ` +
+        `'${chain.rpcUrl}'\n\nconfig http 'http'\n\toption listen '${PAY_PAGE}'\n` +
+        (w.receiver ? batchSection(facilitator.url, w.receiver, await receiverAuthorizer(facilitator.url)) : ''),
     });
-    figure(`lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, chain ${chain.rpcUrl}, facilitator ${facilitator.url}`);
+    figure(
+      `lab ${lab.id}: openNDS with sluice's splash, pay page on ${PAY_PAGE}, chain ${chain.rpcUrl}, ` +
+        `facilitator ${facilitator.url}`,
+    );
     return w;
   }
 
   /** The chain's answer to a wallet's read (eth_call, …). */
-  readonly rpc = (method: string, params: unknown[]): Promise<unknown> => this.chain.publicClient.request({ method, params } as never);
+  readonly rpc = (method: string, params: unknown[]): Promise<unknown> =>
+    this.chain.publicClient.request({ method, params } as never);
 
   /** A PNG of the page: in SLUICE_E2E_SCREENSHOTS when set, else in the lab's directory (gone with the lab). */
   async shot(page: Page, name: string): Promise<void> {
@@ -105,13 +134,20 @@ export async function arrive(page: Page): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await page.goto(`http://${UPSTREAM_IP}/`);
     try {
-      await page.waitFor('the pay page with its plans', `location.host === ${JSON.stringify(PAY_PAGE)} && document.querySelectorAll('.card.plan').length > 0`, 20_000);
+      await page.waitFor(
+        'the pay page with its plans',
+        `location.host === ${JSON.stringify(PAY_PAGE)} && document.querySelectorAll('.card.plan').length > 0`,
+        20_000,
+      );
       return;
     } catch (err) {
       // openNDS 9.10 now and then answers its own splash with its 511 page ("Preauth script - failed to execute" in
       // its log, with the script's page in hand); a customer taps again. Said, not hidden.
       const title = await page.evaluate<string>('document.title').catch(() => '');
-      if (attempt < 3 && /Client Session Status/.test(title)) { figure(`openNDS answered its 511 page (attempt ${attempt}); opening the page again`); continue; }
+      if (attempt < 3 && /Client Session Status/.test(title)) {
+        figure(`openNDS answered its 511 page (attempt ${attempt}); opening the page again`);
+        continue;
+      }
       throw err;
     }
   }
@@ -129,5 +165,10 @@ export async function choose(page: Page, plan: string, steps: number): Promise<v
 
 /** The page's message of that kind, once shown. */
 export function messageOf(page: Page, kind: 'ok' | 'error'): Promise<string> {
-  return page.waitFor(`a ${kind} message`, `(() => { const m = document.getElementById('message'); return m && !m.hidden && m.className === ${JSON.stringify(kind)} ? m.textContent : ''; })()`, 30_000);
+  return page.waitFor(
+    `a ${kind} message`,
+    `(() => { const m = document.getElementById('message'); return m && !m.hidden && m.className ` +
+      `=== ${JSON.stringify(kind)} ? m.textContent : ''; })()`,
+    30_000,
+  );
 }

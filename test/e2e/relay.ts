@@ -22,24 +22,37 @@ net.createServer((c) => {
   .listen(Number(port), '127.0.0.1', () => console.log('listening'));
 `;
 
-export interface Relay { close(): Promise<void> }
+export interface Relay {
+  close(): Promise<void>;
+}
 
 export async function relayIntoRouter(lab: Lab, port: number): Promise<Relay> {
   const path = join(lab.dir, `relay-${port}.sock`);
   const server: Server = createServer((c) => {
     const t = connect(port, '127.0.0.1');
-    c.pipe(t); t.pipe(c);
-    c.on('error', () => t.destroy()); t.on('error', () => c.destroy());
+    c.pipe(t);
+    t.pipe(c);
+    c.on('error', () => t.destroy());
+    t.on('error', () => c.destroy());
   });
   await new Promise<void>((r) => server.listen(path, () => r()));
-  const child = spawn('ip', ['netns', 'exec', lab.rtNs, process.execPath, '-e', ROUTER_SIDE, String(port), path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const child = spawn('ip', ['netns', 'exec', lab.rtNs, process.execPath, '-e', ROUTER_SIDE, String(port), path], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(`the relay of port ${port} into the router`, 10_000, async () => {
-    if (child.exitCode !== null) throw new Error(`relay exited ${child.exitCode}`);
-    return out.includes('listening') && existsSync(path) ? true : undefined;
-  }, 50);
+  await waitFor(
+    `the relay of port ${port} into the router`,
+    10_000,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`relay exited ${child.exitCode}`);
+      return out.includes('listening') && existsSync(path) ? true : undefined;
+    },
+    50,
+  );
   return {
     close: async () => {
       child.kill('SIGKILL');

@@ -22,7 +22,10 @@ import { Prober, figure, labRun, prerequisites } from './scenario.ts';
 import { Sluice } from './sluice.ts';
 
 const POLL_S = 1;
-/** Scenario 6's session: the portal's safety net for it is 2 × 20 + 300 s (src/gate/safety-net.ts), so the cut seen is sluice's. */
+/**
+ * Scenario 6's session: the portal's safety net for it is 2 × 20 + 300 s (src/gate/safety-net.ts), so the cut seen is
+ * sluice's.
+ */
 const TIME_SESSION_S = 20;
 const CHECKPOINT_S = 5;
 const pre = prerequisites();
@@ -32,7 +35,7 @@ const { L, S, scenario } = run;
 const portalDown: Array<[number, number]> = [];
 const tmp = (name: string): string => join(L().dir, name);
 const gateOpen = (mac: string) => async (): Promise<true | undefined> =>
-  ((await L().portalState(mac)) === 'Authenticated' ? true : undefined);
+  (await L().portalState(mac)) === 'Authenticated' ? true : undefined;
 
 const needDaemon = pre.daemon;
 scenario('sluice daemon starts against the lab', needDaemon, async () => {
@@ -60,13 +63,21 @@ scenario(`6 time session of ${TIME_SESSION_S} s: traffic stops within 2 s of the
   const firstFail = results.find((r) => !Prober.passed(r) && r.startedAt > (ok[0]?.startedAt ?? 0));
   const s = await S().session(c.mac);
   const delta = lastOk - deadline;
-  figure(`6 time ${TIME_SESSION_S} s: ${results.length} requests, ${ok.length} passed; last success ${(delta / 1000).toFixed(2)} s ` +
-    `relative to the deadline (grant reply + ${TIME_SESSION_S} s; the request was sent ${repliedAt - requestedAt} ms earlier); ` +
-    `first failure ${firstFail ? ((firstFail.endedAt - deadline) / 1000).toFixed(2) : 'none'} s; state ${s?.state}; session ${JSON.stringify(s?.raw)}`);
+  figure(
+    `6 time ${TIME_SESSION_S} s: ${results.length} requests, ${ok.length} passed; last ` +
+      `success ${(delta / 1000).toFixed(2)} s ` +
+      `relative to the deadline (grant reply + ${TIME_SESSION_S} s; the request was ` +
+      `sent ${repliedAt - requestedAt} ms earlier); ` +
+      `first failure ${firstFail ? ((firstFail.endedAt - deadline) / 1000).toFixed(2) : 'none'} s; ` +
+      `state ${s?.state}; session ${JSON.stringify(s?.raw)}`,
+  );
   assert.is(s?.state, 'EXPIRED');
   assert.is.not(await L().portalState(c.mac), 'Authenticated', 'the gate is closed');
   assert.ok(delta <= 2000, `traffic stopped ${delta} ms after the deadline (limit 2 s)`);
-  assert.ok(delta >= -2000 - (repliedAt - requestedAt), `the paid time was delivered (last success ${delta} ms vs deadline)`);
+  assert.ok(
+    delta >= -2000 - (repliedAt - requestedAt),
+    `the paid time was delivered (last success ${delta} ms vs deadline)`,
+  );
 });
 
 scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimited', needDaemon, async () => {
@@ -82,13 +93,19 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
     // restarted meter bills what passed meanwhile from the portal's surviving counters (asserted below).
     figure('7 nodogsplash: no portal-side safety net (its auth takes no limits); sluice enforces its own deadlines');
   } else {
-    figure(`7 openNDS safety net set at auth: download_quota ${net?.download_quota} KiB, upload_quota ${net?.upload_quota} KiB, ` +
-      `session_end ${net?.session_end} (${net ? Number(net.session_end) - Math.floor(Date.now() / 1000) : '?'} s from now)`);
+    figure(
+      `7 openNDS safety net set at auth: download_quota ${net?.download_quota} KiB, ` +
+        `upload_quota ${net?.upload_quota} KiB, ` +
+        `session_end ${net?.session_end} ` +
+        `(${net ? Number(net.session_end) - Math.floor(Date.now() / 1000) : '?'} s from now)`,
+    );
     // A backstop, not the meter: it may carry headroom (top-ups cannot re-auth), but it must be a real limit of
     // the order of the allotment — not openNDS's default (none) nor an "unlimited" value.
     const quota = Number(net!.download_quota);
-    assert.ok(Number.isFinite(quota) && quota > 0 && quota * 1024 <= 4 * allotment + 16 * MiB,
-      `openNDS download quota is a real limit of the order of the allotment (${net!.download_quota} KiB)`);
+    assert.ok(
+      Number.isFinite(quota) && quota > 0 && quota * 1024 <= 4 * allotment + 16 * MiB,
+      `openNDS download quota is a real limit of the order of the allotment (${net!.download_quota} KiB)`,
+    );
   }
 
   const p0 = await L().passed(c);
@@ -110,7 +127,13 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   await S().meterCaughtUp();
   const settled = await S().session(c.mac);
   const passedSettled = (await L().passed(c)).upstreamView - p0.upstreamView;
-  const ended = await S().waitSession(c.mac, 'the session to end after the restart', 40_000, (x) => x.state !== 'ACTIVE', 250);
+  const ended = await S().waitSession(
+    c.mac,
+    'the session to end after the restart',
+    40_000,
+    (x) => x.state !== 'ACTIVE',
+    250,
+  );
   await sleep(1500);
   dl.kill();
   const final = (await S().session(c.mac)) ?? ended;
@@ -124,89 +147,128 @@ scenario('7 kill -9 of sluice mid-session, restart: usage resumes, never unlimit
   const unbilledSettled = passedSettled - (settled?.used ?? 0);
   const allowance = rate * (CHECKPOINT_S + POLL_S);
   const portalKiB = during ? Number(during.download_this_session) + Number(during.upload_this_session) : NaN;
-  figure(`7 before kill: used ${before ? fmt(before.used) : '?'}, passed ${fmt(passedAtKill)} (${(rate * 8 / 1e6).toFixed(2)} Mbit/s); ` +
-    `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: ${L().portal} kept the gate ${during?.state}` +
-    (Number.isFinite(portalKiB) ? `, its counters (down+up) ${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB` : '') +
-    `; kernel quota ${S().kernelQuota ? 'on' : 'off'}`);
-  figure(`7 after restart: used ${resumed ? fmt(resumed.used) : '?'} (checkpointed usage lost ${fmt(lost)}); 2 polls later used ` +
-    `${settled ? fmt(settled.used) : '?'} vs passed ${fmt(passedSettled)} → unbilled ${fmt(unbilledSettled)} ` +
-    `(allowed: one checkpoint interval + one poll at this rate = ${fmt(Math.round(allowance))})`);
-  figure(`7 end: ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(passedAll)} IP down+up ` +
-    `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session; by the client's own counters ` +
-    `passed ${fmt(p1.clientView - p0.clientView)}, ${fmt(p1.clientView - p0.clientView - final.allotment)} beyond the allotment, ` +
-    `${fmt(p1.clientView - p0.clientView - final.used)} unbilled`);
+  figure(
+    `7 before kill: used ${before ? fmt(before.used) : '?'}, passed ${fmt(passedAtKill)} ` +
+      `(${((rate * 8) / 1e6).toFixed(2)} Mbit/s); ` +
+      `dead ${((restartedAt - killedAt) / 1000).toFixed(1)} s: ${L().portal} kept the gate ${during?.state}` +
+      (Number.isFinite(portalKiB)
+        ? `, its counters (down+up) ${fmt(portalKiB * 1024)}, quota ${during?.download_quota} KiB`
+        : '') +
+      `; kernel quota ${S().kernelQuota ? 'on' : 'off'}`,
+  );
+  figure(
+    `7 after restart: used ${resumed ? fmt(resumed.used) : '?'} (checkpointed usage lost ${fmt(lost)}); 2 ` +
+      'polls later used ' +
+      `${settled ? fmt(settled.used) : '?'} vs passed ${fmt(passedSettled)} → unbilled ${fmt(unbilledSettled)} ` +
+      `(allowed: one checkpoint interval + one poll at this rate = ${fmt(Math.round(allowance))})`,
+  );
+  figure(
+    `7 end: ${final.state}, used ${fmt(final.used)} of ${fmt(final.allotment)}; passed ${fmt(passedAll)} IP down+up ` +
+      `(${fmt(acked)} download payload) → ${fmt(passedAll - final.used)} unbilled over the session; by the ` +
+      `client's own counters ` +
+      `passed ${fmt(p1.clientView - p0.clientView)}, ${fmt(p1.clientView - p0.clientView - final.allotment)} ` +
+      'beyond the allotment, ' +
+      `${fmt(p1.clientView - p0.clientView - final.used)} unbilled`,
+  );
   assert.ok(resumed, 'the session survived the crash');
   assert.is(resumed!.id, before!.id, 'same session after the restart');
-  assert.ok(lost <= oneCheckpoint, `lost ${lost} B of checkpointed usage, at most one checkpoint interval (${Math.round(oneCheckpoint)} B)`);
-  assert.ok(unbilledSettled <= allowance,
-    `after the restart ${unbilledSettled} B that passed are not billed (allowed ${Math.round(allowance)} B): traffic while sluice was down was forgiven`);
+  assert.ok(
+    lost <= oneCheckpoint,
+    `lost ${lost} B of checkpointed usage, at most one checkpoint interval (${Math.round(oneCheckpoint)} B)`,
+  );
+  assert.ok(
+    unbilledSettled <= allowance,
+    `after the restart ${unbilledSettled} B that passed are not billed (allowed ${Math.round(allowance)} B): ` +
+      'traffic while sluice was down was forgiven',
+  );
   assert.is(final.state, 'EXPIRED', 'the restarted meter ended the session at its allotment');
   // Billing ahead at the cut (the bytes that pass while the gate closes) is the only billing beyond what passed.
-  assert.ok(final.used <= passedAll + 512 * 1024, `billed ${final.used} B, passed ${passedAll} B: never billed what did not pass`);
+  assert.ok(
+    final.used <= passedAll + 512 * 1024,
+    `billed ${final.used} B, passed ${passedAll} B: never billed what did not pass`,
+  );
   assert.ok(acked < 32 * MiB, 'the client never had unlimited access');
 });
 
-scenario('8 openNDS restart mid-session: re-opened as a new epoch, nothing forgiven or double-charged', needDaemon, async () => {
-  const c = L().client(3);
-  await L().visitPortal(c);
-  await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
-  await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
-  const token0 = (await L().portalClient(c.mac))?.token;
-  const s0 = await S().session(c.mac);
-  const p0 = await L().passed(c);
+scenario(
+  '8 openNDS restart mid-session: re-opened as a new epoch, nothing forgiven or double-charged',
+  needDaemon,
+  async () => {
+    const c = L().client(3);
+    await L().visitPortal(c);
+    await S().call('grant', { mac: c.mac, bytes: 8 * MiB });
+    await waitFor('the gate to open', 10_000, gateOpen(c.mac), 100);
+    const token0 = (await L().portalClient(c.mac))?.token;
+    const s0 = await S().session(c.mac);
+    const p0 = await L().passed(c);
 
-  const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
-  assert.is(a.exit, 0, 'first download before the restart');
-  await S().meterCaughtUp(); // sluice has read the final counters of this epoch
-  const s1 = await S().session(c.mac);
+    const a = await L().download(c, '/bytes/2097152', tmp('s8a.bin'), 30).done;
+    assert.is(a.exit, 0, 'first download before the restart');
+    await S().meterCaughtUp(); // sluice has read the final counters of this epoch
+    const s1 = await S().session(c.mac);
 
-  const stoppedAt = Date.now();
-  await L().stopOpennds();
-  await L().startOpennds();
-  const startedAt = Date.now();
-  portalDown.push([stoppedAt, startedAt]);
-  // The client keeps knocking (its requests get the portal's 307 until sluice re-opens the gate).
-  const knock = new Prober(L(), c, '/ping', 300, 1).start();
-  await waitFor('sluice to re-open the gate after the openNDS restart', 30_000, gateOpen(c.mac), 200);
-  const reopenedAt = Date.now();
-  await waitFor('the client to reach the upstream again', 15_000, async () =>
-    (knock.results.some(Prober.passed) ? true : undefined), 100);
-  await knock.stop();
-  const token1 = (await L().portalClient(c.mac))?.token;
+    const stoppedAt = Date.now();
+    await L().stopOpennds();
+    await L().startOpennds();
+    const startedAt = Date.now();
+    portalDown.push([stoppedAt, startedAt]);
+    // The client keeps knocking (its requests get the portal's 307 until sluice re-opens the gate).
+    const knock = new Prober(L(), c, '/ping', 300, 1).start();
+    await waitFor('sluice to re-open the gate after the openNDS restart', 30_000, gateOpen(c.mac), 200);
+    const reopenedAt = Date.now();
+    await waitFor(
+      'the client to reach the upstream again',
+      15_000,
+      async () => (knock.results.some(Prober.passed) ? true : undefined),
+      100,
+    );
+    await knock.stop();
+    const token1 = (await L().portalClient(c.mac))?.token;
 
-  const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
-  assert.is(b.exit, 0, 'second download after the restart');
-  await S().meterCaughtUp();
-  const s2 = await S().session(c.mac);
-  const p1 = await L().passed(c);
-  const passedIp = p1.upstreamView - p0.upstreamView;
-  const used = (s2?.used ?? 0) - (s0?.used ?? 0);
-  const err = (used - passedIp) / passedIp;
-  figure(`8 openNDS restart took ${((startedAt - stoppedAt) / 1000).toFixed(1)} s; sluice re-opened the gate ` +
-    `${((reopenedAt - startedAt) / 1000).toFixed(1)} s after openNDS was back; token ${token0} → ${token1}`);
-  figure(`8 usage: before restart ${s1 ? fmt(s1.used) : '?'}, at the end ${s2 ? fmt(s2.used) : '?'} (${s2?.state}); ` +
-    `passed ${fmt(passedIp)} IP down+up (from the upstream), ${fmt(p1.clientView - p0.clientView)} (client); used vs upstream ${pct(err)}`);
-  assert.ok(s2, 'session readable');
-  assert.is(s2!.id, s0!.id, 'the same paid session continued');
-  assert.is(s2!.state, 'ACTIVE');
-  assert.ok(s2!.used >= s1!.used, 'usage before the restart kept');
-  assert.is.not(token1, token0, 'a new openNDS epoch (new token)');
-  assert.ok(Math.abs(err) <= 0.02, `usage across the restart within 2% of what passed (${pct(err)})`);
-  await S().call('terminate', { mac: c.mac });
-});
+    const b = await L().download(c, '/bytes/2097152', tmp('s8b.bin'), 30).done;
+    assert.is(b.exit, 0, 'second download after the restart');
+    await S().meterCaughtUp();
+    const s2 = await S().session(c.mac);
+    const p1 = await L().passed(c);
+    const passedIp = p1.upstreamView - p0.upstreamView;
+    const used = (s2?.used ?? 0) - (s0?.used ?? 0);
+    const err = (used - passedIp) / passedIp;
+    figure(
+      `8 openNDS restart took ${((startedAt - stoppedAt) / 1000).toFixed(1)} s; sluice re-opened the gate ` +
+        `${((reopenedAt - startedAt) / 1000).toFixed(1)} s after openNDS was back; token ${token0} → ${token1}`,
+    );
+    figure(
+      `8 usage: before restart ${s1 ? fmt(s1.used) : '?'}, at the end ${s2 ? fmt(s2.used) : '?'} (${s2?.state}); ` +
+        `passed ${fmt(passedIp)} IP down+up (from the upstream), ${fmt(p1.clientView - p0.clientView)} ` +
+        `(client); used vs upstream ${pct(err)}`,
+    );
+    assert.ok(s2, 'session readable');
+    assert.is(s2!.id, s0!.id, 'the same paid session continued');
+    assert.is(s2!.state, 'ACTIVE');
+    assert.ok(s2!.used >= s1!.used, 'usage before the restart kept');
+    assert.is.not(token1, token0, 'a new openNDS epoch (new token)');
+    assert.ok(Math.abs(err) <= 0.02, `usage across the restart within 2% of what passed (${pct(err)})`);
+    await S().call('terminate', { mac: c.mac });
+  },
+);
 
 scenario('9 an unpaid client stays behind the portal the whole time', pre.lab, async () => {
   const all = await run.unpaid!.stop();
   const c = L().client(4);
   // Requests overlapping openNDS's own downtime say nothing about sluice: openNDS removes its firewall when it stops.
-  const inGap = (r: { startedAt: number; endedAt: number }): boolean => portalDown.some(([a, b]) => r.endedAt >= a && r.startedAt <= b);
+  const inGap = (r: { startedAt: number; endedAt: number }): boolean =>
+    portalDown.some(([a, b]) => r.endedAt >= a && r.startedAt <= b);
   const results = all.filter((r) => !inGap(r));
   const gapPassed = all.filter((r) => inGap(r) && Prober.passed(r)).length;
   const passed = results.filter(Prober.passed).length;
   const reached = await L().upstreamRequests(c);
-  figure(`9 unpaid c4: ${results.length} requests while openNDS ran: ${passed} reached the upstream; ` +
-    `${all.length - results.length} during openNDS's restart (${gapPassed} of them passed: openNDS 9.x fails open while stopped); ` +
-    `upstream saw ${reached} requests from ${c.ip}; answers: ${[...new Set(all.map((r) => `${r.http}/exit ${r.exit}`))].join(', ')}`);
+  figure(
+    `9 unpaid c4: ${results.length} requests while openNDS ran: ${passed} reached the upstream; ` +
+      `${all.length - results.length} during openNDS's restart (${gapPassed} of them passed: openNDS 9.x fails ` +
+      'open while stopped); ' +
+      `upstream saw ${reached} requests from ${c.ip}; ` +
+      `answers: ${[...new Set(all.map((r) => `${r.http}/exit ${r.exit}`))].join(', ')}`,
+  );
   assert.ok(results.length > 0);
   assert.is(passed, 0, 'no request of the unpaid client got through while the portal ran');
   assert.is(reached, gapPassed, 'the upstream heard from the unpaid client only during the portal downtime');

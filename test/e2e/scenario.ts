@@ -11,10 +11,11 @@ import type { Client, FetchResult } from './lab.ts';
 import { daemonUnavailableReason, type Sluice } from './sluice.ts';
 
 /**
- * The portal the lab runs: openNDS (Debian's package), or nodogsplash when a scenario file for it (nodogsplash-*.test.ts)
- * set SLUICE_E2E_LAB_PORTAL and SLUICE_E2E_NODOGSPLASH names a local build.
+ * The portal the lab runs: openNDS (Debian's package), or nodogsplash when a scenario file for it
+ * (nodogsplash-*.test.ts) set SLUICE_E2E_LAB_PORTAL and SLUICE_E2E_NODOGSPLASH names a local build.
  */
-export const LAB_PORTAL: 'opennds' | 'nodogsplash' = process.env["SLUICE_E2E_LAB_PORTAL"] === 'nodogsplash' ? 'nodogsplash' : 'opennds';
+export const LAB_PORTAL: 'opennds' | 'nodogsplash' =
+  process.env['SLUICE_E2E_LAB_PORTAL'] === 'nodogsplash' ? 'nodogsplash' : 'opennds';
 
 export interface Prerequisites {
   /** why no lab can run here (then nothing runs) */
@@ -33,7 +34,10 @@ export function prerequisites(): Prerequisites {
  * SLUICE_E2E_ONLY="1,4" runs only the scenarios whose name starts with one of those words (setup steps always run).
  */
 export function scenario(name: string, skipReason: string | null, fn: () => Promise<void>): void {
-  const only = (process.env.SLUICE_E2E_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const only = (process.env.SLUICE_E2E_ONLY ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const numbered = /^\d/.test(name);
   if (!skipReason && only.length && numbered && !only.some((o) => name.startsWith(`${o} `))) {
     skipReason = `not selected (SLUICE_E2E_ONLY=${only.join(',')})`;
@@ -43,15 +47,26 @@ export function scenario(name: string, skipReason: string | null, fn: () => Prom
     test.skip(name, () => {});
     return;
   }
-  test(name, async () => { midLine = true; await fn(); });
+  test(name, async () => {
+    midLine = true;
+    await fn();
+  });
 }
 
 /** Why a nodogsplash lab cannot run (SLUICE_E2E_NODOGSPLASH unset or not a binary with ndsctl beside it), or null. */
 function nodogsplashUnavailableReason(): string | null {
-  const bin = process.env["SLUICE_E2E_NODOGSPLASH"];
-  if (!bin) return 'SLUICE_E2E_NODOGSPLASH is not set (the path of a nodogsplash 5.0.2 binary built from its public source, ndsctl next to it)';
+  const bin = process.env['SLUICE_E2E_NODOGSPLASH'];
+  if (!bin)
+    return (
+      'SLUICE_E2E_NODOGSPLASH is not set (the path of a nodogsplash 5.0.2 binary built from its public source, ' +
+      'ndsctl next to it)'
+    );
   for (const f of [bin, join(dirname(bin), 'ndsctl')]) {
-    try { accessSync(f, constants.X_OK); } catch { return `SLUICE_E2E_NODOGSPLASH: ${f} is not an executable`; }
+    try {
+      accessSync(f, constants.X_OK);
+    } catch {
+      return `SLUICE_E2E_NODOGSPLASH: ${f} is not an executable`;
+    }
   }
   return null;
 }
@@ -63,12 +78,23 @@ export class LabRun {
   /** c4, which never pays, fetching from bring-up on: its scenario checks it never got through */
   unpaid: Prober | null = null;
   failed = false;
-  readonly L = (): Lab => { if (!this.lab) throw new Error('lab is not up'); return this.lab; };
-  readonly S = (): Sluice => { if (!this.sluice) throw new Error('sluice is not running'); return this.sluice; };
+  readonly L = (): Lab => {
+    if (!this.lab) throw new Error('lab is not up');
+    return this.lab;
+  };
+  readonly S = (): Sluice => {
+    if (!this.sluice) throw new Error('sluice is not running');
+    return this.sluice;
+  };
   /** `scenario`, marking the run failed when it throws. */
   readonly scenario = (name: string, skipReason: string | null, fn: () => Promise<void>): void => {
     scenario(name, skipReason, async () => {
-      try { await fn(); } catch (err) { this.failed = true; throw err; }
+      try {
+        await fn();
+      } catch (err) {
+        this.failed = true;
+        throw err;
+      }
     });
   };
 }
@@ -85,7 +111,10 @@ export function labRun(name: string, pre: Prerequisites): LabRun {
     return run;
   }
   test.before(async () => {
-    const lab = run.lab = await Lab.up({ rate: '8mbit', ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env["SLUICE_E2E_NODOGSPLASH"]! }) });
+    const lab = (run.lab = await Lab.up({
+      rate: '8mbit',
+      ...(LAB_PORTAL === 'nodogsplash' && { nodogsplash: process.env['SLUICE_E2E_NODOGSPLASH']! }),
+    }));
     figure(`lab ${lab.id}: ${lab.dir} (uplink tbf 8mbit, portal ${lab.portal}, checkinterval ${lab.checkinterval} s)`);
     // Up to 10 s per request: the portal's 307 comes from openNDS's web server, which on a loaded machine can take
     // longer than a couple of seconds to answer; a request cut short by curl would be neither passed nor redirected.
@@ -151,5 +180,8 @@ export class Prober {
 /** Dumps what helps to understand a failure (the daemon's, the lab's and the portal's log tails). */
 export function dumpLogs(lab: Lab | null, daemonLog: (() => string) | null): void {
   if (daemonLog) console.log(`--- sluice daemon.log (tail) ---\n${daemonLog()}`);
-  if (lab) console.log(`--- lab.log ---\n${lab.logTail('lab.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 40)}`);
+  if (lab)
+    console.log(
+      `--- lab.log ---\n${lab.logTail('lab.log', 20)}\n--- opennds.log ---\n${lab.logTail('opennds.log', 40)}`,
+    );
 }

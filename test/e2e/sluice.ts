@@ -81,44 +81,47 @@ export class Sluice {
 
   private constructor(lab: Lab, opts: SluiceOptions) {
     this.lab = lab;
-    const env = process.env["SLUICE_E2E_PORTAL_VIA"];
-    const via = this.via = env === 'command' || env === 'socket' ? env : opts.via ?? 'socket';
+    const env = process.env['SLUICE_E2E_PORTAL_VIA'];
+    const via = (this.via = env === 'command' || env === 'socket' ? env : (opts.via ?? 'socket'));
     const kq = process.env['SLUICE_E2E_KERNEL_QUOTA'];
-    const kernelQuota = this.kernelQuota = kq === '0' ? false : kq === '1' ? true : opts.kernelQuota ?? true;
+    const kernelQuota = (this.kernelQuota = kq === '0' ? false : kq === '1' ? true : (opts.kernelQuota ?? true));
     this.dir = join(lab.dir, 'sluice');
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     this.socket = join(this.dir, 'ubus.sock');
     this.config = join(this.dir, 'sluice.conf');
-    writeFileSync(this.config, [
-      `config sluice 'main'`,
-      `\toption state_dir '${join(this.dir, 'state')}'`,
-      `\tlist ndsctl '${lab.ndsctlPath}'`,
-      `\toption portal '${lab.portal}'`,
-      `\toption ndsctl_socket '${via === 'socket' ? lab.portalSocketPath : 'off'}'`,
-      `\toption poll_interval '${opts.pollInterval ?? 1}'`,
-      `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
-      `\toption kernel_quota '${kernelQuota ? 1 : 0}'`,
-      ...(opts.mainOptions ?? []),
-      ``,
-      `config pricing 'data'`,
-      `\toption metric 'bytes'`,
-      `\toption step_size '1048576'`,
-      `\toption price_per_step '1000'`,
-      `\toption decimals '6'`,
-      `\toption min_steps '1'`,
-      `\toption max_steps '1000'`,
-      ...asset(opts.planAsset),
-      ``,
-      `config pricing 'time'`,
-      `\toption metric 'seconds'`,
-      `\toption step_size '60'`,
-      `\toption price_per_step '1000'`,
-      `\toption min_steps '1'`,
-      `\toption max_steps '1440'`,
-      ...asset(opts.planAsset),
-      ``,
-      opts.extraConfig ?? '',
-    ].join('\n'));
+    writeFileSync(
+      this.config,
+      [
+        `config sluice 'main'`,
+        `\toption state_dir '${join(this.dir, 'state')}'`,
+        `\tlist ndsctl '${lab.ndsctlPath}'`,
+        `\toption portal '${lab.portal}'`,
+        `\toption ndsctl_socket '${via === 'socket' ? lab.portalSocketPath : 'off'}'`,
+        `\toption poll_interval '${opts.pollInterval ?? 1}'`,
+        `\toption checkpoint_interval '${opts.checkpointInterval ?? 5}'`,
+        `\toption kernel_quota '${kernelQuota ? 1 : 0}'`,
+        ...(opts.mainOptions ?? []),
+        ``,
+        `config pricing 'data'`,
+        `\toption metric 'bytes'`,
+        `\toption step_size '1048576'`,
+        `\toption price_per_step '1000'`,
+        `\toption decimals '6'`,
+        `\toption min_steps '1'`,
+        `\toption max_steps '1000'`,
+        ...asset(opts.planAsset),
+        ``,
+        `config pricing 'time'`,
+        `\toption metric 'seconds'`,
+        `\toption step_size '60'`,
+        `\toption price_per_step '1000'`,
+        `\toption min_steps '1'`,
+        `\toption max_steps '1440'`,
+        ...asset(opts.planAsset),
+        ``,
+        opts.extraConfig ?? '',
+      ].join('\n'),
+    );
   }
 
   static async start(lab: Lab, opts: SluiceOptions = {}): Promise<Sluice> {
@@ -134,26 +137,35 @@ export class Sluice {
     const child = spawn('ip', ['netns', 'exec', this.lab.rtNs, process.execPath, SLUICE, ...args], {
       stdio: ['ignore', fd, fd],
     });
-    process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    process.once('exit', () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
     return child;
   }
 
   async startDaemon(): Promise<void> {
     this.daemon = this.spawnInRouter(['daemon', '--config', this.config, '--ubus-socket', this.socket], 'daemon.log');
     const daemon = this.daemon;
-    await waitFor(`the sluice object on ubus (log: ${join(this.dir, 'daemon.log')})`, 20_000, async () => {
-      if (daemon.exitCode !== null) throw new Error(`sluice daemon exited with ${daemon.exitCode}:\n${this.logTail()}`);
-      // A daemon that reported a fatal start error but did not exit would otherwise cost the whole timeout.
-      if (/cannot start/.test(this.logTail())) throw new Error(`sluice daemon failed to start (still running):\n${this.logTail()}`);
-      const r = await this.ubus(['list', 'sluice']);
-      return r.code === 0 && r.stdout.includes('sluice') ? true : undefined;
-    }, 200);
+    await waitFor(
+      `the sluice object on ubus (log: ${join(this.dir, 'daemon.log')})`,
+      20_000,
+      async () => {
+        if (daemon.exitCode !== null)
+          throw new Error(`sluice daemon exited with ${daemon.exitCode}:\n${this.logTail()}`);
+        // A daemon that reported a fatal start error but did not exit would otherwise cost the whole timeout.
+        if (/cannot start/.test(this.logTail()))
+          throw new Error(`sluice daemon failed to start (still running):\n${this.logTail()}`);
+        const r = await this.ubus(['list', 'sluice']);
+        return r.code === 0 && r.stdout.includes('sluice') ? true : undefined;
+      },
+      200,
+    );
   }
 
   /** The daemon's pid (`ip netns exec` execs node: the daemon itself), null when not running. */
   get daemonPid(): number | null {
     const d = this.daemon;
-    return d && d.exitCode === null && d.signalCode === null ? d.pid ?? null : null;
+    return d && d.exitCode === null && d.signalCode === null ? (d.pid ?? null) : null;
   }
 
   /** SIGKILL: no clean stop, no final checkpoint. */
@@ -205,9 +217,13 @@ export class Sluice {
   async call(method: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
     const r = await this.ubus(['call', 'sluice', method, JSON.stringify(args)]);
     if (r.code !== 0) {
-      throw Object.assign(new Error(`ubus call sluice ${method} ${JSON.stringify(args)} → exit ${r.code}: ${r.stdout}${r.stderr}`), {
-        exit: r.code, stdout: r.stdout,
-      });
+      throw Object.assign(
+        new Error(`ubus call sluice ${method} ${JSON.stringify(args)} → exit ${r.code}: ${r.stdout}${r.stderr}`),
+        {
+          exit: r.code,
+          stdout: r.stdout,
+        },
+      );
     }
     return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
   }
@@ -228,8 +244,14 @@ export class Sluice {
     if (!s) return null;
     const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? NaN));
     return {
-      id: String(s.id), mac: String(s.mac), state: String(s.state), metric: String(s.metric),
-      allotment: num(s.allotment), used: num(s.used), remaining: num(s.remaining), raw: s,
+      id: String(s.id),
+      mac: String(s.mac),
+      state: String(s.state),
+      metric: String(s.metric),
+      allotment: num(s.allotment),
+      used: num(s.used),
+      remaining: num(s.remaining),
+      raw: s,
     };
   }
 
@@ -239,7 +261,10 @@ export class Sluice {
     return Number((reply.meter as { ticks_ok?: unknown } | undefined)?.ticks_ok ?? NaN);
   }
 
-  /** `ubus call sluice <method>` over the in-process connection; a failed call drops it (a restarted daemon or broker: connect again on the next call). */
+  /**
+   * `ubus call sluice <method>` over the in-process connection; a failed call drops it (a restarted daemon or broker:
+   * connect again on the next call).
+   */
   async #callOwn(method: string, args: BlobmsgTable): Promise<Record<string, unknown>> {
     try {
       this.client ??= UbusClient.connect({ socketPath: this.socket, timeoutMs: 10_000 });
@@ -261,15 +286,31 @@ export class Sluice {
   async meterCaughtUp(ticks = 2, timeoutMs = 30_000): Promise<void> {
     const from = await this.ticksDone();
     if (!Number.isFinite(from)) throw new Error('stats has no meter.ticks_ok');
-    await waitFor(`${ticks} meter ticks after now`, timeoutMs, async () => ((await this.ticksDone()) >= from + ticks ? true : undefined), 250);
+    await waitFor(
+      `${ticks} meter ticks after now`,
+      timeoutMs,
+      async () => ((await this.ticksDone()) >= from + ticks ? true : undefined),
+      250,
+    );
   }
 
   /** Polls the session until `pred` holds. */
-  async waitSession(mac: string, what: string, timeoutMs: number, pred: (s: SessionView) => boolean, everyMs = 250): Promise<SessionView> {
-    return waitFor(what, timeoutMs, async () => {
-      const s = await this.session(mac);
-      return s && pred(s) ? s : undefined;
-    }, everyMs);
+  async waitSession(
+    mac: string,
+    what: string,
+    timeoutMs: number,
+    pred: (s: SessionView) => boolean,
+    everyMs = 250,
+  ): Promise<SessionView> {
+    return waitFor(
+      what,
+      timeoutMs,
+      async () => {
+        const s = await this.session(mac);
+        return s && pred(s) ? s : undefined;
+      },
+      everyMs,
+    );
   }
 
   logTail(lines = 60): string {

@@ -9,10 +9,13 @@
 import { startCashuMint } from '../peers/cashu-mint.ts';
 
 const [amount, count] = process.argv.slice(2).map(Number);
-if (!Number.isSafeInteger(amount) || !Number.isSafeInteger(count)) throw new Error('usage: tollgate-mint.ts <amount> <count>');
+if (!Number.isSafeInteger(amount) || !Number.isSafeInteger(count))
+  throw new Error('usage: tollgate-mint.ts <amount> <count>');
 const mint = await startCashuMint();
 const tokens: string[] = [];
 for (let i = 0; i < count!; i++) tokens.push(await mint.fundToken(amount!));
 process.stdout.write(`${JSON.stringify({ url: mint.url, tokens })}\n`);
 process.stdin.resume();
-process.stdin.on('end', () => { void mint.stop().finally(() => process.exit(0)); });
+process.stdin.on('end', () => {
+  void mint.stop().finally(() => process.exit(0));
+});

@@ -67,7 +67,10 @@ setInterval(refreshAcked, 200).unref();
 const server = createServer((req, res) => {
   const ip = ipOf(req.socket);
   if (req.url === '/__stats') {
-    if (ip !== '127.0.0.1') { res.writeHead(403).end(); return; }
+    if (ip !== '127.0.0.1') {
+      res.writeHead(403).end();
+      return;
+    }
     refreshAcked().then(() => {
       const clients = {};
       for (const [k, t] of done) clients[k] = { ...t, open: 0 };
@@ -83,26 +86,42 @@ const server = createServer((req, res) => {
     return;
   }
   if (ip !== '127.0.0.1') totals(ip).requests += 1;
-  if (req.url === '/ping') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+  if (req.url === '/ping') {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    return;
+  }
   // An upload sink (rates.test.ts): reads the body, answers its length once all of it arrived.
   if (req.url === '/upload' && req.method === 'POST') {
     let n = 0;
-    req.on('data', (b) => { n += b.length; });
+    req.on('data', (b) => {
+      n += b.length;
+    });
     req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${n}\n`));
     return;
   }
   const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
   const size = m ? Number(m[1]) : NAMED[req.url ?? ''];
-  if (size === undefined || !Number.isSafeInteger(size) || size > MAX_BYTES) { res.writeHead(404).end(); return; }
+  if (size === undefined || !Number.isSafeInteger(size) || size > MAX_BYTES) {
+    res.writeHead(404).end();
+    return;
+  }
   const conn = live.get(`${ip}:${req.socket.remotePort}`);
-  if (conn) { conn.inProgress += 1; res.once('close', () => { conn.inProgress -= 1; }); }
+  if (conn) {
+    conn.inProgress += 1;
+    res.once('close', () => {
+      conn.inProgress -= 1;
+    });
+  }
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
   let left = size;
   const pump = () => {
     while (left > 0) {
       const n = Math.min(left, CHUNK.length);
       left -= n;
-      if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) { res.once('drain', pump); return; }
+      if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
+        res.once('drain', pump);
+        return;
+      }
     }
     res.end();
   };
@@ -116,7 +135,9 @@ server.on('connection', (socket) => {
   live.set(key, conn);
   socket.setTimeout(IDLE_MS, () => socket.destroy());
   // A client FIN with no response in progress comes after the client acknowledged everything it was sent.
-  socket.on('end', () => { conn.clean = conn.inProgress === 0 && socket.writableLength === 0; });
+  socket.on('end', () => {
+    conn.clean = conn.inProgress === 0 && socket.writableLength === 0;
+  });
   socket.on('close', () => {
     live.delete(key);
     if (ip === '127.0.0.1') return;

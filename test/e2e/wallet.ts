@@ -44,8 +44,12 @@ export interface LabWallet {
 }
 
 /** Injects the wallet into `page` (from its next navigation on). `rpc` answers eth_call. */
-export async function injectWallet(page: Page, account: PrivateKeyAccount, chainId: number,
-  rpc: (method: string, params: unknown[]) => Promise<unknown>): Promise<LabWallet> {
+export async function injectWallet(
+  page: Page,
+  account: PrivateKeyAccount,
+  chainId: number,
+  rpc: (method: string, params: unknown[]) => Promise<unknown>,
+): Promise<LabWallet> {
   const requests: WalletRequest[] = [];
   await page.send('Runtime.addBinding', { name: BINDING });
   await page.send('Page.addScriptToEvaluateOnNewDocument', { source: INJECTED });
@@ -64,10 +68,21 @@ export async function injectWallet(page: Page, account: PrivateKeyAccount, chain
       }
       case 'eth_signTypedData_v4': {
         const [from, json] = params as [string, string];
-        if (from.toLowerCase() !== account.address.toLowerCase()) throw Object.assign(new Error('unknown account'), { code: 4100 });
-        const data = JSON.parse(json) as { domain: Record<string, unknown>; types: Record<string, unknown>; primaryType: string; message: Record<string, unknown> };
+        if (from.toLowerCase() !== account.address.toLowerCase())
+          throw Object.assign(new Error('unknown account'), { code: 4100 });
+        const data = JSON.parse(json) as {
+          domain: Record<string, unknown>;
+          types: Record<string, unknown>;
+          primaryType: string;
+          message: Record<string, unknown>;
+        };
         const { EIP712Domain: _domain, ...types } = data.types;
-        return account.signTypedData({ domain: data.domain, types, primaryType: data.primaryType, message: data.message } as never);
+        return account.signTypedData({
+          domain: data.domain,
+          types,
+          primaryType: data.primaryType,
+          message: data.message,
+        } as never);
       }
       case 'personal_sign': {
         const [message] = params as [Hex];
@@ -84,14 +99,23 @@ export async function injectWallet(page: Page, account: PrivateKeyAccount, chain
 
   page.browser.on((event, p, sid) => {
     if (sid !== page.sessionId || event !== 'Runtime.bindingCalled' || p['name'] !== BINDING) return;
-    const { id, method, params } = JSON.parse(String(p['payload'])) as { id: number; method: string; params: unknown[] };
+    const { id, method, params } = JSON.parse(String(p['payload'])) as {
+      id: number;
+      method: string;
+      params: unknown[];
+    };
     requests.push({ method, params, at: Date.now() });
-    void answer(method, params).then(
-      (value) => [true, value] as const,
-      (err: Error & { code?: number }) => [false, { message: err.message, code: err.code ?? -32603 }] as const,
-    ).then(([ok, value]) => page.send('Runtime.evaluate', {
-      expression: `window.__sluiceWalletReply(${id}, ${ok}, ${JSON.stringify(value ?? null)})`,
-    })).catch(() => undefined); // the page navigated away meanwhile
+    void answer(method, params)
+      .then(
+        (value) => [true, value] as const,
+        (err: Error & { code?: number }) => [false, { message: err.message, code: err.code ?? -32603 }] as const,
+      )
+      .then(([ok, value]) =>
+        page.send('Runtime.evaluate', {
+          expression: `window.__sluiceWalletReply(${id}, ${ok}, ${JSON.stringify(value ?? null)})`,
+        }),
+      )
+      .catch(() => undefined); // the page navigated away meanwhile
   });
   return {
     requests,

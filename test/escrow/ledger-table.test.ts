@@ -15,7 +15,14 @@ const id = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
 jsonTableSuite<EscrowLedger>('escrow.json (escrow ledger)', {
   file: 'escrow.json',
   open: (dir) => EscrowLedger.open(dir),
-  put: (ledger, n) => ledger.record({ sessionId: id(n), mac: '02:00:00:00:00:01', buyer: `0x${'a'.repeat(40)}`, maxUnits: BigInt(n) * 10n ** 20n, network: 'eip155:84532' }),
+  put: (ledger, n) =>
+    ledger.record({
+      sessionId: id(n),
+      mac: '02:00:00:00:00:01',
+      buyer: `0x${'a'.repeat(40)}`,
+      maxUnits: BigInt(n) * 10n ** 20n,
+      network: 'eip155:84532',
+    }),
   get: (ledger, n) => ledger.get(id(n)),
   delete: (ledger, n) => ledger.forget(id(n)),
   damaged: { code: 'ERR_ESCROW_LEDGER' },
@@ -24,7 +31,11 @@ jsonTableSuite<EscrowLedger>('escrow.json (escrow ledger)', {
 const tempDir = tempDirs('sluice-escrow-old-', test.after);
 
 test('an escrow.json written by the code of 6ffb9b9 opens after the upgrade', async () => {
-  const dir = withOldFile(tempDir(), new URL('../storage/fixtures/6ffb9b9/tables/escrow.json', import.meta.url).pathname, 'escrow.json');
+  const dir = withOldFile(
+    tempDir(),
+    new URL('../storage/fixtures/6ffb9b9/tables/escrow.json', import.meta.url).pathname,
+    'escrow.json',
+  );
   const ledger = await EscrowLedger.open(dir);
   const open = ledger.get(`0x${'ab'.repeat(32)}`)!;
   assert.is(open.maxUnits, 1000n);
@@ -32,7 +43,10 @@ test('an escrow.json written by the code of 6ffb9b9 opens after the upgrade', as
   assert.is(open.chainId, 84532);
   const closed = ledger.get(`0x${'cd'.repeat(32)}`)!;
   assert.equal([closed.consumedUnits, closed.endedAt, closed.closed?.units], [1200n, 1_750_000_005_000, '1200']);
-  assert.equal(ledger.pendingGrants().map((e) => e.sessionId), [`0x${'ab'.repeat(32)}`]);
+  assert.equal(
+    ledger.pendingGrants().map((e) => e.sessionId),
+    [`0x${'ab'.repeat(32)}`],
+  );
 });
 
 test.run();

@@ -12,51 +12,62 @@ import { EscrowLedger, KEEP_CLOSED } from '../../src/escrow/ledger.ts';
 const id = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`;
 const BUYER = `0x${'a'.repeat(40)}` as const;
 
-test('closed sessions beyond KEEP_CLOSED are dropped oldest first; open ones and the state survive a reopen', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
-  try {
-    const ledger = await EscrowLedger.open(dir);
-    const n = KEEP_CLOSED + 5;
-    for (let i = 1; i <= n + 2; i++) await ledger.record({ sessionId: id(i), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
-    for (let i = 1; i <= n; i++) {
-      await ledger.ended(id(i), i);
-      await ledger.closed(id(i), { transaction: '0x1', sellerAmount: String(i), buyerRefund: '0' });
-    }
-    assert.is(ledger.size, KEEP_CLOSED + 2);
-    assert.is(ledger.get(id(5)), undefined, 'oldest closed dropped');
-    assert.is(ledger.get(id(6))?.closed?.sellerAmount, '6');
-    assert.ok(ledger.get(id(n + 1)) && !ledger.get(id(n + 1))!.closed, 'open sessions kept');
-    const again = await EscrowLedger.open(dir);
-    assert.is(again.size, KEEP_CLOSED + 2);
-    assert.is(again.get(id(n))?.closed?.sellerAmount, String(n));
-    assert.is(again.dueToClose(Number.MAX_SAFE_INTEGER, 0).length, 0, 'nothing closed twice');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('one damaged entry among good ones (no buyer; maxUnits not a number): ERR_ESCROW_LEDGER, never read as the others alone; the file untouched', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
-  try {
-    const ledger = await EscrowLedger.open(dir);
-    await ledger.record({ sessionId: id(1), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
-    await ledger.record({ sessionId: id(2), mac: '02:00:00:00:00:02', buyer: BUYER, maxUnits: 10n });
-    const path = join(dir, 'escrow.json');
-    const good = JSON.parse(readFileSync(path, 'utf8')) as Array<Record<string, unknown>>;
-    for (const bad of [{ ...good[1], buyer: undefined }, { ...good[1], maxUnits: 'ten' }]) {
-      const text = JSON.stringify([good[0], bad]);
-      writeFileSync(path, text);
-      try {
-        await EscrowLedger.open(dir);
-        assert.unreachable('opened');
-      } catch (err) {
-        assert.is((err as { code?: string }).code, 'ERR_ESCROW_LEDGER', String(err));
+test(
+  'closed sessions beyond KEEP_CLOSED are dropped oldest ' + 'first; open ones and the state survive a reopen',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
+    try {
+      const ledger = await EscrowLedger.open(dir);
+      const n = KEEP_CLOSED + 5;
+      for (let i = 1; i <= n + 2; i++)
+        await ledger.record({ sessionId: id(i), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
+      for (let i = 1; i <= n; i++) {
+        await ledger.ended(id(i), i);
+        await ledger.closed(id(i), { transaction: '0x1', sellerAmount: String(i), buyerRefund: '0' });
       }
-      assert.is(readFileSync(path, 'utf8'), text);
+      assert.is(ledger.size, KEEP_CLOSED + 2);
+      assert.is(ledger.get(id(5)), undefined, 'oldest closed dropped');
+      assert.is(ledger.get(id(6))?.closed?.sellerAmount, '6');
+      assert.ok(ledger.get(id(n + 1)) && !ledger.get(id(n + 1))!.closed, 'open sessions kept');
+      const again = await EscrowLedger.open(dir);
+      assert.is(again.size, KEEP_CLOSED + 2);
+      assert.is(again.get(id(n))?.closed?.sellerAmount, String(n));
+      assert.is(again.dueToClose(Number.MAX_SAFE_INTEGER, 0).length, 0, 'nothing closed twice');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
+
+test(
+  'one damaged entry among good ones (no buyer; maxUnits not a number): ERR_ESCROW_LEDGER, never read as the ' +
+    'others alone; the file untouched',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-ledger-'));
+    try {
+      const ledger = await EscrowLedger.open(dir);
+      await ledger.record({ sessionId: id(1), mac: '02:00:00:00:00:01', buyer: BUYER, maxUnits: 10n });
+      await ledger.record({ sessionId: id(2), mac: '02:00:00:00:00:02', buyer: BUYER, maxUnits: 10n });
+      const path = join(dir, 'escrow.json');
+      const good = JSON.parse(readFileSync(path, 'utf8')) as Array<Record<string, unknown>>;
+      for (const bad of [
+        { ...good[1], buyer: undefined },
+        { ...good[1], maxUnits: 'ten' },
+      ]) {
+        const text = JSON.stringify([good[0], bad]);
+        writeFileSync(path, text);
+        try {
+          await EscrowLedger.open(dir);
+          assert.unreachable('opened');
+        } catch (err) {
+          assert.is((err as { code?: string }).code, 'ERR_ESCROW_LEDGER', String(err));
+        }
+        assert.is(readFileSync(path, 'utf8'), text);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

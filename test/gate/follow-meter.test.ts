@@ -42,7 +42,9 @@ class FakeValve implements GateValve {
 class FakeMeter {
   readonly listed = new Map<string, string>();
   readonly asked: Array<[mac: string, maxAgeMs: number]> = [];
-  private readonly events = new Emitter<MeterEvents>((err) => { throw err; });
+  private readonly events = new Emitter<MeterEvents>((err) => {
+    throw err;
+  });
   on<K extends keyof MeterEvents>(event: K, listener: (...args: MeterEvents[K]) => void): () => void {
     return this.events.on(event, listener);
   }
@@ -57,8 +59,22 @@ class FakeMeter {
 
 function tick(fields: Partial<TickReport>): TickReport {
   return {
-    tick: 1, ok: true, clients: 0, usage: [], reopen: [], gone: [], openUnpaid: [], at: 0, dropped: 0, baselined: 0,
-    durationMs: 0, fetchMs: 0, scanMs: 0, applyMs: 0, nextInMs: 0, ...fields,
+    tick: 1,
+    ok: true,
+    clients: 0,
+    usage: [],
+    reopen: [],
+    gone: [],
+    openUnpaid: [],
+    at: 0,
+    dropped: 0,
+    baselined: 0,
+    durationMs: 0,
+    fetchMs: 0,
+    scanMs: 0,
+    applyMs: 0,
+    nextInMs: 0,
+    ...fields,
   };
 }
 
@@ -74,14 +90,20 @@ async function rig() {
   const meter = new FakeMeter();
   gates.follow(meter);
   let refs = 0;
-  const buy = async (mac: string, ip?: string): Promise<Session> => (await sessions.activate({
-    mac, ...(ip && { ip }), metric: 'bytes', allotment: 10n ** 9n,
-    payment: { method: 'grant', reference: `g-${++refs}`, amount: 0n, asset: '', at: time.now() },
-  })).session;
+  const buy = async (mac: string, ip?: string): Promise<Session> =>
+    (
+      await sessions.activate({
+        mac,
+        ...(ip && { ip }),
+        metric: 'bytes',
+        allotment: 10n ** 9n,
+        payment: { method: 'grant', reference: `g-${++refs}`, amount: 0n, asset: '', at: time.now() },
+      })
+    ).session;
   return { time, valve, sessions, gates, meter, buy };
 }
 
-test('a good tick\'s open gates without a live session are closed; a skipped tick\'s closes nothing', async () => {
+test("a good tick's open gates without a live session are closed; a skipped tick's closes nothing", async () => {
   const r = await rig();
   r.valve.present.add(B);
   r.valve.open_.add(B); // opened behind sluice's back
@@ -120,7 +142,7 @@ test('metering overdue closes gates on nodogsplash only (its auth takes no limit
   assert.is(r.sessions.get(s.id)!.state, 'ACTIVE');
 });
 
-test('an open takes the ticks\' listed address (at most 3 s old) only when it is the session\'s own', async () => {
+test("an open takes the ticks' listed address (at most 3 s old) only when it is the session's own", async () => {
   const r = await rig();
   r.valve.present.add(A);
   r.valve.present.add(B);
@@ -129,7 +151,10 @@ test('an open takes the ticks\' listed address (at most 3 s old) only when it is
   assert.is(await r.gates.opened(await r.buy(A, '10.0.0.1')), 'opened');
   assert.is(await r.gates.opened(await r.buy(B, '10.0.0.2')), 'opened');
   assert.equal(r.valve.calls, [`open ${A} listed`, `open ${B}`]);
-  assert.equal(r.meter.asked, [[A, 3000], [B, 3000]]);
+  assert.equal(r.meter.asked, [
+    [A, 3000],
+    [B, 3000],
+  ]);
 });
 
 test.run();

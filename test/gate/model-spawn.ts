@@ -8,10 +8,18 @@ import type { PortalModel } from '../../src/sim/portal.ts';
 export type Fault = { code: number; stdout: string } | undefined;
 
 /** `fault(args)`, when it gives one, answers instead of the model; `delayMs(args)` holds the answer (a slow auth). */
-export function modelSpawn(model: PortalModel, fault: (args: readonly string[]) => Fault = () => undefined,
-  delayMs: (args: readonly string[]) => number = () => 0): SpawnFn {
+export function modelSpawn(
+  model: PortalModel,
+  fault: (args: readonly string[]) => Fault = () => undefined,
+  delayMs: (args: readonly string[]) => number = () => 0,
+): SpawnFn {
   return (_file, args) => {
-    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: () => boolean };
+    const child = new EventEmitter() as EventEmitter & {
+      stdout: PassThrough;
+      stderr: PassThrough;
+      pid: undefined;
+      kill: () => boolean;
+    };
     child.stdout = new PassThrough();
     child.stderr = new PassThrough();
     child.pid = undefined;

@@ -23,10 +23,17 @@ function fakeKernel() {
   const run = async (args: readonly string[], stdin: string): Promise<string> => {
     if (args[0] === '-j') {
       if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
-      return JSON.stringify({ nftables: [...limits].map(([n, bytes]) => ({ quota: { family: 'inet', name: n, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(n) ?? 0 } })) });
+      return JSON.stringify({
+        nftables: [...limits].map(([n, bytes]) => ({
+          quota: { family: 'inet', name: n, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(n) ?? 0 },
+        })),
+      });
     }
     // A deleted quota goes with its count; `add` of an existing one changes its limit only (the count goes on).
-    for (const m of stdin.matchAll(/delete quota inet sluice_quota (q_\w+)/g)) { limits.delete(m[1]!); used.delete(m[1]!); }
+    for (const m of stdin.matchAll(/delete quota inet sluice_quota (q_\w+)/g)) {
+      limits.delete(m[1]!);
+      used.delete(m[1]!);
+    }
     for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g)) {
       limits.set(m[1]!, Number(m[2]));
       order.push(m[1]!);
@@ -38,39 +45,45 @@ function fakeKernel() {
   return { run, used, limits, order, open };
 }
 
-test('a joining device gets an even share of what is left, and the braked device is lowered to its share first', async () => {
-  const k = fakeKernel();
-  const session = { mac: A, devices: [B] as string[] };
-  const kq = new KernelQuota({ run: k.run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
-  assert.ok(await kq.start());
-  await brakeAtOpening(kq, () => ({ mac: A }), A, '10.0.0.1', 1_000_000);
-  assert.is(k.limits.get(name(A)), 1_000_000, 'alone, the buyer gets all that is left');
-  k.used.set(name(A), 300_000); // A downloads, the meter bills it: 700,000 left when B's gate opens
-  kq.noteBilled(A, 300_000);
-  k.order.length = 0;
-  await brakeAtOpening(kq, () => session, B, '10.0.0.2', 700_000);
-  assert.is(k.limits.get(name(A)), 300_000 + 350_000, 'A: its count so far plus half of what is left');
-  assert.is(k.open(), 700_000, 'together, no more than what is left');
-  assert.is(k.order[0], name(A), 'the braked device is lowered before the new quota exists');
-  // A third device: three shares of what is left then.
-  k.used.set(name(B), 100_000);
-  kq.noteBilled(B, 100_000);
-  await brakeAtOpening(kq, () => ({ mac: A, devices: [B, C] }), C, '10.0.0.3', 600_000);
-  assert.ok(k.open() <= 600_000, `three devices: ${k.open()} B open of 600000 left`);
-  assert.ok(k.open() >= 600_000 - 3, 'whole bytes, nothing more lost');
-});
+test(
+  'a joining device gets an even share of what is left, ' + 'and the braked device is lowered to its share first',
+  async () => {
+    const k = fakeKernel();
+    const session = { mac: A, devices: [B] as string[] };
+    const kq = new KernelQuota({ run: k.run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+    assert.ok(await kq.start());
+    await brakeAtOpening(kq, () => ({ mac: A }), A, '10.0.0.1', 1_000_000);
+    assert.is(k.limits.get(name(A)), 1_000_000, 'alone, the buyer gets all that is left');
+    k.used.set(name(A), 300_000); // A downloads, the meter bills it: 700,000 left when B's gate opens
+    kq.noteBilled(A, 300_000);
+    k.order.length = 0;
+    await brakeAtOpening(kq, () => session, B, '10.0.0.2', 700_000);
+    assert.is(k.limits.get(name(A)), 300_000 + 350_000, 'A: its count so far plus half of what is left');
+    assert.is(k.open(), 700_000, 'together, no more than what is left');
+    assert.is(k.order[0], name(A), 'the braked device is lowered before the new quota exists');
+    // A third device: three shares of what is left then.
+    k.used.set(name(B), 100_000);
+    kq.noteBilled(B, 100_000);
+    await brakeAtOpening(kq, () => ({ mac: A, devices: [B, C] }), C, '10.0.0.3', 600_000);
+    assert.ok(k.open() <= 600_000, `three devices: ${k.open()} B open of 600000 left`);
+    assert.ok(k.open() >= 600_000 - 3, 'whole bytes, nothing more lost');
+  },
+);
 
-test('a single device, a device without an address, and a shared session whose other devices are not braked', async () => {
-  const k = fakeKernel();
-  const kq = new KernelQuota({ run: k.run, session: () => ({ left: 500, allotment: 500n }) });
-  assert.ok(await kq.start());
-  await brakeAtOpening(kq, () => null, A, '10.0.0.1', 500);
-  assert.is(k.limits.get(name(A)), 500);
-  await brakeAtOpening(kq, () => ({ mac: C, devices: [B] }), B, '10.0.0.2', 400);
-  assert.is(k.limits.get(name(B)), 400, 'C is not braked: B gets all that is left');
-  await brakeAtOpening(kq, () => ({ mac: A, devices: [C] }), C, null, 300);
-  assert.is(k.limits.get(name(A)), 500, 'no address for C: A keeps its quota (C gets none)');
-  assert.not.ok(kq.has(C));
-});
+test(
+  'a single device, a device without an address, and a ' + 'shared session whose other devices are not braked',
+  async () => {
+    const k = fakeKernel();
+    const kq = new KernelQuota({ run: k.run, session: () => ({ left: 500, allotment: 500n }) });
+    assert.ok(await kq.start());
+    await brakeAtOpening(kq, () => null, A, '10.0.0.1', 500);
+    assert.is(k.limits.get(name(A)), 500);
+    await brakeAtOpening(kq, () => ({ mac: C, devices: [B] }), B, '10.0.0.2', 400);
+    assert.is(k.limits.get(name(B)), 400, 'C is not braked: B gets all that is left');
+    await brakeAtOpening(kq, () => ({ mac: A, devices: [C] }), C, null, 300);
+    assert.is(k.limits.get(name(A)), 500, 'no address for C: A keeps its quota (C gets none)');
+    assert.not.ok(kq.has(C));
+  },
+);
 
 test.run();

@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 
 const P = 2n ** 256n - 0x1000003d1n;
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const G: Point = [0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798n, 0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8n];
+const G: Point = [
+  0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798n,
+  0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8n,
+];
 
 type Point = readonly [bigint, bigint] | null;
 
@@ -89,7 +92,9 @@ function liftX(x: bigint): Point {
 
 function taggedHash(tag: string, ...parts: Buffer[]): Buffer {
   const t = createHash('sha256').update(tag).digest();
-  return createHash('sha256').update(Buffer.concat([t, t, ...parts])).digest();
+  return createHash('sha256')
+    .update(Buffer.concat([t, t, ...parts]))
+    .digest();
 }
 
 const int = (b: Buffer): bigint => BigInt(`0x${b.toString('hex') || '0'}`);

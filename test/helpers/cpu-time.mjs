@@ -17,6 +17,8 @@ if (path && isMainThread) {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const [utime, stime, cutime, cstime] = f.slice(11, 15).map(Number);
       writeFileSync(path, `${((utime + cutime) * 1000) / TICKS_PER_S} ${((stime + cstime) * 1000) / TICKS_PER_S}\n`);
-    } catch { /* no /proc: no figure */ }
+    } catch {
+      /* no /proc: no figure */
+    }
   });
 }

@@ -41,7 +41,8 @@ export class FakeTime implements Clock, Timers {
     const target = this.elapsed + ms;
     for (;;) {
       let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].due <= target && (!next || entry[1].due < next[1].due)) next = entry;
+      for (const entry of this.timers)
+        if (entry[1].due <= target && (!next || entry[1].due < next[1].due)) next = entry;
       if (!next) break;
       this.timers.delete(next[0]);
       this.elapsed = Math.max(this.elapsed, next[1].due);

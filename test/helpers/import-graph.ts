@@ -31,7 +31,10 @@ export interface ImportReport {
 
 /** The relative specifiers of a module: import/export … from, bare import, import() (types too); comments skipped. */
 export function relativeSpecifiers(source: string): string[] {
-  return ts.preProcessFile(source, true, true).importedFiles.map((f) => f.fileName).filter((s) => s.startsWith('.'));
+  return ts
+    .preProcessFile(source, true, true)
+    .importedFiles.map((f) => f.fileName)
+    .filter((s) => s.startsWith('.'));
 }
 
 /** The folder directly under src/ that holds a path, or null for a top-level file. */
@@ -72,7 +75,7 @@ export function checkImports(edges: readonly ImportEdge[]): ImportReport {
     if (e.to !== `${b}/index.ts`) deep.push(e);
     if (a === null) continue;
     let out = graph.get(a);
-    if (!out) graph.set(a, out = new Map());
+    if (!out) graph.set(a, (out = new Map()));
     if (!out.has(b)) out.set(b, e);
   }
 
@@ -105,25 +108,33 @@ export function checkImports(edges: readonly ImportEdge[]): ImportReport {
   };
   for (const v of [...graph.keys()].sort()) if (!index.has(v)) strong(v);
 
-  const cycles = components.map((folders) => {
-    const inside = new Set(folders);
-    const cycleEdges: ImportEdge[] = [];
-    for (const a of folders) {
-      for (const [b, e] of graph.get(a) ?? []) if (inside.has(b)) cycleEdges.push(e);
-    }
-    return { folders, edges: cycleEdges };
-  }).sort((x, y) => x.folders.join().localeCompare(y.folders.join()));
+  const cycles = components
+    .map((folders) => {
+      const inside = new Set(folders);
+      const cycleEdges: ImportEdge[] = [];
+      for (const a of folders) {
+        for (const [b, e] of graph.get(a) ?? []) if (inside.has(b)) cycleEdges.push(e);
+      }
+      return { folders, edges: cycleEdges };
+    })
+    .sort((x, y) => x.folders.join().localeCompare(y.folders.join()));
   return { cycles, deep };
 }
 
 /** One line per edge of a cycle: `payments -> merchant: payments/types.ts imports '../merchant/types.ts'`. */
 export function describeCycle(cycle: FolderCycle): string {
-  return `${cycle.folders.join(' <-> ')}\n${cycle.edges.map((e) =>
-    `  ${folderOf(e.from)} -> ${folderOf(e.to)}: src/${e.from} imports '${e.specifier}'`).join('\n')}`;
+  return `${cycle.folders.join(' <-> ')}\n${cycle.edges
+    .map((e) => `  ${folderOf(e.from)} -> ${folderOf(e.to)}: src/${e.from} imports '${e.specifier}'`)
+    .join('\n')}`;
 }
 
-/** What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`). */
-export interface ImportedNames { specifier: string; names: Set<string> | '*' }
+/**
+ * What a module imports from one specifier: the names it uses, or '*' when it takes the whole module (`import * as`).
+ */
+export interface ImportedNames {
+  specifier: string;
+  names: Set<string> | '*';
+}
 
 function literalOf(node: ts.Node | undefined): string | null {
   return node !== undefined && ts.isStringLiteralLike(node) ? node.text : null;
@@ -159,7 +170,10 @@ export function importedNames(source: string): ImportedNames[] {
     if (specifier === null || !specifier.startsWith('.')) return;
     const had = out.get(specifier);
     if (had === '*') return;
-    if (names === '*') { out.set(specifier, '*'); return; }
+    if (names === '*') {
+      out.set(specifier, '*');
+      return;
+    }
     const set = had ?? new Set<string>();
     for (const n of names) set.add(n);
     out.set(specifier, set);
@@ -178,14 +192,21 @@ export function importedNames(source: string): ImportedNames[] {
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
       const clause = node.exportClause;
       if (!clause || ts.isNamespaceExport(clause)) add(literalOf(node.moduleSpecifier), '*');
-      else add(literalOf(node.moduleSpecifier), clause.elements.map((e) => (e.propertyName ?? e.name).text));
+      else
+        add(
+          literalOf(node.moduleSpecifier),
+          clause.elements.map((e) => (e.propertyName ?? e.name).text),
+        );
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       add(literalOf(node.arguments[0]), dynamicNames(node));
     } else if (ts.isImportTypeNode(node)) {
       const arg = node.argument;
       const specifier = ts.isLiteralTypeNode(arg) ? literalOf(arg.literal) : null;
       const qualifier = node.qualifier;
-      add(specifier, qualifier === undefined ? '*' : [ts.isIdentifier(qualifier) ? qualifier.text : qualifier.left.getText()]);
+      add(
+        specifier,
+        qualifier === undefined ? '*' : [ts.isIdentifier(qualifier) ? qualifier.text : qualifier.left.getText()],
+      );
     }
     ts.forEachChild(node, visit);
   };
@@ -211,15 +232,29 @@ export function exportedNames(source: string, starOf: (specifier: string) => Ite
       }
       continue;
     }
-    if (ts.isExportAssignment(statement)) { names.add('default'); continue; }
-    const modifiers = ts.canHaveModifiers(statement) ? ts.getModifiers(statement) ?? [] : [];
+    if (ts.isExportAssignment(statement)) {
+      names.add('default');
+      continue;
+    }
+    const modifiers = ts.canHaveModifiers(statement) ? (ts.getModifiers(statement) ?? []) : [];
     if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
-    if (modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) { names.add('default'); continue; }
+    if (modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) {
+      names.add('default');
+      continue;
+    }
     if (ts.isVariableStatement(statement)) {
       for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) names.add(d.name.text);
-    } else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isInterfaceDeclaration(statement)
-      || ts.isTypeAliasDeclaration(statement) || ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement))
-      && statement.name && ts.isIdentifier(statement.name)) names.add(statement.name.text);
+    } else if (
+      (ts.isFunctionDeclaration(statement) ||
+        ts.isClassDeclaration(statement) ||
+        ts.isInterfaceDeclaration(statement) ||
+        ts.isTypeAliasDeclaration(statement) ||
+        ts.isEnumDeclaration(statement) ||
+        ts.isModuleDeclaration(statement)) &&
+      statement.name &&
+      ts.isIdentifier(statement.name)
+    )
+      names.add(statement.name.text);
   }
   return names;
 }

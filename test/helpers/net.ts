@@ -22,7 +22,10 @@ async function bindable(port: number): Promise<boolean> {
   if (!tcp) return false;
   return new Promise<boolean>((resolve) => {
     const socket = createSocket('udp4');
-    socket.once('error', () => { socket.close(); resolve(false); });
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
     socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
   });
 }

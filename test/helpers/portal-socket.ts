@@ -21,10 +21,15 @@ export async function recordedPortalSocket(model: PortalModel): Promise<Recorded
   const dir = mkdtempSync(join(tmpdir(), 'sluice-portal-'));
   const calls: string[] = [];
   const handler = portalRequestHandler(model);
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => { calls.push(line); return handler(line); });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => {
+    calls.push(line);
+    return handler(line);
+  });
   const valve = new Valve({ command: ['ndsctl'], socketPath: () => server.path, flavour: 'opennds' });
   return {
-    path: server.path, calls, valve,
+    path: server.path,
+    calls,
+    valve,
     async close() {
       await valve.destroy();
       await server.close();

@@ -31,8 +31,14 @@ export function declaration(text) {
   const nl = text.indexOf('\n');
   const first = (nl < 0 ? text : text.slice(0, nl)).trimEnd();
   const m = DECLARATION.exec(first);
-  if (!m) return { error: `the first line must declare a tier: \`// tier: <${TIERS.join('|')}>[; needs <command> …]\` (docs/testing.md)` };
-  if (!TIERS.includes(/** @type {any} */ (m[1]))) return { error: `unknown tier '${m[1]}' (one of ${TIERS.join(', ')})` };
+  if (!m)
+    return {
+      error:
+        `the first line must declare a tier: \`// tier: <${TIERS.join('|')}>[; needs <command> …]\` ` +
+        '(docs/testing.md)',
+    };
+  if (!TIERS.includes(/** @type {any} */ (m[1])))
+    return { error: `unknown tier '${m[1]}' (one of ${TIERS.join(', ')})` };
   return { tier: /** @type {string} */ (m[1]), needs: (m[2] ?? '').split(' ').filter(Boolean) };
 }
 
@@ -42,7 +48,12 @@ const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin',
 /** @param {string} command */
 export function onPath(command) {
   for (const dir of SEARCH) {
-    try { accessSync(join(dir, command), constants.X_OK); return true; } catch { /* next */ }
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      /* next */
+    }
   }
   return false;
 }

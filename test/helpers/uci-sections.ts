@@ -19,7 +19,14 @@ config pricing '${o.id ?? 'wifi'}'
  * A plan in the test chain's USDC (currency and 6 decimals shown): `stepSize` of `metric` per step at `price`, up to
  * `maxSteps` (defaults: 'wifi', 60 seconds, 100 steps).
  */
-export function usdcPlanSection(o: { asset: string; price: bigint | number; id?: string; metric?: 'seconds' | 'bytes'; stepSize?: number; maxSteps?: number }): string {
+export function usdcPlanSection(o: {
+  asset: string;
+  price: bigint | number;
+  id?: string;
+  metric?: 'seconds' | 'bytes';
+  stepSize?: number;
+  maxSteps?: number;
+}): string {
   return `
 config pricing '${o.id ?? 'wifi'}'
 \toption metric '${o.metric ?? 'seconds'}'
@@ -50,7 +57,13 @@ ${o.timeoutS === undefined ? '' : `\toption timeout '${o.timeoutS}'\n`}`;
  * x402 `batch-settlement` on Base Sepolia's id with USDC's EIP-712 domain; the receiver and its authorizer default to
  * placeholder addresses (enough for a daemon that offers deposits nobody makes).
  */
-export function batchSettlementSection(o: { facilitatorUrl: string; receiver?: string; receiverAuthorizer?: string; refund?: string; timeoutS?: number }): string {
+export function batchSettlementSection(o: {
+  facilitatorUrl: string;
+  receiver?: string;
+  receiverAuthorizer?: string;
+  refund?: string;
+  timeoutS?: number;
+}): string {
   return `
 config batch_settlement 'batch_settlement'
 \toption enabled '1'

@@ -6,19 +6,25 @@ import { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
 const RUNNER_FINALLY = "\t} finally {\n\t\tstate.__test__ = '';";
-const REPORTED = "\t} catch (err) {\n\t\tif (errors.length) errors += '\\n';\n\t\terrors += format(`${state.__test__ || 'a before hook'} (hook or setup)`, err, name);\n" + RUNNER_FINALLY;
+const REPORTED =
+  "\t} catch (err) {\n\t\tif (errors.length) errors += '\\n';\n\t\terrors += format(`${state.__test__ || 'a " +
+  "before hook'} (hook or setup)`, err, name);\n" +
+  RUNNER_FINALLY;
 
 // SLUICE_TEST_PROFILE=1: each test's and each suite's before/after hooks' wall time, as `# [profile] …` lines
 // (test/run.mjs shows them for a green file too), to find where a slow file's time goes.
 const HANDLER = '\t\t\t\tawait test.handler(state);';
-const TIMED_HANDLER = '\t\t\t\tconst t0 = Date.now(); await test.handler(state);\n'
-  + '\t\t\t\tconsole.log(`\n# [profile] ${Date.now() - t0} ms ${name} > ${test.name}`);';
+const TIMED_HANDLER =
+  '\t\t\t\tconst t0 = Date.now(); await test.handler(state);\n' +
+  '\t\t\t\tconsole.log(`\n# [profile] ${Date.now() - t0} ms ${name} > ${test.name}`);';
 const BEFORE = '\t\tfor (hook of before) await hook(state);';
-const TIMED_BEFORE = '\t\tconst b0 = Date.now(); for (hook of before) await hook(state);\n'
-  + '\t\tconsole.log(`\n# [profile] ${Date.now() - b0} ms ${name} > before`);';
+const TIMED_BEFORE =
+  '\t\tconst b0 = Date.now(); for (hook of before) await hook(state);\n' +
+  '\t\tconsole.log(`\n# [profile] ${Date.now() - b0} ms ${name} > before`);';
 const AFTER = '\t\tfor (hook of after) await hook(state);';
-const TIMED_AFTER = '\t\tconst a0 = Date.now(); for (hook of after) await hook(state);\n'
-  + '\t\tconsole.log(`\n# [profile] ${Date.now() - a0} ms ${name} > after`);';
+const TIMED_AFTER =
+  '\t\tconst a0 = Date.now(); for (hook of after) await hook(state);\n' +
+  '\t\tconsole.log(`\n# [profile] ${Date.now() - a0} ms ${name} > after`);';
 const profile = Boolean(process.env.SLUICE_TEST_PROFILE);
 
 if (isMainThread) register(import.meta.url);
@@ -28,7 +34,8 @@ export async function load(url, context, nextLoad) {
   if (!/\/uvu\/dist\/index\.mjs$/.test(url)) return loaded;
   const source = String(loaded.source);
   // An uvu that no longer has this spot must be looked at again, not silently left as it was.
-  if (!source.includes(RUNNER_FINALLY)) throw new Error(`test/helpers/uvu-hook-errors.mjs: uvu's runner changed (${url}); see that file`);
+  if (!source.includes(RUNNER_FINALLY))
+    throw new Error(`test/helpers/uvu-hook-errors.mjs: uvu's runner changed (${url}); see that file`);
   let mended = source.replace(RUNNER_FINALLY, REPORTED);
   if (profile) {
     for (const spot of [HANDLER, BEFORE, AFTER]) {

@@ -18,17 +18,40 @@ export const MAC = '02:00:00:00:0c:01';
 export const STRANGER_MAC = '02:00:00:00:0c:66';
 export const STRANGER_IP = '127.0.0.2';
 
-export interface LanAnswer { status: number; headers: Record<string, unknown>; body: Record<string, unknown> }
+export interface LanAnswer {
+  status: number;
+  headers: Record<string, unknown>;
+  body: Record<string, unknown>;
+}
 
 /** GET `path` of the endpoint at `base` (a POST of `post` as JSON when given), from `localAddress` when given. */
-export function lanRequest(base: string, path: string, headers: Record<string, string> = {}, post?: unknown, localAddress?: string): Promise<LanAnswer> {
+export function lanRequest(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+  post?: unknown,
+  localAddress?: string,
+): Promise<LanAnswer> {
   return new Promise<LanAnswer>((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) }, method: post === undefined ? 'GET' : 'POST',
-      ...(localAddress && { localAddress }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
+    const req = request(
+      `${base}${path}`,
+      {
+        headers: { ...headers, ...(post !== undefined && { 'content-type': 'application/json' }) },
+        method: post === undefined ? 'GET' : 'POST',
+        ...(localAddress && { localAddress }),
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(post === undefined ? undefined : JSON.stringify(post));
   });
@@ -41,6 +64,11 @@ export function decodeHeader(header: unknown): Record<string, unknown> {
 
 /** [balance, totalClaimed] of a channel on chain. */
 export async function channelOnChain(chain: TestChain, stack: BatchStack, id: Hex): Promise<[bigint, bigint]> {
-  const [balance, totalClaimed] = await chain.publicClient.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: stack.abi, functionName: 'channels', args: [id] }) as [bigint, bigint];
+  const [balance, totalClaimed] = (await chain.publicClient.readContract({
+    address: BATCH_SETTLEMENT_ADDRESS,
+    abi: stack.abi,
+    functionName: 'channels',
+    args: [id],
+  })) as [bigint, bigint];
   return [balance, totalClaimed];
 }

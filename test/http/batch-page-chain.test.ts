@@ -15,13 +15,16 @@ import type { Hex } from 'viem';
 import { batchPageRig, FUNDS, PRICE, STEPS } from './batch-page-rig.ts';
 import { loadPage, PORTAL_DIR } from './fake-dom.ts';
 
-const rig = batchPageRig('pay page: batch-settlement on anvil, end to end', { mac: '02:00:00:00:0c:41', refund: 'at-end' });
+const rig = batchPageRig('pay page: batch-settlement on anvil, end to end', {
+  mac: '02:00:00:00:0c:41',
+  refund: 'at-end',
+});
 const { test, MAC, storage, prompts, ethereum, batchButton, buy, terminate } = rig;
 
 let channelId: Hex;
 let charged = 0n;
 
-test('the daemon serves the page\'s batch-settlement scripts as they are built', async () => {
+test("the daemon serves the page's batch-settlement scripts as they are built", async () => {
   for (const file of ['batch.js', 'batch-page.js']) {
     const res = await fetch(`${rig.world.base}/${file}`);
     assert.is(res.status, 200, file);
@@ -29,61 +32,113 @@ test('the daemon serves the page\'s batch-settlement scripts as they are built',
     assert.is(await res.text(), readFileSync(`${PORTAL_DIR}/${file}`, 'utf8'), file);
   }
   // batch.js, then batch-page.js, before portal.js (which attaches them; other methods' scripts may sit between).
-  assert.match(readFileSync(`${PORTAL_DIR}/index.html`, 'utf8'), new RegExp(
-    /<script src="\/batch\.js"><\/script>\s*<script src="\/batch-page\.js"><\/script>/.source
-      + /[\s\S]*?<script src="\/portal\.js">/.source,
-  ));
+  assert.match(
+    readFileSync(`${PORTAL_DIR}/index.html`, 'utf8'),
+    new RegExp(
+      /<script src="\/batch\.js"><\/script>\s*<script src="\/batch-page\.js"><\/script>/.source +
+        /[\s\S]*?<script src="\/portal\.js">/.source,
+    ),
+  );
 });
 
-test('the page offers the deposit beside the prepaid price; one wallet signature deposits, the page\'s key signs the voucher', async () => {
-  const page = await loadPage({ base: rig.world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
-  const { card } = batchButton(page);
-  assert.match(card.text(), /Or deposit 0\.01 USDC: you pay only for what you use, the rest comes back to your wallet\./);
-  await buy(page, STEPS);
-  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-  assert.match(page.byId('message').textContent, /^Paid\. You are online: 10 min/);
-  assert.equal(prompts.filter((m) => m === 'eth_signTypedData_v4').length, 1, 'the wallet signed once: the deposit');
-  const rec = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
-  assert.match(rec.key, /^0x[0-9a-f]{64}$/);
-  assert.is(rec.config.payer.toLowerCase(), rig.buyer.address.toLowerCase());
-  assert.is.not(rec.config.payerAuthorizer.toLowerCase(), rig.buyer.address.toLowerCase(), 'vouchers are signed by the page\'s own key');
-  assert.is(rec.ceiling, String(PRICE));
-  channelId = rec.channelId as Hex;
-  const session = await rig.world.lab.session(MAC);
-  // The reference is channelId:ceiling (a server that numbers the channel's purchases appends :n).
-  assert.match(String((session.payments as Array<Record<string, unknown>>).at(-1)!.reference), new RegExp(`^${channelId}:${PRICE}(:\\d+)?$`));
-  await rig.world.lab.waitFor(() => rig.world.lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
-  assert.is(await rig.world.usdc.balanceOf(rig.buyer.address), FUNDS - PRICE, 'the deposit is the price of the steps chosen');
-  assert.equal(await rig.world.channel(channelId), [PRICE, 0n]);
-});
+test(
+  "the page offers the deposit beside the prepaid price; one wallet signature deposits, the page's key signs the " +
+    'voucher',
+  async () => {
+    const page = await loadPage({ base: rig.world.base, ethereum, storage, languages: ['en-US'], now: Date.now() });
+    const { card } = batchButton(page);
+    assert.match(
+      card.text(),
+      /Or deposit 0\.01 USDC: you pay only for what you use, the rest comes back to your wallet\./,
+    );
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    assert.match(page.byId('message').textContent, /^Paid\. You are online: 10 min/);
+    assert.equal(prompts.filter((m) => m === 'eth_signTypedData_v4').length, 1, 'the wallet signed once: the deposit');
+    const rec = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
+    assert.match(rec.key, /^0x[0-9a-f]{64}$/);
+    assert.is(rec.config.payer.toLowerCase(), rig.buyer.address.toLowerCase());
+    assert.is.not(
+      rec.config.payerAuthorizer.toLowerCase(),
+      rig.buyer.address.toLowerCase(),
+      "vouchers are signed by the page's own key",
+    );
+    assert.is(rec.ceiling, String(PRICE));
+    channelId = rec.channelId as Hex;
+    const session = await rig.world.lab.session(MAC);
+    // The reference is channelId:ceiling (a server that numbers the channel's purchases appends :n).
+    assert.match(
+      String((session.payments as Array<Record<string, unknown>>).at(-1)!.reference),
+      new RegExp(`^${channelId}:${PRICE}(:\\d+)?$`),
+    );
+    await rig.world.lab.waitFor(() => rig.world.lab.clientState(MAC) === 'Authenticated', 30_000, 'gate open');
+    assert.is(
+      await rig.world.usdc.balanceOf(rig.buyer.address),
+      FUNDS - PRICE,
+      'the deposit is the price of the steps chosen',
+    );
+    assert.equal(await rig.world.channel(channelId), [PRICE, 0n]);
+  },
+);
 
-test('the window closes; the session ends: the receiver gets exactly the metered price, the customer exactly the rest', async () => {
-  charged = await terminate();
-  assert.ok(charged > 0n && charged < PRICE);
-  await rig.world.lab.waitFor(async () => (await rig.world.usdc.balanceOf(rig.world.receiver)) === charged, 60_000, 'claimed and settled');
-  await rig.world.lab.waitFor(async () => (await rig.world.usdc.balanceOf(rig.buyer.address)) === FUNDS - charged, 60_000, 'the rest refunded');
-  assert.equal(await rig.world.channel(channelId), [charged, charged]);
-});
+test(
+  'the window closes; the session ends: the receiver gets exactly the metered price, the customer exactly the ' +
+    'rest',
+  async () => {
+    charged = await terminate();
+    assert.ok(charged > 0n && charged < PRICE);
+    await rig.world.lab.waitFor(
+      async () => (await rig.world.usdc.balanceOf(rig.world.receiver)) === charged,
+      60_000,
+      'claimed and settled',
+    );
+    await rig.world.lab.waitFor(
+      async () => (await rig.world.usdc.balanceOf(rig.buyer.address)) === FUNDS - charged,
+      60_000,
+      'the rest refunded',
+    );
+    assert.equal(await rig.world.channel(channelId), [charged, charged]);
+  },
+);
 
-test('the page again, from storage: the same channel and key, the charge re-synced from the router, a top-up deposit; to the unit', async () => {
-  prompts.length = 0;
-  const page = await loadPage({ base: rig.world.base, ethereum, storage, languages: ['de-DE'], now: Date.now() });
-  assert.match(batchButton(page).card.text(), /Oder hinterlegen Sie 0,01 USDC/);
-  await buy(page, STEPS);
-  assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
-  const rec = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
-  assert.is(rec.channelId, channelId, 'the same channel');
-  assert.is(rec.charged, String(charged), 're-synced from the corrective 402');
-  assert.is(rec.ceiling, String(charged + PRICE));
-  assert.equal(prompts.filter((m) => m === 'eth_signTypedData_v4').length, 1, 'one wallet signature: the top-up deposit');
-  const session = await rig.world.lab.session(MAC);
-  assert.match(String((session.payments as Array<Record<string, unknown>>).at(-1)!.reference), new RegExp(`^${channelId}:${charged + PRICE}(:\\d+)?$`));
-  assert.is(await rig.world.usdc.balanceOf(rig.buyer.address), FUNDS - charged - PRICE);
+test(
+  'the page again, from storage: the same channel and key, the charge re-synced from the router, a top-up ' +
+    'deposit; to the unit',
+  async () => {
+    prompts.length = 0;
+    const page = await loadPage({ base: rig.world.base, ethereum, storage, languages: ['de-DE'], now: Date.now() });
+    assert.match(batchButton(page).card.text(), /Oder hinterlegen Sie 0,01 USDC/);
+    await buy(page, STEPS);
+    assert.is(page.byId('message').className, 'ok', page.byId('message').textContent);
+    const rec = JSON.parse(storage.get('sluice-batch-channel')!) as Record<string, any>;
+    assert.is(rec.channelId, channelId, 'the same channel');
+    assert.is(rec.charged, String(charged), 're-synced from the corrective 402');
+    assert.is(rec.ceiling, String(charged + PRICE));
+    assert.equal(
+      prompts.filter((m) => m === 'eth_signTypedData_v4').length,
+      1,
+      'one wallet signature: the top-up deposit',
+    );
+    const session = await rig.world.lab.session(MAC);
+    assert.match(
+      String((session.payments as Array<Record<string, unknown>>).at(-1)!.reference),
+      new RegExp(`^${channelId}:${charged + PRICE}(:\\d+)?$`),
+    );
+    assert.is(await rig.world.usdc.balanceOf(rig.buyer.address), FUNDS - charged - PRICE);
 
-  const second = await terminate();
-  await rig.world.lab.waitFor(async () => (await rig.world.usdc.balanceOf(rig.world.receiver)) === charged + second, 60_000, 'claimed and settled');
-  await rig.world.lab.waitFor(async () => (await rig.world.usdc.balanceOf(rig.buyer.address)) === FUNDS - charged - second, 60_000, 'the rest refunded');
-  assert.equal(await rig.world.channel(channelId), [charged + second, charged + second]);
-});
+    const second = await terminate();
+    await rig.world.lab.waitFor(
+      async () => (await rig.world.usdc.balanceOf(rig.world.receiver)) === charged + second,
+      60_000,
+      'claimed and settled',
+    );
+    await rig.world.lab.waitFor(
+      async () => (await rig.world.usdc.balanceOf(rig.buyer.address)) === FUNDS - charged - second,
+      60_000,
+      'the rest refunded',
+    );
+    assert.equal(await rig.world.channel(channelId), [charged + second, charged + second]);
+  },
+);
 
 test.run();

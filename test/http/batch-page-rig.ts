@@ -38,18 +38,20 @@ export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 
     async request({ method, params = [] }: { method: string; params?: unknown[] }): Promise<unknown> {
       prompts.push(method);
       switch (method) {
-      case 'eth_requestAccounts': return [buyer.address];
-      case 'eth_chainId': return `0x${(84532).toString(16)}`;
-      case 'eth_call': {
-        const call = params[0] as { to: Hex; data: Hex };
-        return (await world.chain.publicClient.call({ to: call.to, data: call.data })).data;
-      }
-      case 'eth_signTypedData_v4': {
-        const { types, domain, primaryType, message } = JSON.parse(String(params[1])) as Record<string, any>;
-        assert.is(String(params[0]).toLowerCase(), buyer.address.toLowerCase());
-        delete types.EIP712Domain;
-        return buyer.signTypedData({ types, domain, primaryType, message } as never);
-      }
+        case 'eth_requestAccounts':
+          return [buyer.address];
+        case 'eth_chainId':
+          return `0x${(84532).toString(16)}`;
+        case 'eth_call': {
+          const call = params[0] as { to: Hex; data: Hex };
+          return (await world.chain.publicClient.call({ to: call.to, data: call.data })).data;
+        }
+        case 'eth_signTypedData_v4': {
+          const { types, domain, primaryType, message } = JSON.parse(String(params[1])) as Record<string, any>;
+          assert.is(String(params[0]).toLowerCase(), buyer.address.toLowerCase());
+          delete types.EIP712Domain;
+          return buyer.signTypedData({ types, domain, primaryType, message } as never);
+        }
       }
       throw Object.assign(new Error(`unsupported ${method}`), { code: 4200 });
     },
@@ -58,7 +60,10 @@ export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 
   function batchButton(page: FakePage): { card: FakeElement; button: FakeElement; steps: FakeElement } {
     const card = page.byId('plans').children.find((c) => c.getAttribute('data-plan') === 'wifi')!;
     const steps = card.all().find((e) => e.tagName === 'input')!;
-    const button = card.all().find((e) => e.className === 'batch')?.children.find((e) => e.tagName === 'button');
+    const button = card
+      .all()
+      .find((e) => e.className === 'batch')
+      ?.children.find((e) => e.tagName === 'button');
     assert.ok(button, `a deposit button on the plan card: ${card.text()}`);
     return { card, button: button!, steps };
   }
@@ -71,7 +76,14 @@ export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 
     b.button.dispatch('click');
     await page.batch.pending;
     await page.settle();
-    if (page.byId('message').className !== 'ok') console.log(world.lab.output.split('\n').filter((l) => /refused|batch/i.test(l)).slice(-5).join('\n'));
+    if (page.byId('message').className !== 'ok')
+      console.log(
+        world.lab.output
+          .split('\n')
+          .filter((l) => /refused|batch/i.test(l))
+          .slice(-5)
+          .join('\n'),
+      );
   }
 
   /** Ends the session (ubus terminate) and returns its metered charge: whole started steps × the price per step. */
@@ -86,8 +98,19 @@ export function batchPageRig(name: string, o: { mac: string; refund: 'at-end' | 
   }
 
   return {
-    test, MAC, storage, prompts, ethereum, batchButton, buy, terminate,
-    get world(): BatchLab { return world; },
-    get buyer(): ReturnType<TestChain['newAccount']> { return buyer; },
+    test,
+    MAC,
+    storage,
+    prompts,
+    ethereum,
+    batchButton,
+    buy,
+    terminate,
+    get world(): BatchLab {
+      return world;
+    },
+    get buyer(): ReturnType<TestChain['newAccount']> {
+      return buyer;
+    },
   };
 }

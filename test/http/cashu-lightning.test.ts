@@ -37,11 +37,21 @@ async function ask(path: string, init?: RequestInit): Promise<Answer> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
   const text = await res.text();
   let body: Record<string, any> = {};
-  try { body = JSON.parse(text) as Record<string, any>; } catch { body = { text }; }
+  try {
+    body = JSON.parse(text) as Record<string, any>;
+  } catch {
+    body = { text };
+  }
   return { status: res.status, body };
 }
-const quoteFor = (steps: number) => ask('/cashu/lightning', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ steps }) });
-const stateOf = async (quote: string): Promise<string> => (await ask(`/cashu/lightning?quote=${quote}`)).body.state as string;
+const quoteFor = (steps: number) =>
+  ask('/cashu/lightning', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ steps }),
+  });
+const stateOf = async (quote: string): Promise<string> =>
+  (await ask(`/cashu/lightning?quote=${quote}`)).body.state as string;
 const sessionOf = async (): Promise<Record<string, unknown> | undefined> => {
   const r = await lab.callStatus('session', { mac: MAC });
   const s = r.status === 0 ? (r.data?.session as Record<string, unknown> | undefined) : undefined;
@@ -57,13 +67,21 @@ async function endSession(): Promise<void> {
 }
 async function held(): Promise<bigint> {
   const store = await CashuStore.open(join(lab.dir, 'state'));
-  try { return store.total(); } finally { await store.close(); }
+  try {
+    return store.total();
+  } finally {
+    await store.close();
+  }
 }
 
 test.before(async () => {
   mint = await CashuMint.start({ autoPay: false, now: () => Date.now() + mintOffsetMs });
   port = await freePort();
-  lab = await DaemonLab.create({ pollInterval: 0.5, portalSocket: true, extraConfig: section(mint.url) + httpSection(port) });
+  lab = await DaemonLab.create({
+    pollInterval: 0.5,
+    portalSocket: true,
+    extraConfig: section(mint.url) + httpSection(port),
+  });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();
 });
@@ -106,11 +124,15 @@ test('kill -9 after the mint signed, before the router had the proofs: one sessi
   await lab.waitFor(async () => (await sessionOf()) !== undefined, 30_000, 'the late session');
   assert.is((await sessionOf())?.allotment, '180');
   assert.is(await sessionsPaidWith(`ln:${quote}`), 1);
-  assert.is(mint.calls('POST /v1/mint/bolt11') - before, 1, 'never minted a second time: the restore recovered the signatures');
+  assert.is(
+    mint.calls('POST /v1/mint/bolt11') - before,
+    1,
+    'never minted a second time: the restore recovered the signatures',
+  );
   assert.is(await stateOf(quote), 'paid');
   await endSession();
   await lab.stopDaemon();
-  assert.is(await held(), 8n + 6n, 'both quotes\' ecash held');
+  assert.is(await held(), 8n + 6n, "both quotes' ecash held");
   await lab.reconnectClient();
   await lab.startDaemon();
 });
@@ -127,26 +149,37 @@ test('a quote that expires unpaid is dropped: no session, nothing held', async (
   await lab.stopDaemon();
   assert.is(await held(), 14n, 'nothing more held');
   const store = await CashuStore.open(join(lab.dir, 'state'));
-  try { assert.is(store.openIntents().length, 0, 'no open intent left'); } finally { await store.close(); }
+  try {
+    assert.is(store.openIntents().length, 0, 'no open intent left');
+  } finally {
+    await store.close();
+  }
   await lab.reconnectClient();
   await lab.startDaemon();
 });
 
-test('a device asking for invoices it never pays gets two open at once, then a refusal that writes nothing', async () => {
-  const first = await quoteFor(2);
-  const second = await quoteFor(3);
-  assert.is(first.status, 200, JSON.stringify(first.body));
-  assert.is(second.status, 200, JSON.stringify(second.body));
-  const quotes = mint.calls('POST /v1/mint/quote/bolt11');
-  const third = await quoteFor(2);
-  assert.is(third.status, 402, JSON.stringify(third.body));
-  assert.is((third.body.error as Record<string, unknown>).code, 'ERR_PAYMENT_IN_PROGRESS');
-  assert.is(mint.calls('POST /v1/mint/quote/bolt11'), quotes, 'no third quote asked of the mint');
-  // Paying one frees a place.
-  mint.payMintQuote(first.body.quote as string);
-  await lab.waitFor(async () => (await stateOf(first.body.quote as string)) === 'paid', 30_000, 'the first invoice paid');
-  assert.is((await quoteFor(2)).status, 200, 'a place again once one is paid');
-  await endSession();
-});
+test(
+  'a device asking for invoices it never pays gets two ' + 'open at once, then a refusal that writes nothing',
+  async () => {
+    const first = await quoteFor(2);
+    const second = await quoteFor(3);
+    assert.is(first.status, 200, JSON.stringify(first.body));
+    assert.is(second.status, 200, JSON.stringify(second.body));
+    const quotes = mint.calls('POST /v1/mint/quote/bolt11');
+    const third = await quoteFor(2);
+    assert.is(third.status, 402, JSON.stringify(third.body));
+    assert.is((third.body.error as Record<string, unknown>).code, 'ERR_PAYMENT_IN_PROGRESS');
+    assert.is(mint.calls('POST /v1/mint/quote/bolt11'), quotes, 'no third quote asked of the mint');
+    // Paying one frees a place.
+    mint.payMintQuote(first.body.quote as string);
+    await lab.waitFor(
+      async () => (await stateOf(first.body.quote as string)) === 'paid',
+      30_000,
+      'the first invoice paid',
+    );
+    assert.is((await quoteFor(2)).status, 200, 'a place again once one is paid');
+    await endSession();
+  },
+);
 
 test.run();

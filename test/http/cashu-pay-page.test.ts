@@ -38,10 +38,19 @@ async function ask(path: string, init?: RequestInit): Promise<Answer> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
   const text = await res.text();
   let body: Record<string, any> = {};
-  try { body = JSON.parse(text) as Record<string, any>; } catch { body = { text }; }
+  try {
+    body = JSON.parse(text) as Record<string, any>;
+  } catch {
+    body = { text };
+  }
   return { status: res.status, body };
 }
-const pay = (token: string) => ask('/cashu/pay', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+const pay = (token: string) =>
+  ask('/cashu/pay', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
 const spent = (m: CashuMint, token: string): boolean => m.tokenYs(token).every((y) => m.spent().includes(y));
 const unspent = (m: CashuMint, token: string): boolean => m.tokenYs(token).every((y) => !m.spent().includes(y));
 const sessionOf = async (): Promise<Record<string, unknown> | undefined> => {
@@ -60,7 +69,11 @@ test.before(async () => {
   other = await CashuMint.start();
   port = await freePort();
   // Cashu alone: the LAN endpoint runs for it (the plugin's lanUse), no x402, no vouchers.
-  lab = await DaemonLab.create({ pollInterval: 0.5, portalSocket: true, extraConfig: section(mint.url) + httpSection(port) });
+  lab = await DaemonLab.create({
+    pollInterval: 0.5,
+    portalSocket: true,
+    extraConfig: section(mint.url) + httpSection(port),
+  });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();
 });
@@ -74,10 +87,22 @@ test.after(async () => {
 test('the offer: the tollgate plan in sat, and a NUT-18 payment request for the chosen steps', async () => {
   const offer = await ask('/cashu/offer');
   assert.is(offer.status, 200, JSON.stringify(offer.body));
-  assert.equal({ ...offer.body, payment_request: undefined }, {
-    plan: 'time', metric: 'seconds', step_size: '60', unit: 'sat', price_per_step: '2', min_steps: '3', max_steps: '50', mints: [mint.url],
-    steps: '3', payment_request: undefined, lightning: true,
-  });
+  assert.equal(
+    { ...offer.body, payment_request: undefined },
+    {
+      plan: 'time',
+      metric: 'seconds',
+      step_size: '60',
+      unit: 'sat',
+      price_per_step: '2',
+      min_steps: '3',
+      max_steps: '50',
+      mints: [mint.url],
+      steps: '3',
+      payment_request: undefined,
+      lightning: true,
+    },
+  );
   const request = PaymentRequest.fromEncodedRequest(offer.body.payment_request as string);
   assert.ok((offer.body.payment_request as string).startsWith('creqA'));
   assert.is(Number(request.amount), 6, 'min_steps × price_per_step');
@@ -91,7 +116,7 @@ test('the offer: the tollgate plan in sat, and a NUT-18 payment request for the 
   assert.is((await ask('/cashu/offer?steps=x')).status, 400);
 });
 
-test('a pasted token pays once for the caller\'s device; pasted again it is a replay', async () => {
+test("a pasted token pays once for the caller's device; pasted again it is a replay", async () => {
   const token = await mint.fundToken(10);
   // As a wallet's share sheet hands it over: with the URI scheme and a line break.
   const first = await pay(`cashu:${token.slice(0, 30)}\n${token.slice(30)}`);
@@ -103,7 +128,7 @@ test('a pasted token pays once for the caller\'s device; pasted again it is a re
   assert.is(again.status, 402);
   assert.is(again.body.error?.code, 'ERR_PAYMENT_REPLAYED');
   assert.is((await sessionOf())?.allotment, '300', 'nothing added');
-  assert.not.ok(lab.output.includes(token.slice(5, 45)), 'the token is not in the daemon\'s output');
+  assert.not.ok(lab.output.includes(token.slice(5, 45)), "the token is not in the daemon's output");
   await endSession();
 });
 
@@ -122,8 +147,15 @@ test('each refusal answers its code and takes nothing: underpaid, another mint, 
   await (await mint.labWallet()).receive(proofs);
   const spentAnswer = await pay(gone);
   assert.equal([spentAnswer.status, spentAnswer.body.error?.code], [402, 'ERR_CASHU_TOKEN_SPENT']);
-  assert.equal([(await pay('hello')).body.error?.code, (await pay('')).body.error?.code], ['ERR_CASHU_TOKEN_INVALID', 'ERR_CASHU_TOKEN_INVALID']);
-  const notJson = await ask('/cashu/pay', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x' });
+  assert.equal(
+    [(await pay('hello')).body.error?.code, (await pay('')).body.error?.code],
+    ['ERR_CASHU_TOKEN_INVALID', 'ERR_CASHU_TOKEN_INVALID'],
+  );
+  const notJson = await ask('/cashu/pay', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: 'x',
+  });
   assert.equal([notJson.status, notJson.body.error?.code], [400, 'ERR_INVALID_ARGUMENT']);
   assert.is(await sessionOf(), undefined, 'no session from any of them');
 });
@@ -134,20 +166,36 @@ test('a mint that has not answered: 202 pending ("do not pay again"), then the s
   const r = await pay(token);
   assert.equal([r.status, r.body.error?.code], [202, 'ERR_CASHU_PENDING']);
   const twice = await pay(token);
-  assert.equal([twice.status, twice.body.error?.code], [402, 'ERR_PAYMENT_IN_PROGRESS'], 'paid again meanwhile: nothing more');
+  assert.equal(
+    [twice.status, twice.body.error?.code],
+    [402, 'ERR_PAYMENT_IN_PROGRESS'],
+    'paid again meanwhile: nothing more',
+  );
   slow.release();
   await lab.waitFor(async () => (await sessionOf()) !== undefined, 30_000, 'the late session');
   assert.is((await sessionOf())?.allotment, '180');
   await endSession();
 });
 
-test('the page\'s words for every refusal exist in its five languages', () => {
+test("the page's words for every refusal exist in its five languages", () => {
   const src = readFileSync(new URL('../../files/usr/share/sluice/portal/cashu-page.js', import.meta.url), 'utf8');
-  const sandbox = {} as { SluiceCashuPage?: { WORDS: Record<string, Record<string, string>>; refusalKey(code: string): string | null } };
+  const sandbox = {} as {
+    SluiceCashuPage?: { WORDS: Record<string, Record<string, string>>; refusalKey(code: string): string | null };
+  };
   new Function('globalThis', src)(sandbox);
   const page = sandbox.SluiceCashuPage!;
-  const codes = ['ERR_CASHU_PENDING', 'ERR_CASHU_TOKEN_SPENT', 'ERR_CASHU_MINT_NOT_ACCEPTED', 'ERR_CASHU_UNDERPAID', 'ERR_CASHU_TOO_LARGE',
-    'ERR_CASHU_TOKEN_INVALID', 'ERR_CASHU_TOKEN_LOCKED', 'ERR_CASHU_MINT_UNAVAILABLE', 'ERR_CASHU_BALANCE_FULL', 'ERR_PAYMENT_REPLAYED'];
+  const codes = [
+    'ERR_CASHU_PENDING',
+    'ERR_CASHU_TOKEN_SPENT',
+    'ERR_CASHU_MINT_NOT_ACCEPTED',
+    'ERR_CASHU_UNDERPAID',
+    'ERR_CASHU_TOO_LARGE',
+    'ERR_CASHU_TOKEN_INVALID',
+    'ERR_CASHU_TOKEN_LOCKED',
+    'ERR_CASHU_MINT_UNAVAILABLE',
+    'ERR_CASHU_BALANCE_FULL',
+    'ERR_PAYMENT_REPLAYED',
+  ];
   for (const lang of ['en', 'de', 'es', 'fr', 'pt']) {
     for (const code of codes) assert.ok(page.WORDS[lang]![page.refusalKey(code)!], `${lang} ${code}`);
   }

@@ -16,8 +16,13 @@ function rig() {
   const reads: Array<{ at: number; maxAgeMs: number }> = [];
   const start = time.now();
   const directory = new ClientDirectory({
-    read: async (maxAgeMs) => { reads.push({ at: time.now() - start, maxAgeMs }); return clients.map((c) => ({ ...c })); },
-    maxAgeMs: 1000, clock: time, timers: time,
+    read: async (maxAgeMs) => {
+      reads.push({ at: time.now() - start, maxAgeMs });
+      return clients.map((c) => ({ ...c }));
+    },
+    maxAgeMs: 1000,
+    clock: time,
+    timers: time,
   });
   return { time, clients, reads, directory };
 }
@@ -32,7 +37,14 @@ test('a device that joined after the list was read is found by a second look, no
   assert.is(reads.length, 1, 'the second look waits until the first read is maxAgeMs old');
   await time.advance(1);
   assert.is(await lookup, B);
-  assert.equal(reads, [{ at: 0, maxAgeMs: 1000 }, { at: 1000, maxAgeMs: 0 }], 'the second look asks for a list read from then on');
+  assert.equal(
+    reads,
+    [
+      { at: 0, maxAgeMs: 1000 },
+      { at: 1000, maxAgeMs: 0 },
+    ],
+    'the second look asks for a list read from then on',
+  );
   assert.is(await directory.macOf('10.0.0.11'), B, 'that list serves the next lookups');
   assert.is(reads.length, 2);
 });
@@ -45,9 +57,13 @@ test('addresses the portal does not know: null, and at most one extra read per m
     await time.advance(100);
   }
   await time.advance(2000);
-  assert.equal(await Promise.all(answers), answers.map(() => null));
+  assert.equal(
+    await Promise.all(answers),
+    answers.map(() => null),
+  );
   assert.ok(reads.length <= 8, `5 s of unknown addresses made ${reads.length} reads: ${JSON.stringify(reads)}`);
-  for (let i = 1; i < reads.length; i++) assert.ok(reads[i]!.at - reads[i - 1]!.at >= 1000, `reads spaced by maxAgeMs: ${JSON.stringify(reads)}`);
+  for (let i = 1; i < reads.length; i++)
+    assert.ok(reads[i]!.at - reads[i - 1]!.at >= 1000, `reads spaced by maxAgeMs: ${JSON.stringify(reads)}`);
   assert.is(await directory.macOf('10.0.0.10'), A, 'the known client still answers');
 });
 
@@ -56,8 +72,13 @@ test('a recheck that fails rejects the lookups that waited for it; the next miss
   let fail = false;
   let reads = 0;
   const directory = new ClientDirectory({
-    read: async () => { reads++; if (fail) throw new Error('portal down'); return [{ mac: A, ip: '10.0.0.10' }]; },
-    clock: time, timers: time,
+    read: async () => {
+      reads++;
+      if (fail) throw new Error('portal down');
+      return [{ mac: A, ip: '10.0.0.10' }];
+    },
+    clock: time,
+    timers: time,
   });
   assert.is(await directory.macOf('10.0.0.10'), A);
   fail = true;

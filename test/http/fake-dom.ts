@@ -13,12 +13,18 @@ const PORTAL_JS = readFileSync(`${PORTAL_DIR}/portal.js`, 'utf8');
 const BATCH_PAGE_JS = readFileSync(`${PORTAL_DIR}/batch-page.js`, 'utf8');
 /** The batch-settlement signing bundle is built (scripts/build.mjs), not kept in git. */
 function batchJs(): string {
-  try { return readFileSync(`${PORTAL_DIR}/batch.js`, 'utf8'); } catch { throw new Error(`${PORTAL_DIR}/batch.js is missing: run node scripts/build.mjs`); }
+  try {
+    return readFileSync(`${PORTAL_DIR}/batch.js`, 'utf8');
+  } catch {
+    throw new Error(`${PORTAL_DIR}/batch.js is missing: run node scripts/build.mjs`);
+  }
 }
 const INDEX_HTML = readFileSync(`${PORTAL_DIR}/index.html`, 'utf8');
 /** The page's scripts after portal.js (restore.js, qr.js, elsewhere.js), in the order index.html loads them. */
 const SCRIPT_NAMES = [...INDEX_HTML.matchAll(/<script src="\/([a-z0-9-]+\.js)"><\/script>/g)].map((m) => m[1]!);
-const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) => readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'));
+const OTHER_SCRIPTS = SCRIPT_NAMES.slice(SCRIPT_NAMES.indexOf('portal.js') + 1).map((f) =>
+  readFileSync(`${PORTAL_DIR}/${f}`, 'utf8'),
+);
 
 type Listener = (ev: { preventDefault(): void }) => void;
 
@@ -38,33 +44,59 @@ export class FakeElement {
 
   constructor(readonly tagName: string) {}
 
-  appendChild(child: FakeElement): FakeElement { this.children.push(child); return child; }
-  setAttribute(name: string, value: string): void { this.attributes.set(name, value); }
-  getAttribute(name: string): string | null { return this.attributes.get(name) ?? null; }
-  addEventListener(type: string, fn: Listener): void { this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]); }
-  dispatch(type: string): void { for (const fn of this.listeners.get(type) ?? []) fn({ preventDefault() {} }); }
+  appendChild(child: FakeElement): FakeElement {
+    this.children.push(child);
+    return child;
+  }
+  setAttribute(name: string, value: string): void {
+    this.attributes.set(name, value);
+  }
+  getAttribute(name: string): string | null {
+    return this.attributes.get(name) ?? null;
+  }
+  addEventListener(type: string, fn: Listener): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
+  }
+  dispatch(type: string): void {
+    for (const fn of this.listeners.get(type) ?? []) fn({ preventDefault() {} });
+  }
   /** This element and everything under it. */
-  all(): FakeElement[] { return [this, ...this.children.flatMap((c) => c.all())]; }
+  all(): FakeElement[] {
+    return [this, ...this.children.flatMap((c) => c.all())];
+  }
   /** The text of this element and its descendants, as a reader sees it. */
-  text(): string { return [this.textContent, ...this.children.map((c) => c.text())].filter((s) => s !== '').join(' '); }
+  text(): string {
+    return [this.textContent, ...this.children.map((c) => c.text())].filter((s) => s !== '').join(' ');
+  }
 }
 
-export interface FakeResponse { status: number; body?: unknown; text?: string }
-export type FetchHandler = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<FakeResponse> | FakeResponse;
+export interface FakeResponse {
+  status: number;
+  body?: unknown;
+  text?: string;
+}
+export type FetchHandler = (
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string },
+) => Promise<FakeResponse> | FakeResponse;
 
 export interface PageOptions {
   /** The endpoint the page's fetches go to, or a handler answering them in the test. */
   base?: string;
   handler?: FetchHandler;
   languages?: string[];
-  /** The browser's localStorage, kept across loads when the test passes the same map (absent: none, as in private mode). */
+  /**
+   * The browser's localStorage, kept across loads when the test passes the same map (absent: none, as in private mode).
+   */
   storage?: Map<string, string>;
   ethereum?: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
   /** The page's clock at load (default 2026-01-01); a page that signs for a real chain needs the real time. */
   now?: number;
   /** false: the page without its batch-settlement scripts (a router whose page predates them). */
   batch?: boolean;
-  /** The address's query, e.g. `?voucher=…` (a printed ticket's QR link); the page may drop it (history.replaceState). */
+  /**
+   * The address's query, e.g. `?voucher=…` (a printed ticket's QR link); the page may drop it (history.replaceState).
+   */
   search?: string;
 }
 
@@ -109,12 +141,19 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     documentElement,
     title: '',
     getElementById: (id: string) => elements.get(id) ?? null,
-    querySelectorAll: (sel: string) => { if (sel !== '[data-i18n]') throw new Error(`selector ${sel}`); return marked; },
+    querySelectorAll: (sel: string) => {
+      if (sel !== '[data-i18n]') throw new Error(`selector ${sel}`);
+      return marked;
+    },
     createElement: (tag: string) => new FakeElement(tag),
     addEventListener: () => undefined,
   };
   let now = o.now ?? Date.parse('2026-01-01T00:00:00Z');
-  const FakeDate = class extends Date { static override now(): number { return now; } };
+  const FakeDate = class extends Date {
+    static override now(): number {
+      return now;
+    }
+  };
   const intervals: Array<{ fn: () => void; ms: number }> = [];
   const fetches: Array<{ path: string; method: string }> = [];
   const pending = new Set<Promise<unknown>>();
@@ -134,19 +173,48 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
     void answer.finally(() => pending.delete(answer)).catch(() => undefined);
     return answer;
   };
-  const location = { href: `http://192.168.1.1:2122/portal${o.search ?? ''}`, pathname: '/portal', search: o.search ?? '' };
+  const location = {
+    href: `http://192.168.1.1:2122/portal${o.search ?? ''}`,
+    pathname: '/portal',
+    search: o.search ?? '',
+  };
   const sandbox: Record<string, unknown> = {
-    document, fetch: fetchFn, btoa, crypto: webcrypto, Date: FakeDate, TextEncoder, TextDecoder,
+    document,
+    fetch: fetchFn,
+    btoa,
+    crypto: webcrypto,
+    Date: FakeDate,
+    TextEncoder,
+    TextDecoder,
     navigator: { languages: o.languages ?? ['en-US'] },
-    location, URLSearchParams,
-    history: { replaceState: (_state: unknown, _title: string, url: string) => { location.search = ''; location.href = `http://192.168.1.1:2122${url}`; } },
-    setInterval: (fn: () => void, ms: number) => { intervals.push({ fn, ms }); return intervals.length; },
+    location,
+    URLSearchParams,
+    history: {
+      replaceState: (_state: unknown, _title: string, url: string) => {
+        location.search = '';
+        location.href = `http://192.168.1.1:2122${url}`;
+      },
+    },
+    setInterval: (fn: () => void, ms: number) => {
+      intervals.push({ fn, ms });
+      return intervals.length;
+    },
     ...(o.ethereum && { ethereum: o.ethereum }),
-    ...(o.storage && { localStorage: { getItem: (k: string) => o.storage!.get(k) ?? null, setItem: (k: string, v: string) => { o.storage!.set(k, String(v)); } } }),
+    ...(o.storage && {
+      localStorage: {
+        getItem: (k: string) => o.storage!.get(k) ?? null,
+        setItem: (k: string, v: string) => {
+          o.storage!.set(k, String(v));
+        },
+      },
+    }),
   };
   sandbox.window = sandbox;
   // In index.html's order: the batch-settlement bundle and its page logic, then portal.js.
-  if (o.batch !== false) { runInNewContext(batchJs(), sandbox); runInNewContext(BATCH_PAGE_JS, sandbox); }
+  if (o.batch !== false) {
+    runInNewContext(batchJs(), sandbox);
+    runInNewContext(BATCH_PAGE_JS, sandbox);
+  }
   runInNewContext(PORTAL_JS, sandbox);
   for (const script of OTHER_SCRIPTS) runInNewContext(script, sandbox);
   const portal = sandbox.SluicePortal as Record<string, any>;
@@ -162,10 +230,18 @@ export async function loadPage(o: PageOptions): Promise<FakePage> {
   };
   await settle();
   return {
-    byId: (id) => { const el = elements.get(id); if (!el) throw new Error(`no #${id} in index.html`); return el; },
+    byId: (id) => {
+      const el = elements.get(id);
+      if (!el) throw new Error(`no #${id} in index.html`);
+      return el;
+    },
     fetches,
-    fire: (ms) => { for (const i of intervals) if (i.ms === ms) i.fn(); },
-    advance: (ms) => { now += ms; },
+    fire: (ms) => {
+      for (const i of intervals) if (i.ms === ms) i.fn();
+    },
+    advance: (ms) => {
+      now += ms;
+    },
     portal,
     batch: sandbox.SluiceBatchPage as Record<string, any>,
     restore: sandbox.SluiceRestore as Record<string, any>,

@@ -46,7 +46,10 @@ config escrow 'escrow'
 
 type Answer = { status: number; body: Record<string, any> };
 
-async function lab(extra: string, before?: (state: string) => void): Promise<{ lab: DaemonLab; get: (p: string) => Promise<Answer>; post: (p: string, b: unknown) => Promise<Answer> }> {
+async function lab(
+  extra: string,
+  before?: (state: string) => void,
+): Promise<{ lab: DaemonLab; get: (p: string) => Promise<Answer>; post: (p: string, b: unknown) => Promise<Answer> }> {
   const port = await freePort();
   const l = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: extra + httpSection(port) });
   l.portal.addClient(MAC, '127.0.0.1');
@@ -58,13 +61,18 @@ async function lab(extra: string, before?: (state: string) => void): Promise<{ l
     const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
     const text = await res.text();
     let body: Record<string, any> = {};
-    try { body = JSON.parse(text) as Record<string, any>; } catch { body = { text }; }
+    try {
+      body = JSON.parse(text) as Record<string, any>;
+    } catch {
+      body = { text };
+    }
     return { status: res.status, body };
   };
   return {
     lab: l,
     get: (path) => ask(path),
-    post: (path, b) => ask(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) }),
+    post: (path, b) =>
+      ask(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) }),
   };
 }
 
@@ -86,48 +94,61 @@ test('a router offering only a free trial: the pay page, the plans and POST /tri
   }
 });
 
-test('a router selling only escrow: POST /receipt is served (it answers for the receipt, not "nothing listens")', async () => {
-  const { lab: l, get, post } = await lab(ESCROW);
-  try {
-    assert.is((await get('/portal')).status, 200);
-    const r = await post('/receipt', { cumulative_units: '1', signature: `0x${'ab'.repeat(65)}` });
-    assert.ok(r.body.error?.code?.startsWith('ERR_RECEIPT_'), JSON.stringify(r));
-    assert.equal((await httpStats(l)).unavailable, []);
-  } finally {
-    await l.close();
-  }
-});
+test(
+  'a router selling only escrow: POST /receipt is served ' + '(it answers for the receipt, not "nothing listens")',
+  async () => {
+    const { lab: l, get, post } = await lab(ESCROW);
+    try {
+      assert.is((await get('/portal')).status, 200);
+      const r = await post('/receipt', { cumulative_units: '1', signature: `0x${'ab'.repeat(65)}` });
+      assert.ok(r.body.error?.code?.startsWith('ERR_RECEIPT_'), JSON.stringify(r));
+      assert.equal((await httpStats(l)).unavailable, []);
+    } finally {
+      await l.close();
+    }
+  },
+);
 
-test('a damaged x402.json disables x402 alone: /buy 503 ERR_PAYMENT_METHOD_UNAVAILABLE; trials and receipts still served; then a damaged trials.json disables /trial alone', async () => {
-  const { lab: l, get, post } = await lab(X402 + ESCROW + TRIAL_PLAN_WITH_ASSET, (state) => writeFileSync(join(state, 'x402.json'), '{"version":1,"records":[{"key":"0xab'));
-  try {
-    assert.match(l.output, /ERR_X402_STORE/);
-    const buy = await get('/buy?plan=try');
-    assert.is(buy.status, 503, JSON.stringify(buy.body));
-    assert.is(buy.body.error.code, 'ERR_PAYMENT_METHOD_UNAVAILABLE');
-    assert.equal((await get('/')).body.methods.unavailable, ['x402']);
-    assert.equal((await httpStats(l)).unavailable, ['x402']);
-    const trial = await post('/trial', { plan: 'try', device: DEVICE });
-    assert.is(trial.status, 200, JSON.stringify(trial.body));
-    const receipt = await post('/receipt', { cumulative_units: '1', signature: `0x${'ab'.repeat(65)}` });
-    assert.ok(receipt.body.error?.code?.startsWith('ERR_RECEIPT_'), JSON.stringify(receipt));
+test(
+  'a damaged x402.json disables x402 alone: /buy 503 ERR_PAYMENT_METHOD_UNAVAILABLE; trials and receipts still ' +
+    'served; then a damaged trials.json disables /trial alone',
+  async () => {
+    const {
+      lab: l,
+      get,
+      post,
+    } = await lab(X402 + ESCROW + TRIAL_PLAN_WITH_ASSET, (state) =>
+      writeFileSync(join(state, 'x402.json'), '{"version":1,"records":[{"key":"0xab'),
+    );
+    try {
+      assert.match(l.output, /ERR_X402_STORE/);
+      const buy = await get('/buy?plan=try');
+      assert.is(buy.status, 503, JSON.stringify(buy.body));
+      assert.is(buy.body.error.code, 'ERR_PAYMENT_METHOD_UNAVAILABLE');
+      assert.equal((await get('/')).body.methods.unavailable, ['x402']);
+      assert.equal((await httpStats(l)).unavailable, ['x402']);
+      const trial = await post('/trial', { plan: 'try', device: DEVICE });
+      assert.is(trial.status, 200, JSON.stringify(trial.body));
+      const receipt = await post('/receipt', { cumulative_units: '1', signature: `0x${'ab'.repeat(65)}` });
+      assert.ok(receipt.body.error?.code?.startsWith('ERR_RECEIPT_'), JSON.stringify(receipt));
 
-    // The operator moves x402.json aside; meanwhile trials.json is torn: now the trial is the one method out.
-    await l.stopDaemon();
-    const state = join(l.dir, 'state');
-    rmSync(join(state, 'x402.json'));
-    writeFileSync(join(state, 'trials.json'), '{"try|mac:02:00:00:00:0e:41": 17');
-    await l.startDaemon();
-    assert.match(l.output, /ERR_TRIAL_STORE/);
-    const refused = await post('/trial', { plan: 'try', device: 'another-device-token-02' });
-    assert.is(refused.status, 503, JSON.stringify(refused.body));
-    assert.is(refused.body.error.code, 'ERR_PAYMENT_METHOD_UNAVAILABLE');
-    assert.is(refused.body.error.message.includes('trial'), true);
-    assert.equal((await httpStats(l)).unavailable, ['trial']);
-    assert.is.not((await get('/buy?plan=try')).status, 503, 'x402 is back');
-  } finally {
-    await l.close();
-  }
-});
+      // The operator moves x402.json aside; meanwhile trials.json is torn: now the trial is the one method out.
+      await l.stopDaemon();
+      const state = join(l.dir, 'state');
+      rmSync(join(state, 'x402.json'));
+      writeFileSync(join(state, 'trials.json'), '{"try|mac:02:00:00:00:0e:41": 17');
+      await l.startDaemon();
+      assert.match(l.output, /ERR_TRIAL_STORE/);
+      const refused = await post('/trial', { plan: 'try', device: 'another-device-token-02' });
+      assert.is(refused.status, 503, JSON.stringify(refused.body));
+      assert.is(refused.body.error.code, 'ERR_PAYMENT_METHOD_UNAVAILABLE');
+      assert.is(refused.body.error.message.includes('trial'), true);
+      assert.equal((await httpStats(l)).unavailable, ['trial']);
+      assert.is.not((await get('/buy?plan=try')).status, 503, 'x402 is back');
+    } finally {
+      await l.close();
+    }
+  },
+);
 
 test.run();

@@ -45,14 +45,24 @@ jsonTableSuite<NonceLedger>('pcsync-nonces.json (PC-sync nonces)', {
   },
 });
 
-test('a pcsync-nonces.json written by the code of 6ffb9b9 opens after the upgrade: its nonces are replays', async () => {
-  const dir = withOldFile(tempDirs('sluice-pcsync-old-', test.after)(), new URL('../storage/fixtures/6ffb9b9/tables/pcsync-nonces.json', import.meta.url).pathname, 'pcsync-nonces.json');
-  const now = 1_750_000_012_500;
-  const ledger = await NonceLedger.open(dir, WINDOW, now);
-  for (const nonce of ['nonce-one', 'nonce-two']) {
-    await ledger.claim(nonce, now, now).then(() => assert.unreachable(`${nonce} claimed twice`), (err: unknown) => assert.ok(isSluiceError(err, 'ERR_PCSYNC_REPLAYED')));
-  }
-  assert.is(ledger.stats(now).nonces, 'ok');
-});
+test(
+  'a pcsync-nonces.json written by the code of 6ffb9b9 ' + 'opens after the upgrade: its nonces are replays',
+  async () => {
+    const dir = withOldFile(
+      tempDirs('sluice-pcsync-old-', test.after)(),
+      new URL('../storage/fixtures/6ffb9b9/tables/pcsync-nonces.json', import.meta.url).pathname,
+      'pcsync-nonces.json',
+    );
+    const now = 1_750_000_012_500;
+    const ledger = await NonceLedger.open(dir, WINDOW, now);
+    for (const nonce of ['nonce-one', 'nonce-two']) {
+      await ledger.claim(nonce, now, now).then(
+        () => assert.unreachable(`${nonce} claimed twice`),
+        (err: unknown) => assert.ok(isSluiceError(err, 'ERR_PCSYNC_REPLAYED')),
+      );
+    }
+    assert.is(ledger.stats(now).nonces, 'ok');
+  },
+);
 
 test.run();

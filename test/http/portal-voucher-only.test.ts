@@ -22,7 +22,11 @@ test.before(async () => {
   radius = await FreeRadius.start();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  lab = await DaemonLab.create({ pollInterval: 0.3, portalSocket: true, extraConfig: radiusSection(radius) + httpSection(port) });
+  lab = await DaemonLab.create({
+    pollInterval: 0.3,
+    portalSocket: true,
+    extraConfig: radiusSection(radius) + httpSection(port),
+  });
   lab.portal.addClient(MAC, '127.0.0.1');
   await lab.startDaemon();
 });
@@ -34,11 +38,15 @@ test.after(async () => {
 
 function http(path: string, method = 'GET', body?: string) {
   return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      `${base}${path}`,
+      { method, headers: body ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -57,17 +65,27 @@ test('the page is served; plans without an x402 offer; /buy 501; a voucher buys 
   assert.is((JSON.parse(v.text) as { session: { mac: string } }).session.mac, MAC);
 });
 
-test('nothing served over it (no method, trial or several-devices plan, no PC-sync): the endpoint stays off and the log says why', async () => {
-  const port = await freePort();
-  const off = await DaemonLab.create({ portalSocket: true, extraConfig: `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n` });
-  try {
-    await off.startDaemon();
-    await off.waitFor(() => off.output.includes('nothing is served over it'), 10_000, 'the log line');
-    const refused = await fetch(`http://127.0.0.1:${port}/portal`).then(() => false, () => true);
-    assert.ok(refused, 'nothing listens');
-  } finally {
-    await off.close();
-  }
-});
+test(
+  'nothing served over it (no method, trial or several-devices plan, no PC-sync): the endpoint stays off and the ' +
+    'log says why',
+  async () => {
+    const port = await freePort();
+    const off = await DaemonLab.create({
+      portalSocket: true,
+      extraConfig: `\nconfig http 'http'\n\toption listen '127.0.0.1:${port}'\n`,
+    });
+    try {
+      await off.startDaemon();
+      await off.waitFor(() => off.output.includes('nothing is served over it'), 10_000, 'the log line');
+      const refused = await fetch(`http://127.0.0.1:${port}/portal`).then(
+        () => false,
+        () => true,
+      );
+      assert.ok(refused, 'nothing listens');
+    } finally {
+      await off.close();
+    }
+  },
+);
 
 test.run();

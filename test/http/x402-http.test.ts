@@ -26,7 +26,6 @@ let lab: DaemonLab;
 let base: string;
 let rig: ChainDaemon<undefined> | undefined;
 
-
 test.before(async () => {
   // The rig's portal answers over its control socket (without a node process per call): the rate-limit test needs 30
   // payment attempts within the bucket's refill time, and each costs an IP lookup from the portal.
@@ -35,7 +34,9 @@ test.before(async () => {
     clients: { [MAC]: '127.0.0.1' },
     config: ({ chain, usdc, facilitator }) => {
       payTo = chain.newAccount().address;
-      return timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo });
+      return (
+        timePlanSection({ asset: usdc.address, price: PRICE }) + x402Section({ facilitatorUrl: facilitator.url, payTo })
+      );
     },
   });
   ({ chain, usdc, lab, base } = rig);
@@ -46,15 +47,31 @@ test.after(async () => {
 });
 
 function get(path: string, options: { localAddress?: string; method?: string; headers?: Record<string, string> } = {}) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`${base}${path}`, { method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.localAddress && { localAddress: options.localAddress }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }>(
+    (resolve, reject) => {
+      const req = request(
+        `${base}${path}`,
+        {
+          method: options.method ?? 'GET',
+          headers: options.headers ?? {},
+          ...(options.localAddress && { localAddress: options.localAddress }),
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    },
+  );
 }
 
 test('GET / lists the plans with their x402 offer', async () => {
@@ -70,7 +87,10 @@ test('GET / lists the plans with their x402 offer', async () => {
 test('GET /buy without payment: 402 with a standard PAYMENT-REQUIRED header', async () => {
   const r = await get('/buy?plan=wifi&steps=2');
   assert.is(r.status, 402);
-  const header = JSON.parse(Buffer.from(String(r.headers['payment-required']), 'base64').toString()) as Record<string, unknown>;
+  const header = JSON.parse(Buffer.from(String(r.headers['payment-required']), 'base64').toString()) as Record<
+    string,
+    unknown
+  >;
   assert.is(header.x402Version, 2);
   const accepts = header.accepts as Array<Record<string, unknown>>;
   assert.is(accepts[0]!.amount, String(2n * PRICE));
@@ -94,7 +114,7 @@ test('@x402/fetch buys a session: settled on chain, PAYMENT-RESPONSE, gate open,
   assert.match(settlement.transaction, /^0x[0-9a-f]{64}$/);
   assert.is((body.session as Record<string, unknown>).mac, MAC);
   assert.is((body.session as Record<string, unknown>).allotment, '120');
-  assert.is(await usdc.balanceOf(payTo) - before, 2n * PRICE);
+  assert.is((await usdc.balanceOf(payTo)) - before, 2n * PRICE);
   assert.is(await usdc.balanceOf(buyer.address), 1_000_000n - 2n * PRICE);
   await lab.waitFor(() => lab.clientState(MAC) === 'Authenticated', 10_000, 'gate open');
   // The admin's trace of a slow purchase: the lookup's share and the whole, and the gate open's own share.
@@ -131,7 +151,12 @@ test('only GET; oversized headers refused; per-IP rate limit on payment attempts
   lab.portal.addClient('02:00:00:00:0c:03', '127.0.0.3');
   for (let i = 0; i < 30; i++) assert.is((await get('/', { localAddress: '127.0.0.3' })).status, 200);
   let limited = 0;
-  for (let i = 0; i < 30; i++) if ((await get('/buy?plan=wifi', { localAddress: '127.0.0.3', headers: { 'payment-signature': 'e30=' } })).status === 429) limited++;
+  for (let i = 0; i < 30; i++)
+    if (
+      (await get('/buy?plan=wifi', { localAddress: '127.0.0.3', headers: { 'payment-signature': 'e30=' } })).status ===
+      429
+    )
+      limited++;
   assert.ok(limited >= 9, `rate limited ${limited} of 30`);
 });
 

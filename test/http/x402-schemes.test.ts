@@ -11,8 +11,16 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 test('the scheme a payload names, base64 or plain JSON; none for anything else', () => {
   assert.is(schemeOfHeader(b64({ x402Version: 2, accepted: { scheme: 'batch-settlement' } })), 'batch-settlement');
   assert.is(schemeOfHeader(JSON.stringify({ x402Version: 2, accepted: { scheme: 'exact' } })), 'exact');
-  for (const h of ['', 'bm90IGpzb24=', b64(null), b64([]), b64({ accepted: 'x' }), b64({ accepted: { scheme: 7 } }), b64({ scheme: 'exact' }),
-    b64({ accepted: { scheme: 'batch-settlement', pad: 'a'.repeat(20_000) } })]) {
+  for (const h of [
+    '',
+    'bm90IGpzb24=',
+    b64(null),
+    b64([]),
+    b64({ accepted: 'x' }),
+    b64({ accepted: { scheme: 7 } }),
+    b64({ scheme: 'exact' }),
+    b64({ accepted: { scheme: 'batch-settlement', pad: 'a'.repeat(20_000) } }),
+  ]) {
     assert.is(schemeOfHeader(h), null, h.slice(0, 40));
   }
 });

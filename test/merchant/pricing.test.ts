@@ -8,19 +8,42 @@ import type { PricingPlan } from '../../src/config/types.ts';
 import { thrownCode } from '../helpers/assert.ts';
 
 const hourly: PricingPlan = {
-  id: 'hourly', metric: 'seconds', stepSize: 3600n, pricePerStep: 500_000n, asset: 'USDC', currency: 'USD', decimals: 6, minSteps: 1n, maxSteps: 24n,
+  id: 'hourly',
+  metric: 'seconds',
+  stepSize: 3600n,
+  pricePerStep: 500_000n,
+  asset: 'USDC',
+  currency: 'USD',
+  decimals: 6,
+  minSteps: 1n,
+  maxSteps: 24n,
 };
 const data: PricingPlan = {
-  id: 'data', metric: 'bytes', stepSize: 100n * 1024n * 1024n, pricePerStep: 10n ** 16n, asset: 'WETH', currency: 'ETH', decimals: 18, minSteps: 2n, maxSteps: 0n,
+  id: 'data',
+  metric: 'bytes',
+  stepSize: 100n * 1024n * 1024n,
+  pricePerStep: 10n ** 16n,
+  asset: 'WETH',
+  currency: 'ETH',
+  decimals: 18,
+  minSteps: 2n,
+  maxSteps: 0n,
 };
 const free: PricingPlan = { ...hourly, id: 'free', stepSize: 900n, pricePerStep: 0n, minSteps: 1n, maxSteps: 1n };
-
 
 test('amount = steps × price per step; allotment = steps × step size', () => {
   const q = quote(hourly, { steps: 3n });
   assert.equal(q, {
-    plan: 'hourly', metric: 'seconds', steps: 3n, allotment: 10_800n, price: 1_500_000n, asset: 'USDC', currency: 'USD', decimals: 6,
-    stepSize: 3600n, pricePerStep: 500_000n,
+    plan: 'hourly',
+    metric: 'seconds',
+    steps: 3n,
+    allotment: 10_800n,
+    price: 1_500_000n,
+    asset: 'USDC',
+    currency: 'USD',
+    decimals: 6,
+    stepSize: 3600n,
+    pricePerStep: 500_000n,
   });
   for (const steps of [1n, 7n, 24n]) {
     const byAmount = quote(hourly, { amount: (steps * 500_000n).toString() });
@@ -55,24 +78,80 @@ test('huge values stay exact in bigint', () => {
 });
 
 test('each error has its code', () => {
-  assert.is(thrownCode(() => quote(hourly, { amount: '499999' })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(thrownCode(() => quote(hourly, { steps: 0n })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(thrownCode(() => quote(data, { steps: 1n })), 'ERR_AMOUNT_TOO_SMALL');
-  assert.is(thrownCode(() => quote(hourly, { steps: 25n })), 'ERR_AMOUNT_TOO_LARGE');
-  assert.is(thrownCode(() => quote(hourly, { amount: (25n * 500_000n).toString() })), 'ERR_AMOUNT_TOO_LARGE');
-  assert.is(thrownCode(() => quote(data, { amount: (2n ** 128n).toString() })), 'ERR_AMOUNT_TOO_LARGE', 'no cap configured: the allotment bound applies');
-  for (const amount of ['-1', '1.5', '1.', '.5', '', '   ', 'abc', '1e6', '0x10', '+5', '١٢', (2n ** 128n + 1n).toString(), '9'.repeat(100)]) {
-    assert.is(thrownCode(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${JSON.stringify(amount)}`);
+  assert.is(
+    thrownCode(() => quote(hourly, { amount: '499999' })),
+    'ERR_AMOUNT_TOO_SMALL',
+  );
+  assert.is(
+    thrownCode(() => quote(hourly, { steps: 0n })),
+    'ERR_AMOUNT_TOO_SMALL',
+  );
+  assert.is(
+    thrownCode(() => quote(data, { steps: 1n })),
+    'ERR_AMOUNT_TOO_SMALL',
+  );
+  assert.is(
+    thrownCode(() => quote(hourly, { steps: 25n })),
+    'ERR_AMOUNT_TOO_LARGE',
+  );
+  assert.is(
+    thrownCode(() => quote(hourly, { amount: (25n * 500_000n).toString() })),
+    'ERR_AMOUNT_TOO_LARGE',
+  );
+  assert.is(
+    thrownCode(() => quote(data, { amount: (2n ** 128n).toString() })),
+    'ERR_AMOUNT_TOO_LARGE',
+    'no cap configured: the allotment bound applies',
+  );
+  for (const amount of [
+    '-1',
+    '1.5',
+    '1.',
+    '.5',
+    '',
+    '   ',
+    'abc',
+    '1e6',
+    '0x10',
+    '+5',
+    '١٢',
+    (2n ** 128n + 1n).toString(),
+    '9'.repeat(100),
+  ]) {
+    assert.is(
+      thrownCode(() => quote(hourly, { amount })),
+      'ERR_INVALID_AMOUNT',
+      `amount ${JSON.stringify(amount)}`,
+    );
   }
   for (const amount of [-1n, -1, 1.5, Number.NaN, Infinity, 2 ** 60, {} as never, [] as never, true as never]) {
-    assert.is(thrownCode(() => quote(hourly, { amount })), 'ERR_INVALID_AMOUNT', `amount ${String(amount)}`);
+    assert.is(
+      thrownCode(() => quote(hourly, { amount })),
+      'ERR_INVALID_AMOUNT',
+      `amount ${String(amount)}`,
+    );
   }
-  assert.is(thrownCode(() => quote(hourly, { steps: '-3' })), 'ERR_INVALID_AMOUNT');
-  assert.is(thrownCode(() => quote(hourly, { amount: '500000', steps: 1n })), 'ERR_INVALID_AMOUNT');
+  assert.is(
+    thrownCode(() => quote(hourly, { steps: '-3' })),
+    'ERR_INVALID_AMOUNT',
+  );
+  assert.is(
+    thrownCode(() => quote(hourly, { amount: '500000', steps: 1n })),
+    'ERR_INVALID_AMOUNT',
+  );
   const pricing = new Pricing([hourly, data]);
-  assert.is(thrownCode(() => pricing.quote('monthly')), 'ERR_UNKNOWN_PLAN');
-  assert.is(thrownCode(() => new Pricing([]).quote(undefined)), 'ERR_UNKNOWN_PLAN');
-  assert.is(thrownCode(() => quote({ ...hourly, stepSize: 0n })), 'ERR_PLAN_INVALID');
+  assert.is(
+    thrownCode(() => pricing.quote('monthly')),
+    'ERR_UNKNOWN_PLAN',
+  );
+  assert.is(
+    thrownCode(() => new Pricing([]).quote(undefined)),
+    'ERR_UNKNOWN_PLAN',
+  );
+  assert.is(
+    thrownCode(() => quote({ ...hourly, stepSize: 0n })),
+    'ERR_PLAN_INVALID',
+  );
 });
 
 test('plans are selected by id, the first is the default', () => {
@@ -89,7 +168,10 @@ test('free plans quote by steps at price 0 and refuse an amount', () => {
   assert.is(q.price, 0n);
   assert.is(q.allotment, 900n);
   assert.is(quote(free).price, 0n);
-  assert.is(thrownCode(() => quote(free, { amount: '0' })), 'ERR_INVALID_AMOUNT');
+  assert.is(
+    thrownCode(() => quote(free, { amount: '0' })),
+    'ERR_INVALID_AMOUNT',
+  );
 });
 
 test('parseUnits and formatUnits', () => {

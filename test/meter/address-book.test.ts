@@ -18,12 +18,18 @@ import { recordedPortalSocket } from '../helpers/portal-socket.ts';
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';
 
-test('the worker hands back every client\'s MAC and IP only when the task asks, for both portals', async () => {
+test("the worker hands back every client's MAC and IP only when the task asks, for both portals", async () => {
   for (const flavour of ['opennds', 'nodogsplash'] as const) {
     const portal = new PortalModel({ flavour }, { clock: { now: () => 1_795_221_800_000 } });
     portal.addClient(A, '10.0.0.10');
     portal.addClient(B.toUpperCase(), '10.0.0.11');
-    const task = { tick: 1, table: createTable(16), source: { kind: 'inline' as const, text: portal.renderJson() }, flavour, timeoutMs: 1000 };
+    const task = {
+      tick: 1,
+      table: createTable(16),
+      source: { kind: 'inline' as const, text: portal.renderJson() },
+      flavour,
+      timeoutMs: 1000,
+    };
     const asked = await runUsageTask({ ...task, addresses: true }, new EpochAccountant());
     assert.ok(asked.ok);
     assert.equal(asked.ok && asked.addresses, [A, '10.0.0.10', B, '10.0.0.11'], flavour);
@@ -32,53 +38,90 @@ test('the worker hands back every client\'s MAC and IP only when the task asks, 
   }
 });
 
-test('a snapshot the scanner leaves to JSON.parse (an escape in a value) still hands back its addresses, once each', async () => {
-  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
-  portal.addClient(A, '10.0.0.10');
-  portal.addClient(B, '10.0.0.11');
-  const text = portal.renderJson().replace('"custom":"none"', '"custom":"a\\/b"');
-  const r = await runUsageTask({ tick: 1, table: createTable(16), source: { kind: 'inline', text }, flavour: 'opennds', timeoutMs: 1000, addresses: true }, new EpochAccountant());
-  assert.ok(r.ok && r.fallback, 'the scanner stopped at the escape');
-  assert.equal(r.ok && r.addresses, [A, '10.0.0.10', B, '10.0.0.11']);
-});
+test(
+  'a snapshot the scanner leaves to JSON.parse (an escape ' + 'in a value) still hands back its addresses, once each',
+  async () => {
+    const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+    portal.addClient(A, '10.0.0.10');
+    portal.addClient(B, '10.0.0.11');
+    const text = portal.renderJson().replace('"custom":"none"', '"custom":"a\\/b"');
+    const r = await runUsageTask(
+      {
+        tick: 1,
+        table: createTable(16),
+        source: { kind: 'inline', text },
+        flavour: 'opennds',
+        timeoutMs: 1000,
+        addresses: true,
+      },
+      new EpochAccountant(),
+    );
+    assert.ok(r.ok && r.fallback, 'the scanner stopped at the escape');
+    assert.equal(r.ok && r.addresses, [A, '10.0.0.10', B, '10.0.0.11']);
+  },
+);
 
-test('the book: a fresh list at once, a stale one asks for a tick, a skipped tick or none in time says "read it yourself"', async () => {
-  let ticksAsked = 0;
-  const book = new AddressBook(systemTimers, () => { ticksAsked++; });
-  assert.is(book.wanted(0), false, 'nobody asked: the ticks hand back nothing');
+test(
+  'the book: a fresh list at once, a stale one asks for a tick, a skipped tick or none in time says "read it ' +
+    'yourself"',
+  async () => {
+    let ticksAsked = 0;
+    const book = new AddressBook(systemTimers, () => {
+      ticksAsked++;
+    });
+    assert.is(book.wanted(0), false, 'nobody asked: the ticks hand back nothing');
 
-  const first = book.get(1000, 1000, 5000);
-  assert.is(ticksAsked, 1, 'no list yet: a tick is asked for');
-  assert.is(book.wanted(1000), true);
-  book.record(1100, false, undefined); // a tick dispatched before the ask: the lookup waits for the next
-  book.record(1200, true, [A, '10.0.0.10', B, '']);
-  assert.equal(await first, [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: null }]);
+    const first = book.get(1000, 1000, 5000);
+    assert.is(ticksAsked, 1, 'no list yet: a tick is asked for');
+    assert.is(book.wanted(1000), true);
+    book.record(1100, false, undefined); // a tick dispatched before the ask: the lookup waits for the next
+    book.record(1200, true, [A, '10.0.0.10', B, '']);
+    assert.equal(await first, [
+      { mac: A, ip: '10.0.0.10' },
+      { mac: B, ip: null },
+    ]);
 
-  assert.equal(await book.get(2100, 1000, 5000), [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: null }]);
-  assert.is(ticksAsked, 1, 'a list at most 1 s old serves without a tick');
+    assert.equal(await book.get(2100, 1000, 5000), [
+      { mac: A, ip: '10.0.0.10' },
+      { mac: B, ip: null },
+    ]);
+    assert.is(ticksAsked, 1, 'a list at most 1 s old serves without a tick');
 
-  const stale = book.get(2300, 1000, 5000);
-  assert.is(ticksAsked, 2);
-  book.record(2400, true, undefined); // that tick was skipped (the portal did not answer)
-  assert.is(await stale, null);
+    const stale = book.get(2300, 1000, 5000);
+    assert.is(ticksAsked, 2);
+    book.record(2400, true, undefined); // that tick was skipped (the portal did not answer)
+    assert.is(await stale, null);
 
-  const late = await book.get(2500, 1000, 20);
-  assert.is(late, null, 'no tick within waitMs');
-  book.record(2600, true, [A, '10.0.0.99']); // the timed-out lookup is not called again
-  assert.is(book.wanted(2500 + ADDRESS_INTEREST_MS - 1), true, 'asked for a while after the last lookup');
-  assert.is(book.wanted(2500 + ADDRESS_INTEREST_MS), false, 'then no more');
-});
+    const late = await book.get(2500, 1000, 20);
+    assert.is(late, null, 'no tick within waitMs');
+    book.record(2600, true, [A, '10.0.0.99']); // the timed-out lookup is not called again
+    assert.is(book.wanted(2500 + ADDRESS_INTEREST_MS - 1), true, 'asked for a while after the last lookup');
+    assert.is(book.wanted(2500 + ADDRESS_INTEREST_MS), false, 'then no more');
+  },
+);
 
 test('the book: a tick already in flight when a lookup asks for a newer list does not answer it', async () => {
   let ticksAsked = 0;
-  const book = new AddressBook(systemTimers, () => { ticksAsked++; });
+  const book = new AddressBook(systemTimers, () => {
+    ticksAsked++;
+  });
   book.record(1000, true, [A, '10.0.0.10']);
   const fresh = book.get(1500, 0, 5000); // a list read from 1500 on
   assert.is(ticksAsked, 1);
   book.record(1400, true, [A, '10.0.0.10']); // dispatched before the ask: an older list
   book.record(1600, true, [A, '10.0.0.10', B, '10.0.0.11']);
-  assert.equal(await fresh, [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }]);
-  assert.equal(await book.get(1700, 1000, 5000), [{ mac: A, ip: '10.0.0.10' }, { mac: B, ip: '10.0.0.11' }], 'the newest list is kept');
+  assert.equal(await fresh, [
+    { mac: A, ip: '10.0.0.10' },
+    { mac: B, ip: '10.0.0.11' },
+  ]);
+  assert.equal(
+    await book.get(1700, 1000, 5000),
+    [
+      { mac: A, ip: '10.0.0.10' },
+      { mac: B, ip: '10.0.0.11' },
+    ],
+    'the newest list is kept',
+  );
   // A purchase's gate asks the latest list for its client's address, and asks for no tick.
   assert.is(book.ipOf(B, 1700, 3000), '10.0.0.11');
   assert.is(book.ipOf('02:00:00:00:0f:09', 1700, 3000), null, 'not listed');
@@ -86,7 +129,7 @@ test('the book: a tick already in flight when a lookup asks for a newer list doe
   assert.is(ticksAsked, 1);
 });
 
-test('through a running meter: lookups take the ticks\' list and make no portal read of their own', async () => {
+test("through a running meter: lookups take the ticks' list and make no portal read of their own", async () => {
   const portal = new PortalModel({ flavour: 'opennds' });
   portal.addClient(A, '10.0.0.10');
   portal.addClient(B, '10.0.0.11');
@@ -94,14 +137,22 @@ test('through a running meter: lookups take the ticks\' list and make no portal 
   const { calls, valve } = recorded;
   const manager = await SessionManager.open({ store: new MemoryStore() });
   const meter = new Meter({
-    source: { kind: 'socket', path: recorded.path }, flavour: 'opennds', pollIntervalMs: 60_000, sessions: sessionManagerPort(manager),
-    runner: createInlineRunner(), portal: valve, newSessionGraceMs: 0,
+    source: { kind: 'socket', path: recorded.path },
+    flavour: 'opennds',
+    pollIntervalMs: 60_000,
+    sessions: sessionManagerPort(manager),
+    runner: createInlineRunner(),
+    portal: valve,
+    newSessionGraceMs: 0,
   });
   try {
     // The valve's own list reads, counted: the lookups' fallback.
     let ownReads = 0;
     const snapshot = valve.snapshot.bind(valve);
-    valve.snapshot = (priority) => { ownReads++; return snapshot(priority); };
+    valve.snapshot = (priority) => {
+      ownReads++;
+      return snapshot(priority);
+    };
     const directory = portalClientDirectory(valve, () => meter.clientAddresses(1000, 5000));
     assert.is(await directory.macOf('10.0.0.11'), B, 'before the meter runs: the directory reads the portal itself');
     assert.equal(calls, ['json']);

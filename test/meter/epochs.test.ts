@@ -18,10 +18,16 @@ class Harness {
   used = new Map<string, number>();
   constructor(readonly portal: PortalModel) {}
   async run(opts: { commit?: boolean; text?: string; accountant?: EpochAccountant } = {}): Promise<UsageResult> {
-    const r = await runUsageTask({
-      tick: ++this.tick, table: this.table, source: { kind: 'inline', text: opts.text ?? this.portal.renderJson() },
-      flavour: 'auto', timeoutMs: 1000,
-    }, opts.accountant ?? this.accountant);
+    const r = await runUsageTask(
+      {
+        tick: ++this.tick,
+        table: this.table,
+        source: { kind: 'inline', text: opts.text ?? this.portal.renderJson() },
+        flavour: 'auto',
+        timeoutMs: 1000,
+      },
+      opts.accountant ?? this.accountant,
+    );
     if (r.ok && opts.commit !== false) {
       if (r.table) this.table = r.table;
       const view = new TableView(this.table);
@@ -33,7 +39,9 @@ class Harness {
     }
     return r;
   }
-  usage(mac: string): number { return this.used.get(mac) ?? 0; }
+  usage(mac: string): number {
+    return this.used.get(mac) ?? 0;
+  }
 }
 
 function portal(flavour: 'opennds' | 'nodogsplash' = 'opennds'): PortalModel {
@@ -57,7 +65,10 @@ test('first sighting is the base: bytes counted before the meter saw the client 
 });
 
 test('units: openNDS counts KiB (1024), nodogsplash kB (1000), and the floor telescopes to exact totals', async () => {
-  for (const [flavour, unit] of [['opennds', 1024], ['nodogsplash', 1000]] as const) {
+  for (const [flavour, unit] of [
+    ['opennds', 1024],
+    ['nodogsplash', 1000],
+  ] as const) {
     const p = portal(flavour);
     const h = new Harness(p);
     await h.run();
@@ -83,24 +94,27 @@ test('a reading lower than the last one starts a new epoch counted from 0 (never
   assert.is(h.usage(A), 50_000 + 7_000);
 });
 
-test('a same-token counter that steps back 1 MiB is a glitch, not a new epoch: 50 MiB used is not billed twice', async () => {
-  const p = portal();
-  const h = new Harness(p);
-  await h.run();
-  p.addTraffic(A, 50 * 1024 * 1024, 0);
-  await h.run();
-  assert.is(h.usage(A), 50 * 1024 * 1024);
-  // 49 MiB, same token
-  const dipped = p.renderJson().replace(/"download_this_session":"51200"/, '"download_this_session":"50176"');
-  assert.ok(dipped !== p.renderJson(), 'the fake dip applies');
-  const r = await h.run({ text: dipped });
-  assert.ok(r.ok && r.newEpochs === 0);
-  assert.is(h.usage(A), 50 * 1024 * 1024);
-  // Only what is proven: nothing until the counter passes its highest reading again, then exactly the excess.
-  p.addTraffic(A, 1024 * 1024, 0); // 51 MiB
-  await h.run();
-  assert.is(h.usage(A), 51 * 1024 * 1024);
-});
+test(
+  'a same-token counter that steps back 1 MiB is a glitch, ' + 'not a new epoch: 50 MiB used is not billed twice',
+  async () => {
+    const p = portal();
+    const h = new Harness(p);
+    await h.run();
+    p.addTraffic(A, 50 * 1024 * 1024, 0);
+    await h.run();
+    assert.is(h.usage(A), 50 * 1024 * 1024);
+    // 49 MiB, same token
+    const dipped = p.renderJson().replace(/"download_this_session":"51200"/, '"download_this_session":"50176"');
+    assert.ok(dipped !== p.renderJson(), 'the fake dip applies');
+    const r = await h.run({ text: dipped });
+    assert.ok(r.ok && r.newEpochs === 0);
+    assert.is(h.usage(A), 50 * 1024 * 1024);
+    // Only what is proven: nothing until the counter passes its highest reading again, then exactly the excess.
+    p.addTraffic(A, 1024 * 1024, 0); // 51 MiB
+    await h.run();
+    assert.is(h.usage(A), 51 * 1024 * 1024);
+  },
+);
 
 test('a changed token starts a new epoch even when the counter is higher', async () => {
   const p = portal();
@@ -142,7 +156,12 @@ test('a bad snapshot changes nothing: the next good one counts exactly what happ
   const h = new Harness(p);
   await h.run();
   p.addTraffic(A, 20_000, 0);
-  for (const text of ['', '{"client_length": 2, "clients":{', p.renderJson().replace('"avg_down_speed":0.00', '"avg_down_speed":inf'), 'ndsctl thread is busy, please try later.\n']) {
+  for (const text of [
+    '',
+    '{"client_length": 2, "clients":{',
+    p.renderJson().replace('"avg_down_speed":0.00', '"avg_down_speed":inf'),
+    'ndsctl thread is busy, please try later.\n',
+  ]) {
     const r = await h.run({ text });
     assert.not.ok(r.ok);
   }
@@ -162,7 +181,10 @@ test('an uncommitted tick (worker died after writing the table) is recomputed, n
   await h.run({ accountant: new EpochAccountant() });
   assert.is(h.usage(A), 15 * 1024);
   // And an uncommitted tick across a reset.
-  p.deauth(A); p.addClient(A, '10.0.0.10'); p.auth(A); p.addTraffic(A, 2 * 1024, 0);
+  p.deauth(A);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 2 * 1024, 0);
   await h.run({ commit: false });
   p.addTraffic(A, 1024, 0);
   await h.run();
@@ -174,7 +196,9 @@ test('the table grows past its capacity and keeps every client exact; an uncommi
   const macs: string[] = [];
   for (let i = 0; i < 100; i++) {
     const mac = `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`;
-    macs.push(mac); p.addClient(mac, `10.0.1.${i}`); p.auth(mac);
+    macs.push(mac);
+    p.addClient(mac, `10.0.1.${i}`);
+    p.auth(mac);
   }
   const h = new Harness(p);
   await h.run({ commit: false }); // grows, never adopted

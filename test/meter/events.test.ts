@@ -8,7 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createInlineRunner, Meter, sessionManagerPort, type MeterOptions, type UsageReport,
+  createInlineRunner,
+  Meter,
+  sessionManagerPort,
+  type MeterOptions,
+  type UsageReport,
 } from '../../src/meter/index.ts';
 import type { GateFacts } from '../../src/meter/ports.ts';
 import { Emitter, SessionManager, type Session } from '../../src/sessions/index.ts';
@@ -26,7 +30,9 @@ const POLL_MS = 10_000;
 /** The gate as the meter follows it: its auth events, and the gates it holds. */
 class FakeGate {
   readonly held = new Set<string>();
-  private readonly events = new Emitter<GateFacts>((err) => { throw err; });
+  private readonly events = new Emitter<GateFacts>((err) => {
+    throw err;
+  });
   on<E extends keyof GateFacts>(event: E, listener: (...args: GateFacts[E]) => void): () => void {
     return this.events.on(event, listener);
   }
@@ -47,7 +53,11 @@ class FakeGate {
 }
 
 interface Rig {
-  portal: PortalModel; manager: SessionManager; meter: Meter; gate: FakeGate; server: NdsctlSocketServer;
+  portal: PortalModel;
+  manager: SessionManager;
+  meter: Meter;
+  gate: FakeGate;
+  server: NdsctlSocketServer;
   now: { t: number };
   timers: Array<{ fn: () => void; ms: number; cleared: boolean }>;
   grant(mac: string, bytes: number): Promise<Session>;
@@ -55,7 +65,9 @@ interface Rig {
 }
 
 const open = new Set<Rig>();
-test.after.each(async () => { for (const r of open) await r.close(); });
+test.after.each(async () => {
+  for (const r of open) await r.close();
+});
 
 async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partial<MeterOptions> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-events-'));
@@ -67,25 +79,44 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const gate = new FakeGate();
   const timers: Rig['timers'] = [];
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: POLL_MS, sessions: sessionManagerPort(manager),
-    runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0, gate,
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: POLL_MS,
+    sessions: sessionManagerPort(manager),
+    runner: createInlineRunner(),
+    clock: { now: () => now.t },
+    newSessionGraceMs: 0,
+    gate,
     // The meter's own scheduling (ticks, the safety net's checks): a test fires what it wants.
     timers: {
-      setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; timers.push(t); return t; },
-      clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = { fn, ms, cleared: false };
+        timers.push(t);
+        return t;
+      },
+      clearTimeout: (h: unknown) => {
+        if (h) (h as { cleared: boolean }).cleared = true;
+      },
     },
     ...extra,
   });
   let n = 0;
   const r: Rig = {
-    portal, manager, meter, gate, server, now, timers,
+    portal,
+    manager,
+    meter,
+    gate,
+    server,
+    now,
+    timers,
     async grant(mac, bytes) {
       const payment = { method: 'grant', reference: `g${++n}`, amount: 1n, asset: 'X', at: now.t };
       return (await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment })).session;
     },
     async close() {
       open.delete(r);
-      await meter.close(); await manager.close(); await server.close().catch(() => undefined);
+      await meter.close();
+      await manager.close();
+      await server.close().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -93,7 +124,7 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   return r;
 }
 
-test('the gate\'s auth events are followed: a grant to a client never read is billed from its first byte', async () => {
+test("the gate's auth events are followed: a grant to a client never read is billed from its first byte", async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.10');
   const s = await r.grant(A, 10 * MiB);
@@ -116,7 +147,7 @@ test('a held gate: a live session the portal shows open is reported with the ope
   assert.equal((await r.meter.tick()).openUnpaid, [A]);
 });
 
-test('usage: a tick\'s batch is the meter\'s `usage` and the session manager\'s (one each, one batch)', async () => {
+test("usage: a tick's batch is the meter's `usage` and the session manager's (one each, one batch)", async () => {
   const r = await rig();
   const told: { meter: UsageReport[][]; sessions: (readonly UsageReport[])[] } = { meter: [], sessions: [] };
   r.meter.on('usage', (batch) => told.meter.push(batch));
@@ -134,13 +165,16 @@ test('usage: a tick\'s batch is the meter\'s `usage` and the session manager\'s 
   assert.is(told.meter.length, 1);
   assert.is(told.sessions.length, 1);
   assert.ok(told.sessions[0] === told.meter[0], 'the same batch');
-  assert.equal(told.meter[0]!.map((u) => [u.mac, u.deltaBytes]).sort(), [[A, K], [B, 2 * K]]);
+  assert.equal(told.meter[0]!.map((u) => [u.mac, u.deltaBytes]).sort(), [
+    [A, K],
+    [B, 2 * K],
+  ]);
   r.now.t += 1000;
   await r.meter.tick();
   assert.is(told.sessions.length, 1, 'a tick that billed nothing tells nothing');
 });
 
-test('a paying client back unauthenticated: told (`paying-client-needs-gate`), in the tick\'s report too', async () => {
+test("a paying client back unauthenticated: told (`paying-client-needs-gate`), in the tick's report too", async () => {
   const r = await rig();
   const reopen: string[] = [];
   r.meter.on('paying-client-needs-gate', (mac) => reopen.push(mac));
@@ -156,10 +190,12 @@ test('a paying client back unauthenticated: told (`paying-client-needs-gate`), i
   assert.equal(t.reopen, [A]);
 });
 
-test('a listener that throws is the meter\'s `error` (ERR_LISTENER); the others and the tick go on', async () => {
+test("a listener that throws is the meter's `error` (ERR_LISTENER); the others and the tick go on", async () => {
   const r = await rig();
   const seen: string[] = [];
-  r.meter.on('tick', () => { throw new Error('a broken follower'); });
+  r.meter.on('tick', () => {
+    throw new Error('a broken follower');
+  });
   r.meter.on('tick', (t) => seen.push(`tick ${t.ok}`));
   r.meter.on('error', (e) => seen.push(e.code));
   assert.ok((await r.meter.tick()).ok);
@@ -186,10 +222,14 @@ for (const configured of ['nodogsplash', 'auto'] as const) {
   });
 }
 
-test('metering-overdue followed by nobody: the safety net\'s check is not armed at start', async () => {
+test("metering-overdue followed by nobody: the safety net's check is not armed at start", async () => {
   const r = await rig('nodogsplash', { flavour: 'nodogsplash' });
   r.meter.start();
-  assert.equal(r.timers.filter((t) => !t.cleared).map((t) => t.ms), [0], 'the first tick only');
+  assert.equal(
+    r.timers.filter((t) => !t.cleared).map((t) => t.ms),
+    [0],
+    'the first tick only',
+  );
 });
 
 test('close stops following the gate', async () => {

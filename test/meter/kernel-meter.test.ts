@@ -26,39 +26,114 @@ class DumpCounters implements KernelCountersPort {
   rebuilds: string[] = [];
   private handle = 10;
   readonly clients = new Map<string, { h: number; down: number; up: number; ip: string }>();
-  constructor(private readonly path: string) { this.write(); }
-  get dumpArgv(): string[] { return ['cat', this.path]; }
-  has(mac: string): boolean { return this.clients.has(mac); }
+  constructor(private readonly path: string) {
+    this.write();
+  }
+  get dumpArgv(): string[] {
+    return ['cat', this.path];
+  }
+  has(mac: string): boolean {
+    return this.clients.has(mac);
+  }
   async count(mac: string, ip: string | null): Promise<void> {
     if (ip !== null) this.clients.set(mac, { h: (this.handle += 2), down: 0, up: 0, ip });
     this.write();
   }
-  async uncount(mac: string): Promise<void> { this.changes++; this.clients.delete(mac); this.write(); }
-  async move(mac: string, ip: string): Promise<void> { const c = this.clients.get(mac); if (c) c.ip = ip; this.write(); }
-  async rebuild(reason: string): Promise<void> { this.changes++; this.rebuilds.push(reason); this.write(); }
-  add(mac: string, down: number): void { this.clients.get(mac)!.down += down; this.write(); }
-  gone(): void { writeFileSync(this.path, 'Error: No such file or directory\n'); }
+  async uncount(mac: string): Promise<void> {
+    this.changes++;
+    this.clients.delete(mac);
+    this.write();
+  }
+  async move(mac: string, ip: string): Promise<void> {
+    const c = this.clients.get(mac);
+    if (c) c.ip = ip;
+    this.write();
+  }
+  async rebuild(reason: string): Promise<void> {
+    this.changes++;
+    this.rebuilds.push(reason);
+    this.write();
+  }
+  add(mac: string, down: number): void {
+    this.clients.get(mac)!.down += down;
+    this.write();
+  }
+  gone(): void {
+    writeFileSync(this.path, 'Error: No such file or directory\n');
+  }
   write(): void {
     const hex = (mac: string): string => mac.replace(/:/g, '');
     const cs = [...this.clients];
-    writeFileSync(this.path, JSON.stringify({ nftables: [
-      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-      { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
-      ...cs.flatMap(([mac, c]) => [
-        { counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_count', handle: c.h, packets: 1, bytes: c.up } },
-        { counter: { family: 'inet', name: `cd_${hex(mac)}`, table: 'sluice_count', handle: c.h + 1, packets: 1, bytes: c.down } },
-      ]),
-      { map: { family: 'inet', name: 'cup', table: 'sluice_count', type: 'ipv4_addr', handle: 8, map: 'counter', elem: cs.map(([mac, c]) => [c.ip, `cu_${hex(mac)}`]) } },
-      { map: { family: 'inet', name: 'cdown', table: 'sluice_count', type: 'ipv4_addr', handle: 9, map: 'counter', elem: cs.map(([mac, c]) => [c.ip, `cd_${hex(mac)}`]) } },
-      { chain: { family: 'inet', table: 'sluice_count', name: 'count', handle: 1 } },
-    ] }));
+    writeFileSync(
+      this.path,
+      JSON.stringify({
+        nftables: [
+          { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+          { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
+          ...cs.flatMap(([mac, c]) => [
+            {
+              counter: {
+                family: 'inet',
+                name: `cu_${hex(mac)}`,
+                table: 'sluice_count',
+                handle: c.h,
+                packets: 1,
+                bytes: c.up,
+              },
+            },
+            {
+              counter: {
+                family: 'inet',
+                name: `cd_${hex(mac)}`,
+                table: 'sluice_count',
+                handle: c.h + 1,
+                packets: 1,
+                bytes: c.down,
+              },
+            },
+          ]),
+          {
+            map: {
+              family: 'inet',
+              name: 'cup',
+              table: 'sluice_count',
+              type: 'ipv4_addr',
+              handle: 8,
+              map: 'counter',
+              elem: cs.map(([mac, c]) => [c.ip, `cu_${hex(mac)}`]),
+            },
+          },
+          {
+            map: {
+              family: 'inet',
+              name: 'cdown',
+              table: 'sluice_count',
+              type: 'ipv4_addr',
+              handle: 9,
+              map: 'counter',
+              elem: cs.map(([mac, c]) => [c.ip, `cd_${hex(mac)}`]),
+            },
+          },
+          { chain: { family: 'inet', table: 'sluice_count', name: 'count', handle: 1 } },
+        ],
+      }),
+    );
   }
 }
 
 interface Rig {
-  portal: PortalModel; counters: DumpCounters; meter: Meter; manager: SessionManager; server: NdsctlSocketServer;
-  now: { t: number }; usage: UsageReport[][]; identity: { id: string }; listings(): number; billed(mac: string): number;
-  buy(mac: string, bytes: number): Promise<void>; step(ms?: number): Promise<ReturnType<Meter['tick']> extends Promise<infer R> ? R : never>;
+  portal: PortalModel;
+  counters: DumpCounters;
+  meter: Meter;
+  manager: SessionManager;
+  server: NdsctlSocketServer;
+  now: { t: number };
+  usage: UsageReport[][];
+  identity: { id: string };
+  listings(): number;
+  billed(mac: string): number;
+  buy(mac: string, bytes: number): Promise<void>;
+  step(ms?: number): Promise<ReturnType<Meter['tick']> extends Promise<infer R> ? R : never>;
   /** Another meter on the same counters and sessions, from the marks the first committed (a daemon restart). */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -70,26 +145,51 @@ async function rig(): Promise<Rig> {
   const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
   let listings = 0;
   const handle = portalRequestHandler(portal);
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => { if (line.trim() === 'json') listings++; return handle(line); });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), (line) => {
+    if (line.trim() === 'json') listings++;
+    return handle(line);
+  });
   const manager = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const counters = new DumpCounters(join(dir, 'dump.json'));
   const usage: UsageReport[][] = [];
   const identity = { id: '8:100' };
   const newMeter = (initialMarks?: ReturnType<Meter['marks']>): Meter => {
     const meter = new Meter({
-      source: { kind: 'socket', path: server.path }, pollIntervalMs: 2000, sessions: sessionManagerPort(manager),
-      runner: createInlineRunner(), clock: { now: () => now.t }, kernelCounters: counters,
-      portalIdentity: () => identity.id, ...(initialMarks && { initialMarks: [...initialMarks] }),
+      source: { kind: 'socket', path: server.path },
+      pollIntervalMs: 2000,
+      sessions: sessionManagerPort(manager),
+      runner: createInlineRunner(),
+      clock: { now: () => now.t },
+      kernelCounters: counters,
+      portalIdentity: () => identity.id,
+      ...(initialMarks && { initialMarks: [...initialMarks] }),
     });
     meter.on('usage', (b) => usage.push(b));
     return meter;
   };
   let meter = newMeter();
   const r: Rig = {
-    portal, counters, meter, manager, server, now, usage, identity, listings: () => listings,
-    billed: (mac) => usage.flat().filter((u) => u.mac === mac).reduce((n, u) => n + u.deltaBytes, 0),
+    portal,
+    counters,
+    meter,
+    manager,
+    server,
+    now,
+    usage,
+    identity,
+    listings: () => listings,
+    billed: (mac) =>
+      usage
+        .flat()
+        .filter((u) => u.mac === mac)
+        .reduce((n, u) => n + u.deltaBytes, 0),
     async buy(mac, bytes) {
-      const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: mac, amount: 1n, asset: 'X', at: now.t } });
+      const { session } = await manager.activate({
+        mac,
+        metric: 'bytes',
+        allotment: BigInt(bytes),
+        payment: { method: 'grant', reference: mac, amount: 1n, asset: 'X', at: now.t },
+      });
       // As the valve does it: fresh counters, then the auth.
       meter.authStarting(mac, session.id);
       await counters.count(mac, portal.get(mac)!.ip ?? null);
@@ -97,50 +197,68 @@ async function rig(): Promise<Rig> {
       meter.authFinished(mac, session.id, 'opened');
       meter.sessionStarted(mac);
     },
-    async step(ms = 2000) { now.t += ms; return r.meter.tick(); },
-    async restart() { const marks = r.meter.marks(); await r.meter.close(); r.meter = meter = newMeter(marks); },
-    async close() { await r.meter.close(); await manager.close(); await server.close(); rmSync(dir, { recursive: true, force: true }); },
+    async step(ms = 2000) {
+      now.t += ms;
+      return r.meter.tick();
+    },
+    async restart() {
+      const marks = r.meter.marks();
+      await r.meter.close();
+      r.meter = meter = newMeter(marks);
+    },
+    async close() {
+      await r.meter.close();
+      await manager.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   return r;
 }
 
-test('usage from the kernel\'s counters: the portal listed at the start, not every tick nor after a purchase; every byte the kernel counted billed once', async () => {
-  const r = await rig();
-  try {
-    r.portal.addClient(A, '10.0.0.10');
-    r.portal.addClient(B, '10.0.0.11');
-    await r.step();
-    assert.is(r.listings(), 1, 'the first tick lists the portal');
-    await r.buy(A, 100 * MiB);
-    let report = await r.step();
-    assert.is(r.listings(), 1, 'a purchase is not listed for: its auth\'s outcome is the roster\'s');
-    assert.ok(report.ok);
-    for (let i = 0; i < 10; i++) {
-      r.counters.add(A, MiB);
-      // The portal's own counters say something else: the kernel's are the usage.
-      r.portal.addTraffic(A, 7 * MiB, 0);
-      report = await r.step();
-      assert.ok(report.ok, report.message);
-    }
-    assert.is(r.listings(), 1, 'ten ticks with traffic: no listing');
-    assert.is(r.billed(A), 10 * MiB);
-    assert.equal(r.meter.stats().usage_from, 'kernel');
-    assert.is(r.meter.stats().portal_listings, 1);
+test(
+  "usage from the kernel's counters: the portal listed at the start, not every tick nor after a purchase; every " +
+    'byte the kernel counted billed once',
+  async () => {
+    const r = await rig();
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      r.portal.addClient(B, '10.0.0.11');
+      await r.step();
+      assert.is(r.listings(), 1, 'the first tick lists the portal');
+      await r.buy(A, 100 * MiB);
+      let report = await r.step();
+      assert.is(r.listings(), 1, "a purchase is not listed for: its auth's outcome is the roster's");
+      assert.ok(report.ok);
+      for (let i = 0; i < 10; i++) {
+        r.counters.add(A, MiB);
+        // The portal's own counters say something else: the kernel's are the usage.
+        r.portal.addTraffic(A, 7 * MiB, 0);
+        report = await r.step();
+        assert.ok(report.ok, report.message);
+      }
+      assert.is(r.listings(), 1, 'ten ticks with traffic: no listing');
+      assert.is(r.billed(A), 10 * MiB);
+      assert.equal(r.meter.stats().usage_from, 'kernel');
+      assert.is(r.meter.stats().portal_listings, 1);
 
-    await r.buy(B, 100 * MiB);
-    r.counters.add(B, 3 * MiB);
-    r.counters.add(A, MiB);
-    await r.step();
-    assert.is(r.listings(), 1);
-    assert.is(r.billed(B), 3 * MiB, 'a gate sluice opened: billed from its first byte');
-    // A deauth is listed for (the close is confirmed by a listing).
-    await r.counters.uncount(B);
-    r.portal.deauth(B);
-    await r.step();
-    assert.is(r.listings(), 2);
-    assert.is(r.billed(A), 11 * MiB);
-  } finally { await r.close(); }
-});
+      await r.buy(B, 100 * MiB);
+      r.counters.add(B, 3 * MiB);
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.is(r.listings(), 1);
+      assert.is(r.billed(B), 3 * MiB, 'a gate sluice opened: billed from its first byte');
+      // A deauth is listed for (the close is confirmed by a listing).
+      await r.counters.uncount(B);
+      r.portal.deauth(B);
+      await r.step();
+      assert.is(r.listings(), 2);
+      assert.is(r.billed(A), 11 * MiB);
+    } finally {
+      await r.close();
+    }
+  },
+);
 
 test('a tick that reads the fresh counters of a gate being opened (its auth in flight) does not list', async () => {
   const r = await rig();
@@ -173,7 +291,9 @@ test('a tick that reads the fresh counters of a gate being opened (its auth in f
     await r.step();
     await r.step();
     assert.is(r.listings(), 2);
-  } finally { await r.close(); }
+  } finally {
+    await r.close();
+  }
 });
 
 // Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
@@ -195,34 +315,41 @@ test('listed Preauthenticated, fresh counters read while its auth is in flight: 
     r.portal.auth(A);
     r.meter.authFinished(A, session.id, 'opened');
     await r.step();
-    assert.is(r.billed(A), 1000, 'the bytes the auth\'s fresh counters counted, once');
+    assert.is(r.billed(A), 1000, "the bytes the auth's fresh counters counted, once");
     r.counters.add(A, 500);
     await r.step();
     await r.step();
     assert.is(r.billed(A), 1500, 'and every byte after them, once');
-  } finally { await r.close(); }
+  } finally {
+    await r.close();
+  }
 });
 
-test('a restarted portal (a new control socket) is listed: the paying client it forgot is reported for re-opening', async () => {
-  const r = await rig();
-  try {
-    r.portal.addClient(A, '10.0.0.10');
-    await r.step();
-    await r.buy(A, 100 * MiB);
-    await r.step();
-    r.counters.add(A, MiB);
-    let report = await r.step();
-    assert.equal(report.reopen, []);
-    const before = r.listings();
-    // openNDS 9.x deauths everyone when it stops; the client comes back Preauthenticated.
-    r.portal.deauth(A);
-    if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
-    r.identity.id = '8:177';
-    report = await r.step(6000);
-    assert.is(r.listings(), before + 1);
-    assert.equal(report.reopen, [A]);
-  } finally { await r.close(); }
-});
+test(
+  'a restarted portal (a new control socket) is listed: ' + 'the paying client it forgot is reported for re-opening',
+  async () => {
+    const r = await rig();
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      await r.step();
+      await r.buy(A, 100 * MiB);
+      await r.step();
+      r.counters.add(A, MiB);
+      let report = await r.step();
+      assert.equal(report.reopen, []);
+      const before = r.listings();
+      // openNDS 9.x deauths everyone when it stops; the client comes back Preauthenticated.
+      r.portal.deauth(A);
+      if (r.portal.get(A) === undefined) r.portal.addClient(A, '10.0.0.10');
+      r.identity.id = '8:177';
+      report = await r.step(6000);
+      assert.is(r.listings(), before + 1);
+      assert.equal(report.reopen, [A]);
+    } finally {
+      await r.close();
+    }
+  },
+);
 
 test('a listing that fails leaves the kept roster billing; counters flushed behind sluice are made again', async () => {
   const r = await rig();
@@ -241,48 +368,65 @@ test('a listing that fails leaves the kept roster billing; counters flushed behi
     const skipped = await r.step();
     assert.is(skipped.skipped, 'counters-unreadable');
     assert.is(r.counters.rebuilds.length, 1);
-  } finally { await r.close(); }
+  } finally {
+    await r.close();
+  }
 });
 
-test('a restart continues the counters\' epochs from the marks: what passed while sluice was down is billed once', async () => {
-  const r = await rig();
-  try {
-    r.portal.addClient(A, '10.0.0.10');
-    await r.step();
-    await r.buy(A, 100 * MiB);
-    await r.step();
-    r.counters.add(A, MiB);
-    await r.step();
-    assert.is(r.billed(A), MiB);
-    await r.restart();
-    r.counters.add(A, 2 * MiB);
-    const report = await r.step();
-    assert.ok(report.ok, report.message);
-    assert.is(r.billed(A), 3 * MiB);
-  } finally { await r.close(); }
-});
+test(
+  "a restart continues the counters' epochs from the " + 'marks: what passed while sluice was down is billed once',
+  async () => {
+    const r = await rig();
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      await r.step();
+      await r.buy(A, 100 * MiB);
+      await r.step();
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.is(r.billed(A), MiB);
+      await r.restart();
+      r.counters.add(A, 2 * MiB);
+      const report = await r.step();
+      assert.ok(report.ok, report.message);
+      assert.is(r.billed(A), 3 * MiB);
+    } finally {
+      await r.close();
+    }
+  },
+);
 
-test('a client the portal stops listing for a while (its restart) and lists again on the same counters: not a new epoch, nothing billed twice', async () => {
-  const r = await rig();
-  try {
-    r.portal.addClient(A, '10.0.0.10');
-    await r.step();
-    await r.buy(A, 100 * MiB);
-    await r.step();
-    r.counters.add(A, 2 * MiB);
-    await r.step();
-    assert.is(r.billed(A), 2 * MiB);
-    // openNDS restarting: listed with nobody, then the client back, Preauthenticated (9.x fails open meanwhile).
-    r.portal.deauth(A);
-    r.portal.remove(A);
-    r.identity.id = '8:200';
-    await r.step();
-    r.counters.add(A, MiB);
-    r.portal.addClient(A, '10.0.0.10');
-    r.identity.id = '8:201';
-    await r.step();
-    assert.is(r.billed(A), 3 * MiB, 'the megabyte that passed while it was not listed, once; the 2 MiB before, not again');
-  } finally { await r.close(); }
-});
+test(
+  'a client the portal stops listing for a while (its restart) and lists again on the same counters: not a new ' +
+    'epoch, nothing billed twice',
+  async () => {
+    const r = await rig();
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      await r.step();
+      await r.buy(A, 100 * MiB);
+      await r.step();
+      r.counters.add(A, 2 * MiB);
+      await r.step();
+      assert.is(r.billed(A), 2 * MiB);
+      // openNDS restarting: listed with nobody, then the client back, Preauthenticated (9.x fails open meanwhile).
+      r.portal.deauth(A);
+      r.portal.remove(A);
+      r.identity.id = '8:200';
+      await r.step();
+      r.counters.add(A, MiB);
+      r.portal.addClient(A, '10.0.0.10');
+      r.identity.id = '8:201';
+      await r.step();
+      assert.is(
+        r.billed(A),
+        3 * MiB,
+        'the megabyte that passed while it was not listed, once; the 2 MiB before, not again',
+      );
+    } finally {
+      await r.close();
+    }
+  },
+);
 
 test.run();

@@ -27,15 +27,38 @@ const D = '02:00:00:00:0c:04';
 /** nft 1.0.6's `-j list table inet sluice_count`: [mac, handle base, down, up, ip] per client. */
 function dump(clients: Array<[mac: string, handle: number, down: number, up: number, ip: string]>): string {
   const hex = (mac: string): string => mac.replace(/:/g, '');
-  return JSON.stringify({ nftables: [
-    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
-    ...clients.flatMap(([mac, h, down, up]) => [
-      { counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_count', handle: h, packets: 1, bytes: up } },
-      { counter: { family: 'inet', name: `cd_${hex(mac)}`, table: 'sluice_count', handle: h + 1, packets: 1, bytes: down } },
-    ]),
-    { map: { family: 'inet', name: 'cdown', table: 'sluice_count', type: 'ipv4_addr', handle: 9, map: 'counter', elem: clients.map(([mac, , , , ip]) => [ip, `cd_${hex(mac)}`]) } },
-  ] });
+  return JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { table: { family: 'inet', name: 'sluice_count', handle: 5 } },
+      ...clients.flatMap(([mac, h, down, up]) => [
+        {
+          counter: { family: 'inet', name: `cu_${hex(mac)}`, table: 'sluice_count', handle: h, packets: 1, bytes: up },
+        },
+        {
+          counter: {
+            family: 'inet',
+            name: `cd_${hex(mac)}`,
+            table: 'sluice_count',
+            handle: h + 1,
+            packets: 1,
+            bytes: down,
+          },
+        },
+      ]),
+      {
+        map: {
+          family: 'inet',
+          name: 'cdown',
+          table: 'sluice_count',
+          type: 'ipv4_addr',
+          handle: 9,
+          map: 'counter',
+          elem: clients.map(([mac, , , , ip]) => [ip, `cd_${hex(mac)}`]),
+        },
+      },
+    ],
+  });
 }
 
 /** The main thread's part: run, adopt a grown table, commit, sum each MAC's usage. */
@@ -44,7 +67,9 @@ class Main {
   tick = 0;
   used = new Map<string, number>();
   constructor(private readonly run: (t: KernelUsageTask) => Promise<KernelUsageResult>) {}
-  async next(task: Omit<KernelUsageTask, 'kind' | 'tick' | 'table' | 'timeoutMs'>): Promise<Extract<KernelUsageResult, { ok: true }>> {
+  async next(
+    task: Omit<KernelUsageTask, 'kind' | 'tick' | 'table' | 'timeoutMs'>,
+  ): Promise<Extract<KernelUsageResult, { ok: true }>> {
     const r = await this.run({ kind: 'kernel', tick: ++this.tick, table: this.table, timeoutMs: 5000, ...task });
     assert.ok(r.ok, r.ok ? '' : r.message);
     if (!r.ok) throw new Error('unreachable');
@@ -57,47 +82,103 @@ class Main {
     view.commit(this.tick);
     return r;
   }
-  usage(mac: string): number { return this.used.get(mac) ?? 0; }
+  usage(mac: string): number {
+    return this.used.get(mac) ?? 0;
+  }
 }
 
 async function scenario(run: (t: KernelUsageTask) => Promise<KernelUsageResult>): Promise<void> {
   const m = new Main(run);
   const listing = { source: { kind: 'inline' as const, text: LISTING }, flavour: 'auto' as const };
   // Tick 1 lists: the roster is the portal's three clients; A's counters are on the listed address, B's on another.
-  const first = await m.next({ listing, counters: { kind: 'inline', text: dump([[A, 10, 1000, 100, '10.77.0.148'], [B, 20, 50, 5, '10.77.0.9']]) } });
-  assert.equal(first.listed?.roster, [[A, STATE_CODES.Authenticated], [B, STATE_CODES.Authenticated], [C, STATE_CODES.Preauthenticated]]);
+  const first = await m.next({
+    listing,
+    counters: {
+      kind: 'inline',
+      text: dump([
+        [A, 10, 1000, 100, '10.77.0.148'],
+        [B, 20, 50, 5, '10.77.0.9'],
+      ]),
+    },
+  });
+  assert.equal(first.listed?.roster, [
+    [A, STATE_CODES.Authenticated],
+    [B, STATE_CODES.Authenticated],
+    [C, STATE_CODES.Preauthenticated],
+  ]);
   assert.equal(first.listed?.addresses, [A, '10.77.0.148', B, '10.77.0.149', C, '10.77.0.150']);
   assert.is(first.listed?.flavour, 'opennds');
-  assert.equal(first.moved, [[B, '10.77.0.149', '10.77.0.9']], 'B\'s counters count an address the portal no longer gives it');
+  assert.equal(
+    first.moved,
+    [[B, '10.77.0.149', '10.77.0.9']],
+    "B's counters count an address the portal no longer gives it",
+  );
   assert.equal(first.unlisted, []);
   assert.is(first.clients, 3);
-  assert.is(m.usage(A), 0, 'a first sighting is the base, as with the portal\'s counters');
+  assert.is(m.usage(A), 0, "a first sighting is the base, as with the portal's counters");
   const roster = first.listed!.roster;
 
   // Tick 2 does not list (the listing's text would fail the scan: proof it is not read): the kept roster, kernel bytes.
-  const second = await m.next({ roster, counters: { kind: 'inline', text: dump([[A, 10, 5000, 300, '10.77.0.148'], [B, 20, 50, 5, '10.77.0.9'], [D, 30, 70, 7, '10.77.0.151']]) } });
+  const second = await m.next({
+    roster,
+    counters: {
+      kind: 'inline',
+      text: dump([
+        [A, 10, 5000, 300, '10.77.0.148'],
+        [B, 20, 50, 5, '10.77.0.9'],
+        [D, 30, 70, 7, '10.77.0.151'],
+      ]),
+    },
+  });
   assert.is(second.listed, undefined);
   assert.is(second.snapshotBytes, 0);
-  assert.is(m.usage(A), 4200, 'the kernel\'s growth, not the listing\'s counters (which stay where the fixture has them)');
-  assert.equal(second.unlisted, [D], 'D has counters (a purchase) that the last listing does not hold: the main thread lists');
+  assert.is(
+    m.usage(A),
+    4200,
+    "the kernel's growth, not the listing's counters (which stay where the fixture has them)",
+  );
+  assert.equal(
+    second.unlisted,
+    [D],
+    'D has counters (a purchase) that the last listing does not hold: the main thread lists',
+  );
   assert.is(m.usage(D), 0, 'not in the roster: not accounted until listed');
 
   // Counters made again (a gate closed and opened): a new epoch, counted from 0.
-  await m.next({ roster, counters: { kind: 'inline', text: dump([[A, 40, 800, 200, '10.77.0.148'], [B, 20, 50, 5, '10.77.0.9']]) } });
+  await m.next({
+    roster,
+    counters: {
+      kind: 'inline',
+      text: dump([
+        [A, 40, 800, 200, '10.77.0.148'],
+        [B, 20, 50, 5, '10.77.0.9'],
+      ]),
+    },
+  });
   assert.is(m.usage(A), 5200);
 
   // A dump that is not nft's JSON skips the tick, nothing accounted; the table is untouched for the next one.
-  const bad = await run({ kind: 'kernel', tick: ++m.tick, table: m.table, timeoutMs: 5000, roster, counters: { kind: 'inline', text: 'Error: No such file or directory' } });
+  const bad = await run({
+    kind: 'kernel',
+    tick: ++m.tick,
+    table: m.table,
+    timeoutMs: 5000,
+    roster,
+    counters: { kind: 'inline', text: 'Error: No such file or directory' },
+  });
   assert.equal(bad.ok ? '' : bad.problem, 'counters-unreadable');
   m.tick--;
   await m.next({ roster, counters: { kind: 'inline', text: dump([[A, 40, 900, 200, '10.77.0.148']]) } });
   assert.is(m.usage(A), 5300);
 }
 
-test('in-process: listing only when asked, the kernel\'s counters as usage, unlisted and moved clients reported', async () => {
-  const accountant = new EpochAccountant();
-  await scenario((t) => runKernelTask(t, accountant));
-});
+test(
+  "in-process: listing only when asked, the kernel's " + 'counters as usage, unlisted and moved clients reported',
+  async () => {
+    const accountant = new EpochAccountant();
+    await scenario((t) => runKernelTask(t, accountant));
+  },
+);
 
 test('the real Piscina pool (workers/usage.ts, its `kernel` export): the same', async () => {
   const pool = createPoolRunner({ workerPath: WORKER, execArgv: ['--import', 'tsx'] });
@@ -113,23 +194,52 @@ const haveNft = spawnSync('nft', ['--version']).status === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
 if (!root || !haveNft || !haveIp) {
   // CI runs as root with nft and ip installed: a skip there is a failure.
-  skipTest(test, 'the kernel task on the real nft', `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`, { ciInstalls: true });
+  skipTest(
+    test,
+    'the kernel task on the real nft',
+    `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`,
+    { ciInstalls: true },
+  );
 } else {
   const ns = `kt-${randomBytes(3).toString('hex')}`;
   test.before(() => {
     execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ['table inet sluice_count {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.77.0.148'), ''].join('\n') });
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
+      input: ['table inet sluice_count {', ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.77.0.148'), ''].join('\n'),
+    });
   });
-  test.after(() => { spawnSync('ip', ['netns', 'del', ns]); });
+  test.after(() => {
+    spawnSync('ip', ['netns', 'del', ns]);
+  });
 
   test('real nft: the worker reads the dump itself; a missing table is a skipped tick, not a crash', async () => {
     const accountant = new EpochAccountant();
     const argv = ['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'sluice_count'];
-    const r = await runKernelTask({ kind: 'kernel', tick: 1, table: createTable(16), timeoutMs: 5000, roster: [[A, STATE_CODES.Authenticated]], counters: { kind: 'command', argv } }, accountant);
+    const r = await runKernelTask(
+      {
+        kind: 'kernel',
+        tick: 1,
+        table: createTable(16),
+        timeoutMs: 5000,
+        roster: [[A, STATE_CODES.Authenticated]],
+        counters: { kind: 'command', argv },
+      },
+      accountant,
+    );
     assert.ok(r.ok);
     if (r.ok) assert.equal([r.clients, r.unlisted, r.dumpBytes > 0], [1, [], true]);
     execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'sluice_count']);
-    const gone = await runKernelTask({ kind: 'kernel', tick: 2, table: createTable(16), timeoutMs: 5000, roster: [], counters: { kind: 'command', argv } }, accountant);
+    const gone = await runKernelTask(
+      {
+        kind: 'kernel',
+        tick: 2,
+        table: createTable(16),
+        timeoutMs: 5000,
+        roster: [],
+        counters: { kind: 'command', argv },
+      },
+      accountant,
+    );
     assert.equal(gone.ok ? '' : gone.problem, 'counters-unreadable');
   });
 }

@@ -43,53 +43,67 @@ test('the safety net and a stall wait for a quiet moment after a gate opened, bu
   assert.is(p.due(141_000), 'stalled');
 });
 
-test('the safety net costs at most 1/costFactor of the time: a listing that took 3 s is not repeated within 300 s', () => {
-  const p = new ListingPolicy();
-  p.listed(0, 3000);
-  assert.is(p.due(60_000), undefined);
-  assert.is(p.due(299_999), undefined);
-  assert.is(p.due(300_000), 'safety-net');
-});
+test(
+  'the safety net costs at most 1/costFactor of the time: ' + 'a listing that took 3 s is not repeated within 300 s',
+  () => {
+    const p = new ListingPolicy();
+    p.listed(0, 3000);
+    assert.is(p.due(60_000), undefined);
+    assert.is(p.due(299_999), undefined);
+    assert.is(p.due(300_000), 'safety-net');
+  },
+);
 
-test('sluice\'s own changes, a restarted portal, unknown and moved counters: listed, a burst of them once, after the minimum interval', () => {
-  const p = new ListingPolicy({ minIntervalMs: 1000 });
-  p.portalIdentity('8:100');
-  p.listed(0, 10);
-  p.changed();
-  p.changed();
-  assert.is(p.due(500), undefined, 'not within the minimum interval');
-  assert.is(p.due(1000), 'changed');
-  p.listed(1000, 10);
-  assert.is(p.due(2500), undefined, 'one listing answered both');
-  p.portalIdentity('8:100');
-  assert.is(p.due(2500), undefined, 'the same socket');
-  p.portalIdentity(undefined);
-  assert.is(p.due(2500), undefined, 'a socket missing for a moment says nothing by itself');
-  p.portalIdentity('8:177');
-  assert.is(p.due(2500), 'portal-restart');
-  p.listed(2500, 10);
-  p.afterTick(1, 0, []);
-  assert.is(p.due(3500), 'unlisted');
-  p.listed(3500, 10);
-  p.afterTick(0, 1, []);
-  assert.is(p.due(4500), 'moved');
-});
+test(
+  "sluice's own changes, a restarted portal, unknown and moved counters: listed, a burst of them once, after the " +
+    'minimum interval',
+  () => {
+    const p = new ListingPolicy({ minIntervalMs: 1000 });
+    p.portalIdentity('8:100');
+    p.listed(0, 10);
+    p.changed();
+    p.changed();
+    assert.is(p.due(500), undefined, 'not within the minimum interval');
+    assert.is(p.due(1000), 'changed');
+    p.listed(1000, 10);
+    assert.is(p.due(2500), undefined, 'one listing answered both');
+    p.portalIdentity('8:100');
+    assert.is(p.due(2500), undefined, 'the same socket');
+    p.portalIdentity(undefined);
+    assert.is(p.due(2500), undefined, 'a socket missing for a moment says nothing by itself');
+    p.portalIdentity('8:177');
+    assert.is(p.due(2500), 'portal-restart');
+    p.listed(2500, 10);
+    p.afterTick(1, 0, []);
+    assert.is(p.due(3500), 'unlisted');
+    p.listed(3500, 10);
+    p.afterTick(0, 1, []);
+    assert.is(p.due(4500), 'moved');
+  },
+);
 
-test('a restarted portal is listed at once and three times more, 3 s apart: a paid client it forgot comes back without the stall\'s pace', () => {
-  const p = new ListingPolicy({ minIntervalMs: 1000, restartGapMs: 3000, stalledIntervalMs: 15_000 });
-  p.portalIdentity('8:100');
-  p.listed(0, 10);
-  p.portalIdentity('8:177');
-  assert.is(p.due(1000), 'portal-restart');
-  p.listed(1000, 10);
-  const follow: number[] = [];
-  for (let t = 1000; t <= 40_000; t += 500) {
-    if (p.due(t) === 'portal-restart') { follow.push(t); p.listed(t, 10); }
-  }
-  assert.equal(follow, [4000, 7000, 10_000], 'three follow-ups, 3 s apart');
-  assert.is(p.due(20_000), undefined, 'then the usual pace');
-  assert.is(p.nextAt(), 70_000, 'the safety net next');
-});
+test(
+  'a restarted portal is listed at once and three times more, 3 s apart: a paid client it forgot comes back ' +
+    "without the stall's pace",
+  () => {
+    const p = new ListingPolicy({ minIntervalMs: 1000, restartGapMs: 3000, stalledIntervalMs: 15_000 });
+    p.portalIdentity('8:100');
+    p.listed(0, 10);
+    p.portalIdentity('8:177');
+    assert.is(p.due(1000), 'portal-restart');
+    p.listed(1000, 10);
+    const follow: number[] = [];
+    for (let t = 1000; t <= 40_000; t += 500) {
+      if (p.due(t) === 'portal-restart') {
+        follow.push(t);
+        p.listed(t, 10);
+      }
+    }
+    assert.equal(follow, [4000, 7000, 10_000], 'three follow-ups, 3 s apart');
+    assert.is(p.due(20_000), undefined, 'then the usual pace');
+    assert.is(p.nextAt(), 70_000, 'the safety net next');
+  },
+);
 
 test('a paying client whose counters stopped is listed for once per stall, not every tick', () => {
   const p = new ListingPolicy({ minIntervalMs: 1000, stalledIntervalMs: 1000 });
@@ -110,23 +124,27 @@ test('a paying client whose counters stopped is listed for once per stall, not e
   assert.is(p.due(61_000), 'stalled');
 });
 
-test('stalls are listed for at their own pace: 15 s after the last listing at the soonest, or 20 times its duration; other reasons are not held back by them', () => {
-  const p = new ListingPolicy();
-  p.listed(0, 10);
-  p.afterTick(0, 0, [A]);
-  assert.is(p.due(1000), undefined, 'a stall waits');
-  assert.is(p.nextAt(), 15_000);
-  p.changed();
-  assert.is(p.due(1000), 'changed', 'a purchase is not held back by a stall');
-  p.listed(1000, 10);
-  p.afterTick(0, 0, [A, B]);
-  assert.is(p.due(15_999), undefined);
-  assert.is(p.due(16_000), 'stalled');
-  p.listed(16_000, 2000); // a listing that took 2 s: the next stall's listing 40 s later
-  p.afterTick(0, 0, [B]);
-  p.afterTick(0, 0, [A, B]); // A moved and stopped again
-  assert.is(p.due(31_000), undefined);
-  assert.is(p.due(56_000), 'stalled');
-});
+test(
+  'stalls are listed for at their own pace: 15 s after the last listing at the soonest, or 20 times its ' +
+    'duration; other reasons are not held back by them',
+  () => {
+    const p = new ListingPolicy();
+    p.listed(0, 10);
+    p.afterTick(0, 0, [A]);
+    assert.is(p.due(1000), undefined, 'a stall waits');
+    assert.is(p.nextAt(), 15_000);
+    p.changed();
+    assert.is(p.due(1000), 'changed', 'a purchase is not held back by a stall');
+    p.listed(1000, 10);
+    p.afterTick(0, 0, [A, B]);
+    assert.is(p.due(15_999), undefined);
+    assert.is(p.due(16_000), 'stalled');
+    p.listed(16_000, 2000); // a listing that took 2 s: the next stall's listing 40 s later
+    p.afterTick(0, 0, [B]);
+    p.afterTick(0, 0, [A, B]); // A moved and stopped again
+    assert.is(p.due(31_000), undefined);
+    assert.is(p.due(56_000), 'stalled');
+  },
+);
 
 test.run();

@@ -7,7 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KERNEL_AUDIT_MS } from '../../src/meter/brake-watch.ts';
-import { createInlineRunner, Meter, sessionManagerPort, type CounterMark, type MeterOptions, type TickReport, type UsageReport } from '../../src/meter/index.ts';
+import {
+  createInlineRunner,
+  Meter,
+  sessionManagerPort,
+  type CounterMark,
+  type MeterOptions,
+  type TickReport,
+  type UsageReport,
+} from '../../src/meter/index.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
@@ -19,8 +27,16 @@ const B = '02:00:00:00:00:0b';
 const MiB = 1024 * 1024;
 
 interface Rig {
-  portal: PortalModel; meter: Meter; manager: SessionManager; server: NdsctlSocketServer; dir: string;
-  now: { t: number }; usage: UsageReport[][]; ended: Session[]; reopened: string[]; ticks: TickReport[];
+  portal: PortalModel;
+  meter: Meter;
+  manager: SessionManager;
+  server: NdsctlSocketServer;
+  dir: string;
+  now: { t: number };
+  usage: UsageReport[][];
+  ended: Session[];
+  reopened: string[];
+  ticks: TickReport[];
   buy(mac: string, bytes: number): Promise<Session>;
   /** A client that shows up (unauthenticated), buys a second later and has its base reading taken at once. */
   paying(mac: string, bytes: number): Promise<Session>;
@@ -39,13 +55,22 @@ async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
 }
 
 /** Fake timers for the meter's own scheduling: a test fires what it wants, when it wants. */
-function fakeTimers(): { pending: Array<{ fn: () => void; ms: number; cleared: boolean }>; timers: NonNullable<MeterOptions['timers']> } {
+function fakeTimers(): {
+  pending: Array<{ fn: () => void; ms: number; cleared: boolean }>;
+  timers: NonNullable<MeterOptions['timers']>;
+} {
   const pending: Array<{ fn: () => void; ms: number; cleared: boolean }> = [];
   return {
     pending,
     timers: {
-      setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, cleared: false }; pending.push(t); return t; },
-      clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = { fn, ms, cleared: false };
+        pending.push(t);
+        return t;
+      },
+      clearTimeout: (h: unknown) => {
+        if (h) (h as { cleared: boolean }).cleared = true;
+      },
     },
   };
 }
@@ -63,9 +88,13 @@ async function nearItsEnd(r: Rig, macs: string[]): Promise<void> {
   await r.meter.tick();
 }
 
-/** Rigs not closed yet: a failed assertion skips a test's own close(), and an open socket would keep the file running. */
+/**
+ * Rigs not closed yet: a failed assertion skips a test's own close(), and an open socket would keep the file running.
+ */
 const open = new Set<Rig>();
-test.after.each(async () => { for (const r of open) await r.close(); });
+test.after.each(async () => {
+  for (const r of open) await r.close();
+});
 
 async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partial<MeterOptions> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-meter-'));
@@ -77,12 +106,19 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   const ended: Session[] = [];
   const reopened: string[] = [];
   const ticks: TickReport[] = [];
-  manager.on('ended', (s) => { ended.push(s); portal.deauth(s.mac); });
+  manager.on('ended', (s) => {
+    ended.push(s);
+    portal.deauth(s.mac);
+  });
   const sessions = sessionManagerPort(manager);
   const newMeter = (initialMarks?: Array<[string, CounterMark]>): Meter => {
     const meter = new Meter({
-      source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions,
-      runner: createInlineRunner(), clock: { now: () => now.t }, newSessionGraceMs: 0,
+      source: { kind: 'socket', path: server.path },
+      pollIntervalMs: 10_000,
+      sessions,
+      runner: createInlineRunner(),
+      clock: { now: () => now.t },
+      newSessionGraceMs: 0,
       ...(initialMarks === undefined ? {} : { initialMarks }),
       ...extra,
     });
@@ -93,9 +129,23 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
   };
   let n = 0;
   const r: Rig = {
-    portal, meter: newMeter(), manager, server, dir, now, usage, ended, reopened, ticks,
+    portal,
+    meter: newMeter(),
+    manager,
+    server,
+    dir,
+    now,
+    usage,
+    ended,
+    reopened,
+    ticks,
     async buy(mac, bytes) {
-      const { session } = await manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: `g${++n}`, amount: 1n, asset: 'X', at: now.t } });
+      const { session } = await manager.activate({
+        mac,
+        metric: 'bytes',
+        allotment: BigInt(bytes),
+        payment: { method: 'grant', reference: `g${++n}`, amount: 1n, asset: 'X', at: now.t },
+      });
       if (portal.get(mac)?.state !== 'Authenticated') portal.auth(mac);
       r.meter.sessionStarted(mac);
       return session;
@@ -115,7 +165,13 @@ async function rig(flavour: 'opennds' | 'nodogsplash' = 'opennds', extra: Partia
     },
     async close() {
       if (!open.delete(r)) return;
-      try { await r.meter.close(); await manager.close(); await server.close(); } finally { rmSync(dir, { recursive: true, force: true }); }
+      try {
+        await r.meter.close();
+        await manager.close();
+        await server.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
   open.add(r);
@@ -157,7 +213,9 @@ test('the purchase path: seen with its gate closed, buys, authed: every byte aft
 
 test('a delta for a MAC without an active session is dropped; usage event batches the billed ones', async () => {
   const r = await rig();
-  for (const mac of [A, B]) { r.portal.addClient(mac, mac === A ? '10.0.0.10' : '10.0.0.11'); }
+  for (const mac of [A, B]) {
+    r.portal.addClient(mac, mac === A ? '10.0.0.10' : '10.0.0.11');
+  }
   r.now.t += 1000;
   await r.buy(A, 100 * MiB);
   r.portal.auth(B);
@@ -169,8 +227,10 @@ test('a delta for a MAC without an active session is dropped; usage event batche
   const t = await r.meter.tick();
   assert.is(t.dropped, 1);
   assert.is(r.usage.length, 1);
-  assert.equal(r.usage[0]!.map((u) => [u.mac, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes]),
-    [[A, 400 * 1024, 300 * 1024, 100 * 1024, 100 * MiB - 400 * 1024]]);
+  assert.equal(
+    r.usage[0]!.map((u) => [u.mac, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes]),
+    [[A, 400 * 1024, 300 * 1024, 100 * 1024, 100 * MiB - 400 * 1024]],
+  );
   await r.close();
 });
 
@@ -198,30 +258,33 @@ test('enforcement: the session ends with data-limit at its allotment; a top-up m
   await r.close();
 });
 
-test('portal restart: the paying client is reported gone, then re-opened when it shows up again, as a new epoch', async () => {
-  const r = await rig();
-  const s = await r.paying(A, 100 * MiB);
-  r.portal.addTraffic(A, 2 * MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  r.portal.restart();
-  r.now.t += 1000;
-  const gone = await r.meter.tick();
-  assert.equal(gone.gone, [A]);
-  assert.is(r.meter.goneSince(A), r.now.t);
-  r.portal.addClient(A, '10.0.0.10'); // back, unauthenticated
-  r.now.t += 1000;
-  const back = await r.meter.tick();
-  assert.equal(back.reopen, [A]);
-  assert.equal(r.reopened, [A]);
-  assert.is(r.meter.goneSince(A), undefined);
-  r.portal.auth(A); // the lead's wiring: valve.open
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 3 * MiB);
-  await r.close();
-});
+test(
+  'portal restart: the paying client is reported gone, ' + 'then re-opened when it shows up again, as a new epoch',
+  async () => {
+    const r = await rig();
+    const s = await r.paying(A, 100 * MiB);
+    r.portal.addTraffic(A, 2 * MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    r.portal.restart();
+    r.now.t += 1000;
+    const gone = await r.meter.tick();
+    assert.equal(gone.gone, [A]);
+    assert.is(r.meter.goneSince(A), r.now.t);
+    r.portal.addClient(A, '10.0.0.10'); // back, unauthenticated
+    r.now.t += 1000;
+    const back = await r.meter.tick();
+    assert.equal(back.reopen, [A]);
+    assert.equal(r.reopened, [A]);
+    assert.is(r.meter.goneSince(A), undefined);
+    r.portal.auth(A); // the lead's wiring: valve.open
+    r.portal.addTraffic(A, MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 3 * MiB);
+    await r.close();
+  },
+);
 
 test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed', async () => {
   const r = await rig();
@@ -232,7 +295,9 @@ test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed
   assert.is(skipped.skipped, 'truncated');
   assert.equal(skipped.gone, []);
   r.portal.start();
-  r.portal.addClient(A, '10.0.0.10'); r.portal.auth(A); r.portal.addTraffic(A, MiB, 0);
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A);
+  r.portal.addTraffic(A, MiB, 0);
   await r.server.close();
   const unreachable = await r.meter.tick();
   assert.is(unreachable.skipped, 'unreachable');
@@ -244,23 +309,26 @@ test('corrupt or unreachable snapshots are skipped and counted; nobody is zeroed
   await r.close();
 });
 
-test('a restarted meter continues the committed epochs: bytes that passed while it was down are billed once', async () => {
-  const r = await rig();
-  const s = await r.paying(A, 100 * MiB);
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  await r.restart();
-  r.portal.addTraffic(A, 2 * MiB, 0); // while no meter ran
-  r.now.t += 5000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 3 * MiB);
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 4 * MiB);
-  await r.close();
-});
+test(
+  'a restarted meter continues the committed epochs: ' + 'bytes that passed while it was down are billed once',
+  async () => {
+    const r = await rig();
+    const s = await r.paying(A, 100 * MiB);
+    r.portal.addTraffic(A, MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    await r.restart();
+    r.portal.addTraffic(A, 2 * MiB, 0); // while no meter ran
+    r.now.t += 5000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 3 * MiB);
+    r.portal.addTraffic(A, MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 4 * MiB);
+    await r.close();
+  },
+);
 
 /** What the gatekeeper does around an auth it runs for a session (Gatekeeper.open). */
 function gatekeeperAuth(r: Rig, s: Session): void {
@@ -270,7 +338,12 @@ function gatekeeperAuth(r: Rig, s: Session): void {
 }
 
 async function grant(r: Rig, mac: string, bytes: number): Promise<Session> {
-  const { session } = await r.manager.activate({ mac, metric: 'bytes', allotment: BigInt(bytes), payment: { method: 'grant', reference: `g-${mac}-${r.now.t}`, amount: 1n, asset: 'X', at: r.now.t } });
+  const { session } = await r.manager.activate({
+    mac,
+    metric: 'bytes',
+    allotment: BigInt(bytes),
+    payment: { method: 'grant', reference: `g-${mac}-${r.now.t}`, amount: 1n, asset: 'X', at: r.now.t },
+  });
   return session;
 }
 
@@ -278,41 +351,49 @@ async function grant(r: Rig, mac: string, bytes: number): Promise<Session> {
 const K = 1_024_000;
 
 for (const flavour of ['opennds', 'nodogsplash'] as const) {
-  test(`${flavour}: grant, then 1 MB downloaded before the next tick, to a client the meter never saw: billed from the first byte`, async () => {
-    const r = await rig(flavour);
-    r.portal.addClient(A, '10.0.0.10'); // joined after the last tick: no reading of it exists
-    const s = await grant(r, A, 10 * MiB);
-    gatekeeperAuth(r, s);
-    r.portal.addTraffic(A, K, 0);
-    r.now.t += 700;
-    const t = await r.meter.tick();
-    assert.is(t.baselined, 0);
-    assert.is(r.manager.get(s.id)!.used, K);
-    r.portal.addTraffic(A, K, 0);
-    r.now.t += 1000;
-    await r.meter.tick();
-    assert.is(r.manager.get(s.id)!.used, 2 * K);
-    await r.close();
-  });
+  test(
+    `${flavour}: grant, then 1 MB downloaded before the next tick, to a client the meter never saw: billed from ` +
+      'the first byte',
+    async () => {
+      const r = await rig(flavour);
+      r.portal.addClient(A, '10.0.0.10'); // joined after the last tick: no reading of it exists
+      const s = await grant(r, A, 10 * MiB);
+      gatekeeperAuth(r, s);
+      r.portal.addTraffic(A, K, 0);
+      r.now.t += 700;
+      const t = await r.meter.tick();
+      assert.is(t.baselined, 0);
+      assert.is(r.manager.get(s.id)!.used, K);
+      r.portal.addTraffic(A, K, 0);
+      r.now.t += 1000;
+      await r.meter.tick();
+      assert.is(r.manager.get(s.id)!.used, 2 * K);
+      await r.close();
+    },
+  );
 
-  test(`${flavour}: a reading taken while the auth was in flight is held, then billed once the auth is known to be ours`, async () => {
-    const r = await rig(flavour);
-    r.portal.addClient(A, '10.0.0.10');
-    const s = await grant(r, A, 10 * MiB);
-    r.meter.authStarting(A, s.id);
-    r.portal.auth(A);
-    r.portal.addTraffic(A, K, 0);
-    r.now.t += 300;
-    await r.meter.tick(); // ndsctl auth has not answered yet
-    assert.is(r.manager.get(s.id)!.used, 0);
-    r.meter.authFinished(A, s.id, 'opened');
-    assert.is(r.manager.get(s.id)!.used, K);
-    r.portal.addTraffic(A, K, 0);
-    r.now.t += 1000;
-    await r.meter.tick();
-    assert.is(r.manager.get(s.id)!.used, 2 * K);
-    await r.close();
-  });
+  test(
+    `${flavour}: a reading taken while the auth was in flight is held, then billed once the auth is known to be ` +
+      'ours',
+    async () => {
+      const r = await rig(flavour);
+      r.portal.addClient(A, '10.0.0.10');
+      const s = await grant(r, A, 10 * MiB);
+      r.meter.authStarting(A, s.id);
+      r.portal.auth(A);
+      r.portal.addTraffic(A, K, 0);
+      r.now.t += 300;
+      await r.meter.tick(); // ndsctl auth has not answered yet
+      assert.is(r.manager.get(s.id)!.used, 0);
+      r.meter.authFinished(A, s.id, 'opened');
+      assert.is(r.manager.get(s.id)!.used, K);
+      r.portal.addTraffic(A, K, 0);
+      r.now.t += 1000;
+      await r.meter.tick();
+      assert.is(r.manager.get(s.id)!.used, 2 * K);
+      await r.close();
+    },
+  );
 
   // Issue 40 item 3: the tick billed the reading of a closed gate as bought and the first-reading watch billed it
   // again (2000 for 1000); the watch alone owns a gate's readings until its first open one is billed.
@@ -341,53 +422,63 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
   });
 }
 
-test('a gate the portal already had open (auth not ours): its counter predates the session and is not billed', async () => {
-  const r = await rig();
-  r.portal.addClient(A, '10.0.0.10');
-  r.portal.auth(A); // authenticated behind sluice's back
-  r.portal.addTraffic(A, 3 * MiB, 0);
-  const s = await grant(r, A, 10 * MiB);
-  r.meter.authStarting(A, s.id);
-  r.now.t += 300;
-  await r.meter.tick();
-  r.meter.authFinished(A, s.id, 'already-open');
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, MiB);
-  await r.close();
-});
+test(
+  'a gate the portal already had open (auth not ours): ' + 'its counter predates the session and is not billed',
+  async () => {
+    const r = await rig();
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.auth(A); // authenticated behind sluice's back
+    r.portal.addTraffic(A, 3 * MiB, 0);
+    const s = await grant(r, A, 10 * MiB);
+    r.meter.authStarting(A, s.id);
+    r.now.t += 300;
+    await r.meter.tick();
+    r.meter.authFinished(A, s.id, 'already-open');
+    r.portal.addTraffic(A, MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, MiB);
+    await r.close();
+  },
+);
 
-test('a repeat purchase right after a data-limit end, with no tick between (openNDS re-lists the client): billed from the first byte', async () => {
-  const r = await rig();
-  const first = await r.paying(A, MiB);
-  r.portal.addTraffic(A, MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(first.id)!.state, 'EXPIRED'); // the rig deauths: openNDS drops the client from its list
-  r.portal.addClient(A, '10.0.0.10');
-  const s = await grant(r, A, 10 * MiB);
-  gatekeeperAuth(r, s);
-  r.portal.addTraffic(A, 2 * MiB, 0);
-  r.now.t += 500;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 2 * MiB);
-  await r.close();
-});
+test(
+  'a repeat purchase right after a data-limit end, with no tick between (openNDS re-lists the client): billed ' +
+    'from the first byte',
+  async () => {
+    const r = await rig();
+    const first = await r.paying(A, MiB);
+    r.portal.addTraffic(A, MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(first.id)!.state, 'EXPIRED'); // the rig deauths: openNDS drops the client from its list
+    r.portal.addClient(A, '10.0.0.10');
+    const s = await grant(r, A, 10 * MiB);
+    gatekeeperAuth(r, s);
+    r.portal.addTraffic(A, 2 * MiB, 0);
+    r.now.t += 500;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 2 * MiB);
+    await r.close();
+  },
+);
 
-test('a tick reports clients with an open gate and no session (Trusted ones excepted), for the gatekeeper to close', async () => {
-  const r = await rig();
-  await r.paying(A, 10 * MiB);
-  r.portal.addClient(B, '10.0.0.11');
-  r.portal.auth(B); // behind sluice's back
-  r.now.t += 1000;
-  const t = await r.meter.tick();
-  assert.equal(t.openUnpaid, [B]);
-  r.portal.deauth(B);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).openUnpaid, []);
-  await r.close();
-});
+test(
+  'a tick reports clients with an open gate and no session ' + '(Trusted ones excepted), for the gatekeeper to close',
+  async () => {
+    const r = await rig();
+    await r.paying(A, 10 * MiB);
+    r.portal.addClient(B, '10.0.0.11');
+    r.portal.auth(B); // behind sluice's back
+    r.now.t += 1000;
+    const t = await r.meter.tick();
+    assert.equal(t.openUnpaid, [B]);
+    r.portal.deauth(B);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).openUnpaid, []);
+    await r.close();
+  },
+);
 
 test('adaptive precision: a session about to run out gets an earlier next tick', async () => {
   // A peak rate below this client's: only the client's own rate schedules the next tick.
@@ -404,511 +495,682 @@ test('adaptive precision: a session about to run out gets an earlier next tick',
   await r.close();
 });
 
-test('no blind interval: a session that showed no traffic yet is read again before it could run out at the peak rate', async () => {
-  const r = await rig('opennds', { peakRateBytesPerS: MiB });
-  const s = await r.paying(A, 2 * MiB); // its first reading: gate open, nothing used
-  r.now.t += 100;
-  const idle = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 0);
-  // 2 MiB at 1 MiB/s lasts 2 s: the next reading comes before that, not a 10 s poll interval later.
-  assert.ok(idle.nextInMs <= 2000, `next tick in ${idle.nextInMs} ms`);
-  // A session that could not run out within the poll interval even at the peak rate waits for it.
-  const r2 = await rig('opennds', { peakRateBytesPerS: MiB });
-  await r2.paying(A, 100 * MiB);
-  r2.now.t += 100;
-  assert.is((await r2.meter.tick()).nextInMs, 10_000);
-  await r.close();
-  await r2.close();
-});
+test(
+  'no blind interval: a session that showed no traffic yet ' + 'is read again before it could run out at the peak rate',
+  async () => {
+    const r = await rig('opennds', { peakRateBytesPerS: MiB });
+    const s = await r.paying(A, 2 * MiB); // its first reading: gate open, nothing used
+    r.now.t += 100;
+    const idle = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 0);
+    // 2 MiB at 1 MiB/s lasts 2 s: the next reading comes before that, not a 10 s poll interval later.
+    assert.ok(idle.nextInMs <= 2000, `next tick in ${idle.nextInMs} ms`);
+    // A session that could not run out within the poll interval even at the peak rate waits for it.
+    const r2 = await rig('opennds', { peakRateBytesPerS: MiB });
+    await r2.paying(A, 100 * MiB);
+    r2.now.t += 100;
+    assert.is((await r2.meter.tick()).nextInMs, 10_000);
+    await r.close();
+    await r2.close();
+  },
+);
 
-test('a remainder that passes while the gate closes is billed ahead: the session ends at this reading, at its allotment, nothing billed twice', async () => {
-  const r = await rig('opennds', { closeLatencyMs: () => 200 });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0); // one burst: 100 KiB left
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one burst is not a rate to bill ahead from');
-  // the flow goes on at 0.5 MiB/s: the last 50 KiB pass in 100 ms, within a 200 ms close
-  r.portal.addTraffic(A, 50 * 1024, 0);
-  r.now.t += 100;
-  const t = await r.meter.tick();
-  const report = t.usage.find((u) => u.sessionId === s.id)!;
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  assert.is(report.billedAheadBytes, 50 * 1024);
-  assert.is(report.deltaBytes, 100 * 1024);
-  assert.ok(report.exhausted);
-  assert.is(r.ended.length, 1);
-  // What passes while the gate closes is the remainder already billed: the next reading bills nothing.
-  r.portal.addTraffic(A, 50 * 1024, 0);
-  r.now.t += 100;
-  const after = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  assert.is(after.usage.length, 0);
-  await r.close();
-});
-
-test('a remainder that outlasts the close is not billed ahead: the next reading is taken at the predicted crossing', async () => {
-  const r = await rig('opennds', { closeLatencyMs: () => 200, peakRateBytesPerS: 100_000 });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at ~8.4 kB/ms: 250 ms, longer than the 200 ms close
-  r.now.t += 1000;
-  const t = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(s.id)!.used, 8 * MiB);
-  assert.is(t.usage[0]!.billedAheadBytes, undefined);
-  assert.ok(t.nextInMs > 0 && t.nextInMs <= 250, `next tick in ${t.nextInMs} ms`);
-  await r.close();
-});
-
-test('kernel quota: a braked session is never billed ahead nor cut on a prediction; read just after its crossing, ended once the kernel says its quota is used up', async () => {
-  const usedUp = new Set<string>();
-  let asked = 0;
-  const r = await rig('opennds', {
-    closeLatencyMs: () => 200,
-    kernelQuota: { has: (mac) => mac === A, usedUp: async () => { asked++; return new Set(usedUp); } },
-  });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  r.portal.addTraffic(A, 50 * 1024, 0); // 0.5 MiB/s, 50 KiB left: an unbraked session is billed ahead and ended here
-  r.now.t += 100;
-  const t = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'the kernel stops it at its allotment: no prediction needed');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB - 50 * 1024);
-  assert.is(t.usage[0]!.billedAheadBytes, undefined);
-  assert.ok(t.nextInMs > 100 && t.nextInMs <= 130, `read just after the crossing (100 ms away), not before: ${t.nextInMs} ms`);
-  assert.is(asked, 1, 'within one segment of its allotment: the kernel is asked');
-  // The kernel drops the segment that would cross: 2 KiB short, then nothing passes.
-  r.portal.addTraffic(A, 48 * 1024, 0);
-  usedUp.add(A);
-  r.now.t += 120;
-  const end = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  const stop = r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!;
-  assert.is(stop.billedAheadBytes, 2 * 1024, 'the bytes the dropped segment left are billed: the allotment is spent');
-  assert.is(stop.stoppedByKernel, true, 'reported as stopped by the kernel, not as a cut at a predicted crossing');
-  assert.is(stop.cutRate, undefined);
-  assert.is(end.usage[0]!.deltaBytes, 48 * 1024);
-  assert.is(r.meter.stats().kernel_quota_ends, 1);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'nothing billed twice');
-  await r.close();
-});
-
-test('kernel quota: a session the kernel stopped at its allotment while sluice billed less (a restart without a mark forgave bytes) is ended at its allotment by the audit, not left ACTIVE with nothing passing', async () => {
-  const usedUp = new Set<string>();
-  let asked = 0;
-  const r = await rig('opennds', { kernelQuota: { has: (mac) => mac === A, usedUp: async () => { asked++; return new Set(usedUp); } } });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 2 * MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 2 * MiB);
-  // sluice dies before any counter mark; the kernel's quota lets the rest of the allotment through, then stops it.
-  await r.restart(false);
-  r.portal.addTraffic(A, 8 * MiB, 0);
-  usedUp.add(A);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 2 * MiB, 'the first reading without a mark is a base: 8 MiB unbilled');
-  r.now.t += KERNEL_AUDIT_MS;
-  await r.meter.tick();
-  assert.is(asked, 1, 'audited once an interval after the first tick');
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one audit is not enough: a top-up or late billing may be under way');
-  r.now.t += KERNEL_AUDIT_MS;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'stopped by the kernel with the same bytes left two audits in a row');
-  assert.is(r.manager.get(s.id)!.endCause, 'data-limit');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'the kernel let exactly the allotment through: the rest is billed');
-  assert.is(r.meter.stats().kernel_quota_unbilled_ends, 1);
-  await r.close();
-});
-
-test('kernel quota: a session billed to within a few bytes of its allotment before its quota was known (a restart\'s first tick), then stopped by the kernel with nothing moving, is ended, not left ACTIVE', async () => {
-  const usedUp = new Set<string>();
-  let braked = false;
-  const r = await rig('opennds', { kernelQuota: { has: (mac) => braked && mac === A, usedUp: async () => new Set(usedUp) } });
-  const s = await r.paying(A, 10 * MiB);
-  // The reading that brings it 317 B short comes while the quota is not known yet (KernelQuota.start runs later).
-  r.portal.addTraffic(A, 10 * MiB - 1024, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.ok(r.manager.get(s.id)!.used >= 10 * MiB - 1024 && r.manager.get(s.id)!.state === 'ACTIVE');
-  braked = true;
-  usedUp.add(A);
-  for (let i = 0; i < 4; i++) { r.now.t += KERNEL_AUDIT_MS; await r.meter.tick(); }
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the kernel stopped it: ended');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  await r.close();
-});
-
-test('kernel quota: the audit leaves alone a braked session the kernel has not stopped, and one topped up between audits', async () => {
-  const usedUp = new Set<string>();
-  const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => new Set(usedUp) } });
-  const a = await r.paying(A, 10 * MiB);
-  const b = await r.paying(B, 10 * MiB);
-  usedUp.add(B);
-  r.now.t += KERNEL_AUDIT_MS;
-  await r.meter.tick();
-  // B was found stopped by the first audit; a top-up lands before the kernel's quota for it has been raised.
-  await r.manager.activate({ mac: B, metric: 'bytes', allotment: BigInt(MiB), payment: { method: 'grant', reference: 'top-b', amount: 1n, asset: 'X', at: r.now.t } });
-  r.now.t += KERNEL_AUDIT_MS;
-  await r.meter.tick();
-  assert.is(r.manager.get(b.id)!.state, 'ACTIVE', 'more left than at the audit before: a top-up, not a stop');
-  usedUp.delete(B);
-  for (let i = 0; i < 3; i++) { r.now.t += KERNEL_AUDIT_MS; await r.meter.tick(); }
-  assert.is(r.manager.get(b.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(a.id)!.state, 'ACTIVE', 'not stopped by the kernel: never ended by the audit');
-  assert.is(r.meter.stats().kernel_quota_unbilled_ends, 0);
-  await r.close();
-});
-
-test('kernel quota: stopped a whole segment short, a braked session gets a fresh quota of exactly what a reading after the stop leaves, then ends at its allotment', async () => {
-  const usedUp = new Set<string>();
-  const refills: Array<[string, number]> = [];
-  const r = await rig('opennds', {
-    kernelQuota: { has: (mac) => mac === A, usedUp: async () => new Set(usedUp), refill: async (mac, bytes) => { refills.push([mac, bytes]); usedUp.delete(mac); } },
-  });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 10 * MiB - 200 * 1024, 0);
-  r.now.t += 1000;
-  const before = await r.meter.tick();
-  r.portal.addTraffic(A, 140 * 1024, 0); // 60 KiB left, and the kernel dropped a 62 KiB segment: stopped 60 KiB short
-  usedUp.add(A);
-  r.now.t += 140;
-  const t = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'not ended with 60 KiB unused');
-  assert.is(refills.length, 0, 'the reading may predate the stop: no refill from it');
-  // The minimum interval, or twice the last tick's real duration where that is longer (a loaded machine: 16.5 ms).
-  const soonest = Math.max(20, 2 * before.durationMs);
-  assert.is(t.nextInMs, soonest, 'a reading after the stop is wanted at once (the minimum interval)');
-  r.now.t += 20;
-  await r.meter.tick();
-  assert.equal(refills, [[A, 60 * 1024]], 'a fresh quota of what the reading after the stop leaves');
-  r.portal.addTraffic(A, 59 * 1024, 0); // stopped again, 1 KiB short
-  usedUp.add(A);
-  r.now.t += 120;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  assert.is(r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!.billedAheadBytes, 1024);
-  assert.is(r.meter.stats().kernel_quota_refills, 1);
-  await r.close();
-});
-
-test('kernel quota: a braked session idle with a few KiB left is not ended while its quota is not used up, and leaves the watch when a top-up takes it out of reach', async () => {
-  let asked = 0;
-  const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => { asked++; return new Set<string>(); } } });
-  const s = await r.paying(A, 10 * MiB);
-  r.portal.addTraffic(A, 10 * MiB - 4096, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(asked, 1);
-  r.now.t += 1000;
-  await r.meter.tick(); // idle: no delta, still watched
-  assert.is(asked, 2);
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB - 4096);
-  await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(MiB), payment: { method: 'grant', reference: 'top', amount: 1n, asset: 'X', at: r.now.t } });
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.is(asked, 2, 'a top-up took it out of the watch: the kernel is not asked again');
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  await r.close();
-});
-
-test('cut between ticks: when the next reading would come after the moment to start closing, a final reading is scheduled for that moment, and it ends the session', async () => {
-  const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
-  let clockNow = (): number => 0;
-  const timers = {
-    setTimeout: (fn: () => void, ms: number) => { const t = { fn, ms, at: clockNow() + ms, cleared: false }; pending.push(t); return t; },
-    clearTimeout: (h: unknown) => { if (h) (h as { cleared: boolean }).cleared = true; },
-  };
-  // Readings at most once a second; closing a gate takes 100 ms.
-  const r = await rig('opennds', { closeLatencyMs: () => 100, minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers });
-  clockNow = () => r.now.t;
-  const s = await r.paying(A, 10 * MiB);
-  r.meter.start(); // its ticks are fake timers too: the test runs them by hand
-  r.portal.addTraffic(A, MiB, 0); // a flow at 8 MiB/s
-  r.now.t += 125;
-  await r.meter.tick();
-  r.portal.addTraffic(A, 7 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
-  r.now.t += 875;
-  const t = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  const cut = pending.filter((p) => !p.cleared && p.ms > 0);
-  assert.is(cut.length, 1, 'one cut scheduled');
-  assert.ok(cut[0]!.ms < 150, `cut in ${cut[0]!.ms} ms: before the crossing (250 ms), by the close latency and a fetch`);
-  const before = pending.length;
-  cut[0]!.fn();
-  assert.ok(pending.slice(before).some((p) => p.ms === 0 && !p.cleared), 'the cut asks for a reading at once');
-  // The final reading: the client went on at its rate and has 8 KiB left, which pass within the 100 ms close: the
-  // session ends at this reading, only those 8 KiB billed ahead.
-  r.portal.addTraffic(A, 2 * MiB - 8 * 1024, 0);
-  r.now.t += 250;
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
-  assert.is(billed.billedAheadBytes, 8 * 1024, 'only the bytes of the close are billed ahead');
-  assert.ok(billed.exhausted);
-  assert.ok(t.nextInMs > 0);
-  // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old time.
-  const s2 = await r.paying(B, 12 * MiB);
-  r.portal.addTraffic(B, MiB, 0);
-  r.now.t += 125;
-  await r.meter.tick();
-  r.portal.addTraffic(B, 7 * MiB, 0);
-  r.now.t += 875;
-  await r.meter.tick();
-  const cutB = pending.filter((p) => !p.cleared).at(-1)!;
-  r.portal.addTraffic(B, 2 * MiB, 0); // it slowed down
-  r.now.t += 1000;
-  await r.meter.tick();
-  assert.ok(cutB.cleared, 'the earlier cut was cancelled by the new reading');
-  assert.is(r.manager.get(s2.id)!.state, 'ACTIVE');
-  const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
-  assert.ok(later.length > 0, 'a new cut for B');
-  assert.ok(later.every((p) => p.at > cutB.at), 'rescheduled later, at the slower rate');
-  await r.close();
-});
-
-test('final reading of one client: a cut between ticks reads only that client (json <mac> over the socket), ends the session at its allotment, and bills nothing twice', async () => {
-  const { pending, timers } = fakeTimers();
-  const dueCut = (): { fn: () => void; ms: number; cleared: boolean } => {
-    const live = pending.filter((p) => !p.cleared && p.ms > 0);
-    assert.is(live.length, 1, 'one cut pending');
-    live[0]!.cleared = true;
-    return live[0]!;
-  };
-  let valve: Valve | undefined;
-  const reads: string[] = [];
-  const r = await rig('opennds', {
-    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers,
-    // The meter times a reading from onStart to its answer (real time) and decides with it: a reading that took more
-    // than ~27 ms (a loaded machine) turned the first step into a timed end. Told of the start when the answer is in,
-    // it times every reading at ~0 ms, so the decisions below depend on the fake clock and the counters only.
-    readClient: async (mac, onStart) => {
-      reads.push(mac);
-      const answer = await valve!.client(mac, 'read', () => {});
-      onStart();
-      return answer;
-    },
-  });
-  valve = new Valve({ command: ['/nonexistent/ndsctl'], socketPath: () => r.server.path, timeoutMs: 2000 });
-  const s = await r.paying(A, 10 * MiB);
-  await r.paying(B, 100 * MiB); // another client: the final reading must not bill or move it
-  r.meter.start();
-  await nearItsEnd(r, [A, B]);
-  const ticksBefore = r.ticks.length;
-  const usedB = r.manager.list({ mac: B })[0]!.used;
-  // The first final reading comes early: 1.5 MiB more passed, 0.5 MiB left is 62 ms at this rate, longer than the close
-  // (1.1 × the reading's time + 5 ms, 5 ms here): it plans the next step instead of ending the session.
-  r.portal.addTraffic(A, 1.5 * MiB, 0);
-  r.now.t += 187;
-  dueCut().fn();
-  await waitUntil(() => reads.length === 1 && pending.some((p) => !p.cleared && p.ms > 0));
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(r.manager.get(s.id)!.used, 8 * MiB, 'a final reading that does not end the session bills nothing');
-  // The second: 8 KiB left, which pass within the close: the session ends at this reading, those 8 KiB billed ahead.
-  r.portal.addTraffic(A, 0.5 * MiB - 8 * 1024, 0);
-  r.now.t += 62;
-  const next = pending.filter((p) => !p.cleared && p.ms > 0).at(-1)!;
-  next.cleared = true;
-  next.fn();
-  await waitUntil(() => r.manager.get(s.id)!.state !== 'ACTIVE');
-  assert.equal(reads, [A, A], 'only A was read, by itself');
-  assert.is(r.ticks.length, ticksBefore, 'no tick was taken for it');
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  const billed = r.usage.at(-1)!;
-  assert.is(billed.length, 1);
-  assert.is(billed[0]!.sessionId, s.id);
-  assert.is(billed[0]!.deltaBytes, 2 * MiB, 'what passed since the last tick and the remainder, together the allotment');
-  assert.is(billed[0]!.billedAheadBytes, 8 * 1024);
-  assert.ok(billed[0]!.exhausted);
-  assert.is(r.manager.list({ mac: B })[0]!.used, usedB, 'B is billed by the ticks only');
-  // The next tick sees A's counters with no session: nothing more is billed; B's bytes are.
-  r.portal.addTraffic(A, 100 * 1024, 0);
-  r.portal.addTraffic(B, MiB, 0);
-  r.now.t += 1000;
-  const t = await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 10 * MiB);
-  assert.ok(t.usage.every((u) => u.sessionId !== s.id));
-  assert.is(r.manager.list({ mac: B })[0]!.used, usedB + MiB, 'B: the bytes since its last tick');
-  assert.is(r.meter.stats().final_readings, 2);
-  await valve.shutdown();
-  await r.close();
-});
-
-test('final reading: a tick that read the client meanwhile decides instead, and a client the portal no longer lists is left to the ticks', async () => {
-  let release: (() => void) | undefined;
-  const { pending, timers } = fakeTimers();
-  const r = await rig('opennds', {
-    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers,
-    // The reading is held until the test lets it answer: a tick runs in between.
-    readClient: async (mac) => {
-      const c = r.portal.get(mac);
-      const answer = c ? { downloadBytes: c.downloadBytes, uploadBytes: c.uploadBytes, state: c.state } : null;
-      await new Promise<void>((resolve) => { release = resolve; });
-      return answer;
-    },
-  });
-  const s = await r.paying(A, 10 * MiB);
-  r.meter.start();
-  await nearItsEnd(r, [A]);
-  r.portal.addTraffic(A, MiB, 0); // what the held reading will show: 1 MiB left
-  r.now.t += 125;
-  const first = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
-  assert.is(first.length, 1, 'a cut is planned');
-  first[0]!.cleared = true; // it fires
-  first[0]!.fn();
-  await waitUntil(() => release !== undefined);
-  // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
-  await r.meter.tick();
-  assert.is(r.manager.get(s.id)!.used, 9 * MiB);
-  release!();
-  await new Promise((res) => setTimeout(res, 20));
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'the stale final reading (its base is the older tick) does not end it');
-  assert.is(r.manager.get(s.id)!.used, 9 * MiB, 'and bills nothing: that megabyte was billed once, by the tick');
-  // A client the portal no longer lists: the final reading leaves it to the ticks (asks for one at once).
-  const cuts = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500); // the meter's next tick is 1000 ms away
-  assert.is(cuts.length, 1, 'the tick planned a new cut');
-  r.portal.remove(A);
-  release = undefined;
-  const zeroTimers = pending.filter((p) => p.ms === 0).length;
-  cuts[0]!.fn();
-  await waitUntil(() => release !== undefined);
-  release!();
-  await waitUntil(() => pending.filter((p) => p.ms === 0).length > zeroTimers);
-  assert.is(r.manager.get(s.id)!.used, 9 * MiB);
-  await r.close();
-});
-
-test('final reading: one that never answers does not stop metering (a tick waits for it at most one fetch timeout)', async () => {
-  const { pending, timers } = fakeTimers();
-  let asked = 0;
-  const r = await rig('opennds', {
-    minIntervalMs: 1000, peakRateBytesPerS: 100_000, timers, fetchTimeoutMs: 100,
-    readClient: () => { asked++; return new Promise(() => {}); }, // a portal call that hangs
-    portal: { runExclusive: (fn) => fn() }, // the valve's queue: a tick's fetch goes through it (and waits for cuts)
-  });
-  const s = await r.paying(A, 10 * MiB);
-  r.meter.start();
-  await nearItsEnd(r, [A]);
-  const cut = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
-  assert.is(cut.length, 1, 'a cut is planned');
-  cut[0]!.cleared = true;
-  cut[0]!.fn();
-  assert.is(asked, 1, 'the final reading was asked for');
-  r.portal.addTraffic(A, 2 * MiB, 0);
-  r.now.t += 250;
-  const t = await r.meter.tick(); // waits for the hung reading, then reads anyway
-  assert.ok(t.ok);
-  assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the tick read the client past its allotment and ended the session');
-  await r.close();
-});
-
-test('safety net: when metering lags past the moment a data session could have used up its remainder, its gate is reported for closing (once), and not before', async () => {
-  const r = await rig('opennds', { peakRateBytesPerS: 100 * MiB });
-  const near = await r.paying(A, 3 * MiB);
-  const far = await r.paying(B, 1000 * MiB);
-  r.portal.addTraffic(A, 2 * MiB, 0); // 1 MiB left at 0.2 MiB/s (2 × its rate: 0.4 MiB/s → 2.5 s)
-  r.portal.addTraffic(B, 2 * MiB, 0);
-  r.now.t += 10_000;
-  await r.meter.tick();
-  assert.equal(r.meter.checkBlind(), [], 'readings are current');
-  await r.server.close(); // the portal stops answering: ticks fail, metering lags
-  r.now.t += 15_000;
-  const failed = await r.meter.tick();
-  assert.is(failed.ok, false);
-  assert.equal(r.meter.checkBlind(), [], 'one poll interval and a half without a reading is not yet a lag');
-  r.now.t += 10_000; // 25 s blind: A could have used its 1 MiB; B (998 MiB at the 100 MiB/s peak) could not
-  assert.equal(r.meter.checkBlind(), [A]);
-  assert.equal(r.meter.checkBlind(), [], 'reported once');
-  assert.is(r.manager.get(near.id)!.state, 'ACTIVE', 'the session stays active: its gate re-opens when readings resume');
-  assert.is(r.manager.get(far.id)!.state, 'ACTIVE');
-  const again = await listenNdsctlSocket(r.server.path, portalRequestHandler(r.portal));
-  try {
+test(
+  'a remainder that passes while the gate closes is billed ahead: the session ends at this reading, at its ' +
+    'allotment, nothing billed twice',
+  async () => {
+    const r = await rig('opennds', { closeLatencyMs: () => 200 });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0); // one burst: 100 KiB left
     r.now.t += 1000;
-    assert.ok((await r.meter.tick()).ok);
-    assert.equal(r.meter.checkBlind(), [], 'readings resumed');
-  } finally {
-    await again.close();
-  }
-  await r.close();
-});
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'one burst is not a rate to bill ahead from');
+    // the flow goes on at 0.5 MiB/s: the last 50 KiB pass in 100 ms, within a 200 ms close
+    r.portal.addTraffic(A, 50 * 1024, 0);
+    r.now.t += 100;
+    const t = await r.meter.tick();
+    const report = t.usage.find((u) => u.sessionId === s.id)!;
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    assert.is(report.billedAheadBytes, 50 * 1024);
+    assert.is(report.deltaBytes, 100 * 1024);
+    assert.ok(report.exhausted);
+    assert.is(r.ended.length, 1);
+    // What passes while the gate closes is the remainder already billed: the next reading bills nothing.
+    r.portal.addTraffic(A, 50 * 1024, 0);
+    r.now.t += 100;
+    const after = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    assert.is(after.usage.length, 0);
+    await r.close();
+  },
+);
 
-test('after a restart from checkpoint marks, the bytes that passed while sluice was down are billed but give no rate: nothing is billed ahead', async () => {
-  const r = await rig('opennds', { closeLatencyMs: () => 200 });
-  const s = await r.paying(A, 16 * MiB);
-  r.portal.addTraffic(A, 4 * MiB, 0);
-  r.now.t += 1000;
-  await r.meter.tick();
-  await r.restart(); // the new meter starts from the last committed readings
-  r.portal.addTraffic(A, 8 * MiB, 0); // passed while sluice was down
-  r.now.t += 50; // 50 ms after the restart: 8 MiB / 50 ms would be 160 MiB/s, and 4 MiB "pass within the close"
-  const t = await r.meter.tick();
-  assert.ok(t.ok);
-  assert.is(r.manager.get(s.id)!.used, 12 * MiB, 'exactly what passed');
-  assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
-  assert.is(t.usage[0]!.billedAheadBytes, undefined);
-  await r.close();
-});
+test(
+  'a remainder that outlasts the close is not billed ahead: ' + 'the next reading is taken at the predicted crossing',
+  async () => {
+    const r = await rig('opennds', { closeLatencyMs: () => 200, peakRateBytesPerS: 100_000 });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 8 * MiB, 0); // 2 MiB left at ~8.4 kB/ms: 250 ms, longer than the 200 ms close
+    r.now.t += 1000;
+    const t = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    assert.is(r.manager.get(s.id)!.used, 8 * MiB);
+    assert.is(t.usage[0]!.billedAheadBytes, undefined);
+    assert.ok(t.nextInMs > 0 && t.nextInMs <= 250, `next tick in ${t.nextInMs} ms`);
+    await r.close();
+  },
+);
 
-test('a paying client that disappears, returns and disappears again is gone while absent, dated from its latest absence', async () => {
-  const r = await rig();
-  await r.paying(A, 100 * MiB);
-  await r.paying(B, 100 * MiB);
-  r.portal.remove(A);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, [A]);
-  const first = r.now.t;
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, [A]);
-  assert.is(r.meter.goneSince(A), first); // the same absence
-  r.portal.addClient(A, '10.0.0.10');
-  r.portal.auth(A);
-  r.now.t += 1000;
-  const back = await r.meter.tick();
-  assert.equal([back.gone, back.reopen], [[], []]);
-  assert.is(r.meter.goneSince(A), undefined);
-  r.portal.remove(A);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, [A]);
-  assert.is(r.meter.goneSince(A), r.now.t);
-  await r.close();
-});
+test(
+  'kernel quota: a braked session is never billed ahead nor cut on a prediction; read just after its crossing, ' +
+    'ended once the kernel says its quota is used up',
+  async () => {
+    const usedUp = new Set<string>();
+    let asked = 0;
+    const r = await rig('opennds', {
+      closeLatencyMs: () => 200,
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => {
+          asked++;
+          return new Set(usedUp);
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 10 * MiB - 100 * 1024, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    r.portal.addTraffic(A, 50 * 1024, 0); // 0.5 MiB/s, 50 KiB left: an unbraked session is billed ahead and ended here
+    r.now.t += 100;
+    const t = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'the kernel stops it at its allotment: no prediction needed');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB - 50 * 1024);
+    assert.is(t.usage[0]!.billedAheadBytes, undefined);
+    assert.ok(
+      t.nextInMs > 100 && t.nextInMs <= 130,
+      `read just after the crossing (100 ms away), not before: ${t.nextInMs} ms`,
+    );
+    assert.is(asked, 1, 'within one segment of its allotment: the kernel is asked');
+    // The kernel drops the segment that would cross: 2 KiB short, then nothing passes.
+    r.portal.addTraffic(A, 48 * 1024, 0);
+    usedUp.add(A);
+    r.now.t += 120;
+    const end = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    const stop = r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!;
+    assert.is(stop.billedAheadBytes, 2 * 1024, 'the bytes the dropped segment left are billed: the allotment is spent');
+    assert.is(stop.stoppedByKernel, true, 'reported as stopped by the kernel, not as a cut at a predicted crossing');
+    assert.is(stop.cutRate, undefined);
+    assert.is(end.usage[0]!.deltaBytes, 48 * 1024);
+    assert.is(r.meter.stats().kernel_quota_ends, 1);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'nothing billed twice');
+    await r.close();
+  },
+);
 
-test('a session whose MAC the portal never listed is gone; once listed it is not, and its session ending forgets it', async () => {
-  const C = '02:00:00:00:00:0c';
-  const r = await rig();
-  await r.paying(A, 100 * MiB);
-  const s = await r.buy(C, 100 * MiB); // not on the portal's list: no table slot
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, [C]);
-  const since = r.now.t;
-  r.portal.addClient(C, '10.0.0.12');
-  r.portal.auth(C);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, []);
-  assert.is(r.meter.goneSince(C), undefined);
-  r.portal.remove(C);
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, [C]);
-  assert.ok(r.meter.goneSince(C)! > since);
-  await r.manager.end(s.id, 'admin');
-  r.now.t += 1000;
-  assert.equal((await r.meter.tick()).gone, []);
-  assert.is(r.meter.goneSince(C), undefined);
-  await r.close();
-});
+test(
+  'kernel quota: a session the kernel stopped at its allotment while sluice billed less (a restart without a ' +
+    'mark forgave bytes) is ended at its allotment by the audit, not left ACTIVE with nothing passing',
+  async () => {
+    const usedUp = new Set<string>();
+    let asked = 0;
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => {
+          asked++;
+          return new Set(usedUp);
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 2 * MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 2 * MiB);
+    // sluice dies before any counter mark; the kernel's quota lets the rest of the allotment through, then stops it.
+    await r.restart(false);
+    r.portal.addTraffic(A, 8 * MiB, 0);
+    usedUp.add(A);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 2 * MiB, 'the first reading without a mark is a base: 8 MiB unbilled');
+    r.now.t += KERNEL_AUDIT_MS;
+    await r.meter.tick();
+    assert.is(asked, 1, 'audited once an interval after the first tick');
+    assert.is(
+      r.manager.get(s.id)!.state,
+      'ACTIVE',
+      'one audit is not enough: a top-up or late billing may be under way',
+    );
+    r.now.t += KERNEL_AUDIT_MS;
+    await r.meter.tick();
+    assert.is(
+      r.manager.get(s.id)!.state,
+      'EXPIRED',
+      'stopped by the kernel with the same bytes left two audits in a row',
+    );
+    assert.is(r.manager.get(s.id)!.endCause, 'data-limit');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB, 'the kernel let exactly the allotment through: the rest is billed');
+    assert.is(r.meter.stats().kernel_quota_unbilled_ends, 1);
+    await r.close();
+  },
+);
 
-test('a data session that runs out in a tick\'s billing is reported open and unpaid by that same tick', async () => {
+test(
+  "kernel quota: a session billed to within a few bytes of its allotment before its quota was known (a restart's " +
+    'first tick), then stopped by the kernel with nothing moving, is ended, not left ACTIVE',
+  async () => {
+    const usedUp = new Set<string>();
+    let braked = false;
+    const r = await rig('opennds', {
+      kernelQuota: { has: (mac) => braked && mac === A, usedUp: async () => new Set(usedUp) },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    // The reading that brings it 317 B short comes while the quota is not known yet (KernelQuota.start runs later).
+    r.portal.addTraffic(A, 10 * MiB - 1024, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.ok(r.manager.get(s.id)!.used >= 10 * MiB - 1024 && r.manager.get(s.id)!.state === 'ACTIVE');
+    braked = true;
+    usedUp.add(A);
+    for (let i = 0; i < 4; i++) {
+      r.now.t += KERNEL_AUDIT_MS;
+      await r.meter.tick();
+    }
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED', 'the kernel stopped it: ended');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    await r.close();
+  },
+);
+
+test(
+  'kernel quota: the audit leaves alone a braked session the kernel has not stopped, and one topped up between ' +
+    'audits',
+  async () => {
+    const usedUp = new Set<string>();
+    const r = await rig('opennds', { kernelQuota: { has: () => true, usedUp: async () => new Set(usedUp) } });
+    const a = await r.paying(A, 10 * MiB);
+    const b = await r.paying(B, 10 * MiB);
+    usedUp.add(B);
+    r.now.t += KERNEL_AUDIT_MS;
+    await r.meter.tick();
+    // B was found stopped by the first audit; a top-up lands before the kernel's quota for it has been raised.
+    await r.manager.activate({
+      mac: B,
+      metric: 'bytes',
+      allotment: BigInt(MiB),
+      payment: { method: 'grant', reference: 'top-b', amount: 1n, asset: 'X', at: r.now.t },
+    });
+    r.now.t += KERNEL_AUDIT_MS;
+    await r.meter.tick();
+    assert.is(r.manager.get(b.id)!.state, 'ACTIVE', 'more left than at the audit before: a top-up, not a stop');
+    usedUp.delete(B);
+    for (let i = 0; i < 3; i++) {
+      r.now.t += KERNEL_AUDIT_MS;
+      await r.meter.tick();
+    }
+    assert.is(r.manager.get(b.id)!.state, 'ACTIVE');
+    assert.is(r.manager.get(a.id)!.state, 'ACTIVE', 'not stopped by the kernel: never ended by the audit');
+    assert.is(r.meter.stats().kernel_quota_unbilled_ends, 0);
+    await r.close();
+  },
+);
+
+test(
+  'kernel quota: stopped a whole segment short, a braked session gets a fresh quota of exactly what a reading ' +
+    'after the stop leaves, then ends at its allotment',
+  async () => {
+    const usedUp = new Set<string>();
+    const refills: Array<[string, number]> = [];
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: (mac) => mac === A,
+        usedUp: async () => new Set(usedUp),
+        refill: async (mac, bytes) => {
+          refills.push([mac, bytes]);
+          usedUp.delete(mac);
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 10 * MiB - 200 * 1024, 0);
+    r.now.t += 1000;
+    const before = await r.meter.tick();
+    r.portal.addTraffic(A, 140 * 1024, 0); // 60 KiB left, and the kernel dropped a 62 KiB segment: stopped 60 KiB short
+    usedUp.add(A);
+    r.now.t += 140;
+    const t = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE', 'not ended with 60 KiB unused');
+    assert.is(refills.length, 0, 'the reading may predate the stop: no refill from it');
+    // The minimum interval, or twice the last tick's real duration where that is longer (a loaded machine: 16.5 ms).
+    const soonest = Math.max(20, 2 * before.durationMs);
+    assert.is(t.nextInMs, soonest, 'a reading after the stop is wanted at once (the minimum interval)');
+    r.now.t += 20;
+    await r.meter.tick();
+    assert.equal(refills, [[A, 60 * 1024]], 'a fresh quota of what the reading after the stop leaves');
+    r.portal.addTraffic(A, 59 * 1024, 0); // stopped again, 1 KiB short
+    usedUp.add(A);
+    r.now.t += 120;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    assert.is(r.usage.flat().find((u) => u.billedAheadBytes !== undefined)!.billedAheadBytes, 1024);
+    assert.is(r.meter.stats().kernel_quota_refills, 1);
+    await r.close();
+  },
+);
+
+test(
+  'kernel quota: a braked session idle with a few KiB left is not ended while its quota is not used up, and ' +
+    'leaves the watch when a top-up takes it out of reach',
+  async () => {
+    let asked = 0;
+    const r = await rig('opennds', {
+      kernelQuota: {
+        has: () => true,
+        usedUp: async () => {
+          asked++;
+          return new Set<string>();
+        },
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.portal.addTraffic(A, 10 * MiB - 4096, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(asked, 1);
+    r.now.t += 1000;
+    await r.meter.tick(); // idle: no delta, still watched
+    assert.is(asked, 2);
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB - 4096);
+    await r.manager.activate({
+      mac: A,
+      metric: 'bytes',
+      allotment: BigInt(MiB),
+      payment: { method: 'grant', reference: 'top', amount: 1n, asset: 'X', at: r.now.t },
+    });
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.is(asked, 2, 'a top-up took it out of the watch: the kernel is not asked again');
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    await r.close();
+  },
+);
+
+test(
+  'cut between ticks: when the next reading would come after the moment to start closing, a final reading is ' +
+    'scheduled for that moment, and it ends the session',
+  async () => {
+    const pending: Array<{ fn: () => void; ms: number; at: number; cleared: boolean }> = [];
+    let clockNow = (): number => 0;
+    const timers = {
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = { fn, ms, at: clockNow() + ms, cleared: false };
+        pending.push(t);
+        return t;
+      },
+      clearTimeout: (h: unknown) => {
+        if (h) (h as { cleared: boolean }).cleared = true;
+      },
+    };
+    // Readings at most once a second; closing a gate takes 100 ms.
+    const r = await rig('opennds', {
+      closeLatencyMs: () => 100,
+      minIntervalMs: 1000,
+      peakRateBytesPerS: 100_000,
+      timers,
+    });
+    clockNow = () => r.now.t;
+    const s = await r.paying(A, 10 * MiB);
+    r.meter.start(); // its ticks are fake timers too: the test runs them by hand
+    r.portal.addTraffic(A, MiB, 0); // a flow at 8 MiB/s
+    r.now.t += 125;
+    await r.meter.tick();
+    r.portal.addTraffic(A, 7 * MiB, 0); // 2 MiB left at 8 MiB/s: runs out in 250 ms, before the next reading can come
+    r.now.t += 875;
+    const t = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    const cut = pending.filter((p) => !p.cleared && p.ms > 0);
+    assert.is(cut.length, 1, 'one cut scheduled');
+    assert.ok(
+      cut[0]!.ms < 150,
+      `cut in ${cut[0]!.ms} ms: before the crossing (250 ms), by the close latency and a fetch`,
+    );
+    const before = pending.length;
+    cut[0]!.fn();
+    assert.ok(
+      pending.slice(before).some((p) => p.ms === 0 && !p.cleared),
+      'the cut asks for a reading at once',
+    );
+    // The final reading: the client went on at its rate and has 8 KiB left, which pass within the 100 ms close: the
+    // session ends at this reading, only those 8 KiB billed ahead.
+    r.portal.addTraffic(A, 2 * MiB - 8 * 1024, 0);
+    r.now.t += 250;
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    const billed = r.usage.at(-1)!.find((u) => u.sessionId === s.id)!;
+    assert.is(billed.billedAheadBytes, 8 * 1024, 'only the bytes of the close are billed ahead');
+    assert.ok(billed.exhausted);
+    assert.ok(t.nextInMs > 0);
+    // A reading before the cut re-decides with the new rate: a client that slowed down is cut later, not at the old
+    // time.
+    const s2 = await r.paying(B, 12 * MiB);
+    r.portal.addTraffic(B, MiB, 0);
+    r.now.t += 125;
+    await r.meter.tick();
+    r.portal.addTraffic(B, 7 * MiB, 0);
+    r.now.t += 875;
+    await r.meter.tick();
+    const cutB = pending.filter((p) => !p.cleared).at(-1)!;
+    r.portal.addTraffic(B, 2 * MiB, 0); // it slowed down
+    r.now.t += 1000;
+    await r.meter.tick();
+    assert.ok(cutB.cleared, 'the earlier cut was cancelled by the new reading');
+    assert.is(r.manager.get(s2.id)!.state, 'ACTIVE');
+    const later = pending.slice(pending.indexOf(cutB) + 1).filter((p) => !p.cleared);
+    assert.ok(later.length > 0, 'a new cut for B');
+    assert.ok(
+      later.every((p) => p.at > cutB.at),
+      'rescheduled later, at the slower rate',
+    );
+    await r.close();
+  },
+);
+
+test(
+  'final reading of one client: a cut between ticks reads only that client (json <mac> over the socket), ends ' +
+    'the session at its allotment, and bills nothing twice',
+  async () => {
+    const { pending, timers } = fakeTimers();
+    const dueCut = (): { fn: () => void; ms: number; cleared: boolean } => {
+      const live = pending.filter((p) => !p.cleared && p.ms > 0);
+      assert.is(live.length, 1, 'one cut pending');
+      live[0]!.cleared = true;
+      return live[0]!;
+    };
+    let valve: Valve | undefined;
+    const reads: string[] = [];
+    const r = await rig('opennds', {
+      minIntervalMs: 1000,
+      peakRateBytesPerS: 100_000,
+      timers,
+      // The meter times a reading from onStart to its answer (real time) and decides with it: a reading that took more
+      // than ~27 ms (a loaded machine) turned the first step into a timed end. Told of the start when the answer is in,
+      // it times every reading at ~0 ms, so the decisions below depend on the fake clock and the counters only.
+      readClient: async (mac, onStart) => {
+        reads.push(mac);
+        const answer = await valve!.client(mac, 'read', () => {});
+        onStart();
+        return answer;
+      },
+    });
+    valve = new Valve({ command: ['/nonexistent/ndsctl'], socketPath: () => r.server.path, timeoutMs: 2000 });
+    const s = await r.paying(A, 10 * MiB);
+    await r.paying(B, 100 * MiB); // another client: the final reading must not bill or move it
+    r.meter.start();
+    await nearItsEnd(r, [A, B]);
+    const ticksBefore = r.ticks.length;
+    const usedB = r.manager.list({ mac: B })[0]!.used;
+    // The first final reading comes early: 1.5 MiB more passed, 0.5 MiB left is 62 ms at this rate, longer than the
+    // close (1.1 × the reading's time + 5 ms, 5 ms here): it plans the next step instead of ending the session.
+    r.portal.addTraffic(A, 1.5 * MiB, 0);
+    r.now.t += 187;
+    dueCut().fn();
+    await waitUntil(() => reads.length === 1 && pending.some((p) => !p.cleared && p.ms > 0));
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    assert.is(r.manager.get(s.id)!.used, 8 * MiB, 'a final reading that does not end the session bills nothing');
+    // The second: 8 KiB left, which pass within the close: the session ends at this reading, those 8 KiB billed ahead.
+    r.portal.addTraffic(A, 0.5 * MiB - 8 * 1024, 0);
+    r.now.t += 62;
+    const next = pending.filter((p) => !p.cleared && p.ms > 0).at(-1)!;
+    next.cleared = true;
+    next.fn();
+    await waitUntil(() => r.manager.get(s.id)!.state !== 'ACTIVE');
+    assert.equal(reads, [A, A], 'only A was read, by itself');
+    assert.is(r.ticks.length, ticksBefore, 'no tick was taken for it');
+    assert.is(r.manager.get(s.id)!.state, 'EXPIRED');
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    const billed = r.usage.at(-1)!;
+    assert.is(billed.length, 1);
+    assert.is(billed[0]!.sessionId, s.id);
+    assert.is(
+      billed[0]!.deltaBytes,
+      2 * MiB,
+      'what passed since the last tick and the remainder, together the allotment',
+    );
+    assert.is(billed[0]!.billedAheadBytes, 8 * 1024);
+    assert.ok(billed[0]!.exhausted);
+    assert.is(r.manager.list({ mac: B })[0]!.used, usedB, 'B is billed by the ticks only');
+    // The next tick sees A's counters with no session: nothing more is billed; B's bytes are.
+    r.portal.addTraffic(A, 100 * 1024, 0);
+    r.portal.addTraffic(B, MiB, 0);
+    r.now.t += 1000;
+    const t = await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 10 * MiB);
+    assert.ok(t.usage.every((u) => u.sessionId !== s.id));
+    assert.is(r.manager.list({ mac: B })[0]!.used, usedB + MiB, 'B: the bytes since its last tick');
+    assert.is(r.meter.stats().final_readings, 2);
+    await valve.shutdown();
+    await r.close();
+  },
+);
+
+test(
+  'final reading: a tick that read the client meanwhile decides instead, and a client the portal no longer lists ' +
+    'is left to the ticks',
+  async () => {
+    let release: (() => void) | undefined;
+    const { pending, timers } = fakeTimers();
+    const r = await rig('opennds', {
+      minIntervalMs: 1000,
+      peakRateBytesPerS: 100_000,
+      timers,
+      // The reading is held until the test lets it answer: a tick runs in between.
+      readClient: async (mac) => {
+        const c = r.portal.get(mac);
+        const answer = c ? { downloadBytes: c.downloadBytes, uploadBytes: c.uploadBytes, state: c.state } : null;
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        return answer;
+      },
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.meter.start();
+    await nearItsEnd(r, [A]);
+    r.portal.addTraffic(A, MiB, 0); // what the held reading will show: 1 MiB left
+    r.now.t += 125;
+    const first = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
+    assert.is(first.length, 1, 'a cut is planned');
+    first[0]!.cleared = true; // it fires
+    first[0]!.fn();
+    await waitUntil(() => release !== undefined);
+    // the tick reads the same counters first, bills that 1 MiB and decides with it: not the end yet
+    await r.meter.tick();
+    assert.is(r.manager.get(s.id)!.used, 9 * MiB);
+    release!();
+    await new Promise((res) => setTimeout(res, 20));
+    assert.is(
+      r.manager.get(s.id)!.state,
+      'ACTIVE',
+      'the stale final reading (its base is the older tick) does not end it',
+    );
+    assert.is(r.manager.get(s.id)!.used, 9 * MiB, 'and bills nothing: that megabyte was billed once, by the tick');
+    // A client the portal no longer lists: the final reading leaves it to the ticks (asks for one at once).
+    const cuts = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500); // the meter's next tick is 1000 ms away
+    assert.is(cuts.length, 1, 'the tick planned a new cut');
+    r.portal.remove(A);
+    release = undefined;
+    const zeroTimers = pending.filter((p) => p.ms === 0).length;
+    cuts[0]!.fn();
+    await waitUntil(() => release !== undefined);
+    release!();
+    await waitUntil(() => pending.filter((p) => p.ms === 0).length > zeroTimers);
+    assert.is(r.manager.get(s.id)!.used, 9 * MiB);
+    await r.close();
+  },
+);
+
+test(
+  'final reading: one that never answers does not stop ' + 'metering (a tick waits for it at most one fetch timeout)',
+  async () => {
+    const { pending, timers } = fakeTimers();
+    let asked = 0;
+    const r = await rig('opennds', {
+      minIntervalMs: 1000,
+      peakRateBytesPerS: 100_000,
+      timers,
+      fetchTimeoutMs: 100,
+      readClient: () => {
+        asked++;
+        return new Promise(() => {});
+      }, // a portal call that hangs
+      portal: { runExclusive: (fn) => fn() }, // the valve's queue: a tick's fetch goes through it (and waits for cuts)
+    });
+    const s = await r.paying(A, 10 * MiB);
+    r.meter.start();
+    await nearItsEnd(r, [A]);
+    const cut = pending.filter((p) => !p.cleared && p.ms > 0 && p.ms < 500);
+    assert.is(cut.length, 1, 'a cut is planned');
+    cut[0]!.cleared = true;
+    cut[0]!.fn();
+    assert.is(asked, 1, 'the final reading was asked for');
+    r.portal.addTraffic(A, 2 * MiB, 0);
+    r.now.t += 250;
+    const t = await r.meter.tick(); // waits for the hung reading, then reads anyway
+    assert.ok(t.ok);
+    assert.is(
+      r.manager.get(s.id)!.state,
+      'EXPIRED',
+      'the tick read the client past its allotment and ended the session',
+    );
+    await r.close();
+  },
+);
+
+test(
+  'safety net: when metering lags past the moment a data session could have used up its remainder, its gate is ' +
+    'reported for closing (once), and not before',
+  async () => {
+    const r = await rig('opennds', { peakRateBytesPerS: 100 * MiB });
+    const near = await r.paying(A, 3 * MiB);
+    const far = await r.paying(B, 1000 * MiB);
+    r.portal.addTraffic(A, 2 * MiB, 0); // 1 MiB left at 0.2 MiB/s (2 × its rate: 0.4 MiB/s → 2.5 s)
+    r.portal.addTraffic(B, 2 * MiB, 0);
+    r.now.t += 10_000;
+    await r.meter.tick();
+    assert.equal(r.meter.checkBlind(), [], 'readings are current');
+    await r.server.close(); // the portal stops answering: ticks fail, metering lags
+    r.now.t += 15_000;
+    const failed = await r.meter.tick();
+    assert.is(failed.ok, false);
+    assert.equal(r.meter.checkBlind(), [], 'one poll interval and a half without a reading is not yet a lag');
+    r.now.t += 10_000; // 25 s blind: A could have used its 1 MiB; B (998 MiB at the 100 MiB/s peak) could not
+    assert.equal(r.meter.checkBlind(), [A]);
+    assert.equal(r.meter.checkBlind(), [], 'reported once');
+    assert.is(
+      r.manager.get(near.id)!.state,
+      'ACTIVE',
+      'the session stays active: its gate re-opens when readings resume',
+    );
+    assert.is(r.manager.get(far.id)!.state, 'ACTIVE');
+    const again = await listenNdsctlSocket(r.server.path, portalRequestHandler(r.portal));
+    try {
+      r.now.t += 1000;
+      assert.ok((await r.meter.tick()).ok);
+      assert.equal(r.meter.checkBlind(), [], 'readings resumed');
+    } finally {
+      await again.close();
+    }
+    await r.close();
+  },
+);
+
+test(
+  'after a restart from checkpoint marks, the bytes that passed while sluice was down are billed but give no ' +
+    'rate: nothing is billed ahead',
+  async () => {
+    const r = await rig('opennds', { closeLatencyMs: () => 200 });
+    const s = await r.paying(A, 16 * MiB);
+    r.portal.addTraffic(A, 4 * MiB, 0);
+    r.now.t += 1000;
+    await r.meter.tick();
+    await r.restart(); // the new meter starts from the last committed readings
+    r.portal.addTraffic(A, 8 * MiB, 0); // passed while sluice was down
+    r.now.t += 50; // 50 ms after the restart: 8 MiB / 50 ms would be 160 MiB/s, and 4 MiB "pass within the close"
+    const t = await r.meter.tick();
+    assert.ok(t.ok);
+    assert.is(r.manager.get(s.id)!.used, 12 * MiB, 'exactly what passed');
+    assert.is(r.manager.get(s.id)!.state, 'ACTIVE');
+    assert.is(t.usage[0]!.billedAheadBytes, undefined);
+    await r.close();
+  },
+);
+
+test(
+  'a paying client that disappears, returns and disappears again is gone while absent, dated from its latest ' +
+    'absence',
+  async () => {
+    const r = await rig();
+    await r.paying(A, 100 * MiB);
+    await r.paying(B, 100 * MiB);
+    r.portal.remove(A);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, [A]);
+    const first = r.now.t;
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, [A]);
+    assert.is(r.meter.goneSince(A), first); // the same absence
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.auth(A);
+    r.now.t += 1000;
+    const back = await r.meter.tick();
+    assert.equal([back.gone, back.reopen], [[], []]);
+    assert.is(r.meter.goneSince(A), undefined);
+    r.portal.remove(A);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, [A]);
+    assert.is(r.meter.goneSince(A), r.now.t);
+    await r.close();
+  },
+);
+
+test(
+  'a session whose MAC the portal never listed is gone; ' + 'once listed it is not, and its session ending forgets it',
+  async () => {
+    const C = '02:00:00:00:00:0c';
+    const r = await rig();
+    await r.paying(A, 100 * MiB);
+    const s = await r.buy(C, 100 * MiB); // not on the portal's list: no table slot
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, [C]);
+    const since = r.now.t;
+    r.portal.addClient(C, '10.0.0.12');
+    r.portal.auth(C);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, []);
+    assert.is(r.meter.goneSince(C), undefined);
+    r.portal.remove(C);
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, [C]);
+    assert.ok(r.meter.goneSince(C)! > since);
+    await r.manager.end(s.id, 'admin');
+    r.now.t += 1000;
+    assert.equal((await r.meter.tick()).gone, []);
+    assert.is(r.meter.goneSince(C), undefined);
+    await r.close();
+  },
+);
+
+test("a data session that runs out in a tick's billing is reported open and unpaid by that same tick", async () => {
   const r = await rig();
   const s = await r.paying(A, MiB);
   await r.paying(B, 100 * MiB);
@@ -922,31 +1184,40 @@ test('a data session that runs out in a tick\'s billing is reported open and unp
   await r.close();
 });
 
-test('a tick whose sessions did not change looks none of them up by MAC (the slot index serves billing and the gate checks)', async () => {
-  // A low peak rate: no session is near its end (those the planner looks up every tick).
-  const r = await rig('opennds', { peakRateBytesPerS: 1000 });
-  await r.paying(A, 100 * MiB);
-  await r.paying(B, 100 * MiB);
-  await r.buy('02:00:00:00:00:0c', 100 * MiB); // absent: gone every tick
-  let lookups = 0;
-  const sessions = (r.meter as unknown as { options: { sessions: { active(mac: string): unknown } } }).options.sessions;
-  const active = sessions.active.bind(sessions);
-  sessions.active = (mac: string) => { lookups++; return active(mac); };
-  r.now.t += 1000;
-  await r.meter.tick(); // the first tick after the purchase: the index is rebuilt, the absent session's entry checked
-  r.portal.addTraffic(A, MiB, 0);
-  r.portal.addTraffic(B, MiB, 0);
-  r.now.t += 1000;
-  lookups = 0;
-  const t = await r.meter.tick();
-  assert.is(t.usage.length, 2);
-  assert.equal(t.gone, ['02:00:00:00:00:0c']);
-  assert.is(lookups, 0);
-  await r.close();
-});
+test(
+  'a tick whose sessions did not change looks none of them up by MAC (the slot index serves billing and the gate ' +
+    'checks)',
+  async () => {
+    // A low peak rate: no session is near its end (those the planner looks up every tick).
+    const r = await rig('opennds', { peakRateBytesPerS: 1000 });
+    await r.paying(A, 100 * MiB);
+    await r.paying(B, 100 * MiB);
+    await r.buy('02:00:00:00:00:0c', 100 * MiB); // absent: gone every tick
+    let lookups = 0;
+    const sessions = (r.meter as unknown as { options: { sessions: { active(mac: string): unknown } } }).options
+      .sessions;
+    const active = sessions.active.bind(sessions);
+    sessions.active = (mac: string) => {
+      lookups++;
+      return active(mac);
+    };
+    r.now.t += 1000;
+    await r.meter.tick(); // the first tick after the purchase: the index is rebuilt, the absent session's entry checked
+    r.portal.addTraffic(A, MiB, 0);
+    r.portal.addTraffic(B, MiB, 0);
+    r.now.t += 1000;
+    lookups = 0;
+    const t = await r.meter.tick();
+    assert.is(t.usage.length, 2);
+    assert.equal(t.gone, ['02:00:00:00:00:0c']);
+    assert.is(lookups, 0);
+    await r.close();
+  },
+);
 
 // Issue 37 item 3: a purchase is journaled with the reading its session starts from (MarkingStore asks openingMark),
-// so a restart before the session's first checkpoint (nothing billed on flash) bills from it, not from its first reading.
+// so a restart before the session's first checkpoint (nothing billed on flash) bills from it, not from its first
+// reading.
 test('opening mark, gate closed: zero; a restart from it alone bills every byte since the auth', async () => {
   const r = await rig();
   r.portal.addClient(A, '10.0.0.10');
@@ -965,27 +1236,37 @@ test('opening mark, gate closed: zero; a restart from it alone bills every byte 
   r.now.t += 1000;
   r.usage.length = 0;
   await r.meter.tick();
-  assert.equal(r.usage.flat().map((u) => [u.mac, u.deltaDownloadBytes, u.deltaUploadBytes]), [[A, MiB + MiB / 2, 64 * 1024]]);
+  assert.equal(
+    r.usage.flat().map((u) => [u.mac, u.deltaDownloadBytes, u.deltaUploadBytes]),
+    [[A, MiB + MiB / 2, 64 * 1024]],
+  );
   await r.close();
 });
 
-test('opening mark, gate already open (counters predate the purchase): that reading; a restart bills only past it', async () => {
-  const r = await rig();
-  r.portal.addClient(A, '10.0.0.10');
-  r.portal.auth(A); // authenticated by someone else earlier
-  r.portal.addTraffic(A, 5 * MiB, 0);
-  await r.meter.tick();
-  r.now.t += 1000;
-  const mark = r.meter.openingMark(A);
-  assert.equal([mark.down, mark.up], [5 * MiB, 0]);
-  await r.buy(A, 10 * MiB);
-  r.portal.addTraffic(A, MiB, 0);
-  await r.restart([[A, mark]]);
-  r.now.t += 1000;
-  r.usage.length = 0;
-  await r.meter.tick();
-  assert.equal(r.usage.flat().map((u) => [u.mac, u.deltaBytes]), [[A, MiB]], 'the 5 MiB before the purchase are not billed');
-  await r.close();
-});
+test(
+  'opening mark, gate already open (counters predate the ' + 'purchase): that reading; a restart bills only past it',
+  async () => {
+    const r = await rig();
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.auth(A); // authenticated by someone else earlier
+    r.portal.addTraffic(A, 5 * MiB, 0);
+    await r.meter.tick();
+    r.now.t += 1000;
+    const mark = r.meter.openingMark(A);
+    assert.equal([mark.down, mark.up], [5 * MiB, 0]);
+    await r.buy(A, 10 * MiB);
+    r.portal.addTraffic(A, MiB, 0);
+    await r.restart([[A, mark]]);
+    r.now.t += 1000;
+    r.usage.length = 0;
+    await r.meter.tick();
+    assert.equal(
+      r.usage.flat().map((u) => [u.mac, u.deltaBytes]),
+      [[A, MiB]],
+      'the 5 MiB before the purchase are not billed',
+    );
+    await r.close();
+  },
+);
 
 test.run();

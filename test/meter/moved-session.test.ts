@@ -25,16 +25,23 @@ test('a moved data session is billed on its new MAC and ends at its allotment th
   const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const port = sessionManagerPort(sessions);
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: port, runner: createInlineRunner(),
-    clock: { now: () => now.t }, newSessionGraceMs: 0,
-    closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 10_000,
+    sessions: port,
+    runner: createInlineRunner(),
+    clock: { now: () => now.t },
+    newSessionGraceMs: 0,
+    closeLatencyMs: () => 0,
+    timers: { setTimeout: () => undefined, clearTimeout: () => {} },
   });
   try {
     portal.addClient(OLD, '10.3.0.1');
     portal.addClient(NEW, '10.3.0.2');
     now.t += 1000;
     const { session } = await sessions.activate({
-      mac: OLD, metric: 'bytes', allotment: 100n * 1024n,
+      mac: OLD,
+      metric: 'bytes',
+      allotment: 100n * 1024n,
       payment: { method: 'grant', reference: 'moved-1', amount: 1n, asset: 'X', at: 1 },
     });
     portal.auth(OLD);

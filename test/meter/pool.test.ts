@@ -7,7 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAdaptiveRunner, createPoolRunner, Meter, type MeteredSession, type SessionsPort, type UsageTaskRunner } from '../../src/meter/index.ts';
+import {
+  createAdaptiveRunner,
+  createPoolRunner,
+  Meter,
+  type MeteredSession,
+  type SessionsPort,
+  type UsageTaskRunner,
+} from '../../src/meter/index.ts';
 import type { UsageTask } from '../../src/meter/task.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
@@ -23,26 +30,41 @@ function sessionsFor(mac: string, used: { bytes: number }): SessionsPort {
   return {
     active: (m) => (m === mac ? s : undefined),
     activeSessions: () => [s],
-    applyUsage: (_ids, bytes, count, left) => { for (let i = 0; i < count; i++) { used.bytes += bytes[i]!; left[i] = 1e12 - used.bytes; } },
+    applyUsage: (_ids, bytes, count, left) => {
+      for (let i = 0; i < count; i++) {
+        used.bytes += bytes[i]!;
+        left[i] = 1e12 - used.bytes;
+      }
+    },
     remainingBytes: () => 1e12 - used.bytes,
   };
 }
 
 /** Injects a fault into chosen ticks, as a crashing worker would. */
 function faulty(runner: UsageTaskRunner, faults: Map<number, 'exit' | 'throw'>): UsageTaskRunner {
-  return { ...runner, run: (task: UsageTask) => runner.run({ ...task, ...(faults.has(task.tick) ? { fault: faults.get(task.tick)! } : {}) }) };
+  return {
+    ...runner,
+    run: (task: UsageTask) =>
+      runner.run({ ...task, ...(faults.has(task.tick) ? { fault: faults.get(task.tick)! } : {}) }),
+  };
 }
 
 test('worker exits mid-tick (after writing the table): pool replaces it, next tick counts exactly once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
   const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  portal.addClient(A, '10.0.0.10'); portal.auth(A);
+  portal.addClient(A, '10.0.0.10');
+  portal.auth(A);
   const used = { bytes: 0 };
   const errors: string[] = [];
-  const faults = new Map<number, 'exit' | 'throw'>([[3, 'exit'], [5, 'throw']]);
+  const faults = new Map<number, 'exit' | 'throw'>([
+    [3, 'exit'],
+    [5, 'throw'],
+  ]);
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, used),
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 60_000,
+    sessions: sessionsFor(A, used),
     runner: faulty(createPoolRunner({ workerPath: WORKER, execArgv: ['--import', 'tsx'] }), faults),
   });
   meter.on('error', (e) => errors.push(e.code));
@@ -51,7 +73,11 @@ test('worker exits mid-tick (after writing the table): pool replaces it, next ti
     let expected = 0;
     for (let t = 2; t <= 7; t++) {
       // Tick 4 follows the failed tick 3 with a re-auth (counters back to 0): tick 3's reading is the old epoch's tail.
-      if (t === 4) { portal.deauth(A); portal.addClient(A, '10.0.0.10'); portal.auth(A); }
+      if (t === 4) {
+        portal.deauth(A);
+        portal.addClient(A, '10.0.0.10');
+        portal.auth(A);
+      }
       portal.addTraffic(A, 10 * 1024 * t, 1024);
       expected += 10 * 1024 * t + 1024;
       const r = await meter.tick();
@@ -70,17 +96,26 @@ test('worker exits mid-tick (after writing the table): pool replaces it, next ti
 test('command source: the worker runs `ndsctl json` (stand-in process), retries while busy (exit 4)', async () => {
   const state = PortalStateFile.create({ config: { flavour: 'opennds' } });
   try {
-    state.update((m) => { m.addClient(A, "10.0.0.10"); m.auth(A); });
+    state.update((m) => {
+      m.addClient(A, '10.0.0.10');
+      m.auth(A);
+    });
     const used = { bytes: 0 };
     const meter = new Meter({
-      source: { kind: 'command', argv: state.command }, pollIntervalMs: 60_000, sessions: sessionsFor(A, used),
-      workerPath: WORKER, workerExecArgv: ['--import', 'tsx'], fetchTimeoutMs: 20_000,
+      source: { kind: 'command', argv: state.command },
+      pollIntervalMs: 60_000,
+      sessions: sessionsFor(A, used),
+      workerPath: WORKER,
+      workerExecArgv: ['--import', 'tsx'],
+      fetchTimeoutMs: 20_000,
     });
     try {
       const first = await meter.tick();
       assert.ok(first.ok, first.message);
       assert.is(first.clients, 1);
-      state.update((m) => { m.addTraffic(A, 64 * 1024, 0); });
+      state.update((m) => {
+        m.addTraffic(A, 64 * 1024, 0);
+      });
       const lock = `${state.path}.lock`;
       assert.ok(tryLock(lock));
       setTimeout(() => unlock(lock), 400);
@@ -101,9 +136,21 @@ test('the fetch runs inside the portal queue, which is released before the tick 
   const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
   const events: string[] = [];
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, { bytes: 0 }),
-    workerPath: WORKER, workerExecArgv: ['--import', 'tsx'],
-    portal: { runExclusive: async (fn) => { events.push('lock'); try { return await fn(); } finally { events.push('unlock'); } } },
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 60_000,
+    sessions: sessionsFor(A, { bytes: 0 }),
+    workerPath: WORKER,
+    workerExecArgv: ['--import', 'tsx'],
+    portal: {
+      runExclusive: async (fn) => {
+        events.push('lock');
+        try {
+          return await fn();
+        } finally {
+          events.push('unlock');
+        }
+      },
+    },
   });
   meter.on('tick', () => events.push('tick'));
   try {
@@ -117,66 +164,93 @@ test('the fetch runs inside the portal queue, which is released before the tick 
   }
 });
 
-test('idle router: with no live session and a small portal the tick runs on the main thread; a live session sends it to the pool', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  portal.addClient(A, '10.0.0.10'); portal.auth(A);
-  const counter = globalThis as { inlineTicks?: number };
-  counter.inlineTicks = 0;
-  const used = { bytes: 0 };
-  let live = false;
-  const paying = sessionsFor(A, used);
-  const sessions: SessionsPort = { ...paying, active: (m) => (live ? paying.active(m) : undefined), activeSessions: () => (live ? paying.activeSessions() : []) };
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions,
-    workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)), workerExecArgv: ['--import', 'tsx'],
-  });
-  try {
-    for (let t = 0; t < 2; t++) assert.ok((await meter.tick()).ok);
-    assert.is(counter.inlineTicks, 2, 'no session: both ticks on the main thread');
-    live = true;
-    portal.addTraffic(A, 5 * 1024, 1024);
-    const billed = await meter.tick();
-    assert.ok(billed.ok, billed.message);
-    assert.is(counter.inlineTicks, 2, 'a live session: the pool');
-    // The pool's accountant continues the epochs the main thread's wrote in the shared table: exactly the new bytes.
-    assert.is(used.bytes, 6 * 1024);
-    portal.addTraffic(A, 2048, 0);
-    await meter.tick();
-    assert.is(used.bytes, 8 * 1024);
-    live = false;
-    await meter.tick();
-    assert.is(counter.inlineTicks, 3, 'the session gone: back on the main thread');
-  } finally {
-    await meter.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'idle router: with no live session and a small portal the tick runs on the main thread; a live session sends ' +
+    'it to the pool',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+    const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+    const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+    portal.addClient(A, '10.0.0.10');
+    portal.auth(A);
+    const counter = globalThis as { inlineTicks?: number };
+    counter.inlineTicks = 0;
+    const used = { bytes: 0 };
+    let live = false;
+    const paying = sessionsFor(A, used);
+    const sessions: SessionsPort = {
+      ...paying,
+      active: (m) => (live ? paying.active(m) : undefined),
+      activeSessions: () => (live ? paying.activeSessions() : []),
+    };
+    const meter = new Meter({
+      source: { kind: 'socket', path: server.path },
+      pollIntervalMs: 60_000,
+      sessions,
+      workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)),
+      workerExecArgv: ['--import', 'tsx'],
+    });
+    try {
+      for (let t = 0; t < 2; t++) assert.ok((await meter.tick()).ok);
+      assert.is(counter.inlineTicks, 2, 'no session: both ticks on the main thread');
+      live = true;
+      portal.addTraffic(A, 5 * 1024, 1024);
+      const billed = await meter.tick();
+      assert.ok(billed.ok, billed.message);
+      assert.is(counter.inlineTicks, 2, 'a live session: the pool');
+      // The pool's accountant continues the epochs the main thread's wrote in the shared table: exactly the new bytes.
+      assert.is(used.bytes, 6 * 1024);
+      portal.addTraffic(A, 2048, 0);
+      await meter.tick();
+      assert.is(used.bytes, 8 * 1024);
+      live = false;
+      await meter.tick();
+      assert.is(counter.inlineTicks, 3, 'the session gone: back on the main thread');
+    } finally {
+      await meter.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
-test('no live session but a portal past the inline size: the first tick on the main thread, the next ones on the pool', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  portal.addClient(A, '10.0.0.10');
-  const counter = globalThis as { inlineTicks?: number };
-  counter.inlineTicks = 0;
-  const runner = createAdaptiveRunner({
-    hasLiveSessions: () => false, inlineMaxBytes: 100,
-    workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)), execArgv: ['--import', 'tsx'],
-  });
-  const meter = new Meter({ source: { kind: 'socket', path: server.path }, pollIntervalMs: 60_000, sessions: sessionsFor(A, { bytes: 0 }), runner });
-  try {
-    (globalThis as { released?: number }).released = 0;
-    for (let t = 0; t < 3; t++) assert.ok((await meter.tick()).ok);
-    assert.is(counter.inlineTicks, 1);
-    assert.is((globalThis as { released?: number }).released, 1, 'the big snapshot\'s buffer is not kept on the main thread');
-  } finally {
-    await meter.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'no live session but a portal past the inline size: the first tick on the main thread, the next ones on the ' +
+    'pool',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+    const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+    const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+    portal.addClient(A, '10.0.0.10');
+    const counter = globalThis as { inlineTicks?: number };
+    counter.inlineTicks = 0;
+    const runner = createAdaptiveRunner({
+      hasLiveSessions: () => false,
+      inlineMaxBytes: 100,
+      workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)),
+      execArgv: ['--import', 'tsx'],
+    });
+    const meter = new Meter({
+      source: { kind: 'socket', path: server.path },
+      pollIntervalMs: 60_000,
+      sessions: sessionsFor(A, { bytes: 0 }),
+      runner,
+    });
+    try {
+      (globalThis as { released?: number }).released = 0;
+      for (let t = 0; t < 3; t++) assert.ok((await meter.tick()).ok);
+      assert.is(counter.inlineTicks, 1);
+      assert.is(
+        (globalThis as { released?: number }).released,
+        1,
+        "the big snapshot's buffer is not kept on the main thread",
+      );
+    } finally {
+      await meter.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

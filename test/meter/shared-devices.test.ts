@@ -26,16 +26,24 @@ test('two devices of one purchase: the meter bills their sum to the one allotmen
   const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
   const port = sessionManagerPort(sessions);
   const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: port, runner: createInlineRunner(),
-    clock: { now: () => now.t }, newSessionGraceMs: 0,
-    closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 10_000,
+    sessions: port,
+    runner: createInlineRunner(),
+    clock: { now: () => now.t },
+    newSessionGraceMs: 0,
+    closeLatencyMs: () => 0,
+    timers: { setTimeout: () => undefined, clearTimeout: () => {} },
   });
   try {
     portal.addClient(A, '10.2.0.1');
     portal.addClient(B, '10.2.0.2');
     now.t += 1000;
     const { session } = await sessions.activate({
-      mac: A, metric: 'bytes', allotment: 100n * 1024n, devices: 2,
+      mac: A,
+      metric: 'bytes',
+      allotment: 100n * 1024n,
+      devices: 2,
       payment: { method: 'grant', reference: 'shared-1', amount: 1n, asset: 'X', at: 1 },
     });
     portal.auth(A);
@@ -65,7 +73,10 @@ test('two devices of one purchase: the meter bills their sum to the one allotmen
     assert.is(ended.state, 'EXPIRED');
     assert.is(ended.endCause, 'data-limit');
     assert.is(ended.used, 106 * K, 'the overshoot is billed, not forgiven');
-    assert.ok(report.usage.some((u) => u.mac === B && u.exhausted), 'B is reported exhausted');
+    assert.ok(
+      report.usage.some((u) => u.mac === B && u.exhausted),
+      'B is reported exhausted',
+    );
     assert.is(port.active(A), undefined);
     assert.is(port.active(B), undefined, 'neither device is billed after the end');
   } finally {

@@ -23,8 +23,18 @@ async function manager(now = { t: 1_795_221_800_000 }): Promise<SessionManager> 
 }
 
 let ref = 0;
-async function buy(m: SessionManager, mac: string, allotment: bigint, metric: 'bytes' | 'seconds' = 'bytes'): Promise<Session> {
-  const { session } = await m.activate({ mac, metric, allotment, payment: { method: 'grant', reference: `r${++ref}`, amount: 1n, asset: 'X', at: 1 } });
+async function buy(
+  m: SessionManager,
+  mac: string,
+  allotment: bigint,
+  metric: 'bytes' | 'seconds' = 'bytes',
+): Promise<Session> {
+  const { session } = await m.activate({
+    mac,
+    metric,
+    allotment,
+    payment: { method: 'grant', reference: `r${++ref}`, amount: 1n, asset: 'X', at: 1 },
+  });
   return session;
 }
 
@@ -81,125 +91,166 @@ test('applyUsage does nothing after close', async () => {
   assert.is(m.get(s.id)!.used, 0);
 });
 
-test('a Meter bills, reports and ends exactly what the portal counted after each purchase, across many slices', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
-  const now = { t: 1_795_221_800_000 };
-  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  const sessions = await manager(now);
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path }, pollIntervalMs: 10_000, sessions: sessionManagerPort(sessions), runner: createInlineRunner(),
-    clock: { now: () => now.t }, newSessionGraceMs: 0,
-    // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
-    // ticks never fire.
-    closeLatencyMs: () => 0, timers: { setTimeout: () => undefined, clearTimeout: () => {} },
-  });
-  try {
-    const macs: string[] = [];
-    for (let i = 0; i < 1500; i++) {
-      const mac = `02:00:00:00:${hexByte(i >> 8)}:${hexByte(i)}`;
-      macs.push(mac);
-      portal.addClient(mac, `10.1.${i >> 8}.${i & 255}`);
-    }
-    now.t += 1000;
-    /** What each paying client may use (bytes; Infinity for a time session), and what it used so far. */
-    const allotment = new Map<string, number>();
-    const used = new Map<string, number>();
-    for (const [i, mac] of macs.entries()) {
-      if (i % 5 === 4) continue; // some clients never pay
-      const time = i % 11 === 0;
-      const bytes = time ? 3600 : i % 7 === 0 ? 50_000 : 1e12;
-      await buy(sessions, mac, BigInt(bytes), time ? 'seconds' : 'bytes');
-      allotment.set(mac, time ? Infinity : bytes);
-      used.set(mac, 0);
-      portal.auth(mac);
-    }
-    now.t += 10;
-    await meter.tick(); // the purchases' base readings
-    const reports: TickReport[] = [];
-    for (let round = 0; round < 3; round++) {
-      /** This round's expected usage reports: every paying client still ACTIVE, with what it used. */
-      const expected: unknown[] = [];
-      for (const [i, mac] of macs.entries()) {
-        const down = 1024 * (1 + ((i * 7 + round) % 40));
-        const up = 1024 * (i % 3);
-        portal.addTraffic(mac, down, up);
-        const limit = allotment.get(mac);
-        if (limit === undefined || used.get(mac)! >= limit) continue; // no session, or ended: dropped
-        used.set(mac, used.get(mac)! + down + up);
-        const remaining = limit === Infinity ? Infinity : Math.max(0, limit - used.get(mac)!);
-        expected.push([mac, limit === Infinity ? 'seconds' : 'bytes', down + up, down, up, remaining, remaining <= 0]);
+test(
+  'a Meter bills, reports and ends exactly what the ' + 'portal counted after each purchase, across many slices',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-usage-batch-'));
+    const now = { t: 1_795_221_800_000 };
+    const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
+    const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+    const sessions = await manager(now);
+    const meter = new Meter({
+      source: { kind: 'socket', path: server.path },
+      pollIntervalMs: 10_000,
+      sessions: sessionManagerPort(sessions),
+      runner: createInlineRunner(),
+      clock: { now: () => now.t },
+      newSessionGraceMs: 0,
+      // Billing is checked, not timing: no bill-ahead (it depends on the real fetch time), and cuts scheduled between
+      // ticks never fire.
+      closeLatencyMs: () => 0,
+      timers: { setTimeout: () => undefined, clearTimeout: () => {} },
+    });
+    try {
+      const macs: string[] = [];
+      for (let i = 0; i < 1500; i++) {
+        const mac = `02:00:00:00:${hexByte(i >> 8)}:${hexByte(i)}`;
+        macs.push(mac);
+        portal.addClient(mac, `10.1.${i >> 8}.${i & 255}`);
       }
       now.t += 1000;
-      const report = await meter.tick();
-      reports.push(report);
-      const got = report.usage.map((u) => [u.mac, u.metric, u.deltaBytes, u.deltaDownloadBytes, u.deltaUploadBytes, u.remainingBytes, u.exhausted]);
-      const byMac = (a: unknown, b: unknown): number => String((a as string[])[0]).localeCompare(String((b as string[])[0]));
-      assert.equal(got.sort(byMac), expected.sort(byMac), `round ${round}`);
+      /** What each paying client may use (bytes; Infinity for a time session), and what it used so far. */
+      const allotment = new Map<string, number>();
+      const used = new Map<string, number>();
+      for (const [i, mac] of macs.entries()) {
+        if (i % 5 === 4) continue; // some clients never pay
+        const time = i % 11 === 0;
+        const bytes = time ? 3600 : i % 7 === 0 ? 50_000 : 1e12;
+        await buy(sessions, mac, BigInt(bytes), time ? 'seconds' : 'bytes');
+        allotment.set(mac, time ? Infinity : bytes);
+        used.set(mac, 0);
+        portal.auth(mac);
+      }
+      now.t += 10;
+      await meter.tick(); // the purchases' base readings
+      const reports: TickReport[] = [];
+      for (let round = 0; round < 3; round++) {
+        /** This round's expected usage reports: every paying client still ACTIVE, with what it used. */
+        const expected: unknown[] = [];
+        for (const [i, mac] of macs.entries()) {
+          const down = 1024 * (1 + ((i * 7 + round) % 40));
+          const up = 1024 * (i % 3);
+          portal.addTraffic(mac, down, up);
+          const limit = allotment.get(mac);
+          if (limit === undefined || used.get(mac)! >= limit) continue; // no session, or ended: dropped
+          used.set(mac, used.get(mac)! + down + up);
+          const remaining = limit === Infinity ? Infinity : Math.max(0, limit - used.get(mac)!);
+          expected.push([
+            mac,
+            limit === Infinity ? 'seconds' : 'bytes',
+            down + up,
+            down,
+            up,
+            remaining,
+            remaining <= 0,
+          ]);
+        }
+        now.t += 1000;
+        const report = await meter.tick();
+        reports.push(report);
+        const got = report.usage.map((u) => [
+          u.mac,
+          u.metric,
+          u.deltaBytes,
+          u.deltaDownloadBytes,
+          u.deltaUploadBytes,
+          u.remainingBytes,
+          u.exhausted,
+        ]);
+        const byMac = (a: unknown, b: unknown): number =>
+          String((a as string[])[0]).localeCompare(String((b as string[])[0]));
+        assert.equal(got.sort(byMac), expected.sort(byMac), `round ${round}`);
+      }
+      assert.ok(reports[0]!.usage.length > 1000, 'the tick crossed several slices');
+      for (const s of sessions.list()) {
+        const limit = allotment.get(s.mac)!;
+        assert.is(s.bytes, used.get(s.mac), s.mac);
+        assert.is(s.state, used.get(s.mac)! >= limit ? 'EXPIRED' : 'ACTIVE', s.mac);
+        if (s.state === 'EXPIRED') assert.is(s.endCause, 'data-limit');
+      }
+      assert.ok(
+        sessions.list().some((s) => s.endCause === 'data-limit'),
+        'some sessions ran out',
+      );
+    } finally {
+      await meter.close();
+      await sessions.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    assert.ok(reports[0]!.usage.length > 1000, 'the tick crossed several slices');
-    for (const s of sessions.list()) {
-      const limit = allotment.get(s.mac)!;
-      assert.is(s.bytes, used.get(s.mac), s.mac);
-      assert.is(s.state, used.get(s.mac)! >= limit ? 'EXPIRED' : 'ACTIVE', s.mac);
-      if (s.state === 'EXPIRED') assert.is(s.endCause, 'data-limit');
-    }
-    assert.ok(sessions.list().some((s) => s.endCause === 'data-limit'), 'some sessions ran out');
-  } finally {
-    await meter.close();
-    await sessions.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
-test('counters are numbers that saturate at 2^53 - 1 rather than lose exactness; the bigint remainder stays exact', async () => {
-  const m = await manager();
-  const s = await buy(m, A, 1n << 80n);
-  const remaining = new Float64Array(1);
-  m.applyUsage([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
-  m.applyUsage([s.id], [1000], 1, remaining);
-  const view = m.get(s.id)!;
-  assert.equal([view.state, view.used, view.bytes], ['ACTIVE', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
-  assert.is(m.remaining(s.id), (1n << 80n) - BigInt(Number.MAX_SAFE_INTEGER));
-  assert.is(remaining[0], Number.MAX_SAFE_INTEGER, 'the per-tick remainder is clamped, not rounded');
-  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
-  assert.ok(m.figuresInto(s.id, 0, out));
-  assert.equal([out.allotment, out.used, out.remaining], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
-});
+test(
+  'counters are numbers that saturate at 2^53 - 1 rather ' + 'than lose exactness; the bigint remainder stays exact',
+  async () => {
+    const m = await manager();
+    const s = await buy(m, A, 1n << 80n);
+    const remaining = new Float64Array(1);
+    m.applyUsage([s.id], [Number.MAX_SAFE_INTEGER - 10], 1, remaining);
+    m.applyUsage([s.id], [1000], 1, remaining);
+    const view = m.get(s.id)!;
+    assert.equal([view.state, view.used, view.bytes], ['ACTIVE', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]);
+    assert.is(m.remaining(s.id), (1n << 80n) - BigInt(Number.MAX_SAFE_INTEGER));
+    assert.is(remaining[0], Number.MAX_SAFE_INTEGER, 'the per-tick remainder is clamped, not rounded');
+    const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<
+      SessionManager['figuresInto']
+    >[2];
+    assert.ok(m.figuresInto(s.id, 0, out));
+    assert.equal(
+      [out.allotment, out.used, out.remaining],
+      [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+    );
+  },
+);
 
-test('a live session keeps its slot from purchase to end; a reused slot never shows another session\'s figures', async () => {
-  const m = await manager();
-  const a = await buy(m, A, 1000n);
-  const slot = m.slotOf(a.id);
-  assert.ok(slot >= 0);
-  const port = sessionManagerPort(m);
-  assert.is(port.active(A)!.slot, slot, 'the meter\'s view carries it');
-  m.applyUsage([a.id], [1500], 1);
-  assert.is(m.slotOf(a.id), -1, 'freed at the end');
-  const b = await buy(m, B, 5000n);
-  assert.is(m.slotOf(b.id), slot, 'reused by the next purchase');
-  m.applyUsage([b.id], [200], 1);
-  const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<SessionManager['figuresInto']>[2];
-  // A usage batch from before the reuse names `a` with the old slot: its own (ended) figures, found by id.
-  assert.ok(m.figuresInto(a.id, 0, out, slot));
-  assert.equal([out.state, out.used, out.remaining], ['EXPIRED', 1500, 0]);
-  assert.ok(m.figuresInto(b.id, 0, out, slot));
-  assert.equal([out.state, out.used, out.remaining, out.allotment], ['ACTIVE', 200, 4800, 5000]);
-  // Read by slot again (the allotment's number is remembered per slot): still each one's own allotment.
-  assert.ok(m.figuresInto(a.id, 0, out, slot));
-  assert.is(out.allotment, 1000);
-  assert.ok(m.figuresInto(b.id, 0, out, slot));
-  assert.is(out.allotment, 5000);
-  // A top-up (same MAC: added to the live session) and a limit change show at once.
-  await buy(m, B, 2000n);
-  assert.ok(m.figuresInto(b.id, 0, out, slot));
-  assert.equal([out.allotment, out.remaining], [7000, 6800]);
-  await m.setLimits(b.id, { bytes: 9000n });
-  assert.ok(m.figuresInto(b.id, 0, out, slot));
-  assert.equal([out.allotment, out.remaining], [9000, 8800]);
-  assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
-  port.dispose();
-});
+test(
+  'a live session keeps its slot from purchase to end; ' + "a reused slot never shows another session's figures",
+  async () => {
+    const m = await manager();
+    const a = await buy(m, A, 1000n);
+    const slot = m.slotOf(a.id);
+    assert.ok(slot >= 0);
+    const port = sessionManagerPort(m);
+    assert.is(port.active(A)!.slot, slot, "the meter's view carries it");
+    m.applyUsage([a.id], [1500], 1);
+    assert.is(m.slotOf(a.id), -1, 'freed at the end');
+    const b = await buy(m, B, 5000n);
+    assert.is(m.slotOf(b.id), slot, 'reused by the next purchase');
+    m.applyUsage([b.id], [200], 1);
+    const out = { user: null, allotment: 0, used: 0, remaining: 0, bytes: 0, state: 'ACTIVE' } as Parameters<
+      SessionManager['figuresInto']
+    >[2];
+    // A usage batch from before the reuse names `a` with the old slot: its own (ended) figures, found by id.
+    assert.ok(m.figuresInto(a.id, 0, out, slot));
+    assert.equal([out.state, out.used, out.remaining], ['EXPIRED', 1500, 0]);
+    assert.ok(m.figuresInto(b.id, 0, out, slot));
+    assert.equal([out.state, out.used, out.remaining, out.allotment], ['ACTIVE', 200, 4800, 5000]);
+    // Read by slot again (the allotment's number is remembered per slot): still each one's own allotment.
+    assert.ok(m.figuresInto(a.id, 0, out, slot));
+    assert.is(out.allotment, 1000);
+    assert.ok(m.figuresInto(b.id, 0, out, slot));
+    assert.is(out.allotment, 5000);
+    // A top-up (same MAC: added to the live session) and a limit change show at once.
+    await buy(m, B, 2000n);
+    assert.ok(m.figuresInto(b.id, 0, out, slot));
+    assert.equal([out.allotment, out.remaining], [7000, 6800]);
+    await m.setLimits(b.id, { bytes: 9000n });
+    assert.ok(m.figuresInto(b.id, 0, out, slot));
+    assert.equal([out.allotment, out.remaining], [9000, 8800]);
+    assert.not.ok(m.figuresInto('ffffffffffffffff', 0, out, slot));
+    port.dispose();
+  },
+);
 
 test.run();

@@ -25,16 +25,43 @@ const run = (...args: string[]) => execFileSync(apk, args, { encoding: 'utf8', s
 test.before(() => {
   if (apk === '') return;
   ensureBuilt();
-  execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), '--apk', join(work, 'out')], { cwd: ROOT, env: { ...process.env, APK: apk }, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs'), '--apk', join(work, 'out')], {
+    cwd: ROOT,
+    env: { ...process.env, APK: apk },
+    stdio: 'pipe',
+  });
   // Stand-ins for the dependencies a router has (libc, node, luci-base): empty packages, so apk resolves them.
   mkdirSync(join(work, 'empty'));
   for (const name of ['libc', 'node', 'luci-base']) {
-    run('mkpkg', '--info', `name:${name}`, '--info', 'version:1.0-r1', '--info', 'arch:noarch', '--info', 'description:stand-in',
-      '--files', join(work, 'empty'), '--output', join(work, `${name}.apk`));
+    run(
+      'mkpkg',
+      '--info',
+      `name:${name}`,
+      '--info',
+      'version:1.0-r1',
+      '--info',
+      'arch:noarch',
+      '--info',
+      'description:stand-in',
+      '--files',
+      join(work, 'empty'),
+      '--output',
+      join(work, `${name}.apk`),
+    );
   }
-  run('--root', join(work, 'root'), '--initdb', '--allow-untrusted', '--no-scripts', '--force-no-chroot', '--no-network',
-    'add', ...['libc', 'node', 'luci-base'].map((n) => join(work, `${n}.apk`)),
-    join(work, 'out', `sluice-${version}.apk`), join(work, 'out', `luci-app-sluice-${version}.apk`));
+  run(
+    '--root',
+    join(work, 'root'),
+    '--initdb',
+    '--allow-untrusted',
+    '--no-scripts',
+    '--force-no-chroot',
+    '--no-network',
+    'add',
+    ...['libc', 'node', 'luci-base'].map((n) => join(work, `${n}.apk`)),
+    join(work, 'out', `sluice-${version}.apk`),
+    join(work, 'out', `luci-app-sluice-${version}.apk`),
+  );
 });
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -47,7 +74,10 @@ test('metadata as package-pack.mk writes it: name, version, noarch, depends, scr
   assert.match(dump, /depends: # 2 items\n\s+- libc\n\s+- node\n/);
   for (const s of ['post-install', 'post-upgrade', 'pre-deinstall']) assert.match(dump, new RegExp(`${s}: \\|`));
   assert.match(dump, /add_group_and_user\n\s+default_postinst/);
-  assert.match(run('adbdump', join(work, 'out', `luci-app-sluice-${version}.apk`)), /depends: # 3 items\n\s+- libc\n\s+- luci-base\n\s+- sluice\n/);
+  assert.match(
+    run('adbdump', join(work, 'out', `luci-app-sluice-${version}.apk`)),
+    /depends: # 3 items\n\s+- libc\n\s+- luci-base\n\s+- sluice\n/,
+  );
 });
 
 test('installed by apk: paths, modes, owners, the link, conffiles with hashes, the portal user', () => {
@@ -73,12 +103,23 @@ test('installed by apk: paths, modes, owners, the link, conffiles with hashes, t
   assert.is(mode('usr/share/acl.d/sluice.json'), '644 0:0');
   assert.is(mode('www/luci-static/resources/view/sluice/sessions.js'), '644 0:0');
   assert.is(readlinkSync(join(root, 'usr/bin/sluice')), '../share/sluice/sluice.mjs');
-  const hash = (p: string) => createHash('sha256').update(readFileSync(join(root, p))).digest('hex');
-  assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.conffiles_static'), 'utf8'),
-    `/etc/config/sluice ${hash('etc/config/sluice')}\n`
-      + `/etc/config/sluice_secrets ${hash('etc/config/sluice_secrets')}\n`);
-  assert.is(readFileSync(join(root, 'lib/apk/packages/sluice.rusers'), 'utf8'), 'sluice-portal=472:sluice-portal=472\n');
-  assert.match(readFileSync(join(root, 'lib/apk/packages/sluice.list'), 'utf8'), /^\/etc\/config\/sluice\n[\s\S]*\/usr\/share\/sluice\/sluice\.mjs\n/);
+  const hash = (p: string) =>
+    createHash('sha256')
+      .update(readFileSync(join(root, p)))
+      .digest('hex');
+  assert.is(
+    readFileSync(join(root, 'lib/apk/packages/sluice.conffiles_static'), 'utf8'),
+    `/etc/config/sluice ${hash('etc/config/sluice')}\n` +
+      `/etc/config/sluice_secrets ${hash('etc/config/sluice_secrets')}\n`,
+  );
+  assert.is(
+    readFileSync(join(root, 'lib/apk/packages/sluice.rusers'), 'utf8'),
+    'sluice-portal=472:sluice-portal=472\n',
+  );
+  assert.match(
+    readFileSync(join(root, 'lib/apk/packages/sluice.list'), 'utf8'),
+    /^\/etc\/config\/sluice\n[\s\S]*\/usr\/share\/sluice\/sluice\.mjs\n/,
+  );
   assert.match(run('--root', root, '--force-no-chroot', 'info', '-R', 'luci-app-sluice'), /sluice/);
 });
 

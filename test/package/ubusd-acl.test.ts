@@ -19,7 +19,9 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const canRun = ubusd !== '' && process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
 /** A test, or without a real ubusd a counted skip (CI builds no ubusd: an opt-in, its skip passes there). */
 const aclTest = (name: string, fn: () => void): void =>
-  canRun ? test(name, fn) : skipTest(test, name, 'needs SLUICE_REAL_UBUSD=/path/to/ubusd, root and setpriv', { ciInstalls: false });
+  canRun
+    ? test(name, fn)
+    : skipTest(test, name, 'needs SLUICE_REAL_UBUSD=/path/to/ubusd, root and setpriv', { ciInstalls: false });
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-acl-'));
 const socket = join(dir, 'ubus.sock');
@@ -27,8 +29,24 @@ const procs: ChildProcess[] = [];
 
 /** `sluice ubus call` as uid/gid (65534 = nobody; gid 65534 = nogroup, 1 = daemon): exit status and output. */
 function callAs(gid: number, method: string, args: object): { status: number | null; out: string } {
-  const r = spawnSync('setpriv', ['--reuid=65534', `--regid=${gid}`, '--clear-groups', process.execPath, BUNDLE,
-    'ubus', '-s', socket, 'call', 'sluice', method, JSON.stringify(args)], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--reuid=65534',
+      `--regid=${gid}`,
+      '--clear-groups',
+      process.execPath,
+      BUNDLE,
+      'ubus',
+      '-s',
+      socket,
+      'call',
+      'sluice',
+      method,
+      JSON.stringify(args),
+    ],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -41,12 +59,19 @@ test.before(async () => {
   const acl = JSON.parse(readFileSync(join(ROOT, 'files/usr/share/acl.d/sluice.json'), 'utf8'));
   assert.is(acl.group, 'sluice-portal');
   writeFileSync(join(dir, 'acl.d', 'sluice.json'), JSON.stringify({ ...acl, group: 'nogroup' }), { mode: 0o644 });
-  writeFileSync(join(dir, 'sluice.uci'), `config sluice 'main'\n\toption state_dir '${join(dir, 'state')}'\n\toption ndsctl '/bin/false'\n` +
-    `\toption portal 'opennds'\nconfig pricing 'time'\n\toption price_per_step '500'\n`);
+  writeFileSync(
+    join(dir, 'sluice.uci'),
+    `config sluice 'main'\n\toption state_dir '${join(dir, 'state')}'\n\toption ndsctl '/bin/false'\n` +
+      `\toption portal 'opennds'\nconfig pricing 'time'\n\toption price_per_step '500'\n`,
+  );
   procs.push(spawn(ubusd, ['-s', socket, '-A', join(dir, 'acl.d')], { stdio: 'ignore' }));
   for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
   chmodSync(socket, 0o666);
-  const daemon = spawn(process.execPath, [BUNDLE, 'daemon', '--config', join(dir, 'sluice.uci'), '--ubus-socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemon = spawn(
+    process.execPath,
+    [BUNDLE, 'daemon', '--config', join(dir, 'sluice.uci'), '--ubus-socket', socket],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   procs.push(daemon);
   let output = '';
   daemon.stdout!.on('data', (d) => (output += d));
@@ -72,8 +97,14 @@ aclTest("a group member reaches the portal's four methods", () => {
 });
 
 aclTest('a group member is refused grant and every other admin or reader method', () => {
-  for (const [method, args] of [['grant', { mac: '02:00:00:00:0c:01', seconds: 60 }], ['terminate', { mac: '02:00:00:00:0c:01' }],
-    ['logout', { user: 'x' }], ['reload', {}], ['stats', {}], ['sessions', {}]] as const) {
+  for (const [method, args] of [
+    ['grant', { mac: '02:00:00:00:0c:01', seconds: 60 }],
+    ['terminate', { mac: '02:00:00:00:0c:01' }],
+    ['logout', { user: 'x' }],
+    ['reload', {}],
+    ['stats', {}],
+    ['sessions', {}],
+  ] as const) {
     const r = callAs(65534, method, args);
     assert.ok(r.status !== 0, `${method} refused`);
     assert.match(r.out, /Permission denied|PERMISSION_DENIED|status 6/i, `${method}: ${r.out}`);
@@ -84,8 +115,20 @@ aclTest('a non-root user outside the group does not see the object; root is not 
   const r = callAs(1, 'pricing', {});
   assert.ok(r.status !== 0);
   assert.match(r.out, /not found|NOT_FOUND|status 4/i, r.out);
-  const root = spawnSync(process.execPath, [BUNDLE, 'ubus', '-s', socket, 'call', 'sluice', 'grant',
-    JSON.stringify({ mac: '02:00:00:00:0c:01', seconds: 60 })], { encoding: 'utf8' });
+  const root = spawnSync(
+    process.execPath,
+    [
+      BUNDLE,
+      'ubus',
+      '-s',
+      socket,
+      'call',
+      'sluice',
+      'grant',
+      JSON.stringify({ mac: '02:00:00:00:0c:01', seconds: 60 }),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.is(root.status, 0, root.stderr);
 });
 

@@ -9,10 +9,30 @@ import { BatchChannelStore, type ChannelRecord } from '../../src/payments/batch-
 import { jsonTableSuite, withOldFile } from '../storage/json-table-suite.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
-const config = { payer: '0xp', payerAuthorizer: '0xpa', receiver: '0xr', receiverAuthorizer: '0xra', token: '0xusdc', withdrawDelay: 900, salt: '0x00' };
+const config = {
+  payer: '0xp',
+  payerAuthorizer: '0xpa',
+  receiver: '0xr',
+  receiverAuthorizer: '0xra',
+  token: '0xusdc',
+  withdrawDelay: 900,
+  salt: '0x00',
+};
 const channel = (n: number): ChannelRecord => ({
-  channelId: `0xchan${n}`, network: 'eip155:84532', chainId: 84532, config, charged: BigInt(n), signedMax: 10n ** 30n, signature: '0xsig',
-  balance: 5000n, totalClaimed: 0n, withdrawRequestedAt: 0, refundNonce: 0n, syncedAt: n, lastRequestAt: n, purchases: n,
+  channelId: `0xchan${n}`,
+  network: 'eip155:84532',
+  chainId: 84532,
+  config,
+  charged: BigInt(n),
+  signedMax: 10n ** 30n,
+  signature: '0xsig',
+  balance: 5000n,
+  totalClaimed: 0n,
+  withdrawRequestedAt: 0,
+  refundNonce: 0n,
+  syncedAt: n,
+  lastRequestAt: n,
+  purchases: n,
 });
 
 jsonTableSuite<BatchChannelStore>('batch-channels.json (batch-settlement channels)', {
@@ -26,11 +46,21 @@ jsonTableSuite<BatchChannelStore>('batch-channels.json (batch-settlement channel
 const tempDir = tempDirs('sluice-batch-old-', test.after);
 
 test('a batch-channels.json written by the code of 6ffb9b9 opens after the upgrade, its intents with it', async () => {
-  const dir = withOldFile(tempDir(), new URL('../storage/fixtures/6ffb9b9/tables/batch-channels.json', import.meta.url).pathname, 'batch-channels.json');
+  const dir = withOldFile(
+    tempDir(),
+    new URL('../storage/fixtures/6ffb9b9/tables/batch-channels.json', import.meta.url).pathname,
+    'batch-channels.json',
+  );
   const store = await BatchChannelStore.open(dir);
   const c = store.get('0xCHAN1')!;
-  assert.equal([c.charged, c.signedMax, c.balance, c.open?.limit, c.refund], [300n, 1000n, 5000n, 1000n, { state: 'requested', requestedAt: 1_750_000_007_000, amount: 4700n }]);
-  assert.equal(store.intents().map((i) => [i.channelId, i.ceiling, i.mac]), [['0xchan2', 2000n, '02:00:00:00:00:08']]);
+  assert.equal(
+    [c.charged, c.signedMax, c.balance, c.open?.limit, c.refund],
+    [300n, 1000n, 5000n, 1000n, { state: 'requested', requestedAt: 1_750_000_007_000, amount: 4700n }],
+  );
+  assert.equal(
+    store.intents().map((i) => [i.channelId, i.ceiling, i.mac]),
+    [['0xchan2', 2000n, '02:00:00:00:00:08']],
+  );
   // A write keeps the intent (it is the table's, beside the channels).
   await store.put({ ...c, charged: 400n });
   const again = await BatchChannelStore.open(dir);

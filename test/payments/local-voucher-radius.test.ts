@@ -18,25 +18,38 @@ async function radiusVouchers(lab: DaemonLab): Promise<{ accepted: number; rejec
   return { accepted: Number(m[1]), rejected: Number(m[2]) };
 }
 
-test('local first, then RADIUS: a printed code never reaches RADIUS; a RADIUS voucher sells; an unknown code is RADIUS\'s to reject', async () => {
-  const radius = await FreeRadius.start();
-  const lab = await DaemonLab.create({ portalSocket: true, extraConfig: radiusSection(radius) });
-  try {
-    await lab.startDaemon();
-    const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 10 })).codes as string[];
-    const local = await lab.call('purchase', { mac: '02:00:00:00:1c:01', payment: { method: 'voucher', code: code! } });
-    assert.is(String((local.session as { allotment: unknown }).allotment), '600');
-    assert.equal(await radiusVouchers(lab), { accepted: 0, rejected: 0 }, 'the printed code was not asked of RADIUS');
-    const viaRadius = await lab.call('purchase', { mac: '02:00:00:00:1c:02', payment: { method: 'voucher', code: 'timeuser', password: 'timepass' } });
-    assert.is((viaRadius.session as { user: string }).user, 'timeuser');
-    assert.equal(await radiusVouchers(lab), { accepted: 1, rejected: 0 });
-    const wrong = await lab.callStatus('purchase', { mac: '02:00:00:00:1c:03', payment: { method: 'voucher', code: 'nobody' } });
-    assert.is((wrong.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_REJECTED');
-    assert.equal(await radiusVouchers(lab), { accepted: 1, rejected: 1 });
-  } finally {
-    await lab.close();
-    await radius.close();
-  }
-});
+test(
+  'local first, then RADIUS: a printed code never reaches RADIUS; a RADIUS voucher sells; an unknown code is ' +
+    "RADIUS's to reject",
+  async () => {
+    const radius = await FreeRadius.start();
+    const lab = await DaemonLab.create({ portalSocket: true, extraConfig: radiusSection(radius) });
+    try {
+      await lab.startDaemon();
+      const [code] = (await lab.call('voucher_create', { plan: 'time', count: 1, steps: 10 })).codes as string[];
+      const local = await lab.call('purchase', {
+        mac: '02:00:00:00:1c:01',
+        payment: { method: 'voucher', code: code! },
+      });
+      assert.is(String((local.session as { allotment: unknown }).allotment), '600');
+      assert.equal(await radiusVouchers(lab), { accepted: 0, rejected: 0 }, 'the printed code was not asked of RADIUS');
+      const viaRadius = await lab.call('purchase', {
+        mac: '02:00:00:00:1c:02',
+        payment: { method: 'voucher', code: 'timeuser', password: 'timepass' },
+      });
+      assert.is((viaRadius.session as { user: string }).user, 'timeuser');
+      assert.equal(await radiusVouchers(lab), { accepted: 1, rejected: 0 });
+      const wrong = await lab.callStatus('purchase', {
+        mac: '02:00:00:00:1c:03',
+        payment: { method: 'voucher', code: 'nobody' },
+      });
+      assert.is((wrong.data as { error: { code: string } }).error.code, 'ERR_VOUCHER_REJECTED');
+      assert.equal(await radiusVouchers(lab), { accepted: 1, rejected: 1 });
+    } finally {
+      await lab.close();
+      await radius.close();
+    }
+  },
+);
 
 test.run();

@@ -19,12 +19,42 @@ import type { Config } from '../../src/config/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { setup } from '../sessions/helpers.ts';
 
-const hour: PricingPlan = { id: 'hour', metric: 'seconds', stepSize: 3600n, pricePerStep: 500_000n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 10n };
-const gig: PricingPlan = { id: 'gig', metric: 'bytes', stepSize: 1n << 30n, pricePerStep: 1n, asset: '', currency: 'USDC', decimals: 6, minSteps: 1n, maxSteps: 5n, timeLimit: 86_400n };
+const hour: PricingPlan = {
+  id: 'hour',
+  metric: 'seconds',
+  stepSize: 3600n,
+  pricePerStep: 500_000n,
+  asset: '',
+  currency: 'USDC',
+  decimals: 6,
+  minSteps: 1n,
+  maxSteps: 10n,
+};
+const gig: PricingPlan = {
+  id: 'gig',
+  metric: 'bytes',
+  stepSize: 1n << 30n,
+  pricePerStep: 1n,
+  asset: '',
+  currency: 'USDC',
+  decimals: 6,
+  minSteps: 1n,
+  maxSteps: 5n,
+  timeLimit: 86_400n,
+};
 const START = Date.UTC(2026, 10, 25, 9, 0, 0);
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; details?: Readonly<Record<string, unknown>> | undefined }> {
-  try { await p; } catch (err) { return { code: (err as SluiceError).code ?? String(err), ...((err as SluiceError).details && { details: (err as SluiceError).details }) }; }
+async function codeOf(
+  p: Promise<unknown>,
+): Promise<{ code: string; details?: Readonly<Record<string, unknown>> | undefined }> {
+  try {
+    await p;
+  } catch (err) {
+    return {
+      code: (err as SluiceError).code ?? String(err),
+      ...((err as SluiceError).details && { details: (err as SluiceError).details }),
+    };
+  }
   throw new Error('expected a refusal');
 }
 
@@ -33,163 +63,262 @@ async function rig(dir = mkdtempSync(join(tmpdir(), 'sluice-lv-')), radius: Paym
   const env = await setup();
   await env.time.advance(START - env.time.now());
   const config = { main: { stateDir: dir }, pricing: [hour, gig] } as unknown as Config;
-  const part = await openLocalVouchers({ config, sessions: env.manager, sinkMethods: radius ? [radius] : [] }, env.time);
-  const merchant = new Merchant({ pricing: new Pricing([hour, gig]), sessions: env.manager, payments: createPaymentRegistry(part.methods), clock: env.time });
+  const part = await openLocalVouchers(
+    { config, sessions: env.manager, sinkMethods: radius ? [radius] : [] },
+    env.time,
+  );
+  const merchant = new Merchant({
+    pricing: new Pricing([hour, gig]),
+    sessions: env.manager,
+    payments: createPaymentRegistry(part.methods),
+    clock: env.time,
+  });
   const book = part.ubus!.vouchers as VoucherBook;
   const method = part.methods[0] as LocalVoucherMethod;
-  const redeem = (mac: string, code: string, ip?: string) => merchant.purchase({ mac, ...(ip && { ip }), payment: { method: 'voucher', code } });
+  const redeem = (mac: string, code: string, ip?: string) =>
+    merchant.purchase({ mac, ...(ip && { ip }), payment: { method: 'voucher', code } });
   return { ...env, dir, part, merchant, book, method, redeem };
 }
 
-test('a batch: codes of 10 unambiguous letters in XXXX-XXXX-XX, 50 bits, shown once; only keyed hashes on flash, 0600', async () => {
-  const r = await rig();
-  const made = await r.book.create({ plan: 'hour', count: 20n, steps: 2n, note: 'counter' });
-  const codes = made.codes as string[];
-  assert.is(codes.length, 20);
-  assert.is(new Set(codes).size, 20);
-  for (const c of codes) assert.match(c, /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{2}$/);
-  assert.not.match(CODE_ALPHABET, /[01OIl]/);
-  assert.ok(CODE_BITS >= 40, `${CODE_BITS} bits`);
-  const text = readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8');
-  for (const c of codes) assert.not.ok(text.includes(normalizeCode(c)!) || text.includes(c), 'no code in the book');
-  assert.is(statSync(join(r.dir, VOUCHERS_FILE)).mode & 0o777, 0o600);
-  assert.is(statSync(join(r.dir, VOUCHER_KEY_FILE)).mode & 0o777, 0o600);
-  assert.equal((r.book.list().batches as Array<Record<string, unknown>>)[0], {
-    id: made.batch, plan: 'hour', steps: 2n, metric: 'seconds', allotment: 7200n, count: 20, used: 0, unused: 20, expired: 0, revoked: false,
-    created: Math.floor(START / 1000), expires: null, note: 'counter',
-  });
-  assert.is(JSON.stringify(r.book.list(), (_k, v) => (typeof v === 'bigint' ? String(v) : v)).includes(codes[0]!), false, 'the list never shows a code');
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'a batch: codes of 10 unambiguous letters in XXXX-XXXX-XX, 50 bits, shown once; only keyed hashes on flash, ' +
+    '0600',
+  async () => {
+    const r = await rig();
+    const made = await r.book.create({ plan: 'hour', count: 20n, steps: 2n, note: 'counter' });
+    const codes = made.codes as string[];
+    assert.is(codes.length, 20);
+    assert.is(new Set(codes).size, 20);
+    for (const c of codes) assert.match(c, /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{2}$/);
+    assert.not.match(CODE_ALPHABET, /[01OIl]/);
+    assert.ok(CODE_BITS >= 40, `${CODE_BITS} bits`);
+    const text = readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8');
+    for (const c of codes) assert.not.ok(text.includes(normalizeCode(c)!) || text.includes(c), 'no code in the book');
+    assert.is(statSync(join(r.dir, VOUCHERS_FILE)).mode & 0o777, 0o600);
+    assert.is(statSync(join(r.dir, VOUCHER_KEY_FILE)).mode & 0o777, 0o600);
+    assert.equal((r.book.list().batches as Array<Record<string, unknown>>)[0], {
+      id: made.batch,
+      plan: 'hour',
+      steps: 2n,
+      metric: 'seconds',
+      allotment: 7200n,
+      count: 20,
+      used: 0,
+      unused: 20,
+      expired: 0,
+      revoked: false,
+      created: Math.floor(START / 1000),
+      expires: null,
+      note: 'counter',
+    });
+    assert.is(
+      JSON.stringify(r.book.list(), (_k, v) => (typeof v === 'bigint' ? String(v) : v)).includes(codes[0]!),
+      false,
+      'the list never shows a code',
+    );
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('a code sells its batch\'s plan and steps once, ever: typed again on any device it is refused, not moved', async () => {
-  const r = await rig();
-  const made = await r.book.create({ plan: 'gig', count: 2n, steps: 3n });
-  const [code] = made.codes as string[];
-  // Typed as a customer would: lower case, spaces instead of dashes.
-  const sold = await r.redeem('02:00:00:00:0b:01', code!.toLowerCase().replace(/-/g, ' '));
-  assert.is(sold.session.metric, 'bytes');
-  assert.is(sold.session.allotment, 3n << 30n);
-  assert.is(sold.session.plan, 'gig');
-  assert.is(sold.session.expiresAt, START + 86_400_000, 'the plan\'s time_limit');
-  assert.match(sold.receipt.reference, new RegExp(`^${made.batch}/[0-9a-f]{32}$`), 'the batch rides with the payment');
-  assert.is((await codeOf(r.redeem('02:00:00:00:0b:02', code!))).code, 'ERR_PAYMENT_REPLAYED', 'another device');
-  assert.is((await codeOf(r.redeem('02:00:00:00:0b:01', code!))).code, 'ERR_PAYMENT_REPLAYED', 'the same device');
-  assert.not.ok(r.manager.byMac('02:00:00:00:0b:02'), 'nothing moved');
-  // The journal forgot (a fresh session manager): the book still refuses it.
-  const again = await rig(r.dir);
-  assert.is((await codeOf(again.redeem('02:00:00:00:0b:03', code!))).code, 'ERR_PAYMENT_REPLAYED', 'from the book');
-  const [row] = again.book.list().batches as Array<Record<string, unknown>>;
-  assert.equal([row!.used, row!.unused], [1, 1]);
-  await r.manager.close(); await again.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  "a code sells its batch's plan and steps once, ever: " + 'typed again on any device it is refused, not moved',
+  async () => {
+    const r = await rig();
+    const made = await r.book.create({ plan: 'gig', count: 2n, steps: 3n });
+    const [code] = made.codes as string[];
+    // Typed as a customer would: lower case, spaces instead of dashes.
+    const sold = await r.redeem('02:00:00:00:0b:01', code!.toLowerCase().replace(/-/g, ' '));
+    assert.is(sold.session.metric, 'bytes');
+    assert.is(sold.session.allotment, 3n << 30n);
+    assert.is(sold.session.plan, 'gig');
+    assert.is(sold.session.expiresAt, START + 86_400_000, "the plan's time_limit");
+    assert.match(
+      sold.receipt.reference,
+      new RegExp(`^${made.batch}/[0-9a-f]{32}$`),
+      'the batch rides with the payment',
+    );
+    assert.is((await codeOf(r.redeem('02:00:00:00:0b:02', code!))).code, 'ERR_PAYMENT_REPLAYED', 'another device');
+    assert.is((await codeOf(r.redeem('02:00:00:00:0b:01', code!))).code, 'ERR_PAYMENT_REPLAYED', 'the same device');
+    assert.not.ok(r.manager.byMac('02:00:00:00:0b:02'), 'nothing moved');
+    // The journal forgot (a fresh session manager): the book still refuses it.
+    const again = await rig(r.dir);
+    assert.is((await codeOf(again.redeem('02:00:00:00:0b:03', code!))).code, 'ERR_PAYMENT_REPLAYED', 'from the book');
+    const [row] = again.book.list().batches as Array<Record<string, unknown>>;
+    assert.equal([row!.used, row!.unused], [1, 1]);
+    await r.manager.close();
+    await again.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('wrong codes: five a minute per client, then 429 with the wait (even for a right code); a minute on, guesses again', async () => {
-  const r = await rig();
-  const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
-  const mac = '02:00:00:00:0c:01';
-  for (let i = 0; i < 5; i++) assert.is((await codeOf(r.redeem(mac, `2222-2222-2${i + 2}`, '10.0.0.9'))).code, 'ERR_VOUCHER_REJECTED');
-  const limited = await codeOf(r.redeem(mac, code!, '10.0.0.9'));
-  assert.is(limited.code, 'ERR_VOUCHER_GUESS_LIMIT');
-  assert.is(limited.details?.httpStatus, 429);
-  assert.is(limited.details?.retry_after, 12);
-  // A new MAC from the same IP is the same guesser; another client is not.
-  assert.is((await codeOf(r.redeem('02:00:00:00:0c:02', code!, '10.0.0.9'))).code, 'ERR_VOUCHER_GUESS_LIMIT');
-  assert.is((await codeOf(r.redeem('02:00:00:00:0c:03', 'not a code', '10.0.0.10'))).code, 'ERR_VOUCHER_REJECTED');
-  await r.time.advance(60_000);
-  assert.is((await r.redeem(mac, code!, '10.0.0.9')).session.allotment, 3600n);
-  assert.equal(r.method.figures, { sold: 1, wrong: 6, limited: 2 });
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'wrong codes: five a minute per client, then 429 with the wait (even for a right code); a minute on, guesses ' +
+    'again',
+  async () => {
+    const r = await rig();
+    const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
+    const mac = '02:00:00:00:0c:01';
+    for (let i = 0; i < 5; i++)
+      assert.is((await codeOf(r.redeem(mac, `2222-2222-2${i + 2}`, '10.0.0.9'))).code, 'ERR_VOUCHER_REJECTED');
+    const limited = await codeOf(r.redeem(mac, code!, '10.0.0.9'));
+    assert.is(limited.code, 'ERR_VOUCHER_GUESS_LIMIT');
+    assert.is(limited.details?.httpStatus, 429);
+    assert.is(limited.details?.retry_after, 12);
+    // A new MAC from the same IP is the same guesser; another client is not.
+    assert.is((await codeOf(r.redeem('02:00:00:00:0c:02', code!, '10.0.0.9'))).code, 'ERR_VOUCHER_GUESS_LIMIT');
+    assert.is((await codeOf(r.redeem('02:00:00:00:0c:03', 'not a code', '10.0.0.10'))).code, 'ERR_VOUCHER_REJECTED');
+    await r.time.advance(60_000);
+    assert.is((await r.redeem(mac, code!, '10.0.0.9')).session.allotment, 3600n);
+    assert.equal(r.method.figures, { sold: 1, wrong: 6, limited: 2 });
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('an expired or revoked batch sells no more (not counted as guesses); the list says used / unused / expired', async () => {
-  const r = await rig();
-  const expiring = await r.book.create({ plan: 'hour', count: 3n, steps: 1n, expires: BigInt(Math.floor(START / 1000) + 3600) });
-  const revoked = await r.book.create({ plan: 'hour', count: 2n, steps: 1n });
-  const [e1, e2] = expiring.codes as string[];
-  await r.redeem('02:00:00:00:0d:01', e1!);
-  assert.equal(await r.book.revoke(revoked.batch as string), { batch: revoked.batch, revoked: 2 });
-  await r.time.advance(3_601_000);
-  for (const [code, why] of [[e2!, 'expired'], [(revoked.codes as string[])[0]!, 'revoked']] as const) {
-    const refused = await codeOf(r.redeem('02:00:00:00:0d:02', code));
-    assert.is(refused.code, 'ERR_VOUCHER_REJECTED');
-    assert.is(refused.details?.reason, why);
-  }
-  const rows = Object.fromEntries((r.book.list().batches as Array<Record<string, unknown>>).map((b) => [b.id, [b.used, b.unused, b.expired, b.revoked]]));
-  assert.equal(rows, { [expiring.batch as string]: [1, 0, 2, false], [revoked.batch as string]: [0, 0, 0, true] });
-  assert.equal(r.method.figures.wrong, 0);
-  // Asked for what the plan does not sell: refused before anything is written.
-  assert.is((await codeOf(r.book.create({ plan: 'hour', count: 1n, steps: 11n }))).code, 'ERR_INVALID_ARGUMENT');
-  assert.is((await codeOf(r.book.create({ plan: 'nope', count: 1n, steps: 1n }))).code, 'ERR_UNKNOWN_PLAN');
-  assert.is((await codeOf(r.book.create({ plan: 'hour', count: 1n, steps: 1n, expires: 5n }))).code, 'ERR_INVALID_ARGUMENT');
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'an expired or revoked batch sells no more (not counted ' + 'as guesses); the list says used / unused / expired',
+  async () => {
+    const r = await rig();
+    const expiring = await r.book.create({
+      plan: 'hour',
+      count: 3n,
+      steps: 1n,
+      expires: BigInt(Math.floor(START / 1000) + 3600),
+    });
+    const revoked = await r.book.create({ plan: 'hour', count: 2n, steps: 1n });
+    const [e1, e2] = expiring.codes as string[];
+    await r.redeem('02:00:00:00:0d:01', e1!);
+    assert.equal(await r.book.revoke(revoked.batch as string), { batch: revoked.batch, revoked: 2 });
+    await r.time.advance(3_601_000);
+    for (const [code, why] of [
+      [e2!, 'expired'],
+      [(revoked.codes as string[])[0]!, 'revoked'],
+    ] as const) {
+      const refused = await codeOf(r.redeem('02:00:00:00:0d:02', code));
+      assert.is(refused.code, 'ERR_VOUCHER_REJECTED');
+      assert.is(refused.details?.reason, why);
+    }
+    const rows = Object.fromEntries(
+      (r.book.list().batches as Array<Record<string, unknown>>).map((b) => [
+        b.id,
+        [b.used, b.unused, b.expired, b.revoked],
+      ]),
+    );
+    assert.equal(rows, { [expiring.batch as string]: [1, 0, 2, false], [revoked.batch as string]: [0, 0, 0, true] });
+    assert.equal(r.method.figures.wrong, 0);
+    // Asked for what the plan does not sell: refused before anything is written.
+    assert.is((await codeOf(r.book.create({ plan: 'hour', count: 1n, steps: 11n }))).code, 'ERR_INVALID_ARGUMENT');
+    assert.is((await codeOf(r.book.create({ plan: 'nope', count: 1n, steps: 1n }))).code, 'ERR_UNKNOWN_PLAN');
+    assert.is(
+      (await codeOf(r.book.create({ plan: 'hour', count: 1n, steps: 1n, expires: 5n }))).code,
+      'ERR_INVALID_ARGUMENT',
+    );
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('the book fails closed: damaged, or codes without their key, is ERR_VOUCHER_STORE, never an empty book', async () => {
-  const r = await rig();
-  await r.book.create({ plan: 'hour', count: 1n, steps: 1n });
-  const path = join(r.dir, VOUCHERS_FILE);
-  const good = readFileSync(path, 'utf8');
-  writeFileSync(path, good.slice(0, good.length - 5));
-  assert.throws(() => VoucherStore.open(r.dir), (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE');
-  assert.ok(readdirSync(r.dir).some((f) => f.startsWith(`${VOUCHERS_FILE}.damaged-`)), 'a copy kept aside for support (storage/json-table)');
-  assert.is(readFileSync(path, 'utf8'), good.slice(0, good.length - 5), 'the book itself left as it is');
-  writeFileSync(path, JSON.stringify({ version: 1, batches: [], codes: { ['a'.repeat(32)]: { b: 'NOPE22' } } }));
-  assert.throws(() => VoucherStore.open(r.dir), (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE', 'a code of no batch');
-  writeFileSync(path, good);
-  rmSync(join(r.dir, VOUCHER_KEY_FILE));
-  assert.throws(() => VoucherStore.open(r.dir), (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE', 'the key gone');
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'the book fails closed: damaged, or codes without ' + 'their key, is ERR_VOUCHER_STORE, never an empty book',
+  async () => {
+    const r = await rig();
+    await r.book.create({ plan: 'hour', count: 1n, steps: 1n });
+    const path = join(r.dir, VOUCHERS_FILE);
+    const good = readFileSync(path, 'utf8');
+    writeFileSync(path, good.slice(0, good.length - 5));
+    assert.throws(
+      () => VoucherStore.open(r.dir),
+      (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE',
+    );
+    assert.ok(
+      readdirSync(r.dir).some((f) => f.startsWith(`${VOUCHERS_FILE}.damaged-`)),
+      'a copy kept aside for support (storage/json-table)',
+    );
+    assert.is(readFileSync(path, 'utf8'), good.slice(0, good.length - 5), 'the book itself left as it is');
+    writeFileSync(path, JSON.stringify({ version: 1, batches: [], codes: { ['a'.repeat(32)]: { b: 'NOPE22' } } }));
+    assert.throws(
+      () => VoucherStore.open(r.dir),
+      (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE',
+      'a code of no batch',
+    );
+    writeFileSync(path, good);
+    rmSync(join(r.dir, VOUCHER_KEY_FILE));
+    assert.throws(
+      () => VoucherStore.open(r.dir),
+      (e: SluiceError) => e.code === 'ERR_VOUCHER_STORE',
+      'the key gone',
+    );
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('local first, then RADIUS: a code not in the book goes to the RADIUS voucher; its rejection counts as a guess', async () => {
-  const asked: string[] = [];
-  const radius: PaymentMethod = {
-    name: 'voucher', adminOnly: false, setsTerms: true,
-    async authorize({ request, now }) {
-      const code = request.payment['code'] as string;
-      asked.push(code);
-      if (code !== 'radius-user') throw new SluiceError('ERR_VOUCHER_REJECTED', 'Invalid voucher');
-      return { method: 'voucher', reference: `radius-user/${'0'.repeat(12)}`, amount: 0n, asset: '', at: now, terms: { metric: 'seconds', allotment: 60n, expiresAt: null, user: 'radius-user' } };
-    },
-  };
-  const r = await rig(undefined, radius);
-  const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
-  assert.is((await r.redeem('02:00:00:00:0e:01', code!)).session.allotment, 3600n);
-  assert.is((await r.redeem('02:00:00:00:0e:02', 'radius-user')).session.user, 'radius-user');
-  assert.is((await codeOf(r.redeem('02:00:00:00:0e:03', 'wrong'))).code, 'ERR_VOUCHER_REJECTED');
-  assert.equal(asked, ['radius-user', 'wrong'], 'the local code never reached RADIUS');
-  assert.equal(r.method.figures, { sold: 1, wrong: 0, limited: 0 });
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'local first, then RADIUS: a code not in the book goes ' + 'to the RADIUS voucher; its rejection counts as a guess',
+  async () => {
+    const asked: string[] = [];
+    const radius: PaymentMethod = {
+      name: 'voucher',
+      adminOnly: false,
+      setsTerms: true,
+      async authorize({ request, now }) {
+        const code = request.payment['code'] as string;
+        asked.push(code);
+        if (code !== 'radius-user') throw new SluiceError('ERR_VOUCHER_REJECTED', 'Invalid voucher');
+        return {
+          method: 'voucher',
+          reference: `radius-user/${'0'.repeat(12)}`,
+          amount: 0n,
+          asset: '',
+          at: now,
+          terms: { metric: 'seconds', allotment: 60n, expiresAt: null, user: 'radius-user' },
+        };
+      },
+    };
+    const r = await rig(undefined, radius);
+    const [code] = (await r.book.create({ plan: 'hour', count: 1n, steps: 1n })).codes as string[];
+    assert.is((await r.redeem('02:00:00:00:0e:01', code!)).session.allotment, 3600n);
+    assert.is((await r.redeem('02:00:00:00:0e:02', 'radius-user')).session.user, 'radius-user');
+    assert.is((await codeOf(r.redeem('02:00:00:00:0e:03', 'wrong'))).code, 'ERR_VOUCHER_REJECTED');
+    assert.equal(asked, ['radius-user', 'wrong'], 'the local code never reached RADIUS');
+    assert.equal(r.method.figures, { sold: 1, wrong: 0, limited: 0 });
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
-test('a use written whose session the journal never got is given back at the next start; one it holds stays used', async () => {
-  const r = await rig();
-  const [lost, kept] = (await r.book.create({ plan: 'hour', count: 2n, steps: 1n })).codes as string[];
-  // As a kill -9 between the book's write and the journal's: the use is on flash, no session holds it.
-  const store = VoucherStore.open(r.dir);
-  await store.redeem(store.find(lost!)!.hash, '02:00:00:00:0f:01', START);
-  // Sold for real (the journal holds it), but its confirmation not written (the kill came first).
-  await r.redeem('02:00:00:00:0f:02', kept!);
-  const book = JSON.parse(readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8')) as { codes: Record<string, { c?: true }> };
-  for (const e of Object.values(book.codes)) delete e.c;
-  writeFileSync(join(r.dir, VOUCHERS_FILE), JSON.stringify(book));
-  const config = { main: { stateDir: r.dir }, pricing: [hour] } as unknown as Config;
-  const restarted = await openLocalVouchers({ config, sessions: r.manager }, r.time);
-  await restarted.reconcile!();
-  const merchant = new Merchant({ pricing: new Pricing([hour]), sessions: r.manager, payments: createPaymentRegistry(restarted.methods), clock: r.time });
-  const buy = (mac: string, code: string) => merchant.purchase({ mac, payment: { method: 'voucher', code } });
-  assert.is((await buy('02:00:00:00:0f:03', lost!)).session.allotment, 3600n, 'given back');
-  assert.is((await codeOf(buy('02:00:00:00:0f:04', kept!))).code, 'ERR_PAYMENT_REPLAYED');
-  await restarted.close!();
-  await r.manager.close();
-  rmSync(r.dir, { recursive: true, force: true });
-});
+test(
+  'a use written whose session the journal never got is ' + 'given back at the next start; one it holds stays used',
+  async () => {
+    const r = await rig();
+    const [lost, kept] = (await r.book.create({ plan: 'hour', count: 2n, steps: 1n })).codes as string[];
+    // As a kill -9 between the book's write and the journal's: the use is on flash, no session holds it.
+    const store = VoucherStore.open(r.dir);
+    await store.redeem(store.find(lost!)!.hash, '02:00:00:00:0f:01', START);
+    // Sold for real (the journal holds it), but its confirmation not written (the kill came first).
+    await r.redeem('02:00:00:00:0f:02', kept!);
+    const book = JSON.parse(readFileSync(join(r.dir, VOUCHERS_FILE), 'utf8')) as {
+      codes: Record<string, { c?: true }>;
+    };
+    for (const e of Object.values(book.codes)) delete e.c;
+    writeFileSync(join(r.dir, VOUCHERS_FILE), JSON.stringify(book));
+    const config = { main: { stateDir: r.dir }, pricing: [hour] } as unknown as Config;
+    const restarted = await openLocalVouchers({ config, sessions: r.manager }, r.time);
+    await restarted.reconcile!();
+    const merchant = new Merchant({
+      pricing: new Pricing([hour]),
+      sessions: r.manager,
+      payments: createPaymentRegistry(restarted.methods),
+      clock: r.time,
+    });
+    const buy = (mac: string, code: string) => merchant.purchase({ mac, payment: { method: 'voucher', code } });
+    assert.is((await buy('02:00:00:00:0f:03', lost!)).session.allotment, 3600n, 'given back');
+    assert.is((await codeOf(buy('02:00:00:00:0f:04', kept!))).code, 'ERR_PAYMENT_REPLAYED');
+    await restarted.close!();
+    await r.manager.close();
+    rmSync(r.dir, { recursive: true, force: true });
+  },
+);
 
 test.run();

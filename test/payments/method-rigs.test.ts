@@ -14,14 +14,22 @@ for (const name of methodNames()) {
       console.log(`# PaymentMethod suite: ${name} is pending its rig (method-rigs.ts PENDING_RIGS)`);
       return;
     }
-    if (!METHOD_RIGS[name]) assert.unreachable(`method ${name} joined the list without a behaviour rig (test/payments/method-rigs.ts)`);
+    if (!METHOD_RIGS[name])
+      assert.unreachable(`method ${name} joined the list without a behaviour rig (test/payments/method-rigs.ts)`);
   });
 }
 
 test('every rig and every pending entry names a method of the list (none left behind by a removed method)', () => {
   const names = new Set(methodNames());
-  assert.equal([...Object.keys(METHOD_RIGS), ...PENDING_RIGS].filter((n) => !names.has(n)), []);
-  assert.equal([...PENDING_RIGS].filter((n) => METHOD_RIGS[n]), [], 'a method with a rig is no longer pending');
+  assert.equal(
+    [...Object.keys(METHOD_RIGS), ...PENDING_RIGS].filter((n) => !names.has(n)),
+    [],
+  );
+  assert.equal(
+    [...PENDING_RIGS].filter((n) => METHOD_RIGS[n]),
+    [],
+    'a method with a rig is no longer pending',
+  );
 });
 
 test.run();

@@ -16,7 +16,10 @@ export interface RigEntry {
 export const METHOD_RIGS: Readonly<Record<string, RigEntry>> = {
   x402: { tier: 'chain', make: async () => (await import('./rigs/exact.ts')).exactRig() },
   'x402-session': { tier: 'chain', make: async () => (await import('./rigs/escrow-session.ts')).escrowSessionRig() },
-  'batch-settlement': { tier: 'chain', make: async () => (await import('./rigs/batch-settlement.ts')).batchSettlementRig() },
+  'batch-settlement': {
+    tier: 'chain',
+    make: async () => (await import('./rigs/batch-settlement.ts')).batchSettlementRig(),
+  },
   upto: { tier: 'chain', make: async () => (await import('./rigs/upto.ts')).uptoRig() },
   trial: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).trialRig() },
   grant: { tier: 'daemon', make: async () => (await import('./rigs/local.ts')).grantRig() },

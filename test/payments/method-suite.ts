@@ -91,7 +91,7 @@ let macSeq = 0;
 function newDevice(lab: DaemonLab): string {
   const n = ++macSeq;
   const mac = `02:00:00:5e:${hexByte(n >> 8)}:${hexByte(n)}`;
-  lab.portal.addClient(mac, `10.0.${(n >> 8) & 255}.${(n & 255) || 1}`);
+  lab.portal.addClient(mac, `10.0.${(n >> 8) & 255}.${n & 255 || 1}`);
   return mac;
 }
 
@@ -113,8 +113,14 @@ function filesOf(dir: string): Record<string, string> {
   return out;
 }
 
-/** The method named `name`, opened in this process by its plugin from the daemon's config, in a state dir of its own. */
-async function openInProcess(name: string, configPath: string, seedState?: (stateDir: string) => void): Promise<{ method: PaymentMethod; pricing: Pricing; stateDir: string; close(): Promise<void> }> {
+/**
+ * The method named `name`, opened in this process by its plugin from the daemon's config, in a state dir of its own.
+ */
+async function openInProcess(
+  name: string,
+  configPath: string,
+  seedState?: (stateDir: string) => void,
+): Promise<{ method: PaymentMethod; pricing: Pricing; stateDir: string; close(): Promise<void> }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-method-suite-'));
   seedState?.(stateDir);
   // As the daemon reads it (a problem in a part the method does not use leaves that part at its defaults).
@@ -122,7 +128,13 @@ async function openInProcess(name: string, configPath: string, seedState?: (stat
   const config = { ...loaded, main: { ...loaded.main, stateDir } };
   const pricing = new Pricing(config.pricing);
   const builtin = builtinPaymentMethods().find((m) => m.name === name);
-  if (builtin) return { method: builtin, pricing, stateDir, close: async () => rmSync(stateDir, { recursive: true, force: true }) };
+  if (builtin)
+    return {
+      method: builtin,
+      pricing,
+      stateDir,
+      close: async () => rmSync(stateDir, { recursive: true, force: true }),
+    };
   const plugin = PAYMENT_PLUGINS.find((p) => p.name === name);
   if (!plugin) throw new Error(`no plugin ${name} in payments/plugins.ts`);
   const store = new MemoryStore();
@@ -130,7 +142,10 @@ async function openInProcess(name: string, configPath: string, seedState?: (stat
   await sessions.recover();
   const log = recordingLog(() => {});
   const part = await plugin.open({
-    config, sessions, log, endsWritten: new EndRecordsTap(store),
+    config,
+    sessions,
+    log,
+    endsWritten: new EndRecordsTap(store),
     // No gate here: the contract checks below grant no session.
     gate: { hold: async () => true, release: async () => true },
     stepSizeOf: (plan) => pricing.list().find((p) => p.id === plan)?.stepSize,
@@ -138,7 +153,9 @@ async function openInProcess(name: string, configPath: string, seedState?: (stat
   const method = part.methods.find((m) => m.name === name) ?? part.methods[0];
   if (!method) throw new Error(`plugin ${name} opened no method`);
   return {
-    method, pricing, stateDir,
+    method,
+    pricing,
+    stateDir,
     close: async () => {
       await part.close?.();
       await sessions.close();
@@ -150,31 +167,46 @@ async function openInProcess(name: string, configPath: string, seedState?: (stat
 export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRig>): void {
   const it = suite(`PaymentMethod suite: ${name}`);
   // uvu's reporter splits an error's `details` as a string; a SluiceError's are an object: shown as its code instead.
-  const test = (title: string, fn: () => Promise<void>): void => it(title, async () => {
-    try { await fn(); } catch (err) {
-      if (err instanceof SluiceError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
-      throw err;
-    }
-  });
+  const test = (title: string, fn: () => Promise<void>): void =>
+    it(title, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof SluiceError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
+        throw err;
+      }
+    });
   let rig: MethodRig;
   /** A rule the method has no part for passes, and says so (`# ` lines show for a green file). */
-  const notApplicable = (why: string): void => { console.log(`# PaymentMethod suite: ${name}: ${why}, rule not applicable`); };
+  const notApplicable = (why: string): void => {
+    console.log(`# PaymentMethod suite: ${name}: ${why}, rule not applicable`);
+  };
 
-  it.before(async () => { rig = await makeRig(); });
-  it.after(async () => { await rig?.close(); });
+  it.before(async () => {
+    rig = await makeRig();
+  });
+  it.after(async () => {
+    await rig?.close();
+  });
 
-  const buy = (mac: string, p: RigPayment): Promise<Reply> => rig.buy
-    ? rig.buy(mac, p)
-    : rig.lab.callStatus('purchase', {
-      mac, plan: rig.plan.id, ...(rig.plan.steps !== undefined && { steps: String(rig.plan.steps) }), payment: p.fields,
-    } as never);
+  const buy = (mac: string, p: RigPayment): Promise<Reply> =>
+    rig.buy
+      ? rig.buy(mac, p)
+      : rig.lab.callStatus('purchase', {
+          mac,
+          plan: rig.plan.id,
+          ...(rig.plan.steps !== undefined && { steps: String(rig.plan.steps) }),
+          payment: p.fields,
+        } as never);
 
   /** Live and ended sessions whose payments carry the reference (by MAC when the method makes the reference itself). */
   async function holders(p: RigPayment, mac: string): Promise<number> {
     const all = (await rig.lab.call('sessions', { limit: 500 } as never)).sessions as Array<Record<string, unknown>>;
-    return all.filter((s) => p.reference === null
-      ? s.mac === mac
-      : (s.payments as Array<Record<string, unknown>>).some((q) => q.reference === p.reference)).length;
+    return all.filter((s) =>
+      p.reference === null
+        ? s.mac === mac
+        : (s.payments as Array<Record<string, unknown>>).some((q) => q.reference === p.reference),
+    ).length;
   }
 
   async function bought(mac: string, p: RigPayment): Promise<Record<string, unknown>> {
@@ -182,27 +214,42 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
     assert.is(r.status, 0, `the purchase goes through: ${show(r)}`);
     const session = r.data!.session as Record<string, unknown>;
     if (p.reference !== null) {
-      assert.ok((session.payments as Array<Record<string, unknown>>).some((q) => q.reference === p.reference),
-        `the session carries the reference precheck announced (${p.reference}): ${JSON.stringify(session.payments)}`);
+      assert.ok(
+        (session.payments as Array<Record<string, unknown>>).some((q) => q.reference === p.reference),
+        `the session carries the reference precheck announced (${p.reference}): ${JSON.stringify(session.payments)}`,
+      );
     }
     return session;
   }
 
   /** The payment again, from `mac`: refused as a replay, no money moves, no session holds it twice. */
-  async function replayRefused(mac: string, p: RigPayment, before: unknown, firstMac: string, what: string): Promise<void> {
+  async function replayRefused(
+    mac: string,
+    p: RigPayment,
+    before: unknown,
+    firstMac: string,
+    what: string,
+  ): Promise<void> {
     const r = await buy(mac, p);
-    assert.ok(r.status !== 0 && rig.replayCodes.includes(codeOf(r) ?? ''),
-      `${what}: refused as a replay (${rig.replayCodes.join(' or ')}), got status ${r.status} ${show(r)}`);
+    assert.ok(
+      r.status !== 0 && rig.replayCodes.includes(codeOf(r) ?? ''),
+      `${what}: refused as a replay (${rig.replayCodes.join(' or ')}), got status ${r.status} ${show(r)}`,
+    );
     assert.equal(await rig.money(p), before, `${what}: nothing moved`);
     assert.is(await holders(p, firstMac), 1, `${what}: one session holds the payment`);
-    if (mac !== firstMac) assert.is((await rig.lab.callStatus('session', { mac })).status, 4, `${what}: no session for the other device`);
+    if (mac !== firstMac)
+      assert.is((await rig.lab.callStatus('session', { mac })).status, 4, `${what}: no session for the other device`);
   }
 
   async function ended(mac: string): Promise<void> {
-    await rig.lab.waitFor(async () => {
-      const s = await rig.lab.callStatus('session', { mac });
-      return s.status === 0 && (s.data!.session as Record<string, unknown>).state !== 'ACTIVE';
-    }, 60_000, `the session of ${mac} ended`);
+    await rig.lab.waitFor(
+      async () => {
+        const s = await rig.lab.callStatus('session', { mac });
+        return s.status === 0 && (s.data!.session as Record<string, unknown>).state !== 'ACTIVE';
+      },
+      60_000,
+      `the session of ${mac} ended`,
+    );
   }
 
   /** Waits until traffic from now on is billed: a meter tick dispatched after the session started has committed. */
@@ -221,23 +268,32 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
         const ctx = contextOf(method, opened.pricing, rig.plan, p, newDevice(rig.lab));
         const money = await rig.money(p);
         const files = filesOf(opened.stateDir);
-        try { await method.precheck(ctx); } catch (err) { if (!(err instanceof SluiceError)) throw err; }
-        assert.equal(await rig.money(p), money, 'balances and the daemon\'s state unchanged');
-        assert.equal(filesOf(opened.stateDir), files, 'the method\'s state files unchanged');
+        try {
+          await method.precheck(ctx);
+        } catch (err) {
+          if (!(err instanceof SluiceError)) throw err;
+        }
+        assert.equal(await rig.money(p), money, "balances and the daemon's state unchanged");
+        assert.equal(filesOf(opened.stateDir), files, "the method's state files unchanged");
       }
     } finally {
       await opened.close();
     }
   });
 
-  test('the bad payment is refused by precheck (the rig\'s refusal is a check that moves no money)', async () => {
+  test("the bad payment is refused by precheck (the rig's refusal is a check that moves no money)", async () => {
     const opened = await openInProcess(name, rig.lab.configPath, rig.seedState?.bind(rig));
     try {
       const { method } = opened;
-      if (!method.precheck) return notApplicable('no precheck: refused by the merchant\'s own checks');
+      if (!method.precheck) return notApplicable("no precheck: refused by the merchant's own checks");
       const p = await rig.badPayment();
       const ctx = contextOf(method, opened.pricing, rig.plan, p, newDevice(rig.lab));
-      const refused = await Promise.resolve().then(() => method.precheck!(ctx)).then(() => null, (err: unknown) => err);
+      const refused = await Promise.resolve()
+        .then(() => method.precheck!(ctx))
+        .then(
+          () => null,
+          (err: unknown) => err,
+        );
       assert.instance(refused, SluiceError, `precheck refuses it with a SluiceError, got ${String(refused)}`);
     } finally {
       await opened.close();
@@ -255,21 +311,25 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
       assert.is(paid.method, method.name);
       assert.ok(typeof paid.reference === 'string' && paid.reference !== '', 'a reference');
       if (announced?.reference !== undefined) assert.is(paid.reference, announced.reference);
-      if (p.reference !== null) assert.is(announced?.reference, p.reference, 'precheck announces the payment\'s own reference');
+      if (p.reference !== null)
+        assert.is(announced?.reference, p.reference, "precheck announces the payment's own reference");
       await method.release?.(paid, new Error('the suite grants no session in process'));
     } finally {
       await opened.close();
     }
   });
 
-  test('a payment pays once: replayed from the same device and from another device, refused, nothing moves', async () => {
-    const p = await rig.payment();
-    const mac = newDevice(rig.lab);
-    await bought(mac, p);
-    const after = await rig.money(p);
-    await replayRefused(mac, p, after, mac, 'same device');
-    await replayRefused(newDevice(rig.lab), p, after, mac, 'another device');
-  });
+  test(
+    'a payment pays once: replayed from the same device ' + 'and from another device, refused, nothing moves',
+    async () => {
+      const p = await rig.payment();
+      const mac = newDevice(rig.lab);
+      await bought(mac, p);
+      const after = await rig.money(p);
+      await replayRefused(mac, p, after, mac, 'same device');
+      await replayRefused(newDevice(rig.lab), p, after, mac, 'another device');
+    },
+  );
 
   test('replayed after a zero-usage end: refused, nothing moves', async () => {
     const p = await rig.payment();
@@ -339,42 +399,53 @@ export function paymentMethodSuite(name: string, makeRig: () => Promise<MethodRi
     assert.is((await rig.lab.callStatus('session', { mac })).status, 4, 'no session');
   });
 
-  test('a restart resolves a purchase a kill -9 interrupted in authorize: one session and one purchase\'s money, or none', async () => {
-    if (!rig.rules.pending || !rig.holdAuthorize) return notApplicable('authorize makes no peer call to interrupt');
-    // What one purchase moves, measured on an uninterrupted one.
-    const plain = await rig.payment();
-    const before = await rig.money(plain);
-    await bought(newDevice(rig.lab), plain);
-    const onePurchase = delta(before, await rig.money(plain));
+  test(
+    "a restart resolves a purchase a kill -9 interrupted in authorize: one session and one purchase's money, or " +
+      'none',
+    async () => {
+      if (!rig.rules.pending || !rig.holdAuthorize) return notApplicable('authorize makes no peer call to interrupt');
+      // What one purchase moves, measured on an uninterrupted one.
+      const plain = await rig.payment();
+      const before = await rig.money(plain);
+      await bought(newDevice(rig.lab), plain);
+      const onePurchase = delta(before, await rig.money(plain));
 
-    const p = await rig.payment();
-    const mac = newDevice(rig.lab);
-    const start = await rig.money(p);
-    const reached = rig.holdAuthorize(p);
-    const inFlight = buy(mac, p).catch(() => undefined); // answered by nobody: the daemon dies during it
-    await reached;
-    await rig.lab.stopDaemon('SIGKILL');
-    // A new connection first: the call in flight then fails at once instead of waiting out ubus's 20 s timeout.
-    await rig.lab.reconnectClient();
-    await inFlight;
-    await rig.lab.startDaemon();
-    // The customer retries until the method has decided (the resolver may grant it first: then a retry is a replay).
-    let answer: Reply | undefined;
-    await rig.lab.waitFor(async () => {
-      answer = await buy(mac, p);
-      return !(rig.pendingCodes ?? []).includes(codeOf(answer) ?? '');
-    }, 120_000, 'the interrupted purchase decided');
-    const moved = delta(start, await rig.money(p));
-    const sessions = await holders(p, mac);
-    console.log(`# PaymentMethod suite: ${name}: the purchase interrupted in authorize → ${sessions} session(s) after the restart`);
-    if (sessions === 0) {
-      assert.equal(moved, delta(start, start), `no session, so nothing moved (last answer ${show(answer!)})`);
-    } else {
-      assert.is(sessions, 1, 'one session for the payment');
-      assert.equal(moved, onePurchase, 'the money of one purchase');
-    }
-    if (sessions === 1) await replayRefused(mac, p, await rig.money(p), mac, 'after the restart');
-  });
+      const p = await rig.payment();
+      const mac = newDevice(rig.lab);
+      const start = await rig.money(p);
+      const reached = rig.holdAuthorize(p);
+      const inFlight = buy(mac, p).catch(() => undefined); // answered by nobody: the daemon dies during it
+      await reached;
+      await rig.lab.stopDaemon('SIGKILL');
+      // A new connection first: the call in flight then fails at once instead of waiting out ubus's 20 s timeout.
+      await rig.lab.reconnectClient();
+      await inFlight;
+      await rig.lab.startDaemon();
+      // The customer retries until the method has decided (the resolver may grant it first: then a retry is a replay).
+      let answer: Reply | undefined;
+      await rig.lab.waitFor(
+        async () => {
+          answer = await buy(mac, p);
+          return !(rig.pendingCodes ?? []).includes(codeOf(answer) ?? '');
+        },
+        120_000,
+        'the interrupted purchase decided',
+      );
+      const moved = delta(start, await rig.money(p));
+      const sessions = await holders(p, mac);
+      console.log(
+        `# PaymentMethod suite: ${name}: the purchase interrupted in authorize → ${sessions} session(s) after ` +
+          'the restart',
+      );
+      if (sessions === 0) {
+        assert.equal(moved, delta(start, start), `no session, so nothing moved (last answer ${show(answer!)})`);
+      } else {
+        assert.is(sessions, 1, 'one session for the payment');
+        assert.equal(moved, onePurchase, 'the money of one purchase');
+      }
+      if (sessions === 1) await replayRefused(mac, p, await rig.money(p), mac, 'after the restart');
+    },
+  );
 
   it.run();
 }
@@ -385,13 +456,21 @@ function delta(a: unknown, b: unknown): unknown {
   if (typeof a === 'number' && typeof b === 'number') return b - a;
   if (Array.isArray(a) && Array.isArray(b)) return a.map((x, i) => delta(x, b[i]));
   if (a && b && typeof a === 'object' && typeof b === 'object') {
-    return Object.fromEntries(Object.keys(a).map((k) => [k, delta((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(a).map((k) => [k, delta((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])]),
+    );
   }
   return a === b ? null : { from: a, to: b };
 }
 
 /** The PaymentContext the merchant would hand the method for this payment (its quoteFor decides, as in merchant.ts). */
-function contextOf(method: PaymentMethod, pricing: Pricing, plan: MethodRig['plan'], p: RigPayment, mac: string): PaymentContext {
+function contextOf(
+  method: PaymentMethod,
+  pricing: Pricing,
+  plan: MethodRig['plan'],
+  p: RigPayment,
+  mac: string,
+): PaymentContext {
   const request = { mac, plan: plan.id, ...(plan.steps !== undefined && { steps: plan.steps }), payment: p.fields };
   const quote = method.quoteFor
     ? method.quoteFor(request, (input) => pricing.quote(plan.id, input))

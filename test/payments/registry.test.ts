@@ -9,29 +9,56 @@ import type { Quote } from '../../src/merchant/index.ts';
 import { thrownCode } from '../helpers/assert.ts';
 
 const quote: Quote = {
-  plan: 'p', metric: 'seconds', steps: 2n, allotment: 120n, price: 10n, asset: 'USDC', currency: 'USD', decimals: 6, stepSize: 60n, pricePerStep: 5n,
+  plan: 'p',
+  metric: 'seconds',
+  steps: 2n,
+  allotment: 120n,
+  price: 10n,
+  asset: 'USDC',
+  currency: 'USD',
+  decimals: 6,
+  stepSize: 60n,
+  pricePerStep: 5n,
 };
-
 
 test('the builtin registry has the admin-only grant method', () => {
   const registry = createPaymentRegistry();
   assert.equal(registry.list(), [{ name: 'grant', adminOnly: true }]);
   assert.is(registry.get('grant'), grantMethod);
-  assert.equal(builtinPaymentMethods().map((m) => m.name), ['grant']);
+  assert.equal(
+    builtinPaymentMethods().map((m) => m.name),
+    ['grant'],
+  );
 });
 
 test('unknown names, duplicates and bad names are refused with codes', () => {
   const registry = createPaymentRegistry();
-  assert.is(thrownCode(() => registry.get('x402')), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(thrownCode(() => registry.get(undefined)), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(thrownCode(() => registry.get('__proto__')), 'ERR_UNKNOWN_PAYMENT_METHOD');
-  assert.is(thrownCode(() => registry.register(grantMethod)), 'ERR_PAYMENT_METHOD_INVALID');
-  assert.is(thrownCode(() => new PaymentRegistry([{ ...grantMethod, name: 'Bad Name' }])), 'ERR_PAYMENT_METHOD_INVALID');
+  assert.is(
+    thrownCode(() => registry.get('x402')),
+    'ERR_UNKNOWN_PAYMENT_METHOD',
+  );
+  assert.is(
+    thrownCode(() => registry.get(undefined)),
+    'ERR_UNKNOWN_PAYMENT_METHOD',
+  );
+  assert.is(
+    thrownCode(() => registry.get('__proto__')),
+    'ERR_UNKNOWN_PAYMENT_METHOD',
+  );
+  assert.is(
+    thrownCode(() => registry.register(grantMethod)),
+    'ERR_PAYMENT_METHOD_INVALID',
+  );
+  assert.is(
+    thrownCode(() => new PaymentRegistry([{ ...grantMethod, name: 'Bad Name' }])),
+    'ERR_PAYMENT_METHOD_INVALID',
+  );
 });
 
 test('adding a method is one object: it is then found by name', () => {
   const voucher: PaymentMethod = {
-    name: 'voucher', adminOnly: false,
+    name: 'voucher',
+    adminOnly: false,
     async authorize({ quote: q, now }) {
       return { method: 'voucher', reference: 'V-1', amount: q.price, asset: q.asset, at: now };
     },

@@ -26,7 +26,14 @@ function gatedPass(time: FakeTime, o: Partial<ScheduledPassOptions<number>> = {}
       try {
         await new Promise<void>((resolve, reject) => {
           waiting.push(resolve);
-          signal.addEventListener('abort', () => { waiting.splice(waiting.indexOf(resolve), 1); reject(new Error('aborted')); }, { once: true });
+          signal.addEventListener(
+            'abort',
+            () => {
+              waiting.splice(waiting.indexOf(resolve), 1);
+              reject(new Error('aborted'));
+            },
+            { once: true },
+          );
         });
         if (fail) throw new Error('flash full');
         return runs;
@@ -36,23 +43,38 @@ function gatedPass(time: FakeTime, o: Partial<ScheduledPassOptions<number>> = {}
     },
     retry: { minMs: 1000, maxMs: 4000 },
     failed: (_err, retryInMs) => failures.push(retryInMs),
-    clock: time, timers: time,
+    clock: time,
+    timers: time,
     ...o,
   });
   return {
     pass,
-    get runs() { return runs; },
-    get most() { return most; },
-    get running() { return running; },
+    get runs() {
+      return runs;
+    },
+    get most() {
+      return most;
+    },
+    get running() {
+      return running;
+    },
     failures,
-    failNext(v: boolean) { fail = v; },
-    release: async () => { waiting.shift()?.(); await time.advance(0); },
+    failNext(v: boolean) {
+      fail = v;
+    },
+    release: async () => {
+      waiting.shift()?.();
+      await time.advance(0);
+    },
   };
 }
 
 /** Runs a pass that fails, and checks it did. */
 async function failedPass(g: ReturnType<typeof gatedPass>): Promise<void> {
-  const out = g.pass.run().then(() => 'passed', (err: Error) => err.message);
+  const out = g.pass.run().then(
+    () => 'passed',
+    (err: Error) => err.message,
+  );
   await g.release();
   assert.is(await out, 'flash full');
 }
@@ -73,24 +95,27 @@ test('start arms the first pass due at once; next() asks for the following one',
   assert.is(g.runs, 2, 'the pass asked for the next in 5 s');
 });
 
-test('a pass never overlaps itself: run() joins the pass in flight; a timer due meanwhile runs one more after it', async () => {
-  const time = new FakeTime();
-  const g = gatedPass(time);
-  const first = g.pass.run();
-  const joined = g.pass.run();
-  assert.is(g.runs, 1, 'run() during a pass joins it');
-  g.pass.soon(10);
-  await time.advance(10);
-  assert.is(g.runs, 1, 'the timer came due during the pass: no second pass at once');
-  assert.is(g.running, 1);
-  await g.release();
-  assert.is(await first, 1);
-  assert.is(await joined, 1);
-  await time.advance(0);
-  assert.is(g.runs, 2, 'one more pass after the one in flight: what arrived meanwhile is not left waiting');
-  await g.release();
-  assert.is(g.most, 1, 'never two passes at once');
-});
+test(
+  'a pass never overlaps itself: run() joins the pass in ' + 'flight; a timer due meanwhile runs one more after it',
+  async () => {
+    const time = new FakeTime();
+    const g = gatedPass(time);
+    const first = g.pass.run();
+    const joined = g.pass.run();
+    assert.is(g.runs, 1, 'run() during a pass joins it');
+    g.pass.soon(10);
+    await time.advance(10);
+    assert.is(g.runs, 1, 'the timer came due during the pass: no second pass at once');
+    assert.is(g.running, 1);
+    await g.release();
+    assert.is(await first, 1);
+    assert.is(await joined, 1);
+    await time.advance(0);
+    assert.is(g.runs, 2, 'one more pass after the one in flight: what arrived meanwhile is not left waiting');
+    await g.release();
+    assert.is(g.most, 1, 'never two passes at once');
+  },
+);
 
 test('soon(): the earliest request wins, one timer at a time', async () => {
   const time = new FakeTime();
@@ -126,28 +151,34 @@ test('a failed pass is told and tried again after a pause that doubles up to max
   assert.is(g.failures.at(-1), 1000, 'a success resets the pause to minMs');
 });
 
-test('stop() aborts the pass in flight, resolves once it ended, and arms nothing more; run() after it still runs once', async () => {
-  const time = new FakeTime();
-  const g = gatedPass(time, { next: () => 1000 });
-  g.pass.start();
-  await time.advance(0);
-  g.pass.soon(500);
-  let stopped = false;
-  const stopping = g.pass.stop().then(() => { stopped = true; });
-  assert.ok(g.pass.signal.aborted, 'the owner\'s exchanges take this signal: they end now');
-  await stopping;
-  assert.ok(stopped);
-  assert.is(g.running, 0, 'the pass in flight ended before stop() resolved');
-  assert.equal(g.failures, [], 'a pass cut by the stop is not reported as failing');
-  assert.is(time.pending(), 0, 'no timer left armed');
-  await time.advance(60_000);
-  assert.is(g.runs, 1);
-  const explicit = g.pass.run();
-  await g.release();
-  await explicit.catch(() => undefined);
-  assert.is(g.runs, 2);
-  assert.is(time.pending(), 0, 'an explicit pass after the stop schedules nothing');
-});
+test(
+  'stop() aborts the pass in flight, resolves once it ended, and arms nothing more; run() after it still runs ' +
+    'once',
+  async () => {
+    const time = new FakeTime();
+    const g = gatedPass(time, { next: () => 1000 });
+    g.pass.start();
+    await time.advance(0);
+    g.pass.soon(500);
+    let stopped = false;
+    const stopping = g.pass.stop().then(() => {
+      stopped = true;
+    });
+    assert.ok(g.pass.signal.aborted, "the owner's exchanges take this signal: they end now");
+    await stopping;
+    assert.ok(stopped);
+    assert.is(g.running, 0, 'the pass in flight ended before stop() resolved');
+    assert.equal(g.failures, [], 'a pass cut by the stop is not reported as failing');
+    assert.is(time.pending(), 0, 'no timer left armed');
+    await time.advance(60_000);
+    assert.is(g.runs, 1);
+    const explicit = g.pass.run();
+    await g.release();
+    await explicit.catch(() => undefined);
+    assert.is(g.runs, 2);
+    assert.is(time.pending(), 0, 'an explicit pass after the stop schedules nothing');
+  },
+);
 
 test('halted(): no timer is armed while the owner says it has stopped by other means', async () => {
   const time = new FakeTime();

@@ -33,22 +33,35 @@ function nextTrial(trial: TrialMethod, c: PaymentContext): unknown {
 jsonTableSuite<TrialMethod>('trials.json (free trials)', {
   file: 'trials.json',
   open: async (dir) => TrialMethod.open(dir),
-  put: async (trial, n) => { await trial.authorize(ctx(mac(n), T0 + n)); },
+  put: async (trial, n) => {
+    await trial.authorize(ctx(mac(n), T0 + n));
+  },
   get: (trial, n) => nextTrial(trial, ctx(mac(n), T0 + 1000)),
   damaged: { code: 'ERR_TRIAL_STORE' },
 });
 
 const tempDir = tempDirs('sluice-trial-old-', test.after);
 
-test('a trials.json written by the code of 6ffb9b9 opens after the upgrade: its devices have had their trial', async () => {
-  const dir = withOldFile(tempDir(), new URL('../storage/fixtures/6ffb9b9/tables/trials.json', import.meta.url).pathname, 'trials.json');
-  const trial = TrialMethod.open(dir);
-  assert.is(trial.figures.remembered, 3);
-  const now = 1_750_000_100_000;
-  assert.is(nextTrial(trial, ctx('02:00:00:00:00:09', now)), Math.ceil((1_750_000_009_000 + 86_400_000) / 1000));
-  assert.is(nextTrial(trial, ctx('02:00:00:00:00:99', now, 'taste', 'abcdefghijklmnop')), Math.ceil((1_750_000_009_000 + 86_400_000) / 1000), 'by its device token');
-  assert.is(nextTrial(trial, ctx('02:00:00:00:00:0a', now)), Math.ceil((1_750_000_010_000 + 86_400_000) / 1000));
-  assert.is(nextTrial(trial, ctx('02:00:00:00:00:0b', now)), undefined);
-});
+test(
+  'a trials.json written by the code of 6ffb9b9 opens ' + 'after the upgrade: its devices have had their trial',
+  async () => {
+    const dir = withOldFile(
+      tempDir(),
+      new URL('../storage/fixtures/6ffb9b9/tables/trials.json', import.meta.url).pathname,
+      'trials.json',
+    );
+    const trial = TrialMethod.open(dir);
+    assert.is(trial.figures.remembered, 3);
+    const now = 1_750_000_100_000;
+    assert.is(nextTrial(trial, ctx('02:00:00:00:00:09', now)), Math.ceil((1_750_000_009_000 + 86_400_000) / 1000));
+    assert.is(
+      nextTrial(trial, ctx('02:00:00:00:00:99', now, 'taste', 'abcdefghijklmnop')),
+      Math.ceil((1_750_000_009_000 + 86_400_000) / 1000),
+      'by its device token',
+    );
+    assert.is(nextTrial(trial, ctx('02:00:00:00:00:0a', now)), Math.ceil((1_750_000_010_000 + 86_400_000) / 1000));
+    assert.is(nextTrial(trial, ctx('02:00:00:00:00:0b', now)), undefined);
+  },
+);
 
 test.run();

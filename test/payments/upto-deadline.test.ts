@@ -1,10 +1,10 @@
 // tier: chain
 /**
  * issue 37 item 2: no extension of a session may outlive an upto authorization's Permit2 deadline. The real session
- * manager, merchant, upto method and its ends on fake time, against anvil with Permit2 and the x402 upto proxy, @x402/evm's
- * OWN upto facilitator over HTTP and its OWN upto client signing (at the fake time: the deadline it signs is "now" +
- * max_timeout_seconds). Chain time is moved with the fake clock, so an authorization past its deadline is refused by
- * the chain itself.
+ * manager, merchant, upto method and its ends on fake time, against anvil with Permit2 and the x402 upto
+ * proxy, @x402/evm's OWN upto facilitator over HTTP and its OWN upto client signing (at the fake time: the deadline it
+ * signs is "now" + max_timeout_seconds). Chain time is moved with the fake clock, so an authorization past its deadline
+ * is refused by the chain itself.
  *
  * The case: a 30-minute plan, a 50-minute authorization window (as a 24 h plan on the default 2-day window), topped up
  * late. The top-up takes the session's end (T0+60 min) past the first authorization's deadline (T0+50 min): settled
@@ -55,29 +55,60 @@ test.before(async () => {
   ({ chain, usdc, facilitator } = rig);
   payTo = chain.newAccount().address;
 });
-test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'sluice-upto-deadline-')); });
-test.after.each(() => { rmSync(dir, { recursive: true, force: true }); });
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-upto-deadline-'));
+});
+test.after.each(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 test.after(async () => {
   await rig?.close();
 });
 
 const newBuyer = (): Promise<PrivateKeyAccount> => newPermit2Buyer(chain, usdc, FUNDS);
 
-/** A router on fake time: sessions (EndRecordsTap over memory), the merchant, upto's method and ends, started as the daemon does. */
+/**
+ * A router on fake time: sessions (EndRecordsTap over memory), the merchant, upto's method and ends, started as the
+ * daemon does.
+ */
 async function router() {
   // The router's clock starts at the chain's: an earlier test moved chain time on for good.
   const time = new FakeTime(Number((await chain.publicClient.getBlock()).timestamp) * 1000);
   const tap = new EndRecordsTap(new MemoryStore());
   const sessions = await SessionManager.open({ store: tap, clock: time, timers: time });
   const store = await UptoStore.open(dir);
-  const method = new UptoMethod({ enabled: true, network: NET, chainId: chain.chainId, facilitatorUrl: facilitator.url, payTo: payTo.toLowerCase(),
-    maxTimeoutSeconds: WINDOW_S, timeoutMs: 15_000 }, { store, log, clock: time, timers: time, sessions });
+  const method = new UptoMethod(
+    {
+      enabled: true,
+      network: NET,
+      chainId: chain.chainId,
+      facilitatorUrl: facilitator.url,
+      payTo: payTo.toLowerCase(),
+      maxTimeoutSeconds: WINDOW_S,
+      timeoutMs: 15_000,
+    },
+    { store, log, clock: time, timers: time, sessions },
+  );
   assert.ok(await method.refreshSupported());
   const ends = new UptoEnds({ method, sessions, endsWritten: tap, log, clock: time, timers: time });
   await ends.reconcile();
-  const plan: PricingPlan = { id: 'wifi', metric: 'seconds', stepSize: 60n, pricePerStep: STEP_PRICE, asset: usdc.address, currency: 'USDC',
-    decimals: 6, minSteps: 1n, maxSteps: 100n };
-  const merchant = new Merchant({ pricing: new Pricing([plan]), sessions, payments: createPaymentRegistry([method]), clock: time });
+  const plan: PricingPlan = {
+    id: 'wifi',
+    metric: 'seconds',
+    stepSize: 60n,
+    pricePerStep: STEP_PRICE,
+    asset: usdc.address,
+    currency: 'USDC',
+    decimals: 6,
+    minSteps: 1n,
+    maxSteps: 100n,
+  };
+  const merchant = new Merchant({
+    pricing: new Pricing([plan]),
+    sessions,
+    payments: createPaymentRegistry([method]),
+    clock: time,
+  });
   /** @x402/evm's client signs at the router's "now": its deadline is that + max_timeout_seconds. */
   const sign = async (buyer: PrivateKeyAccount, steps = STEPS) => {
     const req = method.requirements(usdc.address, steps * STEP_PRICE);
@@ -91,7 +122,12 @@ async function router() {
     }
   };
   const buy = async (buyer: PrivateKeyAccount, steps = STEPS) =>
-    merchant.purchase({ mac: MAC, plan: 'wifi', steps, payment: { method: 'upto', payload: await sign(buyer, steps) } });
+    merchant.purchase({
+      mac: MAC,
+      plan: 'wifi',
+      steps,
+      payment: { method: 'upto', payload: await sign(buyer, steps) },
+    });
   /** Router time and chain time move together. */
   const advance = async (seconds: number) => {
     await chain.increaseTime(seconds);
@@ -99,42 +135,59 @@ async function router() {
   };
   /** Waits (no deadline of its own: the runner's file limit guards a hang) until `reference` has an answer. */
   const finished = async (reference: string) => {
-    while (['open', 'settling'].includes(store.get(reference)?.state ?? 'none')) await new Promise((r) => setTimeout(r, 50));
+    while (['open', 'settling'].includes(store.get(reference)?.state ?? 'none'))
+      await new Promise((r) => setTimeout(r, 50));
     return store.get(reference);
   };
   return { time, sessions, store, method, ends, merchant, buy, advance, finished };
 }
 
-test('a late top-up takes the session past the first authorization\'s deadline: the first is settled before it, both to the unit', async () => {
-  const r = await router();
-  const buyer = await newBuyer();
-  const before = { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(payTo) };
+test(
+  "a late top-up takes the session past the first authorization's deadline: the first is settled before it, both " +
+    'to the unit',
+  async () => {
+    const r = await router();
+    const buyer = await newBuyer();
+    const before = { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(payTo) };
 
-  const first = await r.buy(buyer); // T0: deadline T0+50 min, the session ends at T0+30 min
-  await r.advance(1500);
-  const second = await r.buy(buyer); // T0+25 min: the session now ends at T0+60 min, past the first's deadline
-  assert.ok(second.toppedUp);
-  const refA = first.session.payments[0]!.reference;
-  const refB = second.session.payments[1]!.reference;
-  assert.is(r.sessions.get(first.session.id)?.expiresAt, first.session.expiresAt! + 1800_000);
+    const first = await r.buy(buyer); // T0: deadline T0+50 min, the session ends at T0+30 min
+    await r.advance(1500);
+    const second = await r.buy(buyer); // T0+25 min: the session now ends at T0+60 min, past the first's deadline
+    assert.ok(second.toppedUp);
+    const refA = first.session.payments[0]!.reference;
+    const refB = second.session.payments[1]!.reference;
+    assert.is(r.sessions.get(first.session.id)?.expiresAt, first.session.expiresAt! + 1800_000);
 
-  // T0+40 min: the first authorization's deadline minus the margin. Its 30 minutes are used: settled for all of them.
-  await r.advance(900);
-  await r.ends.settleDue();
-  const a = r.store.get(refA); // settleDue resolves once the settle has its answer
-  assert.equal({ state: a?.state, amount: a?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
-  assert.is(await usdc.balanceOf(payTo), before.seller + STEPS * STEP_PRICE, 'the first authorization paid before its deadline');
-  assert.is(r.sessions.get(first.session.id)?.state, 'ACTIVE', 'the session carries on under the top-up');
-  assert.is(r.sessions.get(first.session.id)?.expiresAt, first.session.expiresAt! + 1800_000, 'nothing was taken from it');
+    // T0+40 min: the first authorization's deadline minus the margin. Its 30 minutes are used: settled for all of them.
+    await r.advance(900);
+    await r.ends.settleDue();
+    const a = r.store.get(refA); // settleDue resolves once the settle has its answer
+    assert.equal({ state: a?.state, amount: a?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
+    assert.is(
+      await usdc.balanceOf(payTo),
+      before.seller + STEPS * STEP_PRICE,
+      'the first authorization paid before its deadline',
+    );
+    assert.is(r.sessions.get(first.session.id)?.state, 'ACTIVE', 'the session carries on under the top-up');
+    assert.is(
+      r.sessions.get(first.session.id)?.expiresAt,
+      first.session.expiresAt! + 1800_000,
+      'nothing was taken from it',
+    );
 
-  // T0+60 min: the session ends; the top-up's authorization pays the second 30 minutes.
-  await r.advance(1200);
-  assert.is(r.sessions.get(first.session.id)?.state, 'EXPIRED');
-  const b = await r.finished(refB);
-  assert.equal({ state: b?.state, amount: b?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
-  assert.is(await usdc.balanceOf(payTo), before.seller + 2n * STEPS * STEP_PRICE, 'both authorizations settled, to the unit');
-  assert.is(await usdc.balanceOf(buyer.address), before.buyer - 2n * STEPS * STEP_PRICE);
-});
+    // T0+60 min: the session ends; the top-up's authorization pays the second 30 minutes.
+    await r.advance(1200);
+    assert.is(r.sessions.get(first.session.id)?.state, 'EXPIRED');
+    const b = await r.finished(refB);
+    assert.equal({ state: b?.state, amount: b?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
+    assert.is(
+      await usdc.balanceOf(payTo),
+      before.seller + 2n * STEPS * STEP_PRICE,
+      'both authorizations settled, to the unit',
+    );
+    assert.is(await usdc.balanceOf(buyer.address), before.buyer - 2n * STEPS * STEP_PRICE);
+  },
+);
 
 test('a top-up whose own share would come after its deadline is refused before any money moves', async () => {
   const r = await router();
@@ -142,15 +195,18 @@ test('a top-up whose own share would come after its deadline is refused before a
   const before = { buyer: await usdc.balanceOf(buyer.address), seller: await usdc.balanceOf(payTo) };
   const first = await r.buy(buyer);
   await r.advance(300);
-  // At T0+5 min the session would end at T0+60 min: an authorization signed now (deadline T0+55 min) could not pay its end.
+  // At T0+5 min the session would end at T0+60 min: an authorization signed now (deadline T0+55 min) could not pay its
+  // end.
   const settles = facilitator.calls.settle;
   try {
     await r.buy(buyer);
     assert.unreachable('the early top-up was accepted');
   } catch (err) {
     assert.instance(err, SluiceError);
-    assert.equal({ code: (err as SluiceError).code, reason: ((err as SluiceError).details as Record<string, unknown>)?.reason },
-      { code: 'ERR_UPTO_AUTHORIZATION_INVALID', reason: 'upto_topup_outlasts_authorization' });
+    assert.equal(
+      { code: (err as SluiceError).code, reason: ((err as SluiceError).details as Record<string, unknown>)?.reason },
+      { code: 'ERR_UPTO_AUTHORIZATION_INVALID', reason: 'upto_topup_outlasts_authorization' },
+    );
   }
   assert.is(r.store.list().length, 1, 'only the first authorization is on flash');
   assert.is(r.sessions.get(first.session.id)?.expiresAt, first.session.expiresAt, 'the session is as it was');
@@ -161,24 +217,28 @@ test('a top-up whose own share would come after its deadline is refused before a
   assert.ok((await r.buy(buyer)).toppedUp);
 });
 
-test('an admin grant past the deadline: the authorization is settled before it for the usage so far, the grant carries the session on', async () => {
-  const r = await router();
-  const buyer = await newBuyer();
-  const before = { seller: await usdc.balanceOf(payTo) };
-  const first = await r.buy(buyer);
-  const ref = first.session.payments[0]!.reference;
-  await r.advance(600);
-  await r.merchant.grant({ mac: MAC, seconds: 7200 }); // ends at T0+150 min, far past the deadline (T0+50 min)
-  await r.advance(1800); // T0+40 min
-  await r.ends.settleDue();
-  const a = r.store.get(ref);
-  assert.equal({ state: a?.state, amount: a?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
-  assert.is(await usdc.balanceOf(payTo), before.seller + STEPS * STEP_PRICE);
-  assert.is(r.sessions.get(first.session.id)?.state, 'ACTIVE');
-  await r.advance(7200);
-  assert.is(r.sessions.get(first.session.id)?.state, 'EXPIRED');
-  await r.ends.settleDue();
-  assert.is(await usdc.balanceOf(payTo), before.seller + STEPS * STEP_PRICE, 'paid once');
-});
+test(
+  'an admin grant past the deadline: the authorization is settled before it for the usage so far, the grant ' +
+    'carries the session on',
+  async () => {
+    const r = await router();
+    const buyer = await newBuyer();
+    const before = { seller: await usdc.balanceOf(payTo) };
+    const first = await r.buy(buyer);
+    const ref = first.session.payments[0]!.reference;
+    await r.advance(600);
+    await r.merchant.grant({ mac: MAC, seconds: 7200 }); // ends at T0+150 min, far past the deadline (T0+50 min)
+    await r.advance(1800); // T0+40 min
+    await r.ends.settleDue();
+    const a = r.store.get(ref);
+    assert.equal({ state: a?.state, amount: a?.amount }, { state: 'settled', amount: (STEPS * STEP_PRICE).toString() });
+    assert.is(await usdc.balanceOf(payTo), before.seller + STEPS * STEP_PRICE);
+    assert.is(r.sessions.get(first.session.id)?.state, 'ACTIVE');
+    await r.advance(7200);
+    assert.is(r.sessions.get(first.session.id)?.state, 'EXPIRED');
+    await r.ends.settleDue();
+    assert.is(await usdc.balanceOf(payTo), before.seller + STEPS * STEP_PRICE, 'paid once');
+  },
+);
 
 test.run();

@@ -7,9 +7,21 @@ import * as assert from 'uvu/assert';
 import { toEventSelector, type Address } from 'viem';
 import { authorizationFate, rpcReader, type ChainReader } from '../../src/x402/index.ts';
 import {
-  AUTHORIZATION_CANCELED_TOPIC, AUTHORIZATION_USED_TOPIC, TRANSFER_TOPIC, blockAtOrBefore, type AuthorizationQuery,
+  AUTHORIZATION_CANCELED_TOPIC,
+  AUTHORIZATION_USED_TOPIC,
+  TRANSFER_TOPIC,
+  blockAtOrBefore,
+  type AuthorizationQuery,
 } from '../../src/x402/authorization-fate.ts';
-import { cancelAuthorization, randomNonce, signAuthorization, startChain, submitAuthorization, type TestChain, type TestToken } from '../chain/index.ts';
+import {
+  cancelAuthorization,
+  randomNonce,
+  signAuthorization,
+  startChain,
+  submitAuthorization,
+  type TestChain,
+  type TestToken,
+} from '../chain/index.ts';
 
 const test = suite('x402 authorization fate');
 let chain: TestChain;
@@ -23,11 +35,22 @@ test.before(async () => {
   reader = rpcReader({ url: chain.rpcUrl, timeoutMs: 5000 });
   payTo = chain.newAccount().address;
 });
-test.after(async () => { await chain?.stop(); });
+test.after(async () => {
+  await chain?.stop();
+});
 
 async function query(from: Address, nonce: `0x${string}`, value: bigint): Promise<AuthorizationQuery> {
   const now = await chain.now();
-  return { token: usdc.address.toLowerCase(), from, nonce, payTo, value, validAfter: now - 600n, validBefore: now + 300n, notBefore: now - 600n };
+  return {
+    token: usdc.address.toLowerCase(),
+    from,
+    nonce,
+    payTo,
+    value,
+    validAfter: now - 600n,
+    validBefore: now + 300n,
+    notBefore: now - 600n,
+  };
 }
 
 test('the event topics are the keccak256 of the FiatTokenV2 event signatures', () => {
@@ -70,7 +93,11 @@ test('spent elsewhere: the same nonce signed again to another payee, or for less
   const short = randomNonce();
   const less = await signAuthorization(buyer, usdc, { to: payTo, value: 1n, nonce: short });
   await submitAuthorization(chain, usdc, chain.deployer, less);
-  assert.is((await authorizationFate(reader, await query(buyer.address, short, 1000n))).fate.kind, 'void', 'to pay_to, but 1 instead of 1000');
+  assert.is(
+    (await authorizationFate(reader, await query(buyer.address, short, 1000n))).fate.kind,
+    'void',
+    'to pay_to, but 1 instead of 1000',
+  );
 });
 
 test('used before the window searched: unknown, never paid; final once the head is past validBefore', async () => {
@@ -100,7 +127,11 @@ test('blockAtOrBefore: the last block at or before a time, galloping back from t
   // Blocks 0..1000 at 2 s each from t=1000, read through a counting double.
   let reads = 0;
   const fake: Pick<ChainReader, 'block'> = {
-    block: async (n) => { reads++; const number = n ?? 1000n; return { number, timestamp: 1000n + 2n * number }; },
+    block: async (n) => {
+      reads++;
+      const number = n ?? 1000n;
+      return { number, timestamp: 1000n + 2n * number };
+    },
   };
   const head = { number: 1000n, timestamp: 3000n };
   assert.is(await blockAtOrBefore(fake, 3000n, head), 1000n);

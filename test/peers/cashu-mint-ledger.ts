@@ -9,14 +9,32 @@
  * test/fixtures/cashu-nuts are the independent check of them (cashu-mint.test.ts).
  */
 import {
-  Amount, createBlindSignature, createDLEQProof, createNewMintKeys, getP2PKSigFlag, getSecretKind, hashToCurve,
-  isP2PKSpendAuthorised, pointFromHex, verifyUnblindedSignature, type Proof,
+  Amount,
+  createBlindSignature,
+  createDLEQProof,
+  createNewMintKeys,
+  getP2PKSigFlag,
+  getSecretKind,
+  hashToCurve,
+  isP2PKSpendAuthorised,
+  pointFromHex,
+  verifyUnblindedSignature,
+  type Proof,
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { randomUUID } from 'node:crypto';
 import {
-  CODES, MintError, fakeInvoice, invoiceAmountMsat, object, positiveInt, wireBlindedMessage, wireProof,
-  type WireBlindedMessage, type WireProof, type WireSignature,
+  CODES,
+  MintError,
+  fakeInvoice,
+  invoiceAmountMsat,
+  object,
+  positiveInt,
+  wireBlindedMessage,
+  wireProof,
+  type WireBlindedMessage,
+  type WireProof,
+  type WireSignature,
 } from './cashu-mint-wire.ts';
 
 export { CODES, MintError, fakeInvoice } from './cashu-mint-wire.ts';
@@ -46,10 +64,24 @@ export interface KeysetOptions {
 export type State = 'UNSPENT' | 'PENDING' | 'SPENT';
 export type MeltOutcome = 'paid' | 'failed' | 'pending';
 
-interface MintQuote { quote: string; request: string; amount: number; unit: string; state: 'UNPAID' | 'PAID' | 'ISSUED'; expiry: number }
+interface MintQuote {
+  quote: string;
+  request: string;
+  amount: number;
+  unit: string;
+  state: 'UNPAID' | 'PAID' | 'ISSUED';
+  expiry: number;
+}
 interface MeltQuote {
-  quote: string; request: string; amount: number; unit: string; fee_reserve: number;
-  state: 'UNPAID' | 'PENDING' | 'PAID'; expiry: number; payment_preimage: string | null; change?: WireSignature[];
+  quote: string;
+  request: string;
+  amount: number;
+  unit: string;
+  fee_reserve: number;
+  state: 'UNPAID' | 'PENDING' | 'PAID';
+  expiry: number;
+  payment_preimage: string | null;
+  change?: WireSignature[];
   /** While PENDING: what settling needs. */
   held?: { ys: string[]; inputTotal: number; inputFee: number; outputs: WireBlindedMessage[] };
 }
@@ -94,11 +126,19 @@ export class MintLedger {
     const unit = o.unit ?? 'sat';
     const inputFeePpk = o.inputFeePpk ?? 0;
     const pair = createNewMintKeys(Math.min(64, o.orders ?? 32) as 32, o.seed, {
-      unit, input_fee_ppk: inputFeePpk, versionByte: o.idVersion ?? 1, ...(o.finalExpiry !== undefined && { expiry: o.finalExpiry }),
+      unit,
+      input_fee_ppk: inputFeePpk,
+      versionByte: o.idVersion ?? 1,
+      ...(o.finalExpiry !== undefined && { expiry: o.finalExpiry }),
     });
     const keyset: LabKeyset = {
-      id: pair.keysetId, unit, active: true, inputFeePpk, finalExpiry: o.finalExpiry,
-      pubKeys: Object.fromEntries(Object.entries(pair.pubKeys).map(([a, k]) => [a, bytesToHex(k)])), privKeys: pair.privKeys,
+      id: pair.keysetId,
+      unit,
+      active: true,
+      inputFeePpk,
+      finalExpiry: o.finalExpiry,
+      pubKeys: Object.fromEntries(Object.entries(pair.pubKeys).map(([a, k]) => [a, bytesToHex(k)])),
+      privKeys: pair.privKeys,
     };
     this.keysets.push(keyset);
     return keyset;
@@ -131,18 +171,36 @@ export class MintLedger {
 
   keysResponse(id?: string): unknown {
     const list = id === undefined ? this.keysets.filter((k) => k.active) : [this.keyset(id)];
-    return { keysets: list.map((k) => ({ id: k.id, unit: k.unit, active: k.active, input_fee_ppk: k.inputFeePpk, final_expiry: k.finalExpiry ?? null, keys: k.pubKeys })) };
+    return {
+      keysets: list.map((k) => ({
+        id: k.id,
+        unit: k.unit,
+        active: k.active,
+        input_fee_ppk: k.inputFeePpk,
+        final_expiry: k.finalExpiry ?? null,
+        keys: k.pubKeys,
+      })),
+    };
   }
 
   keysetsResponse(): unknown {
-    return { keysets: this.keysets.map((k) => ({ id: k.id, unit: k.unit, active: k.active, input_fee_ppk: k.inputFeePpk, final_expiry: k.finalExpiry ?? null })) };
+    return {
+      keysets: this.keysets.map((k) => ({
+        id: k.id,
+        unit: k.unit,
+        active: k.active,
+        input_fee_ppk: k.inputFeePpk,
+        final_expiry: k.finalExpiry ?? null,
+      })),
+    };
   }
 
   // ---- checking inputs and outputs ----
 
   /** Every input checked (NUT-00/-03/-11); returns their Ys, total, fee and unit. Marks nothing. */
   private checkInputs(raw: unknown): { ys: string[]; total: number; fee: number; unit: string; proofs: WireProof[] } {
-    if (!Array.isArray(raw) || raw.length === 0) throw new MintError(CODES.malformed, 'inputs: a non-empty array is required');
+    if (!Array.isArray(raw) || raw.length === 0)
+      throw new MintError(CODES.malformed, 'inputs: a non-empty array is required');
     if (raw.length > this.maxInputs) throw new MintError(CODES.maxInputs, `more than ${this.maxInputs} inputs`);
     const proofs = raw.map(wireProof);
     const ys = proofs.map((p) => yOf(p.secret));
@@ -155,17 +213,26 @@ export class MintLedger {
       if (this.spent.has(y)) throw new MintError(CODES.spent, 'Token already spent.');
       if (this.pending.has(y)) throw new MintError(CODES.pending, 'Token is pending.');
     }
-    return { ys, proofs, total: proofs.reduce((s, p) => s + p.amount, 0), fee: feeFor(keysets), unit: keysets[0]!.unit };
+    return {
+      ys,
+      proofs,
+      total: proofs.reduce((s, p) => s + p.amount, 0),
+      fee: feeFor(keysets),
+      unit: keysets[0]!.unit,
+    };
   }
 
   private verifyProof(p: WireProof, k: LabKeyset): void {
-    if (k.finalExpiry !== undefined && this.now() / 1000 >= k.finalExpiry) throw new MintError(CODES.keysetExpired, `keyset ${k.id} has expired`);
+    if (k.finalExpiry !== undefined && this.now() / 1000 >= k.finalExpiry)
+      throw new MintError(CODES.keysetExpired, `keyset ${k.id} has expired`);
     const key = k.privKeys[String(p.amount)];
     if (!key) throw new MintError(CODES.proofInvalid, `no key for amount ${p.amount}`);
     let valid = false;
     try {
       valid = verifyUnblindedSignature({ id: p.id, secret: utf8.encode(p.secret), C: pointFromHex(p.C) }, key);
-    } catch { /* an unparsable C is an invalid proof */ }
+    } catch {
+      /* an unparsable C is an invalid proof */
+    }
     if (!valid) throw new MintError(CODES.proofInvalid, 'could not verify proofs.');
     this.checkSpendingConditions(p);
   }
@@ -183,25 +250,37 @@ export class MintLedger {
     let ok = false;
     try {
       ok = kind === 'P2PK' && getP2PKSigFlag(proof.secret) !== 'SIG_ALL' && isP2PKSpendAuthorised(proof);
-    } catch { /* malformed conditions */ }
+    } catch {
+      /* malformed conditions */
+    }
     if (!ok) throw new MintError(CODES.proofInvalid, `spending conditions not met (${kind})`);
   }
 
-  /** `blank`: NUT-08's outputs for change, whose amounts the wallet leaves open (cashu-ts sends 0) and the mint sets. */
-  private checkOutputs(raw: unknown, unit: string | undefined, blank = false): { outputs: WireBlindedMessage[]; total: number; unit: string } {
-    if (!Array.isArray(raw) || raw.length === 0) throw new MintError(CODES.malformed, 'outputs: a non-empty array is required');
+  /**
+   * `blank`: NUT-08's outputs for change, whose amounts the wallet leaves open (cashu-ts sends 0) and the mint sets.
+   */
+  private checkOutputs(
+    raw: unknown,
+    unit: string | undefined,
+    blank = false,
+  ): { outputs: WireBlindedMessage[]; total: number; unit: string } {
+    if (!Array.isArray(raw) || raw.length === 0)
+      throw new MintError(CODES.malformed, 'outputs: a non-empty array is required');
     if (raw.length > this.maxOutputs) throw new MintError(CODES.maxOutputs, `more than ${this.maxOutputs} outputs`);
     const outputs = raw.map((o) => wireBlindedMessage(o, blank));
-    if (new Set(outputs.map((o) => o.B_)).size !== outputs.length) throw new MintError(CODES.duplicateOutputs, 'duplicate outputs provided');
+    if (new Set(outputs.map((o) => o.B_)).size !== outputs.length)
+      throw new MintError(CODES.duplicateOutputs, 'duplicate outputs provided');
     const keysets = outputs.map((o) => this.keyset(o.id));
     const units = new Set(keysets.map((k) => k.unit));
     if (units.size > 1) throw new MintError(CODES.multipleUnits, 'outputs of multiple units');
     const outUnit = keysets[0]!.unit;
-    if (unit !== undefined && outUnit !== unit) throw new MintError(CODES.unitMismatch, 'inputs and outputs not of same unit');
+    if (unit !== undefined && outUnit !== unit)
+      throw new MintError(CODES.unitMismatch, 'inputs and outputs not of same unit');
     outputs.forEach((o, i) => {
       const k = keysets[i]!;
       if (!k.active) throw new MintError(CODES.keysetInactive, `keyset ${k.id} is inactive, cannot sign messages`);
-      if (!blank && !k.privKeys[String(o.amount)]) throw new MintError(CODES.malformed, `no key for amount ${o.amount}`);
+      if (!blank && !k.privKeys[String(o.amount)])
+        throw new MintError(CODES.malformed, `no key for amount ${o.amount}`);
       if (this.issued.has(o.B_)) throw new MintError(CODES.outputsSigned, 'outputs have already been signed before.');
     });
     return { outputs, total: outputs.reduce((s, o) => s + o.amount, 0), unit: outUnit };
@@ -214,7 +293,12 @@ export class MintLedger {
       const B_ = pointFromHex(o.B_);
       const { C_ } = createBlindSignature(B_, key, o.id);
       const dleq = createDLEQProof(B_, key);
-      const sig: WireSignature = { amount: o.amount, id: o.id, C_: C_.toHex(true), dleq: { e: bytesToHex(dleq.e), s: bytesToHex(dleq.s) } };
+      const sig: WireSignature = {
+        amount: o.amount,
+        id: o.id,
+        C_: C_.toHex(true),
+        dleq: { e: bytesToHex(dleq.e), s: bytesToHex(dleq.s) },
+      };
       this.issued.set(o.B_, sig);
       return sig;
     });
@@ -227,9 +311,14 @@ export class MintLedger {
     const inputs = this.checkInputs(req.inputs);
     const outputs = this.checkOutputs(req.outputs, inputs.unit);
     if (inputs.total - inputs.fee !== outputs.total) {
-      throw new MintError(CODES.unbalanced, `inputs (${inputs.total}) - fees (${inputs.fee}) != outputs (${outputs.total})`);
+      throw new MintError(
+        CODES.unbalanced,
+        `inputs (${inputs.total}) - fees (${inputs.fee}) != outputs (${outputs.total})`,
+      );
     }
-    inputs.proofs.forEach((p, i) => this.spent.set(inputs.ys[i]!, p.witness === undefined ? {} : { witness: p.witness }));
+    inputs.proofs.forEach((p, i) =>
+      this.spent.set(inputs.ys[i]!, p.witness === undefined ? {} : { witness: p.witness }),
+    );
     return { signatures: this.sign(outputs.outputs) };
   }
 
@@ -237,7 +326,8 @@ export class MintLedger {
 
   checkstate(body: unknown): unknown {
     const ys = object(body).Ys;
-    if (!Array.isArray(ys) || !ys.every((y) => typeof y === 'string')) throw new MintError(CODES.malformed, 'Ys: an array of hex strings is required');
+    if (!Array.isArray(ys) || !ys.every((y) => typeof y === 'string'))
+      throw new MintError(CODES.malformed, 'Ys: an array of hex strings is required');
     return { states: ys.map((y: string) => ({ Y: y, state: this.state(y), witness: this.witnessOf(y) })) };
   }
 
@@ -252,7 +342,11 @@ export class MintLedger {
     // NUT-09: looked up by B_ alone; a restoring wallet does not know the amounts (cashu-ts sends 0).
     const found = raw.map((o) => wireBlindedMessage(o, true)).filter((o) => this.issued.has(o.B_));
     const signatures = found.map((o) => this.issued.get(o.B_)!);
-    return { outputs: found.map((o, i) => ({ ...o, amount: signatures[i]!.amount })), signatures, promises: signatures };
+    return {
+      outputs: found.map((o, i) => ({ ...o, amount: signatures[i]!.amount })),
+      signatures,
+      promises: signatures,
+    };
   }
 
   // ---- NUT-04 (bolt11, NUT-23) ----
@@ -263,8 +357,12 @@ export class MintLedger {
     const unit = typeof req.unit === 'string' ? req.unit : 'sat';
     this.active(unit);
     const quote: MintQuote = {
-      quote: randomUUID(), request: fakeInvoice(unit === 'msat' ? amount : amount * 1000), amount, unit,
-      state: this.autoPayMintQuotes ? 'PAID' : 'UNPAID', expiry: Math.floor(this.now() / 1000) + 3600,
+      quote: randomUUID(),
+      request: fakeInvoice(unit === 'msat' ? amount : amount * 1000),
+      amount,
+      unit,
+      state: this.autoPayMintQuotes ? 'PAID' : 'UNPAID',
+      expiry: Math.floor(this.now() / 1000) + 3600,
     };
     this.mintQuotes.set(quote.quote, quote);
     return quote;
@@ -288,7 +386,8 @@ export class MintLedger {
     if (q.state === 'UNPAID') throw new MintError(CODES.quoteNotPaid, 'quote not paid');
     if (q.state === 'ISSUED') throw new MintError(CODES.quoteIssued, 'quote already issued');
     const outputs = this.checkOutputs(req.outputs, q.unit);
-    if (outputs.total !== q.amount) throw new MintError(CODES.unbalanced, `outputs (${outputs.total}) != quote amount (${q.amount})`);
+    if (outputs.total !== q.amount)
+      throw new MintError(CODES.unbalanced, `outputs (${outputs.total}) != quote amount (${q.amount})`);
     q.state = 'ISSUED';
     return { signatures: this.sign(outputs.outputs) };
   }
@@ -304,8 +403,14 @@ export class MintLedger {
     if (msat === null) throw new MintError(CODES.amountlessInvoice, 'amountless invoice is not supported');
     const amount = unit === 'msat' ? msat : Math.ceil(msat / 1000);
     const q: MeltQuote = {
-      quote: randomUUID(), request: req.request, amount, unit, fee_reserve: this.feeReserve(amount), state: 'UNPAID',
-      expiry: Math.floor(this.now() / 1000) + 3600, payment_preimage: null,
+      quote: randomUUID(),
+      request: req.request,
+      amount,
+      unit,
+      fee_reserve: this.feeReserve(amount),
+      state: 'UNPAID',
+      expiry: Math.floor(this.now() / 1000) + 3600,
+      payment_preimage: null,
     };
     this.meltQuotes.set(q.quote, q);
     return publicMelt(q);
@@ -322,13 +427,19 @@ export class MintLedger {
     const q = this.meltQuotes.get(String(req.quote));
     if (!q) throw new MintError(CODES.malformed, `quote ${String(req.quote)} not found`);
     if (q.state === 'PENDING') throw new MintError(CODES.quotePending, 'quote is pending');
-    if (q.state === 'PAID' || this.paidInvoices.has(q.request)) throw new MintError(CODES.invoicePaid, 'invoice already paid');
+    if (q.state === 'PAID' || this.paidInvoices.has(q.request))
+      throw new MintError(CODES.invoicePaid, 'invoice already paid');
     const inputs = this.checkInputs(req.inputs);
     if (inputs.unit !== q.unit) throw new MintError(CODES.unitMismatch, 'inputs and quote not of same unit');
-    const outputs = req.outputs === undefined || (Array.isArray(req.outputs) && req.outputs.length === 0)
-      ? [] : this.checkOutputs(req.outputs, q.unit, true).outputs;
+    const outputs =
+      req.outputs === undefined || (Array.isArray(req.outputs) && req.outputs.length === 0)
+        ? []
+        : this.checkOutputs(req.outputs, q.unit, true).outputs;
     if (inputs.total - inputs.fee < q.amount + q.fee_reserve) {
-      throw new MintError(CODES.unbalanced, `inputs (${inputs.total}) - fees (${inputs.fee}) < amount + fee_reserve (${q.amount + q.fee_reserve})`);
+      throw new MintError(
+        CODES.unbalanced,
+        `inputs (${inputs.total}) - fees (${inputs.fee}) < amount + fee_reserve (${q.amount + q.fee_reserve})`,
+      );
     }
     const { outcome, fee } = this.meltNext;
     if (outcome === 'failed') throw new MintError(CODES.lightningFailed, 'Lightning payment failed');
@@ -355,7 +466,9 @@ export class MintLedger {
     q.payment_preimage = bytesToHex(randomBytes(32));
     this.paidInvoices.add(q.request);
     // NUT-08: the overpaid fee reserve comes back on the blank outputs, the mint choosing their amounts.
-    const changeAmounts = decompose(held.inputTotal - held.inputFee - q.amount - Math.min(lightningFee, q.fee_reserve)).reverse();
+    const changeAmounts = decompose(
+      held.inputTotal - held.inputFee - q.amount - Math.min(lightningFee, q.fee_reserve),
+    ).reverse();
     const blanks = held.outputs.slice(0, changeAmounts.length).map((o, i) => ({ ...o, amount: changeAmounts[i]! }));
     if (blanks.length > 0) q.change = this.sign(blanks);
   }
@@ -365,4 +478,3 @@ function publicMelt(q: MeltQuote): Omit<MeltQuote, 'held'> {
   const { held: _held, ...rest } = q;
   return rest;
 }
-

@@ -6,8 +6,17 @@
  * tests/00-tests.md, which the test checks byte for byte.
  */
 import {
-  Amount, blindMessage, constructUnblindedSignature, createBlindSignature, createNewMintKeys, createP2PKsecret,
-  createRandomSecretKey, getEncodedToken, getPubKeyFromPrivKey, pointFromHex, type Proof,
+  Amount,
+  blindMessage,
+  constructUnblindedSignature,
+  createBlindSignature,
+  createNewMintKeys,
+  createP2PKsecret,
+  createRandomSecretKey,
+  getEncodedToken,
+  getPubKeyFromPrivKey,
+  pointFromHex,
+  type Proof,
 } from '@cashu/cashu-ts';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 
@@ -22,11 +31,15 @@ export function splitAmount(amount: number): number[] {
 }
 
 /**
- * Proofs signed by `privKeys` as a mint would: blind the secret, sign B_, unblind with r (NUT-00). `secret(i)` makes the
- * i-th secret (default: 32 random bytes, hex, as NUT-00 recommends).
+ * Proofs signed by `privKeys` as a mint would: blind the secret, sign B_, unblind with r (NUT-00). `secret(i)` makes
+ * the i-th secret (default: 32 random bytes, hex, as NUT-00 recommends).
  */
-export function issueProofs(amount: number, keysetId: string, privKeys: Record<string, Uint8Array>,
-  secret: (i: number) => string = () => bytesToHex(randomBytes(32))): Proof[] {
+export function issueProofs(
+  amount: number,
+  keysetId: string,
+  privKeys: Record<string, Uint8Array>,
+  secret: (i: number) => string = () => bytesToHex(randomBytes(32)),
+): Proof[] {
   return splitAmount(amount).map((a, i) => {
     const key = privKeys[String(a)];
     if (!key) throw new Error(`keyset ${keysetId} has no key for ${a}`);
@@ -47,7 +60,9 @@ export function p2pkSecret(pubkey: string): () => string {
 /** Proofs no mint signed: a random secret and a random point as C (what checkstate alone reads as UNSPENT). */
 export function forgedProofs(amount: number, keysetId: string): Proof[] {
   return splitAmount(amount).map((a) => ({
-    id: keysetId, amount: Amount.from(a), secret: bytesToHex(randomBytes(32)),
+    id: keysetId,
+    amount: Amount.from(a),
+    secret: bytesToHex(randomBytes(32)),
     C: bytesToHex(getPubKeyFromPrivKey(createRandomSecretKey())),
   }));
 }
@@ -58,17 +73,29 @@ export function foreignProofs(amount: number, unit: string): { keysetId: string;
   return { keysetId: pair.keysetId, proofs: issueProofs(amount, pair.keysetId, pair.privKeys) };
 }
 
-export function encodeToken(mint: string, unit: string, proofs: Proof[], version: TokenVersion = 4, memo?: string): string {
+export function encodeToken(
+  mint: string,
+  unit: string,
+  proofs: Proof[],
+  version: TokenVersion = 4,
+  memo?: string,
+): string {
   if (version === 4) return getEncodedToken({ mint, unit, proofs, ...(memo !== undefined && { memo }) });
   // V3, in tests/00-tests.md's order: token[{mint, proofs[{amount, id, secret, C}]}], unit, memo.
   const v3 = {
-    token: [{
-      mint,
-      proofs: proofs.map((p) => ({
-        amount: p.amount.toNumber(), id: p.id, secret: p.secret, C: p.C,
-        ...(p.dleq && { dleq: p.dleq }), ...(p.witness !== undefined && { witness: p.witness }),
-      })),
-    }],
+    token: [
+      {
+        mint,
+        proofs: proofs.map((p) => ({
+          amount: p.amount.toNumber(),
+          id: p.id,
+          secret: p.secret,
+          C: p.C,
+          ...(p.dleq && { dleq: p.dleq }),
+          ...(p.witness !== undefined && { witness: p.witness }),
+        })),
+      },
+    ],
     unit,
     ...(memo !== undefined && { memo }),
   };

@@ -8,8 +8,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  Amount, blindMessage, createBlindSignature, createDLEQProof, deriveKeysetId, deriveSecretAndBlindingFactor,
-  getDecodedToken, getEncodedToken, getKeysetIdInt, hashToCurve, hash_e, hasValidDleq, pointFromHex, verifyDLEQProof,
+  Amount,
+  blindMessage,
+  createBlindSignature,
+  createDLEQProof,
+  deriveKeysetId,
+  deriveSecretAndBlindingFactor,
+  getDecodedToken,
+  getEncodedToken,
+  getKeysetIdInt,
+  hashToCurve,
+  hash_e,
+  hasValidDleq,
+  pointFromHex,
+  verifyDLEQProof,
   verifyDLEQProof_reblind,
 } from '@cashu/cashu-ts';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
@@ -18,7 +30,8 @@ import { readFileSync } from 'node:fs';
 import { encodeToken } from './cashu-mint-tokens.ts';
 import { startCashuMint } from './cashu-mint.ts';
 
-const fixture = (name: string): string => readFileSync(new URL(`../fixtures/cashu-nuts/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../fixtures/cashu-nuts/${name}`, import.meta.url), 'utf8');
 const nut00 = fixture('00-tests.md');
 const nut01 = fixture('01-tests.md');
 const nut02 = fixture('02-tests.md');
@@ -31,10 +44,16 @@ function all(text: string, re: RegExp): RegExpExecArray[] {
 
 /** The ```json blocks of a text, parsed (the NUT files write strict JSON in them, save the CBOR diagnostics of V4). */
 function jsonBlocks(text: string): unknown[] {
-  return all(text, /```json\n([\s\S]*?)```/g).map((m) => m[1]!).filter((b) => !b.includes("h'")).map((b) => JSON.parse(b));
+  return all(text, /```json\n([\s\S]*?)```/g)
+    .map((m) => m[1]!)
+    .filter((b) => !b.includes("h'"))
+    .map((b) => JSON.parse(b));
 }
 
-/** Section of `text` from the heading `from` to the next heading of that level or higher (a `#` in a code block is a comment). */
+/**
+ * Section of `text` from the heading `from` to the next heading of that level or higher (a `#` in a code block is a
+ * comment).
+ */
 function section(text: string, from: string): string {
   const start = text.indexOf(from);
   assert.ok(start >= 0, `no section ${from}`);
@@ -65,30 +84,41 @@ test('NUT-00 blinded messages: B_ = Y + rG for every (x, r)', () => {
 test('NUT-00 blind signatures: C_ = k·B_, as the mint signs', () => {
   const vectors = all(nut00, /mint private key: (\w+)\nB_: (\w+)\nC_: (\w+)/g);
   assert.is(vectors.length, 2);
-  for (const [, k, B_, C_] of vectors) assert.is(hex(createBlindSignature(pointFromHex(B_!), hexToBytes(k!), '00').C_), C_);
+  for (const [, k, B_, C_] of vectors)
+    assert.is(hex(createBlindSignature(pointFromHex(B_!), hexToBytes(k!), '00').C_), C_);
 });
 
-test('NUT-00 TokenV3: the lab encoder writes the spec serialisation byte for byte; padded and unpadded both decode', () => {
-  const part = section(nut00, '## Serialization of TokenV3');
-  const json = jsonBlocks(part)[0] as { token: [{ mint: string; proofs: Array<{ amount: number; id: string; secret: string; C: string }> }]; unit: string; memo: string };
-  const serialized = /```\n(cashuA\S+)\n```/.exec(part)![1]!;
-  const proofs = json.token[0].proofs.map((p) => ({ ...p, amount: Amount.from(p.amount) }));
-  assert.is(encodeToken(json.token[0].mint, json.unit, proofs, 3, json.memo), serialized);
+test(
+  'NUT-00 TokenV3: the lab encoder writes the spec ' + 'serialisation byte for byte; padded and unpadded both decode',
+  () => {
+    const part = section(nut00, '## Serialization of TokenV3');
+    const json = jsonBlocks(part)[0] as {
+      token: [{ mint: string; proofs: Array<{ amount: number; id: string; secret: string; C: string }> }];
+      unit: string;
+      memo: string;
+    };
+    const serialized = /```\n(cashuA\S+)\n```/.exec(part)![1]!;
+    const proofs = json.token[0].proofs.map((p) => ({ ...p, amount: Amount.from(p.amount) }));
+    assert.is(encodeToken(json.token[0].mint, json.unit, proofs, 3, json.memo), serialized);
 
-  const decoding = section(nut00, '## Deserialization of TokenV3');
-  const valid = all(decoding, /^(cashuA\S+)$/gm).map((m) => m[1]!);
-  assert.is(valid.length, 3);
-  for (const token of valid) {
-    const t = getDecodedToken(token, []);
-    assert.is(t.mint, 'https://8333.space:3338');
-    assert.equal(t.proofs.map((p) => p.amount.toNumber()), [2, 8]);
-  }
-  const malformed = all(decoding, /^# (?:Incorrect prefix|No prefix).*\n(\S+)$/gm).map((m) => m[1]!);
-  assert.is(malformed.length, 2);
-  for (const bad of malformed) {
-    assert.throws(() => getDecodedToken(bad, []), undefined, bad.slice(0, 10));
-  }
-});
+    const decoding = section(nut00, '## Deserialization of TokenV3');
+    const valid = all(decoding, /^(cashuA\S+)$/gm).map((m) => m[1]!);
+    assert.is(valid.length, 3);
+    for (const token of valid) {
+      const t = getDecodedToken(token, []);
+      assert.is(t.mint, 'https://8333.space:3338');
+      assert.equal(
+        t.proofs.map((p) => p.amount.toNumber()),
+        [2, 8],
+      );
+    }
+    const malformed = all(decoding, /^# (?:Incorrect prefix|No prefix).*\n(\S+)$/gm).map((m) => m[1]!);
+    assert.is(malformed.length, 2);
+    for (const bad of malformed) {
+      assert.throws(() => getDecodedToken(bad, []), undefined, bad.slice(0, 10));
+    }
+  },
+);
 
 test('NUT-00 TokenV4: both spec tokens decode to their fields, and what cashu-ts encodes decodes to the same', () => {
   const part = section(nut00, '## Serialization of TokenV4');
@@ -96,12 +126,26 @@ test('NUT-00 TokenV4: both spec tokens decode to their fields, and what cashu-ts
   assert.is(tokens.length, 2);
   const single = getDecodedToken(tokens[0]!, []);
   assert.equal([single.mint, single.unit, single.memo], ['http://localhost:3338', 'sat', 'Thank you']);
-  assert.equal(single.proofs.map((p) => [p.id, p.amount.toNumber(), p.secret, p.C]), [[
-    '00ad268c4d1f5826', 1, '9a6dbb847bd232ba76db0df197216b29d3b8cc14553cd27827fc1cc942fedb4e',
-    '038618543ffb6b8695df4ad4babcde92a34a96bdcd97dcee0d7ccf98d472126792',
-  ]]);
+  assert.equal(
+    single.proofs.map((p) => [p.id, p.amount.toNumber(), p.secret, p.C]),
+    [
+      [
+        '00ad268c4d1f5826',
+        1,
+        '9a6dbb847bd232ba76db0df197216b29d3b8cc14553cd27827fc1cc942fedb4e',
+        '038618543ffb6b8695df4ad4babcde92a34a96bdcd97dcee0d7ccf98d472126792',
+      ],
+    ],
+  );
   const multi = getDecodedToken(tokens[1]!, []);
-  assert.equal(multi.proofs.map((p) => [p.id, p.amount.toNumber()]), [['00ffd48b8f5ecf80', 1], ['00ad268c4d1f5826', 2], ['00ad268c4d1f5826', 1]]);
+  assert.equal(
+    multi.proofs.map((p) => [p.id, p.amount.toNumber()]),
+    [
+      ['00ffd48b8f5ecf80', 1],
+      ['00ad268c4d1f5826', 2],
+      ['00ad268c4d1f5826', 1],
+    ],
+  );
   // Not byte for byte: CBOR fixes no map order, and cashu-ts writes m, u, t where the spec's examples write t, d, m, u.
   for (const t of [single, multi]) assert.equal(getDecodedToken(getEncodedToken(t), []), t);
 });
@@ -110,39 +154,56 @@ test('NUT-00 TokenV4: both spec tokens decode to their fields, and what cashu-ts
 function validKeys(keys: Record<string, string>): boolean {
   return Object.values(keys).every((k) => {
     if (!/^0[23][0-9a-f]{64}$/.test(k)) return false;
-    try { pointFromHex(k); return true; } catch { return false; }
+    try {
+      pointFromHex(k);
+      return true;
+    } catch {
+      return false;
+    }
   });
 }
 
-test('NUT-01 keys: the rule refuses both bad spec keysets, accepts both good ones, and every key the lab mint serves passes it', async () => {
-  const sets = jsonBlocks(nut01) as Array<Record<string, string>>;
-  assert.is(sets.length, 4);
-  assert.equal(sets.map(validKeys), [false, false, true, true]);
-  assert.is(sets[3]!['9223372036854775808']?.length, 66, 'the 2^63 key is read (no 64-bit overflow in the parser)');
-  const mint = await startCashuMint();
-  try {
-    const { keysets } = await (await fetch(`${mint.url}/v1/keys`)).json() as { keysets: Array<{ keys: Record<string, string> }> };
-    assert.ok(keysets.length > 0 && keysets.every((k) => validKeys(k.keys)));
-  } finally {
-    await mint.stop();
-  }
-});
+test(
+  'NUT-01 keys: the rule refuses both bad spec keysets, accepts both good ones, and every key the lab mint ' +
+    'serves passes it',
+  async () => {
+    const sets = jsonBlocks(nut01) as Array<Record<string, string>>;
+    assert.is(sets.length, 4);
+    assert.equal(sets.map(validKeys), [false, false, true, true]);
+    assert.is(sets[3]!['9223372036854775808']?.length, 66, 'the 2^63 key is read (no 64-bit overflow in the parser)');
+    const mint = await startCashuMint();
+    try {
+      const { keysets } = (await (await fetch(`${mint.url}/v1/keys`)).json()) as {
+        keysets: Array<{ keys: Record<string, string> }>;
+      };
+      assert.ok(keysets.length > 0 && keysets.every((k) => validKeys(k.keys)));
+    } finally {
+      await mint.stop();
+    }
+  },
+);
 
 test('NUT-02 keyset ids: v1 and v2 vectors derive exactly as the lab mint derives its own ids', () => {
   const v1 = all(section(nut02, '## Version 1'), /Keyset id: `(\w+)`\n\n```json\n([\s\S]*?)```/g);
   assert.is(v1.length, 2);
   for (const [, id, keys] of v1) assert.is(deriveKeysetId(JSON.parse(keys!), { versionByte: 0 }), id);
   const v2Keyset = new RegExp(
-    /- Keyset id: `(\w+)`\n- Unit: `(\w+)`\n- Input fee ppk: `(\d+)`\n/.source
-      + /(?:- Final expiry: `(\d+)`\n)?[\s\S]*?```json\n([\s\S]*?)```/.source,
+    /- Keyset id: `(\w+)`\n- Unit: `(\w+)`\n- Input fee ppk: `(\d+)`\n/.source +
+      /(?:- Final expiry: `(\d+)`\n)?[\s\S]*?```json\n([\s\S]*?)```/.source,
     'g',
   );
   const v2 = all(section(nut02, '## Version 2'), v2Keyset);
   assert.is(v2.length, 3);
   for (const [, id, unit, fee, expiry, keys] of v2) {
-    assert.is(deriveKeysetId(JSON.parse(keys!), {
-      versionByte: 1, unit: unit!, input_fee_ppk: Number(fee), ...(expiry !== undefined && { expiry: Number(expiry) }),
-    }), id);
+    assert.is(
+      deriveKeysetId(JSON.parse(keys!), {
+        versionByte: 1,
+        unit: unit!,
+        input_fee_ppk: Number(fee),
+        ...(expiry !== undefined && { expiry: Number(expiry) }),
+      }),
+      id,
+    );
   }
 });
 
@@ -177,10 +238,18 @@ test('NUT-12 DLEQ on a BlindSignature and on a Proof: the spec proofs verify, al
   assert.not.ok(verifyDLEQProof({ ...dleq, s: hexToBytes(`1${sig.dleq.s.slice(1)}`) }, B_, pointFromHex(sig.C_), A));
 
   const onProof = section(nut12, '## DLEQ verification on `Proof`');
-  const p = jsonBlocks(onProof)[0] as { amount: number; id: string; secret: string; C: string; dleq: { e: string; s: string; r: string } };
+  const p = jsonBlocks(onProof)[0] as {
+    amount: number;
+    id: string;
+    secret: string;
+    C: string;
+    dleq: { e: string; s: string; r: string };
+  };
   const Ahex = field(onProof, 'A');
   const reblind = { e: hexToBytes(p.dleq.e), s: hexToBytes(p.dleq.s), r: BigInt(`0x${p.dleq.r}`) };
-  assert.ok(verifyDLEQProof_reblind(new TextEncoder().encode(p.secret), reblind, pointFromHex(p.C), pointFromHex(Ahex)));
+  assert.ok(
+    verifyDLEQProof_reblind(new TextEncoder().encode(p.secret), reblind, pointFromHex(p.C), pointFromHex(Ahex)),
+  );
   const keyset = { id: p.id, keys: { [String(p.amount)]: Ahex } };
   assert.ok(hasValidDleq({ ...p, amount: Amount.from(p.amount) }, keyset));
   assert.not.ok(hasValidDleq({ ...p, amount: Amount.from(p.amount), secret: p.secret.replace(/^./, '0') }, keyset));
@@ -193,7 +262,8 @@ function mnemonicSeed(mnemonic: string): Uint8Array {
 
 test('NUT-13 deterministic secrets and blinding factors: v1 (BIP-32 path) and v2 (HMAC) for counters 0-4', () => {
   const [idInt, v1Mnemonic, v1Secrets, v1Rs] = jsonBlocks(section(nut13, '## Version 1: keyset ID')).concat(
-    jsonBlocks(section(nut13, '## Version 1: Secret derivation'))) as Array<Record<string, string | number>>;
+    jsonBlocks(section(nut13, '## Version 1: Secret derivation')),
+  ) as Array<Record<string, string | number>>;
   assert.is(getKeysetIdInt(String(idInt!.keyset_id)), BigInt(idInt!.keyest_id_int!));
   const v2Part = section(nut13, '## Version 2: Secret derivation');
   const [v2Mnemonic, v2Secrets, v2Rs] = jsonBlocks(v2Part) as Array<Record<string, string>>;

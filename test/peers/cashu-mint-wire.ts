@@ -9,7 +9,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 /** A refusal as NUT-00 specifies it: HTTP 400 with `{detail, code}`. */
 export class MintError extends Error {
-  constructor(readonly code: number, readonly detail: string, readonly status = 400) {
+  constructor(
+    readonly code: number,
+    readonly detail: string,
+    readonly status = 400,
+  ) {
     super(`${detail} (${code})`);
   }
 }
@@ -42,9 +46,24 @@ export const CODES = {
   quoteExpired: 20007,
 } as const;
 
-export interface WireBlindedMessage { amount: number; id: string; B_: string }
-export interface WireSignature { amount: number; id: string; C_: string; dleq: { e: string; s: string } }
-export interface WireProof { amount: number; id: string; secret: string; C: string; witness?: unknown }
+export interface WireBlindedMessage {
+  amount: number;
+  id: string;
+  B_: string;
+}
+export interface WireSignature {
+  amount: number;
+  id: string;
+  C_: string;
+  dleq: { e: string; s: string };
+}
+export interface WireProof {
+  amount: number;
+  id: string;
+  secret: string;
+  C: string;
+  witness?: unknown;
+}
 
 /** A fake bolt11 request: an amount the HRP carries (what bolt11AmountMsat reads), the rest random. Never payable. */
 export function fakeInvoice(amountMsat: number): string {
@@ -66,25 +85,32 @@ export function invoiceAmountMsat(invoice: string): number | null {
 }
 
 export function object(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MintError(CODES.malformed, 'a JSON object is required');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new MintError(CODES.malformed, 'a JSON object is required');
   return body as Record<string, unknown>;
 }
 
 export function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new MintError(CODES.malformed, `${name}: a positive integer is required`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw new MintError(CODES.malformed, `${name}: a positive integer is required`);
   return v;
 }
 
 export function hexString(v: unknown, name: string): string {
-  if (typeof v !== 'string' || !/^[0-9a-f]+$/i.test(v)) throw new MintError(CODES.malformed, `${name}: a hex string is required`);
+  if (typeof v !== 'string' || !/^[0-9a-f]+$/i.test(v))
+    throw new MintError(CODES.malformed, `${name}: a hex string is required`);
   return v;
 }
 
 export function wireProof(raw: unknown): WireProof {
   const p = object(raw);
-  if (typeof p.secret !== 'string' || p.secret.length === 0) throw new MintError(CODES.malformed, 'proof secret: a string is required');
+  if (typeof p.secret !== 'string' || p.secret.length === 0)
+    throw new MintError(CODES.malformed, 'proof secret: a string is required');
   return {
-    amount: positiveInt(p.amount, 'proof amount'), id: hexString(p.id, 'proof id'), secret: p.secret, C: hexString(p.C, 'proof C'),
+    amount: positiveInt(p.amount, 'proof amount'),
+    id: hexString(p.id, 'proof id'),
+    secret: p.secret,
+    C: hexString(p.C, 'proof C'),
     ...(p.witness !== undefined && p.witness !== null && { witness: p.witness }),
   };
 }

@@ -44,9 +44,24 @@ import { Wallet, getDecodedToken, getPubKeyFromPrivKey, createRandomSecretKey, t
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { freePort } from '../helpers/net.ts';
-import { MintError, MintLedger, fakeInvoice, yOf, type KeysetOptions, type LabKeyset, type MeltOutcome } from './cashu-mint-ledger.ts';
+import {
+  MintError,
+  MintLedger,
+  fakeInvoice,
+  yOf,
+  type KeysetOptions,
+  type LabKeyset,
+  type MeltOutcome,
+} from './cashu-mint-ledger.ts';
 import { CACHED, ROUTES, closeServer, readBody, send } from './cashu-mint-wire.ts';
-import { encodeToken, foreignProofs, forgedProofs, issueProofs, p2pkSecret, type TokenVersion } from './cashu-mint-tokens.ts';
+import {
+  encodeToken,
+  foreignProofs,
+  forgedProofs,
+  issueProofs,
+  p2pkSecret,
+  type TokenVersion,
+} from './cashu-mint-tokens.ts';
 
 export { MintError, CODES, feeFor, yOf } from './cashu-mint-ledger.ts';
 export type { TokenVersion } from './cashu-mint-tokens.ts';
@@ -63,7 +78,13 @@ export interface CashuMintOptions extends KeysetOptions {
 }
 
 export type FaultKind = 'delay' | 'hold' | '429' | '5xx' | 'drop' | 'commit-then-drop' | 'refuse';
-export interface FaultOptions { times?: number; ms?: number; when?: 'before' | 'after'; status?: number; retryAfter?: number }
+export interface FaultOptions {
+  times?: number;
+  ms?: number;
+  when?: 'before' | 'after';
+  status?: number;
+  retryAfter?: number;
+}
 export interface FaultHandle {
   readonly hits: number;
   /** Resolves when the first matching request arrives. */
@@ -73,9 +94,23 @@ export interface FaultHandle {
   clear(): Promise<void>;
 }
 
-export interface KeysetInfo { id: string; unit: string; active: boolean; inputFeePpk: number; finalExpiry: number | undefined }
+export interface KeysetInfo {
+  id: string;
+  unit: string;
+  active: boolean;
+  inputFeePpk: number;
+  finalExpiry: number | undefined;
+}
 
-interface Fault { route: string; kind: FaultKind; opts: FaultOptions; hits: number; onArrive: () => void; released: Promise<void>; release: () => void }
+interface Fault {
+  route: string;
+  kind: FaultKind;
+  opts: FaultOptions;
+  hits: number;
+  onArrive: () => void;
+  released: Promise<void>;
+  release: () => void;
+}
 
 export class CashuMint {
   readonly ledger: MintLedger;
@@ -92,7 +127,11 @@ export class CashuMint {
   private wallet: { wallet: Wallet; keysets: string; port: number } | undefined;
   cachedResponses: boolean;
 
-  private constructor(readonly port: number, readonly unit: string, opts: CashuMintOptions) {
+  private constructor(
+    readonly port: number,
+    readonly unit: string,
+    opts: CashuMintOptions,
+  ) {
     this.ledger = new MintLedger(opts.now ?? Date.now);
     this.ledger.addKeyset(opts);
     this.cachedResponses = opts.cachedResponses ?? true;
@@ -101,7 +140,7 @@ export class CashuMint {
   }
 
   static async start(opts: CashuMintOptions = {}): Promise<CashuMint> {
-    const mint = new CashuMint(opts.port ?? await freePort(), opts.unit ?? 'sat', opts);
+    const mint = new CashuMint(opts.port ?? (await freePort()), opts.unit ?? 'sat', opts);
     await mint.listen();
     return mint;
   }
@@ -111,7 +150,13 @@ export class CashuMint {
   }
 
   keysets(): KeysetInfo[] {
-    return this.ledger.keysets.map(({ id, unit, active, inputFeePpk, finalExpiry }) => ({ id, unit, active, inputFeePpk, finalExpiry }));
+    return this.ledger.keysets.map(({ id, unit, active, inputFeePpk, finalExpiry }) => ({
+      id,
+      unit,
+      active,
+      inputFeePpk,
+      finalExpiry,
+    }));
   }
 
   /** The active keyset of the mint's unit (what new ecash is signed on). */
@@ -164,7 +209,9 @@ export class CashuMint {
     return encodeToken(this.url, this.unit, forgedProofs(amount, this.keysetId), o.version ?? 4);
   }
 
-  /** V4 carries only a short id, which no wallet can resolve against this mint's keysets; V3 (default) keeps it whole. */
+  /**
+   * V4 carries only a short id, which no wallet can resolve against this mint's keysets; V3 (default) keeps it whole.
+   */
   unknownKeysetToken(amount: number, o: { version?: TokenVersion } = {}): string {
     return encodeToken(this.url, this.unit, foreignProofs(amount, this.unit).proofs, o.version ?? 3);
   }
@@ -187,7 +234,10 @@ export class CashuMint {
 
   /** The Ys (hash_to_curve of each secret) of a token's proofs: what checkstate and the spent set are keyed by. */
   tokenYs(token: string): string[] {
-    return getDecodedToken(token, this.ledger.keysets.map((k) => k.id)).proofs.map((p) => yOf(p.secret));
+    return getDecodedToken(
+      token,
+      this.ledger.keysets.map((k) => k.id),
+    ).proofs.map((p) => yOf(p.secret));
   }
 
   markPending(ys: readonly string[]): void {
@@ -231,9 +281,13 @@ export class CashuMint {
   fault(route: string, kind: FaultKind, opts: FaultOptions = {}): FaultHandle {
     if (!route.includes(' ') && route !== '*') throw new Error(`route is 'METHOD /path' or '*', got '${route}'`);
     let onArrive = (): void => {};
-    const arrived = new Promise<void>((resolve) => { onArrive = resolve; });
+    const arrived = new Promise<void>((resolve) => {
+      onArrive = resolve;
+    });
     let release = (): void => {};
-    const released = new Promise<void>((resolve) => { release = resolve; });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const f: Fault = { route, kind, opts, hits: 0, onArrive, released, release };
     const clear = async (): Promise<void> => {
       this.faults = this.faults.filter((x) => x !== f);
@@ -251,7 +305,14 @@ export class CashuMint {
     } else {
       this.faults.push(f);
     }
-    return { get hits() { return f.hits; }, arrived, release: clear, clear };
+    return {
+      get hits() {
+        return f.hits;
+      },
+      arrived,
+      release: clear,
+      clear,
+    };
   }
 
   async clearFaults(): Promise<void> {
@@ -293,7 +354,9 @@ export class CashuMint {
     return this.closing;
   }
 
-  /** Like a mint process restarting: connections cut, the same port, keys and books (a real mint keeps them in its DB). */
+  /**
+   * Like a mint process restarting: connections cut, the same port, keys and books (a real mint keeps them in its DB).
+   */
   async restart(o: { forgetCache?: boolean } = {}): Promise<void> {
     await this.stop();
     if (o.forgetCache) this.cache.clear();
@@ -329,11 +392,23 @@ export class CashuMint {
     if (isPublic) this.counts.set(route, this.calls(route) + 1);
     if (fault) {
       switch (fault.kind) {
-        case 'drop': return void req.socket.destroy();
-        case '429': return send(res, 429, { detail: 'rate limited (lab fault)', code: 0 }, { 'Retry-After': String(fault.opts.retryAfter ?? 1) });
-        case '5xx': return send(res, fault.opts.status ?? 503, { detail: 'lab fault', code: 0 });
-        case 'delay': case 'hold': if (fault.opts.when !== 'after') await this.wait(fault); break;
-        default: break;
+        case 'drop':
+          return void req.socket.destroy();
+        case '429':
+          return send(
+            res,
+            429,
+            { detail: 'rate limited (lab fault)', code: 0 },
+            { 'Retry-After': String(fault.opts.retryAfter ?? 1) },
+          );
+        case '5xx':
+          return send(res, fault.opts.status ?? 503, { detail: 'lab fault', code: 0 });
+        case 'delay':
+        case 'hold':
+          if (fault.opts.when !== 'after') await this.wait(fault);
+          break;
+        default:
+          break;
       }
     }
     let status = 200;
@@ -352,7 +427,8 @@ export class CashuMint {
       }
     }
     if (fault?.kind === 'commit-then-drop') return void req.socket.destroy();
-    if (fault && (fault.kind === 'delay' || fault.kind === 'hold') && fault.opts.when === 'after') await this.wait(fault);
+    if (fault && (fault.kind === 'delay' || fault.kind === 'hold') && fault.opts.when === 'after')
+      await this.wait(fault);
     send(res, status, answer);
   }
 
@@ -373,20 +449,34 @@ export class CashuMint {
   private dispatch(route: string, id: string | undefined, body: unknown): unknown {
     const l = this.ledger;
     switch (route) {
-      case 'GET /v1/info': return this.info();
-      case 'GET /v1/keys': return l.keysResponse();
-      case 'GET /v1/keys/:id': return l.keysResponse(decodeURIComponent(id!));
-      case 'GET /v1/keysets': return l.keysetsResponse();
-      case 'POST /v1/swap': return l.swap(body);
-      case 'POST /v1/checkstate': return l.checkstate(body);
-      case 'POST /v1/restore': return l.restore(body);
-      case 'POST /v1/mint/quote/bolt11': return l.createMintQuote(body);
-      case 'GET /v1/mint/quote/bolt11/:id': return l.mintQuote(decodeURIComponent(id!));
-      case 'POST /v1/mint/bolt11': return l.mint(body);
-      case 'POST /v1/melt/quote/bolt11': return l.createMeltQuote(body);
-      case 'GET /v1/melt/quote/bolt11/:id': return l.meltQuote(decodeURIComponent(id!));
-      case 'POST /v1/melt/bolt11': return l.melt(body);
-      default: throw new MintError(0, `no route ${route}`, 404);
+      case 'GET /v1/info':
+        return this.info();
+      case 'GET /v1/keys':
+        return l.keysResponse();
+      case 'GET /v1/keys/:id':
+        return l.keysResponse(decodeURIComponent(id!));
+      case 'GET /v1/keysets':
+        return l.keysetsResponse();
+      case 'POST /v1/swap':
+        return l.swap(body);
+      case 'POST /v1/checkstate':
+        return l.checkstate(body);
+      case 'POST /v1/restore':
+        return l.restore(body);
+      case 'POST /v1/mint/quote/bolt11':
+        return l.createMintQuote(body);
+      case 'GET /v1/mint/quote/bolt11/:id':
+        return l.mintQuote(decodeURIComponent(id!));
+      case 'POST /v1/mint/bolt11':
+        return l.mint(body);
+      case 'POST /v1/melt/quote/bolt11':
+        return l.createMeltQuote(body);
+      case 'GET /v1/melt/quote/bolt11/:id':
+        return l.meltQuote(decodeURIComponent(id!));
+      case 'POST /v1/melt/bolt11':
+        return l.melt(body);
+      default:
+        throw new MintError(0, `no route ${route}`, 404);
     }
   }
 
@@ -395,13 +485,23 @@ export class CashuMint {
     const units = [...new Set(this.ledger.keysets.filter((k) => k.active).map((k) => k.unit))];
     const methods = units.map((unit) => ({ method: 'bolt11', unit, min_amount: 1, max_amount: 2 ** 40 }));
     return {
-      name: 'sluice lab mint', pubkey: this.infoKey, version: 'sluice-lab-mint/1', description: 'test/peers/cashu-mint.ts',
+      name: 'sluice lab mint',
+      pubkey: this.infoKey,
+      version: 'sluice-lab-mint/1',
+      description: 'test/peers/cashu-mint.ts',
       time: Math.floor(Date.now() / 1000),
       nuts: {
-        4: { methods, disabled: false }, 5: { methods, disabled: false },
-        7: { supported: true }, 8: { supported: true }, 9: { supported: true }, 10: { supported: true },
-        11: { supported: true }, 12: { supported: true },
-        ...(this.cachedResponses && { 19: { ttl: 3600, cached_endpoints: CACHED.map((path) => ({ method: 'POST', path })) } }),
+        4: { methods, disabled: false },
+        5: { methods, disabled: false },
+        7: { supported: true },
+        8: { supported: true },
+        9: { supported: true },
+        10: { supported: true },
+        11: { supported: true },
+        12: { supported: true },
+        ...(this.cachedResponses && {
+          19: { ttl: 3600, cached_endpoints: CACHED.map((path) => ({ method: 'POST', path })) },
+        }),
       },
     };
   }

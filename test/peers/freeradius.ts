@@ -11,28 +11,44 @@ import { freePort } from '../helpers/net.ts';
 
 const FIXTURES = new URL('../fixtures/freeradius/', import.meta.url).pathname;
 
-
-export interface DetailRecord { [attribute: string]: string }
+export interface DetailRecord {
+  [attribute: string]: string;
+}
 
 export class FreeRadius {
   private child: ChildProcess | undefined;
   output = '';
 
-  private constructor(readonly dir: string, readonly authPort: number, readonly acctPort: number, readonly secret: string,
-    private readonly env: Record<string, string>, private readonly debug = true) {}
+  private constructor(
+    readonly dir: string,
+    readonly authPort: number,
+    readonly acctPort: number,
+    readonly secret: string,
+    private readonly env: Record<string, string>,
+    private readonly debug = true,
+  ) {}
 
   static available(): boolean {
     return existsSync('/usr/sbin/freeradius');
   }
 
   /** `debug: false` runs it threaded without -X (what a benchmark needs); tests keep -X for its per-packet log. */
-  static async start(options: { secret?: string; replyMessageAuthenticator?: boolean; debug?: boolean } = {}): Promise<FreeRadius> {
+  static async start(
+    options: { secret?: string; replyMessageAuthenticator?: boolean; debug?: boolean } = {},
+  ): Promise<FreeRadius> {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-radiusd-'));
     for (const f of ['radiusd.conf', 'users', 'dictionary']) copyFileSync(join(FIXTURES, f), join(dir, f));
     writeFileSync(join(dir, 'acct_users'), '');
     mkdirSync(join(dir, 'run'));
     const env = { RADIUS_REPLY_MA: options.replyMessageAuthenticator ? 'yes' : 'no' };
-    const peer = new FreeRadius(dir, await freePort(), await freePort(), options.secret ?? 'testing123', env, options.debug ?? true);
+    const peer = new FreeRadius(
+      dir,
+      await freePort(),
+      await freePort(),
+      options.secret ?? 'testing123',
+      env,
+      options.debug ?? true,
+    );
     await peer.start();
     return peer;
   }
@@ -45,29 +61,52 @@ export class FreeRadius {
     if (this.child) return;
     // Through a small sh watchdog: if this test process dies (the runner's timeout kills it with SIGKILL), FreeRADIUS
     // goes too instead of lingering on its ports. SIGTERM to the watchdog stops FreeRADIUS at once.
-    const watchdog = `"$@" & c=$!; trap 'kill -9 $c 2>/dev/null; exit 0' TERM; ` +
-      `while kill -0 ${process.pid} 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.2; done; kill -9 $c 2>/dev/null; wait $c`;
-    const child = spawn('/bin/sh', ['-c', watchdog, 'sh', '/usr/sbin/freeradius', ...(this.debug ? ['-X'] : ['-f', '-l', 'stdout']), '-d', this.dir], {
-      env: {
-        ...process.env, ...this.env, RADIUS_RADDB: this.dir, RADIUS_RUNDIR: this.runDir, RADIUS_SECRET: this.secret,
-        RADIUS_AUTH_PORT: String(this.authPort), RADIUS_ACCT_PORT: String(this.acctPort),
+    const watchdog =
+      `"$@" & c=$!; trap 'kill -9 $c 2>/dev/null; exit 0' TERM; ` +
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.2; done; kill -9 $c ` +
+      '2>/dev/null; wait $c';
+    const child = spawn(
+      '/bin/sh',
+      ['-c', watchdog, 'sh', '/usr/sbin/freeradius', ...(this.debug ? ['-X'] : ['-f', '-l', 'stdout']), '-d', this.dir],
+      {
+        env: {
+          ...process.env,
+          ...this.env,
+          RADIUS_RADDB: this.dir,
+          RADIUS_RUNDIR: this.runDir,
+          RADIUS_SECRET: this.secret,
+          RADIUS_AUTH_PORT: String(this.authPort),
+          RADIUS_ACCT_PORT: String(this.acctPort),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     this.child = child;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`freeradius not ready in 10 s:\n${this.output.slice(-2000)}`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`freeradius not ready in 10 s:\n${this.output.slice(-2000)}`)),
+        10_000,
+      );
       const onData = (d: Buffer): void => {
         this.output += d.toString();
         if (this.output.length > 1_000_000) this.output = this.output.slice(-200_000);
-        if (this.output.includes('Ready to process requests')) { clearTimeout(timer); resolve(); }
+        if (this.output.includes('Ready to process requests')) {
+          clearTimeout(timer);
+          resolve();
+        }
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
-      child.once('exit', (code) => { clearTimeout(timer); this.child = undefined; reject(new Error(`freeradius exited ${code}:\n${this.output.slice(-2000)}`)); });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        this.child = undefined;
+        reject(new Error(`freeradius exited ${code}:\n${this.output.slice(-2000)}`));
+      });
     });
     child.removeAllListeners('exit');
-    child.once('exit', () => { this.child = undefined; });
+    child.once('exit', () => {
+      this.child = undefined;
+    });
     this.output = '';
   }
 
@@ -89,7 +128,11 @@ export class FreeRadius {
   /** One line per accounting packet (the fixture's linelog format). */
   acctLines(): string[] {
     const f = join(this.runDir, 'acct.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : [];
+    return existsSync(f)
+      ? readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+      : [];
   }
 
   /** The detail file's records, attribute → value as FreeRADIUS printed it (quotes removed). */
@@ -99,8 +142,15 @@ export class FreeRadius {
     const records: DetailRecord[] = [];
     let current: DetailRecord | undefined;
     for (const line of readFileSync(f, 'utf8').split('\n')) {
-      if (line === '') { current = undefined; continue; }
-      if (!line.startsWith('\t')) { current = {}; records.push(current); continue; }
+      if (line === '') {
+        current = undefined;
+        continue;
+      }
+      if (!line.startsWith('\t')) {
+        current = {};
+        records.push(current);
+        continue;
+      }
       const m = /^\t(\S+) = (.*)$/.exec(line);
       if (m && current) current[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
     }
@@ -109,15 +159,38 @@ export class FreeRadius {
 }
 
 /** Runs radclient (freeradius-utils) with attribute lines on stdin; returns its exit code and output. */
-export function radclient(target: string, command: 'disconnect' | 'coa' | 'acct' | 'auth', secret: string, attributes: string,
-  options: { timeoutS?: number; retries?: number } = {}): Promise<{ code: number; output: string }> {
+export function radclient(
+  target: string,
+  command: 'disconnect' | 'coa' | 'acct' | 'auth',
+  secret: string,
+  attributes: string,
+  options: { timeoutS?: number; retries?: number } = {},
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     // -d: the fixture's dictionary adds ChilliSpot's gigaword attributes to Debian's.
-    const child = spawn('/usr/bin/radclient', ['-d', FIXTURES, '-x', '-r', String(options.retries ?? 1), '-t', String(options.timeoutS ?? 2), target, command, secret],
-      { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      '/usr/bin/radclient',
+      [
+        '-d',
+        FIXTURES,
+        '-x',
+        '-r',
+        String(options.retries ?? 1),
+        '-t',
+        String(options.timeoutS ?? 2),
+        target,
+        command,
+        secret,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code: code ?? -1, output }));
     child.stdin.end(attributes + '\n');

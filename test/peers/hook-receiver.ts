@@ -13,7 +13,9 @@ export type ReceiverMode = 'ok' | 'stream' | 'trickle' | 'silent';
 export interface ReceivedPost {
   mode: ReceiverMode;
   body: Record<string, any>;
-  /** Resolves once the connection closed: whether the receiver was still sending or silent then, and what it had sent. */
+  /**
+   * Resolves once the connection closed: whether the receiver was still sending or silent then, and what it had sent.
+   */
   closed: Promise<{ cutByClient: boolean; bytesSent: number }>;
 }
 
@@ -37,7 +39,11 @@ export class HookReceiver {
       req.on('end', () => {
         const mode = receiver.mode;
         const closed = receiver.answer(mode, res);
-        receiver.posts.push({ mode, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, any>, closed });
+        receiver.posts.push({
+          mode,
+          body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, any>,
+          closed,
+        });
       });
     });
     server.listen(0, '127.0.0.1');

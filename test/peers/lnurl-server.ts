@@ -21,7 +21,12 @@ export interface LnurlServer {
   stop(): Promise<void>;
 }
 
-export async function startLnurlServer(o: { invoice: (sat: number) => string; minSat?: number; maxSat?: number; user?: string }): Promise<LnurlServer> {
+export async function startLnurlServer(o: {
+  invoice: (sat: number) => string;
+  minSat?: number;
+  maxSat?: number;
+  user?: string;
+}): Promise<LnurlServer> {
   const user = o.user ?? 'cafe';
   const invoices: Array<{ msat: number; pr: string }> = [];
   let fault: 'wrong-amount' | 'error' | null = null;
@@ -35,7 +40,10 @@ export async function startLnurlServer(o: { invoice: (sat: number) => string; mi
     if (fault === 'error') return send(200, { status: 'ERROR', reason: 'lab fault' });
     if (url.pathname === `/.well-known/lnurlp/${user}`) {
       return send(200, {
-        tag: 'payRequest', callback: `${base}/lnurlp/${user}/callback`, minSendable: (o.minSat ?? 1) * 1000, maxSendable: (o.maxSat ?? 1_000_000) * 1000,
+        tag: 'payRequest',
+        callback: `${base}/lnurlp/${user}/callback`,
+        minSendable: (o.minSat ?? 1) * 1000,
+        maxSendable: (o.maxSat ?? 1_000_000) * 1000,
         metadata: JSON.stringify([['text/plain', `lab payouts to ${user}`]]),
       });
     }
@@ -54,7 +62,13 @@ export async function startLnurlServer(o: { invoice: (sat: number) => string; mi
     url: base,
     lnurl: bech32Encode('lnurl', new TextEncoder().encode(`${base}/.well-known/lnurlp/${user}`)),
     invoices,
-    misbehave: (kind) => { fault = kind; },
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    misbehave: (kind) => {
+      fault = kind;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

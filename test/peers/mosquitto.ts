@@ -1,7 +1,7 @@
 /**
  * A real mosquitto (Debian's) for MQTT tests: a private config in a temp dir, a free port on 127.0.0.1, optional
- * password file, TLS (a throwaway CA and server certificate made with openssl, SAN 127.0.0.1; optionally a required client
- * certificate from the same CA) and persistence (so a
+ * password file, TLS (a throwaway CA and server certificate made with openssl, SAN 127.0.0.1; optionally a required
+ * client certificate from the same CA) and persistence (so a
  * subscriber's persistent session survives a broker restart). stop()/start() keep the port and the files.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,9 @@ export interface MosquittoOptions {
   /** Require this user and password (allow_anonymous false). */
   password?: { user: string; pass: string };
   tls?: boolean;
-  /** With tls: require a client certificate signed by the test CA (require_certificate); one is made in `clientCert`. */
+  /**
+   * With tls: require a client certificate signed by the test CA (require_certificate); one is made in `clientCert`.
+   */
   clientCert?: boolean;
   /** Keep subscriptions and queued messages across stop()/start(). */
   persistence?: boolean;
@@ -24,7 +26,6 @@ export interface MosquittoOptions {
 export function mosquittoInstalled(): boolean {
   return spawnSync('mosquitto', ['-h'], { encoding: 'utf8' }).stdout?.includes('mosquitto version') ?? false;
 }
-
 
 function run(cmd: string, args: string[], cwd: string): void {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
@@ -49,7 +50,8 @@ export class Mosquitto {
   }
 
   static async create(options: MosquittoOptions = {}): Promise<Mosquitto> {
-    if (!mosquittoInstalled()) throw new Error('mosquitto is not installed: apt-get install mosquitto mosquitto-clients (.ci/run does)');
+    if (!mosquittoInstalled())
+      throw new Error('mosquitto is not installed: apt-get install mosquitto mosquitto-clients (.ci/run does)');
     const m = new Mosquitto(options);
     m.port = await freePort();
     m.writeConfig();
@@ -67,29 +69,85 @@ export class Mosquitto {
       // The default (1000) silently drops bursts queued for a slow subscriber.
       'max_queued_messages 0',
       'log_dest stderr',
-      'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
       `persistence ${o.persistence ? 'true' : 'false'}`,
       ...(o.persistence ? [`persistence_location ${this.dir}/`] : []),
     ];
     if (o.password) {
       run('mosquitto_passwd', ['-c', '-b', join(this.dir, 'passwd'), o.password.user, o.password.pass], this.dir);
       writeFileSync(join(this.dir, 'acl'), `user ${o.password.user}\ntopic readwrite #\n`);
-      lines.push('allow_anonymous false', `password_file ${join(this.dir, 'passwd')}`, `acl_file ${join(this.dir, 'acl')}`);
+      lines.push(
+        'allow_anonymous false',
+        `password_file ${join(this.dir, 'passwd')}`,
+        `acl_file ${join(this.dir, 'acl')}`,
+      );
     } else {
       lines.push('allow_anonymous true');
     }
     if (o.tls) {
       const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-      run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sluice test CA'], this.dir);
+      run(
+        'openssl',
+        ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sluice test CA'],
+        this.dir,
+      );
       run('openssl', ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], this.dir);
       writeFileSync(join(this.dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-      run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
-        '-days', '2', '-extfile', 'san.ext'], this.dir);
+      run(
+        'openssl',
+        [
+          'x509',
+          '-req',
+          '-in',
+          'server.csr',
+          '-CA',
+          'ca.pem',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-out',
+          'server.pem',
+          '-days',
+          '2',
+          '-extfile',
+          'san.ext',
+        ],
+        this.dir,
+      );
       this.caFile = join(this.dir, 'ca.pem');
-      lines.push(`cafile ${this.caFile}`, `certfile ${join(this.dir, 'server.pem')}`, `keyfile ${join(this.dir, 'server.key')}`);
+      lines.push(
+        `cafile ${this.caFile}`,
+        `certfile ${join(this.dir, 'server.pem')}`,
+        `keyfile ${join(this.dir, 'server.key')}`,
+      );
       if (o.clientCert) {
-        run('openssl', ['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=sluice-router'], this.dir);
-        run('openssl', ['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2'], this.dir);
+        run(
+          'openssl',
+          ['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=sluice-router'],
+          this.dir,
+        );
+        run(
+          'openssl',
+          [
+            'x509',
+            '-req',
+            '-in',
+            'client.csr',
+            '-CA',
+            'ca.pem',
+            '-CAkey',
+            'ca.key',
+            '-CAcreateserial',
+            '-out',
+            'client.pem',
+            '-days',
+            '2',
+          ],
+          this.dir,
+        );
         this.clientCert = { certFile: join(this.dir, 'client.pem'), keyFile: join(this.dir, 'client.key') };
         lines.push('require_certificate true');
       }
@@ -99,8 +157,27 @@ export class Mosquitto {
 
   /** A second CA that did not sign the server's certificate (for the refused-TLS test). */
   otherCa(): string {
-    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'other.key',
-      '-out', 'other.pem', '-days', '2', '-subj', '/CN=other CA'], this.dir);
+    run(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'other.key',
+        '-out',
+        'other.pem',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=other CA',
+      ],
+      this.dir,
+    );
     return join(this.dir, 'other.pem');
   }
 
@@ -113,7 +190,10 @@ export class Mosquitto {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`mosquitto exited: ${this.output}`);
       const ok = await new Promise<boolean>((resolve) => {
-        const s = createConnection({ host: '127.0.0.1', port: this.port }, () => { s.destroy(); resolve(true); });
+        const s = createConnection({ host: '127.0.0.1', port: this.port }, () => {
+          s.destroy();
+          resolve(true);
+        });
         s.once('error', () => resolve(false));
       });
       if (ok) return;

@@ -10,7 +10,12 @@
  *  - anything else (status, …): ≈ 5 ms (the counters re-read from the kernel).
  */
 export const OPENNDS_COST = {
-  listBaseMs: 11, listPerClientMs: 22, lookupBaseMs: 28, lookupPerClientMs: 2.5, tokenMs: 29, otherMs: 5,
+  listBaseMs: 11,
+  listPerClientMs: 22,
+  lookupBaseMs: 28,
+  lookupPerClientMs: 2.5,
+  tokenMs: 29,
+  otherMs: 5,
 } as const;
 
 const TOKEN = /^[0-9a-f]{8}$/i;
@@ -30,5 +35,7 @@ export function openNdsCallCostMs(argv: readonly string[], listed: number): numb
 /** Spends `ms` of CPU on this thread (the portal is busy, not sleeping: its cost lands on the router's CPU). */
 export function burnCpu(ms: number): void {
   const until = performance.now() + ms;
-  while (performance.now() < until) { /* busy, like openNDS's scripts */ }
+  while (performance.now() < until) {
+    /* busy, like openNDS's scripts */
+  }
 }

@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +34,15 @@ export function useStandinBundle(): void {
   process.env[BUNDLE_ENV] = '';
   const source = fileURLToPath(new URL('./ndsctl.ts', import.meta.url));
   const esbuild = fileURLToPath(new URL('../../node_modules/.bin/esbuild', import.meta.url));
-  const r = spawnSync(esbuild, [source, '--bundle', '--platform=node', '--format=esm', '--log-level=error'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(esbuild, [source, '--bundle', '--platform=node', '--format=esm', '--log-level=error'], {
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+  });
   if (r.status !== 0 || !r.stdout) return;
-  const path = join(tmpdir(), `sluice-ndsctl-standin-${createHash('sha256').update(r.stdout).digest('hex').slice(0, 16)}.mjs`);
+  const path = join(
+    tmpdir(),
+    `sluice-ndsctl-standin-${createHash('sha256').update(r.stdout).digest('hex').slice(0, 16)}.mjs`,
+  );
   if (!existsSync(path)) {
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, r.stdout);
@@ -48,7 +63,9 @@ export interface StandinKnobs {
   stderrJunk?: boolean;
   /** Fixed clock (unix seconds) for reproducible output; absent = real time. */
   now?: number;
-  /** Append one line per invocation: `<ms> <pid> <outcome> <argv…>` (outcome: ok rc=N | busy-lock | busy-knob | down). */
+  /**
+   * Append one line per invocation: `<ms> <pid> <outcome> <argv…>` (outcome: ok rc=N | busy-lock | busy-knob | down).
+   */
   logFile?: string;
 }
 
@@ -89,7 +106,9 @@ export class PortalStateFile {
     this.#ownsDir = ownsDir;
   }
 
-  static create(opts: { dir?: string; config?: Partial<PortalConfig>; knobs?: StandinKnobs; seed?: number } = {}): PortalStateFile {
+  static create(
+    opts: { dir?: string; config?: Partial<PortalConfig>; knobs?: StandinKnobs; seed?: number } = {},
+  ): PortalStateFile {
     useStandinBundle();
     const file = new PortalStateFile(opts.dir ?? mkdtempSync(join(tmpdir(), 'sluice-ndsctl-')), opts.dir === undefined);
     const model = new PortalModel(opts.config ?? {}, opts.seed === undefined ? {} : { seed: opts.seed });
@@ -154,7 +173,11 @@ export class PortalStateFile {
   }
 
   logLines(): string[] {
-    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').split('\n').filter((l) => l !== '') : [];
+    return existsSync(this.logFile)
+      ? readFileSync(this.logFile, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+      : [];
   }
 
   removeStateFile(): void {

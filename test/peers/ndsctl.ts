@@ -66,12 +66,19 @@ async function main(argv: string[]): Promise<number> {
     if (knobs.stderrJunk === true) process.stderr.write(PGREP_JUNK);
     const model = modelOf(state);
     // openNDS's real cost per call, per listed client (ndsctl-cost.ts): knob realCost or NDSCTL_REAL_COST=1.
-    if (process.env['NDSCTL_REAL_COST'] === '1' || knobs.realCost === true) burnCpu(openNdsCallCostMs(argv, model.clients().length));
+    if (process.env['NDSCTL_REAL_COST'] === '1' || knobs.realCost === true)
+      burnCpu(openNdsCallCostMs(argv, model.clients().length));
     const result = model.execute(argv);
-    if (['auth', 'deauth', 'stop'].includes(argv[0] ?? '') || (argv[0] === '-s' && ['auth', 'deauth', 'stop'].includes(argv[2] ?? ''))) {
+    if (
+      ['auth', 'deauth', 'stop'].includes(argv[0] ?? '') ||
+      (argv[0] === '-s' && ['auth', 'deauth', 'stop'].includes(argv[2] ?? ''))
+    ) {
       writeStateFile(statePath, { portal: model.toJSON(), standin: knobs });
     }
-    appendLog(knobs.logFile, `${started} ${process.pid} ${result.code === 3 ? 'down' : 'ok'} rc=${result.code} ${argv.join(' ')}`);
+    appendLog(
+      knobs.logFile,
+      `${started} ${process.pid} ${result.code === 3 ? 'down' : 'ok'} rc=${result.code} ${argv.join(' ')}`,
+    );
     if (result.stderr !== '') process.stderr.write(result.stderr);
     // Keep the lock until stdout is flushed, like ndsctl holds it until it has printed the reply.
     await new Promise<void>((resolve) => {

@@ -17,7 +17,12 @@ export function fakeSpawn(scripts: Script[]): { spawn: SpawnFn; calls: string[][
   const spawn: SpawnFn = (file, args) => {
     state.calls.push([file, ...args]);
     const script = scripts.shift() ?? { code: 0 };
-    const child = new EventEmitter() as EventEmitter & { stdout: PassThrough; stderr: PassThrough; pid: undefined; kill: (s?: string) => boolean };
+    const child = new EventEmitter() as EventEmitter & {
+      stdout: PassThrough;
+      stderr: PassThrough;
+      pid: undefined;
+      kill: (s?: string) => boolean;
+    };
     child.stdout = new PassThrough();
     child.stderr = new PassThrough();
     child.pid = undefined;
@@ -28,7 +33,10 @@ export function fakeSpawn(scripts: Script[]): { spawn: SpawnFn; calls: string[][
     };
     setImmediate(() => {
       if (script.spawnError !== undefined) {
-        child.emit('error', Object.assign(new Error(`spawn ${file} ${script.spawnError}`), { code: script.spawnError }));
+        child.emit(
+          'error',
+          Object.assign(new Error(`spawn ${file} ${script.spawnError}`), { code: script.spawnError }),
+        );
         child.emit('close', -2, null);
         return;
       }
@@ -38,6 +46,13 @@ export function fakeSpawn(scripts: Script[]): { spawn: SpawnFn; calls: string[][
     });
     return child as unknown as ChildProcess;
   };
-  return { spawn, get calls() { return state.calls; }, get kills() { return state.kills; } };
+  return {
+    spawn,
+    get calls() {
+      return state.calls;
+    },
+    get kills() {
+      return state.kills;
+    },
+  };
 }
-

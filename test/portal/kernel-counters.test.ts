@@ -9,7 +9,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { COUNTER_TABLE, COUNTER_TABLE_LINES, countLines, parseCounterDump, uncountLines, type KernelReading } from '../../src/portal/kernel-counters.ts';
+import {
+  COUNTER_TABLE,
+  COUNTER_TABLE_LINES,
+  countLines,
+  parseCounterDump,
+  uncountLines,
+  type KernelReading,
+} from '../../src/portal/kernel-counters.ts';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { accountKernelReadings, type RosterEntry } from '../../src/meter/kernel-tick.ts';
 import { createTable, TableView } from '../../src/meter/table.ts';
@@ -24,27 +31,71 @@ const B = '02:00:00:00:0c:02';
 const AUTH = STATE_CODES.Authenticated;
 
 /** nft 1.0.6's `-j list table` shape, as the root test below reads it from the kernel. */
-function dump(table: number, counters: Array<[name: string, handle: number, bytes: number]>, down: Array<[string, string]> = []): string {
-  return JSON.stringify({ nftables: [
-    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { table: { family: 'inet', name: COUNTER_TABLE, handle: table } },
-    ...counters.map(([name, handle, bytes]) => ({ counter: { family: 'inet', name, table: COUNTER_TABLE, handle, packets: 1, bytes } })),
-    { counter: { family: 'inet', name: 'cu_020000000c09', table: 'other', handle: 40, packets: 1, bytes: 5 } },
-    { map: { family: 'inet', name: 'cdown', table: COUNTER_TABLE, type: 'ipv4_addr', handle: 9, map: 'counter', elem: down } },
-  ] });
+function dump(
+  table: number,
+  counters: Array<[name: string, handle: number, bytes: number]>,
+  down: Array<[string, string]> = [],
+): string {
+  return JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { table: { family: 'inet', name: COUNTER_TABLE, handle: table } },
+      ...counters.map(([name, handle, bytes]) => ({
+        counter: { family: 'inet', name, table: COUNTER_TABLE, handle, packets: 1, bytes },
+      })),
+      { counter: { family: 'inet', name: 'cu_020000000c09', table: 'other', handle: 40, packets: 1, bytes: 5 } },
+      {
+        map: {
+          family: 'inet',
+          name: 'cdown',
+          table: COUNTER_TABLE,
+          type: 'ipv4_addr',
+          handle: 9,
+          map: 'counter',
+          elem: down,
+        },
+      },
+    ],
+  });
 }
 
 test('the dump: both counters of a client, its address, an epoch that changes when they are made again', () => {
-  const one = parseCounterDump(dump(3, [['cu_020000000c01', 11, 100], ['cd_020000000c01', 12, 2000], ['cu_020000000c02', 13, 7]], [['10.0.0.5', 'cd_020000000c01']]));
+  const one = parseCounterDump(
+    dump(
+      3,
+      [
+        ['cu_020000000c01', 11, 100],
+        ['cd_020000000c01', 12, 2000],
+        ['cu_020000000c02', 13, 7],
+      ],
+      [['10.0.0.5', 'cd_020000000c01']],
+    ),
+  );
   assert.equal(one.length, 1, 'a half pair (B has no download counter) and another table are left out');
   assert.equal({ ...one[0]!, epoch: 0 }, { mac: A, epoch: 0, downBytes: 2000, upBytes: 100, ip: '10.0.0.5' });
-  const again = parseCounterDump(dump(3, [['cu_020000000c01', 21, 0], ['cd_020000000c01', 22, 0]]));
-  const otherTable = parseCounterDump(dump(4, [['cu_020000000c01', 11, 100], ['cd_020000000c01', 12, 2000]]));
+  const again = parseCounterDump(
+    dump(3, [
+      ['cu_020000000c01', 21, 0],
+      ['cd_020000000c01', 22, 0],
+    ]),
+  );
+  const otherTable = parseCounterDump(
+    dump(4, [
+      ['cu_020000000c01', 11, 100],
+      ['cd_020000000c01', 12, 2000],
+    ]),
+  );
   assert.is.not(again[0]!.epoch, one[0]!.epoch, 'counters made again');
   assert.is.not(otherTable[0]!.epoch, one[0]!.epoch, 'the table made again, handles reused');
   assert.is.not(one[0]!.epoch, 0, 'never a portal\'s "no token"');
   for (const bad of ['not json', '{"x":1}']) {
-    try { parseCounterDump(bad); assert.unreachable(); } catch (err) { assert.instance(err, SluiceError); assert.is((err as SluiceError).code, 'ERR_KERNEL_QUOTA'); }
+    try {
+      parseCounterDump(bad);
+      assert.unreachable();
+    } catch (err) {
+      assert.instance(err, SluiceError);
+      assert.is((err as SluiceError).code, 'ERR_KERNEL_QUOTA');
+    }
   }
 });
 
@@ -66,9 +117,17 @@ class Harness {
     }
     view.commit(this.tick);
   }
-  usage(mac: string): number { return this.used.get(mac) ?? 0; }
+  usage(mac: string): number {
+    return this.used.get(mac) ?? 0;
+  }
 }
-const reading = (mac: string, epoch: number, down: number, up: number): KernelReading => ({ mac, epoch, downBytes: down, upBytes: up, ip: '' });
+const reading = (mac: string, epoch: number, down: number, up: number): KernelReading => ({
+  mac,
+  epoch,
+  downBytes: down,
+  upBytes: up,
+  ip: '',
+});
 
 test('accounting: growth billed once; counters made again a new epoch from 0; the portal re-authing is not one', () => {
   const h = new Harness();
@@ -84,39 +143,80 @@ test('accounting: growth billed once; counters made again a new epoch from 0; th
   assert.is(h.usage(A), 5700);
 });
 
-test('accounting: a listed client without counters yet is counted from 0 once they exist; one the portal no longer lists departs, and comes back on the same epoch', () => {
-  const h = new Harness();
-  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10)]);
-  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 600, 400)]);
-  assert.is(h.usage(B), 1000, 'counters made after the last reading: every byte is new');
-  h.run([[A, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 900, 400)]);
-  assert.is(h.usage(B), 1000, 'not listed: its bytes are not billed (its gate is closed)');
-  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 1000, 400)]);
-  // Back on the same counters (the portal restarted, or missed it from one list): what they counted meanwhile passed
-  // the gate and is billed once; counting them from 0 again billed the first 1000 twice (e2e resilience scenario 8).
-  assert.is(h.usage(B), 1400, 'back after absence on the same epoch: it continues');
-  h.run([[A, AUTH]], [reading(A, 7, 10, 10)]);
-  h.run([[A, AUTH], [B, AUTH]], [reading(A, 7, 10, 10), reading(B, 4, 50, 50)]);
-  assert.is(h.usage(B), 1500, 'back on counters made again: a new epoch from 0');
-});
+test(
+  'accounting: a listed client without counters yet is counted from 0 once they exist; one the portal no longer ' +
+    'lists departs, and comes back on the same epoch',
+  () => {
+    const h = new Harness();
+    h.run(
+      [
+        [A, AUTH],
+        [B, AUTH],
+      ],
+      [reading(A, 7, 10, 10)],
+    );
+    h.run(
+      [
+        [A, AUTH],
+        [B, AUTH],
+      ],
+      [reading(A, 7, 10, 10), reading(B, 3, 600, 400)],
+    );
+    assert.is(h.usage(B), 1000, 'counters made after the last reading: every byte is new');
+    h.run([[A, AUTH]], [reading(A, 7, 10, 10), reading(B, 3, 900, 400)]);
+    assert.is(h.usage(B), 1000, 'not listed: its bytes are not billed (its gate is closed)');
+    h.run(
+      [
+        [A, AUTH],
+        [B, AUTH],
+      ],
+      [reading(A, 7, 10, 10), reading(B, 3, 1000, 400)],
+    );
+    // Back on the same counters (the portal restarted, or missed it from one list): what they counted meanwhile passed
+    // the gate and is billed once; counting them from 0 again billed the first 1000 twice (e2e resilience scenario 8).
+    assert.is(h.usage(B), 1400, 'back after absence on the same epoch: it continues');
+    h.run([[A, AUTH]], [reading(A, 7, 10, 10)]);
+    h.run(
+      [
+        [A, AUTH],
+        [B, AUTH],
+      ],
+      [reading(A, 7, 10, 10), reading(B, 4, 50, 50)],
+    );
+    assert.is(h.usage(B), 1500, 'back on counters made again: a new epoch from 0');
+  },
+);
 
 const root = process.getuid?.() === 0;
 const haveNft = spawnSync('nft', ['--version']).status === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
 if (!root || !haveNft || !haveIp) {
   // CI runs as root with nft and ip installed: a skip there is a failure.
-  skipTest(test, 'kernel counters on the real nft', `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`, { ciInstalls: true });
+  skipTest(
+    test,
+    'kernel counters on the real nft',
+    `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`,
+    { ciInstalls: true },
+  );
 } else {
   const id = randomBytes(3).toString('hex');
   const [C, R, U] = ['c', 'r', 'u'].map((x) => `kc-${id}-${x}`) as [string, string, string];
-  const inNs = (ns: string, ...args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
-  const nft = (script: string): void => { execFileSync('ip', ['netns', 'exec', R, 'nft', '-f', '-'], { input: script }); };
+  const inNs = (ns: string, ...args: string[]): string =>
+    execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+  const nft = (script: string): void => {
+    execFileSync('ip', ['netns', 'exec', R, 'nft', '-f', '-'], { input: script });
+  };
   const read = (): KernelReading[] => parseCounterDump(inNs(R, 'nft', '-j', 'list', 'table', 'inet', COUNTER_TABLE));
   test.before(() => {
     for (const ns of [C, R, U]) execFileSync('ip', ['netns', 'add', ns]);
     execFileSync('ip', ['-n', R, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', C]);
     execFileSync('ip', ['-n', R, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', U]);
-    for (const [ns, dev, addr] of [[R, 'lan', '10.78.0.1/24'], [C, 'eth0', '10.78.0.5/24'], [R, 'wan', '10.78.1.1/24'], [U, 'eth0', '10.78.1.2/24']] as const) {
+    for (const [ns, dev, addr] of [
+      [R, 'lan', '10.78.0.1/24'],
+      [C, 'eth0', '10.78.0.5/24'],
+      [R, 'wan', '10.78.1.1/24'],
+      [U, 'eth0', '10.78.1.2/24'],
+    ] as const) {
       execFileSync('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
       execFileSync('ip', ['-n', ns, 'link', 'set', dev, 'up']);
     }
@@ -125,85 +225,127 @@ if (!root || !haveNft || !haveIp) {
     inNs(R, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     nft([`table inet ${COUNTER_TABLE} {`, ...COUNTER_TABLE_LINES, '}', ...countLines(A, '10.78.0.5'), ''].join('\n'));
   });
-  test.after(() => { for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]); });
-
-  test('real nft: forwarded bytes counted exactly both ways, and the client\'s exchanges with the router itself, as the kernel quota counts them', () => {
-    // 3 echo requests of 100 bytes of payload: 128-byte IP packets up, 128-byte replies down.
-    inNs(C, 'busybox', 'ping', '-c', '3', '-s', '100', '-W', '2', '10.78.1.2');
-    let [a] = read();
-    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
-    // The client pinging the router (its DNS, the pay page): counted both ways, as the quota counts them (the bill
-    // and the brake must agree: devices sharing a purchase were stopped 164 KiB short when they did not).
-    inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '10.78.0.1');
-    [a] = read();
-    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 640, up: 640 });
-    const before = a!.epoch;
-    nft([...uncountLines(A, '10.78.0.5'), ...countLines(A, '10.78.0.5'), ''].join('\n'));
-    [a] = read();
-    assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 0, up: 0 });
-    assert.is.not(a!.epoch, before, 'made again: a new epoch');
-    assert.is(a!.ip, '10.78.0.5');
+  test.after(() => {
+    for (const ns of [C, R, U]) spawnSync('ip', ['netns', 'del', ns]);
   });
+
+  test(
+    "real nft: forwarded bytes counted exactly both ways, and the client's exchanges with the router itself, as " +
+      'the kernel quota counts them',
+    () => {
+      // 3 echo requests of 100 bytes of payload: 128-byte IP packets up, 128-byte replies down.
+      inNs(C, 'busybox', 'ping', '-c', '3', '-s', '100', '-W', '2', '10.78.1.2');
+      let [a] = read();
+      assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 384, up: 384 });
+      // The client pinging the router (its DNS, the pay page): counted both ways, as the quota counts them (the bill
+      // and the brake must agree: devices sharing a purchase were stopped 164 KiB short when they did not).
+      inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '10.78.0.1');
+      [a] = read();
+      assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 640, up: 640 });
+      const before = a!.epoch;
+      nft([...uncountLines(A, '10.78.0.5'), ...countLines(A, '10.78.0.5'), ''].join('\n'));
+      [a] = read();
+      assert.equal({ down: a!.downBytes, up: a!.upBytes }, { down: 0, up: 0 });
+      assert.is.not(a!.epoch, before, 'made again: a new epoch');
+      assert.is(a!.ip, '10.78.0.5');
+    },
+  );
 
   const counters = (logs: string[] = [], command = ['ip', 'netns', 'exec', R, 'nft']): KernelCounters =>
     new KernelCounters({ command, timeoutMs: 5000, log: recordingLog((_l, m) => logs.push(m)) });
-  const ping = (from: string): void => { inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '-I', from, '10.78.1.2'); };
+  const ping = (from: string): void => {
+    inNs(C, 'busybox', 'ping', '-c', '2', '-s', '100', '-W', '2', '-I', from, '10.78.1.2');
+  };
 
-  test('KernelCounters: a restart keeps the counters of the clients it is told to (one epoch, the count going on); a move keeps them too; count() again is a new epoch', async () => {
-    const [a0] = read();
-    const kc = counters();
-    assert.ok(await kc.start((mac) => mac === A), 'JSON output: on');
-    const [a1] = read();
-    assert.equal([a1!.epoch, a1!.downBytes, a1!.upBytes], [a0!.epoch, a0!.downBytes, a0!.upBytes], 'kept in place');
-    assert.is(kc.ipOf(A), '10.78.0.5');
-    ping('10.78.0.5');
-    assert.equal([read()[0]!.downBytes - a1!.downBytes, read()[0]!.upBytes - a1!.upBytes], [256, 256]);
-    // A new address (DHCP): the same counters, mapped on it.
-    inNs(C, 'ip', 'addr', 'add', '10.78.0.6/24', 'dev', 'eth0');
-    await kc.move(A, '10.78.0.6');
-    ping('10.78.0.6');
-    ping('10.78.0.5'); // the old address is no longer this client's: not counted
-    const [a2] = read();
-    assert.equal([a2!.epoch, a2!.ip, a2!.downBytes - a1!.downBytes], [a1!.epoch, '10.78.0.6', 512]);
-    // Counted afresh (a gate opened again): a new epoch from 0.
-    await kc.count(A, '10.78.0.6');
-    const [a3] = read();
-    assert.equal([a3!.downBytes, a3!.upBytes], [0, 0]);
-    assert.is.not(a3!.epoch, a2!.epoch);
-    await kc.uncount(A);
-    assert.equal(read(), []);
-    assert.is(kc.has(A), false);
-  });
+  test(
+    'KernelCounters: a restart keeps the counters of the clients it is told to (one epoch, the count going on); ' +
+      'a move keeps them too; count() again is a new epoch',
+    async () => {
+      const [a0] = read();
+      const kc = counters();
+      assert.ok(await kc.start((mac) => mac === A), 'JSON output: on');
+      const [a1] = read();
+      assert.equal([a1!.epoch, a1!.downBytes, a1!.upBytes], [a0!.epoch, a0!.downBytes, a0!.upBytes], 'kept in place');
+      assert.is(kc.ipOf(A), '10.78.0.5');
+      ping('10.78.0.5');
+      assert.equal([read()[0]!.downBytes - a1!.downBytes, read()[0]!.upBytes - a1!.upBytes], [256, 256]);
+      // A new address (DHCP): the same counters, mapped on it.
+      inNs(C, 'ip', 'addr', 'add', '10.78.0.6/24', 'dev', 'eth0');
+      await kc.move(A, '10.78.0.6');
+      ping('10.78.0.6');
+      ping('10.78.0.5'); // the old address is no longer this client's: not counted
+      const [a2] = read();
+      assert.equal([a2!.epoch, a2!.ip, a2!.downBytes - a1!.downBytes], [a1!.epoch, '10.78.0.6', 512]);
+      // Counted afresh (a gate opened again): a new epoch from 0.
+      await kc.count(A, '10.78.0.6');
+      const [a3] = read();
+      assert.equal([a3!.downBytes, a3!.upBytes], [0, 0]);
+      assert.is.not(a3!.epoch, a2!.epoch);
+      await kc.uncount(A);
+      assert.equal(read(), []);
+      assert.is(kc.has(A), false);
+    },
+  );
 
-  test('KernelCounters: a restart drops the counters of clients not kept; a table gone behind sluice is made again with every counted client, logged', async () => {
-    await counters().start(() => true);
-    const logs: string[] = [];
-    const kc = counters(logs);
-    await kc.count(A, '10.78.0.5');
-    assert.ok(await kc.start(() => false));
-    assert.equal(read(), [], 'not kept: deleted');
-    await kc.count(A, '10.78.0.5');
-    const [before] = read();
-    execFileSync('ip', ['netns', 'exec', R, 'nft', 'delete', 'table', 'inet', COUNTER_TABLE]);
-    await kc.count(B, '10.78.0.6'); // fails on the missing table: rebuilt with A and B
-    const after = read();
-    assert.equal(after.map((r) => [r.mac, r.ip, r.downBytes]).sort(), [[A, '10.78.0.5', 0], [B, '10.78.0.6', 0]]);
-    assert.is.not(after.find((r) => r.mac === A)!.epoch, before!.epoch, 'made again: a new epoch');
-    assert.ok(logs.some((m) => m.includes('table made again')), logs.join(' | '));
-    assert.is(kc.stats()['rebuilds'], 1);
-  });
+  test(
+    'KernelCounters: a restart drops the counters of clients not kept; a table gone behind sluice is made again ' +
+      'with every counted client, logged',
+    async () => {
+      await counters().start(() => true);
+      const logs: string[] = [];
+      const kc = counters(logs);
+      await kc.count(A, '10.78.0.5');
+      assert.ok(await kc.start(() => false));
+      assert.equal(read(), [], 'not kept: deleted');
+      await kc.count(A, '10.78.0.5');
+      const [before] = read();
+      execFileSync('ip', ['netns', 'exec', R, 'nft', 'delete', 'table', 'inet', COUNTER_TABLE]);
+      await kc.count(B, '10.78.0.6'); // fails on the missing table: rebuilt with A and B
+      const after = read();
+      assert.equal(after.map((r) => [r.mac, r.ip, r.downBytes]).sort(), [
+        [A, '10.78.0.5', 0],
+        [B, '10.78.0.6', 0],
+      ]);
+      assert.is.not(after.find((r) => r.mac === A)!.epoch, before!.epoch, 'made again: a new epoch');
+      assert.ok(
+        logs.some((m) => m.includes('table made again')),
+        logs.join(' | '),
+      );
+      assert.is(kc.stats()['rebuilds'], 1);
+    },
+  );
 
-  test('KernelCounters: an nft without JSON output (nftables-nojson) turns them off: start() is false, the table deleted, changes are no-ops', async () => {
-    const logs: string[] = [];
-    // The real nft, refusing -j as nftables-nojson's does.
-    const nojson = ['ip', 'netns', 'exec', R, 'sh', '-c', 'case " $* " in *" -j "*) echo "Error: JSON support not compiled-in" >&2; exit 1;; esac; exec nft "$@"', 'nft'];
-    const kc = counters(logs, nojson);
-    assert.is(await kc.start(() => true), false);
-    assert.ok(logs.some((m) => m.includes('kernel counters unavailable')), logs.join(' | '));
-    assert.is(spawnSync('ip', ['netns', 'exec', R, 'nft', 'list', 'table', 'inet', COUNTER_TABLE]).status, 1, 'deleted');
-    await kc.count(A, '10.78.0.5');
-    assert.is(kc.has(A), false);
-  });
+  test(
+    'KernelCounters: an nft without JSON output (nftables-nojson) turns them off: start() is false, the table ' +
+      'deleted, changes are no-ops',
+    async () => {
+      const logs: string[] = [];
+      // The real nft, refusing -j as nftables-nojson's does.
+      const nojson = [
+        'ip',
+        'netns',
+        'exec',
+        R,
+        'sh',
+        '-c',
+        'case " $* " in *" -j "*) echo "Error: JSON support not compiled-in" >&2; exit 1;; esac; exec nft "$@"',
+        'nft',
+      ];
+      const kc = counters(logs, nojson);
+      assert.is(await kc.start(() => true), false);
+      assert.ok(
+        logs.some((m) => m.includes('kernel counters unavailable')),
+        logs.join(' | '),
+      );
+      assert.is(
+        spawnSync('ip', ['netns', 'exec', R, 'nft', 'list', 'table', 'inet', COUNTER_TABLE]).status,
+        1,
+        'deleted',
+      );
+      await kc.count(A, '10.78.0.5');
+      assert.is(kc.has(A), false);
+    },
+  );
 }
 
 test.run();

@@ -13,7 +13,10 @@ const A = '02:00:00:00:0d:01';
 const B = '02:00:00:00:0d:02';
 
 test('share: each limit set to the kernel count plus the share, both in one batch after one read', async () => {
-  const used = new Map([['q_020000000d01', 300_000], ['q_020000000d02', 50_000]]);
+  const used = new Map([
+    ['q_020000000d01', 300_000],
+    ['q_020000000d02', 50_000],
+  ]);
   const limits = new Map<string, number>();
   const scripts: string[] = [];
   const calls: string[][] = [];
@@ -21,9 +24,14 @@ test('share: each limit set to the kernel count plus the share, both in one batc
     calls.push([...args]);
     if (args[0] === '-j') {
       if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
-      return JSON.stringify({ nftables: [...used].map(([name, u]) => ({ quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes: limits.get(name) ?? 0, used: u } })) });
+      return JSON.stringify({
+        nftables: [...used].map(([name, u]) => ({
+          quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes: limits.get(name) ?? 0, used: u },
+        })),
+      });
     }
-    for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g)) limits.set(m[1]!, Number(m[2]));
+    for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
+      limits.set(m[1]!, Number(m[2]));
     scripts.push(stdin);
     return '';
   };
@@ -35,52 +43,77 @@ test('share: each limit set to the kernel count plus the share, both in one batc
   kq.noteBilled(B, 50_000);
   scripts.length = 0;
   calls.length = 0;
-  await kq.share([{ mac: A, shareBytes: 500_000.6 }, { mac: B, shareBytes: 150_000 }, { mac: '02:00:00:00:0d:09', shareBytes: 7 }]);
+  await kq.share([
+    { mac: A, shareBytes: 500_000.6 },
+    { mac: B, shareBytes: 150_000 },
+    { mac: '02:00:00:00:0d:09', shareBytes: 7 },
+  ]);
   assert.is(calls.filter((c) => c[0] === '-j').length, 1, 'one read of the counts');
   assert.is(scripts.length, 1, 'one change for both');
-  assert.is(scripts[0],
+  assert.is(
+    scripts[0],
     'add quota inet sluice_quota q_020000000d01 { over 800000 bytes }\n' +
-    'add quota inet sluice_quota q_020000000d02 { over 200000 bytes }\n');
+      'add quota inet sluice_quota q_020000000d02 { over 200000 bytes }\n',
+  );
   // Unchanged limits are not written again.
   scripts.length = 0;
   await kq.share([{ mac: A, shareBytes: 500_000 }]);
   assert.is(scripts.length, 0);
 });
 
-test('share: what the kernel counted beyond the bytes billed comes off the share (it passed after the reading)', async () => {
-  const used = new Map<string, number>();
-  const limits = new Map<string, number>();
-  const run = async (args: readonly string[], stdin: string): Promise<string> => {
-    if (args[0] === '-j') {
-      if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
-      return JSON.stringify({ nftables: [...limits].map(([name, bytes]) => ({ quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(name) ?? 0 } })) });
-    }
-    for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g)) limits.set(m[1]!, Number(m[2]));
-    return '';
-  };
-  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
-  assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 500_000);
-  await kq.set(B, '10.0.0.6', 500_000);
-  // The meter's reading billed A 200,000 and B 100,000; by the split the kernel has counted 260,000 and 100,000.
-  kq.noteBilled(A, 200_000);
-  kq.noteBilled(B, 100_000);
-  used.set('q_020000000d01', 260_000);
-  used.set('q_020000000d02', 100_000);
-  await kq.share([{ mac: A, shareBytes: 400_000 }, { mac: B, shareBytes: 300_000 }]);
-  assert.is(limits.get('q_020000000d01'), 260_000 + 400_000 - 60_000, 'A: the 60,000 it passed since the reading come off');
-  assert.is(limits.get('q_020000000d02'), 100_000 + 300_000, 'B: nothing unbilled');
-  // A share smaller than what passed unbilled: the client is stopped where it is (no negative share).
-  kq.noteBilled(A, 10_000);
-  used.set('q_020000000d01', 700_000);
-  await kq.share([{ mac: A, shareBytes: 100_000 }]);
-  assert.is(limits.get('q_020000000d01'), 700_000);
-  // A fresh install starts a new count: what was billed before it no longer offsets anything.
-  await kq.set(A, '10.0.0.5', 50_000);
-  used.set('q_020000000d01', 20_000);
-  await kq.share([{ mac: A, shareBytes: 30_000 }]);
-  assert.is(limits.get('q_020000000d01'), 20_000 + 30_000 - 20_000, 'billed 0 since the new quota: its 20,000 count against the share');
-});
+test(
+  'share: what the kernel counted beyond the bytes billed ' + 'comes off the share (it passed after the reading)',
+  async () => {
+    const used = new Map<string, number>();
+    const limits = new Map<string, number>();
+    const run = async (args: readonly string[], stdin: string): Promise<string> => {
+      if (args[0] === '-j') {
+        if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
+        return JSON.stringify({
+          nftables: [...limits].map(([name, bytes]) => ({
+            quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(name) ?? 0 },
+          })),
+        });
+      }
+      for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
+        limits.set(m[1]!, Number(m[2]));
+      return '';
+    };
+    const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+    assert.ok(await kq.start());
+    await kq.set(A, '10.0.0.5', 500_000);
+    await kq.set(B, '10.0.0.6', 500_000);
+    // The meter's reading billed A 200,000 and B 100,000; by the split the kernel has counted 260,000 and 100,000.
+    kq.noteBilled(A, 200_000);
+    kq.noteBilled(B, 100_000);
+    used.set('q_020000000d01', 260_000);
+    used.set('q_020000000d02', 100_000);
+    await kq.share([
+      { mac: A, shareBytes: 400_000 },
+      { mac: B, shareBytes: 300_000 },
+    ]);
+    assert.is(
+      limits.get('q_020000000d01'),
+      260_000 + 400_000 - 60_000,
+      'A: the 60,000 it passed since the reading come off',
+    );
+    assert.is(limits.get('q_020000000d02'), 100_000 + 300_000, 'B: nothing unbilled');
+    // A share smaller than what passed unbilled: the client is stopped where it is (no negative share).
+    kq.noteBilled(A, 10_000);
+    used.set('q_020000000d01', 700_000);
+    await kq.share([{ mac: A, shareBytes: 100_000 }]);
+    assert.is(limits.get('q_020000000d01'), 700_000);
+    // A fresh install starts a new count: what was billed before it no longer offsets anything.
+    await kq.set(A, '10.0.0.5', 50_000);
+    used.set('q_020000000d01', 20_000);
+    await kq.share([{ mac: A, shareBytes: 30_000 }]);
+    assert.is(
+      limits.get('q_020000000d01'),
+      20_000 + 30_000 - 20_000,
+      'billed 0 since the new quota: its 20,000 count against the share',
+    );
+  },
+);
 
 test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
   let fail = false;

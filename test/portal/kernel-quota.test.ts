@@ -10,7 +10,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { KernelQuota, READ_FAILURES_OFF } from '../../src/portal/kernel-quota.ts';
 import {
-  KERNEL_QUOTA_TABLE, installScript, limitScript, parseQuotaList, parseTableState, quotaName, removeScript, tableScript,
+  KERNEL_QUOTA_TABLE,
+  installScript,
+  limitScript,
+  parseQuotaList,
+  parseTableState,
+  quotaName,
+  removeScript,
+  tableScript,
   type BrakedSession,
 } from '../../src/portal/kernel-quota-nft.ts';
 import { nftRunner } from '../../src/portal/nft-run.ts';
@@ -22,7 +29,10 @@ const A = '02:00:00:00:0c:01';
 test('scripts: one table replaced whole, a quota per client shared by both maps, changes as single batches', () => {
   const table = tableScript([{ mac: A, ip: '10.0.0.5', limitBytes: 2097152.7 }]);
   assert.match(table, /^add table inet sluice_quota\ndelete table inet sluice_quota\ntable inet sluice_quota \{/);
-  assert.match(table, /hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop;/);
+  assert.match(
+    table,
+    /hook prerouting priority raw; policy accept; meta nfproto ipv4 quota name ether saddr map @up drop;/,
+  );
   assert.match(table, /hook postrouting priority raw; policy accept; quota name ip daddr map @down drop;/);
   assert.match(table, /add quota inet sluice_quota q_020000000c01 \{ over 2097152 bytes \}/);
   assert.match(table, /add element inet sluice_quota up \{ 02:00:00:00:0c:01 : "q_020000000c01" \}/);
@@ -34,60 +44,125 @@ test('scripts: one table replaced whole, a quota per client shared by both maps,
     'delete element inet sluice_quota down { 10.0.0.5 }',
     'delete quota inet sluice_quota q_020000000c01',
   ]);
-  assert.ok(again.includes('add quota inet sluice_quota q_020000000c01 { over 0 bytes }'), 'a negative left is 0: every packet dropped');
-  assert.is(limitScript({ mac: A, ip: '10.0.0.6', limitBytes: 2 ** 80 }), `add quota inet sluice_quota q_020000000c01 { over ${Number.MAX_SAFE_INTEGER} bytes }\n`);
+  assert.ok(
+    again.includes('add quota inet sluice_quota q_020000000c01 { over 0 bytes }'),
+    'a negative left is 0: every packet dropped',
+  );
+  assert.is(
+    limitScript({ mac: A, ip: '10.0.0.6', limitBytes: 2 ** 80 }),
+    `add quota inet sluice_quota q_020000000c01 { over ${Number.MAX_SAFE_INTEGER} bytes }\n`,
+  );
   assert.is(removeScript({ mac: A, ip: '10.0.0.6' }).split('\n').length, 4);
   assert.is(quotaName('aa:bb:cc:dd:ee:ff'), 'q_aabbccddeeff');
 });
 
 test('parseQuotaList: nft -j output, other tables ignored, garbage refused with ERR_KERNEL_QUOTA', () => {
-  const json = JSON.stringify({ nftables: [
-    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { quota: { family: 'inet', name: 'q_020000000c01', table: KERNEL_QUOTA_TABLE, handle: 3, bytes: 5000, used: 5000, inv: true } },
-    { quota: { family: 'inet', name: 'q_020000000c02', table: KERNEL_QUOTA_TABLE, handle: 4, bytes: 5000, inv: true } },
-    { quota: { family: 'inet', name: 'q_020000000c03', table: 'fw4', handle: 5, bytes: 1, used: 9 } },
-  ] });
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      {
+        quota: {
+          family: 'inet',
+          name: 'q_020000000c01',
+          table: KERNEL_QUOTA_TABLE,
+          handle: 3,
+          bytes: 5000,
+          used: 5000,
+          inv: true,
+        },
+      },
+      {
+        quota: { family: 'inet', name: 'q_020000000c02', table: KERNEL_QUOTA_TABLE, handle: 4, bytes: 5000, inv: true },
+      },
+      { quota: { family: 'inet', name: 'q_020000000c03', table: 'fw4', handle: 5, bytes: 1, used: 9 } },
+    ],
+  });
   const q = parseQuotaList(json);
   assert.equal([...q.keys()], ['q_020000000c01', 'q_020000000c02']);
   assert.equal(q.get('q_020000000c02'), { limitBytes: 5000, usedBytes: 0 });
   for (const bad of ['', 'nft: not json', '{"x":1}']) {
-    assert.throws(() => parseQuotaList(bad), (e: unknown) => (e as { code?: string }).code === 'ERR_KERNEL_QUOTA');
+    assert.throws(
+      () => parseQuotaList(bad),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_KERNEL_QUOTA',
+    );
   }
 });
 
 test('parseTableState: nft -j list table → each client in both maps with what its quota still lets through', () => {
-  const map = (name: string, elem: unknown[]) => ({ map: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, type: 'x', handle: 3, map: 'quota', elem } });
-  const quota = (name: string, bytes: number, used?: number) => ({ quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, handle: 7, bytes, ...(used === undefined ? {} : { used }), inv: true } });
-  const json = JSON.stringify({ nftables: [
-    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
-    { table: { family: 'inet', name: KERNEL_QUOTA_TABLE, handle: 1 } },
-    quota('q_020000000c01', 3000, 1000), quota('q_020000000c02', 5000), quota('q_020000000c03', 2000, 2600), quota('q_020000000c04', 9),
-    map('up', [['02:00:00:00:0c:01', 'q_020000000c01'], ['02:00:00:00:0C:02', 'q_020000000c02'], ['02:00:00:00:0c:03', 'q_020000000c03'], ['02:00:00:00:0c:04', 'q_020000000c04'], ['02:00:00:00:0c:05', 'q_020000000c05']]),
-    map('down', [['10.0.0.2', 'q_020000000c02'], ['10.0.0.1', 'q_020000000c01'], ['10.0.0.3', 'q_020000000c03'], ['10.0.0.5', 'q_020000000c05']]),
-  ] });
+  const map = (name: string, elem: unknown[]) => ({
+    map: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, type: 'x', handle: 3, map: 'quota', elem },
+  });
+  const quota = (name: string, bytes: number, used?: number) => ({
+    quota: {
+      family: 'inet',
+      name,
+      table: KERNEL_QUOTA_TABLE,
+      handle: 7,
+      bytes,
+      ...(used === undefined ? {} : { used }),
+      inv: true,
+    },
+  });
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { table: { family: 'inet', name: KERNEL_QUOTA_TABLE, handle: 1 } },
+      quota('q_020000000c01', 3000, 1000),
+      quota('q_020000000c02', 5000),
+      quota('q_020000000c03', 2000, 2600),
+      quota('q_020000000c04', 9),
+      map('up', [
+        ['02:00:00:00:0c:01', 'q_020000000c01'],
+        ['02:00:00:00:0C:02', 'q_020000000c02'],
+        ['02:00:00:00:0c:03', 'q_020000000c03'],
+        ['02:00:00:00:0c:04', 'q_020000000c04'],
+        ['02:00:00:00:0c:05', 'q_020000000c05'],
+      ]),
+      map('down', [
+        ['10.0.0.2', 'q_020000000c02'],
+        ['10.0.0.1', 'q_020000000c01'],
+        ['10.0.0.3', 'q_020000000c03'],
+        ['10.0.0.5', 'q_020000000c05'],
+      ]),
+    ],
+  });
   const state = parseTableState(json);
-  assert.equal(state.clients, [
-    { mac: '02:00:00:00:0c:01', ip: '10.0.0.1', limitBytes: 3000, usedBytes: 1000 },
-    { mac: '02:00:00:00:0c:02', ip: '10.0.0.2', limitBytes: 5000, usedBytes: 0 },
-    { mac: '02:00:00:00:0c:03', ip: '10.0.0.3', limitBytes: 2000, usedBytes: 2600 },
-  ], 'c04 has no address (no download side), c05 no quota object');
+  assert.equal(
+    state.clients,
+    [
+      { mac: '02:00:00:00:0c:01', ip: '10.0.0.1', limitBytes: 3000, usedBytes: 1000 },
+      { mac: '02:00:00:00:0c:02', ip: '10.0.0.2', limitBytes: 5000, usedBytes: 0 },
+      { mac: '02:00:00:00:0c:03', ip: '10.0.0.3', limitBytes: 2000, usedBytes: 2600 },
+    ],
+    'c04 has no address (no download side), c05 no quota object',
+  );
   assert.is(state.intact, false, 'no chains: the table is replaced, not changed in place');
   const chain = (name: string) => ({ chain: { family: 'inet', table: KERNEL_QUOTA_TABLE, name, handle: 5 } });
   const whole = JSON.parse(json) as { nftables: unknown[] };
   whole.nftables.push(chain('upload'), chain('download'));
   assert.is(parseTableState(JSON.stringify(whole)).intact, true);
-  assert.equal(parseTableState(JSON.stringify({ nftables: [{ table: { family: 'inet', name: KERNEL_QUOTA_TABLE } }] })), { clients: [], intact: false });
+  assert.equal(
+    parseTableState(JSON.stringify({ nftables: [{ table: { family: 'inet', name: KERNEL_QUOTA_TABLE } }] })),
+    { clients: [], intact: false },
+  );
 });
 
 test('a missing nft: start() says false and logs it; every change is then a no-op, nothing throws', async () => {
   const logs: string[] = [];
-  const kq = new KernelQuota({ run: nftRunner(['/nonexistent/nft'], 2000), log: recordingLog((_l, m) => logs.push(m)), session: () => null });
+  const kq = new KernelQuota({
+    run: nftRunner(['/nonexistent/nft'], 2000),
+    log: recordingLog((_l, m) => logs.push(m)),
+    session: () => null,
+  });
   assert.is(await kq.start(), false);
   assert.is(kq.enabled, false);
   await kq.set(A, '10.0.0.5', 1000);
   await kq.remove(A);
   assert.is((await kq.usedUp()).size, 0);
-  assert.ok(logs.some((m) => m.startsWith('kernel quota unavailable')), logs.join('; '));
+  assert.ok(
+    logs.some((m) => m.startsWith('kernel quota unavailable')),
+    logs.join('; '),
+  );
 });
 
 /** An nft that answers like the real one where it works: `-f -` takes any script, `-j list quotas` lists these. */
@@ -97,7 +172,10 @@ function fakeNft(opts: { json: () => boolean; quotas?: () => unknown[] }) {
     calls.push([...args]);
     if (args[0] === '-j') {
       // OpenWrt's nftables-nojson prints this and exits 1 for any -j.
-      if (!opts.json()) throw Object.assign(new Error('nft failed (exit 1): Error: JSON support not compiled-in'), { code: 'ERR_KERNEL_QUOTA' });
+      if (!opts.json())
+        throw Object.assign(new Error('nft failed (exit 1): Error: JSON support not compiled-in'), {
+          code: 'ERR_KERNEL_QUOTA',
+        });
       if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.8' } }, ...(opts.quotas?.() ?? [])] });
     }
@@ -106,43 +184,64 @@ function fakeNft(opts: { json: () => boolean; quotas?: () => unknown[] }) {
   return { run, calls };
 }
 
-test('an nft without JSON output (nftables-nojson): start() says false, deletes the table it made, logs why', async () => {
-  const nft = fakeNft({ json: () => false });
-  const logs: Array<[string, Record<string, unknown> | undefined]> = [];
-  const kq = new KernelQuota({ run: nft.run, log: recordingLog((_l, m, d) => logs.push([m, d])), session: () => ({ left: 1000, allotment: 1000n }) });
-  assert.is(await kq.start(), false);
-  assert.is(kq.enabled, false);
-  assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`), 'the table it had made is deleted');
-  const [message, details] = logs.at(-1)!;
-  assert.is(message, 'kernel quota unavailable: gates close by the portal alone');
-  assert.match(String(details?.reason), /JSON support not compiled-in/);
-  await kq.set(A, '10.0.0.5', 1000);
-  assert.not.ok(kq.has(A), 'no quota is set while off');
-});
+test(
+  'an nft without JSON output (nftables-nojson): start() ' + 'says false, deletes the table it made, logs why',
+  async () => {
+    const nft = fakeNft({ json: () => false });
+    const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+    const kq = new KernelQuota({
+      run: nft.run,
+      log: recordingLog((_l, m, d) => logs.push([m, d])),
+      session: () => ({ left: 1000, allotment: 1000n }),
+    });
+    assert.is(await kq.start(), false);
+    assert.is(kq.enabled, false);
+    assert.ok(
+      nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`),
+      'the table it had made is deleted',
+    );
+    const [message, details] = logs.at(-1)!;
+    assert.is(message, 'kernel quota unavailable: gates close by the portal alone');
+    assert.match(String(details?.reason), /JSON support not compiled-in/);
+    await kq.set(A, '10.0.0.5', 1000);
+    assert.not.ok(kq.has(A), 'no quota is set while off');
+  },
+);
 
-test(`reads that fail ${READ_FAILURES_OFF} times in a row turn the brake off and delete the table: a stop nobody sees would hang the session`, async () => {
-  let json = true;
-  const nft = fakeNft({ json: () => json });
-  const logs: string[] = [];
-  const kq = new KernelQuota({ run: nft.run, log: recordingLog((_l, m) => logs.push(m)), session: () => ({ left: 1000, allotment: 1000n }) });
-  assert.ok(await kq.start());
-  await kq.set(A, '10.0.0.5', 1000);
-  assert.ok(kq.has(A));
-  json = false;
-  for (let i = 1; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
-  json = true;
-  await kq.usedUp(); // a read that works resets the count
-  json = false;
-  for (let i = 1; i < READ_FAILURES_OFF; i++) await kq.usedUp();
-  assert.ok(kq.enabled && kq.has(A), `still on after ${READ_FAILURES_OFF - 1} failures in a row`);
-  await kq.usedUp();
-  await kq.remove('02:00:00:00:0c:09'); // queued behind the turn-off
-  assert.is(kq.enabled, false);
-  assert.not.ok(kq.has(A));
-  assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`));
-  assert.is(logs.filter((m) => m === 'kernel quota: cannot read the quotas').length, 2 * (READ_FAILURES_OFF - 1));
-  assert.ok(logs.some((m) => m.startsWith(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row`)), logs.join('; '));
-});
+test(
+  `reads that fail ${READ_FAILURES_OFF} times in a row turn the brake off and delete the table: a stop nobody ` +
+    'sees would hang the session',
+  async () => {
+    let json = true;
+    const nft = fakeNft({ json: () => json });
+    const logs: string[] = [];
+    const kq = new KernelQuota({
+      run: nft.run,
+      log: recordingLog((_l, m) => logs.push(m)),
+      session: () => ({ left: 1000, allotment: 1000n }),
+    });
+    assert.ok(await kq.start());
+    await kq.set(A, '10.0.0.5', 1000);
+    assert.ok(kq.has(A));
+    json = false;
+    for (let i = 1; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
+    json = true;
+    await kq.usedUp(); // a read that works resets the count
+    json = false;
+    for (let i = 1; i < READ_FAILURES_OFF; i++) await kq.usedUp();
+    assert.ok(kq.enabled && kq.has(A), `still on after ${READ_FAILURES_OFF - 1} failures in a row`);
+    await kq.usedUp();
+    await kq.remove('02:00:00:00:0c:09'); // queued behind the turn-off
+    assert.is(kq.enabled, false);
+    assert.not.ok(kq.has(A));
+    assert.ok(nft.calls.some((c) => c.join(' ') === `delete table inet ${KERNEL_QUOTA_TABLE}`));
+    assert.is(logs.filter((m) => m === 'kernel quota: cannot read the quotas').length, 2 * (READ_FAILURES_OFF - 1));
+    assert.ok(
+      logs.some((m) => m.startsWith(`kernel quota off: ${READ_FAILURES_OFF} reads of the quotas failed in a row`)),
+      logs.join('; '),
+    );
+  },
+);
 
 const root = process.getuid?.() === 0;
 const haveNft = spawnSync('nft', ['--version']).status === 0;
@@ -150,15 +249,25 @@ const haveIp = spawnSync('ip', ['-V']).status === 0;
 
 if (!root || !haveNft || !haveIp) {
   // CI runs as root with nft and ip installed: a skip there is a failure.
-  skipTest(test, 'kernel quota against the real kernel', `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`, { ciInstalls: true });
+  skipTest(
+    test,
+    'kernel quota against the real kernel',
+    `needs root, nft and ip (root=${root} nft=${haveNft} ip=${haveIp})`,
+    { ciInstalls: true },
+  );
 } else {
   const ns = `sluice-kq-${randomBytes(3).toString('hex')}`;
-  const inNs = (cmd: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
+  const inNs = (cmd: string, args: string[]) =>
+    execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
   /**
    * Sends `n` UDP datagrams of `ipBytes` (IP length) to a bound socket on 127.0.0.1 in the namespace (a closed port
    * would answer with ICMP to 127.0.0.1, counted too); returns how many the kernel let out.
    */
-  const send = (n: number, ipBytes = 1000): number => Number(inNs('python3', ['-c', `
+  const send = (n: number, ipBytes = 1000): number =>
+    Number(
+      inNs('python3', [
+        '-c',
+        `
 import socket
 r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 r.bind(('127.0.0.1', 0))
@@ -170,136 +279,189 @@ for i in range(${n}):
         ok += 1
     except PermissionError:
         pass
-print(ok)`]).trim());
+print(ok)`,
+      ]).trim(),
+    );
 
   test.before(() => {
     execFileSync('ip', ['netns', 'add', ns]);
     inNs('ip', ['link', 'set', 'lo', 'up']);
   });
-  test.after(() => { spawnSync('ip', ['netns', 'del', ns]); });
-
-  test('real kernel: the quota lets exactly its bytes through, both ways share it, a top-up adds on, removal frees the client', async () => {
-    let allotment = 10_000n;
-    const session = (): BrakedSession => ({ left: 3000, allotment });
-    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session });
-    assert.ok(await kq.start(), 'table created');
-    await kq.set(A, '127.0.0.1', 3000);
-    assert.ok(kq.has(A));
-    assert.is(send(5), 3, 'three 1000-byte packets fit a 3000-byte quota, the rest is dropped');
-    assert.equal([...await kq.usedUp()], [A]);
-    // A top-up once the kernel stopped it: the kernel counted the two dropped packets too, so a grown limit would
-    // fall short by them; the client gets a fresh quota of its bytes left (session(): 3000) instead.
-    allotment += 2000n;
-    await kq.toppedUp(A);
-    assert.is(send(4), 3);
-    // A top-up while it still passes grows the limit and the count goes on: 1500 more of a fresh 3000 sent, +2000 → 3500 left.
-    await kq.set(A, '127.0.0.1', 3000);
-    assert.is(send(1, 1500), 1);
-    allotment += 2000n;
-    await kq.toppedUp(A);
-    assert.is(send(4), 3, '1500 + 3 × 1000 < 5000, a fourth would reach it');
-    await kq.remove(A);
-    assert.not.ok(kq.has(A));
-    assert.is(send(3), 3, 'no quota: nothing dropped');
-    assert.is((await kq.usedUp()).size, 0);
-    // A fresh quota for the same client restarts the count.
-    await kq.set(A, '127.0.0.1', 2000);
-    assert.is(send(3), 2);
-    assert.equal(kq.stats(), { enabled: true, clients: 1, changes: 6, failures: 0 });
+  test.after(() => {
+    spawnSync('ip', ['netns', 'del', ns]);
   });
 
-  test('real kernel: an allotment set lower (CoA-Request, ubus change) lowers the quota by as much, the count going on', async () => {
-    let allotment = 10_000n;
-    // the earlier test's quota would be inherited
-    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session: () => ({ left: 0, allotment }) });
-    assert.ok(await kq.start());
-    await kq.set(A, '127.0.0.1', 5000);
-    assert.is(send(1), 1);
-    allotment -= 3000n; // 5000 → 2000 over the same count: 1000 sent, one more packet fits
-    await kq.toppedUp(A);
-    assert.is(send(3), 1, 'stopped at the lowered allotment, not the one the quota was installed with');
-    allotment -= 5000n; // below what passed: stays used up
-    await kq.toppedUp(A);
-    assert.is(send(2), 0);
-    await kq.remove(A);
-  });
+  test(
+    'real kernel: the quota lets exactly its bytes through, both ways share it, a top-up adds on, removal frees ' +
+      'the client',
+    async () => {
+      let allotment = 10_000n;
+      const session = (): BrakedSession => ({ left: 3000, allotment });
+      const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), session });
+      assert.ok(await kq.start(), 'table created');
+      await kq.set(A, '127.0.0.1', 3000);
+      assert.ok(kq.has(A));
+      assert.is(send(5), 3, 'three 1000-byte packets fit a 3000-byte quota, the rest is dropped');
+      assert.equal([...(await kq.usedUp())], [A]);
+      // A top-up once the kernel stopped it: the kernel counted the two dropped packets too, so a grown limit would
+      // fall short by them; the client gets a fresh quota of its bytes left (session(): 3000) instead.
+      allotment += 2000n;
+      await kq.toppedUp(A);
+      assert.is(send(4), 3);
+      // A top-up while it still passes grows the limit and the count goes on: 1500 more of a fresh 3000 sent, +2000 →
+      // 3500 left.
+      await kq.set(A, '127.0.0.1', 3000);
+      assert.is(send(1, 1500), 1);
+      allotment += 2000n;
+      await kq.toppedUp(A);
+      assert.is(send(4), 3, '1500 + 3 × 1000 < 5000, a fourth would reach it');
+      await kq.remove(A);
+      assert.not.ok(kq.has(A));
+      assert.is(send(3), 3, 'no quota: nothing dropped');
+      assert.is((await kq.usedUp()).size, 0);
+      // A fresh quota for the same client restarts the count.
+      await kq.set(A, '127.0.0.1', 2000);
+      assert.is(send(3), 2);
+      assert.equal(kq.stats(), { enabled: true, clients: 1, changes: 6, failures: 0 });
+    },
+  );
 
-  test('real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() replaces a stale table', async () => {
-    const logs: string[] = [];
-    const kq = new KernelQuota({
-      run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: recordingLog((_l, m) => logs.push(m)),
-      session: () => ({ left: 1000, allotment: 1n }),
-    });
-    assert.ok(await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]), 'a stale table from a previous run is replaced');
-    inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    // fails: no table → rebuilt with each client's bytes left (1000)
-    await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000);
-    assert.ok(logs.some((m) => m.startsWith('kernel quota change failed: rebuilding')), logs.join('; '));
-    assert.ok(kq.enabled);
-    assert.is(send(3), 1, 'the rebuilt quota is the session\'s bytes left');
-    const listed = inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    assert.match(listed, /q_020000000c02/);
-  });
+  test(
+    'real kernel: an allotment set lower (CoA-Request, ubus change) lowers the quota by as much, the count going ' +
+      'on',
+    async () => {
+      let allotment = 10_000n;
+      // the earlier test's quota would be inherited
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      const kq = new KernelQuota({
+        run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
+        session: () => ({ left: 0, allotment }),
+      });
+      assert.ok(await kq.start());
+      await kq.set(A, '127.0.0.1', 5000);
+      assert.is(send(1), 1);
+      allotment -= 3000n; // 5000 → 2000 over the same count: 1000 sent, one more packet fits
+      await kq.toppedUp(A);
+      assert.is(send(3), 1, 'stopped at the lowered allotment, not the one the quota was installed with');
+      allotment -= 5000n; // below what passed: stays used up
+      await kq.toppedUp(A);
+      assert.is(send(2), 0);
+      await kq.remove(A);
+    },
+  );
 
-  test('real kernel: a table gone behind sluice\'s back makes every read fail; the brake turns itself off rather than hang', async () => {
-    const logs: string[] = [];
-    const kq = new KernelQuota({ run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000), log: recordingLog((_l, m) => logs.push(m)), session: () => ({ left: 1000, allotment: 1000n }) });
-    assert.ok(await kq.start());
-    await kq.set(A, '127.0.0.1', 1000);
-    inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    for (let i = 0; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
-    await kq.remove(A); // queued behind the turn-off
-    assert.is(kq.enabled, false);
-    assert.not.ok(kq.has(A));
-    assert.ok(logs.some((m) => m.startsWith('kernel quota off:')), logs.join('; '));
-    assert.is(send(3), 3, 'nothing braked');
-  });
+  test(
+    'real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() ' +
+      'replaces a stale table',
+    async () => {
+      const logs: string[] = [];
+      const kq = new KernelQuota({
+        run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
+        log: recordingLog((_l, m) => logs.push(m)),
+        session: () => ({ left: 1000, allotment: 1n }),
+      });
+      assert.ok(
+        await kq.start([{ mac: A, ip: '127.0.0.1', limitBytes: 50_000 }]),
+        'a stale table from a previous run is replaced',
+      );
+      inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      // fails: no table → rebuilt with each client's bytes left (1000)
+      await kq.set('02:00:00:00:0c:02', '10.9.9.9', 5000);
+      assert.ok(
+        logs.some((m) => m.startsWith('kernel quota change failed: rebuilding')),
+        logs.join('; '),
+      );
+      assert.ok(kq.enabled);
+      assert.is(send(3), 1, "the rebuilt quota is the session's bytes left");
+      const listed = inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      assert.match(listed, /q_020000000c02/);
+    },
+  );
 
-  test('real kernel: a restart carries over what the kernel counted while sluice was down, for live sessions only', async () => {
-    const B = '02:00:00:00:0c:02';
-    const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
-    // the earlier tests' table, if any
-    spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
-    const before = new KernelQuota({ run, session: () => ({ left: 5000, allotment: 5000n }) });
-    assert.ok(await before.start());
-    await before.set(A, '127.0.0.1', 5000);
-    await before.set(B, '10.9.9.9', 7000);
-    assert.is(send(2), 2, '2000 of A\'s 5000 pass before the crash');
-    // The restarted daemon: its journal's last checkpoint predates those 2000 bytes (A's left 10000 by the journal);
-    // B's session ended while it was down.
-    const logs: Array<[string, Record<string, unknown> | undefined]> = [];
-    const after = new KernelQuota({
-      run, log: recordingLog((_l, m, d) => logs.push([m, d])),
-      session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
-    });
-    assert.ok(await after.start());
-    assert.ok(after.has(A), 'A carried over');
-    assert.not.ok(after.has(B), 'B has no live session: its quota is gone');
-    assert.not.match(inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
-    assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], { table: `inet ${KERNEL_QUOTA_TABLE}`, clients: 1, carried_over: 1 });
-    assert.match(inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]), /over 5000 bytes used 2000 bytes/, 'changed in place: the count goes on');
-    assert.is(send(1), 1, '1000 more: 2000 left by the kernel\'s count');
-    // A re-auth (the portal lost the client meanwhile) asks for the journal's 10000: the kernel's 2000 stand.
-    await after.set(A, '127.0.0.1', 10_000);
-    assert.is(send(4), 2, 'the quota carried over still stops it where the kernel counted, not the journal');
-    // Once set afresh, the quota is the caller's again.
-    await after.set(A, '127.0.0.1', 3000);
-    assert.is(send(4), 3);
-    // A refill (the meter's exact bytes left after a stop) is never held to a carried-over count.
-    const again = new KernelQuota({ run, session: () => ({ left: 10_000, allotment: 12_000n }) });
-    assert.ok(await again.start());
-    assert.ok(again.has(A), 'carried over, used up (left 0)');
-    await again.refill(A, 2000);
-    assert.is(send(3), 2);
-    // The journal's bytes left fewer than the kernel's (a quota set from a stale journal): lowered, the count kept.
-    await again.refill(A, 5000);
-    assert.is(send(1), 1);
-    const lower = new KernelQuota({ run, session: () => ({ left: 500, allotment: 12_000n }) });
-    assert.ok(await lower.start());
-    assert.match(inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]), /over 1500 bytes used 1000 bytes/);
-    assert.is(send(1), 0, 'a 1000-byte packet no longer fits');
-  });
+  test(
+    "real kernel: a table gone behind sluice's back makes every read fail; the brake turns itself off rather " +
+      'than hang',
+    async () => {
+      const logs: string[] = [];
+      const kq = new KernelQuota({
+        run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
+        log: recordingLog((_l, m) => logs.push(m)),
+        session: () => ({ left: 1000, allotment: 1000n }),
+      });
+      assert.ok(await kq.start());
+      await kq.set(A, '127.0.0.1', 1000);
+      inNs('nft', ['delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      for (let i = 0; i < READ_FAILURES_OFF; i++) assert.is((await kq.usedUp()).size, 0);
+      await kq.remove(A); // queued behind the turn-off
+      assert.is(kq.enabled, false);
+      assert.not.ok(kq.has(A));
+      assert.ok(
+        logs.some((m) => m.startsWith('kernel quota off:')),
+        logs.join('; '),
+      );
+      assert.is(send(3), 3, 'nothing braked');
+    },
+  );
+
+  test(
+    'real kernel: a restart carries over what the kernel ' + 'counted while sluice was down, for live sessions only',
+    async () => {
+      const B = '02:00:00:00:0c:02';
+      const run = nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000);
+      // the earlier tests' table, if any
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      const before = new KernelQuota({ run, session: () => ({ left: 5000, allotment: 5000n }) });
+      assert.ok(await before.start());
+      await before.set(A, '127.0.0.1', 5000);
+      await before.set(B, '10.9.9.9', 7000);
+      assert.is(send(2), 2, "2000 of A's 5000 pass before the crash");
+      // The restarted daemon: its journal's last checkpoint predates those 2000 bytes (A's left 10000 by the journal);
+      // B's session ended while it was down.
+      const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+      const after = new KernelQuota({
+        run,
+        log: recordingLog((_l, m, d) => logs.push([m, d])),
+        session: (mac) => (mac === A ? { left: 10_000, allotment: 12_000n } : null),
+      });
+      assert.ok(await after.start());
+      assert.ok(after.has(A), 'A carried over');
+      assert.not.ok(after.has(B), 'B has no live session: its quota is gone');
+      assert.not.match(inNs('nft', ['list', 'table', 'inet', KERNEL_QUOTA_TABLE]), /q_020000000c02/);
+      assert.equal(logs.find(([m]) => m === 'kernel quota on')?.[1], {
+        table: `inet ${KERNEL_QUOTA_TABLE}`,
+        clients: 1,
+        carried_over: 1,
+      });
+      assert.match(
+        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        /over 5000 bytes used 2000 bytes/,
+        'changed in place: the count goes on',
+      );
+      assert.is(send(1), 1, "1000 more: 2000 left by the kernel's count");
+      // A re-auth (the portal lost the client meanwhile) asks for the journal's 10000: the kernel's 2000 stand.
+      await after.set(A, '127.0.0.1', 10_000);
+      assert.is(send(4), 2, 'the quota carried over still stops it where the kernel counted, not the journal');
+      // Once set afresh, the quota is the caller's again.
+      await after.set(A, '127.0.0.1', 3000);
+      assert.is(send(4), 3);
+      // A refill (the meter's exact bytes left after a stop) is never held to a carried-over count.
+      const again = new KernelQuota({ run, session: () => ({ left: 10_000, allotment: 12_000n }) });
+      assert.ok(await again.start());
+      assert.ok(again.has(A), 'carried over, used up (left 0)');
+      await again.refill(A, 2000);
+      assert.is(send(3), 2);
+      // The journal's bytes left fewer than the kernel's (a quota set from a stale journal): lowered, the count kept.
+      await again.refill(A, 5000);
+      assert.is(send(1), 1);
+      const lower = new KernelQuota({ run, session: () => ({ left: 500, allotment: 12_000n }) });
+      assert.ok(await lower.start());
+      assert.match(
+        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        /over 1500 bytes used 1000 bytes/,
+      );
+      assert.is(send(1), 0, 'a 1000-byte packet no longer fits');
+    },
+  );
 }
 
 test.run();

@@ -11,27 +11,32 @@ const HEADER = 'IP address       HW type     Flags       HW address            M
 const table = (...rows: string[]): string => [HEADER, ...rows, ''].join('\n');
 
 test('one complete entry for the MAC: its address', () => {
-  const t = table('10.0.0.9         0x1         0x2         02:00:00:00:0c:02     *        br-lan',
-    '10.0.0.2         0x1         0x2         02:00:00:00:0C:01     *        br-lan');
+  const t = table(
+    '10.0.0.9         0x1         0x2         02:00:00:00:0c:02     *        br-lan',
+    '10.0.0.2         0x1         0x2         02:00:00:00:0C:01     *        br-lan',
+  );
   assert.is(neighbourIp(t, A), '10.0.0.2');
   assert.is(neighbourIp(t, '02:00:00:00:0c:03'), null, 'not there');
 });
 
 test('incomplete or failed entries do not count', () => {
-  const t = table('10.0.0.2         0x1         0x0         00:00:00:00:00:00     *        br-lan',
-    '10.0.0.3         0x1         0x0         02:00:00:00:0c:01     *        br-lan');
+  const t = table(
+    '10.0.0.2         0x1         0x0         00:00:00:00:00:00     *        br-lan',
+    '10.0.0.3         0x1         0x0         02:00:00:00:0c:01     *        br-lan',
+  );
   assert.is(neighbourIp(t, A), null);
 });
 
 test('several addresses (a client that changed address): only the one the caller has, else none', () => {
-  const t = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan',
-    '10.0.0.7         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
+  const t = table(
+    '10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan',
+    '10.0.0.7         0x1         0x2         02:00:00:00:0c:01     *        br-lan',
+  );
   assert.is(neighbourIp(t, A), null);
   assert.is(neighbourIp(t, A, '10.0.0.7'), '10.0.0.7');
   assert.is(neighbourIp(t, A, '10.0.0.8'), null);
   const one = table('10.0.0.2         0x1         0x2         02:00:00:00:0c:01     *        br-lan');
-  assert.is(neighbourIp(one, A, '10.0.0.8'), null,
-    'the caller and the table disagree: the portal settles it');
+  assert.is(neighbourIp(one, A, '10.0.0.8'), null, 'the caller and the table disagree: the portal settles it');
 });
 
 test('the reader: the file read at each call; none readable → null', async () => {

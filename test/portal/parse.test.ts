@@ -14,14 +14,22 @@ function throwsParse(fn: () => unknown, pattern?: RegExp): PortalParseError {
     if (pattern) assert.match((err as Error).message, pattern);
     return err as PortalParseError;
   }
-  throw new assert.Assertion({ message: 'expected a PortalParseError', operator: 'throws', expects: 'throw', actual: 'no throw' });
+  throw new assert.Assertion({
+    message: 'expected a PortalParseError',
+    operator: 'throws',
+    expects: 'throw',
+    actual: 'no throw',
+  });
 }
 
 test('openNDS all-3-clients capture: KiB counters become bytes, strings become numbers or null', () => {
   const snap = parseSnapshot(ndsctlFixture('opennds-9.10-all-3-clients.json'));
   assert.is(snap.flavour, 'opennds');
   assert.is(snap.declaredCount, 3);
-  assert.equal(snap.clients.map((c) => c.mac), ['02:00:00:00:0c:01', '02:00:00:00:0c:02', '02:00:00:00:0c:03']);
+  assert.equal(
+    snap.clients.map((c) => c.mac),
+    ['02:00:00:00:0c:01', '02:00:00:00:0c:02', '02:00:00:00:0c:03'],
+  );
   const [a, b, c] = snap.clients;
   assert.equal(a, {
     mac: '02:00:00:00:0c:01',
@@ -111,9 +119,15 @@ test('truncated output (any cut) is an error', () => {
 
 test('a count that does not match the list is an error (openNDS and nodogsplash)', () => {
   const text = ndsctlFixture('opennds-9.10-all-3-clients.json');
-  throwsParse(() => parseSnapshot(text.replace('"client_list_length":"3"', '"client_list_length":"4"')), /declares 4 clients but lists 3/);
+  throwsParse(
+    () => parseSnapshot(text.replace('"client_list_length":"3"', '"client_list_length":"4"')),
+    /declares 4 clients but lists 3/,
+  );
   const nds = ndsctlFixture('nodogsplash-5.0.2-all-2-clients.synthetic.json');
-  throwsParse(() => parseSnapshot(nds.replace('"client_length": 2', '"client_length": 1')), /declares 1 clients but lists 2/);
+  throwsParse(
+    () => parseSnapshot(nds.replace('"client_length": 2', '"client_length": 1')),
+    /declares 1 clients but lists 2/,
+  );
   // A client removed whole (a truncated-then-closed list) is caught by the count too.
   const doc = JSON.parse(text) as { clients: Record<string, unknown> };
   delete doc.clients['02:00:00:00:0c:02'];
@@ -128,7 +142,10 @@ test('duplicate MAC keys (JSON.parse keeps the last) show up as a count mismatch
 test('negative, fractional, non-numeric or missing counters are rejected', () => {
   const text = ndsctlFixture('opennds-9.10-one-after-20MiB-download.json');
   for (const bad of ['"-1"', '"12.5"', '"abc"', '""', '"null"', '-1', 'null', 'true', '"1e3"']) {
-    throwsParse(() => parseClient(text.replace('"download_this_session":"20504"', `"download_this_session":${bad}`)), /download_this_session/);
+    throwsParse(
+      () => parseClient(text.replace('"download_this_session":"20504"', `"download_this_session":${bad}`)),
+      /download_this_session/,
+    );
   }
   throwsParse(() => parseClient(text.replace('  "upload_this_session":"14",\n', '')), /upload_this_session missing/);
   const nds = ndsctlFixture('nodogsplash-5.0.2-one.synthetic.json');
@@ -143,15 +160,24 @@ test('counters are exact up to 2^53 and refused beyond', () => {
   const ok = parseClient(text.replace('"download_this_session":"20504"', `"download_this_session":"${maxKiB}"`));
   assert.is(ok?.downloadBytes, maxKiB * 1024);
   assert.ok(Number.isSafeInteger(ok?.downloadBytes));
-  throwsParse(() => parseClient(text.replace('"download_this_session":"20504"', `"download_this_session":"${maxKiB + 1}"`)), /too large/);
+  throwsParse(
+    () => parseClient(text.replace('"download_this_session":"20504"', `"download_this_session":"${maxKiB + 1}"`)),
+    /too large/,
+  );
 });
 
 test('MACs are normalised; a key that disagrees with the mac field is an error', () => {
   const text = ndsctlFixture('opennds-9.10-all-1-preauth.json').replaceAll('02:00:00:00:0c:01', '02:00:00:00:0C:01');
   assert.is(parseSnapshot(text).clients[0]?.mac, '02:00:00:00:0c:01');
-  const mismatch = ndsctlFixture('opennds-9.10-all-1-preauth.json').replace('"mac":"02:00:00:00:0c:01"', '"mac":"02:00:00:00:0c:09"');
+  const mismatch = ndsctlFixture('opennds-9.10-all-1-preauth.json').replace(
+    '"mac":"02:00:00:00:0c:01"',
+    '"mac":"02:00:00:00:0c:09"',
+  );
   throwsParse(() => parseSnapshot(mismatch), /listed under/);
-  const badMac = ndsctlFixture('opennds-9.10-one-preauth.json').replace('"mac":"02:00:00:00:0c:01"', '"mac":"not-a-mac"');
+  const badMac = ndsctlFixture('opennds-9.10-one-preauth.json').replace(
+    '"mac":"02:00:00:00:0c:01"',
+    '"mac":"not-a-mac"',
+  );
   throwsParse(() => parseClient(badMac), /no valid mac/);
 });
 
@@ -165,8 +191,16 @@ test('trusted list after the clients (openNDS with trusted MACs) is tolerated', 
 });
 
 test('empty client lists', () => {
-  assert.equal(parseSnapshot('{\n  "client_list_length":"0",\n  "clients":{\n  }\n}\n'), { flavour: 'opennds', clients: [], declaredCount: 0 });
-  assert.equal(parseSnapshot('{\n"client_length": 0,\n"clients":{\n}\n}\n'), { flavour: 'nodogsplash', clients: [], declaredCount: 0 });
+  assert.equal(parseSnapshot('{\n  "client_list_length":"0",\n  "clients":{\n  }\n}\n'), {
+    flavour: 'opennds',
+    clients: [],
+    declaredCount: 0,
+  });
+  assert.equal(parseSnapshot('{\n"client_length": 0,\n"clients":{\n}\n}\n'), {
+    flavour: 'nodogsplash',
+    clients: [],
+    declaredCount: 0,
+  });
 });
 
 test('detectFlavour', () => {
@@ -180,14 +214,17 @@ test('detectFlavour', () => {
 
 test('a forced wrong flavour is an error, not a misreading', () => {
   throwsParse(() => parseSnapshot(ndsctlFixture('opennds-9.10-all-3-clients.json'), 'nodogsplash'), /client_length/);
-  throwsParse(() => parseSnapshot(ndsctlFixture('nodogsplash-5.0.2-all-2-clients.synthetic.json'), 'opennds'), /client_list_length/);
+  throwsParse(
+    () => parseSnapshot(ndsctlFixture('nodogsplash-5.0.2-all-2-clients.synthetic.json'), 'opennds'),
+    /client_list_length/,
+  );
   throwsParse(() => parseClient(ndsctlFixture('opennds-9.10-one-preauth.json'), 'nodogsplash'));
 });
 
 test('garbage never crashes: every input gives a snapshot or a PortalParseError', () => {
   const base = ndsctlFixture('opennds-9.10-all-3-clients.json');
   let seed = 12345;
-  const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
   for (let i = 0; i < 500; i++) {
     const chars = base.split('');
     for (let k = 0; k < 1 + rand(4); k++) chars[rand(chars.length)] = '"{}:,0a-\n'[rand(9)] as string;

@@ -4,7 +4,11 @@ import * as assert from 'uvu/assert';
 import { formatRate, MAX_RATE_BPS, MIN_RATE_BPS, parseRate } from '../../src/portal/rates.ts';
 
 test('parseRate: tc units and MikroTik shorthands, decimal bits per second', () => {
-  const ok = (t: string) => { const p = parseRate(t); assert.ok(p.ok, t); return (p as { bps: number }).bps; };
+  const ok = (t: string) => {
+    const p = parseRate(t);
+    assert.ok(p.ok, t);
+    return (p as { bps: number }).bps;
+  };
   assert.is(ok('2mbit'), 2_000_000);
   assert.is(ok('2M'), 2_000_000);
   assert.is(ok('1.5mbit'), 1_500_000);
@@ -17,7 +21,20 @@ test('parseRate: tc units and MikroTik shorthands, decimal bits per second', () 
 });
 
 test('parseRate: garbage and out-of-range rates refused, never thrown', () => {
-  for (const t of ['', 'fast', '2MiB', '-2mbit', '0', '7999', '11gbit', '1e6', '2 mbit/s', '0x10mbit', String(MAX_RATE_BPS + 1), '1'.repeat(400)]) {
+  for (const t of [
+    '',
+    'fast',
+    '2MiB',
+    '-2mbit',
+    '0',
+    '7999',
+    '11gbit',
+    '1e6',
+    '2 mbit/s',
+    '0x10mbit',
+    String(MAX_RATE_BPS + 1),
+    '1'.repeat(400),
+  ]) {
     const p = parseRate(t);
     assert.not.ok(p.ok, t);
   }

@@ -19,8 +19,16 @@ function portal(knobs: Parameters<typeof PortalStateFile.create>[0] = {}): Porta
   return file;
 }
 
-function runner(file: PortalStateFile | readonly string[], opts: Partial<ConstructorParameters<typeof NdsctlRunner>[0]> = {}): NdsctlRunner {
-  const r = new NdsctlRunner({ command: Array.isArray(file) ? file : (file as PortalStateFile).command, busyBackoffMs: 20, timeoutMs: TIMEOUT_MS, ...opts });
+function runner(
+  file: PortalStateFile | readonly string[],
+  opts: Partial<ConstructorParameters<typeof NdsctlRunner>[0]> = {},
+): NdsctlRunner {
+  const r = new NdsctlRunner({
+    command: Array.isArray(file) ? file : (file as PortalStateFile).command,
+    busyBackoffMs: 20,
+    timeoutMs: TIMEOUT_MS,
+    ...opts,
+  });
   runners.push(r);
   return r;
 }
@@ -33,7 +41,12 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?:
     if (pattern) assert.match((err as Error).message, pattern);
     return err as Error;
   }
-  throw new assert.Assertion({ message: `expected rejection with ${code}`, operator: 'rejects', expects: code, actual: 'resolved' });
+  throw new assert.Assertion({
+    message: `expected rejection with ${code}`,
+    operator: 'rejects',
+    expects: code,
+    actual: 'resolved',
+  });
 }
 
 function runStandinDirectly(file: PortalStateFile, args: string[]): { pid: number; exited: Promise<number | null> } {
@@ -90,23 +103,32 @@ test.after(async () => {
   for (const f of files) f.cleanup();
 });
 
-test('control: a stand-in started while another answers collides (exit 4), so overlap cannot go unnoticed', async () => {
-  // The first holds the lock for as long as the test needs (no race with the second one's start-up time), then is
-  // stopped the way a timeout stops it; its handler releases the lock.
-  const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
-  const first = runStandinDirectly(file, ['json']);
-  const lock = lockPathFor(file.path);
-  const holder = () => { try { return readFileSync(lock, 'utf8'); } catch { return ''; } };
-  for (const deadline = Date.now() + 60_000; holder() !== String(first.pid);) {
-    assert.ok(Date.now() < deadline, 'the first stand-in took the lock');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.is(await runStandinDirectly(file, ['json']).exited, 4, 'the second one answered busy');
-  assert.is(file.logLines().filter((l) => l.includes(' busy-lock ')).length, 1);
-  process.kill(first.pid, 'SIGTERM');
-  assert.is(await first.exited, 143);
-  assert.not.ok(existsSync(lock), 'lock released');
-});
+test(
+  'control: a stand-in started while another answers ' + 'collides (exit 4), so overlap cannot go unnoticed',
+  async () => {
+    // The first holds the lock for as long as the test needs (no race with the second one's start-up time), then is
+    // stopped the way a timeout stops it; its handler releases the lock.
+    const file = portal({ knobs: { latencyMs: LONG_LATENCY_MS } });
+    const first = runStandinDirectly(file, ['json']);
+    const lock = lockPathFor(file.path);
+    const holder = () => {
+      try {
+        return readFileSync(lock, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    for (const deadline = Date.now() + 60_000; holder() !== String(first.pid);) {
+      assert.ok(Date.now() < deadline, 'the first stand-in took the lock');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.is(await runStandinDirectly(file, ['json']).exited, 4, 'the second one answered busy');
+    assert.is(file.logLines().filter((l) => l.includes(' busy-lock ')).length, 1);
+    process.kill(first.pid, 'SIGTERM');
+    assert.is(await first.exited, 143);
+    assert.not.ok(existsSync(lock), 'lock released');
+  },
+);
 
 test('many concurrent calls through one runner never overlap (no busy answer with a single attempt each)', async () => {
   const file = portal({ knobs: { latencyMs: 40 } });
@@ -116,9 +138,15 @@ test('many concurrent calls through one runner never overlap (no busy answer wit
   for (const res of results) assert.is(res.attempts, 1);
   const lines = file.logLines();
   assert.is(lines.length, 10);
-  assert.ok(lines.every((l) => l.includes(' ok rc=0 ')), lines.join('\n'));
+  assert.ok(
+    lines.every((l) => l.includes(' ok rc=0 ')),
+    lines.join('\n'),
+  );
   // FIFO: the stand-in saw the calls in submission order.
-  assert.equal(lines.map((l) => l.split(' ').slice(4).join(' ')), results.map((_, i) => (i % 2 === 0 ? 'json' : `json ${A}`)));
+  assert.equal(
+    lines.map((l) => l.split(' ').slice(4).join(' ')),
+    results.map((_, i) => (i % 2 === 0 ? 'json' : `json ${A}`)),
+  );
 });
 
 test('busy (exit 4) is retried with backoff: busy for 2 calls → success on the 3rd attempt', async () => {
@@ -127,7 +155,10 @@ test('busy (exit 4) is retried with backoff: busy for 2 calls → success on the
   assert.is(res.attempts, 3);
   assert.is(parseSnapshot(res.stdout).clients.length, 0);
   assert.is(file.read().knobs.busyCalls, 0);
-  assert.equal(file.logLines().map((l) => l.split(' ')[2]), ['busy-knob', 'busy-knob', 'ok']);
+  assert.equal(
+    file.logLines().map((l) => l.split(' ')[2]),
+    ['busy-knob', 'busy-knob', 'ok'],
+  );
 });
 
 test('busy attempts are bounded → ERR_NDSCTL_BUSY', async () => {
@@ -167,30 +198,43 @@ test('the killed child is really gone', async () => {
   await rejectsWith(call, 'ERR_NDSCTL_TIMEOUT');
   const pid = Number(readFileSync(lockPathFor(file.path), 'utf8'));
   assert.ok(pid > 0);
-  assert.throws(() => process.kill(pid, 0), (err: NodeJS.ErrnoException) => err.code === 'ESRCH');
+  assert.throws(
+    () => process.kill(pid, 0),
+    (err: NodeJS.ErrnoException) => err.code === 'ESRCH',
+  );
 });
 
-test('exit codes: 1 → ERR_NDSCTL_REJECTED with the portal message, 3 → ERR_PORTAL_DOWN, 2 → ERR_NDSCTL_FAILED', async () => {
-  const file = portal();
-  const r = runner(file);
-  await rejectsWith(r.run(['deauth', A]), 'ERR_NDSCTL_REJECTED', /Client 02:00:00:00:0c:01 not found\./);
-  await rejectsWith(r.run(['auth', A]), 'ERR_NDSCTL_REJECTED', /Failed to authenticate client/);
-  await rejectsWith(r.run(['frobnicate']), 'ERR_NDSCTL_REJECTED', /Unknown command: frobnicate/);
-  await rejectsWith(r.run(['block', A]), 'ERR_NDSCTL_FAILED', /exit 2/);
-  file.setDown(true);
-  await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN', /probably not started/);
-  file.setDown(false);
-  assert.is((await r.run(['json'])).attempts, 1);
-  file.removeStateFile();
-  await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN');
-});
+test(
+  'exit codes: 1 → ERR_NDSCTL_REJECTED with the portal ' + 'message, 3 → ERR_PORTAL_DOWN, 2 → ERR_NDSCTL_FAILED',
+  async () => {
+    const file = portal();
+    const r = runner(file);
+    await rejectsWith(r.run(['deauth', A]), 'ERR_NDSCTL_REJECTED', /Client 02:00:00:00:0c:01 not found\./);
+    await rejectsWith(r.run(['auth', A]), 'ERR_NDSCTL_REJECTED', /Failed to authenticate client/);
+    await rejectsWith(r.run(['frobnicate']), 'ERR_NDSCTL_REJECTED', /Unknown command: frobnicate/);
+    await rejectsWith(r.run(['block', A]), 'ERR_NDSCTL_FAILED', /exit 2/);
+    file.setDown(true);
+    await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN', /probably not started/);
+    file.setDown(false);
+    assert.is((await r.run(['json'])).attempts, 1);
+    file.removeStateFile();
+    await rejectsWith(r.run(['json']), 'ERR_PORTAL_DOWN');
+  },
+);
 
-test('missing binary → ERR_NDSCTL_MISSING; wrapper exit 127 → ERR_NDSCTL_MISSING; other codes → ERR_NDSCTL_FAILED', async () => {
-  await rejectsWith(runner(['/nonexistent/sluice/ndsctl']).run(['json']), 'ERR_NDSCTL_MISSING', /ENOENT/);
-  await rejectsWith(runner(['sh', '-c', 'echo "ndsctl: not found" >&2; exit 127', 'sh']).run(['json']), 'ERR_NDSCTL_MISSING', /not found/);
-  await rejectsWith(runner(['sh', '-c', 'exit 6', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /exit 6/);
-  await rejectsWith(runner(['sh', '-c', 'kill -9 $$', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /SIGKILL/);
-});
+test(
+  'missing binary → ERR_NDSCTL_MISSING; wrapper exit 127 ' + '→ ERR_NDSCTL_MISSING; other codes → ERR_NDSCTL_FAILED',
+  async () => {
+    await rejectsWith(runner(['/nonexistent/sluice/ndsctl']).run(['json']), 'ERR_NDSCTL_MISSING', /ENOENT/);
+    await rejectsWith(
+      runner(['sh', '-c', 'echo "ndsctl: not found" >&2; exit 127', 'sh']).run(['json']),
+      'ERR_NDSCTL_MISSING',
+      /not found/,
+    );
+    await rejectsWith(runner(['sh', '-c', 'exit 6', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /exit 6/);
+    await rejectsWith(runner(['sh', '-c', 'kill -9 $$', 'sh']).run(['json']), 'ERR_NDSCTL_FAILED', /SIGKILL/);
+  },
+);
 
 test('stdout only: pgrep junk on stderr does not reach the parser', async () => {
   const file = portal({ knobs: { stderrJunk: true } });
@@ -204,7 +248,11 @@ test('stdout only: pgrep junk on stderr does not reach the parser', async () => 
 test('no 1 MiB limit: a multi-megabyte snapshot comes through whole', async () => {
   const file = portal();
   file.update((model) => {
-    for (let i = 0; i < 6000; i++) model.addClient(`02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `10.1.${(i >> 8) & 255}.${i & 255}`);
+    for (let i = 0; i < 6000; i++)
+      model.addClient(
+        `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        `10.1.${(i >> 8) & 255}.${i & 255}`,
+      );
   });
   const res = await runner(file).run(['json']);
   assert.ok(res.stdout.length > 4 * 1024 * 1024, `only ${res.stdout.length} bytes`);

@@ -3,7 +3,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { macFromParts, parseSnapshot, parseSnapshotFallback, PortalParseError, scanSnapshot, type PortalFlavour as Flavour } from '../../src/portal/index.ts';
+import {
+  macFromParts,
+  parseSnapshot,
+  parseSnapshotFallback,
+  PortalParseError,
+  scanSnapshot,
+  type PortalFlavour as Flavour,
+} from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 
@@ -25,7 +32,10 @@ function viaScanner(buf: Uint8Array, flavour: Flavour | 'auto' = 'auto') {
 }
 function viaFallback(buf: Uint8Array, flavour: Flavour | 'auto' = 'auto') {
   const rows: Row[] = [];
-  const out = parseSnapshotFallback(buf, flavour, () => (hi, lo, token, state, down, up) => { rows.push([macFromParts(hi, lo), token, state, down, up]); return true; });
+  const out = parseSnapshotFallback(buf, flavour, () => (hi, lo, token, state, down, up) => {
+    rows.push([macFromParts(hi, lo), token, state, down, up]);
+    return true;
+  });
   return { out, rows };
 }
 
@@ -33,11 +43,14 @@ test('real openNDS 9.10 capture: counters in KiB units as printed, states, detec
   const { out, rows } = viaScanner(fixture('opennds-9.10-all-3-clients.json'));
   assert.ok(out.ok);
   assert.is(out.ok && out.flavour, 'opennds');
-  assert.equal(rows.map((r) => [r[0], r[2], r[3], r[4]]), [
-    ['02:00:00:00:0c:01', 2, 20504, 16],
-    ['02:00:00:00:0c:02', 2, 39967, 0],
-    ['02:00:00:00:0c:03', 1, 0, 0],
-  ]);
+  assert.equal(
+    rows.map((r) => [r[0], r[2], r[3], r[4]]),
+    [
+      ['02:00:00:00:0c:01', 2, 20504, 16],
+      ['02:00:00:00:0c:02', 2, 39967, 0],
+      ['02:00:00:00:0c:03', 1, 0, 0],
+    ],
+  );
   assert.equal(rows, viaFallback(fixture('opennds-9.10-all-3-clients.json')).rows);
 });
 
@@ -45,7 +58,13 @@ test('nodogsplash: bare numbers, detected flavour, same rows as JSON.parse', () 
   const buf = fixture('nodogsplash-5.0.2-all-2-clients.synthetic.json');
   const { out, rows } = viaScanner(buf);
   assert.is(out.ok && out.flavour, 'nodogsplash');
-  assert.equal(rows.map((r) => [r[0], r[3], r[4]]), [['02:00:00:00:0d:01', 52428, 1048], ['02:00:00:00:0d:02', 0, 0]]);
+  assert.equal(
+    rows.map((r) => [r[0], r[3], r[4]]),
+    [
+      ['02:00:00:00:0d:01', 52428, 1048],
+      ['02:00:00:00:0d:02', 0, 0],
+    ],
+  );
   assert.equal(rows, viaFallback(buf).rows);
 });
 
@@ -78,7 +97,9 @@ test('every truncation of a snapshot is refused, never read as fewer clients', (
 });
 
 test('unexpected field order, extra whitespace and "null" strings: scanner reads them like JSON.parse', () => {
-  const doc = JSON.parse(fixture('opennds-9.10-all-3-clients.json').toString()) as { clients: Record<string, Record<string, string>> };
+  const doc = JSON.parse(fixture('opennds-9.10-all-3-clients.json').toString()) as {
+    clients: Record<string, Record<string, string>>;
+  };
   for (const c of Object.values(doc.clients)) {
     const entries = Object.entries(c).reverse();
     for (const k of Object.keys(c)) delete c[k];
@@ -92,16 +113,22 @@ test('unexpected field order, extra whitespace and "null" strings: scanner reads
   assert.equal(s.rows, viaScanner(fixture('opennds-9.10-all-3-clients.json')).rows);
 });
 
-test('a count that disagrees with the list: the scanner stops, the fallback refuses (a client could look departed)', () => {
-  const text = fixture('opennds-9.10-all-3-clients.json').toString().replace('"client_list_length":"3"', '"client_list_length":"4"');
-  assert.not.ok(viaScanner(Buffer.from(text)).out.ok);
-  const fb = viaFallback(Buffer.from(text));
-  assert.is(!fb.out.ok && fb.out.problem, 'count-mismatch');
-});
+test(
+  'a count that disagrees with the list: the scanner stops, ' + 'the fallback refuses (a client could look departed)',
+  () => {
+    const text = fixture('opennds-9.10-all-3-clients.json')
+      .toString()
+      .replace('"client_list_length":"3"', '"client_list_length":"4"');
+    assert.not.ok(viaScanner(Buffer.from(text)).out.ok);
+    const fb = viaFallback(Buffer.from(text));
+    assert.is(!fb.out.ok && fb.out.problem, 'count-mismatch');
+  },
+);
 
 test('a value that imitates a field cannot fool the scanner; escapes go to JSON.parse', () => {
   // A custom string with escaped quotes: valid JSON whose raw bytes contain `"download_this_session":"999999"`.
-  const text = fixture('opennds-9.10-all-3-clients.json').toString()
+  const text = fixture('opennds-9.10-all-3-clients.json')
+    .toString()
     .replace('"custom":"bmE="', '"custom":"x\\",\\"download_this_session\\":\\"999999\\",\\"y\\":\\"z"');
   const s = viaScanner(Buffer.from(text));
   assert.not.ok(s.out.ok);
@@ -124,7 +151,10 @@ test('duplicate MAC, non-MAC key, counter "null", exponent, trailing garbage: al
 
 test('snapshots of a simulated portal: scanner and fallback agree for both formats, including trusted lists', () => {
   for (const flavour of ['opennds', 'nodogsplash'] as const) {
-    const portal = new PortalModel({ flavour, trustedMacs: flavour === 'opennds' ? ['02:aa:00:00:00:01', '02:aa:00:00:00:02'] : [] }, { clock: { now: () => 1_795_221_800_000 } });
+    const portal = new PortalModel(
+      { flavour, trustedMacs: flavour === 'opennds' ? ['02:aa:00:00:00:01', '02:aa:00:00:00:02'] : [] },
+      { clock: { now: () => 1_795_221_800_000 } },
+    );
     const sim = new TrafficSimulator(portal, { clients: 300, seed: 7, resetChance: 0.01, departureChance: 0.01 });
     sim.populate();
     for (let i = 0; i < 5; i++) {
@@ -146,7 +176,10 @@ test('snapshots of a simulated portal: scanner and fallback agree for both forma
 });
 
 test('empty client list in both formats', () => {
-  for (const text of ['{\n  "client_list_length":"0",\n  "clients":{\n  }\n}\n', '{\n"client_length": 0,\n"clients":{\n}\n}\n']) {
+  for (const text of [
+    '{\n  "client_list_length":"0",\n  "clients":{\n  }\n}\n',
+    '{\n"client_length": 0,\n"clients":{\n}\n}\n',
+  ]) {
     const s = viaScanner(Buffer.from(text));
     assert.ok(s.out.ok);
     assert.is(s.out.ok && s.out.clients, 0);
@@ -164,7 +197,12 @@ test('the worker and the main thread refuse the same broken client lists, for th
   for (const [text, problem, flavour] of cases) {
     const fb = viaFallback(Buffer.from(text), flavour);
     assert.is(!fb.out.ok && fb.out.problem, problem, problem);
-    assert.throws(() => parseSnapshot(text, flavour), (err: unknown) => err instanceof PortalParseError && (err.details as { problem?: string } | undefined)?.problem === problem, problem);
+    assert.throws(
+      () => parseSnapshot(text, flavour),
+      (err: unknown) =>
+        err instanceof PortalParseError && (err.details as { problem?: string } | undefined)?.problem === problem,
+      problem,
+    );
   }
 });
 

@@ -12,7 +12,9 @@ const hexByte = (n: number): string => (n & 255).toString(16).padStart(2, '0');
 const A = '02:00:00:00:0c:01';
 const B = '02:00:00:00:0c:02';
 
-/** A Clock (ms) on whole seconds, as the portal counts: `seconds` reads it and `advance` moves it in the portal's unit. */
+/**
+ * A Clock (ms) on whole seconds, as the portal counts: `seconds` reads it and `advance` moves it in the portal's unit.
+ */
 function fixedClock(start = 1795221700): { now: () => number; seconds: () => number; advance: (s: number) => void } {
   let t = start;
   return { now: () => t * 1000, seconds: () => t, advance: (s) => (t += s) };
@@ -20,9 +22,23 @@ function fixedClock(start = 1795221700): { now: () => number; seconds: () => num
 
 function client(partial: Partial<SimClient> & Pick<SimClient, 'id' | 'mac' | 'ip' | 'token'>): SimClient {
   return {
-    state: 'Preauthenticated', clientType: 'cpd_can', sessionStart: 0, sessionEnd: 0, lastActive: 0, custom: '',
-    downloadRate: 0, uploadRate: 0, downloadPacketRate: 0, downloadBucketSize: 0, uploadPacketRate: 0, uploadBucketSize: 0,
-    downloadQuota: 0, uploadQuota: 0, downloadBytes: 0, uploadBytes: 0, ...partial,
+    state: 'Preauthenticated',
+    clientType: 'cpd_can',
+    sessionStart: 0,
+    sessionEnd: 0,
+    lastActive: 0,
+    custom: '',
+    downloadRate: 0,
+    uploadRate: 0,
+    downloadPacketRate: 0,
+    downloadBucketSize: 0,
+    uploadPacketRate: 0,
+    uploadBucketSize: 0,
+    downloadQuota: 0,
+    uploadQuota: 0,
+    downloadBytes: 0,
+    uploadBytes: 0,
+    ...partial,
   };
 }
 
@@ -37,8 +53,39 @@ test('the model reproduces the real 3-client capture byte for byte', () => {
     ...new PortalModel({ gatewayName: 'TGtest', clientIf: 'br-lan' }).toJSON(),
     // Byte counts chosen inside the capture's KiB and kbit/s rounding (duration 33 s).
     clients: [
-      client({ id: 1, mac: A, ip: '10.77.0.148', token: 'd7eecbd4', state: 'Authenticated', sessionStart: 1795221716, sessionEnd: 1795308116, lastActive: 1795221719, custom: 'bmE=', downloadBytes: 20996786, uploadBytes: 17077 }),
-      client({ id: 2, mac: B, ip: '10.77.0.149', token: '0fcb1f19', state: 'Authenticated', sessionStart: 1795221716, sessionEnd: 1795225316, lastActive: 1795221713, custom: 'order-42', downloadRate: 4000, uploadRate: 1000, downloadPacketRate: 655, downloadBucketSize: 20, uploadPacketRate: 5120, uploadBucketSize: 50, downloadQuota: 100000, uploadQuota: 20000, downloadBytes: 40926311 }),
+      client({
+        id: 1,
+        mac: A,
+        ip: '10.77.0.148',
+        token: 'd7eecbd4',
+        state: 'Authenticated',
+        sessionStart: 1795221716,
+        sessionEnd: 1795308116,
+        lastActive: 1795221719,
+        custom: 'bmE=',
+        downloadBytes: 20996786,
+        uploadBytes: 17077,
+      }),
+      client({
+        id: 2,
+        mac: B,
+        ip: '10.77.0.149',
+        token: '0fcb1f19',
+        state: 'Authenticated',
+        sessionStart: 1795221716,
+        sessionEnd: 1795225316,
+        lastActive: 1795221713,
+        custom: 'order-42',
+        downloadRate: 4000,
+        uploadRate: 1000,
+        downloadPacketRate: 655,
+        downloadBucketSize: 20,
+        uploadPacketRate: 5120,
+        uploadBucketSize: 50,
+        downloadQuota: 100000,
+        uploadQuota: 20000,
+        downloadBytes: 40926311,
+      }),
       client({ id: 3, mac: '02:00:00:00:0c:03', ip: '10.77.0.150', token: '7727f673', lastActive: 1795221713 }),
     ],
   };
@@ -50,8 +97,14 @@ test('a fresh model renders the same structure as the real captures (keys, order
   const clock = fixedClock();
   const model = new PortalModel({}, { clock });
   model.addClient(A, '10.77.0.148');
-  assert.equal(shape(JSON.parse(model.renderJson())), shape(JSON.parse(ndsctlFixture('opennds-9.10-all-1-preauth.json'))));
-  assert.equal(shape(JSON.parse(model.renderJson('opennds', A))), shape(JSON.parse(ndsctlFixture('opennds-9.10-one-preauth.json'))));
+  assert.equal(
+    shape(JSON.parse(model.renderJson())),
+    shape(JSON.parse(ndsctlFixture('opennds-9.10-all-1-preauth.json'))),
+  );
+  assert.equal(
+    shape(JSON.parse(model.renderJson('opennds', A))),
+    shape(JSON.parse(ndsctlFixture('opennds-9.10-one-preauth.json'))),
+  );
   model.auth(A, { sessionMinutes: 1, downloadQuotaKiB: 500, custom: 'pkg:abc123' });
   model.addClient(B, '10.77.0.149');
   const ours = JSON.parse(model.renderJson()) as { clients: Record<string, unknown> };
@@ -60,7 +113,10 @@ test('a fresh model renders the same structure as the real captures (keys, order
   const realClientShape = shape(real.clients['02:00:00:00:0c:01']);
   for (const c of Object.values(ours.clients)) assert.equal(shape(c), realClientShape);
   const one = JSON.parse(model.renderJson('opennds', A)) as Record<string, unknown>;
-  assert.equal(Object.keys(one), Object.keys(JSON.parse(ndsctlFixture('opennds-9.10-one-auth-with-timeout-quota-custom.json')) as object));
+  assert.equal(
+    Object.keys(one),
+    Object.keys(JSON.parse(ndsctlFixture('opennds-9.10-one-auth-with-timeout-quota-custom.json')) as object),
+  );
   assert.ok(Object.values(one).every((v) => typeof v === 'string'));
   assert.is(one['download_quota'], '500');
   assert.is(one['upload_quota'], 'null');
@@ -99,7 +155,9 @@ test('openNDS: auth only from Preauthenticated, counters per auth, deauth remove
   model.addClient(A, '10.0.0.2');
   const token = model.get(A)?.token;
   assert.equal(model.execute(['auth', A, '30', '0', '0', '0', '2048', 'order-7']), {
-    code: 0, stdout: `Client ${A},30,0,0,0,2048,order-7 authenticated.\n`, stderr: '',
+    code: 0,
+    stdout: `Client ${A},30,0,0,0,2048,order-7 authenticated.\n`,
+    stderr: '',
   });
   const c = model.get(A);
   assert.is(c?.state, 'Authenticated');
@@ -108,7 +166,11 @@ test('openNDS: auth only from Preauthenticated, counters per auth, deauth remove
   assert.is(c?.downloadQuota, 2048);
   assert.is(c?.uploadQuota, 0, '0 = the global default, here none');
   assert.equal(model.execute(['auth', A]), { code: 1, stdout: `Failed to authenticate client ${A}.\n`, stderr: '' });
-  assert.equal(model.execute(['auth', '02:00:00:00:0c:99']), { code: 1, stdout: 'Failed to authenticate client 02:00:00:00:0c:99.\n', stderr: '' });
+  assert.equal(model.execute(['auth', '02:00:00:00:0c:99']), {
+    code: 1,
+    stdout: 'Failed to authenticate client 02:00:00:00:0c:99.\n',
+    stderr: '',
+  });
   model.addTraffic(A, 4096, 1024);
   assert.equal(model.execute(['deauth', A]), { code: 0, stdout: `Client ${A} deauthenticated.\n`, stderr: '' });
   assert.is(model.get(A), undefined, 'openNDS deauth removes the client');
@@ -209,7 +271,10 @@ test('nodogsplash: a splash-page auth prints inf/-nan in its first second, which
   const text = model.renderJson();
   assert.match(text, /"avg_down_speed":inf,/);
   assert.match(text, /"avg_up_speed":-nan\n/);
-  assert.throws(() => parseSnapshot(text), (err: unknown) => err instanceof PortalParseError);
+  assert.throws(
+    () => parseSnapshot(text),
+    (err: unknown) => err instanceof PortalParseError,
+  );
   clock.advance(1);
   assert.is(parseSnapshot(model.renderJson()).clients[0]?.downloadBytes, 5000);
 });

@@ -19,7 +19,9 @@ const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-'));
 function survivors(marker: string): string[] {
   try {
     return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch { return []; } // pgrep exits 1 when nothing matches
+  } catch {
+    return [];
+  } // pgrep exits 1 when nothing matches
 }
 
 test('a hung ndsctl wrapper leaks no process per tick: the timeout kills the whole process group', async () => {
@@ -37,30 +39,43 @@ test('a hung ndsctl wrapper leaks no process per tick: the timeout kills the who
   assert.equal(survivors(`sleep ${marker}`), []);
 });
 
-test('an ndsctl that declares 2 clients and floods is cut off early (64 KiB + 8 KiB per client) and its process group killed', async () => {
-  const marker = String(4000 + Math.floor(Math.random() * 5000)) + '.25';
-  const script = join(dir, 'flood-ndsctl');
-  // issue 14 #8: a 100 MB answer used to be read whole (RSS 944 MB) before anything refused it.
-  writeFileSync(script, `#!/bin/sh\nsleep ${marker} &\nprintf '{\\n  "client_list_length":"2",\\n  "clients":{\\n'\nyes '"x":1,'\n`);
-  chmodSync(script, 0o755);
-  const r = await fetchSnapshot({ kind: 'command', argv: [script] }, { timeoutMs: 5000 });
-  assert.is(r.ok, false);
-  if (!r.ok) {
-    assert.is(r.problem, 'failed');
-    assert.match(r.message, new RegExp(`output over ${outputBound(2, DEFAULT_OUTPUT_CAP)} bytes, more than its declared clients can need`));
-  }
-  await new Promise((res) => setTimeout(res, 200));
-  assert.equal(survivors(`sleep ${marker}`), []);
-});
+test(
+  'an ndsctl that declares 2 clients and floods is cut off early (64 KiB + 8 KiB per client) and its process ' +
+    'group killed',
+  async () => {
+    const marker = String(4000 + Math.floor(Math.random() * 5000)) + '.25';
+    const script = join(dir, 'flood-ndsctl');
+    // issue 14 #8: a 100 MB answer used to be read whole (RSS 944 MB) before anything refused it.
+    writeFileSync(
+      script,
+      `#!/bin/sh\nsleep ${marker} &\nprintf '{\\n  "client_list_length":"2",\\n  "clients":{\\n'\nyes '"x":1,'\n`,
+    );
+    chmodSync(script, 0o755);
+    const r = await fetchSnapshot({ kind: 'command', argv: [script] }, { timeoutMs: 5000 });
+    assert.is(r.ok, false);
+    if (!r.ok) {
+      assert.is(r.problem, 'failed');
+      assert.match(
+        r.message,
+        new RegExp(`output over ${outputBound(2, DEFAULT_OUTPUT_CAP)} bytes, more than its declared clients can need`),
+      );
+    }
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(survivors(`sleep ${marker}`), []);
+  },
+);
 
-test('output that does not start with a client count is refused after its first 4 KiB, not read to the end', async () => {
-  const script = join(dir, 'garbage-ndsctl');
-  writeFileSync(script, `#!/bin/sh\nyes '{"clients":{}}'\n`);
-  chmodSync(script, 0o755);
-  const r = await fetchSnapshot({ kind: 'command', argv: [script] }, { timeoutMs: 5000 });
-  assert.is(r.ok, false);
-  if (!r.ok) assert.match(r.message, /does not start with a client count/);
-});
+test(
+  'output that does not start with a client count is ' + 'refused after its first 4 KiB, not read to the end',
+  async () => {
+    const script = join(dir, 'garbage-ndsctl');
+    writeFileSync(script, `#!/bin/sh\nyes '{"clients":{}}'\n`);
+    chmodSync(script, 0o755);
+    const r = await fetchSnapshot({ kind: 'command', argv: [script] }, { timeoutMs: 5000 });
+    assert.is(r.ok, false);
+    if (!r.ok) assert.match(r.message, /does not start with a client count/);
+  },
+);
 
 /** A control socket that answers every request with `answer` (then keeps writing `flood` until the reader hangs up). */
 async function socketServing(answer: string, flood?: string): Promise<{ path: string; close: () => Promise<void> }> {
@@ -69,9 +84,15 @@ async function socketServing(answer: string, flood?: string): Promise<{ path: st
     conn.on('error', () => undefined);
     conn.once('data', () => {
       conn.write(answer);
-      if (flood === undefined) { conn.end(); return; }
+      if (flood === undefined) {
+        conn.end();
+        return;
+      }
       const chunk = flood.repeat(4096);
-      const pump = (): void => { while (!conn.destroyed && conn.write(chunk)); if (!conn.destroyed) conn.once('drain', pump); };
+      const pump = (): void => {
+        while (!conn.destroyed && conn.write(chunk));
+        if (!conn.destroyed) conn.once('drain', pump);
+      };
       pump();
     });
   });
@@ -79,29 +100,46 @@ async function socketServing(answer: string, flood?: string): Promise<{ path: st
   return { path, close: () => new Promise<void>((res) => server.close(() => res())) };
 }
 
-test('over the control socket: an honest 10k-client snapshot is read whole; a flood after a small count is refused early; the cap holds', async () => {
-  const model = new PortalModel();
-  for (let i = 0; i < 10_000; i++) model.addClient(`02:00:00:${hexByte(i >> 16)}:${hexByte(i >> 8)}:${hexByte(i)}`, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-  const honest = model.renderJson('opennds');
-  const big = await socketServing(honest);
-  const ok = await fetchSnapshot({ kind: 'socket', path: big.path }, { timeoutMs: 10_000 });
-  assert.ok(ok.ok, ok.ok ? '' : ok.message);
-  if (ok.ok) assert.is(ok.bytes.length, Buffer.byteLength(honest));
-  const capped = await fetchSnapshot({ kind: 'socket', path: big.path }, { timeoutMs: 10_000, maxBytes: 1024 * 1024 });
-  assert.is(capped.ok, false, `a ${(Buffer.byteLength(honest) / 1048576).toFixed(1)} MB snapshot over a 1 MiB cap`);
-  if (!capped.ok) assert.match(capped.message, /output over 1048576 bytes \(main.portal_output_max\)/);
-  await big.close();
+test(
+  'over the control socket: an honest 10k-client snapshot is read whole; a flood after a small count is refused ' +
+    'early; the cap holds',
+  async () => {
+    const model = new PortalModel();
+    for (let i = 0; i < 10_000; i++)
+      model.addClient(
+        `02:00:00:${hexByte(i >> 16)}:${hexByte(i >> 8)}:${hexByte(i)}`,
+        `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      );
+    const honest = model.renderJson('opennds');
+    const big = await socketServing(honest);
+    const ok = await fetchSnapshot({ kind: 'socket', path: big.path }, { timeoutMs: 10_000 });
+    assert.ok(ok.ok, ok.ok ? '' : ok.message);
+    if (ok.ok) assert.is(ok.bytes.length, Buffer.byteLength(honest));
+    const capped = await fetchSnapshot(
+      { kind: 'socket', path: big.path },
+      { timeoutMs: 10_000, maxBytes: 1024 * 1024 },
+    );
+    assert.is(capped.ok, false, `a ${(Buffer.byteLength(honest) / 1048576).toFixed(1)} MB snapshot over a 1 MiB cap`);
+    if (!capped.ok) assert.match(capped.message, /output over 1048576 bytes \(main.portal_output_max\)/);
+    await big.close();
 
-  const flood = await socketServing('{\n"client_length": 3,\n"clients":{\n', '"x":1,');
-  const r = await fetchSnapshot({ kind: 'socket', path: flood.path }, { timeoutMs: 10_000 });
-  assert.is(r.ok, false);
-  if (!r.ok) assert.match(r.message, new RegExp(`output over ${outputBound(3, DEFAULT_OUTPUT_CAP)} bytes`));
-  await flood.close();
-});
+    const flood = await socketServing('{\n"client_length": 3,\n"clients":{\n', '"x":1,');
+    const r = await fetchSnapshot({ kind: 'socket', path: flood.path }, { timeoutMs: 10_000 });
+    assert.is(r.ok, false);
+    if (!r.ok) assert.match(r.message, new RegExp(`output over ${outputBound(3, DEFAULT_OUTPUT_CAP)} bytes`));
+    await flood.close();
+  },
+);
 
-test('the declared count is read from both portals\' first line, split across reads too', () => {
-  assert.equal(declaredClientCount(Buffer.from('{\n  "client_list_length":"3",\n  "clients":{')), { kind: 'count', clients: 3 });
-  assert.equal(declaredClientCount(Buffer.from('{\n"client_length": 12,\n"clients":{')), { kind: 'count', clients: 12 });
+test("the declared count is read from both portals' first line, split across reads too", () => {
+  assert.equal(declaredClientCount(Buffer.from('{\n  "client_list_length":"3",\n  "clients":{')), {
+    kind: 'count',
+    clients: 3,
+  });
+  assert.equal(declaredClientCount(Buffer.from('{\n"client_length": 12,\n"clients":{')), {
+    kind: 'count',
+    clients: 12,
+  });
   assert.equal(declaredClientCount(Buffer.from('{\n  "client_list')), { kind: 'pending' });
   assert.equal(declaredClientCount(Buffer.from('{"clients":{},"x":1}')), { kind: 'missing' });
   assert.equal(declaredClientCount(Buffer.from('ndsctl: opennds probably not started, exiting')), { kind: 'missing' });

@@ -2,8 +2,8 @@
 /**
  * The valve over the portal's control socket (ndsctl.sock), against a server that speaks the protocol as openNDS and
  * nodogsplash do (src/sim/socket.ts: one request line, answer, close). Also: request framing as ndsctl builds it,
- * the reply → exit-code mapping, priorities (deauth and the meter's final reading before auths before the tick's snapshot)
- * and the resolver.
+ * the reply → exit-code mapping, priorities (deauth and the meter's final reading before auths before the tick's
+ * snapshot) and the resolver.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -36,18 +36,26 @@ function socketValve(path: string, opts: Partial<ConstructorParameters<typeof Va
   return valve;
 }
 
-async function simPortal(flavour: 'opennds' | 'nodogsplash' = 'opennds'): Promise<{ model: PortalModel; path: string; requests: string[] }> {
+async function simPortal(
+  flavour: 'opennds' | 'nodogsplash' = 'opennds',
+): Promise<{ model: PortalModel; path: string; requests: string[] }> {
   const model = new PortalModel({ flavour });
   const path = sockPath();
   const requests: string[] = [];
   const handle = portalRequestHandler(model);
-  const server = await listenNdsctlSocket(path, (line) => { requests.push(line); return handle(line); });
+  const server = await listenNdsctlSocket(path, (line) => {
+    requests.push(line);
+    return handle(line);
+  });
   cleanups.push(() => server.close());
   return { model, path, requests };
 }
 
 /** A raw server: records the exact bytes of each request and answers with `reply(request)` after `delayMs`. */
-async function rawServer(reply: (request: string) => string | null, delayMs = 0): Promise<{ path: string; seen: string[] }> {
+async function rawServer(
+  reply: (request: string) => string | null,
+  delayMs = 0,
+): Promise<{ path: string; seen: string[] }> {
   const path = sockPath();
   const seen: string[] = [];
   const sockets = new Set<Socket>();
@@ -65,7 +73,13 @@ async function rawServer(reply: (request: string) => string | null, delayMs = 0)
     });
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  cleanups.push(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return { path, seen };
 }
 
@@ -76,15 +90,18 @@ test('requests are framed as ndsctl frames them: arguments joined by commas, CRL
   assert.throws(() => socketRequest([]));
 });
 
-test('replies map to the exit codes ndsctl returns: Yes 0, No 1, anything else to a yes/no command 2; json as is', () => {
-  assert.is(socketOutcome(['auth', A], 'Yes').code, 0);
-  assert.is(socketOutcome(['deauth', A], 'No').code, 1);
-  assert.is(socketOutcome(['deauth', A], 'Yes\n').code, 2, 'ndsctl compares the whole reply with strcmp');
-  assert.is(socketOutcome(['auth', A], '').code, 2);
-  const json = socketOutcome(['json'], '{"clients":{}}');
-  assert.is(json.code, 0);
-  assert.is(json.stdout, '{"clients":{}}');
-});
+test(
+  'replies map to the exit codes ndsctl returns: Yes 0, ' + 'No 1, anything else to a yes/no command 2; json as is',
+  () => {
+    assert.is(socketOutcome(['auth', A], 'Yes').code, 0);
+    assert.is(socketOutcome(['deauth', A], 'No').code, 1);
+    assert.is(socketOutcome(['deauth', A], 'Yes\n').code, 2, 'ndsctl compares the whole reply with strcmp');
+    assert.is(socketOutcome(['auth', A], '').code, 2);
+    const json = socketOutcome(['json'], '{"clients":{}}');
+    assert.is(json.code, 0);
+    assert.is(json.stdout, '{"clients":{}}');
+  },
+);
 
 for (const flavour of ['opennds', 'nodogsplash'] as const) {
   test(`${flavour}: open, look up, snapshot and close a client over the socket only`, async () => {
@@ -95,7 +112,10 @@ for (const flavour of ['opennds', 'nodogsplash'] as const) {
     assert.is(model.get(A)?.state, 'Authenticated');
     assert.is((await valve.client(A))?.state, 'Authenticated');
     const snap = await valve.snapshot();
-    assert.equal(snap.clients.map((c) => c.mac), [A]);
+    assert.equal(
+      snap.clients.map((c) => c.mac),
+      [A],
+    );
     assert.is(await valve.close(A), 'closed');
     assert.is(model.get(A)?.state === 'Authenticated', false);
     assert.is(await valve.close(B), 'not-found', 'an unknown MAC is "No": the gate is shut either way');
@@ -131,34 +151,53 @@ test('a reply larger than the cap is refused, not buffered', async () => {
   await runner.destroy();
 });
 
-test('priorities: a queued deauth goes before a final reading, that before queued auths, the auths before the tick snapshot', async () => {
-  // `json <mac>` of a client openNDS does not list: `{}`.
-  const { path, seen } = await rawServer((req) => (req.startsWith('json ') ? '{}' : req.startsWith('json') ? '{"clients":{}}' : 'Yes'), 30);
-  const valve = socketValve(path);
-  const first = valve.runner.run(['auth', A]); // in flight while the others queue
-  let readStarted = 0;
-  const queued = [
-    valve.runner.run(['auth', B]),
-    valve.runner.run(['auth', C]),
-    valve.runExclusive((exec) => exec(['json'])), // the meter's slot
-    valve.client(B, 'read', () => { readStarted = seen.length; }), // the meter's final reading of one client
-    valve.close(C),
-  ];
-  await Promise.all([first, ...queued]);
-  assert.equal(seen.map((r) => r.trim().split(' ')[0] + (r.includes(C) ? ':C' : r.includes(B) ? ':B' : r.includes(A) ? ':A' : '')), [
-    'auth:A', 'deauth:C', 'json:B', 'auth:B', 'auth:C', 'json',
-  ]);
-  assert.is(readStarted, 2, 'onStart runs when the reading leaves the queue, not when it is asked for');
-});
+test(
+  'priorities: a queued deauth goes before a final reading, that before queued auths, the auths before the tick ' +
+    'snapshot',
+  async () => {
+    // `json <mac>` of a client openNDS does not list: `{}`.
+    const { path, seen } = await rawServer(
+      (req) => (req.startsWith('json ') ? '{}' : req.startsWith('json') ? '{"clients":{}}' : 'Yes'),
+      30,
+    );
+    const valve = socketValve(path);
+    const first = valve.runner.run(['auth', A]); // in flight while the others queue
+    let readStarted = 0;
+    const queued = [
+      valve.runner.run(['auth', B]),
+      valve.runner.run(['auth', C]),
+      valve.runExclusive((exec) => exec(['json'])), // the meter's slot
+      valve.client(B, 'read', () => {
+        readStarted = seen.length;
+      }), // the meter's final reading of one client
+      valve.close(C),
+    ];
+    await Promise.all([first, ...queued]);
+    assert.equal(
+      seen.map(
+        (r) => r.trim().split(' ')[0] + (r.includes(C) ? ':C' : r.includes(B) ? ':B' : r.includes(A) ? ':A' : ''),
+      ),
+      ['auth:A', 'deauth:C', 'json:B', 'auth:B', 'auth:C', 'json'],
+    );
+    assert.is(readStarted, 2, 'onStart runs when the reading leaves the queue, not when it is asked for');
+  },
+);
 
 test('the resolver: off → command; auto only with the stock ndsctl; a path only while it is a socket', async () => {
   const { path } = await rawServer(() => 'Yes');
   assert.is(portalSocketResolver({ ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: 'off' })(), undefined);
-  assert.is(portalSocketResolver({ ndsctl: ['/opt/wrapper', 'ndsctl'], ndsctlSocket: 'auto' })(), undefined,
-    'a custom command reaches the portal some other way');
+  assert.is(
+    portalSocketResolver({ ndsctl: ['/opt/wrapper', 'ndsctl'], ndsctlSocket: 'auto' })(),
+    undefined,
+    'a custom command reaches the portal some other way',
+  );
   assert.is(portalSocketResolver({ ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: path })(), path);
   const missing = join(dir, 'absent.sock');
-  assert.is(portalSocketResolver({ ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: missing })(), undefined, 'absent → the command');
+  assert.is(
+    portalSocketResolver({ ndsctl: ['/usr/bin/ndsctl'], ndsctlSocket: missing })(),
+    undefined,
+    'absent → the command',
+  );
 });
 
 test.run();

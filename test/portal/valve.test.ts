@@ -13,7 +13,10 @@ const B = '02:00:00:00:0c:02';
 const files: PortalStateFile[] = [];
 const valves: Valve[] = [];
 
-function setup(config: Parameters<typeof PortalStateFile.create>[0] = {}, opts: Partial<ConstructorParameters<typeof Valve>[0]> = {}): { file: PortalStateFile; valve: Valve } {
+function setup(
+  config: Parameters<typeof PortalStateFile.create>[0] = {},
+  opts: Partial<ConstructorParameters<typeof Valve>[0]> = {},
+): { file: PortalStateFile; valve: Valve } {
   const file = PortalStateFile.create(config);
   file.enableLog();
   files.push(file);
@@ -27,7 +30,6 @@ function calls(file: PortalStateFile): string[] {
   return file.logLines().map((l) => l.split(' ').slice(4).join(' '));
 }
 
-
 test.after(async () => {
   for (const v of valves) await v.destroy();
   for (const f of files) f.cleanup();
@@ -36,7 +38,10 @@ test.after(async () => {
 test('open on a Preauthenticated client → opened; the portal holds the safety net', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open('02-00-00-00-0C-01', { sessionMinutes: 90, downloadQuotaKiB: 2048.5, custom: 'sess-42' }), 'opened');
+  assert.is(
+    await valve.open('02-00-00-00-0C-01', { sessionMinutes: 90, downloadQuotaKiB: 2048.5, custom: 'sess-42' }),
+    'opened',
+  );
   const c = file.read().model.get(A);
   assert.is(c?.state, 'Authenticated');
   assert.is(c?.downloadQuota, 2049, 'rounded up');
@@ -91,24 +96,36 @@ test('open on a Blocked client → ERR_PORTAL_CLIENT_BLOCKED', async () => {
   await rejectsWithCode(valve.open(A), 'ERR_PORTAL_CLIENT_BLOCKED');
 });
 
-test('open with the client\'s address known (openNDS): the auth goes at once, without the `json <mac>` lookup', async () => {
-  const { file, valve } = setup({}, { flavour: 'opennds' });
-  file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open(A, { sessionMinutes: 90 }, '10.0.0.2'), 'opened');
-  assert.equal(calls(file), [`auth ${A} 90 0 0 ${UNLIMITED_QUOTA_KIB} ${UNLIMITED_QUOTA_KIB}`]);
-  assert.is(file.read().model.get(A)?.state, 'Authenticated');
-  assert.is(valve.lastIp(A), '10.0.0.2', 'the gate tells the session the address it opened for');
-});
+test(
+  "open with the client's address known (openNDS): the " + 'auth goes at once, without the `json <mac>` lookup',
+  async () => {
+    const { file, valve } = setup({}, { flavour: 'opennds' });
+    file.addClient(A, '10.0.0.2');
+    assert.is(await valve.open(A, { sessionMinutes: 90 }, '10.0.0.2'), 'opened');
+    assert.equal(calls(file), [`auth ${A} 90 0 0 ${UNLIMITED_QUOTA_KIB} ${UNLIMITED_QUOTA_KIB}`]);
+    assert.is(file.read().model.get(A)?.state, 'Authenticated');
+    assert.is(valve.lastIp(A), '10.0.0.2', 'the gate tells the session the address it opened for');
+  },
+);
 
-test('open with the address known on an Authenticated client: openNDS refuses the auth, looked up → already-open, counters untouched', async () => {
-  const { file, valve } = setup({}, { flavour: 'opennds' });
-  file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open(A), 'opened');
-  file.addTraffic(A, 5 * 1024 * 1024, 4096);
-  assert.is(await valve.open(A, { sessionMinutes: 5 }, '10.0.0.2'), 'already-open');
-  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['auth', 'json']);
-  assert.is(file.read().model.get(A)?.downloadBytes, 5 * 1024 * 1024);
-});
+test(
+  'open with the address known on an Authenticated client: openNDS refuses the auth, looked up → already-open, ' +
+    'counters untouched',
+  async () => {
+    const { file, valve } = setup({}, { flavour: 'opennds' });
+    file.addClient(A, '10.0.0.2');
+    assert.is(await valve.open(A), 'opened');
+    file.addTraffic(A, 5 * 1024 * 1024, 4096);
+    assert.is(await valve.open(A, { sessionMinutes: 5 }, '10.0.0.2'), 'already-open');
+    assert.equal(
+      calls(file)
+        .slice(-2)
+        .map((c) => c.split(' ')[0]),
+      ['auth', 'json'],
+    );
+    assert.is(file.read().model.get(A)?.downloadBytes, 5 * 1024 * 1024);
+  },
+);
 
 test('open with the address known: an unknown or Blocked client is told as without it', async () => {
   const { file, valve } = setup({}, { flavour: 'opennds' });
@@ -120,64 +137,129 @@ test('open with the address known: an unknown or Blocked client is told as witho
   await rejectsWithCode(valve.open(A, undefined, '10.0.0.2'), 'ERR_PORTAL_CLIENT_BLOCKED');
 });
 
-test('open keeps the lookup when the address must be the portal\'s (kernel quota, speed tier) or the flavour is not known to be openNDS', async () => {
-  const braked: Array<string | null> = [];
-  const brake = { beforeAuth: async (_mac: string, ip: string | null) => { braked.push(ip); }, afterDeauth: async () => {} };
-  const { file, valve } = setup({}, { flavour: 'opennds', brake });
-  file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.9.9.9'), 'opened');
-  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['json', 'auth']);
-  assert.equal(braked, ['10.0.0.2'], 'the kernel quota gets the address the portal lists, not the one given');
-  const auto = setup();
-  auto.file.addClient(A, '10.0.0.2');
-  assert.is(await auto.valve.open(A, undefined, '10.0.0.2'), 'opened');
-  assert.equal(calls(auto.file).map((c) => c.split(' ')[0]), ['json', 'auth'], 'flavour auto: detected by the lookup');
-});
+test(
+  "open keeps the lookup when the address must be the portal's (kernel quota, speed tier) or the flavour is not " +
+    'known to be openNDS',
+  async () => {
+    const braked: Array<string | null> = [];
+    const brake = {
+      beforeAuth: async (_mac: string, ip: string | null) => {
+        braked.push(ip);
+      },
+      afterDeauth: async () => {},
+    };
+    const { file, valve } = setup({}, { flavour: 'opennds', brake });
+    file.addClient(A, '10.0.0.2');
+    assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.9.9.9'), 'opened');
+    assert.equal(
+      calls(file).map((c) => c.split(' ')[0]),
+      ['json', 'auth'],
+    );
+    assert.equal(braked, ['10.0.0.2'], 'the kernel quota gets the address the portal lists, not the one given');
+    const auto = setup();
+    auto.file.addClient(A, '10.0.0.2');
+    assert.is(await auto.valve.open(A, undefined, '10.0.0.2'), 'opened');
+    assert.equal(
+      calls(auto.file).map((c) => c.split(' ')[0]),
+      ['json', 'auth'],
+      'flavour auto: detected by the lookup',
+    );
+  },
+);
 
-test('open with the address listed (the ticks\' list showed it): the kernel quota and the speed tier take it, the auth goes at once', async () => {
-  const braked: Array<string | null> = [];
-  const brake = { beforeAuth: async (_mac: string, ip: string | null) => { braked.push(ip); }, afterDeauth: async () => {} };
-  const { file, valve } = setup({}, { flavour: 'opennds', brake });
-  file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'opened');
-  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['auth']);
-  assert.equal(braked, ['10.0.0.2']);
-  assert.is(valve.lastIp(A), '10.0.0.2');
-  // Already open (openNDS refuses the auth): looked up after, as on the direct path without the quota.
-  assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'already-open');
-  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['auth', 'json']);
-});
+test(
+  "open with the address listed (the ticks' list showed it): the kernel quota and the speed tier take it, the " +
+    'auth goes at once',
+  async () => {
+    const braked: Array<string | null> = [];
+    const brake = {
+      beforeAuth: async (_mac: string, ip: string | null) => {
+        braked.push(ip);
+      },
+      afterDeauth: async () => {},
+    };
+    const { file, valve } = setup({}, { flavour: 'opennds', brake });
+    file.addClient(A, '10.0.0.2');
+    assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'opened');
+    assert.equal(
+      calls(file).map((c) => c.split(' ')[0]),
+      ['auth'],
+    );
+    assert.equal(braked, ['10.0.0.2']);
+    assert.is(valve.lastIp(A), '10.0.0.2');
+    // Already open (openNDS refuses the auth): looked up after, as on the direct path without the quota.
+    assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2', true), 'already-open');
+    assert.equal(
+      calls(file)
+        .slice(-2)
+        .map((c) => c.split(' ')[0]),
+      ['auth', 'json'],
+    );
+  },
+);
 
-test('the kernel counters: made before every auth (a time session too, so its address is the portal\'s), removed after every deauth', async () => {
-  const seen: string[] = [];
-  let file!: PortalStateFile;
-  const counter = {
-    // What the portal had done when the counters were made: they must precede the auth.
-    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`count ${mac} ${ip} after ${calls(file).map((c) => c.split(' ')[0]).join(',')}`); },
-    afterDeauth: async (mac: string) => { seen.push(`uncount ${mac} after ${calls(file).map((c) => c.split(' ')[0]).join(',')}`); },
-  };
-  const made = setup({}, { flavour: 'opennds', counter });
-  file = made.file;
-  file.addClient(A, '10.0.0.2');
-  // A time session (no safety net) with an address given but not listed: looked up, the portal's address counted.
-  assert.is(await made.valve.open(A, undefined, '10.9.9.9'), 'opened');
-  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['json', 'auth']);
-  assert.is(await made.valve.close(A), 'closed');
-  assert.equal(seen, [`count ${A} 10.0.0.2 after json`, `uncount ${A} after json,auth,deauth`]);
-});
+test(
+  "the kernel counters: made before every auth (a time session too, so its address is the portal's), removed " +
+    'after every deauth',
+  async () => {
+    const seen: string[] = [];
+    let file!: PortalStateFile;
+    const counter = {
+      // What the portal had done when the counters were made: they must precede the auth.
+      beforeAuth: async (mac: string, ip: string | null) => {
+        seen.push(
+          `count ${mac} ${ip} after ${calls(file)
+            .map((c) => c.split(' ')[0])
+            .join(',')}`,
+        );
+      },
+      afterDeauth: async (mac: string) => {
+        seen.push(
+          `uncount ${mac} after ${calls(file)
+            .map((c) => c.split(' ')[0])
+            .join(',')}`,
+        );
+      },
+    };
+    const made = setup({}, { flavour: 'opennds', counter });
+    file = made.file;
+    file.addClient(A, '10.0.0.2');
+    // A time session (no safety net) with an address given but not listed: looked up, the portal's address counted.
+    assert.is(await made.valve.open(A, undefined, '10.9.9.9'), 'opened');
+    assert.equal(
+      calls(file).map((c) => c.split(' ')[0]),
+      ['json', 'auth'],
+    );
+    assert.is(await made.valve.close(A), 'closed');
+    assert.equal(seen, [`count ${A} 10.0.0.2 after json`, `uncount ${A} after json,auth,deauth`]);
+  },
+);
 
 test('open with the address in the neighbour table: one call; refused → looked up, kernel side undone', async () => {
   const seen: string[] = [];
   const brake = {
-    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`brake ${mac} ${ip}`); },
-    afterDeauth: async (mac: string) => { seen.push(`unbrake ${mac}`); },
+    beforeAuth: async (mac: string, ip: string | null) => {
+      seen.push(`brake ${mac} ${ip}`);
+    },
+    afterDeauth: async (mac: string) => {
+      seen.push(`unbrake ${mac}`);
+    },
   };
   const counter = {
-    beforeAuth: async (mac: string, ip: string | null) => { seen.push(`count ${mac} ${ip}`); },
-    afterDeauth: async (mac: string) => { seen.push(`uncount ${mac}`); },
-    afterRefusal: async (mac: string) => { seen.push(`refused ${mac}`); },
+    beforeAuth: async (mac: string, ip: string | null) => {
+      seen.push(`count ${mac} ${ip}`);
+    },
+    afterDeauth: async (mac: string) => {
+      seen.push(`uncount ${mac}`);
+    },
+    afterRefusal: async (mac: string) => {
+      seen.push(`refused ${mac}`);
+    },
   };
-  const table = new Map<string, string>([[A, '10.0.0.2'], [B, '10.0.0.3']]);
+  const table = new Map<string, string>([
+    [A, '10.0.0.2'],
+    [B, '10.0.0.3'],
+  ]);
   const asked: Array<string | null> = [];
   const neighbour = async (mac: string, hint: string | null): Promise<string | null> => {
     asked.push(hint);
@@ -186,7 +268,11 @@ test('open with the address in the neighbour table: one call; refused → looked
   const { file, valve } = setup({}, { flavour: 'opennds', brake, counter, neighbour });
   file.addClient(A, '10.0.0.2');
   assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }, '10.0.0.2'), 'opened');
-  assert.equal(calls(file).map((c) => c.split(' ')[0]), ['auth'], 'one portal call');
+  assert.equal(
+    calls(file).map((c) => c.split(' ')[0]),
+    ['auth'],
+    'one portal call',
+  );
   assert.equal(seen, [`brake ${A} 10.0.0.2`, `count ${A} 10.0.0.2`]);
   assert.equal(asked, ['10.0.0.2'], 'the address given is the hint');
   assert.is(valve.lastIp(A), '10.0.0.2');
@@ -194,24 +280,49 @@ test('open with the address in the neighbour table: one call; refused → looked
   // side goes (without a deauth's word), and its next open looks it up first (one call a try).
   seen.length = 0;
   await rejectsWithCode(valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'ERR_PORTAL_CLIENT_UNKNOWN');
-  assert.equal(calls(file).slice(1).map((c) => c.split(' ')[0]), ['auth', 'json']);
+  assert.equal(
+    calls(file)
+      .slice(1)
+      .map((c) => c.split(' ')[0]),
+    ['auth', 'json'],
+  );
   assert.equal(seen, [`brake ${B} 10.0.0.3`, `count ${B} 10.0.0.3`, `unbrake ${B}`, `refused ${B}`]);
   await rejectsWithCode(valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'ERR_PORTAL_CLIENT_UNKNOWN');
-  assert.equal(calls(file).slice(3).map((c) => c.split(' ')[0]), ['json']);
+  assert.equal(
+    calls(file)
+      .slice(3)
+      .map((c) => c.split(' ')[0]),
+    ['json'],
+  );
   // Listed now: looked up (it was unknown), then authed with the portal's address; after that the table serves again.
   file.addClient(B, '10.0.0.3');
   assert.is(await valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
-  assert.equal(calls(file).slice(4).map((c) => c.split(' ')[0]), ['json', 'auth']);
+  assert.equal(
+    calls(file)
+      .slice(4)
+      .map((c) => c.split(' ')[0]),
+    ['json', 'auth'],
+  );
   assert.is(await valve.close(B), 'closed');
   file.addClient(B, '10.0.0.3');
   assert.is(await valve.open(B, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
-  assert.equal(calls(file).slice(7).map((c) => c.split(' ')[0]), ['auth']);
+  assert.equal(
+    calls(file)
+      .slice(7)
+      .map((c) => c.split(' ')[0]),
+    ['auth'],
+  );
   // Not in the table (or ambiguous there): looked up as before.
   table.delete(A);
   assert.is(await valve.close(A), 'closed');
   file.addClient(A, '10.0.0.2');
   assert.is(await valve.open(A, { downloadQuotaKiB: 100, dataBytes: 100 * 1024 }), 'opened');
-  assert.equal(calls(file).slice(-2).map((c) => c.split(' ')[0]), ['json', 'auth']);
+  assert.equal(
+    calls(file)
+      .slice(-2)
+      .map((c) => c.split(' ')[0]),
+    ['json', 'auth'],
+  );
 });
 
 test('bad input is refused before any ndsctl call', async () => {
@@ -248,10 +359,13 @@ test('snapshot: every client in one call', async () => {
   const snap = await valve.snapshot();
   assert.is(calls(file).length, before + 1);
   assert.is(snap.flavour, 'opennds');
-  assert.equal(snap.clients.map((c) => [c.mac, c.state, c.downloadBytes]), [
-    [A, 'Preauthenticated', 0],
-    [B, 'Authenticated', Math.floor(10_000 / 1024) * 1024],
-  ]);
+  assert.equal(
+    snap.clients.map((c) => [c.mac, c.state, c.downloadBytes]),
+    [
+      [A, 'Preauthenticated', 0],
+      [B, 'Authenticated', Math.floor(10_000 / 1024) * 1024],
+    ],
+  );
 });
 
 test('portal down → ERR_PORTAL_DOWN; busy portal is retried transparently', async () => {
@@ -264,19 +378,22 @@ test('portal down → ERR_PORTAL_DOWN; busy portal is retried transparently', as
   await rejectsWithCode(valve.open(A), 'ERR_PORTAL_DOWN');
 });
 
-test('nodogsplash: auth without arguments (it has no safety net), close keeps the client Preauthenticated', async () => {
-  const { file, valve } = setup({ config: { flavour: 'nodogsplash' } });
-  file.addClient(A, '10.0.0.2');
-  assert.is(await valve.open(A, { sessionMinutes: 10, downloadQuotaKiB: 100 }), 'opened');
-  assert.is(valve.flavour, 'nodogsplash');
-  assert.equal(calls(file), [`json ${A}`, `auth ${A}`]);
-  assert.is((await valve.client(A))?.state, 'Authenticated');
-  assert.is(await valve.open(A), 'already-open');
-  assert.is(await valve.close(A), 'closed');
-  assert.is((await valve.client(A))?.state, 'Preauthenticated');
-  assert.is(await valve.close(A), 'not-found');
-  assert.is((await valve.snapshot()).flavour, 'nodogsplash');
-});
+test(
+  'nodogsplash: auth without arguments (it has no ' + 'safety net), close keeps the client Preauthenticated',
+  async () => {
+    const { file, valve } = setup({ config: { flavour: 'nodogsplash' } });
+    file.addClient(A, '10.0.0.2');
+    assert.is(await valve.open(A, { sessionMinutes: 10, downloadQuotaKiB: 100 }), 'opened');
+    assert.is(valve.flavour, 'nodogsplash');
+    assert.equal(calls(file), [`json ${A}`, `auth ${A}`]);
+    assert.is((await valve.client(A))?.state, 'Authenticated');
+    assert.is(await valve.open(A), 'already-open');
+    assert.is(await valve.close(A), 'closed');
+    assert.is((await valve.client(A))?.state, 'Preauthenticated');
+    assert.is(await valve.close(A), 'not-found');
+    assert.is((await valve.snapshot()).flavour, 'nodogsplash');
+  },
+);
 
 /** openNDS's `json <mac>` for client A while Preauthenticated, and after its auth. */
 function clientBeforeAndAfterAuth(): { preauth: string; authed: string } {
@@ -289,23 +406,36 @@ function clientBeforeAndAfterAuth(): { preauth: string; authed: string } {
 
 test('auth refused because the client changed meanwhile: re-checked, already-open', async () => {
   const { preauth, authed } = clientBeforeAndAfterAuth();
-  const fake = fakeSpawn([{ stdout: preauth }, { code: 1, stdout: `Failed to authenticate client ${A}.\n` }, { stdout: authed }]);
+  const fake = fakeSpawn([
+    { stdout: preauth },
+    { code: 1, stdout: `Failed to authenticate client ${A}.\n` },
+    { stdout: authed },
+  ]);
   const valve = new Valve({ command: ['ndsctl'], spawn: fake.spawn });
   assert.is(await valve.open(A), 'already-open');
-  assert.equal(fake.calls.map((c) => c[1]), ['json', 'auth', 'json']);
+  assert.equal(
+    fake.calls.map((c) => c[1]),
+    ['json', 'auth', 'json'],
+  );
 });
 
-test('auth answered abnormally (exit 2): looked up; open → opened, still Preauthenticated or no answer → the error', async () => {
-  const { preauth, authed } = clientBeforeAndAfterAuth();
-  const abnormal = { code: 2, stderr: 'ndsctl: Error: the portal sent an abnormal reply.\n' };
-  const took = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: authed }]);
-  assert.is(await new Valve({ command: ['ndsctl'], spawn: took.spawn }).open(A), 'opened');
-  assert.equal(took.calls.map((c) => c[1]), ['json', 'auth', 'json']);
-  const notTaken = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: preauth }]);
-  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: notTaken.spawn }).open(A), 'ERR_NDSCTL_FAILED');
-  const noAnswer = fakeSpawn([{ stdout: preauth }, abnormal, { code: 3, stderr: 'ndsctl: cannot connect\n' }]);
-  await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: noAnswer.spawn }).open(A), 'ERR_NDSCTL_FAILED');
-});
+test(
+  'auth answered abnormally (exit 2): looked up; open → ' + 'opened, still Preauthenticated or no answer → the error',
+  async () => {
+    const { preauth, authed } = clientBeforeAndAfterAuth();
+    const abnormal = { code: 2, stderr: 'ndsctl: Error: the portal sent an abnormal reply.\n' };
+    const took = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: authed }]);
+    assert.is(await new Valve({ command: ['ndsctl'], spawn: took.spawn }).open(A), 'opened');
+    assert.equal(
+      took.calls.map((c) => c[1]),
+      ['json', 'auth', 'json'],
+    );
+    const notTaken = fakeSpawn([{ stdout: preauth }, abnormal, { stdout: preauth }]);
+    await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: notTaken.spawn }).open(A), 'ERR_NDSCTL_FAILED');
+    const noAnswer = fakeSpawn([{ stdout: preauth }, abnormal, { code: 3, stderr: 'ndsctl: cannot connect\n' }]);
+    await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: noAnswer.spawn }).open(A), 'ERR_NDSCTL_FAILED');
+  },
+);
 
 test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () => {
   const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
@@ -315,12 +445,29 @@ test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () 
 });
 
 test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length bounded', () => {
-  assert.equal(openNdsAuthArgs(A, { sessionMinutes: 0.5, uploadQuotaKiB: 1, downloadQuotaKiB: 1e30 }), ['auth', A, '1', '0', '0', '1', String(UNLIMITED_QUOTA_KIB)]);
+  assert.equal(openNdsAuthArgs(A, { sessionMinutes: 0.5, uploadQuotaKiB: 1, downloadQuotaKiB: 1e30 }), [
+    'auth',
+    A,
+    '1',
+    '0',
+    '0',
+    '1',
+    String(UNLIMITED_QUOTA_KIB),
+  ]);
   assert.equal(openNdsAuthArgs(A, { sessionMinutes: 1e12 })[2], String(UNLIMITED_SESSION_MINUTES));
   assert.is(openNdsAuthArgs(A, { custom: 'x'.repeat(100) }).length, 8);
-  assert.throws(() => openNdsAuthArgs(A, { custom: 'x'.repeat(101) }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
-  assert.throws(() => openNdsAuthArgs(A, { custom: 'tab\there' }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
-  assert.throws(() => openNdsAuthArgs(A, { sessionMinutes: Number.NaN }), (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'));
+  assert.throws(
+    () => openNdsAuthArgs(A, { custom: 'x'.repeat(101) }),
+    (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'),
+  );
+  assert.throws(
+    () => openNdsAuthArgs(A, { custom: 'tab\there' }),
+    (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'),
+  );
+  assert.throws(
+    () => openNdsAuthArgs(A, { sessionMinutes: Number.NaN }),
+    (e: unknown) => isSluiceError(e, 'ERR_INVALID_ARGUMENT'),
+  );
 });
 
 test.run();

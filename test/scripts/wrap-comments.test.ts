@@ -5,16 +5,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { wrapComments } from '../../scripts/wrap-comments.ts';
 
-const words = (s: string): string[] => s.replace(/\/\/|\/\*\*?|\*\/|^\s*\*/gm, ' ').split(/\s+/).filter(Boolean);
+const words = (s: string): string[] =>
+  s
+    .replace(/\/\/|\/\*\*?|\*\/|^\s*\*/gm, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
 const longest = (s: string): number => Math.max(...s.split('\n').map((l) => [...l].length));
 
 test('a // paragraph over the limit: its words move to the next lines, the same words in the same order', () => {
-  const source = [
-    '// one two three four five six seven',
-    '// eight nine',
-    'const x = 1;',
-    '',
-  ].join('\n');
+  const source = ['// one two three four five six seven', '// eight nine', 'const x = 1;', ''].join('\n');
   const out = wrapComments(source, 'a.ts', 20);
   assert.is(out, ['// one two three', '// four five six', '// seven eight nine', 'const x = 1;', ''].join('\n'));
   assert.equal(words(out), words(source));
@@ -29,24 +28,27 @@ test('a file with no line over the limit comes back byte for byte, and a second 
   assert.is(wrapComments(once, 'a.ts', 30), once);
 });
 
-test('the indent is kept, and only the paragraph with the long line changes (blank comment lines separate them)', () => {
-  const source = [
-    '    // first paragraph stays as it is',
-    '    // short',
-    '    //',
-    '    // second paragraph has a line that is much too long for it',
-    '    // and a short end',
-    '    f();',
-  ].join('\n');
-  const out = wrapComments(source, 'a.ts', 40).split('\n');
-  assert.equal(out.slice(0, 3), source.split('\n').slice(0, 3));
-  assert.equal(out.slice(3), [
-    '    // second paragraph has a line that',
-    '    // is much too long for it and a',
-    '    // short end',
-    '    f();',
-  ]);
-});
+test(
+  'the indent is kept, and only the paragraph with the ' + 'long line changes (blank comment lines separate them)',
+  () => {
+    const source = [
+      '    // first paragraph stays as it is',
+      '    // short',
+      '    //',
+      '    // second paragraph has a line that is much too long for it',
+      '    // and a short end',
+      '    f();',
+    ].join('\n');
+    const out = wrapComments(source, 'a.ts', 40).split('\n');
+    assert.equal(out.slice(0, 3), source.split('\n').slice(0, 3));
+    assert.equal(out.slice(3), [
+      '    // second paragraph has a line that',
+      '    // is much too long for it and a',
+      '    // short end',
+      '    f();',
+    ]);
+  },
+);
 
 test('list items keep their marker and hang; an indented block, a table and a fence are left as written', () => {
   const source = [
@@ -90,7 +92,13 @@ test('a line after a list item that is not indented starts a paragraph of its ow
 test('a word is never split: a URL longer than the limit stays whole on its line', () => {
   const source = '// see https://example.com/a/very/long/path/that/does/not/fit for why\n1;\n';
   const out = wrapComments(source, 'a.ts', 30);
-  assert.equal(out.split('\n'), ['// see', '// https://example.com/a/very/long/path/that/does/not/fit', '// for why', '1;', '']);
+  assert.equal(out.split('\n'), [
+    '// see',
+    '// https://example.com/a/very/long/path/that/does/not/fit',
+    '// for why',
+    '1;',
+    '',
+  ]);
 });
 
 test('a moved word never starts a line as a list marker, a table row or a tag', () => {
@@ -144,7 +152,7 @@ test('strings, templates and regexes that look like comments are not comments; a
   assert.is(wrapComments(source, 'a.ts', 30), source);
 });
 
-test('directives and a test file\'s tier line are never rewrapped', () => {
+test("directives and a test file's tier line are never rewrapped", () => {
   const source = [
     '// tier: peers; needs freeradius radclient mosquitto openssl python3 shellcheck',
     '// @ts-expect-error the reason, which is long enough to pass the limit',

@@ -7,7 +7,12 @@ import { FakeTime } from './fake-time.ts';
 function make(maxSleepMs = 30_000) {
   const time = new FakeTime(0);
   const fired: Array<[string, number]> = [];
-  const scheduler = new DeadlineScheduler({ clock: time, timers: time, maxSleepMs, onDue: (ids, now) => ids.forEach((id) => fired.push([id, now])) });
+  const scheduler = new DeadlineScheduler({
+    clock: time,
+    timers: time,
+    maxSleepMs,
+    onDue: (ids, now) => ids.forEach((id) => fired.push([id, now])),
+  });
   return { time, fired, scheduler };
 }
 
@@ -45,7 +50,10 @@ test('the timer never sleeps past maxSleepMs, so a wall clock stepped forward is
   scheduler.set('a', 1_000_000);
   time.jumpWall(2_000_000);
   await time.advance(10_000);
-  assert.equal(fired.map(([id]) => id), ['a']);
+  assert.equal(
+    fired.map(([id]) => id),
+    ['a'],
+  );
 });
 
 test('stop disarms the timer and nothing fires afterwards', async () => {

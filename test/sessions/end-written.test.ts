@@ -35,8 +35,13 @@ class EndGate implements SessionStore {
   refuse = false;
   private held: Array<() => void> = [];
   constructor(private readonly inner: SessionStore) {}
-  release(): void { this.hold = false; for (const go of this.held.splice(0)) go(); }
-  load(): Promise<LoadResult> { return this.inner.load(); }
+  release(): void {
+    this.hold = false;
+    for (const go of this.held.splice(0)) go();
+  }
+  load(): Promise<LoadResult> {
+    return this.inner.load();
+  }
   async append(records: readonly StoreRecord[]): Promise<void> {
     if (records.some((r) => r.t === 'end')) {
       if (this.refuse) throw new SluiceError('ERR_JOURNAL_WRITE', 'no space left on device');
@@ -44,16 +49,24 @@ class EndGate implements SessionStore {
     }
     return this.inner.append(records);
   }
-  compact(now: number): Promise<void> { return this.inner.compact(now); }
-  close(): Promise<void> { return this.inner.close(); }
+  compact(now: number): Promise<void> {
+    return this.inner.compact(now);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 class RecordingSink implements UpstreamSink {
   readonly name = 'recording';
   ended: string[] = [];
   async start(): Promise<void> {}
-  onEvent(event: SinkEvent): void { if (event.type === 'ended') this.ended.push(event.session.id); }
-  stats() { return {}; }
+  onEvent(event: SinkEvent): void {
+    if (event.type === 'ended') this.ended.push(event.session.id);
+  }
+  stats() {
+    return {};
+  }
   async close(): Promise<void> {}
   destroy(): void {}
 }
@@ -70,40 +83,77 @@ async function rig() {
   host.attach(sessions);
   await host.start();
   const sent: Array<{ event: string; data: BlobmsgTable }> = [];
-  const ubus = { state: 'ready' as const, send: async (event: string, data: BlobmsgTable = {}) => { sent.push({ event, data }); } };
+  const ubus = {
+    state: 'ready' as const,
+    send: async (event: string, data: BlobmsgTable = {}) => {
+      sent.push({ event, data });
+    },
+  };
   new EventPublisher({ ubus, sessions, gates: { closed: () => Promise.resolve('closed' as const) }, log });
   const heardEnded: string[] = [];
   sessions.on('ended', (s) => heardEnded.push(s.id));
   const endEvents = () => sent.filter((s) => s.data.event === 'ended').map((s) => (s.data.session as BlobmsgTable).id);
-  const journalText = () => readdirSync(dir).filter((n) => /^sessions\.\d+\.journal$/.test(n)).map((n) => readFileSync(join(dir, n), 'utf8')).join('');
-  return { store, sessions, sink, heardEnded, endEvents, journalText, close: async () => { await host.close(); await sessions.close(); } };
+  const journalText = () =>
+    readdirSync(dir)
+      .filter((n) => /^sessions\.\d+\.journal$/.test(n))
+      .map((n) => readFileSync(join(dir, n), 'utf8'))
+      .join('');
+  return {
+    store,
+    sessions,
+    sink,
+    heardEnded,
+    endEvents,
+    journalText,
+    close: async () => {
+      await host.close();
+      await sessions.close();
+    },
+  };
 }
 
 const grant = (reference: string) => ({ method: 'grant', reference, amount: 0n, asset: '', at: Date.now() });
 const settle = () => new Promise((r) => setTimeout(r, 10));
 
-test('an end is announced upstream and on ubus only once its record is on flash; the gate hears it at once', async () => {
-  const r = await rig();
-  const { session } = await r.sessions.activate({ mac: '02:00:00:00:0e:01', metric: 'seconds', allotment: 600n, payment: grant('g1') });
-  r.store.hold = true;
-  const ending = r.sessions.end(session.id, 'admin');
-  await settle();
-  assert.equal(r.heardEnded, [session.id], 'the gate and the meter hear `ended` at once');
-  assert.not.match(r.journalText(), '"t":"end"', 'the end record is not on flash yet (a crash now brings the session back)');
-  assert.equal(r.sink.ended, [], 'no Stop, hook or MQTT report of an end a crash would undo');
-  assert.equal(r.endEvents(), [], 'no ubus `ended` event either');
-  r.store.release();
-  await ending;
-  await settle();
-  assert.match(r.journalText(), '"t":"end"');
-  assert.equal(r.sink.ended, [session.id]);
-  assert.equal(r.endEvents(), [session.id]);
-  await r.close();
-});
+test(
+  'an end is announced upstream and on ubus only once ' + 'its record is on flash; the gate hears it at once',
+  async () => {
+    const r = await rig();
+    const { session } = await r.sessions.activate({
+      mac: '02:00:00:00:0e:01',
+      metric: 'seconds',
+      allotment: 600n,
+      payment: grant('g1'),
+    });
+    r.store.hold = true;
+    const ending = r.sessions.end(session.id, 'admin');
+    await settle();
+    assert.equal(r.heardEnded, [session.id], 'the gate and the meter hear `ended` at once');
+    assert.not.match(
+      r.journalText(),
+      '"t":"end"',
+      'the end record is not on flash yet (a crash now brings the session back)',
+    );
+    assert.equal(r.sink.ended, [], 'no Stop, hook or MQTT report of an end a crash would undo');
+    assert.equal(r.endEvents(), [], 'no ubus `ended` event either');
+    r.store.release();
+    await ending;
+    await settle();
+    assert.match(r.journalText(), '"t":"end"');
+    assert.equal(r.sink.ended, [session.id]);
+    assert.equal(r.endEvents(), [session.id]);
+    await r.close();
+  },
+);
 
 test('an end the store refused is announced once, when the retry writes it; never before', async () => {
   const r = await rig();
-  const { session } = await r.sessions.activate({ mac: '02:00:00:00:0e:02', metric: 'seconds', allotment: 600n, payment: grant('g2') });
+  const { session } = await r.sessions.activate({
+    mac: '02:00:00:00:0e:02',
+    metric: 'seconds',
+    allotment: 600n,
+    payment: grant('g2'),
+  });
   r.store.refuse = true;
   await r.sessions.end(session.id, 'admin');
   await new Promise((res) => setTimeout(res, 100)); // several retries, all refused
@@ -116,56 +166,84 @@ test('an end the store refused is announced once, when the retry writes it; neve
   await r.close();
 });
 
-test('a restart hands the sinks the ends written just before a crash, whose announcement may have been cut off', async () => {
-  // The end is fsynced before it is announced: a kill -9 between the two leaves an end on flash that no sink queued.
-  // recover() reports the ends within UNANNOUNCED_WINDOW_MS of the newest (the sinks' end marks drop the ones they
-  // did announce); older ends were announced long before the stop.
-  const dir = tempDir();
-  const t0 = Date.now();
-  let now = t0;
-  const clock = { now: () => now };
-  const first = new SessionManager({ store: new JournalStore({ dir }), clock });
-  await first.recover();
-  const old = (await first.activate({ mac: '02:00:00:00:0e:03', metric: 'seconds', allotment: 600n, payment: grant('g3') })).session;
-  await first.end(old.id, 'admin');
-  now = t0 + UNANNOUNCED_WINDOW_MS + 5_000;
-  const late = (await first.activate({ mac: '02:00:00:00:0e:04', metric: 'seconds', allotment: 600n, payment: grant('g4') })).session;
-  const live = (await first.activate({ mac: '02:00:00:00:0e:05', metric: 'seconds', allotment: 600n, payment: grant('g5') })).session;
-  await first.end(late.id, 'admin');
-  await first.close();
-  const second = new SessionManager({ store: new JournalStore({ dir }), clock });
-  const report = await second.recover();
-  assert.equal(report.lastEnds.map((s) => s.id), [late.id], 'the last end, not the one long before it');
-  assert.equal(report.lastEnds[0]!.state, 'TERMINATED');
-  assert.equal(report.active.map((s) => s.id), [live.id]);
-  assert.equal(report.ended, [], 'nothing ran out while down');
-  await second.close();
-});
+test(
+  'a restart hands the sinks the ends written just before ' + 'a crash, whose announcement may have been cut off',
+  async () => {
+    // The end is fsynced before it is announced: a kill -9 between the two leaves an end on flash that no sink queued.
+    // recover() reports the ends within UNANNOUNCED_WINDOW_MS of the newest (the sinks' end marks drop the ones they
+    // did announce); older ends were announced long before the stop.
+    const dir = tempDir();
+    const t0 = Date.now();
+    let now = t0;
+    const clock = { now: () => now };
+    const first = new SessionManager({ store: new JournalStore({ dir }), clock });
+    await first.recover();
+    const old = (
+      await first.activate({ mac: '02:00:00:00:0e:03', metric: 'seconds', allotment: 600n, payment: grant('g3') })
+    ).session;
+    await first.end(old.id, 'admin');
+    now = t0 + UNANNOUNCED_WINDOW_MS + 5_000;
+    const late = (
+      await first.activate({ mac: '02:00:00:00:0e:04', metric: 'seconds', allotment: 600n, payment: grant('g4') })
+    ).session;
+    const live = (
+      await first.activate({ mac: '02:00:00:00:0e:05', metric: 'seconds', allotment: 600n, payment: grant('g5') })
+    ).session;
+    await first.end(late.id, 'admin');
+    await first.close();
+    const second = new SessionManager({ store: new JournalStore({ dir }), clock });
+    const report = await second.recover();
+    assert.equal(
+      report.lastEnds.map((s) => s.id),
+      [late.id],
+      'the last end, not the one long before it',
+    );
+    assert.equal(report.lastEnds[0]!.state, 'TERMINATED');
+    assert.equal(
+      report.active.map((s) => s.id),
+      [live.id],
+    );
+    assert.equal(report.ended, [], 'nothing ran out while down');
+    await second.close();
+  },
+);
 
-test('an end announced long ago is not announced again at a restart once retention let go of it (its end marks did)', async () => {
-  // A quiet router: the last session ended more than a day before a clean restart. The manager let go of it at
-  // retention (24 h), and the sinks' end marks, kept only for sessions the manager knows, dropped its mark at the
-  // stop; the journal, compacted only by size, still holds it as the newest end. Handing it to the sinks again would
-  // send a second RADIUS Stop, hook and MQTT `ended` for a session announced a day before.
-  const dir = tempDir();
-  const t0 = Date.now();
-  let now = t0;
-  const clock = { now: () => now };
-  const first = new SessionManager({ store: new JournalStore({ dir }), clock });
-  await first.recover();
-  const marks = EndMarks.open(join(dir, 'ended-marks'), [], (id) => first.get(id) !== null);
-  const gone = (await first.activate({ mac: '02:00:00:00:0e:06', metric: 'seconds', allotment: 600n, payment: grant('g6') })).session;
-  await first.end(gone.id, 'admin');
-  marks.mark(gone.id);
-  now = t0 + DEFAULT_RETENTION.endedMaxAgeMs + 3_600_000;
-  await first.checkpoint();
-  marks.close();
-  await first.close();
-  assert.not.ok(EndMarks.open(join(dir, 'ended-marks'), [], () => true).has(gone.id), 'the sink forgot it had announced it');
-  const second = new SessionManager({ store: new JournalStore({ dir }), clock });
-  const report = await second.recover();
-  assert.equal(report.lastEnds.map((s) => s.id), [], 'an end past retention is not handed to the sinks again');
-  await second.close();
-});
+test(
+  'an end announced long ago is not announced again at a ' + 'restart once retention let go of it (its end marks did)',
+  async () => {
+    // A quiet router: the last session ended more than a day before a clean restart. The manager let go of it at
+    // retention (24 h), and the sinks' end marks, kept only for sessions the manager knows, dropped its mark at the
+    // stop; the journal, compacted only by size, still holds it as the newest end. Handing it to the sinks again would
+    // send a second RADIUS Stop, hook and MQTT `ended` for a session announced a day before.
+    const dir = tempDir();
+    const t0 = Date.now();
+    let now = t0;
+    const clock = { now: () => now };
+    const first = new SessionManager({ store: new JournalStore({ dir }), clock });
+    await first.recover();
+    const marks = EndMarks.open(join(dir, 'ended-marks'), [], (id) => first.get(id) !== null);
+    const gone = (
+      await first.activate({ mac: '02:00:00:00:0e:06', metric: 'seconds', allotment: 600n, payment: grant('g6') })
+    ).session;
+    await first.end(gone.id, 'admin');
+    marks.mark(gone.id);
+    now = t0 + DEFAULT_RETENTION.endedMaxAgeMs + 3_600_000;
+    await first.checkpoint();
+    marks.close();
+    await first.close();
+    assert.not.ok(
+      EndMarks.open(join(dir, 'ended-marks'), [], () => true).has(gone.id),
+      'the sink forgot it had announced it',
+    );
+    const second = new SessionManager({ store: new JournalStore({ dir }), clock });
+    const report = await second.recover();
+    assert.equal(
+      report.lastEnds.map((s) => s.id),
+      [],
+      'an end past retention is not handed to the sinks again',
+    );
+    await second.close();
+  },
+);
 
 test.run();

@@ -15,7 +15,9 @@ export class CountingStore implements SessionStore {
   constructor(readonly inner: SessionStore = new MemoryStore()) {}
 
   count(type?: StoreRecord['t']): number {
-    return type === undefined ? this.appends.length : this.appends.filter((batch) => batch.some((r) => r.t === type)).length;
+    return type === undefined
+      ? this.appends.length
+      : this.appends.filter((batch) => batch.some((r) => r.t === type)).length;
   }
 
   release(): void {
@@ -69,7 +71,14 @@ export function mac(n: number): string {
  * looked up, then all entries go through the one usage path, SessionManager.applyUsage (by session id). A MAC with no
  * session at all gets an id no session has.
  */
-export function useBytes(manager: Pick<SessionManager, 'byMac' | 'applyUsage'>, deltas: ReadonlyArray<readonly [mac: string, bytes: number]>) {
+export function useBytes(
+  manager: Pick<SessionManager, 'byMac' | 'applyUsage'>,
+  deltas: ReadonlyArray<readonly [mac: string, bytes: number]>,
+) {
   const ids = deltas.map(([m]) => manager.byMac(m)?.id ?? '');
-  return manager.applyUsage(ids, deltas.map(([, bytes]) => bytes), deltas.length);
+  return manager.applyUsage(
+    ids,
+    deltas.map(([, bytes]) => bytes),
+    deltas.length,
+  );
 }

@@ -35,7 +35,13 @@ async function withSessions(n: number, compacted: boolean): Promise<{ dir: strin
   if (compacted) {
     await store.compact(Date.now());
     // A record after the snapshot, so the new journal is not empty.
-    await store.append([{ t: 'usage', at: Date.now(), entries: sessions.slice(0, 3).map((s) => [s.id, 7, 7] as [string, number, number]) }]);
+    await store.append([
+      {
+        t: 'usage',
+        at: Date.now(),
+        entries: sessions.slice(0, 3).map((s) => [s.id, 7, 7] as [string, number, number]),
+      },
+    ]);
   }
   await store.close();
   return { dir, sessions };
@@ -43,7 +49,12 @@ async function withSessions(n: number, compacted: boolean): Promise<{ dir: strin
 
 /** Every file in dir with its bytes: a refused start must leave exactly this. */
 function files(dir: string): Record<string, string> {
-  return Object.fromEntries(readdirSync(dir).filter((n) => n !== 'sluice.lock').sort().map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .filter((n) => n !== 'sluice.lock')
+      .sort()
+      .map((n) => [n, readFileSync(join(dir, n)).toString('base64')]),
+  );
 }
 
 async function refusedWithStateLost(dir: string): Promise<void> {
@@ -60,61 +71,79 @@ async function refusedWithStateLost(dir: string): Promise<void> {
   assert.equal(files(dir), before, 'a refused start changes nothing');
 }
 
-test('a bit flip in the last complete record is corruption, not a torn write: reported, and a .corrupt copy kept', async () => {
-  const { dir, sessions } = await withSessions(3, false);
-  const name = journalName(dir);
-  const text = readFileSync(join(dir, name), 'utf8');
-  const last = text.lastIndexOf('\n', text.length - 2) + 1;
-  const flip = last + 40;
-  const damaged = text.slice(0, flip) + (text[flip] === '1' ? '2' : '1') + text.slice(flip + 1);
-  writeFileSync(join(dir, name), damaged);
-  const { store, loaded } = await loadAt(dir);
-  assert.not.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'), 'not mistaken for a torn write');
-  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT'));
-  assert.is(readFileSync(join(dir, `${name}.corrupt`), 'utf8'), damaged, 'the damaged file is kept byte for byte');
-  assert.ok(loaded.sessions.has(sessions[0]!.id) && loaded.sessions.has(sessions[1]!.id));
-  await store.close();
-});
+test(
+  'a bit flip in the last complete record is corruption, ' + 'not a torn write: reported, and a .corrupt copy kept',
+  async () => {
+    const { dir, sessions } = await withSessions(3, false);
+    const name = journalName(dir);
+    const text = readFileSync(join(dir, name), 'utf8');
+    const last = text.lastIndexOf('\n', text.length - 2) + 1;
+    const flip = last + 40;
+    const damaged = text.slice(0, flip) + (text[flip] === '1' ? '2' : '1') + text.slice(flip + 1);
+    writeFileSync(join(dir, name), damaged);
+    const { store, loaded } = await loadAt(dir);
+    assert.not.ok(
+      loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'),
+      'not mistaken for a torn write',
+    );
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT'));
+    assert.is(readFileSync(join(dir, `${name}.corrupt`), 'utf8'), damaged, 'the damaged file is kept byte for byte');
+    assert.ok(loaded.sessions.has(sessions[0]!.id) && loaded.sessions.has(sessions[1]!.id));
+    await store.close();
+  },
+);
 
-test('a zero-filled journal (60 sessions) is refused with ERR_STATE_LOST, nothing changed; reset-state starts, a copy kept', async () => {
-  const { dir } = await withSessions(60, false);
-  const name = journalName(dir);
-  const size = readFileSync(join(dir, name)).length;
-  writeFileSync(join(dir, name), Buffer.alloc(size));
-  await refusedWithStateLost(dir);
-  const { store, loaded } = await loadAt(dir, true);
-  assert.is(loaded.sessions.size, 0);
-  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
-  assert.equal(readFileSync(join(dir, `${name}.corrupt`)), Buffer.alloc(size), 'the zeroed file is kept, not truncated away');
-  await store.close();
-  const again = await loadAt(dir);
-  assert.equal(again.loaded.warnings, [], 'after the reset the state is clean');
-  await again.store.close();
-});
+test(
+  'a zero-filled journal (60 sessions) is refused with ERR_STATE_LOST, nothing changed; reset-state starts, a ' +
+    'copy kept',
+  async () => {
+    const { dir } = await withSessions(60, false);
+    const name = journalName(dir);
+    const size = readFileSync(join(dir, name)).length;
+    writeFileSync(join(dir, name), Buffer.alloc(size));
+    await refusedWithStateLost(dir);
+    const { store, loaded } = await loadAt(dir, true);
+    assert.is(loaded.sessions.size, 0);
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+    assert.equal(
+      readFileSync(join(dir, `${name}.corrupt`)),
+      Buffer.alloc(size),
+      'the zeroed file is kept, not truncated away',
+    );
+    await store.close();
+    const again = await loadAt(dir);
+    assert.equal(again.loaded.warnings, [], 'after the reset the state is clean');
+    await again.store.close();
+  },
+);
 
-test('4 KiB zeroed in the middle: every record outside the zeroes is kept, the loss is counted in bytes, not "one record"', async () => {
-  const { dir, sessions } = await withSessions(60, false);
-  const name = journalName(dir);
-  const buf = readFileSync(join(dir, name));
-  const from = Math.floor(buf.length / 2);
-  buf.fill(0, from, from + 4096);
-  writeFileSync(join(dir, name), buf);
-  // What a perfect reader could still get: every line untouched by the zeroes.
-  const intact = sessions.filter((s) => {
-    const at = buf.indexOf(s.id);
-    const lineStart = buf.lastIndexOf(0x0a, at) + 1;
-    const lineEnd = buf.indexOf(0x0a, at);
-    return at !== -1 && lineEnd !== -1 && (lineEnd < from || lineStart >= from + 4096);
-  });
-  const { store, loaded } = await loadAt(dir);
-  assert.is(loaded.sessions.size, intact.length, 'exactly the untouched records are read back');
-  const warning = loaded.warnings.find((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /unreadable/.test(w.message));
-  assert.ok(warning, 'damage reported');
-  const lost = (warning!.details as { lostBytes: number }).lostBytes;
-  assert.ok(lost >= 4096, `the unreadable bytes are counted: ${lost}`);
-  assert.ok(readdirSync(dir).includes(`${name}.corrupt`));
-  await store.close();
-});
+test(
+  '4 KiB zeroed in the middle: every record outside the zeroes is kept, the loss is counted in bytes, not "one ' +
+    'record"',
+  async () => {
+    const { dir, sessions } = await withSessions(60, false);
+    const name = journalName(dir);
+    const buf = readFileSync(join(dir, name));
+    const from = Math.floor(buf.length / 2);
+    buf.fill(0, from, from + 4096);
+    writeFileSync(join(dir, name), buf);
+    // What a perfect reader could still get: every line untouched by the zeroes.
+    const intact = sessions.filter((s) => {
+      const at = buf.indexOf(s.id);
+      const lineStart = buf.lastIndexOf(0x0a, at) + 1;
+      const lineEnd = buf.indexOf(0x0a, at);
+      return at !== -1 && lineEnd !== -1 && (lineEnd < from || lineStart >= from + 4096);
+    });
+    const { store, loaded } = await loadAt(dir);
+    assert.is(loaded.sessions.size, intact.length, 'exactly the untouched records are read back');
+    const warning = loaded.warnings.find((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /unreadable/.test(w.message));
+    assert.ok(warning, 'damage reported');
+    const lost = (warning!.details as { lostBytes: number }).lostBytes;
+    assert.ok(lost >= 4096, `the unreadable bytes are counted: ${lost}`);
+    assert.ok(readdirSync(dir).includes(`${name}.corrupt`));
+    await store.close();
+  },
+);
 
 test('a lost newline joins two records: resync on the framing keeps both', async () => {
   const { dir, sessions } = await withSessions(4, false);
@@ -131,29 +160,36 @@ test('a lost newline joins two records: resync on the framing keeps both', async
   await store.close();
 });
 
-test('a zero-filled snapshot is refused with ERR_STATE_LOST and the journal is not deleted; reset-state keeps copies of both', async () => {
-  const { dir } = await withSessions(60, true);
-  const snapshot = readFileSync(join(dir, 'sessions.snapshot'));
-  writeFileSync(join(dir, 'sessions.snapshot'), Buffer.alloc(snapshot.length));
-  const name = journalName(dir);
-  const journal = readFileSync(join(dir, name));
-  await refusedWithStateLost(dir);
-  const { store, loaded } = await loadAt(dir, true);
-  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
-  assert.equal(readFileSync(join(dir, 'sessions.snapshot.corrupt')), Buffer.alloc(snapshot.length));
-  assert.equal(readFileSync(join(dir, `${name}.corrupt`)), journal, 'the journal is kept as evidence');
-  await store.close();
-});
+test(
+  'a zero-filled snapshot is refused with ERR_STATE_LOST and the journal is not deleted; reset-state keeps ' +
+    'copies of both',
+  async () => {
+    const { dir } = await withSessions(60, true);
+    const snapshot = readFileSync(join(dir, 'sessions.snapshot'));
+    writeFileSync(join(dir, 'sessions.snapshot'), Buffer.alloc(snapshot.length));
+    const name = journalName(dir);
+    const journal = readFileSync(join(dir, name));
+    await refusedWithStateLost(dir);
+    const { store, loaded } = await loadAt(dir, true);
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+    assert.equal(readFileSync(join(dir, 'sessions.snapshot.corrupt')), Buffer.alloc(snapshot.length));
+    assert.equal(readFileSync(join(dir, `${name}.corrupt`)), journal, 'the journal is kept as evidence');
+    await store.close();
+  },
+);
 
-test('a deleted snapshot is refused with ERR_STATE_LOST (its journal shows there were sessions), nothing changed', async () => {
-  const { dir } = await withSessions(60, true);
-  rmSync(join(dir, 'sessions.snapshot'));
-  await refusedWithStateLost(dir);
-  const { store, loaded } = await loadAt(dir, true);
-  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
-  assert.ok(readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')));
-  await store.close();
-});
+test(
+  'a deleted snapshot is refused with ERR_STATE_LOST (its ' + 'journal shows there were sessions), nothing changed',
+  async () => {
+    const { dir } = await withSessions(60, true);
+    rmSync(join(dir, 'sessions.snapshot'));
+    await refusedWithStateLost(dir);
+    const { store, loaded } = await loadAt(dir, true);
+    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_STATE_RESET'));
+    assert.ok(readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')));
+    await store.close();
+  },
+);
 
 test('a damaged snapshot line loses only that session; the others start, a copy of the snapshot is kept', async () => {
   const { dir, sessions } = await withSessions(10, true);
@@ -209,7 +245,11 @@ test('a first start on an empty state_dir, and on a started one with no session 
   assert.equal([first.loaded.sessions.size, first.loaded.warnings], [0, []]);
   await first.store.close();
   const second = await loadAt(dir);
-  assert.equal([second.loaded.sessions.size, second.loaded.warnings], [0, []], 'a journal with only its header is whole');
+  assert.equal(
+    [second.loaded.sessions.size, second.loaded.warnings],
+    [0, []],
+    'a journal with only its header is whole',
+  );
   await second.store.close();
 });
 
@@ -218,7 +258,16 @@ test('a duplicated top-up record is applied once, reported, and rewritten away',
   const { store } = await loadAt(dir);
   const s = makeSession({ allotment: 1000n });
   await store.append([openRecord(s)]);
-  await store.append([{ t: 'topup', id: s.id, add: 500n, payment: { method: 'grant', reference: 'top-1', amount: 0n, asset: '', at: Date.now() }, keys: ['ref:grant:top-1'], at: Date.now() }]);
+  await store.append([
+    {
+      t: 'topup',
+      id: s.id,
+      add: 500n,
+      payment: { method: 'grant', reference: 'top-1', amount: 0n, asset: '', at: Date.now() },
+      keys: ['ref:grant:top-1'],
+      at: Date.now(),
+    },
+  ]);
   await store.append([{ t: 'usage', at: Date.now(), entries: [[s.id, 10, 10]] }]);
   await store.close();
   const name = journalName(dir);
@@ -229,7 +278,10 @@ test('a duplicated top-up record is applied once, reported, and rewritten away',
   const { store: reopened, loaded } = await loadAt(dir);
   assert.is(loaded.sessions.get(s.id)!.allotment, 1500n, 'the top-up counts once');
   assert.is(loaded.sessions.get(s.id)!.payments.length, 2);
-  assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /2 duplicated record/.test(w.message)), JSON.stringify(loaded.warnings.map((w) => w.message)));
+  assert.ok(
+    loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /2 duplicated record/.test(w.message)),
+    JSON.stringify(loaded.warnings.map((w) => w.message)),
+  );
   await reopened.close();
   const again = await loadAt(dir);
   assert.equal(again.loaded.warnings, []);
@@ -252,38 +304,47 @@ function flipInHeader(dir: string): string {
 
 for (const compacted of [false, true]) {
   const where = compacted ? 'after a compaction' : 'at generation 0';
-  test(`a bit flip in the journal's header ${where}: every session read, the damage reported and counted, not ERR_STATE_LOST`, async () => {
-    const { dir, sessions } = await withSessions(60, compacted);
-    const name = flipInHeader(dir);
-    const { store, loaded } = await loadAt(dir);
-    assert.is(loaded.sessions.size, 60);
-    for (const s of sessions) assert.ok(loaded.sessions.has(s.id));
-    if (compacted) assert.is(loaded.sessions.get(sessions[0]!.id)!.used, 7, 'the record after the header is applied');
-    assert.ok(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /header is damaged in place/.test(w.message)),
-      JSON.stringify(loaded.warnings.map((w) => w.message)));
-    assert.ok(readdirSync(dir).includes(`${name}.corrupt`), 'a copy of the damaged journal is kept');
-    const damage = store.stats().damageAtStart;
-    assert.equal([damage.headers, damage.regions], [1, 1]);
-    await store.close();
-    const again = await loadAt(dir);
-    assert.equal(again.loaded.warnings, [], 'rewritten with a good header');
-    assert.is(again.loaded.sessions.size, 60);
-    assert.equal(again.store.stats().damageAtStart, { regions: 0, lostBytes: 0, headers: 0 });
-    await again.store.close();
-  });
+  test(
+    `a bit flip in the journal's header ${where}: every session read, the damage reported and counted, not ` +
+      'ERR_STATE_LOST',
+    async () => {
+      const { dir, sessions } = await withSessions(60, compacted);
+      const name = flipInHeader(dir);
+      const { store, loaded } = await loadAt(dir);
+      assert.is(loaded.sessions.size, 60);
+      for (const s of sessions) assert.ok(loaded.sessions.has(s.id));
+      if (compacted) assert.is(loaded.sessions.get(sessions[0]!.id)!.used, 7, 'the record after the header is applied');
+      assert.ok(
+        loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_CORRUPT' && /header is damaged in place/.test(w.message)),
+        JSON.stringify(loaded.warnings.map((w) => w.message)),
+      );
+      assert.ok(readdirSync(dir).includes(`${name}.corrupt`), 'a copy of the damaged journal is kept');
+      const damage = store.stats().damageAtStart;
+      assert.equal([damage.headers, damage.regions], [1, 1]);
+      await store.close();
+      const again = await loadAt(dir);
+      assert.equal(again.loaded.warnings, [], 'rewritten with a good header');
+      assert.is(again.loaded.sessions.size, 60);
+      assert.equal(again.store.stats().damageAtStart, { regions: 0, lostBytes: 0, headers: 0 });
+      await again.store.close();
+    },
+  );
 }
 
-test("a journal of only its header, damaged in place (just after a compaction), starts with the snapshot's sessions", async () => {
-  const { dir } = await withSessions(10, false);
-  const first = await loadAt(dir);
-  await first.store.compact(Date.now());
-  await first.store.close();
-  flipInHeader(dir);
-  const { store, loaded } = await loadAt(dir);
-  assert.is(loaded.sessions.size, 10);
-  assert.is(store.stats().damageAtStart.headers, 1);
-  await store.close();
-});
+test(
+  'a journal of only its header, damaged in place (just ' + "after a compaction), starts with the snapshot's sessions",
+  async () => {
+    const { dir } = await withSessions(10, false);
+    const first = await loadAt(dir);
+    await first.store.compact(Date.now());
+    await first.store.close();
+    flipInHeader(dir);
+    const { store, loaded } = await loadAt(dir);
+    assert.is(loaded.sessions.size, 10);
+    assert.is(store.stats().damageAtStart.headers, 1);
+    await store.close();
+  },
+);
 
 test('a journal whose header line is gone (it begins with record 2) is still refused with ERR_STATE_LOST', async () => {
   const { dir } = await withSessions(20, true);
@@ -301,22 +362,30 @@ test('a journal whose header line is gone (it begins with record 2) is still ref
   await refusedWithStateLost(dir);
 });
 
-test('a damaged header and a damaged record 1, then record 2: read on; a damaged line where header and record 1 would be is not', async () => {
-  const { dir } = await withSessions(3, false);
-  const name = journalName(dir);
-  const lines = readFileSync(join(dir, name), 'utf8').split('\n');
-  const damage = (line: string): string => `${line.slice(0, 20)}X${line.slice(21)}`;
-  writeFileSync(join(dir, name), [damage(lines[0]!), damage(lines[1]!), ...lines.slice(2)].join('\n'));
-  const { store, loaded } = await loadAt(dir);
-  assert.is(loaded.sessions.size, 2, 'record 1 is lost as damage, the header read past');
-  await store.close();
+test(
+  'a damaged header and a damaged record 1, then record 2: read on; a damaged line where header and record 1 ' +
+    'would be is not',
+  async () => {
+    const { dir } = await withSessions(3, false);
+    const name = journalName(dir);
+    const lines = readFileSync(join(dir, name), 'utf8').split('\n');
+    const damage = (line: string): string => `${line.slice(0, 20)}X${line.slice(21)}`;
+    writeFileSync(join(dir, name), [damage(lines[0]!), damage(lines[1]!), ...lines.slice(2)].join('\n'));
+    const { store, loaded } = await loadAt(dir);
+    assert.is(loaded.sessions.size, 2, 'record 1 is lost as damage, the header read past');
+    await store.close();
 
-  const other = await withSessions(3, false);
-  const otherName = journalName(other.dir);
-  const otherLines = readFileSync(join(other.dir, otherName), 'utf8').split('\n');
-  // One damaged line standing for two numbered lines (header and record 1 merged and garbled): not one header's damage.
-  writeFileSync(join(other.dir, otherName), [damage(otherLines[0]! + otherLines[1]!), ...otherLines.slice(2)].join('\n'));
-  await refusedWithStateLost(other.dir);
-});
+    const other = await withSessions(3, false);
+    const otherName = journalName(other.dir);
+    const otherLines = readFileSync(join(other.dir, otherName), 'utf8').split('\n');
+    // One damaged line standing for two numbered lines (header and record 1 merged and garbled): not one header's
+    // damage.
+    writeFileSync(
+      join(other.dir, otherName),
+      [damage(otherLines[0]! + otherLines[1]!), ...otherLines.slice(2)].join('\n'),
+    );
+    await refusedWithStateLost(other.dir);
+  },
+);
 
 test.run();

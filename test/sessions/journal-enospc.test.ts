@@ -28,7 +28,8 @@ try {
 function grant(i: number): Grant {
   return {
     mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
-    metric: 'seconds', allotment: 3600n,
+    metric: 'seconds',
+    allotment: 3600n,
     payment: { method: 'test', reference: `ref-${i}`, amount: 1n, asset: 'USDC', at: Date.now() },
   };
 }
@@ -54,48 +55,63 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
   }
 }
 
-test('journal write failure (ENOSPC): ended sessions stay ended, ends are retried, the journal recovers when space returns', async () => {
-  assert.ok(mounted, 'needs root to mount a small tmpfs (CI runs as root)');
-  const dir = join(mount, 'state');
-  const store = new JournalStore({ dir });
-  const manager = new SessionManager({ store, endRetryMs: 100 });
-  const warnings: string[] = [];
-  manager.on('warning', (e) => warnings.push(e.code));
-  await manager.recover();
-  const ids: string[] = [];
-  for (let i = 0; i < 60; i++) ids.push((await manager.activate(grant(i))).session.id);
+test(
+  'journal write failure (ENOSPC): ended sessions stay ended, ends are retried, the journal recovers when space ' +
+    'returns',
+  async () => {
+    assert.ok(mounted, 'needs root to mount a small tmpfs (CI runs as root)');
+    const dir = join(mount, 'state');
+    const store = new JournalStore({ dir });
+    const manager = new SessionManager({ store, endRetryMs: 100 });
+    const warnings: string[] = [];
+    manager.on('warning', (e) => warnings.push(e.code));
+    await manager.recover();
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) ids.push((await manager.activate(grant(i))).session.id);
 
-  const filler = join(mount, 'filler');
-  fill(filler);
-  // Ends while the disk is full: each is TERMINATED at once in memory; some cannot be written.
-  const ended = ids.slice(0, 50);
-  for (const id of ended) assert.is((await manager.end(id, 'admin'))!.state, 'TERMINATED');
-  for (const id of ended) assert.is(manager.get(id)!.state, 'TERMINATED', 'ended in memory, gate stays closed');
-  assert.ok(manager.stats().unwrittenEnds > 0, 'some ends could not be written (the test filled the disk)');
-  assert.ok(store.stats().failing !== null, 'stats show the journal is failing');
-  assert.ok(store.stats().writeFailures > 0);
-  let refused: unknown;
-  try { await manager.activate(grant(100)); } catch (err) { refused = err; }
-  assert.is((refused as SluiceError).code, 'ERR_JOURNAL_WRITE', 'a new purchase is refused while nothing can be written');
-  assert.is(manager.byMac(grant(100).mac), null);
+    const filler = join(mount, 'filler');
+    fill(filler);
+    // Ends while the disk is full: each is TERMINATED at once in memory; some cannot be written.
+    const ended = ids.slice(0, 50);
+    for (const id of ended) assert.is((await manager.end(id, 'admin'))!.state, 'TERMINATED');
+    for (const id of ended) assert.is(manager.get(id)!.state, 'TERMINATED', 'ended in memory, gate stays closed');
+    assert.ok(manager.stats().unwrittenEnds > 0, 'some ends could not be written (the test filled the disk)');
+    assert.ok(store.stats().failing !== null, 'stats show the journal is failing');
+    assert.ok(store.stats().writeFailures > 0);
+    let refused: unknown;
+    try {
+      await manager.activate(grant(100));
+    } catch (err) {
+      refused = err;
+    }
+    assert.is(
+      (refused as SluiceError).code,
+      'ERR_JOURNAL_WRITE',
+      'a new purchase is refused while nothing can be written',
+    );
+    assert.is(manager.byMac(grant(100).mac), null);
 
-  rmSync(filler);
-  await until('the ends to be written after space returned', () => manager.stats().unwrittenEnds === 0);
-  await until('the journal to recover', () => store.stats().failing === null);
-  assert.ok(store.stats().recoveries >= 1);
-  const after = await manager.activate(grant(101));
-  assert.is(after.session.state, 'ACTIVE', 'purchases accepted again without a restart');
-  await manager.close();
+    rmSync(filler);
+    await until('the ends to be written after space returned', () => manager.stats().unwrittenEnds === 0);
+    await until('the journal to recover', () => store.stats().failing === null);
+    assert.ok(store.stats().recoveries >= 1);
+    const after = await manager.activate(grant(101));
+    assert.is(after.session.state, 'ACTIVE', 'purchases accepted again without a restart');
+    await manager.close();
 
-  // A restart: every end stays ended, every acknowledged purchase is there.
-  const again = await SessionManager.open({ store: new JournalStore({ dir }) });
-  for (const id of ended) assert.is(again.get(id)?.state, 'TERMINATED', `session ${id} came back after a restart`);
-  for (const id of ids.slice(50)) assert.is(again.get(id)?.state, 'ACTIVE');
-  assert.is(again.byMac(grant(101).mac)?.state, 'ACTIVE');
-  assert.is(again.byMac(grant(100).mac), null);
-  await again.close();
-  console.log(`enospc: ${ended.length} ends while full, write failures ${store.stats().writeFailures}, recoveries ${store.stats().recoveries}`);
-});
+    // A restart: every end stays ended, every acknowledged purchase is there.
+    const again = await SessionManager.open({ store: new JournalStore({ dir }) });
+    for (const id of ended) assert.is(again.get(id)?.state, 'TERMINATED', `session ${id} came back after a restart`);
+    for (const id of ids.slice(50)) assert.is(again.get(id)?.state, 'ACTIVE');
+    assert.is(again.byMac(grant(101).mac)?.state, 'ACTIVE');
+    assert.is(again.byMac(grant(100).mac), null);
+    await again.close();
+    console.log(
+      `enospc: ${ended.length} ends while full, write failures ${store.stats().writeFailures}, ` +
+        `recoveries ${store.stats().recoveries}`,
+    );
+  },
+);
 
 test.after(() => {
   if (mounted) execFileSync('umount', [mount], { stdio: 'ignore' });

@@ -14,7 +14,11 @@ import { useBytes } from './helpers.ts';
 
 const tempDir = tempDirs('sluice-journal-', test.after);
 
-const journalFile = (dir: string): string => join(dir, readdirSync(dir).find((n) => /^sessions\.\d+\.journal$/.test(n))!);
+const journalFile = (dir: string): string =>
+  join(
+    dir,
+    readdirSync(dir).find((n) => /^sessions\.\d+\.journal$/.test(n))!,
+  );
 
 async function loadAt(dir: string) {
   const store = new JournalStore({ dir });
@@ -30,7 +34,11 @@ test('journal lines are `crc32hex json`, bigints as decimal strings', async () =
   await store.close();
   const lines = readFileSync(journalFile(dir), 'utf8').split('\n');
   assert.is(lines.at(-1), '', 'every record ends with a newline');
-  assert.equal(JSON.parse(lines[0]!.slice(9)), { t: 'jnl', v: 1, gen: 0, at: JSON.parse(lines[0]!.slice(9)).at, n: 0 }, 'a journal begins with its header');
+  assert.equal(
+    JSON.parse(lines[0]!.slice(9)),
+    { t: 'jnl', v: 1, gen: 0, at: JSON.parse(lines[0]!.slice(9)).at, n: 0 },
+    'a journal begins with its header',
+  );
   const [crc, json] = [lines[1]!.slice(0, 8), lines[1]!.slice(9)];
   assert.match(crc, /^[0-9a-f]{8}$/);
   const parsed = JSON.parse(json) as { t: string; s: { allotment: string }; n: number };
@@ -46,7 +54,16 @@ test('a torn last record, cut at every byte offset, recovers the state before it
   await store.append([openRecord(s)]);
   await store.append([{ t: 'usage', at: 5, entries: [[s.id, 3, 4096]] }]);
   const before = statSync(journalFile(dir)).size;
-  await store.append([{ t: 'topup', id: s.id, add: 120n, keys: ['ref:x:last', 'idem:last'], at: 9, payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 } }]);
+  await store.append([
+    {
+      t: 'topup',
+      id: s.id,
+      add: 120n,
+      keys: ['ref:x:last', 'idem:last'],
+      at: 9,
+      payment: { method: 'x', reference: 'last', amount: 5n, asset: 'USDC', at: 9 },
+    },
+  ]);
   await store.close();
   const full = statSync(journalFile(dir)).size;
   assert.ok(full > before + 50);
@@ -59,7 +76,11 @@ test('a torn last record, cut at every byte offset, recovers the state before it
     assert.is(got.allotment, 60n, `cut at ${cut}`);
     assert.is(got.bytes, 4096, `cut at ${cut}`);
     assert.not.ok(loaded.refs.has('idem:last'), `cut at ${cut}`);
-    assert.is(loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'), cut > before, `cut at ${cut}`);
+    assert.is(
+      loaded.warnings.some((w) => w.code === 'ERR_JOURNAL_TORN'),
+      cut > before,
+      `cut at ${cut}`,
+    );
     assert.is(statSync(journalFile(copy)).size, before, 'the torn tail is cut off the file');
     // Appends after recovery land on a clean line boundary.
     await reopened.append([{ t: 'usage', at: 10, entries: [[s.id, 5, 8192]] }]);
@@ -95,7 +116,10 @@ test('a corrupt record in the middle is reported, the records around it kept, an
   assert.ok(loaded.sessions.has(a.id), 'earlier data kept');
   assert.not.ok(loaded.sessions.has(b.id));
   assert.ok(loaded.sessions.has(c.id), 'later acknowledged purchases kept');
-  assert.ok(readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')), 'a copy is kept for a post-mortem');
+  assert.ok(
+    readdirSync(dir).some((n) => n.endsWith('.journal.corrupt')),
+    'a copy is kept for a post-mortem',
+  );
   await reopened.append([openRecord(makeSession())]);
   await reopened.close();
   const again = await loadAt(dir);
@@ -107,7 +131,11 @@ test('a corrupt record in the middle is reported, the records around it kept, an
 for (const step of ['snapshot-temp-written', 'snapshot-renamed', 'journal-switched'] as const) {
   test(`a process killed mid-compaction (${step}) loses nothing and leaves no stray file in use`, async () => {
     const dir = tempDir();
-    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), dir, step, '50'], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), dir, step, '50'],
+      { encoding: 'utf8' },
+    );
     assert.is(child.signal, 'SIGKILL', child.stderr);
     assert.not.match(child.stdout, 'compacted');
     const ids = JSON.parse(child.stdout.split('\n')[0]!) as string[];
@@ -152,33 +180,53 @@ test('compaction runs by itself past the size threshold and the state survives i
   await reopened.close();
 });
 
-const pay = (reference: string): PaymentRef => ({ method: 'x402', reference, amount: 100n, asset: 'USDC', at: Date.now() });
+const pay = (reference: string): PaymentRef => ({
+  method: 'x402',
+  reference,
+  amount: 100n,
+  asset: 'USDC',
+  at: Date.now(),
+});
 
 test('200 concurrent activates are all durable, with fewer fsyncs than purchases, and all recovered', async () => {
   const dir = tempDir();
   const store = new JournalStore({ dir });
   const manager = await SessionManager.open({ store });
-  const macs = Array.from({ length: 200 }, (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
-  const results = await Promise.all(macs.map((mac, i) => manager.activate({ mac, metric: 'bytes', allotment: 1_000_000n, payment: pay(`p${i}`) })));
+  const macs = Array.from(
+    { length: 200 },
+    (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+  );
+  const results = await Promise.all(
+    macs.map((mac, i) => manager.activate({ mac, metric: 'bytes', allotment: 1_000_000n, payment: pay(`p${i}`) })),
+  );
   assert.is(results.filter((r) => r.session.state === 'ACTIVE').length, 200);
   assert.ok(store.stats().fsyncs < 200, `group commit: ${store.stats().fsyncs} fsyncs`);
   await manager.close();
   const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
   assert.is(reopened.list({ state: 'ACTIVE' }).length, 200);
-  assert.equal(reopened.list().map((s) => s.mac).sort(), [...macs].sort());
+  assert.equal(
+    reopened
+      .list()
+      .map((s) => s.mac)
+      .sort(),
+    [...macs].sort(),
+  );
   await reopened.close();
 });
 
 test('a replayed payment reference or idempotency key is refused after a restart', async () => {
   const dir = tempDir();
   const manager = await SessionManager.open({ store: new JournalStore({ dir }) });
-  await manager.activate({ mac: '02:00:00:00:00:01', metric: 'seconds', allotment: 60n, payment: pay('once'), idempotencyKey: 'req-1' });
+  await manager.activate({
+    mac: '02:00:00:00:00:01',
+    metric: 'seconds',
+    allotment: 60n,
+    payment: pay('once'),
+    idempotencyKey: 'req-1',
+  });
   await manager.close();
   const reopened = await SessionManager.open({ store: new JournalStore({ dir }) });
-  for (const attempt of [
-    { payment: pay('once') },
-    { payment: pay('other'), idempotencyKey: 'req-1' },
-  ]) {
+  for (const attempt of [{ payment: pay('once') }, { payment: pay('other'), idempotencyKey: 'req-1' }]) {
     try {
       await reopened.activate({ mac: '02:00:00:00:00:02', metric: 'seconds', allotment: 60n, ...attempt });
       assert.unreachable('replay accepted');
@@ -212,7 +260,6 @@ test('a failed journal write grants nothing, says no, and refuses further append
   await manager.close();
 });
 
-
 // Written by the code before usage counters became numbers (bigints as decimal strings, one counter past 2^53 and
 // one end record at 2^60 + 1): the same line format, so it must recover unchanged; counters past 2^53 saturate.
 test('a journal written when counters were bigints recovers: exact below 2^53, MAX_SAFE_INTEGER above', async () => {
@@ -224,7 +271,10 @@ test('a journal written when counters were bigints recovers: exact below 2^53, M
   assert.equal([a.state, a.used, a.bytes, a.allotment], ['ACTIVE', 4_500_000, 4_500_000, 10_000_000n]);
   assert.equal(a.meterMark, { token: 7, down: 4_000_000, up: 500_000 });
   const b = loaded.sessions.get('00000000000000b2')!;
-  assert.equal([b.state, b.used, b.bytes, b.allotment], ['TERMINATED', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1n << 70n]);
+  assert.equal(
+    [b.state, b.used, b.bytes, b.allotment],
+    ['TERMINATED', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1n << 70n],
+  );
   await store.close();
 
   const manager = await SessionManager.open({ store: new JournalStore({ dir }) });
@@ -233,8 +283,11 @@ test('a journal written when counters were bigints recovers: exact below 2^53, M
   assert.equal(useBytes(manager, [['02:00:00:00:00:a1', 1000]]), []);
   await manager.close();
   const last = readFileSync(journalFile(dir), 'utf8').trimEnd().split('\n').at(-1)!;
-  assert.equal(JSON.parse(last.slice(9)), { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']], n: 1 },
-    'new lines keep counters as decimal strings');
+  assert.equal(
+    JSON.parse(last.slice(9)),
+    { t: 'usage', at: JSON.parse(last.slice(9)).at, u: [['00000000000000a1', '4501000', '4501000']], n: 1 },
+    'new lines keep counters as decimal strings',
+  );
   const again = await loadAt(dir);
   assert.is(again.loaded.sessions.get('00000000000000a1')!.used, 4_501_000);
   await again.store.close();

@@ -10,9 +10,23 @@ const T0 = 1_700_000_000_000;
 
 function session(state: SessionState, over: Partial<Session> = {}): Session {
   return {
-    id: '0123456789abcdef', mac: 'aa:bb:cc:dd:ee:ff', ip: null, user: null, plan: null, metric: 'seconds',
-    allotment: 600n, used: 0, bytes: 0, createdAt: T0, startedAt: T0, expiresAt: T0 + 600_000, endedAt: null,
-    state, endCause: null, payments: [], ...over,
+    id: '0123456789abcdef',
+    mac: 'aa:bb:cc:dd:ee:ff',
+    ip: null,
+    user: null,
+    plan: null,
+    metric: 'seconds',
+    allotment: 600n,
+    used: 0,
+    bytes: 0,
+    createdAt: T0,
+    startedAt: T0,
+    expiresAt: T0 + 600_000,
+    endedAt: null,
+    state,
+    endCause: null,
+    payments: [],
+    ...over,
   };
 }
 

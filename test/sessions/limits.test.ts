@@ -15,7 +15,13 @@ import { rejectsWithCode } from '../helpers/assert.ts';
 test('a data session with a deadline ends as time-limit at the deadline; a data top-up does not move it', async () => {
   const { time, manager, events } = await setup();
   const deadline = time.now() + 60_000;
-  const { session } = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment(), expiresAt: deadline });
+  const { session } = await manager.activate({
+    mac: mac(1),
+    metric: 'bytes',
+    allotment: 1000n,
+    payment: payment(),
+    expiresAt: deadline,
+  });
   assert.is(session.expiresAt, deadline);
   const topped = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment() });
   assert.is(topped.session.allotment, 1500n);
@@ -32,15 +38,27 @@ test('a data session with a deadline ends as time-limit at the deadline; a data 
 
 test('the data limit still ends a session with a deadline first when it comes first', async () => {
   const { time, manager } = await setup();
-  const { session } = await manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1000n, payment: payment(), expiresAt: time.now() + 60_000 });
+  const { session } = await manager.activate({
+    mac: mac(2),
+    metric: 'bytes',
+    allotment: 1000n,
+    payment: payment(),
+    expiresAt: time.now() + 60_000,
+  });
   const ended = useBytes(manager, [[mac(2), 1000]]);
-  assert.equal(ended.map((s) => [s.id, s.endCause]), [[session.id, 'data-limit']]);
+  assert.equal(
+    ended.map((s) => [s.id, s.endCause]),
+    [[session.id, 'data-limit']],
+  );
   await manager.close();
 });
 
 test('a deadline on a time session is refused', async () => {
   const { time, manager } = await setup();
-  await rejectsWithCode(manager.activate({ mac: mac(3), metric: 'seconds', allotment: 10n, payment: payment(), expiresAt: time.now() + 1 }), 'ERR_INVALID_GRANT');
+  await rejectsWithCode(
+    manager.activate({ mac: mac(3), metric: 'seconds', allotment: 10n, payment: payment(), expiresAt: time.now() + 1 }),
+    'ERR_INVALID_GRANT',
+  );
   await manager.close();
 });
 
@@ -66,7 +84,10 @@ test('setLimits: bytes on a data session; bytes on a time session refused; unkno
   const t = (await manager.activate({ mac: mac(7), metric: 'seconds', allotment: 60n, payment: payment() })).session;
   useBytes(manager, [[mac(6), 4000]]);
   assert.is((await manager.setLimits(d.id, { bytes: 5000n })).allotment, 5000n);
-  assert.equal(useBytes(manager, [[mac(6), 1000]]).map((s) => s.endCause), ['data-limit']);
+  assert.equal(
+    useBytes(manager, [[mac(6), 1000]]).map((s) => s.endCause),
+    ['data-limit'],
+  );
   await rejectsWithCode(manager.setLimits(t.id, { bytes: 5n }), 'ERR_SESSION_METRIC_MISMATCH');
   await rejectsWithCode(manager.setLimits('0000000000000000', { seconds: 5n }), 'ERR_SESSION_NOT_FOUND');
   await manager.close();
@@ -78,7 +99,15 @@ test('limits and deadlines survive a restart on the journal', async () => {
     const time = new FakeTime();
     const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
     const deadline = time.now() + 3600_000;
-    const d = (await first.activate({ mac: mac(8), metric: 'bytes', allotment: 10_000n, payment: payment(), expiresAt: deadline })).session;
+    const d = (
+      await first.activate({
+        mac: mac(8),
+        metric: 'bytes',
+        allotment: 10_000n,
+        payment: payment(),
+        expiresAt: deadline,
+      })
+    ).session;
     const t = (await first.activate({ mac: mac(9), metric: 'seconds', allotment: 600n, payment: payment() })).session;
     await first.setLimits(d.id, { bytes: 7000n, seconds: 1800n });
     await first.setLimits(t.id, { seconds: 1200n });
@@ -94,31 +123,40 @@ test('limits and deadlines survive a restart on the journal', async () => {
   }
 });
 
-test('a time session\'s clock start at its gate\'s opening survives a restart: used counts from then, the clock moves once', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
-  try {
-    const time = new FakeTime();
-    const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
-    const t = (await first.activate({ mac: mac(10), metric: 'seconds', allotment: 600n, payment: payment() })).session;
-    // The device joins the portal 30 s after the purchase (a whole second: its deadline needs no rounding).
-    await time.advance(30_000);
-    await first.startClock(t.id, time.now());
-    const opened = { ...first.get(t.id)! };
-    assert.equal([opened.startedAt, opened.expiresAt], [t.createdAt + 30_000, t.createdAt + 630_000]);
-    await time.advance(60_000);
-    assert.is(usedAt(first.get(t.id)!, time.now()), 60);
-    await first.close();
-    const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
-    const t2 = second.get(t.id)!;
-    // Before, the start went back to the purchase: used 90 s with 540 s left of a 600 s session.
-    assert.equal([t2.startedAt, t2.expiresAt], [opened.startedAt, opened.expiresAt]);
-    assert.is(usedAt(t2, time.now()), 60);
-    await second.startClock(t.id, time.now());
-    assert.equal([second.get(t.id)!.startedAt, second.get(t.id)!.expiresAt], [opened.startedAt, opened.expiresAt], 'not moved again');
-    await second.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  "a time session's clock start at its gate's opening survives a restart: used counts from then, the clock moves " +
+    'once',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
+    try {
+      const time = new FakeTime();
+      const first = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+      const t = (await first.activate({ mac: mac(10), metric: 'seconds', allotment: 600n, payment: payment() }))
+        .session;
+      // The device joins the portal 30 s after the purchase (a whole second: its deadline needs no rounding).
+      await time.advance(30_000);
+      await first.startClock(t.id, time.now());
+      const opened = { ...first.get(t.id)! };
+      assert.equal([opened.startedAt, opened.expiresAt], [t.createdAt + 30_000, t.createdAt + 630_000]);
+      await time.advance(60_000);
+      assert.is(usedAt(first.get(t.id)!, time.now()), 60);
+      await first.close();
+      const second = await SessionManager.open({ store: new JournalStore({ dir }), clock: time, timers: time });
+      const t2 = second.get(t.id)!;
+      // Before, the start went back to the purchase: used 90 s with 540 s left of a 600 s session.
+      assert.equal([t2.startedAt, t2.expiresAt], [opened.startedAt, opened.expiresAt]);
+      assert.is(usedAt(t2, time.now()), 60);
+      await second.startClock(t.id, time.now());
+      assert.equal(
+        [second.get(t.id)!.startedAt, second.get(t.id)!.expiresAt],
+        [opened.startedAt, opened.expiresAt],
+        'not moved again',
+      );
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

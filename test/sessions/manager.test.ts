@@ -6,12 +6,16 @@ import { CountingStore, mac, payment, setup, useBytes } from './helpers.ts';
 import { rejectsWithCode } from '../helpers/assert.ts';
 import { FIRST_CHECKPOINT_MS } from '../../src/sessions/checkpoints.ts';
 
-
 test('time sessions end with time-limit within 1 s of their deadline, from a single armed timer', async () => {
   const { time, manager, events } = await setup();
   const sessions = [];
   for (let i = 0; i < 60; i++) {
-    const { session } = await manager.activate({ mac: mac(i), metric: 'seconds', allotment: BigInt(30 + ((i * 37) % 90)), payment: payment() });
+    const { session } = await manager.activate({
+      mac: mac(i),
+      metric: 'seconds',
+      allotment: BigInt(30 + ((i * 37) % 90)),
+      payment: payment(),
+    });
     sessions.push(session);
   }
   assert.is(time.pending(), 1, 'one timer for 60 sessions');
@@ -38,7 +42,12 @@ test('a top-up extends a time session: same id, start kept, expiry moved, topup 
   const { time, manager, events } = await setup();
   const { session } = await manager.activate({ mac: mac(1), metric: 'seconds', allotment: 60n, payment: payment() });
   await time.advance(30_000);
-  const topped = await manager.activate({ mac: '02-00-00-00-00-01', metric: 'seconds', allotment: 60n, payment: payment() });
+  const topped = await manager.activate({
+    mac: '02-00-00-00-00-01',
+    metric: 'seconds',
+    allotment: 60n,
+    payment: payment(),
+  });
   assert.ok(topped.toppedUp);
   assert.is(topped.session.id, session.id);
   assert.is(topped.session.startedAt, session.startedAt);
@@ -64,7 +73,10 @@ test('a data top-up keeps usage and grows the allotment; a metric mismatch is re
   assert.is(topped.session.id, session.id);
   assert.is(topped.session.used, 600);
   assert.is(topped.session.allotment, 2000n);
-  await rejectsWithCode(manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment() }), 'ERR_SESSION_METRIC_MISMATCH');
+  await rejectsWithCode(
+    manager.activate({ mac: mac(2), metric: 'seconds', allotment: 60n, payment: payment() }),
+    'ERR_SESSION_METRIC_MISMATCH',
+  );
   assert.is(manager.get(session.id)!.allotment, 2000n, 'the refused purchase changed nothing');
   await manager.close();
 });
@@ -72,11 +84,22 @@ test('a data top-up keeps usage and grows the allotment; a metric mismatch is re
 test('data sessions end with data-limit at their allotment; usage is never negative', async () => {
   const { manager, events } = await setup();
   const { session } = await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 10_000n, payment: payment() });
-  assert.equal(useBytes(manager, [[mac(3), 4000], [mac(3), -5000], [mac(3), 1.5], [mac(3), Number.NaN]]), []);
+  assert.equal(
+    useBytes(manager, [
+      [mac(3), 4000],
+      [mac(3), -5000],
+      [mac(3), 1.5],
+      [mac(3), Number.NaN],
+    ]),
+    [],
+  );
   assert.is(manager.get(session.id)!.used, 4000);
   assert.is(manager.stats().rejectedDeltas, 3);
   assert.equal([...manager.activeDataSessions()], [{ id: session.id, mac: mac(3), remainingBytes: 6000 }]);
-  const ended = useBytes(manager, [[mac(3), 6500], [mac(99), 100]]);
+  const ended = useBytes(manager, [
+    [mac(3), 6500],
+    [mac(99), 100],
+  ]);
   assert.is(ended.length, 1);
   assert.is(ended[0]!.endCause, 'data-limit');
   assert.is(ended[0]!.state, 'EXPIRED');
@@ -99,12 +122,30 @@ test('time sessions count bytes for accounting but are not ended by them', async
 
 test('device limit: a user on a new device ends their oldest session first', async () => {
   const { time, manager, events } = await setup({ limits: { maxDevicesPerUser: 2 } });
-  const a = await manager.activate({ mac: mac(10), user: 'alice', metric: 'seconds', allotment: 600n, payment: payment() });
+  const a = await manager.activate({
+    mac: mac(10),
+    user: 'alice',
+    metric: 'seconds',
+    allotment: 600n,
+    payment: payment(),
+  });
   await time.advance(1000);
-  const b = await manager.activate({ mac: mac(11), user: 'alice', metric: 'seconds', allotment: 600n, payment: payment() });
+  const b = await manager.activate({
+    mac: mac(11),
+    user: 'alice',
+    metric: 'seconds',
+    allotment: 600n,
+    payment: payment(),
+  });
   await time.advance(1000);
   await manager.activate({ mac: mac(20), user: 'bob', metric: 'seconds', allotment: 600n, payment: payment() });
-  const c = await manager.activate({ mac: mac(12), user: 'alice', metric: 'bytes', allotment: 1000n, payment: payment() });
+  const c = await manager.activate({
+    mac: mac(12),
+    user: 'alice',
+    metric: 'bytes',
+    allotment: 1000n,
+    payment: payment(),
+  });
   assert.is(manager.get(a.session.id)!.endCause, 'device-limit');
   assert.is(manager.get(a.session.id)!.state, 'TERMINATED');
   assert.is(manager.get(b.session.id)!.state, 'ACTIVE');
@@ -116,8 +157,17 @@ test('device limit: a user on a new device ends their oldest session first', asy
   await manager.activate({ mac: mac(11), user: 'alice', metric: 'seconds', allotment: 60n, payment: payment() });
   assert.is(manager.list({ user: 'alice', state: 'ACTIVE' }).length, 2);
   manager.configure({ limits: { maxDevicesPerUser: 1 } });
-  const d = await manager.activate({ mac: mac(13), user: 'alice', metric: 'seconds', allotment: 60n, payment: payment() });
-  assert.equal(manager.list({ user: 'alice', state: 'ACTIVE' }).map((s) => s.id), [d.session.id]);
+  const d = await manager.activate({
+    mac: mac(13),
+    user: 'alice',
+    metric: 'seconds',
+    allotment: 60n,
+    payment: payment(),
+  });
+  assert.equal(
+    manager.list({ user: 'alice', state: 'ACTIVE' }).map((s) => s.id),
+    [d.session.id],
+  );
   assert.is(manager.list({ user: 'bob', state: 'ACTIVE' }).length, 1, 'other users are untouched');
   await manager.close();
 });
@@ -153,9 +203,14 @@ test('endUser ends every live session of a user (pc-logout)', async () => {
   await manager.close();
 });
 
-test('usage reaches the store only at checkpoints, then on close; a data session\'s first usage at once', async () => {
+test("usage reaches the store only at checkpoints, then on close; a data session's first usage at once", async () => {
   const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
-  const { session } = await manager.activate({ mac: mac(50), metric: 'bytes', allotment: 10n ** 12n, payment: payment() });
+  const { session } = await manager.activate({
+    mac: mac(50),
+    metric: 'bytes',
+    allotment: 10n ** 12n,
+    payment: payment(),
+  });
   const afterPurchase = store.count();
   useBytes(manager, [[mac(50), 1000]]);
   await time.advance(FIRST_CHECKPOINT_MS - 1);
@@ -190,30 +245,44 @@ test('usage reaches the store only at checkpoints, then on close; a data session
   await reopened.manager.close();
 });
 
-test('a time session\'s usage waits for the interval: only a data session\'s first usage is written at once', async () => {
-  const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
-  await manager.activate({ mac: mac(51), metric: 'seconds', allotment: 3600n, payment: payment() });
-  const afterPurchase = store.count();
-  useBytes(manager, [[mac(51), 1000]]);
-  await time.advance(FIRST_CHECKPOINT_MS * 10);
-  assert.is(store.count(), afterPurchase);
-  await manager.close();
-});
+test(
+  "a time session's usage waits for the interval: only " + "a data session's first usage is written at once",
+  async () => {
+    const { time, store, manager } = await setup({ checkpointIntervalMs: 300_000 });
+    await manager.activate({ mac: mac(51), metric: 'seconds', allotment: 3600n, payment: payment() });
+    const afterPurchase = store.count();
+    useBytes(manager, [[mac(51), 1000]]);
+    await time.advance(FIRST_CHECKPOINT_MS * 10);
+    assert.is(store.count(), afterPurchase);
+    await manager.close();
+  },
+);
 
 test('recovery: time spent while down ends sessions; data sessions resume from the last checkpoint', async () => {
   const store = new CountingStore();
   const first = await setup({ store, checkpointIntervalMs: 60_000 });
   const short = await first.manager.activate({ mac: mac(60), metric: 'seconds', allotment: 120n, payment: payment() });
   const long = await first.manager.activate({ mac: mac(61), metric: 'seconds', allotment: 3600n, payment: payment() });
-  const data = await first.manager.activate({ mac: mac(62), metric: 'bytes', allotment: 1_000_000n, payment: payment() });
+  const data = await first.manager.activate({
+    mac: mac(62),
+    metric: 'bytes',
+    allotment: 1_000_000n,
+    payment: payment(),
+  });
   const full = await first.manager.activate({ mac: mac(63), metric: 'bytes', allotment: 1000n, payment: payment() });
-  useBytes(first.manager, [[mac(62), 4000], [mac(63), 999]]);
+  useBytes(first.manager, [
+    [mac(62), 4000],
+    [mac(63), 999],
+  ]);
   await first.time.advance(60_000);
   useBytes(first.manager, [[mac(62), 7000]]);
   // Power cut: no close(). 10 minutes pass.
   const time = new FakeTime(first.time.now() + 600_000);
   const second = await setup({ store: new CountingStore(store.inner), time });
-  assert.equal(second.recovery.ended.map((s) => [s.id, s.endCause]), [[short.session.id, 'time-limit']]);
+  assert.equal(
+    second.recovery.ended.map((s) => [s.id, s.endCause]),
+    [[short.session.id, 'time-limit']],
+  );
   assert.is(second.manager.get(short.session.id)!.state, 'EXPIRED');
   assert.is(second.manager.get(long.session.id)!.state, 'ACTIVE');
   assert.is(second.manager.get(long.session.id)!.expiresAt, long.session.expiresAt);
@@ -222,7 +291,10 @@ test('recovery: time spent while down ends sessions; data sessions resume from t
   assert.is(time.pending(), 1, 'the surviving time session is scheduled');
   await time.advance(long.session.expiresAt! - time.now());
   assert.is(second.manager.get(long.session.id)!.endCause, 'time-limit');
-  await rejectsWithCode(second.manager.activate({ mac: mac(64), metric: 'bytes', allotment: 1n, payment: short.session.payments[0]! }), 'ERR_PAYMENT_REPLAYED');
+  await rejectsWithCode(
+    second.manager.activate({ mac: mac(64), metric: 'bytes', allotment: 1n, payment: short.session.payments[0]! }),
+    'ERR_PAYMENT_REPLAYED',
+  );
   await second.manager.close();
 });
 
@@ -278,15 +350,36 @@ test('clock jumps: forward ends due sessions within maxSleepMs; backward never e
 
 test('bad grants, limits and a closed manager are refused with codes', async () => {
   const { manager } = await setup({ limits: { maxSessions: 1 } });
-  await rejectsWithCode(manager.activate({ mac: 'nope', metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_INVALID_MAC');
-  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 0n, payment: payment() }), 'ERR_INVALID_AMOUNT');
-  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'seconds', allotment: 10n ** 12n, payment: payment() }), 'ERR_INVALID_AMOUNT');
-  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'hours' as never, allotment: 1n, payment: payment() }), 'ERR_INVALID_GRANT');
-  await rejectsWithCode(manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: { method: 'x' } as never }), 'ERR_INVALID_GRANT');
+  await rejectsWithCode(
+    manager.activate({ mac: 'nope', metric: 'bytes', allotment: 1n, payment: payment() }),
+    'ERR_INVALID_MAC',
+  );
+  await rejectsWithCode(
+    manager.activate({ mac: mac(1), metric: 'bytes', allotment: 0n, payment: payment() }),
+    'ERR_INVALID_AMOUNT',
+  );
+  await rejectsWithCode(
+    manager.activate({ mac: mac(1), metric: 'seconds', allotment: 10n ** 12n, payment: payment() }),
+    'ERR_INVALID_AMOUNT',
+  );
+  await rejectsWithCode(
+    manager.activate({ mac: mac(1), metric: 'hours' as never, allotment: 1n, payment: payment() }),
+    'ERR_INVALID_GRANT',
+  );
+  await rejectsWithCode(
+    manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: { method: 'x' } as never }),
+    'ERR_INVALID_GRANT',
+  );
   await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1n, payment: payment() });
-  await rejectsWithCode(manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSION_LIMIT');
+  await rejectsWithCode(
+    manager.activate({ mac: mac(2), metric: 'bytes', allotment: 1n, payment: payment() }),
+    'ERR_SESSION_LIMIT',
+  );
   await manager.close();
-  await rejectsWithCode(manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }), 'ERR_SESSIONS_CLOSED');
+  await rejectsWithCode(
+    manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1n, payment: payment() }),
+    'ERR_SESSIONS_CLOSED',
+  );
   assert.equal(useBytes(manager, [[mac(1), 1]]), []);
 });
 
@@ -311,8 +404,14 @@ test('byMac shows the live session, else the most recent end; list filters', asy
   assert.is(manager.byMac(mac(6))!.id, second.session.id);
   await manager.end(second.session.id, 'admin');
   assert.is(manager.byMac(mac(6))!.id, second.session.id);
-  assert.equal(manager.list({ mac: '02-00-00-00-00-06' }).map((s) => s.id), [first.session.id, second.session.id]);
-  assert.equal(manager.list({ state: 'EXPIRED' }).map((s) => s.id), [first.session.id]);
+  assert.equal(
+    manager.list({ mac: '02-00-00-00-00-06' }).map((s) => s.id),
+    [first.session.id, second.session.id],
+  );
+  assert.equal(
+    manager.list({ state: 'EXPIRED' }).map((s) => s.id),
+    [first.session.id],
+  );
   assert.is(manager.byMac(mac(7)), null);
   await manager.close();
 });

@@ -1,6 +1,6 @@
 /**
- * Child process for the kill-mid-move tests: opens a journal, sells a data session to MAC A, bills some bytes, then moves
- * it to MAC B and SIGKILLs itself at the point named in argv[3] — a real kill, no cleanup, no close:
+ * Child process for the kill-mid-move tests: opens a journal, sells a data session to MAC A, bills some bytes, then
+ * moves it to MAC B and SIGKILLs itself at the point named in argv[3] — a real kill, no cleanup, no close:
  *   before-write  the move record never reached the store
  *   after-write   the move is on flash, and nothing (no gate) has heard of it yet
  */
@@ -20,7 +20,12 @@ const store: SessionStore = {
   close: () => journal.close(),
 };
 const manager = await SessionManager.open({ store });
-const { session } = await manager.activate({ mac: '02:00:00:00:00:0a', metric: 'bytes', allotment: 10_000n, payment: { method: 'test', reference: 'r1', amount: 5n, asset: 'USDC', at: Date.now() } });
+const { session } = await manager.activate({
+  mac: '02:00:00:00:00:0a',
+  metric: 'bytes',
+  allotment: 10_000n,
+  payment: { method: 'test', reference: 'r1', amount: 5n, asset: 'USDC', at: Date.now() },
+});
 manager.applyUsage([session.id], [1234], 1);
 await manager.checkpoint();
 manager.on('moved', () => process.kill(process.pid, 'SIGKILL'));

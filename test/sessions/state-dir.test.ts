@@ -20,22 +20,29 @@ async function loadError(dir: string): Promise<{ code: string; errno: unknown }>
   try {
     await store.load();
   } catch (err) {
-    return { code: isSluiceError(err) ? err.code : String(err), errno: (err as { details?: { errno?: unknown } }).details?.errno };
+    return {
+      code: isSluiceError(err) ? err.code : String(err),
+      errno: (err as { details?: { errno?: unknown } }).details?.errno,
+    };
   } finally {
     await store.close();
   }
   return { code: 'started', errno: undefined };
 }
 
-test('state_dir under /proc, a file, below a file, or /proc itself: ERR_STATE_DIR with the errno, not a spin or ERR_INTERNAL', async () => {
-  const file = join(tempDir(), 'a-file');
-  writeFileSync(file, 'x');
-  for (const dir of ['/proc/sluice-state', file, join(file, 'below'), '/proc', '/proc/self/fd/0']) {
-    const { code, errno } = await loadError(dir);
-    assert.is(code, 'ERR_STATE_DIR', dir);
-    assert.type(errno, 'string', `${dir}: the errno is named`);
-  }
-});
+test(
+  'state_dir under /proc, a file, below a file, or /proc itself: ERR_STATE_DIR with the errno, not a spin or ' +
+    'ERR_INTERNAL',
+  async () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, 'x');
+    for (const dir of ['/proc/sluice-state', file, join(file, 'below'), '/proc', '/proc/self/fd/0']) {
+      const { code, errno } = await loadError(dir);
+      assert.is(code, 'ERR_STATE_DIR', dir);
+      assert.type(errno, 'string', `${dir}: the errno is named`);
+    }
+  },
+);
 
 test('state_dir on a read-only filesystem (a tmpfs mounted ro; root only): ERR_STATE_DIR with EROFS', async () => {
   const mount = join(tempDir(), 'ro');

@@ -22,10 +22,23 @@ const prefix = randomBytes(4).toString('hex');
 export function makeSession(over: Partial<Session> = {}): Session {
   const n = ++seq;
   return {
-    id: prefix + n.toString(16).padStart(8, '0'), mac: `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
-    ip: '10.0.0.2', user: null, plan: 'default', metric: 'bytes', allotment: 1_000_000n, used: 0, bytes: 0,
-    createdAt: T0, startedAt: T0, expiresAt: null, endedAt: null, state: 'ACTIVE', endCause: null,
-    payments: [{ method: 'grant', reference: `g-${n}`, amount: 0n, asset: '', at: T0 }], ...over,
+    id: prefix + n.toString(16).padStart(8, '0'),
+    mac: `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
+    ip: '10.0.0.2',
+    user: null,
+    plan: 'default',
+    metric: 'bytes',
+    allotment: 1_000_000n,
+    used: 0,
+    bytes: 0,
+    createdAt: T0,
+    startedAt: T0,
+    expiresAt: null,
+    endedAt: null,
+    state: 'ACTIVE',
+    endCause: null,
+    payments: [{ method: 'grant', reference: `g-${n}`, amount: 0n, asset: '', at: T0 }],
+    ...over,
   };
 }
 
@@ -62,14 +75,22 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     await ctx.store.load();
     const data = makeSession({ allotment: 10_000_000n });
     await ctx.store.append([openRecord(data)]);
-    await ctx.store.append([{ t: 'usage', at: T0 + 10, entries: [[data.id, 5000, 5000, { token: -123456, down: 4096, up: 1024 }]] }]);
-    await ctx.store.append([{ t: 'usage', at: T0 + 20, entries: [[data.id, 6000, 6000, { token: -123456, down: 5120, up: 1024 }]] }]);
+    await ctx.store.append([
+      { t: 'usage', at: T0 + 10, entries: [[data.id, 5000, 5000, { token: -123456, down: 4096, up: 1024 }]] },
+    ]);
+    await ctx.store.append([
+      { t: 'usage', at: T0 + 20, entries: [[data.id, 6000, 6000, { token: -123456, down: 5120, up: 1024 }]] },
+    ]);
     let loaded = await reopen(ctx);
     assert.equal(loaded.sessions.get(data.id)!.meterMark, { token: -123456, down: 5120, up: 1024 });
     assert.is(loaded.sessions.get(data.id)!.used, 6000);
     await ctx.store.compact(T0 + 30);
     loaded = await reopen(ctx);
-    assert.equal(loaded.sessions.get(data.id)!.meterMark, { token: -123456, down: 5120, up: 1024 }, 'kept by compaction');
+    assert.equal(
+      loaded.sessions.get(data.id)!.meterMark,
+      { token: -123456, down: 5120, up: 1024 },
+      'kept by compaction',
+    );
   });
 
   it('open, top-up, usage and end survive a reopen with bigints intact, counters up to 2^53 - 1 exact', async (ctx) => {
@@ -77,9 +98,44 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     const time = makeSession({ metric: 'seconds', allotment: 600n, expiresAt: T0 + 600_000, user: 'alice' });
     const data = makeSession({ allotment: (1n << 70n) + 3n });
     await ctx.store.append([openRecord(time), openRecord(data)]);
-    await ctx.store.append([{ t: 'topup', id: time.id, add: 300n, keys: ['ref:x:1', 'idem:k1'], at: T0 + 5, payment: { method: 'x', reference: '1', amount: 123456789012345678901234567890n, asset: 'USDC', steps: 3n, at: T0 + 5 } }]);
-    await ctx.store.append([{ t: 'usage', at: T0 + 10, entries: [[data.id, 5000, 5000], [time.id, 10, 777]] }]);
-    await ctx.store.append([{ t: 'end', id: data.id, state: 'EXPIRED', cause: 'data-limit', at: T0 + 20, used: Number.MAX_SAFE_INTEGER, bytes: Number.MAX_SAFE_INTEGER - 1 }]);
+    await ctx.store.append([
+      {
+        t: 'topup',
+        id: time.id,
+        add: 300n,
+        keys: ['ref:x:1', 'idem:k1'],
+        at: T0 + 5,
+        payment: {
+          method: 'x',
+          reference: '1',
+          amount: 123456789012345678901234567890n,
+          asset: 'USDC',
+          steps: 3n,
+          at: T0 + 5,
+        },
+      },
+    ]);
+    await ctx.store.append([
+      {
+        t: 'usage',
+        at: T0 + 10,
+        entries: [
+          [data.id, 5000, 5000],
+          [time.id, 10, 777],
+        ],
+      },
+    ]);
+    await ctx.store.append([
+      {
+        t: 'end',
+        id: data.id,
+        state: 'EXPIRED',
+        cause: 'data-limit',
+        at: T0 + 20,
+        used: Number.MAX_SAFE_INTEGER,
+        bytes: Number.MAX_SAFE_INTEGER - 1,
+      },
+    ]);
     const loaded = await reopen(ctx);
     const t = loaded.sessions.get(time.id)!;
     assert.is(t.allotment, 900n);
@@ -87,7 +143,14 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     assert.is(t.bytes, 777);
     assert.is(t.user, 'alice');
     assert.is(t.payments.length, 2);
-    assert.equal(t.payments[1], { method: 'x', reference: '1', amount: 123456789012345678901234567890n, asset: 'USDC', steps: 3n, at: T0 + 5 });
+    assert.equal(t.payments[1], {
+      method: 'x',
+      reference: '1',
+      amount: 123456789012345678901234567890n,
+      asset: 'USDC',
+      steps: 3n,
+      at: T0 + 5,
+    });
     const d = loaded.sessions.get(data.id)!;
     assert.is(d.state, 'EXPIRED');
     assert.is(d.endCause, 'data-limit');
@@ -102,11 +165,22 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
     await ctx.store.load();
     const s = makeSession();
     await ctx.store.append([openRecord(s), { t: 'usage', at: T0 + 1, entries: [[s.id, 900, 900]] }]);
-    await ctx.store.append([{ t: 'usage', at: T0 + 2, entries: [[s.id, 100, 100], ['ffffffffffffffff', 5, 5]] }]);
+    await ctx.store.append([
+      {
+        t: 'usage',
+        at: T0 + 2,
+        entries: [
+          [s.id, 100, 100],
+          ['ffffffffffffffff', 5, 5],
+        ],
+      },
+    ]);
     let loaded = await reopen(ctx);
     assert.is(loaded.sessions.get(s.id)!.used, 900);
     assert.not.ok(loaded.sessions.has('ffffffffffffffff'), 'usage for an unknown id invents nothing');
-    await ctx.store.append([{ t: 'end', id: s.id, state: 'TERMINATED', cause: 'admin', at: T0 + 3, used: 950, bytes: 950 }]);
+    await ctx.store.append([
+      { t: 'end', id: s.id, state: 'TERMINATED', cause: 'admin', at: T0 + 3, used: 950, bytes: 950 },
+    ]);
     await ctx.store.append([{ t: 'usage', at: T0 + 4, entries: [[s.id, 5000, 5000]] }]);
     loaded = await reopen(ctx);
     assert.is(loaded.sessions.get(s.id)!.used, 950);
@@ -157,16 +231,37 @@ export function storeSuite(name: string, makeBacking: () => Promise<StoreBacking
       ended.push(s);
       // i = 0 ended two hours before "now": too old; i = 1..5: recent, but only 3 are kept.
       const at = i === 0 ? T0 - 7_200_000 : T0 - 60_000 + i;
-      await ctx.store.append([openRecord(s), { t: 'end', id: s.id, state: 'TERMINATED', cause: 'admin', at, used: 0, bytes: 0 }]);
+      await ctx.store.append([
+        openRecord(s),
+        { t: 'end', id: s.id, state: 'TERMINATED', cause: 'admin', at, used: 0, bytes: 0 },
+      ]);
     }
-    await ctx.store.append([{ t: 'topup', id: live.id, add: 1n, keys: ['idem:old'], at: T0 - 2 * 86_400_000, payment: { method: 'x', reference: 'old', amount: 1n, asset: 'A', at: T0 - 2 * 86_400_000 } }]);
+    await ctx.store.append([
+      {
+        t: 'topup',
+        id: live.id,
+        add: 1n,
+        keys: ['idem:old'],
+        at: T0 - 2 * 86_400_000,
+        payment: { method: 'x', reference: 'old', amount: 1n, asset: 'A', at: T0 - 2 * 86_400_000 },
+      },
+    ]);
     await ctx.store.compact(T0);
     const loaded = await reopen(ctx, { endedMax: 3, endedMaxAgeMs: 3_600_000, refsMaxAgeMs: 86_400_000 });
     assert.ok(loaded.sessions.has(live.id), 'a live session is never dropped, however old');
-    assert.equal([...loaded.sessions.keys()].filter((id) => id !== live.id).sort(), ended.slice(3).map((s) => s.id).sort());
+    assert.equal(
+      [...loaded.sessions.keys()].filter((id) => id !== live.id).sort(),
+      ended
+        .slice(3)
+        .map((s) => s.id)
+        .sort(),
+    );
     assert.not.ok(loaded.refs.has('idem:old'));
     assert.not.ok(loaded.refs.has('ref:x:old'));
-    assert.ok(loaded.refs.has(`ref:grant:${ended[5]!.payments[0]!.reference}`), 'recent keys stay even when their session is dropped');
+    assert.ok(
+      loaded.refs.has(`ref:grant:${ended[5]!.payments[0]!.reference}`),
+      'recent keys stay even when their session is dropped',
+    );
     assert.ok(loaded.refs.has(`ref:grant:${ended[0]!.payments[0]!.reference}`), 'keys outlive their ended session');
   });
 

@@ -12,24 +12,27 @@ import { mac, payment, setup } from './helpers.ts';
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-test('a terminate racing a top-up wins: the reply shows the session TERMINATED with the top-up in its totals', async () => {
-  const { store, manager, events } = await setup();
-  const first = await manager.activate({ mac: mac(90), metric: 'bytes', allotment: 1000n, payment: payment() });
-  store.hold = true;
-  const topup = manager.activate({ mac: mac(90), metric: 'bytes', allotment: 500n, payment: payment() });
-  await settle();
-  manager.endNow(first.session.id, 'admin');
-  store.release();
-  const r = await topup;
-  assert.ok(r.toppedUp, 'the payment was applied');
-  assert.is(r.session.id, first.session.id);
-  assert.is(r.session.state, 'TERMINATED', 'the reply does not show a live session');
-  assert.is(r.session.endCause, 'admin');
-  assert.is(String(r.session.allotment), '1500');
-  assert.is(r.session.paymentCount ?? r.session.payments.length, 2, 'the payment is on the ended session');
-  assert.is(manager.byMac(mac(90))?.state, 'TERMINATED', 'no live session came back');
-  assert.equal(events.ended, [first.session.id], 'ended once');
-  await manager.close();
-});
+test(
+  'a terminate racing a top-up wins: the reply shows ' + 'the session TERMINATED with the top-up in its totals',
+  async () => {
+    const { store, manager, events } = await setup();
+    const first = await manager.activate({ mac: mac(90), metric: 'bytes', allotment: 1000n, payment: payment() });
+    store.hold = true;
+    const topup = manager.activate({ mac: mac(90), metric: 'bytes', allotment: 500n, payment: payment() });
+    await settle();
+    manager.endNow(first.session.id, 'admin');
+    store.release();
+    const r = await topup;
+    assert.ok(r.toppedUp, 'the payment was applied');
+    assert.is(r.session.id, first.session.id);
+    assert.is(r.session.state, 'TERMINATED', 'the reply does not show a live session');
+    assert.is(r.session.endCause, 'admin');
+    assert.is(String(r.session.allotment), '1500');
+    assert.is(r.session.paymentCount ?? r.session.payments.length, 2, 'the payment is on the ended session');
+    assert.is(manager.byMac(mac(90))?.state, 'TERMINATED', 'no live session came back');
+    assert.equal(events.ended, [first.session.id], 'ended once');
+    await manager.close();
+  },
+);
 
 test.run();

@@ -19,7 +19,10 @@ function failing(step: 'write' | 'sync' | 'rename' | 'dirsync'): AtomicWriteFs &
   return {
     calls,
     stat: (p) => fsp.stat(p),
-    unlink: (p) => { calls.push(`unlink ${p}`); return fsp.unlink(p); },
+    unlink: (p) => {
+      calls.push(`unlink ${p}`);
+      return fsp.unlink(p);
+    },
     rename: async (a, b) => {
       calls.push('rename');
       if (step === 'rename') throw Object.assign(new Error('EXDEV simulated'), { code: 'EXDEV' });
@@ -105,8 +108,13 @@ test('writeUci writes what parseUci reads back', async () => {
   const pkg = parseUci(`config sluice 'main'\n\toption state_dir '/tmp/it'\\''s'\n\tlist ndsctl a\n`);
   await writeUci(path, pkg);
   const back = parseUci(readFileSync(path, 'utf8'));
-  assert.equal([...back.sections[0]!.options], [['state_dir', "/tmp/it's"], ['ndsctl', ['a']]]);
+  assert.equal(
+    [...back.sections[0]!.options],
+    [
+      ['state_dir', "/tmp/it's"],
+      ['ndsctl', ['a']],
+    ],
+  );
 });
-
 
 test.run();

@@ -14,13 +14,20 @@ test('a record is `<crc32 hex> <json>\\n`', () => {
   const json = '{"n":1}';
   assert.is(encodeJsonLine(json), `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`);
   assert.equal(decodeJsonLine(encodeJsonLine(json).slice(0, -1), decodeN), { ok: true, value: 1 });
-  assert.equal(decodeJsonLine(encodeJsonLine('{"m":1}').slice(0, -1), decodeN), { ok: false, reason: 'no n' }, 'the user decides what a record holds');
+  assert.equal(
+    decodeJsonLine(encodeJsonLine('{"m":1}').slice(0, -1), decodeN),
+    { ok: false, reason: 'no n' },
+    'the user decides what a record holds',
+  );
 });
 
 test('an unfinished last line is torn; a complete last line that fails its CRC is corruption', () => {
   const text = lines(1, 2, 3);
   const torn = readJsonLog(Buffer.from(text.slice(0, -5)), decodeN);
-  assert.equal([torn.lines, torn.corrupt.length, torn.tornBytes, torn.goodLength], [[1, 2], 0, lines(3).length - 5, lines(1, 2).length]);
+  assert.equal(
+    [torn.lines, torn.corrupt.length, torn.tornBytes, torn.goodLength],
+    [[1, 2], 0, lines(3).length - 5, lines(1, 2).length],
+  );
   const flipped = Buffer.from(text);
   flipped[text.length - 3] = 0x39 - (flipped[text.length - 3]! === 0x39 ? 1 : 0);
   const bad = readJsonLog(flipped, decodeN);

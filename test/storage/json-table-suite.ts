@@ -5,7 +5,16 @@
  * as it was, and a damaged file (torn, or not the owner's table) is refused — never read as empty —, counted, and kept
  * aside for support. A restart is modelled as the daemon does it: the owner opened again on the same directory.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,7 +29,10 @@ export interface TableOwner<O> {
   close?(owner: O): Promise<void>;
   /** Stores row `n` through the owner's methods; resolves once it is durable, rejects when it could not be written. */
   put(owner: O, n: number): Promise<void>;
-  /** Row `n` as the owner reads it back (undefined: not there); asked last where it may change the owner (a nonce claimed). */
+  /**
+   * Row `n` as the owner reads it back (undefined: not there); asked last where it may change the owner (a nonce
+   * claimed).
+   */
   get(owner: O, n: number): unknown;
   /** Deletes row `n` through the owner, durably (absent: the owner never deletes one row on its own). */
   delete?(owner: O, n: number): Promise<void>;
@@ -134,7 +146,10 @@ export function jsonTableSuite<O>(name: string, owner: TableOwner<O>): void {
       if ('code' in owner.damaged) {
         assert.equal(readFileSync(file), damagedBytes, 'the file itself is left as it is');
         // A second start refuses it again (and keeps no second copy of the same damage).
-        await owner.open(dir).then(() => assert.unreachable('opened on the second start'), () => undefined);
+        await owner.open(dir).then(
+          () => assert.unreachable('opened on the second start'),
+          () => undefined,
+        );
         assert.is(readdirSync(dir).filter((f) => f.startsWith(`${owner.file}.damaged-`)).length, 1);
       }
     });

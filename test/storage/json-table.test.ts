@@ -14,12 +14,24 @@ import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('sluice-jsontable-', test.after);
 
-interface Row { id: string; n: number }
+interface Row {
+  id: string;
+  n: number;
+}
 const FORMAT: JsonTableFormat<Row> = {
-  code: 'ERR_X402_STORE', writeCode: 'ERR_X402_STORE', what: 'a test table',
+  code: 'ERR_X402_STORE',
+  writeCode: 'ERR_X402_STORE',
+  what: 'a test table',
   key: (r) => r.id,
-  split: (json) => { if (!Array.isArray(json)) throw new TypeError('not a list'); return { rows: json, extra: undefined }; },
-  row: (v) => { const r = v as Row; if (typeof r?.id !== 'string') throw new TypeError('no id'); return r; },
+  split: (json) => {
+    if (!Array.isArray(json)) throw new TypeError('not a list');
+    return { rows: json, extra: undefined };
+  },
+  row: (v) => {
+    const r = v as Row;
+    if (typeof r?.id !== 'string') throw new TypeError('no id');
+    return r;
+  },
   join: (rows) => rows,
   empty: () => undefined,
 };
@@ -32,13 +44,18 @@ test('puts made while a write runs share the next one: 10 puts, at most 2 writes
   assert.is((JSON.parse(readFileSync(path, 'utf8')) as Row[]).length, 10);
 });
 
-test('a write that fails rejects with the owner\'s write code and leaves the file as it was', async () => {
+test("a write that fails rejects with the owner's write code and leaves the file as it was", async () => {
   const path = join(tempDir(), 't.json');
   const good = await JsonTable.open(path, FORMAT);
   await good.put({ id: 'a', n: 1 });
-  const failing = await JsonTable.open(path, FORMAT, { fs: { ...fsp, rename: () => Promise.reject(new Error('EIO')) } as never });
+  const failing = await JsonTable.open(path, FORMAT, {
+    fs: { ...fsp, rename: () => Promise.reject(new Error('EIO')) } as never,
+  });
   failing.set({ id: 'b', n: 2 });
-  await failing.flush().then(() => assert.unreachable('written'), (err: unknown) => assert.ok(isSluiceError(err, 'ERR_X402_STORE')));
+  await failing.flush().then(
+    () => assert.unreachable('written'),
+    (err: unknown) => assert.ok(isSluiceError(err, 'ERR_X402_STORE')),
+  );
   assert.equal(JSON.parse(readFileSync(path, 'utf8')), [{ id: 'a', n: 1 }]);
   // The next flush is not stuck behind the failed one.
   await good.put({ id: 'c', n: 3 });

@@ -64,10 +64,16 @@ test('a file of the old line format is read (an unterminated last line is torn) 
 test('a mark longer than MAX_MARK_BYTES is refused (its length would read as text)', () => {
   const path = join(tempDir(), 'marks');
   const { log } = LineLog.open(path, ID);
-  assert.throws(() => log.append('x'.repeat(MAX_MARK_BYTES + 1)), (err: { code?: string }) => err.code === 'ERR_LOG_RECORD_TOO_LARGE');
+  assert.throws(
+    () => log.append('x'.repeat(MAX_MARK_BYTES + 1)),
+    (err: { code?: string }) => err.code === 'ERR_LOG_RECORD_TOO_LARGE',
+  );
   log.append('x'.repeat(MAX_MARK_BYTES));
   log.close();
-  assert.equal(LineLog.open(path, /^x+$/).lines.map((l) => l.length), [MAX_MARK_BYTES]);
+  assert.equal(
+    LineLog.open(path, /^x+$/).lines.map((l) => l.length),
+    [MAX_MARK_BYTES],
+  );
 });
 
 test.run();

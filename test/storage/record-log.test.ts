@@ -15,16 +15,22 @@ test('crc32: the check value of "123456789", zlib and the table loop agree, and 
   assert.is(crc32('grüße'), crc32Table(Buffer.from('grüße', 'utf8')));
 });
 
-test('a record is length, CRC-32 of header and payload, the log\'s own header, the payload', () => {
+test("a record is length, CRC-32 of header and payload, the log's own header, the payload", () => {
   const rec = encodeRecord(Buffer.from('abc'));
-  assert.equal([...rec], [3, 0, 0, 0, ...[...Buffer.alloc(4)].map((_, i) => (crc32('abc') >>> (8 * i)) & 0xff), 0x61, 0x62, 0x63]);
+  assert.equal(
+    [...rec],
+    [3, 0, 0, 0, ...[...Buffer.alloc(4)].map((_, i) => (crc32('abc') >>> (8 * i)) & 0xff), 0x61, 0x62, 0x63],
+  );
   const head = Buffer.alloc(FRAME_BYTES + 2);
   head.write('hh', FRAME_BYTES);
   sealRecord(head, Buffer.from('p'));
   assert.is(head.readUInt32LE(0), 1, 'the length counts the payload alone');
   assert.is(head.readUInt32LE(4), crc32('hhp'));
   const scan = scanRecords(Buffer.concat([head, Buffer.from('p')]), 2);
-  assert.equal(scan.records.map((r) => [r.offset, r.bytes, r.header.toString(), r.payload.toString()]), [[0, 11, 'hh', 'p']]);
+  assert.equal(
+    scan.records.map((r) => [r.offset, r.bytes, r.header.toString(), r.payload.toString()]),
+    [[0, 11, 'hh', 'p']],
+  );
   assert.is(scan.problem, null);
 });
 

@@ -21,7 +21,13 @@ export interface TestBroker {
 export async function startBroker(opts: Partial<UbusBrokerOptions> = {}): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-ubus-'));
   const path = join(dir, 'ubus.sock');
-  const broker = await UbusBroker.listen({ socketPath: path, user: 'root', group: 'root', allowMonitor: true, ...opts });
+  const broker = await UbusBroker.listen({
+    socketPath: path,
+    user: 'root',
+    group: 'root',
+    allowMonitor: true,
+    ...opts,
+  });
   return {
     broker,
     path,

@@ -7,8 +7,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  Attr, BlobmsgType, MsgType, UBUS_SYSTEM_OBJECT_MAX, UbusCodecError, decodeBlobmsgNodes, decodeMessage, decodeMonitor,
-  encodeBlobmsgNodes, encodeMessage, readBlobAttrs,
+  Attr,
+  BlobmsgType,
+  MsgType,
+  UBUS_SYSTEM_OBJECT_MAX,
+  UbusCodecError,
+  decodeBlobmsgNodes,
+  decodeMessage,
+  decodeMonitor,
+  encodeBlobmsgNodes,
+  encodeMessage,
+  readBlobAttrs,
 } from '../../src/ubus/codec/index.ts';
 import type { BlobmsgNode, UbusRawAttr } from '../../src/ubus/codec/index.ts';
 import { loadCapture } from './codec-fixtures.ts';
@@ -42,7 +51,10 @@ class IdMap {
       return;
     }
     assert.ok(actual >= UBUS_SYSTEM_OBJECT_MAX, `${where}: our id ${actual} is below 1024`);
-    assert.not.ok(this.back.has(actual), `${where}: our id ${actual.toString(16)} already stands for another captured id`);
+    assert.not.ok(
+      this.back.has(actual),
+      `${where}: our id ${actual.toString(16)} already stands for another captured id`,
+    );
     this.fwd.set(captured, actual);
     this.back.set(actual, captured);
   }
@@ -88,32 +100,51 @@ function substitute(hex: string, ids: IdMap): Buffer {
     }
     return a;
   });
-  return encodeMessage({ type: m.type, seq: m.seq, peer: ids.map(m.peer), version: m.version ?? 0, attrs: {}, rawAttrs });
+  return encodeMessage({
+    type: m.type,
+    seq: m.seq,
+    peer: ids.map(m.peer),
+    version: m.version ?? 0,
+    attrs: {},
+    rawAttrs,
+  });
 }
 
 function compareNodes(want: BlobmsgNode[], got: BlobmsgNode[], ids: IdMap, where: string): void {
-  assert.equal(got.map((n) => `${n.name}:${n.type}`), want.map((n) => `${n.name}:${n.type}`), `${where}: blobmsg shape`);
+  assert.equal(
+    got.map((n) => `${n.name}:${n.type}`),
+    want.map((n) => `${n.name}:${n.type}`),
+    `${where}: blobmsg shape`,
+  );
   want.forEach((w, i) => {
     const g = got[i]!;
     if (w.children) compareNodes(w.children, g.children ?? [], ids, `${where}.${w.name}`);
-    else if (w.type === BlobmsgType.INT32 && ID_FIELDS.has(w.name)) ids.match(u32(w.payload!), u32(g.payload!), `${where}.${w.name}`);
-    else assert.is(Buffer.from(g.payload!).toString('hex'), Buffer.from(w.payload!).toString('hex'), `${where}.${w.name}`);
+    else if (w.type === BlobmsgType.INT32 && ID_FIELDS.has(w.name))
+      ids.match(u32(w.payload!), u32(g.payload!), `${where}.${w.name}`);
+    else
+      assert.is(Buffer.from(g.payload!).toString('hex'), Buffer.from(w.payload!).toString('hex'), `${where}.${w.name}`);
   });
 }
 
 function compareAttrs(want: UbusRawAttr[], got: UbusRawAttr[], ids: IdMap, where: string): void {
-  assert.equal(got.map((a) => a.id), want.map((a) => a.id), `${where}: attr ids in order`);
+  assert.equal(
+    got.map((a) => a.id),
+    want.map((a) => a.id),
+    `${where}: attr ids in order`,
+  );
   want.forEach((w, i) => {
     const g = got[i]!;
     const at = `${where} attr ${w.id}`;
     if (ID_ATTRS.has(w.id)) ids.match(u32(w.payload), u32(g.payload), at);
     else if (w.id === Attr.SUBSCRIBERS) {
-      const list = (b: Uint8Array): number[] => readBlobAttrs(b, 0, b.length).map((x) => u32(b.subarray(x.payloadStart)));
+      const list = (b: Uint8Array): number[] =>
+        readBlobAttrs(b, 0, b.length).map((x) => u32(b.subarray(x.payloadStart)));
       const wl = list(w.payload);
       const gl = list(g.payload);
       assert.is(gl.length, wl.length, at);
       wl.forEach((id, k) => ids.match(id, gl[k]!, at));
-    } else if (w.id === Attr.DATA && tryNodes(w.payload)) compareNodes(tryNodes(w.payload)!, tryNodes(g.payload) ?? [], ids, at);
+    } else if (w.id === Attr.DATA && tryNodes(w.payload))
+      compareNodes(tryNodes(w.payload)!, tryNodes(g.payload) ?? [], ids, at);
     else assert.is(Buffer.from(g.payload).toString('hex'), Buffer.from(w.payload).toString('hex'), at);
   });
 }
@@ -133,7 +164,8 @@ function compareFrames(wantHex: string, got: Buffer, ids: IdMap, where: string):
   ids.match(w.client, m.client, `${where}: monitor client`);
   ids.match(w.peer, m.peer, `${where}: monitor peer`);
   assert.equal([m.seq, m.type, m.send], [w.seq, w.type, w.send], `${where}: monitor seq/type/send`);
-  const attrsOf = (b: Uint8Array): UbusRawAttr[] => readBlobAttrs(b, 0, b.length).map((x) => ({ id: x.id, payload: b.subarray(x.payloadStart, x.payloadEnd) }));
+  const attrsOf = (b: Uint8Array): UbusRawAttr[] =>
+    readBlobAttrs(b, 0, b.length).map((x) => ({ id: x.id, payload: b.subarray(x.payloadStart, x.payloadEnd) }));
   compareAttrs(attrsOf(w.data), attrsOf(m.data), ids, `${where}: monitored`);
 }
 

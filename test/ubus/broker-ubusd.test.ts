@@ -27,8 +27,9 @@ test('runs on -s <path> (creating the directory, replacing a stale socket), serv
   try {
     const path = join(dir, 'run', 'ubus', 'ubus.sock');
     // A stale socket: its listener was killed without a chance to unlink it.
-    const stale = `require('fs').mkdirSync(${JSON.stringify(join(dir, 'run', 'ubus'))},{recursive:true});`
-      + `require('net').createServer().listen(${JSON.stringify(path)},()=>process.kill(process.pid,'SIGKILL'))`;
+    const stale =
+      `require('fs').mkdirSync(${JSON.stringify(join(dir, 'run', 'ubus'))},{recursive:true});` +
+      `require('net').createServer().listen(${JSON.stringify(path)},()=>process.kill(process.pid,'SIGKILL'))`;
     spawnSync(process.execPath, ['-e', stale]);
     assert.ok(existsSync(path), 'stale socket file exists');
     let stop!: () => void;

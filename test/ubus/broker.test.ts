@@ -23,7 +23,11 @@ test.after.each(async () => {
 
 const ids = (m: UbusMessage): number[] => (m.rawAttrs ?? []).map((a) => a.id);
 
-async function addObject(c: RawClient, path?: string, signature: Record<string, Record<string, number>> = { hello: { name: BlobmsgType.STRING } }) {
+async function addObject(
+  c: RawClient,
+  path?: string,
+  signature: Record<string, Record<string, number>> = { hello: { name: BlobmsgType.STRING } },
+) {
   const r = await c.request(MsgType.ADD_OBJECT, path === undefined ? {} : { objpath: path, signature });
   assert.is(r.status.attrs.status, Status.OK, `add ${path ?? '(anonymous)'}`);
   return r.data[0]!.attrs;
@@ -31,9 +35,15 @@ async function addObject(c: RawClient, path?: string, signature: Record<string, 
 
 async function listen(c: RawClient, pattern: string, obj?: number): Promise<number> {
   const id = obj ?? (await addObject(c)).objid!;
-  const r = await c.request(MsgType.INVOKE, {
-    objid: 1, method: 'register', dataRaw: encodeBlobmsgTable({ object: id, pattern }, { object: BlobmsgType.INT32 }),
-  }, 1);
+  const r = await c.request(
+    MsgType.INVOKE,
+    {
+      objid: 1,
+      method: 'register',
+      dataRaw: encodeBlobmsgTable({ object: id, pattern }, { object: BlobmsgType.INT32 }),
+    },
+    1,
+  );
   assert.is(r.status.attrs.status, Status.OK, `register ${pattern}`);
   return id;
 }
@@ -74,17 +84,26 @@ test('ADD_OBJECT / LOOKUP: path order, exact, prefix, all, errors, duplicates, O
   await addObject(c, 'b.one');
   assert.ok(a.objid! >= 1024 && a.objtype! >= 1024 && a.objtype !== b.objtype);
   const all = await c.request(MsgType.LOOKUP, {});
-  assert.equal(all.data.map((d) => d.attrs.objpath), ['a.one', 'b.one', 'b.two']);
+  assert.equal(
+    all.data.map((d) => d.attrs.objpath),
+    ['a.one', 'b.one', 'b.two'],
+  );
   assert.equal(ids(all.data[0]!), [Attr.OBJPATH, Attr.OBJID, Attr.OBJTYPE, Attr.SIGNATURE]);
   assert.equal(all.data[0]!.attrs.signature, { hello: { name: BlobmsgType.STRING } });
-  assert.equal((await c.request(MsgType.LOOKUP, { objpath: 'b.*' })).data.map((d) => d.attrs.objpath), ['b.one', 'b.two']);
+  assert.equal(
+    (await c.request(MsgType.LOOKUP, { objpath: 'b.*' })).data.map((d) => d.attrs.objpath),
+    ['b.one', 'b.two'],
+  );
   assert.equal((await c.request(MsgType.LOOKUP, { objpath: '*' })).data.length, 3);
   const exact = await c.request(MsgType.LOOKUP, { objpath: 'a.one' });
   assert.equal([exact.data.length, exact.data[0]!.attrs.objid, exact.status.attrs.status], [1, a.objid, 0]);
   assert.is((await c.request(MsgType.LOOKUP, { objpath: 'nope' })).status.attrs.status, Status.NOT_FOUND);
   assert.is((await c.request(MsgType.LOOKUP, { objpath: 'c.*' })).status.attrs.status, Status.NOT_FOUND);
   assert.is((await c.request(MsgType.LOOKUP, { objpath: '' })).status.attrs.status, Status.INVALID_ARGUMENT);
-  assert.is((await c.request(MsgType.ADD_OBJECT, { objpath: 'a.one', signature: {} })).status.attrs.status, Status.INVALID_ARGUMENT);
+  assert.is(
+    (await c.request(MsgType.ADD_OBJECT, { objpath: 'a.one', signature: {} })).status.attrs.status,
+    Status.INVALID_ARGUMENT,
+  );
   // Reusing a type: the reply has no OBJTYPE (ubusd reports it only for a SIGNATURE), lookup shows the shared type.
   const reuse = await c.request(MsgType.ADD_OBJECT, { objpath: 'a.two', objtype: a.objtype! });
   assert.equal(ids(reuse.data[0]!), [Attr.OBJID]);
@@ -95,7 +114,10 @@ test('an object with a bad signature is created without a type: invisible to LOO
   const server = await client();
   const caller = await client();
   // A method entry that is not a named blobmsg element (plain attr).
-  const r = await server.request(MsgType.ADD_OBJECT, { objpath: 'weird', signatureRaw: Buffer.from('0100000800000000', 'hex') });
+  const r = await server.request(MsgType.ADD_OBJECT, {
+    objpath: 'weird',
+    signatureRaw: Buffer.from('0100000800000000', 'hex'),
+  });
   assert.is(r.status.attrs.status, 0);
   assert.equal(ids(r.data[0]!), [Attr.OBJID]);
   const lk = await caller.request(MsgType.LOOKUP, { objpath: 'weird' });
@@ -114,7 +136,8 @@ test('INVOKE is forwarded with the caller id as peer; replies come back with pee
   assert.equal(ids(fwd), [Attr.OBJID, Attr.METHOD, Attr.USER, Attr.GROUP, Attr.DATA]);
   assert.equal([fwd.attrs.objid, fwd.attrs.method, fwd.attrs.user, fwd.attrs.group], [objid, 'hello', 'root', 'root']);
   assert.equal(fwd.attrs.data, { name: 'x' });
-  // Dropped by the broker: DATA without DATA attr, a reply for an object the sender does not own, STATUS without STATUS.
+  // Dropped by the broker: DATA without DATA attr, a reply for an object the sender does not own, STATUS without
+  // STATUS.
   server.send(MsgType.DATA, { objid: objid! }, caller.id, seq);
   server.send(MsgType.DATA, { objid: 12345, data: { bad: 1 } }, caller.id, seq);
   server.send(MsgType.STATUS, { objid: objid! }, caller.id, seq);
@@ -122,16 +145,35 @@ test('INVOKE is forwarded with the caller id as peer; replies come back with pee
   server.send(MsgType.DATA, { objid: objid!, data: { a: 2 } }, caller.id, seq);
   server.send(MsgType.STATUS, { status: 0, objid: objid! }, caller.id, seq);
   const got = [await caller.next(), await caller.next(), await caller.next()];
-  assert.equal(got.map((m) => [m.type, m.seq, m.peer]), [[MsgType.DATA, seq, objid], [MsgType.DATA, seq, objid], [MsgType.STATUS, seq, objid]]);
-  assert.equal(got.map((m) => m.attrs.data ?? m.attrs.status), [{ a: 1 }, { a: 2 }, 0]);
+  assert.equal(
+    got.map((m) => [m.type, m.seq, m.peer]),
+    [
+      [MsgType.DATA, seq, objid],
+      [MsgType.DATA, seq, objid],
+      [MsgType.STATUS, seq, objid],
+    ],
+  );
+  assert.equal(
+    got.map((m) => m.attrs.data ?? m.attrs.status),
+    [{ a: 1 }, { a: 2 }, 0],
+  );
   assert.equal(ids(got[2]!), [Attr.STATUS, Attr.OBJID]);
 });
 
 test('INVOKE errors: unknown object → 4, missing METHOD → 2, unknown system method → 1', async () => {
   const c = await client();
-  assert.is((await c.request(MsgType.INVOKE, { objid: 99999, method: 'x', data: {} }, 99999)).status.attrs.status, Status.NOT_FOUND);
-  assert.is((await c.request(MsgType.INVOKE, { objid: 99999, data: {} }, 99999)).status.attrs.status, Status.INVALID_ARGUMENT);
-  assert.is((await c.request(MsgType.INVOKE, { objid: 1, method: 'nope', data: {} }, 1)).status.attrs.status, Status.INVALID_COMMAND);
+  assert.is(
+    (await c.request(MsgType.INVOKE, { objid: 99999, method: 'x', data: {} }, 99999)).status.attrs.status,
+    Status.NOT_FOUND,
+  );
+  assert.is(
+    (await c.request(MsgType.INVOKE, { objid: 99999, data: {} }, 99999)).status.attrs.status,
+    Status.INVALID_ARGUMENT,
+  );
+  assert.is(
+    (await c.request(MsgType.INVOKE, { objid: 1, method: 'nope', data: {} }, 1)).status.attrs.status,
+    Status.INVALID_COMMAND,
+  );
 });
 
 test('REMOVE_OBJECT: own objects only; reply carries OBJTYPE when the type goes too', async () => {
@@ -139,7 +181,10 @@ test('REMOVE_OBJECT: own objects only; reply carries OBJTYPE when the type goes 
   const other = await client();
   const a = await addObject(owner, 'x.a');
   await owner.request(MsgType.ADD_OBJECT, { objpath: 'x.b', objtype: a.objtype! });
-  assert.is((await other.request(MsgType.REMOVE_OBJECT, { objid: a.objid! })).status.attrs.status, Status.PERMISSION_DENIED);
+  assert.is(
+    (await other.request(MsgType.REMOVE_OBJECT, { objid: a.objid! })).status.attrs.status,
+    Status.PERMISSION_DENIED,
+  );
   assert.is((await other.request(MsgType.REMOVE_OBJECT, { objid: 4242 })).status.attrs.status, Status.NOT_FOUND);
   assert.is((await other.request(MsgType.REMOVE_OBJECT, {})).status.attrs.status, Status.INVALID_ARGUMENT);
   const r1 = await owner.request(MsgType.REMOVE_OBJECT, { objid: a.objid! });
@@ -150,49 +195,63 @@ test('REMOVE_OBJECT: own objects only; reply carries OBJTYPE when the type goes 
   assert.is((await owner.request(MsgType.LOOKUP, { objpath: 'x.*' })).status.attrs.status, Status.NOT_FOUND);
 });
 
-test('events: exact, prefix and * patterns; once per object; never to the sender; seq is a global counter', async () => {
-  const l1 = await client();
-  const l2 = await client();
-  const sender = await client();
-  const exact = await listen(l1, 'demo.event');
-  await listen(l1, 'demo.*', exact); // second matching pattern on the same object: still one delivery
-  const prefix = await listen(l1, 'demo.*');
-  const all = await listen(l2, '*');
-  const senderObj = await listen(sender, 'demo.*');
-  assert.is(await sendEvent(sender, 'demo.event', { a: 1 }), 0);
-  const got1 = [await l1.next(), await l1.next()];
-  const got2 = await l2.next();
-  assert.equal(new Set(got1.map((m) => m.attrs.objid)), new Set([exact, prefix]));
-  assert.is(got2.attrs.objid, all);
-  for (const m of [...got1, got2]) {
-    assert.equal([m.type, m.peer, m.attrs.method], [MsgType.INVOKE, 0, 'demo.event']);
-    assert.equal(ids(m), [Attr.OBJID, Attr.METHOD, Attr.DATA]);
-    assert.equal(m.attrs.data, { a: 1 });
-  }
-  assert.equal([...got1, got2].map((m) => m.seq).sort(), [1, 2, 3]);
-  assert.is(await sendEvent(sender, 'demo', { b: 2 }), 0); // "demo" does not match "demo.*" nor "demo.event"
-  assert.is((await l2.next()).attrs.method, 'demo');
-  assert.is(await sendEvent(l2, 'other', {}), 0); // only l2 listens to it, and l2 sent it
-  await l1.request(MsgType.PING, {});
-  await l2.request(MsgType.PING, {});
-  assert.equal([l1.pending, l2.pending, sender.pending], [0, 0, 0]);
-  assert.ok(senderObj >= 1024);
-});
+test(
+  'events: exact, prefix and * patterns; once per ' + 'object; never to the sender; seq is a global counter',
+  async () => {
+    const l1 = await client();
+    const l2 = await client();
+    const sender = await client();
+    const exact = await listen(l1, 'demo.event');
+    await listen(l1, 'demo.*', exact); // second matching pattern on the same object: still one delivery
+    const prefix = await listen(l1, 'demo.*');
+    const all = await listen(l2, '*');
+    const senderObj = await listen(sender, 'demo.*');
+    assert.is(await sendEvent(sender, 'demo.event', { a: 1 }), 0);
+    const got1 = [await l1.next(), await l1.next()];
+    const got2 = await l2.next();
+    assert.equal(new Set(got1.map((m) => m.attrs.objid)), new Set([exact, prefix]));
+    assert.is(got2.attrs.objid, all);
+    for (const m of [...got1, got2]) {
+      assert.equal([m.type, m.peer, m.attrs.method], [MsgType.INVOKE, 0, 'demo.event']);
+      assert.equal(ids(m), [Attr.OBJID, Attr.METHOD, Attr.DATA]);
+      assert.equal(m.attrs.data, { a: 1 });
+    }
+    assert.equal([...got1, got2].map((m) => m.seq).sort(), [1, 2, 3]);
+    assert.is(await sendEvent(sender, 'demo', { b: 2 }), 0); // "demo" does not match "demo.*" nor "demo.event"
+    assert.is((await l2.next()).attrs.method, 'demo');
+    assert.is(await sendEvent(l2, 'other', {}), 0); // only l2 listens to it, and l2 sent it
+    await l1.request(MsgType.PING, {});
+    await l2.request(MsgType.PING, {});
+    assert.equal([l1.pending, l2.pending, sender.pending], [0, 0, 0]);
+    assert.ok(senderObj >= 1024);
+  },
+);
 
 test('event register/send errors', async () => {
   const c = await client();
   const other = await client();
   const { objid } = await addObject(c);
   const otherObj = (await addObject(other)).objid!;
-  const reg = async (data: Record<string, string | number>, policy: Record<string, number> = { object: BlobmsgType.INT32 }) =>
-    (await c.request(MsgType.INVOKE, { objid: 1, method: 'register', dataRaw: encodeBlobmsgTable(data, policy) }, 1)).status.attrs.status;
+  const reg = async (
+    data: Record<string, string | number>,
+    policy: Record<string, number> = { object: BlobmsgType.INT32 },
+  ) =>
+    (await c.request(MsgType.INVOKE, { objid: 1, method: 'register', dataRaw: encodeBlobmsgTable(data, policy) }, 1))
+      .status.attrs.status;
   assert.is(await reg({ pattern: 'x' }), Status.INVALID_ARGUMENT);
-  assert.is(await reg({ object: objid!, pattern: 'x' }, { object: BlobmsgType.INT64 }), Status.INVALID_ARGUMENT, 'INT64 object id is refused like ubusd');
+  assert.is(
+    await reg({ object: objid!, pattern: 'x' }, { object: BlobmsgType.INT64 }),
+    Status.INVALID_ARGUMENT,
+    'INT64 object id is refused like ubusd',
+  );
   assert.is(await reg({ object: 5, pattern: 'x' }), Status.PERMISSION_DENIED);
   assert.is(await reg({ object: 99999, pattern: 'x' }), Status.NOT_FOUND);
   assert.is(await reg({ object: otherObj, pattern: 'x' }), Status.PERMISSION_DENIED);
   assert.is(await reg({ object: objid!, pattern: '' }), Status.PERMISSION_DENIED);
-  assert.is((await c.request(MsgType.INVOKE, { objid: 1, method: 'register' }, 1)).status.attrs.status, Status.INVALID_ARGUMENT);
+  assert.is(
+    (await c.request(MsgType.INVOKE, { objid: 1, method: 'register' }, 1)).status.attrs.status,
+    Status.INVALID_ARGUMENT,
+  );
   assert.is(await sendEvent(c, 'ubus.object.add', {}), Status.PERMISSION_DENIED);
   const bad = await c.request(MsgType.INVOKE, { objid: 1, method: 'send', data: { id: 'x', data: 'not a table' } }, 1);
   assert.is(bad.status.attrs.status, Status.INVALID_ARGUMENT);
@@ -211,40 +270,55 @@ test('ubus.object.add / ubus.object.remove events, including on disconnect', asy
   assert.is((await l.request(MsgType.LOOKUP, { objpath: 'svc' })).status.attrs.status, Status.NOT_FOUND);
 });
 
-test('subscribe/notify: ACTIVE to the owner, SUBSCRIBERS in the STATUS, INVOKE to subscribers, replies to the owner', async () => {
-  const owner = await client();
-  const sub = await client();
-  const { objid: target } = await addObject(owner, 'notifier');
-  const { objid: s } = await addObject(sub);
-  assert.is((await sub.request(MsgType.SUBSCRIBE, { objid: s!, target: target! })).status.attrs.status, 0);
-  const active = await owner.next();
-  assert.equal([active.type, active.peer, active.attrs.objid, active.attrs.active], [MsgType.NOTIFY, 0, target, true]);
-  assert.equal(ids(active), [Attr.OBJID, Attr.ACTIVE]);
+test(
+  'subscribe/notify: ACTIVE to the owner, SUBSCRIBERS in ' + 'the STATUS, INVOKE to subscribers, replies to the owner',
+  async () => {
+    const owner = await client();
+    const sub = await client();
+    const { objid: target } = await addObject(owner, 'notifier');
+    const { objid: s } = await addObject(sub);
+    assert.is((await sub.request(MsgType.SUBSCRIBE, { objid: s!, target: target! })).status.attrs.status, 0);
+    const active = await owner.next();
+    assert.equal(
+      [active.type, active.peer, active.attrs.objid, active.attrs.active],
+      [MsgType.NOTIFY, 0, target, true],
+    );
+    assert.equal(ids(active), [Attr.OBJID, Attr.ACTIVE]);
 
-  const seq = owner.send(MsgType.NOTIFY, { objid: target!, method: 'fired', data: { n: 1 } }, target!);
-  const st = await owner.next();
-  assert.equal([st.type, st.seq, st.peer, st.attrs.subscribers, st.attrs.status], [MsgType.STATUS, seq, target, [s], 0]);
-  assert.equal(ids(st), [Attr.OBJID, Attr.SUBSCRIBERS, Attr.STATUS]);
-  const inv = await sub.next();
-  assert.equal([inv.type, inv.seq, inv.peer, inv.attrs.objid, inv.attrs.method], [MsgType.INVOKE, seq, owner.id, s, 'fired']);
-  assert.equal(ids(inv), [Attr.OBJID, Attr.METHOD, Attr.USER, Attr.GROUP, Attr.DATA]);
-  sub.send(MsgType.STATUS, { status: 0, objid: s! }, owner.id, seq);
-  const back = await owner.next();
-  assert.equal([back.type, back.seq, back.peer, back.attrs.objid], [MsgType.STATUS, seq, s, s]);
+    const seq = owner.send(MsgType.NOTIFY, { objid: target!, method: 'fired', data: { n: 1 } }, target!);
+    const st = await owner.next();
+    assert.equal(
+      [st.type, st.seq, st.peer, st.attrs.subscribers, st.attrs.status],
+      [MsgType.STATUS, seq, target, [s], 0],
+    );
+    assert.equal(ids(st), [Attr.OBJID, Attr.SUBSCRIBERS, Attr.STATUS]);
+    const inv = await sub.next();
+    assert.equal(
+      [inv.type, inv.seq, inv.peer, inv.attrs.objid, inv.attrs.method],
+      [MsgType.INVOKE, seq, owner.id, s, 'fired'],
+    );
+    assert.equal(ids(inv), [Attr.OBJID, Attr.METHOD, Attr.USER, Attr.GROUP, Attr.DATA]);
+    sub.send(MsgType.STATUS, { status: 0, objid: s! }, owner.id, seq);
+    const back = await owner.next();
+    assert.equal([back.type, back.seq, back.peer, back.attrs.objid], [MsgType.STATUS, seq, s, s]);
 
-  // NO_REPLY: no STATUS for the owner, and the forwarded INVOKE starts with NO_REPLY.
-  owner.send(MsgType.NOTIFY, { objid: target!, method: 'quiet', noReply: true, data: {} }, target!);
-  const q = await sub.next();
-  assert.equal(ids(q), [Attr.NO_REPLY, Attr.OBJID, Attr.METHOD, Attr.USER, Attr.GROUP, Attr.DATA]);
-  assert.is(q.attrs.noReply, true);
-  await owner.request(MsgType.PING, {});
-  assert.is(owner.pending, 0);
+    // NO_REPLY: no STATUS for the owner, and the forwarded INVOKE starts with NO_REPLY.
+    owner.send(MsgType.NOTIFY, { objid: target!, method: 'quiet', noReply: true, data: {} }, target!);
+    const q = await sub.next();
+    assert.equal(ids(q), [Attr.NO_REPLY, Attr.OBJID, Attr.METHOD, Attr.USER, Attr.GROUP, Attr.DATA]);
+    assert.is(q.attrs.noReply, true);
+    await owner.request(MsgType.PING, {});
+    assert.is(owner.pending, 0);
 
-  assert.is((await sub.request(MsgType.UNSUBSCRIBE, { objid: s!, target: target! })).status.attrs.status, 0);
-  const inactive = await owner.next();
-  assert.equal([inactive.type, inactive.attrs.active], [MsgType.NOTIFY, false]);
-  assert.is((await sub.request(MsgType.UNSUBSCRIBE, { objid: s!, target: target! })).status.attrs.status, Status.NOT_FOUND);
-});
+    assert.is((await sub.request(MsgType.UNSUBSCRIBE, { objid: s!, target: target! })).status.attrs.status, 0);
+    const inactive = await owner.next();
+    assert.equal([inactive.type, inactive.attrs.active], [MsgType.NOTIFY, false]);
+    assert.is(
+      (await sub.request(MsgType.UNSUBSCRIBE, { objid: s!, target: target! })).status.attrs.status,
+      Status.NOT_FOUND,
+    );
+  },
+);
 
 test('subscribe errors and NOTIFY permission', async () => {
   const owner = await client();
@@ -252,11 +326,25 @@ test('subscribe errors and NOTIFY permission', async () => {
   const { objid: target } = await addObject(owner, 'n');
   const { objid: own } = await addObject(owner);
   const { objid: s } = await addObject(other);
-  assert.is((await owner.request(MsgType.SUBSCRIBE, { objid: own!, target: target! })).status.attrs.status, Status.INVALID_ARGUMENT, 'own target');
-  assert.is((await other.request(MsgType.SUBSCRIBE, { objid: s!, target: 777777 })).status.attrs.status, Status.NOT_FOUND);
-  assert.is((await other.request(MsgType.SUBSCRIBE, { objid: own!, target: target! })).status.attrs.status, Status.INVALID_ARGUMENT, 'not my subscriber');
+  assert.is(
+    (await owner.request(MsgType.SUBSCRIBE, { objid: own!, target: target! })).status.attrs.status,
+    Status.INVALID_ARGUMENT,
+    'own target',
+  );
+  assert.is(
+    (await other.request(MsgType.SUBSCRIBE, { objid: s!, target: 777777 })).status.attrs.status,
+    Status.NOT_FOUND,
+  );
+  assert.is(
+    (await other.request(MsgType.SUBSCRIBE, { objid: own!, target: target! })).status.attrs.status,
+    Status.INVALID_ARGUMENT,
+    'not my subscriber',
+  );
   assert.is((await other.request(MsgType.SUBSCRIBE, { objid: s! })).status.attrs.status, Status.INVALID_ARGUMENT);
-  assert.is((await other.request(MsgType.NOTIFY, { objid: target!, method: 'x' }, target!)).status.attrs.status, Status.PERMISSION_DENIED);
+  assert.is(
+    (await other.request(MsgType.NOTIFY, { objid: target!, method: 'x' }, target!)).status.attrs.status,
+    Status.PERMISSION_DENIED,
+  );
 });
 
 test('removing a subscribed object sends UNSUBSCRIBE to each subscriber', async () => {
@@ -308,7 +396,10 @@ test('a client that half-closes after its request still gets the replies', async
   c.socket.end();
   const got: UbusMessage[] = [];
   for (let i = 0; i < 6; i++) got.push(await c.next());
-  assert.equal(got.map((m) => [m.type, m.seq]), [...Array(5).fill([MsgType.DATA, seq]), [MsgType.STATUS, seq]]);
+  assert.equal(
+    got.map((m) => [m.type, m.seq]),
+    [...Array(5).fill([MsgType.DATA, seq]), [MsgType.STATUS, seq]],
+  );
   await c.waitClosed();
 });
 
@@ -327,7 +418,9 @@ test('a client that disconnects mid-call: the late reply is dropped, nothing bre
 test('1000 random frames from several clients do not crash the broker', async () => {
   let x = 0x2545f491;
   const rnd = (): number => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     return (x >>> 0) / 2 ** 32;
   };
   const clients = [await client(), await client(), await client()];
@@ -335,7 +428,7 @@ test('1000 random frames from several clients do not crash the broker', async ()
   for (let i = 0; i < 1000; i++) {
     const body = Buffer.from(Array.from({ length: Math.floor(rnd() * 40) * 4 }, () => Math.floor(rnd() * 256)));
     // a plausible first attr
-    if (rnd() < 0.5 && body.length >= 8) body.writeUInt32BE((Math.floor(rnd() * 14) << 24 | 8) >>> 0, 0);
+    if (rnd() < 0.5 && body.length >= 8) body.writeUInt32BE(((Math.floor(rnd() * 14) << 24) | 8) >>> 0, 0);
     const hdr = Buffer.alloc(12);
     hdr[1] = Math.floor(rnd() * 14);
     hdr.writeUInt16BE(Math.floor(rnd() * 65536), 2);
@@ -361,9 +454,18 @@ test('monitor: copies of received and sent frames to a monitor client', async ()
     const m = await mon.next();
     if (m.type === MsgType.MONITOR) records.push({ ...decodeMonitor(m), frameSeq: m.seq });
   }
-  assert.equal(records.map((x) => x.frameSeq), records.map((_, i) => i + 1), 'per-monitor counter');
+  assert.equal(
+    records.map((x) => x.frameSeq),
+    records.map((_, i) => i + 1),
+    'per-monitor counter',
+  );
   const aboutC = records.filter((x) => x.client === c.id).map((x) => [x.type, x.send]);
-  assert.equal(aboutC, [[MsgType.HELLO, true], [MsgType.PING, false], [MsgType.DATA, true], [MsgType.STATUS, true]]);
+  assert.equal(aboutC, [
+    [MsgType.HELLO, true],
+    [MsgType.PING, false],
+    [MsgType.DATA, true],
+    [MsgType.STATUS, true],
+  ]);
   const removeSeen = records.filter((x) => x.client === mon.id && !x.send).length;
   assert.is(removeSeen, 1, 'the remove request itself is still copied, nothing after it');
 });
@@ -372,7 +474,10 @@ test('monitor is refused when not allowed (ubusd: root only)', async () => {
   await tb.stop();
   tb = await startBroker({ allowMonitor: false });
   const c = await client();
-  assert.is((await c.request(MsgType.INVOKE, { objid: 3, method: 'add', data: {} }, 3)).status.attrs.status, Status.PERMISSION_DENIED);
+  assert.is(
+    (await c.request(MsgType.INVOKE, { objid: 3, method: 'add', data: {} }, 3)).status.attrs.status,
+    Status.PERMISSION_DENIED,
+  );
 });
 
 test.run();

@@ -87,11 +87,17 @@ export async function waitFor(check: () => boolean, what: string, timeoutMs = 10
 }
 
 /** uvu has no async rejects(): awaits `p` and checks the rejection with `check`. */
-export async function rejects(p: Promise<unknown>, check: (err: { code?: string; status?: number }) => boolean): Promise<void> {
+export async function rejects(
+  p: Promise<unknown>,
+  check: (err: { code?: string; status?: number }) => boolean,
+): Promise<void> {
   try {
     await p;
   } catch (err) {
-    if (!check(err as { code?: string; status?: number })) throw new Error(`unexpected rejection: ${String((err as Error).message ?? err)} (${(err as { code?: string }).code})`);
+    if (!check(err as { code?: string; status?: number }))
+      throw new Error(
+        `unexpected rejection: ${String((err as Error).message ?? err)} (${(err as { code?: string }).code})`,
+      );
     return;
   }
   throw new Error('expected a rejection');

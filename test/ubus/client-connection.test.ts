@@ -12,7 +12,10 @@ import { UbusConnection } from '../../src/ubus/connection.ts';
 import { UbusClient } from '../../src/ubus/index.ts';
 import { rejects, waitFor } from './client-bus.ts';
 
-async function fakeUbusd(onData: (sock: Socket, frame: Buffer) => void, hello = true): Promise<{ path: string; server: Server; done(): Promise<void> }> {
+async function fakeUbusd(
+  onData: (sock: Socket, frame: Buffer) => void,
+  hello = true,
+): Promise<{ path: string; server: Server; done(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-ubus-fake-'));
   const path = join(dir, 'ubus.sock');
   const sockets = new Set<Socket>();
@@ -62,9 +65,16 @@ test('replies are matched on (seq, peer); frames split at any byte still parse',
   const fake = await fakeUbusd((sock, d) => {
     const req = decodeMessage(d);
     // Answer with the right seq but a wrong peer first (must be ignored), then the real reply byte by byte.
-    sock.write(encodeMessage({ type: MsgType.STATUS, seq: req.seq, peer: req.peer + 1, attrs: { status: Status.NOT_FOUND } }));
+    sock.write(
+      encodeMessage({ type: MsgType.STATUS, seq: req.seq, peer: req.peer + 1, attrs: { status: Status.NOT_FOUND } }),
+    );
     const reply = Buffer.concat([
-      encodeMessage({ type: MsgType.DATA, seq: req.seq, peer: req.peer, attrs: { objid: req.peer, data: { ok: true } } }),
+      encodeMessage({
+        type: MsgType.DATA,
+        seq: req.seq,
+        peer: req.peer,
+        attrs: { objid: req.peer, data: { ok: true } },
+      }),
       encodeMessage({ type: MsgType.STATUS, seq: req.seq, peer: req.peer, attrs: { status: 0, objid: req.peer } }),
     ]);
     let i = 0;
@@ -85,7 +95,12 @@ test('replies are matched on (seq, peer); frames split at any byte still parse',
 test('seq is a u16 that starts at 1, wraps to 1 (never 0) and skips pairs still pending', async () => {
   const fake = await fakeUbusd(() => undefined);
   try {
-    const conn = await UbusConnection.open({ socketPath: fake.path, connectTimeoutMs: 1000, onObjectMessage: () => undefined, onClose: () => undefined });
+    const conn = await UbusConnection.open({
+      socketPath: fake.path,
+      connectTimeoutMs: 1000,
+      onObjectMessage: () => undefined,
+      onClose: () => undefined,
+    });
     const seen: number[] = [];
     for (let i = 0; i < 65537; i++) seen.push(conn.nextSeq(7));
     assert.equal(seen.slice(0, 3), [1, 2, 3]);

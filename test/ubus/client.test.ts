@@ -8,15 +8,40 @@ import type { TestBus } from './client-bus.ts';
 
 const T = BlobmsgType;
 const ALL_TYPES_POLICY = {
-  str: T.STRING, uni: T.STRING, empty: T.STRING, i32: T.INT32, neg: T.INT32, i64: T.INT64, huge: T.INT64,
-  hugeneg: T.INT64, dbl: T.DOUBLE, yes: T.BOOL, no: T.BOOL, nil: T.UNSPEC, list: T.ARRAY, tbl: T.TABLE,
-  emptyList: T.ARRAY, emptyTbl: T.TABLE,
+  str: T.STRING,
+  uni: T.STRING,
+  empty: T.STRING,
+  i32: T.INT32,
+  neg: T.INT32,
+  i64: T.INT64,
+  huge: T.INT64,
+  hugeneg: T.INT64,
+  dbl: T.DOUBLE,
+  yes: T.BOOL,
+  no: T.BOOL,
+  nil: T.UNSPEC,
+  list: T.ARRAY,
+  tbl: T.TABLE,
+  emptyList: T.ARRAY,
+  emptyTbl: T.TABLE,
 };
 const ALL_TYPES: BlobmsgTable = {
-  str: 'hello', uni: 'hé ☃ 😀 "q" \\ \n\t\u0001', empty: '', i32: 2147483647, neg: -2147483648,
-  i64: 9007199254740991, huge: 9223372036854775807n, hugeneg: -9223372036854775808n, dbl: 1.5, yes: true,
-  no: false, nil: null, list: [1, 'two', [3.25], { four: 4 }, null, true], tbl: { a: { b: { c: 'deep' } }, n: -1 },
-  emptyList: [], emptyTbl: {},
+  str: 'hello',
+  uni: 'hé ☃ 😀 "q" \\ \n\t\u0001',
+  empty: '',
+  i32: 2147483647,
+  neg: -2147483648,
+  i64: 9007199254740991,
+  huge: 9223372036854775807n,
+  hugeneg: -9223372036854775808n,
+  dbl: 1.5,
+  yes: true,
+  no: false,
+  nil: null,
+  list: [1, 'two', [3.25], { four: 4 }, null, true],
+  tbl: { a: { b: { c: 'deep' } }, n: -1 },
+  emptyList: [],
+  emptyTbl: {},
 };
 
 for (const kind of busKinds('client.test.ts')) {
@@ -47,11 +72,28 @@ for (const kind of busKinds('client.test.ts')) {
         },
         strict: { policy: { mac: T.STRING, n: T.INT32 }, handler: (args) => ({ data: { got: args } }) },
         nopolicy: { handler: (args) => ({ data: args }) },
-        denied: { handler: () => { throw Object.assign(new Error('no'), { ubusStatus: Status.PERMISSION_DENIED }); } },
-        boom: { handler: () => { throw new Error('handler bug'); } },
-        refuse: { handler: () => ({ status: Status.INVALID_ARGUMENT, data: { error: { code: 'ERR_X', message: 'bad mac' } } }) },
+        denied: {
+          handler: () => {
+            throw Object.assign(new Error('no'), { ubusStatus: Status.PERMISSION_DENIED });
+          },
+        },
+        boom: {
+          handler: () => {
+            throw new Error('handler bug');
+          },
+        },
+        refuse: {
+          handler: () => ({ status: Status.INVALID_ARGUMENT, data: { error: { code: 'ERR_X', message: 'bad mac' } } }),
+        },
         nothing: { handler: () => undefined },
-        multi: { handler: () => ({ data: [{ a: 1, same: 'first' }, { b: 2, same: 'second' }] }) },
+        multi: {
+          handler: () => ({
+            data: [
+              { a: 1, same: 'first' },
+              { b: 2, same: 'second' },
+            ],
+          }),
+        },
         hang: { handler: () => new Promise<void>(() => undefined) },
         gated: {
           policy: { n: T.INT32 },
@@ -60,7 +102,12 @@ for (const kind of busKinds('client.test.ts')) {
             return { data: { n: args.n ?? null } };
           },
         },
-        open: { handler: () => { release?.(); return { data: { opened: true } }; } },
+        open: {
+          handler: () => {
+            release?.();
+            return { data: { opened: true } };
+          },
+        },
         delay: {
           policy: { n: T.INT32, ms: T.INT32 },
           handler: async (args) => {
@@ -102,12 +149,20 @@ for (const kind of busKinds('client.test.ts')) {
     assert.equal(info!.signature.strict, { mac: T.STRING, n: T.INT32 });
     assert.equal(info!.signature.echo, ALL_TYPES_POLICY);
     assert.equal(info!.signature.nopolicy, {});
-    assert.equal((await caller.lookup('test.*')).map((o) => o.path), ['test.client']);
+    assert.equal(
+      (await caller.lookup('test.*')).map((o) => o.path),
+      ['test.client'],
+    );
     assert.ok((await caller.lookup()).some((o) => o.path === 'test.client'));
   });
 
   t('unknown arguments are dropped, type mismatches are not', async () => {
-    const reply = await caller.call('test.client', 'strict', { mac: 42, n: 'seven', ubus_rpc_session: 'abc', extra: true });
+    const reply = await caller.call('test.client', 'strict', {
+      mac: 42,
+      n: 'seven',
+      ubus_rpc_session: 'abc',
+      extra: true,
+    });
     assert.equal(reply, { got: { mac: 42, n: 'seven' } });
     const all = await caller.call('test.client', 'nopolicy', { ubus_rpc_session: 'abc', x: 1 });
     assert.equal(all, { ubus_rpc_session: 'abc', x: 1 });
@@ -139,7 +194,10 @@ for (const kind of busKinds('client.test.ts')) {
 
   t('no DATA → undefined; several DATA → callAll gives each, call merges them', async () => {
     assert.is(await caller.call('test.client', 'nothing'), undefined);
-    assert.equal(await caller.callAll('test.client', 'multi'), [{ a: 1, same: 'first' }, { b: 2, same: 'second' }]);
+    assert.equal(await caller.callAll('test.client', 'multi'), [
+      { a: 1, same: 'first' },
+      { b: 2, same: 'second' },
+    ]);
     assert.equal(await caller.call('test.client', 'multi'), { a: 1, same: 'second', b: 2 });
   });
 
@@ -156,7 +214,10 @@ for (const kind of busKinds('client.test.ts')) {
     opened(); // the handler now answers the timed-out call
     await caller.ping();
     assert.equal(await caller.call('test.client', 'gated', { n: 2 }), { n: 2 });
-    await rejects(caller.call('test.client', 'hang', {}, { timeoutMs: 30 }), (e: { code?: string }) => e.code === 'ERR_UBUS_TIMEOUT');
+    await rejects(
+      caller.call('test.client', 'hang', {}, { timeoutMs: 30 }),
+      (e: { code?: string }) => e.code === 'ERR_UBUS_TIMEOUT',
+    );
     gate = Promise.resolve();
   });
 
@@ -203,7 +264,11 @@ for (const kind of busKinds('client.test.ts')) {
     await caller.send('ev.a.two');
     await waitFor(() => got.length >= 3, 'events');
     await caller.ping();
-    assert.equal(got, [['ev.a.one', { n: 1 }], ['ev.exact', { n: 2 }], ['ev.a.two', {}]]);
+    assert.equal(got, [
+      ['ev.a.one', { n: 1 }],
+      ['ev.exact', { n: 2 }],
+      ['ev.a.two', {}],
+    ]);
     await sub.remove();
     await caller.send('ev.a.three', { n: 5 });
     await caller.ping();
@@ -224,7 +289,10 @@ for (const kind of busKinds('client.test.ts')) {
     assert.is(obj.subscriberCount, 1);
     await obj.notify('tock', { n: 2 }, { noReply: true });
     await waitFor(() => got.length === 2, 'notifications');
-    assert.equal(got, [['tick', { n: 1 }], ['tock', { n: 2 }]]);
+    assert.equal(got, [
+      ['tick', { n: 1 }],
+      ['tock', { n: 2 }],
+    ]);
     await sub.remove();
     await waitFor(() => active.length === 2, 'subscribers gone');
     assert.equal(active, [true, false]);
@@ -232,8 +300,11 @@ for (const kind of busKinds('client.test.ts')) {
   });
 
   t('a message over 1 MiB is refused locally and the connection stays usable', async () => {
-    await rejects(caller.call('test.client', 'nopolicy', { blob: 'x'.repeat(1_100_000) }),
-      (e: { code?: string; status?: number }) => e.code === 'ERR_UBUS_MSG_TOO_LARGE' && e.status === Status.INVALID_ARGUMENT);
+    await rejects(
+      caller.call('test.client', 'nopolicy', { blob: 'x'.repeat(1_100_000) }),
+      (e: { code?: string; status?: number }) =>
+        e.code === 'ERR_UBUS_MSG_TOO_LARGE' && e.status === Status.INVALID_ARGUMENT,
+    );
     const big = 'y'.repeat(900_000);
     assert.equal(await caller.call('test.client', 'nopolicy', { big }), { big });
   });
@@ -265,7 +336,15 @@ for (const kind of busKinds('client.test.ts')) {
     const inHandler = new Promise<void>((r) => (started = r));
     await srv.addObject({
       path: 'test.closing',
-      methods: { slow: { handler: async () => { started(); await new Promise((r) => setTimeout(r, 30)); return { data: { done: true } }; } } },
+      methods: {
+        slow: {
+          handler: async () => {
+            started();
+            await new Promise((r) => setTimeout(r, 30));
+            return { data: { done: true } };
+          },
+        },
+      },
     });
     const reply = caller.call('test.closing', 'slow');
     await inHandler;

@@ -49,7 +49,10 @@ export type CaptureLine =
   | { t: number; conn: number; direction: 'client->ubusd' | 'ubusd->client'; hex: string };
 
 export function loadCapture(): CaptureLine[] {
-  return readFileSync(FRAMES_DIR + 'capture-full.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as CaptureLine);
+  return readFileSync(FRAMES_DIR + 'capture-full.jsonl', 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CaptureLine);
 }
 
 export function captureFrames(): Array<{ conn: number; direction: string; hex: string; line: number }> {

@@ -2,8 +2,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  BlobmsgType, MsgType, UBUS_MAX_MSGLEN, UbusCodecError, decodeBlobmsgNodes, decodeBlobmsgTable, decodeHeader,
-  decodeMessage, encodeBlobmsgNodes, encodeBlobmsgTable, encodeMessage,
+  BlobmsgType,
+  MsgType,
+  UBUS_MAX_MSGLEN,
+  UbusCodecError,
+  decodeBlobmsgNodes,
+  decodeBlobmsgTable,
+  decodeHeader,
+  decodeMessage,
+  encodeBlobmsgNodes,
+  encodeBlobmsgTable,
+  encodeMessage,
 } from '../../src/ubus/codec/index.ts';
 import type { BlobmsgNode, BlobmsgTable, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
 import { captureFrames, prng } from './codec-fixtures.ts';
@@ -37,15 +46,24 @@ function randomString(rnd: () => number, max = 12): string {
 function randomValue(rnd: () => number, depth: number): BlobmsgValue {
   const pick = Math.floor(rnd() * (depth > 3 ? 7 : 9));
   switch (pick) {
-    case 0: return null;
-    case 1: return rnd() < 0.5;
-    case 2: return Math.floor(rnd() * 2 ** 32) - 2 ** 31; // INT32
-    case 3: return Math.floor(rnd() * 2 ** 53) * (rnd() < 0.5 ? -1 : 1); // INT64 as number
-    case 4: return (rnd() - 0.5) * 10 ** Math.floor(rnd() * 20); // DOUBLE (or an integer that happens to fit)
-    case 5: return randomString(rnd);
-    case 6: return BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 32)) * 2n ** 32n + BigInt(Math.floor(rnd() * 2 ** 32)));
-    case 7: return Array.from({ length: Math.floor(rnd() * 5) }, () => randomValue(rnd, depth + 1));
-    default: return randomTable(rnd, depth + 1);
+    case 0:
+      return null;
+    case 1:
+      return rnd() < 0.5;
+    case 2:
+      return Math.floor(rnd() * 2 ** 32) - 2 ** 31; // INT32
+    case 3:
+      return Math.floor(rnd() * 2 ** 53) * (rnd() < 0.5 ? -1 : 1); // INT64 as number
+    case 4:
+      return (rnd() - 0.5) * 10 ** Math.floor(rnd() * 20); // DOUBLE (or an integer that happens to fit)
+    case 5:
+      return randomString(rnd);
+    case 6:
+      return BigInt.asIntN(64, BigInt(Math.floor(rnd() * 2 ** 32)) * 2n ** 32n + BigInt(Math.floor(rnd() * 2 ** 32)));
+    case 7:
+      return Array.from({ length: Math.floor(rnd() * 5) }, () => randomValue(rnd, depth + 1));
+    default:
+      return randomTable(rnd, depth + 1);
   }
 }
 
@@ -58,10 +76,13 @@ function randomTable(rnd: () => number, depth: number): BlobmsgTable {
 
 /** Decoded bigint values that fit 2^53 come back as numbers; JS doubles that are integers come back as ints. */
 function normalize(v: BlobmsgValue): BlobmsgValue {
-  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 2 ** 63) return BigInt(v);
-  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 2 ** 63)
+    return BigInt(v);
+  if (typeof v === 'bigint')
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
   return v;
 }
 
@@ -80,15 +101,36 @@ function randomNode(rnd: () => number, named: boolean, depth: number): BlobmsgNo
   const type = Math.floor(rnd() * (depth > 3 ? 7 : 9));
   const int = (bits: number): number => Math.floor(rnd() * 2 ** bits) - 2 ** (bits - 1);
   switch (type) {
-    case 0: return { name, type: BlobmsgType.UNSPEC, payload: Uint8Array.from({ length: Math.floor(rnd() * 6) }, () => Math.floor(rnd() * 256)) };
-    case 1: return { name, type: BlobmsgType.INT8, value: int(8) };
-    case 2: return { name, type: BlobmsgType.INT16, value: int(16) };
-    case 3: return { name, type: BlobmsgType.INT32, value: int(32) };
-    case 4: return { name, type: BlobmsgType.INT64, value: BigInt(int(32)) * 2n ** 31n };
-    case 5: return { name, type: BlobmsgType.DOUBLE, value: rnd() * 1e6 };
-    case 6: return { name, type: BlobmsgType.STRING, value: randomString(rnd) };
-    case 7: return { name, type: BlobmsgType.ARRAY, children: Array.from({ length: Math.floor(rnd() * 4) }, () => randomNode(rnd, false, depth + 1)) };
-    default: return { name, type: BlobmsgType.TABLE, children: Array.from({ length: Math.floor(rnd() * 4) }, () => randomNode(rnd, true, depth + 1)) };
+    case 0:
+      return {
+        name,
+        type: BlobmsgType.UNSPEC,
+        payload: Uint8Array.from({ length: Math.floor(rnd() * 6) }, () => Math.floor(rnd() * 256)),
+      };
+    case 1:
+      return { name, type: BlobmsgType.INT8, value: int(8) };
+    case 2:
+      return { name, type: BlobmsgType.INT16, value: int(16) };
+    case 3:
+      return { name, type: BlobmsgType.INT32, value: int(32) };
+    case 4:
+      return { name, type: BlobmsgType.INT64, value: BigInt(int(32)) * 2n ** 31n };
+    case 5:
+      return { name, type: BlobmsgType.DOUBLE, value: rnd() * 1e6 };
+    case 6:
+      return { name, type: BlobmsgType.STRING, value: randomString(rnd) };
+    case 7:
+      return {
+        name,
+        type: BlobmsgType.ARRAY,
+        children: Array.from({ length: Math.floor(rnd() * 4) }, () => randomNode(rnd, false, depth + 1)),
+      };
+    default:
+      return {
+        name,
+        type: BlobmsgType.TABLE,
+        children: Array.from({ length: Math.floor(rnd() * 4) }, () => randomNode(rnd, true, depth + 1)),
+      };
   }
 }
 
@@ -108,8 +150,19 @@ test('random messages round-trip (seeded)', () => {
   const u32 = (): number => Math.floor(rnd() * 2 ** 32);
   for (let i = 0; i < 300; i++) {
     const msg: UbusMessage = {
-      type: Math.floor(rnd() * 11), seq: Math.floor(rnd() * 65536), peer: u32(),
-      attrs: { objid: u32(), method: randomString(rnd), data: randomTable(rnd, 0), user: 'root', group: 'root', subscribers: [u32(), u32()], status: 0, active: true },
+      type: Math.floor(rnd() * 11),
+      seq: Math.floor(rnd() * 65536),
+      peer: u32(),
+      attrs: {
+        objid: u32(),
+        method: randomString(rnd),
+        data: randomTable(rnd, 0),
+        user: 'root',
+        group: 'root',
+        subscribers: [u32(), u32()],
+        status: 0,
+        active: true,
+      },
     };
     const back = decodeMessage(encodeMessage(msg));
     assert.is(back.seq, msg.seq);
@@ -133,7 +186,11 @@ test('every truncation of every captured frame → UbusCodecError', () => {
 });
 
 test('header validation: blob length < 4 or > 1 MiB is rejected before reading a body', () => {
-  const h = (len: number): Buffer => { const b = Buffer.alloc(12); b.writeUInt32BE(len, 8); return b; };
+  const h = (len: number): Buffer => {
+    const b = Buffer.alloc(12);
+    b.writeUInt32BE(len, 8);
+    return b;
+  };
   assert.throws(() => decodeHeader(h(0)), isCodecError);
   assert.throws(() => decodeHeader(h(3)), isCodecError);
   assert.throws(() => decodeHeader(h(2 * 1024 * 1024)), isCodecError);

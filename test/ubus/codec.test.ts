@@ -2,9 +2,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  Attr, BlobmsgType, MsgType, UbusCodecError, blobmsgTypeName, decodeBlobmsgNodes, decodeBlobmsgTable, decodeHeader,
-  decodeMessage, decodeMonitor, encodeBlobmsgArray, encodeBlobmsgTable, encodeMessage, msgTypeName,
-  statusName, Status,
+  Attr,
+  BlobmsgType,
+  MsgType,
+  UbusCodecError,
+  blobmsgTypeName,
+  decodeBlobmsgNodes,
+  decodeBlobmsgTable,
+  decodeHeader,
+  decodeMessage,
+  decodeMonitor,
+  encodeBlobmsgArray,
+  encodeBlobmsgTable,
+  encodeMessage,
+  msgTypeName,
+  statusName,
+  Status,
 } from '../../src/ubus/codec/index.ts';
 import type { BlobmsgNode, BlobmsgValue, UbusMessage } from '../../src/ubus/codec/index.ts';
 import { captureFrames, loadFrameFiles } from './codec-fixtures.ts';
@@ -27,7 +40,8 @@ function typedOnly(m: UbusMessage): UbusMessage {
 function jsonish(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
   if (Array.isArray(v)) return v.map(jsonish);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonish(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonish(x)]));
   return v;
 }
 
@@ -55,7 +69,11 @@ function checkAgainstDecoded(buf: Buffer, d: FixtureDecoded, where: string): voi
   assert.is(m.peer, Number(d.peer), `${where}: peer`);
   assert.is(decodeHeader(buf).totalLength, 8 + d.blob_len, `${where}: length`);
   const raw = m.rawAttrs ?? [];
-  assert.equal(raw.map((a) => a.id), d.attrs.map((a) => a.id), `${where}: attr order`);
+  assert.equal(
+    raw.map((a) => a.id),
+    d.attrs.map((a) => a.id),
+    `${where}: attr order`,
+  );
   raw.forEach((a, i) => assert.is(a.payload.length + 4, d.attrs[i]!.len, `${where}: attr ${a.id} len`));
   if (m.type === MsgType.MONITOR) {
     const rec = decodeMonitor(m);
@@ -71,22 +89,45 @@ function checkAgainstDecoded(buf: Buffer, d: FixtureDecoded, where: string): voi
   for (const a of d.attrs) {
     const t = m.attrs;
     switch (a.id) {
-      case Attr.STATUS: assert.is(t.status, a.value, `${where}: status`); break;
-      case Attr.OBJPATH: assert.is(t.objpath, a.value); break;
-      case Attr.OBJID: assert.is(t.objid, Number(a.value), `${where}: objid`); break;
-      case Attr.METHOD: assert.is(t.method, a.value); break;
-      case Attr.OBJTYPE: assert.is(t.objtype, Number(a.value)); break;
-      case Attr.SIGNATURE: assert.equal(t.signature, a.value, `${where}: signature`); break;
+      case Attr.STATUS:
+        assert.is(t.status, a.value, `${where}: status`);
+        break;
+      case Attr.OBJPATH:
+        assert.is(t.objpath, a.value);
+        break;
+      case Attr.OBJID:
+        assert.is(t.objid, Number(a.value), `${where}: objid`);
+        break;
+      case Attr.METHOD:
+        assert.is(t.method, a.value);
+        break;
+      case Attr.OBJTYPE:
+        assert.is(t.objtype, Number(a.value));
+        break;
+      case Attr.SIGNATURE:
+        assert.equal(t.signature, a.value, `${where}: signature`);
+        break;
       case Attr.DATA:
         assert.equal(jsonish(t.data), a.value, `${where}: data`);
         if (a.blobmsg) compareNodes(decodeBlobmsgNodes(t.dataRaw!), a.blobmsg, `${where}: DATA`);
         break;
-      case Attr.TARGET: assert.is(t.target, Number(a.value)); break;
-      case Attr.ACTIVE: assert.is(t.active, a.value === 1); break;
-      case Attr.SUBSCRIBERS: assert.equal(t.subscribers, (a.value as string[]).map(Number)); break;
-      case Attr.USER: assert.is(t.user, a.value); break;
-      case Attr.GROUP: assert.is(t.group, a.value); break;
-      default: assert.unreachable(`${where}: unexpected attr ${a.id}`);
+      case Attr.TARGET:
+        assert.is(t.target, Number(a.value));
+        break;
+      case Attr.ACTIVE:
+        assert.is(t.active, a.value === 1);
+        break;
+      case Attr.SUBSCRIBERS:
+        assert.equal(t.subscribers, (a.value as string[]).map(Number));
+        break;
+      case Attr.USER:
+        assert.is(t.user, a.value);
+        break;
+      case Attr.GROUP:
+        assert.is(t.group, a.value);
+        break;
+      default:
+        assert.unreachable(`${where}: unexpected attr ${a.id}`);
     }
   }
 }
@@ -95,12 +136,16 @@ test('every fixture frame decodes to its recorded meaning', () => {
   assert.is(files.length, 44);
   for (const f of files) {
     checkAgainstDecoded(unhex(f.hex), f.decoded, f.file);
-    if (f.request_hex && f.request_decoded) checkAgainstDecoded(unhex(f.request_hex), f.request_decoded, `${f.file} request`);
+    if (f.request_hex && f.request_decoded)
+      checkAgainstDecoded(unhex(f.request_hex), f.request_decoded, `${f.file} request`);
   }
 });
 
 test('every fixture and capture frame re-encodes byte for byte (lossless and from typed attrs)', () => {
-  const all = [...files.map((f) => ({ hex: f.hex, where: f.file })), ...capture.map((c) => ({ hex: c.hex, where: `capture line ${c.line}` }))];
+  const all = [
+    ...files.map((f) => ({ hex: f.hex, where: f.file })),
+    ...capture.map((c) => ({ hex: c.hex, where: `capture line ${c.line}` })),
+  ];
   assert.ok(capture.length > 100);
   let typed = 0;
   for (const { hex: h, where } of all) {
@@ -128,7 +173,11 @@ test('blobmsg: false keeps DATA and SIGNATURE as bytes only, and the frame still
     if (full.attrs.signatureRaw !== undefined) withSignature++;
     const { data: _data, signature: _signature, ...rest } = full.attrs;
     assert.equal(m.attrs, rest, `capture line ${c.line}: other attrs as in a full decode`);
-    assert.is(hex(encodeMessage({ type: m.type, seq: m.seq, peer: m.peer, attrs: m.attrs })), c.hex, `capture line ${c.line}: typed`);
+    assert.is(
+      hex(encodeMessage({ type: m.type, seq: m.seq, peer: m.peer, attrs: m.attrs })),
+      c.hex,
+      `capture line ${c.line}: typed`,
+    );
   }
   assert.ok(withData > 10 && withSignature > 0);
 });
@@ -153,9 +202,20 @@ test('ubus-protocol.md §4 examples, byte for byte', () => {
 });
 
 test('ubus-protocol.md §2/§6/§20 examples, byte for byte', () => {
-  assert.is(hex(encodeMessage({ type: MsgType.HELLO, seq: 0, peer: 0x7b7b6447, attrs: {} })), '000000007b7b644700000004');
-  assert.is(hex(encodeMessage({ type: MsgType.LOOKUP, seq: 1, peer: 0, attrs: { objpath: 'demo' } })), '00040001000000000000001002000009' + '64656d6f00000000');
-  const invoke = encodeMessage({ type: MsgType.INVOKE, seq: 2, peer: 0xc9bbca09, attrs: { objid: 0xc9bbca09, method: 'ping', data: {} } });
+  assert.is(
+    hex(encodeMessage({ type: MsgType.HELLO, seq: 0, peer: 0x7b7b6447, attrs: {} })),
+    '000000007b7b644700000004',
+  );
+  assert.is(
+    hex(encodeMessage({ type: MsgType.LOOKUP, seq: 1, peer: 0, attrs: { objpath: 'demo' } })),
+    '00040001000000000000001002000009' + '64656d6f00000000',
+  );
+  const invoke = encodeMessage({
+    type: MsgType.INVOKE,
+    seq: 2,
+    peer: 0xc9bbca09,
+    attrs: { objid: 0xc9bbca09, method: 'ping', data: {} },
+  });
   assert.is(hex(invoke), '00050002c9bbca090000001c03000008c9bbca0904000009' + '70696e6700000000' + '07000004');
   const pong = encodeBlobmsgTable({ pong: true, count: 1 });
   assert.is(hex(pong), '8700000d0004706f6e670000' + '01000000' + '850000100005636f756e7400' + '00000001');
@@ -169,35 +229,87 @@ test('typed attr order: NO_REPLY first in INVOKE, after METHOD in NOTIFY; STATUS
   const ids = (m: UbusMessage): number[] => (decodeMessage(encodeMessage(m)).rawAttrs ?? []).map((a) => a.id);
   const a = { objid: 5000, method: 'x', noReply: true, user: 'u', group: 'g', data: {} };
   assert.equal(ids({ type: MsgType.INVOKE, seq: 1, peer: 1, attrs: a }), [10, 3, 4, 12, 13, 7]);
-  assert.equal(ids({ type: MsgType.NOTIFY, seq: 1, peer: 1, attrs: { objid: 5000, method: 'x', noReply: true, data: {} } }), [3, 4, 10, 7]);
-  assert.equal(ids({ type: MsgType.STATUS, seq: 1, peer: 1, attrs: { status: 0, objid: 5000, subscribers: [1, 2] } }), [3, 11, 1]);
+  assert.equal(
+    ids({ type: MsgType.NOTIFY, seq: 1, peer: 1, attrs: { objid: 5000, method: 'x', noReply: true, data: {} } }),
+    [3, 4, 10, 7],
+  );
+  assert.equal(
+    ids({ type: MsgType.STATUS, seq: 1, peer: 1, attrs: { status: 0, objid: 5000, subscribers: [1, 2] } }),
+    [3, 11, 1],
+  );
   assert.equal(ids({ type: MsgType.STATUS, seq: 1, peer: 1, attrs: { status: 0, objid: 5000 } }), [1, 3]);
 });
 
 test('JS → blobmsg mapping follows the reference CLI', () => {
-  const nodes = decodeBlobmsgNodes(encodeBlobmsgTable({
-    i: 7, neg: -2147483648, big: 2147483648, huge: 2 ** 70, b: false, f: 0.25, s: 'x', n: null, bi: 5n, a: [1], t: {},
-  }));
+  const nodes = decodeBlobmsgNodes(
+    encodeBlobmsgTable({
+      i: 7,
+      neg: -2147483648,
+      big: 2147483648,
+      huge: 2 ** 70,
+      b: false,
+      f: 0.25,
+      s: 'x',
+      n: null,
+      bi: 5n,
+      a: [1],
+      t: {},
+    }),
+  );
   const types = Object.fromEntries(nodes.map((n) => [n.name, blobmsgTypeName(n.type)]));
   assert.equal(types, {
-    i: 'INT32', neg: 'INT32', big: 'INT64', huge: 'DOUBLE', b: 'INT8', f: 'DOUBLE', s: 'STRING', n: 'UNSPEC', bi: 'INT64', a: 'ARRAY', t: 'TABLE',
+    i: 'INT32',
+    neg: 'INT32',
+    big: 'INT64',
+    huge: 'DOUBLE',
+    b: 'INT8',
+    f: 'DOUBLE',
+    s: 'STRING',
+    n: 'UNSPEC',
+    bi: 'INT64',
+    a: 'ARRAY',
+    t: 'TABLE',
   });
   assert.equal(decodeBlobmsgTable(encodeBlobmsgTable({ b: true, c: false })), { b: true, c: false });
 });
 
 test('policy forces a wire type per key and rejects values it cannot carry', () => {
-  const body = encodeBlobmsgTable({ object: 0xc9bbca09, small: 3, d: 2, s16: -2 }, {
-    object: BlobmsgType.INT32, small: BlobmsgType.INT64, d: BlobmsgType.DOUBLE, s16: BlobmsgType.INT16,
-  });
+  const body = encodeBlobmsgTable(
+    { object: 0xc9bbca09, small: 3, d: 2, s16: -2 },
+    {
+      object: BlobmsgType.INT32,
+      small: BlobmsgType.INT64,
+      d: BlobmsgType.DOUBLE,
+      s16: BlobmsgType.INT16,
+    },
+  );
   const nodes = decodeBlobmsgNodes(body);
-  assert.equal(nodes.map((n) => blobmsgTypeName(n.type)), ['INT32', 'INT64', 'DOUBLE', 'INT16']);
+  assert.equal(
+    nodes.map((n) => blobmsgTypeName(n.type)),
+    ['INT32', 'INT64', 'DOUBLE', 'INT16'],
+  );
   assert.is(hex(nodes[0]!.payload!), 'c9bbca09', 'u32 object id written as its INT32 bit pattern');
   assert.equal(decodeBlobmsgTable(body), { object: 0xc9bbca09 | 0, small: 3, d: 2, s16: -2 });
-  for (const [v, t] of [['x', BlobmsgType.INT32], [70000, BlobmsgType.INT16], [1.5, BlobmsgType.INT32], [2 ** 32, BlobmsgType.INT32],
-    [1, BlobmsgType.STRING], [[], BlobmsgType.TABLE], [{}, BlobmsgType.ARRAY], [1, BlobmsgType.UNSPEC], [2n ** 64n, BlobmsgType.INT64]] as const) {
-    assert.throws(() => encodeBlobmsgTable({ k: v as BlobmsgValue }, { k: t }), (e: unknown) => e instanceof UbusCodecError && e.code === 'ERR_UBUS_CODEC');
+  for (const [v, t] of [
+    ['x', BlobmsgType.INT32],
+    [70000, BlobmsgType.INT16],
+    [1.5, BlobmsgType.INT32],
+    [2 ** 32, BlobmsgType.INT32],
+    [1, BlobmsgType.STRING],
+    [[], BlobmsgType.TABLE],
+    [{}, BlobmsgType.ARRAY],
+    [1, BlobmsgType.UNSPEC],
+    [2n ** 64n, BlobmsgType.INT64],
+  ] as const) {
+    assert.throws(
+      () => encodeBlobmsgTable({ k: v as BlobmsgValue }, { k: t }),
+      (e: unknown) => e instanceof UbusCodecError && e.code === 'ERR_UBUS_CODEC',
+    );
   }
-  assert.throws(() => encodeBlobmsgTable({ f: (() => 1) as unknown as BlobmsgValue }), (e: unknown) => e instanceof UbusCodecError);
+  assert.throws(
+    () => encodeBlobmsgTable({ f: (() => 1) as unknown as BlobmsgValue }),
+    (e: unknown) => e instanceof UbusCodecError,
+  );
 });
 
 test('INT64 decodes to number when safe, bigint beyond 2^53', () => {

@@ -21,7 +21,12 @@ for (const kind of busKinds('reconnect.test.ts')) {
         path: 'rc.svc',
         methods: {
           who: { handler: () => ({ data: { client: svc.clientId } }) },
-          hang: { handler: () => { hanging++; return new Promise<void>(() => undefined); } },
+          hang: {
+            handler: () => {
+              hanging++;
+              return new Promise<void>(() => undefined);
+            },
+          },
         },
       });
       const published = await pub.addObject({ path: 'rc.pub', methods: {} });
@@ -83,7 +88,10 @@ for (const kind of busKinds('reconnect.test.ts')) {
     const owner = await UbusClient.connect({ socketPath: bus.socketPath });
     const sub = await UbusClient.connect({ socketPath: bus.socketPath });
     try {
-      await rejects(sub.subscribe('rs.obj', () => undefined), (e) => e.status === Status.NOT_FOUND);
+      await rejects(
+        sub.subscribe('rs.obj', () => undefined),
+        (e) => e.status === Status.NOT_FOUND,
+      );
       let obj = await owner.addObject({ path: 'rs.obj', methods: {} });
       const notes: string[] = [];
       const lifecycle: string[] = [];

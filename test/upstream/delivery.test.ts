@@ -3,7 +3,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Backoff, retrying } from '../../src/backoff.ts';
-import { DeliveryLoop, type DeliveryOptions, type DeliverySource, type DeliveryTimers, type Pause } from '../../src/upstream/delivery.ts';
+import {
+  DeliveryLoop,
+  type DeliveryOptions,
+  type DeliverySource,
+  type DeliveryTimers,
+  type Pause,
+} from '../../src/upstream/delivery.ts';
 import type { OutboxRecord } from '../../src/upstream/outbox-codec.ts';
 
 class FakeTimers implements DeliveryTimers {
@@ -11,14 +17,20 @@ class FakeTimers implements DeliveryTimers {
   private timers: Array<{ at: number; fn: () => void; id: number }> = [];
   private deferred: Array<() => void> = [];
   private ids = 0;
-  now(): number { return this.at; }
+  now(): number {
+    return this.at;
+  }
   setTimeout(fn: () => void, ms: number): unknown {
     const id = ++this.ids;
     this.timers.push({ at: this.at + ms, fn, id });
     return id;
   }
-  clearTimeout(handle: unknown): void { this.timers = this.timers.filter((t) => t.id !== handle); }
-  defer(fn: () => void): void { this.deferred.push(fn); }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+  }
   /** Runs deferred work and settled promises until nothing is left. */
   async settle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
@@ -55,9 +67,13 @@ class MemorySource implements DeliverySource {
     for (const l of this.listeners) l();
   }
   pending(_consumer: string, options: { after?: number; limit?: number }): OutboxRecord[] {
-    return this.records.filter((r) => r.seq > (options.after ?? 0) && !this.acked.includes(r.seq)).slice(0, options.limit ?? 1000);
+    return this.records
+      .filter((r) => r.seq > (options.after ?? 0) && !this.acked.includes(r.seq))
+      .slice(0, options.limit ?? 1000);
   }
-  ack(_consumer: string, seq: number): void { if (!this.acked.includes(seq)) this.acked.push(seq); }
+  ack(_consumer: string, seq: number): void {
+    if (!this.acked.includes(seq)) this.acked.push(seq);
+  }
   onAppend(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -80,7 +96,8 @@ class Peer {
   /** Answers the oldest unanswered send of `seq`. */
   answer(seq: number, ok = true): void {
     const w = this.waiting.get(seq)!.shift()!;
-    if (ok) w.resolve(); else w.reject(new Error('no answer'));
+    if (ok) w.resolve();
+    else w.reject(new Error('no answer'));
   }
 }
 
@@ -90,58 +107,74 @@ function rig(extra: Partial<DeliveryOptions> = {}, max = 3) {
   const peer = new Peer();
   const pauses: Array<Pause | null> = [];
   const loop = new DeliveryLoop({
-    source, consumer: 'c', send: peer.send, maxInFlight: () => max, timers,
-    backoff: new Backoff({ minMs: 1000, maxMs: 8000 }), onFailure: (_e, _r, p) => pauses.push(p), ...extra,
+    source,
+    consumer: 'c',
+    send: peer.send,
+    maxInFlight: () => max,
+    timers,
+    backoff: new Backoff({ minMs: 1000, maxMs: 8000 }),
+    onFailure: (_e, _r, p) => pauses.push(p),
+    ...extra,
   });
   return { timers, source, peer, loop, pauses };
 }
 
-test('sends oldest first, never more than the bound in flight, and acknowledges what the peer acknowledged', async () => {
-  const { timers, source, peer, loop } = rig();
-  source.append(5);
-  loop.start();
-  await timers.settle();
-  assert.equal(peer.sent, [1, 2, 3]);
-  peer.answer(2);
-  await timers.settle();
-  assert.equal(source.acked, [2]);
-  assert.equal(peer.sent, [1, 2, 3, 4]);
-  for (const seq of [1, 3, 4]) peer.answer(seq);
-  await timers.settle();
-  assert.equal(peer.sent, [1, 2, 3, 4, 5]);
-  source.append(1);
-  await timers.settle();
-  assert.equal(peer.sent, [1, 2, 3, 4, 5, 6], 'an append wakes the loop');
-  assert.is(loop.inFlightCount, 2);
-});
+test(
+  'sends oldest first, never more than the bound in ' + 'flight, and acknowledges what the peer acknowledged',
+  async () => {
+    const { timers, source, peer, loop } = rig();
+    source.append(5);
+    loop.start();
+    await timers.settle();
+    assert.equal(peer.sent, [1, 2, 3]);
+    peer.answer(2);
+    await timers.settle();
+    assert.equal(source.acked, [2]);
+    assert.equal(peer.sent, [1, 2, 3, 4]);
+    for (const seq of [1, 3, 4]) peer.answer(seq);
+    await timers.settle();
+    assert.equal(peer.sent, [1, 2, 3, 4, 5]);
+    source.append(1);
+    await timers.settle();
+    assert.equal(peer.sent, [1, 2, 3, 4, 5, 6], 'an append wakes the loop');
+    assert.is(loop.inFlightCount, 2);
+  },
+);
 
-test('a failure pauses once per round, then one probe at a time, one more per acknowledgement; the pause doubles to its cap', async () => {
-  const { timers, source, peer, loop, pauses } = rig({}, 4);
-  source.append(8);
-  loop.start();
-  await timers.settle();
-  for (const seq of [1, 2, 3, 4]) peer.answer(seq, false);
-  await timers.settle();
-  assert.equal(pauses, [{ ms: 1000, first: true, capped: false }, null, null, null]);
-  assert.is(loop.windowSize, 1);
-  await timers.advance(999);
-  assert.equal(peer.sent, [1, 2, 3, 4], 'nothing during the pause');
-  await timers.advance(1);
-  assert.equal(peer.sent, [1, 2, 3, 4, 1], 'the oldest failed record probes alone');
-  peer.answer(1, false);
-  await timers.advance(1999);
-  assert.equal(peer.sent.length, 5);
-  await timers.advance(1);
-  assert.equal(peer.sent.at(-1), 1);
-  peer.answer(1);
-  await timers.settle();
-  assert.equal(peer.sent.slice(6), [2, 3], 'two after one acknowledgement');
-  assert.equal(pauses.filter((p) => p !== null).map((p) => p!.ms), [1000, 2000]);
-  for (const seq of [2, 3]) peer.answer(seq);
-  await timers.settle();
-  assert.equal(peer.sent.slice(8), [4, 5, 6, 7]);
-  assert.is(loop.windowSize, 4);
-});
+test(
+  'a failure pauses once per round, then one probe at a time, one more per acknowledgement; the pause doubles to ' +
+    'its cap',
+  async () => {
+    const { timers, source, peer, loop, pauses } = rig({}, 4);
+    source.append(8);
+    loop.start();
+    await timers.settle();
+    for (const seq of [1, 2, 3, 4]) peer.answer(seq, false);
+    await timers.settle();
+    assert.equal(pauses, [{ ms: 1000, first: true, capped: false }, null, null, null]);
+    assert.is(loop.windowSize, 1);
+    await timers.advance(999);
+    assert.equal(peer.sent, [1, 2, 3, 4], 'nothing during the pause');
+    await timers.advance(1);
+    assert.equal(peer.sent, [1, 2, 3, 4, 1], 'the oldest failed record probes alone');
+    peer.answer(1, false);
+    await timers.advance(1999);
+    assert.equal(peer.sent.length, 5);
+    await timers.advance(1);
+    assert.equal(peer.sent.at(-1), 1);
+    peer.answer(1);
+    await timers.settle();
+    assert.equal(peer.sent.slice(6), [2, 3], 'two after one acknowledgement');
+    assert.equal(
+      pauses.filter((p) => p !== null).map((p) => p!.ms),
+      [1000, 2000],
+    );
+    for (const seq of [2, 3]) peer.answer(seq);
+    await timers.settle();
+    assert.equal(peer.sent.slice(8), [4, 5, 6, 7]);
+    assert.is(loop.windowSize, 4);
+  },
+);
 
 test('the pause stops growing at its cap, and a success starts again from the shortest', async () => {
   const { timers, source, peer, loop, pauses } = rig({}, 1);
@@ -152,8 +185,14 @@ test('the pause stops growing at its cap, and a success starts again from the sh
     peer.answer(1, false);
   }
   await timers.settle();
-  assert.equal(pauses.map((p) => p!.ms), [1000, 2000, 4000, 8000, 8000, 8000]);
-  assert.equal(pauses.map((p) => p!.capped), [false, false, false, true, true, true]);
+  assert.equal(
+    pauses.map((p) => p!.ms),
+    [1000, 2000, 4000, 8000, 8000, 8000],
+  );
+  assert.equal(
+    pauses.map((p) => p!.capped),
+    [false, false, false, true, true, true],
+  );
   await timers.advance(10_000);
   peer.answer(1);
   source.append(1);
@@ -171,9 +210,14 @@ test("'skip' acknowledges without taking room; busy slots and beforeRound share 
   let busy = 1;
   const rounds: number[] = [];
   const peer = new Peer();
-  const { timers, source, loop } = rig({
-    send: (r) => (r.seq % 2 === 0 ? 'skip' : peer.send(r)), busy: () => busy, beforeRound: () => rounds.push(1),
-  }, 3);
+  const { timers, source, loop } = rig(
+    {
+      send: (r) => (r.seq % 2 === 0 ? 'skip' : peer.send(r)),
+      busy: () => busy,
+      beforeRound: () => rounds.push(1),
+    },
+    3,
+  );
   source.append(8);
   loop.start();
   await timers.settle();
@@ -187,26 +231,29 @@ test("'skip' acknowledges without taking room; busy slots and beforeRound share 
   assert.ok(rounds.length >= 2);
 });
 
-test('pause() sends nothing new; resume() sends again what the old connection had in flight and ignores its answers', async () => {
-  const { timers, source, peer, loop } = rig();
-  source.append(4);
-  loop.start();
-  await timers.settle();
-  peer.answer(1);
-  loop.pause();
-  await timers.settle();
-  assert.equal(peer.sent, [1, 2, 3], 'paused: 4 waits');
-  peer.answer(2); // taken: the peer did acknowledge it
-  await timers.settle();
-  assert.equal(source.acked, [1, 2]);
-  loop.resume();
-  await timers.settle();
-  assert.equal(peer.sent, [1, 2, 3, 3, 4]);
-  peer.answer(3, false); // the first connection's answer: ignored
-  await timers.settle();
-  assert.is(loop.pausedForMs, 0);
-  assert.is(loop.inFlightCount, 2);
-});
+test(
+  'pause() sends nothing new; resume() sends again what the ' + 'old connection had in flight and ignores its answers',
+  async () => {
+    const { timers, source, peer, loop } = rig();
+    source.append(4);
+    loop.start();
+    await timers.settle();
+    peer.answer(1);
+    loop.pause();
+    await timers.settle();
+    assert.equal(peer.sent, [1, 2, 3], 'paused: 4 waits');
+    peer.answer(2); // taken: the peer did acknowledge it
+    await timers.settle();
+    assert.equal(source.acked, [1, 2]);
+    loop.resume();
+    await timers.settle();
+    assert.equal(peer.sent, [1, 2, 3, 3, 4]);
+    peer.answer(3, false); // the first connection's answer: ignored
+    await timers.settle();
+    assert.is(loop.pausedForMs, 0);
+    assert.is(loop.inFlightCount, 2);
+  },
+);
 
 test('close() waits for the answers in flight, bounded; destroy() stops at once', async () => {
   const { timers, source, peer, loop } = rig();
@@ -214,7 +261,9 @@ test('close() waits for the answers in flight, bounded; destroy() stops at once'
   loop.start();
   await timers.settle();
   let closed = false;
-  const closing = loop.close(1000).then(() => { closed = true; });
+  const closing = loop.close(1000).then(() => {
+    closed = true;
+  });
   peer.answer(1);
   peer.answer(2);
   await timers.settle();
@@ -259,7 +308,12 @@ test('Backoff: doubling to the cap, jitter within its band, retrying() for idemp
   const slept: number[] = [];
   let calls = 0;
   const result = await retrying(async () => ++calls, {
-    retries: 2, again: (n) => n < 10, backoff: new Backoff({ minMs: 50, maxMs: Infinity }), sleep: async (ms) => { slept.push(ms); },
+    retries: 2,
+    again: (n) => n < 10,
+    backoff: new Backoff({ minMs: 50, maxMs: Infinity }),
+    sleep: async (ms) => {
+      slept.push(ms);
+    },
   });
   assert.equal([result, calls, slept], [3, 3, [50, 100]]);
 });

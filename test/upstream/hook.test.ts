@@ -25,10 +25,17 @@ test.after.each(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Post { headers: IncomingHttpHeaders; body: Buffer; status: number }
+interface Post {
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  status: number;
+}
 
 /** A receiver that records every post and answers `status()` (204 unless told otherwise). */
-async function receiver(port = 0, status: () => number = () => 204): Promise<{ server: Server; port: number; posts: Post[]; next: (n: number) => Promise<void> }> {
+async function receiver(
+  port = 0,
+  status: () => number = () => 204,
+): Promise<{ server: Server; port: number; posts: Post[]; next: (n: number) => Promise<void> }> {
   const posts: Post[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const server = createServer((req, res) => {
@@ -38,30 +45,54 @@ async function receiver(port = 0, status: () => number = () => 204): Promise<{ s
       const code = status();
       posts.push({ headers: req.headers, body: Buffer.concat(chunks), status: code });
       res.writeHead(code).end();
-      for (const w of waiters.filter((x) => posts.length >= x.n)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+      for (const w of waiters.filter((x) => posts.length >= x.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
     });
   });
   server.listen(port, '127.0.0.1');
   await once(server, 'listening');
-  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return {
-    server, port: (server.address() as AddressInfo).port, posts,
+    server,
+    port: (server.address() as AddressInfo).port,
+    posts,
     next: (n) => (posts.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
   };
 }
 
 function hookConfig(port: number, over: Partial<HookConfig> = {}): HookConfig {
-  return { enabled: true, url: `http://127.0.0.1:${port}/sluice?token=t`, secret: SECRET, timeoutMs: 2000, backoffMaxMs: 200, queueMax: 1 << 20, ...over };
+  return {
+    enabled: true,
+    url: `http://127.0.0.1:${port}/sluice?token=t`,
+    secret: SECRET,
+    timeoutMs: 2000,
+    backoffMaxMs: 200,
+    queueMax: 1 << 20,
+    ...over,
+  };
 }
 
 function sinkFor(cfg: HookConfig, stateDir = tempDir('sluice-hook-'), extra: Partial<HookSinkDeps> = {}) {
   const lines: string[] = [];
   const sink = new HookSink(cfg, { log: recordingLog(lines), routerId: 'r1', stateDir, backoffMinMs: 20, ...extra });
-  cleanups.push(async () => { await sink.close(); rmSync(stateDir, { recursive: true, force: true }); });
+  cleanups.push(async () => {
+    await sink.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
   return { sink, lines, stateDir };
 }
 
-/** Waits for a condition the sink reaches after the receiver answered (it reads the answer after the server wrote it). */
+/**
+ * Waits for a condition the sink reaches after the receiver answered (it reads the answer after the server wrote it).
+ */
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -76,59 +107,148 @@ test('started, topped up, ended: posted in order as JSON, each signed over times
   const r = await receiver();
   const { sink } = sinkFor(hookConfig(r.port));
   await sink.start();
-  const s = fakeSession({ user: 'pc-7', metric: 'seconds', allotment: 3600n, rates: { downBps: 8_000_000, upBps: null } });
+  const s = fakeSession({
+    user: 'pc-7',
+    metric: 'seconds',
+    allotment: 3600n,
+    rates: { downBps: 8_000_000, upBps: null },
+  });
   sink.onEvent({ type: 'started', at: Date.now(), session: s });
-  sink.onEvent({ type: 'topup', at: Date.now(), session: { ...s, allotment: 7200n }, payment: { method: 'grant', reference: 'g-top', amount: 0n, asset: '', at: Date.now() } });
-  sink.onEvent({ type: 'ended', at: Date.now(), session: { ...s, allotment: 7200n, used: 1250, bytes: 73_400_320, state: 'TERMINATED', endCause: 'pc-logout', endedAt: Date.now() } });
+  sink.onEvent({
+    type: 'topup',
+    at: Date.now(),
+    session: { ...s, allotment: 7200n },
+    payment: { method: 'grant', reference: 'g-top', amount: 0n, asset: '', at: Date.now() },
+  });
+  sink.onEvent({
+    type: 'ended',
+    at: Date.now(),
+    session: {
+      ...s,
+      allotment: 7200n,
+      used: 1250,
+      bytes: 73_400_320,
+      state: 'TERMINATED',
+      endCause: 'pc-logout',
+      endedAt: Date.now(),
+    },
+  });
   await r.next(3);
   const bodies = r.posts.map(json);
-  assert.equal(bodies.map((b) => [b.seq, b.event, b.router, b.type]), [[1, 'started', 'r1', 'session'], [2, 'topup', 'r1', 'session'], [3, 'ended', 'r1', 'session']]);
-  assert.equal([bodies[1]!.payment.reference, bodies[2]!.session.cause, bodies[2]!.session.used, bodies[2]!.session.bytes, bodies[2]!.session.user],
-    ['g-top', 'pc-logout', 1250, 73_400_320, 'pc-7']);
-  assert.equal(bodies.map((b) => [b.session.rate_down, b.session.rate_up]), [[8_000_000, null], [8_000_000, null], [8_000_000, null]], 'the speed tier (docs/hook.md)');
+  assert.equal(
+    bodies.map((b) => [b.seq, b.event, b.router, b.type]),
+    [
+      [1, 'started', 'r1', 'session'],
+      [2, 'topup', 'r1', 'session'],
+      [3, 'ended', 'r1', 'session'],
+    ],
+  );
+  assert.equal(
+    [
+      bodies[1]!.payment.reference,
+      bodies[2]!.session.cause,
+      bodies[2]!.session.used,
+      bodies[2]!.session.bytes,
+      bodies[2]!.session.user,
+    ],
+    ['g-top', 'pc-logout', 1250, 73_400_320, 'pc-7'],
+  );
+  assert.equal(
+    bodies.map((b) => [b.session.rate_down, b.session.rate_up]),
+    [
+      [8_000_000, null],
+      [8_000_000, null],
+      [8_000_000, null],
+    ],
+    'the speed tier (docs/hook.md)',
+  );
   for (const p of r.posts) {
     assert.is(p.headers['content-type'], 'application/json');
     const ts = Number(p.headers[HOOK_HEADERS.timestamp]);
     assert.ok(Math.abs(Date.now() - ts) < 60_000, 'the time of sending');
     assert.match(String(p.headers[HOOK_HEADERS.nonce]), /^[0-9a-f]{24}$/);
-    assert.ok(verifyHookSignature(SECRET, ts, String(p.headers[HOOK_HEADERS.nonce]), p.body, String(p.headers[HOOK_HEADERS.signature])));
-    assert.not.ok(verifyHookSignature('another-secret-0123456789', ts, String(p.headers[HOOK_HEADERS.nonce]), p.body, String(p.headers[HOOK_HEADERS.signature])));
+    assert.ok(
+      verifyHookSignature(
+        SECRET,
+        ts,
+        String(p.headers[HOOK_HEADERS.nonce]),
+        p.body,
+        String(p.headers[HOOK_HEADERS.signature]),
+      ),
+    );
+    assert.not.ok(
+      verifyHookSignature(
+        'another-secret-0123456789',
+        ts,
+        String(p.headers[HOOK_HEADERS.nonce]),
+        p.body,
+        String(p.headers[HOOK_HEADERS.signature]),
+      ),
+    );
   }
   assert.is(new Set(r.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 3, 'a nonce per post');
   await until(() => sink.stats()['pending'] === 0, 'all acknowledged');
   const st = sink.stats();
-  assert.equal([st['delivered'], st['pending'], st['url']], [3, 0, `http://127.0.0.1:${r.port}/sluice`], 'stats: no query (a token) shown');
+  assert.equal(
+    [st['delivered'], st['pending'], st['url']],
+    [3, 0, `http://127.0.0.1:${r.port}/sluice`],
+    'stats: no query (a token) shown',
+  );
   assert.not.ok(JSON.stringify(st).includes(SECRET));
 });
 
-test('an outage (refused, then 503): events stay queued and arrive once after it, in order, retried with a fresh signature', async () => {
-  const first = await receiver();
-  const port = first.port;
-  const { sink, lines } = sinkFor(hookConfig(port));
-  await sink.start();
-  const a = fakeSession({ user: 'pc-1' });
-  sink.onEvent({ type: 'started', at: Date.now(), session: a });
-  await first.next(1);
-  // Down: nothing listens on the port.
-  await new Promise<void>((res) => { first.server.closeAllConnections(); first.server.close(() => res()); });
-  sink.onEvent({ type: 'topup', at: Date.now(), session: { ...a, allotment: 20_000_000n }, payment: { method: 'grant', reference: 'g2', amount: 0n, asset: '', at: Date.now() } });
-  sink.onEvent({ type: 'ended', at: Date.now(), session: { ...a, state: 'TERMINATED', endCause: 'admin', endedAt: Date.now(), used: 5000, bytes: 5000 } });
-  await until(() => Number(sink.stats()['failures']) >= 2, 'retried while refused');
-  assert.is(sink.stats()['pending'], 2);
-  assert.match(String(sink.stats()['last_error']), /POST http:\/\/127\.0\.0\.1:\d+\/sluice failed/);
-  assert.ok(lines.some((l) => l.startsWith('warn hook delivery failed; retrying')), lines.join('\n'));
+test(
+  'an outage (refused, then 503): events stay queued and arrive once after it, in order, retried with a fresh ' +
+    'signature',
+  async () => {
+    const first = await receiver();
+    const port = first.port;
+    const { sink, lines } = sinkFor(hookConfig(port));
+    await sink.start();
+    const a = fakeSession({ user: 'pc-1' });
+    sink.onEvent({ type: 'started', at: Date.now(), session: a });
+    await first.next(1);
+    // Down: nothing listens on the port.
+    await new Promise<void>((res) => {
+      first.server.closeAllConnections();
+      first.server.close(() => res());
+    });
+    sink.onEvent({
+      type: 'topup',
+      at: Date.now(),
+      session: { ...a, allotment: 20_000_000n },
+      payment: { method: 'grant', reference: 'g2', amount: 0n, asset: '', at: Date.now() },
+    });
+    sink.onEvent({
+      type: 'ended',
+      at: Date.now(),
+      session: { ...a, state: 'TERMINATED', endCause: 'admin', endedAt: Date.now(), used: 5000, bytes: 5000 },
+    });
+    await until(() => Number(sink.stats()['failures']) >= 2, 'retried while refused');
+    assert.is(sink.stats()['pending'], 2);
+    assert.match(String(sink.stats()['last_error']), /POST http:\/\/127\.0\.0\.1:\d+\/sluice failed/);
+    assert.ok(
+      lines.some((l) => l.startsWith('warn hook delivery failed; retrying')),
+      lines.join('\n'),
+    );
 
-  // Back, but answering 503 twice: the record is posted again (same seq, new nonce), then acknowledged.
-  let answers = 0;
-  const back = await receiver(port, () => (++answers <= 2 ? 503 : 204));
-  await back.next(4);
-  const seqs = back.posts.map((p) => [json(p).seq, p.status]);
-  assert.equal(seqs, [[2, 503], [2, 503], [2, 204], [3, 204]]);
-  assert.is(new Set(back.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 4, 'each attempt signed afresh');
-  assert.equal(json(back.posts[3]!).event, 'ended');
-  await until(() => sink.stats()['pending'] === 0, 'all acknowledged');
-  assert.equal([sink.stats()['pending'], sink.stats()['delivered'], sink.stats()['last_error']], [0, 3, null]);
-});
+    // Back, but answering 503 twice: the record is posted again (same seq, new nonce), then acknowledged.
+    let answers = 0;
+    const back = await receiver(port, () => (++answers <= 2 ? 503 : 204));
+    await back.next(4);
+    const seqs = back.posts.map((p) => [json(p).seq, p.status]);
+    assert.equal(seqs, [
+      [2, 503],
+      [2, 503],
+      [2, 204],
+      [3, 204],
+    ]);
+    assert.is(new Set(back.posts.map((p) => p.headers[HOOK_HEADERS.nonce])).size, 4, 'each attempt signed afresh');
+    assert.equal(json(back.posts[3]!).event, 'ended');
+    await until(() => sink.stats()['pending'] === 0, 'all acknowledged');
+    assert.equal([sink.stats()['pending'], sink.stats()['delivered'], sink.stats()['last_error']], [0, 3, null]);
+  },
+);
 
 test('queued events survive a close with the receiver down and go out after the next start, ended once', async () => {
   const dead = await receiver();
@@ -150,7 +270,13 @@ test('queued events survive a close with the receiver down and go out after the 
   await sink.start();
   await r.next(2);
   await sink.close();
-  assert.equal(r.posts.map((p) => [json(p).seq, json(p).event]), [[1, 'started'], [2, 'ended']]);
+  assert.equal(
+    r.posts.map((p) => [json(p).seq, json(p).event]),
+    [
+      [1, 'started'],
+      [2, 'ended'],
+    ],
+  );
 });
 
 test('reload switches the hook on and off; events of the time it was off are not posted', async () => {
@@ -170,18 +296,30 @@ test('reload switches the hook on and off; events of the time it was off are not
   await sink.reload(config(hookConfig(r.port)));
   sink.onEvent({ type: 'started', at: Date.now(), session: fakeSession({ user: 'on again' }) });
   await r.next(2);
-  assert.equal(r.posts.map((p) => json(p).session.user), ['on', 'on again']);
+  assert.equal(
+    r.posts.map((p) => json(p).session.user),
+    ['on', 'on again'],
+  );
 });
 
 /** The receiver block of docs/hook.md, run as written. */
-async function docsReceiver(port: number): Promise<{ child: ChildProcess; lines: string[]; next: (n: number) => Promise<void> }> {
+async function docsReceiver(
+  port: number,
+): Promise<{ child: ChildProcess; lines: string[]; next: (n: number) => Promise<void> }> {
   const doc = readFileSync(join(import.meta.dirname, '../../docs/hook.md'), 'utf8');
   const code = /```js\n([\s\S]*?)```/.exec(doc)![1]!;
   const dir = tempDir('sluice-hook-rx-');
   const file = join(dir, 'receiver.mjs');
   writeFileSync(file, code);
-  const child = spawn(process.execPath, [file], { env: { ...process.env, HOOK_SECRET: SECRET, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(async () => { child.kill('SIGKILL'); await once(child, 'exit').catch(() => undefined); rmSync(dir, { recursive: true, force: true }); });
+  const child = spawn(process.execPath, [file], {
+    env: { ...process.env, HOOK_SECRET: SECRET, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanups.push(async () => {
+    child.kill('SIGKILL');
+    await once(child, 'exit').catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
   const lines: string[] = [];
   let buffered = '';
   const waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -190,7 +328,10 @@ async function docsReceiver(port: number): Promise<{ child: ChildProcess; lines:
     const parts = buffered.split('\n');
     buffered = parts.pop()!;
     lines.push(...parts);
-    for (const w of waiters.filter((x) => lines.length >= x.n)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+    for (const w of waiters.filter((x) => lines.length >= x.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
   // Listening once a connection is accepted.
   const deadline = Date.now() + 10_000;
@@ -203,36 +344,62 @@ async function docsReceiver(port: number): Promise<{ child: ChildProcess; lines:
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return { child, lines, next: (n) => (lines.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))) };
+  return {
+    child,
+    lines,
+    next: (n) => (lines.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+  };
 }
 
-test('docs/hook.md\'s receiver acts on the sink\'s posts once; refuses a forged, an altered, a stale and a replayed post', async () => {
-  const probe = await receiver();
-  const port = probe.port;
-  await new Promise<void>((res) => probe.server.close(() => res()));
-  const rx = await docsReceiver(port);
-  const { sink } = sinkFor(hookConfig(port));
-  await sink.start();
-  const s = fakeSession({ user: 'pc-9' });
-  sink.onEvent({ type: 'started', at: Date.now(), session: s });
-  sink.onEvent({ type: 'ended', at: Date.now(), session: { ...s, state: 'TERMINATED', endCause: 'pc-logout', endedAt: Date.now(), used: 77, bytes: 77 } });
-  await rx.next(2);
-  assert.equal(rx.lines.map((l) => JSON.parse(l)), [
-    { seq: 1, event: 'started', user: 'pc-9', mac: s.mac, cause: null, used: 0 },
-    { seq: 2, event: 'ended', user: 'pc-9', mac: s.mac, cause: 'pc-logout', used: 77 },
-  ]);
+test(
+  "docs/hook.md's receiver acts on the sink's posts once; refuses a forged, an altered, a stale and a replayed " +
+    'post',
+  async () => {
+    const probe = await receiver();
+    const port = probe.port;
+    await new Promise<void>((res) => probe.server.close(() => res()));
+    const rx = await docsReceiver(port);
+    const { sink } = sinkFor(hookConfig(port));
+    await sink.start();
+    const s = fakeSession({ user: 'pc-9' });
+    sink.onEvent({ type: 'started', at: Date.now(), session: s });
+    sink.onEvent({
+      type: 'ended',
+      at: Date.now(),
+      session: { ...s, state: 'TERMINATED', endCause: 'pc-logout', endedAt: Date.now(), used: 77, bytes: 77 },
+    });
+    await rx.next(2);
+    assert.equal(
+      rx.lines.map((l) => JSON.parse(l)),
+      [
+        { seq: 1, event: 'started', user: 'pc-9', mac: s.mac, cause: null, used: 0 },
+        { seq: 2, event: 'ended', user: 'pc-9', mac: s.mac, cause: 'pc-logout', used: 77 },
+      ],
+    );
 
-  const url = `http://127.0.0.1:${port}/sluice`;
-  const body = Buffer.from(JSON.stringify({ v: 1, router: 'r1', seq: 3, type: 'session', at: Date.now(), event: 'ended', session: { id: s.id, mac: s.mac, user: 'pc-9', cause: 'admin', used: 1 } }));
-  const post = async (headers: Record<string, string>, b: Buffer = body) => (await fetch(url, { method: 'POST', headers, body: b })).status;
-  const good = signedHeaders(SECRET, body, Date.now());
-  assert.is(await post(signedHeaders('forged-secret-0123456789', body, Date.now())), 401, 'forged: another key');
-  assert.is(await post(good, Buffer.from(body.toString().replace('"admin"', '"pc-logout"'))), 401, 'altered body');
-  assert.is(await post(signedHeaders(SECRET, body, Date.now() - 10 * 60_000)), 401, 'stale: signed 10 min ago');
-  assert.is(await post(good), 204, 'the genuine post');
-  assert.is(await post(good), 409, 'the same post replayed');
-  await rx.next(3);
-  assert.is(rx.lines.length, 3, 'acted on once');
-});
+    const url = `http://127.0.0.1:${port}/sluice`;
+    const body = Buffer.from(
+      JSON.stringify({
+        v: 1,
+        router: 'r1',
+        seq: 3,
+        type: 'session',
+        at: Date.now(),
+        event: 'ended',
+        session: { id: s.id, mac: s.mac, user: 'pc-9', cause: 'admin', used: 1 },
+      }),
+    );
+    const post = async (headers: Record<string, string>, b: Buffer = body) =>
+      (await fetch(url, { method: 'POST', headers, body: b })).status;
+    const good = signedHeaders(SECRET, body, Date.now());
+    assert.is(await post(signedHeaders('forged-secret-0123456789', body, Date.now())), 401, 'forged: another key');
+    assert.is(await post(good, Buffer.from(body.toString().replace('"admin"', '"pc-logout"'))), 401, 'altered body');
+    assert.is(await post(signedHeaders(SECRET, body, Date.now() - 10 * 60_000)), 401, 'stale: signed 10 min ago');
+    assert.is(await post(good), 204, 'the genuine post');
+    assert.is(await post(good), 409, 'the same post replayed');
+    await rx.next(3);
+    assert.is(rx.lines.length, 3, 'acted on once');
+  },
+);
 
 test.run();

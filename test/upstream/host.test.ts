@@ -9,7 +9,9 @@ import { mac, payment, setup, useBytes } from '../sessions/helpers.ts';
 function quietLog(lines: string[]): Logger {
   const log = createLogger();
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    log[level] = (msg, fields) => { lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`); };
+    log[level] = (msg, fields) => {
+      lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+    };
   }
   return log;
 }
@@ -20,14 +22,19 @@ class RecordingSink implements UpstreamSink {
   figures: unknown[] = [];
   closed = 0;
   destroyed = 0;
-  constructor(readonly name: string, private readonly failOn?: SinkEvent['type'], private readonly failStart = false) {}
+  constructor(
+    readonly name: string,
+    private readonly failOn?: SinkEvent['type'],
+    private readonly failStart = false,
+  ) {}
   async start(): Promise<void> {
     if (this.failStart) throw new Error('no flash');
   }
   onEvent(event: SinkEvent): void {
     if (event.type === this.failOn) throw new Error(`broken on ${event.type}`);
     this.events.push(event);
-    if (event.type === 'usage') this.figures.push(...event.usage.map((u) => event.figures(u.sessionId)), event.figures('nope'));
+    if (event.type === 'usage')
+      this.figures.push(...event.usage.map((u) => event.figures(u.sessionId)), event.figures('nope'));
   }
   stats() {
     return { events: this.events.length };
@@ -50,15 +57,40 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   host.add(good);
   host.attach(manager);
   await host.start();
-  const { session } = await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment('p1') });
+  const { session } = await manager.activate({
+    mac: mac(1),
+    metric: 'bytes',
+    allotment: 1000n,
+    payment: payment('p1'),
+  });
   await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 500n, payment: payment('p2') });
   useBytes(manager, [[mac(1), 600]]);
-  host.usage([{ mac: mac(1), sessionId: session.id, metric: 'bytes', deltaBytes: 600, deltaDownloadBytes: 500, deltaUploadBytes: 100, remainingBytes: 900, exhausted: false }]);
+  host.usage([
+    {
+      mac: mac(1),
+      sessionId: session.id,
+      metric: 'bytes',
+      deltaBytes: 600,
+      deltaDownloadBytes: 500,
+      deltaUploadBytes: 100,
+      remainingBytes: 900,
+      exhausted: false,
+    },
+  ]);
   await manager.end(session.id, 'admin');
-  assert.equal(good.events.map((e) => e.type), ['started', 'topup', 'usage', 'ended']);
-  assert.equal(broken.events.map((e) => e.type), ['topup', 'usage', 'ended']);
+  assert.equal(
+    good.events.map((e) => e.type),
+    ['started', 'topup', 'usage', 'ended'],
+  );
+  assert.equal(
+    broken.events.map((e) => e.type),
+    ['topup', 'usage', 'ended'],
+  );
   assert.ok(lines.some((l) => l.includes('upstream sink failed on an event') && l.includes('"sink":"broken"')));
-  assert.equal(good.figures, [{ user: null, metric: 'bytes', allotment: 1500n, used: 600n, remaining: 900n, bytes: 600n, state: 'ACTIVE' }, null]);
+  assert.equal(good.figures, [
+    { user: null, metric: 'bytes', allotment: 1500n, used: 600n, remaining: 900n, bytes: 600n, state: 'ACTIVE' },
+    null,
+  ]);
   const topup = good.events[1]!;
   assert.is(topup.type === 'topup' && topup.payment.reference, 'p2');
   assert.equal(host.stats(), { broken: { events: 3 }, good: { events: 4 } });
@@ -69,7 +101,7 @@ test('sinks hear started, topup, usage (with figures) and ended in order; a thro
   assert.is(good.events.length, 4, 'detached after close');
 });
 
-test('attached, the sinks hear the manager\'s `usage` (what the meter billed), once a batch', async () => {
+test("attached, the sinks hear the manager's `usage` (what the meter billed), once a batch", async () => {
   const { manager, time } = await setup();
   const host = new SinkHost({ log: quietLog([]), clock: time });
   const sink = new RecordingSink('sink');
@@ -77,19 +109,39 @@ test('attached, the sinks hear the manager\'s `usage` (what the meter billed), o
   host.attach(manager);
   await host.start();
   const { session } = await manager.activate({
-    mac: mac(1), metric: 'bytes', allotment: 1000n, payment: payment('p9'),
+    mac: mac(1),
+    metric: 'bytes',
+    allotment: 1000n,
+    payment: payment('p9'),
   });
   useBytes(manager, [[mac(1), 600]]);
-  const batch = [{
-    mac: mac(1), sessionId: session.id, metric: 'bytes' as const, deltaBytes: 600, deltaDownloadBytes: 500,
-    deltaUploadBytes: 100, remainingBytes: 400, exhausted: false,
-  }];
+  const batch = [
+    {
+      mac: mac(1),
+      sessionId: session.id,
+      metric: 'bytes' as const,
+      deltaBytes: 600,
+      deltaDownloadBytes: 500,
+      deltaUploadBytes: 100,
+      remainingBytes: 400,
+      exhausted: false,
+    },
+  ];
   manager.reportUsage(batch);
-  assert.equal(sink.events.map((e) => e.type), ['started', 'usage']);
+  assert.equal(
+    sink.events.map((e) => e.type),
+    ['started', 'usage'],
+  );
   const usage = sink.events[1]!;
   assert.ok(usage.type === 'usage' && usage.usage === batch);
   const figures = {
-    user: null, metric: 'bytes', allotment: 1000n, used: 600n, remaining: 400n, bytes: 600n, state: 'ACTIVE',
+    user: null,
+    metric: 'bytes',
+    allotment: 1000n,
+    used: 600n,
+    remaining: 400n,
+    bytes: 600n,
+    state: 'ACTIVE',
   };
   assert.equal(sink.figures, [figures, null]);
   await host.close();
@@ -97,27 +149,49 @@ test('attached, the sinks hear the manager\'s `usage` (what the meter billed), o
   assert.is(sink.events.length, 2, 'detached after close');
 });
 
-test('figuresInto gives figuresOf as numbers for every kind of session: data, time (clock-derived), ended, unknown', async () => {
-  const { manager, time } = await setup();
-  const data = (await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 5n << 32n, payment: payment(), user: 'alice' })).session;
-  const clock = (await manager.activate({ mac: mac(2), metric: 'seconds', allotment: 600n, payment: payment() })).session;
-  const spent = (await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1000n, payment: payment() })).session;
-  useBytes(manager, [[mac(1), 3 * 2 ** 32 + 17], [mac(2), 4096], [mac(3), 400]]);
-  await time.advance(61_500);
-  await manager.end(spent.id, 'admin');
-  const out = { user: null, allotment: -1, used: -1, remaining: -1, bytes: -1, state: 'PENDING' } as Parameters<typeof manager.figuresInto>[2];
-  for (const id of [data.id, clock.id, spent.id]) {
-    const f = manager.figuresOf(id, time.now())!;
-    assert.ok(manager.figuresInto(id, time.now(), out), id);
-    assert.equal({ ...out }, {
-      user: f.user, state: f.state, bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining),
-    }, id);
-  }
-  assert.equal([out.used, out.remaining, out.state], [400, 0, 'TERMINATED']);
-  assert.ok(manager.figuresInto(clock.id, time.now(), out));
-  assert.equal([out.used, out.remaining, out.bytes], [61, 539, 4096]);
-  assert.is(manager.figuresInto('nope', time.now(), out), false);
-});
+test(
+  'figuresInto gives figuresOf as numbers for every kind ' + 'of session: data, time (clock-derived), ended, unknown',
+  async () => {
+    const { manager, time } = await setup();
+    const data = (
+      await manager.activate({ mac: mac(1), metric: 'bytes', allotment: 5n << 32n, payment: payment(), user: 'alice' })
+    ).session;
+    const clock = (await manager.activate({ mac: mac(2), metric: 'seconds', allotment: 600n, payment: payment() }))
+      .session;
+    const spent = (await manager.activate({ mac: mac(3), metric: 'bytes', allotment: 1000n, payment: payment() }))
+      .session;
+    useBytes(manager, [
+      [mac(1), 3 * 2 ** 32 + 17],
+      [mac(2), 4096],
+      [mac(3), 400],
+    ]);
+    await time.advance(61_500);
+    await manager.end(spent.id, 'admin');
+    const out = { user: null, allotment: -1, used: -1, remaining: -1, bytes: -1, state: 'PENDING' } as Parameters<
+      typeof manager.figuresInto
+    >[2];
+    for (const id of [data.id, clock.id, spent.id]) {
+      const f = manager.figuresOf(id, time.now())!;
+      assert.ok(manager.figuresInto(id, time.now(), out), id);
+      assert.equal(
+        { ...out },
+        {
+          user: f.user,
+          state: f.state,
+          bytes: Number(f.bytes),
+          used: Number(f.used),
+          allotment: Number(f.allotment),
+          remaining: Number(f.remaining),
+        },
+        id,
+      );
+    }
+    assert.equal([out.used, out.remaining, out.state], [400, 0, 'TERMINATED']);
+    assert.ok(manager.figuresInto(clock.id, time.now(), out));
+    assert.equal([out.used, out.remaining, out.bytes], [61, 539, 4096]);
+    assert.is(manager.figuresInto('nope', time.now(), out), false);
+  },
+);
 
 test('a sink that cannot start is logged, destroyed and left out', async () => {
   const { manager } = await setup();
@@ -147,7 +221,10 @@ test('a sink kept idle for a reload (state disabled) is not logged as started', 
   host.add(idle);
   await host.start();
   assert.is(host.size, 1, 'still there for a reload');
-  assert.not.ok(lines.some((l) => l.includes('upstream sink started')), lines.join('\n'));
+  assert.not.ok(
+    lines.some((l) => l.includes('upstream sink started')),
+    lines.join('\n'),
+  );
   assert.ok(lines.some((l) => l.startsWith('debug upstream sink disabled {"sink":"mqtt"}')));
   await host.close();
 });

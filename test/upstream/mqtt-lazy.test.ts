@@ -14,30 +14,59 @@ import { MqttSink } from '../../src/upstream/mqtt/sink.ts';
 
 // Not mqtt-rig.ts's helpers: the rig imports mqtt.js itself (its subscriber).
 const config = (enabled: boolean): MqttConfig => ({
-  enabled, url: 'mqtt://127.0.0.1:1', username: '', password: '', clientId: 'sluice-lazy', keepaliveMs: 60_000, protocol: 'auto',
-  caFile: '', certFile: '', keyFile: '', topicPrefix: 'sluice', qos: 1, format: 'msgpack', maxPayload: 65536, maxInflight: 100,
-  queueDir: '', queueMax: 1 << 20, usageExpiryMs: 3_600_000, statusIntervalMs: 60_000, commands: false, commandSecret: '', commandWindowMs: 300_000,
+  enabled,
+  url: 'mqtt://127.0.0.1:1',
+  username: '',
+  password: '',
+  clientId: 'sluice-lazy',
+  keepaliveMs: 60_000,
+  protocol: 'auto',
+  caFile: '',
+  certFile: '',
+  keyFile: '',
+  topicPrefix: 'sluice',
+  qos: 1,
+  format: 'msgpack',
+  maxPayload: 65536,
+  maxInflight: 100,
+  queueDir: '',
+  queueMax: 1 << 20,
+  usageExpiryMs: 3_600_000,
+  statusIntervalMs: 60_000,
+  commands: false,
+  commandSecret: '',
+  commandWindowMs: 300_000,
 });
 const log = createLogger();
 log.level = 'error';
 
-const mqttLoaded = (): boolean => Object.keys(createRequire(import.meta.url).cache).some((p) => /[\\/]node_modules[\\/]mqtt[\\/]/.test(p));
+const mqttLoaded = (): boolean =>
+  Object.keys(createRequire(import.meta.url).cache).some((p) => /[\\/]node_modules[\\/]mqtt[\\/]/.test(p));
 
-test('loading the daemon and starting the mqtt sink with mqtt off leaves mqtt.js unloaded; the first connect loads it', async () => {
-  assert.not.ok(mqttLoaded(), 'mqtt.js loaded with the daemon');
-  const stateDir = mkdtempSync(join(tmpdir(), 'sluice-mqtt-lazy-'));
-  try {
-    const off = new MqttSink(config(false), { log, routerId: 'r1', stateDir });
-    await off.start();
-    await off.close();
-    assert.not.ok(mqttLoaded(), 'mqtt.js loaded by a disabled sink');
-    const on = new MqttSink(config(true), { log, routerId: 'r1', stateDir, backoff: { minMs: 60_000, maxMs: 60_000 } });
-    await on.start();
-    assert.ok(mqttLoaded(), 'mqtt.js not loaded by an enabled sink');
-    await on.close();
-  } finally {
-    rmSync(stateDir, { recursive: true, force: true });
-  }
-});
+test(
+  'loading the daemon and starting the mqtt sink with mqtt off leaves mqtt.js unloaded; the first connect loads ' +
+    'it',
+  async () => {
+    assert.not.ok(mqttLoaded(), 'mqtt.js loaded with the daemon');
+    const stateDir = mkdtempSync(join(tmpdir(), 'sluice-mqtt-lazy-'));
+    try {
+      const off = new MqttSink(config(false), { log, routerId: 'r1', stateDir });
+      await off.start();
+      await off.close();
+      assert.not.ok(mqttLoaded(), 'mqtt.js loaded by a disabled sink');
+      const on = new MqttSink(config(true), {
+        log,
+        routerId: 'r1',
+        stateDir,
+        backoff: { minMs: 60_000, maxMs: 60_000 },
+      });
+      await on.start();
+      assert.ok(mqttLoaded(), 'mqtt.js not loaded by an enabled sink');
+      await on.close();
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

@@ -24,21 +24,28 @@ function message(n: number, ts = T + n): Buffer {
 }
 
 async function channel(dir: string, now = T + 100): Promise<CommandChannel> {
-  const c = new CommandChannel({ verifier: new CommandVerifier(SECRET, WINDOW, { now: () => now }), log: quiet, command: async () => 'ran' });
+  const c = new CommandChannel({
+    verifier: new CommandVerifier(SECRET, WINDOW, { now: () => now }),
+    log: quiet,
+    command: async () => 'ran',
+  });
   await c.open(dir);
   return c;
 }
 
 /** The error code command `n` is answered with (null: it ran). */
 async function answer(c: CommandChannel, n: number): Promise<string | null> {
-  const reply = await c.answer(message(n)) as { ok: boolean; error?: { code: string } };
+  const reply = (await c.answer(message(n))) as { ok: boolean; error?: { code: string } };
   return reply.ok ? null : reply.error!.code;
 }
 
 jsonTableSuite<CommandChannel>('nonces.json (MQTT command nonces)', {
   file: 'nonces.json',
   open: (dir) => channel(dir),
-  put: async (c, n) => { const code = await answer(c, n); if (code !== null) throw new Error(code); },
+  put: async (c, n) => {
+    const code = await answer(c, n);
+    if (code !== null) throw new Error(code);
+  },
   // Whether the channel knows the nonce, by the only way it tells: sending the command again (refused as a replay).
   // A nonce it does not know runs: asked last in each test, or of a channel about to be dropped.
   get: async (c, n) => ((await answer(c, n)) === 'ERR_MQTT_COMMAND_REPLAYED' ? 'seen' : undefined),
@@ -50,15 +57,25 @@ jsonTableSuite<CommandChannel>('nonces.json (MQTT command nonces)', {
   },
 });
 
-test('a nonces.json written by the code of 6ffb9b9 opens after the upgrade: its nonce is a replay, its floor still refuses', async () => {
-  const dir = withOldFile(tempDirs('sluice-mqtt-old-', test.after)(), new URL('../storage/fixtures/6ffb9b9/tables/nonces.json', import.meta.url).pathname, 'nonces.json');
-  const c = await channel(dir, T + 1000);
-  const replay = JSON.stringify({ cmd: 'logout', args: {}, ts: T, nonce: 'cmd-nonce-1' });
-  const reply = await c.answer(Buffer.from(JSON.stringify({ command: replay, sig: signCommand(SECRET, replay) }))) as { error?: { code: string } };
-  assert.is(reply.error?.code, 'ERR_MQTT_COMMAND_REPLAYED');
-  // Signed at the floor (1_750_000_012_500) with a fresh nonce: refused; after it: runs.
-  assert.is(await answer(c, -500), 'ERR_MQTT_COMMAND_REPLAYED');
-  assert.is(await answer(c, 2), null);
-});
+test(
+  'a nonces.json written by the code of 6ffb9b9 opens after the upgrade: its nonce is a replay, its floor still ' +
+    'refuses',
+  async () => {
+    const dir = withOldFile(
+      tempDirs('sluice-mqtt-old-', test.after)(),
+      new URL('../storage/fixtures/6ffb9b9/tables/nonces.json', import.meta.url).pathname,
+      'nonces.json',
+    );
+    const c = await channel(dir, T + 1000);
+    const replay = JSON.stringify({ cmd: 'logout', args: {}, ts: T, nonce: 'cmd-nonce-1' });
+    const reply = (await c.answer(
+      Buffer.from(JSON.stringify({ command: replay, sig: signCommand(SECRET, replay) })),
+    )) as { error?: { code: string } };
+    assert.is(reply.error?.code, 'ERR_MQTT_COMMAND_REPLAYED');
+    // Signed at the floor (1_750_000_012_500) with a fresh nonce: refused; after it: runs.
+    assert.is(await answer(c, -500), 'ERR_MQTT_COMMAND_REPLAYED');
+    assert.is(await answer(c, 2), null);
+  },
+);
 
 test.run();

@@ -12,10 +12,29 @@ import type { Session } from '../../src/sessions/model.ts';
 
 export function mqttConfig(url: string, overrides: Partial<MqttConfig> = {}): MqttConfig {
   return {
-    enabled: true, url, username: '', password: '', clientId: `sluice-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-    keepaliveMs: 60_000, protocol: 'auto', caFile: '', certFile: '', keyFile: '', topicPrefix: 'sluice', qos: 1, format: 'msgpack',
-    maxPayload: 65536, maxInflight: 100, queueDir: '', queueMax: 1 << 20, usageExpiryMs: 3_600_000, statusIntervalMs: 60_000,
-    commands: false, commandSecret: '', commandWindowMs: 300_000, ...overrides,
+    enabled: true,
+    url,
+    username: '',
+    password: '',
+    clientId: `sluice-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    keepaliveMs: 60_000,
+    protocol: 'auto',
+    caFile: '',
+    certFile: '',
+    keyFile: '',
+    topicPrefix: 'sluice',
+    qos: 1,
+    format: 'msgpack',
+    maxPayload: 65536,
+    maxInflight: 100,
+    queueDir: '',
+    queueMax: 1 << 20,
+    usageExpiryMs: 3_600_000,
+    statusIntervalMs: 60_000,
+    commands: false,
+    commandSecret: '',
+    commandWindowMs: 300_000,
+    ...overrides,
   };
 }
 
@@ -26,7 +45,9 @@ export function tempDir(prefix = 'sluice-mqtt-'): string {
 export function recordingLog(lines: string[]): Logger {
   const log = createLogger();
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    log[level] = (msg, fields) => { lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`); };
+    log[level] = (msg, fields) => {
+      lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+    };
   }
   return log;
 }
@@ -56,8 +77,12 @@ export class Subscriber {
         body = { undecodable: payload.toString() };
       }
       sub.messages.push({
-        topic, body, bytes: payload.length, retain: packet.retain,
-        contentType: packet.properties?.contentType, expiry: packet.properties?.messageExpiryInterval,
+        topic,
+        body,
+        bytes: payload.length,
+        retain: packet.retain,
+        contentType: packet.properties?.contentType,
+        expiry: packet.properties?.messageExpiryInterval,
       });
     });
     await client.subscribeAsync(options.topic ?? 'sluice/#', { qos: 1 });
@@ -95,7 +120,11 @@ export function seqReport(seqs: readonly number[], first: number, last: number) 
   let prev = 0;
   for (const s of seqs) {
     if (s < first || s > last) continue;
-    if (seen.has(s)) { duplicated++; duplicates.push(s); continue; }
+    if (seen.has(s)) {
+      duplicated++;
+      duplicates.push(s);
+      continue;
+    }
     if (s < prev) outOfOrder++;
     prev = s;
     seen.add(s);
@@ -109,10 +138,23 @@ let n = 0;
 export function fakeSession(overrides: Partial<Session> = {}): Session {
   n++;
   return {
-    id: (0x1000 + n).toString(16).padStart(16, '0'), mac: `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
-    ip: '10.0.0.2', user: null, plan: 'data', metric: 'bytes', allotment: 10_000_000n, used: 0, bytes: 0, createdAt: 1000, startedAt: 1000,
-    expiresAt: null, endedAt: null, state: 'ACTIVE', endCause: null,
-    payments: [{ method: 'grant', reference: `g-${n}`, amount: 0n, asset: '', at: 1000 }], ...overrides,
+    id: (0x1000 + n).toString(16).padStart(16, '0'),
+    mac: `02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
+    ip: '10.0.0.2',
+    user: null,
+    plan: 'data',
+    metric: 'bytes',
+    allotment: 10_000_000n,
+    used: 0,
+    bytes: 0,
+    createdAt: 1000,
+    startedAt: 1000,
+    expiresAt: null,
+    endedAt: null,
+    state: 'ACTIVE',
+    endCause: null,
+    payments: [{ method: 'grant', reference: `g-${n}`, amount: 0n, asset: '', at: 1000 }],
+    ...overrides,
   };
 }
 
@@ -122,16 +164,43 @@ export function usageEvent(sessions: readonly Session[], delta: number, at = Dat
   const usage: UsageReport[] = sessions.map((s) => {
     s.used += delta;
     s.bytes += delta;
-    figures.set(s.id, { user: s.user, metric: s.metric, allotment: s.allotment, used: BigInt(s.used), remaining: s.allotment - BigInt(s.used), bytes: BigInt(s.bytes), state: s.state });
+    figures.set(s.id, {
+      user: s.user,
+      metric: s.metric,
+      allotment: s.allotment,
+      used: BigInt(s.used),
+      remaining: s.allotment - BigInt(s.used),
+      bytes: BigInt(s.bytes),
+      state: s.state,
+    });
     const up = Math.floor(delta / 4);
-    return { mac: s.mac, sessionId: s.id, metric: s.metric, deltaBytes: delta, deltaDownloadBytes: delta - up, deltaUploadBytes: up, remainingBytes: Number(s.allotment) - s.used, exhausted: false };
+    return {
+      mac: s.mac,
+      sessionId: s.id,
+      metric: s.metric,
+      deltaBytes: delta,
+      deltaDownloadBytes: delta - up,
+      deltaUploadBytes: up,
+      remainingBytes: Number(s.allotment) - s.used,
+      exhausted: false,
+    };
   });
   return {
-    type: 'usage', at, usage, figures: (id) => figures.get(id) ?? null,
+    type: 'usage',
+    at,
+    usage,
+    figures: (id) => figures.get(id) ?? null,
     figuresInto: (id, out) => {
       const f = figures.get(id);
       if (!f) return false;
-      Object.assign(out, { user: f.user, state: f.state, bytes: Number(f.bytes), used: Number(f.used), allotment: Number(f.allotment), remaining: Number(f.remaining) });
+      Object.assign(out, {
+        user: f.user,
+        state: f.state,
+        bytes: Number(f.bytes),
+        used: Number(f.used),
+        allotment: Number(f.allotment),
+        remaining: Number(f.remaining),
+      });
       return true;
     },
   };

@@ -6,7 +6,13 @@
 import { Outbox } from '../../src/upstream/outbox.ts';
 
 const [dir, count, acked] = process.argv.slice(2) as [string, string, string];
-const box = await Outbox.open({ dir, maxBytes: 1 << 20, consumers: ['a', 'b'], syncIntervalMs: 60_000, cursorIntervalMs: 60_000 });
+const box = await Outbox.open({
+  dir,
+  maxBytes: 1 << 20,
+  consumers: ['a', 'b'],
+  syncIntervalMs: 60_000,
+  cursorIntervalMs: 60_000,
+});
 const seqs: number[] = [];
 for (let i = 0; i < Number(count); i++) {
   const durable = i % 5 === 0;

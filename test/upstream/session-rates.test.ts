@@ -9,18 +9,41 @@ import { decode, sessionMessage } from '../../src/upstream/mqtt/messages.ts';
 import { fakeSession } from './mqtt-rig.ts';
 
 const rates = (format: 'json' | 'msgpack', session: ReturnType<typeof fakeSession>) => {
-  const body = decode(sessionMessage(format, 'r1', 5_000, 'started', session)(1)) as { session: Record<string, unknown> };
+  const body = decode(sessionMessage(format, 'r1', 5_000, 'started', session)(1)) as {
+    session: Record<string, unknown>;
+  };
   return [body.session['rate_down'], body.session['rate_up']];
 };
 
 test('started/topup/ended messages carry rate_down and rate_up (bit/s; null: not limited)', () => {
   for (const format of ['json', 'msgpack'] as const) {
     assert.equal(rates(format, fakeSession({ rates: { downBps: 8_000_000, upBps: null } })), [8_000_000, null], format);
-    assert.equal(rates(format, fakeSession({ rates: { downBps: 2_000_000, upBps: 1_000_000 } })), [2_000_000, 1_000_000], format);
+    assert.equal(
+      rates(format, fakeSession({ rates: { downBps: 2_000_000, upBps: 1_000_000 } })),
+      [2_000_000, 1_000_000],
+      format,
+    );
     assert.equal(rates(format, fakeSession({ rates: { downBps: null, upBps: null } })), [null, null], format);
   }
-  const ended = decode(sessionMessage('json', 'r1', 5_000, 'ended', fakeSession({ rates: { downBps: 4_000_000, upBps: 512_000 }, state: 'TERMINATED', endCause: 'admin', endedAt: 5_000 }))(2)) as { session: Record<string, unknown> };
-  assert.equal([ended.session['rate_down'], ended.session['rate_up']], [4_000_000, 512_000], 'an end says what the session was limited to');
+  const ended = decode(
+    sessionMessage(
+      'json',
+      'r1',
+      5_000,
+      'ended',
+      fakeSession({
+        rates: { downBps: 4_000_000, upBps: 512_000 },
+        state: 'TERMINATED',
+        endCause: 'admin',
+        endedAt: 5_000,
+      }),
+    )(2),
+  ) as { session: Record<string, unknown> };
+  assert.equal(
+    [ended.session['rate_down'], ended.session['rate_up']],
+    [4_000_000, 512_000],
+    'an end says what the session was limited to',
+  );
 });
 
 test.run();

@@ -28,18 +28,36 @@ async function tcpSwitch(targetPort: () => number): Promise<{ port: number; on: 
   const server: Server = createServer((client) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
-    if (!state.on) { client.resetAndDestroy(); return; }
+    if (!state.on) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort() });
     client.pipe(upstream).pipe(client);
-    const drop = (): void => { client.destroy(); upstream.destroy(); };
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('close', drop);
+    upstream.on('close', drop);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as { port: number }).port,
-    get on() { return state.on; },
-    set on(v: boolean) { state.on = v; if (!v) for (const s of sockets) s.destroy(); },
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    get on() {
+      return state.on;
+    },
+    set on(v: boolean) {
+      state.on = v;
+      if (!v) for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -50,14 +68,31 @@ upstreamSinkSuite('hook', async () => {
   const acked = (id: string, event: string) =>
     receiver.posts.filter((p) => p.mode === 'ok' && p.body.event === event && p.body.session?.id === id).length;
   return {
-    open: (stateDir, sessions) => new HookSink(
-      { enabled: true, url: `http://127.0.0.1:${gate.port}/hook`, secret: 'hook-suite-secret-0123456789', timeoutMs: 2000, backoffMaxMs: 200, queueMax: 1 << 20 },
-      { log, routerId: 'r1', stateDir, backoffMinMs: 20, session: (id) => sessions.get(id) }),
-    down: async () => { gate.on = false; },
-    up: async () => { gate.on = true; },
+    open: (stateDir, sessions) =>
+      new HookSink(
+        {
+          enabled: true,
+          url: `http://127.0.0.1:${gate.port}/hook`,
+          secret: 'hook-suite-secret-0123456789',
+          timeoutMs: 2000,
+          backoffMaxMs: 200,
+          queueMax: 1 << 20,
+        },
+        { log, routerId: 'r1', stateDir, backoffMinMs: 20, session: (id) => sessions.get(id) },
+      ),
+    down: async () => {
+      gate.on = false;
+    },
+    up: async () => {
+      gate.on = true;
+    },
     received: (id) => ({ started: acked(id, 'started'), ended: acked(id, 'ended') }),
-    hold: async () => { receiver.mode = 'silent'; },
-    release: async () => { receiver.mode = 'ok'; },
+    hold: async () => {
+      receiver.mode = 'silent';
+    },
+    release: async () => {
+      receiver.mode = 'ok';
+    },
     endlessAnswer: () => {
       receiver.mode = 'stream';
       const from = receiver.posts.length;
@@ -69,7 +104,10 @@ upstreamSinkSuite('hook', async () => {
       })();
       return { cut };
     },
-    close: async () => { await gate.close(); await receiver.close(); },
+    close: async () => {
+      await gate.close();
+      await receiver.close();
+    },
   };
 });
 
@@ -77,39 +115,82 @@ upstreamSinkSuite('mqtt', async () => {
   const broker = await Mosquitto.create({ persistence: true });
   // A kept session (clean: false, one client id): what is published while the subscriber is away waits for it.
   // MQTT 5 ends a session at the disconnect unless it names an expiry.
-  const sub = await Subscriber.connect(broker.url, { clean: false, clientId: `sink-suite-${process.pid}`, properties: { sessionExpiryInterval: 3600 } });
+  const sub = await Subscriber.connect(broker.url, {
+    clean: false,
+    clientId: `sink-suite-${process.pid}`,
+    properties: { sessionExpiryInterval: 3600 },
+  });
   const child = (): ChildProcess | undefined => (broker as unknown as { child?: ChildProcess }).child;
-  const count = (id: string, event: string) => sub.on('session').filter((m) => m.body.event === event && (m.body.session as { id?: string })?.id === id).length;
+  const count = (id: string, event: string) =>
+    sub.on('session').filter((m) => m.body.event === event && (m.body.session as { id?: string })?.id === id).length;
   let held = false;
   return {
-    open: (stateDir, sessions) => new MqttSink(mqttConfig(broker.url), { log, routerId: 'r1', stateDir, backoff: { minMs: 100, maxMs: 400 }, session: (id) => sessions.get(id) }),
+    open: (stateDir, sessions) =>
+      new MqttSink(mqttConfig(broker.url), {
+        log,
+        routerId: 'r1',
+        stateDir,
+        backoff: { minMs: 100, maxMs: 400 },
+        session: (id) => sessions.get(id),
+      }),
     down: () => broker.stop('SIGTERM'),
     up: () => broker.start(),
     received: (id) => ({ started: count(id, 'started'), ended: count(id, 'ended') }),
     // A stopped broker keeps the connection open and answers nothing: the publish stays in flight.
-    hold: async () => { held = child()?.kill('SIGSTOP') ?? false; },
-    release: async () => { if (held) child()?.kill('SIGCONT'); held = false; },
-    close: async () => { if (held) child()?.kill('SIGCONT'); await sub.close(); await broker.close(); },
+    hold: async () => {
+      held = child()?.kill('SIGSTOP') ?? false;
+    },
+    release: async () => {
+      if (held) child()?.kill('SIGCONT');
+      held = false;
+    },
+    close: async () => {
+      if (held) child()?.kill('SIGCONT');
+      await sub.close();
+      await broker.close();
+    },
   };
 });
 
 upstreamSinkSuite('radius', async () => {
   const radius = await FreeRadius.start();
-  const count = (id: string, kind: string) => radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === kind).length;
+  const count = (id: string, kind: string) =>
+    radius.detail().filter((r) => r['Acct-Session-Id'] === id && r['Acct-Status-Type'] === kind).length;
   return {
     open: (stateDir, sessions): UpstreamSink => {
-      const client = new RadiusClient({ servers: [{ host: '127.0.0.1', port: radius.acctPort, secret: radius.secret }], timeoutMs: 200, retries: 0 });
+      const client = new RadiusClient({
+        servers: [{ host: '127.0.0.1', port: radius.acctPort, secret: radius.secret }],
+        timeoutMs: 200,
+        retries: 0,
+      });
       const acct = new RadiusAccounting({
-        dir: stateDir, maxBytes: 1 << 20, client: () => client,
+        dir: stateDir,
+        maxBytes: 1 << 20,
+        client: () => client,
         nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
-        interimMs: () => 3_600_000, maxInFlight: 8, maxBackoffMs: 500, log,
-        figuresOf: (id) => sessions.figuresOf(id), session: (id) => sessions.get(id), recovered: () => ({ active: [], ended: [] }),
+        interimMs: () => 3_600_000,
+        maxInFlight: 8,
+        maxBackoffMs: 500,
+        log,
+        figuresOf: (id) => sessions.figuresOf(id),
+        session: (id) => sessions.get(id),
+        recovered: () => ({ active: [], ended: [] }),
         syncIntervalMs: 50,
       });
       // The client's UDP socket is the caller's (the daemon's RadiusUpstream closes it after the accounting).
       return {
-        name: 'radius', start: () => acct.start(), onEvent: (e) => acct.onEvent(e), stats: () => acct.stats(),
-        close: async () => { await acct.close(); await client.close(); }, destroy: () => { acct.destroy(); void client.close(); },
+        name: 'radius',
+        start: () => acct.start(),
+        onEvent: (e) => acct.onEvent(e),
+        stats: () => acct.stats(),
+        close: async () => {
+          await acct.close();
+          await client.close();
+        },
+        destroy: () => {
+          acct.destroy();
+          void client.close();
+        },
       };
     },
     down: () => radius.stop(),

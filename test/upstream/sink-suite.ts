@@ -31,7 +31,10 @@ export interface SinkRig {
   /** The peer takes what comes next and answers nothing until `release`; resolves at once. */
   hold(): Promise<void>;
   release(): Promise<void>;
-  /** The peer answers the next send with a body that never ends; resolves true when the sink hung up on it. Absent: the sink reads no answer of the peer's size to bound. */
+  /**
+   * The peer answers the next send with a body that never ends; resolves true when the sink hung up on it. Absent: the
+   * sink reads no answer of the peer's size to bound.
+   */
   endlessAnswer?(): { cut: Promise<boolean> };
   close(): Promise<void>;
 }
@@ -51,8 +54,12 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 export function upstreamSinkSuite(name: string, makeRig: () => Promise<SinkRig>): void {
   const it = suite(`UpstreamSink suite: ${name}`);
   let rig: SinkRig;
-  it.before(async () => { rig = await makeRig(); });
-  it.after(async () => { await rig?.close(); });
+  it.before(async () => {
+    rig = await makeRig();
+  });
+  it.after(async () => {
+    await rig?.close();
+  });
 
   /** A SessionManager whose events reach the sink through the SinkHost, as in the daemon. */
   async function wired(stateDir: string): Promise<{ sessions: SessionManager; host: SinkHost; sink: UpstreamSink }> {
@@ -67,7 +74,14 @@ export function upstreamSinkSuite(name: string, makeRig: () => Promise<SinkRig>)
 
   async function session(sessions: SessionManager): Promise<Session> {
     const mac = newMac();
-    return (await sessions.activate({ mac, metric: 'bytes', allotment: 1n << 30n, payment: { method: 'grant', reference: `suite-${mac}`, amount: 0n, asset: '', at: Date.now() } })).session;
+    return (
+      await sessions.activate({
+        mac,
+        metric: 'bytes',
+        allotment: 1n << 30n,
+        payment: { method: 'grant', reference: `suite-${mac}`, amount: 0n, asset: '', at: Date.now() },
+      })
+    ).session;
   }
 
   it('every event is delivered once after a peer outage', async () => {
@@ -82,7 +96,15 @@ export function upstreamSinkSuite(name: string, makeRig: () => Promise<SinkRig>)
         await sessions.end(s.id, 'admin');
       }
       await rig.up();
-      await until(() => ids.every((id) => { const r = rig.received(id); return r.started >= 1 && r.ended >= 1; }), 60_000, 'every event after the outage');
+      await until(
+        () =>
+          ids.every((id) => {
+            const r = rig.received(id);
+            return r.started >= 1 && r.ended >= 1;
+          }),
+        60_000,
+        'every event after the outage',
+      );
       await sink.close();
       for (const id of ids) assert.equal(rig.received(id), { started: 1, ended: 1 }, `each event of ${id} once`);
     } finally {

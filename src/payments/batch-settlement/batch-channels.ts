@@ -20,7 +20,13 @@ import { JsonTable, type JsonTableFormat } from '../../storage/index.ts';
 export const BATCH_CHANNELS_FILE = 'batch-channels.json';
 
 export interface BatchChannelConfig {
-  payer: string; payerAuthorizer: string; receiver: string; receiverAuthorizer: string; token: string; withdrawDelay: number; salt: string;
+  payer: string;
+  payerAuthorizer: string;
+  receiver: string;
+  receiverAuthorizer: string;
+  token: string;
+  withdrawDelay: number;
+  salt: string;
 }
 
 /** The session a channel is paying for now: at most one (the spec serializes per channel). */
@@ -112,35 +118,76 @@ const BIG_FIELDS = ['charged', 'signedMax', 'balance', 'totalClaimed', 'refundNo
 function toJson(r: ChannelRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { ...r };
   for (const k of BIG_FIELDS) out[k] = r[k].toString();
-  if (r.open) out.open = { ...r.open, base: r.open.base.toString(), ...(r.open.limit !== undefined && { limit: r.open.limit.toString() }), pricePerStep: r.open.pricePerStep.toString(), stepSize: r.open.stepSize.toString() };
-  if (r.refund) out.refund = { ...r.refund, ...(r.refund.amount !== undefined && { amount: r.refund.amount.toString() }) };
+  if (r.open)
+    out.open = {
+      ...r.open,
+      base: r.open.base.toString(),
+      ...(r.open.limit !== undefined && { limit: r.open.limit.toString() }),
+      pricePerStep: r.open.pricePerStep.toString(),
+      stepSize: r.open.stepSize.toString(),
+    };
+  if (r.refund)
+    out.refund = { ...r.refund, ...(r.refund.amount !== undefined && { amount: r.refund.amount.toString() }) };
   return out;
 }
 
 function fromJson(v: unknown): ChannelRecord {
   if (typeof v !== 'object' || v === null) throw new TypeError('a channel that is not an object');
   const r = v as Record<string, unknown>;
-  if (typeof r.channelId !== 'string' || typeof r.network !== 'string' || typeof r.chainId !== 'number' || typeof r.signature !== 'string'
-    || typeof r.config !== 'object' || r.config === null) {
+  if (
+    typeof r.channelId !== 'string' ||
+    typeof r.network !== 'string' ||
+    typeof r.chainId !== 'number' ||
+    typeof r.signature !== 'string' ||
+    typeof r.config !== 'object' ||
+    r.config === null
+  ) {
     throw new TypeError('a channel without channelId, network, chainId, config or signature');
   }
-  const big = (x: unknown): bigint => { if (typeof x !== 'string' || !/^[0-9]+$/.test(x)) throw new TypeError('not an amount'); return BigInt(x); };
+  const big = (x: unknown): bigint => {
+    if (typeof x !== 'string' || !/^[0-9]+$/.test(x)) throw new TypeError('not an amount');
+    return BigInt(x);
+  };
   const rec: ChannelRecord = {
-    channelId: r.channelId, network: r.network, chainId: r.chainId, config: r.config as BatchChannelConfig, signature: r.signature,
-    charged: big(r.charged), signedMax: big(r.signedMax), balance: big(r.balance), totalClaimed: big(r.totalClaimed), refundNonce: big(r.refundNonce),
-    withdrawRequestedAt: Number(r.withdrawRequestedAt ?? 0), syncedAt: Number(r.syncedAt ?? 0), lastRequestAt: Number(r.lastRequestAt ?? 0),
+    channelId: r.channelId,
+    network: r.network,
+    chainId: r.chainId,
+    config: r.config as BatchChannelConfig,
+    signature: r.signature,
+    charged: big(r.charged),
+    signedMax: big(r.signedMax),
+    balance: big(r.balance),
+    totalClaimed: big(r.totalClaimed),
+    refundNonce: big(r.refundNonce),
+    withdrawRequestedAt: Number(r.withdrawRequestedAt ?? 0),
+    syncedAt: Number(r.syncedAt ?? 0),
+    lastRequestAt: Number(r.lastRequestAt ?? 0),
     ...(typeof r.idleSince === 'number' && { idleSince: r.idleSince }),
     purchases: Number(r.purchases ?? 0),
   };
   if (typeof r.refund === 'object' && r.refund !== null) {
     const f = r.refund as Record<string, unknown>;
-    if (f.state === 'requested') rec.refund = { state: 'requested', requestedAt: Number(f.requestedAt), ...(f.amount !== undefined && { amount: big(f.amount) }) };
-    else if (f.state === 'done') rec.refund = { state: 'done', amount: big(f.amount), transaction: String(f.transaction ?? ''), at: Number(f.at) };
+    if (f.state === 'requested')
+      rec.refund = {
+        state: 'requested',
+        requestedAt: Number(f.requestedAt),
+        ...(f.amount !== undefined && { amount: big(f.amount) }),
+      };
+    else if (f.state === 'done')
+      rec.refund = { state: 'done', amount: big(f.amount), transaction: String(f.transaction ?? ''), at: Number(f.at) };
     else throw new TypeError(`channel ${rec.channelId}: refund state ${JSON.stringify(f.state)}`);
   }
   if (typeof r.open === 'object' && r.open !== null) {
     const o = r.open as Record<string, unknown>;
-    rec.open = { reference: String(o.reference), base: big(o.base), ...(o.limit !== undefined && { limit: big(o.limit) }), pricePerStep: big(o.pricePerStep), stepSize: big(o.stepSize), mac: String(o.mac), at: Number(o.at) };
+    rec.open = {
+      reference: String(o.reference),
+      base: big(o.base),
+      ...(o.limit !== undefined && { limit: big(o.limit) }),
+      pricePerStep: big(o.pricePerStep),
+      stepSize: big(o.stepSize),
+      mac: String(o.mac),
+      at: Number(o.at),
+    };
   }
   if (rec.charged > rec.signedMax) throw new TypeError(`channel ${rec.channelId} charged above its signed ceiling`);
   return rec;
@@ -153,15 +200,33 @@ function intentToJson(i: PurchaseIntent): Record<string, unknown> {
 function intentFromJson(v: unknown): PurchaseIntent {
   if (typeof v !== 'object' || v === null) throw new TypeError('an intent that is not an object');
   const i = v as Record<string, unknown>;
-  if (typeof i.channelId !== 'string' || typeof i.mac !== 'string' || typeof i.signature !== 'string' || typeof i.payload !== 'string'
-    || typeof i.asset !== 'string' || typeof i.voucherPayload !== 'object' || i.voucherPayload === null
-    || typeof i.ceiling !== 'string' || !/^[0-9]+$/.test(i.ceiling) || typeof i.price !== 'string' || !/^[0-9]+$/.test(i.price)) {
+  if (
+    typeof i.channelId !== 'string' ||
+    typeof i.mac !== 'string' ||
+    typeof i.signature !== 'string' ||
+    typeof i.payload !== 'string' ||
+    typeof i.asset !== 'string' ||
+    typeof i.voucherPayload !== 'object' ||
+    i.voucherPayload === null ||
+    typeof i.ceiling !== 'string' ||
+    !/^[0-9]+$/.test(i.ceiling) ||
+    typeof i.price !== 'string' ||
+    !/^[0-9]+$/.test(i.price)
+  ) {
     throw new TypeError('an intent without channelId, mac, signature, payload, asset, voucher, ceiling or price');
   }
   return {
-    channelId: i.channelId, ceiling: BigInt(i.ceiling), signature: i.signature, mac: i.mac, payload: i.payload,
-    voucherPayload: i.voucherPayload as Record<string, unknown>, asset: i.asset, price: BigInt(i.price),
-    deadline: Number(i.deadline ?? 0), at: Number(i.at ?? 0), ...(typeof i.landedAt === 'number' && { landedAt: i.landedAt }),
+    channelId: i.channelId,
+    ceiling: BigInt(i.ceiling),
+    signature: i.signature,
+    mac: i.mac,
+    payload: i.payload,
+    voucherPayload: i.voucherPayload as Record<string, unknown>,
+    asset: i.asset,
+    price: BigInt(i.price),
+    deadline: Number(i.deadline ?? 0),
+    at: Number(i.at ?? 0),
+    ...(typeof i.landedAt === 'number' && { landedAt: i.landedAt }),
   };
 }
 
@@ -173,11 +238,14 @@ type Intents = Map<string, PurchaseIntent>;
  * 37); amounts as decimal strings. Anything else is refused, never overwritten (storage/json-table.ts).
  */
 const FORMAT: JsonTableFormat<ChannelRecord, Intents> = {
-  code: 'ERR_BATCH_STORE', writeCode: 'ERR_BATCH_STORE', what: 'a batch-settlement channel table',
+  code: 'ERR_BATCH_STORE',
+  writeCode: 'ERR_BATCH_STORE',
+  what: 'a batch-settlement channel table',
   key: (r) => r.channelId,
   split(json) {
     const file = json as { version?: unknown; channels?: unknown; intents?: unknown } | null;
-    if (typeof file !== 'object' || file === null || file.version !== 1 || !Array.isArray(file.channels)) throw new TypeError('not the channel table');
+    if (typeof file !== 'object' || file === null || file.version !== 1 || !Array.isArray(file.channels))
+      throw new TypeError('not the channel table');
     const intents = file.intents ?? [];
     if (!Array.isArray(intents)) throw new TypeError('intents is not a list');
     const extra: Intents = new Map();
@@ -188,7 +256,11 @@ const FORMAT: JsonTableFormat<ChannelRecord, Intents> = {
     return { rows: file.channels, extra };
   },
   row: (c) => fromJson(c),
-  join: (channels, intents) => ({ version: 1, channels: channels.map(toJson), ...(intents.size > 0 && { intents: [...intents.values()].map(intentToJson) }) }),
+  join: (channels, intents) => ({
+    version: 1,
+    channels: channels.map(toJson),
+    ...(intents.size > 0 && { intents: [...intents.values()].map(intentToJson) }),
+  }),
   empty: () => new Map(),
 };
 
@@ -219,7 +291,8 @@ export class BatchChannelStore {
    * (only a purchase does that: a charge, a claim or a refund written meanwhile leaves the intent standing).
    */
   async put(record: ChannelRecord, options: { resolvesIntent?: boolean } = {}): Promise<void> {
-    if (record.charged > record.signedMax) throw storeError(`refusing to store channel ${record.channelId} charged above its ceiling`);
+    if (record.charged > record.signedMax)
+      throw storeError(`refusing to store channel ${record.channelId} charged above its ceiling`);
     const id = record.channelId.toLowerCase();
     const before = this.channels.get(id);
     const intent = options.resolvesIntent ? this.pending.get(id) : undefined;
@@ -228,7 +301,8 @@ export class BatchChannelStore {
     try {
       await this.flush();
     } catch (err) {
-      if (before) this.channels.set(before); else this.channels.drop(id);
+      if (before) this.channels.set(before);
+      else this.channels.drop(id);
       if (intent) this.pending.set(id, intent);
       throw err;
     }
@@ -252,7 +326,8 @@ export class BatchChannelStore {
     try {
       await this.flush();
     } catch (err) {
-      if (before) this.pending.set(id, before); else this.pending.delete(id);
+      if (before) this.pending.set(id, before);
+      else this.pending.delete(id);
       throw err;
     }
   }
@@ -278,5 +353,9 @@ export class BatchChannelStore {
 }
 
 function storeError(message: string, cause?: unknown): SluiceError {
-  return new SluiceError('ERR_BATCH_STORE', cause instanceof Error ? `${message}: ${cause.message}` : message, cause === undefined ? {} : { cause });
+  return new SluiceError(
+    'ERR_BATCH_STORE',
+    cause instanceof Error ? `${message}: ${cause.message}` : message,
+    cause === undefined ? {} : { cause },
+  );
 }

@@ -7,16 +7,26 @@ import type { BatchSettlementMethod } from './x402-batch.ts';
 
 /** The channels' state and refunds (ubus `batch_channel`, `batch_refund`; GET /batch/channel, /batch/refund). */
 declare module '../plugin.ts' {
-  interface UbusFace { batch?: BatchSettlementMethod }
-  interface LanFace { batch?: BatchSettlementMethod }
+  interface UbusFace {
+    batch?: BatchSettlementMethod;
+  }
+  interface LanFace {
+    batch?: BatchSettlementMethod;
+  }
 }
 
 const SCHEME: X402Scheme = {
-  scheme: 'batch-settlement', method: 'batch-settlement', planKey: 'batch_settlement', takesUnnamed: true, reasonAsError: true,
-  corrective: correctiveExtra, sells: true,
+  scheme: 'batch-settlement',
+  method: 'batch-settlement',
+  planKey: 'batch_settlement',
+  takesUnnamed: true,
+  reasonAsError: true,
+  corrective: correctiveExtra,
+  sells: true,
 };
 
-const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+const notEnabled = (): SluiceError =>
+  new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
 
 export const batchSettlementPlugin: PaymentPlugin = {
   name: 'batch-settlement',
@@ -41,30 +51,47 @@ export const batchSettlementPlugin: PaymentPlugin = {
     },
     // The customer's refund request (`batch_refund`): the channel, and the settle response once done.
     batch_refund: {
-      // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64 JSON).
+      // `payload`: the x402 refund payload as a table, or `signature`: the same as the PAYMENT-SIGNATURE header (base64
+      // JSON).
       args: { payload: { kind: 'table' }, signature: { kind: 'string', maxLength: 12_000 } },
       adminOnly: false,
       async handler(a, face) {
         if (!face?.batch) throw notEnabled();
-        if (a.payload === undefined && a.signature === undefined) throw invalidArgument('payload', 'payload or signature is required');
+        if (a.payload === undefined && a.signature === undefined)
+          throw invalidArgument('payload', 'payload or signature is required');
         const out = await face.batch.requestRefund(a.payload ?? a.signature);
-        return { channel: out.channel, refunded: out.settlement !== null, ...(out.settlement && { settlement: out.settlement }) };
+        return {
+          channel: out.channel,
+          refunded: out.settlement !== null,
+          ...(out.settlement && { settlement: out.settlement }),
+        };
       },
     },
   },
   async open({ config, sessions, endsWritten, log }) {
-    const batch = await openBatchSettlement({ config: config.batchSettlement, stateDir: config.main.stateDir, sessions, endsWritten, log });
+    const batch = await openBatchSettlement({
+      config: config.batchSettlement,
+      stateDir: config.main.stateDir,
+      sessions,
+      endsWritten,
+      log,
+    });
     return {
       methods: [batch.method],
       reconfigure: (next) => batch.method.reconfigure(next.batchSettlement),
       // Open charges against the journal (ended while down → charged), then the claim/refund pass.
       reconcile: () => batch.ends.reconcile(),
       // Ends the facilitator exchanges in flight: a peer that holds one must not hold the stop.
-      close: async () => { batch.watch.stop(); batch.settler.stop(); batch.method.close(); },
+      close: async () => {
+        batch.watch.stop();
+        batch.settler.stop();
+        batch.method.close();
+      },
       ubus: { batch: batch.method },
       lan: { batch: batch.method },
       x402: {
-        ...SCHEME, offered: () => true,
+        ...SCHEME,
+        offered: () => true,
         // A plan with no asset has no token to deposit: not offered (as `exact` does not offer it).
         offer: (quote) => (quote.asset === '' ? null : batch.method.requirements(quote.asset, quote.price)),
         settlementOf: (reference) => batch.method.settlementOf(reference),

@@ -18,11 +18,13 @@ import { BATCH_METHOD_NAME, type BatchSettlementMethod } from './x402-batch.ts';
 const MAX_REFUND_BYTES = 9 * 1024;
 const ADDRESS = /^0x[0-9a-f]{40}$/;
 
-const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
+const notEnabled = (): SluiceError =>
+  new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'batch-settlement is not enabled on this router');
 
 /**
  * A channel request's answer to the codes it answers its own way (each code's own status is errors.ts's): a refund's
- * unreadable payload is a bad request, not "pay again"; a deposit or settle still pending is a 402 here, not /buy's 504.
+ * unreadable payload is a bad request, not "pay again"; a deposit or settle still pending is a 402 here, not /buy's
+ * 504.
  */
 export function batchRouteStatus(code: string): number | undefined {
   if (code === 'ERR_BATCH_PAYLOAD_INVALID') return 400;
@@ -37,7 +39,13 @@ export function batchRouteStatus(code: string): number | undefined {
 export function correctiveExtra(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!details) return undefined;
   const { channelState, voucherState } = details;
-  if (typeof channelState !== 'object' || channelState === null || typeof voucherState !== 'object' || voucherState === null) return undefined;
+  if (
+    typeof channelState !== 'object' ||
+    channelState === null ||
+    typeof voucherState !== 'object' ||
+    voucherState === null
+  )
+    return undefined;
   return { channelState, voucherState };
 }
 
@@ -45,10 +53,20 @@ export function correctiveExtra(details: Record<string, unknown> | undefined): R
  * The refund request. `offer`: the batch requirements of the channel's token, which a probe's 402 carries and a
  * refused voucher's corrective 402 extends.
  */
-async function refundAnswer(batch: BatchSettlementMethod, payload: unknown, offer: Record<string, unknown>, resource: string): Promise<LanAnswer> {
+async function refundAnswer(
+  batch: BatchSettlementMethod,
+  payload: unknown,
+  offer: Record<string, unknown>,
+  resource: string,
+): Promise<LanAnswer> {
   const required = (error?: string, extra?: Record<string, unknown>) => ({
-    x402Version: 2, ...(error !== undefined && { error }),
-    resource: { url: resource, description: 'refund of the unused balance of a batch-settlement channel', mimeType: 'application/json' },
+    x402Version: 2,
+    ...(error !== undefined && { error }),
+    resource: {
+      url: resource,
+      description: 'refund of the unused balance of a batch-settlement channel',
+      mimeType: 'application/json',
+    },
     accepts: [extra ? { ...offer, extra: { ...(offer.extra as Record<string, unknown>), ...extra } } : offer],
   });
   if (payload === undefined || payload === '') {
@@ -66,7 +84,11 @@ async function refundAnswer(batch: BatchSettlementMethod, payload: unknown, offe
     // The spec's reason (a client acts on it) and, for a voucher not at the charged amount, the corrective state.
     const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code;
     const extra = correctiveExtra(e.details as Record<string, unknown> | undefined);
-    return { status, body: { ...required(reason, extra), error: { code: e.code, message: e.message } }, headers: { 'payment-required': encodeHeader(required(reason, extra)) } };
+    return {
+      status,
+      body: { ...required(reason, extra), error: { code: e.code, message: e.message } },
+      headers: { 'payment-required': encodeHeader(required(reason, extra)) },
+    };
   }
 }
 
@@ -74,23 +96,45 @@ async function refund(req: LanRequest, face: LanFace | null, post: boolean): Pro
   const batch = face?.batch;
   if (!batch) throw notEnabled();
   const header = req.header('payment-signature');
-  const payload = post ? (await req.json(MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header : header;
-  // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default plan's.
+  const payload = post
+    ? ((await req.json(MAX_REFUND_BYTES, 'ERR_BATCH_PAYLOAD_INVALID', '{payload}')).payload ?? header)
+    : header;
+  // The offer names the channel's token: the one of `?id=` (a router may sell plans in several), else the default
+  // plan's.
   const id = req.url.searchParams.get('id');
   const asset = id !== null ? batch.channel(id).asset : req.quote({}).asset;
-  return refundAnswer(batch, payload, batch.requirements(asset, 0n), `http://${req.header('host') ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`);
+  return refundAnswer(
+    batch,
+    payload,
+    batch.requirements(asset, 0n),
+    `http://${req.header('host') ?? 'sluice'}/batch/refund${id !== null ? `?id=${id}` : ''}`,
+  );
 }
 
 export const BATCH_LAN_ROUTES: readonly LanRoute[] = [
   {
-    method: 'GET', path: '/batch/channel', statusOf: batchRouteStatus,
+    method: 'GET',
+    path: '/batch/channel',
+    statusOf: batchRouteStatus,
     async handler(req, face) {
       if (!face?.batch) throw notEnabled();
       return { status: 200, body: face.batch.channel(req.url.searchParams.get('id')) };
     },
   },
-  { method: 'GET', path: '/batch/refund', paying: 'signed', statusOf: batchRouteStatus, handler: (req, face) => refund(req, face, false) },
-  { method: 'POST', path: '/batch/refund', paying: true, statusOf: batchRouteStatus, handler: (req, face) => refund(req, face, true) },
+  {
+    method: 'GET',
+    path: '/batch/refund',
+    paying: 'signed',
+    statusOf: batchRouteStatus,
+    handler: (req, face) => refund(req, face, false),
+  },
+  {
+    method: 'POST',
+    path: '/batch/refund',
+    paying: true,
+    statusOf: batchRouteStatus,
+    handler: (req, face) => refund(req, face, true),
+  },
 ];
 
 /** The payers of a session's batch-settlement vouchers: each one's channel's (known while the method runs). */

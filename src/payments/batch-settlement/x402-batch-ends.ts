@@ -11,7 +11,13 @@ import type { BatchSettlementConfig } from '../../config/index.ts';
 import { BatchChannelStore } from './batch-channels.ts';
 import { loadEvm } from '../../x402/index.ts';
 import type { Log } from '../../log.ts';
-import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
+import {
+  isLive,
+  type Session,
+  type SessionControlPort,
+  type SessionEventsView,
+  type SessionReadView,
+} from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';
@@ -33,10 +39,17 @@ function batchRefsOf(s: Session): string[] {
 
 export class BatchSettlementEnds {
   constructor(private readonly options: BatchEndsOptions) {
-    afterEndOnFlash(options.sessions, options.endsWritten, (s) => {
-      const refs = batchRefsOf(s);
-      return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
-    }, (end) => { for (const ref of end.refs) void this.charge(ref, end.used); });
+    afterEndOnFlash(
+      options.sessions,
+      options.endsWritten,
+      (s) => {
+        const refs = batchRefsOf(s);
+        return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
+      },
+      (end) => {
+        for (const ref of end.refs) void this.charge(ref, end.used);
+      },
+    );
   }
 
   private async charge(reference: string, used: bigint): Promise<void> {
@@ -45,7 +58,10 @@ export class BatchSettlementEnds {
       this.options.settler.charged();
     } catch (err) {
       // The charge stays open on flash: the next start's reconcile charges it.
-      this.options.log.warn('batch-settlement charge not written; the next start charges it', { reference, reason: toSluiceError(err).message });
+      this.options.log.warn('batch-settlement charge not written; the next start charges it', {
+        reference,
+        reason: toSluiceError(err).message,
+      });
     }
   }
 
@@ -60,7 +76,8 @@ export class BatchSettlementEnds {
       else await this.options.method.release({ method: BATCH_METHOD_NAME, reference, amount: 0n, asset: '', at: 0 });
     }
     // Deposit purchases a crash cut between their /settle and their grant: did the money land (issue 37)? Not awaited:
-    // an intent binds its channel to its device whatever the answer, and a facilitator that is down must not hold the start.
+    // an intent binds its channel to its device whatever the answer, and a facilitator that is down must not hold the
+    // start.
     void this.options.method.reconcileIntents().catch(() => undefined);
     this.options.settler.start();
     this.options.watch?.start();
@@ -84,26 +101,49 @@ export interface OpenBatchSettlementOptions {
   log: Log;
 }
 
-/** Opens the channel table (ERR_BATCH_STORE if it cannot be read back) and builds the method, its settler and its ends. */
+/**
+ * Opens the channel table (ERR_BATCH_STORE if it cannot be read back) and builds the method, its settler and its ends.
+ */
 export async function openBatchSettlement(o: OpenBatchSettlementOptions): Promise<BatchSettlementPart> {
   // viem, for the channel ids and digests hashed synchronously (x402/evm-loader.ts): loaded when the method opens.
   await loadEvm();
   const store = await BatchChannelStore.open(o.stateDir);
   let settler: BatchSettler | undefined;
   const method = new BatchSettlementMethod(o.config, {
-    store, log: o.log, onCharged: (r) => settler?.charged(r), onRefundRequested: () => settler?.pass() ?? Promise.resolve(),
+    store,
+    log: o.log,
+    onCharged: (r) => settler?.charged(r),
+    onRefundRequested: () => settler?.pass() ?? Promise.resolve(),
     // A voucher tops up the channel's open session only while that session is live.
     isLive: (reference) => o.sessions.list({}).some((s) => isLive(s) && batchRefsOf(s).includes(reference)),
   });
   settler = new BatchSettler({ method, store, log: o.log });
-  const watch = new BatchWithdrawalWatch({ method, store, log: o.log, endSession: async (reference, reason) => {
-    const s = o.sessions.list({}).find((x) => isLive(x) && batchRefsOf(x).includes(reference));
-    if (!s) return false;
-    // No end cause of its own yet (the causes are the sessions'): a termination by the router, the reason in the log.
-    const ended = await o.sessions.end(s.id, 'admin');
-    if (ended) o.log.warn('batch-settlement: session ended: its channel is being withdrawn', { session: s.id, mac: s.mac, reference, reason });
-    return ended !== null;
-  } });
-  const ends = new BatchSettlementEnds({ method, settler, watch, sessions: o.sessions, endsWritten: o.endsWritten, log: o.log });
+  const watch = new BatchWithdrawalWatch({
+    method,
+    store,
+    log: o.log,
+    endSession: async (reference, reason) => {
+      const s = o.sessions.list({}).find((x) => isLive(x) && batchRefsOf(x).includes(reference));
+      if (!s) return false;
+      // No end cause of its own yet (the causes are the sessions'): a termination by the router, the reason in the log.
+      const ended = await o.sessions.end(s.id, 'admin');
+      if (ended)
+        o.log.warn('batch-settlement: session ended: its channel is being withdrawn', {
+          session: s.id,
+          mac: s.mac,
+          reference,
+          reason,
+        });
+      return ended !== null;
+    },
+  });
+  const ends = new BatchSettlementEnds({
+    method,
+    settler,
+    watch,
+    sessions: o.sessions,
+    endsWritten: o.endsWritten,
+    log: o.log,
+  });
   return { method, settler, ends, watch };
 }

@@ -24,15 +24,21 @@ export const INTENT_DEADLINE_MARGIN_S = 300;
  */
 export const INTENT_LANDED_KEEP_MS = 3_600_000;
 
-/** The same payment as a plain voucher (no deposit: it moves nothing); /verify holds it exactly when the money is there. */
+/**
+ * The same payment as a plain voucher (no deposit: it moves nothing); /verify holds it exactly when the money is there.
+ */
 export function voucherOnly(raw: Record<string, unknown>): Record<string, unknown> {
   const p = raw.payload as Record<string, unknown>;
   return { ...raw, payload: { type: 'voucher', channelConfig: p.channelConfig, voucher: p.voucher } };
 }
 
-/** unix s until which the deposit's authorization can land: ERC-3009 validBefore or Permit2 deadline; 0 when not readable. */
+/**
+ * unix s until which the deposit's authorization can land: ERC-3009 validBefore or Permit2 deadline; 0 when not
+ * readable.
+ */
 function depositDeadline(raw: Record<string, unknown>): number {
-  const auth = ((raw.payload as Record<string, unknown>).deposit as Record<string, unknown> | undefined)?.authorization as Record<string, unknown> | undefined;
+  const auth = ((raw.payload as Record<string, unknown>).deposit as Record<string, unknown> | undefined)
+    ?.authorization as Record<string, unknown> | undefined;
   const erc3009 = auth?.erc3009Authorization as Record<string, unknown> | undefined;
   const permit2 = auth?.permit2Authorization as Record<string, unknown> | undefined;
   const value = erc3009?.validBefore ?? permit2?.deadline;
@@ -40,21 +46,45 @@ function depositDeadline(raw: Record<string, unknown>): number {
   return Number.isSafeInteger(n) ? n : 0;
 }
 
-export function intentOf(payment: BatchPayment, mac: string, asset: string, price: bigint, now: number): PurchaseIntent {
+export function intentOf(
+  payment: BatchPayment,
+  mac: string,
+  asset: string,
+  price: bigint,
+  now: number,
+): PurchaseIntent {
   return {
-    channelId: payment.voucher.channelId.toLowerCase(), ceiling: payment.voucher.maxClaimableAmount, signature: payment.voucher.signature, mac,
-    payload: createHash('sha256').update(JSON.stringify(payment.raw.payload)).digest('hex'), voucherPayload: voucherOnly(payment.raw),
-    asset, price, deadline: depositDeadline(payment.raw), at: now,
+    channelId: payment.voucher.channelId.toLowerCase(),
+    ceiling: payment.voucher.maxClaimableAmount,
+    signature: payment.voucher.signature,
+    mac,
+    payload: createHash('sha256').update(JSON.stringify(payment.raw.payload)).digest('hex'),
+    voucherPayload: voucherOnly(payment.raw),
+    asset,
+    price,
+    deadline: depositDeadline(payment.raw),
+    at: now,
   };
 }
 
-/** The deposit can no longer land (its deadline and the margin have passed): an intent whose money is not there binds nothing. */
+/**
+ * The deposit can no longer land (its deadline and the margin have passed): an intent whose money is not there binds
+ * nothing.
+ */
 export function intentExpired(intent: PurchaseIntent, nowMs: number): boolean {
   return intent.deadline > 0 && nowMs / 1000 > intent.deadline + INTENT_DEADLINE_MARGIN_S;
 }
 
 export function pendingElsewhere(intent: PurchaseIntent): SluiceError {
-  return new SluiceError('ERR_BATCH_CHANNEL_BUSY',
+  return new SluiceError(
+    'ERR_BATCH_CHANNEL_BUSY',
     `channel ${intent.channelId} has a deposit purchase under way for another device: only that device can complete it`,
-    { details: { reason: 'invalid_batch_settlement_evm_channel_busy', pending: 'another-device', ceiling: intent.ceiling.toString() } });
+    {
+      details: {
+        reason: 'invalid_batch_settlement_evm_channel_busy',
+        pending: 'another-device',
+        ceiling: intent.ceiling.toString(),
+      },
+    },
+  );
 }

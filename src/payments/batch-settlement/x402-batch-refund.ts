@@ -15,7 +15,9 @@ import type { BatchChannelStore, ChannelRecord } from './batch-channels.ts';
 import { checkChannel, parseBatchPayment, verifyVoucher, type Address } from '../../x402/index.ts';
 import type { BatchRefundPolicy } from '../../config/index.ts';
 
-/** The channel as the pay page shows it: amounts as decimal strings, times in ms (refund) or unix seconds (withdrawal). */
+/**
+ * The channel as the pay page shows it: amounts as decimal strings, times in ms (refund) or unix seconds (withdrawal).
+ */
 export interface ChannelView {
   channel_id: string;
   network: string;
@@ -30,7 +32,9 @@ export interface ChannelView {
   session_open: boolean;
   withdraw_requested_at: number;
   refund_policy: BatchRefundPolicy;
-  refund: { state: 'none' } | { state: 'requested'; requested_at: number; amount?: string }
+  refund:
+    | { state: 'none' }
+    | { state: 'requested'; requested_at: number; amount?: string }
     | { state: 'done'; amount: string; transaction: string; done_at: number };
 }
 
@@ -40,21 +44,41 @@ export function channelView(r: ChannelRecord, policy: BatchRefundPolicy): Channe
   const committed = r.open ? r.signedMax : r.charged;
   const f = r.refund;
   return {
-    channel_id: r.channelId, network: r.network, asset: r.config.token.toLowerCase(), payer: r.config.payer.toLowerCase(),
-    payer_authorizer: r.config.payerAuthorizer.toLowerCase(), charged: r.charged.toString(), ceiling: r.signedMax.toString(),
-    balance: r.balance.toString(), claimed: r.totalClaimed.toString(), available: (r.balance > committed ? r.balance - committed : 0n).toString(),
-    session_open: r.open !== undefined, withdraw_requested_at: r.withdrawRequestedAt, refund_policy: policy,
-    refund: !f ? { state: 'none' }
-      : f.state === 'requested' ? { state: 'requested', requested_at: f.requestedAt, ...(f.amount !== undefined && { amount: f.amount.toString() }) }
+    channel_id: r.channelId,
+    network: r.network,
+    asset: r.config.token.toLowerCase(),
+    payer: r.config.payer.toLowerCase(),
+    payer_authorizer: r.config.payerAuthorizer.toLowerCase(),
+    charged: r.charged.toString(),
+    ceiling: r.signedMax.toString(),
+    balance: r.balance.toString(),
+    claimed: r.totalClaimed.toString(),
+    available: (r.balance > committed ? r.balance - committed : 0n).toString(),
+    session_open: r.open !== undefined,
+    withdraw_requested_at: r.withdrawRequestedAt,
+    refund_policy: policy,
+    refund: !f
+      ? { state: 'none' }
+      : f.state === 'requested'
+        ? {
+            state: 'requested',
+            requested_at: f.requestedAt,
+            ...(f.amount !== undefined && { amount: f.amount.toString() }),
+          }
         : { state: 'done', amount: f.amount.toString(), transaction: f.transaction, done_at: f.at },
   };
 }
 
 /** The record of a channel id from a request (ERR_INVALID_ARGUMENT, ERR_BATCH_CHANNEL_UNKNOWN). */
 export function channelRecordOf(store: BatchChannelStore, id: unknown): ChannelRecord {
-  if (typeof id !== 'string' || !CHANNEL_ID.test(id)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'channel must be a channel id (0x and 64 hex digits)');
+  if (typeof id !== 'string' || !CHANNEL_ID.test(id))
+    throw new SluiceError('ERR_INVALID_ARGUMENT', 'channel must be a channel id (0x and 64 hex digits)');
   const r = store.get(id);
-  if (!r) throw new SluiceError('ERR_BATCH_CHANNEL_UNKNOWN', `this router has no batch-settlement channel ${id.toLowerCase()}`);
+  if (!r)
+    throw new SluiceError(
+      'ERR_BATCH_CHANNEL_UNKNOWN',
+      `this router has no batch-settlement channel ${id.toLowerCase()}`,
+    );
   return r;
 }
 
@@ -76,16 +100,31 @@ export type PayerSignatureCheck = (raw: Record<string, unknown>, token: string) 
  * corrective), nothing left (ERR_BATCH_REFUND_NO_BALANCE). A request for a refund already asked for is taken again
  * (the same state); one already done with nothing left answers the done state.
  */
-export async function recordRefundRequest(store: BatchChannelStore, terms: RefundTerms, input: unknown, now: number,
-  payerSigned: PayerSignatureCheck, corrective: (r: ChannelRecord, expected: bigint, got: bigint) => SluiceError): Promise<ChannelRecord> {
+export async function recordRefundRequest(
+  store: BatchChannelStore,
+  terms: RefundTerms,
+  input: unknown,
+  now: number,
+  payerSigned: PayerSignatureCheck,
+  corrective: (r: ChannelRecord, expected: bigint, got: bigint) => SluiceError,
+): Promise<ChannelRecord> {
   const p = parseBatchPayment(input, ['refund']);
-  if (p.network !== terms.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${p.network} is not ${terms.network}`);
+  if (p.network !== terms.network)
+    throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${p.network} is not ${terms.network}`);
   const known = channelRecordOf(store, p.voucher.channelId);
-  checkChannel(p, { chainId: terms.chainId, receiver: terms.receiver as Address, receiverAuthorizer: terms.receiverAuthorizer as Address,
-    token: known.config.token as Address, withdrawDelay: terms.withdrawDelay });
+  checkChannel(p, {
+    chainId: terms.chainId,
+    receiver: terms.receiver as Address,
+    receiverAuthorizer: terms.receiverAuthorizer as Address,
+    token: known.config.token as Address,
+    withdrawDelay: terms.withdrawDelay,
+  });
   const forbidden = (): never => {
-    throw new SluiceError('ERR_BATCH_REFUND_FORBIDDEN', `the refund voucher is not signed by channel ${known.channelId}'s payer or payerAuthorizer`,
-      { details: { reason: 'invalid_batch_settlement_evm_voucher_signature' } });
+    throw new SluiceError(
+      'ERR_BATCH_REFUND_FORBIDDEN',
+      `the refund voucher is not signed by channel ${known.channelId}'s payer or payerAuthorizer`,
+      { details: { reason: 'invalid_batch_settlement_evm_voucher_signature' } },
+    );
   };
   // The config hashes to the id (checkChannel): its payer and payerAuthorizer are the channel's own.
   let local: 'valid' | 'needs-facilitator';
@@ -97,17 +136,22 @@ export async function recordRefundRequest(store: BatchChannelStore, terms: Refun
   if (local === 'needs-facilitator' && !(await payerSigned(p.raw, known.config.token))) forbidden();
   const r = store.get(known.channelId) ?? known;
   if (r.open) {
-    throw new SluiceError('ERR_BATCH_CHANNEL_BUSY', `channel ${r.channelId} is paying for a session: it ends first`,
-      { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } });
+    throw new SluiceError('ERR_BATCH_CHANNEL_BUSY', `channel ${r.channelId} is paying for a session: it ends first`, {
+      details: { reason: 'invalid_batch_settlement_evm_channel_busy' },
+    });
   }
   if (p.voucher.maxClaimableAmount !== r.charged) throw corrective(r, r.charged, p.voucher.maxClaimableAmount);
   if (r.refund?.state === 'requested') return r;
   if (r.balance <= r.charged) {
     if (r.refund?.state === 'done') return r;
-    throw new SluiceError('ERR_BATCH_REFUND_NO_BALANCE', `channel ${r.channelId} has nothing left to refund`,
-      { details: { reason: 'invalid_batch_settlement_evm_refund_no_balance' } });
+    throw new SluiceError('ERR_BATCH_REFUND_NO_BALANCE', `channel ${r.channelId} has nothing left to refund`, {
+      details: { reason: 'invalid_batch_settlement_evm_refund_no_balance' },
+    });
   }
-  const next: ChannelRecord = { ...r, refund: { state: 'requested', requestedAt: now, ...(p.refundAmount !== undefined && { amount: p.refundAmount }) } };
+  const next: ChannelRecord = {
+    ...r,
+    refund: { state: 'requested', requestedAt: now, ...(p.refundAmount !== undefined && { amount: p.refundAmount }) },
+  };
   await store.put(next);
   return next;
 }

@@ -48,9 +48,12 @@ export class BatchSettler {
   constructor(private readonly options: BatchSettlerOptions) {
     this.clock = options.clock ?? systemClock;
     this.passes = new ScheduledPass({
-      run: () => this.run(), retry: { minMs: SETTLE_RETRY_MS, maxMs: SETTLE_RETRY_MS }, clock: this.clock,
+      run: () => this.run(),
+      retry: { minMs: SETTLE_RETRY_MS, maxMs: SETTLE_RETRY_MS },
+      clock: this.clock,
       ...(options.timers && { timers: options.timers }),
-      failed: (err) => options.log?.warn('batch-settlement pass failed; will retry', { reason: toSluiceError(err).message }),
+      failed: (err) =>
+        options.log?.warn('batch-settlement pass failed; will retry', { reason: toSluiceError(err).message }),
       // A pass cut short by the stop (its claims unanswered) is the next start's, not a timer's.
       halted: () => options.method.isClosed,
     });
@@ -81,15 +84,26 @@ export class BatchSettler {
     const toSettle = new Set<string>();
     for (const [token, records] of byToken) {
       const claims: ClaimRow[] = records.map((r) => ({
-        voucher: { channel: { ...r.config, withdrawDelay: r.config.withdrawDelay } as ClaimRow['voucher']['channel'], maxClaimableAmount: r.signedMax.toString() },
-        signature: r.signature as Hex, totalClaimed: r.charged.toString(),
+        voucher: {
+          channel: { ...r.config, withdrawDelay: r.config.withdrawDelay } as ClaimRow['voucher']['channel'],
+          maxClaimableAmount: r.signedMax.toString(),
+        },
+        signature: r.signature as Hex,
+        totalClaimed: r.charged.toString(),
       }));
       const payload: Record<string, unknown> = { type: 'claim', claims };
-      if (signer) payload.claimAuthorizerSignature = await signer.signTypedData(claimBatchTypedData(claims, cfg.chainId));
-      const out = await client.settle({ paymentPayload: this.envelope(token, payload), paymentRequirements: this.requirements(token) });
+      if (signer)
+        payload.claimAuthorizerSignature = await signer.signTypedData(claimBatchTypedData(claims, cfg.chainId));
+      const out = await client.settle({
+        paymentPayload: this.envelope(token, payload),
+        paymentRequirements: this.requirements(token),
+      });
       if (out.status !== 'settled') {
         report.pending++;
-        this.options.log?.warn('batch-settlement claim not done; will retry', { channels: records.length, reason: out.status === 'failed' ? out.reason : out.message });
+        this.options.log?.warn('batch-settlement claim not done; will retry', {
+          channels: records.length,
+          reason: out.status === 'failed' ? out.reason : out.message,
+        });
         continue;
       }
       for (const r of records) {
@@ -106,9 +120,12 @@ export class BatchSettler {
     // 2. Settle what was claimed (also what an earlier pass claimed but could not settle: the facilitator says
     //    "nothing to settle" then, which is done too).
     for (const token of toSettle) {
-      const out = await client.settle({ paymentPayload: this.envelope(token, { type: 'settle', receiver: cfg.receiver, token }),
-        paymentRequirements: this.requirements(token) });
-      if (out.status === 'settled') report.settled.push({ token, amount: (out.amount ?? 0n).toString(), transaction: out.transaction });
+      const out = await client.settle({
+        paymentPayload: this.envelope(token, { type: 'settle', receiver: cfg.receiver, token }),
+        paymentRequirements: this.requirements(token),
+      });
+      if (out.status === 'settled')
+        report.settled.push({ token, amount: (out.amount ?? 0n).toString(), transaction: out.transaction });
       else if (!(out.status === 'failed' && /nothing_to_settle/.test(out.reason))) report.pending++;
     }
 
@@ -116,7 +133,10 @@ export class BatchSettler {
     for (const listed of store.list()) {
       if (!this.refundDue(listed)) continue;
       // No purchase may accept a voucher against the balance this refund is about to lower.
-      if (!this.options.method.lockChannel(listed.channelId)) { report.pending++; continue; }
+      if (!this.options.method.lockChannel(listed.channelId)) {
+        report.pending++;
+        continue;
+      }
       try {
         await this.refund(listed.channelId, report, signer);
       } finally {
@@ -124,8 +144,8 @@ export class BatchSettler {
       }
     }
     if (report.pending > 0) this.schedule(SETTLE_RETRY_MS);
-    // Policy `idle`: a channel not yet idle long enough is refunded by a pass at the moment it will be, not by whichever
-    // purchase or restart happens to run the next pass.
+    // Policy `idle`: a channel not yet idle long enough is refunded by a pass at the moment it will be, not by
+    // whichever purchase or restart happens to run the next pass.
     const nextIdle = this.nextIdleRefundAt();
     if (nextIdle !== undefined) this.schedule(Math.max(0, nextIdle - this.clock.now()));
     return report;
@@ -158,15 +178,27 @@ export class BatchSettler {
     }
     const asked = r.refund?.state === 'requested' ? r.refund.amount : undefined;
     const amount = asked !== undefined && asked < left ? asked : left;
-    if (r.totalClaimed < r.charged) { report.pending++; return; } // claim first, or the refund would take the charge
+    if (r.totalClaimed < r.charged) {
+      report.pending++;
+      return;
+    } // claim first, or the refund would take the charge
     {
       const payload: Record<string, unknown> = {
-        type: 'refund', channelConfig: r.config,
+        type: 'refund',
+        channelConfig: r.config,
         voucher: { channelId: r.channelId, maxClaimableAmount: r.signedMax.toString(), signature: r.signature },
-        amount: amount.toString(), refundNonce: r.refundNonce.toString(), claims: [],
+        amount: amount.toString(),
+        refundNonce: r.refundNonce.toString(),
+        claims: [],
       };
-      if (signer) payload.refundAuthorizerSignature = await signer.signTypedData(refundTypedData(r.channelId as Hex, r.refundNonce, amount, cfg.chainId));
-      const out = await client.settle({ paymentPayload: this.envelope(r.config.token, payload), paymentRequirements: this.requirements(r.config.token) });
+      if (signer)
+        payload.refundAuthorizerSignature = await signer.signTypedData(
+          refundTypedData(r.channelId as Hex, r.refundNonce, amount, cfg.chainId),
+        );
+      const out = await client.settle({
+        paymentPayload: this.envelope(r.config.token, payload),
+        paymentRequirements: this.requirements(r.config.token),
+      });
       const now = store.get(r.channelId);
       if (!now) return;
       if (out.status === 'settled') {
@@ -176,9 +208,18 @@ export class BatchSettler {
         now.refundNonce = s ? s.refundNonce : now.refundNonce + 1n;
         now.withdrawRequestedAt = s ? s.withdrawRequestedAt : now.withdrawRequestedAt;
         now.syncedAt = this.clock.now();
-        now.refund = { state: 'done', amount: out.amount ?? amount, transaction: out.transaction, at: this.clock.now() };
+        now.refund = {
+          state: 'done',
+          amount: out.amount ?? amount,
+          transaction: out.transaction,
+          at: this.clock.now(),
+        };
         await store.put(now);
-        report.refunded.push({ channelId: r.channelId, amount: (out.amount ?? amount).toString(), transaction: out.transaction });
+        report.refunded.push({
+          channelId: r.channelId,
+          amount: (out.amount ?? amount).toString(),
+          transaction: out.transaction,
+        });
       } else if (out.status === 'failed' && /refund_no_balance/.test(out.reason)) {
         // Nothing left to refund: an earlier refund landed (its answer lost) or the customer withdrew.
         now.balance = now.charged;
@@ -186,7 +227,10 @@ export class BatchSettler {
         await store.put(now);
       } else {
         report.pending++;
-        this.options.log?.warn('batch-settlement refund not done; will retry', { channel: r.channelId, reason: out.status === 'failed' ? out.reason : out.message });
+        this.options.log?.warn('batch-settlement refund not done; will retry', {
+          channel: r.channelId,
+          reason: out.status === 'failed' ? out.reason : out.message,
+        });
       }
     }
   }

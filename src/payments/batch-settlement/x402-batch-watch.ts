@@ -61,16 +61,23 @@ export interface BatchWithdrawalWatchOptions {
 
 export class BatchWithdrawalWatch {
   private readonly clock: Clock;
-  /** The check on its timer (scheduled-pass.ts): at start, then every interval; a failed one again an interval later. */
+  /**
+   * The check on its timer (scheduled-pass.ts): at start, then every interval; a failed one again an interval later.
+   */
   private readonly checks: ScheduledPass<WatchReport>;
 
   constructor(private readonly options: BatchWithdrawalWatchOptions) {
     this.clock = options.clock ?? systemClock;
     this.checks = new ScheduledPass({
-      run: () => this.run(), clock: this.clock, ...(options.timers && { timers: options.timers }),
+      run: () => this.run(),
+      clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
       // A check that failed is tried again an interval later (the interval follows the delays: intervalMs).
       retry: () => ({ minMs: this.intervalMs, maxMs: this.intervalMs }),
-      failed: (err) => options.log?.warn('batch-settlement withdrawal watch failed; will retry', { reason: toSluiceError(err).message }),
+      failed: (err) =>
+        options.log?.warn('batch-settlement withdrawal watch failed; will retry', {
+          reason: toSluiceError(err).message,
+        }),
       // Checks on a timer only between start() and stop().
       halted: () => !this.checks.started,
     });
@@ -82,7 +89,8 @@ export class BatchWithdrawalWatch {
    */
   get intervalMs(): number {
     let delay = this.options.method.settings.withdrawDelay;
-    for (const r of this.options.store.list()) if (r.open && r.config.withdrawDelay < delay) delay = r.config.withdrawDelay;
+    for (const r of this.options.store.list())
+      if (r.open && r.config.withdrawDelay < delay) delay = r.config.withdrawDelay;
     return watchIntervalMs(delay);
   }
 
@@ -97,7 +105,10 @@ export class BatchWithdrawalWatch {
     for (const listed of this.options.store.list()) {
       if (!listed.open) continue;
       // A purchase on the channel writes the record from its own /verify: the two must not interleave.
-      if (!this.options.method.lockChannel(listed.channelId)) { busy = true; continue; }
+      if (!this.options.method.lockChannel(listed.channelId)) {
+        busy = true;
+        continue;
+      }
       let seen: { reference: string; reason: string } | null;
       try {
         seen = await this.refresh(listed.channelId, report);
@@ -110,8 +121,10 @@ export class BatchWithdrawalWatch {
         if (await this.options.endSession(seen.reference, seen.reason)) report.ended.push(listed.channelId);
       } catch (err) {
         report.failed++;
-        this.options.log?.warn('batch-settlement: cannot end the session of a withdrawing channel; will retry',
-          { channel: listed.channelId, reason: toSluiceError(err).message });
+        this.options.log?.warn('batch-settlement: cannot end the session of a withdrawing channel; will retry', {
+          channel: listed.channelId,
+          reason: toSluiceError(err).message,
+        });
       }
     }
     this.checks.soon(busy ? WATCH_BUSY_RETRY_MS : this.intervalMs);
@@ -126,22 +139,32 @@ export class BatchWithdrawalWatch {
     const method = this.options.method;
     let answer;
     try {
-      answer = await method.facilitator.verify({ paymentPayload: this.voucherEnvelope(r), paymentRequirements: method.requirements(r.config.token, 0n) });
+      answer = await method.facilitator.verify({
+        paymentPayload: this.voucherEnvelope(r),
+        paymentRequirements: method.requirements(r.config.token, 0n),
+      });
     } catch (err) {
       report.failed++;
-      this.options.log?.warn('batch-settlement withdrawal watch: no answer; will retry', { channel: channelId, reason: toSluiceError(err).message });
+      this.options.log?.warn('batch-settlement withdrawal watch: no answer; will retry', {
+        channel: channelId,
+        reason: toSluiceError(err).message,
+      });
       return null;
     }
     report.checked.push(channelId);
     if (!answer.ok) {
       if (GONE.test(answer.reason)) {
-        this.options.log?.warn('batch-settlement: the channel no longer holds the open session\'s ceiling; ending the session',
-          { channel: channelId, reason: answer.reason });
+        this.options.log?.warn(
+          "batch-settlement: the channel no longer holds the open session's ceiling; ending the session",
+          { channel: channelId, reason: answer.reason },
+        );
         return { reference: r.open.reference, reason: answer.reason };
       }
       report.failed++;
-      this.options.log?.warn('batch-settlement withdrawal watch: the facilitator refused the stored voucher; will retry',
-        { channel: channelId, reason: answer.reason });
+      this.options.log?.warn(
+        'batch-settlement withdrawal watch: the facilitator refused the stored voucher; will retry',
+        { channel: channelId, reason: answer.reason },
+      );
       return null;
     }
     // Read again: the session may have ended (and been charged) while the facilitator answered.
@@ -150,16 +173,30 @@ export class BatchWithdrawalWatch {
     // Written only when the chain moved: a router's flash need not take the whole table every interval per session.
     if (changed(current, answer.snapshot)) await store.put(mirrored(current, answer.snapshot, this.clock.now()));
     if (answer.snapshot.withdrawRequestedAt === 0 || !current.open) return null;
-    this.options.log?.warn('batch-settlement: the customer started a timed withdrawal; ending the session and claiming its charge',
-      { channel: channelId, withdrawRequestedAt: answer.snapshot.withdrawRequestedAt, withdrawDelay: r.config.withdrawDelay, reference: current.open.reference });
+    this.options.log?.warn(
+      'batch-settlement: the customer started a timed withdrawal; ending the session and claiming its charge',
+      {
+        channel: channelId,
+        withdrawRequestedAt: answer.snapshot.withdrawRequestedAt,
+        withdrawDelay: r.config.withdrawDelay,
+        reference: current.open.reference,
+      },
+    );
     return { reference: current.open.reference, reason: 'withdrawal-started' };
   }
 
-  /** The channel's latest voucher as a voucher payload (what a returning client would send): /verify reads the chain. */
+  /**
+   * The channel's latest voucher as a voucher payload (what a returning client would send): /verify reads the chain.
+   */
   private voucherEnvelope(r: ChannelRecord): Record<string, unknown> {
     return {
-      x402Version: 2, accepted: this.options.method.requirements(r.config.token, 0n),
-      payload: { type: 'voucher', channelConfig: r.config, voucher: { channelId: r.channelId, maxClaimableAmount: r.signedMax.toString(), signature: r.signature } },
+      x402Version: 2,
+      accepted: this.options.method.requirements(r.config.token, 0n),
+      payload: {
+        type: 'voucher',
+        channelConfig: r.config,
+        voucher: { channelId: r.channelId, maxClaimableAmount: r.signedMax.toString(), signature: r.signature },
+      },
     };
   }
 
@@ -175,16 +212,31 @@ export class BatchWithdrawalWatch {
 }
 
 function changed(r: ChannelRecord, s: ChannelSnapshot): boolean {
-  return r.balance !== s.balance || r.totalClaimed !== s.totalClaimed || r.withdrawRequestedAt !== s.withdrawRequestedAt || r.refundNonce !== s.refundNonce;
+  return (
+    r.balance !== s.balance ||
+    r.totalClaimed !== s.totalClaimed ||
+    r.withdrawRequestedAt !== s.withdrawRequestedAt ||
+    r.refundNonce !== s.refundNonce
+  );
 }
 
 /** The method's refusal of a voucher or deposit on a channel being withdrawn from. */
 export function withdrawing(channelId: string, at: number): SluiceError {
-  return new SluiceError('ERR_BATCH_CHANNEL_WITHDRAWING', `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
-    { details: { withdrawRequestedAt: at } });
+  return new SluiceError(
+    'ERR_BATCH_CHANNEL_WITHDRAWING',
+    `channel ${channelId} has a timed withdrawal under way (since ${at}); no voucher is accepted on it`,
+    { details: { withdrawRequestedAt: at } },
+  );
 }
 
 /** The record with the facilitator's fresh view of the chain. */
 export function mirrored(r: ChannelRecord, s: ChannelSnapshot, now: number): ChannelRecord {
-  return { ...r, balance: s.balance, totalClaimed: s.totalClaimed, withdrawRequestedAt: s.withdrawRequestedAt, refundNonce: s.refundNonce, syncedAt: now };
+  return {
+    ...r,
+    balance: s.balance,
+    totalClaimed: s.totalClaimed,
+    withdrawRequestedAt: s.withdrawRequestedAt,
+    refundNonce: s.refundNonce,
+    syncedAt: now,
+  };
 }

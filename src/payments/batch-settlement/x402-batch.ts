@@ -14,8 +14,8 @@
  *   cumulative = nextCeiling (a replayed voucher is below it: the corrective 402) → precheck announces
  *   `channelId:ceiling` → authorize: /verify (a deposit: the purchase's intent on flash — channel, ceiling, device,
  *   payload — then /settle, which moves the customer's money into their own channel, not to the router) → the voucher
- *   and the open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only its
- *   device buys on the channel (x402-batch-intent.ts).
+ *   and the open charge on flash, the intent dropped in the same write → granted. While a channel's intent stands, only
+ *   its device buys on the channel (x402-batch-intent.ts).
  */
 import { SluiceError } from '../../errors.ts';
 import type { BatchSettlementConfig } from '../../config/index.ts';
@@ -24,8 +24,17 @@ import { systemClock, type Clock } from '../../time.ts';
 import { meteredSteps } from '../../escrow/index.ts';
 import type { BatchChannelStore, ChannelRecord, PurchaseIntent } from './batch-channels.ts';
 import {
-  BATCH_SETTLEMENT_SCHEME, BatchFacilitatorClient, checkChannel, evm, knownTokenDomain, parseBatchPayment, verifyVoucher,
-  type Address, type BatchPayment, type ChannelSnapshot, type Hex,
+  BATCH_SETTLEMENT_SCHEME,
+  BatchFacilitatorClient,
+  checkChannel,
+  evm,
+  knownTokenDomain,
+  parseBatchPayment,
+  verifyVoucher,
+  type Address,
+  type BatchPayment,
+  type ChannelSnapshot,
+  type Hex,
 } from '../../x402/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
@@ -40,7 +49,9 @@ export type { BatchSettlementConfig };
 /** How long a purchase waits for a money step on its channel (a claim or refund pass, another purchase) to end. */
 export const CHANNEL_WAIT_MS = 15_000;
 
-/** A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this. */
+/**
+ * A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this.
+ */
 export const MIRROR_FRESH_MS = 30_000;
 
 /** Purchases whose PAYMENT-RESPONSE facts are kept (each is read by the answer of the request that made it). */
@@ -48,7 +59,10 @@ const MAX_REMEMBERED_ANSWERS = 64;
 
 export interface BatchMethodOptions {
   store: BatchChannelStore;
-  /** 0x private key of receiverAuthorizer when sluice signs claims and refunds itself; absent: the facilitator signs (delegated). */
+  /**
+   * 0x private key of receiverAuthorizer when sluice signs claims and refunds itself; absent: the facilitator signs
+   * (delegated).
+   */
   authorizerKey?: Hex;
   /** Overrides MIRROR_FRESH_MS (tests: 0, always /verify). */
   mirrorFreshMs?: number;
@@ -111,20 +125,48 @@ export function nextCeiling(r: ChannelRecord | undefined, price: bigint, baselin
  * itself when the floor of `nextCeiling` applies (at most the last ceiling, so the client's check passes); for a
  * refund it is the charge (`expected`).
  */
-export function cumulativeMismatch(r: ChannelRecord | undefined, expected: bigint, got: bigint, base = expected): SluiceError {
-  return new SluiceError('ERR_BATCH_CUMULATIVE_MISMATCH',
+export function cumulativeMismatch(
+  r: ChannelRecord | undefined,
+  expected: bigint,
+  got: bigint,
+  base = expected,
+): SluiceError {
+  return new SluiceError(
+    'ERR_BATCH_CUMULATIVE_MISMATCH',
     `voucher maxClaimableAmount ${got} is not the channel's next ceiling ${expected}`,
-    { details: { reason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch', expected: expected.toString(),
-      ...(r && { channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
-        withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: base.toString() },
-      voucherState: { signedMaxClaimable: r.signedMax.toString(), signature: r.signature } }) } });
+    {
+      details: {
+        reason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch',
+        expected: expected.toString(),
+        ...(r && {
+          channelState: {
+            channelId: r.channelId,
+            balance: r.balance.toString(),
+            totalClaimed: r.totalClaimed.toString(),
+            withdrawRequestedAt: r.withdrawRequestedAt,
+            refundNonce: r.refundNonce.toString(),
+            chargedCumulativeAmount: base.toString(),
+          },
+          voucherState: { signedMaxClaimable: r.signedMax.toString(), signature: r.signature },
+        }),
+      },
+    },
+  );
 }
 
 /** What the answer to a purchase (PAYMENT-RESPONSE) says: its deposit transaction, the amount its voucher built on. */
-interface Answer { transaction: string; base: bigint }
+interface Answer {
+  transaction: string;
+  base: bigint;
+}
 
 /** `purchase`: the channel's purchase number this voucher takes; `topUp`: it raises the open session's ceiling. */
-interface Checked { payment: BatchPayment; local: 'valid' | 'needs-facilitator'; purchase: number; topUp: boolean }
+interface Checked {
+  payment: BatchPayment;
+  local: 'valid' | 'needs-facilitator';
+  purchase: number;
+  topUp: boolean;
+}
 
 export class BatchSettlementMethod implements PaymentMethod {
   readonly name = BATCH_METHOD_NAME;
@@ -146,17 +188,27 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   private readonly stopping = new AbortController();
 
-  constructor(private config: BatchSettlementConfig, private readonly options: BatchMethodOptions) {
+  constructor(
+    private config: BatchSettlementConfig,
+    private readonly options: BatchMethodOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
     this.client = this.clientFor(config);
-    if (options.authorizerKey && evm().privateKeyToAccount(options.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()) {
-      throw new SluiceError('ERR_CONFIG_INVALID', 'batch-settlement authorizer key is not the receiverAuthorizer\'s');
+    if (
+      options.authorizerKey &&
+      evm().privateKeyToAccount(options.authorizerKey).address.toLowerCase() !== config.receiverAuthorizer.toLowerCase()
+    ) {
+      throw new SluiceError('ERR_CONFIG_INVALID', "batch-settlement authorizer key is not the receiverAuthorizer's");
     }
   }
 
   private clientFor(config: BatchSettlementConfig): BatchFacilitatorClient {
-    return new BatchFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? config.timeoutMs, signal: this.stopping.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return new BatchFacilitatorClient({
+      url: config.facilitatorUrl,
+      timeoutMs: this.options.timeoutMs ?? config.timeoutMs,
+      signal: this.stopping.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }),
+    });
   }
 
   /** The daemon stops: every facilitator exchange in flight ends now (as a lost answer: see `stopping`). */
@@ -164,11 +216,19 @@ export class BatchSettlementMethod implements PaymentMethod {
     this.stopping.abort();
   }
 
-  get isClosed(): boolean { return this.stopping.signal.aborted; }
+  get isClosed(): boolean {
+    return this.stopping.signal.aborted;
+  }
 
-  get facilitator(): BatchFacilitatorClient { return this.client; }
-  get settings(): BatchSettlementConfig { return this.config; }
-  get authorizerKey(): Hex | undefined { return this.options.authorizerKey; }
+  get facilitator(): BatchFacilitatorClient {
+    return this.client;
+  }
+  get settings(): BatchSettlementConfig {
+    return this.config;
+  }
+  get authorizerKey(): Hex | undefined {
+    return this.options.authorizerKey;
+  }
 
   /** A reload: facilitator, addresses, delay and refund policy apply to the next purchase and pass. */
   reconfigure(config: BatchSettlementConfig): void {
@@ -184,11 +244,24 @@ export class BatchSettlementMethod implements PaymentMethod {
   requirements(asset: string, price: bigint, accepted?: Record<string, unknown>): Record<string, unknown> {
     const c = this.config;
     const extra = (accepted?.extra ?? {}) as { name?: unknown; version?: unknown };
-    const domain = knownTokenDomain(c.network, asset)
-      ?? (c.tokenName !== '' ? { name: c.tokenName, version: c.tokenVersion } : { name: String(extra.name ?? ''), version: String(extra.version ?? '') });
+    const domain =
+      knownTokenDomain(c.network, asset) ??
+      (c.tokenName !== ''
+        ? { name: c.tokenName, version: c.tokenVersion }
+        : { name: String(extra.name ?? ''), version: String(extra.version ?? '') });
     return {
-      scheme: BATCH_SETTLEMENT_SCHEME, network: c.network, amount: price.toString(), asset, payTo: c.receiver, maxTimeoutSeconds: 3600,
-      extra: { receiverAuthorizer: c.receiverAuthorizer, withdrawDelay: c.withdrawDelay, name: domain.name, version: domain.version },
+      scheme: BATCH_SETTLEMENT_SCHEME,
+      network: c.network,
+      amount: price.toString(),
+      asset,
+      payTo: c.receiver,
+      maxTimeoutSeconds: 3600,
+      extra: {
+        receiverAuthorizer: c.receiverAuthorizer,
+        withdrawDelay: c.withdrawDelay,
+        name: domain.name,
+        version: domain.version,
+      },
     };
   }
 
@@ -228,7 +301,10 @@ export class BatchSettlementMethod implements PaymentMethod {
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
-        this.waiting.push(() => { clearTimeout(timer); resolve(); });
+        this.waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
     return true;
@@ -237,8 +313,13 @@ export class BatchSettlementMethod implements PaymentMethod {
   /** A top-up of the channel's open session: the same device, its session live, the same price per step. */
   private topsUp(r: ChannelRecord, ctx: PaymentContext): boolean {
     const open = r.open;
-    return open !== undefined && this.options.isLive?.(open.reference) === true && open.mac === ctx.request.mac
-      && open.pricePerStep === ctx.quote.pricePerStep && open.stepSize === ctx.quote.stepSize;
+    return (
+      open !== undefined &&
+      this.options.isLive?.(open.reference) === true &&
+      open.mac === ctx.request.mac &&
+      open.pricePerStep === ctx.quote.pricePerStep &&
+      open.stepSize === ctx.quote.stepSize
+    );
   }
 
   private verified(ctx: PaymentContext): Promise<Checked> {
@@ -249,10 +330,20 @@ export class BatchSettlementMethod implements PaymentMethod {
     const c = this.config;
     const payment = parseBatchPayment(ctx.request.payment?.payload);
     // A voucher binds a purchase by raising the ceiling (nextCeiling): a purchase of price 0 raises nothing.
-    if (ctx.quote.price <= 0n) throw new SluiceError('ERR_BATCH_PAYLOAD_INVALID', `plan ${ctx.quote.plan} costs nothing: it is not sold by batch-settlement`);
-    if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
-    checkChannel(payment, { chainId: c.chainId, receiver: c.receiver as Address, receiverAuthorizer: c.receiverAuthorizer as Address,
-      token: ctx.quote.asset as Address, withdrawDelay: c.withdrawDelay });
+    if (ctx.quote.price <= 0n)
+      throw new SluiceError(
+        'ERR_BATCH_PAYLOAD_INVALID',
+        `plan ${ctx.quote.plan} costs nothing: it is not sold by batch-settlement`,
+      );
+    if (payment.network !== c.network)
+      throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
+    checkChannel(payment, {
+      chainId: c.chainId,
+      receiver: c.receiver as Address,
+      receiverAuthorizer: c.receiverAuthorizer as Address,
+      token: ctx.quote.asset as Address,
+      withdrawDelay: c.withdrawDelay,
+    });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
     await this.refuseIfIntendedElsewhere(payment.voucher.channelId, ctx.request.mac);
     // Checked against the channel as the money step holding it leaves it (a refund lowers the balance).
@@ -280,14 +371,30 @@ export class BatchSettlementMethod implements PaymentMethod {
       if ((known?.purchases ?? 0) + 1 !== purchase || (known?.open !== undefined) !== topUp) throw busy(id);
       const intent = this.options.store.intent(id);
       if (intent && intent.mac !== ctx.request.mac) throw pendingElsewhere(intent);
-      const request = { paymentPayload: payment.raw,
-        paymentRequirements: this.requirements(ctx.quote.asset, ctx.quote.price, payment.raw.accepted as Record<string, unknown>) };
+      const request = {
+        paymentPayload: payment.raw,
+        paymentRequirements: this.requirements(
+          ctx.quote.asset,
+          ctx.quote.price,
+          payment.raw.accepted as Record<string, unknown>,
+        ),
+      };
       let snapshot: ChannelSnapshot;
       let transaction = '';
-      const fresh = known && local === 'valid' && payment.depositAmount === null && known.withdrawRequestedAt === 0
-        && this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) && ceiling <= known.balance;
+      const fresh =
+        known &&
+        local === 'valid' &&
+        payment.depositAmount === null &&
+        known.withdrawRequestedAt === 0 &&
+        this.clock.now() - known.syncedAt <= (this.options.mirrorFreshMs ?? MIRROR_FRESH_MS) &&
+        ceiling <= known.balance;
       if (fresh) {
-        snapshot = { balance: known.balance, totalClaimed: known.totalClaimed, withdrawRequestedAt: 0, refundNonce: known.refundNonce };
+        snapshot = {
+          balance: known.balance,
+          totalClaimed: known.totalClaimed,
+          withdrawRequestedAt: 0,
+          refundNonce: known.refundNonce,
+        };
       } else if (payment.type === 'deposit') {
         const landed = await this.deposit(payment, request, ctx);
         snapshot = landed.snapshot;
@@ -300,28 +407,57 @@ export class BatchSettlementMethod implements PaymentMethod {
       if (snapshot.withdrawRequestedAt !== 0) {
         // A voucher now could not be claimed in time. Read again: a session this tops up may have ended meanwhile.
         const current = this.options.store.get(id);
-        if (current) await this.options.store.put({ ...current, withdrawRequestedAt: snapshot.withdrawRequestedAt, syncedAt: this.clock.now() });
+        if (current)
+          await this.options.store.put({
+            ...current,
+            withdrawRequestedAt: snapshot.withdrawRequestedAt,
+            syncedAt: this.clock.now(),
+          });
         throw withdrawing(id, snapshot.withdrawRequestedAt);
       }
       const base = known?.charged ?? snapshot.totalClaimed;
       const expected = nextCeiling(known, ctx.quote.price, snapshot.totalClaimed);
       if (ceiling !== expected) throw cumulativeMismatch(known, expected, ceiling, expected - ctx.quote.price);
       if (ceiling > snapshot.balance) {
-        throw new SluiceError('ERR_BATCH_VOUCHER_INVALID', `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
-          { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } });
+        throw new SluiceError(
+          'ERR_BATCH_VOUCHER_INVALID',
+          `voucher ceiling ${ceiling} exceeds the channel balance ${snapshot.balance}`,
+          { details: { reason: 'invalid_batch_settlement_evm_cumulative_exceeds_balance' } },
+        );
       }
       const reference = batchReference(id, ceiling);
       const now = this.clock.now();
       // A top-up keeps the open charge (its reference, base and price) and adds its price to what the session may
       // charge; the session is charged once, at its end. The limit is the charge before it + the prices paid, not
       // the ceiling: the ceiling may stand higher (nextCeiling's floor), and that part was never bought.
-      const open = topUp && known?.open ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
-        : { reference, base, limit: base + ctx.quote.price, pricePerStep: ctx.quote.pricePerStep, stepSize: ctx.quote.stepSize, mac: ctx.request.mac, at: ctx.now };
+      const open =
+        topUp && known?.open
+          ? { ...known.open, limit: (known.open.limit ?? known.signedMax) + ctx.quote.price }
+          : {
+              reference,
+              base,
+              limit: base + ctx.quote.price,
+              pricePerStep: ctx.quote.pricePerStep,
+              stepSize: ctx.quote.stepSize,
+              mac: ctx.request.mac,
+              at: ctx.now,
+            };
       const record: ChannelRecord = {
-        channelId: id, network: this.config.network, chainId: this.config.chainId, config: { ...payment.config },
-        charged: base, signedMax: ceiling, signature: payment.voucher.signature,
-        balance: snapshot.balance, totalClaimed: snapshot.totalClaimed, withdrawRequestedAt: snapshot.withdrawRequestedAt,
-        refundNonce: snapshot.refundNonce, syncedAt: fresh ? known.syncedAt : now, lastRequestAt: now, open, purchases: purchase,
+        channelId: id,
+        network: this.config.network,
+        chainId: this.config.chainId,
+        config: { ...payment.config },
+        charged: base,
+        signedMax: ceiling,
+        signature: payment.voucher.signature,
+        balance: snapshot.balance,
+        totalClaimed: snapshot.totalClaimed,
+        withdrawRequestedAt: snapshot.withdrawRequestedAt,
+        refundNonce: snapshot.refundNonce,
+        syncedAt: fresh ? known.syncedAt : now,
+        lastRequestAt: now,
+        open,
+        purchases: purchase,
         // A new session takes the channel back from a refund asked for; a done one stays to be shown until then.
         ...(known?.refund?.state === 'done' && !topUp && { refund: known.refund }),
         ...(known?.refund && topUp && { refund: known.refund }),
@@ -331,7 +467,14 @@ export class BatchSettlementMethod implements PaymentMethod {
       // device's: another was refused above) is this purchase: it goes in the same write.
       await this.options.store.put(record, { resolvesIntent: true });
       this.remember(reference, { transaction, base: expected - ctx.quote.price });
-      return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
+      return {
+        method: this.name,
+        reference,
+        amount: ctx.quote.price,
+        asset: ctx.quote.asset,
+        at: ctx.now,
+        steps: ctx.quote.steps,
+      };
     } finally {
       this.unlockChannel(id);
     }
@@ -342,26 +485,40 @@ export class BatchSettlementMethod implements PaymentMethod {
    * deposit whose earlier settle landed (a lost answer, a crash) cannot land twice (its ERC-3009 nonce is spent): if
    * /settle says no, the same voucher is verified as a plain voucher, which holds exactly when the money is there.
    */
-  private async deposit(payment: BatchPayment, request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> },
-    ctx: PaymentContext): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
+  private async deposit(
+    payment: BatchPayment,
+    request: { paymentPayload: Record<string, unknown>; paymentRequirements: Record<string, unknown> },
+    ctx: PaymentContext,
+  ): Promise<{ snapshot: ChannelSnapshot; transaction?: string }> {
     const v = await this.client.verify(request);
     // Nothing is deposited into a channel the customer is withdrawing from.
-    if (v.ok && v.snapshot.withdrawRequestedAt !== 0) throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
+    if (v.ok && v.snapshot.withdrawRequestedAt !== 0)
+      throw withdrawing(payment.voucher.channelId, v.snapshot.withdrawRequestedAt);
     if (v.ok) {
       // Durable before acting: whose purchase this is, before /settle moves the money (a kill -9 after it finds this).
-      await this.options.store.putIntent(intentOf(payment, ctx.request.mac, ctx.quote.asset, ctx.quote.price, this.clock.now()));
+      await this.options.store.putIntent(
+        intentOf(payment, ctx.request.mac, ctx.quote.asset, ctx.quote.price, this.clock.now()),
+      );
       const s = await this.client.settle(request);
       if (s.status === 'settled') {
-        return { snapshot: s.snapshot ?? { ...v.snapshot, balance: v.snapshot.balance + (payment.depositAmount ?? 0n) }, transaction: s.transaction };
+        return {
+          snapshot: s.snapshot ?? { ...v.snapshot, balance: v.snapshot.balance + (payment.depositAmount ?? 0n) },
+          transaction: s.transaction,
+        };
       }
-      this.options.log?.warn('batch-settlement deposit not confirmed; asking the channel', { channel: payment.voucher.channelId,
-        reason: s.status === 'failed' ? s.reason : s.message });
+      this.options.log?.warn('batch-settlement deposit not confirmed; asking the channel', {
+        channel: payment.voucher.channelId,
+        reason: s.status === 'failed' ? s.reason : s.message,
+      });
     }
     const again = await this.client.verify({ ...request, paymentPayload: voucherOnly(payment.raw) });
     if (again.ok) return { snapshot: again.snapshot };
     if (!v.ok) throw rejected(v.reason, v.message);
-    throw new SluiceError('ERR_BATCH_DEPOSIT_PENDING', 'the deposit is not in the channel (yet): send the same payload again to ask',
-      { details: { reason: again.reason } });
+    throw new SluiceError(
+      'ERR_BATCH_DEPOSIT_PENDING',
+      'the deposit is not in the channel (yet): send the same payload again to ask',
+      { details: { reason: again.reason } },
+    );
   }
 
   /**
@@ -373,7 +530,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     const intent = this.options.store.intent(channelId);
     if (!intent || intent.mac === mac) return;
     if (intent.landedAt !== undefined) {
-      if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS && await this.recordLandedIntent(intent)) return;
+      if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS && (await this.recordLandedIntent(intent))) return;
     } else if (intentExpired(intent, this.clock.now()) && (await this.resolveIntent(intent)) === 'dropped') {
       return;
     }
@@ -395,8 +552,14 @@ export class BatchSettlementMethod implements PaymentMethod {
       const current = store.intent(id);
       if (!current) return true;
       if (current.payload !== intent.payload || current.mac !== intent.mac) return false;
-      const v = await this.client.verify({ paymentPayload: current.voucherPayload,
-        paymentRequirements: this.requirements(current.asset, current.price, current.voucherPayload.accepted as Record<string, unknown>) });
+      const v = await this.client.verify({
+        paymentPayload: current.voucherPayload,
+        paymentRequirements: this.requirements(
+          current.asset,
+          current.price,
+          current.voucherPayload.accepted as Record<string, unknown>,
+        ),
+      });
       const known = store.get(id);
       if (!v.ok || (known && known.signedMax >= current.ceiling)) {
         await store.dropIntent(id);
@@ -404,13 +567,41 @@ export class BatchSettlementMethod implements PaymentMethod {
       }
       const now = this.clock.now();
       const s = v.snapshot;
-      const mirrored = { balance: s.balance, totalClaimed: s.totalClaimed, withdrawRequestedAt: s.withdrawRequestedAt, refundNonce: s.refundNonce, syncedAt: now };
+      const mirrored = {
+        balance: s.balance,
+        totalClaimed: s.totalClaimed,
+        withdrawRequestedAt: s.withdrawRequestedAt,
+        refundNonce: s.refundNonce,
+        syncedAt: now,
+      };
       const record: ChannelRecord = known
-        ? { ...known, ...mirrored, signedMax: current.ceiling, signature: current.signature, purchases: known.purchases + 1, ...(!known.open && { idleSince: now }) }
-        : { channelId: id, network: this.config.network, chainId: this.config.chainId, config: { ...parseBatchPayment(current.voucherPayload).config },
-          charged: s.totalClaimed, signedMax: current.ceiling, signature: current.signature, ...mirrored, lastRequestAt: current.at, idleSince: now, purchases: 1 };
+        ? {
+            ...known,
+            ...mirrored,
+            signedMax: current.ceiling,
+            signature: current.signature,
+            purchases: known.purchases + 1,
+            ...(!known.open && { idleSince: now }),
+          }
+        : {
+            channelId: id,
+            network: this.config.network,
+            chainId: this.config.chainId,
+            config: { ...parseBatchPayment(current.voucherPayload).config },
+            charged: s.totalClaimed,
+            signedMax: current.ceiling,
+            signature: current.signature,
+            ...mirrored,
+            lastRequestAt: current.at,
+            idleSince: now,
+            purchases: 1,
+          };
       await store.put(record, { resolvesIntent: true });
-      this.options.log?.info('batch-settlement landed purchase intent recorded without a session', { channel: id, mac: current.mac, ceiling: current.ceiling.toString() });
+      this.options.log?.info('batch-settlement landed purchase intent recorded without a session', {
+        channel: id,
+        mac: current.mac,
+        ceiling: current.ceiling.toString(),
+      });
       return true;
     } finally {
       this.unlockChannel(id);
@@ -431,8 +622,14 @@ export class BatchSettlementMethod implements PaymentMethod {
       await store.dropIntent(intent.channelId);
       return 'dropped';
     }
-    const v = await this.client.verify({ paymentPayload: intent.voucherPayload,
-      paymentRequirements: this.requirements(intent.asset, intent.price, intent.voucherPayload.accepted as Record<string, unknown>) });
+    const v = await this.client.verify({
+      paymentPayload: intent.voucherPayload,
+      paymentRequirements: this.requirements(
+        intent.asset,
+        intent.price,
+        intent.voucherPayload.accepted as Record<string, unknown>,
+      ),
+    });
     const current = store.intent(intent.channelId);
     // The device's own purchase went on meanwhile: its write is the news.
     if (current?.payload !== intent.payload || current.mac !== intent.mac) return 'pending';
@@ -461,11 +658,18 @@ export class BatchSettlementMethod implements PaymentMethod {
           continue;
         }
         const fate = await this.resolveIntent(intent);
-        this.options.log?.info('batch-settlement purchase intent after a restart', { channel: intent.channelId, mac: intent.mac,
-          ceiling: intent.ceiling.toString(), fate });
+        this.options.log?.info('batch-settlement purchase intent after a restart', {
+          channel: intent.channelId,
+          mac: intent.mac,
+          ceiling: intent.ceiling.toString(),
+          fate,
+        });
       } catch (err) {
-        this.options.log?.warn('batch-settlement purchase intent not resolved; it stands for its device', { channel: intent.channelId,
-          mac: intent.mac, reason: (err as Error).message });
+        this.options.log?.warn('batch-settlement purchase intent not resolved; it stands for its device', {
+          channel: intent.channelId,
+          mac: intent.mac,
+          reason: (err as Error).message,
+        });
       }
     }
   }
@@ -496,10 +700,20 @@ export class BatchSettlementMethod implements PaymentMethod {
     // Not remembered (a restart): while the session this voucher paid for is open, what was charged before it.
     const charged = answer?.base ?? (r.open ? r.open.base : r.charged);
     return {
-      success: true, payer: r.config.payer.toLowerCase(), transaction: answer?.transaction ?? '', network: r.network, amount: '',
+      success: true,
+      payer: r.config.payer.toLowerCase(),
+      transaction: answer?.transaction ?? '',
+      network: r.network,
+      amount: '',
       extra: {
-        channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
-          withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: charged.toString() },
+        channelState: {
+          channelId: r.channelId,
+          balance: r.balance.toString(),
+          totalClaimed: r.totalClaimed.toString(),
+          withdrawRequestedAt: r.withdrawRequestedAt,
+          refundNonce: r.refundNonce.toString(),
+          chargedCumulativeAmount: charged.toString(),
+        },
         chargedAmount: '0',
       },
     };
@@ -516,28 +730,52 @@ export class BatchSettlementMethod implements PaymentMethod {
    */
   async requestRefund(payload: unknown): Promise<RefundOutcome> {
     const c = this.config;
-    const recorded = await recordRefundRequest(this.options.store, c, payload, this.clock.now(), async (raw, token) => {
-      // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
-      const v = await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) });
-      return v.ok;
-    }, cumulativeMismatch);
+    const recorded = await recordRefundRequest(
+      this.options.store,
+      c,
+      payload,
+      this.clock.now(),
+      async (raw, token) => {
+        // A payer-signed voucher (no payerAuthorizer; maybe a smart wallet): the facilitator verifies the signature.
+        const v = await this.client.verify({ paymentPayload: raw, paymentRequirements: this.requirements(token, 0n) });
+        return v.ok;
+      },
+      cumulativeMismatch,
+    );
     if (recorded.refund?.state === 'requested') {
       try {
         await this.options.onRefundRequested?.();
       } catch (err) {
         // The request is on flash: the settler's schedule tries again.
-        this.options.log?.warn('batch-settlement refund pass failed; will retry', { channel: recorded.channelId, reason: (err as Error).message });
+        this.options.log?.warn('batch-settlement refund pass failed; will retry', {
+          channel: recorded.channelId,
+          reason: (err as Error).message,
+        });
       }
     }
     const r = this.options.store.get(recorded.channelId) ?? recorded;
     const done = r.refund?.state === 'done' ? r.refund : null;
     return {
       channel: channelView(r, c.refund),
-      settlement: !done ? null : {
-        success: true, payer: r.config.payer.toLowerCase(), transaction: done.transaction, network: r.network, amount: done.amount.toString(),
-        extra: { channelState: { channelId: r.channelId, balance: r.balance.toString(), totalClaimed: r.totalClaimed.toString(),
-          withdrawRequestedAt: r.withdrawRequestedAt, refundNonce: r.refundNonce.toString(), chargedCumulativeAmount: r.charged.toString() } },
-      },
+      settlement: !done
+        ? null
+        : {
+            success: true,
+            payer: r.config.payer.toLowerCase(),
+            transaction: done.transaction,
+            network: r.network,
+            amount: done.amount.toString(),
+            extra: {
+              channelState: {
+                channelId: r.channelId,
+                balance: r.balance.toString(),
+                totalClaimed: r.totalClaimed.toString(),
+                withdrawRequestedAt: r.withdrawRequestedAt,
+                refundNonce: r.refundNonce.toString(),
+                chargedCumulativeAmount: r.charged.toString(),
+              },
+            },
+          },
     };
   }
 
@@ -570,22 +808,38 @@ export class BatchSettlementMethod implements PaymentMethod {
     delete r.open;
     r.idleSince = this.clock.now();
     await this.options.store.put(r);
-    this.options.log?.info('batch-settlement session charged', { channel: id, price: price.toString(), ceiling: (room).toString(), steps: steps.toString() });
-    try { this.options.onCharged?.(r); } catch { /* the settler's failure is its own */ }
+    this.options.log?.info('batch-settlement session charged', {
+      channel: id,
+      price: price.toString(),
+      ceiling: room.toString(),
+      steps: steps.toString(),
+    });
+    try {
+      this.options.onCharged?.(r);
+    } catch {
+      /* the settler's failure is its own */
+    }
     return price;
   }
 
   /** Open charges (for the start's reconcile: a charge whose session ended while sluice was down). */
   openCharges(): Array<{ reference: string; channelId: string }> {
-    return this.options.store.list().flatMap((r) => (r.open ? [{ reference: r.open.reference, channelId: r.channelId }] : []));
+    return this.options.store
+      .list()
+      .flatMap((r) => (r.open ? [{ reference: r.open.reference, channelId: r.channelId }] : []));
   }
 }
 
 function busy(channelId: string): SluiceError {
-  return new SluiceError('ERR_BATCH_CHANNEL_BUSY', `channel ${channelId} is paying for a session already; one at a time`,
-    { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } });
+  return new SluiceError(
+    'ERR_BATCH_CHANNEL_BUSY',
+    `channel ${channelId} is paying for a session already; one at a time`,
+    { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } },
+  );
 }
 
 function rejected(reason: string, message: string): SluiceError {
-  return new SluiceError('ERR_BATCH_VERIFY_REJECTED', `batch-settlement facilitator refused: ${reason}: ${message}`, { details: { reason } });
+  return new SluiceError('ERR_BATCH_VERIFY_REJECTED', `batch-settlement facilitator refused: ${reason}: ${message}`, {
+    details: { reason },
+  });
 }

@@ -29,7 +29,15 @@ import { isLightning, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
 import {
-  decodeToken, inputFee, makeOutputs, referenceOf, splitAmount, tokenHeader, unblind, type DecodedToken, type KeysetEntry,
+  decodeToken,
+  inputFee,
+  makeOutputs,
+  referenceOf,
+  splitAmount,
+  tokenHeader,
+  unblind,
+  type DecodedToken,
+  type KeysetEntry,
 } from './token.ts';
 
 /** A purchase answers within this (TollGate's reseller gives up at 30 s and swaps its own token back). */
@@ -59,7 +67,12 @@ export interface CashuMethodOptions {
   fetch?: typeof fetch;
 }
 
-interface Checked { token: DecodedToken; keysets: KeysetEntry[]; net: bigint; ref: string }
+interface Checked {
+  token: DecodedToken;
+  keysets: KeysetEntry[];
+  net: bigint;
+  ref: string;
+}
 
 export class CashuMethod implements PaymentMethod {
   readonly name = 'cashu';
@@ -80,7 +93,12 @@ export class CashuMethod implements PaymentMethod {
   private closed = false;
   readonly health = new MintHealth(); // each mint's last answer (ubus cashu_balance; the custody's reads count too)
 
-  private constructor(private config: Config, public tollgate: TollgateConfig, readonly store: CashuStore, readonly options: CashuMethodOptions) {
+  private constructor(
+    private config: Config,
+    public tollgate: TollgateConfig,
+    readonly store: CashuStore,
+    readonly options: CashuMethodOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
   }
@@ -103,7 +121,12 @@ export class CashuMethod implements PaymentMethod {
   client(mint: string): MintQuoteClient {
     let c = this.clients.get(mint);
     if (!c) {
-      c = new MintQuoteClient(mint, { timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: SWAP_TIMEOUT_MS, signal: this.stopping.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+      c = new MintQuoteClient(mint, {
+        timeoutMs: READ_TIMEOUT_MS,
+        swapTimeoutMs: SWAP_TIMEOUT_MS,
+        signal: this.stopping.signal,
+        ...(this.options.fetch && { fetch: this.options.fetch }),
+      });
       this.clients.set(mint, c);
     }
     return c;
@@ -120,18 +143,33 @@ export class CashuMethod implements PaymentMethod {
 
   /** Reads every accepted mint's keysets (at start: quoteFor needs them to price a token). */
   async refreshKeysets(): Promise<void> {
-    await Promise.all(this.tollgate.mints.map((m) => this.freshKeysets(m).catch((err: unknown) => {
-      this.options.log?.warn('cashu: a mint\'s keysets cannot be read; its tokens are refused until they can', { mint: m, reason: toSluiceError(err).message });
-    })));
+    await Promise.all(
+      this.tollgate.mints.map((m) =>
+        this.freshKeysets(m).catch((err: unknown) => {
+          this.options.log?.warn("cashu: a mint's keysets cannot be read; its tokens are refused until they can", {
+            mint: m,
+            reason: toSluiceError(err).message,
+          });
+        }),
+      ),
+    );
   }
 
-  /** The token's mint and unit, checked before anything else: a token of another mint is refused without a network call. */
+  /**
+   * The token's mint and unit, checked before anything else: a token of another mint is refused without a network call.
+   */
   private accepted(text: unknown): { mint: string } {
     const header = tokenHeader(text);
     if (!this.tollgate.mints.includes(header.mint)) {
-      throw new SluiceError('ERR_CASHU_MINT_NOT_ACCEPTED', `mint ${header.mint.slice(0, 200)} is not accepted here`, { details: { mint: header.mint.slice(0, 200), accepted: [...this.tollgate.mints] } });
+      throw new SluiceError('ERR_CASHU_MINT_NOT_ACCEPTED', `mint ${header.mint.slice(0, 200)} is not accepted here`, {
+        details: { mint: header.mint.slice(0, 200), accepted: [...this.tollgate.mints] },
+      });
     }
-    if (header.unit !== this.tollgate.unit) throw new SluiceError('ERR_CASHU_UNIT', `the token is in ${header.unit.slice(0, 16)}; this router takes ${this.tollgate.unit}`);
+    if (header.unit !== this.tollgate.unit)
+      throw new SluiceError(
+        'ERR_CASHU_UNIT',
+        `the token is in ${header.unit.slice(0, 16)}; this router takes ${this.tollgate.unit}`,
+      );
     return { mint: header.mint };
   }
 
@@ -139,7 +177,8 @@ export class CashuMethod implements PaymentMethod {
   private priced(text: unknown, keysets: KeysetEntry[]): Checked {
     const token = decodeToken(text, keysets);
     for (const p of token.proofs) {
-      if (keysets.find((k) => k.id === p.id)?.unit !== this.tollgate.unit) throw new SluiceError('ERR_CASHU_UNIT', `keyset ${p.id} is not a ${this.tollgate.unit} keyset`);
+      if (keysets.find((k) => k.id === p.id)?.unit !== this.tollgate.unit)
+        throw new SluiceError('ERR_CASHU_UNIT', `keyset ${p.id} is not a ${this.tollgate.unit} keyset`);
     }
     const net = token.value - inputFee(token.proofs, keysets);
     return { token, keysets, net, ref: referenceOf(token.proofs) };
@@ -149,13 +188,19 @@ export class CashuMethod implements PaymentMethod {
     const t = this.tollgate;
     const steps = net > 0n ? net / t.pricePerStep : 0n;
     if (steps < t.minSteps) {
-      throw new SluiceError('ERR_CASHU_UNDERPAID', `the token is worth ${net > 0n ? net : 0n} sat after the mint's fees; at least ${t.minSteps * t.pricePerStep} sat buys the minimum of ${t.minSteps} step(s)`,
-        { details: { net: (net > 0n ? net : 0n).toString(), min_price: (t.minSteps * t.pricePerStep).toString() } });
+      throw new SluiceError(
+        'ERR_CASHU_UNDERPAID',
+        `the token is worth ${net > 0n ? net : 0n} sat after the mint's fees; at ` +
+          `least ${t.minSteps * t.pricePerStep} sat buys the minimum of ${t.minSteps} step(s)`,
+        { details: { net: (net > 0n ? net : 0n).toString(), min_price: (t.minSteps * t.pricePerStep).toString() } },
+      );
     }
     const plan = this.plan();
     const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : MAX_ALLOTMENT[plan.metric] / plan.stepSize);
     if (steps > cap || steps * plan.stepSize > MAX_ALLOTMENT[plan.metric]) {
-      throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token buys ${steps} steps; one purchase buys at most ${cap}`, { details: { max_steps: cap.toString() } });
+      throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token buys ${steps} steps; one purchase buys at most ${cap}`, {
+        details: { max_steps: cap.toString() },
+      });
     }
     return steps;
   }
@@ -174,12 +219,18 @@ export class CashuMethod implements PaymentMethod {
     const { mint } = this.accepted(request.payment?.token);
     const plan = this.plan();
     if (request.plan !== undefined && request.plan !== plan.id) {
-      throw new SluiceError('ERR_UNKNOWN_PLAN', `cashu sells plan ${plan.id}, not ${String(request.plan).slice(0, 64)}`);
+      throw new SluiceError(
+        'ERR_UNKNOWN_PLAN',
+        `cashu sells plan ${plan.id}, not ${String(request.plan).slice(0, 64)}`,
+      );
     }
     const keysets = this.keysets.get(mint);
     if (!keysets) {
       void this.freshKeysets(mint).catch(() => undefined);
-      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keysets are not known yet (${mint}); try again in a moment`);
+      throw new SluiceError(
+        'ERR_CASHU_MINT_UNAVAILABLE',
+        `the mint's keysets are not known yet (${mint}); try again in a moment`,
+      );
     }
     const { net } = this.priced(request.payment.token, keysets);
     const steps = this.stepsFor(net);
@@ -189,8 +240,16 @@ export class CashuMethod implements PaymentMethod {
   quoteOf(steps: bigint): Quote {
     const plan = this.plan();
     return {
-      plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize, price: steps * this.tollgate.pricePerStep,
-      asset: 'sat', currency: 'sat', decimals: 0, stepSize: plan.stepSize, pricePerStep: this.tollgate.pricePerStep,
+      plan: plan.id,
+      metric: plan.metric,
+      steps,
+      allotment: steps * plan.stepSize,
+      price: steps * this.tollgate.pricePerStep,
+      asset: 'sat',
+      currency: 'sat',
+      decimals: 0,
+      stepSize: plan.stepSize,
+      pricePerStep: this.tollgate.pricePerStep,
       ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
       ...(plan.devices !== undefined && { devices: plan.devices }),
     };
@@ -203,11 +262,17 @@ export class CashuMethod implements PaymentMethod {
       throw new SluiceError('ERR_PAYMENT_REPLAYED', 'this token was already applied');
     }
     if (this.store.intent(c.ref) || this.inFlight.has(c.ref)) {
-      throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'this token is being redeemed; its session shows when the mint answers');
+      throw new SluiceError(
+        'ERR_PAYMENT_IN_PROGRESS',
+        'this token is being redeemed; its session shows when the mint answers',
+      );
     }
     const held = this.store.total() + this.store.incoming();
     if (held + c.net > this.tollgate.maxBalance) {
-      throw new SluiceError('ERR_CASHU_BALANCE_FULL', `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`);
+      throw new SluiceError(
+        'ERR_CASHU_BALANCE_FULL',
+        `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`,
+      );
     }
     return { reference: c.ref };
   }
@@ -219,7 +284,10 @@ export class CashuMethod implements PaymentMethod {
       const checked = this.priced(c.request.payment.token, await this.freshKeysets(mint));
       // The fee read now may differ from the one quoted: never grant more than the token pays for.
       if (this.stepsFor(checked.net) < c.quote.steps) {
-        throw new SluiceError('ERR_CASHU_UNDERPAID', 'the mint\'s fees changed: the token buys fewer steps than quoted; nothing was taken');
+        throw new SluiceError(
+          'ERR_CASHU_UNDERPAID',
+          "the mint's fees changed: the token buys fewer steps than quoted; nothing was taken",
+        );
       }
       return checked;
     });
@@ -229,13 +297,32 @@ export class CashuMethod implements PaymentMethod {
     const c = await this.checks(ctx);
     const mint = c.token.mint;
     const active = c.keysets.find((k) => k.active && k.unit === this.tollgate.unit);
-    if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${this.tollgate.unit} keyset`);
+    if (!active)
+      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${this.tollgate.unit} keyset`);
     const keys = await this.keysOf(mint, active.id);
-    const outputs = makeOutputs(splitAmount(c.net, Object.keys(keys).map((a) => BigInt(a))), active.id);
+    const outputs = makeOutputs(
+      splitAmount(
+        c.net,
+        Object.keys(keys).map((a) => BigInt(a)),
+      ),
+      active.id,
+    );
     const q = ctx.quote;
     const intent: SwapIntent = {
-      ref: c.ref, mint, mac: ctx.request.mac, at: ctx.now, inputs: c.token.proofs, outputs,
-      quote: { plan: q.plan, metric: q.metric, steps: q.steps.toString(), allotment: q.allotment.toString(), price: q.price.toString(), stepSize: q.stepSize.toString() },
+      ref: c.ref,
+      mint,
+      mac: ctx.request.mac,
+      at: ctx.now,
+      inputs: c.token.proofs,
+      outputs,
+      quote: {
+        plan: q.plan,
+        metric: q.metric,
+        steps: q.steps.toString(),
+        allotment: q.allotment.toString(),
+        price: q.price.toString(),
+        stepSize: q.stepSize.toString(),
+      },
       ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
     };
     // Durable before the swap: a crash while the mint works leaves this for the resolver (checkstate, replay, restore).
@@ -245,7 +332,9 @@ export class CashuMethod implements PaymentMethod {
     // The 10 s count from the purchase's start (the keysets and keys read before the swap are part of them), with a
     // second at least for the swap itself.
     const wait = Math.max(1000, ANSWER_WITHIN_MS - Math.max(0, this.clock.now() - ctx.now));
-    const late = new Promise<'late'>((resolve) => { waited = this.timers.setTimeout(() => resolve('late'), wait); });
+    const late = new Promise<'late'>((resolve) => {
+      waited = this.timers.setTimeout(() => resolve('late'), wait);
+    });
     const first = await Promise.race([swap, late]);
     this.timers.clearTimeout(waited);
     if (first === 'late') {
@@ -272,7 +361,10 @@ export class CashuMethod implements PaymentMethod {
   /** The session could not be granted after the swap: the proofs are held; the resolver grants it later. */
   async release(ref: PaymentRef, reason: Error): Promise<void> {
     this.handedOut.delete(ref.reference);
-    this.options.log?.warn('cashu: swapped but not granted; will retry', { reference: ref.reference, reason: reason.message });
+    this.options.log?.warn('cashu: swapped but not granted; will retry', {
+      reference: ref.reference,
+      reason: reason.message,
+    });
     this.schedule();
   }
 
@@ -287,16 +379,27 @@ export class CashuMethod implements PaymentMethod {
 
   private track<T>(ref: string, work: Promise<T>): Promise<T> {
     this.inFlight.set(ref, work);
-    void work.finally(() => { if (this.inFlight.get(ref) === work) this.inFlight.delete(ref); }).catch(() => undefined);
+    void work
+      .finally(() => {
+        if (this.inFlight.get(ref) === work) this.inFlight.delete(ref);
+      })
+      .catch(() => undefined);
     return work;
   }
 
   /** One /v1/swap of an intent on flash; lands the proofs (fsync) or drops the intent when the mint applied nothing. */
   private async swap(intent: SwapIntent): Promise<SwapOutcome> {
     const answer = await this.client(intent.mint).swap(intent.inputs, intent.outputs);
-    if (answer.kind === 'ok') return this.land(intent, answer.value.map((s) => s.C_));
+    if (answer.kind === 'ok')
+      return this.land(
+        intent,
+        answer.value.map((s) => s.C_),
+      );
     if (answer.kind === 'unknown') {
-      this.options.log?.warn('cashu: the swap has no answer; resolving', { reference: intent.ref, reason: answer.message });
+      this.options.log?.warn('cashu: the swap has no answer; resolving', {
+        reference: intent.ref,
+        reason: answer.message,
+      });
       return { kind: 'unknown', message: answer.message };
     }
     // The mint answered (or never saw the request): nothing was applied, the customer's token is as it was.
@@ -313,18 +416,36 @@ export class CashuMethod implements PaymentMethod {
 
   private refOf(intent: SwapIntent): PaymentRef {
     const net = intent.outputs.reduce((s, o) => s + BigInt(o.amount), 0n);
-    return { method: this.name, reference: intent.ref, amount: net, asset: 'sat', at: intent.at, steps: BigInt(intent.quote.steps) };
+    return {
+      method: this.name,
+      reference: intent.ref,
+      amount: net,
+      asset: 'sat',
+      at: intent.at,
+      steps: BigInt(intent.quote.steps),
+    };
   }
 
   private async grant(intent: SwapIntent): Promise<boolean> {
     const q = intent.quote;
     const grant: Grant = {
-      mac: intent.mac, metric: q.metric, allotment: BigInt(q.allotment), plan: q.plan, payment: this.refOf(intent),
+      mac: intent.mac,
+      metric: q.metric,
+      allotment: BigInt(q.allotment),
+      plan: q.plan,
+      payment: this.refOf(intent),
       ...(intent.ip !== undefined && { ip: intent.ip }),
     };
-    const done = await grantLate(this.options.sessions, grant,
-      { granted: 'cashu purchase granted after its swap landed', failed: 'cashu late grant failed; will retry', fields: { reference: intent.ref } },
-      { log: this.options.log });
+    const done = await grantLate(
+      this.options.sessions,
+      grant,
+      {
+        granted: 'cashu purchase granted after its swap landed',
+        failed: 'cashu late grant failed; will retry',
+        fields: { reference: intent.ref },
+      },
+      { log: this.options.log },
+    );
     if (done) {
       this.handedOut.delete(intent.ref);
       await this.store.markApplied(intent.ref);
@@ -335,18 +456,23 @@ export class CashuMethod implements PaymentMethod {
   /**
    * Every open intent to its end (the crash table, docs/tollgate.md): landed → granted late; open → the mint's
    * checkstate of the inputs: UNSPENT → swapped now; SPENT → the identical swap again (NUT-19), else a restore of the
-   * stored outputs (NUT-09) → proofs → granted late; nothing restorable → dropped (spent elsewhere first: nothing owed);
-   * PENDING or no answer → tried again later. Serialised; safe to call any time.
+   * stored outputs (NUT-09) → proofs → granted late; nothing restorable → dropped (spent elsewhere first: nothing
+   * owed); PENDING or no answer → tried again later. Serialised; safe to call any time.
    */
   resolvePending(): Promise<void> {
-    this.resolving ??= this.doResolve().finally(() => { this.resolving = undefined; });
+    this.resolving ??= this.doResolve().finally(() => {
+      this.resolving = undefined;
+    });
     return this.resolving;
   }
 
   private async doResolve(): Promise<void> {
     let open = 0;
     for (const { intent, state } of this.store.openIntents()) {
-      if (this.inFlight.has(intent.ref) || this.closed) { open++; continue; }
+      if (this.inFlight.has(intent.ref) || this.closed) {
+        open++;
+        continue;
+      }
       try {
         if (state === 'landed') {
           if (this.options.sessions.isApplied({ method: this.name, reference: intent.ref })) {
@@ -355,16 +481,34 @@ export class CashuMethod implements PaymentMethod {
             continue;
           }
           const handed = this.handedOut.get(intent.ref);
-          if (handed !== undefined && this.clock.now() - handed < HANDED_OUT_GRACE_MS) { open++; continue; }
+          if (handed !== undefined && this.clock.now() - handed < HANDED_OUT_GRACE_MS) {
+            open++;
+            continue;
+          }
           if (!(await this.grant(intent))) open++;
           continue;
         }
-        const port = { client: this.client(intent.mint), swap: (i: SwapIntent) => this.swap(i), land: (i: SwapIntent, sigs: readonly string[]) => this.land(i, sigs), store: this.store, log: this.options.log, now: () => this.clock.now() };
-        const outcome = await this.track(intent.ref, isLightning(intent.ref) ? resolveQuote(intent, port) : resolveOpen(intent, port));
-        if (outcome === 'landed') { if (!(await this.grant(intent))) open++; } else if (outcome === 'later') open++;
+        const port = {
+          client: this.client(intent.mint),
+          swap: (i: SwapIntent) => this.swap(i),
+          land: (i: SwapIntent, sigs: readonly string[]) => this.land(i, sigs),
+          store: this.store,
+          log: this.options.log,
+          now: () => this.clock.now(),
+        };
+        const outcome = await this.track(
+          intent.ref,
+          isLightning(intent.ref) ? resolveQuote(intent, port) : resolveOpen(intent, port),
+        );
+        if (outcome === 'landed') {
+          if (!(await this.grant(intent))) open++;
+        } else if (outcome === 'later') open++;
       } catch (err) {
         open++;
-        this.options.log?.warn('cashu: resolving a swap failed; tried again', { reference: intent.ref, reason: toSluiceError(err).message });
+        this.options.log?.warn('cashu: resolving a swap failed; tried again', {
+          reference: intent.ref,
+          reason: toSluiceError(err).message,
+        });
       }
     }
     if (open > 0) this.schedule();
@@ -382,7 +526,8 @@ export class CashuMethod implements PaymentMethod {
   stats(): { balance: Record<string, string>; total: string; open_swaps: number } {
     return {
       balance: Object.fromEntries([...this.store.balances()].map(([m, v]) => [m, v.toString()])),
-      total: this.store.total().toString(), open_swaps: this.store.openIntents().length,
+      total: this.store.total().toString(),
+      open_swaps: this.store.openIntents().length,
     };
   }
 

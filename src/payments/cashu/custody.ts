@@ -58,7 +58,11 @@ export class CashuCustody implements CashuCustodyFace {
   private tollgate: TollgateConfig;
   private readonly health: MintHealth;
 
-  private constructor(readonly store: CashuStore, readonly book: OutgoingBook, private readonly options: CashuCustodyOptions) {
+  private constructor(
+    readonly store: CashuStore,
+    readonly book: OutgoingBook,
+    private readonly options: CashuCustodyOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.tollgate = options.tollgate;
@@ -67,12 +71,20 @@ export class CashuCustody implements CashuCustodyFace {
       run: () => this.exclusive(() => this.cycle()),
       next: (open) => (open > 0 ? PASS_WHILE_OPEN_MS : PASS_EVERY_MS),
       retry: { minMs: PASS_WHILE_OPEN_MS, maxMs: 10 * PASS_EVERY_MS },
-      failed: (err, ms) => options.log?.warn('cashu: custody pass failed; tried again', { reason: toSluiceError(err).message, retry_in_ms: ms }),
-      clock: this.clock, timers: this.timers,
+      failed: (err, ms) =>
+        options.log?.warn('cashu: custody pass failed; tried again', {
+          reason: toSluiceError(err).message,
+          retry_in_ms: ms,
+        }),
+      clock: this.clock,
+      timers: this.timers,
     });
     const signal = this.pass.signal;
     this.port = {
-      store, book: this.book, log: options.log, now: () => this.clock.now(),
+      store,
+      book: this.book,
+      log: options.log,
+      now: () => this.clock.now(),
       client: (mint) => this.client(mint),
       keysets: (mint) => this.keysetsOf(mint),
       keysOf: (mint, id) => this.keysOf(mint, id),
@@ -91,7 +103,12 @@ export class CashuCustody implements CashuCustodyFace {
   private client(mint: string): MeltClient {
     let c = this.clients.get(mint);
     if (!c) {
-      c = new MeltClient(mint, { timeoutMs: READ_TIMEOUT_MS, swapTimeoutMs: 60_000, signal: this.pass.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+      c = new MeltClient(mint, {
+        timeoutMs: READ_TIMEOUT_MS,
+        swapTimeoutMs: 60_000,
+        signal: this.pass.signal,
+        ...(this.options.fetch && { fetch: this.options.fetch }),
+      });
       this.clients.set(mint, c);
     }
     return c;
@@ -100,8 +117,15 @@ export class CashuCustody implements CashuCustodyFace {
   private async keysetsOf(mint: string): Promise<KeysetEntry[]> {
     const answer = await this.client(mint).keysets();
     if (answer.kind !== 'ok') {
-      throw this.health.failed(mint, this.clock.now(),
-        new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keysets cannot be read (${answer.kind === 'refused' ? answer.detail : answer.message})`, { details: { mint } }));
+      throw this.health.failed(
+        mint,
+        this.clock.now(),
+        new SluiceError(
+          'ERR_CASHU_MINT_UNAVAILABLE',
+          `the mint's keysets cannot be read (${answer.kind === 'refused' ? answer.detail : answer.message})`,
+          { details: { mint } },
+        ),
+      );
     }
     this.health.answered(mint, this.clock.now());
     return answer.value;
@@ -111,7 +135,10 @@ export class CashuCustody implements CashuCustodyFace {
     const known = this.keys.get(id);
     if (known) return known;
     const answer = await this.client(mint).keys(id);
-    if (answer.kind !== 'ok') throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keys of ${id} cannot be read`, { details: { mint } });
+    if (answer.kind !== 'ok')
+      throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keys of ${id} cannot be read`, {
+        details: { mint },
+      });
     this.keys.set(id, answer.value);
     return answer.value;
   }
@@ -143,14 +170,23 @@ export class CashuCustody implements CashuCustodyFace {
     for (const take of this.store.takes()) {
       if (this.book.byTake(take.id)) continue;
       // Taken, never recorded: the request was never sent. Held again once the mint says the proofs are unspent.
-      const done = await giveBack(take.id, take.mint, this.port, async () => true, () => false).catch(() => false);
+      const done = await giveBack(
+        take.id,
+        take.mint,
+        this.port,
+        async () => true,
+        () => false,
+      ).catch(() => false);
       if (!done) open++;
     }
     for (const record of [...this.book.open()]) {
       try {
         if (!this.store.takes().some((t) => t.id === record.take)) {
           // The take ended and the crash came before its record did: nothing is owed either way.
-          await this.book.end(record.take, record.kind === 'melt' ? { state: 'paid', ended: this.clock.now() } : undefined);
+          await this.book.end(
+            record.take,
+            record.kind === 'melt' ? { state: 'paid', ended: this.clock.now() } : undefined,
+          );
           continue;
         }
         if (record.kind === 'melt') {
@@ -162,7 +198,10 @@ export class CashuCustody implements CashuCustodyFace {
         }
       } catch (err) {
         open++;
-        this.options.log?.warn('cashu: resolving a payout or keyset swap failed; tried again', { mint: record.mint, reason: toSluiceError(err).message });
+        this.options.log?.warn('cashu: resolving a payout or keyset swap failed; tried again', {
+          mint: record.mint,
+          reason: toSluiceError(err).message,
+        });
       }
     }
     return open;
@@ -187,7 +226,10 @@ export class CashuCustody implements CashuCustodyFace {
         }
       } catch (err) {
         this.failedAt.set(mint, this.clock.now());
-        this.options.log?.warn('cashu: custody of a mint\'s ecash needs attention', { mint, reason: toSluiceError(err).message });
+        this.options.log?.warn("cashu: custody of a mint's ecash needs attention", {
+          mint,
+          reason: toSluiceError(err).message,
+        });
       }
     }
     return open + this.book.open().length;
@@ -212,19 +254,34 @@ export class CashuCustody implements CashuCustodyFace {
     const mints = this.mints().map((mint) => {
       const melts = this.book.open().filter((o) => o.mint === mint && o.kind === 'melt');
       return {
-        mint, accepted: this.tollgate.mints.includes(mint), balance: balances.get(mint) ?? 0n, proofs: counts.get(mint) ?? 0,
-        pending_payouts: melts.length, pending_sat: melts.reduce((s, o) => s + BigInt(o.inputTotal), 0n),
+        mint,
+        accepted: this.tollgate.mints.includes(mint),
+        balance: balances.get(mint) ?? 0n,
+        proofs: counts.get(mint) ?? 0,
+        pending_payouts: melts.length,
+        pending_sat: melts.reduce((s, o) => s + BigInt(o.inputTotal), 0n),
         keyset_swaps: this.book.open().filter((o) => o.mint === mint && o.kind === 'swap').length,
         ...this.health.view(mint),
       };
     });
     return {
-      total: this.store.total(), max_balance: this.tollgate.maxBalance, payout_min: this.tollgate.payoutMin,
-      payout_address: this.tollgate.payoutAddress, mints,
+      total: this.store.total(),
+      max_balance: this.tollgate.maxBalance,
+      payout_min: this.tollgate.payoutMin,
+      payout_address: this.tollgate.payoutAddress,
+      mints,
       payouts: this.book.payouts().map((p) => ({
-        mint: p.mint, quote: p.quote, state: p.state, amount: p.amount, input_fee: p.inputFee, fee_reserve: p.feeReserve,
-        lightning_fee: p.lightningFee ?? null, change: p.change ?? null, at: Math.floor(p.at / 1000),
-        ended: p.ended === undefined ? null : Math.floor(p.ended / 1000), reason: p.reason ?? null,
+        mint: p.mint,
+        quote: p.quote,
+        state: p.state,
+        amount: p.amount,
+        input_fee: p.inputFee,
+        fee_reserve: p.feeReserve,
+        lightning_fee: p.lightningFee ?? null,
+        change: p.change ?? null,
+        at: Math.floor(p.at / 1000),
+        ended: p.ended === undefined ? null : Math.floor(p.ended / 1000),
+        reason: p.reason ?? null,
       })),
     };
   }
@@ -235,26 +292,44 @@ export class CashuCustody implements CashuCustodyFace {
    */
   async payout(mint?: string): Promise<Record<string, unknown>> {
     if (this.tollgate.payoutAddress === '') {
-      throw new SluiceError('ERR_CASHU_PAYOUT_NO_ADDRESS', 'no payout address is set (tollgate.payout_address: a Lightning address, name@host)');
+      throw new SluiceError(
+        'ERR_CASHU_PAYOUT_NO_ADDRESS',
+        'no payout address is set (tollgate.payout_address: a Lightning address, name@host)',
+      );
     }
     const balances = this.store.balances();
     // Default: the mint holding most; with nothing held, the one whose payout is under way (its state read again).
-    const target = mint ?? [...balances].filter(([, v]) => v > 0n).sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : 0))[0]?.[0]
-      ?? this.book.open().find((o) => o.kind === 'melt')?.mint;
+    const target =
+      mint ??
+      [...balances].filter(([, v]) => v > 0n).sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : 0))[0]?.[0] ??
+      this.book.open().find((o) => o.kind === 'melt')?.mint;
     if (target === undefined) return view({ mint: '', state: 'nothing', reason: 'no ecash is held' });
-    if (!this.mints().includes(target)) throw new SluiceError('ERR_INVALID_ARGUMENT', `mint: ${target.slice(0, 200)} is not a mint this router holds or accepts`, { details: { argument: 'mint' } });
+    if (!this.mints().includes(target))
+      throw new SluiceError(
+        'ERR_INVALID_ARGUMENT',
+        `mint: ${target.slice(0, 200)} is not a mint this router holds or accepts`,
+        { details: { argument: 'mint' } },
+      );
     const work = this.exclusive(async () => {
       // A payout already under way (asked before, or the pass's) is read again, never started twice.
       const open = this.book.open().find((o) => o.kind === 'melt' && o.mint === target);
       if (open?.kind === 'melt') return resolveMelt(open, this.port);
       return startPayout(target, this.tollgate.payoutAddress, this.port);
     });
-    void work.then((o) => { if (o.state === 'pending') this.pass.soon(PASS_WHILE_OPEN_MS); }, () => undefined);
+    void work.then(
+      (o) => {
+        if (o.state === 'pending') this.pass.soon(PASS_WHILE_OPEN_MS);
+      },
+      () => undefined,
+    );
     let timer: TimerHandle | undefined;
-    const late = new Promise<'late'>((resolve) => { timer = this.timers.setTimeout(() => resolve('late'), PAYOUT_ANSWER_MS); });
+    const late = new Promise<'late'>((resolve) => {
+      timer = this.timers.setTimeout(() => resolve('late'), PAYOUT_ANSWER_MS);
+    });
     try {
       const first = await Promise.race([work, late]);
-      if (first === 'late') return view({ mint: target, state: 'pending', reason: 'the mint has not answered yet; the payout goes on' });
+      if (first === 'late')
+        return view({ mint: target, state: 'pending', reason: 'the mint has not answered yet; the payout goes on' });
       return view(first);
     } finally {
       this.timers.clearTimeout(timer);
@@ -270,7 +345,14 @@ export class CashuCustody implements CashuCustodyFace {
 
 function view(o: PayoutOutcome): Record<string, unknown> {
   return {
-    mint: o.mint, state: o.state, quote: o.quote ?? null, amount: o.amount ?? null, input_fee: o.inputFee ?? null,
-    fee_reserve: o.feeReserve ?? null, lightning_fee: o.lightningFee ?? null, change: o.change ?? null, reason: o.reason ?? null,
+    mint: o.mint,
+    state: o.state,
+    quote: o.quote ?? null,
+    amount: o.amount ?? null,
+    input_fee: o.inputFee ?? null,
+    fee_reserve: o.feeReserve ?? null,
+    lightning_fee: o.lightningFee ?? null,
+    change: o.change ?? null,
+    reason: o.reason ?? null,
   };
 }

@@ -11,16 +11,23 @@ import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts
 
 declare module '../plugin.ts' {
   /** The ecash held (cashu_balance, cashu_payout). */
-  interface UbusFace { cashu?: CashuCustodyFace }
+  interface UbusFace {
+    cashu?: CashuCustodyFace;
+  }
   /** The pay page's Cashu offer, payment and Lightning invoices (/cashu/*). */
-  interface LanFace { cashu?: CashuLanFace }
+  interface LanFace {
+    cashu?: CashuLanFace;
+  }
 }
 
 export type { CashuCustodyFace, CashuLanFace };
 
 function custodyOf(face: UbusFace | null): CashuCustodyFace {
   if (!face?.cashu) {
-    throw new SluiceError('ERR_PAYMENT_METHOD_UNAVAILABLE', 'the cashu method is not running (tollgate section off, or its custody files cannot be read: the log says why)');
+    throw new SluiceError(
+      'ERR_PAYMENT_METHOD_UNAVAILABLE',
+      'the cashu method is not running (tollgate section off, or its custody files cannot be read: the log says why)',
+    );
   }
   return face.cashu;
 }
@@ -50,19 +57,36 @@ export const cashuPlugin: PaymentPlugin = {
     await cashu.refreshKeysets();
     let custody: CashuCustody;
     try {
-      custody = CashuCustody.open({ store: cashu.store, stateDir: config.main.stateDir, tollgate: config.tollgate!, log, health: cashu.health });
+      custody = CashuCustody.open({
+        store: cashu.store,
+        stateDir: config.main.stateDir,
+        tollgate: config.tollgate!,
+        log,
+        health: cashu.health,
+      });
     } catch (err) {
       await cashu.close();
       throw err;
     }
     return {
       methods: [cashu],
-      reconfigure: (next) => { current = next; cashu.reconfigure(next); if (next.tollgate) custody.reconfigure(next.tollgate); },
+      reconfigure: (next) => {
+        current = next;
+        cashu.reconfigure(next);
+        if (next.tollgate) custody.reconfigure(next.tollgate);
+      },
       // Keysets first: quoteFor prices a token with them. Then every intent a crash or a silent mint left open, and
       // every payout or keyset swap on its way out.
-      reconcile: async () => { await cashu.refreshKeysets(); await cashu.resolvePending(); await custody.reconcile(); },
+      reconcile: async () => {
+        await cashu.refreshKeysets();
+        await cashu.resolvePending();
+        await custody.reconcile();
+      },
       start: () => custody.start(),
-      close: async () => { await custody.close(); await cashu.close(); },
+      close: async () => {
+        await custody.close();
+        await cashu.close();
+      },
       ubus: { cashu: custody },
       lan: { cashu: cashuLanFace(() => current, cashu) },
     };

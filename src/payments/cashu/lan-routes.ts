@@ -63,19 +63,39 @@ export function cashuLanFace(current: () => Config, method: CashuMethod): CashuL
       if (!t || !plan) throw notEnabled();
       const cap = t.maxSteps ?? (plan.maxSteps > 0n ? plan.maxSteps : null);
       const n = steps ?? t.minSteps;
-      if (n < t.minSteps || (cap !== null && n > cap)) throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, { details: { argument: 'steps' } });
+      if (n < t.minSteps || (cap !== null && n > cap))
+        throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, {
+          details: { argument: 'steps' },
+        });
       // Single use, in-band (no transport): the wallet pays it by handing over a token, which the customer pastes.
-      const request = new (cashuLib().PaymentRequest)(undefined, undefined, Number(n * t.pricePerStep), t.unit, [...t.mints], `WiFi: ${n} × ${plan.stepSize} ${plan.metric}`, true);
+      const request = new (cashuLib().PaymentRequest)(
+        undefined,
+        undefined,
+        Number(n * t.pricePerStep),
+        t.unit,
+        [...t.mints],
+        `WiFi: ${n} × ${plan.stepSize} ${plan.metric}`,
+        true,
+      );
       return {
-        plan: plan.id, metric: plan.metric, step_size: plan.stepSize.toString(), unit: t.unit, price_per_step: t.pricePerStep.toString(),
-        min_steps: t.minSteps.toString(), max_steps: cap === null ? null : cap.toString(), mints: [...t.mints],
-        steps: n.toString(), payment_request: request.toEncodedCreqA(), lightning: true,
+        plan: plan.id,
+        metric: plan.metric,
+        step_size: plan.stepSize.toString(),
+        unit: t.unit,
+        price_per_step: t.pricePerStep.toString(),
+        min_steps: t.minSteps.toString(),
+        max_steps: cap === null ? null : cap.toString(),
+        mints: [...t.mints],
+        steps: n.toString(),
+        payment_request: request.toEncodedCreqA(),
+        lightning: true,
       };
     },
   };
 }
 
-const notEnabled = (): SluiceError => new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router does not take Cashu (the tollgate section is off)');
+const notEnabled = (): SluiceError =>
+  new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router does not take Cashu (the tollgate section is off)');
 
 /**
  * A Cashu payment's answer to a shared code (each code's own status is errors.ts's): a token or invoice already in
@@ -87,25 +107,36 @@ export function cashuRouteStatus(code: string): number | undefined {
 
 export const cashuLanRoutes: readonly LanRoute[] = [
   {
-    method: 'GET', path: '/cashu/offer',
+    method: 'GET',
+    path: '/cashu/offer',
     async handler(req, face: LanFace | null) {
       if (!face?.cashu) throw notEnabled();
       const steps = req.url.searchParams.get('steps');
-      if (steps !== null && !/^[1-9][0-9]{0,15}$/.test(steps)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', { details: { argument: 'steps' } });
+      if (steps !== null && !/^[1-9][0-9]{0,15}$/.test(steps))
+        throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', {
+          details: { argument: 'steps' },
+        });
       return { status: 200, body: face.cashu.offer(steps === null ? undefined : BigInt(steps)) };
     },
   },
   {
-    method: 'POST', path: '/cashu/pay', paying: true, statusOf: cashuRouteStatus,
+    method: 'POST',
+    path: '/cashu/pay',
+    paying: true,
+    statusOf: cashuRouteStatus,
     async handler(req, face: LanFace | null) {
       const { token } = await req.json(MAX_PAY_BYTES, 'ERR_INVALID_ARGUMENT', '{token}');
       if (!face?.cashu) throw notEnabled();
-      if (typeof token !== 'string' || token.trim() === '') throw new SluiceError('ERR_CASHU_TOKEN_INVALID', 'token must be a cashuA… or cashuB… token');
+      if (typeof token !== 'string' || token.trim() === '')
+        throw new SluiceError('ERR_CASHU_TOKEN_INVALID', 'token must be a cashuA… or cashuB… token');
       let mac: string | null = null;
       try {
         mac = await req.mac();
         // Pasted text may carry the wallet's `cashu:` prefix and stray whitespace; the token itself is never logged.
-        const text = token.trim().replace(/^cashu:(?!\/\/)/i, '').replace(/\s+/g, '');
+        const text = token
+          .trim()
+          .replace(/^cashu:(?!\/\/)/i, '')
+          .replace(/\s+/g, '');
         const answer = await req.purchase(mac, { method: 'cashu', token: text });
         req.log?.info('http cashu payment', { mac, ip: req.ip });
         return { status: 200, body: answer };
@@ -117,12 +148,18 @@ export const cashuLanRoutes: readonly LanRoute[] = [
     },
   },
   {
-    method: 'POST', path: '/cashu/lightning', paying: true, statusOf: cashuRouteStatus,
+    method: 'POST',
+    path: '/cashu/lightning',
+    paying: true,
+    statusOf: cashuRouteStatus,
     async handler(req, face: LanFace | null) {
       const { steps } = await req.json(1024, 'ERR_INVALID_ARGUMENT', '{steps}');
       if (!face?.cashu) throw notEnabled();
       const text = typeof steps === 'number' ? String(steps) : steps;
-      if (typeof text !== 'string' || !/^[1-9][0-9]{0,15}$/.test(text)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', { details: { argument: 'steps' } });
+      if (typeof text !== 'string' || !/^[1-9][0-9]{0,15}$/.test(text))
+        throw new SluiceError('ERR_INVALID_ARGUMENT', 'steps must be a whole number', {
+          details: { argument: 'steps' },
+        });
       const mac = await req.mac();
       const invoice = await face.cashu.lightning(mac, req.ip, BigInt(text));
       req.log?.info('http cashu lightning quote', { mac, ip: req.ip, quote: invoice.quote, amount: invoice.amount });
@@ -130,11 +167,13 @@ export const cashuLanRoutes: readonly LanRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/cashu/lightning',
+    method: 'GET',
+    path: '/cashu/lightning',
     async handler(req, face: LanFace | null) {
       if (!face?.cashu) throw notEnabled();
       const quote = req.url.searchParams.get('quote');
-      if (quote === null || !/^[A-Za-z0-9_-]{1,128}$/.test(quote)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'quote must be a quote id', { details: { argument: 'quote' } });
+      if (quote === null || !/^[A-Za-z0-9_-]{1,128}$/.test(quote))
+        throw new SluiceError('ERR_INVALID_ARGUMENT', 'quote must be a quote id', { details: { argument: 'quote' } });
       return { status: 200, body: { quote, state: await face.cashu.lightningState(quote) } };
     },
   },

@@ -34,48 +34,102 @@ export const MAX_OPEN_INVOICES = 32;
 /** A mint's own exchange (POST /v1/mint/bolt11) waits at most this. */
 const MINT_TIMEOUT_MS = 30_000;
 
-export interface LightningInvoice { quote: string; request: string; amount: string; expiry: number | null; steps: string }
+export interface LightningInvoice {
+  quote: string;
+  request: string;
+  amount: string;
+  expiry: number | null;
+  steps: string;
+}
 
 /** What the page's poll says. */
 export type LightningState = 'unpaid' | 'paid' | 'expired' | 'unknown';
 
 /** The quote for `steps` of the tollgate plan, its intent on flash, for `mac`. */
-export async function openQuote(method: CashuMethod, mac: string, ip: string | undefined, steps: bigint): Promise<LightningInvoice> {
+export async function openQuote(
+  method: CashuMethod,
+  mac: string,
+  ip: string | undefined,
+  steps: bigint,
+): Promise<LightningInvoice> {
   const t = method.tollgate;
   const mint = t.mints[0]!;
   const plan = method.quoteOf(1n);
   const cap = t.maxSteps ?? null;
-  if (steps < t.minSteps || (cap !== null && steps > cap) || steps * plan.stepSize > (plan.metric === 'seconds' ? 3653n * 86_400n : 1n << 50n)) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, { details: { argument: 'steps' } });
+  if (
+    steps < t.minSteps ||
+    (cap !== null && steps > cap) ||
+    steps * plan.stepSize > (plan.metric === 'seconds' ? 3653n * 86_400n : 1n << 50n)
+  ) {
+    throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: from ${t.minSteps}${cap === null ? '' : ` to ${cap}`}`, {
+      details: { argument: 'steps' },
+    });
   }
   const open = method.store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
   if (open.filter(({ intent }) => intent.mac === mac).length >= MAX_OPEN_INVOICES_PER_DEVICE) {
-    throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'this device has Lightning invoices still open: pay one of them, or ask again once they expire', { details: { mac } });
+    throw new SluiceError(
+      'ERR_PAYMENT_IN_PROGRESS',
+      'this device has Lightning invoices still open: pay one of them, or ask again once they expire',
+      { details: { mac } },
+    );
   }
   if (open.length >= MAX_OPEN_INVOICES) {
-    throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', 'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes');
+    throw new SluiceError(
+      'ERR_PAYMENT_IN_PROGRESS',
+      'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes',
+    );
   }
   const quote = method.quoteOf(steps);
   const price = quote.price;
   if (method.store.total() + method.store.incoming() + price > t.maxBalance) {
-    throw new SluiceError('ERR_CASHU_BALANCE_FULL', `this router holds as much ecash as it may (${t.maxBalance} sat); pay again after its payout`);
+    throw new SluiceError(
+      'ERR_CASHU_BALANCE_FULL',
+      `this router holds as much ecash as it may (${t.maxBalance} sat); pay again after its payout`,
+    );
   }
   const keysets = await method.freshKeysets(mint);
   const active = keysets.find((k) => k.active && k.unit === t.unit);
   if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);
   const keys = await method.keysOf(mint, active.id);
-  const outputs: SwapOutput[] = makeOutputs(splitAmount(price, Object.keys(keys).map((a) => BigInt(a))), active.id);
-  const answer = await method.client(mint).mintQuote(Number(price), t.unit, `WiFi: ${steps} × ${quote.stepSize} ${quote.metric}`);
+  const outputs: SwapOutput[] = makeOutputs(
+    splitAmount(
+      price,
+      Object.keys(keys).map((a) => BigInt(a)),
+    ),
+    active.id,
+  );
+  const answer = await method
+    .client(mint)
+    .mintQuote(Number(price), t.unit, `WiFi: ${steps} × ${quote.stepSize} ${quote.metric}`);
   if (answer.kind !== 'ok') throw unavailable(mint, answer);
-  if (answer.value.amount !== 0 && answer.value.amount !== Number(price)) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint quoted another amount');
+  if (answer.value.amount !== 0 && answer.value.amount !== Number(price))
+    throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint quoted another amount');
   const intent: SwapIntent = {
-    ref: `${LN_PREFIX}${answer.value.quote}`, mint, mac, at: method.clock.now(), inputs: [], outputs,
-    quote: { plan: quote.plan, metric: quote.metric, steps: quote.steps.toString(), allotment: quote.allotment.toString(), price: price.toString(), stepSize: quote.stepSize.toString() },
+    ref: `${LN_PREFIX}${answer.value.quote}`,
+    mint,
+    mac,
+    at: method.clock.now(),
+    inputs: [],
+    outputs,
+    quote: {
+      plan: quote.plan,
+      metric: quote.metric,
+      steps: quote.steps.toString(),
+      allotment: quote.allotment.toString(),
+      price: price.toString(),
+      stepSize: quote.stepSize.toString(),
+    },
     ...(ip !== undefined && ip !== '' && { ip }),
   };
   await method.store.beginSwap(intent);
   method.schedule();
-  return { quote: answer.value.quote, request: answer.value.request, amount: price.toString(), expiry: answer.value.expiry, steps: steps.toString() };
+  return {
+    quote: answer.value.quote,
+    request: answer.value.request,
+    amount: price.toString(),
+    expiry: answer.value.expiry,
+    steps: steps.toString(),
+  };
 }
 
 export interface QuotePort {
@@ -102,15 +156,27 @@ export async function resolveQuote(intent: SwapIntent, port: QuotePort): Promise
   }
   if (q.state === 'PAID') {
     const minted = await port.client.mint(id, intent.outputs, MINT_TIMEOUT_MS);
-    if (minted.kind === 'ok') { await port.land(intent, minted.value.map((s) => s.C_)); return 'landed'; }
+    if (minted.kind === 'ok') {
+      await port.land(
+        intent,
+        minted.value.map((s) => s.C_),
+      );
+      return 'landed';
+    }
     // Refused as issued (a lost answer, ours): the restore below reads it; anything else: later.
     if (!(minted.kind === 'refused' && minted.code === 20002)) return 'later';
   }
   const restored = await port.client.restore(intent.outputs);
   if (restored.kind !== 'ok') return 'later';
   const sigs = intent.outputs.map((o) => restored.value.get(o.B_.toLowerCase())?.C_);
-  if (sigs.every((s) => s !== undefined)) { await port.land(intent, sigs as string[]); return 'landed'; }
-  port.log?.warn('cashu: a Lightning quote is issued but the mint restores not all of its outputs; asking again later', { reference: intent.ref });
+  if (sigs.every((s) => s !== undefined)) {
+    await port.land(intent, sigs as string[]);
+    return 'landed';
+  }
+  port.log?.warn(
+    'cashu: a Lightning quote is issued but the mint restores not all of its outputs; asking again later',
+    { reference: intent.ref },
+  );
   return 'later';
 }
 
@@ -120,6 +186,7 @@ export async function quoteState(method: CashuMethod, id: string): Promise<Light
   if (method.store.intent(ref)) await method.resolvePending();
   const open = method.store.intent(ref);
   if (open) return open.state === 'landed' ? 'paid' : 'unpaid';
-  if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref })) return 'paid';
+  if (method.store.isApplied(ref) || method.options.sessions.isApplied({ method: method.name, reference: ref }))
+    return 'paid';
   return 'unknown';
 }

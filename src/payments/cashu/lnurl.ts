@@ -13,9 +13,17 @@ import { boundedFetch } from '../../http-client.ts';
 const MAX_ANSWER_BYTES = 64 * 1024;
 const lnurlError = (message: string): SluiceError => new SluiceError('ERR_CASHU_PAYOUT_LNURL', message.slice(0, 300));
 
-export interface PayRequest { callback: string; minSendableMsat: bigint; maxSendableMsat: bigint }
+export interface PayRequest {
+  callback: string;
+  minSendableMsat: bigint;
+  maxSendableMsat: bigint;
+}
 
-export interface LnurlOptions { timeoutMs: number; signal: AbortSignal; fetch?: typeof fetch }
+export interface LnurlOptions {
+  timeoutMs: number;
+  signal: AbortSignal;
+  fetch?: typeof fetch;
+}
 
 /** The LUD-06 pay URL a payout address names. */
 export function payUrlOf(address: string): string {
@@ -33,16 +41,22 @@ function checkedUrl(text: string): URL {
     throw lnurlError('the Lightning address server named a URL that is not one');
   }
   const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw lnurlError(`LNURL needs https (${url.protocol} refused)`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    throw lnurlError(`LNURL needs https (${url.protocol} refused)`);
   return url;
 }
 
 async function getJson(url: URL, o: LnurlOptions): Promise<Record<string, unknown>> {
   const answer = await boundedFetch(url.href, {
-    method: 'GET', timeoutMs: o.timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: o.signal, headers: { accept: 'application/json' },
+    method: 'GET',
+    timeoutMs: o.timeoutMs,
+    maxBytes: MAX_ANSWER_BYTES,
+    signal: o.signal,
+    headers: { accept: 'application/json' },
     ...(o.fetch && { fetch: o.fetch }),
   });
-  if (answer.kind !== 'answer') throw lnurlError(`the Lightning address server ${url.host} did not answer (${answer.message})`);
+  if (answer.kind !== 'answer')
+    throw lnurlError(`the Lightning address server ${url.host} did not answer (${answer.message})`);
   let json: unknown;
   try {
     json = JSON.parse(answer.body.toString('utf8'));
@@ -51,12 +65,15 @@ async function getJson(url: URL, o: LnurlOptions): Promise<Record<string, unknow
   }
   const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   // LUD-06: an error is {status: 'ERROR', reason}, whatever the HTTP status.
-  if (body.status === 'ERROR') throw lnurlError(`the Lightning address server refused: ${String(body.reason ?? '').slice(0, 200)}`);
-  if (answer.status !== 200) throw lnurlError(`the Lightning address server ${url.host} answered HTTP ${answer.status}`);
+  if (body.status === 'ERROR')
+    throw lnurlError(`the Lightning address server refused: ${String(body.reason ?? '').slice(0, 200)}`);
+  if (answer.status !== 200)
+    throw lnurlError(`the Lightning address server ${url.host} answered HTTP ${answer.status}`);
   return body;
 }
 
-const msat = (v: unknown): bigint | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : null);
+const msat = (v: unknown): bigint | null =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : null;
 
 /** Step 1: the pay request the address serves. */
 export async function payRequestOf(address: string, o: LnurlOptions): Promise<PayRequest> {
@@ -64,7 +81,7 @@ export async function payRequestOf(address: string, o: LnurlOptions): Promise<Pa
   const min = msat(body.minSendable);
   const max = msat(body.maxSendable);
   if (body.tag !== 'payRequest' || typeof body.callback !== 'string' || min === null || max === null || min > max) {
-    throw lnurlError('the Lightning address server\'s answer is not a LUD-06 payRequest');
+    throw lnurlError("the Lightning address server's answer is not a LUD-06 payRequest");
   }
   checkedUrl(body.callback);
   return { callback: body.callback, minSendableMsat: min, maxSendableMsat: max };
@@ -74,14 +91,19 @@ export async function payRequestOf(address: string, o: LnurlOptions): Promise<Pa
 export async function invoiceFor(request: PayRequest, amountSat: bigint, o: LnurlOptions): Promise<string> {
   const amount = amountSat * 1000n;
   if (amount < request.minSendableMsat || amount > request.maxSendableMsat) {
-    throw lnurlError(`the Lightning address takes ${request.minSendableMsat / 1000n}–${request.maxSendableMsat / 1000n} sat; ${amountSat} asked`);
+    throw lnurlError(
+      `the Lightning address takes ${request.minSendableMsat / 1000n}–${request.maxSendableMsat / 1000n} ` +
+        `sat; ${amountSat} asked`,
+    );
   }
   const url = checkedUrl(request.callback);
   url.searchParams.set('amount', amount.toString());
   const body = await getJson(url, o);
-  if (typeof body.pr !== 'string' || body.pr.length > 4096) throw lnurlError('the Lightning address server\'s callback gave no invoice (pr)');
+  if (typeof body.pr !== 'string' || body.pr.length > 4096)
+    throw lnurlError("the Lightning address server's callback gave no invoice (pr)");
   const got = bolt11AmountMsat(body.pr);
-  if (got !== amount) throw lnurlError(`the invoice is for ${got === null ? 'any amount' : `${got} msat`}, not the ${amount} msat asked`);
+  if (got !== amount)
+    throw lnurlError(`the invoice is for ${got === null ? 'any amount' : `${got} msat`}, not the ${amount} msat asked`);
   return body.pr;
 }
 
@@ -96,10 +118,14 @@ export function bolt11AmountMsat(invoice: string): bigint | null {
   const n = BigInt(digits);
   // 1 BTC = 10^11 msat; p (pico-BTC) is a tenth of a msat, so it must be a multiple of 10.
   switch (multiplier) {
-    case '': return n * 100_000_000_000n;
-    case 'm': return n * 100_000_000n;
-    case 'u': return n * 100_000n;
-    case 'n': return n * 100n;
+    case '':
+      return n * 100_000_000_000n;
+    case 'm':
+      return n * 100_000_000n;
+    case 'u':
+      return n * 100_000n;
+    case 'n':
+      return n * 100n;
     default:
       if (n % 10n !== 0n) throw lnurlError('the invoice asks for a fraction of a msat');
       return n / 10n;
@@ -129,15 +155,23 @@ export function bech32Payload(text: string, prefix: string): Uint8Array {
     if (v < 0) throw lnurlError('not a bech32 LNURL');
     data.push(v);
   }
-  const expand = [...prefix].map((c) => c.charCodeAt(0) >> 5).concat([0], [...prefix].map((c) => c.charCodeAt(0) & 31));
-  if (polymod([...expand, ...data]) !== 1) throw lnurlError('the LNURL\'s checksum is wrong');
+  const expand = [...prefix]
+    .map((c) => c.charCodeAt(0) >> 5)
+    .concat(
+      [0],
+      [...prefix].map((c) => c.charCodeAt(0) & 31),
+    );
+  if (polymod([...expand, ...data]) !== 1) throw lnurlError("the LNURL's checksum is wrong");
   const bytes: number[] = [];
   let acc = 0;
   let bits = 0;
   for (const v of data.slice(0, -6)) {
     acc = (acc << 5) | v;
     bits += 5;
-    if (bits >= 8) { bits -= 8; bytes.push((acc >> bits) & 0xff); }
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((acc >> bits) & 0xff);
+    }
   }
   return Uint8Array.from(bytes);
 }
@@ -150,10 +184,18 @@ export function bech32Encode(prefix: string, payload: Uint8Array): string {
   for (const b of payload) {
     acc = (acc << 8) | b;
     bits += 8;
-    while (bits >= 5) { bits -= 5; data.push((acc >> bits) & 31); }
+    while (bits >= 5) {
+      bits -= 5;
+      data.push((acc >> bits) & 31);
+    }
   }
   if (bits > 0) data.push((acc << (5 - bits)) & 31);
-  const expand = [...prefix].map((c) => c.charCodeAt(0) >> 5).concat([0], [...prefix].map((c) => c.charCodeAt(0) & 31));
+  const expand = [...prefix]
+    .map((c) => c.charCodeAt(0) >> 5)
+    .concat(
+      [0],
+      [...prefix].map((c) => c.charCodeAt(0) & 31),
+    );
   const mod = polymod([...expand, ...data, 0, 0, 0, 0, 0, 0]) ^ 1;
   const checksum = Array.from({ length: 6 }, (_, i) => (mod >>> (5 * (5 - i))) & 31);
   return `${prefix}1${[...data, ...checksum].map((v) => CHARSET[v]).join('')}`;

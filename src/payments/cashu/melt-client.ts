@@ -28,9 +28,23 @@ function quoteOf(json: unknown): MeltQuote | null {
   const amount = count(j.amount);
   const feeReserve = count(j.fee_reserve);
   // Mints before NUT-05's `state` said `paid: boolean` (no PENDING then).
-  const state = j.state === 'UNPAID' || j.state === 'PENDING' || j.state === 'PAID' ? j.state
-    : typeof j.paid === 'boolean' ? (j.paid ? 'PAID' : 'UNPAID') : null;
-  if (typeof j.quote !== 'string' || j.quote === '' || j.quote.length > 256 || amount === null || feeReserve === null || state === null) return null;
+  const state =
+    j.state === 'UNPAID' || j.state === 'PENDING' || j.state === 'PAID'
+      ? j.state
+      : typeof j.paid === 'boolean'
+        ? j.paid
+          ? 'PAID'
+          : 'UNPAID'
+        : null;
+  if (
+    typeof j.quote !== 'string' ||
+    j.quote === '' ||
+    j.quote.length > 256 ||
+    amount === null ||
+    feeReserve === null ||
+    state === null
+  )
+    return null;
   const change: BlindSignature[] = [];
   if (Array.isArray(j.change)) {
     for (const s of j.change as Array<Record<string, unknown>>) {
@@ -57,13 +71,25 @@ export class MeltClient extends MintClient {
 
   /** GET /v1/melt/quote/bolt11/{id}: the quote's state now (and its change once PAID). */
   meltState(quote: string): Promise<MintAnswer<MeltQuote>> {
-    return this.exchange('GET', `/v1/melt/quote/bolt11/${encodeURIComponent(quote)}`, undefined, this.readTimeoutMs, quoteOf);
+    return this.exchange(
+      'GET',
+      `/v1/melt/quote/bolt11/${encodeURIComponent(quote)}`,
+      undefined,
+      this.readTimeoutMs,
+      quoteOf,
+    );
   }
 
   /** POST /v1/melt/bolt11: sent once per quote; what happened after an unclear answer is read with meltState. */
-  melt(quote: string, inputs: readonly StoredProof[], blanks: readonly SwapOutput[], timeoutMs: number): Promise<MintAnswer<MeltQuote>> {
+  melt(
+    quote: string,
+    inputs: readonly StoredProof[],
+    blanks: readonly SwapOutput[],
+    timeoutMs: number,
+  ): Promise<MintAnswer<MeltQuote>> {
     const body = {
-      quote, inputs: inputs.map(({ id, amount, secret, C }) => ({ id, amount, secret, C })),
+      quote,
+      inputs: inputs.map(({ id, amount, secret, C }) => ({ id, amount, secret, C })),
       outputs: blanks.map(({ id, amount, B_ }) => ({ id, amount, B_ })),
     };
     return this.exchange('POST', '/v1/melt/bolt11', body, timeoutMs, quoteOf);

@@ -36,19 +36,33 @@ export interface MintClientOptions {
   fetch?: typeof fetch;
 }
 
-const isHex = (v: unknown, len?: number): v is string => typeof v === 'string' && /^[0-9a-fA-F]+$/.test(v) && (len === undefined || v.length === len);
+const isHex = (v: unknown, len?: number): v is string =>
+  typeof v === 'string' && /^[0-9a-fA-F]+$/.test(v) && (len === undefined || v.length === len);
 const isPoint = (v: unknown): v is string => typeof v === 'string' && /^0[23][0-9a-fA-F]{64}$/.test(v);
 
 export class MintClient {
-  constructor(readonly url: string, private readonly options: MintClientOptions) {}
+  constructor(
+    readonly url: string,
+    private readonly options: MintClientOptions,
+  ) {}
 
-  protected async exchange<T>(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, read: (json: unknown) => T | null): Promise<MintAnswer<T>> {
+  protected async exchange<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    timeoutMs: number,
+    read: (json: unknown) => T | null,
+  ): Promise<MintAnswer<T>> {
     const answer = await boundedFetch(`${this.url}${path}`, {
-      method, timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.options.signal,
+      method,
+      timeoutMs,
+      maxBytes: MAX_ANSWER_BYTES,
+      signal: this.options.signal,
       ...(this.options.fetch && { fetch: this.options.fetch }),
       ...(body !== undefined && { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
-    if (answer.kind === 'none') return { kind: answer.why === 'unsent' ? 'unsent' : 'unknown', message: answer.message };
+    if (answer.kind === 'none')
+      return { kind: answer.why === 'unsent' ? 'unsent' : 'unknown', message: answer.message };
     if (answer.kind === 'cut') return { kind: 'unknown', message: answer.message };
     let json: unknown;
     try {
@@ -59,11 +73,18 @@ export class MintClient {
     if (answer.status === 429) return { kind: 'refused', code: 429, detail: 'rate limited', status: 429 };
     if (answer.status >= 400 && answer.status < 500 && json !== null && typeof json === 'object') {
       const { code, detail } = json as { code?: unknown; detail?: unknown };
-      return { kind: 'refused', code: typeof code === 'number' ? code : 0, detail: typeof detail === 'string' ? detail.slice(0, 200) : 'refused', status: answer.status };
+      return {
+        kind: 'refused',
+        code: typeof code === 'number' ? code : 0,
+        detail: typeof detail === 'string' ? detail.slice(0, 200) : 'refused',
+        status: answer.status,
+      };
     }
     if (answer.status !== 200) return { kind: 'unknown', message: `HTTP ${answer.status}` };
     const value = read(json);
-    return value === null ? { kind: 'unknown', message: `the mint's answer to ${path} is not what NUT-00 says` } : { kind: 'ok', value };
+    return value === null
+      ? { kind: 'unknown', message: `the mint's answer to ${path} is not what NUT-00 says` }
+      : { kind: 'ok', value };
   }
 
   keysets(): Promise<MintAnswer<KeysetEntry[]>> {
@@ -73,7 +94,10 @@ export class MintClient {
       const out: KeysetEntry[] = [];
       for (const k of list as Array<Record<string, unknown>>) {
         if (!isHex(k.id) || typeof k.unit !== 'string' || typeof k.active !== 'boolean') continue;
-        const fee = typeof k.input_fee_ppk === 'number' && Number.isSafeInteger(k.input_fee_ppk) && k.input_fee_ppk >= 0 ? k.input_fee_ppk : 0;
+        const fee =
+          typeof k.input_fee_ppk === 'number' && Number.isSafeInteger(k.input_fee_ppk) && k.input_fee_ppk >= 0
+            ? k.input_fee_ppk
+            : 0;
         out.push({ id: k.id, unit: k.unit, active: k.active, inputFeePpk: fee });
       }
       return out;
@@ -97,8 +121,13 @@ export class MintClient {
 
   /** NUT-03. The same body sent again is a NUT-19 replay (a mint caching /v1/swap answers it again). */
   swap(inputs: readonly StoredProof[], outputs: readonly SwapOutput[]): Promise<MintAnswer<BlindSignature[]>> {
-    const body = { inputs: inputs.map(({ id, amount, secret, C }) => ({ id, amount, secret, C })), outputs: outputs.map(({ id, amount, B_ }) => ({ id, amount, B_ })) };
-    return this.exchange('POST', '/v1/swap', body, this.options.swapTimeoutMs, (json) => signaturesOf((json as { signatures?: unknown })?.signatures, outputs.length));
+    const body = {
+      inputs: inputs.map(({ id, amount, secret, C }) => ({ id, amount, secret, C })),
+      outputs: outputs.map(({ id, amount, B_ }) => ({ id, amount, B_ })),
+    };
+    return this.exchange('POST', '/v1/swap', body, this.options.swapTimeoutMs, (json) =>
+      signaturesOf((json as { signatures?: unknown })?.signatures, outputs.length),
+    );
   }
 
   /** NUT-07: Y → state. */
@@ -108,7 +137,8 @@ export class MintClient {
       if (!Array.isArray(states)) return null;
       const out = new Map<string, ProofStateName>();
       for (const s of states as Array<{ Y?: unknown; state?: unknown }>) {
-        if (typeof s.Y === 'string' && (s.state === 'UNSPENT' || s.state === 'SPENT' || s.state === 'PENDING')) out.set(s.Y.toLowerCase(), s.state);
+        if (typeof s.Y === 'string' && (s.state === 'UNSPENT' || s.state === 'SPENT' || s.state === 'PENDING'))
+          out.set(s.Y.toLowerCase(), s.state);
       }
       return ys.every((y) => out.has(y.toLowerCase())) ? out : null;
     });
@@ -125,7 +155,9 @@ export class MintClient {
       const parsed = signaturesOf(sigs, sigs.length);
       if (!parsed) return null;
       const out = new Map<string, BlindSignature>();
-      (outs as Array<{ B_?: unknown }>).forEach((o, i) => { if (typeof o.B_ === 'string') out.set(o.B_.toLowerCase(), parsed[i]!); });
+      (outs as Array<{ B_?: unknown }>).forEach((o, i) => {
+        if (typeof o.B_ === 'string') out.set(o.B_.toLowerCase(), parsed[i]!);
+      });
       return out;
     });
   }
@@ -135,7 +167,12 @@ function signaturesOf(list: unknown, count: number): BlindSignature[] | null {
   if (!Array.isArray(list) || list.length !== count) return null;
   const out: BlindSignature[] = [];
   for (const s of list as Array<Record<string, unknown>>) {
-    const amount = typeof s.amount === 'number' ? s.amount : typeof s.amount === 'string' && /^\d{1,16}$/.test(s.amount) ? Number(s.amount) : NaN;
+    const amount =
+      typeof s.amount === 'number'
+        ? s.amount
+        : typeof s.amount === 'string' && /^\d{1,16}$/.test(s.amount)
+          ? Number(s.amount)
+          : NaN;
     if (!Number.isSafeInteger(amount) || typeof s.id !== 'string' || !isPoint(s.C_)) return null;
     out.push({ amount, id: s.id, C_: s.C_ });
   }

@@ -8,7 +8,11 @@ import { toSluiceError } from '../../errors.ts';
 /** Long enough for a network reason; a mint's error page is not copied whole into the reply. */
 const MAX_ERROR = 200;
 
-export interface MintAnswer { ok: boolean; at: number; error: string | null }
+export interface MintAnswer {
+  ok: boolean;
+  at: number;
+  error: string | null;
+}
 
 export class MintHealth {
   private readonly last = new Map<string, MintAnswer>();

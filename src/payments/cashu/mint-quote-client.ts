@@ -27,8 +27,14 @@ function quoteOf(json: unknown): MintQuote | null {
   if (typeof json !== 'object' || json === null) return null;
   const j = json as Record<string, unknown>;
   // Mints before NUT-04's `state` said `paid: boolean` (ISSUED unknown to them).
-  const state = j.state === 'UNPAID' || j.state === 'PAID' || j.state === 'ISSUED' ? j.state
-    : typeof j.paid === 'boolean' ? (j.paid ? 'PAID' : 'UNPAID') : null;
+  const state =
+    j.state === 'UNPAID' || j.state === 'PAID' || j.state === 'ISSUED'
+      ? j.state
+      : typeof j.paid === 'boolean'
+        ? j.paid
+          ? 'PAID'
+          : 'UNPAID'
+        : null;
   if (typeof j.quote !== 'string' || j.quote === '' || j.quote.length > 256 || state === null) return null;
   // An invoice is a few hundred characters; one far longer is not one.
   if (typeof j.request !== 'string' || !/^ln[a-z0-9]{10,4000}$/i.test(j.request)) return null;
@@ -60,12 +66,24 @@ export class MintQuoteClient extends MintClient {
 
   /** POST /v1/mint/quote/bolt11: an invoice for `amount` in `unit`. */
   mintQuote(amount: number, unit: string, description?: string): Promise<MintAnswer<MintQuote>> {
-    return this.exchange('POST', '/v1/mint/quote/bolt11', { amount, unit, ...(description !== undefined && { description }) }, this.readTimeoutMs, quoteOf);
+    return this.exchange(
+      'POST',
+      '/v1/mint/quote/bolt11',
+      { amount, unit, ...(description !== undefined && { description }) },
+      this.readTimeoutMs,
+      quoteOf,
+    );
   }
 
   /** GET /v1/mint/quote/bolt11/{id}: whether the invoice was paid, and whether its ecash was issued. */
   mintQuoteState(quote: string): Promise<MintAnswer<MintQuote>> {
-    return this.exchange('GET', `/v1/mint/quote/bolt11/${encodeURIComponent(quote)}`, undefined, this.readTimeoutMs, quoteOf);
+    return this.exchange(
+      'GET',
+      `/v1/mint/quote/bolt11/${encodeURIComponent(quote)}`,
+      undefined,
+      this.readTimeoutMs,
+      quoteOf,
+    );
   }
 
   /** POST /v1/mint/bolt11: the signatures on `outputs` (on flash before this is sent). */

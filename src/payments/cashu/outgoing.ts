@@ -59,12 +59,19 @@ export interface PayoutRecord {
 
 const HISTORY_KEPT = 20;
 
-interface FileShape { version: 1; open: Outgoing[]; payouts: PayoutRecord[] }
+interface FileShape {
+  version: 1;
+  open: Outgoing[];
+  payouts: PayoutRecord[];
+}
 
 export class OutgoingBook {
   private chain: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly file: string, private data: FileShape) {}
+  private constructor(
+    private readonly file: string,
+    private data: FileShape,
+  ) {}
 
   /** Opens `<state_dir>/cashu/outgoing.json` (the store made the directory, 0700). */
   static open(stateDir: string): OutgoingBook {
@@ -73,16 +80,26 @@ export class OutgoingBook {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new OutgoingBook(file, { version: 1, open: [], payouts: [] });
-      throw new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file} cannot be read (${(err as Error).message})`, { details: { file } });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return new OutgoingBook(file, { version: 1, open: [], payouts: [] });
+      throw new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file} cannot be read (${(err as Error).message})`, {
+        details: { file },
+      });
     }
     try {
       const data = JSON.parse(text) as FileShape;
-      if (data.version !== 1 || !Array.isArray(data.open) || !Array.isArray(data.payouts)) throw new Error('not the format');
-      for (const o of data.open) if ((o.kind !== 'melt' && o.kind !== 'swap') || typeof o.take !== 'string' || typeof o.mint !== 'string') throw new Error('a record is not one');
+      if (data.version !== 1 || !Array.isArray(data.open) || !Array.isArray(data.payouts))
+        throw new Error('not the format');
+      for (const o of data.open)
+        if ((o.kind !== 'melt' && o.kind !== 'swap') || typeof o.take !== 'string' || typeof o.mint !== 'string')
+          throw new Error('a record is not one');
       return new OutgoingBook(file, data);
     } catch (err) {
-      throw new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file}: ${(err as Error).message}; the cashu method stays off (the file is left as it is: it holds money)`, { details: { file } });
+      throw new SluiceError(
+        'ERR_CASHU_STORE_DAMAGED',
+        `${file}: ${(err as Error).message}; the cashu method stays off (the file is left as it is: it holds money)`,
+        { details: { file } },
+      );
     }
   }
 
@@ -102,7 +119,16 @@ export class OutgoingBook {
   add(o: Outgoing): Promise<void> {
     return this.write(() => {
       this.data.open.push(o);
-      if (o.kind === 'melt') this.upsert({ mint: o.mint, quote: o.quote, state: 'pending', amount: o.amount, inputFee: o.inputFee, feeReserve: o.feeReserve, at: o.at });
+      if (o.kind === 'melt')
+        this.upsert({
+          mint: o.mint,
+          quote: o.quote,
+          state: 'pending',
+          amount: o.amount,
+          inputFee: o.inputFee,
+          feeReserve: o.feeReserve,
+          at: o.at,
+        });
     });
   }
 
@@ -113,7 +139,17 @@ export class OutgoingBook {
       this.data.open = this.data.open.filter((x) => x.take !== take);
       if (o?.kind === 'melt' && payout) {
         const known = this.data.payouts.find((p) => p.quote === o.quote);
-        this.upsert({ ...(known ?? { mint: o.mint, quote: o.quote, amount: o.amount, inputFee: o.inputFee, feeReserve: o.feeReserve, at: o.at }), ...payout });
+        this.upsert({
+          ...(known ?? {
+            mint: o.mint,
+            quote: o.quote,
+            amount: o.amount,
+            inputFee: o.inputFee,
+            feeReserve: o.feeReserve,
+            at: o.at,
+          }),
+          ...payout,
+        });
       }
     });
   }

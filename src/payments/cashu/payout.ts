@@ -21,7 +21,9 @@ import { inputFee, makeOutputs, unblind, yOf, type KeysetEntry, type StoredProof
 
 /** A melt waits as long as the mint's Lightning payment may take before it answers (many answer PENDING sooner). */
 const MELT_TIMEOUT_MS = 60_000;
-/** Quotes asked for smaller invoices before giving up (a fee_reserve that grows as the amount shrinks never converges). */
+/**
+ * Quotes asked for smaller invoices before giving up (a fee_reserve that grows as the amount shrinks never converges).
+ */
 const QUOTE_TRIES = 4;
 
 export interface CustodyPort {
@@ -48,9 +50,16 @@ export interface PayoutOutcome {
 }
 
 const sum = (proofs: readonly { amount: number }[]): number => proofs.reduce((s, p) => s + p.amount, 0);
-const mintDown = (mint: string, answer: Exclude<MintAnswer<unknown>, { kind: 'ok' }>): SluiceError => new SluiceError('ERR_CASHU_MINT_UNAVAILABLE',
-  (`the mint did not quote the payout (${answer.kind === 'refused' ? `${answer.code} ${answer.detail}` : answer.message}); `
-    + 'nothing was sent').slice(0, 300), { details: { mint } });
+const mintDown = (mint: string, answer: Exclude<MintAnswer<unknown>, { kind: 'ok' }>): SluiceError =>
+  new SluiceError(
+    'ERR_CASHU_MINT_UNAVAILABLE',
+    (
+      'the mint did not quote the payout ' +
+      `(${answer.kind === 'refused' ? `${answer.code} ${answer.detail}` : answer.message}); ` +
+      'nothing was sent'
+    ).slice(0, 300),
+    { details: { mint } },
+  );
 
 /** Starts a payout of `mint`'s whole held balance to `address`; resolves with its state (pending: read again later). */
 export async function startPayout(mint: string, address: string, port: CustodyPort): Promise<PayoutOutcome> {
@@ -60,7 +69,10 @@ export async function startPayout(mint: string, address: string, port: CustodyPo
   const keysets = await port.keysets(mint);
   const fee = Number(inputFee(proofs, keysets));
   const active = keysets.find((k) => k.active && k.unit === 'sat');
-  if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint lists no active sat keyset (for the change)', { details: { mint } });
+  if (!active)
+    throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', 'the mint lists no active sat keyset (for the change)', {
+      details: { mint },
+    });
   const client = port.client(mint);
   const request = await payRequestOf(address, port.lnurl());
   let reserve = 0;
@@ -69,23 +81,46 @@ export async function startPayout(mint: string, address: string, port: CustodyPo
     let amount = BigInt(total - fee - reserve);
     if (amount > request.maxSendableMsat / 1000n) amount = request.maxSendableMsat / 1000n;
     if (amount < 1n || amount * 1000n < request.minSendableMsat) {
-      throw new SluiceError('ERR_CASHU_PAYOUT_TOO_SMALL', `${total} sat held at this mint pay ${fee} sat of input fees and ${reserve} sat of Lightning fee reserve: too little is left to pay out (the address takes at least ${(request.minSendableMsat + 999n) / 1000n} sat)`,
-        { details: { mint, held: total, input_fee: fee, fee_reserve: reserve } });
+      throw new SluiceError(
+        'ERR_CASHU_PAYOUT_TOO_SMALL',
+        `${total} sat held at this mint pay ${fee} sat of input fees and ${reserve} sat of Lightning fee ` +
+          'reserve: too little is left to pay out (the address takes at ' +
+          `least ${(request.minSendableMsat + 999n) / 1000n} sat)`,
+        { details: { mint, held: total, input_fee: fee, fee_reserve: reserve } },
+      );
     }
     const invoice = await invoiceFor(request, amount, port.lnurl());
     const answer = await client.meltQuote(invoice, 'sat');
     if (answer.kind !== 'ok') throw mintDown(mint, answer);
-    if (BigInt(answer.value.amount) !== amount) throw new SluiceError('ERR_CASHU_PAYOUT_LNURL', `the mint reads the invoice as ${answer.value.amount} sat, not ${amount}`);
+    if (BigInt(answer.value.amount) !== amount)
+      throw new SluiceError(
+        'ERR_CASHU_PAYOUT_LNURL',
+        `the mint reads the invoice as ${answer.value.amount} sat, not ${amount}`,
+      );
     if (Number(amount) + answer.value.feeReserve + fee <= total) quote = answer.value;
     else reserve = answer.value.feeReserve;
   }
-  if (!quote) throw new SluiceError('ERR_CASHU_PAYOUT_TOO_SMALL', 'the mint\'s fee reserve kept growing as the amount shrank; nothing was sent', { details: { mint } });
+  if (!quote)
+    throw new SluiceError(
+      'ERR_CASHU_PAYOUT_TOO_SMALL',
+      "the mint's fee reserve kept growing as the amount shrank; nothing was sent",
+      { details: { mint } },
+    );
   // NUT-08: enough blank outputs for any change up to what is overpaid (its binary digits).
   const overpaid = total - fee - quote.amount;
   const blanks = makeOutputs(new Array<number>(overpaid > 0 ? overpaid.toString(2).length : 0).fill(1), active.id);
   const take = await port.store.take(mint, proofs, `payout ${quote.quote}`);
   const record: MeltOut = {
-    kind: 'melt', take, mint, quote: quote.quote, amount: quote.amount, feeReserve: quote.feeReserve, inputTotal: total, inputFee: fee, blanks, at: port.now(),
+    kind: 'melt',
+    take,
+    mint,
+    quote: quote.quote,
+    amount: quote.amount,
+    feeReserve: quote.feeReserve,
+    inputTotal: total,
+    inputFee: fee,
+    blanks,
+    at: port.now(),
   };
   try {
     await port.book.add(record);
@@ -94,10 +129,17 @@ export async function startPayout(mint: string, address: string, port: CustodyPo
     await port.store.cancelTake(take);
     throw err;
   }
-  port.log?.info('cashu: payout sent to the mint', { mint, quote: quote.quote, amount: quote.amount, input_fee: fee, fee_reserve: quote.feeReserve });
+  port.log?.info('cashu: payout sent to the mint', {
+    mint,
+    quote: quote.quote,
+    amount: quote.amount,
+    input_fee: fee,
+    fee_reserve: quote.feeReserve,
+  });
   const answer = await client.melt(quote.quote, proofs, blanks, MELT_TIMEOUT_MS);
   if (answer.kind === 'ok' && answer.value.state === 'PAID') return finish(record, answer.value, port);
-  if (answer.kind === 'ok' && answer.value.state === 'PENDING') return outcomeOf(record, 'pending', 'the Lightning payment is under way');
+  if (answer.kind === 'ok' && answer.value.state === 'PENDING')
+    return outcomeOf(record, 'pending', 'the Lightning payment is under way');
   // No answer, or an error: what the mint did is its quote's state, read now (the melt is never sent again).
   return resolveMelt(record, port);
 }
@@ -105,15 +147,30 @@ export async function startPayout(mint: string, address: string, port: CustodyPo
 /** A melt on flash to its end as far as the mint can tell now (a restart's, or the pass's, or right after the melt). */
 export async function resolveMelt(record: MeltOut, port: CustodyPort): Promise<PayoutOutcome> {
   const state = await port.client(record.mint).meltState(record.quote);
-  if (state.kind !== 'ok') return pending(record, port, `the quote's state cannot be read (${state.kind === 'refused' ? state.detail : state.message})`);
+  if (state.kind !== 'ok')
+    return pending(
+      record,
+      port,
+      `the quote's state cannot be read (${state.kind === 'refused' ? state.detail : state.message})`,
+    );
   if (state.value.state === 'PAID') return finish(record, state.value, port);
   if (state.value.state === 'PENDING') return pending(record, port, 'the Lightning payment is under way');
   // UNPAID: the melt did not happen, or its Lightning payment failed. The proofs' own state says whether they are back.
-  return giveBack(record.take, record.mint, port, async (why) => {
-    await port.book.end(record.take, { state: 'failed', ended: port.now(), reason: why });
-    port.log?.warn('cashu: payout failed; the ecash is held again', { mint: record.mint, quote: record.quote, reason: why });
-    return outcomeOf(record, 'failed', why);
-  }, () => pending(record, port, 'the melt\'s inputs are still pending at the mint'));
+  return giveBack(
+    record.take,
+    record.mint,
+    port,
+    async (why) => {
+      await port.book.end(record.take, { state: 'failed', ended: port.now(), reason: why });
+      port.log?.warn('cashu: payout failed; the ecash is held again', {
+        mint: record.mint,
+        quote: record.quote,
+        reason: why,
+      });
+      return outcomeOf(record, 'failed', why);
+    },
+    () => pending(record, port, "the melt's inputs are still pending at the mint"),
+  );
 }
 
 async function pending(record: MeltOut, port: CustodyPort, reason: string): Promise<PayoutOutcome> {
@@ -125,8 +182,13 @@ async function pending(record: MeltOut, port: CustodyPort, reason: string): Prom
  * A take the mint did not honour: its proofs' state read (NUT-07). All unspent → held again; spent → gone (not by us:
  * nothing to recover), the unspent rest held again; pending → later. `done` ends the caller's record.
  */
-export async function giveBack<T>(take: string, mint: string, port: Pick<CustodyPort, 'store' | 'client' | 'log'>,
-  done: (why: string) => Promise<T>, later: () => Promise<T> | T): Promise<T> {
+export async function giveBack<T>(
+  take: string,
+  mint: string,
+  port: Pick<CustodyPort, 'store' | 'client' | 'log'>,
+  done: (why: string) => Promise<T>,
+  later: () => Promise<T> | T,
+): Promise<T> {
   const proofs = port.store.takes().find((t) => t.id === take)?.proofs;
   if (!proofs) return done('already settled');
   const states = await port.client(mint).checkstate(proofs.map((p) => yOf(p.secret)));
@@ -140,7 +202,10 @@ export async function giveBack<T>(take: string, mint: string, port: Pick<Custody
   }
   await port.store.finishTake(take, []);
   if (unspent.length > 0) await port.store.addProofs(mint, unspent, 'given back');
-  port.log?.error('cashu: ecash the router held was spent at the mint by something else', { mint, spent_sat: sum(proofs) - sum(unspent) });
+  port.log?.error('cashu: ecash the router held was spent at the mint by something else', {
+    mint,
+    spent_sat: sum(proofs) - sum(unspent),
+  });
   return done('part of the ecash was spent at the mint by something else');
 }
 
@@ -156,13 +221,25 @@ async function finish(record: MeltOut, quote: MeltQuote, port: CustodyPort): Pro
   const lightningFee = record.inputTotal - record.inputFee - record.amount - back;
   await port.store.finishTake(record.take, change);
   await port.book.end(record.take, { state: 'paid', lightningFee, change: back, ended: port.now() });
-  port.log?.info('cashu: payout paid', { mint: record.mint, quote: record.quote, amount: record.amount, input_fee: record.inputFee, lightning_fee: lightningFee, change: back });
+  port.log?.info('cashu: payout paid', {
+    mint: record.mint,
+    quote: record.quote,
+    amount: record.amount,
+    input_fee: record.inputFee,
+    lightning_fee: lightningFee,
+    change: back,
+  });
   return { ...outcomeOf(record, 'paid'), lightningFee, change: back };
 }
 
 function outcomeOf(record: MeltOut, state: PayoutState, reason?: string): PayoutOutcome {
   return {
-    mint: record.mint, state, quote: record.quote, amount: record.amount, inputFee: record.inputFee, feeReserve: record.feeReserve,
+    mint: record.mint,
+    state,
+    quote: record.quote,
+    amount: record.amount,
+    inputFee: record.inputFee,
+    feeReserve: record.feeReserve,
     ...(reason !== undefined && { reason }),
   };
 }

@@ -18,16 +18,28 @@ export async function retireKeysets(mint: string, port: CustodyPort): Promise<nu
   const active = keysets.find((k) => k.active && k.unit === 'sat');
   if (!active) return 0;
   const inactive = new Set(keysets.filter((k) => !k.active).map((k) => k.id));
-  const batch = port.store.proofsOf(mint).filter((p) => inactive.has(p.id)).slice(0, MAX_PROOFS);
+  const batch = port.store
+    .proofsOf(mint)
+    .filter((p) => inactive.has(p.id))
+    .slice(0, MAX_PROOFS);
   if (batch.length === 0) return 0;
   const total = batch.reduce((s, p) => s + p.amount, 0);
   const fee = Number(inputFee(batch, keysets));
   if (total <= fee) {
-    port.log?.warn('cashu: ecash on a retired keyset is worth less than the swap\'s fee; left as it is', { mint, sat: total });
+    port.log?.warn("cashu: ecash on a retired keyset is worth less than the swap's fee; left as it is", {
+      mint,
+      sat: total,
+    });
     return 0;
   }
   const keys = await port.keysOf(mint, active.id);
-  const outputs = makeOutputs(splitAmount(BigInt(total - fee), Object.keys(keys).map((a) => BigInt(a))), active.id);
+  const outputs = makeOutputs(
+    splitAmount(
+      BigInt(total - fee),
+      Object.keys(keys).map((a) => BigInt(a)),
+    ),
+    active.id,
+  );
   const take = await port.store.take(mint, batch, 'keyset retired');
   const record: SwapOut = { kind: 'swap', take, mint, inputTotal: total, inputFee: fee, outputs, at: port.now() };
   try {
@@ -38,7 +50,11 @@ export async function retireKeysets(mint: string, port: CustodyPort): Promise<nu
   }
   const answer = await port.client(mint).swap(batch, outputs);
   if (answer.kind === 'ok') {
-    await land(record, answer.value.map((s) => s.C_), port);
+    await land(
+      record,
+      answer.value.map((s) => s.C_),
+      port,
+    );
     port.log?.info('cashu: ecash swapped off a retired keyset', { mint, sat: total, fee });
     return total;
   }
@@ -56,7 +72,10 @@ async function land(record: SwapOut, signatures: readonly string[], port: Custod
 /** A retirement swap on flash to its end as far as the mint can tell now: 'done' or 'later'. */
 export async function resolveSwap(record: SwapOut, port: CustodyPort): Promise<'done' | 'later'> {
   const inputs = port.store.takes().find((t) => t.id === record.take)?.proofs;
-  if (!inputs) { await port.book.end(record.take); return 'done'; }
+  if (!inputs) {
+    await port.book.end(record.take);
+    return 'done';
+  }
   const client = port.client(record.mint);
   const states = await client.checkstate(inputs.map((p) => yOf(p.secret)));
   if (states.kind !== 'ok') return 'later';
@@ -64,15 +83,43 @@ export async function resolveSwap(record: SwapOut, port: CustodyPort): Promise<'
   if (values.includes('PENDING')) return 'later';
   if (values.every((s) => s === 'UNSPENT')) {
     // The swap never applied: the proofs are held again, and the next pass swaps them with fresh outputs.
-    return giveBack(record.take, record.mint, port, async () => { await port.book.end(record.take); return 'done' as const; }, () => 'later' as const);
+    return giveBack(
+      record.take,
+      record.mint,
+      port,
+      async () => {
+        await port.book.end(record.take);
+        return 'done' as const;
+      },
+      () => 'later' as const,
+    );
   }
   const replay = await client.swap(inputs, record.outputs);
-  if (replay.kind === 'ok') { await land(record, replay.value.map((s) => s.C_), port); return 'done'; }
+  if (replay.kind === 'ok') {
+    await land(
+      record,
+      replay.value.map((s) => s.C_),
+      port,
+    );
+    return 'done';
+  }
   if (replay.kind !== 'refused') return 'later';
   const restored = await client.restore(record.outputs);
   if (restored.kind !== 'ok') return 'later';
   const sigs = record.outputs.map((o) => restored.value.get(o.B_.toLowerCase())?.C_);
-  if (sigs.every((s) => s !== undefined)) { await land(record, sigs as string[], port); return 'done'; }
+  if (sigs.every((s) => s !== undefined)) {
+    await land(record, sigs as string[], port);
+    return 'done';
+  }
   if (sigs.some((s) => s !== undefined)) return 'later';
-  return giveBack(record.take, record.mint, port, async () => { await port.book.end(record.take); return 'done' as const; }, () => 'later' as const);
+  return giveBack(
+    record.take,
+    record.mint,
+    port,
+    async () => {
+      await port.book.end(record.take);
+      return 'done' as const;
+    },
+    () => 'later' as const,
+  );
 }

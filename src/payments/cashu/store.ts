@@ -33,13 +33,26 @@ export interface SwapIntent {
   ip?: string;
   at: number;
   /** The quote granted: plan, metric, steps, allotment (bigint as decimal strings), price (sat). */
-  quote: { plan: string; metric: 'seconds' | 'bytes'; steps: string; allotment: string; price: string; stepSize: string };
+  quote: {
+    plan: string;
+    metric: 'seconds' | 'bytes';
+    steps: string;
+    allotment: string;
+    price: string;
+    stepSize: string;
+  };
   inputs: StoredProof[];
   outputs: SwapOutput[];
 }
 
 export type IntentState = 'open' | 'landed';
-export interface Take { id: string; mint: string; proofs: StoredProof[]; purpose: string; at: number }
+export interface Take {
+  id: string;
+  mint: string;
+  proofs: StoredProof[];
+  purpose: string;
+  at: number;
+}
 
 type Rec =
   | { t: 'intent'; intent: SwapIntent }
@@ -56,10 +69,15 @@ const APPLIED_KEPT = 5000;
 /** Records appended before the file is rewritten whole (each append is a flash write; a rewrite is one). */
 const COMPACT_AFTER = 2000;
 
-// Counted in ubus stats' damaged_tables like every state file; no copy is kept aside (it would be a second copy of money).
+// Counted in ubus stats' damaged_tables like every state file; no copy is kept aside (it would be a second copy of
+// money).
 function damaged(file: string, why: string): SluiceError {
   countDamaged(file);
-  return new SluiceError('ERR_CASHU_STORE_DAMAGED', `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`, { details: { file } });
+  return new SluiceError(
+    'ERR_CASHU_STORE_DAMAGED',
+    `${file}: ${why}; the cashu method stays off (the file is left as it is: it holds money)`,
+    { details: { file } },
+  );
 }
 
 export class CashuStore {
@@ -71,7 +89,11 @@ export class CashuStore {
   private chain: Promise<unknown> = Promise.resolve();
   private takeSeq = 0;
 
-  private constructor(private readonly file: string, private handle: FileHandle, private readonly compactAfter: number) {}
+  private constructor(
+    private readonly file: string,
+    private handle: FileHandle,
+    private readonly compactAfter: number,
+  ) {}
 
   /** `compactAfter`: records appended before a rewrite (tests make it small). */
   static async open(stateDir: string, options: { compactAfter?: number } = {}): Promise<CashuStore> {
@@ -83,7 +105,8 @@ export class CashuStore {
     try {
       data = await readFile(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw damaged(file, `cannot be read (${(err as Error).message})`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw damaged(file, `cannot be read (${(err as Error).message})`);
       data = Buffer.alloc(0);
     }
     const scan = scanRecords(data, 0);
@@ -108,7 +131,9 @@ export class CashuStore {
 
   private apply(r: Rec): void {
     switch (r.t) {
-      case 'intent': this.intents.set(r.intent.ref, { intent: r.intent, state: 'open' }); break;
+      case 'intent':
+        this.intents.set(r.intent.ref, { intent: r.intent, state: 'open' });
+        break;
       case 'landed': {
         const i = this.intents.get(r.ref);
         if (!i) throw new Error(`landed without an intent`);
@@ -116,10 +141,19 @@ export class CashuStore {
         for (const p of r.proofs) this.held.set(p.secret, { mint: i.intent.mint, proof: p });
         break;
       }
-      case 'applied': this.intents.delete(r.ref); this.remember(r.ref); break;
-      case 'dropped': this.intents.delete(r.ref); break;
-      case 'add': for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p }); break;
-      case 'take': this.takesById.set(r.take.id, r.take); break;
+      case 'applied':
+        this.intents.delete(r.ref);
+        this.remember(r.ref);
+        break;
+      case 'dropped':
+        this.intents.delete(r.ref);
+        break;
+      case 'add':
+        for (const p of r.proofs) this.held.set(p.secret, { mint: r.mint, proof: p });
+        break;
+      case 'take':
+        this.takesById.set(r.take.id, r.take);
+        break;
       case 'spent': {
         const take = this.takesById.get(r.id);
         if (!take) throw new Error('spent without a take');
@@ -128,8 +162,11 @@ export class CashuStore {
         for (const p of r.change) this.held.set(p.secret, { mint: take.mint, proof: p });
         break;
       }
-      case 'return': this.takesById.delete(r.id); break;
-      default: throw new Error(`unknown record ${(r as { t?: unknown }).t}`);
+      case 'return':
+        this.takesById.delete(r.id);
+        break;
+      default:
+        throw new Error(`unknown record ${(r as { t?: unknown }).t}`);
     }
   }
 
@@ -146,7 +183,8 @@ export class CashuStore {
       await this.handle.write(Buffer.concat([head, payload]));
       await this.handle.sync();
       this.apply(r);
-      // The record is on flash already: a failed rewrite must not make its caller think otherwise (tried again next time).
+      // The record is on flash already: a failed rewrite must not make its caller think otherwise (tried again next
+      // time).
       if (++this.appended >= this.compactAfter) await this.compact().catch(() => undefined);
     });
     this.chain = run.catch(() => undefined);
@@ -166,10 +204,12 @@ export class CashuStore {
     for (const { mint, proof } of this.held.values()) byMint.set(mint, [...(byMint.get(mint) ?? []), proof]);
     for (const [mint, proofs] of byMint) recs.push({ t: 'add', mint, proofs, why: 'compacted' });
     for (const take of this.takesById.values()) recs.push({ t: 'take', take });
-    const bytes = Buffer.concat(recs.map((r) => {
-      const payload = Buffer.from(JSON.stringify(r), 'utf8');
-      return Buffer.concat([sealRecord(Buffer.alloc(FRAME_BYTES), payload), payload]);
-    }));
+    const bytes = Buffer.concat(
+      recs.map((r) => {
+        const payload = Buffer.from(JSON.stringify(r), 'utf8');
+        return Buffer.concat([sealRecord(Buffer.alloc(FRAME_BYTES), payload), payload]);
+      }),
+    );
     await writeFileAtomic(this.file, bytes, { mode: 0o600 });
     await this.handle.close();
     this.handle = await open(this.file, 'a', 0o600);
@@ -213,7 +253,8 @@ export class CashuStore {
   /** Sat the open (not yet landed) swaps will bring: counted against max_balance before they land. */
   incoming(): bigint {
     let sum = 0n;
-    for (const { intent, state } of this.intents.values()) if (state === 'open') for (const o of intent.outputs) sum += BigInt(o.amount);
+    for (const { intent, state } of this.intents.values())
+      if (state === 'open') for (const o of intent.outputs) sum += BigInt(o.amount);
     return sum;
   }
 
@@ -223,7 +264,8 @@ export class CashuStore {
   balances(): Map<string, bigint> {
     const taken = this.takenSecrets();
     const out = new Map<string, bigint>();
-    for (const [secret, { mint, proof }] of this.held) if (!taken.has(secret)) out.set(mint, (out.get(mint) ?? 0n) + BigInt(proof.amount));
+    for (const [secret, { mint, proof }] of this.held)
+      if (!taken.has(secret)) out.set(mint, (out.get(mint) ?? 0n) + BigInt(proof.amount));
     return out;
   }
 
@@ -235,7 +277,9 @@ export class CashuStore {
 
   proofsOf(mint: string): StoredProof[] {
     const taken = this.takenSecrets();
-    return [...this.held.entries()].filter(([s, h]) => h.mint === mint && !taken.has(s)).map(([, h]) => ({ ...h.proof }));
+    return [...this.held.entries()]
+      .filter(([s, h]) => h.mint === mint && !taken.has(s))
+      .map(([, h]) => ({ ...h.proof }));
   }
 
   takes(): Take[] {
@@ -247,10 +291,14 @@ export class CashuStore {
     const taken = this.takenSecrets();
     for (const p of proofs) {
       const h = this.held.get(p.secret);
-      if (!h || h.mint !== mint || taken.has(p.secret)) throw new SluiceError('ERR_INVALID_ARGUMENT', 'a proof to take is not held, or already taken');
+      if (!h || h.mint !== mint || taken.has(p.secret))
+        throw new SluiceError('ERR_INVALID_ARGUMENT', 'a proof to take is not held, or already taken');
     }
     const id = `take-${Date.now().toString(36)}-${(this.takeSeq++).toString(36)}`;
-    await this.append({ t: 'take', take: { id, mint, proofs: proofs.map((p) => ({ ...p })), purpose: purpose.slice(0, 64), at: Date.now() } });
+    await this.append({
+      t: 'take',
+      take: { id, mint, proofs: proofs.map((p) => ({ ...p })), purpose: purpose.slice(0, 64), at: Date.now() },
+    });
     return id;
   }
 

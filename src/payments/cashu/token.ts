@@ -12,7 +12,9 @@ import { cashuLib, type CashuLib } from '../../cashu-loader.ts';
 import { SluiceError } from '../../errors.ts';
 import { normalizeMintUrl } from '../../config/index.ts';
 
-/** A proof as sluice stores and sends it: amount as a safe integer (sat), no DLEQ or witness (never needed to spend). */
+/**
+ * A proof as sluice stores and sends it: amount as a safe integer (sat), no DLEQ or witness (never needed to spend).
+ */
 export interface StoredProof {
   id: string;
   amount: number;
@@ -37,7 +39,10 @@ export interface KeysetEntry {
   inputFeePpk: number;
 }
 
-/** The most proofs one token may carry (a 21-bit amount split in powers of two needs at most 21; wallets send a few more). */
+/**
+ * The most proofs one token may carry (a 21-bit amount split in powers of two needs at most 21; wallets send a few
+ * more).
+ */
 export const MAX_PROOFS = 64;
 /** The longest token text taken (64 proofs of a V3 token, with DLEQs, fit in about 40 KB). */
 export const MAX_TOKEN_CHARS = 48 * 1024;
@@ -55,7 +60,9 @@ export interface DecodedToken {
 
 const invalid = (message: string): SluiceError => new SluiceError('ERR_CASHU_TOKEN_INVALID', message);
 
-/** What a token says about itself without the mint's keysets: its mint and unit (for the checks that need no network). */
+/**
+ * What a token says about itself without the mint's keysets: its mint and unit (for the checks that need no network).
+ */
 export function tokenHeader(text: unknown): { mint: string; unit: string } {
   const token = tokenText(text);
   let meta: ReturnType<CashuLib['getTokenMetadata']>;
@@ -72,8 +79,10 @@ export function tokenHeader(text: unknown): { mint: string; unit: string } {
 function tokenText(text: unknown): string {
   if (typeof text !== 'string') throw invalid('payment.token must be a Cashu token string (cashuA… or cashuB…)');
   const token = text.trim();
-  if (token.length > MAX_TOKEN_CHARS) throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token is longer than ${MAX_TOKEN_CHARS} characters`);
-  if (!/^cashu[AB][A-Za-z0-9_\-+/=]+$/.test(token)) throw invalid('payment.token must be a Cashu token (cashuA… or cashuB…)');
+  if (token.length > MAX_TOKEN_CHARS)
+    throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token is longer than ${MAX_TOKEN_CHARS} characters`);
+  if (!/^cashu[AB][A-Za-z0-9_\-+/=]+$/.test(token))
+    throw invalid('payment.token must be a Cashu token (cashuA… or cashuB…)');
   return token;
 }
 
@@ -83,34 +92,56 @@ export function decodeToken(text: unknown, keysets: readonly KeysetEntry[]): Dec
   const header = tokenHeader(token);
   let decoded: ReturnType<CashuLib['getDecodedToken']>;
   try {
-    decoded = cashuLib().getDecodedToken(token, keysets.map((k) => k.id));
+    decoded = cashuLib().getDecodedToken(
+      token,
+      keysets.map((k) => k.id),
+    );
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // cashu-ts cannot map a V4 short id to any of the mint's keysets: a keyset the mint does not list.
-    if (/keyset/i.test(message)) throw new SluiceError('ERR_CASHU_KEYSET_UNKNOWN', `the token's keyset is not one the mint lists (${message.slice(0, 160)})`);
+    if (/keyset/i.test(message))
+      throw new SluiceError(
+        'ERR_CASHU_KEYSET_UNKNOWN',
+        `the token's keyset is not one the mint lists (${message.slice(0, 160)})`,
+      );
     throw invalid(`not a Cashu token: ${message}`.slice(0, 200));
   }
   if (decoded.proofs.length === 0) throw invalid('the token holds no proofs');
-  if (decoded.proofs.length > MAX_PROOFS) throw new SluiceError('ERR_CASHU_TOO_LARGE', `the token holds ${decoded.proofs.length} proofs; at most ${MAX_PROOFS} are taken`);
+  if (decoded.proofs.length > MAX_PROOFS)
+    throw new SluiceError(
+      'ERR_CASHU_TOO_LARGE',
+      `the token holds ${decoded.proofs.length} proofs; at most ${MAX_PROOFS} are taken`,
+    );
   const proofs: StoredProof[] = [];
   const secrets = new Set<string>();
   let value = 0n;
   for (const p of decoded.proofs) {
     const amount = p.amount.toBigInt();
     if (amount <= 0n || amount > MAX_TOKEN_SAT) throw invalid('a proof has an amount out of range');
-    if (typeof p.secret !== 'string' || p.secret === '' || p.secret.length > 1024 || typeof p.C !== 'string' || !/^0[23][0-9a-f]{64}$/i.test(p.C)) {
+    if (
+      typeof p.secret !== 'string' ||
+      p.secret === '' ||
+      p.secret.length > 1024 ||
+      typeof p.C !== 'string' ||
+      !/^0[23][0-9a-f]{64}$/i.test(p.C)
+    ) {
       throw invalid('a proof is malformed');
     }
     if (isSpendingCondition(p.secret)) {
-      throw new SluiceError('ERR_CASHU_TOKEN_LOCKED', 'the token is locked to a spending condition (NUT-10: P2PK or HTLC): send an unlocked token');
+      throw new SluiceError(
+        'ERR_CASHU_TOKEN_LOCKED',
+        'the token is locked to a spending condition (NUT-10: P2PK or HTLC): send an unlocked token',
+      );
     }
     if (secrets.has(p.secret)) throw invalid('the token holds the same proof twice');
     secrets.add(p.secret);
-    if (!keysets.some((k) => k.id === p.id)) throw new SluiceError('ERR_CASHU_KEYSET_UNKNOWN', `keyset ${p.id.slice(0, 66)} is not one the mint lists`);
+    if (!keysets.some((k) => k.id === p.id))
+      throw new SluiceError('ERR_CASHU_KEYSET_UNKNOWN', `keyset ${p.id.slice(0, 66)} is not one the mint lists`);
     value += amount;
     proofs.push({ id: p.id, amount: Number(amount), secret: p.secret, C: p.C.toLowerCase() });
   }
-  if (value > MAX_TOKEN_SAT) throw new SluiceError('ERR_CASHU_TOO_LARGE', 'the token is worth more than one purchase may be');
+  if (value > MAX_TOKEN_SAT)
+    throw new SluiceError('ERR_CASHU_TOO_LARGE', 'the token is worth more than one purchase may be');
   return { mint: header.mint, unit: decoded.unit ?? header.unit, proofs, value };
 }
 
@@ -154,11 +185,15 @@ export function splitAmount(amount: bigint, available: readonly bigint[]): numbe
       left -= size;
     }
   }
-  if (left !== 0n) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keyset cannot sign an amount of ${amount}`);
+  if (left !== 0n)
+    throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keyset cannot sign an amount of ${amount}`);
   return out;
 }
 
-/** Fresh outputs for `amounts` on keyset `id`: random secrets (32 bytes, hex, as wallets make them) and blinding factors. */
+/**
+ * Fresh outputs for `amounts` on keyset `id`: random secrets (32 bytes, hex, as wallets make them) and blinding
+ * factors.
+ */
 export function makeOutputs(amounts: readonly number[], id: string): SwapOutput[] {
   return amounts.map((amount) => {
     const secret = randomBytes(32).toString('hex');
@@ -170,7 +205,11 @@ export function makeOutputs(amounts: readonly number[], id: string): SwapOutput[
 /** A mint's blind signature on one of our outputs → the proof (C = C_ − r·K, K the keyset's key for the amount). */
 export function unblind(output: SwapOutput, C_: string, keys: Readonly<Record<string, string>>): StoredProof {
   const key = keys[String(output.amount)];
-  if (key === undefined) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint's keyset ${output.id} has no key for ${output.amount}`);
+  if (key === undefined)
+    throw new SluiceError(
+      'ERR_CASHU_MINT_UNAVAILABLE',
+      `the mint's keyset ${output.id} has no key for ${output.amount}`,
+    );
   const { unblindSignature, pointFromHex } = cashuLib();
   const C = unblindSignature(pointFromHex(C_), BigInt(`0x${output.r}`), pointFromHex(key));
   return { id: output.id, amount: output.amount, secret: output.secret, C: C.toHex(true) };

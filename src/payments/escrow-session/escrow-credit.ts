@@ -11,7 +11,13 @@ import { loadEvm } from '../../x402/index.ts';
 import type { Log } from '../../log.ts';
 import { systemClock, type Clock, type Timers } from '../../time.ts';
 import {
-  Emitter, isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionPurchasePort, type SessionReadView,
+  Emitter,
+  isLive,
+  type Session,
+  type SessionControlPort,
+  type SessionEventsView,
+  type SessionPurchasePort,
+  type SessionReadView,
 } from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { METHOD_NAME } from './terms.ts';
@@ -93,20 +99,35 @@ export class EscrowCredit {
     this.clock = options.clock ?? systemClock;
     const { sessions, log } = options;
     this.events = new Emitter<EscrowCreditEvents>((err, event) =>
-      log.warn('escrow listener failed', { event: String(event), reason: toSluiceError(err).message }));
+      log.warn('escrow listener failed', { event: String(event), reason: toSluiceError(err).message }),
+    );
     this.method = new X402SessionMethod(options.config, {
-      ledger: options.ledger, log, sessions, onClosed: (escrowId, close) => this.closed(escrowId, close), clock: this.clock,
+      ledger: options.ledger,
+      log,
+      sessions,
+      onClosed: (escrowId, close) => this.closed(escrowId, close),
+      clock: this.clock,
       ...(options.timers && { timers: options.timers }),
     });
     // The close follows the end record on flash, not the `ended` event: closed for an end the journal then lost (a
     // kill -9 before its fsync), the escrow would be settled while the session came back ACTIVE and ran unpaid.
-    afterEndOnFlash(sessions, options.endsWritten, (s) => {
-      const refs = s.payments.filter((p) => p.method === METHOD_NAME).map((p) => p.reference);
-      return refs.length > 0 ? { refs, at: s.endedAt ?? this.clock.now() } : undefined;
-    }, (end) => {
-      for (const ref of end.refs) void this.method.sessionEnded(ref, end.at).catch((err: unknown) =>
-        log.warn('escrow close not scheduled; the next start closes it', { session: ref, reason: toSluiceError(err).message }));
-    });
+    afterEndOnFlash(
+      sessions,
+      options.endsWritten,
+      (s) => {
+        const refs = s.payments.filter((p) => p.method === METHOD_NAME).map((p) => p.reference);
+        return refs.length > 0 ? { refs, at: s.endedAt ?? this.clock.now() } : undefined;
+      },
+      (end) => {
+        for (const ref of end.refs)
+          void this.method.sessionEnded(ref, end.at).catch((err: unknown) =>
+            log.warn('escrow close not scheduled; the next start closes it', {
+              session: ref,
+              reason: toSluiceError(err).message,
+            }),
+          );
+      },
+    );
     // No write when a purchase is granted (issue 37): the pending mark written before /session/create is the
     // purchase's one durable write. A mark a session holds is harmless: the resolver skips a reference a session holds
     // (and a late grant of it is refused as applied), the session's end clears it with the endedAt write the close
@@ -166,9 +187,17 @@ export class EscrowCredit {
     return true;
   }
 
-  private async apply(s: Session, ref: string, credit: NonNullable<ReturnType<X402SessionMethod['creditOf']>>): Promise<void> {
+  private async apply(
+    s: Session,
+    ref: string,
+    credit: NonNullable<ReturnType<X402SessionMethod['creditOf']>>,
+  ): Promise<void> {
     const figures: CreditFigures = {
-      session: s.id, mac: s.mac, escrow_session: ref, metered_steps: credit.metered.toString(), receipt_units: credit.receipted.toString(),
+      session: s.id,
+      mac: s.mac,
+      escrow_session: ref,
+      metered_steps: credit.metered.toString(),
+      receipt_units: credit.receipted.toString(),
     };
     if (credit.state === 'awaiting-receipt') {
       // The hold is not stored, it is re-evaluated at start from the usage on flash: that usage is written before the
@@ -179,17 +208,22 @@ export class EscrowCredit {
         this.options.log.info('escrow credit exhausted: gate held until a receipt', { ...figures });
         this.events.emit('awaiting-receipt', figures);
       }
-    } else if (credit.state === 'open' && this.released(s.id) && await this.options.gate.release(s.mac)) {
+    } else if (credit.state === 'open' && this.released(s.id) && (await this.options.gate.release(s.mac))) {
       this.options.log.info('escrow receipt: gate re-opened', { ...figures });
       this.events.emit('receipt', figures);
     }
   }
 
   /** A buyer-signed usage receipt (ubus `receipt`): kept when higher than the session's last; may release a hold. */
-  async receipt(args: Record<string, unknown>): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+  async receipt(
+    args: Record<string, unknown>,
+  ): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     const { sessions } = this.options;
     const live = (mac: string): Session | undefined => sessions.list({ mac }).find(isLive);
-    const r = await this.method.receipt(args, (mac) => { const s = live(mac); return s && escrowRefOf(s); });
+    const r = await this.method.receipt(args, (mac) => {
+      const s = live(mac);
+      return s && escrowRefOf(s);
+    });
     const session = sessions.list({}).find((s) => isLive(s) && s.payments.some((p) => p.reference === r.sessionId));
     if (session) await this.check(session.id);
     return r;
@@ -200,18 +234,31 @@ export class EscrowCredit {
     const ref = escrowRefOf(s);
     if (ref === undefined) return null;
     const stepSize = this.options.stepSizeOf(s.plan);
-    return this.method.escrowView(ref, isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined);
+    return this.method.escrowView(
+      ref,
+      isLive(s) && stepSize !== undefined ? { used: BigInt(s.used), stepSize } : undefined,
+    );
   }
 
   /** The escrow session behind a sluice session was closed on chain: told with the amounts. */
   private closed(escrowId: string, close: EscrowClose): void {
-    const s = this.options.sessions.list({}).find((x) => x.payments.some((p) => p.method === METHOD_NAME && p.reference === escrowId));
+    const s = this.options.sessions
+      .list({})
+      .find((x) => x.payments.some((p) => p.method === METHOD_NAME && p.reference === escrowId));
     const escrow = this.method.escrowView(escrowId);
     const mac = s?.mac ?? this.method.macOf(escrowId);
     if (!escrow || mac === undefined) return;
     this.events.emit('escrow-closed', {
-      session: s ?? null, mac, escrow,
-      figures: { sessionId: escrowId, units: close.units ?? '0', transaction: close.transaction || null, sellerAmount: close.sellerAmount, buyerRefund: close.buyerRefund },
+      session: s ?? null,
+      mac,
+      escrow,
+      figures: {
+        sessionId: escrowId,
+        units: close.units ?? '0',
+        transaction: close.transaction || null,
+        sellerAmount: close.sellerAmount,
+        buyerRefund: close.buyerRefund,
+      },
     });
   }
 

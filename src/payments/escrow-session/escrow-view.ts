@@ -18,7 +18,11 @@ export type EscrowView = Record<string, string | Record<string, string> | null>;
  * the buyer's latest receipt by at most escrow.credit_steps. null for a session this router does not know.
  */
 export function creditOf(
-ledger: EscrowLedger | undefined, creditSteps: number, reference: string, used: bigint, stepSize: bigint,
+  ledger: EscrowLedger | undefined,
+  creditSteps: number,
+  reference: string,
+  used: bigint,
+  stepSize: bigint,
 ): EscrowCredit | null {
   const e = ledger?.get(reference);
   if (!e || e.closed) return null;
@@ -33,22 +37,32 @@ ledger: EscrowLedger | undefined, creditSteps: number, reference: string, used: 
  * back. Null for a reference this router does not keep (another method, or closed long ago: KEEP_CLOSED).
  */
 export function escrowView(
-ledger: EscrowLedger | undefined, creditSteps: number, reference: string, live?: { used: bigint; stepSize: bigint },
+  ledger: EscrowLedger | undefined,
+  creditSteps: number,
+  reference: string,
+  live?: { used: bigint; stepSize: bigint },
 ): EscrowView | null {
   const e = ledger?.get(reference);
   if (!e) return null;
   // A live session's gate may be held for a receipt (the credit rule, from the ledger and the metered usage).
-  const credit = live && !e.closed && e.endedAt === undefined ? creditOf(ledger, creditSteps, reference, live.used, live.stepSize) : null;
+  const credit =
+    live && !e.closed && e.endedAt === undefined
+      ? creditOf(ledger, creditSteps, reference, live.used, live.stepSize)
+      : null;
   return {
     escrow_session: e.sessionId,
     buyer: e.buyer,
     max_units: e.maxUnits.toString(),
     receipt_units: (e.receipt?.cumulativeUnits ?? 0n).toString(),
     consumed_units: (e.consumedUnits ?? 0n).toString(),
-    state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : credit?.state ?? 'open',
-    close: e.closed ? {
-      transaction: e.closed.transaction, seller_amount: e.closed.sellerAmount, buyer_refund: e.closed.buyerRefund,
-      ...(e.closed.units !== undefined && { units: e.closed.units }),
-    } : null,
+    state: e.closed ? 'closed' : e.endedAt !== undefined ? 'closing' : (credit?.state ?? 'open'),
+    close: e.closed
+      ? {
+          transaction: e.closed.transaction,
+          seller_amount: e.closed.sellerAmount,
+          buyer_refund: e.closed.buyerRefund,
+          ...(e.closed.units !== undefined && { units: e.closed.units }),
+        }
+      : null,
   };
 }

@@ -5,12 +5,17 @@ import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
 import { SluiceError } from '../../errors.ts';
 
 /** A buyer-signed escrow usage receipt, applied (ubus `receipt`, POST /receipt). */
-type ReceiptFace = (args: Record<string, unknown>)
-  => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
+type ReceiptFace = (
+  args: Record<string, unknown>,
+) => Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }>;
 
 declare module '../plugin.ts' {
-  interface UbusFace { receipt?: ReceiptFace }
-  interface LanFace { receipt?: ReceiptFace }
+  interface UbusFace {
+    receipt?: ReceiptFace;
+  }
+  interface LanFace {
+    receipt?: ReceiptFace;
+  }
 }
 
 const MAX_RECEIPT_BYTES = 2048;
@@ -25,43 +30,82 @@ export const escrowSessionPlugin: PaymentPlugin = {
     // A buyer-signed usage receipt: kept when higher than the session's last (docs/ubus-api.md `receipt`).
     receipt: {
       args: {
-        mac: { kind: 'mac' }, session_id: { kind: 'string', maxLength: 66 }, cumulative_units: { kind: 'count', required: true },
-        nonce: { kind: 'count' }, signature: { kind: 'string', maxLength: 132, required: true },
+        mac: { kind: 'mac' },
+        session_id: { kind: 'string', maxLength: 66 },
+        cumulative_units: { kind: 'count', required: true },
+        nonce: { kind: 'count' },
+        signature: { kind: 'string', maxLength: 132, required: true },
       },
       adminOnly: false,
       async handler(a, face) {
         // Checked by api/args.ts against the policy above: strings as strings, counts as bigints.
-        const { mac, session_id: sessionId, cumulative_units: units, nonce, signature } = a as {
-          mac?: string; session_id?: string; cumulative_units: bigint; nonce?: bigint; signature: string;
+        const {
+          mac,
+          session_id: sessionId,
+          cumulative_units: units,
+          nonce,
+          signature,
+        } = a as {
+          mac?: string;
+          session_id?: string;
+          cumulative_units: bigint;
+          nonce?: bigint;
+          signature: string;
         };
         if (mac === undefined && sessionId === undefined) throw invalidArgument('mac', 'mac or session_id is required');
         if (!face?.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
         const r = await face.receipt({
-          ...(mac !== undefined && { mac }), ...(sessionId !== undefined && { session_id: sessionId }),
-          cumulative_units: String(units), ...(nonce !== undefined && { nonce: String(nonce) }), signature,
+          ...(mac !== undefined && { mac }),
+          ...(sessionId !== undefined && { session_id: sessionId }),
+          cumulative_units: String(units),
+          ...(nonce !== undefined && { nonce: String(nonce) }),
+          signature,
         });
         return { session_id: r.sessionId, cumulative_units: r.cumulativeUnits.toString(), advanced: r.advanced };
       },
     },
   },
-  lanRoutes: [{
-    // A buyer-signed usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the caller's escrow
-    // session: ubus `receipt` with the MAC of the source IP.
-    method: 'POST', path: '/receipt', paying: true,
-    async handler(req, face) {
-      const body = await req.json(MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
-      const mac = await req.mac();
-      if (!face?.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
-      const { session_id, cumulative_units, nonce, signature } = body;
-      const r = await face.receipt({ mac, ...(session_id !== undefined && { session_id }), cumulative_units, ...(nonce !== undefined && { nonce }), signature });
-      return { status: 200, body: { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced } };
+  lanRoutes: [
+    {
+      // A buyer-signed usage receipt (JSON {cumulative_units, nonce?, signature}, ≤ 2 KiB) for the caller's escrow
+      // session: ubus `receipt` with the MAC of the source IP.
+      method: 'POST',
+      path: '/receipt',
+      paying: true,
+      async handler(req, face) {
+        const body = await req.json(MAX_RECEIPT_BYTES, 'ERR_RECEIPT_INVALID', '{cumulative_units, nonce?, signature}');
+        const mac = await req.mac();
+        if (!face?.receipt) throw new SluiceError('ERR_RECEIPT_SESSION', 'escrow sessions are not enabled');
+        const { session_id, cumulative_units, nonce, signature } = body;
+        const r = await face.receipt({
+          mac,
+          ...(session_id !== undefined && { session_id }),
+          cumulative_units,
+          ...(nonce !== undefined && { nonce }),
+          signature,
+        });
+        return {
+          status: 200,
+          body: { session_id: r.sessionId, cumulative_units: r.cumulativeUnits, advanced: r.advanced },
+        };
+      },
     },
-  }],
+  ],
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
     const ledger = await EscrowLedger.open(config.main.stateDir);
-    const escrow = await openEscrowCredit({ config: config.escrow, ledger, sessions, gate, stepSizeOf, endsWritten, log });
+    const escrow = await openEscrowCredit({
+      config: config.escrow,
+      ledger,
+      sessions,
+      gate,
+      stepSizeOf,
+      endsWritten,
+      log,
+    });
     // Each tick's billed sessions: one whose metered steps outran its receipts is held (escrow-credit.ts).
-    sessions.on('usage', (batch) => { for (const u of batch) void escrow.check(u.sessionId); });
+    sessions.on('usage', (batch) => {
+      for (const u of batch) void escrow.check(u.sessionId);
+    });
     return {
       methods: [escrow.method],
       reconfigure: (next) => escrow.reconfigure(next.escrow),
@@ -78,7 +122,10 @@ export const escrowSessionPlugin: PaymentPlugin = {
       close: async () => escrow.stop(),
       ubus: {
         receipt: (args) => escrow.receipt(args),
-        sessionFields: (s) => { const view = escrow.escrowOf(s); return view && { escrow: view }; },
+        sessionFields: (s) => {
+          const view = escrow.escrowOf(s);
+          return view && { escrow: view };
+        },
       },
       lan: { receipt: (args) => escrow.receipt(args) },
     };

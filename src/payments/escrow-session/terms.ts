@@ -1,7 +1,7 @@
 /**
  * The `x402-session` method's terms (x402-session.ts has the method): its limits and timing, what a deposit is after
- * every local check, its options, and the syntax of the payload's `extensions.session` {type "prepaid", pricePerUnit, maxUnits,
- * duration, seller, salt}.
+ * every local check, its options, and the syntax of the payload's `extensions.session` {type "prepaid", pricePerUnit,
+ * maxUnits, duration, seller, salt}.
  */
 import type { Address as ViemAddress, Hex as ViemHex } from 'viem';
 import { SluiceError } from '../../errors.ts';
@@ -17,7 +17,9 @@ export const METHOD_NAME = 'x402-session';
 export const MAX_WINDOW_SECONDS = 600n;
 /** A session's escrow lasts at most this long (the buyer's money is locked until then if the router vanishes). */
 export const MAX_DURATION_SECONDS = 7n * 24n * 3600n;
-/** A receipt that advanced is submitted to /session/consume this much later (receipts arriving meanwhile ride along). */
+/**
+ * A receipt that advanced is submitted to /session/consume this much later (receipts arriving meanwhile ride along).
+ */
 export const CONSUME_DELAY_MS = 5000;
 /** How often a close without an answer is tried again. */
 export const CLOSE_RETRY_MS = 3000;
@@ -70,10 +72,16 @@ export function parseSessionTerms(raw: Record<string, unknown>): SessionTerms & 
     return mismatch(`extensions.session.${k} must be a non-negative integer (decimal string)`);
   };
   if (r.type !== 'prepaid') mismatch(`extensions.session.type ${JSON.stringify(r.type)} is not "prepaid"`);
-  if (typeof r.seller !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.seller)) mismatch('extensions.session.seller must be an address');
-  if (typeof r.salt !== 'string' || !evm().isHex(r.salt) || r.salt.length !== 66) mismatch('extensions.session.salt must be 32 bytes hex');
+  if (typeof r.seller !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.seller))
+    mismatch('extensions.session.seller must be an address');
+  if (typeof r.salt !== 'string' || !evm().isHex(r.salt) || r.salt.length !== 66)
+    mismatch('extensions.session.salt must be 32 bytes hex');
   return {
-    type: 'prepaid', seller: (r.seller as string).toLowerCase() as ViemAddress, pricePerUnit: uint('pricePerUnit'), maxUnits: uint('maxUnits'),
-    duration: uint('duration'), salt: (r.salt as string).toLowerCase() as ViemHex,
+    type: 'prepaid',
+    seller: (r.seller as string).toLowerCase() as ViemAddress,
+    pricePerUnit: uint('pricePerUnit'),
+    maxUnits: uint('maxUnits'),
+    duration: uint('duration'),
+    salt: (r.salt as string).toLowerCase() as ViemHex,
   };
 }

@@ -17,10 +17,22 @@ import { systemClock, type Clock } from '../../time.ts';
 import type { EscrowConfig } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
 import {
-  EscrowFacilitatorClient, sessionIdOf, termsNonce,
-  type EscrowClose, type EscrowEntry, type Outcome, type PendingGrant,
+  EscrowFacilitatorClient,
+  sessionIdOf,
+  termsNonce,
+  type EscrowClose,
+  type EscrowEntry,
+  type Outcome,
+  type PendingGrant,
 } from '../../escrow/index.ts';
-import { knownTokenDomain, parseExactPayment, verifyLocally, type Address, type ExactPayment, type TokenDomain } from '../../x402/index.ts';
+import {
+  knownTokenDomain,
+  parseExactPayment,
+  verifyLocally,
+  type Address,
+  type ExactPayment,
+  type TokenDomain,
+} from '../../x402/index.ts';
 import { grantLate } from '../late-grant.ts';
 import { creditOf, escrowView, type EscrowCredit, type EscrowView } from './escrow-view.ts';
 import { WINDOW_MARGIN_SECONDS } from '../exact/options.ts';
@@ -28,8 +40,16 @@ import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput 
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import {
-  CLOSE_RETRY_MS, CONSUME_DELAY_MS, MAX_DURATION_SECONDS, MAX_WINDOW_SECONDS, METHOD_NAME, mismatch, parseSessionTerms,
-  PENDING_MARGIN_SECONDS, type SessionDeposit, type X402SessionOptions,
+  CLOSE_RETRY_MS,
+  CONSUME_DELAY_MS,
+  MAX_DURATION_SECONDS,
+  MAX_WINDOW_SECONDS,
+  METHOD_NAME,
+  mismatch,
+  parseSessionTerms,
+  PENDING_MARGIN_SECONDS,
+  type SessionDeposit,
+  type X402SessionOptions,
 } from './terms.ts';
 
 export class X402SessionMethod implements PaymentMethod {
@@ -51,23 +71,36 @@ export class X402SessionMethod implements PaymentMethod {
    */
   private readonly closes: ScheduledPass<number>;
 
-  constructor(private config: EscrowConfig, private readonly options: Omit<X402SessionOptions, 'config'> = {}) {
+  constructor(
+    private config: EscrowConfig,
+    private readonly options: Omit<X402SessionOptions, 'config'> = {},
+  ) {
     this.clock = options.clock ?? systemClock;
     this.closes = new ScheduledPass({
-      run: () => this.doClose(), retry: { minMs: CLOSE_RETRY_MS, maxMs: CLOSE_RETRY_MS }, clock: this.clock,
+      run: () => this.doClose(),
+      retry: { minMs: CLOSE_RETRY_MS, maxMs: CLOSE_RETRY_MS },
+      clock: this.clock,
       ...(options.timers && { timers: options.timers }),
       // A failure (the ledger not written: a full flash) is logged and the pass tried again later.
-      failed: (err) => options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message }),
+      failed: (err) =>
+        options.log?.warn('escrow close/consume pass failed; will retry', { reason: toSluiceError(err).message }),
     });
     this.client = this.clientFor(config);
   }
 
   private clientFor(config: EscrowConfig): EscrowFacilitatorClient {
-    return new EscrowFacilitatorClient({ url: config.facilitatorUrl, timeoutMs: this.options.timeoutMs ?? 10_000, retries: 2,
-      signal: this.closes.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return new EscrowFacilitatorClient({
+      url: config.facilitatorUrl,
+      timeoutMs: this.options.timeoutMs ?? 10_000,
+      retries: 2,
+      signal: this.closes.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }),
+    });
   }
 
-  get facilitator(): EscrowFacilitatorClient { return this.client; }
+  get facilitator(): EscrowFacilitatorClient {
+    return this.client;
+  }
 
   /** The session's allotment is maxUnits steps: the deposit buys them all up front, the unused ones come back. */
   quoteFor(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote {
@@ -80,13 +113,20 @@ export class X402SessionMethod implements PaymentMethod {
     return quote({ steps: terms.maxUnits });
   }
 
-  /** The EIP-712 domain of the plan's token: sluice's table, else what the payload's `accepted.extra` names (the signature is then checked under it). */
+  /**
+   * The EIP-712 domain of the plan's token: sluice's table, else what the payload's `accepted.extra` names (the
+   * signature is then checked under it).
+   */
   private domainOf(asset: string, p: ExactPayment): TokenDomain {
     const known = knownTokenDomain(this.config.network, asset);
     if (known) return known;
     const { name, version } = p.accepted?.extra ?? {};
     if (name === undefined || version === undefined) {
-      throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED', `plan asset ${asset} on ${this.config.network} has no known EIP-712 domain: the payload's accepted.extra must name it`);
+      throw new SluiceError(
+        'ERR_X402_ASSET_UNSUPPORTED',
+        `plan asset ${asset} on ${this.config.network} has no known EIP-712 domain: the payload's ` +
+          'accepted.extra must name it',
+      );
     }
     return { name, version };
   }
@@ -96,7 +136,9 @@ export class X402SessionMethod implements PaymentMethod {
     return { reference: d.sessionId };
   }
 
-  /** x402's local checks (payee = the escrow, ReceiveWithAuthorization) and the terms' consistency; once per purchase. */
+  /**
+   * x402's local checks (payee = the escrow, ReceiveWithAuthorization) and the terms' consistency; once per purchase.
+   */
   verified(ctx: PaymentContext): Promise<SessionDeposit> {
     return this.checked.of(ctx, (c) => this.check(c));
   }
@@ -109,18 +151,30 @@ export class X402SessionMethod implements PaymentMethod {
     const asset = ctx.quote.asset.toLowerCase() as Address;
     const now = BigInt(Math.floor(ctx.now / 1000));
     await verifyLocally(p, {
-      network: c.network, chainId: c.chainId, asset, domain: this.domainOf(asset, p), payTo: c.address as Address,
-      price: ctx.quote.price, now, marginSeconds: WINDOW_MARGIN_SECONDS, maxTimeoutSeconds: MAX_WINDOW_SECONDS,
+      network: c.network,
+      chainId: c.chainId,
+      asset,
+      domain: this.domainOf(asset, p),
+      payTo: c.address as Address,
+      price: ctx.quote.price,
+      now,
+      marginSeconds: WINDOW_MARGIN_SECONDS,
+      maxTimeoutSeconds: MAX_WINDOW_SECONDS,
       primaryType: 'ReceiveWithAuthorization',
     });
     if (terms.seller !== c.seller) mismatch(`session seller ${terms.seller} is not this router's seller ${c.seller}`);
     if (terms.pricePerUnit !== ctx.quote.pricePerStep) {
-      mismatch(`session pricePerUnit ${terms.pricePerUnit} differs from the plan's price per step ${ctx.quote.pricePerStep}`,
-        { pricePerUnit: terms.pricePerUnit.toString(), pricePerStep: ctx.quote.pricePerStep.toString() });
+      mismatch(
+        `session pricePerUnit ${terms.pricePerUnit} differs from the plan's price per step ${ctx.quote.pricePerStep}`,
+        { pricePerUnit: terms.pricePerUnit.toString(), pricePerStep: ctx.quote.pricePerStep.toString() },
+      );
     }
-    if (terms.maxUnits !== ctx.quote.steps) mismatch(`session maxUnits ${terms.maxUnits} differs from the steps bought ${ctx.quote.steps}`);
+    if (terms.maxUnits !== ctx.quote.steps)
+      mismatch(`session maxUnits ${terms.maxUnits} differs from the steps bought ${ctx.quote.steps}`);
     if (p.authorization.value !== terms.pricePerUnit * terms.maxUnits) {
-      mismatch(`deposit ${p.authorization.value} is not maxUnits × pricePerUnit = ${terms.pricePerUnit * terms.maxUnits}`);
+      mismatch(
+        `deposit ${p.authorization.value} is not maxUnits × pricePerUnit = ${terms.pricePerUnit * terms.maxUnits}`,
+      );
     }
     const minDuration = ctx.quote.metric === 'seconds' ? ctx.quote.allotment : 60n;
     if (terms.duration < minDuration || terms.duration > MAX_DURATION_SECONDS) {
@@ -130,28 +184,51 @@ export class X402SessionMethod implements PaymentMethod {
       mismatch('the authorization nonce is not the hash of the session terms (termsNonce)');
     }
     const buyer = p.authorization.from;
-    return { payment: p, terms, sessionId: sessionIdOf(asset as ViemAddress, buyer as ViemAddress, p.authorization.nonce as ViemHex), buyer, asset };
+    return {
+      payment: p,
+      terms,
+      sessionId: sessionIdOf(asset as ViemAddress, buyer as ViemAddress, p.authorization.nonce as ViemHex),
+      buyer,
+      asset,
+    };
   }
 
   async authorize(ctx: PaymentContext): Promise<PaymentRef> {
     const d = await this.verified(ctx);
     const id = d.sessionId;
-    const ref: PaymentRef = { method: this.name, reference: id, amount: d.payment.authorization.value, asset: d.asset, at: ctx.now, steps: d.terms.maxUnits };
+    const ref: PaymentRef = {
+      method: this.name,
+      reference: id,
+      amount: d.payment.authorization.value,
+      asset: d.asset,
+      at: ctx.now,
+      steps: d.terms.maxUnits,
+    };
     const ledger = this.options.ledger;
-    if (this.inFlight.has(id)) throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', `escrow session ${id} is being resolved; try again shortly`);
+    if (this.inFlight.has(id))
+      throw new SluiceError('ERR_PAYMENT_IN_PROGRESS', `escrow session ${id} is being resolved; try again shortly`);
     this.inFlight.add(id);
     try {
       const q = ctx.quote;
       // What to grant, on flash before /session/create: a crash during the call (the deposit may land) leaves it for
       // the resolver and for the customer's retry; cleared once a session holds the escrow session id.
       const pending: PendingGrant = {
-        plan: q.plan, metric: q.metric, allotment: q.allotment.toString(), steps: q.steps.toString(), amount: ref.amount.toString(), asset: d.asset,
-        at: ctx.now, validBefore: d.payment.authorization.validBefore.toString(),
+        plan: q.plan,
+        metric: q.metric,
+        allotment: q.allotment.toString(),
+        steps: q.steps.toString(),
+        amount: ref.amount.toString(),
+        asset: d.asset,
+        at: ctx.now,
+        validBefore: d.payment.authorization.validBefore.toString(),
         ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
       };
       const known = ledger?.get(id);
       if (known && (known.endedAt !== undefined || known.closed)) {
-        throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow session ${id} was closed on this router (its deposit refunded)`);
+        throw new SluiceError(
+          'ERR_ESCROW_CREATE_REFUSED',
+          `escrow session ${id} was closed on this router (its deposit refunded)`,
+        );
       }
       if (known) {
         // A purchase of this deposit began before (a create without an answer, or one a kill -9 cut short): ask the
@@ -165,16 +242,32 @@ export class X402SessionMethod implements PaymentMethod {
         if (!isNotFound(view)) throw pendingError(id);
         if (!known.pending) await ledger!.setPending(id, pending);
       } else {
-        await ledger?.record({ sessionId: id, mac: ctx.request.mac, buyer: d.buyer as ViemAddress, maxUnits: d.terms.maxUnits,
-          escrow: this.config.address, network: this.config.network, chainId: this.config.chainId, pending });
+        await ledger?.record({
+          sessionId: id,
+          mac: ctx.request.mac,
+          buyer: d.buyer as ViemAddress,
+          maxUnits: d.terms.maxUnits,
+          escrow: this.config.address,
+          network: this.config.network,
+          chainId: this.config.chainId,
+          pending,
+        });
       }
       const created = await this.client.create({
-        x402Version: 2, paymentPayload: d.payment.raw,
-        paymentRequirements: { asset: d.asset, amount: d.payment.authorization.value.toString(), network: this.config.network },
+        x402Version: 2,
+        paymentPayload: d.payment.raw,
+        paymentRequirements: {
+          asset: d.asset,
+          amount: d.payment.authorization.value.toString(),
+          network: this.config.network,
+        },
       });
       if (created.status === 'done') {
         if (created.value.sessionId.toLowerCase() !== id) {
-          throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `facilitator created session ${created.value.sessionId}, not ${id}`);
+          throw new SluiceError(
+            'ERR_ESCROW_CREATE_REFUSED',
+            `facilitator created session ${created.value.sessionId}, not ${id}`,
+          );
         }
         return ref;
       }
@@ -183,10 +276,16 @@ export class X402SessionMethod implements PaymentMethod {
       if (created.status === 'refused' || created.unsent) {
         if (!known) await ledger?.forget(id);
         if (created.status === 'refused') {
-          throw new SluiceError('ERR_ESCROW_CREATE_REFUSED', `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
-            { details: { reason: created.reason } });
+          throw new SluiceError(
+            'ERR_ESCROW_CREATE_REFUSED',
+            `escrow facilitator refused the deposit: ${created.reason}: ${created.message}`,
+            { details: { reason: created.reason } },
+          );
         }
-        throw new SluiceError('ERR_ESCROW_FACILITATOR_UNAVAILABLE', `escrow facilitator unreachable (${created.message}); nothing was taken`);
+        throw new SluiceError(
+          'ERR_ESCROW_FACILITATOR_UNAVAILABLE',
+          `escrow facilitator unreachable (${created.message}); nothing was taken`,
+        );
       }
       // No answer: the deposit may have landed (or may still land, until validBefore). The session id is known, so ask.
       const view = await this.client.get(this.config.network, id);
@@ -216,7 +315,9 @@ export class X402SessionMethod implements PaymentMethod {
    * resolver (the deposit may have landed: granted, or dropped once it cannot); none and not pending → nothing on this
    * router will ever use it: closed at once, the buyer refunded what no receipt claims.
    */
-  async reconcile(holderOf: (reference: string) => { live: boolean; endedAt: number | null } | undefined): Promise<void> {
+  async reconcile(
+    holderOf: (reference: string) => { live: boolean; endedAt: number | null } | undefined,
+  ): Promise<void> {
     const ledger = this.options.ledger;
     if (!ledger) return;
     const now = this.clock.now();
@@ -225,7 +326,10 @@ export class X402SessionMethod implements PaymentMethod {
       if (holder?.live) await ledger.setPending(e.sessionId, undefined);
       else if (holder) await ledger.ended(e.sessionId, holder.endedAt ?? now);
       else if (e.pending === undefined) {
-        this.options.log?.warn('escrow session held by no session: closing it (refund of what no receipt claims)', { session: e.sessionId, mac: e.mac });
+        this.options.log?.warn('escrow session held by no session: closing it (refund of what no receipt claims)', {
+          session: e.sessionId,
+          mac: e.mac,
+        });
         await ledger.ended(e.sessionId, now - this.config.closeGraceMs);
       }
     }
@@ -233,7 +337,10 @@ export class X402SessionMethod implements PaymentMethod {
 
   /** The session could not be granted after the deposit landed: close the escrow session at once (full refund). */
   async release(ref: PaymentRef, reason: Error): Promise<void> {
-    this.options.log?.warn('escrow deposit not granted; closing it with a full refund', { session: ref.reference, reason: reason.message });
+    this.options.log?.warn('escrow deposit not granted; closing it with a full refund', {
+      session: ref.reference,
+      reason: reason.message,
+    });
     if (await this.options.ledger?.ended(ref.reference, this.clock.now() - this.config.closeGraceMs)) this.schedule(0);
   }
 
@@ -242,22 +349,48 @@ export class X402SessionMethod implements PaymentMethod {
     const p = e.pending!;
     const sessions = this.options.sessions;
     if (!sessions) return false;
-    const payment: PaymentRef = { method: this.name, reference: e.sessionId, amount: BigInt(p.amount), asset: p.asset, at: p.at, steps: BigInt(p.steps) };
-    const grant = { mac: e.mac, metric: p.metric, allotment: BigInt(p.allotment), plan: p.plan, payment, ...(p.ip !== undefined && { ip: p.ip }) };
-    const done = await grantLate(sessions, grant,
-      { granted: 'escrow purchase granted after a late create', failed: 'escrow late grant failed; will retry', fields: { session: e.sessionId } },
-      { log: this.options.log });
+    const payment: PaymentRef = {
+      method: this.name,
+      reference: e.sessionId,
+      amount: BigInt(p.amount),
+      asset: p.asset,
+      at: p.at,
+      steps: BigInt(p.steps),
+    };
+    const grant = {
+      mac: e.mac,
+      metric: p.metric,
+      allotment: BigInt(p.allotment),
+      plan: p.plan,
+      payment,
+      ...(p.ip !== undefined && { ip: p.ip }),
+    };
+    const done = await grantLate(
+      sessions,
+      grant,
+      {
+        granted: 'escrow purchase granted after a late create',
+        failed: 'escrow late grant failed; will retry',
+        fields: { session: e.sessionId },
+      },
+      { log: this.options.log },
+    );
     if (!done) return false;
     await this.options.ledger!.setPending(e.sessionId, undefined);
     return true;
   }
 
-  /** Pending purchases: found → granted; not found after validBefore (+ a margin for clocks) → dropped, nothing taken. */
+  /**
+   * Pending purchases: found → granted; not found after validBefore (+ a margin for clocks) → dropped, nothing taken.
+   */
   private async resolvePending(now: number): Promise<number> {
     const ledger = this.options.ledger!;
     let pending = 0;
     for (const e of ledger.pendingGrants()) {
-      if (this.inFlight.has(e.sessionId)) { pending++; continue; }
+      if (this.inFlight.has(e.sessionId)) {
+        pending++;
+        continue;
+      }
       // Held by a session already (its purchase is being written or just was): the `started` event or the next
       // start's reconcile clears the mark; nothing to ask.
       if (this.options.sessions?.isApplied({ method: this.name, reference: e.sessionId })) continue;
@@ -266,13 +399,19 @@ export class X402SessionMethod implements PaymentMethod {
         const view = await this.client.get(this.networkOf(e), e.sessionId);
         if (view.status === 'done' && view.value.buyer.toLowerCase() === e.buyer.toLowerCase()) {
           if (!(await this.lateGrant(e))) pending++;
-        } else if (isNotFound(view) && BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))) {
+        } else if (
+          isNotFound(view) &&
+          BigInt(e.pending!.validBefore) + PENDING_MARGIN_SECONDS < BigInt(Math.floor(now / 1000))
+        ) {
           await ledger.forget(e.sessionId);
           this.options.log?.info('escrow pending purchase failed; nothing was taken', { session: e.sessionId });
         } else pending++;
       } catch (err) {
         pending++;
-        this.options.log?.warn('escrow pending purchase: resolve failed', { session: e.sessionId, reason: toSluiceError(err).message });
+        this.options.log?.warn('escrow pending purchase: resolve failed', {
+          session: e.sessionId,
+          reason: toSluiceError(err).message,
+        });
       } finally {
         this.inFlight.delete(e.sessionId);
       }
@@ -281,29 +420,40 @@ export class X402SessionMethod implements PaymentMethod {
   }
 
   /**
-   * A buyer-signed usage receipt (ubus `receipt`): for the escrow session `session_id`, or the one the MAC's live session
-   * was bought with. Kept when higher than the last; a lower or equal one changes nothing.
+   * A buyer-signed usage receipt (ubus `receipt`): for the escrow session `session_id`, or the one the MAC's live
+   * session was bought with. Kept when higher than the last; a lower or equal one changes nothing.
    */
-  async receipt(input: Record<string, unknown>, sessionOfMac: (mac: string) => string | undefined): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
+  async receipt(
+    input: Record<string, unknown>,
+    sessionOfMac: (mac: string) => string | undefined,
+  ): Promise<{ sessionId: string; cumulativeUnits: bigint; advanced: boolean }> {
     const ledger = this.options.ledger;
     if (!ledger) throw new SluiceError('ERR_RECEIPT_SESSION', 'this router keeps no escrow sessions');
     let sessionId = typeof input.session_id === 'string' ? input.session_id.toLowerCase() : undefined;
     if (typeof input.mac === 'string') {
       const ofMac = sessionOfMac(input.mac);
       if (!ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', `no live escrow session for ${input.mac}`);
-      if (sessionId !== undefined && sessionId !== ofMac) throw new SluiceError('ERR_RECEIPT_SESSION', 'receipt is for another escrow session than the MAC\'s');
+      if (sessionId !== undefined && sessionId !== ofMac)
+        throw new SluiceError('ERR_RECEIPT_SESSION', "receipt is for another escrow session than the MAC's");
       sessionId = ofMac;
     }
     if (sessionId === undefined) throw new SluiceError('ERR_RECEIPT_INVALID', 'mac or session_id is required');
     const sold = ledger.get(sessionId);
-    const domain = { chainId: sold?.chainId ?? this.config.chainId, escrow: (sold?.escrow ?? this.config.address) as ViemAddress };
-    const { entry, advanced } = await ledger.accept(domain, sessionId,
-      { ...input, session_id: input.session_id ?? sessionId });
+    const domain = {
+      chainId: sold?.chainId ?? this.config.chainId,
+      escrow: (sold?.escrow ?? this.config.address) as ViemAddress,
+    };
+    const { entry, advanced } = await ledger.accept(domain, sessionId, {
+      ...input,
+      session_id: input.session_id ?? sessionId,
+    });
     if (advanced) this.schedule(CONSUME_DELAY_MS);
     return { sessionId: entry.sessionId, cumulativeUnits: entry.receipt?.cumulativeUnits ?? 0n, advanced };
   }
 
-  /** The credit rule for the escrow session `reference` (escrow-view.ts); null for a session this router does not know. */
+  /**
+   * The credit rule for the escrow session `reference` (escrow-view.ts); null for a session this router does not know.
+   */
   creditOf(reference: string, used: bigint, stepSize: bigint): EscrowCredit | null {
     return creditOf(this.options.ledger, this.config.creditSteps, reference, used, stepSize);
   }
@@ -341,16 +491,31 @@ export class X402SessionMethod implements PaymentMethod {
     // older one is a no-op there); what the chain recorded is kept so the same receipt is not sent twice.
     for (const e of ledger.dueToConsume()) {
       const r = e.receipt!;
-      const out = await this.client.consume({ sessionId: e.sessionId, network: this.networkOf(e), units: r.cumulativeUnits.toString(),
-        nonce: r.nonce.toString(), buyerSignature: r.signature });
+      const out = await this.client.consume({
+        sessionId: e.sessionId,
+        network: this.networkOf(e),
+        units: r.cumulativeUnits.toString(),
+        nonce: r.nonce.toString(),
+        buyerSignature: r.signature,
+      });
       if (out.status === 'done') await ledger.consumed(e.sessionId, r.cumulativeUnits);
-      else if (out.status === 'refused') this.options.log?.warn('escrow consume refused; the close carries the receipt', { session: e.sessionId, reason: out.reason });
-      else { pending++; this.options.log?.warn('escrow consume not done; will retry', { session: e.sessionId, reason: out.message }); }
+      else if (out.status === 'refused')
+        this.options.log?.warn('escrow consume refused; the close carries the receipt', {
+          session: e.sessionId,
+          reason: out.reason,
+        });
+      else {
+        pending++;
+        this.options.log?.warn('escrow consume not done; will retry', { session: e.sessionId, reason: out.message });
+      }
     }
     for (const e of ledger.dueToClose(now, this.config.closeGraceMs)) {
       const r = e.receipt;
-      const out = await this.client.close({ sessionId: e.sessionId, network: this.networkOf(e),
-        ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }) });
+      const out = await this.client.close({
+        sessionId: e.sessionId,
+        network: this.networkOf(e),
+        ...(r && { units: r.cumulativeUnits.toString(), nonce: r.nonce.toString(), buyerSignature: r.signature }),
+      });
       if (out.status === 'done') {
         const units = (r?.cumulativeUnits ?? e.consumedUnits ?? 0n).toString();
         await this.settled(e.sessionId, { ...out.value, units });
@@ -362,8 +527,12 @@ export class X402SessionMethod implements PaymentMethod {
         if (view.status === 'done' && view.value.status !== 'active' && view.value.status !== '1') {
           // Closed by a close whose answer was lost: the chain's figures, its transaction unknown here. The buyer got
           // the deposit minus what was consumed (remainingAmount is 0 once the session is closed).
-          await this.settled(e.sessionId, { transaction: '', sellerAmount: view.value.consumedAmount,
-            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(), units: view.value.unitsUsed });
+          await this.settled(e.sessionId, {
+            transaction: '',
+            sellerAmount: view.value.consumedAmount,
+            buyerRefund: (BigInt(view.value.totalDeposit) - BigInt(view.value.consumedAmount)).toString(),
+            units: view.value.unitsUsed,
+          });
           continue;
         }
         this.options.log?.warn('escrow close refused; will retry', { session: e.sessionId, reason: out.reason });
@@ -380,7 +549,11 @@ export class X402SessionMethod implements PaymentMethod {
 
   private async settled(sessionId: string, close: EscrowClose): Promise<void> {
     await this.options.ledger!.closed(sessionId, close);
-    try { this.options.onClosed?.(sessionId, close); } catch { /* a listener's failure is not the close's */ }
+    try {
+      this.options.onClosed?.(sessionId, close);
+    } catch {
+      /* a listener's failure is not the close's */
+    }
   }
 
   /** A pass within `ms` (the earliest any of consumes, closes and pending purchases asks for wins). */
@@ -415,7 +588,10 @@ function isNotFound(view: Outcome<unknown>): boolean {
 }
 
 function pendingError(id: string): SluiceError {
-  return new SluiceError('ERR_ESCROW_CREATE_PENDING',
-    'the escrow facilitator did not confirm the deposit in time; sluice keeps asking and grants the session once if it landed (retry the same request to ask again)',
-    { details: { reference: id } });
+  return new SluiceError(
+    'ERR_ESCROW_CREATE_PENDING',
+    'the escrow facilitator did not confirm the deposit in time; sluice keeps asking and grants the session ' +
+      'once if it landed (retry the same request to ask again)',
+    { details: { reference: id } },
+  );
 }

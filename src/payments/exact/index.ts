@@ -1,14 +1,25 @@
-/** x402 `exact` (x402.enabled): one EIP-3009 authorization settled before the session; resolves settles a crash left pending. */
+/**
+ * x402 `exact` (x402.enabled): one EIP-3009 authorization settled before the session; resolves settles a crash left
+ * pending.
+ */
 import type { PaymentPlugin, X402Face, X402Scheme } from '../plugin.ts';
 import { X402Method } from './x402-exact.ts';
 
-const SCHEME: X402Scheme = { scheme: 'exact', method: 'x402', planKey: 'x402', alwaysListed: true, takesUnnamed: true, sells: true };
+const SCHEME: X402Scheme = {
+  scheme: 'exact',
+  method: 'x402',
+  planKey: 'x402',
+  alwaysListed: true,
+  takesUnnamed: true,
+  sells: true,
+};
 const ADDRESS = /^0x[0-9a-f]{40}$/;
 
 /** The `exact` face of a method (the LAN endpoint's /buy and /plans). */
 export function exactFace(x402: Pick<X402Method, 'requirementsFor' | 'settlementOf'>): X402Face {
   return {
-    ...SCHEME, offered: () => true,
+    ...SCHEME,
+    offered: () => true,
     offer: (quote) => x402.requirementsFor(quote) as unknown as Record<string, unknown>,
     settlementOf: (reference) => x402.settlementOf(reference),
   };
@@ -21,10 +32,11 @@ export const exactPlugin: PaymentPlugin = {
   x402: SCHEME,
   lanUse: { name: 'x402', on: (c) => c.x402.enabled },
   // An `exact` payment's reference is `from:nonce`: its EIP-3009 payer, read whether or not the method runs now.
-  payersOf: (session) => session.payments.flatMap((p) => {
-    const payer = p.method === SCHEME.method ? p.reference.split(':')[0]?.toLowerCase() : undefined;
-    return payer !== undefined && ADDRESS.test(payer) ? [payer] : [];
-  }),
+  payersOf: (session) =>
+    session.payments.flatMap((p) => {
+      const payer = p.method === SCHEME.method ? p.reference.split(':')[0]?.toLowerCase() : undefined;
+      return payer !== undefined && ADDRESS.test(payer) ? [payer] : [];
+    }),
   async open({ config, sessions, log }) {
     const x402 = await X402Method.open({ config: config.x402, stateDir: config.main.stateDir, sessions, log });
     return {

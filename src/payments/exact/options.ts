@@ -1,4 +1,6 @@
-/** The x402 `exact` method's options and timing, the sessions port its resolver grants through, the resolver's report. */
+/**
+ * The x402 `exact` method's options and timing, the sessions port its resolver grants through, the resolver's report.
+ */
 import type { Log } from '../../log.ts';
 import type { Clock, Timers } from '../../time.ts';
 import type { X402Config } from '../../config/index.ts';

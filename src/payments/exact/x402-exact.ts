@@ -15,17 +15,28 @@ import { systemClock, type Clock } from '../../time.ts';
 import type { X402Config } from '../../config/index.ts';
 import type { PaymentRef } from '../../sessions/index.ts';
 import {
-  FacilitatorClient, isNonceUsedReason, knownTokenDomain, parseExactPayment, rpcReader, v1NameOf, verifyLocally, X402Store,
-  type Address, type ChainReader, type ExactPayment, type FacilitatorRequest, type PurchaseRecord, type SearchWindow, type TokenDomain,
+  FacilitatorClient,
+  isNonceUsedReason,
+  knownTokenDomain,
+  parseExactPayment,
+  rpcReader,
+  v1NameOf,
+  verifyLocally,
+  X402Store,
+  type Address,
+  type ChainReader,
+  type ExactPayment,
+  type FacilitatorRequest,
+  type PurchaseRecord,
+  type SearchWindow,
+  type TokenDomain,
 } from '../../x402/index.ts';
 import { grantLate } from '../late-grant.ts';
 import { pendingError, resolveSettle, unconfirmedError, voidError, type PendingOutcome } from '../x402-resolve.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
-import {
-  RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions,
-} from './options.ts';
+import { RESOLVE_INTERVAL_MS, WINDOW_MARGIN_SECONDS, type ResolveReport, type X402MethodOptions } from './options.ts';
 
 export class X402Method implements PaymentMethod {
   readonly name = 'x402';
@@ -50,12 +61,20 @@ export class X402Method implements PaymentMethod {
    */
   private readonly resolver: ScheduledPass<ResolveReport>;
 
-  private constructor(private config: X402Config, private readonly store: X402Store, private readonly options: X402MethodOptions) {
+  private constructor(
+    private config: X402Config,
+    private readonly store: X402Store,
+    private readonly options: X402MethodOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
     this.resolver = new ScheduledPass({
-      run: () => this.doResolve(), next: (r) => (r.pending > 0 ? RESOLVE_INTERVAL_MS : undefined),
-      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS }, clock: this.clock, ...(options.timers && { timers: options.timers }),
-      failed: (err) => options.log?.warn('x402 resolve pass failed; will retry', { reason: toSluiceError(err).message }),
+      run: () => this.doResolve(),
+      next: (r) => (r.pending > 0 ? RESOLVE_INTERVAL_MS : undefined),
+      retry: { minMs: RESOLVE_INTERVAL_MS, maxMs: RESOLVE_INTERVAL_MS },
+      clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
+      failed: (err) =>
+        options.log?.warn('x402 resolve pass failed; will retry', { reason: toSluiceError(err).message }),
     });
     this.facilitator = this.facilitatorFor(config);
     this.chain = this.chainFor(config);
@@ -63,14 +82,23 @@ export class X402Method implements PaymentMethod {
 
   private facilitatorFor(config: X402Config): FacilitatorClient {
     return new FacilitatorClient({
-      url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.resolver.signal, ...(this.options.fetch && { fetch: this.options.fetch }),
+      url: config.facilitatorUrl,
+      timeoutMs: config.timeoutMs,
+      signal: this.resolver.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }),
     });
   }
 
   /** x402.rpc_url as configured, else the network's public default (config/x402.ts); null: no chain lookups. */
   private chainFor(config: X402Config): ChainReader | null {
-    return config.rpcUrl === '' ? null
-      : rpcReader({ url: config.rpcUrl, timeoutMs: config.timeoutMs, signal: this.resolver.signal, ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return config.rpcUrl === ''
+      ? null
+      : rpcReader({
+          url: config.rpcUrl,
+          timeoutMs: config.timeoutMs,
+          signal: this.resolver.signal,
+          ...(this.options.fetch && { fetch: this.options.fetch }),
+        });
   }
 
   static async open(options: X402MethodOptions): Promise<X402Method> {
@@ -81,12 +109,16 @@ export class X402Method implements PaymentMethod {
   /** The EIP-712 domain of `asset` on the configured network: sluice's table first, else x402.token_name/version. */
   domainOf(asset: string): TokenDomain {
     // A plan without an asset (sold for cash: grants, vouchers) has no token to pay in, whatever token_name says.
-    if (asset === '') throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED', 'the plan has no asset: not for sale by x402');
+    if (asset === '')
+      throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED', 'the plan has no asset: not for sale by x402');
     const known = knownTokenDomain(this.config.network, asset);
     if (known) return known;
     if (this.config.tokenName !== '') return { name: this.config.tokenName, version: this.config.tokenVersion };
-    throw new SluiceError('ERR_X402_ASSET_UNSUPPORTED',
-      `plan asset ${asset || '(none)'} on ${this.config.network} has no known EIP-712 domain: set x402.token_name and token_version`);
+    throw new SluiceError(
+      'ERR_X402_ASSET_UNSUPPORTED',
+      `plan asset ${asset || '(none)'} on ${this.config.network} has no known EIP-712 domain: set ` +
+        'x402.token_name and token_version',
+    );
   }
 
   /**
@@ -96,31 +128,61 @@ export class X402Method implements PaymentMethod {
    */
   quoteFor(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote {
     const payment = parseExactPayment(request.payment?.payload);
-    const asked = request.amount !== undefined || request.steps !== undefined ? quote({ amount: request.amount, steps: request.steps }) : null;
+    const asked =
+      request.amount !== undefined || request.steps !== undefined
+        ? quote({ amount: request.amount, steps: request.steps })
+        : null;
     if (asked && payment.authorization.value < asked.price) {
-      throw new SluiceError('ERR_X402_UNDERPAID', `authorization value ${payment.authorization.value} is below the price ${asked.price}`,
-        { details: { value: payment.authorization.value.toString(), price: asked.price.toString() } });
+      throw new SluiceError(
+        'ERR_X402_UNDERPAID',
+        `authorization value ${payment.authorization.value} is below the price ${asked.price}`,
+        { details: { value: payment.authorization.value.toString(), price: asked.price.toString() } },
+      );
     }
     try {
       return quote({ amount: payment.authorization.value });
     } catch (err) {
       if ((err as SluiceError).code === 'ERR_AMOUNT_TOO_SMALL') {
-        throw new SluiceError('ERR_X402_UNDERPAID', `authorization value ${payment.authorization.value} does not buy the plan's minimum`, { cause: err });
+        throw new SluiceError(
+          'ERR_X402_UNDERPAID',
+          `authorization value ${payment.authorization.value} does not buy the plan's minimum`,
+          { cause: err },
+        );
       }
       throw err;
     }
   }
 
-  /** The facilitator request for a payment: requirements that match the authorization exactly (x402 needs value = amount). */
+  /**
+   * The facilitator request for a payment: requirements that match the authorization exactly (x402 needs value =
+   * amount).
+   */
   private requestFor(p: ExactPayment, asset: Address, domain: TokenDomain): FacilitatorRequest {
     const a = p.authorization;
     const extra = { name: domain.name, version: domain.version };
-    const paymentRequirements: Record<string, unknown> = p.x402Version === 2
-      ? { scheme: 'exact', network: this.config.network, amount: a.value.toString(), asset, payTo: this.config.payTo,
-          maxTimeoutSeconds: this.config.maxTimeoutSeconds, extra }
-      : { scheme: 'exact', network: v1NameOf(this.config.network) ?? this.config.network, maxAmountRequired: a.value.toString(),
-          resource: 'sluice:purchase', description: 'WiFi access', mimeType: 'application/json', payTo: this.config.payTo,
-          maxTimeoutSeconds: this.config.maxTimeoutSeconds, asset, extra };
+    const paymentRequirements: Record<string, unknown> =
+      p.x402Version === 2
+        ? {
+            scheme: 'exact',
+            network: this.config.network,
+            amount: a.value.toString(),
+            asset,
+            payTo: this.config.payTo,
+            maxTimeoutSeconds: this.config.maxTimeoutSeconds,
+            extra,
+          }
+        : {
+            scheme: 'exact',
+            network: v1NameOf(this.config.network) ?? this.config.network,
+            maxAmountRequired: a.value.toString(),
+            resource: 'sluice:purchase',
+            description: 'WiFi access',
+            mimeType: 'application/json',
+            payTo: this.config.payTo,
+            maxTimeoutSeconds: this.config.maxTimeoutSeconds,
+            asset,
+            extra,
+          };
     return { x402Version: p.x402Version, paymentPayload: p.raw, paymentRequirements };
   }
 
@@ -130,8 +192,15 @@ export class X402Method implements PaymentMethod {
     const key = `${p.authorization.from}:${p.authorization.nonce}`;
     const known = this.store.get(key);
     // A payment already applied (or done here and remembered) is this method's replay, with its own code.
-    if (this.inFlight.has(key) || known?.state === 'applied' || this.options.sessions.isApplied({ method: this.name, reference: key })) {
-      throw new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
+    if (
+      this.inFlight.has(key) ||
+      known?.state === 'applied' ||
+      this.options.sessions.isApplied({ method: this.name, reference: key })
+    ) {
+      throw new SluiceError(
+        'ERR_X402_NONCE_REPLAYED',
+        `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`,
+      );
     }
     if (known?.state === 'void') throw voidError(known);
     return { reference: key };
@@ -147,8 +216,14 @@ export class X402Method implements PaymentMethod {
     const p = parseExactPayment(ctx.request.payment?.payload);
     const asset = ctx.quote.asset.toLowerCase() as Address;
     await verifyLocally(p, {
-      network: this.config.network, chainId: this.config.chainId, asset, domain: this.domainOf(asset), payTo: this.config.payTo as Address,
-      price: ctx.quote.price, now: BigInt(Math.floor(ctx.now / 1000)), marginSeconds: WINDOW_MARGIN_SECONDS,
+      network: this.config.network,
+      chainId: this.config.chainId,
+      asset,
+      domain: this.domainOf(asset),
+      payTo: this.config.payTo as Address,
+      price: ctx.quote.price,
+      now: BigInt(Math.floor(ctx.now / 1000)),
+      marginSeconds: WINDOW_MARGIN_SECONDS,
       maxTimeoutSeconds: BigInt(this.config.maxTimeoutSeconds),
     });
     return p;
@@ -160,11 +235,20 @@ export class X402Method implements PaymentMethod {
     const domain = this.domainOf(asset);
     const nowSeconds = BigInt(Math.floor(ctx.now / 1000));
     const key = `${p.authorization.from}:${p.authorization.nonce}`;
-    const ref = (record: PurchaseRecord): PaymentRef =>
-      ({ method: this.name, reference: key, amount: BigInt(record.value), asset: record.asset, at: record.at, steps: BigInt(record.steps) });
+    const ref = (record: PurchaseRecord): PaymentRef => ({
+      method: this.name,
+      reference: key,
+      amount: BigInt(record.value),
+      asset: record.asset,
+      at: record.at,
+      steps: BigInt(record.steps),
+    });
 
     const replayed = (): SluiceError =>
-      new SluiceError('ERR_X402_NONCE_REPLAYED', `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`);
+      new SluiceError(
+        'ERR_X402_NONCE_REPLAYED',
+        `authorization ${p.authorization.nonce} of ${p.authorization.from} was already used`,
+      );
     if (this.inFlight.has(key)) throw replayed();
     const known = this.store.get(key);
     if (known?.state === 'void') throw voidError(known);
@@ -179,33 +263,61 @@ export class X402Method implements PaymentMethod {
       this.inFlight.add(key);
       try {
         const outcome = await this.resolveOne(known, { grant: false });
-        if (outcome.kind === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? known); }
+        if (outcome.kind === 'settled') {
+          this.handedOut.set(key, this.clock.now());
+          return ref(this.store.get(key) ?? known);
+        }
         if (outcome.kind === 'pending') throw pendingError(key);
         if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
         if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? known);
-        throw new SluiceError('ERR_X402_SETTLE_FAILED', `the earlier settlement of this authorization failed (${outcome.reason}); no money moved`);
+        throw new SluiceError(
+          'ERR_X402_SETTLE_FAILED',
+          `the earlier settlement of this authorization failed (${outcome.reason}); no money moved`,
+        );
       } finally {
         this.inFlight.delete(key);
       }
     }
-    if (known?.state === 'settled' && !this.handedOut.has(key) && !this.options.sessions.isApplied({ method: this.name, reference: key })) {
+    if (
+      known?.state === 'settled' &&
+      !this.handedOut.has(key) &&
+      !this.options.sessions.isApplied({ method: this.name, reference: key })
+    ) {
       this.handedOut.set(key, this.clock.now());
       return ref(known);
     }
     if (known || this.options.sessions.isApplied({ method: this.name, reference: key })) throw replayed();
-    if (!this.store.hasRoom(nowSeconds)) throw new SluiceError('ERR_X402_BUSY', 'too many x402 purchases in the last max_timeout_seconds; try again shortly');
+    if (!this.store.hasRoom(nowSeconds))
+      throw new SluiceError(
+        'ERR_X402_BUSY',
+        'too many x402 purchases in the last max_timeout_seconds; try again shortly',
+      );
     this.inFlight.add(key);
     try {
       const request = this.requestFor(p, asset, domain);
       const verdict = await this.facilitator.verify(request);
       if (!verdict.ok) {
-        throw new SluiceError('ERR_X402_VERIFY_REJECTED', `facilitator refused the payment: ${verdict.reason}: ${verdict.message}`,
-          { details: { reason: verdict.reason } });
+        throw new SluiceError(
+          'ERR_X402_VERIFY_REJECTED',
+          `facilitator refused the payment: ${verdict.reason}: ${verdict.message}`,
+          { details: { reason: verdict.reason } },
+        );
       }
       const record: PurchaseRecord = {
-        key, state: 'settling', validBefore: p.authorization.validBefore.toString(), at: ctx.now, network: this.config.network, asset,
-        value: p.authorization.value.toString(), payTo: p.authorization.to.toLowerCase(), mac: ctx.request.mac, plan: ctx.quote.plan, metric: ctx.quote.metric,
-        steps: ctx.quote.steps.toString(), allotment: ctx.quote.allotment.toString(), request,
+        key,
+        state: 'settling',
+        validBefore: p.authorization.validBefore.toString(),
+        at: ctx.now,
+        network: this.config.network,
+        asset,
+        value: p.authorization.value.toString(),
+        payTo: p.authorization.to.toLowerCase(),
+        mac: ctx.request.mac,
+        plan: ctx.quote.plan,
+        metric: ctx.quote.metric,
+        steps: ctx.quote.steps.toString(),
+        allotment: ctx.quote.allotment.toString(),
+        request,
         ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
       };
       // Durable before the money can move: a crash during /settle leaves this to resolve.
@@ -220,19 +332,34 @@ export class X402Method implements PaymentMethod {
       if (settled.status === 'failed' && isNonceUsedReason(settled.reason)) {
         // "Nonce used" on the first settle: the authorization ran already (the facilitator's own earlier attempt, or
         // anyone who submitted it): its money may have reached pay_to. The chain says whether (x402-resolve.ts).
-        this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', { key, reason: settled.reason });
+        this.options.log?.warn('x402 first settle refused as nonce used; asking the chain', {
+          key,
+          reason: settled.reason,
+        });
         const outcome = await this.resolveOne(record, { grant: false });
-        if (outcome.kind === 'settled') { this.handedOut.set(key, this.clock.now()); return ref(this.store.get(key) ?? record); }
-        if (outcome.kind === 'pending') { this.resolver.soon(RESOLVE_INTERVAL_MS); throw pendingError(key); }
+        if (outcome.kind === 'settled') {
+          this.handedOut.set(key, this.clock.now());
+          return ref(this.store.get(key) ?? record);
+        }
+        if (outcome.kind === 'pending') {
+          this.resolver.soon(RESOLVE_INTERVAL_MS);
+          throw pendingError(key);
+        }
         if (outcome.kind === 'unconfirmed') throw unconfirmedError(key, outcome.reason);
         if (outcome.kind === 'void') throw voidError(this.store.get(key) ?? record);
-        throw new SluiceError('ERR_X402_SETTLE_FAILED', `facilitator could not settle: ${settled.reason}: ${settled.message}`,
-          { details: { reason: settled.reason } });
+        throw new SluiceError(
+          'ERR_X402_SETTLE_FAILED',
+          `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+          { details: { reason: settled.reason } },
+        );
       }
       if (settled.status === 'failed') {
         await this.store.remove(key).catch(() => undefined);
-        throw new SluiceError('ERR_X402_SETTLE_FAILED', `facilitator could not settle: ${settled.reason}: ${settled.message}`,
-          { details: { reason: settled.reason } });
+        throw new SluiceError(
+          'ERR_X402_SETTLE_FAILED',
+          `facilitator could not settle: ${settled.reason}: ${settled.message}`,
+          { details: { reason: settled.reason } },
+        );
       }
       this.options.log?.warn('x402 settle unanswered; resolving later', { key, reason: settled.message });
       this.resolver.soon(RESOLVE_INTERVAL_MS);
@@ -247,7 +374,10 @@ export class X402Method implements PaymentMethod {
     this.handedOut.delete(ref.reference);
     const r = this.store.get(ref.reference);
     if (r && r.state === 'settled') {
-      this.options.log?.warn('x402 payment settled but not granted; will retry', { key: ref.reference, reason: reason.message });
+      this.options.log?.warn('x402 payment settled but not granted; will retry', {
+        key: ref.reference,
+        reason: reason.message,
+      });
       this.resolver.soon(RESOLVE_INTERVAL_MS);
     }
   }
@@ -257,7 +387,10 @@ export class X402Method implements PaymentMethod {
       await this.store.put(record);
     } catch (err) {
       // The money moved: grant anyway. The file still says `settling`, which the resolver turns into this same grant.
-      this.options.log?.warn('x402 store write failed after settle', { key: record.key, reason: toSluiceError(err).message });
+      this.options.log?.warn('x402 store write failed after settle', {
+        key: record.key,
+        reason: toSluiceError(err).message,
+      });
     }
   }
 
@@ -269,7 +402,11 @@ export class X402Method implements PaymentMethod {
    */
   private async resolveOne(r: PurchaseRecord, options: { grant: boolean }): Promise<PendingOutcome> {
     const outcome = await resolveSettle(r, {
-      chain: this.chain, facilitator: this.facilitator, payTo: this.config.payTo, windows: this.windows, log: this.options.log,
+      chain: this.chain,
+      facilitator: this.facilitator,
+      payTo: this.config.payTo,
+      windows: this.windows,
+      log: this.options.log,
       nowSeconds: BigInt(Math.floor(this.clock.now() / 1000)),
     });
     if (outcome.kind !== 'pending') this.windows.delete(r.key);
@@ -281,29 +418,60 @@ export class X402Method implements PaymentMethod {
     }
     if (outcome.kind === 'void') {
       await this.store.put({ ...r, state: 'void', voided: outcome.how, transaction: outcome.transaction });
-      this.options.log?.warn('x402 authorization spent on chain without paying; not granted', { key: r.key, how: outcome.how, transaction: outcome.transaction });
+      this.options.log?.warn('x402 authorization spent on chain without paying; not granted', {
+        key: r.key,
+        how: outcome.how,
+        transaction: outcome.transaction,
+      });
       return outcome;
     }
     if (outcome.kind === 'unconfirmed') {
       if (r.state !== 'unconfirmed') {
         await this.store.put({ ...r, state: 'unconfirmed' });
-        this.options.log?.warn('x402 settle cannot be confirmed; not granted until a chain lookup (x402.rpc_url) proves the transfer',
-          { key: r.key, reason: outcome.reason });
+        this.options.log?.warn(
+          'x402 settle cannot be confirmed; not granted until a chain lookup (x402.rpc_url) proves the transfer',
+          { key: r.key, reason: outcome.reason },
+        );
       }
       return outcome;
     }
-    const settled: PurchaseRecord = { ...r, state: 'settled', ...(outcome.transaction && { transaction: outcome.transaction }) };
+    const settled: PurchaseRecord = {
+      ...r,
+      state: 'settled',
+      ...(outcome.transaction && { transaction: outcome.transaction }),
+    };
     await this.store.put(settled);
     if (options.grant) await this.grant(settled);
     return outcome;
   }
 
   private async grant(r: PurchaseRecord): Promise<boolean> {
-    const payment: PaymentRef = { method: this.name, reference: r.key, amount: BigInt(r.value), asset: r.asset, at: r.at, steps: BigInt(r.steps) };
-    const grant = { mac: r.mac, metric: r.metric, allotment: BigInt(r.allotment), plan: r.plan, payment, ...(r.ip !== undefined && { ip: r.ip }) };
-    const done = await grantLate(this.options.sessions, grant,
-      { granted: 'x402 purchase granted after a late settle', failed: 'x402 late grant failed; will retry', fields: { key: r.key } },
-      { log: this.options.log });
+    const payment: PaymentRef = {
+      method: this.name,
+      reference: r.key,
+      amount: BigInt(r.value),
+      asset: r.asset,
+      at: r.at,
+      steps: BigInt(r.steps),
+    };
+    const grant = {
+      mac: r.mac,
+      metric: r.metric,
+      allotment: BigInt(r.allotment),
+      plan: r.plan,
+      payment,
+      ...(r.ip !== undefined && { ip: r.ip }),
+    };
+    const done = await grantLate(
+      this.options.sessions,
+      grant,
+      {
+        granted: 'x402 purchase granted after a late settle',
+        failed: 'x402 late grant failed; will retry',
+        fields: { key: r.key },
+      },
+      { log: this.options.log },
+    );
     if (!done) return false;
     await this.store.put({ ...r, state: 'applied' });
     return true;
@@ -350,7 +518,12 @@ export class X402Method implements PaymentMethod {
     for (const r of dropped.filter((d) => d.state === 'unconfirmed')) {
       // The last word on it: what an operator needs to look the transfer up by hand.
       this.options.log?.warn('x402 unconfirmed purchase dropped after 7 days; never granted', {
-        key: r.key, mac: r.mac, value: r.value, asset: r.asset, network: r.network, pay_to: r.payTo ?? this.config.payTo,
+        key: r.key,
+        mac: r.mac,
+        value: r.value,
+        asset: r.asset,
+        network: r.network,
+        pay_to: r.payTo ?? this.config.payTo,
       });
     }
     if (dropped.length > 0) await this.store.flush().catch(() => undefined);
@@ -361,8 +534,13 @@ export class X402Method implements PaymentMethod {
   requirementsFor(quote: Quote): Record<string, unknown> {
     const domain = this.domainOf(quote.asset);
     return {
-      scheme: 'exact', network: this.config.network, amount: quote.price.toString(), asset: quote.asset.toLowerCase(),
-      payTo: this.config.payTo, maxTimeoutSeconds: this.config.maxTimeoutSeconds, extra: { name: domain.name, version: domain.version },
+      scheme: 'exact',
+      network: this.config.network,
+      amount: quote.price.toString(),
+      asset: quote.asset.toLowerCase(),
+      payTo: this.config.payTo,
+      maxTimeoutSeconds: this.config.maxTimeoutSeconds,
+      extra: { name: domain.name, version: domain.version },
     };
   }
 
@@ -376,7 +554,8 @@ export class X402Method implements PaymentMethod {
   /** Purchases waiting for their settlement to be confirmed. */
   stats(): { pending: number; unconfirmed: number; remembered: number } {
     return {
-      pending: this.store.list('settling').length + this.store.list('settled').length, unconfirmed: this.store.list('unconfirmed').length,
+      pending: this.store.list('settling').length + this.store.list('settled').length,
+      unconfirmed: this.store.list('unconfirmed').length,
       remembered: this.store.size,
     };
   }

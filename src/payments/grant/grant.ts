@@ -1,9 +1,17 @@
-/** `grant`: the admin gives time or data away. No money moves; the reference is a fresh id so each grant is distinct. */
+/**
+ * `grant`: the admin gives time or data away. No money moves; the reference is a fresh id so each grant is distinct.
+ */
 import { randomBytes } from 'node:crypto';
 import type { PaymentMethod, PaymentRef } from '../types.ts';
 
 export function grantReference(asset: string, now: number, steps?: bigint): PaymentRef {
-  const ref: PaymentRef = { method: 'grant', reference: `grant-${randomBytes(8).toString('hex')}`, amount: 0n, asset, at: now };
+  const ref: PaymentRef = {
+    method: 'grant',
+    reference: `grant-${randomBytes(8).toString('hex')}`,
+    amount: 0n,
+    asset,
+    at: now,
+  };
   if (steps !== undefined) ref.steps = steps;
   return ref;
 }

@@ -29,7 +29,10 @@ export function newCode(): string {
 export function formatCode(raw: string): string {
   const out: string[] = [];
   let at = 0;
-  for (const n of GROUPS) { out.push(raw.slice(at, at + n)); at += n; }
+  for (const n of GROUPS) {
+    out.push(raw.slice(at, at + n));
+    at += n;
+  }
   return out.join('-');
 }
 

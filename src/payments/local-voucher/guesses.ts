@@ -11,7 +11,10 @@ export const GUESSES_PER_MINUTE = 5;
 const MAX_CLIENTS = 4096;
 const REFILL_MS = 60_000 / GUESSES_PER_MINUTE;
 
-interface Bucket { tokens: number; at: number }
+interface Bucket {
+  tokens: number;
+  at: number;
+}
 
 export class GuessLimiter {
   private readonly buckets = new Map<string, Bucket>();
@@ -25,9 +28,13 @@ export class GuessLimiter {
     }
     if (waitMs > 0) {
       const retryAfter = Math.ceil(waitMs / 1000);
-      throw new SluiceError('ERR_VOUCHER_GUESS_LIMIT', `too many wrong voucher codes from this device: please wait ${retryAfter} seconds, then type the code again`, {
-        details: { httpStatus: 429, retry_after: retryAfter },
-      });
+      throw new SluiceError(
+        'ERR_VOUCHER_GUESS_LIMIT',
+        `too many wrong voucher codes from this device: please wait ${retryAfter} seconds, then type the code again`,
+        {
+          details: { httpStatus: 429, retry_after: retryAfter },
+        },
+      );
     }
   }
 

@@ -13,14 +13,20 @@ import { voucherLanRoute } from './lan-route.ts';
 
 /** Printed vouchers' batches (voucher_create, voucher_list, voucher_revoke). */
 declare module '../plugin.ts' {
-  interface UbusFace { vouchers?: VoucherBook }
+  interface UbusFace {
+    vouchers?: VoucherBook;
+  }
 }
 
 /** The name logs and a left-out method say (the method it opens: a damaged book takes the `voucher` door down). */
 const NAME = VOUCHER_METHOD_NAME;
 
-const unavailable = (): SluiceError => new SluiceError('ERR_VOUCHER_STORE',
-  'the voucher book cannot be read back (the log says why; docs/vouchers.md): no batch can be made, listed or revoked');
+const unavailable = (): SluiceError =>
+  new SluiceError(
+    'ERR_VOUCHER_STORE',
+    'the voucher book cannot be read back (the log says why; docs/vouchers.md): no batch can be made, listed ' +
+      'or revoked',
+  );
 
 function book(face: UbusFace | null): VoucherBook {
   if (!face?.vouchers) throw unavailable();
@@ -29,7 +35,13 @@ function book(face: UbusFace | null): VoucherBook {
 
 /** What the ubus methods reach (the opened plugin's face). */
 export interface VoucherBook {
-  create(args: { plan: string; count: bigint; steps: bigint; expires?: bigint; note?: string }): Promise<Record<string, unknown>>;
+  create(args: {
+    plan: string;
+    count: bigint;
+    steps: bigint;
+    expires?: bigint;
+    note?: string;
+  }): Promise<Record<string, unknown>>;
   list(): Record<string, unknown>;
   revoke(batch: string): Promise<Record<string, unknown>>;
 }
@@ -44,8 +56,11 @@ export const localVoucherPlugin: PaymentPlugin = {
   ubusMethods: {
     voucher_create: {
       args: {
-        plan: { kind: 'string', required: true, maxLength: 64 }, count: { kind: 'count', required: true },
-        steps: { kind: 'count', required: true }, expires: { kind: 'count' }, note: { kind: 'string', maxLength: 64 },
+        plan: { kind: 'string', required: true, maxLength: 64 },
+        count: { kind: 'count', required: true },
+        steps: { kind: 'count', required: true },
+        expires: { kind: 'count' },
+        note: { kind: 'string', maxLength: 64 },
       },
       adminOnly: true,
       handler: (a, face) => book(face).create(a as Parameters<VoucherBook['create']>[0]),
@@ -61,51 +76,81 @@ export const localVoucherPlugin: PaymentPlugin = {
 };
 
 /** The plugin's part, on `clock` (tests: fake time). */
-export async function openLocalVouchers({ config, sessions, sinkMethods }: Pick<PluginContext, 'config' | 'sessions' | 'sinkMethods'>,
-  clock: Clock): Promise<PaymentPart> {
-    const store = VoucherStore.open(config.main.stateDir);
-    const method = new LocalVoucherMethod(store, sinkMethods?.find((m) => m.name === VOUCHER_METHOD_NAME) ?? null);
-    let current = config;
-    const now = (): number => clock.now();
-    // The journal holds a sold code's session: the use is final (a crash later cannot give the code back).
-    const confirm = (payments: readonly PaymentRef[]): void => {
-      const hashes = payments.filter((p) => p.method === NAME).map((p) => p.reference.split('/')[1] ?? '');
-      if (hashes.length > 0) void store.confirm(hashes, now()).catch(() => undefined);
-    };
-    const unsubscribe = [
-      sessions.on('started', (s: Session) => confirm(s.payments)),
-      sessions.on('topup', (_s: Session, p: PaymentRef) => confirm([p])),
-    ];
-    const vouchers: VoucherBook = {
-      async create({ plan, count, steps, expires, note }) {
-        const at = now();
-        if (expires !== undefined && Number(expires) * 1000 <= at) {
-          throw new SluiceError('ERR_INVALID_ARGUMENT', 'expires: a moment in the future (seconds since the epoch)', { details: { argument: 'expires' } });
-        }
-        const terms = batchTermsOf(current, plan, steps);
-        const made = await store.create(terms, Number(count > 100_000n ? 100_000n : count), expires === undefined ? null : Number(expires) * 1000, note ?? '', at);
-        return { batch: made.batch.id, plan, steps, count: made.codes.length, metric: terms.metric, allotment: terms.allotment,
-          expires: expires ?? null, note: note ?? '', codes: made.codes };
-      },
-      list: () => ({ batches: store.list(now()).map((b) => ({ ...b, created: Math.floor(b.created / 1000), expires: b.expires === null ? null : Math.floor(b.expires / 1000) })) }),
-      async revoke(batch) {
-        return { batch, revoked: await store.revoke(batch, now()) };
-      },
-    };
-    return {
-      methods: [method],
-      reconfigure: (next) => { current = next; },
-      // A use written whose session the journal never got (a kill -9 between the two writes) is given back; one it
-      // holds is final.
-      async reconcile() {
-        const held: string[] = [];
-        for (const { hash, batch } of store.unconfirmed()) {
-          if (sessions.isApplied({ method: NAME, reference: `${batch}/${hash}` })) held.push(hash);
-          else await store.release(hash, now());
-        }
-        await store.confirm(held, now());
-      },
-      close: async () => { for (const off of unsubscribe) off(); await store.settled(); },
-      ubus: { vouchers },
-    };
+export async function openLocalVouchers(
+  { config, sessions, sinkMethods }: Pick<PluginContext, 'config' | 'sessions' | 'sinkMethods'>,
+  clock: Clock,
+): Promise<PaymentPart> {
+  const store = VoucherStore.open(config.main.stateDir);
+  const method = new LocalVoucherMethod(store, sinkMethods?.find((m) => m.name === VOUCHER_METHOD_NAME) ?? null);
+  let current = config;
+  const now = (): number => clock.now();
+  // The journal holds a sold code's session: the use is final (a crash later cannot give the code back).
+  const confirm = (payments: readonly PaymentRef[]): void => {
+    const hashes = payments.filter((p) => p.method === NAME).map((p) => p.reference.split('/')[1] ?? '');
+    if (hashes.length > 0) void store.confirm(hashes, now()).catch(() => undefined);
+  };
+  const unsubscribe = [
+    sessions.on('started', (s: Session) => confirm(s.payments)),
+    sessions.on('topup', (_s: Session, p: PaymentRef) => confirm([p])),
+  ];
+  const vouchers: VoucherBook = {
+    async create({ plan, count, steps, expires, note }) {
+      const at = now();
+      if (expires !== undefined && Number(expires) * 1000 <= at) {
+        throw new SluiceError('ERR_INVALID_ARGUMENT', 'expires: a moment in the future (seconds since the epoch)', {
+          details: { argument: 'expires' },
+        });
+      }
+      const terms = batchTermsOf(current, plan, steps);
+      const made = await store.create(
+        terms,
+        Number(count > 100_000n ? 100_000n : count),
+        expires === undefined ? null : Number(expires) * 1000,
+        note ?? '',
+        at,
+      );
+      return {
+        batch: made.batch.id,
+        plan,
+        steps,
+        count: made.codes.length,
+        metric: terms.metric,
+        allotment: terms.allotment,
+        expires: expires ?? null,
+        note: note ?? '',
+        codes: made.codes,
+      };
+    },
+    list: () => ({
+      batches: store.list(now()).map((b) => ({
+        ...b,
+        created: Math.floor(b.created / 1000),
+        expires: b.expires === null ? null : Math.floor(b.expires / 1000),
+      })),
+    }),
+    async revoke(batch) {
+      return { batch, revoked: await store.revoke(batch, now()) };
+    },
+  };
+  return {
+    methods: [method],
+    reconfigure: (next) => {
+      current = next;
+    },
+    // A use written whose session the journal never got (a kill -9 between the two writes) is given back; one it
+    // holds is final.
+    async reconcile() {
+      const held: string[] = [];
+      for (const { hash, batch } of store.unconfirmed()) {
+        if (sessions.isApplied({ method: NAME, reference: `${batch}/${hash}` })) held.push(hash);
+        else await store.release(hash, now());
+      }
+      await store.confirm(held, now());
+    },
+    close: async () => {
+      for (const off of unsubscribe) off();
+      await store.settled();
+    },
+    ubus: { vouchers },
+  };
 }

@@ -27,20 +27,28 @@ function sessionToMove(req: LanRequest, code: string, password: string | undefin
 }
 
 async function buyWithVoucher(req: LanRequest): Promise<LanAnswer> {
-  if (!req.vouchers) throw new SluiceError('ERR_UNKNOWN_PAYMENT_METHOD', 'this router takes no vouchers (radius.enabled, or a printed batch: docs/vouchers.md)');
+  if (!req.vouchers)
+    throw new SluiceError(
+      'ERR_UNKNOWN_PAYMENT_METHOD',
+      'this router takes no vouchers (radius.enabled, or a printed batch: docs/vouchers.md)',
+    );
   const body = await req.json(MAX_VOUCHER_BYTES, 'ERR_VOUCHER_REQUEST_INVALID', '{code, password?, idempotency_key?}');
   // idempotency_key: the pay page sends one per voucher typed, so a resubmission (a lost reply, a double click)
   // is refused as a replay instead of buying again with a code the RADIUS server accepts more than once.
   const { code, password, idempotency_key: idempotencyKey } = body;
-  if (typeof code !== 'string' || code === '' || code.length > 253) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
-  if (password !== undefined && (typeof password !== 'string' || password.length > 128)) throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
+  if (typeof code !== 'string' || code === '' || code.length > 253)
+    throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'code must be a string of 1 to 253 characters');
+  if (password !== undefined && (typeof password !== 'string' || password.length > 128))
+    throw new SluiceError('ERR_VOUCHER_REQUEST_INVALID', 'password must be a string of at most 128 characters');
   let mac: string | null = null;
   try {
     mac = await req.mac();
     const live = sessionToMove(req, code, password as string | undefined, mac);
     if (live) return { status: 200, body: await req.moveHere(live, mac) };
     const answer = await req.purchase(mac, {
-      method: VOUCHER_METHOD_NAME, code, ...(password !== undefined && password !== '' && { password }),
+      method: VOUCHER_METHOD_NAME,
+      code,
+      ...(password !== undefined && password !== '' && { password }),
       // Passed on whatever its type: the purchase refuses a key that is not a string (ERR_INVALID_ARGUMENT).
       ...(idempotencyKey !== undefined && { idempotency_key: idempotencyKey }),
     });
@@ -54,7 +62,9 @@ async function buyWithVoucher(req: LanRequest): Promise<LanAnswer> {
 }
 
 export const voucherLanRoute: LanRoute = {
-  method: 'POST', path: '/voucher', paying: true,
+  method: 'POST',
+  path: '/voucher',
+  paying: true,
   // RADIUS's vouchers still sell while the printed book cannot be read back.
   servesWhileDown: (req) => req.vouchers,
   handler: (req) => buyWithVoucher(req),

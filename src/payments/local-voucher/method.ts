@@ -38,7 +38,10 @@ export class LocalVoucherMethod implements PaymentMethod {
   private readonly guesses = new GuessLimiter();
 
   /** `radius`: the RADIUS voucher method when RADIUS is on (codes not in the book go to it), else null. */
-  constructor(readonly store: VoucherStore, private readonly radius: PaymentMethod | null) {}
+  constructor(
+    readonly store: VoucherStore,
+    private readonly radius: PaymentMethod | null,
+  ) {}
 
   async precheck(ctx: PaymentContext): Promise<PrecheckResult | void> {
     const code = typedCode(ctx.request.payment);
@@ -68,7 +71,8 @@ export class LocalVoucherMethod implements PaymentMethod {
         return paid as PaymentRef & { terms: GrantTerms };
       } catch (err) {
         // The RADIUS server said no: a wrong code like any other (RADIUS vouchers are guessed through this door too).
-        if (err instanceof SluiceError && err.code === 'ERR_VOUCHER_REJECTED') this.guesses.charge(this.clientKeys(ctx), ctx.now);
+        if (err instanceof SluiceError && err.code === 'ERR_VOUCHER_REJECTED')
+          this.guesses.charge(this.clientKeys(ctx), ctx.now);
         throw err;
       }
     }
@@ -78,7 +82,9 @@ export class LocalVoucherMethod implements PaymentMethod {
     this.figures.sold++;
     const b = found.batch;
     const terms: GrantTerms = {
-      metric: b.metric, allotment: b.allotment, plan: b.plan,
+      metric: b.metric,
+      allotment: b.allotment,
+      plan: b.plan,
       // A data plan's time_limit: the session also ends this long after the sale (as a plan bought with money).
       expiresAt: b.timeLimit !== undefined ? ctx.now + Number(b.timeLimit) * 1000 : null,
       ...(b.devices !== undefined && { devices: b.devices }),
@@ -96,16 +102,25 @@ export class LocalVoucherMethod implements PaymentMethod {
   /** Refuses a code of a revoked or expired batch (a real ticket: not a guess). */
   private assertSells(found: FoundCode, now: number): void {
     const b = found.batch;
-    if (b.revoked !== null) throw new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher was withdrawn; please ask the staff', { details: { reason: 'revoked' } });
+    if (b.revoked !== null)
+      throw new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher was withdrawn; please ask the staff', {
+        details: { reason: 'revoked' },
+      });
     if (b.expires !== null && now > b.expires) {
-      throw new SluiceError('ERR_VOUCHER_REJECTED', `this voucher expired on ${new Date(b.expires).toISOString().slice(0, 10)}`, { details: { reason: 'expired' } });
+      throw new SluiceError(
+        'ERR_VOUCHER_REJECTED',
+        `this voucher expired on ${new Date(b.expires).toISOString().slice(0, 10)}`,
+        { details: { reason: 'expired' } },
+      );
     }
   }
 
   private wrong(keys: readonly string[], now: number): SluiceError {
     this.guesses.charge(keys, now);
     this.figures.wrong++;
-    return new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher code is not valid; please check it', { details: { reason: 'unknown' } });
+    return new SluiceError('ERR_VOUCHER_REJECTED', 'this voucher code is not valid; please check it', {
+      details: { reason: 'unknown' },
+    });
   }
 
   private clientKeys(ctx: PaymentContext): string[] {
@@ -117,13 +132,25 @@ export class LocalVoucherMethod implements PaymentMethod {
 /** A plan's terms for a batch, from the config now (ERR_UNKNOWN_PLAN, or steps outside the plan's bounds). */
 export function batchTermsOf(config: Config, planId: string, steps: bigint) {
   const plan = config.pricing.find((p) => p.id === planId);
-  if (!plan) throw new SluiceError('ERR_UNKNOWN_PLAN', `no plan ${JSON.stringify(planId.slice(0, 64))}`, { details: { plan: planId } });
-  if (plan.trialEvery !== undefined) throw new SluiceError('ERR_TRIAL_PLAN', `plan ${plan.id} is a free trial: vouchers sell paid plans`);
+  if (!plan)
+    throw new SluiceError('ERR_UNKNOWN_PLAN', `no plan ${JSON.stringify(planId.slice(0, 64))}`, {
+      details: { plan: planId },
+    });
+  if (plan.trialEvery !== undefined)
+    throw new SluiceError('ERR_TRIAL_PLAN', `plan ${plan.id} is a free trial: vouchers sell paid plans`);
   if (steps < plan.minSteps || steps > plan.maxSteps) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `steps: plan ${plan.id} sells ${plan.minSteps} to ${plan.maxSteps} steps`, { details: { argument: 'steps' } });
+    throw new SluiceError(
+      'ERR_INVALID_ARGUMENT',
+      `steps: plan ${plan.id} sells ${plan.minSteps} to ${plan.maxSteps} steps`,
+      { details: { argument: 'steps' } },
+    );
   }
   return {
-    plan: plan.id, metric: plan.metric, steps, allotment: steps * plan.stepSize,
-    ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }), ...(plan.devices !== undefined && plan.devices > 1 && { devices: plan.devices }),
+    plan: plan.id,
+    metric: plan.metric,
+    steps,
+    allotment: steps * plan.stepSize,
+    ...(plan.timeLimit !== undefined && { timeLimit: plan.timeLimit }),
+    ...(plan.devices !== undefined && plan.devices > 1 && { devices: plan.devices }),
   };
 }

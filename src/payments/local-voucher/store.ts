@@ -73,16 +73,34 @@ interface CodeEntry {
 }
 
 export interface BatchView {
-  id: string; plan: string; steps: bigint; metric: Metric; allotment: bigint; count: number;
-  used: number; unused: number; expired: number; revoked: boolean;
-  created: number; expires: number | null; note: string;
+  id: string;
+  plan: string;
+  steps: bigint;
+  metric: Metric;
+  allotment: bigint;
+  count: number;
+  used: number;
+  unused: number;
+  expired: number;
+  revoked: boolean;
+  created: number;
+  expires: number | null;
+  note: string;
 }
 
 /** A code found in the book: its hash, its batch, whether it was used. */
-export interface FoundCode { hash: string; batch: Batch; used: boolean }
+export interface FoundCode {
+  hash: string;
+  batch: Batch;
+  used: boolean;
+}
 
 function damaged(path: string, why: string, cause?: unknown): SluiceError {
-  return new SluiceError('ERR_VOUCHER_STORE', `${path}: ${why} (left as it is: mend or move it, then restart)`, cause === undefined ? {} : { cause });
+  return new SluiceError(
+    'ERR_VOUCHER_STORE',
+    `${path}: ${why} (left as it is: mend or move it, then restart)`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 function readOptional(path: string): string | null {
@@ -100,34 +118,73 @@ const isDigits = (v: unknown): v is string => typeof v === 'string' && /^[0-9]{1
 function parseBatch(v: unknown): Batch | null {
   if (typeof v !== 'object' || v === null) return null;
   const b = v as Record<string, unknown>;
-  if (typeof b.id !== 'string' || typeof b.plan !== 'string' || (b.metric !== 'bytes' && b.metric !== 'seconds')) return null;
-  if (!isDigits(b.steps) || !isDigits(b.allotment) || !isInt(b.count) || !isInt(b.created) || !isInt(b.used)) return null;
-  if ((b.expires !== null && !isInt(b.expires)) || (b.revoked !== null && !isInt(b.revoked)) || typeof b.note !== 'string') return null;
-  if ((b.time_limit !== undefined && !isDigits(b.time_limit)) || (b.devices !== undefined && !isInt(b.devices))) return null;
+  if (typeof b.id !== 'string' || typeof b.plan !== 'string' || (b.metric !== 'bytes' && b.metric !== 'seconds'))
+    return null;
+  if (!isDigits(b.steps) || !isDigits(b.allotment) || !isInt(b.count) || !isInt(b.created) || !isInt(b.used))
+    return null;
+  if (
+    (b.expires !== null && !isInt(b.expires)) ||
+    (b.revoked !== null && !isInt(b.revoked)) ||
+    typeof b.note !== 'string'
+  )
+    return null;
+  if ((b.time_limit !== undefined && !isDigits(b.time_limit)) || (b.devices !== undefined && !isInt(b.devices)))
+    return null;
   return {
-    id: b.id, plan: b.plan, metric: b.metric, steps: BigInt(b.steps), allotment: BigInt(b.allotment), count: b.count, created: b.created,
-    expires: b.expires as number | null, note: b.note, revoked: b.revoked as number | null, used: b.used,
-    ...(b.time_limit !== undefined && { timeLimit: BigInt(b.time_limit as string) }), ...(b.devices !== undefined && { devices: b.devices as number }),
+    id: b.id,
+    plan: b.plan,
+    metric: b.metric,
+    steps: BigInt(b.steps),
+    allotment: BigInt(b.allotment),
+    count: b.count,
+    created: b.created,
+    expires: b.expires as number | null,
+    note: b.note,
+    revoked: b.revoked as number | null,
+    used: b.used,
+    ...(b.time_limit !== undefined && { timeLimit: BigInt(b.time_limit as string) }),
+    ...(b.devices !== undefined && { devices: b.devices as number }),
   };
 }
 
 function parseCode(hash: string, v: unknown, batches: ReadonlySet<string>): CodeEntry {
   const e = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
-  if (!/^[0-9a-f]{32}$/.test(hash) || typeof e.b !== 'string' || !batches.has(e.b)
-    || (e.u !== undefined && !isInt(e.u)) || (e.m !== undefined && typeof e.m !== 'string') || (e.c !== undefined && e.c !== true)) {
+  if (
+    !/^[0-9a-f]{32}$/.test(hash) ||
+    typeof e.b !== 'string' ||
+    !batches.has(e.b) ||
+    (e.u !== undefined && !isInt(e.u)) ||
+    (e.m !== undefined && typeof e.m !== 'string') ||
+    (e.c !== undefined && e.c !== true)
+  ) {
     throw new TypeError(`a malformed code entry ${hash.slice(0, 40)}`);
   }
-  return { h: hash, b: e.b, ...(e.u !== undefined && { u: e.u as number }), ...(e.m !== undefined && { m: e.m as string }), ...(e.c === true && { c: true as const }) };
+  return {
+    h: hash,
+    b: e.b,
+    ...(e.u !== undefined && { u: e.u as number }),
+    ...(e.m !== undefined && { m: e.m as string }),
+    ...(e.c === true && { c: true as const }),
+  };
 }
 
 /** `{version: 1, batches: [...], codes: {"<hash>": {b, u?, m?, c?}}}`: a row per code, the batches beside them. */
 const FORMAT: JsonTableFormat<CodeEntry, Batch[]> = {
-  code: 'ERR_VOUCHER_STORE', writeCode: 'ERR_VOUCHER_STORE', what: 'a voucher book (version 1: batches, codes)',
+  code: 'ERR_VOUCHER_STORE',
+  writeCode: 'ERR_VOUCHER_STORE',
+  what: 'a voucher book (version 1: batches, codes)',
   key: (e) => e.h,
   split(json) {
     const book = json as { version?: unknown; batches?: unknown; codes?: unknown };
-    if (typeof json !== 'object' || json === null || book.version !== 1 || !Array.isArray(book.batches)
-      || typeof book.codes !== 'object' || book.codes === null || Array.isArray(book.codes)) {
+    if (
+      typeof json !== 'object' ||
+      json === null ||
+      book.version !== 1 ||
+      !Array.isArray(book.batches) ||
+      typeof book.codes !== 'object' ||
+      book.codes === null ||
+      Array.isArray(book.codes)
+    ) {
       throw new TypeError('not a voucher book (version 1: batches, codes)');
     }
     const batches = book.batches.map((raw) => {
@@ -138,15 +195,28 @@ const FORMAT: JsonTableFormat<CodeEntry, Batch[]> = {
     const ids = new Set(batches.map((x) => x.id));
     if (ids.size !== batches.length) throw new TypeError('a batch id twice');
     // Each code's batch is checked here, where both are known: a code of no batch is damage, not a code to drop.
-    return { rows: Object.entries(book.codes as Record<string, unknown>).map(([h, e]) => parseCode(h, e, ids)), extra: batches };
+    return {
+      rows: Object.entries(book.codes as Record<string, unknown>).map(([h, e]) => parseCode(h, e, ids)),
+      extra: batches,
+    };
   },
   row: (value) => value as CodeEntry,
   join: (codes, batches) => ({
     version: 1,
     batches: batches.map((b) => ({
-      id: b.id, plan: b.plan, metric: b.metric, steps: b.steps.toString(), allotment: b.allotment.toString(),
-      ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }), ...(b.devices !== undefined && { devices: b.devices }),
-      count: b.count, created: b.created, expires: b.expires, note: b.note, revoked: b.revoked, used: b.used,
+      id: b.id,
+      plan: b.plan,
+      metric: b.metric,
+      steps: b.steps.toString(),
+      allotment: b.allotment.toString(),
+      ...(b.timeLimit !== undefined && { time_limit: b.timeLimit.toString() }),
+      ...(b.devices !== undefined && { devices: b.devices }),
+      count: b.count,
+      created: b.created,
+      expires: b.expires,
+      note: b.note,
+      revoked: b.revoked,
+      used: b.used,
     })),
     codes: Object.fromEntries(codes.map(({ h, ...e }) => [h, e])),
   }),
@@ -156,17 +226,26 @@ const FORMAT: JsonTableFormat<CodeEntry, Batch[]> = {
 export class VoucherStore {
   private readonly batches = new Map<string, Batch>();
 
-  private constructor(private readonly dir: string, private key: Buffer | null, private readonly codes: JsonTable<CodeEntry, Batch[]>) {
+  private constructor(
+    private readonly dir: string,
+    private key: Buffer | null,
+    private readonly codes: JsonTable<CodeEntry, Batch[]>,
+  ) {
     for (const b of codes.extra) this.batches.set(b.id, b);
   }
 
-  get path(): string { return join(this.dir, VOUCHERS_FILE); }
+  get path(): string {
+    return join(this.dir, VOUCHERS_FILE);
+  }
 
-  /** Reads the book and its key; ERR_VOUCHER_STORE when either is there but damaged, or the book has codes and no key. */
+  /**
+   * Reads the book and its key; ERR_VOUCHER_STORE when either is there but damaged, or the book has codes and no key.
+   */
   static open(stateDir: string): VoucherStore {
     const keyPath = join(stateDir, VOUCHER_KEY_FILE);
     const keyText = readOptional(keyPath);
-    if (keyText !== null && !/^[0-9a-f]{64}\n?$/.test(keyText)) throw damaged(keyPath, 'is not a voucher key (64 hex characters)');
+    if (keyText !== null && !/^[0-9a-f]{64}\n?$/.test(keyText))
+      throw damaged(keyPath, 'is not a voucher key (64 hex characters)');
     const codes = JsonTable.openSync(join(stateDir, VOUCHERS_FILE), FORMAT);
     // Codes hashed under a key that is gone cannot be found again: refusing them all is the damage to report.
     if (codes.size > 0 && keyText === null) throw damaged(keyPath, `is missing while ${VOUCHERS_FILE} holds codes`);
@@ -189,13 +268,29 @@ export class VoucherStore {
   }
 
   /** Prints a batch: its codes are returned once and only their hashes are kept. */
-  async create(terms: BatchTerms, count: number, expires: number | null, note: string, now: number): Promise<{ batch: Batch; codes: string[] }> {
+  async create(
+    terms: BatchTerms,
+    count: number,
+    expires: number | null,
+    note: string,
+    now: number,
+  ): Promise<{ batch: Batch; codes: string[] }> {
     if (!Number.isSafeInteger(count) || count < 1 || count > MAX_BATCH_CODES) {
-      throw new SluiceError('ERR_INVALID_ARGUMENT', `count: 1 to ${MAX_BATCH_CODES} codes a batch`, { details: { argument: 'count' } });
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `count: 1 to ${MAX_BATCH_CODES} codes a batch`, {
+        details: { argument: 'count' },
+      });
     }
-    if (note.length > NOTE_MAX) throw new SluiceError('ERR_INVALID_ARGUMENT', `note: at most ${NOTE_MAX} characters`, { details: { argument: 'note' } });
+    if (note.length > NOTE_MAX)
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `note: at most ${NOTE_MAX} characters`, {
+        details: { argument: 'note' },
+      });
     if (this.codes.size + count > MAX_CODES) {
-      throw new SluiceError('ERR_INVALID_ARGUMENT', `count: the book holds at most ${MAX_CODES} codes; a revoked or expired batch's leave it ${RETAIN_MS / 86_400_000} days on`, { details: { argument: 'count' } });
+      throw new SluiceError(
+        'ERR_INVALID_ARGUMENT',
+        `count: the book holds at most ${MAX_CODES} codes; a revoked or expired batch's leave ` +
+          `it ${RETAIN_MS / 86_400_000} days on`,
+        { details: { argument: 'count' } },
+      );
     }
     if (this.key === null) {
       const key = randomBytes(32);
@@ -224,12 +319,16 @@ export class VoucherStore {
       this.batches.delete(id);
       this.codes.extra.splice(this.codes.extra.indexOf(batch), 1);
       for (const h of hashes) this.codes.drop(h);
-      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the batch: ${toSluiceError(err).message}`, { cause: err });
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the batch: ${toSluiceError(err).message}`, {
+        cause: err,
+      });
     }
     return { batch, codes };
   }
 
-  /** Marks a code used, on flash before it returns (ERR_PAYMENT_REPLAYED: used already; ERR_VOUCHER_STORE: not written). */
+  /**
+   * Marks a code used, on flash before it returns (ERR_PAYMENT_REPLAYED: used already; ERR_VOUCHER_STORE: not written).
+   */
   async redeem(hash: string, mac: string, now: number): Promise<void> {
     const entry = this.codes.get(hash);
     const batch = entry && this.batches.get(entry.b);
@@ -241,8 +340,12 @@ export class VoucherStore {
     try {
       await this.save(now);
     } catch (err) {
-      delete entry.u; delete entry.m; batch.used--;
-      throw new SluiceError('ERR_VOUCHER_STORE', `cannot record the voucher's use: ${toSluiceError(err).message}`, { cause: err });
+      delete entry.u;
+      delete entry.m;
+      batch.used--;
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot record the voucher's use: ${toSluiceError(err).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -251,7 +354,8 @@ export class VoucherStore {
     const entry = this.codes.get(hash);
     const batch = entry && this.batches.get(entry.b);
     if (!entry || entry.u === undefined || entry.c) return;
-    delete entry.u; delete entry.m;
+    delete entry.u;
+    delete entry.m;
     if (batch) batch.used--;
     await this.save(now);
   }
@@ -261,27 +365,38 @@ export class VoucherStore {
     let changed = false;
     for (const h of hashes) {
       const entry = this.codes.get(h);
-      if (entry?.u !== undefined && !entry.c) { entry.c = true; changed = true; }
+      if (entry?.u !== undefined && !entry.c) {
+        entry.c = true;
+        changed = true;
+      }
     }
     if (changed) await this.save(now);
   }
 
   /** Uses written whose session the journal was not yet seen to hold: each code's hash and batch. */
   unconfirmed(): Array<{ hash: string; batch: string }> {
-    return this.codes.list().filter((e) => e.u !== undefined && !e.c).map((e) => ({ hash: e.h, batch: e.b }));
+    return this.codes
+      .list()
+      .filter((e) => e.u !== undefined && !e.c)
+      .map((e) => ({ hash: e.h, batch: e.b }));
   }
 
   /** Revokes a batch: its unused codes sell no more. Returns how many were unused. */
   async revoke(id: string, now: number): Promise<number> {
     const batch = this.batches.get(id);
-    if (!batch) throw new SluiceError('ERR_INVALID_ARGUMENT', `batch: no batch ${JSON.stringify(id.slice(0, 16))}`, { details: { argument: 'batch' } });
+    if (!batch)
+      throw new SluiceError('ERR_INVALID_ARGUMENT', `batch: no batch ${JSON.stringify(id.slice(0, 16))}`, {
+        details: { argument: 'batch' },
+      });
     if (batch.revoked !== null) return 0;
     batch.revoked = now;
     try {
       await this.save(now);
     } catch (err) {
       batch.revoked = null;
-      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the revocation: ${toSluiceError(err).message}`, { cause: err });
+      throw new SluiceError('ERR_VOUCHER_STORE', `cannot write the revocation: ${toSluiceError(err).message}`, {
+        cause: err,
+      });
     }
     return batch.count - batch.used;
   }
@@ -292,9 +407,19 @@ export class VoucherStore {
       const left = b.count - b.used;
       const expired = b.revoked === null && b.expires !== null && now > b.expires;
       return {
-        id: b.id, plan: b.plan, steps: b.steps, metric: b.metric, allotment: b.allotment, count: b.count, used: b.used,
-        unused: b.revoked === null && !expired ? left : 0, expired: expired ? left : 0, revoked: b.revoked !== null,
-        created: b.created, expires: b.expires, note: b.note,
+        id: b.id,
+        plan: b.plan,
+        steps: b.steps,
+        metric: b.metric,
+        allotment: b.allotment,
+        count: b.count,
+        used: b.used,
+        unused: b.revoked === null && !expired ? left : 0,
+        expired: expired ? left : 0,
+        revoked: b.revoked !== null,
+        created: b.created,
+        expires: b.expires,
+        note: b.note,
       };
     });
   }

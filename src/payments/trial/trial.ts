@@ -1,7 +1,7 @@
 /**
- * `trial`: a free trial — a plan with price 0 and `trial_every` (e.g. 15 minutes once a day per device). No money moves;
- * what keeps it from renewing is a ledger of who had one when (`<state_dir>/trials.json`), written (atomically) before
- * the trial is granted, so a crash can lose a trial but never hand out a second one.
+ * `trial`: a free trial — a plan with price 0 and `trial_every` (e.g. 15 minutes once a day per device). No money
+ * moves; what keeps it from renewing is a ledger of who had one when (`<state_dir>/trials.json`), written (atomically)
+ * before the trial is granted, so a crash can lose a trial but never hand out a second one.
  *
  * A trial is keyed on the device's MAC and, when the pay page sends one, on its device token (a random id it keeps in
  * the browser's storage): a phone that rotates its private MAC but keeps its browser gets no second trial, nor does
@@ -22,7 +22,12 @@ export const TRIALS_FILE = 'trials.json';
 export const MAX_TRIAL_KEYS = 20_000;
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
-export interface TrialFigures { granted: number; refused: number; remembered: number; limited: number }
+export interface TrialFigures {
+  granted: number;
+  refused: number;
+  remembered: number;
+  limited: number;
+}
 
 /** The keys a trial of `plan` is known by: the device's MAC, and its device token if it sent a well-formed one. */
 export function trialKeys(plan: string, request: PurchaseRequest): string[] {
@@ -38,11 +43,15 @@ export function trialKeys(plan: string, request: PurchaseRequest): string[] {
 }
 
 /** One key's last trial: when (ms) it was granted. */
-interface Given { key: string; at: number }
+interface Given {
+  key: string;
+  at: number;
+}
 
 /** `{"<key>": <ms>, …}`; read back oldest first, so that the table's order is age order (re-set keys go last). */
 const FORMAT: JsonTableFormat<Given> = {
-  code: 'ERR_TRIAL_STORE', what: 'a trial ledger (an object of key: ms)',
+  code: 'ERR_TRIAL_STORE',
+  what: 'a trial ledger (an object of key: ms)',
   key: (g) => g.key,
   split(json) {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError('not an object');
@@ -50,7 +59,8 @@ const FORMAT: JsonTableFormat<Given> = {
   },
   row(value) {
     const [key, at] = value as [string, unknown];
-    if (!Number.isSafeInteger(at) || (at as number) < 0) throw new TypeError(`${key}: ${JSON.stringify(at)} is not a time in ms`);
+    if (!Number.isSafeInteger(at) || (at as number) < 0)
+      throw new TypeError(`${key}: ${JSON.stringify(at)} is not a time in ms`);
     return { key, at: at as number };
   },
   join: (given) => Object.fromEntries(given.map((g) => [g.key, g.at])),
@@ -67,7 +77,9 @@ export class TrialMethod implements PaymentMethod {
     private readonly given: JsonTable<Given>,
   ) {}
 
-  /** Reads the ledger; a damaged one refuses the method (ERR_TRIAL_STORE: the daemon leaves trials out, not the rest). */
+  /**
+   * Reads the ledger; a damaged one refuses the method (ERR_TRIAL_STORE: the daemon leaves trials out, not the rest).
+   */
   static open(stateDir: string): TrialMethod {
     const method = new TrialMethod(JsonTable.openSync(join(stateDir, TRIALS_FILE), FORMAT));
     method.figures.remembered = method.given.size;
@@ -78,7 +90,10 @@ export class TrialMethod implements PaymentMethod {
   quoteFor(request: PurchaseRequest, quote: (input: QuoteInput) => Quote): Quote {
     const q = quote({});
     if (q.trialEvery === undefined) {
-      throw new SluiceError('ERR_TRIAL_PLAN', `plan ${q.plan} is not a free trial (no trial_every): the trial method sells only trial plans`);
+      throw new SluiceError(
+        'ERR_TRIAL_PLAN',
+        `plan ${q.plan} is not a free trial (no trial_every): the trial method sells only trial plans`,
+      );
     }
     void request;
     return q;
@@ -91,9 +106,13 @@ export class TrialMethod implements PaymentMethod {
       if (at !== undefined && now - at < every) {
         this.figures.refused++;
         const nextAt = at + every;
-        throw new SluiceError('ERR_TRIAL_USED', `this device had its free trial of plan ${quote.plan}; the next one from ${new Date(nextAt).toISOString()}`, {
-          details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
-        });
+        throw new SluiceError(
+          'ERR_TRIAL_USED',
+          `this device had its free trial of plan ${quote.plan}; the next one from ${new Date(nextAt).toISOString()}`,
+          {
+            details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
+          },
+        );
       }
     }
     const limit = quote.trialLimit ?? 0;
@@ -103,14 +122,22 @@ export class TrialMethod implements PaymentMethod {
       let count = 0;
       let oldest = Infinity;
       for (const { key: k, at } of this.given.list()) {
-        if (k.startsWith(prefix) && now - at < every) { count++; oldest = Math.min(oldest, at); }
+        if (k.startsWith(prefix) && now - at < every) {
+          count++;
+          oldest = Math.min(oldest, at);
+        }
       }
       if (count >= limit) {
         this.figures.limited++;
         const nextAt = oldest + every;
-        throw new SluiceError('ERR_TRIAL_LIMIT', `this router gave its ${limit} free trials of plan ${quote.plan} for now; the next one from ${new Date(nextAt).toISOString()}`, {
-          details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
-        });
+        throw new SluiceError(
+          'ERR_TRIAL_LIMIT',
+          `this router gave its ${limit} free trials of plan ${quote.plan} for now; the next one ` +
+            `from ${new Date(nextAt).toISOString()}`,
+          {
+            details: { plan: quote.plan, next_at: Math.ceil(nextAt / 1000) },
+          },
+        );
       }
     }
   }
@@ -119,7 +146,10 @@ export class TrialMethod implements PaymentMethod {
     // Checked again: two requests of one device may both have passed precheck before either was written.
     this.precheck(ctx);
     const keys = trialKeys(ctx.quote.plan, ctx.request);
-    for (const k of keys) { this.given.drop(k); this.given.set({ key: k, at: ctx.now }); }
+    for (const k of keys) {
+      this.given.drop(k);
+      this.given.set({ key: k, at: ctx.now });
+    }
     while (this.given.size > MAX_TRIAL_KEYS) this.given.drop(this.given.keys().next().value!);
     this.prune(ctx.quote.plan, ctx.now, Number(ctx.quote.trialEvery ?? 0n) * 1000);
     try {
@@ -127,11 +157,19 @@ export class TrialMethod implements PaymentMethod {
     } catch (err) {
       // Not on flash: not granted (a crash now would forget it and allow a second).
       for (const k of keys) this.given.drop(k);
-      throw new SluiceError('ERR_TRIAL_STORE', `cannot record the trial: ${toSluiceError(err).message}`, { cause: err });
+      throw new SluiceError('ERR_TRIAL_STORE', `cannot record the trial: ${toSluiceError(err).message}`, {
+        cause: err,
+      });
     }
     this.figures.granted++;
     this.figures.remembered = this.given.size;
-    return { method: TRIAL_METHOD_NAME, reference: `trial-${normalizeMac(ctx.request.mac).replace(/:/g, '')}-${ctx.now}`, amount: 0n, asset: ctx.quote.asset, at: ctx.now };
+    return {
+      method: TRIAL_METHOD_NAME,
+      reference: `trial-${normalizeMac(ctx.request.mac).replace(/:/g, '')}-${ctx.now}`,
+      amount: 0n,
+      asset: ctx.quote.asset,
+      at: ctx.now,
+    };
   }
 
   /** Forgets this plan's trials that can no longer refuse anything (older than its interval). */

@@ -22,9 +22,13 @@ export const uptoPlugin: PaymentPlugin = {
       reconcile: () => upto.ends.reconcile(),
       // Whether the facilitator serves upto at all (/supported): until it says so, upto is not offered.
       reconciled: () => void upto.method.refreshSupported(),
-      close: async () => { upto.ends.close(); upto.method.close(); },
+      close: async () => {
+        upto.ends.close();
+        upto.method.close();
+      },
       x402: {
-        ...SCHEME, offered: () => upto.method.offered,
+        ...SCHEME,
+        offered: () => upto.method.offered,
         offer: (quote) => upto.method.offerFor(quote),
         settlementOf: (reference) => upto.method.settlementOf(reference),
       },

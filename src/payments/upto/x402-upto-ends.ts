@@ -18,7 +18,13 @@ import type { UptoConfig } from '../../config/index.ts';
 import type { Log } from '../../log.ts';
 import { systemClock, type Clock, type Timers } from '../../time.ts';
 import { loadEvm, UptoStore, type UptoRecord } from '../../x402/index.ts';
-import { isLive, type Session, type SessionControlPort, type SessionEventsView, type SessionReadView } from '../../sessions/index.ts';
+import {
+  isLive,
+  type Session,
+  type SessionControlPort,
+  type SessionEventsView,
+  type SessionReadView,
+} from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
 import { ScheduledPass } from '../scheduled-pass.ts';
 import { UPTO_METHOD_NAME, UPTO_SETTLE_RETRY_MS, UptoMethod, type EarlySettle } from './x402-upto.ts';
@@ -64,18 +70,33 @@ export class UptoEnds {
     this.clock = options.clock ?? systemClock;
     const sweepMs = options.sweepMs ?? UPTO_SETTLE_RETRY_MS;
     this.sweep = new ScheduledPass({
-      run: () => this.settleDueOnce(this.clock.now()), next: () => sweepMs, retry: { minMs: sweepMs, maxMs: sweepMs },
-      clock: this.clock, ...(options.timers && { timers: options.timers }), halted: () => options.method.isClosed,
-      failed: (err) => options.log.warn('upto: settling due authorizations failed; tried again', { reason: toSluiceError(err).message }),
+      run: () => this.settleDueOnce(this.clock.now()),
+      next: () => sweepMs,
+      retry: { minMs: sweepMs, maxMs: sweepMs },
+      clock: this.clock,
+      ...(options.timers && { timers: options.timers }),
+      halted: () => options.method.isClosed,
+      failed: (err) =>
+        options.log.warn('upto: settling due authorizations failed; tried again', {
+          reason: toSluiceError(err).message,
+        }),
     });
-    afterEndOnFlash(options.sessions, options.endsWritten, (s) => {
-      const refs = uptoRefsOf(s);
-      return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
-    }, (end) => void this.settleAll(end.refs, end.used));
+    afterEndOnFlash(
+      options.sessions,
+      options.endsWritten,
+      (s) => {
+        const refs = uptoRefsOf(s);
+        return refs.length > 0 ? { refs, used: BigInt(s.used) } : undefined;
+      },
+      (end) => void this.settleAll(end.refs, end.used),
+    );
   }
 
   private async settleAll(refs: readonly string[], used: bigint): Promise<void> {
-    const shares = allocateUsage(used, refs.map((r) => this.options.method.capacity(r) ?? 0n));
+    const shares = allocateUsage(
+      used,
+      refs.map((r) => this.options.method.capacity(r) ?? 0n),
+    );
     for (const [i, ref] of refs.entries()) await this.settle(ref, shares[i] ?? 0n);
   }
 
@@ -84,7 +105,10 @@ export class UptoEnds {
       await this.options.method.settle(reference, used, early);
     } catch (err) {
       // Nothing on flash changed (the amount is written before /settle): the next start settles it.
-      this.options.log.warn('upto settle not written; the next start settles it', { reference, reason: toSluiceError(err).message });
+      this.options.log.warn('upto settle not written; the next start settles it', {
+        reference,
+        reason: toSluiceError(err).message,
+      });
     }
   }
 
@@ -109,10 +133,15 @@ export class UptoEnds {
         const current = this.options.sessions.get(s.id);
         if (!current || !isLive(current)) break;
         const refs = uptoRefsOf(current);
-        const shares = allocateUsage(BigInt(current.used), refs.map((r) => this.options.method.capacity(r) ?? 0n));
+        const shares = allocateUsage(
+          BigInt(current.used),
+          refs.map((r) => this.options.method.capacity(r) ?? 0n),
+        );
         const share = shares[refs.indexOf(reference)] ?? 0n;
-        this.options.log.info('upto: an authorization\'s deadline comes before its session\'s end: settled for the usage so far',
-          { reference, session: s.id, used: share.toString() });
+        this.options.log.info(
+          "upto: an authorization's deadline comes before its session's end: settled for the usage so far",
+          { reference, session: s.id, used: share.toString() },
+        );
         await this.settle(reference, share, { allotment: current.allotment, shrink: (by) => this.shrink(s.id, by) });
       }
     }
@@ -154,8 +183,9 @@ export class UptoEnds {
    * the deadline itself nothing can), then the pending settles; then the sweep runs.
    */
   async reconcile(): Promise<void> {
-    // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (payments/reconcile-within.ts), and a top-up
-    // sold after that changes the allotment a shrink mark was written with, which would drop the shrink undone.
+    // First, before any /settle: the start waits for reconcile only RECONCILE_WAIT_MS (payments/reconcile-within.ts),
+    // and a top-up sold after that changes the allotment a shrink mark was written with, which would drop the shrink
+    // undone.
     await this.finishShrinks();
     const holders = new Map<string, Session>();
     for (const s of this.options.sessions.list({})) for (const ref of uptoRefsOf(s)) holders.set(ref, s);
@@ -170,7 +200,9 @@ export class UptoEnds {
     // nothing), beside the live sessions' due authorizations: one after the other, five slow /settle answers behind the
     // ended ones (upto.timeout each) would use up a due one's whole margin before its deadline.
     await Promise.all([
-      (async () => { for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used)); })(),
+      (async () => {
+        for (const s of ended) await this.settleAll(uptoRefsOf(s), BigInt(s.used));
+      })(),
       this.settleDue(),
     ]);
     await this.options.method.retryPending();

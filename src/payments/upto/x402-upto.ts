@@ -21,8 +21,17 @@ import type { Log } from '../../log.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../../time.ts';
 import { meteredSteps } from '../../escrow/index.ts';
 import {
-  FacilitatorClient, UPTO_SCHEME, checkUptoTerms, knownTokenDomain, parseUptoPayment, uptoReference, verifyUptoSignature,
-  type Address, type UptoPayment, type UptoRecord, type UptoStore,
+  FacilitatorClient,
+  UPTO_SCHEME,
+  checkUptoTerms,
+  knownTokenDomain,
+  parseUptoPayment,
+  uptoReference,
+  verifyUptoSignature,
+  type Address,
+  type UptoPayment,
+  type UptoRecord,
+  type UptoStore,
 } from '../../x402/index.ts';
 import { isLive, type Session } from '../../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
@@ -55,7 +64,10 @@ export interface EarlySettle {
   shrink(by: bigint): Promise<void>;
 }
 
-interface Checked { payment: UptoPayment; reference: string }
+interface Checked {
+  payment: UptoPayment;
+  reference: string;
+}
 
 /** What a settle did: the amount settled (0n: nothing due, no transaction), or still pending, or refused. */
 export type UptoSettleResult =
@@ -86,20 +98,31 @@ export class UptoMethod implements PaymentMethod {
    */
   private readonly stopping = new AbortController();
 
-  constructor(private config: UptoConfig, private readonly options: UptoMethodOptions) {
+  constructor(
+    private config: UptoConfig,
+    private readonly options: UptoMethodOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? backgroundTimers;
     this.client = this.clientFor(config);
   }
 
   private clientFor(config: UptoConfig): FacilitatorClient {
-    return new FacilitatorClient({ url: config.facilitatorUrl, timeoutMs: config.timeoutMs, signal: this.stopping.signal,
-      ...(this.options.fetch && { fetch: this.options.fetch }) });
+    return new FacilitatorClient({
+      url: config.facilitatorUrl,
+      timeoutMs: config.timeoutMs,
+      signal: this.stopping.signal,
+      ...(this.options.fetch && { fetch: this.options.fetch }),
+    });
   }
 
-  get settings(): UptoConfig { return this.config; }
+  get settings(): UptoConfig {
+    return this.config;
+  }
 
-  /** A reload: facilitator, pay_to, window apply to the next purchase; the facilitator is asked again what it serves. */
+  /**
+   * A reload: facilitator, pay_to, window apply to the next purchase; the facilitator is asked again what it serves.
+   */
   reconfigure(config: UptoConfig): void {
     this.config = config;
     this.client = this.clientFor(config);
@@ -115,21 +138,33 @@ export class UptoMethod implements PaymentMethod {
       const kinds = await this.client.supported();
       this.facilitators = kinds.flatMap((k) => {
         const a = k.extra?.facilitatorAddress;
-        return k.scheme === UPTO_SCHEME && k.network === this.config.network && k.x402Version === 2
-          && typeof a === 'string' && /^0x[0-9a-fA-F]{40}$/.test(a) ? [a.toLowerCase() as Address] : [];
+        return k.scheme === UPTO_SCHEME &&
+          k.network === this.config.network &&
+          k.x402Version === 2 &&
+          typeof a === 'string' &&
+          /^0x[0-9a-fA-F]{40}$/.test(a)
+          ? [a.toLowerCase() as Address]
+          : [];
       });
     } catch (err) {
-      this.options.log?.warn('upto: the facilitator\'s /supported cannot be read; upto is not offered until it can', { reason: toSluiceError(err).message });
+      this.options.log?.warn("upto: the facilitator's /supported cannot be read; upto is not offered until it can", {
+        reason: toSluiceError(err).message,
+      });
       this.facilitators = [];
       // An outage at start must not switch upto off until the next reload: ask again in the background.
       if (this.supportedTimer === null && !this.closed) {
-        this.supportedTimer = this.timers.setTimeout(() => { this.supportedTimer = null; void this.refreshSupported(); }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
+        this.supportedTimer = this.timers.setTimeout(() => {
+          this.supportedTimer = null;
+          void this.refreshSupported();
+        }, this.options.retryMs ?? UPTO_SETTLE_RETRY_MS);
       }
     }
     return this.facilitators.length > 0;
   }
 
-  get offered(): boolean { return this.facilitators.length > 0; }
+  get offered(): boolean {
+    return this.facilitators.length > 0;
+  }
 
   /**
    * The PaymentRequirements this router offers for a ceiling of `asset` (what a 402 carries, and /verify takes), as
@@ -140,8 +175,17 @@ export class UptoMethod implements PaymentMethod {
     const domain = knownTokenDomain(c.network, asset);
     const facilitatorAddress = this.facilitators[0];
     return {
-      scheme: UPTO_SCHEME, network: c.network, amount: ceiling.toString(), asset, payTo: c.payTo, maxTimeoutSeconds: c.maxTimeoutSeconds,
-      extra: { assetTransferMethod: 'permit2', ...(facilitatorAddress && { facilitatorAddress }), ...(domain && { name: domain.name, version: domain.version }) },
+      scheme: UPTO_SCHEME,
+      network: c.network,
+      amount: ceiling.toString(),
+      asset,
+      payTo: c.payTo,
+      maxTimeoutSeconds: c.maxTimeoutSeconds,
+      extra: {
+        assetTransferMethod: 'permit2',
+        ...(facilitatorAddress && { facilitatorAddress }),
+        ...(domain && { name: domain.name, version: domain.version }),
+      },
     };
   }
 
@@ -166,8 +210,13 @@ export class UptoMethod implements PaymentMethod {
     const r = this.options.store.get(reference);
     if (!r) return null;
     const settled = r.state === 'settled';
-    return { success: true, payer: reference.split(':')[0], transaction: (settled && r.transaction) || '', network: r.network,
-      amount: settled ? (r.amount ?? '0') : '0' };
+    return {
+      success: true,
+      payer: reference.split(':')[0],
+      transaction: (settled && r.transaction) || '',
+      network: r.network,
+      amount: settled ? (r.amount ?? '0') : '0',
+    };
   }
 
   /**
@@ -176,11 +225,17 @@ export class UptoMethod implements PaymentMethod {
    * buys; a data top-up moves no deadline, so it ends at the session's own, if it has one.
    */
   private sessionEnd(quote: Quote, nowS: bigint, mac?: string): bigint | null {
-    const live = mac === undefined ? null : this.options.sessions?.byMac(mac) ?? null;
+    const live = mac === undefined ? null : (this.options.sessions?.byMac(mac) ?? null);
     const nowMs = Number(nowS) * 1000;
     // A session spent already is not topped up (the purchase starts a new one), nor one of the other metric (refused).
-    if (live && isLive(live) && live.metric === quote.metric && live.expiresAt !== null && live.expiresAt > nowMs
-      && (live.metric === 'seconds' || live.used < live.allotment)) {
+    if (
+      live &&
+      isLive(live) &&
+      live.metric === quote.metric &&
+      live.expiresAt !== null &&
+      live.expiresAt > nowMs &&
+      (live.metric === 'seconds' || live.used < live.allotment)
+    ) {
       const liveEndS = BigInt(Math.ceil(live.expiresAt / 1000));
       return quote.metric === 'seconds' ? liveEndS + quote.allotment : liveEndS;
     }
@@ -199,10 +254,14 @@ export class UptoMethod implements PaymentMethod {
   private async check(ctx: PaymentContext): Promise<Checked> {
     const c = this.config;
     if (!this.offered && !(await this.refreshSupported())) {
-      throw new SluiceError('ERR_X402_SCHEME_UNSUPPORTED', `the facilitator does not list upto on ${c.network} (GET /supported)`);
+      throw new SluiceError(
+        'ERR_X402_SCHEME_UNSUPPORTED',
+        `the facilitator does not list upto on ${c.network} (GET /supported)`,
+      );
     }
     const payment = parseUptoPayment(ctx.request.payment?.payload);
-    if (payment.network !== c.network) throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
+    if (payment.network !== c.network)
+      throw new SluiceError('ERR_X402_NETWORK_MISMATCH', `network ${payment.network} is not ${c.network}`);
     const nowS = BigInt(Math.floor(ctx.now / 1000));
     const end = this.sessionEnd(ctx.quote, nowS, ctx.request.mac);
     if (end === null || end + BigInt(UPTO_SETTLE_MARGIN_S) > nowS + BigInt(c.maxTimeoutSeconds)) {
@@ -210,22 +269,33 @@ export class UptoMethod implements PaymentMethod {
       // A top-up counts from the session's end: topped up too early, its own share would come after its deadline.
       const alone = this.sessionEnd(ctx.quote, nowS);
       const topUp = end !== null && alone !== null && end > alone;
-      throw new SluiceError('ERR_UPTO_AUTHORIZATION_INVALID',
+      throw new SluiceError(
+        'ERR_UPTO_AUTHORIZATION_INVALID',
         topUp
-          ? `plan ${ctx.quote.plan}: topped up now, the session would end at ${end}, later than an authorization signed now can be settled `
-            + `(upto.max_timeout_seconds ${c.maxTimeoutSeconds} s minus ${UPTO_SETTLE_MARGIN_S} s); top up nearer the session's end`
-          : `plan ${ctx.quote.plan}: a session could outlast upto.max_timeout_seconds (${c.maxTimeoutSeconds} s) minus ${UPTO_SETTLE_MARGIN_S} s to settle`
-            + (end === null ? ' (a data plan needs a time_limit)' : ''),
-        { details: { reason: topUp ? 'upto_topup_outlasts_authorization' : 'upto_session_outlasts_authorization' } });
+          ? `plan ${ctx.quote.plan}: topped up now, the session would end at ${end}, later than an authorization ` +
+              'signed now can be settled ' +
+              `(upto.max_timeout_seconds ${c.maxTimeoutSeconds} s minus ${UPTO_SETTLE_MARGIN_S} s); top up ` +
+              `nearer the session's end`
+          : `plan ${ctx.quote.plan}: a session could outlast upto.max_timeout_seconds (${c.maxTimeoutSeconds} s) ` +
+              `minus ${UPTO_SETTLE_MARGIN_S} s to settle` +
+              (end === null ? ' (a data plan needs a time_limit)' : ''),
+        { details: { reason: topUp ? 'upto_topup_outlasts_authorization' : 'upto_session_outlasts_authorization' } },
+      );
     }
     checkUptoTerms(payment, {
-      chainId: c.chainId, payTo: c.payTo as Address, asset: ctx.quote.asset as Address, ceiling: ctx.quote.price,
-      facilitators: this.facilitators, now: nowS, settleableUntil: end + BigInt(UPTO_SETTLE_MARGIN_S),
+      chainId: c.chainId,
+      payTo: c.payTo as Address,
+      asset: ctx.quote.asset as Address,
+      ceiling: ctx.quote.price,
+      facilitators: this.facilitators,
+      now: nowS,
+      settleableUntil: end + BigInt(UPTO_SETTLE_MARGIN_S),
     });
     await verifyUptoSignature(payment, c.chainId);
     const reference = uptoReference(payment.authorization);
     const seen = this.options.store.get(reference);
-    if (seen) throw new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} was accepted before (${seen.state})`);
+    if (seen)
+      throw new SluiceError('ERR_UPTO_REPLAYED', `upto authorization ${reference} was accepted before (${seen.state})`);
     return { payment, reference };
   }
 
@@ -240,19 +310,37 @@ export class UptoMethod implements PaymentMethod {
       const request = { x402Version: 2 as const, paymentPayload: payment.raw, paymentRequirements: requirements };
       const v = await this.client.verify(request);
       if (!v.ok) {
-        throw new SluiceError('ERR_UPTO_VERIFY_REJECTED', `upto facilitator refused: ${v.reason}: ${v.message}`, { details: { reason: v.reason } });
+        throw new SluiceError('ERR_UPTO_VERIFY_REJECTED', `upto facilitator refused: ${v.reason}: ${v.message}`, {
+          details: { reason: v.reason },
+        });
       }
       const a = payment.authorization;
       const record: UptoRecord = {
-        reference, state: 'open', network: this.config.network, asset: ctx.quote.asset, payTo: this.config.payTo,
-        maxAmount: a.maxAmount.toString(), deadline: a.deadline.toString(), pricePerStep: ctx.quote.pricePerStep.toString(),
-        stepSize: ctx.quote.stepSize.toString(), mac: ctx.request.mac, at: ctx.now, request,
+        reference,
+        state: 'open',
+        network: this.config.network,
+        asset: ctx.quote.asset,
+        payTo: this.config.payTo,
+        maxAmount: a.maxAmount.toString(),
+        deadline: a.deadline.toString(),
+        pricePerStep: ctx.quote.pricePerStep.toString(),
+        stepSize: ctx.quote.stepSize.toString(),
+        mac: ctx.request.mac,
+        at: ctx.now,
+        request,
       };
       // On flash before the session is granted: a crash after this leaves an authorization sluice can settle for what
       // the session used, never a session nothing pays for.
       await this.options.store.put(record);
       this.options.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));
-      return { method: this.name, reference, amount: ctx.quote.price, asset: ctx.quote.asset, at: ctx.now, steps: ctx.quote.steps };
+      return {
+        method: this.name,
+        reference,
+        amount: ctx.quote.price,
+        asset: ctx.quote.asset,
+        at: ctx.now,
+        steps: ctx.quote.steps,
+      };
     } finally {
       this.busy.delete(reference);
     }
@@ -285,7 +373,10 @@ export class UptoMethod implements PaymentMethod {
     const steps = meteredSteps(used, stepSize, maxSteps);
     let amount = steps * pricePerStep;
     if (amount > max) amount = max;
-    let intent: UptoRecord = amount === 0n ? { ...r, state: 'settled', amount: '0' } : { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
+    let intent: UptoRecord =
+      amount === 0n
+        ? { ...r, state: 'settled', amount: '0' }
+        : { ...r, state: 'settling', amount: amount.toString(), asked: 1 };
     if (early) {
       const capacity = maxSteps * stepSize;
       const covered = steps * stepSize < capacity ? steps * stepSize : capacity;
@@ -310,8 +401,10 @@ export class UptoMethod implements PaymentMethod {
     try {
       await shrink(BigInt(r.shrink.by));
     } catch (err) {
-      this.options.log?.warn('upto: the session could not be shrunk to what its settled authorization paid for; the next start does it',
-        { reference: r.reference, reason: toSluiceError(err).message });
+      this.options.log?.warn(
+        'upto: the session could not be shrunk to what its settled authorization paid for; the next start does it',
+        { reference: r.reference, reason: toSluiceError(err).message },
+      );
       return r;
     }
     const { shrink: _done, ...rest } = this.options.store.get(r.reference) ?? r;
@@ -331,7 +424,10 @@ export class UptoMethod implements PaymentMethod {
   private async sendOnce(r: UptoRecord): Promise<UptoSettleResult> {
     const amount = BigInt(r.amount ?? '0');
     if (!r.request) return { status: 'none' };
-    const request = { ...r.request, paymentRequirements: { ...r.request.paymentRequirements, amount: amount.toString() } };
+    const request = {
+      ...r.request,
+      paymentRequirements: { ...r.request.paymentRequirements, amount: amount.toString() },
+    };
     let outcome;
     try {
       outcome = await this.client.settle(request);
@@ -339,24 +435,40 @@ export class UptoMethod implements PaymentMethod {
       outcome = { status: 'unknown' as const, message: toSluiceError(err).message };
     }
     if (outcome.status === 'unknown') {
-      this.options.log?.warn('upto settle without an answer; asking again later', { reference: r.reference, amount: amount.toString(), reason: outcome.message });
+      this.options.log?.warn('upto settle without an answer; asking again later', {
+        reference: r.reference,
+        amount: amount.toString(),
+        reason: outcome.message,
+      });
       this.scheduleRetry();
       return { status: 'pending', amount, message: outcome.message };
     }
     if (outcome.status === 'failed') {
-      // A refusal of a repeated ask may be the chain refusing a nonce an earlier, unanswered ask spent: not "nothing moved".
+      // A refusal of a repeated ask may be the chain refusing a nonce an earlier, unanswered ask spent: not "nothing
+      // moved".
       const repeated = (r.asked ?? 1) > 1;
       await this.options.store.put({ ...r, state: repeated ? 'unconfirmed' : 'failed', reason: outcome.reason });
       if (repeated) {
-        this.options.log?.error('upto settle refused on a repeated ask: an earlier ask may have moved the amount (once); check the chain for a transfer from the payer to pay_to',
-          { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+        this.options.log?.error(
+          'upto settle refused on a repeated ask: an earlier ask may have moved the amount (once); check the ' +
+            'chain for a transfer from the payer to pay_to',
+          { reference: r.reference, amount: amount.toString(), reason: outcome.reason },
+        );
       } else {
-        this.options.log?.error('upto settle refused: nothing moved', { reference: r.reference, amount: amount.toString(), reason: outcome.reason });
+        this.options.log?.error('upto settle refused: nothing moved', {
+          reference: r.reference,
+          amount: amount.toString(),
+          reason: outcome.reason,
+        });
       }
       return { status: 'failed', amount, reason: outcome.reason };
     }
     await this.options.store.put({ ...r, state: 'settled', transaction: outcome.transaction });
-    this.options.log?.info('upto session settled', { reference: r.reference, amount: amount.toString(), transaction: outcome.transaction });
+    this.options.log?.info('upto session settled', {
+      reference: r.reference,
+      amount: amount.toString(),
+      transaction: outcome.transaction,
+    });
     return { status: 'settled', amount, transaction: outcome.transaction };
   }
 
@@ -403,7 +515,10 @@ export class UptoMethod implements PaymentMethod {
    * A session may run past that only with the authorization settled for its usage so far (UptoEnds.settleDue).
    */
   dueReferences(nowS: bigint): string[] {
-    return this.options.store.list('open').filter((r) => BigInt(r.deadline) - BigInt(UPTO_SETTLE_MARGIN_S) <= nowS).map((r) => r.reference);
+    return this.options.store
+      .list('open')
+      .filter((r) => BigInt(r.deadline) - BigInt(UPTO_SETTLE_MARGIN_S) <= nowS)
+      .map((r) => r.reference);
   }
 
   /** Records settled while their session ran whose session may not have been shrunk yet (a crash, a refused write). */
@@ -411,7 +526,9 @@ export class UptoMethod implements PaymentMethod {
     return this.options.store.list().filter((r) => r.shrink !== undefined);
   }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   close(): void {
     this.closed = true;

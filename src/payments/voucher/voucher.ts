@@ -10,8 +10,16 @@ import { SluiceError } from '../../errors.ts';
 import { normalizeMac } from '../../mac.ts';
 import type { Metric } from '../../config/index.ts';
 import {
-  AttributeReader, CODE, encodeRequest, nasAttributes, RadiusPacketError, rfc3580Mac, type AttributeInput, type NasIdentity,
-  type RadiusClient, type RadiusPacket,
+  AttributeReader,
+  CODE,
+  encodeRequest,
+  nasAttributes,
+  RadiusPacketError,
+  rfc3580Mac,
+  type AttributeInput,
+  type NasIdentity,
+  type RadiusClient,
+  type RadiusPacket,
 } from '../../radius/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import type { ClientRates } from '../../portal/index.ts';
@@ -39,7 +47,12 @@ export interface VoucherTerms {
 const MIN_INTERIM_S = 60;
 
 /** Pure: an Access-Accept's attributes → terms (ERR_VOUCHER_INVALID when it grants nothing sluice can enforce). */
-export function termsFromAccept(reply: AttributeReader, user: string, now: number, log: Log = silentLogger): VoucherTerms {
+export function termsFromAccept(
+  reply: AttributeReader,
+  user: string,
+  now: number,
+  log: Log = silentLogger,
+): VoucherTerms {
   let timeout: number | undefined;
   let chilli: bigint | undefined;
   let mikrotik: bigint | undefined;
@@ -65,10 +78,18 @@ export function termsFromAccept(reply: AttributeReader, user: string, now: numbe
     rates: rates.rates,
   };
   if (bytes !== undefined) {
-    return { ...base, metric: 'bytes', allotment: bytes, expiresAt: seconds === undefined ? null : now + Number(seconds) * 1000 };
+    return {
+      ...base,
+      metric: 'bytes',
+      allotment: bytes,
+      expiresAt: seconds === undefined ? null : now + Number(seconds) * 1000,
+    };
   }
   if (seconds !== undefined) return { ...base, metric: 'seconds', allotment: seconds, expiresAt: null };
-  throw new SluiceError('ERR_VOUCHER_INVALID', 'Access-Accept carries neither Session-Timeout nor a byte limit: nothing to enforce');
+  throw new SluiceError(
+    'ERR_VOUCHER_INVALID',
+    'Access-Accept carries neither Session-Timeout nor a byte limit: nothing to enforce',
+  );
 }
 
 export interface VoucherMethodOptions {
@@ -89,7 +110,10 @@ function field(payment: Record<string, unknown>, name: string, required: boolean
   const v = payment[name];
   if (!required && (v === undefined || v === null || v === '')) return undefined;
   if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > (name === 'code' ? 253 : 128) || v.includes('\0')) {
-    throw new SluiceError('ERR_INVALID_ARGUMENT', `payment.${name} must be a non-empty string (${name === 'code' ? 253 : 128} bytes at most)`);
+    throw new SluiceError(
+      'ERR_INVALID_ARGUMENT',
+      `payment.${name} must be a non-empty string (${name === 'code' ? 253 : 128} bytes at most)`,
+    );
   }
   return v;
 }
@@ -119,11 +143,20 @@ export class VoucherMethod implements PaymentMethod {
       ...nasAttributes(this.options.nas()),
       ['Calling-Station-Id', rfc3580Mac(normalizeMac(ctx.request.mac))],
     ];
-    if (typeof ctx.request.ip === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(ctx.request.ip)) attributes.push(['Framed-IP-Address', ctx.request.ip]);
+    if (typeof ctx.request.ip === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(ctx.request.ip))
+      attributes.push(['Framed-IP-Address', ctx.request.ip]);
     let reply: RadiusPacket;
     try {
       reply = await this.options.client.request(({ identifier, server }) =>
-        encodeRequest({ code: 'Access-Request', identifier, attributes, secret: server.secret, password, messageAuthenticator: true }));
+        encodeRequest({
+          code: 'Access-Request',
+          identifier,
+          attributes,
+          secret: server.secret,
+          password,
+          messageAuthenticator: true,
+        }),
+      );
     } catch (err) {
       this.counters.unavailable++;
       if (err instanceof RadiusPacketError) throw new SluiceError('ERR_INVALID_ARGUMENT', `voucher: ${err.message}`);
@@ -132,8 +165,13 @@ export class VoucherMethod implements PaymentMethod {
     const attrs = new AttributeReader(reply.attributes);
     if (reply.code !== CODE['Access-Accept']) {
       this.counters.rejected++;
-      const message = reply.code === CODE['Access-Reject'] ? attrs.string('Reply-Message') ?? 'voucher rejected' : 'the RADIUS server asked for more (Access-Challenge is not supported)';
-      throw new SluiceError('ERR_VOUCHER_REJECTED', message, { details: { reply_message: attrs.string('Reply-Message') ?? null } });
+      const message =
+        reply.code === CODE['Access-Reject']
+          ? (attrs.string('Reply-Message') ?? 'voucher rejected')
+          : 'the RADIUS server asked for more (Access-Challenge is not supported)';
+      throw new SluiceError('ERR_VOUCHER_REJECTED', message, {
+        details: { reply_message: attrs.string('Reply-Message') ?? null },
+      });
     }
     const terms = termsFromAccept(attrs, code, ctx.now, this.options.log);
     this.counters.accepted++;

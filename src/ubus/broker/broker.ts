@@ -37,7 +37,10 @@ export class UbusBroker {
   private readonly conns = new Map<number, Conn>();
   private closing: Promise<void> | null = null;
 
-  private constructor(private readonly server: Server, private readonly opts: UbusBrokerOptions) {
+  private constructor(
+    private readonly server: Server,
+    private readonly opts: UbusBrokerOptions,
+  ) {
     this.socketPath = opts.socketPath;
     const id = processIdentity();
     this.core = new BrokerCore({
@@ -56,14 +59,25 @@ export class UbusBroker {
     try {
       await listenOn(server, opts.socketPath);
     } catch (err) {
-      const stale = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && opts.removeStale !== false && isSocketFile(opts.socketPath)
-        && !(await isLive(opts.socketPath));
+      const stale =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' &&
+        opts.removeStale !== false &&
+        isSocketFile(opts.socketPath) &&
+        !(await isLive(opts.socketPath));
       if (!stale) {
-        throw new SluiceError('ERR_UBUS_BROKER_LISTEN', `cannot listen on ${opts.socketPath}: ${(err as Error).message}`, { cause: err });
+        throw new SluiceError(
+          'ERR_UBUS_BROKER_LISTEN',
+          `cannot listen on ${opts.socketPath}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       unlinkSync(opts.socketPath);
       await listenOn(server, opts.socketPath).catch((e: unknown) => {
-        throw new SluiceError('ERR_UBUS_BROKER_LISTEN', `cannot listen on ${opts.socketPath}: ${(e as Error).message}`, { cause: e });
+        throw new SluiceError(
+          'ERR_UBUS_BROKER_LISTEN',
+          `cannot listen on ${opts.socketPath}: ${(e as Error).message}`,
+          { cause: e },
+        );
       });
     }
     // ubusd creates its socket under umask 0111: any local user may connect, ACLs decide the rest.
@@ -118,7 +132,9 @@ export class UbusBroker {
       try {
         this.core.receive(conn.id, f);
       } catch (err) {
-        this.opts.log?.(`ubus broker: internal error on client ${hex(conn.id)}, dropping it: ${(err as Error).stack ?? String(err)}`);
+        this.opts.log?.(
+          `ubus broker: internal error on client ${hex(conn.id)}, dropping it: ${(err as Error).stack ?? String(err)}`,
+        );
         this.drop(conn, null);
         return;
       }

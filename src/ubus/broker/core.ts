@@ -4,8 +4,16 @@
  * queues and timers live in broker.ts.
  */
 import {
-  MsgType, Status, UBUS_MSG_LAST, UBUS_SYSTEM_OBJECT_ACL, UBUS_SYSTEM_OBJECT_EVENT, UBUS_SYSTEM_OBJECT_MONITOR,
-  UbusCodecError, decodeMessage, encodeMessage, encodeMonitorAttrs,
+  MsgType,
+  Status,
+  UBUS_MSG_LAST,
+  UBUS_SYSTEM_OBJECT_ACL,
+  UBUS_SYSTEM_OBJECT_EVENT,
+  UBUS_SYSTEM_OBJECT_MONITOR,
+  UbusCodecError,
+  decodeMessage,
+  encodeMessage,
+  encodeMonitorAttrs,
 } from '../codec/index.ts';
 import type { UbusAttrs, UbusMessage } from '../codec/index.ts';
 import { EventRegistry } from './events.ts';
@@ -45,7 +53,14 @@ export class BrokerCore {
 
   /** A new connection: allocates its id, tells the transport (`register`), then sends HELLO. */
   connect(register?: (clientId: number) => void): number {
-    const client: BrokerClient = { id: 0, user: this.opts.user, group: this.opts.group, objects: [], monitorSeq: null, closed: false };
+    const client: BrokerClient = {
+      id: 0,
+      user: this.opts.user,
+      group: this.opts.group,
+      objects: [],
+      monitorSeq: null,
+      closed: false,
+    };
     client.id = this.clients.alloc(client);
     register?.(client.id);
     this.sendMsg(client, { type: MsgType.HELLO, seq: 0, peer: client.id, attrs: {} });
@@ -77,7 +92,8 @@ export class BrokerCore {
     } catch (err) {
       if (!(err instanceof UbusCodecError)) throw err;
       // ubusd parses attrs leniently and a request with unusable attrs ends in INVALID_ARGUMENT; replies are dropped.
-      if (type !== MsgType.DATA && type !== MsgType.STATUS) this.sendStatus(client, seq, peer, type < UBUS_MSG_LAST ? Status.INVALID_ARGUMENT : Status.INVALID_COMMAND);
+      if (type !== MsgType.DATA && type !== MsgType.STATUS)
+        this.sendStatus(client, seq, peer, type < UBUS_MSG_LAST ? Status.INVALID_ARGUMENT : Status.INVALID_COMMAND);
       return;
     }
     const ret = this.dispatch(client, msg, frame);
@@ -93,16 +109,25 @@ export class BrokerCore {
         this.sendFrame(client, pong);
         return Status.OK;
       }
-      case MsgType.LOOKUP: return this.objects.lookup(client, msg);
-      case MsgType.ADD_OBJECT: return this.objects.add(client, msg);
-      case MsgType.REMOVE_OBJECT: return this.objects.remove(client, msg);
-      case MsgType.INVOKE: return this.invoke(client, msg, frame);
+      case MsgType.LOOKUP:
+        return this.objects.lookup(client, msg);
+      case MsgType.ADD_OBJECT:
+        return this.objects.add(client, msg);
+      case MsgType.REMOVE_OBJECT:
+        return this.objects.remove(client, msg);
+      case MsgType.INVOKE:
+        return this.invoke(client, msg, frame);
       case MsgType.DATA:
-      case MsgType.STATUS: return this.response(client, msg, frame);
-      case MsgType.SUBSCRIBE: return this.objects.subscribe(client, msg.attrs);
-      case MsgType.UNSUBSCRIBE: return this.objects.unsubscribe(client, msg.attrs);
-      case MsgType.NOTIFY: return this.notify(client, msg);
-      default: return Status.INVALID_COMMAND;
+      case MsgType.STATUS:
+        return this.response(client, msg, frame);
+      case MsgType.SUBSCRIBE:
+        return this.objects.subscribe(client, msg.attrs);
+      case MsgType.UNSUBSCRIBE:
+        return this.objects.unsubscribe(client, msg.attrs);
+      case MsgType.NOTIFY:
+        return this.notify(client, msg);
+      default:
+        return Status.INVALID_COMMAND;
     }
   }
 
@@ -117,7 +142,14 @@ export class BrokerCore {
   }
 
   /** ubusd_forward_invoke: same seq, peer = the caller's client id, attrs OBJID METHOD USER GROUP DATA. */
-  forwardInvoke(caller: BrokerClient, obj: BrokerObject, method: string, seq: number, data: Uint8Array | undefined, noReply: boolean): void {
+  forwardInvoke(
+    caller: BrokerClient,
+    obj: BrokerObject,
+    method: string,
+    seq: number,
+    data: Uint8Array | undefined,
+    noReply: boolean,
+  ): void {
     if (!obj.client) return;
     const attrs: UbusAttrs = { objid: obj.id, method, user: caller.user, group: caller.group };
     if (noReply) attrs.noReply = true;
@@ -153,11 +185,14 @@ export class BrokerCore {
     if (obj.client !== client) return Status.PERMISSION_DENIED;
     if (!noReply) {
       this.sendMsg(client, {
-        type: MsgType.STATUS, seq: msg.seq, peer: msg.peer,
+        type: MsgType.STATUS,
+        seq: msg.seq,
+        peer: msg.peer,
         attrs: { objid: obj.id, subscribers: obj.subscribers.map((s) => s.subscriber.id), status: Status.OK },
       });
     }
-    for (const s of [...obj.subscribers]) this.forwardInvoke(client, s.subscriber, method, msg.seq, msg.attrs.dataRaw, noReply);
+    for (const s of [...obj.subscribers])
+      this.forwardInvoke(client, s.subscriber, method, msg.seq, msg.attrs.dataRaw, noReply);
     return NO_REPLY;
   }
 
@@ -165,7 +200,9 @@ export class BrokerCore {
   private aclRecv(client: BrokerClient, req: UbusMessage, method: string): number {
     if (method !== 'query') return Status.INVALID_COMMAND;
     this.sendMsg(client, {
-      type: MsgType.DATA, seq: req.seq, peer: req.peer,
+      type: MsgType.DATA,
+      seq: req.seq,
+      peer: req.peer,
       attrs: { objid: UBUS_SYSTEM_OBJECT_ACL, data: { seq: 0, acl: [] } },
     });
     return Status.OK;
@@ -196,11 +233,19 @@ export class BrokerCore {
   private monitorCopy(client: BrokerClient, frame: Buffer, send: boolean): void {
     if (this.monitors.length === 0) return;
     const rawAttrs = encodeMonitorAttrs({
-      client: client.id, peer: frame.readUInt32BE(4), seq: frame.readUInt16BE(2), type: frame[1]!, send, data: frame.subarray(12),
+      client: client.id,
+      peer: frame.readUInt32BE(4),
+      seq: frame.readUInt16BE(2),
+      type: frame[1]!,
+      send,
+      data: frame.subarray(12),
     });
     for (const m of [...this.monitors]) {
       m.monitorSeq = ((m.monitorSeq ?? 0) + 1) >>> 0;
-      this.sendFrame(m, encodeMessage({ type: MsgType.MONITOR, seq: m.monitorSeq & 0xffff, peer: 0, attrs: {}, rawAttrs }));
+      this.sendFrame(
+        m,
+        encodeMessage({ type: MsgType.MONITOR, seq: m.monitorSeq & 0xffff, peer: 0, attrs: {}, rawAttrs }),
+      );
     }
   }
 
@@ -218,4 +263,3 @@ export class BrokerCore {
     this.opts.send(client.id, frame);
   }
 }
-

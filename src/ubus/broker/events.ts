@@ -3,7 +3,13 @@
  * INVOKE peer 0 to matching listener objects.
  */
 import {
-  BlobmsgType, MsgType, Status, UBUS_SYSTEM_OBJECT_MAX, encodeBlobmsgNodes, encodeBlobmsgTable, tryDecodeBlobmsgNodes,
+  BlobmsgType,
+  MsgType,
+  Status,
+  UBUS_SYSTEM_OBJECT_MAX,
+  encodeBlobmsgNodes,
+  encodeBlobmsgTable,
+  tryDecodeBlobmsgNodes,
 } from '../codec/index.ts';
 import type { BlobmsgNode, UbusMessage } from '../codec/index.ts';
 import type { BrokerCore } from './core.ts';
@@ -21,7 +27,10 @@ interface EventPattern {
  * blobmsg_parse with a policy: the last element with a policy name counts, and only when its type matches. A
  * missing or unparsable body behaves as if every field were missing.
  */
-function parsePolicy<K extends string>(body: Uint8Array | undefined, policy: Record<K, number>): Partial<Record<K, BlobmsgNode>> {
+function parsePolicy<K extends string>(
+  body: Uint8Array | undefined,
+  policy: Record<K, number>,
+): Partial<Record<K, BlobmsgNode>> {
   const out: Partial<Record<K, BlobmsgNode>> = {};
   const nodes = body === undefined ? undefined : tryDecodeBlobmsgNodes(body);
   for (const n of nodes ?? []) {
@@ -51,7 +60,10 @@ export class EventRegistry {
   }
 
   private register(client: BrokerClient, data: Uint8Array | undefined): number {
-    const { object: objectNode, pattern: patternNode } = parsePolicy(data, { object: BlobmsgType.INT32, pattern: BlobmsgType.STRING });
+    const { object: objectNode, pattern: patternNode } = parsePolicy(data, {
+      object: BlobmsgType.INT32,
+      pattern: BlobmsgType.STRING,
+    });
     if (!objectNode || !patternNode) return Status.INVALID_ARGUMENT;
     const id = (objectNode.value as number) >>> 0;
     if (id < UBUS_SYSTEM_OBJECT_MAX) return Status.PERMISSION_DENIED;
@@ -99,7 +111,12 @@ export class EventRegistry {
       if (obj.eventSeen === this.round) continue;
       obj.eventSeen = this.round;
       this.eventSeq = (this.eventSeq + 1) & 0xffff;
-      this.core.sendMsg(obj.client, { type: MsgType.INVOKE, seq: this.eventSeq, peer: 0, attrs: { objid: obj.id, method: id, dataRaw: body } });
+      this.core.sendMsg(obj.client, {
+        type: MsgType.INVOKE,
+        seq: this.eventSeq,
+        peer: 0,
+        attrs: { objid: obj.id, method: id, dataRaw: body },
+      });
     }
   }
 

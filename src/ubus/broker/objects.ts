@@ -1,9 +1,7 @@
 /**
  * Objects, object types, paths and subscriptions (ubusd_obj.c, and the object handlers of ubusd_proto.c).
  */
-import {
-  BlobWriter, MsgType, Status, UbusCodecError, decodeBlobmsgNodes, readBlobAttrs,
-} from '../codec/index.ts';
+import { BlobWriter, MsgType, Status, UbusCodecError, decodeBlobmsgNodes, readBlobAttrs } from '../codec/index.ts';
 import type { UbusAttrs, UbusMessage } from '../codec/index.ts';
 import type { BrokerCore } from './core.ts';
 import { IdTable } from './ids.ts';
@@ -21,7 +19,10 @@ export class ObjectRegistry {
   private readonly paths = new Map<string, BrokerObject>();
   private sortedPaths: string[] | null = [];
 
-  constructor(private readonly core: BrokerCore, random: RandomU32) {
+  constructor(
+    private readonly core: BrokerCore,
+    random: RandomU32,
+  ) {
     this.objects = new IdTable(random);
     this.types = new IdTable(random);
   }
@@ -132,7 +133,12 @@ export class ObjectRegistry {
       const sub = s.subscriber;
       if (sub.client) {
         sub.invokeSeq = (sub.invokeSeq + 1) & 0xffff;
-        this.core.sendMsg(sub.client, { type: MsgType.UNSUBSCRIBE, seq: sub.invokeSeq, peer: 0, attrs: { objid: sub.id, target: obj.id } });
+        this.core.sendMsg(sub.client, {
+          type: MsgType.UNSUBSCRIBE,
+          seq: sub.invokeSeq,
+          peer: 0,
+          attrs: { objid: sub.id, target: obj.id },
+        });
       }
       this.unsubscribeOne(s);
     }
@@ -184,7 +190,9 @@ export class ObjectRegistry {
       w.align();
     }
     this.core.sendMsg(client, {
-      type: MsgType.DATA, seq: req.seq, peer: req.peer,
+      type: MsgType.DATA,
+      seq: req.seq,
+      peer: req.peer,
       attrs: { objpath: obj.path, objid: obj.id, objtype: obj.type.id, signatureRaw: w.finish() },
     });
   }
@@ -200,7 +208,8 @@ export class ObjectRegistry {
     if (target.client === client) return Status.INVALID_ARGUMENT;
     // ubusd lets anyone subscribe to an anonymous object of the same user or group; every client here shares
     // the broker's identity, so that check always passes.
-    if (target.path === null && target.client.user !== client.user && target.client.group !== client.group) return Status.NOT_FOUND;
+    if (target.path === null && target.client.user !== client.user && target.client.group !== client.group)
+      return Status.NOT_FOUND;
     const first = target.subscribers.length === 0;
     const s: Subscription = { subscriber: obj, target };
     target.subscribers.unshift(s);
@@ -235,8 +244,10 @@ export class ObjectRegistry {
     if (!target.client) return;
     target.invokeSeq = (target.invokeSeq + 1) & 0xffff;
     this.core.sendMsg(target.client, {
-      type: MsgType.NOTIFY, seq: target.invokeSeq, peer: 0, attrs: { objid: target.id, active: target.subscribers.length > 0 },
+      type: MsgType.NOTIFY,
+      seq: target.invokeSeq,
+      peer: 0,
+      attrs: { objid: target.id, active: target.subscribers.length > 0 },
     });
   }
 }
-

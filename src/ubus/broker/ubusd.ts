@@ -4,7 +4,8 @@ import { dirname } from 'node:path';
 import { UBUS_DEFAULT_SOCKET } from '../codec/index.ts';
 import { UbusBroker } from './broker.ts';
 
-const USAGE = 'Usage: sluice ubusd [-s <socket>]\n  -s <socket>  unix socket to listen on (default /var/run/ubus/ubus.sock)\n';
+const USAGE =
+  'Usage: sluice ubusd [-s <socket>]\n  -s <socket>  unix socket to listen on (default /var/run/ubus/ubus.sock)\n';
 
 export interface RunUbusdIo {
   stdout: (line: string) => void;
@@ -26,10 +27,13 @@ function waitForSignal(): Promise<string> {
 }
 
 /** Returns the process exit code: 0 after a clean stop, 1 when it cannot listen, 2 for bad arguments. */
-export async function runUbusd(argv: string[], io: RunUbusdIo = {
-  stdout: (l) => process.stdout.write(`${l}\n`),
-  stderr: (l) => process.stderr.write(`${l}\n`),
-}): Promise<number> {
+export async function runUbusd(
+  argv: string[],
+  io: RunUbusdIo = {
+    stdout: (l) => process.stdout.write(`${l}\n`),
+    stderr: (l) => process.stderr.write(`${l}\n`),
+  },
+): Promise<number> {
   let socketPath = UBUS_DEFAULT_SOCKET;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;

@@ -4,7 +4,11 @@
  * the 4-byte header but not the padding to 4.
  */
 import {
-  BLOB_ATTR_ALIGN, BLOB_ATTR_EXTENDED, BLOB_ATTR_ID_MASK, BLOB_ATTR_ID_SHIFT, BLOB_ATTR_LEN_MASK,
+  BLOB_ATTR_ALIGN,
+  BLOB_ATTR_EXTENDED,
+  BLOB_ATTR_ID_MASK,
+  BLOB_ATTR_ID_SHIFT,
+  BLOB_ATTR_LEN_MASK,
 } from './constants.ts';
 import { UbusCodecError } from './error.ts';
 

@@ -60,11 +60,13 @@ function decodeChildren(buf: Uint8Array, start: number, end: number, depth: numb
   for (const a of readBlobAttrs(buf, start, end)) {
     if (!a.extended) throw new UbusCodecError(`blobmsg element at ${a.start} lacks the EXTENDED bit`);
     if (a.id > BLOBMSG_TYPE_LAST) throw new UbusCodecError(`blobmsg type ${a.id} at ${a.start} is unknown`);
-    if (a.payloadEnd - a.payloadStart < 4) throw new UbusCodecError(`blobmsg element at ${a.start} too short for its name header`);
+    if (a.payloadEnd - a.payloadStart < 4)
+      throw new UbusCodecError(`blobmsg element at ${a.start} too short for its name header`);
     const namelen = readU16(buf, a.payloadStart);
     const hdrlen = (2 + namelen + 1 + 3) & ~3;
     const nameStart = a.payloadStart + 2;
-    if (a.payloadStart + hdrlen > a.payloadEnd) throw new UbusCodecError(`blobmsg name at ${a.start} runs past the element`);
+    if (a.payloadStart + hdrlen > a.payloadEnd)
+      throw new UbusCodecError(`blobmsg name at ${a.start} runs past the element`);
     if (buf[nameStart + namelen] !== 0) throw new UbusCodecError(`blobmsg name at ${a.start} is not NUL-terminated`);
     const name = decodeUtf8(buf, nameStart, nameStart + namelen);
     const ps = a.payloadStart + hdrlen;
@@ -81,7 +83,8 @@ function decodeChildren(buf: Uint8Array, start: number, end: number, depth: numb
 
 function decodeScalar(type: number, p: Uint8Array, at: number): BlobmsgScalar {
   const need = (n: number): void => {
-    if (p.length !== n) throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
+    if (p.length !== n)
+      throw new UbusCodecError(`blobmsg ${blobmsgTypeName(type)} at ${at} has ${p.length} bytes, wants ${n}`);
   };
   const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
   switch (type) {
@@ -157,7 +160,8 @@ function writeName(w: BlobWriter, name: string): void {
 
 function writeNode(w: BlobWriter, n: BlobmsgNode, depth: number): void {
   if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
-  if (!Number.isInteger(n.type) || n.type < 0 || n.type > BLOBMSG_TYPE_LAST) throw new UbusCodecError(`blobmsg type ${n.type} is unknown`);
+  if (!Number.isInteger(n.type) || n.type < 0 || n.type > BLOBMSG_TYPE_LAST)
+    throw new UbusCodecError(`blobmsg type ${n.type} is unknown`);
   const t = w.start(n.type, true);
   writeName(w, n.name);
   if (n.type === BlobmsgType.ARRAY || n.type === BlobmsgType.TABLE) {
@@ -178,7 +182,8 @@ function integerOf(v: BlobmsgScalar, key: string, type: number): bigint {
 }
 
 function checkRange(v: bigint, min: bigint, max: bigint, key: string, type: number): bigint {
-  if (v < min || v > max) throw new UbusCodecError(`"${key}": ${v} is out of range for ${blobmsgTypeName(type)}`, { key });
+  if (v < min || v > max)
+    throw new UbusCodecError(`"${key}": ${v} is out of range for ${blobmsgTypeName(type)}`, { key });
   return v;
 }
 
@@ -212,7 +217,8 @@ function writeScalar(w: BlobWriter, type: number, v: BlobmsgScalar, key: string)
       return;
     }
     case BlobmsgType.DOUBLE: {
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new UbusCodecError(`"${key}": ${describe(v)} is not a number`, { key });
+      if (typeof v !== 'number' && typeof v !== 'bigint')
+        throw new UbusCodecError(`"${key}": ${describe(v)} is not a number`, { key });
       const b = Buffer.alloc(8);
       b.writeDoubleBE(Number(v));
       w.bytes(b);
@@ -252,17 +258,24 @@ export function autoBlobmsgType(v: unknown, key = ''): number {
 }
 
 /** JS value → node. `type` forces the wire type (policy); containers recurse with the automatic mapping. */
-export function valueToNode(name: string, v: BlobmsgValue, type: number = autoBlobmsgType(v, name), depth = 0): BlobmsgNode {
+export function valueToNode(
+  name: string,
+  v: BlobmsgValue,
+  type: number = autoBlobmsgType(v, name),
+  depth = 0,
+): BlobmsgNode {
   if (depth > MAX_DEPTH) throw new UbusCodecError(`blobmsg nesting deeper than ${MAX_DEPTH}`);
   if (type === BlobmsgType.TABLE) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new UbusCodecError(`"${name}": ${describe(v)} is not a table`, { key: name });
     return { name, type, children: tableToNodes(v, undefined, depth + 1) };
   }
   if (type === BlobmsgType.ARRAY) {
     if (!Array.isArray(v)) throw new UbusCodecError(`"${name}": ${describe(v)} is not an array`, { key: name });
     return { name, type, children: v.map((item) => valueToNode('', item, autoBlobmsgType(item, name), depth + 1)) };
   }
-  if (typeof v === 'object' && v !== null) throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
+  if (typeof v === 'object' && v !== null)
+    throw new UbusCodecError(`"${name}": ${describe(v)} cannot be encoded as ${blobmsgTypeName(type)}`, { key: name });
   // Validate now so errors name the key even when the node is encoded later.
   writeScalar(new BlobWriter(16), type, v, name);
   return { name, type, value: v };

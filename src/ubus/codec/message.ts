@@ -6,7 +6,14 @@ import { BlobWriter, pad4, readBlobAttrs, readCString, readU16, readU32 } from '
 import { encodeBlobmsgNodes, encodeBlobmsgTable, nodesToTable, tryDecodeBlobmsgNodes } from './blobmsg.ts';
 import type { BlobmsgNode, BlobmsgTable } from './blobmsg.ts';
 import {
-  Attr, BLOB_ATTR_LEN_MASK, BlobmsgType, MonitorAttr, MsgType, UBUS_HEADER_LEN, UBUS_MAX_MSGLEN, UBUS_MSGHDR_LEN,
+  Attr,
+  BLOB_ATTR_LEN_MASK,
+  BlobmsgType,
+  MonitorAttr,
+  MsgType,
+  UBUS_HEADER_LEN,
+  UBUS_MAX_MSGLEN,
+  UBUS_MSGHDR_LEN,
 } from './constants.ts';
 import { UbusCodecError } from './error.ts';
 
@@ -68,11 +75,22 @@ export interface UbusHeader {
  * at least its own 4-byte header and, padded, at most UBUS_MAX_MSGLEN.
  */
 export function decodeHeader(buf: Uint8Array): UbusHeader {
-  if (buf.length < UBUS_HEADER_LEN) throw new UbusCodecError(`ubus header needs ${UBUS_HEADER_LEN} bytes, got ${buf.length}`);
+  if (buf.length < UBUS_HEADER_LEN)
+    throw new UbusCodecError(`ubus header needs ${UBUS_HEADER_LEN} bytes, got ${buf.length}`);
   const blobLen = readU32(buf, 8) & BLOB_ATTR_LEN_MASK;
   if (blobLen < 4) throw new UbusCodecError(`ubus message blob length ${blobLen} < 4`);
-  if (pad4(blobLen) > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message blob length ${blobLen} exceeds ${UBUS_MAX_MSGLEN}`, { length: blobLen, limit: UBUS_MAX_MSGLEN });
-  return { version: buf[0]!, type: buf[1]!, seq: readU16(buf, 2), peer: readU32(buf, 4), totalLength: UBUS_MSGHDR_LEN + blobLen };
+  if (pad4(blobLen) > UBUS_MAX_MSGLEN)
+    throw new UbusCodecError(`ubus message blob length ${blobLen} exceeds ${UBUS_MAX_MSGLEN}`, {
+      length: blobLen,
+      limit: UBUS_MAX_MSGLEN,
+    });
+  return {
+    version: buf[0]!,
+    type: buf[1]!,
+    seq: readU16(buf, 2),
+    peer: readU32(buf, 4),
+    totalLength: UBUS_MSGHDR_LEN + blobLen,
+  };
 }
 
 export interface DecodeOptions {
@@ -85,8 +103,10 @@ export interface DecodeOptions {
 
 export function decodeMessage(buf: Uint8Array, opts: DecodeOptions = {}): UbusMessage {
   const h = decodeHeader(buf);
-  if (buf.length < h.totalLength) throw new UbusCodecError(`truncated ubus message: ${buf.length} of ${h.totalLength} bytes`);
-  if (buf.length > h.totalLength) throw new UbusCodecError(`${buf.length - h.totalLength} bytes after the ubus message`);
+  if (buf.length < h.totalLength)
+    throw new UbusCodecError(`truncated ubus message: ${buf.length} of ${h.totalLength} bytes`);
+  if (buf.length > h.totalLength)
+    throw new UbusCodecError(`${buf.length - h.totalLength} bytes after the ubus message`);
   const rawAttrs: UbusRawAttr[] = [];
   for (const a of readBlobAttrs(buf, UBUS_HEADER_LEN, h.totalLength)) {
     const raw: UbusRawAttr = { id: a.id, payload: buf.slice(a.payloadStart, a.payloadEnd) };
@@ -117,11 +137,21 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
   const out: UbusAttrs = {};
   for (const a of raw) {
     switch (a.id) {
-      case Attr.STATUS: out.status = u32Of(a, 'STATUS'); break;
-      case Attr.OBJPATH: out.objpath = stringOf(a, 'OBJPATH'); break;
-      case Attr.OBJID: out.objid = u32Of(a, 'OBJID'); break;
-      case Attr.METHOD: out.method = stringOf(a, 'METHOD'); break;
-      case Attr.OBJTYPE: out.objtype = u32Of(a, 'OBJTYPE'); break;
+      case Attr.STATUS:
+        out.status = u32Of(a, 'STATUS');
+        break;
+      case Attr.OBJPATH:
+        out.objpath = stringOf(a, 'OBJPATH');
+        break;
+      case Attr.OBJID:
+        out.objid = u32Of(a, 'OBJID');
+        break;
+      case Attr.METHOD:
+        out.method = stringOf(a, 'METHOD');
+        break;
+      case Attr.OBJTYPE:
+        out.objtype = u32Of(a, 'OBJTYPE');
+        break;
       case Attr.SIGNATURE: {
         // ubusd accepts a bad signature and creates the object without a type; mirror that leniency.
         const nodes = blobmsg ? tryDecodeBlobmsgNodes(a.payload) : undefined;
@@ -139,18 +169,29 @@ function typedAttrs(raw: readonly UbusRawAttr[], blobmsg: boolean): UbusAttrs {
         out.dataRaw = a.payload;
         break;
       }
-      case Attr.TARGET: out.target = u32Of(a, 'TARGET'); break;
-      case Attr.ACTIVE: out.active = u8Of(a, 'ACTIVE') !== 0; break;
-      case Attr.NO_REPLY: out.noReply = u8Of(a, 'NO_REPLY') !== 0; break;
+      case Attr.TARGET:
+        out.target = u32Of(a, 'TARGET');
+        break;
+      case Attr.ACTIVE:
+        out.active = u8Of(a, 'ACTIVE') !== 0;
+        break;
+      case Attr.NO_REPLY:
+        out.noReply = u8Of(a, 'NO_REPLY') !== 0;
+        break;
       case Attr.SUBSCRIBERS:
         out.subscribers = readBlobAttrs(a.payload, 0, a.payload.length).map((s) => {
           if (s.payloadEnd - s.payloadStart !== 4) throw new UbusCodecError('SUBSCRIBERS entry is not a u32');
           return readU32(a.payload, s.payloadStart);
         });
         break;
-      case Attr.USER: out.user = stringOf(a, 'USER'); break;
-      case Attr.GROUP: out.group = stringOf(a, 'GROUP'); break;
-      default: break;
+      case Attr.USER:
+        out.user = stringOf(a, 'USER');
+        break;
+      case Attr.GROUP:
+        out.group = stringOf(a, 'GROUP');
+        break;
+      default:
+        break;
     }
   }
   return out;
@@ -169,11 +210,13 @@ function signatureFromNodes(nodes: readonly BlobmsgNode[]): UbusSignature {
 }
 
 export function encodeSignature(sig: UbusSignature): Uint8Array {
-  return encodeBlobmsgNodes(Object.entries(sig).map(([method, args]) => ({
-    name: method,
-    type: BlobmsgType.TABLE,
-    children: Object.entries(args).map(([arg, t]) => ({ name: arg, type: BlobmsgType.INT32, value: t })),
-  })));
+  return encodeBlobmsgNodes(
+    Object.entries(sig).map(([method, args]) => ({
+      name: method,
+      type: BlobmsgType.TABLE,
+      children: Object.entries(args).map(([arg, t]) => ({ name: arg, type: BlobmsgType.INT32, value: t })),
+    })),
+  );
 }
 
 /**
@@ -228,7 +271,11 @@ export function encodeMessage(msg: UbusMessage): Buffer {
   // libubus refuses to send what ubusd would drop the connection for. UBUS_MAX_MSGLEN counts the blob (its 4-byte
   // header included), not the 8-byte message header. `limit` in the details marks this case for callers.
   const blobLen = w.length - UBUS_MSGHDR_LEN;
-  if (blobLen > UBUS_MAX_MSGLEN) throw new UbusCodecError(`ubus message of ${blobLen} bytes exceeds ${UBUS_MAX_MSGLEN}`, { length: blobLen, limit: UBUS_MAX_MSGLEN });
+  if (blobLen > UBUS_MAX_MSGLEN)
+    throw new UbusCodecError(`ubus message of ${blobLen} bytes exceeds ${UBUS_MAX_MSGLEN}`, {
+      length: blobLen,
+      limit: UBUS_MAX_MSGLEN,
+    });
   return w.finish();
 }
 
@@ -248,17 +295,37 @@ export function decodeMonitor(msg: UbusMessage): UbusMonitorRecord {
   const rec: Partial<UbusMonitorRecord> = {};
   for (const a of msg.rawAttrs ?? []) {
     switch (a.id) {
-      case MonitorAttr.CLIENT: rec.client = u32Of(a, 'MONITOR CLIENT'); break;
-      case MonitorAttr.PEER: rec.peer = u32Of(a, 'MONITOR PEER'); break;
-      case MonitorAttr.SEND: rec.send = u8Of(a, 'MONITOR SEND') !== 0; break;
-      case MonitorAttr.SEQ: rec.seq = u32Of(a, 'MONITOR SEQ'); break;
-      case MonitorAttr.TYPE: rec.type = u32Of(a, 'MONITOR TYPE'); break;
-      case MonitorAttr.DATA: rec.data = a.payload; break;
-      default: break;
+      case MonitorAttr.CLIENT:
+        rec.client = u32Of(a, 'MONITOR CLIENT');
+        break;
+      case MonitorAttr.PEER:
+        rec.peer = u32Of(a, 'MONITOR PEER');
+        break;
+      case MonitorAttr.SEND:
+        rec.send = u8Of(a, 'MONITOR SEND') !== 0;
+        break;
+      case MonitorAttr.SEQ:
+        rec.seq = u32Of(a, 'MONITOR SEQ');
+        break;
+      case MonitorAttr.TYPE:
+        rec.type = u32Of(a, 'MONITOR TYPE');
+        break;
+      case MonitorAttr.DATA:
+        rec.data = a.payload;
+        break;
+      default:
+        break;
     }
   }
   const { client, peer, send, seq, type, data } = rec;
-  if (client === undefined || peer === undefined || send === undefined || seq === undefined || type === undefined || data === undefined) {
+  if (
+    client === undefined ||
+    peer === undefined ||
+    send === undefined ||
+    seq === undefined ||
+    type === undefined ||
+    data === undefined
+  ) {
     throw new UbusCodecError('MONITOR message lacks one of CLIENT, PEER, SEND, SEQ, TYPE, DATA');
   }
   return { client, peer, send, seq, type, data };
@@ -266,7 +333,11 @@ export function decodeMonitor(msg: UbusMessage): UbusMonitorRecord {
 
 /** Builds the attrs of a MONITOR frame in ubusd's order (CLIENT, PEER, SEQ, TYPE, SEND, DATA). */
 export function encodeMonitorAttrs(rec: UbusMonitorRecord): UbusRawAttr[] {
-  const u32 = (v: number): Uint8Array => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
+  const u32 = (v: number): Uint8Array => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v >>> 0);
+    return b;
+  };
   return [
     { id: MonitorAttr.CLIENT, payload: u32(rec.client) },
     { id: MonitorAttr.PEER, payload: u32(rec.peer) },

@@ -20,7 +20,12 @@ export function hookSignature(secret: string, timestamp: number, nonce: string, 
 }
 
 /** The headers of one delivery attempt: a fresh nonce (96 bits) and the time of sending, both under the MAC. */
-export function signedHeaders(secret: string, body: Uint8Array, now: number, nonce = randomBytes(12).toString('hex')): Record<string, string> {
+export function signedHeaders(
+  secret: string,
+  body: Uint8Array,
+  now: number,
+  nonce = randomBytes(12).toString('hex'),
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     [HOOK_HEADERS.timestamp]: String(now),
@@ -30,7 +35,13 @@ export function signedHeaders(secret: string, body: Uint8Array, now: number, non
 }
 
 /** Whether `header` is the v1 signature of the rest (constant time; for tests and a Node receiver). */
-export function verifyHookSignature(secret: string, timestamp: number, nonce: string, body: Uint8Array | string, header: string): boolean {
+export function verifyHookSignature(
+  secret: string,
+  timestamp: number,
+  nonce: string,
+  body: Uint8Array | string,
+  header: string,
+): boolean {
   const expected = Buffer.from(`${SIGNATURE_SCHEME}=${hookSignature(secret, timestamp, nonce, body)}`);
   const given = Buffer.from(header);
   return given.length === expected.length && timingSafeEqual(given, expected);

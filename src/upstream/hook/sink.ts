@@ -1,6 +1,6 @@
 /**
- * The `hook` upstream (PC-sync, outbound): each session event (started, topup, rates, ended with its cause and usage) is
- * queued durable in the outbox (`<state_dir>/hook-outbox`, fsynced before anything is sent) and POSTed to `hook.url`
+ * The `hook` upstream (PC-sync, outbound): each session event (started, topup, rates, ended with its cause and usage)
+ * is queued durable in the outbox (`<state_dir>/hook-outbox`, fsynced before anything is sent) and POSTed to `hook.url`
  * as the MQTT sink's JSON session message (docs/mqtt.md), signed per attempt (signature.ts). A 2xx answer acknowledges
  * it; anything else (no answer within `hook.timeout`, a refused connection, any other status) leaves it queued and the
  * delivery loop retries after a pause that doubles up to `hook.backoff_max`. One post at a time: the receiver sees the
@@ -70,7 +70,10 @@ export class HookSink implements UpstreamSink {
   /** Aborts the post in flight when the sink closes: a receiver that keeps sending must not keep the daemon alive. */
   private readonly closing = new AbortController();
 
-  constructor(private config: HookConfig, private readonly deps: HookSinkDeps) {
+  constructor(
+    private config: HookConfig,
+    private readonly deps: HookSinkDeps,
+  ) {
     this.clock = deps.clock ?? systemClock;
     this.timers = deps.timers ?? backgroundTimers;
     this.routerId = deps.routerId;
@@ -89,24 +92,37 @@ export class HookSink implements UpstreamSink {
     if (!this.outbox) {
       const dir = join(this.deps.stateDir, 'hook-outbox');
       this.outbox = await Outbox.open({
-        dir, maxBytes: this.config.queueMax, consumers: [CONSUMER], clock: this.clock, timers: this.timers,
+        dir,
+        maxBytes: this.config.queueMax,
+        consumers: [CONSUMER],
+        clock: this.clock,
+        timers: this.timers,
         onWarning: (w) => this.deps.log.warn('hook queue', { code: w.code, reason: w.message }),
       });
       this.delivery = new DeliveryLoop({
-        source: this.outbox, consumer: CONSUMER, send: (r) => this.post(r), backoff: this.backoff,
-        timers: deliveryTimers(this.clock, this.timers), maxInFlight: () => 1,
+        source: this.outbox,
+        consumer: CONSUMER,
+        send: (r) => this.post(r),
+        backoff: this.backoff,
+        timers: deliveryTimers(this.clock, this.timers),
+        maxInFlight: () => 1,
         onDelivered: () => {
           this.counters.delivered++;
           this.lastError = null;
           // Events are few (a start, a top-up, an end): the cursor written at each keeps a crash from posting
           // acknowledged ones again (the outbox alone writes it every 30 s).
-          this.outbox?.saveCursors().catch((e: unknown) => this.deps.log.warn('hook: cannot save the queue cursor', { reason: toSluiceError(e).message }));
+          this.outbox
+            ?.saveCursors()
+            .catch((e: unknown) =>
+              this.deps.log.warn('hook: cannot save the queue cursor', { reason: toSluiceError(e).message }),
+            );
         },
         onFailure: (err, _r, pause) => {
           this.counters.failures++;
           this.lastError = toSluiceError(err).message;
           // The first failure of an outage and the capped retries, not every one.
-          if (pause && (pause.first || pause.capped)) this.deps.log.warn('hook delivery failed; retrying', { reason: this.lastError, retry_ms: pause.ms });
+          if (pause && (pause.first || pause.capped))
+            this.deps.log.warn('hook delivery failed; retrying', { reason: this.lastError, retry_ms: pause.ms });
         },
       });
       this.ended = EndMarks.open(join(dir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
@@ -120,7 +136,8 @@ export class HookSink implements UpstreamSink {
     if (this.state !== 'running') return;
     if (event.type === 'started' || event.type === 'ended') this.queue(event.type, event.session, event.at);
     else if (event.type === 'topup') this.queue('topup', event.session, event.at, event.payment);
-    else if (event.type === 'rates') this.append('rates', ratesMessage('json', this.routerId, event.at, event.session, event.previous, event.by));
+    else if (event.type === 'rates')
+      this.append('rates', ratesMessage('json', this.routerId, event.at, event.session, event.previous, event.by));
   }
 
   /** Queues one event, durable (fsynced before the delivery loop sees it); an `ended` only once per session. */
@@ -150,8 +167,12 @@ export class HookSink implements UpstreamSink {
   private async post(r: OutboxRecord): Promise<void> {
     const { url, secret, timeoutMs } = this.config;
     const a = await boundedFetch(url, {
-      method: 'POST', body: r.payload, headers: signedHeaders(secret, r.payload, this.clock.now()),
-      timeoutMs, maxBytes: HOOK_ANSWER_MAX_BYTES, signal: this.closing.signal,
+      method: 'POST',
+      body: r.payload,
+      headers: signedHeaders(secret, r.payload, this.clock.now()),
+      timeoutMs,
+      maxBytes: HOOK_ANSWER_MAX_BYTES,
+      signal: this.closing.signal,
     });
     if (a.kind === 'none') throw new HookDeliveryError(`POST ${redactUrl(url)} failed: ${a.message}`);
     if (a.status < 200 || a.status > 299) throw new HookDeliveryError(`POST ${redactUrl(url)} answered ${a.status}`);
@@ -183,8 +204,12 @@ export class HookSink implements UpstreamSink {
   stats(): SinkStats {
     const q = this.outbox?.stats();
     return {
-      state: this.state, url: redactUrl(this.config.url), ...this.counters,
-      pending: q?.consumers[CONSUMER]?.pending ?? 0, queue_bytes: q?.bytes ?? 0, over_limit_bytes: q?.overLimitBytes ?? 0,
+      state: this.state,
+      url: redactUrl(this.config.url),
+      ...this.counters,
+      pending: q?.consumers[CONSUMER]?.pending ?? 0,
+      queue_bytes: q?.bytes ?? 0,
+      over_limit_bytes: q?.overLimitBytes ?? 0,
       last_error: this.lastError,
     };
   }

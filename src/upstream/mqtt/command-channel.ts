@@ -42,7 +42,9 @@ export class CommandChannel {
   private lost(reason: string): void {
     const now = this.deps.verifier.refuseSignedUpToNow();
     this.deps.log.error('mqtt: the record of used command nonces is damaged: commands signed before now are refused', {
-      code: 'ERR_STATE_LOST', reason, refused_up_to: new Date(now).toISOString(),
+      code: 'ERR_STATE_LOST',
+      reason,
+      refused_up_to: new Date(now).toISOString(),
     });
   }
 
@@ -55,8 +57,17 @@ export class CommandChannel {
       const saved = await this.persist();
       if (saved !== null) {
         this.counters.commands_refused++;
-        this.deps.log.warn('mqtt command not run: its nonce could not be saved', { cmd: cmd.cmd, reason: saved.message });
-        return { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: saved.code, message: `not run: ${saved.message}` } };
+        this.deps.log.warn('mqtt command not run: its nonce could not be saved', {
+          cmd: cmd.cmd,
+          reason: saved.message,
+        });
+        return {
+          id: cmd.id,
+          nonce: cmd.nonce,
+          cmd: cmd.cmd,
+          ok: false,
+          error: { code: saved.code, message: `not run: ${saved.message}` },
+        };
       }
       try {
         const result = await this.run(cmd.cmd, cmd.args);
@@ -69,7 +80,8 @@ export class CommandChannel {
         return { id: cmd.id, nonce: cmd.nonce, cmd: cmd.cmd, ok: false, error: { code: e.code, message: e.message } };
       }
     } catch (err) {
-      const e = err instanceof CommandError ? err : new CommandError('ERR_MQTT_COMMAND_INVALID', toSluiceError(err).message);
+      const e =
+        err instanceof CommandError ? err : new CommandError('ERR_MQTT_COMMAND_INVALID', toSluiceError(err).message);
       this.counters.commands_refused++;
       this.deps.log.warn('mqtt command refused', { code: e.code, reason: e.message });
       return { id: e.id, nonce: e.nonce, ok: false, error: { code: e.code, message: e.message } };
@@ -80,7 +92,9 @@ export class CommandChannel {
     if (!this.deps.command) throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', 'this daemon runs no commands');
     const result = await this.deps.command(name, args);
     // Replies are JSON-able whatever the format: bigints become decimal strings.
-    return JSON.parse(JSON.stringify(result ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
+    return JSON.parse(
+      JSON.stringify(result ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+    ) as unknown;
   }
 
   /** Writes the nonces seen (a failure is logged: a replay after a restart would then be accepted). */
@@ -93,6 +107,9 @@ export class CommandChannel {
   private persist(): Promise<SluiceError | null> {
     if (this.file === null) return Promise.resolve(null);
     // A write queued behind another carries both: the table's snapshot is taken when it starts (storage/json-table.ts).
-    return saveNonces(this.file, this.deps.verifier.saved()).then(() => null, (err: unknown) => toSluiceError(err));
+    return saveNonces(this.file, this.deps.verifier.saved()).then(
+      () => null,
+      (err: unknown) => toSluiceError(err),
+    );
   }
 }

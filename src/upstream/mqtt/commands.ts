@@ -28,7 +28,12 @@ export interface Command {
 }
 
 export class CommandError extends SluiceError {
-  constructor(code: ErrorCode, message: string, readonly nonce: string | null = null, readonly id: string | null = null) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly nonce: string | null = null,
+    readonly id: string | null = null,
+  ) {
     super(code, message);
     this.name = 'CommandError';
   }
@@ -44,7 +49,11 @@ export class CommandVerifier {
   /** Commands signed at or before this ts are refused: the nonces seen up to then were lost (refuseSignedUpToNow). */
   private floor = -Infinity;
 
-  constructor(private secret: string, private windowMs: number, private readonly clock: Clock = systemClock) {}
+  constructor(
+    private secret: string,
+    private windowMs: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   configure(secret: string, windowMs: number): void {
     this.secret = secret;
@@ -115,22 +124,35 @@ export class CommandVerifier {
       throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'command is not JSON text');
     }
     const c = inner as Partial<Record<keyof Command, unknown>> | null;
-    if (c === null || typeof c !== 'object') throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'command must be a JSON object');
+    if (c === null || typeof c !== 'object')
+      throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'command must be a JSON object');
     const id = typeof c.id === 'string' && c.id.length <= 128 ? c.id : null;
     const nonce = typeof c.nonce === 'string' && /^[\x21-\x7e]{8,128}$/.test(c.nonce) ? c.nonce : null;
-    if (nonce === null) throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'nonce must be 8 to 128 printable characters', null, id);
+    if (nonce === null)
+      throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'nonce must be 8 to 128 printable characters', null, id);
     if (typeof c.ts !== 'number' || !Number.isFinite(c.ts)) {
       throw new CommandError('ERR_MQTT_COMMAND_INVALID', 'ts must be a number (ms since the epoch)', nonce, id);
     }
     const skew = Math.abs(this.clock.now() - c.ts);
     if (skew > this.windowMs) {
-      throw new CommandError('ERR_MQTT_COMMAND_EXPIRED', `ts is ${Math.round(skew / 1000)} s from the router's clock (window ${this.windowMs / 1000} s)`, nonce, id);
+      throw new CommandError(
+        'ERR_MQTT_COMMAND_EXPIRED',
+        `ts is ${Math.round(skew / 1000)} s from the router's clock (window ${this.windowMs / 1000} s)`,
+        nonce,
+        id,
+      );
     }
     this.prune();
-    if (this.seen.has(nonce)) throw new CommandError('ERR_MQTT_COMMAND_REPLAYED', 'nonce already used: replay refused', nonce, id);
+    if (this.seen.has(nonce))
+      throw new CommandError('ERR_MQTT_COMMAND_REPLAYED', 'nonce already used: replay refused', nonce, id);
     if (c.ts <= this.floor) {
-      throw new CommandError('ERR_MQTT_COMMAND_REPLAYED',
-        'signed before the router lost its record of used nonces (a damaged nonces.json): it may have run already; send it again with a new ts and nonce', nonce, id);
+      throw new CommandError(
+        'ERR_MQTT_COMMAND_REPLAYED',
+        'signed before the router lost its record of used nonces (a damaged nonces.json): it may have run ' +
+          'already; send it again with a new ts and nonce',
+        nonce,
+        id,
+      );
     }
     if (typeof c.cmd !== 'string' || !(COMMANDS as readonly string[]).includes(c.cmd)) {
       throw new CommandError('ERR_MQTT_COMMAND_UNKNOWN', `cmd must be one of ${COMMANDS.join(', ')}`, nonce, id);

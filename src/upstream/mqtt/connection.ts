@@ -13,14 +13,24 @@ import { contentType } from './messages.ts';
  * The options of one connection attempt. Throws ERR_CONFIG_INVALID naming the setting when a TLS file cannot be read.
  * `will` is the retained status published by the broker if the connection is lost.
  */
-export function clientOptions(cfg: MqttConfig, protocolVersion: 4 | 5, will: { topic: string; payload: Buffer }): IClientOptions {
+export function clientOptions(
+  cfg: MqttConfig,
+  protocolVersion: 4 | 5,
+  will: { topic: string; payload: Buffer },
+): IClientOptions {
   const tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
-  for (const [option, key, file] of [['ca_file', 'ca', cfg.caFile], ['cert_file', 'cert', cfg.certFile], ['key_file', 'key', cfg.keyFile]] as const) {
+  for (const [option, key, file] of [
+    ['ca_file', 'ca', cfg.caFile],
+    ['cert_file', 'cert', cfg.certFile],
+    ['key_file', 'key', cfg.keyFile],
+  ] as const) {
     if (file === '') continue;
     try {
       tls[key] = readFileSync(file);
     } catch (err) {
-      throw new SluiceError('ERR_CONFIG_INVALID', `mqtt.${option}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+      throw new SluiceError('ERR_CONFIG_INVALID', `mqtt.${option}: cannot read ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return {

@@ -43,7 +43,10 @@ export class DirectPublishes {
   status(): void {
     const client = this.deps.client();
     if (!client) return;
-    if (this.deps.room() <= 0) { this.statusDue = true; return; }
+    if (this.deps.room() <= 0) {
+      this.statusDue = true;
+      return;
+    }
     this.statusDue = false;
     this.counters.status_published++;
     const { body, options } = this.deps.status();
@@ -54,8 +57,14 @@ export class DirectPublishes {
   reply(body: Buffer): void {
     const client = this.deps.client();
     if (!client) return;
-    if (this.deps.room() > 0 && this.repliesDue.length === 0) { this.publishReply(client, body); return; }
-    if (this.repliesDue.length >= MAX_REPLIES_DUE) { this.repliesDue.shift(); this.counters.replies_dropped++; }
+    if (this.deps.room() > 0 && this.repliesDue.length === 0) {
+      this.publishReply(client, body);
+      return;
+    }
+    if (this.repliesDue.length >= MAX_REPLIES_DUE) {
+      this.repliesDue.shift();
+      this.counters.replies_dropped++;
+    }
     this.repliesDue.push(body);
   }
 

@@ -8,14 +8,40 @@
 import { Packr } from 'msgpackr';
 import type { MqttFormat } from '../../config/index.ts';
 import type { UsageReport } from '../../meter/index.ts';
-import { remaining, type PaymentRef, type Session, type SessionNumbers, type SessionRates } from '../../sessions/index.ts';
-import { MsgpackWriter, patchArray32, patchUint32, rowPrefix, withUint, writeUsageRow, type RowPrefixes } from './writer.ts';
+import {
+  remaining,
+  type PaymentRef,
+  type Session,
+  type SessionNumbers,
+  type SessionRates,
+} from '../../sessions/index.ts';
+import {
+  MsgpackWriter,
+  patchArray32,
+  patchUint32,
+  rowPrefix,
+  withUint,
+  writeUsageRow,
+  type RowPrefixes,
+} from './writer.ts';
 
 export const MESSAGE_VERSION = 1;
 /** Outbox record types (the topic a stored record goes to). */
 export const RECORD_TYPE = { usage: 1, session: 2 } as const;
 /** Columns of a usage row, in order. up/down: bytes from/to the client since the previous report. */
-export const USAGE_FIELDS = ['id', 'mac', 'user', 'metric', 'up', 'down', 'bytes', 'used', 'allotment', 'remaining', 'state'] as const;
+export const USAGE_FIELDS = [
+  'id',
+  'mac',
+  'user',
+  'metric',
+  'up',
+  'down',
+  'bytes',
+  'used',
+  'allotment',
+  'remaining',
+  'state',
+] as const;
 
 // useRecords off: msgpackr's record extension is not MessagePack every decoder reads (Python's msgpack would not).
 // int64AsType 'number': uint64 values (timestamps, byte totals) decode as numbers, not bigints.
@@ -23,7 +49,8 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType:
 
 /** msgpackr writes integers above 32 bits as float64; as bigints it writes them as MessagePack integers. */
 function integersAsInt64(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x80000000) ? BigInt(value) : value;
+  if (typeof value === 'number')
+    return Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x80000000) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map(integersAsInt64);
   if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
     const out: Record<string, unknown> = {};
@@ -43,9 +70,16 @@ export function decode(payload: Uint8Array): unknown {
   return packr.unpack(payload);
 }
 
-export const contentType = (format: MqttFormat): string => (format === 'json' ? 'application/json' : 'application/msgpack');
+export const contentType = (format: MqttFormat): string =>
+  format === 'json' ? 'application/json' : 'application/msgpack';
 
-export interface Envelope { v: number; router: string; seq: number; type: string; at: number }
+export interface Envelope {
+  v: number;
+  router: string;
+  seq: number;
+  type: string;
+  at: number;
+}
 
 function envelope(router: string, seq: number, type: string, at: number): Envelope {
   return { v: MESSAGE_VERSION, router, seq, type, at };
@@ -53,12 +87,25 @@ function envelope(router: string, seq: number, type: string, at: number): Envelo
 
 function sessionBody(s: Session, now: number) {
   return {
-    id: s.id, mac: s.mac, ip: s.ip, user: s.user, plan: s.plan, metric: s.metric, state: s.state, cause: s.endCause,
-    allotment: Number(s.allotment), used: Number(s.used), bytes: Number(s.bytes),
+    id: s.id,
+    mac: s.mac,
+    ip: s.ip,
+    user: s.user,
+    plan: s.plan,
+    metric: s.metric,
+    state: s.state,
+    cause: s.endCause,
+    allotment: Number(s.allotment),
+    used: Number(s.used),
+    bytes: Number(s.bytes),
     remaining: Number(remaining(s, now)),
-    started_at: s.startedAt, expires_at: s.expiresAt, ended_at: s.endedAt, at: now,
+    started_at: s.startedAt,
+    expires_at: s.expiresAt,
+    ended_at: s.endedAt,
+    at: now,
     // The session's speed tier (journaled with it), bit/s; null: not limited that way.
-    rate_down: s.rates?.downBps ?? null, rate_up: s.rates?.upBps ?? null,
+    rate_down: s.rates?.downBps ?? null,
+    rate_up: s.rates?.upBps ?? null,
   };
 }
 
@@ -70,7 +117,12 @@ export type SessionEventKind = 'started' | 'topup' | 'ended';
 
 /** A session message as a function of its sequence number (the outbox assigns it). */
 export function sessionMessage(
-  format: MqttFormat, router: string, at: number, event: SessionEventKind, session: Session, payment?: PaymentRef,
+  format: MqttFormat,
+  router: string,
+  at: number,
+  event: SessionEventKind,
+  session: Session,
+  payment?: PaymentRef,
 ): (seq: number) => Buffer {
   const body: Record<string, unknown> = { event, session: sessionBody(session, at) };
   if (event === 'started' && session.payments[0]) body['payment'] = paymentBody(session.payments[0]);
@@ -85,10 +137,18 @@ export function sessionMessage(
  * the change (both null: it had no tier) and `by`, who asked: "ubus" (ubus `change`: LuCI, the CLI), "mqtt" (the
  * signed `change` command), "coa" (a RADIUS CoA-Request).
  */
-export function ratesMessage(format: MqttFormat, router: string, at: number, session: Session, previous: SessionRates | null,
-  by: string): (seq: number) => Buffer {
+export function ratesMessage(
+  format: MqttFormat,
+  router: string,
+  at: number,
+  session: Session,
+  previous: SessionRates | null,
+  by: string,
+): (seq: number) => Buffer {
   const body = {
-    event: 'rates', session: sessionBody(session, at), by,
+    event: 'rates',
+    session: sessionBody(session, at),
+    by,
     previous: { rate_down: previous?.downBps ?? null, rate_up: previous?.upBps ?? null },
   };
   return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
@@ -99,11 +159,25 @@ export function ratesMessage(format: MqttFormat, router: string, at: number, ses
  * it ended (nil when the journal no longer holds it; `mac` says whose it was) and `escrow` {`session_id`, `units`,
  * `transaction`, `seller_amount`, `buyer_refund`} (amounts as decimal strings in the asset's smallest unit).
  */
-export function escrowClosedMessage(format: MqttFormat, router: string, at: number, session: Session | null, mac: string,
-  e: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string }): (seq: number) => Buffer {
+export function escrowClosedMessage(
+  format: MqttFormat,
+  router: string,
+  at: number,
+  session: Session | null,
+  mac: string,
+  e: { sessionId: string; units: string; transaction: string | null; sellerAmount: string; buyerRefund: string },
+): (seq: number) => Buffer {
   const body = {
-    event: 'escrow-closed', session: session ? sessionBody(session, at) : null, mac,
-    escrow: { session_id: e.sessionId, units: e.units, transaction: e.transaction, seller_amount: e.sellerAmount, buyer_refund: e.buyerRefund },
+    event: 'escrow-closed',
+    session: session ? sessionBody(session, at) : null,
+    mac,
+    escrow: {
+      session_id: e.sessionId,
+      units: e.units,
+      transaction: e.transaction,
+      seller_amount: e.sellerAmount,
+      buyer_refund: e.buyerRefund,
+    },
   };
   return (seq) => encode(format, { ...envelope(router, seq, 'session', at), ...body });
 }
@@ -115,7 +189,13 @@ export interface StatusInfo {
   pricing: unknown[];
 }
 
-export function statusMessage(format: MqttFormat, router: string, lastSeq: number, at: number, fields: Record<string, unknown>): Buffer {
+export function statusMessage(
+  format: MqttFormat,
+  router: string,
+  lastSeq: number,
+  at: number,
+  fields: Record<string, unknown>,
+): Buffer {
   return encode(format, { ...envelope(router, lastSeq, 'status', at), ...fields });
 }
 
@@ -159,8 +239,12 @@ export interface UsageInput {
  * row loop in the first ticks.
  */
 const scratch: SessionNumbers = {
-  user: null, allotment: Number.MAX_SAFE_INTEGER, used: Number.MAX_SAFE_INTEGER, remaining: Number.MAX_SAFE_INTEGER,
-  bytes: Number.MAX_SAFE_INTEGER, state: 'ACTIVE',
+  user: null,
+  allotment: Number.MAX_SAFE_INTEGER,
+  used: Number.MAX_SAFE_INTEGER,
+  remaining: Number.MAX_SAFE_INTEGER,
+  bytes: Number.MAX_SAFE_INTEGER,
+  state: 'ACTIVE',
 };
 
 /** The tick's usage report, split so no part exceeds maxPayload (one row larger than that gets a part of its own). */
@@ -168,7 +252,13 @@ export function usageParts(format: MqttFormat, input: UsageInput): UsagePart[] {
   return format === 'json' ? usagePartsJson(input) : usagePartsMsgpack(input);
 }
 
-interface OpenPart { start: number; seqAt: number; partsAt: number; rowsAt: number; rows: number }
+interface OpenPart {
+  start: number;
+  seqAt: number;
+  partsAt: number;
+  rowsAt: number;
+  rows: number;
+}
 
 /**
  * Starts part number `index` of a report at w.pos: the envelope and the columns, up to the rows' array header. A
@@ -178,14 +268,22 @@ interface OpenPart { start: number; seqAt: number; partsAt: number; rowsAt: numb
 function openPart(w: MsgpackWriter, router: string, at: number, index: number): OpenPart {
   const start = w.pos;
   w.mapHeader(9);
-  w.ascii('v'); w.uint(MESSAGE_VERSION);
-  w.ascii('router'); w.str(router);
-  w.ascii('seq'); const seqAt = w.uint32Slot() - start;
-  w.ascii('type'); w.ascii('usage');
-  w.ascii('at'); w.uint(at);
-  w.ascii('part'); w.uint(index);
-  w.ascii('parts'); const partsAt = w.uint32Slot() - start;
-  w.ascii('fields'); w.arrayHeader(USAGE_FIELDS.length);
+  w.ascii('v');
+  w.uint(MESSAGE_VERSION);
+  w.ascii('router');
+  w.str(router);
+  w.ascii('seq');
+  const seqAt = w.uint32Slot() - start;
+  w.ascii('type');
+  w.ascii('usage');
+  w.ascii('at');
+  w.uint(at);
+  w.ascii('part');
+  w.uint(index);
+  w.ascii('parts');
+  const partsAt = w.uint32Slot() - start;
+  w.ascii('fields');
+  w.arrayHeader(USAGE_FIELDS.length);
   for (const f of USAGE_FIELDS) w.ascii(f);
   w.ascii('sessions');
   return { start, seqAt, partsAt, rowsAt: w.array32Slot() - start, rows: 0 };
@@ -208,7 +306,8 @@ function usagePartsMsgpack(input: UsageInput): UsagePart[] {
       prefix = rowPrefix(u.sessionId, u.mac, known ? scratch.user : null, u.metric);
       // Kept for live sessions only: the caller forgets a session when it ends (an ended one's row is its last), and an
       // unknown one's user is not known to be null.
-      if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING')) prefixes?.set(slot, u.sessionId, prefix);
+      if (known && (scratch.state === 'ACTIVE' || scratch.state === 'PENDING'))
+        prefixes?.set(slot, u.sessionId, prefix);
     }
     const rowAt = w.pos;
     writeUsageRow(w, prefix, u.deltaUploadBytes, u.deltaDownloadBytes, known ? scratch : null);
@@ -239,8 +338,19 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
   const { router, at, usage, figuresInto, maxPayload } = input;
   const rows = usage.map((u) => {
     const f = figuresInto(u.sessionId, scratch, u.slot ?? -1) ? scratch : null;
-    return JSON.stringify([u.sessionId, u.mac, f ? f.user : null, u.metric, u.deltaUploadBytes, u.deltaDownloadBytes,
-      f ? f.bytes : null, f ? f.used : null, f ? f.allotment : null, f ? f.remaining : null, f ? f.state : null]);
+    return JSON.stringify([
+      u.sessionId,
+      u.mac,
+      f ? f.user : null,
+      u.metric,
+      u.deltaUploadBytes,
+      u.deltaDownloadBytes,
+      f ? f.bytes : null,
+      f ? f.used : null,
+      f ? f.allotment : null,
+      f ? f.remaining : null,
+      f ? f.state : null,
+    ]);
   });
   const head = `{"v":${MESSAGE_VERSION},"router":${JSON.stringify(router)},"seq":`;
   const fields = JSON.stringify(USAGE_FIELDS);
@@ -250,7 +360,10 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
   let size = overhead;
   for (const r of rows) {
     const n = Buffer.byteLength(r) + 1;
-    if (size + n > maxPayload && groups.at(-1)!.length > 0) { groups.push([]); size = overhead; }
+    if (size + n > maxPayload && groups.at(-1)!.length > 0) {
+      groups.push([]);
+      size = overhead;
+    }
     groups.at(-1)!.push(r);
     size += n;
   }
@@ -262,6 +375,12 @@ function usagePartsJson(input: UsageInput): UsagePart[] {
   });
 }
 
-export function replyMessage(format: MqttFormat, router: string, lastSeq: number, at: number, fields: Record<string, unknown>): Buffer {
+export function replyMessage(
+  format: MqttFormat,
+  router: string,
+  lastSeq: number,
+  at: number,
+  fields: Record<string, unknown>,
+): Buffer {
   return encode(format, { ...envelope(router, lastSeq, 'reply', at), ...fields });
 }

@@ -46,7 +46,8 @@ export class MqttReports {
   open(outbox: Outbox, dir: string): void {
     this.outbox = outbox;
     this.ended = EndMarks.open(join(dir, 'ended'), this.queuedEnds(), (id) => this.deps.session?.(id) !== null);
-    for (const s of this.deps.recovered?.().ended ?? []) this.queueSessionEvent('ended', s, s.endedAt ?? this.deps.clock.now());
+    for (const s of this.deps.recovered?.().ended ?? [])
+      this.queueSessionEvent('ended', s, s.endedAt ?? this.deps.clock.now());
   }
 
   /** `accepting`: whether the sink queues now (enabled and running); an end is forgotten either way. */
@@ -64,27 +65,45 @@ export class MqttReports {
       // Ends heard while this sink was off leave entries behind: a bound keeps that from growing for ever.
       if (this.rowPrefixes.size > 100_000) this.rowPrefixes.clear();
       const parts = usageParts(format, {
-        router, at: event.at, usage: event.usage, figuresInto: event.figuresInto, maxPayload, prefixes: this.rowPrefixes,
+        router,
+        at: event.at,
+        usage: event.usage,
+        figuresInto: event.figuresInto,
+        maxPayload,
+        prefixes: this.rowPrefixes,
         writer: this.usageWriter,
       });
       this.counters.usage_reports++;
       this.counters.usage_messages += parts.length;
       // The report's parts in one batch: one write for all of them (outbox.appendMany), done before the next report
       // reuses the writer's buffer.
-      box.appendMany(parts.map((part) => (seq: number) => part.payload(seq)), { durable: false, type: RECORD_TYPE.usage }).catch(failed);
+      box
+        .appendMany(
+          parts.map((part) => (seq: number) => part.payload(seq)),
+          { durable: false, type: RECORD_TYPE.usage },
+        )
+        .catch(failed);
       return;
     }
     if (event.type === 'rates') {
       // What a customer pays for changed mid-session: durable like every session message.
       this.counters.session_events++;
-      box.append(ratesMessage(format, router, event.at, event.session, event.previous, event.by), { durable: true, type: RECORD_TYPE.session })
+      box
+        .append(ratesMessage(format, router, event.at, event.session, event.previous, event.by), {
+          durable: true,
+          type: RECORD_TYPE.session,
+        })
         .catch(failed);
       return;
     }
     if (event.type === 'escrow-closed') {
       // Money settled: durable like every session message.
       this.counters.session_events++;
-      box.append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), { durable: true, type: RECORD_TYPE.session })
+      box
+        .append(escrowClosedMessage(format, router, event.at, event.session, event.mac, event.escrow), {
+          durable: true,
+          type: RECORD_TYPE.session,
+        })
         .catch(failed);
       return;
     }
@@ -101,17 +120,27 @@ export class MqttReports {
   }
 
   /** Queues a session message (durable); an `ended` one only once per session, ever. */
-  private queueSessionEvent(kind: 'started' | 'topup' | 'ended', session: Session, at: number, payment?: Session['payments'][number]): void {
+  private queueSessionEvent(
+    kind: 'started' | 'topup' | 'ended',
+    session: Session,
+    at: number,
+    payment?: Session['payments'][number],
+  ): void {
     const box = this.outbox;
     if (!box) return;
     if (kind === 'ended' && this.ended?.has(session.id)) return;
     this.counters.session_events++;
     const { format, routerId } = this.deps.settings();
-    box.append(sessionMessage(format, routerId, at, kind, session, payment), { durable: true, type: RECORD_TYPE.session }).catch((err: unknown) => {
-      this.counters.queue_failures++;
-      const e = toSluiceError(err);
-      this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
-    });
+    box
+      .append(sessionMessage(format, routerId, at, kind, session, payment), {
+        durable: true,
+        type: RECORD_TYPE.session,
+      })
+      .catch((err: unknown) => {
+        this.counters.queue_failures++;
+        const e = toSluiceError(err);
+        this.deps.log.warn('mqtt message not queued', { event: kind, code: e.code, reason: e.message });
+      });
     if (kind === 'ended') this.ended?.mark(session.id);
   }
 
@@ -119,7 +148,10 @@ export class MqttReports {
   private queuedEnds(): string[] {
     const ids: string[] = [];
     // Session messages only: the usage reports of a long outage are not read back for this.
-    for (const r of this.outbox?.pending(MQTT_CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: RECORD_TYPE.session }) ?? []) {
+    for (const r of this.outbox?.pending(MQTT_CONSUMER, {
+      limit: Number.MAX_SAFE_INTEGER,
+      type: RECORD_TYPE.session,
+    }) ?? []) {
       try {
         const body = decode(r.payload) as { event?: unknown; session?: { id?: unknown } };
         if (body.event === 'ended' && typeof body.session?.id === 'string') ids.push(body.session.id);

@@ -54,13 +54,14 @@ export interface MqttSinkDeps {
   session?: (id: string) => Session | null;
 }
 
-type MqttJs = typeof import('mqtt')['default'];
+type MqttJs = (typeof import('mqtt'))['default'];
 /**
  * mqtt.js is loaded by the first start or reload that connects, not with the daemon: a router with mqtt off never
  * loads it (about 5 MB of resident memory; docs/performance.md, "Idle memory").
  */
 let mqttJs: MqttJs | undefined;
-// In the package mqtt.js is a file of its own (dist/mqtt.mjs, scripts/build.mjs): one that cannot be loaded is ERR_MODULE_LOAD.
+// In the package mqtt.js is a file of its own (dist/mqtt.mjs, scripts/build.mjs): one that cannot be loaded is
+// ERR_MODULE_LOAD.
 const importMqttJs = lazyPart('mqtt.js (the MQTT upstream)', () => import('mqtt'));
 async function loadMqttJs(): Promise<MqttJs> {
   return (mqttJs ??= (await importMqttJs()).default);
@@ -70,7 +71,18 @@ type State = 'idle' | 'disabled' | 'connecting' | 'ready' | 'waiting' | 'closing
 
 /** The options whose change needs a new connection. */
 const CONNECTION_OPTIONS = [
-  'url', 'username', 'password', 'clientId', 'keepaliveMs', 'protocol', 'caFile', 'certFile', 'keyFile', 'topicPrefix', 'commands', 'format',
+  'url',
+  'username',
+  'password',
+  'clientId',
+  'keepaliveMs',
+  'protocol',
+  'caFile',
+  'certFile',
+  'keyFile',
+  'topicPrefix',
+  'commands',
+  'format',
 ] as const satisfies ReadonlyArray<keyof MqttConfig>;
 
 export class MqttSink implements UpstreamSink {
@@ -108,7 +120,10 @@ export class MqttSink implements UpstreamSink {
   private readonly reports: MqttReports;
   private readonly counters = { published: 0, acknowledged: 0, expired: 0, connects: 0, disconnects: 0 };
 
-  constructor(config: MqttConfig, private readonly deps: MqttSinkDeps) {
+  constructor(
+    config: MqttConfig,
+    private readonly deps: MqttSinkDeps,
+  ) {
     this.config = config;
     this.routerId = deps.routerId;
     this.clock = deps.clock ?? systemClock;
@@ -119,22 +134,36 @@ export class MqttSink implements UpstreamSink {
     this.reconnectBackoff = this.newBackoff();
     this.verifier = new CommandVerifier(config.commandSecret, config.commandWindowMs, this.clock);
     this.reports = new MqttReports({
-      log: deps.log, clock: this.clock, settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
-      ...(deps.recovered && { recovered: deps.recovered }), ...(deps.session && { session: deps.session }),
+      log: deps.log,
+      clock: this.clock,
+      settings: () => ({ format: this.config.format, routerId: this.routerId, maxPayload: this.config.maxPayload }),
+      ...(deps.recovered && { recovered: deps.recovered }),
+      ...(deps.session && { session: deps.session }),
     });
-    this.commands = new CommandChannel({ verifier: this.verifier, log: deps.log, ...(deps.command && { command: deps.command }) });
+    this.commands = new CommandChannel({
+      verifier: this.verifier,
+      log: deps.log,
+      ...(deps.command && { command: deps.command }),
+    });
     this.direct = new DirectPublishes({
       room: () => this.config.maxInflight - this.inflight,
       client: () => (this.state === 'ready' ? this.client : null),
       topic: (suffix) => this.topic(suffix),
       status: () => ({ body: this.statusPayload(true), options: this.statusOptions() }),
-      replyOptions: () => ({ qos: 1, ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }) }),
+      replyOptions: () => ({
+        qos: 1,
+        ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
+      }),
       freed: () => this.delivery?.kick(),
     });
   }
 
   private newBackoff(): Backoff {
-    return new Backoff({ minMs: this.deps.backoff?.minMs ?? 1000, maxMs: this.deps.backoff?.maxMs ?? 60_000, jitter: 0.2 });
+    return new Backoff({
+      minMs: this.deps.backoff?.minMs ?? 1000,
+      maxMs: this.deps.backoff?.maxMs ?? 60_000,
+      jitter: 0.2,
+    });
   }
 
   /** Every publish awaiting its acknowledgement: the queue's records, the status, command replies. */
@@ -164,13 +193,20 @@ export class MqttSink implements UpstreamSink {
     this.outbox = await Outbox.open({
       dir: this.queueDir,
       maxBytes: this.config.queueMax,
-      consumers: [CONSUMER], clock: this.clock, timers: this.timers,
+      consumers: [CONSUMER],
+      clock: this.clock,
+      timers: this.timers,
       onWarning: (w) => this.deps.log.warn('mqtt queue', { code: w.code, reason: w.message }),
     });
     this.delivery = new DeliveryLoop({
-      source: this.outbox, consumer: CONSUMER, send: (r) => this.publishRecord(r), backoff: this.newBackoff(),
+      source: this.outbox,
+      consumer: CONSUMER,
+      send: (r) => this.publishRecord(r),
+      backoff: this.newBackoff(),
       timers: deliveryTimers(this.clock, this.timers),
-      maxInFlight: () => this.config.maxInflight, busy: () => this.direct.inflight, beforeRound: () => this.direct.flushDue(),
+      maxInFlight: () => this.config.maxInflight,
+      busy: () => this.direct.inflight,
+      beforeRound: () => this.direct.flushDue(),
       onDelivered: () => this.delivered(),
       // The record stays in the outbox: retried after the pause, or sent again on the next connection.
       onFailure: (err) => this.fail(`publish failed: ${toSluiceError(err).message}`),
@@ -198,7 +234,9 @@ export class MqttSink implements UpstreamSink {
       this.outbox.setMaxBytes(next.queueMax);
       const dir = next.queueDir || join(this.deps.stateDir, 'mqtt-outbox');
       if (dir !== this.queueDir) {
-        this.deps.log.warn('mqtt.queue_dir changes at the next restart; the queue stays where it is until then', { queue_dir: this.queueDir });
+        this.deps.log.warn('mqtt.queue_dir changes at the next restart; the queue stays where it is until then', {
+          queue_dir: this.queueDir,
+        });
       }
     } else {
       await this.openQueue();
@@ -210,7 +248,9 @@ export class MqttSink implements UpstreamSink {
       await loadMqttJs();
       this.connect();
     } else if (changed.length > 0) {
-      this.deps.log.info('mqtt settings changed: reconnecting; queued messages are kept', { changed: changed.join(',') });
+      this.deps.log.info('mqtt settings changed: reconnecting; queued messages are kept', {
+        changed: changed.join(','),
+      });
       await this.disconnect('reload');
       this.protocolVersion = next.protocol === '3.1.1' ? 4 : 5;
       this.reconnectBackoff.reset();
@@ -276,21 +316,37 @@ export class MqttSink implements UpstreamSink {
     this.client = null;
     this.direct.reset();
     await new Promise<void>((resolve) => {
-      const timer = this.waitTimers.setTimeout(() => { client.end(true); resolve(); }, Math.max(100, deadline - this.clock.now()));
-      client.end(false, {}, () => { this.waitTimers.clearTimeout(timer); resolve(); });
+      const timer = this.waitTimers.setTimeout(
+        () => {
+          client.end(true);
+          resolve();
+        },
+        Math.max(100, deadline - this.clock.now()),
+      );
+      client.end(false, {}, () => {
+        this.waitTimers.clearTimeout(timer);
+        resolve();
+      });
     });
   }
 
   // ---- connection ----
 
   private connect(): void {
-    if (this.state === 'closing' || this.state === 'closed' || this.state === 'disabled' && !this.config.enabled) return;
+    if (this.state === 'closing' || this.state === 'closed' || (this.state === 'disabled' && !this.config.enabled))
+      return;
     const cfg = this.config;
     const gen = ++this.generation;
     let client: MqttClient;
     try {
       if (mqttJs === undefined) throw new Error('mqtt.js is not loaded');
-      client = mqttJs.connect(cfg.url, clientOptions(cfg, this.protocolVersion, { topic: this.topic('status'), payload: this.statusPayload(false, 'lost') }));
+      client = mqttJs.connect(
+        cfg.url,
+        clientOptions(cfg, this.protocolVersion, {
+          topic: this.topic('status'),
+          payload: this.statusPayload(false, 'lost'),
+        }),
+      );
     } catch (err) {
       // A TLS file that cannot be read names its option; anything else mqtt.js refuses is about the URL.
       const e = toSluiceError(err);
@@ -336,7 +392,10 @@ export class MqttSink implements UpstreamSink {
     this.reconnectBackoff.reset();
     this.lastError = null;
     this.backlog = (this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0) > 0;
-    this.deps.log.info('mqtt connected', { url: this.config.url, protocol: this.protocolVersion === 5 ? '5' : '3.1.1' });
+    this.deps.log.info('mqtt connected', {
+      url: this.config.url,
+      protocol: this.protocolVersion === 5 ? '5' : '3.1.1',
+    });
     // What the last connection had in flight is sent again, the oldest unacknowledged record first (in a later turn:
     // the status goes out before it).
     this.delivery?.resume();
@@ -354,8 +413,12 @@ export class MqttSink implements UpstreamSink {
     if (this.state === 'ready') {
       this.counters.disconnects++;
       // Once per outage: what was acknowledged so far is not sent twice if the router crashes before it reconnects.
-      this.outbox?.saveCursors().catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
-      this.deps.log.warn('mqtt connection lost; queueing', { pending: this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0 });
+      this.outbox
+        ?.saveCursors()
+        .catch((e: unknown) => this.fail(`cannot save the queue cursor: ${toSluiceError(e).message}`));
+      this.deps.log.warn('mqtt connection lost; queueing', {
+        pending: this.outbox?.stats().consumers[CONSUMER]?.pending ?? 0,
+      });
     }
     this.generation++;
     this.delivery?.pause();
@@ -388,7 +451,8 @@ export class MqttSink implements UpstreamSink {
   // ---- sending ----
 
   onEvent(event: SinkEvent): void {
-    const accepting = this.outbox !== undefined && this.state !== 'disabled' && this.state !== 'closing' && this.state !== 'closed';
+    const accepting =
+      this.outbox !== undefined && this.state !== 'disabled' && this.state !== 'closing' && this.state !== 'closed';
     this.reports.onEvent(event, accepting);
   }
 
@@ -405,7 +469,11 @@ export class MqttSink implements UpstreamSink {
         this.counters.expired++;
         return 'skip';
       }
-      if (v5) options.properties = { contentType: contentType(this.config.format), messageExpiryInterval: Math.ceil(left / 1000) };
+      if (v5)
+        options.properties = {
+          contentType: contentType(this.config.format),
+          messageExpiryInterval: Math.ceil(left / 1000),
+        };
     } else if (v5) {
       options.properties = { contentType: contentType(this.config.format) };
     }
@@ -439,7 +507,8 @@ export class MqttSink implements UpstreamSink {
 
   private statusOptions(): IClientPublishOptions {
     return {
-      qos: 1, retain: true,
+      qos: 1,
+      retain: true,
       ...(this.protocolVersion === 5 && { properties: { contentType: contentType(this.config.format) } }),
     };
   }
@@ -447,12 +516,19 @@ export class MqttSink implements UpstreamSink {
   private statusPayload(online: boolean, reason?: string): Buffer {
     const at = this.clock.now();
     const q = this.outbox?.stats();
-    const info = online ? this.deps.status?.() ?? null : null;
+    const info = online ? (this.deps.status?.() ?? null) : null;
     return statusMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, at, {
       online,
       ...(reason !== undefined && { reason }),
       ...(info ?? { uptime_s: Math.floor((at - this.startedAt) / 1000) }),
-      queue: q ? { pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, dropped: q.dropped, expired: this.counters.expired } : null,
+      queue: q
+        ? {
+            pending: q.consumers[CONSUMER]?.pending ?? 0,
+            bytes: q.bytes,
+            dropped: q.dropped,
+            expired: this.counters.expired,
+          }
+        : null,
     });
   }
 
@@ -469,7 +545,9 @@ export class MqttSink implements UpstreamSink {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => { this.waitTimers.setTimeout(resolve, ms); });
+    return new Promise((resolve) => {
+      this.waitTimers.setTimeout(resolve, ms);
+    });
   }
 
   // ---- commands ----
@@ -478,7 +556,9 @@ export class MqttSink implements UpstreamSink {
     if (topic !== this.topic('cmd') || !this.config.commands) return;
     const reply = await this.commands.answer(payload);
     if (this.client !== client) return;
-    this.direct.reply(replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply));
+    this.direct.reply(
+      replyMessage(this.config.format, this.routerId, (this.outbox?.nextSeq ?? 1) - 1, this.clock.now(), reply),
+    );
   }
 
   // ---- stats ----
@@ -496,10 +576,18 @@ export class MqttSink implements UpstreamSink {
       ...this.counters,
       ...this.direct.counters,
       ...this.commands.counters,
-      queue: q ? {
-        pending: q.consumers[CONSUMER]?.pending ?? 0, bytes: q.bytes, max_bytes: q.maxBytes, over_limit_bytes: q.overLimitBytes,
-        dropped: q.dropped, next_seq: q.nextSeq, fsyncs: q.fsyncs, writes: q.writes,
-      } : null,
+      queue: q
+        ? {
+            pending: q.consumers[CONSUMER]?.pending ?? 0,
+            bytes: q.bytes,
+            max_bytes: q.maxBytes,
+            over_limit_bytes: q.overLimitBytes,
+            dropped: q.dropped,
+            next_seq: q.nextSeq,
+            fsyncs: q.fsyncs,
+            writes: q.writes,
+          }
+        : null,
     };
   }
 }

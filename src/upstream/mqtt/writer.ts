@@ -36,10 +36,23 @@ export class MsgpackWriter {
     let p = this.pos;
     // Byte stores, not Buffer.writeUInt*: no range checks on the hot path (n is a non-negative integer here).
     if (n < 0x80) b[p++] = n;
-    else if (n < 0x100) { b[p++] = 0xcc; b[p++] = n; }
-    else if (n < 0x10000) { b[p++] = 0xcd; b[p++] = n >>> 8; b[p++] = n & 0xff; }
-    else if (n < 0x100000000) { b[p++] = 0xce; b[p++] = n >>> 24; b[p++] = (n >>> 16) & 0xff; b[p++] = (n >>> 8) & 0xff; b[p++] = n & 0xff; }
-    else { this.uint64(n); return; }
+    else if (n < 0x100) {
+      b[p++] = 0xcc;
+      b[p++] = n;
+    } else if (n < 0x10000) {
+      b[p++] = 0xcd;
+      b[p++] = n >>> 8;
+      b[p++] = n & 0xff;
+    } else if (n < 0x100000000) {
+      b[p++] = 0xce;
+      b[p++] = n >>> 24;
+      b[p++] = (n >>> 16) & 0xff;
+      b[p++] = (n >>> 8) & 0xff;
+      b[p++] = n & 0xff;
+    } else {
+      this.uint64(n);
+      return;
+    }
     this.pos = p;
   }
 
@@ -93,13 +106,21 @@ export class MsgpackWriter {
   mapHeader(n: number): void {
     this.ensure(5);
     if (n < 16) this.buf[this.pos++] = 0x80 | n;
-    else { this.buf[this.pos] = 0xdf; this.buf.writeUInt32BE(n, this.pos + 1); this.pos += 5; }
+    else {
+      this.buf[this.pos] = 0xdf;
+      this.buf.writeUInt32BE(n, this.pos + 1);
+      this.pos += 5;
+    }
   }
 
   arrayHeader(n: number): void {
     this.ensure(5);
     if (n < 16) this.buf[this.pos++] = 0x90 | n;
-    else { this.buf[this.pos] = 0xdd; this.buf.writeUInt32BE(n, this.pos + 1); this.pos += 5; }
+    else {
+      this.buf[this.pos] = 0xdd;
+      this.buf.writeUInt32BE(n, this.pos + 1);
+      this.pos += 5;
+    }
   }
 
   /** Always 5 bytes (0xce + u32): a slot patched later (patchUint32). */
@@ -135,10 +156,25 @@ function asciiAt(b: Buffer, p: number, s: string): number {
  * enough for V8 to inline at the six call sites of a row (the byte-store version was not, ~15 ns a call).
  */
 function uintAt(b: Buffer, dv: DataView, p: number, n: number): number {
-  if (n < 0x80) { b[p] = n; return p + 1; }
-  if (n < 0x100) { b[p] = 0xcc; b[p + 1] = n; return p + 2; }
-  if (n < 0x10000) { b[p] = 0xcd; dv.setUint16(p + 1, n); return p + 3; }
-  if (n < 0x100000000) { b[p] = 0xce; dv.setUint32(p + 1, n); return p + 5; }
+  if (n < 0x80) {
+    b[p] = n;
+    return p + 1;
+  }
+  if (n < 0x100) {
+    b[p] = 0xcc;
+    b[p + 1] = n;
+    return p + 2;
+  }
+  if (n < 0x10000) {
+    b[p] = 0xcd;
+    dv.setUint16(p + 1, n);
+    return p + 3;
+  }
+  if (n < 0x100000000) {
+    b[p] = 0xce;
+    dv.setUint32(p + 1, n);
+    return p + 5;
+  }
   b[p] = 0xcf;
   dv.setUint32(p + 1, Math.floor(n / 0x100000000));
   dv.setUint32(p + 5, n >>> 0);
@@ -154,7 +190,8 @@ export function rowPrefix(id: string, mac: string, user: string | null, metric: 
   w.arrayHeader(USAGE_ROW_LENGTH);
   w.ascii(id);
   w.ascii(mac);
-  if (user === null) w.nil(); else w.str(user);
+  if (user === null) w.nil();
+  else w.str(user);
   w.ascii(metric);
   return w.buf.subarray(0, w.pos);
 }
@@ -219,7 +256,10 @@ const ROW_TAIL_MAX = 6 * 9 + 33;
  * writes nil for the five figures.
  */
 export function writeUsageRow(
-  w: MsgpackWriter, prefix: Uint8Array, up: number, down: number,
+  w: MsgpackWriter,
+  prefix: Uint8Array,
+  up: number,
+  down: number,
   totals: { bytes: number; used: number; allotment: number; remaining: number; state: string } | null,
 ): void {
   w.ensure(prefix.length + ROW_TAIL_MAX);

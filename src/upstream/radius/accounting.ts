@@ -28,7 +28,14 @@ import { EndMarks } from '../end-marks.ts';
 import { AckLog } from './ack-log.ts';
 import { openTrackedState, type TrackedState } from './tracked-state.ts';
 import { CODE, encodeRequest, rfc3580Mac, type NasIdentity, type RadiusClient } from '../../radius/index.ts';
-import { accountingAttributes, decodeRecord, encodeRecord, TERMINATE_CAUSE_OF, type AcctKind, type AcctRecord } from './records.ts';
+import {
+  accountingAttributes,
+  decodeRecord,
+  encodeRecord,
+  TERMINATE_CAUSE_OF,
+  type AcctKind,
+  type AcctRecord,
+} from './records.ts';
 
 const CONSUMER = 'radius';
 const TYPE_OF: Record<AcctKind, number> = { Start: 1, 'Interim-Update': 3, Stop: 2 };
@@ -73,7 +80,10 @@ export interface AccountingOptions {
   /** Sessions live when sluice (re)started, and those its recovery ended (their Stop is due). */
   recovered: () => { active: readonly Session[]; ended: readonly Session[] };
   clock?: Clock;
-  /** The ticker's, the queue's and the delivery loop's. Default backgroundTimers: RADIUS sockets keep the process alive, not these. */
+  /**
+   * The ticker's, the queue's and the delivery loop's. Default backgroundTimers: RADIUS sockets keep the process alive,
+   * not these.
+   */
   timers?: Timers;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
@@ -104,8 +114,12 @@ export class RadiusAccounting {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly counters = {
-    produced: { Start: 0, 'Interim-Update': 0, Stop: 0 }, delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
-    failures: 0, unreadable: 0, queueErrors: 0, unexpectedReplies: 0,
+    produced: { Start: 0, 'Interim-Update': 0, Stop: 0 },
+    delivered: { Start: 0, 'Interim-Update': 0, Stop: 0 },
+    failures: 0,
+    unreadable: 0,
+    queueErrors: 0,
+    unexpectedReplies: 0,
   };
 
   constructor(private readonly options: AccountingOptions) {
@@ -124,7 +138,9 @@ export class RadiusAccounting {
     this.delivery?.kick();
   }
 
-  /** Ends the current pause and sends now (a reload pointed accounting at other servers: no reason to wait for them). */
+  /**
+   * Ends the current pause and sends now (a reload pointed accounting at other servers: no reason to wait for them).
+   */
   retryNow(): void {
     this.delivery?.retryNow();
   }
@@ -141,8 +157,11 @@ export class RadiusAccounting {
     // accounting rather than report sessions from zero and never stop the ones it lost.
     this.saved = await openTrackedState(this.options.dir);
     this.outbox = await Outbox.open({
-      dir: join(this.options.dir, 'outbox'), maxBytes: this.options.maxBytes, consumers: [CONSUMER],
-      clock: this.clock, timers: this.timers,
+      dir: join(this.options.dir, 'outbox'),
+      maxBytes: this.options.maxBytes,
+      consumers: [CONSUMER],
+      clock: this.clock,
+      timers: this.timers,
       ...(this.options.syncIntervalMs !== undefined && { syncIntervalMs: this.options.syncIntervalMs }),
       ...(this.options.cursorIntervalMs !== undefined && { cursorIntervalMs: this.options.cursorIntervalMs }),
       onWarning: (err) => this.options.log.warn('radius outbox', { code: err.code, reason: err.message }),
@@ -150,9 +169,17 @@ export class RadiusAccounting {
     // A crash between queuing a Stop and its mark loses the mark, not the Stop: the outbox still holds it.
     const queuedStops: string[] = [];
     for (const r of this.outbox.pending(CONSUMER, { limit: Number.MAX_SAFE_INTEGER, type: TYPE_OF.Stop })) {
-      try { queuedStops.push(decodeRecord(r.payload).sessionId); } catch { /* unreadable: counted when sent */ }
+      try {
+        queuedStops.push(decodeRecord(r.payload).sessionId);
+      } catch {
+        /* unreadable: counted when sent */
+      }
     }
-    this.stopped = EndMarks.open(join(this.options.dir, 'stopped'), queuedStops, (id) => this.options.session(id) !== null);
+    this.stopped = EndMarks.open(
+      join(this.options.dir, 'stopped'),
+      queuedStops,
+      (id) => this.options.session(id) !== null,
+    );
     const { acks, seqs } = AckLog.open(join(this.options.dir, 'acked'));
     this.acks = acks;
     for (const seq of seqs) this.outbox.ack(CONSUMER, seq);
@@ -160,14 +187,20 @@ export class RadiusAccounting {
     this.state = 'running';
     for (const e of this.early.splice(0)) this.onEvent(e);
     this.delivery = new DeliveryLoop({
-      source: this.outbox, consumer: CONSUMER, maxInFlight: () => this.maxInFlight, backoff: this.backoff,
+      source: this.outbox,
+      consumer: CONSUMER,
+      maxInFlight: () => this.maxInFlight,
+      backoff: this.backoff,
       timers: deliveryTimers(this.clock, this.timers),
       send: (record) => this.send(record),
       ack: (seq) => this.ack(seq),
       onFailure: (err, _record, pause) => {
         this.counters.failures++;
         if (pause && (pause.first || pause.capped)) {
-          this.options.log.warn('radius: accounting not delivered, queued on flash', { reason: toSluiceError(err).message, retry_in_ms: pause.ms });
+          this.options.log.warn('radius: accounting not delivered, queued on flash', {
+            reason: toSluiceError(err).message,
+            retry_in_ms: pause.ms,
+          });
         }
       },
     });
@@ -191,7 +224,9 @@ export class RadiusAccounting {
       if (this.stopped!.has(s.id)) {
         // Ended and its Stop queued, then back after a crash (the end had not reached the journal): the server has its
         // Stop, so accounting for it is over; Interims or a second Stop would contradict it.
-        this.options.log.warn('radius: a session resumed after its Stop was sent; no more accounting for it', { session: s.id });
+        this.options.log.warn('radius: a session resumed after its Stop was sent; no more accounting for it', {
+          session: s.id,
+        });
         continue;
       }
       const prev = saved[s.id];
@@ -206,7 +241,10 @@ export class RadiusAccounting {
     for (const s of ended) {
       const prev = saved[s.id];
       const t = this.track(s, prev?.interimMs ?? null, prev?.classes ?? []);
-      if (prev) { t.up = prev.up; t.down = prev.down; }
+      if (prev) {
+        t.up = prev.up;
+        t.down = prev.down;
+      }
       this.stop(s, TERMINATE_CAUSE_OF[s.endCause ?? 'admin']);
     }
     for (const [id, prev] of Object.entries(saved)) {
@@ -216,11 +254,22 @@ export class RadiusAccounting {
       // queued when it ended.)
       if (this.options.session(id) !== null) continue;
       const at = now;
-      this.append({
-        kind: 'Stop', sessionId: id, user: prev.user, mac: prev.mac, ip: prev.ip, at,
-        sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)), inputOctets: prev.up, outputOctets: prev.down,
-        cause: 'NAS-Reboot', classes: prev.classes,
-      }, true);
+      this.append(
+        {
+          kind: 'Stop',
+          sessionId: id,
+          user: prev.user,
+          mac: prev.mac,
+          ip: prev.ip,
+          at,
+          sessionTime: Math.max(0, Math.floor((at - prev.startedAt) / 1000)),
+          inputOctets: prev.up,
+          outputOctets: prev.down,
+          cause: 'NAS-Reboot',
+          classes: prev.classes,
+        },
+        true,
+      );
       this.markStopped(id);
     }
     this.stateDirty = true;
@@ -229,8 +278,16 @@ export class RadiusAccounting {
   private track(s: Session, interimMs: number | null, classes: string[]): Tracked {
     const startedAt = s.startedAt ?? s.createdAt;
     const t: Tracked = {
-      id: s.id, user: accountingUserName(s), mac: s.mac, ip: s.ip, startedAt, interimMs, classes,
-      nextInterimAt: startedAt + (interimMs ?? this.options.interimMs()), up: 0n, down: 0n,
+      id: s.id,
+      user: accountingUserName(s),
+      mac: s.mac,
+      ip: s.ip,
+      startedAt,
+      interimMs,
+      classes,
+      nextInterimAt: startedAt + (interimMs ?? this.options.interimMs()),
+      up: 0n,
+      down: 0n,
     };
     this.tracked.set(s.id, t);
     return t;
@@ -246,12 +303,16 @@ export class RadiusAccounting {
       case 'started': {
         const s = event.session;
         const voucher = s.payments.map((p) => this.vouchers.get(p.reference)).find((v) => v !== undefined);
-        const t = this.track(s, voucher?.interimIntervalS ? voucher.interimIntervalS * 1000 : null,
-          (voucher?.classes ?? []).map((c) => c.toString('base64')));
+        const t = this.track(
+          s,
+          voucher?.interimIntervalS ? voucher.interimIntervalS * 1000 : null,
+          (voucher?.classes ?? []).map((c) => c.toString('base64')),
+        );
         for (const p of s.payments) this.vouchers.delete(p.reference);
         const start = this.recordOf(t, 'Start', t.startedAt, null);
         // The speed tier it was sold with (a later change is not accounted: it is in the journal and the reports).
-        if (s.rates && (s.rates.downBps !== null || s.rates.upBps !== null)) start.rates = { down: s.rates.downBps, up: s.rates.upBps };
+        if (s.rates && (s.rates.downBps !== null || s.rates.upBps !== null))
+          start.rates = { down: s.rates.downBps, up: s.rates.upBps };
         this.append(start, true);
         this.stateDirty = true;
         return;
@@ -307,9 +368,15 @@ export class RadiusAccounting {
       output = total - input;
     }
     const r: AcctRecord = {
-      kind, sessionId: t.id, user: t.user, mac: t.mac, ip: t.ip, at,
+      kind,
+      sessionId: t.id,
+      user: t.user,
+      mac: t.mac,
+      ip: t.ip,
+      at,
       sessionTime: kind === 'Start' ? 0 : Math.max(0, Math.floor((at - t.startedAt) / 1000)),
-      inputOctets: kind === 'Start' ? 0n : input, outputOctets: kind === 'Start' ? 0n : output,
+      inputOctets: kind === 'Start' ? 0n : input,
+      outputOctets: kind === 'Start' ? 0n : output,
     };
     if (t.classes.length > 0) r.classes = t.classes;
     return r;
@@ -335,7 +402,12 @@ export class RadiusAccounting {
       // A durable record is on the page cache even when its fsync failed; a refused one is lost: say so loudly.
       this.counters.queueErrors++;
       const e = toSluiceError(err);
-      this.options.log.error('radius: accounting record not queued', { kind: r.kind, session: r.sessionId, code: e.code, reason: e.message });
+      this.options.log.error('radius: accounting record not queued', {
+        kind: r.kind,
+        session: r.sessionId,
+        code: e.code,
+        reason: e.message,
+      });
     });
   }
 
@@ -348,16 +420,27 @@ export class RadiusAccounting {
       this.counters.unreadable++;
       return 'skip';
     }
-    return this.options.client().request(({ identifier, server }) => encodeRequest({
-      code: 'Accounting-Request', identifier, secret: server.secret, messageAuthenticator: false,
-      attributes: accountingAttributes(r, this.options.nas(), this.clock.now()),
-    })).then((reply) => {
-      if (reply.code !== CODE['Accounting-Response']) {
-        this.counters.unexpectedReplies++;
-        throw new SluiceError('ERR_UPSTREAM_UNAVAILABLE', `RADIUS server answered an Accounting-Request with code ${reply.code}`);
-      }
-      this.counters.delivered[r.kind]++;
-    });
+    return this.options
+      .client()
+      .request(({ identifier, server }) =>
+        encodeRequest({
+          code: 'Accounting-Request',
+          identifier,
+          secret: server.secret,
+          messageAuthenticator: false,
+          attributes: accountingAttributes(r, this.options.nas(), this.clock.now()),
+        }),
+      )
+      .then((reply) => {
+        if (reply.code !== CODE['Accounting-Response']) {
+          this.counters.unexpectedReplies++;
+          throw new SluiceError(
+            'ERR_UPSTREAM_UNAVAILABLE',
+            `RADIUS server answered an Accounting-Request with code ${reply.code}`,
+          );
+        }
+        this.counters.delivered[r.kind]++;
+      });
   }
 
   private ack(seq: number): void {
@@ -372,8 +455,15 @@ export class RadiusAccounting {
     if (this.compacting || !this.acks || !this.outbox || this.acks.size < 4096) return;
     this.compacting = true;
     const floor = this.outbox.stats().consumers[CONSUMER]?.floor ?? 0;
-    this.outbox.flush().then(() => this.acks?.keepAbove(floor)).catch((err: unknown) => this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }))
-      .finally(() => { this.compacting = false; });
+    this.outbox
+      .flush()
+      .then(() => this.acks?.keepAbove(floor))
+      .catch((err: unknown) =>
+        this.options.log.warn('radius: ack log not compacted', { reason: toSluiceError(err).message }),
+      )
+      .finally(() => {
+        this.compacting = false;
+      });
   }
 
   private async saveState(): Promise<void> {
@@ -381,9 +471,20 @@ export class RadiusAccounting {
     this.lastStateSave = this.clock.now();
     const saved = this.saved;
     if (!saved) return;
-    saved.replace([...this.tracked.values()].map((t) => ({
-      id: t.id, user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up, down: t.down,
-    })), undefined);
+    saved.replace(
+      [...this.tracked.values()].map((t) => ({
+        id: t.id,
+        user: t.user,
+        mac: t.mac,
+        ip: t.ip,
+        startedAt: t.startedAt,
+        interimMs: t.interimMs,
+        classes: t.classes,
+        up: t.up,
+        down: t.down,
+      })),
+      undefined,
+    );
     try {
       await saved.flush();
     } catch (err) {
@@ -395,11 +496,18 @@ export class RadiusAccounting {
   stats(): Record<string, unknown> {
     const box = this.outbox?.stats();
     return {
-      produced: { ...this.counters.produced }, delivered: { ...this.counters.delivered },
-      queued: box?.consumers[CONSUMER]?.pending ?? 0, in_flight: this.delivery?.inFlightCount ?? 0,
-      dropped_interim: box?.dropped ?? 0, queue_bytes: box?.bytes ?? 0, failures: this.counters.failures,
-      unreadable: this.counters.unreadable, queue_errors: this.counters.queueErrors, tracked: this.tracked.size,
-      backing_off_ms: this.delivery?.pausedForMs ?? 0, window: this.delivery?.windowSize ?? this.maxInFlight,
+      produced: { ...this.counters.produced },
+      delivered: { ...this.counters.delivered },
+      queued: box?.consumers[CONSUMER]?.pending ?? 0,
+      in_flight: this.delivery?.inFlightCount ?? 0,
+      dropped_interim: box?.dropped ?? 0,
+      queue_bytes: box?.bytes ?? 0,
+      failures: this.counters.failures,
+      unreadable: this.counters.unreadable,
+      queue_errors: this.counters.queueErrors,
+      tracked: this.tracked.size,
+      backing_off_ms: this.delivery?.pausedForMs ?? 0,
+      window: this.delivery?.windowSize ?? this.maxInFlight,
     };
   }
 
@@ -418,7 +526,11 @@ export class RadiusAccounting {
     if (wasRunning) await this.saveState();
     await this.outbox?.close();
     const floor = this.outbox?.stats().consumers[CONSUMER]?.floor ?? 0;
-    try { this.acks?.keepAbove(floor); } catch { /* the full log stays: still correct */ }
+    try {
+      this.acks?.keepAbove(floor);
+    } catch {
+      /* the full log stays: still correct */
+    }
     this.acks?.close();
     this.stopped?.close();
     this.state = 'closed';

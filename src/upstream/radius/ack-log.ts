@@ -8,7 +8,10 @@ import { LineLog } from '../../storage/index.ts';
 const ACK_LINE = /^\d{1,15}$/;
 
 export class AckLog {
-  private constructor(private readonly log: LineLog, private readonly acked: Set<number>) {}
+  private constructor(
+    private readonly log: LineLog,
+    private readonly acked: Set<number>,
+  ) {}
 
   /** Opens (creating) the log; `seqs` are the acknowledgements it holds, for the outbox to take again. */
   static open(path: string): { acks: AckLog; seqs: number[] } {

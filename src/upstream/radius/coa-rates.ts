@@ -46,11 +46,15 @@ export interface ShaperFigures {
 
 /**
  * The port for a daemon with a shaper: rates go through the admin method `change` exactly as a ubus call would (same
- * argument checks, same backend path, the same journal: on flash before the kernel hears of it), each set direction as the text `change`
- * reads back to the same bits per second (formatRate), a lifted one as `none`. A shaper that never started (no tier sold yet) is usable: it
- * starts on its first client; one that started and failed is off until a restart.
+ * argument checks, same backend path, the same journal: on flash before the kernel hears of it), each set direction as
+ * the text `change`
+ * reads back to the same bits per second (formatRate), a lifted one as `none`. A shaper that never started (no tier
+ * sold yet) is usable: it starts on its first client; one that started and failed is off until a restart.
  */
-export function ubusChangeRates(shaper: ShaperFigures, command: (name: string, args: Record<string, unknown>) => Promise<unknown>): DasRates {
+export function ubusChangeRates(
+  shaper: ShaperFigures,
+  command: (name: string, args: Record<string, unknown>) => Promise<unknown>,
+): DasRates {
   return {
     usable: () => {
       const { enabled, failures } = shaper.stats();
@@ -59,7 +63,9 @@ export function ubusChangeRates(shaper: ShaperFigures, command: (name: string, a
     change: async (session, change) => {
       await command('change', {
         id: session.id,
-        ...(change.downBps !== undefined && { rate_down: change.downBps === null ? 'none' : formatRate(change.downBps) }),
+        ...(change.downBps !== undefined && {
+          rate_down: change.downBps === null ? 'none' : formatRate(change.downBps),
+        }),
         ...(change.upBps !== undefined && { rate_up: change.upBps === null ? 'none' : formatRate(change.upBps) }),
       });
     },

@@ -10,7 +10,14 @@
  * the totals as they were too.
  */
 import { isLive, type EndCause, type Session } from '../../sessions/index.ts';
-import { AttributeReader, dasAck, dasNak, readDasRequest, type DasAnswer, type RadiusPacket } from '../../radius/index.ts';
+import {
+  AttributeReader,
+  dasAck,
+  dasNak,
+  readDasRequest,
+  type DasAnswer,
+  type RadiusPacket,
+} from '../../radius/index.ts';
 import { coaRates, type DasRates, type RateChange } from './coa-rates.ts';
 
 /** The part of the session manager the DAS needs. */
@@ -46,11 +53,15 @@ export async function answerDas(packet: RadiusPacket, ctx: DasContext): Promise<
   if (sessionId !== undefined) candidates = [ctx.sessions.get(sessionId)].filter((s): s is Session => s !== null);
   else if (mac) candidates = [ctx.sessions.byMac(mac)].filter((s): s is Session => s !== null);
   else candidates = ctx.sessions.list({ state: 'ACTIVE' });
-  const matched = candidates.filter((s) => isLive(s) && s.createdAt < madeBy
-    && (sessionId === undefined || s.id === sessionId)
-    && (mac === undefined || s.mac === mac)
-    && (user === undefined || ctx.userNameOf(s) === user)
-    && (ip === undefined || s.ip === ip));
+  const matched = candidates.filter(
+    (s) =>
+      isLive(s) &&
+      s.createdAt < madeBy &&
+      (sessionId === undefined || s.id === sessionId) &&
+      (mac === undefined || s.mac === mac) &&
+      (user === undefined || ctx.userNameOf(s) === user) &&
+      (ip === undefined || s.ip === ip),
+  );
   if (matched.length === 0) return dasNak(packet, 'Session-Context-Not-Found', 'not-found');
 
   if (read.request.disconnect) {
@@ -61,7 +72,11 @@ export async function answerDas(packet: RadiusPacket, ctx: DasContext): Promise<
     }
     if (ended.length === 0) return dasNak(packet, 'Session-Context-Not-Found', 'not-found');
     await ctx.closeGates?.(ended);
-    return dasAck(packet, 'disconnected', ended.map((s) => s.id));
+    return dasAck(
+      packet,
+      'disconnected',
+      ended.map((s) => s.id),
+    );
   }
 
   if (limits === null) return dasNak(packet, 'Invalid-Request', 'invalid-request');
@@ -73,7 +88,8 @@ export async function answerDas(packet: RadiusPacket, ctx: DasContext): Promise<
     rates = r.change;
   }
   const setsRates = rates.downBps !== undefined || rates.upBps !== undefined;
-  if (!setsRates && limits.seconds === undefined && limits.bytes === undefined) return dasNak(packet, 'Invalid-Request', 'invalid-request');
+  if (!setsRates && limits.seconds === undefined && limits.bytes === undefined)
+    return dasNak(packet, 'Invalid-Request', 'invalid-request');
   if (limits.bytes !== undefined && matched.some((s) => s.metric === 'seconds')) {
     return dasNak(packet, 'Unsupported-Attribute', 'unsupported-attribute');
   }

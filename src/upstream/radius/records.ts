@@ -4,7 +4,14 @@
  * Acct-Delay-Time says how long the record waited (RFC 2866 §5.2), and NAS attributes follow the running config.
  */
 import type { EndCause } from '../../sessions/index.ts';
-import { nasAttributes, rfc3580Mac, splitOctets, type AttributeInput, type NasIdentity, type TERMINATE_CAUSE } from '../../radius/index.ts';
+import {
+  nasAttributes,
+  rfc3580Mac,
+  splitOctets,
+  type AttributeInput,
+  type NasIdentity,
+  type TERMINATE_CAUSE,
+} from '../../radius/index.ts';
 
 export type AcctKind = 'Start' | 'Interim-Update' | 'Stop';
 
@@ -43,7 +50,9 @@ export const TERMINATE_CAUSE_OF: Readonly<Record<EndCause, keyof typeof TERMINAT
 };
 
 export function encodeRecord(r: AcctRecord): Uint8Array {
-  return Buffer.from(JSON.stringify({ ...r, inputOctets: r.inputOctets.toString(), outputOctets: r.outputOctets.toString() }));
+  return Buffer.from(
+    JSON.stringify({ ...r, inputOctets: r.inputOctets.toString(), outputOctets: r.outputOctets.toString() }),
+  );
 }
 
 /** Throws on anything that is not a record this module wrote (the caller drops it and counts it). */
@@ -54,20 +63,30 @@ export function decodeRecord(payload: Uint8Array): AcctRecord {
     return o[k];
   };
   const num = (k: string): number => {
-    if (typeof o[k] !== 'number' || !Number.isSafeInteger(o[k]) || o[k] < 0) throw new Error(`record field ${k} is not a count`);
+    if (typeof o[k] !== 'number' || !Number.isSafeInteger(o[k]) || o[k] < 0)
+      throw new Error(`record field ${k} is not a count`);
     return o[k];
   };
   const kind = str('kind');
   if (kind !== 'Start' && kind !== 'Interim-Update' && kind !== 'Stop') throw new Error(`unknown record kind ${kind}`);
   const r: AcctRecord = {
-    kind, sessionId: str('sessionId'), user: str('user'), mac: str('mac'), ip: typeof o['ip'] === 'string' ? o['ip'] : null,
-    at: num('at'), sessionTime: num('sessionTime'), inputOctets: BigInt(str('inputOctets')), outputOctets: BigInt(str('outputOctets')),
+    kind,
+    sessionId: str('sessionId'),
+    user: str('user'),
+    mac: str('mac'),
+    ip: typeof o['ip'] === 'string' ? o['ip'] : null,
+    at: num('at'),
+    sessionTime: num('sessionTime'),
+    inputOctets: BigInt(str('inputOctets')),
+    outputOctets: BigInt(str('outputOctets')),
   };
   if (typeof o['cause'] === 'string') r.cause = o['cause'] as AcctRecord['cause'] & string;
-  if (Array.isArray(o['classes'])) r.classes = (o['classes'] as unknown[]).filter((c): c is string => typeof c === 'string');
+  if (Array.isArray(o['classes']))
+    r.classes = (o['classes'] as unknown[]).filter((c): c is string => typeof c === 'string');
   // Absent in records queued before Starts carried rates; an unreadable one is left out, the record still sent.
   const rates = o['rates'] as { down?: unknown; up?: unknown } | undefined;
-  const rate = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= 0xffffffff ? v : null);
+  const rate = (v: unknown): number | null =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= 0xffffffff ? v : null;
   if (rates !== null && typeof rates === 'object') r.rates = { down: rate(rates.down), up: rate(rates.up) };
   return r;
 }
@@ -89,8 +108,13 @@ export function accountingAttributes(r: AcctRecord, nas: NasIdentity, now: numbe
   if (r.kind !== 'Start') {
     const [inLow, inHigh] = splitOctets(r.inputOctets);
     const [outLow, outHigh] = splitOctets(r.outputOctets);
-    attrs.push(['Acct-Session-Time', r.sessionTime], ['Acct-Input-Octets', inLow], ['Acct-Output-Octets', outLow],
-      ['Acct-Input-Gigawords', inHigh], ['Acct-Output-Gigawords', outHigh]);
+    attrs.push(
+      ['Acct-Session-Time', r.sessionTime],
+      ['Acct-Input-Octets', inLow],
+      ['Acct-Output-Octets', outLow],
+      ['Acct-Input-Gigawords', inHigh],
+      ['Acct-Output-Gigawords', outHigh],
+    );
   }
   if (r.kind === 'Stop' && r.cause !== undefined) attrs.push(['Acct-Terminate-Cause', r.cause]);
   // The tier the session starts with, as CoovaChilli reports it (WISPr, bits per second; a 32-bit integer: 10 Gbit/s,

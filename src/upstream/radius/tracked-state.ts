@@ -30,28 +30,62 @@ export interface TrackedState {
 const DECIMAL = /^[0-9]+$/;
 
 const FORMAT: JsonTableFormat<TrackedState> = {
-  code: 'ERR_RADIUS_STATE', what: 'the RADIUS accounting session state',
+  code: 'ERR_RADIUS_STATE',
+  what: 'the RADIUS accounting session state',
   key: (t) => t.id,
   split(json) {
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError('not an object of sessions');
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new TypeError('not an object of sessions');
     return { rows: Object.entries(json), extra: undefined };
   },
   row(value) {
     const [id, v] = value as [string, Record<string, unknown> | null];
-    if (typeof v !== 'object' || v === null || typeof v.user !== 'string' || typeof v.mac !== 'string' || (v.ip !== null && typeof v.ip !== 'string')
-      || typeof v.startedAt !== 'number' || !Number.isFinite(v.startedAt) || (v.interimMs !== null && typeof v.interimMs !== 'number')
-      || !Array.isArray(v.classes) || !v.classes.every((c) => typeof c === 'string')
-      || typeof v.up !== 'string' || !DECIMAL.test(v.up) || typeof v.down !== 'string' || !DECIMAL.test(v.down)) {
+    if (
+      typeof v !== 'object' ||
+      v === null ||
+      typeof v.user !== 'string' ||
+      typeof v.mac !== 'string' ||
+      (v.ip !== null && typeof v.ip !== 'string') ||
+      typeof v.startedAt !== 'number' ||
+      !Number.isFinite(v.startedAt) ||
+      (v.interimMs !== null && typeof v.interimMs !== 'number') ||
+      !Array.isArray(v.classes) ||
+      !v.classes.every((c) => typeof c === 'string') ||
+      typeof v.up !== 'string' ||
+      !DECIMAL.test(v.up) ||
+      typeof v.down !== 'string' ||
+      !DECIMAL.test(v.down)
+    ) {
       throw new TypeError(`session ${id} is damaged: ${JSON.stringify(v)?.slice(0, 200)}`);
     }
     return {
-      id, user: v.user, mac: v.mac, ip: v.ip as string | null, startedAt: v.startedAt, interimMs: v.interimMs as number | null,
-      classes: v.classes as string[], up: BigInt(v.up), down: BigInt(v.down),
+      id,
+      user: v.user,
+      mac: v.mac,
+      ip: v.ip as string | null,
+      startedAt: v.startedAt,
+      interimMs: v.interimMs as number | null,
+      classes: v.classes as string[],
+      up: BigInt(v.up),
+      down: BigInt(v.down),
     };
   },
-  join: (rows) => Object.fromEntries(rows.map((t) => [t.id, {
-    user: t.user, mac: t.mac, ip: t.ip, startedAt: t.startedAt, interimMs: t.interimMs, classes: t.classes, up: t.up.toString(), down: t.down.toString(),
-  }])),
+  join: (rows) =>
+    Object.fromEntries(
+      rows.map((t) => [
+        t.id,
+        {
+          user: t.user,
+          mac: t.mac,
+          ip: t.ip,
+          startedAt: t.startedAt,
+          interimMs: t.interimMs,
+          classes: t.classes,
+          up: t.up.toString(),
+          down: t.down.toString(),
+        },
+      ]),
+    ),
   empty: () => undefined,
 };
 

@@ -53,7 +53,9 @@ export class RadiusUpstream implements UpstreamSink {
   readonly name = 'radius';
   readonly voucher: VoucherMethod;
   /** The payment methods this sink brings (the `voucher`): the daemon registers them beside the plugins' own. */
-  get paymentMethods(): readonly PaymentMethod[] { return [this.voucher]; }
+  get paymentMethods(): readonly PaymentMethod[] {
+    return [this.voucher];
+  }
   private readonly accounting: RadiusAccounting;
   private acctClient: RadiusClient;
   private authClient: RadiusClient;
@@ -66,7 +68,10 @@ export class RadiusUpstream implements UpstreamSink {
   private dasAt: { port: number; host: string } | null = null;
   private nasIp: string;
 
-  private constructor(private config: RadiusConfig, private readonly deps: RadiusDeps) {
+  private constructor(
+    private config: RadiusConfig,
+    private readonly deps: RadiusDeps,
+  ) {
     this.nasIp = config.nasIp;
     this.acctClient = this.client(config, config.acctPort);
     this.authClient = this.client(config, config.authPort);
@@ -87,7 +92,11 @@ export class RadiusUpstream implements UpstreamSink {
     this.voucher = new VoucherMethod({
       client: { request: (build) => this.authClient.request(build) },
       nas: () => this.nas(),
-      onAccepted: (reference, terms) => this.accounting.rememberVoucher(reference, { interimIntervalS: terms.interimIntervalS, classes: terms.classes }),
+      onAccepted: (reference, terms) =>
+        this.accounting.rememberVoucher(reference, {
+          interimIntervalS: terms.interimIntervalS,
+          classes: terms.classes,
+        }),
       log: deps.log,
     });
   }
@@ -101,12 +110,18 @@ export class RadiusUpstream implements UpstreamSink {
   private client(c: RadiusConfig, port: number): RadiusClient {
     return new RadiusClient({
       servers: c.servers.map((host) => ({ host, port, secret: c.secret })),
-      timeoutMs: c.timeoutMs, retries: c.retries, maxInFlight: Math.min(255, c.maxInFlight * 2),
+      timeoutMs: c.timeoutMs,
+      retries: c.retries,
+      maxInFlight: Math.min(255, c.maxInFlight * 2),
     });
   }
 
   private nas(): NasIdentity {
-    return { identifier: this.config.nasIdentifier, ip: this.nasIp, calledStationId: this.config.calledStationId || this.config.nasIdentifier };
+    return {
+      identifier: this.config.nasIdentifier,
+      ip: this.nasIp,
+      calledStationId: this.config.calledStationId || this.config.nasIdentifier,
+    };
   }
 
   async start(): Promise<void> {
@@ -122,14 +137,29 @@ export class RadiusUpstream implements UpstreamSink {
     const secret = c.dasSecret || c.secret;
     // A server given by name is matched by its addresses (requests come from an address).
     const hosts = c.dasClients.length > 0 ? c.dasClients : c.servers;
-    const addresses = (await Promise.all(hosts.map((h) => (isIP(h) ? [h] : import('node:dns/promises').then(({ lookup }) => lookup(h, { all: true }))
-      .then((r) => r.map((a) => a.address), () => { this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h }); return []; })))))
-      .flat();
+    const addresses = (
+      await Promise.all(
+        hosts.map((h) =>
+          isIP(h)
+            ? [h]
+            : import('node:dns/promises')
+                .then(({ lookup }) => lookup(h, { all: true }))
+                .then(
+                  (r) => r.map((a) => a.address),
+                  () => {
+                    this.deps.log.warn('radius: cannot resolve Disconnect/CoA client', { host: h });
+                    return [];
+                  },
+                ),
+        ),
+      )
+    ).flat();
     const clients = addresses.map((address) => ({ address, secret }));
     const das: DasContext = {
       sessions: this.deps.sessions,
       userNameOf: accountingUserName,
-      nasIdentifier: c.nasIdentifier, nasIp: this.nasIp,
+      nasIdentifier: c.nasIdentifier,
+      nasIp: this.nasIp,
       ...(this.deps.rates && { rates: this.deps.rates }),
       // The ACK waits for the gates, but not for ever: a slow portal must not make the server retransmit (the
       // sessions are already ended on flash and the gatekeeper keeps retrying a close that failed).
@@ -138,14 +168,18 @@ export class RadiusUpstream implements UpstreamSink {
         let timer: TimerHandle;
         await Promise.race([
           Promise.all(ended.map((s) => this.deps.closeGate(s.mac).catch(() => undefined))),
-          new Promise((r) => { timer = timers.setTimeout(() => r(undefined), GATE_WAIT_MS); }),
+          new Promise((r) => {
+            timer = timers.setTimeout(() => r(undefined), GATE_WAIT_MS);
+          }),
         ]);
         timers.clearTimeout(timer);
       },
     };
     try {
       this.das = await DasServer.start({
-        port: c.coaPort, host: c.coaListen, clients,
+        port: c.coaPort,
+        host: c.coaListen,
+        clients,
         answer: (request) => answerDas(request, das),
         log: this.deps.log,
       });
@@ -182,11 +216,19 @@ export class RadiusUpstream implements UpstreamSink {
       this.das = old;
       this.dasSettings = oldSettings;
     }
-    const still = moved && oldAt ? `still listening on UDP ${oldAt.host || '*'}:${oldAt.port}` : 'Disconnect/CoA is off until a reload with a usable port';
-    return [{
-      path: 'radius.coa_port', section: 'radius', option: 'coa_port', value: String(next.coaPort),
-      reason: `${failed}; ${still}`,
-    }];
+    const still =
+      moved && oldAt
+        ? `still listening on UDP ${oldAt.host || '*'}:${oldAt.port}`
+        : 'Disconnect/CoA is off until a reload with a usable port';
+    return [
+      {
+        path: 'radius.coa_port',
+        section: 'radius',
+        option: 'coa_port',
+        value: String(next.coaPort),
+        reason: `${failed}; ${still}`,
+      },
+    ];
   }
 
   onEvent(event: SinkEvent): void {
@@ -199,8 +241,10 @@ export class RadiusUpstream implements UpstreamSink {
     // radius.enabled 0 takes effect at the restart the reload asks for (restart_required); until then keep running.
     if (!next.enabled) return [];
     this.config = next;
-    if (JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries])
-      !== JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])) {
+    if (
+      JSON.stringify([next.servers, next.secret, next.acctPort, next.authPort, next.timeoutMs, next.retries]) !==
+      JSON.stringify([prev.servers, prev.secret, prev.acctPort, prev.authPort, prev.timeoutMs, prev.retries])
+    ) {
       const retired = [this.acctClient, this.authClient];
       this.acctClient = this.client(next, next.acctPort);
       this.authClient = this.client(next, next.authPort);
@@ -208,13 +252,21 @@ export class RadiusUpstream implements UpstreamSink {
       // the process).
       for (const old of retired) this.retired.add(old);
       (this.deps.timers ?? backgroundTimers).setTimeout(() => {
-        for (const old of retired) { this.retired.delete(old); void old.close(); }
+        for (const old of retired) {
+          this.retired.delete(old);
+          void old.close();
+        }
       }, 60_000);
       // Records queued through an outage of the old servers go to the new ones now, not after the old pause.
       this.accounting.retryNow();
     }
-    this.accounting.configure({ maxInFlight: next.maxInFlight, maxBackoffMs: next.backoffMaxMs, maxBytes: next.queueMaxBytes });
-    if (next.nasIp !== prev.nasIp) this.nasIp = next.nasIp || await localAddressToward(next.servers[0]!, next.acctPort);
+    this.accounting.configure({
+      maxInFlight: next.maxInFlight,
+      maxBackoffMs: next.backoffMaxMs,
+      maxBytes: next.queueMaxBytes,
+    });
+    if (next.nasIp !== prev.nasIp)
+      this.nasIp = next.nasIp || (await localAddressToward(next.servers[0]!, next.acctPort));
     // Against what the listener runs with, not the previous file: a move that failed is tried again at each reload.
     if (next.coaPort === 0 ? this.das !== undefined : dasSettings(next) !== this.dasSettings) {
       if (next.coaPort === 0) {

@@ -16,7 +16,8 @@ import type { MethodRig, RigPayment } from '../method-suite.ts';
 export async function cashuRig(): Promise<MethodRig> {
   const mint = await CashuMint.start();
   const lab = await DaemonLab.create({
-    pollInterval: 0.3, portalSocket: true,
+    pollInterval: 0.3,
+    portalSocket: true,
     extraConfig: `
 config tollgate 'tollgate'
 \toption enabled '1'
@@ -34,13 +35,23 @@ config tollgate 'tollgate'
   }
   const paymentOf = async (): Promise<RigPayment> => {
     const token = await mint.fundToken(10);
-    const proofs = getDecodedToken(token, mint.keysets().map((k) => k.id)).proofs;
-    return { fields: { method: 'cashu', token }, reference: referenceOf(proofs.map((p) => ({ id: p.id, amount: p.amount.toNumber(), secret: p.secret, C: p.C }))) };
+    const proofs = getDecodedToken(
+      token,
+      mint.keysets().map((k) => k.id),
+    ).proofs;
+    return {
+      fields: { method: 'cashu', token },
+      reference: referenceOf(proofs.map((p) => ({ id: p.id, amount: p.amount.toNumber(), secret: p.secret, C: p.C }))),
+    };
   };
   // The bad payment: a token this router already took.
   const applied = await paymentOf();
   lab.portal.addClient('02:00:00:5e:ff:01', '10.0.255.1');
-  const first = await lab.callStatus('purchase', { mac: '02:00:00:5e:ff:01', plan: 'time', payment: applied.fields } as never);
+  const first = await lab.callStatus('purchase', {
+    mac: '02:00:00:5e:ff:01',
+    plan: 'time',
+    payment: applied.fields,
+  } as never);
   if (first.status !== 0) throw new Error(`the rig's first purchase failed: ${JSON.stringify(first.data)}`);
   return {
     lab,

@@ -14,7 +14,13 @@ export const FUNDS = 5_000_000n;
 export const PLAN = { id: 'wifi', steps: STEPS, allotment: STEPS * MiB };
 
 export function bytesPlan(usdc: TestToken): string {
-  return usdcPlanSection({ asset: usdc.address, price: STEP_PRICE, metric: 'bytes', stepSize: Number(MiB), maxSteps: 100 });
+  return usdcPlanSection({
+    asset: usdc.address,
+    price: STEP_PRICE,
+    metric: 'bytes',
+    stepSize: Number(MiB),
+    maxSteps: 100,
+  });
 }
 
 /** A buyer holding `funds` of the token (and ETH for gas, which some schemes' wallets spend). */

@@ -16,7 +16,12 @@ import { stateRecord } from './state-file.ts';
 
 const NET = 'eip155:84532';
 
-interface EscrowParts { escrow: Address; seller: PrivateKeyAccount; operator: PrivateKeyAccount; artifact: Artifact }
+interface EscrowParts {
+  escrow: Address;
+  seller: PrivateKeyAccount;
+  operator: PrivateKeyAccount;
+  artifact: Artifact;
+}
 
 async function deployEscrow(chain: TestChain): Promise<EscrowParts> {
   const artifact = compileEscrow();
@@ -25,7 +30,12 @@ async function deployEscrow(chain: TestChain): Promise<EscrowParts> {
   const operator = chain.newAccount();
   await chain.fund(seller.address);
   await chain.fund(operator.address);
-  const h = await chain.wallet(seller).writeContract({ address: escrow, abi: artifact.abi, functionName: 'setOperator', args: [operator.address, true] as never });
+  const h = await chain.wallet(seller).writeContract({
+    address: escrow,
+    abi: artifact.abi,
+    functionName: 'setOperator',
+    args: [operator.address, true] as never,
+  });
   await chain.publicClient.waitForTransactionReceipt({ hash: h });
   return { escrow, seller, operator, artifact };
 }
@@ -36,8 +46,15 @@ export async function escrowSessionRig(): Promise<MethodRig> {
   const rig = await startMethodDaemon<EscrowParts>({
     deploy: deployEscrow,
     config: async ({ chain, usdc, deployed: d }) => {
-      fac = await startEscrowFacilitator(chain, { escrow: d.escrow, artifact: d.artifact, operator: d.operator, token: usdc.address });
-      return bytesPlan(usdc) + `
+      fac = await startEscrowFacilitator(chain, {
+        escrow: d.escrow,
+        artifact: d.artifact,
+        operator: d.operator,
+        token: usdc.address,
+      });
+      return (
+        bytesPlan(usdc) +
+        `
 config escrow 'escrow'
 \toption enabled '1'
 \toption facilitator_url '${fac.url}'
@@ -46,26 +63,62 @@ config escrow 'escrow'
 \toption seller '${d.seller.address}'
 \toption credit_steps '1'
 \toption close_grace '0'
-`;
+`
+      );
     },
-  }).catch(async (err: unknown) => { await fac?.stop(); throw err; });
+  }).catch(async (err: unknown) => {
+    await fac?.stop();
+    throw err;
+  });
   const { chain, usdc, lab } = rig;
   const { escrow, seller } = rig.deployed;
   const facilitator = fac!;
 
   async function deposit(o: { seller?: Address } = {}): Promise<RigPayment> {
     const buyer = await newBuyer(chain, usdc);
-    const terms = { seller: o.seller ?? seller.address, pricePerUnit: STEP_PRICE, maxUnits: STEPS, duration: 3600n, salt: randomNonce() };
+    const terms = {
+      seller: o.seller ?? seller.address,
+      pricePerUnit: STEP_PRICE,
+      maxUnits: STEPS,
+      duration: 3600n,
+      salt: randomNonce(),
+    };
     const value = STEP_PRICE * STEPS;
     const nonce = termsNonce(escrow, terms);
-    const { authorization, signature } = await signAuthorization(buyer, usdc, { to: escrow, value, nonce, primaryType: 'ReceiveWithAuthorization' });
+    const { authorization, signature } = await signAuthorization(buyer, usdc, {
+      to: escrow,
+      value,
+      nonce,
+      primaryType: 'ReceiveWithAuthorization',
+    });
     const payload = {
       x402Version: 2,
-      accepted: { scheme: 'exact', network: NET, amount: value.toString(), asset: usdc.address, payTo: escrow, maxTimeoutSeconds: 300, extra: { name: 'USDC', version: '2' } },
+      accepted: {
+        scheme: 'exact',
+        network: NET,
+        amount: value.toString(),
+        asset: usdc.address,
+        payTo: escrow,
+        maxTimeoutSeconds: 300,
+        extra: { name: 'USDC', version: '2' },
+      },
       payload: { signature, authorization },
-      extensions: { session: { type: 'prepaid', pricePerUnit: String(STEP_PRICE), maxUnits: String(STEPS), duration: String(terms.duration), seller: terms.seller, salt: terms.salt } },
+      extensions: {
+        session: {
+          type: 'prepaid',
+          pricePerUnit: String(STEP_PRICE),
+          maxUnits: String(STEPS),
+          duration: String(terms.duration),
+          seller: terms.seller,
+          salt: terms.salt,
+        },
+      },
     };
-    return { fields: { method: 'x402-session', payload }, reference: sessionIdOf(usdc.address, buyer.address, nonce), buyer: buyer.address };
+    return {
+      fields: { method: 'x402-session', payload },
+      reference: sessionIdOf(usdc.address, buyer.address, nonce),
+      buyer: buyer.address,
+    };
   }
 
   return {
@@ -77,15 +130,26 @@ config escrow 'escrow'
     payment: () => deposit(),
     // Terms naming another seller: not this router's (ERR_ESCROW_TERMS_MISMATCH), refused before /session/create.
     badPayment: () => deposit({ seller: chain.newAccount().address }),
-    money: async (p) => [await usdc.balanceOf(p.buyer as Address), await usdc.balanceOf(seller.address), await usdc.balanceOf(escrow)],
-    settledAfterEnd: (p) => lab.waitFor(() => Boolean(stateRecord(lab, 'escrow.json', 'sessionId', p.reference!)?.closed),
-      90_000, `the escrow session ${p.reference} closed`),
+    money: async (p) => [
+      await usdc.balanceOf(p.buyer as Address),
+      await usdc.balanceOf(seller.address),
+      await usdc.balanceOf(escrow),
+    ],
+    settledAfterEnd: (p) =>
+      lab.waitFor(
+        () => Boolean(stateRecord(lab, 'escrow.json', 'sessionId', p.reference!)?.closed),
+        90_000,
+        `the escrow session ${p.reference} closed`,
+      ),
     holdAuthorize: async (p) => {
       facilitator.faults.hangCreateReply = 1;
       const before = await usdc.balanceOf(p.buyer as Address);
       // /session/create acted (the deposit is in the escrow) and its answer never comes.
       await lab.waitFor(async () => (await usdc.balanceOf(p.buyer as Address)) < before, 60_000, 'the deposit landed');
     },
-    close: async () => { await rig.close(); await facilitator.stop(); },
+    close: async () => {
+      await rig.close();
+      await facilitator.stop();
+    },
   };
 }

@@ -25,10 +25,22 @@ export async function exactRig(): Promise<MethodRig> {
     const { authorization, signature } = await signAuthorization(buyer, usdc, { to, value: PRICE });
     const payload = {
       x402Version: 2,
-      accepted: { scheme: 'exact', network: 'eip155:84532', amount: PRICE.toString(), asset: usdc.address, payTo: to, maxTimeoutSeconds: 300, extra: { name: 'USDC', version: '2' } },
+      accepted: {
+        scheme: 'exact',
+        network: 'eip155:84532',
+        amount: PRICE.toString(),
+        asset: usdc.address,
+        payTo: to,
+        maxTimeoutSeconds: 300,
+        extra: { name: 'USDC', version: '2' },
+      },
       payload: { signature, authorization },
     };
-    return { fields: { method: 'x402', payload }, reference: `${buyer.address.toLowerCase()}:${authorization.nonce}`, buyer: buyer.address };
+    return {
+      fields: { method: 'x402', payload },
+      reference: `${buyer.address.toLowerCase()}:${authorization.nonce}`,
+      buyer: buyer.address,
+    };
   }
 
   return {

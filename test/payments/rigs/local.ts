@@ -14,7 +14,9 @@ const MiB = 1_048_576n;
 
 async function startLab(extraConfig = ''): Promise<DaemonLab> {
   const lab = await DaemonLab.create({
-    pollInterval: 0.3, portalSocket: true, extraConfig,
+    pollInterval: 0.3,
+    portalSocket: true,
+    extraConfig,
   });
   try {
     await lab.startDaemon();
@@ -61,14 +63,18 @@ config pricing 'trial'
 
 export async function grantRig(): Promise<MethodRig> {
   const lab = await startLab();
-  const grant = (mac: string, p: RigPayment) => lab.callStatus('grant', { mac, bytes: String(4n * MiB), ...p.fields, method: undefined } as never);
+  const grant = (mac: string, p: RigPayment) =>
+    lab.callStatus('grant', { mac, bytes: String(4n * MiB), ...p.fields, method: undefined } as never);
   return {
     lab,
     rules: { ceiling: true, refund: false, pending: false },
     replayCodes: ['ERR_PAYMENT_REPLAYED'],
     // The lab's own bytes plan: what the in-process authorize is quoted (a grant is not priced).
     plan: { id: 'data', allotment: 4n * MiB },
-    payment: async () => ({ fields: { method: 'grant', idempotency_key: `suite-${randomBytes(8).toString('hex')}` }, reference: null }),
+    payment: async () => ({
+      fields: { method: 'grant', idempotency_key: `suite-${randomBytes(8).toString('hex')}` },
+      reference: null,
+    }),
     badPayment: async () => ({ fields: { method: 'grant', idempotency_key: 'k'.repeat(201) }, reference: null }),
     money: async () => ({ sessions: await sessionCount(lab) }),
     settledAfterEnd: async () => {},
@@ -89,7 +95,8 @@ export async function voucherRig(): Promise<MethodRig> {
   const batch = made.batch as string;
   const state = join(lab.dir, 'state');
   const key = Buffer.from(readFileSync(join(state, 'voucher.key'), 'utf8').trim(), 'hex');
-  const referenceOf = (code: string) => `${batch}/${createHmac('sha256', key).update(code.replace(/-/g, '')).digest('hex').slice(0, 32)}`;
+  const referenceOf = (code: string) =>
+    `${batch}/${createHmac('sha256', key).update(code.replace(/-/g, '')).digest('hex').slice(0, 32)}`;
   return {
     lab,
     rules: { ceiling: true, refund: false, pending: false },
@@ -97,7 +104,7 @@ export async function voucherRig(): Promise<MethodRig> {
     plan: { id: 'data', allotment: 4n * MiB },
     payment: async () => {
       const code = codes.shift();
-      if (!code) throw new Error('the rig\'s batch is used up');
+      if (!code) throw new Error("the rig's batch is used up");
       return { fields: { method: 'voucher', code }, reference: referenceOf(code) };
     },
     badPayment: async () => ({ fields: { method: 'voucher', code: '' }, reference: null }),

@@ -24,21 +24,31 @@ export async function uptoRig(): Promise<MethodRig> {
     config: ({ chain, usdc, facilitator }) => {
       payTo = chain.newAccount().address;
       // A time_limit: upto sells only a plan whose sessions end within the authorization's window (offerFor).
-      return bytesPlan(usdc) + '\toption time_limit \'3600\'\n' + uptoSection({ facilitatorUrl: facilitator.url, payTo, timeoutS: 5 });
+      return (
+        bytesPlan(usdc) +
+        "\toption time_limit '3600'\n" +
+        uptoSection({ facilitatorUrl: facilitator.url, payTo, timeoutS: 5 })
+      );
     },
   });
   const { chain, usdc, lab, base } = rig;
   lab.portal.addClient(LAN_MAC, '127.0.0.1');
   // The offer the daemon makes once the facilitator's /supported lists upto (its 402's `accepts`).
   let offer: Record<string, unknown> | undefined;
-  await lab.waitFor(async () => {
-    const r = await fetch(`${base}/buy?plan=${PLAN.id}&steps=${PLAN.steps}`);
-    await r.arrayBuffer();
-    const header = r.headers.get('payment-required');
-    const accepts = header ? (JSON.parse(Buffer.from(header, 'base64').toString()) as { accepts: Array<Record<string, unknown>> }).accepts : [];
-    offer = accepts.find((a) => a.scheme === 'upto');
-    return offer !== undefined;
-  }, 60_000, 'upto offered');
+  await lab.waitFor(
+    async () => {
+      const r = await fetch(`${base}/buy?plan=${PLAN.id}&steps=${PLAN.steps}`);
+      await r.arrayBuffer();
+      const header = r.headers.get('payment-required');
+      const accepts = header
+        ? (JSON.parse(Buffer.from(header, 'base64').toString()) as { accepts: Array<Record<string, unknown>> }).accepts
+        : [];
+      offer = accepts.find((a) => a.scheme === 'upto');
+      return offer !== undefined;
+    },
+    60_000,
+    'upto offered',
+  );
 
   async function signed(over: Record<string, unknown> = {}): Promise<RigPayment> {
     const buyer = await newPermit2Buyer(chain, usdc, FUNDS);
@@ -47,7 +57,8 @@ export async function uptoRig(): Promise<MethodRig> {
     const auth = (built.payload as { permit2Authorization: { nonce: string } }).permit2Authorization;
     return {
       fields: { method: 'upto', payload: { x402Version: 2, accepted, payload: built.payload } },
-      reference: `${buyer.address.toLowerCase()}:${BigInt(auth.nonce).toString()}`, buyer: buyer.address,
+      reference: `${buyer.address.toLowerCase()}:${BigInt(auth.nonce).toString()}`,
+      buyer: buyer.address,
     };
   }
 
@@ -60,8 +71,15 @@ export async function uptoRig(): Promise<MethodRig> {
     // Paying someone else: witness.to is not pay_to, refused by the local check.
     badPayment: () => signed({ payTo: chain.newAccount().address }),
     money: async (p) => [await usdc.balanceOf(p.buyer as Address), await usdc.balanceOf(payTo)],
-    settledAfterEnd: (p) => lab.waitFor(() => ['settled', 'failed', 'unconfirmed'].includes(String(stateRecord(lab, 'upto.json', 'reference', p.reference!)?.state)),
-      60_000, `the upto settle of ${p.reference}`),
+    settledAfterEnd: (p) =>
+      lab.waitFor(
+        () =>
+          ['settled', 'failed', 'unconfirmed'].includes(
+            String(stateRecord(lab, 'upto.json', 'reference', p.reference!)?.state),
+          ),
+        60_000,
+        `the upto settle of ${p.reference}`,
+      ),
     close: () => rig.close(),
   };
 }

@@ -7,7 +7,11 @@ import { freePort } from '../../helpers/net.ts';
 export const mac = (n: number) => `02:00:00:00:0b:${n.toString(16).padStart(2, '0')}`;
 export const station = (m: string) => m.toUpperCase().replaceAll(':', '-');
 
-export interface RadiusLab { radius: FreeRadius; lab: DaemonLab; coaPort: number }
+export interface RadiusLab {
+  radius: FreeRadius;
+  lab: DaemonLab;
+  coaPort: number;
+}
 
 /**
  * A suite whose every test gets a fresh FreeRADIUS and daemon (40 portal clients `mac(1…40)` at 10.0.1.n). No
@@ -20,7 +24,12 @@ export function radiusDaemonSuite(name: string, extraConfig = ''): Test<RadiusLa
   t.before.each(async (c) => {
     c.radius = await FreeRadius.start();
     c.coaPort = await freePort();
-    c.lab = await DaemonLab.create({ pollInterval: 0.3, checkpointInterval: 5, maxDevicesPerUser: 1, portalSocket: true, extraConfig: `
+    c.lab = await DaemonLab.create({
+      pollInterval: 0.3,
+      checkpointInterval: 5,
+      maxDevicesPerUser: 1,
+      portalSocket: true,
+      extraConfig: `
 config radius 'radius'
 \toption enabled '1'
 \toption server '127.0.0.1'
@@ -34,7 +43,8 @@ config radius 'radius'
 \toption timeout '0.3'
 \toption retries '1'
 \toption backoff_max '2'
-${extraConfig}` });
+${extraConfig}`,
+    });
     for (let i = 1; i <= 40; i++) c.lab.portal.addClient(mac(i), `10.0.1.${i}`);
     await c.lab.startDaemon();
   });
@@ -46,7 +56,8 @@ ${extraConfig}` });
 }
 
 /** FreeRADIUS's linelog lines of one kind (`Start`, `Interim`, `Stop`). */
-export const acctLines = (c: RadiusLab, kind: string): string[] => c.radius.acctLines().filter((l) => l.startsWith(`${kind} `));
+export const acctLines = (c: RadiusLab, kind: string): string[] =>
+  c.radius.acctLines().filter((l) => l.startsWith(`${kind} `));
 
 /**
  * Waits until `m`'s gate is open and the meter has ticked twice since: traffic added after that is billed whatever the

@@ -19,52 +19,118 @@ import { tempDirs } from '../../helpers/temp.ts';
 import { jsonTableSuite, withOldFile } from '../../storage/json-table-suite.ts';
 
 const tracked = (n: number): TrackedState => ({
-  id: `s${n}`, user: `user${n}`, mac: '02:00:00:00:00:0b', ip: n % 2 ? '10.0.0.11' : null, startedAt: 1_750_000_000_000 + n,
-  interimMs: n % 2 ? 300_000 : null, classes: n % 2 ? ['Y2xhc3M='] : [], up: 2n ** 40n + BigInt(n), down: BigInt(n),
+  id: `s${n}`,
+  user: `user${n}`,
+  mac: '02:00:00:00:00:0b',
+  ip: n % 2 ? '10.0.0.11' : null,
+  startedAt: 1_750_000_000_000 + n,
+  interimMs: n % 2 ? 300_000 : null,
+  classes: n % 2 ? ['Y2xhc3M='] : [],
+  up: 2n ** 40n + BigInt(n),
+  down: BigInt(n),
 });
 
 jsonTableSuite('sessions.json (RADIUS accounting)', {
   file: 'sessions.json',
   open: (dir) => openTrackedState(dir),
-  put: async (table, n) => { table.set(tracked(n)); await table.flush(); },
+  put: async (table, n) => {
+    table.set(tracked(n));
+    await table.flush();
+  },
   get: (table, n) => table.get(`s${n}`),
-  delete: async (table, n) => { await table.delete(`s${n}`); },
+  delete: async (table, n) => {
+    await table.delete(`s${n}`);
+  },
   damaged: { code: 'ERR_RADIUS_STATE' },
 });
 
 const tempDir = tempDirs('sluice-radius-state-', test.after);
 
 test('a sessions.json written by the code of 6ffb9b9 opens after the upgrade, octets past 2^32 exact', async () => {
-  const dir = withOldFile(tempDir(), new URL('../../storage/fixtures/6ffb9b9/tables/sessions.json', import.meta.url).pathname, 'sessions.json');
+  const dir = withOldFile(
+    tempDir(),
+    new URL('../../storage/fixtures/6ffb9b9/tables/sessions.json', import.meta.url).pathname,
+    'sessions.json',
+  );
   const table = await openTrackedState(dir);
-  assert.equal(table.get('s1'), { id: 's1', user: 'alice', mac: '02:00:00:00:00:0b', ip: '10.0.0.11', startedAt: 1_750_000_014_000, interimMs: 300_000, classes: ['Y2xhc3M='], up: 12_345_678_901n, down: 98_765_432_109n });
-  assert.equal(table.get('s2'), { id: 's2', user: '02-00-00-00-00-0C', mac: '02:00:00:00:00:0c', ip: null, startedAt: 1_750_000_015_000, interimMs: null, classes: [], up: 0n, down: 0n });
+  assert.equal(table.get('s1'), {
+    id: 's1',
+    user: 'alice',
+    mac: '02:00:00:00:00:0b',
+    ip: '10.0.0.11',
+    startedAt: 1_750_000_014_000,
+    interimMs: 300_000,
+    classes: ['Y2xhc3M='],
+    up: 12_345_678_901n,
+    down: 98_765_432_109n,
+  });
+  assert.equal(table.get('s2'), {
+    id: 's2',
+    user: '02-00-00-00-00-0C',
+    mac: '02:00:00:00:00:0c',
+    ip: null,
+    startedAt: 1_750_000_015_000,
+    interimMs: null,
+    classes: [],
+    up: 0n,
+    down: 0n,
+  });
 });
 
-test('a damaged sessions.json: accounting does not start (ERR_RADIUS_STATE, was: read as empty), the host runs without it, counted, kept aside', async () => {
-  const dir = tempDir();
-  writeFileSync(join(dir, 'sessions.json'), '{"s1":{"user":"alice","mac":"02:00:00:00:00:0b","ip":null,"startedAt":17500000');
-  const lines: string[] = [];
-  const log = recordingLog((level, message, fields) => lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`));
-  const accounting = (): RadiusAccounting => new RadiusAccounting({
-    dir, maxBytes: 1 << 20, client: () => assert.unreachable('no request may be sent') as never,
-    nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }), interimMs: () => 300_000, maxInFlight: 8, log,
-    figuresOf: () => null, session: () => null, recovered: () => ({ active: [], ended: [] }),
-  });
-  const acct = accounting();
-  const counted = damagedTables()['sessions.json'] ?? 0;
-  await acct.start().then(() => assert.unreachable('accounting started on a damaged sessions.json'),
-    (err: unknown) => assert.ok(isSluiceError(err, 'ERR_RADIUS_STATE') && err.details?.['damaged'] === true, String(err)));
-  assert.is(damagedTables()['sessions.json'], counted + 1);
-  assert.is(readdirSync(dir).filter((f) => f.startsWith('sessions.json.damaged-')).length, 1);
-  assert.not.ok(readdirSync(dir).includes('outbox'), 'nothing opened before the refusal');
-  // Through the host, as the daemon runs it: the sink is left out, logged with the code, the rest runs.
-  const host = new SinkHost({ log });
-  const again = accounting();
-  host.add({ name: 'radius', start: () => again.start(), onEvent: (e) => again.onEvent(e), stats: () => again.stats(), close: () => again.close(), destroy: () => again.destroy() });
-  await host.start();
-  assert.ok(lines.some((l) => l.startsWith('error upstream sink cannot start') && l.includes('ERR_RADIUS_STATE')), lines.join('\n'));
-  await host.close();
-});
+test(
+  'a damaged sessions.json: accounting does not start (ERR_RADIUS_STATE, was: read as empty), the host runs ' +
+    'without it, counted, kept aside',
+  async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'sessions.json'),
+      '{"s1":{"user":"alice","mac":"02:00:00:00:00:0b","ip":null,"startedAt":17500000',
+    );
+    const lines: string[] = [];
+    const log = recordingLog((level, message, fields) =>
+      lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+    );
+    const accounting = (): RadiusAccounting =>
+      new RadiusAccounting({
+        dir,
+        maxBytes: 1 << 20,
+        client: () => assert.unreachable('no request may be sent') as never,
+        nas: () => ({ identifier: 'router-test', ip: '127.0.0.1', calledStationId: 'router-test' }),
+        interimMs: () => 300_000,
+        maxInFlight: 8,
+        log,
+        figuresOf: () => null,
+        session: () => null,
+        recovered: () => ({ active: [], ended: [] }),
+      });
+    const acct = accounting();
+    const counted = damagedTables()['sessions.json'] ?? 0;
+    await acct.start().then(
+      () => assert.unreachable('accounting started on a damaged sessions.json'),
+      (err: unknown) =>
+        assert.ok(isSluiceError(err, 'ERR_RADIUS_STATE') && err.details?.['damaged'] === true, String(err)),
+    );
+    assert.is(damagedTables()['sessions.json'], counted + 1);
+    assert.is(readdirSync(dir).filter((f) => f.startsWith('sessions.json.damaged-')).length, 1);
+    assert.not.ok(readdirSync(dir).includes('outbox'), 'nothing opened before the refusal');
+    // Through the host, as the daemon runs it: the sink is left out, logged with the code, the rest runs.
+    const host = new SinkHost({ log });
+    const again = accounting();
+    host.add({
+      name: 'radius',
+      start: () => again.start(),
+      onEvent: (e) => again.onEvent(e),
+      stats: () => again.stats(),
+      close: () => again.close(),
+      destroy: () => again.destroy(),
+    });
+    await host.start();
+    assert.ok(
+      lines.some((l) => l.startsWith('error upstream sink cannot start') && l.includes('ERR_RADIUS_STATE')),
+      lines.join('\n'),
+    );
+    await host.close();
+  },
+);
 
 test.run();

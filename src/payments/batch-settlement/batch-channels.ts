@@ -8,7 +8,8 @@
  * A channel's money, in the contract's words: `balance` (deposits − withdrawals − refunds) and `totalClaimed` (what
  * the receiver has claimed so far) are mirrored from the facilitator's answers; `charged` is sluice's own cumulative
  * charge (what the meter counted), never above `signedMax`, the ceiling of the latest voucher the payer signed —
- * also the highest: every voucher accepted raises it (x402-batch.ts `nextCeiling`), which binds each to one purchase.
+ * also the highest: every voucher accepted raises it (x402-batch-rules.ts `nextCeiling`), which binds each to one
+ * purchase.
  *
  * Beside the channels, the purchases under way whose deposit may move money (`PurchaseIntent`): written before the
  * deposit's /settle, dropped in the same write as the purchase's voucher.

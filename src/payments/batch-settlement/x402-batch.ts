@@ -19,16 +19,13 @@
  */
 import { SluiceError } from '../../errors.ts';
 import type { BatchSettlementConfig } from '../../config/index.ts';
-import type { Log } from '../../log.ts';
 import { systemClock, type Clock } from '../../time.ts';
 import { meteredSteps } from '../../escrow/index.ts';
 import type { BatchChannelStore, ChannelRecord, PurchaseIntent } from './batch-channels.ts';
 import {
-  BATCH_SETTLEMENT_SCHEME,
   BatchFacilitatorClient,
   checkChannel,
   evm,
-  knownTokenDomain,
   parseBatchPayment,
   verifyVoucher,
   type Address,
@@ -36,26 +33,36 @@ import {
   type ChannelSnapshot,
   type Hex,
 } from '../../x402/index.ts';
+import type { Log } from '../../log.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
 import { channelRecordOf, channelView, recordRefundRequest, type ChannelView } from './x402-batch-refund.ts';
 import { withdrawing } from './x402-batch-watch.ts';
-import { INTENT_LANDED_KEEP_MS, intentExpired, intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
+import { intentOf, pendingElsewhere, voucherOnly } from './x402-batch-intent.ts';
+import {
+  batchReference,
+  batchRequirements,
+  busy,
+  channelOfReference,
+  cumulativeMismatch,
+  nextCeiling,
+  rejected,
+} from './x402-batch-rules.ts';
+import { ChannelLocks } from './x402-batch-locks.ts';
+import { IntentFate } from './x402-batch-intent-fate.ts';
+import { PurchaseAnswers, purchaseSettlement, refundSettlement } from './x402-batch-answers.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
 export type { BatchSettlementConfig };
 
-/** How long a purchase waits for a money step on its channel (a claim or refund pass, another purchase) to end. */
-export const CHANNEL_WAIT_MS = 15_000;
+// Where importers (and tests) take it from.
+export { batchReference } from './x402-batch-rules.ts';
 
 /**
  * A voucher of an EOA payerAuthorizer is checked locally (no /verify) while the mirrored channel is younger than this.
  */
 export const MIRROR_FRESH_MS = 30_000;
-
-/** Purchases whose PAYMENT-RESPONSE facts are kept (each is read by the answer of the request that made it). */
-const MAX_REMEMBERED_ANSWERS = 64;
 
 export interface BatchMethodOptions {
   store: BatchChannelStore;
@@ -87,79 +94,6 @@ export interface RefundOutcome {
   settlement: Record<string, unknown> | null;
 }
 
-/**
- * The payment reference of one voucher: the channel and the ceiling it signed. Unique per channel, because every
- * voucher accepted signs a ceiling above all the channel's earlier ones (`nextCeiling`). (References written before
- * issue 37 end in `:<purchase number>`; they are only compared whole, and their channel is the first field.)
- */
-export function batchReference(channelId: string, ceiling: bigint): string {
-  return `${channelId.toLowerCase()}:${ceiling}`;
-}
-
-/** The channel a payment reference belongs to. */
-export function channelOfReference(reference: string): string {
-  return reference.split(':')[0] ?? '';
-}
-
-/**
- * The ceiling the next voucher on a channel must sign for a purchase of `price` (issue 37: what binds a purchase).
- * While a session is open: a top-up, the open ceiling + the price. Otherwise charged + price, the spec's rule, but
- * always above the last ceiling signed on the channel (`signedMax`, which therefore only rises): after a session
- * that used less than its ceiling, charged + price can equal a ceiling the customer signed before (in the extreme, a
- * session that used nothing: the very same voucher, its signature deterministic), and that voucher is readable by
- * anyone (an HTTP header on open WiFi, the router's claim on chain). A voucher at or below the last ceiling is
- * therefore never a new purchase, whoever sends it. `baseline`: where a channel sluice has no record of starts (the
- * spec's server-state-loss rule: what is claimed on chain).
- */
-export function nextCeiling(r: ChannelRecord | undefined, price: bigint, baseline = 0n): bigint {
-  if (!r) return baseline + price;
-  if (r.open) return r.signedMax + price;
-  const raised = r.charged + price;
-  return raised > r.signedMax ? raised : r.signedMax + 1n;
-}
-
-/**
- * The spec's corrective answer: the state the client needs to re-sync (it verifies our copy of its own signature,
- * checks `chargedCumulativeAmount` lies between the chain's claim and that voucher, and signs base + price).
- * `base`: the amount the next voucher builds on, `expected` − the price: for a purchase that is not the charge
- * itself when the floor of `nextCeiling` applies (at most the last ceiling, so the client's check passes); for a
- * refund it is the charge (`expected`).
- */
-export function cumulativeMismatch(
-  r: ChannelRecord | undefined,
-  expected: bigint,
-  got: bigint,
-  base = expected,
-): SluiceError {
-  return new SluiceError(
-    'ERR_BATCH_CUMULATIVE_MISMATCH',
-    `voucher maxClaimableAmount ${got} is not the channel's next ceiling ${expected}`,
-    {
-      details: {
-        reason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch',
-        expected: expected.toString(),
-        ...(r && {
-          channelState: {
-            channelId: r.channelId,
-            balance: r.balance.toString(),
-            totalClaimed: r.totalClaimed.toString(),
-            withdrawRequestedAt: r.withdrawRequestedAt,
-            refundNonce: r.refundNonce.toString(),
-            chargedCumulativeAmount: base.toString(),
-          },
-          voucherState: { signedMaxClaimable: r.signedMax.toString(), signature: r.signature },
-        }),
-      },
-    },
-  );
-}
-
-/** What the answer to a purchase (PAYMENT-RESPONSE) says: its deposit transaction, the amount its voucher built on. */
-interface Answer {
-  transaction: string;
-  base: bigint;
-}
-
 /** `purchase`: the channel's purchase number this voucher takes; `topUp`: it raises the open session's ceiling. */
 interface Checked {
   payment: BatchPayment;
@@ -173,13 +107,13 @@ export class BatchSettlementMethod implements PaymentMethod {
   readonly adminOnly = false;
   private client: BatchFacilitatorClient;
   private readonly checked = new PurchaseChecks<Checked>();
-  /** Channels a purchase is working on: the spec serializes per channel. */
-  private readonly busy = new Set<string>();
-  /** Purchases waiting for a channel to be let go (channelFree): all are woken at any unlock and look again. */
-  private readonly waiting: Array<() => void> = [];
+  /** Channels a money step is working on: the spec serializes per channel. */
+  private readonly locks = new ChannelLocks();
   /** Recent purchases by payment reference, for the LAN endpoint's PAYMENT-RESPONSE. */
-  private readonly answers = new Map<string, Answer>();
+  private readonly answers = new PurchaseAnswers();
   private readonly clock: Clock;
+  /** The purchase intents standing on channels (x402-batch-intent-fate.ts). */
+  private readonly intents: IntentFate;
   /**
    * Ends the facilitator exchanges in flight (purchases, the settler's claims and refunds, the watch) at close(): a
    * facilitator that holds a request must not hold the daemon's stop past procd's window. An exchange cut so is an
@@ -193,6 +127,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     private readonly options: BatchMethodOptions,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.intents = new IntentFate(this, options.store, this.clock, options.log);
     this.client = this.clientFor(config);
     if (
       options.authorizerKey &&
@@ -236,33 +171,9 @@ export class BatchSettlementMethod implements PaymentMethod {
     this.client = this.clientFor(config);
   }
 
-  /**
-   * The payment requirements this router offers for `price` of `asset` (what a 402 would carry, and /verify takes).
-   * The token's EIP-712 domain: sluice's table, else `token_name`/`token_version`, else what the payload accepted
-   * (the facilitator checks the deposit's signature under it, and the token refuses a wrong one on chain).
-   */
+  /** The payment requirements this router offers for `price` of `asset` (x402-batch-rules.ts). */
   requirements(asset: string, price: bigint, accepted?: Record<string, unknown>): Record<string, unknown> {
-    const c = this.config;
-    const extra = (accepted?.extra ?? {}) as { name?: unknown; version?: unknown };
-    const domain =
-      knownTokenDomain(c.network, asset) ??
-      (c.tokenName !== ''
-        ? { name: c.tokenName, version: c.tokenVersion }
-        : { name: String(extra.name ?? ''), version: String(extra.version ?? '') });
-    return {
-      scheme: BATCH_SETTLEMENT_SCHEME,
-      network: c.network,
-      amount: price.toString(),
-      asset,
-      payTo: c.receiver,
-      maxTimeoutSeconds: 3600,
-      extra: {
-        receiverAuthorizer: c.receiverAuthorizer,
-        withdrawDelay: c.withdrawDelay,
-        name: domain.name,
-        version: domain.version,
-      },
-    };
+    return batchRequirements(this.config, asset, price, accepted);
   }
 
   async precheck(ctx: PaymentContext): Promise<{ reference: string }> {
@@ -276,38 +187,11 @@ export class BatchSettlementMethod implements PaymentMethod {
    * leave that voucher's ceiling above the balance.
    */
   lockChannel(channelId: string): boolean {
-    const id = channelId.toLowerCase();
-    if (this.busy.has(id)) return false;
-    this.busy.add(id);
-    return true;
+    return this.locks.lock(channelId);
   }
 
   unlockChannel(channelId: string): void {
-    const id = channelId.toLowerCase();
-    this.busy.delete(id);
-    for (const wake of this.waiting.splice(0)) wake();
-  }
-
-  /**
-   * Waits (at most CHANNEL_WAIT_MS) while a money step holds the channel: the settler's claim or refund pass after a
-   * session's end, or another purchase on it. A customer buying again right after a session ended would otherwise be
-   * refused busy, and told a session is still running, for the few seconds the refund takes on chain. False: still
-   * held at the end of the wait.
-   */
-  private async channelFree(id: string): Promise<boolean> {
-    const until = Date.now() + CHANNEL_WAIT_MS;
-    while (this.busy.has(id)) {
-      const left = until - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiting.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return true;
+    this.locks.unlock(channelId);
   }
 
   /** A top-up of the channel's open session: the same device, its session live, the same price per step. */
@@ -345,9 +229,9 @@ export class BatchSettlementMethod implements PaymentMethod {
       withdrawDelay: c.withdrawDelay,
     });
     const local = await verifyVoucher(payment.config, payment.voucher, c.chainId);
-    await this.refuseIfIntendedElsewhere(payment.voucher.channelId, ctx.request.mac);
+    await this.intents.refuseIfIntendedElsewhere(payment.voucher.channelId, ctx.request.mac);
     // Checked against the channel as the money step holding it leaves it (a refund lowers the balance).
-    if (!(await this.channelFree(payment.voucher.channelId.toLowerCase()))) throw busy(payment.voucher.channelId);
+    if (!(await this.locks.free(payment.voucher.channelId.toLowerCase()))) throw busy(payment.voucher.channelId);
     const r = this.options.store.get(payment.voucher.channelId);
     const topUp = r !== undefined && this.topsUp(r, ctx);
     if (r?.open && !topUp) throw busy(r.channelId);
@@ -364,7 +248,7 @@ export class BatchSettlementMethod implements PaymentMethod {
     const { payment, local, purchase, topUp } = await this.verified(ctx);
     const id = payment.voucher.channelId;
     const ceiling = payment.voucher.maxClaimableAmount;
-    if (!(await this.channelFree(id.toLowerCase())) || !this.lockChannel(id)) throw busy(id);
+    if (!(await this.locks.free(id.toLowerCase())) || !this.lockChannel(id)) throw busy(id);
     try {
       const known = this.options.store.get(id);
       // Another purchase (or a refund) went through since precheck: this voucher was checked against a state gone.
@@ -466,7 +350,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       // sluice can claim for whatever the session used, never a session nothing pays for. The channel's intent (this
       // device's: another was refused above) is this purchase: it goes in the same write.
       await this.options.store.put(record, { resolvesIntent: true });
-      this.remember(reference, { transaction, base: expected - ctx.quote.price });
+      this.answers.remember(reference, { transaction, base: expected - ctx.quote.price });
       return {
         method: this.name,
         reference,
@@ -522,201 +406,26 @@ export class BatchSettlementMethod implements PaymentMethod {
   }
 
   /**
-   * Another device's purchase intent stands on the channel: refused (ERR_BATCH_CHANNEL_BUSY), whatever the payload —
-   * the customer's captured header above all. Only once the intent's deposit can no longer land is it asked about
-   * (and dropped when its money never came).
+   * Whether an intent's money is in the channel (x402-batch-intent-fate.ts): landed, dropped, or it stands.
    */
-  private async refuseIfIntendedElsewhere(channelId: string, mac: string): Promise<void> {
-    const intent = this.options.store.intent(channelId);
-    if (!intent || intent.mac === mac) return;
-    if (intent.landedAt !== undefined) {
-      if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS && (await this.recordLandedIntent(intent))) return;
-    } else if (intentExpired(intent, this.clock.now()) && (await this.resolveIntent(intent)) === 'dropped') {
-      return;
-    }
-    throw pendingElsewhere(intent);
+  resolveIntent(intent: PurchaseIntent): Promise<'landed' | 'dropped' | 'pending'> {
+    return this.intents.resolveIntent(intent);
+  }
+
+  /** At start: every purchase intent a crash left is asked about once (x402-batch-intent-fate.ts). */
+  reconcileIntents(): Promise<void> {
+    return this.intents.reconcileIntents();
   }
 
   /**
-   * A landed intent its device did not come back for (INTENT_LANDED_KEEP_MS): its voucher goes on the channel's
-   * record as the latest signed — no session, nothing charged, the channel idle (the refund policy applies to the
-   * deposit) — so the channel is free for the customer's other devices, and the payload is a replay below the floor
-   * for everyone. Money gone from the channel since (a withdrawal): the intent is dropped (the deposit cannot land
-   * twice). True when the intent is gone.
-   */
-  private async recordLandedIntent(intent: PurchaseIntent): Promise<boolean> {
-    const id = intent.channelId;
-    const store = this.options.store;
-    if (!this.lockChannel(id)) return false;
-    try {
-      const current = store.intent(id);
-      if (!current) return true;
-      if (current.payload !== intent.payload || current.mac !== intent.mac) return false;
-      const v = await this.client.verify({
-        paymentPayload: current.voucherPayload,
-        paymentRequirements: this.requirements(
-          current.asset,
-          current.price,
-          current.voucherPayload.accepted as Record<string, unknown>,
-        ),
-      });
-      const known = store.get(id);
-      if (!v.ok || (known && known.signedMax >= current.ceiling)) {
-        await store.dropIntent(id);
-        return true;
-      }
-      const now = this.clock.now();
-      const s = v.snapshot;
-      const mirrored = {
-        balance: s.balance,
-        totalClaimed: s.totalClaimed,
-        withdrawRequestedAt: s.withdrawRequestedAt,
-        refundNonce: s.refundNonce,
-        syncedAt: now,
-      };
-      const record: ChannelRecord = known
-        ? {
-            ...known,
-            ...mirrored,
-            signedMax: current.ceiling,
-            signature: current.signature,
-            purchases: known.purchases + 1,
-            ...(!known.open && { idleSince: now }),
-          }
-        : {
-            channelId: id,
-            network: this.config.network,
-            chainId: this.config.chainId,
-            config: { ...parseBatchPayment(current.voucherPayload).config },
-            charged: s.totalClaimed,
-            signedMax: current.ceiling,
-            signature: current.signature,
-            ...mirrored,
-            lastRequestAt: current.at,
-            idleSince: now,
-            purchases: 1,
-          };
-      await store.put(record, { resolvesIntent: true });
-      this.options.log?.info('batch-settlement landed purchase intent recorded without a session', {
-        channel: id,
-        mac: current.mac,
-        ceiling: current.ceiling.toString(),
-      });
-      return true;
-    } finally {
-      this.unlockChannel(id);
-    }
-  }
-
-  /**
-   * Whether an intent's money is in the channel, asked as the lost-answer path asks (the voucher alone through
-   * /verify). Landed: marked so on flash, its device's resend gets the session. Not landed and its deposit can no
-   * longer land: dropped. Otherwise it stands (the deposit may still land: a stranger's resend must not be the one
-   * that makes it land and takes the session).
-   */
-  async resolveIntent(intent: PurchaseIntent): Promise<'landed' | 'dropped' | 'pending'> {
-    const store = this.options.store;
-    const recorded = store.get(intent.channelId);
-    if (recorded && recorded.signedMax >= intent.ceiling) {
-      // Its voucher (or a later one) is on record: the record binds it now.
-      await store.dropIntent(intent.channelId);
-      return 'dropped';
-    }
-    const v = await this.client.verify({
-      paymentPayload: intent.voucherPayload,
-      paymentRequirements: this.requirements(
-        intent.asset,
-        intent.price,
-        intent.voucherPayload.accepted as Record<string, unknown>,
-      ),
-    });
-    const current = store.intent(intent.channelId);
-    // The device's own purchase went on meanwhile: its write is the news.
-    if (current?.payload !== intent.payload || current.mac !== intent.mac) return 'pending';
-    if (v.ok) {
-      if (current.landedAt === undefined) await store.putIntent({ ...current, landedAt: this.clock.now() });
-      return 'landed';
-    }
-    if (intentExpired(current, this.clock.now())) {
-      await store.dropIntent(intent.channelId);
-      return 'dropped';
-    }
-    return 'pending';
-  }
-
-  /**
-   * At start: every purchase intent a crash left (between its intent and its grant) is asked about once: the money
-   * landed (the device that sent it gets its session when it sends the payload again; every other device is refused),
-   * or not (it stands while the deposit may still land, and goes once it cannot). A facilitator that does not answer
-   * leaves it standing: it binds the channel to its device either way.
-   */
-  async reconcileIntents(): Promise<void> {
-    for (const intent of this.options.store.intents()) {
-      try {
-        if (intent.landedAt !== undefined) {
-          if (this.clock.now() - intent.landedAt > INTENT_LANDED_KEEP_MS) await this.recordLandedIntent(intent);
-          continue;
-        }
-        const fate = await this.resolveIntent(intent);
-        this.options.log?.info('batch-settlement purchase intent after a restart', {
-          channel: intent.channelId,
-          mac: intent.mac,
-          ceiling: intent.ceiling.toString(),
-          fate,
-        });
-      } catch (err) {
-        this.options.log?.warn('batch-settlement purchase intent not resolved; it stands for its device', {
-          channel: intent.channelId,
-          mac: intent.mac,
-          reason: (err as Error).message,
-        });
-      }
-    }
-  }
-
-  private remember(reference: string, answer: Answer): void {
-    this.answers.set(reference, answer);
-    // Only the answer to the request being served needs it: a bound keeps a flood of purchases from growing the map.
-    for (const key of this.answers.keys()) {
-      if (this.answers.size <= MAX_REMEMBERED_ANSWERS) break;
-      this.answers.delete(key);
-    }
-  }
-
-  /**
-   * The spec's settle response for the voucher paid by `reference` (the LAN endpoint's PAYMENT-RESPONSE), or null
-   * when sluice has no such channel. `chargedAmount` is "0" and `chargedCumulativeAmount` is the amount the voucher
-   * was built on (its ceiling − its price: what was charged before, or the floor of `nextCeiling`), so a spec
-   * client's own bookkeeping (its base + chargedAmount) agrees and it records its deposit: sluice charges at the
-   * session's end what the meter counted, not the price at once as @x402/evm's server does. A returning client whose
-   * local state lags (it cannot know the metered charge) gets the spec's corrective 402 (cumulative mismatch with
-   * channelState and voucherState) and re-syncs.
+   * The spec's settle response for the voucher paid by `reference` (the LAN endpoint's PAYMENT-RESPONSE;
+   * x402-batch-answers.ts), or null when sluice has no such channel.
    */
   settlementOf(reference: string): Record<string, unknown> | null {
     const id = channelOfReference(reference);
     const r = this.options.store.get(id);
     if (!r) return null;
-    const answer = this.answers.get(reference);
-    // Not remembered (a restart): while the session this voucher paid for is open, what was charged before it.
-    const charged = answer?.base ?? (r.open ? r.open.base : r.charged);
-    return {
-      success: true,
-      payer: r.config.payer.toLowerCase(),
-      transaction: answer?.transaction ?? '',
-      network: r.network,
-      amount: '',
-      extra: {
-        channelState: {
-          channelId: r.channelId,
-          balance: r.balance.toString(),
-          totalClaimed: r.totalClaimed.toString(),
-          withdrawRequestedAt: r.withdrawRequestedAt,
-          refundNonce: r.refundNonce.toString(),
-          chargedCumulativeAmount: charged.toString(),
-        },
-        chargedAmount: '0',
-      },
-    };
+    return purchaseSettlement(r, this.answers.get(reference));
   }
 
   /** What sluice knows of a channel (ERR_INVALID_ARGUMENT, ERR_BATCH_CHANNEL_UNKNOWN). */
@@ -754,29 +463,7 @@ export class BatchSettlementMethod implements PaymentMethod {
       }
     }
     const r = this.options.store.get(recorded.channelId) ?? recorded;
-    const done = r.refund?.state === 'done' ? r.refund : null;
-    return {
-      channel: channelView(r, c.refund),
-      settlement: !done
-        ? null
-        : {
-            success: true,
-            payer: r.config.payer.toLowerCase(),
-            transaction: done.transaction,
-            network: r.network,
-            amount: done.amount.toString(),
-            extra: {
-              channelState: {
-                channelId: r.channelId,
-                balance: r.balance.toString(),
-                totalClaimed: r.totalClaimed.toString(),
-                withdrawRequestedAt: r.withdrawRequestedAt,
-                refundNonce: r.refundNonce.toString(),
-                chargedCumulativeAmount: r.charged.toString(),
-              },
-            },
-          },
-    };
+    return { channel: channelView(r, c.refund), settlement: refundSettlement(r) };
   }
 
   /** The session could not be granted: the open charge goes (the voucher stays: it is the channel's latest). */
@@ -828,18 +515,4 @@ export class BatchSettlementMethod implements PaymentMethod {
       .list()
       .flatMap((r) => (r.open ? [{ reference: r.open.reference, channelId: r.channelId }] : []));
   }
-}
-
-function busy(channelId: string): SluiceError {
-  return new SluiceError(
-    'ERR_BATCH_CHANNEL_BUSY',
-    `channel ${channelId} is paying for a session already; one at a time`,
-    { details: { reason: 'invalid_batch_settlement_evm_channel_busy' } },
-  );
-}
-
-function rejected(reason: string, message: string): SluiceError {
-  return new SluiceError('ERR_BATCH_VERIFY_REJECTED', `batch-settlement facilitator refused: ${reason}: ${message}`, {
-    details: { reason },
-  });
 }

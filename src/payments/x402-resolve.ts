@@ -90,18 +90,25 @@ async function fateOf(
   }
 }
 
+/** The outcome the chain's word decides by itself (paid, void, nonce used); null: unused or no answer. */
+function usedOutcome(fate: AuthorizationFate | null): PendingOutcome | null {
+  if (fate?.kind === 'paid') return { kind: 'settled', transaction: fate.transaction };
+  if (fate?.kind === 'void') return { kind: 'void', how: fate.how, transaction: fate.transaction };
+  if (fate?.kind === 'unknown') {
+    return fate.final
+      ? { kind: 'unconfirmed', reason: 'the nonce is used on chain but no transfer to pay_to was found for it' }
+      : { kind: 'pending', reason: 'the nonce is used on chain; its transfer log is not found yet' };
+  }
+  return null;
+}
+
 /** Decides a `settling` (or `unconfirmed`) record: the chain first when there is one, then a repeated settle. */
 export async function resolveSettle(r: PurchaseRecord, deps: ResolveDeps): Promise<PendingOutcome> {
   let fate: AuthorizationFate | null = null;
   if (deps.chain) {
     fate = await fateOf(r, { ...deps, chain: deps.chain });
-    if (fate?.kind === 'paid') return { kind: 'settled', transaction: fate.transaction };
-    if (fate?.kind === 'void') return { kind: 'void', how: fate.how, transaction: fate.transaction };
-    if (fate?.kind === 'unknown') {
-      return fate.final
-        ? { kind: 'unconfirmed', reason: 'the nonce is used on chain but no transfer to pay_to was found for it' }
-        : { kind: 'pending', reason: 'the nonce is used on chain; its transfer log is not found yet' };
-    }
+    const decided = usedOutcome(fate);
+    if (decided) return decided;
     if (fate?.kind === 'unused' && BigInt(r.validBefore) + EXPIRY_MARGIN_SECONDS <= deps.nowSeconds) {
       return { kind: 'failed', reason: 'the authorization expired unused' };
     }
@@ -113,7 +120,16 @@ export async function resolveSettle(r: PurchaseRecord, deps: ResolveDeps): Promi
   const again = await deps.facilitator.settle(r.request);
   if (again.status === 'settled') return { kind: 'settled', transaction: again.transaction };
   if (again.status === 'unknown') return { kind: 'pending', reason: again.message };
-  if (fate?.kind === 'unused' && !isNonceUsedReason(again.reason)) return { kind: 'failed', reason: again.reason };
+  if (deps.chain && fate?.kind === 'unused' && !isNonceUsedReason(again.reason)) {
+    // "Unused" was read before this settle: another settle of the same authorization (the facilitator's own, still
+    // out when sluice was killed) may have landed since, and this one been refused for that with any reason
+    // ("transaction_failed"). Only the chain read after the refusal says whether no money moved.
+    const after = await fateOf(r, { ...deps, chain: deps.chain });
+    if (after?.kind === 'unused') return { kind: 'failed', reason: again.reason };
+    return (
+      usedOutcome(after) ?? { kind: 'pending', reason: `settle again refused (${again.reason}); asking the chain` }
+    );
+  }
   // The refusal of a repeated settle does not say what the first one did: the chain decides, when there is one.
   return deps.chain
     ? { kind: 'pending', reason: `settle again refused (${again.reason}); asking the chain` }

@@ -49,6 +49,8 @@ export class X402Method implements PaymentMethod {
   private readonly clock: Clock;
   /** Keys being verified/settled right now (a second use of the nonce meanwhile is a replay). */
   private readonly inFlight = new Set<string>();
+  /** Keys the resolver is deciding or granting right now: a retry of one waits for its word (pending). */
+  private readonly resolving = new Set<string>();
   /** Settled keys handed to the merchant and not yet seen applied or released. */
   private readonly handedOut = new Map<string, number>();
   /** The local check of a purchase, shared by its precheck and authorize (same context object). */
@@ -258,6 +260,8 @@ export class X402Method implements PaymentMethod {
       if (known.state !== 'unconfirmed' || this.chain) void this.resolvePending();
       throw replayed();
     }
+    // Two settles of one record at once: the one refused because the other landed would read as "no money moved".
+    if (this.resolving.has(key)) throw pendingError(key);
     if (known?.state === 'settling' || known?.state === 'unconfirmed') {
       // The customer retries a purchase whose settle had no answer: resolve it now (in flight, so the resolver waits).
       this.inFlight.add(key);
@@ -489,6 +493,7 @@ export class X402Method implements PaymentMethod {
     const report: ResolveReport = { granted: 0, failed: 0, pending: 0, unconfirmed: 0 };
     for (const r of this.store.list()) {
       if (this.inFlight.has(r.key)) continue;
+      this.resolving.add(r.key);
       try {
         // An unconfirmed record is only worth a look with a chain to ask (a repeated settle already said nothing).
         if (r.state === 'settling' || (r.state === 'unconfirmed' && this.chain)) {
@@ -512,6 +517,8 @@ export class X402Method implements PaymentMethod {
       } catch (err) {
         report.pending++;
         this.options.log?.warn('x402 resolve failed', { key: r.key, reason: toSluiceError(err).message });
+      } finally {
+        this.resolving.delete(r.key);
       }
     }
     const dropped = this.store.prune(BigInt(Math.floor(this.clock.now() / 1000)));

@@ -1,0 +1,139 @@
+/**
+ * The endpoint's own routes for the caller's device: GET /session, GET /captive (RFC 8908), POST /restore/challenge
+ * and /restore, GET /devices and POST /devices/join|remove, POST /pcsync/logout. Each acts for the portal client of
+ * the request's source IP only (PC-sync: for the session its signed call names).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SluiceError, toSluiceError } from '../errors.ts';
+import { sessionView } from '../api/index.ts';
+import { readJsonBody } from './body.ts';
+import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
+import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
+import { pcsyncLogout } from './pcsync.ts';
+import { send } from './reply.ts';
+import type { RestoreDesk } from './restore.ts';
+import type { HttpEndpointOptions } from './server.ts';
+
+const MAX_RESTORE_BYTES = 1024;
+
+/** POST /restore/challenge and /restore (restore.ts) for the caller's MAC; every outcome is logged for the admin. */
+export async function restoreRoute(
+  options: HttpEndpointOptions,
+  restorer: RestoreDesk,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ip: string,
+  path: string,
+): Promise<void> {
+  const body = await readJsonBody(
+    req,
+    MAX_RESTORE_BYTES,
+    'ERR_RESTORE_INVALID',
+    path === '/restore' ? '{nonce, signature}' : '{payer}',
+  );
+  let mac: string | null = null;
+  try {
+    mac = await options.macOf(ip);
+    if (!mac)
+      throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    if (path === '/restore/challenge') return send(res, 200, restorer.challenge(body, mac, ip));
+    const moved = await restorer.restore(body, mac, ip);
+    return send(res, 200, {
+      session: sessionView(moved.session, options.backend.now()),
+      restored: true,
+      from: moved.from,
+      gate: moved.gate,
+    });
+  } catch (err) {
+    const e = toSluiceError(err);
+    options.log?.info(path === '/restore' ? 'http restore refused' : 'http restore challenge refused', {
+      mac,
+      ip,
+      code: e.code,
+      reason: e.message,
+    });
+    throw err;
+  }
+}
+
+/** Several devices per purchase: each call acts for the portal client of its source IP only. */
+export async function devicesRoute(
+  options: HttpEndpointOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ip: string,
+  path: string,
+): Promise<void> {
+  const mac = await options.macOf(ip);
+  if (!mac)
+    throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+  const { backend } = options;
+  if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));
+  const answer =
+    path === DEVICES_PATHS.join ? await joinDevice(req, backend, mac) : await removeDevice(req, backend, mac);
+  options.log?.info(path === DEVICES_PATHS.join ? 'http device joined' : 'http device removed', { mac, ip });
+  return send(res, 200, answer);
+}
+
+export async function pcsyncRoute(
+  options: HttpEndpointOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ip: string,
+): Promise<void> {
+  const pcsync = options.pcsync;
+  if (!pcsync) {
+    req.resume();
+    return send(res, 404, {
+      error: { code: 'ERR_HTTP_NOT_FOUND', message: 'PC-sync is off on this router (http.pcsync_secret)' },
+    });
+  }
+  try {
+    const answer = await pcsyncLogout(req, pcsync, options.backend);
+    options.log?.info('pcsync logout', { ip, ended: answer.ended });
+    return send(res, 200, answer);
+  } catch (err) {
+    const e = toSluiceError(err);
+    // The admin traces a refused or forged call with this line (never the body: it is the caller's).
+    options.log?.warn('pcsync logout refused', { ip, code: e.code, reason: e.message });
+    throw err;
+  }
+}
+
+/** RFC 8908: captive unless this client's session is ACTIVE; a client the portal does not list is captive. */
+export async function captiveRoute(
+  options: HttpEndpointOptions,
+  port: number,
+  res: ServerResponse,
+  ip: string,
+): Promise<void> {
+  const { backend, vouchers } = options;
+  let mac: string | null = null;
+  try {
+    mac = await options.macOf(ip);
+  } catch {
+    /* two clients on one IP: which one is asking is unknown, so captive */
+  }
+  const live = mac === null ? undefined : backend.session({ mac });
+  const portalUrl =
+    options.captive?.portalUrl ||
+    `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/portal`;
+  const answer = captiveAnswer({
+    session: live ?? null,
+    portalUrl,
+    venueUrl: options.captive?.venueUrl ?? '',
+    canSell: (options.schemes ?? []).some((f) => f.sells) || vouchers,
+    now: backend.now(),
+  });
+  res
+    .writeHead(200, { 'content-type': CAPTIVE_MEDIA_TYPE, 'cache-control': 'private, no-store' })
+    .end(JSON.stringify(answer));
+}
+
+export async function sessionRoute(options: HttpEndpointOptions, res: ServerResponse, ip: string): Promise<void> {
+  const mac = await options.macOf(ip);
+  if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
+  const s = options.backend.session({ mac });
+  if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
+  return send(res, 200, { session: sessionView(s, options.backend.now()) });
+}

@@ -157,7 +157,7 @@ export class Daemon {
     // A session's speed tier is journaled with it: its plan's at the sale (a reload's new rates apply to new sales), a
     // voucher's own, or a live change's; a session journaled before sessions carried rates gets its plan's at recovery.
     const planRates = (id: string): ClientRates | null => {
-      const plan = pricing.list().find((p) => p.id === id);
+      const plan = pricing.find(id);
       return plan === undefined || (plan.rateDownBps === undefined && plan.rateUpBps === undefined)
         ? null
         : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
@@ -191,7 +191,7 @@ export class Daemon {
       sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     );
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
-    const stepSizeOf = (plan: string | null): bigint | undefined => pricing.list().find((p) => p.id === plan)?.stepSize;
+    const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
     // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when
     // disabled.
     const radius = RadiusUpstream.fromConfig(config, {

@@ -80,13 +80,18 @@ export class Pricing {
     return this.plans;
   }
 
+  /** The plan of that id, if it is still configured (a session's plan may have left the config since its sale). */
+  find(id: string | null): PricingPlan | undefined {
+    return this.plans.find((p) => p.id === id);
+  }
+
   plan(id?: string | null): PricingPlan {
     if (id === undefined || id === null || id === '') {
       const first = this.plans[0];
       if (!first) throw new SluiceError('ERR_UNKNOWN_PLAN', 'no pricing plan is configured');
       return first;
     }
-    const found = this.plans.find((p) => p.id === id);
+    const found = this.find(id);
     if (!found) {
       throw new SluiceError(
         'ERR_UNKNOWN_PLAN',

@@ -204,7 +204,12 @@ up() {
   local id ns i
   id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   LABDIR=/tmp/sluice-e2e-$id
-  mkdir -m 700 "$LABDIR"
+  # The lab dir appears with its owner already in it (a rename): another lab's cleanup-stale, running while this one
+  # comes up (the runner brings up two at a time), would otherwise take a dir without owner.pid for a dead lab's.
+  local fresh=/tmp/.sluice-e2e-new-$id
+  mkdir -m 700 "$fresh"
+  echo "$owner" >"$fresh/owner.pid"
+  mv "$fresh" "$LABDIR"
   UP=${PREFIX}$id-up RT=${PREFIX}$id-rt
   CLIENTS=""
   for i in $(seq "$NCLIENTS"); do CLIENTS="$CLIENTS ${PREFIX}$id-c$i"; done
@@ -220,7 +225,6 @@ PORTAL=$PORTAL
 UPSTREAM_IP=$WAN_NET.2
 ROUTER_LAN_IP=$LAN_NET.1
 EOF
-  echo "$owner" >"$LABDIR/owner.pid"
   # Anything failing from here on leaves a half lab: take it down again.
   trap 'rc=$?; if [ "$rc" != 0 ]; then log "bring-up failed; tearing down"; down "$LABDIR" || true; fi' EXIT
 

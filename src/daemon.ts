@@ -6,37 +6,38 @@
  * reaches the publisher, the sinks and escrow as the session manager's `usage` event. No part is wired here by a
  * callback that a subscription can be. Start: each method's open payments reconciled with the journal → methods' holds
  * re-evaluated → a first tick billing what passed since the last checkpoint → the ubus object and the LAN endpoint →
- * the gate's reconcile with the portal → upstream → meter. Stop is the reverse (doStop).
+ * the gate's reconcile with the portal → upstream → meter. Stop is the reverse (composition/shutdown.ts).
  */
 import {
-  ConfigReloader,
   loadConfigPartial,
   logExposedSecrets,
   logProblems,
   withOverrides,
   type Config,
   type ConfigProblem,
+  type ConfigReloader,
 } from './config/index.ts';
-import { toSluiceError, SluiceError } from './errors.ts';
+import { SluiceError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
-import { JournalStore, SessionManager, type Session } from './sessions/index.ts';
+import type { Session, SessionManager } from './sessions/index.ts';
 import { Merchant, Pricing } from './merchant/index.ts';
-import {
-  createPaymentRegistry,
-  EndRecordsTap,
-  PAYMENT_PLUGINS,
-  PaymentPlugins,
-  type PaymentMethod,
-} from './payments/index.ts';
-import type { ClientRates, KernelQuota, Shaper, Valve } from './portal/index.ts';
-import { MarkingStore, Meter, sessionManagerPort, type TaskSource } from './meter/index.ts';
-import type { BlobmsgTable, UbusClient, UbusObjectHandle } from './ubus/index.ts';
-import { DaemonBackend, EventPublisher, invokeMethod, planView, sluiceObject, statsReply } from './api/index.ts';
+import { createPaymentRegistry, PAYMENT_PLUGINS, PaymentPlugins, type PaymentMethod } from './payments/index.ts';
+import type { Meter, TaskSource } from './meter/index.ts';
+import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
+import { DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
 import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
 import { startLanEndpoint, startTollgateDoor, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
-import { VERSION } from './version.ts';
+import {
+  configReloader,
+  daemonStats,
+  meterFor,
+  openSessions,
+  stopParts,
+  upstreamStatus,
+  type Parts,
+} from './composition/index.ts';
 
 export interface DaemonOptions {
   configPath: string;
@@ -51,23 +52,6 @@ export interface DaemonOptions {
   onDisabled?: () => void;
   /** `--reset-state`: start although the state files show sessions that cannot be read back (JournalStore). */
   resetState?: boolean;
-}
-
-/** The parts, built in this order by start(). */
-interface Parts {
-  store: JournalStore;
-  sessions: SessionManager;
-  valve: Valve;
-  kernelQuota: KernelQuota | null;
-  shaper: Shaper | null;
-  gates: Gatekeeper;
-  pricing: Pricing;
-  payments: PaymentPlugins;
-  merchant: Merchant;
-  upstream: SinkHost;
-  ubus: UbusClient;
-  events: EventPublisher;
-  meter: Meter;
 }
 
 export class Daemon {
@@ -94,27 +78,8 @@ export class Daemon {
     recovered: () => { ended: readonly Session[] },
   ) {
     ({ sessions: this.sessions, gates: this.gates, meter: this.meter } = parts);
-    const { upstream, sessions, payments, pricing } = parts;
-    this.config = new ConfigReloader({
-      path: options.configPath,
-      overrides: options,
-      log,
-      started: config,
-      problems,
-      built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
-      apply: async (next, running) => {
-        // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
-        payments.reconfigure(next, running);
-        pricing.setPlans(next.pricing);
-        sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
-        log.level = next.main.logLevel;
-        return upstream.reload(next);
-      },
-      // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next
-      // reading.
-      applied: () => payments.recheck(),
-      ...(options.onDisabled && { onDisabled: options.onDisabled }),
-    });
+    const { upstream, sessions, payments } = parts;
+    this.config = configReloader(options, log, { config, problems }, parts);
     const sinkDeps = { log, recovered, status: () => this.upstreamStatus(), session: (id: string) => sessions.get(id) };
     for (const sink of createSinks(config, { ...sinkDeps, command: (name, args) => this.adminCommand(name, args) }))
       upstream.add(sink);
@@ -145,48 +110,15 @@ export class Daemon {
     log.level = main.logLevel;
     logProblems(log, problems, 'start');
     logExposedSecrets(log, exposedSecrets, options.configPath, 'start');
-    const store = new JournalStore({
-      dir: main.stateDir,
-      ...(options.resetState === true && { resetState: true }),
-      onWarning: (err) => log.warn('journal', { code: err.code, reason: err.message }),
-    });
-    // A method settles or closes once a session's end is on flash (payments/end-records.ts).
-    const endRecords = new EndRecordsTap(store);
-    const markingStore = new MarkingStore(endRecords);
     const pricing = new Pricing(config.pricing);
-    // A session's speed tier is journaled with it: its plan's at the sale (a reload's new rates apply to new sales), a
-    // voucher's own, or a live change's; a session journaled before sessions carried rates gets its plan's at recovery.
-    const planRates = (id: string): ClientRates | null => {
-      const plan = pricing.find(id);
-      return plan === undefined || (plan.rateDownBps === undefined && plan.rateUpBps === undefined)
-        ? null
-        : { downBps: plan.rateDownBps ?? null, upBps: plan.rateUpBps ?? null };
-    };
-    const sessions = new SessionManager({
-      store: markingStore,
-      limits: config.limits,
-      checkpointIntervalMs: main.checkpointIntervalMs,
-      planRates,
-    });
-    const recovery = await sessions.recover();
-    for (const w of recovery.warnings) log.warn('recovery', { code: w.code, reason: w.message });
-    log.info('sessions recovered', { active: recovery.active.length, ended_while_down: recovery.ended.length });
-    // The sinks announce what recovery ended, and the ends written just before the stop whose announcement a crash may
-    // have cut off (each sink's end marks drop those it did announce).
-    const toAnnounce = { active: recovery.active, ended: [...recovery.ended, ...recovery.lastEnds] };
-    sessions.on('warning', (err) => log.warn('sessions', { code: err.code, reason: err.message }));
+    const opened = await openSessions(config, options.resetState, pricing, log);
+    const { store, endRecords, markingStore, sessions, toAnnounce } = opened;
 
     // The shaper touches tc and nft only when a session with a speed tier opens (a reload may add the first tier).
-    const {
-      valve,
-      kernelQuota,
-      shaper,
-      socket: startSocket,
-      identity,
-      counters,
-    } = openPortal(main, sessions, log, true);
+    const portal = openPortal(main, sessions, log, true);
+    const { valve, kernelQuota, shaper } = portal;
     const counting = await startCounting(
-      counters,
+      portal.counters,
       sessions,
       sessions.list({ state: 'ACTIVE' }).flatMap((s) => (s.meterMark ? [[s.mac, s.meterMark] as const] : [])),
     );
@@ -229,31 +161,9 @@ export class Daemon {
     const ubus = await connectUbus(main.ubusSocket, log);
     const events = new EventPublisher({ ubus, sessions, gates, log });
     payments.wire({ upstream, events });
-    const meter = new Meter({
-      // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
-      source:
-        options.meterSource ??
-        (startSocket !== undefined
-          ? { kind: 'socket', path: startSocket }
-          : { kind: 'command', argv: [...main.ndsctl] }),
-      flavour: main.portal,
-      pollIntervalMs: main.pollIntervalMs,
-      minIntervalMs: main.minReadIntervalMs,
-      fetchTimeoutMs: main.ndsctlTimeoutMs,
-      maxSnapshotBytes: main.portalOutputMax,
-      workers: main.workers,
-      sessions: sessionManagerPort(sessions),
-      portal: valve,
-      readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
-      ...(kernelQuota && { kernelQuota }),
-      initialMarks: counting.marks,
-      ...(counting.counters && { kernelCounters: counting.counters }),
-      portalIdentity: identity,
-      // The meter follows the gate's auths and holds, and the gate the meter's facts: what they mean for a gate is the
-      // gate's to decide. What the meter bills reaches the publisher, the sinks and escrow as the sessions' `usage`.
-      gate: gates,
-      log,
-    });
+    const meter = meterFor(main, portal, counting, { sessions, gates, log, source: options.meterSource });
+    // The meter follows the gate's auths and holds, and the gate the meter's facts; what the meter bills reaches the
+    // publisher, the sinks and escrow as the sessions' `usage`.
     gates.follow(meter);
     markingStore.markWith({
       marks: () => meter.marks(),
@@ -280,7 +190,7 @@ export class Daemon {
     // Each method's open purchases and charges against the journal just recovered (ended while down → settled or closed
     // once), each awaited RECONCILE_WAIT_MS at most (payments/reconcile-within.ts).
     await payments.reconcile(log);
-    await daemon.run(recovery.ended);
+    await daemon.run(opened.endedWhileDown);
     // Work left by a restart or an outage: once the upstream sinks run, so what they announce is queued.
     payments.start();
     return daemon;
@@ -339,12 +249,7 @@ export class Daemon {
 
   /** What upstream status reports tell (MQTT's retained status). */
   upstreamStatus(): StatusInfo {
-    return {
-      version: VERSION,
-      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
-      sessions: { ...this.sessions.stats() },
-      pricing: this.config.config.pricing.map(planView),
-    };
+    return upstreamStatus(this.startedAt, this.sessions, this.config.config);
   }
 
   /**
@@ -357,21 +262,7 @@ export class Daemon {
   }
 
   stats(): BlobmsgTable {
-    const { sessions, meter, gates, kernelQuota, store, upstream, payments } = this.parts;
-    return statsReply({
-      startedAt: this.startedAt,
-      config: this.config.config,
-      restartRequired: this.config.restartRequired,
-      problems: this.config.problems,
-      sessions,
-      meter,
-      gates,
-      kernelQuota,
-      journal: store,
-      upstream,
-      payments: payments.stats(),
-      http: this.lan,
-    });
+    return daemonStats(this.parts, this.config, this.startedAt, this.lan);
   }
 
   /** Clean stop: meter, upstream, LAN endpoint and payment methods, ubus object, ubus, sessions, valve. Idempotent. */
@@ -382,27 +273,6 @@ export class Daemon {
 
   private async doStop(): Promise<void> {
     this.state = 'stopping';
-    const step = (what: string, fn: () => Promise<unknown>): Promise<void> =>
-      Promise.resolve()
-        .then(fn)
-        .then(
-          () => undefined,
-          (err: unknown) => {
-            this.log.warn(`stop: ${what} failed`, { reason: toSluiceError(err).message });
-          },
-        );
-    const { meter, upstream, ubus, sessions, valve } = this.parts;
-    await step('meter', () => meter.close());
-    // Ends being written now are announced upstream once on flash (`end-written`): before the sinks close, not lost.
-    await step('end records', () => sessions.writesSettled());
-    await step('upstream', () => upstream.close());
-    for (const close of this.closers) await step('payment method', close);
-    await step('ubus object', async () => {
-      if (ubus.state === 'ready') await this.object?.remove();
-    });
-    await step('ubus', () => ubus.close());
-    await step('sessions', () => sessions.close());
-    await step('valve', () => valve.shutdown());
-    this.log.info('sluice stopped');
+    await stopParts(this.parts, { closers: this.closers, object: () => this.object }, this.log);
   }
 }

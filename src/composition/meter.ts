@@ -1,0 +1,40 @@
+/**
+ * The meter over the portal the gate drives: its snapshot source (the portal's control socket found at start, else the
+ * ndsctl command, or the owner's), the config's timings and bounds, and the kernel counters startCounting() turned on.
+ */
+import type { MainConfig } from '../config/index.ts';
+import type { Log } from '../log.ts';
+import type { SessionManager } from '../sessions/index.ts';
+import { Meter, sessionManagerPort, type TaskSource } from '../meter/index.ts';
+import type { Gatekeeper, Portal, startCounting } from '../gate/index.ts';
+
+export function meterFor(
+  main: MainConfig,
+  { valve, kernelQuota, socket, identity }: Portal,
+  counting: Awaited<ReturnType<typeof startCounting>>,
+  deps: { sessions: SessionManager; gates: Gatekeeper; log: Log; source: TaskSource | undefined },
+): Meter {
+  return new Meter({
+    // The worker appends `json` itself (portal/snapshot-fetch.ts): the argv is the bare command.
+    source:
+      deps.source ??
+      (socket !== undefined ? { kind: 'socket', path: socket } : { kind: 'command', argv: [...main.ndsctl] }),
+    flavour: main.portal,
+    pollIntervalMs: main.pollIntervalMs,
+    minIntervalMs: main.minReadIntervalMs,
+    fetchTimeoutMs: main.ndsctlTimeoutMs,
+    maxSnapshotBytes: main.portalOutputMax,
+    workers: main.workers,
+    sessions: sessionManagerPort(deps.sessions),
+    portal: valve,
+    readClient: (mac, onStart) => valve.client(mac, 'read', onStart),
+    ...(kernelQuota && { kernelQuota }),
+    initialMarks: counting.marks,
+    ...(counting.counters && { kernelCounters: counting.counters }),
+    portalIdentity: identity,
+    // The meter follows the gate's auths and holds, and the gate the meter's facts: what they mean for a gate is the
+    // gate's to decide.
+    gate: deps.gates,
+    log: deps.log,
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * The config reloader wired to the parts (SIGHUP, `ubus call sluice reload`): what a reload applies reaches the payment
+ * methods, the plans, the session limits, the log level and the upstream sinks; what only a restart applies is noted
+ * by the reloader (config/reloader.ts).
+ */
+import { ConfigReloader, type Config, type ConfigProblem } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import type { Parts } from './parts.ts';
+
+export interface ReloaderOptions {
+  configPath: string;
+  /** Overrides `main.ubus_socket`, on every reload too. */
+  ubusSocket?: string;
+  /** A reload found `main.enabled` 0. */
+  onDisabled?: () => void;
+}
+
+export function configReloader(
+  options: ReloaderOptions,
+  log: Logger,
+  started: { config: Config; problems: readonly ConfigProblem[] },
+  { upstream, sessions, payments, pricing }: Pick<Parts, 'upstream' | 'sessions' | 'payments' | 'pricing'>,
+): ConfigReloader {
+  return new ConfigReloader({
+    path: options.configPath,
+    overrides: options,
+    log,
+    started: started.config,
+    problems: started.problems,
+    built: () => ({ radius: upstream.has('radius'), ...payments.built() }),
+    apply: async (next, running) => {
+      // The payment methods are built at start; their settings (facilitator, network, addresses, grace) apply now.
+      payments.reconfigure(next, running);
+      pricing.setPlans(next.pricing);
+      sessions.configure({ limits: next.limits, checkpointIntervalMs: next.main.checkpointIntervalMs });
+      log.level = next.main.logLevel;
+      return upstream.reload(next);
+    },
+    // A method's holds (its settings, a plan's step size) may have changed: re-evaluated now, not at the next reading.
+    applied: () => payments.recheck(),
+    ...(options.onDisabled && { onDisabled: options.onDisabled }),
+  });
+}

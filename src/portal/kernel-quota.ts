@@ -74,6 +74,12 @@ export class KernelQuota {
    * against the client's share. Absent (a quota an earlier run left): unknown, nothing charged.
    */
   readonly #billed = new Map<string, number>();
+  /**
+   * Bytes that passed under a client's earlier count and were not billed when share() gave it a fresh one: the meter
+   * bills them later, and they are not the new count's. noteBilled pays them off first; what two splits later is still
+   * owed was the estimate's excess (the packet the kernel dropped at the limit), dropped so it never adds up.
+   */
+  readonly #owed = new Map<string, { bytes: number; splits: number }>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
@@ -249,9 +255,9 @@ export class KernelQuota {
    * The devices of one purchase splitting its bytes left (meter/shared-quota.ts): each client's quota is set to let
    * `shareBytes` more through from the meter's reading, its limit the kernel's count so far plus the share less what
    * the kernel counted beyond the bytes billed (noteBilled: passed since the reading, so already part of the share).
-   * One read of the counts and one change for all; the count goes on (a quota used up and given a share lets the share
-   * through, the dropped packets it counted staying counted). Clients without a quota, or that the kernel does not
-   * list, are left.
+   * One read of the counts and one change for all; the count goes on, except for a quota used up, which is installed
+   * afresh with its share (the kernel counts the packets it drops, beyond what it lists). Clients without a quota, or
+   * that the kernel does not list, are left.
    */
   share(shares: ReadonlyArray<{ mac: string; shareBytes: number }>): Promise<void> {
     return this.#serial(async () => {
@@ -266,20 +272,40 @@ export class KernelQuota {
         return;
       }
       const next: Installed[] = [];
+      const fresh: Array<{ entry: Installed; owed: number }> = [];
       for (const { mac, shareBytes } of shares) {
         const entry = this.#entries.get(mac);
         const q = quotas.get(quotaName(mac));
         if (entry === undefined || q === undefined) continue;
+        const owed = this.#owed.get(mac);
+        if (owed !== undefined && ++owed.splits > 1) this.#owed.delete(mac);
         // What the kernel counted beyond what the meter billed passed after the reading the share was computed from:
         // it is part of the bytes left already handed out, so it comes off this client's share.
         const billed = this.#billed.get(mac);
+        if (q.usedBytes >= q.limitBytes) {
+          // Used up: the kernel goes on counting the packets it drops and lists no more than the limit, so a limit
+          // raised from the listed count would take the dropped bytes, which never passed, out of the share (each
+          // stop a device waited through for its next share cost it what it was sent meanwhile: the lab's devices
+          // stopped with bytes left and the session ended short). A fresh count instead; what passed under the old
+          // one unbilled is at most its limit less what was billed.
+          const unbilled = billed === undefined ? 0 : Math.max(0, q.limitBytes - billed);
+          const limitBytes = Math.max(0, Math.floor(shareBytes) - unbilled);
+          const { inherited: _carried, ...rest } = entry;
+          fresh.push({ entry: { ...rest, limitBytes }, owed: unbilled + (this.#owed.get(mac)?.bytes ?? 0) });
+          continue;
+        }
         const unbilled = billed === undefined ? 0 : Math.max(0, q.usedBytes - billed);
         const limitBytes = q.usedBytes + Math.max(0, Math.floor(shareBytes) - unbilled);
         if (limitBytes !== q.limitBytes) next.push({ ...entry, limitBytes });
       }
-      if (next.length === 0) return;
-      await this.#apply(next.map(limitScript).join(''), () => {
+      if (next.length === 0 && fresh.length === 0) return;
+      const script = fresh.map(({ entry }) => installScript(entry, entry)).join('') + next.map(limitScript).join('');
+      await this.#apply(script, () => {
         for (const e of next) this.#entries.set(e.mac, e);
+        for (const { entry, owed } of fresh) {
+          this.#installed(entry);
+          if (owed > 0) this.#owed.set(entry.mac, { bytes: owed, splits: 0 });
+        }
       });
     });
   }
@@ -303,17 +329,23 @@ export class KernelQuota {
   #installed(entry: Installed): void {
     this.#entries.set(entry.mac, entry);
     this.#billed.set(entry.mac, 0);
+    this.#owed.delete(entry.mac);
   }
 
   #forget(mac: string): void {
     this.#entries.delete(mac);
     this.#billed.delete(mac);
+    this.#owed.delete(mac);
   }
 
   /** The meter billed `bytes` more for this client (a device of a shared purchase), counted against its next share. */
   noteBilled(mac: string, bytes: number): void {
     const billed = this.#billed.get(mac);
-    if (billed !== undefined && bytes > 0) this.#billed.set(mac, billed + bytes);
+    if (billed === undefined || !(bytes > 0)) return;
+    const owed = this.#owed.get(mac);
+    const paid = owed === undefined ? 0 : Math.min(owed.bytes, bytes);
+    if (owed !== undefined) owed.bytes -= paid;
+    this.#billed.set(mac, billed + bytes - paid);
   }
 
   /**
@@ -404,6 +436,7 @@ export class KernelQuota {
       await this.#run(['-f', '-'], tableScript(entries));
       this.#entries.clear();
       this.#billed.clear();
+      this.#owed.clear();
       for (const e of entries) this.#installed(e); // every count starts again
     } catch (err) {
       await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
@@ -419,6 +452,7 @@ export class KernelQuota {
     this.#enabled = false;
     this.#entries.clear();
     this.#billed.clear();
+    this.#owed.clear();
     let deleted = true;
     try {
       await this.#run(['delete', 'table', 'inet', KERNEL_QUOTA_TABLE], '');

@@ -12,11 +12,11 @@ import { KERNEL_QUOTA_TABLE } from '../../src/portal/kernel-quota-nft.ts';
 const A = '02:00:00:00:0d:01';
 const B = '02:00:00:00:0d:02';
 
-test('share: each limit set to the kernel count plus the share, both in one batch after one read', async () => {
-  const used = new Map([
-    ['q_020000000d01', 300_000],
-    ['q_020000000d02', 50_000],
-  ]);
+/**
+ * nft as a fake that answers like the real one: each quota's limit and what it counted, by quota name, listed no more
+ * than its limit (the kernel counts the packets it drops too, and lists the limit); a deleted quota's count goes.
+ */
+function fakeNft(used = new Map<string, number>()) {
   const limits = new Map<string, number>();
   const scripts: string[] = [];
   const calls: string[][] = [];
@@ -25,16 +25,27 @@ test('share: each limit set to the kernel count plus the share, both in one batc
     if (args[0] === '-j') {
       if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
       return JSON.stringify({
-        nftables: [...used].map(([name, u]) => ({
-          quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes: limits.get(name) ?? 0, used: u },
+        nftables: [...limits].map(([name, bytes]) => ({
+          quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes, used: Math.min(bytes, used.get(name) ?? 0) },
         })),
       });
     }
+    for (const m of stdin.matchAll(/delete quota inet sluice_quota (q_\w+)/g)) used.delete(m[1]!);
     for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
       limits.set(m[1]!, Number(m[2]));
     scripts.push(stdin);
     return '';
   };
+  return { used, limits, scripts, calls, run };
+}
+
+test('share: each limit set to the kernel count plus the share, both in one batch after one read', async () => {
+  const { scripts, calls, run } = fakeNft(
+    new Map([
+      ['q_020000000d01', 300_000],
+      ['q_020000000d02', 50_000],
+    ]),
+  );
   const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
   assert.ok(await kq.start());
   await kq.set(A, '10.0.0.5', 1_000_000);
@@ -64,21 +75,7 @@ test('share: each limit set to the kernel count plus the share, both in one batc
 test(
   'share: what the kernel counted beyond the bytes billed ' + 'comes off the share (it passed after the reading)',
   async () => {
-    const used = new Map<string, number>();
-    const limits = new Map<string, number>();
-    const run = async (args: readonly string[], stdin: string): Promise<string> => {
-      if (args[0] === '-j') {
-        if (args[2] === 'table') throw new Error('nft failed (exit 1): Error: No such file or directory');
-        return JSON.stringify({
-          nftables: [...limits].map(([name, bytes]) => ({
-            quota: { family: 'inet', name, table: KERNEL_QUOTA_TABLE, bytes, used: used.get(name) ?? 0 },
-          })),
-        });
-      }
-      for (const m of stdin.matchAll(/add quota inet sluice_quota (q_\w+) \{ over (\d+) bytes \}/g))
-        limits.set(m[1]!, Number(m[2]));
-      return '';
-    };
+    const { used, limits, run } = fakeNft();
     const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
     assert.ok(await kq.start());
     await kq.set(A, '10.0.0.5', 500_000);
@@ -98,11 +95,12 @@ test(
       'A: the 60,000 it passed since the reading come off',
     );
     assert.is(limits.get('q_020000000d02'), 100_000 + 300_000, 'B: nothing unbilled');
-    // A share smaller than what passed unbilled: the client is stopped where it is (no negative share).
+    // A share smaller than what passed unbilled: the client is stopped (no negative share). Its quota used up (the
+    // kernel lists no more than the limit), it gets a fresh count with nothing in it.
     kq.noteBilled(A, 10_000);
-    used.set('q_020000000d01', 700_000);
+    used.set('q_020000000d01', 600_000);
     await kq.share([{ mac: A, shareBytes: 100_000 }]);
-    assert.is(limits.get('q_020000000d01'), 700_000);
+    assert.is(limits.get('q_020000000d01'), 0);
     // A fresh install starts a new count: what was billed before it no longer offsets anything.
     await kq.set(A, '10.0.0.5', 50_000);
     used.set('q_020000000d01', 20_000);
@@ -114,6 +112,40 @@ test(
     );
   },
 );
+
+test('share: a quota used up gets a fresh count of its share, less what passed unbilled, which is owed', async () => {
+  const { used, limits, scripts, run } = fakeNft();
+  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 300_000);
+  await kq.set(B, '10.0.0.6', 300_000);
+  // A used up its 300,000 and was sent 50,000 more, dropped; the meter billed 280,000 of it. B is under its limit.
+  kq.noteBilled(A, 280_000);
+  used.set('q_020000000d01', 350_000);
+  used.set('q_020000000d02', 100_000);
+  kq.noteBilled(B, 100_000);
+  scripts.length = 0;
+  await kq.share([
+    { mac: A, shareBytes: 200_000 },
+    { mac: B, shareBytes: 100_000 },
+  ]);
+  assert.is(scripts.length, 1, 'one change for both');
+  assert.match(
+    scripts[0]!,
+    /delete quota inet sluice_quota q_020000000d01\nadd quota inet sluice_quota q_020000000d01/,
+  );
+  assert.is(
+    limits.get('q_020000000d01'),
+    200_000 - 20_000,
+    'A: a fresh count; the 20,000 unbilled come off, not the 50,000 dropped',
+  );
+  assert.is(limits.get('q_020000000d02'), 100_000 + 100_000, 'B: its count goes on');
+  // The meter bills A's 20,000 and 30,000 of the new count: the owed 20,000 are the old count's.
+  kq.noteBilled(A, 50_000);
+  used.set('q_020000000d01', 30_000);
+  await kq.share([{ mac: A, shareBytes: 100_000 }]);
+  assert.is(limits.get('q_020000000d01'), 30_000 + 100_000, 'nothing unbilled in the new count');
+});
 
 test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
   let fail = false;

@@ -351,6 +351,34 @@ print(ok)`,
   );
 
   test(
+    'real kernel: a device of a shared purchase stopped by its quota gets its whole next share, whatever the ' +
+      'kernel dropped meanwhile',
+    async () => {
+      spawnSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', KERNEL_QUOTA_TABLE]);
+      const kq = new KernelQuota({
+        run: nftRunner(['ip', 'netns', 'exec', ns, 'nft'], 5000),
+        session: () => ({ left: 10_000, allotment: 10_000n }),
+      });
+      assert.ok(await kq.start());
+      await kq.set(A, '127.0.0.1', 3000);
+      assert.is(send(8), 3, 'its share passes, the rest is dropped');
+      kq.noteBilled(A, 3000); // the meter billed what passed
+      assert.match(
+        inNs('nft', ['list', 'quota', 'inet', KERNEL_QUOTA_TABLE, quotaName(A)]),
+        /over 3000 bytes used 3000 bytes/,
+        'the kernel lists no more than the limit (it counted 8000)',
+      );
+      // A limit raised from the listed count (3000 + 4000) would let nothing through: the kernel's count is 8000.
+      await kq.share([{ mac: A, shareBytes: 4000 }]);
+      assert.is(send(6), 4, 'the share passes whole');
+      kq.noteBilled(A, 4000);
+      await kq.share([{ mac: A, shareBytes: 2000 }]);
+      assert.is(send(3), 2, 'and the next one too');
+      await kq.remove(A);
+    },
+  );
+
+  test(
     'real kernel: a table changed behind sluice is rebuilt from the sessions on the next change; start() ' +
       'replaces a stale table',
     async () => {

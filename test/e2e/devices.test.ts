@@ -5,12 +5,13 @@
  * types it, POST /devices/join: the customer's HTTP path), download at once through openNDS, and the kernel stops them
  * together at the allotment (src/meter/shared-quota.ts splits the bytes left among their quotas after every tick).
  *
- *   1 two devices, one 4 MiB purchase, 20 MiB each in parallel → the session ends; what passed (the clients' own
- *     counters, both directions, as the portal and the quota count) is within the allotment + the documented bound;
+ *   1 two devices, one 4 MiB purchase, 20 MiB each in parallel → the session ends; what the devices exchanged (their
+ *     own link counters, both directions, with the upstream and the router alike, as sluice bills) is what was billed
+ *     within 2% + 64 KiB, and within 64 KiB below the allotment and the documented bound above it (issue 40 item 3);
  *     both gates close
  *   2 removing a joined device closes its gate only; the buyer's stays open
  *   3 three devices, one 4 MiB purchase, only the last to join downloads (the buyer and the other joined device idle,
- *     each holding a share of the quota): the kernel stops that device too, within the same bound, the session ends
+ *     each holding a share of the quota): the kernel stops that device too, within the same bounds, the session ends
  *     and all three gates close (issue 41 item 5: every device of the purchase, not only the buyer, is cut by its
  *     kernel quota)
  */
@@ -46,6 +47,29 @@ const ALLOTMENT = 4 * MiB;
  * they passed between the deciding reading and the kernel's change, and a refill of at most KERNEL_SLACK_BYTES.
  */
 const BOUND = 128 * 1024;
+/** Issue 40 item 3: data cuts land within 64 KiB of the allotment; billed bytes within 2% + 64 KiB of what passed. */
+const CUT_SHORT = 64 * 1024;
+const BILLED_SLACK = 64 * 1024;
+const BILLED_SHARE = 0.02;
+
+/**
+ * What the devices of one purchase exchanged over their links (from before their gates opened: the few bytes of the
+ * splash and the join before the auth are in it, unbilled) against the session's bill and its allotment. Billing is
+ * the kernel counters of sluice's table, the router's own answers included (the pay page, DNS), so the devices' own
+ * link counters are the measure; the traffic with the upstream alone leaves those out.
+ */
+function assertCut(exchanged: number, billed: number): void {
+  const apart = Math.abs(billed - exchanged);
+  assert.ok(
+    apart <= exchanged * BILLED_SHARE + BILLED_SLACK,
+    `billed ${fmt(billed)} for ${fmt(exchanged)} exchanged: ${fmt(apart)} apart, more than 2% + 64 KiB`,
+  );
+  assert.ok(exchanged <= ALLOTMENT + BOUND, `exchanged ${fmt(exchanged)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
+  assert.ok(
+    exchanged >= ALLOTMENT - CUT_SHORT,
+    `exchanged ${fmt(exchanged)}: cut more than ${fmt(CUT_SHORT)} short of the ${fmt(ALLOTMENT)} paid for`,
+  );
+}
 
 const authenticated = (c: Client): Promise<boolean> =>
   L()
@@ -104,6 +128,7 @@ scenario(
   async () => {
     const a = L().client(1);
     const b = L().client(2);
+    const linkBefore = await Promise.all([L().linkIpBytes(a), L().linkIpBytes(b)]);
     await share(a, b);
     const before = await Promise.all([L().passed(a), L().passed(b)]);
     const started = Date.now();
@@ -115,14 +140,16 @@ scenario(
     await sleep(1500); // what was in flight lands (or not)
     for (const d of dls) d.kill();
     const after = await Promise.all([L().passed(a), L().passed(b)]);
-    const each = [0, 1].map((i) => after[i]!.clientView - before[i]!.clientView);
+    const linkAfter = await Promise.all([L().linkIpBytes(a), L().linkIpBytes(b)]);
+    const each = [0, 1].map((i) => linkAfter[i]! - linkBefore[i]!);
     const sum = each[0]! + each[1]!;
+    const upstream = [0, 1].reduce((n, i) => n + after[i]!.clientView - before[i]!.clientView, 0);
     const s = (await S().session(a.mac)) ?? ended;
     figure(
       `1 two devices, ${fmt(ALLOTMENT)} shared, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-        `passed ${fmt(each[0]!)} + ${fmt(each[1]!)} = ` +
-        `${fmt(sum)} (clients' own counters); beyond the allotment ${fmt(sum - ALLOTMENT)}; ` +
-        `billed ${fmt(s.used)} (${s.state}, ` +
+        `exchanged ${fmt(each[0]!)} + ${fmt(each[1]!)} = ` +
+        `${fmt(sum)} (their link counters; with the upstream during the downloads ${fmt(upstream)}); beyond the ` +
+        `allotment ${fmt(sum - ALLOTMENT)}; billed ${fmt(s.used)} (${s.state}, ` +
         `${String(s.raw.end_cause ?? s.raw.endCause ?? '')}); unbilled ${fmt(sum - s.used)}`,
     );
     const stats = await S().call('stats', {});
@@ -133,8 +160,7 @@ scenario(
         `refills ${String(meter?.kernel_quota_refills)}`,
     );
     assert.is(s.state, 'EXPIRED');
-    assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
-    assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the devices got what was paid for`);
+    assertCut(sum, s.used);
     for (const c of [a, b]) assert.not.ok(await authenticated(c), `the gate of ${c.mac} is closed`);
   },
 );
@@ -166,6 +192,7 @@ scenario(
   async () => {
     const devices = [L().client(1), L().client(2), L().client(3)];
     const [a, , c] = devices as [Client, Client, Client];
+    const linkBefore = await Promise.all(devices.map((d) => L().linkIpBytes(d)));
     await share(a, ...devices.slice(1));
     const before = await Promise.all(devices.map((d) => L().passed(d)));
     const started = Date.now();
@@ -174,13 +201,16 @@ scenario(
     await sleep(1500); // what was in flight lands (or not)
     dl.kill();
     const after = await Promise.all(devices.map((d) => L().passed(d)));
-    const each = devices.map((_, i) => after[i]!.clientView - before[i]!.clientView);
+    const linkAfter = await Promise.all(devices.map((d) => L().linkIpBytes(d)));
+    const each = devices.map((_, i) => linkAfter[i]! - linkBefore[i]!);
     const sum = each.reduce((x, y) => x + y, 0);
+    const upstream = devices.reduce((n, _, i) => n + after[i]!.clientView - before[i]!.clientView, 0);
     const s = (await S().session(a.mac)) ?? ended;
     figure(
       `3 three devices, ${fmt(ALLOTMENT)} shared, only the third ` +
         `downloading, ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-        `passed ${each.map(fmt).join(' + ')} = ${fmt(sum)} (clients' own counters); beyond the ` +
+        `exchanged ${each.map(fmt).join(' + ')} = ${fmt(sum)} (their link counters; with the upstream during the ` +
+        `download ${fmt(upstream)}); beyond the ` +
         `allotment ${fmt(sum - ALLOTMENT)}; ` +
         `billed ${fmt(s.used)} (${s.state}, ${String(s.raw.end_cause ?? s.raw.endCause ?? '')})`,
     );
@@ -192,10 +222,9 @@ scenario(
     );
     assert.is(s.state, 'EXPIRED');
     // Without a quota of its own (or one that let it past the bytes left), the downloading device alone passes what
-    // 8 Mbit/s carries between the last reading and the deauth: far beyond the bound at a 1 s poll.
-    assert.ok(sum <= ALLOTMENT + BOUND, `passed ${fmt(sum)}: more than ${fmt(ALLOTMENT)} + ${fmt(BOUND)}`);
-    // The idle devices' shares went to the one that asked: the purchase is not lost to them.
-    assert.ok(sum >= ALLOTMENT * 0.98, `passed ${fmt(sum)}: the device got what was paid for`);
+    // 8 Mbit/s carries between the last reading and the deauth: far beyond the bound at a 1 s poll. And the idle
+    // devices' shares went to the one that asked: the purchase is not lost to them.
+    assertCut(sum, s.used);
     for (const d of devices) assert.not.ok(await authenticated(d), `the gate of ${d.mac} is closed`);
   },
 );

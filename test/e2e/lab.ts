@@ -12,6 +12,8 @@ export const LAB_SH = join(E2E_DIR, 'lab.sh');
 export const UPSTREAM_IP = '10.77.1.2';
 export const ROUTER_LAN_IP = '10.77.0.1';
 export const MiB = 1024 * 1024;
+/** A veth's counters count each frame's Ethernet header (no FCS); the portal and sluice count from the IP header. */
+const ETHERNET_HEADER_BYTES = 14;
 /** The least time between two of the harness's reads of a client's portal state (Lab.portalClient). */
 export const PORTAL_READ_SPACING_MS = 250;
 
@@ -262,6 +264,23 @@ export class Lab {
   /** IP-level bytes of the client's packets that reached the upstream (nft counter in the upstream namespace). */
   async upstreamIpFrom(client: Client): Promise<number> {
     return nftCounter(this.upNs, `from_c${client.index}`);
+  }
+
+  /**
+   * IPv4 bytes the client exchanged over its link, both ways, with anyone (the upstream, and the router itself: the
+   * pay page, DNS): its interface's counters less the Ethernet headers, i.e. what sluice's kernel counters bill (they
+   * count the router's own answers too, docs/captive-portal.md "Kernel counters"), where passed().clientView counts
+   * only the traffic with the upstream.
+   */
+  async linkIpBytes(client: Client): Promise<number> {
+    const files = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets'].map(
+      (f) => `/sys/class/net/eth0/statistics/${f}`,
+    );
+    const r = await run('ip', ['netns', 'exec', client.ns, 'cat', ...files]);
+    const [rxBytes, txBytes, rxPackets, txPackets] = r.stdout.trim().split(/\s+/).map(Number);
+    const total = rxBytes! + txBytes! - ETHERNET_HEADER_BYTES * (rxPackets! + txPackets!);
+    if (r.code !== 0 || !Number.isFinite(total)) throw new Error(`link counters of ${client.ns}: ${r.stderr}`);
+    return total;
   }
 
   /**

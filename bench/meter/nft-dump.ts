@@ -2,7 +2,8 @@
 // inet sluice_count` prints (portal/kernel-counters.ts: one named counter pair per client, the two address maps, the
 // two chains with their rule), written from a simulated openNDS listing, so the counters grow with the simulator's
 // traffic. A client's counters keep their nft handles while its counting epoch lasts (the portal's token) and get new
-// ones when it changes (a reset, a return): a new epoch, as in the kernel. Compact JSON, as nft prints it.
+// ones when it changes (a reset, a return): a new epoch, as in the kernel. Printed as nft 1.0.6 prints it
+// (test/fixtures/nft/): one line with jansson's ", " and ": " separators, the chains before their rules.
 // Counters exist only for the clients of the first frame (those that bought before the measurement, which the meter's
 // first listing knows): the kernel counts a client only from the auth sluice made for it, so an arrival the simulator
 // adds later has none — counters the last listing does not hold would be a purchase, and make the meter list again.
@@ -61,38 +62,36 @@ export class NftDumpWriter {
       up.push([e.ip, `cu_${hex}`]);
       down.push([e.ip, `cd_${hex}`]);
     }
-    const chain = (name: string, hook: string): unknown[] => [
-      {
-        chain: {
-          family: 'inet',
-          table: T,
-          name,
-          handle: name === 'count_up' ? 3 : 4,
-          type: 'filter',
-          hook,
-          prio: 50,
-          policy: 'accept',
-        },
+    const chain = (name: string, hook: string): unknown => ({
+      chain: {
+        family: 'inet',
+        table: T,
+        name,
+        handle: name === 'count_up' ? 3 : 4,
+        type: 'filter',
+        hook,
+        prio: 50,
+        policy: 'accept',
       },
-      {
-        rule: {
-          family: 'inet',
-          table: T,
-          chain: name,
-          handle: name === 'count_up' ? 5 : 6,
-          expr: [
-            {
-              counter: {
-                map: {
-                  key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } },
-                  data: name === 'count_up' ? '@cup' : '@cdown',
-                },
+    });
+    const rule = (name: string): unknown => ({
+      rule: {
+        family: 'inet',
+        table: T,
+        chain: name,
+        handle: name === 'count_up' ? 5 : 6,
+        expr: [
+          {
+            counter: {
+              map: {
+                key: { payload: { protocol: 'ip', field: name === 'count_up' ? 'saddr' : 'daddr' } },
+                data: name === 'count_up' ? '@cup' : '@cdown',
               },
             },
-          ],
-        },
+          },
+        ],
       },
-    ];
+    });
     const dump = {
       nftables: [
         { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
@@ -100,12 +99,24 @@ export class NftDumpWriter {
         ...counters,
         { map: { family: 'inet', name: 'cup', table: T, type: 'ipv4_addr', handle: 1, map: 'counter', elem: up } },
         { map: { family: 'inet', name: 'cdown', table: T, type: 'ipv4_addr', handle: 2, map: 'counter', elem: down } },
-        ...chain('count_up', 'prerouting'),
-        ...chain('count_down', 'postrouting'),
+        chain('count_up', 'prerouting'),
+        chain('count_down', 'postrouting'),
+        rule('count_up'),
+        rule('count_down'),
       ],
     };
-    writeFileSync(join(this.dir, `nft-${n}.json`), JSON.stringify(dump));
+    writeFileSync(join(this.dir, `nft-${n}.json`), `${nftJson(dump)}\n`);
   }
+}
+
+/** JSON as nft prints it (jansson, no flags): ", " between members, ": " after a key, no line breaks. */
+function nftJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(nftJson).join(', ')}]`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${nftJson(x)}`)
+      .join(', ')}}`;
+  return JSON.stringify(v);
 }
 
 /**

@@ -12,14 +12,15 @@
 import {
   fetchSnapshot,
   macFromParts,
-  parseCounterDump,
+  macToParts,
   parseSnapshotFallback,
   runCommand,
+  scanCounterDump,
   scanSnapshot,
   SnapshotBuffer,
   type AddressSink,
+  type CounterDump,
   type FetchProblem,
-  type KernelReading,
   type PortalFlavour as Flavour,
   type SinkFor,
   type SnapshotProblem,
@@ -27,7 +28,7 @@ import {
 } from '../portal/index.ts';
 import { SluiceError } from '../errors.ts';
 import type { EpochAccountant } from './epochs.ts';
-import { accountKernelReadings, type RosterEntry } from './kernel-tick.ts';
+import { accountKernelDump, type RosterEntry } from './kernel-tick.ts';
 import type { CounterTable } from './table.ts';
 import type { SkipReason } from './task.ts';
 
@@ -120,18 +121,18 @@ export async function runKernelTask(
   }
   signalFetched(task);
 
-  let dumpText: string;
-  if (task.counters.kind === 'inline') dumpText = task.counters.text;
+  let dumpBytes: Uint8Array;
+  if (task.counters.kind === 'inline') dumpBytes = Buffer.from(task.counters.text, 'utf8');
   else {
     const read = await readDump(task.counters.argv, task.timeoutMs);
     if (!read.ok) return fail(read.problem, read.message);
-    dumpText = read.text;
+    dumpBytes = read.bytes;
   }
   const fetchMs = performance.now() - started;
 
-  let readings: KernelReading[];
+  let dump: CounterDump;
   try {
-    readings = parseCounterDump(dumpText);
+    dump = scanCounterDump(dumpBytes);
   } catch (err) {
     return fail('counters-unreadable', (err as SluiceError).message);
   }
@@ -147,22 +148,20 @@ export async function runKernelTask(
 
   accountant.attach(task.table);
   accountant.beginTick(task.tick);
-  const result = accountKernelReadings(accountant, roster, readings);
+  const { deltas: result, unlisted: unlistedAt } = accountKernelDump(accountant, roster, dump);
   if (task.fault === 'exit') process.exit(70);
   if (task.fault === 'throw') throw new Error('injected fault after accounting');
 
-  const rostered = new Set<string>();
-  for (const [mac] of roster) rostered.add(mac);
-  const unlisted: string[] = [];
-  for (const r of readings) if (!rostered.has(r.mac)) unlisted.push(r.mac);
+  const unlisted = unlistedAt.map((k) => dump.mac(k));
   const moved: Array<[string, string, string]> = [];
   if (listed !== undefined) {
-    const countedIp = new Map<string, string>();
-    for (const r of readings) countedIp.set(r.mac, r.ip);
     const a = listed.addresses;
     for (let i = 0; i < a.length; i += 2) {
-      const counted = countedIp.get(a[i]!);
-      if (counted !== undefined && a[i + 1] !== '' && counted !== a[i + 1]) moved.push([a[i]!, a[i + 1]!, counted]);
+      const parts = a[i + 1] === '' ? undefined : macToParts(a[i]!);
+      const k = parts === undefined ? -1 : dump.indexOf(parts[0], parts[1]);
+      if (k < 0) continue;
+      const counted = dump.ip(k);
+      if (counted !== a[i + 1]) moved.push([a[i]!, a[i + 1]!, counted]);
     }
   }
   return {
@@ -180,7 +179,7 @@ export async function runKernelTask(
     ...(listingProblem === undefined ? {} : { listingProblem }),
     unlisted,
     moved,
-    dumpBytes: dumpText.length,
+    dumpBytes: dumpBytes.length,
     snapshotBytes: listingBytes?.length ?? 0,
     fetchMs,
     scanMs: performance.now() - started - fetchMs,
@@ -214,7 +213,7 @@ export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
 async function readDump(
   argv: readonly string[],
   timeoutMs: number,
-): Promise<{ ok: true; text: string } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
+): Promise<{ ok: true; bytes: Buffer } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;
@@ -242,7 +241,8 @@ async function readDump(
         message: outcome.refusal ?? `nft list took longer than ${timeoutMs} ms`,
       };
     case 'exited':
-      if (outcome.code === 0) return { ok: true, text: Buffer.concat(chunks, size).toString('utf8') };
+      // The bytes as they came: the scanner reads them without a string of 3 MB made first.
+      if (outcome.code === 0) return { ok: true, bytes: Buffer.concat(chunks, size) };
       // The table is gone (flushed by a firewall reload): the main thread rebuilds it.
       return {
         ok: false,

@@ -62,6 +62,8 @@ export {
   type KernelReading,
 } from './kernel-counters.ts';
 export { KernelCounters, type KernelCountersOptions } from './kernel-counting.ts';
+export { scanCounterDump } from './nft-scan.ts';
+export { NftDumpError, type CounterDump, type NftDumpReason } from './counter-dump.ts';
 // Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).
 export {
   formatRate,

@@ -3,7 +3,7 @@
  * `inet sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters in
  * a few ms whatever their number, where each `ndsctl json` costs openNDS ≈ 22 ms of CPU per listed client
  * (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side only: the table, one client's
- * lines, and the dump's parser (portal/kernel-counting.ts keeps the table in the kernel).
+ * lines, and the dump's readings (portal/nft-scan.ts reads it; portal/kernel-counting.ts keeps the table in the kernel).
  *
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.
@@ -23,8 +23,8 @@
  * nft handles identify one counting epoch (a counter deleted and made again is a new object, with a new handle,
  * counting from 0).
  */
-import { SluiceError } from '../errors.ts';
 import { normalizeMac } from '../mac.ts';
+import { scanCounterDump } from './nft-scan.ts';
 
 /** The table (its own: see above). */
 export const COUNTER_TABLE = 'sluice_count';
@@ -100,65 +100,27 @@ export interface KernelReading {
   ip: string;
 }
 
-const NAME = /^c([ud])_([0-9a-f]{12})$/;
-
 /**
- * `nft -j list table inet sluice_count` → each client that has both counters. Throws ERR_KERNEL_QUOTA when the text is
- * not nft's JSON; counters of another table, half pairs and malformed entries are left out.
+ * `nft -j list table inet sluice_count` → each client that has both counters (portal/nft-scan.ts). Throws NftDumpError
+ * (ERR_KERNEL_QUOTA) when it is not nft's JSON or not read exactly; counters of another table and half pairs are left
+ * out.
  */
-export function parseCounterDump(json: string): KernelReading[] {
+export function parseCounterDump(json: string | Uint8Array): KernelReading[] {
   return parseCounterTable(json).readings;
 }
 
-/** The dump → the readings, and whether the table's maps and chain are all there (else it is replaced). */
-export function parseCounterTable(json: string): { readings: KernelReading[]; intact: boolean } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch (err) {
-    throw new SluiceError('ERR_KERNEL_QUOTA', 'nft printed something that is not JSON', { cause: err });
+/** The dump → the readings, and whether the table's maps and chains are all there (else it is replaced). */
+export function parseCounterTable(json: string | Uint8Array): { readings: KernelReading[]; intact: boolean } {
+  const dump = scanCounterDump(json);
+  const readings: KernelReading[] = [];
+  for (let k = 0; k < dump.count; k++) {
+    readings.push({
+      mac: dump.mac(k),
+      epoch: dump.epoch[k]!,
+      downBytes: dump.downBytes[k]!,
+      upBytes: dump.upBytes[k]!,
+      ip: dump.ip(k),
+    });
   }
-  const items = (doc as { nftables?: unknown } | null)?.nftables;
-  if (!Array.isArray(items)) throw new SluiceError('ERR_KERNEL_QUOTA', 'nft JSON without an nftables array');
-  let tableHandle = 0;
-  const parts = new Set<string>();
-  const pairs = new Map<string, { up?: { h: number; b: number }; down?: { h: number; b: number } }>();
-  const ipOf = new Map<string, string>();
-  for (const item of items as Array<Record<string, Record<string, unknown> | undefined> | null>) {
-    if (item === null || typeof item !== 'object') continue;
-    const table = item['table'];
-    if (table !== undefined && table['name'] === COUNTER_TABLE && table['family'] === 'inet')
-      tableHandle = Number(table['handle']) || 0;
-    const map = item['map'];
-    if (map !== undefined && map['table'] === COUNTER_TABLE) parts.add(`map ${String(map['name'])}`);
-    const chain = item['chain'];
-    if (chain !== undefined && chain['table'] === COUNTER_TABLE) parts.add(`chain ${String(chain['name'])}`);
-    if (map !== undefined && map['table'] === COUNTER_TABLE && map['name'] === 'cdown' && Array.isArray(map['elem'])) {
-      for (const e of map['elem'] as unknown[])
-        if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string') ipOf.set(e[1], e[0]);
-    }
-    const c = item['counter'];
-    if (c === undefined || c['table'] !== COUNTER_TABLE || typeof c['name'] !== 'string') continue;
-    const m = NAME.exec(c['name']);
-    const bytes = Number(c['bytes']);
-    const handle = Number(c['handle']);
-    if (m === null || !Number.isSafeInteger(bytes) || bytes < 0 || !Number.isSafeInteger(handle)) continue;
-    const pair = pairs.get(m[2]!) ?? {};
-    pair[m[1] === 'u' ? 'up' : 'down'] = { h: handle, b: bytes };
-    pairs.set(m[2]!, pair);
-  }
-  const out: KernelReading[] = [];
-  for (const [hex, { up, down }] of pairs) {
-    if (up === undefined || down === undefined) continue;
-    const mac = hex.replace(/(..)(?!$)/g, '$1:');
-    // Never 0 (a portal's "no token"); the table's handle too, so a table made again with the same counter handles
-    // is still a new epoch.
-    const epoch = (Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down.h, 0x85ebca6b) ^ up.h) | 1;
-    out.push({ mac, epoch, downBytes: down.b, upBytes: up.b, ip: ipOf.get(downCounterName(mac)) ?? '' });
-  }
-  return {
-    readings: out,
-    intact:
-      tableHandle !== 0 && ['map cup', 'map cdown', 'chain count_up', 'chain count_down'].every((p) => parts.has(p)),
-  };
+  return { readings, intact: dump.intact };
 }

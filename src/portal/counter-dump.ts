@@ -37,12 +37,22 @@ export class NftDumpError extends SluiceError {
  * every key, and this runs for every client each tick.
  */
 class MacIndex {
-  private hi = new Int32Array(64);
-  private lo = new Int32Array(64);
+  private hi: Int32Array;
+  private lo: Int32Array;
   /** index + 1; 0 is empty. */
-  private at = new Int32Array(64);
-  private mask = 63;
+  private at: Int32Array;
+  private mask: number;
   private size = 0;
+
+  /** `expected`: about how many MACs it will hold (it grows past that). */
+  constructor(expected = 32) {
+    let size = 64;
+    while (size < expected * 2) size *= 2;
+    this.hi = new Int32Array(size);
+    this.lo = new Int32Array(size);
+    this.at = new Int32Array(size);
+    this.mask = size - 1;
+  }
 
   private static bucket(hi: number, lo: number, mask: number): number {
     return (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) ^ (lo >>> 15)) & mask;
@@ -94,7 +104,12 @@ export class Slots {
   readonly downBytes: number[] = [];
   readonly ipStart: number[] = [];
   readonly ipEnd: number[] = [];
-  private readonly index = new MacIndex();
+  private readonly index: MacIndex;
+
+  /** `expected`: about how many clients (from the dump's size). */
+  constructor(expected: number) {
+    this.index = new MacIndex(expected);
+  }
 
   /** The MAC's slot, or -1. `hint`: the slot it is likely in, checked first. */
   find(hi: number, lo: number, hint: number): number {
@@ -122,14 +137,16 @@ export class Slots {
  * pairs left out).
  */
 export class CounterDump {
-  readonly macHi: number[] = [];
-  readonly macLo: number[] = [];
+  readonly macHi: readonly number[];
+  readonly macLo: readonly number[];
   /** The counters' epoch (KernelReading.epoch). */
   readonly epoch: number[] = [];
-  readonly downBytes: number[] = [];
-  readonly upBytes: number[] = [];
-  private readonly ipStart: number[] = [];
-  private readonly ipEnd: number[] = [];
+  readonly downBytes: readonly number[];
+  readonly upBytes: readonly number[];
+  private readonly ipStart: readonly number[];
+  private readonly ipEnd: readonly number[];
+  /** The scan's slots when every one has both counters (the usual case): their arrays and index are used as they are. */
+  private readonly whole: Slots | undefined;
   private index: MacIndex | undefined;
 
   constructor(
@@ -139,19 +156,24 @@ export class CounterDump {
     readonly intact: boolean,
     slots: Slots,
   ) {
-    for (let k = 0; k < slots.hi.length; k++) {
-      const up = slots.upHandle[k]!;
-      const down = slots.downHandle[k]!;
-      if (up < 0 || down < 0) continue;
-      this.macHi.push(slots.hi[k]!);
-      this.macLo.push(slots.lo[k]!);
+    let k = 0;
+    while (k < slots.hi.length && slots.upHandle[k]! >= 0 && slots.downHandle[k]! >= 0) k++;
+    const whole = k === slots.hi.length;
+    const pick = (from: readonly number[]): number[] =>
+      from.filter((_, s) => slots.upHandle[s]! >= 0 && slots.downHandle[s]! >= 0);
+    this.whole = whole ? slots : undefined;
+    this.macHi = whole ? slots.hi : pick(slots.hi);
+    this.macLo = whole ? slots.lo : pick(slots.lo);
+    this.downBytes = whole ? slots.downBytes : pick(slots.downBytes);
+    this.upBytes = whole ? slots.upBytes : pick(slots.upBytes);
+    this.ipStart = whole ? slots.ipStart : pick(slots.ipStart);
+    this.ipEnd = whole ? slots.ipEnd : pick(slots.ipEnd);
+    const ups = whole ? slots.upHandle : pick(slots.upHandle);
+    const downs = whole ? slots.downHandle : pick(slots.downHandle);
+    for (let c = 0; c < ups.length; c++) {
       // Never 0 (a portal's "no token"); the table's handle too, so a table made again with the same counter handles
       // is still a new epoch.
-      this.epoch.push((Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(down, 0x85ebca6b) ^ up) | 1);
-      this.downBytes.push(slots.downBytes[k]!);
-      this.upBytes.push(slots.upBytes[k]!);
-      this.ipStart.push(slots.ipStart[k]!);
-      this.ipEnd.push(slots.ipEnd[k]!);
+      this.epoch.push((Math.imul(tableHandle + 1, 0x9e3779b1) ^ Math.imul(downs[c]!, 0x85ebca6b) ^ ups[c]!) | 1);
     }
   }
 
@@ -173,6 +195,7 @@ export class CounterDump {
 
   /** The client's index, -1 when the dump has no counters for it. */
   indexOf(hi: number, lo: number): number {
+    if (this.whole !== undefined) return this.whole.find(hi, lo, -1);
     if (this.index === undefined) {
       this.index = new MacIndex();
       for (let k = 0; k < this.macHi.length; k++) this.index.add(this.macHi[k]!, this.macLo[k]!, k);

@@ -19,14 +19,11 @@
  * Lenient where the JSON.parse parser was (test/portal/nft-dump-reference.ts): counters of another table or with
  * another name, half pairs and map elements that are not two strings are left out.
  */
-import { CounterDump, NftDumpError, Slots, type NftDumpReason } from './counter-dump.ts';
-import { hexValue } from './mac-parts.ts';
+import { CounterDump, Slots } from './counter-dump.ts';
+import { ascii, equals, JsonCursor, Literal } from './json-cursor.ts';
 
 const TABLE = 'sluice_count';
-/** nft's own output nests 7 deep (a rule's expressions); JSON.parse would take any depth. */
-const MAX_DEPTH = 32;
 
-const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const K_NFTABLES = ascii('nftables');
 const K_COUNTER = ascii('counter');
 const K_TABLE = ascii('table');
@@ -44,6 +41,25 @@ const V_CUP = ascii('cup');
 const V_CDOWN = ascii('cdown');
 const V_COUNT_UP = ascii('count_up');
 const V_COUNT_DOWN = ascii('count_down');
+/** What nft prints, for the fast paths (JsonCursor.literal). */
+const Q_COUNTER = new Literal('"counter":');
+const Q_FIELDS: ReadonlyArray<[Literal, number]> = [
+  [new Literal('"family":'), 32],
+  [new Literal('"name":'), 1],
+  [new Literal('"table":'), 2],
+  [new Literal('"handle":'), 4],
+  [new Literal('"packets":'), 16],
+  [new Literal('"bytes":'), 8],
+];
+const Q_TABLE = new Literal(`"${TABLE}"`);
+/** A counter item of the table exactly as nft prints it, around its name's kind and MAC and its three counts. */
+const T_HEAD = new Literal('{"counter": {"family": "inet", "name": "c');
+const T_NAME_END = new Literal(`", "table": "${TABLE}", "handle": `);
+const T_PACKETS = new Literal(', "packets": ');
+const T_BYTES = new Literal(', "bytes": ');
+const T_END = new Literal('}}');
+const E_MID = new Literal('", "c');
+const E_END = new Literal('"]');
 
 /** `nft -j list table inet sluice_count`'s output → its counters. Throws NftDumpError. */
 export function scanCounterDump(dump: Uint8Array | string): CounterDump {
@@ -51,10 +67,32 @@ export function scanCounterDump(dump: Uint8Array | string): CounterDump {
   return new Scan(bytes).document();
 }
 
-function equals(b: Uint8Array, start: number, end: number, key: Uint8Array): boolean {
-  if (end - start !== key.length) return false;
-  for (let k = 0; k < key.length; k++) if (b[start + k] !== key[k]) return false;
-  return true;
+/** An item's key: 1 counter, 2 table, 4 map, 8 chain, 0 another (skipped). */
+function itemKind(b: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 7:
+      return equals(b, s, e, K_COUNTER) ? 1 : 0;
+    case 5:
+      return equals(b, s, e, K_TABLE) ? 2 : equals(b, s, e, K_CHAIN) ? 8 : 0;
+    case 3:
+      return equals(b, s, e, K_MAP) ? 4 : 0;
+  }
+  return 0;
+}
+
+/** A counter's field: 1 name, 2 table, 4 handle, 8 bytes, 16 packets, 32 family, 0 another (skipped). */
+function counterField(b: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 4:
+      return equals(b, s, e, K_NAME) ? 1 : 0;
+    case 5:
+      return equals(b, s, e, K_TABLE) ? 2 : equals(b, s, e, K_BYTES) ? 8 : 0;
+    case 6:
+      return equals(b, s, e, K_HANDLE) ? 4 : equals(b, s, e, K_FAMILY) ? 32 : 0;
+    case 7:
+      return equals(b, s, e, K_PACKETS) ? 16 : 0;
+  }
+  return 0;
 }
 
 /** A sluice counter's name, `cu_` or `cd_` and 12 lowercase hex digits (kernel-counters.ts) → 'u' or 'd', or 0. */
@@ -76,189 +114,22 @@ function macHalf(b: Uint8Array, from: number, digits: number): number {
   return v;
 }
 
-class Scan {
-  private i = 0;
-  private readonly n: number;
-  /** The last string read: its content's bytes [s, e), and whether it holds an escape. */
-  private s = 0;
-  private e = 0;
-  private escaped = false;
-  private readonly slots = new Slots();
-  /** cdown's elements: each counter name's slot hint, MAC parts and address bytes, resolved once all are read. */
-  private readonly elems: number[] = [];
+class Scan extends JsonCursor {
+  private readonly slots: Slots;
+  /** cdown's elements read before their counters (nft prints the counters first): MAC parts, address bytes, order. */
+  private readonly early: number[] = [];
+  /** The elements of the map being read that name a download counter: MAC parts and address bytes. */
+  private readonly pending: number[] = [];
+  /** Elements read so far: the order of the last one each slot took its address from (the last one wins). */
+  private elemSeq = 0;
+  private readonly ipSeq: number[] = [];
   private tableHandle = -1;
   private readonly parts = new Set<string>();
 
-  constructor(private readonly b: Uint8Array) {
-    this.n = b.length;
-  }
-
-  private fail(reason: NftDumpReason, message: string, at = this.i): never {
-    throw new NftDumpError(reason, message, at);
-  }
-
-  /** Skips whitespace; returns the next byte, failing at the end. */
-  private peek(): number {
-    const b = this.b;
-    let i = this.i;
-    let c = b[i];
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i];
-    this.i = i;
-    if (i >= this.n) this.fail('truncated', 'it ends too early');
-    return c!;
-  }
-
-  private expect(c: number): void {
-    if (this.peek() !== c) this.fail('not-json', `expected ${String.fromCharCode(c)}`);
-    this.i++;
-  }
-
-  /** After a member: true if another follows (the comma is consumed), false at `close` (consumed too). */
-  private more(close: number): boolean {
-    const c = this.peek();
-    this.i++;
-    if (c === 0x2c) return true;
-    if (c === close) return false;
-    return this.fail('not-json', `expected , or ${String.fromCharCode(close)}`, this.i - 1);
-  }
-
-  /** At an opening quote: reads the string into s, e and escaped. */
-  private string(): void {
-    const b = this.b;
-    const n = this.n;
-    const s = this.i + 1;
-    let i = s;
-    let escaped = false;
-    for (;;) {
-      if (i >= n) this.fail('truncated', 'a string runs past the end', s - 1);
-      const c = b[i]!;
-      if (c === 0x22) break;
-      if (c === 0x5c) {
-        escaped = true;
-        i = this.escape(i);
-      } else if (c < 0x20) this.fail('not-json', 'a control character in a string', i);
-      else i++;
-    }
-    this.s = s;
-    this.e = i;
-    this.escaped = escaped;
-    this.i = i + 1;
-  }
-
-  /** i at a backslash: returns the index after its escape sequence. */
-  private escape(i: number): number {
-    if (i + 1 >= this.n) this.fail('truncated', 'a string runs past the end', i);
-    const c = this.b[i + 1]!;
-    if (c === 0x75) {
-      for (let k = i + 2; k < i + 6; k++) {
-        if (k >= this.n) this.fail('truncated', 'a string runs past the end', k);
-        if (hexValue(this.b[k]!) < 0) this.fail('not-json', 'a bad \\u escape', i);
-      }
-      return i + 6;
-    }
-    // " \ / b f n r t
-    if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74)
-      return i + 2;
-    return this.fail('not-json', 'a bad escape', i);
-  }
-
-  /** A key, or a string value the scan reads: one with an escape is refused, its bytes are not its value. */
-  private plain(what: string): void {
-    if (this.peek() !== 0x22) this.fail('shape', `${what} is not a string`);
-    this.string();
-    if (this.escaped) this.fail('escape', `an escape in ${what}`, this.s);
-  }
-
-  private key(): void {
-    this.plain('a key');
-    this.expect(0x3a);
-  }
-
-  /** A count: a plain non-negative integer below 2^53. */
-  private count(what: string): number {
-    const c = this.peek();
-    const b = this.b;
-    const n = this.n;
-    const start = this.i;
-    if (c === 0x2d) this.fail('bad-number', `${what} is negative`);
-    if (c < 0x30 || c > 0x39) this.fail('shape', `${what} is not a number`);
-    let i = start;
-    let v = 0;
-    let d = c - 0x30;
-    while (d >= 0 && d <= 9) {
-      v = v * 10 + d;
-      d = ++i < n ? b[i]! - 0x30 : -1;
-    }
-    if (i >= n) this.fail('truncated', 'it ends too early', i);
-    if (b[start] === 0x30 && i - start > 1) this.fail('not-json', 'a leading zero', start);
-    const after = b[i];
-    if (after === 0x2e || after === 0x65 || after === 0x45) this.fail('bad-number', `${what} is not an integer`, i);
-    // 16 digits at most: then v is exact up to 2^53 - 1, and anything above it compares above.
-    if (i - start > 16 || v > Number.MAX_SAFE_INTEGER) this.fail('bad-number', `${what} is beyond 2^53`, start);
-    this.i = i;
-    return v;
-  }
-
-  /** Any JSON value, checked and skipped. */
-  private skip(depth: number): void {
-    const c = this.peek();
-    if (c === 0x22) return this.string();
-    if (c === 0x7b || c === 0x5b) {
-      if (depth >= MAX_DEPTH) this.fail('too-deep', 'nested deeper than nft prints');
-      const close = c + 2;
-      this.i++;
-      if (this.peek() === close) {
-        this.i++;
-        return;
-      }
-      do {
-        if (c === 0x7b) {
-          if (this.peek() !== 0x22) this.fail('not-json', 'expected a key');
-          this.string();
-          this.expect(0x3a);
-        }
-        this.skip(depth + 1);
-      } while (this.more(close));
-      return;
-    }
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
-    for (const word of ['true', 'false', 'null']) {
-      if (c === word.charCodeAt(0)) {
-        for (let k = 0; k < word.length; k++) {
-          if (this.i + k >= this.n) this.fail('truncated', 'it ends too early', this.i + k);
-          if (this.b[this.i + k] !== word.charCodeAt(k)) this.fail('not-json', 'not a JSON value');
-        }
-        this.i += word.length;
-        return;
-      }
-    }
-    this.fail('not-json', 'not a JSON value');
-  }
-
-  /** Any JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-  private number(): void {
-    const b = this.b;
-    let i = this.i;
-    const digits = (what: string): void => {
-      const from = i;
-      while (i < this.n && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-      if (i >= this.n) this.fail('truncated', 'it ends too early', i);
-      if (i === from) this.fail('not-json', `a number without ${what}`, i);
-    };
-    if (b[i] === 0x2d) i++;
-    const first = i;
-    digits('digits');
-    if (b[first] === 0x30 && i - first > 1) this.fail('not-json', 'a leading zero', first);
-    if (b[i] === 0x2e) {
-      i++;
-      digits('a fraction');
-    }
-    if (b[i] === 0x65 || b[i] === 0x45) {
-      i++;
-      if (b[i] === 0x2b || b[i] === 0x2d) i++;
-      digits('an exponent');
-    }
-    this.i = i;
+  constructor(b: Uint8Array) {
+    super(b);
+    // nft prints ~330 bytes per client (two counters, two map elements).
+    this.slots = new Slots(b.length / 330);
   }
 
   document(): CounterDump {
@@ -273,15 +144,12 @@ class Scan {
         this.expect(0x5b);
         if (this.peek() === 0x5d) this.i++;
         else
-          do this.item();
+          do if (!this.exactCounter()) this.item();
           while (this.more(0x5d));
       } while (this.more(0x7d));
     else this.i++;
     const end = this.i;
-    // Trailing whitespace (nft ends with a newline) is all that may follow.
-    let i = end;
-    while (i < this.n && (this.b[i] === 0x20 || this.b[i] === 0x0a || this.b[i] === 0x0d || this.b[i] === 0x09)) i++;
-    if (i < this.n) this.fail('not-json', 'bytes after the dump', i);
+    this.end();
     if (!seen) this.fail('shape', 'no nftables array', end);
     if (this.tableHandle < 0) this.fail('no-table', `no table inet ${TABLE}`, end);
     this.resolveElems();
@@ -298,29 +166,35 @@ class Scan {
     }
     let kinds = 0;
     do {
-      this.key();
-      const s = this.s;
-      const e = this.e;
-      const b = this.b;
-      const kind = equals(b, s, e, K_COUNTER)
-        ? 1
-        : equals(b, s, e, K_TABLE)
-          ? 2
-          : equals(b, s, e, K_MAP)
-            ? 4
-            : equals(b, s, e, K_CHAIN)
-              ? 8
-              : 0;
+      let kind: number;
+      this.peek();
+      let s = this.i;
+      if (this.literal(Q_COUNTER)) kind = 1;
+      else {
+        this.key();
+        s = this.s;
+        kind = itemKind(this.b, s, this.e);
+      }
       if (kind === 0) {
         this.skip(2);
         continue;
       }
       if ((kinds & kind) !== 0) this.fail('duplicate', 'an item with a key twice', s);
       kinds |= kind;
-      if (this.peek() !== 0x7b) this.fail('shape', `a ${String.fromCharCode(...b.subarray(s, e))} that is not an object`);
+      if (this.peek() !== 0x7b) this.fail('shape', `a ${kind === 1 ? 'counter' : 'table, map or chain'} not an object`);
       if (kind === 1) this.counter();
       else this.named(kind);
     } while (this.more(0x7d));
+  }
+
+  /** A counter's key, by the fast path when it is the one nft prints in this place (`order`), else read. */
+  private counterKey(order: number): number {
+    if (this.peek() === 0x22 && order < Q_FIELDS.length) {
+      const [lit, field] = Q_FIELDS[order]!;
+      if (this.literal(lit)) return field;
+    }
+    this.key();
+    return counterField(this.b, this.s, this.e);
   }
 
   /** A counter's object; its six fields in any order. */
@@ -328,6 +202,7 @@ class Scan {
     const at = this.i;
     this.i++;
     let fields = 0;
+    let order = 0;
     let nameS = 0,
       nameE = 0,
       ours = false,
@@ -335,48 +210,94 @@ class Scan {
       bytes = 0;
     if (this.peek() === 0x7d) this.fail('missing-field', 'a counter without its fields');
     do {
-      this.key();
-      const b = this.b;
-      const s = this.s;
-      const e = this.e;
-      let field = 0;
-      if (equals(b, s, e, K_NAME)) {
-        field = 1;
-        this.plain('a counter name');
-        nameS = this.s;
-        nameE = this.e;
-      } else if (equals(b, s, e, K_TABLE)) {
-        field = 2;
-        this.plain("a counter's table");
-        ours = equals(b, this.s, this.e, V_TABLE);
-      } else if (equals(b, s, e, K_HANDLE)) {
-        field = 4;
-        handle = this.count("a counter's handle");
-      } else if (equals(b, s, e, K_BYTES)) {
-        field = 8;
-        bytes = this.count("a counter's bytes");
-      } else if (equals(b, s, e, K_PACKETS)) {
-        field = 16;
-        this.count("a counter's packets");
-      } else if (equals(b, s, e, K_FAMILY)) {
-        field = 32;
-        this.plain("a counter's family");
-      } else this.skip(3);
+      const s = this.i;
+      const field = this.counterKey(order++);
+      switch (field) {
+        case 1:
+          this.plain('a counter name');
+          nameS = this.s;
+          nameE = this.e;
+          break;
+        case 2:
+          if (this.peek() === 0x22 && this.literal(Q_TABLE)) ours = true;
+          else {
+            this.plain("a counter's table");
+            ours = equals(this.b, this.s, this.e, V_TABLE);
+          }
+          break;
+        case 4:
+          handle = this.count("a counter's handle");
+          break;
+        case 8:
+          bytes = this.count("a counter's bytes");
+          break;
+        case 16:
+          this.count("a counter's packets");
+          break;
+        case 32:
+          this.plain("a counter's family");
+          break;
+        default:
+          this.skip(3);
+      }
       if ((fields & field) !== 0) this.fail('duplicate', 'a counter field twice', s);
       fields |= field;
     } while (this.more(0x7d));
-    if (fields !== 63) this.fail('missing-field', 'a counter without its family, name, table, handle, packets or bytes', at);
+    if (fields !== 63) this.fail('missing-field', 'a counter without one of its six fields', at);
     if (!ours) return;
     const kind = counterKind(this.b, nameS, nameE);
     const hi = kind === 0 ? -1 : macHalf(this.b, nameS + 3, 4);
     const lo = hi < 0 ? -1 : macHalf(this.b, nameS + 7, 8);
-    if (lo < 0) return;
+    if (lo >= 0) this.record(kind, hi, lo, handle, bytes, nameS);
+  }
+
+  /**
+   * The fast path: a counter item of the table exactly as nft prints it (T_HEAD…), read in a few word compares, with
+   * the same checks as counter(). False, with nothing read, at the first byte that differs: then item() reads it.
+   */
+  private exactCounter(): boolean {
+    const b = this.b;
+    const start = this.i;
+    if (b[start] !== 0x7b) this.peek();
+    const at = this.i;
+    if (!this.literal(T_HEAD)) return false;
+    const nameS = this.i - 1;
+    const kind = b[nameS + 1];
+    const hi = (kind === 0x75 || kind === 0x64) && b[nameS + 2] === 0x5f ? macHalf(b, nameS + 3, 4) : -1;
+    const lo = hi < 0 ? -1 : macHalf(b, nameS + 7, 8);
+    this.i = nameS + 15;
+    let handle = -1,
+      packets = -1,
+      bytes = -1;
+    if (lo >= 0 && this.literal(T_NAME_END)) handle = this.digits();
+    if (handle >= 0 && this.literal(T_PACKETS)) packets = this.digits();
+    if (packets >= 0 && this.literal(T_BYTES)) bytes = this.digits();
+    if (bytes < 0 || !this.literal(T_END)) {
+      this.i = at;
+      return false;
+    }
+    this.record(kind!, hi, lo, handle, bytes, nameS);
+    return true;
+  }
+
+  /** A count as nft prints it (1 to 15 digits, no leading zero), or -1 with the cursor anywhere: count() will say. */
+  private digits(): number {
+    const b = this.b;
+    const start = this.i;
+    let i = start;
+    let v = 0;
+    for (let d = b[i]! - 0x30; d >= 0 && d <= 9 && i < this.n; d = b[++i]! - 0x30) v = v * 10 + d;
+    this.i = i;
+    return i === start || i - start > 15 || (b[start] === 0x30 && i - start > 1) ? -1 : v;
+  }
+
+  /** A counter of the table, `kind` 'u' or 'd', named after this MAC. */
+  private record(kind: number, hi: number, lo: number, handle: number, bytes: number, at: number): void {
     const slots = this.slots;
-    const last = slots.hi.length - 1;
-    let k = slots.find(hi, lo, last);
+    let k = slots.find(hi, lo, slots.hi.length - 1);
     if (k < 0) k = slots.add(hi, lo);
     const handles = kind === 0x75 ? slots.upHandle : slots.downHandle;
-    if (handles[k]! >= 0) this.fail('duplicate', 'a counter twice', nameS);
+    if (handles[k]! >= 0) this.fail('duplicate', 'a counter twice', at);
     handles[k] = handle;
     (kind === 0x75 ? slots.upBytes : slots.downBytes)[k] = bytes;
   }
@@ -390,8 +311,8 @@ class Scan {
       family = false,
       table = false,
       handle = -1,
-      elem = -1,
       fields = 0;
+    this.pending.length = 0;
     if (this.peek() !== 0x7d)
       do {
         this.key();
@@ -417,9 +338,8 @@ class Scan {
           handle = this.count("the table's handle");
         } else if (kind === 4 && equals(b, s, e, K_ELEM)) {
           field = 8;
-          this.peek();
-          elem = this.i;
-          this.skip(3);
+          if (this.peek() === 0x5b) this.elements();
+          else this.skip(3);
         } else this.skip(3);
         if ((fields & field) !== 0) this.fail('duplicate', 'a field twice', s);
         fields |= field;
@@ -438,66 +358,111 @@ class Scan {
     if (kind === 4 && equals(b, nameS, nameE, V_CUP)) this.parts.add('map cup');
     if (kind === 4 && equals(b, nameS, nameE, V_CDOWN)) {
       this.parts.add('map cdown');
-      if (elem >= 0 && b[elem] === 0x5b) this.elements(elem);
+      this.addresses();
     }
     if (kind === 8 && equals(b, nameS, nameE, V_COUNT_UP)) this.parts.add('chain count_up');
     if (kind === 8 && equals(b, nameS, nameE, V_COUNT_DOWN)) this.parts.add('chain count_down');
   }
 
-  /** cdown's `elem`, already checked by skip(): each [address, counter name] pair that names a download counter. */
-  private elements(at: number): void {
-    const end = this.i;
-    this.i = at + 1;
-    let hint = 0;
-    if (this.peek() === 0x5d) this.i++;
-    else
-      do {
-        if (this.peek() !== 0x5b) {
-          this.skip(4);
-          continue;
-        }
-        this.i++;
-        let strings = 0;
-        let ipS = 0,
-          ipE = 0,
-          nameS = 0,
-          nameE = 0;
-        if (this.peek() === 0x5d) this.i++;
-        else
-          do {
-            if (strings < 2 && this.peek() === 0x22) {
-              this.plain('a map element');
-              if (strings === 0) {
-                ipS = this.s;
-                ipE = this.e;
-              } else {
-                nameS = this.s;
-                nameE = this.e;
-              }
-              strings++;
+  /**
+   * A map's `elem`, at its '[': every element checked; each [address, counter name] pair that names a download
+   * counter is kept in `pending` (used if the map is cdown).
+   */
+  private elements(): void {
+    this.i++;
+    if (this.peek() === 0x5d) {
+      this.i++;
+      return;
+    }
+    do {
+      if (this.peek() !== 0x5b) {
+        this.skip(4);
+        continue;
+      }
+      if (this.exactElement()) continue;
+      this.i++;
+      let strings = 0;
+      let ipS = 0,
+        ipE = 0,
+        nameS = 0,
+        nameE = 0;
+      if (this.peek() === 0x5d) this.i++;
+      else
+        do {
+          if (strings < 2 && this.peek() === 0x22) {
+            this.plain('a map element');
+            if (strings === 0) {
+              ipS = this.s;
+              ipE = this.e;
             } else {
-              strings = strings < 2 ? 3 : strings;
-              this.skip(5);
+              nameS = this.s;
+              nameE = this.e;
             }
-          } while (this.more(0x5d));
-        if (strings < 2 || strings === 3 || counterKind(this.b, nameS, nameE) !== 0x64) continue;
-        const hi = macHalf(this.b, nameS + 3, 4);
-        const lo = hi < 0 ? -1 : macHalf(this.b, nameS + 7, 8);
-        if (lo < 0) continue;
-        this.elems.push(hi, lo, ipS, ipE, hint++);
-      } while (this.more(0x5d));
-    this.i = end;
+            strings++;
+          } else {
+            strings = strings < 2 ? 3 : strings;
+            this.skip(5);
+          }
+        } while (this.more(0x5d));
+      if (strings < 2 || strings === 3 || counterKind(this.b, nameS, nameE) !== 0x64) continue;
+      const hi = macHalf(this.b, nameS + 3, 4);
+      const lo = hi < 0 ? -1 : macHalf(this.b, nameS + 7, 8);
+      if (lo >= 0) this.pending.push(hi, lo, ipS, ipE);
+    } while (this.more(0x5d));
   }
 
-  /** Each client's address from cdown, once every counter is known (the last element for a name wins). */
+  /** The fast path: an element exactly as nft prints it, `["10.0.0.2", "cd_020000000001"]`; false with nothing read. */
+  private exactElement(): boolean {
+    const b = this.b;
+    const n = this.n;
+    const at = this.i;
+    if (b[at + 1] !== 0x22) return false;
+    const ipS = at + 2;
+    let j = ipS;
+    let c = b[j];
+    while (j < n && c !== 0x22 && c !== 0x5c && c! >= 0x20) c = b[++j];
+    if (j >= n || c !== 0x22) return false;
+    this.i = j;
+    if (!this.literal(E_MID)) {
+      this.i = at;
+      return false;
+    }
+    const nameS = this.i - 1;
+    const kind = b[nameS + 1];
+    const hi = (kind === 0x75 || kind === 0x64) && b[nameS + 2] === 0x5f ? macHalf(b, nameS + 3, 4) : -1;
+    const lo = hi < 0 ? -1 : macHalf(b, nameS + 7, 8);
+    this.i = nameS + 15;
+    if (lo < 0 || !this.literal(E_END)) {
+      this.i = at;
+      return false;
+    }
+    if (kind === 0x64) this.pending.push(hi, lo, ipS, j);
+    return true;
+  }
+
+  /** cdown's elements kept by elements(): each client's address (the last element for a counter wins). */
+  private addresses(): void {
+    const p = this.pending;
+    for (let k = 0; k < p.length; k += 4) {
+      const seq = ++this.elemSeq;
+      const slot = this.slots.find(p[k]!, p[k + 1]!, k >> 2);
+      if (slot >= 0) this.address(slot, p[k + 2]!, p[k + 3]!, seq);
+      else this.early.push(p[k]!, p[k + 1]!, p[k + 2]!, p[k + 3]!, seq);
+    }
+  }
+
+  private address(slot: number, start: number, end: number, seq: number): void {
+    this.slots.ipStart[slot] = start;
+    this.slots.ipEnd[slot] = end;
+    this.ipSeq[slot] = seq;
+  }
+
+  /** The elements read before their counters, once every counter is known, unless a later one was read after. */
   private resolveElems(): void {
-    const e = this.elems;
-    const slots = this.slots;
+    const e = this.early;
     for (let k = 0; k < e.length; k += 5) {
-      const slot = slots.find(e[k]!, e[k + 1]!, e[k + 4]!);
-      if (slot < 0) continue;
-      slots.ipStart[slot] = e[k + 2]!;
-      slots.ipEnd[slot] = e[k + 3]!;
+      const slot = this.slots.find(e[k]!, e[k + 1]!, -1);
+      if (slot >= 0 && (this.ipSeq[slot] ?? 0) < e[k + 4]!) this.address(slot, e[k + 2]!, e[k + 3]!, e[k + 4]!);
     }
   }
 }

@@ -252,6 +252,9 @@ const SIZE_REASONS: Record<string, string> = {
     "the kernel quota's keeper: the installed quotas, the serialised batches and the rebuild after a failed " +
     'one share its one view of the table; the nft scripts and parsers (kernel-quota-nft.ts) and the command ' +
     'runner (nft-run.ts) are apart',
+  'src/portal/nft-scan.ts':
+    "one wire format (nft's counter dump): each item's fast path for nft's exact layout beside the general reading " +
+    'it must agree with, read together; the JSON cursor and the result (json-cursor, counter-dump) are apart',
   'src/portal/runner.ts':
     'one ndsctl queue: the FIFO, the bounded attempt, the busy retry and the socket path share its ' +
     'one-at-a-time state; spawning (command.ts) and the socket transport (socket-transport.ts) are apart',

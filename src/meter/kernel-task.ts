@@ -213,7 +213,9 @@ export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
 async function readDump(
   argv: readonly string[],
   timeoutMs: number,
-): Promise<{ ok: true; bytes: Buffer } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }> {
+): Promise<
+  { ok: true; bytes: Buffer } | { ok: false; problem: FetchProblem | 'counters-unreadable'; message: string }
+> {
   if (argv.length === 0) return { ok: false, problem: 'failed', message: 'empty nft command' };
   const chunks: Buffer[] = [];
   let size = 0;

@@ -1,8 +1,8 @@
 /**
  * A tick's accounting from the kernel's counters (portal/kernel-counters.ts) instead of a portal listing: the worker
  * reads one `nft -j list table` dump (portal/nft-scan.ts) and feeds each client the portal last listed to the same
- * epoch accountant, so the rules of epochs.ts hold unchanged (a counter lower than the base, or made again, is a new epoch counted from 0;
- * a client gone from the list departs). Pure: no I/O (runs in the usage worker).
+ * epoch accountant, so the rules of epochs.ts hold unchanged (a counter lower than the base, or made again, is a new
+ * epoch counted from 0; a client gone from the list departs). Pure: no I/O (runs in the usage worker).
  *
  * The token the table keeps for such a client is the counters' epoch (KernelReading.epoch), never the portal's token:
  * a re-auth by the portal does not reset the kernel's counters, so counting it as a new epoch would bill the whole

@@ -145,7 +145,7 @@ export class CounterDump {
   readonly upBytes: readonly number[];
   private readonly ipStart: readonly number[];
   private readonly ipEnd: readonly number[];
-  /** The scan's slots when every one has both counters (the usual case): their arrays and index are used as they are. */
+  /** The scan's slots when every one has both counters (the usual case): their arrays and index serve as they are. */
   private readonly whole: Slots | undefined;
   private index: MacIndex | undefined;
 

@@ -55,7 +55,6 @@ export {
   countLines,
   moveLines,
   uncountLines,
-  parseCounterDump,
   parseCounterTable,
   upCounterName,
   downCounterName,
@@ -63,7 +62,7 @@ export {
 } from './kernel-counters.ts';
 export { KernelCounters, type KernelCountersOptions } from './kernel-counting.ts';
 export { scanCounterDump } from './nft-scan.ts';
-export { NftDumpError, type CounterDump, type NftDumpReason } from './counter-dump.ts';
+export type { CounterDump } from './counter-dump.ts';
 // Speed tiers: rates as text, and the kernel's per-client limits (HTB classes + sluice's nft table).
 export {
   formatRate,

@@ -3,7 +3,7 @@
  * `inet sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters in
  * a few ms whatever their number, where each `ndsctl json` costs openNDS ≈ 22 ms of CPU per listed client
  * (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side only: the table, one client's
- * lines, and the dump's readings (portal/nft-scan.ts reads it; portal/kernel-counting.ts keeps the table in the kernel).
+ * lines, and the dump's readings (portal/nft-scan.ts reads the dump; portal/kernel-counting.ts keeps the table).
  *
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.

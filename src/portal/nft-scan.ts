@@ -3,21 +3,23 @@
  * meter reads every tick, 3.3 MB for 10,000 clients, where JSON.parse built a tree of 40,000 objects to keep six
  * numbers per client (docs/performance.md, "The kernel path's row").
  *
- * The shape, as nft 1.0.6 prints it (test/fixtures/nft/ holds its real output): one line `{"nftables": [item, …]}`,
- * jansson's ", " and ": " separators, each item an object of one key: `metainfo`, `table`, each `counter` (family, name,
- * table, handle, packets, bytes, a comment if it has one), the two `map`s (`elem`: [address, counter name] pairs, absent
- * when empty), the `chain`s and their `rule`s. The scanner is a whole JSON tokenizer (whitespace, field order and any
- * other item are free, and skipped values are checked too), and reads only what the accounting needs: each counter of
- * the table, the address `cdown` maps it on, the table's handle, and whether its maps and chains are there.
+ * The shape, as nft 1.0.6 prints it (test/fixtures/nft/ holds its real output): one line `{"nftables": [item, …]}`
+ * with jansson's ", " and ": " separators; each item an object of one key: `metainfo`, `table`, each `counter`
+ * (family, name, table, handle, packets, bytes, a comment if it has one), the two `map`s (`elem`: [address, counter
+ * name] pairs, absent when empty), the `chain`s and their `rule`s. The scanner is a whole JSON tokenizer (whitespace,
+ * field order and any other item are free, and skipped values are checked too), and reads only what the accounting
+ * needs: each counter of the table, the address `cdown` maps it on, the table's handle, and whether its maps and
+ * chains are there. A counter item and a map element exactly as nft lays them out are read by a fast path (a few word
+ * compares); anything else, by the general one, which gives the same.
  *
- * It never guesses: anything it cannot read exactly throws NftDumpError (code ERR_KERNEL_QUOTA, as JSON.parse's failure
- * did), never a partial reading. That is invalid or truncated JSON, bytes after it, a counter without one of its six
- * fields or with a field of the wrong type, a count that is negative, fractional or beyond 2^53, an escape in a string
- * it reads (its bytes would not be its value; nft's names never have one), a key twice in an object it reads (JSON.parse
- * keeps the last), the table twice or not at all, nesting deeper than nft's. There is no JSON.parse fallback: nft is the
- * only writer and prints none of these, and a dump that is refused is a skipped tick, as an unparsable one was.
- * Lenient where the JSON.parse parser was (test/portal/nft-dump-reference.ts): counters of another table or with
- * another name, half pairs and map elements that are not two strings are left out.
+ * It never guesses: anything it cannot read exactly throws NftDumpError (code ERR_KERNEL_QUOTA, as JSON.parse's
+ * failure did), never a partial reading. That is invalid or truncated JSON, bytes after it, a counter without one of
+ * its six fields or with a field of the wrong type, a count that is negative, fractional or beyond 2^53, an escape in
+ * a string it reads (its bytes would not be its value; nft's names never have one), a key twice in an object it reads
+ * (JSON.parse keeps the last), the table twice or not at all, nesting deeper than nft's. There is no JSON.parse
+ * fallback: nft is the only writer and prints none of these, and a dump that is refused is a skipped tick, as an
+ * unparsable one was. Lenient where the JSON.parse parser was (the contract: test/portal/nft-dump-reference.ts):
+ * counters of another table or with another name, half pairs and map elements that are not two strings are left out.
  */
 import { CounterDump, Slots } from './counter-dump.ts';
 import { ascii, equals, JsonCursor, Literal } from './json-cursor.ts';
@@ -141,7 +143,8 @@ class Scan extends JsonCursor {
         if (!equals(this.b, this.s, this.e, K_NFTABLES)) this.fail('shape', 'a key other than nftables', this.s);
         if (seen) this.fail('duplicate', 'nftables twice', this.s);
         seen = true;
-        this.expect(0x5b);
+        if (this.peek() !== 0x5b) this.fail('shape', 'nftables is not an array');
+        this.i++;
         if (this.peek() === 0x5d) this.i++;
         else
           do if (!this.exactCounter()) this.item();

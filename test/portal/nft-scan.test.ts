@@ -1,0 +1,307 @@
+// tier: fast
+// The nft counter dump's scanner (portal/nft-scan.ts) must read what JSON.parse reads (nft-dump-reference.ts writes
+// the contract on JSON.parse's tree) on real and generated dumps, and refuse, never guess, on everything else.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { NftDumpError, type CounterDump, type NftDumpReason } from '../../src/portal/counter-dump.ts';
+import { parseCounterTable } from '../../src/portal/kernel-counters.ts';
+import { scanCounterDump } from '../../src/portal/nft-scan.ts';
+import { prng } from '../../src/prng.ts';
+import { referenceDump, type ReferenceDump } from './nft-dump-reference.ts';
+
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../fixtures/nft/nft-1.0.6-${name}.json`, import.meta.url), 'utf8');
+const REAL = ['empty-table', '3-clients', '64-clients'].map((name) => [name, fixture(name)] as const);
+
+function scanned(text: string | Uint8Array): ReferenceDump | 'refused' {
+  let dump: CounterDump;
+  try {
+    dump = scanCounterDump(text);
+  } catch (err) {
+    if (err instanceof NftDumpError) return 'refused';
+    throw err;
+  }
+  const clients: ReferenceDump['clients'] = [];
+  for (let k = 0; k < dump.count; k++)
+    clients.push({
+      mac: dump.mac(k),
+      epoch: dump.epoch[k]!,
+      downBytes: dump.downBytes[k]!,
+      upBytes: dump.upBytes[k]!,
+      ip: dump.ip(k),
+    });
+  return { tableHandle: dump.tableHandle, intact: dump.intact, clients };
+}
+
+function refusal(text: string): NftDumpError {
+  try {
+    scanCounterDump(text);
+  } catch (err) {
+    if (err instanceof NftDumpError) return err;
+    throw err;
+  }
+  throw new Error(`accepted: ${text.slice(0, 200)}`);
+}
+
+test("real dumps of nft 1.0.6: the scanner reads what JSON.parse reads, the fixture's counts and addresses", () => {
+  for (const [name, text] of REAL) {
+    const reference = referenceDump(text);
+    assert.ok(reference !== 'refused', name);
+    assert.equal(scanned(text), reference, name);
+    assert.equal(scanned(Buffer.from(text)), reference, `${name} as bytes`);
+    assert.ok(reference.intact, name);
+  }
+  const { readings, intact } = parseCounterTable(fixture('3-clients'));
+  assert.ok(intact);
+  assert.equal(
+    readings.map(({ mac, downBytes, upBytes, ip }) => [mac, downBytes, upBytes, ip]),
+    [
+      ['02:00:00:00:00:0a', 3864, 6208, '10.0.0.10'],
+      ['02:00:00:00:00:0b', 6208, 3864, '10.0.0.11'],
+      ['aa:bb:cc:dd:ee:ff', 0, 0, ''],
+    ],
+    'the counter named other (with its comment) is not a client',
+  );
+  assert.is(parseCounterTable(fixture('64-clients')).readings.length, 64);
+  assert.equal(parseCounterTable(fixture('empty-table')), { readings: [], intact: true });
+});
+
+test('a dump cut anywhere is refused (truncated, or not JSON): never the readings of a part of it', () => {
+  for (const [name, text] of REAL) {
+    const end = text.trimEnd().length;
+    for (let cut = 0; cut < end; cut++) {
+      const err = refusal(text.slice(0, cut));
+      assert.ok(['truncated', 'not-json', 'shape'].includes(err.reason), `${name} cut at ${cut}: ${err.reason}`);
+    }
+    assert.equal(scanned(text.slice(0, end)), referenceDump(text), 'without its newline');
+  }
+});
+
+test('each refusal has its reason: missing fields, counts past 2^53, escapes, duplicates, the table', () => {
+  const counter = (fields: string): string =>
+    `{"nftables": [{"table": {"family": "inet", "name": "sluice_count", "handle": 2}}, {"counter": {${fields}}}]}`;
+  const full: Record<string, string> = {
+    family: '"inet"',
+    name: '"cu_020000000001"',
+    table: '"sluice_count"',
+    handle: '7',
+    packets: '1',
+    bytes: '9007199254740991',
+  };
+  const join = (o: Record<string, string>): string =>
+    Object.entries(o)
+      .map(([k, v]) => `"${k}": ${v}`)
+      .join(', ');
+  assert.is(scanned(counter(join(full))) === 'refused', false, '2^53 - 1 bytes is a count');
+  for (const key of Object.keys(full)) {
+    const { [key]: _, ...without } = full;
+    assert.is(refusal(counter(join(without))).reason, 'missing-field', `without ${key}`);
+  }
+  const cases: Array<[NftDumpReason, string]> = [
+    ['bad-number', counter(join({ ...full, bytes: '9007199254740992' }))],
+    ['bad-number', counter(join({ ...full, bytes: '123456789012345678901234567890' }))],
+    ['bad-number', counter(join({ ...full, bytes: '-1' }))],
+    ['bad-number', counter(join({ ...full, bytes: '5.0' }))],
+    ['bad-number', counter(join({ ...full, bytes: '5e3' }))],
+    ['not-json', counter(join({ ...full, bytes: '05' }))],
+    ['shape', counter(join({ ...full, bytes: '"5"' }))],
+    ['shape', counter(join({ ...full, name: '7' }))],
+    ['escape', counter(join({ ...full, name: '"cu_02000000000\\u0031"' }))],
+    ['escape', counter(join({ ...full, table: '"sluice\\u005fcount"' }))],
+    ['escape', counter(`${join(full)}, "\\u0062ytes": 1`)],
+    ['duplicate', counter(`${join(full)}, "bytes": 1`)],
+    ['duplicate', counter(join(full)).replace(']}', `, {"counter": {${join(full)}}}]}`)],
+    [
+      'duplicate',
+      counter(join(full)).replace(']}', ', {"table": {"family": "inet", "name": "sluice_count", "handle": 3}}]}'),
+    ],
+    ['duplicate', `{"nftables": [], "nftables": []}`],
+    ['no-table', `{"nftables": [{"counter": {${join(full)}}}]}`],
+    ['missing-field', `{"nftables": [{"table": {"family": "inet", "name": "sluice_count"}}]}`],
+    ['shape', `{"nftables": [{"table": {"family": "inet", "name": "sluice_count", "handle": 2}}, {"counter": 7}]}`],
+    ['shape', `{"nftables": {}}`],
+    ['shape', `{"nftables": [], "extra": 1}`],
+    ['shape', `{}`],
+    ['not-json', `{"nftables": [7]}`],
+    ['not-json', `${counter(join(full))} x`],
+    ['not-json', counter(join({ ...full, name: '"cu_02\n0000000001"' }))],
+    ['not-json', counter(`${join(full)}, "comment": "\\x"`)],
+    ['truncated', counter(join(full)).slice(0, -1)],
+    ['too-deep', counter(`${join(full)}, "x": ${'['.repeat(40)}${']'.repeat(40)}`)],
+    ['truncated', ''],
+    ['not-json', 'nft: not supported'],
+  ];
+  for (const [reason, text] of cases) {
+    const err = refusal(text);
+    assert.is(err.reason, reason, text);
+    assert.is(err.code, 'ERR_KERNEL_QUOTA');
+    assert.ok(err.at >= 0 && err.at <= text.length);
+  }
+  // What nft may print and the scanner does not read: escapes in a comment, any number in a rule.
+  const fine = counter(`${join(full)}, "comment": "a \\"quoted\\" \\\\ \\u00e9 comment", "x": [-1.5e3, 0, true, null]`);
+  assert.equal(scanned(fine), referenceDump(fine));
+});
+
+/** JSON as nft prints it, compact, indented, or with random whitespace. */
+function serialize(v: unknown, style: number, rnd: () => number): string {
+  const ws = (): string => (style === 3 ? [' ', '\n', '\t', '\r\n ', ''][Math.floor(rnd() * 5)]! : '');
+  const sep = style === 0 ? [', ', ': '] : style === 1 ? [',', ':'] : [', ', ': '];
+  const go = (x: unknown): string => {
+    if (Array.isArray(x)) return `[${ws()}${x.map(go).join(`${ws()}${sep[0]}${ws()}`)}${ws()}]`;
+    if (x !== null && typeof x === 'object')
+      return `{${ws()}${Object.entries(x)
+        .map(([k, y]) => `${JSON.stringify(k)}${ws()}${sep[1]}${ws()}${go(y)}`)
+        .join(`${ws()}${sep[0]}${ws()}`)}${ws()}}`;
+    return JSON.stringify(x);
+  };
+  return style === 2 ? JSON.stringify(v, null, 2) : go(v);
+}
+
+/** A random dump in nft's shape, with what nft could print around it and what a broken table could hold. */
+function generate(rnd: () => number): unknown {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const chance = (p: number): boolean => rnd() < p;
+  const shuffle = <T>(xs: T[]): T[] => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    }
+    return xs;
+  };
+  const object = (entries: Array<[string, unknown]>): Record<string, unknown> =>
+    Object.fromEntries(chance(0.2) ? shuffle(entries) : entries);
+  const hex = (): string => Array.from({ length: 12 }, () => pick('0123456789abcdef'.split(''))).join('');
+  const count = (): number =>
+    pick([0, 1, Math.floor(rnd() * 1e6), Math.floor(rnd() * 2 ** 40), Number.MAX_SAFE_INTEGER]);
+  const T = 'sluice_count';
+  let handle = 10;
+  const items: unknown[] = [];
+  const up: unknown[] = [];
+  const down: unknown[] = [];
+  const counterItem = (name: string, table = T): unknown => ({
+    counter: object([
+      ['family', 'inet'],
+      ['name', name],
+      ['table', table],
+      ['handle', (handle += 1 + Math.floor(rnd() * 3))],
+      ...(chance(0.05) ? [['comment', pick(['a "quoted" one', 'back\\slash', 'é', '\n'])] as [string, unknown]] : []),
+      ['packets', count()],
+      ['bytes', count()],
+      ...(chance(0.03) ? [['future', { nested: [1, 'x', null] }] as [string, unknown]] : []),
+    ]),
+  });
+  const clients = Math.floor(rnd() * 30);
+  const named: string[] = [];
+  for (let c = 0; c < clients; c++) {
+    const h = hex();
+    named.push(h);
+    const ip = `10.${Math.floor(rnd() * 250)}.${Math.floor(rnd() * 250)}.${Math.floor(rnd() * 250)}`;
+    if (!chance(0.05)) items.push(counterItem(`cu_${h}`));
+    if (!chance(0.05)) items.push(counterItem(`cd_${h}`));
+    if (!chance(0.1)) up.push([ip, `cu_${h}`]);
+    if (!chance(0.1)) down.push(chance(0.03) ? [ip, `cd_${h}`, 'extra'] : [ip, `cd_${h}`]);
+    if (chance(0.05)) down.push([`10.9.9.${c}`, `cd_${h}`]);
+  }
+  if (chance(0.3)) items.push(counterItem('other'));
+  if (chance(0.2)) items.push(counterItem(`cu_${hex().toUpperCase()}`));
+  if (chance(0.2)) items.push(counterItem(`cu_${hex()}`, 'another_table'));
+  if (chance(0.2)) down.push([{ elem: { val: '10.0.0.1', comment: 'x' } }, 'cd_000000000001'], 'odd', [1, 2]);
+  const map = (name: string, elem: unknown[]): unknown => ({
+    map: object([
+      ['family', 'inet'],
+      ['name', name],
+      ['table', T],
+      ['type', 'ipv4_addr'],
+      ['handle', 3],
+      ['map', 'counter'],
+      ...(elem.length > 0 || chance(0.1) ? [['elem', elem] as [string, unknown]] : []),
+    ]),
+  });
+  const chain = (name: string): unknown => ({
+    chain: { family: 'inet', table: T, name, handle: 1, type: 'filter', hook: 'prerouting', prio: pick([50, -150]) },
+  });
+  const rule = (name: string): unknown => ({
+    rule: {
+      family: 'inet',
+      table: T,
+      chain: name,
+      handle: 5,
+      expr: [{ counter: { map: { key: { payload: { protocol: 'ip', field: 'saddr' } }, data: '@cup' } } }],
+    },
+  });
+  const rest = [
+    ...(chance(0.9) ? [map('cup', up)] : []),
+    ...(chance(0.9) ? [map('cdown', down)] : []),
+    ...(chance(0.9) ? [chain('count_up'), chain('count_down')] : [chain('count_up')]),
+    rule('count_up'),
+    rule('count_down'),
+    ...(chance(0.1) ? [{ set: { family: 'inet', name: 's', table: T, type: 'ipv4_addr', handle: 9 } }, {}] : []),
+  ];
+  const body = chance(0.15) ? shuffle([...items, ...rest]) : [...items, ...rest];
+  // A second cdown before the counters: its elements are read before the counters they name, and the later map's win.
+  if (chance(0.15))
+    body.unshift(
+      map(
+        'cdown',
+        named.slice(0, 3).map((h) => [`10.7.7.${h.slice(0, 2)}`, `cd_${h}`]),
+      ),
+    );
+  const table = { table: { family: 'inet', name: T, handle: Math.floor(rnd() * 100) } };
+  const other = { table: { family: 'ip', name: T, handle: 1 } };
+  return {
+    nftables: [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+      ...(chance(0.1) ? [other] : []),
+      ...(chance(0.02) ? [] : [table]),
+      ...body,
+    ],
+  };
+}
+
+test('generated dumps: the scanner reads exactly what JSON.parse reads, or both refuse', () => {
+  const rnd = prng(40);
+  let accepted = 0;
+  for (let run = 0; run < 1500; run++) {
+    const text = serialize(generate(rnd), run % 4, rnd);
+    const reference = referenceDump(text);
+    assert.equal(scanned(text), reference, `run ${run}: ${text.slice(0, 300)}`);
+    if (reference !== 'refused') accepted++;
+  }
+  assert.ok(accepted > 1300, `${accepted} accepted`);
+});
+
+test('mutated dumps (a byte changed, removed or doubled): never a reading JSON.parse does not give', () => {
+  const rnd = prng(41);
+  const texts = [
+    ...REAL.map(([, t]) => t),
+    ...Array.from({ length: 20 }, (_, i) => serialize(generate(rnd), i % 4, rnd)),
+  ];
+  const bytes = '{}[],:" \\0123456789abcdefnrtulse.-+E\u00e9\u0001';
+  let refused = 0;
+  for (let run = 0; run < 6000; run++) {
+    const text = texts[run % texts.length]!;
+    const at = Math.floor(rnd() * text.length);
+    const op = Math.floor(rnd() * 3);
+    const b = bytes[Math.floor(rnd() * bytes.length)]!;
+    const mutated =
+      op === 0
+        ? text.slice(0, at) + b + text.slice(at + 1)
+        : op === 1
+          ? text.slice(0, at) + text.slice(at + 1)
+          : text.slice(0, at) + text[at] + text.slice(at);
+    const mine = scanned(mutated);
+    if (mine === 'refused') {
+      refused++;
+      continue;
+    }
+    assert.equal(
+      mine,
+      referenceDump(mutated),
+      `run ${run}: ${JSON.stringify(mutated.slice(Math.max(0, at - 40), at + 40))}`,
+    );
+  }
+  assert.ok(refused > 0 && refused < 6000);
+});
+
+test.run();

@@ -2,8 +2,9 @@
  * Per-client byte counters in sluice's own nftables table (`inet sluice_count`, beside the kernel quota's
  * `inet sluice_quota`): the kernel counts every byte once, and one `nft -j list table` reads every client's counters
  * (under 10 ms for 250 clients, 0.2–0.5 s for 10,000: docs/performance.md), where each `ndsctl json` costs openNDS
- * ≈ 22 ms of CPU per listed client (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side only: the table, one client's
- * lines, and the dump's readings (portal/nft-scan.ts reads the dump; portal/kernel-counting.ts keeps the table).
+ * ≈ 22 ms of CPU per listed client (docs/captive-portal.md, "What a call costs openNDS"). This module is the nft side
+ * only: the table, one client's lines, and the dump's readings (portal/nft-scan.ts reads the dump;
+ * portal/kernel-counting.ts keeps the table).
  *
  * A table of their own, not the quota's: the quota's table is replaced whole when a change to it fails, and turned off
  * when it cannot be read, and either would drop every client's count with it.

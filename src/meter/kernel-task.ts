@@ -64,8 +64,11 @@ export type KernelUsageResult =
       arrivals: number;
       departures: number;
       table?: CounterTable;
-      /** Present when the listing was read: the new roster, its flavour, and mac, ip, mac, ip… ('' for no address). */
-      listed?: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean };
+      /**
+       * Present when the listing was read: the new roster, its flavour, mac, ip, mac, ip… ('' for no address), and mac,
+       * token, mac, token… (the gate's calls by token: portal/tokens.ts).
+       */
+      listed?: Listed;
       /** The listing was asked for and not read (why): the kept roster stood in for it. */
       listingProblem?: string;
       /** Clients with counters the roster does not hold (a purchase the portal has not listed yet): list them. */
@@ -137,7 +140,7 @@ export async function runKernelTask(
     return fail('counters-unreadable', (err as SluiceError).message);
   }
 
-  let listed: { roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean } | undefined;
+  let listed: Listed | undefined;
   if (listingBytes !== undefined) {
     const scanned = scanRoster(listingBytes, task.listing!.flavour);
     if (scanned.ok) listed = scanned;
@@ -186,28 +189,37 @@ export async function runKernelTask(
   };
 }
 
-type Scanned =
-  | { ok: true; roster: RosterEntry[]; flavour: Flavour; addresses: string[]; fallback: boolean }
-  | { ok: false; problem: SnapshotProblem; message: string };
+interface Listed {
+  roster: RosterEntry[];
+  flavour: Flavour;
+  addresses: string[];
+  tokens: string[];
+  fallback: boolean;
+}
 
-/** The listing → roster and addresses, through the scanner (JSON.parse when it stops), counters ignored. */
+type Scanned = ({ ok: true } & Listed) | { ok: false; problem: SnapshotProblem; message: string };
+
+/** The listing → roster, addresses and tokens, through the scanner (JSON.parse when it stops), counters ignored. */
 export function scanRoster(bytes: Buffer, flavour: Flavour | 'auto'): Scanned {
   const roster: RosterEntry[] = [];
   const addresses: string[] = [];
+  const tokens: string[] = [];
   const sinkFor: SinkFor = () => (hi, lo, _token, state) => {
     roster.push([macFromParts(hi, lo), state]);
     return true;
   };
-  const addressSink: AddressSink = (mac, ip) => {
+  const addressSink: AddressSink = (mac, ip, token) => {
     addresses.push(mac, ip);
+    tokens.push(mac, token);
   };
-  const scanned = scanSnapshot(bytes, flavour, sinkFor, addressSink);
-  if (scanned.ok) return { ok: true, roster, flavour: scanned.flavour, addresses, fallback: false };
+  const scanned = scanSnapshot(bytes, flavour, sinkFor, addressSink, true);
+  if (scanned.ok) return { ok: true, roster, flavour: scanned.flavour, addresses, tokens, fallback: false };
   roster.length = 0;
   addresses.length = 0;
-  const parsed = parseSnapshotFallback(bytes, flavour, sinkFor, addressSink);
+  tokens.length = 0;
+  const parsed = parseSnapshotFallback(bytes, flavour, sinkFor, addressSink, true);
   if (!parsed.ok) return { ok: false, problem: parsed.problem, message: parsed.message };
-  return { ok: true, roster, flavour: parsed.flavour, addresses, fallback: true };
+  return { ok: true, roster, flavour: parsed.flavour, addresses, tokens, fallback: true };
 }
 
 async function readDump(

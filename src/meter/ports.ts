@@ -72,6 +72,11 @@ export interface GatePort {
 /** The portal's serialized ndsctl queue (portal/valve.ts): `fn` runs when no other portal call is in flight. */
 export interface ExclusivePort {
   runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * A kernel tick read the portal's listing (`tookMs`): each listed client's MAC and token, flat (mac, token, …), for
+   * the gate's calls by token (Valve.noteListing).
+   */
+  noteListing?(pairs: readonly string[], flavour: 'opennds' | 'nodogsplash', tookMs: number): void;
 }
 
 /**

@@ -259,6 +259,8 @@ export class TickLoop {
           timeoutMs,
         );
         result = kernel.settle(raw, listed, dispatchAt, raw.fetchMs, this.ctx.sessions);
+        if (raw.ok && raw.listed !== undefined)
+          this.options.portal?.noteListing?.(raw.listed.tokens, raw.listed.flavour, raw.fetchMs);
       } else {
         const task: UsageTask = {
           tick,

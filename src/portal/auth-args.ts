@@ -3,7 +3,7 @@ import type { SafetyNet } from './types.ts';
 
 /**
  * Builds the openNDS `ndsctl auth` arguments for a safety net:
- *   ndsctl auth <mac> <session_minutes> <up_rate> <down_rate> <up_quota_KiB> <down_quota_KiB> [custom]
+ *   ndsctl auth <mac|token> <session_minutes> <up_rate> <down_rate> <up_quota_KiB> <down_quota_KiB> [custom]
  * openNDS 9.x (src/ndsctl_thread.c ndsctl_auth, src/auth.c auth_change_state) reads 0 or "" as "the global
  * default", not "unlimited" (session default 1440 min). So a limit the caller does not want is passed as a large
  * explicit value, never 0.
@@ -24,11 +24,12 @@ const MAX_CUSTOM = 100;
 const CUSTOM_SAFE = /^[\x20-\x7e]*$/;
 const CUSTOM_FORBIDDEN = /[,"\\]/;
 
-export function openNdsAuthArgs(mac: string, net: SafetyNet = {}): string[] {
+/** `target`: the client's MAC, or its token (tokens.ts: openNDS finds a token without hashing every client). */
+export function openNdsAuthArgs(target: string, net: SafetyNet = {}): string[] {
   const minutes = wholePositive(net.sessionMinutes, 'sessionMinutes', UNLIMITED_SESSION_MINUTES);
   const upQuota = wholePositive(net.uploadQuotaKiB, 'uploadQuotaKiB', UNLIMITED_QUOTA_KIB);
   const downQuota = wholePositive(net.downloadQuotaKiB, 'downloadQuotaKiB', UNLIMITED_QUOTA_KIB);
-  const args = ['auth', mac, String(minutes), '0', '0', String(upQuota), String(downQuota)];
+  const args = ['auth', target, String(minutes), '0', '0', String(upQuota), String(downQuota)];
   if (net.custom !== undefined && net.custom !== '') {
     const custom = net.custom;
     if (

@@ -22,6 +22,7 @@ export function parseSnapshotFallback(
   expected: PortalFlavour | 'auto',
   sinkFor: SinkFor,
   addressSink?: AddressSink,
+  tokens = false,
 ): FallbackOutcome {
   const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
   const list = readClientList(text, expected);
@@ -43,14 +44,18 @@ export function parseSnapshotFallback(
     const token = encoder.encode(client.token);
     rows.push([parts[0], parts[1], hashBytes(token, 0, token.length), stateCodeOf(client.state), down, up]);
     if (addressSink !== undefined)
-      addresses.push(mac.toLowerCase(), typeof client.ip === 'string' && client.ip !== 'null' ? client.ip : '');
+      addresses.push(
+        mac.toLowerCase(),
+        typeof client.ip === 'string' && client.ip !== 'null' ? client.ip : '',
+        tokens ? client.token : '',
+      );
   }
   const sink = sinkFor(flavour);
   for (const row of rows) {
     if (!sink(...row)) return malformed('duplicate client');
   }
-  for (let i = 0; addressSink !== undefined && i < addresses.length; i += 2)
-    addressSink(addresses[i]!, addresses[i + 1]!);
+  for (let i = 0; addressSink !== undefined && i < addresses.length; i += 3)
+    addressSink(addresses[i]!, addresses[i + 1]!, addresses[i + 2]!);
   return { ok: true, flavour, clients: entries.length, declared };
 }
 

@@ -29,18 +29,28 @@ export type SinkFor = (flavour: PortalFlavour) => ClientSink;
 /**
  * Optional: each accepted client's MAC (lowercase) and `ip` ('' when it has none or "null"), after its sink call; the
  * JSON.parse fallback (scan-fallback.ts) feeds the same (meter/address-book.ts asks for them while the LAN endpoint's
- * lookups want them).
+ * lookups want them). `token`: the client's token as printed, when the scan was asked for tokens ('' otherwise): the
+ * gate's calls by token (portal/tokens.ts).
  */
-export type AddressSink = (mac: string, ip: string) => void;
+export type AddressSink = (mac: string, ip: string, token: string) => void;
 
-/** The MAC key's and the ip value's byte ranges: the strings are made here, out of the hot loop (made inside it, the
- *  10k scan with addresses took a median 36.7 ms against 17.8–20.5, two runs each, 2026-11-24). */
-type RawAddressSink = (buf: Buffer, macStart: number, macEnd: number, ipStart: number, ipEnd: number) => void;
+/** The MAC key's, the ip value's and the token's byte ranges: the strings are made here, out of the hot loop (made
+ *  inside it, the 10k scan with addresses took a median 36.7 ms against 17.8–20.5, two runs each, 2026-11-24). */
+type RawAddressSink = (
+  buf: Buffer,
+  macStart: number,
+  macEnd: number,
+  ipStart: number,
+  ipEnd: number,
+  tokenStart: number,
+  tokenEnd: number,
+) => void;
 
-function rawAddressSink(sink: AddressSink): RawAddressSink {
-  return (buf, macStart, macEnd, ipStart, ipEnd) => {
+function rawAddressSink(sink: AddressSink, tokens: boolean): RawAddressSink {
+  return (buf, macStart, macEnd, ipStart, ipEnd, tokenStart, tokenEnd) => {
     const ip = buf.toString('latin1', ipStart, ipEnd);
-    sink(buf.toString('latin1', macStart, macEnd).toLowerCase(), ip === 'null' ? '' : ip);
+    const token = tokens ? buf.toString('latin1', tokenStart, tokenEnd) : '';
+    sink(buf.toString('latin1', macStart, macEnd).toLowerCase(), ip === 'null' ? '' : ip, token);
   };
 }
 
@@ -88,11 +98,13 @@ class Stop {
   ) {}
 }
 
+/** `tokens`: hand the address sink each client's token too. */
 export function scanSnapshot(
   buf: Uint8Array,
   expected: PortalFlavour | 'auto',
   sinkFor: SinkFor,
   addressSink?: AddressSink,
+  tokens = false,
 ): ScanOutcome {
   const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
@@ -100,7 +112,7 @@ export function scanSnapshot(
   const escape = view.indexOf(0x5c);
   if (escape >= 0) return { ok: false, why: 'escape in snapshot', at: escape };
   try {
-    return scan(withSentinel(view), view.length, expected, sinkFor, addressSink && rawAddressSink(addressSink));
+    return scan(withSentinel(view), view.length, expected, sinkFor, addressSink && rawAddressSink(addressSink, tokens));
   } catch (err) {
     if (err instanceof Stop) return { ok: false, why: err.why, at: err.at };
     throw err;
@@ -311,7 +323,9 @@ function clientsObject(
       haveToken = false,
       haveState = false,
       ipStart = 0,
-      ipEnd = 0;
+      ipEnd = 0,
+      tokenStart = 0,
+      tokenEnd = 0;
     i = ws(buf, i);
     if (buf[i] === 0x7d) i++;
     else
@@ -344,6 +358,8 @@ function clientsObject(
           if (haveToken) throw new Stop('duplicate field', ks);
           token = hashBytes(buf, vs, ve);
           haveToken = true;
+          tokenStart = vs;
+          tokenEnd = ve;
         } else if (klen === 5 && equalsKey(buf, ks, ke, K_STATE)) {
           if (haveState) throw new Stop('duplicate field', ks);
           state = stateCode(buf, vs, ve);
@@ -369,7 +385,7 @@ function clientsObject(
       }
     if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
     if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
-    rawAddress?.(buf, ms, me, ipStart, ipEnd);
+    rawAddress?.(buf, ms, me, ipStart, ipEnd, tokenStart, tokenEnd);
     count++;
     i = next(buf, i, n, 0x7d);
     if (i < 0) {

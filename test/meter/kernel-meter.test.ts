@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInlineRunner, Meter, sessionManagerPort, type UsageReport } from '../../src/meter/index.ts';
-import type { KernelCountersPort } from '../../src/meter/ports.ts';
+import type { ExclusivePort, KernelCountersPort } from '../../src/meter/ports.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
@@ -139,7 +139,8 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(): Promise<Rig> {
+/** `valve`: the portal queue as the meter sees it (its listings' tokens handed to noteListing). */
+async function rig(valve?: ExclusivePort): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
   const now = { t: 1_795_221_800_000 };
   const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
@@ -162,6 +163,7 @@ async function rig(): Promise<Rig> {
       clock: { now: () => now.t },
       kernelCounters: counters,
       portalIdentity: () => identity.id,
+      ...(valve && { portal: valve }),
       ...(initialMarks && { initialMarks: [...initialMarks] }),
     });
     meter.on('usage', (b) => usage.push(b));
@@ -215,6 +217,28 @@ async function rig(): Promise<Rig> {
   };
   return r;
 }
+
+test("each listing's tokens reach the valve (the gate's calls by token), and only a listing's", async () => {
+  const noted: Array<[string[], string, number]> = [];
+  const r = await rig({
+    runExclusive: (fn) => fn(),
+    noteListing: (pairs, flavour, tookMs) => noted.push([[...pairs], flavour, tookMs]),
+  });
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    r.portal.addClient(B, '10.0.0.11');
+    await r.step();
+    assert.equal(
+      noted.map(([pairs, flavour]) => [pairs, flavour]),
+      [[[A, r.portal.get(A)!.token, B, r.portal.get(B)!.token], 'opennds']],
+    );
+    assert.ok(noted[0]![2] >= 0, "the listing's duration");
+    await r.step();
+    assert.is(noted.length, 1, 'a tick without a listing hands nothing');
+  } finally {
+    await r.close();
+  }
+});
 
 test(
   "usage from the kernel's counters: the portal listed at the start, not every tick nor after a purchase; every " +

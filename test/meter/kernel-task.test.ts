@@ -107,6 +107,8 @@ async function scenario(run: (t: KernelUsageTask) => Promise<KernelUsageResult>)
     [C, STATE_CODES.Preauthenticated],
   ]);
   assert.equal(first.listed?.addresses, [A, '10.77.0.148', B, '10.77.0.149', C, '10.77.0.150']);
+  // Each client's token as printed, for the gate's calls by token (portal/tokens.ts).
+  assert.equal(first.listed?.tokens, [A, 'd7eecbd4', B, '0fcb1f19', C, '7727f673']);
   assert.is(first.listed?.flavour, 'opennds');
   assert.equal(
     first.moved,

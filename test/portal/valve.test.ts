@@ -38,6 +38,7 @@ test.after(async () => {
 test('open on a Preauthenticated client → opened; the portal holds the safety net', async () => {
   const { file, valve } = setup();
   file.addClient(A, '10.0.0.2');
+  const token = file.read().model.get(A)!.token;
   assert.is(
     await valve.open('02-00-00-00-0C-01', { sessionMinutes: 90, downloadQuotaKiB: 2048.5, custom: 'sess-42' }),
     'opened',
@@ -50,7 +51,8 @@ test('open on a Preauthenticated client → opened; the portal holds the safety 
   assert.is(c?.custom, 'sess-42');
   assert.is(c?.downloadRate, 0, 'no per-client rate (openNDS 9.10 freezes the upload counter under one)');
   assert.is(c?.uploadRate, 0);
-  assert.equal(calls(file), [`json ${A}`, `auth ${A} 90 0 0 ${UNLIMITED_QUOTA_KIB} 2049 sess-42`]);
+  // The auth goes by the token the lookup just showed for A (flat on openNDS, no hash of every client).
+  assert.equal(calls(file), [`json ${A}`, `auth ${token} 90 0 0 ${UNLIMITED_QUOTA_KIB} 2049 sess-42`]);
   assert.is(valve.flavour, 'opennds');
 });
 
@@ -70,7 +72,8 @@ test('open on an Authenticated client → already-open, NO auth call, counters u
   file.addTraffic(A, 5 * 1024 * 1024, 4096);
   assert.is(await valve.open(A, { sessionMinutes: 5 }), 'already-open');
   assert.equal(calls(file).filter((c) => c.startsWith('auth')).length, 1);
-  assert.equal(calls(file).slice(-1), [`json ${A}`]);
+  // Looked up by the token the first lookup showed (it survives the auth).
+  assert.equal(calls(file).slice(-1), [`json ${file.read().model.get(A)!.token}`]);
   assert.is(file.read().model.get(A)?.downloadBytes, 5 * 1024 * 1024);
   assert.is((await valve.client(A))?.downloadBytes, 5 * 1024 * 1024);
 });
@@ -440,8 +443,19 @@ test(
 test('auth refused and the client gone → ERR_PORTAL_CLIENT_UNKNOWN', async () => {
   const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');
-  const fake = fakeSpawn([{ stdout: model.renderJson('opennds', A) }, { code: 1 }, { stdout: '{}\n' }]);
+  const token = model.get(A)!.token;
+  // The auth and the look after it go by the token the lookup showed; the token not found, the MAC is asked.
+  const fake = fakeSpawn([
+    { stdout: model.renderJson('opennds', A) },
+    { code: 1 },
+    { stdout: '{}\n' },
+    { stdout: '{}\n' },
+  ]);
   await rejectsWithCode(new Valve({ command: ['ndsctl'], spawn: fake.spawn }).open(A), 'ERR_PORTAL_CLIENT_UNKNOWN');
+  assert.equal(
+    fake.calls.map((c) => c.slice(1, 3).join(' ')),
+    [`json ${A}`, `auth ${token}`, `json ${token}`, `json ${A}`],
+  );
 });
 
 test('openNdsAuthArgs: limits rounded up and capped, rates 0, joined length bounded', () => {

@@ -1,0 +1,133 @@
+// tier: daemon
+// The gate's calls by token on openNDS (portal/token-calls.ts, issue 40 item 3), against the ndsctl stand-in: which
+// calls are made, that a spent token falls back to the MAC, and that a token never opens another client's gate.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES, Valve } from '../../src/portal/index.ts';
+import { PortalStateFile, readStateFile, writeStateFile } from '../peers/ndsctl-state.ts';
+
+const A = '02:00:00:00:0f:01';
+const B = '02:00:00:00:0f:02';
+const NET = `${UNLIMITED_SESSION_MINUTES} 0 0 ${UNLIMITED_QUOTA_KIB} ${UNLIMITED_QUOTA_KIB}`;
+const files: PortalStateFile[] = [];
+const valves: Valve[] = [];
+
+/** An openNDS stand-in with A and B listed; the valve knows each client's address from the "neighbour table". */
+function setup(
+  config: Parameters<typeof PortalStateFile.create>[0] = {},
+  opts: Partial<ConstructorParameters<typeof Valve>[0]> = {},
+): { file: PortalStateFile; valve: Valve; token: (mac: string) => string } {
+  const file = PortalStateFile.create(config);
+  file.addClient(A, '10.0.0.2');
+  file.addClient(B, '10.0.0.3');
+  file.enableLog();
+  files.push(file);
+  const ips: Record<string, string> = { [A]: '10.0.0.2', [B]: '10.0.0.3' };
+  const valve = new Valve({
+    command: file.command,
+    busyBackoffMs: 20,
+    flavour: 'opennds',
+    neighbour: async (mac) => ips[mac] ?? null,
+    counter: { beforeAuth: async () => {}, afterDeauth: async () => {} },
+    ...opts,
+  });
+  valves.push(valve);
+  return { file, valve, token: (mac) => file.read().model.get(mac)!.token };
+}
+
+/** The ndsctl subcommands the stand-in answered, in order. */
+function calls(file: PortalStateFile): string[] {
+  return file.logLines().map((l) => l.split(' ').slice(4).join(' '));
+}
+
+/** The pairs a listing of the stand-in shows (mac, token, …), as the meter's worker hands them over. */
+function listing(file: PortalStateFile): string[] {
+  return file
+    .read()
+    .model.clients()
+    .flatMap((c) => [c.mac, c.token]);
+}
+
+test.after(async () => {
+  for (const v of valves) await v.destroy();
+  for (const f of files) f.cleanup();
+});
+
+test("a token the meter's listing showed: the gate is one `auth <token>`, the deauth one `deauth <token>`", async () => {
+  const { file, valve, token } = setup();
+  const t = token(A);
+  valve.noteListing(listing(file), 'opennds', 700);
+  assert.is(await valve.open(A), 'opened');
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
+  assert.is(file.read().model.get(B)?.state, 'Preauthenticated');
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file), [`auth ${t} ${NET}`, `deauth ${t}`]);
+  // openNDS drops a deauthed client and lists it again with a new token: the spent one is not used again.
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A), 'opened');
+  assert.equal(calls(file).slice(2), [`auth ${A} ${NET}`]);
+});
+
+test('a spent token answers no: the auth goes by the MAC, and the portal opens the right client', async () => {
+  const { file, valve } = setup();
+  const pairs = listing(file);
+  // The portal re-listed A (deauthed or forgotten and back) since that listing: A has a new token.
+  file.update((m) => {
+    m.remove(A);
+    m.addClient(A, '10.0.0.2');
+  });
+  const spent = pairs[pairs.indexOf(A) + 1]!;
+  valve.noteListing(pairs, 'opennds', 700);
+  assert.is(await valve.open(A), 'opened');
+  assert.equal(calls(file), [`auth ${spent} ${NET}`, `auth ${A} ${NET}`]);
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
+  // A no to a deauth by a spent token is asked again by MAC: the gate is shut either way.
+  valve.noteListing([A, spent, B, file.read().model.get(B)!.token], 'opennds', 700);
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file).slice(2), [`deauth ${spent}`, `deauth ${A}`]);
+  assert.is(file.read().model.get(A), undefined, 'deauthed (openNDS drops it)');
+});
+
+test("a token the portal now gives another client is never taken for this one's", async () => {
+  const { file, valve, token } = setup({}, { neighbour: async () => null });
+  const tA = token(A);
+  valve.noteListing(listing(file), 'opennds', 700);
+  // Since that listing the portal re-listed A with a new token, and B now holds A's old one (the worst a spent token
+  // can meet: openNDS's tokens are 32 random bits).
+  const state = readStateFile(file.path);
+  for (const c of state.portal.clients) {
+    if (c.mac === A) c.token = 'a2a2a2a2';
+    if (c.mac === B) c.token = tA;
+  }
+  writeStateFile(file.path, state);
+  // No address from the neighbour table: the lookup comes first. By token it answers B: not A's answer, so A is
+  // asked by MAC, and the auth goes by the token the portal shows for A now.
+  assert.is(await valve.open(A), 'opened');
+  assert.equal(calls(file), [`json ${tA}`, `json ${A}`, `auth a2a2a2a2 ${NET}`]);
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
+  assert.is(file.read().model.get(B)?.state, 'Preauthenticated', 'B untouched');
+  // A listing that shows the old token beside B ties it to B: A's deauth goes by A's own.
+  valve.noteListing([A, 'a2a2a2a2', B, tA], 'opennds', 700);
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file).slice(3), [`deauth a2a2a2a2`]);
+  assert.is(file.read().model.get(B)?.state, 'Preauthenticated');
+});
+
+test("snapshot() and lookups note the tokens; the meter's final reading goes by token too", async () => {
+  const { file, valve, token } = setup();
+  await valve.snapshot();
+  assert.is(await valve.open(B), 'opened');
+  assert.is((await valve.client(B))?.state, 'Authenticated');
+  assert.equal(calls(file), ['json', `auth ${token(B)} ${NET}`, `json ${token(B)}`]);
+});
+
+test('nodogsplash: by MAC always (its ndsctl finds a MAC without hashing every client)', async () => {
+  const { file, valve } = setup({ config: { flavour: 'nodogsplash' } }, { flavour: 'nodogsplash' });
+  valve.noteListing(listing(file), 'opennds', 700);
+  await valve.snapshot();
+  assert.is(await valve.open(A), 'opened');
+  assert.is(await valve.close(A), 'closed');
+  assert.equal(calls(file), ['json', `json ${A}`, `auth ${A}`, `deauth ${A}`]);
+});
+
+test.run();

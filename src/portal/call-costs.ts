@@ -5,7 +5,8 @@
  * flat (docs/captive-portal.md "What a call costs openNDS"), so on paper a listing pays from ~10 auths waiting. But a
  * listing's cost on a real router varies far more than an auth's (1 s more for each listed client that left the
  * neighbour table, pings to clients on another radio), so the choice is made on the durations seen, not on the model:
- * list first when the last listing's duration and `k` auths by token take less than `k` auths by MAC. Pure.
+ * list first when the last listing's duration (scaled up to the clients listed now, when more than then) and `k` auths
+ * by token take less than `k` auths by MAC. Pure.
  */
 
 /** Never list first for fewer gates waiting than this. */
@@ -21,6 +22,7 @@ export class CallCosts {
   #byMacMs: number | undefined;
   #byTokenMs: number | undefined;
   #listingMs: number | undefined;
+  #listingClients = 0;
 
   /** An auth, deauth or lookup by MAC took `ms` (the call alone, not its wait in the queue). */
   byMac(ms: number): void {
@@ -32,16 +34,21 @@ export class CallCosts {
     this.#byTokenMs = blend(this.#byTokenMs, ms);
   }
 
-  /** A whole listing took `ms` (the last one counts: the list's length and the portal's state change). */
-  listing(ms: number): void {
+  /** A whole listing of `clients` took `ms` (the last one counts: the portal's load changes). */
+  listing(ms: number, clients: number): void {
     this.#listingMs = ms;
+    this.#listingClients = clients;
   }
 
-  /** Whether one listing first, then `k` auths by token, takes less than `k` auths by MAC. */
-  listFirst(k: number): boolean {
+  /**
+   * Whether one listing first, then `k` auths by token, takes less than `k` auths by MAC, with at least `listed`
+   * clients in the portal's list now (a listing costs per client: one of fewer clients is scaled up).
+   */
+  listFirst(k: number, listed: number): boolean {
     const mac = this.#byMacMs;
-    const listing = this.#listingMs;
-    if (k < BURST_MIN || mac === undefined || listing === undefined) return false;
+    const last = this.#listingMs;
+    if (k < BURST_MIN || mac === undefined || last === undefined) return false;
+    const listing = last * Math.max(1, listed / Math.max(1, this.#listingClients));
     const token = this.#byTokenMs ?? mac * TOKEN_GUESS;
     return listing + k * token < k * mac;
   }

@@ -102,12 +102,13 @@ export class TokenCalls {
     if (this.tokens.of(mac) !== undefined) return null;
     let k = 1;
     for (const other of this.#queued.keys()) if (other !== mac && this.tokens.of(other) === undefined) k++;
-    return this.costs.listFirst(k) ? { waiting: k } : null;
+    // Listed now: at least the clients whose tokens the book holds and the gates waiting with none.
+    return this.costs.listFirst(k, this.tokens.size + k) ? { waiting: k } : null;
   }
 
   /** A listing of openNDS read just now (`tookMs`: how long the portal took, when known). */
   listed(snapshot: PortalSnapshot, tookMs?: number): void {
     this.tokens.noteListing(snapshot.clients.flatMap((c) => [c.mac, c.token ?? '']));
-    if (tookMs !== undefined) this.costs.listing(tookMs);
+    if (tookMs !== undefined) this.costs.listing(tookMs, snapshot.clients.length);
   }
 }

@@ -56,19 +56,23 @@ test('bounded: the oldest pairing goes first', () => {
 
 test('a burst lists first only when the durations seen say one listing and auths by token cost less', () => {
   const costs = new CallCosts();
-  assert.not.ok(costs.listFirst(32), 'nothing timed yet: by MAC');
+  assert.not.ok(costs.listFirst(32, 32), 'nothing timed yet: by MAC');
   costs.byMac(108);
-  assert.not.ok(costs.listFirst(32), 'no listing timed yet');
+  assert.not.ok(costs.listFirst(32, 32), 'no listing timed yet');
   // openNDS 9.10 with 32 listed: a listing ≈ 715 ms, an auth by MAC ≈ 108 ms, by token ≈ 29 ms.
-  costs.listing(715);
-  assert.ok(costs.listFirst(32), 'untimed token calls guessed at half a MAC call: 715 + 32 × 54 < 32 × 108');
-  assert.not.ok(costs.listFirst(3), 'never for fewer than BURST_MIN');
+  costs.listing(715, 32);
+  assert.ok(costs.listFirst(32, 32), 'untimed token calls guessed at half a MAC call: 715 + 32 × 54 < 32 × 108');
+  assert.not.ok(costs.listFirst(3, 32), 'never for fewer than BURST_MIN');
   costs.byToken(29);
-  assert.not.ok(costs.listFirst(9), '715 + 9 × 29 > 9 × 108');
-  assert.ok(costs.listFirst(10), '715 + 10 × 29 < 10 × 108');
+  assert.not.ok(costs.listFirst(9, 32), '715 + 9 × 29 > 9 × 108');
+  assert.ok(costs.listFirst(10, 32), '715 + 10 × 29 < 10 × 108');
+  // The last listing had fewer clients than the list holds now: its cost scales up (16 → 32 listed: 1,430 ms).
+  costs.listing(715, 16);
+  assert.not.ok(costs.listFirst(10, 32), '1,430 + 10 × 29 > 10 × 108');
+  assert.ok(costs.listFirst(20, 32), '1,430 + 20 × 29 < 20 × 108');
   // A listing that took seconds (clients gone from the neighbour table: 1 s each) is not worth it.
-  costs.listing(4000);
-  assert.not.ok(costs.listFirst(32));
+  costs.listing(4000, 32);
+  assert.not.ok(costs.listFirst(32, 32));
 });
 
 test.run();

@@ -61,15 +61,16 @@ test('a burst lists first only when the durations seen say one listing and auths
   assert.not.ok(costs.listFirst(32, 32), 'no listing timed yet');
   // openNDS 9.10 with 32 listed: a listing ≈ 715 ms, an auth by MAC ≈ 108 ms, by token ≈ 29 ms.
   costs.listing(715, 32);
-  assert.ok(costs.listFirst(32, 32), 'untimed token calls guessed at half a MAC call: 715 + 32 × 54 < 32 × 108');
+  // Worth it when it saves a fifth or more: listing + k × token < 0.8 × k × MAC.
+  assert.ok(costs.listFirst(32, 32), 'untimed token calls guessed at half a MAC call: 715 + 32 × 54 < 0.8 × 32 × 108');
   assert.not.ok(costs.listFirst(3, 32), 'never for fewer than BURST_MIN');
   costs.byToken(29);
-  assert.not.ok(costs.listFirst(9, 32), '715 + 9 × 29 > 9 × 108');
-  assert.ok(costs.listFirst(10, 32), '715 + 10 × 29 < 10 × 108');
+  assert.not.ok(costs.listFirst(12, 32), '715 + 12 × 29 > 0.8 × 12 × 108');
+  assert.ok(costs.listFirst(13, 32), '715 + 13 × 29 < 0.8 × 13 × 108');
   // The last listing had fewer clients than the list holds now: its cost scales up (16 → 32 listed: 1,430 ms).
   costs.listing(715, 16);
-  assert.not.ok(costs.listFirst(10, 32), '1,430 + 10 × 29 > 10 × 108');
-  assert.ok(costs.listFirst(20, 32), '1,430 + 20 × 29 < 20 × 108');
+  assert.not.ok(costs.listFirst(13, 32), '1,430 + 13 × 29 > 0.8 × 13 × 108');
+  assert.ok(costs.listFirst(26, 32), '1,430 + 26 × 29 < 0.8 × 26 × 108');
   // A listing that took seconds (clients gone from the neighbour table: 1 s each) is not worth it.
   costs.listing(4000, 32);
   assert.not.ok(costs.listFirst(32, 32));

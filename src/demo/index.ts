@@ -507,8 +507,8 @@ function summary(
       `p99 ${ms(percentile(figures.gateMs, 0.99))} ` +
       `(${figures.gateMs.length} open at the reply, ${figures.gateLate} later)`,
     // The stand-in authenticates at once: say what a real portal's auth adds, as measured in the openNDS lab.
-    "    (sluice's part; a real openNDS 9.10 with 32 clients listed opens a gate at p99 152-651 ms at load 3-8, " +
-      'and serves auths one at a time: 32 at once 5-9 s, docs/performance.md)',
+    "    (sluice's part; a real openNDS 9.10 with 32 clients listed opens a gate at p99 140-704 ms at load 3-9, " +
+      'and serves auths one at a time: 32 at once 1.5-4.8 s by token at load 3-8, docs/performance.md)',
     `  data sessions cut at their allotment: ${cut.length}; ${overLine}`,
     // The demo's portal is simulated: no kernel to brake in. On a router the kernel quota does (docs/operations.md).
     ...(cut.length > 0

@@ -48,8 +48,8 @@ export class CallCosts {
   }
 
   /**
-   * Whether one listing first, then `k` auths by token, takes clearly less than `k` auths by MAC (MARGIN), with `listed`
-   * clients in the portal's list now (a listing costs per client: one of fewer clients is scaled up).
+   * Whether one listing first, then `k` auths by token, takes clearly less than `k` auths by MAC (MARGIN), with
+   * `listed` clients in the portal's list now (a listing costs per client: one of fewer clients is scaled up).
    */
   listFirst(k: number, listed: number): boolean {
     const mac = this.#byMacMs;

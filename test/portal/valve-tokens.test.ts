@@ -53,7 +53,7 @@ test.after(async () => {
   for (const f of files) f.cleanup();
 });
 
-test("a token the meter's listing showed: the gate is one `auth <token>`, the deauth one `deauth <token>`", async () => {
+test("a token the meter's listing showed: the gate is one `auth <token>`, the deauth `deauth <token>`", async () => {
   const { file, valve, token } = setup();
   const t = token(A);
   valve.noteListing(listing(file), 'opennds', 700);

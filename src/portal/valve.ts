@@ -135,8 +135,9 @@ export class Valve {
    *
    * On openNDS the auth and the lookup go by the client's token when the portal showed it beside this MAC (its
    * listing, an earlier lookup: tokens.ts), ≈ 28 ms flat instead of 28 ms + 2.5 ms per listed client. A lookup by
-   * token answers for the MAC only if its answer names that MAC (else the MAC's is asked); an auth by token that the
-   * portal refuses is never taken as the client's answer: the token is dropped and the auth goes by the MAC as above.
+   * token answers for the MAC only if its answer names that MAC (else the MAC's is asked). A no to an auth by a token
+   * from an earlier reading is not taken as the client's answer (the portal may have re-listed the client under a new
+   * one): the token is dropped and the auth goes by the MAC as above; a no to the token the lookup just read is.
    * When the gate's turn comes with several others waiting whose tokens are not known either, one listing first may
    * cost less than their auths by MAC (call-costs.ts decides on the durations seen).
    */

@@ -36,9 +36,11 @@ const UNKNOWN = 'UNKNOWN_ERROR';
 
 /**
  * Every code with [its ubus status, its HTTP status]. HTTP: payment refusals are 402 (pay again), a payment still being
- * decided 504 (x402) or 202 (Cashu: accepted, being completed), a damaged state file 500 or 503; 500 also for codes
- * the LAN endpoint never answers with. ubus: the status after the `{error}` data reply (docs/ubus-api.md); a refused
- * payment is PERMISSION_DENIED, a damaged state file SYSTEM_ERROR, a bug UNKNOWN_ERROR.
+ * decided 504 (x402) or 202 (Cashu: accepted, being completed), another purchase with the same key still in flight 409
+ * (retry when it has finished, with the same payment: a 402 would ask an x402 client for a new one), a damaged state
+ * file 500 or 503; 500 also for codes the LAN endpoint never answers with. ubus: the status after the `{error}` data
+ * reply (docs/ubus-api.md); a refused payment is PERMISSION_DENIED, a damaged state file SYSTEM_ERROR, a bug
+ * UNKNOWN_ERROR.
  */
 export const ERRORS = {
   // Arguments and money
@@ -55,7 +57,7 @@ export const ERRORS = {
   ERR_PAYMENT_METHOD_INVALID: [UNKNOWN, 500],
   ERR_PAYMENT_INSUFFICIENT: [DENIED, 500],
   ERR_PAYMENT_REPLAYED: [ARG, 402],
-  ERR_PAYMENT_IN_PROGRESS: [ARG, 500],
+  ERR_PAYMENT_IN_PROGRESS: [ARG, 409],
   ERR_REPLY_TOO_LARGE: [ARG, 500],
   ERR_INVALID_GRANT: [ARG, 400],
   // Sessions and the journal
@@ -99,7 +101,7 @@ export const ERRORS = {
   ERR_METER_UNBILLED: [UNKNOWN, 500],
   ERR_TRIAL_USED: [DENIED, 403],
   ERR_TRIAL_LIMIT: [DENIED, 403],
-  ERR_TRIAL_PLAN: [DENIED, 500],
+  ERR_TRIAL_PLAN: [DENIED, 400],
   ERR_TRIAL_STORE: [SYSTEM, 500],
   // Configuration
   ERR_UCI_PARSE: [PARSE, 500],

@@ -2,8 +2,10 @@
 /**
  * The ubus status and the HTTP status every error code is answered with, pinned as they were before the statuses moved
  * into src/errors.ts (issue 38 item 1): moving where a status is declared must not change one. A new code is added here
- * with the statuses it is meant to have. The LAN endpoint's statuses are pinned where a code can arise: its own routes
- * for every code but those only a method's route raises, and each method route's own codes there.
+ * with the statuses it is meant to have. Changed since, on purpose: ERR_PAYMENT_IN_PROGRESS 500 → 409 and
+ * ERR_TRIAL_PLAN 500 → 400 at the endpoint's own routes (/buy, /voucher). The LAN endpoint's statuses are pinned where
+ * a code can arise: its own routes for every code but those only a method's route raises, and each method route's own
+ * codes there.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -242,6 +244,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_RESTORE_INVALID',
     'ERR_PCSYNC_INVALID',
     'ERR_VOUCHER_INVALID',
+    'ERR_TRIAL_PLAN',
   ],
   401: ['ERR_PCSYNC_SIGNATURE', 'ERR_PCSYNC_EXPIRED'],
   402: [
@@ -294,6 +297,7 @@ const HTTP: Record<number, string[]> = {
     'ERR_DEVICE_NOT_MEMBER',
   ],
   409: [
+    'ERR_PAYMENT_IN_PROGRESS',
     'ERR_SESSION_MOVE_TARGET',
     'ERR_SESSION_MOVING',
     'ERR_HTTP_CLIENT_AMBIGUOUS',
@@ -307,7 +311,6 @@ const HTTP: Record<number, string[]> = {
     'ERR_PAYMENT_METHOD_ADMIN_ONLY',
     'ERR_PAYMENT_METHOD_INVALID',
     'ERR_PAYMENT_INSUFFICIENT',
-    'ERR_PAYMENT_IN_PROGRESS',
     'ERR_REPLY_TOO_LARGE',
     'ERR_SESSION_LIMIT',
     'ERR_SESSION_STATE',
@@ -341,7 +344,6 @@ const HTTP: Record<number, string[]> = {
     'ERR_METER_WORKER',
     'ERR_METER_APPLY',
     'ERR_METER_UNBILLED',
-    'ERR_TRIAL_PLAN',
     'ERR_TRIAL_STORE',
     'ERR_UCI_PARSE',
     'ERR_UCI_INVALID',

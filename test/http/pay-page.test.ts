@@ -255,6 +255,26 @@ test('rate_limit counts payment attempts, not page loads, the script, plans or s
   }
 });
 
+test('/buy: a payment still in flight is 409 (retry it, do not pay anew); a trial plan is 400', async () => {
+  const { endpoint, base, stage } = await start();
+  try {
+    const pay = () => http(base, '/buy?plan=wifi', { headers: { 'payment-signature': 'e30=' } });
+    for (const [code, status] of [
+      ['ERR_PAYMENT_IN_PROGRESS', 409],
+      ['ERR_TRIAL_PLAN', 400],
+    ] as const) {
+      stage.purchase = async () => {
+        throw new SluiceError(code, 'staged');
+      };
+      const r = await pay();
+      assert.is(r.status, status, code);
+      assert.is(r.json().error.code, code);
+    }
+  } finally {
+    await endpoint.close();
+  }
+});
+
 test('a flood of page loads is still bounded; a refused page load is a calm HTML page, not JSON', async () => {
   const { endpoint, base } = await start({ rateLimit: 2 });
   try {

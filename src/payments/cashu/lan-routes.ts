@@ -99,7 +99,7 @@ const notEnabled = (): SluiceError =>
 
 /**
  * A Cashu payment's answer to a shared code (each code's own status is errors.ts's): a token or invoice already in
- * flight is a refused payment here (402), where the endpoint's other routes answer it 500.
+ * flight is a refused payment here (402), where the endpoint's other routes answer it 409 (a purchase in flight).
  */
 export function cashuRouteStatus(code: string): number | undefined {
   return code === 'ERR_PAYMENT_IN_PROGRESS' ? 402 : undefined;

@@ -22,8 +22,6 @@ export const trialPlugin: PaymentPlugin = {
       method: 'POST',
       path: '/trial',
       paying: true,
-      // A paid plan asked for here is a bad request; elsewhere (a trial plan bought) ERR_TRIAL_PLAN is errors.ts's 500.
-      statusOf: (code) => (code === 'ERR_TRIAL_PLAN' ? 400 : undefined),
       async handler(req) {
         const { plan, device } = await req.json(MAX_TRIAL_BYTES, 'ERR_INVALID_ARGUMENT', '{plan, device?}');
         if (typeof plan !== 'string' || plan === '' || plan.length > 64)

@@ -9,7 +9,7 @@ import { sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/in
 import { X402_SCHEMES, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
-import { firstUnavailable, methodUnavailable, send } from './reply.ts';
+import { firstUnavailable, methodUnavailable, portalClientMac, send } from './reply.ts';
 import type { HttpEndpointOptions } from './server.ts';
 import { schemeOfHeader } from './x402-schemes.ts';
 
@@ -143,9 +143,7 @@ export async function buy(
   let mac: string | null = null;
   try {
     const startedAt = performance.now();
-    mac = await options.macOf(ip);
-    if (!mac)
-      throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    mac = await portalClientMac(options.macOf, ip);
     const lookupMs = Math.round(performance.now() - startedAt);
     if (typeof signature !== 'string' || signature === '') {
       // Before the wallet signs: refuse what would be refused after (a device the portal does not list, a plan that

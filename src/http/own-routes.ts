@@ -10,7 +10,7 @@ import { readJsonBody } from './body.ts';
 import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 import { pcsyncLogout } from './pcsync.ts';
-import { send } from './reply.ts';
+import { portalClientMac, send } from './reply.ts';
 import type { RestoreDesk } from './restore.ts';
 import type { HttpEndpointOptions } from './server.ts';
 
@@ -33,9 +33,7 @@ export async function restoreRoute(
   );
   let mac: string | null = null;
   try {
-    mac = await options.macOf(ip);
-    if (!mac)
-      throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+    mac = await portalClientMac(options.macOf, ip);
     if (path === '/restore/challenge') return send(res, 200, restorer.challenge(body, mac, ip));
     const moved = await restorer.restore(body, mac, ip);
     return send(res, 200, {
@@ -64,9 +62,7 @@ export async function devicesRoute(
   ip: string,
   path: string,
 ): Promise<void> {
-  const mac = await options.macOf(ip);
-  if (!mac)
-    throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+  const mac = await portalClientMac(options.macOf, ip);
   const { backend } = options;
   if (path === DEVICES_PATHS.list) return send(res, 200, listDevices(backend, mac, req.headers.host));
   const answer =
@@ -131,8 +127,7 @@ export async function captiveRoute(
 }
 
 export async function sessionRoute(options: HttpEndpointOptions, res: ServerResponse, ip: string): Promise<void> {
-  const mac = await options.macOf(ip);
-  if (!mac) throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}`);
+  const mac = await portalClientMac(options.macOf, ip);
   const s = options.backend.session({ mac });
   if (!s) throw new SluiceError('ERR_SESSION_NOT_FOUND', `no session for this device`);
   return send(res, 200, { session: sessionView(s, options.backend.now()) });

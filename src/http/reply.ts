@@ -38,6 +38,17 @@ export function methodUnavailable(method: string): SluiceError {
   );
 }
 
+/**
+ * The portal client sending from `ip` (the endpoint knows a device by its source address alone), or the one refusal of
+ * a request from an address the portal does not list: ERR_HTTP_CLIENT_UNKNOWN (403).
+ */
+export async function portalClientMac(macOf: (ip: string) => Promise<string | null>, ip: string): Promise<string> {
+  const mac = await macOf(ip);
+  if (!mac)
+    throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
+  return mac;
+}
+
 /** The first of `methods` that is configured but down (in `unavailable`), or null. */
 export function firstUnavailable(
   unavailable: readonly string[] | undefined,

@@ -41,7 +41,7 @@ import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { firstUnavailable, limited, methodUnavailable, refused, send } from './reply.ts';
+import { firstUnavailable, limited, methodUnavailable, portalClientMac, refused, send } from './reply.ts';
 import { RestoreDesk } from './restore.ts';
 
 // Where test/errors-status.test.ts takes it: the endpoint's status table.
@@ -297,12 +297,7 @@ export class HttpEndpoint {
         return Array.isArray(v) ? v[0] : v;
       },
       json: (max, code, shape) => readJsonBody(req, max, code, shape),
-      mac: async () => {
-        const mac = await this.options.macOf(ip);
-        if (!mac)
-          throw new SluiceError('ERR_HTTP_CLIENT_UNKNOWN', `no portal client has IP ${ip}: connect to the WiFi first`);
-        return mac;
-      },
+      mac: () => portalClientMac(this.options.macOf, ip),
       purchase: async (mac, payment, plan) => {
         const before = backend.session({ mac });
         const outcome = await backend.purchase({ mac, ip, ...(plan !== undefined && { plan }), ...paymentOf(payment) });

@@ -17,5 +17,5 @@ export {
   recoverTypedDataAddress,
   toHex,
 } from 'viem';
-// The batch-settlement receiver authorizer's key (src/payments/x402-batch*.ts).
+// The batch-settlement receiver authorizer's key (src/payments/batch-settlement/x402-batch*.ts).
 export { privateKeyToAccount } from 'viem/accounts';

@@ -218,8 +218,13 @@ export class Daemon {
     // Its IP → MAC lookups take the list the ticks read (as old as the directory allows), or ask a tick for it; a tick
     // that reads none within its fetch timeout leaves the lookup to read the portal itself.
     const { ndsctlTimeoutMs } = this.config.config.main;
-    const lan = await startLanEndpoint(this.config.config, payments.lan(), this.backend, valve, log, (maxAgeMs) =>
-      meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
+    const lan = await startLanEndpoint(
+      this.config.config,
+      payments.lan(this.config.config),
+      this.backend,
+      valve,
+      log,
+      (maxAgeMs) => meter.clientAddresses(maxAgeMs, ndsctlTimeoutMs + 1000),
     );
     if (lan) this.closers.unshift(() => lan.close());
     this.lan = lan;

@@ -9,12 +9,13 @@ import { sessionView, type PurchaseOutcome, type SluiceBackend } from '../api/in
 import { X402_SCHEMES, type X402Face } from '../payments/index.ts';
 import { isLive, type Session } from '../sessions/index.ts';
 import { encodeHeader } from '../x402/index.ts';
+import { formFlags } from './pay-forms.ts';
 import { firstUnavailable, methodUnavailable, portalClientMac, send } from './reply.ts';
 import type { HttpEndpointOptions } from './server.ts';
 import { schemeOfHeader } from './x402-schemes.ts';
 
 /** What the sale reads of the endpoint's options. */
-type SaleOptions = Pick<HttpEndpointOptions, 'backend' | 'schemes' | 'vouchers' | 'unavailable' | 'macOf' | 'log'>;
+type SaleOptions = Pick<HttpEndpointOptions, 'backend' | 'schemes' | 'forms' | 'unavailable' | 'macOf' | 'log'>;
 
 /** The scheme whose method takes a payload that names no running scheme, when none runs that would (`exact`). */
 const UNNAMED = X402_SCHEMES.find((s) => s.takesUnnamed)!;
@@ -26,13 +27,13 @@ function faceOf(options: SaleOptions, scheme: string): X402Face | null {
 
 /** GET /: the plans, each with every running scheme's offer, and the ways to pay this router takes. */
 export function plans(options: SaleOptions): unknown {
-  const { backend, vouchers } = options;
+  const { backend } = options;
   const flags = Object.fromEntries(X402_SCHEMES.map((s) => [s.planKey, faceOf(options, s.scheme)?.offered() ?? false]));
   return {
     // Which ways to pay this router takes: the page shows a voucher form or wallet buttons only for what exists.
     methods: {
       ...flags,
-      voucher: vouchers,
+      ...formFlags(options.forms),
       // Configured but down (a damaged state file): the page can say so instead of offering nothing.
       unavailable: [...(options.unavailable ?? [])],
     },

@@ -48,7 +48,7 @@ function portalDir(): string | null {
 
 /**
  * What the daemon's payment methods serve (PaymentPlugins.lan): each method's routes with its running face, the x402
- * faces, the methods configured but down (their state damaged: their routes answer 503).
+ * faces, the methods configured but down (their state damaged: their routes answer 503), the pay-page forms offered.
  */
 interface LanMethods extends Partial<LanParts> {}
 
@@ -87,8 +87,6 @@ export async function startLanEndpoint(
     return null;
   }
   const unavailable = methods.unavailable ?? [];
-  // The voucher form (POST /voucher, the page's): RADIUS's, or printed vouchers' when a batch exists and its book reads
-  // back.
   try {
     const directory = portalClientDirectory(valve, fromTicks);
     const maxConnections = totalConnectionBound(openFileLimit());
@@ -98,7 +96,7 @@ export async function startLanEndpoint(
       rateLimitPerMinute: config.http.rateLimit,
       backend,
       schemes: methods.schemes ?? [],
-      vouchers: config.radius.enabled || (uses.includes('vouchers') && !unavailable.includes('voucher')),
+      forms: methods.forms ?? {},
       unavailable,
       ...(methods.methods && { methods: methods.methods }),
       portalDir: portalDir(),

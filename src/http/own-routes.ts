@@ -11,6 +11,7 @@ import { CAPTIVE_MEDIA_TYPE, captiveAnswer } from './captive-api.ts';
 import { DEVICES_PATHS, joinDevice, listDevices, removeDevice } from './devices.ts';
 import { pcsyncLogout } from './pcsync.ts';
 import { portalClientMac, send } from './reply.ts';
+import { someFormOffered } from './pay-forms.ts';
 import type { RestoreDesk } from './restore.ts';
 import type { HttpEndpointOptions } from './server.ts';
 
@@ -103,7 +104,7 @@ export async function captiveRoute(
   res: ServerResponse,
   ip: string,
 ): Promise<void> {
-  const { backend, vouchers } = options;
+  const { backend } = options;
   let mac: string | null = null;
   try {
     mac = await options.macOf(ip);
@@ -118,7 +119,7 @@ export async function captiveRoute(
     session: live ?? null,
     portalUrl,
     venueUrl: options.captive?.venueUrl ?? '',
-    canSell: (options.schemes ?? []).some((f) => f.sells) || vouchers,
+    canSell: (options.schemes ?? []).some((f) => f.sells) || someFormOffered(options.forms),
     now: backend.now(),
   });
   res

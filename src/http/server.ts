@@ -41,6 +41,7 @@ import { portalFile, portalFilesOf } from './pay-page.ts';
 import { PCSYNC_LOGOUT_PATH, type PcSyncOptions } from './pcsync.ts';
 import { DEVICES_PATHS } from './devices.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { formOffered } from './pay-forms.ts';
 import { firstUnavailable, limited, methodUnavailable, portalClientMac, refused, send } from './reply.ts';
 import { RestoreDesk } from './restore.ts';
 
@@ -67,10 +68,11 @@ export interface HttpEndpointOptions {
    */
   methods?: readonly LanMethod[];
   /**
-   * Vouchers are taken (radius.enabled, or a printed batch's book runs): the plans say so, so the page shows its
-   * voucher form only then, and POST /voucher (LanRequest.vouchers) sells.
+   * The methods' pay-page forms offered now, by key (PaymentPlugins.lan's `forms`; absent: not offered): the plans
+   * flag each, so the page shows a form only then, /captive says the router sells, and the form's method's routes
+   * sell (LanRequest.formOffered).
    */
-  vouchers: boolean;
+  forms?: Readonly<Record<string, boolean>>;
   /**
    * Payment methods configured but not running (their state file cannot be read back: 'x402', 'batch-settlement',
    * 'upto', 'x402-session', 'trial'): their routes answer 503 ERR_PAYMENT_METHOD_UNAVAILABLE, the others work.
@@ -268,7 +270,7 @@ export class HttpEndpoint {
     ip: string,
   ): Promise<void> {
     try {
-      const lanRequest = this.lanRequest(req, ip);
+      const lanRequest = this.lanRequest(req, ip, method);
       if (firstUnavailable(this.options.unavailable, [method.plugin.name]) && !route.servesWhileDown?.(lanRequest)) {
         req.resume();
         throw methodUnavailable(method.plugin.name);
@@ -286,7 +288,7 @@ export class HttpEndpoint {
   }
 
   /** What a method's route may read and do (payments' LanRequest): its body bounded, the caller's MAC, a purchase. */
-  private lanRequest(req: IncomingMessage, ip: string): LanRequest {
+  private lanRequest(req: IncomingMessage, ip: string, method: LanMethod): LanRequest {
     const { backend, log } = this.options;
     return {
       url: new URL(req.url ?? '/', 'http://sluice.invalid'),
@@ -315,7 +317,7 @@ export class HttpEndpoint {
           gate: moved.gate,
         };
       },
-      vouchers: this.options.vouchers,
+      formOffered: formOffered(this.options.forms, method.plugin.payForm?.key),
     };
   }
 

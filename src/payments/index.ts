@@ -8,7 +8,7 @@ export { grantReference } from './grant/grant.ts';
 export { createPaymentRegistry } from './builtin.ts';
 export type { LanMethod, LanParts, LanRequest, LanRoute, UbusFace, X402Face } from './plugin.ts';
 export { PaymentPlugins } from './plugin-host.ts';
-export { PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
+export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
 export { EndRecordsTap } from './end-records.ts';
 export { VoucherMethod } from './voucher/voucher.ts';
 export { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';

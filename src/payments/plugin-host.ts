@@ -114,14 +114,24 @@ export class PaymentPlugins {
 
   /**
    * What the methods serve over the LAN endpoint: each method's routes with its face (null: not running), in the list's
-   * order.
+   * order, and their pay-page forms as `config` offers them.
    */
-  lan(): LanParts {
+  lan(config: Config): LanParts {
     return {
       methods: this.opened.map((o) => ({ plugin: o.plugin, face: o.part?.lan ?? null })),
       schemes: this.x402Faces(),
       unavailable: this.unavailable(),
+      forms: this.forms(config),
     };
+  }
+
+  /** Each method's pay-page form, by its key: offered on `config` by the method as it opened (or did not). */
+  forms(config: Config): Record<string, boolean> {
+    return Object.fromEntries(
+      this.opened.flatMap(({ plugin, part }) =>
+        plugin.payForm ? [[plugin.payForm.key, plugin.payForm.offered(config, part !== null)]] : [],
+      ),
+    );
   }
 
   /** The methods the config switches on (or that are always built) that did not open, by name. */

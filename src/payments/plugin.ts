@@ -122,8 +122,8 @@ export interface LanRequest {
    * the session, `restored: true`, the MAC it came `from`, the gate.
    */
   moveHere(session: Session, mac: string): Promise<unknown>;
-  /** The pay page's voucher form is offered: RADIUS takes vouchers, or a printed batch's book runs. */
-  readonly vouchers: boolean;
+  /** The route's method offers its pay-page form now (PaymentPlugin.payForm; false: it brings none). */
+  readonly formOffered: boolean;
   readonly log: Log | undefined;
 }
 
@@ -159,7 +159,7 @@ export interface LanRoute {
 
 /** A method's LAN side as the endpoint serves it: its routes and payers (static), and its face when it runs. */
 export interface LanMethod {
-  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts'>;
+  readonly plugin: Pick<PaymentPlugin, 'name' | 'lanRoutes' | 'payersOf' | 'pageScripts' | 'payForm'>;
   readonly face: LanFace | null;
 }
 
@@ -171,6 +171,18 @@ export interface LanParts {
   readonly schemes: readonly X402Face[];
   /** Methods the config switches on that did not open (their state cannot be read back): their routes answer 503. */
   readonly unavailable: readonly string[];
+  /** Each pay-page form of the list (PaymentPlugin.payForm), by its key: offered now. */
+  readonly forms: Readonly<Record<string, boolean>>;
+}
+
+/**
+ * A pay-page form a method brings (the voucher form): GET /'s `methods` flags it under `key` whether or not it is
+ * offered, the page shows it only when it is, and an offered one makes /captive say this router sells.
+ */
+export interface PayForm {
+  readonly key: string;
+  /** Offered on this config; `running`: the method opened (its state read back). */
+  offered(config: Config, running: boolean): boolean;
 }
 
 /** A method's x402 scheme as the LAN endpoint's /buy and /plans name it (known whether or not the method runs). */
@@ -255,6 +267,8 @@ export interface PaymentPlugin {
   readonly lanUse?: { name: string; on(config: Config): boolean };
   /** Its x402 scheme, when it sells through x402 on the LAN. */
   readonly x402?: X402Scheme;
+  /** Its form on the pay page, when it sells through one. */
+  readonly payForm?: PayForm;
   /** The ubus methods it brings, by name (in the list's order after the sessions' methods: docs/ubus-api.md). */
   readonly ubusMethods?: Readonly<Record<string, UbusMethod>>;
   /** The LAN endpoint's routes it brings (docs/x402.md's list of routes). */

@@ -25,3 +25,6 @@ export const PAYMENT_PLUGINS: readonly PaymentPlugin[] = [
  * The x402 schemes of the list, in its order, whether or not their methods run (the LAN endpoint's /buy and /plans).
  */
 export const X402_SCHEMES: readonly X402Scheme[] = PAYMENT_PLUGINS.flatMap((p) => (p.x402 ? [p.x402] : []));
+
+/** The pay-page forms of the list, by key, in its order, whether or not their methods run (GET /'s `methods`). */
+export const PAY_FORM_KEYS: readonly string[] = PAYMENT_PLUGINS.flatMap((p) => (p.payForm ? [p.payForm.key] : []));

@@ -51,7 +51,7 @@ async function withEndpoint(
     port: 0,
     rateLimitPerMinute: 100,
     backend,
-    vouchers: o.vouchers ?? true,
+    forms: { voucher: o.vouchers ?? true },
     macOf: async () => (o.known === false ? null : MAC),
     ...(o.captive && { captive: o.captive }),
   });
@@ -144,7 +144,7 @@ test(
         port: 0,
         rateLimitPerMinute: 100,
         backend,
-        vouchers: true,
+        forms: { voucher: true },
         macOf: async () => MAC,
       });
       try {

@@ -51,7 +51,7 @@ async function start(
     port: 0,
     rateLimitPerMinute: 10_000,
     backend: o.backend ?? stubBackend(),
-    vouchers: true,
+    forms: { voucher: true },
     macOf: o.macOf ?? (async () => MAC),
     ...(o.maxConnections !== undefined && { maxConnections: o.maxConnections }),
     ...(o.maxConnectionsPerIp !== undefined && { maxConnectionsPerIp: o.maxConnectionsPerIp }),

@@ -162,7 +162,7 @@ async function start(
     rateLimitPerMinute: o.rateLimit ?? 1000,
     backend: stubBackend(stage),
     schemes: o.faces ?? (o.x402 === false ? [] : [exactFace(x402Stub)]),
-    vouchers: o.vouchers ?? true,
+    forms: { voucher: o.vouchers ?? true },
     portalDir: PORTAL_DIR,
     macOf: o.macOf ?? (async (ip) => (ip === '127.0.0.1' ? MAC : null)),
     log: captureLog(lines),

@@ -83,7 +83,7 @@ async function start(ended: Ended[], o: { dir?: string | null; pcsync?: boolean 
     port: 0,
     rateLimitPerMinute: 10_000,
     backend: backend(ended),
-    vouchers: false,
+    forms: { voucher: false },
     macOf: async () => null,
     pcsync:
       o.pcsync === false

@@ -103,7 +103,7 @@ test.before.each(async () => {
     port: 0,
     rateLimitPerMinute: 10_000,
     backend: backend(),
-    vouchers: true,
+    forms: { voucher: true },
     macOf: async (ip) => MACS[ip] ?? null,
   });
 });

@@ -51,6 +51,12 @@ export const localVoucherPlugin: PaymentPlugin = {
   damagedState: 'ERR_VOUCHER_STORE',
   // POST /voucher and the pay page's form, once a batch exists (read from the state dir, not the book that opened).
   lanUse: { name: 'vouchers', on: (c) => VoucherStore.exists(c.main.stateDir) },
+  // The voucher form (GET /'s `methods.voucher`): RADIUS's vouchers, or printed ones' when a batch exists and the book
+  // read back.
+  payForm: {
+    key: 'voucher',
+    offered: (c, running) => c.radius.enabled || (running && VoucherStore.exists(c.main.stateDir)),
+  },
   // The door of printed and RADIUS vouchers alike (the RADIUS method stands behind this folder's).
   lanRoutes: [voucherLanRoute],
   ubusMethods: {

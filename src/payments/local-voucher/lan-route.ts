@@ -3,7 +3,7 @@
  * MAC, the same purchase as ubus `purchase` {payment: {method: voucher}}: a printed code (this folder's book) first,
  * then the RADIUS server's. The same voucher typed on a new device (a rotated private address) moves its live session
  * there instead, nothing bought. It is the door of both kinds, so it serves while the printed book is down as long as
- * RADIUS takes vouchers (LanRequest.vouchers).
+ * RADIUS takes vouchers (LanRequest.formOffered: the plugin's payForm).
  */
 import { SluiceError, toSluiceError } from '../../errors.ts';
 import { isLive, type Session } from '../../sessions/index.ts';
@@ -27,7 +27,7 @@ function sessionToMove(req: LanRequest, code: string, password: string | undefin
 }
 
 async function buyWithVoucher(req: LanRequest): Promise<LanAnswer> {
-  if (!req.vouchers)
+  if (!req.formOffered)
     throw new SluiceError(
       'ERR_UNKNOWN_PAYMENT_METHOD',
       'this router takes no vouchers (radius.enabled, or a printed batch: docs/vouchers.md)',
@@ -66,6 +66,6 @@ export const voucherLanRoute: LanRoute = {
   path: '/voucher',
   paying: true,
   // RADIUS's vouchers still sell while the printed book cannot be read back.
-  servesWhileDown: (req) => req.vouchers,
+  servesWhileDown: (req) => req.formOffered,
   handler: (req) => buyWithVoucher(req),
 };

@@ -76,6 +76,18 @@ function put(stage, from, to, mode) {
   cpSync(join(ROOT, from), dest);
   chmodSync(dest, mode);
 }
+/**
+ * The pay page, every file of it, so a page part added to files/usr/share/sluice/portal cannot be left out: that
+ * directory's files (the build writes its batch.js bundle there too), then any the build's dist/portal has besides.
+ */
+const PAGE = 'files/usr/share/sluice/portal';
+const BUILT_PAGE = 'dist/portal';
+function putPage(stage) {
+  const filesOf = (dir) => readdirSync(join(ROOT, dir)).filter((name) => statSync(join(ROOT, dir, name)).isFile());
+  const own = filesOf(PAGE);
+  for (const name of [...new Set([...own, ...filesOf(BUILT_PAGE)])].sort())
+    put(stage, join(own.includes(name) ? PAGE : BUILT_PAGE, name), join('usr/share/sluice/portal', name), 0o644);
+}
 function copyTree(stage, from, to) {
   const walk = (rel) => {
     for (const name of readdirSync(join(ROOT, from, rel)).sort()) {
@@ -145,15 +157,7 @@ const packages = [
       put(s, 'files/etc/uci-defaults/90-sluice-secrets', 'etc/uci-defaults/90-sluice-secrets', 0o755);
       put(s, 'files/etc/uci-defaults/91-sluice-reload-config', 'etc/uci-defaults/91-sluice-reload-config', 0o755);
       put(s, 'files/usr/share/acl.d/sluice.json', 'usr/share/acl.d/sluice.json', 0o644);
-      put(s, 'files/usr/share/sluice/portal/index.html', 'usr/share/sluice/portal/index.html', 0o644);
-      put(s, 'files/usr/share/sluice/portal/portal.js', 'usr/share/sluice/portal/portal.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/batch-page.js', 'usr/share/sluice/portal/batch-page.js', 0o644);
-      put(s, 'dist/portal/batch.js', 'usr/share/sluice/portal/batch.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/restore.js', 'usr/share/sluice/portal/restore.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/qr.js', 'usr/share/sluice/portal/qr.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/elsewhere.js', 'usr/share/sluice/portal/elsewhere.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/devices.js', 'usr/share/sluice/portal/devices.js', 0o644);
-      put(s, 'files/usr/share/sluice/portal/cashu-page.js', 'usr/share/sluice/portal/cashu-page.js', 0o644);
+      putPage(s);
       put(s, 'files/usr/lib/opennds/theme_sluice.sh', 'usr/lib/opennds/theme_sluice.sh', 0o755);
       put(s, 'files/lib/upgrade/keep.d/sluice', 'lib/upgrade/keep.d/sluice', 0o644);
     },

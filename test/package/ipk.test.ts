@@ -153,6 +153,13 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
   ]);
   for (const e of files.filter((f) => f.mode.startsWith('d')))
     assert.is(`${e.mode} ${e.owner}`, 'drwxr-xr-x 0/0', e.path);
+  // Every file of the pay page, as the tree and the build have it (scripts/package.mjs copies the directory).
+  for (const dir of ['files/usr/share/sluice/portal', 'dist/portal'])
+    for (const name of readdirSync(join(ROOT, dir)))
+      assert.ok(
+        files.some((f) => f.path === `./usr/share/sluice/portal/${name}` && f.mode === '-rw-r--r--'),
+        `${dir}/${name} is in the ipk, 0644`,
+      );
   // Package/sluice/install of the SDK recipe names the same destinations.
   const install = /define Package\/sluice\/install\n([\s\S]*?)^endef/m.exec(mk)![1]!;
   const destinations = [...install.matchAll(/\$\(1\)(\/\S+)/g)]

@@ -48,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'daemon': {
       const held = holdHangups();
+      // Before the daemon's modules load, so none of their functions is optimized while the router is idle.
+      (await import('./optimizer.ts')).holdOptimizer();
       const { runDaemon } = await import('./cli.ts');
       return runDaemon(rest, held);
     }

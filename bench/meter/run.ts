@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Meter, sessionManagerPort } from '../../src/meter/index.ts';
+import { holdOptimizer } from '../../src/optimizer.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import { simulatedMac } from '../../src/sim/traffic.ts';
@@ -18,6 +19,8 @@ import type { KernelCountersPort } from '../../src/meter/ports.ts';
 import { MainThreadJsonMeter, MainThreadNftMeter } from './baseline.ts';
 
 const [design, socketPath, ubusPath, clientsArg, ticksArg, workerPath, nftArgv] = process.argv.slice(2);
+// The Meter's designs start as the daemon does (main.ts): V8's optimizing compiler held until the pool has work.
+if (design === 'worker' || design === 'kernel') holdOptimizer();
 const clients = Number(clientsArg);
 const ticks = Number(ticksArg);
 const WARMUP = 3;

@@ -3,6 +3,7 @@
  * runner the Meter uses by default, which keeps no worker thread alive on an idle router.
  */
 import { pathToFileURL } from 'node:url';
+import { releaseOptimizer } from '../optimizer.ts';
 import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
@@ -30,12 +31,15 @@ type PiscinaPool = {
 
 /**
  * Piscina is imported when the first pool task runs, not when the daemon starts: an idle router that never needs a
- * worker thread does not evaluate it (docs/performance.md, "Idle memory").
+ * worker thread does not evaluate it (docs/performance.md, "Idle memory"). Work for the pool is work for V8's
+ * optimizing compiler too: the daemon holds it off while idle (optimizer.ts) and lets it go here, before the thread
+ * starts.
  */
 async function startPool(
   options: PoolOptions,
   threads: { min: number; max: number; idleTimeoutMs?: number },
 ): Promise<PiscinaPool> {
+  releaseOptimizer();
   const { startPiscina } = await import('./piscina-pool.ts');
   return startPiscina({
     filename: options.workerPath ?? defaultWorkerPath(),

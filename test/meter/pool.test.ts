@@ -15,6 +15,7 @@ import {
   type SessionsPort,
   type UsageTaskRunner,
 } from '../../src/meter/index.ts';
+import { holdOptimizer, optimizerHeld, releaseOptimizer } from '../../src/optimizer.ts';
 import type { UsageTask } from '../../src/meter/task.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
@@ -190,14 +191,18 @@ test(
       workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)),
       workerExecArgv: ['--import', 'tsx'],
     });
+    // As the daemon starts (main.ts): V8's optimizing compiler held until the pool has work.
+    holdOptimizer();
     try {
       for (let t = 0; t < 2; t++) assert.ok((await meter.tick()).ok);
       assert.is(counter.inlineTicks, 2, 'no session: both ticks on the main thread');
+      assert.ok(optimizerHeld(), 'idle ticks leave the optimizer held');
       live = true;
       portal.addTraffic(A, 5 * 1024, 1024);
       const billed = await meter.tick();
       assert.ok(billed.ok, billed.message);
       assert.is(counter.inlineTicks, 2, 'a live session: the pool');
+      assert.not.ok(optimizerHeld(), 'work for the pool lets the optimizer go');
       // The pool's accountant continues the epochs the main thread's wrote in the shared table: exactly the new bytes.
       assert.is(used.bytes, 6 * 1024);
       portal.addTraffic(A, 2048, 0);
@@ -207,6 +212,7 @@ test(
       await meter.tick();
       assert.is(counter.inlineTicks, 3, 'the session gone: back on the main thread');
     } finally {
+      releaseOptimizer();
       await meter.close();
       await server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
-//   [--idle 60] [--clients 20] [--node-args "--flag …"] [--snapshots DIR]`
+//   [--idle 60] [--clients 20] [--node-args "--flag …"] [--snapshots DIR] [--bundle dist/sluice.mjs]`
 // The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
@@ -47,6 +47,7 @@ interface Options {
   clients: number;
   nodeArgs: string[];
   snapshots: string;
+  bundle: string;
 }
 
 function parse(argv: string[]): Options {
@@ -63,6 +64,7 @@ function parse(argv: string[]): Options {
     clients: 20,
     nodeArgs: [],
     snapshots: '',
+    bundle: join(ROOT, 'dist', 'sluice.mjs'),
   };
   const num: Record<string, keyof Options> = {
     '--runs': 'runs',
@@ -88,6 +90,11 @@ function parse(argv: string[]): Options {
     // retainers.
     else if (argv[i] === '--snapshots' && v) {
       o.snapshots = v;
+      i++;
+    }
+    // Another build (a copy of dist/, so that a build during a run does not change the files the daemon loads late).
+    else if (argv[i] === '--bundle' && v) {
+      o.bundle = v;
       i++;
     }
   }
@@ -137,20 +144,45 @@ async function settled(pid: number, seconds: number): Promise<number> {
   return samples[Math.floor((samples.length - 1) / 2)]!;
 }
 
-/** Live heap (MB) after a full GC in the daemon: bench/leak/heap-probe.mjs answers SIGUSR2 into `file`. */
-async function liveHeapMb(pid: number, file: string): Promise<number> {
+/** What one probe reports (bench/leak/heap-probe.mjs). */
+interface Probe {
+  heapUsed: number;
+  /** Where the resident memory was before the probe's GC: V8's spaces, malloc's brk heap, all anonymous memory. */
+  before?: { spacesKb: Record<string, number>; brkKb: number; anonKb: number };
+}
+
+/** Live heap after a full GC in the daemon: bench/leak/heap-probe.mjs answers SIGUSR2 into `file`. */
+async function probe(pid: number, file: string): Promise<Probe | undefined> {
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
   // A heap snapshot (--snapshots) takes seconds.
   for (let i = 0; i < 600; i++) {
     await sleep(100);
     try {
-      return (JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number }).heapUsed / 1048576;
+      return JSON.parse(readFileSync(file, 'utf8')) as Probe;
     } catch {
       /* not yet */
     }
   }
-  return NaN;
+  return undefined;
+}
+
+/**
+ * The resident memory split as the probe saw it (MB): V8's young generation, the rest of V8's heap, malloc's brk
+ * heap, the other anonymous memory (threads' malloc arenas and stacks, V8's code range…), the mapped files.
+ */
+function split(p: Probe | undefined, fileKb: number): string {
+  if (!p?.before) return '?';
+  const s = p.before.spacesKb;
+  const young = (s['new_space'] ?? 0) + (s['new_large_object_space'] ?? 0);
+  const v8 = Object.values(s).reduce((a, b) => a + b, 0);
+  const other = p.before.anonKb - v8 - p.before.brkKb;
+  const brk = p.before.brkKb;
+  return `young ${mb(young)} + old ${mb(v8 - young)} + brk ${mb(brk)} + other anon ${mb(other)} + file ${mb(fileKb)}`;
+}
+
+function fileKb(pid: number): number {
+  return Number(/^RssFile:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
 
 interface Figures {
@@ -161,6 +193,8 @@ interface Figures {
   hourKb: number;
   peakKb: number;
   heapMb: number[];
+  /** Where the RSS was at each probe (split()). */
+  splits: string[];
   ticks: number;
   lifetimes: number;
   hourS: number;
@@ -200,7 +234,7 @@ async function oneRun(o: Options): Promise<Figures> {
       '--expose-gc',
       '--import',
       join(ROOT, 'bench/leak/heap-probe.mjs'),
-      join(ROOT, 'dist', 'sluice.mjs'),
+      o.bundle,
       'daemon',
       '--config',
       configPath,
@@ -233,7 +267,8 @@ async function oneRun(o: Options): Promise<Figures> {
     const loads = [load()];
     const idleKb = await settled(pid, o.idleS);
     const threadCounts = [threads(pid)];
-    const heapMb = [await liveHeapMb(pid, probeFile)];
+    const probes = [await probe(pid, probeFile)];
+    const splits = [split(probes[0], fileKb(pid))];
     ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
     const macs: string[] = [];
     for (let i = o.clients; i < o.clients + o.purchases + o.sessions; i++) {
@@ -245,7 +280,8 @@ async function oneRun(o: Options): Promise<Figures> {
     for (let i = 0; i < o.purchases; i++) await ubus.call('sluice', 'grant', { mac: macs[i]!, seconds: 2 });
     const purchasesKb = await settled(pid, Math.max(o.idleS, 10));
     threadCounts.push(threads(pid));
-    heapMb.push(await liveHeapMb(pid, probeFile));
+    probes.push(await probe(pid, probeFile));
+    splits.push(split(probes[1], fileKb(pid)));
     const retained = [await retainedEnded(ubus)];
     loads.push(load());
     // The compressed hour: 200 sessions on their own clients, traffic every poll, re-bought every round.
@@ -279,7 +315,8 @@ async function oneRun(o: Options): Promise<Figures> {
     loads.push(load());
     const hourKb = await settled(pid, Math.max(o.idleS, 10));
     threadCounts.push(threads(pid));
-    heapMb.push(await liveHeapMb(pid, probeFile));
+    probes.push(await probe(pid, probeFile));
+    splits.push(split(probes[2], fileKb(pid)));
     retained.push(await retainedEnded(ubus));
     const peakKb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
     loads.push(load());
@@ -288,7 +325,8 @@ async function oneRun(o: Options): Promise<Figures> {
       purchasesKb,
       hourKb,
       peakKb,
-      heapMb,
+      heapMb: probes.map((p) => (p ? p.heapUsed / 1048576 : NaN)),
+      splits,
       ticks,
       lifetimes,
       hourS,
@@ -308,7 +346,7 @@ async function oneRun(o: Options): Promise<Figures> {
 export default async function leak(argv: string[]): Promise<void> {
   const o = parse(argv);
   console.log(
-    `leak: node ${o.nodeArgs.join(' ')} dist/sluice.mjs, bench/rss.ts's config at poll ${o.pollS} s and ` +
+    `leak: node ${o.nodeArgs.join(' ')} ${o.bundle}, bench/rss.ts's config at poll ${o.pollS} s and ` +
       `checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} ` +
       `sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks ` +
       `(${((o.ticks * 2) / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`,
@@ -327,6 +365,9 @@ export default async function leak(argv: string[]): Promise<void> {
         `purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions ` +
         `retained ${r.retained.join(' → ')}; threads ${r.threads.join(' / ')}`,
     );
+    console.log(`    RSS before each probe's GC: idle ${r.splits[0]}`);
+    console.log(`      after the purchases ${r.splits[1]}`);
+    console.log(`      after the hour ${r.splits[2]}`);
     console.log(
       `    after the hour vs after the purchases: ${vsPurchases >= 0 ? '+' : ''}${vsPurchases.toFixed(1)}% ` +
         `(${vsPurchases <= 10 ? 'within' : 'PAST'} 10%); vs idle: ` +

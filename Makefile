@@ -89,19 +89,12 @@ define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/acl.d
 	$(INSTALL_DATA) ./files/usr/share/acl.d/sluice.json $(1)/usr/share/acl.d/sluice.json
 
-	# The customer's pay page, served by the LAN x402 endpoint at /portal (found next to the bundle).
+	# The customer's pay page, served by the LAN x402 endpoint at /portal (found next to the bundle): every file of its
+	# directory (a part of the page adds its file there, nothing here), then what the build puts in dist/portal (batch.js,
+	# the batch-settlement signing bundle built from src/browser/batch.ts; the build writes the same file to both).
 	$(INSTALL_DIR) $(1)/usr/share/sluice/portal
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/index.html $(1)/usr/share/sluice/portal/index.html
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/portal.js $(1)/usr/share/sluice/portal/portal.js
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/restore.js $(1)/usr/share/sluice/portal/restore.js
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/qr.js $(1)/usr/share/sluice/portal/qr.js
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/elsewhere.js $(1)/usr/share/sluice/portal/elsewhere.js
-	# Its "Pay with Cashu" (the tollgate section's cashu method).
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/cashu-page.js $(1)/usr/share/sluice/portal/cashu-page.js
-	# Its batch-settlement part: the page logic, and the signing bundle built from src/browser/batch.ts.
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/batch-page.js $(1)/usr/share/sluice/portal/batch-page.js
-	$(INSTALL_DATA) ./dist/portal/batch.js $(1)/usr/share/sluice/portal/batch.js
-	$(INSTALL_DATA) ./files/usr/share/sluice/portal/devices.js $(1)/usr/share/sluice/portal/devices.js
+	$(INSTALL_DATA) ./files/usr/share/sluice/portal/* $(1)/usr/share/sluice/portal/
+	$(INSTALL_DATA) ./dist/portal/* $(1)/usr/share/sluice/portal/
 
 	# openNDS ThemeSpec that sends a new client to the pay page (opennds: login_option_enabled 3, themespec_path).
 	$(INSTALL_DIR) $(1)/usr/lib/opennds
@@ -150,32 +143,19 @@ APK ?= apk
 apk: build
 	APK=$(APK) node scripts/package.mjs --apk dist/apk
 
-# The same layout as the two packages install (modes as INSTALL_BIN / INSTALL_CONF / INSTALL_DATA).
+# The files of sluice and luci-app-sluice as opkg installs them: the packages `make ipk` builds, unpacked (one list of
+# what goes where, scripts/package.mjs; a list of its own here had gone stale, without the lazily loaded bundles).
 package-files: build
-	rm -rf $(STAGE)
-	install -d $(STAGE)/usr/share/sluice $(STAGE)/usr/bin $(STAGE)/etc/init.d $(STAGE)/etc/config
-	install -m 0755 dist/sluice.mjs $(STAGE)/usr/share/sluice/
-	install -m 0644 dist/usage-worker.mjs dist/worker.js $(STAGE)/usr/share/sluice/
-	ln -s ../share/sluice/sluice.mjs $(STAGE)/usr/bin/sluice
-	install -m 0755 files/etc/init.d/sluice $(STAGE)/etc/init.d/sluice
-	install -m 0600 files/etc/config/sluice $(STAGE)/etc/config/sluice
-	install -m 0600 files/etc/config/sluice_secrets $(STAGE)/etc/config/sluice_secrets
-	install -d $(STAGE)/etc/uci-defaults
-	install -m 0755 files/etc/uci-defaults/90-sluice-secrets files/etc/uci-defaults/91-sluice-reload-config $(STAGE)/etc/uci-defaults/
-	install -d $(STAGE)/usr/share/acl.d
-	install -m 0644 files/usr/share/acl.d/sluice.json $(STAGE)/usr/share/acl.d/
-	install -d $(STAGE)/usr/share/sluice/portal $(STAGE)/usr/lib/opennds
-	install -m 0644 files/usr/share/sluice/portal/index.html files/usr/share/sluice/portal/portal.js files/usr/share/sluice/portal/batch-page.js files/usr/share/sluice/portal/restore.js files/usr/share/sluice/portal/qr.js files/usr/share/sluice/portal/elsewhere.js files/usr/share/sluice/portal/devices.js files/usr/share/sluice/portal/cashu-page.js $(STAGE)/usr/share/sluice/portal/
-	install -m 0644 dist/portal/batch.js $(STAGE)/usr/share/sluice/portal/
-	install -m 0755 files/usr/lib/opennds/theme_sluice.sh $(STAGE)/usr/lib/opennds/
-	install -d $(STAGE)/lib/upgrade/keep.d
-	install -m 0644 files/lib/upgrade/keep.d/sluice $(STAGE)/lib/upgrade/keep.d/
-	install -d $(STAGE)/www
-	cp -R luci-app/htdocs/. $(STAGE)/www/
-	cp -R luci-app/root/. $(STAGE)/
+	rm -rf $(STAGE) $(STAGE).ipk
+	node scripts/package.mjs $(STAGE).ipk
+	mkdir -p $(STAGE)
+	for p in $(STAGE).ipk/sluice_*_all.ipk $(STAGE).ipk/luci-app-sluice_*_all.ipk; do \
+		tar -xzOf "$$p" ./data.tar.gz | tar -xzf - -C $(STAGE) || exit 1; \
+	done
+	rm -rf $(STAGE).ipk
 	@echo "staged in $(STAGE)/"
 
 clean:
-	rm -rf $(STAGE)
+	rm -rf $(STAGE) $(STAGE).ipk
 
 endif

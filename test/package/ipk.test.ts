@@ -120,7 +120,7 @@ test('sluice ipk: control fields, conffiles, maintainer scripts', () => {
   execFileSync('sh', ['-n', join(dir, 'control', 'prerm')]);
 });
 
-test('sluice ipk: every path with its mode and owner; what the SDK recipe installs is there too', () => {
+test('sluice ipk: every path with its mode and owner; the SDK recipe, run, installs the same', () => {
   const { files } = unpack('sluice');
   const got = files
     .filter((e) => !e.mode.startsWith('d'))
@@ -160,17 +160,56 @@ test('sluice ipk: every path with its mode and owner; what the SDK recipe instal
         files.some((f) => f.path === `./usr/share/sluice/portal/${name}` && f.mode === '-rw-r--r--'),
         `${dir}/${name} is in the ipk, 0644`,
       );
-  // Package/sluice/install of the SDK recipe names the same destinations.
+  // Package/sluice/install of the SDK recipe, run as the SDK runs it (OpenWrt's INSTALL_* macros, rules.mk), installs
+  // the same files with the same modes.
   const install = /define Package\/sluice\/install\n([\s\S]*?)^endef/m.exec(mk)![1]!;
-  const destinations = [...install.matchAll(/\$\(1\)(\/\S+)/g)]
-    .map((m) => m[1]!)
-    .filter((p) => !install.includes(`$(INSTALL_DIR) $(1)${p}\n`));
-  for (const d of destinations)
-    assert.ok(
-      files.some((f) => f.path === `.${d}`),
-      `${d} from the Makefile is in the ipk`,
-    );
-  assert.ok(destinations.length >= 7, destinations.join(' '));
+  const sdkRoot = join(work, 'sdk-root');
+  const script = install
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) =>
+      l
+        .replaceAll('$(INSTALL_DIR)', 'install -d -m0755')
+        .replaceAll('$(INSTALL_BIN)', 'install -m0755')
+        .replaceAll('$(INSTALL_DATA)', 'install -m0644')
+        .replaceAll('$(INSTALL_CONF)', 'install -m0600')
+        .replaceAll('$(LN)', 'ln -sf')
+        .replaceAll('$(1)', sdkRoot),
+    )
+    .join('\n');
+  assert.not.match(script, /\$\(/, 'every macro of the recipe is known here');
+  execFileSync('sh', ['-ec', script], { cwd: ROOT });
+  const sdkFiles = execFileSync('find', ['.', '!', '-type', 'd', '-printf', '%M %p %l\n'], {
+    cwd: sdkRoot,
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .sort();
+  const ipkFiles = files
+    .filter((e) => !e.mode.startsWith('d'))
+    .map((e) => `${e.mode} ${e.path}${e.link ? ` ${e.link}` : ''}`.trim())
+    .sort();
+  assert.equal(sdkFiles, ipkFiles, 'the SDK recipe installs what the ipk holds');
+});
+
+test('make package-files stages the files the packages install', () => {
+  const stage = join(work, 'stage');
+  // NPM=true: the bundle is built already (ensureBuilt), and a build now would rewrite dist/ under other tests.
+  execFileSync('make', ['-s', 'package-files', `STAGE=${stage}`, 'NPM=true'], { cwd: ROOT, stdio: 'pipe' });
+  const staged = execFileSync('find', ['.', '!', '-type', 'd'], { cwd: stage, encoding: 'utf8' }).trim().split('\n');
+  const packaged = [...unpack('sluice').files, ...unpack('luci-app-sluice').files]
+    .filter((e) => !e.mode.startsWith('d'))
+    .map((e) => e.path);
+  assert.equal(staged.sort(), packaged.sort());
+  for (const p of [
+    './usr/share/sluice/evm.mjs',
+    './usr/share/sluice/portal/batch.js',
+    './www/luci-static/resources/sluice/common.js',
+  ])
+    assert.ok(staged.includes(p), p);
 });
 
 test('luci-app-sluice ipk: control, paths under /www and /usr/share, every file 0644 root', () => {

@@ -18,18 +18,9 @@ import { SluiceError } from '../../src/errors.ts';
 import type { Config } from '../../src/config/index.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { setup } from '../sessions/helpers.ts';
+import { HOUR_PLAN } from './plans.ts';
 
-const hour: PricingPlan = {
-  id: 'hour',
-  metric: 'seconds',
-  stepSize: 3600n,
-  pricePerStep: 500_000n,
-  asset: '',
-  currency: 'USDC',
-  decimals: 6,
-  minSteps: 1n,
-  maxSteps: 10n,
-};
+const hour = HOUR_PLAN;
 const gig: PricingPlan = {
   id: 'gig',
   metric: 'bytes',

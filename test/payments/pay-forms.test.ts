@@ -12,21 +12,11 @@ import { localVoucherPlugin, type VoucherBook } from '../../src/payments/local-v
 import { VOUCHERS_FILE } from '../../src/payments/local-voucher/store.ts';
 import type { PluginContext } from '../../src/payments/plugin.ts';
 import type { Config } from '../../src/config/index.ts';
-import type { PricingPlan } from '../../src/config/types.ts';
 import type { Log } from '../../src/log.ts';
 import { setup } from '../sessions/helpers.ts';
+import { HOUR_PLAN } from './plans.ts';
 
-const hour: PricingPlan = {
-  id: 'hour',
-  metric: 'seconds',
-  stepSize: 3600n,
-  pricePerStep: 500_000n,
-  asset: '',
-  currency: 'USDC',
-  decimals: 6,
-  minSteps: 1n,
-  maxSteps: 10n,
-};
+const hour = HOUR_PLAN;
 const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
 
 const configOf = (stateDir: string, radius: boolean): Config =>

@@ -13,6 +13,7 @@ import { TRIALS_FILE } from '../../src/payments/trial/trial.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import { setup } from '../sessions/helpers.ts';
 import { rejectsWithCode, thrownCode } from '../helpers/assert.ts';
+import { HOUR_PLAN } from './plans.ts';
 
 const DAY = 86_400_000;
 /** 15 minutes, once a day. */
@@ -28,17 +29,7 @@ const trialPlan: PricingPlan = {
   maxSteps: 1n,
   trialEvery: 86_400n,
 };
-const paid: PricingPlan = {
-  id: 'hour',
-  metric: 'seconds',
-  stepSize: 3600n,
-  pricePerStep: 500_000n,
-  asset: '',
-  currency: 'USDC',
-  decimals: 6,
-  minSteps: 1n,
-  maxSteps: 10n,
-};
+const paid = HOUR_PLAN;
 const cash: PaymentMethod = {
   name: 'cash',
   adminOnly: false,

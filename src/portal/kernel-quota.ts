@@ -80,6 +80,15 @@ export class KernelQuota {
    * owed was the estimate's excess (the packet the kernel dropped at the limit), dropped so it never adds up.
    */
   readonly #owed = new Map<string, { bytes: number; splits: number }>();
+  /**
+   * Of the bytes billed since a client's quota was installed, those that paid off what was owed (#owed). The billings
+   * cannot tell the old count's bytes from the new one's, so they pay off the estimate's excess too; a count used up
+   * in turn reckons what it passed unbilled from all that was billed since its install, else each stop would charge
+   * every earlier stop's excess again and the device's fresh quota would shrink stop after stop to nothing (1,500 B a
+   * stop at a dropped 1,500 B packet; a GSO segment is up to 64 KiB). The price: where the owed bytes were real (passed
+   * between the meter's reading and the split), the next stop's estimate can fall short by as much, once.
+   */
+  readonly #paidOff = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #enabled = false;
   #failures = 0;
@@ -287,8 +296,10 @@ export class KernelQuota {
           // raised from the listed count would take the dropped bytes, which never passed, out of the share (each
           // stop a device waited through for its next share cost it what it was sent meanwhile: the lab's devices
           // stopped with bytes left and the session ended short). A fresh count instead; what passed under the old
-          // one unbilled is at most its limit less what was billed.
-          const unbilled = billed === undefined ? 0 : Math.max(0, q.limitBytes - billed);
+          // one unbilled is at most its limit less what was billed since its install (the owed it paid off included:
+          // that may have been this count's bytes paying for the last estimate's excess).
+          const sinceInstall = billed === undefined ? undefined : billed + (this.#paidOff.get(mac) ?? 0);
+          const unbilled = sinceInstall === undefined ? 0 : Math.max(0, q.limitBytes - sinceInstall);
           const limitBytes = Math.max(0, Math.floor(shareBytes) - unbilled);
           const { inherited: _carried, ...rest } = entry;
           fresh.push({ entry: { ...rest, limitBytes }, owed: unbilled + (this.#owed.get(mac)?.bytes ?? 0) });
@@ -330,12 +341,14 @@ export class KernelQuota {
     this.#entries.set(entry.mac, entry);
     this.#billed.set(entry.mac, 0);
     this.#owed.delete(entry.mac);
+    this.#paidOff.delete(entry.mac);
   }
 
   #forget(mac: string): void {
     this.#entries.delete(mac);
     this.#billed.delete(mac);
     this.#owed.delete(mac);
+    this.#paidOff.delete(mac);
   }
 
   /** The meter billed `bytes` more for this client (a device of a shared purchase), counted against its next share. */
@@ -345,6 +358,7 @@ export class KernelQuota {
     const owed = this.#owed.get(mac);
     const paid = owed === undefined ? 0 : Math.min(owed.bytes, bytes);
     if (owed !== undefined) owed.bytes -= paid;
+    if (paid > 0) this.#paidOff.set(mac, (this.#paidOff.get(mac) ?? 0) + paid);
     this.#billed.set(mac, billed + bytes - paid);
   }
 
@@ -437,6 +451,7 @@ export class KernelQuota {
       this.#entries.clear();
       this.#billed.clear();
       this.#owed.clear();
+      this.#paidOff.clear();
       for (const e of entries) this.#installed(e); // every count starts again
     } catch (err) {
       await this.#turnOff('kernel quota off: the table cannot be rebuilt', err);
@@ -453,6 +468,7 @@ export class KernelQuota {
     this.#entries.clear();
     this.#billed.clear();
     this.#owed.clear();
+    this.#paidOff.clear();
     let deleted = true;
     try {
       await this.#run(['delete', 'table', 'inet', KERNEL_QUOTA_TABLE], '');

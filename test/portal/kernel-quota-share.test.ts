@@ -147,6 +147,47 @@ test('share: a quota used up gets a fresh count of its share, less what passed u
   assert.is(limits.get('q_020000000d01'), 30_000 + 100_000, 'nothing unbilled in the new count');
 });
 
+test('share: a device stopped at each split gets its share less one dropped packet each time, not more', async () => {
+  // Each tick A passes its whole fresh quota but the packet the kernel drops at the limit (DROP bytes short), the
+  // meter's reading after the stop bills exactly what passed, and the split finds A used up. What came off for the
+  // dropped packet must not be charged again at the next stop (paid off by the new count's bytes, then counted as
+  // unbilled of that count): each stop would take another packet off, until A got nothing at all.
+  const DROP = 1_500;
+  const SHARE = 200_000;
+  const { used, limits, run } = fakeNft();
+  const kq = new KernelQuota({ run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 300_000);
+  const got: number[] = [];
+  for (let stop = 0; stop < 10; stop++) {
+    const limit = limits.get('q_020000000d01')!;
+    kq.noteBilled(A, limit - DROP);
+    used.set('q_020000000d01', limit + DROP);
+    await kq.share([{ mac: A, shareBytes: SHARE }]);
+    got.push(limits.get('q_020000000d01')!);
+  }
+  assert.equal(got, Array(10).fill(SHARE - DROP), 'the same share each stop, less the one packet dropped at the limit');
+});
+
+test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets the next share whole', async () => {
+  const { used, limits, run } = fakeNft();
+  const kq = new KernelQuota({ run, session: () => ({ left: 1_000_000, allotment: 1_000_000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 100_000);
+  kq.noteBilled(A, 40_000);
+  used.set('q_020000000d01', 100_000); // 60,000 passed after the reading, more than the next share
+  await kq.share([{ mac: A, shareBytes: 50_000 }]);
+  assert.is(limits.get('q_020000000d01'), 0, 'stopped: its share already passed');
+  // The next reading bills the 60,000 (owed); nothing passed under the quota of 0, which the kernel lists used up.
+  kq.noteBilled(A, 60_000);
+  await kq.share([{ mac: A, shareBytes: 80_000 }]);
+  assert.is(limits.get('q_020000000d01'), 80_000, 'not stopped again: nothing of the quota of 0 was unbilled');
+  kq.noteBilled(A, 30_000);
+  used.set('q_020000000d01', 30_000);
+  await kq.share([{ mac: A, shareBytes: 70_000 }]);
+  assert.is(limits.get('q_020000000d01'), 30_000 + 70_000, 'the owed bytes were paid before: none come off');
+});
+
 test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
   let fail = false;
   const scripts: string[] = [];

@@ -4,7 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES, Valve } from '../../src/portal/index.ts';
+import { PortalModel } from '../../src/sim/index.ts';
 import { PortalStateFile, readStateFile, writeStateFile } from '../peers/ndsctl-state.ts';
+import { fakeSpawn } from './fake-spawn.ts';
+import { rejectsWithCode } from '../helpers/assert.ts';
 
 const A = '02:00:00:00:0f:01';
 const B = '02:00:00:00:0f:02';
@@ -119,6 +122,49 @@ test("snapshot() and lookups note the tokens; the meter's final reading goes by 
   assert.is(await valve.open(B), 'opened');
   assert.is((await valve.client(B))?.state, 'Authenticated');
   assert.equal(calls(file), ['json', `auth ${token(B)} ${NET}`, `json ${token(B)}`]);
+});
+
+test("the meter's listing read before a deauth and handed over after it: the spent token never opens or shuts", async () => {
+  const { file, valve, token } = setup();
+  const before = listing(file); // the worker's listing, started before the deauth
+  const spent = token(A);
+  valve.noteListing(before, 'opennds', 700);
+  assert.is(await valve.open(A), 'opened');
+  assert.is(await valve.close(A), 'closed');
+  valve.noteListing(before, 'opennds', 700); // ... and finished after it: A's spent token is back in the book
+  // openNDS 9 dropped A at the deauth; A comes back with a new token and buys again.
+  file.addClient(A, '10.0.0.2');
+  assert.is(await valve.open(A), 'opened');
+  assert.is(file.read().model.get(A)?.state, 'Authenticated');
+  assert.is(file.read().model.get(B)?.state, 'Preauthenticated', 'B untouched');
+  // The same listing once more before the close: a no by the spent token is never taken as shut.
+  valve.noteListing(before, 'opennds', 700);
+  assert.is(await valve.close(A), 'closed');
+  assert.is(file.read().model.get(A), undefined, 'deauthed (openNDS drops it)');
+  assert.equal(calls(file).slice(2), [`auth ${spent} ${NET}`, `auth ${A} ${NET}`, `deauth ${spent}`, `deauth ${A}`]);
+});
+
+test('an abnormal answer (exit 2) to an auth by token: the look after it counts only when it names this MAC', async () => {
+  const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
+  model.addClient(A, '10.0.0.2');
+  model.addClient(B, '10.0.0.3');
+  model.auth(B);
+  const tB = model.get(B)!.token; // B holds the token the book still pairs with A
+  const abnormal = { code: 2, stderr: 'ndsctl: Error: the portal sent an abnormal reply.\n' };
+  const fake = fakeSpawn([
+    abnormal,
+    { stdout: model.renderJson('opennds', B) },
+    { stdout: model.renderJson('opennds', A) },
+  ]);
+  const valve = new Valve({ command: ['ndsctl'], spawn: fake.spawn, flavour: 'opennds' });
+  valves.push(valve);
+  valve.noteListing([A, tB], 'opennds', 700);
+  // B's Authenticated is not A's: A, asked by its MAC, is still Preauthenticated, so the auth did not take.
+  await rejectsWithCode(valve.open(A, undefined, '10.0.0.2'), 'ERR_NDSCTL_FAILED');
+  assert.equal(
+    fake.calls.map((c) => c.slice(1, 3).join(' ')),
+    [`auth ${tB}`, `json ${tB}`, `json ${A}`],
+  );
 });
 
 test('nodogsplash: by MAC always (its ndsctl finds a MAC without hashing every client)', async () => {

@@ -6,8 +6,10 @@
  * devices: each quota's limit is the kernel's count so far plus the device's share, less what the kernel counted beyond
  * the bytes billed (that passed after the reading, out of the same bytes left). The shares add up to the bytes left.
  * What can still pass beyond the allotment: a top-up's extra until the next split, the refill of a device stopped
- * within KERNEL_SLACK_BYTES of the end (brake-watch.ts), and what the lab shows but nobody traced yet (45–75 KiB past
- * 4 MiB; 178 and 302 KiB before the charge for the unbilled bytes). docs/performance.md has the figures.
+ * within KERNEL_SLACK_BYTES of the end (brake-watch.ts), a device its quota stopped at two splits running (up to what
+ * it passed after the reading before the first, once: kernel-quota.ts #paidOff), and what the lab shows but nobody
+ * traced yet (45–75 KiB past 4 MiB; 178 and 302 KiB before the charge for the unbilled bytes). docs/performance.md
+ * has the figures.
  *
  * Within BRAKE_REFILL_MIN_BYTES of the end there is no new split: the brake watch ends the session when the kernel
  * stops any one of its devices (brake-watch.ts checks every device of a shared session).

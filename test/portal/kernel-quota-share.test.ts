@@ -188,6 +188,37 @@ test('share: a fresh quota of 0 (a share smaller than what passed unbilled) gets
   assert.is(limits.get('q_020000000d01'), 30_000 + 70_000, 'the owed bytes were paid before: none come off');
 });
 
+test('share: real bytes owed at one stop can make the next stop short of them once, not after', async () => {
+  const Q = 'q_020000000d01';
+  const { used, limits, run } = fakeNft();
+  const kq = new KernelQuota({ run, session: () => ({ left: 10_000_000, allotment: 10_000_000n }) });
+  assert.ok(await kq.start());
+  await kq.set(A, '10.0.0.5', 300_000);
+  // Billed 250,000; after the reading A passes 49,000 more and the kernel drops a 1,000-byte packet at the limit.
+  kq.noteBilled(A, 250_000);
+  used.set(Q, 301_000);
+  await kq.share([{ mac: A, shareBytes: 200_000 }]);
+  assert.is(limits.get(Q), 200_000 - 50_000, 'the 49,000 that passed, and the dropped packet, owed');
+  // The next reading bills those 49,000 and 100,000 of the new count; after it A passes 49,000 more, and the kernel
+  // drops a 1,000-byte packet. The billings cannot tell the old count's bytes from the new one's: reckoned from all
+  // billed since the install, the new count has 1,000 unbilled where it has 49,000 (the price of not adding up).
+  kq.noteBilled(A, 149_000);
+  used.set(Q, 151_000);
+  await kq.share([{ mac: A, shareBytes: 200_000 }]);
+  const second = limits.get(Q)!;
+  assert.is(second, 200_000 - 1_000, '48,000 more than exact (151,000), this once');
+  // Stopped before the reading this time (all it passed billed, the last count's 49,000 first): nothing unbilled,
+  // its share whole; neither that shortfall nor any dropped packet carried on.
+  kq.noteBilled(A, 49_000 + (second - 1_500));
+  used.set(Q, second + 1_500);
+  await kq.share([{ mac: A, shareBytes: 200_000 }]);
+  assert.is(limits.get(Q), 200_000);
+  kq.noteBilled(A, 200_000 - 1_500);
+  used.set(Q, 200_000 + 1_500);
+  await kq.share([{ mac: A, shareBytes: 200_000 }]);
+  assert.is(limits.get(Q), 200_000 - 1_500, 'and again: its share less the packet dropped');
+});
+
 test('share: a read that fails changes nothing and throws nothing; off, it is a no-op', async () => {
   let fail = false;
   const scripts: string[] = [];

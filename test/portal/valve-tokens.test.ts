@@ -124,7 +124,7 @@ test("snapshot() and lookups note the tokens; the meter's final reading goes by 
   assert.equal(calls(file), ['json', `auth ${token(B)} ${NET}`, `json ${token(B)}`]);
 });
 
-test("the meter's listing read before a deauth and handed over after it: the spent token never opens or shuts", async () => {
+test('a listing read before a deauth, handed over after it: the spent token never opens or shuts', async () => {
   const { file, valve, token } = setup();
   const before = listing(file); // the worker's listing, started before the deauth
   const spent = token(A);
@@ -144,7 +144,7 @@ test("the meter's listing read before a deauth and handed over after it: the spe
   assert.equal(calls(file).slice(2), [`auth ${spent} ${NET}`, `auth ${A} ${NET}`, `deauth ${spent}`, `deauth ${A}`]);
 });
 
-test('an abnormal answer (exit 2) to an auth by token: the look after it counts only when it names this MAC', async () => {
+test('an abnormal answer (exit 2) to an auth by token: the look after counts only if it names this MAC', async () => {
   const model = new PortalModel({}, { clock: { now: () => 1795221700_000 } });
   model.addClient(A, '10.0.0.2');
   model.addClient(B, '10.0.0.3');

@@ -61,6 +61,8 @@ export class BrakeWatch {
     private readonly ctx: MeterContext,
     private readonly kernel: KernelQuotaPort | undefined,
     private readonly endStopped: (sessionId: string, mac: string) => void,
+    /** A shared session's bytes left split again among its devices (shared-quota.ts): false when it cannot be. */
+    private readonly resplit?: (sessionId: string) => Promise<boolean>,
   ) {}
 
   braked(mac: string): boolean {
@@ -133,7 +135,8 @@ export class BrakeWatch {
    * Every KERNEL_AUDIT_MS: a braked session the kernel has stopped although sluice's count leaves it more than
    * KERNEL_SLACK_BYTES is ended at its allotment (the rest billed: the kernel let exactly the allotment through) once
    * two audits in a row found it stopped with the same bytes left — a top-up (more left) or late billing (less) waits
-   * for the next. Near-end sessions are check()'s.
+   * for the next. A shared session (several devices) with any device stopped is split again instead: one device's
+   * quota holds a share of the bytes left, not the allotment. Near-end sessions are check()'s.
    */
   async audit(now: number): Promise<void> {
     const kernel = this.kernel;
@@ -155,7 +158,9 @@ export class BrakeWatch {
     if (stopping(this.ctx)) return;
     const stopped = new Map<string, number>();
     for (const s of far) {
-      if (!usedUp.has(s.mac) || port.active(s.mac)?.id !== s.id) continue;
+      const devices = port.sharedDevices?.(s.id);
+      const stoppedNow = usedUp.has(s.mac) || devices?.some((mac) => usedUp.has(mac)) === true;
+      if (!stoppedNow || port.active(s.mac)?.id !== s.id) continue;
       const left = port.remainingBytes(s.id);
       // Near its end and stopped, yet not watched: its last reading came before its quota was known as braked (a
       // restart's first tick bills before the quota table is read) and no byte has moved since, so no reading watches
@@ -163,6 +168,12 @@ export class BrakeWatch {
       if (!(left > KERNEL_SLACK_BYTES)) {
         this.watched.set(s.id, { mac: s.mac, refills: 0 });
         this.ctx.requestTick();
+        continue;
+      }
+      // A device of a shared session stopped at its share (the others idle, so no tick splits): not the allotment let
+      // through, and not for billing. Split again at once: the shares still add up to no more than what is left.
+      if (devices !== undefined && this.resplit !== undefined && (await this.resplit(s.id))) {
+        if (stopping(this.ctx)) return;
         continue;
       }
       if (this.stoppedFar.get(s.id) === left) {

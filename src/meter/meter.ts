@@ -87,8 +87,11 @@ export class Meter {
     this.firstReadingMs = options.firstReadingMs ?? 1000;
     const times = new TickTimes();
     this.shared = new SharedQuota(options.sessions, options.kernelQuota);
-    this.brakes = new BrakeWatch(this.ctx, options.kernelQuota, (id, mac) =>
-      this.planner.endAhead(id, mac, 0, 0, 'kernel'),
+    this.brakes = new BrakeWatch(
+      this.ctx,
+      options.kernelQuota,
+      (id, mac) => this.planner.endAhead(id, mac, 0, 0, 'kernel'),
+      (id) => this.shared.resplit(id),
     );
     this.planner = new CutPlanner(this.ctx, this.brakes, times, {
       // On the kernel's counters a final reading is a tick (one nft dump): the portal's figure for one client is

@@ -16,7 +16,8 @@
  *
  * The split follows demand: a quarter of the bytes left is spread evenly (a device idle last tick can start at once,
  * without waiting a tick), three quarters by what each device passed in the tick. A device that uses up its share
- * before the next tick waits for it (its quota stops it, and the next split hands it most of what is left).
+ * before the next tick waits for it (its quota stops it, and the next split hands it most of what is left); one still
+ * stopped at the brake watch's next audit, nothing billed since, gets an even split then (resplit).
  */
 import { BRAKE_REFILL_MIN_BYTES } from './brake-watch.ts';
 import type { KernelQuotaPort, SessionsPort, UsageReport } from './ports.ts';
@@ -93,5 +94,27 @@ export class SharedQuota {
     if (shares.length === 0) return;
     this.splits++;
     await kernel.share(shares);
+  }
+
+  /**
+   * The brake watch's audit found a device of this shared session stopped by its quota far from the end: a share used
+   * up (or eaten by the packet the kernel dropped at its limit) while the other devices idle, so no tick bills anything
+   * and no split follows. Its bytes left are split again, evenly, among its braked devices. False when it is not a
+   * shared session under the kernel quota or too little is left for a split (the brake watch's business then).
+   */
+  async resplit(sessionId: string): Promise<boolean> {
+    const kernel = this.kernel;
+    const devices = this.sessions.sharedDevices?.(sessionId);
+    if (kernel?.share === undefined || devices === undefined) return false;
+    const braked = devices.filter((mac) => kernel.has(mac));
+    const left = this.sessions.remainingBytes(sessionId);
+    if (braked.length === 0 || left <= BRAKE_REFILL_MIN_BYTES) return false;
+    const even = splitShares(
+      left,
+      braked.map((mac) => ({ mac, bytes: 0 })),
+    );
+    this.splits++;
+    await kernel.share([...even].map(([mac, shareBytes]) => ({ mac, shareBytes })));
+    return true;
   }
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInlineRunner, Meter, sessionManagerPort } from '../../src/meter/index.ts';
+import { KERNEL_AUDIT_MS } from '../../src/meter/brake-watch.ts';
 import { splitShares } from '../../src/meter/shared-quota.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
@@ -213,6 +214,51 @@ test(
       const s = r.sessions.get(session.id)!;
       assert.is(s.state, 'EXPIRED', 'ended: B is stopped and 4 KiB is all that is left');
       assert.is(r.meter.stats().kernel_quota_ends, 1, 'by the kernel stop');
+    } finally {
+      await r.close();
+    }
+  },
+);
+
+test(
+  'a device stopped by its share far from the end while the others idle: the audit splits the bytes left again, and ' +
+    'the session is not ended with them billed',
+  async () => {
+    const r = await rig();
+    try {
+      const session = await sharedSession(r, 400n * K_BIG, 'shared-s');
+      await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
+      for (const mac of [A, B]) {
+        r.kernel.install(mac, Number(r.sessions.remaining(session.id)));
+        r.portal.auth(mac);
+      }
+      r.now.t += 10;
+      await r.meter.tick(); // base readings
+      r.traffic(A, 100 * K);
+      r.now.t += 1000;
+      await r.meter.tick();
+      const left = Number(r.sessions.remaining(session.id));
+      assert.is(left, 300 * K);
+      // A's share used up (a share the kernel's dropped packet ate, kernel-quota.ts), B idle: no tick bills anything,
+      // so no split comes after it.
+      const a = r.kernel.q.get(A)!;
+      a.limit = a.used;
+      const splits = r.kernel.shares.length;
+      for (let i = 0; i < 3; i++) {
+        r.now.t += KERNEL_AUDIT_MS;
+        await r.meter.tick();
+      }
+      const s = r.sessions.get(session.id)!;
+      assert.is(s.state, 'ACTIVE', 'the 300 KiB left are not billed for bytes that never passed');
+      assert.is(Number(r.sessions.remaining(session.id)), left);
+      assert.ok(r.kernel.shares.length > splits, 'split again');
+      assert.ok(a.limit > a.used, `A may pass again (${a.used} of ${a.limit})`);
+      assert.ok(r.kernel.open() <= left, `the quotas let ${r.kernel.open()} B through together, ${left} B left`);
+      assert.is(r.meter.stats().kernel_quota_unbilled_ends, 0);
+      // A passes what it can: billed, and the devices together still stop at the allotment.
+      r.traffic(A, 10_000 * K);
+      r.traffic(B, 10_000 * K);
+      assert.ok(a.used + r.kernel.q.get(B)!.used <= 400 * K);
     } finally {
       await r.close();
     }

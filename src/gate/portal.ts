@@ -15,9 +15,9 @@ import {
   Shaper,
   Valve,
 } from '../portal/index.ts';
-import { isLive, remainingNumber, type SessionReadView } from '../sessions/index.ts';
+import { isLive, type SessionReadView } from '../sessions/index.ts';
 import type { CounterMark } from '../meter/index.ts';
-import { brakeAtOpening } from './shared-brake.ts';
+import { brakeAtOpening, brakedSessionOf } from './shared-brake.ts';
 
 export interface Portal {
   valve: Valve;
@@ -47,12 +47,7 @@ export function openPortal(main: MainConfig, sessions: SessionReadView, log: Log
     ? new KernelQuota({
         run: nftRunner(main.nft, main.ndsctlTimeoutMs),
         log,
-        session: (mac) => {
-          const s = sessions.byMac(mac);
-          return s !== null && isLive(s) && s.metric === 'bytes'
-            ? { left: remainingNumber(s, Date.now()), allotment: s.allotment }
-            : null;
-        },
+        session: brakedSessionOf(sessions),
       })
     : null;
   const counters = main.kernelQuota

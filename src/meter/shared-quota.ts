@@ -1,11 +1,12 @@
 /**
  * One allotment, several devices, one kernel quota each (portal/kernel-quota.ts). A device's quota is installed at its
- * gate's opening with an even share of the session's bytes left (gate/shared-brake.ts), and a top-up raises every
- * device's quota by what it added; neither follows demand, and a top-up hands the addition out once per device. So
+ * gate's opening with an even share of the session's bytes left (gate/shared-brake.ts), and a top-up raises each
+ * device's quota by an even part of what it added (a rebuilt table, a used-up quota at a top-up: an even part of the
+ * bytes left, gate/shared-brake.ts brakedSessionOf); none of it follows demand. So
  * after every tick that billed a shared session, its bytes left (from the billed sum) are split among its braked
  * devices: each quota's limit is the kernel's count so far plus the device's share, less what the kernel counted beyond
  * the bytes billed (that passed after the reading, out of the same bytes left). The shares add up to the bytes left.
- * What can still pass beyond the allotment: a top-up's extra until the next split, the refill of a device stopped
+ * What can still pass beyond the allotment: the refill of a device stopped
  * within KERNEL_SLACK_BYTES of the end (brake-watch.ts), a device its quota stopped at two splits running (up to what
  * it passed after the reading before the first, once: kernel-quota.ts #paidOff), and what the lab shows but nobody
  * traced yet (45–75 KiB past 4 MiB; 178 and 302 KiB before the charge for the unbilled bytes). docs/performance.md

@@ -47,6 +47,7 @@ export { Valve } from './valve.ts';
 export { neighbourReader } from './neighbours.ts';
 export type { CloseResult, OpenResult, ValveOptions } from './valve.ts';
 export { KernelQuota } from './kernel-quota.ts';
+export type { BrakedSession } from './kernel-quota-nft.ts';
 export { nftRunner } from './nft-run.ts';
 export {
   COUNTER_TABLE,

@@ -19,10 +19,12 @@ export interface KernelQuotaEntry {
 
 /** The data session a quota is for, as the kernel quota needs it. */
 export interface BrakedSession {
-  /** Bytes left now. */
+  /** Bytes left now for this client: for a device of a multi-device purchase, its even part of the session's. */
   left: number;
-  /** The session's allotment (a top-up raises the quota by its growth). */
+  /** The session's allotment (a top-up raises the quota by its growth, split as `left` is). */
   allotment: bigint;
+  /** The devices the session's bytes are shared by (absent: one). */
+  devices?: number;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;

@@ -255,7 +255,10 @@ export class KernelQuota {
         await this.#apply(installScript(fresh, entry), () => this.#installed(fresh));
         return;
       }
-      const next = { ...entry, limitBytes: entry.limitBytes + grew, allotment: session.allotment };
+      // A raise is split among a shared purchase's devices as its bytes left are (each the whole would let n devices
+      // pass n times the addition until the meter's next split); a lowering lowers each by all of it.
+      const change = grew > 0 ? Math.floor(grew / Math.max(1, session.devices ?? 1)) : grew;
+      const next = { ...entry, limitBytes: entry.limitBytes + change, allotment: session.allotment };
       await this.#apply(limitScript(next), () => this.#entries.set(mac, next));
     });
   }

@@ -9,7 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelQuota } from '../../src/portal/kernel-quota.ts';
 import { KERNEL_QUOTA_TABLE } from '../../src/portal/kernel-quota-nft.ts';
-import { brakeAtOpening } from '../../src/gate/shared-brake.ts';
+import { brakeAtOpening, brakedSessionOf } from '../../src/gate/shared-brake.ts';
+import { SessionManager } from '../../src/sessions/index.ts';
+import { MemoryStore } from '../../src/sessions/memory-store.ts';
 
 const A = '02:00:00:00:0e:01';
 const B = '02:00:00:00:0e:02';
@@ -83,6 +85,55 @@ test(
     await brakeAtOpening(kq, () => ({ mac: A, devices: [C] }), C, null, 300);
     assert.is(k.limits.get(name(A)), 500, 'no address for C: A keeps its quota (C gets none)');
     assert.not.ok(kq.has(C));
+  },
+);
+
+test(
+  'set from the session alone (a used-up quota at a top-up, a rebuilt table), each device of a shared purchase gets ' +
+    'an even part of what is left, not all of it',
+  async () => {
+    const now = { t: 1_795_221_800_000 };
+    const sessions = await SessionManager.open({ store: new MemoryStore(), clock: { now: () => now.t } });
+    try {
+      const { session } = await sessions.activate({
+        mac: A,
+        metric: 'bytes',
+        allotment: 1_000_000n,
+        devices: 2,
+        payment: { method: 'grant', reference: 'brake-even', amount: 1n, asset: 'X', at: 1 },
+      });
+      await sessions.joinDevice(sessions.joinCode(session.id)!, B);
+      const of = brakedSessionOf(sessions, () => now.t);
+      assert.equal(of(A), { left: 500_000, allotment: 1_000_000n, devices: 2 });
+      assert.equal(of(B), { left: 500_000, allotment: 1_000_000n, devices: 2 }, 'the joined device too');
+      assert.is(of(C), null, 'no session');
+      const k = fakeKernel();
+      const kq = new KernelQuota({ run: k.run, session: of });
+      assert.ok(await kq.start());
+      await brakeAtOpening(kq, (m) => sessions.byMac(m), A, '10.0.0.1', 1_000_000);
+      await brakeAtOpening(kq, (m) => sessions.byMac(m), B, '10.0.0.2', 1_000_000);
+      assert.is(k.open(), 1_000_000);
+      // A top-up of 200,000 while both still pass: each raised by its part of it, together no more than what is left.
+      k.used.set(name(A), 100_000);
+      const first = { method: 'grant', reference: 'brake-even-1', amount: 1n, asset: 'X', at: 2 } as const;
+      assert.ok((await sessions.activate({ mac: A, metric: 'bytes', allotment: 200_000n, payment: first })).toppedUp);
+      await kq.toppedUp(A);
+      await kq.toppedUp(B);
+      assert.is(k.limits.get(name(A)), 600_000);
+      assert.is(k.open(), 1_100_000, '1,200,000 left less the 100,000 A passed');
+      // Both stopped by their shares, then another top-up: fresh counts, together no more than what is left.
+      for (const mac of [A, B]) k.used.set(name(mac), k.limits.get(name(mac))!);
+      const topUp = { method: 'grant', reference: 'brake-even-2', amount: 1n, asset: 'X', at: 3 } as const;
+      const { toppedUp } = await sessions.activate({ mac: A, metric: 'bytes', allotment: 200_000n, payment: topUp });
+      assert.ok(toppedUp);
+      await kq.toppedUp(A);
+      await kq.toppedUp(B);
+      const left = Number(sessions.remaining(session.id));
+      assert.ok(k.open() <= left, `the quotas let ${k.open()} B through together, ${left} B left`);
+      assert.ok(k.open() >= left - 2, 'and no less');
+    } finally {
+      await sessions.close();
+    }
   },
 );
 

@@ -190,19 +190,28 @@ test('a device leaving: the session is one device again and its quota is no long
   }
 });
 
+/**
+ * sharedSession with B joined, both gates open with a quota of what is left then (as the valve's brake sets them
+ * without a split), and the meter's base readings taken.
+ */
+async function bothBraked(r: Rig, allotment: bigint, reference: string): Promise<{ id: string }> {
+  const session = await sharedSession(r, allotment, reference);
+  await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
+  for (const mac of [A, B]) {
+    r.kernel.install(mac, Number(r.sessions.remaining(session.id)));
+    r.portal.auth(mac);
+  }
+  r.now.t += 10;
+  await r.meter.tick(); // base readings
+  return session;
+}
+
 test(
   'near the end, the kernel stopping either device ends ' + 'the shared session (not only the device first watched)',
   async () => {
     const r = await rig();
     try {
-      const session = await sharedSession(r, 200n * K_BIG, 'shared-e');
-      await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
-      for (const mac of [A, B]) {
-        r.kernel.install(mac, Number(r.sessions.remaining(session.id)));
-        r.portal.auth(mac);
-      }
-      r.now.t += 10;
-      await r.meter.tick(); // base readings
+      const session = await bothBraked(r, 200n * K_BIG, 'shared-e');
       r.traffic(A, 150 * K); // 50 KiB left: watched from A's reading; split 43.75 / 6.25 KiB
       r.now.t += 1000;
       await r.meter.tick();
@@ -226,14 +235,7 @@ test(
   async () => {
     const r = await rig();
     try {
-      const session = await sharedSession(r, 400n * K_BIG, 'shared-s');
-      await r.sessions.joinDevice(r.sessions.joinCode(session.id)!, B);
-      for (const mac of [A, B]) {
-        r.kernel.install(mac, Number(r.sessions.remaining(session.id)));
-        r.portal.auth(mac);
-      }
-      r.now.t += 10;
-      await r.meter.tick(); // base readings
+      const session = await bothBraked(r, 400n * K_BIG, 'shared-s');
       r.traffic(A, 100 * K);
       r.now.t += 1000;
       await r.meter.tick();

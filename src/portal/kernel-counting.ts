@@ -84,13 +84,14 @@ export class KernelCounters {
     return [...this.#command, '-j', 'list', 'table', 'inet', COUNTER_TABLE];
   }
 
+  /** Asked for every live session on every tick: a canonical MAC (the sessions') is found without normalizing it. */
   has(mac: string): boolean {
-    return this.#enabled && this.#clients.has(normalizeMac(mac));
+    return this.#enabled && (this.#clients.has(mac) || this.#clients.has(normalizeMac(mac)));
   }
 
   /** The address a client is counted on, if it is. */
   ipOf(mac: string): string | undefined {
-    return this.#clients.get(normalizeMac(mac));
+    return this.#clients.get(mac) ?? this.#clients.get(normalizeMac(mac));
   }
 
   start(keep: (mac: string) => boolean): Promise<boolean> {

@@ -267,14 +267,18 @@ export class CashuMethod implements PaymentMethod {
         'this token is being redeemed; its session shows when the mint answers',
       );
     }
-    const held = this.store.total() + this.store.incoming();
-    if (held + c.net > this.tollgate.maxBalance) {
+    this.ensureRoom(c.net);
+    return { reference: c.ref };
+  }
+
+  /** Refuses `sat` more when it would pass max_balance (a token here, an invoice in lightning.ts). */
+  ensureRoom(sat: bigint): void {
+    if (this.store.exposure() + sat > this.tollgate.maxBalance) {
       throw new SluiceError(
         'ERR_CASHU_BALANCE_FULL',
         `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`,
       );
     }
-    return { reference: c.ref };
   }
 
   private checks(ctx: PaymentContext): Promise<Checked> {

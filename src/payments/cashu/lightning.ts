@@ -81,12 +81,7 @@ export async function openQuote(
   }
   const quote = method.quoteOf(steps);
   const price = quote.price;
-  if (method.store.total() + method.store.incoming() + price > t.maxBalance) {
-    throw new SluiceError(
-      'ERR_CASHU_BALANCE_FULL',
-      `this router holds as much ecash as it may (${t.maxBalance} sat); pay again after its payout`,
-    );
-  }
+  method.ensureRoom(price);
   const keysets = await method.freshKeysets(mint);
   const active = keysets.find((k) => k.active && k.unit === t.unit);
   if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);

@@ -9,6 +9,7 @@
  * API (the payout, keyset-retirement and ubus `cashu_balance`/`cashu_payout` work builds on it):
  *   const store = await CashuStore.open(stateDir)
  *   store.balances(): Map<mint, bigint>      held sat per mint (taken proofs excluded)   store.total(): bigint
+ *   store.exposure(): bigint                 what counts against max_balance: held, taken and incoming
  *   store.proofsOf(mint): StoredProof[]      the held, untaken proofs of a mint (to choose what to spend)
  *   const id = await store.take(mint, proofs, purpose)   durable BEFORE the proofs leave (melt, swap): they stop
  *                                            counting as held, and store.takes() lists the take at every start
@@ -250,11 +251,23 @@ export class CashuStore {
     return this.append({ t: 'dropped', ref, why });
   }
 
-  /** Sat the open (not yet landed) swaps will bring: counted against max_balance before they land. */
+  /** Sat the open (not yet landed) swaps and invoices will bring. */
   incoming(): bigint {
     let sum = 0n;
     for (const { intent, state } of this.intents.values())
       if (state === 'open') for (const o of intent.outputs) sum += BigInt(o.amount);
+    return sum;
+  }
+
+  /**
+   * What counts against max_balance, the one rule (CashuMethod.ensureRoom): the proofs held, those taken (a payout or
+   * a keyset swap on its way out: a melt that fails or is found unpaid gives them back, so they leave the count only
+   * once the mint has them) and what open swaps and invoices will bring.
+   */
+  exposure(): bigint {
+    // `held` keeps taken proofs until their take ends.
+    let sum = this.incoming();
+    for (const { proof } of this.held.values()) sum += BigInt(proof.amount);
     return sum;
   }
 

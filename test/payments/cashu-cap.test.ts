@@ -1,0 +1,134 @@
+// tier: fast
+// max_balance (docs/tollgate.md "The cap") against the lab mint and the lab LNURL server (test/peers/, in-process on
+// loopback): ecash taken by a payout still in flight counts against the cap until the mint says it is gone, for a
+// token (cashu.ts precheck) and a Lightning invoice (lightning.ts openQuote) alike — a melt that fails gives it back,
+// so without it the router could end up holding a payout's worth more than the cap. Once the payout is paid, there
+// is room again.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Merchant, Pricing } from '../../src/merchant/index.ts';
+import { createPaymentRegistry } from '../../src/payments/index.ts';
+import { CashuMethod } from '../../src/payments/cashu/cashu.ts';
+import { CashuCustody } from '../../src/payments/cashu/custody.ts';
+import { openQuote } from '../../src/payments/cashu/lightning.ts';
+import { configFromUci } from '../../src/config/load.ts';
+import { parseUci } from '../../src/config/uci.ts';
+import { CashuMint } from '../peers/cashu-mint.ts';
+import { startLnurlServer } from '../peers/lnurl-server.ts';
+import { setup } from '../sessions/helpers.ts';
+
+const MAC = '02:00:00:00:ca:31';
+const OTHER = '02:00:00:00:ca:32';
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+  throw new Error('expected a refusal');
+}
+
+/** The cashu method and the custody on one store, 60 sat at most, payouts to the lab LNURL server. */
+async function rig(mint: CashuMint) {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cashu-cap-'));
+  const ln = await startLnurlServer({ invoice: (sat) => mint.invoice(sat) });
+  const config = configFromUci(
+    parseUci(`
+config sluice 'main'
+\toption state_dir '${dir}'
+config pricing 'time'
+\toption metric 'seconds'
+\toption step_size '60'
+\toption price_per_step '500'
+config tollgate 'tollgate'
+\toption enabled '1'
+\toption plan 'time'
+\tlist mint '${mint.url}'
+\toption price_per_step '2'
+\toption min_steps '2'
+\toption max_balance '60'
+\toption payout_address '${ln.lnurl}'
+\toption payout_min '100000'
+`),
+    { hostname: 'r' },
+  );
+  const env = await setup();
+  const cashu = await CashuMethod.open({ config, sessions: env.manager, clock: env.time, timers: env.time });
+  await cashu.refreshKeysets();
+  const custody = CashuCustody.open({ store: cashu.store, stateDir: dir, tollgate: config.tollgate! });
+  const merchant = new Merchant({
+    pricing: new Pricing(config.pricing),
+    sessions: env.manager,
+    payments: createPaymentRegistry([cashu]),
+    clock: env.time,
+  });
+  const buy = (token: string, mac = MAC) => merchant.purchase({ mac, payment: { method: 'cashu', token } });
+  const close = async () => {
+    await custody.close();
+    await cashu.close();
+    await env.manager.close();
+    await ln.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ...env, cashu, custody, buy, close };
+}
+
+test('a payout in flight counts against max_balance until the mint says paid: tokens and invoices alike', async () => {
+  const mint = await CashuMint.start();
+  mint.setAutoPay(false);
+  const r = await rig(mint);
+  try {
+    await r.buy(await mint.fundToken(40));
+    mint.meltOutcome('pending');
+    const out = await r.custody.payout();
+    assert.is(out.state, 'pending');
+    assert.is(r.cashu.store.total(), 0n, 'the taken proofs are out of the spendable balance');
+    // 40 sat on their way out + 40 would pass 60: if the melt failed, the router would hold 80.
+    const token = await mint.fundToken(40);
+    assert.is(await codeOf(r.buy(token, OTHER)), 'ERR_CASHU_BALANCE_FULL');
+    assert.is(await codeOf(openQuote(r.cashu, OTHER, undefined, 20n)), 'ERR_CASHU_BALANCE_FULL', '40 sat invoice');
+    assert.is(mint.calls('POST /v1/swap'), 1, 'the refused token was not swapped');
+    assert.is(mint.calls('POST /v1/mint/quote/bolt11'), 0, 'no invoice asked of the mint');
+    // What still fits beside the payout is taken: 40 + 10 ≤ 60.
+    await r.buy(await mint.fundToken(10), OTHER);
+
+    mint.settleMelt(out.quote as string, 'paid');
+    await r.custody.runPass();
+    assert.equal(r.cashu.store.takes(), [], 'the payout ended: its proofs are gone');
+    const held = r.cashu.store.total();
+    assert.ok(held >= 10n && held <= 12n, `10 sat and the payout's change: ${held}`);
+    const invoice = await openQuote(r.cashu, OTHER, undefined, 2n);
+    assert.is(invoice.amount, '4', 'room again for an invoice');
+    // ≤ 12 held + the open invoice's 4 + 40 ≤ 60.
+    await r.buy(token, OTHER);
+    assert.ok(r.cashu.store.total() >= 50n, 'and for the token refused before');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test('a payout that fails gives its ecash back: the cap held all along, so the router stays within it', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    await r.buy(await mint.fundToken(50));
+    mint.meltOutcome('pending');
+    const out = await r.custody.payout();
+    assert.is(out.state, 'pending');
+    assert.is(await codeOf(r.buy(await mint.fundToken(20), OTHER)), 'ERR_CASHU_BALANCE_FULL');
+    mint.settleMelt(out.quote as string, 'failed');
+    await r.custody.runPass();
+    assert.is(r.cashu.store.total(), 50n, 'held again');
+    assert.ok(r.cashu.store.total() <= 60n, 'within max_balance');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test.run();

@@ -282,4 +282,14 @@ test('a payout under way says so instead of a failure', async () => {
   assert.match(notifications.join('\n'), 'under way');
 });
 
+test('a payout on its way is said beside the cap: it counts toward max_balance until the mint confirms it', () => {
+  const { view } = load({});
+  const quiet = text(view.renderBalance(BALANCE));
+  assert.not.match(quiet, 'on its way counts');
+  const leaving = { ...BALANCE.mints[0], balance: '0', proofs: 0, pending_payouts: 1, pending_sat: '400' };
+  const shown = text(view.renderBalance({ ...BALANCE, total: '600', mints: [leaving, { ...leaving, mint: 'b' }] }));
+  assert.match(shown, 'Held now: 600 sat of at most 50000 sat.');
+  assert.match(shown, 'A payout of 800 sat on its way counts toward that until the mint confirms it.');
+});
+
 test.run();

@@ -109,8 +109,14 @@ return view.extend({
 				E('td', { 'class': 'td' }, STATE_TEXT[p.state] || p.state)
 			]);
 		});
+		/* A payout's ecash is out of total, but counts toward max_balance until the mint confirms it (a failed
+		 * payout gives it back): said, or the cap looks like room that is not there. */
+		var leaving = b.mints.reduce(function(s, m) { return s + Number(m.pending_sat || 0); }, 0);
+		var leavingText = leaving > 0
+			? _('A payout of %s on its way counts toward that until the mint confirms it.').format(sat(leaving)) + ' '
+			: '';
 		return E([], [
-			E('p', {}, _('Held now: %s of at most %s.').format(sat(b.total), sat(b.max_balance)) + ' '
+			E('p', {}, _('Held now: %s of at most %s.').format(sat(b.total), sat(b.max_balance)) + ' ' + leavingText
 				+ (b.payout_address ? _('Paid out to %s once a mint holds %s.').format(b.payout_address, sat(b.payout_min))
 					: _('No payout address is set: the ecash stays on the router until you set one below.'))),
 			E('table', { 'class': 'table' }, [
@@ -169,7 +175,7 @@ return view.extend({
 		o.validate = validSats(1);
 
 		o = s.option(form.Value, 'max_balance', _('Most held (sat)'),
-			_('Ecash is like cash in the till: anyone who takes the router could spend it. The router stops taking Cashu once it holds this much, so a stolen or broken router loses at most this. Payouts make room again.'));
+			_('Ecash is like cash in the till: anyone who takes the router could spend it. The router stops taking Cashu once it holds this much, so a stolen or broken router loses at most this. A payout makes room again once the mint confirms it.'));
 		o.placeholder = '50000';
 		o.validate = validSats(1);
 

@@ -6,9 +6,11 @@
  * there, in which state, on which address.
  *
  * What this part keeps between ticks:
- *  - the roster of the last listing (each client's MAC and state), handed to every tick without one, and when it was
+ *  - the roster of the last listing (each client's MAC and state), named to every tick without one, and when it was
  *    read (`rosterAt`): the gate facts a tick reports from it are as of then, not as of the tick (a gate closed or
- *    opened since is judged by the next listing, Gatekeeper.enforce's `snapshotAt`);
+ *    opened since is judged by the next listing, Gatekeeper.enforce's `snapshotAt`). A roster has a key of its own;
+ *    the thread keeps it (kernel-task.ts, KeptRoster), so a tick sends the key alone once a thread took that roster,
+ *    the roster itself only when none did (resend() after a thread that does not hold it);
  *  - the counters the last listing did not list (a departed client, an idle timeout): listed for once, not every tick;
  *  - when each paying client's counters last moved: a client stopped for `stallMs` after moving is a reason to list
  *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick;
@@ -18,8 +20,9 @@
  * paying client listed open with an address and no counters (its auth had no address, or sluice was upgraded with its
  * gate open) gets counters from now.
  */
+import { randomBytes } from 'node:crypto';
 import { GATE_OPEN_STATES, STATE_CODES, type PortalFlavour as Flavour, type SnapshotSource } from '../portal/index.ts';
-import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
+import type { KernelUsageResult, KernelUsageTask, RosterRef } from './kernel-task.ts';
 import type { RosterEntry } from './kernel-tick.ts';
 import { ListingPolicy, type ListingPolicyOptions, type ListingReason } from './listing-policy.ts';
 import type { KernelCountersPort, SessionsPort } from './ports.ts';
@@ -31,6 +34,14 @@ export const STALL_MS = 15_000;
 
 const OPEN_CODES: ReadonlySet<number> = new Set(GATE_OPEN_STATES.map((s) => STATE_CODES[s]));
 
+/**
+ * Roster keys are unique in the process and never reused (a thread may be shared, or outlive a Meter): a random prefix
+ * per module, a count after it.
+ */
+const KEY_PREFIX = randomBytes(4).toString('hex');
+let keys = 0;
+const newRosterKey = (): string => `${KEY_PREFIX}.${++keys}`;
+
 export interface KernelModeOptions extends ListingPolicyOptions {
   /**
    * The portal's control socket as a device:inode string (portal-socket.ts), read every tick; a new one is a restart.
@@ -41,7 +52,11 @@ export interface KernelModeOptions extends ListingPolicyOptions {
 
 export class KernelMode {
   readonly policy: ListingPolicy;
+  /** Never changed in place once made (opened() copies it): a task may hold it (the main thread's own runner). */
   private roster: RosterEntry[] = [];
+  private rosterKey = newRosterKey();
+  /** The key of the roster a thread last said it holds: the next task names it alone if it is still `rosterKey`. */
+  private heldKey: string | undefined;
   /** When the roster's listing was asked for (clock ms); undefined before the first. */
   rosterAt: number | undefined;
   /** Counters the last listing did not list: not a reason to list again. */
@@ -99,10 +114,25 @@ export class KernelMode {
       fetchSignal,
       // None before a listing was read: a tick whose first listing fails is skipped, as a portal tick would be (an
       // empty roster would report every paying client gone).
-      ...(this.rosterAt === undefined ? {} : { roster: this.roster }),
+      ...(this.rosterAt === undefined ? {} : { roster: this.rosterRef(this.heldKey !== this.rosterKey) }),
       counters: { kind: 'command', argv: this.counters.dumpArgv },
-      ...(listing === undefined ? {} : { listing }),
+      ...(listing === undefined ? {} : { listing: { ...listing, rosterKey: newRosterKey() } }),
     };
+  }
+
+  /**
+   * The task again with the roster itself, when the thread that ran it did not hold the roster it named
+   * (`roster-unknown`: a new or replaced thread, another one, the main thread's runner): never skipped, never billed
+   * with another roster. Undefined for any other result.
+   */
+  resend(task: KernelUsageTask, result: KernelUsageResult): KernelUsageTask | undefined {
+    if (result.ok || result.problem !== 'roster-unknown' || task.roster?.entries !== undefined) return undefined;
+    this.heldKey = undefined;
+    return { ...task, roster: this.rosterRef(true) };
+  }
+
+  private rosterRef(withEntries: boolean): RosterRef {
+    return withEntries ? { key: this.rosterKey, entries: this.roster } : { key: this.rosterKey };
   }
 
   /**
@@ -123,7 +153,8 @@ export class KernelMode {
       return {
         tick: result.tick,
         ok: false,
-        problem: result.problem,
+        // Not after resend(): a thread keeps a roster it is sent.
+        problem: result.problem === 'roster-unknown' ? 'worker-error' : result.problem,
         message: result.message,
         fetchMs: result.fetchMs,
       };
@@ -133,6 +164,7 @@ export class KernelMode {
     if (l !== undefined) {
       this.listings++;
       this.roster = l.roster;
+      this.rosterKey = result.rosterKey ?? newRosterKey();
       this.rosterAt = at;
       this.policy.listed(at, listingMs);
       this.checkedUnlisted = new Set(result.unlisted);
@@ -146,6 +178,7 @@ export class KernelMode {
           void this.counters.count(mac, a[i + 1]!);
       }
     }
+    if (result.rosterKey !== undefined) this.heldKey = result.rosterKey;
     this.unlistedNow = result.unlisted;
     return {
       tick: result.tick,
@@ -216,6 +249,8 @@ export class KernelMode {
     this.gateOpenedSinceTick = true;
     if (this.rosterAt === undefined) return;
     const code = STATE_CODES.Authenticated;
+    this.roster = this.roster.slice();
+    this.rosterKey = newRosterKey();
     const i = this.roster.findIndex(([m]) => m === mac);
     if (i >= 0) this.roster[i] = [mac, code];
     else this.roster.push([mac, code]);

@@ -34,24 +34,53 @@ export function accountKernelReadings(
 }
 
 /**
+ * A roster as the hot path reads it: each valid MAC's two parts and its state, in the roster's order (a MAC that is
+ * not one is left out, as accountKernelReadings skips it). A thread builds it once per roster it is handed or scans,
+ * not once a tick; its own arrays, so a roster changed later on the main thread does not change it.
+ */
+export class PreparedRoster {
+  private constructor(
+    readonly count: number,
+    readonly hi: Uint16Array,
+    readonly lo: Uint32Array,
+    readonly state: Uint8Array,
+  ) {}
+
+  static of(roster: readonly RosterEntry[]): PreparedRoster {
+    const hi = new Uint16Array(roster.length);
+    const lo = new Uint32Array(roster.length);
+    const state = new Uint8Array(roster.length);
+    let n = 0;
+    for (const [mac, code] of roster) {
+      const parts = macToParts(mac);
+      if (parts === undefined) continue;
+      hi[n] = parts[0];
+      lo[n] = parts[1];
+      state[n] = code;
+      n++;
+    }
+    return new PreparedRoster(n, hi, lo, state);
+  }
+}
+
+/**
  * The same from the scanned dump (portal/nft-scan.ts) without an object per client: the hot path, every tick in the
  * worker. Also returns the indices of the dump's clients the roster does not hold (KernelUsageResult.unlisted).
  */
 export function accountKernelDump(
   accountant: EpochAccountant,
-  roster: readonly RosterEntry[],
+  roster: PreparedRoster,
   dump: CounterDump,
 ): { deltas: TickDeltas; unlisted: number[] } {
   accountant.continueEpochsAcrossAbsence();
   const rostered = new Uint8Array(dump.count);
-  for (const [mac, state] of roster) {
-    const parts = macToParts(mac);
-    if (parts === undefined) continue;
-    const k = dump.indexOf(parts[0], parts[1]);
-    if (k < 0) accountant.observe(parts[0], parts[1], 0, state, 0, 0);
+  const { hi, lo, state } = roster;
+  for (let i = 0; i < roster.count; i++) {
+    const k = dump.indexOf(hi[i]!, lo[i]!);
+    if (k < 0) accountant.observe(hi[i]!, lo[i]!, 0, state[i]!, 0, 0);
     else {
       rostered[k] = 1;
-      accountant.observe(parts[0], parts[1], dump.epoch[k]!, state, dump.downBytes[k]!, dump.upBytes[k]!);
+      accountant.observe(hi[i]!, lo[i]!, dump.epoch[k]!, state[i]!, dump.downBytes[k]!, dump.upBytes[k]!);
     }
   }
   const unlisted: number[] = [];

@@ -8,7 +8,7 @@ import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
 import type { UsageTaskRunner } from './ports.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from './task.ts';
-import { runKernelTask, type KernelUsageResult, type KernelUsageTask } from './kernel-task.ts';
+import { KeptRoster, runKernelTask, type KernelUsageResult, type KernelUsageTask } from './kernel-task.ts';
 
 export interface PoolOptions {
   /** Threads (`main.workers`), default 1: ticks never overlap, a second thread only helps if one is slow to start. */
@@ -77,9 +77,10 @@ export function createPoolRunner(options: PoolOptions = {}): UsageTaskRunner {
 export function createInlineRunner(): UsageTaskRunner {
   const accountant = new EpochAccountant();
   const buffer = new SnapshotBuffer();
+  const kept = new KeptRoster();
   return {
     run: (task) => runUsageTask(task, accountant, buffer),
-    runKernel: (task) => runKernelTask(task, accountant, buffer),
+    runKernel: (task) => runKernelTask(task, accountant, buffer, kept),
     close: async () => {},
     destroy: async () => {},
   };

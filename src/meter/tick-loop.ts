@@ -34,6 +34,7 @@ import {
 } from './table.ts';
 import type { UsageResult, UsageTask } from './task.ts';
 import { KernelMode } from './kernel-mode.ts';
+import type { KernelUsageResult, KernelUsageTask } from './kernel-task.ts';
 import { SLICE, TurnBudget, type TickTimes } from './timing.ts';
 
 /** A kernel tick's listing of the portal may take this many fetch timeouts (`main.ndsctl_timeout`). */
@@ -237,7 +238,7 @@ export class TickLoop {
         const timeoutMs = listed
           ? KERNEL_LISTING_TIMEOUT_FACTOR * this.options.fetchTimeoutMs
           : this.options.fetchTimeoutMs;
-        const task = kernel.task(
+        let task = kernel.task(
           tick,
           this.table,
           timeoutMs,
@@ -250,14 +251,19 @@ export class TickLoop {
               }
             : undefined,
         );
-        const raw = await this.dispatch(
-          () => this.parts.runner.runKernel!(task),
-          listed && task.listing?.source.kind !== 'inline',
-          (at) => {
-            dispatchAt = at;
-          },
-          timeoutMs,
-        );
+        const run = (t: KernelUsageTask): Promise<KernelUsageResult> =>
+          this.dispatch(
+            () => this.parts.runner.runKernel!(t),
+            listed && t.listing?.source.kind !== 'inline',
+            (at) => {
+              dispatchAt = at;
+            },
+            timeoutMs,
+          );
+        let raw = await run(task);
+        // The thread did not hold the roster the task named (it read nothing): the same tick with the roster itself.
+        const again = kernel.resend(task, raw);
+        if (again !== undefined) raw = await run((task = again));
         result = kernel.settle(raw, listed, dispatchAt, raw.fetchMs, this.ctx.sessions);
         if (raw.ok && raw.listed !== undefined)
           this.options.portal?.noteListing?.(raw.listed.tokens, raw.listed.flavour, raw.fetchMs);

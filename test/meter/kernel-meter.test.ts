@@ -2,13 +2,21 @@
 // The Meter on the kernel's counters (meter/kernel-mode.ts): usage read from a counter dump (nft's JSON, printed by a
 // real `cat` as the worker's nft command), the portal (a simulated openNDS behind a real ndsctl.sock server) listed
 // only when something changed: at the start, after sluice's own auths and deauths, a restarted portal, never every
-// tick; a listing that fails leaves the kept roster billing; a table gone is made again. Fake time for the meter.
+// tick; a listing that fails leaves the kept roster billing; a table gone is made again; the roster named to the
+// thread by key once it holds it, and sent again to a thread that does not (a switch of thread, a replaced one, a
+// roster changed on the main thread). Fake time for the meter.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInlineRunner, Meter, sessionManagerPort, type UsageReport } from '../../src/meter/index.ts';
+import {
+  createInlineRunner,
+  Meter,
+  sessionManagerPort,
+  type UsageReport,
+  type UsageTaskRunner,
+} from '../../src/meter/index.ts';
 import type { ExclusivePort, KernelCountersPort } from '../../src/meter/ports.ts';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
@@ -139,8 +147,11 @@ interface Rig {
   close(): Promise<void>;
 }
 
-/** `valve`: the portal queue as the meter sees it (its listings' tokens handed to noteListing). */
-async function rig(valve?: ExclusivePort): Promise<Rig> {
+/**
+ * `valve`: the portal queue as the meter sees it (its listings' tokens handed to noteListing). `runner`: the threads
+ * (default: one inline runner, a thread that lives as long as the meter).
+ */
+async function rig(valve?: ExclusivePort, runner?: () => UsageTaskRunner): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-kmeter-'));
   const now = { t: 1_795_221_800_000 };
   const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => now.t } });
@@ -159,7 +170,7 @@ async function rig(valve?: ExclusivePort): Promise<Rig> {
       source: { kind: 'socket', path: server.path },
       pollIntervalMs: 2000,
       sessions: sessionManagerPort(manager),
-      runner: createInlineRunner(),
+      runner: runner?.() ?? createInlineRunner(),
       clock: { now: () => now.t },
       kernelCounters: counters,
       portalIdentity: () => identity.id,
@@ -452,5 +463,113 @@ test(
     }
   },
 );
+
+/** Runners standing for threads, each with its own kept roster; what each kernel task named and what came of it. */
+class Threads {
+  readonly log: string[] = [];
+  private readonly threads = new Map<string, UsageTaskRunner>();
+  current = 'T1';
+  /** The runner the meter holds: each task goes to the `current` thread (a new runner for a name not seen yet). */
+  readonly runner: UsageTaskRunner = {
+    run: () => Promise.reject(new Error('a kernel meter runs kernel tasks')),
+    runKernel: async (task) => {
+      const name = this.current;
+      const thread = this.threads.get(name) ?? this.threads.set(name, createInlineRunner()).get(name)!;
+      const result = await thread.runKernel!(task);
+      const sent = task.listing ? 'listing' : task.roster?.entries ? 'roster' : 'key';
+      this.log.push(`${name} ${sent} ${result.ok ? 'ok' : result.problem}`);
+      return result;
+    },
+    close: async () => {},
+    destroy: async () => {},
+  };
+  /** The current thread dies and another takes its name (Piscina's replacement): it holds no roster. */
+  replace(): void {
+    this.threads.delete(this.current);
+  }
+  take(): string[] {
+    return this.log.splice(0);
+  }
+}
+
+test(
+  'the roster by key while the thread holds it; sent again to another thread, and after a purchase changed it; ' +
+    'billing exact',
+  async () => {
+    const threads = new Threads();
+    const r = await rig(undefined, () => threads.runner);
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      r.portal.addClient(B, '10.0.0.11');
+      await r.step();
+      await r.step();
+      assert.equal(threads.take(), ['T1 listing ok', 'T1 key ok'], "the listing's roster stays on its thread");
+      await r.buy(A, 100 * MiB);
+      r.counters.add(A, MiB);
+      await r.step();
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.equal(threads.take(), ['T1 roster ok', 'T1 key ok'], 'the auth changed the roster: sent once');
+      // The tick goes to another thread (the adaptive runner between the main thread and the pool, or a second one).
+      threads.current = 'T2';
+      r.counters.add(A, MiB);
+      await r.step();
+      r.counters.add(A, MiB);
+      await r.step();
+      assert.equal(threads.take(), ['T2 key roster-unknown', 'T2 roster ok', 'T2 key ok']);
+      await r.buy(B, 100 * MiB);
+      r.counters.add(B, 2 * MiB);
+      await r.step();
+      // Back to the first thread: it holds an older roster (A's auth, not B's), never used for this one.
+      threads.current = 'T1';
+      r.counters.add(A, MiB);
+      r.counters.add(B, MiB);
+      await r.step();
+      r.counters.add(B, MiB);
+      await r.step();
+      assert.equal(threads.take(), ['T2 roster ok', 'T1 key roster-unknown', 'T1 roster ok', 'T1 key ok']);
+      assert.is(r.listings(), 1);
+      assert.is(r.billed(A), 5 * MiB);
+      assert.is(r.billed(B), 4 * MiB);
+    } finally {
+      await r.close();
+    }
+  },
+);
+
+test('a replaced thread (the old one died) is sent the roster; a failed listing on it still bills', async () => {
+  const threads = new Threads();
+  const r = await rig(undefined, () => threads.runner);
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    r.counters.add(A, MiB);
+    await r.step();
+    threads.take();
+    threads.replace();
+    r.counters.add(A, MiB);
+    await r.step();
+    assert.equal(threads.take(), ['T1 key roster-unknown', 'T1 roster ok']);
+    // Replaced again, on a tick that lists and whose listing fails: the roster sent stands in for it.
+    threads.replace();
+    r.portal.running = false;
+    r.counters.changes++;
+    r.counters.add(A, MiB);
+    const report = await r.step();
+    assert.ok(report.ok, report.message);
+    assert.equal(threads.take(), ['T1 listing roster-unknown', 'T1 listing ok']);
+    r.portal.running = true;
+    r.counters.add(A, MiB);
+    await r.step();
+    r.counters.add(A, MiB);
+    await r.step();
+    assert.equal(threads.take(), ['T1 listing ok', 'T1 key ok'], "the listing's roster, kept on that thread");
+    assert.is(r.billed(A), 5 * MiB);
+  } finally {
+    await r.close();
+  }
+});
 
 test.run();

@@ -3,8 +3,9 @@
  * The kernel tick as the worker runs it (meter/kernel-task.ts): the portal's listing read only when asked, its roster
  * and addresses handed back, the kernel's counters as the usage (the listing's own counters ignored), the kept roster
  * used between listings, counters the roster does not know reported, counters on another address than the listing's
- * reported; the same through the real Piscina pool (workers/usage.ts, `name: 'kernel'`); and, as root, the dump read
- * from the real nft.
+ * reported; the roster kept by the thread under the main thread's key (`roster-unknown` when it holds another, before
+ * it reads anything); the same through the real Piscina pool (workers/usage.ts, `name: 'kernel'`), where a thread
+ * that replaced a dead one holds no roster; and, as root, the dump read from the real nft.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +14,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
-import { runKernelTask, type KernelUsageResult, type KernelUsageTask } from '../../src/meter/kernel-task.ts';
+import {
+  KeptRoster,
+  runKernelTask,
+  type KernelUsageResult,
+  type KernelUsageTask,
+  type RosterRef,
+} from '../../src/meter/kernel-task.ts';
 import { createPoolRunner } from '../../src/meter/pool.ts';
 import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
 import { COUNTER_TABLE_LINES, countLines, STATE_CODES } from '../../src/portal/index.ts';
@@ -89,7 +96,7 @@ class Main {
 
 async function scenario(run: (t: KernelUsageTask) => Promise<KernelUsageResult>): Promise<void> {
   const m = new Main(run);
-  const listing = { source: { kind: 'inline' as const, text: LISTING }, flavour: 'auto' as const };
+  const listing = { source: { kind: 'inline' as const, text: LISTING }, flavour: 'auto' as const, rosterKey: 'r1' };
   // Tick 1 lists: the roster is the portal's three clients; A's counters are on the listed address, B's on another.
   const first = await m.next({
     listing,
@@ -117,8 +124,10 @@ async function scenario(run: (t: KernelUsageTask) => Promise<KernelUsageResult>)
   );
   assert.equal(first.unlisted, []);
   assert.is(first.clients, 3);
+  assert.is(first.rosterKey, 'r1', "the thread keeps the listing's roster under the key it was given");
   assert.is(m.usage(A), 0, "a first sighting is the base, as with the portal's counters");
-  const roster = first.listed!.roster;
+  // By key alone from here: the thread holds the listing's roster.
+  const roster = { key: 'r1' };
 
   // Tick 2 does not list (the listing's text would fail the scan: proof it is not read): the kept roster, kernel bytes.
   const second = await m.next({
@@ -133,6 +142,7 @@ async function scenario(run: (t: KernelUsageTask) => Promise<KernelUsageResult>)
     },
   });
   assert.is(second.listed, undefined);
+  assert.is(second.rosterKey, 'r1');
   assert.is(second.snapshotBytes, 0);
   assert.is(
     m.usage(A),
@@ -178,14 +188,80 @@ test(
   "in-process: listing only when asked, the kernel's " + 'counters as usage, unlisted and moved clients reported',
   async () => {
     const accountant = new EpochAccountant();
-    await scenario((t) => runKernelTask(t, accountant));
+    const kept = new KeptRoster();
+    await scenario((t) => runKernelTask(t, accountant, undefined, kept));
   },
 );
+
+test('a roster by a key the thread does not hold: roster-unknown, nothing read; sent, it is kept', async () => {
+  const accountant = new EpochAccountant();
+  const kept = new KeptRoster();
+  const run = (t: Omit<KernelUsageTask, 'kind' | 'table' | 'timeoutMs'>): Promise<KernelUsageResult> =>
+    runKernelTask({ kind: 'kernel', table, timeoutMs: 5000, ...t }, accountant, undefined, kept);
+  let table = createTable(16);
+  const counters = { kind: 'inline' as const, text: dump([[A, 10, 1000, 100, '10.77.0.148']]) };
+  // Neither the listing nor the dump could be read (no such command): a skip that reads nothing says so.
+  const unknown = await run({
+    tick: 1,
+    roster: { key: 'k1' },
+    listing: { source: { kind: 'inline', text: 'not a listing' }, flavour: 'auto', rosterKey: 'k2' },
+    counters: { kind: 'command', argv: ['/nonexistent/nft'] },
+  });
+  assert.equal(unknown.ok ? '' : unknown.problem, 'roster-unknown');
+  const sent = await run({ tick: 1, roster: { key: 'k1', entries: [[A, STATE_CODES.Authenticated]] }, counters });
+  assert.ok(sent.ok);
+  if (!sent.ok) return;
+  if (sent.table) table = sent.table;
+  assert.equal([sent.rosterKey, sent.clients, sent.unlisted], ['k1', 1, []]);
+  new TableView(table).commit(1);
+  const byKey = await run({
+    tick: 2,
+    roster: { key: 'k1' },
+    counters: { kind: 'inline', text: dump([[A, 10, 3000, 100, '10.77.0.148']]) },
+  });
+  assert.ok(byKey.ok);
+  if (byKey.ok) assert.equal([byKey.count, byKey.deltas[1]], [1, 2000], 'the kept roster accounts A');
+  // Another roster since (the main thread changed it): its key is not the kept one's.
+  const other = await run({ tick: 3, roster: { key: 'k3' }, counters });
+  assert.equal(other.ok ? '' : other.problem, 'roster-unknown');
+});
 
 test('the real Piscina pool (workers/usage.ts, its `kernel` export): the same', async () => {
   const pool = createPoolRunner({ workerPath: WORKER, execArgv: ['--import', 'tsx'] });
   try {
     await scenario((t) => pool.runKernel!(t));
+  } finally {
+    await pool.destroy();
+  }
+});
+
+test("the real pool: a thread replacing a dead one holds no roster (not the dead one's); sent, it's kept", async () => {
+  const pool = createPoolRunner({ workerPath: WORKER, execArgv: ['--import', 'tsx'] });
+  const counters = { kind: 'inline' as const, text: dump([[A, 10, 1000, 100, '10.77.0.148']]) };
+  const table = createTable(16);
+  const task = (tick: number, roster: RosterRef, fault?: 'exit'): KernelUsageTask => ({
+    kind: 'kernel',
+    tick,
+    table,
+    timeoutMs: 5000,
+    roster,
+    counters,
+    ...(fault && { fault }),
+  });
+  try {
+    const held = await pool.runKernel!(task(1, { key: 'p1', entries: [[A, STATE_CODES.Authenticated]] }));
+    assert.ok(held.ok);
+    assert.ok((await pool.runKernel!(task(2, { key: 'p1' }))).ok, 'the same thread holds it');
+    // The thread exits mid-tick: Piscina starts another for the next task.
+    await pool.runKernel!(task(3, { key: 'p1' }, 'exit')).then(
+      () => assert.unreachable('the thread exited'),
+      () => undefined,
+    );
+    const replaced = await pool.runKernel!(task(3, { key: 'p1' }));
+    assert.equal(replaced.ok ? '' : replaced.problem, 'roster-unknown');
+    const resent = await pool.runKernel!(task(3, { key: 'p1', entries: [[A, STATE_CODES.Authenticated]] }));
+    assert.ok(resent.ok);
+    assert.ok((await pool.runKernel!(task(4, { key: 'p1' }))).ok, 'and the new thread keeps it');
   } finally {
     await pool.destroy();
   }
@@ -223,7 +299,7 @@ if (!root || !haveNft || !haveIp) {
         tick: 1,
         table: createTable(16),
         timeoutMs: 5000,
-        roster: [[A, STATE_CODES.Authenticated]],
+        roster: { key: 'n1', entries: [[A, STATE_CODES.Authenticated]] },
         counters: { kind: 'command', argv },
       },
       accountant,
@@ -237,7 +313,7 @@ if (!root || !haveNft || !haveIp) {
         tick: 2,
         table: createTable(16),
         timeoutMs: 5000,
-        roster: [],
+        roster: { key: 'n2', entries: [] },
         counters: { kind: 'command', argv },
       },
       accountant,

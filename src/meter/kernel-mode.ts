@@ -62,8 +62,14 @@ export class KernelMode {
   /** Counters the last listing did not list: not a reason to list again. */
   private checkedUnlisted = new Set<string>();
   private changesSeen: number;
-  /** Paying clients with counters: when their counters last moved (clock ms). */
-  private readonly movedAt = new Map<string, number>();
+  /**
+   * Paying clients with counters: when their counters last moved (clock ms), and the afterBilling() that last saw them
+   * paying (`seen`: the others are dropped; a stamp, not a Set of every paying MAC built each tick).
+   */
+  private readonly movedAt = new Map<string, { at: number; seen: number }>();
+  private billings = 0;
+  /** The roster's MACs, made when first asked for (unlisted counters to check), kept while the roster is. */
+  private rosterMacs: { key: string; macs: ReadonlySet<string> } | undefined;
   private readonly stallMs: number;
   /** sluice opened a gate since the last tick (opened()): told to the policy with the tick's time. */
   private gateOpenedSinceTick = false;
@@ -213,30 +219,40 @@ export class KernelMode {
     authing: (mac: string) => boolean = () => false,
   ): void {
     const stalled: string[] = [];
-    const seen = new Set<string>();
+    const stamp = ++this.billings;
     for (const s of sessions.activeSessions()) {
       const mac = s.mac;
       if (!this.counters.has(mac)) continue;
-      seen.add(mac);
-      if (moved.has(mac)) this.movedAt.set(mac, now);
-      else {
-        const last = this.movedAt.get(mac);
-        if (last !== undefined && now - last >= this.stallMs) stalled.push(mac);
+      const entry = this.movedAt.get(mac);
+      if (moved.has(mac)) {
+        if (entry === undefined) this.movedAt.set(mac, { at: now, seen: stamp });
+        else {
+          entry.at = now;
+          entry.seen = stamp;
+        }
+      } else if (entry !== undefined) {
+        entry.seen = stamp;
+        if (now - entry.at >= this.stallMs) stalled.push(mac);
       }
     }
-    for (const mac of this.movedAt.keys()) if (!seen.has(mac)) this.movedAt.delete(mac);
+    for (const [mac, entry] of this.movedAt) if (entry.seen !== stamp) this.movedAt.delete(mac);
     let unlisted = 0;
-    if (this.unlistedNow.length > 0) {
-      const rostered = new Set<string>();
-      for (const [mac] of this.roster) rostered.add(mac);
-      for (const mac of this.unlistedNow) {
-        if (!this.checkedUnlisted.has(mac) && !rostered.has(mac) && !authing(mac)) unlisted++;
-      }
+    for (const mac of this.unlistedNow) {
+      if (!this.checkedUnlisted.has(mac) && !authing(mac) && !this.rostered().has(mac)) unlisted++;
     }
     // Moved counters were put right in settle(): the next listing is not needed for them.
     this.policy.afterTick(unlisted, 0, stalled);
     if (this.gateOpenedSinceTick) this.policy.gateOpened(now);
     this.gateOpenedSinceTick = false;
+  }
+
+  private rostered(): ReadonlySet<string> {
+    if (this.rosterMacs?.key !== this.rosterKey) {
+      const macs = new Set<string>();
+      for (const [mac] of this.roster) macs.add(mac);
+      this.rosterMacs = { key: this.rosterKey, macs };
+    }
+    return this.rosterMacs.macs;
   }
 
   /**

@@ -147,6 +147,7 @@ async function settled(pid: number, seconds: number): Promise<number> {
 /** What one probe reports (bench/leak/heap-probe.mjs). */
 interface Probe {
   heapUsed: number;
+  rss: number;
   /** Where the resident memory was before the probe's GC: V8's spaces, malloc's brk heap, all anonymous memory. */
   before?: { spacesKb: Record<string, number>; brkKb: number; anonKb: number };
 }
@@ -195,6 +196,7 @@ interface Figures {
   heapMb: number[];
   /** Where the RSS was at each probe (split()). */
   splits: string[];
+  rssAfterGc: string[];
   ticks: number;
   lifetimes: number;
   hourS: number;
@@ -335,6 +337,7 @@ async function oneRun(o: Options): Promise<Figures> {
       hourKb,
       peakKb,
       heapMb: probes.map((p) => (p ? p.heapUsed / 1048576 : NaN)),
+      rssAfterGc: probes.map((p) => (p ? (p.rss / 1048576).toFixed(1) : '?')),
       splits,
       ticks,
       lifetimes,
@@ -374,6 +377,7 @@ export default async function leak(argv: string[]): Promise<void> {
         `purchases ${r.heapMb[1]!.toFixed(1)} MB, after the hour ${r.heapMb[2]!.toFixed(1)} MB; ended sessions ` +
         `retained ${r.retained.join(' → ')}; threads ${r.threads.join(' / ')}`,
     );
+    console.log(`    RSS after each probe's GC: ${r.rssAfterGc.join(' / ')} MB`);
     console.log(`    RSS before each probe's GC: idle ${r.splits[0]}`);
     console.log(`      after the purchases ${r.splits[1]}`);
     console.log(`      after the hour ${r.splits[2]}`);

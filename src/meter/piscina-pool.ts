@@ -14,12 +14,20 @@ export interface ThreadOptions {
   /** A thread above `min` with no task for this long ends (Piscina's idleTimeout). */
   idleTimeoutMs?: number;
   execArgv?: string[];
+  /**
+   * Called a second after the pool's last thread has ended (and none started since): the busy period is over
+   * (heap-release.ts).
+   */
+  onThreadsEnded?: () => void;
 }
+
+/** How long after the last thread ends its memory is let go: the thread's own isolate is gone by then. */
+const ENDED_SETTLE_MS = 1000;
 
 export function startPiscina(o: ThreadOptions): Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult> {
   const filename =
     typeof o.filename === 'string' && !o.filename.startsWith('file:') ? o.filename : fileURLToPath(o.filename);
-  return new Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult>({
+  const pool = new Piscina<UsageTask | KernelUsageTask, UsageResult | KernelUsageResult>({
     filename,
     minThreads: o.min,
     maxThreads: o.max,
@@ -28,4 +36,13 @@ export function startPiscina(o: ThreadOptions): Piscina<UsageTask | KernelUsageT
     atomics: 'disabled',
     ...(o.execArgv ? { execArgv: o.execArgv } : {}),
   });
+  const ended = o.onThreadsEnded;
+  // Piscina tells of a thread's end before it drops the thread from `threads`: look again a moment later.
+  if (ended)
+    pool.on('workerDestroy', () => {
+      setTimeout(() => {
+        if (pool.threads.length === 0) ended();
+      }, ENDED_SETTLE_MS).unref();
+    });
+  return pool;
 }

@@ -3,6 +3,7 @@
  * runner the Meter uses by default, which keeps no worker thread alive on an idle router.
  */
 import { pathToFileURL } from 'node:url';
+import { releaseHeap } from '../heap-release.ts';
 import { releaseOptimizer } from '../optimizer.ts';
 import { SnapshotBuffer } from '../portal/index.ts';
 import { EpochAccountant } from './epochs.ts';
@@ -37,7 +38,7 @@ type PiscinaPool = {
  */
 async function startPool(
   options: PoolOptions,
-  threads: { min: number; max: number; idleTimeoutMs?: number },
+  threads: { min: number; max: number; idleTimeoutMs?: number; onThreadsEnded?: () => void },
 ): Promise<PiscinaPool> {
   releaseOptimizer();
   const { startPiscina } = await import('./piscina-pool.ts');
@@ -99,21 +100,36 @@ export interface AdaptiveOptions extends PoolOptions {
   hasLiveSessions: () => boolean;
   inlineMaxBytes?: number;
   idleTimeoutMs?: number;
+  /**
+   * When the pool's last thread has ended (the busy period is over). Default: releaseHeap (heap-release.ts), not
+   * once the runner is closing.
+   */
+  onThreadsEnded?: () => void;
 }
 
 /**
  * The Meter's default runner. While sessions are live, every tick is fetched, scanned and accounted on the worker
  * pool. With none live and a small portal (the last snapshot under `inlineMaxBytes`) the tick runs on the main thread
  * instead, and the pool's thread ends after `idleTimeoutMs` without a task: an idle router carries no worker thread
- * (~12 MB resident, not given back once a thread has run). So the first tick with no live session runs here too,
+ * (~12 MB resident, not given back once a thread has run), and the main thread's heap grown in the busy period is
+ * let go then (`onThreadsEnded`). So the first tick with no live session runs here too,
  * whatever the portal's size: one scan of a large list on the main thread at start-up (10k clients: ~10 ms here),
  * after which its size sends the next ticks to the pool. Switching is safe at any tick: the state is the shared
  * table, and each side's accountant is only a cache of it (rebuilt from the table, epochs.ts).
  */
 export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner {
   const threads = Math.max(1, Math.floor(options.workers ?? 1));
+  let closing = false;
+  const threadsEnded = options.onThreadsEnded ?? releaseHeap;
   const pool = lazyPool(() =>
-    startPool(options, { min: 0, max: threads, idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS }),
+    startPool(options, {
+      min: 0,
+      max: threads,
+      idleTimeoutMs: options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS,
+      onThreadsEnded: () => {
+        if (!closing) threadsEnded();
+      },
+    }),
   );
   // The main thread runs the worker's own module (dist/usage-worker.mjs): the same code, and none of it in sluice.mjs.
   let inline: Promise<WorkerModule> | undefined;
@@ -149,8 +165,14 @@ export function createAdaptiveRunner(options: AdaptiveOptions): UsageTaskRunner 
       if (lastBytes > inlineMax) worker.releaseBuffer?.();
       return result;
     },
-    close: () => pool.close(),
-    destroy: () => pool.destroy(),
+    close: () => {
+      closing = true;
+      return pool.close();
+    },
+    destroy: () => {
+      closing = true;
+      return pool.destroy();
+    },
   };
 }
 

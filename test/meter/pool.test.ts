@@ -259,4 +259,41 @@ test(
   },
 );
 
+test("the pool's last thread ends: the busy period's memory is let go once, not when the runner closes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  portal.addClient(A, '10.0.0.10');
+  let ended = 0;
+  let live = true;
+  const runner = createAdaptiveRunner({
+    hasLiveSessions: () => live,
+    idleTimeoutMs: 200,
+    onThreadsEnded: () => ended++,
+    workerPath: WORKER,
+    execArgv: ['--import', 'tsx'],
+  });
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 60_000,
+    sessions: sessionsFor(A, { bytes: 0 }),
+    runner,
+  });
+  try {
+    assert.ok((await meter.tick()).ok, 'a live session: the tick runs on the pool');
+    live = false;
+    const deadline = Date.now() + 15_000;
+    while (ended === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.is(ended, 1, 'told once the thread has ended');
+    live = true;
+    assert.ok((await meter.tick()).ok, 'a new thread for the next live tick');
+  } finally {
+    await meter.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.is(ended, 1, 'closing the runner (its thread destroyed) is not the end of a busy period');
+});
+
 test.run();

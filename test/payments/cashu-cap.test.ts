@@ -23,6 +23,16 @@ import { setup } from '../sessions/helpers.ts';
 const MAC = '02:00:00:00:ca:31';
 const OTHER = '02:00:00:00:ca:32';
 
+/** 'ok', or the refusal's code. */
+async function outcomeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+}
+
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -125,6 +135,27 @@ test('a payout that fails gives its ecash back: the cap held all along, so the r
     await r.custody.runPass();
     assert.is(r.cashu.store.total(), 50n, 'held again');
     assert.ok(r.cashu.store.total() <= 60n, 'within max_balance');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test('payments at once are each counted as they are let in: never two that pass max_balance together', async () => {
+  const mint = await CashuMint.start();
+  const r = await rig(mint);
+  try {
+    // 40 + 40 would pass 60: whichever comes second is refused, though neither is on flash when the other is checked.
+    const tokens = [await mint.fundToken(40), await mint.fundToken(40)];
+    const codes = await Promise.all([r.buy(tokens[0]!), r.buy(tokens[1]!, OTHER)].map((p) => outcomeOf(p)));
+    assert.equal(codes.sort(), ['ERR_CASHU_BALANCE_FULL', 'ok']);
+    assert.is(r.cashu.store.exposure(), 40n);
+    assert.is(mint.calls('POST /v1/swap'), 1, 'the refused token was not swapped');
+    // Two 10-sat invoices fit beside it (60), a third asked at the same time does not.
+    const macs = ['02:00:00:00:ca:41', '02:00:00:00:ca:42', '02:00:00:00:ca:43'];
+    const invoices = macs.map((mac) => outcomeOf(openQuote(r.cashu, mac, undefined, 5n)));
+    assert.equal((await Promise.all(invoices)).sort(), ['ERR_CASHU_BALANCE_FULL', 'ok', 'ok']);
+    assert.is(r.cashu.store.exposure(), 60n);
   } finally {
     await r.close();
     await mint.stop();

@@ -88,6 +88,8 @@ export class CashuMethod implements PaymentMethod {
   private readonly inFlight = new Map<string, Promise<unknown>>();
   /** Landed references handed to the merchant, and when. */
   private readonly handedOut = new Map<string, number>();
+  /** Sat let in by reserveRoom whose intent is not on flash yet (the store does not count them). */
+  private admitting = 0n;
   private timer: TimerHandle | undefined;
   private resolving: Promise<void> | undefined;
   private closed = false;
@@ -273,12 +275,26 @@ export class CashuMethod implements PaymentMethod {
 
   /** Refuses `sat` more when it would pass max_balance (a token here, an invoice in lightning.ts). */
   ensureRoom(sat: bigint): void {
-    if (this.store.exposure() + sat > this.tollgate.maxBalance) {
+    if (this.store.exposure() + this.admitting + sat > this.tollgate.maxBalance) {
       throw new SluiceError(
         'ERR_CASHU_BALANCE_FULL',
         `this router holds as much ecash as it may (${this.tollgate.maxBalance} sat); pay again after its payout`,
       );
     }
+  }
+
+  /**
+   * ensureRoom, and `sat` counted against max_balance until the release (call it once the payment's intent is on
+   * flash, or it failed): payments checked at once were each let in by a store that held none of them yet.
+   */
+  reserveRoom(sat: bigint): () => void {
+    this.ensureRoom(sat);
+    this.admitting += sat;
+    let held = true;
+    return () => {
+      if (held) this.admitting -= sat;
+      held = false;
+    };
   }
 
   private checks(ctx: PaymentContext): Promise<Checked> {
@@ -329,8 +345,14 @@ export class CashuMethod implements PaymentMethod {
       },
       ...(typeof ctx.request.ip === 'string' && ctx.request.ip !== '' && { ip: ctx.request.ip }),
     };
-    // Durable before the swap: a crash while the mint works leaves this for the resolver (checkstate, replay, restore).
-    await this.store.beginSwap(intent);
+    // Checked again as it is written (precheck's room may have gone to a payment admitted since). Durable before the
+    // swap: a crash while the mint works leaves this for the resolver (checkstate, replay, restore).
+    const release = this.reserveRoom(c.net);
+    try {
+      await this.store.beginSwap(intent);
+    } finally {
+      release();
+    }
     const swap = this.track(c.ref, this.swap(intent));
     let waited: TimerHandle | undefined;
     // The 10 s count from the purchase's start (the keysets and keys read before the swap are part of them), with a

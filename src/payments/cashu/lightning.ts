@@ -116,7 +116,14 @@ export async function openQuote(
     },
     ...(ip !== undefined && ip !== '' && { ip }),
   };
-  await method.store.beginSwap(intent);
+  // Checked again as it is written: another payment may have been let in while the mint quoted (its invoice, unshown,
+  // expires unpaid).
+  const release = method.reserveRoom(price);
+  try {
+    await method.store.beginSwap(intent);
+  } finally {
+    release();
+  }
   method.schedule();
   return {
     quote: answer.value.quote,

@@ -50,6 +50,34 @@ function faulty(runner: UsageTaskRunner, faults: Map<number, 'exit' | 'throw'>):
   };
 }
 
+/**
+ * A Meter on the adaptive runner with `options`, reading a socket portal that lists A; `done(waitMs)` closes the
+ * meter, waits `waitMs` (what a closed runner might still do), then the portal.
+ */
+async function adaptiveMeter(
+  options: Parameters<typeof createAdaptiveRunner>[0],
+): Promise<{ meter: Meter; done: (waitMs?: number) => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
+  portal.addClient(A, '10.0.0.10');
+  const meter = new Meter({
+    source: { kind: 'socket', path: server.path },
+    pollIntervalMs: 60_000,
+    sessions: sessionsFor(A, { bytes: 0 }),
+    runner: createAdaptiveRunner(options),
+  });
+  return {
+    meter,
+    done: async (waitMs = 0) => {
+      await meter.close();
+      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 test('worker exits mid-tick (after writing the table): pool replaces it, next tick counts exactly once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
   const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
@@ -224,23 +252,13 @@ test(
   'no live session but a portal past the inline size: the first tick on the main thread, the next ones on the ' +
     'pool',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-    const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
-    const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-    portal.addClient(A, '10.0.0.10');
     const counter = globalThis as { inlineTicks?: number };
     counter.inlineTicks = 0;
-    const runner = createAdaptiveRunner({
+    const { meter, done } = await adaptiveMeter({
       hasLiveSessions: () => false,
       inlineMaxBytes: 100,
       workerPath: fileURLToPath(new URL('../fixtures/meter/usage-where.ts', import.meta.url)),
       execArgv: ['--import', 'tsx'],
-    });
-    const meter = new Meter({
-      source: { kind: 'socket', path: server.path },
-      pollIntervalMs: 60_000,
-      sessions: sessionsFor(A, { bytes: 0 }),
-      runner,
     });
     try {
       (globalThis as { released?: number }).released = 0;
@@ -252,32 +270,20 @@ test(
         "the big snapshot's buffer is not kept on the main thread",
       );
     } finally {
-      await meter.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      await done();
     }
   },
 );
 
 test("the pool's last thread ends: the busy period's memory is let go once, not when the runner closes", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-pool-'));
-  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
-  const server = await listenNdsctlSocket(join(dir, 'ndsctl.sock'), portalRequestHandler(portal));
-  portal.addClient(A, '10.0.0.10');
   let ended = 0;
   let live = true;
-  const runner = createAdaptiveRunner({
+  const { meter, done } = await adaptiveMeter({
     hasLiveSessions: () => live,
     idleTimeoutMs: 200,
     onThreadsEnded: () => ended++,
     workerPath: WORKER,
     execArgv: ['--import', 'tsx'],
-  });
-  const meter = new Meter({
-    source: { kind: 'socket', path: server.path },
-    pollIntervalMs: 60_000,
-    sessions: sessionsFor(A, { bytes: 0 }),
-    runner,
   });
   try {
     assert.ok((await meter.tick()).ok, 'a live session: the tick runs on the pool');
@@ -288,10 +294,7 @@ test("the pool's last thread ends: the busy period's memory is let go once, not 
     live = true;
     assert.ok((await meter.tick()).ok, 'a new thread for the next live tick');
   } finally {
-    await meter.close();
-    await new Promise((r) => setTimeout(r, 1500));
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await done(1500);
   }
   assert.is(ended, 1, 'closing the runner (its thread destroyed) is not the end of a busy period');
 });

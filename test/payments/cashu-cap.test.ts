@@ -3,7 +3,8 @@
 // loopback): ecash taken by a payout still in flight counts against the cap until the mint says it is gone, for a
 // token (cashu.ts precheck) and a Lightning invoice (lightning.ts openQuote) alike — a melt that fails gives it back,
 // so without it the router could end up holding a payout's worth more than the cap. Once the payout is paid, there
-// is room again.
+// is room again. Payments asked at once never pass the cap together, nor the open-invoice limits (2 per device, 32 on
+// the router: docs/tollgate.md "Pay page"); a request that fails gives its place back.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { Merchant, Pricing } from '../../src/merchant/index.ts';
 import { createPaymentRegistry } from '../../src/payments/index.ts';
 import { CashuMethod } from '../../src/payments/cashu/cashu.ts';
 import { CashuCustody } from '../../src/payments/cashu/custody.ts';
-import { openQuote } from '../../src/payments/cashu/lightning.ts';
+import { MAX_OPEN_INVOICES, openQuote } from '../../src/payments/cashu/lightning.ts';
 import { configFromUci } from '../../src/config/load.ts';
 import { parseUci } from '../../src/config/uci.ts';
 import { CashuMint } from '../peers/cashu-mint.ts';
@@ -42,8 +43,8 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal');
 }
 
-/** The cashu method and the custody on one store, 60 sat at most, payouts to the lab LNURL server. */
-async function rig(mint: CashuMint) {
+/** The cashu method and the custody on one store, 60 sat at most (or `maxBalance`), payouts to the lab LNURL server. */
+async function rig(mint: CashuMint, maxBalance = 60) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cashu-cap-'));
   const ln = await startLnurlServer({ invoice: (sat) => mint.invoice(sat) });
   const config = configFromUci(
@@ -60,7 +61,7 @@ config tollgate 'tollgate'
 \tlist mint '${mint.url}'
 \toption price_per_step '2'
 \toption min_steps '2'
-\toption max_balance '60'
+\toption max_balance '${maxBalance}'
 \toption payout_address '${ln.lnurl}'
 \toption payout_min '100000'
 `),
@@ -156,6 +157,55 @@ test('payments at once are each counted as they are let in: never two that pass 
     const invoices = macs.map((mac) => outcomeOf(openQuote(r.cashu, mac, undefined, 5n)));
     assert.equal((await Promise.all(invoices)).sort(), ['ERR_CASHU_BALANCE_FULL', 'ok', 'ok']);
     assert.is(r.cashu.store.exposure(), 60n);
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test('invoices asked at once are each counted as they are let in: 2 per device, 32 on the router', async () => {
+  const mint = await CashuMint.start();
+  mint.setAutoPay(false);
+  const r = await rig(mint, 1000);
+  try {
+    const quotes = () => mint.calls('POST /v1/mint/quote/bolt11');
+    const three = [1, 2, 3].map(() => outcomeOf(openQuote(r.cashu, MAC, undefined, 2n)));
+    assert.equal((await Promise.all(three)).sort(), ['ERR_PAYMENT_IN_PROGRESS', 'ok', 'ok'], 'one device');
+    assert.is(quotes(), 2, 'the third was refused before the mint was asked');
+    // 30 places left on the router: 31 devices at once, one each, and one of them refused.
+    const macs = Array.from(
+      { length: MAX_OPEN_INVOICES - 1 },
+      (_, i) => `02:00:00:00:cb:${i.toString(16).padStart(2, '0')}`,
+    );
+    const codes = await Promise.all(macs.map((mac) => outcomeOf(openQuote(r.cashu, mac, undefined, 2n))));
+    assert.is(codes.filter((c) => c === 'ok').length, MAX_OPEN_INVOICES - 2);
+    assert.equal([...new Set(codes.filter((c) => c !== 'ok'))], ['ERR_PAYMENT_IN_PROGRESS']);
+    assert.is(quotes(), MAX_OPEN_INVOICES);
+    assert.is(r.cashu.store.openIntents().length, MAX_OPEN_INVOICES, 'on flash: the limit, not more');
+  } finally {
+    await r.close();
+    await mint.stop();
+  }
+});
+
+test('an invoice whose mint quote or write fails gives its place back', async () => {
+  const mint = await CashuMint.start();
+  mint.setAutoPay(false);
+  const r = await rig(mint, 1000);
+  try {
+    const down = mint.fault('POST /v1/mint/quote/bolt11', '5xx');
+    assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 2n)), 'ERR_CASHU_MINT_UNAVAILABLE');
+    await down.clear();
+    const store = r.cashu.store;
+    const write = store.beginSwap.bind(store);
+    store.beginSwap = () => Promise.reject(new Error('EIO: the flash write failed'));
+    assert.match(await codeOf(openQuote(r.cashu, MAC, undefined, 2n)), /EIO/);
+    store.beginSwap = write;
+    assert.is(store.openIntents().length, 0, 'neither is open');
+    // Both places still this device's: two invoices at once, then a refusal.
+    const two = [1, 2].map(() => outcomeOf(openQuote(r.cashu, MAC, undefined, 2n)));
+    assert.equal(await Promise.all(two), ['ok', 'ok']);
+    assert.is(await codeOf(openQuote(r.cashu, MAC, undefined, 2n)), 'ERR_PAYMENT_IN_PROGRESS');
   } finally {
     await r.close();
     await mint.stop();

@@ -25,7 +25,7 @@ import { PurchaseChecks } from '../purchase-checks.ts';
 import type { PaymentContext, PaymentMethod, PurchaseRequest, Quote, QuoteInput } from '../types.ts';
 import { MintHealth } from './mint-health.ts';
 import { MintQuoteClient } from './mint-quote-client.ts';
-import { isLightning, resolveQuote } from './lightning.ts';
+import { InvoiceSlots, isLightning, resolveQuote } from './lightning.ts';
 import { pending, resolveOpen, swapRefusal, unavailable, type SwapOutcome } from './resolve-intent.ts';
 import { CashuStore, type SwapIntent } from './store.ts';
 import {
@@ -90,6 +90,8 @@ export class CashuMethod implements PaymentMethod {
   private readonly handedOut = new Map<string, number>();
   /** Sat let in by reserveRoom whose intent is not on flash yet (the store does not count them). */
   private admitting = 0n;
+  /** The open-invoice limits' places held while an invoice is asked for and written (lightning.ts openQuote). */
+  readonly invoiceSlots = new InvoiceSlots();
   private timer: TimerHandle | undefined;
   private resolving: Promise<void> | undefined;
   private closed = false;

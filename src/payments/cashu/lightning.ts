@@ -31,6 +31,47 @@ export const isLightning = (ref: string): boolean => ref.startsWith(LN_PREFIX);
  */
 export const MAX_OPEN_INVOICES_PER_DEVICE = 2;
 export const MAX_OPEN_INVOICES = 32;
+/**
+ * The open-invoice limits, counting the invoices let in whose intent is not on flash yet (the store does not count
+ * them; requests at once were each checked against a store that held none of the others). CashuMethod keeps one.
+ */
+export class InvoiceSlots {
+  private readonly admitting = new Map<string, number>();
+  private total = 0;
+
+  /** Refuses `mac` past either limit, else holds it a place until the release (its intent on flash, or it failed). */
+  reserve(mac: string, store: CashuStore): () => void {
+    const open = store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
+    const mine = open.filter(({ intent }) => intent.mac === mac).length + (this.admitting.get(mac) ?? 0);
+    if (mine >= MAX_OPEN_INVOICES_PER_DEVICE) {
+      throw new SluiceError(
+        'ERR_PAYMENT_IN_PROGRESS',
+        'this device has Lightning invoices still open: pay one of them, or ask again once they expire',
+        { details: { mac } },
+      );
+    }
+    if (open.length + this.total >= MAX_OPEN_INVOICES) {
+      throw new SluiceError(
+        'ERR_PAYMENT_IN_PROGRESS',
+        'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes',
+      );
+    }
+    this.count(mac, 1);
+    let held = true;
+    return () => {
+      if (held) this.count(mac, -1);
+      held = false;
+    };
+  }
+
+  private count(mac: string, by: number): void {
+    const n = (this.admitting.get(mac) ?? 0) + by;
+    if (n === 0) this.admitting.delete(mac);
+    else this.admitting.set(mac, n);
+    this.total += by;
+  }
+}
+
 /** A mint's own exchange (POST /v1/mint/bolt11) waits at most this. */
 const MINT_TIMEOUT_MS = 30_000;
 
@@ -53,7 +94,6 @@ export async function openQuote(
   steps: bigint,
 ): Promise<LightningInvoice> {
   const t = method.tollgate;
-  const mint = t.mints[0]!;
   const plan = method.quoteOf(1n);
   const cap = t.maxSteps ?? null;
   if (
@@ -65,20 +105,24 @@ export async function openQuote(
       details: { argument: 'steps' },
     });
   }
-  const open = method.store.openIntents().filter(({ intent, state }) => state === 'open' && isLightning(intent.ref));
-  if (open.filter(({ intent }) => intent.mac === mac).length >= MAX_OPEN_INVOICES_PER_DEVICE) {
-    throw new SluiceError(
-      'ERR_PAYMENT_IN_PROGRESS',
-      'this device has Lightning invoices still open: pay one of them, or ask again once they expire',
-      { details: { mac } },
-    );
+  // Held from the check until the intent is on flash or the request fails: requests at once are refused before the
+  // mint is asked, as one alone is.
+  const release = method.invoiceSlots.reserve(mac, method.store);
+  try {
+    return await quoteAndWrite(method, mac, ip, steps);
+  } finally {
+    release();
   }
-  if (open.length >= MAX_OPEN_INVOICES) {
-    throw new SluiceError(
-      'ERR_PAYMENT_IN_PROGRESS',
-      'too many Lightning invoices are open on this router: pay with a Cashu token, or try again in a few minutes',
-    );
-  }
+}
+
+async function quoteAndWrite(
+  method: CashuMethod,
+  mac: string,
+  ip: string | undefined,
+  steps: bigint,
+): Promise<LightningInvoice> {
+  const t = method.tollgate;
+  const mint = t.mints[0]!;
   const quote = method.quoteOf(steps);
   const price = quote.price;
   method.ensureRoom(price);

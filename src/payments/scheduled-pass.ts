@@ -15,6 +15,7 @@
  */
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import { backgroundTimers, systemClock, type Clock, type TimerHandle, type Timers } from '../time.ts';
+import { stopController } from '../stop-signal.ts';
 
 export type RetryBounds = Pick<BackoffOptions, 'minMs' | 'maxMs'>;
 
@@ -42,7 +43,7 @@ export class ScheduledPass<T> {
   private readonly timers: Timers;
   /** Made at the first failure (a function's bounds are read then). */
   private backoff: Backoff | undefined;
-  private readonly stopping = new AbortController();
+  private readonly stopping = stopController();
   private state: 'idle' | 'started' | 'stopped' = 'idle';
   private timer: TimerHandle | undefined;
   private timerAt = 0;

@@ -51,6 +51,7 @@ import {
 import { ChannelLocks } from './x402-batch-locks.ts';
 import { IntentFate } from './x402-batch-intent-fate.ts';
 import { PurchaseAnswers, purchaseSettlement, refundSettlement } from './x402-batch-answers.ts';
+import { stopController } from '../../stop-signal.ts';
 
 export const BATCH_METHOD_NAME = 'batch-settlement';
 
@@ -120,7 +121,7 @@ export class BatchSettlementMethod implements PaymentMethod {
    * exchange without an answer, whose money state is on flash already (a deposit's intent, a charge above its claim)
    * and is asked about again at the next start.
    */
-  private readonly stopping = new AbortController();
+  private readonly stopping = stopController();
 
   constructor(
     private config: BatchSettlementConfig,

@@ -39,6 +39,7 @@ import {
   type DecodedToken,
   type KeysetEntry,
 } from './token.ts';
+import { stopController } from '../../stop-signal.ts';
 
 /** A purchase answers within this (TollGate's reseller gives up at 30 s and swaps its own token back). */
 export const ANSWER_WITHIN_MS = 10_000;
@@ -79,7 +80,7 @@ export class CashuMethod implements PaymentMethod {
   readonly adminOnly = false;
   readonly clock: Clock;
   private readonly timers: Timers;
-  private readonly stopping = new AbortController();
+  private readonly stopping = stopController();
   private readonly clients = new Map<string, MintQuoteClient>();
   private readonly keysets = new Map<string, KeysetEntry[]>();
   private readonly keys = new Map<string, Record<string, string>>();

@@ -36,6 +36,7 @@ import {
 import { isLive, type Session } from '../../sessions/index.ts';
 import type { PaymentContext, PaymentMethod, PaymentRef, Quote } from '../types.ts';
 import { PurchaseChecks } from '../purchase-checks.ts';
+import { stopController } from '../../stop-signal.ts';
 
 export const UPTO_METHOD_NAME = 'upto';
 
@@ -96,7 +97,7 @@ export class UptoMethod implements PaymentMethod {
    * stop past procd's window. The amount is on flash (`settling`) before its /settle, so a cut settle is one without
    * an answer, asked again at the next start (UptoEnds.reconcile → retryPending).
    */
-  private readonly stopping = new AbortController();
+  private readonly stopping = stopController();
 
   constructor(
     private config: UptoConfig,

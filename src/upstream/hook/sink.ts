@@ -22,6 +22,7 @@ import { Outbox, type OutboxRecord } from '../outbox.ts';
 import type { SinkEvent, SinkStats, UpstreamSink } from '../sink.ts';
 import { decode, ratesMessage, sessionMessage } from '../mqtt/messages.ts';
 import { signedHeaders } from './signature.ts';
+import { stopController } from '../../stop-signal.ts';
 
 const CONSUMER = 'hook';
 const BACKOFF_MIN_MS = 1000;
@@ -68,7 +69,7 @@ export class HookSink implements UpstreamSink {
   private lastError: string | null = null;
   private readonly counters = { queued: 0, delivered: 0, failures: 0, queue_failures: 0 };
   /** Aborts the post in flight when the sink closes: a receiver that keeps sending must not keep the daemon alive. */
-  private readonly closing = new AbortController();
+  private readonly closing = stopController();
 
   constructor(
     private config: HookConfig,

@@ -15,7 +15,8 @@
  *  - when each paying client's counters last moved: a client stopped for `stallMs` after moving is a reason to list
  *    once (the portal may have closed its gate by itself), an idle one is not a reason every tick;
  *  - the counters' change count (KernelCountersPort.changes): sluice's own deauths are a reason to list; its auths
- *    are written into the roster as they succeed (opened()).
+ *    are written into the roster as they succeed (opened()), and into the roster of a listing in flight then (read
+ *    before them, it shows their gates closed).
  * And what it does on the listing's word: counters mapped on another address than the listing's are moved there; a
  * paying client listed open with an address and no counters (its auth had no address, or sluice was upgraded with its
  * gate open) gets counters from now.
@@ -73,6 +74,13 @@ export class KernelMode {
   private readonly stallMs: number;
   /** sluice opened a gate since the last tick (opened()): told to the policy with the tick's time. */
   private gateOpenedSinceTick = false;
+  /**
+   * A listing is in flight (task() asked for one, settle() not yet): the gates sluice opened meanwhile (opened()),
+   * whose auth the listing may predate. Its roster shows them closed then; the auth's outcome is the newer word.
+   */
+  private openedInFlight: string[] | undefined;
+  /** Those the last listing's roster got from opened() instead: the tick's own readings show them closed. */
+  private openedAfterListing: ReadonlySet<string> = new Set();
   /** The last tick's counters the roster did not hold. */
   private unlistedNow: readonly string[] = [];
   /** Ticks that read the portal's listing, and the reason of the last. */
@@ -112,6 +120,7 @@ export class KernelMode {
       | { source: SnapshotSource | { kind: 'inline'; text: string }; flavour: Flavour | 'auto'; maxBytes?: number }
       | undefined,
   ): KernelUsageTask {
+    this.openedInFlight = listing === undefined ? undefined : [];
     return {
       kind: 'kernel',
       tick,
@@ -167,10 +176,15 @@ export class KernelMode {
     }
     if (listed && result.listed === undefined) this.policy.failed(at, listingMs);
     const l = result.listed;
+    const late = this.openedInFlight ?? [];
+    this.openedInFlight = undefined;
+    this.openedAfterListing = l === undefined || late.length === 0 ? new Set() : new Set(late);
     if (l !== undefined) {
       this.listings++;
       this.roster = l.roster;
-      this.rosterKey = result.rosterKey ?? newRosterKey();
+      for (const mac of late) this.roster = withOpen(this.roster, mac);
+      // Another roster than the one the thread keeps under the listing's key (heldKey below): sent to it next tick.
+      this.rosterKey = late.length === 0 ? (result.rosterKey ?? newRosterKey()) : newRosterKey();
       this.rosterAt = at;
       this.policy.listed(at, listingMs);
       this.checkedUnlisted = new Set(result.unlisted);
@@ -263,13 +277,21 @@ export class KernelMode {
    */
   opened(mac: string): void {
     this.gateOpenedSinceTick = true;
+    // The listing in flight may have been read before this auth (the portal's queue is free once it is read): settle()
+    // writes the gate open into its roster too, else that roster would say closed until the next listing (up to the
+    // safety net's minute: the gate reported for re-opening, its bytes unbilled meanwhile).
+    this.openedInFlight?.push(mac);
     if (this.rosterAt === undefined) return;
-    const code = STATE_CODES.Authenticated;
-    this.roster = this.roster.slice();
+    this.roster = withOpen(this.roster, mac);
     this.rosterKey = newRosterKey();
-    const i = this.roster.findIndex(([m]) => m === mac);
-    if (i >= 0) this.roster[i] = [mac, code];
-    else this.roster.push([mac, code]);
+  }
+
+  /**
+   * Whether sluice opened this gate after the last tick's listing was read: that tick's readings show it closed, which
+   * is not the portal's word any more (not a gate to re-open).
+   */
+  openedSinceListing(mac: string): boolean {
+    return this.openedAfterListing.has(mac);
   }
 
   /** The next tick is wanted by then (ms from `now`) for a listing that is due. */
@@ -277,4 +299,14 @@ export class KernelMode {
     const at = this.policy.nextAt();
     return at === undefined ? 0 : Math.max(0, at - now);
   }
+}
+
+/** A copy of `roster` with `mac`'s gate open (Authenticated), added if absent: a roster is never changed in place. */
+function withOpen(roster: readonly RosterEntry[], mac: string): RosterEntry[] {
+  const out = roster.slice();
+  const entry: RosterEntry = [mac, STATE_CODES.Authenticated];
+  const i = out.findIndex(([m]) => m === mac);
+  if (i >= 0) out[i] = entry;
+  else out.push(entry);
+  return out;
 }

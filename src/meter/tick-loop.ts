@@ -303,7 +303,7 @@ export class TickLoop {
     const applyStarted = performance.now();
     // The gate facts of a kernel tick are the last listing's, as of when it was read.
     const report = result.ok
-      ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched)
+      ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched, kernel)
       : this.skip(result);
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
@@ -380,12 +380,17 @@ export class TickLoop {
     };
   }
 
-  /** `gateAt`: when the portal's states in the table were read (dispatchAt, or a kernel tick's last listing). */
+  /**
+   * `gateAt`: when the portal's states in the table were read (dispatchAt, or a kernel tick's last listing). `kernel`:
+   * this tick read the kernel's counters; a gate sluice opened after its listing was read shows closed in it (the
+   * auth's outcome is newer): not one to re-open.
+   */
   private async apply(
     result: Extract<UsageResult, { ok: true }>,
     dispatchAt: number,
     gateAt: number,
     unbilled: boolean,
+    kernel: KernelMode | undefined,
   ): Promise<TickReport> {
     const { planner, brakes, firsts: firstWatch, gates, blind, times } = this.parts;
     if (result.table) {
@@ -493,7 +498,9 @@ export class TickLoop {
       Math.max(this.options.minIntervalMs, 2 * times.lastDurationMs, nextInMs),
     );
 
-    const { reopen, gone } = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, gateAt);
+    const paying = await gates.paying(this.view, this.macToSlot, this.slotMacs, index, result.tick, gateAt);
+    const { gone } = paying;
+    const reopen = kernel === undefined ? paying.reopen : paying.reopen.filter((m) => !kernel.openedSinceListing(m));
     for (const mac of reopen) this.ctx.emit('paying-client-needs-gate', mac);
     const openUnpaid = await gates.openUnpaid(this.view, this.slotMacs, index, result.tick);
     return {

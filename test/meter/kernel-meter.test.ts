@@ -469,6 +469,8 @@ class Threads {
   readonly log: string[] = [];
   private readonly threads = new Map<string, UsageTaskRunner>();
   current = 'T1';
+  /** Run, one per listing task, after the thread read it and before its result reaches the meter. */
+  readonly afterListing: Array<() => Promise<void>> = [];
   /** The runner the meter holds: each task goes to the `current` thread (a new runner for a name not seen yet). */
   readonly runner: UsageTaskRunner = {
     run: () => Promise.reject(new Error('a kernel meter runs kernel tasks')),
@@ -476,6 +478,10 @@ class Threads {
       const name = this.current;
       const thread = this.threads.get(name) ?? this.threads.set(name, createInlineRunner()).get(name)!;
       const result = await thread.runKernel!(task);
+      // What happens on the main thread while the tick is still running, once it read the listing (the portal's
+      // queue is free again): an auth that goes through then.
+      const late = task.listing ? this.afterListing.shift() : undefined;
+      await late?.();
       const sent = task.listing ? 'listing' : task.roster?.entries ? 'roster' : 'key';
       this.log.push(`${name} ${sent} ${result.ok ? 'ok' : result.problem}`);
       return result;
@@ -567,6 +573,88 @@ test('a replaced thread (the old one died) is sent the roster; a failed listing 
     await r.step();
     assert.equal(threads.take(), ['T1 listing ok', 'T1 key ok'], "the listing's roster, kept on that thread");
     assert.is(r.billed(A), 5 * MiB);
+  } finally {
+    await r.close();
+  }
+});
+
+// A listing read before an auth of sluice's whose outcome (opened()) reaches the roster while the tick is in flight:
+// the listing's roster, which shows the gate closed, must not replace the one opened() wrote.
+test(
+  'an auth that succeeds while a listing read before it is in flight: the roster keeps the gate open; every byte ' +
+    'billed once from the first reading, no re-open asked for',
+  async () => {
+    const threads = new Threads();
+    const r = await rig(undefined, () => threads.runner);
+    try {
+      r.portal.addClient(A, '10.0.0.10');
+      r.portal.addClient(B, '10.0.0.11');
+      await r.step();
+      assert.is(r.listings(), 1);
+      const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
+      const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
+      // As the valve does it: fresh counters first; the auth waits in the portal's queue behind the listing.
+      r.meter.authStarting(A, session.id);
+      await r.counters.count(A, '10.0.0.10');
+      r.counters.add(A, 1000);
+      r.counters.changes++; // a reason to list (another client's deauth)
+      const auths: string[] = [];
+      threads.afterListing.push(async () => {
+        auths.push(A);
+        r.portal.auth(A);
+        r.meter.authFinished(A, session.id, 'opened');
+        r.meter.sessionStarted(A);
+      });
+      const reports = [await r.step()];
+      assert.is(r.listings(), 2, 'the tick read the listing');
+      assert.equal(auths, [A], 'the auth went through while that tick was in flight');
+      assert.is(r.portal.get(A)!.state, 'Authenticated');
+      for (let i = 0; i < 5; i++) {
+        r.counters.add(A, MiB);
+        reports.push(await r.step());
+      }
+      assert.is(r.listings(), 2, 'no listing since: the roster holds the auth');
+      assert.is(r.billed(A), 1000 + 5 * MiB, "the fresh counters' bytes in full, then every byte once, as they pass");
+      assert.equal(
+        reports.flatMap((rep) => rep.reopen),
+        [],
+        'a gate sluice opened is not reported for re-opening',
+      );
+      assert.equal(
+        reports.flatMap((rep) => rep.openUnpaid),
+        [],
+      );
+    } finally {
+      await r.close();
+    }
+  },
+);
+
+test('the same with the first listing in flight (no roster yet): its roster keeps the gate open', async () => {
+  const threads = new Threads();
+  const r = await rig(undefined, () => threads.runner);
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    const payment = { method: 'grant', reference: A, amount: 1n, asset: 'X', at: r.now.t };
+    const { session } = await r.manager.activate({ mac: A, metric: 'bytes', allotment: BigInt(100 * MiB), payment });
+    r.meter.authStarting(A, session.id);
+    await r.counters.count(A, '10.0.0.10');
+    r.counters.add(A, 1000);
+    threads.afterListing.push(async () => {
+      r.portal.auth(A);
+      r.meter.authFinished(A, session.id, 'opened');
+    });
+    const reports = [await r.step()];
+    for (let i = 0; i < 3; i++) {
+      r.counters.add(A, MiB);
+      reports.push(await r.step());
+    }
+    assert.is(r.listings(), 1);
+    assert.is(r.billed(A), 1000 + 3 * MiB);
+    assert.equal(
+      reports.flatMap((rep) => rep.reopen),
+      [],
+    );
   } finally {
     await r.close();
   }

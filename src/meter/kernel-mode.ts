@@ -162,6 +162,9 @@ export class KernelMode {
     listingMs: number,
     sessions: SessionsPort,
   ): UsageResult {
+    // For this tick only, whatever its outcome (after a failed one, the roster opened() wrote them into still holds).
+    const late = this.openedInFlight ?? [];
+    this.openedInFlight = undefined;
     if (!result.ok) {
       if (listed) this.policy.failed(at, listingMs);
       if (result.problem === 'counters-unreadable') void this.counters.rebuild(result.message);
@@ -176,8 +179,6 @@ export class KernelMode {
     }
     if (listed && result.listed === undefined) this.policy.failed(at, listingMs);
     const l = result.listed;
-    const late = this.openedInFlight ?? [];
-    this.openedInFlight = undefined;
     this.openedAfterListing = l === undefined || late.length === 0 ? new Set() : new Set(late);
     if (l !== undefined) {
       this.listings++;
@@ -280,7 +281,8 @@ export class KernelMode {
     // The listing in flight may have been read before this auth (the portal's queue is free once it is read): settle()
     // writes the gate open into its roster too, else that roster would say closed until the next listing (up to the
     // safety net's minute: the gate reported for re-opening, its bytes unbilled meanwhile).
-    this.openedInFlight?.push(mac);
+    // Not with the counters off (no kernel task settles then: a tick that threw before them left the list open).
+    if (this.on) this.openedInFlight?.push(mac);
     if (this.rosterAt === undefined) return;
     this.roster = withOpen(this.roster, mac);
     this.rosterKey = newRosterKey();

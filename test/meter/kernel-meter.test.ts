@@ -660,4 +660,25 @@ test('the same with the first listing in flight (no roster yet): its roster keep
   }
 });
 
+// White-box (nothing else shows it): the MACs opened() while a listing is in flight are kept until that tick settles.
+// A listing tick that fails (the table flushed by a firewall reload) and counters that then stay off (made again in
+// vain: the meter lists the portal every tick, no kernel task again) left the list open, one entry per auth for good.
+test('a listing tick that fails with the counters then off keeps no list of the gates opened since', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    r.counters.changes++; // a reason to list
+    r.counters.gone();
+    const skipped = await r.step();
+    assert.is(skipped.skipped, 'counters-unreadable');
+    r.counters.enabled = false;
+    for (let i = 0; i < 100; i++) r.meter.authFinished(A, `s${i}`, 'opened');
+    const kernel = (r.meter as unknown as { loop: { kernel: { openedInFlight?: string[] } } }).loop.kernel;
+    assert.is(kernel.openedInFlight?.length ?? 0, 0);
+  } finally {
+    await r.close();
+  }
+});
+
 test.run();

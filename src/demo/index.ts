@@ -442,7 +442,8 @@ function summary(
   // deauth arrived (the first deauth of that MAC after the session started; the demo's purchases auth a fresh client,
   // whose counters start at 0); also as seconds of that client's own traffic and against the goal rate × (poll_interval
   // + 0.5 s), its rate being the higher of its average over the session and its rate in the last second before the cut
-  // (a simulated burst multiplies its rate for a few seconds). What was billed beyond it is reported next to it.
+  // (a simulated burst multiplies its rate for a few seconds). The usage the meter counted beyond it is reported
+  // next to it: counted, not charged (a demo purchase pays for its allotment up front).
   const over = cut.map((s) => {
     const d = deauths.find((x) => x.mac === s.mac && x.atMs >= s.startedMs);
     const passed = d?.bytes ?? s.used;
@@ -478,7 +479,7 @@ function summary(
         `max ${signedAmount(Math.max(...over.map((o) => o.bytes)))} ` +
         `(${Math.max(...over.map((o) => o.seconds)).toFixed(2)} s); ` +
         `within rate × (poll + 0.5 s): ${over.filter((o) => o.withinGoal).length} of ${over.length}; ` +
-        `billed beyond it p50 ${signedAmount(
+        `usage counted beyond it (not charged: a purchase paid for its allotment) p50 ${signedAmount(
           percentile(
             over.map((o) => o.billed),
             0.5,

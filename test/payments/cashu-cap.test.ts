@@ -157,6 +157,7 @@ test('payments at once are each counted as they are let in: never two that pass 
     const invoices = macs.map((mac) => outcomeOf(openQuote(r.cashu, mac, undefined, 5n)));
     assert.equal((await Promise.all(invoices)).sort(), ['ERR_CASHU_BALANCE_FULL', 'ok', 'ok']);
     assert.is(r.cashu.store.exposure(), 60n);
+    assert.is(mint.calls('POST /v1/mint/quote/bolt11'), 2, 'the one that did not fit was refused before the mint');
   } finally {
     await r.close();
     await mint.stop();

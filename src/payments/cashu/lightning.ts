@@ -105,13 +105,16 @@ export async function openQuote(
       details: { argument: 'steps' },
     });
   }
-  // Held from the check until the intent is on flash or the request fails: requests at once are refused before the
-  // mint is asked, as one alone is.
-  const release = method.invoiceSlots.reserve(mac, method.store);
+  // Both held from their check until the intent is on flash or the request fails: requests at once are counted
+  // against the open-invoice limits and max_balance, and refused before the mint is asked, as one alone is.
+  const releaseSlot = method.invoiceSlots.reserve(mac, method.store);
+  let releaseRoom: (() => void) | undefined;
   try {
+    releaseRoom = method.reserveRoom(method.quoteOf(steps).price);
     return await quoteAndWrite(method, mac, ip, steps);
   } finally {
-    release();
+    releaseRoom?.();
+    releaseSlot();
   }
 }
 
@@ -125,7 +128,6 @@ async function quoteAndWrite(
   const mint = t.mints[0]!;
   const quote = method.quoteOf(steps);
   const price = quote.price;
-  method.ensureRoom(price);
   const keysets = await method.freshKeysets(mint);
   const active = keysets.find((k) => k.active && k.unit === t.unit);
   if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);
@@ -160,14 +162,7 @@ async function quoteAndWrite(
     },
     ...(ip !== undefined && ip !== '' && { ip }),
   };
-  // Checked again as it is written: another payment may have been let in while the mint quoted (its invoice, unshown,
-  // expires unpaid).
-  const release = method.reserveRoom(price);
-  try {
-    await method.store.beginSwap(intent);
-  } finally {
-    release();
-  }
+  await method.store.beginSwap(intent);
   method.schedule();
   return {
     quote: answer.value.quote,

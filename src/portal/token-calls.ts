@@ -108,7 +108,15 @@ export class TokenCalls {
 
   /** A listing of openNDS read just now (`tookMs`: how long the portal took, when known). */
   listed(snapshot: PortalSnapshot, tookMs?: number): void {
-    this.tokens.noteListing(snapshot.clients.flatMap((c) => [c.mac, c.token ?? '']));
-    if (tookMs !== undefined) this.costs.listing(tookMs, snapshot.clients.length);
+    this.noteListing(
+      snapshot.clients.flatMap((c) => [c.mac, c.token ?? '']),
+      tookMs,
+    );
+  }
+
+  /** The same as each listed client's MAC and token, flat (mac, token, …): a listing the meter's worker read. */
+  noteListing(pairs: readonly string[], tookMs?: number): void {
+    this.tokens.noteListing(pairs);
+    if (tookMs !== undefined) this.costs.listing(tookMs, pairs.length / 2);
   }
 }

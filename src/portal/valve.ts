@@ -338,8 +338,7 @@ export class Valve {
    */
   noteListing(pairs: readonly string[], flavour: PortalFlavour, tookMs?: number): void {
     if (flavour !== 'opennds' || this.#flavour === 'nodogsplash') return;
-    this.#byToken.tokens.noteListing(pairs);
-    if (tookMs !== undefined) this.#byToken.costs.listing(tookMs, pairs.length / 2);
+    this.#byToken.noteListing(pairs, tookMs);
   }
 
   /**

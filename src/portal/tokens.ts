@@ -79,6 +79,7 @@ export class PortalTokens {
       listed.add(mac);
       this.note(mac, pairs[i + 1]);
     }
-    for (const mac of [...this.#byMac.keys()]) if (!listed.has(mac)) this.forget(mac);
+    // A Map may lose the entry its iterator is on: no copy of every key per listing.
+    for (const mac of this.#byMac.keys()) if (!listed.has(mac)) this.forget(mac);
   }
 }

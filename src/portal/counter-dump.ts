@@ -4,6 +4,7 @@
  * and NftDumpError.
  */
 import { SluiceError } from '../errors.ts';
+import type { KernelReading } from './kernel-counters.ts';
 import { macFromParts } from './mac-parts.ts';
 
 export type NftDumpReason =
@@ -191,6 +192,20 @@ export class CounterDump {
     const start = this.ipStart[k]!;
     const end = this.ipEnd[k]!;
     return end === start ? '' : Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString();
+  }
+
+  /** Every client as an object (kernel-counters.ts): for the callers off the per-tick path. */
+  readings(): KernelReading[] {
+    const out: KernelReading[] = [];
+    for (let k = 0; k < this.count; k++)
+      out.push({
+        mac: this.mac(k),
+        epoch: this.epoch[k]!,
+        downBytes: this.downBytes[k]!,
+        upBytes: this.upBytes[k]!,
+        ip: this.ip(k),
+      });
+    return out;
   }
 
   /** The client's index, -1 when the dump has no counters for it. */

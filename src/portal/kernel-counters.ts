@@ -113,15 +113,5 @@ export function parseCounterDump(json: string | Uint8Array): KernelReading[] {
 /** The dump → the readings, and whether the table's maps and chains are all there (else it is replaced). */
 export function parseCounterTable(json: string | Uint8Array): { readings: KernelReading[]; intact: boolean } {
   const dump = scanCounterDump(json);
-  const readings: KernelReading[] = [];
-  for (let k = 0; k < dump.count; k++) {
-    readings.push({
-      mac: dump.mac(k),
-      epoch: dump.epoch[k]!,
-      downBytes: dump.downBytes[k]!,
-      upBytes: dump.upBytes[k]!,
-      ip: dump.ip(k),
-    });
-  }
-  return { readings, intact: dump.intact };
+  return { readings: dump.readings(), intact: dump.intact };
 }

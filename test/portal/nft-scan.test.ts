@@ -22,16 +22,7 @@ function scanned(text: string | Uint8Array): ReferenceDump | 'refused' {
     if (err instanceof NftDumpError) return 'refused';
     throw err;
   }
-  const clients: ReferenceDump['clients'] = [];
-  for (let k = 0; k < dump.count; k++)
-    clients.push({
-      mac: dump.mac(k),
-      epoch: dump.epoch[k]!,
-      downBytes: dump.downBytes[k]!,
-      upBytes: dump.upBytes[k]!,
-      ip: dump.ip(k),
-    });
-  return { tableHandle: dump.tableHandle, intact: dump.intact, clients };
+  return { tableHandle: dump.tableHandle, intact: dump.intact, clients: dump.readings() };
 }
 
 function refusal(text: string): NftDumpError {

@@ -179,7 +179,7 @@ function expect(buf: Uint8Array, i: number, n: number, c: number): number {
   return i + 1;
 }
 
-/** A string or plain number at i (after whitespace); returns [contentStart, contentEnd, indexAfter]. */
+/** A string or plain number at i (after whitespace): writes [contentStart, contentEnd, indexAfter] into `out`. */
 function scalar(buf: Uint8Array, i: number, n: number, out: Int32Array): void {
   i = ws(buf, i);
   if (buf[i] === 0x22) {

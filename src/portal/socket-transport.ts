@@ -83,22 +83,25 @@ let readBuffer: Buffer | undefined;
 /**
  * The socket transport, for the runner's calls and the usage worker's snapshot alike: connect, write `request`, hand
  * every chunk read to `onChunk` (valid only during the call) until the portal closes. A string from `onChunk`
- * refuses the reply and drops the connection.
+ * refuses the reply and drops the connection. `readInto`, when given, says where each read lands (called before every
+ * read; the chunk handed to `onChunk` is then the start of that view): the snapshot reads straight into its kept
+ * buffer instead of the shared one, saving a copy of every byte.
  */
 export function socketExchange(
   path: string,
   request: string,
   onChunk: (chunk: Uint8Array) => string | undefined,
+  readInto?: () => Uint8Array,
 ): Exchange {
   let finish: (end: ExchangeEnd) => void = () => {};
   const end = new Promise<ExchangeEnd>((resolve) => {
     let received = 0;
     let settled = false;
-    readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
+    if (readInto === undefined) readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
     const socket = createConnection({
       path,
       onread: {
-        buffer: readBuffer,
+        buffer: readInto ?? readBuffer!,
         callback: (n: number, chunk: Uint8Array): boolean => {
           if (settled) return false;
           received += n;

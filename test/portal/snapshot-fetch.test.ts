@@ -7,7 +7,13 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { declaredClientCount, DEFAULT_OUTPUT_CAP, fetchSnapshot, outputBound } from '../../src/portal/index.ts';
+import {
+  declaredClientCount,
+  DEFAULT_OUTPUT_CAP,
+  fetchSnapshot,
+  outputBound,
+  SnapshotBuffer,
+} from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 
 /** Two hex digits of a number's low byte, for a MAC's part. */
@@ -130,6 +136,40 @@ test(
     await flood.close();
   },
 );
+
+test('socket reads land in the kept buffer: the same bytes and the sentinel after them, tick after tick', async () => {
+  const model = new PortalModel();
+  for (let i = 0; i < 2_000; i++)
+    model.addClient(`02:00:00:00:${hexByte(i >> 8)}:${hexByte(i)}`, `10.0.${i >> 8}.${i & 255}`);
+  const text = model.renderJson('opennds');
+  const server = await socketServing(text);
+  const into = new SnapshotBuffer(1024);
+  let capacity = 0;
+  for (let tick = 0; tick < 3; tick++) {
+    const r = await fetchSnapshot({ kind: 'socket', path: server.path }, { timeoutMs: 10_000, into });
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    if (!r.ok) continue;
+    assert.is(r.bytes.toString('utf8'), text);
+    assert.is(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length + 1)[r.bytes.length], 0x22);
+    if (tick === 0) capacity = into.capacity;
+    else assert.is(into.capacity, capacity, 'the buffer grew on the first snapshot only');
+  }
+  await server.close();
+});
+
+test('SnapshotBuffer.space: a view after the data that keeps the sentinel byte, grown when too little is free', () => {
+  const b = new SnapshotBuffer(16);
+  b.append(Buffer.from('{"a":'));
+  const view = b.space(8);
+  assert.ok(view.length >= 8);
+  assert.is(b.capacity, 5 + view.length + 1);
+  view.set(Buffer.from('1}'));
+  b.commit(2);
+  assert.is(b.bytes().toString(), '{"a":1}');
+  const more = b.space(1000);
+  assert.ok(more.length >= 1000 && b.capacity === 7 + more.length + 1);
+  assert.is(b.bytes().toString(), '{"a":1}', 'growing keeps the data');
+});
 
 test("the declared count is read from both portals' first line, split across reads too", () => {
   assert.equal(declaredClientCount(Buffer.from('{\n  "client_list_length":"3",\n  "clients":{')), {

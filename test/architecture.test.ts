@@ -255,6 +255,9 @@ const SIZE_REASONS: Record<string, string> = {
   'src/portal/nft-scan.ts':
     "one wire format (nft's counter dump): each item's fast path for nft's exact layout beside the general reading " +
     'it must agree with, read together; the JSON cursor and the result (json-cursor, counter-dump) are apart',
+  'src/portal/scan.ts':
+    "one wire format (ndsctl json's subset): the envelope, the client entries and the state that lets a reply " +
+    'be read as it arrives resume each other; the lexical pieces (scan-lex.ts) and the fallback are apart',
   'src/portal/runner.ts':
     'one ndsctl queue: the FIFO, the bounded attempt, the busy retry and the socket path share its ' +
     'one-at-a-time state; spawning (command.ts) and the socket transport (socket-transport.ts) are apart',

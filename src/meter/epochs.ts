@@ -36,6 +36,7 @@ import {
   tableCapacity,
   tableId,
 } from './table.ts';
+import { PendingLog } from './pending-log.ts';
 
 export interface TickDeltas {
   /**
@@ -87,6 +88,9 @@ export class EpochAccountant {
   private pass = 0;
   /** This tick's tokens are the kernel's counter epochs (kernel-tick.ts): see continueEpochsAcrossAbsence. */
   private kernelEpochs = false;
+  /** What the current pass overwrote, and the table the tick began on (the one the main thread keeps if it fails). */
+  private readonly overwritten = new PendingLog();
+  private tickTable: CounterTable | undefined;
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
   attach(table: CounterTable): void {
@@ -119,11 +123,23 @@ export class EpochAccountant {
     this.kernelEpochs = false;
     this.committed = Atomics.load(this.ints, H_COMMITTED_TICK);
     this.grown = false;
+    this.tickTable = this.table;
+    this.overwritten.clear();
     this.resetTick();
   }
 
-  /** Forget this tick's partial results (the caller re-runs it, e.g. with the JSON.parse fallback). */
+  /**
+   * Forget this tick's partial results (the caller re-runs it with the JSON.parse fallback, or gives it up): the
+   * pending readings it wrote are put back (pending-log.ts); only slots it added stay, holding nothing.
+   */
   resetTick(): void {
+    if (this.table !== undefined) {
+      this.overwritten.restore(this.ints, this.floats, Number.MAX_SAFE_INTEGER);
+      const start = this.tickTable;
+      if (this.grown && start !== undefined && start !== this.table)
+        this.overwritten.restore(new Int32Array(start.ints), new Float64Array(start.floats), tableCapacity(start));
+    }
+    this.overwritten.clear();
     this.pass++;
     this.clients = 0;
     this.newEpochs = 0;
@@ -153,6 +169,7 @@ export class EpochAccountant {
     if (slot < 0) {
       slot = this.allocate(macHi, macLo);
       this.markSeen(slot);
+      this.overwritten.record(slot, this.ints, this.floats);
       this.writePending(slot, pFlags, token, down, up);
       this.arrivals++;
       return true;
@@ -160,6 +177,7 @@ export class EpochAccountant {
     const ib = HEADER_INTS + slot * INT_STRIDE;
     if (this.seen[slot] === this.pass) return false;
     this.markSeen(slot);
+    this.overwritten.record(slot, this.ints, this.floats);
     this.promote(slot, ib);
     const cFlags = this.ints[ib + I_C_FLAGS]!;
     const fb = slot * FLOAT_STRIDE;
@@ -207,6 +225,7 @@ export class EpochAccountant {
 
   /** Marks every slot missing from the snapshot as absent and hands back this tick's deltas. */
   finish(): TickDeltas {
+    this.overwritten.clear();
     const count = this.indexedCount;
     let departures = 0;
     for (let slot = 0; slot < count; slot++) {

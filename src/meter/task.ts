@@ -6,8 +6,8 @@ import {
   COUNTER_UNIT,
   fetchSnapshot,
   parseSnapshotFallback,
-  scanSnapshot,
   SnapshotBuffer,
+  SnapshotScan,
   type AddressSink,
   type FetchProblem,
   type PortalFlavour as Flavour,
@@ -59,6 +59,7 @@ export type UsageResult =
       /** Present when the table had to grow: the main thread adopts this generation on commit. */
       table?: CounterTable;
       snapshotBytes: number;
+      /** Until the reply ended, its clients scanned and accounted as they arrived (socket); scanMs: the rest. */
       fetchMs: number;
       scanMs: number;
       /** When the task asked: mac, ip, mac, ip, … ('' for no address); absent if the list could not be read whole. */
@@ -73,30 +74,6 @@ export async function runUsageTask(
   buffer?: SnapshotBuffer,
 ): Promise<UsageResult> {
   const started = performance.now();
-  let bytes: Uint8Array;
-  if (task.source.kind === 'inline') {
-    bytes = Buffer.from(task.source.text, 'utf8');
-  } else {
-    const fetched = await fetchSnapshot(task.source, {
-      timeoutMs: task.timeoutMs,
-      ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }),
-      into: buffer ?? new SnapshotBuffer(),
-    });
-    if (!fetched.ok) {
-      signalFetched(task);
-      return {
-        tick: task.tick,
-        ok: false,
-        problem: fetched.problem,
-        message: fetched.message,
-        fetchMs: performance.now() - started,
-      };
-    }
-    bytes = fetched.bytes;
-  }
-  signalFetched(task);
-  const fetchMs = performance.now() - started;
-
   accountant.attach(task.table);
   accountant.beginTick(task.tick);
   const sinkFor: SinkFor = (flavour) => {
@@ -113,7 +90,36 @@ export async function runUsageTask(
     ((mac, ip) => {
       addresses.push(mac, ip);
     });
-  const scanned = scanSnapshot(bytes, task.flavour, sinkFor, addressSink);
+  // The clients are scanned and accounted as the reply arrives; a reply that fails part-way puts back what its first
+  // clients wrote (resetTick), as if it had never been read.
+  const scan = new SnapshotScan(task.flavour, sinkFor, addressSink);
+  let bytes: Uint8Array;
+  if (task.source.kind === 'inline') {
+    bytes = Buffer.from(task.source.text, 'utf8');
+  } else {
+    const fetched = await fetchSnapshot(task.source, {
+      timeoutMs: task.timeoutMs,
+      ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }),
+      into: buffer ?? new SnapshotBuffer(),
+      onBytes: (soFar) => scan.feed(soFar),
+    });
+    if (!fetched.ok) {
+      accountant.resetTick();
+      signalFetched(task);
+      return {
+        tick: task.tick,
+        ok: false,
+        problem: fetched.problem,
+        message: fetched.message,
+        fetchMs: performance.now() - started,
+      };
+    }
+    bytes = fetched.bytes;
+  }
+  signalFetched(task);
+  const fetchMs = performance.now() - started;
+
+  const scanned = scan.end(bytes);
   if (scanned.ok) {
     flavour = scanned.flavour;
   } else {

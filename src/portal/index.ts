@@ -25,7 +25,14 @@ export { macFromParts, macToParts } from './mac-parts.ts';
 export { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 export { PortalParseError } from './parse-error.ts';
 export type { SnapshotProblem } from './client-list.ts';
-export { scanSnapshot, type AddressSink, type ClientSink, type ScanOutcome, type SinkFor } from './scan.ts';
+export {
+  scanSnapshot,
+  SnapshotScan,
+  type AddressSink,
+  type ClientSink,
+  type ScanOutcome,
+  type SinkFor,
+} from './scan.ts';
 export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.

@@ -8,7 +8,8 @@
 import { readClientList, readCount, isRecord, type SnapshotProblem } from './client-list.ts';
 import { FORMATS, stateCodeOf } from './formats.ts';
 import { macToParts } from './mac-parts.ts';
-import { hashBytes, type AddressSink, type SinkFor } from './scan.ts';
+import { hashBytes } from './scan-lex.ts';
+import type { AddressSink, SinkFor } from './scan.ts';
 import type { PortalFlavour } from './types.ts';
 
 export type FallbackOutcome =

@@ -8,9 +8,28 @@
  * that disagrees with `client_list_length`/`client_length`, trailing bytes) stops it with a reason; the caller then
  * falls back to JSON.parse, which either explains the problem precisely or reads the unusual-but-valid snapshot.
  * Measured 3–6× faster than JSON.parse on openNDS snapshots (docs/performance.md). Keys come from formats.ts.
+ *
+ * It can read a reply as it arrives (SnapshotScan): each feed scans the clients whose records are complete and hands
+ * them to the sink, and the end of the reply finishes the rest, with the same sink calls and the same outcome as a scan
+ * of the whole (a stop it meets on the way is the whole scan's stop, and an escape anywhere wins, as it does there).
  */
-import { FORMATS, STATE_CODES } from './formats.ts';
+import { FORMATS } from './formats.ts';
 import { hexValue } from './mac-parts.ts';
+import {
+  bytes,
+  equalsKey,
+  expect,
+  hashBytes,
+  next,
+  scalar,
+  stateCode,
+  Stop,
+  stringEnd,
+  TRUNCATED,
+  unsigned,
+  withSentinel,
+  ws,
+} from './scan-lex.ts';
 import type { PortalFlavour } from './types.ts';
 
 /** (macHi, macLo, tokenHash, stateCode, downloadUnits, uploadUnits) → false if the client must be rejected. */
@@ -57,7 +76,6 @@ function rawAddressSink(sink: AddressSink, tokens: boolean): RawAddressSink {
 export type ScanOutcome =
   { ok: true; flavour: PortalFlavour; clients: number; declared: number } | { ok: false; why: string; at: number };
 
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const K_OPENNDS_COUNT = bytes(FORMATS.opennds.countKey);
 const K_NDS_COUNT = bytes(FORMATS.nodogsplash.countKey);
 const K_CLIENTS = bytes('clients');
@@ -69,34 +87,6 @@ const COUNTER_KEYS: Readonly<Record<PortalFlavour, [down: Uint8Array, up: Uint8A
   opennds: [bytes(FORMATS.opennds.downloadKey), bytes(FORMATS.opennds.uploadKey)],
   nodogsplash: [bytes(FORMATS.nodogsplash.downloadKey), bytes(FORMATS.nodogsplash.uploadKey)],
 };
-const STATES: ReadonlyArray<[Uint8Array, number]> = Object.entries(STATE_CODES)
-  .filter(([name]) => name !== 'other')
-  .map(([name, code]) => [bytes(name), code]);
-
-/** FNV-1a over the token's bytes; the fallback hashes the same UTF-8 bytes so both paths agree. */
-export function hashBytes(buf: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  return h | 0;
-}
-
-export function stateCode(buf: Uint8Array, start: number, end: number): number {
-  for (const [name, code] of STATES) if (equalsKey(buf, start, end, name)) return code;
-  return STATE_CODES.other;
-}
-
-function equalsKey(buf: Uint8Array, start: number, end: number, key: Uint8Array): boolean {
-  if (end - start !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (buf[start + i] !== key[i]) return false;
-  return true;
-}
-
-class Stop {
-  constructor(
-    readonly why: string,
-    readonly at: number,
-  ) {}
-}
 
 /** `tokens`: hand the address sink each client's token too. */
 export function scanSnapshot(
@@ -106,146 +96,172 @@ export function scanSnapshot(
   addressSink?: AddressSink,
   tokens = false,
 ): ScanOutcome {
-  const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  // One native pass: with no backslash anywhere, every string's raw bytes are its value, so comparing keys and
-  // hashing tokens on raw bytes is exact, and a quote always ends a string.
-  const escape = view.indexOf(0x5c);
-  if (escape >= 0) return { ok: false, why: 'escape in snapshot', at: escape };
-  try {
-    return scan(withSentinel(view), view.length, expected, sinkFor, addressSink && rawAddressSink(addressSink, tokens));
-  } catch (err) {
-    if (err instanceof Stop) return { ok: false, why: err.why, at: err.at };
-    throw err;
-  }
+  return new SnapshotScan(expected, sinkFor, addressSink, tokens).end(buf);
 }
 
-function ws(buf: Uint8Array, i: number): number {
-  let c = buf[i];
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-  return i;
+const enum Phase {
+  /** Before the clients' entries: the envelope is read again from the start on every feed (it is a few bytes). */
+  Head,
+  /** Inside the clients object, at `state.at`. */
+  Entries,
+  /** After the clients object: the rest is read at the end. */
+  After,
+  /** The envelope is read to its closing brace. */
+  Closed,
 }
 
-/** i is the first byte of a string's content; returns the closing quote's index. */
-function stringEnd(buf: Uint8Array, i: number, n: number): number {
-  // buf[n] is a quote (sentinel, see withSentinel): the loop stops without a bounds check per byte.
-  if (i > n) throw new Stop('truncated', n);
-  while (buf[i] !== 0x22) i++;
-  if (i >= n) throw new Stop('truncated', i);
-  return i;
-}
-
-/** i is at a value; returns the end of a plain number (digits, optional minus and fraction). */
-function numberEnd(buf: Uint8Array, i: number, n: number): number {
-  const start = i;
-  if (buf[i] === 0x2d) i++;
-  let c = buf[i];
-  const digits = i;
-  while (c !== undefined && c >= 0x30 && c <= 0x39) c = buf[++i];
-  if (i === digits) throw new Stop(i >= n ? 'truncated' : 'not a plain value', start);
-  if (c === 0x2e) {
-    const frac = ++i;
-    c = buf[i];
-    while (c !== undefined && c >= 0x30 && c <= 0x39) c = buf[++i];
-    if (i === frac) throw new Stop('bad number', i);
-  }
-  if (c === 0x65 || c === 0x45) throw new Stop('exponent', i);
-  if (i >= n) throw new Stop('truncated', i);
-  return i;
-}
-
-function unsigned(buf: Uint8Array, start: number, end: number, what: string): number {
-  if (end <= start || end - start > 15) throw new Stop(`bad ${what}`, start);
-  let v = 0;
-  for (let k = start; k < end; k++) {
-    const d = buf[k]! - 0x30;
-    if (d < 0 || d > 9) throw new Stop(`bad ${what}`, k);
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-/** After a member: returns the index after a comma (more members) or -1 - index after the closing bracket. */
-function next(buf: Uint8Array, i: number, n: number, close: number): number {
-  i = ws(buf, i);
-  const c = buf[i];
-  if (c === 0x2c) return i + 1;
-  if (c === close) return -2 - i;
-  throw new Stop(i >= n ? 'truncated' : 'expected , or closing bracket', i);
-}
-
-function expect(buf: Uint8Array, i: number, n: number, c: number): number {
-  i = ws(buf, i);
-  if (i >= n || buf[i] !== c) throw new Stop(i >= n ? 'truncated' : `expected ${String.fromCharCode(c)}`, i);
-  return i + 1;
-}
-
-/** A string or plain number at i (after whitespace): writes [contentStart, contentEnd, indexAfter] into `out`. */
-function scalar(buf: Uint8Array, i: number, n: number, out: Int32Array): void {
-  i = ws(buf, i);
-  if (buf[i] === 0x22) {
-    if (i >= n) throw new Stop('truncated', i);
-    const end = stringEnd(buf, i + 1, n);
-    out[0] = i + 1;
-    out[1] = end;
-    out[2] = end + 1;
-  } else {
-    const end = numberEnd(buf, i, n);
-    out[0] = i;
-    out[1] = end;
-    out[2] = end;
-  }
+/** Where a scan is: kept between feeds. `at` is always a point the scan can resume from without a client read twice. */
+class ScanState {
+  phase = Phase.Head;
+  flavour: PortalFlavour | undefined = undefined;
+  declared = -1;
+  /** Clients in the list once it closed, -1 before. */
+  clients = -1;
+  /** Clients handed to the sink so far. */
+  count = 0;
+  at = 0;
+  /** In Entries: a client was read at `at` and the comma or brace after it not yet. */
+  separator = false;
+  sink: ClientSink | undefined = undefined;
 }
 
 /**
- * The bytes followed by one '"' past the end. SnapshotBuffer (snapshot-fetch.ts) leaves that byte in the allocation;
- * otherwise this copies.
+ * One reply's scan, fed as the bytes arrive. feed() and end() take all the bytes so far (the same buffer, grown; a
+ * sentinel quote after them saves a copy, see withSentinel). A client reaches the sink once, when its record is whole.
  */
-function withSentinel(view: Buffer): Buffer {
-  const n = view.length;
-  if (view.byteOffset + n < view.buffer.byteLength) {
-    const extended = Buffer.from(view.buffer, view.byteOffset, n + 1);
-    if (extended[n] === 0x22) return extended;
+export class SnapshotScan {
+  private readonly state = new ScanState();
+  private readonly v = new Int32Array(3);
+  private readonly rawAddress: RawAddressSink | undefined;
+  /** Bytes already searched for a backslash. */
+  private checked = 0;
+  private stop: Stop | undefined;
+
+  constructor(
+    private readonly expected: PortalFlavour | 'auto',
+    private readonly sinkFor: SinkFor,
+    addressSink?: AddressSink,
+    tokens = false,
+  ) {
+    this.rawAddress = addressSink && rawAddressSink(addressSink, tokens);
   }
-  const copy = Buffer.allocUnsafe(n + 1);
-  view.copy(copy);
-  copy[n] = 0x22;
-  return copy;
+
+  /** Scans every client complete in `buf` (the reply so far); false once the scan has stopped. */
+  feed(buf: Uint8Array): boolean {
+    if (this.stop !== undefined) return false;
+    const view = asBuffer(buf);
+    // With no backslash anywhere, every string's raw bytes are its value, so comparing keys and hashing tokens on raw
+    // bytes is exact, and a quote always ends a string. One native pass over the new bytes.
+    const escape = view.indexOf(0x5c, this.checked);
+    if (escape >= 0) {
+      this.stop = new Stop('escape in snapshot', escape);
+      return false;
+    }
+    this.checked = view.length;
+    this.run(withSentinel(view), view.length, false);
+    return this.stop === undefined;
+  }
+
+  /** The reply is whole in `buf`: scans the rest and says how the scan ended. */
+  end(buf: Uint8Array): ScanOutcome {
+    const view = asBuffer(buf);
+    // An escape anywhere is the whole scan's answer, even past a stop met earlier.
+    const escape = view.indexOf(0x5c, this.checked);
+    if (escape >= 0) this.stop = new Stop('escape in snapshot', escape);
+    this.checked = view.length;
+    if (this.stop === undefined) this.run(withSentinel(view), view.length, true);
+    if (this.stop !== undefined) return { ok: false, why: this.stop.why, at: this.stop.at };
+    const { flavour, clients, declared } = this.state;
+    return { ok: true, flavour: flavour!, clients, declared };
+  }
+
+  private run(buf: Buffer, n: number, last: boolean): void {
+    try {
+      advance(buf, n, last, this.state, this.expected, this.sinkFor, this.v, this.rawAddress);
+    } catch (err) {
+      if (!(err instanceof Stop)) throw err;
+      // Before the end, running out of bytes only means waiting for more.
+      if (last || err.why !== TRUNCATED) this.stop = err;
+    }
+  }
 }
 
-/** buf holds the snapshot in [0, n) and a sentinel quote at n. */
-function scan(
+function asBuffer(buf: Uint8Array): Buffer {
+  return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** buf holds the bytes so far in [0, n) and a sentinel quote at n; `last`: they are the whole reply. */
+function advance(
   buf: Buffer,
   n: number,
+  last: boolean,
+  st: ScanState,
   expected: PortalFlavour | 'auto',
   sinkFor: SinkFor,
+  v: Int32Array,
   rawAddress: RawAddressSink | undefined,
-): ScanOutcome {
-  const v = new Int32Array(3);
-  let flavour: PortalFlavour | undefined;
-  let declared = -1;
-  let clients = -1;
-  const setFlavour = (f: PortalFlavour, at: number): void => {
-    if (flavour !== undefined && flavour !== f) throw new Stop('both formats', at);
-    if (expected !== 'auto' && expected !== f) throw new Stop(`not ${expected}`, at);
-    flavour = f;
-  };
+): void {
+  if (st.phase === Phase.Head) {
+    st.flavour = undefined;
+    st.declared = -1;
+    const end = envelope(buf, n, expect(buf, 0, n, 0x7b), false, st, expected, sinkFor, v);
+    if (st.phase === Phase.Head) {
+      st.phase = Phase.Closed;
+      st.at = end;
+    }
+  }
+  if (st.phase === Phase.Entries) clientEntries(buf, n, st, v, rawAddress);
+  if (!last) return;
+  if (st.phase === Phase.After) {
+    st.at = envelope(buf, n, st.at, true, st, expected, sinkFor, v);
+    st.phase = Phase.Closed;
+  }
+  const i = ws(buf, st.at);
+  if (i !== n) throw new Stop('bytes after the snapshot', i);
+  const { flavour, declared, clients } = st;
+  if (flavour === undefined || declared < 0 || clients < 0) throw new Stop('no client count or list', i);
+  if (declared !== clients) throw new Stop(`count ${clients} != declared ${declared}`, i);
+}
 
-  let i = expect(buf, 0, n, 0x7b);
+/**
+ * The top-level object's members from i (after a member when `afterMember`), to its closing brace: returns the index
+ * after it. At the "clients" key it returns instead, in Phase.Entries, with `st.at` inside the clients object.
+ */
+function envelope(
+  buf: Buffer,
+  n: number,
+  i: number,
+  afterMember: boolean,
+  st: ScanState,
+  expected: PortalFlavour | 'auto',
+  sinkFor: SinkFor,
+  v: Int32Array,
+): number {
   for (;;) {
+    if (afterMember) {
+      i = next(buf, i, n, 0x7d);
+      if (i < 0) return -2 - i + 1;
+    }
+    afterMember = true;
     i = expect(buf, i, n, 0x22);
     const ks = i;
     const ke = stringEnd(buf, i, n);
     i = expect(buf, ke + 1, n, 0x3a);
     if (equalsKey(buf, ks, ke, K_OPENNDS_COUNT) || equalsKey(buf, ks, ke, K_NDS_COUNT)) {
-      setFlavour(ke - ks === K_OPENNDS_COUNT.length ? 'opennds' : 'nodogsplash', ks);
+      const f: PortalFlavour = ke - ks === K_OPENNDS_COUNT.length ? 'opennds' : 'nodogsplash';
+      if (st.flavour !== undefined && st.flavour !== f) throw new Stop('both formats', ks);
+      if (expected !== 'auto' && expected !== f) throw new Stop(`not ${expected}`, ks);
+      st.flavour = f;
       scalar(buf, i, n, v);
-      declared = unsigned(buf, v[0]!, v[1]!, 'client count');
+      st.declared = unsigned(buf, v[0]!, v[1]!, 'client count');
       i = v[2]!;
     } else if (equalsKey(buf, ks, ke, K_CLIENTS)) {
-      if (clients >= 0) throw new Stop('duplicate clients', ks);
-      if (flavour === undefined) throw new Stop('clients before count', ks);
-      i = clientsObject(buf, i, n, flavour, sinkFor(flavour), v, rawAddress);
-      clients = v[0]!;
+      if (st.clients >= 0) throw new Stop('duplicate clients', ks);
+      if (st.flavour === undefined) throw new Stop('clients before count', ks);
+      st.sink = sinkFor(st.flavour);
+      st.at = expect(buf, i, n, 0x7b);
+      st.phase = Phase.Entries;
+      return st.at;
     } else if (equalsKey(buf, ks, ke, K_TRUSTED_COUNT)) {
       scalar(buf, i, n, v);
       i = v[2]!;
@@ -266,40 +282,42 @@ function scan(
     } else {
       throw new Stop('unexpected top-level key', ks);
     }
-    i = next(buf, i, n, 0x7d);
-    if (i < 0) {
-      i = -2 - i + 1;
-      break;
-    }
   }
-  i = ws(buf, i);
-  if (i !== n) throw new Stop('bytes after the snapshot', i);
-  if (flavour === undefined || declared < 0 || clients < 0) throw new Stop('no client count or list', i);
-  if (declared !== clients) throw new Stop(`count ${clients} != declared ${declared}`, i);
-  return { ok: true, flavour, clients, declared };
 }
 
-/** Reads the "clients" object at i; returns the index after it and leaves the client count in v[0]. */
-function clientsObject(
-  buf: Buffer,
-  i: number,
-  n: number,
-  flavour: PortalFlavour,
-  sink: ClientSink,
-  v: Int32Array,
-  rawAddress: RawAddressSink | undefined,
-): number {
-  const [kDown, kUp] = COUNTER_KEYS[flavour];
+/**
+ * The clients object's entries from `st.at` to its closing brace (then Phase.After, `st.at` after it), or until the
+ * bytes run out (a Stop 'truncated' with `st` at the last whole client).
+ */
+function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, rawAddress: RawAddressSink | undefined) {
+  const [kDown, kUp] = COUNTER_KEYS[st.flavour!];
+  const sink = st.sink!;
   const downLen = kDown.length;
   const upLen = kUp.length;
-  let count = 0;
-  i = expect(buf, i, n, 0x7b);
-  i = ws(buf, i);
-  if (buf[i] === 0x7d) {
-    v[0] = 0;
-    return i + 1;
+  let count = st.count;
+  let i = st.at;
+  if (!st.separator && count === 0) {
+    i = ws(buf, i);
+    if (buf[i] === 0x7d) {
+      st.clients = 0;
+      st.at = i + 1;
+      st.phase = Phase.After;
+      return;
+    }
   }
   for (;;) {
+    if (st.separator) {
+      i = next(buf, i, n, 0x7d);
+      if (i < 0) {
+        st.clients = count;
+        st.at = -2 - i + 1;
+        st.separator = false;
+        st.phase = Phase.After;
+        return;
+      }
+      st.at = i;
+      st.separator = false;
+    }
     i = expect(buf, i, n, 0x22);
     const ms = i;
     const me = stringEnd(buf, i, n);
@@ -330,7 +348,7 @@ function clientsObject(
     if (buf[i] === 0x7d) i++;
     else
       for (;;) {
-        if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? 'truncated' : 'expected "', i);
+        if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? TRUNCATED : 'expected "', i);
         const ks = i + 1;
         const ke = stringEnd(buf, ks, n);
         i = ke + 1;
@@ -381,16 +399,15 @@ function clientsObject(
           i++;
           break;
         }
-        throw new Stop(i >= n ? 'truncated' : 'expected , or }', i);
+        throw new Stop(i >= n ? TRUNCATED : 'expected , or }', i);
       }
     if (down < 0 || up < 0 || !haveToken || !haveState) throw new Stop('client without counters, token or state', ms);
     if (!sink(hi, lo, token, state, down, up)) throw new Stop('duplicate client', ms);
     rawAddress?.(buf, ms, me, ipStart, ipEnd, tokenStart, tokenEnd);
     count++;
-    i = next(buf, i, n, 0x7d);
-    if (i < 0) {
-      v[0] = count;
-      return -2 - i + 1;
-    }
+    // The client is handed over: from here a resume starts at its separator, never at its record.
+    st.count = count;
+    st.at = i;
+    st.separator = true;
   }
 }

@@ -191,6 +191,23 @@ test('an uncommitted tick (worker died after writing the table) is recomputed, n
   assert.is(h.usage(A), 18 * 1024);
 });
 
+test("a scan that stops part-way keeps an uncommitted tick's reading for the fallback: its tail billed", async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 10 * 1024, 0);
+  await h.run({ commit: false });
+  p.deauth(A);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 2 * 1024, 0);
+  // Valid JSON the scanner stops at after it read every client (an exponent after the list): JSON.parse re-runs it.
+  const text = p.renderJson().replace(/}\s*$/, ',"trusted_list_length":1e0}');
+  const r = await h.run({ text });
+  assert.is(r.ok && r.fallback, true);
+  assert.is(h.usage(A), 12 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 2 KiB');
+});
+
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {
   const p = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const macs: string[] = [];

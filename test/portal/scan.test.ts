@@ -9,6 +9,7 @@ import {
   parseSnapshotFallback,
   PortalParseError,
   scanSnapshot,
+  SnapshotScan,
   type PortalFlavour as Flavour,
 } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
@@ -29,6 +30,21 @@ function viaScanner(buf: Uint8Array, flavour: Flavour | 'auto' = 'auto') {
     return true;
   });
   return { out, rows };
+}
+/** The scanner fed the reply in pieces ending at each of `cuts` (ascending), then given it whole. */
+function viaStream(buf: Uint8Array, cuts: readonly number[], flavour: Flavour | 'auto' = 'auto') {
+  const rows: Row[] = [];
+  const seen = new Set<string>();
+  const scan = new SnapshotScan(flavour, () => (hi, lo, token, state, down, up) => {
+    const mac = macFromParts(hi, lo);
+    if (seen.has(mac)) return false;
+    seen.add(mac);
+    rows.push([mac, token, state, down, up]);
+    return true;
+  });
+  // Each piece is a copy, as a reply read so far would be: the scan may not look past its end.
+  for (const cut of cuts) scan.feed(Buffer.from(buf.subarray(0, cut)));
+  return { out: scan.end(buf), rows };
 }
 function viaFallback(buf: Uint8Array, flavour: Flavour | 'auto' = 'auto') {
   const rows: Row[] = [];
@@ -173,6 +189,64 @@ test('snapshots of a simulated portal: scanner and fallback agree for both forma
       }
     }
   }
+});
+
+/** Snapshots the streamed scan is held to: accepted ones and one of each way of stopping. */
+function streamCases(): Array<[name: string, text: string]> {
+  const base = fixture('opennds-9.10-all-3-clients.json').toString();
+  return [
+    ['opennds', base],
+    ['nodogsplash', fixture('nodogsplash-5.0.2-all-2-clients.synthetic.json').toString()],
+    ['empty', '{\n"client_length": 0,\n"clients":{\n}\n}\n'],
+    ['count mismatch', base.replace('"client_list_length":"3"', '"client_list_length":"4"')],
+    ['duplicate MAC', base.replaceAll('02:00:00:00:0c:02', '02:00:00:00:0c:01')],
+    ['not a MAC', base.replace('"02:00:00:00:0c:03"', '"not-a-mac-at-all!"')],
+    [
+      'exponent in the last client',
+      base.replace(/"upload_this_session":"\d+"(?![\s\S]*upload_this_session)/, '"x":1e3'),
+    ],
+    ['fraction', base.replace('"download_this_session":"0"', '"download_this_session":"0.5"')],
+    ['escape in the last client', base.replace(/"custom":"[^"]*"(?![\s\S]*"custom")/, '"custom":"a\\"b"')],
+    ['trailing garbage', base + 'x'],
+    ['truncated', base.slice(0, base.lastIndexOf('}') - 40)],
+  ];
+}
+
+test('a streamed scan cut at every byte gives the sink calls and the outcome of the whole scan', () => {
+  for (const [name, text] of streamCases()) {
+    const buf = Buffer.from(text);
+    const whole = viaScanner(buf);
+    for (let cut = 0; cut <= buf.length; cut++) {
+      const streamed = viaStream(buf, [cut]);
+      assert.equal(streamed.out, whole.out, `${name}, cut at ${cut}`);
+      // An escape is found where it arrives: the clients before it may reach the sink first (the caller re-runs the
+      // tick with JSON.parse after resetting it, as for any stop); every other outcome has the whole scan's calls.
+      if (name.startsWith('escape'))
+        assert.equal(streamed.rows, whole.rows.concat(streamed.rows.slice(whole.rows.length)));
+      else assert.equal(streamed.rows, whole.rows, `${name}, cut at ${cut}`);
+    }
+    const byteByByte = viaStream(
+      buf,
+      Array.from({ length: buf.length }, (_, k) => k + 1),
+    );
+    assert.equal(byteByByte.out, whole.out, `${name}, byte by byte`);
+    if (!name.startsWith('escape')) assert.equal(byteByByte.rows, whole.rows, `${name}, byte by byte`);
+  }
+});
+
+test('a streamed scan of a simulated portal in uneven pieces reads what the whole scan reads', () => {
+  const portal = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
+  const sim = new TrafficSimulator(portal, { clients: 200, seed: 11 });
+  sim.populate();
+  sim.step(10_000);
+  const buf = Buffer.from(portal.renderJson('opennds'));
+  const whole = viaScanner(buf);
+  assert.ok(whole.out.ok);
+  const cuts: number[] = [];
+  for (let at = 1, step = 1; at < buf.length; at += step, step = (step * 7 + 3) % 4099) cuts.push(at);
+  const streamed = viaStream(buf, cuts);
+  assert.equal(streamed.out, whole.out);
+  assert.equal(streamed.rows, whole.rows);
 });
 
 test('empty client list in both formats', () => {

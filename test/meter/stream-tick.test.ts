@@ -1,0 +1,173 @@
+// tier: fast
+// A tick read over the control socket scans its clients as they arrive (portal/scan.ts SnapshotScan): a reply that
+// fails after its first clients were scanned must leave the table as if it had never been read.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EpochAccountant } from '../../src/meter/epochs.ts';
+import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
+import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import { SnapshotBuffer } from '../../src/portal/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const dir = mkdtempSync(join(tmpdir(), 'sluice-stream-'));
+
+/** A control socket answering each `json` with the next reply: the whole text, or its first `cut` bytes and silence. */
+class Portal {
+  readonly path = join(dir, `ndsctl-${Math.random().toString(16).slice(2)}.sock`);
+  next: { text: string; cut?: number } = { text: '' };
+  private readonly server: Server;
+  private readonly open = new Set<Socket>();
+  constructor() {
+    this.server = createServer((conn) => {
+      this.open.add(conn);
+      conn.on('close', () => this.open.delete(conn));
+      conn.on('error', () => undefined);
+      conn.once('data', () => {
+        const { text, cut } = this.next;
+        if (cut === undefined) conn.end(text);
+        else conn.write(text.slice(0, cut)); // then hangs: the fetch times out
+      });
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((res) => this.server.listen(this.path, res));
+  }
+  close(): Promise<void> {
+    for (const conn of this.open) conn.destroy();
+    return new Promise((res) => this.server.close(() => res()));
+  }
+}
+
+/** The main thread's part, reduced: run a tick over the socket, commit it if it worked, sum usage per MAC. */
+class Meter {
+  table: CounterTable = createTable(16);
+  tick = 0;
+  readonly accountant = new EpochAccountant();
+  readonly buffer = new SnapshotBuffer();
+  readonly used = new Map<string, number>();
+  constructor(readonly socket: Portal) {}
+  async run(reply: { text: string; cut?: number }, commit = true): Promise<UsageResult> {
+    this.socket.next = reply;
+    const r = await runUsageTask(
+      {
+        tick: ++this.tick,
+        table: this.table,
+        source: { kind: 'socket', path: this.socket.path },
+        flavour: 'auto',
+        timeoutMs: reply.cut === undefined ? 5000 : 300,
+      },
+      this.accountant,
+      this.buffer,
+    );
+    if (r.ok && commit) {
+      if (r.table) this.table = r.table;
+      const view = new TableView(this.table);
+      for (let k = 0; k < r.count; k++) {
+        const mac = view.mac(r.deltas[k * 3]!);
+        this.used.set(mac, (this.used.get(mac) ?? 0) + r.deltas[k * 3 + 1]! + r.deltas[k * 3 + 2]!);
+      }
+      view.commit(r.tick);
+    }
+    return r;
+  }
+}
+
+function portal(): PortalModel {
+  const p = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+  for (const mac of [A, B]) {
+    p.addClient(mac, '10.0.0.10');
+    p.auth(mac);
+  }
+  return p;
+}
+
+const socket = new Portal();
+test.before(() => socket.listen());
+
+/** Usage per MAC, sorted, for a readable diff. */
+const rows = (used: Map<string, number>): Array<[string, number]> => [...used].sort(([a], [b]) => a.localeCompare(b));
+
+test('a reply that fails after its first clients were scanned bills nothing twice and loses nothing', async () => {
+  // The same portal history read by two meters: one also meets, twice, a reply that stops after the clients.
+  const p = portal();
+  const failing = new Meter(socket);
+  const control = new Meter(socket);
+  const both = async (commit = true): Promise<void> => {
+    const text = p.renderJson();
+    for (const m of [failing, control]) {
+      const r = await m.run({ text }, commit);
+      assert.ok(r.ok, r.ok ? '' : r.message);
+    }
+  };
+  await both();
+  p.addTraffic(A, 10 * 1024, 1024);
+  p.addTraffic(B, 4 * 1024, 0);
+  await both(false); // a tick that never committed (its worker died): its reading of the old epoch is kept
+  p.deauth(A);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 2 * 1024, 0);
+  p.addTraffic(B, 3 * 1024, 0);
+  for (let k = 0; k < 2; k++) {
+    // Every client whole, the envelope's closing brace never sent: both are scanned and accounted, then it times out.
+    const text = p.renderJson();
+    const r = await failing.run({ text, cut: text.trimEnd().length - 1 });
+    assert.is(r.ok, false);
+    assert.is(!r.ok && r.problem, 'timeout');
+  }
+  p.addTraffic(A, 1024, 0);
+  p.addTraffic(B, 1024, 0);
+  await both();
+  assert.is(control.used.get(A), 10 * 1024 + 1024 + 3 * 1024, 'the old epoch read by the uncommitted tick, and 3 KiB');
+  assert.is(control.used.get(B), 8 * 1024);
+  assert.equal(rows(failing.used), rows(control.used));
+});
+
+test('a streamed tick over the socket accounts exactly what the same snapshot given whole does', async () => {
+  const p = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+  const macs = Array.from(
+    { length: 300 },
+    (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+  );
+  for (const mac of macs) {
+    p.addClient(mac, '10.0.0.10');
+    p.auth(mac);
+  }
+  const streamed = new Meter(socket);
+  const whole = new EpochAccountant();
+  let wholeTable = createTable(16);
+  const wholeUsed = new Map<string, number>();
+  for (let tick = 1; tick <= 4; tick++) {
+    macs.forEach((mac, i) => p.addTraffic(mac, (i % 7) * 1024 * tick, (i % 3) * 1024));
+    const text = p.renderJson();
+    const r = await streamed.run({ text });
+    const w = await runUsageTask(
+      { tick, table: wholeTable, source: { kind: 'inline', text }, flavour: 'auto', timeoutMs: 1000 },
+      whole,
+    );
+    assert.ok(r.ok && w.ok);
+    if (!w.ok) continue;
+    if (w.table) wholeTable = w.table;
+    const view = new TableView(wholeTable);
+    for (let k = 0; k < w.count; k++) {
+      const mac = view.mac(w.deltas[k * 3]!);
+      wholeUsed.set(mac, (wholeUsed.get(mac) ?? 0) + w.deltas[k * 3 + 1]! + w.deltas[k * 3 + 2]!);
+    }
+    view.commit(tick);
+  }
+  assert.is(streamed.used.size, macs.filter((_, i) => i % 7 !== 0 || i % 3 !== 0).length);
+  assert.equal(rows(streamed.used), rows(wholeUsed));
+});
+
+test.after(async () => {
+  await socket.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();

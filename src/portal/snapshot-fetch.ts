@@ -113,10 +113,11 @@ export class SnapshotBuffer {
 const CAUGHT_UP_BELOW = 64 * 1024;
 
 /**
- * The least free space a socket read is offered (the buffer grows below it): fewer, bigger reads are faster, and a
- * unix socket hands over at most about its buffer's worth per read anyway (~210 KiB here: 42 reads for 9 MB).
+ * The least free space a socket read is offered (the buffer grows below it). Fewer, bigger reads are faster, and a
+ * buffer that grew for a big snapshot offers far more (a unix socket hands over at most ~210 KiB per read here); kept
+ * small, a small router's reply fits the new buffer (64 KiB) without growing it, on the main thread's idle ticks too.
  */
-const SPACE_MIN = 256 * 1024;
+const SPACE_MIN = 64 * 1024;
 
 export async function fetchSnapshot(source: SnapshotSource, options: FetchOptions): Promise<FetchOutcome> {
   const deadline = Date.now() + options.timeoutMs;

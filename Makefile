@@ -59,6 +59,9 @@ endef
 define Package/sluice/install
 	$(INSTALL_DIR) $(1)/usr/share/sluice
 	$(INSTALL_BIN) ./dist/sluice.mjs $(1)/usr/share/sluice/sluice.mjs
+	# sluice's own code beside it, split where it is loaded later (a payment method's when the config switches it on):
+	# scripts/build.mjs.
+	$(INSTALL_DATA) ./dist/sluice-*.mjs $(1)/usr/share/sluice/
 	$(INSTALL_DATA) ./dist/evm.mjs $(1)/usr/share/sluice/evm.mjs
 	$(INSTALL_DATA) ./dist/mqtt.mjs $(1)/usr/share/sluice/mqtt.mjs
 	$(INSTALL_DATA) ./dist/cashu.mjs $(1)/usr/share/sluice/cashu.mjs

@@ -1,6 +1,6 @@
 // Bundles the daemon/CLI and the usage worker into dist/ with esbuild: no node_modules on the router.
 import { build } from 'esbuild';
-import { chmodSync, cpSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
 
@@ -108,8 +108,7 @@ const common = {
  * viem (with noble's curves and hashes) is a file of its own, dist/evm.mjs, that the daemon imports when it first
  * hashes or recovers an EVM signature (src/x402/evm-loader.ts): an idle router never loads it (docs/performance.md,
  * "Idle memory"). src/x402/evm.ts holds no sluice code (only viem's re-exports), so the two files share nothing: no
- * class exists twice. Measured against esbuild's code splitting (`splitting: true`, 20-odd chunks), one file plus
- * evm.mjs kept less resident: each chunk is a module the loader keeps (docs/performance.md, "Bundle").
+ * class exists twice.
  */
 const EVM_FILE = 'evm.mjs';
 const evmApart = {
@@ -145,11 +144,25 @@ const cashuApart = {
     );
   },
 };
+/**
+ * sluice's own code is split (esbuild's `splitting`) at its dynamic imports: the daemon's start (main.ts) loads what
+ * it runs, and a payment method's code (payments/<method>/index.ts: lazyPart) is read when the config switches the
+ * method on. esbuild puts a module shared by several such imports in a chunk they all import, so no module (and no
+ * class) exists twice. The chunks sit next to sluice.mjs (`sluice-*.mjs`), where the files every part finds beside
+ * its own code are (evm.mjs, usage-worker.mjs, Piscina's worker.js, the pay page). They are removed first: a chunk's
+ * name carries its content's hash, and the package installs every one. Measured (docs/performance.md, "Idle memory"): the idle daemon (x402 + LAN endpoint, 22 of
+ * the files loaded) 0.6–0.9 MB less resident than with the whole of sluice in one file (2026-11-25); the 2026-11-24
+ * measurement that kept one file had no method split off, only the chunks the dynamic imports of main.ts made.
+ */
+for (const f of readdirSync('dist')) if (/^sluice-.*\.mjs$/.test(f)) rmSync(`dist/${f}`);
 const main = await build({
   ...common,
   plugins: [...common.plugins, evmApart, mqttApart, cashuApart],
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/sluice.mjs',
+  entryPoints: { sluice: 'src/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'sluice-[name]-[hash]',
   metafile: true,
   banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
 });
@@ -166,12 +179,18 @@ const mqtt = await build({
   outfile: `dist/${MQTT_FILE}`,
   metafile: true,
 });
-// What went into which file, for test/package/bundle.test.ts (viem is not in sluice.mjs); not shipped.
+// What went into which file, for the bundle tests (viem is not in sluice's code); not shipped. `dist/sluice.mjs`:
+// every input of the main build, sluice.mjs and its chunks together.
 const inputsOf = (result) =>
   Object.fromEntries(Object.entries(result.metafile.outputs).map(([out, o]) => [out, Object.keys(o.inputs)]));
+const mainInputs = [...new Set(Object.values(main.metafile.outputs).flatMap((o) => Object.keys(o.inputs)))];
 writeFileSync(
   'dist/meta.json',
-  JSON.stringify({ ...inputsOf(main), ...inputsOf(evm), ...inputsOf(mqtt), ...inputsOf(cashu) }, null, 1) + '\n',
+  JSON.stringify(
+    { ...inputsOf(main), 'dist/sluice.mjs': mainInputs, ...inputsOf(evm), ...inputsOf(mqtt), ...inputsOf(cashu) },
+    null,
+    1,
+  ) + '\n',
 );
 // What each package and each src/ folder adds to the bundle (`node scripts/build.mjs --sizes`; docs/performance.md).
 if (process.argv.includes('--sizes')) {
@@ -183,7 +202,8 @@ if (process.argv.includes('--sizes')) {
   ]) {
     console.log(out);
     const bytes = new Map();
-    for (const [path, { bytesInOutput }] of Object.entries(result.metafile.outputs[out].inputs)) {
+    const inputs = Object.values(result.metafile.outputs).flatMap((o) => Object.entries(o.inputs));
+    for (const [path, { bytesInOutput }] of inputs) {
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
       const key = pkg ?? (path.startsWith('src/') ? path.split('/').slice(0, 2).join('/') : path);
       bytes.set(key, (bytes.get(key) ?? 0) + bytesInOutput);
@@ -249,3 +269,8 @@ for (const file of [
 ]) {
   console.log(`${file.padEnd(24)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB`);
 }
+const chunks = readdirSync('dist').filter((f) => f.startsWith('sluice-'));
+const chunkBytes = chunks.reduce((n, f) => n + statSync(`dist/${f}`).size, 0);
+console.log(
+  `${'dist/sluice-*.mjs'.padEnd(24)} ${(chunkBytes / 1024).toFixed(1).padStart(8)} KiB in ${chunks.length} files`,
+);

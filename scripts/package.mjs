@@ -140,6 +140,9 @@ const packages = [
     scripts: { postinst: POSTINST, prerm: PRERM },
     stage(s) {
       put(s, 'dist/sluice.mjs', 'usr/share/sluice/sluice.mjs', 0o755);
+      // sluice's own code split where it is loaded later (scripts/build.mjs): every file, named by its content's hash.
+      for (const f of readdirSync(join(ROOT, 'dist')).filter((name) => name.startsWith('sluice-')))
+        put(s, `dist/${f}`, `usr/share/sluice/${f}`, 0o644);
       // viem, loaded on the first EVM signature (scripts/build.mjs): without it every x402 purchase is ERR_MODULE_LOAD.
       put(s, 'dist/evm.mjs', 'usr/share/sluice/evm.mjs', 0o644);
       // mqtt.js, loaded by the MQTT sink's first connection: without it mqtt.enabled is ERR_MODULE_LOAD at start.

@@ -1,9 +1,12 @@
 /** x402 batch-settlement (batch_settlement.enabled): a session is charged what it used from the customer's channel. */
 import { SluiceError } from '../../errors.ts';
+import { lazyPart } from '../../lazy.ts';
 import { invalidArgument, type PaymentPlugin, type X402Scheme } from '../plugin.ts';
-import { openBatchSettlement } from './x402-batch-ends.ts';
 import { BATCH_LAN_ROUTES, batchPayersOf, correctiveExtra } from './lan-routes.ts';
 import type { BatchSettlementMethod } from './x402-batch.ts';
+
+/** Its code, in a file of its own, read when the method opens (docs/performance.md, "Idle memory"). */
+const batchCode = lazyPart('the batch-settlement method', () => import('./x402-batch-ends.ts'));
 
 /** The channels' state and refunds (ubus `batch_channel`, `batch_refund`; GET /batch/channel, /batch/refund). */
 declare module '../plugin.ts' {
@@ -69,6 +72,7 @@ export const batchSettlementPlugin: PaymentPlugin = {
     },
   },
   async open({ config, sessions, endsWritten, log }) {
+    const { openBatchSettlement } = await batchCode();
     const batch = await openBatchSettlement({
       config: config.batchSettlement,
       stateDir: config.main.stateDir,

@@ -4,10 +4,13 @@
  * (custody.ts): payout to the Lightning address, keyset retirement, ubus `cashu_balance` and `cashu_payout`.
  */
 import { SluiceError } from '../../errors.ts';
+import { lazyPart } from '../../lazy.ts';
 import type { PaymentPlugin, UbusFace } from '../plugin.ts';
-import { CashuMethod } from './cashu.ts';
-import { CashuCustody, type CashuCustodyFace } from './custody.ts';
+import type { CashuCustody, CashuCustodyFace } from './custody.ts';
 import { cashuLanFace, cashuLanRoutes, type CashuLanFace } from './lan-routes.ts';
+
+/** Its method and custody, in files of their own, read when it opens (docs/performance.md, "Idle memory"). */
+const cashuCode = lazyPart('the cashu method', () => Promise.all([import('./cashu.ts'), import('./custody.ts')]));
 
 declare module '../plugin.ts' {
   /** The ecash held (cashu_balance, cashu_payout). */
@@ -50,6 +53,7 @@ export const cashuPlugin: PaymentPlugin = {
     },
   },
   async open({ config, sessions, log }) {
+    const [{ CashuMethod }, { CashuCustody }] = await cashuCode();
     const cashu = await CashuMethod.open({ config, sessions, log });
     let current = config;
     // quoteFor prices a token with the mint's keysets (NUT-02 fees, V4 short ids): read them before the first purchase

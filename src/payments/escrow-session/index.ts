@@ -1,8 +1,12 @@
 /** Escrow sessions (escrow.enabled): payment method x402-session, its receipts, and credit gating. */
-import { EscrowLedger } from '../../escrow/index.ts';
-import { openEscrowCredit } from './escrow-credit.ts';
 import { invalidArgument, type PaymentPlugin } from '../plugin.ts';
 import { SluiceError } from '../../errors.ts';
+import { lazyPart } from '../../lazy.ts';
+
+/** Its code, in files of their own, read when the method opens (docs/performance.md, "Idle memory"). */
+const escrowCode = lazyPart('the x402-session method', () =>
+  Promise.all([import('../../escrow/index.ts'), import('./escrow-credit.ts')]),
+);
 
 /** A buyer-signed escrow usage receipt, applied (ubus `receipt`, POST /receipt). */
 type ReceiptFace = (
@@ -92,6 +96,7 @@ export const escrowSessionPlugin: PaymentPlugin = {
     },
   ],
   async open({ config, sessions, gate, stepSizeOf, endsWritten, log }) {
+    const [{ EscrowLedger }, { openEscrowCredit }] = await escrowCode();
     const ledger = await EscrowLedger.open(config.main.stateDir);
     const escrow = await openEscrowCredit({
       config: config.escrow,

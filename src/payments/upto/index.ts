@@ -1,6 +1,9 @@
 /** x402 upto (upto.enabled): one Permit2 authorization of the ceiling, the metered amount settled once at the end. */
+import { lazyPart } from '../../lazy.ts';
 import type { PaymentPlugin, X402Scheme } from '../plugin.ts';
-import { openUpto } from './x402-upto-ends.ts';
+
+/** Its code, in a file of its own, read when the method opens (docs/performance.md, "Idle memory"). */
+const uptoCode = lazyPart('the upto method', () => import('./x402-upto-ends.ts'));
 
 const SCHEME: X402Scheme = { scheme: 'upto', method: 'upto', planKey: 'upto', reasonAsError: true };
 
@@ -11,6 +14,7 @@ export const uptoPlugin: PaymentPlugin = {
   x402: SCHEME,
   lanUse: { name: 'upto', on: (c) => c.upto.enabled },
   async open({ config, sessions, endsWritten, log }) {
+    const { openUpto } = await uptoCode();
     const upto = await openUpto({ config: config.upto, stateDir: config.main.stateDir, sessions, endsWritten, log });
     return {
       methods: [upto.method],

@@ -25,7 +25,8 @@ import { deployBatchStack } from '../test/chain/batch.ts';
 import { startFacilitator, type TestFacilitator } from '../test/chain/facilitator.ts';
 import { DaemonLab } from '../test/daemon/harness.ts';
 import { BatchChannelStore } from '../src/payments/batch-settlement/batch-channels.ts';
-import { BatchSettlementMethod, type Quote } from '../src/payments/index.ts';
+import type { Quote } from '../src/payments/index.ts';
+import { BatchSettlementMethod } from '../src/payments/batch-settlement/x402-batch.ts';
 import { BatchSettler } from '../src/payments/batch-settlement/x402-batch-settler.ts';
 import { checkChannel, parseBatchPayment, verifyVoucher } from '../src/x402/index.ts';
 

@@ -26,7 +26,7 @@ import type { Meter, TaskSource } from './meter/index.ts';
 import type { BlobmsgTable, UbusObjectHandle } from './ubus/index.ts';
 import { DaemonBackend, EventPublisher, invokeMethod, sluiceObject } from './api/index.ts';
 import { Gatekeeper, openPortal, startCounting } from './gate/index.ts';
-import { createSinks, RadiusUpstream, SinkHost, ubusChangeRates, type StatusInfo } from './upstream/index.ts';
+import { createSinks, openRadiusUpstream, SinkHost, type StatusInfo } from './upstream/index.ts';
 import { startLanEndpoint, startTollgateDoor, type HttpEndpoint } from './http/index.ts';
 import { connectUbus } from './ubus-link.ts';
 import {
@@ -124,17 +124,20 @@ export class Daemon {
     );
     const gates = new Gatekeeper({ valve, sessions, log, leaveForeign: main.leaveForeignClients, kernelQuota, shaper });
     const stepSizeOf = (plan: string | null): bigint | undefined => pricing.find(plan)?.stepSize;
-    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null when
-    // disabled.
-    const radius = RadiusUpstream.fromConfig(config, {
-      log,
-      stateDir: main.stateDir,
-      sessions,
-      recovered: () => toAnnounce,
-      closeGate: (mac) => gates.closed(mac),
+    // RADIUS (radius.enabled): accounting sink, the payment method it brings, Disconnect/CoA listener; null (its code
+    // not loaded) when disabled.
+    const radius = await openRadiusUpstream(
+      config,
+      {
+        log,
+        stateDir: main.stateDir,
+        sessions,
+        recovered: () => toAnnounce,
+        closeGate: (mac) => gates.closed(mac),
+      },
       // A CoA-Request's rates take ubus `change`'s path (the daemon below: no CoA is answered before it runs).
-      ...(shaper && { rates: ubusChangeRates(shaper, (name, args) => daemon.adminCommand(name, args, 'coa')) }),
-    });
+      shaper && { shaper, command: (name, args) => daemon.adminCommand(name, args, 'coa') },
+    );
     // The payment methods the config switches on, one plugin each (payments/plugins.ts). A method whose state file is
     // damaged is left out (logged with its code); the rest of the daemon runs.
     const payments = await PaymentPlugins.open(PAYMENT_PLUGINS, {

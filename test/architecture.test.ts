@@ -70,13 +70,6 @@ const ISSUE_40 =
  */
 const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
   {
-    index: 'src/payments/index.ts',
-    names: ['BatchSettlementMethod'],
-    reason:
-      "tests build batch-settlement's method on its own (against the chain, its ends, its intents); src/ " +
-      'reaches it through the plugin',
-  },
-  {
     index: 'src/http/index.ts',
     names: ['portalClientDirectory'],
     reason: "defined in index.ts itself: tests build the LAN endpoint's IP → MAC directory the way the daemon does",

@@ -11,4 +11,3 @@ export { PaymentPlugins } from './plugin-host.ts';
 export { PAY_FORM_KEYS, PAYMENT_PLUGINS, X402_SCHEMES } from './plugins.ts';
 export { EndRecordsTap } from './end-records.ts';
 export { VoucherMethod } from './voucher/voucher.ts';
-export { BatchSettlementMethod } from './batch-settlement/x402-batch.ts';

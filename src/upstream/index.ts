@@ -3,7 +3,6 @@
  * The sink interface and the outbox every sink queues through stay inside: nothing outside upstream/ names them.
  */
 export { SinkHost } from './host.ts';
-export { RadiusUpstream } from './radius/upstream.ts';
-export { ubusChangeRates } from './radius/coa-rates.ts';
+export { openRadiusUpstream } from './radius-open.ts';
 export type { StatusInfo } from './mqtt/messages.ts';
 export { createSinks } from './create-sinks.ts';

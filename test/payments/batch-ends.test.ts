@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BatchChannelStore, type ChannelRecord } from '../../src/payments/batch-settlement/batch-channels.ts';
-import { BatchSettlementMethod } from '../../src/payments/index.ts';
+import { BatchSettlementMethod } from '../../src/payments/batch-settlement/x402-batch.ts';
 import { BatchSettlementEnds } from '../../src/payments/batch-settlement/x402-batch-ends.ts';
 import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-settler.ts';
 import { batchReference } from '../../src/payments/batch-settlement/x402-batch.ts';

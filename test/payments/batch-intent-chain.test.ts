@@ -24,7 +24,8 @@ import { BATCH_SETTLEMENT_ADDRESS, deployBatchStack, type BatchStack } from '../
 import type { TestFacilitator } from '../chain/facilitator.ts';
 import { startChainFacilitator, type ChainFacilitator } from '../chain/daemon-rig.ts';
 import { BatchChannelStore } from '../../src/payments/batch-settlement/batch-channels.ts';
-import { BatchSettlementMethod, type Quote } from '../../src/payments/index.ts';
+import type { Quote } from '../../src/payments/index.ts';
+import { BatchSettlementMethod } from '../../src/payments/batch-settlement/x402-batch.ts';
 import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/x402-batch.ts';
 import type { PaymentContext } from '../../src/payments/types.ts';
 import { INTENT_LANDED_KEEP_MS } from '../../src/payments/batch-settlement/x402-batch-intent.ts';

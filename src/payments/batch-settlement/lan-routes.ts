@@ -12,7 +12,8 @@ import { httpStatusOf, isSluiceError, SluiceError, toSluiceError } from '../../e
 import type { Session } from '../../sessions/index.ts';
 import { encodeHeader } from '../../x402/index.ts';
 import type { LanAnswer, LanFace, LanRequest, LanRoute } from '../plugin.ts';
-import { BATCH_METHOD_NAME, type BatchSettlementMethod } from './x402-batch.ts';
+import { BATCH_METHOD_NAME } from './method-name.ts';
+import type { BatchSettlementMethod } from './x402-batch.ts';
 
 /** A refund request's body: {payload} with an x402 payload (the parser's own bound is 8 KiB). */
 const MAX_REFUND_BYTES = 9 * 1024;

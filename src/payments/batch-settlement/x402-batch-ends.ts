@@ -19,7 +19,8 @@ import {
   type SessionReadView,
 } from '../../sessions/index.ts';
 import { afterEndOnFlash, type EndRecordsTap } from '../end-records.ts';
-import { BATCH_METHOD_NAME, BatchSettlementMethod } from './x402-batch.ts';
+import { BATCH_METHOD_NAME } from './method-name.ts';
+import { BatchSettlementMethod } from './x402-batch.ts';
 import { BatchSettler } from './x402-batch-settler.ts';
 import { BatchWithdrawalWatch } from './x402-batch-watch.ts';
 

@@ -52,8 +52,7 @@ import { ChannelLocks } from './x402-batch-locks.ts';
 import { IntentFate } from './x402-batch-intent-fate.ts';
 import { PurchaseAnswers, purchaseSettlement, refundSettlement } from './x402-batch-answers.ts';
 import { stopController } from '../../stop-signal.ts';
-
-export const BATCH_METHOD_NAME = 'batch-settlement';
+import { BATCH_METHOD_NAME } from './method-name.ts';
 
 export type { BatchSettlementConfig };
 

@@ -150,9 +150,11 @@ const cashuApart = {
  * method on. esbuild puts a module shared by several such imports in a chunk they all import, so no module (and no
  * class) exists twice. The chunks sit next to sluice.mjs (`sluice-*.mjs`), where the files every part finds beside
  * its own code are (evm.mjs, usage-worker.mjs, Piscina's worker.js, the pay page). They are removed first: a chunk's
- * name carries its content's hash, and the package installs every one. Measured (docs/performance.md, "Idle memory"): the idle daemon (x402 + LAN endpoint, 22 of
- * the files loaded) 0.6–0.9 MB less resident than with the whole of sluice in one file (2026-11-25); the 2026-11-24
- * measurement that kept one file had no method split off, only the chunks the dynamic imports of main.ts made.
+ * name carries its content's hash, and the package installs every one. RADIUS's code is read the same way when
+ * radius.enabled (upstream/radius-open.ts). The idle daemon (x402 + LAN endpoint) loads 26 of the 41 files, 563 KiB
+ * of 751, and was 0.2–0.5 MB less resident than the same code in one file (2026-11-25, four runs each, interleaved:
+ * docs/performance.md, "Idle memory"). The 2026-11-24 measurement that kept one file split nothing off but main.ts's
+ * own dynamic imports.
  */
 for (const f of readdirSync('dist')) if (/^sluice-.*\.mjs$/.test(f)) rmSync(`dist/${f}`);
 const main = await build({

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BUNDLE, ensureBuilt } from '../daemon/harness.ts';
@@ -205,11 +205,14 @@ test('the demo runs headless for a few seconds and exits 0 with a summary', () =
   assert.not.match(out, /uncaught|unhandled/i);
 });
 
-test('the bundle runs on its own, as installed on a router: three files, no node_modules, no package.json', () => {
+test('the bundle runs on its own, as installed on a router: its files, no node_modules, no package.json', () => {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-router-'));
   try {
-    for (const file of ['sluice.mjs', 'usage-worker.mjs', 'worker.js'])
+    // sluice.mjs and the chunks of sluice's code beside it (scripts/build.mjs), the usage worker and its bootstrap.
+    const chunks = readdirSync(dirname(BUNDLE)).filter((f) => /^sluice-.*\.mjs$/.test(f));
+    assert.ok(chunks.length > 0, 'the build splits sluice.mjs');
+    for (const file of ['sluice.mjs', ...chunks, 'usage-worker.mjs', 'worker.js'])
       copyFileSync(join(dirname(BUNDLE), file), join(dir, file));
     const run = spawnSync(process.execPath, [join(dir, 'sluice.mjs'), 'demo', '--clients', '10', '--seconds', '4'], {
       encoding: 'utf8',

@@ -69,10 +69,9 @@ define Package/sluice/install
 	# Piscina's thread bootstrap (CommonJS), loaded from next to the bundle.
 	$(INSTALL_DATA) ./dist/worker.js $(1)/usr/share/sluice/worker.js
 
-	# The bundle is executable and starts with `#!/usr/bin/env node`; node resolves the link, so the worker
-	# is found next to it.
+	# The command: a script that runs node on the bundle with the flags the package ships (files/usr/bin/sluice).
 	$(INSTALL_DIR) $(1)/usr/bin
-	$(LN) ../share/sluice/sluice.mjs $(1)/usr/bin/sluice
+	$(INSTALL_BIN) ./files/usr/bin/sluice $(1)/usr/bin/sluice
 
 	$(INSTALL_DIR) $(1)/etc/init.d
 	$(INSTALL_BIN) ./files/etc/init.d/sluice $(1)/etc/init.d/sluice

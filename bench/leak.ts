@@ -33,6 +33,7 @@ import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { idleConfig } from './rss.ts';
+import { shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -62,7 +63,7 @@ function parse(argv: string[]): Options {
     roundS: 0,
     idleS: 60,
     clients: 20,
-    nodeArgs: [],
+    nodeArgs: shippedNodeArgs(),
     snapshots: '',
     bundle: join(ROOT, 'dist', 'sluice.mjs'),
   };

@@ -25,6 +25,7 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/si
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
 import { startCashuMint } from '../test/peers/cashu-mint.ts';
+import { shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -47,7 +48,7 @@ function parse(argv: string[]): Options {
     idleS: 30,
     clients: 20,
     bundle: join(ROOT, 'dist', 'sluice.mjs'),
-    nodeArgs: [],
+    nodeArgs: shippedNodeArgs(),
     purchases: 0,
     soakSessions: 0,
     soakS: 60,
@@ -78,7 +79,7 @@ function parse(argv: string[]): Options {
       o.soakS = Number(v);
       i++;
     }
-    // Node flags for the daemon, e.g. the ones files/etc/init.d/sluice passes.
+    // Node flags for the daemon, instead of the package's own (files/usr/bin/sluice: bench/lib/shipped-node-args.ts).
     else if (argv[i] === '--node-args' && v !== undefined) {
       o.nodeArgs = v.split(' ').filter((a) => a !== '');
       i++;

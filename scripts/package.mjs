@@ -18,7 +18,6 @@ import {
   readdirSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -152,8 +151,8 @@ const packages = [
       put(s, 'dist/cashu.mjs', 'usr/share/sluice/cashu.mjs', 0o644);
       put(s, 'dist/usage-worker.mjs', 'usr/share/sluice/usage-worker.mjs', 0o644);
       put(s, 'dist/worker.js', 'usr/share/sluice/worker.js', 0o644);
-      mkdirSync(join(s, 'usr/bin'), { recursive: true });
-      symlinkSync('../share/sluice/sluice.mjs', join(s, 'usr/bin/sluice'));
+      // The command: node on the bundle with the package's flags (the script says why).
+      put(s, 'files/usr/bin/sluice', 'usr/bin/sluice', 0o755);
       put(s, 'files/etc/init.d/sluice', 'etc/init.d/sluice', 0o755);
       put(s, 'files/etc/config/sluice', 'etc/config/sluice', 0o600);
       put(s, 'files/etc/config/sluice_secrets', 'etc/config/sluice_secrets', 0o600);

@@ -119,6 +119,13 @@ testNeeding(test, ['shellcheck'], 'init script passes shellcheck (Debian shellch
   assert.is(r.status, 0, r.stdout);
 });
 
+testNeeding(test, ['shellcheck'], '/usr/bin/sluice (the command procd runs) passes shellcheck as sh', () => {
+  const r = spawnSync('shellcheck', ['--severity=style', '-s', 'sh', `${root}files/usr/bin/sluice`], {
+    encoding: 'utf8',
+  });
+  assert.is(r.status, 0, r.stdout);
+});
+
 // Run by default_postinst as `. script` in a subshell under ash; the migration itself runs under the real uci in the
 // procd lab (test/package/procd-lab.test.ts): CI has no uci.
 testNeeding(

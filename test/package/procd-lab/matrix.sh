@@ -15,7 +15,7 @@ cleanup() { ns_down 30 >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
 # In the tree (persistent across reboots): what the cells look at.
-# - procs: daemon processes (busybox ps; the instance runs /usr/bin/sluice through its `#!/usr/bin/env node`)
+# - procs: daemon processes (busybox ps; /usr/bin/sluice execs `node --no-sparkplug …/sluice.mjs daemon`)
 # - state: `procs=N instance=true|no service=yes|no trigger=yes|no ubus=yes|no`: procd's own `service list` (the
 #   instance, the service, its config.change trigger) and whether the daemon is up (its ubus object)
 # - wait_for STATE: poll until state starts with STATE (60 tries, 0.5 s apart); prints the last state either way
@@ -113,10 +113,10 @@ resync
 # script, no exit into procd's respawn loop; on comes back by Save & Apply
 cell ubus-reload off "$OFF" 'set_enabled 0 && ubus call sluice reload'
 cell ubus-reload-then-save-apply on "$ON" 'save_apply 1'
-cell sighup off "$OFF" 'set_enabled 0 && kill -HUP $(ps w | grep "[/]usr/bin/sluice daemon" | awk "{print \$1}")'
+cell sighup off "$OFF" 'set_enabled 0 && kill -HUP $(ps w | grep "[s]luice.mjs daemon" | awk "{print \$1}")'
 cell sighup-then-save-apply on "$ON" 'save_apply 1'
 # a crash while the file already says 0 (not applied yet): procd respawns it, the new daemon hands off
-cell respawn off "$OFF" 'set_enabled 0 && kill -9 $(ps w | grep "[/]usr/bin/sluice daemon" | awk "{print \$1}") &&
+cell respawn off "$OFF" 'set_enabled 0 && kill -9 $(ps w | grep "[s]luice.mjs daemon" | awk "{print \$1}") &&
 	for i in $(seq 1 60); do logread | grep -q "not starting" && break; sleep 0.5; done'
 in_tree 'logread' | grep -E 'main.enabled is 0|crash loop' | sed 's/^/LOG /'
 echo "RESPAWNS not_starting=$(in_tree 'logread' | grep -c 'main.enabled is 0: not starting') crash_loop=$(in_tree 'logread' | grep -c 'crash loop')"

@@ -18,7 +18,7 @@ cleanup() { ns_down 30 >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 in_tree() { ns_sh "$1"; }
 wait_log() { in_tree "for i in \$(seq 1 60); do logread | grep -q '$1' && break; sleep 0.5; done"; }
-daemons() { in_tree 'ps w | grep -c "[/]usr/bin/sluice daemon"'; }
+daemons() { in_tree 'ps w | grep -c "[s]luice.mjs daemon"'; }
 # The router's LAN address on the tree's lo (the lab has no netifd), and what base-files' /etc/init.d/boot ends with
 # (the lab has no boot script): /sbin/reload_config, which takes the baseline later reload_config runs compare with.
 boot() { ns_boot "$work/root" "$work" && nsenter -t "$NS_PID" -n ip addr add 192.168.1.1/24 dev lo && in_tree reload_config; }
@@ -97,7 +97,7 @@ while IFS=$'\t' read -r step line; do
 			wait_log 'session started'
 			echo "QSCHECK step7-log $(in_tree 'logread -e sluice | tail' | grep -c "session started.*$PHONE")";;
 		8:"uci set sluice.main.enabled='0'"*)
-			in_tree 'for i in $(seq 1 60); do ps w | grep -q "[/]usr/bin/sluice daemon" || break; sleep 0.5; done'
+			in_tree 'for i in $(seq 1 60); do ps w | grep -q "[s]luice.mjs daemon" || break; sleep 0.5; done'
 			echo "QSCHECK step8-off $(daemons)";;
 		8:"uci set sluice.main.enabled='1'"*)
 			in_tree 'for i in $(seq 1 60); do ubus -t 1 list sluice >/dev/null 2>&1 && break; sleep 0.5; done'
@@ -106,7 +106,7 @@ while IFS=$'\t' read -r step line; do
 			in_tree 'for i in $(seq 1 60); do ubus -t 1 list sluice >/dev/null 2>&1 && break; sleep 0.5; done'
 			echo "QSCHECK step8-upgraded $(in_tree 'opkg status sluice' | grep -c 'Version: 0.1.0-r2') $(daemons) $(in_tree 'uci get sluice.time.price_per_step') $(in_tree 'ubus call sluice sessions' | grep -c "$PHONE")";;
 		8:'opkg remove'*)
-			in_tree 'for i in $(seq 1 60); do ps w | grep -q "[/]usr/bin/sluice daemon" || break; sleep 0.5; done'
+			in_tree 'for i in $(seq 1 60); do ps w | grep -q "[s]luice.mjs daemon" || break; sleep 0.5; done'
 			echo "QSCHECK step8-removed $(daemons) $(in_tree '[ -e /etc/init.d/sluice ] && echo init-left || echo init-gone') $(in_tree '[ -d /etc/sluice ] && echo journal-kept || echo journal-gone') $(in_tree 'ls /etc/config | grep sluice | tr "\n" ,')";;
 	esac
 done < "$work/lines"

@@ -20,7 +20,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
+import { UbusClient } from '../src/ubus/index.ts';
+import { UbusBroker } from '../src/ubus/broker/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';

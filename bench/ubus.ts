@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UbusBroker, UbusClient } from '../src/ubus/index.ts';
+import { UbusClient } from '../src/ubus/index.ts';
+import { UbusBroker } from '../src/ubus/broker/index.ts';
 
 const ROLE_ENV = 'SLUICE_BENCH_UBUS_ROLE';
 const PAYLOAD = { mac: 'aa:bb:cc:dd:ee:ff', amount: 1000, note: 'benchmark call' };

@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
       return runDemoNdsctl(rest);
     }
     case 'ubusd':
-      return (await import('./ubus/index.ts')).runUbusd(rest);
+      return (await import('./ubus/broker/index.ts')).runUbusd(rest);
     case 'ubus': {
       const { runUbusCli } = await import('./ubus/index.ts');
       // The ubus CLI keeps the C program's conventions (usage on stderr, exit 1, for anything it does not take), so

@@ -2,7 +2,8 @@
 // that invokes `sluice stats` every few ms, measuring how long the daemon's main thread takes to answer.
 // stdin commands: "start" begins probing, "stop" prints {n, p50, p99, max} as one JSON line.
 import { createInterface } from 'node:readline';
-import { UbusBroker, UbusClient } from '../../src/ubus/index.ts';
+import { UbusClient } from '../../src/ubus/index.ts';
+import { UbusBroker } from '../../src/ubus/broker/index.ts';
 
 const [socketPath, everyArg] = process.argv.slice(2);
 const everyMs = Number(everyArg ?? 5);

@@ -6,7 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLab } from './harness.ts';
-import { UbusBroker, UbusClient } from '../../src/ubus/index.ts';
+import { UbusClient } from '../../src/ubus/index.ts';
+import { UbusBroker } from '../../src/ubus/broker/index.ts';
 
 const A = '02:00:00:00:0a:01';
 const B = '02:00:00:00:0a:02';

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UbusBroker, UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
+import { UbusClient, UbusStatusError, type BlobmsgTable } from '../../src/ubus/index.ts';
+import { UbusBroker } from '../../src/ubus/broker/index.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
 import { quoteUci } from '../../src/config/index.ts';

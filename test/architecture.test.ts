@@ -41,8 +41,9 @@ const LAZY =
   "a lazy entry point: the demo's simulated ndsctl client is its own short-lived process, and loading demo/index.ts " +
   'would initialise the whole daemon for every simulated ndsctl call';
 const BROKER =
-  'the embedded ubus broker, run only by `sluice ubusd` and the demo: through ubus/index.ts the daemon would load it at ' +
-  'start (esbuild\'s splitting puts a module where every importer reaches it; docs/performance.md, "Idle memory")';
+  'the embedded ubus broker, run only by `sluice ubusd` and the demo: through ubus/index.ts the daemon would load ' +
+  "it at start (esbuild's splitting puts a module where every importer reaches it; docs/performance.md, " +
+  'Idle memory)';
 const WORKER =
   'the worker thread loads only what a tick runs: meter/index.ts would also load the tick loop, the pool ' +
   '(Piscina) and through them sessions/ and config/ into every worker thread (and the dist/usage-worker.mjs bundle)';

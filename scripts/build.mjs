@@ -151,7 +151,7 @@ const cashuApart = {
  * class) exists twice. The chunks sit next to sluice.mjs (`sluice-*.mjs`), where the files every part finds beside
  * its own code are (evm.mjs, usage-worker.mjs, Piscina's worker.js, the pay page). They are removed first: a chunk's
  * name carries its content's hash, and the package installs every one. RADIUS's code is read the same way when
- * radius.enabled (upstream/radius-open.ts). The idle daemon (x402 + LAN endpoint) loads 26 of the 41 files, 563 KiB
+ * radius.enabled (upstream/radius-open.ts). The idle daemon (x402 + LAN endpoint) loads 27 of the 44 files, 548 KiB
  * of 751, and was 0.2–0.5 MB less resident than the same code in one file (2026-11-25, four runs each, interleaved:
  * docs/performance.md, "Idle memory"). The 2026-11-24 measurement that kept one file split nothing off but main.ts's
  * own dynamic imports.

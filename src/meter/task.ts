@@ -128,7 +128,11 @@ export async function runUsageTask(
     accountant.resetTick();
     if (addresses !== undefined) addresses.length = 0;
     const parsed = parseSnapshotFallback(bytes, task.flavour, sinkFor, addressSink);
-    if (!parsed.ok) return { tick: task.tick, ok: false, problem: parsed.problem, message: parsed.message, fetchMs };
+    if (!parsed.ok) {
+      // It may have fed clients before it gave up (a doubled MAC): put them back too.
+      accountant.resetTick();
+      return { tick: task.tick, ok: false, problem: parsed.problem, message: parsed.message, fetchMs };
+    }
     flavour = parsed.flavour;
   }
   const result = accountant.finish();

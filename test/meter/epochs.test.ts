@@ -208,6 +208,26 @@ test("a scan that stops part-way keeps an uncommitted tick's reading for the fal
   assert.is(h.usage(A), 12 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 2 KiB');
 });
 
+test('a fallback that fails after its first clients leaves the table as if the tick had never been read', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 10 * 1024, 0);
+  await h.run({ commit: false });
+  p.deauth(A);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 2 * 1024, 0);
+  // B listed under A's MAC in capitals: the scanner stops at the doubled client, and JSON.parse (two keys) hands A to
+  // the sink before it meets the double and gives the snapshot up.
+  const text = p.renderJson().replace(`"${B}"`, `"${A.toUpperCase()}"`);
+  const r = await h.run({ text });
+  assert.is(!r.ok && r.problem, 'malformed');
+  p.addTraffic(A, 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 13 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 3 KiB');
+});
+
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {
   const p = new PortalModel({}, { clock: { now: () => 1_795_221_800_000 } });
   const macs: string[] = [];

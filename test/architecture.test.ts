@@ -160,7 +160,6 @@ const KEPT_EXPORTS: { index: string; names: string[]; reason: string }[] = [
       'socketOutcome',
       'socketRequest',
       'FetchOptions',
-      'FetchOutcome',
       'declaredClientCount',
       'DEFAULT_OUTPUT_CAP',
       'outputBound',

@@ -9,6 +9,7 @@ import {
   SnapshotBuffer,
   SnapshotScan,
   type AddressSink,
+  type FetchOutcome,
   type FetchProblem,
   type PortalFlavour as Flavour,
   type SinkFor,
@@ -97,12 +98,19 @@ export async function runUsageTask(
   if (task.source.kind === 'inline') {
     bytes = Buffer.from(task.source.text, 'utf8');
   } else {
-    const fetched = await fetchSnapshot(task.source, {
-      timeoutMs: task.timeoutMs,
-      ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }),
-      into: buffer ?? new SnapshotBuffer(),
-      onBytes: (soFar) => scan.feed(soFar),
-    });
+    let fetched: FetchOutcome;
+    try {
+      fetched = await fetchSnapshot(task.source, {
+        timeoutMs: task.timeoutMs,
+        ...(task.maxBytes === undefined ? {} : { maxBytes: task.maxBytes }),
+        into: buffer ?? new SnapshotBuffer(),
+        onBytes: (soFar) => scan.feed(soFar),
+      });
+    } catch (err) {
+      // The scan of the clients so far threw (the task fails as a worker error): what they wrote is put back.
+      accountant.resetTick();
+      throw err;
+    }
     if (!fetched.ok) {
       accountant.resetTick();
       signalFetched(task);

@@ -38,7 +38,8 @@ export interface FetchOptions {
    * Called after a read the bound accepted that found the portal slower than the reader (CAUGHT_UP_BELOW), with all
    * the bytes so far (a sentinel quote after them, valid until the next read): the worker scans the clients that
    * arrived while the rest is still coming (scan.ts SnapshotScan).
-   * Over the socket only: a command can be retried (ndsctl busy), and a reply is one attempt's.
+   * Over the socket only: a command can be retried (ndsctl busy), and a reply is one attempt's. What it throws ends
+   * the reading and is thrown by fetchSnapshot.
    */
   onBytes?: (bytes: Buffer) => void;
 }
@@ -193,6 +194,7 @@ async function fetchBySocket(
 ): Promise<Attempt> {
   into.reset(into.length);
   const guard = new OutputGuard(maxBytes);
+  let thrown: { error: unknown } | undefined;
   // Reads land in the kept buffer itself (no copy): each chunk is the start of the view space() gave.
   const exchange = socketExchange(
     path,
@@ -200,7 +202,16 @@ async function fetchBySocket(
     (chunk) => {
       into.commit(chunk.length);
       const refusal = guard.check(into.length, () => into.head());
-      if (refusal === undefined && onBytes !== undefined && chunk.length < CAUGHT_UP_BELOW) onBytes(into.bytes());
+      if (refusal === undefined && onBytes !== undefined && chunk.length < CAUGHT_UP_BELOW) {
+        try {
+          onBytes(into.bytes());
+        } catch (error) {
+          // Thrown here, it would leave the socket's read callback: an uncaught exception, and the next read landing
+          // where this one did. The fetch throws it instead, as a scan of the whole reply would have.
+          thrown = { error };
+          return 'onBytes threw';
+        }
+      }
       return refusal;
     },
     () => into.space(),
@@ -211,6 +222,7 @@ async function fetchBySocket(
   );
   const end = await exchange.end;
   clearTimeout(timer);
+  if (thrown !== undefined) throw thrown.error;
   switch (end.kind) {
     case 'end':
       return { ok: true, bytes: into.bytes() };

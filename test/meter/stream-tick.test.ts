@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
 import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
-import { SnapshotBuffer } from '../../src/portal/index.ts';
+import { macFromParts, SnapshotBuffer } from '../../src/portal/index.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 
 const A = '02:00:00:00:00:0a';
@@ -125,6 +125,70 @@ test('a reply that fails after its first clients were scanned bills nothing twic
   p.addTraffic(B, 1024, 0);
   await both();
   assert.is(control.used.get(A), 10 * 1024 + 1024 + 3 * 1024, 'the old epoch read by the uncommitted tick, and 3 KiB');
+  assert.is(control.used.get(B), 8 * 1024);
+  assert.equal(rows(failing.used), rows(control.used));
+});
+
+/** An accountant whose `observe` throws at the client after A (a bug, or an allocation that fails, mid-pass). */
+class FailingAccountant extends EpochAccountant {
+  sawA = false;
+  threw = false;
+  override observe(hi: number, lo: number, token: number, state: number, down: number, up: number): boolean {
+    if (this.sawA && !this.threw) {
+      this.threw = true;
+      throw new RangeError('observe failed');
+    }
+    this.sawA ||= macFromParts(hi, lo) === A;
+    return super.observe(hi, lo, token, state, down, up);
+  }
+}
+
+test('an error thrown while the clients are accounted as they arrive fails the task, the pass put back', async () => {
+  const p = portal();
+  const failing = new Meter(socket);
+  const control = new Meter(socket);
+  const both = async (commit = true): Promise<void> => {
+    const text = p.renderJson();
+    for (const m of [failing, control]) assert.ok((await m.run({ text }, commit)).ok);
+  };
+  await both();
+  p.addTraffic(A, 10 * 1024, 0);
+  p.addTraffic(B, 4 * 1024, 0);
+  await both(false); // uncommitted: its readings of the old epochs are kept
+  for (const mac of [A, B]) {
+    // Both re-auth (a new epoch each), A first: the portal lists them in that order.
+    p.deauth(mac);
+    p.addClient(mac, '10.0.0.10');
+    p.auth(mac);
+  }
+  p.addTraffic(A, 2 * 1024, 0);
+  p.addTraffic(B, 3 * 1024, 0);
+  // A's reading is written, then B's throws: out of the task (a worker error), not out of the socket's read callback.
+  const thrower = new FailingAccountant();
+  failing.socket.next = { text: p.renderJson() };
+  let error: unknown;
+  try {
+    await runUsageTask(
+      {
+        tick: ++failing.tick,
+        table: failing.table,
+        source: { kind: 'socket', path: socket.path },
+        flavour: 'auto',
+        timeoutMs: 5000,
+      },
+      thrower,
+      failing.buffer,
+    );
+  } catch (err) {
+    error = err;
+  }
+  assert.ok(thrower.threw, 'A was accounted as it arrived, then the next client threw');
+  assert.instance(error, RangeError);
+  control.tick++; // the same tick numbers on both
+  p.addTraffic(A, 1024, 0);
+  p.addTraffic(B, 1024, 0);
+  await both();
+  assert.is(control.used.get(A), 13 * 1024, 'the old epoch read by the uncommitted tick, and 3 KiB');
   assert.is(control.used.get(B), 8 * 1024);
   assert.equal(rows(failing.used), rows(control.used));
 });

@@ -129,6 +129,36 @@ test('a reply that fails after its first clients were scanned bills nothing twic
   assert.equal(rows(failing.used), rows(control.used));
 });
 
+test('a failed reply that grew the table puts back the table the main thread keeps, not only the new one', async () => {
+  const p = portal();
+  const failing = new Meter(socket);
+  const control = new Meter(socket);
+  const both = async (commit = true): Promise<void> => {
+    const text = p.renderJson();
+    for (const m of [failing, control]) assert.ok((await m.run({ text }, commit)).ok);
+  };
+  await both();
+  p.addTraffic(A, 10 * 1024, 0);
+  await both(false);
+  p.deauth(A);
+  p.addClient(A, '10.0.0.10');
+  p.auth(A);
+  p.addTraffic(A, 2 * 1024, 0);
+  // Listed after A: more clients than the table (16 slots) holds, so the pass grows it after it wrote A's reading.
+  for (let i = 0; i < 20; i++) p.addClient(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, '10.0.1.1');
+  const text = p.renderJson();
+  const table = failing.table;
+  const r = await failing.run({ text, cut: text.trimEnd().length - 1 });
+  assert.is(!r.ok && r.problem, 'timeout');
+  assert.is(failing.table, table, 'the main thread keeps the table it had');
+  assert.ok(failing.accountant.tableGrew, 'the failed pass grew the table');
+  control.tick++;
+  p.addTraffic(A, 1024, 0);
+  await both();
+  assert.is(control.used.get(A), 13 * 1024, 'the old epoch read by the uncommitted tick, and 3 KiB');
+  assert.equal(rows(failing.used), rows(control.used));
+});
+
 /** An accountant whose `observe` throws at the client after A (a bug, or an allocation that fails, mid-pass). */
 class FailingAccountant extends EpochAccountant {
   sawA = false;

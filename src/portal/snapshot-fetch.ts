@@ -114,11 +114,12 @@ export class SnapshotBuffer {
 const CAUGHT_UP_BELOW = 64 * 1024;
 
 /**
- * The least free space a socket read is offered (the buffer grows below it). Fewer, bigger reads are faster, and a
- * buffer that grew for a big snapshot offers far more (a unix socket hands over at most ~210 KiB per read here); kept
- * small, a small router's reply fits the new buffer (64 KiB) without growing it, on the main thread's idle ticks too.
+ * The least free space a socket read is offered (the buffer grows below it, at least doubling, so reads stay big: a
+ * unix socket hands over at most ~210 KiB per read here). space() is asked after every read, the last one's too, so
+ * this is also what a reply leaves free in the buffer without growing it: kept small, a small router's reply (up to
+ * 60 KiB) stays in the new buffer (64 KiB), on the main thread's idle ticks too. At 64 KiB every reply grew it.
  */
-const SPACE_MIN = 64 * 1024;
+const SPACE_MIN = 4 * 1024;
 
 export async function fetchSnapshot(source: SnapshotSource, options: FetchOptions): Promise<FetchOutcome> {
   const deadline = Date.now() + options.timeoutMs;
@@ -195,6 +196,7 @@ async function fetchBySocket(
   into.reset(into.length);
   const guard = new OutputGuard(maxBytes);
   let thrown: { error: unknown } | undefined;
+  let offered = 0;
   // Reads land in the kept buffer itself (no copy): each chunk is the start of the view space() gave.
   const exchange = socketExchange(
     path,
@@ -202,7 +204,9 @@ async function fetchBySocket(
     (chunk) => {
       into.commit(chunk.length);
       const refusal = guard.check(into.length, () => into.head());
-      if (refusal === undefined && onBytes !== undefined && chunk.length < CAUGHT_UP_BELOW) {
+      // A short read that filled its view met the buffer's end, not a drained socket.
+      const caughtUp = chunk.length < CAUGHT_UP_BELOW && chunk.length < offered;
+      if (refusal === undefined && onBytes !== undefined && caughtUp) {
         try {
           onBytes(into.bytes());
         } catch (error) {
@@ -214,7 +218,11 @@ async function fetchBySocket(
       }
       return refusal;
     },
-    () => into.space(),
+    () => {
+      const view = into.space();
+      offered = view.length;
+      return view;
+    },
   );
   const timer = setTimeout(
     () => exchange.abort(new Error(`ndsctl.sock json took longer than ${timeoutMs} ms`)),

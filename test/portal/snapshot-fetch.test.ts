@@ -157,6 +157,20 @@ test('socket reads land in the kept buffer: the same bytes and the sentinel afte
   await server.close();
 });
 
+test('a reply under 60 KiB stays in the buffer as first allocated (64 KiB), not grown by its last read', async () => {
+  const model = new PortalModel();
+  for (let i = 0; i < 40; i++) model.addClient(`02:00:00:00:00:${hexByte(i)}`, `10.0.0.${i}`);
+  const text = model.renderJson('opennds');
+  assert.ok(text.length > 16 * 1024 && text.length < 60 * 1024, `${text.length} bytes`);
+  const server = await socketServing(text);
+  const into = new SnapshotBuffer();
+  const capacity = into.capacity;
+  const r = await fetchSnapshot({ kind: 'socket', path: server.path }, { timeoutMs: 10_000, into });
+  await server.close();
+  assert.ok(r.ok && r.bytes.toString('utf8') === text);
+  assert.is(into.capacity, capacity);
+});
+
 test('SnapshotBuffer.space: a view after the data that keeps the sentinel byte, grown when too little is free', () => {
   const b = new SnapshotBuffer(16);
   b.append(Buffer.from('{"a":'));

@@ -17,11 +17,14 @@ import { SinkHost } from '../src/upstream/host.ts';
 import { SessionManager } from '../src/sessions/index.ts';
 import { MemoryStore } from '../src/sessions/memory-store.ts';
 import { createLogger } from '../src/log.ts';
-import { RECORD_TYPE, usageParts } from '../src/upstream/mqtt/messages.ts';
+import { loadMsgpack, RECORD_TYPE, usageParts } from '../src/upstream/mqtt/messages.ts';
 import { Outbox } from '../src/upstream/outbox.ts';
 import { MsgpackWriter, RowPrefixes } from '../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../src/meter/ports.ts';
 import { mqttConfig, tempDir } from '../test/upstream/mqtt-rig.ts';
+
+// msgpackr is read when the MQTT sink opens its queue (messages.ts); the bench encodes without a sink.
+await loadMsgpack();
 
 function arg(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(`--${name}`);

@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttConfig } from '../../src/config/mqtt.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import { decode } from '../../src/upstream/mqtt/messages.ts';
+import { decode, loadMsgpack } from '../../src/upstream/mqtt/messages.ts';
 import type { SessionFigures, SinkEvent } from '../../src/upstream/sink.ts';
 import type { UsageReport } from '../../src/meter/ports.ts';
 import type { Session } from '../../src/sessions/model.ts';
+
+// msgpackr is read when the MQTT sink opens its queue (messages.ts); this file decodes without a sink.
+await loadMsgpack();
 
 export function mqttConfig(url: string, overrides: Partial<MqttConfig> = {}): MqttConfig {
   return {

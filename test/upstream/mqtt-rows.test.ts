@@ -5,11 +5,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SessionManager } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
-import { decode, usageParts } from '../../src/upstream/mqtt/messages.ts';
+import { decode, loadMsgpack, usageParts } from '../../src/upstream/mqtt/messages.ts';
 import { RowPrefixes } from '../../src/upstream/mqtt/writer.ts';
 import type { UsageReport } from '../../src/meter/ports.ts';
 import { rows } from './mqtt-rig.ts';
 import { useBytes } from '../sessions/helpers.ts';
+
+// msgpackr is read when the MQTT sink opens its queue (messages.ts); this file decodes without a sink.
+await loadMsgpack();
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';

@@ -5,8 +5,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decode, sessionMessage } from '../../src/upstream/mqtt/messages.ts';
+import { decode, loadMsgpack, sessionMessage } from '../../src/upstream/mqtt/messages.ts';
 import { fakeSession } from './mqtt-rig.ts';
+
+// msgpackr is read when the MQTT sink opens its queue (messages.ts); this file decodes without a sink.
+await loadMsgpack();
 
 const rates = (format: 'json' | 'msgpack', session: ReturnType<typeof fakeSession>) => {
   const body = decode(sessionMessage(format, 'r1', 5_000, 'started', session)(1)) as {

@@ -5,7 +5,8 @@
  * that series and carry the last number it reached. Integers are plain numbers (all below 2^53); payment amounts,
  * which may not be, are decimal strings.
  */
-import { Packr } from 'msgpackr';
+import type { Packr } from 'msgpackr';
+import { lazyPart } from '../../lazy.ts';
 import type { MqttFormat } from '../../config/index.ts';
 import type { UsageReport } from '../../meter/index.ts';
 import {
@@ -43,9 +44,20 @@ export const USAGE_FIELDS = [
   'state',
 ] as const;
 
-// useRecords off: msgpackr's record extension is not MessagePack every decoder reads (Python's msgpack would not).
-// int64AsType 'number': uint64 values (timestamps, byte totals) decode as numbers, not bigints.
-const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
+let packr: Packr | undefined;
+/** msgpackr, read when the sink opens its queue (sink.ts openQueue), before anything is encoded or decoded: an idle
+ *  router with mqtt off never loads it (docs/performance.md, "Idle memory"). */
+export const loadMsgpack = lazyPart("msgpackr (the MQTT sink's MessagePack)", async () => {
+  const { Packr } = await import('msgpackr');
+  // useRecords off: msgpackr's record extension is not MessagePack every decoder reads (Python's msgpack would not).
+  // int64AsType 'number': uint64 values (timestamps, byte totals) decode as numbers, not bigints.
+  packr ??= new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
+});
+
+function msgpack(): Packr {
+  if (packr === undefined) throw new Error('msgpackr is not loaded: the MQTT sink encodes only once its queue is open');
+  return packr;
+}
 
 /** msgpackr writes integers above 32 bits as float64; as bigints it writes them as MessagePack integers. */
 function integersAsInt64(value: unknown): unknown {
@@ -61,13 +73,13 @@ function integersAsInt64(value: unknown): unknown {
 }
 
 export function encode(format: MqttFormat, value: unknown): Buffer {
-  return format === 'json' ? Buffer.from(JSON.stringify(value)) : packr.pack(integersAsInt64(value));
+  return format === 'json' ? Buffer.from(JSON.stringify(value)) : msgpack().pack(integersAsInt64(value));
 }
 
 /** Decodes a JSON (first byte `{`) or MessagePack payload; throws on garbage. */
 export function decode(payload: Uint8Array): unknown {
   if (payload.length > 0 && payload[0] === 0x7b) return JSON.parse(Buffer.from(payload).toString('utf8'));
-  return packr.unpack(payload);
+  return msgpack().unpack(payload);
 }
 
 export const contentType = (format: MqttFormat): string =>

@@ -22,7 +22,7 @@ import { CommandVerifier } from './commands.ts';
 import { clientOptions, describeConnectError, refusesVersion5 } from './connection.ts';
 import { lazyPart } from '../../lazy.ts';
 import { DirectPublishes } from './direct.ts';
-import { contentType, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
+import { contentType, loadMsgpack, RECORD_TYPE, replyMessage, statusMessage, type StatusInfo } from './messages.ts';
 import { MQTT_CONSUMER as CONSUMER, MqttReports } from './reports.ts';
 
 export interface MqttSinkDeps {
@@ -189,6 +189,7 @@ export class MqttSink implements UpstreamSink {
 
   private async openQueue(): Promise<void> {
     if (this.outbox) return;
+    await loadMsgpack();
     this.queueDir = this.config.queueDir || join(this.deps.stateDir, 'mqtt-outbox');
     this.outbox = await Outbox.open({
       dir: this.queueDir,

@@ -521,7 +521,7 @@ function summary(
       : []),
     `  metered ${formatAmount('bytes', totals.meteredBytes)}, daemon RSS ${totals.rssMb.toFixed(0)} MB ` +
       `with ${totals.clients} clients under way ` +
-      '(idle, as a router starts: ≈ 51 MB, docs/performance.md)',
+      '(idle, as a router starts: ≈ 49.5 MB, docs/performance.md)',
     '',
   ].join('\n');
 }

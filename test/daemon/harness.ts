@@ -35,6 +35,11 @@ export interface LabOptions {
    */
   bundle?: string;
   /**
+   * The command to run instead of node on the bundle, as procd runs it (the package's /usr/bin/sluice, which execs node
+   * with the package's flags); `daemon` and its arguments follow it.
+   */
+  command?: string;
+  /**
    * Serve the portal over its control socket from this process (main.ndsctl_socket) instead of the ndsctl stand-in
    * command: the same portal state and answers, without a node process per call (each costs ~0.7 s of CPU, so a tick
    * every 0.3 s keeps a core busy). For tests about something other than the command path.
@@ -136,8 +141,9 @@ ${extra}
   async startDaemon(extraArgs: readonly string[] = []): Promise<void> {
     this.output = '';
     const argv = [
-      process.execPath,
-      this.options.bundle ?? (process.env.SLUICE_TEST_BUNDLE || BUNDLE),
+      ...(this.options.command !== undefined
+        ? [this.options.command]
+        : [process.execPath, this.options.bundle ?? (process.env.SLUICE_TEST_BUNDLE || BUNDLE)]),
       'daemon',
       '--config',
       this.configPath,

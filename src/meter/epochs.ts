@@ -90,6 +90,8 @@ export class EpochAccountant {
   private kernelEpochs = false;
   /** What the current pass overwrote, and the table the tick began on (the one the main thread keeps if it fails). */
   private readonly overwritten = new PendingLog();
+  /** Whether this tick's pass may be given up (beginTick): only then is what it overwrites kept. */
+  private undoable = true;
   private tickTable: CounterTable | undefined;
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
@@ -118,8 +120,14 @@ export class EpochAccountant {
     return this.grown;
   }
 
-  beginTick(tick: number): void {
+  /**
+   * `undoable`: the pass may be given up part-way (a portal listing: a scan that stops, a reply that fails after its
+   * first clients), so what it overwrites is kept for resetTick. The kernel's tick accounts a dump already read whole,
+   * in one go, and keeps nothing.
+   */
+  beginTick(tick: number, undoable = true): void {
     this.tick = tick;
+    this.undoable = undoable;
     this.kernelEpochs = false;
     this.committed = Atomics.load(this.ints, H_COMMITTED_TICK);
     this.grown = false;
@@ -169,7 +177,7 @@ export class EpochAccountant {
     if (slot < 0) {
       slot = this.allocate(macHi, macLo);
       this.markSeen(slot);
-      this.overwritten.record(slot, this.ints, this.floats);
+      if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
       this.writePending(slot, pFlags, token, down, up);
       this.arrivals++;
       return true;
@@ -177,7 +185,7 @@ export class EpochAccountant {
     const ib = HEADER_INTS + slot * INT_STRIDE;
     if (this.seen[slot] === this.pass) return false;
     this.markSeen(slot);
-    this.overwritten.record(slot, this.ints, this.floats);
+    if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
     this.promote(slot, ib);
     const cFlags = this.ints[ib + I_C_FLAGS]!;
     const fb = slot * FLOAT_STRIDE;

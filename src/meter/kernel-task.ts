@@ -212,7 +212,7 @@ export async function runKernelTask(
   const rosterKey = listed === undefined ? task.roster?.key : listedKey;
 
   accountant.attach(task.table);
-  accountant.beginTick(task.tick);
+  accountant.beginTick(task.tick, false);
   const { deltas: result, unlisted: unlistedAt } = accountKernelDump(accountant, roster, dump);
   if (task.fault === 'exit') process.exit(70);
   if (task.fault === 'throw') throw new Error('injected fault after accounting');

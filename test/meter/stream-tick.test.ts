@@ -99,12 +99,8 @@ function portal(): PortalModel {
 const socket = new Portal();
 test.before(() => socket.listen());
 
-/** Usage per MAC, sorted, for a readable diff. */
-const rows = (used: Map<string, number>): Array<[string, number]> => [...used].sort(([a], [b]) => a.localeCompare(b));
-
-test('a reply that fails after its first clients were scanned bills nothing twice and loses nothing', async () => {
-  // The same portal history read by two meters: one also meets, twice, a reply that stops after the clients.
-  const p = portal();
+/** The same portal history read by two meters: `failing` also meets the failure under test, `control` never does. */
+function twoMeters(p: PortalModel): { failing: Meter; control: Meter; both: (commit?: boolean) => Promise<void> } {
   const failing = new Meter(socket);
   const control = new Meter(socket);
   const both = async (commit = true): Promise<void> => {
@@ -114,13 +110,28 @@ test('a reply that fails after its first clients were scanned bills nothing twic
       assert.ok(r.ok, r.ok ? '' : r.message);
     }
   };
+  return { failing, control, both };
+}
+
+/** A new auth epoch for `mac`: deauthed, listed again and authed (its counters start at 0). */
+function reauth(p: PortalModel, mac: string): void {
+  p.deauth(mac);
+  p.addClient(mac, '10.0.0.10');
+  p.auth(mac);
+}
+
+/** Usage per MAC, sorted, for a readable diff. */
+const rows = (used: Map<string, number>): Array<[string, number]> => [...used].sort(([a], [b]) => a.localeCompare(b));
+
+test('a reply that fails after its first clients were scanned bills nothing twice and loses nothing', async () => {
+  // `failing` also meets, twice, a reply that stops after the clients.
+  const p = portal();
+  const { failing, control, both } = twoMeters(p);
   await both();
   p.addTraffic(A, 10 * 1024, 1024);
   p.addTraffic(B, 4 * 1024, 0);
   await both(false); // a tick that never committed (its worker died): its reading of the old epoch is kept
-  p.deauth(A);
-  p.addClient(A, '10.0.0.10');
-  p.auth(A);
+  reauth(p, A);
   p.addTraffic(A, 2 * 1024, 0);
   p.addTraffic(B, 3 * 1024, 0);
   for (let k = 0; k < 2; k++) {
@@ -140,18 +151,11 @@ test('a reply that fails after its first clients were scanned bills nothing twic
 
 test('a failed reply that grew the table puts back the table the main thread keeps, not only the new one', async () => {
   const p = portal();
-  const failing = new Meter(socket);
-  const control = new Meter(socket);
-  const both = async (commit = true): Promise<void> => {
-    const text = p.renderJson();
-    for (const m of [failing, control]) assert.ok((await m.run({ text }, commit)).ok);
-  };
+  const { failing, control, both } = twoMeters(p);
   await both();
   p.addTraffic(A, 10 * 1024, 0);
   await both(false);
-  p.deauth(A);
-  p.addClient(A, '10.0.0.10');
-  p.auth(A);
+  reauth(p, A);
   p.addTraffic(A, 2 * 1024, 0);
   // Listed after A: more clients than the table (16 slots) holds, so the pass grows it after it wrote A's reading.
   for (let i = 0; i < 20; i++) p.addClient(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, '10.0.1.1');
@@ -184,22 +188,14 @@ class FailingAccountant extends EpochAccountant {
 
 test('an error thrown while the clients are accounted as they arrive fails the task, the pass put back', async () => {
   const p = portal();
-  const failing = new Meter(socket);
-  const control = new Meter(socket);
-  const both = async (commit = true): Promise<void> => {
-    const text = p.renderJson();
-    for (const m of [failing, control]) assert.ok((await m.run({ text }, commit)).ok);
-  };
+  const { failing, control, both } = twoMeters(p);
   await both();
   p.addTraffic(A, 10 * 1024, 0);
   p.addTraffic(B, 4 * 1024, 0);
   await both(false); // uncommitted: its readings of the old epochs are kept
-  for (const mac of [A, B]) {
-    // Both re-auth (a new epoch each), A first: the portal lists them in that order.
-    p.deauth(mac);
-    p.addClient(mac, '10.0.0.10');
-    p.auth(mac);
-  }
+  // Both re-auth (a new epoch each), A first: the portal lists them in that order.
+  reauth(p, A);
+  reauth(p, B);
   p.addTraffic(A, 2 * 1024, 0);
   p.addTraffic(B, 3 * 1024, 0);
   // A's reading is written, then B's throws: out of the task (a worker error), not out of the socket's read callback.

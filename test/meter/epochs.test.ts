@@ -191,7 +191,11 @@ test('an uncommitted tick (worker died after writing the table) is recomputed, n
   assert.is(h.usage(A), 18 * 1024);
 });
 
-test("a scan that stops part-way keeps an uncommitted tick's reading for the fallback: its tail billed", async () => {
+/**
+ * A's old epoch read 10 KiB by a tick that never committed (its worker died), then A re-authed (a new epoch, counters
+ * from 0) and used 2 KiB: the next tick must bill the old epoch's tail and the new 2 KiB.
+ */
+async function oldEpochReadUncommitted(): Promise<{ p: PortalModel; h: Harness }> {
   const p = portal();
   const h = new Harness(p);
   await h.run();
@@ -201,6 +205,11 @@ test("a scan that stops part-way keeps an uncommitted tick's reading for the fal
   p.addClient(A, '10.0.0.10');
   p.auth(A);
   p.addTraffic(A, 2 * 1024, 0);
+  return { p, h };
+}
+
+test("a scan that stops part-way keeps an uncommitted tick's reading for the fallback: its tail billed", async () => {
+  const { p, h } = await oldEpochReadUncommitted();
   // Valid JSON the scanner stops at after it read every client (an exponent after the list): JSON.parse re-runs it.
   const text = p.renderJson().replace(/}\s*$/, ',"trusted_list_length":1e0}');
   const r = await h.run({ text });
@@ -209,15 +218,7 @@ test("a scan that stops part-way keeps an uncommitted tick's reading for the fal
 });
 
 test('a fallback that fails after its first clients leaves the table as if the tick had never been read', async () => {
-  const p = portal();
-  const h = new Harness(p);
-  await h.run();
-  p.addTraffic(A, 10 * 1024, 0);
-  await h.run({ commit: false });
-  p.deauth(A);
-  p.addClient(A, '10.0.0.10');
-  p.auth(A);
-  p.addTraffic(A, 2 * 1024, 0);
+  const { p, h } = await oldEpochReadUncommitted();
   // B listed under A's MAC in capitals: the scanner stops at the doubled client, and JSON.parse (two keys) hands A to
   // the sink before it meets the double and gives the snapshot up.
   const text = p.renderJson().replace(`"${B}"`, `"${A.toUpperCase()}"`);

@@ -14,6 +14,7 @@
  *              no answer: later
  */
 import { SluiceError } from '../../errors.ts';
+import type { Quote } from '../types.ts';
 import type { MintQuoteClient } from './mint-quote-client.ts';
 import type { CashuMethod } from './cashu.ts';
 import { unavailable } from './resolve-intent.ts';
@@ -109,25 +110,26 @@ export async function openQuote(
   // against the open-invoice limits and max_balance, and refused before the mint is asked, as one alone is.
   const releaseSlot = method.invoiceSlots.reserve(mac, method.store);
   let releaseRoom: (() => void) | undefined;
+  const quote = method.quoteOf(steps);
   try {
-    releaseRoom = method.reserveRoom(method.quoteOf(steps).price);
-    return await quoteAndWrite(method, mac, ip, steps);
+    releaseRoom = method.reserveRoom(quote.price);
+    return await quoteAndWrite(method, mac, ip, quote);
   } finally {
     releaseRoom?.();
     releaseSlot();
   }
 }
 
+/** The mint's quote for `quote` and its intent on flash (openQuote holds the room and the slot around it). */
 async function quoteAndWrite(
   method: CashuMethod,
   mac: string,
   ip: string | undefined,
-  steps: bigint,
+  quote: Quote,
 ): Promise<LightningInvoice> {
   const t = method.tollgate;
   const mint = t.mints[0]!;
-  const quote = method.quoteOf(steps);
-  const price = quote.price;
+  const { price, steps } = quote;
   const keysets = await method.freshKeysets(mint);
   const active = keysets.find((k) => k.active && k.unit === t.unit);
   if (!active) throw new SluiceError('ERR_CASHU_MINT_UNAVAILABLE', `the mint lists no active ${t.unit} keyset`);

@@ -302,7 +302,8 @@ test(
     // x402 and the LAN endpoint on (the facilitator is never asked here): the pay page is found next to the bundle.
     // The portal over its control socket: what is checked is the packaged bundle and worker, not the ndsctl command
     // path (a node process per tick, which on a loaded machine can starve the meter past any bound).
-    // Started as procd starts it: the package's /usr/bin/sluice (node with the package's flags, on the bundle beside it).
+    // Started as procd starts it: the package's /usr/bin/sluice (node with the package's flags, on the bundle
+    // beside it).
     const lab = await DaemonLab.create({
       command: join(dir, 'root', 'usr/bin/sluice'),
       pollInterval: 0.3,

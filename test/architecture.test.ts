@@ -195,7 +195,7 @@ const GREW = 'it grew with the schemes; issue 38 item 1 (a payment method per fo
 const SIZE_REASONS: Record<string, string> = {
   'src/meter/epochs.ts':
     'one class, the accountant: the per-MAC epoch rules over the shared table (observe, promote, finish) and ' +
-    "a tick's undo around them, which read the same slots; the undo log is already apart (pending-log.ts)',
+    "a tick's undo around them, which read the same slots; the undo log is already apart (pending-log.ts)",
   'src/radius/packet.ts':
     'one wire format (RFC 2865/2866/5176) and the authenticators it is checked with: the encoder, the ' +
     'decoder and the Message-Authenticator rules per packet type are read together when the RFC is',

@@ -151,10 +151,10 @@ const cashuApart = {
  * class) exists twice. The chunks sit next to sluice.mjs (`sluice-*.mjs`), where the files every part finds beside
  * its own code are (evm.mjs, usage-worker.mjs, Piscina's worker.js, the pay page). They are removed first: a chunk's
  * name carries its content's hash, and the package installs every one. RADIUS's code is read the same way when
- * radius.enabled (upstream/radius-open.ts). The idle daemon (x402 + LAN endpoint) loads 27 of the 44 files, 548 KiB
- * of 751, and was 0.2–0.5 MB less resident than the same code in one file (2026-11-25, four runs each, interleaved:
- * docs/performance.md, "Idle memory"). The 2026-11-24 measurement that kept one file split nothing off but main.ts's
- * own dynamic imports.
+ * radius.enabled (upstream/radius-open.ts), msgpackr's when the MQTT sink opens its queue. The idle daemon (x402 + LAN
+ * endpoint) loads 27 of the 45 files, 515 KiB of 755 (2026-11-25 at main 715747b). Before msgpackr's cut, the split
+ * was 0.2–0.5 MB less resident than the same code in one file (four runs each, interleaved: docs/performance.md,
+ * "Idle memory"). The 2026-11-24 measurement that kept one file split nothing off but main.ts's own dynamic imports.
  */
 for (const f of readdirSync('dist')) if (/^sluice-.*\.mjs$/.test(f)) rmSync(`dist/${f}`);
 const main = await build({

@@ -18,6 +18,8 @@ import {
   FLOAT_STRIDE,
   F_C_DOWN,
   F_C_UP,
+  F_P_BILLED_DOWN,
+  F_P_BILLED_UP,
   F_P_DOWN,
   F_P_UP,
   growTable,
@@ -178,7 +180,7 @@ export class EpochAccountant {
       slot = this.allocate(macHi, macLo);
       this.markSeen(slot);
       if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
-      this.writePending(slot, pFlags, token, down, up);
+      this.writePending(slot, pFlags, token, down, up, 0, 0);
       this.arrivals++;
       return true;
     }
@@ -188,20 +190,26 @@ export class EpochAccountant {
     if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
     this.promote(slot, ib);
     const cFlags = this.ints[ib + I_C_FLAGS]!;
-    const fb = slot * FLOAT_STRIDE;
     if (this.ints[ib + I_C_TICK] === 0 || (cFlags & (FLAG_PRESENT | FLAG_KNOWN)) === 0) {
       // Never committed present: a first sighting (possibly repeated after a failed tick). Base only.
-      this.writePending(slot, pFlags, token, down, up);
+      this.writePending(slot, pFlags, token, down, up, 0, 0);
       this.arrivals++;
       return true;
     }
-    let usedDown: number;
-    let usedUp: number;
-    const baseDown = this.floats[fb + F_C_DOWN]!;
-    const baseUp = this.floats[fb + F_C_UP]!;
+    // What this reading is measured from: the committed one, or an uncommitted tick's (true, never billed) with what
+    // that tick billed carried on top (the uncommitted reading may be of an epoch the committed half never saw).
+    const fb = slot * FLOAT_STRIDE;
+    const stale = this.stale(ib);
+    const refFlags = this.ints[ib + (stale ? I_P_FLAGS : I_C_FLAGS)]!;
+    const refToken = this.ints[ib + (stale ? I_P_TOKEN : I_C_TOKEN)]!;
+    const baseDown = this.floats[fb + (stale ? F_P_DOWN : F_C_DOWN)]!;
+    const baseUp = this.floats[fb + (stale ? F_P_UP : F_C_UP)]!;
+    const carryDown = stale ? this.floats[fb + F_P_BILLED_DOWN]! : 0;
+    const carryUp = stale ? this.floats[fb + F_P_BILLED_UP]! : 0;
+    const refPresent = (refFlags & FLAG_PRESENT) !== 0;
     if (
-      (cFlags & FLAG_PRESENT) !== 0 &&
-      token === this.ints[ib + I_C_TOKEN] &&
+      refPresent &&
+      token === refToken &&
       (down < baseDown || up < baseUp) &&
       !isReset(down, baseDown) &&
       !isReset(up, baseUp)
@@ -211,22 +219,25 @@ export class EpochAccountant {
       // and nothing is billed until the counter passes it again.
       const highDown = Math.max(down, baseDown);
       const highUp = Math.max(up, baseUp);
-      this.writePending(slot, pFlags | FLAG_KNOWN, token, highDown, highUp);
-      if (highDown > baseDown || highUp > baseUp) this.pushDelta(slot, highDown - baseDown, highUp - baseUp);
+      const billedDown = carryDown + highDown - baseDown;
+      const billedUp = carryUp + highUp - baseUp;
+      this.writePending(slot, pFlags | FLAG_KNOWN, token, highDown, highUp, billedDown, billedUp);
+      if (billedDown > 0 || billedUp > 0) this.pushDelta(slot, billedDown, billedUp);
       return true;
     }
-    const back =
-      (cFlags & FLAG_PRESENT) === 0 && !(this.kernelEpochs && token !== 0 && token === this.ints[ib + I_C_TOKEN]);
-    if (back || token !== this.ints[ib + I_C_TOKEN] || down < baseDown || up < baseUp) {
-      usedDown = down + this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
-      usedUp = up + this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
+    const back = !refPresent && !(this.kernelEpochs && token !== 0 && token === refToken);
+    let usedDown: number;
+    let usedUp: number;
+    if (back || token !== refToken || down < baseDown || up < baseUp) {
+      usedDown = carryDown + down;
+      usedUp = carryUp + up;
       this.newEpochs++;
       if ((cFlags & FLAG_PRESENT) === 0) this.arrivals++;
     } else {
-      usedDown = down - baseDown;
-      usedUp = up - baseUp;
+      usedDown = carryDown + down - baseDown;
+      usedUp = carryUp + up - baseUp;
     }
-    this.writePending(slot, pFlags | FLAG_KNOWN, token, down, up);
+    this.writePending(slot, pFlags | FLAG_KNOWN, token, down, up, usedDown, usedUp);
     if (usedDown > 0 || usedUp > 0) this.pushDelta(slot, usedDown, usedUp);
     return true;
   }
@@ -242,15 +253,24 @@ export class EpochAccountant {
       this.promote(slot, ib);
       const cFlags = this.ints[ib + I_C_FLAGS]!;
       if (cFlags & FLAG_PRESENT) departures++;
-      const tailDown = this.uncommittedTail(slot, ib, F_P_DOWN, F_C_DOWN);
-      const tailUp = this.uncommittedTail(slot, ib, F_P_UP, F_C_UP);
-      if (tailDown > 0 || tailUp > 0) this.pushDelta(slot, tailDown, tailUp);
+      const known = (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0;
       const fb = slot * FLOAT_STRIDE;
+      if (this.stale(ib)) {
+        // An uncommitted tick's reading is the last one of this client: it stays the base, and what that tick billed
+        // is billed now.
+        const billedDown = this.floats[fb + F_P_BILLED_DOWN]!;
+        const billedUp = this.floats[fb + F_P_BILLED_UP]!;
+        if (billedDown > 0 || billedUp > 0) this.pushDelta(slot, billedDown, billedUp);
+        this.ints[ib + I_P_FLAGS] = known ? FLAG_KNOWN : 0;
+        this.ints[ib + I_P_TICK] = this.tick;
+        continue;
+      }
       this.floats[fb + F_P_DOWN] = this.floats[fb + F_C_DOWN]!;
       this.floats[fb + F_P_UP] = this.floats[fb + F_C_UP]!;
+      this.floats[fb + F_P_BILLED_DOWN] = 0;
+      this.floats[fb + F_P_BILLED_UP] = 0;
       this.ints[ib + I_P_TOKEN] = this.ints[ib + I_C_TOKEN]!;
-      this.ints[ib + I_P_FLAGS] =
-        (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0 ? FLAG_KNOWN : 0;
+      this.ints[ib + I_P_FLAGS] = known ? FLAG_KNOWN : 0;
       this.ints[ib + I_P_TICK] = this.tick;
     }
     const n = this.deltaCount;
@@ -322,23 +342,13 @@ export class EpochAccountant {
   }
 
   /**
-   * When an epoch ends (reset, token change, departure) right after a tick that never committed (its worker died),
-   * that tick's reading of the old epoch is still in the pending half: a true observation nobody billed. Its growth
-   * over the base is the old epoch's tail, counted now instead of lost.
+   * Whether the pending half holds the reading of an earlier tick that never committed (its worker died, or its result
+   * was lost): a true observation whose bytes nobody billed, so the next reading is measured from it, with what it
+   * billed carried (observe, finish).
    */
-  private uncommittedTail(slot: number, ib: number, pending: number, committed: number): number {
+  private stale(ib: number): boolean {
     const pTick = this.ints[ib + I_P_TICK]!;
-    if (pTick <= this.committed || pTick === this.tick) return 0;
-    if ((this.ints[ib + I_P_FLAGS]! & FLAG_PRESENT) === 0 || (this.ints[ib + I_C_FLAGS]! & FLAG_PRESENT) === 0)
-      return 0;
-    if (this.ints[ib + I_P_TOKEN] !== this.ints[ib + I_C_TOKEN]) return 0;
-    const fb = slot * FLOAT_STRIDE;
-    const pDown = this.floats[fb + F_P_DOWN]!,
-      cDown = this.floats[fb + F_C_DOWN]!;
-    const pUp = this.floats[fb + F_P_UP]!,
-      cUp = this.floats[fb + F_C_UP]!;
-    if (pDown < cDown || pUp < cUp) return 0;
-    return this.floats[fb + pending]! - this.floats[fb + committed]!;
+    return pTick > this.committed && pTick !== this.tick;
   }
 
   /** A pending reading from a committed tick becomes the base (lazily, the first time a later tick touches it). */
@@ -353,11 +363,21 @@ export class EpochAccountant {
     this.floats[fb + F_C_UP] = this.floats[fb + F_P_UP]!;
   }
 
-  private writePending(slot: number, flags: number, token: number, down: number, up: number): void {
+  private writePending(
+    slot: number,
+    flags: number,
+    token: number,
+    down: number,
+    up: number,
+    billedDown: number,
+    billedUp: number,
+  ): void {
     const ib = HEADER_INTS + slot * INT_STRIDE;
     const fb = slot * FLOAT_STRIDE;
     this.floats[fb + F_P_DOWN] = down;
     this.floats[fb + F_P_UP] = up;
+    this.floats[fb + F_P_BILLED_DOWN] = billedDown;
+    this.floats[fb + F_P_BILLED_UP] = billedUp;
     this.ints[ib + I_P_TOKEN] = token;
     this.ints[ib + I_P_FLAGS] = flags;
     this.ints[ib + I_P_TICK] = this.tick;

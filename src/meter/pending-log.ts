@@ -5,13 +5,24 @@
  * the abandoned pass's readings would stay as an uncommitted tick's, and replace the reading of one that really was
  * (epochs.ts `uncommittedTail`). One entry per client a pass touched; each slot is touched once per pass.
  */
-import { FLOAT_STRIDE, F_P_DOWN, F_P_UP, HEADER_INTS, INT_STRIDE, I_P_FLAGS, I_P_TICK, I_P_TOKEN } from './table.ts';
+import {
+  FLOAT_STRIDE,
+  F_P_BILLED_DOWN,
+  F_P_BILLED_UP,
+  F_P_DOWN,
+  F_P_UP,
+  HEADER_INTS,
+  INT_STRIDE,
+  I_P_FLAGS,
+  I_P_TICK,
+  I_P_TOKEN,
+} from './table.ts';
 
 export class PendingLog {
   // Small until a pass needs more (a thread that never accounts keeps ~2 KiB).
   private slots = new Int32Array(64);
   private ints = new Int32Array(64 * 3);
-  private floats = new Float64Array(64 * 2);
+  private floats = new Float64Array(64 * 4);
   private count = 0;
 
   clear(): void {
@@ -28,8 +39,10 @@ export class PendingLog {
     this.ints[k * 3] = ints[ib + I_P_TOKEN]!;
     this.ints[k * 3 + 1] = ints[ib + I_P_FLAGS]!;
     this.ints[k * 3 + 2] = ints[ib + I_P_TICK]!;
-    this.floats[k * 2] = floats[fb + F_P_DOWN]!;
-    this.floats[k * 2 + 1] = floats[fb + F_P_UP]!;
+    this.floats[k * 4] = floats[fb + F_P_DOWN]!;
+    this.floats[k * 4 + 1] = floats[fb + F_P_UP]!;
+    this.floats[k * 4 + 2] = floats[fb + F_P_BILLED_DOWN]!;
+    this.floats[k * 4 + 3] = floats[fb + F_P_BILLED_UP]!;
     this.count = k + 1;
   }
 
@@ -43,8 +56,10 @@ export class PendingLog {
       ints[ib + I_P_TOKEN] = this.ints[k * 3]!;
       ints[ib + I_P_FLAGS] = this.ints[k * 3 + 1]!;
       ints[ib + I_P_TICK] = this.ints[k * 3 + 2]!;
-      floats[fb + F_P_DOWN] = this.floats[k * 2]!;
-      floats[fb + F_P_UP] = this.floats[k * 2 + 1]!;
+      floats[fb + F_P_DOWN] = this.floats[k * 4]!;
+      floats[fb + F_P_UP] = this.floats[k * 4 + 1]!;
+      floats[fb + F_P_BILLED_DOWN] = this.floats[k * 4 + 2]!;
+      floats[fb + F_P_BILLED_UP] = this.floats[k * 4 + 3]!;
     }
   }
 

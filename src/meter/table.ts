@@ -14,7 +14,10 @@
  * Layout (one Int32 and one Float64 SharedArrayBuffer per table generation; growth makes a new generation):
  *   ints[0..HEADER_INTS)               header: committedTick, slotCount, tableId
  *   ints[HEADER_INTS + slot*INT_STRIDE] macHi(16 bits) macLo(32 bits) cTick cFlags cToken pTick pFlags pToken
- *   floats[slot*FLOAT_STRIDE]           cDown cUp pDown pUp   (bytes, exact integers below 2^53)
+ *   floats[slot*FLOAT_STRIDE]           cDown cUp pDown pUp pBilledDown pBilledUp   (bytes, exact integers below 2^53)
+ * pBilled is what the pending tick billed for the slot: if that tick never commits, the next one bills it again, on top
+ * of what it adds to the pending reading (epochs.ts), since the pending reading may belong to an epoch the committed
+ * half never saw.
  * flags: bit 0 = present in that snapshot, bits 1..3 = portal state code (STATE_CODES). MACs are stored as the two
  * integers of macToParts (portal).
  */
@@ -37,11 +40,13 @@ export const I_P_TICK = 5;
 export const I_P_FLAGS = 6;
 export const I_P_TOKEN = 7;
 
-export const FLOAT_STRIDE = 4;
+export const FLOAT_STRIDE = 6;
 export const F_C_DOWN = 0;
 export const F_C_UP = 1;
 export const F_P_DOWN = 2;
 export const F_P_UP = 3;
+export const F_P_BILLED_DOWN = 4;
+export const F_P_BILLED_UP = 5;
 
 export const FLAG_PRESENT = 1;
 /** Set on a slot whose client has been committed present at least once: its return after absence is a new epoch. */

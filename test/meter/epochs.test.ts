@@ -6,6 +6,7 @@ import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
 import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
+import { macToParts, STATE_CODES } from '../../src/portal/index.ts';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -227,6 +228,71 @@ test('a fallback that fails after its first clients leaves the table as if the t
   p.addTraffic(A, 1024, 0);
   await h.run();
   assert.is(h.usage(A), 13 * 1024, 'the 10 KiB the uncommitted tick read of the old epoch, and the new 3 KiB');
+});
+
+test("two uncommitted ticks in a row across a re-auth: the old epoch's tail billed once, with the new", async () => {
+  const { p, h } = await oldEpochReadUncommitted();
+  // The second tick that never commits is the one that sees the new epoch: its reading replaces the first's.
+  await h.run({ commit: false });
+  p.addTraffic(A, 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 13 * 1024, 'the 10 KiB of the old epoch, the 2 KiB the second uncommitted tick read, 1 KiB');
+  p.addTraffic(A, 1024, 0);
+  await h.run();
+  assert.is(h.usage(A), 14 * 1024, 'and nothing billed twice after');
+});
+
+test('a client leaving right after an uncommitted tick: its tail billed, also if the departure fails', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 10 * 1024, 0);
+  await h.run({ commit: false });
+  p.deauth(A);
+  await h.run({ commit: false });
+  await h.run();
+  assert.is(h.usage(A), 10 * 1024, 'the 10 KiB only the uncommitted tick read');
+  await h.run();
+  assert.is(h.usage(A), 10 * 1024);
+});
+
+/** The kernel's tick, reduced (kernel-tick.ts): the accountant fed readings whose tokens are counter epochs. */
+function kernelTick(
+  table: CounterTable,
+  accountant: EpochAccountant,
+  tick: number,
+  clients: Array<[mac: string, epoch: number, down: number]>,
+): Map<string, number> {
+  accountant.attach(table);
+  accountant.beginTick(tick, false);
+  accountant.continueEpochsAcrossAbsence();
+  for (const [mac, epoch, down] of clients) {
+    const [hi, lo] = macToParts(mac)!;
+    accountant.observe(hi, lo, epoch, STATE_CODES.Authenticated, down, 0);
+  }
+  const r = accountant.finish();
+  const view = new TableView(table);
+  const billed = new Map<string, number>();
+  for (let k = 0; k < r.count; k++) billed.set(view.mac(r.deltas[k * 3]!), r.deltas[k * 3 + 1]!);
+  return billed;
+}
+
+test('kernel epochs: an uncommitted tick, a departure, the same epoch back: each byte billed once', () => {
+  const table = createTable(16);
+  const view = new TableView(table);
+  const acc = new EpochAccountant();
+  let used = 0;
+  const commit = (tick: number, billed: Map<string, number>): void => {
+    used += billed.get(A) ?? 0;
+    view.commit(tick);
+  };
+  commit(1, kernelTick(table, acc, 1, [[A, 7, 1000]]));
+  commit(2, kernelTick(table, acc, 2, [[A, 7, 2000]]));
+  kernelTick(table, acc, 3, [[A, 7, 5000]]); // its worker died: never committed
+  commit(4, kernelTick(table, acc, 4, [])); // A out of the portal's list, its counters still there
+  assert.is(used, 4000, 'the 3,000 bytes only the uncommitted tick read, billed at the departure');
+  commit(5, kernelTick(table, acc, 5, [[A, 7, 5500]]));
+  assert.is(used, 4500, 'back in the same epoch: only what passed since the last reading');
 });
 
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {

@@ -95,6 +95,10 @@ export class EpochAccountant {
   /** Whether this tick's pass may be given up (beginTick): only then is what it overwrites kept. */
   private undoable = true;
   private tickTable: CounterTable | undefined;
+  /** The tick's first table while it has grown (see mirror): its arrays and capacity. */
+  private startInts: Int32Array<ArrayBufferLike> | undefined;
+  private startFloats: Float64Array<ArrayBufferLike> | undefined;
+  private startSlots = 0;
 
   /** Points the accountant at the main thread's current table (the same one, or a new generation, or a fresh one). */
   attach(table: CounterTable): void {
@@ -134,6 +138,9 @@ export class EpochAccountant {
     this.committed = Atomics.load(this.ints, H_COMMITTED_TICK);
     this.grown = false;
     this.tickTable = this.table;
+    this.startInts = undefined;
+    this.startFloats = undefined;
+    this.startSlots = 0;
     this.overwritten.clear();
     this.resetTick();
   }
@@ -263,6 +270,7 @@ export class EpochAccountant {
         if (billedDown > 0 || billedUp > 0) this.pushDelta(slot, billedDown, billedUp);
         this.ints[ib + I_P_FLAGS] = known ? FLAG_KNOWN : 0;
         this.ints[ib + I_P_TICK] = this.tick;
+        this.mirror(slot);
         continue;
       }
       this.floats[fb + F_P_DOWN] = this.floats[fb + F_C_DOWN]!;
@@ -272,6 +280,7 @@ export class EpochAccountant {
       this.ints[ib + I_P_TOKEN] = this.ints[ib + I_C_TOKEN]!;
       this.ints[ib + I_P_FLAGS] = known ? FLAG_KNOWN : 0;
       this.ints[ib + I_P_TICK] = this.tick;
+      this.mirror(slot);
     }
     const n = this.deltaCount;
     const deltas = new Float64Array(new SharedArrayBuffer(Math.max(1, n * 3) * 8));
@@ -381,6 +390,21 @@ export class EpochAccountant {
     this.ints[ib + I_P_TOKEN] = token;
     this.ints[ib + I_P_FLAGS] = flags;
     this.ints[ib + I_P_TICK] = this.tick;
+    this.mirror(slot);
+  }
+
+  /**
+   * Once this tick has grown the table it writes to the new generation, which the main thread adopts only if the tick
+   * commits; the slot is copied into the one it began on too, which the main thread keeps otherwise: the readings an
+   * uncommitted growth tick took after the growth are the next tick's base as those it took before it are (else an
+   * epoch that ended right after lost what only they read).
+   */
+  private mirror(slot: number): void {
+    if (slot >= this.startSlots) return;
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const fb = slot * FLOAT_STRIDE;
+    this.startInts!.set(this.ints.subarray(ib, ib + INT_STRIDE), ib);
+    this.startFloats!.set(this.floats.subarray(fb, fb + FLOAT_STRIDE), fb);
   }
 
   private allocate(macHi: number, macLo: number): number {
@@ -388,6 +412,12 @@ export class EpochAccountant {
     if (slot >= tableCapacity(this.table!)) {
       // Writes so far this tick went to the old generation and are copied; the old one stays valid for the main thread
       // if this tick never commits.
+      if (this.startInts === undefined) {
+        const start = this.tickTable!;
+        this.startInts = new Int32Array(start.ints);
+        this.startFloats = new Float64Array(start.floats);
+        this.startSlots = tableCapacity(start);
+      }
       const next = growTable(this.table!, slot + 1);
       this.table = next;
       this.attachedId = tableId(next);

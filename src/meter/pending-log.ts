@@ -3,7 +3,7 @@
  * exactly: a scan that stopped part-way (the JSON.parse fallback then re-runs the tick), or a reply that failed after
  * its first clients were scanned as they arrived (the tick is then skipped, as if it had never been read). Without it,
  * the abandoned pass's readings would stay as an uncommitted tick's, and replace the reading of one that really was
- * (epochs.ts `uncommittedTail`). One entry per client a pass touched; each slot is touched once per pass.
+ * (epochs.ts `stale`). One entry per client a pass touched; each slot is touched once per pass.
  */
 import {
   FLOAT_STRIDE,

@@ -7,9 +7,10 @@
  *
  * Crash safety is a two-phase commit per slot: a worker writes this tick's reading into the "pending" half (P) stamped
  * with the tick number; the main thread, after it has applied the tick's deltas, stores that tick number as
- * `committedTick`. A pending reading counts as the base for the next tick only if its tick was committed; a tick that
- * failed (worker crash, timeout, thrown error) leaves its pending halves uncommitted, so the next tick recomputes the
- * same bytes from the last committed reading: nothing is lost, nothing is counted twice.
+ * `committedTick`. A pending reading becomes the committed one once its tick was committed; a tick that failed
+ * (worker crash, timeout, thrown error) leaves its pending halves uncommitted, true readings nobody billed: the next
+ * tick measures from them and bills what that tick billed on top (pBilled, below): nothing is lost, nothing is counted
+ * twice.
  *
  * Layout (one Int32 and one Float64 SharedArrayBuffer per table generation; growth makes a new generation):
  *   ints[0..HEADER_INTS)               header: committedTick, slotCount, tableId

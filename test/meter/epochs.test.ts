@@ -256,6 +256,33 @@ test('a client leaving right after an uncommitted tick: its tail billed, also if
   assert.is(h.usage(A), 10 * 1024);
 });
 
+/**
+ * One tick of the accountant on `table`, as a worker runs it: the portal's rules, or with `kernel` the kernel's
+ * (kernel-tick.ts: the tokens are counter epochs, and the pass is not undoable). What it billed per MAC, and the
+ * table the main thread adopts if it commits it (a new generation when the tick grew it).
+ */
+function accountTick(
+  table: CounterTable,
+  accountant: EpochAccountant,
+  tick: number,
+  clients: Array<[mac: string, token: number, down: number]>,
+  kernel = false,
+): { billed: Map<string, number>; table: CounterTable } {
+  accountant.attach(table);
+  accountant.beginTick(tick, !kernel);
+  if (kernel) accountant.continueEpochsAcrossAbsence();
+  for (const [mac, token, down] of clients) {
+    const [hi, lo] = macToParts(mac)!;
+    accountant.observe(hi, lo, token, STATE_CODES.Authenticated, down, 0);
+  }
+  const r = accountant.finish();
+  const next = accountant.tableGrew ? accountant.currentTable! : table;
+  const view = new TableView(next);
+  const billed = new Map<string, number>();
+  for (let k = 0; k < r.count; k++) billed.set(view.mac(r.deltas[k * 3]!), r.deltas[k * 3 + 1]!);
+  return { billed, table: next };
+}
+
 /** The kernel's tick, reduced (kernel-tick.ts): the accountant fed readings whose tokens are counter epochs. */
 function kernelTick(
   table: CounterTable,
@@ -263,18 +290,7 @@ function kernelTick(
   tick: number,
   clients: Array<[mac: string, epoch: number, down: number]>,
 ): Map<string, number> {
-  accountant.attach(table);
-  accountant.beginTick(tick, false);
-  accountant.continueEpochsAcrossAbsence();
-  for (const [mac, epoch, down] of clients) {
-    const [hi, lo] = macToParts(mac)!;
-    accountant.observe(hi, lo, epoch, STATE_CODES.Authenticated, down, 0);
-  }
-  const r = accountant.finish();
-  const view = new TableView(table);
-  const billed = new Map<string, number>();
-  for (let k = 0; k < r.count; k++) billed.set(view.mac(r.deltas[k * 3]!), r.deltas[k * 3 + 1]!);
-  return billed;
+  return accountTick(table, accountant, tick, clients, true).billed;
 }
 
 test('kernel epochs: an uncommitted tick, a departure, the same epoch back: each byte billed once', () => {
@@ -293,6 +309,35 @@ test('kernel epochs: an uncommitted tick, a departure, the same epoch back: each
   assert.is(used, 4000, 'the 3,000 bytes only the uncommitted tick read, billed at the departure');
   commit(5, kernelTick(table, acc, 5, [[A, 7, 5500]]));
   assert.is(used, 4500, 'back in the same epoch: only what passed since the last reading');
+});
+
+/** `n` MACs of clients other than A and B, each with token 1 and nothing counted. */
+function others(n: number): Array<[mac: string, token: number, down: number]> {
+  return Array.from({ length: n }, (_, i) => [`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, 1, 0]);
+}
+
+test('an uncommitted tick that grew the table: what it read after the growth is the next base, as before it', () => {
+  for (const kernel of [false, true]) {
+    let table = createTable(16);
+    const acc = new EpochAccountant();
+    let used = 0;
+    const commit = (tick: number, r: { billed: Map<string, number>; table: CounterTable }): void => {
+      used += r.billed.get(A) ?? 0;
+      table = r.table;
+      new TableView(table).commit(tick);
+    };
+    commit(1, accountTick(table, acc, 1, [[A, 5, 1000]], kernel));
+    commit(2, accountTick(table, acc, 2, [[A, 5, 2000]], kernel));
+    // 20 arrivals listed before A: the table grows before A's reading, and the tick never commits (its worker died),
+    // so the main thread keeps the generation it had.
+    const grown = accountTick(table, acc, 3, [...others(20), [A, 5, 5000]], kernel);
+    assert.ok(grown.table !== table && grown.billed.get(A) === 3000);
+    // A's epoch ends: deauthed (gone from the list), or on the kernel's counters made again.
+    commit(4, accountTick(table, acc, 4, kernel ? [[A, 6, 200]] : [], kernel));
+    assert.is(used, kernel ? 4200 : 4000, `${kernel ? 'kernel' : 'portal'}: the 3,000 bytes only tick 3 read`);
+    commit(5, accountTick(table, acc, 5, [[A, 6, 500]], kernel));
+    assert.is(used, 4500, 'and nothing billed twice after');
+  }
 });
 
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {

@@ -84,7 +84,10 @@ export class TickLoop {
   readonly addresses: AddressBook;
   /** Usage from the kernel's counters while they are on (kernel-mode.ts); undefined: every tick lists the portal. */
   readonly kernel: KernelMode | undefined;
-  /** The last tick read the kernel's counters: a tick listing the portal after it must not bill (see runTick). */
+  /**
+   * The table may hold the kernel's readings: a tick read its counters, and no tick listing the portal has committed
+   * since. The next tick that lists the portal must not bill (see runTick).
+   */
   private lastFromKernel = false;
   private timer: unknown;
   private running: Promise<TickReport> | undefined;
@@ -224,8 +227,10 @@ export class TickLoop {
     // Counters turned off under a running meter (their table could not be made again): the portal's tokens and
     // counters replace the kernel's epochs in the table, so the first such tick's deltas are whole portal counters,
     // already billed from the kernel's: not billed (what passed since the last kernel reading is lost, not doubled).
+    // Until one such tick commits: the next after one that failed measures from the kernel's readings as well (from
+    // an uncommitted kernel tick's too, which may have written them before it failed).
     const switched = kernel === undefined && this.lastFromKernel;
-    this.lastFromKernel = kernel !== undefined;
+    if (kernel !== undefined) this.lastFromKernel = true;
     let dispatchAt = this.ctx.clock.now();
     let listed = false;
     let result: UsageResult;
@@ -299,6 +304,7 @@ export class TickLoop {
         fetchMs: performance.now() - started,
       };
     }
+    if (kernel === undefined && result.ok) this.lastFromKernel = false;
     this.addresses.record(dispatchAt, listed, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
     // The gate facts of a kernel tick are the last listing's, as of when it was read.

@@ -660,6 +660,36 @@ test('the same with the first listing in flight (no roster yet): its roster keep
   }
 });
 
+test('counters turned off: the first portal tick to commit is not billed, after one that failed too', async () => {
+  const r = await rig();
+  try {
+    r.portal.addClient(A, '10.0.0.10');
+    await r.step();
+    await r.buy(A, 100 * MiB);
+    await r.step();
+    // The portal counts the same bytes as the kernel, from the same auth.
+    r.counters.add(A, MiB);
+    r.portal.addTraffic(A, MiB, 0);
+    await r.step();
+    assert.is(r.billed(A), MiB);
+    // The counters' table could not be made again: the portal's tokens and counters replace the kernel's epochs.
+    r.counters.enabled = false;
+    r.portal.addTraffic(A, MiB, 0);
+    r.portal.running = false; // the first portal tick reads nothing (the portal busy, restarting)
+    const skipped = await r.step();
+    assert.is(skipped.ok, false);
+    r.portal.running = true;
+    r.portal.addTraffic(A, MiB, 0);
+    await r.step();
+    assert.is(r.billed(A), MiB, "the portal's whole counters, 3 MiB of which the kernel billed 1: not billed again");
+    r.portal.addTraffic(A, MiB, 0);
+    await r.step();
+    assert.is(r.billed(A), 2 * MiB, 'and from there on, what the portal counts');
+  } finally {
+    await r.close();
+  }
+});
+
 // White-box (nothing else shows it): the MACs opened() while a listing is in flight are kept until that tick settles.
 // A listing tick that fails (the table flushed by a firewall reload) and counters that then stay off (made again in
 // vain: the meter lists the portal every tick, no kernel task again) left the list open, one entry per auth for good.

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
-import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import { committedMarks, createTable, seedTable, TableView, type CounterTable } from '../../src/meter/table.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { macToParts, STATE_CODES } from '../../src/portal/index.ts';
 
@@ -338,6 +338,27 @@ test('an uncommitted tick that grew the table: what it read after the growth is 
     commit(5, accountTick(table, acc, 5, [[A, 6, 500]], kernel));
     assert.is(used, 4500, 'and nothing billed twice after');
   }
+});
+
+test("a restart from the checkpoint's marks after an uncommitted tick: what only that tick read billed once", () => {
+  let table = createTable(16);
+  let acc = new EpochAccountant();
+  let used = 0;
+  const commit = (tick: number, r: { billed: Map<string, number>; table: CounterTable }): void => {
+    used += r.billed.get(A) ?? 0;
+    table = r.table;
+    new TableView(table).commit(tick);
+  };
+  commit(1, accountTick(table, acc, 1, [[A, 5, 1000]]));
+  commit(2, accountTick(table, acc, 2, [[A, 5, 2000]]));
+  accountTick(table, acc, 3, [[A, 5, 5000]]); // never committed: sluice stops with it in flight
+  const marks = committedMarks(table);
+  assert.equal(marks.get(A), { token: 5, down: 2000, up: 0 }, 'the committed reading, not the uncommitted one');
+  // The restarted meter: its table seeded from the marks as tick 1, a new thread.
+  table = seedTable([...marks], 16, 1);
+  acc = new EpochAccountant();
+  commit(2, accountTick(table, acc, 2, [[A, 5, 6000]]));
+  assert.is(used, 5000, 'the 3,000 bytes only the uncommitted tick read, and the 1,000 since');
 });
 
 test('the table grows past its capacity and keeps every client exact; an uncommitted growth is discarded', async () => {

@@ -18,6 +18,7 @@ import {
 } from '../../src/meter/index.ts';
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
+import type { UsageTask } from '../../src/meter/task.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { Valve } from '../../src/portal/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
@@ -194,6 +195,38 @@ test('bytes before the purchase are never billed: a client with 5 MiB on its cou
   r.now.t += 1000;
   await r.meter.tick();
   assert.is(r.manager.get(s.id)!.used, MiB);
+  await r.close();
+});
+
+test('bytes before the purchase are never billed, those only an uncommitted tick read neither', async () => {
+  const inline = createInlineRunner();
+  const faults = new Set<number>();
+  // A worker that fails after it accounted the tick (its readings are in the table, uncommitted).
+  const runner = {
+    ...inline,
+    run: (task: UsageTask) => inline.run(faults.has(task.tick) ? { ...task, fault: 'throw' as const } : task),
+  };
+  const r = await rig('opennds', { runner });
+  const errors: string[] = [];
+  r.meter.on('error', (e) => errors.push(e.code));
+  r.portal.addClient(A, '10.0.0.10');
+  r.portal.auth(A); // authenticated by someone else earlier: its counter already runs
+  r.portal.addTraffic(A, 2 * MiB, 0);
+  await r.meter.tick();
+  r.portal.addTraffic(A, 3 * MiB, 0);
+  faults.add(2);
+  assert.is((await r.meter.tick()).ok, false);
+  r.now.t += 1000;
+  const s = await r.buy(A, 10 * MiB);
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 10;
+  const baseline = await r.meter.tick();
+  assert.is(baseline.baselined, 1, 'the 3 MiB before the purchase, which the failed tick read, are not billed');
+  r.portal.addTraffic(A, MiB, 0);
+  r.now.t += 1000;
+  await r.meter.tick();
+  assert.is(r.manager.get(s.id)!.used, MiB);
+  assert.equal(errors, ['ERR_METER_WORKER']);
   await r.close();
 });
 

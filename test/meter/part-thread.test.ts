@@ -1,0 +1,166 @@
+// tier: fast
+// A pool thread scans a large reply with a second thread (meter/part-thread.ts, the worker's own module started again):
+// the ticks it reads that way must bill exactly what one thread bills, a reply that fails must leave the table as if
+// never read, and a thread that is gone only means one thread scans.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EpochAccountant } from '../../src/meter/epochs.ts';
+import { PartThread } from '../../src/meter/part-thread.ts';
+import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
+import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import { SnapshotBuffer, type PartResult } from '../../src/portal/index.ts';
+import { PortalModel } from '../../src/sim/portal.ts';
+import { TrafficSimulator } from '../../src/sim/traffic.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-part-'));
+/** From the sources the thread runs the worker's module through this shim (workers/usage.ts, partEntry). */
+const ENTRY = new URL('../../workers/part-thread.cjs', import.meta.url);
+
+/** A control socket answering each `json` with the next reply, or its first `cut` bytes and then silence. */
+class Portal {
+  readonly path = join(dir, 'ndsctl.sock');
+  next: { text: string; cut?: number } = { text: '' };
+  private readonly server: Server;
+  private readonly open = new Set<Socket>();
+  constructor() {
+    this.server = createServer((conn) => {
+      this.open.add(conn);
+      conn.on('close', () => this.open.delete(conn));
+      conn.on('error', () => undefined);
+      conn.once('data', () => {
+        const { text, cut } = this.next;
+        if (cut === undefined) conn.end(text);
+        else conn.write(text.slice(0, cut));
+      });
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((res) => this.server.listen(this.path, res));
+  }
+  close(): Promise<void> {
+    for (const conn of this.open) conn.destroy();
+    return new Promise((res) => this.server.close(() => res()));
+  }
+}
+
+/** The main thread's part, reduced: a tick over the socket, committed if it worked, usage summed per MAC. */
+class Meter {
+  table: CounterTable = createTable(1024);
+  tick = 0;
+  readonly accountant = new EpochAccountant();
+  readonly used = new Map<string, number>();
+  constructor(
+    readonly socket: Portal,
+    readonly buffer: SnapshotBuffer,
+    readonly parts?: PartThread,
+  ) {}
+  async run(reply: { text: string; cut?: number }): Promise<UsageResult> {
+    this.socket.next = reply;
+    const r = await runUsageTask(
+      {
+        tick: ++this.tick,
+        table: this.table,
+        source: { kind: 'socket', path: this.socket.path },
+        flavour: 'auto',
+        timeoutMs: reply.cut === undefined ? 10_000 : 300,
+      },
+      this.accountant,
+      this.buffer,
+      this.parts,
+    );
+    if (r.ok) {
+      if (r.table) this.table = r.table;
+      const view = new TableView(this.table);
+      for (let k = 0; k < r.count; k++) {
+        const mac = view.mac(r.deltas[k * 3]!);
+        this.used.set(mac, (this.used.get(mac) ?? 0) + r.deltas[k * 3 + 1]! + r.deltas[k * 3 + 2]!);
+      }
+      view.commit(r.tick);
+    }
+    return r;
+  }
+}
+
+/** The real thread, counting the parts it answered. */
+class CountingThread extends PartThread {
+  answered = 0;
+  override result(): PartResult | undefined {
+    const part = super.result();
+    if (part !== undefined) this.answered++;
+    return part;
+  }
+}
+
+const socket = new Portal();
+test.before(() => socket.listen());
+test.after(async () => {
+  await socket.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** What a tick says, without its timings and its deltas' buffer (compared as billed usage instead). */
+const outcome = (r: UsageResult): unknown =>
+  r.ok
+    ? [r.clients, r.count, r.fallback, r.scanStop, r.newEpochs, r.arrivals, r.departures, r.snapshotBytes]
+    : [r.problem, r.message];
+
+test('4,000 clients: a tick scanned by two threads bills what one thread bills, tick after tick', async () => {
+  const parts = new CountingThread(ENTRY);
+  const keep = setInterval(() => undefined, 1000);
+  await parts.start();
+  const split = new Meter(socket, new SnapshotBuffer(undefined, true), parts);
+  const alone = new Meter(socket, new SnapshotBuffer());
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+  const sim = new TrafficSimulator(portal, { clients: 4000, seed: 3, resetChance: 0.02, departureChance: 0.02 });
+  sim.populate();
+  for (let t = 0; t < 6; t++) {
+    sim.step(10_000);
+    const text = portal.renderJson('opennds');
+    assert.ok(text.length > 3_000_000);
+    const a = await split.run({ text });
+    const b = await alone.run({ text });
+    assert.ok(a.ok, a.ok ? '' : a.message);
+    assert.equal(outcome(a), outcome(b), `tick ${t}`);
+    assert.is(a.ok && a.fallback, false);
+  }
+  assert.ok(parts.answered >= 5, `the second thread scanned ${parts.answered} of 6 replies`);
+  assert.ok(alone.used.size > 1000);
+  assert.equal([...split.used].sort(), [...alone.used].sort());
+
+  // A reply cut off after most clients (it times out): both put back what they read, and the next tick agrees.
+  sim.step(10_000);
+  const text = portal.renderJson('opennds');
+  for (const m of [split, alone]) assert.is((await m.run({ text, cut: text.length - 2000 })).ok, false);
+  sim.step(10_000);
+  const next = portal.renderJson('opennds');
+  assert.equal(outcome(await split.run({ text: next })), outcome(await alone.run({ text: next })));
+  assert.equal([...split.used].sort(), [...alone.used].sort());
+
+  // A MAC listed twice, once in each half: the scan stops and JSON.parse's fallback refuses it, as with one thread.
+  const first = /"([0-9a-f:]{17})":\{/.exec(next)![1]!;
+  const lastKey = [...next.matchAll(/"([0-9a-f:]{17})":\{/g)].at(-1)![1]!;
+  const doubled = next.replace(`"${lastKey}":{`, `"${first}":{`);
+  const before = parts.answered;
+  const a = await split.run({ text: doubled });
+  const b = await alone.run({ text: doubled });
+  assert.equal(outcome(a), outcome(b));
+  assert.is(a.ok, false);
+  assert.is(parts.answered, before + 1, 'the second part was read, and its doubled MAC caught');
+
+  // The thread gone: the next reply is scanned by one thread, then the thread starts again.
+  parts.stop();
+  sim.step(10_000);
+  const later = portal.renderJson('opennds');
+  assert.equal(outcome(await split.run({ text: later })), outcome(await alone.run({ text: later })));
+  assert.is(parts.answered, before + 1);
+  await parts.start();
+  parts.stop();
+  clearInterval(keep);
+  assert.equal([...split.used].sort(), [...alone.used].sort());
+});
+
+test.run();

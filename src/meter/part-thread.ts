@@ -3,7 +3,8 @@
  * the worker scans the first. It is the worker's own module started again as a plain thread (workers/usage.ts serves
  * parts when its workerData says so), started on the first reply large enough to split and ended after a while
  * without one, so a router whose replies are small never has it, and an idle one never does (its pool thread ends
- * first). While it lives it costs ~6–7 MB of RSS (docs/performance.md, "The 10k tick").
+ * first). While it lives it costs ~15–20 MB of RSS (a Node thread and its isolate: measured +14–15 MB once started,
+ * +17–21 MB after 60 parts of a 10k-client reply; docs/performance.md, "The 10k tick").
  *
  * A part goes to it by message (the bytes are shared: the worker's snapshot buffer is a SharedArrayBuffer), and its
  * answer comes back by message too, on a port the worker reads synchronously once the thread has written the part's
@@ -36,6 +37,9 @@ interface PartJob {
   start: number;
   n: number;
   flavour: PortalFlavour;
+  /** The last part's arrays, handed back to be filled again (the part was given to the sink by then). */
+  nums?: Float64Array;
+  offs?: Int32Array;
 }
 
 /** `doneAt`: when the thread had scanned the part (performance.timeOrigin + now(), comparable across threads). */
@@ -78,6 +82,8 @@ export class PartThread implements PartScanner {
   private idle: ReturnType<typeof setTimeout> | undefined;
   /** Resolves once the thread started last serves parts, or has ended. */
   private online: Promise<void> = Promise.resolve();
+  /** The last answered part, whose arrays go back with the next one: a part's records are not allocated a tick. */
+  private last: PartResult | undefined;
 
   constructor(
     private readonly url: URL,
@@ -98,7 +104,14 @@ export class PartThread implements PartScanner {
       n,
       flavour,
     };
-    this.port!.postMessage(job);
+    const last = this.last;
+    this.last = undefined;
+    if (last === undefined) this.port!.postMessage(job);
+    else {
+      job.nums = last.nums;
+      job.offs = last.offs;
+      this.port!.postMessage(job, [last.nums.buffer as ArrayBuffer, last.offs.buffer as ArrayBuffer]);
+    }
     this.asked = { from, start, n, at: performance.now() };
     return true;
   }
@@ -123,6 +136,7 @@ export class PartThread implements PartScanner {
       if (answer.seq !== seq) continue;
       if (!('part' in answer)) return undefined;
       this.learn(firstDone, answer.doneAt - performance.timeOrigin);
+      this.last = answer.part;
       return answer.part;
     }
     return undefined;
@@ -203,7 +217,8 @@ export function serveParts(data: PartThreadData): void {
   data.port.on('message', (job: PartJob) => {
     try {
       const buf = Buffer.from(job.buffer, job.byteOffset, job.n + 1);
-      const records = new PartRecords(Math.ceil((job.n - job.start) / BYTES_PER_CLIENT_GUESS) + 16);
+      const expected = Math.ceil((job.n - job.start) / BYTES_PER_CLIENT_GUESS) + 16;
+      const records = new PartRecords(expected, job.nums && job.offs && { nums: job.nums, offs: job.offs });
       const part = scanPart(buf, job.start, job.n, job.flavour, records);
       const answer: PartAnswer = { seq: job.seq, part, doneAt: performance.timeOrigin + performance.now() };
       data.port.postMessage(answer, [part.nums.buffer as ArrayBuffer, part.offs.buffer as ArrayBuffer]);

@@ -106,9 +106,11 @@ export class PartRecords {
   count = 0;
   nums: Float64Array;
   offs: Int32Array;
-  constructor(expected = 1024) {
-    this.nums = new Float64Array(expected * NUMS);
-    this.offs = new Int32Array(expected * OFFS);
+  /** `reuse`: the arrays of a part already handed back, filled again rather than allocated (if they are big enough). */
+  constructor(expected = 1024, reuse?: { nums: Float64Array; offs: Int32Array }) {
+    const fits = reuse !== undefined && reuse.nums.length >= expected * NUMS && reuse.offs.length >= expected * OFFS;
+    this.nums = fits ? reuse.nums : new Float64Array(expected * NUMS);
+    this.offs = fits ? reuse.offs : new Int32Array(expected * OFFS);
   }
   /** The scanner's ClientSink for this part: it never refuses (a doubled MAC is the first thread's sink to find). */
   readonly sink = (hi: number, lo: number, token: number, state: number, down: number, up: number): boolean => {

@@ -1,5 +1,6 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
-//   [--idle 60] [--clients 20] [--node-args "--flag …"] [--snapshots DIR] [--bundle dist/sluice.mjs]`
+//   [--idle 60] [--clients 20] [--node-args "--flag …"] [--env "NAME=value …"] [--snapshots DIR]
+//   [--bundle dist/sluice.mjs]`
 // The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
@@ -34,7 +35,7 @@ import { UbusBroker } from '../src/ubus/broker/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { idleConfig } from './rss.ts';
-import { shippedNodeArgs } from './lib/shipped-node-args.ts';
+import { parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -48,6 +49,8 @@ interface Options {
   idleS: number;
   clients: number;
   nodeArgs: string[];
+  /** What the daemon's environment adds: the launcher's exports (files/usr/bin/sluice) unless `--env` says. */
+  env: Record<string, string>;
   snapshots: string;
   bundle: string;
 }
@@ -65,6 +68,7 @@ function parse(argv: string[]): Options {
     idleS: 60,
     clients: 20,
     nodeArgs: shippedNodeArgs(),
+    env: shippedEnv(),
     snapshots: '',
     bundle: join(ROOT, 'dist', 'sluice.mjs'),
   };
@@ -86,6 +90,9 @@ function parse(argv: string[]): Options {
       i++;
     } else if (argv[i] === '--node-args' && v !== undefined) {
       o.nodeArgs = v.split(' ').filter((a) => a !== '');
+      i++;
+    } else if (argv[i] === '--env' && v !== undefined) {
+      o.env = parseEnv(v);
       i++;
     }
     // A heap snapshot at each live-heap probe (idle, after the purchases, after the hour) into DIR, to compare
@@ -150,8 +157,8 @@ async function settled(pid: number, seconds: number): Promise<number> {
 interface Probe {
   heapUsed: number;
   rss: number;
-  /** Where the resident memory was before the probe's GC: V8's spaces, malloc's brk heap, all anonymous memory. */
-  before?: { spacesKb: Record<string, number>; brkKb: number; anonKb: number };
+  /** Where the resident memory was before the probe's GC: V8's spaces, malloc's brk heap and arenas, all anonymous. */
+  before?: { spacesKb: Record<string, number>; brkKb: number; arenaKb?: number; anonKb: number };
 }
 
 /** Live heap after a full GC in the daemon: bench/leak/heap-probe.mjs answers SIGUSR2 into `file`. */
@@ -172,16 +179,21 @@ async function probe(pid: number, file: string): Promise<Probe | undefined> {
 
 /**
  * The resident memory split as the probe saw it (MB): V8's young generation, the rest of V8's heap, malloc's brk
- * heap, the other anonymous memory (threads' malloc arenas and stacks, V8's code range…), the mapped files.
+ * heap, the other threads' malloc arenas, the other anonymous memory (threads' stacks, V8's code range…), the mapped
+ * files.
  */
 function split(p: Probe | undefined, fileKb: number): string {
   if (!p?.before) return '?';
   const s = p.before.spacesKb;
   const young = (s['new_space'] ?? 0) + (s['new_large_object_space'] ?? 0);
   const v8 = Object.values(s).reduce((a, b) => a + b, 0);
-  const other = p.before.anonKb - v8 - p.before.brkKb;
+  const arenas = p.before.arenaKb ?? 0;
+  const other = p.before.anonKb - v8 - p.before.brkKb - arenas;
   const brk = p.before.brkKb;
-  return `young ${mb(young)} + old ${mb(v8 - young)} + brk ${mb(brk)} + other anon ${mb(other)} + file ${mb(fileKb)}`;
+  return (
+    `young ${mb(young)} + old ${mb(v8 - young)} + brk ${mb(brk)} + arenas ${mb(arenas)} + other anon ${mb(other)} + ` +
+    `file ${mb(fileKb)}`
+  );
 }
 
 function fileKb(pid: number): number {
@@ -247,7 +259,12 @@ async function oneRun(o: Options): Promise<Figures> {
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SLUICE_LEAK_PROBE: probeFile, SLUICE_LEAK_SNAPSHOTS: o.snapshots },
+      env: {
+        ...process.env,
+        ...o.env,
+        SLUICE_LEAK_PROBE: probeFile,
+        SLUICE_LEAK_SNAPSHOTS: o.snapshots,
+      },
     },
   );
   let output = '';
@@ -360,7 +377,9 @@ async function oneRun(o: Options): Promise<Figures> {
 export default async function leak(argv: string[]): Promise<void> {
   const o = parse(argv);
   console.log(
-    `leak: node ${o.nodeArgs.join(' ')} ${o.bundle}, bench/rss.ts's config at poll ${o.pollS} s and ` +
+    `leak: ${Object.entries(o.env)
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}node ${o.nodeArgs.join(' ')} ${o.bundle}, bench/rss.ts's config at poll ${o.pollS} s and ` +
       `checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} ` +
       `sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks ` +
       `(${((o.ticks * 2) / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`,

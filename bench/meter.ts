@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lines } from './lib/child-lines.ts';
 import { nftStandIn } from './meter/nft-dump.ts';
+import { shippedEnv } from './lib/shipped-node-args.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..');
@@ -347,7 +348,12 @@ async function measure(
       WORKER,
       ...(kernel ? [JSON.stringify(nftStandIn(nftDir, frames))] : []),
     ],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: process.env['SLUICE_BENCH_CWD'] ?? root },
+    // The environment the package's command gives the daemon (files/usr/bin/sluice: glibc's malloc settings).
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: process.env['SLUICE_BENCH_CWD'] ?? root,
+      env: { ...process.env, ...shippedEnv() },
+    },
   );
   const exited = new Promise<string>((resolve) => measured.once('exit', (code) => resolve(`exit ${code}`)));
   const measuredLine = lines(measured);

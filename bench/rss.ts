@@ -1,5 +1,5 @@
 // `npm run bench -- rss [--runs N] [--idle S] [--clients N] [--bundle dist/sluice.mjs] [--node-args "--flag …"]
-// [--all-methods]
+// [--env "NAME=value …"] [--all-methods]
 //   [--tollgate] [--purchases N] [--soak-sessions N] [--soak-seconds S]`
 // The idle daemon's resident memory: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated
 // openNDS over its control socket, with the package's own config (files/etc/config/sluice) plus x402 enabled and
@@ -26,7 +26,7 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/si
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
 import { startCashuMint } from '../test/peers/cashu-mint.ts';
-import { shippedNodeArgs } from './lib/shipped-node-args.ts';
+import { parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -36,6 +36,8 @@ interface Options {
   clients: number;
   bundle: string;
   nodeArgs: string[];
+  /** What the daemon's environment adds: the launcher's exports (files/usr/bin/sluice) unless `--env` says. */
+  env: Record<string, string>;
   purchases: number;
   soakSessions: number;
   soakS: number;
@@ -50,6 +52,7 @@ function parse(argv: string[]): Options {
     clients: 20,
     bundle: join(ROOT, 'dist', 'sluice.mjs'),
     nodeArgs: shippedNodeArgs(),
+    env: shippedEnv(),
     purchases: 0,
     soakSessions: 0,
     soakS: 60,
@@ -83,6 +86,9 @@ function parse(argv: string[]): Options {
     // Node flags for the daemon, instead of the package's own (files/usr/bin/sluice: bench/lib/shipped-node-args.ts).
     else if (argv[i] === '--node-args' && v !== undefined) {
       o.nodeArgs = v.split(' ').filter((a) => a !== '');
+      i++;
+    } else if (argv[i] === '--env' && v !== undefined) {
+      o.env = parseEnv(v);
       i++;
     } else if (argv[i] === '--all-methods') o.allMethods = true;
     else if (argv[i] === '--tollgate') o.tollgate = true;
@@ -241,7 +247,7 @@ async function oneRun(o: Options): Promise<RunFigures> {
   const child = spawn(
     process.execPath,
     [...o.nodeArgs, o.bundle, 'daemon', '--config', configPath, '--ubus-socket', ubusSocket],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } },
   );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -295,7 +301,9 @@ export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
   const more = `${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}`;
   console.log(
-    `rss: node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, ` +
+    `rss: ${Object.entries(o.env)
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, ` +
       `${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`,
   );
   const runs = [];

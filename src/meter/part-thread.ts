@@ -8,8 +8,9 @@
  *
  * A part goes to it by message (the bytes are shared: the worker's snapshot buffer is a SharedArrayBuffer), and its
  * answer comes back by message too, on a port the worker reads synchronously once the thread has written the part's
- * number in a shared cell: the worker blocks on that cell (Atomics.wait), never on its event loop. A thread that is
- * not ready, still busy with a part no longer wanted, slow or dead only means the worker scans the part itself.
+ * number in a shared cell: the worker blocks on that cell (Atomics.wait), never on its event loop, and it does so for a
+ * part it no longer wants too, before it reads into the buffer again. A thread that is not ready, slow (2 s) or dead
+ * only means the worker scans the part itself.
  */
 import { MessageChannel, parentPort, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import {
@@ -94,7 +95,7 @@ export class PartThread implements PartScanner {
   begin(buf: Buffer, from: number, start: number, n: number, flavour: PortalFlavour): boolean {
     this.keepAlive();
     if (this.worker === undefined) this.spawn();
-    // Not started yet, or still scanning a part no longer wanted: this reply is scanned by one thread.
+    // Not started yet (or a part timed out and it was ended): this reply is scanned by one thread.
     if (!this.ready || Atomics.load(this.cell, 0) !== this.seq) return false;
     const job: PartJob = {
       seq: ++this.seq,
@@ -118,6 +119,25 @@ export class PartThread implements PartScanner {
 
   result(): PartResult | undefined {
     const firstDone = performance.now();
+    const answer = this.answer();
+    if (answer === undefined || !('part' in answer)) return undefined;
+    this.learn(firstDone, answer.doneAt - performance.timeOrigin);
+    this.last = answer.part;
+    return answer.part;
+  }
+
+  /**
+   * The part is not wanted, but its thread still reads the bytes, which the worker's next reads overwrite (its
+   * sentinel quote among them, which its strings' ends rely on): so this waits for it too. Only a scan that stopped
+   * before the split, or a wrong guess, drops a part.
+   */
+  drop(): void {
+    const answer = this.answer();
+    if (answer !== undefined && 'part' in answer) this.last = answer.part;
+  }
+
+  /** Waits for the last part's answer (at most waitMs: then the thread is ended and there is none). */
+  private answer(): PartAnswer | undefined {
     const seq = this.seq;
     const deadline = performance.now() + this.waitMs;
     for (;;) {
@@ -130,14 +150,10 @@ export class PartThread implements PartScanner {
       }
       Atomics.wait(this.cell, 0, answered, left);
     }
-    // The answer was posted before the cell was written: it is on the port (answers to dropped parts before it).
+    // The answer was posted before the cell was written: it is on the port.
     for (let m = receiveMessageOnPort(this.port!); m !== undefined; m = receiveMessageOnPort(this.port!)) {
       const answer = m.message as PartAnswer;
-      if (answer.seq !== seq) continue;
-      if (!('part' in answer)) return undefined;
-      this.learn(firstDone, answer.doneAt - performance.timeOrigin);
-      this.last = answer.part;
-      return answer.part;
+      if (answer.seq === seq) return answer;
     }
     return undefined;
   }
@@ -149,10 +165,6 @@ export class PartThread implements PartScanner {
     const other = (n - start) / Math.max(0.05, otherDone - at);
     const share = first / (first + other);
     this.firstPart = Math.min(SHARE_MAX, Math.max(SHARE_MIN, (this.firstPart + share) / 2));
-  }
-
-  drop(): void {
-    // Its answer is skipped by the next result(); begin() waits for it before the next part.
   }
 
   /** Ends the thread (the worker's task is over for a while, or it did not answer). */

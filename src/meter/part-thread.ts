@@ -193,10 +193,16 @@ export class PartThread implements PartScanner {
     this.cell = new Int32Array(new SharedArrayBuffer(4));
     Atomics.store(this.cell, 0, this.seq);
     const data: PartThreadData = { port: port2, cell: this.cell.buffer as SharedArrayBuffer };
-    const worker = new Worker(this.url, {
-      workerData: { [PART_THREAD]: data },
-      transferList: [port2],
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(this.url, { workerData: { [PART_THREAD]: data }, transferList: [port2] });
+    } catch {
+      // No thread to be had (ERR_WORKER_INIT_FAILED: out of memory or threads): thrown out of begin(), it would fail
+      // the tick (the scan throws) tick after tick; it only means one thread scans, and the next large reply tries.
+      port1.close();
+      port2.close();
+      return;
+    }
     worker.unref();
     // Ready once the thread serves parts (its module evaluated), not when it merely runs.
     this.online = new Promise((resolve) => {

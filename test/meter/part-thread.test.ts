@@ -4,15 +4,18 @@
 // never read, and a thread that is gone only means one thread scans.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { PartThread } from '../../src/meter/part-thread.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
 import { createTable, TableView, type CounterTable } from '../../src/meter/table.ts';
-import { SnapshotBuffer, type PartResult } from '../../src/portal/index.ts';
+import { SnapshotBuffer, type PartResult, type PortalFlavour } from '../../src/portal/index.ts';
+import { findSplit } from '../../src/portal/scan-part.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { TrafficSimulator } from '../../src/sim/traffic.ts';
 
@@ -172,6 +175,95 @@ test('4,000 clients: a tick scanned by two threads bills what one thread bills, 
   parts.stop();
   clearInterval(keep);
   assert.equal([...split.used].sort(), [...alone.used].sort());
+});
+
+/** The bytes in a SharedArrayBuffer, then `after` (a sentinel quote, as the snapshot buffer holds a reply, or not). */
+function shared(text: string, after = '"'): Buffer {
+  const bytes = Buffer.from(text + after);
+  const buf = Buffer.from(new SharedArrayBuffer(bytes.length));
+  buf.set(bytes);
+  return buf.subarray(0, bytes.length - after.length);
+}
+
+/** The thread this one runs now (private: only to see it end). */
+const threadOf = (parts: PartThread): Worker | undefined => (parts as unknown as { worker?: Worker }).worker;
+
+const THREE = readFileSync(new URL('../fixtures/ndsctl/opennds-9.10-all-3-clients.json', import.meta.url)).toString();
+
+/** Hands the part after the first boundary of `buf` over and waits for its answer. */
+function part(parts: PartThread, buf: Buffer, flavour: PortalFlavour = 'opennds'): PartResult | undefined | false {
+  const at = findSplit(buf, 0, buf.length);
+  if (!parts.begin(buf, 0, at, buf.length, flavour)) return false;
+  return parts.result();
+}
+
+test('a thread that cannot be started: begin() says no, and the reply is scanned by one thread', async () => {
+  // A Worker can throw as it is made (no thread to be had: ERR_WORKER_INIT_FAILED); a URL it refuses does the same.
+  const parts = new PartThread(new URL('http://localhost/part-thread.mjs'));
+  assert.is(part(parts, shared(THREE)), false);
+  await parts.start();
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+  const sim = new TrafficSimulator(portal, { clients: 2600, seed: 7 });
+  sim.populate();
+  sim.step(10_000);
+  const text = portal.renderJson('opennds');
+  const split = new Meter(socket, new SnapshotBuffer(undefined, true), parts);
+  const alone = new Meter(socket, new SnapshotBuffer());
+  const a = await split.run({ text });
+  assert.ok(a.ok, a.ok ? '' : a.message);
+  assert.equal(outcome(a), outcome(await alone.run({ text })));
+  parts.stop();
+});
+
+test('a part the thread cannot scan comes back as no answer; the thread serves the next one', async () => {
+  const parts = new PartThread(ENTRY);
+  await parts.start();
+  const buf = shared(THREE);
+  assert.is(part(parts, buf, 'bogus' as PortalFlavour), undefined);
+  const ok = part(parts, buf);
+  assert.ok(ok !== false && ok !== undefined && ok.count === 2 && ok.stop === undefined);
+  parts.stop();
+});
+
+test('a thread that hangs on a part is ended after the wait, and a new one serves the next part', async () => {
+  const parts = new PartThread(ENTRY, 30_000, 200);
+  await parts.start();
+  // No sentinel quote after a string that never ends: the thread's scan runs on (as it would over a buffer read
+  // into again); only its end stops it.
+  const open = THREE.slice(0, THREE.lastIndexOf('"token":"') + 12);
+  const hung = threadOf(parts)!;
+  const ended = once(hung, 'exit');
+  assert.is(part(parts, shared(open, 'x')), undefined);
+  await ended;
+  assert.is(part(parts, shared(THREE)), false, 'the next reply is scanned by one thread while one starts');
+  await parts.start();
+  assert.is((part(parts, shared(THREE)) as PartResult).count, 2);
+  parts.stop();
+});
+
+test('a thread that dies with a part is not waited for past the wait, and nothing is thrown', async () => {
+  const parts = new PartThread(ENTRY, 30_000, 200);
+  await parts.start();
+  const buf = shared(THREE);
+  const at = findSplit(buf, 0, buf.length);
+  const thread = threadOf(parts)!;
+  assert.ok(parts.begin(buf, 0, at, buf.length, 'opennds'));
+  await thread.terminate();
+  assert.is(parts.result(), undefined);
+  await parts.start();
+  assert.is((part(parts, buf) as PartResult).count, 2);
+  parts.stop();
+});
+
+test('the thread ends after its idle time without a part; the next large reply starts one', async () => {
+  const parts = new PartThread(ENTRY, 100);
+  await parts.start();
+  const buf = shared(THREE);
+  assert.is((part(parts, buf) as PartResult).count, 2);
+  await once(threadOf(parts)!, 'exit');
+  assert.is(threadOf(parts), undefined);
+  assert.is(part(parts, buf), false, 'the next reply is scanned by one thread while one starts');
+  parts.stop();
 });
 
 test.run();

@@ -255,6 +255,19 @@ test('a thread that dies with a part is not waited for past the wait, and nothin
   parts.stop();
 });
 
+test('a reply under the minimum never starts the thread', async () => {
+  const parts = new PartThread(ENTRY);
+  const portal = new PortalModel({ flavour: 'opennds' }, { clock: { now: () => 1_795_221_800_000 } });
+  const sim = new TrafficSimulator(portal, { clients: 1500, seed: 9 });
+  sim.populate();
+  sim.step(10_000);
+  const text = portal.renderJson('opennds');
+  assert.ok(text.length > 1_000_000 && text.length < parts.minBytes);
+  const r = await new Meter(socket, new SnapshotBuffer(undefined, true), parts).run({ text });
+  assert.ok(r.ok && !r.fallback);
+  assert.is(threadOf(parts), undefined);
+});
+
 test('the thread ends after its idle time without a part; the next large reply starts one', async () => {
   const parts = new PartThread(ENTRY, 100);
   await parts.start();

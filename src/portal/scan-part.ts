@@ -48,9 +48,9 @@ export interface PartResult {
 
 /**
  * The other thread. begin() hands it the bytes [start, n) of `buf` (which it must be able to read: a Buffer over a
- * SharedArrayBuffer) and returns false when it cannot take them now; result() waits for its answer, undefined if none
- * came (then the first thread scans the part itself); drop() says no result will be asked for this part, and returns
- * once the other thread no longer reads `buf` (the caller may write it again then).
+ * SharedArrayBuffer) and returns false when it cannot take them now; result() waits a little for its answer, undefined
+ * if none came by then (the first thread scans the part itself, then drops it); drop() says no result will be asked
+ * for this part, and returns once the other thread no longer reads `buf` (the caller may write it again then).
  */
 export interface PartScanner {
   /** Fewer bytes left to scan than this stay with one thread (MIN_SPLIT_BYTES). */

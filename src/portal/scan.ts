@@ -227,15 +227,16 @@ export class SnapshotScan {
   /**
    * This scan arrived at the split between two entries: the other part's clients go to the sink in order, as the
    * whole scan would give them, and the scan goes on from where that part ended. With no result from the other
-   * thread, this thread scans the part itself from here.
+   * thread (none soon enough), this thread scans the part itself from here.
    */
   private mergePart(buf: Buffer, last: boolean): void {
     const st = this.state;
     st.reached = false;
     st.splitAt = NO_SPLIT;
-    this.split = false;
     const part = this.parts!.result();
+    // Not answered in time: this thread scans the part too, and the other one's is dropped once it has (run()).
     if (part === undefined) return;
+    this.split = false;
     replayPart(part, buf, st, this.rawAddress);
     if (part.stop === undefined) {
       st.clients = st.count;

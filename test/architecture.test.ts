@@ -60,7 +60,6 @@ const ALLOWED: { deep: AllowedDeep[]; cycles: AllowedCycle[] } = {
     { file: 'workers/usage.ts', specifier: '../src/meter/epochs.ts', reason: WORKER },
     { file: 'workers/usage.ts', specifier: '../src/meter/task.ts', reason: WORKER },
     { file: 'workers/usage.ts', specifier: '../src/meter/kernel-task.ts', reason: WORKER },
-    { file: 'workers/usage.ts', specifier: '../src/meter/part-thread.ts', reason: WORKER },
   ],
   cycles: [],
 };
@@ -259,8 +258,7 @@ const SIZE_REASONS: Record<string, string> = {
     'it must agree with, read together; the JSON cursor and the result (json-cursor, counter-dump) are apart',
   'src/portal/scan.ts':
     "one wire format (ndsctl json's subset): the envelope, the client entries and the state that lets a reply " +
-    'be read as it arrives, or its second part by another thread, resume each other; the lexical pieces ' +
-    "(scan-lex.ts), the split's guess and records (scan-part.ts) and the fallback are apart",
+    'be read as it arrives resume each other; the lexical pieces (scan-lex.ts) and the fallback are apart',
   'src/portal/runner.ts':
     'one ndsctl queue: the FIFO, the bounded attempt, the busy retry and the socket path share its ' +
     'one-at-a-time state; spawning (command.ts) and the socket transport (socket-transport.ts) are apart',

@@ -3,29 +3,18 @@
 // The accountant is only a cache of the shared table (its MAC index): any thread, including a replacement for one that
 // crashed, rebuilds it from the table, so no state is lost with a thread. The kept roster is one too: a thread that
 // does not hold the roster a task names says so, and the main thread sends it (src/meter/kernel-task.ts).
-// Started as a plain thread with PART_THREAD in its workerData, this module is a pool thread's second scanning thread
-// instead (src/meter/part-thread.ts).
-import { isMainThread, workerData } from 'node:worker_threads';
 import { SnapshotBuffer } from '../src/portal/index.ts';
 import { EpochAccountant } from '../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult, type UsageTask } from '../src/meter/task.ts';
 import { KeptRoster, runKernelTask, type KernelUsageResult, type KernelUsageTask } from '../src/meter/kernel-task.ts';
-import { PART_THREAD, PartThread, serveParts, type PartThreadData } from '../src/meter/part-thread.ts';
-
-const partData = (workerData as Record<string, PartThreadData> | null)?.[PART_THREAD];
-if (partData !== undefined) serveParts(partData);
 
 const accountant = new EpochAccountant();
-// A pool thread scans a large reply with a second thread (it blocks on it: never on the main thread, where the adaptive
-// runner runs small routers' ticks with this same module), over bytes both can read.
-const parts = isMainThread || partData !== undefined ? undefined : new PartThread(partEntry());
-
-let buffer = new SnapshotBuffer(undefined, parts !== undefined);
+let buffer = new SnapshotBuffer();
 /** The roster of the last listing this thread scanned or was sent, by key: the main thread sends the key alone. */
 const kept = new KeptRoster();
 
 export default function usage(task: UsageTask): Promise<UsageResult> {
-  return runUsageTask(task, accountant, buffer, parts);
+  return runUsageTask(task, accountant, buffer);
 }
 
 /** A tick from the kernel's counters (Piscina's `name: 'kernel'`): the same accountant, so the same table cache. */
@@ -39,14 +28,5 @@ export function kernel(task: KernelUsageTask): Promise<KernelUsageResult> {
  * the next ones go to the pool, and the main thread should not hold a buffer of that size for nothing.
  */
 export function releaseBuffer(): void {
-  buffer = new SnapshotBuffer(undefined, parts !== undefined);
-}
-
-/**
- * The second scanning thread runs this module: dist/usage-worker.mjs itself, or from the sources (tests) a CommonJS
- * shim that requires it, since in a worker thread tsx loads TypeScript only through require.
- */
-function partEntry(): URL {
-  const self = new URL(import.meta.url);
-  return self.pathname.endsWith('.ts') ? new URL('./part-thread.cjs', self) : self;
+  buffer = new SnapshotBuffer();
 }

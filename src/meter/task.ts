@@ -11,7 +11,6 @@ import {
   type AddressSink,
   type FetchOutcome,
   type FetchProblem,
-  type PartScanner,
   type PortalFlavour as Flavour,
   type SinkFor,
   type SnapshotProblem,
@@ -69,15 +68,11 @@ export type UsageResult =
     }
   | { tick: number; ok: false; problem: SkipReason; message: string; fetchMs: number };
 
-/**
- * `buffer`: the thread's snapshot buffer, kept across tasks (one task at a time per thread). `parts`: a second thread
- * that scans a large reply's second part (meter/part-thread.ts; the buffer must then be a shared one).
- */
+/** `buffer`: the thread's snapshot buffer, kept across tasks (one task at a time per thread). */
 export async function runUsageTask(
   task: UsageTask,
   accountant: EpochAccountant,
   buffer?: SnapshotBuffer,
-  parts?: PartScanner,
 ): Promise<UsageResult> {
   const started = performance.now();
   accountant.attach(task.table);
@@ -98,7 +93,7 @@ export async function runUsageTask(
     });
   // The clients are scanned and accounted as the reply arrives; a reply that fails part-way puts back what its first
   // clients wrote (resetTick), as if it had never been read.
-  const scan = new SnapshotScan(task.flavour, sinkFor, addressSink, false, parts);
+  const scan = new SnapshotScan(task.flavour, sinkFor, addressSink);
   let bytes: Uint8Array;
   if (task.source.kind === 'inline') {
     bytes = Buffer.from(task.source.text, 'utf8');

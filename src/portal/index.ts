@@ -26,7 +26,6 @@ export { detectFlavour, parseClient, parseSnapshot } from './parse.ts';
 export { PortalParseError } from './parse-error.ts';
 export type { SnapshotProblem } from './client-list.ts';
 export {
-  scanPart,
   scanSnapshot,
   SnapshotScan,
   type AddressSink,
@@ -34,7 +33,6 @@ export {
   type ScanOutcome,
   type SinkFor,
 } from './scan.ts';
-export { FIRST_PART, MIN_SPLIT_BYTES, PartRecords, type PartResult, type PartScanner } from './scan-part.ts';
 export { parseSnapshotFallback, type FallbackOutcome } from './scan-fallback.ts';
 export { openNdsAuthArgs, UNLIMITED_QUOTA_KIB, UNLIMITED_SESSION_MINUTES } from './auth-args.ts';
 // Transports: the command (ndsctl) and the portal's control socket, for the runner's calls and the worker's snapshot.

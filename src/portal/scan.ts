@@ -12,12 +12,9 @@
  * It can read a reply as it arrives (SnapshotScan): each feed scans the clients whose records are complete and hands
  * them to the sink, and the end of the reply finishes the rest, with the same sink calls and the same outcome as a scan
  * of the whole (a stop it meets on the way is the whole scan's stop, and an escape anywhere wins, as it does there).
- * Given another thread (scan-part.ts), it scans a large rest in two parts at once, again with the same sink calls and
- * outcome.
  */
 import { FORMATS } from './formats.ts';
 import { hexValue } from './mac-parts.ts';
-import { findSplit, NUMS, OFFS, type PartRecords, type PartResult, type PartScanner } from './scan-part.ts';
 import {
   bytes,
   equalsKey,
@@ -126,14 +123,7 @@ class ScanState {
   /** In Entries: a client was read at `at` and the comma or brace after it not yet. */
   separator = false;
   sink: ClientSink | undefined = undefined;
-  /** Where another thread scans on from (scan-part.ts), NO_SPLIT for none; `reached`: this scan arrived there. */
-  splitAt = NO_SPLIT;
-  reached = false;
-  /** The other thread's scan: it starts after a comma between entries (an entry must follow, not the brace). */
-  midList = false;
 }
-
-const NO_SPLIT = 0x7fffffff;
 
 /**
  * One reply's scan, fed as the bytes arrive. feed() and end() take all the bytes so far (the same buffer, grown; a
@@ -146,16 +136,12 @@ export class SnapshotScan {
   /** Bytes already searched for a backslash. */
   private checked = 0;
   private stop: Stop | undefined;
-  /** The other thread has a part of this reply (state.splitAt) and its result is not asked for yet. */
-  private split = false;
 
-  /** `parts`: another thread that may scan a large reply's second part (scan-part.ts). */
   constructor(
     private readonly expected: PortalFlavour | 'auto',
     private readonly sinkFor: SinkFor,
     addressSink?: AddressSink,
     tokens = false,
-    private readonly parts?: PartScanner,
   ) {
     this.rawAddress = addressSink && rawAddressSink(addressSink, tokens);
   }
@@ -190,108 +176,14 @@ export class SnapshotScan {
   }
 
   private run(buf: Buffer, n: number, last: boolean): void {
-    const st = this.state;
     try {
-      const split = this.parts === undefined ? undefined : this.beginSplit;
-      advance(buf, n, last, st, this.expected, this.sinkFor, this.v, this.rawAddress, split);
-      if (st.reached) {
-        this.mergePart(buf, last);
-        advance(buf, n, last, st, this.expected, this.sinkFor, this.v, this.rawAddress, undefined);
-      }
+      advance(buf, n, last, this.state, this.expected, this.sinkFor, this.v, this.rawAddress);
     } catch (err) {
       if (!(err instanceof Stop)) throw err;
       // Before the end, running out of bytes only means waiting for more.
       if (last || err.why !== TRUNCATED) this.stop = err;
-    } finally {
-      // Stopped or passed the split without arriving at it: the other part's result is not wanted.
-      if (this.split) {
-        this.split = false;
-        st.splitAt = NO_SPLIT;
-        this.parts!.drop();
-      }
     }
   }
-
-  /** Before the entries from `st.at`: a large enough rest goes half to the other thread, if it takes it. */
-  private readonly beginSplit = (buf: Buffer, n: number, st: ScanState): void => {
-    const parts = this.parts!;
-    const rest = n - st.at;
-    if (rest < parts.minBytes || !(buf.buffer instanceof SharedArrayBuffer)) return;
-    const from = st.at + Math.floor(rest * parts.firstPart);
-    const at = parts.where === undefined ? findSplit(buf, from, n) : parts.where(buf, from, n);
-    if (at <= st.at || at >= n || !parts.begin(buf, st.at, at, n, st.flavour!)) return;
-    st.splitAt = at;
-    this.split = true;
-  };
-
-  /**
-   * This scan arrived at the split between two entries: the other part's clients go to the sink in order, as the
-   * whole scan would give them, and the scan goes on from where that part ended. With no result from the other
-   * thread (none soon enough), this thread scans the part itself from here.
-   */
-  private mergePart(buf: Buffer, last: boolean): void {
-    const st = this.state;
-    st.reached = false;
-    st.splitAt = NO_SPLIT;
-    const part = this.parts!.result();
-    // Not answered in time: this thread scans the part too, and the other one's is dropped once it has (run()).
-    if (part === undefined) return;
-    this.split = false;
-    replayPart(part, buf, st, this.rawAddress);
-    if (part.stop === undefined) {
-      st.clients = st.count;
-      st.at = part.at;
-      st.separator = false;
-      st.phase = Phase.After;
-    } else if (part.stop === TRUNCATED && !last) {
-      st.at = part.resumeAt;
-      st.separator = part.separator;
-    } else throw new Stop(part.stop, part.at);
-  }
-}
-
-/** The other part's clients to the sink (and the address sink), in order; a MAC the sink refuses stops at its key. */
-function replayPart(part: PartResult, buf: Buffer, st: ScanState, rawAddress: RawAddressSink | undefined): void {
-  const sink = st.sink!;
-  const { nums, offs } = part;
-  for (let c = 0; c < part.count; c++) {
-    const k = c * NUMS;
-    const o = c * OFFS;
-    if (!sink(nums[k]!, nums[k + 1]!, nums[k + 2]!, nums[k + 3]!, nums[k + 4]!, nums[k + 5]!))
-      throw new Stop('duplicate client', offs[o]!);
-    rawAddress?.(buf, offs[o]!, offs[o + 1]!, offs[o + 2]!, offs[o + 3]!, offs[o + 4]!, offs[o + 5]!);
-    st.count++;
-  }
-}
-
-/**
- * The other thread's half (scan-part.ts): the entries of `buf` (a sentinel quote at n) from `start`, just after a
- * comma between two of them, into `records`, and how they ended.
- */
-export function scanPart(
-  buf: Buffer,
-  start: number,
-  n: number,
-  flavour: PortalFlavour,
-  records: PartRecords,
-): PartResult {
-  const st = new ScanState();
-  st.phase = Phase.Entries;
-  st.flavour = flavour;
-  st.at = start;
-  st.midList = true;
-  st.sink = records.sink;
-  let stop: Stop | undefined;
-  try {
-    clientEntries(buf, n, st, new Int32Array(3), records.place);
-  } catch (err) {
-    if (!(err instanceof Stop)) throw err;
-    stop = err;
-  }
-  const { count, nums, offs } = records;
-  return stop === undefined
-    ? { count, nums, offs, stop: undefined, at: st.at, resumeAt: st.at, separator: false }
-    : { count, nums, offs, stop: stop.why, at: stop.at, resumeAt: st.at, separator: st.separator };
 }
 
 function asBuffer(buf: Uint8Array): Buffer {
@@ -308,7 +200,6 @@ function advance(
   sinkFor: SinkFor,
   v: Int32Array,
   rawAddress: RawAddressSink | undefined,
-  split: ((buf: Buffer, n: number, st: ScanState) => void) | undefined,
 ): void {
   if (st.phase === Phase.Head) {
     st.flavour = undefined;
@@ -319,11 +210,7 @@ function advance(
       st.at = end;
     }
   }
-  if (st.phase === Phase.Entries) {
-    if (split !== undefined && st.splitAt === NO_SPLIT) split(buf, n, st);
-    clientEntries(buf, n, st, v, rawAddress);
-    if (st.reached) return;
-  }
+  if (st.phase === Phase.Entries) clientEntries(buf, n, st, v, rawAddress);
   if (!last) return;
   if (st.phase === Phase.After) {
     st.at = envelope(buf, n, st.at, true, st, expected, sinkFor, v);
@@ -409,7 +296,7 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
   const upLen = kUp.length;
   let count = st.count;
   let i = st.at;
-  if (!st.separator && count === 0 && !st.midList) {
+  if (!st.separator && count === 0) {
     i = ws(buf, i);
     if (buf[i] === 0x7d) {
       st.clients = 0;
@@ -430,14 +317,6 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
       }
       st.at = i;
       st.separator = false;
-      if (i >= st.splitAt) {
-        // Between two entries at the other thread's start: its part is its own. Past it: the guess was wrong.
-        if (i === st.splitAt) {
-          st.reached = true;
-          return;
-        }
-        st.splitAt = NO_SPLIT;
-      }
     }
     i = expect(buf, i, n, 0x22);
     const ms = i;

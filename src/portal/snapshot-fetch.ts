@@ -53,15 +53,8 @@ export interface FetchOptions {
 export class SnapshotBuffer {
   private buf: Buffer;
   private size = 0;
-  /**
-   * `shared`: the bytes live in a SharedArrayBuffer, so another thread can scan a part of them (the usage worker's
-   * other scanning thread: portal/scan-part.ts).
-   */
-  constructor(
-    initialBytes = 64 * 1024,
-    private readonly shared = false,
-  ) {
-    this.buf = this.alloc(Math.max(16, initialBytes));
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(16, initialBytes));
   }
   get length(): number {
     return this.size;
@@ -72,7 +65,7 @@ export class SnapshotBuffer {
   /** Starts a new snapshot; `expectedBytes` (the last snapshot's size) lets a much smaller buffer be released. */
   reset(expectedBytes = 0): void {
     if (expectedBytes > 0 && this.buf.length > 4 * 1024 * 1024 && expectedBytes * 4 < this.buf.length) {
-      this.buf = this.alloc(Math.ceil(expectedBytes * 1.5) + 1);
+      this.buf = Buffer.allocUnsafe(Math.ceil(expectedBytes * 1.5) + 1);
     }
     this.size = 0;
   }
@@ -104,11 +97,8 @@ export class SnapshotBuffer {
     this.buf[this.size] = 0x22;
     return this.buf.subarray(0, this.size);
   }
-  private alloc(bytes: number): Buffer {
-    return this.shared ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.allocUnsafe(bytes);
-  }
   private grow(needed: number): void {
-    const next = this.alloc(Math.max(needed + (needed >> 1), this.buf.length * 2));
+    const next = Buffer.allocUnsafe(Math.max(needed + (needed >> 1), this.buf.length * 2));
     this.buf.copy(next, 0, 0, this.size);
     this.buf = next;
   }

@@ -360,7 +360,10 @@ export class EpochAccountant {
     return pTick > this.committed && pTick !== this.tick;
   }
 
-  /** A pending reading from a committed tick becomes the base (lazily, the first time a later tick touches it). */
+  /**
+   * A pending reading from a committed tick becomes the base. The main thread does this once the tick's apply is over
+   * (TableView.settle), so normally there is nothing left to do here: this covers a committed tick whose apply threw.
+   */
   private promote(slot: number, ib: number): void {
     const pTick = this.ints[ib + I_P_TICK]!;
     if (pTick === 0 || pTick > this.committed || pTick <= this.ints[ib + I_C_TICK]!) return;

@@ -196,6 +196,32 @@ export class TableView {
   commit(tick: number): void {
     Atomics.store(this.ints, H_COMMITTED_TICK, tick);
   }
+  get committedTick(): number {
+    return Atomics.load(this.ints, H_COMMITTED_TICK);
+  }
+  /**
+   * After a committed tick's apply: its pending readings become the committed ones here, on the main thread, while no
+   * worker runs (ticks never overlap). Else the next tick's worker would move them (epochs.ts promote) while a usage
+   * checkpoint on the main thread reads them (committedMarks): a mark read half-moved, the tick number new and the
+   * bytes old, would be behind the usage stored with it, and a restart would bill those bytes again. The worker then
+   * writes only pending halves, which a reader takes only from a committed tick. (The apply reads the committed half
+   * as the reading before this one: startsEpoch, previousFlags; so not before it ends.)
+   */
+  settle(tick: number): void {
+    const ints = this.ints;
+    const floats = this.floats;
+    const count = Atomics.load(ints, H_SLOT_COUNT);
+    for (let slot = 0; slot < count; slot++) {
+      const ib = HEADER_INTS + slot * INT_STRIDE;
+      if (ints[ib + I_P_TICK] !== tick || ints[ib + I_C_TICK]! >= tick) continue;
+      const fb = slot * FLOAT_STRIDE;
+      ints[ib + I_C_FLAGS] = ints[ib + I_P_FLAGS]!;
+      ints[ib + I_C_TOKEN] = ints[ib + I_P_TOKEN]!;
+      floats[fb + F_C_DOWN] = floats[fb + F_P_DOWN]!;
+      floats[fb + F_C_UP] = floats[fb + F_P_UP]!;
+      ints[ib + I_C_TICK] = tick;
+    }
+  }
   get slotCount(): number {
     return Atomics.load(this.ints, H_SLOT_COUNT);
   }

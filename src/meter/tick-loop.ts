@@ -308,9 +308,15 @@ export class TickLoop {
     this.addresses.record(dispatchAt, listed, result.ok ? result.addresses : undefined);
     const applyStarted = performance.now();
     // The gate facts of a kernel tick are the last listing's, as of when it was read.
-    const report = result.ok
-      ? await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched, kernel)
-      : this.skip(result);
+    let report: TickReport;
+    if (result.ok) {
+      try {
+        report = await this.apply(result, dispatchAt, kernel?.rosterAt ?? dispatchAt, switched, kernel);
+      } finally {
+        // Committed (apply's first step, or it threw before: then this tick's readings stay pending for the next).
+        if (this.view.committedTick === result.tick) this.view.settle(result.tick);
+      }
+    } else report = this.skip(result);
     if (kernel !== undefined && result.ok) {
       const moved = new Set<string>();
       for (let k = 0; k < result.count; k++) moved.add(this.slotMacs[result.deltas[k * 3]!]!);

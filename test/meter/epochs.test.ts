@@ -4,7 +4,21 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
-import { committedMarks, createTable, seedTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import {
+  committedMarks,
+  createTable,
+  F_C_DOWN,
+  F_C_UP,
+  FLOAT_STRIDE,
+  HEADER_INTS,
+  I_C_FLAGS,
+  I_C_TICK,
+  I_C_TOKEN,
+  INT_STRIDE,
+  seedTable,
+  TableView,
+  type CounterTable,
+} from '../../src/meter/table.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { macToParts, STATE_CODES } from '../../src/portal/index.ts';
 
@@ -18,7 +32,9 @@ class Harness {
   accountant = new EpochAccountant();
   used = new Map<string, number>();
   constructor(readonly portal: PortalModel) {}
-  async run(opts: { commit?: boolean; text?: string; accountant?: EpochAccountant } = {}): Promise<UsageResult> {
+  async run(
+    opts: { commit?: boolean; settle?: boolean; text?: string; accountant?: EpochAccountant } = {},
+  ): Promise<UsageResult> {
     const r = await runUsageTask(
       {
         tick: ++this.tick,
@@ -37,6 +53,8 @@ class Harness {
         this.used.set(mac, (this.used.get(mac) ?? 0) + r.deltas[k * 3 + 1]! + r.deltas[k * 3 + 2]!);
       }
       view.commit(r.tick);
+      // As the tick loop does once the tick's apply is over.
+      if (opts.settle !== false) view.settle(r.tick);
     }
     return r;
   }
@@ -390,6 +408,51 @@ test('a preauthenticated client that is authed later: its counter restarts at 0 
   assert.is(h.usage(A), 6 * 1024);
   const view = new TableView(h.table);
   assert.is(view.observation(0, h.tick)?.state, 'Authenticated');
+});
+
+/** The committed half of every slot (what committedMarks and the apply read), as raw numbers. */
+function committedHalves(table: CounterTable): number[] {
+  const view = new TableView(table);
+  const out: number[] = [];
+  for (let slot = 0; slot < view.slotCount; slot++) {
+    const ib = HEADER_INTS + slot * INT_STRIDE;
+    const fb = slot * FLOAT_STRIDE;
+    out.push(view.ints[ib + I_C_TICK]!, view.ints[ib + I_C_FLAGS]!, view.ints[ib + I_C_TOKEN]!);
+    out.push(view.floats[fb + F_C_DOWN]!, view.floats[fb + F_C_UP]!);
+  }
+  return out;
+}
+
+test('once the main thread settled a committed tick, the next pass writes only pending halves (a checkpoint reads the committed ones while it runs)', async () => {
+  const p = portal();
+  const h = new Harness(p);
+  await h.run();
+  p.addTraffic(A, 4096, 1024);
+  await h.run();
+  p.addTraffic(A, 8192, 0);
+  p.addTraffic(B, 2048, 0);
+  await h.run();
+  const before = committedHalves(h.table);
+  const marks = committedMarks(h.table);
+  assert.equal(marks.get(A), { token: marks.get(A)!.token, down: 12288, up: 1024 });
+  // The next pass, as a worker runs it while the main thread may read: the committed halves stay as they were.
+  p.addTraffic(A, 1_000_000, 0);
+  p.deauth(B);
+  const r = await h.run({ commit: false });
+  assert.ok(r.ok && r.count > 0, 'the pass read new usage');
+  assert.equal(committedHalves(h.table), before);
+  assert.equal(committedMarks(h.table), marks);
+  // Without the settle, the pass itself moves the last committed readings into the committed halves.
+  const q = portal();
+  const k = new Harness(q);
+  await k.run({ settle: false });
+  q.addTraffic(A, 4096, 0);
+  await k.run({ settle: false });
+  const unsettled = committedHalves(k.table);
+  q.addTraffic(A, 4096, 0);
+  await k.run({ commit: false });
+  assert.not.equal(committedHalves(k.table), unsettled);
+  assert.equal(committedMarks(k.table).get(A)?.down, 4096);
 });
 
 test.run();

@@ -423,7 +423,8 @@ function committedHalves(table: CounterTable): number[] {
   return out;
 }
 
-test('once the main thread settled a committed tick, the next pass writes only pending halves (a checkpoint reads the committed ones while it runs)', async () => {
+// A usage checkpoint reads the committed halves (committedMarks) while the next pass runs in a worker.
+test('once the main thread settled a committed tick, the next pass writes only pending halves', async () => {
   const p = portal();
   const h = new Harness(p);
   await h.run();

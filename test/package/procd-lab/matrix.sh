@@ -160,6 +160,10 @@ mode=$(in_tree 'ls -l /etc/config/sluice_secrets' | cut -c1-10) \
 script_left=$(in_tree '[ -e /etc/uci-defaults/90-sluice-secrets ] && echo yes || echo no') \
 logged=$(in_tree 'logread' | grep -c 'moved 6 secret option')"
 in_tree 'uci show sluice_secrets' | sed 's/^/SECRETFILE /'
+# From here on the secrets are in sluice_secrets: a warning before it (a daemon that read the old file while it was
+# being stopped for the upgrade: it did hold them where staff can read them) is not one of a secret left behind.
+echo "SECRETS warned_before_move=$(in_tree 'logread' | grep -c 'secret readable')"
+in_tree 'logger -t sluice-lab "MARK secrets moved"'
 cell opkg-upgrade-then-save-apply on "$ON" 'save_apply 1'
 # the daemon runs on them: RADIUS and the hook switched on need their secrets (without, config_problems would name
 # radius.secret and hook.secret and the sections would be off), and it finds none left in /etc/config/sluice
@@ -167,7 +171,7 @@ problems() { in_tree 'ubus call sluice stats | jsonfilter -e "@.config_problems[
 cell secrets-in-use on "$ON" 'uci set sluice.radius.enabled=1 && uci set sluice.radius.server=127.0.0.1 && uci set sluice.hook.enabled=1 &&
 	uci commit sluice && /etc/init.d/sluice restart &&
 	for i in $(seq 1 60); do logread | grep -q "sink started sink=hook" && break; sleep 0.5; done'
-echo "SECRETS problems=[$(problems)] exposed_warnings=$(in_tree 'logread' | grep -c 'secret readable')"
+echo "SECRETS problems=[$(problems)] exposed_warnings=$(in_tree 'logread' | awk '/MARK secrets moved/ { m = 1 } m && /secret readable/ { n++ } END { print m ? n + 0 : "no-marker" }')"
 # a secret changed the way LuCI saves it (uci commit of sluice_secrets; rpcd announces config.change for that file):
 # the trigger reloads the daemon, which reads the new one (too short here: the hook is switched off and says why)
 in_tree 'uci set sluice_secrets.hook.secret=short && uci commit sluice_secrets &&

@@ -361,8 +361,9 @@ export class EpochAccountant {
   }
 
   /**
-   * A pending reading from a committed tick becomes the base. The main thread does this once the tick's apply is over
-   * (TableView.settle), so normally there is nothing left to do here: this covers a committed tick whose apply threw.
+   * A pending reading from a committed tick becomes the base. The tick loop does this on the main thread once the
+   * tick's apply is over, thrown or not (TableView.settle), so a pass finds nothing to do here: a safety net for a
+   * table committed without the loop (tests, tools), not a path the daemon takes.
    */
   private promote(slot: number, ib: number): void {
     const pTick = this.ints[ib + I_P_TICK]!;

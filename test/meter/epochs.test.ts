@@ -4,21 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EpochAccountant } from '../../src/meter/epochs.ts';
 import { runUsageTask, type UsageResult } from '../../src/meter/task.ts';
-import {
-  committedMarks,
-  createTable,
-  F_C_DOWN,
-  F_C_UP,
-  FLOAT_STRIDE,
-  HEADER_INTS,
-  I_C_FLAGS,
-  I_C_TICK,
-  I_C_TOKEN,
-  INT_STRIDE,
-  seedTable,
-  TableView,
-  type CounterTable,
-} from '../../src/meter/table.ts';
+import { committedMarks, createTable, seedTable, TableView, type CounterTable } from '../../src/meter/table.ts';
+import { committedHalves } from './table-halves.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { macToParts, STATE_CODES } from '../../src/portal/index.ts';
 
@@ -409,19 +396,6 @@ test('a preauthenticated client that is authed later: its counter restarts at 0 
   const view = new TableView(h.table);
   assert.is(view.observation(0, h.tick)?.state, 'Authenticated');
 });
-
-/** The committed half of every slot (what committedMarks and the apply read), as raw numbers. */
-function committedHalves(table: CounterTable): number[] {
-  const view = new TableView(table);
-  const out: number[] = [];
-  for (let slot = 0; slot < view.slotCount; slot++) {
-    const ib = HEADER_INTS + slot * INT_STRIDE;
-    const fb = slot * FLOAT_STRIDE;
-    out.push(view.ints[ib + I_C_TICK]!, view.ints[ib + I_C_FLAGS]!, view.ints[ib + I_C_TOKEN]!);
-    out.push(view.floats[fb + F_C_DOWN]!, view.floats[fb + F_C_UP]!);
-  }
-  return out;
-}
 
 // A usage checkpoint reads the committed halves (committedMarks) while the next pass runs in a worker.
 test('once the main thread settled a committed tick, the next pass writes only pending halves', async () => {

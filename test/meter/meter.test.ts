@@ -19,6 +19,7 @@ import {
 import { SessionManager, type Session } from '../../src/sessions/index.ts';
 import { MemoryStore } from '../../src/sessions/memory-store.ts';
 import type { UsageTask } from '../../src/meter/task.ts';
+import { committedHalves } from './table-halves.ts';
 import { PortalModel } from '../../src/sim/portal.ts';
 import { Valve } from '../../src/portal/index.ts';
 import { listenNdsctlSocket, portalRequestHandler, type NdsctlSocketServer } from '../../src/sim/socket.ts';
@@ -1301,5 +1302,41 @@ test(
     await r.close();
   },
 );
+
+test('the loop settles each committed tick: no later pass writes a committed half, grown table or not', async () => {
+  // A usage checkpoint reads the committed halves (Meter.marks) while a tick's pass runs in a worker.
+  const inline = createInlineRunner();
+  let passes = 0;
+  const runner = {
+    ...inline,
+    run: async (task: UsageTask) => {
+      const before = committedHalves(task.table);
+      const r = await inline.run(task);
+      const slots = before.length / 5;
+      assert.equal(committedHalves(task.table, slots), before, `tick ${task.tick}`);
+      if (r.ok && r.table) assert.equal(committedHalves(r.table, slots), before, `tick ${task.tick}, grown`);
+      passes++;
+      return r;
+    },
+  };
+  const r = await rig('opennds', { runner, initialCapacity: 16 });
+  const macs = Array.from({ length: 40 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
+  for (let round = 0; round < 6; round++) {
+    for (const [i, mac] of macs.slice(0, (round + 1) * 7).entries()) {
+      if (r.portal.get(mac) === undefined) {
+        r.portal.addClient(mac, `10.0.1.${i + 1}`);
+        if (i % 3 === 0) await r.buy(mac, 64 * MiB);
+        else r.portal.auth(mac);
+      }
+      r.portal.addTraffic(mac, 1000 * (i + 1), 10);
+    }
+    if (round === 2) r.portal.deauth(macs[1]!);
+    r.now.t += 1000;
+    await r.meter.tick();
+  }
+  assert.is(passes, 6);
+  assert.ok(r.usage.flat().length > 0, 'sessions were billed');
+  await r.close();
+});
 
 test.run();

@@ -58,8 +58,12 @@ test.before(async () => {
 test.before.each(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-upto-deadline-'));
 });
-test.after.each(() => {
-  rmSync(dir, { recursive: true, force: true });
+/** The test's store: its last writes are flushed before its directory goes (a write landing in it failed the rm). */
+let openStore: UptoStore | undefined;
+test.after.each(async () => {
+  await openStore?.flush();
+  openStore = undefined;
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 });
 test.after(async () => {
   await rig?.close();
@@ -77,6 +81,7 @@ async function router() {
   const tap = new EndRecordsTap(new MemoryStore());
   const sessions = await SessionManager.open({ store: tap, clock: time, timers: time });
   const store = await UptoStore.open(dir);
+  openStore = store;
   const method = new UptoMethod(
     {
       enabled: true,

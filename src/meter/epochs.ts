@@ -35,6 +35,7 @@ import {
   I_P_FLAGS,
   I_P_TICK,
   I_P_TOKEN,
+  promoteSlot,
   tableCapacity,
   tableId,
 } from './table.ts';
@@ -195,7 +196,7 @@ export class EpochAccountant {
     if (this.seen[slot] === this.pass) return false;
     this.markSeen(slot);
     if (this.undoable) this.overwritten.record(slot, this.ints, this.floats);
-    this.promote(slot, ib);
+    this.promote(slot);
     const cFlags = this.ints[ib + I_C_FLAGS]!;
     if (this.ints[ib + I_C_TICK] === 0 || (cFlags & (FLAG_PRESENT | FLAG_KNOWN)) === 0) {
       // Never committed present: a first sighting (possibly repeated after a failed tick). Base only.
@@ -257,7 +258,7 @@ export class EpochAccountant {
     for (let slot = 0; slot < count; slot++) {
       const ib = HEADER_INTS + slot * INT_STRIDE;
       if (this.seen[slot] === this.pass) continue;
-      this.promote(slot, ib);
+      this.promote(slot);
       const cFlags = this.ints[ib + I_C_FLAGS]!;
       if (cFlags & FLAG_PRESENT) departures++;
       const known = (cFlags & (FLAG_KNOWN | FLAG_PRESENT)) !== 0 && this.ints[ib + I_C_TICK] !== 0;
@@ -365,15 +366,8 @@ export class EpochAccountant {
    * tick's apply is over, thrown or not (TableView.settle), so a pass finds nothing to do here: a safety net for a
    * table committed without the loop (tests, tools), not a path the daemon takes.
    */
-  private promote(slot: number, ib: number): void {
-    const pTick = this.ints[ib + I_P_TICK]!;
-    if (pTick === 0 || pTick > this.committed || pTick <= this.ints[ib + I_C_TICK]!) return;
-    const fb = slot * FLOAT_STRIDE;
-    this.ints[ib + I_C_TICK] = pTick;
-    this.ints[ib + I_C_FLAGS] = this.ints[ib + I_P_FLAGS]!;
-    this.ints[ib + I_C_TOKEN] = this.ints[ib + I_P_TOKEN]!;
-    this.floats[fb + F_C_DOWN] = this.floats[fb + F_P_DOWN]!;
-    this.floats[fb + F_C_UP] = this.floats[fb + F_P_UP]!;
+  private promote(slot: number): void {
+    promoteSlot(this.ints, this.floats, slot, this.committed);
   }
 
   private writePending(

@@ -132,17 +132,41 @@ export function committedReading(table: CounterTable, slot: number): { mark: Cou
   return readCommitted(ints, new Float64Array(table.floats), slot);
 }
 
+/** Whether the slot's pending half holds a committed reading its committed half does not have yet. */
+function pendingCommitted(ints: Int32Array<ArrayBufferLike>, ib: number, committed: number): boolean {
+  const pTick = ints[ib + I_P_TICK]!;
+  return pTick !== 0 && pTick <= committed && pTick > ints[ib + I_C_TICK]!;
+}
+
+/**
+ * Moves the slot's pending reading into its committed half if its tick is committed (`committed`): the one rule for
+ * the tick loop's settle and a worker's promote (epochs.ts). The tick goes last: a reader on this thread never sees it.
+ */
+export function promoteSlot(
+  ints: Int32Array<ArrayBufferLike>,
+  floats: Float64Array<ArrayBufferLike>,
+  slot: number,
+  committed: number,
+): void {
+  const ib = HEADER_INTS + slot * INT_STRIDE;
+  if (!pendingCommitted(ints, ib, committed)) return;
+  const fb = slot * FLOAT_STRIDE;
+  ints[ib + I_C_FLAGS] = ints[ib + I_P_FLAGS]!;
+  ints[ib + I_C_TOKEN] = ints[ib + I_P_TOKEN]!;
+  floats[fb + F_C_DOWN] = floats[fb + F_P_DOWN]!;
+  floats[fb + F_C_UP] = floats[fb + F_P_UP]!;
+  ints[ib + I_C_TICK] = ints[ib + I_P_TICK]!;
+}
+
 function readCommitted(
   ints: Int32Array,
   floats: Float64Array,
   slot: number,
 ): { mark: CounterMark; state: number } | undefined {
-  const committed = Atomics.load(ints, H_COMMITTED_TICK);
   const ib = HEADER_INTS + slot * INT_STRIDE;
   const fb = slot * FLOAT_STRIDE;
-  const pTick = ints[ib + I_P_TICK]!;
-  const pending = pTick !== 0 && pTick <= committed && pTick > ints[ib + I_C_TICK]!;
-  const tick = pending ? pTick : ints[ib + I_C_TICK]!;
+  const pending = pendingCommitted(ints, ib, Atomics.load(ints, H_COMMITTED_TICK));
+  const tick = ints[ib + (pending ? I_P_TICK : I_C_TICK)]!;
   const flags = ints[ib + (pending ? I_P_FLAGS : I_C_FLAGS)]!;
   if (tick === 0 || (flags & FLAG_PRESENT) === 0) return undefined;
   return {
@@ -208,19 +232,8 @@ export class TableView {
    * as the reading before this one: startsEpoch, previousFlags; so not before it ends.)
    */
   settle(tick: number): void {
-    const ints = this.ints;
-    const floats = this.floats;
-    const count = Atomics.load(ints, H_SLOT_COUNT);
-    for (let slot = 0; slot < count; slot++) {
-      const ib = HEADER_INTS + slot * INT_STRIDE;
-      if (ints[ib + I_P_TICK] !== tick || ints[ib + I_C_TICK]! >= tick) continue;
-      const fb = slot * FLOAT_STRIDE;
-      ints[ib + I_C_FLAGS] = ints[ib + I_P_FLAGS]!;
-      ints[ib + I_C_TOKEN] = ints[ib + I_P_TOKEN]!;
-      floats[fb + F_C_DOWN] = floats[fb + F_P_DOWN]!;
-      floats[fb + F_C_UP] = floats[fb + F_P_UP]!;
-      ints[ib + I_C_TICK] = tick;
-    }
+    const count = Atomics.load(this.ints, H_SLOT_COUNT);
+    for (let slot = 0; slot < count; slot++) promoteSlot(this.ints, this.floats, slot, tick);
   }
   get slotCount(): number {
     return Atomics.load(this.ints, H_SLOT_COUNT);

@@ -137,8 +137,8 @@ function history(seed: number, kernel: boolean): void {
     const untouched = (when: string): void => {
       if (!settled) return;
       const where = `seed ${seed}, ${kernel ? 'kernel' : 'portal'}, tick ${tick} (${kind}), ${when}`;
-      assert.equal(committedHalves(main, halves.length / 5), halves, where);
-      if (acc.currentTable !== main) assert.equal(committedHalves(acc.currentTable!, halves.length / 5), halves, where);
+      assert.equal(committedHalves(main, halves.length), halves, where);
+      if (acc.currentTable !== main) assert.equal(committedHalves(acc.currentTable!, halves.length), halves, where);
       assert.equal(committedMarks(main), marks, where);
     };
     if (kind === 'given up' || kind.startsWith('re-run')) {

@@ -13,14 +13,21 @@ import {
   type CounterTable,
 } from '../../src/meter/table.ts';
 
-export function committedHalves(table: CounterTable, slots?: number): number[] {
+/** One entry per slot (the first `slots`, or all): [cTick, cFlags, cToken, cDown, cUp]. */
+export function committedHalves(table: CounterTable, slots?: number): number[][] {
   const view = new TableView(table);
-  const out: number[] = [];
+  const out: number[][] = [];
   for (let slot = 0; slot < (slots ?? view.slotCount); slot++) {
     const ib = HEADER_INTS + slot * INT_STRIDE;
     const fb = slot * FLOAT_STRIDE;
-    out.push(view.ints[ib + I_C_TICK]!, view.ints[ib + I_C_FLAGS]!, view.ints[ib + I_C_TOKEN]!);
-    out.push(view.floats[fb + F_C_DOWN]!, view.floats[fb + F_C_UP]!);
+    const ints = view.ints;
+    out.push([
+      ints[ib + I_C_TICK]!,
+      ints[ib + I_C_FLAGS]!,
+      ints[ib + I_C_TOKEN]!,
+      view.floats[fb + F_C_DOWN]!,
+      view.floats[fb + F_C_UP]!,
+    ]);
   }
   return out;
 }

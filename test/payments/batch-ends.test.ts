@@ -5,7 +5,7 @@
  * dropped (nothing used, nothing charged), a live one is kept. The store is the real one on a temp dir; no money
  * moves here (the chain test does that), so the facilitator URL is never called.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -17,6 +17,7 @@ import { BatchSettler } from '../../src/payments/batch-settlement/x402-batch-set
 import { batchReference } from '../../src/payments/batch-settlement/x402-batch.ts';
 import type { Session } from '../../src/sessions/index.ts';
 import type { Log } from '../../src/log.ts';
+import { removeTempDir } from '../helpers/temp.ts';
 
 const test = suite('batch-settlement session ends');
 const log = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Log;
@@ -27,8 +28,7 @@ test.before.each(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-batch-ends-'));
 });
 test.after.each(() => {
-  // A store's last write may still land in it: rm retries the directory that is not empty yet.
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  removeTempDir(dir);
 });
 
 function record(id: string, ceiling: bigint): ChannelRecord {

@@ -7,7 +7,7 @@
  * landed intent its device never comes back for is recorded without a session after INTENT_LANDED_KEEP_MS, which frees
  * the channel for the customer's other devices and leaves the payload a replay for everyone.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -30,6 +30,7 @@ import type { BatchSettlementConfig } from '../../src/payments/batch-settlement/
 import type { PaymentContext } from '../../src/payments/types.ts';
 import { INTENT_LANDED_KEEP_MS } from '../../src/payments/batch-settlement/x402-batch-intent.ts';
 import { SluiceError } from '../../src/errors.ts';
+import { removeTempDir } from '../helpers/temp.ts';
 
 const test = suite('batch-settlement purchase intents on a real chain');
 const NET = 'eip155:84532';
@@ -131,8 +132,7 @@ test.before.each(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-batch-intent-'));
 });
 test.after.each(() => {
-  // A store's last write may still land in it: rm retries the directory that is not empty yet.
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  removeTempDir(dir);
 });
 test.after(async () => {
   await rig?.close();

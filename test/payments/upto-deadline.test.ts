@@ -10,7 +10,7 @@
  * late. The top-up takes the session's end (T0+60 min) past the first authorization's deadline (T0+50 min): settled
  * only at the end, the first one could never be paid.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -33,6 +33,7 @@ import { SessionManager } from '../../src/sessions/manager.ts';
 import type { PricingPlan } from '../../src/config/types.ts';
 import type { Log } from '../../src/log.ts';
 import { SluiceError } from '../../src/errors.ts';
+import { removeTempDir } from '../helpers/temp.ts';
 
 const test = suite('upto: no extension outlives an authorization');
 const NET = 'eip155:84532';
@@ -63,7 +64,7 @@ let openStore: UptoStore | undefined;
 test.after.each(async () => {
   await openStore?.flush();
   openStore = undefined;
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  removeTempDir(dir);
 });
 test.after(async () => {
   await rig?.close();

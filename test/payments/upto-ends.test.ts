@@ -5,7 +5,7 @@
  * the same usage twice); at start an authorization whose session ended while sluice was down is settled, one no
  * session holds is released, a live one is kept. The facilitator is a recording fetch (the chain test moves money).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -17,6 +17,7 @@ import { UptoEnds, allocateUsage } from '../../src/payments/upto/x402-upto-ends.
 import type { Session } from '../../src/sessions/index.ts';
 import type { Log } from '../../src/log.ts';
 import { SluiceError } from '../../src/errors.ts';
+import { removeTempDir } from '../helpers/temp.ts';
 
 const test = suite('upto: payload, table, session ends');
 const log = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Log;
@@ -27,8 +28,7 @@ test.before.each(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-upto-ends-'));
 });
 test.after.each(() => {
-  // A store's last write may still land in it: rm retries the directory that is not empty yet.
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  removeTempDir(dir);
 });
 
 function code(fn: () => unknown): string {

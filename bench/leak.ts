@@ -35,7 +35,7 @@ import { UbusBroker } from '../src/ubus/broker/index.ts';
 import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/sim/index.ts';
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { idleConfig } from './rss.ts';
-import { parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
+import { envPrefix, parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -377,9 +377,8 @@ async function oneRun(o: Options): Promise<Figures> {
 export default async function leak(argv: string[]): Promise<void> {
   const o = parse(argv);
   console.log(
-    `leak: ${Object.entries(o.env)
-      .map(([k, v]) => `${k}=${v} `)
-      .join('')}node ${o.nodeArgs.join(' ')} ${o.bundle}, bench/rss.ts's config at poll ${o.pollS} s and ` +
+    `leak: ${envPrefix(o.env)}node ${o.nodeArgs.join(' ')} ${o.bundle}, ` +
+      `bench/rss.ts's config at poll ${o.pollS} s and ` +
       `checkpoint 5 s; ${o.purchases} purchases, then ${o.sessions} ` +
       `sessions ${o.roundS > 0 ? `re-bought every ${o.roundS} s` : 'live'} for ${o.ticks} ticks ` +
       `(${((o.ticks * 2) / 3600).toFixed(1)} h at poll 2 s), ${o.runs} run(s)`,

@@ -26,7 +26,7 @@ import { listenNdsctlSocket, PortalModel, portalRequestHandler } from '../src/si
 import { simulatedMac } from '../src/sim/traffic.ts';
 import { batchSettlementSection } from '../test/helpers/uci-sections.ts';
 import { startCashuMint } from '../test/peers/cashu-mint.ts';
-import { parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
+import { envPrefix, parseEnv, shippedEnv, shippedNodeArgs } from './lib/shipped-node-args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -301,9 +301,8 @@ export default async function rss(argv: string[]): Promise<void> {
   const o = parse(argv);
   const more = `${o.allMethods ? ' + batch_settlement + upto' : ''}${o.tollgate ? ' + tollgate (lab mint)' : ''}`;
   console.log(
-    `rss: ${Object.entries(o.env)
-      .map(([k, v]) => `${k}=${v} `)
-      .join('')}node ${o.nodeArgs.join(' ')} ${o.bundle}, the package config + x402 + http.listen${more}, ` +
+    `rss: ${envPrefix(o.env)}node ${o.nodeArgs.join(' ')} ${o.bundle}, ` +
+      `the package config + x402 + http.listen${more}, ` +
       `${o.clients} portal clients, idle ${o.idleS} s, ${o.runs} runs`,
   );
   const runs = [];

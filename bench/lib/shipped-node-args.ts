@@ -42,3 +42,10 @@ export function parseEnv(text: string): Record<string, string> {
   }
   return env;
 }
+
+/** How a bench names the environment it starts the daemon with, before `node …`: "NAME=value " each. */
+export function envPrefix(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+}

@@ -160,8 +160,9 @@ mode=$(in_tree 'ls -l /etc/config/sluice_secrets' | cut -c1-10) \
 script_left=$(in_tree '[ -e /etc/uci-defaults/90-sluice-secrets ] && echo yes || echo no') \
 logged=$(in_tree 'logread' | grep -c 'moved 6 secret option')"
 in_tree 'uci show sluice_secrets' | sed 's/^/SECRETFILE /'
-# From here on the secrets are in sluice_secrets: a warning before it (a daemon that read the old file while it was
-# being stopped for the upgrade: it did hold them where staff can read them) is not one of a secret left behind.
+# From here on the secrets are in sluice_secrets: a warning before it is right (they were where staff can read them;
+# seen once under load, most likely from the daemon reading the old file as the upgrade stopped it), not one of a
+# secret left behind.
 echo "SECRETS warned_before_move=$(in_tree 'logread' | grep -c 'secret readable')"
 in_tree 'logger -t sluice-lab "MARK secrets moved"'
 cell opkg-upgrade-then-save-apply on "$ON" 'save_apply 1'

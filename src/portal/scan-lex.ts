@@ -54,6 +54,34 @@ export function stringEnd(buf: Uint8Array, i: number, n: number): number {
   return i;
 }
 
+/** The bytes' memory as 32-bit words at any offset (little-endian): for stringEndWords, made once per buffer. */
+export function wordsOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * stringEnd four bytes at a time: the same answer and the same stops. A word holds a quote where (w ^ '""""') has a
+ * zero byte; the classic zero-byte test may also flag bytes above the first zero, never below it, so the lowest flag
+ * is the first quote. The 10,000 clients of an openNDS listing (28 keys and values of 1 to 30 bytes each) scan in
+ * ~18% less time than byte by byte (docs/performance.md, the 10k tick). `words` is wordsOf(buf), buf[n] the sentinel
+ * quote inside it.
+ */
+export function stringEndWords(buf: Uint8Array, words: DataView, i: number, n: number): number {
+  if (i > n) throw new Stop(TRUNCATED, n);
+  for (const last = n - 3; i <= last; i += 4) {
+    const x = words.getUint32(i, true) ^ 0x22222222;
+    const found = (x - 0x01010101) & ~x & 0x80808080;
+    if (found !== 0) {
+      i += (31 - Math.clz32(found & -found)) >> 3;
+      if (i >= n) throw new Stop(TRUNCATED, i);
+      return i;
+    }
+  }
+  while (buf[i] !== 0x22) i++;
+  if (i >= n) throw new Stop(TRUNCATED, i);
+  return i;
+}
+
 /** i is at a value; returns the end of a plain number (digits, optional minus and fraction). */
 export function numberEnd(buf: Uint8Array, i: number, n: number): number {
   const start = i;

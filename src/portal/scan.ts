@@ -25,9 +25,11 @@ import {
   stateCode,
   Stop,
   stringEnd,
+  stringEndWords,
   TRUNCATED,
   unsigned,
   withSentinel,
+  wordsOf,
   ws,
 } from './scan-lex.ts';
 import type { PortalFlavour } from './types.ts';
@@ -294,6 +296,7 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
   const sink = st.sink!;
   const downLen = kDown.length;
   const upLen = kUp.length;
+  const words = wordsOf(buf);
   let count = st.count;
   let i = st.at;
   if (!st.separator && count === 0) {
@@ -320,7 +323,7 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
     }
     i = expect(buf, i, n, 0x22);
     const ms = i;
-    const me = stringEnd(buf, i, n);
+    const me = stringEndWords(buf, words, i, n);
     if (me - ms !== 17) throw new Stop('client key is not a MAC', ms);
     let hi = 0;
     let lo = 0;
@@ -350,14 +353,14 @@ function clientEntries(buf: Buffer, n: number, st: ScanState, v: Int32Array, raw
       for (;;) {
         if (i >= n || buf[i] !== 0x22) throw new Stop(i >= n ? TRUNCATED : 'expected "', i);
         const ks = i + 1;
-        const ke = stringEnd(buf, ks, n);
+        const ke = stringEndWords(buf, words, ks, n);
         i = ke + 1;
         if (buf[i] !== 0x3a) i = expect(buf, i, n, 0x3a);
         else i++;
         let vs: number, ve: number;
         if (buf[i] === 0x22 && i < n) {
           vs = i + 1;
-          ve = stringEnd(buf, vs, n);
+          ve = stringEndWords(buf, words, vs, n);
           i = ve + 1;
         } else {
           scalar(buf, i, n, v);

@@ -360,12 +360,20 @@ export class TickLoop {
         () => undefined,
         () => undefined,
       );
+      // No timeout given to waitAsync: V8 would post a task per call for it that stays allocated until the timeout
+      // passes even once the wait is over (10 s a tick, in whatever malloc chunk came to hand: such chunks held up
+      // the ended pool thread's arena, docs/performance.md "The leak check"). A timer bounds the wait instead, and the
+      // waiter is released below when the task ended without signalling.
       const waiter = (
-        Atomics as unknown as {
-          waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown };
-        }
-      ).waitAsync(cell, 0, 0, timeoutMs * 2);
-      await Promise.race([settled, waiter.async ? waiter.value : undefined]);
+        Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: unknown } }
+      ).waitAsync(cell, 0, 0);
+      let bound: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        bound = setTimeout(resolve, timeoutMs * 2);
+      });
+      await Promise.race([settled, waiter.async ? waiter.value : undefined, late]);
+      clearTimeout(bound);
+      Atomics.notify(cell, 0);
     });
     return result!;
   }

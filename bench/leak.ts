@@ -1,6 +1,6 @@
 // `npm run bench -- leak [--runs 1] [--purchases 1000] [--sessions 200] [--ticks 1800] [--poll 0.2] [--round 0]
 //   [--idle 60] [--clients 20] [--node-args "--flag …"] [--env "NAME=value …"] [--snapshots DIR]
-//   [--bundle dist/sluice.mjs]`
+//   [--bundle dist/sluice.mjs] [--arenas FILE]`
 // The leak check of issue 40 item 4: does the real daemon give its memory back after 1,000 purchases and an hour of 200
 // sessions? One run: the real bundle (dist/sluice.mjs) on the embedded ubus broker and a simulated openNDS over its
 // control socket, with bench/rss.ts's config (the package's + x402 + the LAN endpoint), except that the hour is
@@ -24,7 +24,7 @@
 // purchases, after the hour, and whether the last came back within 10% of the one after the purchases (the 1,000 ended
 // sessions stay in memory and in the journal until compaction, and the portal lists 1,000 more clients, so the idle
 // figure is not the reference), with the load average.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -53,6 +53,8 @@ interface Options {
   env: Record<string, string>;
   snapshots: string;
   bundle: string;
+  /** `--arenas FILE`: gdb walks the daemon's malloc arenas at each settled figure (bench/leak/arenas.py) into FILE. */
+  arenas: string;
 }
 
 function parse(argv: string[]): Options {
@@ -71,6 +73,7 @@ function parse(argv: string[]): Options {
     env: shippedEnv(),
     snapshots: '',
     bundle: join(ROOT, 'dist', 'sluice.mjs'),
+    arenas: '',
   };
   const num: Record<string, keyof Options> = {
     '--runs': 'runs',
@@ -104,6 +107,11 @@ function parse(argv: string[]): Options {
     // Another build (a copy of dist/, so that a build during a run does not change the files the daemon loads late).
     else if (argv[i] === '--bundle' && v) {
       o.bundle = v;
+      i++;
+    }
+    // What holds each glibc arena's free memory resident, as each settled figure is read (gdb and libc6-dbg).
+    else if (argv[i] === '--arenas' && v) {
+      o.arenas = v;
       i++;
     }
   }
@@ -151,6 +159,20 @@ async function settled(pid: number, seconds: number): Promise<number> {
   }
   samples.sort((a, b) => a - b);
   return samples[Math.floor((samples.length - 1) / 2)]!;
+}
+
+/**
+ * `--arenas`: gdb attached for a moment (the daemon stopped meanwhile, after its settled figure and before its probe)
+ * runs bench/leak/arenas.py, which appends what holds each malloc arena to `file` under `label`.
+ */
+function walkArenas(pid: number, file: string, label: string): void {
+  const gdb = spawnSync('gdb', ['-q', '-p', String(pid), '-batch', '-x', join(ROOT, 'bench/leak/arenas.py')], {
+    env: { ...process.env, SLUICE_ARENAS_OUT: file, SLUICE_ARENAS_LABEL: label },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (gdb.status !== 0 || /Traceback|Error/.test(gdb.stderr ?? ''))
+    console.error(`    --arenas: gdb ${gdb.status ?? gdb.signal}: ${(gdb.stderr ?? gdb.error?.message ?? '').trim()}`);
 }
 
 /** What one probe reports (bench/leak/heap-probe.mjs). */
@@ -288,6 +310,7 @@ async function oneRun(o: Options): Promise<Figures> {
     const loads = [load()];
     const idleKb = await settled(pid, o.idleS);
     const threadCounts = [threads(pid)];
+    if (o.arenas) walkArenas(pid, o.arenas, `pid ${pid} idle`);
     const probes = [await probe(pid, probeFile)];
     const splits = [split(probes[0], fileKb(pid))];
     ubus = await UbusClient.connect({ socketPath: ubusSocket, timeoutMs: 30_000 });
@@ -309,6 +332,7 @@ async function oneRun(o: Options): Promise<Figures> {
     for (let i = 0; i < o.purchases; i++) await ubus.call('sluice', 'grant', { mac: macs[i]!, seconds: 2 });
     const purchasesKb = await settled(pid, Math.max(o.idleS, 10));
     threadCounts.push(threads(pid));
+    if (o.arenas) walkArenas(pid, o.arenas, `pid ${pid} after the purchases`);
     probes.push(await probe(pid, probeFile));
     splits.push(split(probes[1], fileKb(pid)));
     const retained = [await retainedEnded(ubus)];
@@ -345,6 +369,7 @@ async function oneRun(o: Options): Promise<Figures> {
     loads.push(load());
     const hourKb = await settled(pid, Math.max(o.idleS, 10));
     threadCounts.push(threads(pid));
+    if (o.arenas) walkArenas(pid, o.arenas, `pid ${pid} after the hour`);
     probes.push(await probe(pid, probeFile));
     splits.push(split(probes[2], fileKb(pid)));
     retained.push(await retainedEnded(ubus));

@@ -77,7 +77,12 @@ def walk(arena, tcache_key, out):
     out.append('  in use by MiB of the heap: ' + ' '.join('%d: %d KiB' % (k, v >> 10) for k, v in sorted(by_mib.items())))
     for (c, sz) in used[-SHOWN:]:
         word = u64(c + 16)
-        out.append('    +%.2f MiB %6d B  %s' % ((c - base) / 1048576, sz, symbol(word) or '0x%x' % word))
+        name = symbol(word)
+        if 'BackingStore' in name and '_Sp_counted' in name:
+            # A shared_ptr's control block: its use count, then the BackingStore (vptr, buffer_start_, byte_length_).
+            store = u64(c + 32)
+            name += ' (uses %d; an ArrayBuffer of %d bytes)' % (u64(c + 24) & 0xffffffff, u64(store + 16))
+        out.append('    +%.2f MiB %6d B  %s' % ((c - base) / 1048576, sz, name or '0x%x' % word))
 
 
 out = ['== %s' % os.environ.get('SLUICE_ARENAS_LABEL', '')]

@@ -44,7 +44,8 @@ import { PendingLog } from './pending-log.ts';
 export interface TickDeltas {
   /**
    * Clients that used bytes this tick as triples [slot, downloadBytes, uploadBytes], on a SharedArrayBuffer so that
-   * handing it to the main thread copies nothing.
+   * handing it to the main thread copies nothing. The accountant's own buffer, written again by its next finish():
+   * a tick's deltas are read before the next tick runs (ticks never overlap: meter/tick-loop.ts).
    */
   deltas: Float64Array;
   /** Number of triples. */
@@ -86,6 +87,12 @@ export class EpochAccountant {
   private deltaDown = new Float64Array(256);
   private deltaUp = new Float64Array(256);
   private deltaCount = 0;
+  /**
+   * What finish() hands back, kept from tick to tick and grown when a tick has more deltas: a SharedArrayBuffer a tick
+   * was allocated in the glibc arena of the thread that ran it, and the last one, alive on the main thread after that
+   * pool thread ended, held up the top of its arena (docs/performance.md, "The leak check").
+   */
+  private deltaOut: Float64Array | undefined;
   /** Worker-local marks of the clients seen in the current pass (a tick re-run by the fallback is a new pass). */
   private seen = new Int32Array(1024);
   private pass = 0;
@@ -284,7 +291,12 @@ export class EpochAccountant {
       this.mirror(slot);
     }
     const n = this.deltaCount;
-    const deltas = new Float64Array(new SharedArrayBuffer(Math.max(1, n * 3) * 8));
+    let out = this.deltaOut;
+    if (out === undefined || out.length < n * 3) {
+      out = new Float64Array(new SharedArrayBuffer(Math.max(n * 3, 2 * (out?.length ?? 0), 3 * 256) * 8));
+      this.deltaOut = out;
+    }
+    const deltas = out.subarray(0, n * 3);
     for (let k = 0; k < n; k++) {
       deltas[k * 3] = this.deltaSlots[k]!;
       deltas[k * 3 + 1] = this.deltaDown[k]!;

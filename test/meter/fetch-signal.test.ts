@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Meter, type MeteredSession, type SessionsPort, type UsageTaskRunner } from '../../src/meter/index.ts';
 import type { UsageResult, UsageTask } from '../../src/meter/task.ts';
+import { recordingPortalQueue } from '../helpers/portal-queue.ts';
 
 const A = '02:00:00:00:00:0a';
 
@@ -55,16 +56,7 @@ function meterWith(runner: UsageTaskRunner, events: string[], fetchTimeoutMs: nu
     fetchTimeoutMs,
     sessions: sessions(),
     runner,
-    portal: {
-      runExclusive: async (fn) => {
-        events.push('lock');
-        try {
-          return await fn();
-        } finally {
-          events.push('unlock');
-        }
-      },
-    },
+    portal: recordingPortalQueue(events),
   });
 }
 
@@ -94,38 +86,40 @@ function when(events: string[], name: string, ms: number): Promise<void> {
   });
 }
 
-test('the queue is released when the task signals its fetch over, while the task still runs', async () => {
+/** A meter on a driven runner, its tick started and its task running. */
+async function tickStarted(fetchTimeoutMs: number) {
   const events: string[] = [];
   const driven = drivenRunner();
-  const meter = meterWith(driven.runner, events, 60_000);
+  const meter = meterWith(driven.runner, events, fetchTimeoutMs);
   const tick = meter.tick();
   await within(driven.started, 5000, 'the task started');
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(events, ['lock'], 'held while the task fetches');
-  driven.signal();
+  return { events, driven, meter, tick };
+}
+
+/** Waits for the queue's release, then ends the task (ends it anyway when no release comes, so the test can end). */
+async function endAfterRelease(events: string[], driven: { fail(): void }): Promise<void> {
   try {
     await when(events, 'unlock', 5000);
     events.push('task ends');
   } finally {
     driven.fail();
   }
+}
+
+test('the queue is released when the task signals its fetch over, while the task still runs', async () => {
+  const { events, driven, meter, tick } = await tickStarted(60_000);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(events, ['lock'], 'held while the task fetches');
+  driven.signal();
+  await endAfterRelease(events, driven);
   await tick;
   assert.equal(events, ['lock', 'unlock', 'task ends']);
   await meter.close();
 });
 
 test('a task that never signals holds the queue at most twice the fetch timeout, not until it ends', async () => {
-  const events: string[] = [];
-  const driven = drivenRunner();
-  const meter = meterWith(driven.runner, events, 100);
-  const tick = meter.tick();
-  try {
-    await within(driven.started, 5000, 'the task started');
-    await when(events, 'unlock', 5000);
-    events.push('task ends');
-  } finally {
-    driven.fail();
-  }
+  const { events, driven, meter, tick } = await tickStarted(100);
+  await endAfterRelease(events, driven);
   const report = await tick;
   assert.not.ok(report.ok);
   assert.equal(events, ['lock', 'unlock', 'task ends']);
@@ -133,11 +127,7 @@ test('a task that never signals holds the queue at most twice the fetch timeout,
 });
 
 test('a task that ends without signalling releases the queue at once', async () => {
-  const events: string[] = [];
-  const driven = drivenRunner();
-  const meter = meterWith(driven.runner, events, 60_000);
-  const tick = meter.tick();
-  await within(driven.started, 5000, 'the task started');
+  const { events, driven, meter, tick } = await tickStarted(60_000);
   driven.fail();
   await within(tick, 5000, 'the tick ended');
   assert.equal(events, ['lock', 'unlock']);

@@ -21,6 +21,7 @@ import { PortalModel } from '../../src/sim/portal.ts';
 import { listenNdsctlSocket, portalRequestHandler } from '../../src/sim/socket.ts';
 import { PortalStateFile } from '../peers/ndsctl-state.ts';
 import { tryLock, unlock } from '../peers/ndsctl-lock.ts';
+import { recordingPortalQueue } from '../helpers/portal-queue.ts';
 
 const WORKER = fileURLToPath(new URL('../../workers/usage.ts', import.meta.url));
 const A = '02:00:00:00:00:0a';
@@ -170,16 +171,7 @@ test('the fetch runs inside the portal queue, which is released before the tick 
     sessions: sessionsFor(A, { bytes: 0 }),
     workerPath: WORKER,
     workerExecArgv: ['--import', 'tsx'],
-    portal: {
-      runExclusive: async (fn) => {
-        events.push('lock');
-        try {
-          return await fn();
-        } finally {
-          events.push('unlock');
-        }
-      },
-    },
+    portal: recordingPortalQueue(events),
   });
   meter.on('tick', () => events.push('tick'));
   try {

@@ -88,9 +88,10 @@ export class EpochAccountant {
   private deltaUp = new Float64Array(256);
   private deltaCount = 0;
   /**
-   * What finish() hands back, kept from tick to tick and grown when a tick has more deltas: a SharedArrayBuffer a tick
-   * was allocated in the glibc arena of the thread that ran it, and the last one, alive on the main thread after that
-   * pool thread ended, held up the top of its arena (docs/performance.md, "The leak check").
+   * What finish() hands back, kept from tick to tick and grown when a tick has more deltas. A new SharedArrayBuffer a
+   * tick was allocated in the glibc arena of the thread that ran the tick, high in it late in a busy hour: a buffer
+   * that thread had made, still alive after it ended, held the arena's free memory resident (docs/performance.md,
+   * "The leak check").
    */
   private deltaOut: Float64Array | undefined;
   /** Worker-local marks of the clients seen in the current pass (a tick re-run by the fallback is a new pass). */

@@ -77,9 +77,8 @@ export function stringEndWords(buf: Uint8Array, words: DataView, i: number, n: n
       return i;
     }
   }
-  while (buf[i] !== 0x22) i++;
-  if (i >= n) throw new Stop(TRUNCATED, i);
-  return i;
+  // The last bytes, too few for a word inside the buffer: byte by byte, as stringEnd does (and stops).
+  return stringEnd(buf, i, n);
 }
 
 /** i is at a value; returns the end of a plain number (digits, optional minus and fraction). */

@@ -3,8 +3,8 @@
 # $SLUICE_ARENAS_OUT, under the label $SLUICE_ARENAS_LABEL, what each holds: its heaps, the bytes in use and free,
 # the bytes in use by MiB of the heap, and its highest chunks in use, named by the vtable or symbol their first word
 # points at. glibc gives a heap back only from its top, so those highest chunks are what keeps an arena's free memory
-# resident. A chunk in use may be free in a thread's tcache (its second word is glibc's tcache_key: "tcache") or in a
-# fastbin (listed apart): both are counted as free.
+# resident. A chunk marked in use may in fact be free: held in a thread's tcache (its second word is glibc's
+# tcache_key; counted as "in tcaches") or in one of the arena's fastbins (counted as free).
 import os
 import gdb
 
@@ -39,7 +39,7 @@ def fastbin_chunks(arena):
 
 
 def walk(arena, tcache_key, out):
-    address = int(arena.address) if arena.type.code != gdb.TYPE_CODE_PTR else int(arena)
+    address = int(arena.address)
     top = int(arena['top'])
     fast = fastbin_chunks(arena)
     heaps = []
